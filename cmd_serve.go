@@ -1,0 +1,194 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"hookd/httpapi"
+	"hookd/store"
+)
+
+func (e *env) cmdServe(ctx context.Context, args []string) error {
+	fs, path := e.flags("serve")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg, err := e.loadConfig(*path, false)
+	if err != nil {
+		return err
+	}
+	return e.serve(ctx, cfg, nil)
+}
+
+// serve runs the daemon until ctx ends. onListen, when set, is called with the
+// public base URL once hookd listens and the store is migrated.
+func (e *env) serve(ctx context.Context, cfg Config, onListen func(base string, st *store.Store) error) error {
+	log := newLogger(cfg, e.stderr)
+	st, err := openStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+
+	// Listen synchronously, so a port in use is an error and not a log line.
+	ln, err := net.Listen("tcp", cfg.HTTP.Listen)
+	if err != nil {
+		return fmt.Errorf("http.listen: %w", err)
+	}
+	public := cfg.PublicBase(ln.Addr().String())
+
+	api := httpapi.NewServer(httpapi.Options{
+		Logger:              log,
+		Store:               st,
+		BasePath:            cfg.HTTP.BasePath,
+		PublicURL:           public,
+		TokenTTL:            cfg.Auth.TokenTTL.Duration,
+		AllowPrivateTargets: cfg.Delivery.AllowPrivateTargets,
+	})
+	srv := &http.Server{
+		Handler:           api.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	log.Info("listening", "addr", ln.Addr().String(), "url", public+cfg.HTTP.BasePath, "database", cfg.Store.Path, "version", version)
+
+	if onListen != nil {
+		if err := onListen(public, st); err != nil {
+			srv.Close()
+			return err
+		}
+	}
+
+	select {
+	case <-ctx.Done():
+	case err := <-served:
+		return fmt.Errorf("http server: %w", err)
+	}
+	log.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		log.Warn("http shutdown", "err", err)
+	}
+	log.Info("stopped")
+	return nil
+}
+
+const (
+	devDatabase    = "hookd-dev.db"
+	devClientName  = "dev"
+	devCredentials = "hookd-dev.client.json"
+)
+
+// devClient is what hookd dev keeps beside its database so it can print the same
+// credentials on every start (the database holds only the secret's hash).
+type devClient struct {
+	ClientID      string `json:"client_id"`
+	ClientSecret  string `json:"client_secret"`
+	SigningSecret string `json:"signing_secret,omitempty"`
+}
+
+func (e *env) cmdDev(ctx context.Context, args []string) error {
+	fs, _ := e.flags("dev")
+	listen := fs.String("listen", "127.0.0.1:8080", "address to listen on")
+	db := fs.String("db", devDatabase, "database file")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg := DefaultConfig()
+	cfg.HTTP.Listen = *listen
+	cfg.Store.Path = *db
+	cfg.Delivery.AllowPrivateTargets = true
+	cfg.Delivery.CoalesceWindow = Duration{}
+	cfg.Delivery.RetryBase = Duration{5 * time.Second}
+	cfg.Delivery.RetryMaxDelay = Duration{5 * time.Minute}
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	credPath := filepath.Join(filepath.Dir(cfg.Store.Path), devCredentials)
+	return e.serve(ctx, cfg, func(base string, st *store.Store) error {
+		c, err := ensureDevClient(ctx, st, credPath)
+		if err != nil {
+			return fmt.Errorf("dev client: %w", err)
+		}
+		printDevBanner(e, cfg, base, c)
+		return nil
+	})
+}
+
+// ensureDevClient creates the dev client, or reuses it with the credentials kept in
+// credPath; when that file is gone, the secret is rotated and the file written anew.
+func ensureDevClient(ctx context.Context, st *store.Store, credPath string) (devClient, error) {
+	var dc devClient
+	existing, err := st.Client(ctx, devClientName)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		creds, err := st.CreateClient(ctx, store.NewClient{Name: devClientName, Scopes: []string{store.ScopeWebhook, store.ScopeNotify}})
+		if err != nil {
+			return dc, err
+		}
+		dc = devClient{ClientID: creds.ID, ClientSecret: creds.Secret, SigningSecret: creds.SigningSecret}
+	case err != nil:
+		return dc, err
+	default:
+		if b, err := os.ReadFile(credPath); err == nil && json.Unmarshal(b, &dc) == nil && dc.ClientID == existing.ID {
+			if _, err := st.AuthenticateClient(ctx, dc.ClientID, dc.ClientSecret); err == nil {
+				return dc, nil
+			}
+		}
+		creds, err := st.RotateClientSecret(ctx, existing.ID, "")
+		if err != nil {
+			return dc, err
+		}
+		dc = devClient{ClientID: creds.ID, ClientSecret: creds.Secret}
+	}
+	if dc.SigningSecret == "" {
+		if dc.SigningSecret, err = st.ClientSigningSecret(ctx, dc.ClientID); err != nil {
+			return dc, err
+		}
+	}
+	b, _ := json.MarshalIndent(dc, "", "  ")
+	if err := os.WriteFile(credPath, append(b, '\n'), 0o600); err != nil {
+		return dc, err
+	}
+	return dc, nil
+}
+
+func printDevBanner(e *env, cfg Config, base string, c devClient) {
+	api := base + cfg.HTTP.BasePath
+	fmt.Fprintf(e.stdout, `
+hookd %s is running in development mode.
+  database        ./%s (loopback callbacks allowed, no coalescing delay)
+  client_id       %s
+  client_secret   %s
+  signing secret  %s
+
+Get a /webhook token (paste into a shell):
+
+  TOKEN=$(curl -s -H 'Accept: application/json' -d 'client_id=%s' -d 'client_secret=%s' --data-urlencode 'scope=/webhook /notify' -d 'grant_type=client_credentials' '%s/oauth/token' | sed -E 's/.*"access_token":"([^"]+)".*/\1/')
+
+Register a webhook for 0000-0002-7253-3645 calling http://127.0.0.1:9000/0000-0002-7253-3645/updated:
+
+  curl -i -H 'Accept: application/json' -H "Authorization: Bearer $TOKEN" -H 'Content-Length: 0' -X PUT '%s/0000-0002-7253-3645/webhook/http%%3A%%2F%%2F127.0.0.1%%3A9000%%2F0000-0002-7253-3645%%2Fupdated'
+
+List the record's webhooks, and unregister:
+
+  curl -s -H "Authorization: Bearer $TOKEN" '%s/0000-0002-7253-3645/webhook'
+  curl -i -H "Authorization: Bearer $TOKEN" -X DELETE '%s/0000-0002-7253-3645/webhook/http%%3A%%2F%%2F127.0.0.1%%3A9000%%2F0000-0002-7253-3645%%2Fupdated'
+
+`, version, cfg.Store.Path, c.ClientID, c.ClientSecret, c.SigningSecret,
+		c.ClientID, c.ClientSecret, api, api, api, api)
+}

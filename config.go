@@ -1,0 +1,267 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+)
+
+// Duration is a time.Duration written in TOML as a string such as "5m".
+type Duration struct{ time.Duration }
+
+// UnmarshalText parses a Go duration string.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return fmt.Errorf("not a duration (use e.g. \"90s\", \"5m\", \"2h\"): %q", b)
+	}
+	d.Duration = v
+	return nil
+}
+
+// MarshalText writes the duration back as a string.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
+
+// Config is hookd's configuration; every key is optional.
+type Config struct {
+	HTTP struct {
+		Listen    string `toml:"listen"`
+		BasePath  string `toml:"base_path"`
+		PublicURL string `toml:"public_url"`
+	} `toml:"http"`
+	Store struct {
+		Path        string `toml:"path"`
+		Synchronous string `toml:"synchronous"`
+	} `toml:"store"`
+	Auth struct {
+		TokenTTL       Duration `toml:"token_ttl"`
+		SecretKeyFile  string   `toml:"secret_key_file"`
+		AdminTokenFile string   `toml:"admin_token_file"`
+	} `toml:"auth"`
+	Delivery struct {
+		Tick                Duration `toml:"tick"`
+		CoalesceWindow      Duration `toml:"coalesce_window"`
+		Timeout             Duration `toml:"timeout"`
+		RetryBase           Duration `toml:"retry_base"`
+		RetryMaxDelay       Duration `toml:"retry_max_delay"`
+		GiveUpAfter         Duration `toml:"give_up_after"`
+		DisableAfter        Duration `toml:"disable_after"`
+		Workers             int      `toml:"workers"`
+		PerHost             int      `toml:"per_host"`
+		AllowPrivateTargets bool     `toml:"allow_private_targets"`
+		Retention           Duration `toml:"retention"`
+	} `toml:"delivery"`
+	Email struct {
+		SMTPAddr     string `toml:"smtp_addr"`
+		Username     string `toml:"username"`
+		PasswordFile string `toml:"password_file"`
+		From         string `toml:"from"`
+		StartTLS     bool   `toml:"starttls"`
+	} `toml:"email"`
+	Upstream struct {
+		APIURL           string `toml:"api_url"`
+		TokenURL         string `toml:"token_url"`
+		ClientID         string `toml:"client_id"`
+		ClientSecretFile string `toml:"client_secret_file"`
+	} `toml:"upstream"`
+	Log struct {
+		Level  string `toml:"level"`
+		Format string `toml:"format"`
+	} `toml:"log"`
+}
+
+// DefaultConfig returns the built-in defaults, the values SPEC.md documents.
+func DefaultConfig() Config {
+	var c Config
+	c.HTTP.Listen = "127.0.0.1:8080"
+	c.Store.Path = "hookd.db"
+	c.Store.Synchronous = "full"
+	c.Auth.TokenTTL = Duration{175316 * time.Hour}
+	c.Delivery.Tick = Duration{time.Second}
+	c.Delivery.CoalesceWindow = Duration{5 * time.Minute}
+	c.Delivery.Timeout = Duration{20 * time.Second}
+	c.Delivery.RetryBase = Duration{time.Minute}
+	c.Delivery.RetryMaxDelay = Duration{2 * time.Hour}
+	c.Delivery.GiveUpAfter = Duration{72 * time.Hour}
+	c.Delivery.DisableAfter = Duration{120 * time.Hour}
+	c.Delivery.Workers = 64
+	c.Delivery.PerHost = 8
+	c.Delivery.Retention = Duration{168 * time.Hour}
+	c.Email.StartTLS = true
+	c.Log.Level = "info"
+	c.Log.Format = "auto"
+	return c
+}
+
+// LoadConfig reads a TOML file over the defaults and validates the result. Unknown
+// keys are an error, so a misspelt key is never silently ignored.
+func LoadConfig(path string) (Config, error) {
+	c := DefaultConfig()
+	md, err := toml.DecodeFile(path, &c)
+	if err != nil {
+		var perr toml.ParseError
+		if errors.As(err, &perr) {
+			return Config{}, fmt.Errorf("config %s: %s", path, perr.ErrorWithPosition())
+		}
+		return Config{}, fmt.Errorf("config %s: %w", path, err)
+	}
+	if und := md.Undecoded(); len(und) > 0 {
+		keys := make([]string, len(und))
+		for i, k := range und {
+			keys[i] = k.String()
+		}
+		return Config{}, fmt.Errorf("config %s: unknown key %s", path, strings.Join(keys, ", "))
+	}
+	// Relative paths in a file are relative to the file, as a service's working
+	// directory is rarely where its config lives.
+	dir := filepath.Dir(path)
+	for _, f := range []struct {
+		p   *string
+		key []string
+	}{
+		{&c.Store.Path, []string{"store", "path"}},
+		{&c.Auth.SecretKeyFile, []string{"auth", "secret_key_file"}},
+		{&c.Auth.AdminTokenFile, []string{"auth", "admin_token_file"}},
+		{&c.Email.PasswordFile, []string{"email", "password_file"}},
+		{&c.Upstream.ClientSecretFile, []string{"upstream", "client_secret_file"}},
+	} {
+		if *f.p != "" && !filepath.IsAbs(*f.p) && md.IsDefined(f.key...) {
+			*f.p = filepath.Join(dir, *f.p)
+		}
+	}
+	if err := c.Validate(); err != nil {
+		return Config{}, fmt.Errorf("config %s: %w", path, err)
+	}
+	return c, nil
+}
+
+// Validate checks every value and names the key of the first one that is wrong.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: "+format, append([]any{key}, args...)...))
+	}
+	if _, _, err := net.SplitHostPort(c.HTTP.Listen); err != nil {
+		bad("http.listen", "must be host:port, got %q", c.HTTP.Listen)
+	}
+	if bp := c.HTTP.BasePath; bp != "" && (!strings.HasPrefix(bp, "/") || strings.HasSuffix(bp, "/") || strings.ContainsAny(bp, "?#% ")) {
+		bad("http.base_path", "must start with / and not end with one (e.g. \"/orcid-api-web\"), got %q", bp)
+	}
+	if pu := c.HTTP.PublicURL; pu != "" {
+		u, err := url.Parse(pu)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+			bad("http.public_url", "must be an absolute http(s) URL such as \"https://hookd.example.org\", got %q", pu)
+		}
+	}
+	if c.Store.Path == "" {
+		bad("store.path", "must not be empty")
+	}
+	if c.Store.Synchronous != "full" && c.Store.Synchronous != "normal" {
+		bad("store.synchronous", "must be \"full\" or \"normal\", got %q", c.Store.Synchronous)
+	}
+	positive := func(key string, d Duration) {
+		if d.Duration <= 0 {
+			bad(key, "must be > 0, got %q", d.String())
+		}
+	}
+	positive("auth.token_ttl", c.Auth.TokenTTL)
+	positive("delivery.tick", c.Delivery.Tick)
+	if c.Delivery.CoalesceWindow.Duration < 0 {
+		bad("delivery.coalesce_window", "must be >= 0, got %q", c.Delivery.CoalesceWindow.String())
+	}
+	positive("delivery.timeout", c.Delivery.Timeout)
+	positive("delivery.retry_base", c.Delivery.RetryBase)
+	positive("delivery.retry_max_delay", c.Delivery.RetryMaxDelay)
+	if c.Delivery.RetryMaxDelay.Duration > 0 && c.Delivery.RetryMaxDelay.Duration < c.Delivery.RetryBase.Duration {
+		bad("delivery.retry_max_delay", "must be >= delivery.retry_base (%s), got %q", c.Delivery.RetryBase.String(), c.Delivery.RetryMaxDelay.String())
+	}
+	positive("delivery.give_up_after", c.Delivery.GiveUpAfter)
+	positive("delivery.disable_after", c.Delivery.DisableAfter)
+	positive("delivery.retention", c.Delivery.Retention)
+	if c.Delivery.Workers < 1 || c.Delivery.Workers > 10000 {
+		bad("delivery.workers", "must be between 1 and 10000, got %d", c.Delivery.Workers)
+	}
+	if c.Delivery.PerHost < 1 || c.Delivery.PerHost > c.Delivery.Workers {
+		bad("delivery.per_host", "must be between 1 and delivery.workers (%d), got %d", c.Delivery.Workers, c.Delivery.PerHost)
+	}
+	if a := c.Email.SMTPAddr; a != "" {
+		if _, _, err := net.SplitHostPort(a); err != nil {
+			bad("email.smtp_addr", "must be host:port, got %q", a)
+		}
+		if c.Email.From == "" {
+			bad("email.from", "must be set when email.smtp_addr is")
+		}
+	}
+	if c.Email.From != "" && !strings.Contains(c.Email.From, "@") {
+		bad("email.from", "must be an e-mail address, got %q", c.Email.From)
+	}
+	if u := c.Upstream.APIURL; u != "" {
+		for key, v := range map[string]string{"upstream.api_url": u, "upstream.token_url": c.Upstream.TokenURL} {
+			pu, err := url.Parse(v)
+			if err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" {
+				bad(key, "must be an absolute http(s) URL, got %q", v)
+			}
+		}
+		if c.Upstream.ClientID == "" {
+			bad("upstream.client_id", "must be set when upstream.api_url is")
+		}
+		if c.Upstream.ClientSecretFile == "" {
+			bad("upstream.client_secret_file", "must be set when upstream.api_url is")
+		}
+		if c.HTTP.PublicURL == "" {
+			bad("http.public_url", "must be set when upstream.api_url is: the upstream calls hookd back there")
+		}
+	}
+	switch strings.ToLower(c.Log.Level) {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("log.level", "must be debug, info, warn or error, got %q", c.Log.Level)
+	}
+	switch c.Log.Format {
+	case "auto", "text", "json", "tint":
+	default:
+		bad("log.format", "must be auto, text, json or tint, got %q", c.Log.Format)
+	}
+	for _, f := range []struct{ key, path string }{
+		{"auth.admin_token_file", c.Auth.AdminTokenFile},
+		{"email.password_file", c.Email.PasswordFile},
+		{"upstream.client_secret_file", c.Upstream.ClientSecretFile},
+	} {
+		if f.path != "" {
+			if _, err := os.Stat(f.path); err != nil {
+				bad(f.key, "cannot read %s: %v", f.path, errors.Unwrap(err))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// PublicBase is how others reach hookd: http.public_url, or one made from http.listen.
+func (c *Config) PublicBase(listenAddr string) string {
+	if c.HTTP.PublicURL != "" {
+		return strings.TrimSuffix(c.HTTP.PublicURL, "/")
+	}
+	host, port, err := net.SplitHostPort(listenAddr)
+	if err != nil {
+		return "http://" + listenAddr
+	}
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "localhost"
+	}
+	return "http://" + net.JoinHostPort(host, port)
+}
+
+// SecretKeyPath is auth.secret_key_file, or "<database name>.key" beside the database.
+func (c *Config) SecretKeyPath() string {
+	if c.Auth.SecretKeyFile != "" {
+		return c.Auth.SecretKeyFile
+	}
+	return strings.TrimSuffix(c.Store.Path, filepath.Ext(c.Store.Path)) + ".key"
+}

@@ -1,0 +1,221 @@
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+	"time"
+
+	"hookd/store"
+)
+
+// clientAuth reads the client credentials of a token or revoke request: HTTP Basic,
+// or client_id and client_secret in the form. It answers the error itself and
+// returns false when they are missing or wrong.
+func (s *Server) clientAuth(w http.ResponseWriter, r *http.Request) (store.Client, bool) {
+	id, sec, basic := r.BasicAuth()
+	formID, formSecret := r.PostForm.Get("client_id"), r.PostForm.Get("client_secret")
+	if basic && formSecret != "" {
+		writeOAuthError(w, http.StatusBadRequest, "invalid_request", "send client credentials either with HTTP Basic or in the form, not both")
+		return store.Client{}, false
+	}
+	if !basic {
+		id, sec = formID, formSecret
+	} else if formID != "" && formID != id {
+		writeOAuthError(w, http.StatusBadRequest, "invalid_request", "client_id in the form differs from the HTTP Basic user")
+		return store.Client{}, false
+	}
+	if id == "" {
+		writeOAuthError(w, http.StatusUnauthorized, "invalid_client", "Client authentication is required: client_id and client_secret")
+		return store.Client{}, false
+	}
+	c, err := s.store.AuthenticateClient(r.Context(), id, sec)
+	if errors.Is(err, store.ErrBadCredentials) {
+		if basic {
+			w.Header().Set("WWW-Authenticate", `Basic realm="hookd"`)
+		}
+		writeOAuthError(w, http.StatusUnauthorized, "invalid_client", "Bad client credentials")
+		return store.Client{}, false
+	}
+	if err != nil {
+		s.internal(r, err)
+		writeOAuthError(w, http.StatusInternalServerError, "server_error", "internal error")
+		return store.Client{}, false
+	}
+	return c, true
+}
+
+// parseForm reads a form body, capped, and refuses other content types.
+func parseForm(w http.ResponseWriter, r *http.Request) bool {
+	ct := r.Header.Get("Content-Type")
+	if ct != "" && !strings.HasPrefix(ct, "application/x-www-form-urlencoded") {
+		writeOAuthError(w, http.StatusBadRequest, "invalid_request", "the body must be application/x-www-form-urlencoded")
+		return false
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+	if err := r.ParseForm(); err != nil {
+		writeOAuthError(w, http.StatusBadRequest, "invalid_request", "the form body does not parse: "+err.Error())
+		return false
+	}
+	return true
+}
+
+// handleToken is the OAuth 2 token endpoint: client_credentials and refresh_token
+// grants, answered in ORCID's shapes.
+func (s *Server) handleToken() http.Handler {
+	type response struct {
+		AccessToken  string `json:"access_token"`
+		TokenType    string `json:"token_type"`
+		RefreshToken string `json:"refresh_token"`
+		ExpiresIn    int64  `json:"expires_in"`
+		Scope        string `json:"scope"`
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !parseForm(w, r) {
+			return
+		}
+		c, ok := s.clientAuth(w, r)
+		if !ok {
+			return
+		}
+		scopes, err := store.ParseScopes(r.PostForm.Get("scope"))
+		if err != nil {
+			writeOAuthError(w, http.StatusBadRequest, "invalid_scope", "Invalid scope: "+r.PostForm.Get("scope"))
+			return
+		}
+		var t store.Token
+		switch gt := r.PostForm.Get("grant_type"); gt {
+		case "":
+			writeOAuthError(w, http.StatusBadRequest, "invalid_request", "Missing grant type")
+			return
+		case "client_credentials":
+			if len(scopes) == 0 {
+				writeOAuthError(w, http.StatusBadRequest, "invalid_scope", "Missing scope: ask for one of "+strings.Join(c.Scopes, " "))
+				return
+			}
+			t, err = s.store.IssueToken(r.Context(), c, scopes, s.opts.TokenTTL)
+		case "refresh_token":
+			rt := r.PostForm.Get("refresh_token")
+			if rt == "" {
+				writeOAuthError(w, http.StatusBadRequest, "invalid_request", "Missing refresh_token")
+				return
+			}
+			t, err = s.store.RefreshToken(r.Context(), c, rt, scopes, s.opts.TokenTTL, r.PostForm.Get("revoke_old") == "true")
+		default:
+			writeOAuthError(w, http.StatusBadRequest, "unsupported_grant_type", "Unsupported grant type: "+gt)
+			return
+		}
+		switch {
+		case errors.Is(err, store.ErrScope):
+			writeOAuthError(w, http.StatusBadRequest, "invalid_scope", "Invalid scope: "+strings.TrimPrefix(errAfter(err, store.ErrScope), ": "))
+			return
+		case errors.Is(err, store.ErrTokenInvalid):
+			writeOAuthError(w, http.StatusBadRequest, "invalid_grant", "Invalid refresh token")
+			return
+		case err != nil:
+			s.internal(r, err)
+			writeOAuthError(w, http.StatusInternalServerError, "server_error", "internal error")
+			return
+		}
+		w.Header().Set("Cache-Control", "no-store")
+		w.Header().Set("Pragma", "no-cache")
+		encode(w, http.StatusOK, response{
+			AccessToken:  t.Access,
+			TokenType:    "bearer",
+			RefreshToken: t.Refresh,
+			ExpiresIn:    int64(time.Until(t.ExpiresAt) / time.Second),
+			Scope:        strings.Join(t.Scopes, " "),
+		})
+	})
+}
+
+// errAfter returns the text of err after the sentinel's own message.
+func errAfter(err, sentinel error) string {
+	msg := err.Error()
+	if i := strings.Index(msg, sentinel.Error()); i >= 0 {
+		return msg[i+len(sentinel.Error()):]
+	}
+	return msg
+}
+
+// handleRevoke is RFC 7009 token revocation: 200 whether or not the token was known.
+func (s *Server) handleRevoke() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !parseForm(w, r) {
+			return
+		}
+		c, ok := s.clientAuth(w, r)
+		if !ok {
+			return
+		}
+		tok := r.PostForm.Get("token")
+		if tok == "" {
+			writeOAuthError(w, http.StatusBadRequest, "invalid_request", "Missing token")
+			return
+		}
+		if err := s.store.RevokeToken(r.Context(), c.ID, tok); err != nil {
+			s.internal(r, err)
+			writeOAuthError(w, http.StatusInternalServerError, "server_error", "internal error")
+			return
+		}
+		w.Header().Set("Cache-Control", "no-store")
+		w.WriteHeader(http.StatusOK)
+	})
+}
+
+type tokenKey struct{}
+
+// tokenFrom returns the bearer token that authenticated the request.
+func tokenFrom(ctx context.Context) store.Token {
+	t, _ := ctx.Value(tokenKey{}).(store.Token)
+	return t
+}
+
+// scopeError answers a token that lacks a scope, in the API's own error format.
+type scopeError func(w http.ResponseWriter, r *http.Request, scope string)
+
+// bearer requires a valid, unexpired access token carrying scope. Missing or bad
+// tokens get OAuth's 401; a missing scope gets denied's 403.
+func (s *Server) bearer(scope string, denied scopeError, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		auth := r.Header.Get("Authorization")
+		kind, tok, _ := strings.Cut(auth, " ")
+		tok = strings.TrimSpace(tok)
+		if auth == "" || !strings.EqualFold(kind, "Bearer") || tok == "" {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="hookd"`)
+			writeOAuthError(w, http.StatusUnauthorized, "unauthorized", "Full authentication is required to access this resource: send Authorization: Bearer <access token>")
+			return
+		}
+		t, err := s.store.TokenInfo(r.Context(), tok)
+		switch {
+		case errors.Is(err, store.ErrTokenInvalid):
+			w.Header().Set("WWW-Authenticate", `Bearer realm="hookd", error="invalid_token"`)
+			writeOAuthError(w, http.StatusUnauthorized, "invalid_token", "Invalid access token")
+			return
+		case errors.Is(err, store.ErrTokenExpired):
+			w.Header().Set("WWW-Authenticate", `Bearer realm="hookd", error="invalid_token"`)
+			writeOAuthError(w, http.StatusUnauthorized, "invalid_token", "Access token expired")
+			return
+		case err != nil:
+			s.internal(r, err)
+			writeOAuthError(w, http.StatusInternalServerError, "server_error", "internal error")
+			return
+		}
+		if !t.HasScope(scope) {
+			denied(w, r, scope)
+			return
+		}
+		h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), tokenKey{}, t)))
+	})
+}
+
+func orcidScopeDenied(w http.ResponseWriter, r *http.Request, scope string) {
+	writeORCIDError(w, r, http.StatusForbidden, codeScope,
+		"403 Forbidden: You do not have the required permissions. Insufficient or wrong scope: this call needs "+scope,
+		"The client application is not authorized for this call.")
+}
+
+func problemScopeDenied(w http.ResponseWriter, r *http.Request, scope string) {
+	writeProblem(w, http.StatusForbidden, "the access token lacks the "+scope+" scope", "")
+}

@@ -1,0 +1,215 @@
+package httpapi
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"hookd/orcid"
+	"hookd/ssrf"
+	"hookd/store"
+)
+
+// EscapeSegment percent-encodes s for one path segment the way ORCID's documentation
+// does (everything but unreserved characters), e.g. "http%3A%2F%2Fnowhere2.com%2F".
+func EscapeSegment(s string) string {
+	const hex = "0123456789ABCDEF"
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '.' || c == '_' || c == '~' {
+			b.WriteByte(c)
+			continue
+		}
+		b.WriteByte('%')
+		b.WriteByte(hex[c>>4])
+		b.WriteByte(hex[c&15])
+	}
+	return b.String()
+}
+
+// webhookJSON is how hookd shows one ORCID-style registration.
+type webhookJSON struct {
+	Orcid     string    `json:"orcid"`
+	Callback  string    `json:"callback"`
+	Location  string    `json:"location"`
+	Status    string    `json:"status"`
+	Reason    string    `json:"reason,omitempty"`
+	CreatedAt time.Time `json:"created-at"`
+	UpdatedAt time.Time `json:"updated-at"`
+}
+
+func (s *Server) webhookLocation(r *http.Request, id, escapedCallback string) string {
+	base := s.opts.PublicURL
+	if base == "" {
+		scheme := "http"
+		if r.TLS != nil {
+			scheme = "https"
+		}
+		base = scheme + "://" + r.Host
+	}
+	return base + s.opts.BasePath + "/" + id + "/webhook/" + escapedCallback
+}
+
+func (s *Server) toWebhookJSON(r *http.Request, sub store.Subscription) webhookJSON {
+	status := "active"
+	if !sub.Active {
+		status = "deactivated"
+	}
+	return webhookJSON{
+		Orcid:     sub.Orcid,
+		Callback:  sub.Target,
+		Location:  s.webhookLocation(r, sub.Orcid, EscapeSegment(sub.Target)),
+		Status:    status,
+		Reason:    sub.Reason,
+		CreatedAt: sub.CreatedAt,
+		UpdatedAt: sub.UpdatedAt,
+	}
+}
+
+// orcidParam checks the {orcid} segment and answers the error itself.
+func orcidParam(w http.ResponseWriter, r *http.Request) (string, bool) {
+	raw := params(r).ByName("orcid")
+	id, err := url.PathUnescape(raw)
+	if err == nil {
+		err = orcid.Check(id)
+	}
+	if err != nil {
+		writeORCIDError(w, r, http.StatusBadRequest, codeBadRequest, "400 Bad Request: "+err.Error(),
+			"The ORCID iD in the request is not valid.")
+		return "", false
+	}
+	return id, true
+}
+
+// callbackParam decodes the {callback} segment exactly once and checks it. It returns
+// the callback and the segment as it was sent.
+func (s *Server) callbackParam(w http.ResponseWriter, r *http.Request) (string, string, bool) {
+	raw := strings.TrimPrefix(params(r).ByName("callback"), "/")
+	cb, err := url.PathUnescape(raw)
+	if err != nil {
+		writeORCIDError(w, r, http.StatusBadRequest, codeBadCallback,
+			"400 Bad Request: the callback segment is not valid percent-encoding: "+err.Error(),
+			"The webhook URL is not valid.")
+		return "", "", false
+	}
+	if r.URL.RawQuery != "" && !strings.Contains(raw, "%3F") && !strings.Contains(raw, "%3f") {
+		writeORCIDError(w, r, http.StatusBadRequest, codeBadCallback,
+			"400 Bad Request: the callback has an unencoded '?': percent-encode the whole callback URL (? is %3F, & is %26)",
+			"The webhook URL is not valid.")
+		return "", "", false
+	}
+	if _, err := ssrf.CheckURL(cb, s.opts.AllowPrivateTargets); err != nil {
+		writeORCIDError(w, r, http.StatusBadRequest, codeBadCallback, "400 Bad Request: "+err.Error(),
+			"The webhook URL is not valid.")
+		return "", "", false
+	}
+	return cb, raw, true
+}
+
+// handleWebhookPut registers a callback: 201 with Location when new, 204 when it existed.
+func (s *Server) handleWebhookPut() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id, ok := orcidParam(w, r)
+		if !ok {
+			return
+		}
+		cb, raw, ok := s.callbackParam(w, r)
+		if !ok {
+			return
+		}
+		_, created, err := s.store.PutOrcidWebhook(r.Context(), tokenFrom(r.Context()).ClientID, id, cb)
+		if err != nil {
+			s.orcidStoreError(w, r, err, codeForbidden)
+			return
+		}
+		if !created {
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		w.Header().Set("Location", s.webhookLocation(r, id, raw))
+		w.Header().Set("Content-Length", "0")
+		w.WriteHeader(http.StatusCreated)
+	})
+}
+
+// handleWebhookDelete unregisters a callback: 204, or 404 when absent, 403 when another client's.
+func (s *Server) handleWebhookDelete() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id, ok := orcidParam(w, r)
+		if !ok {
+			return
+		}
+		cb, _, ok := s.callbackParam(w, r)
+		if !ok {
+			return
+		}
+		if err := s.store.DeleteOrcidWebhook(r.Context(), tokenFrom(r.Context()).ClientID, id, cb); err != nil {
+			s.orcidStoreError(w, r, err, codeDeleteMissing)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
+}
+
+// handleWebhookGet shows one of the caller's registrations.
+func (s *Server) handleWebhookGet() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id, ok := orcidParam(w, r)
+		if !ok {
+			return
+		}
+		cb, _, ok := s.callbackParam(w, r)
+		if !ok {
+			return
+		}
+		sub, err := s.store.OrcidWebhook(r.Context(), tokenFrom(r.Context()).ClientID, id, cb)
+		if err != nil {
+			s.orcidStoreError(w, r, err, codeNotFound)
+			return
+		}
+		encode(w, http.StatusOK, s.toWebhookJSON(r, sub))
+	})
+}
+
+// handleWebhookList lists the caller's registrations for one record.
+func (s *Server) handleWebhookList() http.Handler {
+	type response struct {
+		Orcid    string        `json:"orcid"`
+		Webhooks []webhookJSON `json:"webhooks"`
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id, ok := orcidParam(w, r)
+		if !ok {
+			return
+		}
+		subs, err := s.store.OrcidWebhooks(r.Context(), tokenFrom(r.Context()).ClientID, id)
+		if err != nil {
+			s.orcidStoreError(w, r, err, codeNotFound)
+			return
+		}
+		resp := response{Orcid: id, Webhooks: make([]webhookJSON, 0, len(subs))}
+		for _, sub := range subs {
+			resp.Webhooks = append(resp.Webhooks, s.toWebhookJSON(r, sub))
+		}
+		encode(w, http.StatusOK, resp)
+	})
+}
+
+// orcidStoreError maps a store error to ORCID's statuses and codes; notFoundCode is
+// the code for a missing webhook, which differs between GET and DELETE.
+func (s *Server) orcidStoreError(w http.ResponseWriter, r *http.Request, err error, notFoundCode int) {
+	switch {
+	case errors.Is(err, store.ErrForbidden):
+		writeORCIDError(w, r, http.StatusForbidden, codeForbidden,
+			"403 Forbidden: this webhook was registered by another client", "The client application is not authorized for this webhook.")
+	case errors.Is(err, store.ErrNotFound):
+		writeORCIDError(w, r, http.StatusNotFound, notFoundCode,
+			"404 Not Found: no webhook with this callback is registered for this ORCID iD", "The webhook was not found.")
+	default:
+		s.internal(r, err)
+		writeORCIDError(w, r, http.StatusInternalServerError, codeInternal, "500 Internal Server Error: internal error", "")
+	}
+}

@@ -1,0 +1,41 @@
+package httpapi
+
+import (
+	"net/http"
+
+	"hookd/store"
+)
+
+// routes lists every route hookd serves.
+func (s *Server) routes() {
+	base := s.opts.BasePath
+
+	// ORCID-compatible OAuth.
+	s.router.Handler(http.MethodPost, base+"/oauth/token", s.handleToken())
+	s.router.Handler(http.MethodPost, base+"/oauth/revoke", s.handleRevoke())
+
+	// Operations.
+	s.router.Handler(http.MethodGet, "/healthz", s.handleHealthz())
+	s.router.Handler(http.MethodGet, "/readyz", s.handleReadyz())
+
+	// ORCID-compatible webhook registration, routed on the escaped path (serveORCID)
+	// because the callback segment holds percent-encoded slashes.
+	webhook := func(h http.Handler) http.Handler { return s.bearer(store.ScopeWebhook, orcidScopeDenied, h) }
+	s.orcid.Handler(http.MethodPut, base+"/:orcid/webhook/*callback", webhook(s.handleWebhookPut()))
+	s.orcid.Handler(http.MethodDelete, base+"/:orcid/webhook/*callback", webhook(s.handleWebhookDelete()))
+	s.orcid.Handler(http.MethodGet, base+"/:orcid/webhook/*callback", webhook(s.handleWebhookGet()))
+	s.orcid.Handler(http.MethodGet, base+"/:orcid/webhook", webhook(s.handleWebhookList()))
+
+	s.router.NotFound = http.HandlerFunc(s.serveORCID)
+	s.router.MethodNotAllowed = http.HandlerFunc(s.methodNotAllowed)
+	s.orcid.NotFound = http.HandlerFunc(s.notFound)
+	s.orcid.MethodNotAllowed = http.HandlerFunc(s.methodNotAllowed)
+}
+
+func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
+	writeORCIDError(w, r, http.StatusNotFound, codeNotFound, "404 Not Found: no such resource: "+r.Method+" "+r.URL.Path, "The resource was not found.")
+}
+
+func (s *Server) methodNotAllowed(w http.ResponseWriter, r *http.Request) {
+	writeORCIDError(w, r, http.StatusMethodNotAllowed, codeMethod, "405 Method Not Allowed: "+r.Method+" is not allowed here (allowed: "+w.Header().Get("Allow")+")", "")
+}

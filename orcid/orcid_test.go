@@ -1,0 +1,56 @@
+package orcid_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/matryer/is"
+
+	"hookd/orcid"
+)
+
+func TestCheck(t *testing.T) {
+	tests := []struct {
+		id      string
+		wantErr string
+	}{
+		{"0000-0002-7253-3645", ""},
+		{"0000-0002-9079-593X", ""},
+		{"0000-0002-1825-0097", ""},
+		{"0000-0002-5315-1318", ""},
+		{"0000-0001-5109-3700", ""},
+		{"0000-0002-7253-3646", "wrong check digit"},
+		{"0000-0002-9079-5930", "wrong check digit"},
+		{"0000-0002-7253-364", "must have the form"},
+		{"0000000272533645", "must have the form"},
+		{"0000-0002-7253-36x5", "must have the form"},
+		{"000X-0002-7253-3645", "must have the form"},
+		{"0000_0002_7253_3645", "must have the form"},
+		{"0000-0002-9079-593x", "must have the form"},
+		{"", "must have the form"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.id, func(t *testing.T) {
+			is := is.New(t)
+			err := orcid.Check(tt.id)
+			if tt.wantErr == "" {
+				is.NoErr(err) // valid iD
+				return
+			}
+			is.True(err != nil)                                // invalid iD is refused
+			is.True(strings.Contains(err.Error(), tt.wantErr)) // error says why
+		})
+	}
+}
+
+func TestCheckDigit(t *testing.T) {
+	is := is.New(t)
+	is.Equal(orcid.CheckDigit("000000021825009"), byte('7')) // ORCID's documented example
+	is.Equal(orcid.CheckDigit("000000029079593"), byte('X'))
+}
+
+func TestNormalize(t *testing.T) {
+	is := is.New(t)
+	is.Equal(orcid.Normalize(" https://orcid.org/0000-0002-7253-3645"), "0000-0002-7253-3645")
+	is.Equal(orcid.Normalize("0000-0002-7253-3645"), "0000-0002-7253-3645")
+}

@@ -1,0 +1,266 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"hookd/secret"
+)
+
+// Scopes a client can be granted.
+const (
+	ScopeWebhook = "/webhook"
+	ScopeNotify  = "/notify"
+	ScopeAdmin   = "/admin"
+)
+
+// KnownScopes lists every scope hookd grants.
+var KnownScopes = []string{ScopeWebhook, ScopeNotify, ScopeAdmin}
+
+// Client is an API client of hookd.
+type Client struct {
+	ID        string
+	Name      string
+	Scopes    []string
+	CreatedAt time.Time
+}
+
+// HasScope reports whether the client was granted scope.
+func (c Client) HasScope(scope string) bool { return hasScope(c.Scopes, scope) }
+
+// Credentials are a client's secrets, shown once when the client is made or rotated.
+type Credentials struct {
+	Client
+	Secret        string
+	SigningSecret string
+}
+
+// NewClient describes a client to create. ID and Secret are generated when empty.
+type NewClient struct {
+	ID     string
+	Name   string
+	Secret string
+	Scopes []string
+}
+
+var clientIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+
+// ParseScopes splits a space- or comma-separated scope list and checks each scope.
+func ParseScopes(s string) ([]string, error) {
+	var out []string
+	for _, f := range strings.FieldsFunc(s, func(r rune) bool { return r == ' ' || r == ',' || r == '+' }) {
+		if !hasScope(KnownScopes, f) {
+			return nil, invalidf("unknown scope %q (known: %s)", f, strings.Join(KnownScopes, ", "))
+		}
+		if !hasScope(out, f) {
+			out = append(out, f)
+		}
+	}
+	return out, nil
+}
+
+func hasScope(list []string, scope string) bool {
+	for _, s := range list {
+		if s == scope {
+			return true
+		}
+	}
+	return false
+}
+
+// NewClientID returns an id in ORCID's form: "APP-" and 16 upper-case letters and digits.
+func NewClientID() string {
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+	b := secret.Random(16)
+	for i := range b {
+		b[i] = alphabet[int(b[i])%len(alphabet)]
+	}
+	return "APP-" + string(b)
+}
+
+// CreateClient adds a client and returns its credentials, including the signing
+// secret of its ORCID-style registrations.
+func (s *Store) CreateClient(ctx context.Context, nc NewClient) (Credentials, error) {
+	if strings.TrimSpace(nc.Name) == "" {
+		return Credentials{}, invalidf("client name is required")
+	}
+	if len(nc.Scopes) == 0 {
+		return Credentials{}, invalidf("a client needs at least one scope (%s)", strings.Join(KnownScopes, ", "))
+	}
+	for _, sc := range nc.Scopes {
+		if !hasScope(KnownScopes, sc) {
+			return Credentials{}, invalidf("unknown scope %q", sc)
+		}
+	}
+	if nc.ID == "" {
+		nc.ID = NewClientID()
+	} else if !clientIDPattern.MatchString(nc.ID) {
+		return Credentials{}, invalidf("client id %q: use letters, digits, '.', '_' and '-' (at most 64)", nc.ID)
+	}
+	if nc.Secret == "" {
+		nc.Secret = uuid.NewString()
+	} else if len(nc.Secret) < 8 {
+		return Credentials{}, invalidf("client secret must be at least 8 characters")
+	}
+	creds := Credentials{
+		Client:        Client{ID: nc.ID, Name: nc.Name, Scopes: nc.Scopes, CreatedAt: s.Now().UTC().Truncate(time.Millisecond)},
+		Secret:        nc.Secret,
+		SigningSecret: secret.NewSigningSecret(),
+	}
+	salt := secret.Random(16)
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		var n int
+		if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM clients WHERE id = ? OR name = ?", nc.ID, nc.Name).Scan(&n); err != nil {
+			return err
+		}
+		if n > 0 {
+			return fmt.Errorf("%w: a client with id %q or name %q", ErrConflict, nc.ID, nc.Name)
+		}
+		_, err := tx.ExecContext(ctx, `INSERT INTO clients(id, name, secret_salt, secret_hash, scopes, signing_secret, created_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?)`,
+			nc.ID, nc.Name, salt, secret.SaltedHash(salt, nc.Secret), strings.Join(nc.Scopes, " "),
+			s.box.SealString(creds.SigningSecret), ms(creds.CreatedAt))
+		return err
+	})
+	if err != nil {
+		return Credentials{}, fmt.Errorf("create client: %w", err)
+	}
+	return creds, nil
+}
+
+const clientColumns = "id, name, scopes, created_at"
+
+func scanClient(row interface{ Scan(...any) error }) (Client, error) {
+	var c Client
+	var scopes string
+	var created int64
+	if err := row.Scan(&c.ID, &c.Name, &scopes, &created); err != nil {
+		return Client{}, err
+	}
+	c.Scopes = strings.Fields(scopes)
+	c.CreatedAt = fromMS(created)
+	return c, nil
+}
+
+// Clients lists every client, oldest first.
+func (s *Store) Clients(ctx context.Context) ([]Client, error) {
+	rows, err := s.read.QueryContext(ctx, "SELECT "+clientColumns+" FROM clients ORDER BY created_at, id")
+	if err != nil {
+		return nil, fmt.Errorf("list clients: %w", err)
+	}
+	defer rows.Close()
+	var out []Client
+	for rows.Next() {
+		c, err := scanClient(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list clients: %w", err)
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
+// Client finds a client by id or, failing that, by name.
+func (s *Store) Client(ctx context.Context, idOrName string) (Client, error) {
+	c, err := scanClient(s.read.QueryRowContext(ctx,
+		"SELECT "+clientColumns+" FROM clients WHERE id = ? OR name = ? ORDER BY id = ? DESC LIMIT 1", idOrName, idOrName, idOrName))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Client{}, fmt.Errorf("client %q: %w", idOrName, ErrNotFound)
+	}
+	return c, err
+}
+
+// RemoveClient deletes a client with its tokens and registrations.
+func (s *Store) RemoveClient(ctx context.Context, idOrName string) error {
+	return s.inTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, "DELETE FROM clients WHERE id = (SELECT id FROM clients WHERE id = ? OR name = ? ORDER BY id = ? DESC LIMIT 1)", idOrName, idOrName, idOrName)
+		if err != nil {
+			return fmt.Errorf("remove client: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return fmt.Errorf("client %q: %w", idOrName, ErrNotFound)
+		}
+		return nil
+	})
+}
+
+// RotateClientSecret gives a client a new secret (generated when newSecret is empty)
+// and revokes its tokens, which were obtained with the old one.
+func (s *Store) RotateClientSecret(ctx context.Context, idOrName, newSecret string) (Credentials, error) {
+	if newSecret == "" {
+		newSecret = uuid.NewString()
+	} else if len(newSecret) < 8 {
+		return Credentials{}, invalidf("client secret must be at least 8 characters")
+	}
+	var creds Credentials
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		c, err := scanClient(tx.QueryRowContext(ctx,
+			"SELECT "+clientColumns+" FROM clients WHERE id = ? OR name = ? ORDER BY id = ? DESC LIMIT 1", idOrName, idOrName, idOrName))
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("client %q: %w", idOrName, ErrNotFound)
+		}
+		if err != nil {
+			return err
+		}
+		salt := secret.Random(16)
+		if _, err := tx.ExecContext(ctx, "UPDATE clients SET secret_salt = ?, secret_hash = ? WHERE id = ?",
+			salt, secret.SaltedHash(salt, newSecret), c.ID); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, "UPDATE tokens SET revoked_at = ? WHERE client_id = ? AND revoked_at IS NULL",
+			ms(s.Now()), c.ID); err != nil {
+			return err
+		}
+		creds = Credentials{Client: c, Secret: newSecret}
+		return nil
+	})
+	if err != nil {
+		return Credentials{}, fmt.Errorf("rotate client secret: %w", err)
+	}
+	return creds, nil
+}
+
+// ErrBadCredentials is returned by AuthenticateClient for an unknown client or a wrong secret.
+var ErrBadCredentials = errors.New("bad client credentials")
+
+// AuthenticateClient checks a client id and secret.
+func (s *Store) AuthenticateClient(ctx context.Context, id, clientSecret string) (Client, error) {
+	var salt, hash []byte
+	var c Client
+	var scopes string
+	var created int64
+	err := s.read.QueryRowContext(ctx, "SELECT id, name, scopes, created_at, secret_salt, secret_hash FROM clients WHERE id = ?", id).
+		Scan(&c.ID, &c.Name, &scopes, &created, &salt, &hash)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Client{}, ErrBadCredentials
+	}
+	if err != nil {
+		return Client{}, fmt.Errorf("authenticate client: %w", err)
+	}
+	if !secret.Equal(secret.SaltedHash(salt, clientSecret), hash) {
+		return Client{}, ErrBadCredentials
+	}
+	c.Scopes = strings.Fields(scopes)
+	c.CreatedAt = fromMS(created)
+	return c, nil
+}
+
+// ClientSigningSecret returns the whsec_ secret that signs a client's ORCID-style deliveries.
+func (s *Store) ClientSigningSecret(ctx context.Context, id string) (string, error) {
+	var sealed []byte
+	err := s.read.QueryRowContext(ctx, "SELECT signing_secret FROM clients WHERE id = ?", id).Scan(&sealed)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", fmt.Errorf("client %q: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return "", err
+	}
+	return s.box.OpenString(sealed)
+}

@@ -1,0 +1,243 @@
+// Package store keeps all of hookd's state in one SQLite file: clients, tokens,
+// subscriptions, and the delivery outbox. Every exported method is one transaction.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"net/url"
+	"path"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+
+	"hookd/secret"
+)
+
+// Sentinel errors, matched with errors.Is by the HTTP layer to choose a status.
+var (
+	ErrNotFound  = errors.New("not found")
+	ErrForbidden = errors.New("belongs to another client")
+	ErrConflict  = errors.New("already exists")
+	ErrInvalid   = errors.New("invalid")
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Options configures Open.
+type Options struct {
+	// Path of the SQLite file; created when absent.
+	Path string
+	// Synchronous is "full" (default) or "normal".
+	Synchronous string
+	// Box seals the secrets hookd must send. Required.
+	Box *secret.Box
+	// Readers is the size of the read pool (default 4).
+	Readers int
+}
+
+// Store is hookd's SQLite database. Writes go through one connection (SQLite has one
+// writer, and this way concurrent requests queue in Go instead of failing with
+// "database is locked"); reads use a small pool of their own.
+type Store struct {
+	write *sql.DB
+	read  *sql.DB
+	box   *secret.Box
+
+	// Now is the clock every method uses; tests pin it.
+	Now func() time.Time
+}
+
+// Open opens (creating if needed) the database at opts.Path and applies migrations.
+func Open(ctx context.Context, opts Options) (*Store, error) {
+	if opts.Box == nil {
+		return nil, errors.New("open store: no secret box")
+	}
+	sync := opts.Synchronous
+	if sync == "" {
+		sync = "full"
+	}
+	if sync != "full" && sync != "normal" {
+		return nil, fmt.Errorf("open store: synchronous must be full or normal, got %q", sync)
+	}
+	if opts.Readers <= 0 {
+		opts.Readers = 4
+	}
+	dsn := func(extra ...string) string {
+		q := url.Values{}
+		q.Add("_pragma", "busy_timeout(10000)")
+		q.Add("_pragma", "journal_mode(WAL)")
+		q.Add("_pragma", "foreign_keys(1)")
+		q.Add("_pragma", "synchronous("+sync+")")
+		for i := 0; i+1 < len(extra); i += 2 {
+			q.Add(extra[i], extra[i+1])
+		}
+		return "file:" + (&url.URL{Path: opts.Path}).EscapedPath() + "?" + q.Encode()
+	}
+	write, err := sql.Open("sqlite", dsn("_txlock", "immediate"))
+	if err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	write.SetMaxOpenConns(1)
+	write.SetMaxIdleConns(1)
+	write.SetConnMaxLifetime(0)
+	write.SetConnMaxIdleTime(0)
+
+	var mode string
+	if err := write.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
+		write.Close()
+		return nil, fmt.Errorf("open store %s: %w", opts.Path, err)
+	}
+	if mode != "wal" {
+		write.Close()
+		return nil, fmt.Errorf("open store %s: journal_mode is %q, want wal", opts.Path, mode)
+	}
+
+	s := &Store{write: write, box: opts.Box, Now: time.Now}
+	if err := s.migrate(ctx); err != nil {
+		write.Close()
+		return nil, err
+	}
+
+	read, err := sql.Open("sqlite", dsn("_pragma", "query_only(1)"))
+	if err != nil {
+		write.Close()
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	read.SetMaxOpenConns(opts.Readers)
+	read.SetMaxIdleConns(opts.Readers)
+	s.read = read
+	return s, nil
+}
+
+// Close closes the database.
+func (s *Store) Close() error {
+	return errors.Join(s.read.Close(), s.write.Close())
+}
+
+// Ping checks that the database answers.
+func (s *Store) Ping(ctx context.Context) error {
+	var one int
+	return s.read.QueryRowContext(ctx, "SELECT 1").Scan(&one)
+}
+
+// Backup writes a consistent copy of the database to path (VACUUM INTO), safe while
+// the daemon runs.
+func (s *Store) Backup(ctx context.Context, path string) error {
+	if _, err := s.read.ExecContext(ctx, "VACUUM INTO ?", path); err != nil {
+		return fmt.Errorf("backup to %s: %w", path, err)
+	}
+	return nil
+}
+
+// SchemaVersion is the newest migration this binary knows.
+func SchemaVersion() int {
+	v, _ := migrationFiles()
+	return v[len(v)-1].version
+}
+
+type migration struct {
+	version int
+	name    string
+}
+
+func migrationFiles() ([]migration, error) {
+	entries, err := migrations.ReadDir("migrations")
+	if err != nil {
+		return nil, err
+	}
+	var ms []migration
+	for _, e := range entries {
+		n, _, ok := strings.Cut(e.Name(), "_")
+		v, err := strconv.Atoi(n)
+		if !ok || err != nil {
+			return nil, fmt.Errorf("migration %s: name must start with a number and _", e.Name())
+		}
+		ms = append(ms, migration{version: v, name: e.Name()})
+	}
+	sort.Slice(ms, func(i, j int) bool { return ms[i].version < ms[j].version })
+	return ms, nil
+}
+
+// migrate applies, in order and each in its own transaction with its version row,
+// every embedded migration the file lacks. A file newer than this binary is refused.
+func (s *Store) migrate(ctx context.Context) error {
+	if _, err := s.write.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+		version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL) STRICT`); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	ms, err := migrationFiles()
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	var current int
+	if err := s.write.QueryRowContext(ctx, "SELECT coalesce(max(version), 0) FROM schema_migrations").Scan(&current); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	newest := ms[len(ms)-1].version
+	if current > newest {
+		return fmt.Errorf("database schema version %d is newer than this hookd binary knows (%d): run a newer hookd, or restore a backup made by this version", current, newest)
+	}
+	for _, m := range ms {
+		if m.version <= current {
+			continue
+		}
+		body, err := migrations.ReadFile(path.Join("migrations", m.name))
+		if err != nil {
+			return err
+		}
+		err = s.inTx(ctx, func(tx *sql.Tx) error {
+			if _, err := tx.ExecContext(ctx, string(body)); err != nil {
+				return err
+			}
+			_, err := tx.ExecContext(ctx, "INSERT INTO schema_migrations(version, applied_at) VALUES (?, ?)", m.version, s.Now().UnixMilli())
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("migration %s: %w", m.name, err)
+		}
+	}
+	return nil
+}
+
+// inTx runs fn in one write transaction, committing when fn returns nil.
+func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	tx, err := s.write.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if err := fn(tx); err != nil {
+		tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}
+
+// ms converts a time to the store's representation, unix milliseconds.
+func ms(t time.Time) int64 { return t.UnixMilli() }
+
+// fromMS converts unix milliseconds back to a time; 0 is the zero time.
+func fromMS(v int64) time.Time {
+	if v == 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(v).UTC()
+}
+
+func nullMS(v sql.NullInt64) time.Time {
+	if !v.Valid {
+		return time.Time{}
+	}
+	return fromMS(v.Int64)
+}
+
+func invalidf(format string, args ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{ErrInvalid}, args...)...)
+}

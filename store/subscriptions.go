@@ -1,0 +1,218 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// Payload formats of a subscription.
+const (
+	FormatEmpty    = "empty"    // ORCID's bare POST with no body
+	FormatHub      = "hub"      // the ORCID Hub's organisation JSON
+	FormatStandard = "standard" // Standard Webhooks JSON of the platform API
+	FormatEmail    = "email"    // an e-mail to an address
+)
+
+// Auth is how hookd authenticates to a callback. Secret (a password or client
+// secret) is filled only by the methods that open it for a delivery.
+type Auth struct {
+	Type     string // basic, client_credential or noauth
+	Username string
+	ClientID string
+	TokenURL string
+	Secret   string
+}
+
+// Subscription says who gets told about which records, and how.
+type Subscription struct {
+	ID           int64
+	UID          string
+	ClientID     string
+	OrgID        int64
+	Format       string
+	Target       string
+	Orcid        string // only this record; empty (with OrgID 0) means every record
+	Types        []string
+	Description  string
+	Headers      map[string]string
+	Auth         Auth
+	AppendOrcid  bool
+	Active       bool
+	Reason       string
+	FailingSince time.Time
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
+}
+
+const subscriptionColumns = `id, uid, coalesce(client_id, ''), coalesce(org_id, 0), format, target, coalesce(orcid, ''),
+	coalesce(types, ''), description, coalesce(headers, ''), auth_type, auth_username, auth_client_id, auth_token_url,
+	append_orcid, active, reason, failing_since, created_at, updated_at`
+
+func scanSubscription(row interface{ Scan(...any) error }) (Subscription, error) {
+	var sub Subscription
+	var types, headers string
+	var failing sql.NullInt64
+	var created, updated int64
+	err := row.Scan(&sub.ID, &sub.UID, &sub.ClientID, &sub.OrgID, &sub.Format, &sub.Target, &sub.Orcid,
+		&types, &sub.Description, &headers, &sub.Auth.Type, &sub.Auth.Username, &sub.Auth.ClientID, &sub.Auth.TokenURL,
+		&sub.AppendOrcid, &sub.Active, &sub.Reason, &failing, &created, &updated)
+	if err != nil {
+		return Subscription{}, err
+	}
+	sub.Types = strings.FieldsFunc(types, func(r rune) bool { return r == ',' })
+	if headers != "" {
+		if err := json.Unmarshal([]byte(headers), &sub.Headers); err != nil {
+			return Subscription{}, fmt.Errorf("subscription %d headers: %w", sub.ID, err)
+		}
+	}
+	sub.FailingSince = nullMS(failing)
+	sub.CreatedAt, sub.UpdatedAt = fromMS(created), fromMS(updated)
+	return sub, nil
+}
+
+func querySubscriptions(ctx context.Context, q interface {
+	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
+}, where string, args ...any) ([]Subscription, error) {
+	rows, err := q.QueryContext(ctx, "SELECT "+subscriptionColumns+" FROM subscriptions "+where, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Subscription
+	for rows.Next() {
+		sub, err := scanSubscription(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, sub)
+	}
+	return out, rows.Err()
+}
+
+// orcidWebhook finds the ORCID-style registration of (orcid, callback), whoever owns it.
+func orcidWebhook(ctx context.Context, tx *sql.Tx, orcid, callback string) (Subscription, error) {
+	sub, err := scanSubscription(tx.QueryRowContext(ctx, "SELECT "+subscriptionColumns+
+		" FROM subscriptions WHERE format = 'empty' AND orcid = ? AND target = ?", orcid, callback))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Subscription{}, ErrNotFound
+	}
+	return sub, err
+}
+
+// PutOrcidWebhook registers callback for the record orcid on behalf of a client, as
+// ORCID's PUT does. It reports whether the registration is new. Registering an
+// existing one again reactivates it (if hookd had deactivated it) and changes nothing
+// else. A registration of the same (orcid, callback) by another client is ErrForbidden.
+func (s *Store) PutOrcidWebhook(ctx context.Context, clientID, orcid, callback string) (sub Subscription, created bool, err error) {
+	now := ms(s.Now())
+	err = s.inTx(ctx, func(tx *sql.Tx) error {
+		sub, err = orcidWebhook(ctx, tx, orcid, callback)
+		switch {
+		case err == nil && sub.ClientID != clientID:
+			return ErrForbidden
+		case err == nil:
+			if !sub.Active {
+				if _, err := tx.ExecContext(ctx, "UPDATE subscriptions SET active = 1, reason = '', failing_since = NULL, updated_at = ? WHERE id = ?", now, sub.ID); err != nil {
+					return err
+				}
+				sub.Active, sub.Reason, sub.FailingSince = true, "", time.Time{}
+			}
+			return nil
+		case !errors.Is(err, ErrNotFound):
+			return err
+		}
+		created = true
+		_, err = tx.ExecContext(ctx, `INSERT INTO subscriptions(uid, client_id, format, target, orcid, created_at, updated_at)
+			VALUES (?, ?, 'empty', ?, ?, ?, ?)`, uuid.NewString(), clientID, callback, orcid, now, now)
+		if err != nil {
+			return err
+		}
+		sub, err = orcidWebhook(ctx, tx, orcid, callback)
+		return err
+	})
+	if err != nil {
+		return Subscription{}, false, fmt.Errorf("register webhook: %w", err)
+	}
+	return sub, created, nil
+}
+
+// OrcidWebhook returns a client's registration of callback for orcid: ErrNotFound when
+// there is none, ErrForbidden when another client owns it.
+func (s *Store) OrcidWebhook(ctx context.Context, clientID, orcid, callback string) (Subscription, error) {
+	sub, err := scanSubscription(s.read.QueryRowContext(ctx, "SELECT "+subscriptionColumns+
+		" FROM subscriptions WHERE format = 'empty' AND orcid = ? AND target = ?", orcid, callback))
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return Subscription{}, ErrNotFound
+	case err != nil:
+		return Subscription{}, fmt.Errorf("get webhook: %w", err)
+	case sub.ClientID != clientID:
+		return Subscription{}, ErrForbidden
+	}
+	return sub, nil
+}
+
+// OrcidWebhooks lists a client's registrations for one record.
+func (s *Store) OrcidWebhooks(ctx context.Context, clientID, orcid string) ([]Subscription, error) {
+	subs, err := querySubscriptions(ctx, s.read, "WHERE format = 'empty' AND client_id = ? AND orcid = ? ORDER BY id", clientID, orcid)
+	if err != nil {
+		return nil, fmt.Errorf("list webhooks: %w", err)
+	}
+	return subs, nil
+}
+
+// DeleteOrcidWebhook removes a client's registration, with its pending deliveries.
+func (s *Store) DeleteOrcidWebhook(ctx context.Context, clientID, orcid, callback string) error {
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		sub, err := orcidWebhook(ctx, tx, orcid, callback)
+		if err != nil {
+			return err
+		}
+		if sub.ClientID != clientID {
+			return ErrForbidden
+		}
+		_, err = tx.ExecContext(ctx, "DELETE FROM subscriptions WHERE id = ?", sub.ID)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("unregister webhook: %w", err)
+	}
+	return nil
+}
+
+// SubscriptionFilter narrows Subscriptions.
+type SubscriptionFilter struct {
+	ClientID string
+	Orcid    string
+	Limit    int
+}
+
+// Subscriptions lists subscriptions, newest last.
+func (s *Store) Subscriptions(ctx context.Context, f SubscriptionFilter) ([]Subscription, error) {
+	where := "WHERE 1=1"
+	var args []any
+	if f.ClientID != "" {
+		where += " AND client_id = ?"
+		args = append(args, f.ClientID)
+	}
+	if f.Orcid != "" {
+		where += " AND orcid = ?"
+		args = append(args, f.Orcid)
+	}
+	where += " ORDER BY id"
+	if f.Limit > 0 {
+		where += fmt.Sprintf(" LIMIT %d", f.Limit)
+	}
+	subs, err := querySubscriptions(ctx, s.read, where, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list subscriptions: %w", err)
+	}
+	return subs, nil
+}

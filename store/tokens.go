@@ -1,0 +1,156 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"hookd/secret"
+)
+
+// Token is an OAuth bearer token. Access and Refresh hold the plain values only
+// when the token was just issued; the store keeps their hashes.
+type Token struct {
+	ClientID  string
+	Scopes    []string
+	Access    string
+	Refresh   string
+	CreatedAt time.Time
+	ExpiresAt time.Time
+}
+
+// HasScope reports whether the token carries scope.
+func (t Token) HasScope(scope string) bool { return hasScope(t.Scopes, scope) }
+
+// Token errors, shown to callers in OAuth's terms.
+var (
+	ErrTokenInvalid = errors.New("invalid access token")
+	ErrTokenExpired = errors.New("access token expired")
+	ErrScope        = errors.New("scope not granted to this client")
+)
+
+// IssueToken makes an access token (with a refresh token) for a client, for the
+// scopes asked, each of which the client must have been granted.
+func (s *Store) IssueToken(ctx context.Context, c Client, scopes []string, ttl time.Duration) (Token, error) {
+	if len(scopes) == 0 {
+		return Token{}, fmt.Errorf("%w: no scope requested", ErrScope)
+	}
+	for _, sc := range scopes {
+		if !c.HasScope(sc) {
+			return Token{}, fmt.Errorf("%w: %s", ErrScope, sc)
+		}
+	}
+	t := newToken(c.ID, scopes, s.Now(), ttl)
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO tokens(client_id, access_hash, refresh_hash, scope, created_at, expires_at)
+			VALUES (?, ?, ?, ?, ?, ?)`, c.ID, secret.Hash(t.Access), secret.Hash(t.Refresh),
+			strings.Join(scopes, " "), ms(t.CreatedAt), ms(t.ExpiresAt))
+		return err
+	})
+	if err != nil {
+		return Token{}, fmt.Errorf("issue token: %w", err)
+	}
+	return t, nil
+}
+
+func newToken(clientID string, scopes []string, now time.Time, ttl time.Duration) Token {
+	now = now.UTC().Truncate(time.Millisecond)
+	return Token{
+		ClientID:  clientID,
+		Scopes:    scopes,
+		Access:    uuid.NewString(),
+		Refresh:   uuid.NewString(),
+		CreatedAt: now,
+		ExpiresAt: now.Add(ttl),
+	}
+}
+
+// RefreshToken exchanges a client's refresh token for a new access token. The scopes
+// may narrow the original ones; empty keeps them. The refresh token stays the same and
+// the old access token is revoked when revokeOld is true.
+func (s *Store) RefreshToken(ctx context.Context, c Client, refresh string, scopes []string, ttl time.Duration, revokeOld bool) (Token, error) {
+	var t Token
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		var id int64
+		var scope string
+		var expires int64
+		var revoked sql.NullInt64
+		err := tx.QueryRowContext(ctx, "SELECT id, scope, expires_at, revoked_at FROM tokens WHERE refresh_hash = ? AND client_id = ?",
+			secret.Hash(refresh), c.ID).Scan(&id, &scope, &expires, &revoked)
+		if errors.Is(err, sql.ErrNoRows) || revoked.Valid {
+			return fmt.Errorf("%w: unknown or revoked refresh token", ErrTokenInvalid)
+		}
+		if err != nil {
+			return err
+		}
+		granted := strings.Fields(scope)
+		if len(scopes) == 0 {
+			scopes = granted
+		}
+		for _, sc := range scopes {
+			if !hasScope(granted, sc) || !c.HasScope(sc) {
+				return fmt.Errorf("%w: %s", ErrScope, sc)
+			}
+		}
+		t = newToken(c.ID, scopes, s.Now(), ttl)
+		t.Refresh = refresh
+		if revokeOld {
+			if _, err := tx.ExecContext(ctx, "UPDATE tokens SET revoked_at = ?, refresh_hash = NULL WHERE id = ?", ms(s.Now()), id); err != nil {
+				return err
+			}
+		} else if _, err := tx.ExecContext(ctx, "UPDATE tokens SET refresh_hash = NULL WHERE id = ?", id); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO tokens(client_id, access_hash, refresh_hash, scope, created_at, expires_at)
+			VALUES (?, ?, ?, ?, ?, ?)`, c.ID, secret.Hash(t.Access), secret.Hash(t.Refresh),
+			strings.Join(scopes, " "), ms(t.CreatedAt), ms(t.ExpiresAt))
+		return err
+	})
+	if err != nil {
+		return Token{}, fmt.Errorf("refresh token: %w", err)
+	}
+	return t, nil
+}
+
+// TokenInfo looks up an access token. It fails with ErrTokenInvalid for an unknown or
+// revoked token and ErrTokenExpired for one past its expiry.
+func (s *Store) TokenInfo(ctx context.Context, access string) (Token, error) {
+	var t Token
+	var scope string
+	var created, expires int64
+	var revoked sql.NullInt64
+	err := s.read.QueryRowContext(ctx, "SELECT client_id, scope, created_at, expires_at, revoked_at FROM tokens WHERE access_hash = ?",
+		secret.Hash(access)).Scan(&t.ClientID, &scope, &created, &expires, &revoked)
+	if errors.Is(err, sql.ErrNoRows) || (err == nil && revoked.Valid) {
+		return Token{}, ErrTokenInvalid
+	}
+	if err != nil {
+		return Token{}, fmt.Errorf("token info: %w", err)
+	}
+	t.Scopes = strings.Fields(scope)
+	t.CreatedAt, t.ExpiresAt = fromMS(created), fromMS(expires)
+	if !s.Now().Before(t.ExpiresAt) {
+		return Token{}, ErrTokenExpired
+	}
+	return t, nil
+}
+
+// RevokeToken revokes an access or refresh token of the client (RFC 7009): an unknown
+// token, or another client's, is not an error and changes nothing.
+func (s *Store) RevokeToken(ctx context.Context, clientID, token string) error {
+	h := secret.Hash(token)
+	return s.inTx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `UPDATE tokens SET revoked_at = ?, refresh_hash = NULL
+			WHERE client_id = ? AND revoked_at IS NULL AND (access_hash = ? OR refresh_hash = ?)`,
+			ms(s.Now()), clientID, h, h)
+		if err != nil {
+			return fmt.Errorf("revoke token: %w", err)
+		}
+		return nil
+	})
+}
