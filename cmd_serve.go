@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"hookd/dispatch"
 	"hookd/httpapi"
 	"hookd/store"
 )
@@ -45,6 +46,22 @@ func (e *env) serve(ctx context.Context, cfg Config, onListen func(base string, 
 	}
 	public := cfg.PublicBase(ln.Addr().String())
 
+	disp := dispatch.New(dispatch.Options{
+		Logger:              log,
+		Store:               st,
+		Tick:                cfg.Delivery.Tick.Duration,
+		Timeout:             cfg.Delivery.Timeout.Duration,
+		RetryBase:           cfg.Delivery.RetryBase.Duration,
+		RetryMaxDelay:       cfg.Delivery.RetryMaxDelay.Duration,
+		GiveUpAfter:         cfg.Delivery.GiveUpAfter.Duration,
+		DisableAfter:        cfg.Delivery.DisableAfter.Duration,
+		Workers:             cfg.Delivery.Workers,
+		PerHost:             cfg.Delivery.PerHost,
+		AllowPrivateTargets: cfg.Delivery.AllowPrivateTargets,
+		UserAgent:           "hookd/" + version,
+		LogDeliveries:       e.dev,
+	})
+	defer disp.Close()
 	api := httpapi.NewServer(httpapi.Options{
 		Logger:              log,
 		Store:               st,
@@ -52,6 +69,9 @@ func (e *env) serve(ctx context.Context, cfg Config, onListen func(base string, 
 		PublicURL:           public,
 		TokenTTL:            cfg.Auth.TokenTTL.Duration,
 		AllowPrivateTargets: cfg.Delivery.AllowPrivateTargets,
+		CoalesceWindow:      cfg.Delivery.CoalesceWindow.Duration,
+		Nudge:               disp.Nudge,
+		Ready:               disp.Ready,
 	})
 	srv := &http.Server{
 		Handler:           api.Handler(),
@@ -63,6 +83,16 @@ func (e *env) serve(ctx context.Context, cfg Config, onListen func(base string, 
 	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
+	dctx, stopDispatch := context.WithCancel(context.WithoutCancel(ctx))
+	dispatched := make(chan error, 1)
+	go func() { dispatched <- disp.Run(dctx) }()
+	defer func() {
+		// Stop claiming, let in-flight calls finish (bounded), record every outcome.
+		stopDispatch()
+		if err := <-dispatched; err != nil {
+			log.Error("dispatcher stopped with unrecorded outcomes; their leases will return them", "err", err)
+		}
+	}()
 	log.Info("listening", "addr", ln.Addr().String(), "url", public+cfg.HTTP.BasePath, "database", cfg.Store.Path, "version", version)
 
 	if onListen != nil {
@@ -83,7 +113,6 @@ func (e *env) serve(ctx context.Context, cfg Config, onListen func(base string, 
 	if err := srv.Shutdown(sctx); err != nil {
 		log.Warn("http shutdown", "err", err)
 	}
-	log.Info("stopped")
 	return nil
 }
 
@@ -115,6 +144,8 @@ func (e *env) cmdDev(ctx context.Context, args []string) error {
 	cfg.Delivery.CoalesceWindow = Duration{}
 	cfg.Delivery.RetryBase = Duration{5 * time.Second}
 	cfg.Delivery.RetryMaxDelay = Duration{5 * time.Minute}
+	cfg.Delivery.Tick = Duration{500 * time.Millisecond}
+	e.dev = true
 	if err := cfg.Validate(); err != nil {
 		return err
 	}

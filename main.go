@@ -69,6 +69,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return e.cmdDev(ctx, rest)
 	case "client":
 		return e.cmdClient(ctx, rest)
+	case "notify":
+		return e.cmdNotify(ctx, rest)
+	case "deliveries":
+		return e.cmdDeliveries(ctx, rest)
 	case "webhooks":
 		return e.cmdWebhooks(ctx, rest)
 	case "backup":
@@ -93,6 +97,7 @@ type env struct {
 	stdin  io.Reader
 	stdout io.Writer
 	stderr io.Writer
+	dev    bool // hookd dev: log every delivery
 }
 
 // flags makes a command's flag set, with -config.

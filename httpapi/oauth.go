@@ -172,30 +172,47 @@ func tokenFrom(ctx context.Context) store.Token {
 	return t
 }
 
-// scopeError answers a token that lacks a scope, in the API's own error format.
-type scopeError func(w http.ResponseWriter, r *http.Request, scope string)
+// apiStyle is the error format of a family of routes.
+type apiStyle int
+
+const (
+	styleORCID   apiStyle = iota // OAuth errors for tokens, ORCID's body for the rest
+	styleProblem                 // RFC 9457 problem details
+)
 
 // bearer requires a valid, unexpired access token carrying scope. Missing or bad
-// tokens get OAuth's 401; a missing scope gets denied's 403.
-func (s *Server) bearer(scope string, denied scopeError, h http.Handler) http.Handler {
+// tokens get a 401, a missing scope a 403, each in the routes' own error format.
+func (s *Server) bearer(scope string, style apiStyle, h http.Handler) http.Handler {
+	unauthorized := func(w http.ResponseWriter, code, desc string) {
+		if code == "" {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="hookd"`)
+		} else {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="hookd", error="`+code+`"`)
+		}
+		if style == styleProblem {
+			writeProblem(w, http.StatusUnauthorized, desc, "")
+			return
+		}
+		if code == "" {
+			code = "unauthorized"
+		}
+		writeOAuthError(w, http.StatusUnauthorized, code, desc)
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		auth := r.Header.Get("Authorization")
 		kind, tok, _ := strings.Cut(auth, " ")
 		tok = strings.TrimSpace(tok)
 		if auth == "" || !strings.EqualFold(kind, "Bearer") || tok == "" {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="hookd"`)
-			writeOAuthError(w, http.StatusUnauthorized, "unauthorized", "Full authentication is required to access this resource: send Authorization: Bearer <access token>")
+			unauthorized(w, "", "Full authentication is required to access this resource: send Authorization: Bearer <access token>")
 			return
 		}
 		t, err := s.store.TokenInfo(r.Context(), tok)
 		switch {
 		case errors.Is(err, store.ErrTokenInvalid):
-			w.Header().Set("WWW-Authenticate", `Bearer realm="hookd", error="invalid_token"`)
-			writeOAuthError(w, http.StatusUnauthorized, "invalid_token", "Invalid access token")
+			unauthorized(w, "invalid_token", "Invalid access token")
 			return
 		case errors.Is(err, store.ErrTokenExpired):
-			w.Header().Set("WWW-Authenticate", `Bearer realm="hookd", error="invalid_token"`)
-			writeOAuthError(w, http.StatusUnauthorized, "invalid_token", "Access token expired")
+			unauthorized(w, "invalid_token", "Access token expired")
 			return
 		case err != nil:
 			s.internal(r, err)
@@ -203,7 +220,11 @@ func (s *Server) bearer(scope string, denied scopeError, h http.Handler) http.Ha
 			return
 		}
 		if !t.HasScope(scope) {
-			denied(w, r, scope)
+			if style == styleProblem {
+				writeProblem(w, http.StatusForbidden, "the access token lacks the "+scope+" scope", "")
+			} else {
+				orcidScopeDenied(w, r, scope)
+			}
 			return
 		}
 		h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), tokenKey{}, t)))
@@ -214,8 +235,4 @@ func orcidScopeDenied(w http.ResponseWriter, r *http.Request, scope string) {
 	writeORCIDError(w, r, http.StatusForbidden, codeScope,
 		"403 Forbidden: You do not have the required permissions. Insufficient or wrong scope: this call needs "+scope,
 		"The client application is not authorized for this call.")
-}
-
-func problemScopeDenied(w http.ResponseWriter, r *http.Request, scope string) {
-	writeProblem(w, http.StatusForbidden, "the access token lacks the "+scope+" scope", "")
 }

@@ -18,9 +18,12 @@ func (s *Server) routes() {
 	s.router.Handler(http.MethodGet, "/healthz", s.handleHealthz())
 	s.router.Handler(http.MethodGet, "/readyz", s.handleReadyz())
 
+	// Platform API.
+	s.router.Handler(http.MethodPost, "/api/notifications/v1/events", s.bearer(store.ScopeNotify, styleProblem, s.handleEvents()))
+
 	// ORCID-compatible webhook registration, routed on the escaped path (serveORCID)
 	// because the callback segment holds percent-encoded slashes.
-	webhook := func(h http.Handler) http.Handler { return s.bearer(store.ScopeWebhook, orcidScopeDenied, h) }
+	webhook := func(h http.Handler) http.Handler { return s.bearer(store.ScopeWebhook, styleORCID, h) }
 	s.orcid.Handler(http.MethodPut, base+"/:orcid/webhook/*callback", webhook(s.handleWebhookPut()))
 	s.orcid.Handler(http.MethodDelete, base+"/:orcid/webhook/*callback", webhook(s.handleWebhookDelete()))
 	s.orcid.Handler(http.MethodGet, base+"/:orcid/webhook/*callback", webhook(s.handleWebhookGet()))

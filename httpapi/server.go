@@ -31,6 +31,8 @@ type Options struct {
 	TokenTTL time.Duration
 	// AllowPrivateTargets lets callbacks point at loopback and private addresses.
 	AllowPrivateTargets bool
+	// CoalesceWindow is how long after its first event a delivery becomes due.
+	CoalesceWindow time.Duration
 	// Nudge, when set, is called after events are committed, to wake the dispatcher.
 	Nudge func()
 	// Ready reports whether the daemon is ready to serve (for /readyz); nil means ready.

@@ -1,0 +1,194 @@
+package dispatch
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"hookd/orcid"
+	"hookd/secret"
+	"hookd/ssrf"
+	"hookd/store"
+)
+
+// responseSnippet is how much of a response body the attempt log keeps.
+const responseSnippet = 512
+
+// result is what one HTTP call came to.
+type result struct {
+	started    time.Time
+	duration   time.Duration
+	status     int
+	err        string
+	body       string
+	retryAfter string
+	cancelled  bool // stopped by shutdown: not an attempt
+}
+
+// protectedHeaders may not be set by a subscription's custom headers.
+var protectedHeaders = map[string]bool{
+	"authorization": true, "user-agent": true, "content-type": true, "content-length": true, "host": true,
+	"webhook-id": true, "webhook-timestamp": true, "webhook-signature": true, "apikey": true,
+}
+
+// MessageID is the Standard Webhooks webhook-id of a delivery, stable across retries.
+func MessageID(deliveryID int64) string { return "msg_" + strconv.FormatInt(deliveryID, 10) }
+
+// Sign computes the webhook-signature header value: one "v1,<base64 HMAC-SHA256>"
+// per secret, space-separated, over id.timestamp.body.
+func Sign(secrets []string, id string, ts int64, body []byte) (string, error) {
+	var sigs []string
+	for _, s := range secrets {
+		key, err := secret.SigningKey(s)
+		if err != nil {
+			return "", err
+		}
+		m := hmac.New(sha256.New, key)
+		m.Write([]byte(id))
+		m.Write([]byte{'.'})
+		m.Write([]byte(strconv.FormatInt(ts, 10)))
+		m.Write([]byte{'.'})
+		m.Write(body)
+		sigs = append(sigs, "v1,"+base64.StdEncoding.EncodeToString(m.Sum(nil)))
+	}
+	return strings.Join(sigs, " "), nil
+}
+
+// standardPayload is the JSON body of a platform subscription, in the Standard
+// Webhooks shape.
+type standardPayload struct {
+	Type      string       `json:"type"`
+	Timestamp time.Time    `json:"timestamp"`
+	Data      standardData `json:"data"`
+}
+
+type standardData struct {
+	Orcid string `json:"orcid"`
+	URL   string `json:"url"`
+}
+
+// payload builds the request body of a delivery for its subscription's format.
+func payload(c store.Claimed) ([]byte, string, error) {
+	switch c.Target.Format {
+	case store.FormatEmpty:
+		return nil, "", nil
+	case store.FormatStandard:
+		b, err := json.Marshal(standardPayload{
+			Type:      "orcid.record." + strings.ToLower(c.EventType),
+			Timestamp: c.LastEventAt.UTC(),
+			Data:      standardData{Orcid: c.Subject, URL: orcid.URL(c.Subject)},
+		})
+		return b, "application/json", err
+	default:
+		return nil, "", fmt.Errorf("format %q is not delivered over HTTP", c.Target.Format)
+	}
+}
+
+// deliver makes one call for a claimed delivery and decides its outcome.
+func (d *Dispatcher) deliver(ctx context.Context, c store.Claimed) store.Outcome {
+	return d.outcome(c, d.call(ctx, c))
+}
+
+func (d *Dispatcher) call(ctx context.Context, c store.Claimed) result {
+	r := result{started: d.store.Now()}
+	t0 := time.Now()
+
+	body, contentType, err := payload(c)
+	if err != nil {
+		r.err = err.Error()
+		r.duration = time.Since(t0)
+		return r
+	}
+	target := c.Target.URL
+	if c.Target.AppendOrcid {
+		target = strings.TrimSuffix(target, "/") + "/" + c.Subject
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(body))
+	if err != nil {
+		r.err = "bad target URL: " + err.Error()
+		r.duration = time.Since(t0)
+		return r
+	}
+	for k, v := range c.Target.Headers {
+		if !protectedHeaders[strings.ToLower(k)] {
+			req.Header.Set(k, v)
+		}
+	}
+	req.Header.Set("User-Agent", d.opts.UserAgent)
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	id := MessageID(c.ID)
+	ts := time.Now().Unix()
+	req.Header.Set("webhook-id", id)
+	req.Header.Set("webhook-timestamp", strconv.FormatInt(ts, 10))
+	if len(c.Target.SigningSecrets) > 0 {
+		sig, err := Sign(c.Target.SigningSecrets, id, ts, body)
+		if err != nil {
+			r.err = err.Error()
+			r.duration = time.Since(t0)
+			return r
+		}
+		req.Header.Set("webhook-signature", sig)
+	}
+	if c.Target.APIKey != "" {
+		req.Header.Set("apikey", c.Target.APIKey)
+	}
+	switch c.Target.Auth.Type {
+	case "basic":
+		req.SetBasicAuth(c.Target.Auth.Username, c.Target.Auth.Secret)
+	}
+
+	resp, err := d.client.Do(req)
+	if err != nil {
+		r.duration = time.Since(t0)
+		if d.callCtx.Err() != nil {
+			r.cancelled = true
+		}
+		r.err = describe(err, d.opts.Timeout)
+		return r
+	}
+	snippet, _ := io.ReadAll(io.LimitReader(resp.Body, responseSnippet))
+	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // so the connection can be reused
+	resp.Body.Close()
+	r.duration = time.Since(t0)
+	r.status = resp.StatusCode
+	r.body = strings.ToValidUTF8(string(snippet), "?")
+	r.retryAfter = resp.Header.Get("Retry-After")
+	if resp.StatusCode >= 300 && resp.StatusCode < 400 {
+		r.err = fmt.Sprintf("HTTP %d redirect to %q not followed", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	return r
+}
+
+// describe turns a client error into a short line for the attempt log.
+func describe(err error, timeout time.Duration) string {
+	var blocked *ssrf.ErrBlocked
+	switch {
+	case errors.As(err, &blocked):
+		return blocked.Error()
+	case errors.Is(err, context.DeadlineExceeded) || isTimeout(err):
+		return fmt.Sprintf("timeout after %s", timeout)
+	}
+	msg := err.Error()
+	// *url.Error repeats the method and URL; keep the cause.
+	if i := strings.LastIndex(msg, "\": "); i >= 0 {
+		msg = msg[i+3:]
+	}
+	return msg
+}
+
+func isTimeout(err error) bool {
+	var te interface{ Timeout() bool }
+	return errors.As(err, &te) && te.Timeout()
+}
