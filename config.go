@@ -108,6 +108,9 @@ func LoadConfig(path string) (Config, error) {
 	if err != nil {
 		var perr toml.ParseError
 		if errors.As(err, &perr) {
+			if perr.LastKey != "" {
+				return Config{}, fmt.Errorf("config %s: %s: %s (line %d)", path, perr.LastKey, perr.Message, perr.Position.Line)
+			}
 			return Config{}, fmt.Errorf("config %s: %s", path, perr.ErrorWithPosition())
 		}
 		return Config{}, fmt.Errorf("config %s: %w", path, err)

@@ -58,9 +58,11 @@ type Dispatcher struct {
 	outcomeReady chan struct{}
 
 	mu       sync.Mutex
-	inFlight int
-	hosts    map[string]int
-	pending  []store.Outcome // outcomes not yet written
+	inFlight int                   // calls running
+	queued   int                   // claimed rows waiting for a worker
+	hosts    map[string]*hostState // per target host
+	ready    []string              // hosts with queued rows, in arrival order
+	pending  []store.Outcome       // outcomes not yet written
 	failLog  map[string]*failLogState
 
 	wg          sync.WaitGroup
@@ -100,13 +102,15 @@ func New(opts Options) *Dispatcher {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	d := &Dispatcher{
-		opts:         opts,
-		log:          opts.Logger,
-		store:        opts.Store,
-		lease:        2*opts.Timeout + 30*time.Second,
+		opts:  opts,
+		log:   opts.Logger,
+		store: opts.Store,
+		// A claimed row may wait in its host's queue for two calls' time before its
+		// own call; the lease outlasts that, so only crashed work is ever reclaimed.
+		lease:        4*opts.Timeout + 30*time.Second,
 		nudge:        make(chan struct{}, 1),
 		outcomeReady: make(chan struct{}, 1),
-		hosts:        map[string]int{},
+		hosts:        map[string]*hostState{},
 		failLog:      map[string]*failLogState{},
 	}
 	d.callCtx, d.cancelCalls = context.WithCancel(context.Background())
@@ -172,14 +176,27 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 		if _, err := d.Tick(ctx); err != nil && ctx.Err() == nil {
 			d.log.Error("dispatch tick", "err", err)
 		}
+	wait:
 		select {
 		case <-ctx.Done():
 			return d.shutdown(ctx)
 		case <-ticker.C:
 		case <-d.nudge:
 		case <-d.outcomeReady:
+			if !d.turnDue() {
+				goto wait
+			}
 		}
 	}
+}
+
+// turnDue decides, when a call finishes, whether the loop should take a turn now.
+// While the workers still have plenty queued it lets outcomes pile up, so each
+// transaction records and claims a larger batch.
+func (d *Dispatcher) turnDue() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.queued < d.opts.Workers || len(d.pending) >= d.capacity()/2
 }
 
 // shutdown stops claiming, waits for in-flight calls up to the grace period, then
@@ -187,6 +204,9 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 // records every outcome.
 func (d *Dispatcher) shutdown(ctx context.Context) error {
 	d.stopping.Store(true)
+	d.mu.Lock()
+	d.releaseQueuedLocked()
+	d.mu.Unlock()
 	done := make(chan struct{})
 	go func() { d.wg.Wait(); close(done) }()
 	select {
@@ -202,7 +222,7 @@ func (d *Dispatcher) shutdown(ctx context.Context) error {
 	return d.flush(wctx)
 }
 
-// Wait blocks until every started delivery has finished and its outcome is recorded.
+// Wait blocks until every claimed delivery has been called and its outcome recorded.
 func (d *Dispatcher) Wait(ctx context.Context) error {
 	d.wg.Wait()
 	return d.flush(ctx)
@@ -214,7 +234,7 @@ func (d *Dispatcher) Close() {
 	d.client.CloseIdleConnections()
 }
 
-// flush writes the outcomes gathered so far in one transaction.
+// flush records the outcomes gathered so far, claiming nothing.
 func (d *Dispatcher) flush(ctx context.Context) error {
 	d.mu.Lock()
 	batch := d.pending
@@ -223,8 +243,7 @@ func (d *Dispatcher) flush(ctx context.Context) error {
 	if len(batch) == 0 {
 		return nil
 	}
-	if err := d.store.RecordOutcomes(ctx, batch); err != nil {
-		// Keep them for the next flush: the leases protect the rows meanwhile.
+	if _, err := d.store.Exchange(ctx, batch, 0, 0); err != nil {
 		d.mu.Lock()
 		d.pending = append(batch, d.pending...)
 		d.mu.Unlock()
@@ -233,48 +252,116 @@ func (d *Dispatcher) flush(ctx context.Context) error {
 	return nil
 }
 
-// Tick records finished outcomes, then claims as many due deliveries as there are
-// free workers and starts them. It returns how many calls it started.
+// hostState is one target host's share of the dispatcher.
+type hostState struct {
+	inFlight int
+	queue    []store.Claimed
+}
+
+// capacity is how many rows the dispatcher holds at once (running and queued): more
+// than the workers, so the next batch is ready while the loop writes outcomes.
+func (d *Dispatcher) capacity() int { return 4 * d.opts.Workers }
+
+// hostQueueMax bounds the rows one host may have waiting: a slow receiver keeps at
+// most this many claimed, and the rest of the capacity serves other hosts.
+func (d *Dispatcher) hostQueueMax() int { return 4 * d.opts.PerHost }
+
+// Tick is one turn of the loop: in one transaction it records the outcomes of
+// finished calls and claims due deliveries up to the free capacity; then it queues
+// them by host and starts as many as the worker and per-host limits allow. It
+// returns how many rows it claimed.
 func (d *Dispatcher) Tick(ctx context.Context) (int, error) {
 	d.lastTick.Store(time.Now().UnixMilli())
-	if err := d.flush(ctx); err != nil {
-		return 0, err
-	}
-	if d.stopping.Load() {
-		return 0, nil
-	}
 	d.mu.Lock()
-	free := d.opts.Workers - d.inFlight
+	batch := d.pending
+	d.pending = nil
+	free := d.capacity() - d.inFlight - d.queued
 	d.mu.Unlock()
-	if free <= 0 {
+	if d.stopping.Load() {
+		free = 0
+	}
+	if free <= 0 && len(batch) == 0 {
 		return 0, nil
 	}
-	claimed, err := d.store.Claim(ctx, free, d.lease)
+	claimed, err := d.store.Exchange(ctx, batch, free, d.lease)
 	if err != nil {
+		// Keep the outcomes for the next turn: the leases protect their rows meanwhile.
+		d.mu.Lock()
+		d.pending = append(batch, d.pending...)
+		d.mu.Unlock()
 		return 0, err
 	}
-	started := 0
+	if len(claimed) == 0 {
+		return 0, nil
+	}
 	now := d.store.Now()
 	d.mu.Lock()
 	for _, c := range claimed {
-		host := hostKey(c.Target.URL)
-		if d.hosts[host] >= d.opts.PerHost {
+		key := hostKey(c.Target.URL)
+		h := d.hosts[key]
+		if h == nil {
+			h = &hostState{}
+			d.hosts[key] = h
+		}
+		if len(h.queue) >= d.hostQueueMax() {
 			// The host is saturated: hand the row back untouched, behind the others,
-			// so a slow receiver cannot hold workers that other hosts could use.
+			// so a slow receiver cannot take capacity that other hosts could use.
 			d.pending = append(d.pending, store.Outcome{
 				DeliveryID: c.ID, SubscriptionID: c.Target.SubscriptionID, Kind: store.OutcomeReleased,
 				RetryAt: now.Add(d.opts.Tick),
 			})
 			continue
 		}
-		d.hosts[host]++
-		d.inFlight++
+		if len(h.queue) == 0 {
+			d.ready = append(d.ready, key)
+		}
+		h.queue = append(h.queue, c)
+		d.queued++
 		d.wg.Add(1)
-		started++
-		go d.work(c, host)
 	}
+	d.startLocked()
 	d.mu.Unlock()
-	return started, nil
+	return len(claimed), nil
+}
+
+// startLocked starts queued rows while workers are free, skipping hosts at their
+// per-host limit. d.mu must be held.
+func (d *Dispatcher) startLocked() {
+	for i := 0; i < len(d.ready) && d.inFlight < d.opts.Workers; {
+		key := d.ready[i]
+		h := d.hosts[key]
+		if h.inFlight >= d.opts.PerHost {
+			i++
+			continue
+		}
+		c := h.queue[0]
+		h.queue = h.queue[1:]
+		if len(h.queue) == 0 {
+			h.queue = nil
+			d.ready = append(d.ready[:i], d.ready[i+1:]...)
+		}
+		h.inFlight++
+		d.inFlight++
+		d.queued--
+		go d.work(c, key)
+	}
+}
+
+// releaseQueuedLocked hands every queued row back to pending (at shutdown). d.mu must be held.
+func (d *Dispatcher) releaseQueuedLocked() {
+	now := d.store.Now()
+	for _, key := range d.ready {
+		h := d.hosts[key]
+		for _, c := range h.queue {
+			d.pending = append(d.pending, store.Outcome{
+				DeliveryID: c.ID, SubscriptionID: c.Target.SubscriptionID, Kind: store.OutcomeReleased, RetryAt: now,
+			})
+			d.queued--
+			d.wg.Done()
+		}
+		h.queue = nil
+	}
+	d.ready = nil
 }
 
 func hostKey(raw string) string {
@@ -285,17 +372,22 @@ func hostKey(raw string) string {
 	return u.Host
 }
 
-// work makes one call and queues its outcome for the next flush.
-func (d *Dispatcher) work(c store.Claimed, host string) {
+// work makes one call, queues its outcome for the next turn, and starts the next
+// queued row now that a worker is free.
+func (d *Dispatcher) work(c store.Claimed, key string) {
 	defer d.wg.Done()
 	o := d.deliver(d.callCtx, c)
 	d.mu.Lock()
-	d.hosts[host]--
-	if d.hosts[host] == 0 {
-		delete(d.hosts, host)
+	h := d.hosts[key]
+	h.inFlight--
+	if h.inFlight == 0 && len(h.queue) == 0 {
+		delete(d.hosts, key)
 	}
 	d.inFlight--
 	d.pending = append(d.pending, o)
+	if !d.stopping.Load() {
+		d.startLocked()
+	}
 	d.mu.Unlock()
 	select {
 	case d.outcomeReady <- struct{}{}:
@@ -314,6 +406,7 @@ func (d *Dispatcher) outcome(c store.Claimed, r result) store.Outcome {
 		Status:         r.status,
 		Error:          r.err,
 		Response:       r.body,
+		WasFailing:     !c.Target.FailingSince.IsZero(),
 	}
 	now := d.store.Now()
 	switch {
@@ -418,3 +511,4 @@ func redact(raw string) string {
 	u.RawQuery, u.Fragment, u.User = "", "", nil
 	return u.String()
 }
+

@@ -124,7 +124,7 @@ func (s *Server) handleToken() http.Handler {
 			AccessToken:  t.Access,
 			TokenType:    "bearer",
 			RefreshToken: t.Refresh,
-			ExpiresIn:    int64(time.Until(t.ExpiresAt) / time.Second),
+			ExpiresIn:    int64(t.ExpiresAt.Sub(t.CreatedAt) / time.Second), // on the store's clock, not the wall clock
 			Scope:        strings.Join(t.Scopes, " "),
 		})
 	})

@@ -101,7 +101,9 @@ func (s *Server) callbackParam(w http.ResponseWriter, r *http.Request) (string, 
 			"The webhook URL is not valid.")
 		return "", "", false
 	}
-	if _, err := ssrf.CheckURL(cb, s.opts.AllowPrivateTargets); err != nil {
+	// The SSRF guard is for new registrations: GET and DELETE must still reach one
+	// made while private targets were allowed.
+	if _, err := ssrf.CheckURL(cb, s.opts.AllowPrivateTargets || r.Method != http.MethodPut); err != nil {
 		writeORCIDError(w, r, http.StatusBadRequest, codeBadCallback, "400 Bad Request: "+err.Error(),
 			"The webhook URL is not valid.")
 		return "", "", false

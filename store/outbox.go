@@ -62,6 +62,39 @@ ON CONFLICT(subscription_id, subject) WHERE state = 0 DO UPDATE SET
 	event_count = event_count + 1,
 	event_type = CASE WHEN excluded.event_type = 'CREATED' THEN 'CREATED' ELSE event_type END`
 
+// The outbox's other hot statements, prepared once at Open.
+const (
+	qIdemLookup = "SELECT response FROM idempotency WHERE client_id = ? AND key = ? AND created_at > ?"
+	qRemember   = `INSERT INTO idempotency(client_id, key, created_at, response) VALUES (?, ?, ?, ?)
+		ON CONFLICT(client_id, key) DO UPDATE SET created_at = excluded.created_at, response = excluded.response
+		WHERE created_at <= ?`
+	qExpiredLeases = "SELECT id FROM deliveries WHERE state = 1 AND lease_until < ?"
+	qTwin          = `SELECT t.id, t.due_at, t.event_count, t.last_event_at, t.event_type
+		FROM deliveries d JOIN deliveries t ON t.subscription_id = d.subscription_id AND t.subject = d.subject AND t.state = 0
+		WHERE d.id = ? AND t.id != d.id`
+	qDeleteDelivery = "DELETE FROM deliveries WHERE id = ?"
+	qFoldTwin       = `UPDATE deliveries SET state = 0, due_at = ?, lease_until = NULL, attempts = max(attempts + ?, 0),
+		event_count = event_count + ?, last_event_at = max(last_event_at, ?),
+		event_type = CASE WHEN ? = 'CREATED' THEN 'CREATED' ELSE event_type END WHERE id = ?`
+	qToPending = "UPDATE deliveries SET state = 0, due_at = ?, lease_until = NULL, attempts = max(attempts + ?, 0) WHERE id = ?"
+	qTarget    = `SELECT s.id, s.uid, coalesce(s.client_id, ''), s.format, s.target, coalesce(s.headers, ''),
+		s.auth_type, s.auth_username, s.auth_client_id, s.auth_token_url, s.auth_secret, s.append_orcid, s.apikey,
+		coalesce(s.signing_secret, c.signing_secret), s.previous_secret, coalesce(s.previous_until, 0), coalesce(s.failing_since, 0)
+		FROM subscriptions s LEFT JOIN clients c ON c.id = s.client_id WHERE s.id = ?`
+	qAttempt = `INSERT INTO attempts(delivery_id, attempt, started_at, duration_ms, status, error, response)
+		VALUES (?, ?, ?, ?, ?, ?, ?)`
+	qDone = `UPDATE deliveries SET state = ?, done_at = ?, lease_until = NULL, last_status = ?, last_error = ?,
+		first_attempt_at = coalesce(first_attempt_at, ?) WHERE id = ? AND state = 1`
+	qHealthy = "UPDATE subscriptions SET failing_since = NULL WHERE id = ? AND failing_since IS NOT NULL"
+	qFailed  = "UPDATE deliveries SET last_status = ?, last_error = ?, first_attempt_at = coalesce(first_attempt_at, ?) WHERE id = ?"
+	qFailing = "UPDATE subscriptions SET failing_since = ? WHERE id = ? AND failing_since IS NULL"
+	qClaim   = claimBatch
+	qDueNext = "SELECT min(due_at) FROM deliveries WHERE state = 0"
+)
+
+var hotQueries = []string{fanOut, qIdemLookup, qRemember, qExpiredLeases, qTwin, qDeleteDelivery, qFoldTwin,
+	qToPending, qTarget, qAttempt, qDone, qHealthy, qFailed, qFailing, qClaim}
+
 // Intake records events in one transaction: each fans out to the matching
 // subscriptions as outbox rows, due window after the first event of their row.
 // With a non-empty key, a repeat of the same client and key within 24 h changes
@@ -80,8 +113,7 @@ func (s *Store) Intake(ctx context.Context, clientID, key string, events []Event
 		res = IntakeResult{}
 		if key != "" {
 			var stored string
-			err := tx.QueryRowContext(ctx, "SELECT response FROM idempotency WHERE client_id = ? AND key = ? AND created_at > ?",
-				clientID, "req:"+key, ms(now.Add(-IdempotencyWindow))).Scan(&stored)
+			err := s.stmt(ctx, tx, qIdemLookup).QueryRowContext(ctx, clientID, "req:"+key, ms(now.Add(-IdempotencyWindow))).Scan(&stored)
 			if err == nil {
 				if err := json.Unmarshal([]byte(stored), &res); err != nil {
 					return err
@@ -93,15 +125,11 @@ func (s *Store) Intake(ctx context.Context, clientID, key string, events []Event
 				return err
 			}
 		}
-		ins, err := tx.PrepareContext(ctx, fanOut)
-		if err != nil {
-			return err
-		}
-		defer ins.Close()
+		ins := s.stmt(ctx, tx, fanOut)
 		due := ms(now.Add(window))
 		for _, ev := range events {
 			if ev.ID != "" {
-				seen, err := remember(ctx, tx, clientID, "event:"+ev.ID, "", now)
+				seen, err := s.remember(ctx, tx, clientID, "event:"+ev.ID, "", now)
 				if err != nil {
 					return err
 				}
@@ -120,7 +148,7 @@ func (s *Store) Intake(ctx context.Context, clientID, key string, events []Event
 		}
 		if key != "" {
 			b, _ := json.Marshal(res)
-			if _, err := remember(ctx, tx, clientID, "req:"+key, string(b), now); err != nil {
+			if _, err := s.remember(ctx, tx, clientID, "req:"+key, string(b), now); err != nil {
 				return err
 			}
 		}
@@ -134,10 +162,8 @@ func (s *Store) Intake(ctx context.Context, clientID, key string, events []Event
 
 // remember stores an idempotency key and reports whether it was already there
 // within the window (an older one is overwritten).
-func remember(ctx context.Context, tx *sql.Tx, clientID, key, response string, now time.Time) (seen bool, err error) {
-	r, err := tx.ExecContext(ctx, `INSERT INTO idempotency(client_id, key, created_at, response) VALUES (?, ?, ?, ?)
-		ON CONFLICT(client_id, key) DO UPDATE SET created_at = excluded.created_at, response = excluded.response
-		WHERE created_at <= ?`, clientID, key, ms(now), response, ms(now.Add(-IdempotencyWindow)))
+func (s *Store) remember(ctx context.Context, tx *sql.Tx, clientID, key, response string, now time.Time) (seen bool, err error) {
+	r, err := s.stmt(ctx, tx, qRemember).ExecContext(ctx, clientID, key, ms(now), response, ms(now.Add(-IdempotencyWindow)))
 	if err != nil {
 		return false, err
 	}
@@ -178,8 +204,8 @@ type Claimed struct {
 
 // reclaim returns in-flight rows whose lease has ended (crashed work) to pending,
 // folding in a pending twin when one exists.
-func reclaim(ctx context.Context, tx *sql.Tx, now int64) (int, error) {
-	rows, err := tx.QueryContext(ctx, "SELECT id FROM deliveries WHERE state = 1 AND lease_until < ?", now)
+func (s *Store) reclaim(ctx context.Context, tx *sql.Tx, now int64) (int, error) {
+	rows, err := s.stmt(ctx, tx, qExpiredLeases).QueryContext(ctx, now)
 	if err != nil {
 		return 0, err
 	}
@@ -192,9 +218,11 @@ func reclaim(ctx context.Context, tx *sql.Tx, now int64) (int, error) {
 		}
 		ids = append(ids, id)
 	}
-	rows.Close()
+	if err := rows.Close(); err != nil {
+		return 0, err
+	}
 	for _, id := range ids {
-		if err := backToPending(ctx, tx, id, now, 0); err != nil {
+		if err := s.backToPending(ctx, tx, id, now, 0); err != nil {
 			return 0, err
 		}
 	}
@@ -206,31 +234,21 @@ func reclaim(ctx context.Context, tx *sql.Tx, now int64) (int, error) {
 // folded into this row: its events are added and the earlier due time wins, so the
 // pair still has one pending row and the row keeps its attempt history and webhook-id.
 // A negative attemptDelta undoes the claim's attempt count (a release, not a try).
-func backToPending(ctx context.Context, tx *sql.Tx, id, due int64, attemptDelta int) error {
-	var twin sql.NullInt64
-	var twinDue, twinCount, twinLast sql.NullInt64
-	var twinType sql.NullString
-	err := tx.QueryRowContext(ctx, `SELECT t.id, t.due_at, t.event_count, t.last_event_at, t.event_type
-		FROM deliveries d JOIN deliveries t ON t.subscription_id = d.subscription_id AND t.subject = d.subject AND t.state = 0
-		WHERE d.id = ? AND t.id != d.id`, id).Scan(&twin, &twinDue, &twinCount, &twinLast, &twinType)
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+func (s *Store) backToPending(ctx context.Context, tx *sql.Tx, id, due int64, attemptDelta int) error {
+	var twin, twinDue, twinCount, twinLast int64
+	var twinType string
+	err := s.stmt(ctx, tx, qTwin).QueryRowContext(ctx, id).Scan(&twin, &twinDue, &twinCount, &twinLast, &twinType)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		_, err = s.stmt(ctx, tx, qToPending).ExecContext(ctx, due, attemptDelta, id)
+		return err
+	case err != nil:
 		return err
 	}
-	if twin.Valid {
-		if _, err := tx.ExecContext(ctx, "DELETE FROM deliveries WHERE id = ?", twin.Int64); err != nil {
-			return err
-		}
-		if twinDue.Int64 < due {
-			due = twinDue.Int64
-		}
-		_, err = tx.ExecContext(ctx, `UPDATE deliveries SET state = 0, due_at = ?, lease_until = NULL, attempts = max(attempts + ?, 0),
-			event_count = event_count + ?, last_event_at = max(last_event_at, ?),
-			event_type = CASE WHEN ? = 'CREATED' THEN 'CREATED' ELSE event_type END WHERE id = ?`,
-			due, attemptDelta, twinCount.Int64, twinLast.Int64, twinType.String, id)
+	if _, err := s.stmt(ctx, tx, qDeleteDelivery).ExecContext(ctx, twin); err != nil {
 		return err
 	}
-	_, err = tx.ExecContext(ctx, "UPDATE deliveries SET state = 0, due_at = ?, lease_until = NULL, attempts = max(attempts + ?, 0) WHERE id = ?",
-		due, attemptDelta, id)
+	_, err = s.stmt(ctx, tx, qFoldTwin).ExecContext(ctx, min(due, twinDue), attemptDelta, twinCount, twinLast, twinType, id)
 	return err
 }
 
@@ -248,18 +266,38 @@ RETURNING id, subscription_id, subject, event_type, attempts, event_count, first
 // Claim reclaims crashed work and then takes up to limit due deliveries with a lease,
 // in one transaction, returning them with their targets.
 func (s *Store) Claim(ctx context.Context, limit int, lease time.Duration) ([]Claimed, error) {
+	return s.Exchange(ctx, nil, limit, lease)
+}
+
+// RecordOutcomes writes a batch of outcomes in one transaction: the attempt log, the
+// delivery's new state, and the subscription's health.
+func (s *Store) RecordOutcomes(ctx context.Context, outcomes []Outcome) error {
+	_, err := s.Exchange(ctx, outcomes, 0, 0)
+	return err
+}
+
+// Exchange is the dispatch loop's one transaction: it records the outcomes of
+// finished work, returns crashed work (expired leases) to pending, and claims up to
+// limit due deliveries with a lease, returning them with their targets.
+func (s *Store) Exchange(ctx context.Context, outcomes []Outcome, limit int, lease time.Duration) ([]Claimed, error) {
 	now := ms(s.Now())
 	var out []Claimed
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		out = out[:0]
-		if _, err := reclaim(ctx, tx, now); err != nil {
-			return err
+		if err := s.record(ctx, tx, outcomes, now); err != nil {
+			return fmt.Errorf("record outcomes: %w", err)
 		}
-		rows, err := tx.QueryContext(ctx, claimBatch, now+lease.Milliseconds(), now, limit)
+		if limit <= 0 {
+			return nil
+		}
+		if _, err := s.reclaim(ctx, tx, now); err != nil {
+			return fmt.Errorf("reclaim leases: %w", err)
+		}
+		rows, err := s.stmt(ctx, tx, qClaim).QueryContext(ctx, now+lease.Milliseconds(), now, limit)
 		if err != nil {
-			return err
+			return fmt.Errorf("claim deliveries: %w", err)
 		}
-		subIDs := map[int64][]int{}
+		subs := map[int64]*Target{}
 		for rows.Next() {
 			var c Claimed
 			var subID, first, last, firstAttempt int64
@@ -268,93 +306,69 @@ func (s *Store) Claim(ctx context.Context, limit int, lease time.Duration) ([]Cl
 				return err
 			}
 			c.FirstEventAt, c.LastEventAt, c.FirstAttempt = fromMS(first), fromMS(last), fromMS(firstAttempt)
-			subIDs[subID] = append(subIDs[subID], len(out))
+			c.Target = &Target{SubscriptionID: subID}
+			subs[subID] = nil
 			out = append(out, c)
 		}
 		if err := rows.Close(); err != nil {
 			return err
 		}
-		if len(out) == 0 {
-			return nil
-		}
-		targets, err := s.targets(ctx, tx, subIDs)
-		if err != nil {
-			return err
-		}
-		for subID, idx := range subIDs {
-			for _, i := range idx {
-				out[i].Target = targets[subID]
+		for id := range subs {
+			t, err := s.cachedTarget(ctx, tx, id, now)
+			if err != nil {
+				return err
 			}
+			subs[id] = t
+		}
+		for i := range out {
+			out[i].Target = subs[out[i].Target.SubscriptionID]
 		}
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("claim deliveries: %w", err)
+		return nil, err
 	}
 	return out, nil
 }
 
-// targets loads the subscriptions of a claimed batch with their secrets opened.
-func (s *Store) targets(ctx context.Context, tx *sql.Tx, ids map[int64][]int) (map[int64]*Target, error) {
-	args := make([]any, 0, len(ids))
-	for id := range ids {
-		args = append(args, id)
+// target loads one subscription of a claimed batch with its secrets opened.
+func (s *Store) target(ctx context.Context, tx *sql.Tx, id, now int64) (*Target, error) {
+	var t Target
+	var headers string
+	var authSecret, apikey, signing, previous []byte
+	var previousUntil, failing int64
+	if err := s.stmt(ctx, tx, qTarget).QueryRowContext(ctx, id).Scan(&t.SubscriptionID, &t.UID, &t.ClientID, &t.Format, &t.URL, &headers,
+		&t.Auth.Type, &t.Auth.Username, &t.Auth.ClientID, &t.Auth.TokenURL, &authSecret, &t.AppendOrcid, &apikey,
+		&signing, &previous, &previousUntil, &failing); err != nil {
+		return nil, fmt.Errorf("subscription %d: %w", id, err)
 	}
-	out := make(map[int64]*Target, len(ids))
-	const chunk = 500
-	for start := 0; start < len(args); start += chunk {
-		part := args[start:min(start+chunk, len(args))]
-		rows, err := tx.QueryContext(ctx, `SELECT s.id, s.uid, coalesce(s.client_id, ''), s.format, s.target, coalesce(s.headers, ''),
-			s.auth_type, s.auth_username, s.auth_client_id, s.auth_token_url, s.auth_secret, s.append_orcid, s.apikey,
-			coalesce(s.signing_secret, c.signing_secret), s.previous_secret, coalesce(s.previous_until, 0), coalesce(s.failing_since, 0)
-			FROM subscriptions s LEFT JOIN clients c ON c.id = s.client_id
-			WHERE s.id IN (?`+strings.Repeat(",?", len(part)-1)+`)`, part...)
+	t.FailingSince = fromMS(failing)
+	if headers != "" {
+		if err := json.Unmarshal([]byte(headers), &t.Headers); err != nil {
+			return nil, fmt.Errorf("subscription %d headers: %w", id, err)
+		}
+	}
+	var err error
+	if t.Auth.Secret, err = s.box.OpenString(authSecret); err != nil {
+		return nil, fmt.Errorf("subscription %d: %w", id, err)
+	}
+	if t.APIKey, err = s.box.OpenString(apikey); err != nil {
+		return nil, fmt.Errorf("subscription %d: %w", id, err)
+	}
+	if previousUntil <= now {
+		previous = nil // the rotation overlap is over
+	}
+	for _, sealed := range [][]byte{signing, previous} {
+		if len(sealed) == 0 {
+			continue
+		}
+		sig, err := s.box.OpenString(sealed)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("subscription %d: %w", id, err)
 		}
-		for rows.Next() {
-			var t Target
-			var headers string
-			var authSecret, apikey, signing, previous []byte
-			var previousUntil, failing int64
-			if err := rows.Scan(&t.SubscriptionID, &t.UID, &t.ClientID, &t.Format, &t.URL, &headers,
-				&t.Auth.Type, &t.Auth.Username, &t.Auth.ClientID, &t.Auth.TokenURL, &authSecret, &t.AppendOrcid, &apikey,
-				&signing, &previous, &previousUntil, &failing); err != nil {
-				rows.Close()
-				return nil, err
-			}
-			t.FailingSince = fromMS(failing)
-			if headers != "" {
-				if err := json.Unmarshal([]byte(headers), &t.Headers); err != nil {
-					rows.Close()
-					return nil, fmt.Errorf("subscription %d headers: %w", t.SubscriptionID, err)
-				}
-			}
-			var err error
-			if t.Auth.Secret, err = s.box.OpenString(authSecret); err == nil {
-				if t.APIKey, err = s.box.OpenString(apikey); err == nil {
-					var sig string
-					if sig, err = s.box.OpenString(signing); err == nil && sig != "" {
-						t.SigningSecrets = append(t.SigningSecrets, sig)
-					}
-					if err == nil && len(previous) > 0 && previousUntil > ms(s.Now()) {
-						if sig, err = s.box.OpenString(previous); err == nil {
-							t.SigningSecrets = append(t.SigningSecrets, sig)
-						}
-					}
-				}
-			}
-			if err != nil {
-				rows.Close()
-				return nil, fmt.Errorf("subscription %d: %w", t.SubscriptionID, err)
-			}
-			out[t.SubscriptionID] = &t
-		}
-		if err := rows.Close(); err != nil {
-			return nil, err
-		}
+		t.SigningSecrets = append(t.SigningSecrets, sig)
 	}
-	return out, nil
+	return &t, nil
 }
 
 // Outcome kinds: what became of one claimed delivery.
@@ -367,7 +381,7 @@ const (
 	OutcomeDeactivate        // a failure that ended disable_after of continuous failure
 )
 
-// Outcome is the result of one attempt, recorded by RecordOutcomes.
+// Outcome is the result of one attempt, recorded by Exchange.
 type Outcome struct {
 	DeliveryID     int64
 	SubscriptionID int64
@@ -379,99 +393,85 @@ type Outcome struct {
 	Error          string // what went wrong, for the attempt log
 	Response       string // the first bytes of the response body
 	RetryAt        time.Time
+	// WasFailing says the subscription was failing when the delivery was claimed, so a
+	// success must clear its failing_since.
+	WasFailing bool
 }
 
-// RecordOutcomes writes a batch of outcomes in one transaction: the attempt log, the
-// delivery's new state, and the subscription's health.
-func (s *Store) RecordOutcomes(ctx context.Context, outcomes []Outcome) error {
-	if len(outcomes) == 0 {
-		return nil
-	}
-	now := ms(s.Now())
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		attempt, err := tx.PrepareContext(ctx, `INSERT INTO attempts(delivery_id, attempt, started_at, duration_ms, status, error, response)
-			VALUES (?, ?, ?, ?, ?, ?, ?)`)
-		if err != nil {
+// record writes outcomes: the attempt log, each delivery's new state, and the
+// subscriptions' health.
+func (s *Store) record(ctx context.Context, tx *sql.Tx, outcomes []Outcome, now int64) error {
+	for _, o := range outcomes {
+		if o.Kind == OutcomeReleased {
+			if err := s.backToPending(ctx, tx, o.DeliveryID, ms(o.RetryAt), -1); err != nil {
+				return err
+			}
+			continue
+		}
+		if _, err := s.stmt(ctx, tx, qAttempt).ExecContext(ctx, o.DeliveryID, o.Attempt, ms(o.StartedAt), o.Duration.Milliseconds(), o.Status, o.Error, o.Response); err != nil {
 			return err
 		}
-		defer attempt.Close()
-		done, err := tx.PrepareContext(ctx, `UPDATE deliveries SET state = ?, done_at = ?, lease_until = NULL, last_status = ?, last_error = ?,
-			first_attempt_at = coalesce(first_attempt_at, ?) WHERE id = ? AND state = 1`)
-		if err != nil {
-			return err
-		}
-		defer done.Close()
-		healthy, err := tx.PrepareContext(ctx, "UPDATE subscriptions SET failing_since = NULL WHERE id = ? AND failing_since IS NOT NULL")
-		if err != nil {
-			return err
-		}
-		defer healthy.Close()
-		for _, o := range outcomes {
-			if o.Kind == OutcomeReleased {
-				if err := backToPending(ctx, tx, o.DeliveryID, ms(o.RetryAt), -1); err != nil {
+		switch o.Kind {
+		case OutcomeDelivered:
+			if _, err := s.stmt(ctx, tx, qDone).ExecContext(ctx, StateDelivered, now, o.Status, "", ms(o.StartedAt), o.DeliveryID); err != nil {
+				return err
+			}
+			if o.WasFailing {
+				if _, err := s.stmt(ctx, tx, qHealthy).ExecContext(ctx, o.SubscriptionID); err != nil {
 					return err
 				}
-				continue
+				s.targetCache.forget(o.SubscriptionID)
 			}
-			if _, err := attempt.ExecContext(ctx, o.DeliveryID, o.Attempt, ms(o.StartedAt), o.Duration.Milliseconds(), o.Status, o.Error, o.Response); err != nil {
+		case OutcomeRetry:
+			if _, err := s.stmt(ctx, tx, qFailed).ExecContext(ctx, o.Status, o.Error, ms(o.StartedAt), o.DeliveryID); err != nil {
+				return err
+			}
+			if err := s.backToPending(ctx, tx, o.DeliveryID, ms(o.RetryAt), 0); err != nil {
+				return err
+			}
+			if err := s.markFailing(ctx, tx, o.SubscriptionID, ms(o.StartedAt)); err != nil {
+				return err
+			}
+		case OutcomeDead, OutcomeGone, OutcomeDeactivate:
+			if _, err := s.stmt(ctx, tx, qDone).ExecContext(ctx, StateDead, now, o.Status, o.Error, ms(o.StartedAt), o.DeliveryID); err != nil {
+				return err
+			}
+			if err := s.markFailing(ctx, tx, o.SubscriptionID, ms(o.StartedAt)); err != nil {
 				return err
 			}
 			switch o.Kind {
-			case OutcomeDelivered:
-				if _, err := done.ExecContext(ctx, StateDelivered, now, o.Status, "", ms(o.StartedAt), o.DeliveryID); err != nil {
+			case OutcomeGone:
+				if err := s.deactivate(ctx, tx, o.SubscriptionID, fmt.Sprintf("the target answered 410 Gone at %s", fromMS(ms(o.StartedAt)).Format(time.RFC3339)), now); err != nil {
 					return err
 				}
-				if _, err := healthy.ExecContext(ctx, o.SubscriptionID); err != nil {
+			case OutcomeDeactivate:
+				if err := s.deactivate(ctx, tx, o.SubscriptionID, "deliveries failed continuously since "+o.Error, now); err != nil {
 					return err
 				}
-			case OutcomeRetry:
-				if _, err := tx.ExecContext(ctx, `UPDATE deliveries SET last_status = ?, last_error = ?, first_attempt_at = coalesce(first_attempt_at, ?)
-					WHERE id = ?`, o.Status, o.Error, ms(o.StartedAt), o.DeliveryID); err != nil {
-					return err
-				}
-				if err := backToPending(ctx, tx, o.DeliveryID, ms(o.RetryAt), 0); err != nil {
-					return err
-				}
-				if err := markFailing(ctx, tx, o.SubscriptionID, ms(o.StartedAt)); err != nil {
-					return err
-				}
-			case OutcomeDead, OutcomeGone, OutcomeDeactivate:
-				if _, err := done.ExecContext(ctx, StateDead, now, o.Status, o.Error, ms(o.StartedAt), o.DeliveryID); err != nil {
-					return err
-				}
-				if err := markFailing(ctx, tx, o.SubscriptionID, ms(o.StartedAt)); err != nil {
-					return err
-				}
-				switch o.Kind {
-				case OutcomeGone:
-					if err := deactivate(ctx, tx, o.SubscriptionID, fmt.Sprintf("the target answered 410 Gone at %s", fromMS(ms(o.StartedAt)).Format(time.RFC3339)), now); err != nil {
-						return err
-					}
-				case OutcomeDeactivate:
-					if err := deactivate(ctx, tx, o.SubscriptionID, "deliveries failed continuously since "+o.Error, now); err != nil {
-						return err
-					}
-				}
-			default:
-				return fmt.Errorf("unknown outcome kind %d", o.Kind)
 			}
+		default:
+			return fmt.Errorf("unknown outcome kind %d", o.Kind)
 		}
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("record outcomes: %w", err)
 	}
 	return nil
 }
 
-func markFailing(ctx context.Context, tx *sql.Tx, subID, at int64) error {
-	_, err := tx.ExecContext(ctx, "UPDATE subscriptions SET failing_since = ? WHERE id = ? AND failing_since IS NULL", at, subID)
-	return err
+// markFailing notes when a subscription's run of failures began.
+func (s *Store) markFailing(ctx context.Context, tx *sql.Tx, subID, at int64) error {
+	r, err := s.stmt(ctx, tx, qFailing).ExecContext(ctx, at, subID)
+	if err != nil {
+		return err
+	}
+	if n, _ := r.RowsAffected(); n > 0 {
+		s.targetCache.forget(subID)
+	}
+	return nil
 }
 
 // deactivate turns a subscription off with a reason; its pending deliveries become
 // dead (replayable), so reactivating it does not send them by itself.
-func deactivate(ctx context.Context, tx *sql.Tx, subID int64, reason string, now int64) error {
+func (s *Store) deactivate(ctx context.Context, tx *sql.Tx, subID int64, reason string, now int64) error {
+	s.targetCache.forget(subID)
 	if _, err := tx.ExecContext(ctx, "UPDATE subscriptions SET active = 0, reason = ?, updated_at = ? WHERE id = ? AND active = 1", reason, now, subID); err != nil {
 		return err
 	}
@@ -681,7 +681,7 @@ func (s *Store) Replay(ctx context.Context, f ReplayFilter) (int, error) {
 				first_attempt_at = CASE WHEN state = 0 THEN first_attempt_at ELSE NULL END, done_at = NULL WHERE id = ?`, id); err != nil {
 				return err
 			}
-			if err := backToPending(ctx, tx, id, now, 0); err != nil {
+			if err := s.backToPending(ctx, tx, id, now, 0); err != nil {
 				return err
 			}
 		}
@@ -697,6 +697,26 @@ func (s *Store) Replay(ctx context.Context, f ReplayFilter) (int, error) {
 // NextDue returns when the earliest pending delivery is due (zero when none is).
 func (s *Store) NextDue(ctx context.Context) (time.Time, error) {
 	var v sql.NullInt64
-	err := s.read.QueryRowContext(ctx, "SELECT min(due_at) FROM deliveries WHERE state = 0").Scan(&v)
+	err := s.read.QueryRowContext(ctx, qDueNext).Scan(&v)
 	return nullMS(v), err
+}
+
+// Counts returns how many deliveries are in each state, by StateName-style words
+// ("pending" here includes failed rows awaiting a retry).
+func (s *Store) Counts(ctx context.Context) (map[string]int, error) {
+	rows, err := s.read.QueryContext(ctx, "SELECT state, count(*) FROM deliveries GROUP BY state")
+	if err != nil {
+		return nil, fmt.Errorf("count deliveries: %w", err)
+	}
+	defer rows.Close()
+	names := map[int]string{StatePending: "pending", StateInFlight: "in-flight", StateDelivered: "delivered", StateDead: "dead"}
+	out := map[string]int{"pending": 0, "in-flight": 0, "delivered": 0, "dead": 0}
+	for rows.Next() {
+		var state, n int
+		if err := rows.Scan(&state, &n); err != nil {
+			return nil, err
+		}
+		out[names[state]] = n
+	}
+	return out, rows.Err()
 }

@@ -50,6 +50,9 @@ type Store struct {
 	write *sql.DB
 	read  *sql.DB
 	box   *secret.Box
+	stmts map[string]*sql.Stmt // hot write statements, prepared once on the write connection
+
+	targetCache targetCache
 
 	// Now is the clock every method uses; tests pin it.
 	Now func() time.Time
@@ -106,6 +109,16 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		return nil, err
 	}
 
+	s.stmts = map[string]*sql.Stmt{}
+	for _, q := range hotQueries {
+		st, err := write.PrepareContext(ctx, q)
+		if err != nil {
+			write.Close()
+			return nil, fmt.Errorf("prepare %q: %w", q, err)
+		}
+		s.stmts[q] = st
+	}
+
 	read, err := sql.Open("sqlite", dsn("_pragma", "query_only(1)"))
 	if err != nil {
 		write.Close()
@@ -119,7 +132,41 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 
 // Close closes the database.
 func (s *Store) Close() error {
+	for _, st := range s.stmts {
+		st.Close()
+	}
 	return errors.Join(s.read.Close(), s.write.Close())
+}
+
+// stmt returns the prepared form of q for use in tx when q is a hot query, so the
+// dispatch loop and intake do not parse SQL on every call; other queries run as is.
+func (s *Store) stmt(ctx context.Context, tx *sql.Tx, q string) interface {
+	ExecContext(context.Context, ...any) (sql.Result, error)
+	QueryContext(context.Context, ...any) (*sql.Rows, error)
+	QueryRowContext(context.Context, ...any) *sql.Row
+} {
+	if st, ok := s.stmts[q]; ok {
+		return tx.StmtContext(ctx, st)
+	}
+	return txQuery{tx: tx, q: q}
+}
+
+// txQuery runs an unprepared query in a transaction with the Stmt method set.
+type txQuery struct {
+	tx *sql.Tx
+	q  string
+}
+
+func (t txQuery) ExecContext(ctx context.Context, args ...any) (sql.Result, error) {
+	return t.tx.ExecContext(ctx, t.q, args...)
+}
+
+func (t txQuery) QueryContext(ctx context.Context, args ...any) (*sql.Rows, error) {
+	return t.tx.QueryContext(ctx, t.q, args...)
+}
+
+func (t txQuery) QueryRowContext(ctx context.Context, args ...any) *sql.Row {
+	return t.tx.QueryRowContext(ctx, t.q, args...)
 }
 
 // Ping checks that the database answers.

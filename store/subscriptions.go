@@ -123,6 +123,7 @@ func (s *Store) PutOrcidWebhook(ctx context.Context, clientID, orcid, callback s
 					return err
 				}
 				sub.Active, sub.Reason, sub.FailingSince = true, "", time.Time{}
+				s.targetCache.forget(sub.ID)
 			}
 			return nil
 		case !errors.Is(err, ErrNotFound):
@@ -179,6 +180,7 @@ func (s *Store) DeleteOrcidWebhook(ctx context.Context, clientID, orcid, callbac
 			return ErrForbidden
 		}
 		_, err = tx.ExecContext(ctx, "DELETE FROM subscriptions WHERE id = ?", sub.ID)
+		s.targetCache.forget(sub.ID)
 		return err
 	})
 	if err != nil {

@@ -95,9 +95,11 @@ CREATE TABLE deliveries (
 ) STRICT;
 CREATE UNIQUE INDEX deliveries_one_pending ON deliveries(subscription_id, subject) WHERE state = 0;
 CREATE INDEX deliveries_due ON deliveries(due_at) WHERE state = 0;
-CREATE INDEX deliveries_lease ON deliveries(lease_until) WHERE state = 1;
-CREATE INDEX deliveries_pair ON deliveries(subscription_id, subject, state);
-CREATE INDEX deliveries_done ON deliveries(done_at) WHERE state = 2;
+-- In-flight rows are few (at most the claimed batch): this small index answers "is this
+-- pair in flight?" for the claim and lists leases for crash recovery.
+CREATE INDEX deliveries_in_flight ON deliveries(subscription_id, subject, lease_until) WHERE state = 1;
+-- Never changes after insert: serves ON DELETE CASCADE and per-subscription listings.
+CREATE INDEX deliveries_subscription ON deliveries(subscription_id);
 
 -- The log of every try.
 CREATE TABLE attempts (

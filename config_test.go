@@ -1,0 +1,171 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/matryer/is"
+)
+
+// writeConfig writes a config file into a temporary folder and returns its path.
+func writeConfig(tb testing.TB, body string) string {
+	tb.Helper()
+	is := is.New(tb)
+	path := filepath.Join(tb.TempDir(), "hookd.toml")
+	is.NoErr(os.WriteFile(path, []byte(body), 0o600)) // write config
+	return path
+}
+
+func TestDefaultConfig(t *testing.T) {
+	is := is.New(t)
+	c := DefaultConfig()
+	is.NoErr(c.Validate())                                          // the defaults are valid
+	is.Equal(c.HTTP.Listen, "127.0.0.1:8080")                       // documented default
+	is.Equal(c.Store.Path, "hookd.db")                              // documented default
+	is.Equal(c.Store.Synchronous, "full")                           // documented default
+	is.Equal(c.Auth.TokenTTL.Duration, 175316*time.Hour)            // ORCID's ~20-year tokens
+	is.Equal(c.Delivery.CoalesceWindow.Duration, 5*time.Minute)     // ORCID's "every five minutes"
+	is.Equal(c.Delivery.Timeout.Duration, 20*time.Second)           // ORCID's 20 s
+	is.Equal(c.Delivery.Workers, 64)                                // documented default
+	is.Equal(c.Delivery.PerHost, 8)                                 // documented default
+	is.Equal(c.Delivery.AllowPrivateTargets, false)                 // SSRF guard on
+	is.Equal(c.Log.Format, "auto")                                  // documented default
+	is.Equal(c.SecretKeyPath(), "hookd.key")                        // key beside the database
+	is.Equal(c.PublicBase("0.0.0.0:8080"), "http://localhost:8080") // a usable URL from a wildcard listen
+}
+
+func TestLoadConfig(t *testing.T) {
+	tests := []struct {
+		name    string
+		body    string
+		wantErr string // a substring of the error; "" means the file loads
+	}{
+		{"empty file", "", ""},
+		{"every section", `
+[http]
+listen = "127.0.0.1:0"
+base_path = "/orcid-api-web"
+public_url = "https://hookd.example.org"
+[store]
+path = "x.db"
+synchronous = "normal"
+[auth]
+token_ttl = "24h"
+[delivery]
+tick = "250ms"
+coalesce_window = "0s"
+timeout = "5s"
+retry_base = "10s"
+retry_max_delay = "1h"
+give_up_after = "24h"
+disable_after = "48h"
+workers = 4
+per_host = 2
+allow_private_targets = true
+retention = "24h"
+[email]
+smtp_addr = "127.0.0.1:2525"
+from = "hookd@example.org"
+starttls = false
+[log]
+level = "debug"
+format = "json"
+`, ""},
+		{"unknown key", "[http]\nlisen = \"x\"\n", "http.lisen"},
+		{"unknown section", "[htp]\nlisten = \"127.0.0.1:1\"\n", "htp"},
+		{"unknown top-level key", "listen = \"127.0.0.1:1\"\n", "listen"},
+		{"zero timeout", "[delivery]\ntimeout = \"0s\"\n", "delivery.timeout"},
+		{"negative tick", "[delivery]\ntick = \"-1s\"\n", "delivery.tick"},
+		{"negative coalesce window", "[delivery]\ncoalesce_window = \"-1m\"\n", "delivery.coalesce_window"},
+		{"zero workers", "[delivery]\nworkers = 0\n", "delivery.workers"},
+		{"per_host above workers", "[delivery]\nworkers = 2\nper_host = 3\n", "delivery.per_host"},
+		{"max delay below base", "[delivery]\nretry_base = \"1h\"\nretry_max_delay = \"1m\"\n", "delivery.retry_max_delay"},
+		{"zero token ttl", "[auth]\ntoken_ttl = \"0s\"\n", "auth.token_ttl"},
+		{"synchronous off", "[store]\nsynchronous = \"off\"\n", "store.synchronous"},
+		{"empty store path", "[store]\npath = \"\"\n", "store.path"},
+		{"xml log format", "[log]\nformat = \"xml\"\n", "log.format"},
+		{"bad log level", "[log]\nlevel = \"loud\"\n", "log.level"},
+		{"base path without slash", "[http]\nbase_path = \"nope\"\n", "http.base_path"},
+		{"base path with trailing slash", "[http]\nbase_path = \"/orcid-api-web/\"\n", "http.base_path"},
+		{"listen without port", "[http]\nlisten = \"localhost\"\n", "http.listen"},
+		{"relative public url", "[http]\npublic_url = \"hookd.example.org\"\n", "http.public_url"},
+		{"duration that does not parse", "[delivery]\nretry_base = \"soon\"\n", "delivery.retry_base"},
+		{"duration without unit", "[auth]\ntoken_ttl = \"20\"\n", "auth.token_ttl"},
+		{"duration as a number", "[delivery]\ntimeout = 20\n", "delivery.timeout"},
+		{"string for a number", "[delivery]\nworkers = \"many\"\n", "delivery.workers"},
+		{"smtp without from", "[email]\nsmtp_addr = \"127.0.0.1:25\"\n", "email.from"},
+		{"missing admin token file", "[auth]\nadmin_token_file = \"no-such-file\"\n", "auth.admin_token_file"},
+		{"upstream without the rest", "[upstream]\napi_url = \"https://api.sandbox.orcid.org\"\n", "upstream.token_url"},
+		{"not TOML", "[http\nlisten = 1\n", "line"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			is := is.New(t)
+			path := writeConfig(t, tt.body)
+			_, err := LoadConfig(path)
+			if tt.wantErr == "" {
+				is.NoErr(err) // loads
+				return
+			}
+			is.True(err != nil) // refused
+			if !strings.Contains(err.Error(), tt.wantErr) {
+				t.Logf("error: %v", err)
+			}
+			is.True(strings.Contains(err.Error(), tt.wantErr)) // the error names the key
+			is.True(strings.Contains(err.Error(), path))       // and the file
+		})
+	}
+}
+
+func TestLoadConfigValues(t *testing.T) {
+	is := is.New(t)
+	path := writeConfig(t, "[delivery]\ncoalesce_window = \"0s\"\ntimeout = \"90s\"\n[http]\nbase_path = \"/orcid-api-web\"\n")
+	c, err := LoadConfig(path)
+	is.NoErr(err)                                                  // loads
+	is.Equal(c.Delivery.CoalesceWindow.Duration, time.Duration(0)) // 0 is allowed: deliver at once
+	is.Equal(c.Delivery.Timeout.Duration, 90*time.Second)          // parsed
+	is.Equal(c.HTTP.BasePath, "/orcid-api-web")                    // set
+	is.Equal(c.Delivery.Workers, 64)                               // unset keys keep their defaults
+	is.Equal(c.Store.Path, "hookd.db")                             // an unset path stays as the default
+}
+
+func TestLoadConfigRelativePaths(t *testing.T) {
+	is := is.New(t)
+	dir := t.TempDir()
+	is.NoErr(os.WriteFile(filepath.Join(dir, "admin.token"), []byte("t0ken\n"), 0o600)) // an admin token file
+	path := filepath.Join(dir, "hookd.toml")
+	abs := filepath.Join(t.TempDir(), "elsewhere.db")
+	is.NoErr(os.WriteFile(path, []byte(`
+[store]
+path = "data/hookd.db"
+[auth]
+secret_key_file = "keys/hookd.key"
+admin_token_file = "admin.token"
+`), 0o600)) // write config
+
+	c, err := LoadConfig(path)
+	is.NoErr(err)                                                           // loads
+	is.Equal(c.Store.Path, filepath.Join(dir, "data", "hookd.db"))          // relative to the config file's folder
+	is.Equal(c.Auth.SecretKeyFile, filepath.Join(dir, "keys", "hookd.key")) // relative to the config file's folder
+	is.Equal(c.SecretKeyPath(), filepath.Join(dir, "keys", "hookd.key"))    // the key file used
+	is.Equal(c.Auth.AdminTokenFile, filepath.Join(dir, "admin.token"))      // found beside the config, whatever the working directory
+
+	is.NoErr(os.WriteFile(path, []byte("[store]\npath = \""+abs+"\"\n"), 0o600)) // an absolute path
+	c, err = LoadConfig(path)
+	is.NoErr(err)                                                      // loads
+	is.Equal(c.Store.Path, abs)                                        // absolute paths stay
+	is.Equal(c.SecretKeyPath(), strings.TrimSuffix(abs, ".db")+".key") // the key goes beside the database
+}
+
+func TestConfigExample(t *testing.T) {
+	is := is.New(t)
+	const example = "config.example.toml"
+	if _, err := os.Stat(example); os.IsNotExist(err) {
+		t.Skip("no config.example.toml at the repository root")
+	}
+	_, err := LoadConfig(example)
+	is.NoErr(err) // the shipped example loads
+}

@@ -1,0 +1,745 @@
+package dispatch_test
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/matryer/is"
+	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
+
+	"hookd/dispatch"
+	"hookd/secret"
+	"hookd/store"
+)
+
+// End-to-end tests of the delivery engine: a real SQLite store, real receivers on
+// 127.0.0.1, and a pinned clock moved by hand between Tick and Wait.
+
+func TestCoalescing(t *testing.T) {
+	is := is.New(t)
+	e := newEnv(t)
+	rv := newReceiver(t, nil)
+	e.subscribe(orcidA, rv.URL+"/hook")
+	d := e.dispatcher(nil)
+	const window = 5 * time.Minute
+
+	for range 50 {
+		res := e.intake(window, store.Event{Orcid: orcidA})
+		is.Equal(res.Accepted, 1)   // the event is taken
+		is.Equal(res.Deliveries, 1) // and lands in the one pending delivery
+		e.clock.Advance(time.Second)
+	}
+	row := e.only()
+	is.Equal(row.EventCount, 50)                                  // all 50 events merged into one row
+	is.Equal(row.StateName(), "pending")                          // waiting for its window
+	is.True(row.DueAt.Equal(e.start.Add(window)))                 // due a window after the FIRST event
+	is.True(row.LastEventAt.Equal(e.start.Add(49 * time.Second))) // the last event is remembered
+
+	e.clock.Set(e.start.Add(window - time.Millisecond))
+	is.Equal(e.tick(d), 0)  // nothing is due before the window ends
+	is.Equal(rv.count(), 0) // and nothing was called
+
+	e.clock.Set(e.start.Add(window))
+	is.Equal(e.tick(d), 1) // the window ended: one call
+	reqs := rv.requests()
+	is.Equal(len(reqs), 1)                           // exactly one POST for 50 events
+	is.Equal(reqs[0].method, http.MethodPost)        // a POST
+	is.Equal(reqs[0].path, "/hook")                  // to the registered callback
+	is.Equal(len(reqs[0].body), 0)                   // with an empty body (ORCID style)
+	is.Equal(reqs[0].header.Get("Content-Type"), "") // and no content type
+
+	row = e.only()
+	is.Equal(row.StateName(), "delivered") // recorded as delivered
+	is.Equal(row.EventCount, 50)           // carrying the 50 events
+	is.Equal(row.Attempts, 1)              // in one attempt
+	is.Equal(row.LastStatus, 204)          // the receiver's status
+}
+
+func TestOneInFlightPerPair(t *testing.T) {
+	is := is.New(t)
+	e := newEnv(t)
+	release := make(chan struct{})
+	rv := newReceiver(t, func(n int, w http.ResponseWriter, r *http.Request, _ []byte) error {
+		if n == 1 {
+			block(r, release, 5*time.Second)
+		}
+		w.WriteHeader(http.StatusNoContent)
+		return nil
+	})
+	e.subscribe(orcidA, rv.URL+"/hook")
+	d := e.dispatcher(nil)
+	ctx := context.Background()
+
+	e.intake(0, store.Event{Orcid: orcidA})
+	n, err := d.Tick(ctx)
+	is.NoErr(err)  // first tick
+	is.Equal(n, 1) // the first delivery starts
+	waitFor(t, 2*time.Second, "the first call to arrive", func() bool { return rv.count() == 1 })
+
+	res := e.intake(0, store.Event{Orcid: orcidA})
+	is.Equal(res.Deliveries, 1) // the new event makes a row
+	ds := e.deliveries(store.DeliveryFilter{})
+	is.Equal(len(ds), 2)                     // a second row: the in-flight one cannot take new events
+	is.Equal(ds[0].StateName(), "pending")   // the newer row waits
+	is.Equal(ds[1].StateName(), "in-flight") // the first is still in flight
+
+	for range 3 {
+		n, err = d.Tick(ctx)
+		is.NoErr(err)  // tick while the first is in flight
+		is.Equal(n, 0) // the pending twin is not claimed while its pair is in flight
+	}
+	is.Equal(rv.count(), 1) // the receiver saw only the first call
+
+	close(release)
+	is.NoErr(d.Wait(ctx)) // the first call finishes and is recorded
+	first := e.deliveries(store.DeliveryFilter{})[1]
+	is.Equal(first.StateName(), "delivered") // first delivered
+
+	is.Equal(e.tick(d), 1)  // now the second one goes
+	is.Equal(rv.count(), 2) // the receiver got the second call
+	for _, row := range e.deliveries(store.DeliveryFilter{}) {
+		is.Equal(row.StateName(), "delivered") // both rows delivered
+		is.Equal(row.EventCount, 1)            // each carrying its own event
+	}
+}
+
+func TestFailureFoldsPendingTwin(t *testing.T) {
+	is := is.New(t)
+	e := newEnv(t)
+	release := make(chan struct{})
+	rv := newReceiver(t, func(n int, w http.ResponseWriter, r *http.Request, _ []byte) error {
+		if n == 1 {
+			block(r, release, 5*time.Second)
+			w.WriteHeader(http.StatusInternalServerError)
+			return nil
+		}
+		w.WriteHeader(http.StatusNoContent)
+		return nil
+	})
+	e.subscribe(orcidA, rv.URL+"/hook")
+	d := e.dispatcher(func(o *dispatch.Options) { o.RetryBase = time.Minute })
+	ctx := context.Background()
+
+	e.intake(0, store.Event{Orcid: orcidA})
+	n, err := d.Tick(ctx)
+	is.NoErr(err)  // tick
+	is.Equal(n, 1) // the first delivery starts
+	waitFor(t, 2*time.Second, "the first call to arrive", func() bool { return rv.count() == 1 })
+	e.intake(0, store.Event{Orcid: orcidA}) // a twin, due at once
+	e.intake(0, store.Event{Orcid: orcidA}) // merged into the twin
+	close(release)
+	is.NoErr(d.Wait(ctx)) // the first call fails
+
+	// The failed row and its twin are one row again.
+	row := e.only()
+	is.Equal(row.StateName(), "failed") // with the failure's history
+	is.Equal(row.Attempts, 1)           // one attempt so far
+	is.Equal(row.EventCount, 3)         // carrying all three events
+	is.True(row.DueAt.Equal(e.start))   // due at the twin's earlier time, not after the backoff
+
+	is.Equal(e.tick(d), 1)                      // so it goes at once
+	is.Equal(e.only().StateName(), "delivered") // and is delivered
+	reqs := rv.requests()
+	is.Equal(reqs[1].header.Get("webhook-id"), reqs[0].header.Get("webhook-id")) // as a retry of the same message
+}
+
+func TestRetriesUntilSuccess(t *testing.T) {
+	is := is.New(t)
+	e := newEnv(t)
+	long := strings.Repeat("x", 2000)
+	rv := newReceiver(t, func(n int, w http.ResponseWriter, _ *http.Request, _ []byte) error {
+		switch n {
+		case 1:
+			w.WriteHeader(http.StatusInternalServerError)
+			w.Write([]byte("database is down"))
+		case 2:
+			w.WriteHeader(http.StatusInternalServerError)
+			w.Write([]byte(long))
+		default:
+			w.WriteHeader(http.StatusNoContent)
+		}
+		return nil
+	})
+	e.subscribe(orcidA, rv.URL+"/hook")
+	d := e.dispatcher(func(o *dispatch.Options) { o.RetryBase = time.Minute })
+
+	e.intake(0, store.Event{Orcid: orcidA})
+	is.Equal(e.tick(d), 1) // first attempt
+	row := e.only()
+	is.Equal(row.StateName(), "failed")                // failed, waiting for a retry
+	is.Equal(row.LastStatus, 500)                      // the status is kept
+	is.True(row.DueAt.Equal(e.start.Add(time.Minute))) // backoff 1m (base, jitter 0.5 = none)
+
+	e.clock.Set(e.start.Add(time.Minute - time.Second))
+	is.Equal(e.tick(d), 0) // not before the backoff ends
+	e.clock.Set(e.start.Add(time.Minute))
+	is.Equal(e.tick(d), 1) // second attempt
+	row = e.only()
+	is.Equal(row.StateName(), "failed")                    // failed again
+	is.True(row.DueAt.Equal(e.start.Add(3 * time.Minute))) // backoff doubled: 2m
+
+	e.clock.Set(e.start.Add(3*time.Minute - time.Second))
+	is.Equal(e.tick(d), 0) // not before the second backoff ends
+	e.clock.Set(e.start.Add(3 * time.Minute))
+	is.Equal(e.tick(d), 1) // third attempt
+
+	row = e.only()
+	is.Equal(row.StateName(), "delivered") // delivered at last
+	is.Equal(row.Attempts, 3)              // after three attempts
+	is.Equal(rv.count(), 3)                // the receiver saw three calls
+
+	as := e.attempts(row.ID)
+	is.Equal(len(as), 3) // every attempt is logged
+	for i, want := range []int{500, 500, 204} {
+		is.Equal(as[i].Attempt, i+1) // attempts numbered from 1
+		is.Equal(as[i].Status, want) // statuses 500, 500, 204
+	}
+	is.Equal(as[0].Response, "database is down")             // the 500's body is recorded
+	is.True(strings.Contains(as[0].Error, "500"))            // and the error names the status
+	is.Equal(len(as[1].Response), 512)                       // a long body is cut to a snippet
+	is.True(as[1].StartedAt.Equal(e.start.Add(time.Minute))) // started at the (pinned) retry time
+	is.Equal(as[2].Error, "")                                // success has no error
+}
+
+func TestGiveUpAndReplay(t *testing.T) {
+	is := is.New(t)
+	e := newEnv(t)
+	var healthy atomic.Bool
+	rv := newReceiver(t, func(_ int, w http.ResponseWriter, _ *http.Request, _ []byte) error {
+		if healthy.Load() {
+			w.WriteHeader(http.StatusNoContent)
+		} else {
+			w.WriteHeader(http.StatusInternalServerError)
+		}
+		return nil
+	})
+	e.subscribe(orcidA, rv.URL+"/hook")
+	d := e.dispatcher(func(o *dispatch.Options) {
+		o.RetryBase = time.Minute
+		o.GiveUpAfter = 10 * time.Minute
+	})
+	e.intake(0, store.Event{Orcid: orcidA})
+
+	var row store.Delivery
+	for i := 0; i < 20; i++ {
+		is.Equal(e.tick(d), 1) // one attempt per due time
+		row = e.only()
+		if row.State == store.StateDead {
+			break
+		}
+		is.Equal(row.StateName(), "failed")                  // a retry is scheduled
+		is.True(e.clock.Now().Sub(e.start) < 10*time.Minute) // while give_up_after has not passed
+		e.clock.Set(row.DueAt)
+	}
+	is.Equal(row.State, store.StateDead)                  // dead after give_up_after
+	is.Equal(row.StateName(), "dead")                     // shown as dead
+	is.True(e.clock.Now().Sub(e.start) >= 10*time.Minute) // only once 10m passed since the first attempt
+	is.Equal(row.Attempts, 5)                             // at 0, 1m, 3m, 7m, 15m
+	is.True(strings.Contains(row.LastError, "gave up"))   // the error says why
+	is.Equal(len(e.attempts(row.ID)), 5)                  // each attempt logged
+
+	e.clock.Advance(time.Hour)
+	is.Equal(e.tick(d), 0) // a dead delivery is never picked again by itself
+
+	n, err := e.st.Replay(context.Background(), store.ReplayFilter{ID: row.ID})
+	is.NoErr(err)  // replay
+	is.Equal(n, 1) // one row replayed
+	row = e.only()
+	is.Equal(row.StateName(), "pending") // pending again
+	is.Equal(row.Attempts, 0)            // with a fresh attempt budget
+
+	healthy.Store(true)
+	is.Equal(e.tick(d), 1) // deliverable again
+	row = e.only()
+	is.Equal(row.StateName(), "delivered") // and delivered
+	is.Equal(rv.count(), 6)                // five failures and the replay
+}
+
+func TestDisableAfter(t *testing.T) {
+	is := is.New(t)
+	e := newEnv(t)
+	ctx := context.Background()
+	rv := newReceiver(t, func(_ int, w http.ResponseWriter, _ *http.Request, _ []byte) error {
+		w.WriteHeader(http.StatusInternalServerError)
+		return nil
+	})
+	callback := rv.URL + "/hook"
+	e.subscribe(orcidA, callback)
+	d := e.dispatcher(func(o *dispatch.Options) {
+		o.RetryBase = time.Minute
+		o.DisableAfter = 30 * time.Minute
+	})
+	e.intake(0, store.Event{Orcid: orcidA})
+
+	var row store.Delivery
+	for i := 0; i < 20; i++ {
+		is.Equal(e.tick(d), 1) // one attempt per due time
+		row = e.only()
+		if row.State != store.StatePending {
+			break
+		}
+		e.clock.Set(row.DueAt)
+	}
+	is.Equal(row.StateName(), "dead")                     // the last failure ended the delivery
+	is.True(e.clock.Now().Sub(e.start) >= 30*time.Minute) // once disable_after had passed
+	is.Equal(row.Attempts, 6)                             // at 0, 1m, 3m, 7m, 15m, 31m
+
+	sub, err := e.st.OrcidWebhook(ctx, e.client.ID, orcidA, callback)
+	is.NoErr(err)                                                 // get webhook
+	is.True(!sub.Active)                                          // the subscription is deactivated
+	is.True(strings.Contains(sub.Reason, "failed continuously"))  // with a reason
+	is.True(strings.Contains(sub.Reason, "2024-03-01T12:00:00Z")) // naming when the failures began
+
+	res := e.intake(0, store.Event{Orcid: orcidA})
+	is.Equal(res.Deliveries, 0) // new events no longer reach it
+}
+
+func TestRetryAfterHeader(t *testing.T) {
+	tests := []struct {
+		name   string
+		status int
+		header func(now time.Time) string
+		want   time.Duration
+	}{
+		{"503 seconds", http.StatusServiceUnavailable, func(time.Time) string { return "120" }, 120 * time.Second},
+		{"429 seconds", http.StatusTooManyRequests, func(time.Time) string { return "120" }, 120 * time.Second},
+		{"503 HTTP date", http.StatusServiceUnavailable, func(now time.Time) string {
+			return now.Add(5 * time.Minute).Format(http.TimeFormat)
+		}, 5 * time.Minute},
+		{"500 ignores it", http.StatusInternalServerError, func(time.Time) string { return "120" }, time.Minute},
+		{"503 unparsable", http.StatusServiceUnavailable, func(time.Time) string { return "soon" }, time.Minute},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			is := is.New(t)
+			e := newEnv(t)
+			rv := newReceiver(t, func(n int, w http.ResponseWriter, _ *http.Request, _ []byte) error {
+				if n == 1 {
+					w.Header().Set("Retry-After", tt.header(e.clock.Now()))
+					w.WriteHeader(tt.status)
+					return nil
+				}
+				w.WriteHeader(http.StatusNoContent)
+				return nil
+			})
+			e.subscribe(orcidA, rv.URL+"/hook")
+			d := e.dispatcher(func(o *dispatch.Options) { o.RetryBase = time.Minute })
+			e.intake(0, store.Event{Orcid: orcidA})
+
+			is.Equal(e.tick(d), 1) // first attempt
+			row := e.only()
+			is.Equal(row.LastStatus, tt.status)            // the status is kept
+			is.True(row.DueAt.Equal(e.start.Add(tt.want))) // next due exactly as the header (or backoff) says
+
+			e.clock.Set(e.start.Add(tt.want - time.Second))
+			is.Equal(e.tick(d), 0) // not earlier
+			e.clock.Set(e.start.Add(tt.want))
+			is.Equal(e.tick(d), 1)                      // on time
+			is.Equal(e.only().StateName(), "delivered") // delivered
+		})
+	}
+}
+
+func TestGoneDeactivates(t *testing.T) {
+	is := is.New(t)
+	e := newEnv(t)
+	ctx := context.Background()
+	rv := newReceiver(t, func(n int, w http.ResponseWriter, _ *http.Request, _ []byte) error {
+		if n == 1 {
+			w.WriteHeader(http.StatusGone)
+			return nil
+		}
+		w.WriteHeader(http.StatusNoContent)
+		return nil
+	})
+	callback := rv.URL + "/hook"
+	e.subscribe(orcidA, callback)
+	d := e.dispatcher(nil)
+
+	e.intake(0, store.Event{Orcid: orcidA})
+	is.Equal(e.tick(d), 1) // the call answered 410
+	row := e.only()
+	is.Equal(row.StateName(), "dead") // a 410 is final
+	as := e.attempts(row.ID)
+	is.Equal(len(as), 1)        // one attempt
+	is.Equal(as[0].Status, 410) // logged with its status
+
+	sub, err := e.st.OrcidWebhook(ctx, e.client.ID, orcidA, callback)
+	is.NoErr(err)                                // get webhook
+	is.True(!sub.Active)                         // deactivated
+	is.True(strings.Contains(sub.Reason, "410")) // with a reason naming the 410
+	subs, err := e.st.Subscriptions(ctx, store.SubscriptionFilter{ClientID: e.client.ID})
+	is.NoErr(err)            // list subscriptions
+	is.Equal(len(subs), 1)   // one subscription
+	is.True(!subs[0].Active) // shown inactive in the list too
+
+	res := e.intake(0, store.Event{Orcid: orcidA})
+	is.Equal(res.Accepted, 1)                              // the event is taken
+	is.Equal(res.Deliveries, 0)                            // but reaches no deactivated subscription
+	is.Equal(len(e.deliveries(store.DeliveryFilter{})), 1) // no new row
+	e.clock.Advance(time.Hour)
+	is.Equal(e.tick(d), 0) // nothing to send
+
+	sub, created, err := e.st.PutOrcidWebhook(ctx, e.client.ID, orcidA, callback)
+	is.NoErr(err)            // re-PUT the same webhook
+	is.True(!created)        // it exists
+	is.True(sub.Active)      // and is active again
+	is.Equal(sub.Reason, "") // with the reason cleared
+
+	res = e.intake(0, store.Event{Orcid: orcidA})
+	is.Equal(res.Deliveries, 1) // events reach it again
+	is.Equal(e.tick(d), 1)      // and are delivered
+	ds := e.deliveries(store.DeliveryFilter{})
+	is.Equal(len(ds), 2)                     // the new row beside the dead one
+	is.Equal(ds[0].StateName(), "delivered") // new one delivered
+	is.Equal(ds[1].StateName(), "dead")      // the old one stays dead (replayable)
+	is.Equal(rv.count(), 2)                  // the 410 call and the new one
+}
+
+func TestRedirectNotFollowed(t *testing.T) {
+	is := is.New(t)
+	e := newEnv(t)
+	other := newReceiver(t, nil)
+	rv := newReceiver(t, func(_ int, w http.ResponseWriter, r *http.Request, _ []byte) error {
+		http.Redirect(w, r, other.URL+"/elsewhere", http.StatusFound)
+		return nil
+	})
+	e.subscribe(orcidA, rv.URL+"/hook")
+	d := e.dispatcher(nil)
+	e.intake(0, store.Event{Orcid: orcidA})
+
+	is.Equal(e.tick(d), 1)     // one call
+	is.Equal(rv.count(), 1)    // to the registered target
+	is.Equal(other.count(), 0) // the redirect target is never called
+
+	row := e.only()
+	is.Equal(row.StateName(), "failed") // a redirect is a failure
+	as := e.attempts(row.ID)
+	is.Equal(len(as), 1)                                   // one attempt
+	is.Equal(as[0].Status, http.StatusFound)               // recording the 302
+	is.True(strings.Contains(as[0].Error, "not followed")) // saying it was not followed
+	is.True(strings.Contains(as[0].Error, other.URL))      // and where it pointed
+}
+
+func TestPerHostIsolation(t *testing.T) {
+	is := is.New(t)
+	e := newEnv(t)
+	ctx := context.Background()
+	release := make(chan struct{})
+	slow := newReceiver(t, func(_ int, w http.ResponseWriter, r *http.Request, _ []byte) error {
+		block(r, release, 5*time.Second)
+		w.WriteHeader(http.StatusNoContent)
+		return nil
+	})
+	fast := newReceiver(t, nil)
+	// The slow host has a backlog: more rows than it may hold claimed (its calls and
+	// its queue), and older than the fast host's, so they come first in the claim.
+	const slowRows, fastRows = 20, 3
+	var slowIDs []string
+	for i := range slowRows {
+		slowIDs = append(slowIDs, testOrcid(i))
+		e.subscribe(testOrcid(i), slow.URL+"/hook")
+	}
+	for i := slowRows; i < slowRows+fastRows; i++ {
+		e.subscribe(testOrcid(i), fast.URL+"/hook")
+	}
+	d := e.dispatcher(func(o *dispatch.Options) {
+		o.PerHost = 2
+		o.Workers = 8
+		o.Timeout = 3 * time.Second
+	})
+	for _, id := range slowIDs {
+		e.intake(0, store.Event{Orcid: id})
+	}
+	e.clock.Advance(time.Millisecond)
+	for i := slowRows; i < slowRows+fastRows; i++ {
+		e.intake(0, store.Event{Orcid: testOrcid(i)})
+	}
+	e.clock.Advance(time.Millisecond)
+
+	t0 := time.Now()
+	n, err := d.Tick(ctx)
+	is.NoErr(err)            // tick
+	is.True(n >= fastRows+2) // it took at least the fast host's rows and the slow host's first 2
+	waitFor(t, 2*time.Second, "the fast receiver to answer its 3 calls", func() bool { return fast.finished.Load() == 3 })
+	is.True(time.Since(t0) < 2*time.Second) // promptly, although the slow host hangs
+	waitFor(t, 2*time.Second, "the slow receiver to get 2 calls", func() bool { return slow.count() == 2 })
+	is.Equal(fast.count(), 3)       // each fast row called once
+	is.Equal(slow.maxInFlight(), 2) // the slow host never has more than per_host calls at once
+	is.Equal(slow.count(), 2)       // and gets no third call while the first two hang
+
+	// Ticks record the fast outcomes (and any rows handed back) and start nothing new.
+	waitFor(t, 2*time.Second, "the fast calls to be recorded", func() bool {
+		_, err := d.Tick(ctx)
+		is.NoErr(err) // tick
+		return len(e.deliveries(store.DeliveryFilter{State: "delivered"})) == 3
+	})
+	is.Equal(slow.count(), 2) // still no third call to the slow host
+
+	close(release)
+	is.NoErr(d.Wait(ctx))            // the slow host's calls finish
+	is.True(slow.maxInFlight() <= 2) // within the host limit throughout
+	released := 0
+	for _, id := range slowIDs {
+		ds := e.deliveries(store.DeliveryFilter{Orcid: id})
+		is.Equal(len(ds), 1) // one row per slow record
+		switch row := ds[0]; row.StateName() {
+		case "delivered":
+			is.Equal(row.Attempts, 1)            // called once
+			is.Equal(len(e.attempts(row.ID)), 1) // and logged once
+		case "pending":
+			released++
+			is.Equal(row.Attempts, 0)            // handed back without counting an attempt
+			is.Equal(len(e.attempts(row.ID)), 0) // and without an attempt log entry
+		default:
+			t.Fatalf("slow delivery %s is %s", id, row.StateName())
+		}
+	}
+	is.True(released >= 1) // rows beyond what the slow host may hold were handed back
+
+	for i := 0; i < 2*slowRows && len(e.deliveries(store.DeliveryFilter{State: "delivered"})) < slowRows+fastRows; i++ {
+		e.clock.Advance(time.Second) // Options.Tick: handed-back rows are due again
+		e.tick(d)
+	}
+	is.Equal(len(e.deliveries(store.DeliveryFilter{State: "delivered"})), slowRows+fastRows) // everything delivered in the end
+	is.Equal(slow.count(), slowRows)                                                         // each slow row called once
+	is.True(slow.maxInFlight() <= 2)                                                         // within the host limit
+}
+
+func TestLeaseExpiryAfterCrash(t *testing.T) {
+	is := is.New(t)
+	e := newEnv(t)
+	ctx := context.Background()
+	rv := newReceiver(t, nil)
+	e.subscribe(orcidA, rv.URL+"/hook")
+	e.intake(0, store.Event{Orcid: orcidA})
+
+	const timeout = time.Second
+	lease := 2*timeout + 30*time.Second        // the lease dispatcher A takes
+	claimed, err := e.st.Claim(ctx, 10, lease) // dispatcher A claims ...
+	is.NoErr(err)                              // claim
+	is.Equal(len(claimed), 1)                  // the delivery is leased
+	e.reopen()                                 // ... and crashes without recording anything
+
+	d := e.dispatcher(func(o *dispatch.Options) { o.Timeout = timeout })
+	is.Equal(e.tick(d), 0) // B claims nothing while the lease holds
+	e.clock.Advance(lease - time.Second)
+	is.Equal(e.tick(d), 0)                      // nor just before it ends
+	is.Equal(rv.count(), 0)                     // nothing was sent
+	is.Equal(e.only().StateName(), "in-flight") // the row is still leased
+
+	e.clock.Advance(2 * time.Second)
+	is.Equal(e.tick(d), 1)  // after the lease, B reclaims it and delivers
+	is.Equal(rv.count(), 1) // one call
+	row := e.only()
+	is.Equal(row.StateName(), "delivered") // nothing was lost
+	as := e.attempts(row.ID)
+	is.Equal(len(as), 1)        // B's attempt is logged
+	is.Equal(as[0].Status, 204) // as a success
+}
+
+func TestTimeout(t *testing.T) {
+	is := is.New(t)
+	e := newEnv(t)
+	rv := newReceiver(t, func(_ int, w http.ResponseWriter, r *http.Request, _ []byte) error {
+		select {
+		case <-time.After(2 * time.Second): // slower than the timeout
+		case <-r.Context().Done():
+		}
+		w.WriteHeader(http.StatusNoContent)
+		return nil
+	})
+	e.subscribe(orcidA, rv.URL+"/hook")
+	d := e.dispatcher(func(o *dispatch.Options) { o.Timeout = 200 * time.Millisecond })
+	e.intake(0, store.Event{Orcid: orcidA})
+
+	t0 := time.Now()
+	is.Equal(e.tick(d), 1)                          // one call
+	is.True(time.Since(t0) < 1500*time.Millisecond) // cut off by the timeout, not the receiver
+	row := e.only()
+	is.Equal(row.StateName(), "failed") // a timeout is a failure
+	as := e.attempts(row.ID)
+	is.Equal(len(as), 1)                               // one attempt
+	is.Equal(as[0].Status, 0)                          // without a response
+	is.True(strings.Contains(as[0].Error, "timeout"))  // the error says timeout
+	is.True(row.DueAt.Equal(e.start.Add(time.Minute))) // retried after the backoff
+}
+
+func TestSignatureVerifiesIndependently(t *testing.T) {
+	is := is.New(t)
+	e := newEnv(t)
+	wh, err := standardwebhooks.NewWebhook(e.client.SigningSecret)
+	is.NoErr(err) // the client's whsec_ secret parses
+	impostor, err := standardwebhooks.NewWebhook(secret.NewSigningSecret())
+	is.NoErr(err) // another secret
+	var impostorOK atomic.Bool
+	rv := newReceiver(t, func(n int, w http.ResponseWriter, r *http.Request, body []byte) error {
+		verr := wh.Verify(body, r.Header)
+		if impostor.Verify(body, r.Header) == nil {
+			impostorOK.Store(true)
+		}
+		if n == 1 {
+			w.WriteHeader(http.StatusInternalServerError)
+		} else {
+			w.WriteHeader(http.StatusNoContent)
+		}
+		return verr
+	})
+	e.subscribe(orcidA, rv.URL+"/hook")
+	d := e.dispatcher(func(o *dispatch.Options) { o.RetryBase = time.Minute })
+	e.intake(0, store.Event{Orcid: orcidA})
+
+	is.Equal(e.tick(d), 1) // first attempt (500)
+	e.clock.Advance(time.Minute)
+	is.Equal(e.tick(d), 1) // retry (204)
+
+	reqs := rv.requests()
+	is.Equal(len(reqs), 2) // two calls
+	for _, r := range reqs {
+		is.NoErr(r.verr)                                                     // the Standard Webhooks library verifies the signature
+		is.True(strings.HasPrefix(r.header.Get("User-Agent"), "hookd/"))     // hookd's User-Agent
+		is.Equal(r.header.Get("User-Agent"), "hookd/1.2.3-test")             // exactly as configured
+		is.True(strings.HasPrefix(r.header.Get("webhook-signature"), "v1,")) // a v1 signature
+	}
+	is.True(!impostorOK.Load()) // a different secret does not verify
+	id := reqs[0].header.Get("webhook-id")
+	is.True(id != "")                              // a webhook-id is sent
+	is.Equal(reqs[1].header.Get("webhook-id"), id) // and is the same across the retry
+	is.Equal(id, dispatch.MessageID(e.only().ID))  // derived from the delivery
+	is.Equal(e.only().StateName(), "delivered")    // delivered
+
+	// A second delivery of the same pair is a new message with a new id.
+	e.intake(0, store.Event{Orcid: orcidA})
+	is.Equal(e.tick(d), 1) // third call
+	third := rv.requests()[2]
+	is.NoErr(third.verr)                          // verifies too
+	is.True(third.header.Get("webhook-id") != id) // a new webhook-id
+}
+
+func TestSSRFAtDelivery(t *testing.T) {
+	for _, host := range []string{"localhost", "127.0.0.1"} {
+		t.Run(host, func(t *testing.T) {
+			is := is.New(t)
+			e := newEnv(t)
+			rv := newReceiver(t, nil)
+			_, port, err := net.SplitHostPort(rv.srv.Listener.Addr().String())
+			is.NoErr(err) // the receiver's port
+			// The store does not check URLs: this stands for a name that resolved to a
+			// public address at registration and to loopback now.
+			e.subscribe(orcidA, "http://"+host+":"+port+"/x")
+			d := e.dispatcher(func(o *dispatch.Options) { o.AllowPrivateTargets = false })
+			e.intake(0, store.Event{Orcid: orcidA})
+
+			is.Equal(e.tick(d), 1)  // one attempt
+			is.Equal(rv.count(), 0) // the receiver is never called
+			row := e.only()
+			is.Equal(row.StateName(), "failed") // it is a failure
+			as := e.attempts(row.ID)
+			is.Equal(len(as), 1)                                         // logged
+			is.Equal(as[0].Status, 0)                                    // without a response
+			is.True(strings.Contains(as[0].Error, "refused to connect")) // saying it was refused
+			is.True(strings.Contains(as[0].Error, "loopback"))           // and why
+		})
+	}
+}
+
+func TestShutdown(t *testing.T) {
+	t.Run("waits for in-flight calls", func(t *testing.T) {
+		is := is.New(t)
+		e := newEnv(t)
+		var done atomic.Bool
+		rv := newReceiver(t, func(_ int, w http.ResponseWriter, r *http.Request, _ []byte) error {
+			select {
+			case <-time.After(300 * time.Millisecond):
+			case <-r.Context().Done():
+				return errors.New("cancelled")
+			}
+			done.Store(true)
+			w.WriteHeader(http.StatusNoContent)
+			return nil
+		})
+		e.subscribe(orcidA, rv.URL+"/hook")
+		d := e.dispatcher(nil)
+		e.intake(0, store.Event{Orcid: orcidA})
+
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		ran := make(chan error, 1)
+		go func() { ran <- d.Run(ctx) }()
+		waitFor(t, 2*time.Second, "the call to arrive", func() bool { return rv.count() == 1 })
+		cancel()
+		select {
+		case err := <-ran:
+			is.NoErr(err) // Run stops cleanly
+		case <-time.After(5 * time.Second):
+			t.Fatal("Run did not return after cancel")
+		}
+		is.True(done.Load()) // Run returned only after the call finished
+		row := e.only()
+		is.Equal(row.StateName(), "delivered") // and its outcome was recorded
+		is.Equal(len(e.attempts(row.ID)), 1)   // with its attempt
+	})
+
+	t.Run("releases calls after the grace", func(t *testing.T) {
+		is := is.New(t)
+		e := newEnv(t)
+		rv := newReceiver(t, func(n int, w http.ResponseWriter, r *http.Request, _ []byte) error {
+			if n == 1 {
+				select {
+				case <-time.After(3 * time.Second):
+				case <-r.Context().Done():
+					return nil
+				}
+			}
+			w.WriteHeader(http.StatusNoContent)
+			return nil
+		})
+		// Two records on one host with per_host 1: one call hangs, the other row waits
+		// its turn (queued or handed back, whichever the dispatcher does).
+		e.subscribe(orcidA, rv.URL+"/hook")
+		e.subscribe(orcidB, rv.URL+"/hook")
+		d := e.dispatcher(func(o *dispatch.Options) {
+			o.ShutdownGrace = 100 * time.Millisecond
+			o.PerHost = 1
+		})
+		e.intake(0, store.Event{Orcid: orcidA}, store.Event{Orcid: orcidB})
+
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		ran := make(chan error, 1)
+		go func() { ran <- d.Run(ctx) }()
+		waitFor(t, 2*time.Second, "the call to arrive", func() bool { return rv.count() == 1 })
+		t0 := time.Now()
+		cancel()
+		select {
+		case err := <-ran:
+			is.NoErr(err) // Run stops cleanly
+		case <-time.After(5 * time.Second):
+			t.Fatal("Run did not return after cancel")
+		}
+		is.True(time.Since(t0) < time.Second) // within about the grace, not the receiver's 3s
+		is.Equal(rv.count(), 1)               // the waiting row was not started during shutdown
+
+		rows := e.deliveries(store.DeliveryFilter{})
+		is.Equal(len(rows), 2) // both rows are there
+		for _, row := range rows {
+			is.Equal(row.StateName(), "pending") // released: pending again, not lost
+			is.Equal(row.Attempts, 0)            // and not counted as an attempt
+			is.Equal(len(e.attempts(row.ID)), 0) // nor logged as one
+		}
+
+		d2 := e.dispatcher(nil) // the next process
+		for i := 0; i < 5 && len(e.deliveries(store.DeliveryFilter{State: "delivered"})) < 2; i++ {
+			e.tick(d2) // picks them up
+			e.clock.Advance(time.Second)
+		}
+		is.Equal(len(e.deliveries(store.DeliveryFilter{State: "delivered"})), 2) // and delivers both
+		is.Equal(rv.count(), 3)                                                  // once each after the hung call
+	})
+}

@@ -1,0 +1,267 @@
+package httpapi_test
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/matryer/is"
+
+	"hookd/store"
+)
+
+func TestTokenClientCredentials(t *testing.T) {
+	is := is.New(t)
+	h := newHarness(t)
+	c := h.client(t, "lab", store.ScopeWebhook, store.ScopeNotify)
+
+	check := func(t *testing.T, res response, scope string) tokenResponse {
+		is := is.New(t)
+		is.Equal(res.status, http.StatusOK)                                            // token issued
+		is.Equal(res.header.Get("Cache-Control"), "no-store")                          // RFC 6749 5.1
+		is.Equal(res.header.Get("Pragma"), "no-cache")                                 // as ORCID answers
+		is.True(strings.HasPrefix(res.header.Get("Content-Type"), "application/json")) // JSON body
+		var tr tokenResponse
+		decodeJSON(t, res.body, &tr)
+		is.True(tr.AccessToken != "")                        // access_token
+		is.Equal(tr.TokenType, "bearer")                     // token_type as ORCID writes it
+		is.True(tr.RefreshToken != "")                       // refresh_token
+		is.True(tr.RefreshToken != tr.AccessToken)           // two different tokens
+		is.Equal(tr.ExpiresIn, int64(time.Hour/time.Second)) // expires_in is the TTL, on the store's clock
+		is.Equal(tr.Scope, scope)                            // scope granted
+		return tr
+	}
+
+	t.Run("form", func(t *testing.T) {
+		is := is.New(t)
+		res := h.postForm(t, "/oauth/token", url.Values{
+			"client_id": {c.ID}, "client_secret": {c.Secret},
+			"grant_type": {"client_credentials"}, "scope": {"/webhook"},
+		}, "", "")
+		tr := check(t, res, "/webhook")
+		got, err := h.st.TokenInfo(t.Context(), tr.AccessToken)
+		is.NoErr(err)                // token is known to the store
+		is.Equal(got.ClientID, c.ID) // token belongs to the client
+	})
+	t.Run("basic", func(t *testing.T) {
+		is := is.New(t)
+		res := h.postForm(t, "/oauth/token", url.Values{"grant_type": {"client_credentials"}, "scope": {"/webhook"}}, c.ID, c.Secret)
+		got, err := h.st.TokenInfo(t.Context(), check(t, res, "/webhook").AccessToken)
+		is.NoErr(err)                // token is known to the store
+		is.Equal(got.ClientID, c.ID) // token belongs to the Basic user
+	})
+	t.Run("basic with matching client_id in form", func(t *testing.T) {
+		is := is.New(t)
+		res := h.postForm(t, "/oauth/token", url.Values{"client_id": {c.ID}, "grant_type": {"client_credentials"}, "scope": {"/webhook"}}, c.ID, c.Secret)
+		is.Equal(check(t, res, "/webhook").TokenType, "bearer") // accepted
+	})
+	t.Run("two scopes", func(t *testing.T) {
+		is := is.New(t)
+		res := h.postForm(t, "/oauth/token", url.Values{"grant_type": {"client_credentials"}, "scope": {"/webhook /notify"}}, c.ID, c.Secret)
+		got, err := h.st.TokenInfo(t.Context(), check(t, res, "/webhook /notify").AccessToken)
+		is.NoErr(err)                                         // token is known to the store
+		is.Equal(got.Scopes, []string{"/webhook", "/notify"}) // both scopes on one token
+	})
+	t.Run("tokens differ", func(t *testing.T) {
+		is := is.New(t)
+		a, b := h.token(t, c, "/webhook"), h.token(t, c, "/webhook")
+		is.True(a.AccessToken != b.AccessToken) // every request gets a new token
+	})
+}
+
+func TestTokenErrors(t *testing.T) {
+	is := is.New(t)
+	h := newHarness(t)
+	c := h.client(t, "lab", store.ScopeWebhook)
+	other := h.client(t, "other", store.ScopeWebhook)
+	good := func(extra ...string) url.Values {
+		v := url.Values{"client_id": {c.ID}, "client_secret": {c.Secret}, "grant_type": {"client_credentials"}, "scope": {"/webhook"}}
+		for i := 0; i+1 < len(extra); i += 2 {
+			if extra[i+1] == "" {
+				v.Del(extra[i])
+				continue
+			}
+			v.Set(extra[i], extra[i+1])
+		}
+		return v
+	}
+	otherRefresh := h.token(t, other, "/webhook").RefreshToken
+
+	tests := []struct {
+		name       string
+		form       url.Values
+		user, pass string
+		status     int
+		code       string
+	}{
+		{"bad secret", good("client_secret", "not-the-secret"), "", "", 401, "invalid_client"},
+		{"bad secret basic", good("client_id", "", "client_secret", ""), c.ID, "not-the-secret", 401, "invalid_client"},
+		{"unknown client", good("client_id", "APP-NOSUCHCLIENT0000"), "", "", 401, "invalid_client"},
+		{"unknown client basic", good("client_id", "", "client_secret", ""), "APP-NOSUCHCLIENT0000", c.Secret, 401, "invalid_client"},
+		{"another client's secret", good("client_secret", other.Secret), "", "", 401, "invalid_client"},
+		{"no credentials", good("client_id", "", "client_secret", ""), "", "", 401, "invalid_client"},
+		{"basic and form secret", good(), c.ID, c.Secret, 400, "invalid_request"},
+		{"basic user differs from form client_id", good("client_id", other.ID, "client_secret", ""), c.ID, c.Secret, 400, "invalid_request"},
+		{"missing grant_type", good("grant_type", ""), "", "", 400, "invalid_request"},
+		{"unsupported grant", good("grant_type", "password"), "", "", 400, "unsupported_grant_type"},
+		{"authorization_code grant", good("grant_type", "authorization_code"), "", "", 400, "unsupported_grant_type"},
+		{"scope not granted", good("scope", "/notify"), "", "", 400, "invalid_scope"},
+		{"one scope of two not granted", good("scope", "/webhook /admin"), "", "", 400, "invalid_scope"},
+		{"unknown scope", good("scope", "/read-limited"), "", "", 400, "invalid_scope"},
+		{"missing scope", good("scope", ""), "", "", 400, "invalid_scope"},
+		{"refresh without refresh_token", good("grant_type", "refresh_token"), "", "", 400, "invalid_request"},
+		{"unknown refresh token", good("grant_type", "refresh_token", "refresh_token", "5eb23750-1e19-47a3-b6f6-26635c34e8ee"), "", "", 400, "invalid_grant"},
+		{"another client's refresh token", good("grant_type", "refresh_token", "refresh_token", otherRefresh), "", "", 400, "invalid_grant"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			is := is.New(t)
+			res := h.postForm(t, "/oauth/token", tt.form, tt.user, tt.pass)
+			oauthError(t, res, tt.status, tt.code)
+			is.Equal(res.header.Get("Cache-Control"), "no-store") // errors are not cached either
+		})
+	}
+
+	t.Run("bad basic secret asks for Basic", func(t *testing.T) {
+		is := is.New(t)
+		res := h.postForm(t, "/oauth/token", good("client_id", "", "client_secret", ""), c.ID, "wrong-secret")
+		oauthError(t, res, 401, "invalid_client")
+		is.True(strings.HasPrefix(res.header.Get("WWW-Authenticate"), "Basic")) // RFC 6749 5.2
+	})
+
+	t.Run("JSON body", func(t *testing.T) {
+		is := is.New(t)
+		req, err := http.NewRequest(http.MethodPost, h.srv.URL+"/oauth/token", strings.NewReader(`{"grant_type":"client_credentials"}`))
+		is.NoErr(err) // make request
+		req.Header.Set("Content-Type", "application/json")
+		oauthError(t, h.send(t, req), 400, "invalid_request")
+	})
+
+	t.Run("GET is not allowed", func(t *testing.T) {
+		is := is.New(t)
+		res := h.do(t, http.MethodGet, "/oauth/token?"+good().Encode(), "")
+		is.Equal(res.status, http.StatusMethodNotAllowed) // credentials never travel in a URL
+	})
+
+	t.Run("no token was issued", func(t *testing.T) {
+		is := is.New(t)
+		res := h.do(t, http.MethodGet, "/"+seedOrcid+"/webhook", "5eb23750-1e19-47a3-b6f6-26635c34e8ee")
+		oauthError(t, res, 401, "invalid_token")                                               // the seed's token was never issued here
+		is.True(strings.Contains(res.header.Get("WWW-Authenticate"), `error="invalid_token"`)) // RFC 6750 3.1
+	})
+}
+
+func TestTokenRefresh(t *testing.T) {
+	is := is.New(t)
+	h := newHarness(t)
+	c := h.client(t, "lab", store.ScopeWebhook, store.ScopeNotify)
+	first := h.token(t, c, "/webhook /notify")
+
+	refresh := func(t *testing.T, extra ...string) response {
+		v := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {first.RefreshToken}}
+		for i := 0; i+1 < len(extra); i += 2 {
+			v.Set(extra[i], extra[i+1])
+		}
+		return h.postForm(t, "/oauth/token", v, c.ID, c.Secret)
+	}
+
+	t.Run("narrower scope", func(t *testing.T) {
+		is := is.New(t)
+		res := refresh(t, "scope", "/webhook")
+		is.Equal(res.status, http.StatusOK)                   // refreshed
+		is.Equal(res.header.Get("Cache-Control"), "no-store") // not cached
+		var tr tokenResponse
+		decodeJSON(t, res.body, &tr)
+		is.True(tr.AccessToken != first.AccessToken)                       // a new access token
+		is.Equal(tr.TokenType, "bearer")                                   // token_type
+		is.Equal(tr.RefreshToken, first.RefreshToken)                      // the refresh token stays
+		is.Equal(tr.Scope, "/webhook")                                     // narrowed
+		is.Equal(tr.ExpiresIn, int64(time.Hour/time.Second))               // full TTL
+		is.Equal(h.list(t, seedOrcid, tr.AccessToken).Orcid, seedOrcid)    // the new token works
+		is.Equal(h.list(t, seedOrcid, first.AccessToken).Orcid, seedOrcid) // the old one too, without revoke_old
+	})
+	t.Run("wider than granted", func(t *testing.T) {
+		res := refresh(t, "scope", "/webhook /admin")
+		oauthError(t, res, 400, "invalid_scope")
+	})
+	t.Run("revoke_old", func(t *testing.T) {
+		is := is.New(t)
+		second := h.token(t, c, "/webhook")
+		res := h.postForm(t, "/oauth/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {second.RefreshToken}, "revoke_old": {"true"}}, c.ID, c.Secret)
+		is.Equal(res.status, http.StatusOK) // refreshed
+		var tr tokenResponse
+		decodeJSON(t, res.body, &tr)
+		is.Equal(h.list(t, seedOrcid, tr.AccessToken).Orcid, seedOrcid)                                            // the new token works
+		oauthError(t, h.do(t, http.MethodGet, "/"+seedOrcid+"/webhook", second.AccessToken), 401, "invalid_token") // the old one is revoked
+	})
+}
+
+func TestRevoke(t *testing.T) {
+	is := is.New(t)
+	h := newHarness(t)
+	c := h.client(t, "lab", store.ScopeWebhook)
+	other := h.client(t, "other", store.ScopeWebhook)
+
+	t.Run("access token", func(t *testing.T) {
+		is := is.New(t)
+		tok := h.token(t, c, "/webhook")
+		is.Equal(h.do(t, http.MethodGet, "/"+seedOrcid+"/webhook", tok.AccessToken).status, http.StatusOK) // works before
+		res := h.postForm(t, "/oauth/revoke", url.Values{"token": {tok.AccessToken}}, c.ID, c.Secret)
+		is.Equal(res.status, http.StatusOK) // RFC 7009 2.2
+		res = h.do(t, http.MethodGet, "/"+seedOrcid+"/webhook", tok.AccessToken)
+		oauthError(t, res, 401, "invalid_token")
+		is.True(strings.Contains(res.header.Get("WWW-Authenticate"), `error="invalid_token"`)) // RFC 6750 3.1
+		res = h.do(t, http.MethodPut, webhookPath(seedOrcid, seedSegment), tok.AccessToken)
+		oauthError(t, res, 401, "invalid_token")
+		is.Equal(len(h.allSubscriptions(t)), 0) // the PUT with a revoked token changed nothing
+	})
+	t.Run("refresh token", func(t *testing.T) {
+		is := is.New(t)
+		tok := h.token(t, c, "/webhook")
+		res := h.postForm(t, "/oauth/revoke", url.Values{"client_id": {c.ID}, "client_secret": {c.Secret}, "token": {tok.RefreshToken}, "token_type_hint": {"refresh_token"}}, "", "")
+		is.Equal(res.status, http.StatusOK) // revoked
+		res = h.postForm(t, "/oauth/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok.RefreshToken}}, c.ID, c.Secret)
+		oauthError(t, res, 400, "invalid_grant")
+	})
+	t.Run("another client's token is left alone", func(t *testing.T) {
+		is := is.New(t)
+		tok := h.token(t, c, "/webhook")
+		res := h.postForm(t, "/oauth/revoke", url.Values{"token": {tok.AccessToken}}, other.ID, other.Secret)
+		is.Equal(res.status, http.StatusOK)                                                                // RFC 7009: no hint whether it exists
+		is.Equal(h.do(t, http.MethodGet, "/"+seedOrcid+"/webhook", tok.AccessToken).status, http.StatusOK) // still valid
+	})
+	t.Run("unknown token", func(t *testing.T) {
+		is := is.New(t)
+		res := h.postForm(t, "/oauth/revoke", url.Values{"token": {"no-such-token"}}, c.ID, c.Secret)
+		is.Equal(res.status, http.StatusOK) // RFC 7009 2.2
+	})
+	t.Run("missing token", func(t *testing.T) {
+		res := h.postForm(t, "/oauth/revoke", url.Values{}, c.ID, c.Secret)
+		oauthError(t, res, 400, "invalid_request")
+	})
+	t.Run("bad client", func(t *testing.T) {
+		is := is.New(t)
+		tok := h.token(t, c, "/webhook")
+		res := h.postForm(t, "/oauth/revoke", url.Values{"token": {tok.AccessToken}}, c.ID, "wrong-secret")
+		oauthError(t, res, 401, "invalid_client")
+		is.Equal(h.do(t, http.MethodGet, "/"+seedOrcid+"/webhook", tok.AccessToken).status, http.StatusOK) // still valid
+	})
+}
+
+func TestExpiredToken(t *testing.T) {
+	is := is.New(t)
+	h := newHarness(t)
+	tok := h.token(t, h.client(t, "lab", store.ScopeWebhook), "/webhook")
+
+	h.clock.Advance(time.Hour - time.Second)
+	is.Equal(h.do(t, http.MethodGet, "/"+seedOrcid+"/webhook", tok.AccessToken).status, http.StatusOK) // valid just before expiry
+
+	h.clock.Advance(time.Second)
+	res := h.do(t, http.MethodPut, webhookPath(seedOrcid, seedSegment), tok.AccessToken)
+	e := oauthError(t, res, 401, "invalid_token")
+	is.True(strings.Contains(e.Description, "expired"))                                    // says why
+	is.True(strings.Contains(res.header.Get("WWW-Authenticate"), `error="invalid_token"`)) // RFC 6750 3.1
+	is.Equal(len(h.allSubscriptions(t)), 0)                                                // nothing registered
+}

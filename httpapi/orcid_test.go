@@ -1,0 +1,412 @@
+package httpapi_test
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/matryer/is"
+
+	"hookd/httpapi"
+	"hookd/store"
+)
+
+func TestWebhookLifecycle(t *testing.T) {
+	is := is.New(t)
+	h := newHarness(t)
+	tok := h.webhookToken(t, "lab")
+	path := webhookPath(seedOrcid, seedSegment)
+
+	// The seed's request: PUT with Accept: application/json and Content-Length: 0.
+	res := h.do(t, http.MethodPut, path, tok, "Accept", "application/json")
+	is.Equal(res.status, http.StatusCreated)              // new registration
+	is.Equal(res.header.Get("Location"), testPublic+path) // absolute Location, segment as sent
+	is.Equal(len(res.body), 0)                            // no body
+
+	res = h.do(t, http.MethodPut, path, tok)
+	is.Equal(res.status, http.StatusNoContent) // existing registration
+	is.Equal(res.header.Get("Location"), "")   // nothing new to point at
+	is.Equal(len(h.allSubscriptions(t)), 1)    // still one registration
+
+	res = h.do(t, http.MethodGet, path, tok)
+	is.Equal(res.status, http.StatusOK) // get one
+	var one webhook
+	decodeJSON(t, res.body, &one)
+	is.Equal(one.Orcid, seedOrcid)          // orcid
+	is.Equal(one.Callback, seedCallback)    // callback decoded exactly once
+	is.Equal(one.Status, "active")          // status
+	is.Equal(one.Location, testPublic+path) // location of the resource
+
+	l := h.list(t, seedOrcid, tok)
+	is.Equal(l.Orcid, seedOrcid)                   // list names the record
+	is.Equal(len(l.Webhooks), 1)                   // one registration
+	is.Equal(l.Webhooks[0].Callback, seedCallback) // the one we made
+
+	res = h.do(t, http.MethodDelete, path, tok, "Accept", "application/json")
+	is.Equal(res.status, http.StatusNoContent)           // unregistered
+	is.Equal(len(h.allSubscriptions(t)), 0)              // gone from the store
+	is.Equal(len(h.list(t, seedOrcid, tok).Webhooks), 0) // gone from the list
+
+	orcidError(t, h.do(t, http.MethodDelete, path, tok), http.StatusNotFound, 9028) // DELETE of an absent webhook
+	orcidError(t, h.do(t, http.MethodGet, path, tok), http.StatusNotFound, 9011)    // GET of an absent webhook
+
+	res = h.do(t, http.MethodPut, path, tok)
+	is.Equal(res.status, http.StatusCreated) // registering again after DELETE is new again
+}
+
+func TestWebhookCallbackRoundTrip(t *testing.T) {
+	is := is.New(t)
+	h := newHarness(t)
+	tok := h.webhookToken(t, "lab")
+
+	callbacks := []string{
+		seedCallback,
+		"https://nowhere2.com/0000-0002-7465-2162/updated",
+		"http://nowhere2.com/0000-0002-7253-3645/updated?a=1&b=%25x",
+		"http://nowhere2.com/a%2Fb/c?next=%2Fhome%3Fx%3D1%26y%3D2",
+		"https://example.org:8443/hooks/%E2%9C%93?sig=a%2Bb%3D&x=%2525",
+		"http://nowhere2.com/path;params/x~y_z.-",
+	}
+	encoders := []struct {
+		name string
+		fn   func(string) string
+	}{
+		{"EscapeSegment", httpapi.EscapeSegment},
+		{"url.PathEscape", url.PathEscape},
+		{"url.QueryEscape", url.QueryEscape}, // no spaces in these callbacks, so the same as a strict encoder
+		{"lower-case hex", func(s string) string { return lowerEscapes(httpapi.EscapeSegment(s)) }},
+	}
+	for _, id := range []string{seedOrcid, seedOrcidX} {
+		for _, cb := range callbacks {
+			for _, enc := range encoders {
+				segment := enc.fn(cb)
+				t.Run(id+" "+enc.name+" "+cb, func(t *testing.T) {
+					is := is.New(t)
+					is.True(!strings.Contains(segment, "/")) // one path segment
+					path := webhookPath(id, segment)
+
+					res := h.do(t, http.MethodPut, path, tok, "Content-Length", "0")
+					is.Equal(res.status, http.StatusCreated)              // registered
+					is.Equal(res.header.Get("Location"), testPublic+path) // Location echoes the segment as sent
+
+					subs := h.allSubscriptions(t)
+					is.Equal(len(subs), 1)       // one registration
+					is.Equal(subs[0].Target, cb) // stored byte-exact
+					is.Equal(subs[0].Orcid, id)  // for the record in the path
+
+					res = h.do(t, http.MethodGet, path, tok)
+					is.Equal(res.status, http.StatusOK) // found by the same segment
+					var one webhook
+					decodeJSON(t, res.body, &one)
+					is.Equal(one.Callback, cb) // returned byte-exact
+					is.Equal(one.Orcid, id)    // orcid
+
+					// Any other encoding of the same callback names the same registration.
+					other := webhookPath(id, httpapi.EscapeSegment(cb))
+					is.Equal(h.do(t, http.MethodPut, other, tok).status, http.StatusNoContent) // same registration
+
+					l := h.list(t, id, tok)
+					is.Equal(len(l.Webhooks), 1)         // listed once
+					is.Equal(l.Webhooks[0].Callback, cb) // listed byte-exact
+
+					is.Equal(h.do(t, http.MethodDelete, path, tok).status, http.StatusNoContent) // unregistered by the same segment
+					is.Equal(len(h.allSubscriptions(t)), 0)                                      // and gone
+				})
+			}
+		}
+	}
+
+	t.Run("distinct callbacks stay distinct", func(t *testing.T) {
+		is := is.New(t)
+		// These differ only in how much is encoded: hookd must not decode twice.
+		a := "http://nowhere2.com/x?b=%25x"
+		b := "http://nowhere2.com/x?b=%x"
+		c := "http://nowhere2.com/a%2Fb"
+		d := "http://nowhere2.com/a/b"
+		for _, cb := range []string{a, b, c, d} {
+			is.Equal(h.do(t, http.MethodPut, webhookPath(seedOrcid, httpapi.EscapeSegment(cb)), tok).status, http.StatusCreated) // each is new
+		}
+		got := map[string]bool{}
+		for _, w := range h.list(t, seedOrcid, tok).Webhooks {
+			got[w.Callback] = true
+		}
+		is.True(got[a] && got[b] && got[c] && got[d]) // each stored as sent
+		is.Equal(len(got), 4)                         // no two merged
+	})
+}
+
+// lowerEscapes lower-cases the hex digits of every %XX in s.
+func lowerEscapes(s string) string {
+	b := []byte(s)
+	for i := 0; i+2 < len(b); i++ {
+		if b[i] == '%' {
+			b[i+1] = toLower(b[i+1])
+			b[i+2] = toLower(b[i+2])
+		}
+	}
+	return string(b)
+}
+
+func toLower(c byte) byte {
+	if 'A' <= c && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	return c
+}
+
+func TestWebhookOtherClient(t *testing.T) {
+	is := is.New(t)
+	h := newHarness(t)
+	ownerClient := h.client(t, "owner", store.ScopeWebhook)
+	owner := h.token(t, ownerClient, "/webhook").AccessToken
+	intruder := h.webhookToken(t, "intruder")
+	path := webhookPath(seedOrcid, seedSegment)
+	is.Equal(h.do(t, http.MethodPut, path, owner).status, http.StatusCreated) // owner registers
+
+	orcidError(t, h.do(t, http.MethodGet, path, intruder), http.StatusForbidden, 9014)    // GET of another client's
+	orcidError(t, h.do(t, http.MethodPut, path, intruder), http.StatusForbidden, 9014)    // PUT of another client's
+	orcidError(t, h.do(t, http.MethodDelete, path, intruder), http.StatusForbidden, 9014) // DELETE of another client's
+
+	is.Equal(len(h.list(t, seedOrcid, intruder).Webhooks), 0) // the intruder sees none of the owner's
+	l := h.list(t, seedOrcid, owner)
+	is.Equal(len(l.Webhooks), 1)                   // the owner's is still there
+	is.Equal(l.Webhooks[0].Callback, seedCallback) // unchanged
+	subs := h.allSubscriptions(t)
+	is.Equal(len(subs), 1)                                                         // nothing added
+	is.Equal(subs[0].ClientID, ownerClient.ID)                                     // still the owner's
+	is.Equal(h.do(t, http.MethodDelete, path, owner).status, http.StatusNoContent) // the owner may delete it
+}
+
+func TestWebhookAuth(t *testing.T) {
+	is := is.New(t)
+	h := newHarness(t)
+	notifier := h.client(t, "notifier", store.ScopeNotify)
+	notifyTok := h.token(t, notifier, "/notify").AccessToken
+	path := webhookPath(seedOrcid, seedSegment)
+
+	for _, method := range []string{http.MethodPut, http.MethodGet, http.MethodDelete} {
+		t.Run(method+" without token", func(t *testing.T) {
+			is := is.New(t)
+			res := h.do(t, method, path, "")
+			is.Equal(res.status, http.StatusUnauthorized)                            // 401
+			is.True(strings.HasPrefix(res.header.Get("WWW-Authenticate"), "Bearer")) // RFC 6750 3
+			var e oauthErr
+			decodeJSON(t, res.body, &e)
+			is.True(e.Error != "" && e.Description != "") // says what is missing
+		})
+		t.Run(method+" with a bad token", func(t *testing.T) {
+			oauthError(t, h.do(t, method, path, "not-a-token"), http.StatusUnauthorized, "invalid_token")
+		})
+		t.Run(method+" without the webhook scope", func(t *testing.T) {
+			is := is.New(t)
+			e := orcidError(t, h.do(t, method, path, notifyTok), http.StatusForbidden, 9038)
+			is.True(strings.Contains(e.DeveloperMessage, "/webhook")) // names the scope needed
+		})
+	}
+	t.Run("list without the webhook scope", func(t *testing.T) {
+		orcidError(t, h.do(t, http.MethodGet, "/"+seedOrcid+"/webhook", notifyTok), http.StatusForbidden, 9038)
+	})
+	t.Run("basic instead of bearer", func(t *testing.T) {
+		is := is.New(t)
+		res := h.do(t, http.MethodPut, path, "", "Authorization", "Basic "+notifier.Secret)
+		is.Equal(res.status, http.StatusUnauthorized) // only bearer tokens
+	})
+	t.Run("XML error", func(t *testing.T) {
+		is := is.New(t)
+		e := orcidXMLError(t, h.do(t, http.MethodPut, path, notifyTok, "Accept", "application/xml"), http.StatusForbidden, 9038)
+		is.True(e.DeveloperMessage != "") // developer-message
+		orcidXMLError(t, h.do(t, http.MethodPut, path, notifyTok, "Accept", "application/json;q=0.5, application/orcid+xml"), http.StatusForbidden, 9038)
+		orcidError(t, h.do(t, http.MethodPut, path, notifyTok, "Accept", "application/xml;q=0.5, application/json"), http.StatusForbidden, 9038)
+	})
+	is.Equal(len(h.allSubscriptions(t)), 0) // none of it registered anything
+}
+
+func TestWebhookBadInput(t *testing.T) {
+	is := is.New(t)
+	h := newHarness(t)
+	tok := h.webhookToken(t, "lab")
+	long := "http://nowhere2.com/" + strings.Repeat("a", 2048)
+
+	tests := []struct {
+		name    string
+		orcid   string
+		seg     string
+		status  int
+		code    int
+		putOnly bool // the SSRF guard is for new registrations
+	}{
+		{"malformed iD", "0000-0002-7253-364", seedSegment, 400, 9001, false},
+		{"iD without hyphens", "0000000272533645", seedSegment, 400, 9001, false},
+		{"iD with bad checksum", "0000-0002-7253-3646", seedSegment, 400, 9001, false},
+		{"iD with lower-case x", "0000-0002-9079-593x", seedSegment, 400, 9001, false},
+		{"iD as URL", url.PathEscape("https://orcid.org/" + seedOrcid), seedSegment, 400, 9001, false},
+		{"relative callback", seedOrcid, httpapi.EscapeSegment("/0000-0002-7253-3645/updated"), 400, 9012, false},
+		{"callback without scheme", seedOrcid, httpapi.EscapeSegment("nowhere2.com/updated"), 400, 9012, false},
+		{"ftp callback", seedOrcid, httpapi.EscapeSegment("ftp://nowhere2.com/updated"), 400, 9012, false},
+		{"javascript callback", seedOrcid, httpapi.EscapeSegment("javascript:alert(1)"), 400, 9012, false},
+		{"callback without host", seedOrcid, httpapi.EscapeSegment("http:///updated"), 400, 9012, false},
+		{"callback with user info", seedOrcid, httpapi.EscapeSegment("http://u:p@nowhere2.com/x"), 400, 9012, false},
+		{"callback with space", seedOrcid, httpapi.EscapeSegment("http://nowhere2.com/a b"), 400, 9012, false},
+		{"callback too long", seedOrcid, httpapi.EscapeSegment(long[:2049]), 400, 9012, false},
+		{"callback far too long", seedOrcid, httpapi.EscapeSegment(long + long), 400, 9012, false},
+		{"unencoded query", seedOrcid, "http%3A%2F%2Fnowhere2.com%2Fx?a=1", 400, 9012, false},
+		{"empty callback", seedOrcid, "", 400, 9012, false},
+		{"loopback literal", seedOrcid, httpapi.EscapeSegment("http://127.0.0.1:9000/updated"), 400, 9012, true},
+		{"IPv6 loopback literal", seedOrcid, httpapi.EscapeSegment("http://[::1]:9000/updated"), 400, 9012, true},
+		{"private literal", seedOrcid, httpapi.EscapeSegment("http://10.1.2.3/updated"), 400, 9012, true},
+		{"link-local literal", seedOrcid, httpapi.EscapeSegment("http://169.254.169.254/latest/meta-data"), 400, 9012, true},
+		{"localhost", seedOrcid, httpapi.EscapeSegment("http://localhost:9000/updated"), 400, 9012, true},
+	}
+	for _, tt := range tests {
+		for _, method := range []string{http.MethodPut, http.MethodGet, http.MethodDelete} {
+			if tt.putOnly && method != http.MethodPut {
+				continue
+			}
+			t.Run(method+" "+tt.name, func(t *testing.T) {
+				is := is.New(t)
+				e := orcidError(t, h.do(t, method, webhookPath(tt.orcid, tt.seg), tok), tt.status, tt.code)
+				is.True(strings.HasPrefix(e.DeveloperMessage, "400 Bad Request: ")) // ORCID's message form
+			})
+		}
+	}
+	t.Run("XML", func(t *testing.T) {
+		orcidXMLError(t, h.do(t, http.MethodPut, webhookPath(seedOrcid, "ftp%3A%2F%2Fx"), tok, "Accept", "application/xml"), 400, 9012)
+		orcidXMLError(t, h.do(t, http.MethodPut, webhookPath("0000-0002-7253-3646", seedSegment), tok, "Accept", "application/xml"), 400, 9001)
+	})
+	t.Run("bad percent-encoding", func(t *testing.T) {
+		is := is.New(t)
+		res := h.do(t, http.MethodPut, webhookPath(seedOrcid, "http%3A%2F%2Fnowhere2.com%2F%zz"), tok)
+		is.Equal(res.status, http.StatusBadRequest) // refused (by net/http before the router)
+	})
+	t.Run("list with a bad iD", func(t *testing.T) {
+		orcidError(t, h.do(t, http.MethodGet, "/0000-0002-7253-3646/webhook", tok), 400, 9001)
+	})
+	t.Run("longest callback is accepted", func(t *testing.T) {
+		is := is.New(t)
+		cb := long[:2048]
+		res := h.do(t, http.MethodPut, webhookPath(seedOrcid, httpapi.EscapeSegment(cb)), tok)
+		is.Equal(res.status, http.StatusCreated)                                                                                  // exactly 2048 bytes is allowed
+		is.Equal(h.allSubscriptions(t)[0].Target, cb)                                                                             // stored whole
+		is.Equal(h.do(t, http.MethodDelete, webhookPath(seedOrcid, httpapi.EscapeSegment(cb)), tok).status, http.StatusNoContent) // clean up
+	})
+
+	is.Equal(len(h.allSubscriptions(t)), 0)              // bad input changed nothing
+	is.Equal(len(h.list(t, seedOrcid, tok).Webhooks), 0) // and the list shows nothing new
+}
+
+func TestWebhookPrivateTargets(t *testing.T) {
+	is := is.New(t)
+	cb := "http://127.0.0.1:9000/0000-0002-7253-3645/updated"
+	seg := httpapi.EscapeSegment(cb)
+	is.Equal(seg, "http%3A%2F%2F127.0.0.1%3A9000%2F0000-0002-7253-3645%2Fupdated") // as ORCID's docs encode
+
+	t.Run("refused by default", func(t *testing.T) {
+		is := is.New(t)
+		h := newHarness(t)
+		tok := h.webhookToken(t, "lab")
+		e := orcidError(t, h.do(t, http.MethodPut, webhookPath(seedOrcid, seg), tok), http.StatusBadRequest, 9012)
+		is.True(strings.Contains(e.DeveloperMessage, "allow_private_targets")) // says how to allow it
+		is.Equal(len(h.allSubscriptions(t)), 0)                                // nothing stored
+	})
+	t.Run("allowed", func(t *testing.T) {
+		is := is.New(t)
+		h := newHarness(t, func(o *httpapi.Options) { o.AllowPrivateTargets = true })
+		tok := h.webhookToken(t, "lab")
+		res := h.do(t, http.MethodPut, webhookPath(seedOrcid, seg), tok)
+		is.Equal(res.status, http.StatusCreated)                                     // registered
+		is.Equal(res.header.Get("Location"), testPublic+webhookPath(seedOrcid, seg)) // Location
+		is.Equal(h.allSubscriptions(t)[0].Target, cb)                                // stored as sent
+
+		// The same store served with private targets refused again (hookd dev's
+		// database moved to hookd serve): the registration can still be seen and removed.
+		strict := h.opts
+		strict.AllowPrivateTargets = false
+		srv := httptest.NewServer(httpapi.NewServer(strict).Handler())
+		defer srv.Close()
+		h2 := *h
+		h2.srv, h2.opts = srv, strict
+		orcidError(t, h2.do(t, http.MethodPut, webhookPath(seedOrcid, seg), tok), http.StatusBadRequest, 9012) // not registered again
+		res = h2.do(t, http.MethodGet, webhookPath(seedOrcid, seg), tok)
+		is.Equal(res.status, http.StatusOK) // still visible
+		var one webhook
+		decodeJSON(t, res.body, &one)
+		is.Equal(one.Callback, cb)                                                                           // the one made before
+		is.Equal(h2.do(t, http.MethodDelete, webhookPath(seedOrcid, seg), tok).status, http.StatusNoContent) // and removable
+		is.Equal(len(h.allSubscriptions(t)), 0)                                                              // gone
+	})
+}
+
+func TestBasePath(t *testing.T) {
+	is := is.New(t)
+	const base = "/orcid-api-web"
+	h := newHarness(t, func(o *httpapi.Options) { o.BasePath = base })
+	c := h.client(t, "lab", store.ScopeWebhook)
+	tok := h.token(t, c, "/webhook").AccessToken // h.token posts to the base path
+	path := webhookPath(seedOrcid, seedSegment)
+
+	res := h.do(t, http.MethodPut, path, tok)
+	is.Equal(res.status, http.StatusCreated)                               // registered under the base path
+	is.Equal(res.header.Get("Location"), testPublic+base+path)             // the seed's Location shape
+	is.Equal(h.list(t, seedOrcid, tok).Webhooks[0].Callback, seedCallback) // listed under the base path
+
+	res = h.doRaw(t, http.MethodPut, "/0000-0002-9079-593X/webhook/"+seedSegment, tok)
+	orcidError(t, res, http.StatusNotFound, 9011) // not at the root
+	res = h.doRaw(t, http.MethodGet, path, tok)
+	orcidError(t, res, http.StatusNotFound, 9011) // not at the root
+	res = h.doRaw(t, http.MethodPost, "/oauth/token?grant_type=client_credentials", "")
+	is.Equal(res.status, http.StatusNotFound) // the token endpoint is not at the root either
+	is.Equal(len(h.allSubscriptions(t)), 1)   // only the one registration
+
+	res = h.doRaw(t, http.MethodGet, "/healthz", "")
+	is.Equal(res.status, http.StatusOK) // operations stay at the root
+}
+
+func TestWebhookLocationWithoutPublicURL(t *testing.T) {
+	is := is.New(t)
+	h := newHarness(t, func(o *httpapi.Options) { o.PublicURL = "" })
+	tok := h.webhookToken(t, "lab")
+	path := webhookPath(seedOrcidX, seedSegment)
+	res := h.do(t, http.MethodPut, path, tok)
+	is.Equal(res.status, http.StatusCreated)             // registered
+	is.Equal(res.header.Get("Location"), h.srv.URL+path) // made from the request's host
+}
+
+func TestNoRedirects(t *testing.T) {
+	is := is.New(t)
+	h := newHarness(t)
+	tok := h.webhookToken(t, "lab")
+	// Paths a cleaning router would redirect; h.send fails the test on any 3xx.
+	paths := []string{
+		"/" + seedOrcid + "/webhook/",
+		"/" + seedOrcid + "/webhook//",
+		"/" + seedOrcid + "/webhook/" + seedSegment + "/",
+		"/" + seedOrcid + "//webhook/" + seedSegment,
+		"//" + seedOrcid + "/webhook/" + seedSegment,
+		"/./" + seedOrcid + "/webhook/" + seedSegment,
+		"/" + seedOrcid + "/webhook/../webhook/" + seedSegment,
+		"/" + seedOrcid + "/Webhook/" + seedSegment,
+		"/" + seedOrcid + "/webhook/http%3A%2F%2Fnowhere2.com%2F%2E%2E%2Fx",
+		"/" + seedOrcid + "/webhook/http%3A%2F%2F%2F%2Fnowhere2.com",
+		"/" + seedOrcid + "/webhook/",
+		"/oauth/token/",
+	}
+	for _, p := range paths {
+		for _, m := range []string{http.MethodPut, http.MethodGet, http.MethodDelete} {
+			res := h.do(t, m, p, tok)
+			is.True(res.status >= 400 || res.status < 300) // no redirect for m p
+		}
+	}
+	// A callback with "%2E%2E" is kept as it is, not resolved.
+	cb := "http://nowhere2.com/../x"
+	seg := "http%3A%2F%2Fnowhere2.com%2F%2E%2E%2Fx"
+	is.Equal(h.do(t, http.MethodDelete, webhookPath(seedOrcid, seg), tok).status, http.StatusNotFound) // the loop above cleaned up
+	res := h.do(t, http.MethodPut, webhookPath(seedOrcid, seg), tok)
+	is.Equal(res.status, http.StatusCreated) // registered
+	found := false
+	for _, sub := range h.allSubscriptions(t) {
+		found = found || sub.Target == cb
+	}
+	is.True(found) // stored as sent, not cleaned
+}

@@ -1,0 +1,395 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/matryer/is"
+)
+
+// logWatcher is a thread-safe writer for the daemon's stderr: it keeps everything
+// written and reports the "url" of the first JSON log line whose msg is "listening".
+type logWatcher struct {
+	mu        sync.Mutex
+	buf       bytes.Buffer
+	pending   []byte
+	listening chan string
+	once      sync.Once
+}
+
+func newLogWatcher() *logWatcher { return &logWatcher{listening: make(chan string, 1)} }
+
+func (w *logWatcher) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.buf.Write(p)
+	w.pending = append(w.pending, p...)
+	for {
+		i := bytes.IndexByte(w.pending, '\n')
+		if i < 0 {
+			break
+		}
+		line := w.pending[:i]
+		w.pending = w.pending[i+1:]
+		var rec struct {
+			Msg string `json:"msg"`
+			URL string `json:"url"`
+		}
+		if json.Unmarshal(line, &rec) == nil && rec.Msg == "listening" {
+			w.once.Do(func() { w.listening <- rec.URL })
+		}
+	}
+	return len(p), nil
+}
+
+func (w *logWatcher) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.buf.String()
+}
+
+// safeBuffer is a bytes.Buffer that goroutines may share.
+type safeBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *safeBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *safeBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func noenv(string) string { return "" }
+
+// runCmd runs one hookd command to completion and returns its stdout.
+func runCmd(tb testing.TB, args ...string) (string, error) {
+	tb.Helper()
+	var stdout, stderr safeBuffer
+	err := run(context.Background(), append([]string{"hookd"}, args...), noenv, strings.NewReader(""), &stdout, &stderr)
+	if err != nil {
+		tb.Logf("hookd %s: %v\nstderr: %s", strings.Join(args, " "), err, stderr.String())
+	}
+	return stdout.String(), err
+}
+
+// testConfig writes a config file for a daemon on a free loopback port, with its
+// database in a temporary folder, and returns the file's path.
+func testConfig(tb testing.TB, extra string) string {
+	tb.Helper()
+	is := is.New(tb)
+	dir := tb.TempDir()
+	path := filepath.Join(dir, "hookd.toml")
+	body := "[http]\nlisten = \"127.0.0.1:0\"\n" + extra + "\n[store]\npath = \"hookd.db\"\n[log]\nformat = \"json\"\nlevel = \"debug\"\n"
+	is.NoErr(os.WriteFile(path, []byte(body), 0o600)) // write config
+	return path
+}
+
+// daemon is a running "hookd serve".
+type daemon struct {
+	url    string // the base URL the daemon logged
+	stderr *logWatcher
+	stop   func() error // cancels the context and returns run's result
+}
+
+// startDaemon runs "hookd serve -config cfg" and waits until it logs "listening".
+func startDaemon(tb testing.TB, cfg string) *daemon {
+	tb.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	stderr := newLogWatcher()
+	var stdout safeBuffer
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"hookd", "serve", "-config", cfg}, noenv, strings.NewReader(""), &stdout, stderr)
+	}()
+	var stopped bool
+	var result error
+	stop := func() error {
+		if stopped {
+			return result
+		}
+		stopped = true
+		cancel()
+		select {
+		case result = <-done:
+		case <-time.After(15 * time.Second):
+			tb.Fatalf("hookd serve did not stop within 15s after cancel; stderr:\n%s", stderr)
+		}
+		return result
+	}
+	tb.Cleanup(func() { stop() })
+
+	select {
+	case u := <-stderr.listening:
+		return &daemon{url: u, stderr: stderr, stop: stop}
+	case err := <-done:
+		cancel()
+		tb.Fatalf("hookd serve ended before listening: %v; stderr:\n%s", err, stderr)
+	case <-time.After(10 * time.Second):
+		tb.Fatalf("hookd serve did not log \"listening\" within 10s; stderr:\n%s", stderr)
+	}
+	return nil
+}
+
+// credentials is the -json output of "hookd client add".
+type credentials struct {
+	ClientID      string   `json:"client_id"`
+	ClientSecret  string   `json:"client_secret"`
+	SigningSecret string   `json:"signing_secret"`
+	Scopes        []string `json:"scopes"`
+}
+
+// noRedirects is an HTTP client that shows a 3xx instead of following it.
+var noRedirects = &http.Client{
+	Timeout:       10 * time.Second,
+	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+}
+
+// token gets a /webhook access token over HTTP.
+func token(tb testing.TB, base, id, secret string) string {
+	tb.Helper()
+	is := is.New(tb)
+	res, err := noRedirects.PostForm(base+"/oauth/token", url.Values{
+		"client_id": {id}, "client_secret": {secret}, "scope": {"/webhook"}, "grant_type": {"client_credentials"},
+	})
+	is.NoErr(err) // token request
+	defer res.Body.Close()
+	is.Equal(res.StatusCode, http.StatusOK) // token issued
+	var tr struct {
+		AccessToken string `json:"access_token"`
+	}
+	is.NoErr(json.NewDecoder(res.Body).Decode(&tr)) // token response
+	is.True(tr.AccessToken != "")                   // an access token
+	return tr.AccessToken
+}
+
+// put sends PUT to the escaped path under base, byte for byte.
+func put(tb testing.TB, base, rawPath, tok string) *http.Response {
+	tb.Helper()
+	is := is.New(tb)
+	req, err := http.NewRequest(http.MethodPut, base, nil)
+	is.NoErr(err) // make request
+	req.URL.Opaque = req.URL.Path + rawPath
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("Authorization", "Bearer "+tok)
+	res, err := noRedirects.Do(req)
+	is.NoErr(err) // PUT
+	io.Copy(io.Discard, res.Body)
+	res.Body.Close()
+	return res
+}
+
+func TestServe(t *testing.T) {
+	is := is.New(t)
+	// A receiver on loopback stands in for the callback; nothing leaves the machine.
+	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) }))
+	defer receiver.Close()
+	cfg := testConfig(t, "[delivery]\nallow_private_targets = true\n")
+
+	out, err := runCmd(t, "client", "add", "-config", cfg, "-name", "t", "-scopes", "/webhook", "-json")
+	is.NoErr(err) // client add
+	var creds credentials
+	dec := json.NewDecoder(strings.NewReader(out))
+	dec.DisallowUnknownFields()
+	is.NoErr(dec.Decode(&creds))                              // -json prints the documented fields
+	is.True(strings.HasPrefix(creds.ClientID, "APP-"))        // ORCID's client id form
+	is.True(creds.ClientSecret != "")                         // client_secret
+	is.True(strings.HasPrefix(creds.SigningSecret, "whsec_")) // signing_secret
+	is.Equal(creds.Scopes, []string{"/webhook"})              // scopes
+	_, err = os.Stat(filepath.Join(filepath.Dir(cfg), "hookd.db"))
+	is.NoErr(err) // the database is beside the config file, as store.path is relative to it
+
+	d := startDaemon(t, cfg)
+	is.True(strings.HasPrefix(d.url, "http://127.0.0.1:")) // the URL hookd listens on
+	is.True(!strings.HasSuffix(d.url, ":0"))               // the port actually bound
+
+	res, err := noRedirects.Get(d.url + "/healthz")
+	is.NoErr(err) // healthz
+	res.Body.Close()
+	is.Equal(res.StatusCode, http.StatusOK) // alive
+
+	tok := token(t, d.url, creds.ClientID, creds.ClientSecret)
+	callback := receiver.URL + "/0000-0002-7253-3645/updated"
+	path := "/0000-0002-7253-3645/webhook/" + url.PathEscape(callback)
+	res = put(t, d.url, path, tok)
+	is.Equal(res.StatusCode, http.StatusCreated)     // registered
+	is.Equal(res.Header.Get("Location"), d.url+path) // absolute Location on the daemon's URL
+	res = put(t, d.url, path, tok)
+	is.Equal(res.StatusCode, http.StatusNoContent) // already registered
+
+	is.NoErr(d.stop()) // graceful shutdown returns nil
+	_, err = net.DialTimeout("tcp", strings.TrimPrefix(d.url, "http://"), time.Second)
+	is.True(err != nil) // the port is closed after shutdown
+
+	out, err = runCmd(t, "webhooks", "list", "-config", cfg)
+	is.NoErr(err)                                         // the registration outlives the daemon
+	is.True(strings.Contains(out, "0000-0002-7253-3645")) // listed
+}
+
+func TestServeSeedRequests(t *testing.T) {
+	is := is.New(t)
+	cfg := testConfig(t, "base_path = \"/orcid-api-web\"\n")
+	_, err := runCmd(t, "client", "add", "-config", cfg, "-name", "seed", "-id", "0000-0002-5315-1318", "-secret", "fd1a5e75-713a-4ca3-b9c3-a23164e6a263")
+	is.NoErr(err) // client add with the seed's credentials
+	d := startDaemon(t, cfg)
+	is.True(strings.HasSuffix(d.url, "/orcid-api-web")) // the logged URL includes the base path
+
+	// The seed's exact request: curl -d ... sends these bytes, unencoded '/' included.
+	req, err := http.NewRequest(http.MethodPost, d.url+"/oauth/token",
+		strings.NewReader("client_id=0000-0002-5315-1318&client_secret=fd1a5e75-713a-4ca3-b9c3-a23164e6a263&scope=/webhook&grant_type=client_credentials"))
+	is.NoErr(err) // make request
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	res, err := noRedirects.Do(req)
+	is.NoErr(err) // token request
+	defer res.Body.Close()
+	is.Equal(res.StatusCode, http.StatusOK)               // 200 OK
+	is.Equal(res.Header.Get("Cache-Control"), "no-store") // as in the seed
+	var tr struct {
+		AccessToken  string `json:"access_token"`
+		TokenType    string `json:"token_type"`
+		RefreshToken string `json:"refresh_token"`
+		ExpiresIn    int64  `json:"expires_in"`
+		Scope        string `json:"scope"`
+	}
+	is.NoErr(json.NewDecoder(res.Body).Decode(&tr)) // the seed's response shape
+	is.Equal(tr.TokenType, "bearer")                // token_type
+	is.Equal(tr.Scope, "/webhook")                  // scope
+	is.True(tr.RefreshToken != "")                  // refresh_token
+	is.True(tr.ExpiresIn > 631000000)               // ~20 years, as ORCID's 631138518
+
+	// The seed's registration, at the base path.
+	const seg = "http%3A%2F%2Fnowhere2.com%2F0000-0002-7253-3645%2Fupdated"
+	res = put(t, d.url, "/0000-0002-7253-3645/webhook/"+seg, tr.AccessToken)
+	is.Equal(res.StatusCode, http.StatusCreated)                                    // 201 Created
+	is.Equal(res.Header.Get("Location"), d.url+"/0000-0002-7253-3645/webhook/"+seg) // the seed's Location shape
+	is.NoErr(d.stop())                                                              // graceful shutdown
+}
+
+func TestServePortInUse(t *testing.T) {
+	is := is.New(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	is.NoErr(err) // take a port
+	defer ln.Close()
+	cfg := filepath.Join(t.TempDir(), "hookd.toml")
+	is.NoErr(os.WriteFile(cfg, []byte("[http]\nlisten = \""+ln.Addr().String()+"\"\n[store]\npath = \"hookd.db\"\n[log]\nformat = \"json\"\n"), 0o600)) // write config
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	stderr := newLogWatcher()
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"hookd", "serve", "-config", cfg}, noenv, strings.NewReader(""), io.Discard, stderr)
+	}()
+	select {
+	case err := <-done:
+		is.True(err != nil)                                        // serve fails
+		is.True(strings.Contains(err.Error(), "http.listen"))      // names the setting
+		is.True(strings.Contains(err.Error(), ln.Addr().String())) // and the address
+	case <-time.After(10 * time.Second):
+		cancel()
+		<-done
+		t.Fatalf("hookd serve on a port in use did not return an error; stderr:\n%s", stderr)
+	}
+}
+
+func TestCheckConfig(t *testing.T) {
+	is := is.New(t)
+	t.Run("bad key", func(t *testing.T) {
+		is := is.New(t)
+		cfg := filepath.Join(t.TempDir(), "bad.toml")
+		is.NoErr(os.WriteFile(cfg, []byte("[http]\nlisen = \"x\"\n"), 0o600)) // write config
+		_, err := runCmd(t, "check-config", "-config", cfg)
+		is.True(err != nil)                                  // refused
+		is.True(strings.Contains(err.Error(), "http.lisen")) // names the key
+	})
+	t.Run("bad value", func(t *testing.T) {
+		is := is.New(t)
+		cfg := filepath.Join(t.TempDir(), "bad.toml")
+		is.NoErr(os.WriteFile(cfg, []byte("[delivery]\ntimeout = \"0s\"\n"), 0o600)) // write config
+		_, err := runCmd(t, "check-config", "-config", cfg)
+		is.True(err != nil)                                        // refused
+		is.True(strings.Contains(err.Error(), "delivery.timeout")) // names the key
+	})
+	t.Run("good", func(t *testing.T) {
+		is := is.New(t)
+		cfg := testConfig(t, "")
+		out, err := runCmd(t, "check-config", "-config", cfg)
+		is.NoErr(err)                        // accepted
+		is.True(strings.Contains(out, "ok")) // says so
+		_, err = os.Stat(filepath.Join(filepath.Dir(cfg), "hookd.db"))
+		is.True(os.IsNotExist(err)) // checking creates no database
+	})
+	t.Run("no file given", func(t *testing.T) {
+		is := is.New(t)
+		_, err := runCmd(t, "check-config")
+		is.True(err != nil) // says which file to give
+	})
+	t.Run("missing file", func(t *testing.T) {
+		is := is.New(t)
+		_, err := runCmd(t, "check-config", "-config", filepath.Join(t.TempDir(), "none.toml"))
+		is.True(err != nil)                                 // refused
+		is.True(strings.Contains(err.Error(), "none.toml")) // names the file
+	})
+}
+
+func TestVersion(t *testing.T) {
+	is := is.New(t)
+	out, err := runCmd(t, "version")
+	is.NoErr(err)                        // version
+	is.Equal(out, "hookd "+version+"\n") // prints the version
+	is.True(version != "")               // set
+}
+
+func TestUnknownCommand(t *testing.T) {
+	is := is.New(t)
+	_, err := runCmd(t, "frobnicate")
+	is.True(err != nil)                                  // refused
+	is.True(strings.Contains(err.Error(), "frobnicate")) // names the command
+	_, err = runCmd(t)
+	is.True(err != nil) // no command
+}
+
+func TestClientAddBadInput(t *testing.T) {
+	is := is.New(t)
+	cfg := testConfig(t, "")
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"no name", []string{}, "-name"},
+		{"id without secret", []string{"-name", "x", "-id", "0000-0002-5315-1318"}, "-secret"},
+		{"unknown scope", []string{"-name", "x", "-scopes", "/read-limited"}, "/read-limited"},
+		{"short secret", []string{"-name", "x", "-id", "abc", "-secret", "short"}, "secret"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			is := is.New(t)
+			_, err := runCmd(t, append([]string{"client", "add", "-config", cfg}, tt.args...)...)
+			is.True(err != nil)                             // refused
+			is.True(strings.Contains(err.Error(), tt.want)) // says what is wrong
+		})
+	}
+	out, err := runCmd(t, "client", "list", "-config", cfg, "-json")
+	is.NoErr(err)                          // list
+	is.Equal(strings.TrimSpace(out), "[]") // bad input created no client
+}

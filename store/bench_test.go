@@ -1,0 +1,93 @@
+package store_test
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"hookd/orcid"
+	"hookd/secret"
+	"hookd/store"
+)
+
+func benchStore(b *testing.B, subs int) (*store.Store, []store.Event) {
+	b.Helper()
+	ctx := context.Background()
+	dir := b.TempDir()
+	box, err := secret.LoadKeyFile(filepath.Join(dir, "k"), true)
+	if err != nil {
+		b.Fatal(err)
+	}
+	st, err := store.Open(ctx, store.Options{Path: filepath.Join(dir, "bench.db"), Box: box})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { st.Close() })
+	c, err := st.CreateClient(ctx, store.NewClient{Name: "bench", Scopes: []string{store.ScopeWebhook}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	events := make([]store.Event, subs)
+	for i := 0; i < subs; i++ {
+		base := fmt.Sprintf("%015d", 100000000000000+i)
+		d := base + string(orcid.CheckDigit(base))
+		id := d[0:4] + "-" + d[4:8] + "-" + d[8:12] + "-" + d[12:16]
+		if _, _, err := st.PutOrcidWebhook(ctx, c.ID, id, fmt.Sprintf("http://127.0.0.1:%d/%s", 9000+i%8, id)); err != nil {
+			b.Fatal(err)
+		}
+		events[i] = store.Event{Orcid: id}
+	}
+	return st, events
+}
+
+// BenchmarkExchange measures the outbox's database work alone, with no HTTP: each
+// op claims a batch of 256 due deliveries and records the previous batch delivered,
+// in one transaction, as the dispatch loop does. It reports rows per second.
+func BenchmarkExchange(b *testing.B) {
+	const batch = 256
+	ctx := context.Background()
+	st, events := benchStore(b, 10000)
+	var outcomes []store.Outcome
+	b.ResetTimer()
+	rows := 0
+	start := time.Now()
+	for i := 0; i < b.N; i++ {
+		claimed, err := st.Exchange(ctx, outcomes, batch, time.Minute)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(claimed) == 0 {
+			b.StopTimer()
+			for j := 0; j < len(events); j += 1000 {
+				if _, err := st.Intake(ctx, "", "", events[j:j+1000], 0); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.StartTimer()
+		}
+		outcomes = outcomes[:0]
+		for _, c := range claimed {
+			outcomes = append(outcomes, store.Outcome{DeliveryID: c.ID, SubscriptionID: c.Target.SubscriptionID,
+				Kind: store.OutcomeDelivered, Attempt: c.Attempt, StartedAt: time.Now(), Status: 204})
+		}
+		rows += len(claimed)
+	}
+	b.ReportMetric(float64(rows)/time.Since(start).Seconds(), "rows/s")
+}
+
+// BenchmarkIntake measures the fan-out of events into the outbox: batches of 100
+// events, each matching one of 10,000 subscriptions.
+func BenchmarkIntake(b *testing.B) {
+	ctx := context.Background()
+	st, events := benchStore(b, 10000)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		j := (i * 100) % len(events)
+		if _, err := st.Intake(ctx, "", "", events[j:j+100], 0); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(100*b.N)/b.Elapsed().Seconds(), "events/s")
+}

@@ -1,0 +1,517 @@
+package store_test
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/matryer/is"
+
+	"hookd/secret"
+	"hookd/store"
+)
+
+// newBox returns a secret box with a fresh random key.
+func newBox(tb testing.TB) *secret.Box {
+	tb.Helper()
+	is := is.New(tb)
+	box, err := secret.NewBox(secret.Random(secret.KeySize))
+	is.NoErr(err) // make secret box
+	return box
+}
+
+// openAt opens the store at path, closed when the test ends.
+func openAt(tb testing.TB, path string, box *secret.Box) *store.Store {
+	tb.Helper()
+	is := is.New(tb)
+	st, err := store.Open(context.Background(), store.Options{Path: path, Box: box})
+	is.NoErr(err) // open store
+	tb.Cleanup(func() { st.Close() })
+	return st
+}
+
+// newStore opens a fresh store in a temporary folder with its clock pinned.
+func newStore(tb testing.TB) *store.Store {
+	tb.Helper()
+	st := openAt(tb, filepath.Join(tb.TempDir(), "hookd.db"), newBox(tb))
+	now := time.Date(2024, 3, 1, 12, 0, 0, 0, time.UTC)
+	st.Now = func() time.Time { return now }
+	return st
+}
+
+// rawDB opens the file with database/sql directly, to look at what the store wrote.
+func rawDB(tb testing.TB, path string) *sql.DB {
+	tb.Helper()
+	is := is.New(tb)
+	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(5000)")
+	is.NoErr(err) // open the file directly
+	tb.Cleanup(func() { db.Close() })
+	return db
+}
+
+func TestOpenMigrates(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "hookd.db")
+	box := newBox(t)
+
+	st, err := store.Open(ctx, store.Options{Path: path, Box: box})
+	is.NoErr(err) // open a fresh file
+	c, err := st.CreateClient(ctx, store.NewClient{Name: "lab", Scopes: []string{store.ScopeWebhook}})
+	is.NoErr(err)          // the schema is there
+	is.NoErr(st.Ping(ctx)) // the store answers
+	is.NoErr(st.Close())   // close
+
+	db := rawDB(t, path)
+	var versions, newest int
+	is.NoErr(db.QueryRow("SELECT count(*), max(version) FROM schema_migrations").Scan(&versions, &newest)) // read the migrations
+	is.Equal(newest, store.SchemaVersion())                                                                // every migration applied
+	is.Equal(versions, store.SchemaVersion())                                                              // one row per migration
+	var mode string
+	is.NoErr(db.QueryRow("PRAGMA journal_mode").Scan(&mode)) // journal mode of the file
+	is.Equal(mode, "wal")                                    // the store made the file WAL
+
+	st = openAt(t, path, box)
+	got, err := st.AuthenticateClient(ctx, c.ID, c.Secret)
+	is.NoErr(err)             // re-opened file keeps its data
+	is.Equal(got.Name, "lab") // the same client
+	var again int
+	is.NoErr(db.QueryRow("SELECT count(*) FROM schema_migrations").Scan(&again)) // count again
+	is.Equal(again, versions)                                                    // re-opening applied nothing twice
+}
+
+func TestOpenRefusesNewerSchema(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "hookd.db")
+	box := newBox(t)
+	st, err := store.Open(ctx, store.Options{Path: path, Box: box})
+	is.NoErr(err)        // create the file
+	is.NoErr(st.Close()) // close it
+
+	db := rawDB(t, path)
+	future := store.SchemaVersion() + 1
+	_, err = db.Exec("INSERT INTO schema_migrations(version, applied_at) VALUES (?, 0)", future)
+	is.NoErr(err)        // a newer hookd migrated this file
+	is.NoErr(db.Close()) // release the file
+
+	_, err = store.Open(ctx, store.Options{Path: path, Box: box})
+	is.True(err != nil)                                                       // refused
+	is.True(strings.Contains(err.Error(), fmt.Sprint(future)))                // names the file's version
+	is.True(strings.Contains(err.Error(), fmt.Sprint(store.SchemaVersion()))) // and the binary's
+	is.True(strings.Contains(err.Error(), "newer"))                           // says what is wrong
+}
+
+func TestOpenOptions(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	dir := t.TempDir()
+
+	t.Run("no box", func(t *testing.T) {
+		is := is.New(t)
+		_, err := store.Open(ctx, store.Options{Path: filepath.Join(dir, "a.db")})
+		is.True(err != nil) // a store needs a secret box
+	})
+	t.Run("bad synchronous", func(t *testing.T) {
+		is := is.New(t)
+		_, err := store.Open(ctx, store.Options{Path: filepath.Join(dir, "b.db"), Synchronous: "off", Box: newBox(t)})
+		is.True(err != nil)                                   // refused
+		is.True(strings.Contains(err.Error(), "synchronous")) // names the option
+	})
+	t.Run("normal synchronous", func(t *testing.T) {
+		is := is.New(t)
+		st, err := store.Open(ctx, store.Options{Path: filepath.Join(dir, "c.db"), Synchronous: "normal", Box: newBox(t)})
+		is.NoErr(err)        // opens
+		is.NoErr(st.Close()) // close
+	})
+	t.Run("path with spaces and a question mark", func(t *testing.T) {
+		is := is.New(t)
+		p := filepath.Join(dir, "my data?x=1", "hookd #1.db")
+		is.NoErr(os.MkdirAll(filepath.Dir(p), 0o700)) // make the folder
+		st, err := store.Open(ctx, store.Options{Path: p, Box: newBox(t)})
+		is.NoErr(err)        // opens
+		is.NoErr(st.Close()) // close
+		_, err = os.Stat(p)
+		is.NoErr(err) // the file is where it was asked to be
+	})
+}
+
+func TestConcurrentWrites(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	st := newStore(t)
+	const n = 20
+
+	var wg sync.WaitGroup
+	errs := make(chan error, 4*n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c, err := st.CreateClient(ctx, store.NewClient{Name: fmt.Sprintf("client-%d", i), Scopes: []string{store.ScopeWebhook}})
+			if err != nil {
+				errs <- err
+				return
+			}
+			for range 3 {
+				tok, err := st.IssueToken(ctx, c.Client, []string{store.ScopeWebhook}, time.Hour)
+				if err != nil {
+					errs <- err
+					return
+				}
+				if _, err := st.TokenInfo(ctx, tok.Access); err != nil {
+					errs <- err
+					return
+				}
+			}
+			if _, _, err := st.PutOrcidWebhook(ctx, c.ID, "0000-0002-7253-3645", fmt.Sprintf("https://example.org/%d", i)); err != nil {
+				errs <- err
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		is.True(!strings.Contains(err.Error(), "locked")) // never "database is locked"
+		is.NoErr(err)                                     // concurrent write
+	}
+	clients, err := st.Clients(ctx)
+	is.NoErr(err)             // list clients
+	is.Equal(len(clients), n) // every client was written
+	subs, err := st.Subscriptions(ctx, store.SubscriptionFilter{Orcid: "0000-0002-7253-3645"})
+	is.NoErr(err)          // list subscriptions
+	is.Equal(len(subs), n) // every registration was written
+}
+
+func TestClients(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	st := newStore(t)
+
+	c, err := st.CreateClient(ctx, store.NewClient{ID: "0000-0002-5315-1318", Name: "lab", Secret: "fd1a5e75-713a-4ca3-b9c3-a23164e6a263", Scopes: []string{store.ScopeWebhook, store.ScopeNotify}})
+	is.NoErr(err)                                                       // create with a given id and secret
+	is.Equal(c.ID, "0000-0002-5315-1318")                               // the id asked for
+	is.Equal(c.Secret, "fd1a5e75-713a-4ca3-b9c3-a23164e6a263")          // the secret asked for
+	is.True(strings.HasPrefix(c.SigningSecret, "whsec_"))               // a Standard Webhooks secret
+	is.Equal(c.Scopes, []string{store.ScopeWebhook, store.ScopeNotify}) // scopes
+	is.True(c.CreatedAt.Equal(st.Now()))                                // on the store's clock
+
+	gen, err := st.CreateClient(ctx, store.NewClient{Name: "generated", Scopes: []string{store.ScopeAdmin}})
+	is.NoErr(err)                                                   // create with generated credentials
+	is.True(strings.HasPrefix(gen.ID, "APP-") && len(gen.ID) == 20) // ORCID's client id form
+	is.True(len(gen.Secret) >= 32)                                  // a long random secret
+	is.True(gen.SigningSecret != c.SigningSecret)                   // every client its own signing secret
+
+	t.Run("authenticate", func(t *testing.T) {
+		is := is.New(t)
+		got, err := st.AuthenticateClient(ctx, c.ID, c.Secret)
+		is.NoErr(err)                            // right secret
+		is.Equal(got.ID, c.ID)                   // the client
+		is.True(got.HasScope(store.ScopeNotify)) // with its scopes
+		is.True(!got.HasScope(store.ScopeAdmin)) // and only those
+		_, err = st.AuthenticateClient(ctx, c.ID, c.Secret+"x")
+		is.True(errors.Is(err, store.ErrBadCredentials)) // wrong secret
+		_, err = st.AuthenticateClient(ctx, "APP-NOSUCHCLIENT0000", c.Secret)
+		is.True(errors.Is(err, store.ErrBadCredentials)) // unknown client, same error
+		_, err = st.AuthenticateClient(ctx, c.ID, gen.Secret)
+		is.True(errors.Is(err, store.ErrBadCredentials)) // another client's secret
+	})
+	t.Run("lookup", func(t *testing.T) {
+		is := is.New(t)
+		byName, err := st.Client(ctx, "lab")
+		is.NoErr(err)             // by name
+		is.Equal(byName.ID, c.ID) // the client
+		byID, err := st.Client(ctx, gen.ID)
+		is.NoErr(err)                    // by id
+		is.Equal(byID.Name, "generated") // the client
+		_, err = st.Client(ctx, "nobody")
+		is.True(errors.Is(err, store.ErrNotFound)) // unknown
+		all, err := st.Clients(ctx)
+		is.NoErr(err)         // list
+		is.Equal(len(all), 2) // both
+		sig, err := st.ClientSigningSecret(ctx, c.ID)
+		is.NoErr(err)                  // open the sealed signing secret
+		is.Equal(sig, c.SigningSecret) // the one shown at creation
+	})
+	t.Run("bad input", func(t *testing.T) {
+		tests := []struct {
+			name string
+			nc   store.NewClient
+			want error
+		}{
+			{"no name", store.NewClient{Scopes: []string{store.ScopeWebhook}}, store.ErrInvalid},
+			{"no scope", store.NewClient{Name: "x"}, store.ErrInvalid},
+			{"unknown scope", store.NewClient{Name: "x", Scopes: []string{"/read-limited"}}, store.ErrInvalid},
+			{"bad id", store.NewClient{ID: "has space", Name: "x", Secret: "long-enough", Scopes: []string{store.ScopeWebhook}}, store.ErrInvalid},
+			{"short secret", store.NewClient{ID: "APP-1", Name: "x", Secret: "short", Scopes: []string{store.ScopeWebhook}}, store.ErrInvalid},
+			{"duplicate id", store.NewClient{ID: c.ID, Name: "x", Secret: "long-enough", Scopes: []string{store.ScopeWebhook}}, store.ErrConflict},
+			{"duplicate name", store.NewClient{Name: "lab", Scopes: []string{store.ScopeWebhook}}, store.ErrConflict},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				is := is.New(t)
+				_, err := st.CreateClient(ctx, tt.nc)
+				is.True(errors.Is(err, tt.want)) // refused with the right sentinel
+			})
+		}
+		is := is.New(t)
+		all, err := st.Clients(ctx)
+		is.NoErr(err)         // list
+		is.Equal(len(all), 2) // bad input created nothing
+	})
+	t.Run("rotate revokes tokens", func(t *testing.T) {
+		is := is.New(t)
+		tok, err := st.IssueToken(ctx, c.Client, []string{store.ScopeWebhook}, time.Hour)
+		is.NoErr(err) // issue
+		otherTok, err := st.IssueToken(ctx, gen.Client, []string{store.ScopeAdmin}, time.Hour)
+		is.NoErr(err) // another client's token
+
+		_, err = st.RotateClientSecret(ctx, c.ID, "short")
+		is.True(errors.Is(err, store.ErrInvalid)) // too short a new secret
+		_, err = st.TokenInfo(ctx, tok.Access)
+		is.NoErr(err) // the failed rotation revoked nothing
+
+		creds, err := st.RotateClientSecret(ctx, "lab", "")
+		is.NoErr(err)                     // rotate by name
+		is.Equal(creds.ID, c.ID)          // the client
+		is.True(creds.Secret != c.Secret) // a new secret
+		_, err = st.AuthenticateClient(ctx, c.ID, c.Secret)
+		is.True(errors.Is(err, store.ErrBadCredentials)) // the old secret no longer works
+		_, err = st.AuthenticateClient(ctx, c.ID, creds.Secret)
+		is.NoErr(err) // the new one does
+		_, err = st.TokenInfo(ctx, tok.Access)
+		is.True(errors.Is(err, store.ErrTokenInvalid)) // tokens got with the old secret are revoked
+		_, err = st.RefreshToken(ctx, c.Client, tok.Refresh, nil, time.Hour, false)
+		is.True(errors.Is(err, store.ErrTokenInvalid)) // and cannot be refreshed
+		_, err = st.TokenInfo(ctx, otherTok.Access)
+		is.NoErr(err) // other clients' tokens are untouched
+		sig, err := st.ClientSigningSecret(ctx, c.ID)
+		is.NoErr(err)                  // signing secret
+		is.Equal(sig, c.SigningSecret) // rotation of the client secret keeps the signing secret
+
+		_, err = st.RotateClientSecret(ctx, "nobody", "")
+		is.True(errors.Is(err, store.ErrNotFound)) // unknown client
+	})
+	t.Run("remove", func(t *testing.T) {
+		is := is.New(t)
+		tok, err := st.IssueToken(ctx, gen.Client, []string{store.ScopeAdmin}, time.Hour)
+		is.NoErr(err) // issue
+		_, _, err = st.PutOrcidWebhook(ctx, gen.ID, "0000-0002-7253-3645", "https://example.org/hook")
+		is.NoErr(err) // register
+
+		is.NoErr(st.RemoveClient(ctx, gen.ID)) // remove
+		_, err = st.Client(ctx, gen.ID)
+		is.True(errors.Is(err, store.ErrNotFound)) // gone
+		_, err = st.AuthenticateClient(ctx, gen.ID, gen.Secret)
+		is.True(errors.Is(err, store.ErrBadCredentials)) // cannot authenticate
+		_, err = st.TokenInfo(ctx, tok.Access)
+		is.True(errors.Is(err, store.ErrTokenInvalid)) // its tokens went with it
+		subs, err := st.Subscriptions(ctx, store.SubscriptionFilter{ClientID: gen.ID})
+		is.NoErr(err)          // list
+		is.Equal(len(subs), 0) // its registrations went with it
+
+		is.True(errors.Is(st.RemoveClient(ctx, gen.ID), store.ErrNotFound)) // removing again
+		_, err = st.Client(ctx, c.ID)
+		is.NoErr(err) // the other client stays
+	})
+}
+
+func TestParseScopes(t *testing.T) {
+	tests := []struct {
+		in      string
+		want    []string
+		wantErr bool
+	}{
+		{"/webhook", []string{"/webhook"}, false},
+		{"/webhook /notify", []string{"/webhook", "/notify"}, false},
+		{"/webhook,/admin", []string{"/webhook", "/admin"}, false},
+		{"/webhook+/notify", []string{"/webhook", "/notify"}, false},
+		{"/webhook /webhook", []string{"/webhook"}, false},
+		{"", nil, false},
+		{"/read-limited", nil, true},
+		{"webhook", nil, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			is := is.New(t)
+			got, err := store.ParseScopes(tt.in)
+			if tt.wantErr {
+				is.True(errors.Is(err, store.ErrInvalid)) // refused
+				return
+			}
+			is.NoErr(err)          // parses
+			is.Equal(got, tt.want) // scopes in order, once each
+		})
+	}
+}
+
+func TestTokens(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	st := newStore(t)
+	now := st.Now() // pinned by newStore
+	c, err := st.CreateClient(ctx, store.NewClient{Name: "lab", Scopes: []string{store.ScopeWebhook, store.ScopeNotify}})
+	is.NoErr(err) // create client
+	other, err := st.CreateClient(ctx, store.NewClient{Name: "other", Scopes: []string{store.ScopeWebhook}})
+	is.NoErr(err) // another client
+
+	tok, err := st.IssueToken(ctx, c.Client, []string{store.ScopeWebhook}, time.Hour)
+	is.NoErr(err)                                    // issue
+	is.True(tok.Access != "" && tok.Refresh != "")   // both tokens
+	is.True(tok.ExpiresAt.Equal(now.Add(time.Hour))) // expiry on the store's clock
+
+	_, err = st.IssueToken(ctx, c.Client, []string{store.ScopeAdmin}, time.Hour)
+	is.True(errors.Is(err, store.ErrScope)) // a scope the client lacks
+	_, err = st.IssueToken(ctx, c.Client, nil, time.Hour)
+	is.True(errors.Is(err, store.ErrScope)) // no scope
+
+	info, err := st.TokenInfo(ctx, tok.Access)
+	is.NoErr(err)                                       // known
+	is.Equal(info.ClientID, c.ID)                       // whose
+	is.Equal(info.Scopes, []string{store.ScopeWebhook}) // what for
+	is.Equal(info.Access, "")                           // the plain token is never read back
+	_, err = st.TokenInfo(ctx, tok.Refresh)
+	is.True(errors.Is(err, store.ErrTokenInvalid)) // a refresh token is not an access token
+
+	t.Run("expiry", func(t *testing.T) {
+		is := is.New(t)
+		st.Now = func() time.Time { return now.Add(time.Hour - time.Millisecond) }
+		_, err := st.TokenInfo(ctx, tok.Access)
+		is.NoErr(err) // valid until the last millisecond
+		st.Now = func() time.Time { return now.Add(time.Hour) }
+		_, err = st.TokenInfo(ctx, tok.Access)
+		is.True(errors.Is(err, store.ErrTokenExpired)) // expired at its expiry
+		st.Now = func() time.Time { return now }
+	})
+	t.Run("refresh", func(t *testing.T) {
+		is := is.New(t)
+		_, err := st.RefreshToken(ctx, other.Client, tok.Refresh, nil, time.Hour, false)
+		is.True(errors.Is(err, store.ErrTokenInvalid)) // another client's refresh token
+		_, err = st.RefreshToken(ctx, c.Client, tok.Refresh, []string{store.ScopeNotify}, time.Hour, false)
+		is.True(errors.Is(err, store.ErrScope)) // wider than the original token
+		nt, err := st.RefreshToken(ctx, c.Client, tok.Refresh, nil, 2*time.Hour, true)
+		is.NoErr(err)                                       // refresh
+		is.True(nt.Access != tok.Access)                    // new access token
+		is.Equal(nt.Refresh, tok.Refresh)                   // same refresh token
+		is.Equal(nt.Scopes, []string{store.ScopeWebhook})   // same scopes
+		is.True(nt.ExpiresAt.Equal(now.Add(2 * time.Hour))) // new expiry
+		_, err = st.TokenInfo(ctx, tok.Access)
+		is.True(errors.Is(err, store.ErrTokenInvalid)) // revoke_old revoked the old access token
+		_, err = st.TokenInfo(ctx, nt.Access)
+		is.NoErr(err) // the new one works
+		tok = nt
+	})
+	t.Run("revoke", func(t *testing.T) {
+		is := is.New(t)
+		is.NoErr(st.RevokeToken(ctx, other.ID, tok.Access)) // another client's token: no error
+		_, err := st.TokenInfo(ctx, tok.Access)
+		is.NoErr(err)                                        // and no effect
+		is.NoErr(st.RevokeToken(ctx, c.ID, "no-such-token")) // unknown token: no error
+		is.NoErr(st.RevokeToken(ctx, c.ID, tok.Access))      // revoke
+		_, err = st.TokenInfo(ctx, tok.Access)
+		is.True(errors.Is(err, store.ErrTokenInvalid)) // revoked
+		_, err = st.RefreshToken(ctx, c.Client, tok.Refresh, nil, time.Hour, false)
+		is.True(errors.Is(err, store.ErrTokenInvalid)) // its refresh token went too
+	})
+}
+
+func TestOrcidWebhooks(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	st := newStore(t)
+	const id = "0000-0002-7253-3645"
+	const cb = "http://nowhere2.com/0000-0002-7253-3645/updated?a=1&b=%25x"
+	a, err := st.CreateClient(ctx, store.NewClient{Name: "a", Scopes: []string{store.ScopeWebhook}})
+	is.NoErr(err) // client a
+	b, err := st.CreateClient(ctx, store.NewClient{Name: "b", Scopes: []string{store.ScopeWebhook}})
+	is.NoErr(err) // client b
+
+	sub, created, err := st.PutOrcidWebhook(ctx, a.ID, id, cb)
+	is.NoErr(err)                 // register
+	is.True(created)              // new
+	is.Equal(sub.Target, cb)      // callback kept byte-exact
+	is.Equal(sub.Orcid, id)       // record
+	is.Equal(sub.Format, "empty") // ORCID's bare POST
+	is.True(sub.Active)           // active
+	is.True(sub.UID != "")        // public id
+
+	again, created, err := st.PutOrcidWebhook(ctx, a.ID, id, cb)
+	is.NoErr(err)              // register again
+	is.True(!created)          // not new
+	is.Equal(again.ID, sub.ID) // the same registration
+
+	_, _, err = st.PutOrcidWebhook(ctx, b.ID, id, cb)
+	is.True(errors.Is(err, store.ErrForbidden)) // another client's
+	_, err = st.OrcidWebhook(ctx, b.ID, id, cb)
+	is.True(errors.Is(err, store.ErrForbidden))                                      // another client's
+	is.True(errors.Is(st.DeleteOrcidWebhook(ctx, b.ID, id, cb), store.ErrForbidden)) // another client's
+	list, err := st.OrcidWebhooks(ctx, b.ID, id)
+	is.NoErr(err)          // b's list
+	is.Equal(len(list), 0) // sees nothing of a's
+
+	got, err := st.OrcidWebhook(ctx, a.ID, id, cb)
+	is.NoErr(err)            // a's own
+	is.Equal(got.ID, sub.ID) // the same
+	list, err = st.OrcidWebhooks(ctx, a.ID, id)
+	is.NoErr(err)          // a's list
+	is.Equal(len(list), 1) // one
+
+	is.NoErr(st.DeleteOrcidWebhook(ctx, a.ID, id, cb)) // unregister
+	_, err = st.OrcidWebhook(ctx, a.ID, id, cb)
+	is.True(errors.Is(err, store.ErrNotFound))                                      // gone
+	is.True(errors.Is(st.DeleteOrcidWebhook(ctx, a.ID, id, cb), store.ErrNotFound)) // deleting again
+}
+
+func TestSecretsAtRest(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "hookd.db")
+	st, err := store.Open(ctx, store.Options{Path: path, Box: newBox(t)})
+	is.NoErr(err) // open
+
+	const clientSecret = "known-client-secret-4c1d9e7a"
+	c, err := st.CreateClient(ctx, store.NewClient{ID: "APP-KNOWNSECRET0001", Name: "lab", Secret: clientSecret, Scopes: []string{store.ScopeWebhook}})
+	is.NoErr(err) // create with a known secret
+	tok, err := st.IssueToken(ctx, c.Client, []string{store.ScopeWebhook}, time.Hour)
+	is.NoErr(err) // issue a token
+
+	secrets := map[string]string{
+		"client secret":  clientSecret,
+		"signing secret": c.SigningSecret,
+		"signing key":    strings.TrimPrefix(c.SigningSecret, "whsec_"),
+		"access token":   tok.Access,
+		"refresh token":  tok.Refresh,
+	}
+	check := func(when string) {
+		t.Helper()
+		files, err := filepath.Glob(path + "*")
+		is.NoErr(err) // list the database files
+		var all []byte
+		for _, f := range files {
+			if strings.HasSuffix(f, ".key") {
+				continue
+			}
+			b, err := os.ReadFile(f)
+			is.NoErr(err) // read a database file
+			all = append(all, b...)
+		}
+		is.True(bytes.Contains(all, []byte("APP-KNOWNSECRET0001"))) // the bytes read are the database's (sanity check)
+		for name, s := range secrets {
+			if bytes.Contains(all, []byte(s)) {
+				t.Errorf("%s: the %s is stored in clear", when, name)
+			}
+		}
+	}
+	check("while open (with the WAL)")
+	is.NoErr(st.Close()) // close: checkpoint the WAL into the file
+	check("after close")
+}
