@@ -511,4 +511,3 @@ func redact(raw string) string {
 	u.RawQuery, u.Fragment, u.User = "", "", nil
 	return u.String()
 }
-
