@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/matryer/is"
+
+	"hookd/httpapi"
 )
 
 // logWatcher is a thread-safe writer for the daemon's stderr: it keeps everything
@@ -392,4 +394,48 @@ func TestClientAddBadInput(t *testing.T) {
 	out, err := runCmd(t, "client", "list", "-config", cfg, "-json")
 	is.NoErr(err)                          // list
 	is.Equal(strings.TrimSpace(out), "[]") // bad input created no client
+}
+
+// TestServeNotifyDelivers is the whole path: a daemon, a registration over HTTP, an
+// event from "hookd notify" in another "process" (a separate run on the same
+// database), and the receiver getting ORCID's empty POST, signed.
+func TestServeNotifyDelivers(t *testing.T) {
+	is := is.New(t)
+	got := make(chan *http.Request, 10)
+	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		if len(body) != 0 {
+			t.Errorf("ORCID-style callback has a body: %q", body)
+		}
+		got <- r
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer recv.Close()
+
+	cfg := testConfig(t, "\n[delivery]\ncoalesce_window = \"0s\"\ntick = \"100ms\"\nallow_private_targets = true\n")
+	out, err := runCmd(t, "client", "add", "-config", cfg, "-name", "e2e", "-scopes", "/webhook", "-json")
+	is.NoErr(err) // client add
+	var c credentials
+	is.NoErr(json.Unmarshal([]byte(out), &c)) // client add -json
+
+	d := startDaemon(t, cfg)
+	tok := token(t, d.url, c.ClientID, c.ClientSecret)
+	callback := recv.URL + "/0000-0002-7253-3645/updated"
+	res := put(t, d.url, "/0000-0002-7253-3645/webhook/"+httpapi.EscapeSegment(callback), tok)
+	is.Equal(res.StatusCode, http.StatusCreated) // registered
+
+	out, err = runCmd(t, "notify", "-config", cfg, "0000-0002-7253-3645")
+	is.NoErr(err)                                     // notify
+	is.True(strings.Contains(out, "1 delivery(ies)")) // one delivery queued
+
+	select {
+	case r := <-got:
+		is.Equal(r.Method, http.MethodPost)                              // a POST
+		is.Equal(r.URL.Path, "/0000-0002-7253-3645/updated")             // to the callback
+		is.True(strings.HasPrefix(r.Header.Get("User-Agent"), "hookd/")) // hookd's user agent
+		is.True(strings.HasPrefix(r.Header.Get("webhook-signature"), "v1,"))
+	case <-time.After(5 * time.Second):
+		t.Fatalf("the receiver got no call within 5s; daemon log:\n%s", d.stderr)
+	}
+	is.NoErr(d.stop()) // graceful shutdown
 }

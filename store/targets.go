@@ -3,6 +3,8 @@ package store
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
+	"fmt"
 	"sync"
 	"time"
 )
@@ -10,6 +12,9 @@ import (
 // targetTTL bounds how long a cached target may miss a change made by another
 // process (hookd's own changes invalidate the cache at once).
 const targetTTL = 5 * time.Second
+
+// targetCacheMax bounds the cache (it starts over when full): about 10 MB.
+const targetCacheMax = 20000
 
 // targetCache keeps the opened targets of recently claimed subscriptions, so a
 // claim does not read and decrypt each subscription again.
@@ -36,7 +41,7 @@ func (c *targetCache) get(id int64) *Target {
 func (c *targetCache) put(id int64, t *Target) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.m == nil || len(c.m) > 100000 {
+	if c.m == nil || len(c.m) >= targetCacheMax {
 		c.m = map[int64]cachedTarget{}
 	}
 	c.m[id] = cachedTarget{t: t, at: time.Now()}
@@ -53,15 +58,44 @@ func (c *targetCache) forget(id int64) {
 	delete(c.m, id)
 }
 
-// cachedTarget returns a subscription's target from the cache or the database.
-func (s *Store) cachedTarget(ctx context.Context, tx *sql.Tx, id, now int64) (*Target, error) {
-	if t := s.targetCache.get(id); t != nil {
-		return t, nil
+// cachedTargets fills subs (keyed by subscription id) with their targets: from the
+// cache, and the rest from the database in one query.
+func (s *Store) cachedTargets(ctx context.Context, tx *sql.Tx, subs map[int64]*Target, now int64) error {
+	var missing []int64
+	for id := range subs {
+		if t := s.targetCache.get(id); t != nil {
+			subs[id] = t
+		} else {
+			missing = append(missing, id)
+		}
 	}
-	t, err := s.target(ctx, tx, id, now)
+	if len(missing) == 0 {
+		return nil
+	}
+	ids, err := json.Marshal(missing)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	s.targetCache.put(id, t)
-	return t, nil
+	rows, err := s.stmt(ctx, tx, qTargets).QueryContext(ctx, string(ids))
+	if err != nil {
+		return fmt.Errorf("load targets: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		t, err := s.scanTarget(rows, now)
+		if err != nil {
+			return fmt.Errorf("load targets: %w", err)
+		}
+		subs[t.SubscriptionID] = t
+		s.targetCache.put(t.SubscriptionID, t)
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, id := range missing {
+		if subs[id] == nil {
+			return fmt.Errorf("load targets: subscription %d: %w", id, ErrNotFound)
+		}
+	}
+	return nil
 }

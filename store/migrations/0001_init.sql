@@ -91,6 +91,11 @@ CREATE TABLE deliveries (
   first_attempt_at INTEGER,
   last_status      INTEGER NOT NULL DEFAULT 0,
   last_error       TEXT    NOT NULL DEFAULT '',
+  -- The successful attempt is kept here rather than as an attempts row, which saves a
+  -- row and an index entry per delivery; Attempts shows it with the failed ones.
+  ok_started_at    INTEGER,
+  ok_duration_ms   INTEGER NOT NULL DEFAULT 0,
+  ok_response      TEXT    NOT NULL DEFAULT '',
   done_at          INTEGER
 ) STRICT;
 CREATE UNIQUE INDEX deliveries_one_pending ON deliveries(subscription_id, subject) WHERE state = 0;
@@ -101,7 +106,7 @@ CREATE INDEX deliveries_in_flight ON deliveries(subscription_id, subject, lease_
 -- Never changes after insert: serves ON DELETE CASCADE and per-subscription listings.
 CREATE INDEX deliveries_subscription ON deliveries(subscription_id);
 
--- The log of every try.
+-- The log of every failed try (a success is kept on its delivery row).
 CREATE TABLE attempts (
   id          INTEGER PRIMARY KEY,
   delivery_id INTEGER NOT NULL REFERENCES deliveries(id) ON DELETE CASCADE,

@@ -1,0 +1,50 @@
+package dispatch_test
+
+import (
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// BenchmarkRawPOST is the baseline for BenchmarkDeliver: the same 8 local receivers
+// driven by a plain Go HTTP client with the same concurrency (64 goroutines, 8
+// connections per host) and no database. It reports POSTs per second.
+func BenchmarkRawPOST(b *testing.B) {
+	const receivers, workers, perRound = 8, 64, 10000
+	var urls []string
+	for i := 0; i < receivers; i++ {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.WriteHeader(http.StatusNoContent)
+		}))
+		defer srv.Close()
+		urls = append(urls, srv.URL)
+	}
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 8, MaxConnsPerHost: 8}, Timeout: 10 * time.Second}
+	b.ResetTimer()
+	start := time.Now()
+	for it := 0; it < b.N; it++ {
+		var next atomic.Int64
+		var wg sync.WaitGroup
+		for w := 0; w < workers; w++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := next.Add(1); i <= perRound; i = next.Add(1) {
+					resp, err := client.Post(urls[i%receivers], "", nil)
+					if err != nil {
+						b.Error(err)
+						return
+					}
+					io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+				}
+			}()
+		}
+		wg.Wait()
+	}
+	b.ReportMetric(float64(perRound*b.N)/time.Since(start).Seconds(), "posts/s")
+}
