@@ -102,65 +102,82 @@ func (d *Dispatcher) deliver(ctx context.Context, c store.Claimed) store.Outcome
 func (d *Dispatcher) call(ctx context.Context, c store.Claimed) result {
 	r := result{started: d.store.Now()}
 	t0 := time.Now()
+	fail := func(msg string) result {
+		r.err = msg
+		r.duration = time.Since(t0)
+		return r
+	}
 
 	body, contentType, err := payload(c)
 	if err != nil {
-		r.err = err.Error()
-		r.duration = time.Since(t0)
-		return r
+		return fail(err.Error())
 	}
 	target := c.Target.URL
 	if c.Target.AppendOrcid {
 		target = strings.TrimSuffix(target, "/") + "/" + c.Subject
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(body))
-	if err != nil {
-		r.err = "bad target URL: " + err.Error()
-		r.duration = time.Since(t0)
-		return r
-	}
-	for k, v := range c.Target.Headers {
-		if !protectedHeaders[strings.ToLower(k)] {
-			req.Header.Set(k, v)
-		}
-	}
-	req.Header.Set("User-Agent", d.opts.UserAgent)
-	if contentType != "" {
-		req.Header.Set("Content-Type", contentType)
-	}
 	id := MessageID(c.ID)
 	ts := time.Now().Unix()
-	req.Header.Set("webhook-id", id)
-	req.Header.Set("webhook-timestamp", strconv.FormatInt(ts, 10))
+	var sig string
 	if len(c.Target.SigningSecrets) > 0 {
-		sig, err := Sign(c.Target.SigningSecrets, id, ts, body)
-		if err != nil {
-			r.err = err.Error()
-			r.duration = time.Since(t0)
-			return r
+		if sig, err = Sign(c.Target.SigningSecrets, id, ts, body); err != nil {
+			return fail(err.Error())
 		}
-		req.Header.Set("webhook-signature", sig)
 	}
-	if c.Target.APIKey != "" {
-		req.Header.Set("apikey", c.Target.APIKey)
-	}
-	switch c.Target.Auth.Type {
-	case "basic":
-		req.SetBasicAuth(c.Target.Auth.Username, c.Target.Auth.Secret)
+	send := func(bearer string) (*http.Response, error) {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(body))
+		if err != nil {
+			return nil, fmt.Errorf("bad target URL: %w", err)
+		}
+		for k, v := range c.Target.Headers {
+			if !protectedHeaders[strings.ToLower(k)] {
+				req.Header.Set(k, v)
+			}
+		}
+		req.Header.Set("User-Agent", d.opts.UserAgent)
+		if contentType != "" {
+			req.Header.Set("Content-Type", contentType)
+		}
+		req.Header.Set("webhook-id", id)
+		req.Header.Set("webhook-timestamp", strconv.FormatInt(ts, 10))
+		if sig != "" {
+			req.Header.Set("webhook-signature", sig)
+		}
+		if c.Target.APIKey != "" {
+			req.Header.Set("apikey", c.Target.APIKey)
+		}
+		switch {
+		case c.Target.Auth.Type == store.AuthBasic:
+			req.SetBasicAuth(c.Target.Auth.Username, c.Target.Auth.Secret)
+		case bearer != "":
+			req.Header.Set("Authorization", "Bearer "+bearer)
+		}
+		return d.client.Do(req)
 	}
 
-	resp, err := d.client.Do(req)
+	var bearer string
+	if c.Target.Auth.Type == store.AuthClientCredential {
+		if bearer, err = d.tokens.token(ctx, c.Target, false); err != nil {
+			return fail("token endpoint: " + describe(err, d.opts.Timeout))
+		}
+	}
+	resp, err := send(bearer)
+	if err == nil && resp.StatusCode == http.StatusUnauthorized && bearer != "" {
+		// The token may have been revoked or expired early: get a new one, once.
+		drain(resp)
+		if bearer, err = d.tokens.token(ctx, c.Target, true); err != nil {
+			return fail("token endpoint (after a 401): " + describe(err, d.opts.Timeout))
+		}
+		resp, err = send(bearer)
+	}
 	if err != nil {
-		r.duration = time.Since(t0)
 		if d.callCtx.Err() != nil {
 			r.cancelled = true
 		}
-		r.err = describe(err, d.opts.Timeout)
-		return r
+		return fail(describe(err, d.opts.Timeout))
 	}
 	snippet, _ := io.ReadAll(io.LimitReader(resp.Body, responseSnippet))
-	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // so the connection can be reused
-	resp.Body.Close()
+	drain(resp)
 	r.duration = time.Since(t0)
 	r.status = resp.StatusCode
 	r.body = strings.ToValidUTF8(string(snippet), "?")
@@ -169,6 +186,13 @@ func (d *Dispatcher) call(ctx context.Context, c store.Claimed) result {
 		r.err = fmt.Sprintf("HTTP %d redirect to %q not followed", resp.StatusCode, resp.Header.Get("Location"))
 	}
 	return r
+}
+
+// drain reads what is left of a response body (bounded) so the connection can be
+// reused, and closes it.
+func drain(resp *http.Response) {
+	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	resp.Body.Close()
 }
 
 // describe turns a client error into a short line for the attempt log.

@@ -52,6 +52,7 @@ type Dispatcher struct {
 	log    *slog.Logger
 	store  *store.Store
 	client *http.Client
+	tokens *tokenCache
 	lease  time.Duration
 
 	nudge        chan struct{}
@@ -115,6 +116,7 @@ func New(opts Options) *Dispatcher {
 	}
 	d.callCtx, d.cancelCalls = context.WithCancel(context.Background())
 	d.client = newHTTPClient(opts)
+	d.tokens = &tokenCache{client: d.client}
 	return d
 }
 

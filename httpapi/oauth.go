@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -15,6 +16,15 @@ import (
 // returns false when they are missing or wrong.
 func (s *Server) clientAuth(w http.ResponseWriter, r *http.Request) (store.Client, bool) {
 	id, sec, basic := r.BasicAuth()
+	if basic {
+		// RFC 6749 §2.3.1: the client id and secret are form-encoded before Basic.
+		if v, err := url.QueryUnescape(id); err == nil {
+			id = v
+		}
+		if v, err := url.QueryUnescape(sec); err == nil {
+			sec = v
+		}
+	}
 	formID, formSecret := r.PostForm.Get("client_id"), r.PostForm.Get("client_secret")
 	if basic && formSecret != "" {
 		writeOAuthError(w, http.StatusBadRequest, "invalid_request", "send client credentials either with HTTP Basic or in the form, not both")
@@ -91,8 +101,7 @@ func (s *Server) handleToken() http.Handler {
 			return
 		case "client_credentials":
 			if len(scopes) == 0 {
-				writeOAuthError(w, http.StatusBadRequest, "invalid_scope", "Missing scope: ask for one of "+strings.Join(c.Scopes, " "))
-				return
+				scopes = c.Scopes // RFC 6749 §3.3: no scope asks for the client's default, all it was granted
 			}
 			t, err = s.store.IssueToken(r.Context(), c, scopes, s.opts.TokenTTL)
 		case "refresh_token":

@@ -52,6 +52,10 @@ func TestTokenClientCredentials(t *testing.T) {
 		is.NoErr(err)                // token is known to the store
 		is.Equal(got.ClientID, c.ID) // token belongs to the Basic user
 	})
+	t.Run("no scope asks for every granted scope", func(t *testing.T) {
+		res := h.postForm(t, "/oauth/token", url.Values{"grant_type": {"client_credentials"}}, c.ID, c.Secret)
+		check(t, res, strings.Join(c.Scopes, " "))
+	})
 	t.Run("basic with matching client_id in form", func(t *testing.T) {
 		is := is.New(t)
 		res := h.postForm(t, "/oauth/token", url.Values{"client_id": {c.ID}, "grant_type": {"client_credentials"}, "scope": {"/webhook"}}, c.ID, c.Secret)
@@ -110,7 +114,6 @@ func TestTokenErrors(t *testing.T) {
 		{"scope not granted", good("scope", "/notify"), "", "", 400, "invalid_scope"},
 		{"one scope of two not granted", good("scope", "/webhook /admin"), "", "", 400, "invalid_scope"},
 		{"unknown scope", good("scope", "/read-limited"), "", "", 400, "invalid_scope"},
-		{"missing scope", good("scope", ""), "", "", 400, "invalid_scope"},
 		{"refresh without refresh_token", good("grant_type", "refresh_token"), "", "", 400, "invalid_request"},
 		{"unknown refresh token", good("grant_type", "refresh_token", "refresh_token", "5eb23750-1e19-47a3-b6f6-26635c34e8ee"), "", "", 400, "invalid_grant"},
 		{"another client's refresh token", good("grant_type", "refresh_token", "refresh_token", otherRefresh), "", "", 400, "invalid_grant"},

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"net/http"
+	"strings"
 
 	"hookd/store"
 )
@@ -21,6 +22,19 @@ func (s *Server) routes() {
 	// Platform API.
 	s.router.Handler(http.MethodPost, "/api/notifications/v1/events", s.bearer(store.ScopeNotify, styleProblem, s.handleEvents()))
 
+	platform := func(h http.Handler) http.Handler { return s.bearer(store.ScopeWebhook, styleProblem, h) }
+	const wh = "/api/notifications/v1/webhooks"
+	s.router.Handler(http.MethodPost, wh, platform(s.handleWebhookCreate()))
+	s.router.Handler(http.MethodGet, wh, platform(s.handlePlatformList()))
+	s.router.Handler(http.MethodGet, wh+"/:id", platform(s.handleWebhookGetOne()))
+	s.router.Handler(http.MethodPatch, wh+"/:id", platform(s.handleWebhookPatch()))
+	s.router.Handler(http.MethodDelete, wh+"/:id", platform(s.handleWebhookDeleteOne()))
+	s.router.Handler(http.MethodPost, wh+"/:id/deactivate", platform(s.handleWebhookActive(false)))
+	s.router.Handler(http.MethodPost, wh+"/:id/activate", platform(s.handleWebhookActive(true)))
+	s.router.Handler(http.MethodPost, wh+"/:id/rotate-secret", platform(s.handleWebhookRotate()))
+	s.router.Handler(http.MethodGet, wh+"/:id/deliveries", platform(s.handleWebhookDeliveries()))
+	s.router.Handler(http.MethodPost, wh+"/:id/replay", platform(s.handleWebhookReplay()))
+
 	// ORCID-compatible webhook registration, routed on the escaped path (serveORCID)
 	// because the callback segment holds percent-encoded slashes.
 	webhook := func(h http.Handler) http.Handler { return s.bearer(store.ScopeWebhook, styleORCID, h) }
@@ -36,9 +50,17 @@ func (s *Server) routes() {
 }
 
 func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
+	if strings.HasPrefix(r.URL.Path, "/api/") {
+		writeProblem(w, http.StatusNotFound, "no such resource: "+r.Method+" "+r.URL.Path, "")
+		return
+	}
 	writeORCIDError(w, r, http.StatusNotFound, codeNotFound, "404 Not Found: no such resource: "+r.Method+" "+r.URL.Path, "The resource was not found.")
 }
 
 func (s *Server) methodNotAllowed(w http.ResponseWriter, r *http.Request) {
+	if strings.HasPrefix(r.URL.Path, "/api/") {
+		writeProblem(w, http.StatusMethodNotAllowed, r.Method+" is not allowed here (allowed: "+w.Header().Get("Allow")+")", "")
+		return
+	}
 	writeORCIDError(w, r, http.StatusMethodNotAllowed, codeMethod, "405 Method Not Allowed: "+r.Method+" is not allowed here (allowed: "+w.Header().Get("Allow")+")", "")
 }

@@ -53,6 +53,9 @@ func NewServer(opts Options) *Server {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
+	if opts.TokenTTL <= 0 {
+		opts.TokenTTL = 175316 * time.Hour // ORCID's ~20-year /webhook tokens
+	}
 	if opts.Nudge == nil {
 		opts.Nudge = func() {}
 	}

@@ -494,7 +494,7 @@ func (s *Store) deactivate(ctx context.Context, tx *sql.Tx, subID int64, reason 
 		return err
 	}
 	_, err := tx.ExecContext(ctx, "UPDATE deliveries SET state = 3, done_at = ?, last_error = ? WHERE subscription_id = ? AND state = 0",
-		now, "not sent: subscription deactivated ("+reason+")", subID)
+		now, strings.TrimSuffix("not sent: subscription deactivated ("+reason+")", " ()"), subID)
 	return err
 }
 

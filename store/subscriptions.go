@@ -18,6 +18,7 @@ const (
 	FormatHub      = "hub"      // the ORCID Hub's organisation JSON
 	FormatStandard = "standard" // Standard Webhooks JSON of the platform API
 	FormatEmail    = "email"    // an e-mail to an address
+	FormatUpstream = "upstream" // hookd's own registration of a record's webhook at an upstream ORCID API
 )
 
 // Auth is how hookd authenticates to a callback. Secret (a password or client

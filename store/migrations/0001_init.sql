@@ -47,7 +47,7 @@ CREATE TABLE subscriptions (
   uid             TEXT    NOT NULL UNIQUE,     -- public id (UUID)
   client_id       TEXT    REFERENCES clients(id) ON DELETE CASCADE,
   org_id          INTEGER REFERENCES organisations(id) ON DELETE CASCADE,
-  format          TEXT    NOT NULL CHECK (format IN ('empty', 'hub', 'standard', 'email')),
+  format          TEXT    NOT NULL CHECK (format IN ('empty', 'hub', 'standard', 'email', 'upstream')),
   target          TEXT    NOT NULL,            -- callback URL, or an e-mail address
   orcid           TEXT,                        -- only this record; with org_id NULL too: all records
   types           TEXT,                        -- ",UPDATED,CREATED," or NULL for every type

@@ -1,0 +1,263 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"hookd/secret"
+)
+
+// Auth types of platform webhooks.
+const (
+	AuthBasic            = "basic"
+	AuthClientCredential = "client_credential"
+	AuthNone             = "noauth"
+)
+
+// WebhookSpec is what a client sets on a platform webhook. Validation of its fields
+// (URLs, iD, header names) is the caller's; the store checks ownership and keeps secrets.
+type WebhookSpec struct {
+	TargetURL   string
+	Auth        Auth // Secret holds the password or client secret; sealed at rest
+	Orcid       string
+	Types       []string
+	Description string
+	Headers     map[string]string
+}
+
+// SecretOverlap is how long a rotated-out signing secret keeps signing.
+const SecretOverlap = 24 * time.Hour
+
+func typesColumn(types []string) any {
+	if len(types) == 0 {
+		return nil
+	}
+	return "," + strings.Join(types, ",") + ","
+}
+
+func headersColumn(h map[string]string) (any, error) {
+	if len(h) == 0 {
+		return nil, nil
+	}
+	b, err := json.Marshal(h)
+	return string(b), err
+}
+
+func nullString(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+// CreateWebhook adds a platform webhook (Standard Webhooks JSON payloads) for a client
+// and returns it with its new signing secret, which is shown only now.
+func (s *Store) CreateWebhook(ctx context.Context, clientID string, spec WebhookSpec) (Subscription, string, error) {
+	signing := secret.NewSigningSecret()
+	now := ms(s.Now())
+	uid := uuid.NewString()
+	headers, err := headersColumn(spec.Headers)
+	if err != nil {
+		return Subscription{}, "", err
+	}
+	var sub Subscription
+	err = s.inTx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO subscriptions(uid, client_id, format, target, orcid, types, description, headers,
+			auth_type, auth_username, auth_client_id, auth_token_url, auth_secret, signing_secret, created_at, updated_at)
+			VALUES (?, ?, 'standard', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			uid, clientID, spec.TargetURL, nullString(spec.Orcid), typesColumn(spec.Types), spec.Description, headers,
+			spec.Auth.Type, spec.Auth.Username, spec.Auth.ClientID, spec.Auth.TokenURL, s.box.SealString(spec.Auth.Secret),
+			s.box.SealString(signing), now, now)
+		if err != nil {
+			return err
+		}
+		sub, err = ownWebhook(ctx, tx, clientID, uid)
+		return err
+	})
+	if err != nil {
+		return Subscription{}, "", fmt.Errorf("create webhook: %w", err)
+	}
+	return sub, signing, nil
+}
+
+// ownWebhook finds a client's platform webhook; another client's is ErrNotFound.
+func ownWebhook(ctx context.Context, tx *sql.Tx, clientID, uid string) (Subscription, error) {
+	sub, err := scanSubscription(tx.QueryRowContext(ctx, "SELECT "+subscriptionColumns+
+		" FROM subscriptions WHERE uid = ? AND client_id = ? AND format = 'standard'", uid, clientID))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Subscription{}, fmt.Errorf("webhook %s: %w", uid, ErrNotFound)
+	}
+	return sub, err
+}
+
+// Webhook returns one of a client's platform webhooks.
+func (s *Store) Webhook(ctx context.Context, clientID, uid string) (Subscription, error) {
+	sub, err := scanSubscription(s.read.QueryRowContext(ctx, "SELECT "+subscriptionColumns+
+		" FROM subscriptions WHERE uid = ? AND client_id = ? AND format = 'standard'", uid, clientID))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Subscription{}, fmt.Errorf("webhook %s: %w", uid, ErrNotFound)
+	}
+	if err != nil {
+		return Subscription{}, fmt.Errorf("get webhook: %w", err)
+	}
+	return sub, nil
+}
+
+// Webhooks lists a client's platform webhooks in creation order, at most limit,
+// starting after the webhook whose id is after (empty for the first page).
+func (s *Store) Webhooks(ctx context.Context, clientID string, limit int, after string) ([]Subscription, error) {
+	var afterID int64
+	if after != "" {
+		err := s.read.QueryRowContext(ctx, "SELECT id FROM subscriptions WHERE uid = ? AND client_id = ?", after, clientID).Scan(&afterID)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, invalidf("cursor %q is not one of your webhooks", after)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("list webhooks: %w", err)
+		}
+	}
+	subs, err := querySubscriptions(ctx, s.read, "WHERE client_id = ? AND format = 'standard' AND id > ? ORDER BY id LIMIT ?", clientID, afterID, limit)
+	if err != nil {
+		return nil, fmt.Errorf("list webhooks: %w", err)
+	}
+	return subs, nil
+}
+
+// WebhookPatch holds the fields a PATCH changes; nil fields stay as they are.
+type WebhookPatch struct {
+	TargetURL   *string
+	Auth        *Auth
+	Orcid       *string
+	Types       *[]string
+	Description *string
+	Headers     *map[string]string
+}
+
+// UpdateWebhook changes a client's platform webhook.
+func (s *Store) UpdateWebhook(ctx context.Context, clientID, uid string, p WebhookPatch) (Subscription, error) {
+	var sub Subscription
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		cur, err := ownWebhook(ctx, tx, clientID, uid)
+		if err != nil {
+			return err
+		}
+		sets := []string{"updated_at = ?"}
+		args := []any{ms(s.Now())}
+		set := func(col string, v any) {
+			sets = append(sets, col+" = ?")
+			args = append(args, v)
+		}
+		if p.TargetURL != nil {
+			set("target", *p.TargetURL)
+		}
+		if p.Auth != nil {
+			set("auth_type", p.Auth.Type)
+			set("auth_username", p.Auth.Username)
+			set("auth_client_id", p.Auth.ClientID)
+			set("auth_token_url", p.Auth.TokenURL)
+			set("auth_secret", s.box.SealString(p.Auth.Secret))
+		}
+		if p.Orcid != nil {
+			set("orcid", nullString(*p.Orcid))
+		}
+		if p.Types != nil {
+			set("types", typesColumn(*p.Types))
+		}
+		if p.Description != nil {
+			set("description", *p.Description)
+		}
+		if p.Headers != nil {
+			h, err := headersColumn(*p.Headers)
+			if err != nil {
+				return err
+			}
+			set("headers", h)
+		}
+		args = append(args, cur.ID)
+		if _, err := tx.ExecContext(ctx, "UPDATE subscriptions SET "+strings.Join(sets, ", ")+" WHERE id = ?", args...); err != nil {
+			return err
+		}
+		s.targetCache.forget(cur.ID)
+		sub, err = ownWebhook(ctx, tx, clientID, uid)
+		return err
+	})
+	if err != nil {
+		return Subscription{}, fmt.Errorf("update webhook: %w", err)
+	}
+	return sub, nil
+}
+
+// DeleteWebhook removes a client's platform webhook with its deliveries.
+func (s *Store) DeleteWebhook(ctx context.Context, clientID, uid string) error {
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		cur, err := ownWebhook(ctx, tx, clientID, uid)
+		if err != nil {
+			return err
+		}
+		s.targetCache.forget(cur.ID)
+		_, err = tx.ExecContext(ctx, "DELETE FROM subscriptions WHERE id = ?", cur.ID)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("delete webhook: %w", err)
+	}
+	return nil
+}
+
+// SetWebhookActive activates or deactivates a client's platform webhook. A
+// deactivation by the client has no reason; deliveries pending then become dead
+// (replayable), and activating does not replay them by itself.
+func (s *Store) SetWebhookActive(ctx context.Context, clientID, uid string, active bool) (Subscription, error) {
+	var sub Subscription
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		cur, err := ownWebhook(ctx, tx, clientID, uid)
+		if err != nil {
+			return err
+		}
+		now := ms(s.Now())
+		if active && !cur.Active {
+			if _, err := tx.ExecContext(ctx, "UPDATE subscriptions SET active = 1, reason = '', failing_since = NULL, updated_at = ? WHERE id = ?", now, cur.ID); err != nil {
+				return err
+			}
+			s.targetCache.forget(cur.ID)
+		} else if !active && cur.Active {
+			if err := s.deactivate(ctx, tx, cur.ID, "", now); err != nil {
+				return err
+			}
+		}
+		sub, err = ownWebhook(ctx, tx, clientID, uid)
+		return err
+	})
+	if err != nil {
+		return Subscription{}, fmt.Errorf("set webhook status: %w", err)
+	}
+	return sub, nil
+}
+
+// RotateWebhookSecret gives a platform webhook a new signing secret; the old one
+// keeps signing (both signatures are sent) for SecretOverlap.
+func (s *Store) RotateWebhookSecret(ctx context.Context, clientID, uid string) (string, time.Time, error) {
+	signing := secret.NewSigningSecret()
+	until := s.Now().Add(SecretOverlap).UTC().Truncate(time.Millisecond)
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		cur, err := ownWebhook(ctx, tx, clientID, uid)
+		if err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE subscriptions SET previous_secret = signing_secret, previous_until = ?,
+			signing_secret = ?, updated_at = ? WHERE id = ?`, ms(until), s.box.SealString(signing), ms(s.Now()), cur.ID)
+		s.targetCache.forget(cur.ID)
+		return err
+	})
+	if err != nil {
+		return "", time.Time{}, fmt.Errorf("rotate signing secret: %w", err)
+	}
+	return signing, until, nil
+}
