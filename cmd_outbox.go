@@ -54,15 +54,17 @@ func (e *env) cmdNotify(ctx context.Context, args []string) error {
 
 func (e *env) cmdDeliveries(ctx context.Context, args []string) error {
 	if len(args) == 0 {
-		return errors.New("deliveries: usage: hookd deliveries list|replay [flags]")
+		return errors.New("deliveries: usage: hookd deliveries list|replay|purge [flags]")
 	}
 	switch args[0] {
 	case "list":
 		return e.deliveriesList(ctx, args[1:])
 	case "replay":
 		return e.deliveriesReplay(ctx, args[1:])
+	case "purge":
+		return e.deliveriesPurge(ctx, args[1:])
 	default:
-		return fmt.Errorf("deliveries: unknown subcommand %q (list, replay)", args[0])
+		return fmt.Errorf("deliveries: unknown subcommand %q (list, replay, purge)", args[0])
 	}
 }
 
@@ -193,4 +195,51 @@ func parseSince(s string, now time.Time) (time.Time, error) {
 		return now.Add(-d), nil
 	}
 	return time.Time{}, fmt.Errorf("%q is not an RFC 3339 time (2026-01-02T15:04:05Z), a date (2026-01-02) or a duration (2h)", s)
+}
+
+func (e *env) deliveriesPurge(ctx context.Context, args []string) error {
+	fs, path := e.flags("deliveries purge")
+	state := fs.String("state", "dead", "purge deliveries in this state: dead or delivered")
+	before := fs.String("before", "", "purge those that finished before this time (RFC 3339, a date, or a duration such as 720h meaning that long ago); required")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *before == "" {
+		return errors.New("deliveries purge: -before is required, e.g. -before 720h")
+	}
+	t, err := parseSince(*before, time.Now())
+	if err != nil {
+		return fmt.Errorf("deliveries purge: -before: %w", err)
+	}
+	var st int
+	switch *state {
+	case "dead":
+		st = store.StateDead
+	case "delivered":
+		st = store.StateDelivered
+	default:
+		return fmt.Errorf("deliveries purge: -state must be dead or delivered, got %q", *state)
+	}
+	cfg, err := e.loadConfig(*path, true)
+	if err != nil {
+		return err
+	}
+	s, err := openStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	total := 0
+	for {
+		n, err := s.Purge(ctx, st, t, 1000)
+		total += n
+		if err != nil {
+			return err
+		}
+		if n < 1000 {
+			break
+		}
+	}
+	fmt.Fprintf(e.stdout, "purged %d %s delivery(ies) finished before %s\n", total, *state, t.Format(time.RFC3339))
+	return nil
 }

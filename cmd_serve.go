@@ -15,6 +15,7 @@ import (
 
 	"hookd/dispatch"
 	"hookd/httpapi"
+	"hookd/metrics"
 	"hookd/store"
 )
 
@@ -52,7 +53,9 @@ func (e *env) serve(ctx context.Context, cfg Config, onListen func(base string, 
 	}
 	public := cfg.PublicBase(ln.Addr().String())
 
+	m := metrics.New(st)
 	disp := dispatch.New(dispatch.Options{
+		Observer:            m,
 		Logger:              log,
 		Store:               st,
 		Tick:                cfg.Delivery.Tick.Duration,
@@ -61,6 +64,7 @@ func (e *env) serve(ctx context.Context, cfg Config, onListen func(base string, 
 		RetryMaxDelay:       cfg.Delivery.RetryMaxDelay.Duration,
 		GiveUpAfter:         cfg.Delivery.GiveUpAfter.Duration,
 		DisableAfter:        cfg.Delivery.DisableAfter.Duration,
+		Retention:           cfg.Delivery.Retention.Duration,
 		Workers:             cfg.Delivery.Workers,
 		PerHost:             cfg.Delivery.PerHost,
 		AllowPrivateTargets: cfg.Delivery.AllowPrivateTargets,
@@ -68,6 +72,14 @@ func (e *env) serve(ctx context.Context, cfg Config, onListen func(base string, 
 		LogDeliveries:       e.dev,
 	})
 	defer disp.Close()
+	hub, err := hubOptions(cfg, public)
+	if err != nil {
+		return err
+	}
+	disp.ConfigureHub(hub)
+	if _, err := st.ConfigureUpstream(ctx, cfg.Upstream.APIURL); err != nil {
+		return err
+	}
 	api := httpapi.NewServer(httpapi.Options{
 		Logger:              log,
 		Store:               st,
@@ -77,6 +89,8 @@ func (e *env) serve(ctx context.Context, cfg Config, onListen func(base string, 
 		AllowPrivateTargets: cfg.Delivery.AllowPrivateTargets,
 		CoalesceWindow:      cfg.Delivery.CoalesceWindow.Duration,
 		Nudge:               disp.Nudge,
+		Metrics:             m,
+		MetricsHandler:      m.Handler(),
 		Ready:               disp.Ready,
 	})
 	srv := &http.Server{
@@ -108,12 +122,31 @@ func (e *env) serve(ctx context.Context, cfg Config, onListen func(base string, 
 		}
 	}
 
+	// systemd: ready once listening with the store migrated; a watchdog when asked.
+	sd := newNotifier(e.getenv)
+	if err := sd.notify("READY=1\nSTATUS=listening on " + ln.Addr().String()); err != nil {
+		log.Warn("systemd notify", "err", err)
+	}
+	if every, err := watchdogInterval(e.getenv, os.Getpid()); err != nil {
+		log.Warn("systemd watchdog", "err", err)
+	} else if every > 0 {
+		wctx, stopWatchdog := context.WithCancel(ctx)
+		defer stopWatchdog()
+		go sd.watchdog(wctx, every, func(ctx context.Context) error {
+			if err := st.Ping(ctx); err != nil {
+				return err
+			}
+			return disp.Ready(ctx)
+		})
+	}
+
 	select {
 	case <-ctx.Done():
 	case err := <-served:
 		return fmt.Errorf("http server: %w", err)
 	}
 	log.Info("shutting down")
+	sd.notify("STOPPING=1")
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {

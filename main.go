@@ -45,6 +45,7 @@ Commands:
   client        manage API clients                     hookd client add|list|remove|rotate
   notify        record that ORCID records changed      hookd notify ORCID...
   webhooks      list registrations                     hookd webhooks list
+  org           organisations, members, e-mail, upstream hookd org add|list|show|set|member|status
   deliveries    inspect and replay deliveries          hookd deliveries list|replay
   backup        copy the database while it runs        hookd backup FILE
   check-config  validate a configuration file          hookd check-config [-config FILE]
@@ -75,6 +76,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return e.cmdDeliveries(ctx, rest)
 	case "webhooks":
 		return e.cmdWebhooks(ctx, rest)
+	case "org":
+		return e.cmdOrg(ctx, rest)
 	case "backup":
 		return e.cmdBackup(ctx, rest)
 	case "check-config":

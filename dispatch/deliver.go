@@ -77,11 +77,15 @@ type standardData struct {
 	URL   string `json:"url"`
 }
 
-// payload builds the request body of a delivery for its subscription's format.
-func payload(c store.Claimed) ([]byte, string, error) {
+// payload builds the request body of a delivery for its subscription's format; hub
+// says who the member is for the Hub's format, and recordURL where records live.
+func payload(c store.Claimed, hub store.HubDelivery, recordURL string) ([]byte, string, error) {
 	switch c.Target.Format {
 	case store.FormatEmpty:
 		return nil, "", nil
+	case store.FormatHub:
+		b, err := newHubPayload(c, hub, recordURL)
+		return b, "application/json", err
 	case store.FormatStandard:
 		b, err := json.Marshal(standardPayload{
 			Type:      "orcid.record." + strings.ToLower(c.EventType),
@@ -108,7 +112,20 @@ func (d *Dispatcher) call(ctx context.Context, c store.Claimed) result {
 		return r
 	}
 
-	body, contentType, err := payload(c)
+	switch c.Target.Format {
+	case store.FormatEmail:
+		return d.sendEmail(ctx, c)
+	case store.FormatUpstream:
+		return d.callUpstream(ctx, c)
+	}
+	var hub store.HubDelivery
+	if c.Target.Format == store.FormatHub {
+		var err error
+		if hub, err = d.store.HubDeliveryInfo(ctx, c.Target.SubscriptionID, c.Subject); err != nil {
+			return fail(err.Error())
+		}
+	}
+	body, contentType, err := payload(c, hub, d.hub().opts.RecordURL)
 	if err != nil {
 		return fail(err.Error())
 	}

@@ -44,6 +44,21 @@ type Options struct {
 	ShutdownGrace time.Duration
 	// Rand returns a number in [0, 1) for jitter; tests pin it.
 	Rand func() float64
+	// Retention is how long delivered rows are kept (default 168h).
+	Retention time.Duration
+	// Observer, when set, is told every outcome (for metrics).
+	Observer Observer
+}
+
+// Observer is told what became of each claimed delivery.
+type Observer interface {
+	Outcome(outcome string, attempt time.Duration)
+}
+
+// outcomeNames are the Observer's words for store outcome kinds.
+var outcomeNames = map[int]string{
+	store.OutcomeDelivered: "delivered", store.OutcomeRetry: "retry", store.OutcomeDead: "dead",
+	store.OutcomeGone: "gone", store.OutcomeReleased: "released", store.OutcomeDeactivate: "deactivated",
 }
 
 // Dispatcher drains the outbox. Run drives it; tests call Tick and Wait instead.
@@ -86,6 +101,7 @@ func New(opts Options) *Dispatcher {
 	def(&opts.RetryMaxDelay, 2*time.Hour)
 	def(&opts.GiveUpAfter, 72*time.Hour)
 	def(&opts.DisableAfter, 120*time.Hour)
+	def(&opts.Retention, 168*time.Hour)
 	def(&opts.ShutdownGrace, min(opts.Timeout, 10*time.Second))
 	if opts.Workers <= 0 {
 		opts.Workers = 64
@@ -174,6 +190,7 @@ func (d *Dispatcher) Ready(context.Context) error {
 func (d *Dispatcher) Run(ctx context.Context) error {
 	ticker := time.NewTicker(d.opts.Tick)
 	defer ticker.Stop()
+	go d.retention(ctx)
 	for {
 		if _, err := d.Tick(ctx); err != nil && ctx.Err() == nil {
 			d.log.Error("dispatch tick", "err", err)
@@ -379,6 +396,9 @@ func hostKey(raw string) string {
 func (d *Dispatcher) work(c store.Claimed, key string) {
 	defer d.wg.Done()
 	o := d.deliver(d.callCtx, c)
+	if d.opts.Observer != nil {
+		d.opts.Observer.Outcome(outcomeNames[o.Kind], o.Duration)
+	}
 	d.mu.Lock()
 	h := d.hosts[key]
 	h.inFlight--

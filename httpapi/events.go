@@ -104,6 +104,9 @@ func (s *Server) handleEvents() http.Handler {
 		if res.Deliveries > 0 && !res.Replayed {
 			s.opts.Nudge()
 		}
+		if s.opts.Metrics != nil && !res.Replayed {
+			s.opts.Metrics.Events(res.Accepted)
+		}
 		if res.Replayed {
 			w.Header().Set("Idempotent-Replayed", "true")
 		}

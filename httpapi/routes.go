@@ -18,6 +18,9 @@ func (s *Server) routes() {
 	// Operations.
 	s.router.Handler(http.MethodGet, "/healthz", s.handleHealthz())
 	s.router.Handler(http.MethodGet, "/readyz", s.handleReadyz())
+	if s.opts.MetricsHandler != nil {
+		s.router.Handler(http.MethodGet, "/metrics", s.opts.MetricsHandler)
+	}
 
 	// Platform API.
 	s.router.Handler(http.MethodPost, "/api/notifications/v1/events", s.bearer(store.ScopeNotify, styleProblem, s.handleEvents()))
@@ -34,6 +37,8 @@ func (s *Server) routes() {
 	s.router.Handler(http.MethodPost, wh+"/:id/rotate-secret", platform(s.handleWebhookRotate()))
 	s.router.Handler(http.MethodGet, wh+"/:id/deliveries", platform(s.handleWebhookDeliveries()))
 	s.router.Handler(http.MethodPost, wh+"/:id/replay", platform(s.handleWebhookReplay()))
+
+	s.hubRoutes()
 
 	// ORCID-compatible webhook registration, routed on the escaped path (serveORCID)
 	// because the callback segment holds percent-encoded slashes.

@@ -35,6 +35,12 @@ type Options struct {
 	CoalesceWindow time.Duration
 	// Nudge, when set, is called after events are committed, to wake the dispatcher.
 	Nudge func()
+	// Metrics, when set, counts requests and events; MetricsHandler serves /metrics.
+	Metrics interface {
+		Request(route, method string, status int)
+		Events(n int)
+	}
+	MetricsHandler http.Handler
 	// Ready reports whether the daemon is ready to serve (for /readyz); nil means ready.
 	Ready func(ctx context.Context) error
 }
@@ -192,6 +198,12 @@ func (s *Server) logged(h http.Handler) http.Handler {
 		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w}
 		h.ServeHTTP(sw, r)
+		if sw.status == 0 {
+			sw.status = http.StatusOK
+		}
+		if s.opts.Metrics != nil {
+			s.opts.Metrics.Request(routeLabel(r.URL.EscapedPath(), s.opts.BasePath, sw.status), r.Method, sw.status)
+		}
 		if s.log.Enabled(r.Context(), slog.LevelDebug) {
 			s.log.Debug("http", "method", r.Method, "path", r.URL.EscapedPath(), "status", sw.status, "duration", time.Since(start))
 		}
@@ -200,3 +212,37 @@ func (s *Server) logged(h http.Handler) http.Handler {
 
 // Handler returns the server wrapped in its access log.
 func (s *Server) Handler() http.Handler { return s.logged(s) }
+
+// routeLabel turns a request path into a bounded metrics label: iDs, ids and
+// callbacks become placeholders, and anything not found is "unmatched".
+func routeLabel(path, base string, status int) string {
+	if status == http.StatusNotFound || status == http.StatusMethodNotAllowed {
+		return "unmatched"
+	}
+	prefix := ""
+	if base != "" && strings.HasPrefix(path, base+"/") {
+		prefix, path = base, strings.TrimPrefix(path, base)
+	}
+	parts := strings.Split(strings.TrimPrefix(path, "/"), "/")
+	for i, p := range parts {
+		switch {
+		case i == 2 && parts[0] == "relay":
+			parts[i] = ":key"
+		case orcidShape(p):
+			parts[i] = ":orcid"
+		case len(p) == 36 && strings.Count(p, "-") == 4:
+			parts[i] = ":id"
+		case i == 2 && parts[1] == "webhook" && parts[0] == ":orcid":
+			parts = append(parts[:i], ":callback")
+			return prefix + "/" + strings.Join(parts, "/")
+		case i > 0 && (parts[i-1] == "organisations" || parts[i-1] == "members") && p != "":
+			parts[i] = ":id"
+		}
+	}
+	return prefix + "/" + strings.Join(parts, "/")
+}
+
+// orcidShape reports whether s looks like an iD (its check digit aside).
+func orcidShape(s string) bool {
+	return len(s) == 19 && s[4] == '-' && s[9] == '-' && s[14] == '-'
+}

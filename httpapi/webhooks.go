@@ -194,7 +194,7 @@ func (s *Server) check(in webhookInput, creating bool) (store.WebhookPatch, erro
 	}
 	if in.Orcid != nil {
 		id := orcid.Normalize(*in.Orcid)
-		if id != "" {
+		if id != "" || strings.TrimSpace(*in.Orcid) != "" { // "" is every record; "https://orcid.org/" is not
 			if err := orcid.Check(id); err != nil {
 				return p, badField("orcid", "%s", err.Error())
 			}
@@ -389,7 +389,7 @@ func (s *Server) handleWebhookDeliveries() http.Handler {
 		Events      int       `json:"events"`
 		FirstEvent  time.Time `json:"firstEventAt"`
 		LastEvent   time.Time `json:"lastEventAt"`
-		DueAt       time.Time `json:"dueAt,omitempty"`
+		DueAt       time.Time `json:"dueAt,omitzero"`
 		LastStatus  int       `json:"lastStatus,omitempty"`
 		LastError   string    `json:"lastError,omitempty"`
 		AttemptsLog []attempt `json:"attempts"`
@@ -425,7 +425,7 @@ func (s *Server) handleWebhookDeliveries() http.Handler {
 				s.problemFor(w, r, err)
 				return
 			}
-			dj := delivery{ID: d.ID, MessageID: "msg_" + strconv.FormatInt(d.ID, 10), Orcid: d.Subject, Type: d.EventType,
+			dj := delivery{ID: d.ID, MessageID: "msg_" + strconv.FormatInt(d.ID, 10), Orcid: d.Subject, Type: "orcid.record." + strings.ToLower(d.EventType),
 				State: d.StateName(), Events: d.EventCount, FirstEvent: d.FirstEventAt, LastEvent: d.LastEventAt,
 				LastStatus: d.LastStatus, LastError: d.LastError, AttemptsLog: []attempt{}}
 			if d.State == store.StatePending {

@@ -115,7 +115,7 @@ func (s *Store) Intake(ctx context.Context, clientID, key string, events []Event
 	}
 	now := s.Now()
 	var res IntakeResult
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.group(ctx, func(tx *sql.Tx) error {
 		res = IntakeResult{}
 		if key != "" {
 			var stored string
@@ -750,4 +750,31 @@ func (s *Store) Counts(ctx context.Context) (map[string]int, error) {
 		out[names[state]] = n
 	}
 	return out, rows.Err()
+}
+
+// Gauges are the outbox figures for metrics, each read through an index.
+type Gauges struct {
+	Pending      int
+	InFlight     int
+	Dead         int
+	OldestDueAge time.Duration // how long the oldest due delivery has been due
+}
+
+// Gauges reads the outbox figures in one read transaction.
+func (s *Store) Gauges(ctx context.Context) (Gauges, error) {
+	var g Gauges
+	var oldest sql.NullInt64
+	now := ms(s.Now())
+	err := s.read.QueryRowContext(ctx, `SELECT
+		(SELECT count(*) FROM deliveries WHERE state = 0),
+		(SELECT count(*) FROM deliveries WHERE state = 1),
+		(SELECT count(*) FROM deliveries WHERE state = 3),
+		(SELECT min(due_at) FROM deliveries WHERE state = 0 AND due_at <= ?)`, now).Scan(&g.Pending, &g.InFlight, &g.Dead, &oldest)
+	if err != nil {
+		return Gauges{}, fmt.Errorf("outbox gauges: %w", err)
+	}
+	if oldest.Valid {
+		g.OldestDueAge = time.Duration(now-oldest.Int64) * time.Millisecond
+	}
+	return g, nil
 }

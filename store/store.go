@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
@@ -53,6 +54,11 @@ type Store struct {
 	stmts map[string]*sql.Stmt // hot write statements, prepared once on the write connection
 
 	targetCache targetCache
+
+	groupCh   chan *groupReq // calls waiting for the group writer
+	closed    chan struct{}
+	groupDone chan struct{}
+	closeOnce sync.Once
 
 	// Now is the clock every method uses; tests pin it.
 	Now func() time.Time
@@ -131,11 +137,23 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	read.SetMaxOpenConns(opts.Readers)
 	read.SetMaxIdleConns(opts.Readers)
 	s.read = read
+	s.groupCh = make(chan *groupReq, groupMax)
+	s.closed = make(chan struct{})
+	s.groupDone = make(chan struct{})
+	go s.groupWriter()
 	return s, nil
 }
 
 // Close closes the database.
 func (s *Store) Close() error {
+	var err error
+	s.closeOnce.Do(func() { err = s.close() })
+	return err
+}
+
+func (s *Store) close() error {
+	close(s.closed)
+	<-s.groupDone
 	for _, st := range s.stmts {
 		st.Close()
 	}

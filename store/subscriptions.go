@@ -113,7 +113,8 @@ func orcidWebhook(ctx context.Context, tx *sql.Tx, orcid, callback string) (Subs
 // else. A registration of the same (orcid, callback) by another client is ErrForbidden.
 func (s *Store) PutOrcidWebhook(ctx context.Context, clientID, orcid, callback string) (sub Subscription, created bool, err error) {
 	now := ms(s.Now())
-	err = s.inTx(ctx, func(tx *sql.Tx) error {
+	err = s.group(ctx, func(tx *sql.Tx) error {
+		created = false
 		sub, err = orcidWebhook(ctx, tx, orcid, callback)
 		switch {
 		case err == nil && sub.ClientID != clientID:

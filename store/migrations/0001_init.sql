@@ -103,6 +103,8 @@ CREATE INDEX deliveries_due ON deliveries(due_at) WHERE state = 0;
 -- In-flight rows are few (at most the claimed batch): this small index answers "is this
 -- pair in flight?" for the claim and lists leases for crash recovery.
 CREATE INDEX deliveries_in_flight ON deliveries(subscription_id, subject, lease_until) WHERE state = 1;
+-- Dead rows are few and wait for an operator: counted for metrics, listed for replay.
+CREATE INDEX deliveries_dead ON deliveries(id) WHERE state = 3;
 -- Never changes after insert: serves ON DELETE CASCADE and per-subscription listings.
 CREATE INDEX deliveries_subscription ON deliveries(subscription_id);
 

@@ -1,0 +1,526 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+
+	"hookd/dispatch"
+	"hookd/orcid"
+	"hookd/ssrf"
+	"hookd/store"
+)
+
+const orgUsage = `usage:
+  hookd org add -name NAME -tech-contact EMAIL [-json]
+  hookd org list [-json]
+  hookd org show ORG [-json]
+  hookd org set ORG [-name N] [-tech-contact E] [-url U] [-enabled=true|false] [-append-orcid=true|false]
+                    [-apikey-file FILE | -clear-apikey] [-email=true|false] [-notification-email E]
+  hookd org member add -org ORG [-name N] [-email E] [-eppn P] ORCID...
+  hookd org member remove -org ORG ORCID...
+  hookd org member import -org ORG [-strict] FILE.csv
+  hookd org status [-org ORG] [-json]
+ORG is an organisation's id or name.`
+
+func (e *env) cmdOrg(ctx context.Context, args []string) error {
+	if len(args) == 0 {
+		fmt.Fprintln(e.stderr, orgUsage)
+		return errors.New("org: give a subcommand")
+	}
+	switch args[0] {
+	case "add":
+		return e.orgAdd(ctx, args[1:])
+	case "list":
+		return e.orgList(ctx, args[1:])
+	case "show":
+		return e.orgShow(ctx, args[1:])
+	case "set":
+		return e.orgSet(ctx, args[1:])
+	case "member", "members":
+		if len(args) < 2 {
+			fmt.Fprintln(e.stderr, orgUsage)
+			return errors.New("org member: give add, remove or import")
+		}
+		switch args[1] {
+		case "add":
+			return e.memberAdd(ctx, args[2:])
+		case "remove":
+			return e.memberRemove(ctx, args[2:])
+		case "import":
+			return e.memberImport(ctx, args[2:])
+		}
+		fmt.Fprintln(e.stderr, orgUsage)
+		return fmt.Errorf("org member: unknown subcommand %q", args[1])
+	case "status":
+		return e.orgStatus(ctx, args[1:])
+	}
+	fmt.Fprintln(e.stderr, orgUsage)
+	return fmt.Errorf("org: unknown subcommand %q", args[0])
+}
+
+// openFor loads the configuration and opens the store for an org command.
+func (e *env) openFor(ctx context.Context, path string) (*store.Store, Config, error) {
+	cfg, err := e.loadConfig(path, true)
+	if err != nil {
+		return nil, cfg, err
+	}
+	st, err := openStore(ctx, cfg)
+	return st, cfg, err
+}
+
+// findOrg resolves an organisation given by id or name.
+func findOrg(ctx context.Context, st *store.Store, ref string) (store.Organisation, error) {
+	if ref == "" {
+		return store.Organisation{}, errors.New("name the organisation (its id or name)")
+	}
+	if id, err := strconv.ParseInt(ref, 10, 64); err == nil {
+		if o, err := st.Organisation(ctx, id); err == nil {
+			return o, nil
+		}
+	}
+	o, err := st.OrganisationByName(ctx, ref)
+	if errors.Is(err, store.ErrNotFound) {
+		return o, fmt.Errorf("no organisation with id or name %q (hookd org list shows them)", ref)
+	}
+	return o, err
+}
+
+func (e *env) printJSON(v any) error {
+	enc := json.NewEncoder(e.stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+type orgOut struct {
+	ID               int64  `json:"id"`
+	Name             string `json:"name"`
+	TechContactEmail string `json:"tech-contact-email"`
+	Members          int    `json:"members"`
+}
+
+func (e *env) orgAdd(ctx context.Context, args []string) error {
+	fs, path := e.flags("org add")
+	name := fs.String("name", "", "organisation name (unique)")
+	contact := fs.String("tech-contact", "", "technical contact e-mail address")
+	asJSON := fs.Bool("json", false, "print JSON")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	st, _, err := e.openFor(ctx, *path)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	o, err := st.CreateOrganisation(ctx, *name, *contact)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return e.printJSON(orgOut{o.ID, o.Name, o.TechContactEmail, o.Members})
+	}
+	fmt.Fprintf(e.stdout, "organisation %d %q created (technical contact %s)\n", o.ID, o.Name, o.TechContactEmail)
+	fmt.Fprintf(e.stdout, "next: hookd org set %d -url https://… -enabled  and/or  -email ; then hookd org member import -org %d FILE.csv\n", o.ID, o.ID)
+	return nil
+}
+
+func (e *env) orgList(ctx context.Context, args []string) error {
+	fs, path := e.flags("org list")
+	asJSON := fs.Bool("json", false, "print JSON")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	st, _, err := e.openFor(ctx, *path)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	list, err := st.Organisations(ctx)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		out := []orgOut{}
+		for _, o := range list {
+			out = append(out, orgOut{o.ID, o.Name, o.TechContactEmail, o.Members})
+		}
+		return e.printJSON(out)
+	}
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tNAME\tTECH CONTACT\tMEMBERS")
+	for _, o := range list {
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%d\n", o.ID, o.Name, o.TechContactEmail, o.Members)
+	}
+	return tw.Flush()
+}
+
+func (e *env) orgShow(ctx context.Context, args []string) error {
+	fs, path := e.flags("org show")
+	asJSON := fs.Bool("json", false, "print JSON")
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return errors.New("org show: usage: hookd org show ORG")
+	}
+	st, _, err := e.openFor(ctx, *path)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	o, err := findOrg(ctx, st, pos[0])
+	if err != nil {
+		return err
+	}
+	h, err := st.HubSettings(ctx, o.ID)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return e.printJSON(map[string]any{
+			"id": o.ID, "name": o.Name, "tech-contact-email": o.TechContactEmail, "members": o.Members,
+			"webhook": map[string]any{"enabled": h.Enabled, "url": h.URL, "append-orcid": h.AppendOrcid, "apikey-set": h.APIKeySet,
+				"email-notifications-enabled": h.EmailEnabled, "notification-email": h.NotificationEmail},
+		})
+	}
+	fmt.Fprintf(e.stdout, "organisation %d %q\n  technical contact  %s\n  members            %d\n", o.ID, o.Name, o.TechContactEmail, o.Members)
+	fmt.Fprintf(e.stdout, "  webhook            %s\n", onOff(h.Enabled, h.URL, h.WebhookReason))
+	if h.URL != "" {
+		fmt.Fprintf(e.stdout, "  append-orcid       %v\n  apikey             %s\n", h.AppendOrcid, map[bool]string{true: "set", false: "not set"}[h.APIKeySet])
+	}
+	to := h.NotificationEmail
+	if to == "" {
+		to = o.TechContactEmail + " (the technical contact)"
+	}
+	fmt.Fprintf(e.stdout, "  e-mail             %s\n", onOff(h.EmailEnabled, to, h.EmailReason))
+	return nil
+}
+
+func onOff(on bool, what, reason string) string {
+	switch {
+	case on:
+		return "on: " + what
+	case reason != "":
+		return "off (" + reason + "): " + what
+	case what != "":
+		return "off: " + what
+	}
+	return "off"
+}
+
+func (e *env) orgSet(ctx context.Context, args []string) error {
+	fs, path := e.flags("org set")
+	name := fs.String("name", "", "new name")
+	contact := fs.String("tech-contact", "", "new technical contact e-mail")
+	hookURL := fs.String("url", "", "webhook URL (the Hub JSON is POSTed there)")
+	enabled := fs.Bool("enabled", false, "turn the webhook on or off")
+	appendOrcid := fs.Bool("append-orcid", false, "append /{orcid} to the webhook URL")
+	apikeyFile := fs.String("apikey-file", "", "file holding the value of the apikey header")
+	clearKey := fs.Bool("clear-apikey", false, "send no apikey header")
+	email := fs.Bool("email", false, "turn e-mail notifications on or off")
+	notify := fs.String("notification-email", "", "address for e-mail notifications (\"\" for the technical contact)")
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return errors.New("org set: usage: hookd org set ORG [flags]")
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	st, cfg, err := e.openFor(ctx, *path)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	o, err := findOrg(ctx, st, pos[0])
+	if err != nil {
+		return err
+	}
+	if set["name"] || set["tech-contact"] {
+		var p store.OrganisationPatch
+		if set["name"] {
+			p.Name = name
+		}
+		if set["tech-contact"] {
+			p.TechContactEmail = contact
+		}
+		if o, err = st.UpdateOrganisation(ctx, o.ID, p); err != nil {
+			return err
+		}
+	}
+	h, err := st.HubSettings(ctx, o.ID)
+	if err != nil {
+		return err
+	}
+	changed := false
+	if set["url"] {
+		if *hookURL != "" {
+			if err := checkHookURL(*hookURL, cfg.Delivery.AllowPrivateTargets); err != nil {
+				return err
+			}
+		}
+		h.URL, changed = *hookURL, true
+		if !set["enabled"] && *hookURL != "" {
+			h.Enabled = true // giving a URL turns the webhook on unless -enabled=false says otherwise
+		}
+	}
+	if set["enabled"] {
+		h.Enabled, changed = *enabled, true
+	}
+	if set["append-orcid"] {
+		h.AppendOrcid, changed = *appendOrcid, true
+	}
+	h.APIKey = nil
+	switch {
+	case set["apikey-file"] && *clearKey:
+		return errors.New("org set: give -apikey-file or -clear-apikey, not both")
+	case set["apikey-file"]:
+		b, err := os.ReadFile(*apikeyFile)
+		if err != nil {
+			return fmt.Errorf("-apikey-file: %w", err)
+		}
+		k := strings.TrimSpace(string(b))
+		h.APIKey, changed = &k, true
+	case *clearKey:
+		k := ""
+		h.APIKey, changed = &k, true
+	}
+	if set["email"] {
+		h.EmailEnabled, changed = *email, true
+	}
+	if set["notification-email"] {
+		h.NotificationEmail, changed = *notify, true
+	}
+	if changed {
+		if _, _, err := st.SetHubSettings(ctx, o.ID, h); err != nil {
+			return err
+		}
+	}
+	return e.orgShow(ctx, []string{"-config", *path, strconv.FormatInt(o.ID, 10)})
+}
+
+// checkHookURL applies the same rules as the admin API to a webhook URL.
+func checkHookURL(raw string, allowPrivate bool) error {
+	if _, err := ssrf.CheckURL(raw, allowPrivate); err != nil {
+		return fmt.Errorf("-url: %s", strings.Replace(err.Error(), "callback ", "", 1))
+	}
+	return nil
+}
+
+func (e *env) memberAdd(ctx context.Context, args []string) error {
+	fs, path := e.flags("org member add")
+	org := fs.String("org", "", "organisation id or name")
+	name := fs.String("name", "", "member name")
+	email := fs.String("email", "", "member e-mail")
+	eppn := fs.String("eppn", "", "member eduPersonPrincipalName")
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) == 0 {
+		return errors.New("org member add: usage: hookd org member add -org ORG ORCID...")
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	info := store.MemberInfo{}
+	if set["name"] {
+		info.Name = name
+	}
+	if set["email"] {
+		info.Email = email
+	}
+	if set["eppn"] {
+		info.EPPN = eppn
+	}
+	ids := make([]string, len(pos))
+	for i, p := range pos {
+		ids[i] = orcid.Normalize(p)
+		if err := orcid.Check(ids[i]); err != nil {
+			return err // before anything changes
+		}
+	}
+	st, cfg, err := e.openFor(ctx, *path)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	o, err := findOrg(ctx, st, *org)
+	if err != nil {
+		return err
+	}
+	for _, id := range ids {
+		created, err := st.PutMember(ctx, o.ID, id, info, cfg.Delivery.CoalesceWindow.Duration)
+		if err != nil {
+			return err
+		}
+		if created {
+			fmt.Fprintf(e.stdout, "%s added to %q\n", id, o.Name)
+		} else {
+			fmt.Fprintf(e.stdout, "%s already a member of %q (updated)\n", id, o.Name)
+		}
+	}
+	return nil
+}
+
+func (e *env) memberRemove(ctx context.Context, args []string) error {
+	fs, path := e.flags("org member remove")
+	org := fs.String("org", "", "organisation id or name")
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) == 0 {
+		return errors.New("org member remove: usage: hookd org member remove -org ORG ORCID...")
+	}
+	st, _, err := e.openFor(ctx, *path)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	o, err := findOrg(ctx, st, *org)
+	if err != nil {
+		return err
+	}
+	for _, p := range pos {
+		if err := st.RemoveMember(ctx, o.ID, orcid.Normalize(p)); err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "%s removed from %q\n", orcid.Normalize(p), o.Name)
+	}
+	return nil
+}
+
+func (e *env) memberImport(ctx context.Context, args []string) error {
+	fs, path := e.flags("org member import")
+	org := fs.String("org", "", "organisation id or name")
+	strict := fs.Bool("strict", false, "import nothing when any row is rejected")
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return errors.New("org member import: usage: hookd org member import -org ORG [-strict] FILE.csv")
+	}
+	f, err := os.Open(pos[0])
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	st, cfg, err := e.openFor(ctx, *path)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	o, err := findOrg(ctx, st, *org)
+	if err != nil {
+		return err
+	}
+	res, err := st.ImportMembers(ctx, o.ID, f, store.ImportOptions{Strict: *strict, Window: cfg.Delivery.CoalesceWindow.Duration})
+	if err != nil {
+		return fmt.Errorf("%s: %w", pos[0], err)
+	}
+	for _, r := range res.Rejected {
+		fmt.Fprintf(e.stderr, "%s:%d: rejected %q: %s\n", pos[0], r.Line, r.Orcid, r.Reason)
+	}
+	if *strict && len(res.Rejected) > 0 {
+		return fmt.Errorf("%s: %d rows rejected; nothing imported (-strict)", pos[0], len(res.Rejected))
+	}
+	fmt.Fprintf(e.stdout, "%s: %d members added, %d updated, %d rejected (organisation %q)\n", pos[0], res.Added, res.Updated, len(res.Rejected), o.Name)
+	return nil
+}
+
+func (e *env) orgStatus(ctx context.Context, args []string) error {
+	fs, path := e.flags("org status")
+	org := fs.String("org", "", "only this organisation (id or name)")
+	asJSON := fs.Bool("json", false, "print JSON")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	st, _, err := e.openFor(ctx, *path)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	var orgs []store.Organisation
+	if *org != "" {
+		o, err := findOrg(ctx, st, *org)
+		if err != nil {
+			return err
+		}
+		orgs = []store.Organisation{o}
+	} else if orgs, err = st.Organisations(ctx); err != nil {
+		return err
+	}
+	up, err := st.UpstreamStatus(ctx)
+	if err != nil {
+		return err
+	}
+	type memberOut struct {
+		Org      string `json:"organisation"`
+		Orcid    string `json:"orcid"`
+		Upstream string `json:"upstream"`
+	}
+	var rows []memberOut
+	for _, o := range orgs {
+		ms, err := st.Members(ctx, o.ID)
+		if err != nil {
+			return err
+		}
+		for _, m := range ms {
+			state := m.Upstream
+			if state == "" {
+				state = "-"
+			}
+			rows = append(rows, memberOut{o.Name, m.Orcid, state})
+		}
+	}
+	if *asJSON {
+		return e.printJSON(map[string]any{"upstream": up.On, "registered": up.Registered, "pending": up.Pending, "failed": up.Failed, "members": rows})
+	}
+	if !up.On {
+		fmt.Fprintln(e.stdout, "upstream registration: off ([upstream] is not configured, or hookd serve has not started with it)")
+	} else {
+		fmt.Fprintf(e.stdout, "upstream registration: on; %d registered, %d pending, %d failing\n", up.Registered, up.Pending, up.Failed)
+	}
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ORGANISATION\tORCID\tUPSTREAM")
+	for _, r := range rows {
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", r.Org, r.Orcid, r.Upstream)
+	}
+	return tw.Flush()
+}
+
+// hubOptions builds the dispatcher's Hub settings from [email] and [upstream],
+// reading the secret files.
+func hubOptions(cfg Config, public string) (dispatch.HubOptions, error) {
+	var h dispatch.HubOptions
+	h.Email = dispatch.EmailOptions{Addr: cfg.Email.SMTPAddr, Username: cfg.Email.Username, From: cfg.Email.From, StartTLS: cfg.Email.StartTLS}
+	if cfg.Email.PasswordFile != "" {
+		b, err := os.ReadFile(cfg.Email.PasswordFile)
+		if err != nil {
+			return h, fmt.Errorf("email.password_file: %w", err)
+		}
+		h.Email.Password = strings.TrimSpace(string(b))
+	}
+	if u := cfg.Upstream; u.APIURL != "" {
+		b, err := os.ReadFile(u.ClientSecretFile)
+		if err != nil {
+			return h, fmt.Errorf("upstream.client_secret_file: %w", err)
+		}
+		h.Upstream = dispatch.UpstreamOptions{APIURL: u.APIURL, TokenURL: u.TokenURL, ClientID: u.ClientID,
+			ClientSecret: strings.TrimSpace(string(b)), PublicURL: public}
+		if pu, err := url.Parse(u.APIURL); err == nil && strings.Contains(pu.Host, "sandbox.orcid.org") {
+			h.RecordURL = "https://sandbox.orcid.org/"
+		}
+	}
+	return h, nil
+}

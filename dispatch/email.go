@@ -1,0 +1,135 @@
+package dispatch
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+
+	mail "github.com/wneessen/go-mail"
+
+	"hookd/store"
+)
+
+// EmailOptions is the SMTP server hookd sends organisation e-mail through ([email]).
+type EmailOptions struct {
+	Addr     string // host:port; empty disables e-mail
+	Username string // with Password: SMTP AUTH (the best mechanism the server offers)
+	Password string
+	From     string
+	StartTLS bool // require STARTTLS; off only for a local relay
+}
+
+// emailStatus is the status recorded for an e-mail the SMTP server accepted: a
+// delivery succeeds on a 2xx, and "accepted" is what 202 says.
+const emailStatus = 202
+
+// sendEmail delivers an organisation's e-mail notification for a record update:
+// "ORCID Profile Update (<orcid>)" to the notification address, or to the technical
+// contact (cc'd when a notification address is set).
+func (d *Dispatcher) sendEmail(ctx context.Context, c store.Claimed) result {
+	r := result{started: d.store.Now()}
+	t0 := time.Now()
+	fail := func(msg string) result {
+		r.err, r.duration = msg, time.Since(t0)
+		if d.callCtx.Err() != nil {
+			r.cancelled = true
+		}
+		return r
+	}
+	h := d.hub()
+	o := h.opts.Email
+	if o.Addr == "" {
+		return fail("e-mail is not configured: set [email] smtp_addr and from")
+	}
+	info, err := d.store.HubDeliveryInfo(ctx, c.Target.SubscriptionID, c.Subject)
+	if err != nil {
+		return fail(err.Error())
+	}
+	m := mail.NewMsg()
+	if err := m.From(o.From); err != nil {
+		return fail("email.from: " + err.Error())
+	}
+	if err := m.To(info.To); err != nil {
+		return fail("recipient: " + err.Error())
+	}
+	if info.Cc != "" {
+		if err := m.Cc(info.Cc); err != nil {
+			return fail("cc: " + err.Error())
+		}
+	}
+	m.Subject("ORCID Profile Update (" + c.Subject + ")")
+	m.SetGenHeader("X-Hookd-Delivery", MessageID(c.ID))
+	m.SetMessageID()
+	m.SetDate()
+	m.SetBodyString(mail.TypeTextPlain, emailBody(c, info, h.opts.RecordURL))
+
+	host, portText, err := net.SplitHostPort(o.Addr)
+	if err != nil {
+		return fail("email.smtp_addr: " + err.Error())
+	}
+	port, _ := strconv.Atoi(portText)
+	opts := []mail.Option{mail.WithPort(port), mail.WithTimeout(d.opts.Timeout), mail.WithTLSPolicy(mail.NoTLS)}
+	if o.StartTLS {
+		opts[2] = mail.WithTLSPolicy(mail.TLSMandatory)
+	}
+	if o.Username != "" {
+		// With STARTTLS, the best mechanism the server offers; without (a local relay,
+		// by the operator's choice), PLAIN in clear.
+		auth := mail.SMTPAuthAutoDiscover
+		if !o.StartTLS {
+			auth = mail.SMTPAuthPlainNoEnc
+		}
+		opts = append(opts, mail.WithSMTPAuth(auth), mail.WithUsername(o.Username), mail.WithPassword(o.Password))
+	}
+	client, err := mail.NewClient(host, opts...)
+	if err != nil {
+		return fail("smtp: " + err.Error())
+	}
+	cctx, cancel := context.WithTimeout(ctx, d.opts.Timeout)
+	defer cancel()
+	if err := client.DialAndSendWithContext(cctx, m); err != nil {
+		return fail("smtp " + o.Addr + ": " + err.Error())
+	}
+	r.duration = time.Since(t0)
+	r.status = emailStatus
+	r.body = fmt.Sprintf("accepted by %s for %s", o.Addr, strings.Join(append([]string{info.To}, nonEmpty(info.Cc)...), ", "))
+	return r
+}
+
+func nonEmpty(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return []string{s}
+}
+
+// emailBody is the text of a notification, after the Hub's.
+func emailBody(c store.Claimed, info store.HubDelivery, recordURL string) string {
+	who := c.Subject
+	if info.Member != nil && info.Member.Name != "" {
+		who = info.Member.Name + " (" + c.Subject + ")"
+	}
+	what := "was updated"
+	if c.EventType == store.EventCreated {
+		what = "was linked to " + info.OrgName
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "The ORCID record of %s %s at %s.\n\n", who, what, c.LastEventAt.UTC().Format("2006-01-02 15:04 UTC"))
+	fmt.Fprintf(&b, "Record: %s%s\n", recordURL, c.Subject)
+	if m := info.Member; m != nil {
+		if m.Email != "" {
+			fmt.Fprintf(&b, "E-mail: %s\n", m.Email)
+		}
+		if m.EPPN != "" {
+			fmt.Fprintf(&b, "eduPersonPrincipalName: %s\n", m.EPPN)
+		}
+	}
+	if c.EventCount > 1 {
+		fmt.Fprintf(&b, "\n%d changes since %s are summed up in this message.\n", c.EventCount, c.FirstEventAt.UTC().Format("2006-01-02 15:04 UTC"))
+	}
+	fmt.Fprintf(&b, "\nYou receive this because %s has e-mail notifications for its members' ORCID records enabled in hookd.\n", info.OrgName)
+	return b.String()
+}

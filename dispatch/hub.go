@@ -1,0 +1,217 @@
+package dispatch
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/oauth2"
+	"golang.org/x/oauth2/clientcredentials"
+
+	"hookd/store"
+)
+
+// HubOptions configures the ORCID Hub deliveries of a Dispatcher: e-mail, and the
+// registration of per-record webhooks at an upstream ORCID API.
+type HubOptions struct {
+	Email    EmailOptions
+	Upstream UpstreamOptions
+	// RecordURL is the public address of a record for the Hub payload's "url"
+	// (default https://orcid.org/); e.g. https://sandbox.orcid.org/ against the sandbox.
+	RecordURL string
+}
+
+// UpstreamOptions is how hookd registers webhooks at the upstream ORCID API.
+type UpstreamOptions struct {
+	APIURL       string // e.g. https://api.sandbox.orcid.org/v3.0
+	TokenURL     string // e.g. https://sandbox.orcid.org/oauth/token
+	ClientID     string
+	ClientSecret string
+	// PublicURL is how the upstream reaches hookd; the relay callback is
+	// PublicURL/relay/{orcid}/{key}.
+	PublicURL string
+}
+
+// hubState is a Dispatcher's Hub configuration and its upstream token source.
+type hubState struct {
+	opts HubOptions
+	mu   sync.Mutex
+	ts   oauth2.TokenSource
+}
+
+// hubStates holds the Hub state of each Dispatcher. It lives beside the Dispatcher
+// rather than in it so that the Hub features stay in their own files.
+var hubStates sync.Map // *Dispatcher → *hubState
+
+// ConfigureHub sets the e-mail and upstream settings; call it before Run.
+func (d *Dispatcher) ConfigureHub(o HubOptions) {
+	if o.RecordURL == "" {
+		o.RecordURL = "https://orcid.org/"
+	}
+	if !strings.HasSuffix(o.RecordURL, "/") {
+		o.RecordURL += "/"
+	}
+	hubStates.Store(d, &hubState{opts: o})
+}
+
+func (d *Dispatcher) hub() *hubState {
+	if h, ok := hubStates.Load(d); ok {
+		return h.(*hubState)
+	}
+	return &hubState{opts: HubOptions{RecordURL: "https://orcid.org/"}}
+}
+
+// hubPayload is the ORCID Hub's organisation webhook body.
+type hubPayload struct {
+	Orcid     string `json:"orcid"`
+	URL       string `json:"url"`
+	Type      string `json:"type"`
+	UpdatedAt string `json:"updated-at"`
+	CreatedAt string `json:"created-at,omitempty"`
+	Email     string `json:"email,omitempty"`
+	EPPN      string `json:"eppn,omitempty"`
+}
+
+// hubTime writes a time as the Hub does (seconds), in UTC with a Z.
+func hubTime(t time.Time) string { return t.UTC().Truncate(time.Second).Format(time.RFC3339) }
+
+// newHubPayload builds the Hub JSON of a delivery; info says who the member is.
+func newHubPayload(c store.Claimed, info store.HubDelivery, recordURL string) ([]byte, error) {
+	p := hubPayload{Orcid: c.Subject, URL: recordURL + c.Subject, Type: c.EventType, UpdatedAt: hubTime(c.LastEventAt)}
+	if m := info.Member; m != nil {
+		if c.EventType == store.EventCreated {
+			p.CreatedAt = hubTime(m.CreatedAt)
+		}
+		p.Email, p.EPPN = m.Email, m.EPPN
+	}
+	return json.Marshal(p)
+}
+
+// upstreamToken returns a /webhook token of the upstream API, cached until it
+// expires; fresh discards the cached one.
+func (h *hubState) upstreamToken(client *http.Client, fresh bool) (string, error) {
+	h.mu.Lock()
+	if h.ts == nil || fresh {
+		u := h.opts.Upstream
+		cfg := clientcredentials.Config{ClientID: u.ClientID, ClientSecret: u.ClientSecret, TokenURL: u.TokenURL,
+			Scopes: []string{store.ScopeWebhook}, AuthStyle: oauth2.AuthStyleInParams}
+		h.ts = cfg.TokenSource(context.WithValue(context.Background(), oauth2.HTTPClient, client))
+	}
+	ts := h.ts
+	h.mu.Unlock()
+	tok, err := ts.Token()
+	if err != nil {
+		h.mu.Lock()
+		if h.ts == ts {
+			h.ts = nil
+		}
+		h.mu.Unlock()
+		return "", err
+	}
+	return tok.AccessToken, nil
+}
+
+// callUpstream carries out a registration work order: PUT (register) or DELETE
+// (unregister) of the record's webhook at the upstream ORCID API, whose callback is
+// hookd's relay for the record. An unregistration the upstream answers 404 is done.
+func (d *Dispatcher) callUpstream(ctx context.Context, c store.Claimed) result {
+	r := result{started: d.store.Now()}
+	t0 := time.Now()
+	h := d.hub()
+	u := h.opts.Upstream
+	fail := func(msg string) result {
+		r.err, r.duration = msg, time.Since(t0)
+		if d.callCtx.Err() != nil {
+			r.cancelled = true
+		}
+		d.markUpstream(c, false, msg)
+		return r
+	}
+	if u.APIURL == "" || u.PublicURL == "" {
+		return fail("upstream registration is not configured ([upstream] api_url, http.public_url)")
+	}
+	method := http.MethodPut
+	if c.EventType == store.UpstreamUnregister {
+		method = http.MethodDelete
+	}
+	key, err := d.store.RelayKey(ctx, c.Subject)
+	if err != nil {
+		return fail(err.Error())
+	}
+	callback := strings.TrimSuffix(u.PublicURL, "/") + "/relay/" + c.Subject + "/" + key
+	target := strings.TrimSuffix(u.APIURL, "/") + "/" + c.Subject + "/webhook/" + url.QueryEscape(callback)
+	send := func(token string) (*http.Response, error) {
+		req, err := http.NewRequestWithContext(ctx, method, target, nil)
+		if err != nil {
+			return nil, err
+		}
+		req.Header.Set("User-Agent", d.opts.UserAgent)
+		req.Header.Set("Accept", "application/json")
+		req.Header.Set("Authorization", "Bearer "+token)
+		req.ContentLength = 0
+		return d.client.Do(req)
+	}
+	token, err := h.upstreamToken(d.client, false)
+	if err != nil {
+		return fail("upstream token endpoint: " + describe(err, d.opts.Timeout))
+	}
+	resp, err := send(token)
+	if err == nil && resp.StatusCode == http.StatusUnauthorized {
+		drain(resp)
+		if token, err = h.upstreamToken(d.client, true); err != nil {
+			return fail("upstream token endpoint (after a 401): " + describe(err, d.opts.Timeout))
+		}
+		resp, err = send(token)
+	}
+	if err != nil {
+		return fail(describe(err, d.opts.Timeout))
+	}
+	snippet, _ := io.ReadAll(io.LimitReader(resp.Body, responseSnippet))
+	drain(resp)
+	r.duration = time.Since(t0)
+	r.status = resp.StatusCode
+	r.body = strings.ToValidUTF8(string(snippet), "?")
+	r.retryAfter = resp.Header.Get("Retry-After")
+	if method == http.MethodDelete && resp.StatusCode == http.StatusNotFound {
+		r.status, r.body = http.StatusNoContent, "404 from the upstream: the webhook was not registered there"
+	}
+	if r.status == http.StatusGone {
+		// A 410 would deactivate the whole upstream subscription: count it as a failure.
+		r.status = http.StatusBadGateway
+		r.err = "HTTP 410 from the upstream"
+	}
+	ok := r.status >= 200 && r.status < 300
+	msg := r.err
+	if !ok && msg == "" {
+		msg = fmt.Sprintf("HTTP %d %s", resp.StatusCode, strings.TrimSpace(firstLine(r.body)))
+	}
+	d.markUpstream(c, ok, msg)
+	return r
+}
+
+// markUpstream records a registration's state for "hookd org status"; the attempt
+// itself is recorded with the outcome.
+func (d *Dispatcher) markUpstream(c store.Claimed, ok bool, msg string) {
+	if d.callCtx.Err() != nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := d.store.MarkUpstream(ctx, c.Subject, c.EventType, ok, msg); err != nil {
+		d.log.Warn("record upstream registration state", "orcid", c.Subject, "err", err)
+	}
+}
+
+func firstLine(s string) string {
+	s, _, _ = strings.Cut(s, "\n")
+	if len(s) > 200 {
+		s = s[:200]
+	}
+	return s
+}

@@ -1,0 +1,279 @@
+package dispatch_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-sasl"
+	"github.com/emersion/go-smtp"
+	"github.com/matryer/is"
+
+	"hookd/dispatch"
+	"hookd/store"
+)
+
+// mailMsg is one message the test SMTP server accepted.
+type mailMsg struct {
+	from string
+	to   []string
+	data string
+	user string // who authenticated, if anyone
+}
+
+// smtpServer is a real SMTP server on 127.0.0.1 that keeps what it receives.
+type smtpServer struct {
+	addr string
+	user string // when set, AUTH PLAIN with user/pass is required
+	pass string
+
+	mu   sync.Mutex
+	msgs []mailMsg
+}
+
+func newSMTPServer(tb testing.TB, user, pass string) *smtpServer {
+	tb.Helper()
+	is := is.New(tb)
+	ss := &smtpServer{user: user, pass: pass}
+	srv := smtp.NewServer(ss)
+	srv.Domain = "localhost"
+	srv.AllowInsecureAuth = true
+	srv.ReadTimeout, srv.WriteTimeout = 10*time.Second, 10*time.Second
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	is.NoErr(err) // listen for SMTP
+	ss.addr = ln.Addr().String()
+	go srv.Serve(ln)
+	tb.Cleanup(func() { srv.Close() })
+	return ss
+}
+
+func (ss *smtpServer) NewSession(*smtp.Conn) (smtp.Session, error) { return &smtpSession{srv: ss}, nil }
+
+func (ss *smtpServer) messages() []mailMsg {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	return append([]mailMsg(nil), ss.msgs...)
+}
+
+type smtpSession struct {
+	srv  *smtpServer
+	msg  mailMsg
+	auth bool
+}
+
+func (s *smtpSession) AuthMechanisms() []string {
+	if s.srv.user == "" {
+		return nil
+	}
+	return []string{sasl.Plain}
+}
+
+func (s *smtpSession) Auth(string) (sasl.Server, error) {
+	return sasl.NewPlainServer(func(_, user, pass string) error {
+		if user != s.srv.user || pass != s.srv.pass {
+			return errors.New("bad credentials")
+		}
+		s.auth, s.msg.user = true, user
+		return nil
+	}), nil
+}
+
+func (s *smtpSession) Mail(from string, _ *smtp.MailOptions) error {
+	if s.srv.user != "" && !s.auth {
+		return smtp.ErrAuthRequired
+	}
+	s.msg.from = from
+	return nil
+}
+
+func (s *smtpSession) Rcpt(to string, _ *smtp.RcptOptions) error {
+	s.msg.to = append(s.msg.to, to)
+	return nil
+}
+
+func (s *smtpSession) Data(r io.Reader) error {
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return err
+	}
+	s.msg.data = string(b)
+	s.srv.mu.Lock()
+	s.srv.msgs = append(s.srv.msgs, s.msg)
+	s.srv.mu.Unlock()
+	return nil
+}
+
+func (s *smtpSession) Reset()        { s.msg = mailMsg{user: s.msg.user} }
+func (s *smtpSession) Logout() error { return nil }
+
+// hubPayload is the body the Hub's organisation webhook receives.
+type hubPayload struct {
+	Orcid     string `json:"orcid"`
+	URL       string `json:"url"`
+	Type      string `json:"type"`
+	UpdatedAt string `json:"updated-at"`
+	CreatedAt string `json:"created-at"`
+	Email     string `json:"email"`
+	EPPN      string `json:"eppn"`
+}
+
+func TestHubWebhookAndEmail(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	e := newEnv(t)
+	rv := newReceiver(t, nil)
+	mail := newSMTPServer(t, "hookd", "mail-pass")
+
+	org, err := e.st.CreateOrganisation(ctx, "University of Testing", "tech@uni.example")
+	is.NoErr(err) // create organisation
+	key := "hub-api-key"
+	_, _, err = e.st.SetHubSettings(ctx, org.ID, store.HubSettings{Enabled: true, URL: rv.URL + "/hooks/", AppendOrcid: true, APIKey: &key,
+		EmailEnabled: true, NotificationEmail: "orcid@uni.example"})
+	is.NoErr(err) // webhook and e-mail on
+	name, email, eppn := "Ann Example", "ann@uni.example", "ann@uni"
+	_, err = e.st.PutMember(ctx, org.ID, orcidA, store.MemberInfo{Name: &name, Email: &email, EPPN: &eppn}, 0)
+	is.NoErr(err) // add member
+
+	d := e.dispatcher(nil)
+	d.ConfigureHub(dispatch.HubOptions{Email: dispatch.EmailOptions{Addr: mail.addr, From: "hookd@uni.example", Username: "hookd", Password: "mail-pass"}})
+	is.Equal(e.tick(d), 2) // the webhook and the e-mail of CREATED
+
+	reqs := rv.requests()
+	is.Equal(len(reqs), 1)
+	is.Equal(reqs[0].path, "/hooks/"+orcidA)    // the iD appended
+	is.Equal(reqs[0].header.Get("apikey"), key) // the apikey header
+	is.Equal(reqs[0].header.Get("Content-Type"), "application/json")
+	var p hubPayload
+	is.NoErr(json.Unmarshal(reqs[0].body, &p))
+	is.Equal(p, hubPayload{Orcid: orcidA, URL: "https://orcid.org/" + orcidA, Type: "CREATED",
+		UpdatedAt: "2024-03-01T12:00:00Z", CreatedAt: "2024-03-01T12:00:00Z", Email: email, EPPN: eppn})
+
+	msgs := mail.messages()
+	is.Equal(len(msgs), 1)
+	m := msgs[0]
+	is.Equal(m.user, "hookd") // authenticated
+	is.Equal(m.from, "hookd@uni.example")
+	is.Equal(strings.Join(m.to, ","), "orcid@uni.example,tech@uni.example") // to the notification address, cc the contact
+	is.True(strings.Contains(m.data, "Subject: ORCID Profile Update ("+orcidA+")"))
+	is.True(strings.Contains(m.data, "Cc: <tech@uni.example>"))
+	is.True(strings.Contains(m.data, "Ann Example"))
+	for _, dl := range e.deliveries(store.DeliveryFilter{}) {
+		is.Equal(dl.StateName(), "delivered") // both delivered
+	}
+
+	// An update of the record: UPDATED, without created-at.
+	e.clock.Advance(time.Hour)
+	e.intake(0, store.Event{Orcid: orcidA})
+	is.Equal(e.tick(d), 2)
+	reqs = rv.requests()
+	is.Equal(len(reqs), 2)
+	p = hubPayload{}
+	is.NoErr(json.Unmarshal(reqs[1].body, &p))
+	is.Equal(p.Type, "UPDATED")
+	is.Equal(p.UpdatedAt, "2024-03-01T13:00:00Z")
+	is.Equal(p.CreatedAt, "") // only for CREATED
+	is.Equal(len(mail.messages()), 2)
+}
+
+func TestEmailToTechContactAndFailure(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	e := newEnv(t)
+	mail := newSMTPServer(t, "", "")
+	org, err := e.st.CreateOrganisation(ctx, "A", "tech@a.example")
+	is.NoErr(err)
+	_, _, err = e.st.SetHubSettings(ctx, org.ID, store.HubSettings{EmailEnabled: true})
+	is.NoErr(err)
+	_, err = e.st.PutMember(ctx, org.ID, orcidB, store.MemberInfo{}, 0)
+	is.NoErr(err)
+
+	// No SMTP server configured: a failure with a reason, retried later.
+	d := e.dispatcher(nil)
+	is.Equal(e.tick(d), 1)
+	dl := e.only()
+	is.Equal(dl.StateName(), "failed")
+	is.True(strings.Contains(dl.LastError, "smtp_addr")) // says what to configure
+
+	d2 := e.dispatcher(nil)
+	d2.ConfigureHub(dispatch.HubOptions{Email: dispatch.EmailOptions{Addr: mail.addr, From: "hookd@a.example"}})
+	_, err = e.st.Replay(ctx, store.ReplayFilter{ID: dl.ID})
+	is.NoErr(err)
+	is.Equal(e.tick(d2), 1)
+	msgs := mail.messages()
+	is.Equal(len(msgs), 1)
+	is.Equal(strings.Join(msgs[0].to, ","), "tech@a.example") // the technical contact, no cc
+	is.True(!strings.Contains(msgs[0].data, "Cc:"))
+	is.Equal(e.only().StateName(), "delivered")
+}
+
+func TestUpstreamRegistration(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	e := newEnv(t)
+	var mu sync.Mutex
+	var calls []string
+	upstream := newReceiver(t, func(n int, w http.ResponseWriter, r *http.Request, body []byte) error {
+		if r.URL.Path == "/oauth/token" {
+			form, _ := url.ParseQuery(string(body))
+			if form.Get("client_id") != "APP-1" || form.Get("client_secret") != "up-secret" || form.Get("scope") != "/webhook" {
+				w.WriteHeader(http.StatusUnauthorized)
+				return nil
+			}
+			w.Header().Set("Content-Type", "application/json")
+			io.WriteString(w, `{"access_token":"tok","token_type":"bearer","expires_in":3600,"scope":"/webhook"}`)
+			return nil
+		}
+		mu.Lock()
+		calls = append(calls, r.Method+" "+r.URL.EscapedPath()+" "+r.Header.Get("Authorization"))
+		mu.Unlock()
+		if r.Method == http.MethodPut {
+			w.WriteHeader(http.StatusCreated)
+		} else {
+			w.WriteHeader(http.StatusNotFound)
+		}
+		return nil
+	})
+	_, err := e.st.ConfigureUpstream(ctx, upstream.URL+"/v3.0")
+	is.NoErr(err)
+	org, err := e.st.CreateOrganisation(ctx, "A", "tech@a.example")
+	is.NoErr(err)
+	_, err = e.st.PutMember(ctx, org.ID, orcidA, store.MemberInfo{}, 0)
+	is.NoErr(err)
+	_, _, err = e.st.SetHubSettings(ctx, org.ID, store.HubSettings{EmailEnabled: true})
+	is.NoErr(err)
+
+	d := e.dispatcher(nil)
+	d.ConfigureHub(dispatch.HubOptions{Upstream: dispatch.UpstreamOptions{APIURL: upstream.URL + "/v3.0", TokenURL: upstream.URL + "/oauth/token",
+		ClientID: "APP-1", ClientSecret: "up-secret", PublicURL: "https://hub.example.org"}})
+	e.tick(d)
+	key, err := e.st.RelayKey(ctx, orcidA)
+	is.NoErr(err)
+	mu.Lock()
+	is.Equal(len(calls), 1)
+	is.Equal(calls[0], "PUT /v3.0/"+orcidA+"/webhook/https%3A%2F%2Fhub.example.org%2Frelay%2F"+orcidA+"%2F"+key+" Bearer tok")
+	mu.Unlock()
+	ms, err := e.st.Members(ctx, org.ID)
+	is.NoErr(err)
+	is.Equal(ms[0].Upstream, "registered")
+
+	// Removing the last covering organisation's member unregisters; a 404 there is done.
+	is.NoErr(e.st.RemoveMember(ctx, org.ID, orcidA))
+	e.tick(d)
+	mu.Lock()
+	is.Equal(len(calls), 2)
+	is.True(strings.HasPrefix(calls[1], "DELETE /v3.0/"+orcidA+"/webhook/"))
+	mu.Unlock()
+	for _, dl := range e.deliveries(store.DeliveryFilter{Orcid: orcidA}) {
+		if dl.EventType == store.UpstreamUnregister {
+			is.Equal(dl.StateName(), "delivered")
+		}
+	}
+}

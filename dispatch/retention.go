@@ -1,0 +1,53 @@
+package dispatch
+
+import (
+	"context"
+	"time"
+
+	"hookd/store"
+)
+
+// purgeBatch is how many rows one purge transaction deletes: small, so the dispatch
+// loop's transactions never wait long behind it.
+const purgeBatch = 500
+
+// purgeEvery is how often the retention pass runs.
+const purgeEvery = time.Minute
+
+// Purge deletes delivered deliveries (and their attempts) that finished more than
+// Options.Retention ago, in small batches, pausing between them. Dead deliveries are
+// kept for an operator. It returns how many it deleted.
+func (d *Dispatcher) Purge(ctx context.Context) (int, error) {
+	total := 0
+	before := d.store.Now().Add(-d.opts.Retention)
+	for ctx.Err() == nil {
+		n, err := d.store.Purge(ctx, store.StateDelivered, before, purgeBatch)
+		total += n
+		if err != nil || n < purgeBatch {
+			return total, err
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(10 * time.Millisecond): // let the dispatch loop write
+		}
+	}
+	return total, ctx.Err()
+}
+
+// retention runs Purge every purgeEvery until ctx ends.
+func (d *Dispatcher) retention(ctx context.Context) {
+	t := time.NewTicker(purgeEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if n, err := d.Purge(ctx); err != nil && ctx.Err() == nil {
+				d.log.Error("retention", "err", err)
+			} else if n > 0 {
+				d.log.Debug("retention", "purged", n)
+			}
+		}
+	}
+}

@@ -1,0 +1,57 @@
+package dispatch_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/matryer/is"
+
+	"hookd/dispatch"
+	"hookd/store"
+)
+
+// TestRetention: delivered rows older than Options.Retention are purged with their
+// attempts; younger ones, pending ones and dead ones stay.
+func TestRetention(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	e := newEnv(t)
+	ok := newReceiver(t, nil)
+	d := e.dispatcher(func(o *dispatch.Options) {
+		o.Retention = time.Hour
+		o.GiveUpAfter = time.Minute
+	})
+	const old = 1200
+	for i := 0; i < old; i++ { // more than one purge batch
+		e.subscribe(testOrcid(i), ok.URL+"/cb")
+	}
+	var events []store.Event
+	for i := 0; i < old; i++ {
+		events = append(events, store.Event{Orcid: testOrcid(i)})
+	}
+	e.intake(0, events...)
+	for i := 0; i < 100 && ok.count() < old; i++ { // one host: the per-host limit releases the excess to later ticks
+		e.tick(d)
+		e.clock.Advance(time.Second)
+	}
+	is.Equal(ok.count(), old) // all delivered
+
+	e.clock.Advance(2 * time.Hour)
+	e.subscribe(testOrcid(5000), ok.URL+"/young")
+	e.intake(0, store.Event{Orcid: testOrcid(5000)})
+	e.tick(d)
+	e.intake(0, store.Event{Orcid: testOrcid(1)}) // pending, not yet sent
+
+	n, err := d.Purge(ctx)
+	is.NoErr(err)
+	is.Equal(n, old) // only the old delivered rows
+	counts, err := e.st.Counts(ctx)
+	is.NoErr(err)
+	is.Equal(counts["delivered"], 1) // the young delivery stays
+	is.Equal(counts["pending"], 1)   // the pending one stays
+
+	n, err = d.Purge(ctx)
+	is.NoErr(err)
+	is.Equal(n, 0) // nothing left to purge
+}

@@ -1,0 +1,421 @@
+package httpapi
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"hookd/orcid"
+	"hookd/ssrf"
+	"hookd/store"
+)
+
+// hubRoutes lists the routes of the ORCID Hub features: the organisation admin API
+// (scope /admin, problem+json errors) and the relay that the upstream ORCID API calls.
+func (s *Server) hubRoutes() {
+	admin := func(h http.Handler) http.Handler { return s.bearer(store.ScopeAdmin, styleProblem, h) }
+	const orgs = "/api/hub/v1/organisations"
+	s.router.Handler(http.MethodPost, orgs, admin(s.handleOrgCreate()))
+	s.router.Handler(http.MethodGet, orgs, admin(s.handleOrgList()))
+	s.router.Handler(http.MethodGet, orgs+"/:id", admin(s.handleOrgGet()))
+	s.router.Handler(http.MethodPatch, orgs+"/:id", admin(s.handleOrgPatch()))
+	s.router.Handler(http.MethodDelete, orgs+"/:id", admin(s.handleOrgDelete()))
+	s.router.Handler(http.MethodPut, orgs+"/:id/webhook", admin(s.handleHubSettingsPut()))
+	s.router.Handler(http.MethodGet, orgs+"/:id/webhook", admin(s.handleHubSettingsGet()))
+	s.router.Handler(http.MethodDelete, orgs+"/:id/webhook", admin(s.handleHubSettingsDelete()))
+	s.router.Handler(http.MethodGet, orgs+"/:id/members", admin(s.handleMemberList()))
+	s.router.Handler(http.MethodPut, orgs+"/:id/members/:orcid", admin(s.handleMemberPut()))
+	s.router.Handler(http.MethodDelete, orgs+"/:id/members/:orcid", admin(s.handleMemberDelete()))
+
+	s.router.Handler(http.MethodPost, "/relay/:orcid/:key", s.handleRelay())
+}
+
+// orgJSON is an organisation as the admin API shows it.
+type orgJSON struct {
+	ID               int64     `json:"id"`
+	Name             string    `json:"name"`
+	TechContactEmail string    `json:"tech-contact-email"`
+	Members          int       `json:"members"`
+	CreatedAt        time.Time `json:"created-at"`
+	UpdatedAt        time.Time `json:"updated-at"`
+}
+
+func toOrgJSON(o store.Organisation) orgJSON {
+	return orgJSON{ID: o.ID, Name: o.Name, TechContactEmail: o.TechContactEmail, Members: o.Members, CreatedAt: o.CreatedAt, UpdatedAt: o.UpdatedAt}
+}
+
+// orgID reads the organisation id of the path; anything but a positive number is a 404.
+func orgID(w http.ResponseWriter, r *http.Request) (int64, bool) {
+	raw := params(r).ByName("id")
+	id, err := strconv.ParseInt(raw, 10, 64)
+	if err != nil || id <= 0 {
+		writeProblem(w, http.StatusNotFound, fmt.Sprintf("organisation %q not found", raw), "")
+		return 0, false
+	}
+	return id, true
+}
+
+// hubProblem answers a store error: like problemFor, but keeps the store's message
+// (which names the field) for a 409 and a 404.
+func (s *Server) hubProblem(w http.ResponseWriter, r *http.Request, err error) {
+	msg := err.Error()
+	if i := strings.LastIndex(msg, ": "); i >= 0 && errors.Is(err, store.ErrNotFound) {
+		msg = strings.TrimSuffix(msg[strings.Index(msg, ": ")+2:], ": "+store.ErrNotFound.Error()) + " not found"
+	}
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		writeProblem(w, http.StatusNotFound, msg, "")
+	case errors.Is(err, store.ErrConflict):
+		_, detail, _ := strings.Cut(msg, ": name: ")
+		writeProblem(w, http.StatusConflict, "name: "+detail, "name") // the one unique field
+	case errors.Is(err, store.ErrInvalid):
+		detail := errAfter(err, store.ErrInvalid)
+		detail = strings.TrimPrefix(detail, ": ")
+		field, _, _ := strings.Cut(detail, ":")
+		field, _, _ = strings.Cut(field, " ") // "name is required" names name too
+		writeProblem(w, http.StatusBadRequest, detail, field)
+	default:
+		s.problemFor(w, r, err)
+	}
+}
+
+func (s *Server) handleOrgCreate() http.Handler {
+	type request struct {
+		Name             *string `json:"name"`
+		TechContactEmail *string `json:"tech-contact-email"`
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var in request
+		if err := decode(w, r, &in, 64<<10); err != nil {
+			writeInputError(w, err)
+			return
+		}
+		if in.Name == nil {
+			writeProblem(w, http.StatusBadRequest, "name is required", "name")
+			return
+		}
+		if in.TechContactEmail == nil {
+			writeProblem(w, http.StatusBadRequest, "tech-contact-email is required", "tech-contact-email")
+			return
+		}
+		o, err := s.store.CreateOrganisation(r.Context(), *in.Name, *in.TechContactEmail)
+		if err != nil {
+			s.hubProblem(w, r, err)
+			return
+		}
+		w.Header().Set("Location", s.opts.PublicURL+"/api/hub/v1/organisations/"+strconv.FormatInt(o.ID, 10))
+		encode(w, http.StatusCreated, toOrgJSON(o))
+	})
+}
+
+func (s *Server) handleOrgList() http.Handler {
+	type response struct {
+		Organisations []orgJSON `json:"organisations"`
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		list, err := s.store.Organisations(r.Context())
+		if err != nil {
+			s.hubProblem(w, r, err)
+			return
+		}
+		out := response{Organisations: []orgJSON{}}
+		for _, o := range list {
+			out.Organisations = append(out.Organisations, toOrgJSON(o))
+		}
+		encode(w, http.StatusOK, out)
+	})
+}
+
+func (s *Server) handleOrgGet() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id, ok := orgID(w, r)
+		if !ok {
+			return
+		}
+		o, err := s.store.Organisation(r.Context(), id)
+		if err != nil {
+			s.hubProblem(w, r, err)
+			return
+		}
+		encode(w, http.StatusOK, toOrgJSON(o))
+	})
+}
+
+func (s *Server) handleOrgPatch() http.Handler {
+	type request struct {
+		Name             *string `json:"name"`
+		TechContactEmail *string `json:"tech-contact-email"`
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id, ok := orgID(w, r)
+		if !ok {
+			return
+		}
+		var in request
+		if err := decode(w, r, &in, 64<<10); err != nil {
+			writeInputError(w, err)
+			return
+		}
+		o, err := s.store.UpdateOrganisation(r.Context(), id, store.OrganisationPatch{Name: in.Name, TechContactEmail: in.TechContactEmail})
+		if err != nil {
+			s.hubProblem(w, r, err)
+			return
+		}
+		encode(w, http.StatusOK, toOrgJSON(o))
+	})
+}
+
+func (s *Server) handleOrgDelete() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id, ok := orgID(w, r)
+		if !ok {
+			return
+		}
+		if err := s.store.DeleteOrganisation(r.Context(), id); err != nil {
+			s.hubProblem(w, r, err)
+			return
+		}
+		s.opts.Nudge() // unregistrations upstream may be due
+		w.WriteHeader(http.StatusNoContent)
+	})
+}
+
+// settingsJSON is an organisation's webhook settings with the ORCID Hub's keys. The
+// apikey is never shown: apikey-set says whether one is set.
+type settingsJSON struct {
+	Enabled                   bool   `json:"enabled"`
+	URL                       string `json:"url"`
+	AppendOrcid               bool   `json:"append-orcid"`
+	APIKeySet                 bool   `json:"apikey-set"`
+	EmailNotificationsEnabled bool   `json:"email-notifications-enabled"`
+	NotificationEmail         string `json:"notification-email"`
+	WebhookDeactivated        string `json:"webhook-deactivated-reason,omitempty"`
+	EmailDeactivated          string `json:"email-deactivated-reason,omitempty"`
+}
+
+func toSettingsJSON(h store.HubSettings) settingsJSON {
+	return settingsJSON{Enabled: h.Enabled, URL: h.URL, AppendOrcid: h.AppendOrcid, APIKeySet: h.APIKeySet,
+		EmailNotificationsEnabled: h.EmailEnabled, NotificationEmail: h.NotificationEmail,
+		WebhookDeactivated: h.WebhookReason, EmailDeactivated: h.EmailReason}
+}
+
+func (s *Server) handleHubSettingsPut() http.Handler {
+	type request struct {
+		Enabled                   bool    `json:"enabled"`
+		URL                       string  `json:"url"`
+		AppendOrcid               bool    `json:"append-orcid"`
+		APIKey                    *string `json:"apikey"`
+		EmailNotificationsEnabled bool    `json:"email-notifications-enabled"`
+		NotificationEmail         string  `json:"notification-email"`
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id, ok := orgID(w, r)
+		if !ok {
+			return
+		}
+		var in request
+		if err := decode(w, r, &in, 64<<10); err != nil {
+			writeInputError(w, err)
+			return
+		}
+		if in.URL != "" {
+			if _, err := ssrf.CheckURL(in.URL, s.opts.AllowPrivateTargets); err != nil {
+				writeProblem(w, http.StatusBadRequest, "url: "+strings.Replace(err.Error(), "callback ", "", 1), "url")
+				return
+			}
+		}
+		if in.APIKey != nil && (len(*in.APIKey) > 1024 || strings.ContainsAny(*in.APIKey, "\r\n")) {
+			writeProblem(w, http.StatusBadRequest, "apikey: must be one line of at most 1024 characters", "apikey")
+			return
+		}
+		h, newly, err := s.store.SetHubSettings(r.Context(), id, store.HubSettings{
+			Enabled: in.Enabled, URL: in.URL, AppendOrcid: in.AppendOrcid, APIKey: in.APIKey,
+			EmailEnabled: in.EmailNotificationsEnabled, NotificationEmail: in.NotificationEmail,
+		})
+		if err != nil {
+			s.hubProblem(w, r, err)
+			return
+		}
+		s.opts.Nudge() // upstream registrations may be due
+		status := http.StatusOK
+		if newly {
+			status = http.StatusCreated
+		}
+		encode(w, status, toSettingsJSON(h))
+	})
+}
+
+func (s *Server) handleHubSettingsGet() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id, ok := orgID(w, r)
+		if !ok {
+			return
+		}
+		h, err := s.store.HubSettings(r.Context(), id)
+		if err != nil {
+			s.hubProblem(w, r, err)
+			return
+		}
+		encode(w, http.StatusOK, toSettingsJSON(h))
+	})
+}
+
+func (s *Server) handleHubSettingsDelete() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id, ok := orgID(w, r)
+		if !ok {
+			return
+		}
+		if err := s.store.DeleteHubSettings(r.Context(), id); err != nil {
+			s.hubProblem(w, r, err)
+			return
+		}
+		s.opts.Nudge()
+		w.WriteHeader(http.StatusNoContent)
+	})
+}
+
+// memberJSON is a member as the admin API shows it.
+type memberJSON struct {
+	Orcid     string    `json:"orcid"`
+	Name      string    `json:"name"`
+	Email     string    `json:"email"`
+	EPPN      string    `json:"eppn"`
+	CreatedAt time.Time `json:"created-at"`
+	Upstream  string    `json:"upstream,omitempty"`
+}
+
+// memberOrcid reads and checks the iD of the path.
+func memberOrcid(w http.ResponseWriter, r *http.Request) (string, bool) {
+	id := params(r).ByName("orcid")
+	if err := orcid.Check(id); err != nil {
+		writeProblem(w, http.StatusBadRequest, "orcid: "+err.Error(), "orcid")
+		return "", false
+	}
+	return id, true
+}
+
+func (s *Server) handleMemberPut() http.Handler {
+	type request struct {
+		Name  *string `json:"name"`
+		Email *string `json:"email"`
+		EPPN  *string `json:"eppn"`
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id, ok := orgID(w, r)
+		if !ok {
+			return
+		}
+		m, ok := memberOrcid(w, r)
+		if !ok {
+			return
+		}
+		// Every field is optional, and so is the body.
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 64<<10))
+		if err != nil {
+			writeProblem(w, http.StatusBadRequest, "request body is larger than 65536 bytes", "")
+			return
+		}
+		var in request
+		if len(bytes.TrimSpace(body)) > 0 {
+			r2 := r.Clone(r.Context())
+			r2.Body = io.NopCloser(bytes.NewReader(body))
+			if err := decode(w, r2, &in, 64<<10); err != nil {
+				writeInputError(w, err)
+				return
+			}
+		}
+		created, err := s.store.PutMember(r.Context(), id, m, store.MemberInfo{Name: in.Name, Email: in.Email, EPPN: in.EPPN}, s.opts.CoalesceWindow)
+		if err != nil {
+			s.hubProblem(w, r, err)
+			return
+		}
+		if !created {
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		s.opts.Nudge()
+		w.Header().Set("Location", fmt.Sprintf("%s/api/hub/v1/organisations/%d/members/%s", s.opts.PublicURL, id, m))
+		w.WriteHeader(http.StatusCreated)
+	})
+}
+
+func (s *Server) handleMemberDelete() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id, ok := orgID(w, r)
+		if !ok {
+			return
+		}
+		m, ok := memberOrcid(w, r)
+		if !ok {
+			return
+		}
+		if err := s.store.RemoveMember(r.Context(), id, m); err != nil {
+			s.hubProblem(w, r, err)
+			return
+		}
+		s.opts.Nudge()
+		w.WriteHeader(http.StatusNoContent)
+	})
+}
+
+func (s *Server) handleMemberList() http.Handler {
+	type response struct {
+		Members []memberJSON `json:"members"`
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id, ok := orgID(w, r)
+		if !ok {
+			return
+		}
+		list, err := s.store.Members(r.Context(), id)
+		if err != nil {
+			s.hubProblem(w, r, err)
+			return
+		}
+		out := response{Members: []memberJSON{}}
+		for _, m := range list {
+			out.Members = append(out.Members, memberJSON{Orcid: m.Orcid, Name: m.Name, Email: m.Email, EPPN: m.EPPN, CreatedAt: m.CreatedAt, Upstream: m.Upstream})
+		}
+		encode(w, http.StatusOK, out)
+	})
+}
+
+// handleRelay is the callback hookd registers upstream for each covered record: a
+// POST (ORCID's is empty) records an UPDATED event for the record, which fans out to
+// its organisations. The key is an HMAC of the iD, so a wrong one is a 404 that
+// records nothing and does not say whether the iD is known.
+func (s *Server) handleRelay() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id, key := params(r).ByName("orcid"), params(r).ByName("key")
+		notFound := func() { writeProblem(w, http.StatusNotFound, "no such relay", "") }
+		if orcid.Check(id) != nil {
+			notFound()
+			return
+		}
+		ok, err := s.store.CheckRelayKey(r.Context(), id, key)
+		if err != nil {
+			s.problemFor(w, r, err)
+			return
+		}
+		if !ok {
+			notFound()
+			return
+		}
+		io.Copy(io.Discard, io.LimitReader(r.Body, 64<<10))
+		res, err := s.store.Intake(r.Context(), "relay", "", []store.Event{{Orcid: id, Type: store.EventUpdated}}, s.opts.CoalesceWindow)
+		if err != nil {
+			s.problemFor(w, r, err)
+			return
+		}
+		if res.Deliveries > 0 {
+			s.opts.Nudge()
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
+}

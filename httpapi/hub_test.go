@@ -1,0 +1,244 @@
+package httpapi_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/matryer/is"
+
+	"hookd/httpapi"
+	"hookd/store"
+)
+
+// hubReq sends a JSON body (none when body is "") with a bearer token.
+func (h *harness) hubReq(tb testing.TB, method, path, token, body string) response {
+	tb.Helper()
+	is := is.New(tb)
+	var req *http.Request
+	var err error
+	if body == "" {
+		req, err = http.NewRequest(method, h.srv.URL+path, nil)
+	} else {
+		req, err = http.NewRequest(method, h.srv.URL+path, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+	}
+	is.NoErr(err) // make request
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	return h.send(tb, req)
+}
+
+type problemBody struct {
+	Type   string `json:"type"`
+	Title  string `json:"title"`
+	Status int    `json:"status"`
+	Detail string `json:"detail"`
+	Field  string `json:"field"`
+}
+
+func problemOf(tb testing.TB, res response, status int, field string) problemBody {
+	tb.Helper()
+	is := is.New(tb)
+	is.Equal(res.status, status) // status
+	is.Equal(res.header.Get("Content-Type"), "application/problem+json")
+	var p problemBody
+	decodeJSON(tb, res.body, &p)
+	is.Equal(p.Field, field) // the field at fault
+	return p
+}
+
+type orgBody struct {
+	ID               int64  `json:"id"`
+	Name             string `json:"name"`
+	TechContactEmail string `json:"tech-contact-email"`
+	Members          int    `json:"members"`
+	CreatedAt        string `json:"created-at"`
+	UpdatedAt        string `json:"updated-at"`
+}
+
+type settingsBody struct {
+	Enabled                   bool   `json:"enabled"`
+	URL                       string `json:"url"`
+	AppendOrcid               bool   `json:"append-orcid"`
+	APIKeySet                 bool   `json:"apikey-set"`
+	EmailNotificationsEnabled bool   `json:"email-notifications-enabled"`
+	NotificationEmail         string `json:"notification-email"`
+	WebhookDeactivated        string `json:"webhook-deactivated-reason"`
+	EmailDeactivated          string `json:"email-deactivated-reason"`
+}
+
+type membersBody struct {
+	Members []struct {
+		Orcid     string `json:"orcid"`
+		Name      string `json:"name"`
+		Email     string `json:"email"`
+		EPPN      string `json:"eppn"`
+		CreatedAt string `json:"created-at"`
+		Upstream  string `json:"upstream"`
+	} `json:"members"`
+}
+
+func TestHubAdminAPI(t *testing.T) {
+	is := is.New(t)
+	h := newHarness(t)
+	admin := h.token(t, h.client(t, "admin", store.ScopeAdmin), store.ScopeAdmin).AccessToken
+	notify := h.token(t, h.client(t, "notifier", store.ScopeNotify), store.ScopeNotify).AccessToken
+	const orgs = "/api/hub/v1/organisations"
+
+	t.Run("auth", func(t *testing.T) {
+		problemOf(t, h.hubReq(t, http.MethodGet, orgs, "", ""), http.StatusUnauthorized, "")
+		problemOf(t, h.hubReq(t, http.MethodGet, orgs, notify, ""), http.StatusForbidden, "") // lacks /admin
+	})
+
+	res := h.hubReq(t, http.MethodPost, orgs, admin, `{"name": "University of Testing", "tech-contact-email": "tech@uni.example"}`)
+	is.Equal(res.status, http.StatusCreated) // organisation created
+	var org orgBody
+	decodeJSON(t, res.body, &org)
+	is.True(org.ID > 0)
+	is.Equal(res.header.Get("Location"), fmt.Sprintf("%s%s/%d", testPublic, orgs, org.ID))
+	one := fmt.Sprintf("%s/%d", orgs, org.ID)
+
+	t.Run("organisation bad input", func(t *testing.T) {
+		problemOf(t, h.hubReq(t, http.MethodPost, orgs, admin, `{"name": "University of Testing", "tech-contact-email": "x@uni.example"}`), http.StatusConflict, "name")
+		problemOf(t, h.hubReq(t, http.MethodPost, orgs, admin, `{"name": "X", "tech-contact-email": "nope"}`), http.StatusBadRequest, "tech-contact-email")
+		problemOf(t, h.hubReq(t, http.MethodPost, orgs, admin, `{"name": "X"}`), http.StatusBadRequest, "tech-contact-email")
+		problemOf(t, h.hubReq(t, http.MethodPost, orgs, admin, `{"name": "X", "tech-contact-email": "a@b.example", "colour": 1}`), http.StatusBadRequest, "colour")
+		problemOf(t, h.hubReq(t, http.MethodGet, orgs+"/999", admin, ""), http.StatusNotFound, "")
+		problemOf(t, h.hubReq(t, http.MethodGet, orgs+"/abc", admin, ""), http.StatusNotFound, "")
+		is := is.New(t)
+		res := h.hubReq(t, http.MethodGet, orgs, admin, "")
+		is.Equal(res.status, http.StatusOK)
+		var list struct {
+			Organisations []orgBody `json:"organisations"`
+		}
+		decodeJSON(t, res.body, &list)
+		is.Equal(len(list.Organisations), 1) // nothing else was made
+	})
+
+	t.Run("patch", func(t *testing.T) {
+		is := is.New(t)
+		res := h.hubReq(t, http.MethodPatch, one, admin, `{"tech-contact-email": "it@uni.example"}`)
+		is.Equal(res.status, http.StatusOK)
+		var o orgBody
+		decodeJSON(t, res.body, &o)
+		is.Equal(o.TechContactEmail, "it@uni.example")
+		is.Equal(o.Name, "University of Testing")
+	})
+
+	t.Run("webhook settings", func(t *testing.T) {
+		is := is.New(t)
+		problemOf(t, h.hubReq(t, http.MethodPut, one+"/webhook", admin, `{"enabled": true, "url": "ftp://x"}`), http.StatusBadRequest, "url")
+		problemOf(t, h.hubReq(t, http.MethodPut, one+"/webhook", admin, `{"enabled": true, "url": "http://127.0.0.1/x"}`), http.StatusBadRequest, "url") // private target
+		problemOf(t, h.hubReq(t, http.MethodPut, one+"/webhook", admin, `{"enabled": true}`), http.StatusBadRequest, "url")
+		problemOf(t, h.hubReq(t, http.MethodPut, one+"/webhook", admin, `{"notification-email": "nope"}`), http.StatusBadRequest, "notification-email")
+
+		body := `{"enabled": true, "url": "https://hooks.uni.example/orcid", "append-orcid": true, "apikey": "k-123",
+			"email-notifications-enabled": true, "notification-email": "orcid@uni.example"}`
+		res := h.hubReq(t, http.MethodPut, one+"/webhook", admin, body)
+		is.Equal(res.status, http.StatusCreated)              // newly enabled
+		is.True(!strings.Contains(string(res.body), "k-123")) // the apikey is never echoed
+		var s settingsBody
+		decodeJSON(t, res.body, &s)
+		is.Equal(s, settingsBody{Enabled: true, URL: "https://hooks.uni.example/orcid", AppendOrcid: true, APIKeySet: true,
+			EmailNotificationsEnabled: true, NotificationEmail: "orcid@uni.example"})
+
+		res = h.hubReq(t, http.MethodPut, one+"/webhook", admin, `{"enabled": true, "url": "https://hooks.uni.example/orcid", "email-notifications-enabled": true}`)
+		is.Equal(res.status, http.StatusOK) // already enabled
+		decodeJSON(t, res.body, &s)
+		is.True(s.APIKeySet)              // kept when absent
+		is.Equal(s.NotificationEmail, "") // back to the technical contact
+
+		res = h.hubReq(t, http.MethodGet, one+"/webhook", admin, "")
+		is.Equal(res.status, http.StatusOK)
+		decodeJSON(t, res.body, &s)
+		is.Equal(s.URL, "https://hooks.uni.example/orcid")
+	})
+
+	t.Run("members", func(t *testing.T) {
+		is := is.New(t)
+		res := h.hubReq(t, http.MethodPut, one+"/members/"+seedOrcid, admin, `{"name": "Ann", "email": "ann@uni.example", "eppn": "ann@uni"}`)
+		is.Equal(res.status, http.StatusCreated) // new member
+		res = h.hubReq(t, http.MethodPut, one+"/members/"+seedOrcid, admin, "")
+		is.Equal(res.status, http.StatusNoContent) // existing; no body needed
+		res = h.hubReq(t, http.MethodPut, one+"/members/"+seedOrcidX, admin, "")
+		is.Equal(res.status, http.StatusCreated) // no body at all
+
+		problemOf(t, h.hubReq(t, http.MethodPut, one+"/members/0000-0002-7253-3646", admin, ""), http.StatusBadRequest, "orcid")
+		problemOf(t, h.hubReq(t, http.MethodPut, one+"/members/0000-0002-1825-0097", admin, `{"email": "nope"}`), http.StatusBadRequest, "email")
+		problemOf(t, h.hubReq(t, http.MethodPut, orgs+"/999/members/0000-0002-1825-0097", admin, ""), http.StatusNotFound, "")
+
+		// Adding a member announced the record to the organisation as CREATED.
+		ds, err := h.st.Deliveries(context.Background(), store.DeliveryFilter{Orcid: seedOrcid})
+		is.NoErr(err)
+		is.Equal(len(ds), 2) // webhook and e-mail
+		is.Equal(ds[0].EventType, store.EventCreated)
+
+		res = h.hubReq(t, http.MethodGet, one+"/members", admin, "")
+		is.Equal(res.status, http.StatusOK)
+		var ms membersBody
+		decodeJSON(t, res.body, &ms)
+		is.Equal(len(ms.Members), 2)
+		is.Equal(ms.Members[0].Orcid, seedOrcid)
+		is.Equal(ms.Members[0].EPPN, "ann@uni")
+
+		res = h.hubReq(t, http.MethodDelete, one+"/members/"+seedOrcidX, admin, "")
+		is.Equal(res.status, http.StatusNoContent)
+		problemOf(t, h.hubReq(t, http.MethodDelete, one+"/members/"+seedOrcidX, admin, ""), http.StatusNotFound, "")
+	})
+
+	t.Run("delete", func(t *testing.T) {
+		is := is.New(t)
+		res := h.hubReq(t, http.MethodDelete, one+"/webhook", admin, "")
+		is.Equal(res.status, http.StatusNoContent)
+		res = h.hubReq(t, http.MethodGet, one+"/webhook", admin, "")
+		var s settingsBody
+		decodeJSON(t, res.body, &s)
+		is.Equal(s, settingsBody{}) // all off
+		res = h.hubReq(t, http.MethodDelete, one, admin, "")
+		is.Equal(res.status, http.StatusNoContent)
+		problemOf(t, h.hubReq(t, http.MethodGet, one, admin, ""), http.StatusNotFound, "")
+	})
+}
+
+func TestRelay(t *testing.T) {
+	is := is.New(t)
+	h := newHarness(t, func(o *httpapi.Options) { o.AllowPrivateTargets = true })
+	ctx := context.Background()
+	o, err := h.st.CreateOrganisation(ctx, "A", "tech@a.example")
+	is.NoErr(err)
+	_, _, err = h.st.SetHubSettings(ctx, o.ID, store.HubSettings{Enabled: true, URL: "http://127.0.0.1:1/x"})
+	is.NoErr(err)
+	_, err = h.st.PutMember(ctx, o.ID, seedOrcid, store.MemberInfo{}, 0)
+	is.NoErr(err)
+
+	// Before upstream registration is configured there is no relay key at all.
+	problemOf(t, h.hubReq(t, http.MethodPost, "/relay/"+seedOrcid+"/abc", "", ""), http.StatusNotFound, "")
+
+	_, err = h.st.ConfigureUpstream(ctx, "http://127.0.0.1:2")
+	is.NoErr(err)
+	key, err := h.st.RelayKey(ctx, seedOrcid)
+	is.NoErr(err)
+	before, _ := h.st.Deliveries(ctx, store.DeliveryFilter{Orcid: seedOrcid})
+
+	problemOf(t, h.hubReq(t, http.MethodPost, "/relay/"+seedOrcid+"/"+key+"x", "", ""), http.StatusNotFound, "")
+	otherKey, _ := h.st.RelayKey(ctx, seedOrcidX)
+	problemOf(t, h.hubReq(t, http.MethodPost, "/relay/"+seedOrcid+"/"+otherKey, "", ""), http.StatusNotFound, "")
+	after, _ := h.st.Deliveries(ctx, store.DeliveryFilter{Orcid: seedOrcid})
+	is.Equal(len(after), len(before)) // a wrong key records nothing
+
+	res := h.hubReq(t, http.MethodPost, "/relay/"+seedOrcid+"/"+key, "", "")
+	is.Equal(res.status, http.StatusNoContent)
+	ds, err := h.st.Deliveries(ctx, store.DeliveryFilter{Orcid: seedOrcid, State: "pending"})
+	is.NoErr(err)
+	var count int
+	for _, d := range ds {
+		if d.EventType == store.EventCreated || d.EventType == store.EventUpdated {
+			count += d.EventCount
+		}
+	}
+	is.Equal(count, 2) // the CREATED of joining, merged with the relayed UPDATED
+}

@@ -1,0 +1,26 @@
+package httpapi
+
+import (
+	"testing"
+
+	"github.com/matryer/is"
+)
+
+func TestRouteLabel(t *testing.T) {
+	for _, tt := range []struct {
+		path, base string
+		status     int
+		want       string
+	}{
+		{"/0000-0002-7253-3645/webhook/http%3A%2F%2Fnowhere2.com%2Fx", "", 201, "/:orcid/webhook/:callback"},
+		{"/orcid-api-web/0000-0002-7253-3645/webhook", "/orcid-api-web", 200, "/orcid-api-web/:orcid/webhook"},
+		{"/orcid-api-web/oauth/token", "/orcid-api-web", 200, "/orcid-api-web/oauth/token"},
+		{"/api/notifications/v1/webhooks/0b6c4e0e-8c0f-4d6e-9a53-2f1f3c8f1a11/replay", "", 202, "/api/notifications/v1/webhooks/:id/replay"},
+		{"/api/hub/v1/organisations/12/members/0000-0002-9079-593X", "", 204, "/api/hub/v1/organisations/:id/members/:orcid"},
+		{"/relay/0000-0002-7253-3645/abcdef", "", 204, "/relay/:orcid/:key"},
+		{"/anything/at/all", "", 404, "unmatched"},
+	} {
+		is := is.New(t)
+		is.Equal(routeLabel(tt.path, tt.base, tt.status), tt.want) // bounded label
+	}
+}

@@ -1,0 +1,846 @@
+package httpapi_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/matryer/is"
+
+	"hookd/httpapi"
+	"hookd/secret"
+	"hookd/store"
+)
+
+// The platform webhook API (seed 004) through the real router, on a real store.
+// Helpers here carry a "platform" prefix so they stay apart from the package's
+// other test helpers.
+
+const platformPath = "/api/notifications/v1/webhooks"
+
+// platformAuth is the auth object as the API shows it: never a password or a
+// client secret (a strict decode fails if one appears).
+type platformAuth struct {
+	Type     string `json:"type"`
+	Username string `json:"username,omitempty"`
+	ClientID string `json:"clientID,omitempty"`
+	TokenURL string `json:"tokenURL,omitempty"`
+}
+
+// platformRecord is a webhook record with hookd's optional fields.
+type platformRecord struct {
+	ID            string            `json:"id"`
+	CreatedAt     time.Time         `json:"createdAt"`
+	UpdatedAt     time.Time         `json:"updatedAt"`
+	TargetURL     string            `json:"targetURL"`
+	Auth          platformAuth      `json:"auth"`
+	Status        string            `json:"status"`
+	Reason        string            `json:"reason"`
+	Orcid         string            `json:"orcid"`
+	Types         []string          `json:"types"`
+	Description   string            `json:"description"`
+	Headers       map[string]string `json:"headers"`
+	SigningSecret string            `json:"signingSecret"`
+}
+
+// platformPage is the body of the list call.
+type platformPage struct {
+	Webhooks   []platformRecord `json:"webhooks"`
+	NextCursor string           `json:"nextCursor"`
+}
+
+// platformAttempt and platformDelivery are the body of the deliveries call.
+type platformAttempt struct {
+	Attempt    int       `json:"attempt"`
+	StartedAt  time.Time `json:"startedAt"`
+	DurationMS int64     `json:"durationMs"`
+	Status     int       `json:"status"`
+	Error      string    `json:"error"`
+	Response   string    `json:"response"`
+}
+
+type platformDelivery struct {
+	ID          int64             `json:"id"`
+	MessageID   string            `json:"messageId"`
+	Orcid       string            `json:"orcid"`
+	Type        string            `json:"type"`
+	State       string            `json:"state"`
+	Events      int               `json:"events"`
+	FirstEvent  time.Time         `json:"firstEventAt"`
+	LastEvent   time.Time         `json:"lastEventAt"`
+	DueAt       time.Time         `json:"dueAt"`
+	LastStatus  int               `json:"lastStatus"`
+	LastError   string            `json:"lastError"`
+	AttemptsLog []platformAttempt `json:"attempts"`
+}
+
+// platformCall sends a platform API request with a JSON body (none when empty), the
+// seed's Accept header, and a bearer token when token is not empty.
+func platformCall(tb testing.TB, h *harness, method, path, token, body string, header ...string) response {
+	tb.Helper()
+	is := is.New(tb)
+	req, err := http.NewRequest(method, h.srv.URL+path, strings.NewReader(body))
+	is.NoErr(err) // make request
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	req.Header.Set("Accept", "application/json, application/problem+json")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	return h.send(tb, req)
+}
+
+// platformOK checks a success status with a JSON body and decodes it strictly.
+func platformOK(tb testing.TB, res response, status int, v any) {
+	tb.Helper()
+	is := is.New(tb)
+	if res.status != status {
+		tb.Logf("body: %s", res.body)
+	}
+	is.Equal(res.status, status)                                                   // status
+	is.True(strings.HasPrefix(res.header.Get("Content-Type"), "application/json")) // JSON body
+	decodeJSON(tb, res.body, v)
+}
+
+// platformProblem checks an error status with an RFC 9457 body and decodes it.
+func platformProblem(tb testing.TB, res response, status int) eventsProblem {
+	tb.Helper()
+	is := is.New(tb)
+	if res.status != status {
+		tb.Logf("body: %s", res.body)
+	}
+	is.Equal(res.status, status)                                         // status
+	is.Equal(res.header.Get("Content-Type"), "application/problem+json") // RFC 9457 media type
+	var p eventsProblem
+	decodeJSON(tb, res.body, &p)
+	is.Equal(p.Status, status) // status repeated in the body
+	is.True(p.Detail != "")    // detail says what is wrong
+	is.True(p.Title != "")     // title is set
+	is.True(p.Type != "")      // type is set
+	return p
+}
+
+// platformCreate registers a webhook and returns its record (with the signing secret).
+func platformCreate(tb testing.TB, h *harness, token, body string) platformRecord {
+	tb.Helper()
+	var rec platformRecord
+	platformOK(tb, platformCall(tb, h, http.MethodPost, platformPath, token, body), http.StatusOK, &rec)
+	return rec
+}
+
+// platformGet returns one webhook.
+func platformGet(tb testing.TB, h *harness, token, id string) platformRecord {
+	tb.Helper()
+	var rec platformRecord
+	platformOK(tb, platformCall(tb, h, http.MethodGet, platformPath+"/"+id, token, ""), http.StatusOK, &rec)
+	return rec
+}
+
+// platformList returns one page of the caller's webhooks; query may be empty.
+func platformList(tb testing.TB, h *harness, token, query string) platformPage {
+	tb.Helper()
+	is := is.New(tb)
+	path := platformPath
+	if query != "" {
+		path += "?" + query
+	}
+	res := platformCall(tb, h, http.MethodGet, path, token, "")
+	var p platformPage
+	platformOK(tb, res, http.StatusOK, &p)
+	is.True(p.Webhooks != nil) // an empty list is [], not null
+	return p
+}
+
+// platformDeliveries returns a webhook's deliveries, newest first.
+func platformDeliveries(tb testing.TB, h *harness, token, id string) []platformDelivery {
+	tb.Helper()
+	var out struct {
+		Deliveries []platformDelivery `json:"deliveries"`
+	}
+	platformOK(tb, platformCall(tb, h, http.MethodGet, platformPath+"/"+id+"/deliveries", token, ""), http.StatusOK, &out)
+	return out.Deliveries
+}
+
+// platformTokens makes a client with the /webhook and /notify scopes and returns a
+// token for each.
+func platformTokens(tb testing.TB, h *harness, name string) (webhookTok, notifyTok string) {
+	tb.Helper()
+	c := h.client(tb, name, store.ScopeWebhook, store.ScopeNotify)
+	return h.token(tb, c, store.ScopeWebhook).AccessToken, h.token(tb, c, store.ScopeNotify).AccessToken
+}
+
+// platformNotify posts one event for id to the intake and returns how many
+// deliveries it made.
+func platformNotify(tb testing.TB, h *harness, notifyTok, id string) int {
+	tb.Helper()
+	var got eventsAccepted
+	res := platformCall(tb, h, http.MethodPost, "/api/notifications/v1/events", notifyTok, `{"orcid":"`+id+`"}`)
+	platformOK(tb, res, http.StatusAccepted, &got)
+	return got.Deliveries
+}
+
+// keysOf returns the sorted keys of a JSON object.
+func keysOf(tb testing.TB, raw []byte) []string {
+	tb.Helper()
+	is := is.New(tb)
+	var m map[string]json.RawMessage
+	is.NoErr(json.Unmarshal(raw, &m)) // a JSON object
+	var keys []string
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+const seedBody = `{
+"targetURL": "https://example.com/notify",
+"auth": {
+"type": "basic",
+"username": "USERNAME",
+"password": "PASSWORD"
+}
+}`
+
+func TestPlatformCreate(t *testing.T) {
+	h := newHarness(t)
+	tok := h.webhookToken(t, "platform-client")
+
+	t.Run("seed request and record shape", func(t *testing.T) {
+		is := is.New(t)
+		res := platformCall(t, h, http.MethodPost, platformPath, tok, seedBody)
+		is.Equal(res.status, http.StatusOK)                                            // 200, as the seed says
+		is.True(strings.HasPrefix(res.header.Get("Content-Type"), "application/json")) // JSON
+		is.Equal(keysOf(t, res.body), []string{"auth", "createdAt", "id", "signingSecret", "status", "targetURL", "updatedAt"})
+		var raw map[string]json.RawMessage
+		is.NoErr(json.Unmarshal(res.body, &raw))                              // record
+		is.Equal(keysOf(t, raw["auth"]), []string{"type", "username"})        // auth shows type and username only
+		is.True(!bytes.Contains(res.body, []byte("PASSWORD")))                // the password is never echoed
+		is.True(!bytes.Contains(bytes.ToLower(res.body), []byte("password"))) // not even its key
+
+		var rec platformRecord
+		decodeJSON(t, res.body, &rec)
+		_, err := uuid.Parse(rec.ID)
+		is.NoErr(err)                                                         // id is a UUID
+		is.Equal(len(rec.ID), 36)                                             // in its canonical form
+		is.Equal(rec.TargetURL, "https://example.com/notify")                 // targetURL as sent
+		is.Equal(rec.Auth, platformAuth{Type: "basic", Username: "USERNAME"}) // auth without the password
+		is.Equal(rec.Status, "active")                                        // a new webhook is active
+		is.True(rec.CreatedAt.Equal(h.clock.Now()))                           // createdAt on the store's clock
+		is.True(rec.UpdatedAt.Equal(rec.CreatedAt))                           // updatedAt starts equal
+		is.True(strings.Contains(string(raw["createdAt"]), "T"))              // RFC 3339
+		is.True(strings.HasPrefix(rec.SigningSecret, "whsec_"))               // a Standard Webhooks secret
+		key, err := secret.SigningKey(rec.SigningSecret)
+		is.NoErr(err)           // its base64 decodes
+		is.True(len(key) >= 24) // to a real key
+
+		t.Run("GET has no signing secret", func(t *testing.T) {
+			is := is.New(t)
+			res := platformCall(t, h, http.MethodGet, platformPath+"/"+rec.ID, tok, "")
+			is.Equal(res.status, http.StatusOK)                                                                    // found
+			is.Equal(keysOf(t, res.body), []string{"auth", "createdAt", "id", "status", "targetURL", "updatedAt"}) // the seed's shape exactly
+			is.True(!bytes.Contains(res.body, []byte("PASSWORD")))                                                 // no password
+			is.True(!bytes.Contains(res.body, []byte("whsec_")))                                                   // no signing secret
+			got := platformGet(t, h, tok, rec.ID)
+			is.Equal(got.ID, rec.ID)                    // same id
+			is.Equal(got.Auth, rec.Auth)                // same auth view
+			is.Equal(got.TargetURL, rec.TargetURL)      // same target
+			is.True(got.CreatedAt.Equal(rec.CreatedAt)) // same times
+		})
+		t.Run("list has no secrets", func(t *testing.T) {
+			is := is.New(t)
+			res := platformCall(t, h, http.MethodGet, platformPath, tok, "")
+			is.Equal(res.status, http.StatusOK)                    // listed
+			is.True(!bytes.Contains(res.body, []byte("PASSWORD"))) // no password
+			is.True(!bytes.Contains(res.body, []byte("whsec_")))   // no signing secret
+			p := platformList(t, h, tok, "")
+			is.Equal(len(p.Webhooks), 1)       // the one webhook
+			is.Equal(p.Webhooks[0].ID, rec.ID) // is this one
+			is.Equal(p.NextCursor, "")         // and there is no next page
+		})
+	})
+
+	t.Run("client_credential shows clientID and tokenURL only", func(t *testing.T) {
+		is := is.New(t)
+		body := `{"targetURL":"https://example.com/cc","auth":{"type":"client_credential","clientID":"cb-app","clientSecret":"cs-NEVER-SHOWN-1","tokenURL":"https://auth.example.com/oauth/token"}}`
+		res := platformCall(t, h, http.MethodPost, platformPath, tok, body)
+		is.Equal(res.status, http.StatusOK)                            // created
+		is.True(!bytes.Contains(res.body, []byte("cs-NEVER-SHOWN-1"))) // the client secret is not echoed
+		is.True(!bytes.Contains(res.body, []byte("clientSecret")))     // nor its key
+		var raw map[string]json.RawMessage
+		is.NoErr(json.Unmarshal(res.body, &raw))                                   // record
+		is.Equal(keysOf(t, raw["auth"]), []string{"clientID", "tokenURL", "type"}) // auth: type, clientID, tokenURL
+		var rec platformRecord
+		decodeJSON(t, res.body, &rec)
+		is.Equal(rec.Auth, platformAuth{Type: "client_credential", ClientID: "cb-app", TokenURL: "https://auth.example.com/oauth/token"}) // auth view
+
+		for _, r := range []response{
+			platformCall(t, h, http.MethodGet, platformPath+"/"+rec.ID, tok, ""),
+			platformCall(t, h, http.MethodGet, platformPath, tok, ""),
+			platformCall(t, h, http.MethodPatch, platformPath+"/"+rec.ID, tok, `{"description":"changed"}`),
+			platformCall(t, h, http.MethodPost, platformPath+"/"+rec.ID+"/deactivate", tok, ""),
+			platformCall(t, h, http.MethodPost, platformPath+"/"+rec.ID+"/activate", tok, ""),
+		} {
+			is.Equal(r.status, http.StatusOK)                            // answered
+			is.True(!bytes.Contains(r.body, []byte("cs-NEVER-SHOWN-1"))) // never the client secret
+			is.True(!bytes.Contains(r.body, []byte("PASSWORD")))         // nor the basic password
+			is.True(!bytes.Contains(r.body, []byte("whsec_")))           // nor a signing secret
+		}
+	})
+
+	t.Run("PATCH never shows the new password", func(t *testing.T) {
+		is := is.New(t)
+		rec := platformCreate(t, h, tok, `{"targetURL":"https://example.com/p"}`)
+		res := platformCall(t, h, http.MethodPatch, platformPath+"/"+rec.ID, tok, `{"auth":{"type":"basic","username":"u2","password":"pw-NEVER-SHOWN-2"}}`)
+		is.Equal(res.status, http.StatusOK)                            // changed
+		is.True(!bytes.Contains(res.body, []byte("pw-NEVER-SHOWN-2"))) // the password is not echoed
+		var got platformRecord
+		decodeJSON(t, res.body, &got)
+		is.Equal(got.Auth, platformAuth{Type: "basic", Username: "u2"}) // the new auth, without its password
+		is.Equal(got.SigningSecret, "")                                 // PATCH does not show the signing secret
+	})
+
+	t.Run("noauth by default and explicitly", func(t *testing.T) {
+		is := is.New(t)
+		a := platformCreate(t, h, tok, `{"targetURL":"https://example.com/n1"}`)
+		is.Equal(a.Auth, platformAuth{Type: "noauth"}) // no auth object means noauth
+		b := platformCreate(t, h, tok, `{"targetURL":"https://example.com/n2","auth":{"type":"noauth"}}`)
+		is.Equal(b.Auth, platformAuth{Type: "noauth"}) // explicit noauth
+		is.True(a.SigningSecret != b.SigningSecret)    // each webhook has its own signing secret
+		is.True(a.ID != b.ID)                          // and its own id
+	})
+
+	t.Run("optional fields", func(t *testing.T) {
+		is := is.New(t)
+		rec := platformCreate(t, h, tok, `{"targetURL":"https://example.com/o","orcid":"https://orcid.org/`+seedOrcid+`",
+			"types":["orcid.record.created","UPDATED"],"description":"lab feed","headers":{"X-Tenant":"t-1"}}`)
+		is.Equal(rec.Orcid, seedOrcid)                                                // the iD, normalised from its URL
+		is.Equal(rec.Types, []string{"orcid.record.created", "orcid.record.updated"}) // types in the platform's words
+		is.Equal(rec.Description, "lab feed")                                         // description
+		is.Equal(rec.Headers, map[string]string{"X-Tenant": "t-1"})                   // custom headers
+	})
+}
+
+func TestPlatformValidation(t *testing.T) {
+	const target = `"targetURL":"https://example.com/notify"`
+	tests := []struct {
+		name   string
+		body   string
+		field  string // the field the problem names ("" for none, "*" not checked)
+		detail string // a piece of the detail
+	}{
+		{"empty body", ``, "", "empty"},
+		{"not JSON", `{"targetURL" "x"}`, "", "JSON"},
+		{"missing targetURL", `{}`, "targetURL", "required"},
+		{"non-http URL", `{"targetURL":"ftp://example.com/x"}`, "targetURL", "http"},
+		{"relative URL", `{"targetURL":"/notify"}`, "targetURL", "http"},
+		{"targetURL not a string", `{"targetURL":5}`, "targetURL", "string"},
+		{"loopback target", `{"targetURL":"http://127.0.0.1:9/x"}`, "targetURL", "allow_private_targets"},
+		{"localhost target", `{"targetURL":"http://localhost:9/x"}`, "targetURL", "loopback"},
+		{"private target", `{"targetURL":"http://10.1.2.3/x"}`, "targetURL", "private"},
+		{"auth without type", `{` + target + `,"auth":{"username":"u","password":"pw-never-echo"}}`, "auth.type", "required"},
+		{"unknown auth type", `{` + target + `,"auth":{"type":"digest"}}`, "auth.type", "digest"},
+		{"basic without password", `{` + target + `,"auth":{"type":"basic","username":"u"}}`, "auth.password", "required"},
+		{"basic without username", `{` + target + `,"auth":{"type":"basic","password":"pw-never-echo"}}`, "auth.username", "required"},
+		{"basic username with colon", `{` + target + `,"auth":{"type":"basic","username":"a:b","password":"pw-never-echo"}}`, "auth.username", ":"},
+		{"basic with clientID", `{` + target + `,"auth":{"type":"basic","username":"u","password":"pw-never-echo","clientID":"c"}}`, "auth.clientID", "basic"},
+		{"client_credential without tokenURL", `{` + target + `,"auth":{"type":"client_credential","clientID":"c","clientSecret":"pw-never-echo"}}`, "auth.tokenURL", "required"},
+		{"client_credential without clientSecret", `{` + target + `,"auth":{"type":"client_credential","clientID":"c","tokenURL":"https://a.example.com/t"}}`, "auth.clientSecret", "required"},
+		{"client_credential with ftp tokenURL", `{` + target + `,"auth":{"type":"client_credential","clientID":"c","clientSecret":"pw-never-echo","tokenURL":"ftp://a.example.com/t"}}`, "auth.tokenURL", "http"},
+		{"client_credential with loopback tokenURL", `{` + target + `,"auth":{"type":"client_credential","clientID":"c","clientSecret":"pw-never-echo","tokenURL":"http://127.0.0.1:9/t"}}`, "auth.tokenURL", "allow_private_targets"},
+		{"noauth with password", `{` + target + `,"auth":{"type":"noauth","password":"pw-never-echo"}}`, "auth.password", "noauth"},
+		{"password not a string", `{` + target + `,"auth":{"type":"basic","username":"u","password":5}}`, "auth.password", "string"},
+		{"unknown field", `{` + target + `,"colour":"red"}`, "colour", "colour"},
+		// The decoder names a nested unknown field without its path ("secret", not
+		// "auth.secret"): only the detail is checked here.
+		{"unknown auth field", `{` + target + `,"auth":{"type":"noauth","secret":"pw-never-echo"}}`, "*", "secret"},
+		{"bad orcid checksum", `{` + target + `,"orcid":"0000-0002-7253-3646"}`, "orcid", "check digit"},
+		{"malformed orcid", `{` + target + `,"orcid":"0000-0002-7253"}`, "orcid", "form"},
+		{"orcid URL without an iD", `{` + target + `,"orcid":"https://orcid.org/"}`, "orcid", ""},
+		{"bad types entry", `{` + target + `,"types":["orcid.record.deleted"]}`, "types[0]", "orcid.record.deleted"},
+		{"bad second types entry", `{` + target + `,"types":["orcid.record.updated","bogus"]}`, "types[1]", "bogus"},
+		{"reserved header webhook-signature", `{` + target + `,"headers":{"webhook-signature":"v1,forged"}}`, "headers.webhook-signature", "cannot be overridden"},
+		{"reserved header Webhook-Id", `{` + target + `,"headers":{"Webhook-Id":"msg_1"}}`, "headers.Webhook-Id", "cannot be overridden"},
+		{"reserved header Authorization", `{` + target + `,"headers":{"Authorization":"Bearer x"}}`, "headers.Authorization", "cannot be overridden"},
+		{"reserved header apikey", `{` + target + `,"headers":{"APIKEY":"k"}}`, "headers.APIKEY", "cannot be overridden"},
+		{"reserved header content-type", `{` + target + `,"headers":{"content-type":"text/plain"}}`, "headers.content-type", "cannot be overridden"},
+		{"bad header name", `{` + target + `,"headers":{"X Bad":"v"}}`, "headers", "header name"},
+		{"header value with a newline", `{` + target + `,"headers":{"X-A":"a\r\nX-B: b"}}`, "headers.X-A", "one line"},
+		{"description too long", `{` + target + `,"description":"` + strings.Repeat("d", 501) + `"}`, "description", "500"},
+		{"trailing data", `{` + target + `}{}`, "", "after"},
+	}
+	h := newHarness(t)
+	tok := h.webhookToken(t, "validation-client")
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			is := is.New(t)
+			res := platformCall(t, h, http.MethodPost, platformPath, tok, tt.body)
+			p := platformProblem(t, res, http.StatusBadRequest)
+			if tt.field != "*" {
+				is.Equal(p.Field, tt.field) // the problem names the field
+			}
+			if !strings.Contains(p.Detail, tt.detail) {
+				t.Errorf("detail %q does not mention %q", p.Detail, tt.detail)
+			}
+			if tt.field != "" && tt.field != "*" {
+				is.Equal(p.Type, "https://hookd.dev/problems/validation") // a validation problem
+			}
+			is.True(!bytes.Contains(res.body, []byte("pw-never-echo"))) // secrets are not echoed in errors
+			is.Equal(len(platformList(t, h, tok, "").Webhooks), 0)      // a bad request creates nothing
+			is.Equal(len(h.allSubscriptions(t)), 0)                     // not even hidden
+		})
+	}
+
+	t.Run("not JSON content type", func(t *testing.T) {
+		is := is.New(t)
+		res := platformCall(t, h, http.MethodPost, platformPath, tok, `{`+target+`}`, "Content-Type", "text/plain")
+		p := platformProblem(t, res, http.StatusBadRequest)
+		is.True(strings.Contains(p.Detail, "Content-Type"))    // names the header
+		is.Equal(len(platformList(t, h, tok, "").Webhooks), 0) // nothing created
+	})
+
+	t.Run("PATCH validates too and changes nothing", func(t *testing.T) {
+		is := is.New(t)
+		rec := platformCreate(t, h, tok, `{`+target+`,"auth":{"type":"basic","username":"u","password":"p"},"description":"d0"}`)
+		for _, body := range []string{
+			`{"targetURL":"ftp://example.com/x","description":"d1"}`,
+			`{"description":"d1","auth":{"type":"basic","username":"u2"}}`,
+			`{"description":"d1","headers":{"webhook-signature":"v1,x"}}`,
+			`{"description":"d1","types":["nope"]}`,
+			`{"description":"d1","orcid":"0000-0002-7253-3646"}`,
+			`{"description":"d1","colour":"red"}`,
+		} {
+			platformProblem(t, platformCall(t, h, http.MethodPatch, platformPath+"/"+rec.ID, tok, body), http.StatusBadRequest)
+		}
+		got := platformGet(t, h, tok, rec.ID)
+		is.Equal(got.Description, "d0")                                // unchanged
+		is.Equal(got.TargetURL, "https://example.com/notify")          // unchanged
+		is.Equal(got.Auth, platformAuth{Type: "basic", Username: "u"}) // unchanged
+		is.True(got.UpdatedAt.Equal(rec.UpdatedAt))                    // not even touched
+	})
+}
+
+func TestPlatformPrivateTargetsAllowed(t *testing.T) {
+	is := is.New(t)
+	h := newHarness(t, func(o *httpapi.Options) { o.AllowPrivateTargets = true })
+	tok := h.webhookToken(t, "dev-client")
+	rec := platformCreate(t, h, tok, `{"targetURL":"http://127.0.0.1:9/x","auth":{"type":"client_credential","clientID":"c","clientSecret":"s","tokenURL":"http://localhost:9/t"}}`)
+	is.Equal(rec.TargetURL, "http://127.0.0.1:9/x")     // loopback allowed in dev mode
+	is.Equal(rec.Auth.TokenURL, "http://localhost:9/t") // for the token URL too
+}
+
+func TestPlatformAuthRequired(t *testing.T) {
+	h := newHarness(t)
+	tok := h.webhookToken(t, "owner")
+	rec := platformCreate(t, h, tok, `{"targetURL":"https://example.com/a"}`)
+	notifyOnly := h.token(t, h.client(t, "notifier", store.ScopeNotify), store.ScopeNotify).AccessToken
+
+	id := platformPath + "/" + rec.ID
+	routes := []struct{ method, path, body string }{
+		{http.MethodPost, platformPath, `{"targetURL":"https://example.com/b"}`},
+		{http.MethodGet, platformPath, ""},
+		{http.MethodGet, id, ""},
+		{http.MethodPatch, id, `{"description":"x"}`},
+		{http.MethodDelete, id, ""},
+		{http.MethodPost, id + "/deactivate", ""},
+		{http.MethodPost, id + "/activate", ""},
+		{http.MethodPost, id + "/rotate-secret", ""},
+		{http.MethodGet, id + "/deliveries", ""},
+		{http.MethodPost, id + "/replay", `{"since":"2024-01-01T00:00:00Z"}`},
+	}
+	for _, rt := range routes {
+		t.Run(rt.method+" "+strings.TrimPrefix(rt.path, platformPath), func(t *testing.T) {
+			is := is.New(t)
+			res := platformCall(t, h, rt.method, rt.path, "", rt.body)
+			platformProblem(t, res, http.StatusUnauthorized)
+			is.True(strings.HasPrefix(res.header.Get("WWW-Authenticate"), "Bearer")) // says how to authenticate
+
+			res = platformCall(t, h, rt.method, rt.path, "not-a-token", rt.body)
+			platformProblem(t, res, http.StatusUnauthorized)
+			is.True(strings.Contains(res.header.Get("WWW-Authenticate"), "invalid_token")) // names the error
+
+			p := platformProblem(t, platformCall(t, h, rt.method, rt.path, notifyOnly, rt.body), http.StatusForbidden)
+			is.True(strings.Contains(p.Detail, store.ScopeWebhook)) // names the missing scope
+		})
+	}
+	t.Run("nothing changed", func(t *testing.T) {
+		is := is.New(t)
+		l := platformList(t, h, tok, "")
+		is.Equal(len(l.Webhooks), 1)             // refused requests created nothing
+		is.Equal(l.Webhooks[0].Status, "active") // nor deactivated anything
+		is.Equal(l.Webhooks[0].Description, "")  // nor patched anything
+	})
+}
+
+func TestPlatformOwnership(t *testing.T) {
+	h := newHarness(t)
+	alice := h.webhookToken(t, "alice")
+	bob := h.webhookToken(t, "bob")
+	rec := platformCreate(t, h, alice, `{"targetURL":"https://example.com/alice","auth":{"type":"basic","username":"a","password":"p"}}`)
+	mine := platformCreate(t, h, bob, `{"targetURL":"https://example.com/bob"}`)
+
+	id := platformPath + "/" + rec.ID
+	routes := []struct{ method, path, body string }{
+		{http.MethodGet, id, ""},
+		{http.MethodPatch, id, `{"description":"bob was here"}`},
+		{http.MethodDelete, id, ""},
+		{http.MethodPost, id + "/deactivate", ""},
+		{http.MethodPost, id + "/activate", ""},
+		{http.MethodPost, id + "/rotate-secret", ""},
+		{http.MethodGet, id + "/deliveries", ""},
+		{http.MethodPost, id + "/replay", `{"since":"2024-01-01T00:00:00Z"}`},
+	}
+	for _, rt := range routes {
+		t.Run(rt.method+" "+strings.TrimPrefix(rt.path, id), func(t *testing.T) {
+			is := is.New(t)
+			theirs := platformProblem(t, platformCall(t, h, rt.method, rt.path, bob, rt.body), http.StatusNotFound)
+			// An id that exists for nobody answers the same: no leak of existence.
+			ghost := strings.Replace(rt.path, rec.ID, uuid.NewString(), 1)
+			nobody := platformProblem(t, platformCall(t, h, rt.method, ghost, bob, rt.body), http.StatusNotFound)
+			is.Equal(theirs, nobody) // the same problem either way
+		})
+	}
+
+	t.Run("lists are separate", func(t *testing.T) {
+		is := is.New(t)
+		b := platformList(t, h, bob, "")
+		is.Equal(len(b.Webhooks), 1)        // bob sees one webhook
+		is.Equal(b.Webhooks[0].ID, mine.ID) // his own
+		a := platformList(t, h, alice, "")
+		is.Equal(len(a.Webhooks), 1)       // alice sees one
+		is.Equal(a.Webhooks[0].ID, rec.ID) // hers
+		p := platformProblem(t, platformCall(t, h, http.MethodGet, platformPath+"?cursor="+rec.ID, bob, ""), http.StatusBadRequest)
+		is.True(!strings.Contains(p.Detail, "alice")) // another client's id is not a cursor, and says nothing about her
+	})
+
+	t.Run("alice's webhook is untouched", func(t *testing.T) {
+		is := is.New(t)
+		got := platformGet(t, h, alice, rec.ID)
+		is.Equal(got.Status, "active")                                 // not deactivated
+		is.Equal(got.Description, "")                                  // not patched
+		is.True(got.UpdatedAt.Equal(rec.UpdatedAt))                    // not touched at all
+		is.Equal(got.Auth, platformAuth{Type: "basic", Username: "a"}) // same auth
+	})
+}
+
+func TestPlatformListPagination(t *testing.T) {
+	is := is.New(t)
+	h := newHarness(t)
+	tok := h.webhookToken(t, "pager")
+	is.Equal(len(platformList(t, h, tok, "").Webhooks), 0) // nothing yet
+
+	var ids []string
+	for i := range 5 {
+		rec := platformCreate(t, h, tok, `{"targetURL":"https://example.com/`+string(rune('a'+i))+`"}`)
+		ids = append(ids, rec.ID)
+	}
+	all := platformList(t, h, tok, "")
+	is.Equal(len(all.Webhooks), 5) // all five by default
+	is.Equal(all.NextCursor, "")   // on one page
+
+	var got []string
+	cursor := ""
+	pages := 0
+	for {
+		q := "limit=2"
+		if cursor != "" {
+			q += "&cursor=" + cursor
+		}
+		p := platformList(t, h, tok, q)
+		pages++
+		is.True(len(p.Webhooks) <= 2) // at most limit per page
+		for _, w := range p.Webhooks {
+			got = append(got, w.ID)
+		}
+		if p.NextCursor == "" {
+			break
+		}
+		is.Equal(p.NextCursor, p.Webhooks[len(p.Webhooks)-1].ID) // the cursor is the last id of the page
+		cursor = p.NextCursor
+		is.True(pages < 5) // the pages end
+	}
+	is.Equal(pages, 3) // 2 + 2 + 1
+	is.Equal(got, ids) // every webhook once, oldest first
+
+	t.Run("exact fit has no next page", func(t *testing.T) {
+		is := is.New(t)
+		p := platformList(t, h, tok, "limit=5")
+		is.Equal(len(p.Webhooks), 5) // all five
+		is.Equal(p.NextCursor, "")   // and no empty page after them
+	})
+	t.Run("bad parameters", func(t *testing.T) {
+		for _, q := range []string{"limit=0", "limit=501", "limit=abc", "limit=-1"} {
+			p := platformProblem(t, platformCall(t, h, http.MethodGet, platformPath+"?"+q, tok, ""), http.StatusBadRequest)
+			is.New(t).Equal(p.Field, "limit") // names limit
+		}
+		p := platformProblem(t, platformCall(t, h, http.MethodGet, platformPath+"?cursor=nope", tok, ""), http.StatusBadRequest)
+		is.New(t).True(strings.Contains(p.Detail, "cursor")) // names the cursor
+	})
+}
+
+func TestPlatformPatch(t *testing.T) {
+	is := is.New(t)
+	h := newHarness(t)
+	tok := h.webhookToken(t, "patcher")
+	rec := platformCreate(t, h, tok, `{"targetURL":"https://example.com/old","auth":{"type":"basic","username":"u","password":"p"},
+		"description":"old","headers":{"X-Old":"1"},"orcid":"`+seedOrcid+`"}`)
+	h.clock.Advance(time.Minute)
+
+	var got platformRecord
+	platformOK(t, platformCall(t, h, http.MethodPatch, platformPath+"/"+rec.ID, tok,
+		`{"targetURL":"https://example.com/new","description":"new","headers":{"X-New":"2","X-Also":"3"}}`), http.StatusOK, &got)
+	is.Equal(got.ID, rec.ID)                                                      // same webhook
+	is.Equal(got.TargetURL, "https://example.com/new")                            // targetURL changed
+	is.Equal(got.Description, "new")                                              // description changed
+	is.Equal(got.Headers, map[string]string{"X-New": "2", "X-Also": "3"})         // headers replaced
+	is.Equal(got.Auth, platformAuth{Type: "basic", Username: "u"})                // auth kept (not sent)
+	is.Equal(got.Orcid, seedOrcid)                                                // orcid kept (not sent)
+	is.Equal(got.Status, "active")                                                // status kept
+	is.True(got.CreatedAt.Equal(rec.CreatedAt))                                   // createdAt kept
+	is.True(got.UpdatedAt.Equal(rec.CreatedAt.Add(time.Minute)))                  // updatedAt moved
+	is.Equal(platformGet(t, h, tok, rec.ID).TargetURL, "https://example.com/new") // and stored
+
+	t.Run("clear headers, orcid and description", func(t *testing.T) {
+		is := is.New(t)
+		var got platformRecord
+		platformOK(t, platformCall(t, h, http.MethodPatch, platformPath+"/"+rec.ID, tok, `{"headers":{},"orcid":"","description":""}`), http.StatusOK, &got)
+		is.Equal(len(got.Headers), 0) // headers cleared
+		is.Equal(got.Orcid, "")       // every record now
+		is.Equal(got.Description, "") // description cleared
+	})
+	t.Run("change auth type", func(t *testing.T) {
+		is := is.New(t)
+		var got platformRecord
+		platformOK(t, platformCall(t, h, http.MethodPatch, platformPath+"/"+rec.ID, tok,
+			`{"auth":{"type":"client_credential","clientID":"cid","clientSecret":"cs","tokenURL":"https://auth.example.com/t"}}`), http.StatusOK, &got)
+		is.Equal(got.Auth, platformAuth{Type: "client_credential", ClientID: "cid", TokenURL: "https://auth.example.com/t"}) // no username left over
+		is.Equal(platformGet(t, h, tok, rec.ID).Auth, got.Auth)                                                              // stored
+	})
+	t.Run("unknown id", func(t *testing.T) {
+		platformProblem(t, platformCall(t, h, http.MethodPatch, platformPath+"/"+uuid.NewString(), tok, `{"description":"x"}`), http.StatusNotFound)
+	})
+}
+
+func TestPlatformDelete(t *testing.T) {
+	is := is.New(t)
+	h := newHarness(t)
+	tok, notify := platformTokens(t, h, "deleter")
+	rec := platformCreate(t, h, tok, `{"targetURL":"https://example.com/d"}`)
+	keep := platformCreate(t, h, tok, `{"targetURL":"https://example.com/keep"}`)
+	is.Equal(platformNotify(t, h, notify, seedOrcid), 2) // one delivery for each webhook
+
+	res := platformCall(t, h, http.MethodDelete, platformPath+"/"+rec.ID, tok, "")
+	is.Equal(res.status, http.StatusNoContent) // 204
+	is.Equal(len(res.body), 0)                 // without a body
+
+	platformProblem(t, platformCall(t, h, http.MethodGet, platformPath+"/"+rec.ID, tok, ""), http.StatusNotFound)               // gone
+	platformProblem(t, platformCall(t, h, http.MethodDelete, platformPath+"/"+rec.ID, tok, ""), http.StatusNotFound)            // a second DELETE is a 404
+	platformProblem(t, platformCall(t, h, http.MethodGet, platformPath+"/"+rec.ID+"/deliveries", tok, ""), http.StatusNotFound) // its deliveries too
+
+	l := platformList(t, h, tok, "")
+	is.Equal(len(l.Webhooks), 1)        // one left
+	is.Equal(l.Webhooks[0].ID, keep.ID) // the other one
+	ds, err := h.st.Deliveries(context.Background(), store.DeliveryFilter{})
+	is.NoErr(err)                                        // list deliveries
+	is.Equal(len(ds), 1)                                 // the deleted webhook's delivery went with it
+	is.Equal(ds[0].SubscriptionUID, keep.ID)             // the other's stays
+	is.Equal(platformNotify(t, h, notify, seedOrcid), 1) // new events reach only the one left (merged into its pending row)
+}
+
+func TestPlatformDeactivate(t *testing.T) {
+	is := is.New(t)
+	h := newHarness(t)
+	tok, notify := platformTokens(t, h, "toggler")
+	rec := platformCreate(t, h, tok, `{"targetURL":"https://example.com/t","orcid":"`+seedOrcid+`"}`)
+	is.Equal(platformNotify(t, h, notify, seedOrcid), 1)  // an active webhook gets a delivery
+	is.Equal(platformNotify(t, h, notify, seedOrcidX), 0) // only for its record
+
+	h.clock.Advance(time.Minute)
+	var got platformRecord
+	platformOK(t, platformCall(t, h, http.MethodPost, platformPath+"/"+rec.ID+"/deactivate", tok, ""), http.StatusOK, &got)
+	is.Equal(got.Status, "deactivated")                                     // deactivated
+	is.Equal(got.Reason, "")                                                // by its owner: no reason
+	is.True(got.UpdatedAt.Equal(rec.CreatedAt.Add(time.Minute)))            // updatedAt moved
+	is.Equal(platformGet(t, h, tok, rec.ID).Status, "deactivated")          // and stored
+	is.Equal(platformList(t, h, tok, "").Webhooks[0].Status, "deactivated") // listed so
+
+	ds := platformDeliveries(t, h, tok, rec.ID)
+	is.Equal(len(ds), 1)             // the pending delivery
+	is.Equal(ds[0].State, "dead")    // became dead (replayable)
+	is.Equal(ds[0].Orcid, seedOrcid) // for the record
+
+	is.Equal(platformNotify(t, h, notify, seedOrcid), 0)    // a deactivated webhook gets no deliveries
+	is.Equal(len(platformDeliveries(t, h, tok, rec.ID)), 1) // none were made
+
+	platformOK(t, platformCall(t, h, http.MethodPost, platformPath+"/"+rec.ID+"/deactivate", tok, ""), http.StatusOK, &got)
+	is.Equal(got.Status, "deactivated") // deactivating again is fine
+
+	p := platformProblem(t, platformCall(t, h, http.MethodPost, platformPath+"/"+rec.ID+"/replay", tok, `{"since":"2024-01-01T00:00:00Z"}`), http.StatusConflict)
+	is.True(strings.Contains(p.Detail, "activate")) // replay asks to activate first
+
+	platformOK(t, platformCall(t, h, http.MethodPost, platformPath+"/"+rec.ID+"/activate", tok, ""), http.StatusOK, &got)
+	is.Equal(got.Status, "active")                            // active again
+	is.Equal(platformGet(t, h, tok, rec.ID).Status, "active") // and stored
+	ds = platformDeliveries(t, h, tok, rec.ID)
+	is.Equal(len(ds), 1)          // activating does not resend by itself
+	is.Equal(ds[0].State, "dead") // the old delivery stays dead
+
+	is.Equal(platformNotify(t, h, notify, seedOrcid), 1) // new events reach it again
+	ds = platformDeliveries(t, h, tok, rec.ID)
+	is.Equal(len(ds), 2)             // a new delivery
+	is.Equal(ds[0].State, "pending") // newest first, pending
+}
+
+func TestPlatformDeliveriesAndReplayAPI(t *testing.T) {
+	is := is.New(t)
+	h := newHarness(t)
+	tok, notify := platformTokens(t, h, "replayer")
+	rec := platformCreate(t, h, tok, `{"targetURL":"https://example.com/r"}`)
+	is.Equal(platformNotify(t, h, notify, seedOrcid), 1) // one delivery
+
+	res := platformCall(t, h, http.MethodGet, platformPath+"/"+rec.ID+"/deliveries", tok, "")
+	ds := platformDeliveries(t, h, tok, rec.ID)
+	is.Equal(len(ds), 1) // listed
+	d := ds[0]
+	is.Equal(d.State, "pending")                               // not tried yet
+	is.Equal(d.Orcid, seedOrcid)                               // for the record
+	is.Equal(d.Type, "orcid.record.updated")                   // in the platform's words, as in the payload and types
+	is.Equal(d.MessageID, "msg_"+strconv.FormatInt(d.ID, 10))  // the webhook-id it is sent with
+	is.Equal(d.Events, 1)                                      // one event
+	is.True(d.DueAt.Equal(h.clock.Now()))                      // due now (no coalescing window)
+	is.Equal(len(d.AttemptsLog), 0)                            // no attempts
+	is.True(bytes.Contains(res.body, []byte(`"attempts":[]`))) // an empty log is [], not null
+
+	t.Run("replay needs since", func(t *testing.T) {
+		is := is.New(t)
+		for _, body := range []string{`{}`, ``} {
+			res := platformCall(t, h, http.MethodPost, platformPath+"/"+rec.ID+"/replay", tok, body)
+			p := platformProblem(t, res, http.StatusBadRequest)
+			if body == `{}` {
+				is.Equal(p.Field, "since") // names since
+			}
+		}
+		platformProblem(t, platformCall(t, h, http.MethodPost, platformPath+"/"+rec.ID+"/replay", tok, `{"since":"yesterday"}`), http.StatusBadRequest)
+		platformProblem(t, platformCall(t, h, http.MethodPost, platformPath+"/"+rec.ID+"/replay", tok, `{"since":"2024-01-01T00:00:00Z","id":1}`), http.StatusBadRequest)
+	})
+	t.Run("nothing failed: nothing replayed", func(t *testing.T) {
+		is := is.New(t)
+		var got struct {
+			Replayed int `json:"replayed"`
+		}
+		platformOK(t, platformCall(t, h, http.MethodPost, platformPath+"/"+rec.ID+"/replay", tok, `{"since":"2024-01-01T00:00:00Z"}`), http.StatusAccepted, &got)
+		is.Equal(got.Replayed, 0) // a pending delivery is not replayed
+	})
+	t.Run("bad state filter", func(t *testing.T) {
+		platformProblem(t, platformCall(t, h, http.MethodGet, platformPath+"/"+rec.ID+"/deliveries?state=lost", tok, ""), http.StatusBadRequest)
+	})
+	t.Run("a finished delivery has no dueAt", func(t *testing.T) {
+		is := is.New(t)
+		platformOK(t, platformCall(t, h, http.MethodPost, platformPath+"/"+rec.ID+"/deactivate", tok, ""), http.StatusOK, &platformRecord{})
+		res := platformCall(t, h, http.MethodGet, platformPath+"/"+rec.ID+"/deliveries", tok, "")
+		is.Equal(res.status, http.StatusOK) // listed
+		var out struct {
+			Deliveries []json.RawMessage `json:"deliveries"`
+		}
+		is.NoErr(json.Unmarshal(res.body, &out)) // deliveries
+		is.Equal(len(out.Deliveries), 1)         // the one, now dead
+		for _, k := range keysOf(t, out.Deliveries[0]) {
+			is.True(k != "dueAt") // a dead delivery is due never: no "0001-01-01" dueAt
+		}
+	})
+}
+
+func TestPlatformRotateSecret(t *testing.T) {
+	is := is.New(t)
+	h := newHarness(t)
+	tok := h.webhookToken(t, "rotator")
+	rec := platformCreate(t, h, tok, `{"targetURL":"https://example.com/r"}`)
+	var got struct {
+		SigningSecret            string    `json:"signingSecret"`
+		PreviousSecretValidUntil time.Time `json:"previousSecretValidUntil"`
+	}
+	platformOK(t, platformCall(t, h, http.MethodPost, platformPath+"/"+rec.ID+"/rotate-secret", tok, ""), http.StatusOK, &got)
+	is.True(strings.HasPrefix(got.SigningSecret, "whsec_"))                                                               // a new whsec_ secret
+	is.True(got.SigningSecret != rec.SigningSecret)                                                                       // different from the first
+	is.True(got.PreviousSecretValidUntil.Equal(h.clock.Now().Add(store.SecretOverlap)))                                   // the old one signs for 24 h more
+	is.True(!bytes.Contains(platformCall(t, h, http.MethodGet, platformPath+"/"+rec.ID, tok, "").body, []byte("whsec_"))) // GET still shows no secret
+}
+
+// platformSecretsHarness is newHarness on a store at a path the test knows, so it
+// can read the database file.
+func platformSecretsHarness(tb testing.TB, path string) *harness {
+	tb.Helper()
+	is := is.New(tb)
+	box, err := secret.LoadKeyFile(filepath.Join(filepath.Dir(path), "key"), true)
+	is.NoErr(err) // create the secret key
+	st, err := store.Open(context.Background(), store.Options{Path: path, Box: box})
+	is.NoErr(err) // open store
+	tb.Cleanup(func() { st.Close() })
+	clk := newClock(time.Date(2024, 3, 1, 12, 0, 0, 0, time.UTC))
+	st.Now = clk.Now
+	opts := httpapi.Options{Store: st, TokenTTL: time.Hour}
+	srv := httptest.NewServer(httpapi.NewServer(opts).Handler())
+	tb.Cleanup(srv.Close)
+	return &harness{st: st, clock: clk, srv: srv, http: srv.Client(), opts: opts}
+}
+
+func TestPlatformSecretsAtRest(t *testing.T) {
+	is := is.New(t)
+	path := filepath.Join(t.TempDir(), "hookd.db")
+	h := platformSecretsHarness(t, path)
+	c := h.client(t, "at-rest", store.ScopeWebhook)
+	tok := h.token(t, c, store.ScopeWebhook).AccessToken
+
+	basic := platformCreate(t, h, tok, `{"targetURL":"https://example.com/b","auth":{"type":"basic","username":"user-b","password":"pw-SECRET-basic-123"}}`)
+	cc := platformCreate(t, h, tok, `{"targetURL":"https://example.com/c","auth":{"type":"client_credential","clientID":"cid-c","clientSecret":"cs-SECRET-cc-456","tokenURL":"https://auth.example.com/t"}}`)
+	patched := platformCreate(t, h, tok, `{"targetURL":"https://example.com/p"}`)
+	platformOK(t, platformCall(t, h, http.MethodPatch, platformPath+"/"+patched.ID, tok,
+		`{"auth":{"type":"basic","username":"user-p","password":"pw-SECRET-patched-789"}}`), http.StatusOK, &platformRecord{})
+	var rotated struct {
+		SigningSecret            string    `json:"signingSecret"`
+		PreviousSecretValidUntil time.Time `json:"previousSecretValidUntil"`
+	}
+	platformOK(t, platformCall(t, h, http.MethodPost, platformPath+"/"+basic.ID+"/rotate-secret", tok, ""), http.StatusOK, &rotated)
+
+	secrets := []string{"pw-SECRET-basic-123", "cs-SECRET-cc-456", "pw-SECRET-patched-789", c.Secret, tok}
+	for _, s := range []string{basic.SigningSecret, cc.SigningSecret, patched.SigningSecret, rotated.SigningSecret, c.SigningSecret} {
+		key, err := secret.SigningKey(s)
+		is.NoErr(err) // signing secret decodes
+		secrets = append(secrets, s, strings.TrimPrefix(s, "whsec_"), string(key))
+	}
+	check := func(when string) {
+		t.Helper()
+		var files int
+		for _, f := range []string{path, path + "-wal"} {
+			b, err := os.ReadFile(f)
+			if os.IsNotExist(err) {
+				continue
+			}
+			is.NoErr(err) // read the database file
+			files++
+			for _, s := range secrets {
+				if bytes.Contains(b, []byte(s)) {
+					t.Errorf("%s: %s holds the secret %.12q… in clear", when, filepath.Base(f), s)
+				}
+			}
+		}
+		is.True(files > 0) // something was read
+	}
+	check("while open")
+	is.NoErr(h.st.Close()) // close the store (checkpoints the WAL)
+	check("after close")
+}

@@ -1,0 +1,650 @@
+// Command loadtest measures hookd the way a user choosing a webhook service would:
+// it builds and starts hookd on a temporary database, starts a receiver process on
+// 127.0.0.1 that answers 204, registers subscriptions, sends events through the real
+// HTTP intake and reports raw baselines, delivery and intake throughput, latency,
+// registration latency, hookd's peak memory and the database size.
+//
+//	go run ./loadtest                      # the default run (about a minute)
+//	go run ./loadtest -subs 1000000 ...    # a scale run; see BENCHMARKS.md
+//
+// Every loop is bounded in count and time, and all traffic stays on 127.0.0.1.
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+func main() {
+	if len(os.Args) > 1 && os.Args[1] == "receive" {
+		if err := receive(os.Args[2:]); err != nil {
+			fmt.Fprintln(os.Stderr, "receiver:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "loadtest:", err)
+		os.Exit(1)
+	}
+}
+
+type options struct {
+	subs, events, concurrency, ports int
+	rate, latencySeconds             int
+	steady                           time.Duration
+	hookd, dir                       string
+	synchronous                      string
+}
+
+func run() error {
+	var o options
+	flag.IntVar(&o.subs, "subs", 10000, "subscriptions to register (ORCID-style, one record each)")
+	flag.IntVar(&o.events, "events", 50000, "events to send through the intake for the throughput phase")
+	flag.IntVar(&o.concurrency, "concurrency", 64, "concurrent requests of the load client (and hookd's delivery.workers)")
+	flag.IntVar(&o.ports, "ports", 8, "receiver ports, i.e. distinct target hosts (hookd's per_host limit is concurrency/ports)")
+	flag.IntVar(&o.rate, "rate", 1000, "offered load of the latency phase, events per second")
+	flag.IntVar(&o.latencySeconds, "latency-seconds", 10, "length of the latency phase")
+	flag.DurationVar(&o.steady, "steady", 0, "also run a steady load at -rate for this long, sampling throughput and database size (e.g. 30m)")
+	flag.StringVar(&o.hookd, "hookd", "", "hookd binary to test (default: build the module in the current folder)")
+	flag.StringVar(&o.dir, "dir", "", "working folder (default: a new temporary folder, removed at the end)")
+	flag.StringVar(&o.synchronous, "synchronous", "full", "store.synchronous of the hookd under test")
+	flag.Parse()
+	if o.subs < 1 || o.events < 1 || o.concurrency < 1 || o.ports < 1 || o.rate < 1 || o.latencySeconds < 1 {
+		return errors.New("every count must be positive")
+	}
+	if o.dir == "" {
+		d, err := os.MkdirTemp("", "hookd-loadtest-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(d)
+		o.dir = d
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+
+	if o.hookd == "" {
+		o.hookd = filepath.Join(o.dir, "hookd")
+		fmt.Println("building hookd ...")
+		if out, err := exec.Command("go", "build", "-o", o.hookd, ".").CombinedOutput(); err != nil {
+			return fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	}
+
+	// The receiver: a separate process, o.ports ports, answers 204 and logs arrivals.
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	recv := exec.CommandContext(ctx, self, "receive", "-ports", strconv.Itoa(o.ports))
+	recv.Stderr = os.Stderr
+	recvOut, err := recv.StdoutPipe()
+	if err != nil {
+		return err
+	}
+	if err := recv.Start(); err != nil {
+		return err
+	}
+	defer recv.Process.Kill()
+	line, err := bufio.NewReader(recvOut).ReadString('\n')
+	if err != nil {
+		return fmt.Errorf("receiver did not start: %w", err)
+	}
+	recvURLs := strings.Fields(line)
+	control := recvURLs[0]
+
+	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
+		MaxIdleConns: o.concurrency * 2, MaxIdleConnsPerHost: o.concurrency, MaxConnsPerHost: o.concurrency,
+	}}
+	baseClient := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
+		MaxIdleConnsPerHost: o.concurrency / o.ports, MaxConnsPerHost: max(1, o.concurrency/o.ports),
+	}}
+	report := &report{}
+
+	// 1. Raw baseline: the receiver driven by a plain Go client, same concurrency and
+	// the same per-host connection limit as hookd's delivery.
+	n := min(o.events, 50000)
+	rate, err := hammer(ctx, baseClient, o.concurrency, n, func(i int) (*http.Request, error) {
+		return http.NewRequest(http.MethodPost, recvURLs[1+i%o.ports]+"/baseline", nil)
+	})
+	if err != nil {
+		return fmt.Errorf("raw baseline: %w", err)
+	}
+	report.add("raw baseline: plain Go client → receiver", "%.0f POST/s (%d requests, concurrency %d, %d hosts)", rate, n, o.concurrency, o.ports)
+	noop := rate
+	if _, err := hammer(ctx, client, o.concurrency, 1, func(int) (*http.Request, error) {
+		return http.NewRequest(http.MethodPost, control+"/reset", nil)
+	}); err != nil {
+		return err
+	}
+
+	// 2. hookd.
+	h, err := startHookd(ctx, o)
+	if err != nil {
+		return err
+	}
+	defer h.stop()
+	report.add("hookd start-up (empty database)", "%s to READY (listening, migrated)", h.startup.Round(time.Millisecond))
+	tok, err := h.token(client)
+	if err != nil {
+		return err
+	}
+
+	// 3. Registrations: S PUTs, latency of each.
+	ids := make([]string, o.subs)
+	for i := range ids {
+		ids[i] = orcidN(i)
+	}
+	var regLat latencies
+	start := time.Now()
+	_, err = hammer(ctx, client, o.concurrency, o.subs, func(i int) (*http.Request, error) {
+		cb := fmt.Sprintf("%s/%s/updated", recvURLs[1+i%o.ports], ids[i])
+		req, err := http.NewRequest(http.MethodPut, h.url+"/"+ids[i]+"/webhook/"+url.PathEscape(cb), nil)
+		if err == nil {
+			req.Header.Set("Authorization", "Bearer "+tok)
+		}
+		return req, err
+	}, withLatency(&regLat), expect(http.StatusCreated))
+	if err != nil {
+		return fmt.Errorf("register: %w", err)
+	}
+	report.add("registrations", "%d in %s: %.0f/s; latency p50 %s p99 %s max %s", o.subs, time.Since(start).Round(time.Millisecond),
+		float64(o.subs)/time.Since(start).Seconds(), regLat.p(50), regLat.p(99), regLat.max())
+
+	// 4. Intake and delivery throughput: E single-event POSTs, each for one subscription.
+	start = time.Now()
+	irate, err := hammer(ctx, client, o.concurrency, o.events, func(i int) (*http.Request, error) {
+		body := `{"orcid":"` + ids[i%o.subs] + `"}`
+		req, err := http.NewRequest(http.MethodPost, h.url+"/api/notifications/v1/events", strings.NewReader(body))
+		if err == nil {
+			req.Header.Set("Authorization", "Bearer "+tok)
+			req.Header.Set("Content-Type", "application/json")
+		}
+		return req, err
+	}, expect(http.StatusAccepted))
+	if err != nil {
+		return fmt.Errorf("intake: %w", err)
+	}
+	report.add("intake (synchronous = "+o.synchronous+")", "%.0f events/s acknowledged = %.0f%% of the no-op rate (%d events, concurrency %d)", irate, 100*irate/noop, o.events, o.concurrency)
+	// Every event asked for a delivery; repeats for one record may coalesce while pending.
+	st, err := waitQuiet(ctx, client, control, 2*time.Second, 5*time.Minute)
+	if err != nil {
+		return err
+	}
+	if st.Count > 0 && st.Last > st.First {
+		drate := float64(st.Count) / (time.Duration(st.Last - st.First).Seconds())
+		report.add("delivery", "%.0f deliveries/s from first to last arrival = %.0f%% of the raw baseline (%d deliveries for %d events)", drate, 100*drate/rate, st.Count, o.events)
+	}
+
+	// 5. Latency at a fixed offered load, coalesce_window = 0.
+	lat, err := latencyPhase(ctx, client, control, h, tok, ids, o)
+	if err != nil {
+		return err
+	}
+	report.add(fmt.Sprintf("latency at %d events/s for %ds", o.rate, o.latencySeconds), "acknowledgement → callback p50 %s p99 %s max %s (%d events)", lat.p(50), lat.p(99), lat.max(), len(lat))
+
+	if o.steady > 0 {
+		if err := steadyPhase(ctx, client, control, h, tok, ids, o, report); err != nil {
+			return err
+		}
+	}
+
+	report.add("hookd peak memory", "%s RSS (VmHWM)", mib(h.peakRSS()))
+	report.add("database", "%s (with WAL) for %d subscriptions", mib(h.dbSize()), o.subs)
+
+	// Restart time with the subscriptions in place.
+	h.stop()
+	h2, err := startHookd(ctx, o)
+	if err != nil {
+		return err
+	}
+	report.add("hookd start-up (this database)", "%s to READY", h2.startup.Round(time.Millisecond))
+	h2.stop()
+	report.print(os.Stdout)
+	return nil
+}
+
+// report collects result lines.
+type report struct{ lines [][2]string }
+
+func (r *report) add(what, format string, args ...any) {
+	r.lines = append(r.lines, [2]string{what, fmt.Sprintf(format, args...)})
+	fmt.Printf("%-45s %s\n", what, fmt.Sprintf(format, args...))
+}
+
+func (r *report) print(w io.Writer) {
+	fmt.Fprintln(w, "\n| measure | result |\n|---|---|")
+	for _, l := range r.lines {
+		fmt.Fprintf(w, "| %s | %s |\n", l[0], l[1])
+	}
+}
+
+func mib(b int64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
+
+// orcidN is the n-th of a series of valid iDs.
+func orcidN(n int) string {
+	base := fmt.Sprintf("%015d", 200000000000000+n)
+	total := 0
+	for i := 0; i < len(base); i++ {
+		total = (total + int(base[i]-'0')) * 2
+	}
+	r := (12 - total%11) % 11
+	check := byte('0' + r)
+	if r == 10 {
+		check = 'X'
+	}
+	d := base + string(check)
+	return d[0:4] + "-" + d[4:8] + "-" + d[8:12] + "-" + d[12:16]
+}
+
+// latencies are durations with percentiles.
+type latencies []time.Duration
+
+func (l latencies) sorted() latencies {
+	s := append(latencies(nil), l...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	return s
+}
+
+func (l latencies) p(q float64) time.Duration {
+	if len(l) == 0 {
+		return 0
+	}
+	s := l.sorted()
+	i := int(float64(len(s)-1) * q / 100)
+	return s[i].Round(10 * time.Microsecond)
+}
+
+func (l latencies) max() time.Duration {
+	if len(l) == 0 {
+		return 0
+	}
+	return l.sorted()[len(l)-1].Round(10 * time.Microsecond)
+}
+
+type hammerOpt func(*hammerCfg)
+
+type hammerCfg struct {
+	lat    *latencies
+	status int
+}
+
+func withLatency(l *latencies) hammerOpt { return func(c *hammerCfg) { c.lat = l } }
+func expect(status int) hammerOpt        { return func(c *hammerCfg) { c.status = status } }
+
+// hammer sends n requests made by mk with the given concurrency and returns the rate.
+func hammer(ctx context.Context, c *http.Client, concurrency, n int, mk func(i int) (*http.Request, error), opts ...hammerOpt) (float64, error) {
+	var cfg hammerCfg
+	for _, o := range opts {
+		o(&cfg)
+	}
+	var next atomic.Int64
+	var firstErr error
+	var mu sync.Mutex
+	var lat latencies
+	if cfg.lat != nil {
+		lat = make(latencies, n)
+	}
+	var wg sync.WaitGroup
+	start := time.Now()
+	for w := 0; w < min(concurrency, n); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := int(next.Add(1)) - 1; i < n && ctx.Err() == nil; i = int(next.Add(1)) - 1 {
+				req, err := mk(i)
+				if err == nil {
+					t0 := time.Now()
+					var res *http.Response
+					res, err = c.Do(req.WithContext(ctx))
+					if err == nil {
+						io.Copy(io.Discard, res.Body)
+						res.Body.Close()
+						if cfg.status != 0 && res.StatusCode != cfg.status {
+							err = fmt.Errorf("%s %s: status %d, want %d", req.Method, req.URL.Path, res.StatusCode, cfg.status)
+						}
+					}
+					if lat != nil {
+						lat[i] = time.Since(t0)
+					}
+				}
+				if err != nil {
+					mu.Lock()
+					if firstErr == nil {
+						firstErr = err
+					}
+					mu.Unlock()
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if cfg.lat != nil {
+		*cfg.lat = lat
+	}
+	return float64(n) / time.Since(start).Seconds(), firstErr
+}
+
+// stats is the receiver's count of arrivals.
+type stats struct {
+	Count    int64            `json:"count"`
+	First    int64            `json:"first"` // unix ns
+	Last     int64            `json:"last"`
+	Arrivals map[string]int64 `json:"arrivals,omitempty"` // path → first arrival (unix ns), when asked
+}
+
+func getStats(c *http.Client, control string, detail bool) (stats, error) {
+	u := control + "/stats"
+	if detail {
+		u += "?detail=1"
+	}
+	res, err := c.Get(u)
+	if err != nil {
+		return stats{}, err
+	}
+	defer res.Body.Close()
+	var s stats
+	return s, json.NewDecoder(res.Body).Decode(&s)
+}
+
+// waitQuiet waits until the receiver has had no arrival for quiet, at most limit.
+func waitQuiet(ctx context.Context, c *http.Client, control string, quiet, limit time.Duration) (stats, error) {
+	deadline := time.Now().Add(limit)
+	var last stats
+	lastChange := time.Now()
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		s, err := getStats(c, control, false)
+		if err != nil {
+			return s, err
+		}
+		if s.Count != last.Count {
+			last, lastChange = s, time.Now()
+		} else if s.Count > 0 && time.Since(lastChange) > quiet {
+			return s, nil
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return last, fmt.Errorf("deliveries still arriving after %s", limit)
+}
+
+func reset(c *http.Client, control string) error {
+	res, err := c.Post(control+"/reset", "", nil)
+	if err != nil {
+		return err
+	}
+	res.Body.Close()
+	return nil
+}
+
+// latencyPhase sends events at a fixed rate, one per record, and measures from each
+// 202 to the callback's arrival at the receiver.
+func latencyPhase(ctx context.Context, c *http.Client, control string, h *hookd, tok string, ids []string, o options) (latencies, error) {
+	if err := reset(c, control); err != nil {
+		return nil, err
+	}
+	total := min(o.rate*o.latencySeconds, len(ids))
+	acked := make([]int64, total)
+	interval := time.Second / time.Duration(o.rate)
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, o.concurrency)
+	var firstErr atomic.Value
+	start := time.Now()
+	for i := 0; i < total && ctx.Err() == nil; i++ {
+		if wait := time.Until(start.Add(time.Duration(i) * interval)); wait > 0 {
+			time.Sleep(wait)
+		}
+		sem <- struct{}{}
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			defer func() { <-sem }()
+			req, _ := http.NewRequest(http.MethodPost, h.url+"/api/notifications/v1/events", strings.NewReader(`{"orcid":"`+ids[i]+`"}`))
+			req.Header.Set("Authorization", "Bearer "+tok)
+			req.Header.Set("Content-Type", "application/json")
+			res, err := c.Do(req)
+			if err != nil {
+				firstErr.CompareAndSwap(nil, err)
+				return
+			}
+			io.Copy(io.Discard, res.Body)
+			res.Body.Close()
+			acked[i] = time.Now().UnixNano()
+		}(i)
+	}
+	wg.Wait()
+	if err, _ := firstErr.Load().(error); err != nil {
+		return nil, err
+	}
+	if _, err := waitQuiet(ctx, c, control, time.Second, time.Minute); err != nil {
+		return nil, err
+	}
+	st, err := getStats(c, control, true)
+	if err != nil {
+		return nil, err
+	}
+	var lat latencies
+	for i := 0; i < total; i++ {
+		for path, at := range st.Arrivals {
+			if strings.Contains(path, ids[i]) {
+				lat = append(lat, time.Duration(at-acked[i]))
+				delete(st.Arrivals, path)
+				break
+			}
+		}
+	}
+	if len(lat) != total {
+		return lat, fmt.Errorf("latency phase: %d of %d callbacks arrived", len(lat), total)
+	}
+	return lat, nil
+}
+
+// steadyPhase offers o.rate events/s for o.steady, sampling throughput and database
+// size every minute, to show both stay flat (retention at work).
+func steadyPhase(ctx context.Context, c *http.Client, control string, h *hookd, tok string, ids []string, o options, r *report) error {
+	if err := reset(c, control); err != nil {
+		return err
+	}
+	interval := time.Second / time.Duration(o.rate)
+	end := time.Now().Add(o.steady)
+	nextSample := time.Now().Add(time.Minute)
+	sem := make(chan struct{}, o.concurrency)
+	var prev int64
+	start := time.Now()
+	for i := 0; time.Now().Before(end) && ctx.Err() == nil; i++ {
+		if wait := time.Until(start.Add(time.Duration(i) * interval)); wait > 0 {
+			time.Sleep(wait)
+		}
+		sem <- struct{}{}
+		go func(i int) {
+			defer func() { <-sem }()
+			req, _ := http.NewRequest(http.MethodPost, h.url+"/api/notifications/v1/events", strings.NewReader(`{"orcid":"`+ids[i%len(ids)]+`"}`))
+			req.Header.Set("Authorization", "Bearer "+tok)
+			req.Header.Set("Content-Type", "application/json")
+			if res, err := c.Do(req); err == nil {
+				io.Copy(io.Discard, res.Body)
+				res.Body.Close()
+			}
+		}(i)
+		if time.Now().After(nextSample) {
+			st, err := getStats(c, control, false)
+			if err != nil {
+				return err
+			}
+			r.add(fmt.Sprintf("steady minute %d", int(time.Since(start).Minutes())), "%d deliveries/min, database %s, RSS %s", st.Count-prev, mib(h.dbSize()), mib(h.rss()))
+			prev = st.Count
+			nextSample = nextSample.Add(time.Minute)
+		}
+	}
+	return nil
+}
+
+// hookd is a running hookd serve.
+type hookd struct {
+	cmd      *exec.Cmd
+	url      string
+	db       string
+	startup  time.Duration
+	clientID string
+	secret   string
+	done     chan struct{}
+}
+
+func startHookd(ctx context.Context, o options) (*hookd, error) {
+	cfg := filepath.Join(o.dir, "hookd.toml")
+	db := filepath.Join(o.dir, "hookd.db")
+	perHost := max(1, o.concurrency/o.ports)
+	conf := fmt.Sprintf(`[http]
+listen = "127.0.0.1:0"
+[store]
+path = %q
+synchronous = %q
+[delivery]
+coalesce_window = "0s"
+allow_private_targets = true
+workers = %d
+per_host = %d
+tick = "1s"
+retention = "1m"
+[log]
+format = "json"
+level = "warn"
+`, db, o.synchronous, o.concurrency, perHost)
+	if err := os.WriteFile(cfg, []byte(conf), 0o600); err != nil {
+		return nil, err
+	}
+	h := &hookd{db: db, done: make(chan struct{})}
+	creds := filepath.Join(o.dir, "client.json")
+	if b, err := os.ReadFile(creds); err == nil {
+		var c struct{ ClientID, ClientSecret string }
+		json.Unmarshal(b, &struct {
+			ClientID     *string `json:"client_id"`
+			ClientSecret *string `json:"client_secret"`
+		}{&c.ClientID, &c.ClientSecret})
+		h.clientID, h.secret = c.ClientID, c.ClientSecret
+	} else {
+		out, err := exec.Command(o.hookd, "client", "add", "-config", cfg, "-name", "loadtest", "-scopes", "/webhook,/notify", "-json").Output()
+		if err != nil {
+			return nil, fmt.Errorf("client add: %w", err)
+		}
+		var c struct {
+			ClientID     string `json:"client_id"`
+			ClientSecret string `json:"client_secret"`
+		}
+		if err := json.Unmarshal(out, &c); err != nil {
+			return nil, err
+		}
+		h.clientID, h.secret = c.ClientID, c.ClientSecret
+		os.WriteFile(creds, out, 0o600)
+	}
+	// READY comes over a notify socket, as under systemd.
+	sock := filepath.Join(o.dir, "notify.sock")
+	os.Remove(sock)
+	ln, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
+	if err != nil {
+		return nil, err
+	}
+	defer ln.Close()
+	start := time.Now()
+	h.cmd = exec.CommandContext(ctx, o.hookd, "serve", "-config", cfg)
+	h.cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+sock)
+	var stderr bytes.Buffer
+	h.cmd.Stderr = &stderr
+	if err := h.cmd.Start(); err != nil {
+		return nil, err
+	}
+	go func() { h.cmd.Wait(); close(h.done) }()
+	buf := make([]byte, 512)
+	ln.SetReadDeadline(time.Now().Add(2 * time.Minute))
+	n, err := ln.Read(buf)
+	if err != nil {
+		h.cmd.Process.Kill()
+		return nil, fmt.Errorf("hookd did not get ready: %v\n%s", err, stderr.String())
+	}
+	h.startup = time.Since(start)
+	msg := string(buf[:n])
+	i := strings.Index(msg, "listening on ")
+	if i < 0 {
+		return nil, fmt.Errorf("unexpected notify message %q", msg)
+	}
+	h.url = "http://" + strings.TrimSpace(msg[i+len("listening on "):])
+	return h, nil
+}
+
+func (h *hookd) token(c *http.Client) (string, error) {
+	res, err := c.PostForm(h.url+"/oauth/token", url.Values{"client_id": {h.clientID}, "client_secret": {h.secret},
+		"grant_type": {"client_credentials"}, "scope": {"/webhook /notify"}})
+	if err != nil {
+		return "", err
+	}
+	defer res.Body.Close()
+	var t struct {
+		AccessToken string `json:"access_token"`
+	}
+	if err := json.NewDecoder(res.Body).Decode(&t); err != nil || t.AccessToken == "" {
+		return "", fmt.Errorf("token: status %d", res.StatusCode)
+	}
+	return t.AccessToken, nil
+}
+
+func (h *hookd) procStatus(field string) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", h.cmd.Process.Pid))
+	if err != nil {
+		return 0
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(l, field+":") {
+			f := strings.Fields(l)
+			kb, _ := strconv.ParseInt(f[1], 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
+}
+
+func (h *hookd) peakRSS() int64 { return h.procStatus("VmHWM") }
+func (h *hookd) rss() int64     { return h.procStatus("VmRSS") }
+
+func (h *hookd) dbSize() int64 {
+	var total int64
+	for _, p := range []string{h.db, h.db + "-wal"} {
+		if fi, err := os.Stat(p); err == nil {
+			total += fi.Size()
+		}
+	}
+	return total
+}
+
+func (h *hookd) stop() {
+	select {
+	case <-h.done:
+		return
+	default:
+	}
+	h.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-h.done:
+	case <-time.After(30 * time.Second):
+		h.cmd.Process.Kill()
+	}
+}

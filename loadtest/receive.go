@@ -1,0 +1,79 @@
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+)
+
+// receive is the receiver process: it listens on -ports loopback ports (plus one for
+// control), answers every POST with 204, and records arrivals for /stats.
+func receive(args []string) error {
+	fs := flag.NewFlagSet("receive", flag.ContinueOnError)
+	ports := fs.Int("ports", 8, "ports to listen on")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	var mu sync.Mutex
+	var count, first, last int64
+	arrivals := map[string]int64{}
+	hit := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		now := time.Now().UnixNano()
+		mu.Lock()
+		count++
+		if first == 0 {
+			first = now
+		}
+		last = now
+		if _, ok := arrivals[r.URL.Path]; !ok && len(arrivals) < 2_000_000 {
+			arrivals[r.URL.Path] = now
+		}
+		mu.Unlock()
+		w.WriteHeader(http.StatusNoContent)
+	})
+	control := http.NewServeMux()
+	control.HandleFunc("/stats", func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		s := stats{Count: count, First: first, Last: last}
+		if r.URL.Query().Get("detail") != "" {
+			s.Arrivals = make(map[string]int64, len(arrivals))
+			for k, v := range arrivals {
+				s.Arrivals[k] = v
+			}
+		}
+		mu.Unlock()
+		json.NewEncoder(w).Encode(s)
+	})
+	control.HandleFunc("/reset", func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		count, first, last = 0, 0, 0
+		arrivals = map[string]int64{}
+		mu.Unlock()
+		w.WriteHeader(http.StatusNoContent)
+	})
+	var urls []string
+	var lns []net.Listener
+	for i := 0; i <= *ports; i++ {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return err
+		}
+		lns = append(lns, ln)
+		urls = append(urls, "http://"+ln.Addr().String())
+	}
+	fmt.Println(strings.Join(urls, " "))
+	errc := make(chan error, len(lns))
+	for i, ln := range lns {
+		h := http.Handler(hit)
+		if i == 0 {
+			h = control
+		}
+		go func() { errc <- http.Serve(ln, h) }()
+	}
+	return <-errc
+}

@@ -1,0 +1,108 @@
+// Package metrics exposes hookd's Prometheus metrics: what the dispatcher and the
+// HTTP API count, and gauges of the outbox read from the store at scrape time.
+package metrics
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"hookd/store"
+)
+
+// Metrics holds hookd's collectors.
+type Metrics struct {
+	registry   *prometheus.Registry
+	deliveries *prometheus.CounterVec
+	duration   prometheus.Histogram
+	events     prometheus.Counter
+	requests   *prometheus.CounterVec
+}
+
+// New registers hookd's metrics, the outbox gauges of st, and the Go runtime's.
+func New(st *store.Store) *Metrics {
+	m := &Metrics{
+		registry: prometheus.NewRegistry(),
+		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hookd_deliveries_total",
+			Help: "Delivery attempts by outcome: delivered, retry, dead, gone (410), deactivated, released (not attempted).",
+		}, []string{"outcome"}),
+		duration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "hookd_attempt_duration_seconds",
+			Help:    "Duration of delivery attempts (the HTTP call or the SMTP send).",
+			Buckets: []float64{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30},
+		}),
+		events: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "hookd_events_received_total",
+			Help: "Events accepted by the intake API (duplicates excluded).",
+		}),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hookd_http_requests_total",
+			Help: "HTTP requests by route, method and status.",
+		}, []string{"route", "method", "status"}),
+	}
+	m.registry.MustRegister(m.deliveries, m.duration, m.events, m.requests,
+		&outbox{st: st},
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	for _, o := range []string{"delivered", "retry", "dead", "gone", "deactivated", "released"} {
+		m.deliveries.WithLabelValues(o)
+	}
+	return m
+}
+
+// Handler serves the metrics in the Prometheus text format.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{})
+}
+
+// Outcome counts one delivery outcome and, for an attempt, its duration.
+func (m *Metrics) Outcome(outcome string, d time.Duration) {
+	m.deliveries.WithLabelValues(outcome).Inc()
+	if outcome != "released" {
+		m.duration.Observe(d.Seconds())
+	}
+}
+
+// Events counts accepted events.
+func (m *Metrics) Events(n int) { m.events.Add(float64(n)) }
+
+// Request counts one HTTP request.
+func (m *Metrics) Request(route, method string, status int) {
+	m.requests.WithLabelValues(route, method, strconv.Itoa(status)).Inc()
+}
+
+// outbox reads the outbox gauges from the store when scraped.
+type outbox struct{ st *store.Store }
+
+var (
+	descState = prometheus.NewDesc("hookd_deliveries", "Deliveries in the outbox by state (pending includes failed ones awaiting a retry).", []string{"state"}, nil)
+	descAge   = prometheus.NewDesc("hookd_oldest_due_delivery_age_seconds", "How long the oldest due delivery has been due (0 when none is).", nil, nil)
+	descUp    = prometheus.NewDesc("hookd_store_up", "1 when the store answered the scrape's queries.", nil, nil)
+)
+
+func (o *outbox) Describe(ch chan<- *prometheus.Desc) {
+	ch <- descState
+	ch <- descAge
+	ch <- descUp
+}
+
+func (o *outbox) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	g, err := o.st.Gauges(ctx)
+	if err != nil {
+		ch <- prometheus.MustNewConstMetric(descUp, prometheus.GaugeValue, 0)
+		return
+	}
+	ch <- prometheus.MustNewConstMetric(descUp, prometheus.GaugeValue, 1)
+	for state, n := range map[string]int{"pending": g.Pending, "in_flight": g.InFlight, "dead": g.Dead} {
+		ch <- prometheus.MustNewConstMetric(descState, prometheus.GaugeValue, float64(n), state)
+	}
+	ch <- prometheus.MustNewConstMetric(descAge, prometheus.GaugeValue, g.OldestDueAge.Seconds())
+}

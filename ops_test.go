@@ -1,0 +1,201 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/matryer/is"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
+	"hookd/httpapi"
+)
+
+// TestSystemdNotify runs "hookd serve" with NOTIFY_SOCKET set to a real unix datagram
+// socket and reads what hookd tells systemd: READY=1 once listening, watchdog pings
+// while healthy, STOPPING=1 on shutdown.
+func TestSystemdNotify(t *testing.T) {
+	is := is.New(t)
+	sock := filepath.Join(t.TempDir(), "notify.sock")
+	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
+	is.NoErr(err) // systemd's end of the socket
+	defer conn.Close()
+	env := map[string]string{"NOTIFY_SOCKET": sock, "WATCHDOG_USEC": "100000"}
+	getenv := func(k string) string { return env[k] }
+
+	cfg := testConfig(t, "")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	stderr := newLogWatcher()
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"hookd", "serve", "-config", cfg}, getenv, strings.NewReader(""), io.Discard, stderr)
+	}()
+
+	read := func(prefix string) string {
+		t.Helper()
+		buf := make([]byte, 4096)
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			conn.SetReadDeadline(deadline)
+			n, err := conn.Read(buf)
+			if err != nil {
+				t.Fatalf("no %q from hookd: %v; log:\n%s", prefix, err, stderr)
+			}
+			if msg := string(buf[:n]); strings.HasPrefix(msg, prefix) {
+				return msg
+			}
+		}
+	}
+	ready := read("READY=1")
+	is.True(strings.Contains(ready, "STATUS=listening on 127.0.0.1:")) // status line with the address
+	select {
+	case <-stderr.listening: // READY came after the listening log line, i.e. after listen and migration
+	default:
+		t.Fatal("READY=1 before hookd logged that it listens")
+	}
+	read("WATCHDOG=1") // pinged at half of WATCHDOG_USEC
+	read("WATCHDOG=1") // and again
+	cancel()
+	read("STOPPING=1")
+	is.NoErr(<-done) // clean shutdown
+}
+
+func TestWatchdogInterval(t *testing.T) {
+	is := is.New(t)
+	env := func(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+	d, err := watchdogInterval(env(nil), 42)
+	is.NoErr(err)
+	is.Equal(d, time.Duration(0)) // no watchdog asked
+	d, err = watchdogInterval(env(map[string]string{"WATCHDOG_USEC": "30000000"}), 42)
+	is.NoErr(err)
+	is.Equal(d, 15*time.Second) // half of WatchdogSec
+	d, err = watchdogInterval(env(map[string]string{"WATCHDOG_USEC": "30000000", "WATCHDOG_PID": "7"}), 42)
+	is.NoErr(err)
+	is.Equal(d, time.Duration(0)) // meant for another process
+	_, err = watchdogInterval(env(map[string]string{"WATCHDOG_USEC": "soon"}), 42)
+	is.True(err != nil) // garbage is reported
+}
+
+// TestMetricsAndNoSecretsInLogs runs the whole path with debug logging, then parses
+// /metrics and checks that no secret or token appears anywhere in the logs.
+func TestMetricsAndNoSecretsInLogs(t *testing.T) {
+	is := is.New(t)
+	got := make(chan struct{}, 10)
+	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got <- struct{}{}
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer recv.Close()
+	cfg := testConfig(t, "\n[delivery]\ncoalesce_window = \"0s\"\ntick = \"100ms\"\nallow_private_targets = true\n")
+	out, err := runCmd(t, "client", "add", "-config", cfg, "-name", "m", "-scopes", "/webhook,/notify", "-json")
+	is.NoErr(err)
+	var c credentials
+	is.NoErr(json.Unmarshal([]byte(out), &c))
+
+	d := startDaemon(t, cfg)
+	res, err := noRedirects.PostForm(d.url+"/oauth/token", url.Values{"client_id": {c.ClientID}, "client_secret": {c.ClientSecret},
+		"grant_type": {"client_credentials"}, "scope": {"/webhook /notify"}})
+	is.NoErr(err)
+	var tr struct{ AccessToken, RefreshToken string }
+	var raw map[string]any
+	is.NoErr(json.NewDecoder(res.Body).Decode(&raw))
+	res.Body.Close()
+	tr.AccessToken, _ = raw["access_token"].(string)
+	tr.RefreshToken, _ = raw["refresh_token"].(string)
+	is.True(tr.AccessToken != "" && tr.RefreshToken != "") // tokens issued
+
+	res = put(t, d.url, "/0000-0002-7253-3645/webhook/"+httpapi.EscapeSegment(recv.URL+"/cb"), tr.AccessToken)
+	is.Equal(res.StatusCode, http.StatusCreated) // registered
+	req, _ := http.NewRequest(http.MethodPost, d.url+"/api/notifications/v1/events", strings.NewReader(`{"orcid":"0000-0002-7253-3645"}`))
+	req.Header.Set("Authorization", "Bearer "+tr.AccessToken)
+	req.Header.Set("Content-Type", "application/json")
+	res, err = noRedirects.Do(req)
+	is.NoErr(err)
+	res.Body.Close()
+	is.Equal(res.StatusCode, http.StatusAccepted) // event taken
+	// A bad token too, so the failure path is logged as well.
+	req, _ = http.NewRequest(http.MethodGet, d.url+"/0000-0002-7253-3645/webhook", nil)
+	req.Header.Set("Authorization", "Bearer not-"+tr.AccessToken)
+	res, err = noRedirects.Do(req)
+	is.NoErr(err)
+	res.Body.Close()
+	is.Equal(res.StatusCode, http.StatusUnauthorized)
+
+	select {
+	case <-got:
+	case <-time.After(5 * time.Second):
+		t.Fatalf("no delivery; log:\n%s", d.stderr)
+	}
+
+	// Metrics: wait for the outcome to be counted, then parse the whole page.
+	var fams map[string]*dto.MetricFamily
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		res, err = noRedirects.Get(d.url + "/metrics")
+		is.NoErr(err)
+		parser := expfmt.NewTextParser(model.UTF8Validation)
+		fams, err = parser.TextToMetricFamilies(res.Body)
+		res.Body.Close()
+		is.NoErr(err) // /metrics is valid Prometheus text
+		if value(fams, "hookd_deliveries_total", "outcome", "delivered") == 1 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	is.Equal(value(fams, "hookd_deliveries_total", "outcome", "delivered"), 1.0)                               // one delivery counted
+	is.Equal(value(fams, "hookd_events_received_total", "", ""), 1.0)                                          // one event
+	is.Equal(fams["hookd_attempt_duration_seconds"].GetMetric()[0].GetHistogram().GetSampleCount(), uint64(1)) // one attempt timed
+	is.Equal(value(fams, "hookd_deliveries", "state", "dead"), 0.0)                                            // outbox gauges
+	is.Equal(value(fams, "hookd_store_up", "", ""), 1.0)                                                       // store answered
+	is.True(fams["hookd_oldest_due_delivery_age_seconds"] != nil)                                              // age gauge present
+	is.Equal(value(fams, "hookd_http_requests_total", "route", "/api/notifications/v1/events"), 1.0)           // by route
+	is.Equal(value(fams, "hookd_http_requests_total", "route", "/:orcid/webhook/:callback"), 1.0)              // iD and callback folded
+	is.NoErr(d.stop())
+
+	logs := d.stderr.String()
+	is.True(strings.Contains(logs, `"msg":"delivered"`) || strings.Contains(logs, `"msg":"http"`)) // debug logs were written
+	for name, secret := range map[string]string{"client secret": c.ClientSecret, "signing secret": c.SigningSecret,
+		"access token": tr.AccessToken, "refresh token": tr.RefreshToken} {
+		if strings.Contains(logs, secret) {
+			t.Errorf("the %s appears in the logs", name)
+		}
+	}
+}
+
+// value returns the value of the sample of family name whose label has the value
+// (any sample when label is empty); -1 when there is none.
+func value(fams map[string]*dto.MetricFamily, name, label, want string) float64 {
+	f := fams[name]
+	if f == nil {
+		return -1
+	}
+	for _, m := range f.GetMetric() {
+		match := label == ""
+		for _, l := range m.GetLabel() {
+			if l.GetName() == label && l.GetValue() == want {
+				match = true
+			}
+		}
+		if !match {
+			continue
+		}
+		switch {
+		case m.Counter != nil:
+			return m.GetCounter().GetValue()
+		case m.Gauge != nil:
+			return m.GetGauge().GetValue()
+		}
+	}
+	return -1
+}

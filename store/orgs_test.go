@@ -1,0 +1,288 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/matryer/is"
+
+	"hookd/orcid"
+	"hookd/store"
+)
+
+// memberOrcid returns the i-th of a series of valid iDs.
+func memberOrcid(i int) string {
+	base := fmt.Sprintf("000000010%06d", i)
+	id := base + string(orcid.CheckDigit(base))
+	return id[0:4] + "-" + id[4:8] + "-" + id[8:12] + "-" + id[12:16]
+}
+
+func ptr(s string) *string { return &s }
+
+func TestOrganisations(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	st := newStore(t)
+
+	o, err := st.CreateOrganisation(ctx, " University of Testing ", "tech@uni.example")
+	is.NoErr(err)                                    // create
+	is.Equal(o.Name, "University of Testing")        // name trimmed
+	is.Equal(o.TechContactEmail, "tech@uni.example") // contact kept
+
+	_, err = st.CreateOrganisation(ctx, "University of Testing", "x@uni.example")
+	is.True(errors.Is(err, store.ErrConflict)) // the name is taken
+	_, err = st.CreateOrganisation(ctx, "Other", "not an address")
+	is.True(errors.Is(err, store.ErrInvalid))                    // bad e-mail
+	is.True(strings.Contains(err.Error(), "tech-contact-email")) // names the field
+	_, err = st.CreateOrganisation(ctx, "", "a@b.example")
+	is.True(errors.Is(err, store.ErrInvalid)) // no name
+	list, err := st.Organisations(ctx)
+	is.NoErr(err)
+	is.Equal(len(list), 1) // bad input changed nothing
+
+	up, err := st.UpdateOrganisation(ctx, o.ID, store.OrganisationPatch{TechContactEmail: ptr("it@uni.example")})
+	is.NoErr(err)                                   // update
+	is.Equal(up.TechContactEmail, "it@uni.example") // changed
+	is.Equal(up.Name, o.Name)                       // the rest kept
+	_, err = st.UpdateOrganisation(ctx, o.ID, store.OrganisationPatch{Name: ptr("")})
+	is.True(errors.Is(err, store.ErrInvalid)) // empty name refused
+	got, err := st.Organisation(ctx, o.ID)
+	is.NoErr(err)
+	is.Equal(got.Name, o.Name) // unchanged by the refused update
+
+	is.NoErr(st.DeleteOrganisation(ctx, o.ID)) // delete
+	_, err = st.Organisation(ctx, o.ID)
+	is.True(errors.Is(err, store.ErrNotFound))                              // gone
+	is.True(errors.Is(st.DeleteOrganisation(ctx, o.ID), store.ErrNotFound)) // twice
+}
+
+func TestMembersFanOut(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	st := newStore(t)
+	a, err := st.CreateOrganisation(ctx, "A", "tech@a.example")
+	is.NoErr(err)
+	b, err := st.CreateOrganisation(ctx, "B", "tech@b.example")
+	is.NoErr(err)
+	_, newly, err := st.SetHubSettings(ctx, a.ID, store.HubSettings{Enabled: true, URL: "https://a.example/hook", APIKey: ptr("k1"), EmailEnabled: true})
+	is.NoErr(err)
+	is.True(newly) // newly enabled
+	_, _, err = st.SetHubSettings(ctx, b.ID, store.HubSettings{Enabled: true, URL: "https://b.example/hook"})
+	is.NoErr(err)
+
+	m := memberOrcid(1)
+	created, err := st.PutMember(ctx, a.ID, m, store.MemberInfo{Name: ptr("Ann"), Email: ptr("ann@a.example")}, 0)
+	is.NoErr(err)
+	is.True(created) // new member
+	ds, err := st.Deliveries(ctx, store.DeliveryFilter{Orcid: m})
+	is.NoErr(err)
+	is.Equal(len(ds), 2) // CREATED for A's webhook and e-mail, nothing for B
+	for _, d := range ds {
+		is.Equal(d.EventType, store.EventCreated)
+	}
+
+	created, err = st.PutMember(ctx, a.ID, m, store.MemberInfo{EPPN: ptr("ann@a")}, 0)
+	is.NoErr(err)
+	is.True(!created) // existing member
+	ms, err := st.Members(ctx, a.ID)
+	is.NoErr(err)
+	is.Equal(len(ms), 1)
+	is.Equal(ms[0].Name, "Ann")   // kept
+	is.Equal(ms[0].EPPN, "ann@a") // set
+
+	_, err = st.PutMember(ctx, a.ID, "0000-0002-7253-3646", store.MemberInfo{}, 0)
+	is.True(errors.Is(err, store.ErrInvalid)) // bad checksum
+	_, err = st.PutMember(ctx, a.ID, memberOrcid(2), store.MemberInfo{Email: ptr("nope")}, 0)
+	is.True(errors.Is(err, store.ErrInvalid)) // bad e-mail
+	ms, _ = st.Members(ctx, a.ID)
+	is.Equal(len(ms), 1) // nothing added
+
+	// An update of the record reaches every organisation it belongs to.
+	_, err = st.PutMember(ctx, b.ID, m, store.MemberInfo{}, 0)
+	is.NoErr(err)
+	res, err := st.Intake(ctx, "test", "", []store.Event{{Orcid: m, Type: store.EventUpdated}}, 0)
+	is.NoErr(err)
+	is.Equal(res.Deliveries, 3) // A's webhook, A's e-mail (merged into pending rows), B's webhook
+
+	info, err := st.HubDeliveryInfo(ctx, ds[0].SubscriptionID, m)
+	is.NoErr(err)
+	is.Equal(info.OrgName, "A")
+	is.True(info.Member != nil)
+	is.Equal(info.Member.Email, "ann@a.example")
+
+	is.NoErr(st.RemoveMember(ctx, a.ID, m)) // remove
+	ds, _ = st.Deliveries(ctx, store.DeliveryFilter{Orcid: m, State: "pending"})
+	is.Equal(len(ds), 1)                                                 // only B's remains pending
+	is.True(errors.Is(st.RemoveMember(ctx, a.ID, m), store.ErrNotFound)) // twice
+}
+
+func TestHubSettings(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "hookd.db")
+	st := openAt(t, path, newBox(t))
+	o, err := st.CreateOrganisation(ctx, "A", "tech@a.example")
+	is.NoErr(err)
+
+	h, newly, err := st.SetHubSettings(ctx, o.ID, store.HubSettings{Enabled: true, URL: "https://a.example/h", AppendOrcid: true, APIKey: ptr("s3cret-key")})
+	is.NoErr(err)
+	is.True(newly)
+	is.True(h.APIKeySet)
+	is.True(h.APIKey == nil) // never returned
+	is.True(h.AppendOrcid)
+
+	// The apikey is sealed at rest.
+	var raw []byte
+	is.NoErr(rawDB(t, path).QueryRow("SELECT apikey FROM subscriptions WHERE format = 'hub'").Scan(&raw))
+	is.True(!strings.Contains(string(raw), "s3cret-key")) // not in clear
+
+	h, newly, err = st.SetHubSettings(ctx, o.ID, store.HubSettings{Enabled: true, URL: "https://a.example/h2", EmailEnabled: true, NotificationEmail: "n@a.example"})
+	is.NoErr(err)
+	is.True(newly)       // e-mail newly on
+	is.True(h.APIKeySet) // kept when not given
+	is.Equal(h.URL, "https://a.example/h2")
+	is.Equal(h.NotificationEmail, "n@a.example")
+
+	_, newly, err = st.SetHubSettings(ctx, o.ID, store.HubSettings{Enabled: true, URL: "https://a.example/h2", EmailEnabled: true, NotificationEmail: "n@a.example"})
+	is.NoErr(err)
+	is.True(!newly) // nothing newly enabled
+
+	_, _, err = st.SetHubSettings(ctx, o.ID, store.HubSettings{Enabled: true})
+	is.True(errors.Is(err, store.ErrInvalid)) // enabled without url
+	_, _, err = st.SetHubSettings(ctx, o.ID, store.HubSettings{NotificationEmail: "bad"})
+	is.True(errors.Is(err, store.ErrInvalid)) // bad notification address
+	h, err = st.HubSettings(ctx, o.ID)
+	is.NoErr(err)
+	is.Equal(h.URL, "https://a.example/h2") // unchanged
+
+	h, _, err = st.SetHubSettings(ctx, o.ID, store.HubSettings{Enabled: false, URL: "https://a.example/h2", APIKey: ptr("")})
+	is.NoErr(err)
+	is.True(!h.Enabled)      // off, URL kept
+	is.True(!h.APIKeySet)    // cleared
+	is.True(!h.EmailEnabled) // e-mail off and forgotten
+
+	is.NoErr(st.DeleteHubSettings(ctx, o.ID))
+	h, err = st.HubSettings(ctx, o.ID)
+	is.NoErr(err)
+	is.Equal(h, store.HubSettings{}) // all gone
+}
+
+func TestImportMembers(t *testing.T) {
+	ctx := context.Background()
+	var b strings.Builder
+	b.WriteString("ORCID iD,Name,Email,eppn\n")
+	for i := 1; i <= 3000; i++ {
+		fmt.Fprintf(&b, "%s,Person %d,p%d@uni.example,p%d@uni\n", memberOrcid(i), i, i, i)
+	}
+	b.WriteString("0000-0002-7253-3646,Bad Sum,bad@uni.example,\n") // line 3002
+	b.WriteString(memberOrcid(5) + ",Twice,t@uni.example,t\n")      // line 3003
+	b.WriteString(memberOrcid(9001) + ",Short\n")                   // line 3004
+	b.WriteString(memberOrcid(9002) + ",Bad Mail,nope,\n")          // line 3005
+	csv := b.String()
+
+	t.Run("lenient", func(t *testing.T) {
+		is := is.New(t)
+		st := newStore(t)
+		o, err := st.CreateOrganisation(ctx, "A", "tech@a.example")
+		is.NoErr(err)
+		_, _, err = st.SetHubSettings(ctx, o.ID, store.HubSettings{Enabled: true, URL: "https://a.example/h"})
+		is.NoErr(err)
+		res, err := st.ImportMembers(ctx, o.ID, strings.NewReader(csv), store.ImportOptions{})
+		is.NoErr(err)
+		is.Equal(res.Added, 3000)
+		is.Equal(res.Deliveries, 3000) // one CREATED each
+		is.Equal(len(res.Rejected), 4)
+		is.Equal(res.Rejected[0].Line, 3002)
+		is.True(strings.Contains(res.Rejected[0].Reason, "check digit"))
+		is.True(strings.Contains(res.Rejected[1].Reason, "duplicate"))
+		is.True(strings.Contains(res.Rejected[2].Reason, "columns"))
+		is.True(strings.Contains(res.Rejected[3].Reason, "email"))
+		ms, err := st.Members(ctx, o.ID)
+		is.NoErr(err)
+		is.Equal(len(ms), 3000)
+
+		// Again: every row is now an update, and no CREATED is sent again.
+		res, err = st.ImportMembers(ctx, o.ID, strings.NewReader(csv), store.ImportOptions{})
+		is.NoErr(err)
+		is.Equal(res.Added, 0)
+		is.Equal(res.Updated, 3000)
+	})
+
+	t.Run("strict and bad files change nothing", func(t *testing.T) {
+		is := is.New(t)
+		st := newStore(t)
+		o, err := st.CreateOrganisation(ctx, "A", "tech@a.example")
+		is.NoErr(err)
+		res, err := st.ImportMembers(ctx, o.ID, strings.NewReader(csv), store.ImportOptions{Strict: true})
+		is.NoErr(err)
+		is.Equal(res.Added, 0)
+		is.Equal(len(res.Rejected), 4)
+		for _, bad := range []string{"", "name,email\nAnn,a@b.example\n", "orcid,colour\n", "orcid\n\"unterminated\n"} {
+			_, err := st.ImportMembers(ctx, o.ID, strings.NewReader(bad), store.ImportOptions{})
+			is.True(errors.Is(err, store.ErrInvalid)) // a bad file is refused
+		}
+		ms, err := st.Members(ctx, o.ID)
+		is.NoErr(err)
+		is.Equal(len(ms), 0) // nothing imported
+	})
+}
+
+func TestUpstreamSync(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	st := newStore(t)
+	o, err := st.CreateOrganisation(ctx, "A", "tech@a.example")
+	is.NoErr(err)
+	m1, m2 := memberOrcid(1), memberOrcid(2)
+	_, err = st.PutMember(ctx, o.ID, m1, store.MemberInfo{}, 0)
+	is.NoErr(err)
+
+	n, err := st.ConfigureUpstream(ctx, "https://api.sandbox.orcid.org")
+	is.NoErr(err)
+	is.Equal(n, 0) // no organisation has anything enabled yet
+	_, _, err = st.SetHubSettings(ctx, o.ID, store.HubSettings{EmailEnabled: true})
+	is.NoErr(err)
+	_, err = st.PutMember(ctx, o.ID, m2, store.MemberInfo{}, 0)
+	is.NoErr(err)
+	ms, err := st.Members(ctx, o.ID)
+	is.NoErr(err)
+	is.Equal(ms[0].Upstream, "pending")
+	is.Equal(ms[1].Upstream, "pending")
+	ds, err := st.Deliveries(ctx, store.DeliveryFilter{Orcid: m1})
+	is.NoErr(err)
+	var orders []string
+	for _, d := range ds {
+		orders = append(orders, d.EventType)
+	}
+	is.True(strings.Contains(strings.Join(orders, ","), store.UpstreamRegister)) // a registration is queued
+
+	is.NoErr(st.MarkUpstream(ctx, m1, store.UpstreamRegister, true, ""))
+	is.NoErr(st.MarkUpstream(ctx, m2, store.UpstreamRegister, false, "HTTP 500"))
+	ms, _ = st.Members(ctx, o.ID)
+	is.Equal(ms[0].Upstream, "registered")
+	is.Equal(ms[1].Upstream, "failed: HTTP 500")
+
+	// The intake never matches the upstream subscription.
+	res, err := st.Intake(ctx, "t", "", []store.Event{{Orcid: m1}}, time.Minute)
+	is.NoErr(err)
+	is.Equal(res.Deliveries, 1) // only the e-mail
+
+	is.NoErr(st.RemoveMember(ctx, o.ID, m2))
+	pending, err := st.Deliveries(ctx, store.DeliveryFilter{Orcid: m2, State: "pending"})
+	is.NoErr(err)
+	is.Equal(len(pending), 1)
+	is.Equal(pending[0].EventType, store.UpstreamUnregister) // turned into an unregistration
+
+	k1, err := st.RelayKey(ctx, m1)
+	is.NoErr(err)
+	ok, err := st.CheckRelayKey(ctx, m1, k1)
+	is.NoErr(err)
+	is.True(ok)
+	ok, _ = st.CheckRelayKey(ctx, m2, k1)
+	is.True(!ok) // a key is per record
+}

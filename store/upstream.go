@@ -1,0 +1,263 @@
+package store
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"errors"
+	"fmt"
+
+	"github.com/google/uuid"
+
+	"hookd/secret"
+)
+
+// Upstream registration (Hub mode): one subscription of format upstream stands for
+// the upstream ORCID API. Its deliveries are not events but work orders, one per
+// record: event type UpstreamRegister (PUT the record's webhook upstream) or
+// UpstreamUnregister (DELETE it). Its types column lists only those two, so the
+// intake's fan-out never matches it. Because they go through the outbox, failed
+// registrations are retried, logged and replayable like any delivery.
+const (
+	UpstreamRegister   = "REGISTER"
+	UpstreamUnregister = "UNREGISTER"
+)
+
+// upstreamOn is true when upstream registration is configured.
+const upstreamOn = `EXISTS (SELECT 1 FROM subscriptions WHERE format = 'upstream' AND active = 1)`
+
+// covered is true when the record m.orcid is a member of an organisation with an
+// active webhook or e-mail setting.
+const covered = `EXISTS (SELECT 1 FROM members m2 JOIN subscriptions s2 ON s2.org_id = m2.org_id
+	AND s2.active = 1 AND s2.format IN ('hub', 'email') WHERE m2.orcid = m.orcid)`
+
+// qUpstreamOrder queues (or turns around) a registration work order, due now.
+const qUpstreamOrder = `INSERT INTO deliveries(subscription_id, subject, event_type, state, due_at, first_event_at, last_event_at)
+VALUES (?1, ?2, ?3, 0, ?4, ?4, ?4)
+ON CONFLICT(subscription_id, subject) WHERE state = 0 DO UPDATE SET
+	event_type = excluded.event_type, last_event_at = excluded.last_event_at, event_count = event_count + 1`
+
+// upstreamSub returns the id of the active upstream subscription, or 0.
+func upstreamSub(ctx context.Context, tx *sql.Tx) (int64, error) {
+	var id int64
+	err := tx.QueryRowContext(ctx, "SELECT id FROM subscriptions WHERE format = 'upstream' AND active = 1 ORDER BY id LIMIT 1").Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	return id, err
+}
+
+// syncUpstream brings the upstream registration of each record in line with whether
+// an organisation with webhook or e-mail enabled covers it: it queues a registration
+// for a newly covered record and an unregistration for one no longer covered. It
+// does nothing when upstream registration is off.
+func (s *Store) syncUpstream(ctx context.Context, tx *sql.Tx, orcids ...string) error {
+	if len(orcids) == 0 {
+		return nil
+	}
+	subID, err := upstreamSub(ctx, tx)
+	if err != nil || subID == 0 {
+		return err
+	}
+	now := ms(s.Now())
+	for _, id := range orcids {
+		var isCovered, hasRow bool
+		err := tx.QueryRowContext(ctx, `SELECT `+covered+`, EXISTS (SELECT 1 FROM upstream_registrations WHERE orcid = m.orcid)
+			FROM (SELECT ? AS orcid) m`, id).Scan(&isCovered, &hasRow)
+		if err != nil {
+			return err
+		}
+		switch {
+		case isCovered && !hasRow:
+			if _, err := tx.ExecContext(ctx, "INSERT INTO upstream_registrations(orcid, updated_at) VALUES (?, ?)", id, now); err != nil {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, qUpstreamOrder, subID, id, UpstreamRegister, now); err != nil {
+				return err
+			}
+		case isCovered && hasRow:
+			// An unregistration still pending is turned back into a registration.
+			if _, err := tx.ExecContext(ctx, `UPDATE deliveries SET event_type = ? WHERE subscription_id = ? AND subject = ?
+				AND state = 0 AND event_type = ?`, UpstreamRegister, subID, id, UpstreamUnregister); err != nil {
+				return err
+			}
+		case !isCovered && hasRow:
+			if _, err := tx.ExecContext(ctx, "DELETE FROM upstream_registrations WHERE orcid = ?", id); err != nil {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, qUpstreamOrder, subID, id, UpstreamUnregister, now); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// ConfigureUpstream turns upstream registration on for the ORCID API at apiURL (or
+// off, when apiURL is empty), makes the relay key when there is none, and queues the
+// registrations and unregistrations the current members and settings call for. The
+// daemon calls it at start with its [upstream] configuration. It returns how many
+// work orders it queued.
+func (s *Store) ConfigureUpstream(ctx context.Context, apiURL string) (int, error) {
+	now := ms(s.Now())
+	queued := 0
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		queued = 0
+		var id int64
+		var target string
+		var active bool
+		err := tx.QueryRowContext(ctx, "SELECT id, target, active FROM subscriptions WHERE format = 'upstream' ORDER BY id LIMIT 1").Scan(&id, &target, &active)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			if apiURL == "" {
+				return nil
+			}
+			r, err := tx.ExecContext(ctx, `INSERT INTO subscriptions(uid, format, target, types, description, created_at, updated_at)
+				VALUES (?, 'upstream', ?, ',REGISTER,UNREGISTER,', 'hookd''s registrations at the upstream ORCID API', ?, ?)`,
+				uuid.NewString(), apiURL, now, now)
+			if err != nil {
+				return err
+			}
+			id, _ = r.LastInsertId()
+		case err != nil:
+			return err
+		case apiURL == "":
+			if active {
+				return s.deactivate(ctx, tx, id, "upstream registration is not configured", now)
+			}
+			return nil
+		default:
+			if target != apiURL {
+				// Another upstream: everything must be registered there anew.
+				if _, err := tx.ExecContext(ctx, "DELETE FROM upstream_registrations"); err != nil {
+					return err
+				}
+				if _, err := tx.ExecContext(ctx, "DELETE FROM deliveries WHERE subscription_id = ? AND state != 1", id); err != nil {
+					return err
+				}
+			}
+			if _, err := tx.ExecContext(ctx, "UPDATE subscriptions SET target = ?, active = 1, reason = '', updated_at = ? WHERE id = ?", apiURL, now, id); err != nil {
+				return err
+			}
+			s.targetCache.forget(id)
+		}
+		if _, err := tx.ExecContext(ctx, "INSERT INTO server_secrets(name, value) VALUES ('relay', ?) ON CONFLICT(name) DO NOTHING",
+			s.box.Seal(secret.Random(32))); err != nil {
+			return err
+		}
+		rows, err := tx.QueryContext(ctx, `SELECT DISTINCT orcid FROM members
+			UNION SELECT orcid FROM upstream_registrations`)
+		if err != nil {
+			return err
+		}
+		var all []string
+		for rows.Next() {
+			var o string
+			if err := rows.Scan(&o); err != nil {
+				rows.Close()
+				return err
+			}
+			all = append(all, o)
+		}
+		if err := rows.Close(); err != nil {
+			return err
+		}
+		before := 0
+		if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM deliveries WHERE subscription_id = ? AND state = 0", id).Scan(&before); err != nil {
+			return err
+		}
+		// A pending registration of a record that is not yet confirmed is queued again.
+		if _, err := tx.ExecContext(ctx, `INSERT INTO deliveries(subscription_id, subject, event_type, state, due_at, first_event_at, last_event_at)
+			SELECT ?1, orcid, 'REGISTER', 0, ?2, ?2, ?2 FROM upstream_registrations WHERE registered = 0
+			AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.subscription_id = ?1 AND d.subject = orcid AND d.state IN (0, 1))`, id, now); err != nil {
+			return err
+		}
+		if err := s.syncUpstream(ctx, tx, all...); err != nil {
+			return err
+		}
+		after := 0
+		if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM deliveries WHERE subscription_id = ? AND state = 0", id).Scan(&after); err != nil {
+			return err
+		}
+		queued = after - before
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("configure upstream: %w", err)
+	}
+	return queued, nil
+}
+
+// MarkUpstream records the result of a registration attempt at the upstream: done
+// (registered, or unregistered) or the error. The dispatcher calls it after each
+// attempt; the outbox keeps the attempt itself.
+func (s *Store) MarkUpstream(ctx context.Context, id, action string, ok bool, errMsg string) error {
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		if action != UpstreamRegister {
+			return nil // an unregistered record has no row
+		}
+		_, err := tx.ExecContext(ctx, "UPDATE upstream_registrations SET registered = ?, last_error = ?, updated_at = ? WHERE orcid = ?",
+			ok, errMsg, ms(s.Now()), id)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("mark upstream registration: %w", err)
+	}
+	return nil
+}
+
+// UpstreamCounts says how many records are registered upstream, pending and failing.
+type UpstreamCounts struct {
+	On         bool
+	Registered int
+	Pending    int
+	Failed     int
+}
+
+// UpstreamStatus counts the upstream registrations.
+func (s *Store) UpstreamStatus(ctx context.Context) (UpstreamCounts, error) {
+	var c UpstreamCounts
+	err := s.read.QueryRowContext(ctx, `SELECT `+upstreamOn+`,
+		(SELECT count(*) FROM upstream_registrations WHERE registered = 1),
+		(SELECT count(*) FROM upstream_registrations WHERE registered = 0 AND last_error = ''),
+		(SELECT count(*) FROM upstream_registrations WHERE registered = 0 AND last_error != '')`).Scan(&c.On, &c.Registered, &c.Pending, &c.Failed)
+	if err != nil {
+		return c, fmt.Errorf("upstream status: %w", err)
+	}
+	return c, nil
+}
+
+// RelayKey is the key in the relay callback of a record, an HMAC of its iD with a
+// secret only this hookd knows, so nobody else can make it fan an update out. It is
+// ErrNotFound before ConfigureUpstream has made the secret.
+func (s *Store) RelayKey(ctx context.Context, id string) (string, error) {
+	var sealed []byte
+	err := s.read.QueryRowContext(ctx, "SELECT value FROM server_secrets WHERE name = 'relay'").Scan(&sealed)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", fmt.Errorf("relay key: %w", ErrNotFound)
+	}
+	if err != nil {
+		return "", fmt.Errorf("relay key: %w", err)
+	}
+	key, err := s.box.Open(sealed)
+	if err != nil {
+		return "", fmt.Errorf("relay key: %w", err)
+	}
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte("relay\x00" + id))
+	return hex.EncodeToString(m.Sum(nil)[:20]), nil
+}
+
+// CheckRelayKey reports whether key is the relay key of the record id.
+func (s *Store) CheckRelayKey(ctx context.Context, id, key string) (bool, error) {
+	want, err := s.RelayKey(ctx, id)
+	if errors.Is(err, ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return hmac.Equal([]byte(want), []byte(key)), nil
+}
