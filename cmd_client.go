@@ -57,6 +57,7 @@ func (e *env) clientAdd(ctx context.Context, args []string) error {
 	scopes := fs.String("scopes", "/webhook", "comma-separated scopes: /webhook, /notify, /admin")
 	id := fs.String("id", "", "client id to use (default: a new APP-XXXXXXXXXXXXXXXX)")
 	sec := fs.String("secret", "", "client secret to use (default: a new random one)")
+	email := fs.String("email", "", "contact address, told when hookd deactivates one of the client's webhooks")
 	asJSON := fs.Bool("json", false, "print the credentials as JSON")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -83,7 +84,7 @@ func (e *env) clientAdd(ctx context.Context, args []string) error {
 		return err
 	}
 	defer st.Close()
-	c, err := st.CreateClient(ctx, store.NewClient{ID: *id, Name: *name, Secret: *sec, Scopes: sc})
+	c, err := st.CreateClient(ctx, store.NewClient{ID: *id, Name: *name, Secret: *sec, Scopes: sc, Email: *email})
 	if err != nil {
 		return err
 	}

@@ -54,7 +54,12 @@ func (e *env) serve(ctx context.Context, cfg Config, onListen func(base string, 
 	public := cfg.PublicBase(ln.Addr().String())
 
 	m := metrics.New(st)
+	hub, err := hubOptions(cfg, public)
+	if err != nil {
+		return err
+	}
 	disp := dispatch.New(dispatch.Options{
+		Hub:                 hub,
 		Observer:            m,
 		Logger:              log,
 		Store:               st,
@@ -72,11 +77,6 @@ func (e *env) serve(ctx context.Context, cfg Config, onListen func(base string, 
 		LogDeliveries:       e.dev,
 	})
 	defer disp.Close()
-	hub, err := hubOptions(cfg, public)
-	if err != nil {
-		return err
-	}
-	disp.ConfigureHub(hub)
 	if _, err := st.ConfigureUpstream(ctx, cfg.Upstream.APIURL); err != nil {
 		return err
 	}

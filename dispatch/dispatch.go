@@ -46,6 +46,8 @@ type Options struct {
 	Rand func() float64
 	// Retention is how long delivered rows are kept (default 168h).
 	Retention time.Duration
+	// Hub configures e-mail and upstream registration (ORCID Hub deliveries).
+	Hub HubOptions
 	// Observer, when set, is told every outcome (for metrics).
 	Observer Observer
 }
@@ -63,12 +65,13 @@ var outcomeNames = map[int]string{
 
 // Dispatcher drains the outbox. Run drives it; tests call Tick and Wait instead.
 type Dispatcher struct {
-	opts   Options
-	log    *slog.Logger
-	store  *store.Store
-	client *http.Client
-	tokens *tokenCache
-	lease  time.Duration
+	opts     Options
+	log      *slog.Logger
+	store    *store.Store
+	client   *http.Client
+	tokens   *tokenCache
+	hubState *hubState
+	lease    time.Duration
 
 	nudge        chan struct{}
 	outcomeReady chan struct{}
@@ -82,6 +85,7 @@ type Dispatcher struct {
 	failLog  map[string]*failLogState
 
 	wg          sync.WaitGroup
+	notices     sync.WaitGroup  // owner notices being sent
 	callCtx     context.Context // parent of every HTTP call; cancelled after the shutdown grace
 	cancelCalls context.CancelFunc
 	stopping    atomic.Bool
@@ -133,6 +137,7 @@ func New(opts Options) *Dispatcher {
 	d.callCtx, d.cancelCalls = context.WithCancel(context.Background())
 	d.client = newHTTPClient(opts)
 	d.tokens = &tokenCache{client: d.client}
+	d.ConfigureHub(opts.Hub)
 	return d
 }
 
@@ -238,13 +243,17 @@ func (d *Dispatcher) shutdown(ctx context.Context) error {
 	d.cancelCalls()
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	return d.flush(wctx)
+	err := d.flush(wctx)
+	d.notices.Wait() // each is bounded by the delivery timeout
+	return err
 }
 
 // Wait blocks until every claimed delivery has been called and its outcome recorded.
 func (d *Dispatcher) Wait(ctx context.Context) error {
 	d.wg.Wait()
-	return d.flush(ctx)
+	err := d.flush(ctx)
+	d.notices.Wait()
+	return err
 }
 
 // Close releases the HTTP client's idle connections.
@@ -268,6 +277,7 @@ func (d *Dispatcher) flush(ctx context.Context) error {
 		d.mu.Unlock()
 		return err
 	}
+	d.noticeOwners(batch)
 	return nil
 }
 
@@ -310,6 +320,7 @@ func (d *Dispatcher) Tick(ctx context.Context) (int, error) {
 		d.mu.Unlock()
 		return 0, err
 	}
+	d.noticeOwners(batch)
 	if len(claimed) == 0 {
 		return 0, nil
 	}

@@ -66,12 +66,23 @@ func (d *Dispatcher) sendEmail(ctx context.Context, c store.Claimed) result {
 	m.SetDate()
 	m.SetBodyString(mail.TypeTextPlain, emailBody(c, info, h.opts.RecordURL))
 
+	if err := sendMail(ctx, o, d.opts.Timeout, m); err != nil {
+		return fail(err.Error())
+	}
+	r.duration = time.Since(t0)
+	r.status = emailStatus
+	r.body = fmt.Sprintf("accepted by %s for %s", o.Addr, strings.Join(append([]string{info.To}, nonEmpty(info.Cc)...), ", "))
+	return r
+}
+
+// sendMail sends m through the configured SMTP server within timeout.
+func sendMail(ctx context.Context, o EmailOptions, timeout time.Duration, m *mail.Msg) error {
 	host, portText, err := net.SplitHostPort(o.Addr)
 	if err != nil {
-		return fail("email.smtp_addr: " + err.Error())
+		return fmt.Errorf("email.smtp_addr: %w", err)
 	}
 	port, _ := strconv.Atoi(portText)
-	opts := []mail.Option{mail.WithPort(port), mail.WithTimeout(d.opts.Timeout), mail.WithTLSPolicy(mail.NoTLS)}
+	opts := []mail.Option{mail.WithPort(port), mail.WithTimeout(timeout), mail.WithTLSPolicy(mail.NoTLS)}
 	if o.StartTLS {
 		opts[2] = mail.WithTLSPolicy(mail.TLSMandatory)
 	}
@@ -86,17 +97,14 @@ func (d *Dispatcher) sendEmail(ctx context.Context, c store.Claimed) result {
 	}
 	client, err := mail.NewClient(host, opts...)
 	if err != nil {
-		return fail("smtp: " + err.Error())
+		return fmt.Errorf("smtp: %w", err)
 	}
-	cctx, cancel := context.WithTimeout(ctx, d.opts.Timeout)
+	cctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	if err := client.DialAndSendWithContext(cctx, m); err != nil {
-		return fail("smtp " + o.Addr + ": " + err.Error())
+		return fmt.Errorf("smtp %s: %w", o.Addr, err)
 	}
-	r.duration = time.Since(t0)
-	r.status = emailStatus
-	r.body = fmt.Sprintf("accepted by %s for %s", o.Addr, strings.Join(append([]string{info.To}, nonEmpty(info.Cc)...), ", "))
-	return r
+	return nil
 }
 
 func nonEmpty(s string) []string {

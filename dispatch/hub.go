@@ -45,11 +45,8 @@ type hubState struct {
 	ts   oauth2.TokenSource
 }
 
-// hubStates holds the Hub state of each Dispatcher. It lives beside the Dispatcher
-// rather than in it so that the Hub features stay in their own files.
-var hubStates sync.Map // *Dispatcher → *hubState
-
-// ConfigureHub sets the e-mail and upstream settings; call it before Run.
+// ConfigureHub sets the e-mail and upstream settings (as Options.Hub does); call it
+// before Run.
 func (d *Dispatcher) ConfigureHub(o HubOptions) {
 	if o.RecordURL == "" {
 		o.RecordURL = "https://orcid.org/"
@@ -57,15 +54,10 @@ func (d *Dispatcher) ConfigureHub(o HubOptions) {
 	if !strings.HasSuffix(o.RecordURL, "/") {
 		o.RecordURL += "/"
 	}
-	hubStates.Store(d, &hubState{opts: o})
+	d.hubState = &hubState{opts: o}
 }
 
-func (d *Dispatcher) hub() *hubState {
-	if h, ok := hubStates.Load(d); ok {
-		return h.(*hubState)
-	}
-	return &hubState{opts: HubOptions{RecordURL: "https://orcid.org/"}}
-}
+func (d *Dispatcher) hub() *hubState { return d.hubState }
 
 // hubPayload is the ORCID Hub's organisation webhook body.
 type hubPayload struct {

@@ -29,6 +29,7 @@ type Client struct {
 	ID        string
 	Name      string
 	Scopes    []string
+	Email     string
 	CreatedAt time.Time
 }
 
@@ -48,6 +49,8 @@ type NewClient struct {
 	Name   string
 	Secret string
 	Scopes []string
+	// Email, optional, is told when hookd deactivates one of the client's webhooks.
+	Email string
 }
 
 var clientIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
@@ -99,6 +102,9 @@ func (s *Store) CreateClient(ctx context.Context, nc NewClient) (Credentials, er
 			return Credentials{}, invalidf("unknown scope %q", sc)
 		}
 	}
+	if nc.Email != "" && (!strings.Contains(nc.Email, "@") || strings.ContainsAny(nc.Email, " \r\n<>,")) {
+		return Credentials{}, invalidf("client e-mail %q is not an e-mail address", nc.Email)
+	}
 	if nc.ID == "" {
 		nc.ID = NewClientID()
 	} else if !clientIDPattern.MatchString(nc.ID) {
@@ -110,7 +116,7 @@ func (s *Store) CreateClient(ctx context.Context, nc NewClient) (Credentials, er
 		return Credentials{}, invalidf("client secret must be at least 8 characters")
 	}
 	creds := Credentials{
-		Client:        Client{ID: nc.ID, Name: nc.Name, Scopes: nc.Scopes, CreatedAt: s.Now().UTC().Truncate(time.Millisecond)},
+		Client:        Client{ID: nc.ID, Name: nc.Name, Scopes: nc.Scopes, Email: nc.Email, CreatedAt: s.Now().UTC().Truncate(time.Millisecond)},
 		Secret:        nc.Secret,
 		SigningSecret: secret.NewSigningSecret(),
 	}
@@ -123,10 +129,10 @@ func (s *Store) CreateClient(ctx context.Context, nc NewClient) (Credentials, er
 		if n > 0 {
 			return fmt.Errorf("%w: a client with id %q or name %q", ErrConflict, nc.ID, nc.Name)
 		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO clients(id, name, secret_salt, secret_hash, scopes, signing_secret, created_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		_, err := tx.ExecContext(ctx, `INSERT INTO clients(id, name, secret_salt, secret_hash, scopes, signing_secret, email, created_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
 			nc.ID, nc.Name, salt, secret.SaltedHash(salt, nc.Secret), strings.Join(nc.Scopes, " "),
-			s.box.SealString(creds.SigningSecret), ms(creds.CreatedAt))
+			s.box.SealString(creds.SigningSecret), nc.Email, ms(creds.CreatedAt))
 		return err
 	})
 	if err != nil {
@@ -135,13 +141,13 @@ func (s *Store) CreateClient(ctx context.Context, nc NewClient) (Credentials, er
 	return creds, nil
 }
 
-const clientColumns = "id, name, scopes, created_at"
+const clientColumns = "id, name, scopes, email, created_at"
 
 func scanClient(row interface{ Scan(...any) error }) (Client, error) {
 	var c Client
 	var scopes string
 	var created int64
-	if err := row.Scan(&c.ID, &c.Name, &scopes, &created); err != nil {
+	if err := row.Scan(&c.ID, &c.Name, &scopes, &c.Email, &created); err != nil {
 		return Client{}, err
 	}
 	c.Scopes = strings.Fields(scopes)
@@ -236,8 +242,8 @@ func (s *Store) AuthenticateClient(ctx context.Context, id, clientSecret string)
 	var c Client
 	var scopes string
 	var created int64
-	err := s.read.QueryRowContext(ctx, "SELECT id, name, scopes, created_at, secret_salt, secret_hash FROM clients WHERE id = ?", id).
-		Scan(&c.ID, &c.Name, &scopes, &created, &salt, &hash)
+	err := s.read.QueryRowContext(ctx, "SELECT id, name, scopes, email, created_at, secret_salt, secret_hash FROM clients WHERE id = ?", id).
+		Scan(&c.ID, &c.Name, &scopes, &c.Email, &created, &salt, &hash)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Client{}, ErrBadCredentials
 	}

@@ -190,6 +190,9 @@ type Target struct {
 	APIKey         string
 	// FailingSince is when the subscription's current run of failures began (zero when healthy).
 	FailingSince time.Time
+	// validUntil, when set, is when SigningSecrets lose the rotated-out secret: the
+	// target cache must not serve this target from then on.
+	validUntil int64
 	// SigningSecrets are the whsec_ secrets to sign with: the current one first, then
 	// a rotated-out one during its overlap.
 	SigningSecrets []string
@@ -360,6 +363,8 @@ func (s *Store) scanTarget(row interface{ Scan(...any) error }, now int64) (*Tar
 	}
 	if previousUntil <= now {
 		previous = nil // the rotation overlap is over
+	} else {
+		t.validUntil = previousUntil
 	}
 	for _, sealed := range [][]byte{signing, previous} {
 		if len(sealed) == 0 {
@@ -627,7 +632,7 @@ func (s *Store) Attempts(ctx context.Context, deliveryID int64) ([]Attempt, erro
 		UNION ALL
 		SELECT id, attempts, ok_started_at, ok_duration_ms, last_status, '', ok_response
 		FROM deliveries WHERE id = ?1 AND ok_started_at IS NOT NULL
-		ORDER BY 2, 3`, deliveryID)
+		ORDER BY 3, 2`, deliveryID)
 	if err != nil {
 		return nil, fmt.Errorf("list attempts: %w", err)
 	}

@@ -220,3 +220,27 @@ func (s *Store) Subscriptions(ctx context.Context, f SubscriptionFilter) ([]Subs
 	}
 	return subs, nil
 }
+
+// Notice is what hookd tells a subscription's owner when it deactivates it.
+type Notice struct {
+	To     string // the owner's address: the organisation's technical contact or the client's e-mail
+	UID    string
+	Target string
+	Reason string
+}
+
+// DeactivationNotice returns the notice for a deactivated subscription; To is empty
+// when its owner has no e-mail address.
+func (s *Store) DeactivationNotice(ctx context.Context, subID int64) (Notice, error) {
+	var n Notice
+	err := s.read.QueryRowContext(ctx, `SELECT coalesce(o.tech_contact_email, c.email, ''), s.uid, s.target, s.reason
+		FROM subscriptions s LEFT JOIN clients c ON c.id = s.client_id LEFT JOIN organisations o ON o.id = s.org_id
+		WHERE s.id = ?`, subID).Scan(&n.To, &n.UID, &n.Target, &n.Reason)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Notice{}, fmt.Errorf("subscription %d: %w", subID, ErrNotFound)
+	}
+	if err != nil {
+		return Notice{}, fmt.Errorf("deactivation notice: %w", err)
+	}
+	return n, nil
+}

@@ -28,11 +28,11 @@ type cachedTarget struct {
 	at time.Time
 }
 
-func (c *targetCache) get(id int64) *Target {
+func (c *targetCache) get(id, now int64) *Target {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e, ok := c.m[id]
-	if !ok || time.Since(e.at) > targetTTL {
+	if !ok || time.Since(e.at) > targetTTL || (e.t.validUntil != 0 && now >= e.t.validUntil) {
 		return nil
 	}
 	return e.t
@@ -63,7 +63,7 @@ func (c *targetCache) forget(id int64) {
 func (s *Store) cachedTargets(ctx context.Context, tx *sql.Tx, subs map[int64]*Target, now int64) error {
 	var missing []int64
 	for id := range subs {
-		if t := s.targetCache.get(id); t != nil {
+		if t := s.targetCache.get(id, now); t != nil {
 			subs[id] = t
 		} else {
 			missing = append(missing, id)

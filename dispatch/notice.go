@@ -1,0 +1,66 @@
+package dispatch
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	mail "github.com/wneessen/go-mail"
+
+	"hookd/store"
+)
+
+// noticeOwners tells the owners of subscriptions this batch deactivated (410 Gone,
+// or failing for disable_after), by e-mail where e-mail is configured and the owner
+// has an address. It runs in the background; a failure is logged, not retried.
+func (d *Dispatcher) noticeOwners(batch []store.Outcome) {
+	o := d.hub().opts.Email
+	for _, out := range batch {
+		if out.Kind != store.OutcomeGone && out.Kind != store.OutcomeDeactivate {
+			continue
+		}
+		if o.Addr == "" {
+			d.log.Warn("webhook deactivated; no e-mail configured to tell its owner", "subscription", out.SubscriptionID)
+			continue
+		}
+		d.notices.Add(1)
+		go func(subID int64) {
+			defer d.notices.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), d.opts.Timeout)
+			defer cancel()
+			if err := d.sendNotice(ctx, o, subID); err != nil {
+				d.log.Error("deactivation notice", "subscription", subID, "err", err)
+			}
+		}(out.SubscriptionID)
+	}
+}
+
+func (d *Dispatcher) sendNotice(ctx context.Context, o EmailOptions, subID int64) error {
+	n, err := d.store.DeactivationNotice(ctx, subID)
+	if err != nil {
+		return err
+	}
+	if n.To == "" {
+		d.log.Warn("webhook deactivated; its owner has no e-mail address", "subscription", n.UID)
+		return nil
+	}
+	m := mail.NewMsg()
+	if err := m.From(o.From); err != nil {
+		return fmt.Errorf("email.from: %w", err)
+	}
+	if err := m.To(n.To); err != nil {
+		return fmt.Errorf("recipient: %w", err)
+	}
+	m.Subject("hookd: webhook deactivated (" + redact(n.Target) + ")")
+	m.SetMessageID()
+	m.SetDate()
+	var b strings.Builder
+	fmt.Fprintf(&b, "hookd deactivated the webhook %s at %s.\n\n", n.UID, time.Now().UTC().Format("2006-01-02 15:04 UTC"))
+	fmt.Fprintf(&b, "Target: %s\nReason: %s\n\n", redact(n.Target), n.Reason)
+	fmt.Fprintf(&b, "Deliveries that were waiting are kept as dead and can be replayed.\n")
+	fmt.Fprintf(&b, "Once the target works again, activate the webhook (POST /api/notifications/v1/webhooks/%s/activate,\n", n.UID)
+	fmt.Fprintf(&b, "or register an ORCID-style webhook again with PUT) and replay what was missed.\n")
+	m.SetBodyString(mail.TypeTextPlain, b.String())
+	return sendMail(ctx, o, d.opts.Timeout, m)
+}
