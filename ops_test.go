@@ -8,7 +8,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -198,4 +200,33 @@ func value(fams map[string]*dto.MetricFamily, name, label, want string) float64 
 		}
 	}
 	return -1
+}
+
+// TestBackupCommandWhileServing runs "hookd backup" against the database of a running
+// daemon and opens the copy with the same key.
+func TestBackupCommandWhileServing(t *testing.T) {
+	is := is.New(t)
+	cfg := testConfig(t, "")
+	out, err := runCmd(t, "client", "add", "-config", cfg, "-name", "before-backup", "-json")
+	is.NoErr(err)
+	var c credentials
+	is.NoErr(json.Unmarshal([]byte(out), &c))
+	d := startDaemon(t, cfg)
+
+	dest := filepath.Join(t.TempDir(), "copy.db")
+	out, err = runCmd(t, "backup", "-config", cfg, dest)
+	is.NoErr(err)                               // backup while the daemon runs
+	is.True(strings.Contains(out, "backed up")) // says so
+	is.True(strings.Contains(out, "hookd.key")) // and names the key file to keep
+	_, err = runCmd(t, "backup", "-config", cfg, dest)
+	is.True(err != nil) // never overwrites
+	is.NoErr(d.stop())
+
+	// The copy opens with the original key: a config pointing at it lists the client.
+	restored := filepath.Join(t.TempDir(), "restored.toml")
+	body := "[store]\npath = " + strconv.Quote(dest) + "\n[auth]\nsecret_key_file = " + strconv.Quote(filepath.Join(filepath.Dir(cfg), "hookd.key")) + "\n"
+	is.NoErr(os.WriteFile(restored, []byte(body), 0o600))
+	out, err = runCmd(t, "client", "list", "-config", restored)
+	is.NoErr(err)                                   // the copy opens
+	is.True(strings.Contains(out, "before-backup")) // with its data
 }

@@ -54,6 +54,7 @@ type Store struct {
 	stmts map[string]*sql.Stmt // hot write statements, prepared once on the write connection
 
 	targetCache targetCache
+	backupDSN   string // a plain connection for VACUUM INTO (the read pool is query-only)
 
 	groupCh   chan *groupReq // calls waiting for the group writer
 	closed    chan struct{}
@@ -113,7 +114,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("open store %s: journal_mode is %q, want wal", opts.Path, mode)
 	}
 
-	s := &Store{write: write, box: opts.Box, Now: time.Now}
+	s := &Store{write: write, box: opts.Box, Now: time.Now, backupDSN: dsn()}
 	if err := s.migrate(ctx); err != nil {
 		write.Close()
 		return nil, err
@@ -200,7 +201,15 @@ func (s *Store) Ping(ctx context.Context) error {
 // Backup writes a consistent copy of the database to path (VACUUM INTO), safe while
 // the daemon runs.
 func (s *Store) Backup(ctx context.Context, path string) error {
-	if _, err := s.read.ExecContext(ctx, "VACUUM INTO ?", path); err != nil {
+	// VACUUM INTO reads one snapshot and writes only the new file: it needs a
+	// connection that may write (the read pool is query-only) but takes no write lock
+	// on the database, so the daemon goes on while it copies.
+	db, err := sql.Open("sqlite", s.backupDSN)
+	if err != nil {
+		return fmt.Errorf("backup: %w", err)
+	}
+	defer db.Close()
+	if _, err := db.ExecContext(ctx, "VACUUM INTO ?", path); err != nil {
 		return fmt.Errorf("backup to %s: %w", path, err)
 	}
 	return nil
