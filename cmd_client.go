@@ -75,11 +75,7 @@ func (e *env) clientAdd(ctx context.Context, args []string) error {
 	if err != nil {
 		return fmt.Errorf("client add: -scopes: %w", err)
 	}
-	cfg, err := e.loadConfig(*path, true)
-	if err != nil {
-		return err
-	}
-	st, err := openStore(ctx, cfg)
+	st, _, err := e.open(ctx, *path)
 	if err != nil {
 		return err
 	}
@@ -97,11 +93,7 @@ func (e *env) clientList(ctx context.Context, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	cfg, err := e.loadConfig(*path, true)
-	if err != nil {
-		return err
-	}
-	st, err := openStore(ctx, cfg)
+	st, _, err := e.open(ctx, *path)
 	if err != nil {
 		return err
 	}
@@ -140,11 +132,7 @@ func (e *env) clientRemove(ctx context.Context, args []string) error {
 	if len(pos) != 1 {
 		return errors.New("client remove: usage: hookd client remove [-config FILE] CLIENT_ID")
 	}
-	cfg, err := e.loadConfig(*path, true)
-	if err != nil {
-		return err
-	}
-	st, err := openStore(ctx, cfg)
+	st, _, err := e.open(ctx, *path)
 	if err != nil {
 		return err
 	}
@@ -167,11 +155,7 @@ func (e *env) clientRotate(ctx context.Context, args []string) error {
 	if len(pos) != 1 {
 		return errors.New("client rotate: usage: hookd client rotate [-config FILE] [-secret S] CLIENT_ID")
 	}
-	cfg, err := e.loadConfig(*path, true)
-	if err != nil {
-		return err
-	}
-	st, err := openStore(ctx, cfg)
+	st, _, err := e.open(ctx, *path)
 	if err != nil {
 		return err
 	}

@@ -66,16 +66,6 @@ func (e *env) cmdOrg(ctx context.Context, args []string) error {
 	return fmt.Errorf("org: unknown subcommand %q", args[0])
 }
 
-// openFor loads the configuration and opens the store for an org command.
-func (e *env) openFor(ctx context.Context, path string) (*store.Store, Config, error) {
-	cfg, err := e.loadConfig(path, true)
-	if err != nil {
-		return nil, cfg, err
-	}
-	st, err := openStore(ctx, cfg)
-	return st, cfg, err
-}
-
 // findOrg resolves an organisation given by id or name.
 func findOrg(ctx context.Context, st *store.Store, ref string) (store.Organisation, error) {
 	if ref == "" {
@@ -114,7 +104,7 @@ func (e *env) orgAdd(ctx context.Context, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	st, _, err := e.openFor(ctx, *path)
+	st, _, err := e.open(ctx, *path)
 	if err != nil {
 		return err
 	}
@@ -137,7 +127,7 @@ func (e *env) orgList(ctx context.Context, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	st, _, err := e.openFor(ctx, *path)
+	st, _, err := e.open(ctx, *path)
 	if err != nil {
 		return err
 	}
@@ -171,7 +161,7 @@ func (e *env) orgShow(ctx context.Context, args []string) error {
 	if len(pos) != 1 {
 		return errors.New("org show: usage: hookd org show ORG")
 	}
-	st, _, err := e.openFor(ctx, *path)
+	st, _, err := e.open(ctx, *path)
 	if err != nil {
 		return err
 	}
@@ -236,7 +226,7 @@ func (e *env) orgSet(ctx context.Context, args []string) error {
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	st, cfg, err := e.openFor(ctx, *path)
+	st, cfg, err := e.open(ctx, *path)
 	if err != nil {
 		return err
 	}
@@ -348,7 +338,7 @@ func (e *env) memberAdd(ctx context.Context, args []string) error {
 			return err // before anything changes
 		}
 	}
-	st, cfg, err := e.openFor(ctx, *path)
+	st, cfg, err := e.open(ctx, *path)
 	if err != nil {
 		return err
 	}
@@ -381,7 +371,7 @@ func (e *env) memberRemove(ctx context.Context, args []string) error {
 	if len(pos) == 0 {
 		return errors.New("org member remove: usage: hookd org member remove -org ORG ORCID...")
 	}
-	st, _, err := e.openFor(ctx, *path)
+	st, _, err := e.open(ctx, *path)
 	if err != nil {
 		return err
 	}
@@ -415,7 +405,7 @@ func (e *env) memberImport(ctx context.Context, args []string) error {
 		return err
 	}
 	defer f.Close()
-	st, cfg, err := e.openFor(ctx, *path)
+	st, cfg, err := e.open(ctx, *path)
 	if err != nil {
 		return err
 	}
@@ -445,7 +435,7 @@ func (e *env) orgStatus(ctx context.Context, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	st, _, err := e.openFor(ctx, *path)
+	st, _, err := e.open(ctx, *path)
 	if err != nil {
 		return err
 	}

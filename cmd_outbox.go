@@ -35,11 +35,7 @@ func (e *env) cmdNotify(ctx context.Context, args []string) error {
 		}
 		events[i] = store.Event{Orcid: id, Type: t}
 	}
-	cfg, err := e.loadConfig(*path, true)
-	if err != nil {
-		return err
-	}
-	st, err := openStore(ctx, cfg)
+	st, cfg, err := e.open(ctx, *path)
 	if err != nil {
 		return err
 	}
@@ -78,11 +74,7 @@ func (e *env) deliveriesList(ctx context.Context, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	cfg, err := e.loadConfig(*path, true)
-	if err != nil {
-		return err
-	}
-	st, err := openStore(ctx, cfg)
+	st, _, err := e.open(ctx, *path)
 	if err != nil {
 		return err
 	}
@@ -166,11 +158,7 @@ func (e *env) deliveriesReplay(ctx context.Context, args []string) error {
 		}
 		f.Since = t
 	}
-	cfg, err := e.loadConfig(*path, true)
-	if err != nil {
-		return err
-	}
-	st, err := openStore(ctx, cfg)
+	st, _, err := e.open(ctx, *path)
 	if err != nil {
 		return err
 	}
@@ -220,11 +208,7 @@ func (e *env) deliveriesPurge(ctx context.Context, args []string) error {
 	default:
 		return fmt.Errorf("deliveries purge: -state must be dead or delivered, got %q", *state)
 	}
-	cfg, err := e.loadConfig(*path, true)
-	if err != nil {
-		return err
-	}
-	s, err := openStore(ctx, cfg)
+	s, _, err := e.open(ctx, *path)
 	if err != nil {
 		return err
 	}

@@ -21,11 +21,7 @@ func (e *env) cmdWebhooks(ctx context.Context, args []string) error {
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
-	cfg, err := e.loadConfig(*path, true)
-	if err != nil {
-		return err
-	}
-	st, err := openStore(ctx, cfg)
+	st, _, err := e.open(ctx, *path)
 	if err != nil {
 		return err
 	}

@@ -132,6 +132,17 @@ func (e *env) loadConfig(path string, preferDev bool) (Config, error) {
 	return c, c.Validate()
 }
 
+// open loads the configuration at path (or the defaults, see loadConfig) and opens
+// its store: what every command that reads or writes the database starts with.
+func (e *env) open(ctx context.Context, path string) (*store.Store, Config, error) {
+	cfg, err := e.loadConfig(path, true)
+	if err != nil {
+		return nil, cfg, err
+	}
+	st, err := openStore(ctx, cfg)
+	return st, cfg, err
+}
+
 // openStore opens the database of cfg, creating the secret key beside it when needed.
 func openStore(ctx context.Context, cfg Config) (*store.Store, error) {
 	box, err := secret.LoadKeyFile(cfg.SecretKeyPath(), cfg.Auth.SecretKeyFile == "")
@@ -190,11 +201,7 @@ func (e *env) cmdBackup(ctx context.Context, args []string) error {
 	if _, err := os.Stat(dest); err == nil {
 		return fmt.Errorf("backup: %s already exists; choose a new file", dest)
 	}
-	cfg, err := e.loadConfig(*path, true)
-	if err != nil {
-		return err
-	}
-	st, err := openStore(ctx, cfg)
+	st, cfg, err := e.open(ctx, *path)
 	if err != nil {
 		return err
 	}
