@@ -231,6 +231,17 @@ func (e *env) orgSet(ctx context.Context, args []string) error {
 		return err
 	}
 	defer st.Close()
+	// Check every value before changing anything: bad input changes nothing.
+	if set["url"] && *hookURL != "" {
+		if err := checkHookURL(*hookURL, cfg.Delivery.AllowPrivateTargets); err != nil {
+			return err
+		}
+	}
+	if set["notification-email"] && *notify != "" {
+		if err := store.CheckEmail("notification-email", *notify); err != nil {
+			return err
+		}
+	}
 	o, err := findOrg(ctx, st, pos[0])
 	if err != nil {
 		return err
@@ -379,6 +390,11 @@ func (e *env) memberRemove(ctx context.Context, args []string) error {
 	o, err := findOrg(ctx, st, *org)
 	if err != nil {
 		return err
+	}
+	for _, p := range pos { // check all before removing any
+		if err := orcid.Check(orcid.Normalize(p)); err != nil {
+			return fmt.Errorf("org member remove: %w", err)
+		}
 	}
 	for _, p := range pos {
 		if err := st.RemoveMember(ctx, o.ID, orcid.Normalize(p)); err != nil {

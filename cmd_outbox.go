@@ -215,7 +215,7 @@ func (e *env) deliveriesPurge(ctx context.Context, args []string) error {
 	defer s.Close()
 	total := 0
 	for {
-		n, err := s.Purge(ctx, st, t, 1000)
+		n, _, err := s.Purge(ctx, st, t, 1000)
 		total += n
 		if err != nil {
 			return err

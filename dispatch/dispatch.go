@@ -85,8 +85,9 @@ type Dispatcher struct {
 	failLog  map[string]*failLogState
 
 	wg          sync.WaitGroup
-	notices     sync.WaitGroup  // owner notices being sent
-	callCtx     context.Context // parent of every HTTP call; cancelled after the shutdown grace
+	notices     sync.WaitGroup      // owner notices being sent
+	noticed     map[int64]time.Time // when each subscription\'s owner was last told (d.mu)
+	callCtx     context.Context     // parent of every HTTP call; cancelled after the shutdown grace
 	cancelCalls context.CancelFunc
 	stopping    atomic.Bool
 	lastTick    atomic.Int64
@@ -463,7 +464,8 @@ func (d *Dispatcher) outcome(c store.Claimed, r result) store.Outcome {
 			failing = r.started
 		}
 		switch {
-		case now.Sub(failing) >= d.opts.DisableAfter:
+		case now.Sub(failing) >= d.opts.DisableAfter && c.Target.Format != store.FormatUpstream:
+			// (hookd's own upstream registrations are never switched off: they retry.)
 			o.Kind = store.OutcomeDeactivate
 			o.Error = failing.UTC().Format(time.RFC3339) + " (last: " + o.Error + ")"
 		case now.Sub(first) >= d.opts.GiveUpAfter:

@@ -29,7 +29,7 @@ type HubOptions struct {
 
 // UpstreamOptions is how hookd registers webhooks at the upstream ORCID API.
 type UpstreamOptions struct {
-	APIURL       string // e.g. https://api.sandbox.orcid.org/v3.0
+	APIURL       string // e.g. https://api.sandbox.orcid.org (ORCID's webhooks are unversioned)
 	TokenURL     string // e.g. https://sandbox.orcid.org/oauth/token
 	ClientID     string
 	ClientSecret string

@@ -11,6 +11,9 @@ import (
 	"hookd/store"
 )
 
+// noticeEvery is how often at most one subscription's owner is told of a deactivation.
+const noticeEvery = time.Hour
+
 // noticeOwners tells the owners of subscriptions this batch deactivated (410 Gone,
 // or failing for disable_after), by e-mail where e-mail is configured and the owner
 // has an address. It runs in the background; a failure is logged, not retried.
@@ -18,6 +21,20 @@ func (d *Dispatcher) noticeOwners(batch []store.Outcome) {
 	o := d.hub().opts.Email
 	for _, out := range batch {
 		if out.Kind != store.OutcomeGone && out.Kind != store.OutcomeDeactivate {
+			continue
+		}
+		// Several deliveries of one subscription may fail at once, or finish after it
+		// was deactivated: tell its owner once.
+		d.mu.Lock()
+		if d.noticed == nil {
+			d.noticed = map[int64]time.Time{}
+		}
+		last, seen := d.noticed[out.SubscriptionID]
+		if !seen || time.Since(last) > noticeEvery {
+			d.noticed[out.SubscriptionID] = time.Now()
+		}
+		d.mu.Unlock()
+		if seen && time.Since(last) <= noticeEvery {
 			continue
 		}
 		if o.Addr == "" {
@@ -59,8 +76,17 @@ func (d *Dispatcher) sendNotice(ctx context.Context, o EmailOptions, subID int64
 	fmt.Fprintf(&b, "hookd deactivated the webhook %s at %s.\n\n", n.UID, time.Now().UTC().Format("2006-01-02 15:04 UTC"))
 	fmt.Fprintf(&b, "Target: %s\nReason: %s\n\n", redact(n.Target), n.Reason)
 	fmt.Fprintf(&b, "Deliveries that were waiting are kept as dead and can be replayed.\n")
-	fmt.Fprintf(&b, "Once the target works again, activate the webhook (POST /api/notifications/v1/webhooks/%s/activate,\n", n.UID)
-	fmt.Fprintf(&b, "or register an ORCID-style webhook again with PUT) and replay what was missed.\n")
+	switch {
+	case n.OrgID != 0:
+		fmt.Fprintf(&b, "Once the target works again, enable the organisation's webhook again (PUT /api/hub/v1/organisations/%d/webhook\n", n.OrgID)
+		fmt.Fprintf(&b, "with \"enabled\": true, or hookd org set %d -enabled) and replay what was missed.\n", n.OrgID)
+	case n.Format == store.FormatEmpty:
+		fmt.Fprintf(&b, "Once the target works again, register the webhook again (PUT {orcid}/webhook/{callback})\n")
+		fmt.Fprintf(&b, "and replay what was missed (hookd deliveries replay).\n")
+	default:
+		fmt.Fprintf(&b, "Once the target works again, activate the webhook (POST /api/notifications/v1/webhooks/%s/activate)\n", n.UID)
+		fmt.Fprintf(&b, "and replay what was missed (POST /api/notifications/v1/webhooks/%s/replay).\n", n.UID)
+	}
 	m.SetBodyString(mail.TypeTextPlain, b.String())
 	return sendMail(ctx, o, d.opts.Timeout, m)
 }

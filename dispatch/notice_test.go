@@ -49,3 +49,62 @@ func TestDeactivationNotice(t *testing.T) {
 	e.clock.Advance(time.Hour)
 	is.Equal(e.tick(d), 0) // nothing is sent by itself
 }
+
+// TestDeactivationNoticeOnce: many deliveries of one subscription answered 410 in one
+// batch give one notice, not one per delivery.
+func TestDeactivationNoticeOnce(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	e := newEnv(t)
+	mail := newSMTPServer(t, "", "")
+	owner, err := e.st.CreateClient(ctx, store.NewClient{Name: "owner", Scopes: []string{store.ScopeWebhook}, Email: "ops@lab.example"})
+	is.NoErr(err)
+	rv := newReceiver(t, func(_ int, w http.ResponseWriter, _ *http.Request, _ []byte) error {
+		w.WriteHeader(http.StatusGone)
+		return nil
+	})
+	sub, _, err := e.st.CreateWebhook(ctx, owner.ID, store.WebhookSpec{TargetURL: rv.URL + "/all", Auth: store.Auth{Type: store.AuthNone}})
+	is.NoErr(err) // a webhook for every record
+	d := e.dispatcher(func(o *dispatch.Options) {
+		o.Hub = dispatch.HubOptions{Email: dispatch.EmailOptions{Addr: mail.addr, From: "hookd@hookd.example"}}
+	})
+	e.intake(0, store.Event{Orcid: testOrcid(1)}, store.Event{Orcid: testOrcid(2)}, store.Event{Orcid: testOrcid(3)})
+	is.Equal(e.tick(d), 3)            // three calls, each answered 410
+	is.Equal(len(mail.messages()), 1) // one notice
+	got, err := e.st.Webhook(ctx, owner.ID, sub.UID)
+	is.NoErr(err)
+	is.Equal(got.Active, false) // deactivated
+}
+
+// TestSubscriptionDeletedInFlight: a subscription deleted while one of its deliveries
+// is in flight does not stop the dispatcher: the outcome finds no row and the next
+// deliveries go on.
+func TestSubscriptionDeletedInFlight(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	e := newEnv(t)
+	release := make(chan struct{})
+	arrived := make(chan struct{}, 1)
+	slow := newReceiver(t, func(_ int, w http.ResponseWriter, r *http.Request, _ []byte) error {
+		arrived <- struct{}{}
+		block(r, release, 5*time.Second)
+		w.WriteHeader(http.StatusInternalServerError)
+		return nil
+	})
+	ok := newReceiver(t, nil)
+	e.subscribe(orcidA, slow.URL+"/slow")
+	d := e.dispatcher(nil)
+	e.intake(0, store.Event{Orcid: orcidA})
+	n, err := d.Tick(ctx)
+	is.NoErr(err)
+	is.Equal(n, 1) // the call starts
+	<-arrived
+	is.NoErr(e.st.DeleteOrcidWebhook(ctx, e.client.ID, orcidA, slow.URL+"/slow")) // deleted meanwhile
+	close(release)
+	is.NoErr(d.Wait(ctx)) // the outcome of a deleted delivery is recorded without error
+
+	e.subscribe(orcidB, ok.URL+"/ok")
+	e.intake(0, store.Event{Orcid: orcidB})
+	is.Equal(e.tick(d), 1)  // the dispatcher goes on
+	is.Equal(ok.count(), 1) // and delivers
+}

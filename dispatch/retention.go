@@ -15,15 +15,16 @@ const purgeBatch = 500
 const purgeEvery = time.Minute
 
 // Purge deletes delivered deliveries (and their attempts) that finished more than
-// Options.Retention ago, in small batches, pausing between them. Dead deliveries are
-// kept for an operator. It returns how many it deleted.
+// Options.Retention ago, and idempotency keys past their 24 hours, in small batches,
+// pausing between them. Dead deliveries are kept for an operator. It returns how many
+// deliveries it deleted.
 func (d *Dispatcher) Purge(ctx context.Context) (int, error) {
 	total := 0
 	before := d.store.Now().Add(-d.opts.Retention)
 	for ctx.Err() == nil {
-		n, err := d.store.Purge(ctx, store.StateDelivered, before, purgeBatch)
+		n, keys, err := d.store.Purge(ctx, store.StateDelivered, before, purgeBatch)
 		total += n
-		if err != nil || n < purgeBatch {
+		if err != nil || (n < purgeBatch && keys < purgeBatch) {
 			return total, err
 		}
 		select {

@@ -2,6 +2,9 @@ package dispatch_test
 
 import (
 	"context"
+	"database/sql"
+	"fmt"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -54,4 +57,27 @@ func TestRetention(t *testing.T) {
 	n, err = d.Purge(ctx)
 	is.NoErr(err)
 	is.Equal(n, 0) // nothing left to purge
+}
+
+// TestRetentionForgetsIdempotencyKeys: keys older than 24 h go, however many there
+// are, even when few deliveries are purged alongside.
+func TestRetentionForgetsIdempotencyKeys(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	e := newEnv(t)
+	d := e.dispatcher(nil)
+	var events []store.Event
+	for i := 0; i < 1200; i++ { // more than one purge batch, for no subscription at all
+		events = append(events, store.Event{Orcid: testOrcid(i), ID: fmt.Sprintf("ev-%d", i)})
+	}
+	e.intake(0, events...)
+	e.clock.Advance(48 * time.Hour)
+	_, err := d.Purge(ctx)
+	is.NoErr(err)
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(e.dir, "hookd.db")+"?_pragma=busy_timeout(5000)")
+	is.NoErr(err)
+	defer db.Close()
+	var keys int
+	is.NoErr(db.QueryRow("SELECT count(*) FROM idempotency").Scan(&keys))
+	is.Equal(keys, 0) // every old key is forgotten in one pass
 }

@@ -24,3 +24,11 @@ func TestRouteLabel(t *testing.T) {
 		is.Equal(routeLabel(tt.path, tt.base, tt.status), tt.want) // bounded label
 	}
 }
+
+func TestRouteLabelBounded(t *testing.T) {
+	is := is.New(t)
+	is.Equal(routeLabel("/abcdefgh1/webhook/http%3A%2F%2Fx", "", 401), "unmatched")                         // a made-up first segment
+	is.Equal(routeLabel("/api/notifications/v1/webhooks/zzz1", "", 400), "unmatched")                       // not an id
+	is.Equal(routeLabel("/api/notifications/v1/webhooks/zzz1/replay", "", 404), "unmatched")                // not found
+	is.Equal(routeLabel("/orcid-api-web/oauth/token", "/orcid-api-web", 401), "/orcid-api-web/oauth/token") // the base path is kept
+}

@@ -213,9 +213,28 @@ func (s *Server) logged(h http.Handler) http.Handler {
 // Handler returns the server wrapped in its access log.
 func (s *Server) Handler() http.Handler { return s.logged(s) }
 
+// routeWords are the fixed segments of hookd's routes; a label made of anything
+// else is "unmatched", so no request can add labels of its own choosing.
+var routeWords = map[string]bool{
+	"oauth": true, "token": true, "revoke": true, "webhook": true, "api": true, "notifications": true,
+	"v1": true, "webhooks": true, "events": true, "deactivate": true, "activate": true, "rotate-secret": true,
+	"deliveries": true, "replay": true, "hub": true, "organisations": true, "members": true, "relay": true,
+	"healthz": true, "readyz": true, "metrics": true,
+}
+
 // routeLabel turns a request path into a bounded metrics label: iDs, ids and
-// callbacks become placeholders, and anything not found is "unmatched".
+// callbacks become placeholders, and anything else is "unmatched".
 func routeLabel(path, base string, status int) string {
+	label := routeShape(path, base, status)
+	for _, seg := range strings.Split(strings.TrimPrefix(strings.TrimPrefix(label, base), "/"), "/") {
+		if !routeWords[seg] && !strings.HasPrefix(seg, ":") {
+			return "unmatched"
+		}
+	}
+	return label
+}
+
+func routeShape(path, base string, status int) string {
 	if status == http.StatusNotFound || status == http.StatusMethodNotAllowed {
 		return "unmatched"
 	}

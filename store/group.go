@@ -30,7 +30,19 @@ func (s *Store) group(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	case <-s.closed:
 		return fmt.Errorf("store is closed")
 	}
-	return <-req.done // once queued, fn runs: wait for its commit whatever ctx does
+	// Once queued, fn runs: wait for its commit whatever ctx does, unless the writer
+	// has stopped (the store was closed) without taking it.
+	select {
+	case err := <-req.done:
+		return err
+	case <-s.groupDone:
+		select {
+		case err := <-req.done:
+			return err
+		default:
+			return fmt.Errorf("store is closed")
+		}
+	}
 }
 
 // groupWriter takes waiting calls in batches and runs each batch in one transaction.

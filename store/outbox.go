@@ -81,8 +81,10 @@ const (
 		s.auth_type, s.auth_username, s.auth_client_id, s.auth_token_url, s.auth_secret, s.append_orcid, s.apikey,
 		coalesce(s.signing_secret, c.signing_secret), s.previous_secret, coalesce(s.previous_until, 0), coalesce(s.failing_since, 0)
 		FROM subscriptions s LEFT JOIN clients c ON c.id = s.client_id WHERE s.id IN (SELECT value FROM json_each(?))`
+	// An attempt is logged only while its delivery exists: a subscription deleted
+	// during the call took its deliveries with it.
 	qAttempt = `INSERT INTO attempts(delivery_id, attempt, started_at, duration_ms, status, error, response)
-		VALUES (?, ?, ?, ?, ?, ?, ?)`
+		SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7 WHERE EXISTS (SELECT 1 FROM deliveries WHERE id = ?1)`
 	qDone = `UPDATE deliveries SET state = ?, done_at = ?, lease_until = NULL, last_status = ?, last_error = ?,
 		first_attempt_at = coalesce(first_attempt_at, ?) WHERE id = ? AND state = 1`
 	// qDeliveredOK records a batch of successes given as a JSON array of

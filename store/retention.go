@@ -12,29 +12,29 @@ import (
 // finished before before, with their attempts, and forgets idempotency keys older
 // than IdempotencyWindow. The candidates are found on the read pool, so the write
 // transaction is short and never scans the table; it returns how many deliveries
-// it deleted.
-func (s *Store) Purge(ctx context.Context, state int, before time.Time, limit int) (int, error) {
+// and how many idempotency keys it deleted (each at most limit).
+func (s *Store) Purge(ctx context.Context, state int, before time.Time, limit int) (deliveries, keys int, err error) {
 	if state != StateDelivered && state != StateDead {
-		return 0, invalidf("only delivered or dead deliveries are purged")
+		return 0, 0, invalidf("only delivered or dead deliveries are purged")
 	}
 	rows, err := s.read.QueryContext(ctx, "SELECT id FROM deliveries WHERE state = ? AND done_at < ? ORDER BY id LIMIT ?", state, ms(before), limit)
 	if err != nil {
-		return 0, fmt.Errorf("purge: %w", err)
+		return 0, 0, fmt.Errorf("purge: %w", err)
 	}
 	var ids []int64
 	for rows.Next() {
 		var id int64
 		if err := rows.Scan(&id); err != nil {
 			rows.Close()
-			return 0, fmt.Errorf("purge: %w", err)
+			return 0, 0, fmt.Errorf("purge: %w", err)
 		}
 		ids = append(ids, id)
 	}
 	if err := rows.Close(); err != nil {
-		return 0, fmt.Errorf("purge: %w", err)
+		return 0, 0, fmt.Errorf("purge: %w", err)
 	}
 	b, _ := json.Marshal(ids)
-	var n int64
+	var n, k int64
 	err = s.inTx(ctx, func(tx *sql.Tx) error {
 		if len(ids) > 0 {
 			// Re-check the state: a row may have been replayed since it was read.
@@ -45,12 +45,16 @@ func (s *Store) Purge(ctx context.Context, state int, before time.Time, limit in
 			}
 			n, _ = r.RowsAffected()
 		}
-		_, err := tx.ExecContext(ctx, `DELETE FROM idempotency WHERE (client_id, key) IN
+		r, err := tx.ExecContext(ctx, `DELETE FROM idempotency WHERE (client_id, key) IN
 			(SELECT client_id, key FROM idempotency WHERE created_at < ? LIMIT ?)`, ms(s.Now().Add(-IdempotencyWindow)), limit)
-		return err
+		if err != nil {
+			return err
+		}
+		k, _ = r.RowsAffected()
+		return nil
 	})
 	if err != nil {
-		return 0, fmt.Errorf("purge: %w", err)
+		return 0, 0, fmt.Errorf("purge: %w", err)
 	}
-	return int(n), nil
+	return int(n), int(k), nil
 }

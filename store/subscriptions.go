@@ -227,15 +227,18 @@ type Notice struct {
 	UID    string
 	Target string
 	Reason string
+	OrgID  int64  // set for an organisation's webhook or e-mail
+	Format string // FormatEmpty, FormatStandard, FormatHub or FormatEmail
 }
 
 // DeactivationNotice returns the notice for a deactivated subscription; To is empty
 // when its owner has no e-mail address.
 func (s *Store) DeactivationNotice(ctx context.Context, subID int64) (Notice, error) {
 	var n Notice
-	err := s.read.QueryRowContext(ctx, `SELECT coalesce(o.tech_contact_email, c.email, ''), s.uid, s.target, s.reason
+	err := s.read.QueryRowContext(ctx, `SELECT coalesce(o.tech_contact_email, c.email, ''), s.uid, s.target, s.reason,
+		coalesce(s.org_id, 0), s.format
 		FROM subscriptions s LEFT JOIN clients c ON c.id = s.client_id LEFT JOIN organisations o ON o.id = s.org_id
-		WHERE s.id = ?`, subID).Scan(&n.To, &n.UID, &n.Target, &n.Reason)
+		WHERE s.id = ?`, subID).Scan(&n.To, &n.UID, &n.Target, &n.Reason, &n.OrgID, &n.Format)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Notice{}, fmt.Errorf("subscription %d: %w", subID, ErrNotFound)
 	}
