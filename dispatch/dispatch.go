@@ -524,7 +524,7 @@ func (d *Dispatcher) logOutcome(c store.Claimed, o store.Outcome) {
 			st = &failLogState{}
 			d.failLog[host] = st
 		}
-		if time.Since(st.last) < time.Minute && o.Kind == store.OutcomeRetry {
+		if now := d.store.Now(); now.Sub(st.last) < time.Minute && o.Kind == store.OutcomeRetry {
 			st.suppressed++
 			d.mu.Unlock()
 			return
@@ -532,7 +532,7 @@ func (d *Dispatcher) logOutcome(c store.Claimed, o store.Outcome) {
 		if st.suppressed > 0 {
 			attrs = append(attrs, "suppressed", st.suppressed)
 		}
-		st.last, st.suppressed = time.Now(), 0
+		st.last, st.suppressed = d.store.Now(), 0
 		d.mu.Unlock()
 	}
 	d.log.Warn("delivery failed", attrs...)

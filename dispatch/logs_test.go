@@ -1,0 +1,70 @@
+package dispatch_test
+
+import (
+	"bytes"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/matryer/is"
+
+	"hookd/dispatch"
+	"hookd/store"
+)
+
+// lockedBuffer is a log destination the dispatcher's goroutines may share.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestFailureLogIsRateLimited: twenty failures of one receiver within a minute make
+// one log line; the next line, a minute later, says how many were left out. The
+// query string of the target, which may hold a credential, is never logged.
+func TestFailureLogIsRateLimited(t *testing.T) {
+	is := is.New(t)
+	e := newEnv(t)
+	var logs lockedBuffer
+	rv := newReceiver(t, func(_ int, w http.ResponseWriter, _ *http.Request, _ []byte) error {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		return nil
+	})
+	for i := 0; i < 20; i++ {
+		e.subscribe(testOrcid(i), rv.URL+"/hook?key=SECRET-IN-QUERY")
+	}
+	d := e.dispatcher(func(o *dispatch.Options) {
+		o.Logger = slog.New(slog.NewJSONHandler(&logs, nil))
+		o.PerHost = 20
+		o.Workers = 20
+	})
+	var events []store.Event
+	for i := 0; i < 20; i++ {
+		events = append(events, store.Event{Orcid: testOrcid(i)})
+	}
+	e.intake(0, events...)
+	is.Equal(e.tick(d), 20)                                              // twenty failing calls
+	is.Equal(strings.Count(logs.String(), `"msg":"delivery failed"`), 1) // one line for the host
+	is.True(!strings.Contains(logs.String(), "SECRET-IN-QUERY"))         // no query string in the log
+
+	is.True(!strings.Contains(logs.String(), `"suppressed"`)) // nothing summarised yet
+
+	e.clock.Advance(2 * time.Minute)                                     // the retries are due, and the minute is over
+	is.Equal(e.tick(d), 20)                                              // twenty more failures
+	is.Equal(strings.Count(logs.String(), `"msg":"delivery failed"`), 2) // one more line
+	is.True(strings.Contains(logs.String(), `"suppressed":19`))          // counting the first minute's others
+}
