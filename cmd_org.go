@@ -510,20 +510,17 @@ func (e *env) orgStatus(ctx context.Context, args []string) error {
 func hubOptions(cfg Config, public string) (dispatch.HubOptions, error) {
 	var h dispatch.HubOptions
 	h.Email = dispatch.EmailOptions{Addr: cfg.Email.SMTPAddr, Username: cfg.Email.Username, From: cfg.Email.From, StartTLS: cfg.Email.StartTLS}
-	if cfg.Email.PasswordFile != "" {
-		b, err := os.ReadFile(cfg.Email.PasswordFile)
-		if err != nil {
-			return h, fmt.Errorf("email.password_file: %w", err)
-		}
-		h.Email.Password = strings.TrimSpace(string(b))
+	var err error
+	if h.Email.Password, err = readSecretFile("email.password_file", cfg.Email.PasswordFile); err != nil {
+		return h, err
 	}
 	if u := cfg.Upstream; u.APIURL != "" {
-		b, err := os.ReadFile(u.ClientSecretFile)
+		sec, err := readSecretFile("upstream.client_secret_file", u.ClientSecretFile)
 		if err != nil {
-			return h, fmt.Errorf("upstream.client_secret_file: %w", err)
+			return h, err
 		}
 		h.Upstream = dispatch.UpstreamOptions{APIURL: u.APIURL, TokenURL: u.TokenURL, ClientID: u.ClientID,
-			ClientSecret: strings.TrimSpace(string(b)), PublicURL: public}
+			ClientSecret: sec, PublicURL: public}
 		if pu, err := url.Parse(u.APIURL); err == nil && strings.Contains(pu.Host, "sandbox.orcid.org") {
 			h.RecordURL = "https://sandbox.orcid.org/"
 		}

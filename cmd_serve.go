@@ -80,7 +80,12 @@ func (e *env) serve(ctx context.Context, cfg Config, onListen func(base string, 
 	if _, err := st.ConfigureUpstream(ctx, cfg.Upstream.APIURL); err != nil {
 		return err
 	}
+	adminToken, err := readSecretFile("auth.admin_token_file", cfg.Auth.AdminTokenFile)
+	if err != nil {
+		return err
+	}
 	api := httpapi.NewServer(httpapi.Options{
+		AdminToken:          adminToken,
 		Logger:              log,
 		Store:               st,
 		BasePath:            cfg.HTTP.BasePath,

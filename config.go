@@ -268,3 +268,20 @@ func (c *Config) SecretKeyPath() string {
 	}
 	return strings.TrimSuffix(c.Store.Path, filepath.Ext(c.Store.Path)) + ".key"
 }
+
+// readSecretFile reads a secret kept in a file (a *_file key; e.g. a systemd
+// credential), without its surrounding white space. An empty path reads as "".
+func readSecretFile(key, path string) (string, error) {
+	if path == "" {
+		return "", nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", key, err)
+	}
+	sec := strings.TrimSpace(string(b))
+	if sec == "" {
+		return "", fmt.Errorf("%s: %s is empty", key, path)
+	}
+	return sec, nil
+}

@@ -35,6 +35,9 @@ type Options struct {
 	CoalesceWindow time.Duration
 	// Nudge, when set, is called after events are committed, to wake the dispatcher.
 	Nudge func()
+	// AdminToken, when set, is a static bearer token (auth.admin_token_file) that
+	// carries the /admin scope and nothing else.
+	AdminToken string
 	// Metrics, when set, counts requests and events; MetricsHandler serves /metrics.
 	Metrics interface {
 		Request(route, method string, status int)
