@@ -50,7 +50,8 @@ func main() {
 
 type options struct {
 	subs, events, concurrency, ports int
-	rate, latencySeconds             int
+	rate, latencySeconds, probe      int
+	probeOnly                        bool
 	steady                           time.Duration
 	hookd, dir                       string
 	synchronous                      string
@@ -64,6 +65,8 @@ func run() error {
 	flag.IntVar(&o.ports, "ports", 8, "receiver ports, i.e. distinct target hosts (hookd's per_host limit is concurrency/ports)")
 	flag.IntVar(&o.rate, "rate", 1000, "offered load of the latency phase, events per second")
 	flag.IntVar(&o.latencySeconds, "latency-seconds", 10, "length of the latency phase")
+	flag.IntVar(&o.probe, "probe", 1000, "after the bulk registration, register this many more one at a time (registration latency at a low load)")
+	flag.BoolVar(&o.probeOnly, "probe-only", false, "with -dir of an earlier run: start hookd on its database and run only the low-load registration probe")
 	flag.DurationVar(&o.steady, "steady", 0, "also run a steady load at -rate for this long, sampling throughput and database size (e.g. 30m)")
 	flag.StringVar(&o.hookd, "hookd", "", "hookd binary to test (default: build the module in the current folder)")
 	flag.StringVar(&o.dir, "dir", "", "working folder (default: a new temporary folder, removed at the end)")
@@ -144,10 +147,44 @@ func run() error {
 		return err
 	}
 	defer h.stop()
-	report.add("hookd start-up (empty database)", "%s to READY (listening, migrated)", h.startup.Round(time.Millisecond))
+	startWhat := "hookd start-up (empty database)"
+	if o.probeOnly {
+		startWhat = "hookd start-up (this database)"
+	}
+	report.add(startWhat, "%s to READY (listening, migrated)", h.startup.Round(time.Millisecond))
 	tok, err := h.token(client)
 	if err != nil {
 		return err
+	}
+
+	register := func(i int) (*http.Request, error) {
+		id := orcidN(i)
+		cb := fmt.Sprintf("%s/%s/updated", recvURLs[1+i%o.ports], id)
+		req, err := http.NewRequest(http.MethodPut, h.url+"/"+id+"/webhook/"+url.PathEscape(cb), nil)
+		if err == nil {
+			req.Header.Set("Authorization", "Bearer "+tok)
+		}
+		return req, err
+	}
+	probe := func() error {
+		var lat latencies
+		// Fresh iDs beyond every earlier run's, one request at a time.
+		base := o.subs + int(time.Now().Unix()%100000)*1000
+		if _, err := hammer(ctx, client, 1, o.probe, func(i int) (*http.Request, error) { return register(base + i) },
+			withLatency(&lat), expect(http.StatusCreated)); err != nil {
+			return fmt.Errorf("registration probe: %w", err)
+		}
+		report.add("registration at a low load", "%d PUTs one at a time beside %d subscriptions: p50 %s p99 %s max %s", o.probe, o.subs, lat.p(50), lat.p(99), lat.max())
+		return nil
+	}
+	if o.probeOnly {
+		if err := probe(); err != nil {
+			return err
+		}
+		report.add("hookd peak memory", "%s RSS (VmHWM)", mib(h.peakRSS()))
+		report.add("database", "%s (with WAL)", mib(h.dbSize()))
+		report.print(os.Stdout)
+		return nil
 	}
 
 	// 3. Registrations: S PUTs, latency of each.
@@ -157,19 +194,17 @@ func run() error {
 	}
 	var regLat latencies
 	start := time.Now()
-	_, err = hammer(ctx, client, o.concurrency, o.subs, func(i int) (*http.Request, error) {
-		cb := fmt.Sprintf("%s/%s/updated", recvURLs[1+i%o.ports], ids[i])
-		req, err := http.NewRequest(http.MethodPut, h.url+"/"+ids[i]+"/webhook/"+url.PathEscape(cb), nil)
-		if err == nil {
-			req.Header.Set("Authorization", "Bearer "+tok)
-		}
-		return req, err
-	}, withLatency(&regLat), expect(http.StatusCreated))
+	_, err = hammer(ctx, client, o.concurrency, o.subs, register, withLatency(&regLat), expect(http.StatusCreated))
 	if err != nil {
 		return fmt.Errorf("register: %w", err)
 	}
 	report.add("registrations", "%d in %s: %.0f/s; latency p50 %s p99 %s max %s", o.subs, time.Since(start).Round(time.Millisecond),
 		float64(o.subs)/time.Since(start).Seconds(), regLat.p(50), regLat.p(99), regLat.max())
+	if o.probe > 0 {
+		if err := probe(); err != nil {
+			return err
+		}
+	}
 
 	// 4. Intake and delivery throughput: E single-event POSTs, each for one subscription.
 	start = time.Now()
