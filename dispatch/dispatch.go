@@ -178,7 +178,8 @@ func (d *Dispatcher) Nudge() {
 	}
 }
 
-// Ready reports an error when the loop has not ticked for a while (for /readyz).
+// Ready reports an error when the loop has not completed a turn for a while (for
+// /readyz and the systemd watchdog).
 func (d *Dispatcher) Ready(context.Context) error {
 	last := d.lastTick.Load()
 	if last == 0 {
@@ -301,7 +302,6 @@ func (d *Dispatcher) hostQueueMax() int { return 4 * d.opts.PerHost }
 // them by host and starts as many as the worker and per-host limits allow. It
 // returns how many rows it claimed.
 func (d *Dispatcher) Tick(ctx context.Context) (int, error) {
-	d.lastTick.Store(time.Now().UnixMilli())
 	d.mu.Lock()
 	batch := d.pending
 	d.pending = nil
@@ -311,9 +311,15 @@ func (d *Dispatcher) Tick(ctx context.Context) (int, error) {
 		free = 0
 	}
 	if free <= 0 && len(batch) == 0 {
+		d.lastTick.Store(time.Now().UnixMilli())
 		return 0, nil
 	}
 	claimed, err := d.store.Exchange(ctx, batch, free, d.lease)
+	if err == nil {
+		// Readiness (and the systemd watchdog) follow successful turns only, so a
+		// loop that cannot write is reported, not hidden.
+		d.lastTick.Store(time.Now().UnixMilli())
+	}
 	if err != nil {
 		// Keep the outcomes for the next turn: the leases protect their rows meanwhile.
 		d.mu.Lock()
