@@ -189,6 +189,14 @@ func TestTokenRefresh(t *testing.T) {
 		res := refresh(t, "scope", "/webhook /admin")
 		oauthError(t, res, 400, "invalid_scope")
 	})
+	t.Run("after a narrower refresh, the original scope again", func(t *testing.T) {
+		is := is.New(t)
+		res := refresh(t) // no scope: the refresh token's own, as first issued
+		is.Equal(res.status, http.StatusOK)
+		var tr tokenResponse
+		decodeJSON(t, res.body, &tr)
+		is.Equal(tr.Scope, "/webhook /notify") // the narrower refresh before did not shrink the grant
+	})
 	t.Run("revoke_old", func(t *testing.T) {
 		is := is.New(t)
 		second := h.token(t, c, "/webhook")

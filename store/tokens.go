@@ -71,7 +71,8 @@ func newToken(clientID string, scopes []string, now time.Time, ttl time.Duration
 }
 
 // RefreshToken exchanges a client's refresh token for a new access token. The scopes
-// may narrow the original ones; empty keeps them. The refresh token stays the same and
+// may narrow the original ones (empty keeps them); the refresh token keeps the
+// original scope, so a later refresh may ask for all of it again. The refresh token stays the same and
 // the old access token is revoked when revokeOld is true.
 func (s *Store) RefreshToken(ctx context.Context, c Client, refresh string, scopes []string, ttl time.Duration, revokeOld bool) (Token, error) {
 	var t Token
@@ -80,7 +81,7 @@ func (s *Store) RefreshToken(ctx context.Context, c Client, refresh string, scop
 		var scope string
 		var expires int64
 		var revoked sql.NullInt64
-		err := tx.QueryRowContext(ctx, "SELECT id, scope, expires_at, revoked_at FROM tokens WHERE refresh_hash = ? AND client_id = ?",
+		err := tx.QueryRowContext(ctx, "SELECT id, coalesce(refresh_scope, scope), expires_at, revoked_at FROM tokens WHERE refresh_hash = ? AND client_id = ?",
 			secret.Hash(refresh), c.ID).Scan(&id, &scope, &expires, &revoked)
 		if errors.Is(err, sql.ErrNoRows) || revoked.Valid {
 			return fmt.Errorf("%w: unknown or revoked refresh token", ErrTokenInvalid)
@@ -106,9 +107,9 @@ func (s *Store) RefreshToken(ctx context.Context, c Client, refresh string, scop
 		} else if _, err := tx.ExecContext(ctx, "UPDATE tokens SET refresh_hash = NULL WHERE id = ?", id); err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO tokens(client_id, access_hash, refresh_hash, scope, created_at, expires_at)
-			VALUES (?, ?, ?, ?, ?, ?)`, c.ID, secret.Hash(t.Access), secret.Hash(t.Refresh),
-			strings.Join(scopes, " "), ms(t.CreatedAt), ms(t.ExpiresAt))
+		_, err = tx.ExecContext(ctx, `INSERT INTO tokens(client_id, access_hash, refresh_hash, scope, refresh_scope, created_at, expires_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?)`, c.ID, secret.Hash(t.Access), secret.Hash(t.Refresh),
+			strings.Join(scopes, " "), scope, ms(t.CreatedAt), ms(t.ExpiresAt))
 		return err
 	})
 	if err != nil {
