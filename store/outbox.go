@@ -97,7 +97,6 @@ const (
 	qFailed  = "UPDATE deliveries SET last_status = ?, last_error = ?, first_attempt_at = coalesce(first_attempt_at, ?) WHERE id = ?"
 	qFailing = "UPDATE subscriptions SET failing_since = ? WHERE id = ? AND failing_since IS NULL"
 	qClaim   = claimBatch
-	qDueNext = "SELECT min(due_at) FROM deliveries WHERE state = 0"
 )
 
 var hotQueries = []string{fanOut, qIdemLookup, qRemember, qExpiredLeases, qTwin, qDeleteDelivery, qFoldTwin,
@@ -505,14 +504,6 @@ func (s *Store) deactivate(ctx context.Context, tx *sql.Tx, subID int64, reason 
 	return err
 }
 
-// SubscriptionFailingSince returns when a subscription's current run of failures began
-// (zero when it is healthy).
-func (s *Store) SubscriptionFailingSince(ctx context.Context, subID int64) (time.Time, error) {
-	var v sql.NullInt64
-	err := s.read.QueryRowContext(ctx, "SELECT failing_since FROM subscriptions WHERE id = ?", subID).Scan(&v)
-	return nullMS(v), err
-}
-
 // Delivery is an outbox row as operators see it.
 type Delivery struct {
 	ID              int64
@@ -730,13 +721,6 @@ func (s *Store) Replay(ctx context.Context, f ReplayFilter) (int, error) {
 		return 0, fmt.Errorf("replay: %w", err)
 	}
 	return n, nil
-}
-
-// NextDue returns when the earliest pending delivery is due (zero when none is).
-func (s *Store) NextDue(ctx context.Context) (time.Time, error) {
-	var v sql.NullInt64
-	err := s.read.QueryRowContext(ctx, qDueNext).Scan(&v)
-	return nullMS(v), err
 }
 
 // Counts returns how many deliveries are in each state, by StateName-style words
