@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"hookd/smtptest"
 	"io"
 	"mime"
 	"mime/quotedprintable"
@@ -19,7 +20,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/emersion/go-smtp"
 	"github.com/matryer/is"
 )
 
@@ -40,7 +40,7 @@ func TestHubTwoDaemons(t *testing.T) {
 
 	// The organisation's receiver and SMTP server: real servers on loopback.
 	recv := newHubReceiver(t)
-	smtpSrv := newTestSMTP(t)
+	smtpSrv := smtptest.NewServer(t, "", "")
 
 	// A plays ORCID: a plain hookd serve with a /webhook client for the hub.
 	const upID, upSecret = "APP-HUBE2E00000001", "hub-upstream-secret-0001"
@@ -84,7 +84,7 @@ client_secret_file = %q
 [log]
 format = "json"
 level = "debug"
-`, addrB, publicB, smtpSrv.addr, a.url, a.url+"/oauth/token", upID, secretFile))
+`, addrB, publicB, smtpSrv.Addr, a.url, a.url+"/oauth/token", upID, secretFile))
 	out, err = runCmd(t, "client", "add", "-config", cfgB, "-name", "admin", "-scopes", "/admin", "-json")
 	is.NoErr(err) // admin client at B
 	var admin credentials
@@ -187,7 +187,7 @@ level = "debug"
 	// Adding the members sent CREATED to the organisation: one webhook call and one
 	// e-mail each. Wait for them, so what follows counts only the update.
 	waitFor(t, "the two CREATED webhook calls and e-mails", logs, func() bool {
-		return len(recv.calls()) == 2 && len(smtpSrv.messages()) == 2
+		return len(recv.calls()) == 2 && len(smtpSrv.Messages()) == 2
 	})
 	for _, c := range recv.calls() {
 		p := c.payload(t)
@@ -258,7 +258,7 @@ level = "debug"
 
 	var msg parsedMail
 	waitFor(t, "the update e-mail at the SMTP server", logs, func() bool {
-		msgs := smtpSrv.messages()
+		msgs := smtpSrv.Messages()
 		if len(msgs) < 3 {
 			return false
 		}
@@ -300,7 +300,7 @@ level = "debug"
 	is.Equal(rowsA[0].State, "delivered")           // done
 	is.Equal(rowsA[0].Status, http.StatusNoContent) // the relay's 204
 	is.Equal(len(recv.calls()), 3)                  // two CREATED and one UPDATED, no extra call
-	is.Equal(len(smtpSrv.messages()), 3)            // and as many e-mails
+	is.Equal(len(smtpSrv.Messages()), 3)            // and as many e-mails
 
 	is.NoErr(b.stop()) // the hub stops cleanly
 	is.NoErr(a.stop()) // and so does "ORCID"
@@ -403,77 +403,6 @@ func (rv *hubReceiver) calls() []hubCall {
 	return append([]hubCall(nil), rv.list...)
 }
 
-// testSMTP is a real SMTP server (github.com/emersion/go-smtp) on 127.0.0.1 that
-// keeps the messages it accepts.
-type testSMTP struct {
-	addr string
-	mu   sync.Mutex
-	msgs []smtpMsg
-}
-
-// smtpMsg is one accepted message: the envelope and the raw data.
-type smtpMsg struct {
-	from string
-	rcpt []string
-	data string
-}
-
-func newTestSMTP(tb testing.TB) *testSMTP {
-	tb.Helper()
-	is := is.New(tb)
-	ts := &testSMTP{}
-	srv := smtp.NewServer(ts)
-	srv.Domain = "localhost"
-	srv.ReadTimeout, srv.WriteTimeout = 10*time.Second, 10*time.Second
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	is.NoErr(err) // listen for SMTP
-	ts.addr = ln.Addr().String()
-	go srv.Serve(ln)
-	tb.Cleanup(func() { srv.Close() })
-	return ts
-}
-
-// NewSession implements smtp.Backend.
-func (ts *testSMTP) NewSession(*smtp.Conn) (smtp.Session, error) {
-	return &testSMTPSession{srv: ts}, nil
-}
-
-func (ts *testSMTP) messages() []smtpMsg {
-	ts.mu.Lock()
-	defer ts.mu.Unlock()
-	return append([]smtpMsg(nil), ts.msgs...)
-}
-
-type testSMTPSession struct {
-	srv *testSMTP
-	msg smtpMsg
-}
-
-func (s *testSMTPSession) Mail(from string, _ *smtp.MailOptions) error {
-	s.msg.from = from
-	return nil
-}
-
-func (s *testSMTPSession) Rcpt(to string, _ *smtp.RcptOptions) error {
-	s.msg.rcpt = append(s.msg.rcpt, to)
-	return nil
-}
-
-func (s *testSMTPSession) Data(r io.Reader) error {
-	b, err := io.ReadAll(r)
-	if err != nil {
-		return err
-	}
-	s.msg.data = string(b)
-	s.srv.mu.Lock()
-	s.srv.msgs = append(s.srv.msgs, s.msg)
-	s.srv.mu.Unlock()
-	return nil
-}
-
-func (s *testSMTPSession) Reset()        { s.msg = smtpMsg{} }
-func (s *testSMTPSession) Logout() error { return nil }
-
 // parsedMail is an accepted message read as a mail client would.
 type parsedMail struct {
 	from    string   // envelope sender
@@ -483,10 +412,10 @@ type parsedMail struct {
 	body    string // decoded text
 }
 
-func parseMail(tb testing.TB, m smtpMsg) parsedMail {
+func parseMail(tb testing.TB, m smtptest.Message) parsedMail {
 	tb.Helper()
 	is := is.New(tb)
-	msg, err := mail.ReadMessage(strings.NewReader(m.data))
+	msg, err := mail.ReadMessage(strings.NewReader(m.Data))
 	is.NoErr(err) // an RFC 5322 message
 	var dec mime.WordDecoder
 	subject, err := dec.DecodeHeader(msg.Header.Get("Subject"))
@@ -512,5 +441,5 @@ func parseMail(tb testing.TB, m smtpMsg) parsedMail {
 	}
 	body, err := io.ReadAll(r)
 	is.NoErr(err) // the body decodes
-	return parsedMail{from: m.from, rcpt: m.rcpt, subject: subject, to: addrs("To"), cc: addrs("Cc"), body: string(body)}
+	return parsedMail{from: m.From, rcpt: m.To, subject: subject, to: addrs("To"), cc: addrs("Cc"), body: string(body)}
 }

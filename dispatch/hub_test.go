@@ -3,9 +3,7 @@ package dispatch_test
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -13,106 +11,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/emersion/go-sasl"
-	"github.com/emersion/go-smtp"
 	"github.com/matryer/is"
 
 	"hookd/dispatch"
+	"hookd/smtptest"
 	"hookd/store"
 )
-
-// mailMsg is one message the test SMTP server accepted.
-type mailMsg struct {
-	from string
-	to   []string
-	data string
-	user string // who authenticated, if anyone
-}
-
-// smtpServer is a real SMTP server on 127.0.0.1 that keeps what it receives.
-type smtpServer struct {
-	addr string
-	user string // when set, AUTH PLAIN with user/pass is required
-	pass string
-
-	mu   sync.Mutex
-	msgs []mailMsg
-}
-
-func newSMTPServer(tb testing.TB, user, pass string) *smtpServer {
-	tb.Helper()
-	is := is.New(tb)
-	ss := &smtpServer{user: user, pass: pass}
-	srv := smtp.NewServer(ss)
-	srv.Domain = "localhost"
-	srv.AllowInsecureAuth = true
-	srv.ReadTimeout, srv.WriteTimeout = 10*time.Second, 10*time.Second
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	is.NoErr(err) // listen for SMTP
-	ss.addr = ln.Addr().String()
-	go srv.Serve(ln)
-	tb.Cleanup(func() { srv.Close() })
-	return ss
-}
-
-func (ss *smtpServer) NewSession(*smtp.Conn) (smtp.Session, error) { return &smtpSession{srv: ss}, nil }
-
-func (ss *smtpServer) messages() []mailMsg {
-	ss.mu.Lock()
-	defer ss.mu.Unlock()
-	return append([]mailMsg(nil), ss.msgs...)
-}
-
-type smtpSession struct {
-	srv  *smtpServer
-	msg  mailMsg
-	auth bool
-}
-
-func (s *smtpSession) AuthMechanisms() []string {
-	if s.srv.user == "" {
-		return nil
-	}
-	return []string{sasl.Plain}
-}
-
-func (s *smtpSession) Auth(string) (sasl.Server, error) {
-	return sasl.NewPlainServer(func(_, user, pass string) error {
-		if user != s.srv.user || pass != s.srv.pass {
-			return errors.New("bad credentials")
-		}
-		s.auth, s.msg.user = true, user
-		return nil
-	}), nil
-}
-
-func (s *smtpSession) Mail(from string, _ *smtp.MailOptions) error {
-	if s.srv.user != "" && !s.auth {
-		return smtp.ErrAuthRequired
-	}
-	s.msg.from = from
-	return nil
-}
-
-func (s *smtpSession) Rcpt(to string, _ *smtp.RcptOptions) error {
-	s.msg.to = append(s.msg.to, to)
-	return nil
-}
-
-func (s *smtpSession) Data(r io.Reader) error {
-	b, err := io.ReadAll(r)
-	if err != nil {
-		return err
-	}
-	s.msg.data = string(b)
-	s.srv.mu.Lock()
-	s.srv.msgs = append(s.srv.msgs, s.msg)
-	s.srv.mu.Unlock()
-	return nil
-}
-
-func (s *smtpSession) Reset()        { s.msg = mailMsg{user: s.msg.user} }
-func (s *smtpSession) Logout() error { return nil }
 
 // hubPayload is the body the Hub's organisation webhook receives.
 type hubPayload struct {
@@ -130,7 +34,7 @@ func TestHubWebhookAndEmail(t *testing.T) {
 	ctx := context.Background()
 	e := newEnv(t)
 	rv := newReceiver(t, nil)
-	mail := newSMTPServer(t, "hookd", "mail-pass")
+	mail := smtptest.NewServer(t, "hookd", "mail-pass")
 
 	org, err := e.st.CreateOrganisation(ctx, "University of Testing", "tech@uni.example")
 	is.NoErr(err) // create organisation
@@ -143,7 +47,7 @@ func TestHubWebhookAndEmail(t *testing.T) {
 	is.NoErr(err) // add member
 
 	d := e.dispatcher(nil)
-	d.ConfigureHub(dispatch.HubOptions{Email: dispatch.EmailOptions{Addr: mail.addr, From: "hookd@uni.example", Username: "hookd", Password: "mail-pass"}})
+	d.ConfigureHub(dispatch.HubOptions{Email: dispatch.EmailOptions{Addr: mail.Addr, From: "hookd@uni.example", Username: "hookd", Password: "mail-pass"}})
 	is.Equal(e.tick(d), 2) // the webhook and the e-mail of CREATED
 
 	reqs := rv.requests()
@@ -156,15 +60,15 @@ func TestHubWebhookAndEmail(t *testing.T) {
 	is.Equal(p, hubPayload{Orcid: orcidA, URL: "https://orcid.org/" + orcidA, Type: "CREATED",
 		UpdatedAt: "2024-03-01T12:00:00Z", CreatedAt: "2024-03-01T12:00:00Z", Email: email, EPPN: eppn})
 
-	msgs := mail.messages()
+	msgs := mail.Messages()
 	is.Equal(len(msgs), 1)
 	m := msgs[0]
-	is.Equal(m.user, "hookd") // authenticated
-	is.Equal(m.from, "hookd@uni.example")
-	is.Equal(strings.Join(m.to, ","), "orcid@uni.example,tech@uni.example") // to the notification address, cc the contact
-	is.True(strings.Contains(m.data, "Subject: ORCID Profile Update ("+orcidA+")"))
-	is.True(strings.Contains(m.data, "Cc: <tech@uni.example>"))
-	is.True(strings.Contains(m.data, "Ann Example"))
+	is.Equal(m.User, "hookd") // authenticated
+	is.Equal(m.From, "hookd@uni.example")
+	is.Equal(strings.Join(m.To, ","), "orcid@uni.example,tech@uni.example") // to the notification address, cc the contact
+	is.True(strings.Contains(m.Data, "Subject: ORCID Profile Update ("+orcidA+")"))
+	is.True(strings.Contains(m.Data, "Cc: <tech@uni.example>"))
+	is.True(strings.Contains(m.Data, "Ann Example"))
 	for _, dl := range e.deliveries(store.DeliveryFilter{}) {
 		is.Equal(dl.StateName(), "delivered") // both delivered
 	}
@@ -180,14 +84,14 @@ func TestHubWebhookAndEmail(t *testing.T) {
 	is.Equal(p.Type, "UPDATED")
 	is.Equal(p.UpdatedAt, "2024-03-01T13:00:00Z")
 	is.Equal(p.CreatedAt, "") // only for CREATED
-	is.Equal(len(mail.messages()), 2)
+	is.Equal(len(mail.Messages()), 2)
 }
 
 func TestEmailToTechContactAndFailure(t *testing.T) {
 	is := is.New(t)
 	ctx := context.Background()
 	e := newEnv(t)
-	mail := newSMTPServer(t, "", "")
+	mail := smtptest.NewServer(t, "", "")
 	org, err := e.st.CreateOrganisation(ctx, "A", "tech@a.example")
 	is.NoErr(err)
 	_, _, err = e.st.SetHubSettings(ctx, org.ID, store.HubSettings{EmailEnabled: true})
@@ -203,14 +107,14 @@ func TestEmailToTechContactAndFailure(t *testing.T) {
 	is.True(strings.Contains(dl.LastError, "smtp_addr")) // says what to configure
 
 	d2 := e.dispatcher(nil)
-	d2.ConfigureHub(dispatch.HubOptions{Email: dispatch.EmailOptions{Addr: mail.addr, From: "hookd@a.example"}})
+	d2.ConfigureHub(dispatch.HubOptions{Email: dispatch.EmailOptions{Addr: mail.Addr, From: "hookd@a.example"}})
 	_, err = e.st.Replay(ctx, store.ReplayFilter{ID: dl.ID})
 	is.NoErr(err)
 	is.Equal(e.tick(d2), 1)
-	msgs := mail.messages()
+	msgs := mail.Messages()
 	is.Equal(len(msgs), 1)
-	is.Equal(strings.Join(msgs[0].to, ","), "tech@a.example") // the technical contact, no cc
-	is.True(!strings.Contains(msgs[0].data, "Cc:"))
+	is.Equal(strings.Join(msgs[0].To, ","), "tech@a.example") // the technical contact, no cc
+	is.True(!strings.Contains(msgs[0].Data, "Cc:"))
 	is.Equal(e.only().StateName(), "delivered")
 }
 

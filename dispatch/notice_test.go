@@ -10,6 +10,7 @@ import (
 	"github.com/matryer/is"
 
 	"hookd/dispatch"
+	"hookd/smtptest"
 	"hookd/store"
 )
 
@@ -19,7 +20,7 @@ func TestDeactivationNotice(t *testing.T) {
 	is := is.New(t)
 	ctx := context.Background()
 	e := newEnv(t)
-	mail := newSMTPServer(t, "", "")
+	mail := smtptest.NewServer(t, "", "")
 	owner, err := e.st.CreateClient(ctx, store.NewClient{Name: "owner", Scopes: []string{store.ScopeWebhook}, Email: "ops@lab.example"})
 	is.NoErr(err) // a client with a contact address
 	rv := newReceiver(t, func(_ int, w http.ResponseWriter, _ *http.Request, _ []byte) error {
@@ -29,16 +30,16 @@ func TestDeactivationNotice(t *testing.T) {
 	_, _, err = e.st.PutOrcidWebhook(ctx, owner.ID, orcidA, rv.URL+"/gone")
 	is.NoErr(err)
 	d := e.dispatcher(func(o *dispatch.Options) {
-		o.Hub = dispatch.HubOptions{Email: dispatch.EmailOptions{Addr: mail.addr, From: "hookd@hookd.example"}}
+		o.Hub = dispatch.HubOptions{Email: dispatch.EmailOptions{Addr: mail.Addr, From: "hookd@hookd.example"}}
 	})
 	e.intake(0, store.Event{Orcid: orcidA})
 	is.Equal(e.tick(d), 1) // one call, answered 410
 
-	msgs := mail.messages()
-	is.Equal(len(msgs), 1)                                                 // one notice
-	is.Equal(msgs[0].to, []string{"ops@lab.example"})                      // to the owner
-	is.True(strings.Contains(string(msgs[0].data), "webhook deactivated")) // says what happened
-	is.True(strings.Contains(string(msgs[0].data), "410 Gone"))            // and why
+	msgs := mail.Messages()
+	is.Equal(len(msgs), 1)                                         // one notice
+	is.Equal(msgs[0].To, []string{"ops@lab.example"})              // to the owner
+	is.True(strings.Contains(msgs[0].Data, "webhook deactivated")) // says what happened
+	is.True(strings.Contains(msgs[0].Data, "410 Gone"))            // and why
 	sub, err := e.st.OrcidWebhook(ctx, owner.ID, orcidA, rv.URL+"/gone")
 	is.NoErr(err)
 	is.True(!sub.Active) // deactivated
@@ -56,7 +57,7 @@ func TestDeactivationNoticeOnce(t *testing.T) {
 	is := is.New(t)
 	ctx := context.Background()
 	e := newEnv(t)
-	mail := newSMTPServer(t, "", "")
+	mail := smtptest.NewServer(t, "", "")
 	owner, err := e.st.CreateClient(ctx, store.NewClient{Name: "owner", Scopes: []string{store.ScopeWebhook}, Email: "ops@lab.example"})
 	is.NoErr(err)
 	rv := newReceiver(t, func(_ int, w http.ResponseWriter, _ *http.Request, _ []byte) error {
@@ -66,11 +67,11 @@ func TestDeactivationNoticeOnce(t *testing.T) {
 	sub, _, err := e.st.CreateWebhook(ctx, owner.ID, store.WebhookSpec{TargetURL: rv.URL + "/all", Auth: store.Auth{Type: store.AuthNone}})
 	is.NoErr(err) // a webhook for every record
 	d := e.dispatcher(func(o *dispatch.Options) {
-		o.Hub = dispatch.HubOptions{Email: dispatch.EmailOptions{Addr: mail.addr, From: "hookd@hookd.example"}}
+		o.Hub = dispatch.HubOptions{Email: dispatch.EmailOptions{Addr: mail.Addr, From: "hookd@hookd.example"}}
 	})
 	e.intake(0, store.Event{Orcid: testOrcid(1)}, store.Event{Orcid: testOrcid(2)}, store.Event{Orcid: testOrcid(3)})
 	is.Equal(e.tick(d), 3)            // three calls, each answered 410
-	is.Equal(len(mail.messages()), 1) // one notice
+	is.Equal(len(mail.Messages()), 1) // one notice
 	got, err := e.st.Webhook(ctx, owner.ID, sub.UID)
 	is.NoErr(err)
 	is.Equal(got.Active, false) // deactivated
