@@ -84,6 +84,10 @@ func (e *env) serve(ctx context.Context, cfg Config, onListen func(base string, 
 	if err != nil {
 		return err
 	}
+	ready := disp.Ready
+	if cfg.Delivery.Paused {
+		ready = func(context.Context) error { return nil } // no loop to watch
+	}
 	api := httpapi.NewServer(httpapi.Options{
 		AdminToken:          adminToken,
 		Logger:              log,
@@ -96,7 +100,7 @@ func (e *env) serve(ctx context.Context, cfg Config, onListen func(base string, 
 		Nudge:               disp.Nudge,
 		Metrics:             m,
 		MetricsHandler:      m.Handler(),
-		Ready:               disp.Ready,
+		Ready:               ready,
 	})
 	srv := &http.Server{
 		Handler:           api.Handler(),
@@ -110,7 +114,12 @@ func (e *env) serve(ctx context.Context, cfg Config, onListen func(base string, 
 	go func() { served <- srv.Serve(ln) }()
 	dctx, stopDispatch := context.WithCancel(context.WithoutCancel(ctx))
 	dispatched := make(chan error, 1)
-	go func() { dispatched <- disp.Run(dctx) }()
+	if cfg.Delivery.Paused {
+		log.Warn("delivery is paused (delivery.paused): events are stored, none is delivered")
+		dispatched <- nil
+	} else {
+		go func() { dispatched <- disp.Run(dctx) }()
+	}
 	defer func() {
 		// Stop claiming, let in-flight calls finish (bounded), record every outcome.
 		stopDispatch()
@@ -141,7 +150,7 @@ func (e *env) serve(ctx context.Context, cfg Config, onListen func(base string, 
 			if err := st.Ping(ctx); err != nil {
 				return err
 			}
-			return disp.Ready(ctx)
+			return ready(ctx)
 		})
 	}
 

@@ -56,6 +56,7 @@ type Config struct {
 		Workers             int      `toml:"workers"`
 		PerHost             int      `toml:"per_host"`
 		AllowPrivateTargets bool     `toml:"allow_private_targets"`
+		Paused              bool     `toml:"paused"`
 		Retention           Duration `toml:"retention"`
 	} `toml:"delivery"`
 	Email struct {

@@ -439,3 +439,57 @@ func TestServeNotifyDelivers(t *testing.T) {
 	}
 	is.NoErr(d.stop()) // graceful shutdown
 }
+
+func TestServePaused(t *testing.T) {
+	is := is.New(t)
+	got := make(chan string, 10)
+	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got <- r.URL.Path
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer recv.Close()
+
+	const delivery = "\n[delivery]\ncoalesce_window = \"0s\"\ntick = \"100ms\"\nallow_private_targets = true\n"
+	cfg := testConfig(t, delivery+"paused = true\n")
+	out, err := runCmd(t, "client", "add", "-config", cfg, "-name", "p", "-scopes", "/webhook", "-json")
+	is.NoErr(err) // client add
+	var c credentials
+	is.NoErr(json.Unmarshal([]byte(out), &c)) // client add -json
+
+	d := startDaemon(t, cfg)
+	tok := token(t, d.url, c.ClientID, c.ClientSecret)
+	callback := recv.URL + "/0000-0002-7253-3645/updated"
+	res := put(t, d.url, "/0000-0002-7253-3645/webhook/"+httpapi.EscapeSegment(callback), tok)
+	is.Equal(res.StatusCode, http.StatusCreated) // registered while paused
+	out, err = runCmd(t, "notify", "-config", cfg, "0000-0002-7253-3645")
+	is.NoErr(err)                                     // notify
+	is.True(strings.Contains(out, "1 delivery(ies)")) // stored
+
+	res, err = noRedirects.Get(d.url + "/readyz")
+	is.NoErr(err) // readyz
+	res.Body.Close()
+	is.Equal(res.StatusCode, http.StatusOK) // a paused daemon is ready: it takes events
+	select {
+	case p := <-got:
+		t.Fatalf("paused hookd delivered %s", p)
+	case <-time.After(time.Second): // ten ticks
+	}
+	out, err = runCmd(t, "deliveries", "list", "-config", cfg)
+	is.NoErr(err)                             // deliveries list
+	is.True(strings.Contains(out, "pending")) // waiting, not lost
+	is.NoErr(d.stop())                        // graceful shutdown
+
+	// The same database without paused: the stored delivery goes out.
+	resumed := filepath.Join(filepath.Dir(cfg), "resumed.toml")
+	body, err := os.ReadFile(cfg)
+	is.NoErr(err) // read config
+	is.NoErr(os.WriteFile(resumed, []byte(strings.Replace(string(body), "paused = true", "", 1)), 0o600))
+	d = startDaemon(t, resumed)
+	select {
+	case p := <-got:
+		is.Equal(p, "/0000-0002-7253-3645/updated") // delivered after the pause
+	case <-time.After(5 * time.Second):
+		t.Fatalf("no delivery within 5s of resuming; daemon log:\n%s", d.stderr)
+	}
+	is.NoErr(d.stop()) // graceful shutdown
+}

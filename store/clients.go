@@ -185,6 +185,7 @@ func (s *Store) Client(ctx context.Context, idOrName string) (Client, error) {
 
 // RemoveClient deletes a client with its tokens and registrations.
 func (s *Store) RemoveClient(ctx context.Context, idOrName string) error {
+	defer s.tokens.clear()
 	return s.inTx(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, "DELETE FROM clients WHERE id = (SELECT id FROM clients WHERE id = ? OR name = ? ORDER BY id = ? DESC LIMIT 1)", idOrName, idOrName, idOrName)
 		if err != nil {
@@ -206,6 +207,7 @@ func (s *Store) RotateClientSecret(ctx context.Context, idOrName, newSecret stri
 		return Credentials{}, invalidf("client secret must be at least 8 characters")
 	}
 	var creds Credentials
+	defer s.tokens.clear()
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		c, err := scanClient(tx.QueryRowContext(ctx,
 			"SELECT "+clientColumns+" FROM clients WHERE id = ? OR name = ? ORDER BY id = ? DESC LIMIT 1", idOrName, idOrName, idOrName))

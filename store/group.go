@@ -4,10 +4,21 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"runtime"
 )
 
 // groupMax bounds how many calls share one transaction.
 const groupMax = 256
+
+// groupYields bounds how many times the writer yields to gather a group.
+const groupYields = 4
+
+// The savepoint statements around each call of a group.
+const (
+	qSavepoint  = "SAVEPOINT g"
+	qRelease    = "RELEASE g"
+	qRollbackTo = "ROLLBACK TO g"
+)
 
 // groupReq is one call waiting for the group writer.
 type groupReq struct {
@@ -56,20 +67,39 @@ func (s *Store) groupWriter() {
 			return
 		}
 		batch := []*groupReq{first}
-	more:
-		for len(batch) < groupMax {
-			select {
-			case r := <-s.groupCh:
-				batch = append(batch, r)
-			default:
-				break more
+		// Take whatever else is waiting; while that brings more, let the goroutines
+		// that are about to write run first (Gosched returns at once when nothing else
+		// is runnable, so a lone call is not delayed), so a busy moment shares one commit.
+		for yields := 0; len(batch) < groupMax; {
+			n := len(batch)
+		more:
+			for len(batch) < groupMax {
+				select {
+				case r := <-s.groupCh:
+					batch = append(batch, r)
+				default:
+					break more
+				}
 			}
+			if len(batch) == n && yields > 0 || yields == groupYields {
+				break
+			}
+			yields++
+			runtime.Gosched()
 		}
 		s.runGroup(batch)
 	}
 }
 
+// WriteStats reports how many write transactions the group writer has committed or
+// rolled back and how many calls they carried (calls/groups is the group size).
+func (s *Store) WriteStats() (groups, calls uint64) {
+	return s.groups.Load(), s.groupCalls.Load()
+}
+
 func (s *Store) runGroup(batch []*groupReq) {
+	s.groups.Add(1)
+	s.groupCalls.Add(uint64(len(batch)))
 	ctx := context.Background()
 	errs := make([]error, len(batch))
 	tx, err := s.write.BeginTx(ctx, nil)
@@ -79,18 +109,33 @@ func (s *Store) runGroup(batch []*groupReq) {
 		}
 		return
 	}
+	if len(batch) == 1 {
+		// Alone in its transaction, a call needs no savepoint: its error rolls back all.
+		r := batch[0]
+		err := r.ctx.Err()
+		if err == nil {
+			err = r.fn(tx)
+		}
+		if err == nil {
+			err = tx.Commit()
+		} else {
+			tx.Rollback()
+		}
+		r.done <- err
+		return
+	}
 	for i, r := range batch {
 		if err := r.ctx.Err(); err != nil {
 			errs[i] = err
 			continue
 		}
-		if _, err := tx.ExecContext(ctx, "SAVEPOINT g"); err != nil {
+		if _, err := s.stmt(ctx, tx, qSavepoint).ExecContext(ctx); err != nil {
 			errs[i] = err
 			continue
 		}
 		if err := r.fn(tx); err != nil {
 			errs[i] = err
-			if _, rerr := tx.ExecContext(ctx, "ROLLBACK TO g"); rerr != nil {
+			if _, rerr := s.stmt(ctx, tx, qRollbackTo).ExecContext(ctx); rerr != nil {
 				// The transaction is unusable: fail everyone rather than commit half.
 				tx.Rollback()
 				for _, r := range batch {
@@ -99,7 +144,7 @@ func (s *Store) runGroup(batch []*groupReq) {
 				return
 			}
 		}
-		if _, err := tx.ExecContext(ctx, "RELEASE g"); err != nil && errs[i] == nil {
+		if _, err := s.stmt(ctx, tx, qRelease).ExecContext(ctx); err != nil && errs[i] == nil {
 			errs[i] = err
 		}
 	}

@@ -100,7 +100,8 @@ const (
 )
 
 var hotQueries = []string{fanOut, qIdemLookup, qRemember, qExpiredLeases, qTwin, qDeleteDelivery, qFoldTwin,
-	qToPending, qTargets, qAttempt, qDone, qHealthy, qDeliveredOK, qFailed, qFailing, qClaim}
+	qToPending, qTargets, qAttempt, qDone, qHealthy, qDeliveredOK, qFailed, qFailing, qClaim,
+	qOrcidWebhook, qPutOrcidWebhook, qSavepoint, qRelease, qRollbackTo}
 
 // Intake records events in one transaction: each fans out to the matching
 // subscriptions as outbox rows, due window after the first event of their row.

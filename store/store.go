@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
@@ -52,14 +53,18 @@ type Store struct {
 	read  *sql.DB
 	box   *secret.Box
 	stmts map[string]*sql.Stmt // hot write statements, prepared once on the write connection
+	reads sync.Map             // query → *sql.Stmt on the read pool, prepared on first use
 
 	targetCache targetCache
+	tokens      tokenCache
 	backupDSN   string // a plain connection for VACUUM INTO (the read pool is query-only)
 
-	groupCh   chan *groupReq // calls waiting for the group writer
-	closed    chan struct{}
-	groupDone chan struct{}
-	closeOnce sync.Once
+	groupCh    chan *groupReq // calls waiting for the group writer
+	groups     atomic.Uint64  // transactions run by the group writer
+	groupCalls atomic.Uint64  // calls they carried
+	closed     chan struct{}
+	groupDone  chan struct{}
+	closeOnce  sync.Once
 
 	// Now is the clock every method uses; tests pin it.
 	Now func() time.Time
@@ -158,6 +163,10 @@ func (s *Store) close() error {
 	for _, st := range s.stmts {
 		st.Close()
 	}
+	s.reads.Range(func(_, st any) bool {
+		st.(*sql.Stmt).Close()
+		return true
+	})
 	return errors.Join(s.read.Close(), s.write.Close())
 }
 
@@ -172,6 +181,24 @@ func (s *Store) stmt(ctx context.Context, tx *sql.Tx, q string) interface {
 		return tx.StmtContext(ctx, st)
 	}
 	return txQuery{tx: tx, q: q}
+}
+
+// readStmt returns q prepared on the read pool (database/sql prepares it on each
+// pooled connection as needed), so hot reads such as the bearer-token lookup are not
+// parsed on every request.
+func (s *Store) readStmt(ctx context.Context, q string) (*sql.Stmt, error) {
+	if st, ok := s.reads.Load(q); ok {
+		return st.(*sql.Stmt), nil
+	}
+	st, err := s.read.PrepareContext(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	if prev, loaded := s.reads.LoadOrStore(q, st); loaded {
+		st.Close()
+		return prev.(*sql.Stmt), nil
+	}
+	return st, nil
 }
 
 // txQuery runs an unprepared query in a transaction with the Stmt method set.

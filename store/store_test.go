@@ -515,3 +515,34 @@ func TestSecretsAtRest(t *testing.T) {
 	is.NoErr(st.Close()) // close: checkpoint the WAL into the file
 	check("after close")
 }
+
+// A token revoked by another process on the same file (the CLI beside the daemon)
+// stops working within the token cache's two seconds.
+func TestTokenRevokedElsewhere(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "hookd.db")
+	box := newBox(t)
+	daemon := openAt(t, path, box)
+	now := time.Date(2024, 3, 1, 12, 0, 0, 0, time.UTC)
+	daemon.Now = func() time.Time { return now }
+	c, err := daemon.CreateClient(ctx, store.NewClient{Name: "lab", Scopes: []string{store.ScopeWebhook}})
+	is.NoErr(err) // client
+	tok, err := daemon.IssueToken(ctx, c.Client, []string{store.ScopeWebhook}, time.Hour)
+	is.NoErr(err) // token
+	_, err = daemon.TokenInfo(ctx, tok.Access)
+	is.NoErr(err) // valid, and now cached
+
+	cli := openAt(t, path, box)
+	_, err = cli.RotateClientSecret(ctx, c.ID, "")
+	is.NoErr(err) // another store on the file revokes the client's tokens
+	_, err = cli.TokenInfo(ctx, tok.Access)
+	is.True(errors.Is(err, store.ErrTokenInvalid)) // at once there
+
+	now = now.Add(time.Second)
+	_, err = daemon.TokenInfo(ctx, tok.Access)
+	is.NoErr(err) // still cached in the daemon within the two seconds
+	now = now.Add(time.Second)
+	_, err = daemon.TokenInfo(ctx, tok.Access)
+	is.True(errors.Is(err, store.ErrTokenInvalid)) // refused from two seconds on
+}

@@ -56,6 +56,13 @@ const subscriptionColumns = `id, uid, coalesce(client_id, ''), coalesce(org_id, 
 	coalesce(types, ''), description, coalesce(headers, ''), auth_type, auth_username, auth_client_id, auth_token_url,
 	append_orcid, active, reason, failing_since, created_at, updated_at`
 
+// The ORCID registration's statements, prepared once at Open.
+const (
+	qOrcidWebhook    = "SELECT " + subscriptionColumns + " FROM subscriptions WHERE format = 'empty' AND orcid = ? AND target = ?"
+	qPutOrcidWebhook = `INSERT INTO subscriptions(uid, client_id, format, target, orcid, created_at, updated_at)
+		VALUES (?, ?, 'empty', ?, ?, ?, ?)`
+)
+
 func scanSubscription(row interface{ Scan(...any) error }) (Subscription, error) {
 	var sub Subscription
 	var types, headers string
@@ -98,9 +105,8 @@ func querySubscriptions(ctx context.Context, q interface {
 }
 
 // orcidWebhook finds the ORCID-style registration of (orcid, callback), whoever owns it.
-func orcidWebhook(ctx context.Context, tx *sql.Tx, orcid, callback string) (Subscription, error) {
-	sub, err := scanSubscription(tx.QueryRowContext(ctx, "SELECT "+subscriptionColumns+
-		" FROM subscriptions WHERE format = 'empty' AND orcid = ? AND target = ?", orcid, callback))
+func (s *Store) orcidWebhook(ctx context.Context, tx *sql.Tx, orcid, callback string) (Subscription, error) {
+	sub, err := scanSubscription(s.stmt(ctx, tx, qOrcidWebhook).QueryRowContext(ctx, orcid, callback))
 	if errors.Is(err, sql.ErrNoRows) {
 		return Subscription{}, ErrNotFound
 	}
@@ -115,7 +121,7 @@ func (s *Store) PutOrcidWebhook(ctx context.Context, clientID, orcid, callback s
 	now := ms(s.Now())
 	err = s.group(ctx, func(tx *sql.Tx) error {
 		created = false
-		sub, err = orcidWebhook(ctx, tx, orcid, callback)
+		sub, err = s.orcidWebhook(ctx, tx, orcid, callback)
 		switch {
 		case err == nil && sub.ClientID != clientID:
 			return ErrForbidden
@@ -132,12 +138,11 @@ func (s *Store) PutOrcidWebhook(ctx context.Context, clientID, orcid, callback s
 			return err
 		}
 		created = true
-		_, err = tx.ExecContext(ctx, `INSERT INTO subscriptions(uid, client_id, format, target, orcid, created_at, updated_at)
-			VALUES (?, ?, 'empty', ?, ?, ?, ?)`, uuid.NewString(), clientID, callback, orcid, now, now)
+		_, err = s.stmt(ctx, tx, qPutOrcidWebhook).ExecContext(ctx, uuid.NewString(), clientID, callback, orcid, now, now)
 		if err != nil {
 			return err
 		}
-		sub, err = orcidWebhook(ctx, tx, orcid, callback)
+		sub, err = s.orcidWebhook(ctx, tx, orcid, callback)
 		return err
 	})
 	if err != nil {
@@ -149,8 +154,11 @@ func (s *Store) PutOrcidWebhook(ctx context.Context, clientID, orcid, callback s
 // OrcidWebhook returns a client's registration of callback for orcid: ErrNotFound when
 // there is none, ErrForbidden when another client owns it.
 func (s *Store) OrcidWebhook(ctx context.Context, clientID, orcid, callback string) (Subscription, error) {
-	sub, err := scanSubscription(s.read.QueryRowContext(ctx, "SELECT "+subscriptionColumns+
-		" FROM subscriptions WHERE format = 'empty' AND orcid = ? AND target = ?", orcid, callback))
+	st, err := s.readStmt(ctx, qOrcidWebhook)
+	if err != nil {
+		return Subscription{}, fmt.Errorf("get webhook: %w", err)
+	}
+	sub, err := scanSubscription(st.QueryRowContext(ctx, orcid, callback))
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return Subscription{}, ErrNotFound
@@ -174,7 +182,7 @@ func (s *Store) OrcidWebhooks(ctx context.Context, clientID, orcid string) ([]Su
 // DeleteOrcidWebhook removes a client's registration, with its pending deliveries.
 func (s *Store) DeleteOrcidWebhook(ctx context.Context, clientID, orcid, callback string) error {
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		sub, err := orcidWebhook(ctx, tx, orcid, callback)
+		sub, err := s.orcidWebhook(ctx, tx, orcid, callback)
 		if err != nil {
 			return err
 		}

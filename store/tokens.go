@@ -76,6 +76,9 @@ func newToken(clientID string, scopes []string, now time.Time, ttl time.Duration
 // the old access token is revoked when revokeOld is true.
 func (s *Store) RefreshToken(ctx context.Context, c Client, refresh string, scopes []string, ttl time.Duration, revokeOld bool) (Token, error) {
 	var t Token
+	if revokeOld {
+		defer s.tokens.clear()
+	}
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		var id int64
 		var scope string
@@ -118,15 +121,37 @@ func (s *Store) RefreshToken(ctx context.Context, c Client, refresh string, scop
 	return t, nil
 }
 
+const qTokenInfo = "SELECT client_id, scope, created_at, expires_at, revoked_at FROM tokens WHERE access_hash = ?"
+
 // TokenInfo looks up an access token. It fails with ErrTokenInvalid for an unknown or
 // revoked token and ErrTokenExpired for one past its expiry.
 func (s *Store) TokenInfo(ctx context.Context, access string) (Token, error) {
+	h := secret.Hash(access)
+	now := s.Now()
+	t, gen, ok := s.tokens.get(string(h), now)
+	if !ok {
+		var err error
+		if t, err = s.tokenInfo(ctx, h); err != nil {
+			return Token{}, err
+		}
+		s.tokens.put(string(h), t, now, gen)
+	}
+	if !now.Before(t.ExpiresAt) {
+		return Token{}, ErrTokenExpired
+	}
+	return t, nil
+}
+
+func (s *Store) tokenInfo(ctx context.Context, hash []byte) (Token, error) {
 	var t Token
 	var scope string
 	var created, expires int64
 	var revoked sql.NullInt64
-	err := s.read.QueryRowContext(ctx, "SELECT client_id, scope, created_at, expires_at, revoked_at FROM tokens WHERE access_hash = ?",
-		secret.Hash(access)).Scan(&t.ClientID, &scope, &created, &expires, &revoked)
+	st, err := s.readStmt(ctx, qTokenInfo)
+	if err != nil {
+		return Token{}, fmt.Errorf("token info: %w", err)
+	}
+	err = st.QueryRowContext(ctx, hash).Scan(&t.ClientID, &scope, &created, &expires, &revoked)
 	if errors.Is(err, sql.ErrNoRows) || (err == nil && revoked.Valid) {
 		return Token{}, ErrTokenInvalid
 	}
@@ -135,9 +160,6 @@ func (s *Store) TokenInfo(ctx context.Context, access string) (Token, error) {
 	}
 	t.Scopes = strings.Fields(scope)
 	t.CreatedAt, t.ExpiresAt = fromMS(created), fromMS(expires)
-	if !s.Now().Before(t.ExpiresAt) {
-		return Token{}, ErrTokenExpired
-	}
 	return t, nil
 }
 
@@ -145,6 +167,7 @@ func (s *Store) TokenInfo(ctx context.Context, access string) (Token, error) {
 // token, or another client's, is not an error and changes nothing.
 func (s *Store) RevokeToken(ctx context.Context, clientID, token string) error {
 	h := secret.Hash(token)
+	defer s.tokens.clear()
 	return s.inTx(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `UPDATE tokens SET revoked_at = ?, refresh_hash = NULL
 			WHERE client_id = ? AND revoked_at IS NULL AND (access_hash = ? OR refresh_hash = ?)`,
