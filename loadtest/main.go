@@ -174,7 +174,7 @@ func run() error {
 			withLatency(&lat), expect(http.StatusCreated)); err != nil {
 			return fmt.Errorf("registration probe: %w", err)
 		}
-		report.add("registration at a low load", "%d PUTs one at a time beside %d subscriptions: p50 %s p99 %s max %s", o.probe, o.subs, lat.p(50), lat.p(99), lat.max())
+		report.add("registration at a low load", "%d PUTs one at a time beside %d subscriptions: p50 %s p90 %s p99 %s p99.9 %s max %s", o.probe, o.subs, lat.p(50), lat.p(90), lat.p(99), lat.p(99.9), lat.max())
 		return nil
 	}
 	if o.probeOnly {

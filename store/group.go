@@ -63,6 +63,9 @@ func (s *Store) groupWriter() {
 		var first *groupReq
 		select {
 		case first = <-s.groupCh:
+		case <-s.catchUp:
+			s.checkpointTail()
+			continue
 		case <-s.closed:
 			return
 		}

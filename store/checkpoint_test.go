@@ -1,0 +1,54 @@
+package store_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/matryer/is"
+
+	"hookd/store"
+)
+
+// walSalt reads the salts of a WAL file's header, which SQLite changes each time it
+// starts the WAL over from its beginning.
+func walSalt(tb testing.TB, path string) []byte {
+	tb.Helper()
+	b, err := os.ReadFile(path + "-wal")
+	if err != nil || len(b) < 32 {
+		tb.Fatalf("read WAL header: %v (%d bytes)", err, len(b))
+	}
+	return b[16:24]
+}
+
+// Writes far below SQLite's own checkpoint threshold: the background checkpointer
+// copies them into the database file, and the WAL starts over at the next write
+// instead of growing.
+func TestCheckpointerRestartsWAL(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "hookd.db")
+	st := openAt(t, path, newBox(t))
+	c, err := st.CreateClient(ctx, store.NewClient{Name: "w", Scopes: []string{store.ScopeWebhook}})
+	is.NoErr(err) // client
+	register := func(i int) {
+		_, _, err := st.PutOrcidWebhook(ctx, c.ID, "0000-0002-1825-0097", fmt.Sprintf("https://example.org/hook/%d", i))
+		is.NoErr(err) // register
+	}
+	for i := range 100 {
+		register(i)
+	}
+	before := walSalt(t, path)
+	deadline := time.Now().Add(5 * time.Second)
+	for i := 100; bytes.Equal(walSalt(t, path), before); i++ {
+		if time.Now().After(deadline) {
+			t.Fatal("the WAL was not started over within 5s")
+		}
+		time.Sleep(50 * time.Millisecond)
+		register(i)
+	}
+}
