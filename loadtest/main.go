@@ -59,8 +59,8 @@ type options struct {
 
 func run() error {
 	var o options
-	flag.IntVar(&o.subs, "subs", 10000, "subscriptions to register (ORCID-style, one record each)")
-	flag.IntVar(&o.events, "events", 50000, "events to send through the intake for the throughput phase")
+	flag.IntVar(&o.subs, "subs", 50000, "subscriptions to register (ORCID-style, one record each)")
+	flag.IntVar(&o.events, "events", 50000, "events to send through the intake in each throughput phase")
 	flag.IntVar(&o.concurrency, "concurrency", 64, "concurrent requests of the load client (and hookd's delivery.workers)")
 	flag.IntVar(&o.ports, "ports", 8, "receiver ports, i.e. distinct target hosts (hookd's per_host limit is concurrency/ports)")
 	flag.IntVar(&o.rate, "rate", 1000, "offered load of the latency phase, events per second")
@@ -134,15 +134,31 @@ func run() error {
 		return fmt.Errorf("raw baseline: %w", err)
 	}
 	report.add("raw baseline: plain Go client → receiver", "%.0f POST/s (%d requests, concurrency %d, %d hosts)", rate, n, o.concurrency, o.ports)
-	noop := rate
+
+	// The intake's yardstick: the same client, requests and concurrency against a
+	// handler that reads them and answers 202 at once.
+	event := func(base string, i int) (*http.Request, error) {
+		body := `{"orcid":"` + orcidN(i%o.subs) + `"}`
+		req, err := http.NewRequest(http.MethodPost, base, strings.NewReader(body))
+		if err == nil {
+			req.Header.Set("Authorization", "Bearer 0123456789abcdef0123456789abcdef0123456789abcdef")
+			req.Header.Set("Content-Type", "application/json")
+		}
+		return req, err
+	}
+	noop, err := hammer(ctx, client, o.concurrency, n, func(i int) (*http.Request, error) { return event(control+"/noop", i) }, expect(http.StatusAccepted))
+	if err != nil {
+		return fmt.Errorf("no-op baseline: %w", err)
+	}
+	report.add("no-op baseline: same client → handler answering 202", "%.0f POST/s (%d requests, concurrency %d, one host)", noop, n, o.concurrency)
 	if _, err := hammer(ctx, client, o.concurrency, 1, func(int) (*http.Request, error) {
 		return http.NewRequest(http.MethodPost, control+"/reset", nil)
 	}); err != nil {
 		return err
 	}
 
-	// 2. hookd.
-	h, err := startHookd(ctx, o)
+	// 2. hookd, with delivery paused (delivery.paused) so the intake is measured alone.
+	h, err := startHookd(ctx, o, true)
 	if err != nil {
 		return err
 	}
@@ -206,32 +222,69 @@ func run() error {
 		}
 	}
 
-	// 4. Intake and delivery throughput: E single-event POSTs, each for one subscription.
-	start = time.Now()
-	irate, err := hammer(ctx, client, o.concurrency, o.events, func(i int) (*http.Request, error) {
-		body := `{"orcid":"` + ids[i%o.subs] + `"}`
-		req, err := http.NewRequest(http.MethodPost, h.url+"/api/notifications/v1/events", strings.NewReader(body))
-		if err == nil {
-			req.Header.Set("Authorization", "Bearer "+tok)
-			req.Header.Set("Content-Type", "application/json")
-		}
-		return req, err
-	}, expect(http.StatusAccepted))
+	// 4. Intake alone: E single-event POSTs, each for one subscription, stored while
+	// delivery is paused.
+	sendEvents := func(offset int) (float64, error) {
+		return hammer(ctx, client, o.concurrency, o.events, func(i int) (*http.Request, error) {
+			req, err := event(h.url+"/api/notifications/v1/events", offset+i)
+			if err == nil {
+				req.Header.Set("Authorization", "Bearer "+tok)
+			}
+			return req, err
+		}, expect(http.StatusAccepted))
+	}
+	irate, err := sendEvents(0)
 	if err != nil {
 		return fmt.Errorf("intake: %w", err)
 	}
-	report.add("intake (synchronous = "+o.synchronous+")", "%.0f events/s acknowledged = %.0f%% of the no-op rate (%d events, concurrency %d)", irate, 100*irate/noop, o.events, o.concurrency)
-	// Every event asked for a delivery; repeats for one record may coalesce while pending.
+	report.add("intake (synchronous = "+o.synchronous+"), delivery paused", "%.0f events/s acknowledged = %.0f%% of the no-op rate (%d events, concurrency %d)", irate, 100*irate/noop, o.events, o.concurrency)
+
+	if st, err := getStats(client, control, false); err != nil || st.Count != 0 {
+		return fmt.Errorf("paused hookd delivered %d callbacks (%v)", st.Count, err)
+	}
+
+	// 5. Delivery alone: restart hookd without the pause and let it drain the backlog
+	// (one delivery per subscription that had events: repeats for a record merge
+	// while pending).
+	h.stop()
+	if h, err = startHookd(ctx, o, false); err != nil {
+		return err
+	}
+	defer h.stop()
+	report.add("hookd start-up with that backlog", "%s to READY", h.startup.Round(time.Millisecond))
 	st, err := waitQuiet(ctx, client, control, 2*time.Second, 5*time.Minute)
 	if err != nil {
 		return err
 	}
-	if st.Count > 0 && st.Last > st.First {
+	want := int64(min(o.events, o.subs))
+	if st.Count != want {
+		return fmt.Errorf("delivery: %d callbacks arrived, want %d", st.Count, want)
+	}
+	if st.Last > st.First {
 		drate := float64(st.Count) / (time.Duration(st.Last - st.First).Seconds())
-		report.add("delivery", "%.0f deliveries/s from first to last arrival = %.0f%% of the raw baseline (%d deliveries for %d events)", drate, 100*drate/rate, st.Count, o.events)
+		report.add("delivery of the backlog", "%.0f deliveries/s from first to last arrival = %.0f%% of the raw baseline (%d deliveries)", drate, 100*drate/rate, st.Count)
 	}
 
-	// 5. Latency at a fixed offered load, coalesce_window = 0.
+	// 6. Both at once: E more events while hookd delivers them.
+	if err := reset(client, control); err != nil {
+		return err
+	}
+	if tok, err = h.token(client); err != nil {
+		return err
+	}
+	brate, err := sendEvents(o.events)
+	if err != nil {
+		return fmt.Errorf("intake: %w", err)
+	}
+	if st, err = waitQuiet(ctx, client, control, 2*time.Second, 5*time.Minute); err != nil {
+		return err
+	}
+	if st.Last > st.First {
+		drate := float64(st.Count) / (time.Duration(st.Last - st.First).Seconds())
+		report.add("intake and delivery together", "%.0f events/s acknowledged while delivering; %.0f deliveries/s (%d deliveries)", brate, drate, st.Count)
+	}
+
+	// 7. Latency at a fixed offered load, coalesce_window = 0.
 	lat, err := latencyPhase(ctx, client, control, h, tok, ids, o)
 	if err != nil {
 		return err
@@ -249,7 +302,7 @@ func run() error {
 
 	// Restart time with the subscriptions in place.
 	h.stop()
-	h2, err := startHookd(ctx, o)
+	h2, err := startHookd(ctx, o, false)
 	if err != nil {
 		return err
 	}
@@ -545,7 +598,7 @@ type hookd struct {
 	done     chan struct{}
 }
 
-func startHookd(ctx context.Context, o options) (*hookd, error) {
+func startHookd(ctx context.Context, o options, paused bool) (*hookd, error) {
 	cfg := filepath.Join(o.dir, "hookd.toml")
 	db := filepath.Join(o.dir, "hookd.db")
 	perHost := max(1, o.concurrency/o.ports)
@@ -561,10 +614,11 @@ workers = %d
 per_host = %d
 tick = "1s"
 retention = "1m"
+paused = %t
 [log]
 format = "json"
 level = "warn"
-`, db, o.synchronous, o.concurrency, perHost)
+`, db, o.synchronous, o.concurrency, perHost, paused)
 	if err := os.WriteFile(cfg, []byte(conf), 0o600); err != nil {
 		return nil, err
 	}

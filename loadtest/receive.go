@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -48,6 +49,14 @@ func receive(args []string) error {
 		}
 		mu.Unlock()
 		json.NewEncoder(w).Encode(s)
+	})
+	// /noop is the intake's yardstick: it reads the request and answers as hookd's
+	// intake does, doing nothing else.
+	control.HandleFunc("/noop", func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusAccepted)
+		io.WriteString(w, `{"accepted":1,"duplicates":0,"deliveries":1}`+"\n")
 	})
 	control.HandleFunc("/reset", func(w http.ResponseWriter, r *http.Request) {
 		mu.Lock()
