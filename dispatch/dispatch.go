@@ -289,6 +289,10 @@ type hostState struct {
 	queue    []store.Claimed
 }
 
+// releaseDelay is how long a row handed back by a saturated host waits before it is
+// due again.
+const releaseDelay = 100 * time.Millisecond
+
 // capacity is how many rows the dispatcher holds at once (running and queued): more
 // than the workers, so the next batch is ready while the loop writes outcomes.
 func (d *Dispatcher) capacity() int { return 4 * d.opts.Workers }
@@ -342,10 +346,12 @@ func (d *Dispatcher) Tick(ctx context.Context) (int, error) {
 		}
 		if len(h.queue) >= d.hostQueueMax() {
 			// The host is saturated: hand the row back untouched, behind the others,
-			// so a slow receiver cannot take capacity that other hosts could use.
+			// so a slow receiver cannot take capacity that other hosts could use. It
+			// is due again shortly (not a whole tick later), so a host that was only
+			// briefly ahead of the others does not leave a tail of late deliveries.
 			d.pending = append(d.pending, store.Outcome{
 				DeliveryID: c.ID, SubscriptionID: c.Target.SubscriptionID, Kind: store.OutcomeReleased,
-				RetryAt: now.Add(d.opts.Tick),
+				RetryAt: now.Add(min(d.opts.Tick, releaseDelay)),
 			})
 			continue
 		}

@@ -127,13 +127,15 @@ func run() error {
 	// 1. Raw baseline: the receiver driven by a plain Go client, same concurrency and
 	// the same per-host connection limit as hookd's delivery.
 	n := min(o.events, 50000)
+	selfCPU, recvCPU := cpuTime(os.Getpid()), cpuTime(recv.Process.Pid)
 	rate, err := hammer(ctx, baseClient, o.concurrency, n, func(i int) (*http.Request, error) {
 		return http.NewRequest(http.MethodPost, recvURLs[1+i%o.ports]+"/baseline", nil)
 	})
 	if err != nil {
 		return fmt.Errorf("raw baseline: %w", err)
 	}
-	report.add("raw baseline: plain Go client → receiver", "%.0f POST/s (%d requests, concurrency %d, %d hosts)", rate, n, o.concurrency, o.ports)
+	report.add("raw baseline: plain Go client → receiver", "%.0f POST/s (%d requests, concurrency %d, %d hosts); CPU per request: client %s, receiver %s",
+		rate, n, o.concurrency, o.ports, (cpuTime(os.Getpid())-selfCPU)/time.Duration(n), (cpuTime(recv.Process.Pid)-recvCPU)/time.Duration(n))
 
 	// The intake's yardstick: the same client, requests and concurrency against a
 	// handler that reads them and answers 202 at once.
@@ -252,6 +254,7 @@ func run() error {
 	}
 	defer h.stop()
 	report.add("hookd start-up with that backlog", "%s to READY", h.startup.Round(time.Millisecond))
+	hookdCPU, recvCPU := cpuTime(h.cmd.Process.Pid), cpuTime(recv.Process.Pid)
 	st, err := waitQuiet(ctx, client, control, 2*time.Second, 5*time.Minute)
 	if err != nil {
 		return err
@@ -262,11 +265,12 @@ func run() error {
 	}
 	if st.Last > st.First {
 		drate := float64(st.Count) / (time.Duration(st.Last - st.First).Seconds())
-		report.add("delivery of the backlog", "%.0f deliveries/s from first to last arrival = %.0f%% of the raw baseline (%d deliveries)", drate, 100*drate/rate, st.Count)
+		report.add("delivery of the backlog", "%.0f deliveries/s from first to last arrival = %.0f%% of the raw baseline (%d deliveries); CPU per delivery: hookd %s, receiver %s",
+			drate, 100*drate/rate, st.Count, (cpuTime(h.cmd.Process.Pid)-hookdCPU)/time.Duration(st.Count), (cpuTime(recv.Process.Pid)-recvCPU)/time.Duration(st.Count))
 	}
 
 	// 6. Both at once: E more events while hookd delivers them.
-	if err := reset(client, control); err != nil {
+	if err := reset(client, control, false); err != nil {
 		return err
 	}
 	if tok, err = h.token(client); err != nil {
@@ -476,8 +480,14 @@ func waitQuiet(ctx context.Context, c *http.Client, control string, quiet, limit
 	return last, fmt.Errorf("deliveries still arriving after %s", limit)
 }
 
-func reset(c *http.Client, control string) error {
-	res, err := c.Post(control+"/reset", "", nil)
+// reset zeroes the receiver's counts; with record, it also keeps each path's first
+// arrival from now on.
+func reset(c *http.Client, control string, record bool) error {
+	u := control + "/reset"
+	if record {
+		u += "?record=1"
+	}
+	res, err := c.Post(u, "", nil)
 	if err != nil {
 		return err
 	}
@@ -488,7 +498,7 @@ func reset(c *http.Client, control string) error {
 // latencyPhase sends events at a fixed rate, one per record, and measures from each
 // 202 to the callback's arrival at the receiver.
 func latencyPhase(ctx context.Context, c *http.Client, control string, h *hookd, tok string, ids []string, o options) (latencies, error) {
-	if err := reset(c, control); err != nil {
+	if err := reset(c, control, true); err != nil {
 		return nil, err
 	}
 	total := min(o.rate*o.latencySeconds, len(ids))
@@ -550,7 +560,7 @@ func latencyPhase(ctx context.Context, c *http.Client, control string, h *hookd,
 // steadyPhase offers o.rate events/s for o.steady, sampling throughput and database
 // size every minute, to show both stay flat (retention at work).
 func steadyPhase(ctx context.Context, c *http.Client, control string, h *hookd, tok string, ids []string, o options, r *report) error {
-	if err := reset(c, control); err != nil {
+	if err := reset(c, control, false); err != nil {
 		return err
 	}
 	interval := time.Second / time.Duration(o.rate)
@@ -709,6 +719,22 @@ func (h *hookd) procStatus(field string) int64 {
 		}
 	}
 	return 0
+}
+
+// cpuTime is the user and system CPU time process pid has used (Linux, 10 ms ticks).
+func cpuTime(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// The fields after the command name (which is in parentheses and may hold spaces).
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	utime, _ := strconv.ParseInt(f[11], 10, 64)
+	stime, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(utime+stime) * 10 * time.Millisecond
 }
 
 func (h *hookd) peakRSS() int64 { return h.procStatus("VmHWM") }
