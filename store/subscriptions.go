@@ -60,7 +60,9 @@ const subscriptionColumns = `id, uid, coalesce(client_id, ''), coalesce(org_id, 
 const (
 	qOrcidWebhook    = "SELECT " + subscriptionColumns + " FROM subscriptions WHERE format = 'empty' AND orcid = ? AND target = ?"
 	qPutOrcidWebhook = `INSERT INTO subscriptions(uid, client_id, format, target, orcid, created_at, updated_at)
-		VALUES (?, ?, 'empty', ?, ?, ?, ?)`
+		VALUES (?, ?, 'empty', ?, ?, ?, ?)
+		ON CONFLICT(orcid, target) WHERE format = 'empty' DO NOTHING
+		RETURNING ` + subscriptionColumns
 )
 
 func scanSubscription(row interface{ Scan(...any) error }) (Subscription, error) {
@@ -120,30 +122,25 @@ func (s *Store) orcidWebhook(ctx context.Context, tx *sql.Tx, orcid, callback st
 func (s *Store) PutOrcidWebhook(ctx context.Context, clientID, orcid, callback string) (sub Subscription, created bool, err error) {
 	now := ms(s.Now())
 	err = s.group(ctx, func(tx *sql.Tx) error {
-		created = false
+		// A new registration is one statement; only an existing one needs more.
+		sub, err = scanSubscription(s.stmt(ctx, tx, qPutOrcidWebhook).QueryRowContext(ctx, uuid.NewString(), clientID, callback, orcid, now, now))
+		if created = err == nil; created || !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
 		sub, err = s.orcidWebhook(ctx, tx, orcid, callback)
 		switch {
-		case err == nil && sub.ClientID != clientID:
+		case err != nil:
+			return err
+		case sub.ClientID != clientID:
 			return ErrForbidden
-		case err == nil:
-			if !sub.Active {
-				if _, err := tx.ExecContext(ctx, "UPDATE subscriptions SET active = 1, reason = '', failing_since = NULL, updated_at = ? WHERE id = ?", now, sub.ID); err != nil {
-					return err
-				}
-				sub.Active, sub.Reason, sub.FailingSince = true, "", time.Time{}
-				s.targetCache.forget(sub.ID)
+		case !sub.Active:
+			if _, err := tx.ExecContext(ctx, "UPDATE subscriptions SET active = 1, reason = '', failing_since = NULL, updated_at = ? WHERE id = ?", now, sub.ID); err != nil {
+				return err
 			}
-			return nil
-		case !errors.Is(err, ErrNotFound):
-			return err
+			sub.Active, sub.Reason, sub.FailingSince = true, "", time.Time{}
+			s.targetCache.forget(sub.ID)
 		}
-		created = true
-		_, err = s.stmt(ctx, tx, qPutOrcidWebhook).ExecContext(ctx, uuid.NewString(), clientID, callback, orcid, now, now)
-		if err != nil {
-			return err
-		}
-		sub, err = s.orcidWebhook(ctx, tx, orcid, callback)
-		return err
+		return nil
 	})
 	if err != nil {
 		return Subscription{}, false, fmt.Errorf("register webhook: %w", err)
