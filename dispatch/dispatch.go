@@ -337,6 +337,17 @@ func (d *Dispatcher) Tick(ctx context.Context) (int, error) {
 	}
 	now := d.store.Now()
 	d.mu.Lock()
+	// Hosts that still had half a full queue waiting from earlier turns are slow, not
+	// just briefly ahead of the others.
+	var full map[string]bool
+	for key, h := range d.hosts {
+		if len(h.queue) >= d.hostQueueMax()/2 {
+			if full == nil {
+				full = map[string]bool{}
+			}
+			full[key] = true
+		}
+	}
 	for _, c := range claimed {
 		key := hostKey(c.Target.URL)
 		h := d.hosts[key]
@@ -346,12 +357,17 @@ func (d *Dispatcher) Tick(ctx context.Context) (int, error) {
 		}
 		if len(h.queue) >= d.hostQueueMax() {
 			// The host is saturated: hand the row back untouched, behind the others,
-			// so a slow receiver cannot take capacity that other hosts could use. It
-			// is due again shortly (not a whole tick later), so a host that was only
-			// briefly ahead of the others does not leave a tail of late deliveries.
+			// so a slow receiver cannot take capacity that other hosts could use. A
+			// host that only filled up in this turn gets it back shortly, so a brief
+			// imbalance leaves no tail of late deliveries; a slow one's wait a tick,
+			// so a dead host does not churn the outbox.
+			delay := min(d.opts.Tick, releaseDelay)
+			if full[key] {
+				delay = d.opts.Tick
+			}
 			d.pending = append(d.pending, store.Outcome{
 				DeliveryID: c.ID, SubscriptionID: c.Target.SubscriptionID, Kind: store.OutcomeReleased,
-				RetryAt: now.Add(min(d.opts.Tick, releaseDelay)),
+				RetryAt: now.Add(delay),
 			})
 			continue
 		}

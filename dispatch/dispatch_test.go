@@ -464,6 +464,7 @@ func TestPerHostIsolation(t *testing.T) {
 	e.clock.Advance(time.Millisecond)
 
 	t0 := time.Now()
+	first := e.clock.Now()
 	n, err := d.Tick(ctx)
 	is.NoErr(err)            // tick
 	is.True(n >= fastRows+2) // it took at least the fast host's rows and the slow host's first 2
@@ -481,6 +482,32 @@ func TestPerHostIsolation(t *testing.T) {
 		return len(e.deliveries(store.DeliveryFilter{State: "delivered"})) == 3
 	})
 	is.Equal(slow.count(), 2) // still no third call to the slow host
+
+	// The rows handed back when the slow host filled up are due again after 100 ms;
+	// once it is known to be slow, the rows it cannot take wait a whole tick.
+	pendingSlow := func() []store.Delivery {
+		var out []store.Delivery
+		for _, id := range slowIDs {
+			out = append(out, e.deliveries(store.DeliveryFilter{Orcid: id, State: "pending"})...)
+		}
+		return out
+	}
+	handedBack := pendingSlow()
+	is.True(len(handedBack) > 0) // the first turn handed rows back
+	for _, row := range handedBack {
+		is.Equal(row.DueAt, first.Add(100*time.Millisecond)) // due again shortly
+	}
+	e.clock.Advance(100 * time.Millisecond)
+	second := e.clock.Now()
+	for range 2 { // claim the due rows (and hand them back), then record that
+		_, err := d.Tick(ctx)
+		is.NoErr(err) // tick
+	}
+	is.True(len(pendingSlow()) > 0) // what its queue could not take was handed back again
+	for _, row := range pendingSlow() {
+		is.Equal(row.DueAt, second.Add(time.Second)) // after a tick this time
+	}
+	is.Equal(slow.count(), 2) // and still no third call
 
 	close(release)
 	is.NoErr(d.Wait(ctx))            // the slow host's calls finish

@@ -38,8 +38,8 @@ func (s *Store) checkpointer(db *sql.DB) {
 		// is full) leaves the frames in the WAL, where the next checkpoint, or the
 		// write connection's own, takes them.
 		var busy, frames, copied int
-		if err := db.QueryRowContext(context.Background(), "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &frames, &copied); err != nil || frames <= 0 {
-			continue
+		if err := db.QueryRowContext(context.Background(), "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &frames, &copied); err != nil || copied >= frames {
+			continue // failed, or every frame is in: the next write starts the WAL over
 		}
 		select {
 		case s.catchUp <- struct{}{}:

@@ -62,12 +62,16 @@ func (s *Store) groupWriter() {
 	for {
 		var first *groupReq
 		select {
-		case first = <-s.groupCh:
-		case <-s.catchUp:
-			s.checkpointTail()
-			continue
-		case <-s.closed:
-			return
+		case first = <-s.groupCh: // waiting writes go before a checkpoint
+		default:
+			select {
+			case first = <-s.groupCh:
+			case <-s.catchUp:
+				s.checkpointTail()
+				continue
+			case <-s.closed:
+				return
+			}
 		}
 		batch := []*groupReq{first}
 		// Take whatever else is waiting; while that brings more, let the goroutines

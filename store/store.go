@@ -148,7 +148,6 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	s.closed = make(chan struct{})
 	s.groupDone = make(chan struct{})
 	s.catchUp = make(chan struct{}, 1)
-	go s.groupWriter()
 	ckpt, err := sql.Open("sqlite", dsn())
 	if err != nil {
 		read.Close()
@@ -157,6 +156,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	}
 	ckpt.SetMaxOpenConns(1)
 	s.checkpointDone = make(chan struct{})
+	go s.groupWriter()
 	go s.checkpointer(ckpt)
 	return s, nil
 }
