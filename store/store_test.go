@@ -546,3 +546,47 @@ func TestTokenRevokedElsewhere(t *testing.T) {
 	_, err = daemon.TokenInfo(ctx, tok.Access)
 	is.True(errors.Is(err, store.ErrTokenInvalid)) // refused from two seconds on
 }
+
+// Calls that share a commit are isolated: one that fails leaves the others' writes.
+func TestGroupCommitIsolation(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	st := newStore(t)
+	a, err := st.CreateClient(ctx, store.NewClient{Name: "a", Scopes: []string{store.ScopeWebhook}})
+	is.NoErr(err) // client a
+	b, err := st.CreateClient(ctx, store.NewClient{Name: "b", Scopes: []string{store.ScopeWebhook}})
+	is.NoErr(err) // client b
+	const taken = "https://example.org/taken"
+	_, _, err = st.PutOrcidWebhook(ctx, a.ID, "0000-0002-7253-3645", taken)
+	is.NoErr(err) // a's registration
+
+	_, calls0 := st.WriteStats()
+	const n = 32
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cb := fmt.Sprintf("https://example.org/b/%d", i)
+			if i%2 == 0 {
+				cb = taken // b may not take a's registration
+			}
+			_, _, errs[i] = st.PutOrcidWebhook(ctx, b.ID, "0000-0002-7253-3645", cb)
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if i%2 == 0 {
+			is.True(errors.Is(err, store.ErrForbidden)) // refused
+		} else {
+			is.NoErr(err) // registered beside the refused ones
+		}
+	}
+	subs, err := st.Subscriptions(ctx, store.SubscriptionFilter{ClientID: b.ID})
+	is.NoErr(err)            // list
+	is.Equal(len(subs), n/2) // every good registration committed, whatever shared its commit
+	groups, calls := st.WriteStats()
+	is.True(calls-calls0 >= n) // each call went through the group writer
+	is.True(groups <= calls)   // in at most as many commits
+}
