@@ -399,6 +399,24 @@ func TestClientAddBadInput(t *testing.T) {
 // TestServeNotifyDelivers is the whole path: a daemon, a registration over HTTP, an
 // event from "hookd notify" in another "process" (a separate run on the same
 // database), and the receiver getting ORCID's empty POST, signed.
+// fastDelivery is a [delivery] section for tests: at once, ticking fast, to loopback.
+const fastDelivery = "\n[delivery]\ncoalesce_window = \"0s\"\ntick = \"100ms\"\nallow_private_targets = true\n"
+
+// registerCallback adds a client with "hookd client add" and registers
+// receiver/0000-0002-7253-3645/updated for that record over HTTP.
+func registerCallback(tb testing.TB, cfg string, d *daemon, receiver string) {
+	tb.Helper()
+	is := is.New(tb)
+	out, err := runCmd(tb, "client", "add", "-config", cfg, "-name", "e2e", "-scopes", "/webhook", "-json")
+	is.NoErr(err) // client add
+	var c credentials
+	is.NoErr(json.Unmarshal([]byte(out), &c)) // client add -json
+	tok := token(tb, d.url, c.ClientID, c.ClientSecret)
+	callback := receiver + "/0000-0002-7253-3645/updated"
+	res := put(tb, d.url, "/0000-0002-7253-3645/webhook/"+httpapi.EscapeSegment(callback), tok)
+	is.Equal(res.StatusCode, http.StatusCreated) // registered
+}
+
 func TestServeNotifyDelivers(t *testing.T) {
 	is := is.New(t)
 	got := make(chan *http.Request, 10)
@@ -412,19 +430,11 @@ func TestServeNotifyDelivers(t *testing.T) {
 	}))
 	defer recv.Close()
 
-	cfg := testConfig(t, "\n[delivery]\ncoalesce_window = \"0s\"\ntick = \"100ms\"\nallow_private_targets = true\n")
-	out, err := runCmd(t, "client", "add", "-config", cfg, "-name", "e2e", "-scopes", "/webhook", "-json")
-	is.NoErr(err) // client add
-	var c credentials
-	is.NoErr(json.Unmarshal([]byte(out), &c)) // client add -json
-
+	cfg := testConfig(t, fastDelivery)
 	d := startDaemon(t, cfg)
-	tok := token(t, d.url, c.ClientID, c.ClientSecret)
-	callback := recv.URL + "/0000-0002-7253-3645/updated"
-	res := put(t, d.url, "/0000-0002-7253-3645/webhook/"+httpapi.EscapeSegment(callback), tok)
-	is.Equal(res.StatusCode, http.StatusCreated) // registered
+	registerCallback(t, cfg, d, recv.URL)
 
-	out, err = runCmd(t, "notify", "-config", cfg, "0000-0002-7253-3645")
+	out, err := runCmd(t, "notify", "-config", cfg, "0000-0002-7253-3645")
 	is.NoErr(err)                                     // notify
 	is.True(strings.Contains(out, "1 delivery(ies)")) // one delivery queued
 
@@ -449,23 +459,14 @@ func TestServePaused(t *testing.T) {
 	}))
 	defer recv.Close()
 
-	const delivery = "\n[delivery]\ncoalesce_window = \"0s\"\ntick = \"100ms\"\nallow_private_targets = true\n"
-	cfg := testConfig(t, delivery+"paused = true\n")
-	out, err := runCmd(t, "client", "add", "-config", cfg, "-name", "p", "-scopes", "/webhook", "-json")
-	is.NoErr(err) // client add
-	var c credentials
-	is.NoErr(json.Unmarshal([]byte(out), &c)) // client add -json
-
+	cfg := testConfig(t, fastDelivery+"paused = true\n")
 	d := startDaemon(t, cfg)
-	tok := token(t, d.url, c.ClientID, c.ClientSecret)
-	callback := recv.URL + "/0000-0002-7253-3645/updated"
-	res := put(t, d.url, "/0000-0002-7253-3645/webhook/"+httpapi.EscapeSegment(callback), tok)
-	is.Equal(res.StatusCode, http.StatusCreated) // registered while paused
-	out, err = runCmd(t, "notify", "-config", cfg, "0000-0002-7253-3645")
+	registerCallback(t, cfg, d, recv.URL) // registering works while paused
+	out, err := runCmd(t, "notify", "-config", cfg, "0000-0002-7253-3645")
 	is.NoErr(err)                                     // notify
 	is.True(strings.Contains(out, "1 delivery(ies)")) // stored
 
-	res, err = noRedirects.Get(d.url + "/readyz")
+	res, err := noRedirects.Get(d.url + "/readyz")
 	is.NoErr(err) // readyz
 	res.Body.Close()
 	is.Equal(res.StatusCode, http.StatusOK) // a paused daemon is ready: it takes events
