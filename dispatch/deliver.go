@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -129,9 +130,14 @@ func (d *Dispatcher) call(ctx context.Context, c store.Claimed) result {
 	if err != nil {
 		return fail(err.Error())
 	}
-	target := c.Target.URL
+	target, err := c.Target.ParsedURL()
+	if err != nil {
+		return fail(fmt.Sprintf("bad target URL: %v", err))
+	}
 	if c.Target.AppendOrcid {
-		target = strings.TrimSuffix(target, "/") + "/" + c.Subject
+		if target, err = url.Parse(strings.TrimSuffix(c.Target.URL, "/") + "/" + c.Subject); err != nil {
+			return fail(fmt.Sprintf("bad target URL: %v", err))
+		}
 	}
 	id := MessageID(c.ID)
 	ts := time.Now().Unix()
@@ -142,10 +148,13 @@ func (d *Dispatcher) call(ctx context.Context, c store.Claimed) result {
 		}
 	}
 	send := func(bearer string) (*http.Response, error) {
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(body))
+		// The URL was parsed once with the target: the request takes a copy of it.
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, "", bytes.NewReader(body))
 		if err != nil {
-			return nil, fmt.Errorf("bad target URL: %w", err)
+			return nil, err
 		}
+		u := *target
+		req.URL, req.Host = &u, ""
 		for k, v := range c.Target.Headers {
 			if !protectedHeaders[strings.ToLower(k)] {
 				req.Header.Set(k, v)

@@ -349,7 +349,7 @@ func (d *Dispatcher) Tick(ctx context.Context) (int, error) {
 		}
 	}
 	for _, c := range claimed {
-		key := hostKey(c.Target.URL)
+		key := c.Target.Host()
 		h := d.hosts[key]
 		if h == nil {
 			h = &hostState{}
@@ -421,14 +421,6 @@ func (d *Dispatcher) releaseQueuedLocked() {
 		h.queue = nil
 	}
 	d.ready = nil
-}
-
-func hostKey(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return raw
-	}
-	return u.Host
 }
 
 // work makes one call, queues its outcome for the next turn, and starts the next
@@ -545,7 +537,7 @@ func (d *Dispatcher) logOutcome(c store.Claimed, o store.Outcome) {
 		attrs = append(attrs, "subscription", c.Target.UID, "state", "deactivated")
 	}
 	if !d.opts.LogDeliveries {
-		host := hostKey(c.Target.URL)
+		host := c.Target.Host()
 		d.mu.Lock()
 		st := d.failLog[host]
 		if st == nil {

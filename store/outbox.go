@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
 	"strings"
 	"time"
 )
@@ -198,6 +199,28 @@ type Target struct {
 	// SigningSecrets are the whsec_ secrets to sign with: the current one first, then
 	// a rotated-out one during its overlap.
 	SigningSecrets []string
+	// parsed is URL parsed once when the target is loaded (nil when it does not parse).
+	parsed *url.URL
+}
+
+// ParsedURL returns the target's URL parsed: a copy the caller may change.
+func (t *Target) ParsedURL() (*url.URL, error) {
+	if t.parsed == nil {
+		return url.Parse(t.URL)
+	}
+	u := *t.parsed
+	return &u, nil
+}
+
+// Host is the host:port of the target's URL (the whole URL if it does not parse).
+func (t *Target) Host() string {
+	if t.parsed != nil {
+		return t.parsed.Host
+	}
+	if u, err := url.Parse(t.URL); err == nil {
+		return u.Host
+	}
+	return t.URL
 }
 
 // Claimed is one delivery taken for an attempt, with its lease.
@@ -351,6 +374,9 @@ func (s *Store) scanTarget(row interface{ Scan(...any) error }, now int64) (*Tar
 	}
 	id := t.SubscriptionID
 	t.FailingSince = fromMS(failing)
+	if u, err := url.Parse(t.URL); err == nil {
+		t.parsed = u
+	}
 	if headers != "" {
 		if err := json.Unmarshal([]byte(headers), &t.Headers); err != nil {
 			return nil, fmt.Errorf("subscription %d headers: %w", id, err)
