@@ -202,16 +202,22 @@ func (d *Dispatcher) call(ctx context.Context, c store.Claimed) result {
 		}
 		return fail(describe(err, d.opts.Timeout))
 	}
+	r.read(resp, t0)
+	if resp.StatusCode >= 300 && resp.StatusCode < 400 {
+		r.err = fmt.Sprintf("HTTP %d redirect to %q not followed", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	return r
+}
+
+// read takes a call's response into r: its status, the first bytes of its body and
+// its Retry-After, and the call's duration since t0. It drains and closes the body.
+func (r *result) read(resp *http.Response, t0 time.Time) {
 	snippet, _ := io.ReadAll(io.LimitReader(resp.Body, responseSnippet))
 	drain(resp)
 	r.duration = time.Since(t0)
 	r.status = resp.StatusCode
 	r.body = strings.ToValidUTF8(string(snippet), "?")
 	r.retryAfter = resp.Header.Get("Retry-After")
-	if resp.StatusCode >= 300 && resp.StatusCode < 400 {
-		r.err = fmt.Sprintf("HTTP %d redirect to %q not followed", resp.StatusCode, resp.Header.Get("Location"))
-	}
-	return r
 }
 
 // drain reads what is left of a response body (bounded) so the connection can be

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -164,12 +163,7 @@ func (d *Dispatcher) callUpstream(ctx context.Context, c store.Claimed) result {
 	if err != nil {
 		return fail(describe(err, d.opts.Timeout))
 	}
-	snippet, _ := io.ReadAll(io.LimitReader(resp.Body, responseSnippet))
-	drain(resp)
-	r.duration = time.Since(t0)
-	r.status = resp.StatusCode
-	r.body = strings.ToValidUTF8(string(snippet), "?")
-	r.retryAfter = resp.Header.Get("Retry-After")
+	r.read(resp, t0)
 	if method == http.MethodDelete && resp.StatusCode == http.StatusNotFound {
 		r.status, r.body = http.StatusNoContent, "404 from the upstream: the webhook was not registered there"
 	}

@@ -160,7 +160,8 @@ func run() error {
 	}
 
 	// 2. hookd, with delivery paused (delivery.paused) so the intake is measured alone.
-	h, err := startHookd(ctx, o, true)
+	// The probe alone needs no pause, so -probe-only also runs a hookd that predates it.
+	h, err := startHookd(ctx, o, !o.probeOnly)
 	if err != nil {
 		return err
 	}
@@ -612,6 +613,10 @@ func startHookd(ctx context.Context, o options, paused bool) (*hookd, error) {
 	cfg := filepath.Join(o.dir, "hookd.toml")
 	db := filepath.Join(o.dir, "hookd.db")
 	perHost := max(1, o.concurrency/o.ports)
+	pausedKey := ""
+	if paused {
+		pausedKey = "paused = true\n"
+	}
 	conf := fmt.Sprintf(`[http]
 listen = "127.0.0.1:0"
 [store]
@@ -624,11 +629,10 @@ workers = %d
 per_host = %d
 tick = "1s"
 retention = "1m"
-paused = %t
-[log]
+%s[log]
 format = "json"
 level = "warn"
-`, db, o.synchronous, o.concurrency, perHost, paused)
+`, db, o.synchronous, o.concurrency, perHost, pausedKey)
 	if err := os.WriteFile(cfg, []byte(conf), 0o600); err != nil {
 		return nil, err
 	}

@@ -73,26 +73,16 @@ func (s *Store) groupWriter() {
 				return
 			}
 		}
-		batch := []*groupReq{first}
 		// Take whatever else is waiting; while that brings more, let the goroutines
 		// that are about to write run first (Gosched returns at once when nothing else
 		// is runnable, so a lone call is not delayed), so a busy moment shares one commit.
-		for yields := 0; len(batch) < groupMax; {
+		batch := s.takeWaiting([]*groupReq{first})
+		for yields := 0; yields < groupYields && len(batch) < groupMax; yields++ {
+			runtime.Gosched()
 			n := len(batch)
-		more:
-			for len(batch) < groupMax {
-				select {
-				case r := <-s.groupCh:
-					batch = append(batch, r)
-				default:
-					break more
-				}
-			}
-			if len(batch) == n && yields > 0 || yields == groupYields {
+			if batch = s.takeWaiting(batch); len(batch) == n {
 				break
 			}
-			yields++
-			runtime.Gosched()
 		}
 		s.runGroup(batch)
 	}
@@ -102,6 +92,19 @@ func (s *Store) groupWriter() {
 // rolled back and how many calls they carried (calls/groups is the group size).
 func (s *Store) WriteStats() (groups, calls uint64) {
 	return s.groups.Load(), s.groupCalls.Load()
+}
+
+// takeWaiting appends the calls waiting now to batch, up to groupMax.
+func (s *Store) takeWaiting(batch []*groupReq) []*groupReq {
+	for len(batch) < groupMax {
+		select {
+		case r := <-s.groupCh:
+			batch = append(batch, r)
+		default:
+			return batch
+		}
+	}
+	return batch
 }
 
 func (s *Store) runGroup(batch []*groupReq) {
