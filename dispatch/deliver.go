@@ -48,21 +48,28 @@ func MessageID(deliveryID int64) string { return "msg_" + strconv.FormatInt(deli
 // Sign computes the webhook-signature header value: one "v1,<base64 HMAC-SHA256>"
 // per secret, space-separated, over id.timestamp.body.
 func Sign(secrets []string, id string, ts int64, body []byte) (string, error) {
-	var sigs []string
-	for _, s := range secrets {
+	msg := make([]byte, 0, len(id)+len(body)+24)
+	msg = append(msg, id...)
+	msg = append(msg, '.')
+	msg = strconv.AppendInt(msg, ts, 10)
+	msg = append(msg, '.')
+	msg = append(msg, body...)
+	out := make([]byte, 0, len(secrets)*48)
+	for i, s := range secrets {
 		key, err := secret.SigningKey(s)
 		if err != nil {
 			return "", err
 		}
 		m := hmac.New(sha256.New, key)
-		m.Write([]byte(id))
-		m.Write([]byte{'.'})
-		m.Write([]byte(strconv.FormatInt(ts, 10)))
-		m.Write([]byte{'.'})
-		m.Write(body)
-		sigs = append(sigs, "v1,"+base64.StdEncoding.EncodeToString(m.Sum(nil)))
+		m.Write(msg)
+		var sum [sha256.Size]byte
+		if i > 0 {
+			out = append(out, ' ')
+		}
+		out = append(out, "v1,"...)
+		out = base64.StdEncoding.AppendEncode(out, m.Sum(sum[:0]))
 	}
-	return strings.Join(sigs, " "), nil
+	return string(out), nil
 }
 
 // standardPayload is the JSON body of a platform subscription, in the Standard
@@ -164,10 +171,11 @@ func (d *Dispatcher) call(ctx context.Context, c store.Claimed) result {
 		if contentType != "" {
 			req.Header.Set("Content-Type", contentType)
 		}
-		req.Header.Set("webhook-id", id)
-		req.Header.Set("webhook-timestamp", strconv.FormatInt(ts, 10))
+		// Canonical keys set directly: Set would canonicalize (allocate) them per call.
+		req.Header["Webhook-Id"] = []string{id}
+		req.Header["Webhook-Timestamp"] = []string{strconv.FormatInt(ts, 10)}
 		if sig != "" {
-			req.Header.Set("webhook-signature", sig)
+			req.Header["Webhook-Signature"] = []string{sig}
 		}
 		if c.Target.APIKey != "" {
 			req.Header.Set("apikey", c.Target.APIKey)

@@ -83,6 +83,9 @@ type Dispatcher struct {
 	ready    []string              // hosts with queued rows, in arrival order
 	pending  []store.Outcome       // outcomes not yet written
 	failLog  map[string]*failLogState
+	work     *sync.Cond // on mu: wakes the workers when rows are queued, or at Close
+	workers  sync.Once  // starts them, at the first turn
+	closed   bool       // the workers end
 
 	wg          sync.WaitGroup
 	notices     sync.WaitGroup      // owner notices being sent
@@ -127,14 +130,15 @@ func New(opts Options) *Dispatcher {
 		opts:  opts,
 		log:   opts.Logger,
 		store: opts.Store,
-		// A claimed row may wait in its host's queue for two calls' time before its
-		// own call; the lease outlasts that, so only crashed work is ever reclaimed.
-		lease:        4*opts.Timeout + 30*time.Second,
+		// A claimed row may wait in its host's queue for queueDepth calls' time before
+		// its own call; the lease outlasts that, so only crashed work is ever reclaimed.
+		lease:        (queueDepth+1)*opts.Timeout + 30*time.Second,
 		nudge:        make(chan struct{}, 1),
 		outcomeReady: make(chan struct{}, 1),
 		hosts:        map[string]*hostState{},
 		failLog:      map[string]*failLogState{},
 	}
+	d.work = sync.NewCond(&d.mu)
 	d.callCtx, d.cancelCalls = context.WithCancel(context.Background())
 	d.client = newHTTPClient(opts)
 	d.tokens = &tokenCache{client: d.client}
@@ -216,13 +220,14 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	}
 }
 
-// turnDue decides, when a call finishes, whether the loop should take a turn now.
-// While the workers still have plenty queued it lets outcomes pile up, so each
-// transaction records and claims a larger batch.
+// turnDue decides, when a call finishes, whether the loop should take a turn now:
+// once half the capacity is free or a quarter of it waits to be written. Until then
+// outcomes pile up, so each transaction records and claims a larger batch; from
+// then on the rows still queued keep the workers busy while the turn runs.
 func (d *Dispatcher) turnDue() bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return d.queued < d.opts.Workers || len(d.pending) >= d.capacity()/2
+	return d.queued < d.capacity()/2 || len(d.pending) >= d.capacity()/4
 }
 
 // shutdown stops claiming, waits for in-flight calls up to the grace period, then
@@ -258,8 +263,12 @@ func (d *Dispatcher) Wait(ctx context.Context) error {
 	return err
 }
 
-// Close releases the HTTP client's idle connections.
+// Close ends the workers and releases the HTTP client's idle connections.
 func (d *Dispatcher) Close() {
+	d.mu.Lock()
+	d.closed = true
+	d.work.Broadcast()
+	d.mu.Unlock()
 	d.cancelCalls()
 	d.client.CloseIdleConnections()
 }
@@ -293,13 +302,19 @@ type hostState struct {
 // due again.
 const releaseDelay = 100 * time.Millisecond
 
+// queueDepth is how many calls' worth of rows the dispatcher keeps claimed per
+// worker (and per host connection). A turn (one transaction) takes ~50 µs per row,
+// so at 4 the workers ran dry during every turn of a backlog drain; at 8 they
+// do not (BENCHMARKS.md).
+const queueDepth = 8
+
 // capacity is how many rows the dispatcher holds at once (running and queued): more
 // than the workers, so the next batch is ready while the loop writes outcomes.
-func (d *Dispatcher) capacity() int { return 4 * d.opts.Workers }
+func (d *Dispatcher) capacity() int { return queueDepth * d.opts.Workers }
 
 // hostQueueMax bounds the rows one host may have waiting: a slow receiver keeps at
 // most this many claimed, and the rest of the capacity serves other hosts.
-func (d *Dispatcher) hostQueueMax() int { return 4 * d.opts.PerHost }
+func (d *Dispatcher) hostQueueMax() int { return queueDepth * d.opts.PerHost }
 
 // Tick is one turn of the loop: in one transaction it records the outcomes of
 // finished calls and claims due deliveries up to the free capacity; then it queues
@@ -318,6 +333,11 @@ func (d *Dispatcher) Tick(ctx context.Context) (int, error) {
 		d.lastTick.Store(time.Now().UnixMilli())
 		return 0, nil
 	}
+	d.workers.Do(func() {
+		for range d.opts.Workers {
+			go d.worker()
+		}
+	})
 	claimed, err := d.store.Exchange(ctx, batch, free, d.lease)
 	if err == nil {
 		// Readiness (and the systemd watchdog) follow successful turns only, so a
@@ -383,14 +403,23 @@ func (d *Dispatcher) Tick(ctx context.Context) (int, error) {
 	return len(claimed), nil
 }
 
-// startLocked starts queued rows while workers are free, skipping hosts at their
-// per-host limit. d.mu must be held.
+// startLocked wakes the workers for the rows just queued. d.mu must be held.
 func (d *Dispatcher) startLocked() {
-	for i := 0; i < len(d.ready) && d.inFlight < d.opts.Workers; {
+	if d.queued > 0 {
+		d.work.Broadcast()
+	}
+}
+
+// takeLocked takes the next queued row that may start now, counting it in flight.
+// d.mu must be held.
+func (d *Dispatcher) takeLocked() (store.Claimed, string, bool) {
+	if d.stopping.Load() {
+		return store.Claimed{}, "", false
+	}
+	for i := 0; i < len(d.ready) && d.inFlight < d.opts.Workers; i++ {
 		key := d.ready[i]
 		h := d.hosts[key]
 		if h.inFlight >= d.opts.PerHost {
-			i++
 			continue
 		}
 		c := h.queue[0]
@@ -402,8 +431,9 @@ func (d *Dispatcher) startLocked() {
 		h.inFlight++
 		d.inFlight++
 		d.queued--
-		go d.work(c, key)
+		return c, key, true
 	}
+	return store.Claimed{}, "", false
 }
 
 // releaseQueuedLocked hands every queued row back to pending (at shutdown). d.mu must be held.
@@ -423,29 +453,39 @@ func (d *Dispatcher) releaseQueuedLocked() {
 	d.ready = nil
 }
 
-// work makes one call, queues its outcome for the next turn, and starts the next
-// queued row now that a worker is free.
-func (d *Dispatcher) work(c store.Claimed, key string) {
-	defer d.wg.Done()
-	o := d.deliver(d.callCtx, c)
-	if d.opts.Observer != nil {
-		d.opts.Observer.Outcome(outcomeNames[o.Kind], o.Duration)
-	}
+// worker makes calls for queued rows, one at a time, until Close; each outcome
+// waits in pending for the next turn. The workers live as long as the dispatcher,
+// so a call does not grow a fresh goroutine's stack every time.
+func (d *Dispatcher) worker() {
 	d.mu.Lock()
-	h := d.hosts[key]
-	h.inFlight--
-	if h.inFlight == 0 && len(h.queue) == 0 {
-		delete(d.hosts, key)
-	}
-	d.inFlight--
-	d.pending = append(d.pending, o)
-	if !d.stopping.Load() {
-		d.startLocked()
-	}
-	d.mu.Unlock()
-	select {
-	case d.outcomeReady <- struct{}{}:
-	default:
+	defer d.mu.Unlock()
+	for {
+		c, key, ok := d.takeLocked()
+		if !ok {
+			if d.closed {
+				return
+			}
+			d.work.Wait()
+			continue
+		}
+		d.mu.Unlock()
+		o := d.deliver(d.callCtx, c)
+		if d.opts.Observer != nil {
+			d.opts.Observer.Outcome(outcomeNames[o.Kind], o.Duration)
+		}
+		d.mu.Lock()
+		h := d.hosts[key]
+		h.inFlight--
+		if h.inFlight == 0 && len(h.queue) == 0 {
+			delete(d.hosts, key)
+		}
+		d.inFlight--
+		d.pending = append(d.pending, o)
+		d.wg.Done()
+		select {
+		case d.outcomeReady <- struct{}{}:
+		default:
+		}
 	}
 }
 
@@ -515,16 +555,14 @@ type failLogState struct {
 // a minute per host, so a dead receiver cannot flood the journal. URLs are logged
 // without their query, which may carry credentials.
 func (d *Dispatcher) logOutcome(c store.Claimed, o store.Outcome) {
-	target := redact(c.Target.URL)
-	attrs := []any{"delivery", c.ID, "orcid", c.Subject, "target", target, "attempt", c.Attempt,
+	switch {
+	case o.Kind == store.OutcomeReleased, o.Kind == store.OutcomeDelivered && !d.opts.LogDeliveries:
+		return // the common case: nothing to log, so nothing to format
+	}
+	attrs := []any{"delivery", c.ID, "orcid", c.Subject, "target", redact(c.Target.URL), "attempt", c.Attempt,
 		"status", o.Status, "duration", o.Duration.Round(time.Millisecond)}
-	switch o.Kind {
-	case store.OutcomeDelivered:
-		if d.opts.LogDeliveries {
-			d.log.Info("delivered", attrs...)
-		}
-		return
-	case store.OutcomeReleased:
+	if o.Kind == store.OutcomeDelivered {
+		d.log.Info("delivered", attrs...)
 		return
 	}
 	attrs = append(attrs, "err", o.Error)

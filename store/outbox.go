@@ -88,12 +88,10 @@ const (
 		SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7 WHERE EXISTS (SELECT 1 FROM deliveries WHERE id = ?1)`
 	qDone = `UPDATE deliveries SET state = ?, done_at = ?, lease_until = NULL, last_status = ?, last_error = ?,
 		first_attempt_at = coalesce(first_attempt_at, ?) WHERE id = ? AND state = 1`
-	// qDeliveredOK records a batch of successes given as a JSON array of
-	// [delivery id, started at, duration ms, status, response].
-	qDeliveredOK = `UPDATE deliveries SET state = 2, done_at = ?1, lease_until = NULL, last_status = j.value->>3, last_error = '',
-		first_attempt_at = coalesce(first_attempt_at, j.value->>1),
-		ok_started_at = j.value->>1, ok_duration_ms = j.value->>2, ok_response = j.value->>4
-		FROM json_each(?2) j WHERE deliveries.id = j.value->>0 AND deliveries.state = 1`
+	// qDeliveredOK records one success; the batch's successes share the transaction.
+	qDeliveredOK = `UPDATE deliveries SET state = 2, done_at = ?1, lease_until = NULL, last_status = ?2, last_error = '',
+		first_attempt_at = coalesce(first_attempt_at, ?3), ok_started_at = ?3, ok_duration_ms = ?4, ok_response = ?5
+		WHERE id = ?6 AND state = 1`
 	qHealthy = "UPDATE subscriptions SET failing_since = NULL WHERE id = ? AND failing_since IS NOT NULL"
 	qFailed  = "UPDATE deliveries SET last_status = ?, last_error = ?, first_attempt_at = coalesce(first_attempt_at, ?) WHERE id = ?"
 	qFailing = "UPDATE subscriptions SET failing_since = ? WHERE id = ? AND failing_since IS NULL"
@@ -287,14 +285,17 @@ func (s *Store) backToPending(ctx context.Context, tx *sql.Tx, id, due int64, at
 }
 
 // claimBatch is the one statement that takes due work: the oldest due pending rows
-// whose pair has nothing in flight, leased until lease_until.
+// whose pair has nothing in flight, leased until lease_until. The limit is written
+// "?3 + 0" on purpose: SQLite plans with the value of a bare bound LIMIT, so every
+// new value (the free capacity changes from turn to turn) recompiled the statement,
+// ~120 µs each time on the dispatch loop.
 const claimBatch = `
 UPDATE deliveries SET state = 1, lease_until = ?1, attempts = attempts + 1
 WHERE id IN (
 	SELECT x.id FROM deliveries x
 	WHERE x.state = 0 AND x.due_at <= ?2
 	  AND NOT EXISTS (SELECT 1 FROM deliveries f WHERE f.state = 1 AND f.subscription_id = x.subscription_id AND f.subject = x.subject)
-	ORDER BY x.due_at LIMIT ?3)
+	ORDER BY x.due_at LIMIT ?3 + 0)
 RETURNING id, subscription_id, subject, event_type, attempts, event_count, first_event_at, last_event_at, coalesce(first_attempt_at, 0)`
 
 // Claim reclaims crashed work and then takes up to limit due deliveries with a lease,
@@ -437,24 +438,11 @@ type Outcome struct {
 // record writes outcomes: the attempt log, each delivery's new state, and the
 // subscriptions' health.
 func (s *Store) record(ctx context.Context, tx *sql.Tx, outcomes []Outcome, now int64) error {
-	// Successes, the bulk of the work, go in one statement for the whole batch.
-	var ok []any
 	for _, o := range outcomes {
 		if o.Kind == OutcomeDelivered {
-			ok = append(ok, []any{o.DeliveryID, ms(o.StartedAt), o.Duration.Milliseconds(), o.Status, o.Response})
-		}
-	}
-	if len(ok) > 0 {
-		b, err := json.Marshal(ok)
-		if err != nil {
-			return err
-		}
-		if _, err := s.stmt(ctx, tx, qDeliveredOK).ExecContext(ctx, now, string(b)); err != nil {
-			return err
-		}
-	}
-	for _, o := range outcomes {
-		if o.Kind == OutcomeDelivered {
+			if _, err := s.stmt(ctx, tx, qDeliveredOK).ExecContext(ctx, now, o.Status, ms(o.StartedAt), o.Duration.Milliseconds(), o.Response, o.DeliveryID); err != nil {
+				return err
+			}
 			if o.WasFailing {
 				if _, err := s.stmt(ctx, tx, qHealthy).ExecContext(ctx, o.SubscriptionID); err != nil {
 					return err
