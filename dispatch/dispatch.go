@@ -77,11 +77,12 @@ type Dispatcher struct {
 	outcomeReady chan struct{}
 
 	mu       sync.Mutex
-	inFlight int                   // calls running
-	queued   int                   // claimed rows waiting for a worker
-	hosts    map[string]*hostState // per target host
-	ready    []string              // hosts with queued rows, in arrival order
-	pending  []store.Outcome       // outcomes not yet written
+	inFlight int                      // calls running
+	queued   int                      // claimed rows waiting for a worker
+	hosts    map[string]*hostState    // per target host
+	speed    map[string]time.Duration // per target host: average call duration
+	ready    []string                 // hosts with queued rows, in arrival order
+	pending  []store.Outcome          // outcomes not yet written
 	failLog  map[string]*failLogState
 	work     *sync.Cond // on mu: wakes the workers when rows are queued, or at Close
 	workers  sync.Once  // starts them, at the first turn
@@ -136,6 +137,7 @@ func New(opts Options) *Dispatcher {
 		nudge:        make(chan struct{}, 1),
 		outcomeReady: make(chan struct{}, 1),
 		hosts:        map[string]*hostState{},
+		speed:        map[string]time.Duration{},
 		failLog:      map[string]*failLogState{},
 	}
 	d.work = sync.NewCond(&d.mu)
@@ -296,6 +298,54 @@ func (d *Dispatcher) flush(ctx context.Context) error {
 type hostState struct {
 	inFlight int
 	queue    []store.Claimed
+	progress time.Time // when a call to it last finished, or its first call started
+}
+
+// stallAfter is how long a host with calls running may go without finishing one
+// before its queue is cut back to hostQueueMax.
+const stallAfter = time.Second
+
+// hostRoom is how many rows a host may have queued: hostQueueMax, or, for a host
+// whose calls are quick, as many as it finishes in about a second (so a backlog for
+// one or a few fast hosts fills the whole capacity instead of being claimed and
+// handed back turn after turn). A host that has stalled gets hostQueueMax again.
+// d.mu must be held.
+func (d *Dispatcher) hostRoom(key string, h *hostState, now time.Time) int {
+	floor := d.hostQueueMax()
+	speed := d.speed[key]
+	if speed <= 0 || (h.inFlight > 0 && now.Sub(h.progress) > stallAfter) {
+		return floor
+	}
+	return min(max(floor, int(time.Second/speed)*d.opts.PerHost), d.capacity())
+}
+
+// trimLocked hands back, a tick later, what a host holds queued beyond its room: a
+// host that has stalled keeps no more than hostQueueMax, so no queued row outlives
+// its lease. d.mu must be held.
+func (d *Dispatcher) trimLocked(now, wall time.Time) {
+	for key, h := range d.hosts {
+		for room := d.hostRoom(key, h, wall); len(h.queue) > room; {
+			c := h.queue[len(h.queue)-1]
+			h.queue = h.queue[:len(h.queue)-1]
+			d.pending = append(d.pending, store.Outcome{
+				DeliveryID: c.ID, SubscriptionID: c.Target.SubscriptionID, Kind: store.OutcomeReleased,
+				RetryAt: now.Add(d.opts.Tick),
+			})
+			d.queued--
+			d.wg.Done()
+		}
+	}
+}
+
+// noteCall updates a host's average call duration. d.mu must be held.
+func (d *Dispatcher) noteCall(key string, took time.Duration) {
+	if len(d.speed) >= 10000 {
+		d.speed = map[string]time.Duration{} // bounded: forget and learn again
+	}
+	if old, ok := d.speed[key]; ok {
+		took = (7*old + took) / 8
+	}
+	d.speed[key] = max(took, time.Microsecond)
 }
 
 // releaseDelay is how long a row handed back by a saturated host waits before it is
@@ -322,6 +372,7 @@ func (d *Dispatcher) hostQueueMax() int { return queueDepth * d.opts.PerHost }
 // returns how many rows it claimed.
 func (d *Dispatcher) Tick(ctx context.Context) (int, error) {
 	d.mu.Lock()
+	d.trimLocked(d.store.Now(), time.Now())
 	batch := d.pending
 	d.pending = nil
 	free := d.capacity() - d.inFlight - d.queued
@@ -355,13 +406,15 @@ func (d *Dispatcher) Tick(ctx context.Context) (int, error) {
 	if len(claimed) == 0 {
 		return 0, nil
 	}
-	now := d.store.Now()
+	now, wall := d.store.Now(), time.Now()
 	d.mu.Lock()
-	// Hosts that still had half a full queue waiting from earlier turns are slow, not
+	// Hosts that still had half their room queued from earlier turns are slow, not
 	// just briefly ahead of the others.
 	var full map[string]bool
+	room := map[string]int{}
 	for key, h := range d.hosts {
-		if len(h.queue) >= d.hostQueueMax()/2 {
+		room[key] = d.hostRoom(key, h, wall)
+		if len(h.queue) >= room[key]/2 {
 			if full == nil {
 				full = map[string]bool{}
 			}
@@ -374,8 +427,9 @@ func (d *Dispatcher) Tick(ctx context.Context) (int, error) {
 		if h == nil {
 			h = &hostState{}
 			d.hosts[key] = h
+			room[key] = d.hostRoom(key, h, wall)
 		}
-		if len(h.queue) >= d.hostQueueMax() {
+		if len(h.queue) >= room[key] {
 			// The host is saturated: hand the row back untouched, behind the others,
 			// so a slow receiver cannot take capacity that other hosts could use. A
 			// host that only filled up in this turn gets it back shortly, so a brief
@@ -428,6 +482,9 @@ func (d *Dispatcher) takeLocked() (store.Claimed, string, bool) {
 			h.queue = nil
 			d.ready = append(d.ready[:i], d.ready[i+1:]...)
 		}
+		if h.inFlight == 0 {
+			h.progress = time.Now()
+		}
 		h.inFlight++
 		d.inFlight++
 		d.queued--
@@ -475,6 +532,8 @@ func (d *Dispatcher) worker() {
 		}
 		d.mu.Lock()
 		h := d.hosts[key]
+		h.progress = time.Now()
+		d.noteCall(key, o.Duration)
 		h.inFlight--
 		if h.inFlight == 0 && len(h.queue) == 0 {
 			delete(d.hosts, key)

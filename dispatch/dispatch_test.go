@@ -539,6 +539,98 @@ func TestPerHostIsolation(t *testing.T) {
 	is.True(slow.maxInFlight() <= 2)                                                         // within the host limit
 }
 
+// TestFastHostFillsCapacity: a backlog for one host whose calls are quick is not
+// handed back turn after turn once the host is known to be fast; its queue may then
+// hold the dispatcher's whole capacity.
+func TestFastHostFillsCapacity(t *testing.T) {
+	is := is.New(t)
+	e := newEnv(t)
+	rv := newReceiver(t, nil)
+	const rows = 60
+	for i := range rows {
+		e.subscribe(testOrcid(i), rv.URL+"/hook")
+	}
+	for i := range rows {
+		e.intake(0, store.Event{Orcid: testOrcid(i)})
+	}
+	// Capacity 4 × 8 = 32 rows; hostQueueMax 2 × 8 = 16.
+	d := e.dispatcher(func(o *dispatch.Options) { o.PerHost, o.Workers = 2, 4 })
+	first := e.clock.Now()
+	is.Equal(e.tick(d), 32) // the first turn claims the capacity ...
+	all := store.DeliveryFilter{Limit: 1000}
+	handedBack := 0
+	for _, row := range e.deliveries(all) {
+		if row.StateName() == "pending" && row.DueAt.Equal(first.Add(100*time.Millisecond)) {
+			handedBack++
+		}
+	}
+	is.Equal(handedBack, 16)                                                               // ... but, the host's speed unknown, keeps only hostQueueMax
+	is.Equal(len(e.deliveries(store.DeliveryFilter{State: "delivered", Limit: 1000})), 16) // and delivers those
+
+	is.Equal(e.tick(d), 28) // the 28 rows still due: the host is fast now, so it keeps them all
+	is.Equal(len(e.deliveries(store.DeliveryFilter{State: "delivered", Limit: 1000})), 44)
+	for _, row := range e.deliveries(store.DeliveryFilter{State: "pending", Limit: 1000}) {
+		is.Equal(row.DueAt, first.Add(100*time.Millisecond)) // nothing else was handed back
+	}
+	is.Equal(rv.count(), 44) // each delivered row called once
+}
+
+// TestStalledHostIsTrimmed: a host known to be fast may hold the whole capacity;
+// when its calls stop finishing, the next turn hands back what it holds beyond
+// hostQueueMax (so no queued row outlives its lease) and claims for others.
+func TestStalledHostIsTrimmed(t *testing.T) {
+	is := is.New(t)
+	e := newEnv(t)
+	ctx := context.Background()
+	var hang atomic.Bool
+	release := make(chan struct{})
+	rv := newReceiver(t, func(_ int, w http.ResponseWriter, r *http.Request, _ []byte) error {
+		if hang.Load() {
+			block(r, release, 10*time.Second)
+		}
+		w.WriteHeader(http.StatusNoContent)
+		return nil
+	})
+	const rows = 44
+	for i := range rows {
+		e.subscribe(testOrcid(i), rv.URL+"/hook")
+	}
+	// Capacity 4 × 8 = 32 rows; hostQueueMax 2 × 8 = 16.
+	d := e.dispatcher(func(o *dispatch.Options) { o.PerHost, o.Workers = 2, 4 })
+	for i := range 4 {
+		e.intake(0, store.Event{Orcid: testOrcid(i)})
+	}
+	is.Equal(e.tick(d), 4) // the host answers quickly: it is known to be fast
+
+	hang.Store(true)
+	for i := 4; i < rows; i++ {
+		e.intake(0, store.Event{Orcid: testOrcid(i)})
+	}
+	n, err := d.Tick(ctx)
+	is.NoErr(err)   // tick
+	is.Equal(n, 32) // a fast host may take the whole capacity: 2 calls and 30 queued
+	waitFor(t, 2*time.Second, "2 calls to hang", func() bool { return rv.count() == 6 })
+
+	time.Sleep(1100 * time.Millisecond) // no call finishes for longer than stallAfter
+	now := e.clock.Now()
+	for range 2 { // trim (and claim the 8 rows left, which the host cannot take), then record that
+		_, err := d.Tick(ctx)
+		is.NoErr(err) // tick
+	}
+	pending := e.deliveries(store.DeliveryFilter{State: "pending", Limit: 1000})
+	is.Equal(len(pending), 14+8) // 14 queued rows beyond hostQueueMax and the 8 new ones handed back
+	for _, row := range pending {
+		is.Equal(row.DueAt, now.Add(time.Second)) // each due again a tick later
+		is.Equal(row.Attempts, 0)                 // without counting an attempt
+	}
+	is.Equal(rv.count(), 6) // and nothing more was sent to the stalled host
+
+	close(release)
+	is.NoErr(d.Wait(ctx)) // the 2 calls and the 16 queued rows finish
+	is.Equal(len(e.deliveries(store.DeliveryFilter{State: "delivered", Limit: 1000})), 4+2+16)
+	is.Equal(rv.count(), 4+2+16) // each called once
+}
+
 func TestLeaseExpiryAfterCrash(t *testing.T) {
 	is := is.New(t)
 	e := newEnv(t)
