@@ -438,9 +438,10 @@ type Outcome struct {
 // record writes outcomes: the attempt log, each delivery's new state, and the
 // subscriptions' health.
 func (s *Store) record(ctx context.Context, tx *sql.Tx, outcomes []Outcome, now int64) error {
+	delivered := s.stmt(ctx, tx, qDeliveredOK) // bound to tx once, not per row
 	for _, o := range outcomes {
 		if o.Kind == OutcomeDelivered {
-			if _, err := s.stmt(ctx, tx, qDeliveredOK).ExecContext(ctx, now, o.Status, ms(o.StartedAt), o.Duration.Milliseconds(), o.Response, o.DeliveryID); err != nil {
+			if _, err := delivered.ExecContext(ctx, now, o.Status, ms(o.StartedAt), o.Duration.Milliseconds(), o.Response, o.DeliveryID); err != nil {
 				return err
 			}
 			if o.WasFailing {
