@@ -11,8 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/google/uuid"
-
 	"hookd/orcid"
 )
 
@@ -688,7 +686,7 @@ func (s *Store) SetHubSettings(ctx context.Context, orgID int64, h HubSettings) 
 			}
 			if !ok {
 				r, err := tx.ExecContext(ctx, `INSERT INTO subscriptions(uid, org_id, format, target, active, created_at, updated_at)
-					VALUES (?, ?, ?, ?, ?, ?, ?)`, uuid.NewString(), orgID, format, target, active, now, now)
+					VALUES (?, ?, ?, ?, ?, ?, ?)`, newUID(), orgID, format, target, active, now, now)
 				if err != nil {
 					return err
 				}

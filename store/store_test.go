@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/matryer/is"
 
 	"hookd/secret"
@@ -441,7 +442,13 @@ func TestOrcidWebhooks(t *testing.T) {
 	is.Equal(sub.Orcid, id)       // record
 	is.Equal(sub.Format, "empty") // ORCID's bare POST
 	is.True(sub.Active)           // active
-	is.True(sub.UID != "")        // public id
+	u, err := uuid.Parse(sub.UID)
+	is.NoErr(err)                          // the public id is a UUID
+	is.Equal(u.Version(), uuid.Version(7)) // time-ordered, so new ids append to the uid index
+	second, _, err := st.PutOrcidWebhook(ctx, a.ID, id, cb+"&c=2")
+	is.NoErr(err)                 // a second registration
+	is.True(second.UID > sub.UID) // sorts after the first
+	is.NoErr(st.DeleteOrcidWebhook(ctx, a.ID, id, cb+"&c=2"))
 
 	again, created, err := st.PutOrcidWebhook(ctx, a.ID, id, cb)
 	is.NoErr(err)              // register again

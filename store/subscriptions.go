@@ -123,7 +123,7 @@ func (s *Store) PutOrcidWebhook(ctx context.Context, clientID, orcid, callback s
 	now := ms(s.Now())
 	err = s.group(ctx, func(tx *sql.Tx) error {
 		// A new registration is one statement; only an existing one needs more.
-		sub, err = scanSubscription(s.stmt(ctx, tx, qPutOrcidWebhook).QueryRowContext(ctx, uuid.NewString(), clientID, callback, orcid, now, now))
+		sub, err = scanSubscription(s.stmt(ctx, tx, qPutOrcidWebhook).QueryRowContext(ctx, newUID(), clientID, callback, orcid, now, now))
 		if created = err == nil; created || !errors.Is(err, sql.ErrNoRows) {
 			return err
 		}
@@ -252,3 +252,8 @@ func (s *Store) DeactivationNotice(ctx context.Context, subID int64) (Notice, er
 	}
 	return n, nil
 }
+
+// newUID makes a subscription's public id: a time-ordered UUID (version 7), so a new
+// subscription's entry lands at the end of the uid index instead of on a random
+// page of it (one page fewer to read and write per registration at 1M rows).
+func newUID() string { return uuid.Must(uuid.NewV7()).String() }

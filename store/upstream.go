@@ -9,8 +9,6 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/google/uuid"
-
 	"hookd/secret"
 )
 
@@ -116,7 +114,7 @@ func (s *Store) ConfigureUpstream(ctx context.Context, apiURL string) (int, erro
 			}
 			r, err := tx.ExecContext(ctx, `INSERT INTO subscriptions(uid, format, target, types, description, created_at, updated_at)
 				VALUES (?, 'upstream', ?, ',REGISTER,UNREGISTER,', 'hookd''s registrations at the upstream ORCID API', ?, ?)`,
-				uuid.NewString(), apiURL, now, now)
+				newUID(), apiURL, now, now)
 			if err != nil {
 				return err
 			}

@@ -9,8 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/google/uuid"
-
 	"hookd/secret"
 )
 
@@ -62,7 +60,7 @@ func nullString(s string) any {
 func (s *Store) CreateWebhook(ctx context.Context, clientID string, spec WebhookSpec) (Subscription, string, error) {
 	signing := secret.NewSigningSecret()
 	now := ms(s.Now())
-	uid := uuid.NewString()
+	uid := newUID()
 	headers, err := headersColumn(spec.Headers)
 	if err != nil {
 		return Subscription{}, "", err
