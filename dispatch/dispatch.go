@@ -267,7 +267,9 @@ func (d *Dispatcher) Wait(ctx context.Context) error {
 
 // Close ends the workers and releases the HTTP client's idle connections.
 func (d *Dispatcher) Close() {
+	d.stopping.Store(true) // a Tick after Close claims nothing
 	d.mu.Lock()
+	d.releaseQueuedLocked() // nothing is left queued without a worker
 	d.closed = true
 	d.work.Broadcast()
 	d.mu.Unlock()
@@ -478,9 +480,14 @@ func (d *Dispatcher) takeLocked() (store.Claimed, string, bool) {
 		}
 		c := h.queue[0]
 		h.queue = h.queue[1:]
+		// The host goes to the back of the line (or leaves it when it has nothing
+		// left), so hosts take turns: a host whose calls hang cannot keep the workers
+		// from the others' rows until those outlive their lease.
+		d.ready = append(d.ready[:i], d.ready[i+1:]...)
 		if len(h.queue) == 0 {
 			h.queue = nil
-			d.ready = append(d.ready[:i], d.ready[i+1:]...)
+		} else {
+			d.ready = append(d.ready, key)
 		}
 		if h.inFlight == 0 {
 			h.progress = time.Now()

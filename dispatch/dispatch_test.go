@@ -567,8 +567,12 @@ func TestFastHostFillsCapacity(t *testing.T) {
 	is.Equal(handedBack, 16)                                                               // ... but, the host's speed unknown, keeps only hostQueueMax
 	is.Equal(len(e.deliveries(store.DeliveryFilter{State: "delivered", Limit: 1000})), 16) // and delivers those
 
-	is.Equal(e.tick(d), 28) // the 28 rows still due: the host is fast now, so it keeps them all
-	is.Equal(len(e.deliveries(store.DeliveryFilter{State: "delivered", Limit: 1000})), 44)
+	host := strings.TrimPrefix(rv.URL, "http://")
+	is.True(dispatch.HostSpeed(d, host) > 0)         // those calls taught it the host's speed
+	dispatch.SetHostSpeed(d, host, time.Millisecond) // quick, however loaded this machine is
+	e.clock.Advance(10 * time.Millisecond)
+	is.Equal(e.tick(d), 28)                                                                // the 28 rows still due: the host is fast now ...
+	is.Equal(len(e.deliveries(store.DeliveryFilter{State: "delivered", Limit: 1000})), 44) // ... so it kept them all
 	for _, row := range e.deliveries(store.DeliveryFilter{State: "pending", Limit: 1000}) {
 		is.Equal(row.DueAt, first.Add(100*time.Millisecond)) // nothing else was handed back
 	}
@@ -601,6 +605,9 @@ func TestStalledHostIsTrimmed(t *testing.T) {
 		e.intake(0, store.Event{Orcid: testOrcid(i)})
 	}
 	is.Equal(e.tick(d), 4) // the host answers quickly: it is known to be fast
+	host := strings.TrimPrefix(rv.URL, "http://")
+	is.True(dispatch.HostSpeed(d, host) > 0)         // measured
+	dispatch.SetHostSpeed(d, host, time.Millisecond) // and quick, however loaded this machine is
 
 	hang.Store(true)
 	for i := 4; i < rows; i++ {
@@ -608,8 +615,9 @@ func TestStalledHostIsTrimmed(t *testing.T) {
 	}
 	n, err := d.Tick(ctx)
 	is.NoErr(err)   // tick
-	is.Equal(n, 32) // a fast host may take the whole capacity: 2 calls and 30 queued
+	is.Equal(n, 32) // the turn claims the whole capacity
 	waitFor(t, 2*time.Second, "2 calls to hang", func() bool { return rv.count() == 6 })
+	is.Equal(dispatch.Held(d), 32) // and a fast host keeps it all: 2 calls and 30 queued
 
 	time.Sleep(1100 * time.Millisecond) // no call finishes for longer than stallAfter
 	now := e.clock.Now()
@@ -629,6 +637,61 @@ func TestStalledHostIsTrimmed(t *testing.T) {
 	is.NoErr(d.Wait(ctx)) // the 2 calls and the 16 queued rows finish
 	is.Equal(len(e.deliveries(store.DeliveryFilter{State: "delivered", Limit: 1000})), 4+2+16)
 	is.Equal(rv.count(), 4+2+16) // each called once
+}
+
+// TestHostsTakeTurns: with every worker free to take a hanging host's next row, a
+// host queued behind it still gets a worker, since hosts take turns.
+func TestHostsTakeTurns(t *testing.T) {
+	is := is.New(t)
+	e := newEnv(t)
+	ctx := context.Background()
+	release := make(chan struct{})
+	hanging := newReceiver(t, func(_ int, w http.ResponseWriter, r *http.Request, _ []byte) error {
+		block(r, release, 10*time.Second)
+		w.WriteHeader(http.StatusNoContent)
+		return nil
+	})
+	other := newReceiver(t, nil)
+	for i := range 4 {
+		e.subscribe(testOrcid(i), hanging.URL+"/hook")
+		e.intake(0, store.Event{Orcid: testOrcid(i)})
+	}
+	e.clock.Advance(time.Millisecond)
+	e.subscribe(testOrcid(4), other.URL+"/hook")
+	e.intake(0, store.Event{Orcid: testOrcid(4)}) // the newest row, so last in the claim
+	e.clock.Advance(time.Millisecond)
+
+	// Two workers, and two calls allowed per host: both could go to the hanging host.
+	d := e.dispatcher(func(o *dispatch.Options) { o.PerHost, o.Workers = 2, 2 })
+	n, err := d.Tick(ctx)
+	is.NoErr(err)  // tick
+	is.Equal(n, 5) // every row claimed
+	waitFor(t, 2*time.Second, "the other host's call while the first host hangs", func() bool { return other.count() == 1 })
+	is.True(hanging.count() <= 2) // (the worker that served it may have gone on to the hanging host)
+
+	close(release)
+	is.NoErr(d.Wait(ctx)) // the rest finish
+	is.Equal(hanging.count(), 4)
+}
+
+// TestTickAfterClose: a closed dispatcher claims nothing, so nothing is left queued
+// without a worker and Wait returns.
+func TestTickAfterClose(t *testing.T) {
+	is := is.New(t)
+	e := newEnv(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	rv := newReceiver(t, nil)
+	e.subscribe(orcidA, rv.URL+"/hook")
+	e.intake(0, store.Event{Orcid: orcidA})
+	d := e.dispatcher(nil)
+	d.Close()
+	n, err := d.Tick(ctx)
+	is.NoErr(err)         // tick
+	is.Equal(n, 0)        // nothing claimed
+	is.NoErr(d.Wait(ctx)) // and nothing to wait for
+	is.Equal(e.only().StateName(), "pending")
+	is.Equal(rv.count(), 0)
 }
 
 func TestLeaseExpiryAfterCrash(t *testing.T) {

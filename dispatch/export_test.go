@@ -1,0 +1,26 @@
+package dispatch
+
+import "time"
+
+// HostSpeed is a host's average call duration as the dispatcher has measured it
+// (0 when it has none).
+func HostSpeed(d *Dispatcher, host string) time.Duration {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.speed[host]
+}
+
+// SetHostSpeed replaces a host's measured average call duration, so a test does not
+// depend on how fast calls happen to be on a loaded machine.
+func SetHostSpeed(d *Dispatcher, host string, took time.Duration) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.speed[host] = took
+}
+
+// Held is how many claimed rows the dispatcher holds: running and queued.
+func Held(d *Dispatcher) int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.inFlight + d.queued
+}
