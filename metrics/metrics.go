@@ -84,15 +84,22 @@ var (
 	descState = prometheus.NewDesc("hookd_deliveries", "Deliveries in the outbox by state (pending includes failed ones awaiting a retry).", []string{"state"}, nil)
 	descAge   = prometheus.NewDesc("hookd_oldest_due_delivery_age_seconds", "How long the oldest due delivery has been due (0 when none is).", nil, nil)
 	descUp    = prometheus.NewDesc("hookd_store_up", "1 when the store answered the scrape's queries.", nil, nil)
+	descTx    = prometheus.NewDesc("hookd_store_write_transactions_total", "Transactions the group writer committed or rolled back (intake, registrations and other API writes).", nil, nil)
+	descCalls = prometheus.NewDesc("hookd_store_write_calls_total", "Write calls those transactions carried: calls / transactions is the group commit size.", nil, nil)
 )
 
 func (o *outbox) Describe(ch chan<- *prometheus.Desc) {
 	ch <- descState
 	ch <- descAge
 	ch <- descUp
+	ch <- descTx
+	ch <- descCalls
 }
 
 func (o *outbox) Collect(ch chan<- prometheus.Metric) {
+	groups, calls := o.st.WriteStats()
+	ch <- prometheus.MustNewConstMetric(descTx, prometheus.CounterValue, float64(groups))
+	ch <- prometheus.MustNewConstMetric(descCalls, prometheus.CounterValue, float64(calls))
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	g, err := o.st.Gauges(ctx)
