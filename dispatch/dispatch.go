@@ -95,6 +95,7 @@ type Dispatcher struct {
 	cancelCalls context.CancelFunc
 	stopping    atomic.Bool
 	lastTick    atomic.Int64
+	failedTurns int // turns in a row whose transaction failed (the loop's own)
 }
 
 // New returns a Dispatcher.
@@ -321,6 +322,25 @@ func (d *Dispatcher) hostRoom(key string, h *hostState, now time.Time) int {
 	return min(max(floor, int(time.Second/speed)*d.opts.PerHost), d.capacity())
 }
 
+// splitAfter is how many turns in a row may fail before their outcomes are recorded
+// one at a time.
+const splitAfter = 3
+
+// recordEach records outcomes one transaction each, logs and drops those that fail,
+// and returns those recorded.
+func (d *Dispatcher) recordEach(ctx context.Context, batch []store.Outcome) []store.Outcome {
+	var done []store.Outcome
+	for _, o := range batch {
+		if _, err := d.store.Exchange(ctx, []store.Outcome{o}, 0, 0); err != nil {
+			d.log.Error("dropping an outcome that cannot be recorded; the delivery is attempted again when its lease ends",
+				"delivery", o.DeliveryID, "subscription", o.SubscriptionID, "outcome", outcomeNames[o.Kind], "err", err)
+			continue
+		}
+		done = append(done, o)
+	}
+	return done
+}
+
 // trimLocked hands back, a tick later, what a host holds queued beyond its room: a
 // host that has stalled keeps no more than hostQueueMax, so no queued row outlives
 // its lease. d.mu must be held.
@@ -398,12 +418,23 @@ func (d *Dispatcher) Tick(ctx context.Context) (int, error) {
 		d.lastTick.Store(time.Now().UnixMilli())
 	}
 	if err != nil {
+		d.failedTurns++
+		if d.failedTurns >= splitAfter && len(batch) > 0 {
+			// The same outcomes keep failing: one of them may be what fails. Record
+			// them one at a time and drop those that still fail, so one bad outcome
+			// cannot stop the loop; a dropped one's row is attempted again when its
+			// lease ends (at least once, as after a crash).
+			d.failedTurns = 0
+			d.noticeOwners(d.recordEach(ctx, batch))
+			return 0, err
+		}
 		// Keep the outcomes for the next turn: the leases protect their rows meanwhile.
 		d.mu.Lock()
 		d.pending = append(batch, d.pending...)
 		d.mu.Unlock()
 		return 0, err
 	}
+	d.failedTurns = 0
 	d.noticeOwners(batch)
 	if len(claimed) == 0 {
 		return 0, nil

@@ -1,6 +1,10 @@
 package dispatch
 
-import "time"
+import (
+	"time"
+
+	"hookd/store"
+)
 
 // HostSpeed is a host's average call duration as the dispatcher has measured it
 // (0 when it has none).
@@ -23,4 +27,18 @@ func Held(d *Dispatcher) int {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return d.inFlight + d.queued
+}
+
+// AddOutcome queues an outcome for the next turn to record, as a finished call does.
+func AddOutcome(d *Dispatcher, o store.Outcome) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.pending = append(d.pending, o)
+}
+
+// Pending is how many outcomes wait for the next turn.
+func Pending(d *Dispatcher) int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return len(d.pending)
 }

@@ -2,6 +2,7 @@ package dispatch_test
 
 import (
 	"bytes"
+	"context"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -67,4 +68,37 @@ func TestFailureLogIsRateLimited(t *testing.T) {
 	is.Equal(e.tick(d), 20)                                              // twenty more failures
 	is.Equal(strings.Count(logs.String(), `"msg":"delivery failed"`), 2) // one more line
 	is.True(strings.Contains(logs.String(), `"suppressed":19`))          // counting the first minute's others
+}
+
+// TestPoisonOutcomeDropped: when the loop's transaction keeps failing because of one
+// outcome, the third failed turn records the outcomes one at a time, drops (and logs)
+// the bad one, and the loop goes on.
+func TestPoisonOutcomeDropped(t *testing.T) {
+	is := is.New(t)
+	e := newEnv(t)
+	ctx := context.Background()
+	rv := newReceiver(t, nil)
+	e.subscribe(orcidA, rv.URL+"/a")
+	e.subscribe(orcidB, rv.URL+"/b")
+	e.intake(0, store.Event{Orcid: orcidA}, store.Event{Orcid: orcidB})
+	var logs lockedBuffer
+	d := e.dispatcher(func(o *dispatch.Options) { o.Logger = slog.New(slog.NewTextHandler(&logs, nil)) })
+	n, err := d.Tick(ctx)
+	is.NoErr(err)  // tick
+	is.Equal(n, 2) // both claimed
+	waitFor(t, 5*time.Second, "both outcomes", func() bool { return dispatch.Pending(d) == 2 })
+	dispatch.AddOutcome(d, store.Outcome{DeliveryID: 1 << 40, Kind: 42}) // an outcome no transaction can record
+
+	for i := 1; i <= 3; i++ {
+		_, err := d.Tick(ctx)
+		is.True(err != nil) // the turn's transaction fails
+		if i < 3 {
+			is.Equal(len(e.deliveries(store.DeliveryFilter{State: "delivered"})), 0) // and records nothing
+		}
+	}
+	is.Equal(len(e.deliveries(store.DeliveryFilter{State: "delivered"})), 2) // the third recorded the good ones alone
+	is.True(strings.Contains(logs.String(), "dropping an outcome"))          // and logged the one it dropped
+	_, err = d.Tick(ctx)
+	is.NoErr(err)                    // the loop goes on
+	is.Equal(dispatch.Pending(d), 0) // with nothing left over
 }
