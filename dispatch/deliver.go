@@ -155,13 +155,12 @@ func (d *Dispatcher) call(ctx context.Context, c store.Claimed) result {
 		}
 	}
 	send := func(bearer string) (*http.Response, error) {
-		// The URL was parsed once with the target: the request takes a copy of it.
+		// The URL was parsed once with the target; ParsedURL gave this call its own copy.
 		req, err := http.NewRequestWithContext(ctx, http.MethodPost, "", bytes.NewReader(body))
 		if err != nil {
 			return nil, err
 		}
-		u := *target
-		req.URL, req.Host = &u, ""
+		req.URL, req.Host = target, ""
 		for k, v := range c.Target.Headers {
 			if !protectedHeaders[strings.ToLower(k)] {
 				req.Header.Set(k, v)

@@ -441,35 +441,34 @@ func (d *Dispatcher) Tick(ctx context.Context) (int, error) {
 	}
 	now, wall := d.store.Now(), time.Now()
 	d.mu.Lock()
-	// Hosts that still had half their room queued from earlier turns are slow, not
-	// just briefly ahead of the others.
-	var full map[string]bool
-	room := map[string]int{}
-	for key, h := range d.hosts {
-		room[key] = d.hostRoom(key, h, wall)
-		if len(h.queue) >= room[key]/2 {
-			if full == nil {
-				full = map[string]bool{}
-			}
-			full[key] = true
-		}
+	// Each host's room, and whether it is slow (it still had half its room queued
+	// from earlier turns, not just briefly ahead of the others), as the turn began.
+	type hostTurn struct {
+		room int
+		slow bool
 	}
+	turn := map[string]hostTurn{}
 	for _, c := range claimed {
 		key := c.Target.Host()
 		h := d.hosts[key]
 		if h == nil {
 			h = &hostState{}
 			d.hosts[key] = h
-			room[key] = d.hostRoom(key, h, wall)
 		}
-		if len(h.queue) >= room[key] {
+		ht, seen := turn[key]
+		if !seen {
+			ht.room = d.hostRoom(key, h, wall)
+			ht.slow = len(h.queue) >= ht.room/2
+			turn[key] = ht
+		}
+		if len(h.queue) >= ht.room {
 			// The host is saturated: hand the row back untouched, behind the others,
 			// so a slow receiver cannot take capacity that other hosts could use. A
 			// host that only filled up in this turn gets it back shortly, so a brief
 			// imbalance leaves no tail of late deliveries; a slow one's wait a tick,
 			// so a dead host does not churn the outbox.
 			delay := min(d.opts.Tick, releaseDelay)
-			if full[key] {
+			if ht.slow {
 				delay = d.opts.Tick
 			}
 			d.pending = append(d.pending, store.Outcome{

@@ -432,11 +432,7 @@ func TestPerHostIsolation(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
 	release := make(chan struct{})
-	slow := newReceiver(t, func(_ int, w http.ResponseWriter, r *http.Request, _ []byte) error {
-		block(r, release, 5*time.Second)
-		w.WriteHeader(http.StatusNoContent)
-		return nil
-	})
+	slow := hangingReceiver(t, release, 5*time.Second)
 	fast := newReceiver(t, nil)
 	// The slow host has a backlog: more rows than it may hold claimed (its calls and
 	// its queue), and older than the fast host's, so they come first in the claim.
@@ -646,11 +642,7 @@ func TestHostsTakeTurns(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
 	release := make(chan struct{})
-	hanging := newReceiver(t, func(_ int, w http.ResponseWriter, r *http.Request, _ []byte) error {
-		block(r, release, 10*time.Second)
-		w.WriteHeader(http.StatusNoContent)
-		return nil
-	})
+	hanging := hangingReceiver(t, release, 10*time.Second)
 	other := newReceiver(t, nil)
 	for i := range 4 {
 		e.subscribe(testOrcid(i), hanging.URL+"/hook")

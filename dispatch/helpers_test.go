@@ -262,6 +262,15 @@ func waitFor(tb testing.TB, within time.Duration, what string, cond func() bool)
 	}
 }
 
+// hangingReceiver answers 204 to each call once release is closed (or after limit).
+func hangingReceiver(tb testing.TB, release <-chan struct{}, limit time.Duration) *receiver {
+	return newReceiver(tb, func(_ int, w http.ResponseWriter, r *http.Request, _ []byte) error {
+		block(r, release, limit)
+		w.WriteHeader(http.StatusNoContent)
+		return nil
+	})
+}
+
 // block waits until release is closed, the request is cancelled, or limit passes.
 func block(r *http.Request, release <-chan struct{}, limit time.Duration) {
 	select {

@@ -438,6 +438,9 @@ type Outcome struct {
 // record writes outcomes: the attempt log, each delivery's new state, and the
 // subscriptions' health.
 func (s *Store) record(ctx context.Context, tx *sql.Tx, outcomes []Outcome, now int64) error {
+	if len(outcomes) == 0 {
+		return nil
+	}
 	delivered := s.stmt(ctx, tx, qDeliveredOK) // bound to tx once, not per row
 	for _, o := range outcomes {
 		if o.Kind == OutcomeDelivered {
