@@ -52,7 +52,7 @@ func (e *env) serve(ctx context.Context, cfg Config, onListen func(base string, 
 		return err
 	}
 	defer lock.release()
-	st, err := openStore(ctx, cfg)
+	st, err := openStore(ctx, cfg, true)
 	if err != nil {
 		return err
 	}

@@ -239,7 +239,7 @@ func openTestStore(tb testing.TB, path string) *store.Store {
 	if err != nil {
 		tb.Fatalf("load config: %v", err)
 	}
-	st, err := openStore(context.Background(), cfg)
+	st, err := openStore(context.Background(), cfg, false)
 	if err != nil {
 		tb.Fatalf("open store: %v", err)
 	}
