@@ -14,7 +14,6 @@ import (
 
 	"hookd/dispatch"
 	"hookd/orcid"
-	"hookd/ssrf"
 	"hookd/store"
 )
 
@@ -89,6 +88,11 @@ func (e *env) printJSON(v any) error {
 	return enc.Encode(v)
 }
 
+// orgFlags are the flags of org add and org set, by the field names of the store's errors.
+var orgFlags = map[string]string{
+	"name": "name", "tech-contact-email": "tech-contact", "url": "url", "notification-email": "notification-email",
+}
+
 type orgOut struct {
 	ID               int64  `json:"id"`
 	Name             string `json:"name"`
@@ -111,7 +115,7 @@ func (e *env) orgAdd(ctx context.Context, args []string) error {
 	defer st.Close()
 	o, err := st.CreateOrganisation(ctx, *name, *contact)
 	if err != nil {
-		return err
+		return flagError("org add", err, orgFlags)
 	}
 	if *asJSON {
 		return e.printJSON(orgOut{o.ID, o.Name, o.TechContactEmail, o.Members})
@@ -233,13 +237,13 @@ func (e *env) orgSet(ctx context.Context, args []string) error {
 	defer st.Close()
 	// Check every value before changing anything: bad input changes nothing.
 	if set["url"] && *hookURL != "" {
-		if err := checkHookURL(*hookURL, cfg.Delivery.AllowPrivateTargets); err != nil {
-			return err
+		if _, err := store.CheckURL("url", *hookURL, cfg.Delivery.AllowPrivateTargets); err != nil {
+			return flagError("org set", err, orgFlags)
 		}
 	}
 	if set["notification-email"] && *notify != "" {
 		if err := store.CheckEmail("notification-email", *notify); err != nil {
-			return err
+			return flagError("org set", err, orgFlags)
 		}
 	}
 	o, err := findOrg(ctx, st, pos[0])
@@ -255,7 +259,7 @@ func (e *env) orgSet(ctx context.Context, args []string) error {
 			p.TechContactEmail = contact
 		}
 		if o, err = st.UpdateOrganisation(ctx, o.ID, p); err != nil {
-			return err
+			return flagError("org set", err, orgFlags)
 		}
 	}
 	h, err := st.HubSettings(ctx, o.ID)
@@ -264,11 +268,6 @@ func (e *env) orgSet(ctx context.Context, args []string) error {
 	}
 	changed := false
 	if set["url"] {
-		if *hookURL != "" {
-			if err := checkHookURL(*hookURL, cfg.Delivery.AllowPrivateTargets); err != nil {
-				return err
-			}
-		}
 		h.URL, changed = *hookURL, true
 		if !set["enabled"] && *hookURL != "" {
 			h.Enabled = true // giving a URL turns the webhook on unless -enabled=false says otherwise
@@ -303,18 +302,26 @@ func (e *env) orgSet(ctx context.Context, args []string) error {
 	}
 	if changed {
 		if _, _, err := st.SetHubSettings(ctx, o.ID, h); err != nil {
-			return err
+			return flagError("org set", err, orgFlags)
 		}
 	}
 	return e.orgShow(ctx, []string{"-config", *path, strconv.FormatInt(o.ID, 10)})
 }
 
-// checkHookURL applies the same rules as the admin API to a webhook URL.
-func checkHookURL(raw string, allowPrivate bool) error {
-	if _, err := ssrf.CheckURL(raw, allowPrivate); err != nil {
-		return fmt.Errorf("-url: %s", strings.Replace(err.Error(), "callback ", "", 1))
+// memberFlags are the flags of org member add, by the field names of the store's errors.
+var memberFlags = map[string]string{"name": "name", "email": "email", "eppn": "eppn"}
+
+// orcidArgs reads iDs given as arguments (bare or as https://orcid.org/ URLs) and
+// checks them all.
+func orcidArgs(cmd string, args []string) ([]string, error) {
+	ids := make([]string, len(args))
+	for i, a := range args {
+		ids[i] = orcid.Normalize(a)
+		if err := orcid.Check(ids[i]); err != nil {
+			return nil, fmt.Errorf("%s: %w", cmd, err) // an argument has no field name to show
+		}
 	}
-	return nil
+	return ids, nil
 }
 
 func (e *env) memberAdd(ctx context.Context, args []string) error {
@@ -342,12 +349,9 @@ func (e *env) memberAdd(ctx context.Context, args []string) error {
 	if set["eppn"] {
 		info.EPPN = eppn
 	}
-	ids := make([]string, len(pos))
-	for i, p := range pos {
-		ids[i] = orcid.Normalize(p)
-		if err := orcid.Check(ids[i]); err != nil {
-			return err // before anything changes
-		}
+	ids, err := orcidArgs("org member add", pos)
+	if err != nil {
+		return err // before anything changes
 	}
 	st, cfg, err := e.open(ctx, *path)
 	if err != nil {
@@ -361,7 +365,7 @@ func (e *env) memberAdd(ctx context.Context, args []string) error {
 	for _, id := range ids {
 		created, err := st.PutMember(ctx, o.ID, id, info, cfg.Delivery.CoalesceWindow.Duration)
 		if err != nil {
-			return err
+			return flagError("org member add", err, memberFlags)
 		}
 		if created {
 			fmt.Fprintf(e.stdout, "%s added to %q\n", id, o.Name)
@@ -391,16 +395,15 @@ func (e *env) memberRemove(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	for _, p := range pos { // check all before removing any
-		if err := orcid.Check(orcid.Normalize(p)); err != nil {
-			return fmt.Errorf("org member remove: %w", err)
-		}
+	ids, err := orcidArgs("org member remove", pos) // check all before removing any
+	if err != nil {
+		return err
 	}
-	for _, p := range pos {
-		if err := st.RemoveMember(ctx, o.ID, orcid.Normalize(p)); err != nil {
+	for _, id := range ids {
+		if err := st.RemoveMember(ctx, o.ID, id); err != nil {
 			return err
 		}
-		fmt.Fprintf(e.stdout, "%s removed from %q\n", orcid.Normalize(p), o.Name)
+		fmt.Fprintf(e.stdout, "%s removed from %q\n", id, o.Name)
 	}
 	return nil
 }

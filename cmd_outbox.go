@@ -9,7 +9,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"hookd/orcid"
 	"hookd/store"
 )
 
@@ -23,16 +22,16 @@ func (e *env) cmdNotify(ctx context.Context, args []string) error {
 	if len(ids) == 0 {
 		return errors.New("notify: usage: hookd notify [-config FILE] [-type UPDATED|CREATED] ORCID...")
 	}
-	t := strings.ToUpper(*typ)
-	if t != store.EventUpdated && t != store.EventCreated {
-		return fmt.Errorf("notify: -type must be UPDATED or CREATED, got %q", *typ)
+	t, err := store.ParseEventType("type", *typ)
+	if err != nil {
+		return flagError("notify", err, map[string]string{"type": "type"})
+	}
+	ids, err = orcidArgs("notify", ids)
+	if err != nil {
+		return err
 	}
 	events := make([]store.Event, len(ids))
 	for i, id := range ids {
-		id = orcid.Normalize(id)
-		if err := orcid.Check(id); err != nil {
-			return fmt.Errorf("notify: %w", err)
-		}
 		events[i] = store.Event{Orcid: id, Type: t}
 	}
 	st, cfg, err := e.open(ctx, *path)
@@ -81,7 +80,7 @@ func (e *env) deliveriesList(ctx context.Context, args []string) error {
 	defer st.Close()
 	ds, err := st.Deliveries(ctx, store.DeliveryFilter{State: *state, Orcid: *orcidID, Limit: *limit})
 	if err != nil {
-		return err
+		return flagError("deliveries list", err, map[string]string{"state": "state"})
 	}
 	if *asJSON {
 		type row struct {

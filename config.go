@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
+
+	"hookd/store"
 )
 
 // Duration is a time.Duration written in TOML as a string such as "5m".
@@ -84,7 +86,7 @@ func DefaultConfig() Config {
 	c.HTTP.Listen = "127.0.0.1:8080"
 	c.Store.Path = "hookd.db"
 	c.Store.Synchronous = "full"
-	c.Auth.TokenTTL = Duration{175316 * time.Hour}
+	c.Auth.TokenTTL = Duration{store.DefaultTokenTTL}
 	c.Delivery.Tick = Duration{time.Second}
 	c.Delivery.CoalesceWindow = Duration{5 * time.Minute}
 	c.Delivery.Timeout = Duration{20 * time.Second}

@@ -213,6 +213,20 @@ func (e *env) cmdBackup(ctx context.Context, args []string) error {
 	return nil
 }
 
+// flagError turns an error about an input (a *store.Error whose Field is in flags)
+// into one that names the flag the user typed, e.g. "org add: -tech-contact: "x" is
+// not an e-mail address" rather than the API's "tech-contact-email". Any other error
+// comes back as it is.
+func flagError(cmd string, err error, flags map[string]string) error {
+	var e *store.Error
+	if errors.As(err, &e) {
+		if f, ok := flags[e.Field]; ok {
+			return fmt.Errorf("%s: -%s: %s", cmd, f, e.Message)
+		}
+	}
+	return err
+}
+
 // parseInterspersed parses flags that may come before or after positional arguments.
 func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 	var pos []string

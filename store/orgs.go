@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/mail"
 	"strings"
 	"time"
 
@@ -49,33 +48,22 @@ type MemberInfo struct {
 
 // Limits of organisation and member fields.
 const (
-	maxNameLen  = 200
-	maxEmailLen = 254
-	maxEPPNLen  = 256
+	maxNameLen = 200
+	maxEPPNLen = 256
 )
 
-// CheckEmail returns nil when s is one plain e-mail address (no display name).
-func CheckEmail(field, s string) error {
-	if len(s) > maxEmailLen {
-		return invalidf("%s: longer than %d characters", field, maxEmailLen)
-	}
-	a, err := mail.ParseAddress(s)
-	if err != nil || a.Address != s || a.Name != "" {
-		return invalidf("%s: %q is not an e-mail address", field, s)
-	}
-	return nil
-}
+var errNameTooLong = invalid("name", fmt.Sprintf("longer than %d characters", maxNameLen))
 
 func checkOrg(name, email string) error {
 	name = strings.TrimSpace(name)
 	if name == "" {
-		return invalidf("name is required")
+		return invalid("name", "is required")
 	}
 	if len(name) > maxNameLen {
-		return invalidf("name: longer than %d characters", maxNameLen)
+		return errNameTooLong
 	}
 	if email == "" {
-		return invalidf("tech-contact-email is required")
+		return invalid("tech-contact-email", "is required")
 	}
 	return CheckEmail("tech-contact-email", email)
 }
@@ -99,14 +87,13 @@ type queryRower interface {
 func getOrg(ctx context.Context, q queryRower, id int64) (Organisation, error) {
 	o, err := scanOrg(q.QueryRowContext(ctx, "SELECT "+orgColumns+" FROM organisations o WHERE o.id = ?", id))
 	if errors.Is(err, sql.ErrNoRows) {
-		return Organisation{}, fmt.Errorf("organisation %d: %w", id, ErrNotFound)
+		return Organisation{}, notFound(fmt.Sprintf("organisation %d not found", id))
 	}
 	return o, err
 }
 
-// isUnique reports whether err is SQLite's UNIQUE constraint failure.
-func isUnique(err error) bool {
-	return err != nil && strings.Contains(err.Error(), "UNIQUE constraint failed")
+func nameTaken(name string) error {
+	return &Error{Code: Conflict, Field: "name", Message: fmt.Sprintf("an organisation named %q already exists", name)}
 }
 
 // CreateOrganisation adds an organisation; a name already taken is ErrConflict.
@@ -120,8 +107,8 @@ func (s *Store) CreateOrganisation(ctx context.Context, name, techContact string
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		r, err := tx.ExecContext(ctx, "INSERT INTO organisations(name, tech_contact_email, created_at, updated_at) VALUES (?, ?, ?, ?)",
 			name, techContact, now, now)
-		if isUnique(err) {
-			return fmt.Errorf("name: an organisation named %q %w", name, ErrConflict)
+		if isUnique(err) { // the name is the one unique column
+			return nameTaken(name)
 		}
 		if err != nil {
 			return err
@@ -149,7 +136,7 @@ func (s *Store) Organisation(ctx context.Context, id int64) (Organisation, error
 func (s *Store) OrganisationByName(ctx context.Context, name string) (Organisation, error) {
 	o, err := scanOrg(s.read.QueryRowContext(ctx, "SELECT "+orgColumns+" FROM organisations o WHERE o.name = ?", name))
 	if errors.Is(err, sql.ErrNoRows) {
-		return Organisation{}, fmt.Errorf("organisation %q: %w", name, ErrNotFound)
+		return Organisation{}, notFound(fmt.Sprintf("organisation %q not found", name))
 	}
 	if err != nil {
 		return Organisation{}, fmt.Errorf("get organisation: %w", err)
@@ -201,7 +188,7 @@ func (s *Store) UpdateOrganisation(ctx context.Context, id int64, p Organisation
 		_, err = tx.ExecContext(ctx, "UPDATE organisations SET name = ?, tech_contact_email = ?, updated_at = ? WHERE id = ?",
 			cur.Name, cur.TechContactEmail, ms(s.Now()), id)
 		if isUnique(err) {
-			return fmt.Errorf("name: an organisation named %q %w", cur.Name, ErrConflict)
+			return nameTaken(cur.Name)
 		}
 		if err != nil {
 			return err
@@ -276,11 +263,11 @@ func memberOrcids(ctx context.Context, tx *sql.Tx, orgID int64) ([]string, error
 
 // checkMember validates an iD and the member fields that are set.
 func checkMember(id string, info MemberInfo) error {
-	if err := orcid.Check(id); err != nil {
-		return invalidf("orcid: %s", err.Error())
+	if err := CheckOrcid("orcid", id); err != nil {
+		return err
 	}
 	if info.Name != nil && len(*info.Name) > maxNameLen {
-		return invalidf("name: longer than %d characters", maxNameLen)
+		return errNameTooLong
 	}
 	if info.Email != nil && *info.Email != "" {
 		if err := CheckEmail("email", *info.Email); err != nil {
@@ -288,7 +275,7 @@ func checkMember(id string, info MemberInfo) error {
 		}
 	}
 	if info.EPPN != nil && len(*info.EPPN) > maxEPPNLen {
-		return invalidf("eppn: longer than %d characters", maxEPPNLen)
+		return invalid("eppn", fmt.Sprintf("longer than %d characters", maxEPPNLen))
 	}
 	return nil
 }
@@ -383,7 +370,7 @@ func (s *Store) RemoveMember(ctx context.Context, orgID int64, id string) error 
 			return err
 		}
 		if n, _ := r.RowsAffected(); n == 0 {
-			return fmt.Errorf("member %s of organisation %d: %w", id, orgID, ErrNotFound)
+			return notFound(fmt.Sprintf("member %s of organisation %d not found", id, orgID))
 		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM deliveries WHERE state = 0 AND subject = ?
 			AND subscription_id IN (SELECT id FROM subscriptions WHERE org_id = ?)`, id, orgID); err != nil {
@@ -470,10 +457,10 @@ func (s *Store) ImportMembers(ctx context.Context, orgID int64, r io.Reader, opt
 	cr.ReuseRecord = false
 	header, err := cr.Read()
 	if errors.Is(err, io.EOF) {
-		return ImportResult{}, invalidf("import: the file is empty; it needs a header line naming the columns (orcid,name,email,eppn)")
+		return ImportResult{}, invalid("", "the file is empty; it needs a header line naming the columns (orcid,name,email,eppn)")
 	}
 	if err != nil {
-		return ImportResult{}, invalidf("import: %v", err)
+		return ImportResult{}, invalid("", err.Error())
 	}
 	col := map[string]int{}
 	for i, h := range header {
@@ -485,15 +472,15 @@ func (s *Store) ImportMembers(ctx context.Context, orgID int64, r io.Reader, opt
 		case "e-mail", "mail":
 			h = "email"
 		default:
-			return ImportResult{}, invalidf("import: line 1: unknown column %q (known: orcid, name, email, eppn)", header[i])
+			return ImportResult{}, invalid("", fmt.Sprintf("line 1: unknown column %q (known: orcid, name, email, eppn)", header[i]))
 		}
 		if _, dup := col[h]; dup {
-			return ImportResult{}, invalidf("import: line 1: column %q appears twice", h)
+			return ImportResult{}, invalid("", fmt.Sprintf("line 1: column %q appears twice", h))
 		}
 		col[h] = i
 	}
 	if _, ok := col["orcid"]; !ok {
-		return ImportResult{}, invalidf("import: line 1: the header has no orcid column (got %q)", strings.Join(header, ","))
+		return ImportResult{}, invalid("", fmt.Sprintf("line 1: the header has no orcid column (got %q)", strings.Join(header, ",")))
 	}
 	var res ImportResult
 	var rows []row
@@ -504,11 +491,11 @@ func (s *Store) ImportMembers(ctx context.Context, orgID int64, r io.Reader, opt
 			break
 		}
 		if err != nil {
-			return ImportResult{}, invalidf("import: %v", err)
+			return ImportResult{}, invalid("", err.Error())
 		}
 		line, _ := cr.FieldPos(0)
 		if len(rows)+len(res.Rejected) >= maxImportRows {
-			return ImportResult{}, invalidf("import: more than %d rows; split the file", maxImportRows)
+			return ImportResult{}, invalid("", fmt.Sprintf("more than %d rows; split the file", maxImportRows))
 		}
 		if len(rec) == 1 && strings.TrimSpace(rec[0]) == "" {
 			continue // a blank line
@@ -537,7 +524,7 @@ func (s *Store) ImportMembers(ctx context.Context, orgID int64, r io.Reader, opt
 			}
 		}
 		if err := checkMember(id, info); err != nil {
-			reject(strings.TrimPrefix(err.Error(), ErrInvalid.Error()+": "))
+			reject(err.Error())
 			continue
 		}
 		if first, dup := seen[id]; dup {
@@ -656,7 +643,7 @@ func (s *Store) HubSettings(ctx context.Context, orgID int64) (HubSettings, erro
 // off (or absent) is now on.
 func (s *Store) SetHubSettings(ctx context.Context, orgID int64, h HubSettings) (HubSettings, bool, error) {
 	if h.Enabled && h.URL == "" {
-		return HubSettings{}, false, invalidf("url: required when enabled is true")
+		return HubSettings{}, false, invalid("url", "required when enabled is true")
 	}
 	if h.NotificationEmail != "" {
 		if err := CheckEmail("notification-email", h.NotificationEmail); err != nil {
@@ -798,7 +785,7 @@ func (s *Store) HubDeliveryInfo(ctx context.Context, subID int64, id string) (Hu
 	err := s.read.QueryRowContext(ctx, `SELECT o.id, o.name, o.tech_contact_email, s.target FROM subscriptions s
 		JOIN organisations o ON o.id = s.org_id WHERE s.id = ?`, subID).Scan(&h.OrgID, &h.OrgName, &h.TechContactEmail, &target)
 	if errors.Is(err, sql.ErrNoRows) {
-		return h, fmt.Errorf("subscription %d of an organisation: %w", subID, ErrNotFound)
+		return h, notFound(fmt.Sprintf("subscription %d of an organisation not found", subID))
 	}
 	if err != nil {
 		return h, fmt.Errorf("hub delivery: %w", err)

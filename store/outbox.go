@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -17,12 +18,6 @@ const (
 	StateInFlight  = 1
 	StateDelivered = 2
 	StateDead      = 3
-)
-
-// Event types.
-const (
-	EventUpdated = "UPDATED"
-	EventCreated = "CREATED"
 )
 
 // Event says that a record was updated or created.
@@ -108,11 +103,11 @@ var hotQueries = []string{fanOut, qIdemLookup, qRemember, qExpiredLeases, qTwin,
 // nothing and returns the first answer.
 func (s *Store) Intake(ctx context.Context, clientID, key string, events []Event, window time.Duration) (IntakeResult, error) {
 	for i, ev := range events {
-		if ev.Type == "" {
-			events[i].Type = EventUpdated
-		} else if ev.Type != EventUpdated && ev.Type != EventCreated {
-			return IntakeResult{}, invalidf("event type %q: must be UPDATED or CREATED", ev.Type)
+		t, err := ParseEventType("type", ev.Type)
+		if err != nil {
+			return IntakeResult{}, err
 		}
+		events[i].Type = t
 	}
 	now := s.Now()
 	var res IntakeResult
@@ -523,6 +518,10 @@ func (s *Store) deactivate(ctx context.Context, tx *sql.Tx, subID int64, reason 
 	return err
 }
 
+// MessageID is a delivery's webhook-id ("msg_" and its id), the same on every attempt
+// so a receiver can drop repeats.
+func MessageID(deliveryID int64) string { return "msg_" + strconv.FormatInt(deliveryID, 10) }
+
 // Delivery is an outbox row as operators see it.
 type Delivery struct {
 	ID              int64
@@ -586,7 +585,7 @@ func (s *Store) Deliveries(ctx context.Context, f DeliveryFilter) ([]Delivery, e
 	case "dead":
 		where = append(where, "d.state = 3")
 	default:
-		return nil, invalidf("state %q: use pending, failed, in-flight, delivered or dead", f.State)
+		return nil, invalid("state", fmt.Sprintf("%q: use pending, failed, in-flight, delivered or dead", f.State))
 	}
 	if f.Orcid != "" {
 		where = append(where, "d.subject = ?")
@@ -713,7 +712,7 @@ func (s *Store) Replay(ctx context.Context, f ReplayFilter) (int, error) {
 			return err
 		}
 		if f.ID != 0 && len(ids) == 0 {
-			return fmt.Errorf("delivery %d (not in flight, of an active subscription): %w", f.ID, ErrNotFound)
+			return notFound(fmt.Sprintf("delivery %d (not in flight, of an active subscription) not found", f.ID))
 		}
 		for _, id := range ids {
 			// A delivered row starts over: keep its success in the attempts log.

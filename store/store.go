@@ -22,14 +22,6 @@ import (
 	"hookd/secret"
 )
 
-// Sentinel errors, matched with errors.Is by the HTTP layer to choose a status.
-var (
-	ErrNotFound  = errors.New("not found")
-	ErrForbidden = errors.New("belongs to another client")
-	ErrConflict  = errors.New("already exists")
-	ErrInvalid   = errors.New("invalid")
-)
-
 //go:embed migrations/*.sql
 var migrations embed.FS
 
@@ -353,8 +345,4 @@ func nullMS(v sql.NullInt64) time.Time {
 		return time.Time{}
 	}
 	return fromMS(v.Int64)
-}
-
-func invalidf(format string, args ...any) error {
-	return fmt.Errorf("%w: "+format, append([]any{ErrInvalid}, args...)...)
 }

@@ -110,10 +110,17 @@ func querySubscriptions(ctx context.Context, q interface {
 func (s *Store) orcidWebhook(ctx context.Context, tx *sql.Tx, orcid, callback string) (Subscription, error) {
 	sub, err := scanSubscription(s.stmt(ctx, tx, qOrcidWebhook).QueryRowContext(ctx, orcid, callback))
 	if errors.Is(err, sql.ErrNoRows) {
-		return Subscription{}, ErrNotFound
+		return Subscription{}, errNoOrcidWebhook
 	}
 	return sub, err
 }
+
+// The answers about another client's or a missing ORCID-style registration, in the
+// words ORCID's API uses.
+var (
+	errNoOrcidWebhook    = notFound("no webhook with this callback is registered for this ORCID iD")
+	errOrcidWebhookTaken = &Error{Code: Forbidden, Message: "this webhook was registered by another client"}
+)
 
 // PutOrcidWebhook registers callback for the record orcid on behalf of a client, as
 // ORCID's PUT does. It reports whether the registration is new. Registering an
@@ -132,7 +139,7 @@ func (s *Store) PutOrcidWebhook(ctx context.Context, clientID, orcid, callback s
 		case err != nil:
 			return err
 		case sub.ClientID != clientID:
-			return ErrForbidden
+			return errOrcidWebhookTaken
 		case !sub.Active:
 			if _, err := tx.ExecContext(ctx, "UPDATE subscriptions SET active = 1, reason = '', failing_since = NULL, updated_at = ? WHERE id = ?", now, sub.ID); err != nil {
 				return err
@@ -158,11 +165,11 @@ func (s *Store) OrcidWebhook(ctx context.Context, clientID, orcid, callback stri
 	sub, err := scanSubscription(st.QueryRowContext(ctx, orcid, callback))
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
-		return Subscription{}, ErrNotFound
+		return Subscription{}, errNoOrcidWebhook
 	case err != nil:
 		return Subscription{}, fmt.Errorf("get webhook: %w", err)
 	case sub.ClientID != clientID:
-		return Subscription{}, ErrForbidden
+		return Subscription{}, errOrcidWebhookTaken
 	}
 	return sub, nil
 }
@@ -184,7 +191,7 @@ func (s *Store) DeleteOrcidWebhook(ctx context.Context, clientID, orcid, callbac
 			return err
 		}
 		if sub.ClientID != clientID {
-			return ErrForbidden
+			return errOrcidWebhookTaken
 		}
 		_, err = tx.ExecContext(ctx, "DELETE FROM subscriptions WHERE id = ?", sub.ID)
 		s.targetCache.forget(sub.ID)
@@ -245,7 +252,7 @@ func (s *Store) DeactivationNotice(ctx context.Context, subID int64) (Notice, er
 		FROM subscriptions s LEFT JOIN clients c ON c.id = s.client_id LEFT JOIN organisations o ON o.id = s.org_id
 		WHERE s.id = ?`, subID).Scan(&n.To, &n.UID, &n.Target, &n.Reason, &n.OrgID, &n.Format)
 	if errors.Is(err, sql.ErrNoRows) {
-		return Notice{}, fmt.Errorf("subscription %d: %w", subID, ErrNotFound)
+		return Notice{}, notFound(fmt.Sprintf("subscription %d not found", subID))
 	}
 	if err != nil {
 		return Notice{}, fmt.Errorf("deactivation notice: %w", err)

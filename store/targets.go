@@ -94,7 +94,7 @@ func (s *Store) cachedTargets(ctx context.Context, tx *sql.Tx, subs map[int64]*T
 	}
 	for _, id := range missing {
 		if subs[id] == nil {
-			return fmt.Errorf("load targets: subscription %d: %w", id, ErrNotFound)
+			return fmt.Errorf("load targets: %w", notFound(fmt.Sprintf("subscription %d not found", id)))
 		}
 	}
 	return nil

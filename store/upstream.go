@@ -234,7 +234,7 @@ func (s *Store) RelayKey(ctx context.Context, id string) (string, error) {
 	var sealed []byte
 	err := s.read.QueryRowContext(ctx, "SELECT value FROM server_secrets WHERE name = 'relay'").Scan(&sealed)
 	if errors.Is(err, sql.ErrNoRows) {
-		return "", fmt.Errorf("relay key: %w", ErrNotFound)
+		return "", fmt.Errorf("relay key: %w", notFound("no relay secret yet: upstream registration was never configured"))
 	}
 	if err != nil {
 		return "", fmt.Errorf("relay key: %w", err)

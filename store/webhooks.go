@@ -90,17 +90,19 @@ func ownWebhook(ctx context.Context, tx *sql.Tx, clientID, uid string) (Subscrip
 	sub, err := scanSubscription(tx.QueryRowContext(ctx, "SELECT "+subscriptionColumns+
 		" FROM subscriptions WHERE uid = ? AND client_id = ? AND format = 'standard'", uid, clientID))
 	if errors.Is(err, sql.ErrNoRows) {
-		return Subscription{}, fmt.Errorf("webhook %s: %w", uid, ErrNotFound)
+		return Subscription{}, webhookNotFound(uid)
 	}
 	return sub, err
 }
+
+func webhookNotFound(uid string) error { return notFound(fmt.Sprintf("webhook %s not found", uid)) }
 
 // Webhook returns one of a client's platform webhooks.
 func (s *Store) Webhook(ctx context.Context, clientID, uid string) (Subscription, error) {
 	sub, err := scanSubscription(s.read.QueryRowContext(ctx, "SELECT "+subscriptionColumns+
 		" FROM subscriptions WHERE uid = ? AND client_id = ? AND format = 'standard'", uid, clientID))
 	if errors.Is(err, sql.ErrNoRows) {
-		return Subscription{}, fmt.Errorf("webhook %s: %w", uid, ErrNotFound)
+		return Subscription{}, webhookNotFound(uid)
 	}
 	if err != nil {
 		return Subscription{}, fmt.Errorf("get webhook: %w", err)
@@ -115,7 +117,7 @@ func (s *Store) Webhooks(ctx context.Context, clientID string, limit int, after 
 	if after != "" {
 		err := s.read.QueryRowContext(ctx, "SELECT id FROM subscriptions WHERE uid = ? AND client_id = ?", after, clientID).Scan(&afterID)
 		if errors.Is(err, sql.ErrNoRows) {
-			return nil, invalidf("cursor %q is not one of your webhooks", after)
+			return nil, invalid("cursor", fmt.Sprintf("%q is not one of your webhooks", after))
 		}
 		if err != nil {
 			return nil, fmt.Errorf("list webhooks: %w", err)
