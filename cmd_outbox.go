@@ -65,7 +65,7 @@ func (e *env) cmdDeliveries(ctx context.Context, args []string) error {
 
 func (e *env) deliveriesList(ctx context.Context, args []string) error {
 	fs, path := e.flags("deliveries list")
-	state := fs.String("state", "", "only this state: pending, failed, in-flight, delivered, dead")
+	state := fs.String("state", "", "only this state: "+strings.Join(store.StateNames, ", "))
 	orcidID := fs.String("orcid", "", "only this record's")
 	limit := fs.Int("limit", 50, "at most this many, newest first")
 	attempts := fs.Bool("attempts", false, "show each delivery's attempt log")
@@ -186,7 +186,7 @@ func parseSince(s string, now time.Time) (time.Time, error) {
 
 func (e *env) deliveriesPurge(ctx context.Context, args []string) error {
 	fs, path := e.flags("deliveries purge")
-	state := fs.String("state", "dead", "purge deliveries in this state: dead or delivered")
+	state := fs.String("state", store.StateDead.String(), "purge deliveries in this state: "+store.StateDead.String()+" or "+store.StateDelivered.String())
 	before := fs.String("before", "", "purge those that finished before this time (RFC 3339, a date, or a duration such as 720h meaning that long ago); required")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -198,14 +198,9 @@ func (e *env) deliveriesPurge(ctx context.Context, args []string) error {
 	if err != nil {
 		return fmt.Errorf("deliveries purge: -before: %w", err)
 	}
-	var st int
-	switch *state {
-	case "dead":
-		st = store.StateDead
-	case "delivered":
-		st = store.StateDelivered
-	default:
-		return fmt.Errorf("deliveries purge: -state must be dead or delivered, got %q", *state)
+	st, ok := store.ParseState(*state)
+	if !ok || (st != store.StateDead && st != store.StateDelivered) {
+		return fmt.Errorf("deliveries purge: -state must be %s or %s, got %q", store.StateDead, store.StateDelivered, *state)
 	}
 	s, _, err := e.open(ctx, *path)
 	if err != nil {

@@ -51,15 +51,11 @@ func (s *Server) webhookLocation(r *http.Request, id, escapedCallback string) st
 }
 
 func (s *Server) toWebhookJSON(r *http.Request, sub store.Subscription) webhookJSON {
-	status := "active"
-	if !sub.Active {
-		status = "deactivated"
-	}
 	return webhookJSON{
 		Orcid:     sub.Orcid,
 		Callback:  sub.Target,
 		Location:  s.webhookLocation(r, sub.Orcid, EscapeSegment(sub.Target)),
-		Status:    status,
+		Status:    sub.Status(),
 		Reason:    sub.Reason,
 		CreatedAt: sub.CreatedAt,
 		UpdatedAt: sub.UpdatedAt,

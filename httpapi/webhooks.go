@@ -44,19 +44,12 @@ func toRecord(sub store.Subscription) webhookRecord {
 	rec := webhookRecord{
 		ID: sub.UID, CreatedAt: sub.CreatedAt, UpdatedAt: sub.UpdatedAt, TargetURL: sub.Target,
 		Auth:   authJSON{Type: sub.Auth.Type, Username: sub.Auth.Username, ClientID: sub.Auth.ClientID, TokenURL: sub.Auth.TokenURL},
-		Status: statusWord(sub.Active), Reason: sub.Reason, Orcid: sub.Orcid, Description: sub.Description, Headers: sub.Headers,
+		Status: sub.Status(), Reason: sub.Reason, Orcid: sub.Orcid, Description: sub.Description, Headers: sub.Headers,
 	}
 	for _, t := range sub.Types {
 		rec.Types = append(rec.Types, store.EventTypeName(t))
 	}
 	return rec
-}
-
-func statusWord(active bool) string {
-	if active {
-		return "active"
-	}
-	return "deactivated"
 }
 
 // checkAuth validates an auth object and converts it for the store.

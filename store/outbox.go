@@ -12,14 +12,6 @@ import (
 	"time"
 )
 
-// Delivery states.
-const (
-	StatePending   = 0
-	StateInFlight  = 1
-	StateDelivered = 2
-	StateDead      = 3
-)
-
 // Event says that a record was updated or created.
 type Event struct {
 	Orcid string
@@ -299,13 +291,6 @@ func (s *Store) Claim(ctx context.Context, limit int, lease time.Duration) ([]Cl
 	return s.Exchange(ctx, nil, limit, lease)
 }
 
-// RecordOutcomes writes a batch of outcomes in one transaction: the attempt log, the
-// delivery's new state, and the subscription's health.
-func (s *Store) RecordOutcomes(ctx context.Context, outcomes []Outcome) error {
-	_, err := s.Exchange(ctx, outcomes, 0, 0)
-	return err
-}
-
 // Exchange is the dispatch loop's one transaction: it records the outcomes of
 // finished work, returns crashed work (expired leases) to pending, and claims up to
 // limit due deliveries with a lease, returning them with their targets.
@@ -403,21 +388,11 @@ func (s *Store) scanTarget(row interface{ Scan(...any) error }, now int64) (*Tar
 	return &t, nil
 }
 
-// Outcome kinds: what became of one claimed delivery.
-const (
-	OutcomeDelivered  = iota // a 2xx
-	OutcomeRetry             // a failure; try again at RetryAt
-	OutcomeDead              // a failure after give_up_after; keep as dead (replayable)
-	OutcomeGone              // a 410: the delivery is dead and its subscription deactivated
-	OutcomeReleased          // not attempted (host busy, shutting down): pending again at RetryAt
-	OutcomeDeactivate        // a failure that ended disable_after of continuous failure
-)
-
 // Outcome is the result of one attempt, recorded by Exchange.
 type Outcome struct {
 	DeliveryID     int64
 	SubscriptionID int64
-	Kind           int
+	Kind           OutcomeKind
 	Attempt        int
 	StartedAt      time.Time
 	Duration       time.Duration
@@ -488,7 +463,7 @@ func (s *Store) record(ctx context.Context, tx *sql.Tx, outcomes []Outcome, now 
 				}
 			}
 		default:
-			return fmt.Errorf("unknown outcome kind %d", o.Kind)
+			return fmt.Errorf("unknown outcome kind %d", int(o.Kind))
 		}
 	}
 	return nil
@@ -530,7 +505,7 @@ type Delivery struct {
 	Target          string
 	Subject         string
 	EventType       string
-	State           int
+	State           State
 	DueAt           time.Time
 	Attempts        int
 	EventCount      int
@@ -541,27 +516,18 @@ type Delivery struct {
 	DoneAt          time.Time
 }
 
-// StateName is the word for a delivery state; a pending row that has been tried is "failed".
+// StateName is the word for a delivery's state, its State's, except that a pending
+// row that has been tried is "failed".
 func (d Delivery) StateName() string {
-	switch d.State {
-	case StatePending:
-		if d.Attempts > 0 {
-			return "failed"
-		}
-		return "pending"
-	case StateInFlight:
-		return "in-flight"
-	case StateDelivered:
-		return "delivered"
-	case StateDead:
-		return "dead"
+	if d.State == StatePending && d.Attempts > 0 {
+		return failedName
 	}
-	return "unknown"
+	return d.State.String()
 }
 
 // DeliveryFilter narrows Deliveries.
 type DeliveryFilter struct {
-	State          string // pending, failed, in-flight, delivered, dead; empty for all
+	State          string // one of StateNames; empty for all
 	Orcid          string
 	SubscriptionID int64
 	ClientID       string
@@ -574,18 +540,18 @@ func (s *Store) Deliveries(ctx context.Context, f DeliveryFilter) ([]Delivery, e
 	var args []any
 	switch f.State {
 	case "":
-	case "pending":
+	case StatePending.String():
 		where = append(where, "d.state = 0 AND d.attempts = 0")
-	case "failed":
+	case failedName:
 		where = append(where, "d.state = 0 AND d.attempts > 0")
-	case "in-flight":
+	case StateInFlight.String():
 		where = append(where, "d.state = 1")
-	case "delivered":
+	case StateDelivered.String():
 		where = append(where, "d.state = 2")
-	case "dead":
+	case StateDead.String():
 		where = append(where, "d.state = 3")
 	default:
-		return nil, invalid("state", fmt.Sprintf("%q: use pending, failed, in-flight, delivered or dead", f.State))
+		return nil, invalid("state", fmt.Sprintf("%q: use %s", f.State, strings.Join(StateNames, ", ")))
 	}
 	if f.Orcid != "" {
 		where = append(where, "d.subject = ?")
@@ -749,14 +715,17 @@ func (s *Store) Counts(ctx context.Context) (map[string]int, error) {
 		return nil, fmt.Errorf("count deliveries: %w", err)
 	}
 	defer rows.Close()
-	names := map[int]string{StatePending: "pending", StateInFlight: "in-flight", StateDelivered: "delivered", StateDead: "dead"}
-	out := map[string]int{"pending": 0, "in-flight": 0, "delivered": 0, "dead": 0}
+	out := map[string]int{}
+	for _, st := range []State{StatePending, StateInFlight, StateDelivered, StateDead} {
+		out[st.String()] = 0
+	}
 	for rows.Next() {
-		var state, n int
+		var state State
+		var n int
 		if err := rows.Scan(&state, &n); err != nil {
 			return nil, err
 		}
-		out[names[state]] = n
+		out[state.String()] = n
 	}
 	return out, rows.Err()
 }

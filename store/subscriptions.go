@@ -52,6 +52,14 @@ type Subscription struct {
 	UpdatedAt    time.Time
 }
 
+// Status is the word for whether a subscription is active: "active" or "deactivated".
+func (s Subscription) Status() string {
+	if s.Active {
+		return "active"
+	}
+	return "deactivated"
+}
+
 const subscriptionColumns = `id, uid, coalesce(client_id, ''), coalesce(org_id, 0), format, target, coalesce(orcid, ''),
 	coalesce(types, ''), description, coalesce(headers, ''), auth_type, auth_username, auth_client_id, auth_token_url,
 	append_orcid, active, reason, failing_since, created_at, updated_at`
