@@ -13,6 +13,7 @@ import (
 	"text/tabwriter"
 
 	"hookd/dispatch"
+	"hookd/membercsv"
 	"hookd/orcid"
 	"hookd/store"
 )
@@ -433,17 +434,21 @@ func (e *env) memberImport(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	res, err := st.ImportMembers(ctx, o.ID, f, store.ImportOptions{Strict: *strict, Window: cfg.Delivery.CoalesceWindow.Duration})
+	file, err := membercsv.Parse(f)
 	if err != nil {
 		return fmt.Errorf("%s: %w", pos[0], err)
 	}
-	for _, r := range res.Rejected {
+	for _, r := range file.Rejected {
 		fmt.Fprintf(e.stderr, "%s:%d: rejected %q: %s\n", pos[0], r.Line, r.Orcid, r.Reason)
 	}
-	if *strict && len(res.Rejected) > 0 {
-		return fmt.Errorf("%s: %d rows rejected; nothing imported (-strict)", pos[0], len(res.Rejected))
+	if *strict && len(file.Rejected) > 0 {
+		return fmt.Errorf("%s: %d rows rejected; nothing imported (-strict)", pos[0], len(file.Rejected))
 	}
-	fmt.Fprintf(e.stdout, "%s: %d members added, %d updated, %d rejected (organisation %q)\n", pos[0], res.Added, res.Updated, len(res.Rejected), o.Name)
+	res, err := st.ImportMembers(ctx, o.ID, file.Rows, cfg.Delivery.CoalesceWindow.Duration)
+	if err != nil {
+		return fmt.Errorf("%s: %w", pos[0], err)
+	}
+	fmt.Fprintf(e.stdout, "%s: %d members added, %d updated, %d rejected (organisation %q)\n", pos[0], res.Added, res.Updated, len(file.Rejected), o.Name)
 	return nil
 }
 

@@ -481,18 +481,6 @@ func (s *Store) markFailing(ctx context.Context, tx *sql.Tx, subID, at int64) er
 	return nil
 }
 
-// deactivate turns a subscription off with a reason; its pending deliveries become
-// dead (replayable), so reactivating it does not send them by itself.
-func (s *Store) deactivate(ctx context.Context, tx *sql.Tx, subID int64, reason string, now int64) error {
-	s.targetCache.forget(subID)
-	if _, err := tx.ExecContext(ctx, "UPDATE subscriptions SET active = 0, reason = ?, updated_at = ? WHERE id = ? AND active = 1", reason, now, subID); err != nil {
-		return err
-	}
-	_, err := tx.ExecContext(ctx, "UPDATE deliveries SET state = 3, done_at = ?, last_error = ? WHERE subscription_id = ? AND state = 0",
-		now, strings.TrimSuffix("not sent: subscription deactivated ("+reason+")", " ()"), subID)
-	return err
-}
-
 // MessageID is a delivery's webhook-id ("msg_" and its id), the same on every attempt
 // so a receiver can drop repeats.
 func MessageID(deliveryID int64) string { return "msg_" + strconv.FormatInt(deliveryID, 10) }

@@ -149,11 +149,10 @@ func (s *Store) PutOrcidWebhook(ctx context.Context, clientID, orcid, callback s
 		case sub.ClientID != clientID:
 			return errOrcidWebhookTaken
 		case !sub.Active:
-			if _, err := tx.ExecContext(ctx, "UPDATE subscriptions SET active = 1, reason = '', failing_since = NULL, updated_at = ? WHERE id = ?", now, sub.ID); err != nil {
+			if err := s.reactivate(ctx, tx, sub.ID, now); err != nil {
 				return err
 			}
 			sub.Active, sub.Reason, sub.FailingSince = true, "", time.Time{}
-			s.targetCache.forget(sub.ID)
 		}
 		return nil
 	})
@@ -266,6 +265,25 @@ func (s *Store) DeactivationNotice(ctx context.Context, subID int64) (Notice, er
 		return Notice{}, fmt.Errorf("deactivation notice: %w", err)
 	}
 	return n, nil
+}
+
+// deactivate turns a subscription off with a reason; its pending deliveries become
+// dead (replayable), so reactivating it does not send them by itself.
+func (s *Store) deactivate(ctx context.Context, tx *sql.Tx, subID int64, reason string, now int64) error {
+	s.targetCache.forget(subID)
+	if _, err := tx.ExecContext(ctx, "UPDATE subscriptions SET active = 0, reason = ?, updated_at = ? WHERE id = ? AND active = 1", reason, now, subID); err != nil {
+		return err
+	}
+	_, err := tx.ExecContext(ctx, "UPDATE deliveries SET state = 3, done_at = ?, last_error = ? WHERE subscription_id = ? AND state = 0",
+		now, strings.TrimSuffix("not sent: subscription deactivated ("+reason+")", " ()"), subID)
+	return err
+}
+
+// reactivate turns a subscription on again and clears why hookd had turned it off.
+func (s *Store) reactivate(ctx context.Context, tx *sql.Tx, subID int64, now int64) error {
+	s.targetCache.forget(subID)
+	_, err := tx.ExecContext(ctx, "UPDATE subscriptions SET active = 1, reason = '', failing_since = NULL, updated_at = ? WHERE id = ?", now, subID)
+	return err
 }
 
 // newUID makes a subscription's public id: a time-ordered UUID (version 7), so a new

@@ -215,18 +215,17 @@ func (s *Store) DeleteWebhook(ctx context.Context, clientID, uid string) error {
 // deactivation by the client has no reason; deliveries pending then become dead
 // (replayable), and activating does not replay them by itself.
 func (s *Store) SetWebhookActive(ctx context.Context, clientID, uid string, active bool) (Subscription, error) {
+	now := ms(s.Now())
 	var sub Subscription
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		cur, err := ownWebhook(ctx, tx, clientID, uid)
 		if err != nil {
 			return err
 		}
-		now := ms(s.Now())
 		if active && !cur.Active {
-			if _, err := tx.ExecContext(ctx, "UPDATE subscriptions SET active = 1, reason = '', failing_since = NULL, updated_at = ? WHERE id = ?", now, cur.ID); err != nil {
+			if err := s.reactivate(ctx, tx, cur.ID, now); err != nil {
 				return err
 			}
-			s.targetCache.forget(cur.ID)
 		} else if !active && cur.Active {
 			if err := s.deactivate(ctx, tx, cur.ID, "", now); err != nil {
 				return err
