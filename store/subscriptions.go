@@ -64,7 +64,7 @@ const subscriptionColumns = `id, uid, coalesce(client_id, ''), coalesce(org_id, 
 	coalesce(types, ''), description, coalesce(headers, ''), auth_type, auth_username, auth_client_id, auth_token_url,
 	append_orcid, active, reason, failing_since, created_at, updated_at`
 
-// The ORCID registration's statements, prepared once at Open.
+// The ORCID registration's statements.
 const (
 	qOrcidWebhook    = "SELECT " + subscriptionColumns + " FROM subscriptions WHERE format = 'empty' AND orcid = ? AND target = ?"
 	qPutOrcidWebhook = `INSERT INTO subscriptions(uid, client_id, format, target, orcid, created_at, updated_at)
@@ -73,6 +73,17 @@ const (
 		RETURNING ` + subscriptionColumns
 )
 
+// subscriptionStmts are the ORCID registration's hot statements, prepared once at Open.
+type subscriptionStmts struct {
+	orcidWebhook, putOrcidWebhook *sql.Stmt
+}
+
+func (s *Store) prepareSubscriptions(ctx context.Context) error {
+	p := &s.subs
+	return s.prepare(ctx, hot{&p.orcidWebhook, qOrcidWebhook}, hot{&p.putOrcidWebhook, qPutOrcidWebhook})
+}
+
+// scanSubscription reads a row of subscriptionColumns.
 func scanSubscription(row interface{ Scan(...any) error }) (Subscription, error) {
 	var sub Subscription
 	var types, headers string
@@ -116,7 +127,7 @@ func querySubscriptions(ctx context.Context, q interface {
 
 // orcidWebhook finds the ORCID-style registration of (orcid, callback), whoever owns it.
 func (s *Store) orcidWebhook(ctx context.Context, tx *sql.Tx, orcid, callback string) (Subscription, error) {
-	sub, err := scanSubscription(s.stmt(ctx, tx, qOrcidWebhook).QueryRowContext(ctx, orcid, callback))
+	sub, err := scanSubscription(tx.StmtContext(ctx, s.subs.orcidWebhook).QueryRowContext(ctx, orcid, callback))
 	if errors.Is(err, sql.ErrNoRows) {
 		return Subscription{}, errNoOrcidWebhook
 	}
@@ -138,7 +149,7 @@ func (s *Store) PutOrcidWebhook(ctx context.Context, clientID, orcid, callback s
 	now := ms(s.Now())
 	err = s.group(ctx, func(tx *sql.Tx) error {
 		// A new registration is one statement; only an existing one needs more.
-		sub, err = scanSubscription(s.stmt(ctx, tx, qPutOrcidWebhook).QueryRowContext(ctx, newUID(), clientID, callback, orcid, now, now))
+		sub, err = scanSubscription(tx.StmtContext(ctx, s.subs.putOrcidWebhook).QueryRowContext(ctx, newUID(), clientID, callback, orcid, now, now))
 		if created = err == nil; created || !errors.Is(err, sql.ErrNoRows) {
 			return err
 		}
