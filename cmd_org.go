@@ -336,7 +336,7 @@ func (e *env) memberAdd(ctx context.Context, args []string) error {
 		return err
 	}
 	if len(pos) == 0 {
-		return errors.New("org member add: usage: hookd org member add -org ORG ORCID...")
+		return errors.New("org member add: usage: hookd org member add -org ORG [-name N] [-email E] [-eppn P] ORCID [ORCID ...]")
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
@@ -385,7 +385,7 @@ func (e *env) memberRemove(ctx context.Context, args []string) error {
 		return err
 	}
 	if len(pos) == 0 {
-		return errors.New("org member remove: usage: hookd org member remove -org ORG ORCID...")
+		return errors.New("org member remove: usage: hookd org member remove -org ORG ORCID [ORCID ...]")
 	}
 	st, _, err := e.open(ctx, *path)
 	if err != nil {

@@ -20,7 +20,7 @@ func (e *env) cmdNotify(ctx context.Context, args []string) error {
 		return err
 	}
 	if len(ids) == 0 {
-		return errors.New("notify: usage: hookd notify [-config FILE] [-type UPDATED|CREATED] ORCID...")
+		return errors.New("notify: usage: hookd notify [-config FILE] [-type UPDATED|CREATED] ORCID [ORCID ...]")
 	}
 	t, err := store.ParseEventType("type", *typ)
 	if err != nil {
@@ -102,6 +102,16 @@ func (e *env) deliveriesList(ctx context.Context, args []string) error {
 		}
 		return json.NewEncoder(e.stdout).Encode(rows)
 	}
+	var logs map[int64][]store.Attempt
+	if *attempts {
+		ids := make([]int64, len(ds))
+		for i, d := range ds {
+			ids[i] = d.ID
+		}
+		if logs, err = st.AttemptsOf(ctx, ids); err != nil {
+			return err
+		}
+	}
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tSTATE\tORCID\tTARGET\tEVENTS\tATTEMPTS\tDUE\tLAST")
 	for _, d := range ds {
@@ -118,11 +128,7 @@ func (e *env) deliveriesList(ctx context.Context, args []string) error {
 		}
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%d\t%s\t%s\n", d.ID, d.StateName(), d.Subject, d.Target, d.EventCount, d.Attempts, due, last)
 		if *attempts {
-			as, err := st.Attempts(ctx, d.ID)
-			if err != nil {
-				return err
-			}
-			for _, a := range as {
+			for _, a := range logs[d.ID] {
 				fmt.Fprintf(tw, "\t  attempt %d\t%s\t%s\t%d\t%s\t%s\n", a.Attempt, a.StartedAt.Local().Format("2006-01-02 15:04:05"),
 					a.Duration.Round(time.Millisecond), a.Status, a.Error, oneLine(a.Response, 60))
 			}

@@ -29,8 +29,8 @@ const (
 	hubBob = "0000-0002-9079-593X"
 )
 
-// TestHubTwoDaemons runs the ORCID Hub path end to end with two hookd daemons, as
-// SPEC.md says ("a second hookd serves as the upstream in tests"): A plays ORCID,
+// TestHubTwoDaemons runs the ORCID Hub path end to end with two hookd daemons, a
+// second hookd serving as the upstream ORCID API: A plays ORCID,
 // B is the institution's hub with [upstream] pointing at A. An organisation set up
 // at B through the admin API registers its members' webhooks at A; "hookd notify"
 // at A calls B's relay, and B delivers the Hub JSON to the organisation's receiver

@@ -411,19 +411,23 @@ func (s *Server) handleWebhookDeliveries() http.Handler {
 		out := struct {
 			Deliveries []delivery `json:"deliveries"`
 		}{Deliveries: []delivery{}}
+		ids := make([]int64, len(ds))
+		for i, d := range ds {
+			ids[i] = d.ID
+		}
+		logs, err := s.store.AttemptsOf(r.Context(), ids)
+		if err != nil {
+			s.writeProblem(w, r, err, platformAnswers)
+			return
+		}
 		for _, d := range ds {
-			as, err := s.store.Attempts(r.Context(), d.ID)
-			if err != nil {
-				s.writeProblem(w, r, err, platformAnswers)
-				return
-			}
 			dj := delivery{ID: d.ID, MessageID: store.MessageID(d.ID), Orcid: d.Subject, Type: store.EventTypeName(d.EventType),
 				State: d.StateName(), Events: d.EventCount, FirstEvent: d.FirstEventAt, LastEvent: d.LastEventAt,
 				LastStatus: d.LastStatus, LastError: d.LastError, AttemptsLog: []attempt{}}
 			if d.State == store.StatePending {
 				dj.DueAt = d.DueAt
 			}
-			for _, a := range as {
+			for _, a := range logs[d.ID] {
 				dj.AttemptsLog = append(dj.AttemptsLog, attempt{Attempt: a.Attempt, StartedAt: a.StartedAt,
 					DurationMS: a.Duration.Milliseconds(), Status: a.Status, Error: a.Error, Response: a.Response})
 			}

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"strconv"
 	"strings"
@@ -123,25 +124,40 @@ type Attempt struct {
 
 // Attempts returns the attempt log of a delivery, oldest first.
 func (s *Store) Attempts(ctx context.Context, deliveryID int64) ([]Attempt, error) {
+	logs, err := s.AttemptsOf(ctx, []int64{deliveryID})
+	return logs[deliveryID], err
+}
+
+// AttemptsOf returns the attempt logs of several deliveries, each oldest first, in
+// one query: a list of deliveries shows their logs without a query each.
+func (s *Store) AttemptsOf(ctx context.Context, deliveryIDs []int64) (map[int64][]Attempt, error) {
+	out := map[int64][]Attempt{}
+	if len(deliveryIDs) == 0 {
+		return out, nil
+	}
+	ids, err := json.Marshal(deliveryIDs)
+	if err != nil {
+		return nil, fmt.Errorf("list attempts: %w", err)
+	}
+	// A delivered row keeps its successful attempt in its own columns.
 	rows, err := s.read.QueryContext(ctx, `SELECT delivery_id, attempt, started_at, duration_ms, status, error, response
-		FROM attempts WHERE delivery_id = ?1
+		FROM attempts WHERE delivery_id IN (SELECT value FROM json_each(?1))
 		UNION ALL
 		SELECT id, attempts, ok_started_at, ok_duration_ms, last_status, '', ok_response
-		FROM deliveries WHERE id = ?1 AND ok_started_at IS NOT NULL
-		ORDER BY 3, 2`, deliveryID)
+		FROM deliveries WHERE id IN (SELECT value FROM json_each(?1)) AND ok_started_at IS NOT NULL
+		ORDER BY 1, 3, 2`, string(ids))
 	if err != nil {
 		return nil, fmt.Errorf("list attempts: %w", err)
 	}
 	defer rows.Close()
-	var out []Attempt
 	for rows.Next() {
 		var a Attempt
 		var started, dur int64
 		if err := rows.Scan(&a.DeliveryID, &a.Attempt, &started, &dur, &a.Status, &a.Error, &a.Response); err != nil {
-			return nil, err
+			return nil, fmt.Errorf("list attempts: %w", err)
 		}
 		a.StartedAt, a.Duration = fromMS(started), time.Duration(dur)*time.Millisecond
-		out = append(out, a)
+		out[a.DeliveryID] = append(out[a.DeliveryID], a)
 	}
 	return out, rows.Err()
 }
