@@ -294,7 +294,13 @@ level = "debug"
 		"CREATED " + hubAnn: 2, "CREATED " + hubBob: 2,
 		"UPDATED " + hubAnn: 2,
 	}) // nothing more, so the wrong keys fanned nothing out
-	rowsA := deliveries(cfgA)
+	// A records its call to B's relay on its next turn, which may come after B's
+	// deliveries are done.
+	var rowsA []deliveryRow
+	waitFor(t, "A's callback recorded", logs, func() bool {
+		rowsA = deliveries(cfgA)
+		return len(rowsA) == 1 && rowsA[0].State != "in-flight"
+	})
 	is.Equal(len(rowsA), 1)                         // A's one callback, to B's relay
 	is.Equal(rowsA[0].Orcid, hubAnn)                // for Ann
 	is.Equal(rowsA[0].State, "delivered")           // done

@@ -72,7 +72,6 @@ var (
 	orcidPutAnswers  = orcidAnswers{store.Forbidden: orcidTaken}
 	orcidGetAnswers  = orcidAnswers{store.Forbidden: orcidTaken, store.NotFound: {codeNotFound, "The webhook was not found.", ""}}
 	orcidDelAnswers  = orcidAnswers{store.Forbidden: orcidTaken, store.NotFound: {codeDeleteMissing, "The webhook was not found.", ""}}
-	orcidListAnswers = orcidAnswers{}
 )
 
 // orcidParam checks the {orcid} segment and answers the error itself.
@@ -195,7 +194,7 @@ func (s *Server) handleWebhookList() http.Handler {
 		}
 		subs, err := s.store.OrcidWebhooks(r.Context(), tokenFrom(r.Context()).ClientID, id)
 		if err != nil {
-			s.writeORCIDError(w, r, err, orcidListAnswers)
+			s.writeORCIDError(w, r, err, nil) // a list fails only inside
 			return
 		}
 		resp := response{Orcid: id, Webhooks: make([]webhookJSON, 0, len(subs))}
