@@ -71,7 +71,8 @@ func (s *Store) Deliveries(ctx context.Context, f DeliveryFilter) ([]Delivery, e
 	case StateDead.String():
 		where = append(where, "d.state = 3")
 	default:
-		return nil, invalid("state", fmt.Sprintf("%q: use %s", f.State, strings.Join(StateNames, ", ")))
+		last := len(StateNames) - 1
+		return nil, invalid("state", fmt.Sprintf("%q: use %s or %s", f.State, strings.Join(StateNames[:last], ", "), StateNames[last]))
 	}
 	if f.Orcid != "" {
 		where = append(where, "d.subject = ?")
