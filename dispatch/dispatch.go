@@ -57,12 +57,6 @@ type Observer interface {
 	Outcome(outcome string, attempt time.Duration)
 }
 
-// outcomeNames are the Observer's words for store outcome kinds.
-var outcomeNames = map[int]string{
-	store.OutcomeDelivered: "delivered", store.OutcomeRetry: "retry", store.OutcomeDead: "dead",
-	store.OutcomeGone: "gone", store.OutcomeReleased: "released", store.OutcomeDeactivate: "deactivated",
-}
-
 // Dispatcher drains the outbox. Run drives it; tests call Tick and Wait instead.
 type Dispatcher struct {
 	opts     Options
@@ -333,7 +327,7 @@ func (d *Dispatcher) recordEach(ctx context.Context, batch []store.Outcome) []st
 	for _, o := range batch {
 		if _, err := d.store.Exchange(ctx, []store.Outcome{o}, 0, 0); err != nil {
 			d.log.Error("dropping an outcome that cannot be recorded; the delivery is attempted again when its lease ends",
-				"delivery", o.DeliveryID, "subscription", o.SubscriptionID, "outcome", outcomeNames[o.Kind], "err", err)
+				"delivery", o.DeliveryID, "subscription", o.SubscriptionID, "outcome", o.Kind.String(), "err", err)
 			continue
 		}
 		done = append(done, o)
@@ -565,7 +559,7 @@ func (d *Dispatcher) worker() {
 		d.mu.Unlock()
 		o := d.deliver(d.callCtx, c)
 		if d.opts.Observer != nil {
-			d.opts.Observer.Outcome(outcomeNames[o.Kind], o.Duration)
+			d.opts.Observer.Outcome(o.Kind.String(), o.Duration)
 		}
 		d.mu.Lock()
 		h := d.hosts[key]
