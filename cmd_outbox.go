@@ -199,7 +199,7 @@ func (e *env) deliveriesPurge(ctx context.Context, args []string) error {
 	if err != nil {
 		return fmt.Errorf("deliveries purge: -before: %w", err)
 	}
-	var st int
+	var st store.State
 	switch *state {
 	case "dead":
 		st = store.StateDead

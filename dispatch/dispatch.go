@@ -52,15 +52,10 @@ type Options struct {
 	Observer Observer
 }
 
-// Observer is told what became of each claimed delivery.
+// Observer is told what became of each claimed delivery, by the word of its
+// store.OutcomeKind.
 type Observer interface {
 	Outcome(outcome string, attempt time.Duration)
-}
-
-// outcomeNames are the Observer's words for store outcome kinds.
-var outcomeNames = map[int]string{
-	store.OutcomeDelivered: "delivered", store.OutcomeRetry: "retry", store.OutcomeDead: "dead",
-	store.OutcomeGone: "gone", store.OutcomeReleased: "released", store.OutcomeDeactivate: "deactivated",
 }
 
 // Dispatcher drains the outbox. Run drives it; tests call Tick and Wait instead.
@@ -333,7 +328,7 @@ func (d *Dispatcher) recordEach(ctx context.Context, batch []store.Outcome) []st
 	for _, o := range batch {
 		if _, err := d.store.Exchange(ctx, []store.Outcome{o}, 0, 0); err != nil {
 			d.log.Error("dropping an outcome that cannot be recorded; the delivery is attempted again when its lease ends",
-				"delivery", o.DeliveryID, "subscription", o.SubscriptionID, "outcome", outcomeNames[o.Kind], "err", err)
+				"delivery", o.DeliveryID, "subscription", o.SubscriptionID, "outcome", o.Kind.String(), "err", err)
 			continue
 		}
 		done = append(done, o)
@@ -565,7 +560,7 @@ func (d *Dispatcher) worker() {
 		d.mu.Unlock()
 		o := d.deliver(d.callCtx, c)
 		if d.opts.Observer != nil {
-			d.opts.Observer.Outcome(outcomeNames[o.Kind], o.Duration)
+			d.opts.Observer.Outcome(o.Kind.String(), o.Duration)
 		}
 		d.mu.Lock()
 		h := d.hosts[key]
@@ -622,8 +617,7 @@ func (d *Dispatcher) outcome(c store.Claimed, r result) store.Outcome {
 		switch {
 		case now.Sub(failing) >= d.opts.DisableAfter && c.Target.Format != store.FormatUpstream:
 			// (hookd's own upstream registrations are never switched off: they retry.)
-			o.Kind = store.OutcomeDeactivate
-			o.Error = failing.UTC().Format(time.RFC3339) + " (last: " + o.Error + ")"
+			o.Kind, o.FailingSince = store.OutcomeDeactivate, failing
 		case now.Sub(first) >= d.opts.GiveUpAfter:
 			o.Kind = store.OutcomeDead
 			o.Error = fmt.Sprintf("gave up after %s: %s", d.opts.GiveUpAfter, o.Error)
@@ -666,9 +660,11 @@ func (d *Dispatcher) logOutcome(c store.Claimed, o store.Outcome) {
 	case store.OutcomeRetry:
 		attrs = append(attrs, "retry_in", o.RetryAt.Sub(d.store.Now()).Round(time.Second))
 	case store.OutcomeDead:
-		attrs = append(attrs, "state", "dead")
-	case store.OutcomeGone, store.OutcomeDeactivate:
+		attrs = append(attrs, "state", store.StateDead.String())
+	case store.OutcomeGone:
 		attrs = append(attrs, "subscription", c.Target.UID, "state", "deactivated")
+	case store.OutcomeDeactivate:
+		attrs = append(attrs, "subscription", c.Target.UID, "state", "deactivated", "failing_since", o.FailingSince.UTC().Format(time.RFC3339))
 	}
 	if !d.opts.LogDeliveries {
 		host := c.Target.Host()

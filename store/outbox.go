@@ -11,13 +11,31 @@ import (
 	"time"
 )
 
+// State is where a delivery is in its life: its deliveries.state column.
+type State int
+
 // Delivery states.
 const (
-	StatePending   = 0
-	StateInFlight  = 1
-	StateDelivered = 2
-	StateDead      = 3
+	StatePending   State = 0
+	StateInFlight  State = 1
+	StateDelivered State = 2
+	StateDead      State = 3
 )
+
+// String is the state's word in logs, the CLI and the API.
+func (s State) String() string {
+	switch s {
+	case StatePending:
+		return "pending"
+	case StateInFlight:
+		return "in-flight"
+	case StateDelivered:
+		return "delivered"
+	case StateDead:
+		return "dead"
+	}
+	return "unknown"
+}
 
 // Event types.
 const (
@@ -408,21 +426,43 @@ func (s *Store) scanTarget(row interface{ Scan(...any) error }, now int64) (*Tar
 	return &t, nil
 }
 
-// Outcome kinds: what became of one claimed delivery.
+// OutcomeKind is what became of one claimed delivery.
+type OutcomeKind int
+
+// Outcome kinds.
 const (
-	OutcomeDelivered  = iota // a 2xx
-	OutcomeRetry             // a failure; try again at RetryAt
-	OutcomeDead              // a failure after give_up_after; keep as dead (replayable)
-	OutcomeGone              // a 410: the delivery is dead and its subscription deactivated
-	OutcomeReleased          // not attempted (host busy, shutting down): pending again at RetryAt
-	OutcomeDeactivate        // a failure that ended disable_after of continuous failure
+	OutcomeDelivered  OutcomeKind = iota // a 2xx
+	OutcomeRetry                         // a failure; try again at RetryAt
+	OutcomeDead                          // a failure after give_up_after; keep as dead (replayable)
+	OutcomeGone                          // a 410: the delivery is dead and its subscription deactivated
+	OutcomeReleased                      // not attempted (host busy, shutting down): pending again at RetryAt
+	OutcomeDeactivate                    // a failure that ended disable_after of continuous failure
 )
+
+// String is the outcome's word in logs and metrics.
+func (k OutcomeKind) String() string {
+	switch k {
+	case OutcomeDelivered:
+		return "delivered"
+	case OutcomeRetry:
+		return "retry"
+	case OutcomeDead:
+		return "dead"
+	case OutcomeGone:
+		return "gone"
+	case OutcomeReleased:
+		return "released"
+	case OutcomeDeactivate:
+		return "deactivated"
+	}
+	return "unknown"
+}
 
 // Outcome is the result of one attempt, recorded by Exchange.
 type Outcome struct {
 	DeliveryID     int64
 	SubscriptionID int64
-	Kind           int
+	Kind           OutcomeKind
 	Attempt        int
 	StartedAt      time.Time
 	Duration       time.Duration
@@ -433,6 +473,9 @@ type Outcome struct {
 	// WasFailing says the subscription was failing when the delivery was claimed, so a
 	// success must clear its failing_since.
 	WasFailing bool
+	// FailingSince is when the subscription's run of failures began, for an
+	// OutcomeDeactivate: the reason it is deactivated names it.
+	FailingSince time.Time
 }
 
 // record writes outcomes: the attempt log, each delivery's new state, and the
@@ -461,12 +504,17 @@ func (s *Store) record(ctx context.Context, tx *sql.Tx, outcomes []Outcome, now 
 			}
 			continue
 		}
-		if _, err := s.stmt(ctx, tx, qAttempt).ExecContext(ctx, o.DeliveryID, o.Attempt, ms(o.StartedAt), o.Duration.Milliseconds(), o.Status, o.Error, o.Response); err != nil {
+		msg := o.Error
+		if o.Kind == OutcomeDeactivate {
+			// The attempt log and the reason both say since when it has been failing.
+			msg = o.FailingSince.UTC().Format(time.RFC3339) + " (last: " + o.Error + ")"
+		}
+		if _, err := s.stmt(ctx, tx, qAttempt).ExecContext(ctx, o.DeliveryID, o.Attempt, ms(o.StartedAt), o.Duration.Milliseconds(), o.Status, msg, o.Response); err != nil {
 			return err
 		}
 		switch o.Kind {
 		case OutcomeRetry:
-			if _, err := s.stmt(ctx, tx, qFailed).ExecContext(ctx, o.Status, o.Error, ms(o.StartedAt), o.DeliveryID); err != nil {
+			if _, err := s.stmt(ctx, tx, qFailed).ExecContext(ctx, o.Status, msg, ms(o.StartedAt), o.DeliveryID); err != nil {
 				return err
 			}
 			if err := s.backToPending(ctx, tx, o.DeliveryID, ms(o.RetryAt), 0); err != nil {
@@ -476,7 +524,7 @@ func (s *Store) record(ctx context.Context, tx *sql.Tx, outcomes []Outcome, now 
 				return err
 			}
 		case OutcomeDead, OutcomeGone, OutcomeDeactivate:
-			if _, err := s.stmt(ctx, tx, qDone).ExecContext(ctx, StateDead, now, o.Status, o.Error, ms(o.StartedAt), o.DeliveryID); err != nil {
+			if _, err := s.stmt(ctx, tx, qDone).ExecContext(ctx, StateDead, now, o.Status, msg, ms(o.StartedAt), o.DeliveryID); err != nil {
 				return err
 			}
 			if err := s.markFailing(ctx, tx, o.SubscriptionID, ms(o.StartedAt)); err != nil {
@@ -488,7 +536,7 @@ func (s *Store) record(ctx context.Context, tx *sql.Tx, outcomes []Outcome, now 
 					return err
 				}
 			case OutcomeDeactivate:
-				if err := s.deactivate(ctx, tx, o.SubscriptionID, "deliveries failed continuously since "+o.Error, now); err != nil {
+				if err := s.deactivate(ctx, tx, o.SubscriptionID, "deliveries failed continuously since "+msg, now); err != nil {
 					return err
 				}
 			}
@@ -531,7 +579,7 @@ type Delivery struct {
 	Target          string
 	Subject         string
 	EventType       string
-	State           int
+	State           State
 	DueAt           time.Time
 	Attempts        int
 	EventCount      int
@@ -544,20 +592,10 @@ type Delivery struct {
 
 // StateName is the word for a delivery state; a pending row that has been tried is "failed".
 func (d Delivery) StateName() string {
-	switch d.State {
-	case StatePending:
-		if d.Attempts > 0 {
-			return "failed"
-		}
-		return "pending"
-	case StateInFlight:
-		return "in-flight"
-	case StateDelivered:
-		return "delivered"
-	case StateDead:
-		return "dead"
+	if d.State == StatePending && d.Attempts > 0 {
+		return "failed"
 	}
-	return "unknown"
+	return d.State.String()
 }
 
 // DeliveryFilter narrows Deliveries.
@@ -750,14 +788,17 @@ func (s *Store) Counts(ctx context.Context) (map[string]int, error) {
 		return nil, fmt.Errorf("count deliveries: %w", err)
 	}
 	defer rows.Close()
-	names := map[int]string{StatePending: "pending", StateInFlight: "in-flight", StateDelivered: "delivered", StateDead: "dead"}
-	out := map[string]int{"pending": 0, "in-flight": 0, "delivered": 0, "dead": 0}
+	out := map[string]int{}
+	for _, st := range []State{StatePending, StateInFlight, StateDelivered, StateDead} {
+		out[st.String()] = 0
+	}
 	for rows.Next() {
-		var state, n int
+		var state State
+		var n int
 		if err := rows.Scan(&state, &n); err != nil {
 			return nil, err
 		}
-		out[names[state]] = n
+		out[state.String()] = n
 	}
 	return out, rows.Err()
 }
