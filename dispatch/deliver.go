@@ -42,9 +42,6 @@ var protectedHeaders = map[string]bool{
 	"webhook-id": true, "webhook-timestamp": true, "webhook-signature": true, "apikey": true,
 }
 
-// MessageID is the Standard Webhooks webhook-id of a delivery, stable across retries.
-func MessageID(deliveryID int64) string { return "msg_" + strconv.FormatInt(deliveryID, 10) }
-
 // Sign computes the webhook-signature header value: one "v1,<base64 HMAC-SHA256>"
 // per secret, space-separated, over id.timestamp.body.
 func Sign(secrets []string, id string, ts int64, body []byte) (string, error) {
@@ -146,7 +143,7 @@ func (d *Dispatcher) call(ctx context.Context, c store.Claimed) result {
 			return fail(fmt.Sprintf("bad target URL: %v", err))
 		}
 	}
-	id := MessageID(c.ID)
+	id := store.MessageID(c.ID)
 	ts := time.Now().Unix()
 	var sig string
 	if len(c.Target.SigningSecrets) > 0 {
@@ -227,10 +224,14 @@ func (r *result) read(resp *http.Response, t0 time.Time) {
 	r.retryAfter = resp.Header.Get("Retry-After")
 }
 
+// drainLimit bounds how much of a response body is read and thrown away so its
+// connection can be reused; a longer body costs its connection instead.
+const drainLimit = 64 << 10
+
 // drain reads what is left of a response body (bounded) so the connection can be
 // reused, and closes it.
 func drain(resp *http.Response) {
-	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	io.Copy(io.Discard, io.LimitReader(resp.Body, drainLimit))
 	resp.Body.Close()
 }
 

@@ -19,8 +19,22 @@ import (
 	"hookd/store"
 )
 
-// Options configures a Dispatcher; zero durations and counts take the defaults of
-// SPEC.md's [delivery] section.
+// The defaults of Options, which are also those of the [delivery] section of
+// hookd's configuration (config.example.toml).
+const (
+	DefaultTick          = time.Second
+	DefaultTimeout       = 20 * time.Second
+	DefaultRetryBase     = time.Minute
+	DefaultRetryMaxDelay = 2 * time.Hour
+	DefaultGiveUpAfter   = 72 * time.Hour
+	DefaultDisableAfter  = 120 * time.Hour
+	DefaultRetention     = 168 * time.Hour
+	DefaultWorkers       = 64
+	DefaultPerHost       = 8
+)
+
+// Options configures a Dispatcher; zero durations and counts take the Default
+// values above.
 type Options struct {
 	Logger              *slog.Logger
 	Store               *store.Store
@@ -44,7 +58,7 @@ type Options struct {
 	ShutdownGrace time.Duration
 	// Rand returns a number in [0, 1) for jitter; tests pin it.
 	Rand func() float64
-	// Retention is how long delivered rows are kept (default 168h).
+	// Retention is how long delivered rows are kept.
 	Retention time.Duration
 	// Hub configures e-mail and upstream registration (ORCID Hub deliveries).
 	Hub HubOptions
@@ -100,19 +114,19 @@ func New(opts Options) *Dispatcher {
 			*d = v
 		}
 	}
-	def(&opts.Tick, time.Second)
-	def(&opts.Timeout, 20*time.Second)
-	def(&opts.RetryBase, time.Minute)
-	def(&opts.RetryMaxDelay, 2*time.Hour)
-	def(&opts.GiveUpAfter, 72*time.Hour)
-	def(&opts.DisableAfter, 120*time.Hour)
-	def(&opts.Retention, 168*time.Hour)
+	def(&opts.Tick, DefaultTick)
+	def(&opts.Timeout, DefaultTimeout)
+	def(&opts.RetryBase, DefaultRetryBase)
+	def(&opts.RetryMaxDelay, DefaultRetryMaxDelay)
+	def(&opts.GiveUpAfter, DefaultGiveUpAfter)
+	def(&opts.DisableAfter, DefaultDisableAfter)
+	def(&opts.Retention, DefaultRetention)
 	def(&opts.ShutdownGrace, min(opts.Timeout, 10*time.Second))
 	if opts.Workers <= 0 {
-		opts.Workers = 64
+		opts.Workers = DefaultWorkers
 	}
 	if opts.PerHost <= 0 {
-		opts.PerHost = 8
+		opts.PerHost = DefaultPerHost
 	}
 	if opts.UserAgent == "" {
 		opts.UserAgent = "hookd"

@@ -788,7 +788,7 @@ func TestSignatureVerifiesIndependently(t *testing.T) {
 	id := reqs[0].header.Get("webhook-id")
 	is.True(id != "")                              // a webhook-id is sent
 	is.Equal(reqs[1].header.Get("webhook-id"), id) // and is the same across the retry
-	is.Equal(id, dispatch.MessageID(e.only().ID))  // derived from the delivery
+	is.Equal(id, store.MessageID(e.only().ID))     // derived from the delivery
 	is.Equal(e.only().StateName(), "delivered")    // delivered
 
 	// A second delivery of the same pair is a new message with a new id.

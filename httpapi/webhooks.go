@@ -425,7 +425,7 @@ func (s *Server) handleWebhookDeliveries() http.Handler {
 				s.problemFor(w, r, err)
 				return
 			}
-			dj := delivery{ID: d.ID, MessageID: "msg_" + strconv.FormatInt(d.ID, 10), Orcid: d.Subject, Type: "orcid.record." + strings.ToLower(d.EventType),
+			dj := delivery{ID: d.ID, MessageID: store.MessageID(d.ID), Orcid: d.Subject, Type: "orcid.record." + strings.ToLower(d.EventType),
 				State: d.StateName(), Events: d.EventCount, FirstEvent: d.FirstEventAt, LastEvent: d.LastEventAt,
 				LastStatus: d.LastStatus, LastError: d.LastError, AttemptsLog: []attempt{}}
 			if d.State == store.StatePending {
