@@ -618,7 +618,7 @@ func TestStalledHostIsTrimmed(t *testing.T) {
 	waitFor(t, 2*time.Second, "2 calls to hang", func() bool { return rv.count() == 6 })
 	is.Equal(dispatch.Held(d), 32) // and a fast host keeps it all: 2 calls and 30 queued
 
-	time.Sleep(1100 * time.Millisecond) // no call finishes for longer than stallAfter
+	e.clock.Advance(1100 * time.Millisecond) // no call finishes for longer than stallAfter
 	now := e.clock.Now()
 	for range 2 { // trim (and claim the 8 rows left, which the host cannot take), then record that
 		_, err := d.Tick(ctx)

@@ -25,7 +25,7 @@ func (d *Dispatcher) noticeOwners(batch []store.Outcome) {
 		}
 		// Several deliveries of one subscription may fail at once, or finish after it
 		// was deactivated: tell its owner once.
-		d.mu.Lock()
+		d.noticeMu.Lock()
 		if d.noticed == nil {
 			d.noticed = map[int64]time.Time{}
 		}
@@ -33,7 +33,7 @@ func (d *Dispatcher) noticeOwners(batch []store.Outcome) {
 		if !seen || time.Since(last) > noticeEvery {
 			d.noticed[out.SubscriptionID] = time.Now()
 		}
-		d.mu.Unlock()
+		d.noticeMu.Unlock()
 		if seen && time.Since(last) <= noticeEvery {
 			continue
 		}
