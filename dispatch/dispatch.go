@@ -30,7 +30,7 @@ type Dispatcher struct {
 	tokens   *tokenCache
 	hubState *hubState
 	policy   policy
-	failures failureLog
+	failures *failureLog
 	lease    time.Duration
 
 	nudge        chan struct{} // wakes Run: new events
@@ -45,9 +45,8 @@ type Dispatcher struct {
 
 	wg          sync.WaitGroup // claimed rows whose outcome is not yet pending
 	notices     sync.WaitGroup // owner notices being sent
-	noticeMu    sync.Mutex
-	noticed     map[int64]time.Time // when each subscription's owner was last told (noticeMu)
-	callCtx     context.Context     // parent of every HTTP call; cancelled after the shutdown grace
+	told        *toldOwners
+	callCtx     context.Context // parent of every HTTP call; cancelled after the shutdown grace
 	cancelCalls context.CancelFunc
 	stopping    atomic.Bool
 	lastTick    atomic.Int64
@@ -70,12 +69,14 @@ func New(opts Options) *Dispatcher {
 		lease:        (queueDepth+1)*opts.Timeout + 30*time.Second,
 		nudge:        make(chan struct{}, 1),
 		outcomeReady: make(chan struct{}, 1),
+		failures:     newFailureLog(),
+		told:         newToldOwners(),
 	}
 	d.sched = newScheduler(opts.Workers, opts.PerHost, opts.Tick, d.now)
 	d.work = sync.NewCond(&d.mu)
 	d.callCtx, d.cancelCalls = context.WithCancel(context.Background())
 	d.client = newHTTPClient(opts)
-	d.tokens = &tokenCache{client: d.client}
+	d.tokens = newTokenCache(d.client, d.now)
 	d.ConfigureHub(opts.Hub)
 	return d
 }

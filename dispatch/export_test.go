@@ -42,3 +42,18 @@ func Pending(d *Dispatcher) int {
 	defer d.mu.Unlock()
 	return len(d.pending)
 }
+
+// Remembered is how many hosts the failure log, subscriptions the owner notices
+// and subscriptions the token cache remember.
+func Remembered(d *Dispatcher) (failureHosts, toldSubs, tokenSubs int) {
+	d.failures.mu.Lock()
+	failureHosts = d.failures.hosts.len()
+	d.failures.mu.Unlock()
+	d.told.mu.Lock()
+	toldSubs = d.told.subs.len()
+	d.told.mu.Unlock()
+	d.tokens.mu.Lock()
+	tokenSubs = d.tokens.sources.len()
+	d.tokens.mu.Unlock()
+	return failureHosts, toldSubs, tokenSubs
+}

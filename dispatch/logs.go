@@ -11,18 +11,25 @@ import (
 // failLogEvery is how often at most a host's retried failures are logged.
 const failLogEvery = time.Minute
 
+// failLogKeep and failLogHosts bound what the failure log remembers: a host is
+// forgotten an hour after its last line (a count of failures left out since then
+// is lost with it), and at most failLogHosts hosts are remembered.
+const (
+	failLogKeep  = time.Hour
+	failLogHosts = 10000
+)
+
 // failureLog rate-limits the "delivery failed" lines, so a dead receiver cannot
 // flood the journal: a retried failure is logged at most once per failLogEvery per
 // host, and the next line says how many were left out meanwhile. A final failure
 // (dead, gone, deactivated) is always logged.
 type failureLog struct {
 	mu    sync.Mutex
-	hosts map[string]*failLogState
+	hosts *recent[string, int] // per host: failures left out since its last line, stamped with that line's time
 }
 
-type failLogState struct {
-	last       time.Time // when a line for the host was last written
-	suppressed int       // failures left out since
+func newFailureLog() *failureLog {
+	return &failureLog{hosts: newRecent[string, int](failLogKeep, failLogHosts)}
 }
 
 // admit says whether a failure of kind at host may be logged now and, if so, how
@@ -30,20 +37,12 @@ type failLogState struct {
 func (f *failureLog) admit(host string, kind store.OutcomeKind, now time.Time) (suppressed int, ok bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.hosts == nil {
-		f.hosts = map[string]*failLogState{}
-	}
-	st := f.hosts[host]
-	if st == nil {
-		st = &failLogState{}
-		f.hosts[host] = st
-	}
-	if now.Sub(st.last) < failLogEvery && kind == store.OutcomeRetry {
-		st.suppressed++
+	suppressed, last, seen := f.hosts.get(host, now)
+	if seen && now.Sub(last) < failLogEvery && kind == store.OutcomeRetry {
+		f.hosts.set(host, suppressed+1, last)
 		return 0, false
 	}
-	suppressed = st.suppressed
-	st.last, st.suppressed = now, 0
+	f.hosts.set(host, 0, now)
 	return suppressed, true
 }
 
