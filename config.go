@@ -12,6 +12,7 @@ import (
 
 	"github.com/BurntSushi/toml"
 
+	"hookd/dispatch"
 	"hookd/store"
 )
 
@@ -88,16 +89,16 @@ func DefaultConfig() Config {
 	c.Store.Path = "hookd.db"
 	c.Store.Synchronous = "full"
 	c.Auth.TokenTTL = Duration{store.DefaultTokenTTL}
-	c.Delivery.Tick = Duration{time.Second}
+	c.Delivery.Tick = Duration{dispatch.DefaultTick}
 	c.Delivery.CoalesceWindow = Duration{5 * time.Minute}
-	c.Delivery.Timeout = Duration{20 * time.Second}
-	c.Delivery.RetryBase = Duration{time.Minute}
-	c.Delivery.RetryMaxDelay = Duration{2 * time.Hour}
-	c.Delivery.GiveUpAfter = Duration{72 * time.Hour}
-	c.Delivery.DisableAfter = Duration{120 * time.Hour}
-	c.Delivery.Workers = 64
-	c.Delivery.PerHost = 8
-	c.Delivery.Retention = Duration{168 * time.Hour}
+	c.Delivery.Timeout = Duration{dispatch.DefaultTimeout}
+	c.Delivery.RetryBase = Duration{dispatch.DefaultRetryBase}
+	c.Delivery.RetryMaxDelay = Duration{dispatch.DefaultRetryMaxDelay}
+	c.Delivery.GiveUpAfter = Duration{dispatch.DefaultGiveUpAfter}
+	c.Delivery.DisableAfter = Duration{dispatch.DefaultDisableAfter}
+	c.Delivery.Workers = dispatch.DefaultWorkers
+	c.Delivery.PerHost = dispatch.DefaultPerHost
+	c.Delivery.Retention = Duration{dispatch.DefaultRetention}
 	c.Email.StartTLS = true
 	c.Log.Level = "info"
 	c.Log.Format = "auto"

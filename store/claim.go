@@ -292,6 +292,9 @@ type Outcome struct {
 	// WasFailing says the subscription was failing when the delivery was claimed, so a
 	// success must clear its failing_since.
 	WasFailing bool
+	// FailingSince is when the subscription's run of failures began, for an
+	// OutcomeDeactivate: the reason it is deactivated names it.
+	FailingSince time.Time
 }
 
 // record writes outcomes: the attempt log, each delivery's new state, and the
@@ -320,12 +323,17 @@ func (s *Store) record(ctx context.Context, tx *sql.Tx, outcomes []Outcome, now 
 			}
 			continue
 		}
-		if _, err := tx.StmtContext(ctx, s.claim.attempt).ExecContext(ctx, o.DeliveryID, o.Attempt, ms(o.StartedAt), o.Duration.Milliseconds(), o.Status, o.Error, o.Response); err != nil {
+		msg := o.Error
+		if o.Kind == OutcomeDeactivate {
+			// The attempt log and the reason both say since when it has been failing.
+			msg = o.FailingSince.UTC().Format(time.RFC3339) + " (last: " + o.Error + ")"
+		}
+		if _, err := tx.StmtContext(ctx, s.claim.attempt).ExecContext(ctx, o.DeliveryID, o.Attempt, ms(o.StartedAt), o.Duration.Milliseconds(), o.Status, msg, o.Response); err != nil {
 			return err
 		}
 		switch o.Kind {
 		case OutcomeRetry:
-			if _, err := tx.StmtContext(ctx, s.claim.failed).ExecContext(ctx, o.Status, o.Error, ms(o.StartedAt), o.DeliveryID); err != nil {
+			if _, err := tx.StmtContext(ctx, s.claim.failed).ExecContext(ctx, o.Status, msg, ms(o.StartedAt), o.DeliveryID); err != nil {
 				return err
 			}
 			if err := s.backToPending(ctx, tx, o.DeliveryID, ms(o.RetryAt), 0); err != nil {
@@ -335,7 +343,7 @@ func (s *Store) record(ctx context.Context, tx *sql.Tx, outcomes []Outcome, now 
 				return err
 			}
 		case OutcomeDead, OutcomeGone, OutcomeDeactivate:
-			if _, err := tx.StmtContext(ctx, s.claim.done).ExecContext(ctx, StateDead, now, o.Status, o.Error, ms(o.StartedAt), o.DeliveryID); err != nil {
+			if _, err := tx.StmtContext(ctx, s.claim.done).ExecContext(ctx, StateDead, now, o.Status, msg, ms(o.StartedAt), o.DeliveryID); err != nil {
 				return err
 			}
 			if err := s.markFailing(ctx, tx, o.SubscriptionID, ms(o.StartedAt)); err != nil {
@@ -347,7 +355,7 @@ func (s *Store) record(ctx context.Context, tx *sql.Tx, outcomes []Outcome, now 
 					return err
 				}
 			case OutcomeDeactivate:
-				if err := s.deactivate(ctx, tx, o.SubscriptionID, "deliveries failed continuously since "+o.Error, now); err != nil {
+				if err := s.deactivate(ctx, tx, o.SubscriptionID, "deliveries failed continuously since "+msg, now); err != nil {
 					return err
 				}
 			}
