@@ -51,6 +51,9 @@ func (e *env) printCredentials(c store.Credentials, asJSON bool) error {
 	return nil
 }
 
+// clientFlags are the flags of client add and rotate, by the field names of the store's errors.
+var clientFlags = map[string]string{"name": "name", "scope": "scopes", "id": "id", "secret": "secret", "email": "email"}
+
 func (e *env) clientAdd(ctx context.Context, args []string) error {
 	fs, path := e.flags("client add")
 	name := fs.String("name", "", "client name (required)")
@@ -73,7 +76,7 @@ func (e *env) clientAdd(ctx context.Context, args []string) error {
 	}
 	sc, err := store.ParseScopes(*scopes)
 	if err != nil {
-		return fmt.Errorf("client add: -scopes: %w", err)
+		return flagError("client add", err, clientFlags)
 	}
 	st, _, err := e.open(ctx, *path)
 	if err != nil {
@@ -82,7 +85,7 @@ func (e *env) clientAdd(ctx context.Context, args []string) error {
 	defer st.Close()
 	c, err := st.CreateClient(ctx, store.NewClient{ID: *id, Name: *name, Secret: *sec, Scopes: sc, Email: *email})
 	if err != nil {
-		return err
+		return flagError("client add", err, clientFlags)
 	}
 	return e.printCredentials(c, *asJSON)
 }
@@ -162,7 +165,7 @@ func (e *env) clientRotate(ctx context.Context, args []string) error {
 	defer st.Close()
 	c, err := st.RotateClientSecret(ctx, pos[0], *sec)
 	if err != nil {
-		return err
+		return flagError("client rotate", err, clientFlags)
 	}
 	if !*asJSON {
 		fmt.Fprintln(e.stdout, "New secret; the client's existing tokens are revoked.")

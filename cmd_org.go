@@ -13,8 +13,8 @@ import (
 	"text/tabwriter"
 
 	"hookd/dispatch"
+	"hookd/membercsv"
 	"hookd/orcid"
-	"hookd/ssrf"
 	"hookd/store"
 )
 
@@ -89,6 +89,11 @@ func (e *env) printJSON(v any) error {
 	return enc.Encode(v)
 }
 
+// orgFlags are the flags of org add and org set, by the field names of the store's errors.
+var orgFlags = map[string]string{
+	"name": "name", "tech-contact-email": "tech-contact", "url": "url", "notification-email": "notification-email",
+}
+
 type orgOut struct {
 	ID               int64  `json:"id"`
 	Name             string `json:"name"`
@@ -111,7 +116,7 @@ func (e *env) orgAdd(ctx context.Context, args []string) error {
 	defer st.Close()
 	o, err := st.CreateOrganisation(ctx, *name, *contact)
 	if err != nil {
-		return err
+		return flagError("org add", err, orgFlags)
 	}
 	if *asJSON {
 		return e.printJSON(orgOut{o.ID, o.Name, o.TechContactEmail, o.Members})
@@ -233,13 +238,13 @@ func (e *env) orgSet(ctx context.Context, args []string) error {
 	defer st.Close()
 	// Check every value before changing anything: bad input changes nothing.
 	if set["url"] && *hookURL != "" {
-		if err := checkHookURL(*hookURL, cfg.Delivery.AllowPrivateTargets); err != nil {
-			return err
+		if _, err := store.CheckURL("url", *hookURL, cfg.Delivery.AllowPrivateTargets); err != nil {
+			return flagError("org set", err, orgFlags)
 		}
 	}
 	if set["notification-email"] && *notify != "" {
 		if err := store.CheckEmail("notification-email", *notify); err != nil {
-			return err
+			return flagError("org set", err, orgFlags)
 		}
 	}
 	o, err := findOrg(ctx, st, pos[0])
@@ -255,7 +260,7 @@ func (e *env) orgSet(ctx context.Context, args []string) error {
 			p.TechContactEmail = contact
 		}
 		if o, err = st.UpdateOrganisation(ctx, o.ID, p); err != nil {
-			return err
+			return flagError("org set", err, orgFlags)
 		}
 	}
 	h, err := st.HubSettings(ctx, o.ID)
@@ -264,11 +269,6 @@ func (e *env) orgSet(ctx context.Context, args []string) error {
 	}
 	changed := false
 	if set["url"] {
-		if *hookURL != "" {
-			if err := checkHookURL(*hookURL, cfg.Delivery.AllowPrivateTargets); err != nil {
-				return err
-			}
-		}
 		h.URL, changed = *hookURL, true
 		if !set["enabled"] && *hookURL != "" {
 			h.Enabled = true // giving a URL turns the webhook on unless -enabled=false says otherwise
@@ -303,18 +303,26 @@ func (e *env) orgSet(ctx context.Context, args []string) error {
 	}
 	if changed {
 		if _, _, err := st.SetHubSettings(ctx, o.ID, h); err != nil {
-			return err
+			return flagError("org set", err, orgFlags)
 		}
 	}
 	return e.orgShow(ctx, []string{"-config", *path, strconv.FormatInt(o.ID, 10)})
 }
 
-// checkHookURL applies the same rules as the admin API to a webhook URL.
-func checkHookURL(raw string, allowPrivate bool) error {
-	if _, err := ssrf.CheckURL(raw, allowPrivate); err != nil {
-		return fmt.Errorf("-url: %s", strings.Replace(err.Error(), "callback ", "", 1))
+// memberFlags are the flags of org member add, by the field names of the store's errors.
+var memberFlags = map[string]string{"name": "name", "email": "email", "eppn": "eppn"}
+
+// orcidArgs reads iDs given as arguments (bare or as https://orcid.org/ URLs) and
+// checks them all.
+func orcidArgs(cmd string, args []string) ([]string, error) {
+	ids := make([]string, len(args))
+	for i, a := range args {
+		ids[i] = orcid.Normalize(a)
+		if err := orcid.Check(ids[i]); err != nil {
+			return nil, fmt.Errorf("%s: %w", cmd, err) // an argument has no field name to show
+		}
 	}
-	return nil
+	return ids, nil
 }
 
 func (e *env) memberAdd(ctx context.Context, args []string) error {
@@ -328,7 +336,7 @@ func (e *env) memberAdd(ctx context.Context, args []string) error {
 		return err
 	}
 	if len(pos) == 0 {
-		return errors.New("org member add: usage: hookd org member add -org ORG ORCID...")
+		return errors.New("org member add: usage: hookd org member add -org ORG [-name N] [-email E] [-eppn P] ORCID [ORCID ...]")
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
@@ -342,12 +350,9 @@ func (e *env) memberAdd(ctx context.Context, args []string) error {
 	if set["eppn"] {
 		info.EPPN = eppn
 	}
-	ids := make([]string, len(pos))
-	for i, p := range pos {
-		ids[i] = orcid.Normalize(p)
-		if err := orcid.Check(ids[i]); err != nil {
-			return err // before anything changes
-		}
+	ids, err := orcidArgs("org member add", pos)
+	if err != nil {
+		return err // before anything changes
 	}
 	st, cfg, err := e.open(ctx, *path)
 	if err != nil {
@@ -361,7 +366,7 @@ func (e *env) memberAdd(ctx context.Context, args []string) error {
 	for _, id := range ids {
 		created, err := st.PutMember(ctx, o.ID, id, info, cfg.Delivery.CoalesceWindow.Duration)
 		if err != nil {
-			return err
+			return flagError("org member add", err, memberFlags)
 		}
 		if created {
 			fmt.Fprintf(e.stdout, "%s added to %q\n", id, o.Name)
@@ -380,7 +385,7 @@ func (e *env) memberRemove(ctx context.Context, args []string) error {
 		return err
 	}
 	if len(pos) == 0 {
-		return errors.New("org member remove: usage: hookd org member remove -org ORG ORCID...")
+		return errors.New("org member remove: usage: hookd org member remove -org ORG ORCID [ORCID ...]")
 	}
 	st, _, err := e.open(ctx, *path)
 	if err != nil {
@@ -391,16 +396,15 @@ func (e *env) memberRemove(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	for _, p := range pos { // check all before removing any
-		if err := orcid.Check(orcid.Normalize(p)); err != nil {
-			return fmt.Errorf("org member remove: %w", err)
-		}
+	ids, err := orcidArgs("org member remove", pos) // check all before removing any
+	if err != nil {
+		return err
 	}
-	for _, p := range pos {
-		if err := st.RemoveMember(ctx, o.ID, orcid.Normalize(p)); err != nil {
+	for _, id := range ids {
+		if err := st.RemoveMember(ctx, o.ID, id); err != nil {
 			return err
 		}
-		fmt.Fprintf(e.stdout, "%s removed from %q\n", orcid.Normalize(p), o.Name)
+		fmt.Fprintf(e.stdout, "%s removed from %q\n", id, o.Name)
 	}
 	return nil
 }
@@ -430,17 +434,21 @@ func (e *env) memberImport(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	res, err := st.ImportMembers(ctx, o.ID, f, store.ImportOptions{Strict: *strict, Window: cfg.Delivery.CoalesceWindow.Duration})
+	file, err := membercsv.Parse(f)
 	if err != nil {
 		return fmt.Errorf("%s: %w", pos[0], err)
 	}
-	for _, r := range res.Rejected {
+	for _, r := range file.Rejected {
 		fmt.Fprintf(e.stderr, "%s:%d: rejected %q: %s\n", pos[0], r.Line, r.Orcid, r.Reason)
 	}
-	if *strict && len(res.Rejected) > 0 {
-		return fmt.Errorf("%s: %d rows rejected; nothing imported (-strict)", pos[0], len(res.Rejected))
+	if *strict && len(file.Rejected) > 0 {
+		return fmt.Errorf("%s: %d rows rejected; nothing imported (-strict)", pos[0], len(file.Rejected))
 	}
-	fmt.Fprintf(e.stdout, "%s: %d members added, %d updated, %d rejected (organisation %q)\n", pos[0], res.Added, res.Updated, len(res.Rejected), o.Name)
+	res, err := st.ImportMembers(ctx, o.ID, file.Rows, cfg.Delivery.CoalesceWindow.Duration)
+	if err != nil {
+		return fmt.Errorf("%s: %w", pos[0], err)
+	}
+	fmt.Fprintf(e.stdout, "%s: %d members added, %d updated, %d rejected (organisation %q)\n", pos[0], res.Added, res.Updated, len(file.Rejected), o.Name)
 	return nil
 }
 

@@ -9,7 +9,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"hookd/orcid"
 	"hookd/store"
 )
 
@@ -21,18 +20,18 @@ func (e *env) cmdNotify(ctx context.Context, args []string) error {
 		return err
 	}
 	if len(ids) == 0 {
-		return errors.New("notify: usage: hookd notify [-config FILE] [-type UPDATED|CREATED] ORCID...")
+		return errors.New("notify: usage: hookd notify [-config FILE] [-type UPDATED|CREATED] ORCID [ORCID ...]")
 	}
-	t := strings.ToUpper(*typ)
-	if t != store.EventUpdated && t != store.EventCreated {
-		return fmt.Errorf("notify: -type must be UPDATED or CREATED, got %q", *typ)
+	t, err := store.ParseEventType("type", *typ)
+	if err != nil {
+		return flagError("notify", err, map[string]string{"type": "type"})
+	}
+	ids, err = orcidArgs("notify", ids)
+	if err != nil {
+		return err
 	}
 	events := make([]store.Event, len(ids))
 	for i, id := range ids {
-		id = orcid.Normalize(id)
-		if err := orcid.Check(id); err != nil {
-			return fmt.Errorf("notify: %w", err)
-		}
 		events[i] = store.Event{Orcid: id, Type: t}
 	}
 	st, cfg, err := e.open(ctx, *path)
@@ -66,7 +65,7 @@ func (e *env) cmdDeliveries(ctx context.Context, args []string) error {
 
 func (e *env) deliveriesList(ctx context.Context, args []string) error {
 	fs, path := e.flags("deliveries list")
-	state := fs.String("state", "", "only this state: pending, failed, in-flight, delivered, dead")
+	state := fs.String("state", "", "only this state: "+strings.Join(store.StateNames, ", "))
 	orcidID := fs.String("orcid", "", "only this record's")
 	limit := fs.Int("limit", 50, "at most this many, newest first")
 	attempts := fs.Bool("attempts", false, "show each delivery's attempt log")
@@ -81,7 +80,7 @@ func (e *env) deliveriesList(ctx context.Context, args []string) error {
 	defer st.Close()
 	ds, err := st.Deliveries(ctx, store.DeliveryFilter{State: *state, Orcid: *orcidID, Limit: *limit})
 	if err != nil {
-		return err
+		return flagError("deliveries list", err, map[string]string{"state": "state"})
 	}
 	if *asJSON {
 		type row struct {
@@ -103,6 +102,16 @@ func (e *env) deliveriesList(ctx context.Context, args []string) error {
 		}
 		return json.NewEncoder(e.stdout).Encode(rows)
 	}
+	var logs map[int64][]store.Attempt
+	if *attempts {
+		ids := make([]int64, len(ds))
+		for i, d := range ds {
+			ids[i] = d.ID
+		}
+		if logs, err = st.AttemptsOf(ctx, ids); err != nil {
+			return err
+		}
+	}
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tSTATE\tORCID\tTARGET\tEVENTS\tATTEMPTS\tDUE\tLAST")
 	for _, d := range ds {
@@ -119,11 +128,7 @@ func (e *env) deliveriesList(ctx context.Context, args []string) error {
 		}
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%d\t%s\t%s\n", d.ID, d.StateName(), d.Subject, d.Target, d.EventCount, d.Attempts, due, last)
 		if *attempts {
-			as, err := st.Attempts(ctx, d.ID)
-			if err != nil {
-				return err
-			}
-			for _, a := range as {
+			for _, a := range logs[d.ID] {
 				fmt.Fprintf(tw, "\t  attempt %d\t%s\t%s\t%d\t%s\t%s\n", a.Attempt, a.StartedAt.Local().Format("2006-01-02 15:04:05"),
 					a.Duration.Round(time.Millisecond), a.Status, a.Error, oneLine(a.Response, 60))
 			}
@@ -187,7 +192,7 @@ func parseSince(s string, now time.Time) (time.Time, error) {
 
 func (e *env) deliveriesPurge(ctx context.Context, args []string) error {
 	fs, path := e.flags("deliveries purge")
-	state := fs.String("state", "dead", "purge deliveries in this state: dead or delivered")
+	state := fs.String("state", store.StateDead.String(), "purge deliveries in this state: "+store.StateDead.String()+" or "+store.StateDelivered.String())
 	before := fs.String("before", "", "purge those that finished before this time (RFC 3339, a date, or a duration such as 720h meaning that long ago); required")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -199,14 +204,9 @@ func (e *env) deliveriesPurge(ctx context.Context, args []string) error {
 	if err != nil {
 		return fmt.Errorf("deliveries purge: -before: %w", err)
 	}
-	var st int
-	switch *state {
-	case "dead":
-		st = store.StateDead
-	case "delivered":
-		st = store.StateDelivered
-	default:
-		return fmt.Errorf("deliveries purge: -state must be dead or delivered, got %q", *state)
+	st, ok := store.ParseState(*state)
+	if !ok || (st != store.StateDead && st != store.StateDelivered) {
+		return fmt.Errorf("deliveries purge: -state must be %s or %s, got %q", store.StateDead, store.StateDelivered, *state)
 	}
 	s, _, err := e.open(ctx, *path)
 	if err != nil {

@@ -42,7 +42,7 @@ func (e *env) cmdWebhooks(ctx context.Context, args []string) error {
 		}
 		rows := make([]row, 0, len(subs))
 		for _, s := range subs {
-			rows = append(rows, row{s.UID, s.ClientID, s.Format, s.Orcid, s.Target, statusWord(s.Active), s.Reason})
+			rows = append(rows, row{s.UID, s.ClientID, s.Format, s.Orcid, s.Target, s.Status(), s.Reason})
 		}
 		return json.NewEncoder(e.stdout).Encode(rows)
 	}
@@ -53,18 +53,11 @@ func (e *env) cmdWebhooks(ctx context.Context, args []string) error {
 		if orcidID == "" {
 			orcidID = "(all)"
 		}
-		status := statusWord(s.Active)
+		status := s.Status()
 		if s.Reason != "" {
 			status += " (" + s.Reason + ")"
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", s.UID, s.ClientID, s.Format, orcidID, s.Target, status)
 	}
 	return tw.Flush()
-}
-
-func statusWord(active bool) string {
-	if active {
-		return "active"
-	}
-	return "deactivated"
 }

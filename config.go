@@ -11,6 +11,9 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
+
+	"hookd/dispatch"
+	"hookd/store"
 )
 
 // Duration is a time.Duration written in TOML as a string such as "5m".
@@ -78,23 +81,24 @@ type Config struct {
 	} `toml:"log"`
 }
 
-// DefaultConfig returns the built-in defaults, the values SPEC.md documents.
+// DefaultConfig returns the built-in defaults, the values config.example.toml and the
+// README document.
 func DefaultConfig() Config {
 	var c Config
 	c.HTTP.Listen = "127.0.0.1:8080"
 	c.Store.Path = "hookd.db"
 	c.Store.Synchronous = "full"
-	c.Auth.TokenTTL = Duration{175316 * time.Hour}
-	c.Delivery.Tick = Duration{time.Second}
+	c.Auth.TokenTTL = Duration{store.DefaultTokenTTL}
+	c.Delivery.Tick = Duration{dispatch.DefaultTick}
 	c.Delivery.CoalesceWindow = Duration{5 * time.Minute}
-	c.Delivery.Timeout = Duration{20 * time.Second}
-	c.Delivery.RetryBase = Duration{time.Minute}
-	c.Delivery.RetryMaxDelay = Duration{2 * time.Hour}
-	c.Delivery.GiveUpAfter = Duration{72 * time.Hour}
-	c.Delivery.DisableAfter = Duration{120 * time.Hour}
-	c.Delivery.Workers = 64
-	c.Delivery.PerHost = 8
-	c.Delivery.Retention = Duration{168 * time.Hour}
+	c.Delivery.Timeout = Duration{dispatch.DefaultTimeout}
+	c.Delivery.RetryBase = Duration{dispatch.DefaultRetryBase}
+	c.Delivery.RetryMaxDelay = Duration{dispatch.DefaultRetryMaxDelay}
+	c.Delivery.GiveUpAfter = Duration{dispatch.DefaultGiveUpAfter}
+	c.Delivery.DisableAfter = Duration{dispatch.DefaultDisableAfter}
+	c.Delivery.Workers = dispatch.DefaultWorkers
+	c.Delivery.PerHost = dispatch.DefaultPerHost
+	c.Delivery.Retention = Duration{dispatch.DefaultRetention}
 	c.Email.StartTLS = true
 	c.Log.Level = "info"
 	c.Log.Format = "auto"
@@ -146,7 +150,8 @@ func LoadConfig(path string) (Config, error) {
 	return c, nil
 }
 
-// Validate checks every value and names the key of the first one that is wrong.
+// Validate checks every value and reports each one that is wrong, naming its key,
+// always in the same order.
 func (c *Config) Validate() error {
 	var errs []error
 	bad := func(key, format string, args ...any) {
@@ -207,10 +212,10 @@ func (c *Config) Validate() error {
 		bad("email.from", "must be an e-mail address, got %q", c.Email.From)
 	}
 	if u := c.Upstream.APIURL; u != "" {
-		for key, v := range map[string]string{"upstream.api_url": u, "upstream.token_url": c.Upstream.TokenURL} {
-			pu, err := url.Parse(v)
+		for _, f := range []struct{ key, url string }{{"upstream.api_url", u}, {"upstream.token_url", c.Upstream.TokenURL}} {
+			pu, err := url.Parse(f.url)
 			if err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" {
-				bad(key, "must be an absolute http(s) URL, got %q", v)
+				bad(f.key, "must be an absolute http(s) URL, got %q", f.url)
 			}
 		}
 		if c.Upstream.ClientID == "" {

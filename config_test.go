@@ -120,6 +120,26 @@ format = "json"
 	}
 }
 
+// TestConfigErrorsInOrder: a file with several wrong values gets them all, and in
+// the same order every time.
+func TestConfigErrorsInOrder(t *testing.T) {
+	is := is.New(t)
+	path := writeConfig(t, "[http]\npublic_url = \"https://hookd.example.org\"\n[upstream]\napi_url = \"ftp://a\"\ntoken_url = \"ftp://b\"\n"+
+		"client_id = \"APP-1\"\nclient_secret_file = \"no-such-file\"\n[log]\nlevel = \"loud\"\n")
+	_, first := LoadConfig(path)
+	is.True(first != nil) // refused
+	var keys []string
+	for _, line := range strings.Split(first.Error(), "\n") {
+		key, _, _ := strings.Cut(strings.TrimPrefix(line, "config "+path+": "), ":")
+		keys = append(keys, key)
+	}
+	is.Equal(keys, []string{"upstream.api_url", "upstream.token_url", "log.level", "upstream.client_secret_file"}) // every key, in order
+	for range 20 {
+		_, err := LoadConfig(path)
+		is.Equal(err.Error(), first.Error()) // the same every time
+	}
+}
+
 func TestLoadConfigValues(t *testing.T) {
 	is := is.New(t)
 	path := writeConfig(t, "[delivery]\ncoalesce_window = \"0s\"\ntimeout = \"90s\"\n[http]\nbase_path = \"/orcid-api-web\"\n")

@@ -29,8 +29,8 @@ const (
 	hubBob = "0000-0002-9079-593X"
 )
 
-// TestHubTwoDaemons runs the ORCID Hub path end to end with two hookd daemons, as
-// SPEC.md says ("a second hookd serves as the upstream in tests"): A plays ORCID,
+// TestHubTwoDaemons runs the ORCID Hub path end to end with two hookd daemons, a
+// second hookd serving as the upstream ORCID API: A plays ORCID,
 // B is the institution's hub with [upstream] pointing at A. An organisation set up
 // at B through the admin API registers its members' webhooks at A; "hookd notify"
 // at A calls B's relay, and B delivers the Hub JSON to the organisation's receiver
@@ -294,7 +294,13 @@ level = "debug"
 		"CREATED " + hubAnn: 2, "CREATED " + hubBob: 2,
 		"UPDATED " + hubAnn: 2,
 	}) // nothing more, so the wrong keys fanned nothing out
-	rowsA := deliveries(cfgA)
+	// A records its call to B's relay on its next turn, which may come after B's
+	// deliveries are done.
+	var rowsA []deliveryRow
+	waitFor(t, "A's callback recorded", logs, func() bool {
+		rowsA = deliveries(cfgA)
+		return len(rowsA) == 1 && rowsA[0].State != "in-flight"
+	})
 	is.Equal(len(rowsA), 1)                         // A's one callback, to B's relay
 	is.Equal(rowsA[0].Orcid, hubAnn)                // for Ann
 	is.Equal(rowsA[0].State, "delivered")           // done

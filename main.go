@@ -11,7 +11,6 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 
 	"github.com/lmittmann/tint"
@@ -167,7 +166,7 @@ func newLogger(cfg Config, w io.Writer) *slog.Logger {
 	}
 	switch format {
 	case "tint":
-		return slog.New(tint.NewHandler(w, &tint.Options{Level: level, TimeFormat: "15:04:05.000"}))
+		return slog.New(tint.NewTextHandler(w, &tint.Options{Level: level, TimeFormat: "15:04:05.000"}))
 	case "text":
 		return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
 	default:
@@ -214,6 +213,20 @@ func (e *env) cmdBackup(ctx context.Context, args []string) error {
 	return nil
 }
 
+// flagError turns an error about an input (a *store.Error whose Field is in flags)
+// into one that names the flag the user typed, e.g. "org add: -tech-contact: "x" is
+// not an e-mail address" rather than the API's "tech-contact-email". Any other error
+// comes back as it is.
+func flagError(cmd string, err error, flags map[string]string) error {
+	var e *store.Error
+	if errors.As(err, &e) {
+		if f, ok := flags[e.Field]; ok {
+			return fmt.Errorf("%s: -%s: %s", cmd, f, e.Message)
+		}
+	}
+	return err
+}
+
 // parseInterspersed parses flags that may come before or after positional arguments.
 func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 	var pos []string
@@ -225,10 +238,7 @@ func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 		if len(args) == 0 {
 			return pos, nil
 		}
-		pos = append(pos, args[0])
+		pos = append(pos, args[0]) // a positional argument; flags may follow it
 		args = args[1:]
-		if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-			continue
-		}
 	}
 }

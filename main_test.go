@@ -382,6 +382,7 @@ func TestClientAddBadInput(t *testing.T) {
 		{"id without secret", []string{"-name", "x", "-id", "0000-0002-5315-1318"}, "-secret"},
 		{"unknown scope", []string{"-name", "x", "-scopes", "/read-limited"}, "/read-limited"},
 		{"short secret", []string{"-name", "x", "-id", "abc", "-secret", "short"}, "secret"},
+		{"bad e-mail", []string{"-name", "x", "-email", "nope"}, `client add: -email: "nope" is not an e-mail address`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -394,6 +395,28 @@ func TestClientAddBadInput(t *testing.T) {
 	out, err := runCmd(t, "client", "list", "-config", cfg, "-json")
 	is.NoErr(err)                          // list
 	is.Equal(strings.TrimSpace(out), "[]") // bad input created no client
+}
+
+// TestOrgAddNamesFlags: an error about an input names the flag the user typed, not
+// the admin API's field.
+func TestOrgAddNamesFlags(t *testing.T) {
+	cfg := testConfig(t, "")
+	for _, tt := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"bad contact", []string{"-name", "Uni", "-tech-contact", "nope"}, `org add: -tech-contact: "nope" is not an e-mail address`},
+		{"no contact", []string{"-name", "Uni"}, "org add: -tech-contact: is required"},
+		{"no name", []string{"-tech-contact", "it@uni.example"}, "org add: -name: is required"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			is := is.New(t)
+			_, err := runCmd(t, append([]string{"org", "add", "-config", cfg}, tt.args...)...)
+			is.True(err != nil)            // refused
+			is.Equal(err.Error(), tt.want) // in the command line's words
+		})
+	}
 }
 
 // TestServeNotifyDelivers is the whole path: a daemon, a registration over HTTP, an

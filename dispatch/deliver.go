@@ -7,7 +7,6 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -18,7 +17,6 @@ import (
 
 	"hookd/orcid"
 	"hookd/secret"
-	"hookd/ssrf"
 	"hookd/store"
 )
 
@@ -41,9 +39,6 @@ var protectedHeaders = map[string]bool{
 	"authorization": true, "user-agent": true, "content-type": true, "content-length": true, "host": true,
 	"webhook-id": true, "webhook-timestamp": true, "webhook-signature": true, "apikey": true,
 }
-
-// MessageID is the Standard Webhooks webhook-id of a delivery, stable across retries.
-func MessageID(deliveryID int64) string { return "msg_" + strconv.FormatInt(deliveryID, 10) }
 
 // Sign computes the webhook-signature header value: one "v1,<base64 HMAC-SHA256>"
 // per secret, space-separated, over id.timestamp.body.
@@ -96,7 +91,7 @@ func payload(c store.Claimed, hub store.HubDelivery, recordURL string) ([]byte, 
 		return b, "application/json", err
 	case store.FormatStandard:
 		b, err := json.Marshal(standardPayload{
-			Type:      "orcid.record." + strings.ToLower(c.EventType),
+			Type:      store.EventTypeName(c.EventType),
 			Timestamp: c.LastEventAt.UTC(),
 			Data:      standardData{Orcid: c.Subject, URL: orcid.URL(c.Subject)},
 		})
@@ -106,9 +101,12 @@ func payload(c store.Claimed, hub store.HubDelivery, recordURL string) ([]byte, 
 	}
 }
 
-// deliver makes one call for a claimed delivery and decides its outcome.
+// deliver makes one call for a claimed delivery, decides its outcome and logs it.
 func (d *Dispatcher) deliver(ctx context.Context, c store.Claimed) store.Outcome {
-	return d.outcome(c, d.call(ctx, c))
+	r := d.call(ctx, c)
+	o := d.policy.outcome(c, r, d.store.Now())
+	d.logOutcome(c, o)
+	return o
 }
 
 func (d *Dispatcher) call(ctx context.Context, c store.Claimed) result {
@@ -146,7 +144,7 @@ func (d *Dispatcher) call(ctx context.Context, c store.Claimed) result {
 			return fail(fmt.Sprintf("bad target URL: %v", err))
 		}
 	}
-	id := MessageID(c.ID)
+	id := store.MessageID(c.ID)
 	ts := time.Now().Unix()
 	var sig string
 	if len(c.Target.SigningSecrets) > 0 {
@@ -225,33 +223,4 @@ func (r *result) read(resp *http.Response, t0 time.Time) {
 	r.status = resp.StatusCode
 	r.body = strings.ToValidUTF8(string(snippet), "?")
 	r.retryAfter = resp.Header.Get("Retry-After")
-}
-
-// drain reads what is left of a response body (bounded) so the connection can be
-// reused, and closes it.
-func drain(resp *http.Response) {
-	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-	resp.Body.Close()
-}
-
-// describe turns a client error into a short line for the attempt log.
-func describe(err error, timeout time.Duration) string {
-	var blocked *ssrf.ErrBlocked
-	switch {
-	case errors.As(err, &blocked):
-		return blocked.Error()
-	case errors.Is(err, context.DeadlineExceeded) || isTimeout(err):
-		return fmt.Sprintf("timeout after %s", timeout)
-	}
-	msg := err.Error()
-	// *url.Error repeats the method and URL; keep the cause.
-	if i := strings.LastIndex(msg, "\": "); i >= 0 {
-		msg = msg[i+3:]
-	}
-	return msg
-}
-
-func isTimeout(err error) bool {
-	var te interface{ Timeout() bool }
-	return errors.As(err, &te) && te.Timeout()
 }

@@ -295,6 +295,9 @@ func TestDisableAfter(t *testing.T) {
 	is.True(!sub.Active)                                          // the subscription is deactivated
 	is.True(strings.Contains(sub.Reason, "failed continuously"))  // with a reason
 	is.True(strings.Contains(sub.Reason, "2024-03-01T12:00:00Z")) // naming when the failures began
+	is.Equal(sub.Reason, "deliveries failed continuously since 2024-03-01T12:00:00Z (last: HTTP 500)")
+	last := e.attempts(row.ID)
+	is.Equal(last[len(last)-1].Error, "2024-03-01T12:00:00Z (last: HTTP 500)") // the last attempt says so too
 
 	res := e.intake(0, store.Event{Orcid: orcidA})
 	is.Equal(res.Deliveries, 0) // new events no longer reach it
@@ -615,7 +618,7 @@ func TestStalledHostIsTrimmed(t *testing.T) {
 	waitFor(t, 2*time.Second, "2 calls to hang", func() bool { return rv.count() == 6 })
 	is.Equal(dispatch.Held(d), 32) // and a fast host keeps it all: 2 calls and 30 queued
 
-	time.Sleep(1100 * time.Millisecond) // no call finishes for longer than stallAfter
+	e.clock.Advance(1100 * time.Millisecond) // no call finishes for longer than stallAfter
 	now := e.clock.Now()
 	for range 2 { // trim (and claim the 8 rows left, which the host cannot take), then record that
 		_, err := d.Tick(ctx)
@@ -785,7 +788,7 @@ func TestSignatureVerifiesIndependently(t *testing.T) {
 	id := reqs[0].header.Get("webhook-id")
 	is.True(id != "")                              // a webhook-id is sent
 	is.Equal(reqs[1].header.Get("webhook-id"), id) // and is the same across the retry
-	is.Equal(id, dispatch.MessageID(e.only().ID))  // derived from the delivery
+	is.Equal(id, store.MessageID(e.only().ID))     // derived from the delivery
 	is.Equal(e.only().StateName(), "delivered")    // delivered
 
 	// A second delivery of the same pair is a new message with a new id.

@@ -61,7 +61,7 @@ func (d *Dispatcher) sendEmail(ctx context.Context, c store.Claimed) result {
 		}
 	}
 	m.Subject("ORCID Profile Update (" + c.Subject + ")")
-	m.SetGenHeader("X-Hookd-Delivery", MessageID(c.ID))
+	m.SetGenHeader("X-Hookd-Delivery", store.MessageID(c.ID))
 	m.SetMessageID()
 	m.SetDate()
 	m.SetBodyString(mail.TypeTextPlain, emailBody(c, info, h.opts.RecordURL))

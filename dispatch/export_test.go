@@ -11,7 +11,7 @@ import (
 func HostSpeed(d *Dispatcher, host string) time.Duration {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return d.speed[host]
+	return d.sched.speed[host]
 }
 
 // SetHostSpeed replaces a host's measured average call duration, so a test does not
@@ -19,14 +19,14 @@ func HostSpeed(d *Dispatcher, host string) time.Duration {
 func SetHostSpeed(d *Dispatcher, host string, took time.Duration) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	d.speed[host] = took
+	d.sched.speed[host] = took
 }
 
 // Held is how many claimed rows the dispatcher holds: running and queued.
 func Held(d *Dispatcher) int {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return d.inFlight + d.queued
+	return d.sched.held()
 }
 
 // AddOutcome queues an outcome for the next turn to record, as a finished call does.
@@ -41,4 +41,19 @@ func Pending(d *Dispatcher) int {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return len(d.pending)
+}
+
+// Remembered is how many hosts the failure log, subscriptions the owner notices
+// and subscriptions the token cache remember.
+func Remembered(d *Dispatcher) (failureHosts, toldSubs, tokenSubs int) {
+	d.failures.mu.Lock()
+	failureHosts = d.failures.hosts.len()
+	d.failures.mu.Unlock()
+	d.told.mu.Lock()
+	toldSubs = d.told.subs.len()
+	d.told.mu.Unlock()
+	d.tokens.mu.Lock()
+	tokenSubs = d.tokens.sources.len()
+	d.tokens.mu.Unlock()
+	return failureHosts, toldSubs, tokenSubs
 }

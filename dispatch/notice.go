@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	mail "github.com/wneessen/go-mail"
@@ -13,6 +14,32 @@ import (
 
 // noticeEvery is how often at most one subscription's owner is told of a deactivation.
 const noticeEvery = time.Hour
+
+// noticeSubs bounds how many subscriptions toldOwners remembers.
+const noticeSubs = 10000
+
+// toldOwners remembers, for noticeEvery, which subscriptions' owners were told of
+// a deactivation, for at most noticeSubs subscriptions.
+type toldOwners struct {
+	mu   sync.Mutex
+	subs *recent[int64, struct{}]
+}
+
+func newToldOwners() *toldOwners {
+	return &toldOwners{subs: newRecent[int64, struct{}](noticeEvery, noticeSubs)}
+}
+
+// tell reports whether the owner of subscription id is to be told now (not if they
+// were told less than noticeEvery ago), and notes that they are.
+func (t *toldOwners) tell(id int64, now time.Time) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if _, _, seen := t.subs.get(id, now); seen {
+		return false
+	}
+	t.subs.set(id, struct{}{}, now)
+	return true
+}
 
 // noticeOwners tells the owners of subscriptions this batch deactivated (410 Gone,
 // or failing for disable_after), by e-mail where e-mail is configured and the owner
@@ -25,16 +52,7 @@ func (d *Dispatcher) noticeOwners(batch []store.Outcome) {
 		}
 		// Several deliveries of one subscription may fail at once, or finish after it
 		// was deactivated: tell its owner once.
-		d.mu.Lock()
-		if d.noticed == nil {
-			d.noticed = map[int64]time.Time{}
-		}
-		last, seen := d.noticed[out.SubscriptionID]
-		if !seen || time.Since(last) > noticeEvery {
-			d.noticed[out.SubscriptionID] = time.Now()
-		}
-		d.mu.Unlock()
-		if seen && time.Since(last) <= noticeEvery {
+		if !d.told.tell(out.SubscriptionID, d.now()) {
 			continue
 		}
 		if o.Addr == "" {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"sync"
+	"time"
 
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
@@ -11,14 +12,23 @@ import (
 	"hookd/store"
 )
 
+// tokenKeep and tokenSources bound the token cache: a subscription's source is
+// dropped after an hour without a delivery (its next delivery fetches a new
+// token), and at most tokenSources are kept.
+const (
+	tokenKeep    = time.Hour
+	tokenSources = 10000
+)
+
 // tokenCache keeps one OAuth client-credentials token source per subscription with
 // auth type client_credential: a token is fetched from the subscription's token URL
 // once and reused until it expires.
 type tokenCache struct {
 	client *http.Client // the SSRF-guarded client, for the token endpoint too
+	now    func() time.Time
 
 	mu      sync.Mutex
-	sources map[int64]*tokenSource
+	sources *recent[int64, *tokenSource] // by subscription, stamped with its last use
 }
 
 type tokenSource struct {
@@ -26,27 +36,29 @@ type tokenSource struct {
 	ts  oauth2.TokenSource
 }
 
+func newTokenCache(client *http.Client, now func() time.Time) *tokenCache {
+	return &tokenCache{client: client, now: now, sources: newRecent[int64, *tokenSource](tokenKeep, tokenSources)}
+}
+
 // token returns an access token for t; fresh discards the cached one first.
 func (c *tokenCache) token(ctx context.Context, t *store.Target, fresh bool) (string, error) {
 	key := t.Auth.ClientID + "\x00" + t.Auth.TokenURL + "\x00" + t.Auth.Secret
+	now := c.now()
 	c.mu.Lock()
-	if c.sources == nil {
-		c.sources = map[int64]*tokenSource{}
-	}
-	src := c.sources[t.SubscriptionID]
+	src, _, _ := c.sources.get(t.SubscriptionID, now)
 	if src == nil || src.key != key || fresh {
 		cfg := clientcredentials.Config{ClientID: t.Auth.ClientID, ClientSecret: t.Auth.Secret, TokenURL: t.Auth.TokenURL}
 		// The source outlives this call, so it gets its own context carrying the client.
 		base := context.WithValue(context.Background(), oauth2.HTTPClient, c.client)
 		src = &tokenSource{key: key, ts: cfg.TokenSource(base)}
-		c.sources[t.SubscriptionID] = src
 	}
+	c.sources.set(t.SubscriptionID, src, now)
 	c.mu.Unlock()
 	tok, err := src.ts.Token()
 	if err != nil {
 		c.mu.Lock()
-		if c.sources[t.SubscriptionID] == src {
-			delete(c.sources, t.SubscriptionID)
+		if cur, _, _ := c.sources.get(t.SubscriptionID, now); cur == src {
+			c.sources.remove(t.SubscriptionID)
 		}
 		c.mu.Unlock()
 		return "", err

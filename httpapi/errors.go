@@ -1,8 +1,10 @@
 package httpapi
 
 import (
+	"cmp"
 	"encoding/xml"
 	"errors"
+	"fmt"
 	"log/slog"
 	"mime"
 	"net/http"
@@ -11,6 +13,87 @@ import (
 
 	"hookd/store"
 )
+
+// statusOf is the one table from the codes of hookd's errors (*store.Error) to HTTP
+// statuses. A route that answers a code otherwise says so beside its handler, with
+// problemAnswers, orcidAnswers or oauthAnswers; any other error is a 500 whose
+// cause is logged and whose caller sees only "internal error".
+var statusOf = map[store.Code]int{
+	store.Invalid:      http.StatusBadRequest,
+	store.NotFound:     http.StatusNotFound,
+	store.Conflict:     http.StatusConflict,
+	store.Forbidden:    http.StatusForbidden,
+	store.Unauthorized: http.StatusUnauthorized,
+}
+
+// storeError finds the *store.Error in err and its status; ok is false for any
+// other error, which is a 500.
+func storeError(err error) (e *store.Error, status int, ok bool) {
+	if !errors.As(err, &e) {
+		return nil, 0, false
+	}
+	status, ok = statusOf[e.Code]
+	return e, status, ok
+}
+
+// internal logs the cause of a 500.
+func (s *Server) internal(r *http.Request, err error) {
+	s.log.LogAttrs(r.Context(), slog.LevelError, "request failed", slog.String("method", r.Method),
+		slog.String("path", r.URL.EscapedPath()), slog.String("err", err.Error()))
+}
+
+// statusLine is "404 Not Found", as ORCID's developer messages start.
+func statusLine(status int) string { return strconv.Itoa(status) + " " + http.StatusText(status) }
+
+// problem is an RFC 9457 problem detail, the error body of the platform and admin APIs.
+type problem struct {
+	Type   string `json:"type"`
+	Title  string `json:"title"`
+	Status int    `json:"status"`
+	Detail string `json:"detail"`
+	Field  string `json:"field,omitempty"`
+}
+
+// problemAnswer is how a route answers one code otherwise than statusOf and the
+// error's own words do: another status, or a fixed detail (which names no field).
+type problemAnswer struct {
+	status int
+	detail string
+}
+
+// problemAnswers are a route's problemAnswer by code.
+type problemAnswers map[store.Code]problemAnswer
+
+// writeProblem answers err as a problem: the status from statusOf (or the route's
+// answers), the error's text as the detail and its field.
+func (s *Server) writeProblem(w http.ResponseWriter, r *http.Request, err error, answers problemAnswers) {
+	e, status, ok := storeError(err)
+	if !ok {
+		s.internal(r, err)
+		writeProblemBody(w, http.StatusInternalServerError, "internal error", "")
+		return
+	}
+	detail, field := e.Error(), e.Field
+	if a, ok := answers[e.Code]; ok {
+		status = cmp.Or(a.status, status)
+		if a.detail != "" {
+			detail, field = a.detail, ""
+		}
+	}
+	writeProblemBody(w, status, detail, field)
+}
+
+// writeProblemBody writes a problem; one with a field and status 400 is a validation problem.
+func writeProblemBody(w http.ResponseWriter, status int, detail, field string) {
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(status)
+	p := problem{Type: "about:blank", Title: http.StatusText(status), Status: status, Detail: detail, Field: field}
+	if status == http.StatusBadRequest && field != "" {
+		p.Type = "https://hookd.dev/problems/validation"
+		p.Title = "Invalid request"
+	}
+	writeJSONBody(w, p)
+}
 
 // ORCID error codes hookd answers with, as ORCID's API uses them.
 const (
@@ -34,6 +117,52 @@ type orcidError struct {
 	UserMessage      string   `json:"user-message" xml:"user-message"`
 	ErrorCode        int      `json:"error-code" xml:"error-code"`
 	MoreInfo         string   `json:"more-info" xml:"more-info"`
+}
+
+// orcidAnswer is how an ORCID route answers one code: ORCID's error-code, its
+// user-message, and the words that name the input at fault before the error's
+// message in developer-message ("callback " + "URL … must be …").
+type orcidAnswer struct {
+	code int
+	user string
+	name string
+}
+
+// orcidAnswers are a route's orcidAnswer by code; a code without one is a 500.
+type orcidAnswers map[store.Code]orcidAnswer
+
+// writeORCIDError answers err with ORCID's error body: the status from statusOf, and
+// ORCID's error-code and user-message from the route's answers.
+func (s *Server) writeORCIDError(w http.ResponseWriter, r *http.Request, err error, answers orcidAnswers) {
+	e, status, ok := storeError(err)
+	a, known := orcidAnswer{}, false
+	if ok {
+		a, known = answers[e.Code]
+	}
+	if !known {
+		s.internal(r, err)
+		writeORCIDBody(w, r, http.StatusInternalServerError, codeInternal, statusLine(http.StatusInternalServerError)+": internal error", "")
+		return
+	}
+	writeORCIDBody(w, r, status, a.code, statusLine(status)+": "+a.name+e.Message, a.user)
+}
+
+// writeORCIDBody writes ORCID's error body: XML when the caller prefers it.
+func writeORCIDBody(w http.ResponseWriter, r *http.Request, status, code int, developer, user string) {
+	body := orcidError{ResponseCode: status, DeveloperMessage: developer, UserMessage: user, ErrorCode: code, MoreInfo: moreInfo}
+	if user == "" {
+		body.UserMessage = developer
+	}
+	if prefersXML(r) {
+		w.Header().Set("Content-Type", "application/xml;charset=UTF-8")
+		w.WriteHeader(status)
+		w.Write([]byte(xml.Header))
+		enc := xml.NewEncoder(w)
+		enc.Indent("", "    ")
+		enc.Encode(body)
+		return
+	}
+	encode(w, status, body)
 }
 
 // prefersXML reports whether the Accept header ranks an XML type above JSON.
@@ -64,74 +193,47 @@ func prefersXML(r *http.Request) bool {
 	return best == "xml"
 }
 
-// writeORCIDError answers with ORCID's error body: XML when the caller prefers it.
-func writeORCIDError(w http.ResponseWriter, r *http.Request, status, code int, developer, user string) {
-	body := orcidError{ResponseCode: status, DeveloperMessage: developer, UserMessage: user, ErrorCode: code, MoreInfo: moreInfo}
-	if user == "" {
-		body.UserMessage = developer
-	}
-	if prefersXML(r) {
-		w.Header().Set("Content-Type", "application/xml;charset=UTF-8")
-		w.WriteHeader(status)
-		w.Write([]byte(xml.Header))
-		enc := xml.NewEncoder(w)
-		enc.Indent("", "    ")
-		enc.Encode(body)
-		return
-	}
-	encode(w, status, body)
-}
-
 // oauthError is the OAuth 2 error body of the token endpoint and of bearer checks.
 type oauthError struct {
 	Error       string `json:"error"`
 	Description string `json:"error_description"`
 }
 
-func writeOAuthError(w http.ResponseWriter, status int, code, description string) {
+// oauthAnswer is how a route answers one code in OAuth's body (RFC 6749 §5.2): the
+// status (statusOf's when 0), OAuth's error code and its description of the error.
+type oauthAnswer struct {
+	status   int
+	code     string
+	describe func(e *store.Error) string
+}
+
+// oauthAnswers are a route's oauthAnswer by code; a code without one is a 500.
+type oauthAnswers map[store.Code]oauthAnswer
+
+// writeOAuthError answers err in OAuth's error body, as the route's answers say.
+func (s *Server) writeOAuthError(w http.ResponseWriter, r *http.Request, err error, answers oauthAnswers) {
+	e, status, ok := storeError(err)
+	a, known := oauthAnswer{}, false
+	if ok {
+		a, known = answers[e.Code]
+	}
+	if !known {
+		s.internal(r, err)
+		writeOAuthBody(w, http.StatusInternalServerError, "server_error", "internal error")
+		return
+	}
+	writeOAuthBody(w, cmp.Or(a.status, status), a.code, a.describe(e))
+}
+
+// writeOAuthBody writes OAuth's error body, which no cache may keep.
+func writeOAuthBody(w http.ResponseWriter, status int, code, description string) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Pragma", "no-cache")
 	encode(w, status, oauthError{Error: code, Description: description})
 }
 
-// problem is an RFC 9457 problem detail, the error body of the platform API.
-type problem struct {
-	Type   string `json:"type"`
-	Title  string `json:"title"`
-	Status int    `json:"status"`
-	Detail string `json:"detail"`
-	Field  string `json:"field,omitempty"`
-}
-
-func writeProblem(w http.ResponseWriter, status int, detail, field string) {
-	w.Header().Set("Content-Type", "application/problem+json")
-	w.WriteHeader(status)
-	p := problem{Type: "about:blank", Title: http.StatusText(status), Status: status, Detail: detail, Field: field}
-	if status == http.StatusBadRequest && field != "" {
-		p.Type = "https://hookd.dev/problems/validation"
-		p.Title = "Invalid request"
-	}
-	writeJSONBody(w, p)
-}
-
-// problemFor maps a store error to a problem response; the cause of a 500 is logged,
-// and the caller sees only "internal error".
-func (s *Server) problemFor(w http.ResponseWriter, r *http.Request, err error) {
-	switch {
-	case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrForbidden):
-		writeProblem(w, http.StatusNotFound, "not found", "")
-	case errors.Is(err, store.ErrInvalid):
-		writeProblem(w, http.StatusBadRequest, strings.TrimPrefix(err.Error(), store.ErrInvalid.Error()+": "), "")
-	case errors.Is(err, store.ErrConflict):
-		writeProblem(w, http.StatusConflict, err.Error(), "")
-	default:
-		s.internal(r, err)
-		writeProblem(w, http.StatusInternalServerError, "internal error", "")
-	}
-}
-
-// internal logs the cause of a 500.
-func (s *Server) internal(r *http.Request, err error) {
-	s.log.LogAttrs(r.Context(), slog.LevelError, "request failed", slog.String("method", r.Method),
-		slog.String("path", r.URL.EscapedPath()), slog.String("err", err.Error()))
+// inputError is an error in a request's input that no store call made: a body that
+// does not decode, a parameter out of range.
+func inputError(field, format string, args ...any) *store.Error {
+	return &store.Error{Code: store.Invalid, Field: field, Message: fmt.Sprintf(format, args...)}
 }

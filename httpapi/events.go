@@ -4,16 +4,18 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
-	"strings"
 
 	"hookd/orcid"
 	"hookd/store"
 )
 
-// maxEvents is the largest batch the intake takes in one request.
-const maxEvents = 1000
+// Limits of the intake.
+const (
+	maxEvents         = 1000 // events in one request
+	maxEventID        = 200  // bytes of an event's id
+	maxIdempotencyKey = 200  // bytes of an Idempotency-Key
+)
 
 // handleEvents is the intake: one event object or an array of up to 1000. It answers
 // 202 only after the events are committed, then wakes the dispatcher.
@@ -30,39 +32,43 @@ func (s *Server) handleEvents() http.Handler {
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		key := r.Header.Get("Idempotency-Key")
-		if len(key) > 200 {
-			writeProblem(w, http.StatusBadRequest, "Idempotency-Key is longer than 200 characters", "Idempotency-Key")
+		if len(key) > maxIdempotencyKey {
+			writeProblemBody(w, http.StatusBadRequest, fmt.Sprintf("Idempotency-Key is longer than %d characters", maxIdempotencyKey), "Idempotency-Key")
 			return
 		}
 		var raw json.RawMessage
-		if err := decode(w, r, &raw, 0); err != nil {
-			eb, _ := err.(*errBody)
-			writeProblem(w, http.StatusBadRequest, err.Error(), fieldOf(eb))
+		if err := decode(w, r, &raw, maxBody); err != nil {
+			s.writeProblem(w, r, err, nil)
 			return
 		}
 		var events []event
 		prefix := ""
 		trimmed := bytes.TrimSpace(raw)
+		var bad *store.Error
 		if len(trimmed) > 0 && trimmed[0] == '[' {
-			if err := strictUnmarshal(trimmed, &events); err != nil {
-				writeProblem(w, http.StatusBadRequest, err.Error(), "")
-				return
-			}
+			bad = unmarshal(trimmed, &events)
 			prefix = "[%d]."
 		} else {
 			var one event
-			if err := strictUnmarshal(trimmed, &one); err != nil {
-				writeProblem(w, http.StatusBadRequest, err.Error(), "")
-				return
-			}
+			bad = unmarshal(trimmed, &one)
 			events = []event{one}
 		}
+		if bad != nil {
+			// A body of the wrong shape names no field (in a batch the decoder could
+			// not say which element): the detail does.
+			detail := bad.Message
+			if bad.Field != "" {
+				detail = "request body: " + bad.Error()
+			}
+			writeProblemBody(w, http.StatusBadRequest, detail, "")
+			return
+		}
 		if len(events) == 0 {
-			writeProblem(w, http.StatusBadRequest, "no events: send an event object or a non-empty array", "")
+			writeProblemBody(w, http.StatusBadRequest, "no events: send an event object or a non-empty array", "")
 			return
 		}
 		if len(events) > maxEvents {
-			writeProblem(w, http.StatusBadRequest, fmt.Sprintf("%d events in one request; the limit is %d", len(events), maxEvents), "")
+			writeProblemBody(w, http.StatusBadRequest, fmt.Sprintf("%d events in one request; the limit is %d", len(events), maxEvents), "")
 			return
 		}
 		batch := make([]store.Event, len(events))
@@ -75,30 +81,27 @@ func (s *Server) handleEvents() http.Handler {
 			}
 			id := orcid.Normalize(ev.Orcid)
 			if id == "" {
-				writeProblem(w, http.StatusBadRequest, field("orcid")+" is required", field("orcid"))
+				writeProblemBody(w, http.StatusBadRequest, field("orcid")+" is required", field("orcid"))
 				return
 			}
-			if err := orcid.Check(id); err != nil {
-				writeProblem(w, http.StatusBadRequest, field("orcid")+": "+err.Error(), field("orcid"))
+			if err := store.CheckOrcid(field("orcid"), id); err != nil {
+				s.writeProblem(w, r, err, nil)
 				return
 			}
-			typ := strings.ToUpper(ev.Type)
-			if typ == "" {
-				typ = store.EventUpdated
-			}
-			if typ != store.EventUpdated && typ != store.EventCreated {
-				writeProblem(w, http.StatusBadRequest, fmt.Sprintf("%s must be UPDATED or CREATED, got %q", field("type"), ev.Type), field("type"))
+			typ, err := store.ParseEventType(field("type"), ev.Type)
+			if err != nil {
+				s.writeProblem(w, r, err, nil)
 				return
 			}
-			if len(ev.ID) > 200 {
-				writeProblem(w, http.StatusBadRequest, field("id")+" is longer than 200 characters", field("id"))
+			if len(ev.ID) > maxEventID {
+				writeProblemBody(w, http.StatusBadRequest, fmt.Sprintf("%s is longer than %d characters", field("id"), maxEventID), field("id"))
 				return
 			}
 			batch[i] = store.Event{Orcid: id, Type: typ, ID: ev.ID}
 		}
 		res, err := s.store.Intake(r.Context(), tokenFrom(r.Context()).ClientID, key, batch, s.opts.CoalesceWindow)
 		if err != nil {
-			s.problemFor(w, r, err)
+			s.writeProblem(w, r, err, nil)
 			return
 		}
 		if res.Deliveries > 0 && !res.Replayed {
@@ -112,22 +115,4 @@ func (s *Server) handleEvents() http.Handler {
 		}
 		encode(w, http.StatusAccepted, response{Accepted: res.Accepted, Duplicates: res.Duplicates, Deliveries: res.Deliveries})
 	})
-}
-
-func fieldOf(eb *errBody) string {
-	if eb == nil {
-		return ""
-	}
-	return eb.field
-}
-
-// strictUnmarshal decodes JSON rejecting unknown fields.
-func strictUnmarshal(b []byte, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil && err != io.EOF {
-		msg := strings.TrimPrefix(err.Error(), "json: ")
-		return fmt.Errorf("request body: %s", msg)
-	}
-	return nil
 }

@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -10,8 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"hookd/orcid"
-	"hookd/ssrf"
 	"hookd/store"
 )
 
@@ -54,58 +51,26 @@ func orgID(w http.ResponseWriter, r *http.Request) (int64, bool) {
 	raw := params(r).ByName("id")
 	id, err := strconv.ParseInt(raw, 10, 64)
 	if err != nil || id <= 0 {
-		writeProblem(w, http.StatusNotFound, fmt.Sprintf("organisation %q not found", raw), "")
+		writeProblemBody(w, http.StatusNotFound, fmt.Sprintf("organisation %q not found", raw), "")
 		return 0, false
 	}
 	return id, true
 }
 
-// hubProblem answers a store error: like problemFor, but keeps the store's message
-// (which names the field) for a 409 and a 404.
-func (s *Server) hubProblem(w http.ResponseWriter, r *http.Request, err error) {
-	msg := err.Error()
-	if i := strings.LastIndex(msg, ": "); i >= 0 && errors.Is(err, store.ErrNotFound) {
-		msg = strings.TrimSuffix(msg[strings.Index(msg, ": ")+2:], ": "+store.ErrNotFound.Error()) + " not found"
-	}
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-		writeProblem(w, http.StatusNotFound, msg, "")
-	case errors.Is(err, store.ErrConflict):
-		_, detail, _ := strings.Cut(msg, ": name: ")
-		writeProblem(w, http.StatusConflict, "name: "+detail, "name") // the one unique field
-	case errors.Is(err, store.ErrInvalid):
-		detail := errAfter(err, store.ErrInvalid)
-		detail = strings.TrimPrefix(detail, ": ")
-		field, _, _ := strings.Cut(detail, ":")
-		field, _, _ = strings.Cut(field, " ") // "name is required" names name too
-		writeProblem(w, http.StatusBadRequest, detail, field)
-	default:
-		s.problemFor(w, r, err)
-	}
-}
-
 func (s *Server) handleOrgCreate() http.Handler {
 	type request struct {
-		Name             *string `json:"name"`
-		TechContactEmail *string `json:"tech-contact-email"`
+		Name             string `json:"name"`
+		TechContactEmail string `json:"tech-contact-email"`
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var in request
-		if err := decode(w, r, &in, 64<<10); err != nil {
-			writeInputError(w, err)
+		if err := decode(w, r, &in, maxSmallBody); err != nil {
+			s.writeProblem(w, r, err, nil)
 			return
 		}
-		if in.Name == nil {
-			writeProblem(w, http.StatusBadRequest, "name is required", "name")
-			return
-		}
-		if in.TechContactEmail == nil {
-			writeProblem(w, http.StatusBadRequest, "tech-contact-email is required", "tech-contact-email")
-			return
-		}
-		o, err := s.store.CreateOrganisation(r.Context(), *in.Name, *in.TechContactEmail)
+		o, err := s.store.CreateOrganisation(r.Context(), in.Name, in.TechContactEmail)
 		if err != nil {
-			s.hubProblem(w, r, err)
+			s.writeProblem(w, r, err, nil)
 			return
 		}
 		w.Header().Set("Location", s.opts.PublicURL+"/api/hub/v1/organisations/"+strconv.FormatInt(o.ID, 10))
@@ -120,7 +85,7 @@ func (s *Server) handleOrgList() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		list, err := s.store.Organisations(r.Context())
 		if err != nil {
-			s.hubProblem(w, r, err)
+			s.writeProblem(w, r, err, nil)
 			return
 		}
 		out := response{Organisations: []orgJSON{}}
@@ -139,7 +104,7 @@ func (s *Server) handleOrgGet() http.Handler {
 		}
 		o, err := s.store.Organisation(r.Context(), id)
 		if err != nil {
-			s.hubProblem(w, r, err)
+			s.writeProblem(w, r, err, nil)
 			return
 		}
 		encode(w, http.StatusOK, toOrgJSON(o))
@@ -157,13 +122,13 @@ func (s *Server) handleOrgPatch() http.Handler {
 			return
 		}
 		var in request
-		if err := decode(w, r, &in, 64<<10); err != nil {
-			writeInputError(w, err)
+		if err := decode(w, r, &in, maxSmallBody); err != nil {
+			s.writeProblem(w, r, err, nil)
 			return
 		}
 		o, err := s.store.UpdateOrganisation(r.Context(), id, store.OrganisationPatch{Name: in.Name, TechContactEmail: in.TechContactEmail})
 		if err != nil {
-			s.hubProblem(w, r, err)
+			s.writeProblem(w, r, err, nil)
 			return
 		}
 		encode(w, http.StatusOK, toOrgJSON(o))
@@ -177,7 +142,7 @@ func (s *Server) handleOrgDelete() http.Handler {
 			return
 		}
 		if err := s.store.DeleteOrganisation(r.Context(), id); err != nil {
-			s.hubProblem(w, r, err)
+			s.writeProblem(w, r, err, nil)
 			return
 		}
 		s.opts.Nudge() // unregistrations upstream may be due
@@ -219,18 +184,18 @@ func (s *Server) handleHubSettingsPut() http.Handler {
 			return
 		}
 		var in request
-		if err := decode(w, r, &in, 64<<10); err != nil {
-			writeInputError(w, err)
+		if err := decode(w, r, &in, maxSmallBody); err != nil {
+			s.writeProblem(w, r, err, nil)
 			return
 		}
 		if in.URL != "" {
-			if _, err := ssrf.CheckURL(in.URL, s.opts.AllowPrivateTargets); err != nil {
-				writeProblem(w, http.StatusBadRequest, "url: "+strings.Replace(err.Error(), "callback ", "", 1), "url")
+			if _, err := store.CheckURL("url", in.URL, s.opts.AllowPrivateTargets); err != nil {
+				s.writeProblem(w, r, err, nil)
 				return
 			}
 		}
-		if in.APIKey != nil && (len(*in.APIKey) > 1024 || strings.ContainsAny(*in.APIKey, "\r\n")) {
-			writeProblem(w, http.StatusBadRequest, "apikey: must be one line of at most 1024 characters", "apikey")
+		if in.APIKey != nil && (len(*in.APIKey) > maxHeaderValue || strings.ContainsAny(*in.APIKey, "\r\n")) {
+			s.writeProblem(w, r, inputError("apikey", "must be one line of at most %d characters", maxHeaderValue), nil)
 			return
 		}
 		h, newly, err := s.store.SetHubSettings(r.Context(), id, store.HubSettings{
@@ -238,7 +203,7 @@ func (s *Server) handleHubSettingsPut() http.Handler {
 			EmailEnabled: in.EmailNotificationsEnabled, NotificationEmail: in.NotificationEmail,
 		})
 		if err != nil {
-			s.hubProblem(w, r, err)
+			s.writeProblem(w, r, err, nil)
 			return
 		}
 		s.opts.Nudge() // upstream registrations may be due
@@ -258,7 +223,7 @@ func (s *Server) handleHubSettingsGet() http.Handler {
 		}
 		h, err := s.store.HubSettings(r.Context(), id)
 		if err != nil {
-			s.hubProblem(w, r, err)
+			s.writeProblem(w, r, err, nil)
 			return
 		}
 		encode(w, http.StatusOK, toSettingsJSON(h))
@@ -272,7 +237,7 @@ func (s *Server) handleHubSettingsDelete() http.Handler {
 			return
 		}
 		if err := s.store.DeleteHubSettings(r.Context(), id); err != nil {
-			s.hubProblem(w, r, err)
+			s.writeProblem(w, r, err, nil)
 			return
 		}
 		s.opts.Nudge()
@@ -291,10 +256,10 @@ type memberJSON struct {
 }
 
 // memberOrcid reads and checks the iD of the path.
-func memberOrcid(w http.ResponseWriter, r *http.Request) (string, bool) {
+func (s *Server) memberOrcid(w http.ResponseWriter, r *http.Request) (string, bool) {
 	id := params(r).ByName("orcid")
-	if err := orcid.Check(id); err != nil {
-		writeProblem(w, http.StatusBadRequest, "orcid: "+err.Error(), "orcid")
+	if err := store.CheckOrcid("orcid", id); err != nil {
+		s.writeProblem(w, r, err, nil)
 		return "", false
 	}
 	return id, true
@@ -311,28 +276,28 @@ func (s *Server) handleMemberPut() http.Handler {
 		if !ok {
 			return
 		}
-		m, ok := memberOrcid(w, r)
+		m, ok := s.memberOrcid(w, r)
 		if !ok {
 			return
 		}
 		// Every field is optional, and so is the body.
-		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 64<<10))
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxSmallBody))
 		if err != nil {
-			writeProblem(w, http.StatusBadRequest, "request body is larger than 65536 bytes", "")
+			writeProblemBody(w, http.StatusBadRequest, fmt.Sprintf("request body is larger than %d bytes", maxSmallBody), "")
 			return
 		}
 		var in request
 		if len(bytes.TrimSpace(body)) > 0 {
 			r2 := r.Clone(r.Context())
 			r2.Body = io.NopCloser(bytes.NewReader(body))
-			if err := decode(w, r2, &in, 64<<10); err != nil {
-				writeInputError(w, err)
+			if err := decode(w, r2, &in, maxSmallBody); err != nil {
+				s.writeProblem(w, r, err, nil)
 				return
 			}
 		}
 		created, err := s.store.PutMember(r.Context(), id, m, store.MemberInfo{Name: in.Name, Email: in.Email, EPPN: in.EPPN}, s.opts.CoalesceWindow)
 		if err != nil {
-			s.hubProblem(w, r, err)
+			s.writeProblem(w, r, err, nil)
 			return
 		}
 		if !created {
@@ -351,12 +316,12 @@ func (s *Server) handleMemberDelete() http.Handler {
 		if !ok {
 			return
 		}
-		m, ok := memberOrcid(w, r)
+		m, ok := s.memberOrcid(w, r)
 		if !ok {
 			return
 		}
 		if err := s.store.RemoveMember(r.Context(), id, m); err != nil {
-			s.hubProblem(w, r, err)
+			s.writeProblem(w, r, err, nil)
 			return
 		}
 		s.opts.Nudge()
@@ -375,7 +340,7 @@ func (s *Server) handleMemberList() http.Handler {
 		}
 		list, err := s.store.Members(r.Context(), id)
 		if err != nil {
-			s.hubProblem(w, r, err)
+			s.writeProblem(w, r, err, nil)
 			return
 		}
 		out := response{Members: []memberJSON{}}
@@ -393,24 +358,24 @@ func (s *Server) handleMemberList() http.Handler {
 func (s *Server) handleRelay() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id, key := params(r).ByName("orcid"), params(r).ByName("key")
-		notFound := func() { writeProblem(w, http.StatusNotFound, "no such relay", "") }
-		if orcid.Check(id) != nil {
+		notFound := func() { writeProblemBody(w, http.StatusNotFound, "no such relay", "") }
+		if store.CheckOrcid("orcid", id) != nil {
 			notFound()
 			return
 		}
 		ok, err := s.store.CheckRelayKey(r.Context(), id, key)
 		if err != nil {
-			s.problemFor(w, r, err)
+			s.writeProblem(w, r, err, nil)
 			return
 		}
 		if !ok {
 			notFound()
 			return
 		}
-		io.Copy(io.Discard, io.LimitReader(r.Body, 64<<10))
+		io.Copy(io.Discard, io.LimitReader(r.Body, maxSmallBody))
 		res, err := s.store.Intake(r.Context(), "relay", "", []store.Event{{Orcid: id, Type: store.EventUpdated}}, s.opts.CoalesceWindow)
 		if err != nil {
-			s.problemFor(w, r, err)
+			s.writeProblem(w, r, err, nil)
 			return
 		}
 		if res.Deliveries > 0 {

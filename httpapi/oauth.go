@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"cmp"
 	"context"
 	"crypto/subtle"
 	"errors"
@@ -28,17 +29,17 @@ func (s *Server) clientAuth(w http.ResponseWriter, r *http.Request) (store.Clien
 	}
 	formID, formSecret := r.PostForm.Get("client_id"), r.PostForm.Get("client_secret")
 	if basic && formSecret != "" {
-		writeOAuthError(w, http.StatusBadRequest, "invalid_request", "send client credentials either with HTTP Basic or in the form, not both")
+		writeOAuthBody(w, http.StatusBadRequest, "invalid_request", "send client credentials either with HTTP Basic or in the form, not both")
 		return store.Client{}, false
 	}
 	if !basic {
 		id, sec = formID, formSecret
 	} else if formID != "" && formID != id {
-		writeOAuthError(w, http.StatusBadRequest, "invalid_request", "client_id in the form differs from the HTTP Basic user")
+		writeOAuthBody(w, http.StatusBadRequest, "invalid_request", "client_id in the form differs from the HTTP Basic user")
 		return store.Client{}, false
 	}
 	if id == "" {
-		writeOAuthError(w, http.StatusUnauthorized, "invalid_client", "Client authentication is required: client_id and client_secret")
+		writeOAuthBody(w, http.StatusUnauthorized, "invalid_client", "Client authentication is required: client_id and client_secret")
 		return store.Client{}, false
 	}
 	c, err := s.store.AuthenticateClient(r.Context(), id, sec)
@@ -46,12 +47,11 @@ func (s *Server) clientAuth(w http.ResponseWriter, r *http.Request) (store.Clien
 		if basic {
 			w.Header().Set("WWW-Authenticate", `Basic realm="hookd"`)
 		}
-		writeOAuthError(w, http.StatusUnauthorized, "invalid_client", "Bad client credentials")
+		writeOAuthBody(w, http.StatusUnauthorized, "invalid_client", "Bad client credentials")
 		return store.Client{}, false
 	}
 	if err != nil {
-		s.internal(r, err)
-		writeOAuthError(w, http.StatusInternalServerError, "server_error", "internal error")
+		s.writeOAuthError(w, r, err, nil)
 		return store.Client{}, false
 	}
 	return c, true
@@ -61,15 +61,27 @@ func (s *Server) clientAuth(w http.ResponseWriter, r *http.Request) (store.Clien
 func parseForm(w http.ResponseWriter, r *http.Request) bool {
 	ct := r.Header.Get("Content-Type")
 	if ct != "" && !strings.HasPrefix(ct, "application/x-www-form-urlencoded") {
-		writeOAuthError(w, http.StatusBadRequest, "invalid_request", "the body must be application/x-www-form-urlencoded")
+		writeOAuthBody(w, http.StatusBadRequest, "invalid_request", "the body must be application/x-www-form-urlencoded")
 		return false
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+	r.Body = http.MaxBytesReader(w, r.Body, maxSmallBody)
 	if err := r.ParseForm(); err != nil {
-		writeOAuthError(w, http.StatusBadRequest, "invalid_request", "the form body does not parse: "+err.Error())
+		writeOAuthBody(w, http.StatusBadRequest, "invalid_request", "the form body does not parse: "+err.Error())
 		return false
 	}
 	return true
+}
+
+// tokenAnswers are the token endpoint's answers (RFC 6749 §5.2, in ORCID's words): a
+// scope the client was not granted is invalid_scope naming it, and a refresh token
+// that does not hold is invalid_grant (400, not 401: the client authenticated).
+var tokenAnswers = oauthAnswers{
+	store.Invalid: {code: "invalid_scope", describe: func(e *store.Error) string {
+		return "Invalid scope: " + cmp.Or(e.Value, e.Message)
+	}},
+	store.Unauthorized: {status: http.StatusBadRequest, code: "invalid_grant", describe: func(*store.Error) string {
+		return "Invalid refresh token"
+	}},
 }
 
 // handleToken is the OAuth 2 token endpoint: client_credentials and refresh_token
@@ -92,13 +104,13 @@ func (s *Server) handleToken() http.Handler {
 		}
 		scopes, err := store.ParseScopes(r.PostForm.Get("scope"))
 		if err != nil {
-			writeOAuthError(w, http.StatusBadRequest, "invalid_scope", "Invalid scope: "+r.PostForm.Get("scope"))
+			writeOAuthBody(w, http.StatusBadRequest, "invalid_scope", "Invalid scope: "+r.PostForm.Get("scope"))
 			return
 		}
 		var t store.Token
 		switch gt := r.PostForm.Get("grant_type"); gt {
 		case "":
-			writeOAuthError(w, http.StatusBadRequest, "invalid_request", "Missing grant type")
+			writeOAuthBody(w, http.StatusBadRequest, "invalid_request", "Missing grant type")
 			return
 		case "client_credentials":
 			if len(scopes) == 0 {
@@ -108,24 +120,16 @@ func (s *Server) handleToken() http.Handler {
 		case "refresh_token":
 			rt := r.PostForm.Get("refresh_token")
 			if rt == "" {
-				writeOAuthError(w, http.StatusBadRequest, "invalid_request", "Missing refresh_token")
+				writeOAuthBody(w, http.StatusBadRequest, "invalid_request", "Missing refresh_token")
 				return
 			}
 			t, err = s.store.RefreshToken(r.Context(), c, rt, scopes, s.opts.TokenTTL, r.PostForm.Get("revoke_old") == "true")
 		default:
-			writeOAuthError(w, http.StatusBadRequest, "unsupported_grant_type", "Unsupported grant type: "+gt)
+			writeOAuthBody(w, http.StatusBadRequest, "unsupported_grant_type", "Unsupported grant type: "+gt)
 			return
 		}
-		switch {
-		case errors.Is(err, store.ErrScope):
-			writeOAuthError(w, http.StatusBadRequest, "invalid_scope", "Invalid scope: "+strings.TrimPrefix(errAfter(err, store.ErrScope), ": "))
-			return
-		case errors.Is(err, store.ErrTokenInvalid):
-			writeOAuthError(w, http.StatusBadRequest, "invalid_grant", "Invalid refresh token")
-			return
-		case err != nil:
-			s.internal(r, err)
-			writeOAuthError(w, http.StatusInternalServerError, "server_error", "internal error")
+		if err != nil {
+			s.writeOAuthError(w, r, err, tokenAnswers)
 			return
 		}
 		w.Header().Set("Cache-Control", "no-store")
@@ -140,15 +144,6 @@ func (s *Server) handleToken() http.Handler {
 	})
 }
 
-// errAfter returns the text of err after the sentinel's own message.
-func errAfter(err, sentinel error) string {
-	msg := err.Error()
-	if i := strings.Index(msg, sentinel.Error()); i >= 0 {
-		return msg[i+len(sentinel.Error()):]
-	}
-	return msg
-}
-
 // handleRevoke is RFC 7009 token revocation: 200 whether or not the token was known.
 func (s *Server) handleRevoke() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -161,12 +156,11 @@ func (s *Server) handleRevoke() http.Handler {
 		}
 		tok := r.PostForm.Get("token")
 		if tok == "" {
-			writeOAuthError(w, http.StatusBadRequest, "invalid_request", "Missing token")
+			writeOAuthBody(w, http.StatusBadRequest, "invalid_request", "Missing token")
 			return
 		}
 		if err := s.store.RevokeToken(r.Context(), c.ID, tok); err != nil {
-			s.internal(r, err)
-			writeOAuthError(w, http.StatusInternalServerError, "server_error", "internal error")
+			s.writeOAuthError(w, r, err, nil)
 			return
 		}
 		w.Header().Set("Cache-Control", "no-store")
@@ -200,13 +194,13 @@ func (s *Server) bearer(scope string, style apiStyle, h http.Handler) http.Handl
 			w.Header().Set("WWW-Authenticate", `Bearer realm="hookd", error="`+code+`"`)
 		}
 		if style == styleProblem {
-			writeProblem(w, http.StatusUnauthorized, desc, "")
+			writeProblemBody(w, http.StatusUnauthorized, desc, "")
 			return
 		}
 		if code == "" {
 			code = "unauthorized"
 		}
-		writeOAuthError(w, http.StatusUnauthorized, code, desc)
+		writeOAuthBody(w, http.StatusUnauthorized, code, desc)
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		auth := r.Header.Get("Authorization")
@@ -231,13 +225,12 @@ func (s *Server) bearer(scope string, style apiStyle, h http.Handler) http.Handl
 			unauthorized(w, "invalid_token", "Access token expired")
 			return
 		case err != nil:
-			s.internal(r, err)
-			writeOAuthError(w, http.StatusInternalServerError, "server_error", "internal error")
+			s.writeOAuthError(w, r, err, nil)
 			return
 		}
 		if !t.HasScope(scope) {
 			if style == styleProblem {
-				writeProblem(w, http.StatusForbidden, "the access token lacks the "+scope+" scope", "")
+				writeProblemBody(w, http.StatusForbidden, "the access token lacks the "+scope+" scope", "")
 			} else {
 				orcidScopeDenied(w, r, scope)
 			}
@@ -248,7 +241,7 @@ func (s *Server) bearer(scope string, style apiStyle, h http.Handler) http.Handl
 }
 
 func orcidScopeDenied(w http.ResponseWriter, r *http.Request, scope string) {
-	writeORCIDError(w, r, http.StatusForbidden, codeScope,
+	writeORCIDBody(w, r, http.StatusForbidden, codeScope,
 		"403 Forbidden: You do not have the required permissions. Insufficient or wrong scope: this call needs "+scope,
 		"The client application is not authorized for this call.")
 }

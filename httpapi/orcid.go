@@ -1,14 +1,11 @@
 package httpapi
 
 import (
-	"errors"
 	"net/http"
 	"net/url"
 	"strings"
 	"time"
 
-	"hookd/orcid"
-	"hookd/ssrf"
 	"hookd/store"
 )
 
@@ -54,31 +51,40 @@ func (s *Server) webhookLocation(r *http.Request, id, escapedCallback string) st
 }
 
 func (s *Server) toWebhookJSON(r *http.Request, sub store.Subscription) webhookJSON {
-	status := "active"
-	if !sub.Active {
-		status = "deactivated"
-	}
 	return webhookJSON{
 		Orcid:     sub.Orcid,
 		Callback:  sub.Target,
 		Location:  s.webhookLocation(r, sub.Orcid, EscapeSegment(sub.Target)),
-		Status:    status,
+		Status:    sub.Status(),
 		Reason:    sub.Reason,
 		CreatedAt: sub.CreatedAt,
 		UpdatedAt: sub.UpdatedAt,
 	}
 }
 
+// How the ORCID webhook routes answer errors with ORCID's codes: a bad iD is 9001 and
+// a bad callback 9012; another client's registration is 9014; a missing one is 9011,
+// but 9028 for DELETE.
+var (
+	orcidBadID       = orcidAnswers{store.Invalid: {codeBadRequest, "The ORCID iD in the request is not valid.", ""}}
+	orcidBadCallback = orcidAnswers{store.Invalid: {codeBadCallback, "The webhook URL is not valid.", "callback "}}
+	orcidTaken       = orcidAnswer{codeForbidden, "The client application is not authorized for this webhook.", ""}
+	orcidPutAnswers  = orcidAnswers{store.Forbidden: orcidTaken}
+	orcidGetAnswers  = orcidAnswers{store.Forbidden: orcidTaken, store.NotFound: {codeNotFound, "The webhook was not found.", ""}}
+	orcidDelAnswers  = orcidAnswers{store.Forbidden: orcidTaken, store.NotFound: {codeDeleteMissing, "The webhook was not found.", ""}}
+)
+
 // orcidParam checks the {orcid} segment and answers the error itself.
-func orcidParam(w http.ResponseWriter, r *http.Request) (string, bool) {
+func (s *Server) orcidParam(w http.ResponseWriter, r *http.Request) (string, bool) {
 	raw := params(r).ByName("orcid")
 	id, err := url.PathUnescape(raw)
-	if err == nil {
-		err = orcid.Check(id)
+	if err != nil {
+		err = &store.Error{Code: store.Invalid, Field: "orcid", Message: err.Error()}
+	} else {
+		err = store.CheckOrcid("orcid", id)
 	}
 	if err != nil {
-		writeORCIDError(w, r, http.StatusBadRequest, codeBadRequest, "400 Bad Request: "+err.Error(),
-			"The ORCID iD in the request is not valid.")
+		s.writeORCIDError(w, r, err, orcidBadID)
 		return "", false
 	}
 	return id, true
@@ -90,22 +96,21 @@ func (s *Server) callbackParam(w http.ResponseWriter, r *http.Request) (string, 
 	raw := strings.TrimPrefix(params(r).ByName("callback"), "/")
 	cb, err := url.PathUnescape(raw)
 	if err != nil {
-		writeORCIDError(w, r, http.StatusBadRequest, codeBadCallback,
+		writeORCIDBody(w, r, http.StatusBadRequest, codeBadCallback,
 			"400 Bad Request: the callback segment is not valid percent-encoding: "+err.Error(),
 			"The webhook URL is not valid.")
 		return "", "", false
 	}
 	if r.URL.RawQuery != "" && !strings.Contains(raw, "%3F") && !strings.Contains(raw, "%3f") {
-		writeORCIDError(w, r, http.StatusBadRequest, codeBadCallback,
+		writeORCIDBody(w, r, http.StatusBadRequest, codeBadCallback,
 			"400 Bad Request: the callback has an unencoded '?': percent-encode the whole callback URL (? is %3F, & is %26)",
 			"The webhook URL is not valid.")
 		return "", "", false
 	}
 	// The SSRF guard is for new registrations: GET and DELETE must still reach one
 	// made while private targets were allowed.
-	if _, err := ssrf.CheckURL(cb, s.opts.AllowPrivateTargets || r.Method != http.MethodPut); err != nil {
-		writeORCIDError(w, r, http.StatusBadRequest, codeBadCallback, "400 Bad Request: "+err.Error(),
-			"The webhook URL is not valid.")
+	if _, err := store.CheckURL("callback", cb, s.opts.AllowPrivateTargets || r.Method != http.MethodPut); err != nil {
+		s.writeORCIDError(w, r, err, orcidBadCallback)
 		return "", "", false
 	}
 	return cb, raw, true
@@ -114,7 +119,7 @@ func (s *Server) callbackParam(w http.ResponseWriter, r *http.Request) (string, 
 // handleWebhookPut registers a callback: 201 with Location when new, 204 when it existed.
 func (s *Server) handleWebhookPut() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id, ok := orcidParam(w, r)
+		id, ok := s.orcidParam(w, r)
 		if !ok {
 			return
 		}
@@ -124,7 +129,7 @@ func (s *Server) handleWebhookPut() http.Handler {
 		}
 		_, created, err := s.store.PutOrcidWebhook(r.Context(), tokenFrom(r.Context()).ClientID, id, cb)
 		if err != nil {
-			s.orcidStoreError(w, r, err, codeForbidden)
+			s.writeORCIDError(w, r, err, orcidPutAnswers)
 			return
 		}
 		if !created {
@@ -140,7 +145,7 @@ func (s *Server) handleWebhookPut() http.Handler {
 // handleWebhookDelete unregisters a callback: 204, or 404 when absent, 403 when another client's.
 func (s *Server) handleWebhookDelete() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id, ok := orcidParam(w, r)
+		id, ok := s.orcidParam(w, r)
 		if !ok {
 			return
 		}
@@ -149,7 +154,7 @@ func (s *Server) handleWebhookDelete() http.Handler {
 			return
 		}
 		if err := s.store.DeleteOrcidWebhook(r.Context(), tokenFrom(r.Context()).ClientID, id, cb); err != nil {
-			s.orcidStoreError(w, r, err, codeDeleteMissing)
+			s.writeORCIDError(w, r, err, orcidDelAnswers)
 			return
 		}
 		w.WriteHeader(http.StatusNoContent)
@@ -159,7 +164,7 @@ func (s *Server) handleWebhookDelete() http.Handler {
 // handleWebhookGet shows one of the caller's registrations.
 func (s *Server) handleWebhookGet() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id, ok := orcidParam(w, r)
+		id, ok := s.orcidParam(w, r)
 		if !ok {
 			return
 		}
@@ -169,7 +174,7 @@ func (s *Server) handleWebhookGet() http.Handler {
 		}
 		sub, err := s.store.OrcidWebhook(r.Context(), tokenFrom(r.Context()).ClientID, id, cb)
 		if err != nil {
-			s.orcidStoreError(w, r, err, codeNotFound)
+			s.writeORCIDError(w, r, err, orcidGetAnswers)
 			return
 		}
 		encode(w, http.StatusOK, s.toWebhookJSON(r, sub))
@@ -183,13 +188,13 @@ func (s *Server) handleWebhookList() http.Handler {
 		Webhooks []webhookJSON `json:"webhooks"`
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id, ok := orcidParam(w, r)
+		id, ok := s.orcidParam(w, r)
 		if !ok {
 			return
 		}
 		subs, err := s.store.OrcidWebhooks(r.Context(), tokenFrom(r.Context()).ClientID, id)
 		if err != nil {
-			s.orcidStoreError(w, r, err, codeNotFound)
+			s.writeORCIDError(w, r, err, nil) // a list fails only inside
 			return
 		}
 		resp := response{Orcid: id, Webhooks: make([]webhookJSON, 0, len(subs))}
@@ -198,20 +203,4 @@ func (s *Server) handleWebhookList() http.Handler {
 		}
 		encode(w, http.StatusOK, resp)
 	})
-}
-
-// orcidStoreError maps a store error to ORCID's statuses and codes; notFoundCode is
-// the code for a missing webhook, which differs between GET and DELETE.
-func (s *Server) orcidStoreError(w http.ResponseWriter, r *http.Request, err error, notFoundCode int) {
-	switch {
-	case errors.Is(err, store.ErrForbidden):
-		writeORCIDError(w, r, http.StatusForbidden, codeForbidden,
-			"403 Forbidden: this webhook was registered by another client", "The client application is not authorized for this webhook.")
-	case errors.Is(err, store.ErrNotFound):
-		writeORCIDError(w, r, http.StatusNotFound, notFoundCode,
-			"404 Not Found: no webhook with this callback is registered for this ORCID iD", "The webhook was not found.")
-	default:
-		s.internal(r, err)
-		writeORCIDError(w, r, http.StatusInternalServerError, codeInternal, "500 Internal Server Error: internal error", "")
-	}
 }

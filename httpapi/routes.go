@@ -56,16 +56,16 @@ func (s *Server) routes() {
 
 func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
 	if strings.HasPrefix(r.URL.Path, "/api/") {
-		writeProblem(w, http.StatusNotFound, "no such resource: "+r.Method+" "+r.URL.Path, "")
+		writeProblemBody(w, http.StatusNotFound, "no such resource: "+r.Method+" "+r.URL.Path, "")
 		return
 	}
-	writeORCIDError(w, r, http.StatusNotFound, codeNotFound, "404 Not Found: no such resource: "+r.Method+" "+r.URL.Path, "The resource was not found.")
+	writeORCIDBody(w, r, http.StatusNotFound, codeNotFound, "404 Not Found: no such resource: "+r.Method+" "+r.URL.Path, "The resource was not found.")
 }
 
 func (s *Server) methodNotAllowed(w http.ResponseWriter, r *http.Request) {
 	if strings.HasPrefix(r.URL.Path, "/api/") {
-		writeProblem(w, http.StatusMethodNotAllowed, r.Method+" is not allowed here (allowed: "+w.Header().Get("Allow")+")", "")
+		writeProblemBody(w, http.StatusMethodNotAllowed, r.Method+" is not allowed here (allowed: "+w.Header().Get("Allow")+")", "")
 		return
 	}
-	writeORCIDError(w, r, http.StatusMethodNotAllowed, codeMethod, "405 Method Not Allowed: "+r.Method+" is not allowed here (allowed: "+w.Header().Get("Allow")+")", "")
+	writeORCIDBody(w, r, http.StatusMethodNotAllowed, codeMethod, "405 Method Not Allowed: "+r.Method+" is not allowed here (allowed: "+w.Header().Get("Allow")+")", "")
 }

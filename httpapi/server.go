@@ -5,11 +5,8 @@ package httpapi
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"fmt"
 	"io"
 	"log/slog"
-	"mime"
 	"net/http"
 	"strings"
 	"time"
@@ -63,7 +60,7 @@ func NewServer(opts Options) *Server {
 		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	if opts.TokenTTL <= 0 {
-		opts.TokenTTL = 175316 * time.Hour // ORCID's ~20-year /webhook tokens
+		opts.TokenTTL = store.DefaultTokenTTL
 	}
 	if opts.Nudge == nil {
 		opts.Nudge = func() {}
@@ -106,9 +103,6 @@ func (s *Server) serveORCID(w http.ResponseWriter, r *http.Request) {
 // params returns the router parameters of a request.
 func params(r *http.Request) httprouter.Params { return httprouter.ParamsFromContext(r.Context()) }
 
-// maxBody caps every request body hookd reads.
-const maxBody = 1 << 20
-
 // encode writes v as JSON with status.
 func encode(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json;charset=UTF-8")
@@ -122,54 +116,6 @@ func writeJSONBody(w http.ResponseWriter, v any) {
 	if err := enc.Encode(v); err != nil {
 		return // the client went away; nothing to tell it
 	}
-}
-
-// errBody is a decode error a caller can act on.
-type errBody struct {
-	msg   string
-	field string
-}
-
-func (e *errBody) Error() string { return e.msg }
-
-// decode reads one JSON value from the body into v, capped at limit bytes (maxBody
-// when 0), rejecting unknown fields and trailing data.
-func decode(w http.ResponseWriter, r *http.Request, v any, limit int64) error {
-	if limit == 0 {
-		limit = maxBody
-	}
-	if ct := r.Header.Get("Content-Type"); ct != "" {
-		mt, _, err := mime.ParseMediaType(ct)
-		if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
-			return &errBody{msg: fmt.Sprintf("Content-Type must be application/json, got %q", ct)}
-		}
-	}
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, limit))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		var mbe *http.MaxBytesError
-		var se *json.SyntaxError
-		var te *json.UnmarshalTypeError
-		switch {
-		case errors.As(err, &mbe):
-			return &errBody{msg: fmt.Sprintf("request body is larger than %d bytes", limit)}
-		case errors.Is(err, io.EOF):
-			return &errBody{msg: "request body is empty; a JSON value is required"}
-		case errors.As(err, &se):
-			return &errBody{msg: fmt.Sprintf("request body is not valid JSON (at byte %d): %v", se.Offset, err)}
-		case errors.As(err, &te):
-			return &errBody{msg: fmt.Sprintf("field %q must be a %s, got %s", te.Field, te.Type, te.Value), field: te.Field}
-		case strings.HasPrefix(err.Error(), "json: unknown field "):
-			f := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
-			return &errBody{msg: fmt.Sprintf("unknown field %q", f), field: f}
-		default:
-			return &errBody{msg: "request body: " + err.Error()}
-		}
-	}
-	if dec.More() {
-		return &errBody{msg: "request body has data after the JSON value"}
-	}
-	return nil
 }
 
 // statusWriter remembers the status for the access log.

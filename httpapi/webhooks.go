@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"hookd/orcid"
-	"hookd/ssrf"
 	"hookd/store"
 )
 
@@ -45,28 +44,12 @@ func toRecord(sub store.Subscription) webhookRecord {
 	rec := webhookRecord{
 		ID: sub.UID, CreatedAt: sub.CreatedAt, UpdatedAt: sub.UpdatedAt, TargetURL: sub.Target,
 		Auth:   authJSON{Type: sub.Auth.Type, Username: sub.Auth.Username, ClientID: sub.Auth.ClientID, TokenURL: sub.Auth.TokenURL},
-		Status: statusWord(sub.Active), Reason: sub.Reason, Orcid: sub.Orcid, Description: sub.Description, Headers: sub.Headers,
+		Status: sub.Status(), Reason: sub.Reason, Orcid: sub.Orcid, Description: sub.Description, Headers: sub.Headers,
 	}
 	for _, t := range sub.Types {
-		rec.Types = append(rec.Types, "orcid.record."+strings.ToLower(t))
+		rec.Types = append(rec.Types, store.EventTypeName(t))
 	}
 	return rec
-}
-
-func statusWord(active bool) string {
-	if active {
-		return "active"
-	}
-	return "deactivated"
-}
-
-// fieldError is a validation error naming the field at fault.
-type fieldError struct{ field, msg string }
-
-func (e *fieldError) Error() string { return e.msg }
-
-func badField(field, format string, args ...any) error {
-	return &fieldError{field: field, msg: field + ": " + fmt.Sprintf(format, args...)}
 }
 
 // checkAuth validates an auth object and converts it for the store.
@@ -81,20 +64,20 @@ func (s *Server) checkAuth(a *authJSON) (store.Auth, error) {
 		}
 		for f, v := range set {
 			if v != "" {
-				return badField("auth."+f, "is not used with auth type %q", a.Type)
+				return inputError("auth."+f, "is not used with auth type %q", a.Type)
 			}
 		}
 		return nil
 	}
 	required := func(field, v string) error {
 		if strings.TrimSpace(v) == "" {
-			return badField("auth."+field, "is required for auth type %q", a.Type)
+			return inputError("auth."+field, "is required for auth type %q", a.Type)
 		}
 		return nil
 	}
 	switch a.Type {
 	case "":
-		return store.Auth{}, badField("auth.type", "is required: basic, client_credential or noauth")
+		return store.Auth{}, inputError("auth.type", "is required: basic, client_credential or noauth")
 	case store.AuthNone:
 		if err := extra(); err != nil {
 			return store.Auth{}, err
@@ -107,7 +90,7 @@ func (s *Server) checkAuth(a *authJSON) (store.Auth, error) {
 			}
 		}
 		if strings.Contains(a.Username, ":") {
-			return store.Auth{}, badField("auth.username", "must not contain ':'")
+			return store.Auth{}, inputError("auth.username", "must not contain ':'")
 		}
 		return store.Auth{Type: store.AuthBasic, Username: a.Username, Secret: a.Password}, nil
 	case store.AuthClientCredential:
@@ -117,12 +100,12 @@ func (s *Server) checkAuth(a *authJSON) (store.Auth, error) {
 				return store.Auth{}, err
 			}
 		}
-		if _, err := ssrf.CheckURL(a.TokenURL, s.opts.AllowPrivateTargets); err != nil {
-			return store.Auth{}, badField("auth.tokenURL", "%s", strings.Replace(err.Error(), "callback ", "", 1))
+		if _, err := store.CheckURL("auth.tokenURL", a.TokenURL, s.opts.AllowPrivateTargets); err != nil {
+			return store.Auth{}, err
 		}
 		return store.Auth{Type: store.AuthClientCredential, ClientID: a.ClientID, Secret: a.ClientSecret, TokenURL: a.TokenURL}, nil
 	default:
-		return store.Auth{}, badField("auth.type", "%q is not one of basic, client_credential, noauth", a.Type)
+		return store.Auth{}, inputError("auth.type", "%q is not one of basic, client_credential, noauth", a.Type)
 	}
 }
 
@@ -133,19 +116,26 @@ var reservedHeaders = map[string]bool{
 	"Transfer-Encoding": true, "Connection": true,
 }
 
+// Limits of a platform webhook's fields.
+const (
+	maxHeaders     = 20   // custom headers
+	maxHeaderValue = 1024 // bytes of a custom header's value (and of a Hub apikey)
+	maxDescription = 500  // bytes of a description
+)
+
 func checkHeaders(h map[string]string) error {
-	if len(h) > 20 {
-		return badField("headers", "at most 20 custom headers")
+	if len(h) > maxHeaders {
+		return inputError("headers", "at most %d custom headers", maxHeaders)
 	}
 	for k, v := range h {
 		if k == "" || strings.ContainsAny(k, " :\t\r\n()<>@,;\\\"/[]?={}") {
-			return badField("headers", "%q is not a valid header name", k)
+			return inputError("headers", "%q is not a valid header name", k)
 		}
 		if reservedHeaders[textproto.CanonicalMIMEHeaderKey(k)] {
-			return badField("headers."+k, "is set by hookd and cannot be overridden")
+			return inputError("headers."+k, "is set by hookd and cannot be overridden")
 		}
-		if strings.ContainsAny(v, "\r\n") || len(v) > 1024 {
-			return badField("headers."+k, "value must be one line of at most 1024 bytes")
+		if strings.ContainsAny(v, "\r\n") || len(v) > maxHeaderValue {
+			return inputError("headers."+k, "value must be one line of at most %d bytes", maxHeaderValue)
 		}
 	}
 	return nil
@@ -154,9 +144,9 @@ func checkHeaders(h map[string]string) error {
 func checkTypes(types []string) ([]string, error) {
 	var out []string
 	for i, t := range types {
-		u := strings.ToUpper(strings.TrimPrefix(strings.ToLower(t), "orcid.record."))
-		if u != store.EventUpdated && u != store.EventCreated {
-			return nil, badField(fmt.Sprintf("types[%d]", i), "%q: use orcid.record.updated or orcid.record.created", t)
+		u, err := store.ParseEventTypeName(fmt.Sprintf("types[%d]", i), t)
+		if err != nil {
+			return nil, err
 		}
 		out = append(out, u)
 	}
@@ -178,10 +168,10 @@ func (s *Server) check(in webhookInput, creating bool) (store.WebhookPatch, erro
 	var p store.WebhookPatch
 	if in.TargetURL != nil || creating {
 		if in.TargetURL == nil {
-			return p, badField("targetURL", "is required")
+			return p, inputError("targetURL", "is required")
 		}
-		if _, err := ssrf.CheckURL(*in.TargetURL, s.opts.AllowPrivateTargets); err != nil {
-			return p, badField("targetURL", "%s", strings.Replace(err.Error(), "callback ", "", 1))
+		if _, err := store.CheckURL("targetURL", *in.TargetURL, s.opts.AllowPrivateTargets); err != nil {
+			return p, err
 		}
 		p.TargetURL = in.TargetURL
 	}
@@ -195,8 +185,8 @@ func (s *Server) check(in webhookInput, creating bool) (store.WebhookPatch, erro
 	if in.Orcid != nil {
 		id := orcid.Normalize(*in.Orcid)
 		if id != "" || strings.TrimSpace(*in.Orcid) != "" { // "" is every record; "https://orcid.org/" is not
-			if err := orcid.Check(id); err != nil {
-				return p, badField("orcid", "%s", err.Error())
+			if err := store.CheckOrcid("orcid", id); err != nil {
+				return p, err
 			}
 		}
 		p.Orcid = &id
@@ -209,8 +199,8 @@ func (s *Server) check(in webhookInput, creating bool) (store.WebhookPatch, erro
 		p.Types = &t
 	}
 	if in.Description != nil {
-		if len(*in.Description) > 500 {
-			return p, badField("description", "is longer than 500 characters")
+		if len(*in.Description) > maxDescription {
+			return p, inputError("description", "is longer than %d characters", maxDescription)
 		}
 		p.Description = in.Description
 	}
@@ -223,28 +213,20 @@ func (s *Server) check(in webhookInput, creating bool) (store.WebhookPatch, erro
 	return p, nil
 }
 
-// writeInputError answers a decode or validation error as a problem naming the field.
-func writeInputError(w http.ResponseWriter, err error) {
-	switch e := err.(type) {
-	case *fieldError:
-		writeProblem(w, http.StatusBadRequest, e.msg, e.field)
-	case *errBody:
-		writeProblem(w, http.StatusBadRequest, e.msg, e.field)
-	default:
-		writeProblem(w, http.StatusBadRequest, err.Error(), "")
-	}
-}
+// platformAnswers: the platform API answers a webhook that is missing, or another
+// client's, with a plain "not found", so it tells nobody which webhooks exist.
+var platformAnswers = problemAnswers{store.NotFound: {detail: "not found"}}
 
 func (s *Server) handleWebhookCreate() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var in webhookInput
-		if err := decode(w, r, &in, 64<<10); err != nil {
-			writeInputError(w, err)
+		if err := decode(w, r, &in, maxSmallBody); err != nil {
+			s.writeProblem(w, r, err, nil)
 			return
 		}
 		p, err := s.check(in, true)
 		if err != nil {
-			writeInputError(w, err)
+			s.writeProblem(w, r, err, nil)
 			return
 		}
 		spec := store.WebhookSpec{TargetURL: *p.TargetURL, Auth: *p.Auth}
@@ -262,7 +244,7 @@ func (s *Server) handleWebhookCreate() http.Handler {
 		}
 		sub, signing, err := s.store.CreateWebhook(r.Context(), tokenFrom(r.Context()).ClientID, spec)
 		if err != nil {
-			s.problemFor(w, r, err)
+			s.writeProblem(w, r, err, platformAnswers)
 			return
 		}
 		rec := toRecord(sub)
@@ -271,24 +253,39 @@ func (s *Server) handleWebhookCreate() http.Handler {
 	})
 }
 
+// Page sizes of the platform API's lists.
+const (
+	defaultPage = 50
+	maxPage     = 500
+)
+
+// pageLimit reads the limit parameter of a list, answering a bad one itself.
+func pageLimit(w http.ResponseWriter, r *http.Request) (int, bool) {
+	v := r.URL.Query().Get("limit")
+	if v == "" {
+		return defaultPage, true
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > maxPage {
+		writeProblemBody(w, http.StatusBadRequest, fmt.Sprintf("limit must be a number from 1 to %d", maxPage), "limit")
+		return 0, false
+	}
+	return n, true
+}
+
 func (s *Server) handlePlatformList() http.Handler {
 	type page struct {
 		Webhooks   []webhookRecord `json:"webhooks"`
 		NextCursor string          `json:"nextCursor,omitempty"`
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		limit := 50
-		if v := r.URL.Query().Get("limit"); v != "" {
-			n, err := strconv.Atoi(v)
-			if err != nil || n < 1 || n > 500 {
-				writeProblem(w, http.StatusBadRequest, "limit must be a number from 1 to 500", "limit")
-				return
-			}
-			limit = n
+		limit, ok := pageLimit(w, r)
+		if !ok {
+			return
 		}
 		subs, err := s.store.Webhooks(r.Context(), tokenFrom(r.Context()).ClientID, limit+1, r.URL.Query().Get("cursor"))
 		if err != nil {
-			s.problemFor(w, r, err)
+			s.writeProblem(w, r, err, platformAnswers)
 			return
 		}
 		out := page{Webhooks: []webhookRecord{}}
@@ -307,7 +304,7 @@ func (s *Server) handleWebhookGetOne() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		sub, err := s.store.Webhook(r.Context(), tokenFrom(r.Context()).ClientID, params(r).ByName("id"))
 		if err != nil {
-			s.problemFor(w, r, err)
+			s.writeProblem(w, r, err, platformAnswers)
 			return
 		}
 		encode(w, http.StatusOK, toRecord(sub))
@@ -317,18 +314,18 @@ func (s *Server) handleWebhookGetOne() http.Handler {
 func (s *Server) handleWebhookPatch() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var in webhookInput
-		if err := decode(w, r, &in, 64<<10); err != nil {
-			writeInputError(w, err)
+		if err := decode(w, r, &in, maxSmallBody); err != nil {
+			s.writeProblem(w, r, err, nil)
 			return
 		}
 		p, err := s.check(in, false)
 		if err != nil {
-			writeInputError(w, err)
+			s.writeProblem(w, r, err, nil)
 			return
 		}
 		sub, err := s.store.UpdateWebhook(r.Context(), tokenFrom(r.Context()).ClientID, params(r).ByName("id"), p)
 		if err != nil {
-			s.problemFor(w, r, err)
+			s.writeProblem(w, r, err, platformAnswers)
 			return
 		}
 		encode(w, http.StatusOK, toRecord(sub))
@@ -338,7 +335,7 @@ func (s *Server) handleWebhookPatch() http.Handler {
 func (s *Server) handleWebhookDeleteOne() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if err := s.store.DeleteWebhook(r.Context(), tokenFrom(r.Context()).ClientID, params(r).ByName("id")); err != nil {
-			s.problemFor(w, r, err)
+			s.writeProblem(w, r, err, platformAnswers)
 			return
 		}
 		w.WriteHeader(http.StatusNoContent)
@@ -349,7 +346,7 @@ func (s *Server) handleWebhookActive(active bool) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		sub, err := s.store.SetWebhookActive(r.Context(), tokenFrom(r.Context()).ClientID, params(r).ByName("id"), active)
 		if err != nil {
-			s.problemFor(w, r, err)
+			s.writeProblem(w, r, err, platformAnswers)
 			return
 		}
 		encode(w, http.StatusOK, toRecord(sub))
@@ -364,7 +361,7 @@ func (s *Server) handleWebhookRotate() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		sec, until, err := s.store.RotateWebhookSecret(r.Context(), tokenFrom(r.Context()).ClientID, params(r).ByName("id"))
 		if err != nil {
-			s.problemFor(w, r, err)
+			s.writeProblem(w, r, err, platformAnswers)
 			return
 		}
 		encode(w, http.StatusOK, response{SigningSecret: sec, PreviousSecretUntil: until})
@@ -398,40 +395,39 @@ func (s *Server) handleWebhookDeliveries() http.Handler {
 		clientID := tokenFrom(r.Context()).ClientID
 		sub, err := s.store.Webhook(r.Context(), clientID, params(r).ByName("id"))
 		if err != nil {
-			s.problemFor(w, r, err)
+			s.writeProblem(w, r, err, platformAnswers)
 			return
 		}
 		state := r.URL.Query().Get("state")
-		limit := 50
-		if v := r.URL.Query().Get("limit"); v != "" {
-			n, err := strconv.Atoi(v)
-			if err != nil || n < 1 || n > 500 {
-				writeProblem(w, http.StatusBadRequest, "limit must be a number from 1 to 500", "limit")
-				return
-			}
-			limit = n
+		limit, ok := pageLimit(w, r)
+		if !ok {
+			return
 		}
 		ds, err := s.store.Deliveries(r.Context(), store.DeliveryFilter{SubscriptionID: sub.ID, State: state, Limit: limit})
 		if err != nil {
-			s.problemFor(w, r, err)
+			s.writeProblem(w, r, err, platformAnswers)
 			return
 		}
 		out := struct {
 			Deliveries []delivery `json:"deliveries"`
 		}{Deliveries: []delivery{}}
+		ids := make([]int64, len(ds))
+		for i, d := range ds {
+			ids[i] = d.ID
+		}
+		logs, err := s.store.AttemptsOf(r.Context(), ids)
+		if err != nil {
+			s.writeProblem(w, r, err, platformAnswers)
+			return
+		}
 		for _, d := range ds {
-			as, err := s.store.Attempts(r.Context(), d.ID)
-			if err != nil {
-				s.problemFor(w, r, err)
-				return
-			}
-			dj := delivery{ID: d.ID, MessageID: "msg_" + strconv.FormatInt(d.ID, 10), Orcid: d.Subject, Type: "orcid.record." + strings.ToLower(d.EventType),
+			dj := delivery{ID: d.ID, MessageID: store.MessageID(d.ID), Orcid: d.Subject, Type: store.EventTypeName(d.EventType),
 				State: d.StateName(), Events: d.EventCount, FirstEvent: d.FirstEventAt, LastEvent: d.LastEventAt,
 				LastStatus: d.LastStatus, LastError: d.LastError, AttemptsLog: []attempt{}}
 			if d.State == store.StatePending {
 				dj.DueAt = d.DueAt
 			}
-			for _, a := range as {
+			for _, a := range logs[d.ID] {
 				dj.AttemptsLog = append(dj.AttemptsLog, attempt{Attempt: a.Attempt, StartedAt: a.StartedAt,
 					DurationMS: a.Duration.Milliseconds(), Status: a.Status, Error: a.Error, Response: a.Response})
 			}
@@ -451,26 +447,26 @@ func (s *Server) handleWebhookReplay() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		clientID := tokenFrom(r.Context()).ClientID
 		var in request
-		if err := decode(w, r, &in, 4<<10); err != nil {
-			writeInputError(w, err)
+		if err := decode(w, r, &in, maxReplayBody); err != nil {
+			s.writeProblem(w, r, err, nil)
 			return
 		}
 		if in.Since == nil {
-			writeProblem(w, http.StatusBadRequest, "since is required: an RFC 3339 time; every failed or dead delivery since then is sent again", "since")
+			writeProblemBody(w, http.StatusBadRequest, "since is required: an RFC 3339 time; every failed or dead delivery since then is sent again", "since")
 			return
 		}
 		sub, err := s.store.Webhook(r.Context(), clientID, params(r).ByName("id"))
 		if err != nil {
-			s.problemFor(w, r, err)
+			s.writeProblem(w, r, err, platformAnswers)
 			return
 		}
 		if !sub.Active {
-			writeProblem(w, http.StatusConflict, "the webhook is deactivated: activate it first", "")
+			writeProblemBody(w, http.StatusConflict, "the webhook is deactivated: activate it first", "")
 			return
 		}
 		n, err := s.store.Replay(r.Context(), store.ReplayFilter{Since: *in.Since, SubscriptionID: sub.ID, ClientID: clientID})
 		if err != nil {
-			s.problemFor(w, r, err)
+			s.writeProblem(w, r, err, platformAnswers)
 			return
 		}
 		if n > 0 {

@@ -589,6 +589,7 @@ func TestPlatformListPagination(t *testing.T) {
 		}
 		p := platformProblem(t, platformCall(t, h, http.MethodGet, platformPath+"?cursor=nope", tok, ""), http.StatusBadRequest)
 		is.New(t).True(strings.Contains(p.Detail, "cursor")) // names the cursor
+		is.New(t).Equal(p.Field, "cursor")                   // as the field at fault, like limit
 	})
 }
 

@@ -36,9 +36,6 @@ func Check(id string) error {
 	return nil
 }
 
-// Valid reports whether id passes Check.
-func Valid(id string) bool { return Check(id) == nil }
-
 // CheckDigit computes the ISO 7064 MOD 11-2 check character of the fifteen base
 // digits of an iD (hyphens removed).
 func CheckDigit(base string) byte {

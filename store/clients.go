@@ -55,12 +55,22 @@ type NewClient struct {
 
 var clientIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 
+// minSecretLen is the shortest client secret hookd takes from a caller.
+const minSecretLen = 8
+
+var errShortSecret = invalid("secret", fmt.Sprintf("must be at least %d characters", minSecretLen))
+
+func clientNotFound(idOrName string) error {
+	return notFound(fmt.Sprintf("client %q not found", idOrName))
+}
+
 // ParseScopes splits a space- or comma-separated scope list and checks each scope.
 func ParseScopes(s string) ([]string, error) {
 	var out []string
 	for _, f := range strings.FieldsFunc(s, func(r rune) bool { return r == ' ' || r == ',' || r == '+' }) {
 		if !hasScope(KnownScopes, f) {
-			return nil, invalidf("unknown scope %q (known: %s)", f, strings.Join(KnownScopes, ", "))
+			return nil, &Error{Code: Invalid, Field: "scope", Value: f,
+				Message: fmt.Sprintf("unknown scope %q (known: %s)", f, strings.Join(KnownScopes, ", "))}
 		}
 		if !hasScope(out, f) {
 			out = append(out, f)
@@ -92,28 +102,30 @@ func NewClientID() string {
 // secret of its ORCID-style registrations.
 func (s *Store) CreateClient(ctx context.Context, nc NewClient) (Credentials, error) {
 	if strings.TrimSpace(nc.Name) == "" {
-		return Credentials{}, invalidf("client name is required")
+		return Credentials{}, invalid("name", "is required")
 	}
 	if len(nc.Scopes) == 0 {
-		return Credentials{}, invalidf("a client needs at least one scope (%s)", strings.Join(KnownScopes, ", "))
+		return Credentials{}, invalid("scope", fmt.Sprintf("a client needs at least one (%s)", strings.Join(KnownScopes, ", ")))
 	}
 	for _, sc := range nc.Scopes {
 		if !hasScope(KnownScopes, sc) {
-			return Credentials{}, invalidf("unknown scope %q", sc)
+			return Credentials{}, &Error{Code: Invalid, Field: "scope", Value: sc, Message: fmt.Sprintf("unknown scope %q", sc)}
 		}
 	}
-	if nc.Email != "" && (!strings.Contains(nc.Email, "@") || strings.ContainsAny(nc.Email, " \r\n<>,")) {
-		return Credentials{}, invalidf("client e-mail %q is not an e-mail address", nc.Email)
+	if nc.Email != "" {
+		if err := CheckEmail("email", nc.Email); err != nil {
+			return Credentials{}, err
+		}
 	}
 	if nc.ID == "" {
 		nc.ID = NewClientID()
 	} else if !clientIDPattern.MatchString(nc.ID) {
-		return Credentials{}, invalidf("client id %q: use letters, digits, '.', '_' and '-' (at most 64)", nc.ID)
+		return Credentials{}, invalid("id", fmt.Sprintf("%q: use letters, digits, '.', '_' and '-' (at most 64)", nc.ID))
 	}
 	if nc.Secret == "" {
 		nc.Secret = uuid.NewString()
-	} else if len(nc.Secret) < 8 {
-		return Credentials{}, invalidf("client secret must be at least 8 characters")
+	} else if len(nc.Secret) < minSecretLen {
+		return Credentials{}, errShortSecret
 	}
 	creds := Credentials{
 		Client:        Client{ID: nc.ID, Name: nc.Name, Scopes: nc.Scopes, Email: nc.Email, CreatedAt: s.Now().UTC().Truncate(time.Millisecond)},
@@ -122,17 +134,16 @@ func (s *Store) CreateClient(ctx context.Context, nc NewClient) (Credentials, er
 	}
 	salt := secret.Random(16)
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		var n int
-		if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM clients WHERE id = ? OR name = ?", nc.ID, nc.Name).Scan(&n); err != nil {
-			return err
-		}
-		if n > 0 {
-			return fmt.Errorf("%w: a client with id %q or name %q", ErrConflict, nc.ID, nc.Name)
-		}
 		_, err := tx.ExecContext(ctx, `INSERT INTO clients(id, name, secret_salt, secret_hash, scopes, signing_secret, email, created_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
 			nc.ID, nc.Name, salt, secret.SaltedHash(salt, nc.Secret), strings.Join(nc.Scopes, " "),
 			s.box.SealString(creds.SigningSecret), nc.Email, ms(creds.CreatedAt))
+		switch {
+		case isPrimaryKey(err): // the id is the primary key
+			return &Error{Code: Conflict, Field: "id", Message: fmt.Sprintf("a client with id %q already exists", nc.ID)}
+		case isUnique(err): // the name is the other unique column
+			return &Error{Code: Conflict, Field: "name", Message: fmt.Sprintf("a client named %q already exists", nc.Name)}
+		}
 		return err
 	})
 	if err != nil {
@@ -178,7 +189,7 @@ func (s *Store) Client(ctx context.Context, idOrName string) (Client, error) {
 	c, err := scanClient(s.read.QueryRowContext(ctx,
 		"SELECT "+clientColumns+" FROM clients WHERE id = ? OR name = ? ORDER BY id = ? DESC LIMIT 1", idOrName, idOrName, idOrName))
 	if errors.Is(err, sql.ErrNoRows) {
-		return Client{}, fmt.Errorf("client %q: %w", idOrName, ErrNotFound)
+		return Client{}, clientNotFound(idOrName)
 	}
 	return c, err
 }
@@ -192,7 +203,7 @@ func (s *Store) RemoveClient(ctx context.Context, idOrName string) error {
 			return fmt.Errorf("remove client: %w", err)
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
-			return fmt.Errorf("client %q: %w", idOrName, ErrNotFound)
+			return clientNotFound(idOrName)
 		}
 		return nil
 	})
@@ -203,8 +214,8 @@ func (s *Store) RemoveClient(ctx context.Context, idOrName string) error {
 func (s *Store) RotateClientSecret(ctx context.Context, idOrName, newSecret string) (Credentials, error) {
 	if newSecret == "" {
 		newSecret = uuid.NewString()
-	} else if len(newSecret) < 8 {
-		return Credentials{}, invalidf("client secret must be at least 8 characters")
+	} else if len(newSecret) < minSecretLen {
+		return Credentials{}, errShortSecret
 	}
 	var creds Credentials
 	defer s.tokens.clear()
@@ -212,7 +223,7 @@ func (s *Store) RotateClientSecret(ctx context.Context, idOrName, newSecret stri
 		c, err := scanClient(tx.QueryRowContext(ctx,
 			"SELECT "+clientColumns+" FROM clients WHERE id = ? OR name = ? ORDER BY id = ? DESC LIMIT 1", idOrName, idOrName, idOrName))
 		if errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("client %q: %w", idOrName, ErrNotFound)
+			return clientNotFound(idOrName)
 		}
 		if err != nil {
 			return err
@@ -234,9 +245,6 @@ func (s *Store) RotateClientSecret(ctx context.Context, idOrName, newSecret stri
 	}
 	return creds, nil
 }
-
-// ErrBadCredentials is returned by AuthenticateClient for an unknown client or a wrong secret.
-var ErrBadCredentials = errors.New("bad client credentials")
 
 // AuthenticateClient checks a client id and secret.
 func (s *Store) AuthenticateClient(ctx context.Context, id, clientSecret string) (Client, error) {
@@ -265,7 +273,7 @@ func (s *Store) ClientSigningSecret(ctx context.Context, id string) (string, err
 	var sealed []byte
 	err := s.read.QueryRowContext(ctx, "SELECT signing_secret FROM clients WHERE id = ?", id).Scan(&sealed)
 	if errors.Is(err, sql.ErrNoRows) {
-		return "", fmt.Errorf("client %q: %w", id, ErrNotFound)
+		return "", clientNotFound(id)
 	}
 	if err != nil {
 		return "", err

@@ -13,12 +13,15 @@ const groupMax = 256
 // groupYields bounds how many times the writer yields to gather a group.
 const groupYields = 4
 
-// The savepoint statements around each call of a group.
-const (
-	qSavepoint  = "SAVEPOINT g"
-	qRelease    = "RELEASE g"
-	qRollbackTo = "ROLLBACK TO g"
-)
+// groupStmts are the savepoint statements around each call of a group, prepared once at Open.
+type groupStmts struct {
+	savepoint, release, rollbackTo *sql.Stmt
+}
+
+func (s *Store) prepareGroup(ctx context.Context) error {
+	p := &s.groupSQL
+	return s.prepare(ctx, hot{&p.savepoint, "SAVEPOINT g"}, hot{&p.release, "RELEASE g"}, hot{&p.rollbackTo, "ROLLBACK TO g"})
+}
 
 // groupReq is one call waiting for the group writer.
 type groupReq struct {
@@ -140,13 +143,13 @@ func (s *Store) runGroup(batch []*groupReq) {
 			errs[i] = err
 			continue
 		}
-		if _, err := s.stmt(ctx, tx, qSavepoint).ExecContext(ctx); err != nil {
+		if _, err := tx.StmtContext(ctx, s.groupSQL.savepoint).ExecContext(ctx); err != nil {
 			errs[i] = err
 			continue
 		}
 		if err := r.fn(tx); err != nil {
 			errs[i] = err
-			if _, rerr := s.stmt(ctx, tx, qRollbackTo).ExecContext(ctx); rerr != nil {
+			if _, rerr := tx.StmtContext(ctx, s.groupSQL.rollbackTo).ExecContext(ctx); rerr != nil {
 				// The transaction is unusable: fail everyone rather than commit half.
 				tx.Rollback()
 				for _, r := range batch {
@@ -155,7 +158,7 @@ func (s *Store) runGroup(batch []*groupReq) {
 				return
 			}
 		}
-		if _, err := s.stmt(ctx, tx, qRelease).ExecContext(ctx); err != nil && errs[i] == nil {
+		if _, err := tx.StmtContext(ctx, s.groupSQL.release).ExecContext(ctx); err != nil && errs[i] == nil {
 			errs[i] = err
 		}
 	}

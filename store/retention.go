@@ -13,9 +13,9 @@ import (
 // than IdempotencyWindow. The candidates are found on the read pool, so the write
 // transaction is short and never scans the table; it returns how many deliveries
 // and how many idempotency keys it deleted (each at most limit).
-func (s *Store) Purge(ctx context.Context, state int, before time.Time, limit int) (deliveries, keys int, err error) {
+func (s *Store) Purge(ctx context.Context, state State, before time.Time, limit int) (deliveries, keys int, err error) {
 	if state != StateDelivered && state != StateDead {
-		return 0, 0, invalidf("only delivered or dead deliveries are purged")
+		return 0, 0, invalid("state", "only delivered or dead deliveries are purged")
 	}
 	rows, err := s.read.QueryContext(ctx, "SELECT id FROM deliveries WHERE state = ? AND done_at < ? ORDER BY id LIMIT ?", state, ms(before), limit)
 	if err != nil {

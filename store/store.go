@@ -22,14 +22,6 @@ import (
 	"hookd/secret"
 )
 
-// Sentinel errors, matched with errors.Is by the HTTP layer to choose a status.
-var (
-	ErrNotFound  = errors.New("not found")
-	ErrForbidden = errors.New("belongs to another client")
-	ErrConflict  = errors.New("already exists")
-	ErrInvalid   = errors.New("invalid")
-)
-
 //go:embed migrations/*.sql
 var migrations embed.FS
 
@@ -56,8 +48,16 @@ type Store struct {
 	write *sql.DB
 	read  *sql.DB
 	box   *secret.Box
-	stmts map[string]*sql.Stmt // hot write statements, prepared once on the write connection
-	reads sync.Map             // query → *sql.Stmt on the read pool, prepared on first use
+	reads sync.Map // query → *sql.Stmt on the read pool, prepared on first use
+
+	// The hot write statements, prepared once on the write connection by the file
+	// that uses them; prepared lists them all for Close.
+	intake      intakeStmts
+	claim       claimStmts
+	subs        subscriptionStmts
+	groupSQL    groupStmts
+	loadTargets *sql.Stmt
+	prepared    []*sql.Stmt
 
 	yield       *yielder // gives way between this process's writes and others'
 	targetCache targetCache
@@ -131,14 +131,11 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		return nil, err
 	}
 
-	s.stmts = map[string]*sql.Stmt{}
-	for _, q := range hotQueries {
-		st, err := write.PrepareContext(ctx, q)
-		if err != nil {
+	for _, prepare := range []func(context.Context) error{s.prepareIntake, s.prepareClaim, s.prepareTargets, s.prepareSubscriptions, s.prepareGroup} {
+		if err := prepare(ctx); err != nil {
 			write.Close()
-			return nil, fmt.Errorf("prepare %q: %w", q, err)
+			return nil, err
 		}
-		s.stmts[q] = st
 	}
 
 	read, err := sql.Open("sqlite", dsn("_pragma", "query_only(1)"))
@@ -177,7 +174,7 @@ func (s *Store) close() error {
 	close(s.closed)
 	<-s.groupDone
 	<-s.checkpointDone
-	for _, st := range s.stmts {
+	for _, st := range s.prepared {
 		st.Close()
 	}
 	s.reads.Range(func(_, st any) bool {
@@ -188,17 +185,24 @@ func (s *Store) close() error {
 	return errors.Join(s.read.Close(), s.write.Close())
 }
 
-// stmt returns the prepared form of q for use in tx when q is a hot query, so the
-// dispatch loop and intake do not parse SQL on every call; other queries run as is.
-func (s *Store) stmt(ctx context.Context, tx *sql.Tx, q string) interface {
-	ExecContext(context.Context, ...any) (sql.Result, error)
-	QueryContext(context.Context, ...any) (*sql.Rows, error)
-	QueryRowContext(context.Context, ...any) *sql.Row
-} {
-	if st, ok := s.stmts[q]; ok {
-		return tx.StmtContext(ctx, st)
+// hot is a statement a file prepares once at Open, and where to keep it.
+type hot struct {
+	st  **sql.Stmt
+	sql string
+}
+
+// prepare prepares statements on the write connection, so the dispatch loop and the
+// intake do not parse SQL on every call; Close closes them.
+func (s *Store) prepare(ctx context.Context, stmts ...hot) error {
+	for _, h := range stmts {
+		st, err := s.write.PrepareContext(ctx, h.sql)
+		if err != nil {
+			return fmt.Errorf("prepare %q: %w", h.sql, err)
+		}
+		*h.st = st
+		s.prepared = append(s.prepared, st)
 	}
-	return txQuery{tx: tx, q: q}
+	return nil
 }
 
 // readStmt returns q prepared on the read pool (database/sql prepares it on each
@@ -217,24 +221,6 @@ func (s *Store) readStmt(ctx context.Context, q string) (*sql.Stmt, error) {
 		return prev.(*sql.Stmt), nil
 	}
 	return st, nil
-}
-
-// txQuery runs an unprepared query in a transaction with the Stmt method set.
-type txQuery struct {
-	tx *sql.Tx
-	q  string
-}
-
-func (t txQuery) ExecContext(ctx context.Context, args ...any) (sql.Result, error) {
-	return t.tx.ExecContext(ctx, t.q, args...)
-}
-
-func (t txQuery) QueryContext(ctx context.Context, args ...any) (*sql.Rows, error) {
-	return t.tx.QueryContext(ctx, t.q, args...)
-}
-
-func (t txQuery) QueryRowContext(ctx context.Context, args ...any) *sql.Row {
-	return t.tx.QueryRowContext(ctx, t.q, args...)
 }
 
 // Ping checks that the database answers.
@@ -356,6 +342,24 @@ func (s *Store) begin(ctx context.Context) (*sql.Tx, error) {
 	return tx, nil
 }
 
+// queryStrings runs a query of one text column in tx and returns its values.
+func queryStrings(ctx context.Context, tx *sql.Tx, q string, args ...any) ([]string, error) {
+	rows, err := tx.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var v string
+		if err := rows.Scan(&v); err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
 // ms converts a time to the store's representation, unix milliseconds.
 func ms(t time.Time) int64 { return t.UnixMilli() }
 
@@ -372,8 +376,4 @@ func nullMS(v sql.NullInt64) time.Time {
 		return time.Time{}
 	}
 	return fromMS(v.Int64)
-}
-
-func invalidf(format string, args ...any) error {
-	return fmt.Errorf("%w: "+format, append([]any{ErrInvalid}, args...)...)
 }

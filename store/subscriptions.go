@@ -52,11 +52,19 @@ type Subscription struct {
 	UpdatedAt    time.Time
 }
 
+// Status is the word for whether a subscription is active: "active" or "deactivated".
+func (s Subscription) Status() string {
+	if s.Active {
+		return "active"
+	}
+	return "deactivated"
+}
+
 const subscriptionColumns = `id, uid, coalesce(client_id, ''), coalesce(org_id, 0), format, target, coalesce(orcid, ''),
 	coalesce(types, ''), description, coalesce(headers, ''), auth_type, auth_username, auth_client_id, auth_token_url,
 	append_orcid, active, reason, failing_since, created_at, updated_at`
 
-// The ORCID registration's statements, prepared once at Open.
+// The ORCID registration's statements.
 const (
 	qOrcidWebhook    = "SELECT " + subscriptionColumns + " FROM subscriptions WHERE format = 'empty' AND orcid = ? AND target = ?"
 	qPutOrcidWebhook = `INSERT INTO subscriptions(uid, client_id, format, target, orcid, created_at, updated_at)
@@ -65,6 +73,17 @@ const (
 		RETURNING ` + subscriptionColumns
 )
 
+// subscriptionStmts are the ORCID registration's hot statements, prepared once at Open.
+type subscriptionStmts struct {
+	orcidWebhook, putOrcidWebhook *sql.Stmt
+}
+
+func (s *Store) prepareSubscriptions(ctx context.Context) error {
+	p := &s.subs
+	return s.prepare(ctx, hot{&p.orcidWebhook, qOrcidWebhook}, hot{&p.putOrcidWebhook, qPutOrcidWebhook})
+}
+
+// scanSubscription reads a row of subscriptionColumns.
 func scanSubscription(row interface{ Scan(...any) error }) (Subscription, error) {
 	var sub Subscription
 	var types, headers string
@@ -108,12 +127,19 @@ func querySubscriptions(ctx context.Context, q interface {
 
 // orcidWebhook finds the ORCID-style registration of (orcid, callback), whoever owns it.
 func (s *Store) orcidWebhook(ctx context.Context, tx *sql.Tx, orcid, callback string) (Subscription, error) {
-	sub, err := scanSubscription(s.stmt(ctx, tx, qOrcidWebhook).QueryRowContext(ctx, orcid, callback))
+	sub, err := scanSubscription(tx.StmtContext(ctx, s.subs.orcidWebhook).QueryRowContext(ctx, orcid, callback))
 	if errors.Is(err, sql.ErrNoRows) {
-		return Subscription{}, ErrNotFound
+		return Subscription{}, errNoOrcidWebhook
 	}
 	return sub, err
 }
+
+// The answers about another client's or a missing ORCID-style registration, in the
+// words ORCID's API uses.
+var (
+	errNoOrcidWebhook    = notFound("no webhook with this callback is registered for this ORCID iD")
+	errOrcidWebhookTaken = &Error{Code: Forbidden, Message: "this webhook was registered by another client"}
+)
 
 // PutOrcidWebhook registers callback for the record orcid on behalf of a client, as
 // ORCID's PUT does. It reports whether the registration is new. Registering an
@@ -123,7 +149,7 @@ func (s *Store) PutOrcidWebhook(ctx context.Context, clientID, orcid, callback s
 	now := ms(s.Now())
 	err = s.group(ctx, func(tx *sql.Tx) error {
 		// A new registration is one statement; only an existing one needs more.
-		sub, err = scanSubscription(s.stmt(ctx, tx, qPutOrcidWebhook).QueryRowContext(ctx, newUID(), clientID, callback, orcid, now, now))
+		sub, err = scanSubscription(tx.StmtContext(ctx, s.subs.putOrcidWebhook).QueryRowContext(ctx, newUID(), clientID, callback, orcid, now, now))
 		if created = err == nil; created || !errors.Is(err, sql.ErrNoRows) {
 			return err
 		}
@@ -132,13 +158,12 @@ func (s *Store) PutOrcidWebhook(ctx context.Context, clientID, orcid, callback s
 		case err != nil:
 			return err
 		case sub.ClientID != clientID:
-			return ErrForbidden
+			return errOrcidWebhookTaken
 		case !sub.Active:
-			if _, err := tx.ExecContext(ctx, "UPDATE subscriptions SET active = 1, reason = '', failing_since = NULL, updated_at = ? WHERE id = ?", now, sub.ID); err != nil {
+			if err := s.reactivate(ctx, tx, sub.ID, now); err != nil {
 				return err
 			}
 			sub.Active, sub.Reason, sub.FailingSince = true, "", time.Time{}
-			s.targetCache.forget(sub.ID)
 		}
 		return nil
 	})
@@ -158,11 +183,11 @@ func (s *Store) OrcidWebhook(ctx context.Context, clientID, orcid, callback stri
 	sub, err := scanSubscription(st.QueryRowContext(ctx, orcid, callback))
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
-		return Subscription{}, ErrNotFound
+		return Subscription{}, errNoOrcidWebhook
 	case err != nil:
 		return Subscription{}, fmt.Errorf("get webhook: %w", err)
 	case sub.ClientID != clientID:
-		return Subscription{}, ErrForbidden
+		return Subscription{}, errOrcidWebhookTaken
 	}
 	return sub, nil
 }
@@ -184,7 +209,7 @@ func (s *Store) DeleteOrcidWebhook(ctx context.Context, clientID, orcid, callbac
 			return err
 		}
 		if sub.ClientID != clientID {
-			return ErrForbidden
+			return errOrcidWebhookTaken
 		}
 		_, err = tx.ExecContext(ctx, "DELETE FROM subscriptions WHERE id = ?", sub.ID)
 		s.targetCache.forget(sub.ID)
@@ -245,12 +270,31 @@ func (s *Store) DeactivationNotice(ctx context.Context, subID int64) (Notice, er
 		FROM subscriptions s LEFT JOIN clients c ON c.id = s.client_id LEFT JOIN organisations o ON o.id = s.org_id
 		WHERE s.id = ?`, subID).Scan(&n.To, &n.UID, &n.Target, &n.Reason, &n.OrgID, &n.Format)
 	if errors.Is(err, sql.ErrNoRows) {
-		return Notice{}, fmt.Errorf("subscription %d: %w", subID, ErrNotFound)
+		return Notice{}, notFound(fmt.Sprintf("subscription %d not found", subID))
 	}
 	if err != nil {
 		return Notice{}, fmt.Errorf("deactivation notice: %w", err)
 	}
 	return n, nil
+}
+
+// deactivate turns a subscription off with a reason; its pending deliveries become
+// dead (replayable), so reactivating it does not send them by itself.
+func (s *Store) deactivate(ctx context.Context, tx *sql.Tx, subID int64, reason string, now int64) error {
+	s.targetCache.forget(subID)
+	if _, err := tx.ExecContext(ctx, "UPDATE subscriptions SET active = 0, reason = ?, updated_at = ? WHERE id = ? AND active = 1", reason, now, subID); err != nil {
+		return err
+	}
+	_, err := tx.ExecContext(ctx, "UPDATE deliveries SET state = 3, done_at = ?, last_error = ? WHERE subscription_id = ? AND state = 0",
+		now, strings.TrimSuffix("not sent: subscription deactivated ("+reason+")", " ()"), subID)
+	return err
+}
+
+// reactivate turns a subscription on again and clears why hookd had turned it off.
+func (s *Store) reactivate(ctx context.Context, tx *sql.Tx, subID int64, now int64) error {
+	s.targetCache.forget(subID)
+	_, err := tx.ExecContext(ctx, "UPDATE subscriptions SET active = 1, reason = '', failing_since = NULL, updated_at = ? WHERE id = ?", now, subID)
+	return err
 }
 
 // newUID makes a subscription's public id: a time-ordered UUID (version 7), so a new

@@ -9,6 +9,16 @@ import (
 	"time"
 )
 
+// qTargets loads the targets of subscriptions, by id, with their secrets sealed.
+const qTargets = `SELECT s.id, s.uid, coalesce(s.client_id, ''), s.format, s.target, coalesce(s.headers, ''),
+	s.auth_type, s.auth_username, s.auth_client_id, s.auth_token_url, s.auth_secret, s.append_orcid, s.apikey,
+	coalesce(s.signing_secret, c.signing_secret), s.previous_secret, coalesce(s.previous_until, 0), coalesce(s.failing_since, 0)
+	FROM subscriptions s LEFT JOIN clients c ON c.id = s.client_id WHERE s.id IN (SELECT value FROM json_each(?))`
+
+func (s *Store) prepareTargets(ctx context.Context) error {
+	return s.prepare(ctx, hot{&s.loadTargets, qTargets})
+}
+
 // targetTTL bounds how long a cached target may miss a change made by another
 // process (hookd's own changes invalidate the cache at once).
 const targetTTL = 5 * time.Second
@@ -76,7 +86,7 @@ func (s *Store) cachedTargets(ctx context.Context, tx *sql.Tx, subs map[int64]*T
 	if err != nil {
 		return err
 	}
-	rows, err := s.stmt(ctx, tx, qTargets).QueryContext(ctx, string(ids))
+	rows, err := tx.StmtContext(ctx, s.loadTargets).QueryContext(ctx, string(ids))
 	if err != nil {
 		return fmt.Errorf("load targets: %w", err)
 	}
@@ -94,7 +104,7 @@ func (s *Store) cachedTargets(ctx context.Context, tx *sql.Tx, subs map[int64]*T
 	}
 	for _, id := range missing {
 		if subs[id] == nil {
-			return fmt.Errorf("load targets: subscription %d: %w", id, ErrNotFound)
+			return fmt.Errorf("load targets: %w", notFound(fmt.Sprintf("subscription %d not found", id)))
 		}
 	}
 	return nil

@@ -27,22 +27,24 @@ type Token struct {
 // HasScope reports whether the token carries scope.
 func (t Token) HasScope(scope string) bool { return hasScope(t.Scopes, scope) }
 
-// Token errors, shown to callers in OAuth's terms.
-var (
-	ErrTokenInvalid = errors.New("invalid access token")
-	ErrTokenExpired = errors.New("access token expired")
-	ErrScope        = errors.New("scope not granted to this client")
-)
+// DefaultTokenTTL is the lifetime of an access token unless configured otherwise:
+// ORCID's /webhook tokens last about 20 years.
+const DefaultTokenTTL = 175316 * time.Hour
+
+// scopeNotGranted is the ErrScope error for a scope the client may not have.
+func scopeNotGranted(scope string) error {
+	return &Error{Code: Invalid, Field: "scope", Value: scope, Message: fmt.Sprintf("%s is not granted to this client", scope)}
+}
 
 // IssueToken makes an access token (with a refresh token) for a client, for the
 // scopes asked, each of which the client must have been granted.
 func (s *Store) IssueToken(ctx context.Context, c Client, scopes []string, ttl time.Duration) (Token, error) {
 	if len(scopes) == 0 {
-		return Token{}, fmt.Errorf("%w: no scope requested", ErrScope)
+		return Token{}, invalid("scope", "no scope requested")
 	}
 	for _, sc := range scopes {
 		if !c.HasScope(sc) {
-			return Token{}, fmt.Errorf("%w: %s", ErrScope, sc)
+			return Token{}, scopeNotGranted(sc)
 		}
 	}
 	t := newToken(c.ID, scopes, s.Now(), ttl)
@@ -98,7 +100,7 @@ func (s *Store) RefreshToken(ctx context.Context, c Client, refresh string, scop
 		}
 		for _, sc := range scopes {
 			if !hasScope(granted, sc) || !c.HasScope(sc) {
-				return fmt.Errorf("%w: %s", ErrScope, sc)
+				return scopeNotGranted(sc)
 			}
 		}
 		t = newToken(c.ID, scopes, s.Now(), ttl)

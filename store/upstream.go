@@ -51,7 +51,7 @@ func upstreamSub(ctx context.Context, tx *sql.Tx) (int64, error) {
 // an organisation with webhook or e-mail enabled covers it: it queues a registration
 // for a newly covered record and an unregistration for one no longer covered. It
 // does nothing when upstream registration is off.
-func (s *Store) syncUpstream(ctx context.Context, tx *sql.Tx, orcids ...string) error {
+func (s *Store) syncUpstream(ctx context.Context, tx *sql.Tx, now int64, orcids ...string) error {
 	if len(orcids) == 0 {
 		return nil
 	}
@@ -59,7 +59,6 @@ func (s *Store) syncUpstream(ctx context.Context, tx *sql.Tx, orcids ...string) 
 	if err != nil || subID == 0 {
 		return err
 	}
-	now := ms(s.Now())
 	for _, id := range orcids {
 		var isCovered, hasRow bool
 		err := tx.QueryRowContext(ctx, `SELECT `+covered+`, EXISTS (SELECT 1 FROM upstream_registrations WHERE orcid = m.orcid)
@@ -93,6 +92,16 @@ func (s *Store) syncUpstream(ctx context.Context, tx *sql.Tx, orcids ...string) 
 	return nil
 }
 
+// syncOrgUpstream is syncUpstream for every member of an organisation, after its
+// settings changed.
+func (s *Store) syncOrgUpstream(ctx context.Context, tx *sql.Tx, orgID, now int64) error {
+	orcids, err := memberOrcids(ctx, tx, orgID)
+	if err != nil {
+		return err
+	}
+	return s.syncUpstream(ctx, tx, now, orcids...)
+}
+
 // ConfigureUpstream turns upstream registration on for the ORCID API at apiURL (or
 // off, when apiURL is empty), makes the relay key when there is none, and queues the
 // registrations and unregistrations the current members and settings call for. The
@@ -102,85 +111,15 @@ func (s *Store) ConfigureUpstream(ctx context.Context, apiURL string) (int, erro
 	now := ms(s.Now())
 	queued := 0
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		queued = 0
-		var id int64
-		var target string
-		var active bool
-		err := tx.QueryRowContext(ctx, "SELECT id, target, active FROM subscriptions WHERE format = 'upstream' ORDER BY id LIMIT 1").Scan(&id, &target, &active)
-		switch {
-		case errors.Is(err, sql.ErrNoRows):
-			if apiURL == "" {
-				return nil
-			}
-			r, err := tx.ExecContext(ctx, `INSERT INTO subscriptions(uid, format, target, types, description, created_at, updated_at)
-				VALUES (?, 'upstream', ?, ',REGISTER,UNREGISTER,', 'hookd''s registrations at the upstream ORCID API', ?, ?)`,
-				newUID(), apiURL, now, now)
-			if err != nil {
-				return err
-			}
-			id, _ = r.LastInsertId()
-		case err != nil:
-			return err
-		case apiURL == "":
-			if active {
-				return s.deactivate(ctx, tx, id, "upstream registration is not configured", now)
-			}
-			return nil
-		default:
-			if target != apiURL {
-				// Another upstream: everything must be registered there anew.
-				if _, err := tx.ExecContext(ctx, "DELETE FROM upstream_registrations"); err != nil {
-					return err
-				}
-				if _, err := tx.ExecContext(ctx, "DELETE FROM deliveries WHERE subscription_id = ? AND state != 1", id); err != nil {
-					return err
-				}
-			}
-			if _, err := tx.ExecContext(ctx, "UPDATE subscriptions SET target = ?, active = 1, reason = '', updated_at = ? WHERE id = ?", apiURL, now, id); err != nil {
-				return err
-			}
-			s.targetCache.forget(id)
-		}
-		if _, err := tx.ExecContext(ctx, "INSERT INTO server_secrets(name, value) VALUES ('relay', ?) ON CONFLICT(name) DO NOTHING",
-			s.box.Seal(secret.Random(32))); err != nil {
+		id, err := s.setUpstreamSub(ctx, tx, apiURL, now)
+		if err != nil || id == 0 {
 			return err
 		}
-		rows, err := tx.QueryContext(ctx, `SELECT DISTINCT orcid FROM members
-			UNION SELECT orcid FROM upstream_registrations`)
-		if err != nil {
+		if err := s.createRelaySecret(ctx, tx); err != nil {
 			return err
 		}
-		var all []string
-		for rows.Next() {
-			var o string
-			if err := rows.Scan(&o); err != nil {
-				rows.Close()
-				return err
-			}
-			all = append(all, o)
-		}
-		if err := rows.Close(); err != nil {
-			return err
-		}
-		before := 0
-		if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM deliveries WHERE subscription_id = ? AND state = 0", id).Scan(&before); err != nil {
-			return err
-		}
-		// A pending registration of a record that is not yet confirmed is queued again.
-		if _, err := tx.ExecContext(ctx, `INSERT INTO deliveries(subscription_id, subject, event_type, state, due_at, first_event_at, last_event_at)
-			SELECT ?1, orcid, 'REGISTER', 0, ?2, ?2, ?2 FROM upstream_registrations WHERE registered = 0
-			AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.subscription_id = ?1 AND d.subject = orcid AND d.state IN (0, 1))`, id, now); err != nil {
-			return err
-		}
-		if err := s.syncUpstream(ctx, tx, all...); err != nil {
-			return err
-		}
-		after := 0
-		if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM deliveries WHERE subscription_id = ? AND state = 0", id).Scan(&after); err != nil {
-			return err
-		}
-		queued = after - before
-		return nil
+		queued, err = s.queueUpstreamOrders(ctx, tx, id, now)
+		return err
 	})
 	if err != nil {
 		return 0, fmt.Errorf("configure upstream: %w", err)
@@ -188,16 +127,109 @@ func (s *Store) ConfigureUpstream(ctx context.Context, apiURL string) (int, erro
 	return queued, nil
 }
 
+// setUpstreamSub points the upstream subscription at apiURL: it creates it, moves it
+// to another API (where everything must be registered anew), or, with apiURL empty,
+// turns it off. It returns the subscription's id, 0 when upstream registration is off.
+func (s *Store) setUpstreamSub(ctx context.Context, tx *sql.Tx, apiURL string, now int64) (int64, error) {
+	var id int64
+	var target string
+	var active bool
+	err := tx.QueryRowContext(ctx, "SELECT id, target, active FROM subscriptions WHERE format = 'upstream' ORDER BY id LIMIT 1").Scan(&id, &target, &active)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		if apiURL == "" {
+			return 0, nil
+		}
+		return createUpstreamSub(ctx, tx, apiURL, now)
+	case err != nil:
+		return 0, err
+	case apiURL == "":
+		if active {
+			return 0, s.deactivate(ctx, tx, id, "upstream registration is not configured", now)
+		}
+		return 0, nil
+	}
+	if target != apiURL {
+		if err := forgetUpstreamRegistrations(ctx, tx, id); err != nil {
+			return 0, err
+		}
+	}
+	if _, err := tx.ExecContext(ctx, "UPDATE subscriptions SET target = ?, active = 1, reason = '', updated_at = ? WHERE id = ?", apiURL, now, id); err != nil {
+		return 0, err
+	}
+	s.targetCache.forget(id)
+	return id, nil
+}
+
+// createUpstreamSub inserts the upstream subscription. Its types are the work orders
+// only, so the intake's fan-out never matches it.
+func createUpstreamSub(ctx context.Context, tx *sql.Tx, apiURL string, now int64) (int64, error) {
+	r, err := tx.ExecContext(ctx, `INSERT INTO subscriptions(uid, format, target, types, description, created_at, updated_at)
+		VALUES (?, 'upstream', ?, ',REGISTER,UNREGISTER,', 'hookd''s registrations at the upstream ORCID API', ?, ?)`,
+		newUID(), apiURL, now, now)
+	if err != nil {
+		return 0, err
+	}
+	return r.LastInsertId()
+}
+
+// forgetUpstreamRegistrations drops what was registered at the previous upstream and
+// its work orders not in flight.
+func forgetUpstreamRegistrations(ctx context.Context, tx *sql.Tx, subID int64) error {
+	if _, err := tx.ExecContext(ctx, "DELETE FROM upstream_registrations"); err != nil {
+		return err
+	}
+	_, err := tx.ExecContext(ctx, "DELETE FROM deliveries WHERE subscription_id = ? AND state != 1", subID)
+	return err
+}
+
+// createRelaySecret makes the secret of the relay keys, once.
+func (s *Store) createRelaySecret(ctx context.Context, tx *sql.Tx) error {
+	_, err := tx.ExecContext(ctx, "INSERT INTO server_secrets(name, value) VALUES ('relay', ?) ON CONFLICT(name) DO NOTHING",
+		s.box.Seal(secret.Random(32)))
+	return err
+}
+
+// queueUpstreamOrders queues again the registrations not yet confirmed, and the
+// registrations and unregistrations every member and registered record calls for; it
+// returns how many work orders are now pending that were not before.
+func (s *Store) queueUpstreamOrders(ctx context.Context, tx *sql.Tx, subID, now int64) (int, error) {
+	pending := func() (int, error) {
+		n := 0
+		err := tx.QueryRowContext(ctx, "SELECT count(*) FROM deliveries WHERE subscription_id = ? AND state = 0", subID).Scan(&n)
+		return n, err
+	}
+	before, err := pending()
+	if err != nil {
+		return 0, err
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO deliveries(subscription_id, subject, event_type, state, due_at, first_event_at, last_event_at)
+		SELECT ?1, orcid, 'REGISTER', 0, ?2, ?2, ?2 FROM upstream_registrations WHERE registered = 0
+		AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.subscription_id = ?1 AND d.subject = orcid AND d.state IN (0, 1))`, subID, now); err != nil {
+		return 0, err
+	}
+	all, err := queryStrings(ctx, tx, "SELECT DISTINCT orcid FROM members UNION SELECT orcid FROM upstream_registrations")
+	if err != nil {
+		return 0, err
+	}
+	if err := s.syncUpstream(ctx, tx, now, all...); err != nil {
+		return 0, err
+	}
+	after, err := pending()
+	return after - before, err
+}
+
 // MarkUpstream records the result of a registration attempt at the upstream: done
 // (registered, or unregistered) or the error. The dispatcher calls it after each
 // attempt; the outbox keeps the attempt itself.
 func (s *Store) MarkUpstream(ctx context.Context, id, action string, ok bool, errMsg string) error {
+	now := ms(s.Now())
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		if action != UpstreamRegister {
 			return nil // an unregistered record has no row
 		}
 		_, err := tx.ExecContext(ctx, "UPDATE upstream_registrations SET registered = ?, last_error = ?, updated_at = ? WHERE orcid = ?",
-			ok, errMsg, ms(s.Now()), id)
+			ok, errMsg, now, id)
 		return err
 	})
 	if err != nil {
@@ -234,7 +266,7 @@ func (s *Store) RelayKey(ctx context.Context, id string) (string, error) {
 	var sealed []byte
 	err := s.read.QueryRowContext(ctx, "SELECT value FROM server_secrets WHERE name = 'relay'").Scan(&sealed)
 	if errors.Is(err, sql.ErrNoRows) {
-		return "", fmt.Errorf("relay key: %w", ErrNotFound)
+		return "", fmt.Errorf("relay key: %w", notFound("no relay secret yet: upstream registration was never configured"))
 	}
 	if err != nil {
 		return "", fmt.Errorf("relay key: %w", err)

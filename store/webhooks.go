@@ -90,17 +90,19 @@ func ownWebhook(ctx context.Context, tx *sql.Tx, clientID, uid string) (Subscrip
 	sub, err := scanSubscription(tx.QueryRowContext(ctx, "SELECT "+subscriptionColumns+
 		" FROM subscriptions WHERE uid = ? AND client_id = ? AND format = 'standard'", uid, clientID))
 	if errors.Is(err, sql.ErrNoRows) {
-		return Subscription{}, fmt.Errorf("webhook %s: %w", uid, ErrNotFound)
+		return Subscription{}, webhookNotFound(uid)
 	}
 	return sub, err
 }
+
+func webhookNotFound(uid string) error { return notFound(fmt.Sprintf("webhook %s not found", uid)) }
 
 // Webhook returns one of a client's platform webhooks.
 func (s *Store) Webhook(ctx context.Context, clientID, uid string) (Subscription, error) {
 	sub, err := scanSubscription(s.read.QueryRowContext(ctx, "SELECT "+subscriptionColumns+
 		" FROM subscriptions WHERE uid = ? AND client_id = ? AND format = 'standard'", uid, clientID))
 	if errors.Is(err, sql.ErrNoRows) {
-		return Subscription{}, fmt.Errorf("webhook %s: %w", uid, ErrNotFound)
+		return Subscription{}, webhookNotFound(uid)
 	}
 	if err != nil {
 		return Subscription{}, fmt.Errorf("get webhook: %w", err)
@@ -115,7 +117,7 @@ func (s *Store) Webhooks(ctx context.Context, clientID string, limit int, after 
 	if after != "" {
 		err := s.read.QueryRowContext(ctx, "SELECT id FROM subscriptions WHERE uid = ? AND client_id = ?", after, clientID).Scan(&afterID)
 		if errors.Is(err, sql.ErrNoRows) {
-			return nil, invalidf("cursor %q is not one of your webhooks", after)
+			return nil, invalid("cursor", fmt.Sprintf("%q is not one of your webhooks", after))
 		}
 		if err != nil {
 			return nil, fmt.Errorf("list webhooks: %w", err)
@@ -213,18 +215,17 @@ func (s *Store) DeleteWebhook(ctx context.Context, clientID, uid string) error {
 // deactivation by the client has no reason; deliveries pending then become dead
 // (replayable), and activating does not replay them by itself.
 func (s *Store) SetWebhookActive(ctx context.Context, clientID, uid string, active bool) (Subscription, error) {
+	now := ms(s.Now())
 	var sub Subscription
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		cur, err := ownWebhook(ctx, tx, clientID, uid)
 		if err != nil {
 			return err
 		}
-		now := ms(s.Now())
 		if active && !cur.Active {
-			if _, err := tx.ExecContext(ctx, "UPDATE subscriptions SET active = 1, reason = '', failing_since = NULL, updated_at = ? WHERE id = ?", now, cur.ID); err != nil {
+			if err := s.reactivate(ctx, tx, cur.ID, now); err != nil {
 				return err
 			}
-			s.targetCache.forget(cur.ID)
 		} else if !active && cur.Active {
 			if err := s.deactivate(ctx, tx, cur.ID, "", now); err != nil {
 				return err

@@ -1,0 +1,75 @@
+package dispatch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"hookd/ssrf"
+)
+
+// newHTTPClient is the one client of every delivery: keep-alive, a per-host
+// connection cap, no redirects, no proxies from the environment, and the SSRF
+// guard on every resolved address at dial time.
+func newHTTPClient(opts Options) *http.Client {
+	dialer := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
+	if !opts.AllowPrivateTargets {
+		dialer.Control = ssrf.Control
+	}
+	tr := &http.Transport{
+		Proxy:                 nil,
+		DialContext:           dialer.DialContext,
+		MaxIdleConns:          opts.Workers,
+		MaxIdleConnsPerHost:   opts.PerHost,
+		MaxConnsPerHost:       opts.PerHost,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ResponseHeaderTimeout: opts.Timeout,
+		ForceAttemptHTTP2:     true,
+	}
+	return &http.Client{
+		Transport: tr,
+		Timeout:   opts.Timeout,
+		CheckRedirect: func(*http.Request, []*http.Request) error {
+			return http.ErrUseLastResponse
+		},
+	}
+}
+
+// drainLimit bounds how much of a response body is read and thrown away so its
+// connection can be reused; a longer body costs its connection instead.
+const drainLimit = 64 << 10
+
+// drain reads what is left of a response body (bounded) so the connection can be
+// reused, and closes it.
+func drain(resp *http.Response) {
+	io.Copy(io.Discard, io.LimitReader(resp.Body, drainLimit))
+	resp.Body.Close()
+}
+
+// describe turns a client error into a short line for the attempt log.
+func describe(err error, timeout time.Duration) string {
+	var blocked *ssrf.ErrBlocked
+	switch {
+	case errors.As(err, &blocked):
+		return blocked.Error()
+	case errors.Is(err, context.DeadlineExceeded) || isTimeout(err):
+		return fmt.Sprintf("timeout after %s", timeout)
+	}
+	msg := err.Error()
+	// *url.Error repeats the method and URL; keep the cause.
+	if i := strings.LastIndex(msg, "\": "); i >= 0 {
+		msg = msg[i+3:]
+	}
+	return msg
+}
+
+func isTimeout(err error) bool {
+	var te interface{ Timeout() bool }
+	return errors.As(err, &te) && te.Timeout()
+}

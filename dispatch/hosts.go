@@ -1,0 +1,238 @@
+package dispatch
+
+import (
+	"time"
+
+	"hookd/store"
+)
+
+// queueDepth is how many calls' worth of rows the dispatcher keeps claimed per
+// worker (and per host connection). A turn (one transaction) takes ~50 µs per row,
+// so at 4 the workers ran dry during every turn of a backlog drain; at 8 they
+// do not (BENCHMARKS.md).
+const queueDepth = 8
+
+// stallAfter is how long a host with calls running may go without finishing one
+// before its queue is cut back to hostQueueMax.
+const stallAfter = time.Second
+
+// releaseDelay is how long a row handed back by a saturated host waits before it is
+// due again.
+const releaseDelay = 100 * time.Millisecond
+
+// speedHosts bounds how many hosts' speeds the scheduler remembers; past it, it
+// forgets them all and learns again.
+const speedHosts = 10000
+
+// hostState is one target host's share of the scheduler.
+type hostState struct {
+	inFlight int
+	queue    []store.Claimed
+	progress time.Time // when a call to it last finished, or its first call started
+}
+
+// scheduler holds the rows the dispatcher has claimed and hands them to the
+// workers host by host: at most workers calls at once, at most perHost to one
+// host, hosts taking turns, and a bounded queue per host, so a slow or dead
+// receiver cannot take capacity that other hosts could use. A host known to be
+// quick may hold more (see room).
+//
+// Its clock, now, tells whether a host has stalled and when a row handed back is
+// due again; the dispatcher gives it the store's clock, so a test that pins one
+// pins both. It is not safe for concurrent use: the dispatcher's mutex guards it.
+type scheduler struct {
+	now     func() time.Time
+	tick    time.Duration // how long a row a slow host cannot take waits
+	workers int           // calls at once
+	perHost int           // calls at once to one host
+
+	inFlight int                      // calls running
+	queued   int                      // rows waiting for a worker
+	hosts    map[string]*hostState    // hosts with calls running or rows queued
+	speed    map[string]time.Duration // per host: average call duration
+	ready    []string                 // hosts with queued rows, in turn order
+}
+
+func newScheduler(workers, perHost int, tick time.Duration, now func() time.Time) *scheduler {
+	return &scheduler{
+		now: now, tick: tick, workers: workers, perHost: perHost,
+		hosts: map[string]*hostState{},
+		speed: map[string]time.Duration{},
+	}
+}
+
+// capacity is how many rows the dispatcher holds at once (running and queued): more
+// than the workers, so the next batch is ready while the loop writes outcomes.
+func (s *scheduler) capacity() int { return queueDepth * s.workers }
+
+// hostQueueMax bounds the rows one host may have waiting: a slow receiver keeps at
+// most this many claimed, and the rest of the capacity serves other hosts.
+func (s *scheduler) hostQueueMax() int { return queueDepth * s.perHost }
+
+// held is how many rows are running or queued.
+func (s *scheduler) held() int { return s.inFlight + s.queued }
+
+// free is how many more rows the next turn may claim.
+func (s *scheduler) free() int { return s.capacity() - s.held() }
+
+// room is how many rows a host may have queued: hostQueueMax, or, for a host whose
+// calls are quick, as many as it finishes in about a second (so a backlog for one
+// or a few fast hosts fills the whole capacity instead of being claimed and handed
+// back turn after turn). A host that has stalled gets hostQueueMax again.
+func (s *scheduler) room(key string, h *hostState, now time.Time) int {
+	floor := s.hostQueueMax()
+	speed := s.speed[key]
+	if speed <= 0 || (h.inFlight > 0 && now.Sub(h.progress) > stallAfter) {
+		return floor
+	}
+	return min(max(floor, int(time.Second/speed)*s.perHost), s.capacity())
+}
+
+// released is the outcome of a row handed back unattempted, due again at retryAt.
+func released(c store.Claimed, retryAt time.Time) store.Outcome {
+	return store.Outcome{
+		DeliveryID: c.ID, SubscriptionID: c.Target.SubscriptionID, Kind: store.OutcomeReleased, RetryAt: retryAt,
+	}
+}
+
+// queue takes the rows a turn claimed: each joins its host's queue or, when the
+// host is saturated, is handed back (appended to out as released). It returns how
+// many rows it queued, and out.
+func (s *scheduler) queue(claimed []store.Claimed, out []store.Outcome) (int, []store.Outcome) {
+	now := s.now()
+	// Each host's room, and whether it is slow (it still had half its room queued
+	// from earlier turns, not just briefly ahead of the others), as the turn began.
+	type hostTurn struct {
+		room int
+		slow bool
+	}
+	turn := map[string]hostTurn{}
+	n := 0
+	for _, c := range claimed {
+		key := c.Target.Host()
+		h := s.hosts[key]
+		if h == nil {
+			h = &hostState{}
+			s.hosts[key] = h
+		}
+		ht, seen := turn[key]
+		if !seen {
+			ht.room = s.room(key, h, now)
+			ht.slow = len(h.queue) >= ht.room/2
+			turn[key] = ht
+		}
+		if len(h.queue) >= ht.room {
+			// The host is saturated: hand the row back untouched, behind the others,
+			// so a slow receiver cannot take capacity that other hosts could use. A
+			// host that only filled up in this turn gets it back shortly, so a brief
+			// imbalance leaves no tail of late deliveries; a slow one's wait a tick,
+			// so a dead host does not churn the outbox.
+			delay := min(s.tick, releaseDelay)
+			if ht.slow {
+				delay = s.tick
+			}
+			out = append(out, released(c, now.Add(delay)))
+			continue
+		}
+		if len(h.queue) == 0 {
+			s.ready = append(s.ready, key)
+		}
+		h.queue = append(h.queue, c)
+		s.queued++
+		n++
+	}
+	return n, out
+}
+
+// trim hands back, a tick later, what a host holds queued beyond its room: a host
+// that has stalled keeps no more than hostQueueMax, so no queued row outlives its
+// lease. It appends the rows handed back to out and returns how many, and out.
+func (s *scheduler) trim(out []store.Outcome) (int, []store.Outcome) {
+	now := s.now()
+	n := 0
+	for key, h := range s.hosts {
+		for room := s.room(key, h, now); len(h.queue) > room; {
+			c := h.queue[len(h.queue)-1]
+			h.queue = h.queue[:len(h.queue)-1]
+			out = append(out, released(c, now.Add(s.tick)))
+			s.queued--
+			n++
+		}
+	}
+	return n, out
+}
+
+// take takes the next queued row that may start now, counting it in flight, and
+// returns it with its host.
+func (s *scheduler) take() (store.Claimed, string, bool) {
+	for i := 0; i < len(s.ready) && s.inFlight < s.workers; i++ {
+		key := s.ready[i]
+		h := s.hosts[key]
+		if h.inFlight >= s.perHost {
+			continue
+		}
+		c := h.queue[0]
+		h.queue = h.queue[1:]
+		// The host goes to the back of the line (or leaves it when it has nothing
+		// left), so hosts take turns: a host whose calls hang cannot keep the workers
+		// from the others' rows until those outlive their lease.
+		s.ready = append(s.ready[:i], s.ready[i+1:]...)
+		if len(h.queue) == 0 {
+			h.queue = nil
+		} else {
+			s.ready = append(s.ready, key)
+		}
+		if h.inFlight == 0 {
+			h.progress = s.now()
+		}
+		h.inFlight++
+		s.inFlight++
+		s.queued--
+		return c, key, true
+	}
+	return store.Claimed{}, "", false
+}
+
+// done counts a call to host key that took took as finished.
+func (s *scheduler) done(key string, took time.Duration) {
+	h := s.hosts[key]
+	h.progress = s.now()
+	s.noteCall(key, took)
+	h.inFlight--
+	if h.inFlight == 0 && len(h.queue) == 0 {
+		delete(s.hosts, key)
+	}
+	s.inFlight--
+}
+
+// noteCall updates a host's average call duration.
+func (s *scheduler) noteCall(key string, took time.Duration) {
+	if len(s.speed) >= speedHosts {
+		s.speed = map[string]time.Duration{} // bounded: forget and learn again
+	}
+	if old, ok := s.speed[key]; ok {
+		took = (7*old + took) / 8
+	}
+	s.speed[key] = max(took, time.Microsecond)
+}
+
+// releaseAll hands every queued row back, due at once (at shutdown). It appends
+// them to out and returns how many, and out.
+func (s *scheduler) releaseAll(out []store.Outcome) (int, []store.Outcome) {
+	now := s.now()
+	n := 0
+	for _, key := range s.ready {
+		h := s.hosts[key]
+		for _, c := range h.queue {
+			out = append(out, released(c, now))
+			s.queued--
+			n++
+		}
+		h.queue = nil
+		if h.inFlight == 0 {
+			delete(s.hosts, key)
+		}
+	}
+	s.ready = nil
+	return n, out
+}

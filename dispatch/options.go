@@ -1,0 +1,97 @@
+package dispatch
+
+import (
+	"log/slog"
+	"math/rand/v2"
+	"time"
+
+	"hookd/store"
+)
+
+// The defaults of Options, which are also those of the [delivery] section of
+// hookd's configuration (config.example.toml).
+const (
+	DefaultTick          = time.Second
+	DefaultTimeout       = 20 * time.Second
+	DefaultRetryBase     = time.Minute
+	DefaultRetryMaxDelay = 2 * time.Hour
+	DefaultGiveUpAfter   = 72 * time.Hour
+	DefaultDisableAfter  = 120 * time.Hour
+	DefaultRetention     = 168 * time.Hour
+	DefaultWorkers       = 64
+	DefaultPerHost       = 8
+)
+
+// Options configures a Dispatcher; zero durations and counts take the Default
+// values above.
+type Options struct {
+	Logger *slog.Logger
+	// Store is the outbox. Its clock (Store.Now) is the dispatcher's clock too: a
+	// test that pins it pins both.
+	Store               *store.Store
+	Tick                time.Duration
+	Timeout             time.Duration
+	RetryBase           time.Duration
+	RetryMaxDelay       time.Duration
+	GiveUpAfter         time.Duration
+	DisableAfter        time.Duration
+	Workers             int
+	PerHost             int
+	AllowPrivateTargets bool
+	// UserAgent is sent with every call, e.g. "hookd/1.0.0".
+	UserAgent string
+	// LogDeliveries logs every outcome at info level (hookd dev); otherwise only
+	// failures are logged, at most once a minute per host.
+	LogDeliveries bool
+	// ShutdownGrace bounds how long Run waits for in-flight calls when stopping
+	// (default: Timeout, at most 10s); calls still running then are cancelled and
+	// their deliveries released for a later attempt.
+	ShutdownGrace time.Duration
+	// Rand returns a number in [0, 1) for jitter; tests pin it.
+	Rand func() float64
+	// Retention is how long delivered rows are kept.
+	Retention time.Duration
+	// Hub configures e-mail and upstream registration (ORCID Hub deliveries).
+	Hub HubOptions
+	// Observer, when set, is told every outcome (for metrics).
+	Observer Observer
+}
+
+// Observer is told what became of each claimed delivery, by the word of its
+// store.OutcomeKind.
+type Observer interface {
+	Outcome(outcome string, attempt time.Duration)
+}
+
+// withDefaults fills in what o leaves zero.
+func (o Options) withDefaults() Options {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&o.Tick, DefaultTick)
+	def(&o.Timeout, DefaultTimeout)
+	def(&o.RetryBase, DefaultRetryBase)
+	def(&o.RetryMaxDelay, DefaultRetryMaxDelay)
+	def(&o.GiveUpAfter, DefaultGiveUpAfter)
+	def(&o.DisableAfter, DefaultDisableAfter)
+	def(&o.Retention, DefaultRetention)
+	def(&o.ShutdownGrace, min(o.Timeout, 10*time.Second))
+	if o.Workers <= 0 {
+		o.Workers = DefaultWorkers
+	}
+	if o.PerHost <= 0 {
+		o.PerHost = DefaultPerHost
+	}
+	if o.UserAgent == "" {
+		o.UserAgent = "hookd"
+	}
+	if o.Rand == nil {
+		o.Rand = rand.Float64
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	return o
+}

@@ -1,0 +1,131 @@
+package dispatch
+
+import (
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+
+	"hookd/store"
+)
+
+// policy decides what the result of a call becomes: delivered on a 2xx; gone on a
+// 410 (its subscription is deactivated); otherwise a failure that deactivates its
+// subscription once it has been failing for disableAfter, is dead once giveUpAfter
+// has passed since the delivery's first attempt, and else is retried after a
+// backoff or the receiver's Retry-After. A call cut short by shutdown is released,
+// not counted. It decides from the claim, the result and now alone.
+type policy struct {
+	retryBase     time.Duration
+	retryMaxDelay time.Duration
+	giveUpAfter   time.Duration
+	disableAfter  time.Duration
+	rand          func() float64 // in [0, 1), for the backoff's jitter
+}
+
+// outcome is what becomes of delivery c after a call that came to r.
+func (p policy) outcome(c store.Claimed, r result, now time.Time) store.Outcome {
+	o := store.Outcome{
+		DeliveryID:     c.ID,
+		SubscriptionID: c.Target.SubscriptionID,
+		Attempt:        c.Attempt,
+		StartedAt:      r.started,
+		Duration:       r.duration,
+		Status:         r.status,
+		Error:          r.err,
+		Response:       r.body,
+		WasFailing:     !c.Target.FailingSince.IsZero(),
+	}
+	switch {
+	case r.cancelled:
+		o.Kind, o.RetryAt = store.OutcomeReleased, now
+	case r.status >= 200 && r.status < 300:
+		o.Kind = store.OutcomeDelivered
+	case r.status == http.StatusGone:
+		o.Kind = store.OutcomeGone
+		o.Error = "410 Gone: the target asked to be removed; subscription deactivated"
+	default:
+		if o.Error == "" {
+			o.Error = fmt.Sprintf("HTTP %d", r.status)
+		}
+		first := c.FirstAttempt
+		if first.IsZero() {
+			first = r.started
+		}
+		failing := c.Target.FailingSince
+		if failing.IsZero() {
+			failing = r.started
+		}
+		switch {
+		case now.Sub(failing) >= p.disableAfter && c.Target.Format != store.FormatUpstream:
+			// (hookd's own upstream registrations are never switched off: they retry.)
+			o.Kind, o.FailingSince = store.OutcomeDeactivate, failing
+		case now.Sub(first) >= p.giveUpAfter:
+			o.Kind = store.OutcomeDead
+			o.Error = fmt.Sprintf("gave up after %s: %s", p.giveUpAfter, o.Error)
+		default:
+			o.Kind = store.OutcomeRetry
+			delay := Backoff(c.Attempt, p.retryBase, p.retryMaxDelay, p.rand())
+			if r.status == http.StatusTooManyRequests || r.status == http.StatusServiceUnavailable {
+				if ra, ok := retryAfter(r.retryAfter, now); ok {
+					delay = ra
+				}
+			}
+			o.RetryAt = now.Add(delay)
+		}
+	}
+	return o
+}
+
+// Backoff is the delay before retry number attempt (1 after the first failure):
+// base doubled per attempt, scaled by a jitter factor in [0.5, 1.5) from r in [0, 1),
+// and capped at max.
+func Backoff(attempt int, base, max time.Duration, r float64) time.Duration {
+	if attempt < 1 {
+		attempt = 1
+	}
+	d := base
+	for i := 1; i < attempt && d < max; i++ {
+		d *= 2
+	}
+	if d > max {
+		d = max
+	}
+	d = time.Duration(float64(d) * (0.5 + r))
+	if d > max {
+		d = max
+	}
+	if d < time.Millisecond {
+		d = time.Millisecond
+	}
+	return d
+}
+
+// maxRetryAfter bounds how long a receiver's Retry-After may postpone a delivery.
+const maxRetryAfter = 24 * time.Hour
+
+// retryAfter reads a Retry-After header (seconds or an HTTP date) relative to now;
+// ok is false when it is absent or does not parse.
+func retryAfter(h string, now time.Time) (time.Duration, bool) {
+	if h == "" {
+		return 0, false
+	}
+	var d time.Duration
+	if secs, err := strconv.Atoi(h); err == nil {
+		if secs < 0 {
+			return 0, false
+		}
+		d = time.Duration(secs) * time.Second
+	} else if t, err := http.ParseTime(h); err == nil {
+		d = t.Sub(now)
+		if d < 0 {
+			d = 0
+		}
+	} else {
+		return 0, false
+	}
+	if d > maxRetryAfter {
+		d = maxRetryAfter
+	}
+	return d, true
+}

@@ -1,0 +1,113 @@
+package dispatch
+
+import (
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/matryer/is"
+
+	"hookd/store"
+)
+
+// TestPolicy: what each kind of result becomes, decided from the claim, the result
+// and the time alone.
+func TestPolicy(t *testing.T) {
+	now := time.Date(2024, 3, 1, 12, 0, 0, 0, time.UTC)
+	p := policy{
+		retryBase: time.Minute, retryMaxDelay: 2 * time.Hour,
+		giveUpAfter: 72 * time.Hour, disableAfter: 120 * time.Hour,
+		rand: func() float64 { return 0.5 }, // no jitter
+	}
+	target := func(format string, failingSince time.Time) *store.Target {
+		return &store.Target{SubscriptionID: 7, URL: "http://receiver.example/hook", Format: format, FailingSince: failingSince}
+	}
+	healthy := target(store.FormatEmpty, time.Time{})
+	tests := []struct {
+		name  string
+		c     store.Claimed
+		r     result
+		kind  store.OutcomeKind
+		err   string
+		retry time.Time // RetryAt
+		since time.Time // FailingSince
+	}{
+		{"2xx", store.Claimed{Attempt: 1, Target: healthy}, result{status: 204}, store.OutcomeDelivered, "", time.Time{}, time.Time{}},
+		{"cancelled at shutdown", store.Claimed{Attempt: 1, Target: healthy}, result{err: "context canceled", cancelled: true},
+			store.OutcomeReleased, "context canceled", now, time.Time{}},
+		{"410", store.Claimed{Attempt: 1, Target: healthy}, result{status: 410}, store.OutcomeGone,
+			"410 Gone: the target asked to be removed; subscription deactivated", time.Time{}, time.Time{}},
+		{"first failure", store.Claimed{Attempt: 1, Target: healthy}, result{status: 500}, store.OutcomeRetry, "HTTP 500", now.Add(time.Minute), time.Time{}},
+		{"third failure", store.Claimed{Attempt: 3, FirstAttempt: now.Add(-time.Hour), Target: target(store.FormatEmpty, now.Add(-time.Hour))},
+			result{status: 500}, store.OutcomeRetry, "HTTP 500", now.Add(4 * time.Minute), time.Time{}},
+		{"no response", store.Claimed{Attempt: 1, Target: healthy}, result{err: "timeout after 20s"}, store.OutcomeRetry, "timeout after 20s", now.Add(time.Minute), time.Time{}},
+		{"503 Retry-After", store.Claimed{Attempt: 1, Target: healthy}, result{status: 503, retryAfter: "120"}, store.OutcomeRetry, "HTTP 503", now.Add(2 * time.Minute), time.Time{}},
+		{"429 Retry-After", store.Claimed{Attempt: 1, Target: healthy}, result{status: 429, retryAfter: "120"}, store.OutcomeRetry, "HTTP 429", now.Add(2 * time.Minute), time.Time{}},
+		{"500 ignores Retry-After", store.Claimed{Attempt: 1, Target: healthy}, result{status: 500, retryAfter: "120"}, store.OutcomeRetry, "HTTP 500", now.Add(time.Minute), time.Time{}},
+		{"give_up_after passed", store.Claimed{Attempt: 9, FirstAttempt: now.Add(-72 * time.Hour), Target: target(store.FormatEmpty, now.Add(-72*time.Hour))},
+			result{status: 500}, store.OutcomeDead, "gave up after 72h0m0s: HTTP 500", time.Time{}, time.Time{}},
+		{"disable_after passed", store.Claimed{Attempt: 2, FirstAttempt: now.Add(-time.Hour), Target: target(store.FormatEmpty, now.Add(-120*time.Hour))},
+			result{status: 500}, store.OutcomeDeactivate, "HTTP 500", time.Time{}, now.Add(-120 * time.Hour)},
+		{"upstream registrations are never deactivated", store.Claimed{Attempt: 2, FirstAttempt: now.Add(-time.Hour), Target: target(store.FormatUpstream, now.Add(-120*time.Hour))},
+			result{status: 500}, store.OutcomeRetry, "HTTP 500", now.Add(2 * time.Minute), time.Time{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			is := is.New(t)
+			tt.r.started = now
+			o := p.outcome(tt.c, tt.r, now)
+			is.Equal(o.Kind, tt.kind)                                  // the outcome
+			is.Equal(o.Error, tt.err)                                  // what the attempt log says
+			is.Equal(o.RetryAt, tt.retry)                              // when it is due again
+			is.Equal(o.FailingSince, tt.since)                         // since when it failed, for a deactivation
+			is.Equal(o.WasFailing, !tt.c.Target.FailingSince.IsZero()) // whether a success must clear failing_since
+			is.Equal(o.SubscriptionID, tt.c.Target.SubscriptionID)     // for its subscription
+		})
+	}
+}
+
+func TestBackoff(t *testing.T) {
+	base, max := time.Minute, 2*time.Hour
+	tests := []struct {
+		attempt int
+		r       float64
+		want    time.Duration
+	}{
+		{1, 0.5, time.Minute},           // no jitter at the middle
+		{2, 0.5, 2 * time.Minute},       // doubles
+		{3, 0.5, 4 * time.Minute},       // and again
+		{1, 0, 30 * time.Second},        // jitter low end: half
+		{1, 0.999999, 90 * time.Second}, // high end: one and a half (rounded below)
+		{8, 0.5, 2 * time.Hour},         // 128m capped at 2h
+		{50, 0.5, 2 * time.Hour},        // no overflow for large attempts
+		{50, 0.99, 2 * time.Hour},       // jitter never exceeds the cap
+		{0, 0.5, time.Minute},           // attempt 0 is treated as 1
+	}
+	for _, tt := range tests {
+		is := is.New(t)
+		got := Backoff(tt.attempt, base, max, tt.r)
+		if tt.r > 0.99 && tt.attempt == 1 {
+			is.True(got > 89*time.Second && got <= 90*time.Second) // near 1.5x
+			continue
+		}
+		is.Equal(got, tt.want) // Backoff(attempt, r)
+	}
+}
+
+func TestRetryAfter(t *testing.T) {
+	is := is.New(t)
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	d, ok := retryAfter("120", now)
+	is.True(ok)
+	is.Equal(d, 2*time.Minute) // seconds
+	d, ok = retryAfter(now.Add(time.Hour).Format(http.TimeFormat), now)
+	is.True(ok)
+	is.Equal(d, time.Hour) // HTTP date
+	d, ok = retryAfter("999999999", now)
+	is.True(ok)
+	is.Equal(d, maxRetryAfter) // bounded
+	_, ok = retryAfter("soon", now)
+	is.True(!ok) // garbage is ignored
+	_, ok = retryAfter("", now)
+	is.True(!ok)
+}

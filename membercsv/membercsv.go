@@ -1,0 +1,127 @@
+// Package membercsv reads an organisation's member list from a CSV file: a header
+// line naming the columns (orcid, and optionally name, email, eppn, in any order and
+// case), then one member a line. It is input handling, shared by the command line and
+// any other front that takes such a file; store.ImportMembers takes the rows it reads.
+package membercsv
+
+import (
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"hookd/orcid"
+	"hookd/store"
+)
+
+// MaxRows bounds one file, so a wrong file cannot hold the database's writer for long.
+const MaxRows = 200000
+
+// Rejected is a row that was not taken, and why.
+type Rejected struct {
+	Line   int    // line of the file, 1 for the header
+	Orcid  string // as written in the file
+	Reason string
+}
+
+// File is what Parse read: the rows to import and the rows it rejected.
+type File struct {
+	Rows     []store.MemberRow
+	Rejected []Rejected
+}
+
+// columnNames maps the header names Parse knows (lower case) to their column.
+var columnNames = map[string]string{
+	"orcid": "orcid", "orcid id": "orcid", "orcid_id": "orcid", "orcidid": "orcid", "orcid-id": "orcid",
+	"name": "name", "email": "email", "e-mail": "email", "mail": "email", "eppn": "eppn",
+}
+
+// Parse reads a member CSV file. A row with a bad iD, a bad e-mail, a wrong number of
+// columns or an iD already given earlier in the file is rejected (and listed with its
+// line); the others are returned in file order. A file that cannot be read as such
+// a CSV is an error (a *store.Error of code invalid), and nothing of it is returned.
+func Parse(r io.Reader) (File, error) {
+	cr := csv.NewReader(r)
+	cr.FieldsPerRecord = -1
+	cr.TrimLeadingSpace = true
+	header, err := cr.Read()
+	if errors.Is(err, io.EOF) {
+		return File{}, invalid("the file is empty; it needs a header line naming the columns (orcid,name,email,eppn)")
+	}
+	if err != nil {
+		return File{}, invalid(err.Error())
+	}
+	col := map[string]int{}
+	for i, h := range header {
+		name, ok := columnNames[strings.ToLower(strings.TrimSpace(strings.TrimPrefix(h, "\ufeff")))]
+		if !ok {
+			return File{}, invalid(fmt.Sprintf("line 1: unknown column %q (known: orcid, name, email, eppn)", h))
+		}
+		if _, dup := col[name]; dup {
+			return File{}, invalid(fmt.Sprintf("line 1: column %q appears twice", name))
+		}
+		col[name] = i
+	}
+	if _, ok := col["orcid"]; !ok {
+		return File{}, invalid(fmt.Sprintf("line 1: the header has no orcid column (got %q)", strings.Join(header, ",")))
+	}
+	var f File
+	seen := map[string]int{}
+	for {
+		rec, err := cr.Read()
+		if errors.Is(err, io.EOF) {
+			return f, nil
+		}
+		if err != nil {
+			return File{}, invalid(err.Error())
+		}
+		line, _ := cr.FieldPos(0)
+		if len(f.Rows)+len(f.Rejected) >= MaxRows {
+			return File{}, invalid(fmt.Sprintf("more than %d rows; split the file", MaxRows))
+		}
+		if len(rec) == 1 && strings.TrimSpace(rec[0]) == "" {
+			continue // a blank line
+		}
+		raw := ""
+		if i := col["orcid"]; i < len(rec) {
+			raw = strings.TrimSpace(rec[i])
+		}
+		reject := func(reason string) {
+			f.Rejected = append(f.Rejected, Rejected{Line: line, Orcid: raw, Reason: reason})
+		}
+		if len(rec) != len(header) {
+			reject(fmt.Sprintf("has %d columns, the header %d", len(rec), len(header)))
+			continue
+		}
+		id := orcid.Normalize(raw)
+		if id == "" {
+			reject("orcid is empty")
+			continue
+		}
+		info := store.MemberInfo{Name: field(rec, col, "name"), Email: field(rec, col, "email"), EPPN: field(rec, col, "eppn")}
+		if err := store.CheckMember(id, info); err != nil {
+			reject(err.Error())
+			continue
+		}
+		if first, dup := seen[id]; dup {
+			reject(fmt.Sprintf("duplicate: %s is already on line %d", id, first))
+			continue
+		}
+		seen[id] = line
+		f.Rows = append(f.Rows, store.MemberRow{Orcid: id, Info: info})
+	}
+}
+
+// field is the value of a column the file has, or nil when it has no such column.
+func field(rec []string, col map[string]int, name string) *string {
+	i, ok := col[name]
+	if !ok {
+		return nil
+	}
+	v := strings.TrimSpace(rec[i])
+	return &v
+}
+
+// invalid is Parse's error for a file it cannot read.
+func invalid(msg string) error { return &store.Error{Code: store.Invalid, Message: msg} }

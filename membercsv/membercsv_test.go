@@ -1,0 +1,85 @@
+package membercsv_test
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/matryer/is"
+
+	"hookd/membercsv"
+	"hookd/orcid"
+	"hookd/store"
+)
+
+// memberOrcid returns the i-th of a series of valid iDs.
+func memberOrcid(i int) string {
+	base := fmt.Sprintf("000000010%06d", i)
+	id := base + string(orcid.CheckDigit(base))
+	return id[0:4] + "-" + id[4:8] + "-" + id[8:12] + "-" + id[12:16]
+}
+
+func TestParse(t *testing.T) {
+	is := is.New(t)
+	var b strings.Builder
+	b.WriteString("\ufeffORCID iD,Name,E-mail,eppn\n")
+	for i := 1; i <= 3000; i++ {
+		fmt.Fprintf(&b, "%s,Person %d,p%d@uni.example,p%d@uni\n", memberOrcid(i), i, i, i)
+	}
+	b.WriteString("0000-0002-7253-3646,Bad Sum,bad@uni.example,\n")   // line 3002
+	b.WriteString(memberOrcid(5) + ",Twice,t@uni.example,t\n")        // line 3003
+	b.WriteString(memberOrcid(9001) + ",Short\n")                     // line 3004
+	b.WriteString(memberOrcid(9002) + ",Bad Mail,nope,\n")            // line 3005
+	b.WriteString("\n")                                               // a blank line
+	b.WriteString("https://orcid.org/" + memberOrcid(9003) + ",,,\n") // line 3007: a URL, empty fields
+
+	f, err := membercsv.Parse(strings.NewReader(b.String()))
+	is.NoErr(err)
+	is.Equal(len(f.Rows), 3001) // every good row
+	is.Equal(f.Rows[0].Orcid, memberOrcid(1))
+	is.Equal(*f.Rows[0].Info.Name, "Person 1")
+	is.Equal(*f.Rows[0].Info.Email, "p1@uni.example") // "E-mail" is the email column
+	is.Equal(f.Rows[3000].Orcid, memberOrcid(9003))   // an iD written as its URL
+	is.Equal(*f.Rows[3000].Info.Name, "")             // a given empty field is empty, not absent
+	is.Equal(len(f.Rejected), 4)
+	for i, want := range []struct {
+		line          int
+		orcid, reason string
+	}{
+		{3002, "0000-0002-7253-3646", "orcid: ORCID iD \"0000-0002-7253-3646\" has a wrong check digit"},
+		{3003, memberOrcid(5), "duplicate: " + memberOrcid(5) + " is already on line 6"},
+		{3004, memberOrcid(9001), "has 2 columns, the header 4"},
+		{3005, memberOrcid(9002), "email: \"nope\" is not an e-mail address"},
+	} {
+		is.Equal(f.Rejected[i].Line, want.line)                      // the line of the file
+		is.Equal(f.Rejected[i].Orcid, want.orcid)                    // the iD as written
+		is.True(strings.Contains(f.Rejected[i].Reason, want.reason)) // and why, in plain words
+	}
+
+	t.Run("missing columns are left alone", func(t *testing.T) {
+		is := is.New(t)
+		f, err := membercsv.Parse(strings.NewReader("orcid\n" + memberOrcid(1) + "\n"))
+		is.NoErr(err)
+		is.Equal(len(f.Rows), 1)
+		is.True(f.Rows[0].Info.Name == nil && f.Rows[0].Info.Email == nil && f.Rows[0].Info.EPPN == nil) // not cleared on import
+	})
+}
+
+func TestParseBadFiles(t *testing.T) {
+	for _, tt := range []struct{ name, file, want string }{
+		{"empty", "", "the file is empty"},
+		{"no orcid column", "name,email\nAnn,a@b.example\n", "no orcid column"},
+		{"unknown column", "orcid,colour\n", `unknown column "colour"`},
+		{"column twice", "orcid,mail,email\n", `column "email" appears twice`},
+		{"not CSV", "orcid\n\"unterminated\n", "line"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			is := is.New(t)
+			f, err := membercsv.Parse(strings.NewReader(tt.file))
+			is.True(errors.Is(err, store.ErrInvalid))       // a bad file is refused
+			is.True(strings.Contains(err.Error(), tt.want)) // saying why
+			is.Equal(len(f.Rows)+len(f.Rejected), 0)        // and gives nothing to import
+		})
+	}
+}

@@ -1,0 +1,379 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"time"
+)
+
+// Claim and record: the dispatch loop's side of the outbox. Exchange records the
+// outcomes of finished work, returns crashed work to pending and claims due work,
+// in one transaction.
+
+// The claim-and-record statements besides claimBatch.
+const (
+	qExpiredLeases = "SELECT id FROM deliveries WHERE state = 1 AND lease_until < ?"
+	qTwin          = `SELECT t.id, t.due_at, t.event_count, t.last_event_at, t.event_type
+		FROM deliveries d JOIN deliveries t ON t.subscription_id = d.subscription_id AND t.subject = d.subject AND t.state = 0
+		WHERE d.id = ? AND t.id != d.id`
+	qDeleteDelivery = "DELETE FROM deliveries WHERE id = ?"
+	qFoldTwin       = `UPDATE deliveries SET state = 0, due_at = ?, lease_until = NULL, attempts = max(attempts + ?, 0),
+		event_count = event_count + ?, last_event_at = max(last_event_at, ?),
+		event_type = CASE WHEN ? = 'CREATED' THEN 'CREATED' ELSE event_type END WHERE id = ?`
+	qToPending = "UPDATE deliveries SET state = 0, due_at = ?, lease_until = NULL, attempts = max(attempts + ?, 0) WHERE id = ?"
+	// An attempt is logged only while its delivery exists: a subscription deleted
+	// during the call took its deliveries with it.
+	qAttempt = `INSERT INTO attempts(delivery_id, attempt, started_at, duration_ms, status, error, response)
+		SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7 WHERE EXISTS (SELECT 1 FROM deliveries WHERE id = ?1)`
+	qDone = `UPDATE deliveries SET state = ?, done_at = ?, lease_until = NULL, last_status = ?, last_error = ?,
+		first_attempt_at = coalesce(first_attempt_at, ?) WHERE id = ? AND state = 1`
+	// qDeliveredOK records one success; the batch's successes share the transaction.
+	qDeliveredOK = `UPDATE deliveries SET state = 2, done_at = ?1, lease_until = NULL, last_status = ?2, last_error = '',
+		first_attempt_at = coalesce(first_attempt_at, ?3), ok_started_at = ?3, ok_duration_ms = ?4, ok_response = ?5
+		WHERE id = ?6 AND state = 1`
+	qHealthy = "UPDATE subscriptions SET failing_since = NULL WHERE id = ? AND failing_since IS NOT NULL"
+	qFailed  = "UPDATE deliveries SET last_status = ?, last_error = ?, first_attempt_at = coalesce(first_attempt_at, ?) WHERE id = ?"
+	qFailing = "UPDATE subscriptions SET failing_since = ? WHERE id = ? AND failing_since IS NULL"
+)
+
+// claimStmts are the dispatch loop's hot statements, prepared once at Open.
+type claimStmts struct {
+	claim, expiredLeases, twin, deleteDelivery, foldTwin, toPending *sql.Stmt
+	attempt, done, deliveredOK, healthy, failed, failing            *sql.Stmt
+}
+
+func (s *Store) prepareClaim(ctx context.Context) error {
+	p := &s.claim
+	return s.prepare(ctx, hot{&p.claim, claimBatch}, hot{&p.expiredLeases, qExpiredLeases}, hot{&p.twin, qTwin},
+		hot{&p.deleteDelivery, qDeleteDelivery}, hot{&p.foldTwin, qFoldTwin}, hot{&p.toPending, qToPending},
+		hot{&p.attempt, qAttempt}, hot{&p.done, qDone}, hot{&p.deliveredOK, qDeliveredOK}, hot{&p.healthy, qHealthy},
+		hot{&p.failed, qFailed}, hot{&p.failing, qFailing})
+}
+
+// Target is everything a worker needs to call a subscription, secrets opened.
+type Target struct {
+	SubscriptionID int64
+	UID            string
+	ClientID       string
+	Format         string
+	URL            string
+	Headers        map[string]string
+	Auth           Auth
+	AppendOrcid    bool
+	APIKey         string
+	// FailingSince is when the subscription's current run of failures began (zero when healthy).
+	FailingSince time.Time
+	// validUntil, when set, is when SigningSecrets lose the rotated-out secret: the
+	// target cache must not serve this target from then on.
+	validUntil int64
+	// SigningSecrets are the whsec_ secrets to sign with: the current one first, then
+	// a rotated-out one during its overlap.
+	SigningSecrets []string
+	// parsed is URL parsed once when the target is loaded (nil when it does not parse).
+	parsed *url.URL
+}
+
+// ParsedURL returns the target's URL parsed: a copy the caller may change.
+func (t *Target) ParsedURL() (*url.URL, error) {
+	if t.parsed == nil {
+		return url.Parse(t.URL)
+	}
+	u := *t.parsed
+	return &u, nil
+}
+
+// Host is the host:port of the target's URL (the whole URL if it does not parse).
+func (t *Target) Host() string {
+	if t.parsed != nil {
+		return t.parsed.Host
+	}
+	if u, err := url.Parse(t.URL); err == nil {
+		return u.Host
+	}
+	return t.URL
+}
+
+// Claimed is one delivery taken for an attempt, with its lease.
+type Claimed struct {
+	ID           int64
+	Subject      string
+	EventType    string
+	Attempt      int // 1 for the first attempt
+	EventCount   int
+	FirstEventAt time.Time
+	LastEventAt  time.Time
+	FirstAttempt time.Time // zero before the first attempt is recorded
+	Target       *Target
+}
+
+// reclaim returns in-flight rows whose lease has ended (crashed work) to pending,
+// folding in a pending twin when one exists.
+func (s *Store) reclaim(ctx context.Context, tx *sql.Tx, now int64) (int, error) {
+	rows, err := tx.StmtContext(ctx, s.claim.expiredLeases).QueryContext(ctx, now)
+	if err != nil {
+		return 0, err
+	}
+	var ids []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return 0, err
+		}
+		ids = append(ids, id)
+	}
+	if err := rows.Close(); err != nil {
+		return 0, err
+	}
+	for _, id := range ids {
+		if err := s.backToPending(ctx, tx, id, now, 0); err != nil {
+			return 0, err
+		}
+	}
+	return len(ids), nil
+}
+
+// backToPending makes an in-flight (or finished) row pending again, due at due. If a
+// pending twin exists for the same pair (an event came in meanwhile), the twin is
+// folded into this row: its events are added and the earlier due time wins, so the
+// pair still has one pending row and the row keeps its attempt history and webhook-id.
+// A negative attemptDelta undoes the claim's attempt count (a release, not a try).
+func (s *Store) backToPending(ctx context.Context, tx *sql.Tx, id, due int64, attemptDelta int) error {
+	var twin, twinDue, twinCount, twinLast int64
+	var twinType string
+	err := tx.StmtContext(ctx, s.claim.twin).QueryRowContext(ctx, id).Scan(&twin, &twinDue, &twinCount, &twinLast, &twinType)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		_, err = tx.StmtContext(ctx, s.claim.toPending).ExecContext(ctx, due, attemptDelta, id)
+		return err
+	case err != nil:
+		return err
+	}
+	if _, err := tx.StmtContext(ctx, s.claim.deleteDelivery).ExecContext(ctx, twin); err != nil {
+		return err
+	}
+	_, err = tx.StmtContext(ctx, s.claim.foldTwin).ExecContext(ctx, min(due, twinDue), attemptDelta, twinCount, twinLast, twinType, id)
+	return err
+}
+
+// claimBatch is the one statement that takes due work: the oldest due pending rows
+// whose pair has nothing in flight, leased until lease_until. The limit is written
+// "?3 + 0" on purpose: SQLite plans with the value of a bare bound LIMIT, so every
+// new value (the free capacity changes from turn to turn) recompiled the statement,
+// ~120 µs each time on the dispatch loop.
+const claimBatch = `
+UPDATE deliveries SET state = 1, lease_until = ?1, attempts = attempts + 1
+WHERE id IN (
+	SELECT x.id FROM deliveries x
+	WHERE x.state = 0 AND x.due_at <= ?2
+	  AND NOT EXISTS (SELECT 1 FROM deliveries f WHERE f.state = 1 AND f.subscription_id = x.subscription_id AND f.subject = x.subject)
+	ORDER BY x.due_at LIMIT ?3 + 0)
+RETURNING id, subscription_id, subject, event_type, attempts, event_count, first_event_at, last_event_at, coalesce(first_attempt_at, 0)`
+
+// Claim reclaims crashed work and then takes up to limit due deliveries with a lease,
+// in one transaction, returning them with their targets.
+func (s *Store) Claim(ctx context.Context, limit int, lease time.Duration) ([]Claimed, error) {
+	return s.Exchange(ctx, nil, limit, lease)
+}
+
+// Exchange is the dispatch loop's one transaction: it records the outcomes of
+// finished work, returns crashed work (expired leases) to pending, and claims up to
+// limit due deliveries with a lease, returning them with their targets.
+func (s *Store) Exchange(ctx context.Context, outcomes []Outcome, limit int, lease time.Duration) ([]Claimed, error) {
+	now := ms(s.Now())
+	var out []Claimed
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		out = out[:0]
+		if err := s.record(ctx, tx, outcomes, now); err != nil {
+			return fmt.Errorf("record outcomes: %w", err)
+		}
+		if limit <= 0 {
+			return nil
+		}
+		if _, err := s.reclaim(ctx, tx, now); err != nil {
+			return fmt.Errorf("reclaim leases: %w", err)
+		}
+		rows, err := tx.StmtContext(ctx, s.claim.claim).QueryContext(ctx, now+lease.Milliseconds(), now, limit)
+		if err != nil {
+			return fmt.Errorf("claim deliveries: %w", err)
+		}
+		subs := map[int64]*Target{}
+		for rows.Next() {
+			var c Claimed
+			var subID, first, last, firstAttempt int64
+			if err := rows.Scan(&c.ID, &subID, &c.Subject, &c.EventType, &c.Attempt, &c.EventCount, &first, &last, &firstAttempt); err != nil {
+				rows.Close()
+				return err
+			}
+			c.FirstEventAt, c.LastEventAt, c.FirstAttempt = fromMS(first), fromMS(last), fromMS(firstAttempt)
+			c.Target = &Target{SubscriptionID: subID}
+			subs[subID] = nil
+			out = append(out, c)
+		}
+		if err := rows.Close(); err != nil {
+			return err
+		}
+		if err := s.cachedTargets(ctx, tx, subs, now); err != nil {
+			return err
+		}
+		for i := range out {
+			out[i].Target = subs[out[i].Target.SubscriptionID]
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// scanTarget reads one row of qTargets and opens its secrets.
+func (s *Store) scanTarget(row interface{ Scan(...any) error }, now int64) (*Target, error) {
+	var t Target
+	var headers string
+	var authSecret, apikey, signing, previous []byte
+	var previousUntil, failing int64
+	if err := row.Scan(&t.SubscriptionID, &t.UID, &t.ClientID, &t.Format, &t.URL, &headers,
+		&t.Auth.Type, &t.Auth.Username, &t.Auth.ClientID, &t.Auth.TokenURL, &authSecret, &t.AppendOrcid, &apikey,
+		&signing, &previous, &previousUntil, &failing); err != nil {
+		return nil, err
+	}
+	id := t.SubscriptionID
+	t.FailingSince = fromMS(failing)
+	if u, err := url.Parse(t.URL); err == nil {
+		t.parsed = u
+	}
+	if headers != "" {
+		if err := json.Unmarshal([]byte(headers), &t.Headers); err != nil {
+			return nil, fmt.Errorf("subscription %d headers: %w", id, err)
+		}
+	}
+	var err error
+	if t.Auth.Secret, err = s.box.OpenString(authSecret); err != nil {
+		return nil, fmt.Errorf("subscription %d: %w", id, err)
+	}
+	if t.APIKey, err = s.box.OpenString(apikey); err != nil {
+		return nil, fmt.Errorf("subscription %d: %w", id, err)
+	}
+	if previousUntil <= now {
+		previous = nil // the rotation overlap is over
+	} else {
+		t.validUntil = previousUntil
+	}
+	for _, sealed := range [][]byte{signing, previous} {
+		if len(sealed) == 0 {
+			continue
+		}
+		sig, err := s.box.OpenString(sealed)
+		if err != nil {
+			return nil, fmt.Errorf("subscription %d: %w", id, err)
+		}
+		t.SigningSecrets = append(t.SigningSecrets, sig)
+	}
+	return &t, nil
+}
+
+// Outcome is the result of one attempt, recorded by Exchange.
+type Outcome struct {
+	DeliveryID     int64
+	SubscriptionID int64
+	Kind           OutcomeKind
+	Attempt        int
+	StartedAt      time.Time
+	Duration       time.Duration
+	Status         int    // HTTP status; 0 when there was no response
+	Error          string // what went wrong, for the attempt log
+	Response       string // the first bytes of the response body
+	RetryAt        time.Time
+	// WasFailing says the subscription was failing when the delivery was claimed, so a
+	// success must clear its failing_since.
+	WasFailing bool
+	// FailingSince is when the subscription's run of failures began, for an
+	// OutcomeDeactivate: the reason it is deactivated names it.
+	FailingSince time.Time
+}
+
+// record writes outcomes: the attempt log, each delivery's new state, and the
+// subscriptions' health.
+func (s *Store) record(ctx context.Context, tx *sql.Tx, outcomes []Outcome, now int64) error {
+	if len(outcomes) == 0 {
+		return nil
+	}
+	delivered := tx.StmtContext(ctx, s.claim.deliveredOK) // bound to tx once, not per row
+	for _, o := range outcomes {
+		if o.Kind == OutcomeDelivered {
+			if _, err := delivered.ExecContext(ctx, now, o.Status, ms(o.StartedAt), o.Duration.Milliseconds(), o.Response, o.DeliveryID); err != nil {
+				return err
+			}
+			if o.WasFailing {
+				if _, err := tx.StmtContext(ctx, s.claim.healthy).ExecContext(ctx, o.SubscriptionID); err != nil {
+					return err
+				}
+				s.targetCache.forget(o.SubscriptionID)
+			}
+			continue
+		}
+		if o.Kind == OutcomeReleased {
+			if err := s.backToPending(ctx, tx, o.DeliveryID, ms(o.RetryAt), -1); err != nil {
+				return err
+			}
+			continue
+		}
+		msg := o.Error
+		if o.Kind == OutcomeDeactivate {
+			// The attempt log and the reason both say since when it has been failing.
+			msg = o.FailingSince.UTC().Format(time.RFC3339) + " (last: " + o.Error + ")"
+		}
+		if _, err := tx.StmtContext(ctx, s.claim.attempt).ExecContext(ctx, o.DeliveryID, o.Attempt, ms(o.StartedAt), o.Duration.Milliseconds(), o.Status, msg, o.Response); err != nil {
+			return err
+		}
+		switch o.Kind {
+		case OutcomeRetry:
+			if _, err := tx.StmtContext(ctx, s.claim.failed).ExecContext(ctx, o.Status, msg, ms(o.StartedAt), o.DeliveryID); err != nil {
+				return err
+			}
+			if err := s.backToPending(ctx, tx, o.DeliveryID, ms(o.RetryAt), 0); err != nil {
+				return err
+			}
+			if err := s.markFailing(ctx, tx, o.SubscriptionID, ms(o.StartedAt)); err != nil {
+				return err
+			}
+		case OutcomeDead, OutcomeGone, OutcomeDeactivate:
+			if _, err := tx.StmtContext(ctx, s.claim.done).ExecContext(ctx, StateDead, now, o.Status, msg, ms(o.StartedAt), o.DeliveryID); err != nil {
+				return err
+			}
+			if err := s.markFailing(ctx, tx, o.SubscriptionID, ms(o.StartedAt)); err != nil {
+				return err
+			}
+			switch o.Kind {
+			case OutcomeGone:
+				if err := s.deactivate(ctx, tx, o.SubscriptionID, fmt.Sprintf("the target answered 410 Gone at %s", fromMS(ms(o.StartedAt)).Format(time.RFC3339)), now); err != nil {
+					return err
+				}
+			case OutcomeDeactivate:
+				if err := s.deactivate(ctx, tx, o.SubscriptionID, "deliveries failed continuously since "+msg, now); err != nil {
+					return err
+				}
+			}
+		default:
+			return fmt.Errorf("unknown outcome kind %d", int(o.Kind))
+		}
+	}
+	return nil
+}
+
+// markFailing notes when a subscription's run of failures began.
+func (s *Store) markFailing(ctx context.Context, tx *sql.Tx, subID, at int64) error {
+	r, err := tx.StmtContext(ctx, s.claim.failing).ExecContext(ctx, at, subID)
+	if err != nil {
+		return err
+	}
+	if n, _ := r.RowsAffected(); n > 0 {
+		s.targetCache.forget(subID)
+	}
+	return nil
+}

@@ -1,0 +1,171 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/matryer/is"
+
+	"hookd/store"
+)
+
+// fieldErr returns the *store.Error in err, failing the test when there is none.
+func fieldErr(tb testing.TB, err error) *store.Error {
+	tb.Helper()
+	var e *store.Error
+	if !errors.As(err, &e) {
+		tb.Fatalf("%v (%T) is not a *store.Error", err, err)
+	}
+	return e
+}
+
+func TestErrorText(t *testing.T) {
+	is := is.New(t)
+	is.Equal((&store.Error{Code: store.Invalid, Field: "url", Message: "required when enabled is true"}).Error(),
+		"url: required when enabled is true") // field, then message
+	is.Equal((&store.Error{Code: store.NotFound, Message: "organisation 5 not found"}).Error(),
+		"organisation 5 not found") // no field: the message alone
+	is.Equal(store.ErrNotFound.Error(), "not found") // a sentinel says its code
+}
+
+func TestErrorIs(t *testing.T) {
+	bad := &store.Error{Code: store.Invalid, Field: "name", Message: "is required"}
+	scope := &store.Error{Code: store.Invalid, Field: "scope", Message: "/admin is not granted to this client"}
+	wrapped := fmt.Errorf("create organisation: %w", bad)
+	for _, tt := range []struct {
+		name   string
+		err    error
+		target error
+		want   bool
+	}{
+		{"code sentinel", bad, store.ErrInvalid, true},
+		{"through a wrap", wrapped, store.ErrInvalid, true},
+		{"another code", bad, store.ErrNotFound, false},
+		{"field sentinel, its field", scope, store.ErrScope, true},
+		{"field sentinel, another field", bad, store.ErrScope, false},
+		{"a token error is itself", fmt.Errorf("token info: %w", store.ErrTokenExpired), store.ErrTokenExpired, true},
+		{"but not its sibling", store.ErrTokenExpired, store.ErrTokenInvalid, false},
+		{"nor a code sentinel's match of another message", bad, &store.Error{Code: store.Invalid, Message: "other"}, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			is := is.New(t)
+			is.Equal(errors.Is(tt.err, tt.target), tt.want) // errors.Is matches by code (and field)
+		})
+	}
+}
+
+func TestCheckURL(t *testing.T) {
+	long := "https://example.org/" + strings.Repeat("a", 2048)
+	tests := []struct {
+		url     string
+		private bool
+		wantErr string
+	}{
+		{"http://nowhere2.com/0000-0002-7253-3645/updated", false, ""},
+		{"https://example.org/a?b=c&d=%25", false, ""},
+		{"http://127.0.0.1:9000/x", true, ""},
+		{"http://127.0.0.1:9000/x", false, "host 127.0.0.1 is a loopback address; set delivery.allow_private_targets"},
+		{"http://[::1]/x", false, "loopback"},
+		{"http://10.0.0.5/x", false, "private"},
+		{"http://localhost/x", false, `host "localhost" is a loopback name`},
+		{"ftp://example.org/x", false, `URL "ftp://example.org/x" must be an absolute http or https URL`},
+		{"/relative/path", false, "absolute http or https"},
+		{"http:///nohost", false, "no host"},
+		{"http://user:pw@example.org/", false, "user name"},
+		{"http://example.org/#top", false, "#fragment"},
+		{"http://example.org/a b", false, "white space"},
+		{"http://example.org/%zz", false, `URL "http://example.org/%zz" does not parse: invalid URL escape "%zz"`},
+		{long, false, "URL is 2068 bytes long; the limit is 2048"},
+		{"", false, "URL is empty"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.url[:min(len(tt.url), 40)], func(t *testing.T) {
+			is := is.New(t)
+			u, err := store.CheckURL("targetURL", tt.url, tt.private)
+			if tt.wantErr == "" {
+				is.NoErr(err)
+				is.Equal(u.String(), tt.url) // the parsed URL
+				return
+			}
+			e := fieldErr(t, err)
+			is.Equal(e.Code, store.Invalid)                     // invalid input
+			is.Equal(e.Field, "targetURL")                      // the field the caller named
+			is.True(strings.Contains(e.Message, tt.wantErr))    // says what is wrong
+			is.True(!strings.HasPrefix(e.Message, "targetURL")) // without repeating the field
+		})
+	}
+}
+
+func TestCheckOrcidAndEmail(t *testing.T) {
+	is := is.New(t)
+	is.NoErr(store.CheckOrcid("orcid", "0000-0002-7253-3645")) // a good iD
+	e := fieldErr(t, store.CheckOrcid("[3].orcid", "0000-0002-7253-3646"))
+	is.Equal(e.Field, "[3].orcid") // the caller's field
+	is.Equal(e.Error(), `[3].orcid: ORCID iD "0000-0002-7253-3646" has a wrong check digit: the last character should be 5`)
+
+	is.NoErr(store.CheckEmail("email", "ann@uni.example")) // a plain address
+	for _, bad := range []string{"nope", "Ann <ann@uni.example>", "a@b@c", strings.Repeat("a", 250) + "@b.example"} {
+		e := fieldErr(t, store.CheckEmail("tech-contact-email", bad))
+		is.Equal(e.Code, store.Invalid)               // refused
+		is.Equal(e.Field, "tech-contact-email")       // naming the field
+		is.True(!strings.Contains(e.Message, "tech")) // the message does not repeat it
+	}
+}
+
+func TestParseEventType(t *testing.T) {
+	for _, tt := range []struct{ in, want, err string }{
+		{"", store.EventUpdated, ""},
+		{"updated", store.EventUpdated, ""},
+		{"CREATED", store.EventCreated, ""},
+		{"DELETED", "", `type: must be UPDATED or CREATED, got "DELETED"`},
+	} {
+		t.Run(tt.in, func(t *testing.T) {
+			is := is.New(t)
+			got, err := store.ParseEventType("type", tt.in)
+			if tt.err != "" {
+				is.Equal(fieldErr(t, err).Error(), tt.err) // names the field and the value
+				return
+			}
+			is.NoErr(err)
+			is.Equal(got, tt.want) // the stored type
+		})
+	}
+	t.Run("platform names", func(t *testing.T) {
+		is := is.New(t)
+		got, err := store.ParseEventTypeName("types[0]", "orcid.record.created")
+		is.NoErr(err)
+		is.Equal(got, store.EventCreated)                          // the prefix is dropped
+		is.Equal(store.EventTypeName(got), "orcid.record.created") // and given back
+		_, err = store.ParseEventTypeName("types[1]", "bogus")
+		is.Equal(err.Error(), `types[1]: "bogus": use orcid.record.updated or orcid.record.created`)
+	})
+}
+
+// TestUniqueConflicts: a name or id already taken is a Conflict naming the field,
+// known by SQLite's constraint code and not by the text of its message.
+func TestUniqueConflicts(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	st := newStore(t)
+	_, err := st.CreateOrganisation(ctx, "Uni", "t@uni.example")
+	is.NoErr(err)
+	_, err = st.CreateOrganisation(ctx, "Uni", "x@uni.example")
+	e := fieldErr(t, err)
+	is.Equal(e.Code, store.Conflict) // the name is taken
+	is.Equal(e.Field, "name")
+	is.Equal(e.Error(), `name: an organisation named "Uni" already exists`)
+
+	c, err := st.CreateClient(ctx, store.NewClient{Name: "lab", Scopes: []string{store.ScopeWebhook}})
+	is.NoErr(err)
+	_, err = st.CreateClient(ctx, store.NewClient{ID: c.ID, Name: "other", Secret: "long-enough", Scopes: []string{store.ScopeWebhook}})
+	e = fieldErr(t, err)
+	is.Equal(e.Code, store.Conflict) // the id is taken (the primary key)
+	is.Equal(e.Field, "id")
+	_, err = st.CreateClient(ctx, store.NewClient{Name: "lab", Scopes: []string{store.ScopeWebhook}})
+	e = fieldErr(t, err)
+	is.Equal(e.Code, store.Conflict) // the name is taken (a unique column)
+	is.Equal(e.Field, "name")
+}

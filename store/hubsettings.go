@@ -1,0 +1,275 @@
+package store
+
+import (
+	"cmp"
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// HubSettings are an organisation's notification settings, with the ORCID Hub's keys.
+type HubSettings struct {
+	// Enabled turns the webhook (a POST of the Hub's JSON to URL) on.
+	Enabled     bool
+	URL         string
+	AppendOrcid bool
+	// APIKey is sent in an apikey header when set. SetHubSettings keeps the stored
+	// one when it is nil; HubSettings never returns it (APIKeySet says whether one is set).
+	APIKey    *string
+	APIKeySet bool
+	// EmailEnabled turns e-mail notifications on: to NotificationEmail, or to the
+	// technical contact when it is empty.
+	EmailEnabled      bool
+	NotificationEmail string
+	// WebhookReason and EmailReason say why hookd turned a setting off (e.g.
+	// continuous failures); a PUT that enables it again clears them.
+	WebhookReason string
+	EmailReason   string
+}
+
+// orgSub finds an organisation's subscription of a format (hub or email).
+func orgSub(ctx context.Context, q queryRower, orgID int64, format string) (Subscription, bool, error) {
+	sub, err := scanSubscription(q.QueryRowContext(ctx, "SELECT "+subscriptionColumns+
+		" FROM subscriptions WHERE org_id = ? AND format = ? ORDER BY id LIMIT 1", orgID, format))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Subscription{}, false, nil
+	}
+	return sub, err == nil, err
+}
+
+// hubSettings reads an organisation's settings.
+func hubSettings(ctx context.Context, q queryRower, orgID int64) (HubSettings, error) {
+	var h HubSettings
+	if _, err := getOrg(ctx, q, orgID); err != nil {
+		return h, err
+	}
+	hub, ok, err := orgSub(ctx, q, orgID, FormatHub)
+	if err != nil {
+		return h, err
+	}
+	if ok {
+		h.Enabled, h.URL, h.AppendOrcid, h.WebhookReason = hub.Active, hub.Target, hub.AppendOrcid, hub.Reason
+		if err := q.QueryRowContext(ctx, "SELECT apikey IS NOT NULL AND length(apikey) > 0 FROM subscriptions WHERE id = ?", hub.ID).Scan(&h.APIKeySet); err != nil {
+			return h, err
+		}
+	}
+	email, ok, err := orgSub(ctx, q, orgID, FormatEmail)
+	if err != nil {
+		return h, err
+	}
+	if ok {
+		h.EmailEnabled, h.EmailReason = email.Active, email.Reason
+		if email.Target != techContactTarget {
+			h.NotificationEmail = email.Target
+		}
+	}
+	return h, nil
+}
+
+// techContactTarget is the target of an e-mail subscription that writes to the
+// organisation's technical contact (whatever it is when the e-mail goes out).
+const techContactTarget = "tech-contact"
+
+// HubSettings returns an organisation's settings (without the apikey itself).
+func (s *Store) HubSettings(ctx context.Context, orgID int64) (HubSettings, error) {
+	h, err := hubSettings(ctx, s.read, orgID)
+	if err != nil {
+		return HubSettings{}, fmt.Errorf("get organisation settings: %w", err)
+	}
+	return h, nil
+}
+
+// SetHubSettings replaces an organisation's settings. The webhook is kept as a
+// subscription of format hub (active when Enabled) and e-mail as one of format email,
+// both with the organisation's id, so every present and future member's events reach
+// them. Validation of the URL is the caller's (CheckURL). It reports whether a
+// setting that was off (or absent) is now on.
+func (s *Store) SetHubSettings(ctx context.Context, orgID int64, h HubSettings) (HubSettings, bool, error) {
+	if h.Enabled && h.URL == "" {
+		return HubSettings{}, false, invalid("url", "required when enabled is true")
+	}
+	if h.NotificationEmail != "" {
+		if err := CheckEmail("notification-email", h.NotificationEmail); err != nil {
+			return HubSettings{}, false, err
+		}
+	}
+	now := ms(s.Now())
+	var out HubSettings
+	var newlyEnabled bool
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		if _, err := getOrg(ctx, tx, orgID); err != nil {
+			return err
+		}
+		webhookOn, err := s.setOrgWebhook(ctx, tx, orgID, h, now)
+		if err != nil {
+			return err
+		}
+		emailOn, err := s.setOrgEmail(ctx, tx, orgID, h, now)
+		if err != nil {
+			return err
+		}
+		newlyEnabled = webhookOn || emailOn
+		if err := s.syncOrgUpstream(ctx, tx, orgID, now); err != nil {
+			return err
+		}
+		out, err = hubSettings(ctx, tx, orgID)
+		return err
+	})
+	if err != nil {
+		return HubSettings{}, false, fmt.Errorf("set organisation settings: %w", err)
+	}
+	return out, newlyEnabled, nil
+}
+
+// setOrgWebhook makes an organisation's webhook what h says: without a URL there is
+// none; with one, it is on when h.Enabled, and keeps its apikey unless h gives one.
+// It reports whether the webhook was turned on.
+func (s *Store) setOrgWebhook(ctx context.Context, tx *sql.Tx, orgID int64, h HubSettings, now int64) (bool, error) {
+	if h.URL == "" {
+		return false, s.deleteOrgSub(ctx, tx, orgID, FormatHub)
+	}
+	id, on, err := s.putOrgSub(ctx, tx, orgID, FormatHub, h.URL, h.Enabled, now)
+	if err != nil {
+		return false, err
+	}
+	if _, err := tx.ExecContext(ctx, "UPDATE subscriptions SET append_orcid = ? WHERE id = ?", h.AppendOrcid, id); err != nil {
+		return false, err
+	}
+	if h.APIKey != nil {
+		var sealed any // "" removes the apikey
+		if *h.APIKey != "" {
+			sealed = s.box.SealString(*h.APIKey)
+		}
+		if _, err := tx.ExecContext(ctx, "UPDATE subscriptions SET apikey = ? WHERE id = ?", sealed, id); err != nil {
+			return false, err
+		}
+	}
+	return on, nil
+}
+
+// setOrgEmail makes an organisation's e-mail notifications what h says: to the
+// notification address, or to the technical contact; kept (off) while an address is
+// set, forgotten when neither is. It reports whether e-mail was turned on.
+func (s *Store) setOrgEmail(ctx context.Context, tx *sql.Tx, orgID int64, h HubSettings, now int64) (bool, error) {
+	if !h.EmailEnabled && h.NotificationEmail == "" {
+		return false, s.deleteOrgSub(ctx, tx, orgID, FormatEmail)
+	}
+	_, on, err := s.putOrgSub(ctx, tx, orgID, FormatEmail, cmp.Or(h.NotificationEmail, techContactTarget), h.EmailEnabled, now)
+	return on, err
+}
+
+// putOrgSub makes an organisation's subscription of a format exist with target,
+// active or not: it creates it, or changes its target and turns it on (clearing why
+// hookd had turned it off) or off (its pending deliveries become dead). It returns
+// the subscription's id and whether it was turned on.
+func (s *Store) putOrgSub(ctx context.Context, tx *sql.Tx, orgID int64, format, target string, active bool, now int64) (int64, bool, error) {
+	cur, ok, err := orgSub(ctx, tx, orgID, format)
+	if err != nil {
+		return 0, false, err
+	}
+	if !ok {
+		id, err := createOrgSub(ctx, tx, orgID, format, target, active, now)
+		return id, active, err
+	}
+	s.targetCache.forget(cur.ID)
+	if _, err := tx.ExecContext(ctx, "UPDATE subscriptions SET target = ?, updated_at = ? WHERE id = ?", target, now, cur.ID); err != nil {
+		return 0, false, err
+	}
+	switch {
+	case active && !cur.Active:
+		return cur.ID, true, s.reactivate(ctx, tx, cur.ID, now)
+	case !active && cur.Active:
+		return cur.ID, false, s.deactivate(ctx, tx, cur.ID, "", now)
+	}
+	return cur.ID, false, nil
+}
+
+// createOrgSub inserts an organisation's subscription of a format and returns its id.
+func createOrgSub(ctx context.Context, tx *sql.Tx, orgID int64, format, target string, active bool, now int64) (int64, error) {
+	r, err := tx.ExecContext(ctx, `INSERT INTO subscriptions(uid, org_id, format, target, active, created_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?)`, newUID(), orgID, format, target, active, now, now)
+	if err != nil {
+		return 0, err
+	}
+	return r.LastInsertId()
+}
+
+// deleteOrgSub removes an organisation's subscription of a format, if any, with its deliveries.
+func (s *Store) deleteOrgSub(ctx context.Context, tx *sql.Tx, orgID int64, format string) error {
+	if err := s.forgetOrgTargets(ctx, tx, orgID); err != nil {
+		return err
+	}
+	_, err := tx.ExecContext(ctx, "DELETE FROM subscriptions WHERE org_id = ? AND format = ?", orgID, format)
+	return err
+}
+
+// DeleteHubSettings turns an organisation's webhook and e-mail off and forgets them,
+// with their deliveries.
+func (s *Store) DeleteHubSettings(ctx context.Context, orgID int64) error {
+	now := ms(s.Now())
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		if _, err := getOrg(ctx, tx, orgID); err != nil {
+			return err
+		}
+		for _, format := range []string{FormatHub, FormatEmail} {
+			if err := s.deleteOrgSub(ctx, tx, orgID, format); err != nil {
+				return err
+			}
+		}
+		return s.syncOrgUpstream(ctx, tx, orgID, now)
+	})
+	if err != nil {
+		return fmt.Errorf("delete organisation settings: %w", err)
+	}
+	return nil
+}
+
+// HubDelivery is what a Hub-format or e-mail delivery needs beyond its target: the
+// organisation and, when the record is still a member, the member.
+type HubDelivery struct {
+	OrgID            int64
+	OrgName          string
+	TechContactEmail string
+	// To is where an e-mail goes: the notification address, or the technical contact.
+	To string
+	// Cc is the technical contact when To is a separate notification address.
+	Cc     string
+	Member *Member // nil when the record is no longer a member
+}
+
+// HubDeliveryInfo looks up the organisation of a hub or email subscription and its
+// member orcid, for building the payload or the e-mail.
+func (s *Store) HubDeliveryInfo(ctx context.Context, subID int64, id string) (HubDelivery, error) {
+	var h HubDelivery
+	var target string
+	err := s.read.QueryRowContext(ctx, `SELECT o.id, o.name, o.tech_contact_email, s.target FROM subscriptions s
+		JOIN organisations o ON o.id = s.org_id WHERE s.id = ?`, subID).Scan(&h.OrgID, &h.OrgName, &h.TechContactEmail, &target)
+	if errors.Is(err, sql.ErrNoRows) {
+		return h, notFound(fmt.Sprintf("subscription %d of an organisation not found", subID))
+	}
+	if err != nil {
+		return h, fmt.Errorf("hub delivery: %w", err)
+	}
+	h.To = h.TechContactEmail
+	if target != techContactTarget && strings.Contains(target, "@") {
+		h.To = target
+		if !strings.EqualFold(target, h.TechContactEmail) {
+			h.Cc = h.TechContactEmail
+		}
+	}
+	var m Member
+	var created int64
+	err = s.read.QueryRowContext(ctx, "SELECT org_id, orcid, name, email, eppn, created_at FROM members WHERE org_id = ? AND orcid = ?",
+		h.OrgID, id).Scan(&m.OrgID, &m.Orcid, &m.Name, &m.Email, &m.EPPN, &created)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+	case err != nil:
+		return h, fmt.Errorf("hub delivery: %w", err)
+	default:
+		m.CreatedAt = fromMS(created)
+		h.Member = &m
+	}
+	return h, nil
+}

@@ -1,0 +1,144 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// The intake: events in, outbox rows out, with idempotency keys and event ids.
+
+// Event says that a record was updated or created.
+type Event struct {
+	Orcid string
+	Type  string // EventUpdated (default) or EventCreated
+	ID    string // optional: a repeat of the same ID within IdempotencyWindow is a no-op
+}
+
+// IdempotencyWindow is how long an idempotency key or event id is remembered.
+const IdempotencyWindow = 24 * time.Hour
+
+// IntakeResult is the answer to an intake: stored with an idempotency key so a
+// repeat answers the same.
+type IntakeResult struct {
+	Accepted   int  `json:"accepted"`   // events taken in this call
+	Duplicates int  `json:"duplicates"` // events skipped because their id was seen within 24 h
+	Deliveries int  `json:"deliveries"` // outbox rows made or merged into
+	Replayed   bool `json:"-"`          // true when this answer is the stored one of an earlier call
+}
+
+// qFanOut inserts or merges one pending delivery per matching active subscription.
+// The partial unique index deliveries_one_pending is the deduplication: a second
+// event for a pending (subscription, record) pair merges into it and keeps its due time.
+const qFanOut = `
+INSERT INTO deliveries(subscription_id, subject, event_type, state, due_at, first_event_at, last_event_at)
+SELECT s.id, ?1, ?2, 0, ?3, ?4, ?4
+FROM (
+	SELECT id FROM subscriptions WHERE orcid = ?1 AND active = 1
+	UNION ALL
+	SELECT id FROM subscriptions WHERE orcid IS NULL AND org_id IS NULL AND active = 1
+	UNION ALL
+	SELECT s.id FROM members m JOIN subscriptions s ON s.org_id = m.org_id AND s.active = 1 WHERE m.orcid = ?1
+) x JOIN subscriptions s ON s.id = x.id
+WHERE s.types IS NULL OR instr(s.types, ',' || ?2 || ',') > 0
+ON CONFLICT(subscription_id, subject) WHERE state = 0 DO UPDATE SET
+	last_event_at = excluded.last_event_at,
+	event_count = event_count + 1,
+	event_type = CASE WHEN excluded.event_type = 'CREATED' THEN 'CREATED' ELSE event_type END`
+
+// The intake's other statements.
+const (
+	qIdemLookup = "SELECT response FROM idempotency WHERE client_id = ? AND key = ? AND created_at > ?"
+	qRemember   = `INSERT INTO idempotency(client_id, key, created_at, response) VALUES (?, ?, ?, ?)
+		ON CONFLICT(client_id, key) DO UPDATE SET created_at = excluded.created_at, response = excluded.response
+		WHERE created_at <= ?`
+)
+
+// intakeStmts are the intake's hot statements, prepared once at Open.
+type intakeStmts struct {
+	fanOut, idemLookup, remember *sql.Stmt
+}
+
+func (s *Store) prepareIntake(ctx context.Context) error {
+	p := &s.intake
+	return s.prepare(ctx, hot{&p.fanOut, qFanOut}, hot{&p.idemLookup, qIdemLookup}, hot{&p.remember, qRemember})
+}
+
+// Intake records events in one transaction: each fans out to the matching
+// subscriptions as outbox rows, due window after the first event of their row.
+// With a non-empty key, a repeat of the same client and key within 24 h changes
+// nothing and returns the first answer.
+func (s *Store) Intake(ctx context.Context, clientID, key string, events []Event, window time.Duration) (IntakeResult, error) {
+	for i, ev := range events {
+		t, err := ParseEventType("type", ev.Type)
+		if err != nil {
+			return IntakeResult{}, err
+		}
+		events[i].Type = t
+	}
+	now := s.Now()
+	var res IntakeResult
+	err := s.group(ctx, func(tx *sql.Tx) error {
+		res = IntakeResult{}
+		if key != "" {
+			var stored string
+			err := tx.StmtContext(ctx, s.intake.idemLookup).QueryRowContext(ctx, clientID, "req:"+key, ms(now.Add(-IdempotencyWindow))).Scan(&stored)
+			if err == nil {
+				if err := json.Unmarshal([]byte(stored), &res); err != nil {
+					return err
+				}
+				res.Replayed = true
+				return nil
+			}
+			if !errors.Is(err, sql.ErrNoRows) {
+				return err
+			}
+		}
+		ins := tx.StmtContext(ctx, s.intake.fanOut)
+		due := ms(now.Add(window))
+		for _, ev := range events {
+			if ev.ID != "" {
+				seen, err := s.remember(ctx, tx, clientID, "event:"+ev.ID, "", now)
+				if err != nil {
+					return err
+				}
+				if seen {
+					res.Duplicates++
+					continue
+				}
+			}
+			r, err := ins.ExecContext(ctx, ev.Orcid, ev.Type, due, ms(now))
+			if err != nil {
+				return err
+			}
+			n, _ := r.RowsAffected()
+			res.Deliveries += int(n)
+			res.Accepted++
+		}
+		if key != "" {
+			b, _ := json.Marshal(res)
+			if _, err := s.remember(ctx, tx, clientID, "req:"+key, string(b), now); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return IntakeResult{}, fmt.Errorf("intake: %w", err)
+	}
+	return res, nil
+}
+
+// remember stores an idempotency key and reports whether it was already there
+// within the window (an older one is overwritten).
+func (s *Store) remember(ctx context.Context, tx *sql.Tx, clientID, key, response string, now time.Time) (seen bool, err error) {
+	r, err := tx.StmtContext(ctx, s.intake.remember).ExecContext(ctx, clientID, key, ms(now), response, ms(now.Add(-IdempotencyWindow)))
+	if err != nil {
+		return false, err
+	}
+	n, _ := r.RowsAffected()
+	return n == 0, nil
+}

@@ -1,0 +1,240 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Member is an ORCID iD affiliated with an organisation.
+type Member struct {
+	OrgID     int64
+	Orcid     string
+	Name      string
+	Email     string
+	EPPN      string
+	CreatedAt time.Time
+	// Upstream is the state of hookd's webhook registration at the upstream ORCID API
+	// for this record: "" when upstream registration is off or the organisation has no
+	// webhook or e-mail enabled, else "registered", "pending" or "failed: <last error>".
+	Upstream string
+}
+
+// MemberInfo is the optional data of a member; nil fields are left as they are when
+// the member exists (and empty when it is new).
+type MemberInfo struct {
+	Name  *string
+	Email *string
+	EPPN  *string
+}
+
+// CheckMember checks an iD and the member fields that are set, as PutMember and
+// ImportMembers do; a file reader uses it to reject rows one by one.
+func CheckMember(id string, info MemberInfo) error {
+	if err := CheckOrcid("orcid", id); err != nil {
+		return err
+	}
+	if info.Name != nil && len(*info.Name) > maxNameLen {
+		return errNameTooLong
+	}
+	if info.Email != nil && *info.Email != "" {
+		if err := CheckEmail("email", *info.Email); err != nil {
+			return err
+		}
+	}
+	if info.EPPN != nil && len(*info.EPPN) > maxEPPNLen {
+		return invalid("eppn", fmt.Sprintf("longer than %d characters", maxEPPNLen))
+	}
+	return nil
+}
+
+// memberCreated fans a CREATED event for a new member out to its organisation's
+// subscriptions only (webhook and e-mail): the member's other organisations were
+// told when it joined them. Like intake, it merges into a pending delivery.
+const memberCreated = `
+INSERT INTO deliveries(subscription_id, subject, event_type, state, due_at, first_event_at, last_event_at)
+SELECT s.id, ?1, 'CREATED', 0, ?3, ?4, ?4 FROM subscriptions s
+WHERE s.org_id = ?2 AND s.active = 1 AND s.format IN ('hub', 'email')
+  AND (s.types IS NULL OR instr(s.types, ',CREATED,') > 0)
+ON CONFLICT(subscription_id, subject) WHERE state = 0 DO UPDATE SET
+	last_event_at = excluded.last_event_at,
+	event_count = event_count + 1,
+	event_type = 'CREATED'`
+
+// putMember adds or updates one member in tx; a new member gets a CREATED delivery
+// for each of its organisation's active settings. It reports whether it was new and
+// how many deliveries it queued.
+func (s *Store) putMember(ctx context.Context, tx *sql.Tx, orgID int64, id string, info MemberInfo, now, due int64) (bool, int, error) {
+	str := func(p *string) string {
+		if p == nil {
+			return ""
+		}
+		return *p
+	}
+	r, err := tx.ExecContext(ctx, `INSERT INTO members(org_id, orcid, name, email, eppn, created_at) VALUES (?, ?, ?, ?, ?, ?)
+		ON CONFLICT(org_id, orcid) DO NOTHING`, orgID, id, str(info.Name), str(info.Email), str(info.EPPN), now)
+	if err != nil {
+		return false, 0, err
+	}
+	if n, _ := r.RowsAffected(); n == 0 {
+		sets, args := []string{}, []any{}
+		for _, f := range []struct {
+			col string
+			v   *string
+		}{{"name", info.Name}, {"email", info.Email}, {"eppn", info.EPPN}} {
+			if f.v != nil {
+				sets = append(sets, f.col+" = ?")
+				args = append(args, *f.v)
+			}
+		}
+		if len(sets) > 0 {
+			args = append(args, orgID, id)
+			if _, err := tx.ExecContext(ctx, "UPDATE members SET "+strings.Join(sets, ", ")+" WHERE org_id = ? AND orcid = ?", args...); err != nil {
+				return false, 0, err
+			}
+		}
+		return false, 0, nil
+	}
+	r, err = tx.ExecContext(ctx, memberCreated, id, orgID, due, now)
+	if err != nil {
+		return false, 0, err
+	}
+	n, _ := r.RowsAffected()
+	return true, int(n), nil
+}
+
+// PutMember adds a member to an organisation, or updates the fields of info that are
+// set when it is already one. A new member's record is announced to the organisation
+// as CREATED (due window from now, like any event) and, with upstream registration on,
+// registered upstream. It reports whether the member is new.
+func (s *Store) PutMember(ctx context.Context, orgID int64, id string, info MemberInfo, window time.Duration) (created bool, err error) {
+	if err := CheckMember(id, info); err != nil {
+		return false, err
+	}
+	now := s.Now()
+	err = s.inTx(ctx, func(tx *sql.Tx) error {
+		if _, err := getOrg(ctx, tx, orgID); err != nil {
+			return err
+		}
+		created, _, err = s.putMember(ctx, tx, orgID, id, info, ms(now), ms(now.Add(window)))
+		if err != nil || !created {
+			return err
+		}
+		return s.syncUpstream(ctx, tx, ms(now), id)
+	})
+	if err != nil {
+		return false, fmt.Errorf("put member: %w", err)
+	}
+	return created, nil
+}
+
+// RemoveMember removes a member from an organisation, with the pending deliveries
+// about it to that organisation; a record no organisation covers any more is
+// unregistered upstream.
+func (s *Store) RemoveMember(ctx context.Context, orgID int64, id string) error {
+	now := ms(s.Now())
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		if _, err := getOrg(ctx, tx, orgID); err != nil {
+			return err
+		}
+		r, err := tx.ExecContext(ctx, "DELETE FROM members WHERE org_id = ? AND orcid = ?", orgID, id)
+		if err != nil {
+			return err
+		}
+		if n, _ := r.RowsAffected(); n == 0 {
+			return notFound(fmt.Sprintf("member %s of organisation %d not found", id, orgID))
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM deliveries WHERE state = 0 AND subject = ?
+			AND subscription_id IN (SELECT id FROM subscriptions WHERE org_id = ?)`, id, orgID); err != nil {
+			return err
+		}
+		return s.syncUpstream(ctx, tx, now, id)
+	})
+	if err != nil {
+		return fmt.Errorf("remove member: %w", err)
+	}
+	return nil
+}
+
+// Members lists an organisation's members by iD, with their upstream state.
+func (s *Store) Members(ctx context.Context, orgID int64) ([]Member, error) {
+	if _, err := getOrg(ctx, s.read, orgID); err != nil {
+		return nil, fmt.Errorf("list members: %w", err)
+	}
+	rows, err := s.read.QueryContext(ctx, `SELECT m.org_id, m.orcid, m.name, m.email, m.eppn, m.created_at,
+		CASE WHEN NOT `+upstreamOn+` OR NOT `+covered+` THEN ''
+		     WHEN u.registered = 1 THEN 'registered'
+		     WHEN coalesce(u.last_error, '') != '' THEN 'failed: ' || u.last_error
+		     ELSE 'pending' END
+		FROM members m LEFT JOIN upstream_registrations u ON u.orcid = m.orcid
+		WHERE m.org_id = ? ORDER BY m.orcid`, orgID)
+	if err != nil {
+		return nil, fmt.Errorf("list members: %w", err)
+	}
+	defer rows.Close()
+	var out []Member
+	for rows.Next() {
+		var m Member
+		var created int64
+		if err := rows.Scan(&m.OrgID, &m.Orcid, &m.Name, &m.Email, &m.EPPN, &created, &m.Upstream); err != nil {
+			return nil, fmt.Errorf("list members: %w", err)
+		}
+		m.CreatedAt = fromMS(created)
+		out = append(out, m)
+	}
+	return out, rows.Err()
+}
+
+// MemberRow is one member of an import: its iD and the fields given for it.
+type MemberRow struct {
+	Orcid string
+	Info  MemberInfo
+}
+
+// ImportResult says what a member import did.
+type ImportResult struct {
+	Added      int
+	Updated    int
+	Deliveries int // CREATED deliveries queued for the new members
+}
+
+// ImportMembers adds or updates rows (already read and checked, e.g. by membercsv)
+// as members of the organisation, in one transaction: a new member is announced
+// as CREATED (due window from now) and an existing one gets the fields its row
+// gives. A row that does not pass CheckMember refuses the whole import.
+func (s *Store) ImportMembers(ctx context.Context, orgID int64, rows []MemberRow, window time.Duration) (ImportResult, error) {
+	for _, r := range rows {
+		if err := CheckMember(r.Orcid, r.Info); err != nil {
+			return ImportResult{}, fmt.Errorf("import members: %s: %w", r.Orcid, err)
+		}
+	}
+	now := s.Now()
+	var res ImportResult
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		res = ImportResult{}
+		if _, err := getOrg(ctx, tx, orgID); err != nil {
+			return err
+		}
+		var added []string
+		for _, r := range rows {
+			created, n, err := s.putMember(ctx, tx, orgID, r.Orcid, r.Info, ms(now), ms(now.Add(window)))
+			if err != nil {
+				return fmt.Errorf("%s: %w", r.Orcid, err)
+			}
+			if created {
+				res.Added++
+				res.Deliveries += n
+				added = append(added, r.Orcid)
+			} else {
+				res.Updated++
+			}
+		}
+		return s.syncUpstream(ctx, tx, ms(now), added...)
+	})
+	if err != nil {
+		return ImportResult{}, fmt.Errorf("import members: %w", err)
+	}
+	return res, nil
+}
