@@ -40,16 +40,29 @@ func (e *env) serve(ctx context.Context, cfg Config, onListen func(base string, 
 		// 4x the live heap instead of 2x buys ~10% delivery throughput (BENCHMARKS.md).
 		debug.SetGCPercent(gcPercent)
 	}
-	st, err := openStore(ctx, cfg)
+	// Listen synchronously, so a port in use is an error and not a log line, and
+	// before the database is touched, so such an error creates no file.
+	ln, err := net.Listen("tcp", cfg.HTTP.Listen)
+	if err != nil {
+		return fmt.Errorf("http.listen: %w", err)
+	}
+	defer ln.Close()
+	lock, err := acquireServeLock(cfg.Store.Path, ln.Addr().String())
+	if err != nil {
+		return err
+	}
+	defer lock.release()
+	st, err := openStore(ctx, cfg, true)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-
-	// Listen synchronously, so a port in use is an error and not a log line.
-	ln, err := net.Listen("tcp", cfg.HTTP.Listen)
-	if err != nil {
-		return fmt.Errorf("http.listen: %w", err)
+	// This is the file's only daemon: what is still leased was left by one that
+	// stopped without recording it (a crash, a kill), and can go out again now.
+	if n, err := st.RecoverInFlight(ctx); err != nil {
+		return err
+	} else if n > 0 {
+		log.Warn("deliveries left in flight by a stopped daemon are due again", "deliveries", n)
 	}
 	public := cfg.PublicBase(ln.Addr().String())
 

@@ -138,17 +138,18 @@ func (e *env) open(ctx context.Context, path string) (*store.Store, Config, erro
 	if err != nil {
 		return nil, cfg, err
 	}
-	st, err := openStore(ctx, cfg)
+	st, err := openStore(ctx, cfg, false)
 	return st, cfg, err
 }
 
-// openStore opens the database of cfg, creating the secret key beside it when needed.
-func openStore(ctx context.Context, cfg Config) (*store.Store, error) {
+// openStore opens the database of cfg, creating the secret key beside it when needed;
+// daemon is true for the serving process (store.Options.Daemon).
+func openStore(ctx context.Context, cfg Config, daemon bool) (*store.Store, error) {
 	box, err := secret.LoadKeyFile(cfg.SecretKeyPath(), cfg.Auth.SecretKeyFile == "")
 	if err != nil {
 		return nil, err
 	}
-	return store.Open(ctx, store.Options{Path: cfg.Store.Path, Synchronous: cfg.Store.Synchronous, Box: box})
+	return store.Open(ctx, store.Options{Path: cfg.Store.Path, Synchronous: cfg.Store.Synchronous, Box: box, Daemon: daemon})
 }
 
 // newLogger builds the one logger of the process: tint on a terminal, JSON otherwise

@@ -94,10 +94,22 @@ func (s *Server) serveORCID(w http.ResponseWriter, r *http.Request) {
 	r2 := new(http.Request)
 	*r2 = *r
 	u := *r.URL
-	u.Path = r.URL.EscapedPath()
+	u.Path = rawPath(r)
 	u.RawPath = ""
 	r2.URL = &u
 	s.orcid.ServeHTTP(w, r2)
+}
+
+// rawPath is the path of the request exactly as the client sent it. URL.EscapedPath
+// is not: for a path with a character it would escape itself (such as '"'), it
+// escapes the decoded path again, so "%2F" becomes "/" and the callback segment
+// falls apart.
+func rawPath(r *http.Request) string {
+	p, _, _ := strings.Cut(r.RequestURI, "?")
+	if !strings.HasPrefix(p, "/") { // an absolute-form request target, or none (tests)
+		return r.URL.EscapedPath()
+	}
+	return p
 }
 
 // params returns the router parameters of a request.

@@ -115,13 +115,14 @@ func (s *Store) runGroup(batch []*groupReq) {
 	s.groupCalls.Add(uint64(len(batch)))
 	ctx := context.Background()
 	errs := make([]error, len(batch))
-	tx, err := s.write.BeginTx(ctx, nil)
+	tx, err := s.begin(ctx)
 	if err != nil {
 		for _, r := range batch {
 			r.done <- err
 		}
 		return
 	}
+	defer s.yield.leave()
 	if len(batch) == 1 {
 		// Alone in its transaction, a call needs no savepoint: its error rolls back all.
 		r := batch[0]

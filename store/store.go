@@ -35,6 +35,10 @@ type Options struct {
 	Box *secret.Box
 	// Readers is the size of the read pool (default 4).
 	Readers int
+	// Daemon marks the serving process: its writes give way to other processes'
+	// (the command line) on the same file, which otherwise may wait out the whole
+	// busy timeout behind a busy daemon.
+	Daemon bool
 }
 
 // Store is hookd's SQLite database. Writes go through one connection (SQLite has one
@@ -55,6 +59,7 @@ type Store struct {
 	loadTargets *sql.Stmt
 	prepared    []*sql.Stmt
 
+	yield       *yielder // gives way between this process's writes and others'
 	targetCache targetCache
 	tokens      tokenCache
 	backupDSN   string // a plain connection for VACUUM INTO (the read pool is query-only)
@@ -120,7 +125,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("open store %s: journal_mode is %q, want wal", opts.Path, mode)
 	}
 
-	s := &Store{write: write, box: opts.Box, Now: time.Now, backupDSN: dsn()}
+	s := &Store{write: write, box: opts.Box, Now: time.Now, backupDSN: dsn(), yield: openYielder(opts.Path, opts.Daemon)}
 	if err := s.migrate(ctx); err != nil {
 		write.Close()
 		return nil, err
@@ -176,6 +181,7 @@ func (s *Store) close() error {
 		st.(*sql.Stmt).Close()
 		return true
 	})
+	s.yield.close()
 	return errors.Join(s.read.Close(), s.write.Close())
 }
 
@@ -312,15 +318,28 @@ func (s *Store) migrate(ctx context.Context) error {
 
 // inTx runs fn in one write transaction, committing when fn returns nil.
 func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	tx, err := s.write.BeginTx(ctx, nil)
+	tx, err := s.begin(ctx)
 	if err != nil {
 		return err
 	}
+	defer s.yield.leave()
 	if err := fn(tx); err != nil {
 		tx.Rollback()
 		return err
 	}
 	return tx.Commit()
+}
+
+// begin starts a write transaction, after giving way to other processes' writes
+// (yielder); the caller calls s.yield.leave() once it has committed or rolled back.
+func (s *Store) begin(ctx context.Context) (*sql.Tx, error) {
+	s.yield.enter()
+	tx, err := s.write.BeginTx(ctx, nil)
+	if err != nil {
+		s.yield.leave()
+		return nil, err
+	}
+	return tx, nil
 }
 
 // queryStrings runs a query of one text column in tx and returns its values.

@@ -1,0 +1,66 @@
+//go:build unix
+
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"syscall"
+	"time"
+)
+
+// serveLock is held by the one "hookd serve" (or "hookd dev") of a database: two
+// daemons on one file would both claim and deliver, and a daemon that starts knows
+// that work still leased in the file was left by a process that is gone.
+type serveLock struct{ f *os.File }
+
+// lockHolder is what the lock file says about the daemon that holds it.
+type lockHolder struct {
+	PID     int       `json:"pid"`
+	Listen  string    `json:"listen"`
+	Started time.Time `json:"started"`
+}
+
+// lockPath is the lock file of the database at db.
+func lockPath(db string) string { return db + ".lock" }
+
+// acquireServeLock takes the database's daemon lock or says which daemon holds it.
+// The operating system releases it when the process ends, however it ends.
+func acquireServeLock(db, listen string) (*serveLock, error) {
+	path := lockPath(db)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("lock %s: %w", path, err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		defer f.Close()
+		if !errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, fmt.Errorf("lock %s: %w", path, err)
+		}
+		var h lockHolder
+		b, _ := os.ReadFile(path)
+		if json.Unmarshal(b, &h) != nil || h.PID == 0 {
+			return nil, fmt.Errorf("database %s is in use by another hookd serve (it holds %s)", db, path)
+		}
+		return nil, fmt.Errorf("database %s is in use by another hookd serve: pid %d, listening on %s since %s; stop it first, or give this one another [store] path",
+			db, h.PID, h.Listen, h.Started.Format(time.RFC3339))
+	}
+	b, _ := json.Marshal(lockHolder{PID: os.Getpid(), Listen: listen, Started: time.Now().UTC().Truncate(time.Second)})
+	if err := f.Truncate(0); err == nil {
+		_, err = f.WriteAt(append(b, '\n'), 0)
+		if err != nil {
+			f.Close()
+			return nil, fmt.Errorf("lock %s: %w", path, err)
+		}
+	}
+	return &serveLock{f: f}, nil
+}
+
+// release gives the lock up; the file stays (removing it would race a new daemon).
+func (l *serveLock) release() {
+	if l != nil && l.f != nil {
+		l.f.Close()
+	}
+}

@@ -1,0 +1,45 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+)
+
+// RecoverInFlight returns every in-flight delivery to pending, due now, without
+// waiting for its lease. Only the one daemon of a file may call it, at start, before
+// it claims: then nothing else holds those leases, and the work of a process that
+// crashed is sent again at once. It reports how many rows it returned.
+func (s *Store) RecoverInFlight(ctx context.Context) (int, error) {
+	var n int
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, "SELECT id FROM deliveries WHERE state = 1")
+		if err != nil {
+			return err
+		}
+		var ids []int64
+		for rows.Next() {
+			var id int64
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return err
+			}
+			ids = append(ids, id)
+		}
+		if err := rows.Close(); err != nil {
+			return err
+		}
+		now := ms(s.Now())
+		for _, id := range ids {
+			if err := s.backToPending(ctx, tx, id, now, 0); err != nil {
+				return err
+			}
+		}
+		n = len(ids)
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("recover in-flight deliveries: %w", err)
+	}
+	return n, nil
+}
