@@ -11,6 +11,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"unicode/utf16"
+	"unicode/utf8"
 
 	"hookd/store"
 )
@@ -48,6 +50,9 @@ func decode(w http.ResponseWriter, r *http.Request, v any, limit int64) error {
 // unmarshal decodes the one JSON value of body into v, rejecting unknown fields and
 // trailing data; its error names the field at fault when there is one.
 func unmarshal(body []byte, v any) *store.Error {
+	if err := checkUTF8(body); err != nil {
+		return err
+	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
@@ -182,4 +187,57 @@ func joinPath(path, name string) string {
 		return name
 	}
 	return path + "." + name
+}
+
+// checkUTF8 refuses a body that is not valid UTF-8, or whose strings escape half a
+// surrogate pair (\udc00): encoding/json would turn either into U+FFFD, so two
+// different event ids would become one, and text would be changed silently.
+func checkUTF8(body []byte) *store.Error {
+	if !utf8.Valid(body) {
+		i := 0
+		for i < len(body) {
+			r, n := utf8.DecodeRune(body[i:])
+			if r == utf8.RuneError && n <= 1 {
+				break
+			}
+			i += n
+		}
+		return inputError("", "request body is not valid UTF-8 (at byte %d)", i)
+	}
+	inString := false
+	for i := 0; i < len(body); i++ {
+		switch c := body[i]; {
+		case c == '"':
+			inString = !inString
+		case c == '\\' && inString:
+			if i+1 < len(body) && body[i+1] == 'u' {
+				r, ok := hex4(body, i+2)
+				switch {
+				case ok && utf16.IsSurrogate(r) && r < 0xdc00: // a high half: a low one must follow
+					low, lok := rune(0), false
+					if i+7 < len(body) && body[i+6] == '\\' && body[i+7] == 'u' {
+						low, lok = hex4(body, i+8)
+					}
+					if !lok || low < 0xdc00 || low > 0xdfff {
+						return inputError("", "request body has half a UTF-16 surrogate pair (at byte %d): not valid UTF-8 text", i)
+					}
+					i += 11
+					continue
+				case ok && utf16.IsSurrogate(r):
+					return inputError("", "request body has half a UTF-16 surrogate pair (at byte %d): not valid UTF-8 text", i)
+				}
+			}
+			i++ // the escaped character
+		}
+	}
+	return nil
+}
+
+// hex4 reads four hex digits of b at i.
+func hex4(b []byte, i int) (rune, bool) {
+	if i+4 > len(b) {
+		return 0, false
+	}
+	v, err := strconv.ParseUint(string(b[i:i+4]), 16, 32)
+	return rune(v), err == nil
 }

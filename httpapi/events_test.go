@@ -260,6 +260,9 @@ func TestEventsBadRequests(t *testing.T) {
 		{"wrong type in a batch", `[{"orcid":["` + eventsOrcidA + `"]}]`, "", "string"},
 		{"id too long", `{"orcid":"` + eventsOrcidA + `","id":"` + strings.Repeat("i", 201) + `"}`, "id", "200"},
 		{"trailing data", ev(eventsOrcidA) + ev(eventsOrcidA), "", "after"},
+		{"invalid UTF-8 in an id", `{"orcid":"` + eventsOrcidA + `","id":"a` + "\xff" + `"}`, "", "UTF-8"},
+		{"half a surrogate pair in an id", `{"orcid":"` + eventsOrcidA + `","id":"a\ud800"}`, "", "UTF-8"},
+		{"a low surrogate alone in an id", `[{"orcid":"` + eventsOrcidA + `","id":"\udfff"}]`, "", "UTF-8"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -279,6 +282,16 @@ func TestEventsBadRequests(t *testing.T) {
 			is.Equal(a.rows()[eventsOrcidA].EventCount, 1) // once
 		})
 	}
+}
+
+// TestEventsUnicodeIDs: ids that differ only in characters outside the BMP (a
+// surrogate pair in JSON) stay distinct.
+func TestEventsUnicodeIDs(t *testing.T) {
+	is := is.New(t)
+	a := newEventsAPI(t)
+	got := a.accepted(a.post(a.token, `[{"orcid":"`+eventsOrcidA+`","id":"\ud83d\ude00"},{"orcid":"`+eventsOrcidA+`","id":"\ud83d\ude01"}]`))
+	is.Equal(got.Accepted, 2)   // two ids, two events
+	is.Equal(got.Duplicates, 0) // neither taken for the other
 }
 
 func TestEventsAuth(t *testing.T) {

@@ -3,7 +3,6 @@ package httpapi
 import (
 	"fmt"
 	"net/http"
-	"net/textproto"
 	"strconv"
 	"strings"
 	"time"
@@ -109,37 +108,8 @@ func (s *Server) checkAuth(a *authJSON) (store.Auth, error) {
 	}
 }
 
-// reservedHeaders are the headers hookd sets itself; custom headers may not override them.
-var reservedHeaders = map[string]bool{
-	"Authorization": true, "User-Agent": true, "Content-Type": true, "Content-Length": true, "Host": true,
-	"Webhook-Id": true, "Webhook-Timestamp": true, "Webhook-Signature": true, "Apikey": true,
-	"Transfer-Encoding": true, "Connection": true,
-}
-
-// Limits of a platform webhook's fields.
-const (
-	maxHeaders     = 20   // custom headers
-	maxHeaderValue = 1024 // bytes of a custom header's value (and of a Hub apikey)
-	maxDescription = 500  // bytes of a description
-)
-
-func checkHeaders(h map[string]string) error {
-	if len(h) > maxHeaders {
-		return inputError("headers", "at most %d custom headers", maxHeaders)
-	}
-	for k, v := range h {
-		if k == "" || strings.ContainsAny(k, " :\t\r\n()<>@,;\\\"/[]?={}") {
-			return inputError("headers", "%q is not a valid header name", k)
-		}
-		if reservedHeaders[textproto.CanonicalMIMEHeaderKey(k)] {
-			return inputError("headers."+k, "is set by hookd and cannot be overridden")
-		}
-		if strings.ContainsAny(v, "\r\n") || len(v) > maxHeaderValue {
-			return inputError("headers."+k, "value must be one line of at most %d bytes", maxHeaderValue)
-		}
-	}
-	return nil
-}
+// maxDescription is the longest description of a webhook, in bytes.
+const maxDescription = 500
 
 func checkTypes(types []string) ([]string, error) {
 	var out []string
@@ -199,13 +169,13 @@ func (s *Server) check(in webhookInput, creating bool) (store.WebhookPatch, erro
 		p.Types = &t
 	}
 	if in.Description != nil {
-		if len(*in.Description) > maxDescription {
-			return p, inputError("description", "is longer than %d characters", maxDescription)
+		if err := store.CheckText("description", *in.Description, maxDescription); err != nil {
+			return p, err
 		}
 		p.Description = in.Description
 	}
 	if in.Headers != nil {
-		if err := checkHeaders(*in.Headers); err != nil {
+		if err := store.CheckHeaders("headers", *in.Headers); err != nil {
 			return p, err
 		}
 		p.Headers = in.Headers

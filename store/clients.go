@@ -104,6 +104,9 @@ func (s *Store) CreateClient(ctx context.Context, nc NewClient) (Credentials, er
 	if strings.TrimSpace(nc.Name) == "" {
 		return Credentials{}, invalid("name", "is required")
 	}
+	if err := CheckText("name", nc.Name, maxNameLen); err != nil {
+		return Credentials{}, err
+	}
 	if len(nc.Scopes) == 0 {
 		return Credentials{}, invalid("scope", fmt.Sprintf("a client needs at least one (%s)", strings.Join(KnownScopes, ", ")))
 	}

@@ -95,6 +95,11 @@ func (s *Store) SetHubSettings(ctx context.Context, orgID int64, h HubSettings) 
 			return HubSettings{}, false, err
 		}
 	}
+	if h.APIKey != nil && *h.APIKey != "" {
+		if err := CheckHeaderValue("apikey", *h.APIKey); err != nil {
+			return HubSettings{}, false, err
+		}
+	}
 	now := ms(s.Now())
 	var out HubSettings
 	var newlyEnabled bool

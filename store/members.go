@@ -36,16 +36,20 @@ func CheckMember(id string, info MemberInfo) error {
 	if err := CheckOrcid("orcid", id); err != nil {
 		return err
 	}
-	if info.Name != nil && len(*info.Name) > maxNameLen {
-		return errNameTooLong
+	if info.Name != nil {
+		if err := CheckText("name", *info.Name, maxNameLen); err != nil {
+			return err
+		}
 	}
 	if info.Email != nil && *info.Email != "" {
 		if err := CheckEmail("email", *info.Email); err != nil {
 			return err
 		}
 	}
-	if info.EPPN != nil && len(*info.EPPN) > maxEPPNLen {
-		return invalid("eppn", fmt.Sprintf("longer than %d characters", maxEPPNLen))
+	if info.EPPN != nil {
+		if err := CheckText("eppn", *info.EPPN, maxEPPNLen); err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -26,15 +26,13 @@ const (
 	maxEPPNLen = 256
 )
 
-var errNameTooLong = invalid("name", fmt.Sprintf("longer than %d characters", maxNameLen))
-
 func checkOrg(name, email string) error {
 	name = strings.TrimSpace(name)
 	if name == "" {
 		return invalid("name", "is required")
 	}
-	if len(name) > maxNameLen {
-		return errNameTooLong
+	if err := CheckText("name", name, maxNameLen); err != nil {
+		return err
 	}
 	if email == "" {
 		return invalid("tech-contact-email", "is required")

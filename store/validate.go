@@ -5,8 +5,13 @@ import (
 	"fmt"
 	"net/mail"
 	"net/netip"
+	"net/textproto"
 	"net/url"
+	"sort"
+	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"hookd/orcid"
 	"hookd/ssrf"
@@ -33,6 +38,12 @@ func CheckURL(field, raw string, allowPrivate bool) (*url.URL, error) {
 	if len(raw) > MaxURLLength {
 		return bad("URL is %d bytes long; the limit is %d", len(raw), MaxURLLength)
 	}
+	if !utf8.ValidString(raw) {
+		return bad("URL is not valid UTF-8")
+	}
+	if i := strings.IndexFunc(raw, unicode.IsControl); i >= 0 {
+		return bad("URL %q has a control character at byte %d", raw, i)
+	}
 	u, err := url.Parse(raw)
 	if err != nil {
 		var ue *url.Error
@@ -47,13 +58,18 @@ func CheckURL(field, raw string, allowPrivate bool) (*url.URL, error) {
 	if u.Host == "" || u.Hostname() == "" {
 		return bad("URL %q has no host", raw)
 	}
+	if p := u.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return bad("URL %q: port %s must be a number from 1 to 65535", raw, p)
+		}
+	}
 	if u.User != nil {
 		return bad("URL %q must not carry a user name or password (use the auth settings)", raw)
 	}
 	if u.Fragment != "" {
 		return bad("URL %q must not have a #fragment", raw)
 	}
-	if strings.ContainsAny(raw, " \t\r\n") {
+	if strings.Contains(raw, " ") {
 		return bad("URL %q contains white space", raw)
 	}
 	if !allowPrivate {
@@ -127,4 +143,97 @@ func ParseEventTypeName(field, s string) (string, error) {
 		return "", invalid(field, fmt.Sprintf("%q: use %s or %s", s, EventTypeName(EventUpdated), EventTypeName(EventCreated)))
 	}
 	return t, nil
+}
+
+// Limits of the custom headers a webhook sends.
+const (
+	MaxHeaders     = 20   // custom headers of one webhook
+	MaxHeaderValue = 1024 // bytes of a header's value (a custom header's, a Hub apikey)
+	maxHeaderName  = 128  // bytes of a header's name
+)
+
+// reservedHeaders are the headers hookd sets itself; custom headers may not override them.
+var reservedHeaders = map[string]bool{
+	"Authorization": true, "User-Agent": true, "Content-Type": true, "Content-Length": true, "Host": true,
+	"Webhook-Id": true, "Webhook-Timestamp": true, "Webhook-Signature": true, "Apikey": true,
+	"Transfer-Encoding": true, "Connection": true, "Te": true, "Trailer": true, "Upgrade": true,
+	"Keep-Alive": true, "Proxy-Authorization": true, "Proxy-Connection": true,
+}
+
+// CheckHeaders checks custom headers hookd will send with every call: at most
+// MaxHeaders, each name an RFC 9110 token that hookd does not set itself, each value
+// one that CheckHeaderValue takes. A bad name is reported on field, a bad value on
+// field.NAME.
+func CheckHeaders(field string, h map[string]string) error {
+	if len(h) > MaxHeaders {
+		return invalid(field, fmt.Sprintf("at most %d custom headers, got %d", MaxHeaders, len(h)))
+	}
+	names := make([]string, 0, len(h))
+	for k := range h {
+		names = append(names, k)
+	}
+	sort.Strings(names) // the first bad one, the same every time
+	for _, k := range names {
+		if !isToken(k) || len(k) > maxHeaderName {
+			return invalid(field, fmt.Sprintf("%q is not a valid header name (letters, digits and !#$%%&'*+-.^_`|~, at most %d)", k, maxHeaderName))
+		}
+		if reservedHeaders[textproto.CanonicalMIMEHeaderKey(k)] {
+			return invalid(field+"."+k, "is set by hookd and cannot be overridden")
+		}
+		if err := CheckHeaderValue(field+"."+k, h[k]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// CheckHeaderValue checks a header value hookd will send: valid UTF-8, no control
+// character but a tab (RFC 9110's field-value), at most MaxHeaderValue bytes.
+func CheckHeaderValue(field, v string) error {
+	if len(v) > MaxHeaderValue {
+		return invalid(field, fmt.Sprintf("value is %d bytes long; the limit is %d", len(v), MaxHeaderValue))
+	}
+	if !utf8.ValidString(v) {
+		return invalid(field, "value is not valid UTF-8")
+	}
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; (c < ' ' && c != '\t') || c == 0x7f {
+			return invalid(field, fmt.Sprintf("value has a control character (0x%02x) at byte %d", c, i))
+		}
+	}
+	return nil
+}
+
+// isToken reports whether s is an RFC 9110 token: one or more tchar.
+func isToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// CheckText checks free text a person gave (a description, a name): valid UTF-8,
+// no control character but a tab or a line break, at most max bytes.
+func CheckText(field, s string, max int) error {
+	if len(s) > max {
+		return invalid(field, fmt.Sprintf("is %d bytes long; the limit is %d", len(s), max))
+	}
+	if !utf8.ValidString(s) {
+		return invalid(field, "is not valid UTF-8")
+	}
+	for _, r := range s {
+		if unicode.IsControl(r) && r != '\t' && r != '\n' && r != '\r' {
+			return invalid(field, fmt.Sprintf("has a control character (%U)", r))
+		}
+	}
+	return nil
 }

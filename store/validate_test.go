@@ -1,0 +1,110 @@
+package store_test
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/matryer/is"
+
+	"hookd/store"
+)
+
+// checkOutcome asserts that err is nil when ok, and otherwise an invalid error on
+// field whose message mentions want.
+func checkOutcome(t *testing.T, err error, ok bool, field, want string) {
+	t.Helper()
+	is := is.New(t)
+	if ok {
+		is.NoErr(err) // accepted
+		return
+	}
+	var e *store.Error
+	is.True(errors.As(err, &e))     // a store.Error
+	is.Equal(e.Code, store.Invalid) // invalid
+	is.Equal(e.Field, field)        // names the field
+	if !strings.Contains(e.Message, want) {
+		t.Errorf("message %q does not mention %q", e.Message, want)
+	}
+}
+
+func TestCheckURLTargetParts(t *testing.T) {
+	tests := []struct {
+		raw  string
+		ok   bool
+		want string
+	}{
+		{"https://example.org/hook", true, ""},
+		{"https://example.org:443/hook", true, ""},
+		{"https://example.org:1/", true, ""},
+		{"https://example.org:65535/", true, ""},
+		{"https://example.org:0/", false, "port"},
+		{"https://example.org:65536/", false, "port"},
+		{"https://example.org:99999/", false, "port"},
+		{"https://example.org/a\x00b", false, "control character"},
+		{"https://example.org/a\x07b", false, "control character"},
+		{"https://example.org/a\x7fb", false, "control character"},
+		{"https://example.org/a\tb", false, "control character"},
+		{"https://example.org/a b", false, "white space"},
+		{"https://example.org/\xff", false, "UTF-8"},
+		{"https://exämple.org/ü", true, ""},
+		{"ftp://example.org/", false, "http"},
+		{"https://user:pw@example.org/", false, "user name"},
+		{"https://example.org/#x", false, "fragment"},
+		{"https://" + strings.Repeat("a", 2048) + ".org/", false, "2048"},
+		{"https://[::1]/", false, "loopback"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.raw[:min(len(tt.raw), 40)], func(t *testing.T) {
+			_, err := store.CheckURL("targetURL", tt.raw, false)
+			checkOutcome(t, err, tt.ok, "targetURL", tt.want)
+		})
+	}
+}
+
+func TestCheckHeaders(t *testing.T) {
+	tests := []struct {
+		name    string
+		headers map[string]string
+		ok      bool
+		field   string
+		want    string
+	}{
+		{"plain", map[string]string{"X-Tenant": "t-1", "X-Tab": "a\tb", "X-Utf8": "grüße"}, true, "", ""},
+		{"token characters", map[string]string{"X!#$%&'*+-.^_`|~9": "v"}, true, "", ""},
+		{"space in name", map[string]string{"X A": "v"}, false, "headers", "header name"},
+		{"colon in name", map[string]string{"X:A": "v"}, false, "headers", "header name"},
+		{"NUL in name", map[string]string{"X\x00A": "v"}, false, "headers", "header name"},
+		{"empty name", map[string]string{"": "v"}, false, "headers", "header name"},
+		{"not ASCII name", map[string]string{"Ä": "v"}, false, "headers", "header name"},
+		{"long name", map[string]string{strings.Repeat("x", 129): "v"}, false, "headers", "header name"},
+		{"NUL in value", map[string]string{"X-A": "a\x00"}, false, "headers.X-A", "control character"},
+		{"BEL in value", map[string]string{"X-A": "a\x07"}, false, "headers.X-A", "control character"},
+		{"DEL in value", map[string]string{"X-A": "a\x7f"}, false, "headers.X-A", "control character"},
+		{"CR LF in value", map[string]string{"X-A": "a\r\nX-B: b"}, false, "headers.X-A", "control character"},
+		{"invalid UTF-8 in value", map[string]string{"X-A": "\xff"}, false, "headers.X-A", "UTF-8"},
+		{"long value", map[string]string{"X-A": strings.Repeat("v", 1025)}, false, "headers.X-A", "1024"},
+		{"reserved", map[string]string{"webhook-signature": "v1,x"}, false, "headers.webhook-signature", "overridden"},
+		{"hop-by-hop", map[string]string{"Transfer-Encoding": "chunked"}, false, "headers.Transfer-Encoding", "overridden"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			checkOutcome(t, store.CheckHeaders("headers", tt.headers), tt.ok, tt.field, tt.want)
+		})
+	}
+	t.Run("too many", func(t *testing.T) {
+		h := map[string]string{}
+		for i := range 21 {
+			h["X-"+strings.Repeat("a", i+1)] = "v"
+		}
+		checkOutcome(t, store.CheckHeaders("headers", h), false, "headers", "at most 20")
+	})
+}
+
+func TestCheckText(t *testing.T) {
+	checkOutcome(t, store.CheckText("description", "line one\nline two\ttabbed", 500), true, "", "")
+	checkOutcome(t, store.CheckText("description", "a\x00b", 500), false, "description", "control character")
+	checkOutcome(t, store.CheckText("description", "a\u0085b", 500), false, "description", "control character")
+	checkOutcome(t, store.CheckText("description", "a\xffb", 500), false, "description", "UTF-8")
+	checkOutcome(t, store.CheckText("description", strings.Repeat("é", 251), 500), false, "description", "500")
+}
