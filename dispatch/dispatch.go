@@ -153,10 +153,8 @@ func New(opts Options) *Dispatcher {
 // connection cap, no redirects, no proxies from the environment, and the SSRF
 // guard on every resolved address at dial time.
 func newHTTPClient(opts Options) *http.Client {
-	dialer := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
-	if !opts.AllowPrivateTargets {
-		dialer.Control = ssrf.Control
-	}
+	dialer := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second,
+		Control: ssrf.ControlFor(opts.AllowPrivateTargets)}
 	tr := &http.Transport{
 		Proxy:                 nil,
 		DialContext:           dialer.DialContext,
