@@ -149,7 +149,8 @@ func openStore(ctx context.Context, cfg Config) (*store.Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	return store.Open(ctx, store.Options{Path: cfg.Store.Path, Synchronous: cfg.Store.Synchronous, Box: box})
+	return store.Open(ctx, store.Options{Path: cfg.Store.Path, Synchronous: cfg.Store.Synchronous, Box: box,
+		ExternalCheckpoints: cfg.Store.Checkpoints == "external"})
 }
 
 // newLogger builds the one logger of the process: tint on a terminal, JSON otherwise
