@@ -42,6 +42,9 @@ type Config struct {
 	Store struct {
 		Path        string `toml:"path"`
 		Synchronous string `toml:"synchronous"`
+		// Checkpoints is who copies the WAL into the database file: "hookd", or
+		// "external" when Litestream replicates the database (README: Litestream).
+		Checkpoints string `toml:"checkpoints"`
 	} `toml:"store"`
 	Auth struct {
 		TokenTTL       Duration `toml:"token_ttl"`
@@ -88,6 +91,7 @@ func DefaultConfig() Config {
 	c.HTTP.Listen = "127.0.0.1:8080"
 	c.Store.Path = "hookd.db"
 	c.Store.Synchronous = "full"
+	c.Store.Checkpoints = "hookd"
 	c.Auth.TokenTTL = Duration{store.DefaultTokenTTL}
 	c.Delivery.Tick = Duration{dispatch.DefaultTick}
 	c.Delivery.CoalesceWindow = Duration{5 * time.Minute}
@@ -174,6 +178,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Store.Synchronous != "full" && c.Store.Synchronous != "normal" {
 		bad("store.synchronous", "must be \"full\" or \"normal\", got %q", c.Store.Synchronous)
+	}
+	if c.Store.Checkpoints != "hookd" && c.Store.Checkpoints != "external" {
+		bad("store.checkpoints", "must be \"hookd\" or \"external\" (Litestream), got %q", c.Store.Checkpoints)
 	}
 	positive := func(key string, d Duration) {
 		if d.Duration <= 0 {

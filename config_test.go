@@ -26,6 +26,7 @@ func TestDefaultConfig(t *testing.T) {
 	is.Equal(c.HTTP.Listen, "127.0.0.1:8080")                       // documented default
 	is.Equal(c.Store.Path, "hookd.db")                              // documented default
 	is.Equal(c.Store.Synchronous, "full")                           // documented default
+	is.Equal(c.Store.Checkpoints, "hookd")                          // hookd checkpoints its own WAL
 	is.Equal(c.Auth.TokenTTL.Duration, 175316*time.Hour)            // ORCID's ~20-year tokens
 	is.Equal(c.Delivery.CoalesceWindow.Duration, 5*time.Minute)     // ORCID's "every five minutes"
 	is.Equal(c.Delivery.Timeout.Duration, 20*time.Second)           // ORCID's 20 s
@@ -52,6 +53,7 @@ public_url = "https://hookd.example.org"
 [store]
 path = "x.db"
 synchronous = "normal"
+checkpoints = "external"
 [auth]
 token_ttl = "24h"
 [delivery]
@@ -85,6 +87,7 @@ format = "json"
 		{"max delay below base", "[delivery]\nretry_base = \"1h\"\nretry_max_delay = \"1m\"\n", "delivery.retry_max_delay"},
 		{"zero token ttl", "[auth]\ntoken_ttl = \"0s\"\n", "auth.token_ttl"},
 		{"synchronous off", "[store]\nsynchronous = \"off\"\n", "store.synchronous"},
+		{"checkpoints by nobody", "[store]\ncheckpoints = \"none\"\n", "store.checkpoints"},
 		{"empty store path", "[store]\npath = \"\"\n", "store.path"},
 		{"xml log format", "[log]\nformat = \"xml\"\n", "log.format"},
 		{"bad log level", "[log]\nlevel = \"loud\"\n", "log.level"},

@@ -149,7 +149,8 @@ func openStore(ctx context.Context, cfg Config, daemon bool) (*store.Store, erro
 	if err != nil {
 		return nil, err
 	}
-	return store.Open(ctx, store.Options{Path: cfg.Store.Path, Synchronous: cfg.Store.Synchronous, Box: box, Daemon: daemon})
+	return store.Open(ctx, store.Options{Path: cfg.Store.Path, Synchronous: cfg.Store.Synchronous, Box: box, Daemon: daemon,
+		ExternalCheckpoints: cfg.Store.Checkpoints == "external"})
 }
 
 // newLogger builds the one logger of the process: tint on a terminal, JSON otherwise
@@ -191,13 +192,14 @@ func (e *env) cmdCheckConfig(args []string) error {
 
 func (e *env) cmdBackup(ctx context.Context, args []string) error {
 	fs, path := e.flags("backup")
-	if err := fs.Parse(args); err != nil {
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
 		return err
 	}
-	if fs.NArg() != 1 {
+	if len(pos) != 1 {
 		return errors.New("backup: usage: hookd backup [-config FILE] DEST.db")
 	}
-	dest := fs.Arg(0)
+	dest := pos[0]
 	if _, err := os.Stat(dest); err == nil {
 		return fmt.Errorf("backup: %s already exists; choose a new file", dest)
 	}
@@ -206,7 +208,7 @@ func (e *env) cmdBackup(ctx context.Context, args []string) error {
 		return err
 	}
 	defer st.Close()
-	if err := st.Backup(ctx, dest); err != nil {
+	if err := writeBackup(ctx, st, dest); err != nil {
 		return err
 	}
 	fmt.Fprintf(e.stdout, "backed up %s to %s (keep %s too: it opens the sealed secrets)\n", cfg.Store.Path, dest, cfg.SecretKeyPath())

@@ -17,10 +17,10 @@ import (
 // connection cap, no redirects, no proxies from the environment, and the SSRF
 // guard on every resolved address at dial time.
 func newHTTPClient(opts Options) *http.Client {
-	dialer := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
-	if !opts.AllowPrivateTargets {
-		dialer.Control = ssrf.Control
-	}
+	// With allow_private_targets, private addresses pass and only those where hookd
+	// never delivers (unspecified, link-local, multicast, broadcast, ...) are refused.
+	dialer := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second,
+		Control: ssrf.ControlFor(opts.AllowPrivateTargets)}
 	tr := &http.Transport{
 		Proxy:                 nil,
 		DialContext:           dialer.DialContext,

@@ -821,7 +821,7 @@ func TestSSRFAtDelivery(t *testing.T) {
 			is.Equal(len(as), 1)                                         // logged
 			is.Equal(as[0].Status, 0)                                    // without a response
 			is.True(strings.Contains(as[0].Error, "refused to connect")) // saying it was refused
-			is.True(strings.Contains(as[0].Error, "loopback"))           // and why
+			is.True(strings.Contains(as[0].Error, "Loopback"))           // and why
 		})
 	}
 }

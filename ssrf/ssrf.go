@@ -1,51 +1,162 @@
-// Package ssrf keeps hookd from being used to reach addresses it should not:
-// loopback, private, link-local and unspecified ones, unless allowed. store.CheckURL
-// applies Blocked to a URL's literal address when it is registered; Control applies
-// it to every address hookd connects to.
+// Package ssrf keeps hookd from being used to reach addresses it should not.
+// Every row of the IANA special-purpose address registries is classified
+// (ranges.go): public, private (allowed by delivery.allow_private_targets) or
+// never; an IPv6 address that carries an IPv4 address is judged by both.
 package ssrf
 
 import (
 	"fmt"
 	"net"
 	"net/netip"
+	"strings"
 	"syscall"
 )
 
-// Blocked returns why addr may not be a target, or "" when it may.
+// Verdict is what hookd makes of one address: the row that holds it, the IPv4
+// address it carries (for IPv6 forms that carry one) and the resulting class.
+type Verdict struct {
+	Addr  netip.Addr
+	Class Class
+	// Range is the most specific row that holds Addr; its Prefix is the zero
+	// value when no row does.
+	Range Range
+	// Embedded is the IPv4 address Addr carries, with its own row (zero when none).
+	Embedded      netip.Addr
+	EmbeddedRange Range
+}
+
+// Classify looks addr up, and for an IPv6 form that carries an IPv4 address
+// (IPv4-mapped, IPv4-compatible, NAT64, 6to4, Teredo) the carried address too:
+// the verdict is the stricter of the two.
+func Classify(addr netip.Addr) Verdict {
+	v := Verdict{Addr: addr}
+	r, ok := Lookup(addr)
+	if !ok {
+		return v
+	}
+	v.Range, v.Class = r, r.Class
+	if r.embedded != nil {
+		v.Embedded = r.embedded(addr.As16())
+		if er, ok := Lookup(v.Embedded); ok {
+			v.EmbeddedRange = er
+			v.Class = max(v.Class, er.Class)
+		}
+	}
+	return v
+}
+
+// Why says where the address is, e.g. "in 224.0.0.0/4 (Multicast)" or "in
+// 2002::/16 (6to4) and its IPv4 address 127.0.0.1 is in 127.0.0.0/8 (Loopback)".
+func (v Verdict) Why() string {
+	if !v.Range.Prefix.IsValid() {
+		return "a public address"
+	}
+	why := fmt.Sprintf("in %s (%s)", v.Range.Prefix, v.Range.Name)
+	if v.EmbeddedRange.Prefix.IsValid() && v.EmbeddedRange.Class != Public {
+		why += fmt.Sprintf(" and its %s %s is in %s (%s)", v.Range.Embeds, v.Embedded, v.EmbeddedRange.Prefix, v.EmbeddedRange.Name)
+	}
+	return why
+}
+
+// Check returns nil when hookd may call addr, or an *ErrBlocked that says why not.
+func Check(addr netip.Addr, allowPrivate bool) error {
+	if b := check(addr, allowPrivate); b != nil {
+		return b
+	}
+	return nil
+}
+
+func check(addr netip.Addr, allowPrivate bool) *ErrBlocked {
+	v := Classify(addr)
+	if v.Class == Public || v.Class == Private && allowPrivate {
+		return nil
+	}
+	return &ErrBlocked{Addr: addr, Why: v.Why(), Class: v.Class}
+}
+
+// Blocked returns why addr may not be a target when private targets are not
+// allowed, or "" when it may.
 func Blocked(addr netip.Addr) string {
-	addr = addr.Unmap()
-	switch {
-	case addr.IsLoopback():
-		return "a loopback address"
-	case addr.IsPrivate():
-		return "a private address"
-	case addr.IsLinkLocalUnicast(), addr.IsLinkLocalMulticast():
-		return "a link-local address"
-	case addr.IsUnspecified():
-		return "an unspecified address"
-	case addr.IsMulticast(), addr.IsInterfaceLocalMulticast():
-		return "a multicast address"
-	case addr.Is4() && addr.As4()[0] == 100 && addr.As4()[1]&0xc0 == 64:
-		return "a shared (carrier-grade NAT) address"
-	case addr.Is4() && addr.As4()[0] == 0:
-		return "a 'this network' address"
+	if v := Classify(addr); v.Class != Public {
+		return v.Why()
 	}
 	return ""
+}
+
+// CheckHost checks the host of a URL hookd will call, before any name is
+// resolved: a "localhost" name or a literal address of the Private class is
+// refused unless allowPrivate is set, one of the Never class always, and so is a
+// host written as an old-style number (127.1), rather than guessed at. Names are
+// checked again after resolution, when hookd connects (Control). The error says
+// why, naming the host but not the URL.
+func CheckHost(host string, allowPrivate bool) error {
+	host = strings.TrimSuffix(host, ".")
+	if !allowPrivate && (strings.EqualFold(host, "localhost") || strings.HasSuffix(strings.ToLower(host), ".localhost")) {
+		return fmt.Errorf("host %q is a loopback name; set delivery.allow_private_targets to allow it", host)
+	}
+	addr, err := netip.ParseAddr(host)
+	if err != nil {
+		if numericHost(host) {
+			return fmt.Errorf("host %q is not an IP address hookd reads; write IPv4 as four decimal numbers (a.b.c.d)", host)
+		}
+		return nil
+	}
+	if b := check(addr, allowPrivate); b != nil {
+		if b.Class == Private {
+			return fmt.Errorf("host %s is %s; set delivery.allow_private_targets to allow it", host, b.Why)
+		}
+		return fmt.Errorf("host %s is %s, where hookd never delivers", host, b.Why)
+	}
+	return nil
+}
+
+// numericHost reports whether host would be read as an IPv4 address by a URL
+// parser that accepts the old forms (127.1, 0x7f.0.0.1, 2130706433, 0177.0.0.1):
+// its last label is a number. Such a host is refused rather than guessed at.
+func numericHost(host string) bool {
+	last := host[strings.LastIndex(host, ".")+1:]
+	if last == "" {
+		return false
+	}
+	if l := strings.ToLower(last); strings.HasPrefix(l, "0x") {
+		return strings.Trim(l[2:], "0123456789abcdef") == ""
+	}
+	return strings.Trim(last, "0123456789") == ""
 }
 
 // ErrBlocked is the error a guarded dialer returns for a refused address.
 type ErrBlocked struct {
 	Addr netip.Addr
-	Why  string
+	// Why says where Addr is (Verdict.Why).
+	Why string
+	// Class is Private when delivery.allow_private_targets would allow Addr,
+	// Never when nothing would.
+	Class Class
 }
 
 func (e *ErrBlocked) Error() string {
-	return fmt.Sprintf("refused to connect to %s: it is %s (delivery.allow_private_targets is off)", e.Addr, e.Why)
+	if e.Class == Private {
+		return fmt.Sprintf("refused to connect to %s: it is %s (delivery.allow_private_targets is off)", e.Addr, e.Why)
+	}
+	return fmt.Sprintf("refused to connect to %s: it is %s, where hookd never delivers", e.Addr, e.Why)
 }
 
-// Control is a net.Dialer Control func that refuses blocked addresses after name
-// resolution, so a name that resolves to a private address is caught at dial time.
-func Control(network, address string, _ syscall.RawConn) error {
+// Control is a net.Dialer Control func that refuses, after name resolution,
+// every address that is not public, so a name that resolves to a private address
+// is caught at dial time. It is ControlFor(false).
+func Control(network, address string, c syscall.RawConn) error {
+	return control(address, false)
+}
+
+// ControlFor returns the net.Dialer Control func for a configuration: with
+// allowPrivate, private addresses pass and only the Never class is refused.
+func ControlFor(allowPrivate bool) func(network, address string, c syscall.RawConn) error {
+	return func(_, address string, _ syscall.RawConn) error {
+		return control(address, allowPrivate)
+	}
+}
+
+func control(address string, allowPrivate bool) error {
 	host, _, err := net.SplitHostPort(address)
 	if err != nil {
 		return err
@@ -54,8 +165,5 @@ func Control(network, address string, _ syscall.RawConn) error {
 	if err != nil {
 		return fmt.Errorf("dial %s: not an IP address", address)
 	}
-	if why := Blocked(addr); why != "" {
-		return &ErrBlocked{Addr: addr, Why: why}
-	}
-	return nil
+	return Check(addr, allowPrivate)
 }

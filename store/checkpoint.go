@@ -15,6 +15,13 @@ const checkpointEvery = 250 * time.Millisecond
 // checkpointer cannot keep up.
 const walAutocheckpoint = 4096
 
+// walSafetyNet is the write connection's autocheckpoint threshold (in pages, 1 GiB
+// of 4 KiB pages) when another process checkpoints (Options.ExternalCheckpoints).
+// Litestream checkpoints at 1000 pages and forces a truncating checkpoint at
+// 121359; only when it has not run for long does the WAL reach this size, and
+// then hookd's commits keep it from growing without bound.
+const walSafetyNet = 262144
+
 // checkpointer runs passive checkpoints on a connection of its own, so copying the
 // WAL into the database file (and the database file's fsync) happens beside the
 // writer instead of inside whichever commit crosses SQLite's threshold, which made

@@ -39,6 +39,11 @@ type Options struct {
 	// (the command line) on the same file, which otherwise may wait out the whole
 	// busy timeout behind a busy daemon.
 	Daemon bool
+	// ExternalCheckpoints leaves checkpointing the WAL to another process, such as
+	// Litestream, which must see every frame before it reaches the database file:
+	// no background checkpointer, and commits checkpoint only as a safety net past
+	// walSafetyNet pages (checkpoint.go).
+	ExternalCheckpoints bool
 }
 
 // Store is hookd's SQLite database. Writes go through one connection (SQLite has one
@@ -106,7 +111,11 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		}
 		return "file:" + (&url.URL{Path: opts.Path}).EscapedPath() + "?" + q.Encode()
 	}
-	write, err := sql.Open("sqlite", dsn("_txlock", "immediate", "_pragma", fmt.Sprintf("wal_autocheckpoint(%d)", walAutocheckpoint)))
+	autocheckpoint := walAutocheckpoint
+	if opts.ExternalCheckpoints {
+		autocheckpoint = walSafetyNet
+	}
+	write, err := sql.Open("sqlite", dsn("_txlock", "immediate", "_pragma", fmt.Sprintf("wal_autocheckpoint(%d)", autocheckpoint)))
 	if err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
@@ -150,16 +159,20 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	s.closed = make(chan struct{})
 	s.groupDone = make(chan struct{})
 	s.catchUp = make(chan struct{}, 1)
-	ckpt, err := sql.Open("sqlite", dsn())
-	if err != nil {
-		read.Close()
-		write.Close()
-		return nil, fmt.Errorf("open store: %w", err)
-	}
-	ckpt.SetMaxOpenConns(1)
 	s.checkpointDone = make(chan struct{})
+	if opts.ExternalCheckpoints {
+		close(s.checkpointDone)
+	} else {
+		ckpt, err := sql.Open("sqlite", dsn())
+		if err != nil {
+			read.Close()
+			write.Close()
+			return nil, fmt.Errorf("open store: %w", err)
+		}
+		ckpt.SetMaxOpenConns(1)
+		go s.checkpointer(ckpt)
+	}
 	go s.groupWriter()
-	go s.checkpointer(ckpt)
 	return s, nil
 }
 

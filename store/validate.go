@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net/mail"
-	"net/netip"
 	"net/textproto"
 	"net/url"
 	"sort"
@@ -24,10 +23,10 @@ import (
 // MaxURLLength is the longest callback or target URL hookd accepts, in bytes.
 const MaxURLLength = 2048
 
-// CheckURL parses raw as a URL hookd will call: absolute http(s), with a host, no
-// longer than MaxURLLength. A host that is a literal address hookd must not reach
-// (ssrf.Blocked, and "localhost") is refused unless allowPrivate is set; names are
-// checked again after resolution, when hookd connects.
+// CheckURL parses raw as a URL hookd will call: absolute http(s), with a host and
+// a port hookd can reach, valid UTF-8 without control characters, no longer than
+// MaxURLLength. Its host must pass ssrf.CheckHost (a literal address or name hookd
+// must not reach; names are checked again after resolution, when hookd connects).
 func CheckURL(field, raw string, allowPrivate bool) (*url.URL, error) {
 	bad := func(format string, args ...any) (*url.URL, error) {
 		return nil, invalid(field, fmt.Sprintf(format, args...))
@@ -72,16 +71,8 @@ func CheckURL(field, raw string, allowPrivate bool) (*url.URL, error) {
 	if strings.Contains(raw, " ") {
 		return bad("URL %q contains white space", raw)
 	}
-	if !allowPrivate {
-		host := u.Hostname()
-		if strings.EqualFold(host, "localhost") || strings.HasSuffix(strings.ToLower(host), ".localhost") {
-			return bad("host %q is a loopback name; set delivery.allow_private_targets to allow it", host)
-		}
-		if addr, err := netip.ParseAddr(host); err == nil {
-			if why := ssrf.Blocked(addr); why != "" {
-				return bad("host %s is %s; set delivery.allow_private_targets to allow it", host, why)
-			}
-		}
+	if err := ssrf.CheckHost(u.Hostname(), allowPrivate); err != nil {
+		return bad("%v", err)
 	}
 	return u, nil
 }

@@ -52,7 +52,7 @@ func TestCheckURLTargetParts(t *testing.T) {
 		{"https://user:pw@example.org/", false, "user name"},
 		{"https://example.org/#x", false, "fragment"},
 		{"https://" + strings.Repeat("a", 2048) + ".org/", false, "2048"},
-		{"https://[::1]/", false, "loopback"},
+		{"https://[::1]/", false, "Loopback"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.raw[:min(len(tt.raw), 40)], func(t *testing.T) {
@@ -107,4 +107,57 @@ func TestCheckText(t *testing.T) {
 	checkOutcome(t, store.CheckText("description", "a\u0085b", 500), false, "description", "control character")
 	checkOutcome(t, store.CheckText("description", "a\xffb", 500), false, "description", "UTF-8")
 	checkOutcome(t, store.CheckText("description", strings.Repeat("é", 251), 500), false, "description", "500")
+}
+
+// TestCheckURLSpecialAddresses: a literal host is judged by ssrf's registries,
+// including the IPv4 address an IPv6 form carries.
+func TestCheckURLSpecialAddresses(t *testing.T) {
+	long := "https://example.org/" + strings.Repeat("a", 2048)
+	tests := []struct {
+		url     string
+		private bool
+		wantErr string
+	}{
+		{"http://nowhere2.com/0000-0002-7253-3645/updated", false, ""},
+		{"https://example.org/a?b=c&d=%25", false, ""},
+		{"http://127.0.0.1:9000/x", true, ""},
+		{"http://[fd00::1]:9000/x", true, ""},
+		{"http://127.0.0.1:9000/x", false, "127.0.0.0/8 (Loopback); set delivery.allow_private_targets"},
+		{"http://127.0.0.1.:9000/x", false, "127.0.0.0/8 (Loopback)"},
+		{"http://[::1]/x", false, "::1/128 (Loopback Address)"},
+		{"http://10.0.0.5/x", false, "10.0.0.0/8 (Private-Use)"},
+		{"http://localhost/x", false, "loopback name"},
+		{"http://224.0.0.1/x", false, "224.0.0.0/4 (Multicast), where hookd never delivers"},
+		{"http://255.255.255.255/x", false, "Limited Broadcast"},
+		{"http://255.255.255.255/x", true, "Limited Broadcast"},
+		{"http://0.0.0.0:8080/x", true, "This host on this network"},
+		{"http://169.254.169.254/latest/meta-data", true, "169.254.0.0/16 (Link Local)"},
+		{"http://[fe80::1%25eth0]/x", true, "fe80::/10 (Link-Local Unicast)"},
+		{"http://[::7f00:1]/x", true, "127.0.0.1 is in 127.0.0.0/8 (Loopback)"},
+		{"http://[64:ff9b::7f00:1]/x", false, "127.0.0.1 is in 127.0.0.0/8 (Loopback)"},
+		{"http://[2002:7f00:1::]/x", false, "127.0.0.1 is in 127.0.0.0/8 (Loopback)"},
+		{"http://127.1/x", true, "four decimal numbers"},
+		{"http://2130706433/x", true, "four decimal numbers"},
+		{"http://0x7f.0.0.1/x", true, "four decimal numbers"},
+		{"http://0177.0.0.1/x", true, "four decimal numbers"},
+		{"ftp://example.org/x", false, "absolute http or https"},
+		{"/relative/path", false, "absolute http or https"},
+		{"http:///nohost", false, "no host"},
+		{"http://user:pw@example.org/", false, "user name"},
+		{"http://example.org/%zz", false, "does not parse"},
+		{long, false, "limit is 2048"},
+		{"", false, "empty"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.url[:min(len(tt.url), 40)], func(t *testing.T) {
+			is := is.New(t)
+			_, err := store.CheckURL("url", tt.url, tt.private)
+			if tt.wantErr == "" {
+				is.NoErr(err)
+				return
+			}
+			is.True(err != nil)
+			is.True(strings.Contains(err.Error(), tt.wantErr)) // error names the problem
+		})
+	}
 }

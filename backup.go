@@ -1,0 +1,69 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"hookd/store"
+)
+
+// writeBackup copies the database to dest so that dest is either absent or a
+// whole copy, never a partial one: the copy goes to a temporary file beside dest
+// (dest's name + ".tmp-" + random, mode 0600), which is synced to disk, renamed
+// to dest, and the directory synced so the rename itself survives a power cut.
+// A backup that is killed leaves at most that temporary file (and its
+// -journal); one that fails removes them.
+func writeBackup(ctx context.Context, st *store.Store, dest string) error {
+	dir := filepath.Dir(dest)
+	tmp, err := os.CreateTemp(dir, filepath.Base(dest)+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("backup: %w", err)
+	}
+	name := tmp.Name()
+	// VACUUM INTO writes only into a missing or empty file: close ours empty.
+	if err := tmp.Close(); err != nil {
+		os.Remove(name)
+		return fmt.Errorf("backup: %w", err)
+	}
+	done := false
+	defer func() {
+		if !done {
+			// SQLite may leave a journal beside a copy that failed midway.
+			for _, suffix := range []string{"", "-journal", "-wal", "-shm"} {
+				os.Remove(name + suffix)
+			}
+		}
+	}()
+	if err := st.Backup(ctx, name); err != nil {
+		return err
+	}
+	if err := syncPath(name); err != nil {
+		return fmt.Errorf("backup: sync %s: %w", name, err)
+	}
+	if _, err := os.Lstat(dest); err == nil {
+		return fmt.Errorf("backup: %s appeared while copying; choose a new file", dest)
+	}
+	if err := os.Rename(name, dest); err != nil {
+		return fmt.Errorf("backup: %w", err)
+	}
+	done = true
+	if err := syncPath(dir); err != nil {
+		return fmt.Errorf("backup: sync directory %s: %w", dir, err)
+	}
+	return nil
+}
+
+// syncPath fsyncs a file or a directory.
+func syncPath(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}

@@ -1,0 +1,152 @@
+package main
+
+import (
+	"database/sql"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/matryer/is"
+	_ "modernc.org/sqlite"
+)
+
+// fillDatabase adds a table of n MiB of random bytes to the configured database,
+// so that copying it takes many writes.
+func fillDatabase(tb testing.TB, cfg string, mib int) {
+	tb.Helper()
+	is := is.New(tb)
+	_, err := runCmd(tb, "client", "list", "-config", cfg)
+	is.NoErr(err) // creates and migrates the database
+	db, err := sql.Open("sqlite", filepath.Join(filepath.Dir(cfg), "hookd.db"))
+	is.NoErr(err)
+	defer db.Close()
+	_, err = db.Exec(fmt.Sprintf(`CREATE TABLE filler(b BLOB);
+		WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM n WHERE i < %d)
+		INSERT INTO filler SELECT randomblob(65536) FROM n`, mib*16))
+	is.NoErr(err) // filled
+}
+
+// checkCopy opens a backup and checks that it is whole: integrity_check ok and
+// every filler row there.
+func checkCopy(tb testing.TB, path string, mib int) {
+	tb.Helper()
+	is := is.New(tb)
+	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro")
+	is.NoErr(err)
+	defer db.Close()
+	var ok string
+	is.NoErr(db.QueryRow("PRAGMA integrity_check").Scan(&ok))
+	is.Equal(ok, "ok") // the copy is a sound database
+	var n int
+	is.NoErr(db.QueryRow("SELECT count(*) FROM filler").Scan(&n))
+	is.Equal(n, mib*16) // with all its rows
+}
+
+// tempFiles lists what a backup to dest left beside it.
+func tempFiles(tb testing.TB, dest string) []string {
+	tb.Helper()
+	m, err := filepath.Glob(dest + ".tmp-*")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return m
+}
+
+// TestBackupFlagsAfterDest: flags may follow the destination, as for other commands.
+func TestBackupFlagsAfterDest(t *testing.T) {
+	is := is.New(t)
+	cfg := testConfig(t, "")
+	fillDatabase(t, cfg, 1)
+	dest := filepath.Join(t.TempDir(), "copy.db")
+	out, err := runCmd(t, "backup", dest, "-config", cfg)
+	is.NoErr(err)                               // DEST before -config
+	is.True(strings.Contains(out, "backed up")) // says so
+	checkCopy(t, dest, 1)
+	is.Equal(len(tempFiles(t, dest)), 0) // nothing left beside it
+	fi, err := os.Stat(dest)
+	is.NoErr(err)
+	is.Equal(fi.Mode().Perm(), os.FileMode(0o600)) // readable by its owner only
+
+	_, err = runCmd(t, "backup", dest, "-config", cfg)
+	is.True(err != nil) // an existing DEST is never overwritten
+	_, err = runCmd(t, "backup", "-config", cfg)
+	is.True(err != nil) // DEST is required
+	_, err = runCmd(t, "backup", dest+"2", dest+"3", "-config", cfg)
+	is.True(err != nil) // and only one
+}
+
+// TestBackupFailsMidwayLeavesNoDest runs the real binary with a file-size limit
+// below the database's size, so the copy fails after writing part of it: DEST
+// does not appear, the partial copy is removed, and a later backup succeeds.
+func TestBackupFailsMidwayLeavesNoDest(t *testing.T) {
+	is := is.New(t)
+	bin := hookdBinary(t)
+	cfg := testConfig(t, "")
+	fillDatabase(t, cfg, 4)
+	dest := filepath.Join(t.TempDir(), "copy.db")
+
+	// 1024 blocks of 512 bytes (dash) or 1 KiB (bash): at most 1 MiB, a quarter of it.
+	cmd := exec.Command("/bin/sh", "-c", `ulimit -f 1024 && exec "$0" "$@"`, bin, "backup", dest, "-config", cfg)
+	out, err := cmd.CombinedOutput()
+	is.True(err != nil) // the copy failed
+	t.Logf("hookd backup under ulimit -f: %v: %s", err, out)
+	is.True(strings.Contains(string(out), "backup to")) // saying what it was doing
+	_, err = os.Stat(dest)
+	is.True(os.IsNotExist(err))          // no DEST, not even an empty database
+	is.Equal(len(tempFiles(t, dest)), 0) // and the partial copy is gone
+
+	out, err = exec.Command(bin, "backup", dest, "-config", cfg).CombinedOutput()
+	is.NoErr(err) // without the limit it succeeds
+	t.Logf("%s", out)
+	checkCopy(t, dest, 4)
+}
+
+// TestBackupKilledLeavesNoPartialDest kills "hookd backup" with SIGKILL once its
+// copy is being written: afterwards DEST is absent (only the temporary file is
+// left), or, had the copy finished first, whole. It is never a partial database.
+func TestBackupKilledLeavesNoPartialDest(t *testing.T) {
+	is := is.New(t)
+	bin := hookdBinary(t)
+	cfg := testConfig(t, "")
+	const mib = 32
+	fillDatabase(t, cfg, mib)
+	dest := filepath.Join(t.TempDir(), "copy.db")
+
+	cmd := exec.Command(bin, "backup", dest, "-config", cfg)
+	is.NoErr(cmd.Start())
+	// Wait (bounded) until the temporary copy has data, then kill.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if tmps := tempFiles(t, dest); len(tmps) == 1 {
+			if fi, err := os.Stat(tmps[0]); err == nil && fi.Size() > 0 {
+				break
+			}
+		}
+		if _, err := os.Stat(dest); err == nil || time.Now().After(deadline) {
+			break // finished before we saw it write, or never started
+		}
+		time.Sleep(time.Millisecond)
+	}
+	is.NoErr(cmd.Process.Signal(syscall.SIGKILL))
+	err := cmd.Wait()
+	killed := err != nil && cmd.ProcessState.Sys().(syscall.WaitStatus).Signal() == syscall.SIGKILL
+
+	if _, err := os.Stat(dest); err == nil {
+		t.Logf("the copy finished before the kill (killed=%v)", killed)
+		checkCopy(t, dest, mib) // then it is whole
+		return
+	}
+	is.True(killed) // killed mid-copy
+	left := tempFiles(t, dest)
+	is.True(len(left) >= 1) // leaving only the temporary file (and maybe its journal) beside DEST
+	for _, f := range left {
+		fi, err := os.Stat(f)
+		is.NoErr(err)
+		t.Logf("left %s, %d bytes", filepath.Base(f), fi.Size())
+	}
+}
