@@ -84,6 +84,7 @@ func TestCheckAccepts(t *testing.T) {
 		"no such API path": {"GET", "/api/nowhere", "", "", 404, []string{"Content-Type", pj}, problem},
 		"no such method":   {"PATCH", "/api/notifications/v1/events", "", "", 405, []string{"Content-Type", pj}, strings.ReplaceAll(problem, "404", "405")},
 		"bad escape":       {"GET", "/" + orcid + "/webhook/%zz", "", "", 400, []string{"Content-Type", "text/plain; charset=utf-8"}, "400 Bad Request"},
+		"ORCID webhook":    {"GET", "/" + orcid + "/webhook/" + segment, "", "", 200, []string{"Content-Type", js}, `{"orcid":"` + orcid + `","callback":"http://nowhere2.com/` + orcid + `/updated","location":"https://hookd.example.org/` + orcid + `/webhook/` + segment + `","status":"deactivated","reason":"the target answered 410 Gone","created-at":"2024-03-01T12:00:00Z","updated-at":"2024-03-01T12:00:00Z"}`},
 		"metrics":          {"GET", "/metrics", "", "", 200, []string{"Content-Type", "text/plain; version=0.0.4; charset=utf-8; escaping=underscores"}, "# HELP x\n"},
 	} {
 		t.Run(name, func(t *testing.T) {
@@ -116,6 +117,8 @@ func TestCheckRefuses(t *testing.T) {
 			[]string{"createdAt"}},
 		{"a relative target URL", exchange{"GET", "/api/notifications/v1/webhooks/" + webhookID, "", "", 200, []string{"Content-Type", js}, "{" + strings.Replace(record, `"https://example.com/h"`, `"/h"`, 1) + "}"},
 			[]string{"targetURL"}},
+		{"a relative location", exchange{"GET", "/" + orcid + "/webhook/" + segment, "", "", 200, []string{"Content-Type", js}, `{"orcid":"` + orcid + `","callback":"http://nowhere2.com/` + orcid + `/updated","location":"/` + orcid + `/webhook/` + segment + `","status":"active","created-at":"2024-03-01T12:00:00Z","updated-at":"2024-03-01T12:00:00Z"}`},
+			[]string{"operation GET /{orcid}/webhook/{callback}", "location"}},
 		{"an undocumented status", exchange{"DELETE", "/api/notifications/v1/webhooks/" + webhookID, "", "", 200, nil, ""},
 			[]string{"operation DELETE /api/notifications/v1/webhooks/{id}", "status is not supported"}},
 		{"a body where the document has none", exchange{"DELETE", "/api/notifications/v1/webhooks/" + webhookID, "", "", 204, []string{"Content-Type", js}, "{}"},
