@@ -96,6 +96,7 @@ func startProcess(tb testing.TB, args ...string) *process {
 	tb.Cleanup(func() { p.kill() })
 	select {
 	case p.url = <-listening:
+		checkAPI(tb, p.url)
 		return p
 	case <-p.done:
 		tb.Fatalf("hookd %s ended before listening:\n%s", strings.Join(args, " "), p.logs)

@@ -19,6 +19,7 @@ import (
 	"github.com/matryer/is"
 
 	"hookd/httpapi"
+	"hookd/openapitest"
 )
 
 // logWatcher is a thread-safe writer for the daemon's stderr: it keeps everything
@@ -141,6 +142,7 @@ func startDaemon(tb testing.TB, cfg string) *daemon {
 
 	select {
 	case u := <-stderr.listening:
+		checkAPI(tb, u)
 		return &daemon{url: u, stderr: stderr, stop: stop}
 	case err := <-done:
 		cancel()
@@ -159,10 +161,40 @@ type credentials struct {
 	Scopes        []string `json:"scopes"`
 }
 
-// noRedirects is an HTTP client that shows a 3xx instead of following it.
+// noRedirects is an HTTP client that shows a 3xx instead of following it. Its
+// exchanges with a daemon the tests started are checked against the OpenAPI
+// document that daemon serves (checkAPI): a mismatch is the error of the request.
 var noRedirects = &http.Client{
 	Timeout:       10 * time.Second,
 	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	Transport:     apiCheck,
+}
+
+// apiCheck validates noRedirects's exchanges with the daemons checkAPI was told of.
+var apiCheck = &openapitest.Transport{}
+
+// checkAPI loads the OpenAPI document of the daemon at base (which may end with
+// its base path) and checks noRedirects's exchanges with it until the test ends.
+func checkAPI(tb testing.TB, base string) {
+	tb.Helper()
+	u, err := url.Parse(base)
+	if err != nil {
+		tb.Fatalf("daemon URL %q: %v", base, err)
+	}
+	res, err := http.Get(u.Scheme + "://" + u.Host + "/openapi.json")
+	if err != nil {
+		tb.Fatalf("GET /openapi.json: %v", err)
+	}
+	defer res.Body.Close()
+	doc, err := io.ReadAll(res.Body)
+	if err != nil || res.StatusCode != http.StatusOK {
+		tb.Fatalf("GET /openapi.json: %d, %v", res.StatusCode, err)
+	}
+	v, err := openapitest.New(doc)
+	if err != nil {
+		tb.Fatalf("the daemon's /openapi.json: %v", err)
+	}
+	tb.Cleanup(apiCheck.Add(u.Host, v))
 }
 
 // token gets a /webhook access token over HTTP.

@@ -108,6 +108,7 @@ func (a *eventsAPI) post(token, body string, header ...string) eventsResponse {
 	defer res.Body.Close()
 	b, err := io.ReadAll(res.Body)
 	is.NoErr(err) // read response
+	checkAPI(a.tb, "", req, []byte(body), res, b)
 	return eventsResponse{status: res.StatusCode, header: res.Header, body: b}
 }
 

@@ -52,6 +52,8 @@ type Server struct {
 	store  *store.Store
 	router *httprouter.Router // fixed routes, on the decoded path
 	orcid  *httprouter.Router // ORCID webhook routes, on the escaped path
+	// registered lists the routes of routes(), in the order they were registered.
+	registered []route
 }
 
 // NewServer returns hookd's HTTP handler with every route of routes.go.
@@ -180,7 +182,7 @@ var routeWords = map[string]bool{
 	"oauth": true, "token": true, "revoke": true, "webhook": true, "api": true, "notifications": true,
 	"v1": true, "webhooks": true, "events": true, "deactivate": true, "activate": true, "rotate-secret": true,
 	"deliveries": true, "replay": true, "hub": true, "organisations": true, "members": true, "relay": true,
-	"healthz": true, "readyz": true, "metrics": true,
+	"healthz": true, "readyz": true, "metrics": true, "openapi.json": true,
 }
 
 // routeLabel turns a request path into a bounded metrics label: iDs, ids and

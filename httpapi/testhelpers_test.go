@@ -107,10 +107,12 @@ type response struct {
 	body   []byte
 }
 
-// send makes one request and reads the response. It fails the test on any 3xx.
+// send makes one request and reads the response. It fails the test on any 3xx, and
+// on an exchange that openapi.json does not describe.
 func (h *harness) send(tb testing.TB, req *http.Request) response {
 	tb.Helper()
 	is := is.New(tb)
+	reqBody := requestBody(tb, req)
 	res, err := h.http.Do(req)
 	is.NoErr(err) // send request
 	defer res.Body.Close()
@@ -119,6 +121,7 @@ func (h *harness) send(tb testing.TB, req *http.Request) response {
 	if res.StatusCode >= 300 && res.StatusCode < 400 {
 		tb.Fatalf("%s %s: got a redirect %d to %q", req.Method, req.URL.RequestURI(), res.StatusCode, res.Header.Get("Location"))
 	}
+	checkAPI(tb, h.opts.BasePath, req, reqBody, res, body)
 	return response{status: res.StatusCode, header: res.Header, body: body}
 }
 

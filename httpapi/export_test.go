@@ -1,0 +1,18 @@
+package httpapi
+
+// Routes returns the method and path pattern (httprouter's syntax: ":id",
+// "*callback") of every route NewServer(opts) registers, in order.
+func Routes(opts Options) [][2]string {
+	s := NewServer(opts)
+	out := make([][2]string, len(s.registered))
+	for i, r := range s.registered {
+		out[i] = [2]string{r.method, r.path}
+	}
+	return out
+}
+
+// OpenAPIDocument is the document GET /openapi.json serves with basePath.
+func OpenAPIDocument(basePath string) []byte { return openAPIDocument(basePath) }
+
+// OpenAPIFile is openapi.json as embedded.
+var OpenAPIFile = openAPIFile
