@@ -18,6 +18,8 @@ func TestRouteLabel(t *testing.T) {
 		{"/api/notifications/v1/webhooks/0b6c4e0e-8c0f-4d6e-9a53-2f1f3c8f1a11/replay", "", 202, "/api/notifications/v1/webhooks/:id/replay"},
 		{"/api/hub/v1/organisations/12/members/0000-0002-9079-593X", "", 204, "/api/hub/v1/organisations/:id/members/:orcid"},
 		{"/relay/0000-0002-7253-3645/abcdef", "", 204, "/relay/:orcid/:key"},
+		{"/inbox/demo/0000-0002-7253-3645/updated", "", 204, "/inbox/:name"},
+		{"/inbox/demo", "", 500, "/inbox/:name"},
 		{"/anything/at/all", "", 404, "unmatched"},
 	} {
 		is := is.New(t)
