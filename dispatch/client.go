@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"syscall"
 	"time"
 
 	"hookd/ssrf"
@@ -15,12 +16,21 @@ import (
 
 // newHTTPClient is the one client of every delivery: keep-alive, a per-host
 // connection cap, no redirects, no proxies from the environment, and the SSRF
-// guard on every resolved address at dial time.
+// guard on every resolved address at dial time. With allow_private_targets,
+// private addresses pass and only those where hookd never delivers (unspecified,
+// link-local, multicast, broadcast, ...) are refused.
 func newHTTPClient(opts Options) *http.Client {
-	// With allow_private_targets, private addresses pass and only those where hookd
-	// never delivers (unspecified, link-local, multicast, broadcast, ...) are refused.
-	dialer := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second,
-		Control: ssrf.ControlFor(opts.AllowPrivateTargets)}
+	return newGuardedClient(opts, ssrf.ControlFor(opts.AllowPrivateTargets))
+}
+
+// newInboxClient is the client of the deliveries to hookd's own inbox: the same,
+// but its dialer connects to hookd's own address and nowhere else.
+func newInboxClient(opts Options) *http.Client {
+	return newGuardedClient(opts, opts.Inbox.Control)
+}
+
+func newGuardedClient(opts Options, control func(network, address string, c syscall.RawConn) error) *http.Client {
+	dialer := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second, Control: control}
 	tr := &http.Transport{
 		Proxy:                 nil,
 		DialContext:           dialer.DialContext,
