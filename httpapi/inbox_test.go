@@ -33,6 +33,12 @@ type inboxHarness struct {
 
 func newInboxHarness(tb testing.TB, lim store.InboxLimits, opt ...func(*httpapi.Options)) *inboxHarness {
 	tb.Helper()
+	return newInboxHarnessWith(tb, lim, func(*http.Server) {}, opt...)
+}
+
+// newInboxHarnessWith is newInboxHarness with the HTTP server's settings changed by srvOpt.
+func newInboxHarnessWith(tb testing.TB, lim store.InboxLimits, srvOpt func(*http.Server), opt ...func(*httpapi.Options)) *inboxHarness {
+	tb.Helper()
 	is := is.New(tb)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	is.NoErr(err) // listen first: the inbox exception needs the address
@@ -61,6 +67,7 @@ func newInboxHarness(tb testing.TB, lim store.InboxLimits, opt ...func(*httpapi.
 		default:
 		}
 	})}}
+	srvOpt(srv.Config)
 	srv.Start()
 	tb.Cleanup(srv.Close)
 	c := srv.Client()
@@ -276,6 +283,21 @@ func TestInboxDelayEndsWhenCallerLeaves(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("StopInbox did not end a delayed answer within 30s")
 	}
+}
+
+// TestInboxDelayOutlastsServerTimeouts: a delayed answer comes whole even when the
+// delay is longer than the server's read and write timeouts (hookd serve's are 30 s
+// and 60 s; a delay may be 5 minutes).
+func TestInboxDelayOutlastsServerTimeouts(t *testing.T) {
+	is := is.New(t)
+	h := newInboxHarnessWith(t, store.InboxLimits{}, func(s *http.Server) {
+		s.ReadTimeout, s.WriteTimeout = 100*time.Millisecond, 100*time.Millisecond
+	})
+	_, err := h.st.SetInboxAnswer(context.Background(), "slow", store.InboxAnswer{Status: 500, Delay: 400 * time.Millisecond})
+	is.NoErr(err) // a delay four times the server's timeouts
+	res := h.post(t, http.MethodPost, "/inbox/slow/x", "x")
+	is.Equal(res.status, http.StatusInternalServerError)            // the answer set, not a default 200 or a cut connection
+	is.True(strings.Contains(string(res.body), "recorded request")) // whole
 }
 
 func waitFor(tb testing.TB, ch <-chan struct{}, what string) {
