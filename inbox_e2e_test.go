@@ -18,6 +18,7 @@ import (
 	"github.com/matryer/is"
 
 	"hookd/httpapi"
+	"hookd/store"
 )
 
 // inboxJSON is one request as "hookd inbox list -json" prints it.
@@ -331,4 +332,27 @@ func TestTerminalText(t *testing.T) {
 	is.Equal(terminalText("a\x1b[31mb\r\n\tc\u202e", false), `a\x1b[31mb\x0d\x0a\x09c\u202e`) // one line: every control escaped
 	is.Equal(terminalText("a\x1b[31mb\r\n\tc", true), "a\\x1b[31mb\\x0d\n\tc")                // several: line breaks and tabs kept
 	is.Equal(terminalText("\xffé\uFFFD", false), `\xffé`+"\uFFFD")                            // bytes that are not UTF-8, shown as bytes
+}
+
+// TestPrintInboxRequestIsInert: what a sender wrote reaches the terminal as text:
+// no escape sequence, a body that is not UTF-8 as hex.
+func TestPrintInboxRequestIsInert(t *testing.T) {
+	is := is.New(t)
+	r := store.InboxRequest{ID: 7, Inbox: "evil", Method: "POST", Path: "/inbox/evil/%1b", Query: "q=%1b",
+		Header: []store.HeaderField{{Name: "X-Evil", Value: "\x1b]0;title\x07"}}, Body: []byte("red \x1b[31m\r\nline two"),
+		Signature: store.Signature{Verdict: store.VerdictUnsigned, Detail: "no webhook-signature header"}, AnswerStatus: 204}
+	var b strings.Builder
+	printInboxRequest(&b, r)
+	out := b.String()
+	is.True(!strings.ContainsAny(out, "\x1b\x07\r"))               // no control character reaches the terminal
+	is.True(strings.Contains(out, `X-Evil: \x1b]0;title\x07`))     // headers escaped
+	is.True(strings.Contains(out, "red \\x1b[31m\\x0d\nline two")) // the body as text, its line break kept
+
+	r.Body = []byte{0x1b, '[', '3', '1', 'm', 0xff}
+	b.Reset()
+	printInboxRequest(&b, r)
+	out = b.String()
+	is.True(strings.Contains(out, "not UTF-8: in hex")) // said so
+	is.True(strings.Contains(out, "1b 5b 33 31 6d ff")) // as hex
+	is.True(!strings.ContainsAny(out, "\x1b\xff"))      // and nothing raw
 }

@@ -14,12 +14,12 @@ import (
 	"hookd/ssrf"
 )
 
-// newHTTPClient is the one client of every delivery: keep-alive, a per-host
-// connection cap, no redirects, no proxies from the environment, and the SSRF
-// guard on every resolved address at dial time. With allow_private_targets,
-// private addresses pass and only those where hookd never delivers (unspecified,
-// link-local, multicast, broadcast, ...) are refused.
+// newHTTPClient is the client of every delivery but those to hookd's own inbox:
+// keep-alive, a per-host connection cap, no redirects, no proxies from the
+// environment, and the SSRF guard on every resolved address at dial time.
 func newHTTPClient(opts Options) *http.Client {
+	// With allow_private_targets, private addresses pass and only those where hookd
+	// never delivers (unspecified, link-local, multicast, broadcast, ...) are refused.
 	return newGuardedClient(opts, ssrf.ControlFor(opts.AllowPrivateTargets))
 }
 
