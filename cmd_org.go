@@ -238,7 +238,7 @@ func (e *env) orgSet(ctx context.Context, args []string) error {
 	defer st.Close()
 	// Check every value before changing anything: bad input changes nothing.
 	if set["url"] && *hookURL != "" {
-		if _, err := store.CheckURL("url", *hookURL, cfg.Delivery.AllowPrivateTargets); err != nil {
+		if _, err := store.CheckTarget("url", *hookURL, cfg.targets()); err != nil {
 			return flagError("org set", err, orgFlags)
 		}
 	}

@@ -65,6 +65,10 @@ func (e *env) serve(ctx context.Context, cfg Config, onListen func(base string, 
 		log.Warn("deliveries left in flight by a stopped daemon are due again", "deliveries", n)
 	}
 	public := cfg.PublicBase(ln.Addr().String())
+	self, inbox, err := inboxWiring(cfg, ln.Addr().String())
+	if err != nil {
+		return err
+	}
 
 	m := metrics.New(st)
 	hub, err := hubOptions(cfg, public)
@@ -86,6 +90,7 @@ func (e *env) serve(ctx context.Context, cfg Config, onListen func(base string, 
 		Workers:             cfg.Delivery.Workers,
 		PerHost:             cfg.Delivery.PerHost,
 		AllowPrivateTargets: cfg.Delivery.AllowPrivateTargets,
+		Inbox:               self,
 		UserAgent:           "hookd/" + version,
 		LogDeliveries:       e.dev,
 	})
@@ -114,6 +119,7 @@ func (e *env) serve(ctx context.Context, cfg Config, onListen func(base string, 
 		Metrics:             m,
 		MetricsHandler:      m.Handler(),
 		Ready:               ready,
+		Inbox:               inbox,
 	})
 	srv := &http.Server{
 		Handler:           api.Handler(),
@@ -123,6 +129,7 @@ func (e *env) serve(ctx context.Context, cfg Config, onListen func(base string, 
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
+	srv.RegisterOnShutdown(api.StopInbox) // a delayed inbox answer does not hold up a shutdown
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	dctx, stopDispatch := context.WithCancel(context.WithoutCancel(ctx))
@@ -214,6 +221,7 @@ func (e *env) cmdDev(ctx context.Context, args []string) error {
 	cfg.Delivery.RetryBase = Duration{5 * time.Second}
 	cfg.Delivery.RetryMaxDelay = Duration{5 * time.Minute}
 	cfg.Delivery.Tick = Duration{500 * time.Millisecond}
+	cfg.Inbox.Enabled = true
 	e.dev = true
 	if err := cfg.Validate(); err != nil {
 		return err
@@ -267,28 +275,53 @@ func ensureDevClient(ctx context.Context, st *store.Store, credPath string) (dev
 	return dc, nil
 }
 
+// devInbox is the inbox hookd dev's banner points its example callback at.
+const devInbox = "demo"
+
 func printDevBanner(e *env, cfg Config, base string, c devClient) {
 	api := base + cfg.HTTP.BasePath
+	const record = "0000-0002-7253-3645"
+	callback := base + "/inbox/" + devInbox + "/" + record + "/updated"
+	webhook := api + "/" + record + "/webhook/" + httpapi.EscapeSegment(callback)
 	fmt.Fprintf(e.stdout, `
 hookd %s is running in development mode.
   database        ./%s (loopback callbacks allowed, no coalescing delay)
   client_id       %s
   client_secret   %s
   signing secret  %s
+  inbox           %s/inbox/NAME/... records every request it gets (hookd inbox tail NAME)
 
 Get a /webhook token (paste into a shell):
 
   TOKEN=$(curl -s -H 'Accept: application/json' -d 'client_id=%s' -d 'client_secret=%s' --data-urlencode 'scope=/webhook /notify' -d 'grant_type=client_credentials' '%s/oauth/token' | sed -E 's/.*"access_token":"([^"]+)".*/\1/')
 
-Register a webhook for 0000-0002-7253-3645 calling http://127.0.0.1:9000/0000-0002-7253-3645/updated:
+Register a webhook for %s calling hookd's own inbox %q:
 
-  curl -i -H 'Accept: application/json' -H "Authorization: Bearer $TOKEN" -H 'Content-Length: 0' -X PUT '%s/0000-0002-7253-3645/webhook/http%%3A%%2F%%2F127.0.0.1%%3A9000%%2F0000-0002-7253-3645%%2Fupdated'
+  curl -i -H 'Accept: application/json' -H "Authorization: Bearer $TOKEN" -H 'Content-Length: 0' -X PUT '%s'
+
+Tell hookd the record changed:
+
+  curl -i -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' -d '{"orcid":"%s"}' '%s/api/notifications/v1/events'
+
+Watch the callback arrive (headers, signature verdict, the delivery that sent it):
+
+  hookd inbox tail %s          (from a checkout: go run . inbox tail %s)
+
+Make the inbox fail to watch the retries, then answer 204 again:
+
+  hookd inbox set %s -status 500
+  hookd inbox set %s -reset
 
 List the record's webhooks, and unregister:
 
-  curl -s -H "Authorization: Bearer $TOKEN" '%s/0000-0002-7253-3645/webhook'
-  curl -i -H "Authorization: Bearer $TOKEN" -X DELETE '%s/0000-0002-7253-3645/webhook/http%%3A%%2F%%2F127.0.0.1%%3A9000%%2F0000-0002-7253-3645%%2Fupdated'
+  curl -s -H "Authorization: Bearer $TOKEN" '%s/%s/webhook'
+  curl -i -H "Authorization: Bearer $TOKEN" -X DELETE '%s'
 
-`, version, cfg.Store.Path, c.ClientID, c.ClientSecret, c.SigningSecret,
-		c.ClientID, c.ClientSecret, api, api, api, api)
+`, version, cfg.Store.Path, c.ClientID, c.ClientSecret, c.SigningSecret, base,
+		c.ClientID, c.ClientSecret, api,
+		record, devInbox, webhook,
+		record, base,
+		devInbox, devInbox,
+		devInbox, devInbox,
+		api, record, webhook)
 }

@@ -82,6 +82,13 @@ type Config struct {
 		Level  string `toml:"level"`
 		Format string `toml:"format"`
 	} `toml:"log"`
+	// Inbox is the receiver built in for developers (/inbox/{name}/…): on in
+	// hookd dev, off unless enabled in serve.
+	Inbox struct {
+		Enabled      bool `toml:"enabled"`
+		KeepPerInbox int  `toml:"keep_per_inbox"`
+		KeepTotal    int  `toml:"keep_total"`
+	} `toml:"inbox"`
 }
 
 // DefaultConfig returns the built-in defaults, the values config.example.toml and the
@@ -106,6 +113,8 @@ func DefaultConfig() Config {
 	c.Email.StartTLS = true
 	c.Log.Level = "info"
 	c.Log.Format = "auto"
+	c.Inbox.KeepPerInbox = store.DefaultInboxKeepPerInbox
+	c.Inbox.KeepTotal = store.DefaultInboxKeepTotal
 	return c
 }
 
@@ -245,6 +254,12 @@ func (c *Config) Validate() error {
 	default:
 		bad("log.format", "must be auto, text, json or tint, got %q", c.Log.Format)
 	}
+	if c.Inbox.KeepTotal < 1 || c.Inbox.KeepTotal > maxInboxKeep {
+		bad("inbox.keep_total", "must be between 1 and %d, got %d", maxInboxKeep, c.Inbox.KeepTotal)
+	}
+	if c.Inbox.KeepPerInbox < 1 || c.Inbox.KeepPerInbox > max(c.Inbox.KeepTotal, 1) {
+		bad("inbox.keep_per_inbox", "must be between 1 and inbox.keep_total (%d), got %d", c.Inbox.KeepTotal, c.Inbox.KeepPerInbox)
+	}
 	for _, f := range []struct{ key, path string }{
 		{"auth.admin_token_file", c.Auth.AdminTokenFile},
 		{"email.password_file", c.Email.PasswordFile},
@@ -257,6 +272,15 @@ func (c *Config) Validate() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// maxInboxKeep bounds inbox.keep_total: at most 96 KiB a request (body and
+// headers), the inboxes can take no more than about 10 GB.
+const maxInboxKeep = 100000
+
+// InboxLimits are the bounds of what the inboxes keep.
+func (c *Config) InboxLimits() store.InboxLimits {
+	return store.InboxLimits{PerInbox: c.Inbox.KeepPerInbox, Total: c.Inbox.KeepTotal}
 }
 
 // PublicBase is how others reach hookd: http.public_url, or one made from http.listen.

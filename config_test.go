@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/matryer/is"
+
+	"hookd/store"
 )
 
 // writeConfig writes a config file into a temporary folder and returns its path.
@@ -22,20 +24,22 @@ func writeConfig(tb testing.TB, body string) string {
 func TestDefaultConfig(t *testing.T) {
 	is := is.New(t)
 	c := DefaultConfig()
-	is.NoErr(c.Validate())                                          // the defaults are valid
-	is.Equal(c.HTTP.Listen, "127.0.0.1:8080")                       // documented default
-	is.Equal(c.Store.Path, "hookd.db")                              // documented default
-	is.Equal(c.Store.Synchronous, "full")                           // documented default
-	is.Equal(c.Store.Checkpoints, "hookd")                          // hookd checkpoints its own WAL
-	is.Equal(c.Auth.TokenTTL.Duration, 175316*time.Hour)            // ORCID's ~20-year tokens
-	is.Equal(c.Delivery.CoalesceWindow.Duration, 5*time.Minute)     // ORCID's "every five minutes"
-	is.Equal(c.Delivery.Timeout.Duration, 20*time.Second)           // ORCID's 20 s
-	is.Equal(c.Delivery.Workers, 64)                                // documented default
-	is.Equal(c.Delivery.PerHost, 8)                                 // documented default
-	is.Equal(c.Delivery.AllowPrivateTargets, false)                 // SSRF guard on
-	is.Equal(c.Log.Format, "auto")                                  // documented default
-	is.Equal(c.SecretKeyPath(), "hookd.key")                        // key beside the database
-	is.Equal(c.PublicBase("0.0.0.0:8080"), "http://localhost:8080") // a usable URL from a wildcard listen
+	is.NoErr(c.Validate())                                                   // the defaults are valid
+	is.Equal(c.HTTP.Listen, "127.0.0.1:8080")                                // documented default
+	is.Equal(c.Store.Path, "hookd.db")                                       // documented default
+	is.Equal(c.Store.Synchronous, "full")                                    // documented default
+	is.Equal(c.Store.Checkpoints, "hookd")                                   // hookd checkpoints its own WAL
+	is.Equal(c.Auth.TokenTTL.Duration, 175316*time.Hour)                     // ORCID's ~20-year tokens
+	is.Equal(c.Delivery.CoalesceWindow.Duration, 5*time.Minute)              // ORCID's "every five minutes"
+	is.Equal(c.Delivery.Timeout.Duration, 20*time.Second)                    // ORCID's 20 s
+	is.Equal(c.Delivery.Workers, 64)                                         // documented default
+	is.Equal(c.Delivery.PerHost, 8)                                          // documented default
+	is.Equal(c.Delivery.AllowPrivateTargets, false)                          // SSRF guard on
+	is.Equal(c.Inbox.Enabled, false)                                         // no inbox in serve unless asked
+	is.Equal(c.InboxLimits(), store.InboxLimits{PerInbox: 200, Total: 2000}) // documented bounds
+	is.Equal(c.Log.Format, "auto")                                           // documented default
+	is.Equal(c.SecretKeyPath(), "hookd.key")                                 // key beside the database
+	is.Equal(c.PublicBase("0.0.0.0:8080"), "http://localhost:8080")          // a usable URL from a wildcard listen
 }
 
 func TestLoadConfig(t *testing.T) {
@@ -75,6 +79,10 @@ starttls = false
 [log]
 level = "debug"
 format = "json"
+[inbox]
+enabled = true
+keep_per_inbox = 10
+keep_total = 100
 `, ""},
 		{"unknown key", "[http]\nlisen = \"x\"\n", "http.lisen"},
 		{"unknown section", "[htp]\nlisten = \"127.0.0.1:1\"\n", "htp"},
@@ -102,6 +110,9 @@ format = "json"
 		{"smtp without from", "[email]\nsmtp_addr = \"127.0.0.1:25\"\n", "email.from"},
 		{"missing admin token file", "[auth]\nadmin_token_file = \"no-such-file\"\n", "auth.admin_token_file"},
 		{"upstream without the rest", "[upstream]\napi_url = \"https://api.sandbox.orcid.org\"\n", "upstream.token_url"},
+		{"inbox keeps nothing", "[inbox]\nkeep_total = 0\n", "inbox.keep_total"},
+		{"inbox keeps too much", "[inbox]\nkeep_total = 100001\n", "inbox.keep_total"},
+		{"inbox keeps more per inbox than in all", "[inbox]\nkeep_total = 10\nkeep_per_inbox = 11\n", "inbox.keep_per_inbox"},
 		{"not TOML", "[http\nlisten = 1\n", "line"},
 	}
 	for _, tt := range tests {

@@ -46,6 +46,7 @@ Commands:
   webhooks      list registrations                     hookd webhooks list
   org           organisations, members, e-mail, upstream hookd org add|list|show|set|member|status
   deliveries    inspect and replay deliveries          hookd deliveries list|replay
+  inbox         what hookd's inbox received; its answer hookd inbox list|show|tail|set|clear
   backup        copy the database while it runs        hookd backup FILE
   check-config  validate a configuration file          hookd check-config [-config FILE]
   version       print the version
@@ -75,6 +76,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return e.cmdDeliveries(ctx, rest)
 	case "webhooks":
 		return e.cmdWebhooks(ctx, rest)
+	case "inbox":
+		return e.cmdInbox(ctx, rest)
 	case "org":
 		return e.cmdOrg(ctx, rest)
 	case "backup":

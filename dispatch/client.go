@@ -8,19 +8,29 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"syscall"
 	"time"
 
 	"hookd/ssrf"
 )
 
-// newHTTPClient is the one client of every delivery: keep-alive, a per-host
-// connection cap, no redirects, no proxies from the environment, and the SSRF
-// guard on every resolved address at dial time.
+// newHTTPClient is the client of every delivery but those to hookd's own inbox:
+// keep-alive, a per-host connection cap, no redirects, no proxies from the
+// environment, and the SSRF guard on every resolved address at dial time.
 func newHTTPClient(opts Options) *http.Client {
 	// With allow_private_targets, private addresses pass and only those where hookd
 	// never delivers (unspecified, link-local, multicast, broadcast, ...) are refused.
-	dialer := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second,
-		Control: ssrf.ControlFor(opts.AllowPrivateTargets)}
+	return newGuardedClient(opts, ssrf.ControlFor(opts.AllowPrivateTargets))
+}
+
+// newInboxClient is the client of the deliveries to hookd's own inbox: the same,
+// but its dialer connects to hookd's own address and nowhere else.
+func newInboxClient(opts Options) *http.Client {
+	return newGuardedClient(opts, opts.Inbox.Control)
+}
+
+func newGuardedClient(opts Options, control func(network, address string, c syscall.RawConn) error) *http.Client {
+	dialer := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second, Control: control}
 	tr := &http.Transport{
 		Proxy:                 nil,
 		DialContext:           dialer.DialContext,

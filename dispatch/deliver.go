@@ -183,7 +183,7 @@ func (d *Dispatcher) call(ctx context.Context, c store.Claimed) result {
 		case bearer != "":
 			req.Header.Set("Authorization", "Bearer "+bearer)
 		}
-		return d.client.Do(req)
+		return d.clientFor(target).Do(req)
 	}
 
 	var bearer string
@@ -212,6 +212,16 @@ func (d *Dispatcher) call(ctx context.Context, c store.Claimed) result {
 		r.err = fmt.Sprintf("HTTP %d redirect to %q not followed", resp.StatusCode, resp.Header.Get("Location"))
 	}
 	return r
+}
+
+// clientFor is the client that calls u: the inbox's for hookd's own inbox
+// (ssrf.Inbox.Match: its address, a path under /inbox/), the guarded one for
+// everything else. Redirects are never followed, so the path cannot change.
+func (d *Dispatcher) clientFor(u *url.URL) *http.Client {
+	if d.inbox != nil && d.opts.Inbox.Match(u) {
+		return d.inbox
+	}
+	return d.client
 }
 
 // read takes a call's response into r: its status, the first bytes of its body and

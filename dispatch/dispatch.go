@@ -27,6 +27,7 @@ type Dispatcher struct {
 	log      *slog.Logger
 	store    *store.Store
 	client   *http.Client
+	inbox    *http.Client // to hookd's own inbox (Options.Inbox), nil without one
 	tokens   *tokenCache
 	hubState *hubState
 	policy   policy
@@ -76,6 +77,9 @@ func New(opts Options) *Dispatcher {
 	d.work = sync.NewCond(&d.mu)
 	d.callCtx, d.cancelCalls = context.WithCancel(context.Background())
 	d.client = newHTTPClient(opts)
+	if opts.Inbox != nil {
+		d.inbox = newInboxClient(opts)
+	}
 	d.tokens = newTokenCache(d.client, d.now)
 	d.ConfigureHub(opts.Hub)
 	return d

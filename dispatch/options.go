@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"time"
 
+	"hookd/ssrf"
 	"hookd/store"
 )
 
@@ -38,6 +39,10 @@ type Options struct {
 	Workers             int
 	PerHost             int
 	AllowPrivateTargets bool
+	// Inbox, when set, is hookd's own inbox: a target on hookd's own address with a
+	// path under /inbox/ is called through a client that connects only there, even
+	// where private targets are refused.
+	Inbox *ssrf.Inbox
 	// UserAgent is sent with every call, e.g. "hookd/1.0.0".
 	UserAgent string
 	// LogDeliveries logs every outcome at info level (hookd dev); otherwise only

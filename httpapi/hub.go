@@ -188,7 +188,7 @@ func (s *Server) handleHubSettingsPut() http.Handler {
 			return
 		}
 		if in.URL != "" {
-			if _, err := store.CheckURL("url", in.URL, s.opts.AllowPrivateTargets); err != nil {
+			if _, err := store.CheckTarget("url", in.URL, s.targets(s.opts.AllowPrivateTargets)); err != nil {
 				s.writeProblem(w, r, err, nil)
 				return
 			}

@@ -109,7 +109,7 @@ func (s *Server) callbackParam(w http.ResponseWriter, r *http.Request) (string, 
 	}
 	// The SSRF guard is for new registrations: GET and DELETE must still reach one
 	// made while private targets were allowed.
-	if _, err := store.CheckURL("callback", cb, s.opts.AllowPrivateTargets || r.Method != http.MethodPut); err != nil {
+	if _, err := store.CheckTarget("callback", cb, s.targets(s.opts.AllowPrivateTargets || r.Method != http.MethodPut)); err != nil {
 		s.writeORCIDError(w, r, err, orcidBadCallback)
 		return "", "", false
 	}

@@ -19,6 +19,8 @@ func TestRouteLabel(t *testing.T) {
 		{"/api/hub/v1/organisations/12/members/0000-0002-9079-593X", "", 204, "/api/hub/v1/organisations/:id/members/:orcid"},
 		{"/relay/0000-0002-7253-3645/abcdef", "", 204, "/relay/:orcid/:key"},
 		{"/openapi.json", "", 200, "/openapi.json"},
+		{"/inbox/demo/0000-0002-7253-3645/updated", "", 204, "/inbox/:name"},
+		{"/inbox/demo", "", 500, "/inbox/:name"},
 		{"/anything/at/all", "", 404, "unmatched"},
 	} {
 		is := is.New(t)

@@ -41,6 +41,15 @@ func (s *Server) routes() {
 
 	s.hubRoutes()
 
+	// The inbox: any method, any path below /inbox/{name} (inbox.go); a method the
+	// router does not know reaches it through methodNotAllowed.
+	if s.opts.Inbox != nil {
+		s.inbox = s.handleInbox()
+		for _, m := range inboxMethods {
+			s.handle(m, "/inbox/*path", s.inbox)
+		}
+	}
+
 	// ORCID-compatible webhook registration, routed on the escaped path (serveORCID)
 	// because the callback segment holds percent-encoded slashes.
 	webhook := func(h http.Handler) http.Handler { return s.bearer(store.ScopeWebhook, styleORCID, h) }
@@ -80,6 +89,11 @@ func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) methodNotAllowed(w http.ResponseWriter, r *http.Request) {
+	if s.inbox != nil && strings.HasPrefix(r.URL.Path, "/inbox/") {
+		w.Header().Del("Allow")
+		s.inbox.ServeHTTP(w, r)
+		return
+	}
 	if strings.HasPrefix(r.URL.Path, "/api/") {
 		writeProblemBody(w, http.StatusMethodNotAllowed, r.Method+" is not allowed here (allowed: "+w.Header().Get("Allow")+")", "")
 		return

@@ -43,6 +43,8 @@ type Options struct {
 	MetricsHandler http.Handler
 	// Ready reports whether the daemon is ready to serve (for /readyz); nil means ready.
 	Ready func(ctx context.Context) error
+	// Inbox, when set, serves the inbox (/inbox/{name}/…, inbox.go).
+	Inbox *InboxOptions
 }
 
 // Server is the HTTP handler of hookd.
@@ -54,6 +56,8 @@ type Server struct {
 	orcid  *httprouter.Router // ORCID webhook routes, on the escaped path
 	// registered lists the routes of routes(), in the order they were registered.
 	registered []route
+	inbox      http.Handler // the inbox, when on
+	delays     inboxDelays
 }
 
 // NewServer returns hookd's HTTP handler with every route of routes.go.
@@ -68,7 +72,7 @@ func NewServer(opts Options) *Server {
 		opts.Nudge = func() {}
 	}
 	opts.PublicURL = strings.TrimSuffix(opts.PublicURL, "/")
-	s := &Server{opts: opts, log: opts.Logger, store: opts.Store}
+	s := &Server{opts: opts, log: opts.Logger, store: opts.Store, delays: inboxDelays{stop: make(chan struct{})}}
 	s.router = newRouter()
 	s.orcid = newRouter()
 	s.routes()
@@ -182,7 +186,7 @@ var routeWords = map[string]bool{
 	"oauth": true, "token": true, "revoke": true, "webhook": true, "api": true, "notifications": true,
 	"v1": true, "webhooks": true, "events": true, "deactivate": true, "activate": true, "rotate-secret": true,
 	"deliveries": true, "replay": true, "hub": true, "organisations": true, "members": true, "relay": true,
-	"healthz": true, "readyz": true, "metrics": true, "openapi.json": true,
+	"healthz": true, "readyz": true, "metrics": true, "openapi.json": true, "inbox": true,
 }
 
 // routeLabel turns a request path into a bounded metrics label: iDs, ids and
@@ -208,6 +212,8 @@ func routeShape(path, base string, status int) string {
 	parts := strings.Split(strings.TrimPrefix(path, "/"), "/")
 	for i, p := range parts {
 		switch {
+		case i == 1 && parts[0] == "inbox": // any path below the name
+			return prefix + "/inbox/:name"
 		case i == 2 && parts[0] == "relay":
 			parts[i] = ":key"
 		case orcidShape(p):

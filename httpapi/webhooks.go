@@ -140,7 +140,7 @@ func (s *Server) check(in webhookInput, creating bool) (store.WebhookPatch, erro
 		if in.TargetURL == nil {
 			return p, inputError("targetURL", "is required")
 		}
-		if _, err := store.CheckURL("targetURL", *in.TargetURL, s.opts.AllowPrivateTargets); err != nil {
+		if _, err := store.CheckTarget("targetURL", *in.TargetURL, s.targets(s.opts.AllowPrivateTargets)); err != nil {
 			return p, err
 		}
 		p.TargetURL = in.TargetURL

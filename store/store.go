@@ -79,6 +79,8 @@ type Store struct {
 	checkpointDone chan struct{} // closed when the background checkpointer has stopped
 	catchUp        chan struct{} // the checkpointer asks the group writer to finish a checkpoint
 
+	inboxWatch inboxWatchers // the channels of WatchInbox
+
 	// Now is the clock every method uses; tests pin it.
 	Now func() time.Time
 }
@@ -299,8 +301,8 @@ func (s *Store) migrate(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
-	var current int
-	if err := s.write.QueryRowContext(ctx, "SELECT coalesce(max(version), 0) FROM schema_migrations").Scan(&current); err != nil {
+	applied, current, err := s.appliedMigrations(ctx)
+	if err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
 	newest := ms[len(ms)-1].version
@@ -308,7 +310,9 @@ func (s *Store) migrate(ctx context.Context) error {
 		return fmt.Errorf("database schema version %d is newer than this hookd binary knows (%d): run a newer hookd, or restore a backup made by this version", current, newest)
 	}
 	for _, m := range ms {
-		if m.version <= current {
+		// Every migration the file lacks, not only those above its newest: numbers
+		// are assigned ahead, so a file may have met a later one first.
+		if applied[m.version] {
 			continue
 		}
 		body, err := migrations.ReadFile(path.Join("migrations", m.name))
@@ -327,6 +331,24 @@ func (s *Store) migrate(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// appliedMigrations returns the versions recorded in schema_migrations, and the newest.
+func (s *Store) appliedMigrations(ctx context.Context) (map[int]bool, int, error) {
+	rows, err := s.write.QueryContext(ctx, "SELECT version FROM schema_migrations")
+	if err != nil {
+		return nil, 0, err
+	}
+	defer rows.Close()
+	applied, newest := map[int]bool{}, 0
+	for rows.Next() {
+		var v int
+		if err := rows.Scan(&v); err != nil {
+			return nil, 0, err
+		}
+		applied[v], newest = true, max(newest, v)
+	}
+	return applied, newest, rows.Err()
 }
 
 // inTx runs fn in one write transaction, committing when fn returns nil.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/matryer/is"
 
@@ -24,13 +25,16 @@ func TestUpgradeFromVersion1(t *testing.T) {
 	is.NoErr(err)
 	is.NoErr(st.Close())
 
-	// Undo migrations 2 to 4 by hand: what a version-1 file looks like.
+	// Undo the later migrations by hand: what a version-1 file looks like.
 	db := rawDB(t, path)
 	for _, q := range []string{
 		"DROP TABLE upstream_registrations",
 		"DROP TABLE server_secrets",
 		"ALTER TABLE clients DROP COLUMN email",
 		"ALTER TABLE tokens DROP COLUMN refresh_scope",
+		"DROP TABLE inboxes",
+		"DROP TABLE inbox_requests",
+		"DROP INDEX subscriptions_signed",
 		"DELETE FROM schema_migrations WHERE version > 1",
 	} {
 		_, err := db.Exec(q)
@@ -49,6 +53,43 @@ func TestUpgradeFromVersion1(t *testing.T) {
 	is.Equal(got.Name, "old") // and its data
 	_, err = st.CreateClient(ctx, store.NewClient{Name: "new", Scopes: []string{store.ScopeWebhook}, Email: "a@b.example"})
 	is.NoErr(err) // the new schema is usable
+}
+
+// TestMigrationMissedBelowNewest: a file that has a newer migration but lacks an
+// older one (numbers are assigned ahead, so a file can meet them out of order) gets
+// the older one at start.
+func TestMigrationMissedBelowNewest(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "hookd.db")
+	box := newBox(t)
+	st, err := store.Open(ctx, store.Options{Path: path, Box: box})
+	is.NoErr(err)        // a file with every migration
+	is.NoErr(st.Close()) // close it
+
+	db := rawDB(t, path)
+	for _, q := range []string{
+		"ALTER TABLE tokens DROP COLUMN refresh_scope", // undo migration 4 alone
+		"DELETE FROM schema_migrations WHERE version = 4",
+	} {
+		_, err := db.Exec(q)
+		is.NoErr(err) // a file that missed migration 4
+	}
+	is.NoErr(db.Close())
+
+	st = openAt(t, path, box)
+	db = rawDB(t, path)
+	var n int
+	is.NoErr(db.QueryRow("SELECT count(*) FROM schema_migrations WHERE version = 4").Scan(&n))
+	is.Equal(n, 1) // migration 4 applied at start
+	is.NoErr(db.QueryRow("SELECT count(*) FROM pragma_table_info('tokens') WHERE name = 'refresh_scope'").Scan(&n))
+	is.Equal(n, 1) // with its column
+	c, err := st.CreateClient(ctx, store.NewClient{Name: "after", Scopes: []string{store.ScopeWebhook}})
+	is.NoErr(err) // the store works
+	tok, err := st.IssueToken(ctx, c.Client, []string{store.ScopeWebhook}, time.Hour)
+	is.NoErr(err) // tokens (migration 4's table) too
+	_, err = st.RefreshToken(ctx, c.Client, tok.Refresh, []string{store.ScopeWebhook}, time.Hour, false)
+	is.NoErr(err) // tokens (migration 4's table) too
 }
 
 // TestBackupWhileOpen copies the database with Backup while the store is open and

@@ -28,6 +28,22 @@ const MaxURLLength = 2048
 // MaxURLLength. Its host must pass ssrf.CheckHost (a literal address or name hookd
 // must not reach; names are checked again after resolution, when hookd connects).
 func CheckURL(field, raw string, allowPrivate bool) (*url.URL, error) {
+	return CheckTarget(field, raw, Targets{AllowPrivate: allowPrivate})
+}
+
+// Targets says which hosts a URL hookd will call may name.
+type Targets struct {
+	// AllowPrivate admits loopback and private hosts (delivery.allow_private_targets).
+	AllowPrivate bool
+	// Inbox, when set, is hookd's own inbox: a URL on hookd's own address with a path
+	// under /inbox/ passes whatever AllowPrivate says (ssrf.Inbox.Match), and
+	// nothing else on that address does.
+	Inbox *ssrf.Inbox
+}
+
+// CheckTarget is CheckURL with the exception for hookd's own inbox: it checks raw
+// as CheckURL does, and then its host against t.
+func CheckTarget(field, raw string, t Targets) (*url.URL, error) {
 	bad := func(format string, args ...any) (*url.URL, error) {
 		return nil, invalid(field, fmt.Sprintf(format, args...))
 	}
@@ -71,7 +87,10 @@ func CheckURL(field, raw string, allowPrivate bool) (*url.URL, error) {
 	if strings.Contains(raw, " ") {
 		return bad("URL %q contains white space", raw)
 	}
-	if err := ssrf.CheckHost(u.Hostname(), allowPrivate); err != nil {
+	if t.Inbox.Match(u) {
+		return u, nil
+	}
+	if err := ssrf.CheckHost(u.Hostname(), t.AllowPrivate); err != nil {
 		return bad("%v", err)
 	}
 	return u, nil

@@ -7,6 +7,7 @@ import (
 
 	"github.com/matryer/is"
 
+	"hookd/ssrf"
 	"hookd/store"
 )
 
@@ -158,6 +159,47 @@ func TestCheckURLSpecialAddresses(t *testing.T) {
 			}
 			is.True(err != nil)
 			is.True(strings.Contains(err.Error(), tt.wantErr)) // error names the problem
+		})
+	}
+}
+
+// TestCheckTargetOwnInbox: with private targets refused, hookd's own inbox is the
+// one exception, and only under /inbox/ on hookd's own address and port.
+func TestCheckTargetOwnInbox(t *testing.T) {
+	in, err := ssrf.NewInbox("127.0.0.1:8080")
+	if err != nil {
+		t.Fatal(err)
+	}
+	own := store.Targets{Inbox: in}
+	tests := []struct {
+		url     string
+		t       store.Targets
+		wantErr string
+	}{
+		{"http://127.0.0.1:8080/inbox/demo/0000-0002-7253-3645/updated", own, ""},
+		{"http://127.0.0.1:8080/inbox/demo", own, ""},
+		{"http://127.0.0.1:8080/inbox/demo", store.Targets{}, "127.0.0.0/8 (Loopback); set delivery.allow_private_targets"},
+		{"http://127.0.0.1:8080/healthz", own, "127.0.0.0/8 (Loopback)"},
+		{"http://127.0.0.1:8080/inbox/../api/hub/v1/organisations", own, "127.0.0.0/8 (Loopback)"},
+		{"http://127.0.0.1:8080/inbox/%2E%2E/metrics", own, "127.0.0.0/8 (Loopback)"},
+		{"http://127.0.0.1:9000/inbox/demo", own, "127.0.0.0/8 (Loopback)"},
+		{"http://localhost:8080/inbox/demo", own, "loopback name"},
+		{"http://127.0.0.1:8080/inbox/demo#x", own, "fragment"},
+		{"http://169.254.169.254:8080/inbox/demo", own, "Link Local"},
+		{"https://example.org/inbox/demo", own, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.url[:min(len(tt.url), 50)], func(t *testing.T) {
+			is := is.New(t)
+			_, err := store.CheckTarget("callback", tt.url, tt.t)
+			if tt.wantErr == "" {
+				is.NoErr(err) // accepted
+				return
+			}
+			var e *store.Error
+			is.True(errors.As(err, &e))                        // a store.Error
+			is.Equal(e.Field, "callback")                      // naming the field
+			is.True(strings.Contains(err.Error(), tt.wantErr)) // and the problem
 		})
 	}
 }

@@ -1,0 +1,484 @@
+package main
+
+import (
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"hookd/httpapi"
+	"hookd/ssrf"
+	"hookd/store"
+)
+
+// inboxWiring is what serve needs for the inbox when [inbox] enabled is set: the
+// exception for hookd's own address (dispatch and registration), and the route's
+// options. Both are nil when the inbox is off.
+func inboxWiring(cfg Config, listenAddr string) (*ssrf.Inbox, *httpapi.InboxOptions, error) {
+	if !cfg.Inbox.Enabled {
+		return nil, nil, nil
+	}
+	self, err := ssrf.NewInbox(listenAddr)
+	if err != nil {
+		return nil, nil, err
+	}
+	return self, &httpapi.InboxOptions{Limits: cfg.InboxLimits(), Self: self}, nil
+}
+
+// targets is what a registration made from the command line may call: what the
+// daemon of cfg takes (its own inbox when it listens on a fixed address).
+func (c *Config) targets() store.Targets {
+	t := store.Targets{AllowPrivate: c.Delivery.AllowPrivateTargets}
+	if c.Inbox.Enabled {
+		t.Inbox, _ = ssrf.NewInbox(c.HTTP.Listen) // a name or port 0: no exception
+	}
+	return t
+}
+
+const inboxUsage = "inbox: usage: hookd inbox list|show|tail|set|clear [flags]"
+
+func (e *env) cmdInbox(ctx context.Context, args []string) error {
+	if len(args) == 0 {
+		return errors.New(inboxUsage)
+	}
+	switch args[0] {
+	case "list":
+		return e.inboxList(ctx, args[1:])
+	case "show":
+		return e.inboxShow(ctx, args[1:])
+	case "tail":
+		return e.inboxTail(ctx, args[1:])
+	case "set":
+		return e.inboxSet(ctx, args[1:])
+	case "clear":
+		return e.inboxClear(ctx, args[1:])
+	default:
+		return fmt.Errorf("inbox: unknown subcommand %q (list, show, tail, set, clear)", args[0])
+	}
+}
+
+// openExisting opens the database of the configuration at path, refusing to create
+// one: the inbox's commands read what a running hookd recorded.
+func (e *env) openExisting(ctx context.Context, cmd, path string) (*store.Store, error) {
+	cfg, err := e.loadConfig(path, true)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := os.Stat(cfg.Store.Path); errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("%s: no database at %s: start hookd dev (or hookd serve) first, or give -config", cmd, cfg.Store.Path)
+	}
+	return openStore(ctx, cfg, false)
+}
+
+func (e *env) inboxList(ctx context.Context, args []string) error {
+	fs, path := e.flags("inbox list")
+	delivery := fs.Int64("delivery", 0, "the requests this hookd delivery made (one per attempt that reached an inbox)")
+	limit := fs.Int("limit", 50, "at most this many requests, newest first")
+	asJSON := fs.Bool("json", false, "print JSON")
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 1 {
+		return errors.New("inbox list: usage: hookd inbox list [NAME] [-delivery ID] [-limit N] [-json]")
+	}
+	st, err := e.openExisting(ctx, "inbox list", *path)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if len(pos) == 0 && *delivery == 0 {
+		return e.printInboxes(ctx, st, *asJSON)
+	}
+	f := store.InboxFilter{DeliveryID: *delivery, Limit: *limit}
+	if len(pos) == 1 {
+		f.Inbox = pos[0]
+	}
+	rs, err := st.InboxRequests(ctx, f)
+	if err != nil {
+		return inboxArgError("inbox list", err)
+	}
+	if *asJSON {
+		return printInboxJSON(e.stdout, rs)
+	}
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tRECEIVED\tINBOX\tREQUEST\tANSWER\tSIGNATURE\tSENT BY")
+	for _, r := range rs {
+		fmt.Fprintln(tw, inboxLine(r, "\t"))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if len(rs) == 0 {
+		fmt.Fprintln(e.stdout, "(none)")
+	}
+	return nil
+}
+
+func (e *env) printInboxes(ctx context.Context, st *store.Store, asJSON bool) error {
+	ins, err := st.Inboxes(ctx, store.InboxesFilter{})
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		type row struct {
+			Name     string `json:"name"`
+			Requests int    `json:"requests"`
+			LastID   int64  `json:"last_id,omitempty"`
+			LastAt   string `json:"last_at,omitempty"`
+			Answer   string `json:"answer"`
+		}
+		rows := make([]row, 0, len(ins))
+		for _, in := range ins {
+			r := row{Name: in.Name, Requests: in.Requests, LastID: in.LastID, Answer: in.Answer.String()}
+			if !in.LastAt.IsZero() {
+				r.LastAt = in.LastAt.Format(time.RFC3339Nano)
+			}
+			rows = append(rows, r)
+		}
+		return json.NewEncoder(e.stdout).Encode(rows)
+	}
+	if len(ins) == 0 {
+		fmt.Fprintln(e.stdout, "No inbox has received anything yet. Point a callback at http://<hookd>/inbox/NAME/… (on in hookd dev; [inbox] enabled in serve).")
+		return nil
+	}
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "INBOX\tREQUESTS\tLAST\tANSWERS")
+	for _, in := range ins {
+		last := "-"
+		if !in.LastAt.IsZero() {
+			last = in.LastAt.Local().Format("2006-01-02 15:04:05")
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\n", in.Name, in.Requests, last, in.Answer)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintln(e.stdout, "\nhookd inbox list NAME lists an inbox's requests; hookd inbox tail NAME follows it.")
+	return nil
+}
+
+func (e *env) inboxShow(ctx context.Context, args []string) error {
+	fs, path := e.flags("inbox show")
+	asJSON := fs.Bool("json", false, "print JSON")
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return errors.New("inbox show: usage: hookd inbox show ID [-json]")
+	}
+	id, err := strconv.ParseInt(pos[0], 10, 64)
+	if err != nil || id <= 0 {
+		return fmt.Errorf("inbox show: %q is not a request id (a number from hookd inbox list)", pos[0])
+	}
+	st, err := e.openExisting(ctx, "inbox show", *path)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	r, err := st.InboxRequestByID(ctx, id)
+	if err != nil {
+		return fmt.Errorf("inbox show: %w", err)
+	}
+	if *asJSON {
+		return printInboxJSON(e.stdout, []store.InboxRequest{r})
+	}
+	printInboxRequest(e.stdout, r)
+	return nil
+}
+
+// Bounds of hookd inbox tail's polling of the database.
+const (
+	minTailInterval = 50 * time.Millisecond
+	maxTailInterval = time.Minute
+)
+
+func (e *env) inboxTail(ctx context.Context, args []string) error {
+	fs, path := e.flags("inbox tail")
+	n := fs.Int("n", 10, "show this many of the newest requests first")
+	full := fs.Bool("full", false, "show each request whole: headers and body")
+	interval := fs.Duration("interval", 500*time.Millisecond, fmt.Sprintf("how often to look for new requests (%s to %s)", minTailInterval, maxTailInterval))
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return errors.New("inbox tail: usage: hookd inbox tail NAME [-n N] [-full] [-interval D]")
+	}
+	name := pos[0]
+	if err := store.CheckInboxName("inbox", name); err != nil {
+		return inboxArgError("inbox tail", err)
+	}
+	if *interval < minTailInterval || *interval > maxTailInterval {
+		return fmt.Errorf("inbox tail: -interval must be from %s to %s, got %s", minTailInterval, maxTailInterval, *interval)
+	}
+	if *n < 0 || *n > 1000 {
+		return fmt.Errorf("inbox tail: -n must be from 0 to 1000, got %d", *n)
+	}
+	st, err := e.openExisting(ctx, "inbox tail", *path)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	show := func(r store.InboxRequest) {
+		if *full {
+			printInboxRequest(e.stdout, r)
+			fmt.Fprintln(e.stdout)
+			return
+		}
+		fmt.Fprintln(e.stdout, inboxLine(r, "  "))
+	}
+	// The newest n first (oldest of them first), then whatever arrives after them.
+	newest, err := st.InboxRequests(ctx, store.InboxFilter{Inbox: name, Limit: max(*n, 1)})
+	if err != nil {
+		return err
+	}
+	var last int64
+	if len(newest) > 0 {
+		last = newest[0].ID
+	}
+	for i := min(*n, len(newest)) - 1; i >= 0; i-- {
+		show(newest[i])
+	}
+	fmt.Fprintf(e.stderr, "following inbox %s (Ctrl-C to stop)\n", name)
+	ticker := time.NewTicker(*interval)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-ticker.C:
+		}
+		for {
+			rs, err := st.InboxRequestsAfter(ctx, name, last, 100)
+			if err != nil {
+				if ctx.Err() != nil {
+					return nil
+				}
+				return err
+			}
+			for _, r := range rs {
+				show(r)
+				last = r.ID
+			}
+			if len(rs) < 100 {
+				break
+			}
+		}
+	}
+}
+
+func (e *env) inboxSet(ctx context.Context, args []string) error {
+	fs, path := e.flags("inbox set")
+	status := fs.Int("status", 0, "answer with this status: a 2xx (default 204), 500, 410, 429, ... (200 to 599)")
+	retryAfter := fs.Int("retry-after", 0, "send Retry-After with this many seconds (with -status 429 or 503)")
+	redirect := fs.String("redirect", "", "redirect to this URL (302 unless -status says 301, 303, 307 or 308)")
+	delay := fs.Duration("delay", 0, fmt.Sprintf("wait this long before answering, e.g. 30s: longer than delivery.timeout makes a timeout (at most %s)", store.MaxInboxDelay))
+	reset := fs.Bool("reset", false, "answer the default again: 204 at once")
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return errors.New("inbox set: usage: hookd inbox set NAME [-status N] [-retry-after SECONDS] [-redirect URL] [-delay D] | -reset")
+	}
+	if err := store.CheckInboxName("inbox", pos[0]); err != nil {
+		return inboxArgError("inbox set", err)
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	delete(set, "config")
+	switch {
+	case *reset && len(set) > 1:
+		return errors.New("inbox set: -reset goes alone: it makes the inbox answer 204 at once")
+	case len(set) == 0:
+		return errors.New("inbox set: say how the inbox answers (-status, -retry-after, -redirect, -delay), or -reset")
+	}
+	st, err := e.openExisting(ctx, "inbox set", *path)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	a := store.InboxAnswer{Status: *status, RetryAfter: time.Duration(*retryAfter) * time.Second, Location: *redirect, Delay: *delay}
+	if *reset {
+		a = store.InboxAnswer{}
+	}
+	a, err = st.SetInboxAnswer(ctx, pos[0], a)
+	if err != nil {
+		return flagError("inbox set", err, map[string]string{"status": "status",
+			"retry_after": "retry-after", "location": "redirect", "delay": "delay"})
+	}
+	fmt.Fprintf(e.stdout, "inbox %s answers %s from now on\n", pos[0], a)
+	return nil
+}
+
+func (e *env) inboxClear(ctx context.Context, args []string) error {
+	fs, path := e.flags("inbox clear")
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return errors.New("inbox clear: usage: hookd inbox clear NAME")
+	}
+	st, err := e.openExisting(ctx, "inbox clear", *path)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	n, err := st.ClearInbox(ctx, pos[0])
+	if err != nil {
+		return inboxArgError("inbox clear", err)
+	}
+	fmt.Fprintf(e.stdout, "deleted %d request(s) of inbox %s (its answer stays)\n", n, pos[0])
+	return nil
+}
+
+// inboxArgError is an error about the NAME argument in the command line's words:
+// "inbox tail: "a/b" is not an inbox name: …".
+func inboxArgError(cmd string, err error) error {
+	var e *store.Error
+	if errors.As(err, &e) && e.Field == "inbox" {
+		return fmt.Errorf("%s: %s", cmd, e.Message)
+	}
+	return fmt.Errorf("%s: %w", cmd, err)
+}
+
+// inboxLine is one request on one line, its columns joined by sep.
+func inboxLine(r store.InboxRequest, sep string) string {
+	sentBy := "-"
+	if r.DeliveryID != 0 {
+		sentBy = "delivery " + strconv.FormatInt(r.DeliveryID, 10)
+		if r.Attempt != 0 {
+			sentBy += " attempt " + strconv.Itoa(r.Attempt)
+		}
+	}
+	answer := strconv.Itoa(r.AnswerStatus)
+	if r.AnswerDelay > 0 {
+		answer += " after " + r.AnswerDelay.String()
+	}
+	return strings.Join([]string{
+		"#" + strconv.FormatInt(r.ID, 10),
+		r.ReceivedAt.Local().Format("2006-01-02 15:04:05.000"),
+		r.Inbox,
+		terminalText(oneLine(r.Method+" "+r.URL(), 100), false),
+		answer,
+		terminalText(r.Signature.String(), false),
+		sentBy,
+	}, sep)
+}
+
+// printInboxRequest shows one request whole. What a sender wrote is shown as text,
+// with control characters escaped so it cannot drive the terminal.
+func printInboxRequest(w io.Writer, r store.InboxRequest) {
+	fmt.Fprintf(w, "request %d in inbox %s, received %s from %s\n", r.ID, r.Inbox, r.ReceivedAt.Format(time.RFC3339Nano), terminalText(r.RemoteAddr, false))
+	fmt.Fprintf(w, "%s %s\n", terminalText(r.Method, false), terminalText(r.URL(), false))
+	answer := fmt.Sprintf("%d", r.AnswerStatus)
+	if r.AnswerDelay > 0 {
+		answer += " after " + r.AnswerDelay.String()
+	}
+	fmt.Fprintf(w, "answered   %s\n", answer)
+	fmt.Fprintf(w, "signature  %s: %s\n", r.Signature.Verdict, terminalText(r.Signature.Detail, false))
+	if r.DeliveryID != 0 {
+		attempt := "an attempt not known"
+		if r.Attempt != 0 {
+			attempt = "attempt " + strconv.Itoa(r.Attempt)
+		}
+		fmt.Fprintf(w, "sent by    hookd delivery %d, %s (hookd deliveries list -attempts)\n", r.DeliveryID, attempt)
+	}
+	fmt.Fprintln(w, "headers")
+	for _, h := range r.Header {
+		fmt.Fprintf(w, "  %s: %s\n", terminalText(h.Name, false), terminalText(h.Value, false))
+	}
+	text, isText := r.BodyText()
+	switch {
+	case len(r.Body) == 0:
+		fmt.Fprintln(w, "body       (empty)")
+	case isText:
+		fmt.Fprintf(w, "body       %d bytes of text\n%s\n", len(r.Body), terminalText(text, true))
+	default:
+		fmt.Fprintf(w, "body       %d bytes, not UTF-8: in hex\n%s", len(r.Body), text)
+	}
+}
+
+// terminalText escapes what would drive a terminal (escape sequences, carriage
+// returns, other control characters) as \x.. or \u....; multiline keeps line
+// breaks and tabs.
+func terminalText(s string, multiline bool) string {
+	var b strings.Builder
+	for i, r := range s {
+		switch {
+		case r == utf8.RuneError && !strings.HasPrefix(s[i:], "\uFFFD"):
+			fmt.Fprintf(&b, `\x%02x`, s[i])
+		case multiline && (r == '\n' || r == '\t'):
+			b.WriteRune(r)
+		case unicode.IsControl(r) || r == '\u2028' || r == '\u2029' || unicode.In(r, unicode.Bidi_Control):
+			if r < 0x80 {
+				fmt.Fprintf(&b, `\x%02x`, r)
+			} else {
+				fmt.Fprintf(&b, `\u%04x`, r)
+			}
+		default:
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}
+
+// inboxRequestJSON is a request as -json prints it.
+type inboxRequestJSON struct {
+	ID             int64       `json:"id"`
+	Inbox          string      `json:"inbox"`
+	ReceivedAt     string      `json:"received_at"`
+	Method         string      `json:"method"`
+	Path           string      `json:"path"`
+	Query          string      `json:"query,omitempty"`
+	Headers        [][2]string `json:"headers"`
+	Body           *string     `json:"body,omitempty"`     // when the body is UTF-8
+	BodyHex        string      `json:"body_hex,omitempty"` // when it is not
+	RemoteAddr     string      `json:"remote_addr"`
+	Verdict        string      `json:"verdict"`
+	Problem        string      `json:"problem,omitempty"`
+	Detail         string      `json:"detail"`
+	SignerKind     string      `json:"signer_kind,omitempty"`
+	SignerID       string      `json:"signer_id,omitempty"`
+	SignerPrevious bool        `json:"signer_previous,omitempty"`
+	DeliveryID     int64       `json:"delivery_id,omitempty"`
+	Attempt        int         `json:"attempt,omitempty"`
+	AnswerStatus   int         `json:"answer_status"`
+	AnswerDelayMS  int64       `json:"answer_delay_ms,omitempty"`
+}
+
+// printInboxJSON prints requests as a JSON array.
+func printInboxJSON(w io.Writer, rs []store.InboxRequest) error {
+	out := make([]inboxRequestJSON, 0, len(rs))
+	for _, r := range rs {
+		j := inboxRequestJSON{ID: r.ID, Inbox: r.Inbox, ReceivedAt: r.ReceivedAt.Format(time.RFC3339Nano), Method: r.Method,
+			Path: r.Path, Query: r.Query, Headers: [][2]string{}, RemoteAddr: r.RemoteAddr, Verdict: string(r.Signature.Verdict),
+			Problem: string(r.Signature.Problem), Detail: r.Signature.Detail, SignerKind: r.Signature.Signer.Kind,
+			SignerID: r.Signature.Signer.ID, SignerPrevious: r.Signature.Signer.Previous, DeliveryID: r.DeliveryID,
+			Attempt: r.Attempt, AnswerStatus: r.AnswerStatus, AnswerDelayMS: r.AnswerDelay.Milliseconds()}
+		for _, h := range r.Header {
+			j.Headers = append(j.Headers, [2]string{h.Name, h.Value})
+		}
+		if utf8.Valid(r.Body) {
+			body := string(r.Body)
+			j.Body = &body
+		} else {
+			j.BodyHex = hex.EncodeToString(r.Body)
+		}
+		out = append(out, j)
+	}
+	return json.NewEncoder(w).Encode(out)
+}

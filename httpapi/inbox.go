@@ -1,0 +1,147 @@
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"hookd/ssrf"
+	"hookd/store"
+)
+
+// The inbox: /inbox/{name}/… takes any method and any path below the name, records
+// the request (store.RecordInboxRequest) and answers as its developer set it. It is
+// not a JSON API: what it says is plain text, and what it recorded is never served
+// back from here.
+
+// InboxOptions turns the inbox on.
+type InboxOptions struct {
+	// Limits bound how many requests the inboxes keep ([inbox] keep_per_inbox and
+	// keep_total); zero values take store's defaults.
+	Limits store.InboxLimits
+	// Self is hookd's own address: a registration may name the inbox there even
+	// where private targets are refused, and nothing else on that address.
+	Self *ssrf.Inbox
+}
+
+// inboxMethods are the methods the router gives the inbox; a request with any
+// other method reaches it through methodNotAllowed.
+var inboxMethods = []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut,
+	http.MethodPatch, http.MethodDelete, http.MethodOptions}
+
+// inboxDelays ends the delayed answers of the inbox when the server stops.
+type inboxDelays struct {
+	stop chan struct{}
+	once sync.Once
+}
+
+// StopInbox ends the inbox's delayed answers at once (each answers 503), so a
+// shutdown does not wait them out: main registers it with
+// http.Server.RegisterOnShutdown.
+func (s *Server) StopInbox() {
+	s.delays.once.Do(func() { close(s.delays.stop) })
+}
+
+// targets is what a registration may call: private hosts when allowPrivate, and
+// hookd's own inbox whatever it is.
+func (s *Server) targets(allowPrivate bool) store.Targets {
+	t := store.Targets{AllowPrivate: allowPrivate}
+	if s.opts.Inbox != nil {
+		t.Inbox = s.opts.Inbox.Self
+	}
+	return t
+}
+
+// inboxRefusals are the statuses of a request the inbox does not record, by the
+// field at fault; any other invalid input is a 400.
+var inboxRefusals = map[string]int{
+	"inbox":   http.StatusNotFound,
+	"body":    http.StatusRequestEntityTooLarge,
+	"headers": http.StatusRequestHeaderFieldsTooLarge,
+}
+
+// handleInbox records a request and answers it.
+func (s *Server) handleInbox() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		name, ok := store.InboxName(r.URL.Path)
+		if !ok {
+			inboxText(w, http.StatusNotFound, "no such inbox: use /inbox/{name}/…, a name of letters, digits, '.', '_' and '-' (at most 64), and no . or .. segments\n")
+			return
+		}
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, store.MaxInboxBody))
+		var tooLong *http.MaxBytesError
+		switch {
+		case errors.As(err, &tooLong):
+			inboxText(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("the body is longer than %d bytes, all an inbox keeps: nothing was recorded\n", store.MaxInboxBody))
+			return
+		case err != nil:
+			inboxText(w, http.StatusBadRequest, "the body could not be read: nothing was recorded\n")
+			return
+		}
+		header := r.Header.Clone()
+		header["Host"] = []string{r.Host} // Go keeps it apart; a developer wants to see it
+		// What arrived whole is recorded even if its sender goes away meanwhile.
+		rec, answer, err := s.store.RecordInboxRequest(context.WithoutCancel(r.Context()), store.InboxReceipt{
+			Inbox: name, Method: r.Method, Path: rawPath(r), Query: r.URL.RawQuery, Header: header, Body: body, RemoteAddr: r.RemoteAddr,
+		}, s.opts.Inbox.Limits)
+		if err != nil {
+			if e, _, ok := storeError(err); ok && e.Code == store.Invalid {
+				status, ok := inboxRefusals[e.Field]
+				if !ok {
+					status = http.StatusBadRequest
+				}
+				inboxText(w, status, e.Error()+": nothing was recorded\n")
+				return
+			}
+			s.internal(r, err)
+			inboxText(w, http.StatusInternalServerError, "internal error: nothing was recorded\n")
+			return
+		}
+		if answer.Delay > 0 {
+			// The answer may come later than the server's write timeout allows.
+			http.NewResponseController(w).SetWriteDeadline(time.Now().Add(answer.Delay + 30*time.Second))
+			t := time.NewTimer(answer.Delay)
+			defer t.Stop()
+			select {
+			case <-t.C:
+			case <-r.Context().Done():
+				return // the caller gave up (its timeout): nobody is left to answer
+			case <-s.delays.stop:
+				inboxText(w, http.StatusServiceUnavailable, "hookd is stopping\n")
+				return
+			}
+		}
+		h := w.Header()
+		if answer.RetryAfter > 0 {
+			h.Set("Retry-After", strconv.FormatInt(int64(answer.RetryAfter/time.Second), 10))
+		}
+		if answer.Location != "" {
+			h.Set("Location", answer.Location)
+		}
+		status := answer.StatusCode()
+		if status == http.StatusNoContent || r.Method == http.MethodHead {
+			inboxText(w, status, "")
+			return
+		}
+		inboxText(w, status, fmt.Sprintf("inbox %s recorded request %d and answers %s\n", name, rec.ID, answer))
+	})
+}
+
+// inboxText answers with status and a plain-text body that no browser runs or sniffs.
+func inboxText(w http.ResponseWriter, status int, text string) {
+	h := w.Header()
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Cache-Control", "no-store")
+	if text == "" {
+		w.WriteHeader(status)
+		return
+	}
+	h.Set("Content-Type", "text/plain; charset=utf-8")
+	w.WriteHeader(status)
+	io.WriteString(w, text)
+}

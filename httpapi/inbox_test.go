@@ -1,0 +1,377 @@
+package httpapi_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/matryer/is"
+	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
+
+	"hookd/httpapi"
+	"hookd/ssrf"
+	"hookd/store"
+)
+
+// inboxHarness is the real router with the inbox on, on a real store, behind a
+// real HTTP server whose address is hookd's own (the inbox exception's).
+type inboxHarness struct {
+	*harness
+	api  *httpapi.Server
+	self *ssrf.Inbox
+	// handled receives the path of every request the server has finished with.
+	handled chan string
+}
+
+func newInboxHarness(tb testing.TB, lim store.InboxLimits, opt ...func(*httpapi.Options)) *inboxHarness {
+	tb.Helper()
+	return newInboxHarnessWith(tb, lim, func(*http.Server) {}, opt...)
+}
+
+// newInboxHarnessWith is newInboxHarness with the HTTP server's settings changed by srvOpt.
+func newInboxHarnessWith(tb testing.TB, lim store.InboxLimits, srvOpt func(*http.Server), opt ...func(*httpapi.Options)) *inboxHarness {
+	tb.Helper()
+	is := is.New(tb)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	is.NoErr(err) // listen first: the inbox exception needs the address
+	self, err := ssrf.NewInbox(ln.Addr().String())
+	is.NoErr(err) // hookd's own address
+	st := newStore(tb)
+	clk := newClock(time.Date(2024, 3, 1, 12, 0, 0, 0, time.UTC))
+	st.Now = clk.Now
+	opts := httpapi.Options{
+		Logger:    slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Store:     st,
+		PublicURL: self.Base(),
+		TokenTTL:  time.Hour,
+		Inbox:     &httpapi.InboxOptions{Limits: lim, Self: self},
+	}
+	for _, o := range opt {
+		o(&opts)
+	}
+	api := httpapi.NewServer(opts)
+	handled := make(chan string, 100)
+	h := api.Handler()
+	srv := &httptest.Server{Listener: ln, Config: &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.ServeHTTP(w, r)
+		select {
+		case handled <- r.URL.Path:
+		default:
+		}
+	})}}
+	srvOpt(srv.Config)
+	srv.Start()
+	tb.Cleanup(srv.Close)
+	c := srv.Client()
+	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	return &inboxHarness{
+		harness: &harness{st: st, clock: clk, srv: srv, http: c, opts: opts, public: opts.PublicURL},
+		api:     api, self: self, handled: handled,
+	}
+}
+
+// post sends one request to the inbox and reads the answer (a 3xx included).
+func (h *inboxHarness) post(tb testing.TB, method, rawPath, body string, header ...string) response {
+	tb.Helper()
+	is := is.New(tb)
+	req, err := http.NewRequest(method, h.srv.URL, strings.NewReader(body))
+	is.NoErr(err) // make request
+	path, query, _ := strings.Cut(rawPath, "?")
+	req.URL.Opaque, req.URL.RawQuery = path, query
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	res, err := h.http.Do(req)
+	is.NoErr(err) // send
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	is.NoErr(err) // read the answer
+	return response{status: res.StatusCode, header: res.Header, body: b}
+}
+
+func (h *inboxHarness) requests(tb testing.TB, inbox string) []store.InboxRequest {
+	tb.Helper()
+	rs, err := h.st.InboxRequests(context.Background(), store.InboxFilter{Inbox: inbox, Limit: 1000})
+	if err != nil {
+		tb.Fatalf("list inbox requests: %v", err)
+	}
+	return rs
+}
+
+func TestInboxRecordsRequest(t *testing.T) {
+	is := is.New(t)
+	h := newInboxHarness(t, store.InboxLimits{})
+	res := h.post(t, http.MethodPost, "/inbox/demo/0000-0002-7253-3645/updated%2Fx?a=1&b=%20", `{"hello":"<script>"}`,
+		"Content-Type", "application/json", "X-Custom", "one")
+	is.Equal(res.status, http.StatusNoContent)                    // the default answer
+	is.Equal(len(res.body), 0)                                    // with no body
+	is.Equal(res.header.Get("X-Content-Type-Options"), "nosniff") // nothing to sniff
+
+	rs := h.requests(t, "demo")
+	is.Equal(len(rs), 1) // recorded
+	r := rs[0]
+	is.Equal(r.Inbox, "demo")                                                 // in its inbox
+	is.Equal(r.Method, http.MethodPost)                                       // method
+	is.Equal(r.Path, "/inbox/demo/0000-0002-7253-3645/updated%2Fx")           // path as sent
+	is.Equal(r.Query, "a=1&b=%20")                                            // query as sent
+	is.Equal(string(r.Body), `{"hello":"<script>"}`)                          // body as sent
+	is.Equal(r.HeaderValue("X-Custom"), "one")                                // headers
+	is.Equal(r.HeaderValue("Content-Type"), "application/json")               // all of them
+	is.Equal(r.HeaderValue("Host"), strings.TrimPrefix(h.srv.URL, "http://")) // Host too
+	is.True(strings.HasPrefix(r.RemoteAddr, "127.0.0.1:"))                    // the sender's address
+	is.True(r.ReceivedAt.Equal(h.clock.Now()))                                // when
+	is.Equal(r.Signature.Verdict, store.VerdictUnsigned)                      // not signed
+	is.Equal(r.AnswerStatus, http.StatusNoContent)                            // and what it got
+
+	for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodPut, http.MethodPatch, http.MethodDelete, http.MethodOptions, "PROPFIND"} {
+		res := h.post(t, m, "/inbox/demo", "")
+		is.Equal(res.status, http.StatusNoContent) // every method is taken
+	}
+	rs = h.requests(t, "demo")
+	is.Equal(len(rs), 8)               // and recorded
+	is.Equal(rs[0].Method, "PROPFIND") // a method the router does not know too
+	is.Equal(rs[0].Path, "/inbox/demo")
+}
+
+func TestInboxRefuses(t *testing.T) {
+	h := newInboxHarness(t, store.InboxLimits{})
+	for _, tt := range []struct {
+		name, path, body string
+		header           []string
+		status           int
+	}{
+		{"no name", "/inbox/", "", nil, http.StatusNotFound},
+		{"bad name", "/inbox/%3Cb%3E/x", "", nil, http.StatusNotFound},
+		{"dot segments", "/inbox/demo/../../healthz", "", nil, http.StatusNotFound},
+		{"long body", "/inbox/demo", strings.Repeat("x", store.MaxInboxBody+1), nil, http.StatusRequestEntityTooLarge},
+		{"long headers", "/inbox/demo", "", []string{"X-Big", strings.Repeat("x", store.MaxInboxHeaders)}, http.StatusRequestHeaderFieldsTooLarge},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			is := is.New(t)
+			res := h.post(t, http.MethodPost, tt.path, tt.body, tt.header...)
+			is.Equal(res.status, tt.status)                                                                         // refused
+			is.Equal(res.header.Get("Content-Type"), "text/plain; charset=utf-8")                                   // in plain text
+			is.True(strings.Contains(string(res.body), "nothing was recorded") || tt.status == http.StatusNotFound) // saying so
+		})
+	}
+	is := is.New(t)
+	all, err := h.st.InboxRequests(context.Background(), store.InboxFilter{})
+	is.NoErr(err)         // list
+	is.Equal(len(all), 0) // nothing was recorded
+
+	res := h.post(t, http.MethodPost, "/inbox", "")
+	is.Equal(res.status, http.StatusNotFound) // /inbox itself is no inbox
+}
+
+// TestInboxBounds: the handler keeps the newest per inbox and in all.
+func TestInboxBounds(t *testing.T) {
+	is := is.New(t)
+	h := newInboxHarness(t, store.InboxLimits{PerInbox: 2, Total: 3})
+	for i := range 4 {
+		is.Equal(h.post(t, http.MethodPost, "/inbox/a", "a"+strconv.Itoa(i)).status, http.StatusNoContent) // to a
+	}
+	got := h.requests(t, "a")
+	is.Equal(len(got), 2)               // a keeps 2
+	is.Equal(string(got[0].Body), "a3") // the newest
+	is.Equal(string(got[1].Body), "a2")
+	for i := range 2 {
+		h.post(t, http.MethodPost, "/inbox/b", "b"+strconv.Itoa(i))
+	}
+	all := h.requests(t, "")
+	is.Equal(len(all), 3) // 3 in all
+	var bodies []string
+	for _, r := range all {
+		bodies = append(bodies, string(r.Body))
+	}
+	is.Equal(bodies, []string{"b1", "b0", "a3"}) // the oldest went
+}
+
+// TestInboxAnswerModes: every way an inbox can answer, as a sender sees it.
+func TestInboxAnswerModes(t *testing.T) {
+	h := newInboxHarness(t, store.InboxLimits{})
+	ctx := context.Background()
+	for _, tt := range []struct {
+		name   string
+		answer store.InboxAnswer
+		status int
+		header map[string]string
+	}{
+		{"default", store.InboxAnswer{}, 204, nil},
+		{"200", store.InboxAnswer{Status: 200}, 200, map[string]string{"Content-Type": "text/plain; charset=utf-8"}},
+		{"500", store.InboxAnswer{Status: 500}, 500, nil},
+		{"410 Gone", store.InboxAnswer{Status: 410}, 410, nil},
+		{"429 with Retry-After", store.InboxAnswer{Status: 429, RetryAfter: 120 * time.Second}, 429, map[string]string{"Retry-After": "120"}},
+		{"503 with Retry-After", store.InboxAnswer{Status: 503, RetryAfter: 5 * time.Second}, 503, map[string]string{"Retry-After": "5"}},
+		{"redirect", store.InboxAnswer{Location: "https://example.org/moved"}, 302, map[string]string{"Location": "https://example.org/moved"}},
+		{"308", store.InboxAnswer{Status: 308, Location: "http://127.0.0.1:1/x"}, 308, map[string]string{"Location": "http://127.0.0.1:1/x"}},
+		{"short delay, then 500", store.InboxAnswer{Status: 500, Delay: 20 * time.Millisecond}, 500, nil},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			is := is.New(t)
+			_, err := h.st.SetInboxAnswer(ctx, "modes", tt.answer)
+			is.NoErr(err) // as the console or the CLI sets it
+			res := h.post(t, http.MethodPost, "/inbox/modes/cb", "x")
+			is.Equal(res.status, tt.status)                               // the status
+			is.Equal(res.header.Get("X-Content-Type-Options"), "nosniff") // never sniffed
+			for k, v := range tt.header {
+				is.Equal(res.header.Get(k), v) // the headers of the mode
+			}
+			if tt.status != 204 {
+				is.True(strings.Contains(string(res.body), "recorded request")) // a line saying what happened
+			}
+			last := h.requests(t, "modes")[0]
+			is.Equal(last.AnswerStatus, tt.status)      // recorded with its answer
+			is.Equal(last.AnswerDelay, tt.answer.Delay) // and delay
+		})
+	}
+}
+
+// TestInboxDelayEndsWhenCallerLeaves: a delayed answer (5 minutes here) ends as
+// soon as the caller gives up, and at once when the server stops.
+func TestInboxDelayEndsWhenCallerLeaves(t *testing.T) {
+	is := is.New(t)
+	h := newInboxHarness(t, store.InboxLimits{})
+	_, err := h.st.SetInboxAnswer(context.Background(), "slow", store.InboxAnswer{Status: 500, Delay: store.MaxInboxDelay})
+	is.NoErr(err) // answer after 5 minutes
+	recorded, stop := h.st.WatchInbox()
+	defer stop()
+
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, h.srv.URL+"/inbox/slow/x", nil)
+		res, err := h.http.Do(req)
+		if err == nil {
+			res.Body.Close()
+		}
+		errc <- err
+	}()
+	waitFor(t, recorded, "the request to be recorded")
+	cancel()                                     // the caller's timeout
+	is.True(errors.Is(<-errc, context.Canceled)) // the caller gave up
+	select {
+	case p := <-h.handled:
+		is.Equal(p, "/inbox/slow/x") // the handler returned, long before its delay
+	case <-time.After(30 * time.Second):
+		t.Fatal("the inbox still waited 30s after its caller left")
+	}
+
+	// A shutdown ends the wait with a 503.
+	resc := make(chan int, 1)
+	go func() {
+		res, err := h.http.Post(h.srv.URL+"/inbox/slow/y", "text/plain", nil)
+		if err != nil {
+			resc <- 0
+			return
+		}
+		res.Body.Close()
+		resc <- res.StatusCode
+	}()
+	waitFor(t, recorded, "the second request to be recorded")
+	h.api.StopInbox()
+	select {
+	case status := <-resc:
+		is.Equal(status, http.StatusServiceUnavailable) // hookd is stopping
+	case <-time.After(30 * time.Second):
+		t.Fatal("StopInbox did not end a delayed answer within 30s")
+	}
+}
+
+// TestInboxDelayOutlastsServerTimeouts: a delayed answer comes whole even when the
+// delay is longer than the server's read and write timeouts (hookd serve's are 30 s
+// and 60 s; a delay may be 5 minutes).
+func TestInboxDelayOutlastsServerTimeouts(t *testing.T) {
+	is := is.New(t)
+	h := newInboxHarnessWith(t, store.InboxLimits{}, func(s *http.Server) {
+		s.ReadTimeout, s.WriteTimeout = 100*time.Millisecond, 100*time.Millisecond
+	})
+	_, err := h.st.SetInboxAnswer(context.Background(), "slow", store.InboxAnswer{Status: 500, Delay: 400 * time.Millisecond})
+	is.NoErr(err) // a delay four times the server's timeouts
+	res := h.post(t, http.MethodPost, "/inbox/slow/x", "x")
+	is.Equal(res.status, http.StatusInternalServerError)            // the answer set, not a default 200 or a cut connection
+	is.True(strings.Contains(string(res.body), "recorded request")) // whole
+}
+
+func waitFor(tb testing.TB, ch <-chan struct{}, what string) {
+	tb.Helper()
+	select {
+	case <-ch:
+	case <-time.After(30 * time.Second):
+		tb.Fatalf("waited 30s for %s", what)
+	}
+}
+
+// TestInboxSignatureOverHTTP: a request signed with the official library and a
+// client's secret is valid; with a stranger's, invalid.
+func TestInboxSignatureOverHTTP(t *testing.T) {
+	is := is.New(t)
+	h := newInboxHarness(t, store.InboxLimits{})
+	c := h.client(t, "signer", store.ScopeWebhook)
+	const body = `{"type":"orcid.record.updated"}`
+	wh, err := standardwebhooks.NewWebhook(c.SigningSecret)
+	is.NoErr(err) // the official library
+	sig, err := wh.Sign("msg_x", h.clock.Now(), []byte(body))
+	is.NoErr(err) // signs
+	ts := strconv.FormatInt(h.clock.Now().Unix(), 10)
+	h.post(t, http.MethodPost, "/inbox/sig", body, "webhook-id", "msg_x", "webhook-timestamp", ts, "webhook-signature", sig)
+	h.post(t, http.MethodPost, "/inbox/sig", body+"!", "webhook-id", "msg_x", "webhook-timestamp", ts, "webhook-signature", sig)
+	rs := h.requests(t, "sig")
+	is.Equal(rs[1].Signature.Verdict, store.VerdictValid)                    // the first: valid
+	is.Equal(rs[1].Signature.Signer, store.Signer{Kind: "client", ID: c.ID}) // the client's secret
+	is.Equal(rs[0].Signature.Verdict, store.VerdictInvalid)                  // the changed body: invalid
+	is.Equal(rs[0].Signature.Problem, store.SignatureWrong)                  // wrong secret
+}
+
+// TestInboxRegistration: with private targets refused, a registration may name
+// hookd's own inbox, and nothing else on hookd's address or another loopback port.
+func TestInboxRegistration(t *testing.T) {
+	h := newInboxHarness(t, store.InboxLimits{})
+	tok := h.webhookToken(t, "dev")
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	defer other.Close()
+	own := h.self.Base()
+	for _, tt := range []struct {
+		callback string
+		status   int
+	}{
+		{own + "/inbox/demo/0000-0002-7253-3645/updated", http.StatusCreated},
+		{own + "/healthz", http.StatusBadRequest},
+		{own + "/inbox/../metrics", http.StatusBadRequest},
+		{other.URL + "/inbox/demo", http.StatusBadRequest},
+		{"http://localhost:" + strings.Split(own, ":")[2] + "/inbox/demo", http.StatusBadRequest},
+	} {
+		t.Run(tt.callback, func(t *testing.T) {
+			is := is.New(t)
+			res := h.do(t, http.MethodPut, webhookPath(seedOrcid, httpapi.EscapeSegment(tt.callback)), tok, "Accept", "application/json")
+			is.Equal(res.status, tt.status) // registered, or refused
+			if tt.status == http.StatusBadRequest {
+				orcidError(t, res, http.StatusBadRequest, 9012) // as a callback the SSRF guard refuses
+			}
+		})
+	}
+	is := is.New(t)
+	rec := platformCreate(t, h.harness, tok, `{"targetURL":"`+own+`/inbox/platform","auth":{"type":"noauth"}}`)
+	is.Equal(rec.TargetURL, own+"/inbox/platform") // a platform webhook may call the inbox too
+	res := platformCall(t, h.harness, http.MethodPost, platformPath, tok, `{"targetURL":"`+own+`/metrics","auth":{"type":"noauth"}}`)
+	platformProblem(t, res, http.StatusBadRequest) // and nothing else of hookd's
+}
+
+// TestInboxOff: without the inbox option, /inbox/ is no route and hookd's own
+// address gets no exception.
+func TestInboxOff(t *testing.T) {
+	is := is.New(t)
+	h := newInboxHarness(t, store.InboxLimits{}, func(o *httpapi.Options) { o.Inbox = nil })
+	res := h.post(t, http.MethodPost, "/inbox/demo", "x")
+	is.Equal(res.status, http.StatusNotFound) // no inbox
+	tok := h.webhookToken(t, "dev")
+	res = h.do(t, http.MethodPut, webhookPath(seedOrcid, httpapi.EscapeSegment(h.self.Base()+"/inbox/demo")), tok, "Accept", "application/json")
+	orcidError(t, res, http.StatusBadRequest, 9012) // loopback, refused like any other
+}

@@ -1,0 +1,358 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/matryer/is"
+
+	"hookd/httpapi"
+	"hookd/store"
+)
+
+// inboxJSON is one request as "hookd inbox list -json" prints it.
+type inboxJSON struct {
+	ID           int64       `json:"id"`
+	Inbox        string      `json:"inbox"`
+	Method       string      `json:"method"`
+	Path         string      `json:"path"`
+	Headers      [][2]string `json:"headers"`
+	Verdict      string      `json:"verdict"`
+	Problem      string      `json:"problem"`
+	SignerKind   string      `json:"signer_kind"`
+	SignerID     string      `json:"signer_id"`
+	DeliveryID   int64       `json:"delivery_id"`
+	Attempt      int         `json:"attempt"`
+	AnswerStatus int         `json:"answer_status"`
+}
+
+// inboxRequests runs "hookd inbox list [NAME] -json" with extra flags.
+func inboxRequests(tb testing.TB, cfg string, args ...string) []inboxJSON {
+	tb.Helper()
+	is := is.New(tb)
+	out, err := runCmd(tb, append([]string{"inbox", "list", "-config", cfg, "-json"}, args...)...)
+	is.NoErr(err) // inbox list
+	var rs []inboxJSON
+	is.NoErr(json.Unmarshal([]byte(out), &rs)) // its JSON
+	return rs
+}
+
+// eventually polls cond until it holds, failing the test after within.
+func eventually(tb testing.TB, within time.Duration, what string, cond func() bool) {
+	tb.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			tb.Fatalf("waited %s for %s", within, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestInboxEndToEnd: hookd serve with private targets refused and the inbox on; a
+// registration at its own inbox; "hookd notify"; the inbox answers 500, then 204;
+// the inbox's record names the delivery and each attempt, and the delivery's
+// record names the requests. Nothing else on loopback is reachable.
+func TestInboxEndToEnd(t *testing.T) {
+	is := is.New(t)
+	var otherCalls atomic.Int32
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		otherCalls.Add(1)
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer other.Close()
+	cfg := testConfig(t, "\n[delivery]\ncoalesce_window = \"0s\"\ntick = \"100ms\"\nretry_base = \"200ms\"\nretry_max_delay = \"1s\"\n"+
+		"allow_private_targets = false\n[inbox]\nenabled = true\n")
+
+	out, err := runCmd(t, "client", "add", "-config", cfg, "-name", "e2e", "-scopes", "/webhook", "-json")
+	is.NoErr(err) // client add
+	var c credentials
+	is.NoErr(json.Unmarshal([]byte(out), &c)) // its credentials
+	d := startDaemon(t, cfg)
+	tok := token(t, d.url, c.ClientID, c.ClientSecret)
+
+	const record = "0000-0002-7253-3645"
+	callback := d.url + "/inbox/e2e/" + record + "/updated"
+	res := put(t, d.url, "/"+record+"/webhook/"+httpapi.EscapeSegment(callback), tok)
+	is.Equal(res.StatusCode, http.StatusCreated) // hookd's own inbox may be registered
+	for _, cb := range []string{d.url + "/healthz", d.url + "/inbox/../metrics", other.URL + "/inbox/e2e/x"} {
+		res := put(t, d.url, "/"+record+"/webhook/"+httpapi.EscapeSegment(cb), tok)
+		is.Equal(res.StatusCode, http.StatusBadRequest) // nothing else on loopback
+	}
+
+	out, err = runCmd(t, "inbox", "set", "e2e", "-status", "500", "-config", cfg)
+	is.NoErr(err)                                               // the inbox fails for now
+	is.True(strings.Contains(out, "500 Internal Server Error")) // says so
+	_, err = runCmd(t, "notify", "-config", cfg, record)
+	is.NoErr(err) // the record changed
+
+	eventually(t, 10*time.Second, "the first attempt to reach the inbox", func() bool {
+		return len(inboxRequests(t, cfg, "e2e")) > 0
+	})
+	_, err = runCmd(t, "inbox", "set", "e2e", "-reset", "-config", cfg)
+	is.NoErr(err) // and succeeds from now on
+	var rs []inboxJSON
+	eventually(t, 10*time.Second, "a retry that the inbox answers 204", func() bool {
+		rs = inboxRequests(t, cfg, "e2e")
+		return len(rs) > 0 && rs[0].AnswerStatus == http.StatusNoContent
+	})
+
+	var ds []struct {
+		ID       int64  `json:"id"`
+		State    string `json:"state"`
+		Attempts int    `json:"attempts"`
+	}
+	var delivery int64
+	eventually(t, 10*time.Second, "the delivery to be recorded as delivered", func() bool {
+		out, err := runCmd(t, "deliveries", "list", "-config", cfg, "-json")
+		if err != nil || json.Unmarshal([]byte(out), &ds) != nil || len(ds) != 1 {
+			return false
+		}
+		delivery = ds[0].ID
+		return ds[0].State == "delivered"
+	})
+	n := ds[0].Attempts
+	is.True(n >= 2) // at least one 500 and the 204
+
+	// From the delivery to its requests: one per attempt, each with its answer.
+	byDelivery := inboxRequests(t, cfg, "-delivery", strconvI(delivery))
+	is.Equal(len(byDelivery), n) // every attempt reached the inbox
+	for i, r := range byDelivery {
+		is.Equal(r.DeliveryID, delivery)                            // the delivery that sent it
+		is.Equal(r.Attempt, i+1)                                    // and which attempt
+		is.Equal(r.Verdict, "valid")                                // signed
+		is.Equal(r.SignerKind+" "+r.SignerID, "client "+c.ClientID) // with the client's signing secret
+		is.Equal(r.Path, "/inbox/e2e/"+record+"/updated")           // at the callback's path
+		want := http.StatusInternalServerError
+		if i == n-1 {
+			want = http.StatusNoContent
+		}
+		is.Equal(r.AnswerStatus, want) // 500 until reset, then 204
+	}
+	// From the delivery's attempts to the requests: the attempt log shows what the
+	// inbox answered, which names the request it recorded.
+	out, err = runCmd(t, "deliveries", "list", "-config", cfg, "-attempts")
+	is.NoErr(err)                                                                  // the attempt log
+	is.True(strings.Contains(out, "recorded request "+strconvI(byDelivery[0].ID))) // attempt 1's answer names request 1
+	// From a request to its delivery and attempt.
+	out, err = runCmd(t, "inbox", "show", strconvI(byDelivery[0].ID), "-config", cfg)
+	is.NoErr(err)                                                                      // inbox show
+	is.True(strings.Contains(out, "hookd delivery "+strconvI(delivery)+", attempt 1")) // names them
+	is.True(strings.Contains(out, "Webhook-Id: msg_"+strconvI(delivery)))              // from its webhook-id
+
+	// Registrations that bypassed the API's check are refused when hookd connects:
+	// its own address outside /inbox/, and another loopback port.
+	st := openTestStore(t, cfg)
+	for id, cb := range map[string]string{"0000-0002-9079-593X": d.url + "/healthz", "0000-0001-5109-3700": other.URL + "/inbox/e2e/x"} {
+		_, _, err := st.PutOrcidWebhook(context.Background(), c.ClientID, id, cb)
+		is.NoErr(err) // stored directly, as a file from elsewhere could hold it
+	}
+	is.NoErr(st.Close())
+	_, err = runCmd(t, "notify", "-config", cfg, "0000-0002-9079-593X", "0000-0001-5109-3700")
+	is.NoErr(err) // events for both
+	eventually(t, 10*time.Second, "both to be refused at dial", func() bool {
+		out, err := runCmd(t, "deliveries", "list", "-config", cfg, "-state", "failed")
+		return err == nil && strings.Count(out, "allow_private_targets is off") == 2
+	})
+	is.Equal(otherCalls.Load(), int32(0))          // the other port was never reached
+	is.Equal(len(inboxRequests(t, cfg, "e2e")), n) // and the inbox got nothing more
+	is.NoErr(d.stop())                             // graceful shutdown
+}
+
+func strconvI(n int64) string { return strconv.FormatInt(n, 10) }
+
+// TestDevFirstMinute follows hookd dev's banner as a newcomer would: a token, the
+// registration of the inbox callback it shows, an event, and "hookd inbox tail
+// demo" showing the signed callback arrive.
+func TestDevFirstMinute(t *testing.T) {
+	is := is.New(t)
+	dir := t.TempDir()
+	db := filepath.Join(dir, "hookd-dev.db")
+	ctx, cancel := context.WithCancel(context.Background())
+	stderr := newLogWatcher()
+	var stdout safeBuffer
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"hookd", "dev", "-listen", "127.0.0.1:0", "-db", db}, noenv, strings.NewReader(""), &stdout, stderr)
+	}()
+	defer func() {
+		cancel()
+		select {
+		case err := <-done:
+			is.NoErr(err) // hookd dev stops cleanly
+		case <-time.After(15 * time.Second):
+			t.Fatalf("hookd dev did not stop within 15s; log:\n%s", stderr)
+		}
+	}()
+	eventually(t, 10*time.Second, "hookd dev's banner", func() bool {
+		return strings.Contains(stdout.String(), "hookd inbox tail demo")
+	})
+	banner := stdout.String()
+	field := func(name string) string {
+		m := regexp.MustCompile(`(?m)^  ` + name + ` +(\S+)$`).FindStringSubmatch(banner)
+		if m == nil {
+			t.Fatalf("no %s in the banner:\n%s", name, banner)
+		}
+		return m[1]
+	}
+	quoted := func(re string) string {
+		m := regexp.MustCompile(re).FindStringSubmatch(banner)
+		if m == nil {
+			t.Fatalf("no match for %s in the banner:\n%s", re, banner)
+		}
+		return m[1]
+	}
+	putURL := quoted(`-X PUT '([^']+)'`)
+	eventsURL := quoted(`'(http://[^']+/api/notifications/v1/events)'`)
+	callback, err := url.PathUnescape(putURL[strings.LastIndex(putURL, "/")+1:])
+	is.NoErr(err)                                                                     // the callback the banner registers
+	is.True(strings.Contains(callback, "/inbox/demo/"))                               // is hookd's own inbox
+	is.True(strings.HasPrefix(putURL, callback[:strings.Index(callback, "/inbox/")])) // on hookd's own address
+
+	// The token line asks for /webhook and /notify.
+	form := url.Values{"client_id": {field("client_id")}, "client_secret": {field("client_secret")},
+		"scope": {"/webhook /notify"}, "grant_type": {"client_credentials"}}
+	base := putURL[:strings.Index(putURL, "/0000-")]
+	tr, err := noRedirects.PostForm(base+"/oauth/token", form)
+	is.NoErr(err) // token
+	var tok struct {
+		AccessToken string `json:"access_token"`
+	}
+	is.NoErr(json.NewDecoder(tr.Body).Decode(&tok))
+	tr.Body.Close()
+
+	req, err := http.NewRequest(http.MethodPut, putURL, nil)
+	is.NoErr(err)
+	req.URL.Opaque = strings.TrimPrefix(putURL, base[:strings.Index(base, "//")]) // the escaped path as printed
+	req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
+	res, err := noRedirects.Do(req)
+	is.NoErr(err) // the banner's PUT
+	res.Body.Close()
+	is.Equal(res.StatusCode, http.StatusCreated) // registered
+
+	// "hookd inbox tail demo" follows the inbox, from the dev database.
+	cfg := filepath.Join(dir, "cli.toml")
+	is.NoErr(os.WriteFile(cfg, []byte("[store]\npath = \"hookd-dev.db\"\n"), 0o600)) // the dev database, for the CLI
+	tctx, stopTail := context.WithCancel(context.Background())
+	var tailOut, tailErr safeBuffer
+	tailDone := make(chan error, 1)
+	go func() {
+		tailDone <- run(tctx, []string{"hookd", "inbox", "tail", "demo", "-config", cfg, "-n", "0", "-interval", "50ms"},
+			noenv, strings.NewReader(""), &tailOut, &tailErr)
+	}()
+	eventually(t, 10*time.Second, "tail to start following", func() bool { return strings.Contains(tailErr.String(), "following inbox demo") })
+
+	ev, err := http.NewRequest(http.MethodPost, eventsURL, strings.NewReader(`{"orcid":"0000-0002-7253-3645"}`))
+	is.NoErr(err)
+	ev.Header.Set("Authorization", "Bearer "+tok.AccessToken)
+	ev.Header.Set("Content-Type", "application/json")
+	res, err = noRedirects.Do(ev)
+	is.NoErr(err) // the banner's event
+	res.Body.Close()
+	is.Equal(res.StatusCode, http.StatusAccepted) // taken
+
+	eventually(t, 10*time.Second, "the callback in hookd inbox tail", func() bool {
+		return strings.Contains(tailOut.String(), "valid (client "+field("client_id")+")")
+	})
+	stopTail()
+	is.NoErr(<-tailDone) // tail ends at Ctrl-C without an error
+	line := tailOut.String()
+	is.True(strings.Contains(line, "POST /inbox/demo/0000-0002-7253-3645/updated")) // the callback
+	is.True(strings.Contains(line, " 204 "))                                        // answered 204
+	is.True(strings.Contains(line, "delivery 1 attempt 1"))                         // by the first attempt of the first delivery
+}
+
+func TestInboxCommandErrors(t *testing.T) {
+	cfg := testConfig(t, "")
+	for _, tt := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"no database", []string{"list"}, "no database at"},
+		{"unknown subcommand", []string{"frob"}, `unknown subcommand "frob"`},
+		{"show without id", []string{"show"}, "usage"},
+		{"show of a word", []string{"show", "x"}, "not a request id"},
+		{"tail of a bad name", []string{"tail", "a/b"}, "not an inbox name"},
+		{"tail too fast", []string{"tail", "demo", "-interval", "1ms"}, "-interval"},
+		{"set of nothing", []string{"set", "demo"}, "say how the inbox answers"},
+		{"reset and more", []string{"set", "demo", "-reset", "-status", "500"}, "-reset goes alone"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			is := is.New(t)
+			_, err := runCmd(t, append(append([]string{"inbox"}, tt.args...), "-config", cfg)...)
+			is.True(err != nil)                             // refused
+			is.True(strings.Contains(err.Error(), tt.want)) // saying why
+		})
+	}
+	is := is.New(t)
+	_, err := runCmd(t, "inbox")
+	is.True(err != nil && strings.Contains(err.Error(), "usage")) // no subcommand: the usage
+	_, err = os.Stat(filepath.Join(filepath.Dir(cfg), "hookd.db"))
+	is.True(os.IsNotExist(err)) // no database was created
+
+	_, err = runCmd(t, "client", "list", "-config", cfg) // makes the database
+	is.NoErr(err)
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-status", "99"}, "inbox set: -status: 99 is not a status"},
+		{[]string{"-status", "500", "-retry-after", "5"}, "inbox set: -retry-after: is sent only with a 429 or a 503"},
+		{[]string{"-redirect", "javascript:alert(1)"}, "inbox set: -redirect:"},
+		{[]string{"-delay", "1h"}, "inbox set: -delay: must be from 0s to 5m0s"},
+	} {
+		_, err := runCmd(t, append([]string{"inbox", "set", "demo", "-config", cfg}, tt.args...)...)
+		is.True(err != nil) // refused
+		if !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("error %q does not contain %q", err, tt.want)
+		}
+	}
+	out, err := runCmd(t, "inbox", "list", "-config", cfg)
+	is.NoErr(err)                                                    // list
+	is.True(strings.Contains(out, "No inbox has received anything")) // nothing was set
+	out, err = runCmd(t, "inbox", "set", "demo", "-status", "429", "-retry-after", "120", "-delay", "30s", "-config", cfg)
+	is.NoErr(err) // a good setting
+	is.Equal(out, "inbox demo answers 429 Too Many Requests, Retry-After: 120, after 30s from now on\n")
+}
+
+func TestTerminalText(t *testing.T) {
+	is := is.New(t)
+	is.Equal(terminalText("a\x1b[31mb\r\n\tc\u202e", false), `a\x1b[31mb\x0d\x0a\x09c\u202e`) // one line: every control escaped
+	is.Equal(terminalText("a\x1b[31mb\r\n\tc", true), "a\\x1b[31mb\\x0d\n\tc")                // several: line breaks and tabs kept
+	is.Equal(terminalText("\xffé\uFFFD", false), `\xffé`+"\uFFFD")                            // bytes that are not UTF-8, shown as bytes
+}
+
+// TestPrintInboxRequestIsInert: what a sender wrote reaches the terminal as text:
+// no escape sequence, a body that is not UTF-8 as hex.
+func TestPrintInboxRequestIsInert(t *testing.T) {
+	is := is.New(t)
+	r := store.InboxRequest{ID: 7, Inbox: "evil", Method: "POST", Path: "/inbox/evil/%1b", Query: "q=%1b",
+		Header: []store.HeaderField{{Name: "X-Evil", Value: "\x1b]0;title\x07"}}, Body: []byte("red \x1b[31m\r\nline two"),
+		Signature: store.Signature{Verdict: store.VerdictUnsigned, Detail: "no webhook-signature header"}, AnswerStatus: 204}
+	var b strings.Builder
+	printInboxRequest(&b, r)
+	out := b.String()
+	is.True(!strings.ContainsAny(out, "\x1b\x07\r"))               // no control character reaches the terminal
+	is.True(strings.Contains(out, `X-Evil: \x1b]0;title\x07`))     // headers escaped
+	is.True(strings.Contains(out, "red \\x1b[31m\\x0d\nline two")) // the body as text, its line break kept
+
+	r.Body = []byte{0x1b, '[', '3', '1', 'm', 0xff}
+	b.Reset()
+	printInboxRequest(&b, r)
+	out = b.String()
+	is.True(strings.Contains(out, "not UTF-8: in hex"))                                     // said so
+	is.True(strings.Contains(out, "1b 5b 33 31 6d ff"))                                     // as hex
+	is.True(!strings.Contains(out, "\x1b") && !strings.Contains(out, string([]byte{0xff}))) // and nothing raw
+}

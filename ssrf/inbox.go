@@ -1,0 +1,125 @@
+package ssrf
+
+import (
+	"fmt"
+	"net/netip"
+	"net/url"
+	"strconv"
+	"strings"
+	"syscall"
+)
+
+// InboxPrefix starts the path of every URL of hookd's inbox.
+const InboxPrefix = "/inbox/"
+
+// Inbox is the one exception to the guard: hookd's own inbox. hookd may call the
+// address it listens on, for paths under /inbox/, even where private targets are
+// refused; nothing else on that address, and no other port of the machine, becomes
+// reachable. A nil *Inbox is no exception at all.
+type Inbox struct {
+	addrs []netip.AddrPort
+}
+
+// NewInbox returns the exception for the address hookd listens on, as its
+// listener reports it ("127.0.0.1:8080", "[::]:8080"). A listener on every
+// interface is reached through loopback: 127.0.0.1 for 0.0.0.0, and ::1 or
+// 127.0.0.1 for [::].
+func NewInbox(listenAddr string) (*Inbox, error) {
+	ap, err := netip.ParseAddrPort(listenAddr)
+	if err != nil {
+		return nil, fmt.Errorf("inbox: %q is not an IP address and port: %w", listenAddr, err)
+	}
+	if ap.Port() == 0 {
+		return nil, fmt.Errorf("inbox: %q has no port", listenAddr)
+	}
+	a, port := ap.Addr().WithZone(""), ap.Port()
+	loop4 := netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, 1}), port)
+	switch {
+	case a.IsUnspecified() && a.Is4():
+		return &Inbox{addrs: []netip.AddrPort{loop4}}, nil
+	case a.IsUnspecified():
+		return &Inbox{addrs: []netip.AddrPort{netip.AddrPortFrom(netip.IPv6Loopback(), port), loop4}}, nil
+	}
+	return &Inbox{addrs: []netip.AddrPort{netip.AddrPortFrom(a, port)}}, nil
+}
+
+// Base is the base URL of hookd's own address, e.g. "http://127.0.0.1:8080".
+func (in *Inbox) Base() string {
+	if in == nil {
+		return ""
+	}
+	return "http://" + in.addrs[0].String()
+}
+
+// Addrs are the addresses of hookd the exception lets hookd call.
+func (in *Inbox) Addrs() []netip.AddrPort {
+	if in == nil {
+		return nil
+	}
+	return append([]netip.AddrPort(nil), in.addrs...)
+}
+
+// Match reports whether u is a URL of hookd's own inbox: http, a literal address
+// and port that hookd listens on, and a path under /inbox/{name} without "." or
+// ".." segments (so it cannot step out of the inbox, even percent-encoded). Names
+// are not accepted, since what they resolve to may change.
+func (in *Inbox) Match(u *url.URL) bool {
+	if in == nil || u == nil || u.Scheme != "http" || u.Opaque != "" || u.User != nil {
+		return false
+	}
+	addr, err := netip.ParseAddr(u.Hostname())
+	if err != nil || addr.Zone() != "" {
+		return false
+	}
+	port := 80
+	if p := u.Port(); p != "" {
+		if port, err = strconv.Atoi(p); err != nil || port < 1 || port > 65535 {
+			return false
+		}
+	}
+	if !in.has(netip.AddrPortFrom(addr, uint16(port))) {
+		return false
+	}
+	return InboxPath(u.Path)
+}
+
+// InboxPath reports whether a decoded path is under /inbox/{name}: a name that is
+// not empty, and no "." or ".." segment anywhere.
+func InboxPath(p string) bool {
+	rest, ok := strings.CutPrefix(p, InboxPrefix)
+	if !ok {
+		return false
+	}
+	name, _, _ := strings.Cut(rest, "/")
+	if name == "" {
+		return false
+	}
+	for _, seg := range strings.Split(p, "/") {
+		if seg == "." || seg == ".." {
+			return false
+		}
+	}
+	return true
+}
+
+func (in *Inbox) has(ap netip.AddrPort) bool {
+	for _, a := range in.addrs {
+		if a == ap {
+			return true
+		}
+	}
+	return false
+}
+
+// Control is the net.Dialer Control func of the client that calls the inbox: it
+// connects to hookd's own addresses and refuses every other one.
+func (in *Inbox) Control(_, address string, _ syscall.RawConn) error {
+	ap, err := netip.ParseAddrPort(address)
+	if err != nil {
+		return fmt.Errorf("dial %s: not an IP address and port", address)
+	}
+	if in == nil || !in.has(netip.AddrPortFrom(ap.Addr().WithZone(""), ap.Port())) {
+		return fmt.Errorf("refused to connect to %s: the inbox client connects only to hookd's own address", address)
+	}
+	return nil
+}

@@ -1,0 +1,395 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/matryer/is"
+	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
+
+	"hookd/secret"
+	"hookd/store"
+)
+
+// receipt is a request to inbox with the given headers and body.
+func receipt(inbox string, h http.Header, body string) store.InboxReceipt {
+	if h == nil {
+		h = http.Header{}
+	}
+	return store.InboxReceipt{Inbox: inbox, Method: http.MethodPost, Path: "/inbox/" + inbox + "/x", Header: h,
+		Body: []byte(body), RemoteAddr: "127.0.0.1:50000"}
+}
+
+func record(tb testing.TB, st *store.Store, rc store.InboxReceipt, lim store.InboxLimits) store.InboxRequest {
+	tb.Helper()
+	r, _, err := st.RecordInboxRequest(context.Background(), rc, lim)
+	if err != nil {
+		tb.Fatalf("record inbox request: %v", err)
+	}
+	return r
+}
+
+func ids(rs []store.InboxRequest) []int64 {
+	out := []int64{}
+	for _, r := range rs {
+		out = append(out, r.ID)
+	}
+	return out
+}
+
+// TestInboxBounds: each inbox keeps its newest PerInbox requests and all inboxes
+// together their newest Total; the oldest go in the transaction of the insert.
+func TestInboxBounds(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	st := newStore(t)
+	lim := store.InboxLimits{PerInbox: 3, Total: 5}
+
+	var a, b []int64
+	for i := range 5 {
+		a = append(a, record(t, st, receipt("a", nil, fmt.Sprint("a", i)), lim).ID)
+	}
+	got, err := st.InboxRequests(ctx, store.InboxFilter{Inbox: "a"})
+	is.NoErr(err)                                 // list a
+	is.Equal(ids(got), []int64{a[4], a[3], a[2]}) // the newest 3, newest first
+	is.Equal(string(got[0].Body), "a4")           // with their bodies
+
+	for i := range 3 {
+		b = append(b, record(t, st, receipt("b", nil, fmt.Sprint("b", i)), lim).ID)
+	}
+	all, err := st.InboxRequests(ctx, store.InboxFilter{})
+	is.NoErr(err)                                             // list all
+	is.Equal(ids(all), []int64{b[2], b[1], b[0], a[4], a[3]}) // the newest 5 in all: a's oldest kept one went too
+
+	inboxes, err := st.Inboxes(ctx, store.InboxesFilter{})
+	is.NoErr(err)                          // list inboxes
+	is.Equal(len(inboxes), 2)              // a and b
+	is.Equal(inboxes[0].Name, "a")         // by name
+	is.Equal(inboxes[0].Requests, 2)       // a holds 2 now
+	is.Equal(inboxes[0].LastID, a[4])      // its newest
+	is.Equal(inboxes[1].Requests, 3)       // b holds 3
+	is.True(inboxes[1].Answer.IsDefault()) // answering 204
+
+	after, err := st.InboxRequestsAfter(ctx, "b", b[0], 10)
+	is.NoErr(err)                             // what came after b's first
+	is.Equal(ids(after), []int64{b[1], b[2]}) // oldest first
+	page, err := st.InboxRequests(ctx, store.InboxFilter{Before: b[1], Limit: 2})
+	is.NoErr(err)                            // the next page after b[1]
+	is.Equal(ids(page), []int64{b[0], a[4]}) // older ones
+
+	n, err := st.ClearInbox(ctx, "b")
+	is.NoErr(err)  // clear b
+	is.Equal(n, 3) // its 3 requests
+	_, err = st.InboxRequestByID(ctx, b[0])
+	is.True(errors.Is(err, store.ErrNotFound)) // gone
+	one, err := st.InboxRequestByID(ctx, a[4])
+	is.NoErr(err)            // a's are kept
+	is.Equal(one.Inbox, "a") // the one asked for
+}
+
+func TestInboxRecordRefusesBadInput(t *testing.T) {
+	ctx := context.Background()
+	st := newStore(t)
+	bigHeader := http.Header{"X-Big": {strings.Repeat("x", store.MaxInboxHeaders)}}
+	for _, tt := range []struct {
+		name  string
+		rc    store.InboxReceipt
+		field string
+	}{
+		{"bad name", receipt("no/slash", nil, ""), "inbox"},
+		{"dot name", receipt("..", nil, ""), "inbox"},
+		{"long body", receipt("a", nil, strings.Repeat("x", store.MaxInboxBody+1)), "body"},
+		{"long headers", receipt("a", bigHeader, ""), "headers"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			is := is.New(t)
+			_, _, err := st.RecordInboxRequest(ctx, tt.rc, store.InboxLimits{})
+			var e *store.Error
+			is.True(errors.As(err, &e))     // a store.Error
+			is.Equal(e.Code, store.Invalid) // invalid
+			is.Equal(e.Field, tt.field)     // naming what is wrong
+		})
+	}
+	is := is.New(t)
+	all, err := st.InboxRequests(ctx, store.InboxFilter{})
+	is.NoErr(err)         // list
+	is.Equal(len(all), 0) // nothing was recorded
+	_, _, err = st.RecordInboxRequest(ctx, receipt("a", nil, strings.Repeat("x", store.MaxInboxBody)), store.InboxLimits{})
+	is.NoErr(err) // a body of exactly the bound is kept
+}
+
+func TestInboxAnswers(t *testing.T) {
+	ctx := context.Background()
+	st := newStore(t)
+	for _, tt := range []struct {
+		name  string
+		in    store.InboxAnswer
+		want  store.InboxAnswer
+		field string
+	}{
+		{"200", store.InboxAnswer{Status: 200}, store.InboxAnswer{Status: 200}, ""},
+		{"500", store.InboxAnswer{Status: 500}, store.InboxAnswer{Status: 500}, ""},
+		{"410", store.InboxAnswer{Status: 410}, store.InboxAnswer{Status: 410}, ""},
+		{"429", store.InboxAnswer{Status: 429, RetryAfter: 120 * time.Second}, store.InboxAnswer{Status: 429, RetryAfter: 120 * time.Second}, ""},
+		{"redirect alone", store.InboxAnswer{Location: "https://example.org/moved"}, store.InboxAnswer{Status: 302, Location: "https://example.org/moved"}, ""},
+		{"308", store.InboxAnswer{Status: 308, Location: "http://127.0.0.1:9/x"}, store.InboxAnswer{Status: 308, Location: "http://127.0.0.1:9/x"}, ""},
+		{"delay", store.InboxAnswer{Delay: 30 * time.Second}, store.InboxAnswer{Delay: 30 * time.Second}, ""},
+		{"500 after a delay", store.InboxAnswer{Status: 500, Delay: time.Minute}, store.InboxAnswer{Status: 500, Delay: time.Minute}, ""},
+		{"1xx", store.InboxAnswer{Status: 100}, store.InboxAnswer{}, "status"},
+		{"600", store.InboxAnswer{Status: 600}, store.InboxAnswer{}, "status"},
+		{"304", store.InboxAnswer{Status: 304}, store.InboxAnswer{}, "status"},
+		{"redirect without location", store.InboxAnswer{Status: 301}, store.InboxAnswer{}, "location"},
+		{"location with 200", store.InboxAnswer{Status: 200, Location: "https://example.org/"}, store.InboxAnswer{}, "location"},
+		{"javascript location", store.InboxAnswer{Location: "javascript:alert(1)"}, store.InboxAnswer{}, "location"},
+		{"location with a line break", store.InboxAnswer{Location: "https://example.org/\r\nSet-Cookie: x"}, store.InboxAnswer{}, "location"},
+		{"retry-after with 500", store.InboxAnswer{Status: 500, RetryAfter: time.Minute}, store.InboxAnswer{}, "retry_after"},
+		{"retry-after in ms", store.InboxAnswer{Status: 429, RetryAfter: 1500 * time.Millisecond}, store.InboxAnswer{}, "retry_after"},
+		{"long delay", store.InboxAnswer{Delay: store.MaxInboxDelay + time.Second}, store.InboxAnswer{}, "delay"},
+		{"negative delay", store.InboxAnswer{Delay: -time.Second}, store.InboxAnswer{}, "delay"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			is := is.New(t)
+			is.NoErr(st.ResetInboxAnswer(ctx, "demo")) // start from the default
+			got, err := st.SetInboxAnswer(ctx, "demo", tt.in)
+			if tt.field != "" {
+				var e *store.Error
+				is.True(errors.As(err, &e)) // refused with a store.Error
+				is.Equal(e.Field, tt.field) // naming the setting at fault
+				now, err := st.InboxAnswerOf(ctx, "demo")
+				is.NoErr(err)            // read back
+				is.True(now.IsDefault()) // nothing changed
+				return
+			}
+			is.NoErr(err)          // set
+			is.Equal(got, tt.want) // as stored
+			now, err := st.InboxAnswerOf(ctx, "demo")
+			is.NoErr(err)          // read back
+			is.Equal(now, tt.want) // the same
+			_, answer, err := st.RecordInboxRequest(ctx, receipt("demo", nil, ""), store.InboxLimits{})
+			is.NoErr(err)             // a request
+			is.Equal(answer, tt.want) // is answered so
+			last, err := st.InboxRequests(ctx, store.InboxFilter{Inbox: "demo", Limit: 1})
+			is.NoErr(err)                                        // and recorded
+			is.Equal(last[0].AnswerStatus, tt.want.StatusCode()) // with the status it got
+			is.Equal(last[0].AnswerDelay, tt.want.Delay)         // and the delay
+		})
+	}
+	is := is.New(t)
+	is.NoErr(st.ResetInboxAnswer(ctx, "demo")) // reset
+	a, err := st.InboxAnswerOf(ctx, "demo")
+	is.NoErr(err)                 // read
+	is.Equal(a.StatusCode(), 204) // the default again
+	_, err = st.SetInboxAnswer(ctx, "bad name", store.InboxAnswer{Status: 500})
+	is.True(errors.Is(err, store.ErrInvalid)) // a bad name is refused
+}
+
+// TestInboxWatch: a watcher is told after a request is recorded, and a stopped
+// watch is told nothing.
+func TestInboxWatch(t *testing.T) {
+	is := is.New(t)
+	st := newStore(t)
+	ch, stop := st.WatchInbox()
+	other, stopOther := st.WatchInbox()
+	stopOther()
+	r := record(t, st, receipt("w", nil, "x"), store.InboxLimits{})
+	select {
+	case <-ch:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the watcher was not told within 10s")
+	}
+	select {
+	case <-other:
+		t.Fatal("a stopped watch was told")
+	default:
+	}
+	got, err := st.InboxRequestsAfter(context.Background(), "w", r.ID-1, 10)
+	is.NoErr(err)                     // read what the watcher was told about
+	is.Equal(ids(got), []int64{r.ID}) // the new request
+	stop()
+	stop() // twice is harmless
+}
+
+func TestInboxBodyText(t *testing.T) {
+	is := is.New(t)
+	text, ok := store.InboxRequest{Body: []byte("héllo <b>")}.BodyText()
+	is.True(ok)                 // UTF-8 is text
+	is.Equal(text, "héllo <b>") // as it came
+	text, ok = store.InboxRequest{Body: []byte{0xff, 'a', 0x00}}.BodyText()
+	is.True(!ok)                                           // not UTF-8
+	is.True(strings.HasPrefix(text, "00000000  ff 61 00")) // a hex dump
+}
+
+// signedBy signs body with the official Standard Webhooks library, at ts.
+func signedBy(tb testing.TB, whsec, id string, ts time.Time, body string) http.Header {
+	tb.Helper()
+	wh, err := standardwebhooks.NewWebhook(whsec)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	sig, err := wh.Sign(id, ts, []byte(body))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	h := http.Header{}
+	h.Set("webhook-id", id)
+	h.Set("webhook-timestamp", strconv.FormatInt(ts.Unix(), 10))
+	h.Set("webhook-signature", sig)
+	return h
+}
+
+// TestInboxSignatureVerdicts signs with the official Standard Webhooks library and
+// checks hookd's verdict, and that the library itself, given the secret, agrees.
+func TestInboxSignatureVerdicts(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	st := newStore(t)
+	// The library checks timestamps against the wall clock: so does the store here.
+	// Rotations happen on a clock moved back, so one overlap is over by now.
+	var offset atomic.Int64
+	st.Now = func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
+
+	c, err := st.CreateClient(ctx, store.NewClient{Name: "signer", Scopes: []string{store.ScopeWebhook}})
+	is.NoErr(err) // a client, with its signing secret
+	hook, first, err := st.CreateWebhook(ctx, c.ID, store.WebhookSpec{TargetURL: "https://example.org/h", Auth: store.Auth{Type: store.AuthNone}})
+	is.NoErr(err) // a platform webhook, with its own
+	current, _, err := st.RotateWebhookSecret(ctx, c.ID, hook.UID)
+	is.NoErr(err) // rotated now: first signs for 24 h more
+	old, oldFirst, err := st.CreateWebhook(ctx, c.ID, store.WebhookSpec{TargetURL: "https://example.org/o", Auth: store.Auth{Type: store.AuthNone}})
+	is.NoErr(err) // another webhook
+	offset.Store(int64(-25 * time.Hour))
+	_, _, err = st.RotateWebhookSecret(ctx, c.ID, old.UID)
+	is.NoErr(err) // rotated 25 h ago: its overlap is over
+	offset.Store(0)
+
+	now := time.Now()
+	stranger := secret.NewSigningSecret()
+	const body = `{"type":"orcid.record.updated"}`
+	tests := []struct {
+		name    string
+		secret  string // what the library signs with ("" for none)
+		header  http.Header
+		verdict store.Verdict
+		problem store.SignatureProblem
+		signer  store.Signer
+		libErr  error // what the library's Verify says with secret (nil: it verifies)
+	}{
+		{name: "client's secret", secret: c.SigningSecret, header: signedBy(t, c.SigningSecret, "msg_a", now, body),
+			verdict: store.VerdictValid, signer: store.Signer{Kind: "client", ID: c.ID}},
+		{name: "webhook's current secret", secret: current, header: signedBy(t, current, "msg_b", now, body),
+			verdict: store.VerdictValid, signer: store.Signer{Kind: "webhook", ID: hook.UID}},
+		{name: "rotated-out secret within the overlap", secret: first, header: signedBy(t, first, "msg_c", now, body),
+			verdict: store.VerdictValid, signer: store.Signer{Kind: "webhook", ID: hook.UID, Previous: true}},
+		{name: "rotated-out secret after the overlap", secret: oldFirst, header: signedBy(t, oldFirst, "msg_d", now, body),
+			verdict: store.VerdictInvalid, problem: store.SignatureWrong},
+		{name: "a secret hookd does not hold", secret: stranger, header: signedBy(t, stranger, "msg_e", now, body),
+			verdict: store.VerdictInvalid, problem: store.SignatureWrong},
+		{name: "timestamp too old", secret: c.SigningSecret, header: signedBy(t, c.SigningSecret, "msg_f", now.Add(-10*time.Minute), body),
+			verdict: store.VerdictInvalid, problem: store.SignatureTooOld, signer: store.Signer{Kind: "client", ID: c.ID}, libErr: standardwebhooks.ErrMessageTooOld},
+		{name: "timestamp too new", secret: c.SigningSecret, header: signedBy(t, c.SigningSecret, "msg_g", now.Add(10*time.Minute), body),
+			verdict: store.VerdictInvalid, problem: store.SignatureTooNew, signer: store.Signer{Kind: "client", ID: c.ID}, libErr: standardwebhooks.ErrMessageTooNew},
+		{name: "old timestamp and a stranger's secret", secret: stranger, header: signedBy(t, stranger, "msg_h", now.Add(-time.Hour), body),
+			verdict: store.VerdictInvalid, problem: store.SignatureTooOld, libErr: standardwebhooks.ErrMessageTooOld},
+		{name: "both signatures of a rotation", secret: current, header: func() http.Header {
+			h := signedBy(t, current, "msg_i", now, body)
+			h.Set("webhook-signature", signedBy(t, first, "msg_i", now, body).Get("webhook-signature")+" "+h.Get("webhook-signature"))
+			return h
+		}(), verdict: store.VerdictValid, signer: store.Signer{Kind: "webhook", ID: hook.UID}}, // the current one is named
+		{name: "unknown version and a good v1", secret: c.SigningSecret, header: func() http.Header {
+			h := signedBy(t, c.SigningSecret, "msg_j", now, body)
+			h.Set("webhook-signature", "v1a,AAAA "+h.Get("webhook-signature"))
+			return h
+		}(), verdict: store.VerdictValid, signer: store.Signer{Kind: "client", ID: c.ID}},
+		{name: "body changed on the way", secret: c.SigningSecret, header: signedBy(t, c.SigningSecret, "msg_k", now, body+" "),
+			verdict: store.VerdictInvalid, problem: store.SignatureWrong, libErr: standardwebhooks.ErrNoMatchingSignature},
+		{name: "no webhook-id", secret: c.SigningSecret, header: func() http.Header {
+			h := signedBy(t, c.SigningSecret, "msg_l", now, body)
+			h.Del("webhook-id")
+			return h
+		}(), verdict: store.VerdictInvalid, problem: store.SignatureMalformed, libErr: standardwebhooks.ErrRequiredHeaders},
+		{name: "timestamp not a number", secret: c.SigningSecret, header: func() http.Header {
+			h := signedBy(t, c.SigningSecret, "msg_m", now, body)
+			h.Set("webhook-timestamp", now.Format(time.RFC3339))
+			return h
+		}(), verdict: store.VerdictInvalid, problem: store.SignatureMalformed, libErr: standardwebhooks.ErrInvalidHeaders},
+		{name: "no v1 signature", secret: c.SigningSecret, header: func() http.Header {
+			h := signedBy(t, c.SigningSecret, "msg_n", now, body)
+			h.Set("webhook-signature", "garbage")
+			return h
+		}(), verdict: store.VerdictInvalid, problem: store.SignatureMalformed, libErr: standardwebhooks.ErrNoMatchingSignature},
+		{name: "unsigned", header: http.Header{"Webhook-Id": {"msg_o"}, "Webhook-Timestamp": {strconv.FormatInt(now.Unix(), 10)}},
+			verdict: store.VerdictUnsigned},
+		{name: "no headers at all", header: http.Header{}, verdict: store.VerdictUnsigned},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			is := is.New(t)
+			r := record(t, st, receipt("sig", tt.header, body), store.InboxLimits{})
+			is.Equal(r.Signature.Verdict, tt.verdict) // hookd's verdict
+			is.Equal(r.Signature.Problem, tt.problem) // and why
+			is.Equal(r.Signature.Signer, tt.signer)   // whose secret it matches
+			is.True(r.Signature.Detail != "")         // said in words
+			saved, err := st.InboxRequestByID(ctx, r.ID)
+			is.NoErr(err)                          // read back
+			is.Equal(saved.Signature, r.Signature) // stored as judged
+
+			if tt.secret == "" {
+				return
+			}
+			wh, err := standardwebhooks.NewWebhook(tt.secret)
+			is.NoErr(err) // the library, with the secret the test signed with
+			libErr := wh.Verify([]byte(body), tt.header)
+			if tt.libErr == nil {
+				is.NoErr(libErr) // the library verifies it with this secret too
+				return
+			}
+			is.True(errors.Is(libErr, tt.libErr)) // the library refuses it for the same reason
+		})
+	}
+}
+
+// TestInboxLinksDelivery: a request whose webhook-id names an in-flight delivery
+// to this inbox is linked to that delivery and attempt, and its signature is
+// checked against that delivery's secret; the same id at another inbox is not.
+func TestInboxLinksDelivery(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	st := newStore(t)
+	c, err := st.CreateClient(ctx, store.NewClient{Name: "dev", Scopes: []string{store.ScopeWebhook}})
+	is.NoErr(err) // a client
+	const orcidID = "0000-0002-7253-3645"
+	_, _, err = st.PutOrcidWebhook(ctx, c.ID, orcidID, "http://127.0.0.1:8080/inbox/demo/"+orcidID+"/updated")
+	is.NoErr(err) // registered at the inbox
+	_, err = st.Intake(ctx, "", "", []store.Event{{Orcid: orcidID}}, 0)
+	is.NoErr(err) // an event
+	claimed, err := st.Claim(ctx, 10, time.Minute)
+	is.NoErr(err)             // the dispatcher takes it
+	is.Equal(len(claimed), 1) // one delivery
+	d := claimed[0]
+
+	h := signedBy(t, c.SigningSecret, store.MessageID(d.ID), st.Now(), "")
+	r := record(t, st, receipt("demo", h, ""), store.InboxLimits{})
+	is.Equal(r.DeliveryID, d.ID)                      // linked to the delivery
+	is.Equal(r.Attempt, 1)                            // and its attempt
+	is.Equal(r.Signature.Verdict, store.VerdictValid) // signed by its client
+	is.Equal(r.Signature.Signer.ID, c.ID)             // whose secret it is
+	other := record(t, st, receipt("other", h, ""), store.InboxLimits{})
+	is.Equal(other.DeliveryID, int64(0)) // the delivery's target is not that inbox
+	forged := record(t, st, receipt("demo", http.Header{"Webhook-Id": {"msg_0" + strconv.FormatInt(d.ID, 10)}}, ""), store.InboxLimits{})
+	is.Equal(forged.DeliveryID, int64(0)) // "msg_07" is not msg_7
+
+	byDelivery, err := st.InboxRequests(ctx, store.InboxFilter{DeliveryID: d.ID})
+	is.NoErr(err)                            // from the delivery's side
+	is.Equal(ids(byDelivery), []int64{r.ID}) // the request it made
+
+	mine, err := st.Inboxes(ctx, store.InboxesFilter{ClientID: c.ID})
+	is.NoErr(err)          // the inboxes the client's webhooks call
+	is.Equal(len(mine), 1) // only demo
+	is.Equal(mine[0].Name, "demo")
+}
