@@ -26,7 +26,7 @@ func TestDefaultConfig(t *testing.T) {
 	is.Equal(c.HTTP.Listen, "127.0.0.1:8080")                       // documented default
 	is.Equal(c.Store.Path, "hookd.db")                              // documented default
 	is.Equal(c.Store.Synchronous, "full")                           // documented default
-	is.Equal(c.Auth.TokenTTL.Duration, 175316*time.Hour)            // ORCID's ~20-year tokens
+	is.Equal(c.Auth.TokenTTL.Duration, 631138518*time.Second)       // ORCID's expires_in
 	is.Equal(c.Delivery.CoalesceWindow.Duration, 5*time.Minute)     // ORCID's "every five minutes"
 	is.Equal(c.Delivery.Timeout.Duration, 20*time.Second)           // ORCID's 20 s
 	is.Equal(c.Delivery.Workers, 64)                                // documented default

@@ -94,7 +94,8 @@ func runCmd(tb testing.TB, args ...string) (string, error) {
 }
 
 // testConfig writes a config file for a daemon on a free loopback port, with its
-// database in a temporary folder, and returns the file's path.
+// database in a temporary folder, creates the database ("hookd init"), and returns
+// the file's path.
 func testConfig(tb testing.TB, extra string) string {
 	tb.Helper()
 	is := is.New(tb)
@@ -102,7 +103,16 @@ func testConfig(tb testing.TB, extra string) string {
 	path := filepath.Join(dir, "hookd.toml")
 	body := "[http]\nlisten = \"127.0.0.1:0\"\n" + extra + "\n[store]\npath = \"hookd.db\"\n[log]\nformat = \"json\"\nlevel = \"debug\"\n"
 	is.NoErr(os.WriteFile(path, []byte(body), 0o600)) // write config
+	initDB(tb, path)
 	return path
+}
+
+// initDB creates the database of the config file at path, as an operator does once.
+func initDB(tb testing.TB, path string) {
+	tb.Helper()
+	if _, err := runCmd(tb, "init", "-config", path); err != nil {
+		tb.Fatalf("hookd init -config %s: %v", path, err)
+	}
 }
 
 // daemon is a running "hookd serve".
@@ -333,7 +343,7 @@ func TestCheckConfig(t *testing.T) {
 	})
 	t.Run("good", func(t *testing.T) {
 		is := is.New(t)
-		cfg := testConfig(t, "")
+		cfg := writeConfig(t, "[store]\npath = \"hookd.db\"\n")
 		out, err := runCmd(t, "check-config", "-config", cfg)
 		is.NoErr(err)                        // accepted
 		is.True(strings.Contains(out, "ok")) // says so

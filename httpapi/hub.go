@@ -17,19 +17,19 @@ import (
 func (s *Server) hubRoutes() {
 	admin := func(h http.Handler) http.Handler { return s.bearer(store.ScopeAdmin, styleProblem, h) }
 	const orgs = "/api/hub/v1/organisations"
-	s.router.Handler(http.MethodPost, orgs, admin(s.handleOrgCreate()))
-	s.router.Handler(http.MethodGet, orgs, admin(s.handleOrgList()))
-	s.router.Handler(http.MethodGet, orgs+"/:id", admin(s.handleOrgGet()))
-	s.router.Handler(http.MethodPatch, orgs+"/:id", admin(s.handleOrgPatch()))
-	s.router.Handler(http.MethodDelete, orgs+"/:id", admin(s.handleOrgDelete()))
-	s.router.Handler(http.MethodPut, orgs+"/:id/webhook", admin(s.handleHubSettingsPut()))
-	s.router.Handler(http.MethodGet, orgs+"/:id/webhook", admin(s.handleHubSettingsGet()))
-	s.router.Handler(http.MethodDelete, orgs+"/:id/webhook", admin(s.handleHubSettingsDelete()))
-	s.router.Handler(http.MethodGet, orgs+"/:id/members", admin(s.handleMemberList()))
-	s.router.Handler(http.MethodPut, orgs+"/:id/members/:orcid", admin(s.handleMemberPut()))
-	s.router.Handler(http.MethodDelete, orgs+"/:id/members/:orcid", admin(s.handleMemberDelete()))
+	s.handle(s.router, http.MethodPost, orgs, admin(s.handleOrgCreate()))
+	s.handle(s.router, http.MethodGet, orgs, admin(s.handleOrgList()))
+	s.handle(s.router, http.MethodGet, orgs+"/:id", admin(s.handleOrgGet()))
+	s.handle(s.router, http.MethodPatch, orgs+"/:id", admin(s.handleOrgPatch()))
+	s.handle(s.router, http.MethodDelete, orgs+"/:id", admin(s.handleOrgDelete()))
+	s.handle(s.router, http.MethodPut, orgs+"/:id/webhook", admin(s.handleHubSettingsPut()))
+	s.handle(s.router, http.MethodGet, orgs+"/:id/webhook", admin(s.handleHubSettingsGet()))
+	s.handle(s.router, http.MethodDelete, orgs+"/:id/webhook", admin(s.handleHubSettingsDelete()))
+	s.handle(s.router, http.MethodGet, orgs+"/:id/members", admin(s.handleMemberList()))
+	s.handle(s.router, http.MethodPut, orgs+"/:id/members/:orcid", admin(s.handleMemberPut()))
+	s.handle(s.router, http.MethodDelete, orgs+"/:id/members/:orcid", admin(s.handleMemberDelete()))
 
-	s.router.Handler(http.MethodPost, "/relay/:orcid/:key", s.handleRelay())
+	s.handle(s.router, http.MethodPost, "/relay/:orcid/:key", s.handleRelay())
 }
 
 // orgJSON is an organisation as the admin API shows it.

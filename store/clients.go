@@ -194,11 +194,17 @@ func (s *Store) Client(ctx context.Context, idOrName string) (Client, error) {
 	return c, err
 }
 
-// RemoveClient deletes a client with its tokens and registrations.
+// RemoveClient deletes a client with its tokens and registrations; the deliveries of
+// its registrations stay as history until retention.
 func (s *Store) RemoveClient(ctx context.Context, idOrName string) error {
 	defer s.tokens.clear()
+	now := ms(s.Now())
 	return s.inTx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, "DELETE FROM clients WHERE id = (SELECT id FROM clients WHERE id = ? OR name = ? ORDER BY id = ? DESC LIMIT 1)", idOrName, idOrName, idOrName)
+		const which = "(SELECT id FROM clients WHERE id = ? OR name = ? ORDER BY id = ? DESC LIMIT 1)"
+		if err := s.removeSubscriptionsWhere(ctx, tx, now, "client_id = "+which, idOrName, idOrName, idOrName); err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, "DELETE FROM clients WHERE id = "+which, idOrName, idOrName, idOrName)
 		if err != nil {
 			return fmt.Errorf("remove client: %w", err)
 		}
