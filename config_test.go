@@ -189,3 +189,21 @@ func TestConfigExample(t *testing.T) {
 	_, err := LoadConfig(example)
 	is.NoErr(err) // the shipped example loads
 }
+
+// TestLogDurations: every log format writes a duration as text ("3s"), never as a
+// number of nanoseconds.
+func TestLogDurations(t *testing.T) {
+	for _, format := range []string{"json", "text", "tint"} {
+		t.Run(format, func(t *testing.T) {
+			is := is.New(t)
+			cfg := DefaultConfig()
+			cfg.Log.Format = format
+			var buf strings.Builder
+			newLogger(cfg, &buf).Info("delivered", "duration", 3*time.Second, "retry_in", 1500*time.Millisecond)
+			out := buf.String()
+			is.True(strings.Contains(out, "3s"))          // the duration as text
+			is.True(strings.Contains(out, "1.5s"))        // every one of them
+			is.True(!strings.Contains(out, "3000000000")) // never nanoseconds
+		})
+	}
+}
