@@ -276,6 +276,9 @@ func (e *env) cmdDev(ctx context.Context, args []string) error {
 		}
 	}
 	if *listen != "" {
+		if _, _, err := net.SplitHostPort(*listen); err != nil {
+			return fmt.Errorf("dev: -listen: must be host:port such as 127.0.0.1:8081, got %q", *listen)
+		}
 		cfg.HTTP.Listen = *listen
 	}
 	if *db != "" {
@@ -283,7 +286,7 @@ func (e *env) cmdDev(ctx context.Context, args []string) error {
 	}
 	e.dev = true
 	if err := cfg.Validate(); err != nil {
-		return flagError("dev", err, map[string]string{"http.listen": "listen", "store.path": "db"})
+		return err
 	}
 	credPath := filepath.Join(filepath.Dir(cfg.Store.Path), devCredentials)
 	return e.serve(ctx, cfg, func(base string, st *store.Store) error {

@@ -112,9 +112,9 @@ Commands:
 `)
 	writeCommands(&b, "")
 	b.WriteString(`
-Every command takes -config FILE; without it, the file HOOKD_CONFIG names, and
-without either, built-in defaults (database ./hookd.db). Only serve, dev and init
-create a database. Run "hookd COMMAND -h" for a command's flags.
+Every command takes -config FILE; without it, the file HOOKD_CONFIG names;
+without either, built-in defaults (database ./hookd.db). Only serve, dev and
+init create a database. Run "hookd COMMAND -h" for a command's flags.
 `)
 	return b.String()
 }
