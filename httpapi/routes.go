@@ -113,7 +113,15 @@ func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
 // endpoints (an OAuth client parses nothing else there), ORCID's body otherwise
 // (ORCID's 9001 covers "endpoint and method mismatch").
 func (s *Server) methodNotAllowed(w http.ResponseWriter, r *http.Request) {
-	allowed := w.Header().Get("Allow")
+	// httprouter lists OPTIONS too, which hookd does not answer (HandleOPTIONS is off).
+	var methods []string
+	for _, m := range strings.Split(w.Header().Get("Allow"), ", ") {
+		if m != http.MethodOptions && m != "" {
+			methods = append(methods, m)
+		}
+	}
+	allowed := strings.Join(methods, ", ")
+	w.Header().Set("Allow", allowed)
 	switch {
 	case strings.HasPrefix(r.URL.Path, "/api/"):
 		writeProblemBody(w, http.StatusMethodNotAllowed, r.Method+" is not allowed here (allowed: "+allowed+")", "")
