@@ -186,8 +186,14 @@ func TestConfigExample(t *testing.T) {
 	if _, err := os.Stat(example); os.IsNotExist(err) {
 		t.Skip("no config.example.toml at the repository root")
 	}
-	_, err := LoadConfig(example)
+	c, err := LoadConfig(example)
 	is.NoErr(err) // the shipped example loads
+	abs, err := filepath.Abs(example)
+	is.NoErr(err)
+	is.True(filepath.IsAbs(c.Store.Path))                                      // its database is where the service keeps data,
+	is.True(filepath.Dir(c.Store.Path) != filepath.Dir(abs))                   // not beside the file (read-only /etc/hookd under the unit)
+	is.Equal(c.Store.Path, "/var/lib/hookd/hookd.db")                          // the unit's StateDirectory
+	is.Equal(c.Auth.TokenTTL.Duration, DefaultConfig().Auth.TokenTTL.Duration) // the documented default lifetime
 }
 
 // TestLogDurations: every log format writes a duration as text ("3s"), never as a
