@@ -117,7 +117,8 @@ func (s *Store) CreateClient(ctx context.Context, nc NewClient) (Credentials, er
 			return Credentials{}, err
 		}
 	}
-	if nc.ID == "" {
+	generated := nc.ID == ""
+	if generated {
 		nc.ID = NewClientID()
 	} else if !clientIDPattern.MatchString(nc.ID) {
 		return Credentials{}, invalid("id", fmt.Sprintf("%q: use letters, digits, '.', '_' and '-' (at most 64)", nc.ID))
@@ -139,6 +140,8 @@ func (s *Store) CreateClient(ctx context.Context, nc NewClient) (Credentials, er
 			nc.ID, nc.Name, salt, secret.SaltedHash(salt, nc.Secret), strings.Join(nc.Scopes, " "),
 			s.box.SealString(creds.SigningSecret), nc.Email, ms(creds.CreatedAt))
 		switch {
+		case isPrimaryKey(err) && generated: // never name an id that no client got
+			return &Error{Code: Conflict, Message: "the client id made for it was taken (a rare chance): try again"}
 		case isPrimaryKey(err): // the id is the primary key
 			return &Error{Code: Conflict, Field: "id", Message: fmt.Sprintf("a client with id %q already exists", nc.ID)}
 		case isUnique(err): // the name is the other unique column
