@@ -91,6 +91,9 @@ func commandList() []command {
 	}
 }
 
+// synopsis is how the command is typed, e.g. "hookd deliveries show [-json] DELIVERY".
+func (c command) synopsis() string { return strings.TrimSpace("hookd " + c.name + " " + c.args) }
+
 // lookup finds the command called name.
 func lookup(name string) (command, bool) {
 	for _, c := range commands {
@@ -221,7 +224,7 @@ func (e *env) flags(name string) (*flag.FlagSet, *string) {
 	fs := flag.NewFlagSet("hookd "+name, flag.ContinueOnError)
 	fs.SetOutput(e.stderr)
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: hookd %s %s\n\n%s.\n\nFlags:\n", name, c.args, strings.ToUpper(c.summary[:1])+c.summary[1:])
+		fmt.Fprintf(fs.Output(), "Usage: %s\n\n%s.\n\nFlags:\n", c.synopsis(), strings.ToUpper(c.summary[:1])+c.summary[1:])
 		fs.PrintDefaults()
 	}
 	cfg := fs.String("config", "", "configuration file (TOML); default: the file HOOKD_CONFIG names, else built-in defaults")
@@ -248,9 +251,9 @@ func (e *env) parse(fs *flag.FlagSet, args []string, min, max int) ([]string, er
 	c, _ := lookup(name)
 	switch {
 	case max >= 0 && len(pos) > max:
-		return nil, fmt.Errorf("%s: unexpected argument %q (usage: hookd %s %s)", name, pos[max], name, c.args)
+		return nil, fmt.Errorf("%s: unexpected argument %q (usage: %s)", name, pos[max], c.synopsis())
 	case len(pos) < min:
-		return nil, fmt.Errorf("%s: missing argument (usage: hookd %s %s)", name, name, c.args)
+		return nil, fmt.Errorf("%s: missing argument (usage: %s)", name, c.synopsis())
 	}
 	return pos, nil
 }
