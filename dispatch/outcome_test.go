@@ -63,6 +63,7 @@ func TestPolicy(t *testing.T) {
 			is.Equal(o.FailingSince, tt.since)                         // since when it failed, for a deactivation
 			is.Equal(o.WasFailing, !tt.c.Target.FailingSince.IsZero()) // whether a success must clear failing_since
 			is.Equal(o.SubscriptionID, tt.c.Target.SubscriptionID)     // for its subscription
+			is.Equal(o.Attempt, tt.c.Attempt)                          // numbered as in the delivery's log, replays included
 		})
 	}
 }
