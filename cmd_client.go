@@ -2,32 +2,14 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"hookd/store"
 )
-
-func (e *env) cmdClient(ctx context.Context, args []string) error {
-	if len(args) == 0 {
-		return errors.New("client: usage: hookd client add|list|remove|rotate [flags]")
-	}
-	switch args[0] {
-	case "add":
-		return e.clientAdd(ctx, args[1:])
-	case "list":
-		return e.clientList(ctx, args[1:])
-	case "remove":
-		return e.clientRemove(ctx, args[1:])
-	case "rotate":
-		return e.clientRotate(ctx, args[1:])
-	default:
-		return fmt.Errorf("client: unknown subcommand %q (add, list, remove, rotate)", args[0])
-	}
-}
 
 // credentialsJSON is the -json output of client add and rotate.
 type credentialsJSON struct {
@@ -39,9 +21,7 @@ type credentialsJSON struct {
 
 func (e *env) printCredentials(c store.Credentials, asJSON bool) error {
 	if asJSON {
-		enc := json.NewEncoder(e.stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(credentialsJSON{ClientID: c.ID, ClientSecret: c.Secret, SigningSecret: c.SigningSecret, Scopes: c.Scopes})
+		return e.printJSON(credentialsJSON{ClientID: c.ID, ClientSecret: c.Secret, SigningSecret: c.SigningSecret, Scopes: c.Scopes})
 	}
 	fmt.Fprintf(e.stdout, "client_id       %s\nclient_secret   %s\n", c.ID, c.Secret)
 	if c.SigningSecret != "" {
@@ -62,11 +42,8 @@ func (e *env) clientAdd(ctx context.Context, args []string) error {
 	sec := fs.String("secret", "", "client secret to use (default: a new random one)")
 	email := fs.String("email", "", "contact address, told when hookd deactivates one of the client's webhooks")
 	asJSON := fs.Bool("json", false, "print the credentials as JSON")
-	if err := fs.Parse(args); err != nil {
+	if _, err := e.parse(fs, args, 0, 0); err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("client add: unexpected argument %q", fs.Arg(0))
 	}
 	if *name == "" {
 		return errors.New("client add: -name is required")
@@ -78,7 +55,7 @@ func (e *env) clientAdd(ctx context.Context, args []string) error {
 	if err != nil {
 		return flagError("client add", err, clientFlags)
 	}
-	st, _, err := e.open(ctx, *path)
+	st, _, err := e.open(ctx, "client add", *path)
 	if err != nil {
 		return err
 	}
@@ -93,10 +70,10 @@ func (e *env) clientAdd(ctx context.Context, args []string) error {
 func (e *env) clientList(ctx context.Context, args []string) error {
 	fs, path := e.flags("client list")
 	asJSON := fs.Bool("json", false, "print JSON")
-	if err := fs.Parse(args); err != nil {
+	if _, err := e.parse(fs, args, 0, 0); err != nil {
 		return err
 	}
-	st, _, err := e.open(ctx, *path)
+	st, _, err := e.open(ctx, "client list", *path)
 	if err != nil {
 		return err
 	}
@@ -107,16 +84,17 @@ func (e *env) clientList(ctx context.Context, args []string) error {
 	}
 	if *asJSON {
 		type row struct {
-			ClientID  string   `json:"client_id"`
-			Name      string   `json:"name"`
-			Scopes    []string `json:"scopes"`
-			CreatedAt string   `json:"created_at"`
+			ClientID  string    `json:"client_id"`
+			Name      string    `json:"name"`
+			Scopes    []string  `json:"scopes"`
+			Email     string    `json:"email,omitempty"`
+			CreatedAt time.Time `json:"created_at"`
 		}
 		rows := make([]row, 0, len(clients))
 		for _, c := range clients {
-			rows = append(rows, row{c.ID, c.Name, c.Scopes, c.CreatedAt.Format("2006-01-02T15:04:05Z07:00")})
+			rows = append(rows, row{c.ID, c.Name, c.Scopes, c.Email, c.CreatedAt.UTC()})
 		}
-		return json.NewEncoder(e.stdout).Encode(rows)
+		return e.printJSON(rows)
 	}
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "CLIENT ID\tNAME\tSCOPES\tCREATED")
@@ -128,22 +106,19 @@ func (e *env) clientList(ctx context.Context, args []string) error {
 
 func (e *env) clientRemove(ctx context.Context, args []string) error {
 	fs, path := e.flags("client remove")
-	pos, err := parseInterspersed(fs, args)
+	pos, err := e.parse(fs, args, 1, 1)
 	if err != nil {
 		return err
 	}
-	if len(pos) != 1 {
-		return errors.New("client remove: usage: hookd client remove [-config FILE] CLIENT_ID")
-	}
-	st, _, err := e.open(ctx, *path)
+	st, _, err := e.open(ctx, "client remove", *path)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
 	if err := st.RemoveClient(ctx, pos[0]); err != nil {
-		return err
+		return fmt.Errorf("client remove: %w", err)
 	}
-	fmt.Fprintf(e.stdout, "removed client %s with its tokens and registrations\n", pos[0])
+	fmt.Fprintf(e.stdout, "removed client %s with its tokens and registrations (their deliveries stay as history until retention)\n", pos[0])
 	return nil
 }
 
@@ -151,14 +126,11 @@ func (e *env) clientRotate(ctx context.Context, args []string) error {
 	fs, path := e.flags("client rotate")
 	sec := fs.String("secret", "", "new client secret (default: a new random one)")
 	asJSON := fs.Bool("json", false, "print the credentials as JSON")
-	pos, err := parseInterspersed(fs, args)
+	pos, err := e.parse(fs, args, 1, 1)
 	if err != nil {
 		return err
 	}
-	if len(pos) != 1 {
-		return errors.New("client rotate: usage: hookd client rotate [-config FILE] [-secret S] CLIENT_ID")
-	}
-	st, _, err := e.open(ctx, *path)
+	st, _, err := e.open(ctx, "client rotate", *path)
 	if err != nil {
 		return err
 	}

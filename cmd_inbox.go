@@ -8,7 +8,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -45,54 +44,16 @@ func (c *Config) targets() store.Targets {
 	return t
 }
 
-const inboxUsage = "inbox: usage: hookd inbox list|show|tail|set|clear [flags]"
-
-func (e *env) cmdInbox(ctx context.Context, args []string) error {
-	if len(args) == 0 {
-		return errors.New(inboxUsage)
-	}
-	switch args[0] {
-	case "list":
-		return e.inboxList(ctx, args[1:])
-	case "show":
-		return e.inboxShow(ctx, args[1:])
-	case "tail":
-		return e.inboxTail(ctx, args[1:])
-	case "set":
-		return e.inboxSet(ctx, args[1:])
-	case "clear":
-		return e.inboxClear(ctx, args[1:])
-	default:
-		return fmt.Errorf("inbox: unknown subcommand %q (list, show, tail, set, clear)", args[0])
-	}
-}
-
-// openExisting opens the database of the configuration at path, refusing to create
-// one: the inbox's commands read what a running hookd recorded.
-func (e *env) openExisting(ctx context.Context, cmd, path string) (*store.Store, error) {
-	cfg, err := e.loadConfig(path, true)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := os.Stat(cfg.Store.Path); errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("%s: no database at %s: start hookd dev (or hookd serve) first, or give -config", cmd, cfg.Store.Path)
-	}
-	return openStore(ctx, cfg, false)
-}
-
 func (e *env) inboxList(ctx context.Context, args []string) error {
 	fs, path := e.flags("inbox list")
 	delivery := fs.Int64("delivery", 0, "the requests this hookd delivery made (one per attempt that reached an inbox)")
 	limit := fs.Int("limit", 50, "at most this many requests, newest first")
 	asJSON := fs.Bool("json", false, "print JSON")
-	pos, err := parseInterspersed(fs, args)
+	pos, err := e.parse(fs, args, 0, 1)
 	if err != nil {
 		return err
 	}
-	if len(pos) > 1 {
-		return errors.New("inbox list: usage: hookd inbox list [NAME] [-delivery ID] [-limit N] [-json]")
-	}
-	st, err := e.openExisting(ctx, "inbox list", *path)
+	st, _, err := e.open(ctx, "inbox list", *path)
 	if err != nil {
 		return err
 	}
@@ -171,18 +132,15 @@ func (e *env) printInboxes(ctx context.Context, st *store.Store, asJSON bool) er
 func (e *env) inboxShow(ctx context.Context, args []string) error {
 	fs, path := e.flags("inbox show")
 	asJSON := fs.Bool("json", false, "print JSON")
-	pos, err := parseInterspersed(fs, args)
+	pos, err := e.parse(fs, args, 1, 1)
 	if err != nil {
 		return err
-	}
-	if len(pos) != 1 {
-		return errors.New("inbox show: usage: hookd inbox show ID [-json]")
 	}
 	id, err := strconv.ParseInt(pos[0], 10, 64)
 	if err != nil || id <= 0 {
 		return fmt.Errorf("inbox show: %q is not a request id (a number from hookd inbox list)", pos[0])
 	}
-	st, err := e.openExisting(ctx, "inbox show", *path)
+	st, _, err := e.open(ctx, "inbox show", *path)
 	if err != nil {
 		return err
 	}
@@ -209,12 +167,9 @@ func (e *env) inboxTail(ctx context.Context, args []string) error {
 	n := fs.Int("n", 10, "show this many of the newest requests first")
 	full := fs.Bool("full", false, "show each request whole: headers and body")
 	interval := fs.Duration("interval", 500*time.Millisecond, fmt.Sprintf("how often to look for new requests (%s to %s)", minTailInterval, maxTailInterval))
-	pos, err := parseInterspersed(fs, args)
+	pos, err := e.parse(fs, args, 1, 1)
 	if err != nil {
 		return err
-	}
-	if len(pos) != 1 {
-		return errors.New("inbox tail: usage: hookd inbox tail NAME [-n N] [-full] [-interval D]")
 	}
 	name := pos[0]
 	if err := store.CheckInboxName("inbox", name); err != nil {
@@ -226,7 +181,7 @@ func (e *env) inboxTail(ctx context.Context, args []string) error {
 	if *n < 0 || *n > 1000 {
 		return fmt.Errorf("inbox tail: -n must be from 0 to 1000, got %d", *n)
 	}
-	st, err := e.openExisting(ctx, "inbox tail", *path)
+	st, _, err := e.open(ctx, "inbox tail", *path)
 	if err != nil {
 		return err
 	}
@@ -286,12 +241,9 @@ func (e *env) inboxSet(ctx context.Context, args []string) error {
 	redirect := fs.String("redirect", "", "redirect to this URL (302 unless -status says 301, 303, 307 or 308)")
 	delay := fs.Duration("delay", 0, fmt.Sprintf("wait this long before answering, e.g. 30s: longer than delivery.timeout makes a timeout (at most %s)", store.MaxInboxDelay))
 	reset := fs.Bool("reset", false, "answer the default again: 204 at once")
-	pos, err := parseInterspersed(fs, args)
+	pos, err := e.parse(fs, args, 1, 1)
 	if err != nil {
 		return err
-	}
-	if len(pos) != 1 {
-		return errors.New("inbox set: usage: hookd inbox set NAME [-status N] [-retry-after SECONDS] [-redirect URL] [-delay D] | -reset")
 	}
 	if err := store.CheckInboxName("inbox", pos[0]); err != nil {
 		return inboxArgError("inbox set", err)
@@ -305,7 +257,7 @@ func (e *env) inboxSet(ctx context.Context, args []string) error {
 	case len(set) == 0:
 		return errors.New("inbox set: say how the inbox answers (-status, -retry-after, -redirect, -delay), or -reset")
 	}
-	st, err := e.openExisting(ctx, "inbox set", *path)
+	st, _, err := e.open(ctx, "inbox set", *path)
 	if err != nil {
 		return err
 	}
@@ -325,14 +277,11 @@ func (e *env) inboxSet(ctx context.Context, args []string) error {
 
 func (e *env) inboxClear(ctx context.Context, args []string) error {
 	fs, path := e.flags("inbox clear")
-	pos, err := parseInterspersed(fs, args)
+	pos, err := e.parse(fs, args, 1, 1)
 	if err != nil {
 		return err
 	}
-	if len(pos) != 1 {
-		return errors.New("inbox clear: usage: hookd inbox clear NAME")
-	}
-	st, err := e.openExisting(ctx, "inbox clear", *path)
+	st, _, err := e.open(ctx, "inbox clear", *path)
 	if err != nil {
 		return err
 	}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -17,54 +16,6 @@ import (
 	"hookd/orcid"
 	"hookd/store"
 )
-
-const orgUsage = `usage:
-  hookd org add -name NAME -tech-contact EMAIL [-json]
-  hookd org list [-json]
-  hookd org show ORG [-json]
-  hookd org set ORG [-name N] [-tech-contact E] [-url U] [-enabled=true|false] [-append-orcid=true|false]
-                    [-apikey-file FILE | -clear-apikey] [-email=true|false] [-notification-email E]
-  hookd org member add -org ORG [-name N] [-email E] [-eppn P] ORCID...
-  hookd org member remove -org ORG ORCID...
-  hookd org member import -org ORG [-strict] FILE.csv
-  hookd org status [-org ORG] [-json]
-ORG is an organisation's id or name.`
-
-func (e *env) cmdOrg(ctx context.Context, args []string) error {
-	if len(args) == 0 {
-		fmt.Fprintln(e.stderr, orgUsage)
-		return errors.New("org: give a subcommand")
-	}
-	switch args[0] {
-	case "add":
-		return e.orgAdd(ctx, args[1:])
-	case "list":
-		return e.orgList(ctx, args[1:])
-	case "show":
-		return e.orgShow(ctx, args[1:])
-	case "set":
-		return e.orgSet(ctx, args[1:])
-	case "member", "members":
-		if len(args) < 2 {
-			fmt.Fprintln(e.stderr, orgUsage)
-			return errors.New("org member: give add, remove or import")
-		}
-		switch args[1] {
-		case "add":
-			return e.memberAdd(ctx, args[2:])
-		case "remove":
-			return e.memberRemove(ctx, args[2:])
-		case "import":
-			return e.memberImport(ctx, args[2:])
-		}
-		fmt.Fprintln(e.stderr, orgUsage)
-		return fmt.Errorf("org member: unknown subcommand %q", args[1])
-	case "status":
-		return e.orgStatus(ctx, args[1:])
-	}
-	fmt.Fprintln(e.stderr, orgUsage)
-	return fmt.Errorf("org: unknown subcommand %q", args[0])
-}
 
 // findOrg resolves an organisation given by id or name.
 func findOrg(ctx context.Context, st *store.Store, ref string) (store.Organisation, error) {
@@ -83,12 +34,6 @@ func findOrg(ctx context.Context, st *store.Store, ref string) (store.Organisati
 	return o, err
 }
 
-func (e *env) printJSON(v any) error {
-	enc := json.NewEncoder(e.stdout)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
-}
-
 // orgFlags are the flags of org add and org set, by the field names of the store's errors.
 var orgFlags = map[string]string{
 	"name": "name", "tech-contact-email": "tech-contact", "url": "url", "notification-email": "notification-email",
@@ -97,7 +42,7 @@ var orgFlags = map[string]string{
 type orgOut struct {
 	ID               int64  `json:"id"`
 	Name             string `json:"name"`
-	TechContactEmail string `json:"tech-contact-email"`
+	TechContactEmail string `json:"tech_contact_email"`
 	Members          int    `json:"members"`
 }
 
@@ -106,10 +51,10 @@ func (e *env) orgAdd(ctx context.Context, args []string) error {
 	name := fs.String("name", "", "organisation name (unique)")
 	contact := fs.String("tech-contact", "", "technical contact e-mail address")
 	asJSON := fs.Bool("json", false, "print JSON")
-	if err := fs.Parse(args); err != nil {
+	if _, err := e.parse(fs, args, 0, 0); err != nil {
 		return err
 	}
-	st, _, err := e.open(ctx, *path)
+	st, _, err := e.open(ctx, "org add", *path)
 	if err != nil {
 		return err
 	}
@@ -129,10 +74,10 @@ func (e *env) orgAdd(ctx context.Context, args []string) error {
 func (e *env) orgList(ctx context.Context, args []string) error {
 	fs, path := e.flags("org list")
 	asJSON := fs.Bool("json", false, "print JSON")
-	if err := fs.Parse(args); err != nil {
+	if _, err := e.parse(fs, args, 0, 0); err != nil {
 		return err
 	}
-	st, _, err := e.open(ctx, *path)
+	st, _, err := e.open(ctx, "org list", *path)
 	if err != nil {
 		return err
 	}
@@ -159,14 +104,11 @@ func (e *env) orgList(ctx context.Context, args []string) error {
 func (e *env) orgShow(ctx context.Context, args []string) error {
 	fs, path := e.flags("org show")
 	asJSON := fs.Bool("json", false, "print JSON")
-	pos, err := parseInterspersed(fs, args)
+	pos, err := e.parse(fs, args, 1, 1)
 	if err != nil {
 		return err
 	}
-	if len(pos) != 1 {
-		return errors.New("org show: usage: hookd org show ORG")
-	}
-	st, _, err := e.open(ctx, *path)
+	st, _, err := e.open(ctx, "org show", *path)
 	if err != nil {
 		return err
 	}
@@ -180,11 +122,21 @@ func (e *env) orgShow(ctx context.Context, args []string) error {
 		return err
 	}
 	if *asJSON {
-		return e.printJSON(map[string]any{
-			"id": o.ID, "name": o.Name, "tech-contact-email": o.TechContactEmail, "members": o.Members,
-			"webhook": map[string]any{"enabled": h.Enabled, "url": h.URL, "append-orcid": h.AppendOrcid, "apikey-set": h.APIKeySet,
-				"email-notifications-enabled": h.EmailEnabled, "notification-email": h.NotificationEmail},
-		})
+		type settings struct {
+			Enabled           bool   `json:"enabled"`
+			URL               string `json:"url"`
+			AppendOrcid       bool   `json:"append_orcid"`
+			APIKeySet         bool   `json:"apikey_set"`
+			WebhookReason     string `json:"webhook_deactivated_reason,omitempty"`
+			EmailEnabled      bool   `json:"email_notifications_enabled"`
+			NotificationEmail string `json:"notification_email"`
+			EmailReason       string `json:"email_deactivated_reason,omitempty"`
+		}
+		return e.printJSON(struct {
+			orgOut
+			Webhook settings `json:"webhook"`
+		}{orgOut{o.ID, o.Name, o.TechContactEmail, o.Members}, settings{h.Enabled, h.URL, h.AppendOrcid, h.APIKeySet,
+			h.WebhookReason, h.EmailEnabled, h.NotificationEmail, h.EmailReason}})
 	}
 	fmt.Fprintf(e.stdout, "organisation %d %q\n  technical contact  %s\n  members            %d\n", o.ID, o.Name, o.TechContactEmail, o.Members)
 	fmt.Fprintf(e.stdout, "  webhook            %s\n", onOff(h.Enabled, h.URL, h.WebhookReason))
@@ -222,16 +174,13 @@ func (e *env) orgSet(ctx context.Context, args []string) error {
 	clearKey := fs.Bool("clear-apikey", false, "send no apikey header")
 	email := fs.Bool("email", false, "turn e-mail notifications on or off")
 	notify := fs.String("notification-email", "", "address for e-mail notifications (\"\" for the technical contact)")
-	pos, err := parseInterspersed(fs, args)
+	pos, err := e.parse(fs, args, 1, 1)
 	if err != nil {
 		return err
 	}
-	if len(pos) != 1 {
-		return errors.New("org set: usage: hookd org set ORG [flags]")
-	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	st, cfg, err := e.open(ctx, *path)
+	st, cfg, err := e.open(ctx, "org set", *path)
 	if err != nil {
 		return err
 	}
@@ -331,12 +280,9 @@ func (e *env) memberAdd(ctx context.Context, args []string) error {
 	name := fs.String("name", "", "member name")
 	email := fs.String("email", "", "member e-mail")
 	eppn := fs.String("eppn", "", "member eduPersonPrincipalName")
-	pos, err := parseInterspersed(fs, args)
+	pos, err := e.parse(fs, args, 1, -1)
 	if err != nil {
 		return err
-	}
-	if len(pos) == 0 {
-		return errors.New("org member add: usage: hookd org member add -org ORG [-name N] [-email E] [-eppn P] ORCID [ORCID ...]")
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
@@ -354,7 +300,7 @@ func (e *env) memberAdd(ctx context.Context, args []string) error {
 	if err != nil {
 		return err // before anything changes
 	}
-	st, cfg, err := e.open(ctx, *path)
+	st, cfg, err := e.open(ctx, "org member add", *path)
 	if err != nil {
 		return err
 	}
@@ -380,14 +326,11 @@ func (e *env) memberAdd(ctx context.Context, args []string) error {
 func (e *env) memberRemove(ctx context.Context, args []string) error {
 	fs, path := e.flags("org member remove")
 	org := fs.String("org", "", "organisation id or name")
-	pos, err := parseInterspersed(fs, args)
+	pos, err := e.parse(fs, args, 1, -1)
 	if err != nil {
 		return err
 	}
-	if len(pos) == 0 {
-		return errors.New("org member remove: usage: hookd org member remove -org ORG ORCID [ORCID ...]")
-	}
-	st, _, err := e.open(ctx, *path)
+	st, _, err := e.open(ctx, "org member remove", *path)
 	if err != nil {
 		return err
 	}
@@ -413,19 +356,16 @@ func (e *env) memberImport(ctx context.Context, args []string) error {
 	fs, path := e.flags("org member import")
 	org := fs.String("org", "", "organisation id or name")
 	strict := fs.Bool("strict", false, "import nothing when any row is rejected")
-	pos, err := parseInterspersed(fs, args)
+	pos, err := e.parse(fs, args, 1, 1)
 	if err != nil {
 		return err
-	}
-	if len(pos) != 1 {
-		return errors.New("org member import: usage: hookd org member import -org ORG [-strict] FILE.csv")
 	}
 	f, err := os.Open(pos[0])
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	st, cfg, err := e.open(ctx, *path)
+	st, cfg, err := e.open(ctx, "org member import", *path)
 	if err != nil {
 		return err
 	}
@@ -456,10 +396,10 @@ func (e *env) orgStatus(ctx context.Context, args []string) error {
 	fs, path := e.flags("org status")
 	org := fs.String("org", "", "only this organisation (id or name)")
 	asJSON := fs.Bool("json", false, "print JSON")
-	if err := fs.Parse(args); err != nil {
+	if _, err := e.parse(fs, args, 0, 0); err != nil {
 		return err
 	}
-	st, _, err := e.open(ctx, *path)
+	st, _, err := e.open(ctx, "org status", *path)
 	if err != nil {
 		return err
 	}
@@ -483,7 +423,7 @@ func (e *env) orgStatus(ctx context.Context, args []string) error {
 		Orcid    string `json:"orcid"`
 		Upstream string `json:"upstream"`
 	}
-	var rows []memberOut
+	rows := []memberOut{}
 	for _, o := range orgs {
 		ms, err := st.Members(ctx, o.ID)
 		if err != nil {

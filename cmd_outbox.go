@@ -2,9 +2,10 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -15,12 +16,9 @@ import (
 func (e *env) cmdNotify(ctx context.Context, args []string) error {
 	fs, path := e.flags("notify")
 	typ := fs.String("type", "UPDATED", "event type: UPDATED or CREATED")
-	ids, err := parseInterspersed(fs, args)
+	ids, err := e.parse(fs, args, 1, -1)
 	if err != nil {
 		return err
-	}
-	if len(ids) == 0 {
-		return errors.New("notify: usage: hookd notify [-config FILE] [-type UPDATED|CREATED] ORCID [ORCID ...]")
 	}
 	t, err := store.ParseEventType("type", *typ)
 	if err != nil {
@@ -34,7 +32,7 @@ func (e *env) cmdNotify(ctx context.Context, args []string) error {
 	for i, id := range ids {
 		events[i] = store.Event{Orcid: id, Type: t}
 	}
-	st, cfg, err := e.open(ctx, *path)
+	st, cfg, err := e.open(ctx, "notify", *path)
 	if err != nil {
 		return err
 	}
@@ -47,60 +45,143 @@ func (e *env) cmdNotify(ctx context.Context, args []string) error {
 	return nil
 }
 
-func (e *env) cmdDeliveries(ctx context.Context, args []string) error {
-	if len(args) == 0 {
-		return errors.New("deliveries: usage: hookd deliveries list|replay|purge [flags]")
+// filterFlags are the flags of the delivery and webhook filters, by the field names
+// of the store's errors (and the admin API's query parameters).
+var filterFlags = map[string]string{
+	"state": "state", "orcid": "orcid", "webhook": "webhook", "client": "client", "org": "org", "since": "since",
+	"until": "until", "format": "format", "status": "status", "id": "id", "before": "before", "limit": "limit",
+}
+
+// deliveryFilterFlags adds the flags of a delivery filter to fs; the returned func
+// reads them (after fs.Parse) into a store.DeliveryFilter, resolving -org and -client.
+func (e *env) deliveryFilterFlags(fs *flag.FlagSet) func(context.Context, *store.Store) (store.DeliveryFilter, error) {
+	state := fs.String("state", "", "only this state: "+strings.Join(store.StateNames, ", "))
+	orcidID := fs.String("orcid", "", "only this record's")
+	webhook := fs.String("webhook", "", "only this webhook's (its id; a removed webhook's too)")
+	client := fs.String("client", "", "only this client's webhooks (id or name)")
+	org := fs.String("org", "", "only this organisation's webhooks (id or name)")
+	since := fs.String("since", "", "only those whose last event is at or after this time (RFC 3339, a date, or how long ago: 2h, 7d)")
+	until := fs.String("until", "", "only those whose last event is before this time (as -since)")
+	return func(ctx context.Context, st *store.Store) (store.DeliveryFilter, error) {
+		f := store.DeliveryFilter{State: *state, Webhook: *webhook, ClientID: *client}
+		var err error
+		now := time.Now()
+		if *orcidID != "" {
+			if f.Orcid, err = orcidFlag("orcid", *orcidID); err != nil {
+				return f, err
+			}
+		}
+		if *since != "" {
+			if f.Since, err = store.ParseTime("since", *since, now, time.Local); err != nil {
+				return f, err
+			}
+		}
+		if *until != "" {
+			if f.Until, err = store.ParseTime("until", *until, now, time.Local); err != nil {
+				return f, err
+			}
+		}
+		if *client != "" {
+			// A client is named by id or name; a removed one's history by its id.
+			if c, err := st.Client(ctx, *client); err == nil {
+				f.ClientID = c.ID
+			}
+		}
+		if *org != "" {
+			o, err := findOrg(ctx, st, *org)
+			if err != nil {
+				return f, &store.Error{Code: store.Invalid, Field: "org", Message: err.Error()}
+			}
+			f.OrgID = o.ID
+		}
+		return f, f.Check()
 	}
-	switch args[0] {
-	case "list":
-		return e.deliveriesList(ctx, args[1:])
-	case "replay":
-		return e.deliveriesReplay(ctx, args[1:])
-	case "purge":
-		return e.deliveriesPurge(ctx, args[1:])
-	default:
-		return fmt.Errorf("deliveries: unknown subcommand %q (list, replay, purge)", args[0])
+}
+
+// orcidFlag reads an iD given to a flag (bare or as an https://orcid.org/ URL).
+func orcidFlag(field, v string) (string, error) {
+	ids, err := orcidArgs("", []string{v})
+	if err != nil {
+		return "", &store.Error{Code: store.Invalid, Field: field, Message: strings.TrimPrefix(err.Error(), ": ")}
 	}
+	return ids[0], nil
+}
+
+// deliveryJSON is a delivery in the command line's -json output.
+type deliveryJSON struct {
+	ID               int64         `json:"id"`
+	MessageID        string        `json:"message_id"`
+	Webhook          string        `json:"webhook"`
+	WebhookRemovedAt time.Time     `json:"webhook_removed_at,omitzero"`
+	ClientID         string        `json:"client_id,omitempty"`
+	OrgID            int64         `json:"org_id,omitempty"`
+	Format           string        `json:"format"`
+	Target           string        `json:"target"`
+	Orcid            string        `json:"orcid"`
+	Type             string        `json:"type"`
+	State            string        `json:"state"`
+	Events           int           `json:"events"`
+	Attempts         int           `json:"attempts"`
+	FirstEventAt     time.Time     `json:"first_event_at"`
+	LastEventAt      time.Time     `json:"last_event_at"`
+	DueAt            time.Time     `json:"due_at,omitzero"`
+	DoneAt           time.Time     `json:"done_at,omitzero"`
+	ReplayedAt       time.Time     `json:"replayed_at,omitzero"`
+	LastStatus       int           `json:"last_status,omitempty"`
+	LastError        string        `json:"last_error,omitempty"`
+	AttemptLog       []attemptJSON `json:"attempt_log,omitempty"`
+}
+
+// attemptJSON is one attempt in the -json output.
+type attemptJSON struct {
+	Attempt   int       `json:"attempt"`
+	StartedAt time.Time `json:"started_at"`
+	Duration  string    `json:"duration"`
+	Status    int       `json:"status,omitempty"`
+	Error     string    `json:"error,omitempty"`
+	Response  string    `json:"response,omitempty"`
+}
+
+func toDeliveryJSON(d store.Delivery, log []store.Attempt) deliveryJSON {
+	out := deliveryJSON{ID: d.ID, MessageID: store.MessageID(d.ID), Webhook: d.SubscriptionUID, WebhookRemovedAt: d.RemovedAt,
+		ClientID: d.ClientID, OrgID: d.OrgID, Format: d.Format, Target: d.Target, Orcid: d.Subject, Type: d.EventType,
+		State: d.StateName(), Events: d.EventCount, Attempts: d.Attempts, FirstEventAt: d.FirstEventAt, LastEventAt: d.LastEventAt,
+		DoneAt: d.DoneAt, ReplayedAt: d.ReplayedAt, LastStatus: d.LastStatus, LastError: d.LastError}
+	if d.State == store.StatePending {
+		out.DueAt = d.DueAt
+	}
+	for _, a := range log {
+		out.AttemptLog = append(out.AttemptLog, attemptJSON{Attempt: a.Attempt, StartedAt: a.StartedAt,
+			Duration: a.Duration.Round(time.Millisecond).String(), Status: a.Status, Error: a.Error, Response: a.Response})
+	}
+	return out
 }
 
 func (e *env) deliveriesList(ctx context.Context, args []string) error {
 	fs, path := e.flags("deliveries list")
-	state := fs.String("state", "", "only this state: "+strings.Join(store.StateNames, ", "))
-	orcidID := fs.String("orcid", "", "only this record's")
+	filter := e.deliveryFilterFlags(fs)
 	limit := fs.Int("limit", 50, "at most this many, newest first")
 	attempts := fs.Bool("attempts", false, "show each delivery's attempt log")
 	asJSON := fs.Bool("json", false, "print JSON")
-	if err := fs.Parse(args); err != nil {
+	if _, err := e.parse(fs, args, 0, 0); err != nil {
 		return err
 	}
-	st, _, err := e.open(ctx, *path)
+	if *limit < 1 {
+		return fmt.Errorf("deliveries list: -limit: must be at least 1, got %d", *limit)
+	}
+	st, _, err := e.open(ctx, "deliveries list", *path)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	ds, err := st.Deliveries(ctx, store.DeliveryFilter{State: *state, Orcid: *orcidID, Limit: *limit})
+	f, err := filter(ctx, st)
 	if err != nil {
-		return flagError("deliveries list", err, map[string]string{"state": "state"})
+		return flagError("deliveries list", err, filterFlags)
 	}
-	if *asJSON {
-		type row struct {
-			ID         int64  `json:"id"`
-			State      string `json:"state"`
-			Orcid      string `json:"orcid"`
-			Target     string `json:"target"`
-			Type       string `json:"type"`
-			Events     int    `json:"events"`
-			Attempts   int    `json:"attempts"`
-			DueAt      string `json:"due_at"`
-			LastStatus int    `json:"last_status,omitempty"`
-			LastError  string `json:"last_error,omitempty"`
-		}
-		rows := make([]row, 0, len(ds))
-		for _, d := range ds {
-			rows = append(rows, row{d.ID, d.StateName(), d.Subject, d.Target, d.EventType, d.EventCount, d.Attempts,
-				d.DueAt.Format(time.RFC3339), d.LastStatus, d.LastError})
-		}
-		return json.NewEncoder(e.stdout).Encode(rows)
+	f.Limit = *limit
+	ds, err := st.Deliveries(ctx, f)
+	if err != nil {
+		return flagError("deliveries list", err, filterFlags)
 	}
 	var logs map[int64][]store.Attempt
 	if *attempts {
@@ -112,29 +193,50 @@ func (e *env) deliveriesList(ctx context.Context, args []string) error {
 			return err
 		}
 	}
+	if *asJSON {
+		rows := make([]deliveryJSON, 0, len(ds))
+		for _, d := range ds {
+			rows = append(rows, toDeliveryJSON(d, logs[d.ID]))
+		}
+		return e.printJSON(rows)
+	}
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tSTATE\tORCID\tTARGET\tEVENTS\tATTEMPTS\tDUE\tLAST")
+	fmt.Fprintln(tw, "ID\tSTATE\tWEBHOOK\tORCID\tTARGET\tEVENTS\tATTEMPTS\tDUE\tLAST")
 	for _, d := range ds {
-		last := ""
-		if d.LastStatus != 0 {
-			last = fmt.Sprint(d.LastStatus)
-		}
-		if d.LastError != "" {
-			last = strings.TrimSpace(last + " " + d.LastError)
-		}
-		due := d.DueAt.Local().Format("2006-01-02 15:04:05")
-		if d.State >= store.StateDelivered {
-			due = "-"
-		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%d\t%s\t%s\n", d.ID, d.StateName(), d.Subject, d.Target, d.EventCount, d.Attempts, due, last)
-		if *attempts {
-			for _, a := range logs[d.ID] {
-				fmt.Fprintf(tw, "\t  attempt %d\t%s\t%s\t%d\t%s\t%s\n", a.Attempt, a.StartedAt.Local().Format("2006-01-02 15:04:05"),
-					a.Duration.Round(time.Millisecond), a.Status, a.Error, oneLine(a.Response, 60))
-			}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\n", d.ID, d.StateName(), webhookWord(d), d.Subject, d.Target,
+			d.EventCount, d.Attempts, dueWord(d), lastWord(d))
+		for _, a := range logs[d.ID] {
+			fmt.Fprintf(tw, "\t  attempt %d\t%s\t%s\t%d\t%s\t%s\n", a.Attempt, a.StartedAt.Local().Format("2006-01-02 15:04:05"),
+				a.Duration.Round(time.Millisecond), a.Status, a.Error, oneLine(a.Response, 60))
 		}
 	}
 	return tw.Flush()
+}
+
+// webhookWord is a delivery's webhook id, marked when the webhook was removed.
+func webhookWord(d store.Delivery) string {
+	if !d.RemovedAt.IsZero() {
+		return d.SubscriptionUID + " (removed)"
+	}
+	return d.SubscriptionUID
+}
+
+func dueWord(d store.Delivery) string {
+	if d.State >= store.StateDelivered {
+		return "-"
+	}
+	return d.DueAt.Local().Format("2006-01-02 15:04:05")
+}
+
+func lastWord(d store.Delivery) string {
+	last := ""
+	if d.LastStatus != 0 {
+		last = fmt.Sprint(d.LastStatus)
+	}
+	if d.LastError != "" {
+		last = strings.TrimSpace(last + " " + d.LastError)
+	}
+	return last
 }
 
 func oneLine(s string, n int) string {
@@ -145,70 +247,142 @@ func oneLine(s string, n int) string {
 	return s
 }
 
-func (e *env) deliveriesReplay(ctx context.Context, args []string) error {
-	fs, path := e.flags("deliveries replay")
-	id := fs.Int64("id", 0, "replay this delivery")
-	since := fs.String("since", "", "replay every failed or dead delivery whose last event is at or after this time (RFC 3339, or a duration such as 2h meaning that long ago)")
-	if err := fs.Parse(args); err != nil {
+// deliveryArg reads a delivery id given as an argument or to -id.
+func deliveryArg(cmd, flagName, s string) (int64, error) {
+	id, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || id <= 0 {
+		if flagName != "" {
+			return 0, fmt.Errorf("%s: -%s: %q is not a delivery id (a positive number, as deliveries list shows)", cmd, flagName, s)
+		}
+		return 0, fmt.Errorf("%s: %q is not a delivery id (a positive number, as deliveries list shows)", cmd, s)
+	}
+	return id, nil
+}
+
+func (e *env) deliveriesShow(ctx context.Context, args []string) error {
+	fs, path := e.flags("deliveries show")
+	asJSON := fs.Bool("json", false, "print JSON")
+	pos, err := e.parse(fs, args, 1, 1)
+	if err != nil {
 		return err
 	}
-	if (*id == 0) == (*since == "") {
-		return errors.New("deliveries replay: give -id N or -since TIME")
+	id, err := deliveryArg("deliveries show", "", pos[0])
+	if err != nil {
+		return err
 	}
-	f := store.ReplayFilter{ID: *id}
-	if *since != "" {
-		t, err := parseSince(*since, time.Now())
-		if err != nil {
-			return fmt.Errorf("deliveries replay: -since: %w", err)
-		}
-		f.Since = t
-	}
-	st, _, err := e.open(ctx, *path)
+	st, _, err := e.open(ctx, "deliveries show", *path)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	n, err := st.Replay(ctx, f)
+	d, err := st.Delivery(ctx, store.DeliveryFilter{ID: id})
+	if err != nil {
+		return fmt.Errorf("deliveries show: %w", err)
+	}
+	log, err := st.Attempts(ctx, d.ID)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stdout, "%d delivery(ies) due again now; a running hookd sends them on its next tick\n", n)
-	return nil
+	if *asJSON {
+		return e.printJSON(toDeliveryJSON(d, log))
+	}
+	j := toDeliveryJSON(d, log)
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	line := func(k, v string) {
+		if v != "" {
+			fmt.Fprintf(tw, "%s\t%s\n", k, v)
+		}
+	}
+	when := func(t time.Time) string {
+		if t.IsZero() {
+			return ""
+		}
+		return t.Local().Format("2006-01-02 15:04:05")
+	}
+	line("delivery", fmt.Sprintf("%d (webhook-id %s)", d.ID, j.MessageID))
+	line("state", d.StateName())
+	line("webhook", webhookWord(d))
+	line("removed", when(d.RemovedAt))
+	line("client", d.ClientID)
+	if d.OrgID != 0 {
+		line("organisation", strconv.FormatInt(d.OrgID, 10))
+	}
+	line("target", d.Target+" ("+d.Format+")")
+	line("record", d.Subject+" ("+d.EventType+", "+strconv.Itoa(d.EventCount)+" event(s))")
+	line("events", when(d.FirstEventAt)+" to "+when(d.LastEventAt))
+	if d.State == store.StatePending {
+		line("due", when(d.DueAt))
+	}
+	line("done", when(d.DoneAt))
+	line("replayed", when(d.ReplayedAt))
+	line("last", lastWord(d))
+	line("attempts", strconv.Itoa(d.Attempts))
+	for _, a := range log {
+		fmt.Fprintf(tw, "  attempt %d\t%s  %s  %d  %s  %s\n", a.Attempt, when(a.StartedAt), a.Duration.Round(time.Millisecond),
+			a.Status, a.Error, oneLine(a.Response, 60))
+	}
+	return tw.Flush()
 }
 
-// parseSince reads an RFC 3339 time, a date, or a duration meaning that long before now.
-func parseSince(s string, now time.Time) (time.Time, error) {
-	if t, err := time.Parse(time.RFC3339, s); err == nil {
-		return t, nil
+func (e *env) deliveriesReplay(ctx context.Context, args []string) error {
+	fs, path := e.flags("deliveries replay")
+	id := fs.String("id", "", "replay this delivery")
+	filter := e.deliveryFilterFlags(fs)
+	if _, err := e.parse(fs, args, 0, 0); err != nil {
+		return err
 	}
-	if t, err := time.ParseInLocation("2006-01-02", s, time.Local); err == nil {
-		return t, nil
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if set["id"] == set["since"] {
+		return errors.New("deliveries replay: give -id DELIVERY, or -since TIME (with other filters if you like)")
 	}
-	if d, err := time.ParseDuration(s); err == nil && d > 0 {
-		return now.Add(-d), nil
+	st, _, err := e.open(ctx, "deliveries replay", *path)
+	if err != nil {
+		return err
 	}
-	return time.Time{}, fmt.Errorf("%q is not an RFC 3339 time (2026-01-02T15:04:05Z), a date (2026-01-02) or a duration (2h)", s)
+	defer st.Close()
+	f, err := filter(ctx, st)
+	if err != nil {
+		return flagError("deliveries replay", err, filterFlags)
+	}
+	if set["id"] {
+		if f.ID, err = deliveryArg("deliveries replay", "id", *id); err != nil {
+			return err
+		}
+	}
+	res, err := st.Replay(ctx, f)
+	if se := (*store.Error)(nil); errors.As(err, &se) && errors.Is(se, store.ErrDeactivated) {
+		return fmt.Errorf("deliveries replay: %s (hookd webhooks activate %s)", se.Message, se.Value)
+	}
+	if err != nil {
+		return flagError("deliveries replay", err, filterFlags)
+	}
+	fmt.Fprintf(e.stdout, "%d delivery(ies) due again now; a running hookd sends them on its next tick\n", res.Replayed)
+	if res.Deactivated > 0 {
+		fmt.Fprintf(e.stdout, "%d failed or dead delivery(ies) of deactivated webhooks left as they are: activate a webhook (hookd webhooks activate WEBHOOK) and replay again to send them\n", res.Deactivated)
+	}
+	return nil
 }
 
 func (e *env) deliveriesPurge(ctx context.Context, args []string) error {
 	fs, path := e.flags("deliveries purge")
 	state := fs.String("state", store.StateDead.String(), "purge deliveries in this state: "+store.StateDead.String()+" or "+store.StateDelivered.String())
-	before := fs.String("before", "", "purge those that finished before this time (RFC 3339, a date, or a duration such as 720h meaning that long ago); required")
-	if err := fs.Parse(args); err != nil {
+	before := fs.String("before", "", "purge those that finished before this time (RFC 3339, a date, or how long ago: 720h, 30d); required")
+	if _, err := e.parse(fs, args, 0, 0); err != nil {
 		return err
 	}
 	if *before == "" {
-		return errors.New("deliveries purge: -before is required, e.g. -before 720h")
+		return errors.New("deliveries purge: -before is required, e.g. -before 30d")
 	}
-	t, err := parseSince(*before, time.Now())
+	t, err := store.ParseTime("before", *before, time.Now(), time.Local)
 	if err != nil {
-		return fmt.Errorf("deliveries purge: -before: %w", err)
+		return flagError("deliveries purge", err, filterFlags)
 	}
 	st, ok := store.ParseState(*state)
 	if !ok || (st != store.StateDead && st != store.StateDelivered) {
-		return fmt.Errorf("deliveries purge: -state must be %s or %s, got %q", store.StateDead, store.StateDelivered, *state)
+		return fmt.Errorf("deliveries purge: -state: must be %s or %s, got %q", store.StateDead, store.StateDelivered, *state)
 	}
-	s, _, err := e.open(ctx, *path)
+	s, _, err := e.open(ctx, "deliveries purge", *path)
 	if err != nil {
 		return err
 	}

@@ -21,14 +21,56 @@ import (
 
 func (e *env) cmdServe(ctx context.Context, args []string) error {
 	fs, path := e.flags("serve")
-	if err := fs.Parse(args); err != nil {
+	if _, err := e.parse(fs, args, 0, 0); err != nil {
 		return err
 	}
-	cfg, err := e.loadConfig(*path, false)
+	cfg, _, err := e.loadConfig(*path, false)
 	if err != nil {
 		return err
 	}
 	return e.serve(ctx, cfg, nil)
+}
+
+// cmdInit is the explicit first-time setup: it creates the database (migrated) and
+// its secret key, and says what it made. A database that exists is left as it is.
+func (e *env) cmdInit(ctx context.Context, args []string) error {
+	fs, path := e.flags("init")
+	if _, err := e.parse(fs, args, 0, 0); err != nil {
+		return err
+	}
+	cfg, from, err := e.loadConfig(*path, false)
+	if err != nil {
+		return err
+	}
+	db, _ := filepath.Abs(cfg.Store.Path)
+	key, _ := filepath.Abs(cfg.SecretKeyPath())
+	if _, err := os.Stat(db); err == nil {
+		fmt.Fprintf(e.stdout, "database %s exists already (%s): nothing created\n", db, from)
+		return nil
+	}
+	_, keyErr := os.Stat(key)
+	if err := os.MkdirAll(filepath.Dir(db), 0o700); err != nil {
+		return fmt.Errorf("init: %w", err)
+	}
+	st, err := openStore(ctx, cfg, false, true)
+	if err != nil {
+		return fmt.Errorf("init: %w", err)
+	}
+	if err := st.Close(); err != nil {
+		return fmt.Errorf("init: %w", err)
+	}
+	fmt.Fprintf(e.stdout, "created database %s (schema version %d; %s)\n", db, store.SchemaVersion(), from)
+	if keyErr == nil {
+		fmt.Fprintf(e.stdout, "using the existing secret key %s\n", key)
+	} else {
+		fmt.Fprintf(e.stdout, "created secret key %s (mode 0600): keep it with the database's backups; the stored secrets cannot be opened without it\n", key)
+	}
+	cfgFlag := ""
+	if *path != "" {
+		cfgFlag = " -config " + *path
+	}
+	fmt.Fprintf(e.stdout, "next: hookd client add%s -name NAME, then hookd serve%s\n", cfgFlag, cfgFlag)
+	return nil
 }
 
 // serve runs the daemon until ctx ends. onListen, when set, is called with the
@@ -47,12 +89,15 @@ func (e *env) serve(ctx context.Context, cfg Config, onListen func(base string, 
 		return fmt.Errorf("http.listen: %w", err)
 	}
 	defer ln.Close()
+	if err := os.MkdirAll(filepath.Dir(cfg.Store.Path), 0o700); err != nil {
+		return fmt.Errorf("store.path: %w", err)
+	}
 	lock, err := acquireServeLock(cfg.Store.Path, ln.Addr().String())
 	if err != nil {
 		return err
 	}
 	defer lock.release()
-	st, err := openStore(ctx, cfg, true)
+	st, err := openStore(ctx, cfg, true, true)
 	if err != nil {
 		return err
 	}
@@ -206,22 +251,47 @@ type devClient struct {
 	SigningSecret string `json:"signing_secret,omitempty"`
 }
 
-func (e *env) cmdDev(ctx context.Context, args []string) error {
-	fs, _ := e.flags("dev")
-	listen := fs.String("listen", "127.0.0.1:8080", "address to listen on")
-	db := fs.String("db", devDatabase, "database file")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
+// devConfig is the configuration of hookd dev without a file: the built-in defaults,
+// with its own database, loopback callbacks allowed, no coalescing delay and quick
+// retries.
+func devConfig() Config {
 	cfg := DefaultConfig()
-	cfg.HTTP.Listen = *listen
-	cfg.Store.Path = *db
+	cfg.Store.Path = devDatabase
 	cfg.Delivery.AllowPrivateTargets = true
 	cfg.Delivery.CoalesceWindow = Duration{}
 	cfg.Delivery.RetryBase = Duration{5 * time.Second}
 	cfg.Delivery.RetryMaxDelay = Duration{5 * time.Minute}
 	cfg.Delivery.Tick = Duration{500 * time.Millisecond}
 	cfg.Inbox.Enabled = true
+	return cfg
+}
+
+// cmdDev runs the daemon with devConfig, a file given with -config read over it (so
+// http.base_path and the rest can be tried in dev mode), and -listen and -db over
+// both. HOOKD_CONFIG, meant for the service's commands, does not apply.
+func (e *env) cmdDev(ctx context.Context, args []string) error {
+	fs, path := e.flags("dev")
+	listen := fs.String("listen", "", "address to listen on (default 127.0.0.1:8080, or http.listen of -config)")
+	db := fs.String("db", "", "database file (default ./"+devDatabase+", or store.path of -config)")
+	if _, err := e.parse(fs, args, 0, 0); err != nil {
+		return err
+	}
+	cfg := devConfig()
+	if *path != "" {
+		var err error
+		if cfg, err = loadConfigOver(devConfig(), *path); err != nil {
+			return err
+		}
+	}
+	if *listen != "" {
+		if _, _, err := net.SplitHostPort(*listen); err != nil {
+			return fmt.Errorf("dev: -listen: must be host:port such as 127.0.0.1:8081, got %q", *listen)
+		}
+		cfg.HTTP.Listen = *listen
+	}
+	if *db != "" {
+		cfg.Store.Path = *db
+	}
 	e.dev = true
 	if err := cfg.Validate(); err != nil {
 		return err
@@ -285,7 +355,7 @@ func printDevBanner(e *env, cfg Config, base string, c devClient) {
 	webhook := api + "/" + record + "/webhook/" + httpapi.EscapeSegment(callback)
 	fmt.Fprintf(e.stdout, `
 hookd %s is running in development mode.
-  database        ./%s (loopback callbacks allowed, no coalescing delay)
+  database        %s (loopback callbacks allowed, no coalescing delay)
   client_id       %s
   client_secret   %s
   signing secret  %s

@@ -2,62 +2,205 @@ package main
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"text/tabwriter"
+	"time"
 
 	"hookd/store"
 )
 
-func (e *env) cmdWebhooks(ctx context.Context, args []string) error {
-	if len(args) == 0 || args[0] != "list" {
-		return errors.New("webhooks: usage: hookd webhooks list [-client ID] [-orcid ID] [-json]")
+// webhookJSON is a webhook of any kind in the command line's -json output.
+type webhookJSON struct {
+	ID           string    `json:"id"`
+	Format       string    `json:"format"`
+	ClientID     string    `json:"client_id,omitempty"`
+	OrgID        int64     `json:"org_id,omitempty"`
+	Orcid        string    `json:"orcid,omitempty"`
+	Target       string    `json:"target"`
+	Status       string    `json:"status"`
+	Reason       string    `json:"reason,omitempty"`
+	FailingSince time.Time `json:"failing_since,omitzero"`
+	Types        []string  `json:"types,omitempty"`
+	Description  string    `json:"description,omitempty"`
+	CreatedAt    time.Time `json:"created_at"`
+	UpdatedAt    time.Time `json:"updated_at"`
+}
+
+func toWebhookJSON(s store.Subscription) webhookJSON {
+	return webhookJSON{ID: s.UID, Format: s.Format, ClientID: s.ClientID, OrgID: s.OrgID, Orcid: s.Orcid, Target: s.Target,
+		Status: s.Status(), Reason: s.Reason, FailingSince: s.FailingSince, Types: s.Types, Description: s.Description,
+		CreatedAt: s.CreatedAt, UpdatedAt: s.UpdatedAt}
+}
+
+// owner says whose a webhook is: its client, or its organisation.
+func owner(s store.Subscription) string {
+	switch {
+	case s.ClientID != "":
+		return s.ClientID
+	case s.OrgID != 0:
+		return "org " + strconv.FormatInt(s.OrgID, 10)
 	}
+	return "hookd"
+}
+
+func (e *env) webhooksList(ctx context.Context, args []string) error {
 	fs, path := e.flags("webhooks list")
-	client := fs.String("client", "", "only this client's")
-	orcidID := fs.String("orcid", "", "only this record's")
+	client := fs.String("client", "", "only this client's (id or name)")
+	org := fs.String("org", "", "only this organisation's (id or name)")
+	orcidID := fs.String("orcid", "", "only those for this record")
+	format := fs.String("format", "", "only this kind: "+strings.Join(store.Formats, ", "))
+	status := fs.String("status", "", "only active or only deactivated ones")
 	asJSON := fs.Bool("json", false, "print JSON")
-	if err := fs.Parse(args[1:]); err != nil {
+	if _, err := e.parse(fs, args, 0, 0); err != nil {
 		return err
 	}
-	st, _, err := e.open(ctx, *path)
+	f := store.SubscriptionFilter{ClientID: *client, Format: *format, Status: *status}
+	if *orcidID != "" {
+		var err error
+		if f.Orcid, err = orcidFlag("orcid", *orcidID); err != nil {
+			return flagError("webhooks list", err, filterFlags)
+		}
+	}
+	if err := f.Check(); err != nil {
+		return flagError("webhooks list", err, filterFlags)
+	}
+	st, _, err := e.open(ctx, "webhooks list", *path)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	subs, err := st.Subscriptions(ctx, store.SubscriptionFilter{ClientID: *client, Orcid: *orcidID})
+	if *org != "" {
+		o, err := findOrg(ctx, st, *org)
+		if err != nil {
+			return fmt.Errorf("webhooks list: -org: %w", err)
+		}
+		f.OrgID = o.ID
+	}
+	subs, err := st.Subscriptions(ctx, f)
 	if err != nil {
-		return err
+		return flagError("webhooks list", err, filterFlags)
 	}
 	if *asJSON {
-		type row struct {
-			ID       string `json:"id"`
-			ClientID string `json:"client_id,omitempty"`
-			Format   string `json:"format"`
-			Orcid    string `json:"orcid,omitempty"`
-			Target   string `json:"target"`
-			Status   string `json:"status"`
-			Reason   string `json:"reason,omitempty"`
-		}
-		rows := make([]row, 0, len(subs))
+		rows := make([]webhookJSON, 0, len(subs))
 		for _, s := range subs {
-			rows = append(rows, row{s.UID, s.ClientID, s.Format, s.Orcid, s.Target, s.Status(), s.Reason})
+			rows = append(rows, toWebhookJSON(s))
 		}
-		return json.NewEncoder(e.stdout).Encode(rows)
+		return e.printJSON(rows)
 	}
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tCLIENT\tFORMAT\tORCID\tTARGET\tSTATUS")
+	fmt.Fprintln(tw, "ID\tOWNER\tFORMAT\tORCID\tTARGET\tSTATUS")
 	for _, s := range subs {
 		orcidID := s.Orcid
 		if orcidID == "" {
 			orcidID = "(all)"
+			if s.OrgID != 0 {
+				orcidID = "(members)"
+			}
 		}
-		status := s.Status()
-		if s.Reason != "" {
-			status += " (" + s.Reason + ")"
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", s.UID, s.ClientID, s.Format, orcidID, s.Target, status)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", s.UID, owner(s), s.Format, orcidID, s.Target, statusWord(s))
 	}
 	return tw.Flush()
+}
+
+func statusWord(s store.Subscription) string {
+	if s.Reason != "" {
+		return s.Status() + " (" + s.Reason + ")"
+	}
+	return s.Status()
+}
+
+func (e *env) webhooksShow(ctx context.Context, args []string) error {
+	fs, path := e.flags("webhooks show")
+	asJSON := fs.Bool("json", false, "print JSON")
+	pos, err := e.parse(fs, args, 1, 1)
+	if err != nil {
+		return err
+	}
+	st, _, err := e.open(ctx, "webhooks show", *path)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	s, err := st.Subscription(ctx, pos[0])
+	if err != nil {
+		return fmt.Errorf("webhooks show: %w", err)
+	}
+	if *asJSON {
+		return e.printJSON(toWebhookJSON(s))
+	}
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	line := func(k, v string) {
+		if v != "" {
+			fmt.Fprintf(tw, "%s\t%s\n", k, v)
+		}
+	}
+	line("webhook", s.UID)
+	line("owner", owner(s))
+	line("format", s.Format)
+	line("orcid", s.Orcid)
+	line("target", s.Target)
+	line("status", statusWord(s))
+	if !s.FailingSince.IsZero() {
+		line("failing since", s.FailingSince.Local().Format("2006-01-02 15:04:05"))
+	}
+	line("types", strings.Join(s.Types, ", "))
+	line("description", s.Description)
+	line("created", s.CreatedAt.Local().Format("2006-01-02 15:04:05"))
+	line("updated", s.UpdatedAt.Local().Format("2006-01-02 15:04:05"))
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "\nits deliveries: hookd deliveries list -webhook %s\n", s.UID)
+	return nil
+}
+
+func (e *env) webhooksDeactivate(ctx context.Context, args []string) error {
+	return e.webhookSetActive(ctx, "webhooks deactivate", args, false)
+}
+
+func (e *env) webhooksActivate(ctx context.Context, args []string) error {
+	return e.webhookSetActive(ctx, "webhooks activate", args, true)
+}
+
+func (e *env) webhookSetActive(ctx context.Context, cmd string, args []string, active bool) error {
+	fs, path := e.flags(cmd)
+	pos, err := e.parse(fs, args, 1, 1)
+	if err != nil {
+		return err
+	}
+	st, _, err := e.open(ctx, cmd, *path)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	s, err := st.SetSubscriptionActive(ctx, pos[0], active)
+	if err != nil {
+		return fmt.Errorf("%s: %w", cmd, err)
+	}
+	if active {
+		fmt.Fprintf(e.stdout, "webhook %s is active; deliveries that died while it was off stay dead: hookd deliveries replay -webhook %s -since TIME sends them\n", s.UID, s.UID)
+	} else {
+		fmt.Fprintf(e.stdout, "webhook %s is deactivated; its waiting deliveries are dead (replayable once it is active again)\n", s.UID)
+	}
+	return nil
+}
+
+func (e *env) webhooksRemove(ctx context.Context, args []string) error {
+	fs, path := e.flags("webhooks remove")
+	pos, err := e.parse(fs, args, 1, 1)
+	if err != nil {
+		return err
+	}
+	st, _, err := e.open(ctx, "webhooks remove", *path)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if err := st.RemoveSubscription(ctx, pos[0]); err != nil {
+		return fmt.Errorf("webhooks remove: %w", err)
+	}
+	fmt.Fprintf(e.stdout, "webhook %s removed; its deliveries stay until retention: hookd deliveries list -webhook %s\n", pos[0], pos[0])
+	return nil
 }

@@ -120,8 +120,10 @@ func DefaultConfig() Config {
 
 // LoadConfig reads a TOML file over the defaults and validates the result. Unknown
 // keys are an error, so a misspelt key is never silently ignored.
-func LoadConfig(path string) (Config, error) {
-	c := DefaultConfig()
+func LoadConfig(path string) (Config, error) { return loadConfigOver(DefaultConfig(), path) }
+
+// loadConfigOver is LoadConfig over other defaults (hookd dev's).
+func loadConfigOver(c Config, path string) (Config, error) {
 	md, err := toml.DecodeFile(path, &c)
 	if err != nil {
 		var perr toml.ParseError

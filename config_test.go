@@ -29,7 +29,7 @@ func TestDefaultConfig(t *testing.T) {
 	is.Equal(c.Store.Path, "hookd.db")                                       // documented default
 	is.Equal(c.Store.Synchronous, "full")                                    // documented default
 	is.Equal(c.Store.Checkpoints, "hookd")                                   // hookd checkpoints its own WAL
-	is.Equal(c.Auth.TokenTTL.Duration, 175316*time.Hour)                     // ORCID's ~20-year tokens
+	is.Equal(c.Auth.TokenTTL.Duration, 631138518*time.Second)                // ORCID's expires_in
 	is.Equal(c.Delivery.CoalesceWindow.Duration, 5*time.Minute)              // ORCID's "every five minutes"
 	is.Equal(c.Delivery.Timeout.Duration, 20*time.Second)                    // ORCID's 20 s
 	is.Equal(c.Delivery.Workers, 64)                                         // documented default
@@ -200,6 +200,30 @@ func TestConfigExample(t *testing.T) {
 	if _, err := os.Stat(example); os.IsNotExist(err) {
 		t.Skip("no config.example.toml at the repository root")
 	}
-	_, err := LoadConfig(example)
+	c, err := LoadConfig(example)
 	is.NoErr(err) // the shipped example loads
+	abs, err := filepath.Abs(example)
+	is.NoErr(err)
+	is.True(filepath.IsAbs(c.Store.Path))                                      // its database is where the service keeps data,
+	is.True(filepath.Dir(c.Store.Path) != filepath.Dir(abs))                   // not beside the file (read-only /etc/hookd under the unit)
+	is.Equal(c.Store.Path, "/var/lib/hookd/hookd.db")                          // the unit's StateDirectory
+	is.Equal(c.Auth.TokenTTL.Duration, DefaultConfig().Auth.TokenTTL.Duration) // the documented default lifetime
+}
+
+// TestLogDurations: every log format writes a duration as text ("3s"), never as a
+// number of nanoseconds.
+func TestLogDurations(t *testing.T) {
+	for _, format := range []string{"json", "text", "tint"} {
+		t.Run(format, func(t *testing.T) {
+			is := is.New(t)
+			cfg := DefaultConfig()
+			cfg.Log.Format = format
+			var buf strings.Builder
+			newLogger(cfg, &buf).Info("delivered", "duration", 3*time.Second, "retry_in", 1500*time.Millisecond)
+			out := buf.String()
+			is.True(strings.Contains(out, "3s"))          // the duration as text
+			is.True(strings.Contains(out, "1.5s"))        // every one of them
+			is.True(!strings.Contains(out, "3000000000")) // never nanoseconds
+		})
+	}
 }

@@ -102,6 +102,7 @@ per_host = %d
 format = "json"
 level = "info"
 `, db, workers, workers)), 0o600)) // write config
+	initDB(t, cfg)
 
 	out, err := runCmd(t, "client", "add", "-config", cfg, "-name", "crash", "-scopes", "/webhook,/notify", "-json")
 	is.NoErr(err) // client add
@@ -239,7 +240,7 @@ func openTestStore(tb testing.TB, path string) *store.Store {
 	if err != nil {
 		tb.Fatalf("load config: %v", err)
 	}
-	st, err := openStore(context.Background(), cfg, false)
+	st, err := openStore(context.Background(), cfg, false, false)
 	if err != nil {
 		tb.Fatalf("open store: %v", err)
 	}

@@ -38,6 +38,7 @@ func TestGoldenErrorBodies(t *testing.T) {
 		{"orcid-bad-callback.json", http.MethodPut, "/0000-0002-7253-3645/webhook/ftp%3A%2F%2Fnowhere2.com%2Fx", "", tok, ""},
 		{"orcid-delete-absent.json", http.MethodDelete, "/0000-0002-7253-3645/webhook/http%3A%2F%2Fnowhere2.com%2Fx", "", tok, ""},
 		{"oauth-invalid-token.json", http.MethodGet, "/0000-0002-7253-3645/webhook", "", "not-a-token", ""},
+		{"oauth-method-not-allowed.json", http.MethodGet, "/oauth/token", "application/json", "", ""},
 		{"problem-validation.json", http.MethodPost, "/api/notifications/v1/webhooks", "application/json, application/problem+json", tok, `{"targetURL":"https://example.org/","auth":{"type":"basic","username":"u"}}`},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

@@ -131,6 +131,7 @@ per_host = 2
 format = "json"
 level = "info"
 `, filepath.Join(dir, "hookd.db"))), 0o600)) // write config
+	initDB(t, cfg)
 	out, err := runCmd(t, "client", "add", "-config", cfg, "-name", "hostile", "-scopes", "/webhook,/notify", "-json")
 	is.NoErr(err) // client add
 	var c credentials

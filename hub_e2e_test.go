@@ -85,6 +85,7 @@ client_secret_file = %q
 format = "json"
 level = "debug"
 `, addrB, publicB, smtpSrv.Addr, a.url, a.url+"/oauth/token", upID, secretFile))
+	initDB(t, cfgB)
 	out, err = runCmd(t, "client", "add", "-config", cfgB, "-name", "admin", "-scopes", "/admin", "-json")
 	is.NoErr(err) // admin client at B
 	var admin credentials

@@ -281,7 +281,7 @@ func TestInboxCommandErrors(t *testing.T) {
 		want string
 	}{
 		{"no database", []string{"list"}, "no database at"},
-		{"unknown subcommand", []string{"frob"}, `unknown subcommand "frob"`},
+		{"unknown subcommand", []string{"frob"}, `unknown command "frob"`},
 		{"show without id", []string{"show"}, "usage"},
 		{"show of a word", []string{"show", "x"}, "not a request id"},
 		{"tail of a bad name", []string{"tail", "a/b"}, "not an inbox name"},
@@ -298,11 +298,11 @@ func TestInboxCommandErrors(t *testing.T) {
 	}
 	is := is.New(t)
 	_, err := runCmd(t, "inbox")
-	is.True(err != nil && strings.Contains(err.Error(), "usage")) // no subcommand: the usage
+	is.True(err != nil && strings.Contains(err.Error(), "give a command: list, show, tail, set, clear")) // no subcommand: the choices
 	_, err = os.Stat(filepath.Join(filepath.Dir(cfg), "hookd.db"))
 	is.True(os.IsNotExist(err)) // no database was created
 
-	_, err = runCmd(t, "client", "list", "-config", cfg) // makes the database
+	_, err = runCmd(t, "init", "-config", cfg) // makes the database
 	is.NoErr(err)
 	for _, tt := range []struct {
 		args []string

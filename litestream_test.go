@@ -182,6 +182,8 @@ func TestLitestreamDisasterRecovery(t *testing.T) {
 	}
 	cfg := filepath.Join(dir, "hookd.toml")
 	is.NoErr(os.WriteFile(cfg, []byte(cfgBody(true)), 0o600))
+	_, err = runCmd(t, "init", "-config", cfg)
+	is.NoErr(err) // create the database
 	out, err := runCmd(t, "client", "add", "-config", cfg, "-name", "dr", "-scopes", "/webhook,/notify", "-json")
 	is.NoErr(err) // client add
 	var c credentials

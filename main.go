@@ -4,13 +4,18 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
+	"slices"
+	"strings"
 	"syscall"
 
 	"github.com/lmittmann/tint"
@@ -27,73 +32,185 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, os.Args, os.Getenv, os.Stdin, os.Stdout, os.Stderr); err != nil {
-		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(os.Stderr, "hookd:", err)
-		}
+		fmt.Fprintln(os.Stderr, "hookd:", err)
 		os.Exit(1)
 	}
 }
 
-const usage = `hookd: a self-hosted webhook daemon (ORCID webhooks, ORCID Hub, platform API)
+// command is one hookd command or subcommand: how the usage lists it and what runs
+// it. The usage, the help of every group and the dispatch all come from commands, so
+// none of them can miss one.
+type command struct {
+	name    string // its words, e.g. "deliveries list"
+	args    string // the synopsis of its flags and arguments
+	summary string // what it does, in one line of the usage
+	run     func(e *env, ctx context.Context, args []string) error
+}
 
-Usage: hookd <command> [flags]
+// commands are every command, in the order the usage lists them. (They are set in
+// init because the commands' flags look themselves up in the list.)
+var commands []command
+
+func init() {
+	commands = commandList()
+}
+
+func commandList() []command {
+	return []command{
+		{"serve", "[-config FILE]", "run the daemon", (*env).cmdServe},
+		{"dev", "[-config FILE] [-listen ADDR] [-db FILE]", "run a zero-config daemon for development", (*env).cmdDev},
+		{"init", "[-config FILE]", "create the database and its key (first-time setup)", (*env).cmdInit},
+		{"check-config", "[-config FILE]", "check a configuration file and the database's folder", (*env).cmdCheckConfig},
+		{"client add", "-name N [-scopes S] [-id ID -secret S] [-email E] [-json]", "create an API client; prints its credentials once", (*env).clientAdd},
+		{"client list", "[-json]", "list API clients", (*env).clientList},
+		{"client remove", "CLIENT", "remove a client with its tokens and registrations", (*env).clientRemove},
+		{"client rotate", "[-secret S] [-json] CLIENT", "give a client a new secret (revokes its tokens)", (*env).clientRotate},
+		{"notify", "[-type UPDATED|CREATED] ORCID...", "record that ORCID records changed", (*env).cmdNotify},
+		{"webhooks list", "[-client C] [-org ORG] [-orcid ID] [-format F] [-status S] [-json]", "list webhooks of every kind and owner", (*env).webhooksList},
+		{"webhooks show", "[-json] WEBHOOK", "show one webhook", (*env).webhooksShow},
+		{"webhooks deactivate", "WEBHOOK", "stop delivering to a webhook", (*env).webhooksDeactivate},
+		{"webhooks activate", "WEBHOOK", "deliver to a deactivated webhook again", (*env).webhooksActivate},
+		{"webhooks remove", "WEBHOOK", "remove a webhook; its deliveries stay as history", (*env).webhooksRemove},
+		{"deliveries list", "[-state S] [-orcid ID] [-webhook W] [-client C] [-org ORG] [-since T] [-until T] [-limit N] [-attempts] [-json]",
+			"list deliveries, newest first", (*env).deliveriesList},
+		{"deliveries show", "[-json] DELIVERY", "show one delivery with its attempts", (*env).deliveriesShow},
+		{"deliveries replay", "-id DELIVERY | -since T [-until T] [-state S] [-orcid ID] [-webhook W] [-client C] [-org ORG]",
+			"send a delivery, or failed and dead ones, again", (*env).deliveriesReplay},
+		{"deliveries purge", "-before T [-state dead|delivered]", "delete finished deliveries", (*env).deliveriesPurge},
+		{"org add", "-name NAME -tech-contact EMAIL [-json]", "create an organisation", (*env).orgAdd},
+		{"org list", "[-json]", "list organisations", (*env).orgList},
+		{"org show", "[-json] ORG", "show an organisation and its settings", (*env).orgShow},
+		{"org set", "ORG [-name N] [-tech-contact E] [-url U] [-enabled=B] [-append-orcid=B] [-apikey-file F | -clear-apikey] [-email=B] [-notification-email E]",
+			"change an organisation's webhook and e-mail settings", (*env).orgSet},
+		{"org status", "[-org ORG] [-json]", "show the upstream registration of members", (*env).orgStatus},
+		{"org member add", "-org ORG [-name N] [-email E] [-eppn P] ORCID...", "add members to an organisation", (*env).memberAdd},
+		{"org member remove", "-org ORG ORCID...", "remove members from an organisation", (*env).memberRemove},
+		{"org member import", "-org ORG [-strict] FILE.csv", "add or update members from a CSV file", (*env).memberImport},
+		{"inbox list", "[NAME] [-delivery N] [-limit N] [-json]", "the inboxes, or the requests one received", (*env).inboxList},
+		{"inbox show", "[-json] REQUEST", "one request an inbox received, in full", (*env).inboxShow},
+		{"inbox tail", "[-n N] [-full] [-interval D] NAME", "follow the requests an inbox receives", (*env).inboxTail},
+		{"inbox set", "NAME [-status N] [-retry-after S] [-redirect URL] [-delay D] | -reset", "choose how an inbox answers", (*env).inboxSet},
+		{"inbox clear", "NAME", "forget the requests an inbox received", (*env).inboxClear},
+		{"backup", "[-config FILE] FILE", "copy the database while the daemon runs", (*env).cmdBackup},
+		{"version", "", "print the version", (*env).cmdVersion},
+	}
+}
+
+// synopsis is how the command is typed, e.g. "hookd deliveries show [-json] DELIVERY".
+func (c command) synopsis() string { return strings.TrimSpace("hookd " + c.name + " " + c.args) }
+
+// lookup finds the command called name.
+func lookup(name string) (command, bool) {
+	for _, c := range commands {
+		if c.name == name {
+			return c, true
+		}
+	}
+	return command{}, false
+}
+
+// usage is the text of "hookd -h": every command with its summary.
+func usage() string {
+	var b strings.Builder
+	b.WriteString(`hookd: a self-hosted webhook daemon (ORCID webhooks, ORCID Hub, platform API)
+
+Usage: hookd COMMAND [flags] [arguments]
 
 Commands:
-  serve         run the daemon                         hookd serve [-config FILE]
-  dev           run a zero-config daemon for development (./hookd-dev.db)
-  client        manage API clients                     hookd client add|list|remove|rotate
-  notify        record that ORCID records changed      hookd notify ORCID...
-  webhooks      list registrations                     hookd webhooks list
-  org           organisations, members, e-mail, upstream hookd org add|list|show|set|member|status
-  deliveries    inspect and replay deliveries          hookd deliveries list|replay
-  inbox         what hookd's inbox received; its answer hookd inbox list|show|tail|set|clear
-  backup        copy the database while it runs        hookd backup FILE
-  check-config  validate a configuration file          hookd check-config [-config FILE]
-  version       print the version
+`)
+	writeCommands(&b, "")
+	b.WriteString(`
+Every command takes -config FILE; without it, the file HOOKD_CONFIG names;
+without either, built-in defaults (database ./hookd.db). Only serve, dev and
+init create a database. Run "hookd COMMAND -h" for a command's flags.
+`)
+	return b.String()
+}
 
-Every command takes -config FILE; without it, built-in defaults apply (database ./hookd.db).
-Run "hookd <command> -h" for a command's flags.
-`
+// writeCommands lists the commands in group ("" for all), one per line.
+func writeCommands(b *strings.Builder, group string) {
+	for _, c := range commands {
+		if group == "" || strings.HasPrefix(c.name, group+" ") {
+			fmt.Fprintf(b, "  %-20s  %s\n", c.name, c.summary)
+		}
+	}
+}
+
+// isHelp reports whether arg asks for help.
+func isHelp(arg string) bool {
+	return arg == "-h" || arg == "-help" || arg == "--help" || arg == "help"
+}
 
 // run is hookd's whole program, with its environment passed in so tests can call it.
+// Help that was asked for is not an error.
 func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
+	err := runCommand(ctx, args, &env{getenv: getenv, stdin: stdin, stdout: stdout, stderr: stderr})
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	}
+	return err
+}
+
+// runCommand runs the command args name: the longest command whose words begin args.
+// A group's name alone ("hookd client") lists its commands.
+func runCommand(ctx context.Context, args []string, e *env) error {
 	if len(args) < 2 {
-		fmt.Fprint(stderr, usage)
+		fmt.Fprint(e.stderr, usage())
 		return errors.New("no command given")
 	}
-	e := &env{getenv: getenv, stdin: stdin, stdout: stdout, stderr: stderr}
-	cmd, rest := args[1], args[2:]
-	switch cmd {
-	case "serve":
-		return e.cmdServe(ctx, rest)
-	case "dev":
-		return e.cmdDev(ctx, rest)
-	case "client":
-		return e.cmdClient(ctx, rest)
-	case "notify":
-		return e.cmdNotify(ctx, rest)
-	case "deliveries":
-		return e.cmdDeliveries(ctx, rest)
-	case "webhooks":
-		return e.cmdWebhooks(ctx, rest)
-	case "inbox":
-		return e.cmdInbox(ctx, rest)
-	case "org":
-		return e.cmdOrg(ctx, rest)
-	case "backup":
-		return e.cmdBackup(ctx, rest)
-	case "check-config":
-		return e.cmdCheckConfig(rest)
-	case "version", "-version", "--version":
-		fmt.Fprintln(stdout, "hookd", version)
+	words := args[1:]
+	switch words[0] {
+	case "-h", "-help", "--help", "help":
+		fmt.Fprint(e.stdout, usage())
 		return nil
-	case "help", "-h", "-help", "--help":
-		fmt.Fprint(stdout, usage)
-		return nil
-	default:
-		fmt.Fprint(stderr, usage)
-		return fmt.Errorf("unknown command %q", cmd)
+	case "-version", "--version":
+		return e.cmdVersion(ctx, nil)
 	}
+	var found *command
+	for i, c := range commands {
+		n := len(strings.Fields(c.name))
+		if n <= len(words) && strings.Join(words[:n], " ") == c.name && (found == nil || n > len(strings.Fields(found.name))) {
+			found = &commands[i]
+		}
+	}
+	if found != nil {
+		return found.run(e, ctx, words[len(strings.Fields(found.name)):])
+	}
+	// A group: the longest run of words that begins some commands' names.
+	group := ""
+	for n := len(words); n > 0 && group == ""; n-- {
+		prefix := strings.Join(words[:n], " ")
+		for _, c := range commands {
+			if strings.HasPrefix(c.name, prefix+" ") {
+				group = prefix
+				break
+			}
+		}
+	}
+	if group == "" {
+		fmt.Fprint(e.stderr, usage())
+		return fmt.Errorf("unknown command %q", words[0])
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "Usage: hookd %s COMMAND [flags] [arguments]\n\nCommands:\n", group)
+	writeCommands(&b, group)
+	rest := words[len(strings.Fields(group)):]
+	if len(rest) > 0 && isHelp(rest[0]) {
+		fmt.Fprint(e.stdout, b.String())
+		return nil
+	}
+	fmt.Fprint(e.stderr, b.String())
+	var subs []string
+	for _, c := range commands {
+		if sub, ok := strings.CutPrefix(c.name, group+" "); ok {
+			subs = append(subs, strings.Fields(sub)[0])
+		}
+	}
+	subs = slices.Compact(subs)
+	if len(rest) == 0 {
+		return fmt.Errorf("%s: give a command: %s", group, strings.Join(subs, ", "))
+	}
+	return fmt.Errorf("%s: unknown command %q (%s)", group, rest[0], strings.Join(subs, ", "))
 }
 
 // env is what a command may touch of the outside world.
@@ -105,22 +222,81 @@ type env struct {
 	dev    bool // hookd dev: log every delivery
 }
 
-// flags makes a command's flag set, with -config.
+// flags makes the flag set of the command name, with -config; -h shows the command's
+// synopsis, summary and flags.
 func (e *env) flags(name string) (*flag.FlagSet, *string) {
+	c, _ := lookup(name)
 	fs := flag.NewFlagSet("hookd "+name, flag.ContinueOnError)
 	fs.SetOutput(e.stderr)
-	cfg := fs.String("config", "", "configuration file (TOML); default: built-in defaults")
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: %s\n\n%s.\n\nFlags:\n", c.synopsis(), strings.ToUpper(c.summary[:1])+c.summary[1:])
+		fs.PrintDefaults()
+	}
+	cfg := fs.String("config", "", "configuration file (TOML); default: the file HOOKD_CONFIG names, else built-in defaults")
 	return fs, cfg
 }
 
-// loadConfig reads the file, or returns the defaults when path is empty. Without a
-// file, a command other than serve uses ./hookd-dev.db when ./hookd.db does not
-// exist but hookd dev's database does, so "hookd notify" works beside "hookd dev".
-func (e *env) loadConfig(path string, preferDev bool) (Config, error) {
+// parse reads a command's flags, which may come before or after its arguments, and
+// checks that it got at least min arguments and at most max (-1: any number). Help
+// that was asked for goes to stdout.
+func (e *env) parse(fs *flag.FlagSet, args []string, min, max int) ([]string, error) {
+	for _, a := range args {
+		if a == "--" {
+			break
+		}
+		if a == "-h" || a == "-help" || a == "--help" {
+			fs.SetOutput(e.stdout)
+		}
+	}
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
+		return nil, err
+	}
+	name := strings.TrimPrefix(fs.Name(), "hookd ")
+	c, _ := lookup(name)
+	switch {
+	case max >= 0 && len(pos) > max:
+		return nil, fmt.Errorf("%s: unexpected argument %q (usage: %s)", name, pos[max], c.synopsis())
+	case len(pos) < min:
+		return nil, fmt.Errorf("%s: missing argument (usage: %s)", name, c.synopsis())
+	}
+	return pos, nil
+}
+
+func (e *env) cmdVersion(_ context.Context, args []string) error {
+	fs, _ := e.flags("version")
+	if _, err := e.parse(fs, args, 0, 0); err != nil {
+		return err
+	}
+	fmt.Fprintln(e.stdout, "hookd", version)
+	return nil
+}
+
+// configFile is the configuration file a command uses: -config, else HOOKD_CONFIG
+// (empty for the built-in defaults), and the words that say where it came from.
+func (e *env) configFile(flagValue string) (path, from string) {
+	switch {
+	case flagValue != "":
+		return flagValue, "-config " + flagValue
+	case e.getenv("HOOKD_CONFIG") != "":
+		p := e.getenv("HOOKD_CONFIG")
+		return p, "HOOKD_CONFIG=" + p
+	}
+	return "", ""
+}
+
+// loadConfig reads the configuration file (configFile), or returns the defaults
+// when there is none; from says where the database path came from. Without a file,
+// a command other than serve uses ./hookd-dev.db when ./hookd.db does not exist but
+// hookd dev's database does, so "hookd notify" works beside "hookd dev".
+func (e *env) loadConfig(flagValue string, preferDev bool) (cfg Config, from string, err error) {
+	path, from := e.configFile(flagValue)
 	if path != "" {
-		return LoadConfig(path)
+		cfg, err := LoadConfig(path)
+		return cfg, "store.path of " + from, err
 	}
 	c := DefaultConfig()
+	from = "the built-in default: no -config given and HOOKD_CONFIG not set"
 	if preferDev {
 		if _, err := os.Stat(c.Store.Path); errors.Is(err, os.ErrNotExist) {
 			if _, err := os.Stat(devDatabase); err == nil {
@@ -131,29 +307,50 @@ func (e *env) loadConfig(path string, preferDev bool) (Config, error) {
 			}
 		}
 	}
-	return c, c.Validate()
+	return c, from, c.Validate()
 }
 
-// open loads the configuration at path (or the defaults, see loadConfig) and opens
-// its store: what every command that reads or writes the database starts with.
-func (e *env) open(ctx context.Context, path string) (*store.Store, Config, error) {
-	cfg, err := e.loadConfig(path, true)
+// open loads the configuration (see loadConfig) and opens its database, which must
+// exist: what every command that reads or writes the database starts with. A
+// missing database is an error that names the path and how to point at the right
+// one.
+func (e *env) open(ctx context.Context, cmd, flagValue string) (*store.Store, Config, error) {
+	cfg, from, err := e.loadConfig(flagValue, true)
 	if err != nil {
 		return nil, cfg, err
 	}
-	st, err := openStore(ctx, cfg, false)
+	st, err := openStore(ctx, cfg, false, false)
+	if errors.Is(err, store.ErrNoDatabase) {
+		db, _ := filepath.Abs(cfg.Store.Path)
+		initCmd := "hookd init"
+		if flagValue != "" {
+			initCmd += " -config " + flagValue
+		}
+		return nil, cfg, fmt.Errorf("%s: no database at %s (%s); point hookd at the service's configuration with -config FILE or HOOKD_CONFIG=FILE, or create a new database with %q",
+			cmd, db, from, initCmd)
+	}
 	return st, cfg, err
 }
 
-// openStore opens the database of cfg, creating the secret key beside it when needed;
-// daemon is true for the serving process (store.Options.Daemon).
-func openStore(ctx context.Context, cfg Config, daemon bool) (*store.Store, error) {
-	box, err := secret.LoadKeyFile(cfg.SecretKeyPath(), cfg.Auth.SecretKeyFile == "")
+// openStore opens the database of cfg. With create (serve, dev, init) it creates the
+// database and, beside it, its secret key when they are missing; without, both must
+// exist. daemon is true for the serving process (store.Options.Daemon).
+func openStore(ctx context.Context, cfg Config, daemon, create bool) (*store.Store, error) {
+	if !create {
+		if _, err := os.Stat(cfg.Store.Path); err != nil {
+			return nil, &store.Error{Code: store.NotFound, Field: "store.path", Value: cfg.Store.Path, Message: "no database at " + cfg.Store.Path}
+		}
+	}
+	keyPath := cfg.SecretKeyPath()
+	box, err := secret.LoadKeyFile(keyPath, create && cfg.Auth.SecretKeyFile == "")
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("no secret key at %s for the database %s: restore the key file kept with the database's backups (auth.secret_key_file names another)", keyPath, cfg.Store.Path)
+	}
 	if err != nil {
 		return nil, err
 	}
 	return store.Open(ctx, store.Options{Path: cfg.Store.Path, Synchronous: cfg.Store.Synchronous, Box: box, Daemon: daemon,
-		ExternalCheckpoints: cfg.Store.Checkpoints == "external"})
+		ExternalCheckpoints: cfg.Store.Checkpoints == "external", MustExist: !create})
 }
 
 // newLogger builds the one logger of the process: tint on a terminal, JSON otherwise
@@ -170,43 +367,99 @@ func newLogger(cfg Config, w io.Writer) *slog.Logger {
 	}
 	switch format {
 	case "tint":
-		return slog.New(tint.NewTextHandler(w, &tint.Options{Level: level, TimeFormat: "15:04:05.000"}))
+		return slog.New(tint.NewTextHandler(w, &tint.Options{Level: level, TimeFormat: "15:04:05.000", ReplaceAttr: durationText}))
 	case "text":
-		return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
+		return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level, ReplaceAttr: durationText}))
 	default:
-		return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level}))
+		return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level, ReplaceAttr: durationText}))
 	}
 }
 
-func (e *env) cmdCheckConfig(args []string) error {
-	fs, path := e.flags("check-config")
-	if err := fs.Parse(args); err != nil {
+// durationText writes every duration in the logs as Go writes one ("3s",
+// "1.5ms"), in every format: JSON would write nanoseconds.
+func durationText(_ []string, a slog.Attr) slog.Attr {
+	if a.Value.Kind() == slog.KindDuration {
+		a.Value = slog.StringValue(a.Value.Duration().String())
+	}
+	return a
+}
+
+func (e *env) cmdCheckConfig(_ context.Context, args []string) error {
+	fs, flagValue := e.flags("check-config")
+	if _, err := e.parse(fs, args, 0, 0); err != nil {
 		return err
 	}
-	if *path == "" {
-		return errors.New("check-config: give the file to check with -config FILE")
+	path, _ := e.configFile(*flagValue)
+	if path == "" {
+		return errors.New("check-config: give the file to check with -config FILE (or HOOKD_CONFIG=FILE)")
 	}
-	if _, err := LoadConfig(*path); err != nil {
+	cfg, err := LoadConfig(path)
+	if err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stdout, "%s: ok\n", *path)
+	state, err := checkDatabaseFolder(cfg.Store.Path)
+	if err != nil {
+		return fmt.Errorf("config %s: %w", path, err)
+	}
+	fmt.Fprintf(e.stdout, "%s: ok (database %s)\n", path, state)
 	return nil
+}
+
+// checkDatabaseFolder checks that hookd can keep its database at db: the file, if it
+// exists, is a writable file; its folder exists and is writable, or can be made. It
+// says which, e.g. "/var/lib/hookd/hookd.db: exists".
+func checkDatabaseFolder(db string) (string, error) {
+	abs, err := filepath.Abs(db)
+	if err != nil {
+		return "", fmt.Errorf("store.path: %w", err)
+	}
+	if fi, err := os.Stat(abs); err == nil {
+		if !fi.Mode().IsRegular() {
+			return "", fmt.Errorf("store.path: %s is not a file", abs)
+		}
+		if err := writable(abs, false); err != nil {
+			return "", fmt.Errorf("store.path: %s cannot be written: %w", abs, err)
+		}
+	}
+	dir := filepath.Dir(abs)
+	for d := dir; ; d = filepath.Dir(d) {
+		fi, err := os.Stat(d)
+		if errors.Is(err, fs.ErrNotExist) && d != filepath.Dir(d) {
+			continue // a folder to make: the first that exists decides
+		}
+		if err != nil {
+			return "", fmt.Errorf("store.path: %w", err)
+		}
+		if !fi.IsDir() {
+			return "", fmt.Errorf("store.path: %s is not a folder", d)
+		}
+		if err := writable(d, true); err != nil {
+			if d == dir {
+				return "", fmt.Errorf("store.path: the database's folder %s is not writable (hookd keeps the database, its -wal, -shm and lock files there): %w", d, err)
+			}
+			return "", fmt.Errorf("store.path: the database's folder %s does not exist and cannot be made in %s: %w", dir, d, err)
+		}
+		if _, err := os.Stat(abs); err == nil {
+			return abs + ": exists", nil
+		}
+		if d != dir {
+			return abs + ": hookd serve or hookd init will make its folder and create it", nil
+		}
+		return abs + ": hookd serve or hookd init will create it", nil
+	}
 }
 
 func (e *env) cmdBackup(ctx context.Context, args []string) error {
 	fs, path := e.flags("backup")
-	pos, err := parseInterspersed(fs, args)
+	pos, err := e.parse(fs, args, 1, 1)
 	if err != nil {
 		return err
-	}
-	if len(pos) != 1 {
-		return errors.New("backup: usage: hookd backup [-config FILE] DEST.db")
 	}
 	dest := pos[0]
 	if _, err := os.Stat(dest); err == nil {
 		return fmt.Errorf("backup: %s already exists; choose a new file", dest)
 	}
-	st, cfg, err := e.open(ctx, *path)
+	st, cfg, err := e.open(ctx, "backup", *path)
 	if err != nil {
 		return err
 	}
@@ -216,6 +469,14 @@ func (e *env) cmdBackup(ctx context.Context, args []string) error {
 	}
 	fmt.Fprintf(e.stdout, "backed up %s to %s (keep %s too: it opens the sealed secrets)\n", cfg.Store.Path, dest, cfg.SecretKeyPath())
 	return nil
+}
+
+// printJSON is the -json output of every command: indented, with snake_case keys.
+func (e *env) printJSON(v any) error {
+	enc := json.NewEncoder(e.stdout)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	return enc.Encode(v)
 }
 
 // flagError turns an error about an input (a *store.Error whose Field is in flags)

@@ -95,7 +95,8 @@ func runCmd(tb testing.TB, args ...string) (string, error) {
 }
 
 // testConfig writes a config file for a daemon on a free loopback port, with its
-// database in a temporary folder, and returns the file's path.
+// database in a temporary folder, creates the database ("hookd init"), and returns
+// the file's path.
 func testConfig(tb testing.TB, extra string) string {
 	tb.Helper()
 	is := is.New(tb)
@@ -103,7 +104,16 @@ func testConfig(tb testing.TB, extra string) string {
 	path := filepath.Join(dir, "hookd.toml")
 	body := "[http]\nlisten = \"127.0.0.1:0\"\n" + extra + "\n[store]\npath = \"hookd.db\"\n[log]\nformat = \"json\"\nlevel = \"debug\"\n"
 	is.NoErr(os.WriteFile(path, []byte(body), 0o600)) // write config
+	initDB(tb, path)
 	return path
+}
+
+// initDB creates the database of the config file at path, as an operator does once.
+func initDB(tb testing.TB, path string) {
+	tb.Helper()
+	if _, err := runCmd(tb, "init", "-config", path); err != nil {
+		tb.Fatalf("hookd init -config %s: %v", path, err)
+	}
 }
 
 // daemon is a running "hookd serve".
@@ -298,17 +308,21 @@ func TestServeSeedRequests(t *testing.T) {
 	is.Equal(res.StatusCode, http.StatusOK)               // 200 OK
 	is.Equal(res.Header.Get("Cache-Control"), "no-store") // as in the seed
 	var tr struct {
-		AccessToken  string `json:"access_token"`
-		TokenType    string `json:"token_type"`
-		RefreshToken string `json:"refresh_token"`
-		ExpiresIn    int64  `json:"expires_in"`
-		Scope        string `json:"scope"`
+		AccessToken  string  `json:"access_token"`
+		TokenType    string  `json:"token_type"`
+		RefreshToken string  `json:"refresh_token"`
+		ExpiresIn    int64   `json:"expires_in"`
+		Scope        string  `json:"scope"`
+		Orcid        *string `json:"orcid"`
 	}
-	is.NoErr(json.NewDecoder(res.Body).Decode(&tr)) // the seed's response shape
-	is.Equal(tr.TokenType, "bearer")                // token_type
-	is.Equal(tr.Scope, "/webhook")                  // scope
-	is.True(tr.RefreshToken != "")                  // refresh_token
-	is.True(tr.ExpiresIn > 631000000)               // ~20 years, as ORCID's 631138518
+	dec := json.NewDecoder(res.Body)
+	dec.DisallowUnknownFields()
+	is.NoErr(dec.Decode(&tr))                // the seed's response shape, and ORCID's "orcid"
+	is.Equal(tr.TokenType, "bearer")         // token_type
+	is.Equal(tr.Scope, "/webhook")           // scope
+	is.True(tr.RefreshToken != "")           // refresh_token
+	is.Equal(tr.ExpiresIn, int64(631138518)) // ORCID's lifetime, by default
+	is.True(tr.Orcid == nil)                 // "orcid": null, as in ORCID's answer
 
 	// The seed's registration, at the base path.
 	const seg = "http%3A%2F%2Fnowhere2.com%2F0000-0002-7253-3645%2Fupdated"
@@ -335,9 +349,10 @@ func TestServePortInUse(t *testing.T) {
 	}()
 	select {
 	case err := <-done:
-		is.True(err != nil)                                        // serve fails
-		is.True(strings.Contains(err.Error(), "http.listen"))      // names the setting
-		is.True(strings.Contains(err.Error(), ln.Addr().String())) // and the address
+		is.True(err != nil)                                           // serve fails
+		is.True(strings.Contains(err.Error(), "http.listen"))         // names the setting
+		is.True(strings.Contains(err.Error(), ln.Addr().String()))    // and the address
+		is.Equal(files(t, filepath.Dir(cfg)), []string{"hookd.toml"}) // before creating any file
 	case <-time.After(10 * time.Second):
 		cancel()
 		<-done
@@ -365,7 +380,7 @@ func TestCheckConfig(t *testing.T) {
 	})
 	t.Run("good", func(t *testing.T) {
 		is := is.New(t)
-		cfg := testConfig(t, "")
+		cfg := writeConfig(t, "[store]\npath = \"hookd.db\"\n")
 		out, err := runCmd(t, "check-config", "-config", cfg)
 		is.NoErr(err)                        // accepted
 		is.True(strings.Contains(out, "ok")) // says so

@@ -133,6 +133,13 @@ func TestMetricsAndNoSecretsInLogs(t *testing.T) {
 	is.NoErr(err)
 	res.Body.Close()
 	is.Equal(res.StatusCode, http.StatusUnauthorized)
+	// A 404 on a known route: an id no webhook has.
+	req, _ = http.NewRequest(http.MethodGet, d.url+"/api/notifications/v1/webhooks/0b6c4e0e-8c0f-4d6e-9a53-2f1f3c8f1a11", nil)
+	req.Header.Set("Authorization", "Bearer "+tr.AccessToken)
+	res, err = noRedirects.Do(req)
+	is.NoErr(err)
+	res.Body.Close()
+	is.Equal(res.StatusCode, http.StatusNotFound)
 
 	select {
 	case <-got:
@@ -162,13 +169,28 @@ func TestMetricsAndNoSecretsInLogs(t *testing.T) {
 	is.Equal(value(fams, "hookd_store_up", "", ""), 1.0)                                                       // store answered
 	is.True(fams["hookd_oldest_due_delivery_age_seconds"] != nil)                                              // age gauge present
 	txs, calls := value(fams, "hookd_store_write_transactions_total", "", ""), value(fams, "hookd_store_write_calls_total", "", "")
-	is.True(txs >= 1 && calls >= 2 && calls >= txs)                                                  // the registration and the event went through the group writer
-	is.Equal(value(fams, "hookd_http_requests_total", "route", "/api/notifications/v1/events"), 1.0) // by route
-	is.Equal(value(fams, "hookd_http_requests_total", "route", "/:orcid/webhook/:callback"), 1.0)    // iD and callback folded
+	is.True(txs >= 1 && calls >= 2 && calls >= txs)                                                        // the registration and the event went through the group writer
+	is.Equal(value(fams, "hookd_http_requests_total", "route", "/api/notifications/v1/events"), 1.0)       // by route
+	is.Equal(value(fams, "hookd_http_requests_total", "route", "/:orcid/webhook/:callback"), 1.0)          // iD and callback folded
+	is.Equal(value(fams, "hookd_http_requests_total", "route", "/api/notifications/v1/webhooks/:id"), 1.0) // a 404 under its route
+	is.Equal(value(fams, "hookd_http_requests_total", "route", "unmatched"), -1.0)                         // nothing unmatched
 	is.NoErr(d.stop())
 
 	logs := d.stderr.String()
 	is.True(strings.Contains(logs, `"msg":"delivered"`) || strings.Contains(logs, `"msg":"http"`)) // debug logs were written
+	durations := 0
+	for _, line := range strings.Split(strings.TrimSpace(logs), "\n") {
+		var rec map[string]any
+		is.NoErr(json.Unmarshal([]byte(line), &rec)) // a JSON log line
+		for _, k := range []string{"duration", "retry_in", "grace"} {
+			if v, ok := rec[k]; ok {
+				_, text := v.(string)
+				is.True(text) // a duration is written as text ("3ms"), not nanoseconds
+				durations++
+			}
+		}
+	}
+	is.True(durations > 0) // and there were some
 	for name, secret := range map[string]string{"client secret": c.ClientSecret, "signing secret": c.SigningSecret,
 		"access token": tr.AccessToken, "refresh token": tr.RefreshToken} {
 		if strings.Contains(logs, secret) {

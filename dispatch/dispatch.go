@@ -302,7 +302,7 @@ func (d *Dispatcher) recordEach(ctx context.Context, batch []store.Outcome) []st
 	for _, o := range batch {
 		if _, err := d.store.Exchange(ctx, []store.Outcome{o}, 0, 0); err != nil {
 			d.log.Error("dropping an outcome that cannot be recorded; the delivery is attempted again when its lease ends",
-				"delivery", o.DeliveryID, "subscription", o.SubscriptionID, "outcome", o.Kind.String(), "err", err)
+				"delivery", o.DeliveryID, "webhook", o.SubscriptionUID, "outcome", o.Kind.String(), "err", err)
 			continue
 		}
 		done = append(done, o)

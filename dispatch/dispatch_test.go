@@ -247,18 +247,25 @@ func TestGiveUpAndReplay(t *testing.T) {
 	e.clock.Advance(time.Hour)
 	is.Equal(e.tick(d), 0) // a dead delivery is never picked again by itself
 
-	n, err := e.st.Replay(context.Background(), store.ReplayFilter{ID: row.ID})
-	is.NoErr(err)  // replay
-	is.Equal(n, 1) // one row replayed
+	res, err := e.st.Replay(context.Background(), store.DeliveryFilter{ID: row.ID})
+	is.NoErr(err)             // replay
+	is.Equal(res.Replayed, 1) // one row replayed
 	row = e.only()
-	is.Equal(row.StateName(), "pending") // pending again
-	is.Equal(row.Attempts, 0)            // with a fresh attempt budget
+	is.Equal(row.StateName(), "pending")         // pending again, with a fresh attempt budget
+	is.Equal(row.Attempts, 5)                    // its attempts so far are kept
+	is.Equal(row.AttemptBase, 5)                 // and the budget counts from them
+	is.True(row.ReplayedAt.Equal(e.clock.Now())) // the replay is on record
 
 	healthy.Store(true)
 	is.Equal(e.tick(d), 1) // deliverable again
 	row = e.only()
 	is.Equal(row.StateName(), "delivered") // and delivered
 	is.Equal(rv.count(), 6)                // five failures and the replay
+	var numbers []int
+	for _, a := range e.attempts(row.ID) {
+		numbers = append(numbers, a.Attempt)
+	}
+	is.Equal(numbers, []int{1, 2, 3, 4, 5, 6}) // attempt numbers go on after the replay
 }
 
 func TestDisableAfter(t *testing.T) {

@@ -108,7 +108,7 @@ func TestEmailToTechContactAndFailure(t *testing.T) {
 
 	d2 := e.dispatcher(nil)
 	d2.ConfigureHub(dispatch.HubOptions{Email: dispatch.EmailOptions{Addr: mail.Addr, From: "hookd@a.example"}})
-	_, err = e.st.Replay(ctx, store.ReplayFilter{ID: dl.ID})
+	_, err = e.st.Replay(ctx, store.DeliveryFilter{ID: dl.ID})
 	is.NoErr(err)
 	is.Equal(e.tick(d2), 1)
 	msgs := mail.Messages()

@@ -53,7 +53,7 @@ func (d *Dispatcher) logOutcome(c store.Claimed, o store.Outcome) {
 	case o.Kind == store.OutcomeReleased, o.Kind == store.OutcomeDelivered && !d.opts.LogDeliveries:
 		return // the common case: nothing to log, so nothing to format
 	}
-	attrs := []any{"delivery", c.ID, "orcid", c.Subject, "target", redact(c.Target.URL), "attempt", c.Attempt,
+	attrs := []any{"delivery", c.ID, "webhook", c.Target.UID, "orcid", c.Subject, "target", redact(c.Target.URL), "attempt", c.Attempt,
 		"status", o.Status, "duration", o.Duration.Round(time.Millisecond)}
 	if o.Kind == store.OutcomeDelivered {
 		d.log.Info("delivered", attrs...)
@@ -67,9 +67,9 @@ func (d *Dispatcher) logOutcome(c store.Claimed, o store.Outcome) {
 	case store.OutcomeDead:
 		attrs = append(attrs, "state", store.StateDead.String())
 	case store.OutcomeGone:
-		attrs = append(attrs, "subscription", c.Target.UID, "state", "deactivated")
+		attrs = append(attrs, "state", "deactivated")
 	case store.OutcomeDeactivate:
-		attrs = append(attrs, "subscription", c.Target.UID, "state", "deactivated", "failing_since", o.FailingSince.UTC().Format(time.RFC3339))
+		attrs = append(attrs, "state", "deactivated", "failing_since", o.FailingSince.UTC().Format(time.RFC3339))
 	}
 	if !d.opts.LogDeliveries {
 		suppressed, ok := d.failures.admit(c.Target.Host(), o.Kind, now)

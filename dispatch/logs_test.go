@@ -3,6 +3,7 @@ package dispatch_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -61,6 +62,12 @@ func TestFailureLogIsRateLimited(t *testing.T) {
 	is.Equal(e.tick(d), 20)                                              // twenty failing calls
 	is.Equal(strings.Count(logs.String(), `"msg":"delivery failed"`), 1) // one line for the host
 	is.True(!strings.Contains(logs.String(), "SECRET-IN-QUERY"))         // no query string in the log
+	var line struct {
+		Webhook string `json:"webhook"`
+	}
+	is.NoErr(json.Unmarshal([]byte(strings.SplitN(logs.String(), "\n", 2)[0]), &line))
+	_, err := e.st.Subscription(context.Background(), line.Webhook)
+	is.NoErr(err) // the line names the webhook by the id the APIs and the command line show
 
 	is.True(!strings.Contains(logs.String(), `"suppressed"`)) // nothing summarised yet
 

@@ -56,18 +56,18 @@ func (d *Dispatcher) noticeOwners(batch []store.Outcome) {
 			continue
 		}
 		if o.Addr == "" {
-			d.log.Warn("webhook deactivated; no e-mail configured to tell its owner", "subscription", out.SubscriptionID)
+			d.log.Warn("webhook deactivated; no e-mail configured to tell its owner", "webhook", out.SubscriptionUID)
 			continue
 		}
 		d.notices.Add(1)
-		go func(subID int64) {
+		go func(subID int64, uid string) {
 			defer d.notices.Done()
 			ctx, cancel := context.WithTimeout(context.Background(), d.opts.Timeout)
 			defer cancel()
 			if err := d.sendNotice(ctx, o, subID); err != nil {
-				d.log.Error("deactivation notice", "subscription", subID, "err", err)
+				d.log.Error("deactivation notice", "webhook", uid, "err", err)
 			}
-		}(out.SubscriptionID)
+		}(out.SubscriptionID, out.SubscriptionUID)
 	}
 }
 
@@ -77,7 +77,7 @@ func (d *Dispatcher) sendNotice(ctx context.Context, o EmailOptions, subID int64
 		return err
 	}
 	if n.To == "" {
-		d.log.Warn("webhook deactivated; its owner has no e-mail address", "subscription", n.UID)
+		d.log.Warn("webhook deactivated; its owner has no e-mail address", "webhook", n.UID)
 		return nil
 	}
 	m := mail.NewMsg()

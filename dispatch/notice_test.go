@@ -78,8 +78,8 @@ func TestDeactivationNoticeOnce(t *testing.T) {
 }
 
 // TestSubscriptionDeletedInFlight: a subscription deleted while one of its deliveries
-// is in flight does not stop the dispatcher: the outcome finds no row and the next
-// deliveries go on.
+// is in flight does not stop the dispatcher: the outcome is recorded on the row kept
+// as history (dead, not retried) and the next deliveries go on.
 func TestSubscriptionDeletedInFlight(t *testing.T) {
 	is := is.New(t)
 	ctx := context.Background()
@@ -103,6 +103,10 @@ func TestSubscriptionDeletedInFlight(t *testing.T) {
 	is.NoErr(e.st.DeleteOrcidWebhook(ctx, e.client.ID, orcidA, slow.URL+"/slow")) // deleted meanwhile
 	close(release)
 	is.NoErr(d.Wait(ctx)) // the outcome of a deleted delivery is recorded without error
+	kept := e.only()
+	is.Equal(kept.StateName(), "dead")    // a failure of a removed webhook is final
+	is.True(!kept.RemovedAt.IsZero())     // kept as a removed webhook's history
+	is.Equal(len(e.attempts(kept.ID)), 1) // with its attempt
 
 	e.subscribe(orcidB, ok.URL+"/ok")
 	e.intake(0, store.Event{Orcid: orcidB})

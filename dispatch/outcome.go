@@ -26,15 +26,16 @@ type policy struct {
 // outcome is what becomes of delivery c after a call that came to r.
 func (p policy) outcome(c store.Claimed, r result, now time.Time) store.Outcome {
 	o := store.Outcome{
-		DeliveryID:     c.ID,
-		SubscriptionID: c.Target.SubscriptionID,
-		Attempt:        c.Attempt,
-		StartedAt:      r.started,
-		Duration:       r.duration,
-		Status:         r.status,
-		Error:          r.err,
-		Response:       r.body,
-		WasFailing:     !c.Target.FailingSince.IsZero(),
+		DeliveryID:      c.ID,
+		SubscriptionID:  c.Target.SubscriptionID,
+		SubscriptionUID: c.Target.UID,
+		Attempt:         c.Attempt,
+		StartedAt:       r.started,
+		Duration:        r.duration,
+		Status:          r.status,
+		Error:           r.err,
+		Response:        r.body,
+		WasFailing:      !c.Target.FailingSince.IsZero(),
 	}
 	switch {
 	case r.cancelled:
@@ -65,7 +66,7 @@ func (p policy) outcome(c store.Claimed, r result, now time.Time) store.Outcome 
 			o.Error = fmt.Sprintf("gave up after %s: %s", p.giveUpAfter, o.Error)
 		default:
 			o.Kind = store.OutcomeRetry
-			delay := Backoff(c.Attempt, p.retryBase, p.retryMaxDelay, p.rand())
+			delay := Backoff(c.Try, p.retryBase, p.retryMaxDelay, p.rand())
 			if r.status == http.StatusTooManyRequests || r.status == http.StatusServiceUnavailable {
 				if ra, ok := retryAfter(r.retryAfter, now); ok {
 					delay = ra

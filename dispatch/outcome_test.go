@@ -32,23 +32,24 @@ func TestPolicy(t *testing.T) {
 		retry time.Time // RetryAt
 		since time.Time // FailingSince
 	}{
-		{"2xx", store.Claimed{Attempt: 1, Target: healthy}, result{status: 204}, store.OutcomeDelivered, "", time.Time{}, time.Time{}},
-		{"cancelled at shutdown", store.Claimed{Attempt: 1, Target: healthy}, result{err: "context canceled", cancelled: true},
+		{"2xx", store.Claimed{Attempt: 1, Try: 1, Target: healthy}, result{status: 204}, store.OutcomeDelivered, "", time.Time{}, time.Time{}},
+		{"cancelled at shutdown", store.Claimed{Attempt: 1, Try: 1, Target: healthy}, result{err: "context canceled", cancelled: true},
 			store.OutcomeReleased, "context canceled", now, time.Time{}},
-		{"410", store.Claimed{Attempt: 1, Target: healthy}, result{status: 410}, store.OutcomeGone,
+		{"410", store.Claimed{Attempt: 1, Try: 1, Target: healthy}, result{status: 410}, store.OutcomeGone,
 			"410 Gone: the target asked to be removed; subscription deactivated", time.Time{}, time.Time{}},
-		{"first failure", store.Claimed{Attempt: 1, Target: healthy}, result{status: 500}, store.OutcomeRetry, "HTTP 500", now.Add(time.Minute), time.Time{}},
-		{"third failure", store.Claimed{Attempt: 3, FirstAttempt: now.Add(-time.Hour), Target: target(store.FormatEmpty, now.Add(-time.Hour))},
+		{"first failure", store.Claimed{Attempt: 1, Try: 1, Target: healthy}, result{status: 500}, store.OutcomeRetry, "HTTP 500", now.Add(time.Minute), time.Time{}},
+		{"third failure", store.Claimed{Attempt: 3, Try: 3, FirstAttempt: now.Add(-time.Hour), Target: target(store.FormatEmpty, now.Add(-time.Hour))},
 			result{status: 500}, store.OutcomeRetry, "HTTP 500", now.Add(4 * time.Minute), time.Time{}},
-		{"no response", store.Claimed{Attempt: 1, Target: healthy}, result{err: "timeout after 20s"}, store.OutcomeRetry, "timeout after 20s", now.Add(time.Minute), time.Time{}},
-		{"503 Retry-After", store.Claimed{Attempt: 1, Target: healthy}, result{status: 503, retryAfter: "120"}, store.OutcomeRetry, "HTTP 503", now.Add(2 * time.Minute), time.Time{}},
-		{"429 Retry-After", store.Claimed{Attempt: 1, Target: healthy}, result{status: 429, retryAfter: "120"}, store.OutcomeRetry, "HTTP 429", now.Add(2 * time.Minute), time.Time{}},
-		{"500 ignores Retry-After", store.Claimed{Attempt: 1, Target: healthy}, result{status: 500, retryAfter: "120"}, store.OutcomeRetry, "HTTP 500", now.Add(time.Minute), time.Time{}},
-		{"give_up_after passed", store.Claimed{Attempt: 9, FirstAttempt: now.Add(-72 * time.Hour), Target: target(store.FormatEmpty, now.Add(-72*time.Hour))},
+		{"first failure after a replay", store.Claimed{Attempt: 7, Try: 1, Target: healthy}, result{status: 500}, store.OutcomeRetry, "HTTP 500", now.Add(time.Minute), time.Time{}},
+		{"no response", store.Claimed{Attempt: 1, Try: 1, Target: healthy}, result{err: "timeout after 20s"}, store.OutcomeRetry, "timeout after 20s", now.Add(time.Minute), time.Time{}},
+		{"503 Retry-After", store.Claimed{Attempt: 1, Try: 1, Target: healthy}, result{status: 503, retryAfter: "120"}, store.OutcomeRetry, "HTTP 503", now.Add(2 * time.Minute), time.Time{}},
+		{"429 Retry-After", store.Claimed{Attempt: 1, Try: 1, Target: healthy}, result{status: 429, retryAfter: "120"}, store.OutcomeRetry, "HTTP 429", now.Add(2 * time.Minute), time.Time{}},
+		{"500 ignores Retry-After", store.Claimed{Attempt: 1, Try: 1, Target: healthy}, result{status: 500, retryAfter: "120"}, store.OutcomeRetry, "HTTP 500", now.Add(time.Minute), time.Time{}},
+		{"give_up_after passed", store.Claimed{Attempt: 9, Try: 9, FirstAttempt: now.Add(-72 * time.Hour), Target: target(store.FormatEmpty, now.Add(-72*time.Hour))},
 			result{status: 500}, store.OutcomeDead, "gave up after 72h0m0s: HTTP 500", time.Time{}, time.Time{}},
-		{"disable_after passed", store.Claimed{Attempt: 2, FirstAttempt: now.Add(-time.Hour), Target: target(store.FormatEmpty, now.Add(-120*time.Hour))},
+		{"disable_after passed", store.Claimed{Attempt: 2, Try: 2, FirstAttempt: now.Add(-time.Hour), Target: target(store.FormatEmpty, now.Add(-120*time.Hour))},
 			result{status: 500}, store.OutcomeDeactivate, "HTTP 500", time.Time{}, now.Add(-120 * time.Hour)},
-		{"upstream registrations are never deactivated", store.Claimed{Attempt: 2, FirstAttempt: now.Add(-time.Hour), Target: target(store.FormatUpstream, now.Add(-120*time.Hour))},
+		{"upstream registrations are never deactivated", store.Claimed{Attempt: 2, Try: 2, FirstAttempt: now.Add(-time.Hour), Target: target(store.FormatUpstream, now.Add(-120*time.Hour))},
 			result{status: 500}, store.OutcomeRetry, "HTTP 500", now.Add(2 * time.Minute), time.Time{}},
 	}
 	for _, tt := range tests {
@@ -62,6 +63,7 @@ func TestPolicy(t *testing.T) {
 			is.Equal(o.FailingSince, tt.since)                         // since when it failed, for a deactivation
 			is.Equal(o.WasFailing, !tt.c.Target.FailingSince.IsZero()) // whether a success must clear failing_since
 			is.Equal(o.SubscriptionID, tt.c.Target.SubscriptionID)     // for its subscription
+			is.Equal(o.Attempt, tt.c.Attempt)                          // numbered as in the delivery's log, replays included
 		})
 	}
 }

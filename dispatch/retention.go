@@ -15,16 +15,22 @@ const purgeBatch = 500
 const purgeEvery = time.Minute
 
 // Purge deletes delivered deliveries (and their attempts) that finished more than
-// Options.Retention ago, and idempotency keys past their 24 hours, in small batches,
-// pausing between them. Dead deliveries are kept for an operator. It returns how many
-// deliveries it deleted.
+// Options.Retention ago, the finished deliveries of removed webhooks as old, and
+// idempotency keys past their 24 hours, in small batches, pausing between them. Dead
+// deliveries of webhooks that still exist are kept for an operator. It returns how
+// many deliveries it deleted.
 func (d *Dispatcher) Purge(ctx context.Context) (int, error) {
 	total := 0
 	before := d.store.Now().Add(-d.opts.Retention)
 	for ctx.Err() == nil {
 		n, keys, err := d.store.Purge(ctx, store.StateDelivered, before, purgeBatch)
 		total += n
-		if err != nil || (n < purgeBatch && keys < purgeBatch) {
+		if err != nil {
+			return total, err
+		}
+		removed, err := d.store.PurgeRemoved(ctx, before, purgeBatch)
+		total += removed
+		if err != nil || (n < purgeBatch && keys < purgeBatch && removed < purgeBatch) {
 			return total, err
 		}
 		select {

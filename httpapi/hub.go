@@ -16,19 +16,19 @@ import (
 func (s *Server) hubRoutes() {
 	admin := func(h http.Handler) http.Handler { return s.bearer(store.ScopeAdmin, styleProblem, h) }
 	const orgs = "/api/hub/v1/organisations"
-	s.handle(http.MethodPost, orgs, admin(s.handleOrgCreate()))
-	s.handle(http.MethodGet, orgs, admin(s.handleOrgList()))
-	s.handle(http.MethodGet, orgs+"/:id", admin(s.handleOrgGet()))
-	s.handle(http.MethodPatch, orgs+"/:id", admin(s.handleOrgPatch()))
-	s.handle(http.MethodDelete, orgs+"/:id", admin(s.handleOrgDelete()))
-	s.handle(http.MethodPut, orgs+"/:id/webhook", admin(s.handleHubSettingsPut()))
-	s.handle(http.MethodGet, orgs+"/:id/webhook", admin(s.handleHubSettingsGet()))
-	s.handle(http.MethodDelete, orgs+"/:id/webhook", admin(s.handleHubSettingsDelete()))
-	s.handle(http.MethodGet, orgs+"/:id/members", admin(s.handleMemberList()))
-	s.handle(http.MethodPut, orgs+"/:id/members/:orcid", admin(s.handleMemberPut()))
-	s.handle(http.MethodDelete, orgs+"/:id/members/:orcid", admin(s.handleMemberDelete()))
+	s.handle(s.router, http.MethodPost, orgs, admin(s.handleOrgCreate()))
+	s.handle(s.router, http.MethodGet, orgs, admin(s.handleOrgList()))
+	s.handle(s.router, http.MethodGet, orgs+"/:id", admin(s.handleOrgGet()))
+	s.handle(s.router, http.MethodPatch, orgs+"/:id", admin(s.handleOrgPatch()))
+	s.handle(s.router, http.MethodDelete, orgs+"/:id", admin(s.handleOrgDelete()))
+	s.handle(s.router, http.MethodPut, orgs+"/:id/webhook", admin(s.handleHubSettingsPut()))
+	s.handle(s.router, http.MethodGet, orgs+"/:id/webhook", admin(s.handleHubSettingsGet()))
+	s.handle(s.router, http.MethodDelete, orgs+"/:id/webhook", admin(s.handleHubSettingsDelete()))
+	s.handle(s.router, http.MethodGet, orgs+"/:id/members", admin(s.handleMemberList()))
+	s.handle(s.router, http.MethodPut, orgs+"/:id/members/:orcid", admin(s.handleMemberPut()))
+	s.handle(s.router, http.MethodDelete, orgs+"/:id/members/:orcid", admin(s.handleMemberDelete()))
 
-	s.handle(http.MethodPost, "/relay/:orcid/:key", s.handleRelay())
+	s.handle(s.router, http.MethodPost, "/relay/:orcid/:key", s.handleRelay())
 }
 
 // orgJSON is an organisation as the admin API shows it.

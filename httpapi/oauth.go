@@ -42,6 +42,10 @@ func (s *Server) clientAuth(w http.ResponseWriter, r *http.Request) (store.Clien
 		writeOAuthBody(w, http.StatusUnauthorized, "invalid_client", "Client authentication is required: client_id and client_secret")
 		return store.Client{}, false
 	}
+	if sec == "" { // as ORCID answers a client id without a secret
+		writeOAuthBody(w, http.StatusBadRequest, "invalid_request", "Missing client_secret: give it with client_id, in the form or with HTTP Basic")
+		return store.Client{}, false
+	}
 	c, err := s.store.AuthenticateClient(r.Context(), id, sec)
 	if errors.Is(err, store.ErrBadCredentials) {
 		if basic {
@@ -85,14 +89,16 @@ var tokenAnswers = oauthAnswers{
 }
 
 // handleToken is the OAuth 2 token endpoint: client_credentials and refresh_token
-// grants, answered in ORCID's shapes.
+// grants, answered in ORCID's shapes: "orcid" is null, as in ORCID's answer to a
+// client-credentials grant (hookd's tokens never belong to a researcher).
 func (s *Server) handleToken() http.Handler {
 	type response struct {
-		AccessToken  string `json:"access_token"`
-		TokenType    string `json:"token_type"`
-		RefreshToken string `json:"refresh_token"`
-		ExpiresIn    int64  `json:"expires_in"`
-		Scope        string `json:"scope"`
+		AccessToken  string  `json:"access_token"`
+		TokenType    string  `json:"token_type"`
+		RefreshToken string  `json:"refresh_token"`
+		ExpiresIn    int64   `json:"expires_in"`
+		Scope        string  `json:"scope"`
+		Orcid        *string `json:"orcid"`
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !parseForm(w, r) {

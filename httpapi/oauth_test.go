@@ -9,6 +9,7 @@ import (
 
 	"github.com/matryer/is"
 
+	"hookd/httpapi"
 	"hookd/store"
 )
 
@@ -31,6 +32,8 @@ func TestTokenClientCredentials(t *testing.T) {
 		is.True(tr.RefreshToken != tr.AccessToken)           // two different tokens
 		is.Equal(tr.ExpiresIn, int64(time.Hour/time.Second)) // expires_in is the TTL, on the store's clock
 		is.Equal(tr.Scope, scope)                            // scope granted
+		is.True(tr.Orcid == nil)                             // "orcid": null, as ORCID's client-credentials answer
+		is.True(strings.Contains(string(res.body), `"orcid":null`))
 		return tr
 	}
 
@@ -106,6 +109,8 @@ func TestTokenErrors(t *testing.T) {
 		{"unknown client basic", good("client_id", "", "client_secret", ""), "APP-NOSUCHCLIENT0000", c.Secret, 401, "invalid_client"},
 		{"another client's secret", good("client_secret", other.Secret), "", "", 401, "invalid_client"},
 		{"no credentials", good("client_id", "", "client_secret", ""), "", "", 401, "invalid_client"},
+		{"client id without a secret", good("client_secret", ""), "", "", 400, "invalid_request"},
+		{"client id without a secret, basic", good("client_id", "", "client_secret", ""), c.ID, "", 400, "invalid_request"},
 		{"basic and form secret", good(), c.ID, c.Secret, 400, "invalid_request"},
 		{"basic user differs from form client_id", good("client_id", other.ID, "client_secret", ""), c.ID, c.Secret, 400, "invalid_request"},
 		{"missing grant_type", good("grant_type", ""), "", "", 400, "invalid_request"},
@@ -144,8 +149,12 @@ func TestTokenErrors(t *testing.T) {
 
 	t.Run("GET is not allowed", func(t *testing.T) {
 		is := is.New(t)
-		res := h.do(t, http.MethodGet, "/oauth/token?"+good().Encode(), "")
-		is.Equal(res.status, http.StatusMethodNotAllowed) // credentials never travel in a URL
+		for _, path := range []string{"/oauth/token", "/oauth/revoke"} {
+			res := h.do(t, http.MethodGet, path+"?"+good().Encode(), "")
+			e := oauthError(t, res, http.StatusMethodNotAllowed, "invalid_request") // credentials never travel in a URL; OAuth's body
+			is.True(strings.Contains(res.header.Get("Allow"), "POST"))              // says what is allowed
+			is.True(strings.Contains(e.Description, "POST"))                        // in words too
+		}
 	})
 
 	t.Run("no token was issued", func(t *testing.T) {
@@ -275,4 +284,13 @@ func TestExpiredToken(t *testing.T) {
 	is.True(strings.Contains(e.Description, "expired"))                                    // says why
 	is.True(strings.Contains(res.header.Get("WWW-Authenticate"), `error="invalid_token"`)) // RFC 6750 3.1
 	is.Equal(len(h.allSubscriptions(t)), 0)                                                // nothing registered
+}
+
+// TestTokenDefaultLifetime: without a configured lifetime a token lasts as ORCID's
+// do: expires_in 631138518.
+func TestTokenDefaultLifetime(t *testing.T) {
+	is := is.New(t)
+	h := newHarness(t, func(o *httpapi.Options) { o.TokenTTL = 0 })
+	tr := h.token(t, h.client(t, "lab", store.ScopeWebhook), "/webhook")
+	is.Equal(tr.ExpiresIn, int64(631138518)) // ORCID's expires_in
 }

@@ -1,6 +1,9 @@
 package httpapi
 
 import (
+	"errors"
+	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -63,13 +66,12 @@ func (s *Server) toWebhookJSON(r *http.Request, sub store.Subscription) webhookJ
 }
 
 // How the ORCID webhook routes answer errors with ORCID's codes: a bad iD is 9001 and
-// a bad callback 9012; another client's registration is 9014; a missing one is 9011,
-// but 9028 for DELETE.
+// a bad callback 9012; another client's registration is 9014 (GET, DELETE; a PUT of
+// it answers 204, as at ORCID); a missing one is 9011, but 9028 for DELETE.
 var (
 	orcidBadID       = orcidAnswers{store.Invalid: {codeBadRequest, "The ORCID iD in the request is not valid.", ""}}
 	orcidBadCallback = orcidAnswers{store.Invalid: {codeBadCallback, "The webhook URL is not valid.", "callback "}}
 	orcidTaken       = orcidAnswer{codeForbidden, "The client application is not authorized for this webhook.", ""}
-	orcidPutAnswers  = orcidAnswers{store.Forbidden: orcidTaken}
 	orcidGetAnswers  = orcidAnswers{store.Forbidden: orcidTaken, store.NotFound: {codeNotFound, "The webhook was not found.", ""}}
 	orcidDelAnswers  = orcidAnswers{store.Forbidden: orcidTaken, store.NotFound: {codeDeleteMissing, "The webhook was not found.", ""}}
 )
@@ -116,7 +118,41 @@ func (s *Server) callbackParam(w http.ResponseWriter, r *http.Request) (string, 
 	return cb, raw, true
 }
 
-// handleWebhookPut registers a callback: 201 with Location when new, 204 when it existed.
+// maxORCIDBody is the most a request to the ORCID webhook routes may carry: ORCID's
+// documentation sends none ("you should not include anything in the body"); a stray
+// "{}" or newline is read and ignored.
+const maxORCIDBody = 1 << 10
+
+// orcidNoBody refuses, before h runs and so before anything is registered, a request
+// whose body is larger than maxORCIDBody: 413 in ORCID's error body.
+func (s *Server) orcidNoBody(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength > maxORCIDBody {
+			s.orcidTooLarge(w, r)
+			return
+		}
+		if _, err := io.Copy(io.Discard, http.MaxBytesReader(w, r.Body, maxORCIDBody)); err != nil {
+			if mbe := (*http.MaxBytesError)(nil); errors.As(err, &mbe) {
+				s.orcidTooLarge(w, r)
+				return
+			}
+			writeORCIDBody(w, r, http.StatusBadRequest, codeBadRequest, "400 Bad Request: the request body could not be read", "")
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+func (s *Server) orcidTooLarge(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Connection", "close") // the rest of the body is not read
+	writeORCIDBody(w, r, http.StatusRequestEntityTooLarge, codeBadRequest,
+		fmt.Sprintf("413 Request Entity Too Large: this call takes no body (at most %d bytes are ignored)", maxORCIDBody),
+		"The request could not be processed.")
+}
+
+// handleWebhookPut registers a callback: 201 with Location when new, 204 when it
+// existed, whoever registered it (ORCID finds a registration by iD and callback, so
+// another client's PUT answers 204 and changes nothing).
 func (s *Server) handleWebhookPut() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id, ok := s.orcidParam(w, r)
@@ -129,7 +165,7 @@ func (s *Server) handleWebhookPut() http.Handler {
 		}
 		_, created, err := s.store.PutOrcidWebhook(r.Context(), tokenFrom(r.Context()).ClientID, id, cb)
 		if err != nil {
-			s.writeORCIDError(w, r, err, orcidPutAnswers)
+			s.writeORCIDError(w, r, err, nil) // only an internal error is left
 			return
 		}
 		if !created {

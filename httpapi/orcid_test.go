@@ -165,9 +165,11 @@ func TestWebhookOtherClient(t *testing.T) {
 	path := webhookPath(seedOrcid, seedSegment)
 	is.Equal(h.do(t, http.MethodPut, path, owner).status, http.StatusCreated) // owner registers
 
-	orcidError(t, h.do(t, http.MethodGet, path, intruder), http.StatusForbidden, 9014)    // GET of another client's
-	orcidError(t, h.do(t, http.MethodPut, path, intruder), http.StatusForbidden, 9014)    // PUT of another client's
-	orcidError(t, h.do(t, http.MethodDelete, path, intruder), http.StatusForbidden, 9014) // DELETE of another client's
+	orcidError(t, h.do(t, http.MethodGet, path, intruder), http.StatusForbidden, 9014) // GET of another client's
+	res := h.do(t, http.MethodPut, path, intruder)
+	is.Equal(res.status, http.StatusNoContent)                                            // PUT of another client's: 204, as at ORCID
+	is.Equal(res.header.Get("Location"), "")                                              // not a new registration
+	orcidError(t, h.do(t, http.MethodDelete, path, intruder), http.StatusForbidden, 9014) // DELETE of another client's: 403 9014, as at ORCID
 
 	is.Equal(len(h.list(t, seedOrcid, intruder).Webhooks), 0) // the intruder sees none of the owner's
 	l := h.list(t, seedOrcid, owner)

@@ -1,8 +1,11 @@
 package httpapi
 
 import (
+	"context"
 	"net/http"
 	"strings"
+
+	"github.com/julienschmidt/httprouter"
 
 	"hookd/store"
 )
@@ -10,34 +13,49 @@ import (
 // routes lists every route hookd serves.
 func (s *Server) routes() {
 	base := s.opts.BasePath
+	get, post, put, patch, del := http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete
+	fixed := func(method, path string, h http.Handler) { s.handle(s.router, method, path, h) }
 
 	// ORCID-compatible OAuth.
-	s.handle(http.MethodPost, base+"/oauth/token", s.handleToken())
-	s.handle(http.MethodPost, base+"/oauth/revoke", s.handleRevoke())
+	fixed(post, base+"/oauth/token", s.handleToken())
+	fixed(post, base+"/oauth/revoke", s.handleRevoke())
 
 	// Operations.
-	s.handle(http.MethodGet, "/healthz", s.handleHealthz())
-	s.handle(http.MethodGet, "/readyz", s.handleReadyz())
+	fixed(get, "/healthz", s.handleHealthz())
+	fixed(get, "/readyz", s.handleReadyz())
 	if s.opts.MetricsHandler != nil {
-		s.handle(http.MethodGet, "/metrics", s.opts.MetricsHandler)
+		fixed(get, "/metrics", s.opts.MetricsHandler)
 	}
-	s.handle(http.MethodGet, "/openapi.json", s.handleOpenAPI())
+	fixed(get, "/openapi.json", s.handleOpenAPI())
 
 	// Platform API.
-	s.handle(http.MethodPost, "/api/notifications/v1/events", s.bearer(store.ScopeNotify, styleProblem, s.handleEvents()))
+	fixed(post, "/api/notifications/v1/events", s.bearer(store.ScopeNotify, styleProblem, s.handleEvents()))
 
 	platform := func(h http.Handler) http.Handler { return s.bearer(store.ScopeWebhook, styleProblem, h) }
 	const wh = "/api/notifications/v1/webhooks"
-	s.handle(http.MethodPost, wh, platform(s.handleWebhookCreate()))
-	s.handle(http.MethodGet, wh, platform(s.handlePlatformList()))
-	s.handle(http.MethodGet, wh+"/:id", platform(s.handleWebhookGetOne()))
-	s.handle(http.MethodPatch, wh+"/:id", platform(s.handleWebhookPatch()))
-	s.handle(http.MethodDelete, wh+"/:id", platform(s.handleWebhookDeleteOne()))
-	s.handle(http.MethodPost, wh+"/:id/deactivate", platform(s.handleWebhookActive(false)))
-	s.handle(http.MethodPost, wh+"/:id/activate", platform(s.handleWebhookActive(true)))
-	s.handle(http.MethodPost, wh+"/:id/rotate-secret", platform(s.handleWebhookRotate()))
-	s.handle(http.MethodGet, wh+"/:id/deliveries", platform(s.handleWebhookDeliveries()))
-	s.handle(http.MethodPost, wh+"/:id/replay", platform(s.handleWebhookReplay()))
+	fixed(post, wh, platform(s.handleWebhookCreate()))
+	fixed(get, wh, platform(s.handlePlatformList()))
+	fixed(get, wh+"/:id", platform(s.handleWebhookGetOne()))
+	fixed(patch, wh+"/:id", platform(s.handleWebhookPatch()))
+	fixed(del, wh+"/:id", platform(s.handleWebhookDeleteOne()))
+	fixed(post, wh+"/:id/deactivate", platform(s.handleWebhookActive(false)))
+	fixed(post, wh+"/:id/activate", platform(s.handleWebhookActive(true)))
+	fixed(post, wh+"/:id/rotate-secret", platform(s.handleWebhookRotate()))
+	fixed(get, wh+"/:id/deliveries", platform(s.handleWebhookDeliveries()))
+	fixed(get, wh+"/:id/deliveries/:delivery", platform(s.handleWebhookDelivery()))
+	fixed(post, wh+"/:id/replay", platform(s.handleWebhookReplay()))
+
+	// Admin API (scope /admin): the operator's view of every webhook and delivery.
+	admin := func(h http.Handler) http.Handler { return s.bearer(store.ScopeAdmin, styleProblem, h) }
+	const adm = "/api/admin/v1"
+	fixed(get, adm+"/webhooks", admin(s.handleAdminWebhooks()))
+	fixed(get, adm+"/webhooks/:id", admin(s.handleAdminWebhook()))
+	fixed(del, adm+"/webhooks/:id", admin(s.handleAdminWebhookRemove()))
+	fixed(post, adm+"/webhooks/:id/deactivate", admin(s.handleAdminWebhookActive(false)))
+	fixed(post, adm+"/webhooks/:id/activate", admin(s.handleAdminWebhookActive(true)))
+	fixed(get, adm+"/deliveries", admin(s.handleAdminDeliveries()))
+	fixed(get, adm+"/deliveries/:id", admin(s.handleAdminDelivery()))
+	fixed(post, adm+"/replay", admin(s.handleAdminReplay()))
 
 	s.hubRoutes()
 
@@ -46,17 +64,21 @@ func (s *Server) routes() {
 	if s.opts.Inbox != nil {
 		s.inbox = s.handleInbox()
 		for _, m := range inboxMethods {
-			s.handle(m, "/inbox/*path", s.inbox)
+			fixed(m, "/inbox/*path", s.inbox)
 		}
 	}
 
 	// ORCID-compatible webhook registration, routed on the escaped path (serveORCID)
-	// because the callback segment holds percent-encoded slashes.
-	webhook := func(h http.Handler) http.Handler { return s.bearer(store.ScopeWebhook, styleORCID, h) }
-	s.handleORCID(http.MethodPut, base+"/:orcid/webhook/*callback", webhook(s.handleWebhookPut()))
-	s.handleORCID(http.MethodDelete, base+"/:orcid/webhook/*callback", webhook(s.handleWebhookDelete()))
-	s.handleORCID(http.MethodGet, base+"/:orcid/webhook/*callback", webhook(s.handleWebhookGet()))
-	s.handleORCID(http.MethodGet, base+"/:orcid/webhook", webhook(s.handleWebhookList()))
+	// because the callback segment holds percent-encoded slashes. ORCID's PUT has no
+	// body: one beyond a few bytes is refused before anything is registered.
+	webhook := func(h http.Handler) http.Handler {
+		return s.bearer(store.ScopeWebhook, styleORCID, s.orcidNoBody(h))
+	}
+	orcid := func(method, path string, h http.Handler) { s.handle(s.orcid, method, path, h) }
+	orcid(put, base+"/:orcid/webhook/*callback", webhook(s.handleWebhookPut()))
+	orcid(del, base+"/:orcid/webhook/*callback", webhook(s.handleWebhookDelete()))
+	orcid(get, base+"/:orcid/webhook/*callback", webhook(s.handleWebhookGet()))
+	orcid(get, base+"/:orcid/webhook", webhook(s.handleWebhookList()))
 
 	s.router.NotFound = http.HandlerFunc(s.serveORCID)
 	s.router.MethodNotAllowed = http.HandlerFunc(s.methodNotAllowed)
@@ -64,21 +86,34 @@ func (s *Server) routes() {
 	s.orcid.MethodNotAllowed = http.HandlerFunc(s.methodNotAllowed)
 }
 
-// handle registers h for method and path on the router of the fixed routes, and
-// records the route for the tests that hold the routes against openapi.json.
-func (s *Server) handle(method, path string, h http.Handler) {
-	s.registered = append(s.registered, route{method, path})
-	s.router.Handler(method, path, h)
-}
+// routeKey is the context key of the request's route label: the access log puts a
+// *string there, and the route that serves the request fills it in.
+type routeKey struct{}
 
-// handleORCID is handle for the ORCID webhook routes, which route on the escaped path.
-func (s *Server) handleORCID(method, path string, h http.Handler) {
+// handle registers h for method and path on router, labelled with path for metrics:
+// a request is counted under the route that served it, whatever it answered (a 404
+// for an unknown webhook id is still that route's), and anything no route served
+// is "unmatched", so no request adds a label of its own making. It records the
+// route for the tests that hold the routes against openapi.json.
+func (s *Server) handle(router *httprouter.Router, method, path string, h http.Handler) {
 	s.registered = append(s.registered, route{method, path})
-	s.orcid.Handler(method, path, h)
+	label := strings.ReplaceAll(path, "*", ":")
+	router.Handler(method, path, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if l, ok := r.Context().Value(routeKey{}).(*string); ok {
+			*l = label
+		}
+		h.ServeHTTP(w, r)
+	}))
 }
 
 // route is a method and a path pattern in httprouter's syntax (":id", "*callback").
 type route struct{ method, path string }
+
+// withRouteLabel gives the request a place for its route label, read after it was served.
+func withRouteLabel(r *http.Request) (*http.Request, *string) {
+	label := new(string)
+	return r.WithContext(context.WithValue(r.Context(), routeKey{}, label)), label
+}
 
 func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
 	if strings.HasPrefix(r.URL.Path, "/api/") {
@@ -88,15 +123,31 @@ func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
 	writeORCIDBody(w, r, http.StatusNotFound, codeNotFound, "404 Not Found: no such resource: "+r.Method+" "+r.URL.Path, "The resource was not found.")
 }
 
+// methodNotAllowed answers a method a route does not take, in the route's error
+// format: problem details for the JSON APIs, OAuth's body for the token and revoke
+// endpoints (an OAuth client parses nothing else there), ORCID's body otherwise
+// (ORCID's 9001 covers "endpoint and method mismatch").
 func (s *Server) methodNotAllowed(w http.ResponseWriter, r *http.Request) {
 	if s.inbox != nil && strings.HasPrefix(r.URL.Path, "/inbox/") {
 		w.Header().Del("Allow")
 		s.inbox.ServeHTTP(w, r)
 		return
 	}
-	if strings.HasPrefix(r.URL.Path, "/api/") {
-		writeProblemBody(w, http.StatusMethodNotAllowed, r.Method+" is not allowed here (allowed: "+w.Header().Get("Allow")+")", "")
-		return
+	// httprouter lists OPTIONS too, which hookd does not answer (HandleOPTIONS is off).
+	var methods []string
+	for _, m := range strings.Split(w.Header().Get("Allow"), ", ") {
+		if m != http.MethodOptions && m != "" {
+			methods = append(methods, m)
+		}
 	}
-	writeORCIDBody(w, r, http.StatusMethodNotAllowed, codeMethod, "405 Method Not Allowed: "+r.Method+" is not allowed here (allowed: "+w.Header().Get("Allow")+")", "")
+	allowed := strings.Join(methods, ", ")
+	w.Header().Set("Allow", allowed)
+	switch {
+	case strings.HasPrefix(r.URL.Path, "/api/"):
+		writeProblemBody(w, http.StatusMethodNotAllowed, r.Method+" is not allowed here (allowed: "+allowed+")", "")
+	case strings.HasPrefix(r.URL.Path, s.opts.BasePath+"/oauth/"):
+		writeOAuthBody(w, http.StatusMethodNotAllowed, "invalid_request", r.Method+" is not supported here: send the request with "+allowed)
+	default:
+		writeORCIDBody(w, r, http.StatusMethodNotAllowed, codeMethod, "405 Method Not Allowed: "+r.Method+" is not allowed here (allowed: "+allowed+")", "")
+	}
 }

@@ -164,73 +164,23 @@ func (s *Server) logged(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w}
+		r, label := withRouteLabel(r)
 		h.ServeHTTP(sw, r)
 		if sw.status == 0 {
 			sw.status = http.StatusOK
 		}
+		if *label == "" {
+			*label = "unmatched"
+		}
 		if s.opts.Metrics != nil {
-			s.opts.Metrics.Request(routeLabel(r.URL.EscapedPath(), s.opts.BasePath, sw.status), r.Method, sw.status)
+			s.opts.Metrics.Request(*label, r.Method, sw.status)
 		}
 		if s.log.Enabled(r.Context(), slog.LevelDebug) {
-			s.log.Debug("http", "method", r.Method, "path", r.URL.EscapedPath(), "status", sw.status, "duration", time.Since(start))
+			s.log.Debug("http", "method", r.Method, "path", r.URL.EscapedPath(), "route", *label, "status", sw.status,
+				"duration", time.Since(start))
 		}
 	})
 }
 
 // Handler returns the server wrapped in its access log.
 func (s *Server) Handler() http.Handler { return s.logged(s) }
-
-// routeWords are the fixed segments of hookd's routes; a label made of anything
-// else is "unmatched", so no request can add labels of its own choosing.
-var routeWords = map[string]bool{
-	"oauth": true, "token": true, "revoke": true, "webhook": true, "api": true, "notifications": true,
-	"v1": true, "webhooks": true, "events": true, "deactivate": true, "activate": true, "rotate-secret": true,
-	"deliveries": true, "replay": true, "hub": true, "organisations": true, "members": true, "relay": true,
-	"healthz": true, "readyz": true, "metrics": true, "openapi.json": true, "inbox": true,
-}
-
-// routeLabel turns a request path into a bounded metrics label: iDs, ids and
-// callbacks become placeholders, and anything else is "unmatched".
-func routeLabel(path, base string, status int) string {
-	label := routeShape(path, base, status)
-	for _, seg := range strings.Split(strings.TrimPrefix(strings.TrimPrefix(label, base), "/"), "/") {
-		if !routeWords[seg] && !strings.HasPrefix(seg, ":") {
-			return "unmatched"
-		}
-	}
-	return label
-}
-
-func routeShape(path, base string, status int) string {
-	if status == http.StatusNotFound || status == http.StatusMethodNotAllowed {
-		return "unmatched"
-	}
-	prefix := ""
-	if base != "" && strings.HasPrefix(path, base+"/") {
-		prefix, path = base, strings.TrimPrefix(path, base)
-	}
-	parts := strings.Split(strings.TrimPrefix(path, "/"), "/")
-	for i, p := range parts {
-		switch {
-		case i == 1 && parts[0] == "inbox": // any path below the name
-			return prefix + "/inbox/:name"
-		case i == 2 && parts[0] == "relay":
-			parts[i] = ":key"
-		case orcidShape(p):
-			parts[i] = ":orcid"
-		case len(p) == 36 && strings.Count(p, "-") == 4:
-			parts[i] = ":id"
-		case i == 2 && parts[1] == "webhook" && parts[0] == ":orcid":
-			parts = append(parts[:i], ":callback")
-			return prefix + "/" + strings.Join(parts, "/")
-		case i > 0 && (parts[i-1] == "organisations" || parts[i-1] == "members") && p != "":
-			parts[i] = ":id"
-		}
-	}
-	return prefix + "/" + strings.Join(parts, "/")
-}
-
-// orcidShape reports whether s looks like an iD (its check digit aside).
-func orcidShape(s string) bool {
-	return len(s) == 19 && s[4] == '-' && s[9] == '-' && s[14] == '-'
-}

@@ -167,11 +167,12 @@ func (h *harness) postForm(tb testing.TB, rawPath string, form url.Values, user,
 
 // tokenResponse is the token endpoint's success body.
 type tokenResponse struct {
-	AccessToken  string `json:"access_token"`
-	TokenType    string `json:"token_type"`
-	RefreshToken string `json:"refresh_token"`
-	ExpiresIn    int64  `json:"expires_in"`
-	Scope        string `json:"scope"`
+	AccessToken  string  `json:"access_token"`
+	TokenType    string  `json:"token_type"`
+	RefreshToken string  `json:"refresh_token"`
+	ExpiresIn    int64   `json:"expires_in"`
+	Scope        string  `json:"scope"`
+	Orcid        *string `json:"orcid"`
 }
 
 // oauthErr is the OAuth error body.

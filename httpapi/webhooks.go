@@ -3,7 +3,6 @@ package httpapi
 import (
 	"fmt"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
@@ -223,37 +222,23 @@ func (s *Server) handleWebhookCreate() http.Handler {
 	})
 }
 
-// Page sizes of the platform API's lists.
-const (
-	defaultPage = 50
-	maxPage     = 500
-)
-
-// pageLimit reads the limit parameter of a list, answering a bad one itself.
-func pageLimit(w http.ResponseWriter, r *http.Request) (int, bool) {
-	v := r.URL.Query().Get("limit")
-	if v == "" {
-		return defaultPage, true
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n < 1 || n > maxPage {
-		writeProblemBody(w, http.StatusBadRequest, fmt.Sprintf("limit must be a number from 1 to %d", maxPage), "limit")
-		return 0, false
-	}
-	return n, true
-}
-
 func (s *Server) handlePlatformList() http.Handler {
 	type page struct {
 		Webhooks   []webhookRecord `json:"webhooks"`
 		NextCursor string          `json:"nextCursor,omitempty"`
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		limit, ok := pageLimit(w, r)
-		if !ok {
+		q, err := query(r, "limit", "cursor")
+		if err != nil {
+			s.writeProblem(w, r, err, nil)
 			return
 		}
-		subs, err := s.store.Webhooks(r.Context(), tokenFrom(r.Context()).ClientID, limit+1, r.URL.Query().Get("cursor"))
+		limit, err := pageLimit(q)
+		if err != nil {
+			s.writeProblem(w, r, err, nil)
+			return
+		}
+		subs, err := s.store.Webhooks(r.Context(), tokenFrom(r.Context()).ClientID, limit+1, q.Get("cursor"))
 		if err != nil {
 			s.writeProblem(w, r, err, platformAnswers)
 			return
@@ -338,91 +323,77 @@ func (s *Server) handleWebhookRotate() http.Handler {
 	})
 }
 
+// webhookDeliveryAnswers: the deliveries of a webhook the caller does not have
+// (never had, or another client's) are not found, as the webhook is.
+var webhookDeliveryAnswers = problemAnswers{store.NotFound: {detail: "not found"}}
+
+// ownDeliveries is the filter of the caller's deliveries of the webhook in the path,
+// also once it was removed; a webhook that is not the caller's answers 404.
+func (s *Server) ownDeliveries(w http.ResponseWriter, r *http.Request, f store.DeliveryFilter) (store.DeliveryFilter, bool) {
+	f.ClientID, f.Webhook = tokenFrom(r.Context()).ClientID, params(r).ByName("id")
+	if _, err := s.store.Deliveries(r.Context(), store.DeliveryFilter{ClientID: f.ClientID, Webhook: f.Webhook, Limit: 1}); err != nil {
+		if e, _, ok := storeError(err); ok && e.Field == "webhook" {
+			err = &store.Error{Code: store.NotFound}
+		}
+		s.writeProblem(w, r, err, webhookDeliveryAnswers)
+		return f, false
+	}
+	return f, true
+}
+
+// handleWebhookDeliveries lists a webhook's deliveries, newest first, with their
+// attempts; the deliveries of a webhook the caller removed stay listed until
+// retention. It takes state, orcid, since, until, limit and cursor.
 func (s *Server) handleWebhookDeliveries() http.Handler {
-	type attempt struct {
-		Attempt    int       `json:"attempt"`
-		StartedAt  time.Time `json:"startedAt"`
-		DurationMS int64     `json:"durationMs"`
-		Status     int       `json:"status,omitempty"`
-		Error      string    `json:"error,omitempty"`
-		Response   string    `json:"response,omitempty"`
-	}
-	type delivery struct {
-		ID          int64     `json:"id"`
-		MessageID   string    `json:"messageId"`
-		Orcid       string    `json:"orcid"`
-		Type        string    `json:"type"`
-		State       string    `json:"state"`
-		Events      int       `json:"events"`
-		FirstEvent  time.Time `json:"firstEventAt"`
-		LastEvent   time.Time `json:"lastEventAt"`
-		DueAt       time.Time `json:"dueAt,omitzero"`
-		LastStatus  int       `json:"lastStatus,omitempty"`
-		LastError   string    `json:"lastError,omitempty"`
-		AttemptsLog []attempt `json:"attempts"`
-	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		clientID := tokenFrom(r.Context()).ClientID
-		sub, err := s.store.Webhook(r.Context(), clientID, params(r).ByName("id"))
+		q, err := query(r, "state", "orcid", "since", "until", "limit", "cursor")
 		if err != nil {
-			s.writeProblem(w, r, err, platformAnswers)
+			s.writeProblem(w, r, err, nil)
 			return
 		}
-		state := r.URL.Query().Get("state")
-		limit, ok := pageLimit(w, r)
-		if !ok {
-			return
-		}
-		ds, err := s.store.Deliveries(r.Context(), store.DeliveryFilter{SubscriptionID: sub.ID, State: state, Limit: limit})
+		f, err := deliveryFilter(q, s.store.Now())
 		if err != nil {
-			s.writeProblem(w, r, err, platformAnswers)
+			s.writeProblem(w, r, err, nil)
 			return
 		}
-		out := struct {
-			Deliveries []delivery `json:"deliveries"`
-		}{Deliveries: []delivery{}}
-		ids := make([]int64, len(ds))
-		for i, d := range ds {
-			ids[i] = d.ID
+		if f, ok := s.ownDeliveries(w, r, f); ok {
+			s.listDeliveries(w, r, f, webhookDeliveryAnswers)
 		}
-		logs, err := s.store.AttemptsOf(r.Context(), ids)
-		if err != nil {
-			s.writeProblem(w, r, err, platformAnswers)
-			return
-		}
-		for _, d := range ds {
-			dj := delivery{ID: d.ID, MessageID: store.MessageID(d.ID), Orcid: d.Subject, Type: store.EventTypeName(d.EventType),
-				State: d.StateName(), Events: d.EventCount, FirstEvent: d.FirstEventAt, LastEvent: d.LastEventAt,
-				LastStatus: d.LastStatus, LastError: d.LastError, AttemptsLog: []attempt{}}
-			if d.State == store.StatePending {
-				dj.DueAt = d.DueAt
-			}
-			for _, a := range logs[d.ID] {
-				dj.AttemptsLog = append(dj.AttemptsLog, attempt{Attempt: a.Attempt, StartedAt: a.StartedAt,
-					DurationMS: a.Duration.Milliseconds(), Status: a.Status, Error: a.Error, Response: a.Response})
-			}
-			out.Deliveries = append(out.Deliveries, dj)
-		}
-		encode(w, http.StatusOK, out)
 	})
 }
 
+// handleWebhookDelivery shows one of a webhook's deliveries with its attempts.
+func (s *Server) handleWebhookDelivery() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id, ok := deliveryIDParam(w, r, "delivery")
+		if !ok {
+			return
+		}
+		if f, ok := s.ownDeliveries(w, r, store.DeliveryFilter{ID: id}); ok {
+			s.showDelivery(w, r, f, webhookDeliveryAnswers)
+		}
+	})
+}
+
+// handleWebhookReplay replays one of the webhook's deliveries ({"deliveryId": N}),
+// or every failed or dead one since a time ({"since": "2h"}, with until, state and
+// orcid if wanted): 202 {"replayed": N}. A deactivated webhook is a 409 that says to
+// activate it first.
 func (s *Server) handleWebhookReplay() http.Handler {
-	type request struct {
-		Since *time.Time `json:"since"`
-	}
-	type response struct {
-		Replayed int `json:"replayed"`
-	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		clientID := tokenFrom(r.Context()).ClientID
-		var in request
+		var in replayRequest
 		if err := decode(w, r, &in, maxReplayBody); err != nil {
 			s.writeProblem(w, r, err, nil)
 			return
 		}
-		if in.Since == nil {
-			writeProblemBody(w, http.StatusBadRequest, "since is required: an RFC 3339 time; every failed or dead delivery since then is sent again", "since")
+		if in.Webhook != nil || in.Client != nil || in.Org != nil {
+			s.writeProblem(w, r, inputError("webhook", "the webhook is the one in the path; client and org are the admin API's"), nil)
+			return
+		}
+		f, err := in.filter(s.store.Now())
+		if err != nil {
+			s.writeProblem(w, r, err, nil)
 			return
 		}
 		sub, err := s.store.Webhook(r.Context(), clientID, params(r).ByName("id"))
@@ -431,17 +402,18 @@ func (s *Server) handleWebhookReplay() http.Handler {
 			return
 		}
 		if !sub.Active {
-			writeProblemBody(w, http.StatusConflict, "the webhook is deactivated: activate it first", "")
+			writeProblemBody(w, http.StatusConflict, "webhook "+sub.UID+" is deactivated: activate it first (POST …/webhooks/"+sub.UID+"/activate), then replay", "status")
 			return
 		}
-		n, err := s.store.Replay(r.Context(), store.ReplayFilter{Since: *in.Since, SubscriptionID: sub.ID, ClientID: clientID})
+		f.SubscriptionID, f.ClientID = sub.ID, clientID
+		res, err := s.store.Replay(r.Context(), f)
 		if err != nil {
 			s.writeProblem(w, r, err, platformAnswers)
 			return
 		}
-		if n > 0 {
+		if res.Replayed > 0 {
 			s.opts.Nudge()
 		}
-		encode(w, http.StatusAccepted, response{Replayed: n})
+		encode(w, http.StatusAccepted, replayResponse{Replayed: res.Replayed})
 	})
 }

@@ -70,18 +70,26 @@ type platformAttempt struct {
 }
 
 type platformDelivery struct {
-	ID          int64             `json:"id"`
-	MessageID   string            `json:"messageId"`
-	Orcid       string            `json:"orcid"`
-	Type        string            `json:"type"`
-	State       string            `json:"state"`
-	Events      int               `json:"events"`
-	FirstEvent  time.Time         `json:"firstEventAt"`
-	LastEvent   time.Time         `json:"lastEventAt"`
-	DueAt       time.Time         `json:"dueAt"`
-	LastStatus  int               `json:"lastStatus"`
-	LastError   string            `json:"lastError"`
-	AttemptsLog []platformAttempt `json:"attempts"`
+	ID               int64             `json:"id"`
+	MessageID        string            `json:"messageId"`
+	WebhookID        string            `json:"webhookId"`
+	WebhookRemovedAt time.Time         `json:"webhookRemovedAt"`
+	ClientID         string            `json:"clientId"`
+	OrgID            int64             `json:"orgId"`
+	Format           string            `json:"format"`
+	Target           string            `json:"target"`
+	Orcid            string            `json:"orcid"`
+	Type             string            `json:"type"`
+	State            string            `json:"state"`
+	Events           int               `json:"events"`
+	FirstEvent       time.Time         `json:"firstEventAt"`
+	LastEvent        time.Time         `json:"lastEventAt"`
+	DueAt            time.Time         `json:"dueAt"`
+	DoneAt           time.Time         `json:"doneAt"`
+	ReplayedAt       time.Time         `json:"replayedAt"`
+	LastStatus       int               `json:"lastStatus"`
+	LastError        string            `json:"lastError"`
+	AttemptsLog      []platformAttempt `json:"attempts"`
 }
 
 // platformCall sends a platform API request with a JSON body (none when empty), the
@@ -663,17 +671,28 @@ func TestPlatformDelete(t *testing.T) {
 	is.Equal(res.status, http.StatusNoContent) // 204
 	is.Equal(len(res.body), 0)                 // without a body
 
-	platformProblem(t, platformCall(t, h, http.MethodGet, platformPath+"/"+rec.ID, tok, ""), http.StatusNotFound)               // gone
-	platformProblem(t, platformCall(t, h, http.MethodDelete, platformPath+"/"+rec.ID, tok, ""), http.StatusNotFound)            // a second DELETE is a 404
-	platformProblem(t, platformCall(t, h, http.MethodGet, platformPath+"/"+rec.ID+"/deliveries", tok, ""), http.StatusNotFound) // its deliveries too
+	platformProblem(t, platformCall(t, h, http.MethodGet, platformPath+"/"+rec.ID, tok, ""), http.StatusNotFound)    // gone
+	platformProblem(t, platformCall(t, h, http.MethodDelete, platformPath+"/"+rec.ID, tok, ""), http.StatusNotFound) // a second DELETE is a 404
+
+	// Its history stays until retention: the delivery that was waiting is dead and
+	// marked as a removed webhook's.
+	kept := platformDeliveries(t, h, tok, rec.ID)
+	is.Equal(len(kept), 1)                                                                                                        // the deleted webhook's delivery is still listed
+	is.Equal(kept[0].WebhookID, rec.ID)                                                                                           // under its id
+	is.True(kept[0].WebhookRemovedAt.Equal(h.clock.Now()))                                                                        // marked as removed, and when
+	is.Equal(kept[0].State, "dead")                                                                                               // it will never be sent
+	is.Equal(kept[0].LastError, "not sent: webhook removed")                                                                      // and says why
+	other := h.webhookToken(t, "other")                                                                                           // another client
+	platformProblem(t, platformCall(t, h, http.MethodGet, platformPath+"/"+rec.ID+"/deliveries", other, ""), http.StatusNotFound) // sees none of it
+	p := platformProblem(t, platformCall(t, h, http.MethodPost, platformPath+"/"+rec.ID+"/replay", tok, `{"since":"1h"}`), http.StatusNotFound)
+	is.Equal(p.Detail, "not found") // a removed webhook is replayed no more
 
 	l := platformList(t, h, tok, "")
 	is.Equal(len(l.Webhooks), 1)        // one left
 	is.Equal(l.Webhooks[0].ID, keep.ID) // the other one
 	ds, err := h.st.Deliveries(context.Background(), store.DeliveryFilter{})
 	is.NoErr(err)                                        // list deliveries
-	is.Equal(len(ds), 1)                                 // the deleted webhook's delivery went with it
-	is.Equal(ds[0].SubscriptionUID, keep.ID)             // the other's stays
+	is.Equal(len(ds), 2)                                 // both deliveries are kept
 	is.Equal(platformNotify(t, h, notify, seedOrcid), 1) // new events reach only the one left (merged into its pending row)
 }
 
@@ -750,8 +769,13 @@ func TestPlatformDeliveriesAndReplayAPI(t *testing.T) {
 				is.Equal(p.Field, "since") // names since
 			}
 		}
-		platformProblem(t, platformCall(t, h, http.MethodPost, platformPath+"/"+rec.ID+"/replay", tok, `{"since":"yesterday"}`), http.StatusBadRequest)
+		p := platformProblem(t, platformCall(t, h, http.MethodPost, platformPath+"/"+rec.ID+"/replay", tok, `{"since":"yesterday"}`), http.StatusBadRequest)
+		is.Equal(p.Field, "since")                   // names since
+		is.True(!strings.Contains(p.Detail, "2006")) // never Go's time layout
+		is.True(strings.Contains(p.Detail, "2h"))    // but the forms it takes
 		platformProblem(t, platformCall(t, h, http.MethodPost, platformPath+"/"+rec.ID+"/replay", tok, `{"since":"2024-01-01T00:00:00Z","id":1}`), http.StatusBadRequest)
+		p = platformProblem(t, platformCall(t, h, http.MethodPost, platformPath+"/"+rec.ID+"/replay", tok, `{"since":"1h","deliveryId":1}`), http.StatusBadRequest)
+		is.Equal(p.Field, "deliveryId") // one or the other
 	})
 	t.Run("nothing failed: nothing replayed", func(t *testing.T) {
 		is := is.New(t)

@@ -17,16 +17,24 @@ import (
 // The claim-and-record statements besides claimBatch.
 const (
 	qExpiredLeases = "SELECT id FROM deliveries WHERE state = 1 AND lease_until < ?"
-	qTwin          = `SELECT t.id, t.due_at, t.event_count, t.last_event_at, t.event_type
-		FROM deliveries d JOIN deliveries t ON t.subscription_id = d.subscription_id AND t.subject = d.subject AND t.state = 0
-		WHERE d.id = ? AND t.id != d.id`
+	// qTwin finds a row's pending twin (0 when there is none), and whether the row's
+	// subscription was removed.
+	qTwin = `SELECT d.subscription_id IS NULL, coalesce(t.id, 0), coalesce(t.due_at, 0), coalesce(t.event_count, 0),
+		coalesce(t.last_event_at, 0), coalesce(t.event_type, '')
+		FROM deliveries d LEFT JOIN deliveries t ON t.subscription_id = d.subscription_id AND t.subject = d.subject
+			AND t.state = 0 AND t.id != d.id
+		WHERE d.id = ?`
+	// qRemovedDone ends a row whose subscription was removed while it was out: it is
+	// never pending again.
+	qRemovedDone = `UPDATE deliveries SET state = 3, done_at = ?1, lease_until = NULL, attempts = max(attempts + ?2, 0),
+		last_error = CASE WHEN last_error = '' THEN ?3 ELSE last_error END WHERE id = ?4`
 	qDeleteDelivery = "DELETE FROM deliveries WHERE id = ?"
 	qFoldTwin       = `UPDATE deliveries SET state = 0, due_at = ?, lease_until = NULL, attempts = max(attempts + ?, 0),
 		event_count = event_count + ?, last_event_at = max(last_event_at, ?),
 		event_type = CASE WHEN ? = 'CREATED' THEN 'CREATED' ELSE event_type END WHERE id = ?`
 	qToPending = "UPDATE deliveries SET state = 0, due_at = ?, lease_until = NULL, attempts = max(attempts + ?, 0) WHERE id = ?"
-	// An attempt is logged only while its delivery exists: a subscription deleted
-	// during the call took its deliveries with it.
+	// An attempt is logged only while its delivery exists: an operator may have purged
+	// it during the call.
 	qAttempt = `INSERT INTO attempts(delivery_id, attempt, started_at, duration_ms, status, error, response)
 		SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7 WHERE EXISTS (SELECT 1 FROM deliveries WHERE id = ?1)`
 	qDone = `UPDATE deliveries SET state = ?, done_at = ?, lease_until = NULL, last_status = ?, last_error = ?,
@@ -35,20 +43,26 @@ const (
 	qDeliveredOK = `UPDATE deliveries SET state = 2, done_at = ?1, lease_until = NULL, last_status = ?2, last_error = '',
 		first_attempt_at = coalesce(first_attempt_at, ?3), ok_started_at = ?3, ok_duration_ms = ?4, ok_response = ?5
 		WHERE id = ?6 AND state = 1`
-	qHealthy = "UPDATE subscriptions SET failing_since = NULL WHERE id = ? AND failing_since IS NOT NULL"
+	// The subscription statements act only while the delivery still belongs to the
+	// subscription: one removed during the call may have handed its id on.
+	qHealthy = `UPDATE subscriptions SET failing_since = NULL WHERE id = ?1 AND failing_since IS NOT NULL
+		AND EXISTS (SELECT 1 FROM deliveries WHERE id = ?2 AND subscription_id = ?1)`
 	qFailed  = "UPDATE deliveries SET last_status = ?, last_error = ?, first_attempt_at = coalesce(first_attempt_at, ?) WHERE id = ?"
-	qFailing = "UPDATE subscriptions SET failing_since = ? WHERE id = ? AND failing_since IS NULL"
+	qFailing = `UPDATE subscriptions SET failing_since = ?1 WHERE id = ?2 AND failing_since IS NULL
+		AND EXISTS (SELECT 1 FROM deliveries WHERE id = ?3 AND subscription_id = ?2)`
+	qOwns = "SELECT EXISTS (SELECT 1 FROM deliveries WHERE id = ? AND subscription_id = ?)"
 )
 
 // claimStmts are the dispatch loop's hot statements, prepared once at Open.
 type claimStmts struct {
-	claim, expiredLeases, twin, deleteDelivery, foldTwin, toPending *sql.Stmt
-	attempt, done, deliveredOK, healthy, failed, failing            *sql.Stmt
+	claim, expiredLeases, twin, removedDone, deleteDelivery, foldTwin, toPending *sql.Stmt
+	attempt, done, deliveredOK, healthy, failed, failing                         *sql.Stmt
 }
 
 func (s *Store) prepareClaim(ctx context.Context) error {
 	p := &s.claim
 	return s.prepare(ctx, hot{&p.claim, claimBatch}, hot{&p.expiredLeases, qExpiredLeases}, hot{&p.twin, qTwin},
+		hot{&p.removedDone, qRemovedDone},
 		hot{&p.deleteDelivery, qDeleteDelivery}, hot{&p.foldTwin, qFoldTwin}, hot{&p.toPending, qToPending},
 		hot{&p.attempt, qAttempt}, hot{&p.done, qDone}, hot{&p.deliveredOK, qDeliveredOK}, hot{&p.healthy, qHealthy},
 		hot{&p.failed, qFailed}, hot{&p.failing, qFailing})
@@ -99,10 +113,15 @@ func (t *Target) Host() string {
 
 // Claimed is one delivery taken for an attempt, with its lease.
 type Claimed struct {
-	ID           int64
-	Subject      string
-	EventType    string
-	Attempt      int // 1 for the first attempt
+	ID        int64
+	Subject   string
+	EventType string
+	// Attempt is the attempt's number in the delivery's log: 1 for the first, and
+	// counting on after a replay.
+	Attempt int
+	// Try is the attempt's number since the delivery was last replayed (1 for the
+	// first): the backoff counts from it.
+	Try          int
 	EventCount   int
 	FirstEventAt time.Time
 	LastEventAt  time.Time
@@ -142,15 +161,22 @@ func (s *Store) reclaim(ctx context.Context, tx *sql.Tx, now int64) (int, error)
 // folded into this row: its events are added and the earlier due time wins, so the
 // pair still has one pending row and the row keeps its attempt history and webhook-id.
 // A negative attemptDelta undoes the claim's attempt count (a release, not a try).
+// A row whose subscription was removed meanwhile becomes dead instead.
 func (s *Store) backToPending(ctx context.Context, tx *sql.Tx, id, due int64, attemptDelta int) error {
+	var removed bool
 	var twin, twinDue, twinCount, twinLast int64
 	var twinType string
-	err := tx.StmtContext(ctx, s.claim.twin).QueryRowContext(ctx, id).Scan(&twin, &twinDue, &twinCount, &twinLast, &twinType)
+	err := tx.StmtContext(ctx, s.claim.twin).QueryRowContext(ctx, id).Scan(&removed, &twin, &twinDue, &twinCount, &twinLast, &twinType)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
-		_, err = tx.StmtContext(ctx, s.claim.toPending).ExecContext(ctx, due, attemptDelta, id)
-		return err
+		return nil // the row is gone
 	case err != nil:
+		return err
+	case removed:
+		_, err = tx.StmtContext(ctx, s.claim.removedDone).ExecContext(ctx, ms(s.Now()), attemptDelta, notSentRemoved, id)
+		return err
+	case twin == 0:
+		_, err = tx.StmtContext(ctx, s.claim.toPending).ExecContext(ctx, due, attemptDelta, id)
 		return err
 	}
 	if _, err := tx.StmtContext(ctx, s.claim.deleteDelivery).ExecContext(ctx, twin); err != nil {
@@ -172,7 +198,8 @@ WHERE id IN (
 	WHERE x.state = 0 AND x.due_at <= ?2
 	  AND NOT EXISTS (SELECT 1 FROM deliveries f WHERE f.state = 1 AND f.subscription_id = x.subscription_id AND f.subject = x.subject)
 	ORDER BY x.due_at LIMIT ?3 + 0)
-RETURNING id, subscription_id, subject, event_type, attempts, event_count, first_event_at, last_event_at, coalesce(first_attempt_at, 0)`
+RETURNING id, subscription_id, subject, event_type, attempts, attempts - attempt_base, event_count, first_event_at, last_event_at,
+	coalesce(first_attempt_at, 0)`
 
 // Claim reclaims crashed work and then takes up to limit due deliveries with a lease,
 // in one transaction, returning them with their targets.
@@ -205,7 +232,7 @@ func (s *Store) Exchange(ctx context.Context, outcomes []Outcome, limit int, lea
 		for rows.Next() {
 			var c Claimed
 			var subID, first, last, firstAttempt int64
-			if err := rows.Scan(&c.ID, &subID, &c.Subject, &c.EventType, &c.Attempt, &c.EventCount, &first, &last, &firstAttempt); err != nil {
+			if err := rows.Scan(&c.ID, &subID, &c.Subject, &c.EventType, &c.Attempt, &c.Try, &c.EventCount, &first, &last, &firstAttempt); err != nil {
 				rows.Close()
 				return err
 			}
@@ -281,14 +308,16 @@ func (s *Store) scanTarget(row interface{ Scan(...any) error }, now int64) (*Tar
 type Outcome struct {
 	DeliveryID     int64
 	SubscriptionID int64
-	Kind           OutcomeKind
-	Attempt        int
-	StartedAt      time.Time
-	Duration       time.Duration
-	Status         int    // HTTP status; 0 when there was no response
-	Error          string // what went wrong, for the attempt log
-	Response       string // the first bytes of the response body
-	RetryAt        time.Time
+	// SubscriptionUID is the subscription's public id, the one logs name it by.
+	SubscriptionUID string
+	Kind            OutcomeKind
+	Attempt         int
+	StartedAt       time.Time
+	Duration        time.Duration
+	Status          int    // HTTP status; 0 when there was no response
+	Error           string // what went wrong, for the attempt log
+	Response        string // the first bytes of the response body
+	RetryAt         time.Time
 	// WasFailing says the subscription was failing when the delivery was claimed, so a
 	// success must clear its failing_since.
 	WasFailing bool
@@ -310,7 +339,7 @@ func (s *Store) record(ctx context.Context, tx *sql.Tx, outcomes []Outcome, now 
 				return err
 			}
 			if o.WasFailing {
-				if _, err := tx.StmtContext(ctx, s.claim.healthy).ExecContext(ctx, o.SubscriptionID); err != nil {
+				if _, err := tx.StmtContext(ctx, s.claim.healthy).ExecContext(ctx, o.SubscriptionID, o.DeliveryID); err != nil {
 					return err
 				}
 				s.targetCache.forget(o.SubscriptionID)
@@ -339,22 +368,31 @@ func (s *Store) record(ctx context.Context, tx *sql.Tx, outcomes []Outcome, now 
 			if err := s.backToPending(ctx, tx, o.DeliveryID, ms(o.RetryAt), 0); err != nil {
 				return err
 			}
-			if err := s.markFailing(ctx, tx, o.SubscriptionID, ms(o.StartedAt)); err != nil {
+			if err := s.markFailing(ctx, tx, o, ms(o.StartedAt)); err != nil {
 				return err
 			}
 		case OutcomeDead, OutcomeGone, OutcomeDeactivate:
 			if _, err := tx.StmtContext(ctx, s.claim.done).ExecContext(ctx, StateDead, now, o.Status, msg, ms(o.StartedAt), o.DeliveryID); err != nil {
 				return err
 			}
-			if err := s.markFailing(ctx, tx, o.SubscriptionID, ms(o.StartedAt)); err != nil {
+			if err := s.markFailing(ctx, tx, o, ms(o.StartedAt)); err != nil {
 				return err
 			}
-			switch o.Kind {
-			case OutcomeGone:
+			if o.Kind == OutcomeDead {
+				continue
+			}
+			var owns bool
+			if err := tx.QueryRowContext(ctx, qOwns, o.DeliveryID, o.SubscriptionID).Scan(&owns); err != nil {
+				return err
+			}
+			switch {
+			case !owns:
+				// The subscription was removed during the call: nothing to deactivate.
+			case o.Kind == OutcomeGone:
 				if err := s.deactivate(ctx, tx, o.SubscriptionID, fmt.Sprintf("the target answered 410 Gone at %s", fromMS(ms(o.StartedAt)).Format(time.RFC3339)), now); err != nil {
 					return err
 				}
-			case OutcomeDeactivate:
+			default:
 				if err := s.deactivate(ctx, tx, o.SubscriptionID, "deliveries failed continuously since "+msg, now); err != nil {
 					return err
 				}
@@ -366,9 +404,10 @@ func (s *Store) record(ctx context.Context, tx *sql.Tx, outcomes []Outcome, now 
 	return nil
 }
 
-// markFailing notes when a subscription's run of failures began.
-func (s *Store) markFailing(ctx context.Context, tx *sql.Tx, subID, at int64) error {
-	r, err := tx.StmtContext(ctx, s.claim.failing).ExecContext(ctx, at, subID)
+// markFailing notes when the run of failures of an outcome's subscription began.
+func (s *Store) markFailing(ctx context.Context, tx *sql.Tx, o Outcome, at int64) error {
+	subID := o.SubscriptionID
+	r, err := tx.StmtContext(ctx, s.claim.failing).ExecContext(ctx, at, subID, o.DeliveryID)
 	if err != nil {
 		return err
 	}

@@ -120,7 +120,8 @@ func (s *Store) CreateClient(ctx context.Context, nc NewClient) (Credentials, er
 			return Credentials{}, err
 		}
 	}
-	if nc.ID == "" {
+	generated := nc.ID == ""
+	if generated {
 		nc.ID = NewClientID()
 	} else if !clientIDPattern.MatchString(nc.ID) {
 		return Credentials{}, invalid("id", fmt.Sprintf("%q: use letters, digits, '.', '_' and '-' (at most 64)", nc.ID))
@@ -142,6 +143,8 @@ func (s *Store) CreateClient(ctx context.Context, nc NewClient) (Credentials, er
 			nc.ID, nc.Name, salt, secret.SaltedHash(salt, nc.Secret), strings.Join(nc.Scopes, " "),
 			s.box.SealString(creds.SigningSecret), nc.Email, ms(creds.CreatedAt))
 		switch {
+		case isPrimaryKey(err) && generated: // never name an id that no client got
+			return &Error{Code: Conflict, Message: "the client id made for it was taken (a rare chance): try again"}
 		case isPrimaryKey(err): // the id is the primary key
 			return &Error{Code: Conflict, Field: "id", Message: fmt.Sprintf("a client with id %q already exists", nc.ID)}
 		case isUnique(err): // the name is the other unique column
@@ -197,11 +200,17 @@ func (s *Store) Client(ctx context.Context, idOrName string) (Client, error) {
 	return c, err
 }
 
-// RemoveClient deletes a client with its tokens and registrations.
+// RemoveClient deletes a client with its tokens and registrations; the deliveries of
+// its registrations stay as history until retention.
 func (s *Store) RemoveClient(ctx context.Context, idOrName string) error {
 	defer s.tokens.clear()
+	now := ms(s.Now())
 	return s.inTx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, "DELETE FROM clients WHERE id = (SELECT id FROM clients WHERE id = ? OR name = ? ORDER BY id = ? DESC LIMIT 1)", idOrName, idOrName, idOrName)
+		const which = "(SELECT id FROM clients WHERE id = ? OR name = ? ORDER BY id = ? DESC LIMIT 1)"
+		if err := s.removeSubscriptionsWhere(ctx, tx, now, "client_id = "+which, idOrName, idOrName, idOrName); err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, "DELETE FROM clients WHERE id = "+which, idOrName, idOrName, idOrName)
 		if err != nil {
 			return fmt.Errorf("remove client: %w", err)
 		}

@@ -68,6 +68,12 @@ var (
 	ErrForbidden = &Error{Code: Forbidden}
 	// ErrScope matches a request for a scope the client was not granted (or none).
 	ErrScope = &Error{Code: Invalid, Field: "scope"}
+	// ErrDeactivated matches a refusal to replay a delivery of a deactivated webhook;
+	// its Value is the webhook's public id.
+	ErrDeactivated = &Error{Code: Conflict, Field: "status"}
+	// ErrNoDatabase matches Open's refusal to create a missing database (MustExist);
+	// its Value is the path.
+	ErrNoDatabase = &Error{Code: NotFound, Field: "store.path"}
 )
 
 // The token and credential errors; errors.Is tells them apart.

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -19,98 +20,233 @@ func MessageID(deliveryID int64) string { return "msg_" + strconv.FormatInt(deli
 
 // Delivery is an outbox row as operators see it.
 type Delivery struct {
-	ID              int64
-	SubscriptionID  int64
+	ID int64
+	// SubscriptionID is the row id of its subscription; 0 once that was removed.
+	SubscriptionID int64
+	// SubscriptionUID is its subscription's public id (the webhook's id), also
+	// after the subscription was removed.
 	SubscriptionUID string
+	ClientID        string // the subscription's client, if a client's
+	OrgID           int64  // the subscription's organisation, if an organisation's
+	Format          string // the subscription's payload format
 	Target          string
-	Subject         string
-	EventType       string
-	State           State
-	DueAt           time.Time
-	Attempts        int
-	EventCount      int
-	FirstEventAt    time.Time
-	LastEventAt     time.Time
-	LastStatus      int
-	LastError       string
-	DoneAt          time.Time
+	// RemovedAt is when its subscription was removed (zero while it exists): the
+	// delivery is kept as history until retention and cannot be sent again.
+	RemovedAt    time.Time
+	Subject      string
+	EventType    string
+	State        State
+	DueAt        time.Time
+	Attempts     int // every attempt made, replays included
+	AttemptBase  int // attempts made before the last replay
+	EventCount   int
+	FirstEventAt time.Time
+	LastEventAt  time.Time
+	LastStatus   int
+	LastError    string
+	DoneAt       time.Time
+	ReplayedAt   time.Time // zero when never replayed
 }
 
 // StateName is the word for a delivery's state, its State's, except that a pending
-// row that has been tried is "failed".
+// row that has been tried since it was last replayed is "failed".
 func (d Delivery) StateName() string {
-	if d.State == StatePending && d.Attempts > 0 {
+	if d.State == StatePending && d.Attempts > d.AttemptBase {
 		return failedName
 	}
 	return d.State.String()
 }
 
-// DeliveryFilter narrows Deliveries.
+// DeliveryFilter chooses deliveries: every field narrows the choice, and the zero
+// filter chooses all. The command line, the admin and platform APIs and any other
+// front use it as it is; Check says what is wrong with one, naming the field.
 type DeliveryFilter struct {
-	State          string // one of StateNames; empty for all
-	Orcid          string
-	SubscriptionID int64
-	ClientID       string
-	Limit          int
+	ID             int64     // only this delivery
+	State          string    // one of StateNames
+	Orcid          string    // only this record's
+	Webhook        string    // only this subscription's, by its public id (a removed one's too)
+	SubscriptionID int64     // only this subscription's, by its row id
+	ClientID       string    // only the subscriptions of this client (removed ones too)
+	OrgID          int64     // only the subscriptions of this organisation (removed ones too)
+	Since          time.Time // only those whose last event is at or after this time
+	Until          time.Time // only those whose last event is before this time
+	BeforeID       int64     // only ids below this: the next page of a list, newest first
+	Limit          int       // at most this many (default 100)
 }
 
-// Deliveries lists outbox rows, newest first.
-func (s *Store) Deliveries(ctx context.Context, f DeliveryFilter) ([]Delivery, error) {
-	where := []string{"1=1"}
-	var args []any
-	switch f.State {
-	case "":
-	case StatePending.String():
-		where = append(where, "d.state = 0 AND d.attempts = 0")
-	case failedName:
-		where = append(where, "d.state = 0 AND d.attempts > 0")
-	case StateInFlight.String():
-		where = append(where, "d.state = 1")
-	case StateDelivered.String():
-		where = append(where, "d.state = 2")
-	case StateDead.String():
-		where = append(where, "d.state = 3")
-	default:
+// Check validates the filter's values without looking at the database; Deliveries
+// also checks that the client, organisation and webhook it names exist.
+func (f DeliveryFilter) Check() error {
+	if f.State != "" && !slices.Contains(StateNames, f.State) {
 		last := len(StateNames) - 1
-		return nil, invalid("state", fmt.Sprintf("%q: use %s or %s", f.State, strings.Join(StateNames[:last], ", "), StateNames[last]))
+		return invalid("state", fmt.Sprintf("%q: use %s or %s", f.State, strings.Join(StateNames[:last], ", "), StateNames[last]))
 	}
 	if f.Orcid != "" {
-		where = append(where, "d.subject = ?")
-		args = append(args, f.Orcid)
+		if err := CheckOrcid("orcid", f.Orcid); err != nil {
+			return err
+		}
 	}
-	if f.SubscriptionID != 0 {
-		where = append(where, "d.subscription_id = ?")
-		args = append(args, f.SubscriptionID)
+	if !f.Since.IsZero() && !f.Until.IsZero() && !f.Since.Before(f.Until) {
+		return invalid("until", fmt.Sprintf("must be later than since (%s)", f.Since.UTC().Format(time.RFC3339)))
+	}
+	if f.Limit < 0 || f.ID < 0 || f.BeforeID < 0 || f.OrgID < 0 || f.SubscriptionID < 0 {
+		return invalid("", "numbers in a delivery filter must not be negative")
+	}
+	return nil
+}
+
+// deliverySelect reads deliveries with their subscription, live or removed.
+const deliverySelect = `SELECT d.id, coalesce(d.subscription_id, 0), coalesce(s.uid, r.uid), coalesce(s.client_id, r.client_id, ''),
+	coalesce(s.org_id, r.org_id, 0), coalesce(s.format, r.format), coalesce(s.target, r.target), coalesce(r.removed_at, 0),
+	d.subject, d.event_type, d.state, d.due_at, d.attempts, d.attempt_base, d.event_count, d.first_event_at, d.last_event_at,
+	d.last_status, d.last_error, coalesce(d.done_at, 0), coalesce(d.replayed_at, 0)
+	FROM deliveries d LEFT JOIN subscriptions s ON s.id = d.subscription_id
+	LEFT JOIN removed_subscriptions r ON r.id = d.removed_subscription_id`
+
+func scanDelivery(row interface{ Scan(...any) error }) (Delivery, error) {
+	var d Delivery
+	var removed, due, first, last, doneAt, replayed int64
+	err := row.Scan(&d.ID, &d.SubscriptionID, &d.SubscriptionUID, &d.ClientID, &d.OrgID, &d.Format, &d.Target, &removed,
+		&d.Subject, &d.EventType, &d.State, &due, &d.Attempts, &d.AttemptBase, &d.EventCount, &first, &last,
+		&d.LastStatus, &d.LastError, &doneAt, &replayed)
+	d.RemovedAt, d.DueAt, d.FirstEventAt, d.LastEventAt = fromMS(removed), fromMS(due), fromMS(first), fromMS(last)
+	d.DoneAt, d.ReplayedAt = fromMS(doneAt), fromMS(replayed)
+	return d, err
+}
+
+// where turns the filter into SQL conditions over deliverySelect, after checking it
+// and that what it names exists (an unknown client, organisation or webhook is an
+// error naming the field, never an empty list).
+func (f DeliveryFilter) where(ctx context.Context, q queryRower) ([]string, []any, error) {
+	if err := f.Check(); err != nil {
+		return nil, nil, err
+	}
+	where := []string{"1=1"}
+	var args []any
+	add := func(cond string, a ...any) {
+		where = append(where, cond)
+		args = append(args, a...)
+	}
+	exists := func(query string, a ...any) (bool, error) {
+		var ok bool
+		err := q.QueryRowContext(ctx, "SELECT EXISTS ("+query+")", a...).Scan(&ok)
+		return ok, err
 	}
 	if f.ClientID != "" {
-		where = append(where, "s.client_id = ?")
-		args = append(args, f.ClientID)
+		ok, err := exists(`SELECT 1 FROM clients WHERE id = ?1 UNION ALL SELECT 1 FROM removed_subscriptions WHERE client_id = ?1`, f.ClientID)
+		if err != nil {
+			return nil, nil, err
+		}
+		if !ok {
+			return nil, nil, invalid("client", fmt.Sprintf("no client %q", f.ClientID))
+		}
+		add("(s.client_id = ? OR r.client_id = ?)", f.ClientID, f.ClientID)
+	}
+	if f.OrgID != 0 {
+		ok, err := exists(`SELECT 1 FROM organisations WHERE id = ?1 UNION ALL SELECT 1 FROM removed_subscriptions WHERE org_id = ?1`, f.OrgID)
+		if err != nil {
+			return nil, nil, err
+		}
+		if !ok {
+			return nil, nil, invalid("org", fmt.Sprintf("no organisation %d", f.OrgID))
+		}
+		add("(s.org_id = ? OR r.org_id = ?)", f.OrgID, f.OrgID)
+	}
+	if f.Webhook != "" {
+		// Within the client's subscriptions when a client is given: another
+		// client's webhook is as unknown as a made-up one.
+		var live, removed int64
+		err := q.QueryRowContext(ctx, `SELECT coalesce((SELECT id FROM subscriptions WHERE uid = ?1 AND (?2 = '' OR client_id = ?2)), 0),
+			coalesce((SELECT id FROM removed_subscriptions WHERE uid = ?1 AND (?2 = '' OR client_id = ?2)), 0)`,
+			f.Webhook, f.ClientID).Scan(&live, &removed)
+		switch {
+		case err != nil:
+			return nil, nil, err
+		case live != 0:
+			add("d.subscription_id = ?", live)
+		case removed != 0:
+			add("d.removed_subscription_id = ?", removed)
+		default:
+			return nil, nil, invalid("webhook", fmt.Sprintf("no webhook %q", f.Webhook))
+		}
+	}
+	switch f.State {
+	case StatePending.String():
+		add("d.state = 0 AND d.attempts = d.attempt_base")
+	case failedName:
+		add("d.state = 0 AND d.attempts > d.attempt_base")
+	case StateInFlight.String():
+		add("d.state = 1")
+	case StateDelivered.String():
+		add("d.state = 2")
+	case StateDead.String():
+		add("d.state = 3")
+	}
+	if f.ID != 0 {
+		add("d.id = ?", f.ID)
+	}
+	if f.Orcid != "" {
+		add("d.subject = ?", f.Orcid)
+	}
+	if f.SubscriptionID != 0 {
+		add("d.subscription_id = ?", f.SubscriptionID)
+	}
+	if !f.Since.IsZero() {
+		add("d.last_event_at >= ?", ms(f.Since))
+	}
+	if !f.Until.IsZero() {
+		add("d.last_event_at < ?", ms(f.Until))
+	}
+	if f.BeforeID != 0 {
+		add("d.id < ?", f.BeforeID)
+	}
+	return where, args, nil
+}
+
+// Deliveries lists the outbox rows f chooses, newest first, with what they belong
+// to (also when that was removed).
+func (s *Store) Deliveries(ctx context.Context, f DeliveryFilter) ([]Delivery, error) {
+	where, args, err := f.where(ctx, s.read)
+	if err != nil {
+		return nil, fmt.Errorf("list deliveries: %w", err)
 	}
 	if f.Limit <= 0 {
 		f.Limit = 100
 	}
-	args = append(args, f.Limit)
-	rows, err := s.read.QueryContext(ctx, `SELECT d.id, d.subscription_id, s.uid, s.target, d.subject, d.event_type, d.state, d.due_at,
-		d.attempts, d.event_count, d.first_event_at, d.last_event_at, d.last_status, d.last_error, coalesce(d.done_at, 0)
-		FROM deliveries d JOIN subscriptions s ON s.id = d.subscription_id
-		WHERE `+strings.Join(where, " AND ")+` ORDER BY d.id DESC LIMIT ?`, args...)
+	rows, err := s.read.QueryContext(ctx, deliverySelect+" WHERE "+strings.Join(where, " AND ")+" ORDER BY d.id DESC LIMIT ?",
+		append(args, f.Limit)...)
 	if err != nil {
 		return nil, fmt.Errorf("list deliveries: %w", err)
 	}
 	defer rows.Close()
 	var out []Delivery
 	for rows.Next() {
-		var d Delivery
-		var due, first, last, doneAt int64
-		if err := rows.Scan(&d.ID, &d.SubscriptionID, &d.SubscriptionUID, &d.Target, &d.Subject, &d.EventType, &d.State, &due,
-			&d.Attempts, &d.EventCount, &first, &last, &d.LastStatus, &d.LastError, &doneAt); err != nil {
+		d, err := scanDelivery(rows)
+		if err != nil {
 			return nil, fmt.Errorf("list deliveries: %w", err)
 		}
-		d.DueAt, d.FirstEventAt, d.LastEventAt, d.DoneAt = fromMS(due), fromMS(first), fromMS(last), fromMS(doneAt)
 		out = append(out, d)
 	}
 	return out, rows.Err()
 }
+
+// Delivery returns the one delivery f.ID, within the rest of f (a client's, a
+// webhook's); NotFound when there is none there.
+func (s *Store) Delivery(ctx context.Context, f DeliveryFilter) (Delivery, error) {
+	if f.ID <= 0 {
+		return Delivery{}, invalid("id", "a delivery id is a positive number")
+	}
+	ds, err := s.Deliveries(ctx, f)
+	if err != nil {
+		return Delivery{}, err
+	}
+	if len(ds) == 0 {
+		return Delivery{}, deliveryNotFound(f.ID)
+	}
+	return ds[0], nil
+}
+
+func deliveryNotFound(id int64) error { return notFound(fmt.Sprintf("delivery %d not found", id)) }
 
 // Attempt is one logged try of a delivery.
 type Attempt struct {
@@ -163,58 +299,92 @@ func (s *Store) AttemptsOf(ctx context.Context, deliveryIDs []int64) (map[int64]
 	return out, rows.Err()
 }
 
-// ReplayFilter chooses the deliveries Replay sends again.
-type ReplayFilter struct {
-	ID             int64     // one delivery (any finished or failed state)
-	Since          time.Time // or: every failed or dead delivery whose last event is this recent
-	SubscriptionID int64     // optionally only this subscription's
-	ClientID       string    // optionally only this client's
+// ReplayResult is what Replay did.
+type ReplayResult struct {
+	Replayed int // deliveries due again now
+	// Deactivated counts the failed or dead deliveries the filter chose but left as
+	// they are, because their webhook is deactivated (activate it, then replay).
+	Deactivated int
 }
 
 // Replay makes deliveries due now again: a dead or delivered row becomes pending with
-// a fresh attempt budget; a failed pending row is made due at once. It returns how
-// many rows it touched. A replay of another client's delivery is ErrNotFound.
-func (s *Store) Replay(ctx context.Context, f ReplayFilter) (int, error) {
+// a fresh attempt budget (its attempt numbers go on); a failed pending row is made
+// due at once. With f.ID it replays that one delivery, and says why when it cannot:
+// not found (or not in f's scope), in flight, of a deactivated webhook, of a removed
+// one. Without, it replays every failed or dead delivery f chooses, which must set
+// Since (a bulk recovery is bounded in time), and counts those of deactivated
+// webhooks it left alone. Removed webhooks' deliveries are history: never replayed.
+func (s *Store) Replay(ctx context.Context, f DeliveryFilter) (ReplayResult, error) {
+	var res ReplayResult
+	if f.ID == 0 {
+		if f.Since.IsZero() {
+			return res, invalid("since", "is required: every failed or dead delivery whose last event is at or after it is sent again")
+		}
+		if f.State != "" && f.State != failedName && f.State != StateDead.String() {
+			return res, invalid("state", fmt.Sprintf("%q: a replay takes %s or %s deliveries", f.State, failedName, StateDead))
+		}
+	}
 	now := ms(s.Now())
-	n := 0
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		n = 0
-		where := []string{}
-		var args []any
-		if f.ID != 0 {
-			where = append(where, "d.id = ?", "d.state != 1")
-			args = append(args, f.ID)
-		} else {
-			where = append(where, "(d.state = 3 OR (d.state = 0 AND d.attempts > 0))", "d.last_event_at >= ?")
-			args = append(args, ms(f.Since))
-		}
-		if f.SubscriptionID != 0 {
-			where = append(where, "d.subscription_id = ?")
-			args = append(args, f.SubscriptionID)
-		}
-		if f.ClientID != "" {
-			where = append(where, "s.client_id = ?")
-			args = append(args, f.ClientID)
-		}
-		rows, err := tx.QueryContext(ctx, `SELECT d.id FROM deliveries d JOIN subscriptions s ON s.id = d.subscription_id
-			WHERE s.active = 1 AND `+strings.Join(where, " AND ")+" ORDER BY d.id", args...)
+		res = ReplayResult{}
+		where, args, err := f.where(ctx, tx)
 		if err != nil {
 			return err
 		}
-		var ids []int64
+		if f.ID == 0 && f.State == "" {
+			where = append(where, "(d.state = 3 OR (d.state = 0 AND d.attempts > d.attempt_base))")
+		}
+		rows, err := tx.QueryContext(ctx, `SELECT d.id, d.state, coalesce(s.uid, r.uid), d.removed_subscription_id IS NOT NULL,
+			coalesce(s.active, 0), coalesce(s.reason, '')
+			FROM deliveries d LEFT JOIN subscriptions s ON s.id = d.subscription_id
+			LEFT JOIN removed_subscriptions r ON r.id = d.removed_subscription_id
+			WHERE `+strings.Join(where, " AND ")+" ORDER BY d.id", args...)
+		if err != nil {
+			return err
+		}
+		type row struct {
+			id              int64
+			state           State
+			uid, reason     string
+			removed, active bool
+		}
+		var chosen []row
 		for rows.Next() {
-			var id int64
-			if err := rows.Scan(&id); err != nil {
+			var r row
+			if err := rows.Scan(&r.id, &r.state, &r.uid, &r.removed, &r.active, &r.reason); err != nil {
 				rows.Close()
 				return err
 			}
-			ids = append(ids, id)
+			chosen = append(chosen, r)
 		}
 		if err := rows.Close(); err != nil {
 			return err
 		}
-		if f.ID != 0 && len(ids) == 0 {
-			return notFound(fmt.Sprintf("delivery %d (not in flight, of an active subscription) not found", f.ID))
+		var ids []int64
+		for _, r := range chosen {
+			switch {
+			case f.ID != 0 && r.state == StateInFlight:
+				return &Error{Code: Conflict, Value: r.uid, Message: fmt.Sprintf(
+					"delivery %d is being attempted now: wait for its outcome, and replay it if it fails", r.id)}
+			case r.removed && f.ID != 0:
+				return &Error{Code: Conflict, Value: r.uid, Message: fmt.Sprintf(
+					"delivery %d belongs to webhook %s, which was removed: its deliveries are kept as history and cannot be sent again", r.id, r.uid)}
+			case r.removed:
+			case !r.active && f.ID != 0:
+				why := ""
+				if r.reason != "" {
+					why = " (" + r.reason + ")"
+				}
+				return &Error{Code: Conflict, Field: "status", Value: r.uid, Message: fmt.Sprintf(
+					"delivery %d belongs to webhook %s, which is deactivated%s: activate the webhook first, then replay", r.id, r.uid, why)}
+			case !r.active:
+				res.Deactivated++
+			default:
+				ids = append(ids, r.id)
+			}
+		}
+		if f.ID != 0 && len(chosen) == 0 {
+			return deliveryNotFound(f.ID)
 		}
 		for _, id := range ids {
 			// A delivered row starts over: keep its success in the attempts log.
@@ -223,24 +393,25 @@ func (s *Store) Replay(ctx context.Context, f ReplayFilter) (int, error) {
 				WHERE id = ? AND ok_started_at IS NOT NULL`, id); err != nil {
 				return err
 			}
-			if _, err := tx.ExecContext(ctx, `UPDATE deliveries SET ok_started_at = NULL, ok_duration_ms = 0, ok_response = '' WHERE id = ?`, id); err != nil {
-				return err
-			}
-			if _, err := tx.ExecContext(ctx, `UPDATE deliveries SET attempts = CASE WHEN state = 0 THEN attempts ELSE 0 END,
-				first_attempt_at = CASE WHEN state = 0 THEN first_attempt_at ELSE NULL END, done_at = NULL WHERE id = ?`, id); err != nil {
+			// A finished row gets a fresh attempt budget: the backoff and give_up_after
+			// count from here, while its attempt numbers go on.
+			if _, err := tx.ExecContext(ctx, `UPDATE deliveries SET ok_started_at = NULL, ok_duration_ms = 0, ok_response = '',
+				attempt_base = CASE WHEN state = 0 THEN attempt_base ELSE attempts END,
+				first_attempt_at = CASE WHEN state = 0 THEN first_attempt_at ELSE NULL END, done_at = NULL, replayed_at = ?
+				WHERE id = ?`, now, id); err != nil {
 				return err
 			}
 			if err := s.backToPending(ctx, tx, id, now, 0); err != nil {
 				return err
 			}
 		}
-		n = len(ids)
+		res.Replayed = len(ids)
 		return nil
 	})
 	if err != nil {
-		return 0, fmt.Errorf("replay: %w", err)
+		return ReplayResult{}, fmt.Errorf("replay: %w", err)
 	}
-	return n, nil
+	return res, nil
 }
 
 // Counts returns how many deliveries are in each state, by StateName-style words

@@ -201,13 +201,10 @@ func createOrgSub(ctx context.Context, tx *sql.Tx, orgID int64, format, target s
 	return r.LastInsertId()
 }
 
-// deleteOrgSub removes an organisation's subscription of a format, if any, with its deliveries.
+// deleteOrgSub removes an organisation's subscription of a format, if any; its
+// deliveries stay as history (removeSubscriptions).
 func (s *Store) deleteOrgSub(ctx context.Context, tx *sql.Tx, orgID int64, format string) error {
-	if err := s.forgetOrgTargets(ctx, tx, orgID); err != nil {
-		return err
-	}
-	_, err := tx.ExecContext(ctx, "DELETE FROM subscriptions WHERE org_id = ? AND format = ?", orgID, format)
-	return err
+	return s.removeSubscriptionsWhere(ctx, tx, ms(s.Now()), "org_id = ? AND format = ?", orgID, format)
 }
 
 // DeleteHubSettings turns an organisation's webhook and e-mail off and forgets them,

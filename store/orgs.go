@@ -186,8 +186,9 @@ func (s *Store) UpdateOrganisation(ctx context.Context, id int64, p Organisation
 	return o, nil
 }
 
-// DeleteOrganisation removes an organisation with its members, settings and their
-// deliveries; records no other organisation covers are unregistered upstream.
+// DeleteOrganisation removes an organisation with its members and settings (their
+// deliveries stay as history until retention); records no other organisation covers
+// are unregistered upstream.
 func (s *Store) DeleteOrganisation(ctx context.Context, id int64) error {
 	now := ms(s.Now())
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
@@ -198,7 +199,7 @@ func (s *Store) DeleteOrganisation(ctx context.Context, id int64) error {
 		if err != nil {
 			return err
 		}
-		if err := s.forgetOrgTargets(ctx, tx, id); err != nil {
+		if err := s.removeSubscriptionsWhere(ctx, tx, now, "org_id = ?", id); err != nil {
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, "DELETE FROM organisations WHERE id = ?", id); err != nil {
@@ -210,23 +211,6 @@ func (s *Store) DeleteOrganisation(ctx context.Context, id int64) error {
 		return fmt.Errorf("delete organisation: %w", err)
 	}
 	return nil
-}
-
-// forgetOrgTargets drops an organisation's subscriptions from the target cache.
-func (s *Store) forgetOrgTargets(ctx context.Context, tx *sql.Tx, orgID int64) error {
-	rows, err := tx.QueryContext(ctx, "SELECT id FROM subscriptions WHERE org_id = ?", orgID)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			return err
-		}
-		s.targetCache.forget(id)
-	}
-	return rows.Err()
 }
 
 // memberOrcids lists the iDs of an organisation's members.

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"os"
 	"path"
 	"sort"
 	"strconv"
@@ -27,8 +28,12 @@ var migrations embed.FS
 
 // Options configures Open.
 type Options struct {
-	// Path of the SQLite file; created when absent.
+	// Path of the SQLite file; created when absent, unless MustExist.
 	Path string
+	// MustExist refuses to create the file: a missing one is ErrNoDatabase. Only
+	// the daemon and an explicit first-time setup create a database; every other
+	// command works on one that exists.
+	MustExist bool
 	// Synchronous is "full" (default) or "normal".
 	Synchronous string
 	// Box seals the secrets hookd must send. Required.
@@ -100,8 +105,16 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	if opts.Readers <= 0 {
 		opts.Readers = 4
 	}
+	if opts.MustExist {
+		if _, err := os.Stat(opts.Path); err != nil {
+			return nil, &Error{Code: NotFound, Field: "store.path", Value: opts.Path, Message: fmt.Sprintf("no database at %s", opts.Path)}
+		}
+	}
 	dsn := func(extra ...string) string {
 		q := url.Values{}
+		if opts.MustExist {
+			q.Add("mode", "rw") // SQLite itself refuses to create the file
+		}
 		// SQLite's default 4 KiB pages: 16 KiB pages measured no faster for the
 		// intake or the delivery benchmarks (BENCHMARKS.md).
 		q.Add("_pragma", "busy_timeout(10000)")

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -144,7 +145,8 @@ var (
 // PutOrcidWebhook registers callback for the record orcid on behalf of a client, as
 // ORCID's PUT does. It reports whether the registration is new. Registering an
 // existing one again reactivates it (if hookd had deactivated it) and changes nothing
-// else. A registration of the same (orcid, callback) by another client is ErrForbidden.
+// else. When another client registered the same (orcid, callback), it changes nothing
+// and returns created false with a zero Subscription, as ORCID answers 204 then.
 func (s *Store) PutOrcidWebhook(ctx context.Context, clientID, orcid, callback string) (sub Subscription, created bool, err error) {
 	now := ms(s.Now())
 	err = s.group(ctx, func(tx *sql.Tx) error {
@@ -158,7 +160,10 @@ func (s *Store) PutOrcidWebhook(ctx context.Context, clientID, orcid, callback s
 		case err != nil:
 			return err
 		case sub.ClientID != clientID:
-			return errOrcidWebhookTaken
+			// As at ORCID, which finds a registration by iD and callback alone: another
+			// client's PUT is answered as a repeat and changes nothing.
+			sub = Subscription{}
+			return nil
 		case !sub.Active:
 			if err := s.reactivate(ctx, tx, sub.ID, now); err != nil {
 				return err
@@ -201,7 +206,8 @@ func (s *Store) OrcidWebhooks(ctx context.Context, clientID, orcid string) ([]Su
 	return subs, nil
 }
 
-// DeleteOrcidWebhook removes a client's registration, with its pending deliveries.
+// DeleteOrcidWebhook removes a client's registration. Its deliveries stay as the
+// history of a removed subscription (waiting ones become dead) until retention.
 func (s *Store) DeleteOrcidWebhook(ctx context.Context, clientID, orcid, callback string) error {
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		sub, err := s.orcidWebhook(ctx, tx, orcid, callback)
@@ -211,9 +217,7 @@ func (s *Store) DeleteOrcidWebhook(ctx context.Context, clientID, orcid, callbac
 		if sub.ClientID != clientID {
 			return errOrcidWebhookTaken
 		}
-		_, err = tx.ExecContext(ctx, "DELETE FROM subscriptions WHERE id = ?", sub.ID)
-		s.targetCache.forget(sub.ID)
-		return err
+		return s.removeSubscriptions(ctx, tx, []int64{sub.ID}, ms(s.Now()))
 	})
 	if err != nil {
 		return fmt.Errorf("unregister webhook: %w", err)
@@ -221,24 +225,87 @@ func (s *Store) DeleteOrcidWebhook(ctx context.Context, clientID, orcid, callbac
 	return nil
 }
 
-// SubscriptionFilter narrows Subscriptions.
+// Formats lists the payload formats a subscription can have.
+var Formats = []string{FormatEmpty, FormatStandard, FormatHub, FormatEmail, FormatUpstream}
+
+// Statuses are the words of Subscription.Status.
+var Statuses = []string{"active", "deactivated"}
+
+// SubscriptionFilter chooses subscriptions of every kind: each field narrows the
+// choice, and the zero filter chooses all. The command line, the admin API and any
+// other front use it as it is.
 type SubscriptionFilter struct {
-	ClientID string
-	Orcid    string
-	Limit    int
+	ClientID string // only this client's
+	OrgID    int64  // only this organisation's
+	Orcid    string // only those for this one record
+	Format   string // only this payload format (Formats)
+	Status   string // only active or only deactivated ones (Statuses)
+	AfterID  int64  // only those after this row id: the next page of a list, oldest first
+	Limit    int    // at most this many; 0 for all
 }
 
-// Subscriptions lists subscriptions, newest last.
+// Check validates the filter's values without looking at the database.
+func (f SubscriptionFilter) Check() error {
+	if f.Orcid != "" {
+		if err := CheckOrcid("orcid", f.Orcid); err != nil {
+			return err
+		}
+	}
+	if f.Format != "" && !slices.Contains(Formats, f.Format) {
+		return invalid("format", fmt.Sprintf("%q: use one of %s", f.Format, strings.Join(Formats, ", ")))
+	}
+	if f.Status != "" && !slices.Contains(Statuses, f.Status) {
+		return invalid("status", fmt.Sprintf("%q: use active or deactivated", f.Status))
+	}
+	if f.Limit < 0 || f.OrgID < 0 || f.AfterID < 0 {
+		return invalid("", "numbers in a webhook filter must not be negative")
+	}
+	return nil
+}
+
+// Subscriptions lists the subscriptions f chooses, oldest first. A client or
+// organisation it names that does not exist is an error naming the field.
 func (s *Store) Subscriptions(ctx context.Context, f SubscriptionFilter) ([]Subscription, error) {
+	if err := f.Check(); err != nil {
+		return nil, fmt.Errorf("list subscriptions: %w", err)
+	}
 	where := "WHERE 1=1"
 	var args []any
 	if f.ClientID != "" {
-		where += " AND client_id = ?"
-		args = append(args, f.ClientID)
+		if _, err := s.Client(ctx, f.ClientID); err != nil {
+			if errors.Is(err, ErrNotFound) {
+				return nil, invalid("client", fmt.Sprintf("no client %q", f.ClientID))
+			}
+			return nil, err
+		}
+		where += " AND client_id = (SELECT id FROM clients WHERE id = ? OR name = ? ORDER BY id = ? DESC LIMIT 1)"
+		args = append(args, f.ClientID, f.ClientID, f.ClientID)
+	}
+	if f.OrgID != 0 {
+		if _, err := getOrg(ctx, s.read, f.OrgID); err != nil {
+			if errors.Is(err, ErrNotFound) {
+				return nil, invalid("org", fmt.Sprintf("no organisation %d", f.OrgID))
+			}
+			return nil, err
+		}
+		where += " AND org_id = ?"
+		args = append(args, f.OrgID)
 	}
 	if f.Orcid != "" {
 		where += " AND orcid = ?"
 		args = append(args, f.Orcid)
+	}
+	if f.Format != "" {
+		where += " AND format = ?"
+		args = append(args, f.Format)
+	}
+	if f.Status != "" {
+		where += " AND active = ?"
+		args = append(args, f.Status == "active")
+	}
+	if f.AfterID != 0 {
+		where += " AND id > ?"
+		args = append(args, f.AfterID)
 	}
 	where += " ORDER BY id"
 	if f.Limit > 0 {
@@ -249,6 +316,108 @@ func (s *Store) Subscriptions(ctx context.Context, f SubscriptionFilter) ([]Subs
 		return nil, fmt.Errorf("list subscriptions: %w", err)
 	}
 	return subs, nil
+}
+
+// Operator actions: what an operator may do to any subscription, whoever owns it.
+
+// reasonOperator is the reason of a subscription an operator deactivated.
+const reasonOperator = "deactivated by an operator"
+
+// Subscription returns any subscription by its public id. One that was removed is
+// NotFound, saying when it was removed.
+func (s *Store) Subscription(ctx context.Context, uid string) (Subscription, error) {
+	sub, err := scanSubscription(s.read.QueryRowContext(ctx, "SELECT "+subscriptionColumns+" FROM subscriptions WHERE uid = ?", uid))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Subscription{}, subscriptionNotFound(ctx, s.read, uid)
+	}
+	if err != nil {
+		return Subscription{}, fmt.Errorf("get webhook: %w", err)
+	}
+	return sub, nil
+}
+
+// subscriptionNotFound says that no subscription has the public id uid, and when it
+// was removed if it was.
+func subscriptionNotFound(ctx context.Context, q queryRower, uid string) error {
+	var removed int64
+	if err := q.QueryRowContext(ctx, "SELECT removed_at FROM removed_subscriptions WHERE uid = ?", uid).Scan(&removed); err == nil {
+		return notFound(fmt.Sprintf("webhook %s was removed at %s; its deliveries are kept until retention", uid,
+			fromMS(removed).Format(time.RFC3339)))
+	}
+	return webhookNotFound(uid)
+}
+
+// operated finds a subscription an operator may act on: any but hookd's own
+// upstream registration, which follows [upstream] in the configuration.
+func operated(ctx context.Context, tx *sql.Tx, uid string) (Subscription, error) {
+	sub, err := scanSubscription(tx.QueryRowContext(ctx, "SELECT "+subscriptionColumns+" FROM subscriptions WHERE uid = ?", uid))
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return Subscription{}, subscriptionNotFound(ctx, tx, uid)
+	case err != nil:
+		return Subscription{}, err
+	case sub.Format == FormatUpstream:
+		return Subscription{}, &Error{Code: Conflict, Value: uid, Message: fmt.Sprintf(
+			"webhook %s is hookd's own registration at the upstream ORCID API: it follows [upstream] in the configuration", uid)}
+	}
+	return sub, nil
+}
+
+// SetSubscriptionActive deactivates or activates any subscription, as an operator.
+// A deactivation gives the reason "deactivated by an operator" and makes its pending
+// deliveries dead (replayable); activating does not send them by itself.
+func (s *Store) SetSubscriptionActive(ctx context.Context, uid string, active bool) (Subscription, error) {
+	now := ms(s.Now())
+	var sub Subscription
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		cur, err := operated(ctx, tx, uid)
+		if err != nil {
+			return err
+		}
+		switch {
+		case active && !cur.Active:
+			err = s.reactivate(ctx, tx, cur.ID, now)
+		case !active && cur.Active:
+			err = s.deactivate(ctx, tx, cur.ID, reasonOperator, now)
+		}
+		if err != nil {
+			return err
+		}
+		if cur.OrgID != 0 { // an organisation's webhook or e-mail: its records' upstream registrations follow
+			if err := s.syncOrgUpstream(ctx, tx, cur.OrgID, now); err != nil {
+				return err
+			}
+		}
+		sub, err = scanSubscription(tx.QueryRowContext(ctx, "SELECT "+subscriptionColumns+" FROM subscriptions WHERE id = ?", cur.ID))
+		return err
+	})
+	if err != nil {
+		return Subscription{}, fmt.Errorf("set webhook status: %w", err)
+	}
+	return sub, nil
+}
+
+// RemoveSubscription removes any subscription, as an operator; its deliveries stay
+// as history until retention (removeSubscriptions).
+func (s *Store) RemoveSubscription(ctx context.Context, uid string) error {
+	now := ms(s.Now())
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		cur, err := operated(ctx, tx, uid)
+		if err != nil {
+			return err
+		}
+		if err := s.removeSubscriptions(ctx, tx, []int64{cur.ID}, now); err != nil {
+			return err
+		}
+		if cur.OrgID != 0 {
+			return s.syncOrgUpstream(ctx, tx, cur.OrgID, now)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("remove webhook: %w", err)
+	}
+	return nil
 }
 
 // Notice is what hookd tells a subscription's owner when it deactivates it.

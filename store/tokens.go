@@ -28,8 +28,8 @@ type Token struct {
 func (t Token) HasScope(scope string) bool { return hasScope(t.Scopes, scope) }
 
 // DefaultTokenTTL is the lifetime of an access token unless configured otherwise:
-// ORCID's /webhook tokens last about 20 years.
-const DefaultTokenTTL = 175316 * time.Hour
+// ORCID's, whose token responses say "expires_in": 631138518 (about 20 years).
+const DefaultTokenTTL = 631138518 * time.Second
 
 // scopeNotGranted is the ErrScope error for a scope the client may not have.
 func scopeNotGranted(scope string) error {

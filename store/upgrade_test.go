@@ -3,11 +3,13 @@ package store_test
 import (
 	"context"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/matryer/is"
 
+	"hookd/secret"
 	"hookd/store"
 )
 
@@ -19,35 +21,18 @@ func TestUpgradeFromVersion1(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "hookd.db")
 	box := newBox(t)
-	st, err := store.Open(ctx, store.Options{Path: path, Box: box})
-	is.NoErr(err)
-	c, err := st.CreateClient(ctx, store.NewClient{Name: "old", Scopes: []string{store.ScopeWebhook}})
-	is.NoErr(err)
-	is.NoErr(st.Close())
-
-	// Undo the later migrations by hand: what a version-1 file looks like.
+	is.NoErr(store.MigrateTo(ctx, path, 1)) // a version-1 file
 	db := rawDB(t, path)
-	for _, q := range []string{
-		"DROP TABLE upstream_registrations",
-		"DROP TABLE server_secrets",
-		"ALTER TABLE clients DROP COLUMN email",
-		"ALTER TABLE tokens DROP COLUMN refresh_scope",
-		"DROP TABLE inboxes",
-		"DROP TABLE inbox_requests",
-		"DROP INDEX subscriptions_signed",
-		"DELETE FROM schema_migrations WHERE version > 1",
-	} {
-		_, err := db.Exec(q)
-		is.NoErr(err) // make a version-1 file
-	}
-	is.NoErr(db.Close())
+	salt := secret.Random(16)
+	_, err := db.Exec(`INSERT INTO clients(id, name, secret_salt, secret_hash, scopes, signing_secret, created_at)
+		VALUES ('APP-OLD', 'old', ?, ?, '/webhook', ?, 1)`, salt, secret.SaltedHash(salt, "old-secret"), box.SealString("whsec_old"))
+	is.NoErr(err) // with a client of version 1
 
-	st = openAt(t, path, box)
+	st := openAt(t, path, box)
 	var version int
-	db = rawDB(t, path)
 	is.NoErr(db.QueryRow("SELECT max(version) FROM schema_migrations").Scan(&version))
 	is.Equal(version, store.SchemaVersion()) // migrated forward at start
-	got, err := st.AuthenticateClient(ctx, c.ID, c.Secret)
+	got, err := st.AuthenticateClient(ctx, "APP-OLD", "old-secret")
 	is.NoErr(err)             // the old client still works
 	is.Equal(got.Email, "")   // with the new column's default
 	is.Equal(got.Name, "old") // and its data
@@ -55,41 +40,113 @@ func TestUpgradeFromVersion1(t *testing.T) {
 	is.NoErr(err) // the new schema is usable
 }
 
-// TestMigrationMissedBelowNewest: a file that has a newer migration but lacks an
-// older one (numbers are assigned ahead, so a file can meet them out of order) gets
-// the older one at start.
-func TestMigrationMissedBelowNewest(t *testing.T) {
+// TestUpgradeKeepsHistory opens a file of the schema before deliveries outlived
+// their subscriptions (every migration before 6) with this binary: the rebuilt
+// deliveries and attempts tables keep every row, every index, and the delivery id
+// counter, so no webhook-id is used twice; and deleting a subscription now keeps its
+// history.
+func TestUpgradeKeepsHistory(t *testing.T) {
 	is := is.New(t)
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "hookd.db")
 	box := newBox(t)
-	st, err := store.Open(ctx, store.Options{Path: path, Box: box})
-	is.NoErr(err)        // a file with every migration
-	is.NoErr(st.Close()) // close it
-
+	is.NoErr(store.MigrateTo(ctx, path, 5)) // a file of the schema before version 6
 	db := rawDB(t, path)
+	salt := secret.Random(16)
 	for _, q := range []string{
-		"ALTER TABLE tokens DROP COLUMN refresh_scope", // undo migration 4 alone
-		"DELETE FROM schema_migrations WHERE version = 4",
+		`INSERT INTO clients(id, name, secret_salt, secret_hash, scopes, signing_secret, created_at) VALUES ('APP-OLD', 'old', ?1, ?2, '/webhook', ?3, 1)`,
+		`INSERT INTO subscriptions(id, uid, client_id, format, target, orcid, created_at, updated_at)
+			VALUES (1, '0190a000-0000-7000-8000-000000000001', 'APP-OLD', 'empty', 'https://example.org/a', '0000-0002-7253-3645', 1, 1),
+			       (2, '0190a000-0000-7000-8000-000000000002', 'APP-OLD', 'empty', 'https://example.org/b', '0000-0002-7253-3645', 1, 1),
+			       (3, '0190a000-0000-7000-8000-000000000003', 'APP-OLD', 'empty', 'https://example.org/c', '0000-0002-1825-0097', 1, 1)`,
+		// Deliveries in every state; ids 1 to 9 were used, 8 and 9 purged since.
+		`INSERT INTO deliveries(id, subscription_id, subject, event_type, state, due_at, attempts, first_event_at, last_event_at,
+			last_status, last_error, ok_started_at, ok_duration_ms, ok_response, done_at)
+			VALUES (1, 1, '0000-0002-7253-3645', 'UPDATED', 2, 10, 2, 5, 5, 204, '', 9, 12, 'ok', 11),
+			       (2, 1, '0000-0002-7253-3645', 'UPDATED', 3, 20, 3, 6, 6, 500, 'gave up', NULL, 0, '', 21),
+			       (3, 1, '0000-0002-7253-3645', 'CREATED', 0, 30, 1, 7, 7, 503, 'HTTP 503', NULL, 0, '', NULL),
+			       (4, 2, '0000-0002-7253-3645', 'UPDATED', 0, 40, 0, 8, 8, 0, '', NULL, 0, '', NULL),
+			       (9, 3, '0000-0002-1825-0097', 'UPDATED', 2, 50, 1, 9, 9, 200, '', 9, 1, '', 51)`,
+		`DELETE FROM deliveries WHERE id = 9`,
+		`INSERT INTO attempts(delivery_id, attempt, started_at, duration_ms, status, error, response)
+			VALUES (1, 1, 8, 3, 500, 'HTTP 500', 'no'), (2, 1, 13, 4, 500, 'HTTP 500', ''), (2, 2, 14, 4, 500, 'HTTP 500', ''),
+			       (2, 3, 15, 4, 500, 'gave up', ''), (3, 1, 16, 5, 503, 'HTTP 503', '')`,
 	} {
-		_, err := db.Exec(q)
-		is.NoErr(err) // a file that missed migration 4
+		_, err := db.Exec(q, salt, secret.SaltedHash(salt, "old-secret"), box.SealString("whsec_old"))
+		is.NoErr(err) // old data
 	}
-	is.NoErr(db.Close())
+	indexes := func(table string) []string {
+		rows, err := db.Query("SELECT name FROM sqlite_schema WHERE type = 'index' AND tbl_name = ? AND name NOT LIKE 'sqlite_%' ORDER BY name", table)
+		is.NoErr(err) // list indexes
+		defer rows.Close()
+		var out []string
+		for rows.Next() {
+			var n string
+			is.NoErr(rows.Scan(&n))
+			out = append(out, n)
+		}
+		return out
+	}
+	count := func(table string) int {
+		var n int
+		is.NoErr(db.QueryRow("SELECT count(*) FROM " + table).Scan(&n))
+		return n
+	}
+	deliveryIndexes, attemptIndexes := indexes("deliveries"), indexes("attempts")
+	is.True(len(deliveryIndexes) >= 5) // version 1's indexes (and any a later version added)
+	deliveries, attempts := count("deliveries"), count("attempts")
 
-	st = openAt(t, path, box)
-	db = rawDB(t, path)
-	var n int
-	is.NoErr(db.QueryRow("SELECT count(*) FROM schema_migrations WHERE version = 4").Scan(&n))
-	is.Equal(n, 1) // migration 4 applied at start
-	is.NoErr(db.QueryRow("SELECT count(*) FROM pragma_table_info('tokens') WHERE name = 'refresh_scope'").Scan(&n))
-	is.Equal(n, 1) // with its column
-	c, err := st.CreateClient(ctx, store.NewClient{Name: "after", Scopes: []string{store.ScopeWebhook}})
-	is.NoErr(err) // the store works
-	tok, err := st.IssueToken(ctx, c.Client, []string{store.ScopeWebhook}, time.Hour)
-	is.NoErr(err) // tokens (migration 4's table) too
-	_, err = st.RefreshToken(ctx, c.Client, tok.Refresh, []string{store.ScopeWebhook}, time.Hour, false)
-	is.NoErr(err) // tokens (migration 4's table) too
+	st := openAt(t, path, box)
+	st.Now = func() time.Time { return time.UnixMilli(100).UTC() }
+	is.Equal(count("deliveries"), deliveries) // every delivery kept
+	is.Equal(count("attempts"), attempts)     // every attempt kept
+	for _, idx := range deliveryIndexes {
+		is.True(slices.Contains(indexes("deliveries"), idx)) // each index of deliveries is there again
+	}
+	for _, idx := range attemptIndexes {
+		is.True(slices.Contains(indexes("attempts"), idx)) // each index of attempts is there again
+	}
+	var check string
+	is.NoErr(db.QueryRow("PRAGMA integrity_check").Scan(&check))
+	is.Equal(check, "ok") // the file is sound
+	rows, err := db.Query("PRAGMA foreign_key_check")
+	is.NoErr(err)
+	is.True(!rows.Next()) // and no row points nowhere
+	rows.Close()
+
+	ds, err := st.Deliveries(ctx, store.DeliveryFilter{})
+	is.NoErr(err) // the deliveries read back
+	is.Equal(len(ds), 4)
+	byID := map[int64]store.Delivery{}
+	for _, d := range ds {
+		byID[d.ID] = d
+	}
+	is.Equal(byID[1].StateName(), "delivered")                                // states kept
+	is.Equal(byID[2].StateName(), "dead")                                     //
+	is.Equal(byID[3].StateName(), "failed")                                   // a tried pending row
+	is.Equal(byID[4].StateName(), "pending")                                  //
+	is.Equal(byID[2].LastError, "gave up")                                    // with their data
+	is.Equal(byID[1].SubscriptionUID, "0190a000-0000-7000-8000-000000000001") // and their subscription
+	log, err := st.Attempts(ctx, 1)
+	is.NoErr(err)
+	is.Equal(len(log), 2)           // a failure and the success kept on the row
+	is.Equal(log[1].Response, "ok") // the success's response
+
+	// The id counter went on from 9: a new delivery is not a purged one's id again.
+	res, err := st.Intake(ctx, "", "", []store.Event{{Orcid: "0000-0002-1825-0097"}}, 0)
+	is.NoErr(err)
+	is.Equal(res.Deliveries, 1)
+	newest, err := st.Deliveries(ctx, store.DeliveryFilter{Limit: 1})
+	is.NoErr(err)
+	is.Equal(newest[0].ID, int64(10)) // the next id after the purged 9
+
+	// Deleting a subscription keeps its history now.
+	is.NoErr(st.DeleteOrcidWebhook(ctx, "APP-OLD", "0000-0002-7253-3645", "https://example.org/a"))
+	kept, err := st.Deliveries(ctx, store.DeliveryFilter{Webhook: "0190a000-0000-7000-8000-000000000001"})
+	is.NoErr(err)
+	is.Equal(len(kept), 3)                // its three deliveries stay
+	is.True(!kept[0].RemovedAt.IsZero())  // marked as a removed webhook's
+	is.Equal(count("attempts"), attempts) // with their attempts
 }
 
 // TestBackupWhileOpen copies the database with Backup while the store is open and
@@ -125,4 +182,40 @@ func TestBackupWhileOpen(t *testing.T) {
 	is.NoErr(err)
 	is.Equal(len(subs), 1)                         // and its registration
 	is.True(restored.Backup(ctx, copyPath) != nil) // a backup never overwrites a file
+}
+// TestMigrationMissedBelowNewest: a file that has a newer migration but lacks an
+// older one (numbers are assigned ahead, so a file can meet them out of order) gets
+// the older one at start.
+func TestMigrationMissedBelowNewest(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "hookd.db")
+	box := newBox(t)
+	st, err := store.Open(ctx, store.Options{Path: path, Box: box})
+	is.NoErr(err)        // a file with every migration
+	is.NoErr(st.Close()) // close it
+
+	db := rawDB(t, path)
+	for _, q := range []string{
+		"ALTER TABLE tokens DROP COLUMN refresh_scope", // undo migration 4 alone
+		"DELETE FROM schema_migrations WHERE version = 4",
+	} {
+		_, err := db.Exec(q)
+		is.NoErr(err) // a file that missed migration 4
+	}
+	is.NoErr(db.Close())
+
+	st = openAt(t, path, box)
+	db = rawDB(t, path)
+	var n int
+	is.NoErr(db.QueryRow("SELECT count(*) FROM schema_migrations WHERE version = 4").Scan(&n))
+	is.Equal(n, 1) // migration 4 applied at start
+	is.NoErr(db.QueryRow("SELECT count(*) FROM pragma_table_info('tokens') WHERE name = 'refresh_scope'").Scan(&n))
+	is.Equal(n, 1) // with its column
+	c, err := st.CreateClient(ctx, store.NewClient{Name: "after", Scopes: []string{store.ScopeWebhook}})
+	is.NoErr(err) // the store works
+	tok, err := st.IssueToken(ctx, c.Client, []string{store.ScopeWebhook}, time.Hour)
+	is.NoErr(err) // tokens (migration 4's table) too
+	_, err = st.RefreshToken(ctx, c.Client, tok.Refresh, []string{store.ScopeWebhook}, time.Hour, false)
+	is.NoErr(err) // tokens (migration 4's table) too
 }

@@ -194,16 +194,15 @@ func (s *Store) UpdateWebhook(ctx context.Context, clientID, uid string, p Webho
 	return sub, nil
 }
 
-// DeleteWebhook removes a client's platform webhook with its deliveries.
+// DeleteWebhook removes a client's platform webhook; its deliveries stay as history
+// (removeSubscriptions).
 func (s *Store) DeleteWebhook(ctx context.Context, clientID, uid string) error {
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		cur, err := ownWebhook(ctx, tx, clientID, uid)
 		if err != nil {
 			return err
 		}
-		s.targetCache.forget(cur.ID)
-		_, err = tx.ExecContext(ctx, "DELETE FROM subscriptions WHERE id = ?", cur.ID)
-		return err
+		return s.removeSubscriptions(ctx, tx, []int64{cur.ID}, ms(s.Now()))
 	})
 	if err != nil {
 		return fmt.Errorf("delete webhook: %w", err)

@@ -1,0 +1,564 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+	"unicode/utf8"
+
+	"github.com/matryer/is"
+
+	"hookd/store"
+)
+
+// runEnv runs one hookd command with the environment env and returns its stdout and stderr.
+func runEnv(tb testing.TB, env map[string]string, args ...string) (string, string, error) {
+	tb.Helper()
+	var stdout, stderr safeBuffer
+	err := run(context.Background(), append([]string{"hookd"}, args...), func(k string) string { return env[k] },
+		strings.NewReader(""), &stdout, &stderr)
+	return stdout.String(), stderr.String(), err
+}
+
+// validArgs are arguments each command would take on a database that has what they
+// name; a test that runs every command uses them, and fails for a command missing
+// here, so a new command is tested by the rules too.
+var validArgs = map[string][]string{
+	"serve": {}, "dev": {}, "init": {}, "check-config": {}, "version": {},
+	"client add":          {"-name", "x"},
+	"client list":         {},
+	"client remove":       {"APP-X"},
+	"client rotate":       {"APP-X"},
+	"notify":              {"0000-0002-7253-3645"},
+	"webhooks list":       {},
+	"webhooks show":       {"0190a000-0000-7000-8000-000000000001"},
+	"webhooks deactivate": {"0190a000-0000-7000-8000-000000000001"},
+	"webhooks activate":   {"0190a000-0000-7000-8000-000000000001"},
+	"webhooks remove":     {"0190a000-0000-7000-8000-000000000001"},
+	"deliveries list":     {},
+	"deliveries show":     {"1"},
+	"deliveries replay":   {"-id", "1"},
+	"deliveries purge":    {"-before", "30d"},
+	"org add":             {"-name", "Uni", "-tech-contact", "it@uni.example"},
+	"org list":            {},
+	"org show":            {"Uni"},
+	"org set":             {"Uni", "-url", "https://hooks.uni.example/orcid"},
+	"org status":          {},
+	"org member add":      {"-org", "Uni", "0000-0002-7253-3645"},
+	"org member remove":   {"-org", "Uni", "0000-0002-7253-3645"},
+	"org member import":   {"-org", "Uni", "members.csv"},
+	"inbox list":          {},
+	"inbox show":          {"1"},
+	"inbox tail":          {"-n", "0", "demo"},
+	"inbox set":           {"demo", "-status", "500"},
+	"inbox clear":         {"demo"},
+	"backup":              {"copy.db"},
+}
+
+// argsOf returns validArgs of c, failing the test for a command it does not know.
+func argsOf(tb testing.TB, c command) []string {
+	tb.Helper()
+	args, ok := validArgs[c.name]
+	if !ok {
+		tb.Fatalf("validArgs has no arguments for %q: add them", c.name)
+	}
+	return append([]string{}, args...)
+}
+
+// files lists what dir holds.
+func files(tb testing.TB, dir string) []string {
+	tb.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var out []string
+	for _, e := range entries {
+		out = append(out, e.Name())
+	}
+	return out
+}
+
+// TestNoCommandCreatesADatabase is the rule: every command but serve, dev and init,
+// run in an empty folder (with a members file for the import), creates no file and
+// fails, naming the database it looked for and how to point at the right one; and
+// so with a -config or HOOKD_CONFIG whose database does not exist.
+func TestNoCommandCreatesADatabase(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	if err := os.WriteFile("members.csv", []byte("orcid\n0000-0002-7253-3645\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfgDir := t.TempDir()
+	cfg := filepath.Join(cfgDir, "hookd.toml")
+	if err := os.WriteFile(cfg, []byte("[store]\npath = \"/nonexistent-hookd-test/data/hookd.db\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range commands {
+		if c.name == "serve" || c.name == "dev" || c.name == "init" || c.name == "version" {
+			continue
+		}
+		for _, how := range []struct {
+			name string
+			env  map[string]string
+			flag []string
+			want []string // what the error says
+		}{
+			{"no configuration", nil, nil, []string{filepath.Join(dir, "hookd.db"), "-config", "HOOKD_CONFIG", "hookd init"}},
+			{"-config", nil, []string{"-config", cfg}, []string{"/nonexistent-hookd-test/data/hookd.db", "-config " + cfg}},
+			{"HOOKD_CONFIG", map[string]string{"HOOKD_CONFIG": cfg}, nil, []string{"/nonexistent-hookd-test/data/hookd.db", "HOOKD_CONFIG=" + cfg}},
+		} {
+			t.Run(c.name+" with "+how.name, func(t *testing.T) {
+				is := is.New(t)
+				args := append(strings.Fields(c.name), append(argsOf(t, c), how.flag...)...)
+				_, _, err := runEnv(t, how.env, args...)
+				if c.name == "check-config" {
+					// It opens no database: it needs a file, and checks that the
+					// configured database's folder can be made.
+					if how.flag == nil && how.env == nil {
+						is.True(err != nil)                               // refused
+						is.True(strings.Contains(err.Error(), "-config")) // says which file to give
+					}
+				} else {
+					is.True(err != nil) // refused
+					for _, w := range how.want {
+						if !strings.Contains(err.Error(), w) {
+							t.Errorf("error %q does not say %q", err, w)
+						}
+					}
+				}
+				is.Equal(files(t, dir), []string{"members.csv"}) // and created nothing
+				_, err = os.Stat("/nonexistent-hookd-test")
+				is.True(os.IsNotExist(err)) // nor the configured folder
+			})
+		}
+	}
+	t.Run("version", func(t *testing.T) {
+		is := is.New(t)
+		_, _, err := runEnv(t, nil, "version")
+		is.NoErr(err)                                    // version needs no database
+		is.Equal(files(t, dir), []string{"members.csv"}) // and creates none
+	})
+}
+
+// TestInitCreates: hookd init is the explicit first-time setup: it makes the
+// database (and its folder) and the key, says so, and leaves an existing one alone.
+func TestInitCreates(t *testing.T) {
+	is := is.New(t)
+	dir := t.TempDir()
+	cfg := writeConfig(t, "[store]\npath = \""+filepath.Join(dir, "data", "hookd.db")+"\"\n")
+	out, _, err := runEnv(t, map[string]string{"HOOKD_CONFIG": cfg}, "init")
+	is.NoErr(err)                                                                              // init
+	is.True(strings.Contains(out, "created database "+filepath.Join(dir, "data", "hookd.db"))) // says what it made
+	is.True(strings.Contains(out, "created secret key "+filepath.Join(dir, "data", "hookd.key")))
+	is.True(slices.Contains(files(t, filepath.Join(dir, "data")), "hookd.db"))  // the database
+	is.True(slices.Contains(files(t, filepath.Join(dir, "data")), "hookd.key")) // and the key beside it
+	fi, err := os.Stat(filepath.Join(dir, "data", "hookd.key"))
+	is.NoErr(err)
+	is.Equal(fi.Mode().Perm(), os.FileMode(0o600)) // the key is the owner's only
+
+	out, _, err = runEnv(t, map[string]string{"HOOKD_CONFIG": cfg}, "init")
+	is.NoErr(err)                                    // again
+	is.True(strings.Contains(out, "exists already")) // changes nothing
+	_, _, err = runEnv(t, map[string]string{"HOOKD_CONFIG": cfg}, "client", "add", "-name", "x")
+	is.NoErr(err) // and the other commands work on it, found through HOOKD_CONFIG
+	other := writeConfig(t, "[store]\npath = \""+filepath.Join(dir, "other.db")+"\"\n")
+	_, _, err = runEnv(t, map[string]string{"HOOKD_CONFIG": cfg}, "client", "list", "-config", other)
+	is.True(err != nil)                                      // -config wins over HOOKD_CONFIG
+	is.True(strings.Contains(err.Error(), "-config "+other)) // and is named
+}
+
+// TestHelpEveryCommand is the rule: "hookd X -h" exits 0 for every command, every
+// group of commands and hookd itself, and shows what it takes.
+func TestHelpEveryCommand(t *testing.T) {
+	t.Chdir(t.TempDir())
+	groups := map[string]bool{}
+	for _, c := range commands {
+		w := strings.Fields(c.name)
+		for i := 1; i < len(w); i++ {
+			groups[strings.Join(w[:i], " ")] = true
+		}
+		for _, h := range []string{"-h", "-help", "--help"} {
+			t.Run(c.name+" "+h, func(t *testing.T) {
+				is := is.New(t)
+				out, _, err := runEnv(t, nil, append(strings.Fields(c.name), h)...)
+				is.NoErr(err)                                          // help is not an error
+				is.True(strings.Contains(out, "Usage: hookd "+c.name)) // on stdout, with the synopsis
+				is.True(strings.Contains(out, "-config"))              // and the flags
+			})
+		}
+	}
+	for g := range groups {
+		t.Run(g+" -h", func(t *testing.T) {
+			is := is.New(t)
+			out, _, err := runEnv(t, nil, append(strings.Fields(g), "-h")...)
+			is.NoErr(err) // a group's help is not an error
+			for _, c := range commands {
+				if strings.HasPrefix(c.name, g+" ") {
+					is.True(strings.Contains(out, c.name)) // it lists each of its commands
+				}
+			}
+			_, stderr, err := runEnv(t, nil, strings.Fields(g)...)
+			is.True(err != nil)                           // a group alone is not a command
+			is.True(strings.Contains(stderr, "Commands")) // but shows them
+		})
+	}
+	for _, h := range []string{"-h", "help", "--help"} {
+		is := is.New(t)
+		out, _, err := runEnv(t, nil, h)
+		is.NoErr(err)          // hookd's help
+		is.Equal(out, usage()) // is the usage
+	}
+}
+
+// TestUsage: the usage lists every command and fits 80 columns.
+func TestUsage(t *testing.T) {
+	is := is.New(t)
+	u := usage()
+	for _, c := range commands {
+		is.True(strings.Contains(u, "  "+c.name+" ")) // every command
+	}
+	for _, line := range strings.Split(u, "\n") {
+		if utf8.RuneCountInString(line) > 80 {
+			t.Errorf("usage line longer than 80 columns: %q", line)
+		}
+	}
+}
+
+// TestExtraArguments is the rule: a command given more arguments than it takes
+// refuses them, before anything is opened.
+func TestExtraArguments(t *testing.T) {
+	t.Chdir(t.TempDir())
+	for _, c := range commands {
+		if strings.HasSuffix(c.args, "...") {
+			continue // takes any number
+		}
+		t.Run(c.name, func(t *testing.T) {
+			is := is.New(t)
+			_, _, err := runEnv(t, nil, append(append(strings.Fields(c.name), argsOf(t, c)...), "surplus")...)
+			is.True(err != nil)                                                     // refused
+			is.True(strings.Contains(err.Error(), `unexpected argument "surplus"`)) // naming the argument
+		})
+	}
+}
+
+// hasJSON reports whether command c takes -json.
+func hasJSON(tb testing.TB, c command) bool {
+	tb.Helper()
+	out, _, err := runEnv(tb, nil, append(strings.Fields(c.name), "-h")...)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return strings.Contains(out, "-json")
+}
+
+var snakeKey = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
+
+// keysIn calls f for every object key in v.
+func keysIn(v any, f func(string)) {
+	switch x := v.(type) {
+	case map[string]any:
+		for k, e := range x {
+			f(k)
+			keysIn(e, f)
+		}
+	case []any:
+		for _, e := range x {
+			keysIn(e, f)
+		}
+	}
+}
+
+// TestJSONOutputStyle is the rule: every command's -json output is indented the
+// same way (two spaces) and every key is snake_case.
+func TestJSONOutputStyle(t *testing.T) {
+	cfg := cliFixture(t)
+	n := 0
+	for _, c := range commands {
+		if !hasJSON(t, c) {
+			continue
+		}
+		n++
+		t.Run(c.name, func(t *testing.T) {
+			is := is.New(t)
+			args := argsOf(t, c)
+			switch c.name {
+			case "client add":
+				args = []string{"-name", "json-style"}
+			case "org add":
+				args = []string{"-name", "Other", "-tech-contact", "it@other.example"}
+			case "client rotate":
+				args = []string{"fixture"}
+			case "webhooks show":
+				args = []string{fixtureWebhook(t, cfg)}
+			}
+			out, err := runCmd(t, append(append(strings.Fields(c.name), args...), "-json", "-config", cfg)...)
+			is.NoErr(err)
+			var v any
+			is.NoErr(json.Unmarshal([]byte(out), &v)) // JSON
+			var compact, want bytes.Buffer
+			is.NoErr(json.Compact(&compact, []byte(out)))
+			is.NoErr(json.Indent(&want, compact.Bytes(), "", "  "))
+			is.Equal(out, want.String()+"\n") // indented with two spaces, as every command does
+			keysIn(v, func(k string) {
+				if !snakeKey.MatchString(k) {
+					t.Errorf("key %q is not snake_case", k)
+				}
+			})
+		})
+	}
+	if n < 8 {
+		t.Fatalf("only %d commands take -json", n)
+	}
+}
+
+// cliFixture is a configuration whose database has a client "fixture" with an
+// ORCID-style registration, an organisation "Uni" with a member, and deliveries
+// that were attempted.
+func cliFixture(tb testing.TB) string {
+	tb.Helper()
+	is := is.New(tb)
+	cfg := testConfig(tb, "")
+	_, err := runCmd(tb, "client", "add", "-config", cfg, "-name", "fixture", "-id", "fixture", "-secret", "fixture-secret")
+	is.NoErr(err)
+	_, err = runCmd(tb, "org", "add", "-config", cfg, "-name", "Uni", "-tech-contact", "it@uni.example")
+	is.NoErr(err)
+	_, err = runCmd(tb, "org", "member", "add", "-config", cfg, "-org", "Uni", "0000-0002-7253-3645")
+	is.NoErr(err)
+	st := openTestStore(tb, cfg)
+	defer st.Close()
+	ctx := context.Background()
+	_, _, err = st.PutOrcidWebhook(ctx, "fixture", "0000-0002-7253-3645", "https://example.org/cb")
+	is.NoErr(err)
+	_, err = st.Intake(ctx, "", "", []store.Event{{Orcid: "0000-0002-7253-3645"}}, 0)
+	is.NoErr(err)
+	claimed, err := st.Exchange(ctx, nil, 10, 60e9)
+	is.NoErr(err)
+	var failed []store.Outcome
+	for _, c := range claimed {
+		failed = append(failed, store.Outcome{DeliveryID: c.ID, SubscriptionID: c.Target.SubscriptionID, Kind: store.OutcomeRetry,
+			Attempt: c.Attempt, StartedAt: st.Now(), Status: 500, Error: "HTTP 500", RetryAt: st.Now().Add(3600e9)})
+	}
+	_, err = st.Exchange(ctx, failed, 0, 0)
+	is.NoErr(err)
+	return cfg
+}
+
+// fixtureWebhook is the id of the fixture's ORCID-style registration.
+func fixtureWebhook(tb testing.TB, cfg string) string {
+	tb.Helper()
+	st := openTestStore(tb, cfg)
+	defer st.Close()
+	subs, err := st.Subscriptions(context.Background(), store.SubscriptionFilter{ClientID: "fixture"})
+	if err != nil || len(subs) == 0 {
+		tb.Fatalf("fixture webhook: %v", err)
+	}
+	return subs[0].UID
+}
+
+// TestErrorsNameTheFlag is the rule: an error about an input names the flag typed,
+// never an API field, and shows no Go time layout.
+func TestErrorsNameTheFlag(t *testing.T) {
+	cfg := cliFixture(t)
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"deliveries", "list", "-state", "garbage"}, "deliveries list: -state: "},
+		{[]string{"deliveries", "list", "-orcid", "0000-0002-7253-3646"}, "deliveries list: -orcid: "},
+		{[]string{"deliveries", "list", "-webhook", "nope"}, "deliveries list: -webhook: "},
+		{[]string{"deliveries", "list", "-client", "nope"}, "deliveries list: -client: "},
+		{[]string{"deliveries", "list", "-org", "nope"}, "deliveries list: -org: "},
+		{[]string{"deliveries", "list", "-since", "yesterday"}, "deliveries list: -since: "},
+		{[]string{"deliveries", "list", "-since", "2h", "-until", "3h"}, "deliveries list: -until: "},
+		{[]string{"deliveries", "list", "-limit", "0"}, "deliveries list: -limit: "},
+		{[]string{"deliveries", "replay", "-since", "soon"}, "deliveries replay: -since: "},
+		{[]string{"deliveries", "replay", "-id", "x"}, "deliveries replay: -id: "},
+		{[]string{"deliveries", "replay", "-since", "2h", "-state", "delivered"}, "deliveries replay: -state: "},
+		{[]string{"deliveries", "purge", "-before", "later"}, "deliveries purge: -before: "},
+		{[]string{"deliveries", "purge", "-before", "2h", "-state", "pending"}, "deliveries purge: -state: "},
+		{[]string{"webhooks", "list", "-format", "garbage"}, "webhooks list: -format: "},
+		{[]string{"webhooks", "list", "-status", "garbage"}, "webhooks list: -status: "},
+		{[]string{"webhooks", "list", "-client", "nope"}, "webhooks list: -client: "},
+		{[]string{"webhooks", "list", "-org", "nope"}, "webhooks list: -org: "},
+		{[]string{"webhooks", "list", "-orcid", "x"}, "webhooks list: -orcid: "},
+		{[]string{"notify", "-type", "DELETED", "0000-0002-7253-3645"}, "notify: -type: "},
+		{[]string{"client", "add", "-name", "y", "-email", "nope"}, "client add: -email: "},
+		{[]string{"org", "add", "-name", "Other", "-tech-contact", "nope"}, "org add: -tech-contact: "},
+		{[]string{"dev", "-listen", "nowhere"}, "dev: -listen: "},
+	} {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			is := is.New(t)
+			_, err := runCmd(t, append(tt.args, "-config", cfg)...)
+			is.True(err != nil)                                // refused
+			is.True(strings.HasPrefix(err.Error(), tt.want))   // naming the flag
+			is.True(!strings.Contains(err.Error(), "2006-01")) // never a Go time layout
+		})
+	}
+	t.Run("nothing was created by a refused add", func(t *testing.T) {
+		is := is.New(t)
+		out, err := runCmd(t, "client", "list", "-config", cfg, "-json")
+		is.NoErr(err)
+		var clients []map[string]any
+		is.NoErr(json.Unmarshal([]byte(out), &clients))
+		is.Equal(len(clients), 1) // only the fixture's
+	})
+}
+
+// TestOperatorCommands: an operator sees and acts on webhooks of every kind and
+// owner, and on deliveries, from the command line.
+func TestOperatorCommands(t *testing.T) {
+	is := is.New(t)
+	cfg := cliFixture(t)
+	uid := fixtureWebhook(t, cfg)
+	out, err := runCmd(t, "webhooks", "list", "-config", cfg, "-json")
+	is.NoErr(err)
+	var hooks []webhookJSON
+	is.NoErr(json.Unmarshal([]byte(out), &hooks))
+	formats := []string{}
+	for _, h := range hooks {
+		formats = append(formats, h.Format)
+	}
+	slices.Sort(formats)
+	is.Equal(formats, []string{"empty"}) // the client's registration (the organisation has no webhook yet)
+	_, err = runCmd(t, "org", "set", "Uni", "-config", cfg, "-url", "https://hooks.uni.example/orcid")
+	is.NoErr(err)
+	out, err = runCmd(t, "webhooks", "list", "-config", cfg, "-org", "Uni")
+	is.NoErr(err)
+	is.True(strings.Contains(out, "hub"))                             // an organisation's webhook is listed too
+	is.True(strings.Contains(out, "https://hooks.uni.example/orcid")) // with its target
+
+	out, err = runCmd(t, "deliveries", "list", "-config", cfg, "-webhook", uid, "-json", "-attempts")
+	is.NoErr(err)
+	var ds []deliveryJSON
+	is.NoErr(json.Unmarshal([]byte(out), &ds))
+	is.Equal(len(ds), 1)                         // the registration's delivery
+	is.Equal(ds[0].Webhook, uid)                 // under the webhook's id
+	is.Equal(len(ds[0].AttemptLog), 1)           // -json -attempts has the attempts
+	is.Equal(ds[0].AttemptLog[0].Status, 500)    // the failure
+	is.Equal(ds[0].AttemptLog[0].Duration, "0s") // durations as text
+	id := ds[0].ID
+	out, err = runCmd(t, "deliveries", "show", "-config", cfg, strconv.FormatInt(id, 10))
+	is.NoErr(err)
+	is.True(strings.Contains(out, "attempt 1")) // show has the attempt log
+	is.True(strings.Contains(out, uid))         // and the webhook
+
+	_, err = runCmd(t, "webhooks", "deactivate", "-config", cfg, uid)
+	is.NoErr(err) // an operator deactivates a client's registration
+	_, err = runCmd(t, "deliveries", "replay", "-config", cfg, "-id", "1")
+	is.True(err != nil)                                                    // its delivery is not replayed
+	is.True(strings.Contains(err.Error(), "deactivated"))                  // says why
+	is.True(strings.Contains(err.Error(), "hookd webhooks activate "+uid)) // and what to do
+	out, err = runCmd(t, "deliveries", "replay", "-config", cfg, "-since", "1h")
+	is.NoErr(err)
+	is.True(strings.Contains(out, "of deactivated webhooks left as they are")) // a bulk replay says what it left
+	_, err = runCmd(t, "webhooks", "activate", "-config", cfg, uid)
+	is.NoErr(err)
+	out, err = runCmd(t, "deliveries", "replay", "-config", cfg, "-id", "1")
+	is.NoErr(err)
+	is.True(strings.HasPrefix(out, "1 delivery(ies) due again")) // replayed once active
+
+	_, err = runCmd(t, "webhooks", "remove", "-config", cfg, uid)
+	is.NoErr(err) // removed
+	out, err = runCmd(t, "deliveries", "list", "-config", cfg, "-webhook", uid)
+	is.NoErr(err)
+	is.True(strings.Contains(out, uid+" (removed)")) // its history is listed, marked
+	_, err = runCmd(t, "webhooks", "show", "-config", cfg, uid)
+	is.True(err != nil)                               // the webhook is gone
+	is.True(strings.Contains(err.Error(), "removed")) // and says when it went
+}
+
+// TestDevReadsConfig: every flag hookd dev takes works: -config is read (so
+// http.base_path can be tried in dev mode), and -listen and -db win over it.
+func TestDevReadsConfig(t *testing.T) {
+	is := is.New(t)
+	dir := t.TempDir()
+	cfg := writeConfig(t, "[http]\nbase_path = \"/orcid-api-web\"\nlisten = \"127.0.0.1:1\"\n[store]\npath = \""+
+		filepath.Join(dir, "from-config.db")+"\"\n[log]\nformat = \"json\"\n")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	stderr := newLogWatcher()
+	var stdout safeBuffer
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"hookd", "dev", "-config", cfg, "-listen", "127.0.0.1:0", "-db", filepath.Join(dir, "dev.db")},
+			noenv, strings.NewReader(""), &stdout, stderr)
+	}()
+	select {
+	case u := <-stderr.listening:
+		is.True(strings.HasSuffix(u, "/orcid-api-web"))    // the file's base path
+		is.True(!strings.HasSuffix(u, ":1/orcid-api-web")) // -listen over the file's
+	case err := <-done:
+		t.Fatalf("hookd dev ended: %v\n%s", err, stderr)
+	case <-time.After(10 * time.Second):
+		t.Fatalf("hookd dev did not listen within 10s:\n%s", stderr)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(stdout.String(), "client_id") { // the banner: dev is ready
+		if time.Now().After(deadline) {
+			t.Fatalf("hookd dev printed no banner within 10s:\n%s", stderr)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	is.True(strings.Contains(stdout.String(), "/orcid-api-web/oauth/token")) // its curl lines use the base path
+	cancel()
+	is.NoErr(<-done)
+	is.True(slices.Contains(files(t, dir), "dev.db"))          // -db over the file's store.path
+	is.True(!slices.Contains(files(t, dir), "from-config.db")) // which was not used
+
+	_, err := runCmd(t, "dev", "-config", filepath.Join(dir, "missing.toml"), "-db", filepath.Join(dir, "x.db"))
+	is.True(err != nil)                                    // a missing file is an error, not ignored
+	is.True(strings.Contains(err.Error(), "missing.toml")) // naming it
+}
+
+// TestCheckConfigFolder: check-config checks that the database's folder exists and
+// is writable, or can be made, and creates nothing.
+func TestCheckConfigFolder(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "a-file")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	locked := filepath.Join(dir, "locked")
+	if err := os.Mkdir(locked, 0o500); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name, db, want string
+		fails, root    bool
+	}{
+		{"folder exists", filepath.Join(dir, "hookd.db"), "hookd serve or hookd init will create it", false, true},
+		{"folder to make", filepath.Join(dir, "a", "b", "hookd.db"), "will make its folder", false, true},
+		{"under a file", filepath.Join(file, "hookd.db"), "is not a folder", true, true},
+		{"read-only folder", filepath.Join(locked, "hookd.db"), "is not writable", true, false},
+		{"read-only parent", filepath.Join(locked, "sub", "hookd.db"), "cannot be made", true, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			is := is.New(t)
+			if !tt.root && os.Geteuid() == 0 {
+				t.Skip("root may write any folder: permissions cannot be tested as root")
+			}
+			before := files(t, dir)
+			cfg := writeConfig(t, "[store]\npath = \""+tt.db+"\"\n")
+			out, err := runCmd(t, "check-config", "-config", cfg)
+			msg := out
+			if tt.fails {
+				is.True(err != nil) // refused
+				msg = err.Error()
+				is.True(strings.Contains(msg, "store.path")) // naming the key
+			} else {
+				is.NoErr(err) // accepted
+			}
+			is.True(strings.Contains(msg, tt.want)) // saying what it found
+			is.Equal(files(t, dir), before)         // and created nothing
+		})
+	}
+}

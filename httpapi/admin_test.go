@@ -1,0 +1,291 @@
+package httpapi_test
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/matryer/is"
+
+	"hookd/store"
+)
+
+// adminWebhook is a webhook as the admin API shows it.
+type adminWebhook struct {
+	ID           string    `json:"id"`
+	Format       string    `json:"format"`
+	ClientID     string    `json:"clientId"`
+	OrgID        int64     `json:"orgId"`
+	Orcid        string    `json:"orcid"`
+	Target       string    `json:"target"`
+	Status       string    `json:"status"`
+	Reason       string    `json:"reason"`
+	FailingSince time.Time `json:"failingSince"`
+	Types        []string  `json:"types"`
+	Description  string    `json:"description"`
+	CreatedAt    time.Time `json:"createdAt"`
+	UpdatedAt    time.Time `json:"updatedAt"`
+}
+
+// adminFixture is a harness with an admin token, two clients' webhooks (an
+// ORCID-style registration and a platform webhook) and an organisation's webhook,
+// each with a delivery that failed once.
+type adminFixture struct {
+	*harness
+	admin          string
+	owner, other   store.Credentials
+	ownerTok       string
+	orcidUID       string
+	platUID        string
+	hubUID         string
+	org            store.Organisation
+	platDeliveryID int64
+}
+
+func newAdminFixture(t *testing.T) *adminFixture {
+	t.Helper()
+	is := is.New(t)
+	ctx := context.Background()
+	f := &adminFixture{harness: newHarness(t)}
+	f.admin = f.token(t, f.client(t, "operator", store.ScopeAdmin), store.ScopeAdmin).AccessToken
+	f.owner = f.client(t, "owner", store.ScopeWebhook)
+	f.ownerTok = f.token(t, f.owner, store.ScopeWebhook).AccessToken
+	f.other = f.client(t, "other", store.ScopeWebhook)
+	reg, _, err := f.st.PutOrcidWebhook(ctx, f.owner.ID, seedOrcid, seedCallback)
+	is.NoErr(err)
+	f.orcidUID = reg.UID
+	plat, _, err := f.st.CreateWebhook(ctx, f.other.ID, store.WebhookSpec{TargetURL: "https://example.org/p", Auth: store.Auth{Type: store.AuthNone}})
+	is.NoErr(err)
+	f.platUID = plat.UID
+	f.org, err = f.st.CreateOrganisation(ctx, "Uni", "it@uni.example")
+	is.NoErr(err)
+	_, _, err = f.st.SetHubSettings(ctx, f.org.ID, store.HubSettings{Enabled: true, URL: "https://example.org/hub"})
+	is.NoErr(err)
+	_, err = f.st.PutMember(ctx, f.org.ID, seedOrcid, store.MemberInfo{}, 0)
+	is.NoErr(err)
+	hub, err := f.st.Subscriptions(ctx, store.SubscriptionFilter{OrgID: f.org.ID})
+	is.NoErr(err)
+	f.hubUID = hub[0].UID
+	_, err = f.st.Intake(ctx, "", "", []store.Event{{Orcid: seedOrcid}}, 0)
+	is.NoErr(err)
+	claimed, err := f.st.Exchange(ctx, nil, 10, time.Minute)
+	is.NoErr(err)
+	is.Equal(len(claimed), 3) // a delivery per webhook
+	var failed []store.Outcome
+	for _, c := range claimed {
+		if c.Target.UID == f.platUID {
+			f.platDeliveryID = c.ID
+		}
+		failed = append(failed, store.Outcome{DeliveryID: c.ID, SubscriptionID: c.Target.SubscriptionID, Kind: store.OutcomeRetry,
+			Attempt: c.Attempt, StartedAt: f.clock.Now(), Status: 500, Error: "HTTP 500", RetryAt: f.clock.Now().Add(time.Hour)})
+	}
+	_, err = f.st.Exchange(ctx, failed, 0, 0)
+	is.NoErr(err)
+	return f
+}
+
+// get calls the admin API and decodes a 200's body into v.
+func (f *adminFixture) get(t *testing.T, path string, v any) {
+	t.Helper()
+	platformOK(t, platformCall(t, f.harness, http.MethodGet, path, f.admin, ""), http.StatusOK, v)
+}
+
+// TestAdminAPI: what the command line shows an operator, the admin API shows too,
+// with the same filters and actions, on webhooks of every kind and owner.
+func TestAdminAPI(t *testing.T) {
+	f := newAdminFixture(t)
+	type webhooks struct {
+		Webhooks   []adminWebhook `json:"webhooks"`
+		NextCursor string         `json:"nextCursor"`
+	}
+	type deliveries struct {
+		Deliveries []platformDelivery `json:"deliveries"`
+		NextCursor string             `json:"nextCursor"`
+	}
+
+	t.Run("webhooks of every kind", func(t *testing.T) {
+		is := is.New(t)
+		var all webhooks
+		f.get(t, "/api/admin/v1/webhooks", &all)
+		formats := map[string]string{}
+		for _, w := range all.Webhooks {
+			formats[w.ID] = w.Format
+		}
+		is.Equal(formats, map[string]string{f.orcidUID: "empty", f.platUID: "standard", f.hubUID: "hub"}) // every client's and organisation's
+		var page webhooks
+		f.get(t, "/api/admin/v1/webhooks?limit=2", &page)
+		is.Equal(len(page.Webhooks), 2) // a page
+		var rest webhooks
+		f.get(t, "/api/admin/v1/webhooks?limit=2&cursor="+page.NextCursor, &rest)
+		is.Equal(len(rest.Webhooks), 1) // and the rest
+		for query, want := range map[string]string{
+			"client=" + f.owner.ID:                   f.orcidUID,
+			"org=" + strconv.FormatInt(f.org.ID, 10): f.hubUID,
+			"format=standard":                        f.platUID,
+			"orcid=" + seedOrcid:                     f.orcidUID,
+		} {
+			var got webhooks
+			f.get(t, "/api/admin/v1/webhooks?"+query, &got)
+			is.Equal(len(got.Webhooks), 1)     // narrowed
+			is.Equal(got.Webhooks[0].ID, want) // to the one
+		}
+		var one adminWebhook
+		f.get(t, "/api/admin/v1/webhooks/"+f.orcidUID, &one)
+		is.Equal(one.ClientID, f.owner.ID) // whose it is
+		is.Equal(one.Target, seedCallback) // and where it goes
+	})
+
+	t.Run("deliveries with the command line's filters", func(t *testing.T) {
+		is := is.New(t)
+		var all deliveries
+		f.get(t, "/api/admin/v1/deliveries", &all)
+		is.Equal(len(all.Deliveries), 3) // every delivery
+		for _, d := range all.Deliveries {
+			is.Equal(len(d.AttemptsLog), 1) // with its attempts
+			is.Equal(d.State, "failed")
+		}
+		for query, n := range map[string]int{
+			"webhook=" + f.platUID:                        1,
+			"client=" + f.other.ID:                        1,
+			"org=" + strconv.FormatInt(f.org.ID, 10):      1,
+			"state=failed&orcid=" + seedOrcid:             3,
+			"state=dead":                                  0,
+			"since=2h":                                    3,
+			"since=2024-03-01&until=2024-03-01T11:00:00Z": 0,
+			"limit=1": 1,
+		} {
+			var got deliveries
+			f.get(t, "/api/admin/v1/deliveries?"+query, &got)
+			is.Equal(len(got.Deliveries), n) // narrowed as the query says
+		}
+		var page deliveries
+		f.get(t, "/api/admin/v1/deliveries?limit=2", &page)
+		var rest deliveries
+		f.get(t, "/api/admin/v1/deliveries?limit=2&cursor="+page.NextCursor, &rest)
+		is.Equal(len(rest.Deliveries), 1)                      // the next page
+		is.True(rest.Deliveries[0].ID < page.Deliveries[1].ID) // newest first
+		var one platformDelivery
+		f.get(t, "/api/admin/v1/deliveries/"+strconv.FormatInt(f.platDeliveryID, 10), &one)
+		is.Equal(one.WebhookID, f.platUID) // one delivery, with its webhook
+		is.Equal(one.ClientID, f.other.ID) // and its client
+		is.Equal(len(one.AttemptsLog), 1)  // and attempts
+		platformProblem(t, platformCall(t, f.harness, http.MethodGet, "/api/admin/v1/deliveries/999", f.admin, ""), http.StatusNotFound)
+	})
+
+	t.Run("deactivate, replay, activate, remove", func(t *testing.T) {
+		is := is.New(t)
+		var w adminWebhook
+		platformOK(t, platformCall(t, f.harness, http.MethodPost, "/api/admin/v1/webhooks/"+f.platUID+"/deactivate", f.admin, ""), http.StatusOK, &w)
+		is.Equal(w.Status, "deactivated")                // any client's webhook
+		is.Equal(w.Reason, "deactivated by an operator") // with a reason its owner sees
+		body := `{"deliveryId":` + strconv.FormatInt(f.platDeliveryID, 10) + `}`
+		p := platformProblem(t, platformCall(t, f.harness, http.MethodPost, "/api/admin/v1/replay", f.admin, body), http.StatusConflict)
+		is.True(strings.Contains(p.Detail, "deactivated"))          // says why
+		is.True(strings.Contains(p.Detail, "activate the webhook")) // and what to do
+		var res struct {
+			Replayed    int `json:"replayed"`
+			Deactivated int `json:"deactivated"`
+		}
+		platformOK(t, platformCall(t, f.harness, http.MethodPost, "/api/admin/v1/replay", f.admin, `{"since":"2h"}`), http.StatusAccepted, &res)
+		is.Equal(res.Replayed, 2)    // the others, by the command line's time forms
+		is.Equal(res.Deactivated, 1) // and it says which it left
+		platformOK(t, platformCall(t, f.harness, http.MethodPost, "/api/admin/v1/webhooks/"+f.platUID+"/activate", f.admin, ""), http.StatusOK, &w)
+		is.Equal(w.Status, "active")
+		platformOK(t, platformCall(t, f.harness, http.MethodPost, "/api/admin/v1/replay", f.admin, body), http.StatusAccepted, &res)
+		is.Equal(res.Replayed, 1) // one delivery by id
+
+		res2 := platformCall(t, f.harness, http.MethodDelete, "/api/admin/v1/webhooks/"+f.orcidUID, f.admin, "")
+		is.Equal(res2.status, http.StatusNoContent) // removed, whoever owned it
+		is.Equal(len(f.list(t, seedOrcid, f.ownerTok).Webhooks), 0)
+		var kept deliveries
+		f.get(t, "/api/admin/v1/deliveries?webhook="+f.orcidUID, &kept)
+		is.Equal(len(kept.Deliveries), 1)                      // its history stays
+		is.True(!kept.Deliveries[0].WebhookRemovedAt.IsZero()) // marked
+		p = platformProblem(t, platformCall(t, f.harness, http.MethodGet, "/api/admin/v1/webhooks/"+f.orcidUID, f.admin, ""), http.StatusNotFound)
+		is.True(strings.Contains(p.Detail, "was removed")) // and says when it went
+	})
+}
+
+// TestUnknownFilterValues is the rule on every list of the APIs: a query parameter
+// the list does not take, or a value that names nothing, is a 400 naming it, never
+// a 200 with everything.
+func TestUnknownFilterValues(t *testing.T) {
+	f := newAdminFixture(t)
+	platTok := f.token(t, f.other, store.ScopeWebhook).AccessToken
+	type list struct {
+		path, token string
+		bad         []string // queries that are refused, each naming the first parameter
+	}
+	admin := func(path string, bad ...string) list { return list{path, f.admin, bad} }
+	plat := func(path string, bad ...string) list { return list{path, platTok, bad} }
+	for _, l := range []list{
+		admin("/api/admin/v1/deliveries", "garbage=1", "state=garbage", "orcid=0000-0002-7253-3646", "webhook=nope", "client=nope",
+			"org=999", "org=x", "since=yesterday", "until=soon", "limit=0", "cursor=x", "state=dead&state=failed"),
+		admin("/api/admin/v1/webhooks", "garbage=1", "format=garbage", "status=garbage", "client=nope", "org=999", "orcid=x", "limit=x", "cursor=nope"),
+		plat("/api/notifications/v1/webhooks", "garbage=1", "limit=0", "cursor=nope"),
+		plat("/api/notifications/v1/webhooks/"+f.platUID+"/deliveries", "garbage=1", "state=garbage", "orcid=x", "since=yesterday", "webhook="+f.platUID),
+	} {
+		for _, q := range l.bad {
+			t.Run(l.path+"?"+q, func(t *testing.T) {
+				is := is.New(t)
+				p := platformProblem(t, platformCall(t, f.harness, http.MethodGet, l.path+"?"+q, l.token, ""), http.StatusBadRequest)
+				name, _, _ := strings.Cut(q, "=")
+				is.Equal(p.Field, name)                      // names the parameter
+				is.True(!strings.Contains(p.Detail, "2006")) // in words, not a Go layout
+			})
+		}
+	}
+}
+
+// TestPlatformReplayForms: the platform API replays one delivery by id, or by the
+// command line's time forms, and shows one delivery.
+func TestPlatformReplayForms(t *testing.T) {
+	is := is.New(t)
+	f := newAdminFixture(t)
+	tok := f.token(t, f.other, store.ScopeWebhook).AccessToken
+	base := "/api/notifications/v1/webhooks/" + f.platUID
+	id := strconv.FormatInt(f.platDeliveryID, 10)
+
+	var d platformDelivery
+	platformOK(t, platformCall(t, f.harness, http.MethodGet, base+"/deliveries/"+id, tok, ""), http.StatusOK, &d)
+	is.Equal(d.State, "failed")                                                                                                                                // one delivery
+	is.Equal(len(d.AttemptsLog), 1)                                                                                                                            // with its attempt
+	platformProblem(t, platformCall(t, f.harness, http.MethodGet, base+"/deliveries/"+id, f.ownerTok, ""), http.StatusNotFound)                                // not another client's
+	platformProblem(t, platformCall(t, f.harness, http.MethodGet, "/api/notifications/v1/webhooks/"+f.orcidUID+"/deliveries/1", tok, ""), http.StatusNotFound) // nor through another's webhook
+
+	var res struct {
+		Replayed int `json:"replayed"`
+	}
+	for _, since := range []string{"2h", "2024-03-01", "2024-03-01T11:00:00Z", "1d"} {
+		platformOK(t, platformCall(t, f.harness, http.MethodPost, base+"/replay", tok, `{"since":"`+since+`"}`), http.StatusAccepted, &res)
+		is.Equal(res.Replayed, 1) // each form of since
+	}
+	platformOK(t, platformCall(t, f.harness, http.MethodPost, base+"/replay", tok, `{"deliveryId":`+id+`}`), http.StatusAccepted, &res)
+	is.Equal(res.Replayed, 1) // one delivery by id
+	platformProblem(t, platformCall(t, f.harness, http.MethodPost, base+"/replay", tok, `{"deliveryId":999}`), http.StatusNotFound)
+	p := platformProblem(t, platformCall(t, f.harness, http.MethodPost, base+"/replay", tok, `{"since":"2h","webhook":"x"}`), http.StatusBadRequest)
+	is.Equal(p.Field, "webhook") // the path names the webhook
+}
+
+// TestORCIDPutBody: ORCID's PUT carries no body; a few stray bytes are ignored, a
+// body beyond the limit is refused before anything is registered.
+func TestORCIDPutBody(t *testing.T) {
+	is := is.New(t)
+	h := newHarness(t)
+	tok := h.webhookToken(t, "bodies")
+	path := webhookPath(seedOrcid, seedSegment)
+	send := func(body string) response {
+		req, err := http.NewRequest(http.MethodPut, h.srv.URL, strings.NewReader(body))
+		is.NoErr(err)
+		req.URL.Opaque = path
+		req.Header.Set("Authorization", "Bearer "+tok)
+		req.Header.Set("Accept", "application/json")
+		return h.send(t, req)
+	}
+	orcidError(t, send(strings.Repeat("x", 2048)), http.StatusRequestEntityTooLarge, 9001) // too large
+	is.Equal(len(h.allSubscriptions(t)), 0)                                                // nothing registered
+	is.Equal(send("{}").status, http.StatusCreated)                                        // a stray "{}" is ignored
+}

@@ -1,0 +1,41 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"path"
+)
+
+// MigrateTo makes the database file at path as a hookd of schema version v left
+// it: the embedded migrations up to v and no further, for the upgrade tests.
+func MigrateTo(ctx context.Context, file string, v int) error {
+	db, err := sql.Open("sqlite", "file:"+file+"?_pragma=foreign_keys(1)&_pragma=journal_mode(WAL)")
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if _, err := db.ExecContext(ctx, `CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL) STRICT`); err != nil {
+		return err
+	}
+	ms, err := migrationFiles()
+	if err != nil {
+		return err
+	}
+	for _, m := range ms {
+		if m.version > v {
+			break
+		}
+		body, err := migrations.ReadFile(path.Join("migrations", m.name))
+		if err != nil {
+			return err
+		}
+		if _, err := db.ExecContext(ctx, string(body)); err != nil {
+			return fmt.Errorf("migration %s: %w", m.name, err)
+		}
+		if _, err := db.ExecContext(ctx, "INSERT INTO schema_migrations(version, applied_at) VALUES (?, 0)", m.version); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,105 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// Removal: a subscription's history outlives it. Every path that deletes
+// subscriptions (its owner, an operator, the removal of its client or organisation)
+// goes through removeSubscriptions, which keeps what the subscription was in
+// removed_subscriptions and points its deliveries there. The schema enforces it: a
+// subscription that still has deliveries cannot be deleted.
+
+// notSentRemoved is the last error of a delivery that was waiting when its
+// subscription was removed.
+const notSentRemoved = "not sent: webhook removed"
+
+// removeSubscriptions deletes the subscriptions with these ids, keeping their
+// deliveries and attempts (until retention purges them) as the history of a removed
+// subscription. Deliveries that were waiting become dead; one in flight keeps its
+// state until its outcome is recorded, and then it is delivered or dead, never
+// pending again.
+func (s *Store) removeSubscriptions(ctx context.Context, tx *sql.Tx, ids []int64, now int64) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	for _, id := range ids {
+		s.targetCache.forget(id)
+	}
+	b, err := json.Marshal(ids)
+	if err != nil {
+		return err
+	}
+	list := string(b)
+	if _, err := tx.ExecContext(ctx, `INSERT INTO removed_subscriptions(uid, client_id, org_id, format, target, orcid, removed_at)
+		SELECT uid, client_id, org_id, format, target, orcid, ?2 FROM subscriptions s
+		WHERE id IN (SELECT value FROM json_each(?1)) AND EXISTS (SELECT 1 FROM deliveries d WHERE d.subscription_id = s.id)`,
+		list, now); err != nil {
+		return fmt.Errorf("remove subscriptions: %w", err)
+	}
+	// The SET expressions all read the row as it was, so state = 0 means "was waiting".
+	if _, err := tx.ExecContext(ctx, `UPDATE deliveries SET
+		removed_subscription_id = (SELECT r.id FROM removed_subscriptions r JOIN subscriptions s ON s.uid = r.uid
+			WHERE s.id = deliveries.subscription_id),
+		subscription_id = NULL,
+		done_at = CASE WHEN state = 0 THEN ?2 ELSE done_at END,
+		last_error = CASE WHEN state = 0 THEN ?3 ELSE last_error END,
+		state = CASE WHEN state = 0 THEN 3 ELSE state END
+		WHERE subscription_id IN (SELECT value FROM json_each(?1))`, list, now, notSentRemoved); err != nil {
+		return fmt.Errorf("remove subscriptions: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, "DELETE FROM subscriptions WHERE id IN (SELECT value FROM json_each(?))", list); err != nil {
+		return fmt.Errorf("remove subscriptions: %w", err)
+	}
+	return nil
+}
+
+// removeSubscriptionsWhere is removeSubscriptions for the subscriptions a condition
+// selects (a WHERE clause over subscriptions, with its arguments).
+func (s *Store) removeSubscriptionsWhere(ctx context.Context, tx *sql.Tx, now int64, where string, args ...any) error {
+	rows, err := tx.QueryContext(ctx, "SELECT id FROM subscriptions WHERE "+where, args...)
+	if err != nil {
+		return fmt.Errorf("remove subscriptions: %w", err)
+	}
+	var ids []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return err
+		}
+		ids = append(ids, id)
+	}
+	if err := rows.Close(); err != nil {
+		return err
+	}
+	return s.removeSubscriptions(ctx, tx, ids, now)
+}
+
+// PurgeRemoved deletes up to limit finished (delivered or dead) deliveries of
+// removed subscriptions that finished before before, with their attempts, and then
+// forgets removed subscriptions that have no delivery left. The retention pass calls
+// it: a removed subscription's dead deliveries cannot be replayed, so nobody else
+// would. It returns how many deliveries it deleted.
+func (s *Store) PurgeRemoved(ctx context.Context, before time.Time, limit int) (int, error) {
+	var n int64
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		r, err := tx.ExecContext(ctx, `DELETE FROM deliveries WHERE id IN (SELECT id FROM deliveries
+			WHERE removed_subscription_id IS NOT NULL AND state IN (2, 3) AND done_at < ? LIMIT ?)`, ms(before), limit)
+		if err != nil {
+			return err
+		}
+		n, _ = r.RowsAffected()
+		_, err = tx.ExecContext(ctx, `DELETE FROM removed_subscriptions WHERE NOT EXISTS
+			(SELECT 1 FROM deliveries d WHERE d.removed_subscription_id = removed_subscriptions.id)`)
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("purge removed subscriptions' deliveries: %w", err)
+	}
+	return int(n), nil
+}

@@ -1,0 +1,300 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/matryer/is"
+
+	"hookd/store"
+)
+
+const (
+	histOrcid    = "0000-0002-7253-3645"
+	histCallback = "https://example.org/orcid-style"
+)
+
+// history is a store with a client that has an ORCID-style registration and a
+// platform webhook, and an organisation whose webhook covers the same record; one
+// event made a delivery for each, and each delivery has failed once.
+type history struct {
+	st       *store.Store
+	client   store.Credentials
+	org      store.Organisation
+	orcidUID string // the client's ORCID-style registration
+	platUID  string // the client's platform webhook
+	hubUID   string // the organisation's webhook
+}
+
+func newHistory(t *testing.T) *history {
+	t.Helper()
+	is := is.New(t)
+	ctx := context.Background()
+	h := &history{st: newStore(t)}
+	var err error
+	h.client, err = h.st.CreateClient(ctx, store.NewClient{Name: "owner", Scopes: []string{store.ScopeWebhook}})
+	is.NoErr(err)
+	reg, _, err := h.st.PutOrcidWebhook(ctx, h.client.ID, histOrcid, histCallback)
+	is.NoErr(err)
+	h.orcidUID = reg.UID
+	plat, _, err := h.st.CreateWebhook(ctx, h.client.ID, store.WebhookSpec{TargetURL: "https://example.org/platform", Auth: store.Auth{Type: store.AuthNone}})
+	is.NoErr(err)
+	h.platUID = plat.UID
+	h.org, err = h.st.CreateOrganisation(ctx, "Uni", "it@uni.example")
+	is.NoErr(err)
+	_, _, err = h.st.SetHubSettings(ctx, h.org.ID, store.HubSettings{Enabled: true, URL: "https://example.org/hub"})
+	is.NoErr(err)
+	_, err = h.st.PutMember(ctx, h.org.ID, histOrcid, store.MemberInfo{}, 0)
+	is.NoErr(err) // a member (its CREATED goes to the organisation's webhook)
+	subs, err := h.st.Subscriptions(ctx, store.SubscriptionFilter{OrgID: h.org.ID, Format: store.FormatHub})
+	is.NoErr(err)
+	h.hubUID = subs[0].UID
+	_, err = h.st.Intake(ctx, "", "", []store.Event{{Orcid: histOrcid}}, 0)
+	is.NoErr(err)
+	claimed, err := h.st.Exchange(ctx, nil, 10, time.Minute)
+	is.NoErr(err)
+	is.Equal(len(claimed), 3) // one delivery per subscription
+	var failed []store.Outcome
+	for _, c := range claimed {
+		failed = append(failed, store.Outcome{DeliveryID: c.ID, SubscriptionID: c.Target.SubscriptionID, Kind: store.OutcomeRetry,
+			Attempt: c.Attempt, StartedAt: h.st.Now(), Status: 500, Error: "HTTP 500", RetryAt: h.st.Now().Add(time.Hour)})
+	}
+	_, err = h.st.Exchange(ctx, failed, 0, 0)
+	is.NoErr(err) // each failed once
+	return h
+}
+
+// TestRemovalKeepsHistory is the rule "history outlives a registration" on every
+// path that removes a subscription: its deliveries and their attempts stay, marked
+// as a removed webhook's, the waiting ones dead, never replayed, listed by webhook,
+// client and organisation, until retention purges them and forgets the webhook.
+func TestRemovalKeepsHistory(t *testing.T) {
+	ctx := context.Background()
+	for _, tt := range []struct {
+		name    string
+		remove  func(h *history) error
+		removed func(h *history) []string // the uids removed
+	}{
+		{"ORCID DELETE by its client", func(h *history) error {
+			return h.st.DeleteOrcidWebhook(ctx, h.client.ID, histOrcid, histCallback)
+		}, func(h *history) []string { return []string{h.orcidUID} }},
+		{"platform DELETE by its client", func(h *history) error {
+			return h.st.DeleteWebhook(ctx, h.client.ID, h.platUID)
+		}, func(h *history) []string { return []string{h.platUID} }},
+		{"an operator's remove", func(h *history) error {
+			return h.st.RemoveSubscription(ctx, h.orcidUID)
+		}, func(h *history) []string { return []string{h.orcidUID} }},
+		{"the client's removal", func(h *history) error {
+			return h.st.RemoveClient(ctx, h.client.ID)
+		}, func(h *history) []string { return []string{h.orcidUID, h.platUID} }},
+		{"the organisation's deletion", func(h *history) error {
+			return h.st.DeleteOrganisation(ctx, h.org.ID)
+		}, func(h *history) []string { return []string{h.hubUID} }},
+		{"the organisation's settings deleted", func(h *history) error {
+			return h.st.DeleteHubSettings(ctx, h.org.ID)
+		}, func(h *history) []string { return []string{h.hubUID} }},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			is := is.New(t)
+			h := newHistory(t)
+			before, err := h.st.Deliveries(ctx, store.DeliveryFilter{})
+			is.NoErr(err)
+			is.NoErr(tt.remove(h)) // remove
+			after, err := h.st.Deliveries(ctx, store.DeliveryFilter{})
+			is.NoErr(err)
+			is.Equal(len(after), len(before)) // no delivery went with it
+			for _, uid := range tt.removed(h) {
+				_, err := h.st.Subscription(ctx, uid)
+				is.True(errors.Is(err, store.ErrNotFound)) // the webhook is gone
+				ds, err := h.st.Deliveries(ctx, store.DeliveryFilter{Webhook: uid})
+				is.NoErr(err)        // its deliveries are listed by its id
+				is.Equal(len(ds), 1) // all of them
+				d := ds[0]
+				is.True(d.RemovedAt.Equal(h.st.Now()))             // marked as a removed webhook's
+				is.Equal(d.SubscriptionID, int64(0))               // with no live subscription
+				is.Equal(d.StateName(), "dead")                    // the waiting delivery will never go out
+				is.Equal(d.LastError, "not sent: webhook removed") // and says why
+				log, err := h.st.Attempts(ctx, d.ID)
+				is.NoErr(err)
+				is.Equal(len(log), 1) // its attempt stays
+				if d.ClientID != "" {
+					byClient, err := h.st.Deliveries(ctx, store.DeliveryFilter{ClientID: d.ClientID, Webhook: uid})
+					is.NoErr(err)
+					is.Equal(len(byClient), 1) // listed for its client, even a removed one
+				}
+				if d.OrgID != 0 {
+					byOrg, err := h.st.Deliveries(ctx, store.DeliveryFilter{OrgID: d.OrgID, Webhook: uid})
+					is.NoErr(err)
+					is.Equal(len(byOrg), 1) // listed for its organisation, even a deleted one
+				}
+				_, err = h.st.Replay(ctx, store.DeliveryFilter{ID: d.ID})
+				is.True(errors.Is(err, store.ErrConflict)) // a removed webhook's delivery is not sent again
+				res, err := h.st.Replay(ctx, store.DeliveryFilter{Since: time.Unix(0, 0)})
+				is.NoErr(err)
+				is.True(res.Replayed <= len(after)-len(tt.removed(h))) // nor in a bulk replay
+			}
+
+			// Retention: nothing before it is due, everything after it.
+			n, err := h.st.PurgeRemoved(ctx, h.st.Now(), 100)
+			is.NoErr(err)
+			is.Equal(n, 0) // kept until retention
+			n, err = h.st.PurgeRemoved(ctx, h.st.Now().Add(time.Millisecond), 100)
+			is.NoErr(err)
+			is.Equal(n, len(tt.removed(h))) // then purged
+			for _, uid := range tt.removed(h) {
+				_, err := h.st.Deliveries(ctx, store.DeliveryFilter{Webhook: uid})
+				is.True(errors.Is(err, store.ErrInvalid)) // and the removed webhook forgotten
+			}
+		})
+	}
+}
+
+// TestRemovedInFlight: a delivery in flight when its subscription is removed ends
+// delivered or dead when its outcome comes, never pending again.
+func TestRemovedInFlight(t *testing.T) {
+	for _, tt := range []struct {
+		kind  store.OutcomeKind
+		state string
+	}{
+		{store.OutcomeDelivered, "delivered"},
+		{store.OutcomeRetry, "dead"},
+		{store.OutcomeReleased, "dead"},
+		{store.OutcomeGone, "dead"},
+	} {
+		t.Run(tt.kind.String(), func(t *testing.T) {
+			is := is.New(t)
+			ctx := context.Background()
+			st := newStore(t)
+			c, err := st.CreateClient(ctx, store.NewClient{Name: "c", Scopes: []string{store.ScopeWebhook}})
+			is.NoErr(err)
+			sub, _, err := st.PutOrcidWebhook(ctx, c.ID, histOrcid, histCallback)
+			is.NoErr(err)
+			_, err = st.Intake(ctx, "", "", []store.Event{{Orcid: histOrcid}}, 0)
+			is.NoErr(err)
+			claimed, err := st.Exchange(ctx, nil, 10, time.Minute)
+			is.NoErr(err)
+			is.Equal(len(claimed), 1) // in flight
+			is.NoErr(st.RemoveSubscription(ctx, sub.UID))
+			// A new subscription may take the removed one's row id: the outcome must not touch it.
+			other, _, err := st.PutOrcidWebhook(ctx, c.ID, histOrcid, histCallback+"/2")
+			is.NoErr(err)
+			_, err = st.Exchange(ctx, []store.Outcome{{DeliveryID: claimed[0].ID, SubscriptionID: claimed[0].Target.SubscriptionID,
+				Kind: tt.kind, Attempt: 1, StartedAt: st.Now(), Status: 500, RetryAt: st.Now()}}, 10, time.Minute)
+			is.NoErr(err)
+			d, err := st.Delivery(ctx, store.DeliveryFilter{ID: claimed[0].ID})
+			is.NoErr(err)
+			is.Equal(d.StateName(), tt.state) // finished, not pending again
+			is.True(!d.RemovedAt.IsZero())    // as a removed webhook's
+			got, err := st.Subscription(ctx, other.UID)
+			is.NoErr(err)
+			is.True(got.Active)                // the new subscription was not deactivated
+			is.True(got.FailingSince.IsZero()) // nor marked failing
+		})
+	}
+}
+
+// TestFilterValuesChecked: every value of a delivery or webhook filter is checked,
+// and one that names nothing is an error naming the field, never "everything".
+func TestFilterValuesChecked(t *testing.T) {
+	ctx := context.Background()
+	h := newHistory(t)
+	since := h.st.Now().Add(-time.Hour)
+	for _, tt := range []struct {
+		name  string
+		f     store.DeliveryFilter
+		field string
+	}{
+		{"unknown state", store.DeliveryFilter{State: "garbage"}, "state"},
+		{"malformed iD", store.DeliveryFilter{Orcid: "0000-0002-7253-3646"}, "orcid"},
+		{"unknown webhook", store.DeliveryFilter{Webhook: "nope"}, "webhook"},
+		{"another client's webhook", store.DeliveryFilter{ClientID: "APP-NOBODY", Webhook: h.orcidUID}, "client"},
+		{"unknown client", store.DeliveryFilter{ClientID: "APP-NOBODY"}, "client"},
+		{"unknown organisation", store.DeliveryFilter{OrgID: 999}, "org"},
+		{"until before since", store.DeliveryFilter{Since: since, Until: since}, "until"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			is := is.New(t)
+			_, err := h.st.Deliveries(ctx, tt.f)
+			var e *store.Error
+			is.True(errors.As(err, &e))     // refused
+			is.Equal(e.Code, store.Invalid) // as bad input
+			is.Equal(e.Field, tt.field)     // naming the field
+		})
+	}
+	for _, tt := range []struct {
+		name  string
+		f     store.SubscriptionFilter
+		field string
+	}{
+		{"unknown format", store.SubscriptionFilter{Format: "garbage"}, "format"},
+		{"unknown status", store.SubscriptionFilter{Status: "garbage"}, "status"},
+		{"malformed iD", store.SubscriptionFilter{Orcid: "x"}, "orcid"},
+		{"unknown client", store.SubscriptionFilter{ClientID: "APP-NOBODY"}, "client"},
+		{"unknown organisation", store.SubscriptionFilter{OrgID: 999}, "org"},
+	} {
+		t.Run("webhooks: "+tt.name, func(t *testing.T) {
+			is := is.New(t)
+			_, err := h.st.Subscriptions(ctx, tt.f)
+			var e *store.Error
+			is.True(errors.As(err, &e)) // refused
+			is.Equal(e.Field, tt.field) // naming the field
+		})
+	}
+	t.Run("known values narrow the list", func(t *testing.T) {
+		is := is.New(t)
+		for _, f := range []store.DeliveryFilter{
+			{Webhook: h.orcidUID}, {ClientID: h.client.ID, State: "failed", Orcid: histOrcid}, {OrgID: h.org.ID, Since: since},
+		} {
+			ds, err := h.st.Deliveries(ctx, f)
+			is.NoErr(err)
+			is.True(len(ds) >= 1 && len(ds) < 3) // some, not all
+		}
+		ds, err := h.st.Deliveries(ctx, store.DeliveryFilter{Until: since})
+		is.NoErr(err)
+		is.Equal(len(ds), 0) // nothing before the events
+		subs, err := h.st.Subscriptions(ctx, store.SubscriptionFilter{Format: store.FormatStandard, Status: "active"})
+		is.NoErr(err)
+		is.Equal(len(subs), 1) // the platform webhook
+	})
+}
+
+// TestReplaySaysWhy: a replay of one delivery that cannot go says why and what to
+// do; a bulk replay leaves deactivated webhooks' deliveries alone and counts them.
+func TestReplaySaysWhy(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	h := newHistory(t)
+	ds, err := h.st.Deliveries(ctx, store.DeliveryFilter{Webhook: h.platUID})
+	is.NoErr(err)
+	plat := ds[0]
+
+	_, err = h.st.Replay(ctx, store.DeliveryFilter{ID: 9999})
+	is.True(errors.Is(err, store.ErrNotFound)) // no such delivery
+	other, err := h.st.CreateClient(ctx, store.NewClient{Name: "other", Scopes: []string{store.ScopeWebhook}})
+	is.NoErr(err)
+	_, err = h.st.Replay(ctx, store.DeliveryFilter{ID: plat.ID, ClientID: other.ID})
+	is.True(errors.Is(err, store.ErrNotFound)) // another client's delivery is not found
+	_, err = h.st.Replay(ctx, store.DeliveryFilter{})
+	is.True(errors.Is(err, store.ErrInvalid)) // a bulk replay needs since
+
+	_, err = h.st.SetSubscriptionActive(ctx, h.platUID, false)
+	is.NoErr(err) // an operator deactivates the platform webhook
+	_, err = h.st.Replay(ctx, store.DeliveryFilter{ID: plat.ID})
+	is.True(errors.Is(err, store.ErrDeactivated)) // says it is deactivated
+	var e *store.Error
+	is.True(errors.As(err, &e))
+	is.Equal(e.Value, h.platUID) // naming the webhook to activate
+	res, err := h.st.Replay(ctx, store.DeliveryFilter{Since: time.Unix(0, 0)})
+	is.NoErr(err)
+	is.Equal(res.Replayed, 2)    // the other two
+	is.Equal(res.Deactivated, 1) // and counts the one left alone
+
+	claimed, err := h.st.Exchange(ctx, nil, 10, time.Minute)
+	is.NoErr(err)
+	is.Equal(len(claimed), 2) // the replayed ones are due now
+	is.Equal(claimed[0].Attempt, 2)
+	_, err = h.st.Replay(ctx, store.DeliveryFilter{ID: claimed[0].ID})
+	is.True(errors.Is(err, store.ErrConflict)) // one in flight waits for its outcome
+}

@@ -1,0 +1,39 @@
+package store
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// ParseTime reads a point in time as people give one to hookd's fronts (a replay's
+// or a list's since, a purge's before): an RFC 3339 time, a date (midnight in loc),
+// or a duration meaning that long before now ("90m", "2h", "7d"). A bad value is an
+// Invalid error about field that shows the forms, never a Go layout.
+func ParseTime(field, s string, now time.Time, loc *time.Location) (time.Time, error) {
+	s = strings.TrimSpace(s)
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return t, nil
+	}
+	if t, err := time.ParseInLocation(time.DateOnly, s, loc); err == nil {
+		return t, nil
+	}
+	if d, ok := parseAgo(s); ok {
+		return now.Add(-d), nil
+	}
+	return time.Time{}, invalid(field, fmt.Sprintf("%q is not a time: give an RFC 3339 time (2026-01-02T15:04:05Z), a date (2026-01-02) or how long ago (90m, 2h, 7d)", s))
+}
+
+// parseAgo reads a positive duration: Go's units, and d for days.
+func parseAgo(s string) (time.Duration, bool) {
+	if n, ok := strings.CutSuffix(s, "d"); ok {
+		days, err := strconv.Atoi(n)
+		if err != nil || days <= 0 || days > 100*365 {
+			return 0, false
+		}
+		return time.Duration(days) * 24 * time.Hour, true
+	}
+	d, err := time.ParseDuration(s)
+	return d, err == nil && d > 0
+}
