@@ -39,7 +39,7 @@ func storeError(err error) (e *store.Error, status int, ok bool) {
 // internal logs the cause of a 500.
 func (s *Server) internal(r *http.Request, err error) {
 	s.log.LogAttrs(r.Context(), slog.LevelError, "request failed", slog.String("method", r.Method),
-		slog.String("path", r.URL.EscapedPath()), slog.String("err", err.Error()))
+		slog.String("path", logPath(r)), slog.String("err", err.Error()))
 }
 
 // statusLine is "404 Not Found", as ORCID's developer messages start.

@@ -166,9 +166,21 @@ func (s *Server) logged(h http.Handler) http.Handler {
 			s.opts.Metrics.Request(routeLabel(r.URL.EscapedPath(), s.opts.BasePath, sw.status), r.Method, sw.status)
 		}
 		if s.log.Enabled(r.Context(), slog.LevelDebug) {
-			s.log.Debug("http", "method", r.Method, "path", r.URL.EscapedPath(), "status", sw.status, "duration", time.Since(start))
+			s.log.Debug("http", "method", r.Method, "path", logPath(r), "status", sw.status, "duration", time.Since(start))
 		}
 	})
+}
+
+// logPath is a request's path as the log shows it: without the key of a relay
+// callback, which is a credential.
+func logPath(r *http.Request) string {
+	p := r.URL.EscapedPath()
+	if rest, ok := strings.CutPrefix(p, "/relay/"); ok {
+		if id, _, ok := strings.Cut(rest, "/"); ok {
+			return "/relay/" + id + "/[redacted]"
+		}
+	}
+	return p
 }
 
 // Handler returns the server wrapped in its access log.
