@@ -52,6 +52,7 @@ type Server struct {
 	store  *store.Store
 	router *httprouter.Router // fixed routes, on the decoded path
 	orcid  *httprouter.Router // ORCID webhook routes, on the escaped path
+	guard  *authGuard         // slows failed client authentications
 }
 
 // NewServer returns hookd's HTTP handler with every route of routes.go.
@@ -66,7 +67,7 @@ func NewServer(opts Options) *Server {
 		opts.Nudge = func() {}
 	}
 	opts.PublicURL = strings.TrimSuffix(opts.PublicURL, "/")
-	s := &Server{opts: opts, log: opts.Logger, store: opts.Store}
+	s := &Server{opts: opts, log: opts.Logger, store: opts.Store, guard: newAuthGuard()}
 	s.router = newRouter()
 	s.orcid = newRouter()
 	s.routes()
