@@ -47,12 +47,13 @@ type Options struct {
 
 // Server is the HTTP handler of hookd.
 type Server struct {
-	opts   Options
-	log    *slog.Logger
-	store  *store.Store
-	router *httprouter.Router // fixed routes, on the decoded path
-	orcid  *httprouter.Router // ORCID webhook routes, on the escaped path
-	guard  *authGuard         // slows failed client authentications
+	opts     Options
+	log      *slog.Logger
+	store    *store.Store
+	router   *httprouter.Router // fixed routes, on the decoded path
+	orcid    *httprouter.Router // ORCID webhook routes, on the escaped path
+	guard    *authGuard         // slows failed client authentications
+	faultLog faultLog           // rate-limits the log lines of store faults
 }
 
 // NewServer returns hookd's HTTP handler with every route of routes.go.
