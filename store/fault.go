@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"fmt"
 	"sync"
 	"time"
 
@@ -74,10 +73,10 @@ const faultProbeEvery = time.Second
 
 // Fault reports the store fault that made a write fail (an *Error of code
 // Unavailable), or nil when there is none. While one is remembered, Fault tries a
-// small write at most once a second (a row updated in place, and a check that the
-// file may still grow under max_page_count), and forgets the fault once that
-// succeeds: so readiness (/readyz) says why hookd cannot store, and clears by
-// itself when the fault does.
+// write of probeSize bytes at most once a second (probeWrite), and forgets the
+// fault once that succeeds: so readiness (/readyz) says why hookd cannot store,
+// and clears by itself when the fault does. A probe that succeeds says that much
+// can be written now; a larger write may still find the disk full.
 func (s *Store) Fault(ctx context.Context) error {
 	s.fault.mu.Lock()
 	err := s.fault.err
@@ -104,24 +103,27 @@ func (s *Store) Fault(ctx context.Context) error {
 	return s.fault.err
 }
 
-// probeWrite writes the newest migration's row back as it is, which writes a page
-// at commit, and fails with SQLITE_FULL's fault when the file has reached its
-// max_page_count with no free page left.
+// probeSize is how much a probe writes: enough that the file must find new pages
+// and the WAL new room, as an intake does.
+const probeSize = 64 << 10
+
+// probeWrite commits a row of probeSize bytes and then its removal, as two
+// transactions, so the bytes are written for real (to the WAL, and to the
+// database file at the next checkpoint). The row lives in the idempotency table
+// under a key no client can have; if its removal fails, the retention purge takes
+// it a day later like any other key.
 func (s *Store) probeWrite(ctx context.Context) error {
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO idempotency(client_id, key, created_at, response)
+			VALUES ('', 'store-probe', ?, printf('%.*c', ?, 'x'))`, ms(s.Now()), probeSize)
+		return err
+	})
+	if err != nil {
+		return err
+	}
 	return s.inTx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, "UPDATE schema_migrations SET applied_at = applied_at WHERE version = (SELECT max(version) FROM schema_migrations)"); err != nil {
-			return err
-		}
-		var pages, maxPages, free int64
-		if err := tx.QueryRowContext(ctx, "SELECT (SELECT page_count FROM pragma_page_count), (SELECT max_page_count FROM pragma_max_page_count), (SELECT freelist_count FROM pragma_freelist_count)").
-			Scan(&pages, &maxPages, &free); err != nil {
-			return err
-		}
-		if pages >= maxPages && free == 0 {
-			return &Error{Code: Unavailable, Message: faults[sqlite3.SQLITE_FULL],
-				cause: fmt.Errorf("database has reached max_page_count (%d pages)", maxPages)}
-		}
-		return nil
+		_, err := tx.ExecContext(ctx, "DELETE FROM idempotency WHERE client_id = '' AND key = 'store-probe'")
+		return err
 	})
 }
 
