@@ -20,9 +20,9 @@ type PasswordParams struct {
 
 // Password is the argon2id cost hookd hashes a person's secret with: OWASP's
 // recommended minimum for argon2id (19 MiB, two passes, one lane). A check costs
-// about 30 ms of one core, so a copied database costs an attacker that much per
-// guess and per client, while a token request, rare (tokens live for years), does
-// not notice it; one lane, because parallel requests already use the cores. At
+// tens of milliseconds of one core (BenchmarkHashPassword), so a copied database
+// costs an attacker that much per guess and per client, while a token request,
+// rare (tokens live for years), hardly notices it; one lane, because parallel requests already use the cores. At
 // most passwordSlots checks run at once, so memory stays bounded (19 MiB each)
 // whatever arrives. The parameters are stored with each hash: raising them later
 // leaves existing hashes valid, and NeedsRehash says which to redo.

@@ -89,3 +89,10 @@ func TestPassword(t *testing.T) {
 		}
 	})
 }
+
+// BenchmarkHashPassword is the cost of one argon2id hash (a check costs the same).
+func BenchmarkHashPassword(b *testing.B) {
+	for b.Loop() {
+		secret.HashPassword("correct horse")
+	}
+}
