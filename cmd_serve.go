@@ -147,9 +147,10 @@ func (e *env) serve(ctx context.Context, cfg Config, onListen func(base string, 
 	if err != nil {
 		return err
 	}
-	ready := disp.Ready
+	ready, alive := disp.Ready, disp.Alive
 	if cfg.Delivery.Paused {
 		ready = func(context.Context) error { return nil } // no loop to watch
+		alive = ready
 	}
 	api := httpapi.NewServer(httpapi.Options{
 		AdminToken:          adminToken,
@@ -211,11 +212,13 @@ func (e *env) serve(ctx context.Context, cfg Config, onListen func(base string, 
 	} else if every > 0 {
 		wctx, stopWatchdog := context.WithCancel(ctx)
 		defer stopWatchdog()
+		// The watchdog asks whether hookd is alive, not whether it can store: a
+		// restart would not empty a full disk, and hookd recovers by itself.
 		go sd.watchdog(wctx, every, func(ctx context.Context) error {
 			if err := st.Ping(ctx); err != nil {
 				return err
 			}
-			return ready(ctx)
+			return alive(ctx)
 		})
 	}
 

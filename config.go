@@ -142,6 +142,14 @@ func loadConfigOver(c Config, path string) (Config, error) {
 		}
 		return Config{}, fmt.Errorf("config %s: unknown key %s", path, strings.Join(keys, ", "))
 	}
+	// TOML keys are case-sensitive, but the decoder matches fields whatever their
+	// case: "Store.Path" would set store.path without it counting as given (so not
+	// relative to the file's folder). Every key of hookd's is lower case.
+	for _, k := range md.Keys() {
+		if s := k.String(); s != strings.ToLower(s) {
+			return Config{}, fmt.Errorf("config %s: unknown key %s (keys are lower case: %s)", path, s, strings.ToLower(s))
+		}
+	}
 	// Relative paths in a file are relative to the file, as a service's working
 	// directory is rarely where its config lives.
 	dir := filepath.Dir(path)

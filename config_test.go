@@ -87,6 +87,7 @@ keep_total = 100
 		{"unknown key", "[http]\nlisen = \"x\"\n", "http.lisen"},
 		{"unknown section", "[htp]\nlisten = \"127.0.0.1:1\"\n", "htp"},
 		{"unknown top-level key", "listen = \"127.0.0.1:1\"\n", "listen"},
+		{"key not in lower case", "[Store]\nPath = \"x.db\"\n", "unknown key Store (keys are lower case: store)"},
 		{"zero timeout", "[delivery]\ntimeout = \"0s\"\n", "delivery.timeout"},
 		{"negative tick", "[delivery]\ntick = \"-1s\"\n", "delivery.tick"},
 		{"negative coalesce window", "[delivery]\ncoalesce_window = \"-1m\"\n", "delivery.coalesce_window"},

@@ -32,6 +32,7 @@ type result struct {
 	body       string
 	retryAfter string
 	cancelled  bool // stopped by shutdown: not an attempt
+	sent       sent // the secrets the call sent, redacted from err and body
 }
 
 // protectedHeaders may not be set by a subscription's custom headers.
@@ -102,8 +103,14 @@ func payload(c store.Claimed, hub store.HubDelivery, recordURL string) ([]byte, 
 }
 
 // deliver makes one call for a claimed delivery, decides its outcome and logs it.
+// What the call brought back is redacted here, once, before anything is stored or
+// logged: the call knows which secrets it sent.
 func (d *Dispatcher) deliver(ctx context.Context, c store.Claimed) store.Outcome {
 	r := d.call(ctx, c)
+	r.redactResult()
+	if c.Target.Format == store.FormatUpstream {
+		d.markUpstream(c, r)
+	}
 	o := d.policy.outcome(c, r, d.store.Now())
 	d.logOutcome(c, o)
 	return o
@@ -146,6 +153,8 @@ func (d *Dispatcher) call(ctx context.Context, c store.Claimed) result {
 	}
 	id := store.MessageID(c.ID)
 	ts := time.Now().Unix()
+	r.sent.add(c.Target.APIKey)
+	r.sent.add(c.Target.SigningSecrets...)
 	var sig string
 	if len(c.Target.SigningSecrets) > 0 {
 		if sig, err = Sign(c.Target.SigningSecrets, id, ts, body); err != nil {
@@ -187,10 +196,15 @@ func (d *Dispatcher) call(ctx context.Context, c store.Claimed) result {
 	}
 
 	var bearer string
-	if c.Target.Auth.Type == store.AuthClientCredential {
+	switch c.Target.Auth.Type {
+	case store.AuthBasic:
+		r.sent.addBasic(c.Target.Auth.Username, c.Target.Auth.Secret)
+	case store.AuthClientCredential:
+		r.sent.addClient(c.Target.Auth.ClientID, c.Target.Auth.Secret)
 		if bearer, err = d.tokens.token(ctx, c.Target, false); err != nil {
 			return fail("token endpoint: " + describe(err, d.opts.Timeout))
 		}
+		r.sent.add(bearer)
 	}
 	resp, err := send(bearer)
 	if err == nil && resp.StatusCode == http.StatusUnauthorized && bearer != "" {
@@ -199,6 +213,7 @@ func (d *Dispatcher) call(ctx context.Context, c store.Claimed) result {
 		if bearer, err = d.tokens.token(ctx, c.Target, true); err != nil {
 			return fail("token endpoint (after a 401): " + describe(err, d.opts.Timeout))
 		}
+		r.sent.add(bearer)
 		resp, err = send(bearer)
 	}
 	if err != nil {
@@ -226,11 +241,13 @@ func (d *Dispatcher) clientFor(u *url.URL) *http.Client {
 
 // read takes a call's response into r: its status, the first bytes of its body and
 // its Retry-After, and the call's duration since t0. It drains and closes the body.
+// It reads past the snippet by what redaction needs to see a secret whole
+// (redactResult cuts the body to the snippet).
 func (r *result) read(resp *http.Response, t0 time.Time) {
-	snippet, _ := io.ReadAll(io.LimitReader(resp.Body, responseSnippet))
+	snippet, _ := io.ReadAll(io.LimitReader(resp.Body, int64(responseSnippet+min(r.sent.lookahead(), drainLimit))))
 	drain(resp)
 	r.duration = time.Since(t0)
 	r.status = resp.StatusCode
-	r.body = strings.ToValidUTF8(string(snippet), "?")
+	r.body = string(snippet)
 	r.retryAfter = resp.Header.Get("Retry-After")
 }

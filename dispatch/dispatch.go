@@ -50,8 +50,12 @@ type Dispatcher struct {
 	callCtx     context.Context // parent of every HTTP call; cancelled after the shutdown grace
 	cancelCalls context.CancelFunc
 	stopping    atomic.Bool
-	lastTick    atomic.Int64
-	failedTurns int // turns in a row whose transaction failed (the loop's own)
+	lastTick    atomic.Int64 // when a turn last succeeded (Ready)
+	lastTurn    atomic.Int64 // when a turn was last taken, whether it succeeded or not (Alive)
+	failedTurns int          // turns in a row whose transaction failed (the loop's own)
+
+	turnMu  sync.Mutex
+	turnErr error // why the last turn failed; nil when it succeeded
 }
 
 // New returns a Dispatcher.
@@ -96,9 +100,16 @@ func (d *Dispatcher) Nudge() {
 	}
 }
 
-// Ready reports an error when the loop has not completed a turn for a while (for
-// /readyz and the systemd watchdog).
+// Ready reports an error when the loop's last turn failed (naming why, e.g. a
+// store fault: "the database or its disk is full: …") or when it has not completed
+// a turn for a while (for /readyz).
 func (d *Dispatcher) Ready(context.Context) error {
+	d.turnMu.Lock()
+	err := d.turnErr
+	d.turnMu.Unlock()
+	if err != nil {
+		return fmt.Errorf("dispatch loop cannot record or claim deliveries: %w", err)
+	}
 	last := d.lastTick.Load()
 	if last == 0 {
 		return errors.New("dispatcher has not started")
@@ -109,21 +120,95 @@ func (d *Dispatcher) Ready(context.Context) error {
 	return nil
 }
 
+// Alive reports an error when the loop has stopped taking turns (for the systemd
+// watchdog). Unlike Ready, a loop whose turns fail, say on a full disk, is alive:
+// it backs off and tries again, and recovers by itself once the store takes its
+// writes, where a restart would change nothing.
+func (d *Dispatcher) Alive(context.Context) error {
+	last := d.lastTurn.Load()
+	if last == 0 {
+		return errors.New("dispatcher has not started")
+	}
+	if age := time.Since(time.UnixMilli(last)); age > maxTurnBackoff+3*d.opts.Tick+d.opts.Timeout {
+		return fmt.Errorf("dispatcher last took a turn %s ago", age.Round(time.Millisecond))
+	}
+	return nil
+}
+
+// maxTurnBackoff bounds the wait between two turns of the loop while its turns fail.
+const maxTurnBackoff = 30 * time.Second
+
+// turnLogEvery is how often at most the loop logs that its turns still fail.
+const turnLogEvery = time.Minute
+
 // Run drives the dispatcher until ctx ends: a turn on every timer beat, nudge, or
-// finished calls (see turnDue). On return, in-flight calls have finished (or been
+// finished calls (see turnDue). While turns fail (a store fault: a full disk, a
+// read-only file), it waits longer before each next one, doubling from a tick up
+// to maxTurnBackoff, and logs the failure when it begins, once a minute while it
+// lasts, and when it ends. On return, in-flight calls have finished (or been
 // cancelled after the grace period) and every outcome is recorded.
 func (d *Dispatcher) Run(ctx context.Context) error {
 	ticker := time.NewTicker(d.opts.Tick)
 	defer ticker.Stop()
 	go d.retention(ctx)
+	var failing turnFailures
 	for {
-		if _, err := d.Tick(ctx); err != nil && ctx.Err() == nil {
-			d.log.Error("dispatch tick", "err", err)
+		_, err := d.Tick(ctx)
+		if ctx.Err() != nil {
+			err = nil // stopping: not a failure of the loop
+		}
+		if wait := failing.note(d.log, err, d.opts.Tick, time.Now()); wait > 0 {
+			// Back off: nudges and finished calls do not shorten the wait.
+			t := time.NewTimer(wait)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return d.shutdown(ctx)
+			case <-t.C:
+			}
+			continue
 		}
 		if !d.awaitTurn(ctx, ticker.C) {
 			return d.shutdown(ctx)
 		}
 	}
+}
+
+// turnFailures is the loop's record of turns failing in a row, for its backoff and
+// its log.
+type turnFailures struct {
+	n       int       // turns failed in a row
+	since   time.Time // when the first of them failed
+	logged  time.Time // when that was last logged
+	skipped int       // failed turns not logged since
+}
+
+// note takes the result of a turn that ended at now, logs what is worth logging,
+// and returns how long the loop waits before its next turn (0: as usual).
+func (f *turnFailures) note(log *slog.Logger, err error, tick time.Duration, now time.Time) time.Duration {
+	if err == nil {
+		if f.n > 0 {
+			log.Info("dispatch loop recovered: its turns succeed again", "failed_turns", f.n, "failing_for", now.Sub(f.since).Round(time.Second))
+		}
+		*f = turnFailures{}
+		return 0
+	}
+	f.n++
+	switch {
+	case f.n == 1:
+		f.since, f.logged = now, now
+		log.Error("dispatch loop: a turn failed; retrying with a growing delay", "err", err)
+	case now.Sub(f.logged) >= turnLogEvery:
+		log.Error("dispatch loop: turns still fail", "err", err, "failed_turns", f.n, "failing_for", now.Sub(f.since).Round(time.Second), "not_logged", f.skipped)
+		f.logged, f.skipped = now, 0
+	default:
+		f.skipped++
+	}
+	wait := tick
+	for i := 1; i < f.n && wait < maxTurnBackoff; i++ {
+		wait *= 2
+	}
+	return min(wait, maxTurnBackoff)
 }
 
 // awaitTurn waits until the loop should take its next turn, and reports false when
@@ -235,6 +320,7 @@ const splitAfter = 3
 // finished calls and claims due deliveries up to the free capacity; then it queues
 // them by host and wakes the workers. It returns how many rows it claimed.
 func (d *Dispatcher) Tick(ctx context.Context) (int, error) {
+	d.lastTurn.Store(time.Now().UnixMilli())
 	d.mu.Lock()
 	trimmed, batch := d.sched.trim(d.pending)
 	d.wg.Add(-trimmed)
@@ -245,7 +331,7 @@ func (d *Dispatcher) Tick(ctx context.Context) (int, error) {
 		free = 0
 	}
 	if free <= 0 && len(batch) == 0 {
-		d.lastTick.Store(time.Now().UnixMilli())
+		d.turnDone(nil)
 		return 0, nil
 	}
 	d.workers.Do(func() {
@@ -255,12 +341,13 @@ func (d *Dispatcher) Tick(ctx context.Context) (int, error) {
 	})
 	claimed, err := d.store.Exchange(ctx, batch, free, d.lease)
 	if err != nil {
-		d.turnFailed(ctx, batch)
+		d.turnFailed(ctx, batch, err)
+		if ctx.Err() == nil {
+			d.turnDone(err)
+		}
 		return 0, err
 	}
-	// Readiness (and the systemd watchdog) follow successful turns only, so a loop
-	// that cannot write is reported, not hidden.
-	d.lastTick.Store(time.Now().UnixMilli())
+	d.turnDone(nil)
 	d.failedTurns = 0
 	d.noticeOwners(batch)
 	if len(claimed) == 0 {
@@ -277,14 +364,29 @@ func (d *Dispatcher) Tick(ctx context.Context) (int, error) {
 	return len(claimed), nil
 }
 
+// turnDone records how a turn ended: readiness follows successful turns only, so
+// a loop that cannot write is reported (with why), not hidden.
+func (d *Dispatcher) turnDone(err error) {
+	if err == nil {
+		d.lastTick.Store(time.Now().UnixMilli())
+	}
+	d.turnMu.Lock()
+	d.turnErr = err
+	d.turnMu.Unlock()
+}
+
 // turnFailed keeps the outcomes of a turn whose transaction failed for the next
-// turn (the leases protect their rows meanwhile), unless turns keep failing: then
-// one of the outcomes may be what fails, so they are recorded one at a time and
-// those that still fail are dropped, so one bad outcome cannot stop the loop. A
-// dropped one's row is attempted again when its lease ends (at least once, as
-// after a crash).
-func (d *Dispatcher) turnFailed(ctx context.Context, batch []store.Outcome) {
-	d.failedTurns++
+// turn (the leases protect their rows meanwhile), unless turns keep failing for
+// another reason than a store fault: then one of the outcomes may be what fails,
+// so they are recorded one at a time and those that still fail are dropped, so
+// one bad outcome cannot stop the loop. A dropped one's row is attempted again
+// when its lease ends (at least once, as after a crash). During a store fault
+// (a full disk, a read-only file) no outcome is to blame: all are kept until the
+// store takes them.
+func (d *Dispatcher) turnFailed(ctx context.Context, batch []store.Outcome, err error) {
+	if !errors.Is(err, store.ErrUnavailable) {
+		d.failedTurns++
+	}
 	if d.failedTurns >= splitAfter && len(batch) > 0 {
 		d.failedTurns = 0
 		d.noticeOwners(d.recordEach(ctx, batch))

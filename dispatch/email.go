@@ -2,6 +2,7 @@ package dispatch
 
 import (
 	"context"
+	"encoding/base64"
 	"fmt"
 	"net"
 	"strconv"
@@ -41,6 +42,10 @@ func (d *Dispatcher) sendEmail(ctx context.Context, c store.Claimed) result {
 	}
 	h := d.hub()
 	o := h.opts.Email
+	// SMTP AUTH sends the password in clear or in base64: PLAIN as "\x00user\x00password".
+	if o.Password != "" {
+		r.sent.add(o.Password, base64.StdEncoding.EncodeToString([]byte("\x00"+o.Username+"\x00"+o.Password)))
+	}
 	if o.Addr == "" {
 		return fail("e-mail is not configured: set [email] smtp_addr and from")
 	}

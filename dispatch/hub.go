@@ -121,7 +121,6 @@ func (d *Dispatcher) callUpstream(ctx context.Context, c store.Claimed) result {
 		if d.callCtx.Err() != nil {
 			r.cancelled = true
 		}
-		d.markUpstream(c, false, msg)
 		return r
 	}
 	if u.APIURL == "" || u.PublicURL == "" {
@@ -135,6 +134,8 @@ func (d *Dispatcher) callUpstream(ctx context.Context, c store.Claimed) result {
 	if err != nil {
 		return fail(err.Error())
 	}
+	r.sent.add(key)
+	r.sent.addClient(u.ClientID, u.ClientSecret)
 	callback := strings.TrimSuffix(u.PublicURL, "/") + "/relay/" + c.Subject + "/" + key
 	target := strings.TrimSuffix(u.APIURL, "/") + "/" + c.Subject + "/webhook/" + url.QueryEscape(callback)
 	send := func(token string) (*http.Response, error) {
@@ -152,12 +153,14 @@ func (d *Dispatcher) callUpstream(ctx context.Context, c store.Claimed) result {
 	if err != nil {
 		return fail("upstream token endpoint: " + describe(err, d.opts.Timeout))
 	}
+	r.sent.add(token)
 	resp, err := send(token)
 	if err == nil && resp.StatusCode == http.StatusUnauthorized {
 		drain(resp)
 		if token, err = h.upstreamToken(d.client, true); err != nil {
 			return fail("upstream token endpoint (after a 401): " + describe(err, d.opts.Timeout))
 		}
+		r.sent.add(token)
 		resp, err = send(token)
 	}
 	if err != nil {
@@ -172,20 +175,19 @@ func (d *Dispatcher) callUpstream(ctx context.Context, c store.Claimed) result {
 		r.status = http.StatusBadGateway
 		r.err = "HTTP 410 from the upstream"
 	}
-	ok := r.status >= 200 && r.status < 300
-	msg := r.err
-	if !ok && msg == "" {
-		msg = fmt.Sprintf("HTTP %d %s", resp.StatusCode, strings.TrimSpace(firstLine(r.body)))
-	}
-	d.markUpstream(c, ok, msg)
 	return r
 }
 
-// markUpstream records a registration's state for "hookd org status"; the attempt
-// itself is recorded with the outcome.
-func (d *Dispatcher) markUpstream(c store.Claimed, ok bool, msg string) {
+// markUpstream records a registration's state for "hookd org status" from the
+// (redacted) result of its call; the attempt itself is recorded with the outcome.
+func (d *Dispatcher) markUpstream(c store.Claimed, r result) {
 	if d.callCtx.Err() != nil {
 		return
+	}
+	ok := r.err == "" && r.status >= 200 && r.status < 300
+	msg := r.err
+	if !ok && msg == "" {
+		msg = fmt.Sprintf("HTTP %d %s", r.status, strings.TrimSpace(firstLine(r.body)))
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

@@ -10,6 +10,8 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
+	"time"
 
 	"hookd/store"
 )
@@ -24,22 +26,81 @@ var statusOf = map[store.Code]int{
 	store.Conflict:     http.StatusConflict,
 	store.Forbidden:    http.StatusForbidden,
 	store.Unauthorized: http.StatusUnauthorized,
+	store.Unavailable:  http.StatusServiceUnavailable,
 }
 
-// storeError finds the *store.Error in err and its status; ok is false for any
-// other error, which is a 500.
+// retryAfterFault is the Retry-After of an answer to a store fault: long enough
+// that a disk being cleaned up gets a moment, short enough that a client is
+// served soon after.
+const retryAfterFault = "10"
+
+// storeError finds the *store.Error in err (a store fault among the store's
+// errors too, see store.Classify) and its status; ok is false for any other
+// error, which is a 500.
 func storeError(err error) (e *store.Error, status int, ok bool) {
-	if !errors.As(err, &e) {
+	if !errors.As(store.Classify(err), &e) {
 		return nil, 0, false
 	}
 	status, ok = statusOf[e.Code]
 	return e, status, ok
 }
 
+// unavailable answers a store fault the same way on every route, in each error
+// format: 503 with Retry-After, and the fault's words. It reports false for any
+// other error. The cause is logged once a minute at most (faults come in floods).
+func (s *Server) unavailable(r *http.Request, err error) (e *store.Error, ok bool) {
+	if !errors.As(store.Classify(err), &e) || e.Code != store.Unavailable {
+		return nil, false
+	}
+	s.faultLog.log(s.log, r, err)
+	return e, true
+}
+
+// faultLog rate-limits the log lines of store faults: while the disk is full,
+// every request would log one.
+type faultLog struct {
+	mu         sync.Mutex
+	last       time.Time
+	suppressed int
+}
+
+// faultLogEvery is how often at most a store fault met by requests is logged.
+const faultLogEvery = time.Minute
+
+// log logs a store fault met by r, unless one was logged less than faultLogEvery
+// ago; the next line says how many were left out.
+func (f *faultLog) log(log *slog.Logger, r *http.Request, err error) {
+	f.mu.Lock()
+	if time.Since(f.last) < faultLogEvery {
+		f.suppressed++
+		f.mu.Unlock()
+		return
+	}
+	f.last = time.Now()
+	suppressed := f.suppressed
+	f.suppressed = 0
+	f.mu.Unlock()
+	log.LogAttrs(r.Context(), slog.LevelError, "request refused: store fault", slog.String("method", r.Method),
+		slog.String("path", logPath(r)), slog.String("err", errorChain(err)), slog.Int("suppressed", suppressed))
+}
+
+// errorChain is an error's text with the SQLite error behind a store fault,
+// which the fault's own text does not show.
+func errorChain(err error) string {
+	msg := err.Error()
+	var e *store.Error
+	if errors.As(store.Classify(err), &e) {
+		if c := errors.Unwrap(e); c != nil && !strings.Contains(msg, c.Error()) {
+			msg += " (" + c.Error() + ")"
+		}
+	}
+	return msg
+}
+
 // internal logs the cause of a 500.
 func (s *Server) internal(r *http.Request, err error) {
 	s.log.LogAttrs(r.Context(), slog.LevelError, "request failed", slog.String("method", r.Method),
-		slog.String("path", r.URL.EscapedPath()), slog.String("err", err.Error()))
+		slog.String("path", logPath(r)), slog.String("err", err.Error()))
 }
 
 // statusLine is "404 Not Found", as ORCID's developer messages start.
@@ -67,6 +128,11 @@ type problemAnswers map[store.Code]problemAnswer
 // writeProblem answers err as a problem: the status from statusOf (or the route's
 // answers), the error's text as the detail and its field.
 func (s *Server) writeProblem(w http.ResponseWriter, r *http.Request, err error, answers problemAnswers) {
+	if f, ok := s.unavailable(r, err); ok {
+		w.Header().Set("Retry-After", retryAfterFault)
+		writeProblemBody(w, http.StatusServiceUnavailable, f.Message+"; nothing was stored, try again later", "")
+		return
+	}
 	e, status, ok := storeError(err)
 	if !ok {
 		s.internal(r, err)
@@ -134,6 +200,12 @@ type orcidAnswers map[store.Code]orcidAnswer
 // writeORCIDError answers err with ORCID's error body: the status from statusOf, and
 // ORCID's error-code and user-message from the route's answers.
 func (s *Server) writeORCIDError(w http.ResponseWriter, r *http.Request, err error, answers orcidAnswers) {
+	if f, ok := s.unavailable(r, err); ok {
+		w.Header().Set("Retry-After", retryAfterFault)
+		writeORCIDBody(w, r, http.StatusServiceUnavailable, codeInternal, statusLine(http.StatusServiceUnavailable)+": "+f.Message,
+			"The service is temporarily unavailable: nothing was changed, try again later.")
+		return
+	}
 	e, status, ok := storeError(err)
 	a, known := orcidAnswer{}, false
 	if ok {
@@ -212,6 +284,11 @@ type oauthAnswers map[store.Code]oauthAnswer
 
 // writeOAuthError answers err in OAuth's error body, as the route's answers say.
 func (s *Server) writeOAuthError(w http.ResponseWriter, r *http.Request, err error, answers oauthAnswers) {
+	if f, ok := s.unavailable(r, err); ok {
+		w.Header().Set("Retry-After", retryAfterFault)
+		writeOAuthBody(w, http.StatusServiceUnavailable, "temporarily_unavailable", f.Message+"; try again later")
+		return
+	}
 	e, status, ok := storeError(err)
 	a, known := oauthAnswer{}, false
 	if ok {

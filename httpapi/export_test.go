@@ -1,5 +1,14 @@
 package httpapi
 
+import (
+	"context"
+	"time"
+)
+
+// SetAuthSleep replaces how s waits before it checks client credentials, so a
+// test sees the delays without waiting them out.
+func SetAuthSleep(s *Server, sleep func(context.Context, time.Duration) error) { s.guard.sleep = sleep }
+
 // Routes returns the method and path pattern (httprouter's syntax: ":id",
 // "*callback") of every route NewServer(opts) registers, in order.
 func Routes(opts Options) [][2]string {

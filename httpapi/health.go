@@ -4,6 +4,8 @@ import (
 	"context"
 	"net/http"
 	"time"
+
+	"hookd/store"
 )
 
 // handleHealthz answers 200 while the process is alive.
@@ -14,12 +16,17 @@ func (s *Server) handleHealthz() http.Handler {
 	})
 }
 
-// handleReadyz answers 200 when the store answers and the daemon says it is ready.
+// handleReadyz answers 200 when the store answers and can be written, and the
+// daemon says it is ready; otherwise 503 with the reason (a store fault in its
+// own words: "the database or its disk is full: …").
 func (s *Server) handleReadyz() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 		defer cancel()
-		err := s.store.Ping(ctx)
+		err := store.Classify(s.store.Ping(ctx))
+		if err == nil {
+			err = s.store.Fault(ctx)
+		}
 		if err == nil && s.opts.Ready != nil {
 			err = s.opts.Ready(ctx)
 		}

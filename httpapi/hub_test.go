@@ -1,10 +1,13 @@
 package httpapi_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/matryer/is"
@@ -206,7 +209,11 @@ func TestHubAdminAPI(t *testing.T) {
 
 func TestRelay(t *testing.T) {
 	is := is.New(t)
-	h := newHarness(t, func(o *httpapi.Options) { o.AllowPrivateTargets = true })
+	var logs lockedBuffer
+	h := newHarness(t, func(o *httpapi.Options) {
+		o.AllowPrivateTargets = true
+		o.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	})
 	ctx := context.Background()
 	o, err := h.st.CreateOrganisation(ctx, "A", "tech@a.example")
 	is.NoErr(err)
@@ -241,4 +248,25 @@ func TestRelay(t *testing.T) {
 		}
 	}
 	is.Equal(count, 2) // the CREATED of joining, merged with the relayed UPDATED
+
+	is.True(strings.Contains(logs.String(), "path=/relay/"+seedOrcid+"/[redacted]")) // the access log shows the relay
+	is.True(!strings.Contains(logs.String(), key))                                   // but not its key, a credential
+}
+
+// lockedBuffer is a log destination the server's goroutines may share.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }

@@ -3,7 +3,6 @@ package httpapi
 import (
 	"cmp"
 	"context"
-	"crypto/subtle"
 	"errors"
 	"net/http"
 	"net/url"
@@ -46,8 +45,13 @@ func (s *Server) clientAuth(w http.ResponseWriter, r *http.Request) (store.Clien
 		writeOAuthBody(w, http.StatusBadRequest, "invalid_request", "Missing client_secret: give it with client_id, in the form or with HTTP Basic")
 		return store.Client{}, false
 	}
+	// Guessing is slowed: a source address or client id with failures behind it waits first.
+	if err := s.guard.wait(r.Context(), r, id); err != nil {
+		return store.Client{}, false // the client went away
+	}
 	c, err := s.store.AuthenticateClient(r.Context(), id, sec)
 	if errors.Is(err, store.ErrBadCredentials) {
+		s.guard.failed(r, id)
 		if basic {
 			w.Header().Set("WWW-Authenticate", `Basic realm="hookd"`)
 		}
@@ -58,6 +62,7 @@ func (s *Server) clientAuth(w http.ResponseWriter, r *http.Request) (store.Clien
 		s.writeOAuthError(w, r, err, nil)
 		return store.Client{}, false
 	}
+	s.guard.succeeded(r, id)
 	return c, true
 }
 
@@ -218,7 +223,7 @@ func (s *Server) bearer(scope string, style apiStyle, h http.Handler) http.Handl
 		}
 		var t store.Token
 		var err error
-		if s.opts.AdminToken != "" && subtle.ConstantTimeCompare([]byte(tok), []byte(s.opts.AdminToken)) == 1 {
+		if s.isAdminToken(tok) {
 			t = store.Token{Scopes: []string{store.ScopeAdmin}} // the operator's token: /admin only
 		} else {
 			t, err = s.store.TokenInfo(r.Context(), tok)

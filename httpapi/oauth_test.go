@@ -1,6 +1,7 @@
 package httpapi_test
 
 import (
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -293,4 +294,28 @@ func TestTokenDefaultLifetime(t *testing.T) {
 	h := newHarness(t, func(o *httpapi.Options) { o.TokenTTL = 0 })
 	tr := h.token(t, h.client(t, "lab", store.ScopeWebhook), "/webhook")
 	is.Equal(tr.ExpiresIn, int64(631138518)) // ORCID's expires_in
+}
+
+// TestTokenEndpointSlowsGuessing: wrong secrets at the token and revoke endpoints
+// earn a growing wait before the next check; the right secret still gets in.
+func TestTokenEndpointSlowsGuessing(t *testing.T) {
+	is := is.New(t)
+	h := newHarness(t)
+	c := h.client(t, "lab", store.ScopeWebhook)
+	guess := func(path, sec string) response {
+		return h.postForm(t, path, url.Values{"client_id": {c.ID}, "client_secret": {sec}, "grant_type": {"client_credentials"}, "token": {"x"}}, "", "")
+	}
+	for i := range 3 {
+		oauthError(t, guess("/oauth/token", fmt.Sprintf("guess-%d", i)), http.StatusUnauthorized, "invalid_client")
+	}
+	is.Equal(len(h.delays()), 0) // a few failures cost nothing
+	oauthError(t, guess("/oauth/revoke", "guess-3"), http.StatusUnauthorized, "invalid_client")
+	oauthError(t, guess("/oauth/token", "guess-4"), http.StatusUnauthorized, "invalid_client")
+	is.Equal(h.delays(), []time.Duration{250 * time.Millisecond, 500 * time.Millisecond}) // then each waits longer, at either endpoint
+
+	res := guess("/oauth/token", c.Secret)
+	is.Equal(res.status, http.StatusOK)                    // the right secret still gets a token: slowed, not locked out
+	is.Equal(h.delays()[2], time.Second)                   // after its wait
+	is.Equal(guess("/oauth/revoke", c.Secret).status, 200) // and may revoke
+	is.Equal(h.delays()[3], time.Second)                   // the address's failures are not forgiven by a success
 }

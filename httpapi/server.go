@@ -58,6 +58,8 @@ type Server struct {
 	registered []route
 	inbox      http.Handler // the inbox, when on
 	delays     inboxDelays
+	guard      *authGuard // slows failed client authentications
+	faultLog   faultLog   // rate-limits the log lines of store faults
 }
 
 // NewServer returns hookd's HTTP handler with every route of routes.go.
@@ -72,7 +74,7 @@ func NewServer(opts Options) *Server {
 		opts.Nudge = func() {}
 	}
 	opts.PublicURL = strings.TrimSuffix(opts.PublicURL, "/")
-	s := &Server{opts: opts, log: opts.Logger, store: opts.Store, delays: inboxDelays{stop: make(chan struct{})}}
+	s := &Server{opts: opts, log: opts.Logger, store: opts.Store, delays: inboxDelays{stop: make(chan struct{})}, guard: newAuthGuard()}
 	s.router = newRouter()
 	s.orcid = newRouter()
 	s.routes()
@@ -176,10 +178,22 @@ func (s *Server) logged(h http.Handler) http.Handler {
 			s.opts.Metrics.Request(*label, r.Method, sw.status)
 		}
 		if s.log.Enabled(r.Context(), slog.LevelDebug) {
-			s.log.Debug("http", "method", r.Method, "path", r.URL.EscapedPath(), "route", *label, "status", sw.status,
+			s.log.Debug("http", "method", r.Method, "path", logPath(r), "route", *label, "status", sw.status,
 				"duration", time.Since(start))
 		}
 	})
+}
+
+// logPath is a request's path as the log shows it: without the key of a relay
+// callback, which is a credential.
+func logPath(r *http.Request) string {
+	p := r.URL.EscapedPath()
+	if rest, ok := strings.CutPrefix(p, "/relay/"); ok {
+		if id, _, ok := strings.Cut(rest, "/"); ok {
+			return "/relay/" + id + "/[redacted]"
+		}
+	}
+	return p
 }
 
 // Handler returns the server wrapped in its access log.

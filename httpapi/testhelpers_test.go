@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -65,6 +66,29 @@ type harness struct {
 	http   *http.Client
 	opts   httpapi.Options
 	public string // PublicURL + BasePath: what Location headers start with
+
+	auth *authDelays // what the server would have waited before checking client credentials
+}
+
+// authDelays records the waits before credential checks; the harness records
+// them instead of waiting.
+type authDelays struct {
+	mu sync.Mutex
+	d  []time.Duration
+}
+
+func (a *authDelays) sleep(_ context.Context, d time.Duration) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.d = append(a.d, d)
+	return nil
+}
+
+// delays returns the waits before credential checks so far.
+func (h *harness) delays() []time.Duration {
+	h.auth.mu.Lock()
+	defer h.auth.mu.Unlock()
+	return append([]time.Duration(nil), h.auth.d...)
 }
 
 // newHarness starts hookd's HTTP API; opt may change the options before it starts.
@@ -83,12 +107,15 @@ func newHarness(tb testing.TB, opt ...func(*httpapi.Options)) *harness {
 	for _, o := range opt {
 		o(&opts)
 	}
-	srv := httptest.NewServer(httpapi.NewServer(opts).Handler())
-	tb.Cleanup(srv.Close)
-	c := srv.Client()
+	h := &harness{st: st, clock: clk, opts: opts, public: opts.PublicURL + opts.BasePath, auth: &authDelays{}}
+	api := httpapi.NewServer(opts)
+	httpapi.SetAuthSleep(api, h.auth.sleep)
+	h.srv = httptest.NewServer(api.Handler())
+	tb.Cleanup(h.srv.Close)
+	h.http = h.srv.Client()
 	// A redirect is never right here; keep the 3xx so the test sees it.
-	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	return &harness{st: st, clock: clk, srv: srv, http: c, opts: opts, public: opts.PublicURL + opts.BasePath}
+	h.http.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	return h
 }
 
 // client creates an API client directly in the store.

@@ -126,7 +126,8 @@ func (s *Store) CreateClient(ctx context.Context, nc NewClient) (Credentials, er
 	} else if !clientIDPattern.MatchString(nc.ID) {
 		return Credentials{}, invalid("id", fmt.Sprintf("%q: use letters, digits, '.', '_' and '-' (at most 64)", nc.ID))
 	}
-	if nc.Secret == "" {
+	chosen := nc.Secret != ""
+	if !chosen {
 		nc.Secret = uuid.NewString()
 	} else if len(nc.Secret) < minSecretLen {
 		return Credentials{}, errShortSecret
@@ -136,11 +137,11 @@ func (s *Store) CreateClient(ctx context.Context, nc NewClient) (Credentials, er
 		Secret:        nc.Secret,
 		SigningSecret: secret.NewSigningSecret(),
 	}
-	salt := secret.Random(16)
+	salt, hash := hashClientSecret(nc.Secret, chosen)
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO clients(id, name, secret_salt, secret_hash, scopes, signing_secret, email, created_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-			nc.ID, nc.Name, salt, secret.SaltedHash(salt, nc.Secret), strings.Join(nc.Scopes, " "),
+			nc.ID, nc.Name, salt, hash, strings.Join(nc.Scopes, " "),
 			s.box.SealString(creds.SigningSecret), nc.Email, ms(creds.CreatedAt))
 		switch {
 		case isPrimaryKey(err) && generated: // never name an id that no client got
@@ -224,11 +225,13 @@ func (s *Store) RemoveClient(ctx context.Context, idOrName string) error {
 // RotateClientSecret gives a client a new secret (generated when newSecret is empty)
 // and revokes its tokens, which were obtained with the old one.
 func (s *Store) RotateClientSecret(ctx context.Context, idOrName, newSecret string) (Credentials, error) {
-	if newSecret == "" {
+	chosen := newSecret != ""
+	if !chosen {
 		newSecret = uuid.NewString()
 	} else if len(newSecret) < minSecretLen {
 		return Credentials{}, errShortSecret
 	}
+	salt, hash := hashClientSecret(newSecret, chosen)
 	var creds Credentials
 	defer s.tokens.clear()
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
@@ -240,9 +243,8 @@ func (s *Store) RotateClientSecret(ctx context.Context, idOrName, newSecret stri
 		if err != nil {
 			return err
 		}
-		salt := secret.Random(16)
 		if _, err := tx.ExecContext(ctx, "UPDATE clients SET secret_salt = ?, secret_hash = ? WHERE id = ?",
-			salt, secret.SaltedHash(salt, newSecret), c.ID); err != nil {
+			salt, hash, c.ID); err != nil {
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, "UPDATE tokens SET revoked_at = ? WHERE client_id = ? AND revoked_at IS NULL",
@@ -258,7 +260,39 @@ func (s *Store) RotateClientSecret(ctx context.Context, idOrName, newSecret stri
 	return creds, nil
 }
 
-// AuthenticateClient checks a client id and secret.
+// How a client secret is stored. A secret hookd generated (a random UUID, 122
+// random bits) is stored as HMAC-SHA256 under a random salt (secret_salt), which
+// is quick to check and, for such a secret, enough. A secret a person chose
+// (hookd client add -secret, an imported sandbox client) may be weak, so it is
+// stored as an argon2id hash in its self-describing PHC form (secret.Password),
+// with an empty secret_salt: a copied database then costs an attacker argon2id
+// per guess. The stored hash says which it is.
+
+// hashClientSecret returns the secret_salt and secret_hash of a client secret;
+// chosen is true for a secret a person chose.
+func hashClientSecret(sec string, chosen bool) (salt, hash []byte) {
+	if chosen {
+		return []byte{}, []byte(secret.HashPassword(sec))
+	}
+	salt = secret.Random(16)
+	return salt, secret.SaltedHash(salt, sec)
+}
+
+// generated reports whether a secret has the form hookd generates: a random
+// (version 4) UUID as uuid.NewString writes it.
+func generated(sec string) bool {
+	u, err := uuid.Parse(sec)
+	return err == nil && u.Version() == 4 && u.String() == sec
+}
+
+// unknownSalt is what an unknown client id's secret is hashed with, so that its
+// answer takes as long as a known id's with a generated secret.
+var unknownSalt = secret.Random(16)
+
+// AuthenticateClient checks a client id and secret, in constant time. An old
+// hash is made again once its secret is at hand: a secret not in the form hookd
+// generates, stored with the quick hash by an older hookd, becomes argon2id, and
+// an argon2id hash made with other parameters than today's is made anew.
 func (s *Store) AuthenticateClient(ctx context.Context, id, clientSecret string) (Client, error) {
 	var salt, hash []byte
 	var c Client
@@ -267,17 +301,46 @@ func (s *Store) AuthenticateClient(ctx context.Context, id, clientSecret string)
 	err := s.read.QueryRowContext(ctx, "SELECT id, name, scopes, email, created_at, secret_salt, secret_hash FROM clients WHERE id = ?", id).
 		Scan(&c.ID, &c.Name, &scopes, &c.Email, &created, &salt, &hash)
 	if errors.Is(err, sql.ErrNoRows) {
+		secret.SaltedHash(unknownSalt, clientSecret)
 		return Client{}, ErrBadCredentials
 	}
 	if err != nil {
 		return Client{}, fmt.Errorf("authenticate client: %w", err)
 	}
-	if !secret.Equal(secret.SaltedHash(salt, clientSecret), hash) {
-		return Client{}, ErrBadCredentials
+	var rehash bool
+	if stored := string(hash); strings.HasPrefix(stored, secret.PasswordPrefix) {
+		ok, err := secret.CheckPassword(stored, clientSecret)
+		if err != nil {
+			return Client{}, fmt.Errorf("authenticate client %s: %w", id, err)
+		}
+		if !ok {
+			return Client{}, ErrBadCredentials
+		}
+		rehash = secret.NeedsRehash(stored)
+	} else {
+		if !secret.Equal(secret.SaltedHash(salt, clientSecret), hash) {
+			return Client{}, ErrBadCredentials
+		}
+		rehash = !generated(clientSecret)
+	}
+	if rehash {
+		s.rehashClientSecret(ctx, id, hash, clientSecret)
 	}
 	c.Scopes = strings.Fields(scopes)
 	c.CreatedAt = fromMS(created)
 	return c, nil
+}
+
+// rehashClientSecret stores a client's secret as argon2id in place of the hash
+// old, unless the secret changed meanwhile. It is best effort: the client has
+// authenticated whatever happens, and a failure leaves the old hash, which still
+// checks, for the next time.
+func (s *Store) rehashClientSecret(ctx context.Context, id string, old []byte, clientSecret string) {
+	salt, hash := hashClientSecret(clientSecret, true)
+	s.inTx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, "UPDATE clients SET secret_salt = ?, secret_hash = ? WHERE id = ? AND secret_hash = ?", salt, hash, id, old)
+		return err
+	})
 }
 
 // ClientSigningSecret returns the whsec_ secret that signs a client's ORCID-style deliveries.

@@ -18,6 +18,10 @@ const (
 	Conflict     Code = "conflict"     // it clashes with what exists, e.g. a name already taken
 	Forbidden    Code = "forbidden"    // it exists but belongs to someone else
 	Unauthorized Code = "unauthorized" // a credential or token that does not hold
+	// Unavailable: the database cannot take the call now (a full disk, a read-only
+	// file, an I/O error, a lock held too long): nothing of it was stored; try again
+	// later. See Classify.
+	Unavailable Code = "unavailable"
 )
 
 // Error is the error hookd's packages return for a failure a caller can act on: its
@@ -33,7 +37,13 @@ type Error struct {
 	// Value is the value at fault, when a caller must name it in words of its own
 	// (OAuth's "Invalid scope: /admin"); most errors leave it empty.
 	Value string
+	// cause is the error this one stands for (a store fault's SQLite error), for
+	// errors.As and for logs; it is not shown to callers.
+	cause error
 }
+
+// Unwrap returns the error this one stands for, if any.
+func (e *Error) Unwrap() error { return e.cause }
 
 // Error is "field: message", or the message alone when no field is at fault.
 func (e *Error) Error() string {
@@ -57,7 +67,7 @@ func (e *Error) Is(target error) bool {
 
 var codeText = map[Code]string{
 	Invalid: "invalid", NotFound: "not found", Conflict: "already exists", Forbidden: "belongs to someone else",
-	Unauthorized: "not authorised",
+	Unauthorized: "not authorised", Unavailable: "the database is unavailable",
 }
 
 // Sentinels for errors.Is: each matches every Error of its code.
@@ -66,6 +76,8 @@ var (
 	ErrNotFound  = &Error{Code: NotFound}
 	ErrConflict  = &Error{Code: Conflict}
 	ErrForbidden = &Error{Code: Forbidden}
+	// ErrUnavailable matches every store fault.
+	ErrUnavailable = &Error{Code: Unavailable}
 	// ErrScope matches a request for a scope the client was not granted (or none).
 	ErrScope = &Error{Code: Invalid, Field: "scope"}
 	// ErrDeactivated matches a refusal to replay a delivery of a deactivated webhook;

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"runtime"
 )
@@ -117,6 +118,7 @@ func (s *Store) runGroup(batch []*groupReq) {
 	errs := make([]error, len(batch))
 	tx, err := s.begin(ctx)
 	if err != nil {
+		err = s.faulted(err)
 		for _, r := range batch {
 			r.done <- err
 		}
@@ -135,7 +137,7 @@ func (s *Store) runGroup(batch []*groupReq) {
 		} else {
 			tx.Rollback()
 		}
-		r.done <- err
+		r.done <- s.faulted(err)
 		return
 	}
 	for i, r := range batch {
@@ -144,25 +146,32 @@ func (s *Store) runGroup(batch []*groupReq) {
 			continue
 		}
 		if _, err := tx.StmtContext(ctx, s.groupSQL.savepoint).ExecContext(ctx); err != nil {
-			errs[i] = err
+			errs[i] = s.faulted(err)
 			continue
 		}
 		if err := r.fn(tx); err != nil {
-			errs[i] = err
+			errs[i] = s.faulted(err)
 			if _, rerr := tx.StmtContext(ctx, s.groupSQL.rollbackTo).ExecContext(ctx); rerr != nil {
-				// The transaction is unusable: fail everyone rather than commit half.
+				// The transaction is unusable (SQLite rolls a transaction back whole on
+				// some errors, a full disk among them): fail everyone rather than commit
+				// half, with the fault that did it when it was one.
 				tx.Rollback()
+				fail := fmt.Errorf("group transaction: %w", s.faulted(rerr))
+				if errors.Is(errs[i], ErrUnavailable) {
+					fail = errs[i]
+				}
 				for _, r := range batch {
-					r.done <- fmt.Errorf("group transaction: %w", rerr)
+					r.done <- fail
 				}
 				return
 			}
 		}
 		if _, err := tx.StmtContext(ctx, s.groupSQL.release).ExecContext(ctx); err != nil && errs[i] == nil {
-			errs[i] = err
+			errs[i] = s.faulted(err)
 		}
 	}
 	if err := tx.Commit(); err != nil {
+		err = s.faulted(err)
 		for _, r := range batch {
 			r.done <- err
 		}

@@ -85,6 +85,7 @@ type Store struct {
 	catchUp        chan struct{} // the checkpointer asks the group writer to finish a checkpoint
 
 	inboxWatch inboxWatchers // the channels of WatchInbox
+	fault      faultState    // the last store fault a write met (Fault)
 
 	// Now is the clock every method uses; tests pin it.
 	Now func() time.Time
@@ -142,7 +143,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	var mode string
 	if err := write.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
 		write.Close()
-		return nil, fmt.Errorf("open store %s: %w", opts.Path, err)
+		return nil, fmt.Errorf("open store %s: %w", opts.Path, Classify(err))
 	}
 	if mode != "wal" {
 		write.Close()
@@ -152,7 +153,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	s := &Store{write: write, box: opts.Box, Now: time.Now, backupDSN: dsn(), yield: openYielder(opts.Path, opts.Daemon)}
 	if err := s.migrate(ctx); err != nil {
 		write.Close()
-		return nil, err
+		return nil, fmt.Errorf("open store %s: %w", opts.Path, Classify(err))
 	}
 
 	for _, prepare := range []func(context.Context) error{s.prepareIntake, s.prepareClaim, s.prepareTargets, s.prepareSubscriptions, s.prepareGroup} {
@@ -364,18 +365,26 @@ func (s *Store) appliedMigrations(ctx context.Context) (map[int]bool, int, error
 	return applied, newest, rows.Err()
 }
 
-// inTx runs fn in one write transaction, committing when fn returns nil.
+// inTx runs fn in one write transaction, committing when fn returns nil. A store
+// fault is returned as one (Classify) and remembered (Fault).
 func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	tx, err := s.begin(ctx)
 	if err != nil {
-		return err
+		return s.faulted(err)
 	}
 	defer s.yield.leave()
 	if err := fn(tx); err != nil {
 		tx.Rollback()
-		return err
+		return s.faulted(err)
 	}
-	return tx.Commit()
+	return s.faulted(tx.Commit())
+}
+
+// faulted classifies the error of a write and remembers a store fault.
+func (s *Store) faulted(err error) error {
+	err = Classify(err)
+	s.noteFault(err)
+	return err
 }
 
 // begin starts a write transaction, after giving way to other processes' writes

@@ -132,7 +132,19 @@ func TestOpenOptions(t *testing.T) {
 	t.Run("normal synchronous", func(t *testing.T) {
 		is := is.New(t)
 		st, err := store.Open(ctx, store.Options{Path: filepath.Join(dir, "c.db"), Synchronous: "normal", Box: newBox(t)})
-		is.NoErr(err)        // opens
+		is.NoErr(err) // opens
+		v, err := store.WriteSynchronous(ctx, st)
+		is.NoErr(err)
+		is.Equal(v, 1)       // NORMAL on the connection that commits
+		is.NoErr(st.Close()) // close
+	})
+	t.Run("full synchronous by default", func(t *testing.T) {
+		is := is.New(t)
+		st, err := store.Open(ctx, store.Options{Path: filepath.Join(dir, "full.db"), Box: newBox(t)})
+		is.NoErr(err) // opens
+		v, err := store.WriteSynchronous(ctx, st)
+		is.NoErr(err)
+		is.Equal(v, 2)       // FULL: each commit's WAL is synced before it is acknowledged
 		is.NoErr(st.Close()) // close
 	})
 	t.Run("path with spaces and a question mark", func(t *testing.T) {

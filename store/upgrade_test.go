@@ -183,6 +183,7 @@ func TestBackupWhileOpen(t *testing.T) {
 	is.Equal(len(subs), 1)                         // and its registration
 	is.True(restored.Backup(ctx, copyPath) != nil) // a backup never overwrites a file
 }
+
 // TestMigrationMissedBelowNewest: a file that has a newer migration but lacks an
 // older one (numbers are assigned ahead, so a file can meet them out of order) gets
 // the older one at start.

@@ -1,0 +1,194 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/matryer/is"
+
+	"hookd/httpapi"
+)
+
+// TestCommandLineStoreFault: a command that cannot open the database says so,
+// naming the file, instead of SQLite's bare code.
+func TestCommandLineStoreFault(t *testing.T) {
+	is := is.New(t)
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "hookd.toml")
+	// The database path is a folder: SQLite cannot open it as a file.
+	is.NoErr(os.Mkdir(filepath.Join(dir, "db"), 0o700))
+	is.NoErr(os.WriteFile(cfg, []byte("[store]\npath = \"db\"\n"), 0o600))
+	_, err := runCmd(t, "notify", "-config", cfg, "0000-0002-7253-3645")
+	is.True(err != nil)                                                     // refused
+	is.True(strings.Contains(err.Error(), "cannot open the database file")) // saying what is wrong
+	is.True(strings.Contains(err.Error(), filepath.Join(dir, "db")))        // and where
+}
+
+// postJSON posts body with a bearer token and returns the status, a header and the body.
+func postJSON(tb testing.TB, u, tok, body string) (int, http.Header, []byte) {
+	tb.Helper()
+	is := is.New(tb)
+	req, err := http.NewRequest(http.MethodPost, u, strings.NewReader(body))
+	is.NoErr(err) // make request
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+tok)
+	res, err := noRedirects.Do(req)
+	is.NoErr(err) // POST
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	is.NoErr(err) // read the answer
+	return res.StatusCode, res.Header, b
+}
+
+// TestDiskFullOnTmpfs: hookd serve on a file system that fills up for real (a
+// 1 MiB tmpfs): intake answers 503 with Retry-After and says the disk is full, the
+// command line says so too, /readyz names it, nothing is acknowledged that was not
+// stored, and once space is freed hookd takes and delivers events again without a
+// restart. It mounts a file system, so it runs as root in CI only.
+func TestDiskFullOnTmpfs(t *testing.T) {
+	if os.Getenv("CI") != "true" || os.Geteuid() != 0 {
+		t.Skip("mounts a 1 MiB tmpfs: runs as root with CI=true only")
+	}
+	is := is.New(t)
+	dir := t.TempDir()
+	mnt := filepath.Join(dir, "small")
+	is.NoErr(os.Mkdir(mnt, 0o700))
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=1m,mode=0700", "tmpfs", mnt).CombinedOutput(); err != nil {
+		t.Fatalf("mount a tmpfs at %s: %v: %s", mnt, err, out)
+	}
+	t.Cleanup(func() { exec.Command("umount", "-l", mnt).Run() }) // after the daemon has stopped
+	ballast := filepath.Join(mnt, "ballast")
+	is.NoErr(os.WriteFile(ballast, make([]byte, 256<<10), 0o600)) // what will be freed
+
+	var received atomic.Int64
+	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		received.Add(1)
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer recv.Close()
+	cfg := filepath.Join(dir, "hookd.toml")
+	is.NoErr(os.WriteFile(cfg, []byte(fmt.Sprintf("[http]\nlisten = \"127.0.0.1:0\"\n[store]\npath = %q\n[log]\nformat = \"json\"\n%s",
+		filepath.Join(mnt, "hookd.db"), fastDelivery)), 0o600))
+
+	out, err := runCmd(t, "client", "add", "-config", cfg, "-name", "lab", "-scopes", "/webhook,/notify", "-json")
+	is.NoErr(err) // client add
+	var c credentials
+	is.NoErr(json.Unmarshal([]byte(out), &c))
+	d := startDaemon(t, cfg)
+	res, err := noRedirects.PostForm(d.url+"/oauth/token", url.Values{"client_id": {c.ClientID}, "client_secret": {c.ClientSecret},
+		"scope": {"/webhook /notify"}, "grant_type": {"client_credentials"}})
+	is.NoErr(err) // token
+	var tr struct {
+		AccessToken string `json:"access_token"`
+	}
+	is.NoErr(json.NewDecoder(res.Body).Decode(&tr))
+	res.Body.Close()
+	tok := tr.AccessToken
+	res = put(t, d.url, "/0000-0002-7253-3645/webhook/"+httpapi.EscapeSegment(recv.URL+"/cb"), tok)
+	is.Equal(res.StatusCode, http.StatusCreated) // registered
+
+	event := func(i int) (int, http.Header, []byte) {
+		return postJSON(t, d.url+"/api/notifications/v1/events", tok,
+			fmt.Sprintf(`{"orcid":"0000-0002-7253-3645","id":"ev-%06d-%s"}`, i, strings.Repeat("z", 150)))
+	}
+	acked, i := 0, 0
+	var status int
+	var header http.Header
+	var body []byte
+	for ; i < 20000; i++ {
+		if status, header, body = event(i); status != http.StatusAccepted {
+			break
+		}
+		acked++
+	}
+	t.Logf("%d events acknowledged before the disk was full", acked)
+	is.Equal(status, http.StatusServiceUnavailable)                             // refused once full
+	is.Equal(header.Get("Retry-After"), "10")                                   // with when to try again
+	is.True(strings.Contains(string(body), "the database or its disk is full")) // saying why
+
+	// The command line, on the same full disk. A commit may still find room in the
+	// WAL now and then; each that does is acknowledged, and counted.
+	var cliErr error
+	for range 50 {
+		if _, cliErr = runCmd(t, "notify", "-config", cfg, "0000-0002-7253-3645"); cliErr != nil {
+			break
+		}
+		acked++
+	}
+	is.True(cliErr != nil)                                                        // refused
+	is.True(strings.Contains(cliErr.Error(), "the database or its disk is full")) // saying why
+
+	ready, err := noRedirects.Get(d.url + "/readyz")
+	is.NoErr(err) // readyz
+	rb, _ := io.ReadAll(ready.Body)
+	ready.Body.Close()
+	is.Equal(ready.StatusCode, http.StatusServiceUnavailable)                 // not ready
+	is.True(strings.Contains(string(rb), "the database or its disk is full")) // naming the cause
+
+	is.NoErr(os.Remove(ballast)) // space is freed
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		i++
+		if status, _, _ = event(i); status == http.StatusAccepted {
+			acked++
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no event taken within 30s of freeing space; daemon log:\n%s", d.stderr)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	for {
+		r, err := noRedirects.Get(d.url + "/readyz")
+		is.NoErr(err)
+		r.Body.Close()
+		if r.StatusCode == http.StatusOK {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not ready within 30s of freeing space; daemon log:\n%s", d.stderr)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	var rows []struct {
+		State  string `json:"state"`
+		Events int    `json:"events"`
+	}
+	for {
+		out, err := runCmd(t, "deliveries", "list", "-config", cfg, "-json", "-limit", "100000")
+		is.NoErr(err) // deliveries list
+		rows = nil
+		is.NoErr(json.Unmarshal([]byte(out), &rows))
+		pending := 0
+		for _, r := range rows {
+			if r.State != "delivered" {
+				pending++
+			}
+		}
+		if pending == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d deliveries not delivered within 30s of freeing space; daemon log:\n%s", pending, d.stderr)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	stored := 0
+	for _, r := range rows {
+		stored += r.Events
+	}
+	is.Equal(stored, acked)       // every acknowledged event was stored, and delivered
+	is.True(received.Load() >= 2) // calls reached the receiver after the disk was full
+	is.NoErr(d.stop())            // a clean stop
+}

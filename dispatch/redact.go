@@ -1,0 +1,161 @@
+package dispatch
+
+import (
+	"cmp"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"regexp"
+	"slices"
+	"strings"
+	"unicode/utf16"
+	"unicode/utf8"
+)
+
+// redacted stands in for a secret in what hookd stores or logs.
+const redacted = "[redacted]"
+
+// maxErrorText bounds the error of one attempt as stored and logged: a token
+// endpoint's error carries its whole response body.
+const maxErrorText = 1024
+
+// sent lists the secrets a call sent: passwords, client secrets, the tokens it got
+// for them, API keys, relay keys, signing secrets. A receiver or token endpoint may
+// echo any of them back (a form, a header, an error page), so whatever the call
+// brings back is redacted before it becomes an outcome, which is stored (attempt
+// log, a delivery's last error, a deactivation's reason, an upstream registration's
+// state) and logged. Secrets are kept raw; their encodings are made only when
+// there is text to redact.
+type sent []string
+
+// add notes secrets the call sends; empty ones are skipped.
+func (s *sent) add(secrets ...string) {
+	for _, v := range secrets {
+		if v != "" {
+			*s = append(*s, v)
+		}
+	}
+}
+
+// addBasic notes HTTP Basic credentials: the password, and the base64 of
+// "user:password" the header carries.
+func (s *sent) addBasic(user, password string) {
+	s.add(password, base64.StdEncoding.EncodeToString([]byte(user+":"+password)))
+}
+
+// addClient notes the client credentials of an OAuth token request, as
+// golang.org/x/oauth2 sends them: in the form, or form-encoded in HTTP Basic.
+func (s *sent) addClient(id, secret string) {
+	s.add(secret)
+	if secret != "" {
+		s.addBasic(url.QueryEscape(id), url.QueryEscape(secret))
+	}
+}
+
+// forms are the encodings a secret may come back in: as sent, form- or
+// path-encoded, as a JSON string (with or without HTML escaping), in base64.
+func forms(v string) []string {
+	out := []string{v, url.QueryEscape(v), url.PathEscape(v),
+		base64.StdEncoding.EncodeToString([]byte(v)), base64.RawStdEncoding.EncodeToString([]byte(v)),
+		base64.URLEncoding.EncodeToString([]byte(v)), base64.RawURLEncoding.EncodeToString([]byte(v))}
+	if b, err := json.Marshal(v); err == nil {
+		out = append(out, string(b[1:len(b)-1]))
+	}
+	var b strings.Builder
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if enc.Encode(v) == nil {
+		s := strings.TrimSpace(b.String())
+		s = s[1 : len(s)-1]
+		out = append(out, s, asciiJSON(s))
+	}
+	return out
+}
+
+// asciiJSON escapes the non-ASCII characters of a JSON string's contents as \uXXXX,
+// as encoders that keep to ASCII (Python's json) write them.
+func asciiJSON(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		switch {
+		case r < utf8.RuneSelf:
+			b.WriteRune(r)
+		case r > 0xFFFF:
+			r1, r2 := utf16.EncodeRune(r)
+			fmt.Fprintf(&b, `\u%04x\u%04x`, r1, r2)
+		default:
+			fmt.Fprintf(&b, `\u%04x`, r)
+		}
+	}
+	return b.String()
+}
+
+// lookahead is how much text past a cut redaction must see, so that a secret
+// that begins before the cut is found whole: the longest encoding of a secret.
+func (s sent) lookahead() int {
+	n := 0
+	for _, v := range s {
+		n = max(n, len(v))
+	}
+	return 6*n + 256 // a JSON \u00XX escape is six bytes a byte; base64 is shorter
+}
+
+// credentialPatterns find credential-shaped text that hookd did not itself send
+// but that must not be stored either, such as an echoed Authorization header:
+// the value goes, the name stays so the text still says what was there.
+var credentialPatterns = []struct {
+	re   *regexp.Regexp
+	repl string
+}{
+	// A header that carries credentials, as text ("Authorization: Basic …") or
+	// JSON ("Authorization":["Bearer …"]): its whole value.
+	{regexp.MustCompile(`(?i)\b((?:proxy-)?authorization|cookie|set-cookie|x-api-key|api-key|apikey)("?\s*[:=]\s*\[?\s*"?)[^\r\n"]+`), "${1}${2}" + redacted},
+	// A credential after its scheme, anywhere.
+	{regexp.MustCompile(`(?i)\b(basic|bearer|digest)(\s+)[A-Za-z0-9\-._~+/]{8,}=*`), "${1}${2}" + redacted},
+	// A form or JSON field that carries a secret.
+	{regexp.MustCompile(`(?i)\b(client_secret|password|passwd|access_token|refresh_token|id_token|api_key)("?\s*[:=]\s*"?)[^&\s"',;}<]+`), "${1}${2}" + redacted},
+}
+
+// redact replaces in text every form of every secret the call sent, and every
+// credential-shaped value.
+func (s sent) redact(text string) string {
+	if text == "" {
+		return text
+	}
+	if len(s) > 0 {
+		var all []string
+		for _, v := range s {
+			all = append(all, forms(v)...)
+		}
+		// Longer forms first, so that none is cut short by a shorter one inside it.
+		slices.SortFunc(all, func(a, b string) int { return cmp.Or(cmp.Compare(len(b), len(a)), strings.Compare(a, b)) })
+		for _, v := range slices.Compact(all) {
+			if v != "" && strings.Contains(text, v) {
+				text = strings.ReplaceAll(text, v, redacted)
+			}
+		}
+	}
+	for _, p := range credentialPatterns {
+		text = p.re.ReplaceAllString(text, p.repl)
+	}
+	return text
+}
+
+// truncate cuts text to at most n bytes, at a character boundary.
+func truncate(text string, n int) string {
+	if len(text) <= n {
+		return text
+	}
+	for n > 0 && !utf8.RuneStart(text[n]) {
+		n--
+	}
+	return text[:n]
+}
+
+// redactResult makes what a call brought back safe to store and log: its error
+// and its response snippet, with every secret it sent redacted, both bounded.
+func (r *result) redactResult() {
+	r.err = truncate(r.sent.redact(r.err), maxErrorText)
+	r.body = strings.ToValidUTF8(truncate(r.sent.redact(r.body), responseSnippet), "?")
+}

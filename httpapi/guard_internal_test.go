@@ -1,0 +1,122 @@
+package httpapi
+
+import (
+	"context"
+	"fmt"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/matryer/is"
+)
+
+// TestGuardDelay: the first failures cost nothing, then the delay doubles up to
+// its cap.
+func TestGuardDelay(t *testing.T) {
+	for _, tt := range []struct {
+		n    float64
+		want time.Duration
+	}{
+		{0, 0}, {2.4, 0}, {2.99, 250 * time.Millisecond}, {3, 250 * time.Millisecond}, {4, 500 * time.Millisecond}, {5, time.Second},
+		{6, 2 * time.Second}, {7, 4 * time.Second}, {8, 5 * time.Second}, {1000, 5 * time.Second},
+	} {
+		t.Run(fmt.Sprint(tt.n), func(t *testing.T) {
+			is := is.New(t)
+			is.Equal(guardDelay(tt.n), tt.want)
+		})
+	}
+}
+
+// TestSourcePrefix: an IPv4 address is its own key; an IPv6 address counts by its
+// /64, and an IPv4-mapped one as the IPv4 address.
+func TestSourcePrefix(t *testing.T) {
+	for in, want := range map[string]string{
+		"192.0.2.7:5555":                     "192.0.2.7",
+		"[::ffff:192.0.2.7]:5555":            "192.0.2.7",
+		"[2001:db8:1:2:aaaa::1]:443":         "2001:db8:1:2::/64",
+		"[2001:db8:1:2:ffff:ffff::9%eth0]:1": "2001:db8:1:2::/64",
+		"not an address":                     "not an address",
+	} {
+		t.Run(in, func(t *testing.T) {
+			is := is.New(t)
+			is.Equal(sourcePrefix(in), want)
+		})
+	}
+}
+
+// recordingGuard is a guard on a pinned clock that records its waits.
+func recordingGuard() (*authGuard, *time.Time, *[]time.Duration) {
+	now := time.Date(2024, 3, 1, 12, 0, 0, 0, time.UTC)
+	var waits []time.Duration
+	g := newAuthGuard()
+	g.now = func() time.Time { return now }
+	g.sleep = func(_ context.Context, d time.Duration) error { waits = append(waits, d); return nil }
+	return g, &now, &waits
+}
+
+// TestGuardKeys: failures count against the address and the client id apart; a
+// success forgives its id only; failures are forgiven by half every half-life.
+func TestGuardKeys(t *testing.T) {
+	is := is.New(t)
+	g, now, waits := recordingGuard()
+	attacker := httptest.NewRequest("POST", "/oauth/token", nil)
+	attacker.RemoteAddr = "203.0.113.9:40000"
+	client := httptest.NewRequest("POST", "/oauth/token", nil)
+	client.RemoteAddr = "198.51.100.20:50000"
+	ctx := context.Background()
+
+	for range 5 {
+		is.NoErr(g.wait(ctx, attacker, "APP-VICTIM"))
+		g.failed(attacker, "APP-VICTIM")
+	}
+	is.Equal(*waits, []time.Duration{250 * time.Millisecond, 500 * time.Millisecond}) // the 4th and 5th attempts waited
+
+	*waits = nil
+	is.NoErr(g.wait(ctx, client, "APP-VICTIM"))
+	is.Equal(*waits, []time.Duration{time.Second}) // the victim, from elsewhere, waits for its id: slowed, not refused
+	g.succeeded(client, "APP-VICTIM")              // and gets in
+
+	*waits = nil
+	is.NoErr(g.wait(ctx, client, "APP-VICTIM"))
+	is.Equal(len(*waits), 0) // the success forgave the id
+	is.NoErr(g.wait(ctx, attacker, "APP-OTHER"))
+	is.Equal(*waits, []time.Duration{time.Second}) // but not the attacker's address, whatever id it names next
+
+	*waits = nil
+	*now = now.Add(guardHalfLife)
+	is.NoErr(g.wait(ctx, attacker, "APP-OTHER"))
+	is.Equal(*waits, []time.Duration{250 * time.Millisecond}) // five failures, halved: two and a half count as three
+	*now = now.Add(guardHalfLife)
+	is.NoErr(g.wait(ctx, attacker, "APP-OTHER"))
+	is.Equal(len(*waits), 1) // halved again: free
+	*now = now.Add(2 * guardHalfLife)
+	is.NoErr(g.wait(ctx, attacker, "APP-OTHER"))
+	is.Equal(len(g.keys), 0) // and at last forgotten
+}
+
+// TestGuardMemoryIsBounded: failures from ever new addresses and ids keep at most
+// guardKeys keys.
+func TestGuardMemoryIsBounded(t *testing.T) {
+	is := is.New(t)
+	g, _, _ := recordingGuard()
+	r := httptest.NewRequest("POST", "/oauth/token", nil)
+	for i := range 3 * guardKeys {
+		r.RemoteAddr = fmt.Sprintf("10.%d.%d.%d:1", i>>16&255, i>>8&255, i&255)
+		g.failed(r, fmt.Sprintf("APP-%d", i))
+		if len(g.keys) > guardKeys {
+			t.Fatalf("%d keys after %d failures", len(g.keys), i+1)
+		}
+	}
+	is.True(len(g.keys) >= guardKeys*9/10-2) // and still remembers many
+}
+
+// TestAdminTokenCompare: only the operator's token itself matches.
+func TestAdminTokenCompare(t *testing.T) {
+	is := is.New(t)
+	s := &Server{opts: Options{AdminToken: "operator-token-1"}}
+	is.True(s.isAdminToken("operator-token-1"))
+	is.True(!s.isAdminToken("operator-token-2"))
+	is.True(!s.isAdminToken("operator-token-1 "))
+	is.True(!s.isAdminToken(""))
+	is.True(!(&Server{}).isAdminToken("")) // no admin token configured: nothing matches
+}

@@ -1,0 +1,154 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"sync"
+	"time"
+
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+// Store faults: the database cannot be written (or read) for a reason outside
+// hookd, such as a full disk, a read-only file, an I/O error or a lock held too
+// long by another process. A failed write transaction rolls back whole, so such an
+// error means that nothing of the call was stored; the store says so with an
+// *Error of code Unavailable, and the fronts answer it as "try again later".
+
+// faults are the SQLite primary result codes that are store faults, with what
+// they mean to the person who reads the error.
+var faults = map[int]string{
+	sqlite3.SQLITE_FULL:     "the database or its disk is full: free disk space; hookd goes on by itself once it can write",
+	sqlite3.SQLITE_READONLY: "the database is read-only: check the permissions and the mount of the database file and its folder",
+	sqlite3.SQLITE_IOERR:    "disk I/O error on the database: check the disk and the kernel log",
+	sqlite3.SQLITE_BUSY:     "the database is locked by another process, for longer than the busy timeout",
+	sqlite3.SQLITE_LOCKED:   "the database is locked by another process, for longer than the busy timeout",
+	sqlite3.SQLITE_CANTOPEN: "cannot open the database file or its -wal or -shm file: check that its folder exists and is writable",
+}
+
+// Classify returns err as an *Error of code Unavailable when it is a store fault
+// (by SQLite's result code), and err unchanged otherwise. The store's writes
+// classify their errors already; a front calls Classify on other errors of the
+// store (reads), so that these too are answered as faults.
+func Classify(err error) error {
+	if err == nil {
+		return nil
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		return err
+	}
+	var se *sqlite.Error
+	if !errors.As(err, &se) {
+		return err
+	}
+	msg, ok := faults[se.Code()&0xff]
+	if !ok {
+		return err
+	}
+	return &Error{Code: Unavailable, Message: msg, cause: err}
+}
+
+// faultState is the store's last known fault.
+type faultState struct {
+	mu      sync.Mutex
+	err     error     // the fault, or nil
+	probed  time.Time // when Fault last tried a write
+	probing bool
+}
+
+// noteFault remembers err when it is a store fault.
+func (s *Store) noteFault(err error) {
+	if errors.Is(err, ErrUnavailable) {
+		s.fault.mu.Lock()
+		s.fault.err = err
+		s.fault.mu.Unlock()
+	}
+}
+
+// faultProbeEvery is how often at most Fault tries a write while a fault lasts.
+const faultProbeEvery = time.Second
+
+// Fault reports the store fault that made a write fail (an *Error of code
+// Unavailable), or nil when there is none. While one is remembered, Fault tries a
+// write of probeSize bytes at most once a second (probeWrite), and forgets the
+// fault once that succeeds: so readiness (/readyz) says why hookd cannot store,
+// and clears by itself when the fault does. A probe that succeeds says that much
+// can be written now; a larger write may still find the disk full.
+func (s *Store) Fault(ctx context.Context) error {
+	s.fault.mu.Lock()
+	err := s.fault.err
+	due := err != nil && !s.fault.probing && time.Since(s.fault.probed) >= faultProbeEvery
+	if due {
+		s.fault.probing = true
+	}
+	s.fault.mu.Unlock()
+	if !due {
+		return err
+	}
+	perr := s.probeWrite(ctx)
+	s.fault.mu.Lock()
+	defer s.fault.mu.Unlock()
+	s.fault.probing, s.fault.probed = false, time.Now()
+	switch {
+	case perr == nil:
+		s.fault.err = nil
+	case errors.Is(perr, ErrUnavailable):
+		s.fault.err = perr
+	default:
+		return err // the probe itself went wrong (ctx ended): the fault stands
+	}
+	return s.fault.err
+}
+
+// probeSize is how much a probe writes: enough that the file must find new pages
+// and the WAL new room, as an intake does.
+const probeSize = 64 << 10
+
+// probeWrite commits a row of probeSize bytes and then its removal, as two
+// transactions, so the bytes are written for real (to the WAL, and to the
+// database file at the next checkpoint). The row lives in the idempotency table
+// under a key no client can have; if its removal fails, the retention purge takes
+// it a day later like any other key.
+func (s *Store) probeWrite(ctx context.Context) error {
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO idempotency(client_id, key, created_at, response)
+			VALUES ('', 'store-probe', ?, printf('%.*c', ?, 'x'))`, ms(s.Now()), probeSize)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	return s.inTx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, "DELETE FROM idempotency WHERE client_id = '' AND key = 'store-probe'")
+		return err
+	})
+}
+
+// The test hooks below simulate faults on the write connection, which is one
+// connection kept for the store's life, so a pragma set on it stays.
+
+// LimitPages caps the database file at its current size (SQLite's max_page_count,
+// with no page to spare), so that a write that needs a new page fails as on a full
+// disk; LimitPages(ctx, false) lifts the cap. Tests use it to fill the database.
+func (s *Store) LimitPages(ctx context.Context, on bool) error {
+	q := "PRAGMA max_page_count = 4294967294"
+	if on {
+		q = "PRAGMA max_page_count = 1" // raised by SQLite to the current page count
+	}
+	_, err := s.write.ExecContext(ctx, q)
+	return err
+}
+
+// QueryOnly makes the write connection refuse every write (PRAGMA query_only), as
+// a read-only database file does; QueryOnly(ctx, false) ends it. Tests use it.
+func (s *Store) QueryOnly(ctx context.Context, on bool) error {
+	v := "0"
+	if on {
+		v = "1"
+	}
+	_, err := s.write.ExecContext(ctx, "PRAGMA query_only = "+v)
+	return err
+}
