@@ -55,7 +55,7 @@ var validArgs = map[string][]string{
 	"org member add":      {"-org", "Uni", "0000-0002-7253-3645"},
 	"org member remove":   {"-org", "Uni", "0000-0002-7253-3645"},
 	"org member import":   {"-org", "Uni", "members.csv"},
-	"inbox list":          {},
+	"inbox list":          {"demo"},
 	"inbox show":          {"1"},
 	"inbox tail":          {"-n", "0", "demo"},
 	"inbox set":           {"demo", "-status", "500"},
@@ -349,6 +349,11 @@ func cliFixture(tb testing.TB) string {
 	}
 	_, err = st.Exchange(ctx, failed, 0, 0)
 	is.NoErr(err)
+	rq, _, err := st.RecordInboxRequest(ctx, store.InboxReceipt{Inbox: "demo", Method: "POST", Path: "/inbox/demo/x",
+		Header: map[string][]string{"Content-Type": {"application/json"}}, Body: []byte(`{"a":1}`), RemoteAddr: "127.0.0.1:1"},
+		store.InboxLimits{PerInbox: 10, Total: 10})
+	is.NoErr(err)             // a request in the inbox
+	is.Equal(rq.ID, int64(1)) // the one "inbox show 1" shows
 	return cfg
 }
 

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -70,7 +69,7 @@ func (e *env) inboxList(ctx context.Context, args []string) error {
 		return inboxArgError("inbox list", err)
 	}
 	if *asJSON {
-		return printInboxJSON(e.stdout, rs)
+		return e.printInboxJSON(rs)
 	}
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tRECEIVED\tINBOX\tREQUEST\tANSWER\tSIGNATURE\tSENT BY")
@@ -107,7 +106,7 @@ func (e *env) printInboxes(ctx context.Context, st *store.Store, asJSON bool) er
 			}
 			rows = append(rows, r)
 		}
-		return json.NewEncoder(e.stdout).Encode(rows)
+		return e.printJSON(rows)
 	}
 	if len(ins) == 0 {
 		fmt.Fprintln(e.stdout, "No inbox has received anything yet. Point a callback at http://<hookd>/inbox/NAME/… (on in hookd dev; [inbox] enabled in serve).")
@@ -150,7 +149,7 @@ func (e *env) inboxShow(ctx context.Context, args []string) error {
 		return fmt.Errorf("inbox show: %w", err)
 	}
 	if *asJSON {
-		return printInboxJSON(e.stdout, []store.InboxRequest{r})
+		return e.printInboxJSON([]store.InboxRequest{r})
 	}
 	printInboxRequest(e.stdout, r)
 	return nil
@@ -410,7 +409,7 @@ type inboxRequestJSON struct {
 }
 
 // printInboxJSON prints requests as a JSON array.
-func printInboxJSON(w io.Writer, rs []store.InboxRequest) error {
+func (e *env) printInboxJSON(rs []store.InboxRequest) error {
 	out := make([]inboxRequestJSON, 0, len(rs))
 	for _, r := range rs {
 		j := inboxRequestJSON{ID: r.ID, Inbox: r.Inbox, ReceivedAt: r.ReceivedAt.Format(time.RFC3339Nano), Method: r.Method,
@@ -429,5 +428,5 @@ func printInboxJSON(w io.Writer, rs []store.InboxRequest) error {
 		}
 		out = append(out, j)
 	}
-	return json.NewEncoder(w).Encode(out)
+	return e.printJSON(out)
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/matryer/is"
 
 	"hookd/httpapi"
+	"hookd/secret"
 )
 
 // TestCommandLineStoreFault: a command that cannot open the database says so,
@@ -29,7 +30,9 @@ func TestCommandLineStoreFault(t *testing.T) {
 	// The database path is a folder: SQLite cannot open it as a file.
 	is.NoErr(os.Mkdir(filepath.Join(dir, "db"), 0o700))
 	is.NoErr(os.WriteFile(cfg, []byte("[store]\npath = \"db\"\n"), 0o600))
-	_, err := runCmd(t, "notify", "-config", cfg, "0000-0002-7253-3645")
+	_, err := secret.LoadKeyFile(filepath.Join(dir, "db.key"), true)
+	is.NoErr(err) // the key is there: only the database cannot be opened
+	_, err = runCmd(t, "notify", "-config", cfg, "0000-0002-7253-3645")
 	is.True(err != nil)                                                     // refused
 	is.True(strings.Contains(err.Error(), "cannot open the database file")) // saying what is wrong
 	is.True(strings.Contains(err.Error(), filepath.Join(dir, "db")))        // and where

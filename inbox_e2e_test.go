@@ -274,7 +274,10 @@ func TestDevFirstMinute(t *testing.T) {
 }
 
 func TestInboxCommandErrors(t *testing.T) {
-	cfg := testConfig(t, "")
+	cfg := filepath.Join(t.TempDir(), "hookd.toml") // a configuration whose database is not made yet
+	if err := os.WriteFile(cfg, []byte("[store]\npath = \"hookd.db\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	for _, tt := range []struct {
 		name string
 		args []string
