@@ -13,6 +13,7 @@ import (
 	"runtime/debug"
 	"time"
 
+	"hookd/console"
 	"hookd/dispatch"
 	"hookd/httpapi"
 	"hookd/metrics"
@@ -88,7 +89,12 @@ func (e *env) serve(ctx context.Context, cfg Config, onListen func(base string, 
 	if cfg.Delivery.Paused {
 		ready = func(context.Context) error { return nil } // no loop to watch
 	}
+	cons := console.New(console.Options{
+		Store: st, Logger: log, AdminToken: adminToken, PublicURL: public, Version: version,
+		AllowPrivateTargets: cfg.Delivery.AllowPrivateTargets, CoalesceWindow: cfg.Delivery.CoalesceWindow.Duration, Nudge: disp.Nudge,
+	})
 	api := httpapi.NewServer(httpapi.Options{
+		Console:             cons,
 		AdminToken:          adminToken,
 		Logger:              log,
 		Store:               st,

@@ -40,6 +40,15 @@ func (s *Server) routes() {
 
 	s.hubRoutes()
 
+	// The web console (package console), and the root that leads to it.
+	if s.opts.Console != nil {
+		s.router.Handler(http.MethodGet, "/", http.RedirectHandler("/console/", http.StatusFound))
+		s.router.Handler(http.MethodGet, "/console", http.RedirectHandler("/console/", http.StatusMovedPermanently))
+		for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodPost} {
+			s.router.Handler(m, "/console/*path", s.opts.Console)
+		}
+	}
+
 	// ORCID-compatible webhook registration, routed on the escaped path (serveORCID)
 	// because the callback segment holds percent-encoded slashes.
 	webhook := func(h http.Handler) http.Handler { return s.bearer(store.ScopeWebhook, styleORCID, h) }

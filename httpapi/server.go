@@ -46,6 +46,8 @@ type Options struct {
 	MetricsHandler http.Handler
 	// Ready reports whether the daemon is ready to serve (for /readyz); nil means ready.
 	Ready func(ctx context.Context) error
+	// Console, when set, serves the web console under /console/ (GET / leads there).
+	Console http.Handler
 }
 
 // Server is the HTTP handler of hookd.
@@ -222,7 +224,7 @@ var routeWords = map[string]bool{
 	"oauth": true, "token": true, "revoke": true, "webhook": true, "api": true, "notifications": true,
 	"v1": true, "webhooks": true, "events": true, "deactivate": true, "activate": true, "rotate-secret": true,
 	"deliveries": true, "replay": true, "hub": true, "organisations": true, "members": true, "relay": true,
-	"healthz": true, "readyz": true, "metrics": true,
+	"healthz": true, "readyz": true, "metrics": true, "console": true,
 }
 
 // routeLabel turns a request path into a bounded metrics label: iDs, ids and
@@ -240,6 +242,9 @@ func routeLabel(path, base string, status int) string {
 func routeShape(path, base string, status int) string {
 	if status == http.StatusNotFound || status == http.StatusMethodNotAllowed {
 		return "unmatched"
+	}
+	if strings.HasPrefix(path, "/console/") {
+		return "/console" // one label for all of the console's pages
 	}
 	prefix := ""
 	if base != "" && strings.HasPrefix(path, base+"/") {
