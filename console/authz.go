@@ -154,6 +154,13 @@ func allowed(p Principal, page Page, act Action, obj Object) bool {
 	}
 	mine := op || p.owns(obj)
 	switch page {
+	case PageWebhooks, PageDeliveries:
+		// A webhook, or a delivery (an object of its webhook): it always has a format.
+		if obj.Format == "" {
+			return false
+		}
+	}
+	switch page {
 	case PageWebhooks:
 		switch act {
 		case ActView, ActReplay:
@@ -167,7 +174,7 @@ func allowed(p Principal, page Page, act Action, obj Object) bool {
 		return (act == ActView || act == ActReplay) && mine
 	case PageOrganisations:
 		// An organisation is an object with OrgID only; clients never own one.
-		if obj.ClientID != "" || obj.OrgID == 0 {
+		if obj.ClientID != "" || obj.OrgID == 0 || obj.Format != "" {
 			return false
 		}
 		switch act {
@@ -176,7 +183,7 @@ func allowed(p Principal, page Page, act Action, obj Object) bool {
 		}
 	case PageClients:
 		// A client is an object with ClientID only.
-		if obj.ClientID == "" || obj.OrgID != 0 {
+		if obj.ClientID == "" || obj.OrgID != 0 || obj.Format != "" {
 			return false
 		}
 		switch act {
