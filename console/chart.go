@@ -113,7 +113,11 @@ func buildCharts(figs []store.MinuteFigures, now time.Time) charts {
 		c.CountTicks = append(c.CountTicks, tick{X: plotLeft - 6, Y: y(v, yMax), Label: trimFloat(v)})
 	}
 	for _, v := range []float64{0, latMax / 2, latMax} {
-		c.LatencyTicks = append(c.LatencyTicks, tick{X: plotLeft - 6, Y: y(v, latMax), Label: trimFloat(v) + " ms"})
+		label := trimFloat(v) + " ms"
+		if latMax >= 1000 {
+			label = trimFloat(v/1000) + " s"
+		}
+		c.LatencyTicks = append(c.LatencyTicks, tick{X: plotLeft - 6, Y: y(v, latMax), Label: label})
 	}
 	// A tick at every 6th full hour (UTC), labelled with its time.
 	first := start.Truncate(6 * time.Hour)
@@ -121,6 +125,9 @@ func buildCharts(figs []store.MinuteFigures, now time.Time) charts {
 		first = first.Add(6 * time.Hour)
 	}
 	for t := first; t.Before(end); t = t.Add(6 * time.Hour) {
+		if t.Sub(start) < 45*time.Minute || end.Sub(t) < 45*time.Minute {
+			continue // a label at the edge would be cut off
+		}
 		c.TimeTicks = append(c.TimeTicks, tick{X: x(int(t.Sub(start) / time.Minute)), Y: plotBottom + 16, Label: t.Format("15:04") + " UTC", Time: t})
 	}
 	for h := range 24 {

@@ -222,7 +222,7 @@ func TestWebhookActions(t *testing.T) {
 		p := u.post(t, self+"/rotate-secret", nil)
 		is.Equal(p.status, http.StatusOK)
 		is.True(regexp.MustCompile(`<code class="secret-value">whsec_(?:[A-Za-z0-9/=+]|&#43;)+</code>`).MatchString(p.body)) // shown once
-		is.True(!strings.Contains(u.get(t, self).body, "whsec_"))                                                  // and never again
+		is.True(!strings.Contains(u.get(t, self).body, "whsec_"))                                                            // and never again
 	})
 
 	t.Run("replay since: a bad time, then a good one", func(t *testing.T) {

@@ -60,21 +60,57 @@ type env struct {
 	delA, delB, delOrgA         store.DeliveryRow
 }
 
-// newEnv builds the env; opt may change the console's options.
+// newEnv builds the env with its world; opt may change the console's options.
 func newEnv(tb testing.TB, opt ...func(*console.Options)) *env {
 	tb.Helper()
+	e := openEnv(tb)
+	e.seed(tb)
+	e.start(tb, opt...)
+	return e
+}
+
+// openEnv opens a store with its clock pinned at 2024-03-01 12:00 UTC, and nothing in it.
+func openEnv(tb testing.TB) *env {
+	tb.Helper()
 	is := is.New(tb)
-	ctx := context.Background()
 	box, err := secret.NewBox(secret.Random(secret.KeySize))
 	is.NoErr(err)
 	path := filepath.Join(tb.TempDir(), "hookd.db")
-	st, err := store.Open(ctx, store.Options{Path: path, Box: box})
+	st, err := store.Open(context.Background(), store.Options{Path: path, Box: box})
 	is.NoErr(err) // open store
 	tb.Cleanup(func() { st.Close() })
 	e := &env{path: path, st: st, clock: &clock{}}
 	e.clock.ms.Store(time.Date(2024, 3, 1, 12, 0, 0, 0, time.UTC).UnixMilli())
 	st.Now = e.clock.Now
+	e.opts = console.Options{
+		Store:      st,
+		Logger:     slog.New(slog.NewTextHandler(io.Discard, nil)),
+		AdminToken: adminTok,
+		PublicURL:  "http://127.0.0.1",
+		Nudge:      func() { e.nudges.Add(1) },
+		Version:    "test",
+	}
+	return e
+}
 
+// start serves the console on the env's store.
+func (e *env) start(tb testing.TB, opt ...func(*console.Options)) {
+	tb.Helper()
+	for _, o := range opt {
+		o(&e.opts)
+	}
+	e.srv = httptest.NewServer(console.New(e.opts))
+	tb.Cleanup(e.srv.Close)
+}
+
+// seed makes the env's world. Its targets are names under .example: the handler
+// tests call nothing, and the deliveries are due only an hour after the start.
+func (e *env) seed(tb testing.TB) {
+	tb.Helper()
+	is := is.New(tb)
+	ctx := context.Background()
+	st := e.st
+	var err error
 	client := func(name string, scopes ...string) store.Credentials {
 		c, err := st.CreateClient(ctx, store.NewClient{Name: name, Scopes: scopes})
 		is.NoErr(err) // create client
@@ -131,21 +167,6 @@ func newEnv(tb testing.TB, opt ...func(*console.Options)) *env {
 		return ds[0]
 	}
 	e.delA, e.delB, e.delOrgA = first(e.hookA.UID), first(e.hookB.UID), first(e.orgHookA.UID)
-
-	e.opts = console.Options{
-		Store:      st,
-		Logger:     slog.New(slog.NewTextHandler(io.Discard, nil)),
-		AdminToken: adminTok,
-		PublicURL:  "http://127.0.0.1",
-		Nudge:      func() { e.nudges.Add(1) },
-		Version:    "test",
-	}
-	for _, o := range opt {
-		o(&e.opts)
-	}
-	e.srv = httptest.NewServer(console.New(e.opts))
-	tb.Cleanup(e.srv.Close)
-	return e
 }
 
 // rawDB opens the env's database file directly, to look at what the store wrote.

@@ -145,6 +145,10 @@ func (h *Handler) loadOrg(w http.ResponseWriter, r *http.Request, p Principal, a
 func (h *Handler) orgPage(w http.ResponseWriter, r *http.Request, status int, v orgView) {
 	ctx := r.Context()
 	var err error
+	if v.Org, err = h.st.Organisation(ctx, v.Org.ID); err != nil { // its member count after a change
+		h.internal(w, r, err)
+		return
+	}
 	if v.Settings, err = h.st.HubSettings(ctx, v.Org.ID); err != nil {
 		h.internal(w, r, err)
 		return

@@ -44,7 +44,14 @@ var funcs = template.FuncMap{
 		}
 		return strconv.FormatFloat(d.Seconds(), 'f', 1, 64) + " s"
 	},
-	"age":       age,
+	"age": age,
+	// beyond is an error text unless it only repeats the HTTP status shown beside it.
+	"beyond": func(status int, err string) string {
+		if err == "HTTP "+strconv.Itoa(status) {
+			return ""
+		}
+		return err
+	},
 	"kind":      kindWord,
 	"stateWord": stateWord,
 	"stateName": stateClass,
