@@ -282,6 +282,8 @@ List the record's webhooks, and unregister:
   curl -s -H "Authorization: Bearer $TOKEN" '%s/0000-0002-7253-3645/webhook'
   curl -i -H "Authorization: Bearer $TOKEN" -X DELETE '%s/0000-0002-7253-3645/webhook/http%%3A%%2F%%2F127.0.0.1%%3A9000%%2F0000-0002-7253-3645%%2Fupdated'
 
+Watch the deliveries in the console: %s/console/ (sign in with the client_id and client_secret above).
+
 `, version, cfg.Store.Path, c.ClientID, c.ClientSecret, c.SigningSecret,
-		c.ClientID, c.ClientSecret, api, api, api, api)
+		c.ClientID, c.ClientSecret, api, api, api, api, base)
 }
