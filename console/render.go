@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"hookd/store"
 )
 
 // pageTemplate is one page's template: the layout with the page's content.
@@ -45,6 +47,15 @@ var funcs = template.FuncMap{
 		return strconv.FormatFloat(d.Seconds(), 'f', 1, 64) + " s"
 	},
 	"age": age,
+	// upTo writes a count that stops at a cap as "more than" the cap.
+	"upTo": func(n, limit int) string {
+		if n > limit {
+			return "more than " + strconv.Itoa(limit)
+		}
+		return strconv.Itoa(n)
+	},
+	"figuresCap": func() int { return store.FiguresCap },
+	"failingCap": func() int { return store.FailingCap },
 	// beyond is an error text unless it only repeats the HTTP status shown beside it.
 	"beyond": func(status int, err string) string {
 		if err == "HTTP "+strconv.Itoa(status) {

@@ -346,18 +346,27 @@ func (s *Store) RecentAttempts(ctx context.Context, deliveryIDs []int64, limit i
 	return out, rows.Err()
 }
 
+// FiguresCap bounds the counts of an owner's deliveries and of a failing webhook's:
+// past it the overview says "more than" instead of counting a large backlog on
+// every refresh.
+const FiguresCap = 100000
+
 // OutboxFigures are the overview's counts for what one owner sees.
 type OutboxFigures struct {
-	Pending      int // awaiting their first attempt or a retry
-	Retrying     int // of Pending: those that have failed at least once
-	InFlight     int
-	Dead         int
-	OldestDueAge time.Duration // how long the oldest due delivery has been due
+	Pending  int // awaiting their first attempt or a retry
+	InFlight int
+	Dead     int
+	// Retrying is how many of Pending have failed at least once; it is counted for
+	// an owner only (for all of hookd, it would read every pending row).
+	Retrying      int
+	RetryingKnown bool
+	OldestDueAge  time.Duration // how long the oldest due delivery has been due
 }
 
 // OutboxFigures counts the deliveries an owner sees, each through an index: for all
-// of hookd the state indexes; for an owner, the pending and in-flight indexes per
-// subscription (so the cost follows the owner's own backlog, not hookd's).
+// of hookd the state indexes (as the metrics do); for an owner, the pending and
+// in-flight indexes per subscription, so the cost follows the owner's own backlog,
+// and each count stops at FiguresCap+1.
 func (s *Store) OutboxFigures(ctx context.Context, v Owner) (OutboxFigures, error) {
 	var f OutboxFigures
 	var oldest sql.NullInt64
@@ -366,21 +375,21 @@ func (s *Store) OutboxFigures(ctx context.Context, v Owner) (OutboxFigures, erro
 	if v.All() {
 		err = s.read.QueryRowContext(ctx, `SELECT
 			(SELECT count(*) FROM deliveries WHERE state = 0),
-			(SELECT count(*) FROM deliveries WHERE state = 0 AND attempts > 0),
 			(SELECT count(*) FROM deliveries WHERE state = 1),
 			(SELECT count(*) FROM deliveries WHERE state = 3),
 			(SELECT min(due_at) FROM deliveries WHERE state = 0 AND due_at <= ?)`, now).
-			Scan(&f.Pending, &f.Retrying, &f.InFlight, &f.Dead, &oldest)
+			Scan(&f.Pending, &f.InFlight, &f.Dead, &oldest)
 	} else {
+		f.RetryingKnown = true
 		err = s.read.QueryRowContext(ctx, `WITH mine AS (
 			SELECT id FROM subscriptions WHERE client_id = ?1 UNION SELECT id FROM subscriptions WHERE org_id = ?2)
 		SELECT
-			(SELECT count(*) FROM mine JOIN deliveries d ON d.subscription_id = mine.id AND d.state = 0),
-			(SELECT count(*) FROM mine JOIN deliveries d ON d.subscription_id = mine.id AND d.state = 0 AND d.attempts > 0),
-			(SELECT count(*) FROM mine JOIN deliveries d ON d.subscription_id = mine.id AND d.state = 1),
-			(SELECT count(*) FROM deliveries d WHERE d.state = 3 AND d.subscription_id IN mine),
+			(SELECT count(*) FROM (SELECT 1 FROM mine JOIN deliveries d ON d.subscription_id = mine.id AND d.state = 0 LIMIT ?4)),
+			(SELECT count(*) FROM (SELECT 1 FROM mine JOIN deliveries d ON d.subscription_id = mine.id AND d.state = 0 AND d.attempts > 0 LIMIT ?4)),
+			(SELECT count(*) FROM (SELECT 1 FROM mine JOIN deliveries d ON d.subscription_id = mine.id AND d.state = 1 LIMIT ?4)),
+			(SELECT count(*) FROM (SELECT 1 FROM deliveries d WHERE d.state = 3 AND d.subscription_id IN mine LIMIT ?4)),
 			(SELECT min(d.due_at) FROM mine JOIN deliveries d ON d.subscription_id = mine.id AND d.state = 0 AND d.due_at <= ?3)`,
-			v.ClientID, v.OrgID, now).Scan(&f.Pending, &f.Retrying, &f.InFlight, &f.Dead, &oldest)
+			v.ClientID, v.OrgID, now, FiguresCap+1).Scan(&f.Pending, &f.Retrying, &f.InFlight, &f.Dead, &oldest)
 	}
 	if err != nil {
 		return OutboxFigures{}, fmt.Errorf("outbox figures: %w", err)
@@ -394,23 +403,29 @@ func (s *Store) OutboxFigures(ctx context.Context, v Owner) (OutboxFigures, erro
 // FailingWebhook is an endpoint that has been failing, for the overview.
 type FailingWebhook struct {
 	WebhookRow
-	Retrying   int    // deliveries waiting for a retry
-	Dead       int    // dead deliveries
-	LastStatus int    // of the latest failed attempt of a waiting delivery
+	Retrying   int    // deliveries waiting for a retry (at most FailingCap+1)
+	Dead       int    // dead deliveries (at most FailingCap+1)
+	LastStatus int    // of the last failed attempt of one waiting delivery
 	LastError  string // idem
 }
 
+// FailingCap bounds the counts of a failing webhook's deliveries, which the
+// overview reads for each failing webhook on every refresh.
+const FailingCap = 1000
+
 // FailingWebhooks lists the subscriptions an owner sees that are failing now, the
 // longest-failing first, at most limit. They are found through a partial index
-// that holds only failing subscriptions.
+// that holds only failing subscriptions; the answer shown is that of one waiting
+// delivery, found without reading the others.
 func (s *Store) FailingWebhooks(ctx context.Context, v Owner, limit int) ([]FailingWebhook, error) {
 	conds, args := v.where([]string{"s.failing_since IS NOT NULL"}, nil)
+	args = append([]any{FailingCap + 1}, args...)
 	args = append(args, limit)
 	rows, err := s.read.QueryContext(ctx, "SELECT "+webhookRowColumns+`,
-		(SELECT count(*) FROM deliveries d WHERE d.subscription_id = s.id AND d.state = 0 AND d.attempts > 0),
-		(SELECT count(*) FROM deliveries d WHERE d.state = 3 AND d.subscription_id = s.id),
-		coalesce((SELECT d.last_status FROM deliveries d WHERE d.subscription_id = s.id AND d.state = 0 AND d.attempts > 0 ORDER BY d.id DESC LIMIT 1), 0),
-		coalesce((SELECT d.last_error FROM deliveries d WHERE d.subscription_id = s.id AND d.state = 0 AND d.attempts > 0 ORDER BY d.id DESC LIMIT 1), '')`+
+		(SELECT count(*) FROM (SELECT 1 FROM deliveries d WHERE d.subscription_id = s.id AND d.state = 0 AND d.attempts > 0 LIMIT ?)),
+		(SELECT count(*) FROM (SELECT 1 FROM deliveries d WHERE d.state = 3 AND d.subscription_id = s.id LIMIT ?1)),
+		coalesce((SELECT d.last_status FROM deliveries d WHERE d.subscription_id = s.id AND d.state = 0 AND d.attempts > 0 LIMIT 1), 0),
+		coalesce((SELECT d.last_error FROM deliveries d WHERE d.subscription_id = s.id AND d.state = 0 AND d.attempts > 0 LIMIT 1), '')`+
 		webhookRowFrom+whereClause(conds)+" ORDER BY s.failing_since, s.id LIMIT ?", args...)
 	if err != nil {
 		return nil, fmt.Errorf("failing webhooks: %w", err)

@@ -460,3 +460,45 @@ func TestUpgradeToConsole(t *testing.T) {
 	_, err = st.SignInClient(ctx, c.ID, c.Secret, store.SessionSpec{IDHash: secret.Hash("x"), CSRF: "t", MaxAge: time.Hour, Idle: time.Hour})
 	is.NoErr(err) // the old client signs in to the console
 }
+
+// TestFailingWebhooks finds the failing endpoints through their index and counts
+// each one's deliveries only up to FailingCap+1.
+func TestFailingWebhooks(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	st := newStore(t)
+	movable(st)
+	f := newFixture(t, st)
+	var events []store.Event
+	for i := range store.FailingCap + 5 {
+		events = append(events, store.Event{Orcid: memberOrcid(i)})
+	}
+	_, err := st.Intake(ctx, "", "", events, 0)
+	is.NoErr(err)
+	claimed, err := st.Claim(ctx, 10*store.FailingCap, time.Minute)
+	is.NoErr(err)
+	var outs []store.Outcome
+	for _, c := range claimed {
+		kind := store.OutcomeReleased
+		if c.Target.SubscriptionID == f.platform.ID {
+			kind = store.OutcomeDead
+		}
+		outs = append(outs, store.Outcome{DeliveryID: c.ID, SubscriptionID: c.Target.SubscriptionID, Kind: kind, Attempt: c.Attempt,
+			StartedAt: st.Now(), Status: 502, Error: "HTTP 502", RetryAt: st.Now().Add(time.Hour)})
+	}
+	is.NoErr(st.RecordOutcomes(ctx, outs))
+
+	failing, err := st.FailingWebhooks(ctx, store.Owner{}, 5)
+	is.NoErr(err)
+	is.Equal(len(failing), 1)                     // the platform webhook
+	is.Equal(failing[0].UID, f.platform.UID)      //
+	is.Equal(failing[0].Dead, store.FailingCap+1) // counted up to the cap
+	is.Equal(failing[0].Retrying, 0)              //
+	mine, err := st.FailingWebhooks(ctx, store.Owner{ClientID: f.b.ID}, 5)
+	is.NoErr(err)
+	is.Equal(len(mine), 0) // not client b's
+	figs, err := st.OutboxFigures(ctx, store.Owner{ClientID: f.a.ID})
+	is.NoErr(err)
+	is.Equal(figs.Dead, store.FailingCap+5) // an owner's counts go further
+	is.True(figs.RetryingKnown)
+}
