@@ -349,7 +349,7 @@ func (s *Store) RecentAttempts(ctx context.Context, deliveryIDs []int64, limit i
 // FiguresCap bounds the counts of an owner's deliveries and of a failing webhook's:
 // past it the overview says "more than" instead of counting a large backlog on
 // every refresh.
-const FiguresCap = 100000
+const FiguresCap = 10000
 
 // OutboxFigures are the overview's counts for what one owner sees.
 type OutboxFigures struct {
