@@ -178,6 +178,8 @@ type axeResult struct {
 // critical violation (the others are logged).
 func accessible(t *testing.T, ctx context.Context, name string) {
 	t.Helper()
+	ctx, cancel := context.WithTimeout(ctx, stepLimit)
+	defer cancel()
 	loaded, err := chromedp.Run(ctx, chromedp.Evaluate[bool](axeSource+";\ntypeof axe === 'object'"))
 	if err != nil || !loaded {
 		t.Fatalf("%s: load axe-core: %v", name, err)
@@ -203,9 +205,15 @@ func accessible(t *testing.T, ctx context.Context, name string) {
 	}
 }
 
+// stepLimit bounds one step on a page, so a wait that cannot succeed fails the test
+// instead of using up the whole browser session.
+const stepLimit = 30 * time.Second
+
 // do runs steps on the tab, failing the test on an error.
 func do(t *testing.T, ctx context.Context, what string, steps ...chromedp.Action[chromedp.Void]) {
 	t.Helper()
+	ctx, cancel := context.WithTimeout(ctx, stepLimit)
+	defer cancel()
 	if err := chromedp.Do(ctx, steps...); err != nil {
 		t.Fatalf("%s: %v", what, err)
 	}
@@ -214,6 +222,8 @@ func do(t *testing.T, ctx context.Context, what string, steps ...chromedp.Action
 // get runs an action that returns a value.
 func get[T any](t *testing.T, ctx context.Context, what string, a chromedp.Action[T]) T {
 	t.Helper()
+	ctx, cancel := context.WithTimeout(ctx, stepLimit)
+	defer cancel()
 	v, err := chromedp.Run(ctx, a)
 	if err != nil {
 		t.Fatalf("%s: %v", what, err)
@@ -411,6 +421,13 @@ func TestBrowser(t *testing.T) {
 		do(t, tab, "B's webhook", chromedp.Navigate(s.url+"/console/webhooks/"+s.hookB.UID), chromedp.WaitVisible(css("h1")))
 		is.True(strings.Contains(text(t, tab), "Not found")) // as if it did not exist
 		accessible(t, tab, "not found")
+		do(t, tab, "its own client", chromedp.Navigate(s.url+"/console/clients"), chromedp.WaitVisible(css("table")))
+		is.Equal(get(t, tab, "rows", chromedp.Evaluate[int](`document.querySelectorAll("tbody tr").length`)), 1) // itself only
+		accessible(t, tab, "clients")
+		do(t, tab, "rotate: asked first", chromedp.Click(css(`form[action$="/rotate"] button`)), chromedp.WaitVisible(css(`form.buttons button`)))
+		is.True(strings.Contains(text(t, tab), "The old one stops working at once"))
+		accessible(t, tab, "confirm")
+		do(t, tab, "cancel", chromedp.Click(css(`main a[href="/console/clients"]`)), chromedp.WaitVisible(css("table")))
 	})
 
 	t.Run("a POST without the CSRF token is refused", func(t *testing.T) {

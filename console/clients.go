@@ -31,7 +31,6 @@ type clientsView struct {
 	Rotated     *store.Credentials
 	SelfRotated bool
 	Removed     bool
-	RemoveError map[string]string // by client id
 }
 
 func (h *Handler) handleClients() http.Handler {
@@ -187,6 +186,10 @@ func (h *Handler) handleClientAction() http.Handler {
 			return
 		}
 		v := clientsView{Principal: p}
+		if r.PostFormValue("confirm") != "yes" {
+			h.confirmPage(w, r, act, c)
+			return
+		}
 		switch act {
 		case ActRotate:
 			creds, err := h.st.RotateClientSecret(ctx, c.ID, "")
@@ -206,11 +209,6 @@ func (h *Handler) handleClientAction() http.Handler {
 			}
 			h.clientsPage(w, r, http.StatusOK, v)
 		case ActRemove:
-			if r.PostFormValue("confirm") != "yes" {
-				v.RemoveError = map[string]string{c.ID: errNoConfirm.Error()}
-				h.clientsPage(w, r, http.StatusBadRequest, v)
-				return
-			}
 			if err := h.st.RemoveClient(ctx, c.ID); err != nil {
 				h.internal(w, r, err)
 				return
@@ -219,4 +217,31 @@ func (h *Handler) handleClientAction() http.Handler {
 			redirectDone(w, r, "/console/clients", "removed")
 		}
 	})
+}
+
+// confirmView is the page that asks before a change that cannot be undone.
+type confirmView struct {
+	Heading, Message string
+	Action, Button   string
+	Cancel           string
+	Danger           bool
+}
+
+// confirmPage asks the reader to confirm rotating or removing a client's secret:
+// either breaks whatever uses the client until it is given the new credentials.
+func (h *Handler) confirmPage(w http.ResponseWriter, r *http.Request, act Action, c store.Client) {
+	v := confirmView{Action: r.URL.Path, Cancel: "/console/clients"}
+	self := c.ID == sessionOf(r).principal.ClientID
+	switch act {
+	case ActRotate:
+		v.Heading, v.Button = "Rotate the secret of “"+c.Name+"”?", "Rotate the secret"
+		v.Message = "hookd makes a new secret and shows it once. The old one stops working at once: the client's tokens are revoked and its console sessions end."
+		if self {
+			v.Message += " That includes this session: sign in again with the new secret."
+		}
+	case ActRemove:
+		v.Heading, v.Button, v.Danger = "Remove “"+c.Name+"”?", "Remove the client", true
+		v.Message = "The client is deleted with its tokens, its webhooks and their deliveries, and its console sessions. This cannot be undone."
+	}
+	h.render(w, r, http.StatusOK, "confirm", v.Heading, v)
 }

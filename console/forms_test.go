@@ -190,9 +190,15 @@ func TestOrganisationAndClientForms(t *testing.T) {
 		is.Equal(staff.signIn(t, id, m[1]).status, http.StatusSeeOther) // the new sign-in works
 		is.True(strings.Contains(staff.get(t, "/console/").body, "organisation staff · University A"))
 
+		p = u.post(t, "/console/clients/"+id+"/rotate", nil)
+		is.Equal(p.status, http.StatusOK)
+		is.True(strings.Contains(p.body, "<h1>Rotate the secret of “uni-a-it”?</h1>")) // asked first
+		is.Equal(staff.get(t, "/console/").status, http.StatusOK)                      // nothing changed yet
 		p = u.post(t, "/console/clients/"+id+"/remove", nil)
-		is.Equal(p.status, http.StatusBadRequest)
-		is.True(besideField(p.body, "rm-"+id, "tick the box to confirm")) // removal needs the box
+		is.Equal(p.status, http.StatusOK)
+		is.True(strings.Contains(p.body, "<h1>Remove “uni-a-it”?</h1>"))                      // asked first
+		is.True(strings.Contains(p.body, `<input type="hidden" name="confirm" value="yes">`)) // with the confirming form
+		is.Equal(staff.get(t, "/console/").status, http.StatusOK)                             // nothing changed yet
 		p = u.post(t, "/console/clients/"+id+"/remove", url.Values{"confirm": {"yes"}})
 		is.Equal(p.status, http.StatusSeeOther)
 		is.Equal(staff.get(t, "/console/").status, http.StatusSeeOther) // its session ended with it

@@ -82,9 +82,9 @@ func TestPagesAuthorisation(t *testing.T) {
 
 		{"clients", "GET", func(*env) string { return "/console/clients" }, nil, "", [4]int{200, 200, 200, 200}},
 		{"create a client", "POST", func(*env) string { return "/console/clients" }, url.Values{"name": {"new"}, "scope_webhook": {"on"}}, "", [4]int{201, 201, 403, 403}},
-		{"rotate A's secret", "POST", func(e *env) string { return "/console/clients/" + e.a.ID + "/rotate" }, nil, "", [4]int{200, 200, 200, 404}},
-		{"rotate B's secret", "POST", func(e *env) string { return "/console/clients/" + e.b.ID + "/rotate" }, nil, "", [4]int{200, 200, 404, 404}},
-		{"rotate staff A's secret", "POST", func(e *env) string { return "/console/clients/" + e.staffA.ID + "/rotate" }, nil, "", [4]int{200, 200, 404, 200}},
+		{"rotate A's secret", "POST", func(e *env) string { return "/console/clients/" + e.a.ID + "/rotate" }, url.Values{"confirm": {"yes"}}, "", [4]int{200, 200, 200, 404}},
+		{"rotate B's secret", "POST", func(e *env) string { return "/console/clients/" + e.b.ID + "/rotate" }, url.Values{"confirm": {"yes"}}, "", [4]int{200, 200, 404, 404}},
+		{"rotate staff A's secret", "POST", func(e *env) string { return "/console/clients/" + e.staffA.ID + "/rotate" }, url.Values{"confirm": {"yes"}}, "", [4]int{200, 200, 404, 200}},
 		{"remove A", "POST", func(e *env) string { return "/console/clients/" + e.a.ID + "/remove" }, url.Values{"confirm": {"yes"}}, "", [4]int{303, 303, 403, 404}},
 		{"remove B", "POST", func(e *env) string { return "/console/clients/" + e.b.ID + "/remove" }, url.Values{"confirm": {"yes"}}, "", [4]int{303, 303, 404, 404}},
 

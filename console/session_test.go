@@ -193,7 +193,7 @@ func TestSessionEnds(t *testing.T) {
 	t.Run("when it rotates its own secret", func(t *testing.T) {
 		is := is.New(t)
 		u := e.as(t, "staffA")
-		p := u.post(t, "/console/clients/"+e.staffA.ID+"/rotate", nil)
+		p := u.post(t, "/console/clients/"+e.staffA.ID+"/rotate", url.Values{"confirm": {"yes"}})
 		is.Equal(p.status, http.StatusOK)
 		is.True(strings.Contains(p.body, "your session has ended")) // said
 		is.True(!strings.Contains(p.body, "Sign out"))              // shown signed out
