@@ -41,6 +41,7 @@ func (e *env) clientAdd(ctx context.Context, args []string) error {
 	id := fs.String("id", "", "client id to use (default: a new APP-XXXXXXXXXXXXXXXX)")
 	sec := fs.String("secret", "", "client secret to use (default: a new random one)")
 	email := fs.String("email", "", "contact address, told when hookd deactivates one of the client's webhooks")
+	org := fs.String("org", "", "organisation (id or name) whose staff this client is: it signs in to the console for it")
 	asJSON := fs.Bool("json", false, "print the credentials as JSON")
 	if _, err := e.parse(fs, args, 0, 0); err != nil {
 		return err
@@ -60,7 +61,17 @@ func (e *env) clientAdd(ctx context.Context, args []string) error {
 		return err
 	}
 	defer st.Close()
-	c, err := st.CreateClient(ctx, store.NewClient{ID: *id, Name: *name, Secret: *sec, Scopes: sc, Email: *email})
+	nc := store.NewClient{ID: *id, Name: *name, Secret: *sec, Scopes: sc, Email: *email}
+	var c store.Credentials
+	if *org != "" {
+		o, ferr := findOrg(ctx, st, *org)
+		if ferr != nil {
+			return fmt.Errorf("client add: -org: %w", ferr)
+		}
+		c, err = st.CreateOrgClient(ctx, o.ID, nc)
+	} else {
+		c, err = st.CreateClient(ctx, nc)
+	}
 	if err != nil {
 		return flagError("client add", err, clientFlags)
 	}

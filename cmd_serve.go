@@ -13,6 +13,7 @@ import (
 	"runtime/debug"
 	"time"
 
+	"hookd/console"
 	"hookd/dispatch"
 	"hookd/httpapi"
 	"hookd/metrics"
@@ -152,7 +153,12 @@ func (e *env) serve(ctx context.Context, cfg Config, onListen func(base string, 
 		ready = func(context.Context) error { return nil } // no loop to watch
 		alive = ready
 	}
+	cons := console.New(console.Options{
+		Store: st, Logger: log, AdminToken: adminToken, PublicURL: public, Version: version,
+		AllowPrivateTargets: cfg.Delivery.AllowPrivateTargets, CoalesceWindow: cfg.Delivery.CoalesceWindow.Duration, Nudge: disp.Nudge,
+	})
 	api := httpapi.NewServer(httpapi.Options{
+		Console:             cons,
 		AdminToken:          adminToken,
 		Logger:              log,
 		Store:               st,
@@ -390,11 +396,14 @@ List the record's webhooks, and unregister:
   curl -s -H "Authorization: Bearer $TOKEN" '%s/%s/webhook'
   curl -i -H "Authorization: Bearer $TOKEN" -X DELETE '%s'
 
+Watch the deliveries in the console: %s/console/ (sign in with the client_id and
+client_secret above; the inbox page shows what the inbox got, live).
+
 `, version, cfg.Store.Path, c.ClientID, c.ClientSecret, c.SigningSecret, base,
 		c.ClientID, c.ClientSecret, api,
 		record, devInbox, webhook,
 		record, base,
 		devInbox, devInbox,
 		devInbox, devInbox,
-		api, record, webhook)
+		api, record, webhook, base)
 }

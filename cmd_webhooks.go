@@ -175,7 +175,7 @@ func (e *env) webhookSetActive(ctx context.Context, cmd string, args []string, a
 		return err
 	}
 	defer st.Close()
-	s, err := st.SetSubscriptionActive(ctx, pos[0], active)
+	s, err := st.SetSubscriptionActive(ctx, pos[0], active, store.ReasonOperator)
 	if err != nil {
 		return fmt.Errorf("%s: %w", cmd, err)
 	}

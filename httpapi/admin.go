@@ -109,7 +109,7 @@ func (s *Server) handleAdminWebhook() http.Handler {
 // activates any webhook; hookd's own upstream registration is a 409.
 func (s *Server) handleAdminWebhookActive(active bool) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		sub, err := s.store.SetSubscriptionActive(r.Context(), params(r).ByName("id"), active)
+		sub, err := s.store.SetSubscriptionActive(r.Context(), params(r).ByName("id"), active, store.ReasonOperator)
 		if err != nil {
 			s.writeProblem(w, r, err, nil)
 			return

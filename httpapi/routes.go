@@ -68,6 +68,15 @@ func (s *Server) routes() {
 		}
 	}
 
+	// The web console (package console), and the root that leads to it.
+	if s.opts.Console != nil {
+		fixed(get, "/", http.RedirectHandler("/console/", http.StatusFound))
+		fixed(get, "/console", http.RedirectHandler("/console/", http.StatusMovedPermanently))
+		for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodPost} {
+			fixed(m, "/console/*path", s.opts.Console)
+		}
+	}
+
 	// ORCID-compatible webhook registration, routed on the escaped path (serveORCID)
 	// because the callback segment holds percent-encoded slashes. ORCID's PUT has no
 	// body: one beyond a few bytes is refused before anything is registered.

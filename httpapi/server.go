@@ -45,6 +45,8 @@ type Options struct {
 	Ready func(ctx context.Context) error
 	// Inbox, when set, serves the inbox (/inbox/{name}/…, inbox.go).
 	Inbox *InboxOptions
+	// Console, when set, serves the web console under /console/ (GET / leads there).
+	Console http.Handler
 }
 
 // Server is the HTTP handler of hookd.

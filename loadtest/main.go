@@ -52,7 +52,7 @@ func main() {
 type options struct {
 	subs, events, concurrency, ports int
 	rate, latencySeconds, probe      int
-	probeOnly                        bool
+	probeOnly, console               bool
 	steady                           time.Duration
 	hookd, dir                       string
 	synchronous                      string
@@ -72,6 +72,7 @@ func run() error {
 	flag.StringVar(&o.hookd, "hookd", "", "hookd binary to test (default: build the module in the current folder)")
 	flag.StringVar(&o.dir, "dir", "", "working folder (default: a new temporary folder, removed at the end)")
 	flag.StringVar(&o.synchronous, "synchronous", "full", "store.synchronous of the hookd under test")
+	flag.BoolVar(&o.console, "console", false, "during the drain, load the console's overview once a second (signed in as the operator)")
 	flag.Parse()
 	if o.subs < 1 || o.events < 1 || o.concurrency < 1 || o.ports < 1 || o.rate < 1 || o.latencySeconds < 1 {
 		return errors.New("every count must be positive")
@@ -278,9 +279,21 @@ func run() error {
 	defer h.stop()
 	report.add("hookd start-up with that backlog", "%s to READY", h.startup.Round(time.Millisecond))
 	hookdCPU, recvCPU := cpuTime(h.cmd.Process.Pid), cpuTime(recv.Process.Pid)
+	stopConsole, consoleDone := make(chan struct{}), make(chan error, 1)
+	var consoleLat latencies
+	if o.console {
+		go func() { var err error; consoleLat, err = refreshConsole(ctx, h.url, stopConsole); consoleDone <- err }()
+	}
 	st, err := waitQuiet(ctx, client, control, 2*time.Second, 5*time.Minute)
+	close(stopConsole)
 	if err != nil {
 		return err
+	}
+	if o.console {
+		if err := <-consoleDone; err != nil {
+			return err
+		}
+		report.add("console overview during the drain", "loaded once a second: %d loads, p50 %s max %s", len(consoleLat), consoleLat.p(50), consoleLat.max())
 	}
 	want := int64(min(o.events, o.subs))
 	if st.Count < want {
@@ -651,11 +664,16 @@ workers = %d
 per_host = %d
 tick = "1s"
 retention = "1m"
-%s[log]
+%s[auth]
+admin_token_file = %q
+[log]
 format = "json"
 level = "warn"
-`, db, o.synchronous, o.concurrency, perHost, pausedKey)
+`, db, o.synchronous, o.concurrency, perHost, pausedKey, filepath.Join(o.dir, "admin-token"))
 	if err := os.WriteFile(cfg, []byte(conf), 0o600); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(filepath.Join(o.dir, "admin-token"), []byte(consoleToken+"\n"), 0o600); err != nil {
 		return nil, err
 	}
 	h := &hookd{db: db, done: make(chan struct{})}

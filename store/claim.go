@@ -218,6 +218,9 @@ func (s *Store) Exchange(ctx context.Context, outcomes []Outcome, limit int, lea
 		if err := s.record(ctx, tx, outcomes, now); err != nil {
 			return fmt.Errorf("record outcomes: %w", err)
 		}
+		if err := s.addStats(ctx, tx, outcomes, now); err != nil {
+			return err
+		}
 		if limit <= 0 {
 			return nil
 		}

@@ -202,6 +202,11 @@ func (s *Store) DeleteOrganisation(ctx context.Context, id int64) error {
 		if err := s.removeSubscriptionsWhere(ctx, tx, now, "org_id = ?", id); err != nil {
 			return err
 		}
+		// Its staff clients go with it (a trigger of the schema deletes them): what
+		// they registered is removed first, keeping its history, as RemoveClient does.
+		if err := s.removeSubscriptionsWhere(ctx, tx, now, "client_id IN (SELECT client_id FROM client_orgs WHERE org_id = ?)", id); err != nil {
+			return err
+		}
 		if _, err := tx.ExecContext(ctx, "DELETE FROM organisations WHERE id = ?", id); err != nil {
 			return err
 		}

@@ -279,7 +279,7 @@ func TestReplaySaysWhy(t *testing.T) {
 	_, err = h.st.Replay(ctx, store.DeliveryFilter{})
 	is.True(errors.Is(err, store.ErrInvalid)) // a bulk replay needs since
 
-	_, err = h.st.SetSubscriptionActive(ctx, h.platUID, false)
+	_, err = h.st.SetSubscriptionActive(ctx, h.platUID, false, store.ReasonOperator)
 	is.NoErr(err) // an operator deactivates the platform webhook
 	_, err = h.st.Replay(ctx, store.DeliveryFilter{ID: plat.ID})
 	is.True(errors.Is(err, store.ErrDeactivated)) // says it is deactivated

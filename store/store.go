@@ -64,6 +64,7 @@ type Store struct {
 	// that uses them; prepared lists them all for Close.
 	intake      intakeStmts
 	claim       claimStmts
+	stats       statsStmts
 	subs        subscriptionStmts
 	groupSQL    groupStmts
 	loadTargets *sql.Stmt
@@ -156,7 +157,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("open store %s: %w", opts.Path, Classify(err))
 	}
 
-	for _, prepare := range []func(context.Context) error{s.prepareIntake, s.prepareClaim, s.prepareTargets, s.prepareSubscriptions, s.prepareGroup} {
+	for _, prepare := range []func(context.Context) error{s.prepareIntake, s.prepareClaim, s.prepareTargets, s.prepareSubscriptions, s.prepareGroup, s.prepareStats} {
 		if err := prepare(ctx); err != nil {
 			write.Close()
 			return nil, err

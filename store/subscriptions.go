@@ -320,8 +320,8 @@ func (s *Store) Subscriptions(ctx context.Context, f SubscriptionFilter) ([]Subs
 
 // Operator actions: what an operator may do to any subscription, whoever owns it.
 
-// reasonOperator is the reason of a subscription an operator deactivated.
-const reasonOperator = "deactivated by an operator"
+// ReasonOperator is the reason of a subscription an operator deactivated.
+const ReasonOperator = "deactivated by an operator"
 
 // Subscription returns any subscription by its public id. One that was removed is
 // NotFound, saying when it was removed.
@@ -363,10 +363,12 @@ func operated(ctx context.Context, tx *sql.Tx, uid string) (Subscription, error)
 	return sub, nil
 }
 
-// SetSubscriptionActive deactivates or activates any subscription, as an operator.
-// A deactivation gives the reason "deactivated by an operator" and makes its pending
-// deliveries dead (replayable); activating does not send them by itself.
-func (s *Store) SetSubscriptionActive(ctx context.Context, uid string, active bool) (Subscription, error) {
+// SetSubscriptionActive deactivates or activates any subscription but hookd's own
+// upstream registration (whoever may do so is the caller's to decide). A
+// deactivation gives reason (ReasonOperator for an operator's, "" for the owner's
+// own, as the platform API's) and makes its pending deliveries dead (replayable);
+// activating does not send them by itself.
+func (s *Store) SetSubscriptionActive(ctx context.Context, uid string, active bool, reason string) (Subscription, error) {
 	now := ms(s.Now())
 	var sub Subscription
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
@@ -378,7 +380,7 @@ func (s *Store) SetSubscriptionActive(ctx context.Context, uid string, active bo
 		case active && !cur.Active:
 			err = s.reactivate(ctx, tx, cur.ID, now)
 		case !active && cur.Active:
-			err = s.deactivate(ctx, tx, cur.ID, reasonOperator, now)
+			err = s.deactivate(ctx, tx, cur.ID, reason, now)
 		}
 		if err != nil {
 			return err

@@ -8,16 +8,21 @@ import (
 )
 
 // ParseTime reads a point in time as people give one to hookd's fronts (a replay's
-// or a list's since, a purge's before): an RFC 3339 time, a date (midnight in loc),
-// or a duration meaning that long before now ("90m", "2h", "7d"). A bad value is an
+// or a list's since, a purge's before): an RFC 3339 time, a date (midnight in loc)
+// or a date and time without a zone (in loc), or a duration meaning that long
+// before now ("90m", "2h", "7d"). A bad value is an
 // Invalid error about field that shows the forms, never a Go layout.
 func ParseTime(field, s string, now time.Time, loc *time.Location) (time.Time, error) {
 	s = strings.TrimSpace(s)
 	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
 		return t, nil
 	}
-	if t, err := time.ParseInLocation(time.DateOnly, s, loc); err == nil {
-		return t, nil
+	// A date, or a date and time without a zone (as an HTML datetime-local field
+	// gives it), in loc.
+	for _, layout := range []string{time.DateOnly, "2006-01-02T15:04", "2006-01-02 15:04", "2006-01-02T15:04:05", time.DateTime} {
+		if t, err := time.ParseInLocation(layout, s, loc); err == nil {
+			return t, nil
+		}
 	}
 	if d, ok := parseAgo(s); ok {
 		return now.Add(-d), nil

@@ -1,4 +1,4 @@
--- hookd schema, version 8: the inbox, a receiver built into hookd for developers
+-- hookd schema, version 7: the inbox, a receiver built into hookd for developers
 -- (/inbox/{name}/…). Times are unix milliseconds.
 
 -- How an inbox answers, as its developer set it; an inbox without a row answers 204.

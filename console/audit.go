@@ -1,0 +1,45 @@
+package console
+
+import (
+	"net/http"
+	"strconv"
+	"strings"
+
+	"hookd/store"
+)
+
+type auditView struct {
+	Principal Principal
+	Actor     string
+	Action    string
+	Rows      []store.AuditEntry
+	Pager     pager
+	Filtered  bool
+}
+
+func (h *Handler) handleAudit() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := sessionOf(r).principal
+		if !h.may(w, r, p, PageAudit, ActView, Object{}) {
+			return
+		}
+		qs := r.URL.Query()
+		v := auditView{Principal: p, Actor: strings.TrimSpace(qs.Get("actor")), Action: strings.TrimSpace(qs.Get("action"))}
+		v.Filtered = v.Actor != "" || v.Action != ""
+		rows, err := h.st.AuditLog(r.Context(), store.AuditQuery{Visible: p.Owner(), Actor: v.Actor, Action: v.Action,
+			Before: cursorInt(qs, "before"), Limit: pageSize + 1})
+		if err != nil {
+			h.internal(w, r, err)
+			return
+		}
+		more := len(rows) > pageSize
+		next := ""
+		if more {
+			rows = rows[:pageSize]
+			next = strconv.FormatInt(rows[len(rows)-1].ID, 10)
+		}
+		v.Rows = rows
+		v.Pager = newPager("Audit log", "/console/audit", qs, "before", more, next)
+		h.render(w, r, http.StatusOK, "audit", "Audit log", v)
+	})
+}

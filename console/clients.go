@@ -1,0 +1,247 @@
+package console
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"hookd/store"
+)
+
+type clientForm struct {
+	Name   string
+	Email  string
+	Org    string
+	Scopes map[string]bool
+}
+
+type clientsView struct {
+	Principal Principal
+	Rows      []store.ClientRow
+	Pager     pager
+	Form      clientForm
+	Errors    formErrors
+	Orgs      []option
+	Scopes    []string
+	// A secret shown once: of a client just made (Created) or rotated (Rotated).
+	Created     *store.Credentials
+	CreatedOrg  string
+	Rotated     *store.Credentials
+	SelfRotated bool
+	Removed     bool
+}
+
+func (h *Handler) handleClients() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := sessionOf(r).principal
+		if !h.may(w, r, p, PageClients, ActView, Object{}) {
+			return
+		}
+		h.clientsPage(w, r, http.StatusOK, clientsView{Principal: p, Removed: r.URL.Query().Get("done") == "removed"})
+	})
+}
+
+// clientsPage renders the clients the principal may see (an operator: all; anyone
+// else: itself), a page at a time.
+func (h *Handler) clientsPage(w http.ResponseWriter, r *http.Request, status int, v clientsView) {
+	ctx := r.Context()
+	all, err := h.st.ConsoleClients(ctx)
+	if err != nil {
+		h.internal(w, r, err)
+		return
+	}
+	qs := r.URL.Query()
+	after := qs.Get("after")
+	skip := after != ""
+	for _, c := range all {
+		if skip {
+			skip = c.ID != after
+			continue
+		}
+		if allowed(v.Principal, PageClients, ActView, Object{ClientID: c.ID}) {
+			v.Rows = append(v.Rows, c)
+		}
+	}
+	more := len(v.Rows) > pageSize
+	next := ""
+	if more {
+		v.Rows = v.Rows[:pageSize]
+		next = v.Rows[pageSize-1].ID
+	}
+	v.Pager = newPager("Clients", "/console/clients", qs, "after", more, next)
+	if v.Errors == nil {
+		v.Errors = formErrors{}
+		v.Form.Scopes = map[string]bool{store.ScopeWebhook: true}
+	}
+	v.Scopes = store.KnownScopes
+	if v.Principal.Operator() {
+		orgs, err := h.st.Organisations(ctx)
+		if err != nil {
+			h.internal(w, r, err)
+			return
+		}
+		for _, o := range orgs {
+			id := strconv.FormatInt(o.ID, 10)
+			v.Orgs = append(v.Orgs, option{Value: id, Label: o.Name, Selected: id == v.Form.Org})
+		}
+	}
+	h.render(w, r, status, "clients", "Clients", v)
+}
+
+// scopeField is a scope's checkbox name in the form ("/webhook" is scope_webhook).
+func scopeField(scope string) string { return "scope_" + strings.TrimPrefix(scope, "/") }
+
+func (h *Handler) handleClientCreate() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := sessionOf(r).principal
+		if !h.may(w, r, p, PageClients, ActCreate, Object{}) {
+			return
+		}
+		ctx := r.Context()
+		f := clientForm{Name: strings.TrimSpace(r.PostFormValue("name")), Email: strings.TrimSpace(r.PostFormValue("email")),
+			Org: r.PostFormValue("org"), Scopes: map[string]bool{}}
+		nc := store.NewClient{Name: f.Name, Email: f.Email}
+		for _, sc := range store.KnownScopes {
+			if r.PostFormValue(scopeField(sc)) == "on" {
+				f.Scopes[sc] = true
+				nc.Scopes = append(nc.Scopes, sc)
+			}
+		}
+		v := clientsView{Principal: p, Form: f, Errors: formErrors{}}
+		var orgID int64
+		if f.Org != "" {
+			id, err := strconv.ParseInt(f.Org, 10, 64)
+			if err != nil || id <= 0 {
+				v.Errors["org"] = "choose an organisation from the list"
+				h.clientsPage(w, r, http.StatusBadRequest, v)
+				return
+			}
+			orgID = id
+		}
+		var creds store.Credentials
+		var err error
+		if orgID != 0 {
+			creds, err = h.st.CreateOrgClient(ctx, orgID, nc)
+		} else {
+			creds, err = h.st.CreateClient(ctx, nc)
+		}
+		if err != nil {
+			if errors.Is(err, store.ErrNotFound) {
+				v.Errors["org"] = "there is no such organisation"
+				h.clientsPage(w, r, http.StatusBadRequest, v)
+				return
+			}
+			if errors.Is(err, store.ErrConflict) {
+				// The console never sets an id: the name is what is taken.
+				v.Errors["name"] = "a client named " + strconv.Quote(f.Name) + " already exists"
+				h.clientsPage(w, r, http.StatusBadRequest, v)
+				return
+			}
+			if v.Errors.fromStore(err, map[string]string{"client name": "name", "client e-mail": "email"}) {
+				h.clientsPage(w, r, http.StatusBadRequest, v)
+				return
+			}
+			h.internal(w, r, err)
+			return
+		}
+		v.Created = &creds
+		if orgID != 0 {
+			if o, err := h.st.Organisation(ctx, orgID); err == nil {
+				v.CreatedOrg = o.Name
+			}
+		}
+		h.audit(r, p, "client.create", creds.ID, Object{ClientID: creds.ID, OrgID: orgID}, creds.Name+" "+strings.Join(creds.Scopes, " "))
+		v.Errors, v.Form = nil, clientForm{}
+		h.clientsPage(w, r, http.StatusCreated, v)
+	})
+}
+
+func (h *Handler) handleClientAction() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := sessionOf(r).principal
+		id := r.PathValue("id")
+		var act Action
+		switch r.PathValue("action") {
+		case "rotate":
+			act = ActRotate
+		case "remove":
+			act = ActRemove
+		default:
+			h.notFound(w, r)
+			return
+		}
+		if !h.may(w, r, p, PageClients, act, Object{ClientID: id}) {
+			return
+		}
+		ctx := r.Context()
+		c, err := h.st.Client(ctx, id)
+		if errors.Is(err, store.ErrNotFound) || (err == nil && c.ID != id) {
+			h.notFound(w, r)
+			return
+		}
+		if err != nil {
+			h.internal(w, r, err)
+			return
+		}
+		v := clientsView{Principal: p}
+		if r.PostFormValue("confirm") != "yes" {
+			h.confirmPage(w, r, act, c)
+			return
+		}
+		switch act {
+		case ActRotate:
+			creds, err := h.st.RotateClientSecret(ctx, c.ID, "")
+			if err != nil {
+				h.internal(w, r, err)
+				return
+			}
+			h.audit(r, p, "client.rotate", c.ID, Object{ClientID: c.ID}, "")
+			v.Rotated = &creds
+			if c.ID == p.ClientID {
+				// The new secret ends this very session: show the secret, signed out.
+				v.SelfRotated = true
+				h.setCookie(w, sessionCookie, "", -1)
+				r = r.WithContext(context.WithValue(ctx, sessionKey{}, (*session)(nil)))
+				h.render(w, r, http.StatusOK, "clients", "Your new secret", v)
+				return
+			}
+			h.clientsPage(w, r, http.StatusOK, v)
+		case ActRemove:
+			if err := h.st.RemoveClient(ctx, c.ID); err != nil {
+				h.internal(w, r, err)
+				return
+			}
+			h.audit(r, p, "client.remove", c.ID, Object{ClientID: c.ID}, c.Name)
+			redirectDone(w, r, "/console/clients", "removed")
+		}
+	})
+}
+
+// confirmView is the page that asks before a change that cannot be undone.
+type confirmView struct {
+	Heading, Message string
+	Action, Button   string
+	Cancel           string
+	Danger           bool
+}
+
+// confirmPage asks the reader to confirm rotating or removing a client's secret:
+// either breaks whatever uses the client until it is given the new credentials.
+func (h *Handler) confirmPage(w http.ResponseWriter, r *http.Request, act Action, c store.Client) {
+	v := confirmView{Action: r.URL.Path, Cancel: "/console/clients"}
+	self := c.ID == sessionOf(r).principal.ClientID
+	switch act {
+	case ActRotate:
+		v.Heading, v.Button = "Rotate the secret of “"+c.Name+"”?", "Rotate the secret"
+		v.Message = "hookd makes a new secret and shows it once. The old one stops working at once: the client's tokens are revoked and its console sessions end."
+		if self {
+			v.Message += " That includes this session: sign in again with the new secret."
+		}
+	case ActRemove:
+		v.Heading, v.Button, v.Danger = "Remove “"+c.Name+"”?", "Remove the client", true
+		v.Message = "The client is deleted with its tokens, its webhooks and their deliveries, and its console sessions. This cannot be undone."
+	}
+	h.render(w, r, http.StatusOK, "confirm", v.Heading, v)
+}

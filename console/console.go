@@ -1,0 +1,155 @@
+// Package console is hookd's web console: server-rendered pages under /console/ for
+// operators, API clients and organisations' staff. Templates, the style sheet and a
+// small optional script are embedded in the binary; every page works without the
+// script. It reads and changes hookd's state through the store only; to make work
+// due at once (a replay, a test event) it calls a nudge func it is given.
+package console
+
+import (
+	"context"
+	"embed"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"hookd/store"
+)
+
+//go:embed assets
+var assets embed.FS
+
+// Options configures New.
+type Options struct {
+	Store  *store.Store
+	Logger *slog.Logger
+	// AdminToken, when set, is the operator's admin token (auth.admin_token_file):
+	// signing in with it makes an operator session.
+	AdminToken string
+	// PublicURL is how people reach hookd; when it is https, cookies are Secure.
+	PublicURL string
+	// AllowPrivateTargets lets webhook URLs point at loopback and private addresses,
+	// as delivery.allow_private_targets does for the API.
+	AllowPrivateTargets bool
+	// CoalesceWindow is how long after its event a new member's CREATED delivery
+	// becomes due (delivery.coalesce_window).
+	CoalesceWindow time.Duration
+	// Nudge, when set, wakes the dispatcher after the console made work due now.
+	Nudge func()
+	// Version is shown in the footer.
+	Version string
+	// IdleTimeout ends a session not used for that long (default 30 minutes);
+	// MaxAge ends any session that long after sign-in (default 12 hours).
+	IdleTimeout time.Duration
+	MaxAge      time.Duration
+}
+
+// Handler serves the console. Its routes are all below /console/.
+type Handler struct {
+	opts    Options
+	log     *slog.Logger
+	st      *store.Store
+	mux     *http.ServeMux
+	pages   map[string]*pageTemplate
+	limiter *limiter
+	secure  bool
+}
+
+// New returns the console's handler, to be mounted at /console/ (it sees full paths).
+func New(opts Options) *Handler {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if opts.Nudge == nil {
+		opts.Nudge = func() {}
+	}
+	if opts.IdleTimeout <= 0 {
+		opts.IdleTimeout = 30 * time.Minute
+	}
+	if opts.MaxAge <= 0 {
+		opts.MaxAge = 12 * time.Hour
+	}
+	h := &Handler{
+		opts:    opts,
+		log:     opts.Logger,
+		st:      opts.Store,
+		mux:     http.NewServeMux(),
+		pages:   mustParsePages(),
+		limiter: newLimiter(func() time.Time { return opts.Store.Now() }),
+		secure:  strings.HasPrefix(strings.ToLower(opts.PublicURL), "https://"),
+	}
+	h.routes()
+	return h
+}
+
+// routes lists every route of the console.
+func (h *Handler) routes() {
+	h.mux.Handle("GET /console/assets/{file}", h.handleAsset())
+	h.mux.Handle("GET /console/signin", h.handleSignInForm())
+	h.mux.Handle("POST /console/signin", h.handleSignIn())
+	h.mux.Handle("POST /console/signout", h.signedIn(h.handleSignOut()))
+
+	h.mux.Handle("GET /console/{$}", h.signedIn(h.handleOverview()))
+
+	h.mux.Handle("GET /console/webhooks", h.signedIn(h.handleWebhooks()))
+	h.mux.Handle("GET /console/webhooks/{uid}", h.signedIn(h.handleWebhook()))
+	h.mux.Handle("POST /console/webhooks/{uid}/{action}", h.signedIn(h.handleWebhookAction()))
+
+	h.mux.Handle("GET /console/deliveries", h.signedIn(h.handleDeliveries()))
+	h.mux.Handle("POST /console/deliveries/replay", h.signedIn(h.handleReplaySince()))
+	h.mux.Handle("GET /console/deliveries/{id}", h.signedIn(h.handleDelivery()))
+	h.mux.Handle("POST /console/deliveries/{id}/replay", h.signedIn(h.handleReplayOne()))
+
+	h.mux.Handle("GET /console/organisations", h.signedIn(h.handleOrganisations()))
+	h.mux.Handle("POST /console/organisations", h.signedIn(h.handleOrganisationCreate()))
+	h.mux.Handle("GET /console/organisations/{id}", h.signedIn(h.handleOrganisation()))
+	h.mux.Handle("POST /console/organisations/{id}/webhook", h.signedIn(h.handleHubSettings()))
+	h.mux.Handle("POST /console/organisations/{id}/members", h.signedIn(h.handleMemberAdd()))
+	h.mux.Handle("POST /console/organisations/{id}/members/import", h.signedIn(h.handleMemberImport()))
+	h.mux.Handle("POST /console/organisations/{id}/members/{orcid}/remove", h.signedIn(h.handleMemberRemove()))
+
+	h.mux.Handle("GET /console/clients", h.signedIn(h.handleClients()))
+	h.mux.Handle("POST /console/clients", h.signedIn(h.handleClientCreate()))
+	h.mux.Handle("POST /console/clients/{id}/{action}", h.signedIn(h.handleClientAction()))
+
+	h.mux.Handle("GET /console/audit", h.signedIn(h.handleAudit()))
+
+	h.mux.Handle("/console/", h.maybeSignedIn(h.handleNotFound()))
+}
+
+// contentSecurityPolicy allows the page's own style sheet, script and images only:
+// no inline script or style, no framing, forms posting only here.
+const contentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; " +
+	"connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+
+// ServeHTTP serves a console request with the console's security headers.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	hd := w.Header()
+	hd.Set("Content-Security-Policy", contentSecurityPolicy)
+	hd.Set("X-Content-Type-Options", "nosniff")
+	hd.Set("Referrer-Policy", "same-origin")
+	hd.Set("X-Frame-Options", "DENY")
+	hd.Set("Cross-Origin-Opener-Policy", "same-origin")
+	if !strings.HasPrefix(r.URL.Path, "/console/assets/") {
+		hd.Set("Cache-Control", "no-store")
+	}
+	h.mux.ServeHTTP(w, r)
+}
+
+// nudge wakes the dispatcher.
+func (h *Handler) nudge() { h.opts.Nudge() }
+
+// internal logs the cause of a failed request and shows the reader a page that says
+// so without the cause.
+func (h *Handler) internal(w http.ResponseWriter, r *http.Request, err error) {
+	h.log.LogAttrs(r.Context(), slog.LevelError, "console request failed", slog.String("method", r.Method),
+		slog.String("path", r.URL.Path), slog.String("err", err.Error()))
+	h.errorPage(w, r, http.StatusInternalServerError, "Something went wrong", "The console could not do this. The cause is in hookd's log.")
+}
+
+// detached is a context for writes that must finish even when the reader goes away
+// (an audit entry after a change).
+func detached(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+}

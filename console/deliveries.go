@@ -1,0 +1,266 @@
+package console
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"hookd/orcid"
+	"hookd/store"
+)
+
+// deliveryFilter is the deliveries list's filter, as in the query string.
+type deliveryFilter struct {
+	State   string
+	Orcid   string
+	Webhook string
+	Client  string
+	Org     string
+	Since   string
+	Until   string
+}
+
+type deliveriesView struct {
+	Principal Principal
+	Filter    deliveryFilter
+	Errors    formErrors
+	Rows      []store.DeliveryRow
+	Pager     pager
+	States    []option
+	Orgs      []option
+	Filtered  bool
+	// The replay form's state.
+	ReplaySince  string
+	ReplayErrors formErrors
+	Replayed     int // -1 before a replay
+}
+
+// deliveryQuery reads the list's filter from a query string.
+func deliveryQuery(p Principal, qs url.Values, now time.Time) (deliveryFilter, store.DeliveryQuery, formErrors) {
+	f := deliveryFilter{State: qs.Get("state"), Orcid: strings.TrimSpace(qs.Get("orcid")), Webhook: strings.TrimSpace(qs.Get("webhook")),
+		Client: strings.TrimSpace(qs.Get("client")), Org: qs.Get("org"), Since: strings.TrimSpace(qs.Get("since")), Until: strings.TrimSpace(qs.Get("until"))}
+	errs := formErrors{}
+	q := store.DeliveryQuery{Visible: p.Owner(), State: f.State, WebhookUID: f.Webhook, ClientID: f.Client,
+		Before: cursorInt(qs, "before"), Limit: pageSize + 1}
+	if f.State != "" {
+		known := false
+		for _, s := range states {
+			known = known || s.Name == f.State
+		}
+		if !known {
+			errs["state"] = "choose a state from the list"
+		}
+	}
+	if f.Orcid != "" {
+		q.Orcid = orcid.Normalize(f.Orcid)
+		if err := orcid.Check(q.Orcid); err != nil {
+			errs["orcid"] = err.Error()
+		}
+	}
+	if f.Org != "" {
+		id, err := strconv.ParseInt(f.Org, 10, 64)
+		if err != nil || id <= 0 {
+			errs["org"] = "choose an organisation from the list"
+		}
+		q.OrgID = id
+	}
+	for _, t := range []struct {
+		field string
+		in    string
+		out   *time.Time
+	}{{"since", f.Since, &q.Since}, {"until", f.Until, &q.Until}} {
+		if t.in == "" {
+			continue
+		}
+		v, err := parseWhen(t.in, now)
+		if err != nil {
+			errs[t.field] = err.Error()
+		}
+		*t.out = v
+	}
+	return f, q, errs
+}
+
+func (h *Handler) handleDeliveries() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := sessionOf(r).principal
+		if !h.may(w, r, p, PageDeliveries, ActView, Object{}) {
+			return
+		}
+		v := deliveriesView{Principal: p, Replayed: -1, ReplaySince: "24h", ReplayErrors: formErrors{}}
+		h.deliveriesPage(w, r, v)
+	})
+}
+
+// deliveriesPage renders the deliveries list for the query string's filter, with
+// the replay form in the state v has.
+func (h *Handler) deliveriesPage(w http.ResponseWriter, r *http.Request, v deliveriesView) {
+	ctx := r.Context()
+	qs := r.URL.Query()
+	f, q, errs := deliveryQuery(v.Principal, qs, h.st.Now())
+	v.Filter, v.Errors = f, errs
+	v.Filtered = f != deliveryFilter{}
+	for _, s := range states {
+		v.States = append(v.States, option{Value: s.Name, Label: s.Label, Selected: s.Name == f.State})
+	}
+	if v.Principal.Operator() {
+		orgs, err := h.st.Organisations(ctx)
+		if err != nil {
+			h.internal(w, r, err)
+			return
+		}
+		for _, o := range orgs {
+			id := strconv.FormatInt(o.ID, 10)
+			v.Orgs = append(v.Orgs, option{Value: id, Label: o.Name, Selected: id == f.Org})
+		}
+	}
+	if len(v.Errors) == 0 {
+		rows, err := h.st.ConsoleDeliveries(ctx, q)
+		if err != nil && !v.Errors.fromStore(err, map[string]string{"state": "state"}) {
+			h.internal(w, r, err)
+			return
+		}
+		more := len(rows) > pageSize
+		if more {
+			rows = rows[:pageSize]
+		}
+		v.Rows = rows
+		next := ""
+		if more {
+			next = strconv.FormatInt(rows[len(rows)-1].ID, 10)
+		}
+		v.Pager = newPager("Deliveries", "/console/deliveries", qs, "before", more, next)
+	}
+	status := http.StatusOK
+	if len(v.Errors) > 0 || len(v.ReplayErrors) > 0 {
+		status = http.StatusBadRequest
+	}
+	h.render(w, r, status, "deliveries", "Deliveries", v)
+}
+
+// handleReplaySince makes every failed or dead delivery the principal sees due
+// again, whose last event is at or after the time given.
+func (h *Handler) handleReplaySince() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := sessionOf(r).principal
+		if !h.may(w, r, p, PageDeliveries, ActReplay, Object{}) {
+			return
+		}
+		ctx := r.Context()
+		v := deliveriesView{Principal: p, Replayed: -1, ReplaySince: r.PostFormValue("since"), ReplayErrors: formErrors{}}
+		since, err := parseWhen(v.ReplaySince, h.st.Now())
+		if err != nil {
+			v.ReplayErrors["since"] = err.Error()
+			h.deliveriesPage(w, r, v)
+			return
+		}
+		// What the principal sees: everything, its client's, and its organisation's
+		// subscriptions.
+		var filters []store.DeliveryFilter
+		switch {
+		case p.Operator():
+			filters = append(filters, store.DeliveryFilter{Since: since})
+		default:
+			if p.ClientID != "" {
+				filters = append(filters, store.DeliveryFilter{Since: since, ClientID: p.ClientID})
+			}
+			if p.Staff() {
+				filters = append(filters, store.DeliveryFilter{Since: since, OrgID: p.OrgID})
+			}
+		}
+		v.Replayed = 0
+		for _, f := range filters {
+			res, err := h.st.Replay(ctx, f)
+			if err != nil {
+				h.internal(w, r, err)
+				return
+			}
+			v.Replayed += res.Replayed
+		}
+		obj := Object{}
+		if !p.Operator() {
+			obj = Object{ClientID: p.ClientID, OrgID: p.OrgID}
+		}
+		h.audit(r, p, "deliveries.replay", "", obj, "since "+since.UTC().Format(time.RFC3339)+": "+strconv.Itoa(v.Replayed))
+		if v.Replayed > 0 {
+			h.nudge()
+		}
+		h.deliveriesPage(w, r, v)
+	})
+}
+
+func deliveryObject(d store.DeliveryRow) Object {
+	return Object{ClientID: d.ClientID, OrgID: d.OrgID, Format: d.Format}
+}
+
+type deliveryView struct {
+	Principal Principal
+	D         store.DeliveryRow
+	Attempts  []store.Attempt
+	CanReplay bool
+}
+
+// loadDelivery finds the delivery of the path and checks that p may do act to it.
+func (h *Handler) loadDelivery(w http.ResponseWriter, r *http.Request, p Principal, act Action) (store.DeliveryRow, bool) {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil || id <= 0 {
+		h.notFound(w, r)
+		return store.DeliveryRow{}, false
+	}
+	d, err := h.st.ConsoleDelivery(r.Context(), id)
+	if errors.Is(err, store.ErrNotFound) {
+		h.notFound(w, r)
+		return d, false
+	}
+	if err != nil {
+		h.internal(w, r, err)
+		return d, false
+	}
+	return d, h.may(w, r, p, PageDeliveries, act, deliveryObject(d))
+}
+
+func (h *Handler) handleDelivery() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := sessionOf(r).principal
+		d, ok := h.loadDelivery(w, r, p, ActView)
+		if !ok {
+			return
+		}
+		as, err := h.st.Attempts(r.Context(), d.ID)
+		if err != nil {
+			h.internal(w, r, err)
+			return
+		}
+		v := deliveryView{Principal: p, D: d, Attempts: as,
+			CanReplay: d.State != store.StateInFlight && allowed(p, PageDeliveries, ActReplay, deliveryObject(d))}
+		h.render(w, r, http.StatusOK, "delivery", "Delivery #"+strconv.FormatInt(d.ID, 10), v)
+	})
+}
+
+func (h *Handler) handleReplayOne() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := sessionOf(r).principal
+		d, ok := h.loadDelivery(w, r, p, ActReplay)
+		if !ok {
+			return
+		}
+		self := "/console/deliveries/" + strconv.FormatInt(d.ID, 10)
+		_, err := h.st.Replay(r.Context(), store.DeliveryFilter{ID: d.ID})
+		var se *store.Error
+		switch {
+		case errors.As(err, &se) && (se.Code == store.Conflict || se.Code == store.NotFound):
+			// In flight, its webhook deactivated or removed: the store says which and what to do.
+			h.errorPage(w, r, http.StatusConflict, "Not replayed", se.Message)
+			return
+		case err != nil:
+			h.internal(w, r, err)
+			return
+		}
+		h.audit(r, p, "delivery.replay", strconv.FormatInt(d.ID, 10), deliveryObject(d), d.Target)
+		h.nudge()
+		redirectDone(w, r, self, "replayed")
+	})
+}

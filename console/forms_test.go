@@ -1,0 +1,402 @@
+package console_test
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/matryer/is"
+
+	"hookd/store"
+)
+
+// besideField reports whether the page shows msg as the error of the field with id.
+func besideField(body, id, msg string) bool {
+	re := regexp.MustCompile(`id="` + regexp.QuoteMeta(id) + `"[^>]*aria-invalid="true"|aria-invalid="true"[^>]*id="` + regexp.QuoteMeta(id) + `"`)
+	return re.MatchString(body) && strings.Contains(body, `id="`+id+`-error"`) &&
+		regexp.MustCompile(`id="`+regexp.QuoteMeta(id)+`-error"><span class="label">Error:</span> [^<]*`+regexp.QuoteMeta(msg)).MatchString(body)
+}
+
+func TestOrganisationWebhookForm(t *testing.T) {
+	e := newEnv(t)
+	u := e.as(t, "staffA")
+	ctx := context.Background()
+	path := "/console/organisations/" + strconv.FormatInt(e.orgA.ID, 10) + "/webhook"
+	before, err := e.st.HubSettings(ctx, e.orgA.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	for _, tt := range []struct {
+		name      string
+		form      url.Values
+		field     string
+		msg       string
+		keepValue string
+	}{
+		{"not a URL", url.Values{"url": {"hooks.example.org/orcid"}, "enabled": {"on"}}, "url", "must be an absolute http or https URL", "hooks.example.org/orcid"},
+		{"a private address", url.Values{"url": {"http://10.1.2.3/hook"}, "enabled": {"on"}}, "url", "is a private address", "http://10.1.2.3/hook"},
+		{"enabled without a URL", url.Values{"enabled": {"on"}}, "url", "required when enabled is true", ""},
+		{"a bad notification address", url.Values{"url": {"https://ok.example/h"}, "email_enabled": {"on"}, "notification_email": {"not an address"}},
+			"notification_email", "is not an e-mail address", "not an address"},
+		{"a two-line API key", url.Values{"url": {"https://ok.example/h"}, "apikey": {"a\nb"}}, "apikey", "one line", ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			is := is.New(t)
+			p := u.post(t, path, tt.form)
+			is.Equal(p.status, http.StatusBadRequest)      // refused
+			is.True(besideField(p.body, tt.field, tt.msg)) // with the error beside the field
+			if tt.keepValue != "" {
+				is.True(strings.Contains(p.body, `value="`+tt.keepValue+`"`)) // what was typed stays
+			}
+			after, err := e.st.HubSettings(ctx, e.orgA.ID)
+			is.NoErr(err)
+			is.Equal(after, before) // nothing changed
+		})
+	}
+
+	t.Run("a good one", func(t *testing.T) {
+		is := is.New(t)
+		p := u.post(t, path, url.Values{"url": {"https://hooks.uni-a.example/orcid"}, "enabled": {"on"}, "append_orcid": {"on"},
+			"apikey": {"key-1"}, "email_enabled": {"on"}, "notification_email": {"orcid@a.example"}})
+		is.Equal(p.status, http.StatusSeeOther)
+		page := u.get(t, p.location)
+		is.True(strings.Contains(page.body, "The settings are saved."))
+		is.True(strings.Contains(page.body, `value="https://hooks.uni-a.example/orcid"`))
+		is.True(strings.Contains(page.body, "One is set; leave this empty to keep it."))
+		h, err := e.st.HubSettings(ctx, e.orgA.ID)
+		is.NoErr(err)
+		is.Equal(h, store.HubSettings{Enabled: true, URL: "https://hooks.uni-a.example/orcid", AppendOrcid: true, APIKeySet: true,
+			EmailEnabled: true, NotificationEmail: "orcid@a.example"})
+		log, err := e.st.AuditLog(ctx, store.AuditQuery{Visible: store.Owner{OrgID: e.orgA.ID}, Action: "organisation.webhook"})
+		is.NoErr(err)
+		is.Equal(len(log), 1)               // audited
+		is.Equal(log[0].Actor, e.staffA.ID) // as the staff client
+		is.True(e.nudges.Load() > 0)        // upstream registrations may be due
+
+		p = u.post(t, path, url.Values{"url": {"https://hooks.uni-a.example/orcid"}, "enabled": {"on"}})
+		is.Equal(p.status, http.StatusSeeOther)
+		h, err = e.st.HubSettings(ctx, e.orgA.ID)
+		is.NoErr(err)
+		is.True(h.APIKeySet) // an empty API key field keeps the key
+		p = u.post(t, path, url.Values{"url": {"https://hooks.uni-a.example/orcid"}, "enabled": {"on"}, "remove_apikey": {"on"}})
+		is.Equal(p.status, http.StatusSeeOther)
+		h, err = e.st.HubSettings(ctx, e.orgA.ID)
+		is.NoErr(err)
+		is.True(!h.APIKeySet) // removed when asked
+	})
+}
+
+func TestMemberImport(t *testing.T) {
+	e := newEnv(t)
+	u := e.as(t, "staffA")
+	path := "/console/organisations/" + strconv.FormatInt(e.orgA.ID, 10)
+
+	t.Run("a report per line, like the CLI's", func(t *testing.T) {
+		is := is.New(t)
+		csv := "orcid,name\n0000-0002-1825-0097,Josiah\n0000-0002-7253-3646,Bad digit\n" + memberA + ",Known\n"
+		p := u.upload(t, path+"/members/import", nil, "file", "staff.csv", csv)
+		is.Equal(p.status, http.StatusOK)
+		is.True(strings.Contains(p.body, "<code>staff.csv</code>: 1 member added, 1 updated, 1 rejected."))
+		is.True(strings.Contains(p.body, "<td>3</td><td><code>0000-0002-7253-3646</code></td><td>orcid: ORCID iD &#34;0000-0002-7253-3646&#34; has a wrong check digit"))
+		ms, err := e.st.Members(context.Background(), e.orgA.ID)
+		is.NoErr(err)
+		is.Equal(len(ms), 2) // imported
+	})
+
+	t.Run("strict imports nothing", func(t *testing.T) {
+		is := is.New(t)
+		csv := "orcid\n0000-0001-5109-3700\nnonsense\n"
+		p := u.upload(t, path+"/members/import", url.Values{"strict": {"on"}}, "file", "s.csv", csv)
+		is.Equal(p.status, http.StatusOK)
+		is.True(strings.Contains(p.body, "nothing imported: 1 row was rejected (strict)."))
+		ms, err := e.st.Members(context.Background(), e.orgA.ID)
+		is.NoErr(err)
+		is.Equal(len(ms), 2) // as before
+	})
+
+	t.Run("a file that is not a members CSV", func(t *testing.T) {
+		is := is.New(t)
+		p := u.upload(t, path+"/members/import", nil, "file", "x.csv", "id,colour\n1,blue\n")
+		is.Equal(p.status, http.StatusBadRequest)
+		is.True(besideField(p.body, "file", `unknown column &#34;id&#34;`)) // beside the file field
+		p = u.post(t, path+"/members/import", url.Values{})
+		is.Equal(p.status, http.StatusBadRequest)
+		is.True(besideField(p.body, "file", "choose a CSV file to upload"))
+	})
+
+	t.Run("one member, with a bad iD then a good one", func(t *testing.T) {
+		is := is.New(t)
+		p := u.post(t, path+"/members", url.Values{"orcid": {"0000-0001-5109-370"}, "name": {"Ann"}})
+		is.Equal(p.status, http.StatusBadRequest)
+		is.True(besideField(p.body, "m-orcid", "must have the form"))
+		is.True(strings.Contains(p.body, `value="Ann"`)) // the name typed stays
+		p = u.post(t, path+"/members", url.Values{"orcid": {"https://orcid.org/0000-0001-5109-3700"}, "email": {"ann@"}})
+		is.Equal(p.status, http.StatusBadRequest)
+		is.True(besideField(p.body, "m-email", "is not an e-mail address"))
+		p = u.post(t, path+"/members", url.Values{"orcid": {"https://orcid.org/0000-0001-5109-3700"}, "name": {"Ann"}})
+		is.Equal(p.status, http.StatusSeeOther)
+		page := u.get(t, path)
+		is.True(strings.Contains(page.body, "<td><code>0000-0001-5109-3700</code></td><td>Ann</td>"))
+		p = u.post(t, path+"/members/0000-0001-5109-3700/remove", nil)
+		is.Equal(p.status, http.StatusSeeOther)
+		is.True(!strings.Contains(u.get(t, path).body, "0000-0001-5109-3700"))
+	})
+}
+
+func TestOrganisationAndClientForms(t *testing.T) {
+	e := newEnv(t)
+	u := e.as(t, "admin")
+
+	t.Run("organisation", func(t *testing.T) {
+		is := is.New(t)
+		p := u.post(t, "/console/organisations", url.Values{"name": {"University A"}, "tech_contact": {"it@x.example"}})
+		is.Equal(p.status, http.StatusBadRequest)
+		is.True(besideField(p.body, "name", "already exists")) // the name is taken
+		p = u.post(t, "/console/organisations", url.Values{"name": {"C"}, "tech_contact": {"nope"}})
+		is.Equal(p.status, http.StatusBadRequest)
+		is.True(besideField(p.body, "tech_contact", "is not an e-mail address"))
+		p = u.post(t, "/console/organisations", url.Values{"name": {""}, "tech_contact": {"it@c.example"}})
+		is.Equal(p.status, http.StatusBadRequest)
+		is.True(besideField(p.body, "name", "name is required"))
+		p = u.post(t, "/console/organisations", url.Values{"name": {"C"}, "tech_contact": {"it@c.example"}})
+		is.Equal(p.status, http.StatusSeeOther)
+		is.True(strings.Contains(u.get(t, p.location).body, "<h1>C</h1>"))
+	})
+
+	t.Run("client: the secret is shown once", func(t *testing.T) {
+		is := is.New(t)
+		p := u.post(t, "/console/clients", url.Values{"name": {""}, "scope_webhook": {"on"}})
+		is.Equal(p.status, http.StatusBadRequest)
+		is.True(besideField(p.body, "name", "client name is required"))
+		p = u.post(t, "/console/clients", url.Values{"name": {"client-a"}, "scope_webhook": {"on"}})
+		is.Equal(p.status, http.StatusBadRequest)
+		is.True(besideField(p.body, "name", "already exists"))
+		p = u.post(t, "/console/clients", url.Values{"name": {"uni-a-it"}, "scope_webhook": {"on"}, "org": {strconv.FormatInt(e.orgA.ID, 10)}})
+		is.Equal(p.status, http.StatusCreated)
+		m := regexp.MustCompile(`client_secret</dt><dd><code class="secret-value">([^<]+)</code>`).FindStringSubmatch(p.body)
+		is.True(m != nil) // the secret, once
+		id := regexp.MustCompile(`client_id</dt><dd><code class="secret-value">([^<]+)</code>`).FindStringSubmatch(p.body)[1]
+		is.True(strings.Contains(p.body, "It signs in to the console as staff of University A"))
+		list := u.get(t, "/console/clients")
+		is.True(strings.Contains(list.body, id))    // listed
+		is.True(!strings.Contains(list.body, m[1])) // without its secret
+		staff := e.newUser(t)
+		is.Equal(staff.signIn(t, id, m[1]).status, http.StatusSeeOther) // the new sign-in works
+		is.True(strings.Contains(staff.get(t, "/console/").body, "organisation staff · University A"))
+
+		p = u.post(t, "/console/clients/"+id+"/rotate", nil)
+		is.Equal(p.status, http.StatusOK)
+		is.True(strings.Contains(p.body, "<h1>Rotate the secret of “uni-a-it”?</h1>")) // asked first
+		is.Equal(staff.get(t, "/console/").status, http.StatusOK)                      // nothing changed yet
+		p = u.post(t, "/console/clients/"+id+"/remove", nil)
+		is.Equal(p.status, http.StatusOK)
+		is.True(strings.Contains(p.body, "<h1>Remove “uni-a-it”?</h1>"))                      // asked first
+		is.True(strings.Contains(p.body, `<input type="hidden" name="confirm" value="yes">`)) // with the confirming form
+		is.Equal(staff.get(t, "/console/").status, http.StatusOK)                             // nothing changed yet
+		p = u.post(t, "/console/clients/"+id+"/remove", url.Values{"confirm": {"yes"}})
+		is.Equal(p.status, http.StatusSeeOther)
+		is.Equal(staff.get(t, "/console/").status, http.StatusSeeOther) // its session ended with it
+	})
+}
+
+func TestWebhookActions(t *testing.T) {
+	e := newEnv(t)
+	u := e.as(t, "a")
+	ctx := context.Background()
+	self := "/console/webhooks/" + e.hookA.UID
+
+	t.Run("test event", func(t *testing.T) {
+		is := is.New(t)
+		n := e.nudges.Load()
+		p := u.post(t, self+"/test", nil)
+		is.Equal(p.status, http.StatusSeeOther)
+		is.True(strings.HasPrefix(p.location, "/console/deliveries/")) // to the new delivery
+		is.Equal(e.nudges.Load(), n+1)                                 // the dispatcher is woken
+		d := u.get(t, p.location)
+		is.True(strings.Contains(d.body, "A test event is queued"))
+		is.True(strings.Contains(d.body, store.TestRecord))
+	})
+
+	t.Run("rotate the signing secret", func(t *testing.T) {
+		is := is.New(t)
+		p := u.post(t, self+"/rotate-secret", nil)
+		is.Equal(p.status, http.StatusOK)
+		is.True(regexp.MustCompile(`<code class="secret-value">whsec_(?:[A-Za-z0-9/=+]|&#43;)+</code>`).MatchString(p.body)) // shown once
+		is.True(!strings.Contains(u.get(t, self).body, "whsec_"))                                                            // and never again
+	})
+
+	t.Run("replay since: a bad time, then a good one", func(t *testing.T) {
+		is := is.New(t)
+		p := u.post(t, self+"/replay", url.Values{"since": {"yesterday"}})
+		is.Equal(p.status, http.StatusBadRequest)
+		is.True(besideField(p.body, "since", "is not a time"))
+		p = u.post(t, self+"/replay", url.Values{"since": {"2024-03-01"}})
+		is.Equal(p.status, http.StatusOK)
+		is.True(strings.Contains(p.body, "0 deliveries are due again.")) // nothing has failed yet
+	})
+
+	t.Run("deactivate, activate, delete", func(t *testing.T) {
+		is := is.New(t)
+		p := u.post(t, self+"/deactivate", nil)
+		is.Equal(p.status, http.StatusSeeOther)
+		page := u.get(t, p.location)
+		is.True(strings.Contains(page.body, "The webhook is deactivated."))
+		is.True(strings.Contains(page.body, `<span class="badge status-deactivated">deactivated</span>`))
+		p = u.post(t, self+"/activate", nil)
+		is.Equal(p.status, http.StatusSeeOther)
+		is.True(strings.Contains(u.get(t, p.location).body, `<span class="badge status-active">active</span>`))
+		p = u.post(t, self+"/delete", nil)
+		is.Equal(p.status, http.StatusBadRequest)
+		is.True(besideField(p.body, "confirm", "tick the box to confirm"))
+		p = u.post(t, self+"/delete", url.Values{"confirm": {"yes"}})
+		is.Equal(p.status, http.StatusSeeOther)
+		_, err := e.st.ConsoleWebhook(ctx, e.hookA.UID)
+		is.True(err != nil) // gone
+		log, err := e.st.AuditLog(ctx, store.AuditQuery{Actor: e.a.ID, Action: "webhook."})
+		is.NoErr(err)
+		var actions []string
+		for _, en := range log {
+			actions = append(actions, en.Action)
+		}
+		is.Equal(strings.Join(actions, " "), "webhook.delete webhook.activate webhook.deactivate webhook.replay webhook.rotate-secret webhook.test") // a refused replay changed nothing
+	})
+}
+
+func TestDeliveriesPage(t *testing.T) {
+	e := newEnv(t)
+	u := e.as(t, "token")
+
+	t.Run("filters in the query string", func(t *testing.T) {
+		is := is.New(t)
+		p := u.get(t, "/console/deliveries?orcid=0000-0002-7253-3646")
+		is.Equal(p.status, http.StatusBadRequest)
+		is.True(besideField(p.body, "f-orcid", "wrong check digit"))
+		p = u.get(t, "/console/deliveries?since=soon")
+		is.Equal(p.status, http.StatusBadRequest)
+		is.True(besideField(p.body, "f-since", "is not a time"))
+		p = u.get(t, "/console/deliveries?orcid="+recordX)
+		is.Equal(p.status, http.StatusOK)
+		is.True(strings.Contains(p.body, "/console/deliveries/"+strconv.FormatInt(e.delB.ID, 10)))
+		is.True(!strings.Contains(p.body, "/console/deliveries/"+strconv.FormatInt(e.delOrgA.ID, 10)+`"`)) // another record's
+		p = u.get(t, "/console/deliveries?state=dead")
+		is.True(strings.Contains(p.body, "No delivery matches this filter."))
+	})
+
+	t.Run("paging keeps the filter", func(t *testing.T) {
+		is := is.New(t)
+		ctx := context.Background()
+		var events []store.Event
+		for i := range 60 {
+			base := strconv.Itoa(100000000000000 + i)
+			events = append(events, store.Event{Orcid: orcidOf(base)})
+		}
+		_, err := e.st.Intake(ctx, "", "", events, 0)
+		is.NoErr(err) // 60 more deliveries to A's webhook of every record
+		p := u.get(t, "/console/deliveries?webhook="+e.hookA.UID)
+		is.Equal(strings.Count(p.body, `<a href="/console/deliveries/`), 50) // a page
+		next := regexp.MustCompile(`<a href="([^"]+)" rel="next">`).FindStringSubmatch(p.body)
+		is.True(next != nil)
+		is.True(strings.Contains(next[1], "webhook="+e.hookA.UID)) // with the filter
+		p2 := u.get(t, strings.ReplaceAll(next[1], "&amp;", "&"))
+		is.Equal(strings.Count(p2.body, `<a href="/console/deliveries/`), 13) // the rest: 60 and the three of newEnv
+		is.True(strings.Contains(p2.body, "« Newest"))
+	})
+
+	t.Run("replay one, and every failed one since", func(t *testing.T) {
+		is := is.New(t)
+		ctx := context.Background()
+		e.clock.Advance(2 * time.Hour) // everything is due
+		claimed, err := e.st.Claim(ctx, 1000, time.Minute)
+		is.NoErr(err)
+		var outs []store.Outcome
+		for _, c := range claimed {
+			outs = append(outs, store.Outcome{DeliveryID: c.ID, SubscriptionID: c.Target.SubscriptionID, Kind: store.OutcomeDead,
+				Attempt: c.Attempt, StartedAt: e.clock.Now(), Status: 500, Error: "HTTP 500"})
+		}
+		is.NoErr(recordOutcomes(ctx, e.st, outs))
+		u := e.as(t, "token") // the earlier session was idle for two hours
+		n := e.nudges.Load()
+		p := u.post(t, "/console/deliveries/"+strconv.FormatInt(e.delB.ID, 10)+"/replay", nil)
+		is.Equal(p.status, http.StatusSeeOther)
+		is.True(strings.Contains(u.get(t, p.location).body, "The delivery is due again"))
+		is.Equal(e.nudges.Load(), n+1)
+		d, err := e.st.ConsoleDelivery(ctx, e.delB.ID)
+		is.NoErr(err)
+		is.Equal(d.StateName(), "pending") // due again
+
+		p = u.post(t, "/console/deliveries/replay", url.Values{"since": {"1d"}})
+		is.Equal(p.status, http.StatusBadRequest)
+		is.True(besideField(p.body, "since", "is not a time"))
+		p = u.post(t, "/console/deliveries/replay", url.Values{"since": {"24h"}})
+		is.Equal(p.status, http.StatusOK)
+		is.True(strings.Contains(p.body, strconv.Itoa(len(claimed)-1)+" deliveries are due again and sent at once."))
+	})
+}
+
+// orcidOf makes a valid iD from 15 digits.
+func orcidOf(base string) string {
+	total := 0
+	for _, c := range base {
+		total = (total + int(c-'0')) * 2
+	}
+	r := (12 - total%11) % 11
+	check := strconv.Itoa(r)
+	if r == 10 {
+		check = "X"
+	}
+	d := base + check
+	return d[0:4] + "-" + d[4:8] + "-" + d[8:12] + "-" + d[12:16]
+}
+
+func TestOverview(t *testing.T) {
+	is := is.New(t)
+	e := newEnv(t)
+	ctx := context.Background()
+	// Two turns of the dispatch loop, an hour apart: a success and a failure of A's
+	// webhook, and one of B's.
+	e.clock.Advance(2 * time.Hour)
+	claimed, err := e.st.Claim(ctx, 1000, time.Minute)
+	is.NoErr(err)
+	var outs []store.Outcome
+	for _, c := range claimed {
+		o := store.Outcome{DeliveryID: c.ID, SubscriptionID: c.Target.SubscriptionID, Kind: store.OutcomeReleased, RetryAt: e.clock.Now().Add(time.Hour)}
+		switch c.Target.SubscriptionID {
+		case e.hookA.ID:
+			o.Kind, o.Status, o.Duration, o.StartedAt = store.OutcomeDelivered, 204, 40*time.Millisecond, e.clock.Now()
+		case e.hookB.ID:
+			o.Kind, o.Status, o.Error, o.Duration, o.StartedAt, o.RetryAt = store.OutcomeRetry, 503, "HTTP 503", 80*time.Millisecond, e.clock.Now(), e.clock.Now().Add(time.Hour)
+		}
+		outs = append(outs, o)
+	}
+	is.NoErr(recordOutcomes(ctx, e.st, outs))
+	e.clock.Advance(time.Minute)
+
+	op := e.as(t, "token").get(t, "/console/")
+	is.Equal(op.status, http.StatusOK)
+	is.True(strings.Contains(op.body, "<dt>Delivered in the last hour</dt><dd>3</dd>")) // A's three (recordX and the members)
+	is.True(strings.Contains(op.body, "1 failed attempt"))
+	is.True(strings.Contains(op.body, `<polyline class="series ok" points="`))     // drawn
+	is.True(strings.Contains(op.body, "3 successful and 1 failed attempts"))       // described
+	is.True(strings.Contains(op.body, `href="/console/webhooks/`+e.hookB.UID+`"`)) // B's is failing
+	is.True(strings.Contains(op.body, "HTTP 503"))
+
+	b := e.as(t, "b").get(t, "/console/")
+	is.True(strings.Contains(b.body, "<dt>Delivered in the last hour</dt><dd>0</dd>")) // B's own figures
+	is.True(strings.Contains(b.body, "0 successful and 1 failed attempts"))
+	is.True(strings.Contains(b.body, e.hookB.UID))
+	staff := e.as(t, "staffA").get(t, "/console/")
+	is.True(strings.Contains(staff.body, "No endpoint is failing."))                         // not B's
+	is.True(strings.Contains(staff.body, "No delivery was attempted in the last 24 hours.")) // organisation A's were released
+}
+
+// recordOutcomes records outcomes as a turn of the dispatch loop does, claiming nothing.
+func recordOutcomes(ctx context.Context, st *store.Store, outs []store.Outcome) error {
+	_, err := st.Exchange(ctx, outs, 0, 0)
+	return err
+}

@@ -1,0 +1,368 @@
+package console
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"hookd/membercsv"
+	"hookd/orcid"
+	"hookd/store"
+)
+
+type orgsView struct {
+	Principal Principal
+	Orgs      []store.Organisation
+	Pager     pager
+	Form      orgForm
+	Errors    formErrors
+}
+
+type orgForm struct {
+	Name        string
+	TechContact string
+}
+
+func (h *Handler) handleOrganisations() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := sessionOf(r).principal
+		if !h.may(w, r, p, PageOrganisations, ActView, Object{}) {
+			return
+		}
+		if p.Staff() {
+			http.Redirect(w, r, "/console/organisations/"+strconv.FormatInt(p.OrgID, 10), http.StatusSeeOther)
+			return
+		}
+		h.organisationsPage(w, r, http.StatusOK, orgsView{Principal: p, Errors: formErrors{}})
+	})
+}
+
+func (h *Handler) organisationsPage(w http.ResponseWriter, r *http.Request, status int, v orgsView) {
+	all, err := h.st.Organisations(r.Context())
+	if err != nil {
+		h.internal(w, r, err)
+		return
+	}
+	// Organisations are few: the page is a slice of the list, by id.
+	qs := r.URL.Query()
+	after := cursorInt(qs, "after")
+	for _, o := range all {
+		if o.ID > after {
+			v.Orgs = append(v.Orgs, o)
+		}
+	}
+	more := len(v.Orgs) > pageSize
+	next := ""
+	if more {
+		v.Orgs = v.Orgs[:pageSize]
+		next = strconv.FormatInt(v.Orgs[pageSize-1].ID, 10)
+	}
+	v.Pager = newPager("Organisations", "/console/organisations", qs, "after", more, next)
+	h.render(w, r, status, "organisations", "Organisations", v)
+}
+
+func (h *Handler) handleOrganisationCreate() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := sessionOf(r).principal
+		if !h.may(w, r, p, PageOrganisations, ActCreate, Object{}) {
+			return
+		}
+		v := orgsView{Principal: p, Errors: formErrors{},
+			Form: orgForm{Name: r.PostFormValue("name"), TechContact: strings.TrimSpace(r.PostFormValue("tech_contact"))}}
+		o, err := h.st.CreateOrganisation(r.Context(), v.Form.Name, v.Form.TechContact)
+		if err != nil {
+			if v.Errors.fromStore(err, map[string]string{"name": "name", "tech-contact-email": "tech_contact"}) {
+				h.organisationsPage(w, r, http.StatusBadRequest, v)
+				return
+			}
+			h.internal(w, r, err)
+			return
+		}
+		h.audit(r, p, "organisation.create", strconv.FormatInt(o.ID, 10), Object{OrgID: o.ID}, o.Name)
+		redirectDone(w, r, "/console/organisations/"+strconv.FormatInt(o.ID, 10), "created")
+	})
+}
+
+// hubForm is the Hub's "Set Webhooks" form: the organisation's webhook and e-mail.
+type hubForm struct {
+	Enabled           bool
+	URL               string
+	AppendOrcid       bool
+	APIKeySet         bool
+	EmailEnabled      bool
+	NotificationEmail string
+}
+
+type memberForm struct {
+	Orcid, Name, Email, EPPN string
+}
+
+type orgView struct {
+	Principal    Principal
+	Org          store.Organisation
+	Settings     store.HubSettings
+	Form         hubForm
+	Errors       formErrors // the webhook form
+	Members      []store.Member
+	Pager        pager
+	Staff        []store.ClientRow
+	Can          map[string]bool
+	Import       *importReport
+	ImportName   string
+	ImportStrict bool
+	ImportErrors formErrors
+	Member       memberForm
+	MemberErrors formErrors
+	Operator     bool
+}
+
+// loadOrg finds the organisation of the path and checks that p may do act to it.
+func (h *Handler) loadOrg(w http.ResponseWriter, r *http.Request, p Principal, act Action) (store.Organisation, bool) {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil || id <= 0 {
+		h.notFound(w, r)
+		return store.Organisation{}, false
+	}
+	if !h.may(w, r, p, PageOrganisations, act, Object{OrgID: id}) {
+		return store.Organisation{}, false
+	}
+	o, err := h.st.Organisation(r.Context(), id)
+	if errors.Is(err, store.ErrNotFound) {
+		h.notFound(w, r)
+		return o, false
+	}
+	if err != nil {
+		h.internal(w, r, err)
+		return o, false
+	}
+	return o, true
+}
+
+// orgPage renders an organisation's page; the forms keep what v holds.
+func (h *Handler) orgPage(w http.ResponseWriter, r *http.Request, status int, v orgView) {
+	ctx := r.Context()
+	var err error
+	if v.Org, err = h.st.Organisation(ctx, v.Org.ID); err != nil { // its member count after a change
+		h.internal(w, r, err)
+		return
+	}
+	if v.Settings, err = h.st.HubSettings(ctx, v.Org.ID); err != nil {
+		h.internal(w, r, err)
+		return
+	}
+	if v.Errors == nil {
+		v.Errors = formErrors{}
+		v.Form = hubForm{Enabled: v.Settings.Enabled || v.Settings.URL == "", URL: v.Settings.URL, AppendOrcid: v.Settings.AppendOrcid,
+			EmailEnabled: v.Settings.EmailEnabled, NotificationEmail: v.Settings.NotificationEmail}
+	}
+	v.Form.APIKeySet = v.Settings.APIKeySet
+	if v.ImportErrors == nil {
+		v.ImportErrors = formErrors{}
+	}
+	if v.MemberErrors == nil {
+		v.MemberErrors = formErrors{}
+	}
+	qs := r.URL.Query()
+	after := qs.Get("after")
+	if v.Members, err = h.st.ConsoleMembers(ctx, v.Org.ID, after, pageSize+1); err != nil {
+		h.internal(w, r, err)
+		return
+	}
+	more := len(v.Members) > pageSize
+	next := ""
+	if more {
+		v.Members = v.Members[:pageSize]
+		next = v.Members[pageSize-1].Orcid
+	}
+	v.Pager = newPager("Members", "/console/organisations/"+strconv.FormatInt(v.Org.ID, 10), qs, "after", more, next)
+	clients, err := h.st.ConsoleClients(ctx)
+	if err != nil {
+		h.internal(w, r, err)
+		return
+	}
+	for _, c := range clients {
+		if c.OrgID == v.Org.ID {
+			v.Staff = append(v.Staff, c)
+		}
+	}
+	v.Operator = v.Principal.Operator()
+	v.Can = can(v.Principal, PageOrganisations, Object{OrgID: v.Org.ID}, ActEdit, ActImport, ActAddMember, ActRemove)
+	h.render(w, r, status, "organisation", v.Org.Name, v)
+}
+
+func (h *Handler) handleOrganisation() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := sessionOf(r).principal
+		o, ok := h.loadOrg(w, r, p, ActView)
+		if !ok {
+			return
+		}
+		h.orgPage(w, r, http.StatusOK, orgView{Principal: p, Org: o})
+	})
+}
+
+// handleHubSettings saves the organisation's webhook and e-mail settings, with the
+// admin API's checks; a bad value is shown beside its field and changes nothing.
+func (h *Handler) handleHubSettings() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := sessionOf(r).principal
+		o, ok := h.loadOrg(w, r, p, ActEdit)
+		if !ok {
+			return
+		}
+		f := hubForm{
+			Enabled:           r.PostFormValue("enabled") == "on",
+			URL:               strings.TrimSpace(r.PostFormValue("url")),
+			AppendOrcid:       r.PostFormValue("append_orcid") == "on",
+			EmailEnabled:      r.PostFormValue("email_enabled") == "on",
+			NotificationEmail: strings.TrimSpace(r.PostFormValue("notification_email")),
+		}
+		v := orgView{Principal: p, Org: o, Form: f, Errors: formErrors{}}
+		if f.URL != "" {
+			if _, err := store.CheckURL("url", f.URL, h.opts.AllowPrivateTargets); err != nil {
+				v.Errors.fromStore(err, map[string]string{"url": "url"})
+			}
+		}
+		var apikey *string // checked by the store, as the admin API's
+		switch key := r.PostFormValue("apikey"); {
+		case r.PostFormValue("remove_apikey") == "on":
+			empty := ""
+			apikey = &empty
+		case key != "":
+			apikey = &key
+		}
+		if len(v.Errors) > 0 {
+			h.orgPage(w, r, http.StatusBadRequest, v)
+			return
+		}
+		_, _, err := h.st.SetHubSettings(r.Context(), o.ID, store.HubSettings{Enabled: f.Enabled, URL: f.URL, AppendOrcid: f.AppendOrcid,
+			APIKey: apikey, EmailEnabled: f.EmailEnabled, NotificationEmail: f.NotificationEmail})
+		if err != nil {
+			if v.Errors.fromStore(err, map[string]string{"url": "url", "notification-email": "notification_email", "apikey": "apikey"}) {
+				h.orgPage(w, r, http.StatusBadRequest, v)
+				return
+			}
+			h.internal(w, r, err)
+			return
+		}
+		detail := "webhook " + statusWord(f.Enabled && f.URL != "") + " " + f.URL + "; e-mail " + statusWord(f.EmailEnabled)
+		h.audit(r, p, "organisation.webhook", strconv.FormatInt(o.ID, 10), Object{OrgID: o.ID}, detail)
+		h.nudge() // upstream registrations may be due
+		redirectDone(w, r, "/console/organisations/"+strconv.FormatInt(o.ID, 10), "saved")
+	})
+}
+
+// importReport is what an import did, with the rows it rejected and why, as the
+// CLI's org member import reports them.
+type importReport struct {
+	Added, Updated int
+	Rejected       []membercsv.Rejected
+}
+
+// importMembers reads a members CSV file into an organisation, as the CLI's org
+// member import does: with strict, nothing is imported when a row is rejected.
+func (h *Handler) importMembers(ctx context.Context, orgID int64, file io.Reader, strict bool) (importReport, error) {
+	f, err := membercsv.Parse(file)
+	if err != nil {
+		return importReport{}, err
+	}
+	rep := importReport{Rejected: f.Rejected}
+	if strict && len(f.Rejected) > 0 {
+		return rep, nil
+	}
+	res, err := h.st.ImportMembers(ctx, orgID, f.Rows, h.opts.CoalesceWindow)
+	rep.Added, rep.Updated = res.Added, res.Updated
+	return rep, err
+}
+
+func (h *Handler) handleMemberImport() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := sessionOf(r).principal
+		o, ok := h.loadOrg(w, r, p, ActImport)
+		if !ok {
+			return
+		}
+		v := orgView{Principal: p, Org: o, ImportErrors: formErrors{}, ImportStrict: r.PostFormValue("strict") == "on"}
+		file, hdr, err := r.FormFile("file")
+		if err != nil {
+			v.ImportErrors["file"] = "choose a CSV file to upload"
+			h.orgPage(w, r, http.StatusBadRequest, v)
+			return
+		}
+		defer file.Close()
+		v.ImportName = hdr.Filename
+		res, err := h.importMembers(r.Context(), o.ID, file, v.ImportStrict)
+		if err != nil {
+			if v.ImportErrors.fromStore(err, map[string]string{"": "file"}) {
+				h.orgPage(w, r, http.StatusBadRequest, v)
+				return
+			}
+			h.internal(w, r, err)
+			return
+		}
+		v.Import = &res
+		imported := !(v.ImportStrict && len(res.Rejected) > 0)
+		if imported {
+			h.audit(r, p, "organisation.members.import", strconv.FormatInt(o.ID, 10), Object{OrgID: o.ID},
+				hdr.Filename+": "+strconv.Itoa(res.Added)+" added, "+strconv.Itoa(res.Updated)+" updated, "+strconv.Itoa(len(res.Rejected))+" rejected")
+			if res.Added > 0 {
+				h.nudge()
+			}
+		}
+		h.orgPage(w, r, http.StatusOK, v)
+	})
+}
+
+func (h *Handler) handleMemberAdd() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := sessionOf(r).principal
+		o, ok := h.loadOrg(w, r, p, ActAddMember)
+		if !ok {
+			return
+		}
+		m := memberForm{Orcid: orcid.Normalize(r.PostFormValue("orcid")), Name: strings.TrimSpace(r.PostFormValue("name")),
+			Email: strings.TrimSpace(r.PostFormValue("email")), EPPN: strings.TrimSpace(r.PostFormValue("eppn"))}
+		v := orgView{Principal: p, Org: o, Member: m, MemberErrors: formErrors{}}
+		created, err := h.st.PutMember(r.Context(), o.ID, m.Orcid, store.MemberInfo{Name: &m.Name, Email: &m.Email, EPPN: &m.EPPN}, h.opts.CoalesceWindow)
+		if err != nil {
+			if v.MemberErrors.fromStore(err, map[string]string{"orcid": "orcid", "name": "name", "email": "email", "eppn": "eppn"}) {
+				h.orgPage(w, r, http.StatusBadRequest, v)
+				return
+			}
+			h.internal(w, r, err)
+			return
+		}
+		action := "organisation.member.update"
+		if created {
+			action = "organisation.member.add"
+			h.nudge()
+		}
+		h.audit(r, p, action, strconv.FormatInt(o.ID, 10), Object{OrgID: o.ID}, m.Orcid)
+		redirectDone(w, r, "/console/organisations/"+strconv.FormatInt(o.ID, 10), "member")
+	})
+}
+
+func (h *Handler) handleMemberRemove() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := sessionOf(r).principal
+		o, ok := h.loadOrg(w, r, p, ActRemove)
+		if !ok {
+			return
+		}
+		id := r.PathValue("orcid")
+		if err := h.st.RemoveMember(r.Context(), o.ID, id); err != nil {
+			if errors.Is(err, store.ErrNotFound) {
+				h.notFound(w, r)
+				return
+			}
+			h.internal(w, r, err)
+			return
+		}
+		h.audit(r, p, "organisation.member.remove", strconv.FormatInt(o.ID, 10), Object{OrgID: o.ID}, id)
+		h.nudge() // an upstream unregistration may be due
+		redirectDone(w, r, "/console/organisations/"+strconv.FormatInt(o.ID, 10), "removed")
+	})
+}

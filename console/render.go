@@ -1,0 +1,269 @@
+package console
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"mime"
+	"net/http"
+	"net/url"
+	"path"
+	"strconv"
+	"strings"
+	"time"
+
+	"hookd/store"
+)
+
+// pageTemplate is one page's template: the layout with the page's content.
+type pageTemplate struct{ t *template.Template }
+
+// assetVersion changes when the assets do, so browsers fetch them anew.
+var assetVersion = func() string {
+	h := sha256.New()
+	fs.WalkDir(assets, "assets", func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			b, _ := assets.ReadFile(p)
+			h.Write(b)
+		}
+		return nil
+	})
+	return hex.EncodeToString(h.Sum(nil))[:12]
+}()
+
+var funcs = template.FuncMap{
+	// iso is a time as the datetime attribute of <time> wants it (UTC).
+	"iso": func(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05Z") },
+	// utc is a time as the page shows it before the script (if any) puts it in the
+	// reader's zone.
+	"utc": func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05") + " UTC" },
+	"ms": func(d time.Duration) string {
+		if d < time.Second {
+			return strconv.FormatInt(d.Milliseconds(), 10) + " ms"
+		}
+		return strconv.FormatFloat(d.Seconds(), 'f', 1, 64) + " s"
+	},
+	"age": age,
+	// upTo writes a count that stops at a cap as "more than" the cap.
+	"upTo": func(n, limit int) string {
+		if n > limit {
+			return "more than " + strconv.Itoa(limit)
+		}
+		return strconv.Itoa(n)
+	},
+	"figuresCap": func() int { return store.FiguresCap },
+	"failingCap": func() int { return store.FailingCap },
+	// beyond is an error text unless it only repeats the HTTP status shown beside it.
+	"beyond": func(status int, err string) string {
+		if err == "HTTP "+strconv.Itoa(status) {
+			return ""
+		}
+		return err
+	},
+	"kind":      kindWord,
+	"stateWord": stateWord,
+	"stateName": stateClass,
+	"status":    statusWord,
+	"add":       func(a, b int) int { return a + b },
+	"count": func(n int, one, many string) string {
+		if n == 1 {
+			return "1 " + one
+		}
+		return strconv.Itoa(n) + " " + many
+	},
+	"join": strings.Join,
+	// dict makes a map of key, value pairs, to pass several values to a partial.
+	"dict": func(kv ...any) map[string]any {
+		m := make(map[string]any, len(kv)/2)
+		for i := 0; i+1 < len(kv); i += 2 {
+			m[fmt.Sprint(kv[i])] = kv[i+1]
+		}
+		return m
+	},
+	"roleOf": func(r Role) string { return r.String() },
+}
+
+// mustParsePages parses every page of assets/templates with the layout and partials.
+func mustParsePages() map[string]*pageTemplate {
+	names, err := fs.Glob(assets, "assets/templates/*.html")
+	if err != nil {
+		panic(err)
+	}
+	out := map[string]*pageTemplate{}
+	for _, n := range names {
+		base := strings.TrimSuffix(path.Base(n), ".html")
+		if base == "layout" || base == "partials" {
+			continue
+		}
+		t := template.Must(template.New(base).Funcs(funcs).ParseFS(assets,
+			"assets/templates/layout.html", "assets/templates/partials.html", n))
+		out[base] = &pageTemplate{t: t}
+	}
+	return out
+}
+
+// navItem is an entry of the main navigation.
+type navItem struct {
+	Label   string
+	Href    string
+	Current bool
+}
+
+// navPages are the sections of the navigation, in order; each is shown to the
+// principals allowed to view it.
+var navPages = []struct {
+	page  Page
+	label string
+	href  string
+}{
+	{PageOverview, "Overview", "/console/"},
+	{PageWebhooks, "Webhooks", "/console/webhooks"},
+	{PageDeliveries, "Deliveries", "/console/deliveries"},
+	{PageOrganisations, "Organisations", "/console/organisations"},
+	{PageClients, "Clients", "/console/clients"},
+	{PageAudit, "Audit log", "/console/audit"},
+}
+
+// view is what every page's template gets.
+type view struct {
+	Title     string
+	Principal *Principal
+	Nav       []navItem
+	CSRF      string
+	Flash     string
+	Version   string
+	Assets    string
+	Page      any
+}
+
+// render writes a page with status.
+func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, name, title string, data any) {
+	v := view{Title: title, Version: h.opts.Version, Assets: assetVersion, Page: data, Flash: flashes[r.URL.Query().Get("done")]}
+	if s := sessionOf(r); s != nil {
+		p := s.principal
+		v.Principal, v.CSRF = &p, s.csrf
+		section := sectionOf(r.URL.Path)
+		for _, n := range navPages {
+			if allowed(p, n.page, ActView, Object{}) {
+				v.Nav = append(v.Nav, navItem{Label: n.label, Href: n.href, Current: n.page == section})
+			}
+		}
+	}
+	t, ok := h.pages[name]
+	if !ok {
+		h.internal(w, r, fmt.Errorf("no template %q", name))
+		return
+	}
+	var buf bytes.Buffer
+	if err := t.t.ExecuteTemplate(&buf, "layout", v); err != nil {
+		h.internal(w, r, fmt.Errorf("render %s: %w", name, err))
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	w.Write(buf.Bytes())
+}
+
+// sectionOf is the navigation section a console path belongs to.
+func sectionOf(p string) Page {
+	seg, _, _ := strings.Cut(strings.TrimPrefix(p, "/console/"), "/")
+	switch seg {
+	case "":
+		return PageOverview
+	case "audit":
+		return PageAudit
+	}
+	for _, n := range navPages {
+		if strings.TrimPrefix(n.href, "/console/") == seg {
+			return n.page
+		}
+	}
+	return ""
+}
+
+// flashes are the messages a redirect after a change may show (by a fixed code in
+// the query string, so nothing a link carries is shown as text).
+var flashes = map[string]string{
+	"signedout":   "You are signed out.",
+	"deactivated": "The webhook is deactivated. Its pending deliveries are dead; replay them after activating it if they are still wanted.",
+	"activated":   "The webhook is active again.",
+	"deleted":     "The webhook is deleted, with its deliveries.",
+	"test":        "A test event is queued; it is sent at once.",
+	"replayed":    "The delivery is due again and is sent at once.",
+	"saved":       "The settings are saved.",
+	"created":     "The organisation is created.",
+	"member":      "The member is added.",
+	"removed":     "Removed.",
+}
+
+// errorView is the data of the error page.
+type errorView struct {
+	Heading string
+	Message string
+}
+
+func (h *Handler) errorPage(w http.ResponseWriter, r *http.Request, status int, heading, message string) {
+	h.render(w, r, status, "error", heading, errorView{Heading: heading, Message: message})
+}
+
+func (h *Handler) notFound(w http.ResponseWriter, r *http.Request) {
+	h.errorPage(w, r, http.StatusNotFound, "Not found", "There is nothing here, or it is not yours to see. Check the address, or start again from the overview.")
+}
+
+func (h *Handler) handleNotFound() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/console" {
+			http.Redirect(w, r, "/console/", http.StatusMovedPermanently)
+			return
+		}
+		h.notFound(w, r)
+	})
+}
+
+// handleAsset serves the style sheet and the script (the templates are not served).
+func (h *Handler) handleAsset() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		name := r.PathValue("file")
+		b, err := assets.ReadFile("assets/" + name)
+		if err != nil || strings.Contains(name, "/") {
+			h.notFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", mime.TypeByExtension(path.Ext(name)))
+		if r.URL.Query().Get("v") == assetVersion {
+			w.Header().Set("Cache-Control", "public, max-age=31536000, immutable")
+		} else {
+			w.Header().Set("Cache-Control", "no-cache")
+		}
+		w.Write(b)
+	})
+}
+
+// redirectDone sends the reader to a console path after a change, with a flash code.
+func redirectDone(w http.ResponseWriter, r *http.Request, to, done string) {
+	u, _ := url.Parse(to)
+	q := u.Query()
+	q.Set("done", done)
+	u.RawQuery = q.Encode()
+	http.Redirect(w, r, u.String(), http.StatusSeeOther)
+}
+
+// age is a duration as a person reads it: "3 min", "2 h 5 min", "4 days".
+func age(d time.Duration) string {
+	switch {
+	case d < time.Minute:
+		return strconv.Itoa(int(d/time.Second)) + " s"
+	case d < time.Hour:
+		return strconv.Itoa(int(d/time.Minute)) + " min"
+	case d < 48*time.Hour:
+		hrs, mins := int(d/time.Hour), int(d%time.Hour/time.Minute)
+		if mins == 0 {
+			return strconv.Itoa(hrs) + " h"
+		}
+		return strconv.Itoa(hrs) + " h " + strconv.Itoa(mins) + " min"
+	}
+	return strconv.Itoa(int(d/(24*time.Hour))) + " days"
+}

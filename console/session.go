@@ -1,0 +1,315 @@
+package console
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"hookd/secret"
+	"hookd/store"
+)
+
+// Cookie names. Both are HttpOnly, SameSite=Strict and limited to /console/.
+const (
+	sessionCookie = "hookd_session"
+	// signinCookie carries the sign-in form's CSRF token before there is a session
+	// (a double-submit token: the form's hidden field must match it).
+	signinCookie = "hookd_signin"
+)
+
+// touchEvery is how stale a session's last use may be before a request writes the
+// new one; the idle limit is checked against it, so it is coarse by this much.
+const touchEvery = time.Minute
+
+// randomToken returns 256 random bits, URL-safe.
+func randomToken() string {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		panic(fmt.Sprintf("console: no randomness: %v", err)) // crypto/rand does not fail on supported systems
+	}
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// remoteAddr is the address a request came from, without its port.
+func remoteAddr(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+func (h *Handler) setCookie(w http.ResponseWriter, name, value string, maxAge int) {
+	http.SetCookie(w, &http.Cookie{
+		Name: name, Value: value, Path: "/console/", MaxAge: maxAge,
+		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: h.secure,
+	})
+}
+
+// session is the signed-in state of a request.
+type session struct {
+	idHash    []byte
+	csrf      string
+	principal Principal
+}
+
+type sessionKey struct{}
+
+func sessionOf(r *http.Request) *session {
+	s, _ := r.Context().Value(sessionKey{}).(*session)
+	return s
+}
+
+// adminFingerprint identifies the admin token in a session, so changing the token
+// ends the sessions opened with the old one.
+func adminFingerprint(token string) []byte { return secret.Hash("console admin token\x00" + token) }
+
+// lookup finds the request's open session; nil when there is none.
+func (h *Handler) lookup(r *http.Request) (*session, error) {
+	c, err := r.Cookie(sessionCookie)
+	if err != nil || c.Value == "" {
+		return nil, nil
+	}
+	idHash := secret.Hash(c.Value)
+	cs, err := h.st.Session(r.Context(), idHash, h.opts.IdleTimeout)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if cs.Client.ID == "" && (h.opts.AdminToken == "" || subtle.ConstantTimeCompare(cs.Credential, adminFingerprint(h.opts.AdminToken)) != 1) {
+		return nil, nil // the admin token changed or was removed
+	}
+	if h.st.Now().Sub(cs.SeenAt) >= touchEvery {
+		if err := h.st.TouchSession(r.Context(), idHash); err != nil {
+			return nil, err
+		}
+	}
+	return &session{idHash: idHash, csrf: cs.CSRF, principal: principalOf(cs)}, nil
+}
+
+// signedIn runs next for a request with an open session; without one, a GET goes
+// to the sign-in page (and back here after) and anything else is refused. Every
+// POST must carry the session's CSRF token in its form, or it is a 403.
+func (h *Handler) signedIn(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s, err := h.lookup(r)
+		if err != nil {
+			h.internal(w, r, err)
+			return
+		}
+		if s == nil {
+			if r.Method == http.MethodGet || r.Method == http.MethodHead {
+				http.Redirect(w, r, "/console/signin?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
+				return
+			}
+			h.errorPage(w, r, http.StatusForbidden, "Signed out", "Your session has ended. Sign in again, then repeat what you did.")
+			return
+		}
+		if r.Method == http.MethodPost {
+			if err := parseForm(w, r); err != nil {
+				h.errorPage(w, r, http.StatusBadRequest, "Form too large", err.Error())
+				return
+			}
+			if subtle.ConstantTimeCompare([]byte(r.PostFormValue("csrf")), []byte(s.csrf)) != 1 {
+				h.csrfRefused(w, r)
+				return
+			}
+		}
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), sessionKey{}, s)))
+	})
+}
+
+// maybeSignedIn runs next with the request's session when there is one.
+func (h *Handler) maybeSignedIn(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s, err := h.lookup(r); err == nil && s != nil {
+			r = r.WithContext(context.WithValue(r.Context(), sessionKey{}, s))
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (h *Handler) csrfRefused(w http.ResponseWriter, r *http.Request) {
+	h.errorPage(w, r, http.StatusForbidden, "Form refused",
+		"This form did not carry the security token of your session (it may come from another site, or from a page older than your sign-in). Go back, reload the page and try again.")
+}
+
+// Body limits of the console's forms.
+const (
+	maxForm   = 64 << 10
+	maxUpload = 32 << 20 // a members CSV file
+)
+
+// parseForm reads a POST's form, within its size limit.
+func parseForm(w http.ResponseWriter, r *http.Request) error {
+	if strings.HasPrefix(r.Header.Get("Content-Type"), "multipart/form-data") {
+		r.Body = http.MaxBytesReader(w, r.Body, maxUpload)
+		if err := r.ParseMultipartForm(1 << 20); err != nil {
+			return fmt.Errorf("the upload is larger than %d MB or malformed", maxUpload>>20)
+		}
+		return nil
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, maxForm)
+	if err := r.ParseForm(); err != nil {
+		return fmt.Errorf("the form is larger than %d KB or malformed", maxForm>>10)
+	}
+	return nil
+}
+
+// safeNext is where to go after signing in: a console path given by next, or the overview.
+func safeNext(next string) string {
+	u, err := url.Parse(next)
+	if err != nil || u.Scheme != "" || u.Host != "" || !strings.HasPrefix(u.Path, "/console/") ||
+		strings.HasPrefix(next, "//") || strings.Contains(next, "\\") || strings.HasPrefix(u.Path, "/console/signin") {
+		return "/console/"
+	}
+	return u.RequestURI()
+}
+
+// signInView is the sign-in page's data.
+type signInView struct {
+	Token     string // the form's CSRF token
+	Next      string
+	ClientID  string
+	Error     string
+	Admin     bool // an admin token is configured
+	RetryIn   int  // seconds, when sign-ins are slowed
+	SignedOut bool
+}
+
+func (h *Handler) signInToken(w http.ResponseWriter, r *http.Request) string {
+	if c, err := r.Cookie(signinCookie); err == nil && len(c.Value) >= 32 {
+		return c.Value
+	}
+	t := randomToken()
+	h.setCookie(w, signinCookie, t, 0)
+	return t
+}
+
+func (h *Handler) handleSignInForm() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s, err := h.lookup(r); err == nil && s != nil {
+			http.Redirect(w, r, safeNext(r.URL.Query().Get("next")), http.StatusSeeOther)
+			return
+		}
+		v := signInView{Token: h.signInToken(w, r), Next: safeNext(r.URL.Query().Get("next")), Admin: h.opts.AdminToken != "",
+			SignedOut: r.URL.Query().Get("done") == "signedout"}
+		h.render(w, r, http.StatusOK, "signin", "Sign in", v)
+	})
+}
+
+// handleSignIn checks a client id and secret, or the admin token, and opens a
+// session. Failed attempts slow down further ones for the same id and address.
+func (h *Handler) handleSignIn() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := parseForm(w, r); err != nil {
+			h.errorPage(w, r, http.StatusBadRequest, "Form too large", err.Error())
+			return
+		}
+		c, err := r.Cookie(signinCookie)
+		if err != nil || len(c.Value) < 32 || subtle.ConstantTimeCompare([]byte(r.PostFormValue("csrf")), []byte(c.Value)) != 1 {
+			h.csrfRefused(w, r)
+			return
+		}
+		useToken := r.PostFormValue("kind") == "token"
+		id := strings.TrimSpace(r.PostFormValue("client_id"))
+		if useToken {
+			id = store.ActorAdminToken
+		}
+		addr := remoteAddr(r)
+		v := signInView{Token: c.Value, Next: safeNext(r.PostFormValue("next")), Admin: h.opts.AdminToken != ""}
+		if !useToken {
+			v.ClientID = id
+		}
+		keys := []string{"id:" + id, "addr:" + addr}
+		if wait := h.limiter.wait(keys...); wait > 0 {
+			secs := int((wait + time.Second - 1) / time.Second)
+			w.Header().Set("Retry-After", strconv.Itoa(secs))
+			v.RetryIn = secs
+			v.Error = fmt.Sprintf("Too many failed sign-ins from this address or for this id. Try again in %d seconds.", secs)
+			h.render(w, r, http.StatusTooManyRequests, "signin", "Sign in", v)
+			return
+		}
+		sessionID, csrf := randomToken(), randomToken()
+		spec := store.SessionSpec{IDHash: secret.Hash(sessionID), CSRF: csrf, Address: addr, MaxAge: h.opts.MaxAge, Idle: h.opts.IdleTimeout}
+		var principal Principal
+		switch {
+		case useToken:
+			given := r.PostFormValue("token")
+			if h.opts.AdminToken == "" || subtle.ConstantTimeCompare([]byte(given), []byte(h.opts.AdminToken)) != 1 {
+				err = store.ErrBadCredentials
+				break
+			}
+			err = h.st.SignInAdmin(r.Context(), adminFingerprint(h.opts.AdminToken), spec)
+			principal = Principal{Role: RoleOperator}
+		case id == "":
+			err = store.ErrBadCredentials
+		default:
+			var cl store.Client
+			cl, err = h.st.SignInClient(r.Context(), id, r.PostFormValue("secret"), spec)
+			principal = Principal{ClientID: cl.ID}
+		}
+		if errors.Is(err, store.ErrBadCredentials) {
+			h.limiter.fail(keys...)
+			who, obj := id, Object{ClientID: id}
+			if useToken {
+				obj = Object{}
+			} else if who == "" {
+				who = "(no id)"
+			}
+			h.audit(r, Principal{ClientID: who}, "signin.failed", who, obj, "")
+			if useToken {
+				v.Error = "That is not the admin token."
+			} else {
+				v.Error = "The client id or secret is wrong."
+			}
+			h.render(w, r, http.StatusUnauthorized, "signin", "Sign in", v)
+			return
+		}
+		if err != nil {
+			h.internal(w, r, err)
+			return
+		}
+		h.limiter.forget("id:" + id)
+		h.setCookie(w, sessionCookie, sessionID, 0)
+		h.setCookie(w, signinCookie, "", -1)
+		h.audit(r, principal, "signin", principal.Actor(), Object{ClientID: principal.ClientID}, "")
+		http.Redirect(w, r, v.Next, http.StatusSeeOther)
+	})
+}
+
+func (h *Handler) handleSignOut() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s := sessionOf(r)
+		if err := h.st.EndSession(r.Context(), s.idHash); err != nil {
+			h.internal(w, r, err)
+			return
+		}
+		h.setCookie(w, sessionCookie, "", -1)
+		h.audit(r, s.principal, "signout", s.principal.Actor(), Object{ClientID: s.principal.ClientID}, "")
+		http.Redirect(w, r, "/console/signin?done=signedout", http.StatusSeeOther)
+	})
+}
+
+// audit records what a principal did; a failure to record it is logged (the
+// change itself is made).
+func (h *Handler) audit(r *http.Request, p Principal, action, target string, obj Object, detail string) {
+	ctx, cancel := detached(r.Context())
+	defer cancel()
+	err := h.st.Audit(ctx, store.AuditEntry{Actor: p.Actor(), Via: store.ViaConsole, Address: remoteAddr(r), Action: action,
+		Target: target, ClientID: obj.ClientID, OrgID: obj.OrgID, Detail: detail})
+	if err != nil {
+		h.log.Error("console audit entry not recorded", "action", action, "actor", p.Actor(), "err", err)
+	}
+}

@@ -1,0 +1,243 @@
+package console_test
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/matryer/is"
+
+	"hookd/console"
+	"hookd/store"
+)
+
+func TestSignIn(t *testing.T) {
+	e := newEnv(t)
+
+	t.Run("a wrong secret is refused", func(t *testing.T) {
+		is := is.New(t)
+		u := e.newUser(t)
+		p := u.signIn(t, e.a.ID, "wrong-secret")
+		is.Equal(p.status, http.StatusUnauthorized)                           // refused
+		is.True(strings.Contains(p.body, "The client id or secret is wrong")) // and says so
+		is.True(strings.Contains(p.body, `value="`+e.a.ID+`"`))               // keeping the id typed
+		is.Equal(u.get(t, "/console/").status, http.StatusSeeOther)           // no session
+		p = u.signIn(t, "", "not-the-token")
+		is.Equal(p.status, http.StatusTooManyRequests) // the address waits a second now
+	})
+
+	t.Run("a session cookie, and only its hash stored", func(t *testing.T) {
+		is := is.New(t)
+		e.clock.Advance(time.Hour) // past the slow-down of the test above
+		u := e.newUser(t)
+		p := u.signIn(t, e.a.ID, e.a.Secret)
+		is.Equal(p.status, http.StatusSeeOther) // signed in
+		is.Equal(p.location, "/console/")       // to the overview
+		var cookie *http.Cookie
+		for _, c := range (&http.Response{Header: p.header}).Cookies() {
+			if c.Name == "hookd_session" {
+				cookie = c
+			}
+		}
+		is.True(cookie != nil)                             // a session cookie
+		is.True(cookie.HttpOnly)                           // out of scripts' reach
+		is.Equal(cookie.SameSite, http.SameSiteStrictMode) // never sent from other sites
+		is.Equal(cookie.Path, "/console/")                 // only to the console
+		is.True(!cookie.Secure)                            // http here
+		is.True(len(cookie.Value) >= 43)                   // 256 random bits
+		home := u.get(t, "/console/")
+		is.Equal(home.status, http.StatusOK)
+		is.True(strings.Contains(home.body, "Signed in as <strong>client-a</strong>"))
+
+		db := e.rawDB(t)
+		var n int
+		is.NoErr(db.QueryRow("SELECT count(*) FROM console_sessions WHERE id_hash = ? OR CAST(id_hash AS TEXT) = ?", cookie.Value, cookie.Value).Scan(&n))
+		is.Equal(n, 0) // the session id itself is nowhere
+	})
+
+	t.Run("the admin token signs in as operator", func(t *testing.T) {
+		is := is.New(t)
+		u := e.as(t, "token")
+		home := u.get(t, "/console/")
+		is.True(strings.Contains(home.body, "operator (admin token)"))
+		is.True(strings.Contains(home.body, "All of hookd."))
+	})
+
+	t.Run("the sign-in form needs its token", func(t *testing.T) {
+		is := is.New(t)
+		u := e.newUser(t)
+		u.signInForm(t)
+		p := u.post(t, "/console/signin", url.Values{"csrf": {"forged"}, "client_id": {e.a.ID}, "secret": {e.a.Secret}})
+		is.Equal(p.status, http.StatusForbidden) // refused
+		is.Equal(u.get(t, "/console/").status, http.StatusSeeOther)
+	})
+
+	t.Run("next leads back, but only into the console", func(t *testing.T) {
+		is := is.New(t)
+		u := e.newUser(t)
+		p := u.get(t, "/console/deliveries?state=dead")
+		is.Equal(p.status, http.StatusSeeOther)
+		is.Equal(p.location, "/console/signin?next="+url.QueryEscape("/console/deliveries?state=dead"))
+		for next, want := range map[string]string{
+			"/console/deliveries?state=dead": "/console/deliveries?state=dead",
+			"https://evil.example/":          "/console/",
+			"//evil.example/console/":        "/console/",
+			"/elsewhere":                     "/console/",
+		} {
+			u := e.newUser(t)
+			form := url.Values{"csrf": {u.signInForm(t)}, "client_id": {e.b.ID}, "secret": {e.b.Secret}, "next": {next}}
+			p := u.post(t, "/console/signin", form)
+			is.Equal(p.status, http.StatusSeeOther)
+			is.Equal(p.location, want) // next
+		}
+	})
+}
+
+func TestSlowedSignIns(t *testing.T) {
+	is := is.New(t)
+	e := newEnv(t)
+	u := e.newUser(t)
+	is.Equal(u.signIn(t, e.a.ID, "wrong-1").status, http.StatusUnauthorized) // a first failure
+	p := u.signIn(t, e.a.ID, e.a.Secret)
+	is.Equal(p.status, http.StatusTooManyRequests)              // the right secret must wait too
+	is.Equal(p.header.Get("Retry-After"), "1")                  // a second
+	is.True(strings.Contains(p.body, "Try again in 1 seconds")) // and the page says so
+	e.clock.Advance(time.Second)
+	is.Equal(u.signIn(t, e.a.ID, "wrong-2").status, http.StatusUnauthorized)
+	e.clock.Advance(time.Second)
+	p = u.signIn(t, e.a.ID, e.a.Secret)
+	is.Equal(p.status, http.StatusTooManyRequests) // the second failure: two seconds
+	is.Equal(p.header.Get("Retry-After"), "1")
+	e.clock.Advance(time.Second)
+	is.Equal(u.signIn(t, e.a.ID, e.a.Secret).status, http.StatusSeeOther) // then it may
+
+	entries, err := e.st.AuditLog(context.Background(), store.AuditQuery{Action: "signin"})
+	is.NoErr(err)
+	var actions []string
+	for _, en := range entries {
+		actions = append(actions, en.Action+" "+en.Actor+" "+en.Address)
+	}
+	is.Equal(strings.Join(actions, "; "), // audited, with the address; waiting attempts are not
+		"signin "+e.a.ID+" 127.0.0.1; signin.failed "+e.a.ID+" 127.0.0.1; signin.failed "+e.a.ID+" 127.0.0.1")
+}
+
+func TestSecureCookieAndHeaders(t *testing.T) {
+	is := is.New(t)
+	e := newEnv(t, func(o *console.Options) { o.PublicURL = "https://hookd.example.org" })
+	u := e.newUser(t)
+	p := u.get(t, "/console/signin")
+	is.True(strings.Contains(p.header.Get("Set-Cookie"), "Secure")) // public URL is https: Secure cookies
+	for _, path := range []string{"/console/signin", "/console/", "/console/nothing"} {
+		p := u.get(t, path)
+		csp := p.header.Get("Content-Security-Policy")
+		is.True(strings.Contains(csp, "default-src 'none'"))     // nothing unless allowed
+		is.True(strings.Contains(csp, "script-src 'self'"))      // no inline script
+		is.True(strings.Contains(csp, "style-src 'self'"))       // no inline style
+		is.True(strings.Contains(csp, "frame-ancestors 'none'")) // never framed
+		is.Equal(p.header.Get("X-Content-Type-Options"), "nosniff")
+		is.Equal(p.header.Get("Referrer-Policy"), "same-origin")
+	}
+	css := u.get(t, "/console/assets/console.css")
+	is.Equal(css.status, http.StatusOK)
+	is.True(strings.HasPrefix(css.header.Get("Content-Type"), "text/css"))
+	is.Equal(u.get(t, "/console/assets/templates").status, http.StatusNotFound) // templates are not served
+}
+
+func TestCSRF(t *testing.T) {
+	is := is.New(t)
+	e := newEnv(t)
+	u := e.as(t, "a")
+	for _, form := range []url.Values{{"csrf": {""}}, {"csrf": {"forged"}}, {"csrf": {e.as(t, "a").csrf}}} {
+		p := u.post(t, "/console/webhooks/"+e.hookA.UID+"/deactivate", form)
+		is.Equal(p.status, http.StatusForbidden)            // without this session's token: refused
+		is.True(strings.Contains(p.body, "security token")) // and said why
+		w, err := e.st.ConsoleWebhook(context.Background(), e.hookA.UID)
+		is.NoErr(err)
+		is.True(w.Active) // nothing changed
+	}
+	p := u.post(t, "/console/webhooks/"+e.hookA.UID+"/deactivate", nil)
+	is.Equal(p.status, http.StatusSeeOther) // with it: done
+	w, err := e.st.ConsoleWebhook(context.Background(), e.hookA.UID)
+	is.NoErr(err)
+	is.True(!w.Active)
+}
+
+func TestSessionEnds(t *testing.T) {
+	e := newEnv(t)
+
+	t.Run("at sign-out, for good", func(t *testing.T) {
+		is := is.New(t)
+		u := e.as(t, "a")
+		cookies := u.http.Jar.Cookies(mustURL(e.srv.URL + "/console/"))
+		p := u.post(t, "/console/signout", nil)
+		is.Equal(p.status, http.StatusSeeOther)
+		is.Equal(p.location, "/console/signin?done=signedout")
+		is.Equal(u.get(t, "/console/").status, http.StatusSeeOther) // signed out
+		again := e.newUser(t)
+		again.http.Jar.SetCookies(mustURL(e.srv.URL+"/console/"), cookies)
+		is.Equal(again.get(t, "/console/").status, http.StatusSeeOther) // the old cookie opens nothing
+	})
+
+	t.Run("when the client's secret is rotated elsewhere", func(t *testing.T) {
+		is := is.New(t)
+		u := e.as(t, "b")
+		_, err := e.st.RotateClientSecret(context.Background(), e.b.ID, "") // hookd client rotate
+		is.NoErr(err)
+		is.Equal(u.get(t, "/console/").status, http.StatusSeeOther) // back to sign-in
+	})
+
+	t.Run("when it rotates its own secret", func(t *testing.T) {
+		is := is.New(t)
+		u := e.as(t, "staffA")
+		p := u.post(t, "/console/clients/"+e.staffA.ID+"/rotate", url.Values{"confirm": {"yes"}})
+		is.Equal(p.status, http.StatusOK)
+		is.True(strings.Contains(p.body, "your session has ended")) // said
+		is.True(!strings.Contains(p.body, "Sign out"))              // shown signed out
+		is.Equal(u.get(t, "/console/").status, http.StatusSeeOther)
+	})
+
+	t.Run("when idle, and at the absolute end", func(t *testing.T) {
+		is := is.New(t)
+		u := e.as(t, "a")
+		e.clock.Advance(29 * time.Minute)
+		is.Equal(u.get(t, "/console/").status, http.StatusOK) // used within 30 minutes
+		e.clock.Advance(29 * time.Minute)
+		is.Equal(u.get(t, "/console/").status, http.StatusOK) // the use moved the idle end
+		e.clock.Advance(31 * time.Minute)
+		is.Equal(u.get(t, "/console/").status, http.StatusSeeOther) // idle too long
+
+		u = e.as(t, "a")
+		for range 25 {
+			e.clock.Advance(29 * time.Minute)
+			u.get(t, "/console/")
+		}
+		is.Equal(u.get(t, "/console/").status, http.StatusSeeOther) // past 12 hours
+	})
+
+	t.Run("when the admin token changes", func(t *testing.T) {
+		is := is.New(t)
+		u := e.as(t, "token")
+		opts := e.opts
+		opts.AdminToken = "a-new-token-0123456789"
+		other := console.New(opts) // the daemon restarted with another token
+		req, _ := http.NewRequest(http.MethodGet, e.srv.URL+"/console/", nil)
+		for _, c := range u.http.Jar.Cookies(mustURL(e.srv.URL + "/console/")) {
+			req.AddCookie(c)
+		}
+		rec := httptest.NewRecorder()
+		other.ServeHTTP(rec, req)
+		is.Equal(rec.Code, http.StatusSeeOther) // the old token's session is over
+	})
+}
+
+func mustURL(s string) *url.URL {
+	u, err := url.Parse(s)
+	if err != nil {
+		panic(err)
+	}
+	return u
+}

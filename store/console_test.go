@@ -1,0 +1,510 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/matryer/is"
+
+	"hookd/secret"
+	"hookd/store"
+)
+
+// movable pins a store's clock at 2024-03-01 12:00 UTC and returns a func that moves it.
+func movable(st *store.Store) func(time.Duration) {
+	var now atomic.Int64
+	now.Store(time.Date(2024, 3, 1, 12, 0, 0, 0, time.UTC).UnixMilli())
+	st.Now = func() time.Time { return time.UnixMilli(now.Load()).UTC() }
+	return func(d time.Duration) { now.Add(d.Milliseconds()) }
+}
+
+func spec(id string) store.SessionSpec {
+	return store.SessionSpec{IDHash: secret.Hash(id), CSRF: "csrf-" + id, Address: "192.0.2.1", MaxAge: 12 * time.Hour, Idle: 30 * time.Minute}
+}
+
+func TestSessions(t *testing.T) {
+	ctx := context.Background()
+	st := newStore(t)
+	advance := movable(st)
+	c, err := st.CreateClient(ctx, store.NewClient{Name: "web", Scopes: []string{store.ScopeWebhook}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const idle = 30 * time.Minute
+
+	t.Run("wrong secret", func(t *testing.T) {
+		is := is.New(t)
+		_, err := st.SignInClient(ctx, c.ID, "not-the-secret", spec("a"))
+		is.True(errors.Is(err, store.ErrBadCredentials)) // wrong secret refused
+		_, err = st.SignInClient(ctx, "APP-NOBODY", c.Secret, spec("a"))
+		is.True(errors.Is(err, store.ErrBadCredentials)) // unknown id refused
+		_, err = st.Session(ctx, secret.Hash("a"), idle)
+		is.True(errors.Is(err, store.ErrNotFound)) // and no session was made
+	})
+
+	t.Run("idle and absolute ends", func(t *testing.T) {
+		is := is.New(t)
+		got, err := st.SignInClient(ctx, c.ID, c.Secret, spec("b"))
+		is.NoErr(err)
+		is.Equal(got.ID, c.ID)
+		s, err := st.Session(ctx, secret.Hash("b"), idle)
+		is.NoErr(err)                    // the session is open
+		is.Equal(s.Client.ID, c.ID)      // for the client
+		is.Equal(s.CSRF, "csrf-b")       // with its CSRF token
+		is.Equal(s.Address, "192.0.2.1") // and address
+		_, err = st.Session(ctx, []byte("b"), idle)
+		is.True(errors.Is(err, store.ErrNotFound)) // the plain id is not a key
+
+		advance(idle - time.Minute)
+		is.NoErr(st.TouchSession(ctx, secret.Hash("b"))) // used: the idle end moves
+		advance(idle - time.Minute)
+		_, err = st.Session(ctx, secret.Hash("b"), idle)
+		is.NoErr(err) // still open after 58 minutes with a use between
+		advance(2 * time.Minute)
+		_, err = st.Session(ctx, secret.Hash("b"), idle)
+		is.True(errors.Is(err, store.ErrNotFound)) // idle for 31 minutes: ended
+
+		_, err = st.SignInClient(ctx, c.ID, c.Secret, spec("c"))
+		is.NoErr(err)
+		for range 25 { // 12 h 5 min
+			advance(29 * time.Minute)
+			is.NoErr(st.TouchSession(ctx, secret.Hash("c")))
+		}
+		_, err = st.Session(ctx, secret.Hash("c"), idle)
+		is.True(errors.Is(err, store.ErrNotFound)) // past 12 hours: ended however busy
+	})
+
+	t.Run("rotation, removal, sign-out", func(t *testing.T) {
+		is := is.New(t)
+		_, err := st.SignInClient(ctx, c.ID, c.Secret, spec("d"))
+		is.NoErr(err)
+		_, err = st.SignInClient(ctx, c.ID, c.Secret, spec("e"))
+		is.NoErr(err)
+		is.NoErr(st.EndSession(ctx, secret.Hash("e")))
+		_, err = st.Session(ctx, secret.Hash("e"), idle)
+		is.True(errors.Is(err, store.ErrNotFound)) // signed out
+
+		rotated, err := st.RotateClientSecret(ctx, c.ID, "")
+		is.NoErr(err)
+		_, err = st.Session(ctx, secret.Hash("d"), idle)
+		is.True(errors.Is(err, store.ErrNotFound)) // the secret changed: ended
+
+		_, err = st.SignInClient(ctx, c.ID, rotated.Secret, spec("f"))
+		is.NoErr(err) // the new secret signs in
+		is.NoErr(st.RemoveClient(ctx, c.ID))
+		_, err = st.Session(ctx, secret.Hash("f"), idle)
+		is.True(errors.Is(err, store.ErrNotFound)) // the client is gone: ended
+	})
+
+	t.Run("admin token", func(t *testing.T) {
+		is := is.New(t)
+		is.NoErr(st.SignInAdmin(ctx, secret.Hash("token"), spec("g")))
+		s, err := st.Session(ctx, secret.Hash("g"), idle)
+		is.NoErr(err)
+		is.Equal(s.Client.ID, "")                                     // no client
+		is.Equal(s.Credential, secret.Hash("token"))                  // the fingerprint the console checks
+		is.True(st.SignInAdmin(ctx, nil, store.SessionSpec{}) != nil) // a session needs its parts
+	})
+}
+
+// ids of a store-made subscription set: a client's platform webhook, another
+// client's ORCID-style registration, and an organisation's webhook.
+type fixture struct {
+	a, b      store.Credentials
+	org       store.Organisation
+	platform  store.Subscription
+	orcidSub  store.Subscription
+	orgHook   store.Subscription
+	orgMember string
+}
+
+func newFixture(tb testing.TB, st *store.Store) fixture {
+	tb.Helper()
+	is := is.New(tb)
+	ctx := context.Background()
+	var f fixture
+	var err error
+	f.a, err = st.CreateClient(ctx, store.NewClient{Name: "a", Scopes: []string{store.ScopeWebhook}})
+	is.NoErr(err)
+	f.b, err = st.CreateClient(ctx, store.NewClient{Name: "b", Scopes: []string{store.ScopeWebhook}})
+	is.NoErr(err)
+	f.platform, _, err = st.CreateWebhook(ctx, f.a.ID, store.WebhookSpec{TargetURL: "https://a.example/hook", Auth: store.Auth{Type: store.AuthNone}})
+	is.NoErr(err)
+	f.orcidSub, _, err = st.PutOrcidWebhook(ctx, f.b.ID, "0000-0002-7253-3645", "https://b.example/cb")
+	is.NoErr(err)
+	f.org, err = st.CreateOrganisation(ctx, "Uni", "it@uni.example")
+	is.NoErr(err)
+	f.orgMember = "0000-0002-9079-593X"
+	_, err = st.PutMember(ctx, f.org.ID, f.orgMember, store.MemberInfo{}, 0)
+	is.NoErr(err)
+	_, _, err = st.SetHubSettings(ctx, f.org.ID, store.HubSettings{Enabled: true, URL: "https://uni.example/orcid"})
+	is.NoErr(err)
+	rows, err := st.ConsoleWebhooks(ctx, store.WebhookQuery{OrgID: f.org.ID})
+	is.NoErr(err)
+	is.Equal(len(rows), 1) // the organisation's webhook
+	f.orgHook = rows[0].Subscription
+	return f
+}
+
+func TestFigures(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	st := newStore(t)
+	advance := movable(st)
+	f := newFixture(t, st)
+	start := st.Now()
+
+	outcome := func(sub int64, kind store.OutcomeKind, d time.Duration) store.Outcome {
+		return store.Outcome{DeliveryID: 1 << 40, SubscriptionID: sub, Kind: kind, Attempt: 1, StartedAt: st.Now(), Duration: d, RetryAt: st.Now()}
+	}
+	is.NoErr(recordOutcomes(ctx, st, []store.Outcome{
+		outcome(f.platform.ID, store.OutcomeDelivered, 10*time.Millisecond),
+		outcome(f.platform.ID, store.OutcomeRetry, 30*time.Millisecond),
+		outcome(f.orgHook.ID, store.OutcomeDead, 50*time.Millisecond),
+		outcome(f.orgHook.ID, store.OutcomeReleased, 0),
+	}))
+	is.NoErr(recordOutcomes(ctx, st, []store.Outcome{outcome(f.orcidSub.ID, store.OutcomeDelivered, 20*time.Millisecond)}))
+	advance(time.Minute)
+	is.NoErr(recordOutcomes(ctx, st, []store.Outcome{outcome(f.platform.ID, store.OutcomeGone, 5*time.Millisecond)}))
+
+	all, err := st.Figures(ctx, []string{store.ScopeAll}, start.Add(-time.Hour), st.Now().Add(time.Minute))
+	is.NoErr(err)
+	is.Equal(len(all), 2)                                // two minutes with attempts
+	is.Equal(all[0].Minute, start)                       // at the minute's start
+	is.Equal(all[0].Delivered, 2)                        // two turns added up
+	is.Equal(all[0].Failed, 2)                           // a retry and a dead one
+	is.Equal(all[0].Dead, 1)                             //
+	is.Equal(all[0].Attempts, 4)                         // the released one is no attempt
+	is.Equal(all[0].AvgDuration, 27500*time.Microsecond) // (10+30+50+20)/4 ms
+	is.Equal(all[0].MaxDuration, 50*time.Millisecond)    //
+	is.Equal(all[1].Failed, 1)                           // a 410 is a failed attempt
+	is.Equal(all[1].Dead, 1)                             // that ends the delivery
+
+	a, err := st.Figures(ctx, []string{store.ClientScope(f.a.ID)}, start, st.Now().Add(time.Minute))
+	is.NoErr(err)
+	is.Equal(len(a), 2)
+	is.Equal(a[0].Delivered, 1) // only client a's
+	is.Equal(a[0].Failed, 1)
+	org, err := st.Figures(ctx, []string{store.OrgScope(f.org.ID)}, start, st.Now().Add(time.Minute))
+	is.NoErr(err)
+	is.Equal(len(org), 1)
+	is.Equal(org[0].Dead, 1) // only the organisation's
+	is.Equal(org[0].Delivered, 0)
+	both, err := st.Figures(ctx, []string{store.ClientScope(f.a.ID), store.OrgScope(f.org.ID)}, start, start.Add(time.Minute))
+	is.NoErr(err)
+	is.Equal(len(both), 1)        // [from, to): the first minute only
+	is.Equal(both[0].Failed, 2)   // the two scopes summed
+	is.Equal(both[0].Attempts, 3) //
+
+	advance(store.StatsKeep + time.Minute)
+	is.NoErr(recordOutcomes(ctx, st, []store.Outcome{outcome(f.platform.ID, store.OutcomeDelivered, time.Millisecond)}))
+	old, err := st.Figures(ctx, []string{store.ScopeAll}, start.Add(-time.Hour), start.Add(time.Hour))
+	is.NoErr(err)
+	is.Equal(len(old), 0) // a turn trims what is older than StatsKeep
+}
+
+func TestConsoleListings(t *testing.T) {
+	ctx := context.Background()
+	st := newStore(t)
+	movable(st)
+	f := newFixture(t, st)
+	uids := func(rows []store.WebhookRow) string {
+		var out []string
+		for _, r := range rows {
+			out = append(out, r.UID)
+		}
+		return strings.Join(out, ",")
+	}
+
+	t.Run("webhooks", func(t *testing.T) {
+		is := is.New(t)
+		all, err := st.ConsoleWebhooks(ctx, store.WebhookQuery{Format: ""})
+		is.NoErr(err)
+		is.Equal(uids(all), f.orgHook.UID+","+f.orcidSub.UID+","+f.platform.UID) // newest first
+		is.Equal(all[0].OrgName, "Uni")                                          // with the owner's name
+		is.Equal(all[2].ClientName, "a")
+
+		for _, tt := range []struct {
+			name string
+			q    store.WebhookQuery
+			want string
+		}{
+			{"client a sees its own", store.WebhookQuery{Visible: store.Owner{ClientID: f.a.ID}}, f.platform.UID},
+			{"staff see the organisation's", store.WebhookQuery{Visible: store.Owner{OrgID: f.org.ID}}, f.orgHook.UID},
+			{"staff that own a webhook see both", store.WebhookQuery{Visible: store.Owner{ClientID: f.a.ID, OrgID: f.org.ID}}, f.orgHook.UID + "," + f.platform.UID},
+			{"by client", store.WebhookQuery{ClientID: f.b.ID}, f.orcidSub.UID},
+			{"by format", store.WebhookQuery{Format: store.FormatEmpty}, f.orcidSub.UID},
+			{"covering a record", store.WebhookQuery{Orcid: "0000-0002-7253-3645"}, f.orcidSub.UID + "," + f.platform.UID},
+			{"covering a member", store.WebhookQuery{Orcid: f.orgMember}, f.orgHook.UID + "," + f.platform.UID},
+			{"URL contains, any case", store.WebhookQuery{URLContains: "B.EXAMPLE"}, f.orcidSub.UID},
+			{"paging", store.WebhookQuery{Before: f.orcidSub.ID}, f.platform.UID},
+			{"status", store.WebhookQuery{Status: "deactivated"}, ""},
+		} {
+			rows, err := st.ConsoleWebhooks(ctx, tt.q)
+			is.NoErr(err)
+			is.Equal(uids(rows), tt.want) // tt.name
+		}
+		_, err = st.ConsoleWebhooks(ctx, store.WebhookQuery{Status: "sleeping"})
+		is.True(errors.Is(err, store.ErrInvalid)) // an unknown status is refused
+	})
+
+	t.Run("deliveries", func(t *testing.T) {
+		is := is.New(t)
+		_, err := st.Intake(ctx, "", "", []store.Event{{Orcid: "0000-0002-7253-3645"}, {Orcid: f.orgMember}}, 0)
+		is.NoErr(err)
+		all, err := st.ConsoleDeliveries(ctx, store.DeliveryQuery{})
+		is.NoErr(err)
+		is.True(len(all) >= 4) // the ORCID-style, two platform ones, the CREATED and UPDATED of the member (merged)
+		mine, err := st.ConsoleDeliveries(ctx, store.DeliveryQuery{Visible: store.Owner{ClientID: f.b.ID}})
+		is.NoErr(err)
+		is.Equal(len(mine), 1) // client b's one
+		is.Equal(mine[0].Subject, "0000-0002-7253-3645")
+		is.Equal(mine[0].ClientName, "b")
+		orgs, err := st.ConsoleDeliveries(ctx, store.DeliveryQuery{Visible: store.Owner{OrgID: f.org.ID}})
+		is.NoErr(err)
+		is.Equal(len(orgs), 1) // the organisation's (the member's events merged)
+		is.Equal(orgs[0].OrgName, "Uni")
+		one, err := st.ConsoleDelivery(ctx, orgs[0].ID)
+		is.NoErr(err)
+		is.Equal(one.Format, store.FormatHub)
+		byRecord, err := st.ConsoleDeliveries(ctx, store.DeliveryQuery{Orcid: f.orgMember, WebhookUID: f.platform.UID})
+		is.NoErr(err)
+		is.Equal(len(byRecord), 1) // the platform webhook's delivery of the member
+		none, err := st.ConsoleDeliveries(ctx, store.DeliveryQuery{Since: st.Now().Add(time.Minute)})
+		is.NoErr(err)
+		is.Equal(len(none), 0) // nothing since a minute from now
+		_, err = st.ConsoleDeliveries(ctx, store.DeliveryQuery{State: "lost"})
+		is.True(errors.Is(err, store.ErrInvalid))
+		_, err = st.ConsoleDelivery(ctx, 1<<40)
+		is.True(errors.Is(err, store.ErrNotFound))
+
+		figs, err := st.OutboxFigures(ctx, store.Owner{ClientID: f.b.ID})
+		is.NoErr(err)
+		is.Equal(figs.Pending, 1) // client b's
+		allFigs, err := st.OutboxFigures(ctx, store.Owner{})
+		is.NoErr(err)
+		is.Equal(allFigs.Pending, len(all))
+	})
+}
+
+func TestConsoleActions(t *testing.T) {
+	ctx := context.Background()
+	st := newStore(t)
+	movable(st)
+	f := newFixture(t, st)
+
+	t.Run("deactivate and activate any kind", func(t *testing.T) {
+		is := is.New(t)
+		_, err := st.Intake(ctx, "", "", []store.Event{{Orcid: "0000-0002-7253-3645"}}, time.Hour)
+		is.NoErr(err)
+		sub, err := st.SetSubscriptionActive(ctx, f.orcidSub.UID, false, "")
+		is.NoErr(err)
+		is.True(!sub.Active) // an ORCID-style registration deactivated
+		dead, err := st.ConsoleDeliveries(ctx, store.DeliveryQuery{WebhookUID: f.orcidSub.UID, State: "dead"})
+		is.NoErr(err)
+		is.Equal(len(dead), 1) // its pending delivery is dead, replayable
+		_, err = st.SendTestEvent(ctx, f.orcidSub.UID, "")
+		is.True(errors.Is(err, store.ErrInvalid)) // no test event to a deactivated webhook
+		sub, err = st.SetSubscriptionActive(ctx, f.orcidSub.UID, true, "")
+		is.NoErr(err)
+		is.True(sub.Active)
+
+		h, err := st.HubSettings(ctx, f.org.ID)
+		is.NoErr(err)
+		is.True(h.Enabled)
+		_, err = st.SetSubscriptionActive(ctx, f.orgHook.UID, false, "")
+		is.NoErr(err)
+		h, err = st.HubSettings(ctx, f.org.ID)
+		is.NoErr(err)
+		is.True(!h.Enabled) // the organisation's form shows it off
+	})
+
+	t.Run("test event", func(t *testing.T) {
+		is := is.New(t)
+		id, err := st.SendTestEvent(ctx, f.platform.UID, "")
+		is.NoErr(err)
+		d, err := st.ConsoleDelivery(ctx, id)
+		is.NoErr(err)
+		is.Equal(d.Subject, store.TestRecord) // a webhook of every record: ORCID's test record
+		is.Equal(d.StateName(), "pending")
+		is.True(!d.DueAt.After(st.Now())) // due now
+		again, err := st.SendTestEvent(ctx, f.platform.UID, "")
+		is.NoErr(err)
+		is.Equal(again, id) // merged into the pending one
+		d, err = st.ConsoleDelivery(ctx, id)
+		is.NoErr(err)
+		is.Equal(d.EventCount, 2)
+		id, err = st.SendTestEvent(ctx, f.orcidSub.UID, "0000-0001-5109-3700")
+		is.NoErr(err)
+		d, err = st.ConsoleDelivery(ctx, id)
+		is.NoErr(err)
+		is.Equal(d.Subject, "0000-0002-7253-3645") // an ORCID-style one: its own record
+	})
+
+	t.Run("delete and upstream", func(t *testing.T) {
+		is := is.New(t)
+		is.NoErr(st.RemoveSubscription(ctx, f.orcidSub.UID))
+		_, err := st.ConsoleWebhook(ctx, f.orcidSub.UID)
+		is.True(errors.Is(err, store.ErrNotFound)) // gone
+		is.True(errors.Is(st.RemoveSubscription(ctx, f.orcidSub.UID), store.ErrNotFound))
+
+		_, err = st.ConfigureUpstream(ctx, "https://api.sandbox.orcid.org")
+		is.NoErr(err)
+		up, err := st.ConsoleWebhooks(ctx, store.WebhookQuery{Format: store.FormatUpstream})
+		is.NoErr(err)
+		is.Equal(len(up), 1)
+		is.True(errors.Is(st.RemoveSubscription(ctx, up[0].UID), store.ErrConflict)) // hookd's own: it follows the configuration
+		_, err = st.SetSubscriptionActive(ctx, up[0].UID, false, "")
+		is.True(errors.Is(err, store.ErrConflict))
+	})
+}
+
+func TestOrgClients(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	st := newStore(t)
+	movable(st)
+	org, err := st.CreateOrganisation(ctx, "Uni", "it@uni.example")
+	is.NoErr(err)
+	staff, err := st.CreateOrgClient(ctx, org.ID, store.NewClient{Name: "uni-staff", Scopes: []string{store.ScopeWebhook}})
+	is.NoErr(err)
+	_, err = st.CreateOrgClient(ctx, org.ID+1, store.NewClient{Name: "nowhere", Scopes: []string{store.ScopeWebhook}})
+	is.True(errors.Is(err, store.ErrNotFound)) // no such organisation
+	_, err = st.Client(ctx, "nowhere")
+	is.True(errors.Is(err, store.ErrNotFound)) // and no client made
+
+	rows, err := st.ConsoleClients(ctx)
+	is.NoErr(err)
+	is.Equal(len(rows), 1)
+	is.Equal(rows[0].OrgName, "Uni") // listed with its organisation
+
+	_, err = st.SignInClient(ctx, staff.ID, staff.Secret, spec("s"))
+	is.NoErr(err)
+	s, err := st.Session(ctx, secret.Hash("s"), time.Hour)
+	is.NoErr(err)
+	is.Equal(s.OrgID, org.ID) // signed in as the organisation's staff
+	is.Equal(s.OrgName, "Uni")
+
+	is.NoErr(st.DeleteOrganisation(ctx, org.ID))
+	_, err = st.Client(ctx, staff.ID)
+	is.True(errors.Is(err, store.ErrNotFound)) // the organisation's staff client went with it
+	_, err = st.Session(ctx, secret.Hash("s"), time.Hour)
+	is.True(errors.Is(err, store.ErrNotFound)) // and its session
+}
+
+func TestAuditLog(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	st := newStore(t)
+	movable(st)
+	add := func(e store.AuditEntry) {
+		e.Via = store.ViaConsole
+		e.Address = "192.0.2.7"
+		is.NoErr(st.Audit(ctx, e))
+	}
+	add(store.AuditEntry{Actor: store.ActorAdminToken, Action: "client.create", Target: "APP-A", ClientID: "APP-A"})
+	add(store.AuditEntry{Actor: "APP-A", Action: "webhook.deactivate", Target: "w1", ClientID: "APP-A"})
+	add(store.AuditEntry{Actor: store.ActorAdminToken, Action: "organisation.webhook", Target: "7", OrgID: 7})
+	add(store.AuditEntry{Actor: "APP-S", Action: "organisation.members.import", Target: "7", OrgID: 7, Detail: strings.Repeat("x", 5000)})
+	is.True(errors.Is(st.Audit(ctx, store.AuditEntry{Actor: "x", Action: "y"}), store.ErrInvalid)) // via is required
+
+	actions := func(q store.AuditQuery) string {
+		es, err := st.AuditLog(ctx, q)
+		is.NoErr(err)
+		var out []string
+		for _, e := range es {
+			out = append(out, e.Action)
+		}
+		return strings.Join(out, " ")
+	}
+	is.Equal(actions(store.AuditQuery{}), "organisation.members.import organisation.webhook webhook.deactivate client.create") // newest first
+	is.Equal(actions(store.AuditQuery{Visible: store.Owner{ClientID: "APP-A"}}), "webhook.deactivate client.create")           // a client: its own and about it
+	is.Equal(actions(store.AuditQuery{Visible: store.Owner{OrgID: 7}}), "organisation.members.import organisation.webhook")    // staff: the organisation's
+	is.Equal(actions(store.AuditQuery{Actor: store.ActorAdminToken, Action: "organisation."}), "organisation.webhook")
+	es, err := st.AuditLog(ctx, store.AuditQuery{Limit: 1})
+	is.NoErr(err)
+	is.True(len(es[0].Detail) < 1100)    // free text is bounded
+	is.Equal(es[0].Address, "192.0.2.7") // with the address
+	is.Equal(es[0].At, st.Now())
+	is.Equal(actions(store.AuditQuery{Before: es[0].ID, Limit: 1}), "organisation.webhook") // paging
+}
+
+// TestUpgradeToConsole opens a file as version 4 left it: the console's migration
+// runs and the file is usable.
+func TestUpgradeToConsole(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "hookd.db")
+	box := newBox(t)
+	st, err := store.Open(ctx, store.Options{Path: path, Box: box})
+	is.NoErr(err)
+	c, err := st.CreateClient(ctx, store.NewClient{Name: "old", Scopes: []string{store.ScopeWebhook}})
+	is.NoErr(err)
+	is.NoErr(st.Close())
+	db := rawDB(t, path)
+	for _, q := range []string{
+		"DROP TABLE console_sessions", "DROP TRIGGER organisation_staff_removed", "DROP TABLE client_orgs",
+		"DROP TABLE audit_log", "DROP TABLE stats_minute", "DROP INDEX subscriptions_org_all", "DROP INDEX subscriptions_failing",
+		"DELETE FROM schema_migrations WHERE version >= 5",
+	} {
+		_, err := db.Exec(q)
+		is.NoErr(err) // make a version-4 file
+	}
+	is.NoErr(db.Close())
+	st = openAt(t, path, box)
+	_, err = st.SignInClient(ctx, c.ID, c.Secret, store.SessionSpec{IDHash: secret.Hash("x"), CSRF: "t", MaxAge: time.Hour, Idle: time.Hour})
+	is.NoErr(err) // the old client signs in to the console
+}
+
+// TestFailingWebhooks finds the failing endpoints through their index and counts
+// each one's deliveries only up to FailingCap+1.
+func TestFailingWebhooks(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	st := newStore(t)
+	movable(st)
+	f := newFixture(t, st)
+	var events []store.Event
+	for i := range store.FailingCap + 5 {
+		events = append(events, store.Event{Orcid: memberOrcid(i)})
+	}
+	_, err := st.Intake(ctx, "", "", events, 0)
+	is.NoErr(err)
+	claimed, err := st.Claim(ctx, 10*store.FailingCap, time.Minute)
+	is.NoErr(err)
+	var outs []store.Outcome
+	for _, c := range claimed {
+		kind := store.OutcomeReleased
+		if c.Target.SubscriptionID == f.platform.ID {
+			kind = store.OutcomeDead
+		}
+		outs = append(outs, store.Outcome{DeliveryID: c.ID, SubscriptionID: c.Target.SubscriptionID, Kind: kind, Attempt: c.Attempt,
+			StartedAt: st.Now(), Status: 502, Error: "HTTP 502", RetryAt: st.Now().Add(time.Hour)})
+	}
+	is.NoErr(recordOutcomes(ctx, st, outs))
+
+	failing, err := st.FailingWebhooks(ctx, store.Owner{}, 5)
+	is.NoErr(err)
+	is.Equal(len(failing), 1)                     // the platform webhook
+	is.Equal(failing[0].UID, f.platform.UID)      //
+	is.Equal(failing[0].Dead, store.FailingCap+1) // counted up to the cap
+	is.Equal(failing[0].Retrying, 0)              //
+	mine, err := st.FailingWebhooks(ctx, store.Owner{ClientID: f.b.ID}, 5)
+	is.NoErr(err)
+	is.Equal(len(mine), 0) // not client b's
+	figs, err := st.OutboxFigures(ctx, store.Owner{ClientID: f.a.ID})
+	is.NoErr(err)
+	is.Equal(figs.Dead, store.FailingCap+5) // an owner's counts go further
+	is.True(figs.RetryingKnown)
+}
+
+// recordOutcomes records outcomes as a turn of the dispatch loop does, claiming nothing.
+func recordOutcomes(ctx context.Context, st *store.Store, outs []store.Outcome) error {
+	_, err := st.Exchange(ctx, outs, 0, 0)
+	return err
+}
