@@ -209,6 +209,40 @@ func TestAdminAPI(t *testing.T) {
 	})
 }
 
+// TestAdminClientByName: the admin API names a client by its id or its name in
+// every filter, as the command line does, and refuses an organisation id that is
+// not a positive number in a replay's body as in a query.
+func TestAdminClientByName(t *testing.T) {
+	is := is.New(t)
+	f := newAdminFixture(t)
+	type deliveries struct {
+		Deliveries []platformDelivery `json:"deliveries"`
+	}
+	var byID, byName deliveries
+	f.get(t, "/api/admin/v1/deliveries?client="+f.other.ID, &byID)
+	f.get(t, "/api/admin/v1/deliveries?client=other", &byName)
+	is.Equal(len(byName.Deliveries), 1)                      // the client named "other"
+	is.Equal(byName.Deliveries[0].ID, byID.Deliveries[0].ID) // is the client of that id
+	var webhooks struct {
+		Webhooks []adminWebhook `json:"webhooks"`
+	}
+	f.get(t, "/api/admin/v1/webhooks?client=other", &webhooks)
+	is.Equal(len(webhooks.Webhooks), 1)                 // the webhooks list takes the name too
+	is.Equal(webhooks.Webhooks[0].ClientID, f.other.ID) // of that client
+
+	var res struct {
+		Replayed int `json:"replayed"`
+	}
+	platformOK(t, platformCall(t, f.harness, http.MethodPost, "/api/admin/v1/replay", f.admin, `{"since":"2h","client":"other"}`), http.StatusAccepted, &res)
+	is.Equal(res.Replayed, 1) // a replay's client by name: its one failed delivery
+	for _, org := range []string{"0", "-1"} {
+		p := platformProblem(t, platformCall(t, f.harness, http.MethodPost, "/api/admin/v1/replay", f.admin, `{"since":"2h","org":`+org+`}`), http.StatusBadRequest)
+		is.Equal(p.Field, "org") // not an organisation id, as ?org= says
+	}
+	p := platformProblem(t, platformCall(t, f.harness, http.MethodGet, "/api/admin/v1/deliveries?client=nobody", f.admin, ""), http.StatusBadRequest)
+	is.Equal(p.Field, "client") // a name nobody has names nothing
+}
+
 // TestUnknownFilterValues is the rule on every list of the APIs: a query parameter
 // the list does not take, or a value that names nothing, is a 400 naming it, never
 // a 200 with everything.

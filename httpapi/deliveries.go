@@ -267,6 +267,9 @@ func (in replayRequest) filter(now time.Time) (store.DeliveryFilter, error) {
 		f.ClientID = *in.Client
 	}
 	if in.Org != nil {
+		if *in.Org <= 0 {
+			return f, inputError("org", "must be an organisation id (a positive number), got %d", *in.Org)
+		}
 		f.OrgID = *in.Org
 	}
 	return f, f.Check()
