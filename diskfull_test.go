@@ -84,6 +84,8 @@ func TestDiskFullOnTmpfs(t *testing.T) {
 	is.NoErr(os.WriteFile(cfg, []byte(fmt.Sprintf("[http]\nlisten = \"127.0.0.1:0\"\n[store]\npath = %q\n[log]\nformat = \"json\"\n%s",
 		filepath.Join(mnt, "hookd.db"), fastDelivery)), 0o600))
 
+	_, err := runCmd(t, "init", "-config", cfg)
+	is.NoErr(err) // makes the database, on the small file system
 	out, err := runCmd(t, "client", "add", "-config", cfg, "-name", "lab", "-scopes", "/webhook,/notify", "-json")
 	is.NoErr(err) // client add
 	var c credentials

@@ -209,6 +209,40 @@ func TestAdminAPI(t *testing.T) {
 	})
 }
 
+// TestAdminClientByName: the admin API names a client by its id or its name in
+// every filter, as the command line does, and refuses an organisation id that is
+// not a positive number in a replay's body as in a query.
+func TestAdminClientByName(t *testing.T) {
+	is := is.New(t)
+	f := newAdminFixture(t)
+	type deliveries struct {
+		Deliveries []platformDelivery `json:"deliveries"`
+	}
+	var byID, byName deliveries
+	f.get(t, "/api/admin/v1/deliveries?client="+f.other.ID, &byID)
+	f.get(t, "/api/admin/v1/deliveries?client=other", &byName)
+	is.Equal(len(byName.Deliveries), 1)                      // the client named "other"
+	is.Equal(byName.Deliveries[0].ID, byID.Deliveries[0].ID) // is the client of that id
+	var webhooks struct {
+		Webhooks []adminWebhook `json:"webhooks"`
+	}
+	f.get(t, "/api/admin/v1/webhooks?client=other", &webhooks)
+	is.Equal(len(webhooks.Webhooks), 1)                 // the webhooks list takes the name too
+	is.Equal(webhooks.Webhooks[0].ClientID, f.other.ID) // of that client
+
+	var res struct {
+		Replayed int `json:"replayed"`
+	}
+	platformOK(t, platformCall(t, f.harness, http.MethodPost, "/api/admin/v1/replay", f.admin, `{"since":"2h","client":"other"}`), http.StatusAccepted, &res)
+	is.Equal(res.Replayed, 1) // a replay's client by name: its one failed delivery
+	for _, org := range []string{"0", "-1"} {
+		p := platformProblem(t, platformCall(t, f.harness, http.MethodPost, "/api/admin/v1/replay", f.admin, `{"since":"2h","org":`+org+`}`), http.StatusBadRequest)
+		is.Equal(p.Field, "org") // not an organisation id, as ?org= says
+	}
+	p := platformProblem(t, platformCall(t, f.harness, http.MethodGet, "/api/admin/v1/deliveries?client=nobody", f.admin, ""), http.StatusBadRequest)
+	is.Equal(p.Field, "client") // a name nobody has names nothing
+}
+
 // TestUnknownFilterValues is the rule on every list of the APIs: a query parameter
 // the list does not take, or a value that names nothing, is a 400 naming it, never
 // a 200 with everything.
@@ -225,6 +259,8 @@ func TestUnknownFilterValues(t *testing.T) {
 		admin("/api/admin/v1/deliveries", "garbage=1", "state=garbage", "orcid=0000-0002-7253-3646", "webhook=nope", "client=nope",
 			"org=999", "org=x", "since=yesterday", "until=soon", "limit=0", "cursor=x", "state=dead&state=failed"),
 		admin("/api/admin/v1/webhooks", "garbage=1", "format=garbage", "status=garbage", "client=nope", "org=999", "orcid=x", "limit=x", "cursor=nope"),
+		admin("/api/hub/v1/organisations", "garbage=1"),
+		admin("/api/hub/v1/organisations/"+strconv.FormatInt(f.org.ID, 10)+"/members", "garbage=1", "limit=10"),
 		plat("/api/notifications/v1/webhooks", "garbage=1", "limit=0", "cursor=nope"),
 		plat("/api/notifications/v1/webhooks/"+f.platUID+"/deliveries", "garbage=1", "state=garbage", "orcid=x", "since=yesterday", "webhook="+f.platUID),
 	} {

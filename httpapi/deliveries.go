@@ -142,6 +142,9 @@ func query(r *http.Request, known ...string) (url.Values, error) {
 	sort.Strings(names)
 	for _, name := range names {
 		if !slices.Contains(known, name) {
+			if len(known) == 0 {
+				return nil, inputError(name, "unknown query parameter: this list takes none")
+			}
 			return nil, inputError(name, "unknown query parameter (known: %s)", strings.Join(known, ", "))
 		}
 		if len(q[name]) > 1 {
@@ -267,6 +270,9 @@ func (in replayRequest) filter(now time.Time) (store.DeliveryFilter, error) {
 		f.ClientID = *in.Client
 	}
 	if in.Org != nil {
+		if *in.Org <= 0 {
+			return f, inputError("org", "must be an organisation id (a positive number), got %d", *in.Org)
+		}
 		f.OrgID = *in.Org
 	}
 	return f, f.Check()

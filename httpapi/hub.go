@@ -82,6 +82,10 @@ func (s *Server) handleOrgList() http.Handler {
 		Organisations []orgJSON `json:"organisations"`
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, err := query(r); err != nil { // a misspelt filter is an error, never a silent "everything"
+			s.writeProblem(w, r, err, nil)
+			return
+		}
 		list, err := s.store.Organisations(r.Context())
 		if err != nil {
 			s.writeProblem(w, r, err, nil)
@@ -329,6 +333,10 @@ func (s *Server) handleMemberList() http.Handler {
 		Members []memberJSON `json:"members"`
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, err := query(r); err != nil {
+			s.writeProblem(w, r, err, nil)
+			return
+		}
 		id, ok := orgID(w, r)
 		if !ok {
 			return

@@ -12,7 +12,8 @@
 //     the document must accept too (parameters, body, and the kind of credentials);
 //   - for a request the document has no operation for, expects the 404 or 405 that
 //     hookd's routers answer, with the error body of that family of routes
-//     (problem+json under /api/, ORCID's body elsewhere).
+//     (problem+json under /api/; OAuth's body for a 405 under {base}/oauth/, where
+//     an OAuth client parses nothing else; ORCID's body elsewhere).
 //
 // It is a test helper: only tests import it, so kin-openapi is not in the binary.
 package openapitest
@@ -27,6 +28,7 @@ import (
 	"net/mail"
 	"net/url"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 
@@ -46,10 +48,16 @@ type Validator struct {
 	// included. An OpenAPI path parameter is one segment, so Check encodes the
 	// slashes of the rest before it looks the route up again.
 	catchAll []*regexp.Regexp
+	// oauth are the prefixes of the OAuth endpoints ("/oauth/" under their
+	// servers' paths), where a method the document lacks is answered in OAuth's body.
+	oauth []string
 }
 
 // catchAllParam is the path parameter that httprouter's "*callback" becomes.
 const catchAllParam = "{callback}"
+
+// oauthPrefix starts the paths of the OAuth endpoints (token, revoke).
+const oauthPrefix = "/oauth/"
 
 // New loads an OpenAPI document, validates it (as OpenAPI 3.1 when it says so) and
 // makes its router. The ORCID-compatible routes are matched under the default of
@@ -69,11 +77,13 @@ func New(doc []byte) (*Validator, error) {
 	}
 	v := &Validator{doc: t, router: router}
 	for path, item := range t.Paths.Map() {
-		if !strings.HasSuffix(path, "/"+catchAllParam) {
-			continue
-		}
 		for _, base := range serverBases(t, item) {
-			v.catchAll = append(v.catchAll, catchAllPattern(base+path))
+			if strings.HasSuffix(path, "/"+catchAllParam) {
+				v.catchAll = append(v.catchAll, catchAllPattern(base+path))
+			}
+			if strings.HasPrefix(path, oauthPrefix) && !slices.Contains(v.oauth, base+oauthPrefix) {
+				v.oauth = append(v.oauth, base+oauthPrefix)
+			}
 		}
 	}
 	return v, nil
@@ -241,11 +251,15 @@ func (v *Validator) checkResponse(reqIn *openapi3filter.RequestValidationInput, 
 // checkUnrouted checks the answer to a request for which the document has no
 // operation: hookd's routers answer 404 (no such path) or 405 (no such method),
 // with the error body of the path's family, which the document describes as
-// components.responses.
+// components.responses: Problem… under /api/, OAuthMethodNotAllowed for a method
+// the OAuth endpoints do not take, Orcid… elsewhere.
 func (v *Validator) checkUnrouted(ex Exchange, raw string, routeErr error) error {
 	family := "Orcid"
-	if strings.HasPrefix(raw, "/api/") {
+	switch {
+	case strings.HasPrefix(raw, "/api/"):
 		family = "Problem"
+	case ex.Status == http.StatusMethodNotAllowed && slices.ContainsFunc(v.oauth, func(p string) bool { return strings.HasPrefix(raw, p) }):
+		family = "OAuth"
 	}
 	var name string
 	switch ex.Status {

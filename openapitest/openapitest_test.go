@@ -29,6 +29,7 @@ const (
 	record    = `"id":"` + webhookID + `","createdAt":"2024-03-01T12:00:00Z","updatedAt":"2024-03-01T12:00:00Z","targetURL":"https://example.com/h","auth":{"type":"noauth"},"status":"active"`
 	problem   = `{"type":"about:blank","title":"Not Found","status":404,"detail":"not found"}`
 	orcidJSON = `{"response-code":404,"developer-message":"404 Not Found: no such resource","user-message":"The resource was not found.","error-code":9011,"more-info":"https://info.orcid.org/documentation/integration-guide/troubleshooting/"}`
+	oauth405  = `{"error":"invalid_request","error_description":"GET is not supported here: send the request with POST"}`
 	orcidXML  = `<?xml version="1.0" encoding="UTF-8"?>
 <error xmlns="http://www.orcid.org/ns/error">
     <response-code>400</response-code>
@@ -79,13 +80,14 @@ func TestCheckAccepts(t *testing.T) {
 		"ORCID XML error":     {"PUT", "/" + orcid + "/webhook/ftp%3A%2F%2Fx", "", "", 400, []string{"Content-Type", "application/xml;charset=UTF-8"}, orcidXML},
 		"registered":          {"PUT", "/" + orcid + "/webhook/" + segment, "", "", 201, []string{"Location", "https://hookd.example.org/" + orcid + "/webhook/" + segment}, ""},
 		"slash left unencoded, taken as the rest of the path": {"PUT", "/" + orcid + "/webhook/http://nowhere2.com/x", "", "", 204, nil, ""},
-		"empty callback":   {"PUT", "/" + orcid + "/webhook/", "", "", 400, []string{"Content-Type", js}, strings.Replace(strings.Replace(orcidJSON, "404", "400", 2), "9011", "9012", 1)},
-		"no such path":     {"GET", "/nowhere", "", "", 404, []string{"Content-Type", js}, orcidJSON},
-		"no such API path": {"GET", "/api/nowhere", "", "", 404, []string{"Content-Type", pj}, problem},
-		"no such method":   {"PATCH", "/api/notifications/v1/events", "", "", 405, []string{"Content-Type", pj}, strings.ReplaceAll(problem, "404", "405")},
-		"bad escape":       {"GET", "/" + orcid + "/webhook/%zz", "", "", 400, []string{"Content-Type", "text/plain; charset=utf-8"}, "400 Bad Request"},
-		"ORCID webhook":    {"GET", "/" + orcid + "/webhook/" + segment, "", "", 200, []string{"Content-Type", js}, `{"orcid":"` + orcid + `","callback":"http://nowhere2.com/` + orcid + `/updated","location":"https://hookd.example.org/` + orcid + `/webhook/` + segment + `","status":"deactivated","reason":"the target answered 410 Gone","created-at":"2024-03-01T12:00:00Z","updated-at":"2024-03-01T12:00:00Z"}`},
-		"metrics":          {"GET", "/metrics", "", "", 200, []string{"Content-Type", "text/plain; version=0.0.4; charset=utf-8; escaping=underscores"}, "# HELP x\n"},
+		"empty callback":                       {"PUT", "/" + orcid + "/webhook/", "", "", 400, []string{"Content-Type", js}, strings.Replace(strings.Replace(orcidJSON, "404", "400", 2), "9011", "9012", 1)},
+		"no such path":                         {"GET", "/nowhere", "", "", 404, []string{"Content-Type", js}, orcidJSON},
+		"no such API path":                     {"GET", "/api/nowhere", "", "", 404, []string{"Content-Type", pj}, problem},
+		"no such method":                       {"PATCH", "/api/notifications/v1/events", "", "", 405, []string{"Content-Type", pj, "Allow", "POST"}, strings.ReplaceAll(problem, "404", "405")},
+		"no such method at the token endpoint": {"GET", "/oauth/token", "", "", 405, []string{"Content-Type", js, "Allow", "POST", "Cache-Control", "no-store", "Pragma", "no-cache"}, oauth405},
+		"bad escape":                           {"GET", "/" + orcid + "/webhook/%zz", "", "", 400, []string{"Content-Type", "text/plain; charset=utf-8"}, "400 Bad Request"},
+		"ORCID webhook":                        {"GET", "/" + orcid + "/webhook/" + segment, "", "", 200, []string{"Content-Type", js}, `{"orcid":"` + orcid + `","callback":"http://nowhere2.com/` + orcid + `/updated","location":"https://hookd.example.org/` + orcid + `/webhook/` + segment + `","status":"deactivated","reason":"the target answered 410 Gone","created-at":"2024-03-01T12:00:00Z","updated-at":"2024-03-01T12:00:00Z"}`},
+		"metrics":                              {"GET", "/metrics", "", "", 200, []string{"Content-Type", "text/plain; version=0.0.4; charset=utf-8; escaping=underscores"}, "# HELP x\n"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			if err := v.Check(e.build(t)); err != nil {
@@ -143,6 +145,10 @@ func TestCheckRefuses(t *testing.T) {
 			[]string{"GET /nowhere", "no operation"}},
 		{"ORCID's body under /api/", exchange{"GET", "/api/nowhere", "", "", 404, []string{"Content-Type", js}, orcidJSON},
 			[]string{"ProblemNotFound"}},
+		{"ORCID's body for a method the token endpoint does not take", exchange{"GET", "/oauth/token", "", "", 405, []string{"Content-Type", js, "Allow", "POST"}, strings.NewReplacer("404", "405", "9011", "9001").Replace(orcidJSON)},
+			[]string{"OAuthMethodNotAllowed"}},
+		{"a method not allowed without Allow", exchange{"PATCH", "/api/notifications/v1/events", "", "", 405, []string{"Content-Type", pj}, strings.ReplaceAll(problem, "404", "405")},
+			[]string{"ProblemMethodNotAllowed", "Allow"}},
 		{"a slash left unencoded, and a body where the document has none", exchange{"PUT", "/" + orcid + "/webhook/http://nowhere2.com/x", "", "", 204, []string{"Content-Type", js}, "{}"},
 			[]string{"operation PUT /{orcid}/webhook/{callback}", "no body"}},
 		{"a success with an empty callback", exchange{"PUT", "/" + orcid + "/webhook/", "", "", 204, nil, ""},
