@@ -134,13 +134,11 @@ func TestStoreFieldError(t *testing.T) {
 		field string
 		msg   string
 	}{
-		{fmt.Errorf("%w: url: required when enabled is true", store.ErrInvalid), "url", "required when enabled is true"},
-		{fmt.Errorf("set organisation settings: %w", fmt.Errorf("%w: notification-email: \"x\" is not an e-mail address", store.ErrInvalid)), "notification-email", "\"x\" is not an e-mail address"},
-		{fmt.Errorf("%w: name is required", store.ErrInvalid), "name", "name is required"},
-		{fmt.Errorf("create organisation: name: an organisation named \"U\" %w", store.ErrConflict), "name", "an organisation named \"U\" already exists"},
-		{fmt.Errorf("%w: orcid: ORCID iD \"1\" must have the form 0000-0000-0000-000X", store.ErrInvalid), "orcid", "ORCID iD \"1\" must have the form 0000-0000-0000-000X"},
-		{fmt.Errorf("%w: client name is required", store.ErrInvalid), "client name", "client name is required"},
-		{fmt.Errorf("create client: %w: a client with id \"X\" or name \"Y\"", store.ErrConflict), "", "a client with id \"X\" or name \"Y\" already exists"},
+		{&store.Error{Code: store.Invalid, Field: "url", Message: "required when enabled is true"}, "url", "required when enabled is true"},
+		{fmt.Errorf("set organisation settings: %w", &store.Error{Code: store.Invalid, Field: "notification-email", Message: `"x" is not an e-mail address`}),
+			"notification-email", `"x" is not an e-mail address`},
+		{&store.Error{Code: store.Conflict, Field: "name", Message: `an organisation named "U" already exists`}, "name", `an organisation named "U" already exists`},
+		{&store.Error{Code: store.Invalid, Message: "no field at fault"}, "", "no field at fault"},
 	} {
 		t.Run(tt.err.Error(), func(t *testing.T) {
 			is := is.New(t)
@@ -150,8 +148,10 @@ func TestStoreFieldError(t *testing.T) {
 			is.Equal(fe.Message, tt.msg)
 		})
 	}
-	_, ok := storeFieldError(fmt.Errorf("disk I/O error"))
-	is.New(t).True(!ok) // not the reader's to fix: an internal error
+	for _, err := range []error{fmt.Errorf("disk I/O error"), &store.Error{Code: store.NotFound, Message: "gone"}} {
+		_, ok := storeFieldError(err)
+		is.New(t).True(!ok) // not the reader's to fix: an internal error, or a page's
+	}
 }
 
 func TestLimiter(t *testing.T) {

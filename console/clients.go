@@ -139,7 +139,7 @@ func (h *Handler) handleClientCreate() http.Handler {
 				h.clientsPage(w, r, http.StatusBadRequest, v)
 				return
 			}
-			if v.Errors.fromStore(err, map[string]string{"client name": "name", "client e-mail": "email"}) {
+			if v.Errors.fromStore(err, map[string]string{"name": "name", "email": "email", "scope": "scopes"}) {
 				h.clientsPage(w, r, http.StatusBadRequest, v)
 				return
 			}

@@ -40,11 +40,11 @@ func TestOrganisationWebhookForm(t *testing.T) {
 		keepValue string
 	}{
 		{"not a URL", url.Values{"url": {"hooks.example.org/orcid"}, "enabled": {"on"}}, "url", "must be an absolute http or https URL", "hooks.example.org/orcid"},
-		{"a private address", url.Values{"url": {"http://10.1.2.3/hook"}, "enabled": {"on"}}, "url", "is a private address", "http://10.1.2.3/hook"},
+		{"a private address", url.Values{"url": {"http://10.1.2.3/hook"}, "enabled": {"on"}}, "url", "10.0.0.0/8 (Private-Use)", "http://10.1.2.3/hook"},
 		{"enabled without a URL", url.Values{"enabled": {"on"}}, "url", "required when enabled is true", ""},
 		{"a bad notification address", url.Values{"url": {"https://ok.example/h"}, "email_enabled": {"on"}, "notification_email": {"not an address"}},
 			"notification_email", "is not an e-mail address", "not an address"},
-		{"a two-line API key", url.Values{"url": {"https://ok.example/h"}, "apikey": {"a\nb"}}, "apikey", "one line", ""},
+		{"a two-line API key", url.Values{"url": {"https://ok.example/h"}, "apikey": {"a\nb"}}, "apikey", "control character", ""},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			is := is.New(t)
@@ -163,7 +163,7 @@ func TestOrganisationAndClientForms(t *testing.T) {
 		is.True(besideField(p.body, "tech_contact", "is not an e-mail address"))
 		p = u.post(t, "/console/organisations", url.Values{"name": {""}, "tech_contact": {"it@c.example"}})
 		is.Equal(p.status, http.StatusBadRequest)
-		is.True(besideField(p.body, "name", "name is required"))
+		is.True(besideField(p.body, "name", "is required"))
 		p = u.post(t, "/console/organisations", url.Values{"name": {"C"}, "tech_contact": {"it@c.example"}})
 		is.Equal(p.status, http.StatusSeeOther)
 		is.True(strings.Contains(u.get(t, p.location).body, "<h1>C</h1>"))
@@ -173,7 +173,7 @@ func TestOrganisationAndClientForms(t *testing.T) {
 		is := is.New(t)
 		p := u.post(t, "/console/clients", url.Values{"name": {""}, "scope_webhook": {"on"}})
 		is.Equal(p.status, http.StatusBadRequest)
-		is.True(besideField(p.body, "name", "client name is required"))
+		is.True(besideField(p.body, "name", "is required"))
 		p = u.post(t, "/console/clients", url.Values{"name": {"client-a"}, "scope_webhook": {"on"}})
 		is.Equal(p.status, http.StatusBadRequest)
 		is.True(besideField(p.body, "name", "already exists"))
@@ -330,7 +330,7 @@ func TestDeliveriesPage(t *testing.T) {
 		is.NoErr(err)
 		is.Equal(d.StateName(), "pending") // due again
 
-		p = u.post(t, "/console/deliveries/replay", url.Values{"since": {"1d"}})
+		p = u.post(t, "/console/deliveries/replay", url.Values{"since": {"yesterday"}})
 		is.Equal(p.status, http.StatusBadRequest)
 		is.True(besideField(p.body, "since", "is not a time"))
 		p = u.post(t, "/console/deliveries/replay", url.Values{"since": {"24h"}})

@@ -207,9 +207,9 @@ type DeliveryQuery struct {
 func stateCondition(state string) (string, error) {
 	switch state {
 	case "pending":
-		return "d.state = 0 AND d.attempts = 0", nil
+		return "d.state = 0 AND d.attempts = d.attempt_base", nil
 	case "failed":
-		return "d.state = 0 AND d.attempts > 0", nil
+		return "d.state = 0 AND d.attempts > d.attempt_base", nil
 	case "in-flight":
 		return "d.state = 1", nil
 	case "delivered":
@@ -221,7 +221,7 @@ func stateCondition(state string) (string, error) {
 }
 
 const deliveryRowColumns = `d.id, d.subscription_id, s.uid, s.target, d.subject, d.event_type, d.state, d.due_at,
-	d.attempts, d.event_count, d.first_event_at, d.last_event_at, d.last_status, d.last_error, coalesce(d.done_at, 0),
+	d.attempts, d.attempt_base, d.event_count, d.first_event_at, d.last_event_at, d.last_status, d.last_error, coalesce(d.done_at, 0),
 	s.format, coalesce(s.client_id, ''), coalesce(c.name, ''), coalesce(s.org_id, 0), coalesce(o.name, '')`
 
 const deliveryRowFrom = ` FROM deliveries d JOIN subscriptions s ON s.id = d.subscription_id
@@ -232,7 +232,7 @@ func scanDeliveryRow(row interface{ Scan(...any) error }) (DeliveryRow, error) {
 	d := &r.Delivery
 	var due, first, last, doneAt int64
 	if err := row.Scan(&d.ID, &d.SubscriptionID, &d.SubscriptionUID, &d.Target, &d.Subject, &d.EventType, &d.State, &due,
-		&d.Attempts, &d.EventCount, &first, &last, &d.LastStatus, &d.LastError, &doneAt,
+		&d.Attempts, &d.AttemptBase, &d.EventCount, &first, &last, &d.LastStatus, &d.LastError, &doneAt,
 		&r.Format, &r.ClientID, &r.ClientName, &r.OrgID, &r.OrgName); err != nil {
 		return DeliveryRow{}, err
 	}
