@@ -84,13 +84,13 @@ func run(args []string) error {
 		return err
 	}
 	conf, err := adapt("config.example.toml", func(s string) (string, error) {
-		const from, to = `path = "hookd.db"`, `path = "/var/lib/hookd/hookd.db"`
-		if strings.Count(s, from) != 1 {
-			return "", fmt.Errorf("config.example.toml has no single line %s: update mkdeb.go", from)
+		// The package's state directory is where the example keeps the database.
+		const want = `path = "/var/lib/hookd/hookd.db"`
+		if strings.Count(s, want) != 1 {
+			return "", fmt.Errorf("config.example.toml has no single line %s: update mkdeb.go", want)
 		}
 		return "# hookd's configuration, from the hookd Debian package (a conffile: your edits\n" +
-			"# are kept on upgrade). Check it with: hookd check-config -config /etc/hookd/hookd.toml\n\n" +
-			strings.Replace(s, from, to, 1), nil
+			"# are kept on upgrade). Check it with: hookd check-config -config /etc/hookd/hookd.toml\n\n" + s, nil
 	})
 	if err != nil {
 		return err
