@@ -76,6 +76,11 @@ func unmarshal(body []byte, v any) *store.Error {
 	if dec.More() {
 		return inputError("", "request body has data after the JSON value")
 	}
+	// encoding/json takes a member whose name matches a field in another case
+	// ("orCid"); hookd's fields are case-sensitive, as its API document says.
+	if f := unknownField(body, reflect.TypeOf(v)); f != "" {
+		return inputError(f, "unknown field (field names are case-sensitive)")
+	}
 	return nil
 }
 
@@ -153,10 +158,9 @@ func unknownIn(doc any, t reflect.Type, path string) string {
 	return ""
 }
 
-// jsonField finds the field of struct t that encoding/json decodes the member name
-// into: its tag's name or its own, the exact spelling first, then any case.
+// jsonField finds the field of struct t whose name (its tag's, or its own) is the
+// member name, spelled exactly.
 func jsonField(t reflect.Type, name string) (reflect.StructField, bool) {
-	var fold *reflect.StructField
 	for i := range t.NumField() {
 		f := t.Field(i)
 		if !f.IsExported() {
@@ -172,12 +176,6 @@ func jsonField(t reflect.Type, name string) (reflect.StructField, bool) {
 		if tag == name {
 			return f, true
 		}
-		if fold == nil && strings.EqualFold(tag, name) {
-			fold = &f
-		}
-	}
-	if fold != nil {
-		return *fold, true
 	}
 	return reflect.StructField{}, false
 }

@@ -261,6 +261,7 @@ func TestEventsBadRequests(t *testing.T) {
 		{"wrong type in a batch", `[{"orcid":["` + eventsOrcidA + `"]}]`, "", "string"},
 		{"id too long", `{"orcid":"` + eventsOrcidA + `","id":"` + strings.Repeat("i", 201) + `"}`, "id", "200"},
 		{"trailing data", ev(eventsOrcidA) + ev(eventsOrcidA), "", "after"},
+		{"a field name in another case", `{"ORCID":"` + eventsOrcidA + `"}`, "", "case-sensitive"},
 		{"invalid UTF-8 in an id", `{"orcid":"` + eventsOrcidA + `","id":"a` + "\xff" + `"}`, "", "UTF-8"},
 		{"half a surrogate pair in an id", `{"orcid":"` + eventsOrcidA + `","id":"a\ud800"}`, "", "UTF-8"},
 		{"a low surrogate alone in an id", `[{"orcid":"` + eventsOrcidA + `","id":"\udfff"}]`, "", "UTF-8"},

@@ -373,6 +373,7 @@ func TestPlatformValidation(t *testing.T) {
 		{"noauth with password", `{` + target + `,"auth":{"type":"noauth","password":"pw-never-echo"}}`, "auth.password", "noauth"},
 		{"password not a string", `{` + target + `,"auth":{"type":"basic","username":"u","password":5}}`, "auth.password", "string"},
 		{"unknown field", `{` + target + `,"colour":"red"}`, "colour", "colour"},
+		{"a field name in another case", `{"targetUrl":"https://example.com/notify"}`, "targetUrl", "case-sensitive"},
 		// The decoder names a nested unknown field without its path ("secret", not
 		// "auth.secret"): only the detail is checked here.
 		{"unknown auth field", `{` + target + `,"auth":{"type":"noauth","secret":"pw-never-echo"}}`, "*", "secret"},
