@@ -279,14 +279,14 @@ func (s *Server) handleMemberPut() http.Handler {
 		if !ok {
 			return
 		}
-		// Every field is optional, and so is the body.
+		// Every field is optional, and so is the body; but a body that is there is JSON.
 		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxSmallBody))
 		if err != nil {
 			writeProblemBody(w, http.StatusBadRequest, fmt.Sprintf("request body is larger than %d bytes", maxSmallBody), "")
 			return
 		}
 		var in request
-		if len(bytes.TrimSpace(body)) > 0 {
+		if len(body) > 0 {
 			r2 := r.Clone(r.Context())
 			r2.Body = io.NopCloser(bytes.NewReader(body))
 			if err := decode(w, r2, &in, maxSmallBody); err != nil {
