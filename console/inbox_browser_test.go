@@ -97,7 +97,7 @@ func TestBrowserInbox(t *testing.T) {
 		is.True(get(t, tab, "the same page", chromedp.Evaluate[bool](`window.sameDocument === true`))) // no reload
 		page := text(t, tab)
 		is.True(strings.Contains(page, "POST /inbox/demo/hello?from=curl")) // what was posted
-		is.True(strings.Contains(page, "unsigned"))                          // its verdict
+		is.True(strings.Contains(page, "unsigned"))                         // its verdict
 		is.True(strings.Contains(get(t, tab, "status", chromedp.Text(css("#live-status"))), "New: request #"))
 		title := get(t, tab, "time", chromedp.Evaluate[string](`document.querySelector("#requests time").title`))
 		is.True(strings.HasSuffix(title, " UTC")) // the new row's time is shown in the reader's zone too
@@ -116,13 +116,13 @@ func TestBrowserInbox(t *testing.T) {
 			chromedp.WaitVisible(css("#headers-h")))
 		page := text(t, tab)
 		is.True(strings.Contains(page, "valid: signed with the signing secret of client "+c.ID)) // its verdict and why
-		is.True(strings.Contains(page, "Webhook-Signature"))                                    // its headers
-		is.True(strings.Contains(page, "Empty."))                                               // ORCID's callback has no body
+		is.True(strings.Contains(page, "Webhook-Signature"))                                     // its headers
+		is.True(strings.Contains(page, "Empty."))                                                // ORCID's callback has no body
 		accessible(t, tab, "inbox request")
 		do(t, tab, "its delivery", chromedp.Click(css(`a[href^="/console/deliveries/"]`)), chromedp.WaitVisible(css("#inbox-h")))
 		page = text(t, tab)
-		is.True(strings.Contains(page, "delivered"))                           // the delivery
-		is.True(strings.Contains(page, "in inbox demo, attempt 1"))            // lists what the inbox recorded
+		is.True(strings.Contains(page, "delivered"))                // the delivery
+		is.True(strings.Contains(page, "in inbox demo, attempt 1")) // lists what the inbox recorded
 		do(t, tab, "and back", chromedp.Click(css(`#inbox-h + ul a`)), chromedp.WaitVisible(css("#headers-h")))
 		is.True(strings.Contains(text(t, tab), "attempt 1"))
 	})
