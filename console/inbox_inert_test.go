@@ -30,7 +30,7 @@ func seedEvilInbox(tb testing.TB, e *env) (text, binary store.InboxRequest) {
 	is.NoErr(err)
 	record := func(body string) store.InboxRequest {
 		r, _, err := e.st.RecordInboxRequest(tb.Context(), store.InboxReceipt{Inbox: "evil", Method: evilMethod, Path: evilPath,
-			Query: evilQuery, Header: http.Header{"X-Evil": {evilValue}, "Location": {"javascript:alert(28)"},
+			Query: evilQuery, Header: http.Header{"X-Evil": {evilValue}, "Location": {"javascript:alert(28)"}, "X-Bytes": {"a\xffb\x1b"},
 				"Webhook-Id": {evilValue}, "Webhook-Timestamp": {evilValue}, "Webhook-Signature": {"v1," + evilValue}},
 			Body: []byte(body), RemoteAddr: "127.0.0.1:1"}, store.InboxLimits{})
 		is.NoErr(err) // recorded as sent
@@ -52,6 +52,7 @@ func TestInboxShowsText(t *testing.T) {
 			`<code class="url">` + htmlText(evilQuery) + `</code>`,                                              // the query
 			`<td><code>X-Evil</code></td><td><code class="url">` + htmlText(evilValue) + `</code></td>`,
 			`<td><code class="url">javascript:alert(28)</code></td>`,                                          // a URL in a header is no link
+			`<td><code>X-Bytes</code></td><td><code class="url">a` + "\uFFFD" + `b\x1b</code></td>`,           // kept as JSON: a byte that is not UTF-8 is U+FFFD
 			htmlText(evilBody) + "\n" + `\x1b[31mred\u202e</pre>`,                                             // the body, its controls escaped
 			`<code>malformed_header</code>: webhook-timestamp ` + htmlText(`"\"><script>alert(25)</script>"`), // the verdict quotes the header
 		},
