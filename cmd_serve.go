@@ -156,6 +156,7 @@ func (e *env) serve(ctx context.Context, cfg Config, onListen func(base string, 
 	cons := console.New(console.Options{
 		Store: st, Logger: log, AdminToken: adminToken, PublicURL: public, Version: version,
 		AllowPrivateTargets: cfg.Delivery.AllowPrivateTargets, CoalesceWindow: cfg.Delivery.CoalesceWindow.Duration, Nudge: disp.Nudge,
+		InboxEnabled: inbox != nil,
 	})
 	api := httpapi.NewServer(httpapi.Options{
 		Console:             cons,
@@ -182,6 +183,7 @@ func (e *env) serve(ctx context.Context, cfg Config, onListen func(base string, 
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	srv.RegisterOnShutdown(api.StopInbox) // a delayed inbox answer does not hold up a shutdown
+	srv.RegisterOnShutdown(cons.Shutdown) // nor does a live view of the console's inbox page
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	dctx, stopDispatch := context.WithCancel(context.WithoutCancel(ctx))
@@ -397,7 +399,8 @@ List the record's webhooks, and unregister:
   curl -i -H "Authorization: Bearer $TOKEN" -X DELETE '%s'
 
 Watch the deliveries in the console: %s/console/ (sign in with the client_id and
-client_secret above; the inbox page shows what the inbox got, live).
+client_secret above). The inbox page shows what the inbox got, live:
+%s/console/inbox?inbox=%s
 
 `, version, cfg.Store.Path, c.ClientID, c.ClientSecret, c.SigningSecret, base,
 		c.ClientID, c.ClientSecret, api,
@@ -405,5 +408,5 @@ client_secret above; the inbox page shows what the inbox got, live).
 		record, base,
 		devInbox, devInbox,
 		devInbox, devInbox,
-		api, record, webhook, base)
+		api, record, webhook, base, base, devInbox)
 }

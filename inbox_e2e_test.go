@@ -3,7 +3,10 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"io"
 	"net/http"
+	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
 	"os"
@@ -151,6 +154,18 @@ func TestInboxEndToEnd(t *testing.T) {
 	is.True(strings.Contains(out, "hookd delivery "+strconvI(delivery)+", attempt 1")) // names them
 	is.True(strings.Contains(out, "Webhook-Id: msg_"+strconvI(delivery)))              // from its webhook-id
 
+	// The same links in the console, for the client that owns the registration: the
+	// delivery's page lists the requests it made, a request's page names its delivery.
+	browser := consoleSignIn(t, d.url, url.Values{"kind": {"client"}, "client_id": {c.ClientID}, "secret": {c.ClientSecret}})
+	page := consolePage(t, browser, d.url+"/console/deliveries/"+strconvI(delivery))
+	for _, r := range byDelivery {
+		is.True(strings.Contains(page, fmt.Sprintf(`<a href="/console/inbox/requests/%d">request #%d</a> in inbox e2e, attempt %d`, r.ID, r.ID, r.Attempt))) // each attempt's request
+	}
+	page = consolePage(t, browser, d.url+"/console/inbox/requests/"+strconvI(byDelivery[0].ID))
+	is.True(strings.Contains(page, fmt.Sprintf(`<a href="/console/deliveries/%d">hookd delivery #%d</a>, attempt 1`, delivery, delivery))) // its delivery
+	page = consolePage(t, browser, d.url+"/console/inbox?inbox=e2e")
+	is.True(strings.Contains(page, "It answers <strong>204 No Content (default)</strong>")) // the inbox, as the command line left it
+
 	// Registrations that bypassed the API's check are refused when hookd connects:
 	// its own address outside /inbox/, and another loopback port.
 	st := openTestStore(t, cfg)
@@ -167,7 +182,51 @@ func TestInboxEndToEnd(t *testing.T) {
 	})
 	is.Equal(otherCalls.Load(), int32(0))          // the other port was never reached
 	is.Equal(len(inboxRequests(t, cfg, "e2e")), n) // and the inbox got nothing more
-	is.NoErr(d.stop())                             // graceful shutdown
+
+	// A live view of the inbox page open at shutdown ends with it.
+	sctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	req, err := http.NewRequestWithContext(sctx, http.MethodGet, d.url+"/console/inbox/events?inbox=e2e", nil)
+	is.NoErr(err)
+	stream, err := (&http.Client{Jar: browser.Jar}).Do(req)
+	is.NoErr(err) // the page's event stream
+	defer stream.Body.Close()
+	is.Equal(stream.Header.Get("Content-Type"), "text/event-stream; charset=utf-8")
+	is.NoErr(d.stop())                                             // graceful shutdown
+	_, err = io.Copy(io.Discard, stream.Body)                      // the stream has ended
+	is.NoErr(err)                                                  // cleanly
+	is.True(!strings.Contains(d.stderr.String(), "http shutdown")) // without holding up the shutdown
+}
+
+// consoleSignIn signs in to a daemon's console with form (kind, and the client's
+// id and secret or the admin token) and returns the browser-like client.
+func consoleSignIn(tb testing.TB, base string, form url.Values) *http.Client {
+	tb.Helper()
+	is := is.New(tb)
+	jar, err := cookiejar.New(nil)
+	is.NoErr(err)
+	c := &http.Client{Jar: jar, Timeout: 10 * time.Second}
+	m := regexp.MustCompile(`name="csrf" value="([^"]+)"`).FindStringSubmatch(consolePage(tb, c, base+"/console/signin"))
+	is.True(m != nil) // the form's token
+	form.Set("csrf", m[1])
+	res, err := c.PostForm(base+"/console/signin", form) // follows to the overview
+	is.NoErr(err)
+	res.Body.Close()
+	is.Equal(res.StatusCode, http.StatusOK) // signed in
+	return c
+}
+
+// consolePage gets a console page as c and returns its body (a 200 page).
+func consolePage(tb testing.TB, c *http.Client, u string) string {
+	tb.Helper()
+	is := is.New(tb)
+	res, err := c.Get(u)
+	is.NoErr(err)
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	is.NoErr(err)
+	is.Equal(res.StatusCode, http.StatusOK) // the page
+	return string(b)
 }
 
 func strconvI(n int64) string { return strconv.FormatInt(n, 10) }

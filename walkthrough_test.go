@@ -2,13 +2,13 @@ package main
 
 import (
 	"bufio"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -21,13 +21,12 @@ import (
 // before a block says how it runs:
 //
 //	<!-- walkthrough: daemon -->            a long-running hookd, started in the background
-//	<!-- walkthrough: receiver -->          a long-running receiver, started in the background
-//	<!-- walkthrough: after the callback --> run once the receiver has printed a callback
+//	<!-- walkthrough: after the callback --> run once hookd's inbox has recorded the callback
+//	                                         and hookd has recorded it as delivered
 //
 // Every other block runs, in order, in one bash shell (so $TOKEN carries over), with
-// "go run ." replaced by the built hookd, "go run ./testdata/receiver" by the built
-// receiver, and ports 8080 and 9000 by free ones. When hookd gets a receiver of its
-// own, the receiver block changes and so does the "receiver" case below.
+// "go run ." replaced by the built hookd and port 8080 by a free one. The callback is
+// hookd's own inbox; the test ends by reading what the inbox recorded.
 
 // walkBlock is one shell block of the walk-through and its marker ("" for none).
 type walkBlock struct {
@@ -144,21 +143,15 @@ func TestReadmeWalkthrough(t *testing.T) {
 	}
 	dir := t.TempDir()
 	hookd := hookdBinary(t)
-	receiver := filepath.Join(binaryDirOf(t), "receiver")
-	if out, err := exec.Command("go", "build", "-o", receiver, "./testdata/receiver").CombinedOutput(); err != nil {
-		t.Fatalf("build the walk-through's receiver: %v\n%s", err, out)
-	}
-	hookdAddr, recvAddr := freeAddr(t), freeAddr(t)
-	_, recvPort, _ := net.SplitHostPort(recvAddr)
+	hookdAddr := freeAddr(t)
+	_, hookdPort, _ := net.SplitHostPort(hookdAddr)
 	subst := strings.NewReplacer(
-		"go run ./testdata/receiver", receiver,
 		"go run .", hookd,
 		"127.0.0.1:8080", hookdAddr,
-		"127.0.0.1:9000", recvAddr,
-		"127.0.0.1%3A9000", "127.0.0.1%3A"+recvPort,
+		"127.0.0.1%3A8080", "127.0.0.1%3A"+hookdPort,
 	)
 
-	daemonLog, recvLog, shellLog := &lineLog{}, &lineLog{}, &lineLog{}
+	daemonLog, shellLog := &lineLog{}, &lineLog{}
 	background := func(code string, log *lineLog) {
 		cmd := exec.Command("bash", "-c", "exec "+strings.TrimSpace(subst.Replace(code)))
 		cmd.Dir = dir
@@ -216,10 +209,22 @@ func TestReadmeWalkthrough(t *testing.T) {
 		<-ended
 		shell.Wait()
 	})
-	logs := []fmt.Stringer{shellLog, daemonLog, recvLog}
+	logs := []fmt.Stringer{shellLog, daemonLog}
 
-	callbacks := func() bool { return recvLog.has("POST /0000-0002-7253-3645/updated") }
-	// recorded: hookd has recorded a callback as delivered (the receiver prints the
+	// inbox reads what hookd's inbox "walkthrough" recorded, as "hookd inbox list
+	// -json" prints it.
+	inbox := func() []inboxJSON {
+		cmd := exec.Command(hookd, "inbox", "list", "walkthrough", "-json")
+		cmd.Dir, cmd.Env = dir, walkEnv()
+		out, err := cmd.Output()
+		var rs []inboxJSON
+		if err != nil || json.Unmarshal(out, &rs) != nil {
+			return nil
+		}
+		return rs
+	}
+	callbacks := func() bool { return len(inbox()) > 0 }
+	// recorded: hookd has recorded a callback as delivered (the inbox records the
 	// call before it answers, so before hookd records the answer).
 	recorded := func() bool {
 		cmd := exec.Command(hookd, "deliveries", "list", "-state", "delivered")
@@ -241,12 +246,8 @@ func TestReadmeWalkthrough(t *testing.T) {
 			}, logs...)
 			waitUntil(t, "hookd dev prints its client", 30*time.Second, func() bool { return daemonLog.has("  client_id") }, logs...)
 			continue
-		case "receiver":
-			background(b.code, recvLog)
-			waitUntil(t, "the receiver listens", 30*time.Second, func() bool { return recvLog.has("receiving on") }, logs...)
-			continue
 		case "after the callback":
-			waitUntil(t, "the receiver gets the callback", 30*time.Second, callbacks, logs...)
+			waitUntil(t, "the inbox gets the callback", 30*time.Second, callbacks, logs...)
 			waitUntil(t, "hookd records it", 30*time.Second, recorded, logs...)
 		case "":
 		default:
@@ -265,9 +266,6 @@ func TestReadmeWalkthrough(t *testing.T) {
 			return shellLog.has(done)
 		}, logs...)
 	}
-	if !callbacks() {
-		t.Fatalf("the receiver got no callback\n%s\n%s", shellLog, recvLog)
-	}
 	statuses := regexp.MustCompile(`(?m)^HTTP/1\.1 (\d{3})`).FindAllStringSubmatch(shellLog.String(), -1)
 	if len(statuses) < 4 {
 		t.Fatalf("the walk-through's curl -i calls answered only %d times:\n%s", len(statuses), shellLog)
@@ -279,6 +277,39 @@ func TestReadmeWalkthrough(t *testing.T) {
 	}
 	if !strings.Contains(shellLog.String(), "delivered") {
 		t.Errorf("deliveries list shows no delivered delivery:\n%s", shellLog)
+	}
+	if !regexp.MustCompile(`(?m)^#\d+ .* walkthrough +POST /inbox/walkthrough/0000-0002-7253-3645/updated +204 +valid \(client walkthrough\) +delivery \d+ attempt 1$`).
+		MatchString(shellLog.String()) {
+		t.Errorf("inbox list shows no signed callback of a delivery:\n%s", shellLog)
+	}
+	if !strings.Contains(shellLog.String(), `"format":"empty","target":"http://`+hookdAddr+`/inbox/walkthrough/0000-0002-7253-3645/updated"`) {
+		t.Errorf("the deliveries over HTTP show no delivery to the inbox:\n%s", shellLog)
+	}
+
+	// The walk-through ends with the callback seen in the inbox: signed with the
+	// walk-through client's secret, sent by a delivery, answered 204.
+	rs := inbox()
+	if len(rs) == 0 {
+		t.Fatalf("the inbox recorded no callback\n%s\n%s", shellLog, daemonLog)
+	}
+	first := rs[len(rs)-1]
+	for _, c := range []struct {
+		what      string
+		got, want any
+	}{
+		{"method", first.Method, "POST"},
+		{"path", first.Path, "/inbox/walkthrough/0000-0002-7253-3645/updated"},
+		{"verdict", first.Verdict, "valid"},
+		{"signer", first.SignerKind + " " + first.SignerID, "client walkthrough"},
+		{"answer", first.AnswerStatus, http.StatusNoContent},
+		{"attempt", first.Attempt, 1},
+	} {
+		if c.got != c.want {
+			t.Errorf("the inbox's first request: %s is %v, want %v", c.what, c.got, c.want)
+		}
+	}
+	if first.DeliveryID == 0 {
+		t.Errorf("the inbox's first request names no delivery: %+v", first)
 	}
 }
 
@@ -292,11 +323,4 @@ func walkEnv() []string {
 		}
 	}
 	return env
-}
-
-// binaryDirOf is the folder of the test's built binaries.
-func binaryDirOf(tb testing.TB) string {
-	tb.Helper()
-	hookdBinary(tb)
-	return binaryDir
 }

@@ -90,6 +90,7 @@ const (
 	PageDeliveries    Page = "deliveries"
 	PageOrganisations Page = "organisations"
 	PageClients       Page = "clients"
+	PageInbox         Page = "inbox"
 	PageAudit         Page = "audit"
 )
 
@@ -110,14 +111,21 @@ const (
 	ActImport     Action = "import" // members from a CSV file
 	ActAddMember  Action = "add-member"
 	ActRemove     Action = "remove" // a client, a member
+	ActAnswer     Action = "answer" // set how an inbox answers
+	ActClear      Action = "clear"  // delete an inbox's requests
 )
 
 // Object is what an action acts on: its owner and, for a webhook, its format. The
 // zero Object stands for the page itself (its list, a page-wide action).
+//
+// An inbox (Inbox set) has no owner of its own: anyone may post into it, and any
+// number of webhooks may call it. Its object names the owner of a webhook that
+// calls it, the principal's own when it has one (inboxObject), or no owner.
 type Object struct {
 	ClientID string
 	OrgID    int64
 	Format   string
+	Inbox    string
 }
 
 // isPage reports whether o stands for the page itself.
@@ -137,6 +145,9 @@ func allowed(p Principal, page Page, act Action, obj Object) bool {
 		return false
 	}
 	op := p.Role == RoleOperator
+	if (obj.Inbox != "") != (page == PageInbox && !obj.isPage()) {
+		return false // an inbox is an object of the inbox page only, and its only object
+	}
 	if obj.isPage() {
 		switch page {
 		case PageOverview, PageAudit:
@@ -149,6 +160,9 @@ func allowed(p Principal, page Page, act Action, obj Object) bool {
 			return (act == ActView && p.Role != RoleClient) || (act == ActCreate && op)
 		case PageClients:
 			return act == ActView || (act == ActCreate && op)
+		case PageInbox:
+			// Every principal has the page: it lists the inboxes it sees.
+			return act == ActView
 		}
 		return false
 	}
@@ -191,6 +205,16 @@ func allowed(p Principal, page Page, act Action, obj Object) bool {
 			return op || obj.ClientID == p.ClientID
 		case ActRemove:
 			return op
+		}
+	case PageInbox:
+		// The inboxes the principal's webhooks call: its client's, and its
+		// organisation's for its staff. The operator's: all.
+		if obj.Format != "" {
+			return false
+		}
+		switch act {
+		case ActView, ActAnswer, ActClear:
+			return mine
 		}
 	}
 	return false

@@ -40,6 +40,13 @@ func TestAuthorisationMatrix(t *testing.T) {
 		"client A":   {ClientID: "A"},
 		"client B":   {ClientID: "B"},
 		"client S":   {ClientID: "S"},
+		// Inboxes, by the owner of a webhook that calls them (none: only strangers post).
+		"inbox of A":    {Inbox: "x", ClientID: "A"},
+		"inbox of B":    {Inbox: "x", ClientID: "B"},
+		"inbox of S":    {Inbox: "x", ClientID: "S"},
+		"inbox of org1": {Inbox: "x", OrgID: 1},
+		"inbox of org2": {Inbox: "x", OrgID: 2},
+		"inbox of none": {Inbox: "x"},
 	}
 	// The matrix: for each page, action and object, the principals allowed
 	// (o operator, t token, c client A, s staff of organisation 1; "-" nobody).
@@ -78,10 +85,17 @@ func TestAuthorisationMatrix(t *testing.T) {
 			ActRotate: {"client A": "otc", "client B": "ot", "client S": "ots"},
 			ActRemove: {"client A": "ot", "client B": "ot", "client S": "ot"},
 		},
+		PageInbox: {
+			ActView: {"page": "otcs", "inbox of A": "otc", "inbox of B": "ot", "inbox of S": "ots", "inbox of org1": "ots",
+				"inbox of org2": "ot", "inbox of none": "ot"},
+			ActAnswer: {"inbox of A": "otc", "inbox of B": "ot", "inbox of S": "ots", "inbox of org1": "ots", "inbox of org2": "ot", "inbox of none": "ot"},
+			ActClear:  {"inbox of A": "otc", "inbox of B": "ot", "inbox of S": "ots", "inbox of org1": "ots", "inbox of org2": "ot", "inbox of none": "ot"},
+		},
 	}
 	letter := map[string]string{"operator": "o", "token": "t", "client": "c", "staff": "s", "nobody": "-"}
-	pages := []Page{PageOverview, PageWebhooks, PageDeliveries, PageOrganisations, PageClients, PageAudit}
-	actions := []Action{ActView, ActDeactivate, ActActivate, ActDelete, ActTest, ActRotate, ActReplay, ActCreate, ActEdit, ActImport, ActAddMember, ActRemove}
+	pages := []Page{PageOverview, PageWebhooks, PageDeliveries, PageOrganisations, PageClients, PageInbox, PageAudit}
+	actions := []Action{ActView, ActDeactivate, ActActivate, ActDelete, ActTest, ActRotate, ActReplay, ActCreate, ActEdit, ActImport,
+		ActAddMember, ActRemove, ActAnswer, ActClear}
 	checked := 0
 	for _, page := range pages {
 		for _, act := range actions {

@@ -12,6 +12,8 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"hookd/store"
@@ -37,6 +39,9 @@ type Options struct {
 	CoalesceWindow time.Duration
 	// Nudge, when set, wakes the dispatcher after the console made work due now.
 	Nudge func()
+	// InboxEnabled says that hookd's inbox records requests ([inbox] enabled); the
+	// inbox page says so when it does not.
+	InboxEnabled bool
 	// Version is shown in the footer.
 	Version string
 	// IdleTimeout ends a session not used for that long (default 30 minutes);
@@ -54,6 +59,10 @@ type Handler struct {
 	pages   map[string]*pageTemplate
 	limiter *limiter
 	secure  bool
+
+	streams  atomic.Int32  // the inbox page's live streams now open
+	stop     chan struct{} // closed by Shutdown: the streams end
+	stopOnce sync.Once
 }
 
 // New returns the console's handler, to be mounted at /console/ (it sees full paths).
@@ -78,6 +87,7 @@ func New(opts Options) *Handler {
 		pages:   mustParsePages(),
 		limiter: newLimiter(func() time.Time { return opts.Store.Now() }),
 		secure:  strings.HasPrefix(strings.ToLower(opts.PublicURL), "https://"),
+		stop:    make(chan struct{}),
 	}
 	h.routes()
 	return h
@@ -112,6 +122,11 @@ func (h *Handler) routes() {
 	h.mux.Handle("GET /console/clients", h.signedIn(h.handleClients()))
 	h.mux.Handle("POST /console/clients", h.signedIn(h.handleClientCreate()))
 	h.mux.Handle("POST /console/clients/{id}/{action}", h.signedIn(h.handleClientAction()))
+
+	h.mux.Handle("GET /console/inbox", h.signedIn(h.handleInbox()))
+	h.mux.Handle("GET /console/inbox/events", h.signedIn(h.handleInboxEvents()))
+	h.mux.Handle("GET /console/inbox/requests/{id}", h.signedIn(h.handleInboxRequest()))
+	h.mux.Handle("POST /console/inbox/{name}/{action}", h.signedIn(h.handleInboxAction()))
 
 	h.mux.Handle("GET /console/audit", h.signedIn(h.handleAudit()))
 

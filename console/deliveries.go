@@ -201,6 +201,7 @@ type deliveryView struct {
 	D         store.DeliveryRow
 	Attempts  []store.Attempt
 	CanReplay bool
+	Inbox     []store.InboxRequest // what hookd's inbox recorded of it, one per attempt that reached it
 }
 
 // loadDelivery finds the delivery of the path and checks that p may do act to it.
@@ -234,7 +235,12 @@ func (h *Handler) handleDelivery() http.Handler {
 			h.internal(w, r, err)
 			return
 		}
-		v := deliveryView{Principal: p, D: d, Attempts: as,
+		inbox, err := h.st.InboxRequests(r.Context(), store.InboxFilter{DeliveryID: d.ID})
+		if err != nil {
+			h.internal(w, r, err)
+			return
+		}
+		v := deliveryView{Principal: p, D: d, Attempts: as, Inbox: inbox,
 			CanReplay: d.State != store.StateInFlight && allowed(p, PageDeliveries, ActReplay, deliveryObject(d))}
 		h.render(w, r, http.StatusOK, "delivery", "Delivery #"+strconv.FormatInt(d.ID, 10), v)
 	})

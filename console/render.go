@@ -124,6 +124,7 @@ var navPages = []struct {
 	{PageDeliveries, "Deliveries", "/console/deliveries"},
 	{PageOrganisations, "Organisations", "/console/organisations"},
 	{PageClients, "Clients", "/console/clients"},
+	{PageInbox, "Inbox", "/console/inbox"},
 	{PageAudit, "Audit log", "/console/audit"},
 }
 
@@ -197,6 +198,8 @@ var flashes = map[string]string{
 	"created":     "The organisation is created.",
 	"member":      "The member is added.",
 	"removed":     "Removed.",
+	"answer":      "The inbox answers as set below from now on.",
+	"cleared":     "The inbox is emptied; its answer stays as it was.",
 }
 
 // errorView is the data of the error page.

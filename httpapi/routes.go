@@ -44,6 +44,7 @@ func (s *Server) routes() {
 	fixed(get, wh+"/:id/deliveries", platform(s.handleWebhookDeliveries()))
 	fixed(get, wh+"/:id/deliveries/:delivery", platform(s.handleWebhookDelivery()))
 	fixed(post, wh+"/:id/replay", platform(s.handleWebhookReplay()))
+	fixed(get, "/api/notifications/v1/orcid-webhooks/deliveries", platform(s.handleOrcidDeliveries()))
 
 	// Admin API (scope /admin): the operator's view of every webhook and delivery.
 	admin := func(h http.Handler) http.Handler { return s.bearer(store.ScopeAdmin, styleProblem, h) }

@@ -490,6 +490,9 @@ func (s *Store) queryInboxRequests(ctx context.Context, where string, args ...an
 // InboxFilter narrows InboxRequests.
 type InboxFilter struct {
 	Inbox string // only this inbox's; empty for every inbox
+	// Names, when not nil, lists only the requests of these inboxes (none when it
+	// is empty): what a reader who sees some inboxes sees of them all.
+	Names []string
 	// DeliveryID lists the requests a hookd delivery sent (one per attempt that
 	// reached the inbox), oldest first; the other filters are newest first.
 	DeliveryID int64
@@ -507,6 +510,19 @@ func (s *Store) InboxRequests(ctx context.Context, f InboxFilter) ([]InboxReques
 		}
 		where = append(where, "inbox = ?")
 		args = append(args, f.Inbox)
+	}
+	if f.Names != nil {
+		for _, n := range f.Names {
+			if err := CheckInboxName("inbox", n); err != nil {
+				return nil, err
+			}
+		}
+		names, err := json.Marshal(f.Names)
+		if err != nil {
+			return nil, fmt.Errorf("list inbox requests: %w", err)
+		}
+		where = append(where, "inbox IN (SELECT value FROM json_each(?))")
+		args = append(args, string(names))
 	}
 	order := "id DESC"
 	if f.DeliveryID != 0 {
@@ -576,14 +592,19 @@ type Inbox struct {
 	Answer   InboxAnswer
 }
 
-// InboxesFilter narrows Inboxes.
+// InboxesFilter narrows Inboxes to the inboxes an owner's webhooks call (a target
+// path under /inbox/{name}, on any host): a client's (ClientID), an organisation's
+// (OrgID), or either's when both are set. The zero filter is every inbox.
 type InboxesFilter struct {
-	// ClientID lists only the inboxes that the client's webhooks call (a target
-	// path under /inbox/{name}, on any host).
 	ClientID string
+	OrgID    int64
 }
 
-// Inboxes lists the inboxes that hold requests or have an answer set, by name.
+func (f InboxesFilter) all() bool { return f.ClientID == "" && f.OrgID == 0 }
+
+// Inboxes lists inboxes by name: every inbox that holds requests or has an answer
+// set or, with an owner in f, the inboxes the owner's webhooks call (also those
+// that hold nothing yet).
 func (s *Store) Inboxes(ctx context.Context, f InboxesFilter) ([]Inbox, error) {
 	rows, err := s.read.QueryContext(ctx, `SELECT name, sum(n), max(last_id), max(last_at), max(status), max(retry_after),
 		max(location), max(delay_ms) FROM (
@@ -610,43 +631,63 @@ func (s *Store) Inboxes(ctx context.Context, f InboxesFilter) ([]Inbox, error) {
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("list inboxes: %w", err)
 	}
-	if f.ClientID == "" {
+	if f.all() {
 		return out, nil
 	}
-	names, err := s.inboxesOfClient(ctx, f.ClientID)
+	names, err := s.InboxesCalled(ctx, f)
 	if err != nil {
 		return nil, err
 	}
+	called := map[string]bool{}
+	for _, n := range names {
+		called[n] = true
+	}
 	kept := out[:0]
 	for _, in := range out {
-		if names[in.Name] {
+		if called[in.Name] {
 			kept = append(kept, in)
+			delete(called, in.Name)
 		}
 	}
+	for n := range called {
+		kept = append(kept, Inbox{Name: n})
+	}
+	sort.Slice(kept, func(i, j int) bool { return kept[i].Name < kept[j].Name })
 	return kept, nil
 }
 
-// inboxesOfClient returns the names of the inboxes a client's webhooks call.
-func (s *Store) inboxesOfClient(ctx context.Context, clientID string) (map[string]bool, error) {
-	rows, err := s.read.QueryContext(ctx, "SELECT target FROM subscriptions WHERE client_id = ? AND instr(target, ?) > 0",
-		clientID, ssrf.InboxPrefix)
+// InboxesCalled returns, sorted, the names of the inboxes that the webhooks of f's
+// client or organisation call (a target path under /inbox/{name}, on any host);
+// none for the zero filter.
+func (s *Store) InboxesCalled(ctx context.Context, f InboxesFilter) ([]string, error) {
+	if f.all() {
+		return nil, nil
+	}
+	rows, err := s.read.QueryContext(ctx, `SELECT DISTINCT target FROM subscriptions
+		WHERE (client_id = ? OR org_id = ?) AND instr(target, ?) > 0`, f.ClientID, f.OrgID, ssrf.InboxPrefix)
 	if err != nil {
-		return nil, fmt.Errorf("inboxes of client: %w", err)
+		return nil, fmt.Errorf("inboxes called: %w", err)
 	}
 	defer rows.Close()
-	names := map[string]bool{}
+	seen := map[string]bool{}
+	var names []string
 	for rows.Next() {
 		var target string
 		if err := rows.Scan(&target); err != nil {
-			return nil, fmt.Errorf("inboxes of client: %w", err)
+			return nil, fmt.Errorf("inboxes called: %w", err)
 		}
 		if u, err := url.Parse(target); err == nil {
-			if name, ok := InboxName(u.Path); ok {
-				names[name] = true
+			if name, ok := InboxName(u.Path); ok && !seen[name] {
+				seen[name] = true
+				names = append(names, name)
 			}
 		}
 	}
-	return names, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("inboxes called: %w", err)
+	}
+	sort.Strings(names)
+	return names, nil
 }
 
 // ClearInbox deletes an inbox's recorded requests (its answer stays) and returns

@@ -1,0 +1,65 @@
+// hookd console: keeps the inbox page's lists up to date. The server sends a
+// server-sent event for each request an inbox records; the script then fetches
+// this page again and puts its new lists (the parts marked data-swap) in place of
+// the old ones. Without the script the page's Refresh link does the same.
+(function () {
+  "use strict";
+  var live = document.querySelector("[data-live]");
+  if (!live || !window.EventSource || !window.fetch || !window.DOMParser) return;
+  var status = document.getElementById("live-status");
+  var say = function (text) {
+    if (!status) return;
+    status.hidden = false;
+    status.textContent = text;
+  };
+  var busy = false, again = false;
+  function refresh() {
+    if (busy) {
+      again = true; // one more fetch when this one is done
+      return;
+    }
+    busy = true;
+    fetch(location.href, { credentials: "same-origin", headers: { Accept: "text/html" } })
+      .then(function (res) {
+        if (!res.ok) throw new Error("HTTP " + res.status);
+        return res.text();
+      })
+      .then(function (html) {
+        var fresh = new DOMParser().parseFromString(html, "text/html");
+        Array.prototype.forEach.call(document.querySelectorAll("[data-swap]"), function (old) {
+          var now = fresh.getElementById(old.id);
+          if (!now) return;
+          now = document.importNode(now, true);
+          old.replaceWith(now);
+          now.dispatchEvent(new CustomEvent("hookd:swapped", { bubbles: true }));
+        });
+      })
+      .catch(function () {
+        say("The list could not be fetched again: use Refresh.");
+      })
+      .finally(function () {
+        busy = false;
+        if (again) {
+          again = false;
+          refresh();
+        }
+      });
+  }
+  var events = new EventSource(live.getAttribute("data-live"));
+  events.addEventListener("open", function () {
+    say("Live: new requests appear below as they arrive.");
+  });
+  events.addEventListener("request", function (ev) {
+    var r = {};
+    try {
+      r = JSON.parse(ev.data);
+    } catch (e) { /* the list is fetched anyway */ }
+    say("New: request #" + r.id + " in inbox " + r.inbox + ".");
+    refresh();
+  });
+  events.addEventListener("error", function () {
+    if (events.readyState === EventSource.CLOSED) {
+      say("Live updates stopped (signed out, or hookd stopped): refresh the page.");
+    }
+  });
+})();

@@ -1,0 +1,634 @@
+package console
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"hookd/store"
+)
+
+// The inbox page: what hookd's built-in receiver (/inbox/{name}/…) recorded, newest
+// first, kept up to date by a stream of server-sent events that a small script
+// follows; without the script the page has a Refresh link. Anyone who can reach
+// hookd can post into an inbox, so everything recorded is shown as text only: no
+// stored byte becomes markup, an attribute or a link, and bytes that are not UTF-8
+// are shown as \xNN (a body as a hex dump).
+
+// visibleInboxes are the inboxes p sees: nil for every inbox (an operator), else
+// the names of those its webhooks call (possibly none).
+func (h *Handler) visibleInboxes(ctx context.Context, p Principal) ([]string, error) {
+	if p.Operator() {
+		return nil, nil
+	}
+	names, err := h.st.InboxesCalled(ctx, ownerInboxes(p))
+	if names == nil && err == nil {
+		names = []string{}
+	}
+	return names, err
+}
+
+// ownerInboxes is the store's filter of the inboxes p's webhooks call: its client's,
+// and its organisation's for its staff.
+func ownerInboxes(p Principal) store.InboxesFilter {
+	f := store.InboxesFilter{ClientID: p.ClientID}
+	if p.Staff() {
+		f.OrgID = p.OrgID
+	}
+	return f
+}
+
+// inboxObject is the authorisation's object of an inbox for p: it names p's own
+// client or organisation when a webhook of theirs calls the inbox, and otherwise
+// the owner of the delivery that sent the request (deliveryID, when not 0), so the
+// owner of a delivery sees what it made even after its webhook is gone.
+func (h *Handler) inboxObject(ctx context.Context, p Principal, name string, deliveryID int64) (Object, error) {
+	obj := Object{Inbox: name}
+	if p.Operator() {
+		return obj, nil
+	}
+	if p.ClientID != "" {
+		names, err := h.st.InboxesCalled(ctx, store.InboxesFilter{ClientID: p.ClientID})
+		if err != nil {
+			return obj, err
+		}
+		if slices.Contains(names, name) {
+			obj.ClientID = p.ClientID
+			return obj, nil
+		}
+	}
+	if p.Staff() {
+		names, err := h.st.InboxesCalled(ctx, store.InboxesFilter{OrgID: p.OrgID})
+		if err != nil {
+			return obj, err
+		}
+		if slices.Contains(names, name) {
+			obj.OrgID = p.OrgID
+			return obj, nil
+		}
+	}
+	if deliveryID != 0 {
+		d, err := h.st.Delivery(ctx, store.DeliveryFilter{ID: deliveryID})
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+		case err != nil:
+			return obj, err
+		case allowed(p, PageDeliveries, ActView, Object{ClientID: d.ClientID, OrgID: d.OrgID, Format: d.Format}):
+			obj.ClientID, obj.OrgID = d.ClientID, d.OrgID
+		}
+	}
+	return obj, nil
+}
+
+// inboxRow is one recorded request as a list shows it; its strings are the
+// sender's, made visible (visibleText) and shown as text.
+type inboxRow struct {
+	ID         int64
+	Inbox      string
+	ReceivedAt time.Time
+	Request    string // method, path and query, cut to a line
+	Answer     string
+	Verdict    string
+	Why        string // the verdict's detail, or whose secret
+	DeliveryID int64
+	Attempt    int
+	// Linked is set when the reader may open the delivery's page.
+	Linked bool
+}
+
+// maxRequestLine is how much of a request's method, path and query a list shows.
+const maxRequestLine = 160
+
+func inboxRows(rs []store.InboxRequest, deliveryVisible func(int64) bool) []inboxRow {
+	out := make([]inboxRow, 0, len(rs))
+	for _, r := range rs {
+		row := inboxRow{ID: r.ID, Inbox: r.Inbox, ReceivedAt: r.ReceivedAt, Answer: answerWords(r),
+			Verdict: string(r.Signature.Verdict), Why: verdictWhy(r.Signature), DeliveryID: r.DeliveryID, Attempt: r.Attempt}
+		row.Request = cut(visibleText(r.Method, false)+" "+visibleText(r.URL(), false), maxRequestLine)
+		if r.DeliveryID != 0 && deliveryVisible != nil {
+			row.Linked = deliveryVisible(r.DeliveryID)
+		}
+		out = append(out, row)
+	}
+	return out
+}
+
+// deliveryLinks returns a func that reports whether p may open a delivery's page,
+// looking each delivery up once. An operator may open any that exists.
+func (h *Handler) deliveryLinks(ctx context.Context, p Principal) func(int64) bool {
+	seen := map[int64]bool{}
+	return func(id int64) bool {
+		ok, known := seen[id]
+		if known {
+			return ok
+		}
+		d, err := h.st.Delivery(ctx, store.DeliveryFilter{ID: id})
+		ok = err == nil && allowed(p, PageDeliveries, ActView, Object{ClientID: d.ClientID, OrgID: d.OrgID, Format: d.Format})
+		seen[id] = ok
+		return ok
+	}
+}
+
+// answerWords is what the inbox answered a request, e.g. "204" or "500 after 30s".
+func answerWords(r store.InboxRequest) string {
+	s := strconv.Itoa(r.AnswerStatus)
+	if r.AnswerDelay > 0 {
+		s += " after " + r.AnswerDelay.String()
+	}
+	return s
+}
+
+// verdictWhy says why a signature got its verdict: whose secret it matches, or
+// what is wrong with it.
+func verdictWhy(s store.Signature) string {
+	if s.Verdict == store.VerdictValid && s.Signer.Kind != "" {
+		return visibleText(s.Signer.String(), false)
+	}
+	return visibleText(s.Detail, false)
+}
+
+// visibleText makes what a sender wrote readable as text: a byte that is not UTF-8
+// becomes \xNN, a control character \xNN or \uNNNN (a line break and a tab stay in
+// multiline text), so nothing invisible or misleading (bidirectional overrides)
+// hides in it. The template escapes the result for HTML.
+func visibleText(s string, multiline bool) string {
+	var b strings.Builder
+	for i, r := range s {
+		switch {
+		case r == utf8.RuneError && !strings.HasPrefix(s[i:], "\uFFFD"):
+			fmt.Fprintf(&b, `\x%02x`, s[i])
+		case multiline && (r == '\n' || r == '\t'):
+			b.WriteRune(r)
+		case unicode.IsControl(r) || r == '\u2028' || r == '\u2029' || unicode.In(r, unicode.Bidi_Control):
+			if r < 0x80 {
+				fmt.Fprintf(&b, `\x%02x`, r)
+			} else {
+				fmt.Fprintf(&b, `\u%04x`, r)
+			}
+		default:
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}
+
+// cut shortens s to at most n characters, marking the cut with "…".
+func cut(s string, n int) string {
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	return string([]rune(s)[:n-1]) + "…"
+}
+
+// answerForm is the form that sets how an inbox answers, as typed.
+type answerForm struct {
+	Status     string
+	RetryAfter string
+	Location   string
+	Delay      string
+}
+
+func formOf(a store.InboxAnswer) answerForm {
+	var f answerForm
+	if a.Status != 0 {
+		f.Status = strconv.Itoa(a.Status)
+	}
+	if a.RetryAfter > 0 {
+		f.RetryAfter = strconv.FormatInt(int64(a.RetryAfter/time.Second), 10)
+	}
+	f.Location = a.Location
+	if a.Delay > 0 {
+		f.Delay = a.Delay.String()
+	}
+	return f
+}
+
+// answer reads the form into an answer; errs gets what cannot be read, by field.
+func (f answerForm) answer(errs formErrors) store.InboxAnswer {
+	var a store.InboxAnswer
+	if f.Status != "" {
+		n, err := strconv.Atoi(f.Status)
+		if err != nil {
+			errs["status"] = "write a status as a number from 200 to 599, such as 500"
+		}
+		a.Status = n
+	}
+	if f.RetryAfter != "" {
+		n, err := strconv.Atoi(f.RetryAfter)
+		if err != nil || n < 0 {
+			errs["retry_after"] = "write whole seconds, such as 120"
+		}
+		a.RetryAfter = time.Duration(n) * time.Second
+	}
+	a.Location = f.Location
+	if f.Delay != "" {
+		if n, err := strconv.Atoi(f.Delay); err == nil {
+			a.Delay = time.Duration(n) * time.Second // a bare number is seconds
+		} else if d, err := time.ParseDuration(f.Delay); err == nil {
+			a.Delay = d
+		} else {
+			errs["delay"] = "write a duration such as 30s or 2m"
+		}
+	}
+	return a
+}
+
+// answerFields maps the store's fields of an answer to the form's.
+var answerFields = map[string]string{"status": "status", "retry_after": "retry_after", "location": "location", "delay": "delay"}
+
+type inboxesView struct {
+	Principal Principal
+	// Endpoint is where the inboxes receive: {public URL}/inbox/.
+	Endpoint string
+	Enabled  bool
+	Inboxes  []store.Inbox
+	// Selected is the inbox of ?inbox=, "" for every inbox the reader sees.
+	Selected string
+	Rows     []inboxRow
+	Pager    pager
+	// Live is the event stream of new requests (on the list's first page only);
+	// Refresh is this view's address.
+	Live    string
+	Refresh string
+	// The selected inbox: its answer, and its forms when the reader may use them.
+	Answer      store.InboxAnswer
+	Can         map[string]bool
+	Form        answerForm
+	Errors      formErrors
+	ClearErrors formErrors
+}
+
+func (h *Handler) handleInbox() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := sessionOf(r).principal
+		v := inboxesView{Principal: p, Selected: r.URL.Query().Get("inbox")}
+		if v.Selected == "" {
+			if !h.may(w, r, p, PageInbox, ActView, Object{}) {
+				return
+			}
+		} else if _, ok := h.loadInbox(w, r, p, v.Selected, ActView); !ok {
+			return
+		}
+		h.inboxPage(w, r, http.StatusOK, v)
+	})
+}
+
+// loadInbox checks the inbox name and that p may do act to the inbox.
+func (h *Handler) loadInbox(w http.ResponseWriter, r *http.Request, p Principal, name string, act Action) (Object, bool) {
+	if store.CheckInboxName("inbox", name) != nil {
+		h.notFound(w, r)
+		return Object{}, false
+	}
+	obj, err := h.inboxObject(r.Context(), p, name, 0)
+	if err != nil {
+		h.internal(w, r, err)
+		return obj, false
+	}
+	return obj, h.may(w, r, p, PageInbox, act, obj)
+}
+
+// inboxPage renders the inbox page for the query string: the inboxes the reader
+// sees and the requests of the selected one (or of all of them), with the forms
+// of the selected one in the state v has.
+func (h *Handler) inboxPage(w http.ResponseWriter, r *http.Request, status int, v inboxesView) {
+	ctx := r.Context()
+	qs := r.URL.Query()
+	v.Endpoint = strings.TrimSuffix(h.opts.PublicURL, "/") + "/inbox/"
+	v.Enabled = h.opts.InboxEnabled
+	var err error
+	if v.Inboxes, err = h.st.Inboxes(ctx, h.inboxesFilter(v.Principal)); err != nil {
+		h.internal(w, r, err)
+		return
+	}
+	f := store.InboxFilter{Inbox: v.Selected, Before: cursorInt(qs, "before"), Limit: pageSize + 1}
+	if v.Selected == "" {
+		if f.Names, err = h.visibleInboxes(ctx, v.Principal); err != nil {
+			h.internal(w, r, err)
+			return
+		}
+	}
+	rs, err := h.st.InboxRequests(ctx, f)
+	if err != nil {
+		h.internal(w, r, err)
+		return
+	}
+	more := len(rs) > pageSize
+	next := ""
+	if more {
+		rs = rs[:pageSize]
+		next = strconv.FormatInt(rs[pageSize-1].ID, 10)
+	}
+	v.Rows = inboxRows(rs, h.deliveryLinks(ctx, v.Principal))
+	v.Pager = newPager("Requests", "/console/inbox", qs, "before", more, next)
+	v.Refresh = withQuery("/console/inbox", qs, "", "")
+	if f.Before == 0 {
+		var newest int64
+		if len(rs) > 0 {
+			newest = rs[0].ID
+		} else if newest, err = h.newestInboxRequest(ctx); err != nil {
+			h.internal(w, r, err)
+			return
+		}
+		live := url.Values{"after": {strconv.FormatInt(newest, 10)}}
+		if v.Selected != "" {
+			live.Set("inbox", v.Selected)
+		}
+		v.Live = "/console/inbox/events?" + live.Encode()
+	}
+	if v.Selected != "" {
+		if v.Answer, err = h.st.InboxAnswerOf(ctx, v.Selected); err != nil {
+			h.internal(w, r, err)
+			return
+		}
+		obj, err := h.inboxObject(ctx, v.Principal, v.Selected, 0)
+		if err != nil {
+			h.internal(w, r, err)
+			return
+		}
+		v.Can = can(v.Principal, PageInbox, obj, ActAnswer, ActClear)
+		if v.Errors == nil {
+			v.Form = formOf(v.Answer)
+		}
+	}
+	if v.Errors == nil {
+		v.Errors = formErrors{}
+	}
+	if v.ClearErrors == nil {
+		v.ClearErrors = formErrors{}
+	}
+	title := "Inbox"
+	if v.Selected != "" {
+		title = "Inbox " + v.Selected
+	}
+	h.render(w, r, status, "inbox", title, v)
+}
+
+// inboxesFilter is the store's filter of the inboxes the list shows p.
+func (h *Handler) inboxesFilter(p Principal) store.InboxesFilter {
+	if p.Operator() {
+		return store.InboxesFilter{}
+	}
+	return ownerInboxes(p)
+}
+
+// newestInboxRequest is the id of the newest request of any inbox (0 for none):
+// where a live list that shows nothing yet starts.
+func (h *Handler) newestInboxRequest(ctx context.Context) (int64, error) {
+	rs, err := h.st.InboxRequests(ctx, store.InboxFilter{Limit: 1})
+	if err != nil || len(rs) == 0 {
+		return 0, err
+	}
+	return rs[0].ID, nil
+}
+
+// inboxActions maps the path's action to the authorisation's.
+var inboxActions = map[string]Action{"answer": ActAnswer, "clear": ActClear}
+
+// handleInboxAction sets how an inbox answers (or resets it), or empties it.
+func (h *Handler) handleInboxAction() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := sessionOf(r).principal
+		name := r.PathValue("name")
+		act, known := inboxActions[r.PathValue("action")]
+		if !known {
+			h.notFound(w, r)
+			return
+		}
+		obj, ok := h.loadInbox(w, r, p, name, act)
+		if !ok {
+			return
+		}
+		ctx := r.Context()
+		// The page to show afterwards is the inbox's own, whatever the form's URL.
+		r.URL.RawQuery = url.Values{"inbox": {name}}.Encode()
+		self := "/console/inbox?" + r.URL.RawQuery
+		v := inboxesView{Principal: p, Selected: name, Errors: formErrors{}, ClearErrors: formErrors{}}
+		switch act {
+		case ActAnswer:
+			var a store.InboxAnswer
+			if r.PostFormValue("reset") == "" {
+				v.Form = answerForm{Status: strings.TrimSpace(r.PostFormValue("status")), RetryAfter: strings.TrimSpace(r.PostFormValue("retry_after")),
+					Location: strings.TrimSpace(r.PostFormValue("location")), Delay: strings.TrimSpace(r.PostFormValue("delay"))}
+				a = v.Form.answer(v.Errors)
+				if len(v.Errors) > 0 {
+					h.inboxPage(w, r, http.StatusBadRequest, v)
+					return
+				}
+			}
+			a, err := h.st.SetInboxAnswer(ctx, name, a)
+			if err != nil {
+				if v.Errors.fromStore(err, answerFields) {
+					h.inboxPage(w, r, http.StatusBadRequest, v)
+					return
+				}
+				h.internal(w, r, err)
+				return
+			}
+			h.audit(r, p, "inbox.answer", name, obj, a.String())
+			redirectDone(w, r, self, "answer")
+		case ActClear:
+			if r.PostFormValue("confirm") != "yes" {
+				v.ClearErrors["confirm"] = errNoConfirm.Error()
+				h.inboxPage(w, r, http.StatusBadRequest, v)
+				return
+			}
+			n, err := h.st.ClearInbox(ctx, name)
+			if err != nil {
+				h.internal(w, r, err)
+				return
+			}
+			h.audit(r, p, "inbox.clear", name, obj, strconv.Itoa(n)+" requests")
+			redirectDone(w, r, self, "cleared")
+		}
+	})
+}
+
+// headerRow is one header line of a request, made visible.
+type headerRow struct{ Name, Value string }
+
+type inboxRequestView struct {
+	Principal  Principal
+	R          store.InboxRequest
+	Method     string
+	Path       string
+	Query      string
+	RemoteAddr string
+	Headers    []headerRow
+	// Body is the body as text when it is UTF-8 (BodyIsText), else a hex dump.
+	Body       string
+	BodyIsText bool
+	Answer     string
+	Verdict    string
+	Detail     string
+	// DeliveryLinked is set when the reader may open the sending delivery's page.
+	DeliveryLinked bool
+}
+
+func (h *Handler) handleInboxRequest() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := sessionOf(r).principal
+		id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+		if err != nil || id <= 0 {
+			h.notFound(w, r)
+			return
+		}
+		ctx := r.Context()
+		rq, err := h.st.InboxRequestByID(ctx, id)
+		if errors.Is(err, store.ErrNotFound) {
+			h.notFound(w, r)
+			return
+		}
+		if err != nil {
+			h.internal(w, r, err)
+			return
+		}
+		obj, err := h.inboxObject(ctx, p, rq.Inbox, rq.DeliveryID)
+		if err != nil {
+			h.internal(w, r, err)
+			return
+		}
+		if !h.may(w, r, p, PageInbox, ActView, obj) {
+			return
+		}
+		v := inboxRequestView{Principal: p, R: rq, Method: visibleText(rq.Method, false), Path: visibleText(rq.Path, false),
+			Query: visibleText(rq.Query, false), RemoteAddr: visibleText(rq.RemoteAddr, false), Answer: answerWords(rq),
+			Verdict: string(rq.Signature.Verdict), Detail: visibleText(rq.Signature.Detail, false)}
+		for _, f := range rq.Header {
+			v.Headers = append(v.Headers, headerRow{Name: visibleText(f.Name, false), Value: visibleText(f.Value, false)})
+		}
+		v.Body, v.BodyIsText = rq.BodyText()
+		if v.BodyIsText {
+			v.Body = visibleText(v.Body, true)
+		}
+		if rq.DeliveryID != 0 {
+			v.DeliveryLinked = h.deliveryLinks(ctx, p)(rq.DeliveryID)
+		}
+		h.render(w, r, http.StatusOK, "inbox_request", "Request #"+strconv.FormatInt(rq.ID, 10), v)
+	})
+}
+
+// Bounds of the stream of new requests: each stream ends after streamFor (the
+// browser reconnects, which checks the session again), and at most maxStreams run
+// at once.
+const (
+	streamFor   = 5 * time.Minute
+	streamRetry = 2 * time.Second // how soon the browser reconnects
+	streamBeat  = 20 * time.Second
+	maxStreams  = 64
+)
+
+// streamEvent is the data of a "request" event.
+type streamEvent struct {
+	ID    int64  `json:"id"`
+	Inbox string `json:"inbox"`
+}
+
+// handleInboxEvents streams server-sent events: a "request" event (its id the
+// request's id) for each request recorded after ?after= (or Last-Event-ID) in the
+// inbox of ?inbox=, or in any inbox the reader sees. The page's script refreshes
+// its lists on each event.
+func (h *Handler) handleInboxEvents() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := sessionOf(r).principal
+		ctx := r.Context()
+		qs := r.URL.Query()
+		name := qs.Get("inbox")
+		var names []string // nil: every inbox
+		if name != "" {
+			if _, ok := h.loadInbox(w, r, p, name, ActView); !ok {
+				return
+			}
+		} else {
+			if !h.may(w, r, p, PageInbox, ActView, Object{}) {
+				return
+			}
+			var err error
+			if names, err = h.visibleInboxes(ctx, p); err != nil {
+				h.internal(w, r, err)
+				return
+			}
+		}
+		after := cursorInt(qs, "after")
+		if id, err := strconv.ParseInt(r.Header.Get("Last-Event-ID"), 10, 64); err == nil && id > 0 {
+			after = id // a reconnection: from the last event the browser got
+		}
+		if h.streams.Add(1) > maxStreams {
+			h.streams.Add(-1)
+			w.Header().Set("Retry-After", "30")
+			http.Error(w, "too many live views open: refresh later", http.StatusServiceUnavailable)
+			return
+		}
+		defer h.streams.Add(-1)
+
+		// The server's read and write timeouts are for ordinary requests.
+		rc := http.NewResponseController(w)
+		rc.SetReadDeadline(time.Time{})
+		rc.SetWriteDeadline(time.Now().Add(streamFor + time.Minute))
+		w.Header().Set("Content-Type", "text/event-stream; charset=utf-8")
+		w.Header().Set("X-Accel-Buffering", "no") // a proxy passes each event on at once
+		w.WriteHeader(http.StatusOK)
+		fmt.Fprintf(w, "retry: %d\n\n", streamRetry.Milliseconds())
+		if rc.Flush() != nil {
+			return
+		}
+
+		watch, stop := h.st.WatchInbox()
+		defer stop()
+		end := time.NewTimer(streamFor)
+		defer end.Stop()
+		beat := time.NewTicker(streamBeat)
+		defer beat.Stop()
+		for {
+			for {
+				rs, err := h.st.InboxRequestsAfter(ctx, name, after, 100)
+				if err != nil {
+					if ctx.Err() == nil {
+						h.log.Error("console inbox stream", "err", err)
+					}
+					return
+				}
+				for _, rq := range rs {
+					after = rq.ID
+					if names == nil || slices.Contains(names, rq.Inbox) {
+						data, _ := json.Marshal(streamEvent{ID: rq.ID, Inbox: rq.Inbox})
+						fmt.Fprintf(w, "id: %d\nevent: request\ndata: %s\n\n", rq.ID, data)
+					}
+				}
+				if len(rs) < 100 {
+					break
+				}
+			}
+			if rc.Flush() != nil {
+				return
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-h.stop:
+				return
+			case <-end.C:
+				return
+			case <-watch:
+			case <-beat.C:
+				// A comment keeps proxies from closing a quiet stream; the read after
+				// it also finds requests recorded by another process.
+				if _, err := fmt.Fprint(w, ": still here\n\n"); err != nil {
+					return
+				}
+			}
+		}
+	})
+}
+
+// Shutdown ends the streams of live views, so they do not hold up the server's
+// shutdown (http.Server.RegisterOnShutdown).
+func (h *Handler) Shutdown() { h.stopOnce.Do(func() { close(h.stop) }) }

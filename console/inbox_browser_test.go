@@ -1,0 +1,220 @@
+package console_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/matryer/is"
+
+	"hookd/console"
+	"hookd/dispatch"
+	"hookd/httpapi"
+	"hookd/store"
+)
+
+// newInboxStack is the daemon's HTTP side with the inbox on, on an empty store:
+// the API with its inbox route and the console mounted, and a dispatcher the test
+// drives. The store's clock is pinned near the wall clock, which the dispatcher
+// signs its calls with: the inbox finds their timestamps within tolerance.
+func newInboxStack(t *testing.T) *stack {
+	t.Helper()
+	e := openEnv(t)
+	e.clock.ms.Store(time.Now().UnixMilli())
+	s := &stack{env: e}
+	s.disp = dispatch.New(dispatch.Options{Store: s.st, AllowPrivateTargets: true, Timeout: 10 * time.Second, Workers: 4, PerHost: 2})
+	t.Cleanup(s.disp.Close)
+	opts := s.opts
+	opts.Nudge, opts.InboxEnabled = s.disp.Nudge, true
+	srv := httptest.NewUnstartedServer(nil)
+	opts.PublicURL = "http://" + srv.Listener.Addr().String()
+	cons := console.New(opts)
+	api := httpapi.NewServer(httpapi.Options{Store: s.st, Logger: s.opts.Logger, Console: cons, Nudge: s.disp.Nudge,
+		AllowPrivateTargets: true, Inbox: &httpapi.InboxOptions{}})
+	srv.Config.Handler = api.Handler()
+	srv.Start()
+	t.Cleanup(srv.Close)
+	t.Cleanup(cons.Shutdown) // before the server closes: the live views' streams end
+	s.url = srv.URL
+	return s
+}
+
+// TestBrowserInbox follows a developer on the inbox page: a request posted to the
+// inbox appears without a reload, a callback hookd delivers appears with its
+// delivery (and the delivery's page shows it back), the answer is set from the
+// page (a bad status first), and what strangers posted stays text.
+func TestBrowserInbox(t *testing.T) {
+	b := newBrowser(t)
+	s := newInboxStack(t)
+	ctx := context.Background()
+	c, err := s.st.CreateClient(ctx, store.NewClient{Name: "cris-sync", Scopes: []string{store.ScopeWebhook}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const record = "0000-0002-1825-0097"
+	callback := s.url + "/inbox/demo/" + record + "/updated"
+	if _, _, err := s.st.PutOrcidWebhook(ctx, c.ID, record, callback); err != nil {
+		t.Fatal(err)
+	}
+	tab := b.tab()
+	signIn(t, tab, s.url, c.ID, c.Secret)
+
+	// rows is the number of requests the page lists.
+	rows := func(t *testing.T) int {
+		return get(t, tab, "rows", chromedp.Evaluate[int](`document.querySelectorAll("#requests tbody tr").length`))
+	}
+	// waitRows waits until the page lists n requests, as the browser shows it.
+	waitRows := func(t *testing.T, what string, n int) {
+		t.Helper()
+		do(t, tab, what, chromedp.WaitVisible(css(fmt.Sprintf("#requests tbody tr:nth-child(%d)", n))))
+	}
+
+	t.Run("a request posted to the inbox appears without a reload", func(t *testing.T) {
+		is := is.New(t)
+		do(t, tab, "the inbox page", chromedp.Navigate(s.url+"/console/"), chromedp.WaitVisible(css(".who")),
+			chromedp.Click(css(`nav a[href="/console/inbox"]`)), chromedp.WaitVisible(css("#inboxes")))
+		is.True(strings.Contains(text(t, tab), "demo")) // the inbox its webhook calls, listed before it got anything
+		accessible(t, tab, "inbox, no requests")
+		do(t, tab, "the demo inbox", chromedp.Click(css(`#inboxes a[href="/console/inbox?inbox=demo"]`)), chromedp.WaitVisible(css("#answer-h")))
+		is.True(strings.Contains(text(t, tab), "Nothing received yet"))
+		do(t, tab, "the live view starts", chromedp.WaitVisible(css("#live-status")))
+		is.Equal(get(t, tab, "status", chromedp.Text(css("#live-status"))), "Live: new requests appear below as they arrive.")
+		do(t, tab, "mark the page", chromedp.Evaluate[chromedp.Void](`window.sameDocument = true`)) // a reload would forget it
+
+		res, err := http.Post(s.url+"/inbox/demo/hello?from=curl", "application/json", strings.NewReader(`{"hello":"inbox"}`))
+		is.NoErr(err)
+		res.Body.Close()
+		is.Equal(res.StatusCode, http.StatusNoContent) // recorded and answered
+
+		waitRows(t, "the request appears", 1)
+		is.True(get(t, tab, "the same page", chromedp.Evaluate[bool](`window.sameDocument === true`))) // no reload
+		page := text(t, tab)
+		is.True(strings.Contains(page, "POST /inbox/demo/hello?from=curl")) // what was posted
+		is.True(strings.Contains(page, "unsigned"))                         // its verdict
+		is.True(strings.Contains(get(t, tab, "status", chromedp.Text(css("#live-status"))), "New: request #"))
+		title := get(t, tab, "time", chromedp.Evaluate[string](`document.querySelector("#requests time").title`))
+		is.True(strings.HasSuffix(title, " UTC")) // the new row's time is shown in the reader's zone too
+		accessible(t, tab, "inbox, live")
+	})
+
+	t.Run("a callback hookd delivers, linked both ways", func(t *testing.T) {
+		is := is.New(t)
+		if _, err := s.st.Intake(ctx, "", "", []store.Event{{Orcid: record}}, 0); err != nil {
+			t.Fatal(err)
+		}
+		s.deliver(t)
+		waitRows(t, "the callback appears", 2)
+		is.True(strings.Contains(text(t, tab), "POST /inbox/demo/"+record+"/updated"))
+		do(t, tab, "open the request", chromedp.Click(css(`#requests tbody tr:first-child td a[href^="/console/inbox/requests/"]`)),
+			chromedp.WaitVisible(css("#headers-h")))
+		page := text(t, tab)
+		is.True(strings.Contains(page, "valid: signed with the signing secret of client "+c.ID)) // its verdict and why
+		is.True(strings.Contains(page, "Webhook-Signature"))                                     // its headers
+		is.True(strings.Contains(page, "Empty."))                                                // ORCID's callback has no body
+		accessible(t, tab, "inbox request")
+		do(t, tab, "its delivery", chromedp.Click(css(`a[href^="/console/deliveries/"]`)), chromedp.WaitVisible(css("#inbox-h")))
+		page = text(t, tab)
+		is.True(strings.Contains(page, "delivered"))                // the delivery
+		is.True(strings.Contains(page, "in inbox demo, attempt 1")) // lists what the inbox recorded
+		do(t, tab, "and back", chromedp.Click(css(`#inbox-h + ul a`)), chromedp.WaitVisible(css("#headers-h")))
+		is.True(strings.Contains(text(t, tab), "attempt 1"))
+	})
+
+	t.Run("the answer is set from the page", func(t *testing.T) {
+		is := is.New(t)
+		do(t, tab, "the demo inbox", chromedp.Navigate(s.url+"/console/inbox?inbox=demo"), chromedp.WaitVisible(css("#status")),
+			chromedp.WaitVisible(css("#live-status")))
+		do(t, tab, "a status that is none", chromedp.SendKeys(css("#status"), "99"),
+			chromedp.Click(css(`form[action$="/answer"] button[type="submit"]`)), chromedp.WaitVisible(css("#status-error")))
+		is.True(strings.Contains(get(t, tab, "the error", chromedp.Text(css("#status-error"))), "99 is not a status an inbox answers with"))
+		is.Equal(get(t, tab, "aria-invalid", chromedp.Evaluate[string](`document.querySelector("#status").getAttribute("aria-invalid")`)), "true")
+		accessible(t, tab, "inbox answer error")
+		do(t, tab, "500", chromedp.Clear(css("#status")), chromedp.SendKeys(css("#status"), "500"),
+			chromedp.Click(css(`form[action$="/answer"] button[type="submit"]`)), chromedp.WaitVisible(css(".flash")))
+		is.True(strings.Contains(text(t, tab), "Now: 500 Internal Server Error."))
+		do(t, tab, "the live view starts again", chromedp.WaitVisible(css("#live-status")))
+		before := rows(t)
+		if _, err := s.st.Intake(ctx, "", "", []store.Event{{Orcid: record}}, 0); err != nil {
+			t.Fatal(err)
+		}
+		s.deliver(t)
+		waitRows(t, "the failing attempt appears", before+1)
+		first := get(t, tab, "the newest row", chromedp.Text(css("#requests tbody tr:first-child")))
+		is.True(strings.Contains(first, "500")) // answered as set
+		a, err := s.st.InboxAnswerOf(ctx, "demo")
+		is.NoErr(err)
+		is.Equal(a.StatusCode(), 500) // stored
+	})
+
+	t.Run("what strangers post stays text", func(t *testing.T) {
+		is := is.New(t)
+		req, err := http.NewRequest(http.MethodPost, s.url+"/inbox/demo/%3Cscript%3Ealert(1)%3C%2Fscript%3E?next=javascript:alert(2)",
+			strings.NewReader(`<img src=x onerror=alert(3)><a href="javascript:alert(4)">x</a>`))
+		is.NoErr(err)
+		req.Header.Set("X-Evil", `"><svg onload=alert(5)>`)
+		res, err := http.DefaultClient.Do(req)
+		is.NoErr(err)
+		res.Body.Close()
+		do(t, tab, "the inbox", chromedp.Navigate(s.url+"/console/inbox?inbox=demo"), chromedp.WaitVisible(css("#requests table")))
+		paths := []string{"/console/inbox", "/console/inbox?inbox=demo",
+			get(t, tab, "the newest request", chromedp.Evaluate[string](`document.querySelector('#requests tbody a').getAttribute('href')`))}
+		for _, path := range paths {
+			do(t, tab, path, chromedp.Navigate(s.url+path), chromedp.WaitVisible(css("h1")))
+			made := get(t, tab, "elements made of stored text", chromedp.Evaluate[int](`document.querySelectorAll(
+				'main script:not([src^="/console/assets/"]), main img, main svg, [onerror], [onload], a[href^="javascript:"]').length`))
+			is.Equal(made, 0) // no element made of stored text
+			accessible(t, tab, path)
+		}
+		is.True(strings.Contains(text(t, tab), `<img src=x onerror=alert(3)>`)) // the body, as text
+	})
+
+	b.check() // no CSP violation, script error or dialog on any page
+}
+
+// TestBrowserScreenshotsInbox writes docs/console-inbox.png (with -screenshots): a
+// developer's inbox after hookd's callbacks, one failing, and a request by hand.
+func TestBrowserScreenshotsInbox(t *testing.T) {
+	if !*screenshots {
+		t.Skip("run with -screenshots to write docs/console-inbox.png")
+	}
+	is := is.New(t)
+	b := newBrowser(t)
+	s := newInboxStack(t)
+	ctx := context.Background()
+	c, err := s.st.CreateClient(ctx, store.NewClient{Name: "cris-sync", Scopes: []string{store.ScopeWebhook, store.ScopeNotify}})
+	is.NoErr(err)
+	for _, r := range []string{"0000-0002-1825-0097", "0000-0001-5109-3700", "0000-0002-7253-3645"} {
+		_, _, err := s.st.PutOrcidWebhook(ctx, c.ID, r, s.url+"/inbox/demo/"+r+"/updated")
+		is.NoErr(err)
+	}
+	_, err = s.st.Intake(ctx, c.ID, "", []store.Event{{Orcid: "0000-0002-1825-0097"}, {Orcid: "0000-0001-5109-3700"}}, 0)
+	is.NoErr(err)
+	s.deliver(t)
+	s.clock.Advance(47 * time.Second)
+	_, err = s.st.SetInboxAnswer(ctx, "demo", store.InboxAnswer{Status: 503, RetryAfter: 120 * time.Second})
+	is.NoErr(err)
+	_, err = s.st.Intake(ctx, c.ID, "", []store.Event{{Orcid: "0000-0002-7253-3645"}}, 0)
+	is.NoErr(err)
+	s.deliver(t)
+	s.clock.Advance(95 * time.Second)
+	res, err := http.Post(s.url+"/inbox/demo/manual-test?source=curl", "application/json", strings.NewReader(`{"hello":"inbox"}`))
+	is.NoErr(err)
+	res.Body.Close()
+
+	tab := b.tab()
+	signIn(t, tab, s.url, c.ID, c.Secret)
+	do(t, tab, "inbox", chromedp.Navigate(s.url+"/console/inbox?inbox=demo"), chromedp.WaitVisible(css("#live-status")))
+	accessible(t, tab, "inbox")
+	shots := filepath.Join("..", "docs")
+	is.NoErr(os.MkdirAll(shots, 0o755))
+	png := get(t, tab, "screenshot inbox", chromedp.FullScreenshot(100))
+	is.NoErr(os.WriteFile(filepath.Join(shots, "console-inbox.png"), png, 0o644))
+	b.check()
+}

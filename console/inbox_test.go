@@ -1,0 +1,392 @@
+package console_test
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/matryer/is"
+
+	"hookd/console"
+	"hookd/store"
+)
+
+// The inbox's part of the env's world: client A's ORCID-style registration calls
+// the inbox a-box, organisation A's webhook calls org-a-box, and nobody's webhook
+// calls stranger. Each has received one request.
+const recordInbox = "0000-0002-1825-0097"
+
+type inboxWorld struct {
+	aReq, orgReq, strangerReq store.InboxRequest
+}
+
+func seedInbox(tb testing.TB, e *env) inboxWorld {
+	tb.Helper()
+	is := is.New(tb)
+	ctx := context.Background()
+	_, _, err := e.st.PutOrcidWebhook(ctx, e.a.ID, recordInbox, "http://127.0.0.1:8080/inbox/a-box/"+recordInbox+"/updated")
+	is.NoErr(err) // A calls a-box
+	_, _, err = e.st.SetHubSettings(ctx, e.orgA.ID, store.HubSettings{Enabled: true, URL: "https://hooks.example/inbox/org-a-box"})
+	is.NoErr(err) // organisation A calls org-a-box
+	return inboxWorld{
+		aReq:        postInbox(tb, e, "a-box", "/"+recordInbox+"/updated", nil, ""),
+		orgReq:      postInbox(tb, e, "org-a-box", "", http.Header{"Content-Type": {"application/json"}}, `{"orcid":"`+memberA+`"}`),
+		strangerReq: postInbox(tb, e, "stranger", "/x", nil, "hello"),
+	}
+}
+
+// postInbox records a POST to an inbox, as the inbox's route does.
+func postInbox(tb testing.TB, e *env, inbox, rest string, h http.Header, body string) store.InboxRequest {
+	tb.Helper()
+	if h == nil {
+		h = http.Header{}
+	}
+	r, _, err := e.st.RecordInboxRequest(context.Background(), store.InboxReceipt{Inbox: inbox, Method: http.MethodPost,
+		Path: "/inbox/" + inbox + rest, Header: h, Body: []byte(body), RemoteAddr: "127.0.0.1:50000"}, store.InboxLimits{})
+	if err != nil {
+		tb.Fatalf("record a request to %s: %v", inbox, err)
+	}
+	return r
+}
+
+// TestInboxPagesAuthorisation sends the inbox page's requests as each kind of
+// principal: the operator sees every inbox, a client the inboxes its webhooks
+// call, an organisation's staff those of its organisation's webhook (and of its
+// own client's); any other inbox is not found.
+func TestInboxPagesAuthorisation(t *testing.T) {
+	roles := []string{"token", "admin", "a", "b", "staffA"}
+	id := func(r store.InboxRequest) string { return strconv.FormatInt(r.ID, 10) }
+	cases := []struct {
+		name   string
+		method string
+		path   func(w inboxWorld) string
+		form   url.Values
+		want   [5]int // token, admin, a, b, staffA
+	}{
+		{"the inboxes", "GET", func(inboxWorld) string { return "/console/inbox" }, nil, [5]int{200, 200, 200, 200, 200}},
+		{"A's inbox", "GET", func(inboxWorld) string { return "/console/inbox?inbox=a-box" }, nil, [5]int{200, 200, 200, 404, 404}},
+		{"organisation A's inbox", "GET", func(inboxWorld) string { return "/console/inbox?inbox=org-a-box" }, nil, [5]int{200, 200, 404, 404, 200}},
+		{"an inbox nobody's webhook calls", "GET", func(inboxWorld) string { return "/console/inbox?inbox=stranger" }, nil, [5]int{200, 200, 404, 404, 404}},
+		{"an empty inbox", "GET", func(inboxWorld) string { return "/console/inbox?inbox=never" }, nil, [5]int{200, 200, 404, 404, 404}},
+		{"not an inbox name", "GET", func(inboxWorld) string { return "/console/inbox?inbox=a%2Fb" }, nil, [5]int{404, 404, 404, 404, 404}},
+		{"a request to A's", "GET", func(w inboxWorld) string { return "/console/inbox/requests/" + id(w.aReq) }, nil, [5]int{200, 200, 200, 404, 404}},
+		{"a request to organisation A's", "GET", func(w inboxWorld) string { return "/console/inbox/requests/" + id(w.orgReq) }, nil, [5]int{200, 200, 404, 404, 200}},
+		{"a request to stranger", "GET", func(w inboxWorld) string { return "/console/inbox/requests/" + id(w.strangerReq) }, nil, [5]int{200, 200, 404, 404, 404}},
+		{"no such request", "GET", func(inboxWorld) string { return "/console/inbox/requests/999999" }, nil, [5]int{404, 404, 404, 404, 404}},
+		{"not a request id", "GET", func(inboxWorld) string { return "/console/inbox/requests/x" }, nil, [5]int{404, 404, 404, 404, 404}},
+		{"the stream of an inbox nobody's webhook calls", "GET", func(inboxWorld) string { return "/console/inbox/events?inbox=stranger" }, nil, [5]int{0, 0, 404, 404, 404}},
+		{"set A's answer", "POST", func(inboxWorld) string { return "/console/inbox/a-box/answer" }, url.Values{"status": {"500"}}, [5]int{303, 303, 303, 404, 404}},
+		{"reset A's answer", "POST", func(inboxWorld) string { return "/console/inbox/a-box/answer" }, url.Values{"reset": {"yes"}}, [5]int{303, 303, 303, 404, 404}},
+		{"set organisation A's answer", "POST", func(inboxWorld) string { return "/console/inbox/org-a-box/answer" }, url.Values{"status": {"410"}}, [5]int{303, 303, 404, 404, 303}},
+		{"set stranger's answer", "POST", func(inboxWorld) string { return "/console/inbox/stranger/answer" }, url.Values{"status": {"410"}}, [5]int{303, 303, 404, 404, 404}},
+		{"empty A's", "POST", func(inboxWorld) string { return "/console/inbox/a-box/clear" }, url.Values{"confirm": {"yes"}}, [5]int{303, 303, 303, 404, 404}},
+		{"empty organisation A's", "POST", func(inboxWorld) string { return "/console/inbox/org-a-box/clear" }, url.Values{"confirm": {"yes"}}, [5]int{303, 303, 404, 404, 303}},
+		{"empty stranger", "POST", func(inboxWorld) string { return "/console/inbox/stranger/clear" }, url.Values{"confirm": {"yes"}}, [5]int{303, 303, 404, 404, 404}},
+		{"an unknown action", "POST", func(inboxWorld) string { return "/console/inbox/a-box/explode" }, nil, [5]int{404, 404, 404, 404, 404}},
+		{"a bad name's answer", "POST", func(inboxWorld) string { return "/console/inbox/a..b%20/answer" }, url.Values{"status": {"500"}}, [5]int{404, 404, 404, 404, 404}},
+	}
+	for _, c := range cases {
+		for i, role := range roles {
+			if c.want[i] == 0 {
+				continue // a stream that is served: TestInboxEvents
+			}
+			t.Run(fmt.Sprintf("%s as %s", c.name, role), func(t *testing.T) {
+				t.Parallel()
+				is := is.New(t)
+				e := newEnv(t)
+				w := seedInbox(t, e)
+				u := e.as(t, role)
+				var p page
+				if c.method == "GET" {
+					p = u.get(t, c.path(w))
+				} else {
+					p = u.post(t, c.path(w), c.form)
+				}
+				is.Equal(p.status, c.want[i]) // the answer for this role
+				if p.status == http.StatusOK {
+					is.Equal(p.header.Get("Content-Type"), "text/html; charset=utf-8") // a page
+				}
+			})
+		}
+	}
+}
+
+// TestInboxListsShowOnlyOwn: each principal's inbox page lists its inboxes and
+// their requests only, and the navigation leads there.
+func TestInboxListsShowOnlyOwn(t *testing.T) {
+	e := newEnv(t, func(o *console.Options) { o.InboxEnabled = true })
+	w := seedInbox(t, e)
+	link := func(r store.InboxRequest) string { return fmt.Sprintf(`href="/console/inbox/requests/%d"`, r.ID) }
+	for _, tt := range []struct {
+		role        string
+		see, notSee []string
+	}{
+		{"token", []string{"?inbox=a-box", "?inbox=org-a-box", "?inbox=stranger", link(w.aReq), link(w.orgReq), link(w.strangerReq)}, nil},
+		{"a", []string{"?inbox=a-box", link(w.aReq)}, []string{"org-a-box", "stranger", link(w.orgReq), link(w.strangerReq)}},
+		{"staffA", []string{"?inbox=org-a-box", link(w.orgReq)}, []string{">a-box<", "?inbox=a-box", "stranger", link(w.aReq), link(w.strangerReq)}},
+		{"b", []string{"None of your webhooks calls an inbox yet."}, []string{"a-box", "stranger", "org-a-box"}},
+	} {
+		t.Run(tt.role, func(t *testing.T) {
+			is := is.New(t)
+			p := e.as(t, tt.role).get(t, "/console/inbox")
+			is.Equal(p.status, http.StatusOK)
+			is.True(strings.Contains(p.body, `<a href="/console/inbox" aria-current="page">Inbox</a>`)) // in the navigation, as the current page
+			is.True(!strings.Contains(p.body, "The inbox is off"))                                      // it is on
+			for _, s := range tt.see {
+				if !strings.Contains(p.body, s) {
+					t.Errorf("%s does not see %q", tt.role, s)
+				}
+			}
+			for _, s := range tt.notSee {
+				if strings.Contains(p.body, s) {
+					t.Errorf("%s sees %q", tt.role, s)
+				}
+			}
+		})
+	}
+	t.Run("an inbox a webhook calls is listed before it received anything", func(t *testing.T) {
+		is := is.New(t)
+		_, err := e.st.ClearInbox(context.Background(), "a-box")
+		is.NoErr(err)
+		p := e.as(t, "a").get(t, "/console/inbox")
+		is.True(strings.Contains(p.body, `<a href="/console/inbox?inbox=a-box">a-box</a></td>
+    <td>0</td>`)) // listed, holding nothing
+	})
+	t.Run("an inbox that is off says so", func(t *testing.T) {
+		is := is.New(t)
+		off := newEnv(t)
+		p := off.as(t, "token").get(t, "/console/inbox")
+		is.True(strings.Contains(p.body, "The inbox is off in this hookd")) // said
+	})
+}
+
+// TestInboxAnswerForm: each bad value is refused with its error beside its field
+// and changes nothing; a good one is stored and audited; reset and clear work.
+func TestInboxAnswerForm(t *testing.T) {
+	e := newEnv(t)
+	w := seedInbox(t, e)
+	u := e.as(t, "a")
+	ctx := context.Background()
+	const path = "/console/inbox/a-box/answer"
+	for _, tt := range []struct {
+		name  string
+		form  url.Values
+		field string
+		msg   string
+	}{
+		{"a status that is no number", url.Values{"status": {"five hundred"}}, "status", "write a status as a number"},
+		{"a status out of range", url.Values{"status": {"99"}}, "status", "99 is not a status an inbox answers with"},
+		{"a 3xx that is no redirect", url.Values{"status": {"304"}}, "status", "an inbox redirects with 301, 302, 303, 307 or 308"},
+		{"Retry-After with a 500", url.Values{"status": {"500"}, "retry_after": {"5"}}, "retry_after", "is sent only with a 429 or a 503"},
+		{"Retry-After that is no number", url.Values{"status": {"429"}, "retry_after": {"soon"}}, "retry_after", "write whole seconds"},
+		{"a redirect without a URL", url.Values{"status": {"302"}}, "location", "a redirect (302) needs a Location"},
+		{"a javascript: redirect", url.Values{"location": {"javascript:alert(1)"}}, "location", "must be an absolute http or https URL"},
+		{"a delay too long", url.Values{"delay": {"1h"}}, "delay", "must be from 0s to 5m0s"},
+		{"a delay that is no duration", url.Values{"delay": {"a while"}}, "delay", "write a duration such as 30s"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			is := is.New(t)
+			p := u.post(t, path, tt.form)
+			is.Equal(p.status, http.StatusBadRequest)      // refused
+			is.True(besideField(p.body, tt.field, tt.msg)) // with the error beside the field
+			for k, v := range tt.form {
+				is.True(strings.Contains(p.body, `name="`+k+`"`) && strings.Contains(p.body, `value="`+htmlText(v[0])+`"`)) // what was typed stays
+			}
+			a, err := e.st.InboxAnswerOf(ctx, "a-box")
+			is.NoErr(err)
+			is.True(a.IsDefault()) // nothing changed
+		})
+	}
+
+	t.Run("a good one, then reset", func(t *testing.T) {
+		is := is.New(t)
+		p := u.post(t, path, url.Values{"status": {"429"}, "retry_after": {"120"}, "delay": {"2"}})
+		is.Equal(p.status, http.StatusSeeOther) // saved
+		is.Equal(p.location, "/console/inbox?done=answer&inbox=a-box")
+		a, err := e.st.InboxAnswerOf(ctx, "a-box")
+		is.NoErr(err)
+		is.Equal(a, store.InboxAnswer{Status: 429, RetryAfter: 120 * time.Second, Delay: 2 * time.Second}) // as typed; a bare delay is seconds
+		page := u.get(t, p.location)
+		is.True(strings.Contains(page.body, "The inbox answers as set below from now on."))
+		is.True(strings.Contains(page.body, "<strong>429 Too Many Requests, Retry-After: 120, after 2s</strong>")) // shown
+		is.True(strings.Contains(page.body, `value="429"`))                                                        // in the form too
+		log, err := e.st.AuditLog(ctx, store.AuditQuery{Visible: store.Owner{ClientID: e.a.ID}, Action: "inbox."})
+		is.NoErr(err)
+		is.Equal(len(log), 1) // audited
+		is.Equal(log[0].Actor, e.a.ID)
+		is.Equal(log[0].Target, "a-box")
+		is.Equal(log[0].Detail, "429 Too Many Requests, Retry-After: 120, after 2s")
+
+		p = u.post(t, path, url.Values{"reset": {"yes"}, "status": {"500"}})
+		is.Equal(p.status, http.StatusSeeOther)
+		a, err = e.st.InboxAnswerOf(ctx, "a-box")
+		is.NoErr(err)
+		is.True(a.IsDefault()) // reset wins over the fields
+	})
+
+	t.Run("clear asks first, then empties the inbox", func(t *testing.T) {
+		is := is.New(t)
+		p := u.post(t, "/console/inbox/a-box/clear", nil)
+		is.Equal(p.status, http.StatusBadRequest)
+		is.True(besideField(p.body, "confirm", "tick the box to confirm")) // asked
+		_, err := e.st.InboxRequestByID(ctx, w.aReq.ID)
+		is.NoErr(err) // still there
+		p = u.post(t, "/console/inbox/a-box/clear", url.Values{"confirm": {"yes"}})
+		is.Equal(p.status, http.StatusSeeOther)
+		page := u.get(t, p.location)
+		is.True(strings.Contains(page.body, "The inbox is emptied"))
+		is.True(strings.Contains(page.body, "Nothing received yet"))
+		rs, err := e.st.InboxRequests(ctx, store.InboxFilter{Inbox: "a-box"})
+		is.NoErr(err)
+		is.Equal(len(rs), 0) // emptied
+		log, err := e.st.AuditLog(ctx, store.AuditQuery{Visible: store.Owner{ClientID: e.a.ID}, Action: "inbox.clear"})
+		is.NoErr(err)
+		is.Equal(len(log), 1) // audited
+		is.Equal(log[0].Detail, "1 requests")
+		_, err = e.st.InboxRequestByID(ctx, w.orgReq.ID)
+		is.NoErr(err) // another inbox's stay
+	})
+}
+
+// TestInboxLinksDelivery: a request that a hookd delivery sent links to the
+// delivery's page, and the delivery's page lists the request, for its owner.
+func TestInboxLinksDelivery(t *testing.T) {
+	is := is.New(t)
+	e := newEnv(t)
+	seedInbox(t, e)
+	ctx := context.Background()
+	_, err := e.st.Intake(ctx, "", "", []store.Event{{Orcid: recordInbox}}, 0)
+	is.NoErr(err) // an event for the record A's registration covers
+	_, err = e.st.Claim(ctx, 10, time.Minute)
+	is.NoErr(err) // the dispatcher takes it
+	ds, err := e.st.Deliveries(ctx, store.DeliveryFilter{ClientID: e.a.ID, Orcid: recordInbox, State: "in-flight"})
+	is.NoErr(err)
+	var d store.Delivery
+	for _, x := range ds {
+		if strings.Contains(x.Target, "/inbox/a-box/") {
+			d = x
+		}
+	}
+	is.True(d.ID != 0) // the delivery to a-box
+	r := postInbox(t, e, "a-box", "/"+recordInbox+"/updated", http.Header{"Webhook-Id": {store.MessageID(d.ID)}}, "")
+	is.Equal(r.DeliveryID, d.ID) // linked by its webhook-id
+
+	u := e.as(t, "a")
+	req := u.get(t, "/console/inbox/requests/"+strconv.FormatInt(r.ID, 10))
+	is.Equal(req.status, http.StatusOK)
+	is.True(strings.Contains(req.body, fmt.Sprintf(`<a href="/console/deliveries/%d">hookd delivery #%d</a>, attempt 1`, d.ID, d.ID))) // to the delivery
+	del := u.get(t, "/console/deliveries/"+strconv.FormatInt(d.ID, 10))
+	is.Equal(del.status, http.StatusOK)
+	is.True(strings.Contains(del.body, fmt.Sprintf(`<a href="/console/inbox/requests/%d">request #%d</a> in inbox a-box, attempt 1`, r.ID, r.ID))) // and back
+	list := u.get(t, "/console/inbox?inbox=a-box")
+	is.True(strings.Contains(list.body, fmt.Sprintf(`<a href="/console/deliveries/%d">delivery #%d</a>, attempt 1`, d.ID, d.ID))) // the list links it too
+
+	// The registration removed, its owner still sees what its delivery made.
+	is.NoErr(e.st.DeleteOrcidWebhook(ctx, e.a.ID, recordInbox, "http://127.0.0.1:8080/inbox/a-box/"+recordInbox+"/updated"))
+	is.Equal(u.get(t, "/console/inbox/requests/"+strconv.FormatInt(r.ID, 10)).status, http.StatusOK) // through the delivery
+	is.Equal(u.get(t, "/console/inbox?inbox=a-box").status, http.StatusNotFound)                     // not the inbox any more
+}
+
+// stream opens the inbox's event stream as u and returns a func that reads the
+// next event's id and data (failing the test when the stream ends first).
+func (u *user) stream(t *testing.T, path string) (next func() (id, data string), res *http.Response) {
+	t.Helper()
+	is := is.New(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.e.srv.URL+path, nil)
+	is.NoErr(err)
+	res, err = u.http.Do(req)
+	is.NoErr(err) // the stream
+	t.Cleanup(func() { res.Body.Close() })
+	sc := bufio.NewScanner(res.Body)
+	return func() (string, string) {
+		t.Helper()
+		var id, data string
+		for sc.Scan() {
+			line := sc.Text()
+			switch {
+			case strings.HasPrefix(line, "id: "):
+				id = strings.TrimPrefix(line, "id: ")
+			case strings.HasPrefix(line, "data: "):
+				data = strings.TrimPrefix(line, "data: ")
+			case line == "" && id != "":
+				return id, data
+			}
+		}
+		t.Fatalf("the stream ended before an event: %v", sc.Err())
+		return "", ""
+	}, res
+}
+
+// TestInboxEvents: the stream sends an event for each new request the reader may
+// see, from where the page left off, and ends at the console's shutdown.
+func TestInboxEvents(t *testing.T) {
+	e := newEnv(t)
+	w := seedInbox(t, e)
+
+	t.Run("one inbox, from after", func(t *testing.T) {
+		is := is.New(t)
+		next, res := e.as(t, "a").stream(t, "/console/inbox/events?inbox=a-box&after=0")
+		is.Equal(res.StatusCode, http.StatusOK)
+		is.Equal(res.Header.Get("Content-Type"), "text/event-stream; charset=utf-8")
+		id, data := next()
+		is.Equal(id, strconv.FormatInt(w.aReq.ID, 10))                                 // what came after 0
+		is.Equal(data, fmt.Sprintf(`{"id":%d,"inbox":"a-box"}`, w.aReq.ID))            // named
+		postInbox(t, e, "stranger", "/y", nil, "")                                     // another inbox's
+		r := postInbox(t, e, "a-box", "/z", nil, "")                                   // then this one's
+		id, _ = next()                                                                 // wakes the stream
+		is.Equal(id, strconv.FormatInt(r.ID, 10))                                      // only this inbox's
+		is.True(res.Header.Get("Cache-Control") == "no-store")                         // never cached
+		is.True(strings.Contains(res.Header.Get("Content-Security-Policy"), "'self'")) // the console's headers
+	})
+
+	t.Run("every inbox one sees, from Last-Event-ID", func(t *testing.T) {
+		is := is.New(t)
+		u := e.as(t, "staffA")
+		req, err := http.NewRequest(http.MethodGet, e.srv.URL+"/console/inbox/events", nil)
+		is.NoErr(err)
+		req.Header.Set("Last-Event-ID", strconv.FormatInt(w.strangerReq.ID, 10))
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		res, err := u.http.Do(req.WithContext(ctx))
+		is.NoErr(err)
+		defer res.Body.Close()
+		postInbox(t, e, "a-box", "/not-staff", nil, "")
+		r := postInbox(t, e, "org-a-box", "/staff", nil, "")
+		sc := bufio.NewScanner(res.Body)
+		var ids []string
+		for len(ids) == 0 && sc.Scan() {
+			if id, ok := strings.CutPrefix(sc.Text(), "id: "); ok {
+				ids = append(ids, id)
+			}
+		}
+		is.Equal(ids, []string{strconv.FormatInt(r.ID, 10)}) // organisation A's inbox only
+	})
+
+	t.Run("shutdown ends the streams", func(t *testing.T) {
+		is := is.New(t)
+		next, res := e.as(t, "token").stream(t, "/console/inbox/events?after=0")
+		id, _ := next()
+		is.Equal(id, strconv.FormatInt(w.aReq.ID, 10)) // the oldest first
+		e.srv.Config.Handler.(*console.Handler).Shutdown()
+		done := make(chan error, 1)
+		go func() {
+			_, err := io.ReadAll(res.Body)
+			done <- err
+		}()
+		select {
+		case err := <-done:
+			is.NoErr(err) // the stream ended cleanly
+		case <-time.After(20 * time.Second):
+			t.Fatal("the stream did not end at shutdown")
+		}
+	})
+}

@@ -1,0 +1,81 @@
+package store_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/matryer/is"
+
+	"hookd/store"
+)
+
+// TestInboxesOfOwner: a client or an organisation sees the inboxes its webhooks
+// call, also before they received anything, and the requests of those inboxes.
+func TestInboxesOfOwner(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	st := newStore(t)
+	a, err := st.CreateClient(ctx, store.NewClient{Name: "a", Scopes: []string{store.ScopeWebhook}})
+	is.NoErr(err)
+	b, err := st.CreateClient(ctx, store.NewClient{Name: "b", Scopes: []string{store.ScopeWebhook}})
+	is.NoErr(err)
+	org, err := st.CreateOrganisation(ctx, "University", "it@uni.example")
+	is.NoErr(err)
+	_, _, err = st.PutOrcidWebhook(ctx, a.ID, "0000-0002-7253-3645", "http://127.0.0.1:8080/inbox/a-box/0000-0002-7253-3645/updated")
+	is.NoErr(err) // A calls a-box
+	_, _, err = st.CreateWebhook(ctx, a.ID, store.WebhookSpec{TargetURL: "https://hooks.example/inbox/shared", Auth: store.Auth{Type: store.AuthNone}})
+	is.NoErr(err) // and shared, on another host
+	_, _, err = st.PutOrcidWebhook(ctx, a.ID, "0000-0002-1825-0097", "https://hooks.example/not-an-inbox/x")
+	is.NoErr(err) // and something else
+	_, _, err = st.PutOrcidWebhook(ctx, b.ID, "0000-0002-7253-3645", "https://hooks.example/inbox/shared/b")
+	is.NoErr(err) // B calls shared too
+	_, _, err = st.SetHubSettings(ctx, org.ID, store.HubSettings{Enabled: true, URL: "https://hooks.example/inbox/org-box"})
+	is.NoErr(err) // the organisation's webhook calls org-box
+
+	lim := store.InboxLimits{}
+	shared := record(t, st, receipt("shared", nil, "s"), lim)
+	stranger := record(t, st, receipt("stranger", nil, "x"), lim)
+	_, err = st.SetInboxAnswer(ctx, "answered", store.InboxAnswer{Status: 500})
+	is.NoErr(err) // an inbox with only an answer
+
+	names := func(ins []store.Inbox) []string {
+		out := []string{}
+		for _, in := range ins {
+			out = append(out, in.Name)
+		}
+		return out
+	}
+	all, err := st.Inboxes(ctx, store.InboxesFilter{})
+	is.NoErr(err)
+	is.Equal(names(all), []string{"answered", "shared", "stranger"}) // every inbox that holds or answers something
+
+	mine, err := st.Inboxes(ctx, store.InboxesFilter{ClientID: a.ID})
+	is.NoErr(err)
+	is.Equal(names(mine), []string{"a-box", "shared"}) // what A's webhooks call, by name
+	is.Equal(mine[0].Requests, 0)                      // a-box holds nothing yet
+	is.True(mine[0].Answer.IsDefault())                // and answers 204
+	is.Equal(mine[1].LastID, shared.ID)                // shared holds a request
+
+	orgs, err := st.Inboxes(ctx, store.InboxesFilter{OrgID: org.ID})
+	is.NoErr(err)
+	is.Equal(names(orgs), []string{"org-box"}) // the organisation's webhook's
+
+	both, err := st.InboxesCalled(ctx, store.InboxesFilter{ClientID: b.ID, OrgID: org.ID})
+	is.NoErr(err)
+	is.Equal(both, []string{"org-box", "shared"}) // either's
+	none, err := st.InboxesCalled(ctx, store.InboxesFilter{})
+	is.NoErr(err)
+	is.Equal(len(none), 0) // no owner, no names
+
+	rs, err := st.InboxRequests(ctx, store.InboxFilter{Names: []string{"a-box", "shared"}})
+	is.NoErr(err)
+	is.Equal(ids(rs), []int64{shared.ID}) // only the requests of those inboxes
+	rs, err = st.InboxRequests(ctx, store.InboxFilter{Names: []string{}})
+	is.NoErr(err)
+	is.Equal(len(rs), 0) // of no inbox: none
+	rs, err = st.InboxRequests(ctx, store.InboxFilter{})
+	is.NoErr(err)
+	is.Equal(ids(rs), []int64{stranger.ID, shared.ID}) // without Names: every inbox's
+	_, err = st.InboxRequests(ctx, store.InboxFilter{Names: []string{"a/b"}})
+	is.True(err != nil) // a name that names no inbox
+}
