@@ -441,7 +441,7 @@ func TestBrowser(t *testing.T) {
 			chromedp.Click(css(`form[action$="/deactivate"] button`)),
 			chromedp.WaitNotPresent(css(`form[action$="/deactivate"]`))) // the next page
 		is.True(strings.Contains(text(t, tab), "Form refused"))
-		w, err := s.st.ConsoleWebhook(ctx, s.hookA.UID)
+		w, err := s.st.Subscription(ctx, s.hookA.UID)
 		is.NoErr(err)
 		is.True(w.Active) // nothing changed
 	})

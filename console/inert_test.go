@@ -84,7 +84,7 @@ func seedEvil(tb testing.TB, e *env) (hookUID, orgHookUID string, deliveryID int
 			Attempt: cl.Attempt, StartedAt: e.clock.Now(), Duration: 5 * time.Millisecond, Status: 502, Error: evilError,
 			Response: evilResponse, RetryAt: e.clock.Now()}}))
 	}
-	hooks, err := e.st.ConsoleWebhooks(ctx, store.WebhookQuery{OrgID: o.ID})
+	hooks, err := e.st.Subscriptions(ctx, store.SubscriptionFilter{OrgID: o.ID})
 	is.NoErr(err)
 	// An audit entry quoting the target, and a failed sign-in with a hostile id.
 	u := e.as(tb, "token")

@@ -190,7 +190,7 @@ var flashes = map[string]string{
 	"signedout":   "You are signed out.",
 	"deactivated": "The webhook is deactivated. Its pending deliveries are dead; replay them after activating it if they are still wanted.",
 	"activated":   "The webhook is active again.",
-	"deleted":     "The webhook is deleted, with its deliveries.",
+	"deleted":     "The webhook is deleted. Its deliveries are kept as history until retention: find them under Deliveries by the webhook's id.",
 	"test":        "A test event is queued; it is sent at once.",
 	"replayed":    "The delivery is due again and is sent at once.",
 	"saved":       "The settings are saved.",
