@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"errors"
 	"net/http"
 	"strconv"
 	"time"
@@ -143,9 +142,6 @@ func (s *Server) handleAdminDeliveries() http.Handler {
 			return
 		}
 		f, err := deliveryFilter(q, s.store.Now())
-		if err == nil {
-			err = s.clientByName(r, &f)
-		}
 		if err != nil {
 			s.writeProblem(w, r, err, nil)
 			return
@@ -176,9 +172,6 @@ func (s *Server) handleAdminReplay() http.Handler {
 			return
 		}
 		f, err := in.filter(s.store.Now())
-		if err == nil {
-			err = s.clientByName(r, &f)
-		}
 		if err != nil {
 			s.writeProblem(w, r, err, nil)
 			return
@@ -193,22 +186,4 @@ func (s *Server) handleAdminReplay() http.Handler {
 		}
 		encode(w, http.StatusAccepted, replayResponse{Replayed: res.Replayed, Deactivated: res.Deactivated})
 	})
-}
-
-// clientByName reads the client of a delivery filter as the webhooks list and the
-// command line do, by id or by name: a name becomes the client's id. A removed
-// client has no name left, and its deliveries' history is found by its id, which
-// the store checks.
-func (s *Server) clientByName(r *http.Request, f *store.DeliveryFilter) error {
-	if f.ClientID == "" {
-		return nil
-	}
-	c, err := s.store.Client(r.Context(), f.ClientID)
-	switch {
-	case err == nil:
-		f.ClientID = c.ID
-	case !errors.Is(err, store.ErrNotFound):
-		return err
-	}
-	return nil
 }
