@@ -366,3 +366,49 @@ func TestVisibility(t *testing.T) {
 	is.Equal(ds[0].OrgName, "") // and the history does not take the new one's name
 	is.Equal(ds[0].OrgID, h.org.ID)
 }
+
+// TestDeleteOrganisationKeepsStaffHistory: deleting an organisation deletes its
+// staff clients (a trigger of the schema), and what they registered goes first
+// through the removal that keeps history: the deletion succeeds, and the staff
+// client's webhook's deliveries and attempts stay as a removed webhook's history.
+func TestDeleteOrganisationKeepsStaffHistory(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	h := newHistory(t)
+	staff, err := h.st.CreateOrgClient(ctx, h.org.ID, store.NewClient{Name: "staff", Scopes: []string{store.ScopeWebhook}})
+	is.NoErr(err)
+	hook, _, err := h.st.CreateWebhook(ctx, staff.ID, store.WebhookSpec{TargetURL: "https://example.org/staff", Auth: store.Auth{Type: store.AuthNone}})
+	is.NoErr(err)
+	id, err := h.st.SendTestEvent(ctx, hook.UID, "")
+	is.NoErr(err)
+	claimed, err := h.st.Exchange(ctx, nil, 10, time.Minute)
+	is.NoErr(err)
+	is.Equal(len(claimed), 1) // the staff webhook's delivery, in flight
+	_, err = h.st.Exchange(ctx, []store.Outcome{{DeliveryID: id, SubscriptionID: hook.ID, Kind: store.OutcomeRetry, Attempt: 1,
+		StartedAt: h.st.Now(), Status: 503, Error: "HTTP 503", RetryAt: h.st.Now().Add(time.Hour)}}, 0, 0)
+	is.NoErr(err) // tried once, waiting for a retry
+
+	is.NoErr(h.st.DeleteOrganisation(ctx, h.org.ID)) // succeeds
+	_, err = h.st.Client(ctx, staff.ID)
+	is.True(errors.Is(err, store.ErrNotFound)) // the staff client went with the organisation
+	_, err = h.st.Subscription(ctx, hook.UID)
+	is.True(errors.Is(err, store.ErrNotFound)) // and its webhook
+	ds, err := h.st.Deliveries(ctx, store.DeliveryFilter{Webhook: hook.UID})
+	is.NoErr(err)        // whose deliveries are listed by its id
+	is.Equal(len(ds), 1) // all of them
+	d := ds[0]
+	is.Equal(d.ID, id)
+	is.True(!d.RemovedAt.IsZero()) // as a removed webhook's history
+	is.Equal(d.ClientID, staff.ID) // of the removed client
+	is.Equal(d.StateName(), "dead")
+	is.Equal(d.LastError, "not sent: webhook removed")
+	log, err := h.st.Attempts(ctx, id)
+	is.NoErr(err)
+	is.Equal(len(log), 1) // with its attempt
+	is.Equal(log[0].Status, 503)
+	byClient, err := h.st.Deliveries(ctx, store.DeliveryFilter{ClientID: staff.ID})
+	is.NoErr(err)
+	is.Equal(len(byClient), 1) // found by the removed client's id
+	_, err = h.st.Replay(ctx, store.DeliveryFilter{ID: id})
+	is.True(errors.Is(err, store.ErrConflict)) // never sent again
+}
