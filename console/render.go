@@ -84,6 +84,8 @@ var funcs = template.FuncMap{
 		return m
 	},
 	"roleOf": func(r Role) string { return r.String() },
+	// adminActor is the audit log's actor for the operator's admin token.
+	"adminActor": func() string { return store.ActorAdminToken },
 }
 
 // mustParsePages parses every page of assets/templates with the layout and partials.
