@@ -17,6 +17,10 @@ const (
 // ActorAdminToken is the actor of what the operator's admin token (auth.admin_token_file) did.
 const ActorAdminToken = "admin-token"
 
+// DefaultAuditRetention is how long audit entries are kept (audit.retention in
+// hookd's configuration): a year, as many an institution's policy asks.
+const DefaultAuditRetention = 365 * 24 * time.Hour
+
 // AuditEntry says who did what, when, from where, and to what.
 type AuditEntry struct {
 	ID      int64
@@ -130,4 +134,25 @@ func (s *Store) AuditLog(ctx context.Context, q AuditQuery) ([]AuditEntry, error
 		out = append(out, e)
 	}
 	return out, rows.Err()
+}
+
+// PurgeAudit deletes audit entries recorded before before, at most limit, and
+// returns how many it deleted. It looks only at the oldest limit entries (ids grow
+// with time), so it never reads the whole log; the retention pass calls it until
+// it deletes fewer than limit.
+func (s *Store) PurgeAudit(ctx context.Context, before time.Time, limit int) (int, error) {
+	var n int64
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		r, err := tx.ExecContext(ctx, `DELETE FROM audit_log WHERE id IN (SELECT id FROM audit_log ORDER BY id LIMIT ?) AND at < ?`,
+			limit, ms(before))
+		if err != nil {
+			return err
+		}
+		n, err = r.RowsAffected()
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("purge audit log: %w", err)
+	}
+	return int(n), nil
 }

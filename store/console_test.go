@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -495,4 +496,31 @@ func TestFailingWebhooks(t *testing.T) {
 func recordOutcomes(ctx context.Context, st *store.Store, outs []store.Outcome) error {
 	_, err := st.Exchange(ctx, outs, 0, 0)
 	return err
+}
+
+// TestPurgeAudit: the audit log's retention deletes what is older than its time,
+// at most a batch at a time, oldest first.
+func TestPurgeAudit(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	st := newStore(t)
+	advance := movable(st)
+	for i := range 5 {
+		is.NoErr(st.Audit(ctx, store.AuditEntry{Actor: "APP-A", Via: store.ViaConsole, Action: "a" + strconv.Itoa(i)}))
+		advance(time.Hour)
+	}
+	cut := st.Now().Add(-90 * time.Minute) // after the fourth entry
+	n, err := st.PurgeAudit(ctx, cut, 2)
+	is.NoErr(err)
+	is.Equal(n, 2) // a batch
+	n, err = st.PurgeAudit(ctx, cut, 2)
+	is.NoErr(err)
+	is.Equal(n, 2) // another
+	n, err = st.PurgeAudit(ctx, cut, 2)
+	is.NoErr(err)
+	is.Equal(n, 0) // nothing older is left
+	es, err := st.AuditLog(ctx, store.AuditQuery{})
+	is.NoErr(err)
+	is.Equal(len(es), 1) // the youngest stays
+	is.Equal(es[0].Action, "a4")
 }
