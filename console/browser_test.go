@@ -489,6 +489,17 @@ func TestBrowser(t *testing.T) {
 			is.Equal(made, 0) // no element made of stored text
 			accessible(t, tab, path)
 		}
+		// And once the webhook is removed, on the pages of its history.
+		is.NoErr(s.st.RemoveSubscription(ctx, hookUID))
+		for _, path := range []string{"/console/webhooks/" + hookUID, "/console/deliveries?webhook=" + hookUID,
+			fmt.Sprintf("/console/deliveries/%d", deliveryID)} {
+			do(t, tab, path, chromedp.Navigate(s.url+path), chromedp.WaitVisible(css("h1")))
+			is.True(strings.Contains(text(t, tab), "removed")) // the history, marked
+			made := get(t, tab, "elements made of stored text", chromedp.Evaluate[int](`document.querySelectorAll(
+				'main script, main img, main svg[onload], main b, main i, [onerror], [onclick], [onmouseover], a[href^="javascript:"]').length`))
+			is.Equal(made, 0) // no element made of stored text
+			accessible(t, tab, path)
+		}
 	})
 
 	b.check() // no CSP violation, script error or dialog on any page

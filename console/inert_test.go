@@ -139,6 +139,33 @@ func TestEverythingTypedIsText(t *testing.T) {
 			}
 		})
 	}
+
+	// Once the webhook is removed, the pages of its history show the same as text.
+	is.New(t).NoErr(e.st.RemoveSubscription(context.Background(), hookUID))
+	for path, want := range map[string]struct {
+		status int
+		shown  []string
+	}{
+		"/console/webhooks/" + hookUID:                             {404, []string{evilURL}},
+		"/console/deliveries?webhook=" + hookUID:                   {200, []string{evilURL, evilClient, evilError}},
+		"/console/deliveries/" + strconv.FormatInt(deliveryID, 10): {200, []string{evilURL, evilClient, evilError, evilResponse}},
+	} {
+		t.Run("removed "+path, func(t *testing.T) {
+			is := is.New(t)
+			p := u.get(t, path)
+			is.Equal(p.status, want.status)
+			is.True(strings.Contains(p.body, "removed")) // the history, marked
+			for _, r := range raw {
+				if strings.Contains(p.body, r) {
+					t.Errorf("%s shows %q unescaped", path, r)
+				}
+			}
+			is.True(!jsAttr.MatchString(p.body)) // no javascript: URL to follow
+			for _, s := range want.shown {
+				is.True(strings.Contains(p.body, htmlText(s))) // shown, as text
+			}
+		})
+	}
 }
 
 // htmlText is s as html/template writes it in text.
