@@ -140,7 +140,7 @@ func (h *Handler) loadWebhook(w http.ResponseWriter, r *http.Request, p Principa
 	if errors.Is(err, store.ErrNotFound) {
 		ds, derr := h.st.Deliveries(ctx, store.DeliveryFilter{Visible: p.Visible(), Webhook: uid, Limit: 1})
 		switch {
-		case derr == nil && len(ds) == 1 && !ds[0].RemovedAt.IsZero():
+		case derr == nil && len(ds) == 1 && !ds[0].RemovedAt.IsZero() && allowed(p, PageDeliveries, ActView, deliveryObject(ds[0])):
 			h.render(w, r, http.StatusNotFound, "removed", "Webhook removed", removedView{D: ds[0]})
 		case derr == nil || errors.Is(derr, store.ErrInvalid):
 			h.notFound(w, r)
