@@ -99,8 +99,8 @@ func (h *Handler) deliveriesPage(w http.ResponseWriter, r *http.Request, v deliv
 	f, q, errs := deliveryQuery(v.Principal, qs, h.st.Now())
 	v.Filter, v.Errors = f, errs
 	v.Filtered = f != deliveryFilter{}
-	for _, s := range states {
-		v.States = append(v.States, option{Value: s.Name, Label: s.Label, Selected: s.Name == f.State})
+	for _, s := range store.StateNames {
+		v.States = append(v.States, option{Value: s, Label: stateLabel(s), Selected: s == f.State})
 	}
 	if v.Principal.Operator() {
 		orgs, err := h.st.Organisations(ctx)
