@@ -55,13 +55,8 @@ func remoteHost(r *http.Request) string {
 // orgTarget is an organisation as the target of an audit entry.
 func orgTarget(id int64) string { return strconv.FormatInt(id, 10) }
 
-// activeWord is how an audit entry says whether something is on.
-func activeWord(on bool) string {
-	if on {
-		return "active"
-	}
-	return "deactivated"
-}
+// activeWord is how an audit entry says whether something is on: a webhook's status word.
+func activeWord(on bool) string { return store.Subscription{Active: on}.Status() }
 
 // settingsDetail says what an organisation's webhook settings became, as the
 // console's entry does.
