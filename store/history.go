@@ -103,18 +103,21 @@ func (f DeliveryFilter) Check() error {
 	return f.Visible.check()
 }
 
-// deliverySelect reads deliveries with their subscription, live or removed, and the
-// names of its owner (a removed subscription's owner only while it is the one the
-// subscription had, not a later one with the same id).
-const deliverySelect = `SELECT d.id, coalesce(d.subscription_id, 0), coalesce(s.uid, r.uid), coalesce(s.client_id, r.client_id, ''),
+// deliveryColumns and deliveryJoins read deliveries (d) with their subscription,
+// live (s) or removed (r), and the names of its owner (a removed subscription's
+// owner only while it is the one the subscription had, not a later one with the
+// same id).
+const (
+	deliveryColumns = `d.id, coalesce(d.subscription_id, 0), coalesce(s.uid, r.uid), coalesce(s.client_id, r.client_id, ''),
 	coalesce(s.org_id, r.org_id, 0), coalesce(c.name, ''), coalesce(o.name, ''), coalesce(s.format, r.format),
 	coalesce(s.target, r.target), coalesce(r.removed_at, 0),
 	d.subject, d.event_type, d.state, d.due_at, d.attempts, d.attempt_base, d.event_count, d.first_event_at, d.last_event_at,
-	d.last_status, d.last_error, coalesce(d.done_at, 0), coalesce(d.replayed_at, 0)
-	FROM deliveries d LEFT JOIN subscriptions s ON s.id = d.subscription_id
+	d.last_status, d.last_error, coalesce(d.done_at, 0), coalesce(d.replayed_at, 0)`
+	deliveryJoins = ` LEFT JOIN subscriptions s ON s.id = d.subscription_id
 	LEFT JOIN removed_subscriptions r ON r.id = d.removed_subscription_id
 	LEFT JOIN clients c ON c.id = coalesce(s.client_id, r.client_id) AND c.created_at <= coalesce(r.removed_at, c.created_at)
 	LEFT JOIN organisations o ON o.id = coalesce(s.org_id, r.org_id) AND o.created_at <= coalesce(r.removed_at, o.created_at)`
+)
 
 func scanDelivery(row interface{ Scan(...any) error }) (Delivery, error) {
 	var d Delivery
@@ -127,9 +130,10 @@ func scanDelivery(row interface{ Scan(...any) error }) (Delivery, error) {
 	return d, err
 }
 
-// where turns the filter into SQL conditions over deliverySelect, after checking it
-// and that what it names exists (an unknown client, organisation or webhook is an
-// error naming the field, never an empty list).
+// where turns the filter into SQL conditions on the deliveries row d alone (so a
+// page of ids is chosen through d's indexes before anything is joined), after
+// checking it and that what it names exists (an unknown client, organisation or
+// webhook is an error naming the field, never an empty list).
 func (f DeliveryFilter) where(ctx context.Context, q queryRower) ([]string, []any, error) {
 	if err := f.Check(); err != nil {
 		return nil, nil, err
@@ -240,8 +244,11 @@ func (s *Store) Deliveries(ctx context.Context, f DeliveryFilter) ([]Delivery, e
 	if f.Limit <= 0 {
 		f.Limit = 100
 	}
-	rows, err := s.read.QueryContext(ctx, deliverySelect+" WHERE "+strings.Join(where, " AND ")+" ORDER BY d.id DESC LIMIT ?",
-		append(args, f.Limit)...)
+	// The page's ids first, then what they belong to: the joins are made for the
+	// page's rows only.
+	rows, err := s.read.QueryContext(ctx, "SELECT "+deliveryColumns+" FROM (SELECT d.id FROM deliveries d WHERE "+
+		strings.Join(where, " AND ")+" ORDER BY d.id DESC LIMIT ?) page JOIN deliveries d ON d.id = page.id"+deliveryJoins+
+		" ORDER BY d.id DESC", append(args, f.Limit)...)
 	if err != nil {
 		return nil, fmt.Errorf("list deliveries: %w", err)
 	}
