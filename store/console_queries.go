@@ -107,33 +107,3 @@ func (s *Store) FailingWebhooks(ctx context.Context, v Visibility, limit int) ([
 	}
 	return out, rows.Err()
 }
-
-// ConsoleMembers lists an organisation's members by iD after the iD after (for
-// paging), at most limit, with their upstream registration state as Members has it.
-func (s *Store) ConsoleMembers(ctx context.Context, orgID int64, after string, limit int) ([]Member, error) {
-	if _, err := getOrg(ctx, s.read, orgID); err != nil {
-		return nil, fmt.Errorf("list members: %w", err)
-	}
-	rows, err := s.read.QueryContext(ctx, `SELECT m.org_id, m.orcid, m.name, m.email, m.eppn, m.created_at,
-		CASE WHEN NOT `+upstreamOn+` OR NOT `+covered+` THEN ''
-		     WHEN u.registered = 1 THEN 'registered'
-		     WHEN coalesce(u.last_error, '') != '' THEN 'failed: ' || u.last_error
-		     ELSE 'pending' END
-		FROM members m LEFT JOIN upstream_registrations u ON u.orcid = m.orcid
-		WHERE m.org_id = ? AND m.orcid > ? ORDER BY m.orcid LIMIT ?`, orgID, after, limit)
-	if err != nil {
-		return nil, fmt.Errorf("list members: %w", err)
-	}
-	defer rows.Close()
-	var out []Member
-	for rows.Next() {
-		var m Member
-		var created int64
-		if err := rows.Scan(&m.OrgID, &m.Orcid, &m.Name, &m.Email, &m.EPPN, &created, &m.Upstream); err != nil {
-			return nil, fmt.Errorf("list members: %w", err)
-		}
-		m.CreatedAt = fromMS(created)
-		out = append(out, m)
-	}
-	return out, rows.Err()
-}
