@@ -81,12 +81,6 @@ func (e *env) deliveryFilterFlags(fs *flag.FlagSet) func(context.Context, *store
 				return f, err
 			}
 		}
-		if *client != "" {
-			// A client is named by id or name; a removed one's history by its id.
-			if c, err := st.Client(ctx, *client); err == nil {
-				f.ClientID = c.ID
-			}
-		}
 		if *org != "" {
 			o, err := findOrg(ctx, st, *org)
 			if err != nil {

@@ -82,6 +82,10 @@ type Config struct {
 		Level  string `toml:"level"`
 		Format string `toml:"format"`
 	} `toml:"log"`
+	// Audit is the audit log of the console's and the admin APIs' changes.
+	Audit struct {
+		Retention Duration `toml:"retention"`
+	} `toml:"audit"`
 	// Inbox is the receiver built in for developers (/inbox/{name}/…): on in
 	// hookd dev, off unless enabled in serve.
 	Inbox struct {
@@ -110,6 +114,7 @@ func DefaultConfig() Config {
 	c.Delivery.Workers = dispatch.DefaultWorkers
 	c.Delivery.PerHost = dispatch.DefaultPerHost
 	c.Delivery.Retention = Duration{dispatch.DefaultRetention}
+	c.Audit.Retention = Duration{store.DefaultAuditRetention}
 	c.Email.StartTLS = true
 	c.Log.Level = "info"
 	c.Log.Format = "auto"
@@ -220,6 +225,7 @@ func (c *Config) Validate() error {
 	positive("delivery.give_up_after", c.Delivery.GiveUpAfter)
 	positive("delivery.disable_after", c.Delivery.DisableAfter)
 	positive("delivery.retention", c.Delivery.Retention)
+	positive("audit.retention", c.Audit.Retention)
 	if c.Delivery.Workers < 1 || c.Delivery.Workers > 10000 {
 		bad("delivery.workers", "must be between 1 and 10000, got %d", c.Delivery.Workers)
 	}

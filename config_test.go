@@ -72,6 +72,8 @@ workers = 4
 per_host = 2
 allow_private_targets = true
 retention = "24h"
+[audit]
+retention = "720h"
 [email]
 smtp_addr = "127.0.0.1:2525"
 from = "hookd@example.org"
@@ -95,6 +97,7 @@ keep_total = 100
 		{"per_host above workers", "[delivery]\nworkers = 2\nper_host = 3\n", "delivery.per_host"},
 		{"max delay below base", "[delivery]\nretry_base = \"1h\"\nretry_max_delay = \"1m\"\n", "delivery.retry_max_delay"},
 		{"zero token ttl", "[auth]\ntoken_ttl = \"0s\"\n", "auth.token_ttl"},
+		{"zero audit retention", "[audit]\nretention = \"0s\"\n", "audit.retention"},
 		{"synchronous off", "[store]\nsynchronous = \"off\"\n", "store.synchronous"},
 		{"checkpoints by nobody", "[store]\ncheckpoints = \"none\"\n", "store.checkpoints"},
 		{"empty store path", "[store]\npath = \"\"\n", "store.path"},

@@ -59,9 +59,29 @@ func TestServeConsole(t *testing.T) {
 		is.Equal(res.StatusCode, http.StatusOK)
 		return c, string(b)
 	}
-	_, page := signIn(url.Values{"kind": {"client"}, "client_id": {staff.ClientID}, "secret": {staff.ClientSecret}})
+	staffConsole, page := signIn(url.Values{"kind": {"client"}, "client_id": {staff.ClientID}, "secret": {staff.ClientSecret}})
 	is.True(strings.Contains(page, "organisation staff · University of Testing")) // signed in as the organisation's staff
-	_, page = signIn(url.Values{"kind": {"token"}, "token": {"operator-token-0123456789"}})
+	op, page := signIn(url.Values{"kind": {"token"}, "token": {"operator-token-0123456789"}})
 	is.True(strings.Contains(page, "operator (admin token)")) // and as the operator
 	is.True(strings.Contains(page, "All of hookd."))
+
+	// A write of the admin API shows in the console's audit log: who, from where,
+	// what, to what; and the organisation's staff see it too.
+	req, err := http.NewRequest(http.MethodPut, d.url+"/api/hub/v1/organisations/1/webhook", strings.NewReader(`{"enabled":true,"url":"https://uni.example/orcid"}`))
+	is.NoErr(err)
+	req.Header.Set("Authorization", "Bearer operator-token-0123456789")
+	req.Header.Set("Content-Type", "application/json")
+	res, err = http.DefaultClient.Do(req)
+	is.NoErr(err)
+	res.Body.Close()
+	is.Equal(res.StatusCode, http.StatusCreated) // the organisation's webhook set through the API
+	for _, c := range []*http.Client{op, staffConsole} {
+		res, err := c.Get(d.url + "/console/audit?action=organisation.webhook")
+		is.NoErr(err)
+		b, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		is.Equal(res.StatusCode, http.StatusOK)
+		row := regexp.MustCompile(`(?s)<tr>\s*<td><time[^>]*>[^<]+</time></td>\s*<td>operator \(admin token\)</td>\s*<td>127\.0\.0\.1 <span class="via">\(api\)</span></td>\s*<td>organisation\.webhook</td>\s*<td><code class="id">1</code></td>\s*<td>webhook active https://uni\.example/orcid; e-mail deactivated</td>`)
+		is.True(row.Match(b)) // who, from where via the API, what, to what
+	}
 }

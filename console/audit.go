@@ -26,7 +26,7 @@ func (h *Handler) handleAudit() http.Handler {
 		qs := r.URL.Query()
 		v := auditView{Principal: p, Actor: strings.TrimSpace(qs.Get("actor")), Action: strings.TrimSpace(qs.Get("action"))}
 		v.Filtered = v.Actor != "" || v.Action != ""
-		rows, err := h.st.AuditLog(r.Context(), store.AuditQuery{Visible: p.Owner(), Actor: v.Actor, Action: v.Action,
+		rows, err := h.st.AuditLog(r.Context(), store.AuditQuery{Visible: p.Visible(), Actor: v.Actor, Action: v.Action,
 			Before: cursorInt(qs, "before"), Limit: pageSize + 1})
 		if err != nil {
 			h.internal(w, r, err)

@@ -57,12 +57,13 @@ func (p Principal) Actor() string {
 	return p.ClientID
 }
 
-// Owner limits the store's listings to what the principal sees.
-func (p Principal) Owner() store.Owner {
+// Visible limits the store's lists (webhooks, deliveries, the audit log, the
+// overview's figures) to what the principal sees.
+func (p Principal) Visible() store.Visibility {
 	if p.Role == RoleOperator {
-		return store.Owner{}
+		return store.Visibility{}
 	}
-	return store.Owner{ClientID: p.ClientID, OrgID: p.OrgID}
+	return store.Visibility{ClientID: p.ClientID, OrgID: p.OrgID}
 }
 
 // principalOf makes the principal of an open session.
@@ -139,7 +140,7 @@ func (p Principal) owns(o Object) bool {
 // allowed is the console's one authorisation decision: whether principal p may do
 // act on page, to obj (the zero Object: to the page itself). Every handler asks it
 // before it reads or changes anything; the lists a page shows are limited by
-// p.Owner() to the objects for which allowed says yes to ActView.
+// p.Visible() to the objects for which allowed says yes to ActView.
 func allowed(p Principal, page Page, act Action, obj Object) bool {
 	if p.Role == 0 {
 		return false

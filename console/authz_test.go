@@ -134,9 +134,9 @@ func TestPrincipalOf(t *testing.T) {
 			p := principalOf(tt.s)
 			is.Equal(p.Role, tt.want) // the role of the session
 			if tt.want != RoleOperator {
-				is.Equal(p.Owner(), store.Owner{ClientID: "A", OrgID: tt.s.OrgID}) // what it sees
+				is.Equal(p.Visible(), store.Visibility{ClientID: "A", OrgID: tt.s.OrgID}) // what it sees
 			} else {
-				is.True(p.Owner().All()) // an operator sees everything
+				is.True(p.Visible().All()) // an operator sees everything
 			}
 		})
 	}

@@ -441,7 +441,7 @@ func TestBrowser(t *testing.T) {
 			chromedp.Click(css(`form[action$="/deactivate"] button`)),
 			chromedp.WaitNotPresent(css(`form[action$="/deactivate"]`))) // the next page
 		is.True(strings.Contains(text(t, tab), "Form refused"))
-		w, err := s.st.ConsoleWebhook(ctx, s.hookA.UID)
+		w, err := s.st.Subscription(ctx, s.hookA.UID)
 		is.NoErr(err)
 		is.True(w.Active) // nothing changed
 	})
@@ -484,6 +484,17 @@ func TestBrowser(t *testing.T) {
 		paths = append(paths, get(t, tab, "organisation links", chromedp.Evaluate[[]string](`Array.from(document.querySelectorAll('td a')).map(a => a.getAttribute('href'))`))...)
 		for _, path := range paths {
 			do(t, tab, path, chromedp.Navigate(s.url+path), chromedp.WaitVisible(css("h1")))
+			made := get(t, tab, "elements made of stored text", chromedp.Evaluate[int](`document.querySelectorAll(
+				'main script, main img, main svg[onload], main b, main i, [onerror], [onclick], [onmouseover], a[href^="javascript:"]').length`))
+			is.Equal(made, 0) // no element made of stored text
+			accessible(t, tab, path)
+		}
+		// And once the webhook is removed, on the pages of its history.
+		is.NoErr(s.st.RemoveSubscription(ctx, hookUID))
+		for _, path := range []string{"/console/webhooks/" + hookUID, "/console/deliveries?webhook=" + hookUID,
+			fmt.Sprintf("/console/deliveries/%d", deliveryID)} {
+			do(t, tab, path, chromedp.Navigate(s.url+path), chromedp.WaitVisible(css("h1")))
+			is.True(strings.Contains(text(t, tab), "removed")) // the history, marked
 			made := get(t, tab, "elements made of stored text", chromedp.Evaluate[int](`document.querySelectorAll(
 				'main script, main img, main svg[onload], main b, main i, [onerror], [onclick], [onmouseover], a[href^="javascript:"]').length`))
 			is.Equal(made, 0) // no element made of stored text

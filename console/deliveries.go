@@ -27,39 +27,35 @@ type deliveriesView struct {
 	Principal Principal
 	Filter    deliveryFilter
 	Errors    formErrors
-	Rows      []store.DeliveryRow
+	Rows      []store.Delivery
 	Pager     pager
 	States    []option
 	Orgs      []option
 	Filtered  bool
+	// Removed is set when the list is a removed webhook's history.
+	Removed *store.Delivery
 	// The replay form's state.
 	ReplaySince  string
 	ReplayErrors formErrors
 	Replayed     int // -1 before a replay
+	Deactivated  int // failed or dead deliveries a replay left alone: their webhooks are deactivated
 }
 
-// deliveryQuery reads the list's filter from a query string.
-func deliveryQuery(p Principal, qs url.Values, now time.Time) (deliveryFilter, store.DeliveryQuery, formErrors) {
+// deliveryFields maps the store's field names of a delivery filter to the form's.
+var deliveryFields = map[string]string{"state": "state", "orcid": "orcid", "webhook": "webhook", "client": "client", "org": "org",
+	"since": "since", "until": "until"}
+
+// deliveryQuery reads the list's filter from a query string into the store's filter
+// of what p sees; what it cannot read is an error by the form's field.
+func deliveryQuery(p Principal, qs url.Values, now time.Time) (deliveryFilter, store.DeliveryFilter, formErrors) {
 	f := deliveryFilter{State: qs.Get("state"), Orcid: strings.TrimSpace(qs.Get("orcid")), Webhook: strings.TrimSpace(qs.Get("webhook")),
 		Client: strings.TrimSpace(qs.Get("client")), Org: qs.Get("org"), Since: strings.TrimSpace(qs.Get("since")), Until: strings.TrimSpace(qs.Get("until"))}
+	if !p.Operator() {
+		f.Client, f.Org = "", "" // the fields of an operator's form only
+	}
 	errs := formErrors{}
-	q := store.DeliveryQuery{Visible: p.Owner(), State: f.State, WebhookUID: f.Webhook, ClientID: f.Client,
-		Before: cursorInt(qs, "before"), Limit: pageSize + 1}
-	if f.State != "" {
-		known := false
-		for _, s := range states {
-			known = known || s.Name == f.State
-		}
-		if !known {
-			errs["state"] = "choose a state from the list"
-		}
-	}
-	if f.Orcid != "" {
-		q.Orcid = orcid.Normalize(f.Orcid)
-		if err := orcid.Check(q.Orcid); err != nil {
-			errs["orcid"] = err.Error()
-		}
-	}
+	q := store.DeliveryFilter{Visible: p.Visible(), State: f.State, Orcid: orcid.Normalize(f.Orcid), Webhook: f.Webhook, ClientID: f.Client,
+		BeforeID: cursorInt(qs, "before"), Limit: pageSize + 1}
 	if f.Org != "" {
 		id, err := strconv.ParseInt(f.Org, 10, 64)
 		if err != nil || id <= 0 {
@@ -103,8 +99,8 @@ func (h *Handler) deliveriesPage(w http.ResponseWriter, r *http.Request, v deliv
 	f, q, errs := deliveryQuery(v.Principal, qs, h.st.Now())
 	v.Filter, v.Errors = f, errs
 	v.Filtered = f != deliveryFilter{}
-	for _, s := range states {
-		v.States = append(v.States, option{Value: s.Name, Label: s.Label, Selected: s.Name == f.State})
+	for _, s := range store.StateNames {
+		v.States = append(v.States, option{Value: s, Label: stateLabel(s), Selected: s == f.State})
 	}
 	if v.Principal.Operator() {
 		orgs, err := h.st.Organisations(ctx)
@@ -118,8 +114,8 @@ func (h *Handler) deliveriesPage(w http.ResponseWriter, r *http.Request, v deliv
 		}
 	}
 	if len(v.Errors) == 0 {
-		rows, err := h.st.ConsoleDeliveries(ctx, q)
-		if err != nil && !v.Errors.fromStore(err, map[string]string{"state": "state"}) {
+		rows, err := h.st.Deliveries(ctx, q)
+		if err != nil && !v.Errors.fromStore(err, deliveryFields) {
 			h.internal(w, r, err)
 			return
 		}
@@ -128,6 +124,9 @@ func (h *Handler) deliveriesPage(w http.ResponseWriter, r *http.Request, v deliv
 			rows = rows[:pageSize]
 		}
 		v.Rows = rows
+		if q.Webhook != "" && len(rows) > 0 && !rows[0].RemovedAt.IsZero() {
+			v.Removed = &rows[0]
+		}
 		next := ""
 		if more {
 			next = strconv.FormatInt(rows[len(rows)-1].ID, 10)
@@ -157,29 +156,14 @@ func (h *Handler) handleReplaySince() http.Handler {
 			h.deliveriesPage(w, r, v)
 			return
 		}
-		// What the principal sees: everything, its client's, and its organisation's
-		// subscriptions.
-		var filters []store.DeliveryFilter
-		switch {
-		case p.Operator():
-			filters = append(filters, store.DeliveryFilter{Since: since})
-		default:
-			if p.ClientID != "" {
-				filters = append(filters, store.DeliveryFilter{Since: since, ClientID: p.ClientID})
-			}
-			if p.Staff() {
-				filters = append(filters, store.DeliveryFilter{Since: since, OrgID: p.OrgID})
-			}
+		// Every failed or dead delivery the principal sees; removed webhooks' history
+		// is never sent again, and deactivated webhooks' deliveries are left alone.
+		res, err := h.st.Replay(ctx, store.DeliveryFilter{Visible: p.Visible(), Since: since})
+		if err != nil {
+			h.internal(w, r, err)
+			return
 		}
-		v.Replayed = 0
-		for _, f := range filters {
-			res, err := h.st.Replay(ctx, f)
-			if err != nil {
-				h.internal(w, r, err)
-				return
-			}
-			v.Replayed += res.Replayed
-		}
+		v.Replayed, v.Deactivated = res.Replayed, res.Deactivated
 		obj := Object{}
 		if !p.Operator() {
 			obj = Object{ClientID: p.ClientID, OrgID: p.OrgID}
@@ -192,26 +176,29 @@ func (h *Handler) handleReplaySince() http.Handler {
 	})
 }
 
-func deliveryObject(d store.DeliveryRow) Object {
+// deliveryObject is the authorisation object of a delivery: its webhook's (a
+// removed webhook's as it was).
+func deliveryObject(d store.Delivery) Object {
 	return Object{ClientID: d.ClientID, OrgID: d.OrgID, Format: d.Format}
 }
 
 type deliveryView struct {
 	Principal Principal
-	D         store.DeliveryRow
+	D         store.Delivery
 	Attempts  []store.Attempt
 	CanReplay bool
 	Inbox     []store.InboxRequest // what hookd's inbox recorded of it, one per attempt that reached it
 }
 
-// loadDelivery finds the delivery of the path and checks that p may do act to it.
-func (h *Handler) loadDelivery(w http.ResponseWriter, r *http.Request, p Principal, act Action) (store.DeliveryRow, bool) {
+// loadDelivery finds the delivery of the path among those p sees and checks that p
+// may do act to it.
+func (h *Handler) loadDelivery(w http.ResponseWriter, r *http.Request, p Principal, act Action) (store.Delivery, bool) {
 	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
 	if err != nil || id <= 0 {
 		h.notFound(w, r)
-		return store.DeliveryRow{}, false
+		return store.Delivery{}, false
 	}
-	d, err := h.st.ConsoleDelivery(r.Context(), id)
+	d, err := h.st.Delivery(r.Context(), store.DeliveryFilter{Visible: p.Visible(), ID: id})
 	if errors.Is(err, store.ErrNotFound) {
 		h.notFound(w, r)
 		return d, false
@@ -241,7 +228,7 @@ func (h *Handler) handleDelivery() http.Handler {
 			return
 		}
 		v := deliveryView{Principal: p, D: d, Attempts: as, Inbox: inbox,
-			CanReplay: d.State != store.StateInFlight && allowed(p, PageDeliveries, ActReplay, deliveryObject(d))}
+			CanReplay: d.State != store.StateInFlight && d.RemovedAt.IsZero() && allowed(p, PageDeliveries, ActReplay, deliveryObject(d))}
 		h.render(w, r, http.StatusOK, "delivery", "Delivery #"+strconv.FormatInt(d.ID, 10), v)
 	})
 }
@@ -254,7 +241,7 @@ func (h *Handler) handleReplayOne() http.Handler {
 			return
 		}
 		self := "/console/deliveries/" + strconv.FormatInt(d.ID, 10)
-		_, err := h.st.Replay(r.Context(), store.DeliveryFilter{ID: d.ID})
+		_, err := h.st.Replay(r.Context(), store.DeliveryFilter{Visible: p.Visible(), ID: d.ID})
 		var se *store.Error
 		switch {
 		case errors.As(err, &se) && (se.Code == store.Conflict || se.Code == store.NotFound):

@@ -73,7 +73,7 @@ func TestOrganisationWebhookForm(t *testing.T) {
 		is.NoErr(err)
 		is.Equal(h, store.HubSettings{Enabled: true, URL: "https://hooks.uni-a.example/orcid", AppendOrcid: true, APIKeySet: true,
 			EmailEnabled: true, NotificationEmail: "orcid@a.example"})
-		log, err := e.st.AuditLog(ctx, store.AuditQuery{Visible: store.Owner{OrgID: e.orgA.ID}, Action: "organisation.webhook"})
+		log, err := e.st.AuditLog(ctx, store.AuditQuery{Visible: store.Visibility{OrgID: e.orgA.ID}, Action: "organisation.webhook"})
 		is.NoErr(err)
 		is.Equal(len(log), 1)               // audited
 		is.Equal(log[0].Actor, e.staffA.ID) // as the staff client
@@ -256,7 +256,7 @@ func TestWebhookActions(t *testing.T) {
 		is.True(besideField(p.body, "confirm", "tick the box to confirm"))
 		p = u.post(t, self+"/delete", url.Values{"confirm": {"yes"}})
 		is.Equal(p.status, http.StatusSeeOther)
-		_, err := e.st.ConsoleWebhook(ctx, e.hookA.UID)
+		_, err := e.st.Subscription(ctx, e.hookA.UID)
 		is.True(err != nil) // gone
 		log, err := e.st.AuditLog(ctx, store.AuditQuery{Actor: e.a.ID, Action: "webhook."})
 		is.NoErr(err)
@@ -326,7 +326,7 @@ func TestDeliveriesPage(t *testing.T) {
 		is.Equal(p.status, http.StatusSeeOther)
 		is.True(strings.Contains(u.get(t, p.location).body, "The delivery is due again"))
 		is.Equal(e.nudges.Load(), n+1)
-		d, err := e.st.ConsoleDelivery(ctx, e.delB.ID)
+		d, err := e.st.Delivery(ctx, store.DeliveryFilter{ID: e.delB.ID})
 		is.NoErr(err)
 		is.Equal(d.StateName(), "pending") // due again
 

@@ -54,10 +54,10 @@ type env struct {
 
 	a, b, admin, staffA, staffB store.Credentials
 	orgA, orgB                  store.Organisation
-	hookA, hookB                store.WebhookRow // A's platform, B's ORCID-style
-	orgHookA, orgHookB          store.WebhookRow
-	upstream                    store.WebhookRow
-	delA, delB, delOrgA         store.DeliveryRow
+	hookA, hookB                store.Subscription // A's platform, B's ORCID-style
+	orgHookA, orgHookB          store.Subscription
+	upstream                    store.Subscription
+	delA, delB, delOrgA         store.Delivery
 }
 
 // newEnv builds the env with its world; opt may change the console's options.
@@ -144,7 +144,7 @@ func (e *env) seed(tb testing.TB) {
 	_, err = st.Intake(ctx, "", "", []store.Event{{Orcid: recordX}, {Orcid: memberA}, {Orcid: memberB}}, time.Hour)
 	is.NoErr(err)
 
-	hooks, err := st.ConsoleWebhooks(ctx, store.WebhookQuery{})
+	hooks, err := st.Subscriptions(ctx, store.SubscriptionFilter{})
 	is.NoErr(err)
 	for _, h := range hooks {
 		switch {
@@ -160,8 +160,8 @@ func (e *env) seed(tb testing.TB) {
 			e.upstream = h
 		}
 	}
-	first := func(uid string) store.DeliveryRow {
-		ds, err := st.ConsoleDeliveries(ctx, store.DeliveryQuery{WebhookUID: uid, Limit: 1})
+	first := func(uid string) store.Delivery {
+		ds, err := st.Deliveries(ctx, store.DeliveryFilter{Webhook: uid, Limit: 1})
 		is.NoErr(err)
 		is.Equal(len(ds), 1) // the webhook has a delivery
 		return ds[0]

@@ -217,7 +217,7 @@ func TestInboxAnswerForm(t *testing.T) {
 		is.True(strings.Contains(page.body, "The inbox answers as set below from now on."))
 		is.True(strings.Contains(page.body, "<strong>429 Too Many Requests, Retry-After: 120, after 2s</strong>")) // shown
 		is.True(strings.Contains(page.body, `value="429"`))                                                        // in the form too
-		log, err := e.st.AuditLog(ctx, store.AuditQuery{Visible: store.Owner{ClientID: e.a.ID}, Action: "inbox."})
+		log, err := e.st.AuditLog(ctx, store.AuditQuery{Visible: store.Visibility{ClientID: e.a.ID}, Action: "inbox."})
 		is.NoErr(err)
 		is.Equal(len(log), 1) // audited
 		is.Equal(log[0].Actor, e.a.ID)
@@ -246,7 +246,7 @@ func TestInboxAnswerForm(t *testing.T) {
 		rs, err := e.st.InboxRequests(ctx, store.InboxFilter{Inbox: "a-box"})
 		is.NoErr(err)
 		is.Equal(len(rs), 0) // emptied
-		log, err := e.st.AuditLog(ctx, store.AuditQuery{Visible: store.Owner{ClientID: e.a.ID}, Action: "inbox.clear"})
+		log, err := e.st.AuditLog(ctx, store.AuditQuery{Visible: store.Visibility{ClientID: e.a.ID}, Action: "inbox.clear"})
 		is.NoErr(err)
 		is.Equal(len(log), 1) // audited
 		is.Equal(log[0].Detail, "1 requests")

@@ -84,7 +84,7 @@ func seedEvil(tb testing.TB, e *env) (hookUID, orgHookUID string, deliveryID int
 			Attempt: cl.Attempt, StartedAt: e.clock.Now(), Duration: 5 * time.Millisecond, Status: 502, Error: evilError,
 			Response: evilResponse, RetryAt: e.clock.Now()}}))
 	}
-	hooks, err := e.st.ConsoleWebhooks(ctx, store.WebhookQuery{OrgID: o.ID})
+	hooks, err := e.st.Subscriptions(ctx, store.SubscriptionFilter{OrgID: o.ID})
 	is.NoErr(err)
 	// An audit entry quoting the target, and a failed sign-in with a hostile id.
 	u := e.as(tb, "token")
@@ -135,6 +135,33 @@ func TestEverythingTypedIsText(t *testing.T) {
 			}
 			is.True(!jsAttr.MatchString(p.body)) // no javascript: URL to follow
 			for _, s := range shown {
+				is.True(strings.Contains(p.body, htmlText(s))) // shown, as text
+			}
+		})
+	}
+
+	// Once the webhook is removed, the pages of its history show the same as text.
+	is.New(t).NoErr(e.st.RemoveSubscription(context.Background(), hookUID))
+	for path, want := range map[string]struct {
+		status int
+		shown  []string
+	}{
+		"/console/webhooks/" + hookUID:                             {404, []string{evilURL}},
+		"/console/deliveries?webhook=" + hookUID:                   {200, []string{evilURL, evilClient, evilError}},
+		"/console/deliveries/" + strconv.FormatInt(deliveryID, 10): {200, []string{evilURL, evilClient, evilError, evilResponse}},
+	} {
+		t.Run("removed "+path, func(t *testing.T) {
+			is := is.New(t)
+			p := u.get(t, path)
+			is.Equal(p.status, want.status)
+			is.True(strings.Contains(p.body, "removed")) // the history, marked
+			for _, r := range raw {
+				if strings.Contains(p.body, r) {
+					t.Errorf("%s shows %q unescaped", path, r)
+				}
+			}
+			is.True(!jsAttr.MatchString(p.body)) // no javascript: URL to follow
+			for _, s := range want.shown {
 				is.True(strings.Contains(p.body, htmlText(s))) // shown, as text
 			}
 		})

@@ -167,7 +167,7 @@ func (h *Handler) orgPage(w http.ResponseWriter, r *http.Request, status int, v 
 	}
 	qs := r.URL.Query()
 	after := qs.Get("after")
-	if v.Members, err = h.st.ConsoleMembers(ctx, v.Org.ID, after, pageSize+1); err != nil {
+	if v.Members, err = h.st.MembersPage(ctx, v.Org.ID, after, pageSize+1); err != nil {
 		h.internal(w, r, err)
 		return
 	}

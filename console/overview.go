@@ -28,21 +28,21 @@ func (h *Handler) handleOverview() http.Handler {
 		now := h.st.Now()
 		v := overviewView{Principal: p}
 		var err error
-		if v.Outbox, err = h.st.OutboxFigures(ctx, p.Owner()); err != nil {
+		if v.Outbox, err = h.st.OutboxFigures(ctx, p.Visible()); err != nil {
 			h.internal(w, r, err)
 			return
 		}
-		figs, err := h.st.Figures(ctx, p.Owner().Scopes(), now.Add(-24*time.Hour), now.Add(time.Minute))
+		figs, err := h.st.Figures(ctx, p.Visible().Scopes(), now.Add(-24*time.Hour), now.Add(time.Minute))
 		if err != nil {
 			h.internal(w, r, err)
 			return
 		}
 		v.Charts = buildCharts(figs, now)
-		if v.Failing, err = h.st.FailingWebhooks(ctx, p.Owner(), 5); err != nil {
+		if v.Failing, err = h.st.FailingWebhooks(ctx, p.Visible(), 5); err != nil {
 			h.internal(w, r, err)
 			return
 		}
-		any, err := h.st.ConsoleWebhooks(ctx, store.WebhookQuery{Visible: p.Owner(), Limit: 1})
+		any, err := h.st.Subscriptions(ctx, store.SubscriptionFilter{Visible: p.Visible(), Limit: 1})
 		if err != nil {
 			h.internal(w, r, err)
 			return

@@ -84,6 +84,8 @@ var funcs = template.FuncMap{
 		return m
 	},
 	"roleOf": func(r Role) string { return r.String() },
+	// adminActor is the audit log's actor for the operator's admin token.
+	"adminActor": func() string { return store.ActorAdminToken },
 }
 
 // mustParsePages parses every page of assets/templates with the layout and partials.
@@ -191,7 +193,7 @@ var flashes = map[string]string{
 	"signedout":   "You are signed out.",
 	"deactivated": "The webhook is deactivated. Its pending deliveries are dead; replay them after activating it if they are still wanted.",
 	"activated":   "The webhook is active again.",
-	"deleted":     "The webhook is deleted, with its deliveries.",
+	"deleted":     "The webhook is deleted. Its deliveries are kept as history until retention: find them under Deliveries by the webhook's id.",
 	"test":        "A test event is queued; it is sent at once.",
 	"replayed":    "The delivery is due again and is sent at once.",
 	"saved":       "The settings are saved.",

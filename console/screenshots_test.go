@@ -109,7 +109,7 @@ func TestBrowserScreenshots(t *testing.T) {
 	is.NoErr(err)
 	s.deliver(t)
 	s.clock.Advance(2 * time.Minute)
-	broken, err := s.st.ConsoleDeliveries(ctx, store.DeliveryQuery{Orcid: records[3], ClientID: cris.ID, State: "failed", Limit: 1})
+	broken, err := s.st.Deliveries(ctx, store.DeliveryFilter{Orcid: records[3], ClientID: cris.ID, State: "failed", Limit: 1})
 	is.NoErr(err)
 	is.Equal(len(broken), 1) // the broken receiver's delivery, retrying
 
@@ -150,9 +150,9 @@ func TestBrowserScreenshots(t *testing.T) {
 }
 
 // mustWebhooks lists a client's webhooks (every one when clientID is empty).
-func mustWebhooks(t *testing.T, st *store.Store, clientID string) []store.WebhookRow {
+func mustWebhooks(t *testing.T, st *store.Store, clientID string) []store.Subscription {
 	t.Helper()
-	ws, err := st.ConsoleWebhooks(context.Background(), store.WebhookQuery{ClientID: clientID, Limit: 1000})
+	ws, err := st.Subscriptions(context.Background(), store.SubscriptionFilter{ClientID: clientID, NewestFirst: true, Limit: 1000})
 	if err != nil {
 		t.Fatal(err)
 	}

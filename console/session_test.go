@@ -155,13 +155,13 @@ func TestCSRF(t *testing.T) {
 		p := u.post(t, "/console/webhooks/"+e.hookA.UID+"/deactivate", form)
 		is.Equal(p.status, http.StatusForbidden)            // without this session's token: refused
 		is.True(strings.Contains(p.body, "security token")) // and said why
-		w, err := e.st.ConsoleWebhook(context.Background(), e.hookA.UID)
+		w, err := e.st.Subscription(context.Background(), e.hookA.UID)
 		is.NoErr(err)
 		is.True(w.Active) // nothing changed
 	}
 	p := u.post(t, "/console/webhooks/"+e.hookA.UID+"/deactivate", nil)
 	is.Equal(p.status, http.StatusSeeOther) // with it: done
-	w, err := e.st.ConsoleWebhook(context.Background(), e.hookA.UID)
+	w, err := e.st.Subscription(context.Background(), e.hookA.UID)
 	is.NoErr(err)
 	is.True(!w.Active)
 }

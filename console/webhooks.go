@@ -1,8 +1,10 @@
 package console
 
 import (
+	"cmp"
 	"errors"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -30,13 +32,16 @@ type webhooksView struct {
 	Principal Principal
 	Filter    webhookFilter
 	Errors    formErrors
-	Rows      []store.WebhookRow
+	Rows      []store.Subscription
 	Pager     pager
 	Kinds     []option
 	Statuses  []option
 	Orgs      []option
 	Filtered  bool
 }
+
+// webhookFields maps the store's field names of a webhook filter to the form's.
+var webhookFields = map[string]string{"client": "client", "org": "org", "covers": "orcid", "format": "kind", "status": "status"}
 
 func (h *Handler) handleWebhooks() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -48,17 +53,13 @@ func (h *Handler) handleWebhooks() http.Handler {
 		qs := r.URL.Query()
 		f := webhookFilter{Client: strings.TrimSpace(qs.Get("client")), Orcid: strings.TrimSpace(qs.Get("orcid")), Org: qs.Get("org"),
 			Status: qs.Get("status"), Kind: qs.Get("kind"), URL: strings.TrimSpace(qs.Get("url"))}
+		if !p.Operator() {
+			f.Client, f.Org = "", "" // the fields of an operator's form only
+		}
 		v := webhooksView{Principal: p, Filter: f, Errors: formErrors{}}
 		v.Filtered = f != webhookFilter{}
-		q := store.WebhookQuery{Visible: p.Owner(), ClientID: f.Client, Status: f.Status, Format: f.Kind, URLContains: f.URL,
-			Before: cursorInt(qs, "before"), Limit: pageSize + 1}
-		if f.Orcid != "" {
-			id := orcid.Normalize(f.Orcid)
-			if err := orcid.Check(id); err != nil {
-				v.Errors["orcid"] = err.Error()
-			}
-			q.Orcid = id
-		}
+		q := store.SubscriptionFilter{Visible: p.Visible(), ClientID: f.Client, Covers: orcid.Normalize(f.Orcid), Status: f.Status,
+			Format: f.Kind, URLContains: f.URL, NewestFirst: true, BeforeID: cursorInt(qs, "before"), Limit: pageSize + 1}
 		if f.Org != "" {
 			id, err := strconv.ParseInt(f.Org, 10, 64)
 			if err != nil || id <= 0 {
@@ -66,16 +67,13 @@ func (h *Handler) handleWebhooks() http.Handler {
 			}
 			q.OrgID = id
 		}
-		if f.Status != "" && f.Status != "active" && f.Status != "deactivated" {
-			v.Errors["status"] = "choose active or deactivated"
-		}
 		for _, k := range kinds {
 			if k.Format == store.FormatUpstream && !p.Operator() {
 				continue
 			}
 			v.Kinds = append(v.Kinds, option{Value: k.Format, Label: k.Label, Selected: k.Format == f.Kind})
 		}
-		for _, s := range []string{"active", "deactivated"} {
+		for _, s := range store.Statuses {
 			v.Statuses = append(v.Statuses, option{Value: s, Label: s, Selected: s == f.Status})
 		}
 		if p.Operator() {
@@ -90,12 +88,10 @@ func (h *Handler) handleWebhooks() http.Handler {
 			}
 		}
 		if len(v.Errors) == 0 {
-			rows, err := h.st.ConsoleWebhooks(ctx, q)
-			if err != nil {
-				if !v.Errors.fromStore(err, map[string]string{"status": "status"}) {
-					h.internal(w, r, err)
-					return
-				}
+			rows, err := h.st.Subscriptions(ctx, q)
+			if err != nil && !v.Errors.fromStore(err, webhookFields) {
+				h.internal(w, r, err)
+				return
 			}
 			more := len(rows) > pageSize
 			if more {
@@ -117,14 +113,14 @@ func (h *Handler) handleWebhooks() http.Handler {
 }
 
 // webhookObject is the authorisation object of a webhook.
-func webhookObject(w store.WebhookRow) Object {
+func webhookObject(w store.Subscription) Object {
 	return Object{ClientID: w.ClientID, OrgID: w.OrgID, Format: w.Format}
 }
 
 type webhookView struct {
 	Principal   Principal
-	W           store.WebhookRow
-	Deliveries  []store.DeliveryRow
+	W           store.Subscription
+	Deliveries  []store.Delivery
 	Attempts    []store.Attempt
 	Can         map[string]bool // by Action
 	Errors      formErrors
@@ -135,11 +131,22 @@ type webhookView struct {
 }
 
 // loadWebhook finds the webhook of the path and checks that p may do act to it; it
-// has answered the request when ok is false.
-func (h *Handler) loadWebhook(w http.ResponseWriter, r *http.Request, p Principal, act Action) (store.WebhookRow, bool) {
-	wh, err := h.st.ConsoleWebhook(r.Context(), r.PathValue("uid"))
+// has answered the request when ok is false. A removed webhook whose history p
+// sees is a page that says so and leads to that history.
+func (h *Handler) loadWebhook(w http.ResponseWriter, r *http.Request, p Principal, act Action) (store.Subscription, bool) {
+	ctx := r.Context()
+	uid := r.PathValue("uid")
+	wh, err := h.st.Subscription(ctx, uid)
 	if errors.Is(err, store.ErrNotFound) {
-		h.notFound(w, r)
+		ds, derr := h.st.Deliveries(ctx, store.DeliveryFilter{Visible: p.Visible(), Webhook: uid, Limit: 1})
+		switch {
+		case derr == nil && len(ds) == 1 && !ds[0].RemovedAt.IsZero() && allowed(p, PageDeliveries, ActView, deliveryObject(ds[0])):
+			h.render(w, r, http.StatusNotFound, "removed", "Webhook removed", removedView{D: ds[0]})
+		case derr == nil || errors.Is(derr, store.ErrInvalid):
+			h.notFound(w, r)
+		default:
+			h.internal(w, r, derr)
+		}
 		return wh, false
 	}
 	if err != nil {
@@ -152,11 +159,17 @@ func (h *Handler) loadWebhook(w http.ResponseWriter, r *http.Request, p Principa
 	return wh, true
 }
 
+// removedView is the page of a removed webhook: one of its deliveries says what it was.
+type removedView struct{ D store.Delivery }
+
+// recentAttempts is how many attempts a webhook's page shows, newest first.
+const recentAttempts = 20
+
 // webhookPage renders a webhook's page with its recent deliveries and their attempts.
 func (h *Handler) webhookPage(w http.ResponseWriter, r *http.Request, status int, v webhookView) {
 	ctx := r.Context()
 	var err error
-	v.Deliveries, err = h.st.ConsoleDeliveries(ctx, store.DeliveryQuery{WebhookUID: v.W.UID, Limit: 10})
+	v.Deliveries, err = h.st.Deliveries(ctx, store.DeliveryFilter{SubscriptionID: v.W.ID, Limit: 10})
 	if err != nil {
 		h.internal(w, r, err)
 		return
@@ -165,15 +178,29 @@ func (h *Handler) webhookPage(w http.ResponseWriter, r *http.Request, status int
 	for _, d := range v.Deliveries {
 		ids = append(ids, d.ID)
 	}
-	if v.Attempts, err = h.st.RecentAttempts(ctx, ids, 20); err != nil {
+	logs, err := h.st.AttemptsOf(ctx, ids)
+	if err != nil {
 		h.internal(w, r, err)
 		return
 	}
+	v.Attempts = newestAttempts(logs, recentAttempts)
 	v.Can = can(v.Principal, PageWebhooks, webhookObject(v.W), ActDeactivate, ActActivate, ActDelete, ActTest, ActRotate, ActReplay)
 	if v.Errors == nil {
 		v.Errors = formErrors{}
 	}
 	h.render(w, r, status, "webhook", kindWord(v.W.Format)+" webhook", v)
+}
+
+// newestAttempts is the newest n of several deliveries' attempt logs, newest first.
+func newestAttempts(logs map[int64][]store.Attempt, n int) []store.Attempt {
+	var all []store.Attempt
+	for _, log := range logs {
+		all = append(all, log...)
+	}
+	slices.SortFunc(all, func(a, b store.Attempt) int {
+		return cmp.Or(b.StartedAt.Compare(a.StartedAt), cmp.Compare(b.DeliveryID, a.DeliveryID), cmp.Compare(b.Attempt, a.Attempt))
+	})
+	return all[:min(n, len(all))]
 }
 
 func (h *Handler) handleWebhook() http.Handler {

@@ -25,34 +25,24 @@ func kindWord(format string) string {
 	return format
 }
 
-// states are the delivery states a person can filter by: the store's state word
-// and how the console says it.
-var states = []struct{ Name, Label string }{
-	{"pending", "pending"},
-	{"failed", "retrying"},
-	{"in-flight", "in flight"},
-	{"delivered", "delivered"},
-	{"dead", "dead"},
+// stateLabels are the store's state words (store.StateNames) that the console says
+// otherwise; the others it says as they are.
+var stateLabels = map[string]string{"failed": "retrying", "in-flight": "in flight"}
+
+// stateLabel is how the console says a state word of the store.
+func stateLabel(name string) string {
+	if l, ok := stateLabels[name]; ok {
+		return l
+	}
+	return name
 }
 
 // stateClass is the store's word for a delivery's state, used as a CSS class.
 func stateClass(d store.Delivery) string { return d.StateName() }
 
 // stateWord is a delivery's state as the console says it.
-func stateWord(d store.Delivery) string {
-	n := d.StateName()
-	for _, s := range states {
-		if s.Name == n {
-			return s.Label
-		}
-	}
-	return n
-}
+func stateWord(d store.Delivery) string { return stateLabel(d.StateName()) }
 
-// statusWord is a subscription's status.
-func statusWord(active bool) string {
-	if active {
-		return "active"
-	}
-	return "deactivated"
-}
+// statusWord is the word of a subscription's status (store.Subscription.Status)
+// for an organisation's settings, which say whether each is on.
+func statusWord(active bool) string { return store.Subscription{Active: active}.Status() }

@@ -56,6 +56,9 @@ type Options struct {
 	Rand func() float64
 	// Retention is how long delivered rows are kept.
 	Retention time.Duration
+	// AuditRetention is how long audit log entries are kept (default
+	// store.DefaultAuditRetention).
+	AuditRetention time.Duration
 	// Hub configures e-mail and upstream registration (ORCID Hub deliveries).
 	Hub HubOptions
 	// Observer, when set, is told every outcome (for metrics).
@@ -82,6 +85,7 @@ func (o Options) withDefaults() Options {
 	def(&o.GiveUpAfter, DefaultGiveUpAfter)
 	def(&o.DisableAfter, DefaultDisableAfter)
 	def(&o.Retention, DefaultRetention)
+	def(&o.AuditRetention, store.DefaultAuditRetention)
 	def(&o.ShutdownGrace, min(o.Timeout, 10*time.Second))
 	if o.Workers <= 0 {
 		o.Workers = DefaultWorkers

@@ -15,13 +15,15 @@ const purgeBatch = 500
 const purgeEvery = time.Minute
 
 // Purge deletes delivered deliveries (and their attempts) that finished more than
-// Options.Retention ago, the finished deliveries of removed webhooks as old, and
-// idempotency keys past their 24 hours, in small batches, pausing between them. Dead
-// deliveries of webhooks that still exist are kept for an operator. It returns how
-// many deliveries it deleted.
+// Options.Retention ago, the finished deliveries of removed webhooks as old,
+// idempotency keys past their 24 hours, and audit log entries older than
+// Options.AuditRetention, in small batches, pausing between them. Dead deliveries of
+// webhooks that still exist are kept for an operator. It returns how many
+// deliveries it deleted.
 func (d *Dispatcher) Purge(ctx context.Context) (int, error) {
 	total := 0
-	before := d.store.Now().Add(-d.opts.Retention)
+	now := d.store.Now()
+	before, auditBefore := now.Add(-d.opts.Retention), now.Add(-d.opts.AuditRetention)
 	for ctx.Err() == nil {
 		n, keys, err := d.store.Purge(ctx, store.StateDelivered, before, purgeBatch)
 		total += n
@@ -30,7 +32,11 @@ func (d *Dispatcher) Purge(ctx context.Context) (int, error) {
 		}
 		removed, err := d.store.PurgeRemoved(ctx, before, purgeBatch)
 		total += removed
-		if err != nil || (n < purgeBatch && keys < purgeBatch && removed < purgeBatch) {
+		if err != nil {
+			return total, err
+		}
+		audit, err := d.store.PurgeAudit(ctx, auditBefore, purgeBatch)
+		if err != nil || (n < purgeBatch && keys < purgeBatch && removed < purgeBatch && audit < purgeBatch) {
 			return total, err
 		}
 		select {

@@ -81,3 +81,27 @@ func TestRetentionForgetsIdempotencyKeys(t *testing.T) {
 	is.NoErr(db.QueryRow("SELECT count(*) FROM idempotency").Scan(&keys))
 	is.Equal(keys, 0) // every old key is forgotten in one pass
 }
+
+// TestRetentionPurgesAuditLog: audit entries older than Options.AuditRetention go
+// with the rest of retention, however many there are; younger ones stay.
+func TestRetentionPurgesAuditLog(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	e := newEnv(t)
+	d := e.dispatcher(func(o *dispatch.Options) { o.AuditRetention = 30 * 24 * time.Hour })
+	entry := store.AuditEntry{Actor: store.ActorAdminToken, Via: store.ViaAPI, Address: "127.0.0.1", Action: "organisation.update"}
+	for range 1200 { // more than one purge batch
+		is.NoErr(e.st.Audit(ctx, entry))
+	}
+	e.clock.Advance(20 * 24 * time.Hour)
+	entry.Action = "webhook.deactivate"
+	is.NoErr(e.st.Audit(ctx, entry)) // a younger one
+	e.clock.Advance(11 * 24 * time.Hour)
+
+	_, err := d.Purge(ctx)
+	is.NoErr(err)
+	left, err := e.st.AuditLog(ctx, store.AuditQuery{Limit: 2000})
+	is.NoErr(err)
+	is.Equal(len(left), 1)                         // only the younger one stays
+	is.Equal(left[0].Action, "webhook.deactivate") //
+}

@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"errors"
 	"net/http"
 	"strconv"
 	"time"
@@ -115,6 +114,11 @@ func (s *Server) handleAdminWebhookActive(active bool) http.Handler {
 			s.writeProblem(w, r, err, nil)
 			return
 		}
+		action := "webhook.deactivate"
+		if active {
+			action = "webhook.activate"
+		}
+		s.audit(r, auditEntry{action: action, target: sub.UID, clientID: sub.ClientID, orgID: sub.OrgID, detail: sub.Target})
 		s.opts.Nudge() // upstream registrations may be due
 		encode(w, http.StatusOK, toAdminWebhook(sub))
 	})
@@ -124,10 +128,16 @@ func (s *Server) handleAdminWebhookActive(active bool) http.Handler {
 // (webhookRemovedAt) until retention.
 func (s *Server) handleAdminWebhookRemove() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if err := s.store.RemoveSubscription(r.Context(), params(r).ByName("id")); err != nil {
+		// Read first, so the entry can name the webhook's owner and URL.
+		sub, err := s.store.Subscription(r.Context(), params(r).ByName("id"))
+		if err == nil {
+			err = s.store.RemoveSubscription(r.Context(), sub.UID)
+		}
+		if err != nil {
 			s.writeProblem(w, r, err, nil)
 			return
 		}
+		s.audit(r, auditEntry{action: "webhook.delete", target: sub.UID, clientID: sub.ClientID, orgID: sub.OrgID, detail: sub.Target})
 		s.opts.Nudge()
 		w.WriteHeader(http.StatusNoContent)
 	})
@@ -143,9 +153,6 @@ func (s *Server) handleAdminDeliveries() http.Handler {
 			return
 		}
 		f, err := deliveryFilter(q, s.store.Now())
-		if err == nil {
-			err = s.clientByName(r, &f)
-		}
 		if err != nil {
 			s.writeProblem(w, r, err, nil)
 			return
@@ -176,9 +183,6 @@ func (s *Server) handleAdminReplay() http.Handler {
 			return
 		}
 		f, err := in.filter(s.store.Now())
-		if err == nil {
-			err = s.clientByName(r, &f)
-		}
 		if err != nil {
 			s.writeProblem(w, r, err, nil)
 			return
@@ -188,6 +192,7 @@ func (s *Server) handleAdminReplay() http.Handler {
 			s.writeProblem(w, r, err, nil)
 			return
 		}
+		s.auditReplay(r, f, res)
 		if res.Replayed > 0 {
 			s.opts.Nudge()
 		}
@@ -195,20 +200,23 @@ func (s *Server) handleAdminReplay() http.Handler {
 	})
 }
 
-// clientByName reads the client of a delivery filter as the webhooks list and the
-// command line do, by id or by name: a name becomes the client's id. A removed
-// client has no name left, and its deliveries' history is found by its id, which
-// the store checks.
-func (s *Server) clientByName(r *http.Request, f *store.DeliveryFilter) error {
-	if f.ClientID == "" {
-		return nil
+// auditReplay records a replay: one delivery, with its webhook's owner, or a bulk
+// replay with its filter and what it did.
+func (s *Server) auditReplay(r *http.Request, f store.DeliveryFilter, res store.ReplayResult) {
+	if f.ID != 0 {
+		e := auditEntry{action: "delivery.replay", target: strconv.FormatInt(f.ID, 10)}
+		if d, err := s.store.Delivery(r.Context(), store.DeliveryFilter{ID: f.ID}); err == nil {
+			e.clientID, e.orgID, e.detail = d.ClientID, d.OrgID, d.Target
+		}
+		s.audit(r, e)
+		return
 	}
-	c, err := s.store.Client(r.Context(), f.ClientID)
-	switch {
-	case err == nil:
-		f.ClientID = c.ID
-	case !errors.Is(err, store.ErrNotFound):
-		return err
+	e := auditEntry{action: "deliveries.replay", orgID: f.OrgID, detail: replayDetail(f, res)}
+	if f.ClientID != "" {
+		e.clientID = f.ClientID
+		if c, err := s.store.Client(r.Context(), f.ClientID); err == nil { // by id or name
+			e.clientID = c.ID
+		}
 	}
-	return nil
+	s.audit(r, e)
 }

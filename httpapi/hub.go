@@ -72,6 +72,7 @@ func (s *Server) handleOrgCreate() http.Handler {
 			s.writeProblem(w, r, err, nil)
 			return
 		}
+		s.audit(r, auditEntry{action: "organisation.create", target: orgTarget(o.ID), orgID: o.ID, detail: o.Name})
 		w.Header().Set("Location", s.opts.PublicURL+"/api/hub/v1/organisations/"+strconv.FormatInt(o.ID, 10))
 		encode(w, http.StatusCreated, toOrgJSON(o))
 	})
@@ -134,6 +135,8 @@ func (s *Server) handleOrgPatch() http.Handler {
 			s.writeProblem(w, r, err, nil)
 			return
 		}
+		s.audit(r, auditEntry{action: "organisation.update", target: orgTarget(o.ID), orgID: o.ID,
+			detail: "name " + o.Name + "; technical contact " + o.TechContactEmail})
 		encode(w, http.StatusOK, toOrgJSON(o))
 	})
 }
@@ -144,10 +147,15 @@ func (s *Server) handleOrgDelete() http.Handler {
 		if !ok {
 			return
 		}
-		if err := s.store.DeleteOrganisation(r.Context(), id); err != nil {
+		o, err := s.store.Organisation(r.Context(), id)
+		if err == nil {
+			err = s.store.DeleteOrganisation(r.Context(), id)
+		}
+		if err != nil {
 			s.writeProblem(w, r, err, nil)
 			return
 		}
+		s.audit(r, auditEntry{action: "organisation.delete", target: orgTarget(id), orgID: id, detail: o.Name})
 		s.opts.Nudge() // unregistrations upstream may be due
 		w.WriteHeader(http.StatusNoContent)
 	})
@@ -205,6 +213,7 @@ func (s *Server) handleHubSettingsPut() http.Handler {
 			s.writeProblem(w, r, err, nil)
 			return
 		}
+		s.audit(r, auditEntry{action: "organisation.webhook", target: orgTarget(id), orgID: id, detail: settingsDetail(h)})
 		s.opts.Nudge() // upstream registrations may be due
 		status := http.StatusOK
 		if newly {
@@ -239,6 +248,7 @@ func (s *Server) handleHubSettingsDelete() http.Handler {
 			s.writeProblem(w, r, err, nil)
 			return
 		}
+		s.audit(r, auditEntry{action: "organisation.webhook.delete", target: orgTarget(id), orgID: id})
 		s.opts.Nudge()
 		w.WriteHeader(http.StatusNoContent)
 	})
@@ -299,6 +309,11 @@ func (s *Server) handleMemberPut() http.Handler {
 			s.writeProblem(w, r, err, nil)
 			return
 		}
+		action := "organisation.member.update"
+		if created {
+			action = "organisation.member.add"
+		}
+		s.audit(r, auditEntry{action: action, target: orgTarget(id), orgID: id, detail: m})
 		if !created {
 			w.WriteHeader(http.StatusNoContent)
 			return
@@ -323,6 +338,7 @@ func (s *Server) handleMemberDelete() http.Handler {
 			s.writeProblem(w, r, err, nil)
 			return
 		}
+		s.audit(r, auditEntry{action: "organisation.member.remove", target: orgTarget(id), orgID: id, detail: m})
 		s.opts.Nudge()
 		w.WriteHeader(http.StatusNoContent)
 	})

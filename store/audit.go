@@ -17,6 +17,10 @@ const (
 // ActorAdminToken is the actor of what the operator's admin token (auth.admin_token_file) did.
 const ActorAdminToken = "admin-token"
 
+// DefaultAuditRetention is how long audit entries are kept (audit.retention in
+// hookd's configuration): a year, as many an institution's policy asks.
+const DefaultAuditRetention = 365 * 24 * time.Hour
+
 // AuditEntry says who did what, when, from where, and to what.
 type AuditEntry struct {
 	ID      int64
@@ -75,9 +79,10 @@ func (s *Store) Audit(ctx context.Context, e AuditEntry) error {
 
 // AuditQuery filters the audit log. Visible limits it to what a principal may see:
 // the entries it made (Visible.ClientID as actor) or that concern its client or
-// organisation; the zero Owner sees everything.
+// organisation, since that client or organisation was made; the zero Visibility
+// sees everything.
 type AuditQuery struct {
-	Visible Owner
+	Visible Visibility
 	Actor   string
 	Action  string // a prefix, e.g. "webhook."
 	Before  int64  // paging: only entries with a smaller id
@@ -86,38 +91,34 @@ type AuditQuery struct {
 
 // AuditLog lists audit entries newest first, at most q.Limit (default 50).
 func (s *Store) AuditLog(ctx context.Context, q AuditQuery) ([]AuditEntry, error) {
-	var conds []string
-	var args []any
-	if !q.Visible.All() {
+	var w conds
+	if v := q.Visible; !v.All() {
 		var or []string
-		if q.Visible.ClientID != "" {
-			or = append(or, "a.actor = ?", "a.client_id = ?")
-			args = append(args, q.Visible.ClientID, q.Visible.ClientID)
+		var args []any
+		if v.ClientID != "" {
+			or = append(or, "((a.actor = ? OR a.client_id = ?) AND a.at >= coalesce((SELECT created_at FROM clients WHERE id = ?), 0))")
+			args = append(args, v.ClientID, v.ClientID, v.ClientID)
 		}
-		if q.Visible.OrgID != 0 {
-			or = append(or, "a.org_id = ?")
-			args = append(args, q.Visible.OrgID)
+		if v.OrgID != 0 {
+			or = append(or, "(a.org_id = ? AND a.at >= coalesce((SELECT created_at FROM organisations WHERE id = ?), 0))")
+			args = append(args, v.OrgID, v.OrgID)
 		}
-		conds = append(conds, "("+strings.Join(or, " OR ")+")")
+		w.add("("+strings.Join(or, " OR ")+")", args...)
 	}
 	if q.Actor != "" {
-		conds = append(conds, "a.actor = ?")
-		args = append(args, q.Actor)
+		w.add("a.actor = ?", q.Actor)
 	}
 	if q.Action != "" {
-		conds = append(conds, "substr(a.action, 1, ?) = ?")
-		args = append(args, len(q.Action), q.Action)
+		w.add("substr(a.action, 1, ?) = ?", len(q.Action), q.Action)
 	}
 	if q.Before > 0 {
-		conds = append(conds, "a.id < ?")
-		args = append(args, q.Before)
+		w.add("a.id < ?", q.Before)
 	}
 	if q.Limit <= 0 {
 		q.Limit = 50
 	}
-	args = append(args, q.Limit)
 	rows, err := s.read.QueryContext(ctx, `SELECT a.id, a.at, a.actor, a.via, a.address, a.action, a.target,
-		coalesce(a.client_id, ''), coalesce(a.org_id, 0), a.detail FROM audit_log a`+whereClause(conds)+" ORDER BY a.id DESC LIMIT ?", args...)
+		coalesce(a.client_id, ''), coalesce(a.org_id, 0), a.detail FROM audit_log a`+w.where()+" ORDER BY a.id DESC LIMIT ?", append(w.args, q.Limit)...)
 	if err != nil {
 		return nil, fmt.Errorf("audit log: %w", err)
 	}
@@ -133,4 +134,25 @@ func (s *Store) AuditLog(ctx context.Context, q AuditQuery) ([]AuditEntry, error
 		out = append(out, e)
 	}
 	return out, rows.Err()
+}
+
+// PurgeAudit deletes audit entries recorded before before, at most limit, and
+// returns how many it deleted. It looks only at the oldest limit entries (ids grow
+// with time), so it never reads the whole log; the retention pass calls it until
+// it deletes fewer than limit.
+func (s *Store) PurgeAudit(ctx context.Context, before time.Time, limit int) (int, error) {
+	var n int64
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		r, err := tx.ExecContext(ctx, `DELETE FROM audit_log WHERE id IN (SELECT id FROM audit_log ORDER BY id LIMIT ?) AND at < ?`,
+			limit, ms(before))
+		if err != nil {
+			return err
+		}
+		n, err = r.RowsAffected()
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("purge audit log: %w", err)
+	}
+	return int(n), nil
 }

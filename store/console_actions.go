@@ -3,29 +3,8 @@ package store
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 )
-
-// The console acts on subscriptions of every format by their public id; whoever may
-// do so is the console's to decide. hookd's own upstream registration is set by its
-// configuration and is never changed here.
-
-// consoleSub finds a subscription the console may change.
-func consoleSub(ctx context.Context, tx *sql.Tx, uid string) (Subscription, error) {
-	sub, err := scanSubscription(tx.QueryRowContext(ctx, "SELECT "+subscriptionColumns+" FROM subscriptions WHERE uid = ?", uid))
-	if errors.Is(err, sql.ErrNoRows) {
-		return Subscription{}, notFound(fmt.Sprintf("webhook %s not found", uid))
-	}
-	if err != nil {
-		return Subscription{}, err
-	}
-	if sub.Format == FormatUpstream {
-		return Subscription{}, &Error{Code: Conflict, Value: uid, Message: fmt.Sprintf(
-			"webhook %s is hookd's own registration at the upstream ORCID API: it follows [upstream] in the configuration", uid)}
-	}
-	return sub, nil
-}
 
 // TestRecord is the iD a test event is about when the webhook is not for one
 // record: ORCID's own test record (Josiah Carberry).
@@ -33,12 +12,13 @@ const TestRecord = "0000-0002-1825-0097"
 
 // SendTestEvent queues an UPDATED delivery of the record orcid (the webhook's own
 // record when it has one, else orcid, else TestRecord) to one active subscription
-// only, due now, and returns the delivery's id. Like any event it merges into a
+// only (any but hookd's own upstream registration; whoever may do so is the
+// caller's to decide), due now, and returns the delivery's id. Like any event it merges into a
 // pending delivery of the same record, which then becomes due now.
 func (s *Store) SendTestEvent(ctx context.Context, uid, orcid string) (int64, error) {
 	var id int64
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		sub, err := consoleSub(ctx, tx, uid)
+		sub, err := operated(ctx, tx, uid)
 		if err != nil {
 			return err
 		}

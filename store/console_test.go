@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -144,10 +145,10 @@ func newFixture(tb testing.TB, st *store.Store) fixture {
 	is.NoErr(err)
 	_, _, err = st.SetHubSettings(ctx, f.org.ID, store.HubSettings{Enabled: true, URL: "https://uni.example/orcid"})
 	is.NoErr(err)
-	rows, err := st.ConsoleWebhooks(ctx, store.WebhookQuery{OrgID: f.org.ID})
+	rows, err := st.Subscriptions(ctx, store.SubscriptionFilter{OrgID: f.org.ID})
 	is.NoErr(err)
 	is.Equal(len(rows), 1) // the organisation's webhook
-	f.orgHook = rows[0].Subscription
+	f.orgHook = rows[0]
 	return f
 }
 
@@ -213,7 +214,7 @@ func TestConsoleListings(t *testing.T) {
 	st := newStore(t)
 	movable(st)
 	f := newFixture(t, st)
-	uids := func(rows []store.WebhookRow) string {
+	uids := func(rows []store.Subscription) string {
 		var out []string
 		for _, r := range rows {
 			out = append(out, r.UID)
@@ -223,7 +224,7 @@ func TestConsoleListings(t *testing.T) {
 
 	t.Run("webhooks", func(t *testing.T) {
 		is := is.New(t)
-		all, err := st.ConsoleWebhooks(ctx, store.WebhookQuery{Format: ""})
+		all, err := st.Subscriptions(ctx, store.SubscriptionFilter{NewestFirst: true})
 		is.NoErr(err)
 		is.Equal(uids(all), f.orgHook.UID+","+f.orcidSub.UID+","+f.platform.UID) // newest first
 		is.Equal(all[0].OrgName, "Uni")                                          // with the owner's name
@@ -231,25 +232,25 @@ func TestConsoleListings(t *testing.T) {
 
 		for _, tt := range []struct {
 			name string
-			q    store.WebhookQuery
+			q    store.SubscriptionFilter
 			want string
 		}{
-			{"client a sees its own", store.WebhookQuery{Visible: store.Owner{ClientID: f.a.ID}}, f.platform.UID},
-			{"staff see the organisation's", store.WebhookQuery{Visible: store.Owner{OrgID: f.org.ID}}, f.orgHook.UID},
-			{"staff that own a webhook see both", store.WebhookQuery{Visible: store.Owner{ClientID: f.a.ID, OrgID: f.org.ID}}, f.orgHook.UID + "," + f.platform.UID},
-			{"by client", store.WebhookQuery{ClientID: f.b.ID}, f.orcidSub.UID},
-			{"by format", store.WebhookQuery{Format: store.FormatEmpty}, f.orcidSub.UID},
-			{"covering a record", store.WebhookQuery{Orcid: "0000-0002-7253-3645"}, f.orcidSub.UID + "," + f.platform.UID},
-			{"covering a member", store.WebhookQuery{Orcid: f.orgMember}, f.orgHook.UID + "," + f.platform.UID},
-			{"URL contains, any case", store.WebhookQuery{URLContains: "B.EXAMPLE"}, f.orcidSub.UID},
-			{"paging", store.WebhookQuery{Before: f.orcidSub.ID}, f.platform.UID},
-			{"status", store.WebhookQuery{Status: "deactivated"}, ""},
+			{"client a sees its own", store.SubscriptionFilter{NewestFirst: true, Visible: store.Visibility{ClientID: f.a.ID}}, f.platform.UID},
+			{"staff see the organisation's", store.SubscriptionFilter{NewestFirst: true, Visible: store.Visibility{OrgID: f.org.ID}}, f.orgHook.UID},
+			{"staff that own a webhook see both", store.SubscriptionFilter{NewestFirst: true, Visible: store.Visibility{ClientID: f.a.ID, OrgID: f.org.ID}}, f.orgHook.UID + "," + f.platform.UID},
+			{"by client", store.SubscriptionFilter{NewestFirst: true, ClientID: f.b.ID}, f.orcidSub.UID},
+			{"by format", store.SubscriptionFilter{NewestFirst: true, Format: store.FormatEmpty}, f.orcidSub.UID},
+			{"covering a record", store.SubscriptionFilter{NewestFirst: true, Covers: "0000-0002-7253-3645"}, f.orcidSub.UID + "," + f.platform.UID},
+			{"covering a member", store.SubscriptionFilter{NewestFirst: true, Covers: f.orgMember}, f.orgHook.UID + "," + f.platform.UID},
+			{"URL contains, any case", store.SubscriptionFilter{NewestFirst: true, URLContains: "B.EXAMPLE"}, f.orcidSub.UID},
+			{"paging", store.SubscriptionFilter{NewestFirst: true, BeforeID: f.orcidSub.ID}, f.platform.UID},
+			{"status", store.SubscriptionFilter{NewestFirst: true, Status: "deactivated"}, ""},
 		} {
-			rows, err := st.ConsoleWebhooks(ctx, tt.q)
+			rows, err := st.Subscriptions(ctx, tt.q)
 			is.NoErr(err)
 			is.Equal(uids(rows), tt.want) // tt.name
 		}
-		_, err = st.ConsoleWebhooks(ctx, store.WebhookQuery{Status: "sleeping"})
+		_, err = st.Subscriptions(ctx, store.SubscriptionFilter{NewestFirst: true, Status: "sleeping"})
 		is.True(errors.Is(err, store.ErrInvalid)) // an unknown status is refused
 	})
 
@@ -257,36 +258,36 @@ func TestConsoleListings(t *testing.T) {
 		is := is.New(t)
 		_, err := st.Intake(ctx, "", "", []store.Event{{Orcid: "0000-0002-7253-3645"}, {Orcid: f.orgMember}}, 0)
 		is.NoErr(err)
-		all, err := st.ConsoleDeliveries(ctx, store.DeliveryQuery{})
+		all, err := st.Deliveries(ctx, store.DeliveryFilter{})
 		is.NoErr(err)
 		is.True(len(all) >= 4) // the ORCID-style, two platform ones, the CREATED and UPDATED of the member (merged)
-		mine, err := st.ConsoleDeliveries(ctx, store.DeliveryQuery{Visible: store.Owner{ClientID: f.b.ID}})
+		mine, err := st.Deliveries(ctx, store.DeliveryFilter{Visible: store.Visibility{ClientID: f.b.ID}})
 		is.NoErr(err)
 		is.Equal(len(mine), 1) // client b's one
 		is.Equal(mine[0].Subject, "0000-0002-7253-3645")
 		is.Equal(mine[0].ClientName, "b")
-		orgs, err := st.ConsoleDeliveries(ctx, store.DeliveryQuery{Visible: store.Owner{OrgID: f.org.ID}})
+		orgs, err := st.Deliveries(ctx, store.DeliveryFilter{Visible: store.Visibility{OrgID: f.org.ID}})
 		is.NoErr(err)
 		is.Equal(len(orgs), 1) // the organisation's (the member's events merged)
 		is.Equal(orgs[0].OrgName, "Uni")
-		one, err := st.ConsoleDelivery(ctx, orgs[0].ID)
+		one, err := st.Delivery(ctx, store.DeliveryFilter{ID: orgs[0].ID})
 		is.NoErr(err)
 		is.Equal(one.Format, store.FormatHub)
-		byRecord, err := st.ConsoleDeliveries(ctx, store.DeliveryQuery{Orcid: f.orgMember, WebhookUID: f.platform.UID})
+		byRecord, err := st.Deliveries(ctx, store.DeliveryFilter{Orcid: f.orgMember, Webhook: f.platform.UID})
 		is.NoErr(err)
 		is.Equal(len(byRecord), 1) // the platform webhook's delivery of the member
-		none, err := st.ConsoleDeliveries(ctx, store.DeliveryQuery{Since: st.Now().Add(time.Minute)})
+		none, err := st.Deliveries(ctx, store.DeliveryFilter{Since: st.Now().Add(time.Minute)})
 		is.NoErr(err)
 		is.Equal(len(none), 0) // nothing since a minute from now
-		_, err = st.ConsoleDeliveries(ctx, store.DeliveryQuery{State: "lost"})
+		_, err = st.Deliveries(ctx, store.DeliveryFilter{State: "lost"})
 		is.True(errors.Is(err, store.ErrInvalid))
-		_, err = st.ConsoleDelivery(ctx, 1<<40)
+		_, err = st.Delivery(ctx, store.DeliveryFilter{ID: 1 << 40})
 		is.True(errors.Is(err, store.ErrNotFound))
 
-		figs, err := st.OutboxFigures(ctx, store.Owner{ClientID: f.b.ID})
+		figs, err := st.OutboxFigures(ctx, store.Visibility{ClientID: f.b.ID})
 		is.NoErr(err)
 		is.Equal(figs.Pending, 1) // client b's
-		allFigs, err := st.OutboxFigures(ctx, store.Owner{})
+		allFigs, err := st.OutboxFigures(ctx, store.Visibility{})
 		is.NoErr(err)
 		is.Equal(allFigs.Pending, len(all))
 	})
@@ -305,7 +306,7 @@ func TestConsoleActions(t *testing.T) {
 		sub, err := st.SetSubscriptionActive(ctx, f.orcidSub.UID, false, "")
 		is.NoErr(err)
 		is.True(!sub.Active) // an ORCID-style registration deactivated
-		dead, err := st.ConsoleDeliveries(ctx, store.DeliveryQuery{WebhookUID: f.orcidSub.UID, State: "dead"})
+		dead, err := st.Deliveries(ctx, store.DeliveryFilter{Webhook: f.orcidSub.UID, State: "dead"})
 		is.NoErr(err)
 		is.Equal(len(dead), 1) // its pending delivery is dead, replayable
 		_, err = st.SendTestEvent(ctx, f.orcidSub.UID, "")
@@ -328,7 +329,7 @@ func TestConsoleActions(t *testing.T) {
 		is := is.New(t)
 		id, err := st.SendTestEvent(ctx, f.platform.UID, "")
 		is.NoErr(err)
-		d, err := st.ConsoleDelivery(ctx, id)
+		d, err := st.Delivery(ctx, store.DeliveryFilter{ID: id})
 		is.NoErr(err)
 		is.Equal(d.Subject, store.TestRecord) // a webhook of every record: ORCID's test record
 		is.Equal(d.StateName(), "pending")
@@ -336,12 +337,12 @@ func TestConsoleActions(t *testing.T) {
 		again, err := st.SendTestEvent(ctx, f.platform.UID, "")
 		is.NoErr(err)
 		is.Equal(again, id) // merged into the pending one
-		d, err = st.ConsoleDelivery(ctx, id)
+		d, err = st.Delivery(ctx, store.DeliveryFilter{ID: id})
 		is.NoErr(err)
 		is.Equal(d.EventCount, 2)
 		id, err = st.SendTestEvent(ctx, f.orcidSub.UID, "0000-0001-5109-3700")
 		is.NoErr(err)
-		d, err = st.ConsoleDelivery(ctx, id)
+		d, err = st.Delivery(ctx, store.DeliveryFilter{ID: id})
 		is.NoErr(err)
 		is.Equal(d.Subject, "0000-0002-7253-3645") // an ORCID-style one: its own record
 	})
@@ -349,13 +350,13 @@ func TestConsoleActions(t *testing.T) {
 	t.Run("delete and upstream", func(t *testing.T) {
 		is := is.New(t)
 		is.NoErr(st.RemoveSubscription(ctx, f.orcidSub.UID))
-		_, err := st.ConsoleWebhook(ctx, f.orcidSub.UID)
+		_, err := st.Subscription(ctx, f.orcidSub.UID)
 		is.True(errors.Is(err, store.ErrNotFound)) // gone
 		is.True(errors.Is(st.RemoveSubscription(ctx, f.orcidSub.UID), store.ErrNotFound))
 
 		_, err = st.ConfigureUpstream(ctx, "https://api.sandbox.orcid.org")
 		is.NoErr(err)
-		up, err := st.ConsoleWebhooks(ctx, store.WebhookQuery{Format: store.FormatUpstream})
+		up, err := st.Subscriptions(ctx, store.SubscriptionFilter{NewestFirst: true, Format: store.FormatUpstream})
 		is.NoErr(err)
 		is.Equal(len(up), 1)
 		is.True(errors.Is(st.RemoveSubscription(ctx, up[0].UID), store.ErrConflict)) // hookd's own: it follows the configuration
@@ -422,9 +423,9 @@ func TestAuditLog(t *testing.T) {
 		}
 		return strings.Join(out, " ")
 	}
-	is.Equal(actions(store.AuditQuery{}), "organisation.members.import organisation.webhook webhook.deactivate client.create") // newest first
-	is.Equal(actions(store.AuditQuery{Visible: store.Owner{ClientID: "APP-A"}}), "webhook.deactivate client.create")           // a client: its own and about it
-	is.Equal(actions(store.AuditQuery{Visible: store.Owner{OrgID: 7}}), "organisation.members.import organisation.webhook")    // staff: the organisation's
+	is.Equal(actions(store.AuditQuery{}), "organisation.members.import organisation.webhook webhook.deactivate client.create")   // newest first
+	is.Equal(actions(store.AuditQuery{Visible: store.Visibility{ClientID: "APP-A"}}), "webhook.deactivate client.create")        // a client: its own and about it
+	is.Equal(actions(store.AuditQuery{Visible: store.Visibility{OrgID: 7}}), "organisation.members.import organisation.webhook") // staff: the organisation's
 	is.Equal(actions(store.AuditQuery{Actor: store.ActorAdminToken, Action: "organisation."}), "organisation.webhook")
 	es, err := st.AuditLog(ctx, store.AuditQuery{Limit: 1})
 	is.NoErr(err)
@@ -476,16 +477,16 @@ func TestFailingWebhooks(t *testing.T) {
 	}
 	is.NoErr(recordOutcomes(ctx, st, outs))
 
-	failing, err := st.FailingWebhooks(ctx, store.Owner{}, 5)
+	failing, err := st.FailingWebhooks(ctx, store.Visibility{}, 5)
 	is.NoErr(err)
 	is.Equal(len(failing), 1)                     // the platform webhook
 	is.Equal(failing[0].UID, f.platform.UID)      //
 	is.Equal(failing[0].Dead, store.FailingCap+1) // counted up to the cap
 	is.Equal(failing[0].Retrying, 0)              //
-	mine, err := st.FailingWebhooks(ctx, store.Owner{ClientID: f.b.ID}, 5)
+	mine, err := st.FailingWebhooks(ctx, store.Visibility{ClientID: f.b.ID}, 5)
 	is.NoErr(err)
 	is.Equal(len(mine), 0) // not client b's
-	figs, err := st.OutboxFigures(ctx, store.Owner{ClientID: f.a.ID})
+	figs, err := st.OutboxFigures(ctx, store.Visibility{ClientID: f.a.ID})
 	is.NoErr(err)
 	is.Equal(figs.Dead, store.FailingCap+5) // an owner's counts go further
 	is.True(figs.RetryingKnown)
@@ -495,4 +496,31 @@ func TestFailingWebhooks(t *testing.T) {
 func recordOutcomes(ctx context.Context, st *store.Store, outs []store.Outcome) error {
 	_, err := st.Exchange(ctx, outs, 0, 0)
 	return err
+}
+
+// TestPurgeAudit: the audit log's retention deletes what is older than its time,
+// at most a batch at a time, oldest first.
+func TestPurgeAudit(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	st := newStore(t)
+	advance := movable(st)
+	for i := range 5 {
+		is.NoErr(st.Audit(ctx, store.AuditEntry{Actor: "APP-A", Via: store.ViaConsole, Action: "a" + strconv.Itoa(i)}))
+		advance(time.Hour)
+	}
+	cut := st.Now().Add(-90 * time.Minute) // after the fourth entry
+	n, err := st.PurgeAudit(ctx, cut, 2)
+	is.NoErr(err)
+	is.Equal(n, 2) // a batch
+	n, err = st.PurgeAudit(ctx, cut, 2)
+	is.NoErr(err)
+	is.Equal(n, 2) // another
+	n, err = st.PurgeAudit(ctx, cut, 2)
+	is.NoErr(err)
+	is.Equal(n, 0) // nothing older is left
+	es, err := st.AuditLog(ctx, store.AuditQuery{})
+	is.NoErr(err)
+	is.Equal(len(es), 1) // the youngest stays
+	is.Equal(es[0].Action, "a4")
 }

@@ -28,8 +28,12 @@ type Delivery struct {
 	SubscriptionUID string
 	ClientID        string // the subscription's client, if a client's
 	OrgID           int64  // the subscription's organisation, if an organisation's
-	Format          string // the subscription's payload format
-	Target          string
+	// ClientName and OrgName name them for display; empty once the client or
+	// organisation is gone.
+	ClientName string
+	OrgName    string
+	Format     string // the subscription's payload format
+	Target     string
 	// RemovedAt is when its subscription was removed (zero while it exists): the
 	// delivery is kept as history until retention and cannot be sent again.
 	RemovedAt    time.Time
@@ -58,15 +62,19 @@ func (d Delivery) StateName() string {
 }
 
 // DeliveryFilter chooses deliveries: every field narrows the choice, and the zero
-// filter chooses all. The command line, the admin and platform APIs and any other
-// front use it as it is; Check says what is wrong with one, naming the field.
+// filter chooses all. The command line, the admin and platform APIs and the console
+// use it as it is; Check says what is wrong with one, naming the field.
 type DeliveryFilter struct {
+	// Visible limits the choice to what one principal may see (the zero Visibility:
+	// everything); the rest of the filter narrows it further, and a webhook it names
+	// that Visible does not see is as unknown as a made-up one.
+	Visible        Visibility
 	ID             int64     // only this delivery
 	State          string    // one of StateNames
 	Orcid          string    // only this record's
 	Webhook        string    // only this subscription's, by its public id (a removed one's too)
 	SubscriptionID int64     // only this subscription's, by its row id
-	ClientID       string    // only the subscriptions of this client (removed ones too)
+	ClientID       string    // only the subscriptions of this client, by id or name (a removed client's by id; removed subscriptions too)
 	OrgID          int64     // only the subscriptions of this organisation (removed ones too)
 	Since          time.Time // only those whose last event is at or after this time
 	Until          time.Time // only those whose last event is before this time
@@ -92,21 +100,29 @@ func (f DeliveryFilter) Check() error {
 	if f.Limit < 0 || f.ID < 0 || f.BeforeID < 0 || f.OrgID < 0 || f.SubscriptionID < 0 {
 		return invalid("", "numbers in a delivery filter must not be negative")
 	}
-	return nil
+	return f.Visible.check()
 }
 
-// deliverySelect reads deliveries with their subscription, live or removed.
-const deliverySelect = `SELECT d.id, coalesce(d.subscription_id, 0), coalesce(s.uid, r.uid), coalesce(s.client_id, r.client_id, ''),
-	coalesce(s.org_id, r.org_id, 0), coalesce(s.format, r.format), coalesce(s.target, r.target), coalesce(r.removed_at, 0),
+// deliveryColumns and deliveryJoins read deliveries (d) with their subscription,
+// live (s) or removed (r), and the names of its owner (a removed subscription's
+// owner only while it is the one the subscription had, not a later one with the
+// same id).
+const (
+	deliveryColumns = `d.id, coalesce(d.subscription_id, 0), coalesce(s.uid, r.uid), coalesce(s.client_id, r.client_id, ''),
+	coalesce(s.org_id, r.org_id, 0), coalesce(c.name, ''), coalesce(o.name, ''), coalesce(s.format, r.format),
+	coalesce(s.target, r.target), coalesce(r.removed_at, 0),
 	d.subject, d.event_type, d.state, d.due_at, d.attempts, d.attempt_base, d.event_count, d.first_event_at, d.last_event_at,
-	d.last_status, d.last_error, coalesce(d.done_at, 0), coalesce(d.replayed_at, 0)
-	FROM deliveries d LEFT JOIN subscriptions s ON s.id = d.subscription_id
-	LEFT JOIN removed_subscriptions r ON r.id = d.removed_subscription_id`
+	d.last_status, d.last_error, coalesce(d.done_at, 0), coalesce(d.replayed_at, 0)`
+	deliveryJoins = ` LEFT JOIN subscriptions s ON s.id = d.subscription_id
+	LEFT JOIN removed_subscriptions r ON r.id = d.removed_subscription_id
+	LEFT JOIN clients c ON c.id = coalesce(s.client_id, r.client_id) AND c.created_at <= coalesce(r.removed_at, c.created_at)
+	LEFT JOIN organisations o ON o.id = coalesce(s.org_id, r.org_id) AND o.created_at <= coalesce(r.removed_at, o.created_at)`
+)
 
 func scanDelivery(row interface{ Scan(...any) error }) (Delivery, error) {
 	var d Delivery
 	var removed, due, first, last, doneAt, replayed int64
-	err := row.Scan(&d.ID, &d.SubscriptionID, &d.SubscriptionUID, &d.ClientID, &d.OrgID, &d.Format, &d.Target, &removed,
+	err := row.Scan(&d.ID, &d.SubscriptionID, &d.SubscriptionUID, &d.ClientID, &d.OrgID, &d.ClientName, &d.OrgName, &d.Format, &d.Target, &removed,
 		&d.Subject, &d.EventType, &d.State, &due, &d.Attempts, &d.AttemptBase, &d.EventCount, &first, &last,
 		&d.LastStatus, &d.LastError, &doneAt, &replayed)
 	d.RemovedAt, d.DueAt, d.FirstEventAt, d.LastEventAt = fromMS(removed), fromMS(due), fromMS(first), fromMS(last)
@@ -114,9 +130,10 @@ func scanDelivery(row interface{ Scan(...any) error }) (Delivery, error) {
 	return d, err
 }
 
-// where turns the filter into SQL conditions over deliverySelect, after checking it
-// and that what it names exists (an unknown client, organisation or webhook is an
-// error naming the field, never an empty list).
+// where turns the filter into SQL conditions on the deliveries row d alone (so a
+// page of ids is chosen through d's indexes before anything is joined), after
+// checking it and that what it names exists (an unknown client, organisation or
+// webhook is an error naming the field, never an empty list).
 func (f DeliveryFilter) where(ctx context.Context, q queryRower) ([]string, []any, error) {
 	if err := f.Check(); err != nil {
 		return nil, nil, err
@@ -127,45 +144,59 @@ func (f DeliveryFilter) where(ctx context.Context, q queryRower) ([]string, []an
 		where = append(where, cond)
 		args = append(args, a...)
 	}
-	exists := func(query string, a ...any) (bool, error) {
-		var ok bool
-		err := q.QueryRowContext(ctx, "SELECT EXISTS ("+query+")", a...).Scan(&ok)
-		return ok, err
+	and := func(c cond) { add(c.sql, c.args...) }
+	if !f.Visible.All() {
+		and(ownedDeliveries(f.Visible.ClientID, f.Visible.OrgID))
 	}
 	if f.ClientID != "" {
-		ok, err := exists(`SELECT 1 FROM clients WHERE id = ?1 UNION ALL SELECT 1 FROM removed_subscriptions WHERE client_id = ?1`, f.ClientID)
+		// By id, else by name; a removed client's history by the id it had.
+		var id string
+		err := q.QueryRowContext(ctx, `SELECT coalesce((SELECT id FROM clients WHERE id = ?1), (SELECT id FROM clients WHERE name = ?1),
+			(SELECT client_id FROM removed_subscriptions WHERE client_id = ?1 LIMIT 1), '')`, f.ClientID).Scan(&id)
 		if err != nil {
 			return nil, nil, err
 		}
-		if !ok {
+		if id == "" {
 			return nil, nil, invalid("client", fmt.Sprintf("no client %q", f.ClientID))
 		}
-		add("(s.client_id = ? OR r.client_id = ?)", f.ClientID, f.ClientID)
+		f.ClientID = id
+		and(ownedDeliveries(f.ClientID, 0))
 	}
 	if f.OrgID != 0 {
-		ok, err := exists(`SELECT 1 FROM organisations WHERE id = ?1 UNION ALL SELECT 1 FROM removed_subscriptions WHERE org_id = ?1`, f.OrgID)
+		var ok bool
+		err := q.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM organisations WHERE id = ?1 UNION ALL
+			SELECT 1 FROM removed_subscriptions WHERE org_id = ?1)`, f.OrgID).Scan(&ok)
 		if err != nil {
 			return nil, nil, err
 		}
 		if !ok {
 			return nil, nil, invalid("org", fmt.Sprintf("no organisation %d", f.OrgID))
 		}
-		add("(s.org_id = ? OR r.org_id = ?)", f.OrgID, f.OrgID)
+		and(ownedDeliveries("", f.OrgID))
 	}
 	if f.Webhook != "" {
-		// Within the client's subscriptions when a client is given: another
-		// client's webhook is as unknown as a made-up one.
-		var live, removed int64
-		err := q.QueryRowContext(ctx, `SELECT coalesce((SELECT id FROM subscriptions WHERE uid = ?1 AND (?2 = '' OR client_id = ?2)), 0),
-			coalesce((SELECT id FROM removed_subscriptions WHERE uid = ?1 AND (?2 = '' OR client_id = ?2)), 0)`,
-			f.Webhook, f.ClientID).Scan(&live, &removed)
+		// Within the client's subscriptions when a client is given, and within what
+		// Visible sees: another's webhook is as unknown as a made-up one.
+		var live, removed conds
+		live.add("s.uid = ?", f.Webhook)
+		removed.add("r.uid = ?", f.Webhook)
+		for _, v := range []Visibility{f.Visible, {ClientID: f.ClientID}} {
+			if !v.All() {
+				live.and(ownedLive("s", v.ClientID, v.OrgID))
+				removed.and(ownedRemoved("r", v.ClientID, v.OrgID))
+			}
+		}
+		var liveID, removedID int64
+		err := q.QueryRowContext(ctx, `SELECT coalesce((SELECT s.id FROM subscriptions s`+live.where()+`), 0),
+			coalesce((SELECT r.id FROM removed_subscriptions r`+removed.where()+`), 0)`,
+			append(live.args, removed.args...)...).Scan(&liveID, &removedID)
 		switch {
 		case err != nil:
 			return nil, nil, err
-		case live != 0:
-			add("d.subscription_id = ?", live)
-		case removed != 0:
-			add("d.removed_subscription_id = ?", removed)
+		case liveID != 0:
+			add("d.subscription_id = ?", liveID)
+		case removedID != 0:
+			add("d.removed_subscription_id = ?", removedID)
 		default:
 			return nil, nil, invalid("webhook", fmt.Sprintf("no webhook %q", f.Webhook))
 		}
@@ -213,8 +244,11 @@ func (s *Store) Deliveries(ctx context.Context, f DeliveryFilter) ([]Delivery, e
 	if f.Limit <= 0 {
 		f.Limit = 100
 	}
-	rows, err := s.read.QueryContext(ctx, deliverySelect+" WHERE "+strings.Join(where, " AND ")+" ORDER BY d.id DESC LIMIT ?",
-		append(args, f.Limit)...)
+	// The page's ids first, then what they belong to: the joins are made for the
+	// page's rows only.
+	rows, err := s.read.QueryContext(ctx, "SELECT "+deliveryColumns+" FROM (SELECT d.id FROM deliveries d WHERE "+
+		strings.Join(where, " AND ")+" ORDER BY d.id DESC LIMIT ?) page JOIN deliveries d ON d.id = page.id"+deliveryJoins+
+		" ORDER BY d.id DESC", append(args, f.Limit)...)
 	if err != nil {
 		return nil, fmt.Errorf("list deliveries: %w", err)
 	}

@@ -164,6 +164,13 @@ func (s *Store) RemoveMember(ctx context.Context, orgID int64, id string) error 
 
 // Members lists an organisation's members by iD, with their upstream state.
 func (s *Store) Members(ctx context.Context, orgID int64) ([]Member, error) {
+	return s.MembersPage(ctx, orgID, "", -1)
+}
+
+// MembersPage lists an organisation's members by iD after the iD after (for
+// paging; "" from the first), at most limit (-1 for all), with their upstream
+// registration state.
+func (s *Store) MembersPage(ctx context.Context, orgID int64, after string, limit int) ([]Member, error) {
 	if _, err := getOrg(ctx, s.read, orgID); err != nil {
 		return nil, fmt.Errorf("list members: %w", err)
 	}
@@ -173,7 +180,7 @@ func (s *Store) Members(ctx context.Context, orgID int64) ([]Member, error) {
 		     WHEN coalesce(u.last_error, '') != '' THEN 'failed: ' || u.last_error
 		     ELSE 'pending' END
 		FROM members m LEFT JOIN upstream_registrations u ON u.orcid = m.orcid
-		WHERE m.org_id = ? ORDER BY m.orcid`, orgID)
+		WHERE m.org_id = ? AND m.orcid > ? ORDER BY m.orcid LIMIT ?`, orgID, after, limit)
 	if err != nil {
 		return nil, fmt.Errorf("list members: %w", err)
 	}

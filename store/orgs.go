@@ -186,9 +186,10 @@ func (s *Store) UpdateOrganisation(ctx context.Context, id int64, p Organisation
 	return o, nil
 }
 
-// DeleteOrganisation removes an organisation with its members and settings (their
-// deliveries stay as history until retention); records no other organisation covers
-// are unregistered upstream.
+// DeleteOrganisation removes an organisation with its members, its settings and its
+// staff clients with what they registered (every such webhook's deliveries stay as
+// a removed webhook's history until retention); records no other organisation
+// covers are unregistered upstream.
 func (s *Store) DeleteOrganisation(ctx context.Context, id int64) error {
 	now := ms(s.Now())
 	err := s.inTx(ctx, func(tx *sql.Tx) error {

@@ -298,3 +298,117 @@ func TestReplaySaysWhy(t *testing.T) {
 	_, err = h.st.Replay(ctx, store.DeliveryFilter{ID: claimed[0].ID})
 	is.True(errors.Is(err, store.ErrConflict)) // one in flight waits for its outcome
 }
+
+// TestVisibility: what a principal sees of deliveries, webhooks and the audit log is
+// one filter field (Visible): a client its own, an organisation's staff the
+// organisation's and their own, removed webhooks' history included, and never what
+// a deleted organisation or removed client had before one with the same id was made.
+func TestVisibility(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	h := newHistory(t)
+	advance := movable(h.st)
+	staff, err := h.st.CreateOrgClient(ctx, h.org.ID, store.NewClient{Name: "staff", Scopes: []string{store.ScopeWebhook}})
+	is.NoErr(err)
+	staffHook, _, err := h.st.CreateWebhook(ctx, staff.ID, store.WebhookSpec{TargetURL: "https://example.org/staff", Auth: store.Auth{Type: store.AuthNone}})
+	is.NoErr(err)
+	_, err = h.st.SendTestEvent(ctx, staffHook.UID, "")
+	is.NoErr(err) // a delivery of the staff client's own webhook
+	is.NoErr(h.st.RemoveSubscription(ctx, h.orcidUID))
+	is.NoErr(h.st.Audit(ctx, store.AuditEntry{Actor: store.ActorAdminToken, Via: store.ViaAPI, Action: "organisation.update", OrgID: h.org.ID}))
+
+	webhooks := func(v store.Visibility) []string {
+		var out []string
+		ds, err := h.st.Deliveries(ctx, store.DeliveryFilter{Visible: v})
+		is.NoErr(err)
+		for _, d := range ds {
+			out = append(out, d.SubscriptionUID)
+		}
+		return out
+	}
+	client := store.Visibility{ClientID: h.client.ID}
+	org := store.Visibility{ClientID: staff.ID, OrgID: h.org.ID}
+	is.Equal(webhooks(client), []string{h.platUID, h.orcidUID}) // its own, the removed one's history too
+	is.Equal(webhooks(org), []string{staffHook.UID, h.hubUID})  // the organisation's and the staff client's own
+	is.Equal(len(webhooks(store.Visibility{})), 4)              // an operator: all
+	_, err = h.st.Deliveries(ctx, store.DeliveryFilter{Visible: org, Webhook: h.platUID})
+	is.True(errors.Is(err, store.ErrInvalid)) // another's webhook is unknown
+	ds, err := h.st.Deliveries(ctx, store.DeliveryFilter{Visible: client, ClientID: "owner"})
+	is.NoErr(err) // a client by name, as the command line takes it
+	is.Equal(len(ds), 2)
+	is.Equal(ds[0].ClientName, "owner") // with its name
+	subs, err := h.st.Subscriptions(ctx, store.SubscriptionFilter{Visible: org})
+	is.NoErr(err)
+	is.Equal(len(subs), 2)           // the organisation's and the staff's
+	is.Equal(subs[0].OrgName, "Uni") // with the owner's name
+	entries, err := h.st.AuditLog(ctx, store.AuditQuery{Visible: org})
+	is.NoErr(err)
+	is.Equal(len(entries), 1) // the organisation's entry
+
+	// The organisation is deleted and another one takes its id: its staff see none
+	// of what the deleted one had.
+	is.NoErr(h.st.DeleteOrganisation(ctx, h.org.ID))
+	advance(time.Second)
+	again, err := h.st.CreateOrganisation(ctx, "Again", "it@again.example")
+	is.NoErr(err)
+	is.Equal(again.ID, h.org.ID) // the same id
+	newStaff, err := h.st.CreateOrgClient(ctx, again.ID, store.NewClient{Name: "staff2", Scopes: []string{store.ScopeWebhook}})
+	is.NoErr(err)
+	is.Equal(len(webhooks(store.Visibility{ClientID: newStaff.ID, OrgID: again.ID})), 0) // no history of the deleted one
+	entries, err = h.st.AuditLog(ctx, store.AuditQuery{Visible: store.Visibility{ClientID: newStaff.ID, OrgID: again.ID}})
+	is.NoErr(err)
+	is.Equal(len(entries), 0) // nor its audit entries
+	ds, err = h.st.Deliveries(ctx, store.DeliveryFilter{OrgID: again.ID})
+	is.NoErr(err)
+	is.Equal(len(ds), 0) // nor when an operator asks for the new one's
+	ds, err = h.st.Deliveries(ctx, store.DeliveryFilter{Webhook: h.hubUID})
+	is.NoErr(err)
+	is.Equal(ds[0].OrgName, "") // and the history does not take the new one's name
+	is.Equal(ds[0].OrgID, h.org.ID)
+}
+
+// TestDeleteOrganisationKeepsStaffHistory: deleting an organisation deletes its
+// staff clients (a trigger of the schema), and what they registered goes first
+// through the removal that keeps history: the deletion succeeds, and the staff
+// client's webhook's deliveries and attempts stay as a removed webhook's history.
+func TestDeleteOrganisationKeepsStaffHistory(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	h := newHistory(t)
+	staff, err := h.st.CreateOrgClient(ctx, h.org.ID, store.NewClient{Name: "staff", Scopes: []string{store.ScopeWebhook}})
+	is.NoErr(err)
+	hook, _, err := h.st.CreateWebhook(ctx, staff.ID, store.WebhookSpec{TargetURL: "https://example.org/staff", Auth: store.Auth{Type: store.AuthNone}})
+	is.NoErr(err)
+	id, err := h.st.SendTestEvent(ctx, hook.UID, "")
+	is.NoErr(err)
+	claimed, err := h.st.Exchange(ctx, nil, 10, time.Minute)
+	is.NoErr(err)
+	is.Equal(len(claimed), 1) // the staff webhook's delivery, in flight
+	_, err = h.st.Exchange(ctx, []store.Outcome{{DeliveryID: id, SubscriptionID: hook.ID, Kind: store.OutcomeRetry, Attempt: 1,
+		StartedAt: h.st.Now(), Status: 503, Error: "HTTP 503", RetryAt: h.st.Now().Add(time.Hour)}}, 0, 0)
+	is.NoErr(err) // tried once, waiting for a retry
+
+	is.NoErr(h.st.DeleteOrganisation(ctx, h.org.ID)) // succeeds
+	_, err = h.st.Client(ctx, staff.ID)
+	is.True(errors.Is(err, store.ErrNotFound)) // the staff client went with the organisation
+	_, err = h.st.Subscription(ctx, hook.UID)
+	is.True(errors.Is(err, store.ErrNotFound)) // and its webhook
+	ds, err := h.st.Deliveries(ctx, store.DeliveryFilter{Webhook: hook.UID})
+	is.NoErr(err)        // whose deliveries are listed by its id
+	is.Equal(len(ds), 1) // all of them
+	d := ds[0]
+	is.Equal(d.ID, id)
+	is.True(!d.RemovedAt.IsZero()) // as a removed webhook's history
+	is.Equal(d.ClientID, staff.ID) // of the removed client
+	is.Equal(d.StateName(), "dead")
+	is.Equal(d.LastError, "not sent: webhook removed")
+	log, err := h.st.Attempts(ctx, id)
+	is.NoErr(err)
+	is.Equal(len(log), 1) // with its attempt
+	is.Equal(log[0].Status, 503)
+	byClient, err := h.st.Deliveries(ctx, store.DeliveryFilter{ClientID: staff.ID})
+	is.NoErr(err)
+	is.Equal(len(byClient), 1) // found by the removed client's id
+	_, err = h.st.Replay(ctx, store.DeliveryFilter{ID: id})
+	is.True(errors.Is(err, store.ErrConflict)) // never sent again
+}

@@ -51,6 +51,10 @@ type Subscription struct {
 	FailingSince time.Time
 	CreatedAt    time.Time
 	UpdatedAt    time.Time
+	// ClientName and OrgName name its owner for display; Subscriptions and
+	// Subscription fill them in.
+	ClientName string
+	OrgName    string
 }
 
 // Status is the word for whether a subscription is active: "active" or "deactivated".
@@ -64,6 +68,31 @@ func (s Subscription) Status() string {
 const subscriptionColumns = `id, uid, coalesce(client_id, ''), coalesce(org_id, 0), format, target, coalesce(orcid, ''),
 	coalesce(types, ''), description, coalesce(headers, ''), auth_type, auth_username, auth_client_id, auth_token_url,
 	append_orcid, active, reason, failing_since, created_at, updated_at`
+
+// namedSubscriptions reads subscriptionColumns and the names of the owner (the
+// table is not aliased: its columns are named as in subscriptionColumns).
+const namedSubscriptions = "SELECT " + subscriptionColumns + `,
+	coalesce((SELECT c.name FROM clients c WHERE c.id = subscriptions.client_id), ''),
+	coalesce((SELECT o.name FROM organisations o WHERE o.id = subscriptions.org_id), '')
+	FROM subscriptions`
+
+// scanNamedSubscription reads a row of namedSubscriptions, with tail scanning what
+// the query adds after it.
+func scanNamedSubscription(row interface{ Scan(...any) error }, tail ...any) (Subscription, error) {
+	var client, org string
+	sub, err := scanSubscription(scanTail{row: row, tail: append([]any{&client, &org}, tail...)})
+	sub.ClientName, sub.OrgName = client, org
+	return sub, err
+}
+
+// scanTail scans a row whose leading columns are read by another scanner and whose
+// last columns go to tail.
+type scanTail struct {
+	row  interface{ Scan(...any) error }
+	tail []any
+}
+
+func (s scanTail) Scan(dest ...any) error { return s.row.Scan(append(dest, s.tail...)...) }
 
 // The ORCID registration's statements.
 const (
@@ -232,23 +261,34 @@ var Formats = []string{FormatEmpty, FormatStandard, FormatHub, FormatEmail, Form
 var Statuses = []string{"active", "deactivated"}
 
 // SubscriptionFilter chooses subscriptions of every kind: each field narrows the
-// choice, and the zero filter chooses all. The command line, the admin API and any
-// other front use it as it is.
+// choice, and the zero filter chooses all. The command line, the admin API and the
+// console use it as it is.
 type SubscriptionFilter struct {
-	ClientID string // only this client's
-	OrgID    int64  // only this organisation's
-	Orcid    string // only those for this one record
-	Format   string // only this payload format (Formats)
-	Status   string // only active or only deactivated ones (Statuses)
-	AfterID  int64  // only those after this row id: the next page of a list, oldest first
-	Limit    int    // at most this many; 0 for all
+	// Visible limits the choice to what one principal may see (the zero
+	// Visibility: everything).
+	Visible     Visibility
+	ClientID    string // only this client's, by id or name
+	OrgID       int64  // only this organisation's
+	Orcid       string // only those for this one record
+	Covers      string // only those that cover this record: its own, those of every record, its organisations'
+	Format      string // only this payload format (Formats)
+	Status      string // only active or only deactivated ones (Statuses)
+	URLContains string // only those whose URL contains this, in any case
+	// NewestFirst lists the newest first (BeforeID pages it) instead of the oldest
+	// first (AfterID pages it).
+	NewestFirst bool
+	AfterID     int64 // only those after this row id: the next page of a list, oldest first
+	BeforeID    int64 // only those before this row id: the next page of a list, newest first
+	Limit       int   // at most this many; 0 for all
 }
 
 // Check validates the filter's values without looking at the database.
 func (f SubscriptionFilter) Check() error {
-	if f.Orcid != "" {
-		if err := CheckOrcid("orcid", f.Orcid); err != nil {
-			return err
+	for _, o := range []struct{ field, id string }{{"orcid", f.Orcid}, {"covers", f.Covers}} {
+		if o.id != "" {
+			if err := CheckOrcid(o.field, o.id); err != nil {
+				return err
+			}
 		}
 	}
 	if f.Format != "" && !slices.Contains(Formats, f.Format) {
@@ -257,20 +297,23 @@ func (f SubscriptionFilter) Check() error {
 	if f.Status != "" && !slices.Contains(Statuses, f.Status) {
 		return invalid("status", fmt.Sprintf("%q: use active or deactivated", f.Status))
 	}
-	if f.Limit < 0 || f.OrgID < 0 || f.AfterID < 0 {
+	if f.Limit < 0 || f.OrgID < 0 || f.AfterID < 0 || f.BeforeID < 0 {
 		return invalid("", "numbers in a webhook filter must not be negative")
 	}
-	return nil
+	return f.Visible.check()
 }
 
-// Subscriptions lists the subscriptions f chooses, oldest first. A client or
-// organisation it names that does not exist is an error naming the field.
+// Subscriptions lists the subscriptions f chooses, oldest first unless
+// f.NewestFirst, with their owners' names. A client or organisation it names that
+// does not exist is an error naming the field.
 func (s *Store) Subscriptions(ctx context.Context, f SubscriptionFilter) ([]Subscription, error) {
 	if err := f.Check(); err != nil {
 		return nil, fmt.Errorf("list subscriptions: %w", err)
 	}
-	where := "WHERE 1=1"
-	var args []any
+	var w conds
+	if !f.Visible.All() {
+		w.and(ownedLive("subscriptions", f.Visible.ClientID, f.Visible.OrgID))
+	}
 	if f.ClientID != "" {
 		if _, err := s.Client(ctx, f.ClientID); err != nil {
 			if errors.Is(err, ErrNotFound) {
@@ -278,8 +321,7 @@ func (s *Store) Subscriptions(ctx context.Context, f SubscriptionFilter) ([]Subs
 			}
 			return nil, err
 		}
-		where += " AND client_id = (SELECT id FROM clients WHERE id = ? OR name = ? ORDER BY id = ? DESC LIMIT 1)"
-		args = append(args, f.ClientID, f.ClientID, f.ClientID)
+		w.add("client_id = (SELECT id FROM clients WHERE id = ? OR name = ? ORDER BY id = ? DESC LIMIT 1)", f.ClientID, f.ClientID, f.ClientID)
 	}
 	if f.OrgID != 0 {
 		if _, err := getOrg(ctx, s.read, f.OrgID); err != nil {
@@ -288,34 +330,52 @@ func (s *Store) Subscriptions(ctx context.Context, f SubscriptionFilter) ([]Subs
 			}
 			return nil, err
 		}
-		where += " AND org_id = ?"
-		args = append(args, f.OrgID)
+		w.add("org_id = ?", f.OrgID)
 	}
 	if f.Orcid != "" {
-		where += " AND orcid = ?"
-		args = append(args, f.Orcid)
+		w.add("orcid = ?", f.Orcid)
+	}
+	if f.Covers != "" {
+		// As the intake's fan-out: the record's own, every record's, its organisations'.
+		w.add(`(orcid = ? OR (orcid IS NULL AND org_id IS NULL AND format = 'standard')
+			OR org_id IN (SELECT m.org_id FROM members m WHERE m.orcid = ?))`, f.Covers, f.Covers)
 	}
 	if f.Format != "" {
-		where += " AND format = ?"
-		args = append(args, f.Format)
+		w.add("format = ?", f.Format)
 	}
 	if f.Status != "" {
-		where += " AND active = ?"
-		args = append(args, f.Status == "active")
+		w.add("active = ?", f.Status == "active")
+	}
+	if f.URLContains != "" {
+		w.add("instr(lower(target), lower(?)) > 0", f.URLContains)
 	}
 	if f.AfterID != 0 {
-		where += " AND id > ?"
-		args = append(args, f.AfterID)
+		w.add("id > ?", f.AfterID)
 	}
-	where += " ORDER BY id"
+	if f.BeforeID != 0 {
+		w.add("id < ?", f.BeforeID)
+	}
+	order := " ORDER BY id"
+	if f.NewestFirst {
+		order += " DESC"
+	}
 	if f.Limit > 0 {
-		where += fmt.Sprintf(" LIMIT %d", f.Limit)
+		order += fmt.Sprintf(" LIMIT %d", f.Limit)
 	}
-	subs, err := querySubscriptions(ctx, s.read, where, args...)
+	rows, err := s.read.QueryContext(ctx, namedSubscriptions+w.where()+order, w.args...)
 	if err != nil {
 		return nil, fmt.Errorf("list subscriptions: %w", err)
 	}
-	return subs, nil
+	defer rows.Close()
+	var out []Subscription
+	for rows.Next() {
+		sub, err := scanNamedSubscription(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list subscriptions: %w", err)
+		}
+		out = append(out, sub)
+	}
+	return out, rows.Err()
 }
 
 // Operator actions: what an operator may do to any subscription, whoever owns it.
@@ -323,10 +383,10 @@ func (s *Store) Subscriptions(ctx context.Context, f SubscriptionFilter) ([]Subs
 // ReasonOperator is the reason of a subscription an operator deactivated.
 const ReasonOperator = "deactivated by an operator"
 
-// Subscription returns any subscription by its public id. One that was removed is
-// NotFound, saying when it was removed.
+// Subscription returns any subscription by its public id, with its owner's names.
+// One that was removed is NotFound, saying when it was removed.
 func (s *Store) Subscription(ctx context.Context, uid string) (Subscription, error) {
-	sub, err := scanSubscription(s.read.QueryRowContext(ctx, "SELECT "+subscriptionColumns+" FROM subscriptions WHERE uid = ?", uid))
+	sub, err := scanNamedSubscription(s.read.QueryRowContext(ctx, namedSubscriptions+" WHERE uid = ?", uid))
 	if errors.Is(err, sql.ErrNoRows) {
 		return Subscription{}, subscriptionNotFound(ctx, s.read, uid)
 	}
