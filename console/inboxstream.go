@@ -1,0 +1,130 @@
+package console
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"slices"
+	"strconv"
+	"time"
+)
+
+// The inbox page's live updates: a stream of server-sent events, one per request
+// recorded, that the page's script follows.
+
+// Bounds of the stream of new requests: each stream ends after streamFor (the
+// browser reconnects, which checks the session again), and at most maxStreams run
+// at once.
+const (
+	streamFor   = 5 * time.Minute
+	streamRetry = 2 * time.Second // how soon the browser reconnects
+	streamBeat  = 20 * time.Second
+	maxStreams  = 64
+)
+
+// streamEvent is the data of a "request" event.
+type streamEvent struct {
+	ID    int64  `json:"id"`
+	Inbox string `json:"inbox"`
+}
+
+// handleInboxEvents streams server-sent events: a "request" event (its id the
+// request's id) for each request recorded after ?after= (or Last-Event-ID) in the
+// inbox of ?inbox=, or in any inbox the reader sees. The page's script refreshes
+// its lists on each event.
+func (h *Handler) handleInboxEvents() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := sessionOf(r).principal
+		ctx := r.Context()
+		qs := r.URL.Query()
+		name := qs.Get("inbox")
+		var names []string // nil: every inbox
+		if name != "" {
+			if _, ok := h.loadInbox(w, r, p, name, ActView); !ok {
+				return
+			}
+		} else {
+			if !h.may(w, r, p, PageInbox, ActView, Object{}) {
+				return
+			}
+			var err error
+			if names, err = h.visibleInboxes(ctx, p); err != nil {
+				h.internal(w, r, err)
+				return
+			}
+		}
+		after := cursorInt(qs, "after")
+		if id, err := strconv.ParseInt(r.Header.Get("Last-Event-ID"), 10, 64); err == nil && id > 0 {
+			after = id // a reconnection: from the last event the browser got
+		}
+		if h.streams.Add(1) > maxStreams {
+			h.streams.Add(-1)
+			w.Header().Set("Retry-After", "30")
+			http.Error(w, "too many live views open: refresh later", http.StatusServiceUnavailable)
+			return
+		}
+		defer h.streams.Add(-1)
+
+		// The server's read and write timeouts are for ordinary requests.
+		rc := http.NewResponseController(w)
+		rc.SetReadDeadline(time.Time{})
+		rc.SetWriteDeadline(time.Now().Add(streamFor + time.Minute))
+		w.Header().Set("Content-Type", "text/event-stream; charset=utf-8")
+		w.Header().Set("X-Accel-Buffering", "no") // a proxy passes each event on at once
+		w.WriteHeader(http.StatusOK)
+		fmt.Fprintf(w, "retry: %d\n\n", streamRetry.Milliseconds())
+		if rc.Flush() != nil {
+			return
+		}
+
+		watch, stop := h.st.WatchInbox()
+		defer stop()
+		end := time.NewTimer(streamFor)
+		defer end.Stop()
+		beat := time.NewTicker(streamBeat)
+		defer beat.Stop()
+		for {
+			for {
+				rs, err := h.st.InboxRequestsAfter(ctx, name, after, 100)
+				if err != nil {
+					if ctx.Err() == nil {
+						h.log.Error("console inbox stream", "err", err)
+					}
+					return
+				}
+				for _, rq := range rs {
+					after = rq.ID
+					if names == nil || slices.Contains(names, rq.Inbox) {
+						data, _ := json.Marshal(streamEvent{ID: rq.ID, Inbox: rq.Inbox})
+						fmt.Fprintf(w, "id: %d\nevent: request\ndata: %s\n\n", rq.ID, data)
+					}
+				}
+				if len(rs) < 100 {
+					break
+				}
+			}
+			if rc.Flush() != nil {
+				return
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-h.stop:
+				return
+			case <-end.C:
+				return
+			case <-watch:
+			case <-beat.C:
+				// A comment keeps proxies from closing a quiet stream; the read after
+				// it also finds requests recorded by another process.
+				if _, err := fmt.Fprint(w, ": still here\n\n"); err != nil {
+					return
+				}
+			}
+		}
+	})
+}
+
+// Shutdown ends the streams of live views, so they do not hold up the server's
+// shutdown (http.Server.RegisterOnShutdown).
+func (h *Handler) Shutdown() { h.stopOnce.Do(func() { close(h.stop) }) }

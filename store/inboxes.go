@@ -1,0 +1,187 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"net/url"
+	"sort"
+	"sync"
+	"time"
+
+	"hookd/ssrf"
+)
+
+// The inboxes as lists show them, emptying one, and watching for new requests.
+
+// Inbox is one inbox as a list shows it: what it holds and how it answers.
+type Inbox struct {
+	Name     string
+	Requests int
+	LastID   int64     // its newest request (0 when it holds none)
+	LastAt   time.Time // when that arrived
+	Answer   InboxAnswer
+}
+
+// InboxesFilter narrows Inboxes to the inboxes an owner's webhooks call (a target
+// path under /inbox/{name}, on any host): a client's (ClientID), an organisation's
+// (OrgID), or either's when both are set. The zero filter is every inbox.
+type InboxesFilter struct {
+	ClientID string
+	OrgID    int64
+}
+
+func (f InboxesFilter) all() bool { return f.ClientID == "" && f.OrgID == 0 }
+
+// Inboxes lists inboxes by name: every inbox that holds requests or has an answer
+// set or, with an owner in f, the inboxes the owner's webhooks call (also those
+// that hold nothing yet).
+func (s *Store) Inboxes(ctx context.Context, f InboxesFilter) ([]Inbox, error) {
+	rows, err := s.read.QueryContext(ctx, `SELECT name, sum(n), max(last_id), max(last_at), max(status), max(retry_after),
+		max(location), max(delay_ms) FROM (
+			SELECT inbox AS name, count(*) AS n, max(id) AS last_id, max(received_at) AS last_at,
+				0 AS status, 0 AS retry_after, '' AS location, 0 AS delay_ms FROM inbox_requests GROUP BY inbox
+			UNION ALL
+			SELECT name, 0, 0, 0, status, retry_after, location, delay_ms FROM inboxes)
+		GROUP BY name ORDER BY name`)
+	if err != nil {
+		return nil, fmt.Errorf("list inboxes: %w", err)
+	}
+	defer rows.Close()
+	var out []Inbox
+	for rows.Next() {
+		var in Inbox
+		var last, retry, delay int64
+		if err := rows.Scan(&in.Name, &in.Requests, &in.LastID, &last, &in.Answer.Status, &retry, &in.Answer.Location, &delay); err != nil {
+			return nil, fmt.Errorf("list inboxes: %w", err)
+		}
+		in.LastAt = fromMS(last)
+		in.Answer.RetryAfter, in.Answer.Delay = time.Duration(retry)*time.Second, time.Duration(delay)*time.Millisecond
+		out = append(out, in)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list inboxes: %w", err)
+	}
+	if f.all() {
+		return out, nil
+	}
+	names, err := s.InboxesCalled(ctx, f)
+	if err != nil {
+		return nil, err
+	}
+	called := map[string]bool{}
+	for _, n := range names {
+		called[n] = true
+	}
+	kept := out[:0]
+	for _, in := range out {
+		if called[in.Name] {
+			kept = append(kept, in)
+			delete(called, in.Name)
+		}
+	}
+	for n := range called {
+		kept = append(kept, Inbox{Name: n})
+	}
+	sort.Slice(kept, func(i, j int) bool { return kept[i].Name < kept[j].Name })
+	return kept, nil
+}
+
+// InboxesCalled returns, sorted, the names of the inboxes that the webhooks of f's
+// client or organisation call (a target path under /inbox/{name}, on any host);
+// none for the zero filter.
+func (s *Store) InboxesCalled(ctx context.Context, f InboxesFilter) ([]string, error) {
+	if f.all() {
+		return nil, nil
+	}
+	rows, err := s.read.QueryContext(ctx, `SELECT DISTINCT target FROM subscriptions
+		WHERE (client_id = ? OR org_id = ?) AND instr(target, ?) > 0`, f.ClientID, f.OrgID, ssrf.InboxPrefix)
+	if err != nil {
+		return nil, fmt.Errorf("inboxes called: %w", err)
+	}
+	defer rows.Close()
+	seen := map[string]bool{}
+	var names []string
+	for rows.Next() {
+		var target string
+		if err := rows.Scan(&target); err != nil {
+			return nil, fmt.Errorf("inboxes called: %w", err)
+		}
+		if u, err := url.Parse(target); err == nil {
+			if name, ok := InboxName(u.Path); ok && !seen[name] {
+				seen[name] = true
+				names = append(names, name)
+			}
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("inboxes called: %w", err)
+	}
+	sort.Strings(names)
+	return names, nil
+}
+
+// ClearInbox deletes an inbox's recorded requests (its answer stays) and returns
+// how many it deleted.
+func (s *Store) ClearInbox(ctx context.Context, name string) (int, error) {
+	if err := CheckInboxName("inbox", name); err != nil {
+		return 0, err
+	}
+	var n int64
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, "DELETE FROM inbox_requests WHERE inbox = ?", name)
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("clear inbox: %w", err)
+	}
+	return int(n), nil
+}
+
+// WatchInbox returns a channel that receives a value after requests are recorded
+// by this Store (values coalesce: one may stand for several requests), and a func
+// that stops the watch. A live view waits on it and then reads InboxRequestsAfter
+// the last id it showed. Requests recorded by another process (another Store on
+// the same file) are not signalled: poll InboxRequestsAfter for those.
+func (s *Store) WatchInbox() (<-chan struct{}, func()) {
+	return s.inboxWatch.add()
+}
+
+// inboxWatchers are the channels of WatchInbox.
+type inboxWatchers struct {
+	mu   sync.Mutex
+	subs map[chan struct{}]struct{}
+}
+
+func (w *inboxWatchers) add() (<-chan struct{}, func()) {
+	ch := make(chan struct{}, 1)
+	w.mu.Lock()
+	if w.subs == nil {
+		w.subs = map[chan struct{}]struct{}{}
+	}
+	w.subs[ch] = struct{}{}
+	w.mu.Unlock()
+	var once sync.Once
+	return ch, func() {
+		once.Do(func() {
+			w.mu.Lock()
+			delete(w.subs, ch)
+			w.mu.Unlock()
+		})
+	}
+}
+
+func (w *inboxWatchers) notify() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for ch := range w.subs {
+		select {
+		case ch <- struct{}{}:
+		default: // a value is already waiting: it stands for this one too
+		}
+	}
+}
