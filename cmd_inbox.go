@@ -11,7 +11,6 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
-	"unicode"
 	"unicode/utf8"
 
 	"hookd/httpapi"
@@ -320,9 +319,9 @@ func inboxLine(r store.InboxRequest, sep string) string {
 		"#" + strconv.FormatInt(r.ID, 10),
 		r.ReceivedAt.Local().Format("2006-01-02 15:04:05.000"),
 		r.Inbox,
-		terminalText(oneLine(r.Method+" "+r.URL(), 100), false),
+		store.VisibleText(oneLine(r.Method+" "+r.URL(), 100), false),
 		answer,
-		terminalText(r.Signature.String(), false),
+		store.VisibleText(r.Signature.String(), false),
 		sentBy,
 	}, sep)
 }
@@ -330,14 +329,14 @@ func inboxLine(r store.InboxRequest, sep string) string {
 // printInboxRequest shows one request whole. What a sender wrote is shown as text,
 // with control characters escaped so it cannot drive the terminal.
 func printInboxRequest(w io.Writer, r store.InboxRequest) {
-	fmt.Fprintf(w, "request %d in inbox %s, received %s from %s\n", r.ID, r.Inbox, r.ReceivedAt.Format(time.RFC3339Nano), terminalText(r.RemoteAddr, false))
-	fmt.Fprintf(w, "%s %s\n", terminalText(r.Method, false), terminalText(r.URL(), false))
+	fmt.Fprintf(w, "request %d in inbox %s, received %s from %s\n", r.ID, r.Inbox, r.ReceivedAt.Format(time.RFC3339Nano), store.VisibleText(r.RemoteAddr, false))
+	fmt.Fprintf(w, "%s %s\n", store.VisibleText(r.Method, false), store.VisibleText(r.URL(), false))
 	answer := fmt.Sprintf("%d", r.AnswerStatus)
 	if r.AnswerDelay > 0 {
 		answer += " after " + r.AnswerDelay.String()
 	}
 	fmt.Fprintf(w, "answered   %s\n", answer)
-	fmt.Fprintf(w, "signature  %s: %s\n", r.Signature.Verdict, terminalText(r.Signature.Detail, false))
+	fmt.Fprintf(w, "signature  %s: %s\n", r.Signature.Verdict, store.VisibleText(r.Signature.Detail, false))
 	if r.DeliveryID != 0 {
 		attempt := "an attempt not known"
 		if r.Attempt != 0 {
@@ -347,41 +346,17 @@ func printInboxRequest(w io.Writer, r store.InboxRequest) {
 	}
 	fmt.Fprintln(w, "headers")
 	for _, h := range r.Header {
-		fmt.Fprintf(w, "  %s: %s\n", terminalText(h.Name, false), terminalText(h.Value, false))
+		fmt.Fprintf(w, "  %s: %s\n", store.VisibleText(h.Name, false), store.VisibleText(h.Value, false))
 	}
 	text, isText := r.BodyText()
 	switch {
 	case len(r.Body) == 0:
 		fmt.Fprintln(w, "body       (empty)")
 	case isText:
-		fmt.Fprintf(w, "body       %d bytes of text\n%s\n", len(r.Body), terminalText(text, true))
+		fmt.Fprintf(w, "body       %d bytes of text\n%s\n", len(r.Body), store.VisibleText(text, true))
 	default:
 		fmt.Fprintf(w, "body       %d bytes, not UTF-8: in hex\n%s", len(r.Body), text)
 	}
-}
-
-// terminalText escapes what would drive a terminal (escape sequences, carriage
-// returns, other control characters) as \x.. or \u....; multiline keeps line
-// breaks and tabs.
-func terminalText(s string, multiline bool) string {
-	var b strings.Builder
-	for i, r := range s {
-		switch {
-		case r == utf8.RuneError && !strings.HasPrefix(s[i:], "\uFFFD"):
-			fmt.Fprintf(&b, `\x%02x`, s[i])
-		case multiline && (r == '\n' || r == '\t'):
-			b.WriteRune(r)
-		case unicode.IsControl(r) || r == '\u2028' || r == '\u2029' || unicode.In(r, unicode.Bidi_Control):
-			if r < 0x80 {
-				fmt.Fprintf(&b, `\x%02x`, r)
-			} else {
-				fmt.Fprintf(&b, `\u%04x`, r)
-			}
-		default:
-			b.WriteRune(r)
-		}
-	}
-	return b.String()
 }
 
 // inboxRequestJSON is a request as -json prints it.

@@ -389,13 +389,6 @@ func TestInboxCommandErrors(t *testing.T) {
 	is.Equal(out, "inbox demo answers 429 Too Many Requests, Retry-After: 120, after 30s from now on\n")
 }
 
-func TestTerminalText(t *testing.T) {
-	is := is.New(t)
-	is.Equal(terminalText("a\x1b[31mb\r\n\tc\u202e", false), `a\x1b[31mb\x0d\x0a\x09c\u202e`) // one line: every control escaped
-	is.Equal(terminalText("a\x1b[31mb\r\n\tc", true), "a\\x1b[31mb\\x0d\n\tc")                // several: line breaks and tabs kept
-	is.Equal(terminalText("\xffé\uFFFD", false), `\xffé`+"\uFFFD")                            // bytes that are not UTF-8, shown as bytes
-}
-
 // TestPrintInboxRequestIsInert: what a sender wrote reaches the terminal as text:
 // no escape sequence, a body that is not UTF-8 as hex.
 func TestPrintInboxRequestIsInert(t *testing.T) {

@@ -3,14 +3,12 @@ package console
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
-	"unicode"
 	"unicode/utf8"
 
 	"hookd/store"
@@ -89,7 +87,7 @@ func (h *Handler) inboxObject(ctx context.Context, p Principal, name string, del
 }
 
 // inboxRow is one recorded request as a list shows it; its strings are the
-// sender's, made visible (visibleText) and shown as text.
+// sender's, made visible (store.VisibleText) and shown as text.
 type inboxRow struct {
 	ID         int64
 	Inbox      string
@@ -112,7 +110,7 @@ func inboxRows(rs []store.InboxRequest, deliveryVisible func(int64) bool) []inbo
 	for _, r := range rs {
 		row := inboxRow{ID: r.ID, Inbox: r.Inbox, ReceivedAt: r.ReceivedAt, Answer: answerWords(r),
 			Verdict: string(r.Signature.Verdict), Why: verdictWhy(r.Signature), DeliveryID: r.DeliveryID, Attempt: r.Attempt}
-		row.Request = cut(visibleText(r.Method, false)+" "+visibleText(r.URL(), false), maxRequestLine)
+		row.Request = cut(store.VisibleText(r.Method, false)+" "+store.VisibleText(r.URL(), false), maxRequestLine)
 		if r.DeliveryID != 0 && deliveryVisible != nil {
 			row.Linked = deliveryVisible(r.DeliveryID)
 		}
@@ -150,34 +148,9 @@ func answerWords(r store.InboxRequest) string {
 // what is wrong with it.
 func verdictWhy(s store.Signature) string {
 	if s.Verdict == store.VerdictValid && s.Signer.Kind != "" {
-		return visibleText(s.Signer.String(), false)
+		return store.VisibleText(s.Signer.String(), false)
 	}
-	return visibleText(s.Detail, false)
-}
-
-// visibleText makes what a sender wrote readable as text: a byte that is not UTF-8
-// becomes \xNN, a control character \xNN or \uNNNN (a line break and a tab stay in
-// multiline text), so nothing invisible or misleading (bidirectional overrides)
-// hides in it. The template escapes the result for HTML.
-func visibleText(s string, multiline bool) string {
-	var b strings.Builder
-	for i, r := range s {
-		switch {
-		case r == utf8.RuneError && !strings.HasPrefix(s[i:], "\uFFFD"):
-			fmt.Fprintf(&b, `\x%02x`, s[i])
-		case multiline && (r == '\n' || r == '\t'):
-			b.WriteRune(r)
-		case unicode.IsControl(r) || r == '\u2028' || r == '\u2029' || unicode.In(r, unicode.Bidi_Control):
-			if r < 0x80 {
-				fmt.Fprintf(&b, `\x%02x`, r)
-			} else {
-				fmt.Fprintf(&b, `\u%04x`, r)
-			}
-		default:
-			b.WriteRune(r)
-		}
-	}
-	return b.String()
+	return store.VisibleText(s.Detail, false)
 }
 
 // cut shortens s to at most n characters, marking the cut with "…".
@@ -498,15 +471,15 @@ func (h *Handler) handleInboxRequest() http.Handler {
 		if !h.may(w, r, p, PageInbox, ActView, obj) {
 			return
 		}
-		v := inboxRequestView{Principal: p, R: rq, Method: visibleText(rq.Method, false), Path: visibleText(rq.Path, false),
-			Query: visibleText(rq.Query, false), RemoteAddr: visibleText(rq.RemoteAddr, false), Answer: answerWords(rq),
-			Verdict: string(rq.Signature.Verdict), Detail: visibleText(rq.Signature.Detail, false)}
+		v := inboxRequestView{Principal: p, R: rq, Method: store.VisibleText(rq.Method, false), Path: store.VisibleText(rq.Path, false),
+			Query: store.VisibleText(rq.Query, false), RemoteAddr: store.VisibleText(rq.RemoteAddr, false), Answer: answerWords(rq),
+			Verdict: string(rq.Signature.Verdict), Detail: store.VisibleText(rq.Signature.Detail, false)}
 		for _, f := range rq.Header {
-			v.Headers = append(v.Headers, headerRow{Name: visibleText(f.Name, false), Value: visibleText(f.Value, false)})
+			v.Headers = append(v.Headers, headerRow{Name: store.VisibleText(f.Name, false), Value: store.VisibleText(f.Value, false)})
 		}
 		v.Body, v.BodyIsText = rq.BodyText()
 		if v.BodyIsText {
-			v.Body = visibleText(v.Body, true)
+			v.Body = store.VisibleText(v.Body, true)
 		}
 		if rq.DeliveryID != 0 {
 			v.DeliveryLinked = h.deliveryLinks(ctx, p)(rq.DeliveryID)

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"hookd/ssrf"
@@ -435,4 +436,29 @@ func (s *Store) InboxRequestByID(ctx context.Context, id int64) (InboxRequest, e
 		return InboxRequest{}, notFound(fmt.Sprintf("inbox request %d not found (the inbox keeps only the newest)", id))
 	}
 	return rs[0], nil
+}
+
+// VisibleText makes what a sender wrote readable as text, in a terminal or a page:
+// a byte that is not UTF-8 becomes \xNN, a control character \xNN or \uNNNN (a line
+// break and a tab stay in multiline text), so nothing invisible or misleading
+// (escape sequences, bidirectional overrides) hides in it or drives a terminal.
+func VisibleText(s string, multiline bool) string {
+	var b strings.Builder
+	for i, r := range s {
+		switch {
+		case r == utf8.RuneError && !strings.HasPrefix(s[i:], "\uFFFD"):
+			fmt.Fprintf(&b, `\x%02x`, s[i])
+		case multiline && (r == '\n' || r == '\t'):
+			b.WriteRune(r)
+		case unicode.IsControl(r) || r == '\u2028' || r == '\u2029' || unicode.In(r, unicode.Bidi_Control):
+			if r < 0x80 {
+				fmt.Fprintf(&b, `\x%02x`, r)
+			} else {
+				fmt.Fprintf(&b, `\u%04x`, r)
+			}
+		default:
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
 }
