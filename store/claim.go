@@ -186,20 +186,30 @@ func (s *Store) backToPending(ctx context.Context, tx *sql.Tx, id, due int64, at
 	return err
 }
 
-// claimBatch is the one statement that takes due work: the oldest due pending rows
-// whose pair has nothing in flight, leased until lease_until. The limit is written
-// "?3 + 0" on purpose: SQLite plans with the value of a bare bound LIMIT, so every
-// new value (the free capacity changes from turn to turn) recompiled the statement,
-// ~120 µs each time on the dispatch loop.
+// claimBatch is the one statement that takes due work: due pending rows whose pair
+// has nothing in flight, leased until lease_until: the ?3 oldest and the ?4 newest.
+// The newest make a fresh event's delivery go out at once even behind a backlog
+// (one busy host's backlog must not delay another host's callbacks); the oldest
+// make the backlog drain in order. The limits are written "?3 + 0": SQLite plans
+// with the value of a bare bound LIMIT, so every new value (the free capacity
+// changes from turn to turn) recompiled the statement, ~120 µs each time.
 const claimBatch = `
 UPDATE deliveries SET state = 1, lease_until = ?1, attempts = attempts + 1
 WHERE id IN (
-	SELECT x.id FROM deliveries x
-	WHERE x.state = 0 AND x.due_at <= ?2
-	  AND NOT EXISTS (SELECT 1 FROM deliveries f WHERE f.state = 1 AND f.subscription_id = x.subscription_id AND f.subject = x.subject)
-	ORDER BY x.due_at LIMIT ?3 + 0)
+	SELECT id FROM (SELECT x.id FROM deliveries x
+		WHERE x.state = 0 AND x.due_at <= ?2
+		  AND NOT EXISTS (SELECT 1 FROM deliveries f WHERE f.state = 1 AND f.subscription_id = x.subscription_id AND f.subject = x.subject)
+		ORDER BY x.due_at LIMIT ?3 + 0)
+	UNION ALL
+	SELECT id FROM (SELECT x.id FROM deliveries x
+		WHERE x.state = 0 AND x.due_at <= ?2
+		  AND NOT EXISTS (SELECT 1 FROM deliveries f WHERE f.state = 1 AND f.subscription_id = x.subscription_id AND f.subject = x.subject)
+		ORDER BY x.due_at DESC LIMIT ?4 + 0))
 RETURNING id, subscription_id, subject, event_type, attempts, attempts - attempt_base, event_count, first_event_at, last_event_at,
 	coalesce(first_attempt_at, 0)`
+
+// claimNewest is the share of a claim that goes to the newest due rows.
+func claimNewest(limit int) int { return limit / 4 }
 
 // Claim reclaims crashed work and then takes up to limit due deliveries with a lease,
 // in one transaction, returning them with their targets.
@@ -209,11 +219,14 @@ func (s *Store) Claim(ctx context.Context, limit int, lease time.Duration) ([]Cl
 
 // Exchange is the dispatch loop's one transaction: it records the outcomes of
 // finished work, returns crashed work (expired leases) to pending, and claims up to
-// limit due deliveries with a lease, returning them with their targets.
+// limit due deliveries with a lease, returning them with their targets. It goes
+// through the group writer ahead of the calls waiting there, so a turn and the
+// intake calls waiting at the same moment share one commit, and a turn waits for
+// at most the group being written.
 func (s *Store) Exchange(ctx context.Context, outcomes []Outcome, limit int, lease time.Duration) ([]Claimed, error) {
 	now := ms(s.Now())
 	var out []Claimed
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.groupFirst(ctx, len(outcomes)+max(limit, 0), func(tx *sql.Tx) error {
 		out = out[:0]
 		if err := s.record(ctx, tx, outcomes, now); err != nil {
 			return fmt.Errorf("record outcomes: %w", err)
@@ -227,7 +240,8 @@ func (s *Store) Exchange(ctx context.Context, outcomes []Outcome, limit int, lea
 		if _, err := s.reclaim(ctx, tx, now); err != nil {
 			return fmt.Errorf("reclaim leases: %w", err)
 		}
-		rows, err := tx.StmtContext(ctx, s.claim.claim).QueryContext(ctx, now+lease.Milliseconds(), now, limit)
+		newest := claimNewest(limit)
+		rows, err := tx.StmtContext(ctx, s.claim.claim).QueryContext(ctx, now+lease.Milliseconds(), now, limit-newest, newest)
 		if err != nil {
 			return fmt.Errorf("claim deliveries: %w", err)
 		}

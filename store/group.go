@@ -11,6 +11,14 @@ import (
 // groupMax bounds how many calls share one transaction.
 const groupMax = 256
 
+// groupWeightMax bounds the work one group takes on, in rows (an intake call weighs
+// its events, a turn of the dispatch loop its outcomes and claims): past it, the
+// calls still waiting go in the next group. The write connection is held for the
+// whole group, and every call in it waits for its commit, so a group of eight
+// 100-event intakes (~8 ms) would hold up a single event, or a turn of the
+// dispatch loop, for as long. A call heavier than this is a group of its own.
+const groupWeightMax = 256
+
 // groupYields bounds how many times the writer yields to gather a group.
 const groupYields = 4
 
@@ -26,9 +34,10 @@ func (s *Store) prepareGroup(ctx context.Context) error {
 
 // groupReq is one call waiting for the group writer.
 type groupReq struct {
-	ctx  context.Context
-	fn   func(tx *sql.Tx) error
-	done chan error
+	ctx    context.Context
+	fn     func(tx *sql.Tx) error
+	weight int // rows it writes, about (at least 1)
+	done   chan error
 }
 
 // group runs fn in a write transaction shared with whatever other calls are waiting
@@ -37,9 +46,27 @@ type groupReq struct {
 // savepoint of its own, so its error rolls back its changes only; group returns
 // after the commit, so an acknowledged write is durable.
 func (s *Store) group(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	req := &groupReq{ctx: ctx, fn: fn, done: make(chan error, 1)}
+	return s.groupWeighted(ctx, 1, fn)
+}
+
+// groupWeighted is group for a call that writes about weight rows (groupWeightMax).
+func (s *Store) groupWeighted(ctx context.Context, weight int, fn func(tx *sql.Tx) error) error {
+	return s.enqueue(ctx, s.groupCh, weight, fn)
+}
+
+// groupFirst is groupWeighted for a call that leads the next group, ahead of the
+// calls already waiting: a turn of the dispatch loop, whose workers run dry while
+// it waits (there is never more than one such call waiting, so it cannot keep the
+// others out for longer than its own turn).
+func (s *Store) groupFirst(ctx context.Context, weight int, fn func(tx *sql.Tx) error) error {
+	return s.enqueue(ctx, s.firstCh, weight, fn)
+}
+
+// enqueue hands a call to the group writer on ch and waits for its commit.
+func (s *Store) enqueue(ctx context.Context, ch chan *groupReq, weight int, fn func(tx *sql.Tx) error) error {
+	req := &groupReq{ctx: ctx, fn: fn, weight: max(weight, 1), done: make(chan error, 1)}
 	select {
-	case s.groupCh <- req:
+	case ch <- req:
 	case <-ctx.Done():
 		return ctx.Err()
 	case <-s.closed:
@@ -64,11 +91,10 @@ func (s *Store) group(ctx context.Context, fn func(tx *sql.Tx) error) error {
 func (s *Store) groupWriter() {
 	defer close(s.groupDone)
 	for {
-		var first *groupReq
-		select {
-		case first = <-s.groupCh: // waiting writes go before a checkpoint
-		default:
+		first := s.next()
+		if first == nil {
 			select {
+			case first = <-s.firstCh:
 			case first = <-s.groupCh:
 			case <-s.catchUp:
 				s.checkpointTail()
@@ -80,16 +106,31 @@ func (s *Store) groupWriter() {
 		// Take whatever else is waiting; while that brings more, let the goroutines
 		// that are about to write run first (Gosched returns at once when nothing else
 		// is runnable, so a lone call is not delayed), so a busy moment shares one commit.
-		batch := s.takeWaiting([]*groupReq{first})
-		for yields := 0; yields < groupYields && len(batch) < groupMax; yields++ {
+		// A call that would take the group past groupWeightMax is held for the next.
+		batch, weight := s.takeWaiting([]*groupReq{first}, first.weight)
+		for yields := 0; yields < groupYields && len(batch) < groupMax && len(s.held) == 0; yields++ {
 			runtime.Gosched()
 			n := len(batch)
-			if batch = s.takeWaiting(batch); len(batch) == n {
+			if batch, weight = s.takeWaiting(batch, weight); len(batch) == n {
 				break
 			}
 		}
 		s.runGroup(batch)
 	}
+}
+
+// next is the call that leads the next group, if one is waiting: a call that goes
+// first, else one held back from the last group, else the longest waiting. Waiting
+// writes go before a checkpoint.
+func (s *Store) next() *groupReq {
+	for _, ch := range []chan *groupReq{s.firstCh, s.held, s.groupCh} {
+		select {
+		case r := <-ch:
+			return r
+		default:
+		}
+	}
+	return nil
 }
 
 // WriteStats reports how many write transactions the group writer has committed or
@@ -98,17 +139,29 @@ func (s *Store) WriteStats() (groups, calls uint64) {
 	return s.groups.Load(), s.groupCalls.Load()
 }
 
-// takeWaiting appends the calls waiting now to batch, up to groupMax.
-func (s *Store) takeWaiting(batch []*groupReq) []*groupReq {
+// takeWaiting appends the calls waiting now to batch, up to groupMax calls and
+// groupWeightMax rows; the call that would go past the weight is held back to lead
+// the next group (s.held). It returns the batch and its weight.
+func (s *Store) takeWaiting(batch []*groupReq, weight int) ([]*groupReq, int) {
 	for len(batch) < groupMax {
+		var r *groupReq
 		select {
-		case r := <-s.groupCh:
-			batch = append(batch, r)
+		case r = <-s.held:
 		default:
-			return batch
+			select {
+			case r = <-s.groupCh:
+			default:
+				return batch, weight
+			}
 		}
+		if weight+r.weight > groupWeightMax {
+			s.held <- r
+			return batch, weight
+		}
+		batch = append(batch, r)
+		weight += r.weight
 	}
-	return batch
+	return batch, weight
 }
 
 func (s *Store) runGroup(batch []*groupReq) {

@@ -76,6 +76,8 @@ type Store struct {
 	backupDSN   string // a plain connection for VACUUM INTO (the read pool is query-only)
 
 	groupCh    chan *groupReq // calls waiting for the group writer
+	held       chan *groupReq // (1) a call the group writer held back for its next group
+	firstCh    chan *groupReq // calls that go ahead of groupCh's (groupFirst)
 	groups     atomic.Uint64  // transactions run by the group writer
 	groupCalls atomic.Uint64  // calls they carried
 	closed     chan struct{}
@@ -177,6 +179,8 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	read.SetMaxIdleConns(opts.Readers)
 	s.read = read
 	s.groupCh = make(chan *groupReq, groupMax)
+	s.held = make(chan *groupReq, 1)
+	s.firstCh = make(chan *groupReq, 4)
 	s.closed = make(chan struct{})
 	s.groupDone = make(chan struct{})
 	s.catchUp = make(chan struct{}, 1)

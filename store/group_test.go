@@ -1,0 +1,92 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/matryer/is"
+
+	"hookd/secret"
+)
+
+// waitLen waits (at most 10 s) until ch holds n calls.
+func waitLen(tb testing.TB, ch chan *groupReq, n int) {
+	tb.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for len(ch) != n {
+		if time.Now().After(deadline) {
+			tb.Fatalf("%d calls waiting, want %d", len(ch), n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestGroupOrderAndWeight: a call that goes first (a turn of the dispatch loop)
+// leads the next group ahead of the calls that waited longer, and a group takes on
+// no more than groupWeightMax rows: the call that would go past it leads the
+// group after.
+func TestGroupOrderAndWeight(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	dir := t.TempDir()
+	box, err := secret.LoadKeyFile(filepath.Join(dir, "k"), true)
+	is.NoErr(err) // key
+	st, err := Open(ctx, Options{Path: filepath.Join(dir, "g.db"), Box: box})
+	is.NoErr(err) // open
+	defer st.Close()
+
+	// A call that holds the writer until released, so the others queue up.
+	started, release := make(chan struct{}), make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		st.group(ctx, func(*sql.Tx) error { close(started); <-release; return nil })
+	}()
+	<-started
+
+	var mu sync.Mutex
+	var order []string
+	txOf := map[string]*sql.Tx{}
+	call := func(name string, first bool, weight int) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			fn := func(tx *sql.Tx) error {
+				mu.Lock()
+				defer mu.Unlock()
+				order = append(order, name)
+				txOf[name] = tx
+				return nil
+			}
+			var err error
+			if first {
+				err = st.groupFirst(ctx, weight, fn)
+			} else {
+				err = st.groupWeighted(ctx, weight, fn)
+			}
+			if err != nil {
+				t.Errorf("%s: %v", name, err)
+			}
+		}()
+	}
+	call("a", false, 200)
+	waitLen(t, st.groupCh, 1)
+	call("b", false, 100)
+	waitLen(t, st.groupCh, 2)
+	call("c", false, 10)
+	waitLen(t, st.groupCh, 3)
+	call("turn", true, 50)
+	waitLen(t, st.firstCh, 1)
+	close(release)
+	wg.Wait()
+
+	is.Equal(order, []string{"turn", "a", "b", "c"}) // the turn first, then the others in order
+	is.Equal(txOf["turn"], txOf["a"])                // 50 + 200 rows share a commit
+	is.True(txOf["a"] != txOf["b"])                  // 100 more would pass groupWeightMax: the next group
+	is.Equal(txOf["b"], txOf["c"])                   // which the next call joins
+}
