@@ -89,6 +89,20 @@ type Target struct {
 	SigningSecrets []string
 	// parsed is URL parsed once when the target is loaded (nil when it does not parse).
 	parsed *url.URL
+	// orgID is the organisation that owns the subscription (0: none).
+	orgID int64
+}
+
+// ownerScope is the per-minute figures' scope of the subscription's owner ("" when
+// it has none), as qStatsOwners finds it.
+func (t *Target) ownerScope() string {
+	switch {
+	case t.orgID != 0:
+		return OrgScope(t.orgID)
+	case t.ClientID != "":
+		return ClientScope(t.ClientID)
+	}
+	return ""
 }
 
 // ParsedURL returns the target's URL parsed: a copy the caller may change.
@@ -128,6 +142,9 @@ type Claimed struct {
 	FirstAttempt time.Time // zero before the first attempt is recorded
 	Target       *Target
 }
+
+// reclaimEvery is how often at most a turn looks for expired leases.
+const reclaimEvery = time.Second
 
 // reclaim returns in-flight rows whose lease has ended (crashed work) to pending,
 // folding in a pending twin when one exists.
@@ -237,8 +254,13 @@ func (s *Store) Exchange(ctx context.Context, outcomes []Outcome, limit int, lea
 		if limit <= 0 {
 			return nil
 		}
-		if _, err := s.reclaim(ctx, tx, now); err != nil {
-			return fmt.Errorf("reclaim leases: %w", err)
+		if last := s.reclaimedAt.Load(); now-last >= reclaimEvery.Milliseconds() || now < last {
+			// Leases last minutes: a look for expired ones once a second is enough,
+			// and saves each turn a walk over every in-flight row.
+			if _, err := s.reclaim(ctx, tx, now); err != nil {
+				return fmt.Errorf("reclaim leases: %w", err)
+			}
+			s.reclaimedAt.Store(now)
 		}
 		newest := claimNewest(limit)
 		rows, err := tx.StmtContext(ctx, s.claim.claim).QueryContext(ctx, now+lease.Milliseconds(), now, limit-newest, newest)
@@ -281,7 +303,7 @@ func (s *Store) scanTarget(row interface{ Scan(...any) error }, now int64) (*Tar
 	var headers string
 	var authSecret, apikey, signing, previous []byte
 	var previousUntil, failing int64
-	if err := row.Scan(&t.SubscriptionID, &t.UID, &t.ClientID, &t.Format, &t.URL, &headers,
+	if err := row.Scan(&t.SubscriptionID, &t.UID, &t.ClientID, &t.orgID, &t.Format, &t.URL, &headers,
 		&t.Auth.Type, &t.Auth.Username, &t.Auth.ClientID, &t.Auth.TokenURL, &authSecret, &t.AppendOrcid, &apikey,
 		&signing, &previous, &previousUntil, &failing); err != nil {
 		return nil, err

@@ -72,6 +72,8 @@ type Store struct {
 
 	yield       *yielder // gives way between this process's writes and others'
 	targetCache targetCache
+	reclaimedAt atomic.Int64 // when a turn last looked for expired leases (unix ms)
+	trimmedAt   atomic.Int64 // the minute whose turn last trimmed the per-minute figures
 	tokens      tokenCache
 	backupDSN   string // a plain connection for VACUUM INTO (the read pool is query-only)
 
