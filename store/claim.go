@@ -239,11 +239,12 @@ func (s *Store) Claim(ctx context.Context, limit int, lease time.Duration) ([]Cl
 // limit due deliveries with a lease, returning them with their targets. It goes
 // through the group writer ahead of the calls waiting there, so a turn and the
 // intake calls waiting at the same moment share one commit, and a turn waits for
-// at most the group being written.
+// at most the group being written; alone, it commits without an fsync (groupTurn,
+// beginGroup).
 func (s *Store) Exchange(ctx context.Context, outcomes []Outcome, limit int, lease time.Duration) ([]Claimed, error) {
 	now := ms(s.Now())
 	var out []Claimed
-	err := s.groupFirst(ctx, len(outcomes)+max(limit, 0), func(tx *sql.Tx) error {
+	err := s.groupTurn(ctx, len(outcomes)+max(limit, 0), func(tx *sql.Tx) error {
 		out = out[:0]
 		if err := s.record(ctx, tx, outcomes, now); err != nil {
 			return fmt.Errorf("record outcomes: %w", err)

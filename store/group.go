@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"runtime"
@@ -36,7 +37,8 @@ func (s *Store) prepareGroup(ctx context.Context) error {
 type groupReq struct {
 	ctx    context.Context
 	fn     func(tx *sql.Tx) error
-	weight int // rows it writes, about (at least 1)
+	weight int  // rows it writes, about (at least 1)
+	lazy   bool // its commit need not wait for the disk (see beginGroup)
 	done   chan error
 }
 
@@ -51,20 +53,20 @@ func (s *Store) group(ctx context.Context, fn func(tx *sql.Tx) error) error {
 
 // groupWeighted is group for a call that writes about weight rows (groupWeightMax).
 func (s *Store) groupWeighted(ctx context.Context, weight int, fn func(tx *sql.Tx) error) error {
-	return s.enqueue(ctx, s.groupCh, weight, fn)
+	return s.enqueue(ctx, &groupReq{ctx: ctx, fn: fn, weight: weight}, s.groupCh)
 }
 
-// groupFirst is groupWeighted for a call that leads the next group, ahead of the
-// calls already waiting: a turn of the dispatch loop, whose workers run dry while
-// it waits (there is never more than one such call waiting, so it cannot keep the
-// others out for longer than its own turn).
-func (s *Store) groupFirst(ctx context.Context, weight int, fn func(tx *sql.Tx) error) error {
-	return s.enqueue(ctx, s.firstCh, weight, fn)
+// groupTurn is groupWeighted for a turn of the dispatch loop: it leads the next
+// group, ahead of the calls already waiting, because the workers run dry while it
+// waits (there is never more than one turn waiting, so it cannot keep the others
+// out for longer than its own turn); and it is lazy (beginGroup).
+func (s *Store) groupTurn(ctx context.Context, weight int, fn func(tx *sql.Tx) error) error {
+	return s.enqueue(ctx, &groupReq{ctx: ctx, fn: fn, weight: weight, lazy: true}, s.firstCh)
 }
 
 // enqueue hands a call to the group writer on ch and waits for its commit.
-func (s *Store) enqueue(ctx context.Context, ch chan *groupReq, weight int, fn func(tx *sql.Tx) error) error {
-	req := &groupReq{ctx: ctx, fn: fn, weight: max(weight, 1), done: make(chan error, 1)}
+func (s *Store) enqueue(ctx context.Context, req *groupReq, ch chan *groupReq) error {
+	req.weight, req.done = max(req.weight, 1), make(chan error, 1)
 	select {
 	case ch <- req:
 	case <-ctx.Done():
@@ -144,15 +146,9 @@ func (s *Store) WriteStats() (groups, calls uint64) {
 // the next group (s.held). It returns the batch and its weight.
 func (s *Store) takeWaiting(batch []*groupReq, weight int) ([]*groupReq, int) {
 	for len(batch) < groupMax {
-		var r *groupReq
-		select {
-		case r = <-s.held:
-		default:
-			select {
-			case r = <-s.groupCh:
-			default:
-				return batch, weight
-			}
+		r := s.next()
+		if r == nil {
+			return batch, weight
 		}
 		if weight+r.weight > groupWeightMax {
 			s.held <- r
@@ -169,7 +165,11 @@ func (s *Store) runGroup(batch []*groupReq) {
 	s.groupCalls.Add(uint64(len(batch)))
 	ctx := context.Background()
 	errs := make([]error, len(batch))
-	tx, err := s.begin(ctx)
+	lazy := true
+	for _, r := range batch {
+		lazy = lazy && r.lazy
+	}
+	tx, release, err := s.beginGroup(ctx, lazy)
 	if err != nil {
 		err = s.faulted(err)
 		for _, r := range batch {
@@ -177,7 +177,7 @@ func (s *Store) runGroup(batch []*groupReq) {
 		}
 		return
 	}
-	defer s.yield.leave()
+	defer release()
 	if len(batch) == 1 {
 		// Alone in its transaction, a call needs no savepoint: its error rolls back all.
 		r := batch[0]
@@ -233,4 +233,47 @@ func (s *Store) runGroup(batch []*groupReq) {
 	for i, r := range batch {
 		r.done <- errs[i]
 	}
+}
+
+// beginGroup starts a group's transaction; release is called once it has
+// committed or rolled back. A group made of lazy calls only (turns of the dispatch
+// loop: claims, outcomes, figures) commits with synchronous = NORMAL when the
+// store's setting is FULL: without an fsync of its own, so the writer does not wait
+// for the disk, and the turn's WAL frames reach it with the next commit that does
+// sync (every intake and API write) or the next checkpoint. A power loss can undo
+// such a commit, never an acknowledged write: its deliveries are then claimed and
+// sent again (at least once), as after a crash. A process that is killed loses
+// nothing either way (the frames are in the operating system's cache).
+//
+// The setting belongs to the connection and cannot change inside a transaction, so
+// the writer holds the connection from before BEGIN until FULL is back.
+func (s *Store) beginGroup(ctx context.Context, lazy bool) (tx *sql.Tx, release func(), err error) {
+	if !lazy || !s.syncFull {
+		tx, err := s.begin(ctx)
+		return tx, s.yield.leave, err
+	}
+	s.yield.enter()
+	conn, err := s.write.Conn(ctx)
+	if err != nil {
+		s.yield.leave()
+		return nil, nil, err
+	}
+	release = func() {
+		if _, err := conn.ExecContext(ctx, "PRAGMA synchronous = FULL"); err != nil {
+			// Never hand the connection back unsynced: drop it, and the pool opens a
+			// new one with the DSN's pragmas.
+			conn.Raw(func(any) error { return driver.ErrBadConn })
+		}
+		conn.Close()
+		s.yield.leave()
+	}
+	if _, err := conn.ExecContext(ctx, "PRAGMA synchronous = NORMAL"); err != nil {
+		release()
+		return nil, nil, err
+	}
+	if tx, err = conn.BeginTx(ctx, nil); err != nil {
+		release()
+		return nil, nil, err
+	}
+	return tx, release, nil
 }

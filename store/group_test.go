@@ -52,20 +52,26 @@ func TestGroupOrderAndWeight(t *testing.T) {
 	var mu sync.Mutex
 	var order []string
 	txOf := map[string]*sql.Tx{}
+	syncOf := map[string]int{}
 	call := func(name string, first bool, weight int) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			fn := func(tx *sql.Tx) error {
+				var sync int
+				if err := tx.QueryRowContext(ctx, "PRAGMA synchronous").Scan(&sync); err != nil {
+					return err
+				}
 				mu.Lock()
 				defer mu.Unlock()
 				order = append(order, name)
 				txOf[name] = tx
+				syncOf[name] = sync
 				return nil
 			}
 			var err error
 			if first {
-				err = st.groupFirst(ctx, weight, fn)
+				err = st.groupTurn(ctx, weight, fn)
 			} else {
 				err = st.groupWeighted(ctx, weight, fn)
 			}
@@ -89,4 +95,35 @@ func TestGroupOrderAndWeight(t *testing.T) {
 	is.Equal(txOf["turn"], txOf["a"])                // 50 + 200 rows share a commit
 	is.True(txOf["a"] != txOf["b"])                  // 100 more would pass groupWeightMax: the next group
 	is.Equal(txOf["b"], txOf["c"])                   // which the next call joins
+	is.Equal(syncOf["turn"], 2)                      // a turn that shares its commit with others commits FULL
+}
+
+// TestTurnCommitLeavesFull: a turn of the dispatch loop alone commits with
+// synchronous = NORMAL (no fsync of its own), and the write connection is FULL
+// again after it, for the intake and every other write.
+func TestTurnCommitLeavesFull(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	dir := t.TempDir()
+	box, err := secret.LoadKeyFile(filepath.Join(dir, "k"), true)
+	is.NoErr(err) // key
+	st, err := Open(ctx, Options{Path: filepath.Join(dir, "t.db"), Box: box})
+	is.NoErr(err) // open
+	defer st.Close()
+
+	var during int
+	err = st.groupTurn(ctx, 1, func(tx *sql.Tx) error {
+		return tx.QueryRowContext(ctx, "PRAGMA synchronous").Scan(&during)
+	})
+	is.NoErr(err)       // a turn alone
+	is.Equal(during, 1) // NORMAL inside it
+	var after int
+	is.NoErr(st.write.QueryRowContext(ctx, "PRAGMA synchronous").Scan(&after))
+	is.Equal(after, 2) // FULL once it has committed
+
+	err = st.group(ctx, func(tx *sql.Tx) error {
+		return tx.QueryRowContext(ctx, "PRAGMA synchronous").Scan(&during)
+	})
+	is.NoErr(err)       // any other write
+	is.Equal(during, 2) // FULL
 }

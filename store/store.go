@@ -71,6 +71,7 @@ type Store struct {
 	prepared    []*sql.Stmt
 
 	yield       *yielder // gives way between this process's writes and others'
+	syncFull    bool     // store.synchronous is full (beginGroup)
 	targetCache targetCache
 	reclaimedAt atomic.Int64 // when a turn last looked for expired leases (unix ms)
 	trimmedAt   atomic.Int64 // the minute whose turn last trimmed the per-minute figures
@@ -159,7 +160,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("open store %s: journal_mode is %q, want wal", opts.Path, mode)
 	}
 
-	s := &Store{write: write, box: opts.Box, Now: time.Now, backupDSN: dsn(), yield: openYielder(opts.Path, opts.Daemon)}
+	s := &Store{write: write, box: opts.Box, Now: time.Now, backupDSN: dsn(), yield: openYielder(opts.Path, opts.Daemon), syncFull: sync == "full"}
 	if err := s.migrate(ctx); err != nil {
 		write.Close()
 		return nil, fmt.Errorf("open store %s: %w", opts.Path, Classify(err))
