@@ -92,7 +92,7 @@ func run() error {
 	flag.IntVar(&o.intakeConns, "intake-conns", 16, "-scenario single: connections of the single-event intake phase (0: skip it)")
 	flag.IntVar(&o.backlog, "backlog", 100000, "-scenario busy: deliveries queued for the busy host")
 	flag.IntVar(&o.notify, "notify", 0, "during the intake phases, run hookd notify this many times at most, one after another, and report its latency")
-	flag.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of the hookd under test to this file (HOOKD_CPUPROFILE): from the drain on; -scenario single: its rounds; busy: the drain")
+	flag.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of the hookd under test to this file (HOOKD_CPUPROFILE): from the drain on; -scenario single: its rounds (and FILE.intake, FILE.paused: the single-event intake with delivery running, paused); busy: the drain")
 	flag.Parse()
 	o.explicitlyGiven = map[string]bool{}
 	flag.Visit(func(f *flag.Flag) { o.explicitlyGiven[f.Name] = true })
@@ -960,4 +960,30 @@ func notifyDuring(ctx context.Context, o options, phase string, r *report) func(
 		r.add("hookd notify during the "+phase, "%d calls one after another: p50 %s p90 %s p99 %s max %s", len(lat), lat.p(50), lat.p(90), lat.p(99), lat.max())
 		return failed
 	}
+}
+
+// writeStats is hookd's count of write transactions and the calls they carried
+// (its /metrics): calls per transaction is the group commit's size. Zeros when the
+// metrics cannot be read.
+func (h *hookd) writeStats(c *http.Client) (tx, calls int64) {
+	res, err := c.Get(h.url + "/metrics")
+	if err != nil {
+		return 0, 0
+	}
+	defer res.Body.Close()
+	sc := bufio.NewScanner(res.Body)
+	for sc.Scan() {
+		name, value, ok := strings.Cut(sc.Text(), " ")
+		if !ok {
+			continue
+		}
+		v, _ := strconv.ParseFloat(value, 64)
+		switch name {
+		case "hookd_store_write_transactions_total":
+			tx = int64(v)
+		case "hookd_store_write_calls_total":
+			calls = int64(v)
+		}
+	}
+	return tx, calls
 }

@@ -81,6 +81,7 @@ func single(ctx context.Context, o options, recv *receiver) error {
 			return err
 		}
 		hookdCPU, recvCPU := cpuTime(h.cmd.Process.Pid), cpuTime(recv.pid())
+		tx0, calls0 := h.writeStats(client)
 		sent := time.Now()
 		if err := sendBatches(ctx, client, h, tok, o, 0); err != nil {
 			return fmt.Errorf("round %d: %w", round, err)
@@ -91,6 +92,7 @@ func single(ctx context.Context, o options, recv *receiver) error {
 			return fmt.Errorf("round %d: %w", round, err)
 		}
 		hookdCPU, recvCPU = cpuTime(h.cmd.Process.Pid)-hookdCPU, cpuTime(recv.pid())-recvCPU
+		tx1, calls1 := h.writeStats(client)
 		want := int64(min(o.events, o.subs))
 		if st.Count < want || st.Last <= st.First {
 			return fmt.Errorf("round %d: %d callbacks arrived, want %d", round, st.Count, want)
@@ -105,15 +107,15 @@ func single(ctx context.Context, o options, recv *receiver) error {
 		ratios = append(ratios, drate/yard)
 		hookdCPUs = append(hookdCPUs, hookdCPU/time.Duration(st.Count))
 		rep.add(fmt.Sprintf("round %d: intake and delivery together", round),
-			"%d events in arrays of %d by %d senders, acknowledged in %s (%.0f events/s); %d deliveries at %.0f/s from first to last arrival = **%.2f** of the raw rate (mean of %.0f and %.0f); %.0f/s from the first event sent to the last arrival; CPU per delivery (intake included): hookd %s, receiver %s",
+			"%d events in arrays of %d by %d senders, acknowledged in %s (%.0f events/s); %d deliveries at %.0f/s from first to last arrival = **%.2f** of the raw rate (mean of %.0f and %.0f); %.0f/s from the first event sent to the last arrival; CPU per delivery (intake included): hookd %s, receiver %s; %d commits (%.1f writes each)",
 			o.events, o.batch, o.senders, acked.Round(time.Millisecond), float64(o.events)/acked.Seconds(), st.Count, drate, drate/yard, before, after, e2e,
-			hookdCPU/time.Duration(st.Count), recvCPU/time.Duration(st.Count))
+			hookdCPU/time.Duration(st.Count), recvCPU/time.Duration(st.Count), tx1-tx0, float64(calls1-calls0)/float64(max(tx1-tx0, 1)))
 		before = after
 	}
 	if o.cpuprofile != "" {
 		h.stop() // writes the profile
 		rep.add("CPU profile of the rounds", "%s", o.cpuprofile)
-		if h, err = startHookd(ctx, o, false, ""); err != nil {
+		if h, err = startHookd(ctx, o, false, o.cpuprofile+".intake"); err != nil {
 			return err
 		}
 		if tok, err = h.token(client); err != nil {
@@ -128,6 +130,10 @@ func single(ctx context.Context, o options, recv *receiver) error {
 		}
 	}
 	rep.add("hookd peak memory", "%s RSS (VmHWM)", mib(h.peakRSS()))
+	if o.cpuprofile != "" && o.intakeConns > 0 {
+		h.stop()
+		rep.add("CPU profiles of the single-event intake", "%s (delivery running), %s (paused)", o.cpuprofile+".intake", o.cpuprofile+".paused")
+	}
 	rep.print(os.Stdout)
 	return nil
 }
@@ -144,7 +150,7 @@ func singleEventIntake(ctx context.Context, o options, client *http.Client, cont
 		}
 		return req, err
 	}
-	var noopLat, lat latencies
+	var noopLat, lat, pausedLat latencies
 	noop, err := hammer(ctx, client, o.intakeConns, o.events, func(i int) (*http.Request, error) {
 		return event(control+"/noop", "0123456789abcdef0123456789abcdef0123456789abcdef", i)
 	}, withLatency(&noopLat), expect(http.StatusAccepted))
@@ -157,6 +163,7 @@ func singleEventIntake(ctx context.Context, o options, client *http.Client, cont
 		return err
 	}
 	hookdCPU := cpuTime(h.cmd.Process.Pid)
+	tx0, calls0 := h.writeStats(client)
 	rate, err := hammer(ctx, client, o.intakeConns, o.events, func(i int) (*http.Request, error) {
 		return event(h.url+"/api/notifications/v1/events", tok, i)
 	}, withLatency(&lat), expect(http.StatusAccepted))
@@ -167,9 +174,36 @@ func singleEventIntake(ctx context.Context, o options, client *http.Client, cont
 	if err != nil {
 		return err
 	}
+	tx1, calls1 := h.writeStats(client)
 	rep.add(fmt.Sprintf("intake, single events, %d connections, delivery running", o.intakeConns),
-		"%.0f events/s = %.0f%% of the no-op rate; latency p50 %s p90 %s p99 %s max %s (%d events; %d deliveries; hookd CPU %s per event and its delivery)",
-		rate, 100*rate/noop, lat.p(50), lat.p(90), lat.p(99), lat.max(), o.events, st.Count, (cpuTime(h.cmd.Process.Pid)-hookdCPU)/time.Duration(o.events))
+		"%.0f events/s = %.0f%% of the no-op rate; latency p50 %s p90 %s p99 %s max %s (%d events; %d deliveries; hookd CPU %s per event and its delivery; %.1f writes per commit)",
+		rate, 100*rate/noop, lat.p(50), lat.p(90), lat.p(99), lat.max(), o.events, st.Count, (cpuTime(h.cmd.Process.Pid)-hookdCPU)/time.Duration(o.events),
+		float64(calls1-calls0)/float64(max(tx1-tx0, 1)))
+
+	// The same with delivery paused: the intake alone.
+	h.stop()
+	profile := ""
+	if o.cpuprofile != "" {
+		profile = o.cpuprofile + ".paused"
+	}
+	paused, err := startHookd(ctx, o, true, profile)
+	if err != nil {
+		return err
+	}
+	*h = *paused // the caller stops it
+	hookdCPU = cpuTime(h.cmd.Process.Pid)
+	tx0, calls0 = h.writeStats(client)
+	rate, err = hammer(ctx, client, o.intakeConns, o.events, func(i int) (*http.Request, error) {
+		return event(h.url+"/api/notifications/v1/events", tok, o.events+i)
+	}, withLatency(&pausedLat), expect(http.StatusAccepted))
+	if err != nil {
+		return fmt.Errorf("single-event intake, delivery paused: %w", err)
+	}
+	tx1, calls1 = h.writeStats(client)
+	rep.add(fmt.Sprintf("intake, single events, %d connections, delivery paused", o.intakeConns),
+		"%.0f events/s = %.0f%% of the no-op rate; latency p50 %s p90 %s p99 %s max %s (%d events; hookd CPU %s per event; %.1f writes per commit)",
+		rate, 100*rate/noop, pausedLat.p(50), pausedLat.p(90), pausedLat.p(99), pausedLat.max(), o.events, (cpuTime(h.cmd.Process.Pid)-hookdCPU)/time.Duration(o.events),
+		float64(calls1-calls0)/float64(max(tx1-tx0, 1)))
 	return nil
 }
 
