@@ -101,7 +101,7 @@ func run() error {
 	case "single", "busy":
 		o.setDefault("subs", &o.subs, 20000)
 		o.setDefault("events", &o.events, 20000)
-		o.setDefault("ports", &o.ports, map[string]int{"single": 1, "busy": 2}[o.scenario])
+		o.setDefault("ports", &o.ports, 1)
 		o.perHost = o.concurrency // workers = per_host: one host may take them all
 		if o.tick == 0 {
 			o.tick = 200 * time.Millisecond
@@ -560,14 +560,9 @@ func waitQuiet(ctx context.Context, c *http.Client, control string, quiet, limit
 // reset zeroes the receiver's counts; with record, it also keeps each path's first
 // arrival from now on.
 func reset(c *http.Client, control string, record bool) error {
-	return resetPort(c, control, record, 0)
-}
-
-// resetPort is reset, recording the arrivals at one port only (1-based; 0: all).
-func resetPort(c *http.Client, control string, record bool, port int) error {
 	u := control + "/reset"
 	if record {
-		u += "?record=1&port=" + strconv.Itoa(port)
+		u += "?record=1"
 	}
 	res, err := c.Post(u, "", nil)
 	if err != nil {

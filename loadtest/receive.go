@@ -7,7 +7,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -28,9 +27,7 @@ func receive(args []string) error {
 	portCount, portLast := make([]int64, *ports), make([]int64, *ports)
 	// recording keeps each path's first arrival, for the latency phases only: the
 	// map is work the raw baseline does not do, so the throughput phases go without.
-	// recordPort, when not 0, limits it to one port (1-based).
 	var recording bool
-	var recordPort int
 	arrivals := map[string]int64{}
 	hit := func(port int) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -43,7 +40,7 @@ func receive(args []string) error {
 			last = now
 			portCount[port-1]++
 			portLast[port-1] = now
-			if recording && (recordPort == 0 || recordPort == port) {
+			if recording {
 				if _, ok := arrivals[r.URL.Path]; !ok && len(arrivals) < 2_000_000 {
 					arrivals[r.URL.Path] = now
 				}
@@ -76,7 +73,6 @@ func receive(args []string) error {
 	control.HandleFunc("/reset", func(w http.ResponseWriter, r *http.Request) {
 		mu.Lock()
 		recording = r.URL.Query().Get("record") != ""
-		recordPort, _ = strconv.Atoi(r.URL.Query().Get("port"))
 		count, first, last = 0, 0, 0
 		clear(portCount)
 		clear(portLast)

@@ -245,11 +245,19 @@ func registration(h *hookd, tok, base, id string) (*http.Request, error) {
 // busy measures the latency to one host while another's backlog drains: B
 // deliveries are queued for the busy host (delivery paused), then hookd starts
 // delivering and, at once, events for records whose callbacks go to a second host
-// are sent at -rate for -latency-seconds; each one's latency runs from its 202 to
-// its callback's arrival. Those acknowledged while the backlog was still draining
+// (a receiver process of its own) are sent at -rate for -latency-seconds; each
+// one's latency runs from its 202 to its callback's arrival. Those acknowledged while the backlog was still draining
 // are reported apart from the rest.
 func busy(ctx context.Context, o options, recv *receiver) error {
-	control, busyHost, otherHost := recv.urls[0], recv.urls[1], recv.urls[2]
+	// The other host is a receiver process of its own, as another institution's
+	// would be: its calls do not queue behind the busy host's in one process.
+	otherRecv, err := startReceiver(ctx, 1)
+	if err != nil {
+		return err
+	}
+	defer otherRecv.Process.Kill()
+	control, busyHost := recv.urls[0], recv.urls[1]
+	otherControl, otherHost := otherRecv.urls[0], otherRecv.urls[1]
 	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
 		MaxIdleConns: o.concurrency * 2, MaxIdleConnsPerHost: o.concurrency, MaxConnsPerHost: o.concurrency,
 	}}
@@ -286,7 +294,10 @@ func busy(ctx context.Context, o options, recv *receiver) error {
 		return fmt.Errorf("backlog: %w", err)
 	}
 	h.stop()
-	if err := resetPort(client, control, true, 2); err != nil {
+	if err := reset(client, control, false); err != nil {
+		return err
+	}
+	if err := reset(client, otherControl, true); err != nil {
 		return err
 	}
 	if h, err = startHookd(ctx, o, false, o.cpuprofile); err != nil {
@@ -296,11 +307,11 @@ func busy(ctx context.Context, o options, recv *receiver) error {
 	if tok, err = h.token(client); err != nil {
 		return err
 	}
-	lat, acked, err := latencyPhase(ctx, client, control, h, tok, other, o)
+	lat, acked, err := latencyPhase(ctx, client, otherControl, h, tok, other, o)
 	if err != nil {
 		return err
 	}
-	st, err := getStats(client, control, false)
+	st, err := waitQuiet(ctx, client, control, time.Second, 5*time.Minute)
 	if err != nil {
 		return err
 	}
