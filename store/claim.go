@@ -242,9 +242,11 @@ func (s *Store) Claim(ctx context.Context, limit int, lease time.Duration) ([]Cl
 // at most the group being written; alone, it commits without an fsync (groupTurn,
 // beginGroup).
 func (s *Store) Exchange(ctx context.Context, outcomes []Outcome, limit int, lease time.Duration) ([]Claimed, error) {
-	now := ms(s.Now())
 	var out []Claimed
 	err := s.groupTurn(ctx, len(outcomes)+max(limit, 0), func(tx *sql.Tx) error {
+		// The time of the transaction, not of the call: events stored earlier in the
+		// same group are due by it.
+		now := ms(s.Now())
 		out = out[:0]
 		if err := s.record(ctx, tx, outcomes, now); err != nil {
 			return fmt.Errorf("record outcomes: %w", err)

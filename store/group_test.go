@@ -25,10 +25,10 @@ func waitLen(tb testing.TB, ch chan *groupReq, n int) {
 	}
 }
 
-// TestGroupOrderAndWeight: a call that goes first (a turn of the dispatch loop)
-// leads the next group ahead of the calls that waited longer, and a group takes on
-// no more than groupWeightMax rows: the call that would go past it leads the
-// group after.
+// TestGroupOrderAndWeight: a turn of the dispatch loop leads the next group ahead
+// of the calls that waited longer, and runs last in it (so it sees what they
+// wrote); a group takes on no more than groupWeightMax rows: the call that would go
+// past it leads the group after.
 func TestGroupOrderAndWeight(t *testing.T) {
 	is := is.New(t)
 	ctx := context.Background()
@@ -91,7 +91,7 @@ func TestGroupOrderAndWeight(t *testing.T) {
 	close(release)
 	wg.Wait()
 
-	is.Equal(order, []string{"turn", "a", "b", "c"}) // the turn first, then the others in order
+	is.Equal(order, []string{"a", "turn", "b", "c"}) // the turn goes ahead of b and c, and runs after a, whose group it leads
 	is.Equal(txOf["turn"], txOf["a"])                // 50 + 200 rows share a commit
 	is.True(txOf["a"] != txOf["b"])                  // 100 more would pass groupWeightMax: the next group
 	is.Equal(txOf["b"], txOf["c"])                   // which the next call joins
