@@ -112,6 +112,7 @@ func single(ctx context.Context, o options, recv *receiver) error {
 			hookdCPU/time.Duration(st.Count), recvCPU/time.Duration(st.Count), tx1-tx0, float64(calls1-calls0)/float64(max(tx1-tx0, 1)))
 		before = after
 	}
+	rep.add("hookd peak memory in the rounds", "%s RSS (VmHWM)", mib(h.peakRSS()))
 	if o.cpuprofile != "" {
 		h.stop() // writes the profile
 		rep.add("CPU profile of the rounds", "%s", o.cpuprofile)
@@ -129,7 +130,6 @@ func single(ctx context.Context, o options, recv *receiver) error {
 			return err
 		}
 	}
-	rep.add("hookd peak memory", "%s RSS (VmHWM)", mib(h.peakRSS()))
 	if o.cpuprofile != "" && o.intakeConns > 0 {
 		h.stop()
 		rep.add("CPU profiles of the single-event intake", "%s (delivery running), %s (paused)", o.cpuprofile+".intake", o.cpuprofile+".paused")
