@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"runtime/pprof"
 	"time"
 
 	"hookd/console"
@@ -78,6 +79,20 @@ func (e *env) cmdInit(ctx context.Context, args []string) error {
 // public base URL once hookd listens and the store is migrated.
 func (e *env) serve(ctx context.Context, cfg Config, onListen func(base string, st *store.Store) error) error {
 	log := newLogger(cfg, e.stderr)
+	// HOOKD_CPUPROFILE=FILE writes a CPU profile of the whole run to FILE when hookd
+	// stops: a measuring aid (the load tool's -cpuprofile, BENCHMARKS.md), off unless set.
+	if p := e.getenv("HOOKD_CPUPROFILE"); p != "" {
+		f, err := os.Create(p)
+		if err != nil {
+			return fmt.Errorf("HOOKD_CPUPROFILE: %w", err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			f.Close()
+			return fmt.Errorf("HOOKD_CPUPROFILE: %w", err)
+		}
+		defer f.Close()
+		defer pprof.StopCPUProfile()
+	}
 	if e.getenv("GOGC") == "" {
 		// hookd's live heap is small and its garbage is per-request: collecting at
 		// 4x the live heap instead of 2x buys ~10% delivery throughput (BENCHMARKS.md).

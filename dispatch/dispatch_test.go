@@ -927,3 +927,25 @@ func TestShutdown(t *testing.T) {
 		is.Equal(rv.count(), 3)                                                  // once each after the hung call
 	})
 }
+
+// TestBacklogInShortTurns: a turn claims at most TurnClaimMax rows, however much
+// is due and however much room the workers have, so the store's one writer is never
+// held long by the dispatch loop; the backlog goes out over several turns.
+func TestBacklogInShortTurns(t *testing.T) {
+	is := is.New(t)
+	e := newEnv(t)
+	rv := newReceiver(t, nil)
+	rows := 2*dispatch.TurnClaimMax + 10
+	for i := range rows {
+		e.subscribe(testOrcid(i), rv.URL+"/hook")
+		e.intake(0, store.Event{Orcid: testOrcid(i)})
+	}
+	d := e.dispatcher(func(o *dispatch.Options) { o.PerHost, o.Workers = 64, 64 }) // room for 512
+	host := strings.TrimPrefix(rv.URL, "http://")
+	dispatch.SetHostSpeed(d, host, time.Millisecond) // a quick host may take them all
+	is.Equal(e.tick(d), dispatch.TurnClaimMax)       // one turn's worth
+	is.Equal(e.tick(d), dispatch.TurnClaimMax)       // another
+	is.Equal(e.tick(d), 10)                          // the rest
+	is.Equal(rv.count(), rows)                       // each called once
+	is.Equal(len(e.deliveries(store.DeliveryFilter{State: "delivered", Limit: 1000})), rows)
+}

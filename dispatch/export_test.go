@@ -57,3 +57,6 @@ func Remembered(d *Dispatcher) (failureHosts, toldSubs, tokenSubs int) {
 	d.tokens.mu.Unlock()
 	return failureHosts, toldSubs, tokenSubs
 }
+
+// TurnClaimMax is the most rows one turn claims.
+const TurnClaimMax = turnClaimMax

@@ -56,14 +56,25 @@ type options struct {
 	steady                           time.Duration
 	hookd, dir                       string
 	synchronous                      string
+
+	scenario        string        // default, single or busy
+	tick            time.Duration // delivery.tick of the hookd under test
+	perHost         int           // delivery.per_host; 0: concurrency/ports
+	rounds          int           // single: rounds of raw baseline and hookd
+	batch, senders  int           // single: events per intake request, concurrent senders
+	intakeConns     int           // single: connections of the single-event intake phase
+	backlog         int           // busy: deliveries queued for the busy host
+	notify          int           // default: hookd notify calls during the intake phases
+	cpuprofile      string        // a file for a CPU profile of the hookd under test
+	explicitlyGiven map[string]bool
 }
 
 func run() error {
 	var o options
-	flag.IntVar(&o.subs, "subs", 50000, "subscriptions to register (ORCID-style, one record each)")
-	flag.IntVar(&o.events, "events", 50000, "events to send through the intake in each throughput phase")
+	flag.IntVar(&o.subs, "subs", 50000, "subscriptions to register (ORCID-style, one record each); -scenario single: 20000")
+	flag.IntVar(&o.events, "events", 50000, "events to send through the intake in each throughput phase; -scenario single: 20000")
 	flag.IntVar(&o.concurrency, "concurrency", 64, "concurrent requests of the load client (and hookd's delivery.workers)")
-	flag.IntVar(&o.ports, "ports", 8, "receiver ports, i.e. distinct target hosts (hookd's per_host limit is concurrency/ports)")
+	flag.IntVar(&o.ports, "ports", 8, "receiver ports, i.e. distinct target hosts (hookd's per_host limit is concurrency/ports); -scenario single: 1")
 	flag.IntVar(&o.rate, "rate", 1000, "offered load of the latency phase, events per second")
 	flag.IntVar(&o.latencySeconds, "latency-seconds", 10, "length of the latency phase")
 	flag.IntVar(&o.probe, "probe", 1000, "after the bulk registration, register this many more one at a time (registration latency at a low load)")
@@ -73,8 +84,43 @@ func run() error {
 	flag.StringVar(&o.dir, "dir", "", "working folder (default: a new temporary folder, removed at the end)")
 	flag.StringVar(&o.synchronous, "synchronous", "full", "store.synchronous of the hookd under test")
 	flag.BoolVar(&o.console, "console", false, "during the drain, load the console's overview once a second (signed in as the operator)")
+	flag.StringVar(&o.scenario, "scenario", "default", "default; single: one receiver host, intake and delivery together (see BENCHMARKS.md); busy: latency to one host while another's backlog drains")
+	flag.DurationVar(&o.tick, "tick", 0, "delivery.tick of the hookd under test (default 1s; -scenario single and busy: 200ms)")
+	flag.IntVar(&o.rounds, "rounds", 3, "-scenario single: rounds of raw baseline then hookd, each with -events events")
+	flag.IntVar(&o.batch, "batch", 100, "-scenario single: events per intake request")
+	flag.IntVar(&o.senders, "senders", 8, "-scenario single: concurrent intake requests")
+	flag.IntVar(&o.intakeConns, "intake-conns", 16, "-scenario single: connections of the single-event intake phase (0: skip it)")
+	flag.IntVar(&o.backlog, "backlog", 100000, "-scenario busy: deliveries queued for the busy host")
+	flag.IntVar(&o.notify, "notify", 0, "during the intake phases, run hookd notify this many times at most, one after another, and report its latency")
+	flag.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of the hookd under test to this file (HOOKD_CPUPROFILE): from the drain on; -scenario single: its rounds (and FILE.intake, FILE.paused: the single-event intake with delivery running, paused); busy: the drain")
 	flag.Parse()
-	if o.subs < 1 || o.events < 1 || o.concurrency < 1 || o.ports < 1 || o.rate < 1 || o.latencySeconds < 1 {
+	o.explicitlyGiven = map[string]bool{}
+	flag.Visit(func(f *flag.Flag) { o.explicitlyGiven[f.Name] = true })
+	switch o.scenario {
+	case "default":
+	case "single", "busy":
+		o.setDefault("subs", &o.subs, 20000)
+		o.setDefault("events", &o.events, 20000)
+		o.setDefault("ports", &o.ports, 1)
+		o.perHost = o.concurrency // workers = per_host: one host may take them all
+		if o.tick == 0 {
+			o.tick = 200 * time.Millisecond
+		}
+	default:
+		return fmt.Errorf("-scenario: want default, single or busy, got %q", o.scenario)
+	}
+	if o.tick == 0 {
+		o.tick = time.Second
+	}
+	if o.cpuprofile != "" {
+		abs, err := filepath.Abs(o.cpuprofile)
+		if err != nil {
+			return err
+		}
+		o.cpuprofile = abs
+	}
+	if o.subs < 1 || o.events < 1 || o.concurrency < 1 || o.ports < 1 || o.rate < 1 || o.latencySeconds < 1 ||
+		o.rounds < 1 || o.batch < 1 || o.senders < 1 || o.backlog < 1 || o.intakeConns < 0 || o.notify < 0 {
 		return errors.New("every count must be positive")
 	}
 	if o.dir == "" {
@@ -97,26 +143,19 @@ func run() error {
 	}
 
 	// The receiver: a separate process, o.ports ports, answers 204 and logs arrivals.
-	self, err := os.Executable()
+	recv, err := startReceiver(ctx, o.ports)
 	if err != nil {
-		return err
-	}
-	recv := exec.CommandContext(ctx, self, "receive", "-ports", strconv.Itoa(o.ports))
-	recv.Stderr = os.Stderr
-	recvOut, err := recv.StdoutPipe()
-	if err != nil {
-		return err
-	}
-	if err := recv.Start(); err != nil {
 		return err
 	}
 	defer recv.Process.Kill()
-	line, err := bufio.NewReader(recvOut).ReadString('\n')
-	if err != nil {
-		return fmt.Errorf("receiver did not start: %w", err)
-	}
-	recvURLs := strings.Fields(line)
+	recvURLs := recv.urls
 	control := recvURLs[0]
+	switch o.scenario {
+	case "single":
+		return single(ctx, o, recv)
+	case "busy":
+		return busy(ctx, o, recv)
+	}
 
 	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
 		MaxIdleConns: o.concurrency * 2, MaxIdleConnsPerHost: o.concurrency, MaxConnsPerHost: o.concurrency,
@@ -162,7 +201,7 @@ func run() error {
 
 	// 2. hookd, with delivery paused (delivery.paused) so the intake is measured alone.
 	// The probe alone needs no pause, so -probe-only also runs a hookd that predates it.
-	h, err := startHookd(ctx, o, !o.probeOnly)
+	h, err := startHookd(ctx, o, !o.probeOnly, "")
 	if err != nil {
 		return err
 	}
@@ -244,8 +283,9 @@ func run() error {
 		return fmt.Errorf("no-op baseline: %w", err)
 	}
 	report.add("no-op baseline: same client → handler answering 202", "%.0f POST/s (%d requests, concurrency %d, one host)", noop, n, o.concurrency)
+	stopNotify := notifyDuring(ctx, o, "intake, delivery paused", report)
 	irate, err := sendEvents(0)
-	if err != nil {
+	if err := errors.Join(err, stopNotify()); err != nil {
 		return fmt.Errorf("intake: %w", err)
 	}
 	report.add("intake (synchronous = "+o.synchronous+"), delivery paused", "%.0f events/s acknowledged = %.0f%% of the no-op rate (%d events, concurrency %d)", irate, 100*irate/noop, o.events, o.concurrency)
@@ -261,19 +301,12 @@ func run() error {
 	// path, an empty body, the same headers with values of the same length).
 	h.stop()
 	rate, err := rawBaseline("raw baseline: plain Go client → receiver, hookd's requests", func(i int) (*http.Request, error) {
-		req, err := http.NewRequest(http.MethodPost, fmt.Sprintf("%s/%s/updated", recvURLs[1+i%o.ports], orcidN(i%o.subs)), nil)
-		if err == nil {
-			req.Header.Set("User-Agent", "hookd/dev")
-			req.Header["Webhook-Id"] = []string{fmt.Sprintf("msg_%d", 1000000+i)}
-			req.Header["Webhook-Timestamp"] = []string{strconv.FormatInt(time.Now().Unix(), 10)}
-			req.Header["Webhook-Signature"] = []string{"v1," + base64.StdEncoding.EncodeToString(make([]byte, 32))}
-		}
-		return req, err
+		return hookdRequest(recvURLs[1+i%o.ports], orcidN(i%o.subs), i)
 	})
 	if err != nil {
 		return err
 	}
-	if h, err = startHookd(ctx, o, false); err != nil {
+	if h, err = startHookd(ctx, o, false, o.cpuprofile); err != nil {
 		return err
 	}
 	defer h.stop()
@@ -312,8 +345,9 @@ func run() error {
 	if tok, err = h.token(client); err != nil {
 		return err
 	}
+	stopNotify = notifyDuring(ctx, o, "intake and delivery together", report)
 	brate, err := sendEvents(o.events)
-	if err != nil {
+	if err := errors.Join(err, stopNotify()); err != nil {
 		return fmt.Errorf("intake: %w", err)
 	}
 	if st, err = waitQuiet(ctx, client, control, 2*time.Second, 5*time.Minute); err != nil {
@@ -325,7 +359,10 @@ func run() error {
 	}
 
 	// 7. Latency at a fixed offered load, coalesce_window = 0.
-	lat, err := latencyPhase(ctx, client, control, h, tok, ids, o)
+	if err := reset(client, control, true); err != nil {
+		return err
+	}
+	lat, _, err := latencyPhase(ctx, client, control, h, tok, ids, o)
 	if err != nil {
 		return err
 	}
@@ -342,7 +379,7 @@ func run() error {
 
 	// Restart time with the subscriptions in place.
 	h.stop()
-	h2, err := startHookd(ctx, o, false)
+	h2, err := startHookd(ctx, o, false, "")
 	if err != nil {
 		return err
 	}
@@ -480,6 +517,10 @@ type stats struct {
 	First    int64            `json:"first"` // unix ns
 	Last     int64            `json:"last"`
 	Arrivals map[string]int64 `json:"arrivals,omitempty"` // path → first arrival (unix ns), when asked
+	// Ports and PortsLast are each port's arrivals and its last one (unix ns), in
+	// the order of the receiver's URLs after the control one.
+	Ports     []int64 `json:"ports"`
+	PortsLast []int64 `json:"ports_last"`
 }
 
 func getStats(c *http.Client, control string, detail bool) (stats, error) {
@@ -533,10 +574,9 @@ func reset(c *http.Client, control string, record bool) error {
 
 // latencyPhase sends events at a fixed rate, one per record, and measures from each
 // 202 to the callback's arrival at the receiver.
-func latencyPhase(ctx context.Context, c *http.Client, control string, h *hookd, tok string, ids []string, o options) (latencies, error) {
-	if err := reset(c, control, true); err != nil {
-		return nil, err
-	}
+// The receiver must be recording arrivals (reset with record). It returns the
+// latency of each of the events, and when each was acknowledged (unix ns).
+func latencyPhase(ctx context.Context, c *http.Client, control string, h *hookd, tok string, ids []string, o options) (latencies, []int64, error) {
 	total := min(o.rate*o.latencySeconds, len(ids))
 	acked := make([]int64, total)
 	interval := time.Second / time.Duration(o.rate)
@@ -568,17 +608,21 @@ func latencyPhase(ctx context.Context, c *http.Client, control string, h *hookd,
 	}
 	wg.Wait()
 	if err, _ := firstErr.Load().(error); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if _, err := waitQuiet(ctx, c, control, time.Second, time.Minute); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	st, err := getStats(c, control, true)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var lat latencies
 	for i := 0; i < total; i++ {
+		if at, ok := st.Arrivals["/"+ids[i]+"/updated"]; ok {
+			lat = append(lat, time.Duration(at-acked[i]))
+			continue
+		}
 		for path, at := range st.Arrivals {
 			if strings.Contains(path, ids[i]) {
 				lat = append(lat, time.Duration(at-acked[i]))
@@ -588,9 +632,9 @@ func latencyPhase(ctx context.Context, c *http.Client, control string, h *hookd,
 		}
 	}
 	if len(lat) != total {
-		return lat, fmt.Errorf("latency phase: %d of %d callbacks arrived", len(lat), total)
+		return lat, acked, fmt.Errorf("latency phase: %d of %d callbacks arrived", len(lat), total)
 	}
-	return lat, nil
+	return lat, acked, nil
 }
 
 // steadyPhase offers o.rate events/s for o.steady, sampling throughput and database
@@ -644,10 +688,15 @@ type hookd struct {
 	done     chan struct{}
 }
 
-func startHookd(ctx context.Context, o options, paused bool) (*hookd, error) {
+// startHookd starts hookd serve on the run's database; with a profile file, hookd
+// writes a CPU profile of its run there (HOOKD_CPUPROFILE) when it stops.
+func startHookd(ctx context.Context, o options, paused bool, profile string) (*hookd, error) {
 	cfg := filepath.Join(o.dir, "hookd.toml")
 	db := filepath.Join(o.dir, "hookd.db")
 	perHost := max(1, o.concurrency/o.ports)
+	if o.perHost > 0 {
+		perHost = o.perHost
+	}
 	pausedKey := ""
 	if paused {
 		pausedKey = "paused = true\n"
@@ -662,14 +711,14 @@ coalesce_window = "0s"
 allow_private_targets = true
 workers = %d
 per_host = %d
-tick = "1s"
+tick = %q
 retention = "1m"
 %s[auth]
 admin_token_file = %q
 [log]
 format = "json"
 level = "warn"
-`, db, o.synchronous, o.concurrency, perHost, pausedKey, filepath.Join(o.dir, "admin-token"))
+`, db, o.synchronous, o.concurrency, perHost, o.tick.String(), pausedKey, filepath.Join(o.dir, "admin-token"))
 	if err := os.WriteFile(cfg, []byte(conf), 0o600); err != nil {
 		return nil, err
 	}
@@ -686,6 +735,13 @@ level = "warn"
 		}{&c.ClientID, &c.ClientSecret})
 		h.clientID, h.secret = c.ClientID, c.ClientSecret
 	} else {
+		// hookd init makes the database (client add no longer does); a binary that
+		// predates init makes it at client add.
+		if _, err := os.Stat(db); err != nil {
+			if out, err := exec.Command(o.hookd, "init", "-config", cfg).CombinedOutput(); err != nil && !strings.Contains(string(out), `unknown command "init"`) {
+				return nil, fmt.Errorf("init: %v\n%s", err, out)
+			}
+		}
 		out, err := exec.Command(o.hookd, "client", "add", "-config", cfg, "-name", "loadtest", "-scopes", "/webhook,/notify", "-json").Output()
 		if err != nil {
 			return nil, fmt.Errorf("client add: %w", err)
@@ -711,6 +767,9 @@ level = "warn"
 	start := time.Now()
 	h.cmd = exec.CommandContext(ctx, o.hookd, "serve", "-config", cfg)
 	h.cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+sock)
+	if profile != "" {
+		h.cmd.Env = append(h.cmd.Env, "HOOKD_CPUPROFILE="+profile)
+	}
 	var stderr bytes.Buffer
 	h.cmd.Stderr = &stderr
 	if err := h.cmd.Start(); err != nil {
@@ -806,4 +865,120 @@ func (h *hookd) stop() {
 	case <-time.After(30 * time.Second):
 		h.cmd.Process.Kill()
 	}
+}
+
+// setDefault sets *v to def unless the flag name was given.
+func (o *options) setDefault(name string, v *int, def int) {
+	if !o.explicitlyGiven[name] {
+		*v = def
+	}
+}
+
+// receiver is the receiver process and its URLs: urls[0] is its control port,
+// urls[1:] the ports that stand for target hosts.
+type receiver struct {
+	*exec.Cmd
+	urls []string
+}
+
+func (r *receiver) pid() int { return r.Process.Pid }
+
+// startReceiver starts the receiver process with the given number of target ports.
+func startReceiver(ctx context.Context, ports int) (*receiver, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	recv := exec.CommandContext(ctx, self, "receive", "-ports", strconv.Itoa(ports))
+	recv.Stderr = os.Stderr
+	out, err := recv.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := recv.Start(); err != nil {
+		return nil, err
+	}
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		recv.Process.Kill()
+		return nil, fmt.Errorf("receiver did not start: %w", err)
+	}
+	return &receiver{Cmd: recv, urls: strings.Fields(line)}, nil
+}
+
+// hookdRequest is what hookd sends to base for an ORCID-style delivery of record id:
+// the same path, an empty body, the same headers with values of the same length.
+func hookdRequest(base, id string, i int) (*http.Request, error) {
+	req, err := http.NewRequest(http.MethodPost, base+"/"+id+"/updated", nil)
+	if err == nil {
+		req.Header.Set("User-Agent", "hookd/dev")
+		req.Header["Webhook-Id"] = []string{fmt.Sprintf("msg_%d", 1000000+i)}
+		req.Header["Webhook-Timestamp"] = []string{strconv.FormatInt(time.Now().Unix(), 10)}
+		req.Header["Webhook-Signature"] = []string{"v1," + base64.StdEncoding.EncodeToString(make([]byte, 32))}
+	}
+	return req, err
+}
+
+// notifyDuring runs hookd notify (the real binary, on the run's database) one call
+// after another, at most o.notify times, until the returned func is called; that
+// func reports the calls' latency and returns the first failure. With -notify 0 it
+// does nothing.
+func notifyDuring(ctx context.Context, o options, phase string, r *report) func() error {
+	if o.notify == 0 {
+		return func() error { return nil }
+	}
+	stop, done := make(chan struct{}), make(chan struct{})
+	var lat latencies
+	var failed error
+	go func() {
+		defer close(done)
+		for i := 0; i < o.notify; i++ {
+			select {
+			case <-stop:
+				return
+			case <-ctx.Done():
+				return
+			default:
+			}
+			t0 := time.Now()
+			out, err := exec.CommandContext(ctx, o.hookd, "notify", "-config", filepath.Join(o.dir, "hookd.toml"), orcidN(i%o.subs)).CombinedOutput()
+			if err != nil {
+				failed = fmt.Errorf("hookd notify: %v: %s", err, out)
+				return
+			}
+			lat = append(lat, time.Since(t0))
+		}
+	}()
+	return func() error {
+		close(stop)
+		<-done
+		r.add("hookd notify during the "+phase, "%d calls one after another: p50 %s p90 %s p99 %s max %s", len(lat), lat.p(50), lat.p(90), lat.p(99), lat.max())
+		return failed
+	}
+}
+
+// writeStats is hookd's count of write transactions and the calls they carried
+// (its /metrics): calls per transaction is the group commit's size. Zeros when the
+// metrics cannot be read.
+func (h *hookd) writeStats(c *http.Client) (tx, calls int64) {
+	res, err := c.Get(h.url + "/metrics")
+	if err != nil {
+		return 0, 0
+	}
+	defer res.Body.Close()
+	sc := bufio.NewScanner(res.Body)
+	for sc.Scan() {
+		name, value, ok := strings.Cut(sc.Text(), " ")
+		if !ok {
+			continue
+		}
+		v, _ := strconv.ParseFloat(value, 64)
+		switch name {
+		case "hookd_store_write_transactions_total":
+			tx = int64(v)
+		case "hookd_store_write_calls_total":
+			calls = int64(v)
+		}
+	}
+	return tx, calls
 }

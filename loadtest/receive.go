@@ -22,30 +22,37 @@ func receive(args []string) error {
 	}
 	var mu sync.Mutex
 	var count, first, last int64
-	// recording keeps each path's first arrival, for the latency phase only: the
+	// Per port: arrivals and the last one (unix ns), so a run with several hosts
+	// can tell one host's traffic from another's.
+	portCount, portLast := make([]int64, *ports), make([]int64, *ports)
+	// recording keeps each path's first arrival, for the latency phases only: the
 	// map is work the raw baseline does not do, so the throughput phases go without.
 	var recording bool
 	arrivals := map[string]int64{}
-	hit := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		now := time.Now().UnixNano()
-		mu.Lock()
-		count++
-		if first == 0 {
-			first = now
-		}
-		last = now
-		if recording {
-			if _, ok := arrivals[r.URL.Path]; !ok && len(arrivals) < 2_000_000 {
-				arrivals[r.URL.Path] = now
+	hit := func(port int) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			now := time.Now().UnixNano()
+			mu.Lock()
+			count++
+			if first == 0 {
+				first = now
 			}
-		}
-		mu.Unlock()
-		w.WriteHeader(http.StatusNoContent)
-	})
+			last = now
+			portCount[port-1]++
+			portLast[port-1] = now
+			if recording {
+				if _, ok := arrivals[r.URL.Path]; !ok && len(arrivals) < 2_000_000 {
+					arrivals[r.URL.Path] = now
+				}
+			}
+			mu.Unlock()
+			w.WriteHeader(http.StatusNoContent)
+		})
+	}
 	control := http.NewServeMux()
 	control.HandleFunc("/stats", func(w http.ResponseWriter, r *http.Request) {
 		mu.Lock()
-		s := stats{Count: count, First: first, Last: last}
+		s := stats{Count: count, First: first, Last: last, Ports: append([]int64(nil), portCount...), PortsLast: append([]int64(nil), portLast...)}
 		if r.URL.Query().Get("detail") != "" {
 			s.Arrivals = make(map[string]int64, len(arrivals))
 			for k, v := range arrivals {
@@ -67,6 +74,8 @@ func receive(args []string) error {
 		mu.Lock()
 		recording = r.URL.Query().Get("record") != ""
 		count, first, last = 0, 0, 0
+		clear(portCount)
+		clear(portLast)
 		arrivals = map[string]int64{}
 		mu.Unlock()
 		w.WriteHeader(http.StatusNoContent)
@@ -84,7 +93,7 @@ func receive(args []string) error {
 	fmt.Println(strings.Join(urls, " "))
 	errc := make(chan error, len(lns))
 	for i, ln := range lns {
-		h := http.Handler(hit)
+		h := hit(max(i, 1))
 		if i == 0 {
 			h = control
 		}

@@ -89,6 +89,20 @@ type Target struct {
 	SigningSecrets []string
 	// parsed is URL parsed once when the target is loaded (nil when it does not parse).
 	parsed *url.URL
+	// orgID is the organisation that owns the subscription (0: none).
+	orgID int64
+}
+
+// ownerScope is the per-minute figures' scope of the subscription's owner ("" when
+// it has none), as qStatsOwners finds it.
+func (t *Target) ownerScope() string {
+	switch {
+	case t.orgID != 0:
+		return OrgScope(t.orgID)
+	case t.ClientID != "":
+		return ClientScope(t.ClientID)
+	}
+	return ""
 }
 
 // ParsedURL returns the target's URL parsed: a copy the caller may change.
@@ -128,6 +142,9 @@ type Claimed struct {
 	FirstAttempt time.Time // zero before the first attempt is recorded
 	Target       *Target
 }
+
+// reclaimEvery is how often at most a turn looks for expired leases.
+const reclaimEvery = time.Second
 
 // reclaim returns in-flight rows whose lease has ended (crashed work) to pending,
 // folding in a pending twin when one exists.
@@ -186,20 +203,30 @@ func (s *Store) backToPending(ctx context.Context, tx *sql.Tx, id, due int64, at
 	return err
 }
 
-// claimBatch is the one statement that takes due work: the oldest due pending rows
-// whose pair has nothing in flight, leased until lease_until. The limit is written
-// "?3 + 0" on purpose: SQLite plans with the value of a bare bound LIMIT, so every
-// new value (the free capacity changes from turn to turn) recompiled the statement,
-// ~120 µs each time on the dispatch loop.
+// claimBatch is the one statement that takes due work: due pending rows whose pair
+// has nothing in flight, leased until lease_until: the ?3 oldest and the ?4 newest.
+// The newest make a fresh event's delivery go out at once even behind a backlog
+// (one busy host's backlog must not delay another host's callbacks); the oldest
+// make the backlog drain in order. The limits are written "?3 + 0": SQLite plans
+// with the value of a bare bound LIMIT, so every new value (the free capacity
+// changes from turn to turn) recompiled the statement, ~120 µs each time.
 const claimBatch = `
 UPDATE deliveries SET state = 1, lease_until = ?1, attempts = attempts + 1
 WHERE id IN (
-	SELECT x.id FROM deliveries x
-	WHERE x.state = 0 AND x.due_at <= ?2
-	  AND NOT EXISTS (SELECT 1 FROM deliveries f WHERE f.state = 1 AND f.subscription_id = x.subscription_id AND f.subject = x.subject)
-	ORDER BY x.due_at LIMIT ?3 + 0)
+	SELECT id FROM (SELECT x.id FROM deliveries x
+		WHERE x.state = 0 AND x.due_at <= ?2
+		  AND NOT EXISTS (SELECT 1 FROM deliveries f WHERE f.state = 1 AND f.subscription_id = x.subscription_id AND f.subject = x.subject)
+		ORDER BY x.due_at LIMIT ?3 + 0)
+	UNION ALL
+	SELECT id FROM (SELECT x.id FROM deliveries x
+		WHERE x.state = 0 AND x.due_at <= ?2
+		  AND NOT EXISTS (SELECT 1 FROM deliveries f WHERE f.state = 1 AND f.subscription_id = x.subscription_id AND f.subject = x.subject)
+		ORDER BY x.due_at DESC LIMIT ?4 + 0))
 RETURNING id, subscription_id, subject, event_type, attempts, attempts - attempt_base, event_count, first_event_at, last_event_at,
 	coalesce(first_attempt_at, 0)`
+
+// claimNewest is the share of a claim that goes to the newest due rows.
+func claimNewest(limit int) int { return limit / 4 }
 
 // Claim reclaims crashed work and then takes up to limit due deliveries with a lease,
 // in one transaction, returning them with their targets.
@@ -209,11 +236,17 @@ func (s *Store) Claim(ctx context.Context, limit int, lease time.Duration) ([]Cl
 
 // Exchange is the dispatch loop's one transaction: it records the outcomes of
 // finished work, returns crashed work (expired leases) to pending, and claims up to
-// limit due deliveries with a lease, returning them with their targets.
+// limit due deliveries with a lease, returning them with their targets. It goes
+// through the group writer ahead of the calls waiting there, so a turn and the
+// intake calls waiting at the same moment share one commit, and a turn waits for
+// at most the group being written; alone, it commits without an fsync (groupTurn,
+// beginGroup).
 func (s *Store) Exchange(ctx context.Context, outcomes []Outcome, limit int, lease time.Duration) ([]Claimed, error) {
-	now := ms(s.Now())
 	var out []Claimed
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.groupTurn(ctx, len(outcomes)+max(limit, 0), func(tx *sql.Tx) error {
+		// The time of the transaction, not of the call: events stored earlier in the
+		// same group are due by it.
+		now := ms(s.Now())
 		out = out[:0]
 		if err := s.record(ctx, tx, outcomes, now); err != nil {
 			return fmt.Errorf("record outcomes: %w", err)
@@ -224,10 +257,16 @@ func (s *Store) Exchange(ctx context.Context, outcomes []Outcome, limit int, lea
 		if limit <= 0 {
 			return nil
 		}
-		if _, err := s.reclaim(ctx, tx, now); err != nil {
-			return fmt.Errorf("reclaim leases: %w", err)
+		if last := s.reclaimedAt.Load(); now-last >= reclaimEvery.Milliseconds() || now < last {
+			// Leases last minutes: a look for expired ones once a second is enough,
+			// and saves each turn a walk over every in-flight row.
+			if _, err := s.reclaim(ctx, tx, now); err != nil {
+				return fmt.Errorf("reclaim leases: %w", err)
+			}
+			s.reclaimedAt.Store(now)
 		}
-		rows, err := tx.StmtContext(ctx, s.claim.claim).QueryContext(ctx, now+lease.Milliseconds(), now, limit)
+		newest := claimNewest(limit)
+		rows, err := tx.StmtContext(ctx, s.claim.claim).QueryContext(ctx, now+lease.Milliseconds(), now, limit-newest, newest)
 		if err != nil {
 			return fmt.Errorf("claim deliveries: %w", err)
 		}
@@ -267,7 +306,7 @@ func (s *Store) scanTarget(row interface{ Scan(...any) error }, now int64) (*Tar
 	var headers string
 	var authSecret, apikey, signing, previous []byte
 	var previousUntil, failing int64
-	if err := row.Scan(&t.SubscriptionID, &t.UID, &t.ClientID, &t.Format, &t.URL, &headers,
+	if err := row.Scan(&t.SubscriptionID, &t.UID, &t.ClientID, &t.orgID, &t.Format, &t.URL, &headers,
 		&t.Auth.Type, &t.Auth.Username, &t.Auth.ClientID, &t.Auth.TokenURL, &authSecret, &t.AppendOrcid, &apikey,
 		&signing, &previous, &previousUntil, &failing); err != nil {
 		return nil, err

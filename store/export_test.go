@@ -46,3 +46,10 @@ func WriteSynchronous(ctx context.Context, s *Store) (int, error) {
 	err := s.write.QueryRowContext(ctx, "PRAGMA synchronous").Scan(&v)
 	return v, err
 }
+
+// WriteTempStore is PRAGMA temp_store on the write connection: 2 is MEMORY.
+func WriteTempStore(ctx context.Context, s *Store) (int, error) {
+	var v int
+	err := s.write.QueryRowContext(ctx, "PRAGMA temp_store").Scan(&v)
+	return v, err
+}

@@ -1,15 +1,26 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"runtime"
+	"slices"
 )
 
 // groupMax bounds how many calls share one transaction.
 const groupMax = 256
+
+// groupWeightMax bounds the work one group takes on, in rows (an intake call weighs
+// its events, a turn of the dispatch loop its outcomes and claims): past it, the
+// calls still waiting go in the next group. The write connection is held for the
+// whole group, and every call in it waits for its commit, so a group of eight
+// 100-event intakes (~8 ms) would hold up a single event, or a turn of the
+// dispatch loop, for as long. A call heavier than this is a group of its own.
+const groupWeightMax = 256
 
 // groupYields bounds how many times the writer yields to gather a group.
 const groupYields = 4
@@ -26,9 +37,11 @@ func (s *Store) prepareGroup(ctx context.Context) error {
 
 // groupReq is one call waiting for the group writer.
 type groupReq struct {
-	ctx  context.Context
-	fn   func(tx *sql.Tx) error
-	done chan error
+	ctx    context.Context
+	fn     func(tx *sql.Tx) error
+	weight int  // rows it writes, about (at least 1)
+	lazy   bool // its commit need not wait for the disk (see beginGroup)
+	done   chan error
 }
 
 // group runs fn in a write transaction shared with whatever other calls are waiting
@@ -37,9 +50,27 @@ type groupReq struct {
 // savepoint of its own, so its error rolls back its changes only; group returns
 // after the commit, so an acknowledged write is durable.
 func (s *Store) group(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	req := &groupReq{ctx: ctx, fn: fn, done: make(chan error, 1)}
+	return s.groupWeighted(ctx, 1, fn)
+}
+
+// groupWeighted is group for a call that writes about weight rows (groupWeightMax).
+func (s *Store) groupWeighted(ctx context.Context, weight int, fn func(tx *sql.Tx) error) error {
+	return s.enqueue(ctx, &groupReq{ctx: ctx, fn: fn, weight: weight}, s.groupCh)
+}
+
+// groupTurn is groupWeighted for a turn of the dispatch loop: it leads the next
+// group, ahead of the calls already waiting, because the workers run dry while it
+// waits (there is never more than one turn waiting, so it cannot keep the others
+// out for longer than its own turn); and it is lazy (beginGroup).
+func (s *Store) groupTurn(ctx context.Context, weight int, fn func(tx *sql.Tx) error) error {
+	return s.enqueue(ctx, &groupReq{ctx: ctx, fn: fn, weight: weight, lazy: true}, s.firstCh)
+}
+
+// enqueue hands a call to the group writer on ch and waits for its commit.
+func (s *Store) enqueue(ctx context.Context, req *groupReq, ch chan *groupReq) error {
+	req.weight, req.done = max(req.weight, 1), make(chan error, 1)
 	select {
-	case s.groupCh <- req:
+	case ch <- req:
 	case <-ctx.Done():
 		return ctx.Err()
 	case <-s.closed:
@@ -64,11 +95,10 @@ func (s *Store) group(ctx context.Context, fn func(tx *sql.Tx) error) error {
 func (s *Store) groupWriter() {
 	defer close(s.groupDone)
 	for {
-		var first *groupReq
-		select {
-		case first = <-s.groupCh: // waiting writes go before a checkpoint
-		default:
+		first := s.next()
+		if first == nil {
 			select {
+			case first = <-s.firstCh:
 			case first = <-s.groupCh:
 			case <-s.catchUp:
 				s.checkpointTail()
@@ -80,16 +110,31 @@ func (s *Store) groupWriter() {
 		// Take whatever else is waiting; while that brings more, let the goroutines
 		// that are about to write run first (Gosched returns at once when nothing else
 		// is runnable, so a lone call is not delayed), so a busy moment shares one commit.
-		batch := s.takeWaiting([]*groupReq{first})
-		for yields := 0; yields < groupYields && len(batch) < groupMax; yields++ {
+		// A call that would take the group past groupWeightMax is held for the next.
+		batch, weight := s.takeWaiting([]*groupReq{first}, first.weight)
+		for yields := 0; yields < groupYields && len(batch) < groupMax && len(s.held) == 0; yields++ {
 			runtime.Gosched()
 			n := len(batch)
-			if batch = s.takeWaiting(batch); len(batch) == n {
+			if batch, weight = s.takeWaiting(batch, weight); len(batch) == n {
 				break
 			}
 		}
 		s.runGroup(batch)
 	}
+}
+
+// next is the call that leads the next group, if one is waiting: a call that goes
+// first, else one held back from the last group, else the longest waiting. Waiting
+// writes go before a checkpoint.
+func (s *Store) next() *groupReq {
+	for _, ch := range []chan *groupReq{s.firstCh, s.held, s.groupCh} {
+		select {
+		case r := <-ch:
+			return r
+		default:
+		}
+	}
+	return nil
 }
 
 // WriteStats reports how many write transactions the group writer has committed or
@@ -98,17 +143,23 @@ func (s *Store) WriteStats() (groups, calls uint64) {
 	return s.groups.Load(), s.groupCalls.Load()
 }
 
-// takeWaiting appends the calls waiting now to batch, up to groupMax.
-func (s *Store) takeWaiting(batch []*groupReq) []*groupReq {
+// takeWaiting appends the calls waiting now to batch, up to groupMax calls and
+// groupWeightMax rows; the call that would go past the weight is held back to lead
+// the next group (s.held). It returns the batch and its weight.
+func (s *Store) takeWaiting(batch []*groupReq, weight int) ([]*groupReq, int) {
 	for len(batch) < groupMax {
-		select {
-		case r := <-s.groupCh:
-			batch = append(batch, r)
-		default:
-			return batch
+		r := s.next()
+		if r == nil {
+			return batch, weight
 		}
+		if weight+r.weight > groupWeightMax {
+			s.held <- r
+			return batch, weight
+		}
+		batch = append(batch, r)
+		weight += r.weight
 	}
-	return batch
+	return batch, weight
 }
 
 func (s *Store) runGroup(batch []*groupReq) {
@@ -116,7 +167,17 @@ func (s *Store) runGroup(batch []*groupReq) {
 	s.groupCalls.Add(uint64(len(batch)))
 	ctx := context.Background()
 	errs := make([]error, len(batch))
-	tx, err := s.begin(ctx)
+	lazy := true
+	for _, r := range batch {
+		lazy = lazy && r.lazy
+	}
+	// A turn of the dispatch loop leads the group but runs last in it, so it claims
+	// the deliveries of events stored in the same commit: their calls start as soon
+	// as it is acknowledged, instead of a turn later.
+	slices.SortStableFunc(batch, func(a, b *groupReq) int {
+		return cmp.Compare(b2i(a.lazy), b2i(b.lazy))
+	})
+	tx, release, err := s.beginGroup(ctx, lazy)
 	if err != nil {
 		err = s.faulted(err)
 		for _, r := range batch {
@@ -124,7 +185,7 @@ func (s *Store) runGroup(batch []*groupReq) {
 		}
 		return
 	}
-	defer s.yield.leave()
+	defer release()
 	if len(batch) == 1 {
 		// Alone in its transaction, a call needs no savepoint: its error rolls back all.
 		r := batch[0]
@@ -180,4 +241,54 @@ func (s *Store) runGroup(batch []*groupReq) {
 	for i, r := range batch {
 		r.done <- errs[i]
 	}
+}
+
+// beginGroup starts a group's transaction; release is called once it has
+// committed or rolled back. A group made of lazy calls only (turns of the dispatch
+// loop: claims, outcomes, figures) commits with synchronous = NORMAL when the
+// store's setting is FULL: without an fsync of its own, so the writer does not wait
+// for the disk, and the turn's WAL frames reach it with the next commit that does
+// sync (every intake and API write) or the next checkpoint. A power loss can undo
+// such a commit, never an acknowledged write: its deliveries are then claimed and
+// sent again (at least once), as after a crash. A process that is killed loses
+// nothing either way (the frames are in the operating system's cache).
+//
+// The setting belongs to the connection and cannot change inside a transaction, so
+// the writer holds the connection from before BEGIN until FULL is back.
+func (s *Store) beginGroup(ctx context.Context, lazy bool) (tx *sql.Tx, release func(), err error) {
+	if !lazy || !s.syncFull {
+		tx, err := s.begin(ctx)
+		return tx, s.yield.leave, err
+	}
+	s.yield.enter()
+	conn, err := s.write.Conn(ctx)
+	if err != nil {
+		s.yield.leave()
+		return nil, nil, err
+	}
+	release = func() {
+		if _, err := conn.ExecContext(ctx, "PRAGMA synchronous = FULL"); err != nil {
+			// Never hand the connection back unsynced: drop it, and the pool opens a
+			// new one with the DSN's pragmas.
+			conn.Raw(func(any) error { return driver.ErrBadConn })
+		}
+		conn.Close()
+		s.yield.leave()
+	}
+	if _, err := conn.ExecContext(ctx, "PRAGMA synchronous = NORMAL"); err != nil {
+		release()
+		return nil, nil, err
+	}
+	if tx, err = conn.BeginTx(ctx, nil); err != nil {
+		release()
+		return nil, nil, err
+	}
+	return tx, release, nil
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

@@ -110,44 +110,61 @@ func (s *Store) addStats(ctx context.Context, tx *sql.Tx, outcomes []Outcome, no
 	if err := put(ScopeAll, &all); err != nil {
 		return fmt.Errorf("add per-minute figures: %w", err)
 	}
+	// Each subscription's owner: from the targets the turns loaded (an owner never
+	// changes, and a removal forgets the target), else from the database.
+	owners := map[string]*figures{}
+	owe := func(scope string, g *figures) {
+		f := owners[scope]
+		if f == nil {
+			f = &figures{}
+			owners[scope] = f
+		}
+		f.merge(g)
+	}
 	ids := make([]byte, 0, 8*len(perSub))
 	ids = append(ids, '[')
-	for id := range perSub {
+	for id, g := range perSub {
+		if t := s.targetCache.get(id, now); t != nil {
+			if scope := t.ownerScope(); scope != "" {
+				owe(scope, g)
+			}
+			continue
+		}
 		if len(ids) > 1 {
 			ids = append(ids, ',')
 		}
 		ids = strconv.AppendInt(ids, id, 10)
 	}
 	ids = append(ids, ']')
-	rows, err := tx.StmtContext(ctx, s.stats.owners).QueryContext(ctx, string(ids))
-	if err != nil {
-		return fmt.Errorf("add per-minute figures: %w", err)
-	}
-	owners := map[string]*figures{}
-	for rows.Next() {
-		var id int64
-		var scope string
-		if err := rows.Scan(&id, &scope); err != nil {
-			rows.Close()
+	if len(ids) > 2 {
+		rows, err := tx.StmtContext(ctx, s.stats.owners).QueryContext(ctx, string(ids))
+		if err != nil {
 			return fmt.Errorf("add per-minute figures: %w", err)
 		}
-		f := owners[scope]
-		if f == nil {
-			f = &figures{}
-			owners[scope] = f
+		for rows.Next() {
+			var id int64
+			var scope string
+			if err := rows.Scan(&id, &scope); err != nil {
+				rows.Close()
+				return fmt.Errorf("add per-minute figures: %w", err)
+			}
+			owe(scope, perSub[id])
 		}
-		f.merge(perSub[id])
-	}
-	if err := rows.Close(); err != nil {
-		return fmt.Errorf("add per-minute figures: %w", err)
+		if err := rows.Close(); err != nil {
+			return fmt.Errorf("add per-minute figures: %w", err)
+		}
 	}
 	for scope, f := range owners {
 		if err := put(scope, f); err != nil {
 			return fmt.Errorf("add per-minute figures: %w", err)
 		}
 	}
-	if _, err := tx.StmtContext(ctx, s.stats.trim).ExecContext(ctx, minute-int64(StatsKeep/time.Minute)); err != nil {
-		return fmt.Errorf("trim per-minute figures: %w", err)
+	// Old figures go once a minute (the first turn of each), not on every turn.
+	if s.trimmedAt.Swap(minute) != minute {
+		if _, err := tx.StmtContext(ctx, s.stats.trim).ExecContext(ctx, minute-int64(StatsKeep/time.Minute)); err != nil {
+			s.trimmedAt.Store(0)
+			return fmt.Errorf("trim per-minute figures: %w", err)
+		}
 	}
 	return nil
 }

@@ -71,11 +71,16 @@ type Store struct {
 	prepared    []*sql.Stmt
 
 	yield       *yielder // gives way between this process's writes and others'
+	syncFull    bool     // store.synchronous is full (beginGroup)
 	targetCache targetCache
+	reclaimedAt atomic.Int64 // when a turn last looked for expired leases (unix ms)
+	trimmedAt   atomic.Int64 // the minute whose turn last trimmed the per-minute figures
 	tokens      tokenCache
 	backupDSN   string // a plain connection for VACUUM INTO (the read pool is query-only)
 
 	groupCh    chan *groupReq // calls waiting for the group writer
+	held       chan *groupReq // (1) a call the group writer held back for its next group
+	firstCh    chan *groupReq // calls that go ahead of groupCh's (groupFirst)
 	groups     atomic.Uint64  // transactions run by the group writer
 	groupCalls atomic.Uint64  // calls they carried
 	closed     chan struct{}
@@ -132,7 +137,11 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	if opts.ExternalCheckpoints {
 		autocheckpoint = walSafetyNet
 	}
-	write, err := sql.Open("sqlite", dsn("_txlock", "immediate", "_pragma", fmt.Sprintf("wal_autocheckpoint(%d)", autocheckpoint)))
+	// temp_store(MEMORY): the group writer's savepoints and the statement journals of
+	// multi-row writes keep their copies of changed pages in memory. SQLite's default
+	// spills them to a temporary file once past 64 KiB, and then every page a batch
+	// touches costs two pwrite calls: half of the intake's CPU (BENCHMARKS.md).
+	write, err := sql.Open("sqlite", dsn("_txlock", "immediate", "_pragma", fmt.Sprintf("wal_autocheckpoint(%d)", autocheckpoint), "_pragma", "temp_store(MEMORY)"))
 	if err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
@@ -151,7 +160,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("open store %s: journal_mode is %q, want wal", opts.Path, mode)
 	}
 
-	s := &Store{write: write, box: opts.Box, Now: time.Now, backupDSN: dsn(), yield: openYielder(opts.Path, opts.Daemon)}
+	s := &Store{write: write, box: opts.Box, Now: time.Now, backupDSN: dsn(), yield: openYielder(opts.Path, opts.Daemon), syncFull: sync == "full"}
 	if err := s.migrate(ctx); err != nil {
 		write.Close()
 		return nil, fmt.Errorf("open store %s: %w", opts.Path, Classify(err))
@@ -173,6 +182,8 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	read.SetMaxIdleConns(opts.Readers)
 	s.read = read
 	s.groupCh = make(chan *groupReq, groupMax)
+	s.held = make(chan *groupReq, 1)
+	s.firstCh = make(chan *groupReq, 4)
 	s.closed = make(chan struct{})
 	s.groupDone = make(chan struct{})
 	s.catchUp = make(chan struct{}, 1)

@@ -147,6 +147,15 @@ func TestOpenOptions(t *testing.T) {
 		is.Equal(v, 2)       // FULL: each commit's WAL is synced before it is acknowledged
 		is.NoErr(st.Close()) // close
 	})
+	t.Run("journals of savepoints and statements in memory", func(t *testing.T) {
+		is := is.New(t)
+		st, err := store.Open(ctx, store.Options{Path: filepath.Join(dir, "temp.db"), Box: newBox(t)})
+		is.NoErr(err) // opens
+		v, err := store.WriteTempStore(ctx, st)
+		is.NoErr(err)
+		is.Equal(v, 2)       // MEMORY: a group's savepoints never write a temporary file
+		is.NoErr(st.Close()) // close
+	})
 	t.Run("path with spaces and a question mark", func(t *testing.T) {
 		is := is.New(t)
 		p := filepath.Join(dir, "my data?x=1", "hookd #1.db")

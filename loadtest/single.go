@@ -1,0 +1,360 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+)
+
+// single is the single-endpoint scenario: one receiver host, workers = per_host,
+// a short tick and no coalescing; S ORCID-style registrations on S records; then,
+// in each of -rounds rounds, E events sent through the HTTP intake in JSON arrays
+// of -batch by -senders concurrent senders while delivery runs. Each round is
+// bracketed by raw baselines: a plain Go client with as many connections as hookd
+// has workers, sending hookd's requests to the same host (the yardstick is the
+// mean of the baselines just before and just after the round). Then, with
+// -intake-conns, single-event intake over that many connections (latency and
+// events/s) beside the same client against a no-op handler.
+func single(ctx context.Context, o options, recv *receiver) error {
+	control, host := recv.urls[0], recv.urls[1]
+	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
+		MaxIdleConns: o.concurrency * 2, MaxIdleConnsPerHost: o.concurrency, MaxConnsPerHost: o.concurrency,
+	}}
+	rawClient := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
+		MaxIdleConnsPerHost: o.concurrency, MaxConnsPerHost: o.concurrency,
+	}}
+	rep := &report{}
+	rep.add("scenario", "single endpoint: 1 receiver host, workers = per_host = %d, tick %s, coalesce_window 0, synchronous = %s",
+		o.concurrency, o.tick, o.synchronous)
+
+	h, err := startHookd(ctx, o, false, "")
+	if err != nil {
+		return err
+	}
+	defer func() { h.stop() }()
+	tok, err := h.token(client)
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	if _, err := hammer(ctx, client, o.concurrency, o.subs, func(i int) (*http.Request, error) {
+		return registration(h, tok, host, orcidN(i))
+	}, expect(http.StatusCreated)); err != nil {
+		return fmt.Errorf("register: %w", err)
+	}
+	rep.add("registrations", "%d ORCID-style, one record each, all to one host, in %s", o.subs, time.Since(start).Round(time.Millisecond))
+
+	// A fresh hookd for the rounds, so a CPU profile covers them and nothing else.
+	h.stop()
+	if h, err = startHookd(ctx, o, false, o.cpuprofile); err != nil {
+		return err
+	}
+	if tok, err = h.token(client); err != nil {
+		return err
+	}
+
+	n := 50000
+	raw := func() (float64, error) {
+		selfCPU, recvCPU := cpuTime(os.Getpid()), cpuTime(recv.pid())
+		rate, err := hammer(ctx, rawClient, o.concurrency, n, func(i int) (*http.Request, error) {
+			return hookdRequest(host, orcidN(i%o.subs), i)
+		})
+		if err != nil {
+			return 0, fmt.Errorf("raw baseline: %w", err)
+		}
+		rep.add("raw baseline: plain Go client → the host, hookd's requests", "%.0f POST/s (%d requests, %d connections); CPU per request: client %s, receiver %s",
+			rate, n, o.concurrency, (cpuTime(os.Getpid())-selfCPU)/time.Duration(n), (cpuTime(recv.pid())-recvCPU)/time.Duration(n))
+		return rate, nil
+	}
+	before, err := raw()
+	if err != nil {
+		return err
+	}
+	var ratios []float64
+	var hookdCPUs []time.Duration
+	for round := 1; round <= o.rounds; round++ {
+		if err := reset(client, control, false); err != nil {
+			return err
+		}
+		hookdCPU, recvCPU := cpuTime(h.cmd.Process.Pid), cpuTime(recv.pid())
+		tx0, calls0 := h.writeStats(client)
+		sent := time.Now()
+		if err := sendBatches(ctx, client, h, tok, o, 0); err != nil {
+			return fmt.Errorf("round %d: %w", round, err)
+		}
+		acked := time.Since(sent)
+		st, err := waitQuiet(ctx, client, control, time.Second, 5*time.Minute)
+		if err != nil {
+			return fmt.Errorf("round %d: %w", round, err)
+		}
+		hookdCPU, recvCPU = cpuTime(h.cmd.Process.Pid)-hookdCPU, cpuTime(recv.pid())-recvCPU
+		tx1, calls1 := h.writeStats(client)
+		want := int64(min(o.events, o.subs))
+		if st.Count < want || st.Last <= st.First {
+			return fmt.Errorf("round %d: %d callbacks arrived, want %d", round, st.Count, want)
+		}
+		after, err := raw()
+		if err != nil {
+			return err
+		}
+		drate := float64(st.Count) / time.Duration(st.Last-st.First).Seconds()
+		e2e := float64(st.Count) / time.Duration(st.Last-sent.UnixNano()).Seconds()
+		yard := (before + after) / 2
+		ratios = append(ratios, drate/yard)
+		hookdCPUs = append(hookdCPUs, hookdCPU/time.Duration(st.Count))
+		rep.add(fmt.Sprintf("round %d: intake and delivery together", round),
+			"%d events in arrays of %d by %d senders, acknowledged in %s (%.0f events/s); %d deliveries at %.0f/s from first to last arrival = **%.2f** of the raw rate (mean of %.0f and %.0f); %.0f/s from the first event sent to the last arrival; CPU per delivery (intake included): hookd %s, receiver %s; %d commits (%.1f writes each)",
+			o.events, o.batch, o.senders, acked.Round(time.Millisecond), float64(o.events)/acked.Seconds(), st.Count, drate, drate/yard, before, after, e2e,
+			hookdCPU/time.Duration(st.Count), recvCPU/time.Duration(st.Count), tx1-tx0, float64(calls1-calls0)/float64(max(tx1-tx0, 1)))
+		before = after
+	}
+	rep.add("hookd peak memory in the rounds", "%s RSS (VmHWM)", mib(h.peakRSS()))
+	if o.cpuprofile != "" {
+		h.stop() // writes the profile
+		rep.add("CPU profile of the rounds", "%s", o.cpuprofile)
+		if h, err = startHookd(ctx, o, false, o.cpuprofile+".intake"); err != nil {
+			return err
+		}
+		if tok, err = h.token(client); err != nil {
+			return err
+		}
+	}
+	rep.add("rounds", "ratio to the raw rate %s; hookd CPU per delivery %s", fmtRatios(ratios), fmtDurations(hookdCPUs))
+
+	if o.intakeConns > 0 {
+		if err := singleEventIntake(ctx, o, client, control, h, tok, rep); err != nil {
+			return err
+		}
+	}
+	if o.cpuprofile != "" && o.intakeConns > 0 {
+		h.stop()
+		rep.add("CPU profiles of the single-event intake", "%s (delivery running), %s (paused)", o.cpuprofile+".intake", o.cpuprofile+".paused")
+	}
+	rep.print(os.Stdout)
+	return nil
+}
+
+// singleEventIntake posts o.events single-event requests over o.intakeConns
+// connections while delivery runs (each event is a delivery to the one host), and
+// the same requests to the receiver's no-op handler just before, as the yardstick.
+func singleEventIntake(ctx context.Context, o options, client *http.Client, control string, h *hookd, tok string, rep *report) error {
+	event := func(base, auth string, i int) (*http.Request, error) {
+		req, err := http.NewRequest(http.MethodPost, base, strings.NewReader(`{"orcid":"`+orcidN(i%o.subs)+`"}`))
+		if err == nil {
+			req.Header.Set("Authorization", "Bearer "+auth)
+			req.Header.Set("Content-Type", "application/json")
+		}
+		return req, err
+	}
+	var noopLat, lat, pausedLat latencies
+	noop, err := hammer(ctx, client, o.intakeConns, o.events, func(i int) (*http.Request, error) {
+		return event(control+"/noop", "0123456789abcdef0123456789abcdef0123456789abcdef", i)
+	}, withLatency(&noopLat), expect(http.StatusAccepted))
+	if err != nil {
+		return fmt.Errorf("no-op baseline: %w", err)
+	}
+	rep.add(fmt.Sprintf("no-op baseline, single events, %d connections", o.intakeConns), "%.0f POST/s; latency p50 %s p99 %s max %s (%d requests)",
+		noop, noopLat.p(50), noopLat.p(99), noopLat.max(), o.events)
+	if err := reset(client, control, false); err != nil {
+		return err
+	}
+	hookdCPU := cpuTime(h.cmd.Process.Pid)
+	tx0, calls0 := h.writeStats(client)
+	rate, err := hammer(ctx, client, o.intakeConns, o.events, func(i int) (*http.Request, error) {
+		return event(h.url+"/api/notifications/v1/events", tok, i)
+	}, withLatency(&lat), expect(http.StatusAccepted))
+	if err != nil {
+		return fmt.Errorf("single-event intake: %w", err)
+	}
+	st, err := waitQuiet(ctx, client, control, time.Second, 5*time.Minute)
+	if err != nil {
+		return err
+	}
+	tx1, calls1 := h.writeStats(client)
+	rep.add(fmt.Sprintf("intake, single events, %d connections, delivery running", o.intakeConns),
+		"%.0f events/s = %.0f%% of the no-op rate; latency p50 %s p90 %s p99 %s max %s (%d events; %d deliveries; hookd CPU %s per event and its delivery; %.1f writes per commit)",
+		rate, 100*rate/noop, lat.p(50), lat.p(90), lat.p(99), lat.max(), o.events, st.Count, (cpuTime(h.cmd.Process.Pid)-hookdCPU)/time.Duration(o.events),
+		float64(calls1-calls0)/float64(max(tx1-tx0, 1)))
+
+	// The same with delivery paused: the intake alone.
+	h.stop()
+	profile := ""
+	if o.cpuprofile != "" {
+		profile = o.cpuprofile + ".paused"
+	}
+	paused, err := startHookd(ctx, o, true, profile)
+	if err != nil {
+		return err
+	}
+	*h = *paused // the caller stops it
+	hookdCPU = cpuTime(h.cmd.Process.Pid)
+	tx0, calls0 = h.writeStats(client)
+	rate, err = hammer(ctx, client, o.intakeConns, o.events, func(i int) (*http.Request, error) {
+		return event(h.url+"/api/notifications/v1/events", tok, o.events+i)
+	}, withLatency(&pausedLat), expect(http.StatusAccepted))
+	if err != nil {
+		return fmt.Errorf("single-event intake, delivery paused: %w", err)
+	}
+	tx1, calls1 = h.writeStats(client)
+	rep.add(fmt.Sprintf("intake, single events, %d connections, delivery paused", o.intakeConns),
+		"%.0f events/s = %.0f%% of the no-op rate; latency p50 %s p90 %s p99 %s max %s (%d events; hookd CPU %s per event; %.1f writes per commit)",
+		rate, 100*rate/noop, pausedLat.p(50), pausedLat.p(90), pausedLat.p(99), pausedLat.max(), o.events, (cpuTime(h.cmd.Process.Pid)-hookdCPU)/time.Duration(o.events),
+		float64(calls1-calls0)/float64(max(tx1-tx0, 1)))
+	return nil
+}
+
+// sendBatches sends o.events events, records offset+i (mod o.subs), through the
+// intake in JSON arrays of o.batch from o.senders concurrent senders.
+func sendBatches(ctx context.Context, c *http.Client, h *hookd, tok string, o options, offset int) error {
+	batches := (o.events + o.batch - 1) / o.batch
+	_, err := hammer(ctx, c, o.senders, batches, func(b int) (*http.Request, error) {
+		var body strings.Builder
+		body.WriteByte('[')
+		for i := b * o.batch; i < min((b+1)*o.batch, o.events); i++ {
+			if i > b*o.batch {
+				body.WriteByte(',')
+			}
+			body.WriteString(`{"orcid":"` + orcidN((offset+i)%o.subs) + `"}`)
+		}
+		body.WriteByte(']')
+		req, err := http.NewRequest(http.MethodPost, h.url+"/api/notifications/v1/events", strings.NewReader(body.String()))
+		if err == nil {
+			req.Header.Set("Authorization", "Bearer "+tok)
+			req.Header.Set("Content-Type", "application/json")
+		}
+		return req, err
+	}, expect(http.StatusAccepted))
+	return err
+}
+
+// registration is the PUT that registers an ORCID-style webhook for record id,
+// calling back base/{id}/updated.
+func registration(h *hookd, tok, base, id string) (*http.Request, error) {
+	cb := base + "/" + id + "/updated"
+	req, err := http.NewRequest(http.MethodPut, h.url+"/"+id+"/webhook/"+url.PathEscape(cb), nil)
+	if err == nil {
+		req.Header.Set("Authorization", "Bearer "+tok)
+	}
+	return req, err
+}
+
+// busy measures the latency to one host while another's backlog drains: B
+// deliveries are queued for the busy host (delivery paused), then hookd starts
+// delivering and, at once, events for records whose callbacks go to a second host
+// (a receiver process of its own) are sent at -rate for -latency-seconds; each
+// one's latency runs from its 202 to its callback's arrival. Those acknowledged while the backlog was still draining
+// are reported apart from the rest.
+func busy(ctx context.Context, o options, recv *receiver) error {
+	// The other host is a receiver process of its own, as another institution's
+	// would be: its calls do not queue behind the busy host's in one process.
+	otherRecv, err := startReceiver(ctx, 1)
+	if err != nil {
+		return err
+	}
+	defer otherRecv.Process.Kill()
+	control, busyHost := recv.urls[0], recv.urls[1]
+	otherControl, otherHost := otherRecv.urls[0], otherRecv.urls[1]
+	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
+		MaxIdleConns: o.concurrency * 2, MaxIdleConnsPerHost: o.concurrency, MaxConnsPerHost: o.concurrency,
+	}}
+	rep := &report{}
+	nOther := o.rate * o.latencySeconds
+	rep.add("scenario", "a busy host's backlog of %d deliveries drains while events for another host arrive at %d/s for %ds; workers = per_host = %d, tick %s, coalesce_window 0, synchronous = %s",
+		o.backlog, o.rate, o.latencySeconds, o.concurrency, o.tick, o.synchronous)
+	h, err := startHookd(ctx, o, true, "")
+	if err != nil {
+		return err
+	}
+	defer func() { h.stop() }()
+	tok, err := h.token(client)
+	if err != nil {
+		return err
+	}
+	other := make([]string, nOther)
+	for i := range other {
+		other[i] = orcidN(o.backlog + i)
+	}
+	start := time.Now()
+	if _, err := hammer(ctx, client, o.concurrency, o.backlog+nOther, func(i int) (*http.Request, error) {
+		if i < o.backlog {
+			return registration(h, tok, busyHost, orcidN(i))
+		}
+		return registration(h, tok, otherHost, orcidN(i))
+	}, expect(http.StatusCreated)); err != nil {
+		return fmt.Errorf("register: %w", err)
+	}
+	rep.add("registrations", "%d to the busy host, %d to the other, in %s", o.backlog, nOther, time.Since(start).Round(time.Millisecond))
+	bo := o
+	bo.events, bo.batch, bo.subs = o.backlog, 1000, o.backlog
+	if err := sendBatches(ctx, client, h, tok, bo, 0); err != nil {
+		return fmt.Errorf("backlog: %w", err)
+	}
+	h.stop()
+	if err := reset(client, control, false); err != nil {
+		return err
+	}
+	if err := reset(client, otherControl, true); err != nil {
+		return err
+	}
+	if h, err = startHookd(ctx, o, false, o.cpuprofile); err != nil {
+		return err
+	}
+	drainStart := time.Now()
+	if tok, err = h.token(client); err != nil {
+		return err
+	}
+	lat, acked, err := latencyPhase(ctx, client, otherControl, h, tok, other, o)
+	if err != nil {
+		return err
+	}
+	st, err := waitQuiet(ctx, client, control, time.Second, 5*time.Minute)
+	if err != nil {
+		return err
+	}
+	if st.Ports[0] < int64(o.backlog) {
+		return fmt.Errorf("busy host: %d of %d callbacks arrived", st.Ports[0], o.backlog)
+	}
+	drainEnd := st.PortsLast[0]
+	var during, later latencies
+	for i, l := range lat {
+		if acked[i] < drainEnd {
+			during = append(during, l)
+		} else {
+			later = append(later, l)
+		}
+	}
+	rep.add("the busy host's backlog", "%d deliveries in %s from hookd's start (%.0f/s)", o.backlog,
+		time.Duration(drainEnd-drainStart.UnixNano()).Round(time.Millisecond), float64(o.backlog)/time.Duration(drainEnd-drainStart.UnixNano()).Seconds())
+	rep.add("other host, while the backlog drained", "acknowledgement → callback p50 %s p90 %s p99 %s max %s (%d events)", during.p(50), during.p(90), during.p(99), during.max(), len(during))
+	rep.add("other host, after it", "p50 %s p99 %s max %s (%d events)", later.p(50), later.p(99), later.max(), len(later))
+	rep.print(os.Stdout)
+	return nil
+}
+
+// fmtRatios formats ratios as "0.61 0.58 …".
+func fmtRatios(r []float64) string {
+	var b strings.Builder
+	for i, v := range r {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		fmt.Fprintf(&b, "%.2f", v)
+	}
+	return b.String()
+}
+
+// fmtDurations formats durations in µs with one decimal.
+func fmtDurations(d []time.Duration) string {
+	var b strings.Builder
+	for i, v := range d {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		fmt.Fprintf(&b, "%.1fµs", float64(v.Nanoseconds())/1000)
+	}
+	return b.String()
+}

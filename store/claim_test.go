@@ -1,0 +1,72 @@
+package store_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/matryer/is"
+
+	"hookd/orcid"
+	"hookd/store"
+)
+
+// claimOrcid is the i-th of a series of valid iDs.
+func claimOrcid(i int) string {
+	base := fmt.Sprintf("000000042%06d", i)
+	d := base + string(orcid.CheckDigit(base))
+	return d[0:4] + "-" + d[4:8] + "-" + d[8:12] + "-" + d[12:16]
+}
+
+// TestClaimTakesTheNewestToo: behind a backlog of older due deliveries, a claim
+// smaller than the backlog still takes a delivery that just became due (one busy
+// host's backlog must not hold back another's callbacks), and the rest of it from
+// the oldest; every due delivery is taken once.
+func TestClaimTakesTheNewestToo(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	st := newStore(t)
+	now := time.Date(2024, 3, 1, 12, 0, 0, 0, time.UTC)
+	st.Now = func() time.Time { return now }
+	c, err := st.CreateClient(ctx, store.NewClient{Name: "lab", Scopes: []string{store.ScopeWebhook}})
+	is.NoErr(err) // client
+	const backlog = 50
+	for i := range backlog + 1 {
+		_, _, err := st.PutOrcidWebhook(ctx, c.ID, claimOrcid(i), fmt.Sprintf("https://example.org/%d", i))
+		is.NoErr(err) // registration
+	}
+	for i := range backlog {
+		_, err := st.Intake(ctx, c.ID, "", []store.Event{{Orcid: claimOrcid(i)}}, 0)
+		is.NoErr(err) // the backlog, a millisecond apart
+		now = now.Add(time.Millisecond)
+	}
+	now = now.Add(time.Minute)
+	fresh := claimOrcid(backlog)
+	_, err = st.Intake(ctx, c.ID, "", []store.Event{{Orcid: fresh}}, 0)
+	is.NoErr(err) // a fresh event
+
+	claimed, err := st.Claim(ctx, 8, time.Minute)
+	is.NoErr(err)             // a claim of 8
+	is.Equal(len(claimed), 8) // full
+	subjects := map[string]bool{}
+	for _, c := range claimed {
+		subjects[c.Subject] = true
+	}
+	is.True(subjects[fresh])         // the fresh one among them
+	is.True(subjects[claimOrcid(0)]) // and the oldest
+	seen := len(claimed)
+	for range backlog {
+		more, err := st.Claim(ctx, 8, time.Minute)
+		is.NoErr(err) // claim the rest
+		if len(more) == 0 {
+			break
+		}
+		for _, c := range more {
+			is.True(!subjects[c.Subject]) // never twice
+			subjects[c.Subject] = true
+		}
+		seen += len(more)
+	}
+	is.Equal(seen, backlog+1) // every due delivery, once
+}

@@ -1,0 +1,129 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/matryer/is"
+
+	"hookd/secret"
+)
+
+// waitLen waits (at most 10 s) until ch holds n calls.
+func waitLen(tb testing.TB, ch chan *groupReq, n int) {
+	tb.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for len(ch) != n {
+		if time.Now().After(deadline) {
+			tb.Fatalf("%d calls waiting, want %d", len(ch), n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestGroupOrderAndWeight: a turn of the dispatch loop leads the next group ahead
+// of the calls that waited longer, and runs last in it (so it sees what they
+// wrote); a group takes on no more than groupWeightMax rows: the call that would go
+// past it leads the group after.
+func TestGroupOrderAndWeight(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	dir := t.TempDir()
+	box, err := secret.LoadKeyFile(filepath.Join(dir, "k"), true)
+	is.NoErr(err) // key
+	st, err := Open(ctx, Options{Path: filepath.Join(dir, "g.db"), Box: box})
+	is.NoErr(err) // open
+	defer st.Close()
+
+	// A call that holds the writer until released, so the others queue up.
+	started, release := make(chan struct{}), make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		st.group(ctx, func(*sql.Tx) error { close(started); <-release; return nil })
+	}()
+	<-started
+
+	var mu sync.Mutex
+	var order []string
+	txOf := map[string]*sql.Tx{}
+	syncOf := map[string]int{}
+	call := func(name string, first bool, weight int) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			fn := func(tx *sql.Tx) error {
+				var sync int
+				if err := tx.QueryRowContext(ctx, "PRAGMA synchronous").Scan(&sync); err != nil {
+					return err
+				}
+				mu.Lock()
+				defer mu.Unlock()
+				order = append(order, name)
+				txOf[name] = tx
+				syncOf[name] = sync
+				return nil
+			}
+			var err error
+			if first {
+				err = st.groupTurn(ctx, weight, fn)
+			} else {
+				err = st.groupWeighted(ctx, weight, fn)
+			}
+			if err != nil {
+				t.Errorf("%s: %v", name, err)
+			}
+		}()
+	}
+	call("a", false, 200)
+	waitLen(t, st.groupCh, 1)
+	call("b", false, 100)
+	waitLen(t, st.groupCh, 2)
+	call("c", false, 10)
+	waitLen(t, st.groupCh, 3)
+	call("turn", true, 50)
+	waitLen(t, st.firstCh, 1)
+	close(release)
+	wg.Wait()
+
+	is.Equal(order, []string{"a", "turn", "b", "c"}) // the turn goes ahead of b and c, and runs after a, whose group it leads
+	is.Equal(txOf["turn"], txOf["a"])                // 50 + 200 rows share a commit
+	is.True(txOf["a"] != txOf["b"])                  // 100 more would pass groupWeightMax: the next group
+	is.Equal(txOf["b"], txOf["c"])                   // which the next call joins
+	is.Equal(syncOf["turn"], 2)                      // a turn that shares its commit with others commits FULL
+}
+
+// TestTurnCommitLeavesFull: a turn of the dispatch loop alone commits with
+// synchronous = NORMAL (no fsync of its own), and the write connection is FULL
+// again after it, for the intake and every other write.
+func TestTurnCommitLeavesFull(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	dir := t.TempDir()
+	box, err := secret.LoadKeyFile(filepath.Join(dir, "k"), true)
+	is.NoErr(err) // key
+	st, err := Open(ctx, Options{Path: filepath.Join(dir, "t.db"), Box: box})
+	is.NoErr(err) // open
+	defer st.Close()
+
+	var during int
+	err = st.groupTurn(ctx, 1, func(tx *sql.Tx) error {
+		return tx.QueryRowContext(ctx, "PRAGMA synchronous").Scan(&during)
+	})
+	is.NoErr(err)       // a turn alone
+	is.Equal(during, 1) // NORMAL inside it
+	var after int
+	is.NoErr(st.write.QueryRowContext(ctx, "PRAGMA synchronous").Scan(&after))
+	is.Equal(after, 2) // FULL once it has committed
+
+	err = st.group(ctx, func(tx *sql.Tx) error {
+		return tx.QueryRowContext(ctx, "PRAGMA synchronous").Scan(&during)
+	})
+	is.NoErr(err)       // any other write
+	is.Equal(during, 2) // FULL
+}
