@@ -1,0 +1,119 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// The phases at a fixed offered load: latency, and a steady run.
+
+// latencyPhase sends events at a fixed rate, one per record, and measures from each
+// 202 to the callback's arrival at the receiver.
+// The receiver must be recording arrivals (reset with record). It returns the
+// latency of each of the events, and when each was acknowledged (unix ns).
+func latencyPhase(ctx context.Context, c *http.Client, control string, h *hookd, tok string, ids []string, o options) (latencies, []int64, error) {
+	total := min(o.rate*o.latencySeconds, len(ids))
+	acked := make([]int64, total)
+	interval := time.Second / time.Duration(o.rate)
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, o.concurrency)
+	var firstErr atomic.Value
+	start := time.Now()
+	for i := 0; i < total && ctx.Err() == nil; i++ {
+		if wait := time.Until(start.Add(time.Duration(i) * interval)); wait > 0 {
+			time.Sleep(wait)
+		}
+		sem <- struct{}{}
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			defer func() { <-sem }()
+			req, _ := http.NewRequest(http.MethodPost, h.url+"/api/notifications/v1/events", strings.NewReader(`{"orcid":"`+ids[i]+`"}`))
+			req.Header.Set("Authorization", "Bearer "+tok)
+			req.Header.Set("Content-Type", "application/json")
+			res, err := c.Do(req)
+			if err != nil {
+				firstErr.CompareAndSwap(nil, err)
+				return
+			}
+			io.Copy(io.Discard, res.Body)
+			res.Body.Close()
+			acked[i] = time.Now().UnixNano()
+		}(i)
+	}
+	wg.Wait()
+	if err, _ := firstErr.Load().(error); err != nil {
+		return nil, nil, err
+	}
+	if _, err := waitQuiet(ctx, c, control, time.Second, time.Minute); err != nil {
+		return nil, nil, err
+	}
+	st, err := getStats(c, control, true)
+	if err != nil {
+		return nil, nil, err
+	}
+	var lat latencies
+	for i := 0; i < total; i++ {
+		if at, ok := st.Arrivals["/"+ids[i]+"/updated"]; ok {
+			lat = append(lat, time.Duration(at-acked[i]))
+			continue
+		}
+		for path, at := range st.Arrivals {
+			if strings.Contains(path, ids[i]) {
+				lat = append(lat, time.Duration(at-acked[i]))
+				delete(st.Arrivals, path)
+				break
+			}
+		}
+	}
+	if len(lat) != total {
+		return lat, acked, fmt.Errorf("latency phase: %d of %d callbacks arrived", len(lat), total)
+	}
+	return lat, acked, nil
+}
+
+// steadyPhase offers o.rate events/s for o.steady, sampling throughput and database
+// size every minute, to show both stay flat (retention at work).
+func steadyPhase(ctx context.Context, c *http.Client, control string, h *hookd, tok string, ids []string, o options, r *report) error {
+	if err := reset(c, control, false); err != nil {
+		return err
+	}
+	interval := time.Second / time.Duration(o.rate)
+	end := time.Now().Add(o.steady)
+	nextSample := time.Now().Add(time.Minute)
+	sem := make(chan struct{}, o.concurrency)
+	var prev int64
+	start := time.Now()
+	for i := 0; time.Now().Before(end) && ctx.Err() == nil; i++ {
+		if wait := time.Until(start.Add(time.Duration(i) * interval)); wait > 0 {
+			time.Sleep(wait)
+		}
+		sem <- struct{}{}
+		go func(i int) {
+			defer func() { <-sem }()
+			req, _ := http.NewRequest(http.MethodPost, h.url+"/api/notifications/v1/events", strings.NewReader(`{"orcid":"`+ids[i%len(ids)]+`"}`))
+			req.Header.Set("Authorization", "Bearer "+tok)
+			req.Header.Set("Content-Type", "application/json")
+			if res, err := c.Do(req); err == nil {
+				io.Copy(io.Discard, res.Body)
+				res.Body.Close()
+			}
+		}(i)
+		if time.Now().After(nextSample) {
+			st, err := getStats(c, control, false)
+			if err != nil {
+				return err
+			}
+			r.add(fmt.Sprintf("steady minute %d", int(time.Since(start).Minutes())), "%d deliveries/min, database %s, RSS %s", st.Count-prev, mib(h.dbSize()), mib(h.rss()))
+			prev = st.Count
+			nextSample = nextSample.Add(time.Minute)
+		}
+	}
+	return nil
+}
