@@ -28,23 +28,36 @@ const (
 // unknown fields and trailing data. Its error is a *store.Error (code invalid) that
 // names the field at fault when there is one.
 func decode(w http.ResponseWriter, r *http.Request, v any, limit int64) error {
-	if ct := r.Header.Get("Content-Type"); ct != "" {
-		mt, _, err := mime.ParseMediaType(ct)
-		if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
-			return inputError("", "Content-Type must be application/json, got %q", ct)
-		}
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	body, err := readBody(w, r, limit)
 	if err != nil {
-		if mbe := (*http.MaxBytesError)(nil); errors.As(err, &mbe) {
-			return inputError("", "request body is larger than %d bytes", limit)
-		}
-		return inputError("", "request body: %v", err)
+		return err
 	}
 	if err := unmarshal(body, v); err != nil {
 		return err
 	}
 	return nil
+}
+
+// readBody reads a JSON request body, capped at limit bytes; a Content-Type, when
+// there is one, must be JSON.
+func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, *store.Error) {
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
+			return nil, inputError("", "Content-Type must be application/json, got %q", ct)
+		}
+	}
+	var buf bytes.Buffer
+	if n := r.ContentLength; n > 0 && n <= limit {
+		buf.Grow(int(n) + 1) // one read, no regrowth, for a body of known length
+	}
+	if _, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, limit)); err != nil {
+		if mbe := (*http.MaxBytesError)(nil); errors.As(err, &mbe) {
+			return nil, inputError("", "request body is larger than %d bytes", limit)
+		}
+		return nil, inputError("", "request body: %v", err)
+	}
+	return buf.Bytes(), nil
 }
 
 // unmarshal decodes the one JSON value of body into v, rejecting unknown fields and

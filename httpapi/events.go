@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"net/http"
 
@@ -36,14 +35,14 @@ func (s *Server) handleEvents() http.Handler {
 			writeProblemBody(w, http.StatusBadRequest, fmt.Sprintf("Idempotency-Key is longer than %d characters", maxIdempotencyKey), "Idempotency-Key")
 			return
 		}
-		var raw json.RawMessage
-		if err := decode(w, r, &raw, maxBody); err != nil {
-			s.writeProblem(w, r, err, nil)
+		body, rerr := readBody(w, r, maxBody)
+		if rerr != nil {
+			s.writeProblem(w, r, rerr, nil)
 			return
 		}
 		var events []event
 		prefix := ""
-		trimmed := bytes.TrimSpace(raw)
+		trimmed := bytes.TrimSpace(body)
 		var bad *store.Error
 		if len(trimmed) > 0 && trimmed[0] == '[' {
 			bad = unmarshal(trimmed, &events)
