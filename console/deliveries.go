@@ -103,14 +103,10 @@ func (h *Handler) deliveriesPage(w http.ResponseWriter, r *http.Request, v deliv
 		v.States = append(v.States, option{Value: s, Label: stateLabel(s), Selected: s == f.State})
 	}
 	if v.Principal.Operator() {
-		orgs, err := h.st.Organisations(ctx)
-		if err != nil {
+		var err error
+		if v.Orgs, err = h.orgOptions(ctx, f.Org); err != nil {
 			h.internal(w, r, err)
 			return
-		}
-		for _, o := range orgs {
-			id := strconv.FormatInt(o.ID, 10)
-			v.Orgs = append(v.Orgs, option{Value: id, Label: o.Name, Selected: id == f.Org})
 		}
 	}
 	if len(v.Errors) == 0 {

@@ -1,6 +1,7 @@
 package console
 
 import (
+	"context"
 	"errors"
 	"net/url"
 	"strconv"
@@ -74,3 +75,18 @@ func cursorInt(q url.Values, key string) int64 {
 
 // errNoConfirm is the message beside a destructive action's confirmation box.
 var errNoConfirm = errors.New("tick the box to confirm")
+
+// orgOptions are the organisations as a filter's choices, selected the one whose id
+// is selected.
+func (h *Handler) orgOptions(ctx context.Context, selected string) ([]option, error) {
+	orgs, err := h.st.Organisations(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []option
+	for _, o := range orgs {
+		id := strconv.FormatInt(o.ID, 10)
+		out = append(out, option{Value: id, Label: o.Name, Selected: id == selected})
+	}
+	return out, nil
+}

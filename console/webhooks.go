@@ -77,14 +77,10 @@ func (h *Handler) handleWebhooks() http.Handler {
 			v.Statuses = append(v.Statuses, option{Value: s, Label: s, Selected: s == f.Status})
 		}
 		if p.Operator() {
-			orgs, err := h.st.Organisations(ctx)
-			if err != nil {
+			var err error
+			if v.Orgs, err = h.orgOptions(ctx, f.Org); err != nil {
 				h.internal(w, r, err)
 				return
-			}
-			for _, o := range orgs {
-				id := strconv.FormatInt(o.ID, 10)
-				v.Orgs = append(v.Orgs, option{Value: id, Label: o.Name, Selected: id == f.Org})
 			}
 		}
 		if len(v.Errors) == 0 {
