@@ -136,7 +136,13 @@ func loadConfigOver(c Config, path string) (Config, error) {
 			if perr.LastKey != "" {
 				return Config{}, fmt.Errorf("config %s: %s: %s (line %d)", path, perr.LastKey, perr.Message, perr.Position.Line)
 			}
-			return Config{}, fmt.Errorf("config %s: %s", path, perr.ErrorWithPosition())
+			// Not perr.ErrorWithPosition: it panics on some positions at the end of
+			// a file (a fuzzed input keeps that in testdata/fuzz).
+			where := fmt.Sprintf("line %d, column %d", perr.Position.Line, max(perr.Position.Col, 1))
+			if perr.Position.Line < 1 {
+				where = "at the end of the file"
+			}
+			return Config{}, fmt.Errorf("config %s: %s (%s)", path, perr.Message, where)
 		}
 		return Config{}, fmt.Errorf("config %s: %w", path, err)
 	}

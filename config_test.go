@@ -118,6 +118,7 @@ keep_total = 100
 		{"inbox keeps too much", "[inbox]\nkeep_total = 100001\n", "inbox.keep_total"},
 		{"inbox keeps more per inbox than in all", "[inbox]\nkeep_total = 10\nkeep_per_inbox = 11\n", "inbox.keep_per_inbox"},
 		{"not TOML", "[http\nlisten = 1\n", "line"},
+		{"cut off in an escape", "\"000\\", "(at the end of the file)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
