@@ -243,7 +243,7 @@ func (s *Store) Claim(ctx context.Context, limit int, lease time.Duration) ([]Cl
 // beginGroup).
 func (s *Store) Exchange(ctx context.Context, outcomes []Outcome, limit int, lease time.Duration) ([]Claimed, error) {
 	var out []Claimed
-	err := s.groupTurn(ctx, len(outcomes)+max(limit, 0), func(tx *sql.Tx) error {
+	err := s.groupTurn(ctx, len(outcomes)+max(limit, 0), func(ctx context.Context, tx *sql.Tx) error {
 		// The time of the transaction, not of the call: events stored earlier in the
 		// same group are due by it.
 		now := ms(s.Now())

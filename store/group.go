@@ -38,23 +38,29 @@ func (s *Store) prepareGroup(ctx context.Context) error {
 // groupReq is one call waiting for the group writer.
 type groupReq struct {
 	ctx    context.Context
-	fn     func(tx *sql.Tx) error
+	fn     groupFn
 	weight int  // rows it writes, about (at least 1)
 	lazy   bool // its commit need not wait for the disk (see beginGroup)
 	done   chan error
 }
+
+// groupFn is a call's work in the group's transaction. Its ctx carries the call's
+// values but not its cancellation: once a call is in the group, its statements run
+// to the end whatever happens to the request that made it (and the driver need not
+// watch a context for each statement, a goroutine and a channel each time).
+type groupFn func(ctx context.Context, tx *sql.Tx) error
 
 // group runs fn in a write transaction shared with whatever other calls are waiting
 // at the same moment (group commit): under concurrency, many small writes (intake,
 // registrations) cost one commit, and so one fsync, between them. Each fn runs in a
 // savepoint of its own, so its error rolls back its changes only; group returns
 // after the commit, so an acknowledged write is durable.
-func (s *Store) group(ctx context.Context, fn func(tx *sql.Tx) error) error {
+func (s *Store) group(ctx context.Context, fn groupFn) error {
 	return s.groupWeighted(ctx, 1, fn)
 }
 
 // groupWeighted is group for a call that writes about weight rows (groupWeightMax).
-func (s *Store) groupWeighted(ctx context.Context, weight int, fn func(tx *sql.Tx) error) error {
+func (s *Store) groupWeighted(ctx context.Context, weight int, fn groupFn) error {
 	return s.enqueue(ctx, &groupReq{ctx: ctx, fn: fn, weight: weight}, s.groupCh)
 }
 
@@ -62,7 +68,7 @@ func (s *Store) groupWeighted(ctx context.Context, weight int, fn func(tx *sql.T
 // group, ahead of the calls already waiting, because the workers run dry while it
 // waits (there is never more than one turn waiting, so it cannot keep the others
 // out for longer than its own turn); and it is lazy (beginGroup).
-func (s *Store) groupTurn(ctx context.Context, weight int, fn func(tx *sql.Tx) error) error {
+func (s *Store) groupTurn(ctx context.Context, weight int, fn groupFn) error {
 	return s.enqueue(ctx, &groupReq{ctx: ctx, fn: fn, weight: weight, lazy: true}, s.firstCh)
 }
 
@@ -191,7 +197,7 @@ func (s *Store) runGroup(batch []*groupReq) {
 		r := batch[0]
 		err := r.ctx.Err()
 		if err == nil {
-			err = r.fn(tx)
+			err = r.fn(context.WithoutCancel(r.ctx), tx)
 		}
 		if err == nil {
 			err = tx.Commit()
@@ -210,7 +216,7 @@ func (s *Store) runGroup(batch []*groupReq) {
 			errs[i] = s.faulted(err)
 			continue
 		}
-		if err := r.fn(tx); err != nil {
+		if err := r.fn(context.WithoutCancel(r.ctx), tx); err != nil {
 			errs[i] = s.faulted(err)
 			if _, rerr := tx.StmtContext(ctx, s.groupSQL.rollbackTo).ExecContext(ctx); rerr != nil {
 				// The transaction is unusable (SQLite rolls a transaction back whole on

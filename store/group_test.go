@@ -45,7 +45,7 @@ func TestGroupOrderAndWeight(t *testing.T) {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		st.group(ctx, func(*sql.Tx) error { close(started); <-release; return nil })
+		st.group(ctx, func(context.Context, *sql.Tx) error { close(started); <-release; return nil })
 	}()
 	<-started
 
@@ -57,7 +57,7 @@ func TestGroupOrderAndWeight(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			fn := func(tx *sql.Tx) error {
+			fn := func(ctx context.Context, tx *sql.Tx) error {
 				var sync int
 				if err := tx.QueryRowContext(ctx, "PRAGMA synchronous").Scan(&sync); err != nil {
 					return err
@@ -112,7 +112,7 @@ func TestTurnCommitLeavesFull(t *testing.T) {
 	defer st.Close()
 
 	var during int
-	err = st.groupTurn(ctx, 1, func(tx *sql.Tx) error {
+	err = st.groupTurn(ctx, 1, func(ctx context.Context, tx *sql.Tx) error {
 		return tx.QueryRowContext(ctx, "PRAGMA synchronous").Scan(&during)
 	})
 	is.NoErr(err)       // a turn alone
@@ -121,9 +121,37 @@ func TestTurnCommitLeavesFull(t *testing.T) {
 	is.NoErr(st.write.QueryRowContext(ctx, "PRAGMA synchronous").Scan(&after))
 	is.Equal(after, 2) // FULL once it has committed
 
-	err = st.group(ctx, func(tx *sql.Tx) error {
+	err = st.group(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		return tx.QueryRowContext(ctx, "PRAGMA synchronous").Scan(&during)
 	})
 	is.NoErr(err)       // any other write
 	is.Equal(during, 2) // FULL
+}
+
+// TestGroupCallOutlivesItsContext: a call that is in the group runs its statements
+// to the end and commits even when the request that made it is cancelled meanwhile,
+// with the request's context values still at hand.
+func TestGroupCallOutlivesItsContext(t *testing.T) {
+	is := is.New(t)
+	dir := t.TempDir()
+	box, err := secret.LoadKeyFile(filepath.Join(dir, "k"), true)
+	is.NoErr(err) // key
+	st, err := Open(context.Background(), Options{Path: filepath.Join(dir, "t.db"), Box: box})
+	is.NoErr(err) // open
+	defer st.Close()
+
+	type key struct{}
+	ctx, cancel := context.WithCancel(context.WithValue(context.Background(), key{}, "lab"))
+	var value any
+	err = st.group(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		cancel() // the request goes away while its call runs
+		value = ctx.Value(key{})
+		_, err := tx.ExecContext(ctx, "CREATE TABLE t(x)")
+		return err
+	})
+	is.NoErr(err)             // the call ran to its commit
+	is.Equal(value, "lab")    // with the request's values
+	is.True(ctx.Err() != nil) // though the request was cancelled
+	var n int
+	is.NoErr(st.write.QueryRowContext(context.Background(), "SELECT count(*) FROM t").Scan(&n)) // the table is there
 }

@@ -180,7 +180,7 @@ func (s *Store) RecordInboxRequest(ctx context.Context, rc InboxReceipt, lim Inb
 		return InboxRequest{}, InboxAnswer{}, err
 	}
 	var answer InboxAnswer
-	err = s.group(ctx, func(tx *sql.Tx) error {
+	err = s.group(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		a, err := inboxAnswer(ctx, tx, rc.Inbox)
 		if err != nil {
 			return err

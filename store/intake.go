@@ -81,7 +81,7 @@ func (s *Store) Intake(ctx context.Context, clientID, key string, events []Event
 	}
 	now := s.Now()
 	var res IntakeResult
-	err := s.groupWeighted(ctx, len(events), func(tx *sql.Tx) error {
+	err := s.groupWeighted(ctx, len(events), func(ctx context.Context, tx *sql.Tx) error {
 		res = IntakeResult{}
 		if key != "" {
 			var stored string

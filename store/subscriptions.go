@@ -178,7 +178,7 @@ var (
 // and returns created false with a zero Subscription, as ORCID answers 204 then.
 func (s *Store) PutOrcidWebhook(ctx context.Context, clientID, orcid, callback string) (sub Subscription, created bool, err error) {
 	now := ms(s.Now())
-	err = s.group(ctx, func(tx *sql.Tx) error {
+	err = s.group(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		// A new registration is one statement; only an existing one needs more.
 		sub, err = scanSubscription(tx.StmtContext(ctx, s.subs.putOrcidWebhook).QueryRowContext(ctx, newUID(), clientID, callback, orcid, now, now))
 		if created = err == nil; created || !errors.Is(err, sql.ErrNoRows) {
