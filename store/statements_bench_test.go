@@ -1,0 +1,125 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"hookd/orcid"
+	"hookd/secret"
+)
+
+// processCPU is the CPU time the process has used (user and system).
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// BenchmarkDeliveryStatements splits the outbox's SQL for one delivery into its
+// steps, with the store's own statements on one transaction per 100 deliveries:
+// the intake's fan-out of an event (a new row), the claim, the success, and the
+// commit. Each event is for another of 20,000 ORCID-style subscriptions. It reports
+// the process's CPU time per delivery for each step (BENCHMARKS.md, "The statements
+// of one delivery").
+func BenchmarkDeliveryStatements(b *testing.B) {
+	const subs, batch = 20000, 100
+	ctx := context.Background()
+	dir := b.TempDir()
+	box, err := secret.LoadKeyFile(filepath.Join(dir, "k"), true)
+	if err != nil {
+		b.Fatal(err)
+	}
+	st, err := Open(ctx, Options{Path: filepath.Join(dir, "bench.db"), Box: box})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	c, err := st.CreateClient(ctx, NewClient{Name: "bench", Scopes: []string{ScopeWebhook}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ids := make([]string, subs)
+	var wg sync.WaitGroup
+	for w := range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < subs; i += 16 {
+				base := fmt.Sprintf("%015d", 100000000000000+i)
+				d := base + string(orcid.CheckDigit(base))
+				ids[i] = d[0:4] + "-" + d[4:8] + "-" + d[8:12] + "-" + d[12:16]
+				if _, _, err := st.PutOrcidWebhook(ctx, c.ID, ids[i], "http://127.0.0.1:9/"+ids[i]); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if b.Failed() {
+		b.FailNow()
+	}
+
+	var insert, claim, success, commit time.Duration
+	b.ResetTimer()
+	for done := 0; done < b.N; done += batch {
+		n := min(batch, b.N-done)
+		now := st.Now().UnixMilli()
+		tx, err := st.write.BeginTx(ctx, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		c0 := processCPU()
+		fanOut := tx.StmtContext(ctx, st.intake.fanOut)
+		for i := range n {
+			if _, err := fanOut.ExecContext(ctx, ids[(done+i)%subs], EventUpdated, now, now); err != nil {
+				b.Fatal(err)
+			}
+		}
+		c1 := processCPU()
+		rows, err := tx.StmtContext(ctx, st.claim.claim).QueryContext(ctx, now+60000, now, n-claimNewest(n), claimNewest(n))
+		if err != nil {
+			b.Fatal(err)
+		}
+		var claimed []int64
+		for rows.Next() {
+			var id, sub, attempt, try, count, first, last, firstAttempt int64
+			var subject, typ string
+			if err := rows.Scan(&id, &sub, &subject, &typ, &attempt, &try, &count, &first, &last, &firstAttempt); err != nil {
+				b.Fatal(err)
+			}
+			claimed = append(claimed, id)
+		}
+		if err := rows.Close(); err != nil {
+			b.Fatal(err)
+		}
+		if len(claimed) != n {
+			b.Fatalf("claimed %d of %d", len(claimed), n)
+		}
+		c2 := processCPU()
+		ok := tx.StmtContext(ctx, st.claim.deliveredOK)
+		for _, id := range claimed {
+			if _, err := ok.ExecContext(ctx, now, 204, now, 1, "", id); err != nil {
+				b.Fatal(err)
+			}
+		}
+		c3 := processCPU()
+		if err := tx.Commit(); err != nil {
+			b.Fatal(err)
+		}
+		c4 := processCPU()
+		insert, claim, success, commit = insert+c1-c0, claim+c2-c1, success+c3-c2, commit+c4-c3
+	}
+	b.StopTimer()
+	per := func(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1000 / float64(b.N) }
+	b.ReportMetric(per(insert), "insert-µs")
+	b.ReportMetric(per(claim), "claim-µs")
+	b.ReportMetric(per(success), "success-µs")
+	b.ReportMetric(per(commit), "commit-µs")
+	b.ReportMetric(per(insert+claim+success+commit), "cpu-µs/delivery")
+}
