@@ -949,3 +949,34 @@ func TestBacklogInShortTurns(t *testing.T) {
 	is.Equal(rv.count(), rows)                       // each called once
 	is.Equal(len(e.deliveries(store.DeliveryFilter{State: "delivered", Limit: 1000})), rows)
 }
+
+// TestQuickTurnTakesTheFresh: between two long turns of one host's backlog, a quick
+// turn claims the newest due deliveries only, so a fresh event's callback to
+// another host goes out at once, while the backlog's oldest rows wait for the long
+// turns.
+func TestQuickTurnTakesTheFresh(t *testing.T) {
+	is := is.New(t)
+	e := newEnv(t)
+	release := make(chan struct{})
+	defer close(release)
+	busy := hangingReceiver(t, release, 10*time.Second)
+	other := newReceiver(t, nil)
+	const backlog = 40
+	for i := range backlog {
+		e.subscribe(testOrcid(i), busy.URL+"/cb")
+		e.intake(0, store.Event{Orcid: testOrcid(i)})
+		e.clock.Advance(time.Millisecond)
+	}
+	fresh := testOrcid(backlog)
+	e.subscribe(fresh, other.URL+"/cb")
+	e.clock.Advance(time.Second)
+	e.intake(0, store.Event{Orcid: fresh})
+
+	d := e.dispatcher(func(o *dispatch.Options) { o.Workers, o.PerHost = 4, 2 })
+	dispatch.QuickTurn(d, context.Background())
+	waitFor(t, 5*time.Second, "the fresh event's callback", func() bool { return other.count() == 1 })
+	is.True(dispatch.Held(d) <= 16) // a quick turn claims at most 16 rows
+	oldest := e.deliveries(store.DeliveryFilter{Orcid: testOrcid(0)})
+	is.Equal(len(oldest), 1)
+	is.Equal(oldest[0].State, store.StatePending) // the backlog's oldest waits for a long turn
+}

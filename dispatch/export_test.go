@@ -1,6 +1,7 @@
 package dispatch
 
 import (
+	"context"
 	"time"
 
 	"hookd/store"
@@ -60,3 +61,7 @@ func Remembered(d *Dispatcher) (failureHosts, toldSubs, tokenSubs int) {
 
 // TurnClaimMax is the most rows one turn claims.
 const TurnClaimMax = turnClaimMax
+
+// QuickTurn takes one quick turn, as the loop does between two long turns of a
+// backlog when events arrived during the first.
+func QuickTurn(d *Dispatcher, ctx context.Context) { d.quickTurn(ctx) }

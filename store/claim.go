@@ -228,6 +228,14 @@ RETURNING id, subscription_id, subject, event_type, attempts, attempts - attempt
 // claimNewest is the share of a claim that goes to the newest due rows.
 func claimNewest(limit int) int { return limit / 4 }
 
+// ClaimNewest takes up to limit of the newest due deliveries with a lease, in a
+// turn of its own: a short transaction that the dispatch loop takes between two
+// long ones when events arrived meanwhile, so their deliveries go out without
+// waiting for a whole turn of another host's backlog.
+func (s *Store) ClaimNewest(ctx context.Context, limit int, lease time.Duration) ([]Claimed, error) {
+	return s.exchange(ctx, nil, 0, limit, lease)
+}
+
 // Claim reclaims crashed work and then takes up to limit due deliveries with a lease,
 // in one transaction, returning them with their targets.
 func (s *Store) Claim(ctx context.Context, limit int, lease time.Duration) ([]Claimed, error) {
@@ -242,8 +250,16 @@ func (s *Store) Claim(ctx context.Context, limit int, lease time.Duration) ([]Cl
 // at most the group being written; alone, it commits without an fsync (groupTurn,
 // beginGroup).
 func (s *Store) Exchange(ctx context.Context, outcomes []Outcome, limit int, lease time.Duration) ([]Claimed, error) {
+	newest := claimNewest(max(limit, 0))
+	return s.exchange(ctx, outcomes, max(limit, 0)-newest, newest, lease)
+}
+
+// exchange is Exchange claiming up to oldest of the oldest due rows and up to newest
+// of the newest.
+func (s *Store) exchange(ctx context.Context, outcomes []Outcome, oldest, newest int, lease time.Duration) ([]Claimed, error) {
+	limit := oldest + newest
 	var out []Claimed
-	err := s.groupTurn(ctx, len(outcomes)+max(limit, 0), func(ctx context.Context, tx *sql.Tx) error {
+	err := s.groupTurn(ctx, len(outcomes)+limit, func(ctx context.Context, tx *sql.Tx) error {
 		// The time of the transaction, not of the call: events stored earlier in the
 		// same group are due by it.
 		now := ms(s.Now())
@@ -265,8 +281,7 @@ func (s *Store) Exchange(ctx context.Context, outcomes []Outcome, limit int, lea
 			}
 			s.reclaimedAt.Store(now)
 		}
-		newest := claimNewest(limit)
-		rows, err := tx.StmtContext(ctx, s.claim.claim).QueryContext(ctx, now+lease.Milliseconds(), now, limit-newest, newest)
+		rows, err := tx.StmtContext(ctx, s.claim.claim).QueryContext(ctx, now+lease.Milliseconds(), now, oldest, newest)
 		if err != nil {
 			return fmt.Errorf("claim deliveries: %w", err)
 		}

@@ -70,3 +70,39 @@ func TestClaimTakesTheNewestToo(t *testing.T) {
 	}
 	is.Equal(seen, backlog+1) // every due delivery, once
 }
+
+// TestClaimNewest: a quick claim takes the newest due deliveries only, leaving the
+// oldest of a backlog for the long turns.
+func TestClaimNewest(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	st := newStore(t)
+	now := time.Date(2024, 3, 1, 12, 0, 0, 0, time.UTC)
+	st.Now = func() time.Time { return now }
+	c, err := st.CreateClient(ctx, store.NewClient{Name: "lab", Scopes: []string{store.ScopeWebhook}})
+	is.NoErr(err) // client
+	const backlog = 20
+	for i := range backlog {
+		_, _, err := st.PutOrcidWebhook(ctx, c.ID, claimOrcid(i), fmt.Sprintf("https://example.org/%d", i))
+		is.NoErr(err) // registration
+		_, err = st.Intake(ctx, c.ID, "", []store.Event{{Orcid: claimOrcid(i)}}, 0)
+		is.NoErr(err) // an event, a millisecond after the one before
+		now = now.Add(time.Millisecond)
+	}
+	claimed, err := st.ClaimNewest(ctx, 5, time.Minute)
+	is.NoErr(err)             // a quick claim of 5
+	is.Equal(len(claimed), 5) // full
+	got := map[string]bool{}
+	for _, c := range claimed {
+		got[c.Subject] = true
+	}
+	for i := backlog - 5; i < backlog; i++ {
+		is.True(got[claimOrcid(i)]) // the five newest
+	}
+	rest, err := st.Claim(ctx, backlog, time.Minute)
+	is.NoErr(err)                  // the long turn
+	is.Equal(len(rest), backlog-5) // takes the others
+	for _, c := range rest {
+		is.True(!got[c.Subject]) // and none twice
+	}
+}
