@@ -442,7 +442,10 @@ func TestPerHostIsolation(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
 	release := make(chan struct{})
-	slow := hangingReceiver(t, release, 5*time.Second)
+	// The slow host's calls hang until release: the limit and the call timeout below
+	// are only backstops, far beyond what the test takes on a loaded machine, so no
+	// slow call ends (and frees a slot) before the test releases them.
+	slow := hangingReceiver(t, release, time.Minute)
 	fast := newReceiver(t, nil)
 	// The slow host has a backlog: more rows than it may hold claimed (its calls and
 	// its queue), and older than the fast host's, so they come first in the claim.
@@ -458,7 +461,7 @@ func TestPerHostIsolation(t *testing.T) {
 	d := e.dispatcher(func(o *dispatch.Options) {
 		o.PerHost = 2
 		o.Workers = 8
-		o.Timeout = 3 * time.Second
+		o.Timeout = time.Minute
 	})
 	for _, id := range slowIDs {
 		e.intake(0, store.Event{Orcid: id})
@@ -469,13 +472,12 @@ func TestPerHostIsolation(t *testing.T) {
 	}
 	e.clock.Advance(time.Millisecond)
 
-	t0 := time.Now()
 	first := e.clock.Now()
 	n, err := d.Tick(ctx)
 	is.NoErr(err)            // tick
 	is.True(n >= fastRows+2) // it took at least the fast host's rows and the slow host's first 2
 	waitFor(t, 2*time.Second, "the fast receiver to answer its 3 calls", func() bool { return fast.finished.Load() == 3 })
-	is.True(time.Since(t0) < 2*time.Second) // promptly, although the slow host hangs
+	is.Equal(slow.finished.Load(), int32(0)) // while every slow call still hangs: the fast host did not wait for them
 	waitFor(t, 2*time.Second, "the slow receiver to get 2 calls", func() bool { return slow.count() == 2 })
 	is.Equal(fast.count(), 3)       // each fast row called once
 	is.Equal(slow.maxInFlight(), 2) // the slow host never has more than per_host calls at once
@@ -731,9 +733,11 @@ func TestLeaseExpiryAfterCrash(t *testing.T) {
 func TestTimeout(t *testing.T) {
 	is := is.New(t)
 	e := newEnv(t)
+	// The receiver would answer 204 well before the default timeout, so only the
+	// configured 200 ms timeout can end the call without a response.
 	rv := newReceiver(t, func(_ int, w http.ResponseWriter, r *http.Request, _ []byte) error {
 		select {
-		case <-time.After(2 * time.Second): // slower than the timeout
+		case <-time.After(dispatch.DefaultTimeout / 2):
 		case <-r.Context().Done():
 		}
 		w.WriteHeader(http.StatusNoContent)
@@ -743,14 +747,12 @@ func TestTimeout(t *testing.T) {
 	d := e.dispatcher(func(o *dispatch.Options) { o.Timeout = 200 * time.Millisecond })
 	e.intake(0, store.Event{Orcid: orcidA})
 
-	t0 := time.Now()
-	is.Equal(e.tick(d), 1)                          // one call
-	is.True(time.Since(t0) < 1500*time.Millisecond) // cut off by the timeout, not the receiver
+	is.Equal(e.tick(d), 1) // one call
 	row := e.only()
 	is.Equal(row.StateName(), "failed") // a timeout is a failure
 	as := e.attempts(row.ID)
 	is.Equal(len(as), 1)                               // one attempt
-	is.Equal(as[0].Status, 0)                          // without a response
+	is.Equal(as[0].Status, 0)                          // without a response: cut off by the timeout, not the receiver
 	is.True(strings.Contains(as[0].Error, "timeout"))  // the error says timeout
 	is.True(row.DueAt.Equal(e.start.Add(time.Minute))) // retried after the backoff
 }
@@ -873,10 +875,12 @@ func TestShutdown(t *testing.T) {
 	t.Run("releases calls after the grace", func(t *testing.T) {
 		is := is.New(t)
 		e := newEnv(t)
+		// The first call hangs until hookd hangs up (a minute is only a backstop), so
+		// Run returning at all shows the call was released, not waited for.
 		rv := newReceiver(t, func(n int, w http.ResponseWriter, r *http.Request, _ []byte) error {
 			if n == 1 {
 				select {
-				case <-time.After(3 * time.Second):
+				case <-time.After(time.Minute):
 				case <-r.Context().Done():
 					return nil
 				}
@@ -899,16 +903,14 @@ func TestShutdown(t *testing.T) {
 		ran := make(chan error, 1)
 		go func() { ran <- d.Run(ctx) }()
 		waitFor(t, 2*time.Second, "the call to arrive", func() bool { return rv.count() == 1 })
-		t0 := time.Now()
 		cancel()
 		select {
 		case err := <-ran:
 			is.NoErr(err) // Run stops cleanly
-		case <-time.After(5 * time.Second):
-			t.Fatal("Run did not return after cancel")
+		case <-time.After(5 * time.Second): // half the default grace, many times the 100 ms one
+			t.Fatal("Run did not return after cancel within the grace")
 		}
-		is.True(time.Since(t0) < time.Second) // within about the grace, not the receiver's 3s
-		is.Equal(rv.count(), 1)               // the waiting row was not started during shutdown
+		is.Equal(rv.count(), 1) // the waiting row was not started during shutdown
 
 		rows := e.deliveries(store.DeliveryFilter{})
 		is.Equal(len(rows), 2) // both rows are there
