@@ -371,6 +371,12 @@ func (d *Dispatcher) quickTurn(ctx context.Context) {
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	d.queueLocked(claimed)
+}
+
+// queueLocked hands claimed rows to the scheduler (what a host cannot take goes back
+// as a release) and wakes the workers. d.mu must be held.
+func (d *Dispatcher) queueLocked(claimed []store.Claimed) {
 	queued, pending := d.sched.queue(claimed, d.pending)
 	d.pending = pending
 	d.wg.Add(queued)
@@ -429,12 +435,7 @@ func (d *Dispatcher) Tick(ctx context.Context) (int, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if len(claimed) > 0 {
-		queued, pending := d.sched.queue(claimed, d.pending)
-		d.pending = pending
-		d.wg.Add(queued)
-		if d.sched.queued > 0 {
-			d.work.Broadcast()
-		}
+		d.queueLocked(claimed)
 	}
 	// Another turn at once if this one stopped at a bound: more outcomes waiting,
 	// or a full claim with room for more.
