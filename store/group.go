@@ -48,6 +48,11 @@ type groupReq struct {
 // values but not its cancellation: once a call is in the group, its statements run
 // to the end whatever happens to the request that made it (and the driver need not
 // watch a context for each statement, a goroutine and a channel each time).
+//
+// fn may run twice: when another call of its group fails, the group rolls back
+// and runs again with a savepoint per call. So fn sets its results afresh each
+// time it runs, and keeps nothing outside the database that the rollback would
+// undo.
 type groupFn func(ctx context.Context, tx *sql.Tx) error
 
 // group runs fn in a write transaction shared with whatever other calls are waiting
@@ -171,8 +176,6 @@ func (s *Store) takeWaiting(batch []*groupReq, weight int) ([]*groupReq, int) {
 func (s *Store) runGroup(batch []*groupReq) {
 	s.groups.Add(1)
 	s.groupCalls.Add(uint64(len(batch)))
-	ctx := context.Background()
-	errs := make([]error, len(batch))
 	lazy := true
 	for _, r := range batch {
 		lazy = lazy && r.lazy
@@ -183,6 +186,69 @@ func (s *Store) runGroup(batch []*groupReq) {
 	slices.SortStableFunc(batch, func(a, b *groupReq) int {
 		return cmp.Compare(b2i(a.lazy), b2i(b.lazy))
 	})
+	// A call whose request went away before the group began is not run.
+	live := batch[:0:0]
+	for _, r := range batch {
+		if err := r.ctx.Err(); err != nil {
+			r.done <- err
+		} else {
+			live = append(live, r)
+		}
+	}
+	if len(live) == 0 {
+		return
+	}
+	// A call's error is rare: the group runs first without a savepoint per call (two
+	// statements a call saved), and only when a call fails does it roll back and run
+	// again with one, so that the failing call fails alone.
+	if s.runWhole(live, lazy) {
+		return
+	}
+	s.runSavepoints(live, lazy)
+}
+
+// runWhole runs the calls of a group in one transaction without savepoints. It
+// reports false, having rolled back, when a call of several failed: the group must
+// run again call by call (runSavepoints). Otherwise every call has its answer: the
+// commit's, or a lone call its own error.
+func (s *Store) runWhole(batch []*groupReq, lazy bool) bool {
+	tx, release, err := s.beginGroup(context.Background(), lazy)
+	if err != nil {
+		err = s.faulted(err)
+		for _, r := range batch {
+			r.done <- err
+		}
+		return true
+	}
+	defer release()
+	for _, r := range batch {
+		if err := r.fn(context.WithoutCancel(r.ctx), tx); err != nil {
+			tx.Rollback()
+			if len(batch) > 1 {
+				return false
+			}
+			r.done <- s.faulted(err)
+			return true
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		err = s.faulted(err)
+		for _, r := range batch {
+			r.done <- err
+		}
+		return true
+	}
+	for _, r := range batch {
+		r.done <- nil
+	}
+	return true
+}
+
+// runSavepoints runs the calls of a group in one transaction, each in a savepoint
+// of its own, so a call's error rolls back its changes only.
+func (s *Store) runSavepoints(batch []*groupReq, lazy bool) {
+	ctx := context.Background()
+	errs := make([]error, len(batch))
 	tx, release, err := s.beginGroup(ctx, lazy)
 	if err != nil {
 		err = s.faulted(err)
@@ -192,26 +258,7 @@ func (s *Store) runGroup(batch []*groupReq) {
 		return
 	}
 	defer release()
-	if len(batch) == 1 {
-		// Alone in its transaction, a call needs no savepoint: its error rolls back all.
-		r := batch[0]
-		err := r.ctx.Err()
-		if err == nil {
-			err = r.fn(context.WithoutCancel(r.ctx), tx)
-		}
-		if err == nil {
-			err = tx.Commit()
-		} else {
-			tx.Rollback()
-		}
-		r.done <- s.faulted(err)
-		return
-	}
 	for i, r := range batch {
-		if err := r.ctx.Err(); err != nil {
-			errs[i] = err
-			continue
-		}
 		if _, err := tx.StmtContext(ctx, s.groupSQL.savepoint).ExecContext(ctx); err != nil {
 			errs[i] = s.faulted(err)
 			continue

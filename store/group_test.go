@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -154,4 +155,75 @@ func TestGroupCallOutlivesItsContext(t *testing.T) {
 	is.True(ctx.Err() != nil) // though the request was cancelled
 	var n int
 	is.NoErr(st.write.QueryRowContext(context.Background(), "SELECT count(*) FROM t").Scan(&n)) // the table is there
+}
+
+// TestGroupCallFailsAlone: a group runs without savepoints first; when one of its
+// calls fails, it rolls back and runs again with a savepoint per call, so the
+// failing call's changes are undone and its error is its own, while the others
+// commit once, whatever ran before.
+func TestGroupCallFailsAlone(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	dir := t.TempDir()
+	box, err := secret.LoadKeyFile(filepath.Join(dir, "k"), true)
+	is.NoErr(err) // key
+	st, err := Open(ctx, Options{Path: filepath.Join(dir, "t.db"), Box: box})
+	is.NoErr(err) // open
+	defer st.Close()
+	_, err = st.write.ExecContext(ctx, "CREATE TABLE t(x TEXT)")
+	is.NoErr(err)
+
+	// A call that holds the writer until released, so the others share a group.
+	started, release := make(chan struct{}), make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		st.group(ctx, func(context.Context, *sql.Tx) error { close(started); <-release; return nil })
+	}()
+	<-started
+
+	var mu sync.Mutex
+	runs := map[string]int{}
+	errs := map[string]error{}
+	no := errors.New("no")
+	for i, name := range []string{"a", "b", "c"} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := st.group(ctx, func(ctx context.Context, tx *sql.Tx) error {
+				mu.Lock()
+				runs[name]++
+				mu.Unlock()
+				if _, err := tx.ExecContext(ctx, "INSERT INTO t(x) VALUES (?)", name); err != nil {
+					return err
+				}
+				if name == "b" {
+					return no // after its insert: the insert must be undone
+				}
+				return nil
+			})
+			mu.Lock()
+			errs[name] = err
+			mu.Unlock()
+		}()
+		waitLen(t, st.groupCh, i+1)
+	}
+	close(release)
+	wg.Wait()
+
+	is.NoErr(errs["a"])               // a committed
+	is.True(errors.Is(errs["b"], no)) // b failed with its own error
+	is.NoErr(errs["c"])               // c committed
+	is.Equal(runs["a"], 2)            // a ran in the first try and again in savepoints
+	var got []string
+	rows, err := st.write.QueryContext(ctx, "SELECT x FROM t ORDER BY x")
+	is.NoErr(err)
+	for rows.Next() {
+		var x string
+		is.NoErr(rows.Scan(&x))
+		got = append(got, x)
+	}
+	is.NoErr(rows.Err())
+	is.Equal(got, []string{"a", "c"}) // each good call's row once, the failing call's none
 }
