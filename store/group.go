@@ -57,9 +57,10 @@ type groupFn func(ctx context.Context, tx *sql.Tx) error
 
 // group runs fn in a write transaction shared with whatever other calls are waiting
 // at the same moment (group commit): under concurrency, many small writes (intake,
-// registrations) cost one commit, and so one fsync, between them. Each fn runs in a
-// savepoint of its own, so its error rolls back its changes only; group returns
-// after the commit, so an acknowledged write is durable.
+// registrations) cost one commit, and so one fsync, between them. A fn's error
+// rolls back its changes only (the group runs again, each fn in a savepoint of its
+// own: see groupFn); group returns after the commit, so an acknowledged write is
+// durable.
 func (s *Store) group(ctx context.Context, fn groupFn) error {
 	return s.groupWeighted(ctx, 1, fn)
 }
