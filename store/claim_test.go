@@ -19,6 +19,17 @@ func claimOrcid(i int) string {
 	return d[0:4] + "-" + d[4:8] + "-" + d[8:12] + "-" + d[12:16]
 }
 
+// claimStore is a store whose clock reads *now, with a client that registers webhooks.
+func claimStore(t *testing.T) (*store.Store, *time.Time, store.Credentials) {
+	t.Helper()
+	st := newStore(t)
+	now := time.Date(2024, 3, 1, 12, 0, 0, 0, time.UTC)
+	st.Now = func() time.Time { return now }
+	c, err := st.CreateClient(context.Background(), store.NewClient{Name: "lab", Scopes: []string{store.ScopeWebhook}})
+	is.New(t).NoErr(err) // client
+	return st, &now, c
+}
+
 // TestClaimTakesTheNewestToo: behind a backlog of older due deliveries, a claim
 // smaller than the backlog still takes a delivery that just became due (one busy
 // host's backlog must not hold back another's callbacks), and the rest of it from
@@ -26,11 +37,7 @@ func claimOrcid(i int) string {
 func TestClaimTakesTheNewestToo(t *testing.T) {
 	is := is.New(t)
 	ctx := context.Background()
-	st := newStore(t)
-	now := time.Date(2024, 3, 1, 12, 0, 0, 0, time.UTC)
-	st.Now = func() time.Time { return now }
-	c, err := st.CreateClient(ctx, store.NewClient{Name: "lab", Scopes: []string{store.ScopeWebhook}})
-	is.NoErr(err) // client
+	st, now, c := claimStore(t)
 	const backlog = 50
 	for i := range backlog + 1 {
 		_, _, err := st.PutOrcidWebhook(ctx, c.ID, claimOrcid(i), fmt.Sprintf("https://example.org/%d", i))
@@ -39,11 +46,11 @@ func TestClaimTakesTheNewestToo(t *testing.T) {
 	for i := range backlog {
 		_, err := st.Intake(ctx, c.ID, "", []store.Event{{Orcid: claimOrcid(i)}}, 0)
 		is.NoErr(err) // the backlog, a millisecond apart
-		now = now.Add(time.Millisecond)
+		*now = now.Add(time.Millisecond)
 	}
-	now = now.Add(time.Minute)
+	*now = now.Add(time.Minute)
 	fresh := claimOrcid(backlog)
-	_, err = st.Intake(ctx, c.ID, "", []store.Event{{Orcid: fresh}}, 0)
+	_, err := st.Intake(ctx, c.ID, "", []store.Event{{Orcid: fresh}}, 0)
 	is.NoErr(err) // a fresh event
 
 	claimed, err := st.Claim(ctx, 8, time.Minute)
@@ -76,18 +83,14 @@ func TestClaimTakesTheNewestToo(t *testing.T) {
 func TestClaimNewest(t *testing.T) {
 	is := is.New(t)
 	ctx := context.Background()
-	st := newStore(t)
-	now := time.Date(2024, 3, 1, 12, 0, 0, 0, time.UTC)
-	st.Now = func() time.Time { return now }
-	c, err := st.CreateClient(ctx, store.NewClient{Name: "lab", Scopes: []string{store.ScopeWebhook}})
-	is.NoErr(err) // client
+	st, now, c := claimStore(t)
 	const backlog = 20
 	for i := range backlog {
 		_, _, err := st.PutOrcidWebhook(ctx, c.ID, claimOrcid(i), fmt.Sprintf("https://example.org/%d", i))
 		is.NoErr(err) // registration
 		_, err = st.Intake(ctx, c.ID, "", []store.Event{{Orcid: claimOrcid(i)}}, 0)
 		is.NoErr(err) // an event, a millisecond after the one before
-		now = now.Add(time.Millisecond)
+		*now = now.Add(time.Millisecond)
 	}
 	claimed, err := st.ClaimNewest(ctx, 5, time.Minute)
 	is.NoErr(err)             // a quick claim of 5

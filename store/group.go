@@ -208,6 +208,13 @@ func (s *Store) runGroup(batch []*groupReq) {
 	s.runSavepoints(live, lazy)
 }
 
+// answerAll gives every call of batch the same answer.
+func answerAll(batch []*groupReq, err error) {
+	for _, r := range batch {
+		r.done <- err
+	}
+}
+
 // runWhole runs the calls of a group in one transaction without savepoints. It
 // reports false, having rolled back, when a call of several failed: the group must
 // run again call by call (runSavepoints). Otherwise every call has its answer: the
@@ -215,10 +222,7 @@ func (s *Store) runGroup(batch []*groupReq) {
 func (s *Store) runWhole(batch []*groupReq, lazy bool) bool {
 	tx, release, err := s.beginGroup(context.Background(), lazy)
 	if err != nil {
-		err = s.faulted(err)
-		for _, r := range batch {
-			r.done <- err
-		}
+		answerAll(batch, s.faulted(err))
 		return true
 	}
 	defer release()
@@ -233,15 +237,10 @@ func (s *Store) runWhole(batch []*groupReq, lazy bool) bool {
 		}
 	}
 	if err := tx.Commit(); err != nil {
-		err = s.faulted(err)
-		for _, r := range batch {
-			r.done <- err
-		}
+		answerAll(batch, s.faulted(err))
 		return true
 	}
-	for _, r := range batch {
-		r.done <- nil
-	}
+	answerAll(batch, nil)
 	return true
 }
 
@@ -252,10 +251,7 @@ func (s *Store) runSavepoints(batch []*groupReq, lazy bool) {
 	errs := make([]error, len(batch))
 	tx, release, err := s.beginGroup(ctx, lazy)
 	if err != nil {
-		err = s.faulted(err)
-		for _, r := range batch {
-			r.done <- err
-		}
+		answerAll(batch, s.faulted(err))
 		return
 	}
 	defer release()
@@ -275,9 +271,7 @@ func (s *Store) runSavepoints(batch []*groupReq, lazy bool) {
 				if errors.Is(errs[i], ErrUnavailable) {
 					fail = errs[i]
 				}
-				for _, r := range batch {
-					r.done <- fail
-				}
+				answerAll(batch, fail)
 				return
 			}
 		}
@@ -286,10 +280,7 @@ func (s *Store) runSavepoints(batch []*groupReq, lazy bool) {
 		}
 	}
 	if err := tx.Commit(); err != nil {
-		err = s.faulted(err)
-		for _, r := range batch {
-			r.done <- err
-		}
+		answerAll(batch, s.faulted(err))
 		return
 	}
 	for i, r := range batch {

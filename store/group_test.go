@@ -26,6 +26,32 @@ func waitLen(tb testing.TB, ch chan *groupReq, n int) {
 	}
 }
 
+// openGroupStore opens a store in a temporary folder, closed when the test ends.
+func openGroupStore(t *testing.T) *Store {
+	t.Helper()
+	is := is.New(t)
+	dir := t.TempDir()
+	box, err := secret.LoadKeyFile(filepath.Join(dir, "k"), true)
+	is.NoErr(err) // key
+	st, err := Open(context.Background(), Options{Path: filepath.Join(dir, "t.db"), Box: box})
+	is.NoErr(err) // open
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+// holdWriter queues a call that holds the group writer until release is closed,
+// and returns once it does; wg counts that call.
+func holdWriter(st *Store, wg *sync.WaitGroup) (release chan struct{}) {
+	started, release := make(chan struct{}), make(chan struct{})
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		st.group(context.Background(), func(context.Context, *sql.Tx) error { close(started); <-release; return nil })
+	}()
+	<-started
+	return release
+}
+
 // TestGroupOrderAndWeight: a turn of the dispatch loop leads the next group ahead
 // of the calls that waited longer, and runs last in it (so it sees what they
 // wrote); a group takes on no more than groupWeightMax rows: the call that would go
@@ -33,22 +59,11 @@ func waitLen(tb testing.TB, ch chan *groupReq, n int) {
 func TestGroupOrderAndWeight(t *testing.T) {
 	is := is.New(t)
 	ctx := context.Background()
-	dir := t.TempDir()
-	box, err := secret.LoadKeyFile(filepath.Join(dir, "k"), true)
-	is.NoErr(err) // key
-	st, err := Open(ctx, Options{Path: filepath.Join(dir, "g.db"), Box: box})
-	is.NoErr(err) // open
-	defer st.Close()
+	st := openGroupStore(t)
 
-	// A call that holds the writer until released, so the others queue up.
-	started, release := make(chan struct{}), make(chan struct{})
+	// A call holds the writer until released, so the others queue up.
 	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		st.group(ctx, func(context.Context, *sql.Tx) error { close(started); <-release; return nil })
-	}()
-	<-started
+	release := holdWriter(st, &wg)
 
 	var mu sync.Mutex
 	var order []string
@@ -105,15 +120,10 @@ func TestGroupOrderAndWeight(t *testing.T) {
 func TestTurnCommitLeavesFull(t *testing.T) {
 	is := is.New(t)
 	ctx := context.Background()
-	dir := t.TempDir()
-	box, err := secret.LoadKeyFile(filepath.Join(dir, "k"), true)
-	is.NoErr(err) // key
-	st, err := Open(ctx, Options{Path: filepath.Join(dir, "t.db"), Box: box})
-	is.NoErr(err) // open
-	defer st.Close()
+	st := openGroupStore(t)
 
 	var during int
-	err = st.groupTurn(ctx, 1, func(ctx context.Context, tx *sql.Tx) error {
+	err := st.groupTurn(ctx, 1, func(ctx context.Context, tx *sql.Tx) error {
 		return tx.QueryRowContext(ctx, "PRAGMA synchronous").Scan(&during)
 	})
 	is.NoErr(err)       // a turn alone
@@ -134,17 +144,12 @@ func TestTurnCommitLeavesFull(t *testing.T) {
 // with the request's context values still at hand.
 func TestGroupCallOutlivesItsContext(t *testing.T) {
 	is := is.New(t)
-	dir := t.TempDir()
-	box, err := secret.LoadKeyFile(filepath.Join(dir, "k"), true)
-	is.NoErr(err) // key
-	st, err := Open(context.Background(), Options{Path: filepath.Join(dir, "t.db"), Box: box})
-	is.NoErr(err) // open
-	defer st.Close()
+	st := openGroupStore(t)
 
 	type key struct{}
 	ctx, cancel := context.WithCancel(context.WithValue(context.Background(), key{}, "lab"))
 	var value any
-	err = st.group(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := st.group(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		cancel() // the request goes away while its call runs
 		value = ctx.Value(key{})
 		_, err := tx.ExecContext(ctx, "CREATE TABLE t(x)")
@@ -164,24 +169,13 @@ func TestGroupCallOutlivesItsContext(t *testing.T) {
 func TestGroupCallFailsAlone(t *testing.T) {
 	is := is.New(t)
 	ctx := context.Background()
-	dir := t.TempDir()
-	box, err := secret.LoadKeyFile(filepath.Join(dir, "k"), true)
-	is.NoErr(err) // key
-	st, err := Open(ctx, Options{Path: filepath.Join(dir, "t.db"), Box: box})
-	is.NoErr(err) // open
-	defer st.Close()
-	_, err = st.write.ExecContext(ctx, "CREATE TABLE t(x TEXT)")
+	st := openGroupStore(t)
+	_, err := st.write.ExecContext(ctx, "CREATE TABLE t(x TEXT)")
 	is.NoErr(err)
 
-	// A call that holds the writer until released, so the others share a group.
-	started, release := make(chan struct{}), make(chan struct{})
+	// A call holds the writer until released, so the others share a group.
 	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		st.group(ctx, func(context.Context, *sql.Tx) error { close(started); <-release; return nil })
-	}()
-	<-started
+	release := holdWriter(st, &wg)
 
 	var mu sync.Mutex
 	runs := map[string]int{}
