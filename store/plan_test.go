@@ -1,0 +1,54 @@
+package store
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"hookd/secret"
+)
+
+// TestFanOutPlan: the fan-out of a call's events reads each branch through its
+// index. A plan that scans every subscription, or builds an index of its own on
+// each call, is correct but costs as much as the rest of the intake together.
+func TestFanOutPlan(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	box, err := secret.LoadKeyFile(filepath.Join(dir, "key"), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := Open(ctx, Options{Path: filepath.Join(dir, "hookd.db"), Box: box})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	for name, q := range map[string]string{"qFanOut": qFanOut, "qFanOutAll": qFanOutAll} {
+		rows, err := st.write.QueryContext(ctx, "EXPLAIN QUERY PLAN "+q, `[["0000-0002-1825-0097","UPDATED"]]`, 1, 2, 3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var plan []string
+		for rows.Next() {
+			var id, parent, unused int
+			var detail string
+			if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+				t.Fatal(err)
+			}
+			plan = append(plan, detail)
+		}
+		if err := rows.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if len(plan) == 0 {
+			t.Fatalf("%s: no plan", name)
+		}
+		for _, step := range plan {
+			scansAll := strings.HasPrefix(step, "SCAN s") && !strings.Contains(step, "USING INDEX subscriptions_everything")
+			if scansAll || strings.Contains(step, "AUTOMATIC") || strings.HasPrefix(step, "SCAN m") {
+				t.Errorf("%s: %q in its plan:\n%s", name, step, strings.Join(plan, "\n"))
+			}
+		}
+	}
+}
