@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -108,4 +109,37 @@ func TestClaimNewest(t *testing.T) {
 	for _, c := range rest {
 		is.True(!got[c.Subject]) // and none twice
 	}
+}
+
+// TestClaimSeesAnotherProcessChange: a target changed by another process (here a
+// second connection to the file) is used from the next claim on, although hookd
+// had it cached from the claim before.
+func TestClaimSeesAnotherProcessChange(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "hookd.db")
+	st := openAt(t, path, newBox(t))
+	c, err := st.CreateClient(ctx, store.NewClient{Name: "lab", Scopes: []string{store.ScopeWebhook}})
+	is.NoErr(err)
+	id := claimOrcid(1)
+	_, _, err = st.PutOrcidWebhook(ctx, c.ID, id, "https://example.org/old")
+	is.NoErr(err)
+	deliver := func() string {
+		t.Helper()
+		_, err := st.Intake(ctx, c.ID, "", []store.Event{{Orcid: id}}, 0)
+		is.NoErr(err)
+		claimed, err := st.Claim(ctx, 10, time.Minute)
+		is.NoErr(err)
+		is.Equal(len(claimed), 1) // the event's delivery
+		_, err = st.Exchange(ctx, []store.Outcome{{DeliveryID: claimed[0].ID, SubscriptionID: claimed[0].Target.SubscriptionID,
+			Kind: store.OutcomeDelivered, Attempt: claimed[0].Attempt, StartedAt: time.Now(), Status: 204}}, 0, time.Minute)
+		is.NoErr(err)
+		return claimed[0].Target.URL
+	}
+	is.Equal(deliver(), "https://example.org/old")
+	is.Equal(deliver(), "https://example.org/old") // from the cache
+
+	_, err = rawDB(t, path).ExecContext(ctx, "UPDATE subscriptions SET target = 'https://example.org/new'")
+	is.NoErr(err)
+	is.Equal(deliver(), "https://example.org/new")
 }

@@ -68,6 +68,7 @@ type Store struct {
 	subs        subscriptionStmts
 	groupSQL    groupStmts
 	loadTargets *sql.Stmt
+	dataVersion *sql.Stmt // qDataVersion, on the write connection
 	prepared    []*sql.Stmt
 
 	yield       *yielder // gives way between this process's writes and others'

@@ -16,12 +16,18 @@ const qTargets = `SELECT s.id, s.uid, coalesce(s.client_id, ''), coalesce(s.org_
 	FROM subscriptions s LEFT JOIN clients c ON c.id = s.client_id WHERE s.id IN (SELECT value FROM json_each(?))`
 
 func (s *Store) prepareTargets(ctx context.Context) error {
-	return s.prepare(ctx, hot{&s.loadTargets, qTargets})
+	return s.prepare(ctx, hot{&s.loadTargets, qTargets}, hot{&s.dataVersion, qDataVersion})
 }
 
-// targetTTL bounds how long a cached target may miss a change made by another
-// process (hookd's own changes invalidate the cache at once).
-const targetTTL = 5 * time.Second
+// qDataVersion changes when another connection commits to the database: another
+// process, such as a command of hookd's on the same file. hookd's own writes all go
+// through the one write connection, and forget what they change in the cache.
+const qDataVersion = "PRAGMA data_version"
+
+// targetTTL is how long at most a cached target is used. A change made by hookd
+// itself drops it at once, one by another process at the next claim (qDataVersion):
+// the bound only limits the harm of a change that neither caught.
+const targetTTL = time.Minute
 
 // targetCacheMax bounds the cache (it starts over when full): about 10 MB.
 const targetCacheMax = 20000
@@ -29,8 +35,19 @@ const targetCacheMax = 20000
 // targetCache keeps the opened targets of recently claimed subscriptions, so a
 // claim does not read and decrypt each subscription again.
 type targetCache struct {
-	mu sync.Mutex
-	m  map[int64]cachedTarget
+	mu      sync.Mutex
+	m       map[int64]cachedTarget
+	version int64 // the database's data_version the cached targets were read at
+}
+
+// sync forgets every target when the database's data_version is no longer the one
+// they were read at: another process changed the database.
+func (c *targetCache) sync(version int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if version != c.version {
+		c.m, c.version = nil, version
+	}
 }
 
 type cachedTarget struct {
@@ -71,6 +88,11 @@ func (c *targetCache) forget(id int64) {
 // cachedTargets fills subs (keyed by subscription id) with their targets: from the
 // cache, and the rest from the database in one query.
 func (s *Store) cachedTargets(ctx context.Context, tx *sql.Tx, subs map[int64]*Target, now int64) error {
+	var version int64
+	if err := tx.StmtContext(ctx, s.dataVersion).QueryRowContext(ctx).Scan(&version); err != nil {
+		return fmt.Errorf("data version: %w", err)
+	}
+	s.targetCache.sync(version)
 	var missing []int64
 	for id := range subs {
 		if t := s.targetCache.get(id, now); t != nil {
