@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"net/http"
 
@@ -83,13 +84,15 @@ func (s *Server) handleEvents() http.Handler {
 				writeProblemBody(w, http.StatusBadRequest, field("orcid")+" is required", field("orcid"))
 				return
 			}
-			if err := store.CheckOrcid(field("orcid"), id); err != nil {
-				s.writeProblem(w, r, err, nil)
+			// The field is named ("[i].orcid") only when it is wrong: a batch's
+			// events are mostly right, and the name costs a Sprintf each.
+			if err := store.CheckOrcid("orcid", id); err != nil {
+				s.writeProblem(w, r, renamed(err, field("orcid")), nil)
 				return
 			}
-			typ, err := store.ParseEventType(field("type"), ev.Type)
+			typ, err := store.ParseEventType("type", ev.Type)
 			if err != nil {
-				s.writeProblem(w, r, err, nil)
+				s.writeProblem(w, r, renamed(err, field("type")), nil)
 				return
 			}
 			if len(ev.ID) > maxEventID {
@@ -114,4 +117,13 @@ func (s *Server) handleEvents() http.Handler {
 		}
 		encode(w, http.StatusAccepted, response{Accepted: res.Accepted, Duplicates: res.Duplicates, Deliveries: res.Deliveries})
 	})
+}
+
+// renamed gives the input at fault in a store error another name.
+func renamed(err error, field string) error {
+	var e *store.Error
+	if errors.As(err, &e) {
+		e.Field = field
+	}
+	return err
 }

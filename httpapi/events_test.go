@@ -255,6 +255,7 @@ func TestEventsBadRequests(t *testing.T) {
 		{"bad checksum", ev("0000-0002-7253-3646"), "orcid", "check digit"},
 		{"bad iD in a batch", "[" + ev(eventsOrcidA) + "," + ev("0000-0002-7253-364") + "]", "[1].orcid", "0000-0002-7253-364"},
 		{"bad type", `{"orcid":"` + eventsOrcidA + `","type":"DELETED"}`, "type", "UPDATED or CREATED"},
+		{"bad type in a batch", "[" + ev(eventsOrcidA) + `,{"orcid":"` + eventsOrcidA + `","type":"DELETED"}]`, "[1].type", "[1].type: must be UPDATED or CREATED"},
 		{"unknown field", `{"orcid":"` + eventsOrcidA + `","colour":"red"}`, "", "colour"},
 		{"unknown field in a batch", `[{"orcid":"` + eventsOrcidA + `","colour":"red"}]`, "", "colour"},
 		{"wrong type", `{"orcid":123}`, "", "string"},
