@@ -151,6 +151,8 @@ const turnLogEvery = time.Minute
 func (d *Dispatcher) Run(ctx context.Context) error {
 	ticker := time.NewTicker(d.opts.Tick)
 	defer ticker.Stop()
+	d.store.ClaimFresh(&store.FreshClaimer{Limit: d.freshLimit, Take: d.takeFresh, Lease: d.lease})
+	defer d.store.ClaimFresh(nil)
 	go d.retention(ctx)
 	var failing turnFailures
 	for {
@@ -257,6 +259,7 @@ func (d *Dispatcher) turnDue() bool {
 // cancels the rest (their deliveries are released, not counted as attempts), and
 // records every outcome.
 func (d *Dispatcher) shutdown(ctx context.Context) error {
+	d.store.ClaimFresh(nil)
 	d.stopping.Store(true)
 	d.mu.Lock()
 	d.releaseQueuedLocked()
@@ -371,6 +374,34 @@ func (d *Dispatcher) quickTurn(ctx context.Context) {
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	d.queueLocked(claimed)
+}
+
+// freshLimit is how many deliveries of new events the store may claim for the loop
+// in the events' own transaction (store.FreshClaimer): as many as a quick turn.
+func (d *Dispatcher) freshLimit() int {
+	if d.stopping.Load() {
+		return 0
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return min(d.sched.free(), turnQuickMax)
+}
+
+// takeFresh queues the deliveries the store claimed with their events. Once the
+// loop is stopping they go back as releases, which its last turn records.
+func (d *Dispatcher) takeFresh(claimed []store.Claimed) {
+	d.startWorkers()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.stopping.Load() {
+		now := d.now()
+		for _, c := range claimed {
+			d.pending = append(d.pending, store.Outcome{DeliveryID: c.ID, SubscriptionID: c.Target.SubscriptionID,
+				SubscriptionUID: c.Target.UID, Kind: store.OutcomeReleased, RetryAt: now})
+		}
+		return
+	}
 	d.queueLocked(claimed)
 }
 

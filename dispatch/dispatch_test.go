@@ -982,3 +982,24 @@ func TestQuickTurnTakesTheFresh(t *testing.T) {
 	is.Equal(len(oldest), 1)
 	is.Equal(oldest[0].State, store.StatePending) // the backlog's oldest waits for a long turn
 }
+
+// TestFreshEventsClaimedWithTheirCommit: while the loop runs, the delivery of a new
+// event is claimed in the event's own transaction and called at once: with a tick
+// of an hour and no nudge, no turn would take it.
+func TestFreshEventsClaimedWithTheirCommit(t *testing.T) {
+	is := is.New(t)
+	e := newEnv(t)
+	rv := newReceiver(t, nil)
+	e.subscribe(orcidA, rv.URL+"/hook")
+	d := e.dispatcher(func(o *dispatch.Options) { o.Tick = time.Hour })
+	ctx, cancel := context.WithCancel(context.Background())
+	ran := make(chan error, 1)
+	go func() { ran <- d.Run(ctx) }()
+	waitFor(t, 5*time.Second, "the loop's first turn", func() bool { return d.Ready(ctx) == nil })
+
+	e.intake(0, store.Event{Orcid: orcidA})
+	waitFor(t, 5*time.Second, "the call", func() bool { return rv.count() == 1 })
+	cancel()
+	is.NoErr(<-ran)
+	is.Equal(e.only().StateName(), "delivered") // its outcome recorded as the loop stopped
+}

@@ -351,11 +351,13 @@ func run() error {
 	if err := reset(client, control, true); err != nil {
 		return err
 	}
-	lat, _, err := latencyPhase(ctx, client, control, h, tok, ids, o)
+	pl, err := latencyPhase(ctx, client, control, h, tok, ids, o)
 	if err != nil {
 		return err
 	}
-	report.add(fmt.Sprintf("latency at %d events/s for %ds", o.rate, o.latencySeconds), "acknowledgement → callback p50 %s p99 %s max %s (%d events)", lat.p(50), lat.p(99), lat.max(), len(lat))
+	lat := pl.acked
+	report.add(fmt.Sprintf("latency at %d events/s for %ds", o.rate, o.latencySeconds), "acknowledgement → callback p50 %s p99 %s max %s; sent → callback p50 %s p99 %s (%d events)",
+		lat.p(50), lat.p(99), lat.max(), pl.sent.p(50), pl.sent.p(99), len(lat))
 
 	if o.steady > 0 {
 		if err := steadyPhase(ctx, client, control, h, tok, ids, o, report); err != nil {

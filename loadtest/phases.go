@@ -17,9 +17,10 @@ import (
 // 202 to the callback's arrival at the receiver.
 // The receiver must be recording arrivals (reset with record). It returns the
 // latency of each of the events, and when each was acknowledged (unix ns).
-func latencyPhase(ctx context.Context, c *http.Client, control string, h *hookd, tok string, ids []string, o options) (latencies, []int64, error) {
+func latencyPhase(ctx context.Context, c *http.Client, control string, h *hookd, tok string, ids []string, o options) (phaseLatency, error) {
 	total := min(o.rate*o.latencySeconds, len(ids))
 	acked := make([]int64, total)
+	sent := make([]int64, total)
 	interval := time.Second / time.Duration(o.rate)
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, o.concurrency)
@@ -37,6 +38,7 @@ func latencyPhase(ctx context.Context, c *http.Client, control string, h *hookd,
 			req, _ := http.NewRequest(http.MethodPost, h.url+"/api/notifications/v1/events", strings.NewReader(`{"orcid":"`+ids[i]+`"}`))
 			req.Header.Set("Authorization", "Bearer "+tok)
 			req.Header.Set("Content-Type", "application/json")
+			sent[i] = time.Now().UnixNano()
 			res, err := c.Do(req)
 			if err != nil {
 				firstErr.CompareAndSwap(nil, err)
@@ -49,33 +51,45 @@ func latencyPhase(ctx context.Context, c *http.Client, control string, h *hookd,
 	}
 	wg.Wait()
 	if err, _ := firstErr.Load().(error); err != nil {
-		return nil, nil, err
+		return phaseLatency{}, err
 	}
 	if _, err := waitQuiet(ctx, c, control, time.Second, time.Minute); err != nil {
-		return nil, nil, err
+		return phaseLatency{}, err
 	}
 	st, err := getStats(c, control, true)
 	if err != nil {
-		return nil, nil, err
+		return phaseLatency{}, err
 	}
-	var lat latencies
+	var p phaseLatency
 	for i := 0; i < total; i++ {
-		if at, ok := st.Arrivals["/"+ids[i]+"/updated"]; ok {
-			lat = append(lat, time.Duration(at-acked[i]))
-			continue
-		}
-		for path, at := range st.Arrivals {
-			if strings.Contains(path, ids[i]) {
-				lat = append(lat, time.Duration(at-acked[i]))
-				delete(st.Arrivals, path)
-				break
+		at, ok := st.Arrivals["/"+ids[i]+"/updated"]
+		if !ok {
+			for path, t := range st.Arrivals {
+				if strings.Contains(path, ids[i]) {
+					at, ok = t, true
+					delete(st.Arrivals, path)
+					break
+				}
 			}
 		}
+		if ok {
+			p.acked = append(p.acked, time.Duration(at-acked[i]))
+			p.sent = append(p.sent, time.Duration(at-sent[i]))
+			p.ackedAt = append(p.ackedAt, acked[i])
+		}
 	}
-	if len(lat) != total {
-		return lat, acked, fmt.Errorf("latency phase: %d of %d callbacks arrived", len(lat), total)
+	if len(p.acked) != total {
+		return p, fmt.Errorf("latency phase: %d of %d callbacks arrived", len(p.acked), total)
 	}
-	return lat, acked, nil
+	return p, nil
+}
+
+// phaseLatency is what latencyPhase measured of each event whose callback arrived:
+// from its acknowledgement to its callback (negative when the callback came first),
+// from the moment it was sent to its callback, and when it was acknowledged (unix ns).
+type phaseLatency struct {
+	acked, sent latencies
+	ackedAt     []int64
 }
 
 // steadyPhase offers o.rate events/s for o.steady, sampling throughput and database

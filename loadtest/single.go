@@ -307,7 +307,7 @@ func busy(ctx context.Context, o options, recv *receiver) error {
 	if tok, err = h.token(client); err != nil {
 		return err
 	}
-	lat, acked, err := latencyPhase(ctx, client, otherControl, h, tok, other, o)
+	pl, err := latencyPhase(ctx, client, otherControl, h, tok, other, o)
 	if err != nil {
 		return err
 	}
@@ -319,18 +319,19 @@ func busy(ctx context.Context, o options, recv *receiver) error {
 		return fmt.Errorf("busy host: %d of %d callbacks arrived", st.Ports[0], o.backlog)
 	}
 	drainEnd := st.PortsLast[0]
-	var during, later latencies
-	for i, l := range lat {
-		if acked[i] < drainEnd {
-			during = append(during, l)
+	var during, later, duringSent, laterSent latencies
+	for i, l := range pl.acked {
+		if pl.ackedAt[i] < drainEnd {
+			during, duringSent = append(during, l), append(duringSent, pl.sent[i])
 		} else {
-			later = append(later, l)
+			later, laterSent = append(later, l), append(laterSent, pl.sent[i])
 		}
 	}
 	rep.add("the busy host's backlog", "%d deliveries in %s from hookd's start (%.0f/s)", o.backlog,
 		time.Duration(drainEnd-drainStart.UnixNano()).Round(time.Millisecond), float64(o.backlog)/time.Duration(drainEnd-drainStart.UnixNano()).Seconds())
 	rep.add("other host, while the backlog drained", "acknowledgement → callback p50 %s p90 %s p99 %s max %s (%d events)", during.p(50), during.p(90), during.p(99), during.max(), len(during))
-	rep.add("other host, after it", "p50 %s p99 %s max %s (%d events)", later.p(50), later.p(99), later.max(), len(later))
+	rep.add("other host, while it drained, from the send", "sent → callback p50 %s p90 %s p99 %s max %s", duringSent.p(50), duringSent.p(90), duringSent.p(99), duringSent.max())
+	rep.add("other host, after it", "p50 %s p99 %s max %s; sent → callback p50 %s p99 %s (%d events)", later.p(50), later.p(99), later.max(), laterSent.p(50), laterSent.p(99), len(later))
 	rep.print(os.Stdout)
 	return nil
 }

@@ -281,36 +281,45 @@ func (s *Store) exchange(ctx context.Context, outcomes []Outcome, oldest, newest
 			}
 			s.reclaimedAt.Store(now)
 		}
-		rows, err := tx.StmtContext(ctx, s.claim.claim).QueryContext(ctx, now+lease.Milliseconds(), now, oldest, newest)
-		if err != nil {
-			return fmt.Errorf("claim deliveries: %w", err)
-		}
-		subs := map[int64]*Target{}
-		for rows.Next() {
-			var c Claimed
-			var subID, first, last, firstAttempt int64
-			if err := rows.Scan(&c.ID, &subID, &c.Subject, &c.EventType, &c.Attempt, &c.Try, &c.EventCount, &first, &last, &firstAttempt); err != nil {
-				rows.Close()
-				return err
-			}
-			c.FirstEventAt, c.LastEventAt, c.FirstAttempt = fromMS(first), fromMS(last), fromMS(firstAttempt)
-			c.Target = &Target{SubscriptionID: subID}
-			subs[subID] = nil
-			out = append(out, c)
-		}
-		if err := rows.Close(); err != nil {
-			return err
-		}
-		if err := s.cachedTargets(ctx, tx, subs, now); err != nil {
-			return err
-		}
-		for i := range out {
-			out[i].Target = subs[out[i].Target.SubscriptionID]
-		}
-		return nil
+		var err error
+		out, err = s.claimRows(ctx, tx, out, now, oldest, newest, lease)
+		return err
 	})
 	if err != nil {
 		return nil, err
+	}
+	return out, nil
+}
+
+// claimRows claims, in tx, up to oldest of the oldest due rows and up to newest of
+// the newest, with a lease from now, and appends them to out with their targets.
+func (s *Store) claimRows(ctx context.Context, tx *sql.Tx, out []Claimed, now int64, oldest, newest int, lease time.Duration) ([]Claimed, error) {
+	rows, err := tx.StmtContext(ctx, s.claim.claim).QueryContext(ctx, now+lease.Milliseconds(), now, oldest, newest)
+	if err != nil {
+		return out, fmt.Errorf("claim deliveries: %w", err)
+	}
+	start := len(out)
+	subs := map[int64]*Target{}
+	for rows.Next() {
+		var c Claimed
+		var subID, first, last, firstAttempt int64
+		if err := rows.Scan(&c.ID, &subID, &c.Subject, &c.EventType, &c.Attempt, &c.Try, &c.EventCount, &first, &last, &firstAttempt); err != nil {
+			rows.Close()
+			return out, err
+		}
+		c.FirstEventAt, c.LastEventAt, c.FirstAttempt = fromMS(first), fromMS(last), fromMS(firstAttempt)
+		c.Target = &Target{SubscriptionID: subID}
+		subs[subID] = nil
+		out = append(out, c)
+	}
+	if err := rows.Close(); err != nil {
+		return out, err
+	}
+	if err := s.cachedTargets(ctx, tx, subs, now); err != nil {
+		return out, err
+	}
+	for i := start; i < len(out); i++ {
+		out[i].Target = subs[out[i].Target.SubscriptionID]
 	}
 	return out, nil
 }

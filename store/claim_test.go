@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -142,4 +143,58 @@ func TestClaimSeesAnotherProcessChange(t *testing.T) {
 	_, err = rawDB(t, path).ExecContext(ctx, "UPDATE subscriptions SET target = 'https://example.org/new'")
 	is.NoErr(err)
 	is.Equal(deliver(), "https://example.org/new")
+}
+
+// TestIntakeClaimsFresh: with a fresh claimer, an intake call's transaction claims
+// the newest due deliveries, up to the claimer's limit, and hands them over with
+// their targets after the commit; with no room, or no claimer, the turns claim them.
+func TestIntakeClaimsFresh(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	st, _, c := claimStore(t)
+	for i := range 4 {
+		_, _, err := st.PutOrcidWebhook(ctx, c.ID, claimOrcid(i), fmt.Sprintf("https://example.org/%d", i))
+		is.NoErr(err)
+	}
+	var mu sync.Mutex
+	var taken []store.Claimed
+	room := 1
+	st.ClaimFresh(&store.FreshClaimer{
+		Limit: func() int { return room },
+		Take: func(cs []store.Claimed) {
+			mu.Lock()
+			defer mu.Unlock()
+			taken = append(taken, cs...)
+		},
+		Lease: time.Minute,
+	})
+	took := func() []store.Claimed {
+		mu.Lock()
+		defer mu.Unlock()
+		return append([]store.Claimed(nil), taken...)
+	}
+
+	_, err := st.Intake(ctx, c.ID, "", []store.Event{{Orcid: claimOrcid(0)}, {Orcid: claimOrcid(1)}}, 0)
+	is.NoErr(err)
+	is.Equal(len(took()), 1)                                // as many as there was room for
+	is.Equal(took()[0].Subject, claimOrcid(1))              // the newest
+	is.Equal(took()[0].Target.URL, "https://example.org/1") // with its target
+	claimed, err := st.Claim(ctx, 10, time.Minute)
+	is.NoErr(err)
+	is.Equal(len(claimed), 1)                   // a turn takes the other,
+	is.Equal(claimed[0].Subject, claimOrcid(0)) // not the one in flight
+
+	room = 0
+	_, err = st.Intake(ctx, c.ID, "", []store.Event{{Orcid: claimOrcid(2)}}, 0)
+	is.NoErr(err)
+	is.Equal(len(took()), 1) // no room: nothing taken
+
+	room = 5
+	st.ClaimFresh(nil)
+	_, err = st.Intake(ctx, c.ID, "", []store.Event{{Orcid: claimOrcid(3)}}, 0)
+	is.NoErr(err)
+	is.Equal(len(took()), 1) // no claimer: nothing taken
+	claimed, err = st.Claim(ctx, 10, time.Minute)
+	is.NoErr(err)
+	is.Equal(len(claimed), 2) // the turn takes both
 }

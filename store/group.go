@@ -215,9 +215,10 @@ func answerAll(batch []*groupReq, err error) {
 	}
 }
 
-// runWhole runs the calls of a group in one transaction without savepoints. It
-// reports false, having rolled back, when a call of several failed: the group must
-// run again call by call (runSavepoints). Otherwise every call has its answer: the
+// runWhole runs the calls of a group in one transaction without savepoints, and
+// last the fresh claimer's claim (claimFresh). It reports false, having rolled
+// back, when a call of several failed, or the claim did: the group must run again
+// call by call (runSavepoints). Otherwise every call has its answer: the
 // commit's, or a lone call its own error.
 func (s *Store) runWhole(batch []*groupReq, lazy bool) bool {
 	tx, release, err := s.beginGroup(context.Background(), lazy)
@@ -226,6 +227,7 @@ func (s *Store) runWhole(batch []*groupReq, lazy bool) bool {
 		return true
 	}
 	defer release()
+	s.groupFresh = 0
 	for _, r := range batch {
 		if err := r.fn(context.WithoutCancel(r.ctx), tx); err != nil {
 			tx.Rollback()
@@ -236,9 +238,18 @@ func (s *Store) runWhole(batch []*groupReq, lazy bool) bool {
 			return true
 		}
 	}
+	claimed, take, err := s.claimFresh(context.Background(), tx, batch)
+	if err != nil {
+		// The claim is an extra: the calls run again without it.
+		tx.Rollback()
+		return false
+	}
 	if err := tx.Commit(); err != nil {
 		answerAll(batch, s.faulted(err))
 		return true
+	}
+	if take != nil {
+		take(claimed)
 	}
 	answerAll(batch, nil)
 	return true
@@ -255,6 +266,7 @@ func (s *Store) runSavepoints(batch []*groupReq, lazy bool) {
 		return
 	}
 	defer release()
+	s.groupFresh = 0 // this run claims nothing for the fresh claimer: the turns do
 	for i, r := range batch {
 		if _, err := tx.StmtContext(ctx, s.groupSQL.savepoint).ExecContext(ctx); err != nil {
 			errs[i] = s.faulted(err)

@@ -164,6 +164,7 @@ func (s *Store) Intake(ctx context.Context, clientID, key string, events []Event
 		if r != nil {
 			n, _ := r.RowsAffected()
 			res.Deliveries = int(n)
+			s.madeDeliveries(res.Deliveries)
 		}
 		res.Accepted = len(fresh)
 		if key != "" {

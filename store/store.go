@@ -82,8 +82,10 @@ type Store struct {
 	groupCh    chan *groupReq // calls waiting for the group writer
 	held       chan *groupReq // (1) a call the group writer held back for its next group
 	firstCh    chan *groupReq // calls that go ahead of groupCh's (groupFirst)
-	groups     atomic.Uint64  // transactions run by the group writer
-	groupCalls atomic.Uint64  // calls they carried
+	fresh      atomic.Pointer[FreshClaimer]
+	groupFresh int           // outbox rows the calls of the running group made (the group writer's)
+	groups     atomic.Uint64 // transactions run by the group writer
+	groupCalls atomic.Uint64 // calls they carried
 	closed     chan struct{}
 	groupDone  chan struct{}
 	closeOnce  sync.Once

@@ -1,0 +1,58 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"time"
+)
+
+// FreshClaimer lets the dispatch loop take the deliveries of new events in the
+// transaction that stores them. Without it, an event's delivery waits after the
+// event's commit for a turn of the loop to claim it, and while a backlog drains
+// for another host, that is the rest of a long turn and a short one after it.
+// With it, a group of the writer that made deliveries (the intake's) claims up to
+// Limit of the newest due rows last, in the same transaction, and hands them to
+// Take after the commit: the calls can begin as the events are acknowledged.
+type FreshClaimer struct {
+	// Limit is how many deliveries the loop can take now (0: none). Called in the
+	// group writer: it must be quick and must not call the store.
+	Limit func() int
+	// Take receives the claimed deliveries, leased, after their commit: the loop
+	// queues them as a turn's. Called in the group writer: it must be quick and must
+	// not call the store.
+	Take  func([]Claimed)
+	Lease time.Duration
+}
+
+// ClaimFresh sets the claimer of the deliveries of new events (nil: none, and the
+// turns of the dispatch loop claim them).
+func (s *Store) ClaimFresh(c *FreshClaimer) { s.fresh.Store(c) }
+
+// madeDeliveries notes, in the group writer, that a call of the running group
+// made or merged outbox rows.
+func (s *Store) madeDeliveries(n int) { s.groupFresh += n }
+
+// claimFresh claims, last in a group's transaction, the newest due deliveries for
+// the fresh claimer, when a call of the group made deliveries, no turn is in the
+// group (a turn claims them itself) and the claimer has room. It returns what it
+// claimed and who takes it (nil when it claimed nothing).
+func (s *Store) claimFresh(ctx context.Context, tx *sql.Tx, batch []*groupReq) ([]Claimed, func([]Claimed), error) {
+	c := s.fresh.Load()
+	if c == nil || s.groupFresh == 0 {
+		return nil, nil, nil
+	}
+	for _, r := range batch {
+		if r.lazy {
+			return nil, nil, nil
+		}
+	}
+	n := c.Limit()
+	if n <= 0 {
+		return nil, nil, nil
+	}
+	claimed, err := s.claimRows(ctx, tx, nil, ms(s.Now()), 0, n, c.Lease)
+	if err != nil || len(claimed) == 0 {
+		return nil, nil, err
+	}
+	return claimed, c.Take, nil
+}
