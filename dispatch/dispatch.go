@@ -383,6 +383,12 @@ func (d *Dispatcher) freshLimit() int {
 	if d.stopping.Load() {
 		return 0
 	}
+	d.turnMu.Lock()
+	failing := d.turnErr != nil
+	d.turnMu.Unlock()
+	if failing {
+		return 0 // claim nothing the turns cannot record
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return min(d.sched.free(), turnQuickMax)

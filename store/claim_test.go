@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -197,4 +198,41 @@ func TestIntakeClaimsFresh(t *testing.T) {
 	claimed, err = st.Claim(ctx, 10, time.Minute)
 	is.NoErr(err)
 	is.Equal(len(claimed), 2) // the turn takes both
+}
+
+// TestClaimFreshNilWaitsForTake: ClaimFresh(nil) returns only after a claim already
+// under way for the old claimer was handed to its Take, so a dispatch loop that
+// stops, then records what it holds, leaves nothing claimed behind.
+func TestClaimFreshNilWaitsForTake(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	st, _, c := claimStore(t)
+	_, _, err := st.PutOrcidWebhook(ctx, c.ID, claimOrcid(0), "https://example.org/0")
+	is.NoErr(err)
+	inLimit, release := make(chan struct{}), make(chan struct{})
+	var order atomic.Int32
+	var took, cleared atomic.Int32
+	st.ClaimFresh(&store.FreshClaimer{
+		Limit: func() int { close(inLimit); <-release; return 1 },
+		Take:  func([]store.Claimed) { took.Store(order.Add(1)) },
+		Lease: time.Minute,
+	})
+	done := make(chan error, 1)
+	go func() {
+		_, err := st.Intake(ctx, c.ID, "", []store.Event{{Orcid: claimOrcid(0)}}, 0)
+		done <- err
+	}()
+	<-inLimit // the group is claiming for the claimer
+	stopped := make(chan struct{})
+	go func() {
+		st.ClaimFresh(nil)
+		cleared.Store(order.Add(1))
+		close(stopped)
+	}()
+	time.Sleep(20 * time.Millisecond) // give ClaimFresh the chance to return early, were it to
+	close(release)
+	is.NoErr(<-done)
+	<-stopped
+	is.Equal(took.Load(), int32(1))    // the claim was taken
+	is.Equal(cleared.Load(), int32(2)) // before ClaimFresh(nil) returned
 }

@@ -10,9 +10,10 @@ import (
 // transaction that stores them. Without it, an event's delivery waits after the
 // event's commit for a turn of the loop to claim it, and while a backlog drains
 // for another host, that is the rest of a long turn and a short one after it.
-// With it, a group of the writer that made deliveries (the intake's) claims up to
-// Limit of the newest due rows last, in the same transaction, and hands them to
-// Take after the commit: the calls can begin as the events are acknowledged.
+// With it, a group of the writer that made deliveries due now (the intake's, with
+// no coalescing window) claims up to Limit of the newest due rows last, in the same
+// transaction, and hands them to Take after the commit: the calls can begin as the
+// events are acknowledged.
 type FreshClaimer struct {
 	// Limit is how many deliveries the loop can take now (0: none). Called in the
 	// group writer: it must be quick and must not call the store.
@@ -25,8 +26,14 @@ type FreshClaimer struct {
 }
 
 // ClaimFresh sets the claimer of the deliveries of new events (nil: none, and the
-// turns of the dispatch loop claim them).
-func (s *Store) ClaimFresh(c *FreshClaimer) { s.fresh.Store(c) }
+// turns of the dispatch loop claim them). It returns once no group is between a
+// claim for the claimer it replaces and that claimer's Take: after ClaimFresh(nil),
+// the old claimer gets nothing more.
+func (s *Store) ClaimFresh(c *FreshClaimer) {
+	s.freshMu.Lock()
+	defer s.freshMu.Unlock()
+	s.fresh.Store(c)
+}
 
 // madeDeliveries notes, in the group writer, that a call of the running group
 // made or merged outbox rows.

@@ -238,19 +238,24 @@ func (s *Store) runWhole(batch []*groupReq, lazy bool) bool {
 			return true
 		}
 	}
+	// The fresh claimer stays set from its claim to its Take (ClaimFresh waits).
+	s.freshMu.Lock()
 	claimed, take, err := s.claimFresh(context.Background(), tx, batch)
 	if err != nil {
+		s.freshMu.Unlock()
 		// The claim is an extra: the calls run again without it.
 		tx.Rollback()
 		return false
 	}
 	if err := tx.Commit(); err != nil {
+		s.freshMu.Unlock()
 		answerAll(batch, s.faulted(err))
 		return true
 	}
 	if take != nil {
 		take(claimed)
 	}
+	s.freshMu.Unlock()
 	answerAll(batch, nil)
 	return true
 }

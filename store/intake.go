@@ -164,7 +164,11 @@ func (s *Store) Intake(ctx context.Context, clientID, key string, events []Event
 		if r != nil {
 			n, _ := r.RowsAffected()
 			res.Deliveries = int(n)
-			s.madeDeliveries(res.Deliveries)
+			if window <= 0 {
+				// Due now: the fresh claimer may take them (a coalescing window
+				// makes them due later, and a claim now would take others).
+				s.madeDeliveries(res.Deliveries)
+			}
 		}
 		res.Accepted = len(fresh)
 		if key != "" {

@@ -83,6 +83,7 @@ type Store struct {
 	held       chan *groupReq // (1) a call the group writer held back for its next group
 	firstCh    chan *groupReq // calls that go ahead of groupCh's (groupFirst)
 	fresh      atomic.Pointer[FreshClaimer]
+	freshMu    sync.Mutex    // held from a fresh claim to its Take, and by ClaimFresh
 	groupFresh int           // outbox rows the calls of the running group made (the group writer's)
 	groups     atomic.Uint64 // transactions run by the group writer
 	groupCalls atomic.Uint64 // calls they carried
