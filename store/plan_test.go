@@ -2,11 +2,8 @@ package store
 
 import (
 	"context"
-	"path/filepath"
 	"strings"
 	"testing"
-
-	"hookd/secret"
 )
 
 // TestFanOutPlan: the fan-out of a call's events reads each branch through its
@@ -14,16 +11,7 @@ import (
 // each call, is correct but costs as much as the rest of the intake together.
 func TestFanOutPlan(t *testing.T) {
 	ctx := context.Background()
-	dir := t.TempDir()
-	box, err := secret.LoadKeyFile(filepath.Join(dir, "key"), true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := Open(ctx, Options{Path: filepath.Join(dir, "hookd.db"), Box: box})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := openGroupStore(t)
 	for name, q := range map[string]string{"qFanOut": qFanOut, "qFanOutAll": qFanOutAll} {
 		rows, err := st.write.QueryContext(ctx, "EXPLAIN QUERY PLAN "+q, `[["0000-0002-1825-0097","UPDATED"]]`, 1, 2, 3)
 		if err != nil {
