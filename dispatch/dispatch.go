@@ -403,8 +403,7 @@ func (d *Dispatcher) takeFresh(claimed []store.Claimed) {
 	if d.stopping.Load() {
 		now := d.now()
 		for _, c := range claimed {
-			d.pending = append(d.pending, store.Outcome{DeliveryID: c.ID, SubscriptionID: c.Target.SubscriptionID,
-				SubscriptionUID: c.Target.UID, Kind: store.OutcomeReleased, RetryAt: now})
+			d.pending = append(d.pending, released(c, now))
 		}
 		return
 	}

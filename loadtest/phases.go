@@ -15,8 +15,9 @@ import (
 
 // latencyPhase sends events at a fixed rate, one per record, and measures from each
 // 202 to the callback's arrival at the receiver.
-// The receiver must be recording arrivals (reset with record). It returns the
-// latency of each of the events, and when each was acknowledged (unix ns).
+// The receiver must be recording arrivals (reset with record). It returns, for
+// each of the events, the latency from its acknowledgement and from its send, and
+// when it was acknowledged (phaseLatency).
 func latencyPhase(ctx context.Context, c *http.Client, control string, h *hookd, tok string, ids []string, o options) (phaseLatency, error) {
 	total := min(o.rate*o.latencySeconds, len(ids))
 	acked := make([]int64, total)

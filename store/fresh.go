@@ -63,3 +63,24 @@ func (s *Store) claimFresh(ctx context.Context, tx *sql.Tx, batch []*groupReq) (
 	}
 	return claimed, c.Take, nil
 }
+
+// commitClaiming commits a group's transaction, having claimed last for the fresh
+// claimer (claimFresh), and then hands the claim to the claimer's Take; the claimer
+// stays set meanwhile (ClaimFresh waits). A claim that fails rolls tx back and is
+// returned as claimErr, nothing committed; otherwise err is the commit's.
+func (s *Store) commitClaiming(tx *sql.Tx, batch []*groupReq) (claimErr, err error) {
+	s.freshMu.Lock()
+	defer s.freshMu.Unlock()
+	claimed, take, claimErr := s.claimFresh(context.Background(), tx, batch)
+	if claimErr != nil {
+		tx.Rollback()
+		return claimErr, nil
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, err
+	}
+	if take != nil {
+		take(claimed)
+	}
+	return nil, nil
+}

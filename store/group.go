@@ -238,25 +238,11 @@ func (s *Store) runWhole(batch []*groupReq, lazy bool) bool {
 			return true
 		}
 	}
-	// The fresh claimer stays set from its claim to its Take (ClaimFresh waits).
-	s.freshMu.Lock()
-	claimed, take, err := s.claimFresh(context.Background(), tx, batch)
-	if err != nil {
-		s.freshMu.Unlock()
-		// The claim is an extra: the calls run again without it.
-		tx.Rollback()
-		return false
+	claimErr, err := s.commitClaiming(tx, batch)
+	if claimErr != nil {
+		return false // the claim is an extra: the calls run again without it
 	}
-	if err := tx.Commit(); err != nil {
-		s.freshMu.Unlock()
-		answerAll(batch, s.faulted(err))
-		return true
-	}
-	if take != nil {
-		take(claimed)
-	}
-	s.freshMu.Unlock()
-	answerAll(batch, nil)
+	answerAll(batch, s.faulted(err))
 	return true
 }
 

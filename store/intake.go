@@ -128,9 +128,9 @@ func (s *Store) Intake(ctx context.Context, clientID, key string, events []Event
 				return err
 			}
 		}
-		fresh, list := events, pairs
+		unseen, list := events, pairs // the events whose id, if any, was not seen before
 		if hasIDs {
-			fresh = make([]Event, 0, len(events))
+			unseen = make([]Event, 0, len(events))
 			for _, ev := range events {
 				if ev.ID != "" {
 					seen, err := s.remember(ctx, tx, clientID, "event:"+ev.ID, "", now)
@@ -142,19 +142,19 @@ func (s *Store) Intake(ctx context.Context, clientID, key string, events []Event
 						continue
 					}
 				}
-				fresh = append(fresh, ev)
+				unseen = append(unseen, ev)
 			}
-			if len(fresh) > 1 {
-				list = eventPairs(fresh)
+			if len(unseen) > 1 {
+				list = eventPairs(unseen)
 			}
 		}
 		due := ms(now.Add(window))
 		var r sql.Result
 		var err error
-		switch len(fresh) {
+		switch len(unseen) {
 		case 0:
 		case 1:
-			r, err = tx.StmtContext(ctx, s.intake.fanOut).ExecContext(ctx, fresh[0].Orcid, fresh[0].Type, due, ms(now))
+			r, err = tx.StmtContext(ctx, s.intake.fanOut).ExecContext(ctx, unseen[0].Orcid, unseen[0].Type, due, ms(now))
 		default:
 			r, err = tx.StmtContext(ctx, s.intake.fanOutAll).ExecContext(ctx, list, due, ms(now))
 		}
@@ -165,12 +165,12 @@ func (s *Store) Intake(ctx context.Context, clientID, key string, events []Event
 			n, _ := r.RowsAffected()
 			res.Deliveries = int(n)
 			if window <= 0 {
-				// Due now: the fresh claimer may take them (a coalescing window
+				// Due now: the unseen claimer may take them (a coalescing window
 				// makes them due later, and a claim now would take others).
 				s.madeDeliveries(res.Deliveries)
 			}
 		}
-		res.Accepted = len(fresh)
+		res.Accepted = len(unseen)
 		if key != "" {
 			b, _ := json.Marshal(res)
 			if _, err := s.remember(ctx, tx, clientID, "req:"+key, string(b), now); err != nil {
