@@ -86,7 +86,9 @@ func unmarshal(body []byte, v any) *store.Error {
 		}
 		return inputError("", "request body: %v", err)
 	}
-	if dec.More() {
+	// More() says nothing of a stray ']' or '}': anything but white space after the
+	// value is trailing data.
+	if len(bytes.TrimLeft(body[dec.InputOffset():], " \t\r\n")) > 0 {
 		return inputError("", "request body has data after the JSON value")
 	}
 	// encoding/json takes a member whose name matches a field in another case

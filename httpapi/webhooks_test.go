@@ -374,6 +374,7 @@ func TestPlatformValidation(t *testing.T) {
 		{"password not a string", `{` + target + `,"auth":{"type":"basic","username":"u","password":5}}`, "auth.password", "string"},
 		{"unknown field", `{` + target + `,"colour":"red"}`, "colour", "colour"},
 		{"a field name in another case", `{"targetUrl":"https://example.com/notify"}`, "targetUrl", "case-sensitive"},
+		{"a stray brace after the value", `{` + target + `}}`, "", "after"},
 		// The decoder names a nested unknown field without its path ("secret", not
 		// "auth.secret"): only the detail is checked here.
 		{"unknown auth field", `{` + target + `,"auth":{"type":"noauth","secret":"pw-never-echo"}}`, "*", "secret"},
