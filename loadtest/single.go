@@ -82,6 +82,7 @@ func single(ctx context.Context, o options, recv *receiver) error {
 		}
 		hookdCPU, recvCPU := cpuTime(h.cmd.Process.Pid), cpuTime(recv.pid())
 		tx0, calls0 := h.writeStats(client)
+		sched0, _ := h.readSched(client)
 		sent := time.Now()
 		if err := sendBatches(ctx, client, h, tok, o, 0); err != nil {
 			return fmt.Errorf("round %d: %w", round, err)
@@ -93,6 +94,7 @@ func single(ctx context.Context, o options, recv *receiver) error {
 		}
 		hookdCPU, recvCPU = cpuTime(h.cmd.Process.Pid)-hookdCPU, cpuTime(recv.pid())-recvCPU
 		tx1, calls1 := h.writeStats(client)
+		sched1, _ := h.readSched(client)
 		want := int64(min(o.events, o.subs))
 		if st.Count < want || st.Last <= st.First {
 			return fmt.Errorf("round %d: %d callbacks arrived, want %d", round, st.Count, want)
@@ -110,6 +112,7 @@ func single(ctx context.Context, o options, recv *receiver) error {
 			"%d events in arrays of %d by %d senders, acknowledged in %s (%.0f events/s); %d deliveries at %.0f/s from first to last arrival = **%.2f** of the raw rate (mean of %.0f and %.0f); %.0f/s from the first event sent to the last arrival; CPU per delivery (intake included): hookd %s, receiver %s; %d commits (%.1f writes each)",
 			o.events, o.batch, o.senders, acked.Round(time.Millisecond), float64(o.events)/acked.Seconds(), st.Count, drate, drate/yard, before, after, e2e,
 			hookdCPU/time.Duration(st.Count), recvCPU/time.Duration(st.Count), tx1-tx0, float64(calls1-calls0)/float64(max(tx1-tx0, 1)))
+		rep.add(fmt.Sprintf("round %d: hookd's goroutines' wait for a processor", round), "%s", sched1.since(sched0))
 		before = after
 	}
 	rep.add("hookd peak memory in the rounds", "%s RSS (VmHWM)", mib(h.peakRSS()))
@@ -164,6 +167,7 @@ func singleEventIntake(ctx context.Context, o options, client *http.Client, cont
 	}
 	hookdCPU := cpuTime(h.cmd.Process.Pid)
 	tx0, calls0 := h.writeStats(client)
+	sched0, _ := h.readSched(client)
 	rate, err := hammer(ctx, client, o.intakeConns, o.events, func(i int) (*http.Request, error) {
 		return event(h.url+"/api/notifications/v1/events", tok, i)
 	}, withLatency(&lat), expect(http.StatusAccepted))
@@ -175,10 +179,12 @@ func singleEventIntake(ctx context.Context, o options, client *http.Client, cont
 		return err
 	}
 	tx1, calls1 := h.writeStats(client)
+	sched1, _ := h.readSched(client)
 	rep.add(fmt.Sprintf("intake, single events, %d connections, delivery running", o.intakeConns),
 		"%.0f events/s = %.0f%% of the no-op rate; latency p50 %s p90 %s p99 %s max %s (%d events; %d deliveries; hookd CPU %s per event and its delivery; %.1f writes per commit)",
 		rate, 100*rate/noop, lat.p(50), lat.p(90), lat.p(99), lat.max(), o.events, st.Count, (cpuTime(h.cmd.Process.Pid)-hookdCPU)/time.Duration(o.events),
 		float64(calls1-calls0)/float64(max(tx1-tx0, 1)))
+	rep.add("… hookd's goroutines' wait for a processor", "%s", sched1.since(sched0))
 
 	// The same with delivery paused: the intake alone.
 	h.stop()
@@ -193,6 +199,7 @@ func singleEventIntake(ctx context.Context, o options, client *http.Client, cont
 	*h = *paused // the caller stops it
 	hookdCPU = cpuTime(h.cmd.Process.Pid)
 	tx0, calls0 = h.writeStats(client)
+	sched0, _ = h.readSched(client)
 	rate, err = hammer(ctx, client, o.intakeConns, o.events, func(i int) (*http.Request, error) {
 		return event(h.url+"/api/notifications/v1/events", tok, o.events+i)
 	}, withLatency(&pausedLat), expect(http.StatusAccepted))
@@ -200,10 +207,12 @@ func singleEventIntake(ctx context.Context, o options, client *http.Client, cont
 		return fmt.Errorf("single-event intake, delivery paused: %w", err)
 	}
 	tx1, calls1 = h.writeStats(client)
+	sched1, _ = h.readSched(client)
 	rep.add(fmt.Sprintf("intake, single events, %d connections, delivery paused", o.intakeConns),
 		"%.0f events/s = %.0f%% of the no-op rate; latency p50 %s p90 %s p99 %s max %s (%d events; hookd CPU %s per event; %.1f writes per commit)",
 		rate, 100*rate/noop, pausedLat.p(50), pausedLat.p(90), pausedLat.p(99), pausedLat.max(), o.events, (cpuTime(h.cmd.Process.Pid)-hookdCPU)/time.Duration(o.events),
 		float64(calls1-calls0)/float64(max(tx1-tx0, 1)))
+	rep.add("… hookd's goroutines' wait for a processor", "%s", sched1.since(sched0))
 	return nil
 }
 
@@ -304,10 +313,13 @@ func busy(ctx context.Context, o options, recv *receiver) error {
 		return err
 	}
 	drainStart := time.Now()
+	sched := sampleSched(client, h, 100*time.Millisecond)
 	if tok, err = h.token(client); err != nil {
+		sched.end()
 		return err
 	}
 	pl, err := latencyPhase(ctx, client, otherControl, h, tok, other, o)
+	sched.end()
 	if err != nil {
 		return err
 	}
@@ -331,6 +343,7 @@ func busy(ctx context.Context, o options, recv *receiver) error {
 		time.Duration(drainEnd-drainStart.UnixNano()).Round(time.Millisecond), float64(o.backlog)/time.Duration(drainEnd-drainStart.UnixNano()).Seconds())
 	rep.add("other host, while the backlog drained", "acknowledgement → callback p50 %s p90 %s p99 %s max %s (%d events)", during.p(50), during.p(90), during.p(99), during.max(), len(during))
 	rep.add("other host, while it drained, from the send", "sent → callback p50 %s p90 %s p99 %s max %s", duringSent.p(50), duringSent.p(90), duringSent.p(99), duringSent.max())
+	rep.add("hookd's goroutines' wait for a processor while it drained", "%s", sched.between(time.Unix(0, drainEnd)))
 	rep.add("other host, after it", "p50 %s p99 %s max %s; sent → callback p50 %s p99 %s (%d events)", later.p(50), later.p(99), later.max(), laterSent.p(50), laterSent.p(99), len(later))
 	rep.print(os.Stdout)
 	return nil

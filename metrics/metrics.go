@@ -5,7 +5,6 @@ package metrics
 import (
 	"context"
 	"net/http"
-	"regexp"
 	"strconv"
 	"time"
 
@@ -49,10 +48,7 @@ func New(st *store.Store) *Metrics {
 	}
 	m.registry.MustRegister(m.deliveries, m.duration, m.events, m.requests,
 		&outbox{st: st},
-		// go_sched_latencies_seconds: how long goroutines wait for a processor once
-		// runnable, the delay a loaded machine adds to every request.
-		collectors.NewGoCollector(collectors.WithGoCollectorRuntimeMetrics(
-			collectors.GoRuntimeMetricsRule{Matcher: regexp.MustCompile(`^/sched/latencies:seconds$`)})),
+		collectors.NewGoCollector(), schedLatencies{},
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for _, o := range []string{"delivered", "retry", "dead", "gone", "deactivated", "released"} {
 		m.deliveries.WithLabelValues(o)
