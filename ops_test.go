@@ -168,7 +168,7 @@ func TestMetricsAndNoSecretsInLogs(t *testing.T) {
 	is.Equal(value(fams, "hookd_deliveries", "state", "dead"), 0.0)                                            // outbox gauges
 	is.Equal(value(fams, "hookd_store_up", "", ""), 1.0)                                                       // store answered
 	is.True(fams["hookd_oldest_due_delivery_age_seconds"] != nil)                                              // age gauge present
-	is.True(fams["go_sched_latencies_seconds"].GetMetric()[0].GetHistogram().GetSampleCount() > 0)            // the scheduler's latencies
+	is.True(fams["go_sched_latencies_seconds"].GetMetric()[0].GetHistogram().GetSampleCount() > 0)             // the scheduler's latencies
 	txs, calls := value(fams, "hookd_store_write_transactions_total", "", ""), value(fams, "hookd_store_write_calls_total", "", "")
 	is.True(txs >= 1 && calls >= 2 && calls >= txs)                                                        // the registration and the event went through the group writer
 	is.Equal(value(fams, "hookd_http_requests_total", "route", "/api/notifications/v1/events"), 1.0)       // by route
