@@ -229,3 +229,20 @@ func TestReadOnlyDatabase(t *testing.T) {
 	waitUntil(t, "readiness", func() bool { return e.readyz(t).status == http.StatusOK })
 	is.True(strings.Contains(e.logs.String(), "dispatch loop recovered")) // said once it was over
 }
+
+// TestTokenCheckFault: when the token cannot be checked (here the store is
+// closed), the answer is in the route's own format: a problem on the JSON API,
+// OAuth's error on the ORCID-style routes, whose token errors are OAuth's.
+func TestTokenCheckFault(t *testing.T) {
+	is := is.New(t)
+	h := newHarness(t)
+	is.NoErr(h.st.Close())
+	res := h.doJSON(t, http.MethodPost, "/api/notifications/v1/events", "not-a-known-token", `{"orcid":"`+seedOrcid+`"}`)
+	is.True(res.status >= 500)                                            // a fault, not the caller's error
+	is.Equal(res.header.Get("Content-Type"), "application/problem+json") // in the API's format
+	problemOf(t, res, res.status, "")
+
+	res = h.do(t, http.MethodGet, webhookPath(seedOrcid, httpapi.EscapeSegment("https://a.example/cb")), "not-a-known-token")
+	is.True(res.status >= 500)
+	oauthError(t, res, res.status, "server_error") // OAuth's error, as ORCID's token errors are
+}

@@ -235,6 +235,9 @@ func (s *Server) bearer(scope string, style apiStyle, h http.Handler) http.Handl
 		case errors.Is(err, store.ErrTokenExpired):
 			unauthorized(w, "invalid_token", "Access token expired")
 			return
+		case err != nil && style == styleProblem:
+			s.writeProblem(w, r, err, nil)
+			return
 		case err != nil:
 			s.writeOAuthError(w, r, err, nil)
 			return
