@@ -238,7 +238,7 @@ func TestTokenCheckFault(t *testing.T) {
 	h := newHarness(t)
 	is.NoErr(h.st.Close())
 	res := h.doJSON(t, http.MethodPost, "/api/notifications/v1/events", "not-a-known-token", `{"orcid":"`+seedOrcid+`"}`)
-	is.True(res.status >= 500)                                            // a fault, not the caller's error
+	is.True(res.status >= 500)                                           // a fault, not the caller's error
 	is.Equal(res.header.Get("Content-Type"), "application/problem+json") // in the API's format
 	problemOf(t, res, res.status, "")
 
