@@ -331,10 +331,11 @@ func busy(ctx context.Context, o options, recv *receiver) error {
 		return fmt.Errorf("busy host: %d of %d callbacks arrived", st.Ports[0], o.backlog)
 	}
 	drainEnd := st.PortsLast[0]
-	var during, later, duringSent, laterSent latencies
+	var during, later, duringSent, laterSent, duringTrip latencies
 	for i, l := range pl.acked {
 		if pl.ackedAt[i] < drainEnd {
 			during, duringSent = append(during, l), append(duringSent, pl.sent[i])
+			duringTrip = append(duringTrip, pl.sent[i]-l) // the send to the acknowledgement
 		} else {
 			later, laterSent = append(later, l), append(laterSent, pl.sent[i])
 		}
@@ -343,6 +344,7 @@ func busy(ctx context.Context, o options, recv *receiver) error {
 		time.Duration(drainEnd-drainStart.UnixNano()).Round(time.Millisecond), float64(o.backlog)/time.Duration(drainEnd-drainStart.UnixNano()).Seconds())
 	rep.add("other host, while the backlog drained", "acknowledgement → callback p50 %s p90 %s p99 %s max %s (%d events)", during.p(50), during.p(90), during.p(99), during.max(), len(during))
 	rep.add("other host, while it drained, from the send", "sent → callback p50 %s p90 %s p99 %s max %s", duringSent.p(50), duringSent.p(90), duringSent.p(99), duringSent.max())
+	rep.add("other host, while it drained: the intake's round trip", "sent → acknowledgement p50 %s p90 %s p99 %s", duringTrip.p(50), duringTrip.p(90), duringTrip.p(99))
 	rep.add("hookd's goroutines' wait for a processor while it drained", "%s", sched.between(time.Unix(0, drainEnd)))
 	rep.add("other host, after it", "p50 %s p99 %s max %s; sent → callback p50 %s p99 %s (%d events)", later.p(50), later.p(99), later.max(), laterSent.p(50), laterSent.p(99), len(later))
 	rep.print(os.Stdout)
