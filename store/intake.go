@@ -165,7 +165,7 @@ func (s *Store) Intake(ctx context.Context, clientID, key string, events []Event
 			n, _ := r.RowsAffected()
 			res.Deliveries = int(n)
 			if window <= 0 {
-				// Due now: the unseen claimer may take them (a coalescing window
+				// Due now: the fresh claimer may take them (a coalescing window
 				// makes them due later, and a claim now would take others).
 				s.madeDeliveries(res.Deliveries)
 			}
