@@ -169,6 +169,10 @@ func (e *env) serve(ctx context.Context, cfg Config, onListen func(base string, 
 		ready = func(context.Context) error { return nil } // no loop to watch
 		alive = ready
 	}
+	proxies, err := cfg.TrustedProxyPrefixes() // checked by Validate
+	if err != nil {
+		return err
+	}
 	cons := console.New(console.Options{
 		Store: st, Logger: log, AdminToken: adminToken, PublicURL: public, Version: version,
 		AllowPrivateTargets: cfg.Delivery.AllowPrivateTargets, CoalesceWindow: cfg.Delivery.CoalesceWindow.Duration, Nudge: disp.Nudge,
@@ -189,6 +193,7 @@ func (e *env) serve(ctx context.Context, cfg Config, onListen func(base string, 
 		MetricsHandler:      m.Handler(),
 		Ready:               ready,
 		Inbox:               inbox,
+		TrustedProxies:      proxies,
 	})
 	srv := &http.Server{
 		Handler:           api.Handler(),

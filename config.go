@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -38,6 +39,9 @@ type Config struct {
 		Listen    string `toml:"listen"`
 		BasePath  string `toml:"base_path"`
 		PublicURL string `toml:"public_url"`
+		// TrustedProxies are the reverse proxies (addresses or CIDR prefixes) whose
+		// X-Forwarded-For names the client; see TrustedProxyPrefixes.
+		TrustedProxies []string `toml:"trusted_proxies"`
 	} `toml:"http"`
 	Store struct {
 		Path        string `toml:"path"`
@@ -184,6 +188,25 @@ func loadConfigOver(c Config, path string) (Config, error) {
 	return c, nil
 }
 
+// TrustedProxyPrefixes parses http.trusted_proxies: each entry an address
+// ("127.0.0.1", "::1") or a CIDR prefix ("10.0.0.0/8").
+func (c *Config) TrustedProxyPrefixes() ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, e := range c.HTTP.TrustedProxies {
+		if p, err := netip.ParsePrefix(e); err == nil {
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(e)
+		if err != nil || a.Zone() != "" {
+			return nil, fmt.Errorf("%q is not an address or a CIDR prefix such as \"127.0.0.1\" or \"10.0.0.0/8\"", e)
+		}
+		a = a.Unmap()
+		out = append(out, netip.PrefixFrom(a, a.BitLen()))
+	}
+	return out, nil
+}
+
 // Validate checks every value and reports each one that is wrong, naming its key,
 // always in the same order.
 func (c *Config) Validate() error {
@@ -202,6 +225,9 @@ func (c *Config) Validate() error {
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
 			bad("http.public_url", "must be an absolute http(s) URL such as \"https://hookd.example.org\", got %q", pu)
 		}
+	}
+	if _, err := c.TrustedProxyPrefixes(); err != nil {
+		bad("http.trusted_proxies", "%v", err)
 	}
 	if c.Store.Path == "" {
 		bad("store.path", "must not be empty")

@@ -107,6 +107,8 @@ keep_total = 100
 		{"base path with trailing slash", "[http]\nbase_path = \"/orcid-api-web/\"\n", "http.base_path"},
 		{"listen without port", "[http]\nlisten = \"localhost\"\n", "http.listen"},
 		{"relative public url", "[http]\npublic_url = \"hookd.example.org\"\n", "http.public_url"},
+		{"a trusted proxy that is a name", "[http]\ntrusted_proxies = [\"127.0.0.1\", \"proxy.example.org\"]\n", "http.trusted_proxies: \"proxy.example.org\" is not an address"},
+		{"a trusted proxy as a string", "[http]\ntrusted_proxies = \"127.0.0.1\"\n", "http.trusted_proxies"},
 		{"duration that does not parse", "[delivery]\nretry_base = \"soon\"\n", "delivery.retry_base"},
 		{"duration without unit", "[auth]\ntoken_ttl = \"20\"\n", "auth.token_ttl"},
 		{"duration as a number", "[delivery]\ntimeout = 20\n", "delivery.timeout"},
@@ -230,5 +232,23 @@ func TestLogDurations(t *testing.T) {
 			is.True(strings.Contains(out, "1.5s"))        // every one of them
 			is.True(!strings.Contains(out, "3000000000")) // never nanoseconds
 		})
+	}
+}
+
+func TestTrustedProxyPrefixes(t *testing.T) {
+	is := is.New(t)
+	c := DefaultConfig()
+	c.HTTP.TrustedProxies = []string{"127.0.0.1", "::1", "10.1.2.3/8", "::ffff:192.0.2.1", "2001:db8::/32"}
+	got, err := c.TrustedProxyPrefixes()
+	is.NoErr(err)
+	var s []string
+	for _, p := range got {
+		s = append(s, p.String())
+	}
+	is.Equal(s, []string{"127.0.0.1/32", "::1/128", "10.0.0.0/8", "192.0.2.1/32", "2001:db8::/32"}) // an address is its own prefix; a prefix is masked
+	for _, bad := range []string{"localhost", "10.0.0.0/33", "fe80::1%eth0", "127.0.0.1:80", ""} {
+		c.HTTP.TrustedProxies = []string{bad}
+		_, err := c.TrustedProxyPrefixes()
+		is.True(err != nil) // refused
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -410,4 +411,40 @@ func TestPrintInboxRequestIsInert(t *testing.T) {
 	is.True(strings.Contains(out, "not UTF-8: in hex"))                                     // said so
 	is.True(strings.Contains(out, "1b 5b 33 31 6d ff"))                                     // as hex
 	is.True(!strings.Contains(out, "\x1b") && !strings.Contains(out, string([]byte{0xff}))) // and nothing raw
+}
+
+// TestTrustedProxyEndToEnd: behind a trusted proxy (http.trusted_proxies), what
+// hookd records of a request is the client's address from X-Forwarded-For; from
+// an address it does not trust, the header changes nothing.
+func TestTrustedProxyEndToEnd(t *testing.T) {
+	for _, tt := range []struct {
+		trusted, want string
+	}{
+		{`["127.0.0.1"]`, "203.0.113.9"}, // the test's requests come from 127.0.0.1: a proxy
+		{`["10.0.0.0/8"]`, "127.0.0.1"},  // not one of these
+	} {
+		t.Run(tt.trusted, func(t *testing.T) {
+			is := is.New(t)
+			cfg := testConfig(t, "trusted_proxies = "+tt.trusted+"\n[inbox]\nenabled = true\n")
+			d := startDaemon(t, cfg)
+			req, err := http.NewRequest(http.MethodPost, d.url+"/inbox/px/hook", strings.NewReader("{}"))
+			is.NoErr(err)
+			req.Header.Set("X-Forwarded-For", "198.51.100.1, 203.0.113.9")
+			res, err := http.DefaultClient.Do(req)
+			is.NoErr(err)
+			res.Body.Close()
+			is.Equal(res.StatusCode, http.StatusNoContent) // the inbox took it
+
+			out, err := runCmd(t, "inbox", "list", "px", "-config", cfg, "-json")
+			is.NoErr(err)
+			var rs []struct {
+				RemoteAddr string `json:"remote_addr"`
+			}
+			is.NoErr(json.Unmarshal([]byte(out), &rs))
+			is.Equal(len(rs), 1)
+			host, _, err := net.SplitHostPort(rs[0].RemoteAddr)
+			is.NoErr(err)
+			is.Equal(host, tt.want) // the address hookd recorded
+		})
+	}
 }

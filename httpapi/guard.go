@@ -33,9 +33,10 @@ const (
 //
 // A request is slowed, never refused: an attacker guessing one client's secret
 // makes that client's own token requests wait at most guardMaxDelay, but cannot
-// lock it out. Behind a reverse proxy every request comes from the proxy's
-// address, so there an attack slows everyone's token requests by as much (tokens
-// are long-lived, so these are rare). Guessing at one connection runs at a guess
+// lock it out. Behind a reverse proxy that is not in http.trusted_proxies every
+// request comes from the proxy's address, so there an attack slows everyone's
+// token requests by as much (tokens are long-lived, so these are rare); a trusted
+// proxy's requests come from the client it names (proxy.go). Guessing at one connection runs at a guess
 // per guardMaxDelay at most; parallel connections each wait as long. Memory is
 // bounded by guardKeys.
 type authGuard struct {

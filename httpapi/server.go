@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -47,6 +48,9 @@ type Options struct {
 	Inbox *InboxOptions
 	// Console, when set, serves the web console under /console/ (GET / leads there).
 	Console http.Handler
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For names the client
+	// (http.trusted_proxies; proxy.go).
+	TrustedProxies []netip.Prefix
 }
 
 // Server is the HTTP handler of hookd.
@@ -198,5 +202,6 @@ func logPath(r *http.Request) string {
 	return p
 }
 
-// Handler returns the server wrapped in its access log.
-func (s *Server) Handler() http.Handler { return s.logged(s) }
+// Handler returns the server wrapped in its access log, with the client's address
+// from a trusted proxy.
+func (s *Server) Handler() http.Handler { return fromProxies(s.opts.TrustedProxies, s.logged(s)) }
