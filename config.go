@@ -189,20 +189,31 @@ func loadConfigOver(c Config, path string) (Config, error) {
 }
 
 // TrustedProxyPrefixes parses http.trusted_proxies: each entry an address
-// ("127.0.0.1", "::1") or a CIDR prefix ("10.0.0.0/8").
+// ("127.0.0.1", "::1") or a CIDR prefix ("10.0.0.0/8"). A prefix with host bits
+// ("192.168.1.10/24": one proxy, or its network?) and one that covers every
+// address are refused; an IPv4-mapped one ("::ffff:10.0.0.0/104") is taken as the
+// IPv4 prefix it maps, since hookd sees such peers as IPv4.
 func (c *Config) TrustedProxyPrefixes() ([]netip.Prefix, error) {
 	var out []netip.Prefix
 	for _, e := range c.HTTP.TrustedProxies {
-		if p, err := netip.ParsePrefix(e); err == nil {
-			out = append(out, p.Masked())
-			continue
+		p, err := netip.ParsePrefix(e)
+		if err != nil {
+			a, err := netip.ParseAddr(e)
+			if err != nil || a.Zone() != "" {
+				return nil, fmt.Errorf("%q is not an address or a CIDR prefix such as \"127.0.0.1\" or \"10.0.0.0/8\"", e)
+			}
+			p = netip.PrefixFrom(a, a.BitLen())
 		}
-		a, err := netip.ParseAddr(e)
-		if err != nil || a.Zone() != "" {
-			return nil, fmt.Errorf("%q is not an address or a CIDR prefix such as \"127.0.0.1\" or \"10.0.0.0/8\"", e)
+		if p != p.Masked() {
+			return nil, fmt.Errorf("%q has bits set past its prefix: write %q for the network, or %q for one proxy", e, p.Masked().String(), p.Addr().String())
 		}
-		a = a.Unmap()
-		out = append(out, netip.PrefixFrom(a, a.BitLen()))
+		if a := p.Addr(); a.Is4In6() { // masked, so at least /96: its ffff is not host bits
+			p = netip.PrefixFrom(a.Unmap(), p.Bits()-96)
+		}
+		if p.Bits() == 0 {
+			return nil, fmt.Errorf("%q would trust every address: list the proxies", e)
+		}
+		out = append(out, p)
 	}
 	return out, nil
 }

@@ -238,17 +238,32 @@ func TestLogDurations(t *testing.T) {
 func TestTrustedProxyPrefixes(t *testing.T) {
 	is := is.New(t)
 	c := DefaultConfig()
-	c.HTTP.TrustedProxies = []string{"127.0.0.1", "::1", "10.1.2.3/8", "::ffff:192.0.2.1", "2001:db8::/32"}
+	c.HTTP.TrustedProxies = []string{"127.0.0.1", "::1", "10.0.0.0/8", "::ffff:192.0.2.1", "::ffff:10.0.0.0/104", "2001:db8::/32"}
 	got, err := c.TrustedProxyPrefixes()
 	is.NoErr(err)
 	var s []string
 	for _, p := range got {
 		s = append(s, p.String())
 	}
-	is.Equal(s, []string{"127.0.0.1/32", "::1/128", "10.0.0.0/8", "192.0.2.1/32", "2001:db8::/32"}) // an address is its own prefix; a prefix is masked
-	for _, bad := range []string{"localhost", "10.0.0.0/33", "fe80::1%eth0", "127.0.0.1:80", ""} {
+	// An address is its own prefix; an IPv4-mapped one is IPv4, as the peers are.
+	is.Equal(s, []string{"127.0.0.1/32", "::1/128", "10.0.0.0/8", "192.0.2.1/32", "10.0.0.0/8", "2001:db8::/32"})
+	for bad, says := range map[string]string{
+		"localhost":         "not an address",
+		"10.0.0.0/33":       "not an address",
+		"fe80::1%eth0":      "not an address",
+		"127.0.0.1:80":      "not an address",
+		"":                  "not an address",
+		"192.168.1.10/24":   `write "192.168.1.0/24" for the network, or "192.168.1.10" for one proxy`,
+		"0.0.0.0/0":         "every address",
+		"::/0":              "every address",
+		"::ffff:0.0.0.0/96": "every address",
+		"::ffff:0:0/90":     "bits set past its prefix",
+	} {
 		c.HTTP.TrustedProxies = []string{bad}
 		_, err := c.TrustedProxyPrefixes()
 		is.True(err != nil) // refused
+		if err != nil && !strings.Contains(err.Error(), says) {
+			t.Errorf("%q: %v, want it to say %q", bad, err, says)
+		}
 	}
 }

@@ -1,10 +1,14 @@
 package httpapi
 
 import (
+	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/matryer/is"
 )
@@ -27,8 +31,17 @@ func TestForwardedClient(t *testing.T) {
 		{"no header", "127.0.0.1:5000", nil, ""},
 		{"only proxies", "127.0.0.1:5000", []string{"10.0.0.1, 127.0.0.1"}, ""},
 		{"garbage where the client should be", "127.0.0.1:5000", []string{"203.0.113.9, unknown"}, ""},
-		{"an address with a port is not one", "127.0.0.1:5000", []string{"203.0.113.9:80"}, ""},
 		{"a peer that is not an address", "@", []string{"203.0.113.9"}, ""},
+		{"a mapped peer", "[::ffff:127.0.0.1]:5000", []string{"203.0.113.9"}, "203.0.113.9"},
+		{"an entry with a port", "127.0.0.1:5000", []string{"203.0.113.9:4711"}, "203.0.113.9"},
+		{"an IPv6 entry with a port", "127.0.0.1:5000", []string{"[2001:db8::7]:4711"}, "2001:db8::7"},
+		{"a zone is dropped", "127.0.0.1:5000", []string{"fe80::1%eth0"}, "fe80::1"},
+		{"an empty entry left of the client", "127.0.0.1:5000", []string{"192.0.2.66,,203.0.113.9"}, "203.0.113.9"},
+		{"a trailing comma", "127.0.0.1:5000", []string{"203.0.113.9,"}, ""},
+		{"a client inside a trusted prefix counts as a proxy", "127.0.0.1:5000", []string{"203.0.113.9, 10.9.9.9"}, "203.0.113.9"},
+		{"an empty field", "127.0.0.1:5000", []string{""}, ""},
+		{"within the hops", "127.0.0.1:5000", []string{"203.0.113.9" + strings.Repeat(", 10.0.0.1", maxProxyHops-1)}, "203.0.113.9"},
+		{"past the hops", "127.0.0.1:5000", []string{"203.0.113.9" + strings.Repeat(", 10.0.0.1", maxProxyHops)}, ""},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			is := is.New(t)
@@ -60,4 +73,37 @@ func TestFromProxies(t *testing.T) {
 
 	fromProxies([]netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}, h).ServeHTTP(httptest.NewRecorder(), req)
 	is.Equal(seen, "127.0.0.1:5000") // a peer that is not a trusted proxy: its own
+}
+
+// TestGuardBehindProxy: behind a trusted proxy, failed client authentications
+// slow the address the proxy names, not the proxy's: a client elsewhere is not
+// slowed by an attacker's failures, and an attacker cannot shed its own by
+// writing another address into the header.
+func TestGuardBehindProxy(t *testing.T) {
+	is := is.New(t)
+	g, _, waits := recordingGuard()
+	ctx := context.Background()
+	trusted := []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}
+	// try is one token request through the proxy, naming client id, that fails.
+	try := func(forwarded, id string) {
+		h := fromProxies(trusted, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			is.NoErr(g.wait(ctx, r, id))
+			g.failed(r, id)
+		}))
+		req := httptest.NewRequest("POST", "/oauth/token", nil)
+		req.RemoteAddr = "127.0.0.1:5000" // the proxy
+		req.Header.Set("X-Forwarded-For", forwarded)
+		h.ServeHTTP(httptest.NewRecorder(), req)
+	}
+	for i := range 5 {
+		try("203.0.113.9", fmt.Sprintf("APP-GUESS-%d", i)) // the attacker, a new id each time
+	}
+	is.Equal(*waits, []time.Duration{250 * time.Millisecond, 500 * time.Millisecond}) // its 4th and 5th waited
+
+	*waits = nil
+	try("198.51.100.20", "APP-REAL")
+	is.Equal(len(*waits), 0) // another client through the same proxy: not slowed
+
+	try("198.51.100.77, 203.0.113.9", "APP-GUESS-9")
+	is.Equal(*waits, []time.Duration{time.Second}) // the attacker, writing another address first: still itself
 }
