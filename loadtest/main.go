@@ -63,6 +63,7 @@ func run() error {
 	flag.IntVar(&o.subs, "subs", 50000, "subscriptions to register (ORCID-style, one record each); -scenario single: 20000")
 	flag.IntVar(&o.events, "events", 50000, "events to send through the intake in each throughput phase; -scenario single: 20000")
 	flag.IntVar(&o.concurrency, "concurrency", 64, "concurrent requests of the load client (and hookd's delivery.workers)")
+	flag.IntVar(&o.perHost, "per-host", 0, "delivery.per_host of the hookd under test (0: concurrency/ports; -scenario single and busy: concurrency)")
 	flag.IntVar(&o.ports, "ports", 8, "receiver ports, i.e. distinct target hosts (hookd's per_host limit is concurrency/ports); -scenario single: 1")
 	flag.IntVar(&o.rate, "rate", 1000, "offered load of the latency phase, events per second")
 	flag.IntVar(&o.latencySeconds, "latency-seconds", 10, "length of the latency phase")
@@ -91,7 +92,9 @@ func run() error {
 		o.setDefault("subs", &o.subs, 20000)
 		o.setDefault("events", &o.events, 20000)
 		o.setDefault("ports", &o.ports, 1)
-		o.perHost = o.concurrency // workers = per_host: one host may take them all
+		if !o.explicitlyGiven["per-host"] {
+			o.perHost = o.concurrency // workers = per_host: one host may take them all
+		}
 		if o.tick == 0 {
 			o.tick = 200 * time.Millisecond
 		}

@@ -28,8 +28,8 @@ func single(ctx context.Context, o options, recv *receiver) error {
 		MaxIdleConnsPerHost: o.concurrency, MaxConnsPerHost: o.concurrency,
 	}}
 	rep := &report{}
-	rep.add("scenario", "single endpoint: 1 receiver host, workers = per_host = %d, tick %s, coalesce_window 0, synchronous = %s",
-		o.concurrency, o.tick, o.synchronous)
+	rep.add("scenario", "single endpoint: 1 receiver host, workers = %d, per_host = %d, tick %s, coalesce_window 0, synchronous = %s",
+		o.concurrency, o.perHost, o.tick, o.synchronous)
 
 	h, err := startHookd(ctx, o, false, "")
 	if err != nil {
@@ -272,8 +272,8 @@ func busy(ctx context.Context, o options, recv *receiver) error {
 	}}
 	rep := &report{}
 	nOther := o.rate * o.latencySeconds
-	rep.add("scenario", "a busy host's backlog of %d deliveries drains while events for another host arrive at %d/s for %ds; workers = per_host = %d, tick %s, coalesce_window 0, synchronous = %s",
-		o.backlog, o.rate, o.latencySeconds, o.concurrency, o.tick, o.synchronous)
+	rep.add("scenario", "a busy host's backlog of %d deliveries drains while events for another host arrive at %d/s for %ds; workers = %d, per_host = %d, tick %s, coalesce_window 0, synchronous = %s",
+		o.backlog, o.rate, o.latencySeconds, o.concurrency, o.perHost, o.tick, o.synchronous)
 	h, err := startHookd(ctx, o, true, "")
 	if err != nil {
 		return err
