@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"runtime/pprof"
+	"runtime/trace"
 	"time"
 
 	"hookd/console"
@@ -92,6 +93,21 @@ func (e *env) serve(ctx context.Context, cfg Config, onListen func(base string, 
 		}
 		defer f.Close()
 		defer pprof.StopCPUProfile()
+	}
+	// HOOKD_TRACE=FILE writes a Go execution trace of the whole run to FILE (go tool
+	// trace): a measuring aid like HOOKD_CPUPROFILE, off unless set. Traces grow by
+	// tens of MB a second under load.
+	if p := e.getenv("HOOKD_TRACE"); p != "" {
+		f, err := os.Create(p)
+		if err != nil {
+			return fmt.Errorf("HOOKD_TRACE: %w", err)
+		}
+		if err := trace.Start(f); err != nil {
+			f.Close()
+			return fmt.Errorf("HOOKD_TRACE: %w", err)
+		}
+		defer f.Close()
+		defer trace.Stop()
 	}
 	if e.getenv("GOGC") == "" {
 		// hookd's live heap is small and its garbage is per-request: collecting at

@@ -40,7 +40,9 @@ type Dispatcher struct {
 	mu      sync.Mutex      // guards sched, pending and closed
 	sched   *scheduler      // the claimed rows, by host
 	pending []store.Outcome // outcomes not yet written
-	work    *sync.Cond      // on mu: wakes the workers when rows are queued, or at Close
+	work    *sync.Cond      // on mu: wakes idle workers when rows may start, or at Close
+	idle    int             // workers waiting on work (guarded by mu)
+	waking  int             // of them, those signalled and not yet running (guarded by mu)
 	closed  bool            // the workers end
 	workers sync.Once       // starts them, at the first turn
 
@@ -416,8 +418,18 @@ func (d *Dispatcher) queueLocked(claimed []store.Claimed) {
 	queued, pending := d.sched.queue(claimed, d.pending)
 	d.pending = pending
 	d.wg.Add(queued)
-	if d.sched.queued > 0 {
-		d.work.Broadcast()
+	d.wakeLocked()
+}
+
+// wakeLocked wakes as many idle workers as there are queued rows that may start
+// now, and no more: waking every worker for each queued row (a fresh event's one
+// row among them) filled the run queue with workers that found nothing to do and
+// made every goroutine, the intake's among them, wait longer for a processor
+// (BENCHMARKS.md, "The workers woken one per row"). d.mu must be held.
+func (d *Dispatcher) wakeLocked() {
+	for n := min(d.sched.startable(), d.idle) - d.waking; n > 0; n-- {
+		d.waking++
+		d.work.Signal()
 	}
 }
 
@@ -539,9 +551,15 @@ func (d *Dispatcher) worker() {
 			if d.closed {
 				return
 			}
+			d.idle++
 			d.work.Wait()
+			d.idle--
+			d.waking = max(d.waking-1, 0) // 0 when Close woke them all
 			continue
 		}
+		// More rows may start (a finished call freed a place at its host while this
+		// worker takes another's): an idle worker takes each.
+		d.wakeLocked()
 		d.mu.Unlock()
 		o := d.deliver(d.callCtx, c)
 		if d.opts.Observer != nil {

@@ -162,6 +162,17 @@ func (s *scheduler) trim(out []store.Outcome) (int, []store.Outcome) {
 	return n, out
 }
 
+// startable is how many queued rows may start now: take would hand out as many,
+// one after another, with no call finishing meanwhile.
+func (s *scheduler) startable() int {
+	n := 0
+	for _, key := range s.ready {
+		h := s.hosts[key]
+		n += min(len(h.queue), max(s.perHost-h.inFlight, 0))
+	}
+	return min(n, max(s.workers-s.inFlight, 0))
+}
+
 // take takes the next queued row that may start now, counting it in flight, and
 // returns it with its host.
 func (s *scheduler) take() (store.Claimed, string, bool) {

@@ -119,3 +119,27 @@ func TestSchedulerTrimsStalledHost(t *testing.T) {
 	s.done("a:1", time.Millisecond) // a call finishes: the host moves again
 	is.Equal(s.room("a:1", s.hosts["a:1"], clock.now()), 32)
 }
+
+// TestSchedulerStartable: startable counts what take would hand out now, within
+// the per-host and worker limits, and follows takes and finished calls.
+func TestSchedulerStartable(t *testing.T) {
+	is := is.New(t)
+	clock := &stepClock{t: time.Date(2024, 3, 1, 12, 0, 0, 0, time.UTC)}
+	s := newScheduler(3, 2, time.Second, clock.now) // 3 workers, 2 calls per host
+	is.Equal(s.startable(), 0)                       // nothing queued
+	s.queue(append(claimsFor(1, 4, "a:1"), claimFor(5, "b:1")), nil)
+	is.Equal(s.startable(), 3) // a:1 two, b:1 one: three, as many as the workers
+	n := 0
+	for {
+		if _, _, ok := s.take(); !ok {
+			break
+		}
+		n++
+	}
+	is.Equal(n, 3)             // take agrees
+	is.Equal(s.startable(), 0) // every worker busy
+	s.done("b:1", time.Millisecond)
+	is.Equal(s.startable(), 0) // a worker is free, but a:1 has its 2 calls
+	s.done("a:1", time.Millisecond)
+	is.Equal(s.startable(), 1) // a:1 may have one more
+}
