@@ -126,7 +126,7 @@ func TestSchedulerStartable(t *testing.T) {
 	is := is.New(t)
 	clock := &stepClock{t: time.Date(2024, 3, 1, 12, 0, 0, 0, time.UTC)}
 	s := newScheduler(3, 2, time.Second, clock.now) // 3 workers, 2 calls per host
-	is.Equal(s.startable(), 0)                       // nothing queued
+	is.Equal(s.startable(), 0)                      // nothing queued
 	s.queue(append(claimsFor(1, 4, "a:1"), claimFor(5, "b:1")), nil)
 	is.Equal(s.startable(), 3) // a:1 two, b:1 one: three, as many as the workers
 	n := 0
