@@ -96,7 +96,7 @@ func (e *env) serve(ctx context.Context, cfg Config, onListen func(base string, 
 	}
 	// HOOKD_TRACE=FILE writes a Go execution trace of the whole run to FILE (go tool
 	// trace): a measuring aid like HOOKD_CPUPROFILE, off unless set. Traces grow by
-	// tens of MB a second under load.
+	// megabytes a second under load.
 	if p := e.getenv("HOOKD_TRACE"); p != "" {
 		f, err := os.Create(p)
 		if err != nil {

@@ -42,9 +42,13 @@ type Dispatcher struct {
 	pending []store.Outcome // outcomes not yet written
 	work    *sync.Cond      // on mu: wakes idle workers when rows may start, or at Close
 	idle    int             // workers waiting on work (guarded by mu)
-	waking  int             // of them, those signalled and not yet running (guarded by mu)
-	closed  bool            // the workers end
-	workers sync.Once       // starts them, at the first turn
+	// waking counts the idle workers signalled and not yet running (guarded by
+	// mu). It is exact because Signal wakes a waiter not signalled yet and a
+	// worker leaves Wait only when signalled, until Close's Broadcast; another
+	// Broadcast while the workers run would break it.
+	waking  int
+	closed  bool      // the workers end
+	workers sync.Once // starts them, at the first turn
 
 	wg          sync.WaitGroup // claimed rows whose outcome is not yet pending
 	notices     sync.WaitGroup // owner notices being sent
@@ -426,7 +430,13 @@ func (d *Dispatcher) queueLocked(claimed []store.Claimed) {
 // row among them) filled the run queue with workers that found nothing to do and
 // made every goroutine, the intake's among them, wait longer for a processor
 // (BENCHMARKS.md, "The workers woken one per row"). d.mu must be held.
+//
+// A finished call needs no wake: its worker takes the next row itself, so the
+// rows that may start grow by none (a place freed at one host, a row taken).
 func (d *Dispatcher) wakeLocked() {
+	if d.idle == d.waking {
+		return // every idle worker is already on its way
+	}
 	for n := min(d.sched.startable(), d.idle) - d.waking; n > 0; n-- {
 		d.waking++
 		d.work.Signal()
@@ -557,9 +567,6 @@ func (d *Dispatcher) worker() {
 			d.waking = max(d.waking-1, 0) // 0 when Close woke them all
 			continue
 		}
-		// More rows may start (a finished call freed a place at its host while this
-		// worker takes another's): an idle worker takes each.
-		d.wakeLocked()
 		d.mu.Unlock()
 		o := d.deliver(d.callCtx, c)
 		if d.opts.Observer != nil {
