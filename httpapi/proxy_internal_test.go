@@ -107,3 +107,35 @@ func TestGuardBehindProxy(t *testing.T) {
 	try("198.51.100.77, 203.0.113.9", "APP-GUESS-9")
 	is.Equal(*waits, []time.Duration{time.Second}) // the attacker, writing another address first: still itself
 }
+
+// FuzzForwardedClient: whatever the header says, the address a trusted proxy's
+// request is given is one the header holds, and not a trusted proxy's; a request
+// from any other peer is given none.
+func FuzzForwardedClient(f *testing.F) {
+	for _, s := range []string{"203.0.113.9", "192.0.2.66, 203.0.113.9, 10.1.2.3", "[2001:db8::7]:80,", ",,", "::ffff:10.0.0.1", "fe80::1%eth0, 127.0.0.1"} {
+		f.Add("127.0.0.1:5000", s)
+		f.Add("198.51.100.1:5000", s)
+	}
+	trusted := []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32"), netip.MustParsePrefix("10.0.0.0/8")}
+	f.Fuzz(func(t *testing.T, peer, header string) {
+		a, ok := forwardedClient(peer, []string{header}, trusted)
+		if !ok {
+			return
+		}
+		if !isTrusted(hostAddr(peer), trusted) {
+			t.Fatalf("peer %q is not trusted, yet %v was taken from %q", peer, a, header)
+		}
+		if isTrusted(a, trusted) {
+			t.Fatalf("%v from %q is a trusted proxy's address", a, header)
+		}
+		found := false
+		for _, e := range strings.Split(header, ",") {
+			if b, ok := entryAddr(strings.TrimSpace(e)); ok && b == a {
+				found = true
+			}
+		}
+		if !found {
+			t.Fatalf("%v is not in %q", a, header)
+		}
+	})
+}
