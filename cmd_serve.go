@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -76,39 +77,46 @@ func (e *env) cmdInit(ctx context.Context, args []string) error {
 	return nil
 }
 
+// measuring starts a measuring aid writing to the file that environment variable
+// name gives, when it is set; the function it returns stops the aid and closes
+// the file.
+func (e *env) measuring(name string, start func(io.Writer) error, stop func()) (func(), error) {
+	p := e.getenv(name)
+	if p == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(p)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	if err := start(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	return func() {
+		stop()
+		f.Close()
+	}, nil
+}
+
 // serve runs the daemon until ctx ends. onListen, when set, is called with the
 // public base URL once hookd listens and the store is migrated.
 func (e *env) serve(ctx context.Context, cfg Config, onListen func(base string, st *store.Store) error) error {
 	log := newLogger(cfg, e.stderr)
 	// HOOKD_CPUPROFILE=FILE writes a CPU profile of the whole run to FILE when hookd
-	// stops: a measuring aid (the load tool's -cpuprofile, BENCHMARKS.md), off unless set.
-	if p := e.getenv("HOOKD_CPUPROFILE"); p != "" {
-		f, err := os.Create(p)
-		if err != nil {
-			return fmt.Errorf("HOOKD_CPUPROFILE: %w", err)
-		}
-		if err := pprof.StartCPUProfile(f); err != nil {
-			f.Close()
-			return fmt.Errorf("HOOKD_CPUPROFILE: %w", err)
-		}
-		defer f.Close()
-		defer pprof.StopCPUProfile()
+	// stops (the load tool's -cpuprofile, BENCHMARKS.md); HOOKD_TRACE=FILE a Go
+	// execution trace (go tool trace), which grows by megabytes a second under
+	// load. Measuring aids, off unless set.
+	stopProfile, err := e.measuring("HOOKD_CPUPROFILE", pprof.StartCPUProfile, pprof.StopCPUProfile)
+	if err != nil {
+		return err
 	}
-	// HOOKD_TRACE=FILE writes a Go execution trace of the whole run to FILE (go tool
-	// trace): a measuring aid like HOOKD_CPUPROFILE, off unless set. Traces grow by
-	// megabytes a second under load.
-	if p := e.getenv("HOOKD_TRACE"); p != "" {
-		f, err := os.Create(p)
-		if err != nil {
-			return fmt.Errorf("HOOKD_TRACE: %w", err)
-		}
-		if err := trace.Start(f); err != nil {
-			f.Close()
-			return fmt.Errorf("HOOKD_TRACE: %w", err)
-		}
-		defer f.Close()
-		defer trace.Stop()
+	defer stopProfile()
+	stopTrace, err := e.measuring("HOOKD_TRACE", trace.Start, trace.Stop)
+	if err != nil {
+		return err
 	}
+	defer stopTrace()
 	if e.getenv("GOGC") == "" {
 		// hookd's live heap is small and its garbage is per-request: collecting at
 		// 4x the live heap instead of 2x buys ~10% delivery throughput (BENCHMARKS.md).

@@ -20,14 +20,12 @@ func processCPU() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-// BenchmarkDeliveryStatements splits the outbox's SQL for one delivery into its
-// steps, with the store's own statements on one transaction per 100 deliveries:
-// the intake's fan-out of an event (a new row), the claim, the success, and the
-// commit. Each event is for another of 20,000 ORCID-style subscriptions. It reports
-// the process's CPU time per delivery for each step (BENCHMARKS.md, "The statements
-// of one delivery").
-func BenchmarkDeliveryStatements(b *testing.B) {
-	const subs, batch = 20000, 100
+// orcidBenchStore opens a store in a temporary folder with subs ORCID-style
+// webhooks of one client, one record each, registered from 16 goroutines so the
+// set-up shares commits; it returns the records' iDs and their subscriptions' ids,
+// in the same order.
+func orcidBenchStore(b *testing.B, subs int) (*Store, []string, []int64) {
+	b.Helper()
 	ctx := context.Background()
 	dir := b.TempDir()
 	box, err := secret.LoadKeyFile(filepath.Join(dir, "k"), true)
@@ -38,12 +36,12 @@ func BenchmarkDeliveryStatements(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer st.Close()
+	b.Cleanup(func() { st.Close() })
 	c, err := st.CreateClient(ctx, NewClient{Name: "bench", Scopes: []string{ScopeWebhook}})
 	if err != nil {
 		b.Fatal(err)
 	}
-	ids := make([]string, subs)
+	ids, subIDs := make([]string, subs), make([]int64, subs)
 	var wg sync.WaitGroup
 	for w := range 16 {
 		wg.Add(1)
@@ -53,10 +51,12 @@ func BenchmarkDeliveryStatements(b *testing.B) {
 				base := fmt.Sprintf("%015d", 100000000000000+i)
 				d := base + string(orcid.CheckDigit(base))
 				ids[i] = d[0:4] + "-" + d[4:8] + "-" + d[8:12] + "-" + d[12:16]
-				if _, _, err := st.PutOrcidWebhook(ctx, c.ID, ids[i], "http://127.0.0.1:9/"+ids[i]); err != nil {
+				sub, _, err := st.PutOrcidWebhook(ctx, c.ID, ids[i], "http://127.0.0.1:9/"+ids[i])
+				if err != nil {
 					b.Error(err)
 					return
 				}
+				subIDs[i] = sub.ID
 			}
 		}()
 	}
@@ -64,6 +64,19 @@ func BenchmarkDeliveryStatements(b *testing.B) {
 	if b.Failed() {
 		b.FailNow()
 	}
+	return st, ids, subIDs
+}
+
+// BenchmarkDeliveryStatements splits the outbox's SQL for one delivery into its
+// steps, with the store's own statements on one transaction per 100 deliveries:
+// the intake's fan-out of an event (a new row), the claim, the success, and the
+// commit. Each event is for another of 20,000 ORCID-style subscriptions. It reports
+// the process's CPU time per delivery for each step (BENCHMARKS.md, "The statements
+// of one delivery").
+func BenchmarkDeliveryStatements(b *testing.B) {
+	const subs, batch = 20000, 100
+	ctx := context.Background()
+	st, ids, _ := orcidBenchStore(b, subs)
 
 	var insert, claim, success, commit time.Duration
 	b.ResetTimer()
@@ -131,53 +144,7 @@ func BenchmarkDeliveryStatements(b *testing.B) {
 func BenchmarkTargetsCold(b *testing.B) {
 	const subs, batch = 20000, 128
 	ctx := context.Background()
-	dir := b.TempDir()
-	box, err := secret.LoadKeyFile(filepath.Join(dir, "k"), true)
-	if err != nil {
-		b.Fatal(err)
-	}
-	st, err := Open(ctx, Options{Path: filepath.Join(dir, "bench.db"), Box: box})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer st.Close()
-	c, err := st.CreateClient(ctx, NewClient{Name: "bench", Scopes: []string{ScopeWebhook}})
-	if err != nil {
-		b.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	for w := range 16 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := w; i < subs; i += 16 {
-				base := fmt.Sprintf("%015d", 100000000000000+i)
-				d := base + string(orcid.CheckDigit(base))
-				id := d[0:4] + "-" + d[4:8] + "-" + d[8:12] + "-" + d[12:16]
-				if _, _, err := st.PutOrcidWebhook(ctx, c.ID, id, "http://127.0.0.1:9/"+id); err != nil {
-					b.Error(err)
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	if b.Failed() {
-		b.FailNow()
-	}
-	var ids []int64
-	rows, err := st.read.QueryContext(ctx, "SELECT id FROM subscriptions ORDER BY id")
-	if err != nil {
-		b.Fatal(err)
-	}
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			b.Fatal(err)
-		}
-		ids = append(ids, id)
-	}
-	rows.Close()
+	st, _, ids := orcidBenchStore(b, subs)
 	var cpu time.Duration
 	loaded := 0
 	b.ResetTimer()
