@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode/utf16"
 	"unicode/utf8"
 
@@ -92,11 +93,105 @@ func unmarshal(body []byte, v any) *store.Error {
 		return inputError("", "request body has data after the JSON value")
 	}
 	// encoding/json takes a member whose name matches a field in another case
-	// ("orCid"); hookd's fields are case-sensitive, as its API document says.
-	if f := unknownField(body, reflect.TypeOf(v)); f != "" {
-		return inputError(f, "unknown field (field names are case-sensitive)")
+	// ("orCid"); hookd's fields are case-sensitive, as its API document says. When
+	// every member name of the body is spelled exactly as a field of v's (exactNames),
+	// none is in another case, and the body need not be decoded again to find one.
+	if t := reflect.TypeOf(v); !exactNames(t).hold(body) {
+		if f := unknownField(body, t); f != "" {
+			return inputError(f, "unknown field (field names are case-sensitive)")
+		}
 	}
 	return nil
+}
+
+// memberNames is every member name the structs of a type take (through pointers,
+// slices, arrays and maps), when the check of exactNames is sound for the type.
+type memberNames struct {
+	names map[string]bool
+	sound bool
+}
+
+var memberNamesOf sync.Map // reflect.Type → memberNames
+
+// exactNames returns the member names of t's structs. They are sound when none is
+// an embedded struct's (encoding/json promotes its fields, unknownIn does not) or
+// other than ASCII, and no two differ only in case: then a member that the decoder
+// took for a field, in whatever case, and that is spelled as one of the names, is
+// spelled as that very field (it took it for a field its name folds to, and the
+// only name it folds to is its own).
+func exactNames(t reflect.Type) memberNames {
+	if m, ok := memberNamesOf.Load(t); ok {
+		return m.(memberNames)
+	}
+	m := memberNames{names: map[string]bool{}, sound: true}
+	seen := map[reflect.Type]bool{}
+	var walk func(t reflect.Type)
+	walk = func(t reflect.Type) {
+		for t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice || t.Kind() == reflect.Array || t.Kind() == reflect.Map {
+			t = t.Elem()
+		}
+		if t.Kind() != reflect.Struct || seen[t] {
+			return
+		}
+		seen[t] = true
+		for i := range t.NumField() {
+			f := t.Field(i)
+			if f.Anonymous {
+				m.sound = false // exported or not, its fields may be promoted
+			}
+			name, ok := jsonName(f)
+			if !ok {
+				continue
+			}
+			m.names[name] = true
+			walk(f.Type)
+		}
+	}
+	walk(t)
+	for a := range m.names {
+		for b := range m.names {
+			if a != b && strings.EqualFold(a, b) {
+				m.sound = false
+			}
+		}
+		for i := range len(a) {
+			if a[i] >= utf8.RuneSelf {
+				m.sound = false
+			}
+		}
+	}
+	memberNamesOf.Store(t, m)
+	return m
+}
+
+// hold reports whether every member name of body, one JSON value that decoded, is
+// written without escapes as one of m's names (false when m is not sound).
+func (m memberNames) hold(body []byte) bool {
+	if !m.sound {
+		return false
+	}
+	for i := 0; i < len(body); i++ {
+		if body[i] != '"' {
+			continue
+		}
+		end, escaped := i+1, false
+		for ; end < len(body) && body[end] != '"'; end++ {
+			if body[end] == '\\' {
+				escaped = true
+				end++ // the escaped character, a quote among them
+			}
+		}
+		// A string is a member name when a colon follows it.
+		next := end + 1
+		for next < len(body) && (body[next] == ' ' || body[next] == '\t' || body[next] == '\r' || body[next] == '\n') {
+			next++
+		}
+		if next < len(body) && body[next] == ':' && (escaped || !m.names[string(body[i+1:end])]) {
+			return false
+		}
+		i = end
+	}
+	return true
 }
 
 // jsonKind names the JSON value a Go type takes.
@@ -178,21 +273,27 @@ func unknownIn(doc any, t reflect.Type, path string) string {
 func jsonField(t reflect.Type, name string) (reflect.StructField, bool) {
 	for i := range t.NumField() {
 		f := t.Field(i)
-		if !f.IsExported() {
-			continue
-		}
-		tag, _, _ := strings.Cut(f.Tag.Get("json"), ",")
-		if tag == "-" {
-			continue
-		}
-		if tag == "" {
-			tag = f.Name
-		}
-		if tag == name {
+		if n, ok := jsonName(f); ok && n == name {
 			return f, true
 		}
 	}
 	return reflect.StructField{}, false
+}
+
+// jsonName is the member name of field f (its tag's, or its own), false when it
+// takes none.
+func jsonName(f reflect.StructField) (string, bool) {
+	if !f.IsExported() {
+		return "", false
+	}
+	tag, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+	switch tag {
+	case "-":
+		return "", false
+	case "":
+		return f.Name, true
+	}
+	return tag, true
 }
 
 func joinPath(path, name string) string {

@@ -1,0 +1,120 @@
+package httpapi
+
+import (
+	"bytes"
+	"encoding/json"
+	"reflect"
+	"testing"
+
+	"github.com/matryer/is"
+)
+
+// The shapes the field-name check meets: nested structs, a map of free names, a
+// list of structs; and two types whose names the quick check cannot vouch for.
+type (
+	nameAuth struct {
+		Type     string `json:"type"`
+		ClientID string `json:"clientId"`
+	}
+	nameHook struct {
+		URL     string            `json:"url"`
+		Auth    *nameAuth         `json:"auth"`
+		Headers map[string]string `json:"headers"`
+		Events  []struct {
+			Orcid string `json:"orcid"`
+		} `json:"events"`
+		Skipped string `json:"-"`
+		Plain   int
+	}
+	nameCase struct {
+		ID   string `json:"id"`
+		Auth struct {
+			ID string `json:"ID"`
+		} `json:"auth"`
+	}
+	nameInner struct {
+		Type string `json:"type"`
+	}
+	nameEmbed struct {
+		nameInner
+		URL string `json:"url"`
+	}
+)
+
+func TestExactNames(t *testing.T) {
+	is := is.New(t)
+	m := exactNames(reflect.TypeOf(&nameHook{}))
+	is.True(m.sound)
+	is.Equal(m.names, map[string]bool{"url": true, "auth": true, "type": true, "clientId": true, "headers": true, "events": true, "orcid": true, "Plain": true})
+	is.True(!exactNames(reflect.TypeOf(&nameCase{})).sound)  // "id" and "ID"
+	is.True(!exactNames(reflect.TypeOf(&nameEmbed{})).sound) // promoted fields
+
+	hook := exactNames(reflect.TypeOf(&nameHook{}))
+	for _, c := range []struct {
+		body string
+		hold bool
+	}{
+		{`{"url":"u","auth":{"type":"basic","clientId":"c"},"events":[{"orcid":"o"}],"Plain":1}`, true},
+		{` { "url" : "auth" , "headers" : { "url" : "x" } } `, true},
+		{`{"url":"a \"quoted\": name","auth":null}`, true}, // a colon inside a value
+		{`["url", "auth"]`, true}, // strings that are not member names
+		{`{"uRl":"u"}`, false},
+		{`{"auth":{"clientID":"c"}}`, false},
+		{`{"\u0075rl":"u"}`, false},                 // an escaped name: decoded, it may be anything
+		{`{"headers":{"X-Trace":"1"}}`, false},      // a map's own names: the full check decides
+		{`{"url":"\\","Plain":2}`, true},            // an escaped backslash: the quote after it ends the string
+		{`{"url":"\"","auth":{"type":"t"}}`, true},  // an escaped quote ends no string
+		{`{"url":"\"","aUth":{"type":"t"}}`, false}, // nor hides the next name
+		{`{"url":"\\\"\\","AUTH":{}}`, false},       // escapes in a row
+	} {
+		is.Equal(hook.hold([]byte(c.body)), c.hold) // c.body
+	}
+}
+
+// TestUnmarshalCaseSensitiveNested: a member spelled as a field of another struct
+// of the type, in another case, is refused, whichever check finds it.
+func TestUnmarshalCaseSensitiveNested(t *testing.T) {
+	is := is.New(t)
+	for _, c := range []struct {
+		body  string
+		v     any
+		field string
+	}{
+		{`{"url":"u","auth":{"clientid":"c"}}`, &nameHook{}, "auth.clientid"},
+		{`{"url":"u","auth":{"Type":"basic"}}`, &nameHook{}, "auth.Type"},
+		{`{"events":[{"orcid":"a"},{"ORCID":"b"}]}`, &nameHook{}, "events[1].ORCID"},
+		{`{"id":"1","auth":{"id":"2"}}`, &nameCase{}, "auth.id"},
+		{`{"ID":"1","auth":{"ID":"2"}}`, &nameCase{}, "ID"},
+	} {
+		err := unmarshal([]byte(c.body), c.v)
+		is.True(err != nil) // c.body
+		is.Equal(err.Field, c.field)
+	}
+	is.Equal(unmarshal([]byte(`{"id":"1","auth":{"ID":"2"}}`), &nameCase{}), nil)
+	is.Equal(unmarshal([]byte(`{"url":"u","headers":{"URL":"x"},"Plain":3}`), &nameHook{}), nil)
+}
+
+// FuzzExactNames: whenever the quick check passes a body that decodes, the full
+// check finds no member in the wrong case.
+func FuzzExactNames(f *testing.F) {
+	for _, s := range []string{
+		`{"url":"u","auth":{"type":"basic","clientId":"c"},"events":[{"orcid":"o"}]}`,
+		`{"url":"\"","aUth":{"type":"t"}}`, `{"headers":{"url":"x"}}`, `{"\u0075rl":"u"}`,
+		`{"id":"1","auth":{"ID":"2"}}`, `{"ID":"1"}`, `[{"orcid":"o"},{"orcid":"p","type":"CREATED"}]`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		for _, v := range []any{&nameHook{}, &nameCase{}, &[]nameAuth{}, &nameEmbed{}} {
+			dec := json.NewDecoder(bytes.NewReader(body))
+			dec.DisallowUnknownFields()
+			if dec.Decode(v) != nil || len(bytes.TrimLeft(body[dec.InputOffset():], " \t\r\n")) > 0 {
+				continue
+			}
+			typ := reflect.TypeOf(v)
+			if f := unknownField(body, typ); f != "" && exactNames(typ).hold(body) {
+				t.Fatalf("%s into %s: the quick check passed a member in the wrong case, %q", body, typ, f)
+			}
+		}
+	})
+}
