@@ -92,7 +92,7 @@ func run() error {
 		o.setDefault("subs", &o.subs, 20000)
 		o.setDefault("events", &o.events, 20000)
 		o.setDefault("ports", &o.ports, 1)
-		if !o.explicitlyGiven["per-host"] {
+		if o.perHost == 0 {
 			o.perHost = o.concurrency // workers = per_host: one host may take them all
 		}
 		if o.tick == 0 {

@@ -93,6 +93,66 @@ type phaseLatency struct {
 	ackedAt     []int64
 }
 
+// roundTrips are requests' round trips and when each was sent (unix ns).
+type roundTrips struct {
+	sent  []int64
+	trips latencies
+}
+
+// between returns the round trips of the requests sent in [from, to) (unix ns).
+func (r roundTrips) between(from, to int64) latencies {
+	var out latencies
+	for i, at := range r.sent {
+		if at >= from && at < to {
+			out = append(out, r.trips[i])
+		}
+	}
+	return out
+}
+
+// probeHealthz sends GET /healthz to h at rate requests a second, at most n of
+// them, until stop is closed: the round trip of a request that hookd answers without
+// its store, on the same connections' kind and the same loaded cores as the intake's
+// (the yardstick of the intake's round trip in -scenario busy).
+func probeHealthz(c *http.Client, h *hookd, rate, n int, stop <-chan struct{}) roundTrips {
+	sent, trips := make([]int64, n), make([]time.Duration, n)
+	interval := time.Second / time.Duration(rate)
+	var wg sync.WaitGroup
+	start := time.Now()
+	i := 0
+loop:
+	for ; i < n; i++ {
+		if wait := time.Until(start.Add(time.Duration(i) * interval)); wait > 0 {
+			select {
+			case <-stop:
+				break loop
+			case <-time.After(wait):
+			}
+		}
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			t0 := time.Now()
+			res, err := c.Get(h.url + "/healthz")
+			if err != nil {
+				trips[i] = -1
+				return
+			}
+			io.Copy(io.Discard, res.Body)
+			res.Body.Close()
+			sent[i], trips[i] = t0.UnixNano(), time.Since(t0)
+		}(i)
+	}
+	wg.Wait()
+	var r roundTrips
+	for j := range i {
+		if trips[j] >= 0 {
+			r.sent, r.trips = append(r.sent, sent[j]), append(r.trips, trips[j])
+		}
+	}
+	return r
+}
+
 // steadyPhase offers o.rate events/s for o.steady, sampling throughput and database
 // size every minute, to show both stay flat (retention at work).
 func steadyPhase(ctx context.Context, c *http.Client, control string, h *hookd, tok string, ids []string, o options, r *report) error {
