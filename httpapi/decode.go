@@ -113,12 +113,15 @@ type memberNames struct {
 
 var memberNamesOf sync.Map // reflect.Type → memberNames
 
-// exactNames returns the member names of t's structs. They are sound when none is
-// an embedded struct's (encoding/json promotes its fields, unknownIn does not) or
-// other than ASCII, and no two differ only in case: then a member that the decoder
-// took for a field, in whatever case, and that is spelled as one of the names, is
-// spelled as that very field (it took it for a field its name folds to, and the
-// only name it folds to is its own).
+// exactNames returns the member names of t's structs. They are sound when no two
+// differ only in case, each is written in letters, digits, '_' and '-' only, and
+// the decoder checks every member against them as unknownIn does: no struct embeds
+// another (encoding/json promotes its fields, unknownIn does not), no type decodes
+// itself (json.Unmarshaler: the decoder checks nothing inside it) and no array has
+// a fixed length (the decoder drops its extra elements unchecked). Then a member
+// that the decoder took for a field, in whatever case, and that is spelled as one
+// of the names, is spelled as that very field: it took it for a field its name
+// folds to, and the only name it folds to is its own.
 func exactNames(t reflect.Type) memberNames {
 	if m, ok := memberNamesOf.Load(t); ok {
 		return m.(memberNames)
@@ -127,7 +130,14 @@ func exactNames(t reflect.Type) memberNames {
 	seen := map[reflect.Type]bool{}
 	var walk func(t reflect.Type)
 	walk = func(t reflect.Type) {
-		for t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice || t.Kind() == reflect.Array || t.Kind() == reflect.Map {
+		for {
+			if t.Implements(unmarshalerType) || reflect.PointerTo(t).Implements(unmarshalerType) || t.Kind() == reflect.Array {
+				m.sound = false
+				return
+			}
+			if t.Kind() != reflect.Pointer && t.Kind() != reflect.Slice && t.Kind() != reflect.Map {
+				break
+			}
 			t = t.Elem()
 		}
 		if t.Kind() != reflect.Struct || seen[t] {
@@ -136,12 +146,17 @@ func exactNames(t reflect.Type) memberNames {
 		seen[t] = true
 		for i := range t.NumField() {
 			f := t.Field(i)
-			if f.Anonymous {
-				m.sound = false // exported or not, its fields may be promoted
+			if f.Anonymous || f.Tag.Get("json") == "-," {
+				// An embedded struct's fields may be promoted, exported or not; "-,"
+				// names a member "-" that jsonName does not see.
+				m.sound = false
 			}
 			name, ok := jsonName(f)
 			if !ok {
 				continue
+			}
+			if !plainName(name) {
+				m.sound = false
 			}
 			m.names[name] = true
 			walk(f.Type)
@@ -154,14 +169,24 @@ func exactNames(t reflect.Type) memberNames {
 				m.sound = false
 			}
 		}
-		for i := range len(a) {
-			if a[i] >= utf8.RuneSelf {
-				m.sound = false
-			}
-		}
 	}
 	memberNamesOf.Store(t, m)
 	return m
+}
+
+var unmarshalerType = reflect.TypeFor[json.Unmarshaler]()
+
+// plainName reports whether a member name is written in ASCII letters, digits, '_'
+// and '-' only: a name encoding/json takes from its tag as it is, and that folds to
+// no other name but by the case of its letters.
+func plainName(name string) bool {
+	for i := range len(name) {
+		c := name[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return name != ""
 }
 
 // hold reports whether every member name of body, one JSON value that decoded, is
@@ -281,7 +306,9 @@ func jsonField(t reflect.Type, name string) (reflect.StructField, bool) {
 }
 
 // jsonName is the member name of field f (its tag's, or its own), false when it
-// takes none.
+// takes none. It reads tags more simply than encoding/json does: a tag "-," (the
+// name "-") takes none here, and a tag the decoder refuses as a name (one with a
+// quote) is taken as it is; exactNames does not vouch for such types.
 func jsonName(f reflect.StructField) (string, bool) {
 	if !f.IsExported() {
 		return "", false
