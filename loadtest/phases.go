@@ -93,10 +93,12 @@ type phaseLatency struct {
 	ackedAt     []int64
 }
 
-// roundTrips are requests' round trips and when each was sent (unix ns).
+// roundTrips are requests' round trips and when each was sent (unix ns), and how
+// many requests failed.
 type roundTrips struct {
-	sent  []int64
-	trips latencies
+	sent   []int64
+	trips  latencies
+	failed int
 }
 
 // between returns the round trips of the requests sent in [from, to) (unix ns).
@@ -134,7 +136,10 @@ loop:
 			defer wg.Done()
 			t0 := time.Now()
 			res, err := c.Get(h.url + "/healthz")
-			if err != nil {
+			if err != nil || res.StatusCode != http.StatusOK {
+				if err == nil {
+					res.Body.Close()
+				}
 				trips[i] = -1
 				return
 			}
@@ -146,9 +151,11 @@ loop:
 	wg.Wait()
 	var r roundTrips
 	for j := range i {
-		if trips[j] >= 0 {
-			r.sent, r.trips = append(r.sent, sent[j]), append(r.trips, trips[j])
+		if trips[j] < 0 {
+			r.failed++
+			continue
 		}
+		r.sent, r.trips = append(r.sent, sent[j]), append(r.trips, trips[j])
 	}
 	return r
 }

@@ -351,8 +351,8 @@ func busy(ctx context.Context, o options, recv *receiver) error {
 	rep.add("other host, while it drained, from the send", "sent → callback p50 %s p90 %s p99 %s max %s", duringSent.p(50), duringSent.p(90), duringSent.p(99), duringSent.max())
 	rep.add("other host, while it drained: the intake's round trip", "sent → acknowledgement p50 %s p90 %s p99 %s", duringTrip.p(50), duringTrip.p(90), duringTrip.p(99))
 	healthDuring := health.between(drainStart.UnixNano(), drainEnd)
-	rep.add("… the yardstick: hookd's GET /healthz while it drained", "round trip p50 %s p90 %s p99 %s (%d requests at %d/s beside the events; no store)",
-		healthDuring.p(50), healthDuring.p(90), healthDuring.p(99), len(healthDuring), o.rate)
+	rep.add("… the yardstick: hookd's GET /healthz while it drained", "round trip p50 %s p90 %s p99 %s (%d requests at %d/s beside the events; no store; %d failed in the whole phase)",
+		healthDuring.p(50), healthDuring.p(90), healthDuring.p(99), len(healthDuring), o.rate, health.failed)
 	rep.add("hookd's goroutines' wait for a processor while it drained", "%s", sched.between(time.Unix(0, drainEnd)))
 	rep.add("other host, after it", "p50 %s p99 %s max %s; sent → callback p50 %s p99 %s (%d events)", later.p(50), later.p(99), later.max(), laterSent.p(50), laterSent.p(99), len(later))
 	rep.print(os.Stdout)
