@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"unicode"
 	"unicode/utf16"
 	"unicode/utf8"
 
@@ -146,10 +147,8 @@ func exactNames(t reflect.Type) memberNames {
 		seen[t] = true
 		for i := range t.NumField() {
 			f := t.Field(i)
-			if f.Anonymous || f.Tag.Get("json") == "-," {
-				// An embedded struct's fields may be promoted, exported or not; "-,"
-				// names a member "-" that jsonName does not see.
-				m.sound = false
+			if f.Anonymous {
+				m.sound = false // exported or not, its fields may be promoted
 			}
 			name, ok := jsonName(f)
 			if !ok {
@@ -305,22 +304,36 @@ func jsonField(t reflect.Type, name string) (reflect.StructField, bool) {
 	return reflect.StructField{}, false
 }
 
-// jsonName is the member name of field f (its tag's, or its own), false when it
-// takes none. It reads tags more simply than encoding/json does: a tag "-," (the
-// name "-") takes none here, and a tag the decoder refuses as a name (one with a
-// quote) is taken as it is; exactNames does not vouch for such types.
+// jsonName is the member name of field f, false when it takes none, as
+// encoding/json reads its tag: "-" takes none, "-," is the name "-", and a name
+// the decoder does not accept (a quote or a backslash in it) leaves the field's own.
 func jsonName(f reflect.StructField) (string, bool) {
 	if !f.IsExported() {
 		return "", false
 	}
-	tag, _, _ := strings.Cut(f.Tag.Get("json"), ",")
-	switch tag {
-	case "-":
+	tag := f.Tag.Get("json")
+	if tag == "-" {
 		return "", false
-	case "":
+	}
+	name, _, _ := strings.Cut(tag, ",")
+	if !validTagName(name) {
 		return f.Name, true
 	}
-	return tag, true
+	return name, true
+}
+
+// validTagName reports whether encoding/json takes name, from a tag, as a member
+// name: letters, digits, and punctuation other than quotes and the backslash.
+func validTagName(name string) bool {
+	if name == "" {
+		return false
+	}
+	for _, c := range name {
+		if !unicode.IsLetter(c) && !unicode.IsDigit(c) && !strings.ContainsRune("!#$%&()*+-./:;<=>?@[]^_{|}~ ", c) {
+			return false
+		}
+	}
+	return true
 }
 
 func joinPath(path, name string) string {
