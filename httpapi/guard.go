@@ -36,9 +36,9 @@ const (
 // lock it out. Behind a reverse proxy that is not in http.trusted_proxies every
 // request comes from the proxy's address, so there an attack slows everyone's
 // token requests by as much (tokens are long-lived, so these are rare); a trusted
-// proxy's requests come from the client it names (proxy.go). Guessing at one connection runs at a guess
-// per guardMaxDelay at most; parallel connections each wait as long. Memory is
-// bounded by guardKeys.
+// proxy's requests come from the client it names (proxy.go). Guessing at one
+// connection runs at a guess per guardMaxDelay at most; parallel connections each
+// wait as long. Memory is bounded by guardKeys.
 type authGuard struct {
 	mu    sync.Mutex
 	keys  map[string]*failures
