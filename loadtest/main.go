@@ -135,7 +135,7 @@ func run() error {
 	}
 
 	// The receiver: a separate process, o.ports ports, answers 204 and logs arrivals.
-	recv, err := startReceiver(ctx, o.ports)
+	recv, err := startReceiver(ctx, o.ports, o.dir)
 	if err != nil {
 		return err
 	}
@@ -275,12 +275,17 @@ func run() error {
 		return fmt.Errorf("no-op baseline: %w", err)
 	}
 	report.add("no-op baseline: same client → handler answering 202", "%.0f POST/s (%d requests, concurrency %d, one host)", noop, n, o.concurrency)
+	durable, err := hammer(ctx, client, o.concurrency, n, func(i int) (*http.Request, error) { return event(control+"/durable", i) }, expect(http.StatusAccepted))
+	if err != nil {
+		return fmt.Errorf("durable no-op: %w", err)
+	}
+	report.add("durable no-op: the same, each body fsynced first", "%.0f POST/s = %.0f%% of the no-op rate (%d requests, concurrency %d; durable.go)", durable, 100*durable/noop, n, o.concurrency)
 	stopNotify := notifyDuring(ctx, o, "intake, delivery paused", report)
 	irate, err := sendEvents(0)
 	if err := errors.Join(err, stopNotify()); err != nil {
 		return fmt.Errorf("intake: %w", err)
 	}
-	report.add("intake (synchronous = "+o.synchronous+"), delivery paused", "%.0f events/s acknowledged = %.0f%% of the no-op rate (%d events, concurrency %d)", irate, 100*irate/noop, o.events, o.concurrency)
+	report.add("intake (synchronous = "+o.synchronous+"), delivery paused", "%.0f events/s acknowledged = %.0f%% of the no-op rate, %.0f%% of the durable no-op's (%d events, concurrency %d)", irate, 100*irate/noop, 100*irate/durable, o.events, o.concurrency)
 
 	if st, err := getStats(client, control, false); err != nil || st.Count != 0 {
 		return fmt.Errorf("paused hookd delivered %d callbacks (%v)", st.Count, err)

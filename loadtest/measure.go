@@ -146,6 +146,10 @@ type stats struct {
 	// the order of the receiver's URLs after the control one.
 	Ports     []int64 `json:"ports"`
 	PortsLast []int64 `json:"ports_last"`
+	// DurableSyncs and DurableRequests count the durable no-op's fsyncs and the
+	// requests they covered.
+	DurableSyncs    int64 `json:"durable_syncs"`
+	DurableRequests int64 `json:"durable_requests"`
 }
 
 func getStats(c *http.Client, control string, detail bool) (stats, error) {

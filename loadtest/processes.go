@@ -220,13 +220,14 @@ type receiver struct {
 
 func (r *receiver) pid() int { return r.Process.Pid }
 
-// startReceiver starts the receiver process with the given number of target ports.
-func startReceiver(ctx context.Context, ports int) (*receiver, error) {
+// startReceiver starts the receiver process with the given number of target ports;
+// its /durable handler writes in dir.
+func startReceiver(ctx context.Context, ports int, dir string) (*receiver, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return nil, err
 	}
-	recv := exec.CommandContext(ctx, self, "receive", "-ports", strconv.Itoa(ports))
+	recv := exec.CommandContext(ctx, self, "receive", "-ports", strconv.Itoa(ports), "-dir", dir)
 	recv.Stderr = os.Stderr
 	out, err := recv.StdoutPipe()
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -17,6 +18,7 @@ import (
 func receive(args []string) error {
 	fs := flag.NewFlagSet("receive", flag.ContinueOnError)
 	ports := fs.Int("ports", 8, "ports to listen on")
+	dir := fs.String("dir", os.TempDir(), "folder of the file /durable writes")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -49,10 +51,16 @@ func receive(args []string) error {
 			w.WriteHeader(http.StatusNoContent)
 		})
 	}
+	// /durable is the yardstick of a durable acknowledgement (durable.go).
+	durable, err := openDurableLog(*dir)
+	if err != nil {
+		return err
+	}
 	control := http.NewServeMux()
 	control.HandleFunc("/stats", func(w http.ResponseWriter, r *http.Request) {
 		mu.Lock()
 		s := stats{Count: count, First: first, Last: last, Ports: append([]int64(nil), portCount...), PortsLast: append([]int64(nil), portLast...)}
+		s.DurableSyncs, s.DurableRequests = durable.syncs.Load(), durable.done.Load()
 		if r.URL.Query().Get("detail") != "" {
 			s.Arrivals = make(map[string]int64, len(arrivals))
 			for k, v := range arrivals {
@@ -70,6 +78,7 @@ func receive(args []string) error {
 		w.WriteHeader(http.StatusAccepted)
 		io.WriteString(w, `{"accepted":1,"duplicates":0,"deliveries":1}`+"\n")
 	})
+	control.Handle("/durable", durable)
 	control.HandleFunc("/reset", func(w http.ResponseWriter, r *http.Request) {
 		mu.Lock()
 		recording = r.URL.Query().Get("record") != ""

@@ -143,7 +143,8 @@ func single(ctx context.Context, o options, recv *receiver) error {
 
 // singleEventIntake posts o.events single-event requests over o.intakeConns
 // connections while delivery runs (each event is a delivery to the one host), and
-// the same requests to the receiver's no-op handler just before, as the yardstick.
+// the same requests to the receiver's no-op handler and to its durable no-op just
+// before, as the yardsticks.
 func singleEventIntake(ctx context.Context, o options, client *http.Client, control string, h *hookd, tok string, rep *report) error {
 	event := func(base, auth string, i int) (*http.Request, error) {
 		req, err := http.NewRequest(http.MethodPost, base, strings.NewReader(`{"orcid":"`+orcidN(i%o.subs)+`"}`))
@@ -162,6 +163,24 @@ func singleEventIntake(ctx context.Context, o options, client *http.Client, cont
 	}
 	rep.add(fmt.Sprintf("no-op baseline, single events, %d connections", o.intakeConns), "%.0f POST/s; latency p50 %s p99 %s max %s (%d requests)",
 		noop, noopLat.p(50), noopLat.p(99), noopLat.max(), o.events)
+	var durableLat latencies
+	st0, err := getStats(client, control, false)
+	if err != nil {
+		return err
+	}
+	durable, err := hammer(ctx, client, o.intakeConns, o.events, func(i int) (*http.Request, error) {
+		return event(control+"/durable", "0123456789abcdef0123456789abcdef0123456789abcdef", i)
+	}, withLatency(&durableLat), expect(http.StatusAccepted))
+	if err != nil {
+		return fmt.Errorf("durable no-op: %w", err)
+	}
+	st1, err := getStats(client, control, false)
+	if err != nil {
+		return err
+	}
+	rep.add(fmt.Sprintf("durable no-op, single events, %d connections", o.intakeConns), "%.0f POST/s; latency p50 %s p90 %s p99 %s max %s (%d requests; each body written and fsynced, %.1f requests a sync)",
+		durable, durableLat.p(50), durableLat.p(90), durableLat.p(99), durableLat.max(), o.events,
+		float64(st1.DurableRequests-st0.DurableRequests)/float64(max(st1.DurableSyncs-st0.DurableSyncs, 1)))
 	if err := reset(client, control, false); err != nil {
 		return err
 	}
@@ -260,7 +279,7 @@ func registration(h *hookd, tok, base, id string) (*http.Request, error) {
 func busy(ctx context.Context, o options, recv *receiver) error {
 	// The other host is a receiver process of its own, as another institution's
 	// would be: its calls do not queue behind the busy host's in one process.
-	otherRecv, err := startReceiver(ctx, 1)
+	otherRecv, err := startReceiver(ctx, 1, o.dir)
 	if err != nil {
 		return err
 	}
