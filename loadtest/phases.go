@@ -112,11 +112,13 @@ func (r roundTrips) between(from, to int64) latencies {
 	return out
 }
 
-// probeHealthz sends GET /healthz to h at rate requests a second, at most n of
-// them, until stop is closed: the round trip of a request that hookd answers without
-// its store, on the same connections' kind and the same loaded cores as the intake's
-// (the yardstick of the intake's round trip in -scenario busy).
-func probeHealthz(c *http.Client, h *hookd, rate, n int, stop <-chan struct{}) roundTrips {
+// probe sends the requests mk makes at rate requests a second, at most n of them,
+// until stop is closed, and times their round trips; an answer other than want
+// counts as failed. In -scenario busy it sends hookd's GET /healthz (a request
+// hookd answers without its store, on the same connections' kind and the same
+// loaded cores as the intake's) and, with -durable-probe, the receiver's durable
+// no-op: the yardsticks of the intake's round trip.
+func probe(c *http.Client, mk func() (*http.Request, error), want, rate, n int, stop <-chan struct{}) roundTrips {
 	sent, trips := make([]int64, n), make([]time.Duration, n)
 	interval := time.Second / time.Duration(rate)
 	var wg sync.WaitGroup
@@ -135,8 +137,13 @@ loop:
 		go func(i int) {
 			defer wg.Done()
 			t0 := time.Now()
-			res, err := c.Get(h.url + "/healthz")
-			if err != nil || res.StatusCode != http.StatusOK {
+			req, err := mk()
+			if err != nil {
+				trips[i] = -1
+				return
+			}
+			res, err := c.Do(req)
+			if err != nil || res.StatusCode != want {
 				if err == nil {
 					res.Body.Close()
 				}

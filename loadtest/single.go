@@ -338,11 +338,26 @@ func busy(ctx context.Context, o options, recv *receiver) error {
 		return err
 	}
 	stopProbe := make(chan struct{})
-	probed := make(chan roundTrips, 1)
-	go func() { probed <- probeHealthz(client, h, o.rate, nOther, stopProbe) }()
+	probed, probedDurable := make(chan roundTrips, 1), make(chan roundTrips, 1)
+	go func() {
+		probed <- probe(client, func() (*http.Request, error) {
+			return http.NewRequest(http.MethodGet, h.url+"/healthz", nil)
+		}, http.StatusOK, o.rate, nOther, stopProbe)
+	}()
+	if o.durableProbe {
+		go func() {
+			probedDurable <- probe(client, func() (*http.Request, error) {
+				return http.NewRequest(http.MethodPost, otherControl+"/durable", strings.NewReader(`{"orcid":"0000-0002-1825-0097"}`))
+			}, http.StatusAccepted, o.rate, nOther, stopProbe)
+		}()
+	}
 	pl, err := latencyPhase(ctx, client, otherControl, h, tok, other, o)
 	close(stopProbe)
 	health := <-probed
+	var durable roundTrips
+	if o.durableProbe {
+		durable = <-probedDurable
+	}
 	sched.end()
 	if err != nil {
 		return err
@@ -372,6 +387,11 @@ func busy(ctx context.Context, o options, recv *receiver) error {
 	healthDuring := health.between(drainStart.UnixNano(), drainEnd)
 	rep.add("… the yardstick: hookd's GET /healthz while it drained", "round trip p50 %s p90 %s p99 %s (%d requests at %d/s beside the events; no store; %d failed in the whole phase)",
 		healthDuring.p(50), healthDuring.p(90), healthDuring.p(99), len(healthDuring), o.rate, health.failed)
+	if o.durableProbe {
+		d := durable.between(drainStart.UnixNano(), drainEnd)
+		rep.add("… the yardstick: the receiver's durable no-op while it drained", "round trip p50 %s p90 %s p99 %s (%d requests at %d/s beside the events; a write and an fsync, no SQL; %d failed in the whole phase)",
+			d.p(50), d.p(90), d.p(99), len(d), o.rate, durable.failed)
+	}
 	rep.add("hookd's goroutines' wait for a processor while it drained", "%s", sched.between(time.Unix(0, drainEnd)))
 	rep.add("other host, after it", "p50 %s p99 %s max %s; sent → callback p50 %s p99 %s (%d events)", later.p(50), later.p(99), later.max(), laterSent.p(50), laterSent.p(99), len(later))
 	rep.print(os.Stdout)
