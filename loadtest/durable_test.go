@@ -5,7 +5,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -49,10 +48,12 @@ func TestDurableLog(t *testing.T) {
 	for err := range errs {
 		t.Fatal(err)
 	}
-	b, err := os.ReadFile(d.f.Name())
-	if err != nil {
-		t.Fatal(err)
+	b := make([]byte, durableFileSize+1)
+	n, err := d.f.ReadAt(b, 0)
+	if err != io.EOF {
+		t.Fatalf("read %d bytes: %v", n, err)
 	}
+	b = b[:n]
 	if len(b) != durableFileSize {
 		t.Errorf("file of %d bytes, want %d: it is written over in place", len(b), durableFileSize)
 	}
@@ -68,5 +69,48 @@ func TestDurableLog(t *testing.T) {
 	}
 	if syncs := d.syncs.Load(); syncs < 1 || syncs > senders*each {
 		t.Errorf("%d syncs for %d requests", syncs, senders*each)
+	}
+}
+
+// TestDurableLogWraps: bodies that add up to more than the file are written over
+// its beginning, so it never grows, and a body past durableBodyMax is refused.
+func TestDurableLogWraps(t *testing.T) {
+	d, err := openDurableLog(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(d)
+	defer srv.Close()
+	post := func(body string) int {
+		resp, err := http.Post(srv.URL, "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	big := strings.Repeat("x", durableBodyMax-1) // with its newline, a batch of 64 KiB
+	const n = 2 * durableFileSize / durableBodyMax
+	for i := range n {
+		if got := post(big); got != http.StatusAccepted {
+			t.Fatalf("body %d: status %d", i, got)
+		}
+	}
+	if got := d.done.Load(); got != n {
+		t.Errorf("%d requests counted, want %d", got, n)
+	}
+	fi, err := d.f.Stat()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Size() != durableFileSize {
+		t.Errorf("file of %d bytes after %d bytes written, want %d", fi.Size(), n*durableBodyMax, durableFileSize)
+	}
+	if got := post(big + "xx"); got != http.StatusRequestEntityTooLarge {
+		t.Errorf("a body past %d bytes: status %d, want 413", durableBodyMax, got)
+	}
+	if got := d.done.Load(); got != n {
+		t.Errorf("%d requests counted after a refused one, want %d", got, n)
 	}
 }

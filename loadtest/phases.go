@@ -136,12 +136,12 @@ loop:
 		wg.Add(1)
 		go func(i int) {
 			defer wg.Done()
-			t0 := time.Now()
 			req, err := mk()
 			if err != nil {
 				trips[i] = -1
 				return
 			}
+			t0 := time.Now()
 			res, err := c.Do(req)
 			if err != nil || res.StatusCode != want {
 				if err == nil {
