@@ -52,7 +52,7 @@ type options struct {
 	rounds          int           // single: rounds of raw baseline and hookd
 	batch, senders  int           // single: events per intake request, concurrent senders
 	intakeConns     int           // single: connections of the single-event intake phase
-	durableProbe    bool          // busy: also time the receiver's durable no-op while the backlog drains
+	durableProbe    bool          // busy: also time the receiver's durable no-op during the latency phase
 	backlog         int           // busy: deliveries queued for the busy host
 	notify          int           // default: hookd notify calls during the intake phases
 	cpuprofile      string        // a file for a CPU profile of the hookd under test
@@ -81,7 +81,7 @@ func run() error {
 	flag.IntVar(&o.batch, "batch", 100, "-scenario single: events per intake request")
 	flag.IntVar(&o.senders, "senders", 8, "-scenario single: concurrent intake requests")
 	flag.IntVar(&o.intakeConns, "intake-conns", 16, "-scenario single: connections of the single-event intake phase (0: skip it)")
-	flag.BoolVar(&o.durableProbe, "durable-probe", false, "-scenario busy: also POST to the receiver's durable no-op at -rate during the latency phase, as a second yardstick (its fsyncs share the disk: compare runs with it to runs with it)")
+	flag.BoolVar(&o.durableProbe, "durable-probe", false, "-scenario busy: also POST to the receiver's durable no-op at -rate during the latency phase, as a second yardstick (its fsyncs share the disk: compare such runs only with each other)")
 	flag.IntVar(&o.backlog, "backlog", 100000, "-scenario busy: deliveries queued for the busy host")
 	flag.IntVar(&o.notify, "notify", 0, "during the intake phases, run hookd notify this many times at most, one after another, and report its latency")
 	flag.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of the hookd under test to this file (HOOKD_CPUPROFILE): from the drain on; -scenario single: its rounds (and FILE.intake, FILE.paused: the single-event intake with delivery running, paused); busy: the drain")
