@@ -31,25 +31,28 @@ func newInboxClient(opts Options) *http.Client {
 
 func newGuardedClient(opts Options, control func(network, address string, c syscall.RawConn) error) *http.Client {
 	dialer := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second, Control: control}
-	tr := &http.Transport{
+	next := &http.Transport{
 		Proxy:                 nil,
 		DialContext:           dialer.DialContext,
 		MaxIdleConns:          opts.Workers,
 		MaxIdleConnsPerHost:   opts.PerHost,
 		MaxConnsPerHost:       opts.PerHost,
-		IdleConnTimeout:       90 * time.Second,
+		IdleConnTimeout:       idleConnTimeout,
 		TLSHandshakeTimeout:   10 * time.Second,
 		ResponseHeaderTimeout: opts.Timeout,
 		ForceAttemptHTTP2:     true,
 	}
 	return &http.Client{
-		Transport: tr,
-		Timeout:   opts.Timeout,
+		// The transport bounds each call by opts.Timeout (see transport).
+		Transport: newTransport(dialer.DialContext, next, opts.PerHost, opts.Workers, opts.Timeout, idleConnTimeout),
 		CheckRedirect: func(*http.Request, []*http.Request) error {
 			return http.ErrUseLastResponse
 		},
 	}
 }
+
+// idleConnTimeout is how long a keep-alive connection is kept without a call.
+const idleConnTimeout = 90 * time.Second
 
 // drainLimit bounds how much of a response body is read and thrown away so its
 // connection can be reused; a longer body costs its connection instead.

@@ -2,6 +2,7 @@ package dispatch
 
 import (
 	"context"
+	"net/http"
 	"time"
 
 	"hookd/store"
@@ -65,3 +66,8 @@ const TurnClaimMax = turnClaimMax
 // QuickTurn takes one quick turn, as the loop does between two long turns of a
 // backlog when events arrived during the first.
 func QuickTurn(d *Dispatcher, ctx context.Context) { d.quickTurn(ctx) }
+
+// DeliveryClient is the client deliveries go through, with private targets allowed.
+func DeliveryClient(workers, perHost int) *http.Client {
+	return newHTTPClient(Options{Workers: workers, PerHost: perHost, AllowPrivateTargets: true}.withDefaults())
+}

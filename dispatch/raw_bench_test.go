@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"hookd/dispatch"
 )
 
 // BenchmarkRawPOST is the baseline for BenchmarkDeliver: the same 8 local receivers
@@ -16,6 +18,17 @@ import (
 // connections per host) and no database. It reports POSTs per second and the CPU
 // time per POST (client and receivers).
 func BenchmarkRawPOST(b *testing.B) {
+	rawPOST(b, &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 8, MaxConnsPerHost: 8}, Timeout: 10 * time.Second})
+}
+
+// BenchmarkRawPOSTDeliveryClient is BenchmarkRawPOST through hookd's own delivery
+// client (its transport, SSRF guard and limits) instead of the plain one: what
+// the client alone costs, without the database.
+func BenchmarkRawPOSTDeliveryClient(b *testing.B) {
+	rawPOST(b, dispatch.DeliveryClient(64, 8))
+}
+
+func rawPOST(b *testing.B, client *http.Client) {
 	const receivers, workers, perRound = 8, 64, 10000
 	var urls []string
 	for i := 0; i < receivers; i++ {
@@ -25,7 +38,6 @@ func BenchmarkRawPOST(b *testing.B) {
 		defer srv.Close()
 		urls = append(urls, srv.URL)
 	}
-	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 8, MaxConnsPerHost: 8}, Timeout: 10 * time.Second}
 	b.ResetTimer()
 	start, cpu0 := time.Now(), cpuTime()
 	for it := 0; it < b.N; it++ {
