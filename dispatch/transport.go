@@ -251,10 +251,11 @@ func (c *conn) open() bool {
 }
 
 // release ends a call on the host: its connection, when it can carry another call,
-// goes back to the idle ones (nil: none), and its slot is freed.
+// goes back to the idle ones (nil: none), and then its slot is freed, so a call
+// waiting for the slot finds the connection instead of dialing one more.
 func (t *transport) release(key string, h *hostConns, c *conn) {
-	<-h.slots
 	t.leave(key, h, c)
+	<-h.slots
 }
 
 // leave counts a caller out of the host, keeping c idle if there is room; a host
