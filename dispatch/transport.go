@@ -26,6 +26,10 @@ import (
 // Every other call (https, with HTTP/2 where the host offers it) goes to next,
 // the standard transport.
 //
+// A call holds its host's slot, and its connection, until its body is closed:
+// the standard transport frees them at the body's end already, this one only at
+// Close, which every caller in hookd makes (drain; golang.org/x/oauth2 for tokens).
+//
 // It also bounds each call, from its start to the end of its body, by timeout, as
 // http.Client.Timeout does; the client must not set Timeout itself, which would
 // start a goroutine a call for a transport other than the standard one.

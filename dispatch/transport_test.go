@@ -1,10 +1,13 @@
 package dispatch
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -440,4 +443,251 @@ func TestTransportHTTPS(t *testing.T) {
 	_, _, err = post(tr, context.Background(), srv.URL+"/hang", "")
 	is.True(errors.Is(err, context.DeadlineExceeded))
 	is.Equal(describe(err, tr.timeout), "timeout after 300ms")
+}
+
+// rawServer answers the requests of each connection, one after the other, with
+// whatever answer writes to the connection (exact bytes, so any framing); answer
+// returns true to close the connection after it.
+type rawServer struct {
+	ln       net.Listener
+	accepted atomic.Int64
+	answer   func(c net.Conn, req *http.Request, body string) (closeAfter bool)
+}
+
+func newRawServer(tb testing.TB, answer func(c net.Conn, req *http.Request, body string) bool) *rawServer {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	s := &rawServer{ln: ln, answer: answer}
+	tb.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			s.accepted.Add(1)
+			go func() {
+				defer c.Close()
+				br := bufio.NewReader(c)
+				for {
+					req, err := http.ReadRequest(br)
+					if err != nil {
+						return
+					}
+					b, err := io.ReadAll(req.Body)
+					if err != nil || s.answer(c, req, string(b)) {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	return s
+}
+
+func (s *rawServer) url() string { return "http://" + s.ln.Addr().String() }
+
+// checkBooks fails t unless the transport's accounts balance with no call running:
+// no slot taken, no caller counted, a host kept only for its idle connections, at
+// most perHost of them, and the idle count their number.
+func checkBooks(t *testing.T, tr *transport) {
+	t.Helper()
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	n := 0
+	for key, h := range tr.hosts {
+		if len(h.slots) != 0 || h.refs != 0 {
+			t.Errorf("%s: %d slots taken, %d callers", key, len(h.slots), h.refs)
+		}
+		if len(h.idle) == 0 || len(h.idle) > tr.perHost {
+			t.Errorf("%s: kept with %d idle connections", key, len(h.idle))
+		}
+		n += len(h.idle)
+	}
+	if n != tr.idle {
+		t.Errorf("idle count %d, but %d idle connections", tr.idle, n)
+	}
+}
+
+// TestTransportFraming: after each odd shape of answer (bytes past a 204, a
+// Content-Length shorter or longer than the body, HTTP/1.0 with and without
+// keep-alive, a body until the end of the stream, chunks with trailers, a 100
+// Continue first, a 304 that announces a length, a second answer sent late), an
+// ordinary call on the same host gets its own answer, whole: a connection is reused
+// only when its next bytes can be the next answer.
+func TestTransportFraming(t *testing.T) {
+	shapes := map[string]string{
+		"stray204":    "HTTP/1.1 204 No Content\r\n\r\njunk",
+		"shortLength": "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokEXTRA",
+		"longLength":  "HTTP/1.1 200 OK\r\nContent-Length: 50\r\n\r\nhello",
+		"http10":      "HTTP/1.0 200 OK\r\n\r\nhello",
+		"http10Keep":  "HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 5\r\n\r\nhello",
+		"untilEnd":    "HTTP/1.1 200 OK\r\nConnection: keep-alive\r\n\r\nhello",
+		"chunked":     "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: X-T\r\n\r\n5\r\nhello\r\n0\r\nX-T: v\r\n\r\n",
+		"close":       "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 5\r\n\r\nhello",
+		"continue":    "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello",
+		"304":         "HTTP/1.1 304 Not Modified\r\nContent-Length: 5\r\n\r\n",
+		"empty":       "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+		"late":        "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello",
+	}
+	closes := map[string]bool{"http10": true, "untilEnd": true, "close": true, "longLength": true}
+	srv := newRawServer(t, func(c net.Conn, req *http.Request, body string) bool {
+		shape := strings.TrimPrefix(req.URL.Path, "/")
+		if shape == "ok" {
+			fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
+			return false
+		}
+		io.WriteString(c, shapes[shape])
+		if shape == "late" { // an answer nobody asked for, once the call is over
+			time.Sleep(30 * time.Millisecond)
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nEVIL")
+		}
+		return closes[shape]
+	})
+	tr := testTransport(1, 2*time.Second, time.Minute)
+	for shape := range shapes {
+		for i := range 2 {
+			_, _, err := post(tr, context.Background(), srv.url()+"/"+shape, "")
+			switch {
+			case shape == "longLength" && !errors.Is(err, io.ErrUnexpectedEOF):
+				t.Errorf("%s: %v, want %v", shape, err, io.ErrUnexpectedEOF)
+			case shape != "longLength" && err != nil:
+				t.Errorf("%s: %v", shape, err)
+			}
+			if shape == "late" {
+				time.Sleep(60 * time.Millisecond)
+			}
+			want := fmt.Sprintf("%s-%d", shape, i)
+			if _, got, err := post(tr, context.Background(), srv.url()+"/ok", want); err != nil || got != want {
+				t.Errorf("after %s: %q, %v; want %q", shape, got, err, want)
+			}
+		}
+	}
+	checkBooks(t, tr)
+}
+
+// TestTransportUnderDisorder: 40 callers, 4,000 calls, at most 3 to the host at
+// once; the server answers in random shapes (a length, slow chunks, a close, slow
+// headers, a body in two parts, HTTP/1.0 until the end), the callers cancel at
+// random moments, close bodies before their end, cancel after the end but before
+// Close, and close twice. Every answer read whole is the call's own, no more than
+// 3 connections are ever open, the books balance, and the sweep empties them.
+func TestTransportUnderDisorder(t *testing.T) {
+	srv := newRawServer(t, func(c net.Conn, req *http.Request, id string) bool {
+		switch rand.IntN(6) {
+		case 0:
+			fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", len(id), id)
+		case 1:
+			fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n%x\r\n%s\r\n", len(id), id)
+			time.Sleep(time.Duration(rand.IntN(2000)) * time.Microsecond)
+			io.WriteString(c, "0\r\n\r\n")
+		case 2:
+			fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s", len(id), id)
+			return true
+		case 3:
+			time.Sleep(time.Duration(rand.IntN(3000)) * time.Microsecond)
+			fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", len(id), id)
+		case 4:
+			fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", len(id), id[:len(id)/2])
+			time.Sleep(time.Duration(rand.IntN(2000)) * time.Microsecond)
+			io.WriteString(c, id[len(id)/2:])
+		case 5:
+			fmt.Fprintf(c, "HTTP/1.0 200 OK\r\n\r\n%s", id)
+			return true
+		}
+		return false
+	})
+	const perHost = 3
+	tr := testTransport(perHost, 2*time.Second, 50*time.Millisecond)
+	var open, most atomic.Int64
+	d := &net.Dialer{}
+	tr.dial = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		nc, err := d.DialContext(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		n := open.Add(1)
+		for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
+		}
+		return &countedConn{TCPConn: nc.(*net.TCPConn), open: &open}, nil
+	}
+	client := &http.Client{Transport: tr}
+	var whole atomic.Int64
+	var wg sync.WaitGroup
+	for g := range 40 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 100 {
+				id := fmt.Sprintf("call-%d-%d", g, i)
+				ctx, cancel := context.WithCancel(context.Background())
+				mode := rand.IntN(5)
+				if mode == 0 { // cancelled at a random moment
+					time.AfterFunc(time.Duration(rand.IntN(3000))*time.Microsecond, cancel)
+				}
+				req, _ := http.NewRequestWithContext(ctx, http.MethodPost, srv.url()+"/", strings.NewReader(id))
+				resp, err := client.Do(req)
+				if err != nil {
+					if mode != 0 {
+						t.Errorf("%s: %v", id, err)
+					}
+					cancel()
+					continue
+				}
+				if mode == 1 { // closed before its end
+					resp.Body.Close()
+					cancel()
+					continue
+				}
+				b, err := io.ReadAll(resp.Body)
+				if mode == 2 { // cancelled after the end, before Close
+					cancel()
+				}
+				resp.Body.Close()
+				resp.Body.Close()
+				cancel()
+				switch {
+				case err == nil && string(b) != id:
+					t.Errorf("call %s got %q", id, b)
+				case err == nil:
+					whole.Add(1)
+				case mode != 0:
+					t.Errorf("%s: body: %v", id, err)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if whole.Load() < 1000 {
+		t.Errorf("only %d answers read whole of 4,000 calls", whole.Load())
+	}
+	if most.Load() > perHost {
+		t.Errorf("%d connections open at once, want at most %d", most.Load(), perHost)
+	}
+	checkBooks(t, tr)
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		tr.mu.Lock()
+		hosts, idle := len(tr.hosts), tr.idle
+		tr.mu.Unlock()
+		if hosts == 0 && idle == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("5 s after the last call: %d hosts and %d idle connections kept (idle for 50 ms)", hosts, idle)
+		}
+	}
+}
+
+// countedConn counts itself out of open when closed, once.
+type countedConn struct {
+	*net.TCPConn
+	open *atomic.Int64
+	once sync.Once
+}
+
+func (c *countedConn) Close() error {
+	c.once.Do(func() { c.open.Add(-1) })
+	return c.TCPConn.Close()
 }
