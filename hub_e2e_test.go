@@ -4,7 +4,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"hookd/smtptest"
 	"io"
 	"mime"
 	"mime/quotedprintable"
@@ -21,6 +20,8 @@ import (
 	"time"
 
 	"github.com/matryer/is"
+
+	"hookd/smtptest"
 )
 
 // The two members of the organisation in TestHubTwoDaemons.
