@@ -142,9 +142,47 @@ func BenchmarkDeliveryStatements(b *testing.B) {
 // of 20,000 ORCID-style subscriptions read, their secrets opened, per op. It
 // reports the process's CPU time per target.
 func BenchmarkTargetsCold(b *testing.B) {
-	const subs, batch = 20000, 128
+	st, _, ids := orcidBenchStore(b, 20000)
+	benchTargetsCold(b, st, ids)
+}
+
+// BenchmarkTargetsColdPlatform is BenchmarkTargetsCold for 20,000 platform
+// webhooks with what they may add: basic auth and a custom header.
+func BenchmarkTargetsColdPlatform(b *testing.B) {
 	ctx := context.Background()
-	st, _, ids := orcidBenchStore(b, subs)
+	st, _, _ := orcidBenchStore(b, 0)
+	c, err := st.CreateClient(ctx, NewClient{Name: "platform", Scopes: []string{ScopeWebhook}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ids := make([]int64, 20000)
+	var wg sync.WaitGroup
+	for w := range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < len(ids); i += 16 {
+				sub, _, err := st.CreateWebhook(ctx, c.ID, WebhookSpec{
+					TargetURL: fmt.Sprintf("http://127.0.0.1:9/hook/%d", i),
+					Auth:      Auth{Type: AuthBasic, Username: "hookd", Secret: "a password"},
+					Headers:   map[string]string{"X-Tenant": "bench"},
+				})
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				ids[i] = sub.ID
+			}
+		}()
+	}
+	wg.Wait()
+	benchTargetsCold(b, st, ids)
+}
+
+// benchTargetsCold loads the targets of ids, 128 at a time, none of them cached.
+func benchTargetsCold(b *testing.B, st *Store, ids []int64) {
+	const batch = 128
+	ctx := context.Background()
 	var cpu time.Duration
 	loaded := 0
 	b.ResetTimer()
