@@ -163,7 +163,11 @@ func (d *Dispatcher) call(ctx context.Context, c store.Claimed) result {
 	}
 	send := func(bearer string) (*http.Response, error) {
 		// The URL was parsed once with the target; ParsedURL gave this call its own copy.
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, "", bytes.NewReader(body))
+		var rb io.Reader // none for an empty body: Request.Write still sends Content-Length: 0
+		if len(body) > 0 {
+			rb = bytes.NewReader(body)
+		}
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, "", rb)
 		if err != nil {
 			return nil, err
 		}
@@ -192,7 +196,10 @@ func (d *Dispatcher) call(ctx context.Context, c store.Claimed) result {
 		case bearer != "":
 			req.Header.Set("Authorization", "Bearer "+bearer)
 		}
-		return d.clientFor(target).Do(req)
+		// The transport is called directly: the client would only copy the headers
+		// for redirects, which its CheckRedirect never follows, and wrap the error in
+		// the URL, which describe drops again.
+		return d.clientFor(target).Transport.RoundTrip(req)
 	}
 
 	var bearer string
