@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"math"
 	"net/http"
 	"net/url"
 	"os"
@@ -76,6 +77,7 @@ func single(ctx context.Context, o options, recv *receiver) error {
 	}
 	var ratios []float64
 	var hookdCPUs []time.Duration
+	var unsteady []string // rounds whose two baselines are too far apart to be a yardstick
 	for round := 1; round <= o.rounds; round++ {
 		if err := reset(client, control, false); err != nil {
 			return err
@@ -107,6 +109,9 @@ func single(ctx context.Context, o options, recv *receiver) error {
 		e2e := float64(st.Count) / time.Duration(st.Last-sent.UnixNano()).Seconds()
 		yard := (before + after) / 2
 		ratios = append(ratios, drate/yard)
+		if math.Abs(before-after) > unsteadyBaselines*yard {
+			unsteady = append(unsteady, fmt.Sprintf("%d (%.0f%% apart)", round, 100*math.Abs(before-after)/yard))
+		}
 		hookdCPUs = append(hookdCPUs, hookdCPU/time.Duration(st.Count))
 		rep.add(fmt.Sprintf("round %d: intake and delivery together", round),
 			"%d events in arrays of %d by %d senders, acknowledged in %s (%.0f events/s); %d deliveries at %.0f/s from first to last arrival = **%.2f** of the raw rate (mean of %.0f and %.0f); %.0f/s from the first event sent to the last arrival; CPU per delivery (intake included): hookd %s, receiver %s; %d commits (%.1f writes each)",
@@ -126,7 +131,13 @@ func single(ctx context.Context, o options, recv *receiver) error {
 			return err
 		}
 	}
-	rep.add("rounds", "ratio to the raw rate %s; hookd CPU per delivery %s", fmtRatios(ratios), fmtDurations(hookdCPUs))
+	steadiness := "the baselines around each round within 10% of each other"
+	if len(unsteady) > 0 {
+		steadiness = "**the machine's speed moved during rounds " + strings.Join(unsteady, ", ") +
+			"**: their baselines differ by more than 10%, so their ratios are not a measure"
+	}
+	rep.add("rounds", "ratio to the raw rate %s, %.3f on average; hookd CPU per delivery %s; %s",
+		fmtRatios(ratios), mean(ratios), fmtDurations(hookdCPUs), steadiness)
 
 	if o.intakeConns > 0 {
 		if err := singleEventIntake(ctx, o, client, control, h, tok, rep); err != nil {
@@ -399,6 +410,23 @@ func busy(ctx context.Context, o options, recv *receiver) error {
 }
 
 // fmtRatios formats ratios as "0.61 0.58 …".
+// unsteadyBaselines is how far apart, as a share of their mean, the raw baselines
+// before and after a round may be for that round's ratio to mean something: on a
+// shared virtual machine the speed of the whole machine can change within seconds.
+const unsteadyBaselines = 0.10
+
+// mean is the arithmetic mean of r (0 for none).
+func mean(r []float64) float64 {
+	if len(r) == 0 {
+		return 0
+	}
+	var sum float64
+	for _, v := range r {
+		sum += v
+	}
+	return sum / float64(len(r))
+}
+
 func fmtRatios(r []float64) string {
 	var b strings.Builder
 	for i, v := range r {
