@@ -133,8 +133,12 @@ func single(ctx context.Context, o options, recv *receiver) error {
 	}
 	steadiness := "the baselines around each round within 10% of each other"
 	if len(unsteady) > 0 {
-		steadiness = "**the machine's speed moved during rounds " + strings.Join(unsteady, ", ") +
-			"**: their baselines differ by more than 10%, so their ratios are not a measure"
+		which := "round "
+		if len(unsteady) > 1 {
+			which = "rounds "
+		}
+		steadiness = "**the machine's speed moved during " + which + strings.Join(unsteady, ", ") +
+			"**: the baselines before and after differ by more than 10%, so the ratio is not a measure there"
 	}
 	rep.add("rounds", "ratio to the raw rate %s, %.3f on average; hookd CPU per delivery %s; %s",
 		fmtRatios(ratios), mean(ratios), fmtDurations(hookdCPUs), steadiness)
