@@ -413,7 +413,6 @@ func busy(ctx context.Context, o options, recv *receiver) error {
 	return nil
 }
 
-// fmtRatios formats ratios as "0.61 0.58 …".
 // unsteadyBaselines is how far apart, as a share of their mean, the raw baselines
 // before and after a round may be for that round's ratio to mean something: on a
 // shared virtual machine the speed of the whole machine can change within seconds.
@@ -431,6 +430,7 @@ func mean(r []float64) float64 {
 	return sum / float64(len(r))
 }
 
+// fmtRatios formats ratios as "0.61 0.58 …".
 func fmtRatios(r []float64) string {
 	var b strings.Builder
 	for i, v := range r {

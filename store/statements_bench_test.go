@@ -176,6 +176,9 @@ func BenchmarkTargetsColdPlatform(b *testing.B) {
 		}()
 	}
 	wg.Wait()
+	if b.Failed() {
+		b.FailNow()
+	}
 	benchTargetsCold(b, st, ids)
 }
 
