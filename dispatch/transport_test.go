@@ -300,34 +300,18 @@ func TestTransportDialError(t *testing.T) {
 // hookd never asks for) fails the call and its connection is not used again.
 func TestTransportRefusesUpgrade(t *testing.T) {
 	is := is.New(t)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	is.NoErr(err)
-	defer ln.Close()
-	var accepted atomic.Int64
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			accepted.Add(1)
-			go func() {
-				defer c.Close()
-				buf := make([]byte, 4096)
-				c.Read(buf)
-				io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: other\r\nConnection: Upgrade\r\n\r\n")
-				io.Copy(io.Discard, c)
-			}()
-		}
-	}()
+	srv := newRawServer(t, func(c net.Conn, _ *http.Request, _ string) bool {
+		io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: other\r\nConnection: Upgrade\r\n\r\n")
+		return false
+	})
 	tr := testTransport(8, 2*time.Second, time.Minute)
 	for range 2 {
-		_, _, err := post(tr, context.Background(), "http://"+ln.Addr().String()+"/", "")
+		_, _, err := post(tr, context.Background(), srv.url()+"/", "")
 		is.True(err != nil)
 		is.True(strings.Contains(err.Error(), "unrequested 101 Switching Protocols"))
 		is.Equal(tr.idleCount(), 0)
 	}
-	is.Equal(accepted.Load(), int64(2))
+	is.Equal(srv.accepted.Load(), int64(2))
 }
 
 // TestTransportBadAnswers: headers past the limit fail the call; a body closed

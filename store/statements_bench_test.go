@@ -42,21 +42,33 @@ func orcidBenchStore(b *testing.B, subs int) (*Store, []string, []int64) {
 		b.Fatal(err)
 	}
 	ids, subIDs := make([]string, subs), make([]int64, subs)
+	register(b, subs, func(i int) (err error) {
+		base := fmt.Sprintf("%015d", 100000000000000+i)
+		d := base + string(orcid.CheckDigit(base))
+		ids[i] = d[0:4] + "-" + d[4:8] + "-" + d[8:12] + "-" + d[12:16]
+		sub, _, err := st.PutOrcidWebhook(ctx, c.ID, ids[i], "http://127.0.0.1:9/"+ids[i])
+		if err == nil {
+			subIDs[i] = sub.ID
+		}
+		return err
+	})
+	return st, ids, subIDs
+}
+
+// register runs one(i) for every i below n from 16 goroutines, so the writes share
+// commits, and stops the benchmark when one of them failed.
+func register(b *testing.B, n int, one func(i int) error) {
+	b.Helper()
 	var wg sync.WaitGroup
 	for w := range 16 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for i := w; i < subs; i += 16 {
-				base := fmt.Sprintf("%015d", 100000000000000+i)
-				d := base + string(orcid.CheckDigit(base))
-				ids[i] = d[0:4] + "-" + d[4:8] + "-" + d[8:12] + "-" + d[12:16]
-				sub, _, err := st.PutOrcidWebhook(ctx, c.ID, ids[i], "http://127.0.0.1:9/"+ids[i])
-				if err != nil {
+			for i := w; i < n; i += 16 {
+				if err := one(i); err != nil {
 					b.Error(err)
 					return
 				}
-				subIDs[i] = sub.ID
 			}
 		}()
 	}
@@ -64,7 +76,6 @@ func orcidBenchStore(b *testing.B, subs int) (*Store, []string, []int64) {
 	if b.Failed() {
 		b.FailNow()
 	}
-	return st, ids, subIDs
 }
 
 // BenchmarkDeliveryStatements splits the outbox's SQL for one delivery into its
@@ -156,29 +167,17 @@ func BenchmarkTargetsColdPlatform(b *testing.B) {
 		b.Fatal(err)
 	}
 	ids := make([]int64, 20000)
-	var wg sync.WaitGroup
-	for w := range 16 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := w; i < len(ids); i += 16 {
-				sub, _, err := st.CreateWebhook(ctx, c.ID, WebhookSpec{
-					TargetURL: fmt.Sprintf("http://127.0.0.1:9/hook/%d", i),
-					Auth:      Auth{Type: AuthBasic, Username: "hookd", Secret: "a password"},
-					Headers:   map[string]string{"X-Tenant": "bench"},
-				})
-				if err != nil {
-					b.Error(err)
-					return
-				}
-				ids[i] = sub.ID
-			}
-		}()
-	}
-	wg.Wait()
-	if b.Failed() {
-		b.FailNow()
-	}
+	register(b, len(ids), func(i int) error {
+		sub, _, err := st.CreateWebhook(ctx, c.ID, WebhookSpec{
+			TargetURL: fmt.Sprintf("http://127.0.0.1:9/hook/%d", i),
+			Auth:      Auth{Type: AuthBasic, Username: "hookd", Secret: "a password"},
+			Headers:   map[string]string{"X-Tenant": "bench"},
+		})
+		if err == nil {
+			ids[i] = sub.ID
+		}
+		return err
+	})
 	benchTargetsCold(b, st, ids)
 }
 
