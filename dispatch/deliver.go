@@ -3,9 +3,6 @@ package dispatch
 import (
 	"bytes"
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -16,7 +13,6 @@ import (
 	"time"
 
 	"hookd/orcid"
-	"hookd/secret"
 	"hookd/store"
 )
 
@@ -39,33 +35,6 @@ type result struct {
 var protectedHeaders = map[string]bool{
 	"authorization": true, "user-agent": true, "content-type": true, "content-length": true, "host": true,
 	"webhook-id": true, "webhook-timestamp": true, "webhook-signature": true, "apikey": true,
-}
-
-// Sign computes the webhook-signature header value: one "v1,<base64 HMAC-SHA256>"
-// per secret, space-separated, over id.timestamp.body.
-func Sign(secrets []string, id string, ts int64, body []byte) (string, error) {
-	msg := make([]byte, 0, len(id)+len(body)+24)
-	msg = append(msg, id...)
-	msg = append(msg, '.')
-	msg = strconv.AppendInt(msg, ts, 10)
-	msg = append(msg, '.')
-	msg = append(msg, body...)
-	out := make([]byte, 0, len(secrets)*48)
-	for i, s := range secrets {
-		key, err := secret.SigningKey(s)
-		if err != nil {
-			return "", err
-		}
-		m := hmac.New(sha256.New, key)
-		m.Write(msg)
-		var sum [sha256.Size]byte
-		if i > 0 {
-			out = append(out, ' ')
-		}
-		out = append(out, "v1,"...)
-		out = base64.StdEncoding.AppendEncode(out, m.Sum(sum[:0]))
-	}
-	return string(out), nil
 }
 
 // standardPayload is the JSON body of a platform subscription, in the Standard
@@ -157,7 +126,7 @@ func (d *Dispatcher) call(ctx context.Context, c store.Claimed) result {
 	r.sent.add(c.Target.SigningSecrets...)
 	var sig string
 	if len(c.Target.SigningSecrets) > 0 {
-		if sig, err = Sign(c.Target.SigningSecrets, id, ts, body); err != nil {
+		if sig, err = d.signer.sign(c.Target.SigningSecrets, id, ts, body); err != nil {
 			return fail(err.Error())
 		}
 	}
@@ -251,7 +220,10 @@ func (d *Dispatcher) clientFor(u *url.URL) *http.Client {
 // It reads past the snippet by what redaction needs to see a secret whole
 // (redactResult cuts the body to the snippet).
 func (r *result) read(resp *http.Response, t0 time.Time) {
-	snippet, _ := io.ReadAll(io.LimitReader(resp.Body, int64(responseSnippet+min(r.sent.lookahead(), drainLimit))))
+	var snippet []byte
+	if resp.ContentLength != 0 { // an empty answer (a 204) needs no buffer
+		snippet, _ = io.ReadAll(io.LimitReader(resp.Body, int64(responseSnippet+min(r.sent.lookahead(), drainLimit))))
+	}
 	drain(resp)
 	r.duration = time.Since(t0)
 	r.status = resp.StatusCode

@@ -29,6 +29,7 @@ type Dispatcher struct {
 	client   *http.Client
 	inbox    *http.Client // to hookd's own inbox (Options.Inbox), nil without one
 	tokens   *tokenCache
+	signer   signer
 	hubState *hubState
 	policy   policy
 	failures *failureLog

@@ -71,3 +71,18 @@ func QuickTurn(d *Dispatcher, ctx context.Context) { d.quickTurn(ctx) }
 func DeliveryClient(workers, perHost int) *http.Client {
 	return newHTTPClient(Options{Workers: workers, PerHost: perHost, AllowPrivateTargets: true}.withDefaults())
 }
+
+// Signer signs as a Dispatcher does, with the keyed HMACs it keeps.
+type Signer struct{ s signer }
+
+// Sign is the webhook-signature value of a delivery.
+func (s *Signer) Sign(secrets []string, id string, ts int64, body []byte) (string, error) {
+	return s.s.sign(secrets, id, ts, body)
+}
+
+// Keyed is how many secrets' keyed HMACs s keeps.
+func (s *Signer) Keyed() int {
+	s.s.mu.Lock()
+	defer s.s.mu.Unlock()
+	return len(s.s.keyed)
+}

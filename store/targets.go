@@ -58,20 +58,45 @@ type cachedTarget struct {
 func (c *targetCache) get(id, now int64) *Target {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	return c.getLocked(id, now, time.Now())
+}
+
+// getLocked is get at the time at; c.mu must be held.
+func (c *targetCache) getLocked(id, now int64, at time.Time) *Target {
 	e, ok := c.m[id]
-	if !ok || time.Since(e.at) > targetTTL || (e.t.validUntil != 0 && now >= e.t.validUntil) {
+	if !ok || at.Sub(e.at) > targetTTL || (e.t.validUntil != 0 && now >= e.t.validUntil) {
 		return nil
 	}
 	return e.t
 }
 
-func (c *targetCache) put(id int64, t *Target) {
+// fill sets the cached target of each id of subs and returns the ids it has none
+// for: one lock and one clock reading for a claim's rows.
+func (c *targetCache) fill(subs map[int64]*Target, now int64) (missing []int64) {
+	at := time.Now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.m == nil || len(c.m) >= targetCacheMax {
-		c.m = map[int64]cachedTarget{}
+	for id := range subs {
+		if t := c.getLocked(id, now, at); t != nil {
+			subs[id] = t
+		} else {
+			missing = append(missing, id)
+		}
 	}
-	c.m[id] = cachedTarget{t: t, at: time.Now()}
+	return missing
+}
+
+// putAll caches targets, read at the same moment.
+func (c *targetCache) putAll(targets []*Target) {
+	at := time.Now()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, t := range targets {
+		if c.m == nil || len(c.m) >= targetCacheMax {
+			c.m = make(map[int64]cachedTarget, len(targets))
+		}
+		c.m[t.SubscriptionID] = cachedTarget{t: t, at: at}
+	}
 }
 
 // forget drops one subscription's target, or all of them when id is 0.
@@ -93,14 +118,7 @@ func (s *Store) cachedTargets(ctx context.Context, tx *sql.Tx, subs map[int64]*T
 		return fmt.Errorf("data version: %w", err)
 	}
 	s.targetCache.sync(version)
-	var missing []int64
-	for id := range subs {
-		if t := s.targetCache.get(id, now); t != nil {
-			subs[id] = t
-		} else {
-			missing = append(missing, id)
-		}
-	}
+	missing := s.targetCache.fill(subs, now)
 	if len(missing) == 0 {
 		return nil
 	}
@@ -113,17 +131,19 @@ func (s *Store) cachedTargets(ctx context.Context, tx *sql.Tx, subs map[int64]*T
 		return fmt.Errorf("load targets: %w", err)
 	}
 	defer rows.Close()
+	loaded := make([]*Target, 0, len(missing))
 	for rows.Next() {
 		t, err := s.scanTarget(rows, now)
 		if err != nil {
 			return fmt.Errorf("load targets: %w", err)
 		}
 		subs[t.SubscriptionID] = t
-		s.targetCache.put(t.SubscriptionID, t)
+		loaded = append(loaded, t)
 	}
 	if err := rows.Err(); err != nil {
 		return err
 	}
+	s.targetCache.putAll(loaded)
 	for _, id := range missing {
 		if subs[id] == nil {
 			return fmt.Errorf("load targets: %w", notFound(fmt.Sprintf("subscription %d not found", id)))

@@ -1,0 +1,79 @@
+package dispatch_test
+
+import (
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/matryer/is"
+	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
+
+	"hookd/dispatch"
+	"hookd/secret"
+)
+
+// A signature made with a kept, keyed HMAC must be the one a fresh HMAC makes, for
+// every secret, every time, from many goroutines at once: the Standard Webhooks
+// library checks each.
+func TestSignerKeepsKeyedHMACs(t *testing.T) {
+	is := is.New(t)
+	secrets := []string{secret.NewSigningSecret(), secret.NewSigningSecret(), secret.NewSigningSecret()}
+	var s dispatch.Signer
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 50 {
+				which := secrets[(g+i)%len(secrets):][:1]
+				if i%5 == 0 {
+					which = secrets[:2] // a rotation's overlap: two signatures
+				}
+				id, ts, body := fmt.Sprintf("msg_%d_%d", g, i), int64(1_700_000_000+i), []byte(fmt.Sprintf(`{"n":%d}`, i))
+				sig, err := s.Sign(which, id, ts, body)
+				if err != nil {
+					errs <- err
+					return
+				}
+				parts := strings.Fields(sig)
+				if len(parts) != len(which) {
+					errs <- fmt.Errorf("%d signatures for %d secrets: %q", len(parts), len(which), sig)
+					return
+				}
+				for j, whsec := range which {
+					if err := verify(whsec, parts[j], id, ts, body); err != nil {
+						errs <- fmt.Errorf("secret %d, message %s: %w", j, id, err)
+						return
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	is.Equal(s.Keyed(), len(secrets)) // one keyed HMAC a secret, reused
+
+	_, err := s.Sign([]string{"whsec_not base64!"}, "msg_1", 1, nil)
+	is.True(err != nil) // a secret that does not decode is an error, not a signature
+	is.True(strings.Contains(err.Error(), "whsec_"))
+}
+
+// verify checks one "v1,…" signature with the Standard Webhooks library alone.
+func verify(whsec, sig, id string, ts int64, body []byte) error {
+	wh, err := standardwebhooks.NewWebhook(whsec)
+	if err != nil {
+		return err
+	}
+	h := http.Header{}
+	h.Set("webhook-id", id)
+	h.Set("webhook-timestamp", strconv.FormatInt(ts, 10))
+	h.Set("webhook-signature", sig)
+	return wh.VerifyIgnoringTimestamp(body, h)
+}
