@@ -20,7 +20,8 @@ const signersMax = 4096
 // has used, an HMAC-SHA256 whose key is already decoded and hashed into its state,
 // and signs with a clone of it: decoding the whsec_ secret and hashing its two pad
 // blocks was half of a signature's cost. The kept states are as secret as the
-// secrets themselves, and live as long as the targets that hold those do.
+// secrets themselves, held in memory only, like the targets that carry the
+// secrets; a retired secret's state stays until the map starts over.
 type signer struct {
 	mu    sync.Mutex
 	keyed map[string]hash.Cloner
