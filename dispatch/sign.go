@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"hash"
-	"strconv"
 	"sync"
 
 	"hookd/secret"
@@ -30,12 +29,7 @@ type signer struct {
 // sign computes the webhook-signature header value: one "v1,<base64 HMAC-SHA256>"
 // per secret, space-separated, over id.timestamp.body.
 func (s *signer) sign(secrets []string, id string, ts int64, body []byte) (string, error) {
-	msg := make([]byte, 0, len(id)+len(body)+24)
-	msg = append(msg, id...)
-	msg = append(msg, '.')
-	msg = strconv.AppendInt(msg, ts, 10)
-	msg = append(msg, '.')
-	msg = append(msg, body...)
+	msg := secret.SignedContent(id, ts, body)
 	out := make([]byte, 0, len(secrets)*48)
 	for i, whsec := range secrets {
 		m, err := s.mac(whsec)

@@ -15,6 +15,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 )
 
@@ -143,6 +144,17 @@ func Random(n int) []byte {
 // NewSigningSecret returns a Standard Webhooks secret: "whsec_" and 32 random bytes in base64.
 func NewSigningSecret() string {
 	return "whsec_" + base64.StdEncoding.EncodeToString(Random(32))
+}
+
+// SignedContent is what a Standard Webhooks signature covers: the message id, the
+// timestamp in decimal seconds and the body, joined by dots.
+func SignedContent(id string, ts int64, body []byte) []byte {
+	msg := make([]byte, 0, len(id)+len(body)+24)
+	msg = append(msg, id...)
+	msg = append(msg, '.')
+	msg = strconv.AppendInt(msg, ts, 10)
+	msg = append(msg, '.')
+	return append(msg, body...)
 }
 
 // SigningKey decodes a "whsec_" secret into the HMAC key.

@@ -180,12 +180,7 @@ func (s *Store) checkSignature(ctx context.Context, h map[string][]string, body 
 	}
 
 	// The message as the libraries sign it: the timestamp written back in decimal.
-	msg := make([]byte, 0, len(id)+len(body)+24)
-	msg = append(msg, id...)
-	msg = append(msg, '.')
-	msg = strconv.AppendInt(msg, ts, 10)
-	msg = append(msg, '.')
-	msg = append(msg, body...)
+	msg := secret.SignedContent(id, ts, body)
 	var signer Signer
 	if subID != 0 {
 		keys, err := s.signingKeys(ctx, subID, now)
