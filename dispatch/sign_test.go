@@ -1,7 +1,10 @@
 package dispatch_test
 
 import (
+	"crypto/hmac"
+	"crypto/sha256"
 	"fmt"
+	"hash"
 	"net/http"
 	"strconv"
 	"strings"
@@ -58,11 +61,26 @@ func TestSignerKeepsKeyedHMACs(t *testing.T) {
 	for err := range errs {
 		t.Error(err)
 	}
-	is.Equal(s.Keyed(), len(secrets)) // one keyed HMAC a secret, reused
+	if cloneable() {
+		is.Equal(s.Keyed(), len(secrets)) // one keyed HMAC a secret, reused
+	} else {
+		is.Equal(s.Keyed(), 0) // this build's HMAC cannot be cloned: none kept
+	}
 
 	_, err := s.Sign([]string{"whsec_not base64!"}, "msg_1", 1, nil)
 	is.True(err != nil) // a secret that does not decode is an error, not a signature
 	is.True(strings.Contains(err.Error(), "whsec_"))
+}
+
+// cloneable reports whether this build's HMAC-SHA256 can be cloned (with
+// boringcrypto it cannot, and the signer keys a new one every time).
+func cloneable() bool {
+	c, ok := hmac.New(sha256.New, []byte("k")).(hash.Cloner)
+	if !ok {
+		return false
+	}
+	_, err := c.Clone()
+	return err == nil
 }
 
 // verify checks one "v1,…" signature with the Standard Webhooks library alone.
