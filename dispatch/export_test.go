@@ -86,3 +86,6 @@ func (s *Signer) Keyed() int {
 	defer s.s.mu.Unlock()
 	return len(s.s.keyed)
 }
+
+// SignersMax is how many keyed HMACs a signer keeps at most.
+const SignersMax = signersMax

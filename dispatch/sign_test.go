@@ -95,3 +95,24 @@ func verify(whsec, sig, id string, ts int64, body []byte) error {
 	h.Set("webhook-signature", sig)
 	return wh.VerifyIgnoringTimestamp(body, h)
 }
+
+// Past its bound the signer starts over, and still signs right.
+func TestSignerStartsOverWhenFull(t *testing.T) {
+	is := is.New(t)
+	if !cloneable() {
+		t.Skip("this build's HMAC cannot be cloned: the signer keeps none")
+	}
+	var s dispatch.Signer
+	var last string
+	for i := range dispatch.SignersMax + 3 {
+		last = secret.NewSigningSecret()
+		sig, err := s.Sign([]string{last}, "msg_full", int64(i), nil)
+		is.NoErr(err)
+		is.NoErr(verify(last, sig, "msg_full", int64(i), nil)) // a fresh key signs right
+		is.True(s.Keyed() <= dispatch.SignersMax)              // never more than the bound
+	}
+	is.Equal(s.Keyed(), 3) // it started over at the bound: the last three since
+	sig, err := s.Sign([]string{last}, "msg_again", 7, []byte("{}"))
+	is.NoErr(err)
+	is.NoErr(verify(last, sig, "msg_again", 7, []byte("{}"))) // a kept key signs right
+}
