@@ -3,6 +3,7 @@ package dispatch_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -32,6 +33,21 @@ func benchOrcid(n int) string {
 // intake commit to the last recorded outcome (intake itself is BenchmarkIntake), and
 // the CPU time the process spent per delivery meanwhile (dispatcher and receivers).
 func BenchmarkDeliver(b *testing.B) {
+	benchDeliver(b, func(w http.ResponseWriter) { w.WriteHeader(http.StatusNoContent) })
+}
+
+// BenchmarkDeliverAnswered is BenchmarkDeliver with receivers that answer as many
+// do: 200 and a short JSON receipt, which hookd reads, redacts and stores with
+// the delivery.
+func BenchmarkDeliverAnswered(b *testing.B) {
+	benchDeliver(b, func(w http.ResponseWriter) {
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"status":"received","id":"msg_2LqW8qZ4f9Rk","orcid":"0000-0002-1825-0097"}`)
+	})
+}
+
+// benchDeliver runs BenchmarkDeliver with receivers that answer with answer.
+func benchDeliver(b *testing.B, answer func(http.ResponseWriter)) {
 	const subs, receivers = 10000, 8
 	ctx := context.Background()
 	defer debug.SetGCPercent(debug.SetGCPercent(300)) // as hookd serve runs
@@ -50,7 +66,7 @@ func BenchmarkDeliver(b *testing.B) {
 	for i := 0; i < receivers; i++ {
 		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			got.Add(1)
-			w.WriteHeader(http.StatusNoContent)
+			answer(w)
 		}))
 		defer srv.Close()
 		urls = append(urls, srv.URL)

@@ -1,6 +1,7 @@
 package dispatch
 
 import (
+	"bytes"
 	"cmp"
 	"encoding/base64"
 	"encoding/json"
@@ -73,6 +74,45 @@ func forms(v string) []string {
 	return out
 }
 
+// mayHoldForm reports whether text may hold one of the forms of secret v. Making
+// them takes ten encodings, and most answers hold none, so it looks first for
+// what every form has:
+//   - every form is at least as long as v: an escape or base64 only lengthens it;
+//   - every escaped form (as sent, form-, path- and JSON-escaped) keeps v's ASCII
+//     letters and digits as they are, so it holds v's longest run of them;
+//   - the four base64 forms differ from the standard padded one only in its
+//     '+' and '/' (the URL alphabet's '-' and '_') and its padding, so they all
+//     hold the longest run of it between those.
+func mayHoldForm(text, v string) bool {
+	if len(text) < len(v) {
+		return false
+	}
+	run := longestRun(v, func(c byte) bool { return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' })
+	if run == "" || strings.Contains(text, run) {
+		return true
+	}
+	run = longestRun(base64.StdEncoding.EncodeToString([]byte(v)), func(c byte) bool { return c != '+' && c != '/' && c != '=' })
+	return run == "" || strings.Contains(text, run)
+}
+
+// longestRun is the longest run of s's bytes that are in.
+func longestRun(s string, in func(byte) bool) string {
+	best, start := "", -1
+	for i := 0; i <= len(s); i++ {
+		if i < len(s) && in(s[i]) {
+			if start < 0 {
+				start = i
+			}
+			continue
+		}
+		if start >= 0 && i-start > len(best) {
+			best = s[start:i]
+		}
+		start = -1
+	}
+	return best
+}
+
 // asciiJSON escapes the non-ASCII characters of a JSON string's contents as \uXXXX,
 // as encoders that keep to ASCII (Python's json) write them.
 func asciiJSON(s string) string {
@@ -103,18 +143,25 @@ func (s sent) lookahead() int {
 
 // credentialPatterns find credential-shaped text that hookd did not itself send
 // but that must not be stored either, such as an echoed Authorization header:
-// the value goes, the name stays so the text still says what was there.
+// the value goes, the name stays so the text still says what was there. Each
+// pattern begins with one of its words, so a text that has none of them
+// (mayMatch) is not searched: most answers ("OK", a short JSON receipt) have
+// none, and the search costs several microseconds a delivery.
 var credentialPatterns = []struct {
-	re   *regexp.Regexp
-	repl string
+	re    *regexp.Regexp
+	repl  string
+	words []string // one of them is in every match, in ASCII letters of either case
 }{
 	// A header that carries credentials, as text ("Authorization: Basic …") or
 	// JSON ("Authorization":["Bearer …"]): its whole value.
-	{regexp.MustCompile(`(?i)\b((?:proxy-)?authorization|cookie|set-cookie|x-api-key|api-key|apikey)("?\s*[:=]\s*\[?\s*"?)[^\r\n"]+`), "${1}${2}" + redacted},
+	{regexp.MustCompile(`(?i)\b((?:proxy-)?authorization|cookie|set-cookie|x-api-key|api-key|apikey)("?\s*[:=]\s*\[?\s*"?)[^\r\n"]+`), "${1}${2}" + redacted,
+		[]string{"authorization", "cookie", "api-key", "apikey"}},
 	// A credential after its scheme, anywhere.
-	{regexp.MustCompile(`(?i)\b(basic|bearer|digest)(\s+)[A-Za-z0-9\-._~+/]{8,}=*`), "${1}${2}" + redacted},
+	{regexp.MustCompile(`(?i)\b(basic|bearer|digest)(\s+)[A-Za-z0-9\-._~+/]{8,}=*`), "${1}${2}" + redacted,
+		[]string{"basic", "bearer", "digest"}},
 	// A form or JSON field that carries a secret.
-	{regexp.MustCompile(`(?i)\b(client_secret|password|passwd|access_token|refresh_token|id_token|api_key)("?\s*[:=]\s*"?)[^&\s"',;}<]+`), "${1}${2}" + redacted},
+	{regexp.MustCompile(`(?i)\b(client_secret|password|passwd|access_token|refresh_token|id_token|api_key)("?\s*[:=]\s*"?)[^&\s"',;}<]+`), "${1}${2}" + redacted,
+		[]string{"client_secret", "password", "passwd", "access_token", "refresh_token", "id_token", "api_key"}},
 }
 
 // redact replaces in text every form of every secret the call sent, and every
@@ -126,7 +173,9 @@ func (s sent) redact(text string) string {
 	if len(s) > 0 {
 		var all []string
 		for _, v := range s {
-			all = append(all, forms(v)...)
+			if mayHoldForm(text, v) {
+				all = append(all, forms(v)...)
+			}
 		}
 		// Longer forms first, so that none is cut short by a shorter one inside it.
 		slices.SortFunc(all, func(a, b string) int { return cmp.Or(cmp.Compare(len(b), len(a)), strings.Compare(a, b)) })
@@ -136,10 +185,50 @@ func (s sent) redact(text string) string {
 			}
 		}
 	}
+	var lower []byte // text in lower case, while it is ASCII
 	for _, p := range credentialPatterns {
-		text = p.re.ReplaceAllString(text, p.repl)
+		if lower == nil {
+			lower = asciiLower(text)
+		}
+		if !mayMatch(text, lower, p.words) {
+			continue
+		}
+		if t := p.re.ReplaceAllString(text, p.repl); t != text {
+			text, lower = t, nil
+		}
 	}
 	return text
+}
+
+// asciiLower is text in lower case when it is all ASCII, else nil.
+func asciiLower(text string) []byte {
+	b := make([]byte, len(text))
+	for i := 0; i < len(text); i++ {
+		c := text[i]
+		switch {
+		case c >= utf8.RuneSelf:
+			return nil
+		case 'A' <= c && c <= 'Z':
+			c += 'a' - 'A'
+		}
+		b[i] = c
+	}
+	return b
+}
+
+// mayMatch reports whether a pattern with these words may match text, lower
+// being asciiLower(text). A text that is not all ASCII may match whatever it
+// holds: (?i) also matches the Kelvin sign for a k and the long s for an s.
+func mayMatch(text string, lower []byte, words []string) bool {
+	if lower == nil && text != "" {
+		return true
+	}
+	for _, w := range words {
+		if bytes.Contains(lower, []byte(w)) {
+			return true
+		}
+	}
+	return false
 }
 
 // truncate cuts text to at most n bytes, at a character boundary.

@@ -79,3 +79,112 @@ func TestRedactBeforeCut(t *testing.T) {
 	is.True(strings.HasSuffix(r.body, redacted[:10])) // the marker, cut where the snippet ends
 	is.Equal(len(r.err), maxErrorText)                // the error is bounded
 }
+
+// redactPatternsAlways is the credential patterns applied as redact applied them
+// before it skipped the patterns whose words a text lacks: every pattern, in turn.
+func redactPatternsAlways(text string) string {
+	for _, p := range credentialPatterns {
+		text = p.re.ReplaceAllString(text, p.repl)
+	}
+	return text
+}
+
+// redactSkipSeeds are texts for TestRedactSkipsOnlyWhatCannotMatch and
+// FuzzRedactSkip: each pattern's words in several cases and places, with and
+// without a value, and in the non-ASCII letters that (?i) also takes for them.
+func redactSkipSeeds() []string {
+	seeds := []string{"", "OK", "ok\n", `{"status":"received"}`, "<html><body>Accepted</body></html>",
+		"Authorization: Basic dXNlcjpwYXNzd29yZA==", `{"Authorization":["Bearer abcdefgh12345"]}`,
+		"set-cookie: a=b; Path=/", "X-API-KEY=zzz", "apikey:\"hub-KEY-0a1b2c3d\"", "Proxy-Authorization: Digest 0123456789abcdef",
+		"grant=x&client_secret=abc&y=1", `{"password":"hunter22","passwd":"x"}`, "access_token=a.b.c&refresh_token=d&id_token=e",
+		"api_key: 1234", "BEARER    ABCDEFGHIJKL==", "basic abc", "digestion", "passwordless", "cookies!",
+		"\u212aey", "api\u212aey: secret-value", "\u017fet-cookie: a=b", "pa\u017f\u017fword=zzz", "ba\u017fic abcdefghijk",
+		"héllo Authorization: Bearer abcdefgh12345", "ＡＰＩＫＥＹ: x", "\xff\xfeapikey=1",
+	}
+	for _, p := range credentialPatterns {
+		for _, w := range p.words {
+			seeds = append(seeds, w, strings.ToUpper(w)+": value-1234567890", "x "+w+"=v&z", `{"`+w+`":"abcdefgh1234"}`,
+				strings.ToUpper(w[:1])+w[1:]+"  \t abcdefghij==")
+		}
+	}
+	return seeds
+}
+
+// TestRedactSkipsOnlyWhatCannotMatch: redact skips a credential pattern only for
+// a text it cannot match, so what it returns is what every pattern applied in
+// turn returns.
+func TestRedactSkipsOnlyWhatCannotMatch(t *testing.T) {
+	is := is.New(t)
+	changed := 0
+	for _, text := range redactSkipSeeds() {
+		want := redactPatternsAlways(text)
+		if want != text {
+			changed++
+		}
+		is.Equal(sent(nil).redact(text), want) // text
+	}
+	is.True(changed > 40) // the seeds exercise the patterns, not only the skip
+}
+
+// FuzzRedactSkip is TestRedactSkipsOnlyWhatCannotMatch for any text.
+func FuzzRedactSkip(f *testing.F) {
+	for _, s := range redactSkipSeeds() {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, text string) {
+		if got, want := sent(nil).redact(text), redactPatternsAlways(text); got != want {
+			t.Fatalf("redact(%q) = %q, want %q", text, got, want)
+		}
+		for _, form := range forms(text) {
+			if len(form) < len(text) {
+				t.Fatalf("form %q of %q is shorter than it", form, text)
+			}
+			if !mayHoldForm(form, text) || !mayHoldForm("<"+form+">", text) {
+				t.Fatalf("mayHoldForm says no text with form %q can hold a form of %q", form, text)
+			}
+		}
+	})
+}
+
+// TestMayHoldForm: redact makes a secret's forms only for a text that
+// mayHoldForm says may hold one, so it must say so for every text that does; and
+// it must say no to the answers most receivers give, or it saves nothing.
+func TestMayHoldForm(t *testing.T) {
+	is := is.New(t)
+	secrets := []string{"a", "ab", "abc", "é", "\u2028", "\xff", "\xff\xfe\xfd", "p&ss wörd<\"42\">", "&&&", "+/", "~~~~~~",
+		"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "𝄞x", "a b+c/d=e", "\x00\x01\xfb\xff", "tok-7f3a9c1e5b"}
+	for i := range 512 { // base64 forms with '+' and '/' in every place
+		secrets = append(secrets, string([]byte{'k', byte(i), byte(i * 7), byte(i * 13), 'x', byte(255 - i)}))
+	}
+	for _, v := range secrets {
+		for _, form := range forms(v) {
+			is.True(len(form) >= len(v))                         // no form is shorter than its secret
+			is.True(mayHoldForm(form, v))                        // the form itself
+			is.True(mayHoldForm(`{"echo":"`+form+`","n":1}`, v)) // the form inside other text
+		}
+	}
+	for _, text := range []string{"OK", "ok", "", `{"status":"received","id":"msg_2LqW8qZ4f9Rk","orcid":"0000-0002-1825-0097"}`,
+		"<html><body><h1>200 OK</h1></body></html>"} {
+		is.True(!mayHoldForm(text, "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")) // an answer that holds none
+	}
+}
+
+// BenchmarkRedact is the redaction of one delivery's answer: an ORCID-style call
+// sends one signing secret, and most receivers answer with a word or a short JSON
+// receipt that holds neither it nor anything credential-shaped.
+func BenchmarkRedact(b *testing.B) {
+	var s sent
+	s.add("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
+	for _, bc := range []struct{ name, text string }{
+		{"word", "OK"},
+		{"receipt", `{"status":"received","id":"msg_2LqW8qZ4f9Rk","orcid":"0000-0002-1825-0097"}`},
+		{"echoed header", "Authorization: Bearer 0123456789abcdef\r\nAccept: */*"},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				_ = s.redact(bc.text)
+			}
+		})
+	}
+}

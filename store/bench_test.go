@@ -198,8 +198,8 @@ func deliverAll(b *testing.B, st *store.Store) {
 // without HTTP: 16 goroutines each storing one event a call, each for one of 20,000
 // subscriptions in turn, so the group writer shares commits between them. It
 // reports events per second, the process's CPU time per event, and the calls per
-// commit. With -benchtime 20000x every record is new to the store's routes; with
-// more, the later passes find them known.
+// commit. With -benchtime 20000x each event makes a new pending delivery; with
+// more, the later passes merge into those (nothing delivers them here).
 func BenchmarkIntakeSingle(b *testing.B) {
 	const senders = 16
 	ctx := context.Background()
