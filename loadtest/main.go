@@ -1,6 +1,6 @@
 // Command loadtest measures hookd the way a user choosing a webhook service would:
 // it builds and starts hookd on a temporary database, starts a receiver process on
-// 127.0.0.1 that answers 204, registers subscriptions, sends events through the real
+// 127.0.0.1 that answers 204 (or -answer receipt: 200 and a short JSON receipt), registers subscriptions, sends events through the real
 // HTTP intake and reports raw baselines, delivery and intake throughput, latency,
 // registration latency, hookd's peak memory and the database size.
 //
@@ -56,6 +56,7 @@ type options struct {
 	backlog         int           // busy: deliveries queued for the busy host
 	notify          int           // default: hookd notify calls during the intake phases
 	cpuprofile      string        // a file for a CPU profile of the hookd under test
+	answer          string        // what the receiver's target ports answer: "204" or "receipt"
 	explicitlyGiven map[string]bool
 }
 
@@ -84,6 +85,7 @@ func run() error {
 	flag.BoolVar(&o.durableProbe, "durable-probe", false, "-scenario busy: also POST to the receiver's durable no-op at -rate during the latency phase, as a second yardstick (its fsyncs share the disk: compare such runs only with each other)")
 	flag.IntVar(&o.backlog, "backlog", 100000, "-scenario busy: deliveries queued for the busy host")
 	flag.IntVar(&o.notify, "notify", 0, "during the intake phases, run hookd notify this many times at most, one after another, and report its latency")
+	flag.StringVar(&o.answer, "answer", "204", `what the receiver answers a delivery: "204" (no body), or "receipt" (200 and a short JSON receipt, as many receivers answer)`)
 	flag.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of the hookd under test to this file (HOOKD_CPUPROFILE): from the drain on; -scenario single: its rounds (and FILE.intake, FILE.paused: the single-event intake with delivery running, paused); busy: the drain")
 	flag.Parse()
 	o.explicitlyGiven = map[string]bool{}
@@ -105,6 +107,9 @@ func run() error {
 	}
 	if o.tick == 0 {
 		o.tick = time.Second
+	}
+	if _, err := answerFunc(o.answer); err != nil {
+		return err
 	}
 	if o.cpuprofile != "" {
 		abs, err := filepath.Abs(o.cpuprofile)
@@ -136,8 +141,8 @@ func run() error {
 		}
 	}
 
-	// The receiver: a separate process, o.ports ports, answers 204 and logs arrivals.
-	recv, err := startReceiver(ctx, o.ports, o.dir)
+	// The receiver: a separate process, o.ports ports, answers as -answer says and logs arrivals.
+	recv, err := startReceiver(ctx, o.ports, o.dir, o.answer)
 	if err != nil {
 		return err
 	}
@@ -158,6 +163,7 @@ func run() error {
 		MaxIdleConnsPerHost: o.concurrency / o.ports, MaxConnsPerHost: max(1, o.concurrency/o.ports),
 	}}
 	report := &report{}
+	report.add("receiver", "%d ports (target hosts), each answering %s", o.ports, answerText(o.answer))
 
 	// 1. Raw baseline: the receiver driven by a plain Go client, same concurrency and
 	// the same per-host connection limit as hookd's delivery. rawBaseline measures it

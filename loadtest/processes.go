@@ -220,14 +220,14 @@ type receiver struct {
 
 func (r *receiver) pid() int { return r.Process.Pid }
 
-// startReceiver starts the receiver process with the given number of target ports;
-// its /durable handler writes in dir.
-func startReceiver(ctx context.Context, ports int, dir string) (*receiver, error) {
+// startReceiver starts the receiver process with the given number of target ports,
+// which answer as answer says (receive's -answer); its /durable handler writes in dir.
+func startReceiver(ctx context.Context, ports int, dir, answer string) (*receiver, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return nil, err
 	}
-	recv := exec.CommandContext(ctx, self, "receive", "-ports", strconv.Itoa(ports), "-dir", dir)
+	recv := exec.CommandContext(ctx, self, "receive", "-ports", strconv.Itoa(ports), "-dir", dir, "-answer", answer)
 	recv.Stderr = os.Stderr
 	out, err := recv.StdoutPipe()
 	if err != nil {

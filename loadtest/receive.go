@@ -14,12 +14,18 @@ import (
 )
 
 // receive is the receiver process: it listens on -ports loopback ports (plus one for
-// control), answers every POST with 204, and records arrivals for /stats.
+// control), answers every POST with 204 (or, with -answer receipt, 200 and a short
+// JSON receipt), and records arrivals for /stats.
 func receive(args []string) error {
 	fs := flag.NewFlagSet("receive", flag.ContinueOnError)
 	ports := fs.Int("ports", 8, "ports to listen on")
 	dir := fs.String("dir", os.TempDir(), "folder of the file /durable writes")
+	answerFlag := fs.String("answer", "204", `what the target ports answer: "204", or "receipt" (200 and a short JSON receipt)`)
 	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	answer, err := answerFunc(*answerFlag)
+	if err != nil {
 		return err
 	}
 	var mu sync.Mutex
@@ -48,7 +54,7 @@ func receive(args []string) error {
 				}
 			}
 			mu.Unlock()
-			w.WriteHeader(http.StatusNoContent)
+			answer(w)
 		})
 	}
 	// /durable is the yardstick of a durable acknowledgement (durable.go).
@@ -109,4 +115,30 @@ func receive(args []string) error {
 		go func() { errc <- http.Serve(ln, h) }()
 	}
 	return <-errc
+}
+
+// receipt is what a receiver answers a delivery with -answer receipt: the size and
+// shape of what many webhook receivers send back.
+const receipt = `{"status":"received","id":"msg_2LqW8qZ4f9Rk","orcid":"0000-0002-1825-0097"}`
+
+// answerText says what the target ports answer, for the report.
+func answerText(name string) string {
+	if name == "receipt" {
+		return fmt.Sprintf("200 and a %d-byte JSON receipt", len(receipt))
+	}
+	return "204, no body"
+}
+
+// answerFunc is how the target ports answer, by the name -answer gives.
+func answerFunc(name string) (func(http.ResponseWriter), error) {
+	switch name {
+	case "204":
+		return func(w http.ResponseWriter) { w.WriteHeader(http.StatusNoContent) }, nil
+	case "receipt":
+		return func(w http.ResponseWriter) {
+			w.Header().Set("Content-Type", "application/json")
+			io.WriteString(w, receipt)
+		}, nil
+	}
+	return nil, fmt.Errorf(`-answer %q: want "204" or "receipt"`, name)
 }

@@ -29,8 +29,8 @@ func single(ctx context.Context, o options, recv *receiver) error {
 		MaxIdleConnsPerHost: o.concurrency, MaxConnsPerHost: o.concurrency,
 	}}
 	rep := &report{}
-	rep.add("scenario", "single endpoint: 1 receiver host, workers = %d, per_host = %d, tick %s, coalesce_window 0, synchronous = %s",
-		o.concurrency, o.perHost, o.tick, o.synchronous)
+	rep.add("scenario", "single endpoint: 1 receiver host answering %s, workers = %d, per_host = %d, tick %s, coalesce_window 0, synchronous = %s",
+		answerText(o.answer), o.concurrency, o.perHost, o.tick, o.synchronous)
 
 	h, err := startHookd(ctx, o, false, "")
 	if err != nil {
@@ -294,7 +294,7 @@ func registration(h *hookd, tok, base, id string) (*http.Request, error) {
 func busy(ctx context.Context, o options, recv *receiver) error {
 	// The other host is a receiver process of its own, as another institution's
 	// would be: its calls do not queue behind the busy host's in one process.
-	otherRecv, err := startReceiver(ctx, 1, o.dir)
+	otherRecv, err := startReceiver(ctx, 1, o.dir, o.answer)
 	if err != nil {
 		return err
 	}
@@ -306,8 +306,8 @@ func busy(ctx context.Context, o options, recv *receiver) error {
 	}}
 	rep := &report{}
 	nOther := o.rate * o.latencySeconds
-	rep.add("scenario", "a busy host's backlog of %d deliveries drains while events for another host arrive at %d/s for %ds; workers = %d, per_host = %d, tick %s, coalesce_window 0, synchronous = %s",
-		o.backlog, o.rate, o.latencySeconds, o.concurrency, o.perHost, o.tick, o.synchronous)
+	rep.add("scenario", "a busy host's backlog of %d deliveries drains while events for another host arrive at %d/s for %ds; both hosts answer %s; workers = %d, per_host = %d, tick %s, coalesce_window 0, synchronous = %s",
+		o.backlog, o.rate, o.latencySeconds, answerText(o.answer), o.concurrency, o.perHost, o.tick, o.synchronous)
 	h, err := startHookd(ctx, o, true, "")
 	if err != nil {
 		return err
