@@ -33,21 +33,38 @@ func benchOrcid(n int) string {
 // intake commit to the last recorded outcome (intake itself is BenchmarkIntake), and
 // the CPU time the process spent per delivery meanwhile (dispatcher and receivers).
 func BenchmarkDeliver(b *testing.B) {
-	benchDeliver(b, func(w http.ResponseWriter) { w.WriteHeader(http.StatusNoContent) })
+	benchDeliver(b, registerOrcid, func(w http.ResponseWriter) { w.WriteHeader(http.StatusNoContent) })
+}
+
+// BenchmarkDeliverPlatform is BenchmarkDeliver for platform webhooks, one a record:
+// a JSON body, HTTP Basic auth and a custom header on every call.
+func BenchmarkDeliverPlatform(b *testing.B) {
+	benchDeliver(b, func(ctx context.Context, st *store.Store, clientID, orcid, url string) error {
+		_, _, err := st.CreateWebhook(ctx, clientID, store.WebhookSpec{TargetURL: url, Orcid: orcid,
+			Auth: store.Auth{Type: store.AuthBasic, Username: "hookd", Secret: "a password"}, Headers: map[string]string{"X-Tenant": "bench"}})
+		return err
+	}, func(w http.ResponseWriter) { w.WriteHeader(http.StatusNoContent) })
+}
+
+// registerOrcid registers an ORCID-style webhook of orcid, calling url.
+func registerOrcid(ctx context.Context, st *store.Store, clientID, orcid, url string) error {
+	_, _, err := st.PutOrcidWebhook(ctx, clientID, orcid, url)
+	return err
 }
 
 // BenchmarkDeliverAnswered is BenchmarkDeliver with receivers that answer as many
 // do: 200 and a short JSON receipt, which hookd reads, redacts and stores with
 // the delivery.
 func BenchmarkDeliverAnswered(b *testing.B) {
-	benchDeliver(b, func(w http.ResponseWriter) {
+	benchDeliver(b, registerOrcid, func(w http.ResponseWriter) {
 		w.Header().Set("Content-Type", "application/json")
 		io.WriteString(w, `{"status":"received","id":"msg_2LqW8qZ4f9Rk","orcid":"0000-0002-1825-0097"}`)
 	})
 }
 
-// benchDeliver runs BenchmarkDeliver with receivers that answer with answer.
-func benchDeliver(b *testing.B, answer func(http.ResponseWriter)) {
+// benchDeliver runs BenchmarkDeliver with webhooks made by register and receivers
+// that answer with answer.
+func benchDeliver(b *testing.B, register func(ctx context.Context, st *store.Store, clientID, orcid, url string) error, answer func(http.ResponseWriter)) {
 	const subs, receivers = 10000, 8
 	ctx := context.Background()
 	defer debug.SetGCPercent(debug.SetGCPercent(300)) // as hookd serve runs
@@ -78,7 +95,7 @@ func benchDeliver(b *testing.B, answer func(http.ResponseWriter)) {
 	events := make([]store.Event, subs)
 	for i := 0; i < subs; i++ {
 		id := benchOrcid(i)
-		if _, _, err := st.PutOrcidWebhook(ctx, c.ID, id, fmt.Sprintf("%s/%s/updated", urls[i%receivers], id)); err != nil {
+		if err := register(ctx, st, c.ID, id, fmt.Sprintf("%s/%s/updated", urls[i%receivers], id)); err != nil {
 			b.Fatal(err)
 		}
 		events[i] = store.Event{Orcid: id}
