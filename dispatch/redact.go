@@ -143,8 +143,8 @@ func (s sent) lookahead() int {
 
 // credentialPatterns find credential-shaped text that hookd did not itself send
 // but that must not be stored either, such as an echoed Authorization header:
-// the value goes, the name stays so the text still says what was there. Each
-// pattern begins with one of its words, so a text that has none of them
+// the value goes, the name stays so the text still says what was there. Every
+// match of a pattern holds one of its words, so a text that has none of them
 // (mayMatch) is not searched: most answers ("OK", a short JSON receipt) have
 // none, and the search costs several microseconds a delivery.
 var credentialPatterns = []struct {
@@ -170,12 +170,14 @@ func (s sent) redact(text string) string {
 	if text == "" {
 		return text
 	}
-	if len(s) > 0 {
+	// The forms are made only when the text may hold one of some secret's
+	// (mayHoldForm), and then every secret's are: a replaced form may make a
+	// shorter one of another secret appear across the marker, which is then
+	// replaced too, whether that secret passed the check or not.
+	if slices.ContainsFunc(s, func(v string) bool { return mayHoldForm(text, v) }) {
 		var all []string
 		for _, v := range s {
-			if mayHoldForm(text, v) {
-				all = append(all, forms(v)...)
-			}
+			all = append(all, forms(v)...)
 		}
 		// Longer forms first, so that none is cut short by a shorter one inside it.
 		slices.SortFunc(all, func(a, b string) int { return cmp.Or(cmp.Compare(len(b), len(a)), strings.Compare(a, b)) })
@@ -185,16 +187,16 @@ func (s sent) redact(text string) string {
 			}
 		}
 	}
-	var lower []byte // text in lower case, while it is ASCII
+	lower, known := []byte(nil), false // text in lower case, while it is ASCII
 	for _, p := range credentialPatterns {
-		if lower == nil {
-			lower = asciiLower(text)
+		if !known {
+			lower, known = asciiLower(text), true
 		}
-		if !mayMatch(text, lower, p.words) {
+		if !mayMatch(lower, p.words) {
 			continue
 		}
 		if t := p.re.ReplaceAllString(text, p.repl); t != text {
-			text, lower = t, nil
+			text, known = t, false
 		}
 	}
 	return text
@@ -216,11 +218,12 @@ func asciiLower(text string) []byte {
 	return b
 }
 
-// mayMatch reports whether a pattern with these words may match text, lower
-// being asciiLower(text). A text that is not all ASCII may match whatever it
-// holds: (?i) also matches the Kelvin sign for a k and the long s for an s.
-func mayMatch(text string, lower []byte, words []string) bool {
-	if lower == nil && text != "" {
+// mayMatch reports whether a pattern with these words may match a text, lower
+// being asciiLower of it. A text that is not all ASCII (lower nil) may match
+// whatever it holds: (?i) also matches the Kelvin sign for a k and the long s
+// for an s.
+func mayMatch(lower []byte, words []string) bool {
+	if lower == nil {
 		return true
 	}
 	for _, w := range words {

@@ -1,8 +1,10 @@
 package dispatch
 
 import (
+	"cmp"
 	"encoding/base64"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 
@@ -80,9 +82,22 @@ func TestRedactBeforeCut(t *testing.T) {
 	is.Equal(len(r.err), maxErrorText)                // the error is bounded
 }
 
-// redactPatternsAlways is the credential patterns applied as redact applied them
-// before it skipped the patterns whose words a text lacks: every pattern, in turn.
-func redactPatternsAlways(text string) string {
+// redactAlways is redact as it was before it skipped work: every form of every
+// secret looked for, longest first, and then every credential pattern in turn.
+func redactAlways(s sent, text string) string {
+	if text == "" {
+		return text
+	}
+	var all []string
+	for _, v := range s {
+		all = append(all, forms(v)...)
+	}
+	slices.SortFunc(all, func(a, b string) int { return cmp.Or(cmp.Compare(len(b), len(a)), strings.Compare(a, b)) })
+	for _, v := range slices.Compact(all) {
+		if v != "" && strings.Contains(text, v) {
+			text = strings.ReplaceAll(text, v, redacted)
+		}
+	}
 	for _, p := range credentialPatterns {
 		text = p.re.ReplaceAllString(text, p.repl)
 	}
@@ -110,30 +125,64 @@ func redactSkipSeeds() []string {
 	return seeds
 }
 
-// TestRedactSkipsOnlyWhatCannotMatch: redact skips a credential pattern only for
-// a text it cannot match, so what it returns is what every pattern applied in
-// turn returns.
+// redactSecretSeeds are secrets and texts for the same tests: a secret's form in
+// a text, and a replaced form that makes another secret's shorter form appear
+// across the marker, which redact must then replace too.
+var redactSecretSeeds = []struct{ text, a, b string }{
+	{"0", "0", "a"},
+	{"secretvalue", "secretvalue", "ed"},
+	{"QQQQQQQQQQQQx", "QQQQQQQQQQQQ", "ed]x"},
+	{"echo: s3cr3t-signing-keypw", "s3cr3t-signing-key", "dacted]pw"},
+	{`{"echo":"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}`, "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "hub-KEY-0a1b2c3d"},
+	{"Authorization: Basic " + base64.StdEncoding.EncodeToString([]byte("u:p&ss")), "p&ss", base64.StdEncoding.EncodeToString([]byte("u:p&ss"))},
+	{"pw=p%26ss+w%C3%B6rd", "p&ss wörd", "x"},
+	{`{"status":"received"}`, "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", ""},
+}
+
+// TestRedactSkipsOnlyWhatCannotMatch: redact skips a secret's forms or a
+// credential pattern only where they cannot change the text, so what it returns
+// is what looking for all of them returns.
 func TestRedactSkipsOnlyWhatCannotMatch(t *testing.T) {
 	is := is.New(t)
 	changed := 0
 	for _, text := range redactSkipSeeds() {
-		want := redactPatternsAlways(text)
+		want := redactAlways(nil, text)
 		if want != text {
 			changed++
 		}
 		is.Equal(sent(nil).redact(text), want) // text
 	}
 	is.True(changed > 40) // the seeds exercise the patterns, not only the skip
+	for _, c := range redactSecretSeeds {
+		var s sent
+		s.add(c.a, c.b)
+		is.Equal(s.redact(c.text), redactAlways(s, c.text)) // secrets
+	}
 }
 
-// FuzzRedactSkip is TestRedactSkipsOnlyWhatCannotMatch for any text.
+// FuzzRedactSkip is TestRedactSkipsOnlyWhatCannotMatch for any text and two
+// secrets, of which the text is built to hold some forms.
 func FuzzRedactSkip(f *testing.F) {
-	for _, s := range redactSkipSeeds() {
-		f.Add(s)
+	for _, text := range redactSkipSeeds() {
+		f.Add(text, "", "", uint8(0))
 	}
-	f.Fuzz(func(t *testing.T, text string) {
-		if got, want := sent(nil).redact(text), redactPatternsAlways(text); got != want {
-			t.Fatalf("redact(%q) = %q, want %q", text, got, want)
+	for _, c := range redactSecretSeeds {
+		f.Add(c.text, c.a, c.b, uint8(0))
+		f.Add(c.text, c.a, c.b, uint8(0x2d))
+	}
+	f.Fuzz(func(t *testing.T, text, a, b string, mix uint8) {
+		// mix puts forms of the secrets into the text: which ones, and where.
+		for i, v := range []string{a, b} {
+			if fs := forms(v); mix>>(4*i)&8 != 0 && v != "" {
+				form := fs[int(mix>>(4*i)&7)%len(fs)]
+				at := min(int(mix)%(len(text)+1), len(text))
+				text = text[:at] + form + text[at:]
+			}
+		}
+		var s sent
+		s.add(a, b)
+		if got, want := s.redact(text), redactAlways(s, text); got != want {
+			t.Fatalf("redact(%q) with secrets %q, %q = %q, want %q", text, a, b, got, want)
 		}
 		for _, form := range forms(text) {
 			if len(form) < len(text) {
