@@ -40,3 +40,37 @@ func TestFanOutPlan(t *testing.T) {
 		}
 	}
 }
+
+// TestPurgePlans: the retention pass finds what it deletes through an index by
+// age. Without one it read, once a minute, every key and every delivery kept, to
+// find the few that had aged out.
+func TestPurgePlans(t *testing.T) {
+	ctx := context.Background()
+	st := openGroupStore(t)
+	for q, index := range map[string]string{
+		qPurgeDelivered: "INDEX deliveries_done (done_at<?)",
+		qPurgeDead:      "INDEX deliveries_dead",
+		qPurgeKeys:      "INDEX idempotency_created (created_at<?)",
+	} {
+		rows, err := st.write.QueryContext(ctx, "EXPLAIN QUERY PLAN "+q, 1, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var plan []string
+		for rows.Next() {
+			var id, parent, unused int
+			var detail string
+			if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+				t.Fatal(err)
+			}
+			plan = append(plan, detail)
+		}
+		if err := rows.Close(); err != nil {
+			t.Fatal(err)
+		}
+		whole := strings.Join(plan, "\n")
+		if !strings.Contains(whole, index) || strings.Contains(whole, "TEMP B-TREE") {
+			t.Errorf("%s\nplan:\n%s\nwant USING [COVERING] %s, and no sort of its own", q, whole, index)
+		}
+	}
+}

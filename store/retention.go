@@ -8,16 +8,36 @@ import (
 	"time"
 )
 
+// The deliveries that Purge deletes, up to ?2 that finished before ?1: delivered
+// ones through deliveries_done, oldest first, and dead ones (few) through
+// deliveries_dead. The state is written out, not bound, so that SQLite may use
+// the partial indexes.
+const (
+	qPurgeDelivered = "SELECT id FROM deliveries WHERE state = 2 AND done_at < ?1 ORDER BY done_at LIMIT ?2"
+	qPurgeDead      = "SELECT id FROM deliveries WHERE state = 3 AND done_at < ?1 ORDER BY id LIMIT ?2"
+)
+
+// qPurgeKeys deletes up to ?2 idempotency keys made before ?1. It finds them
+// through idempotency_created: the keys are in no order of age otherwise, and
+// finding the few that aged out since the last pass meant reading them all.
+const qPurgeKeys = `DELETE FROM idempotency WHERE (client_id, key) IN
+	(SELECT client_id, key FROM idempotency WHERE created_at < ?1 ORDER BY created_at LIMIT ?2)`
+
 // Purge deletes up to limit deliveries in state (StateDelivered or StateDead) that
 // finished before before, with their attempts, and forgets idempotency keys older
-// than IdempotencyWindow. The candidates are found on the read pool, so the write
-// transaction is short and never scans the table; it returns how many deliveries
-// and how many idempotency keys it deleted (each at most limit).
+// than IdempotencyWindow. The deliveries are found on the read pool and the keys
+// through their index by age, so the write transaction is short and never scans a
+// table; it returns how many deliveries and how many idempotency keys it deleted
+// (each at most limit).
 func (s *Store) Purge(ctx context.Context, state State, before time.Time, limit int) (deliveries, keys int, err error) {
 	if state != StateDelivered && state != StateDead {
 		return 0, 0, invalid("state", "only delivered or dead deliveries are purged")
 	}
-	rows, err := s.read.QueryContext(ctx, "SELECT id FROM deliveries WHERE state = ? AND done_at < ? ORDER BY id LIMIT ?", state, ms(before), limit)
+	q := qPurgeDelivered
+	if state == StateDead {
+		q = qPurgeDead
+	}
+	rows, err := s.read.QueryContext(ctx, q, ms(before), limit)
 	if err != nil {
 		return 0, 0, fmt.Errorf("purge: %w", err)
 	}
@@ -45,8 +65,7 @@ func (s *Store) Purge(ctx context.Context, state State, before time.Time, limit 
 			}
 			n, _ = r.RowsAffected()
 		}
-		r, err := tx.ExecContext(ctx, `DELETE FROM idempotency WHERE (client_id, key) IN
-			(SELECT client_id, key FROM idempotency WHERE created_at < ? LIMIT ?)`, ms(s.Now().Add(-IdempotencyWindow)), limit)
+		r, err := tx.ExecContext(ctx, qPurgeKeys, ms(s.Now().Add(-IdempotencyWindow)), limit)
 		if err != nil {
 			return err
 		}
