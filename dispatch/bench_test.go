@@ -2,6 +2,7 @@ package dispatch_test
 
 import (
 	"context"
+	"crypto/x509"
 	"fmt"
 	"io"
 	"net/http"
@@ -32,18 +33,34 @@ func benchOrcid(n int) string {
 // round. It reports deliveries per second from the dispatcher's wake-up after the
 // intake commit to the last recorded outcome (intake itself is BenchmarkIntake), and
 // the CPU time the process spent per delivery meanwhile (dispatcher and receivers).
-func BenchmarkDeliver(b *testing.B) {
-	benchDeliver(b, registerOrcid, func(w http.ResponseWriter) { w.WriteHeader(http.StatusNoContent) })
-}
+func BenchmarkDeliver(b *testing.B) { deliverBench{}.run(b) }
 
 // BenchmarkDeliverPlatform is BenchmarkDeliver for platform webhooks, one a record:
 // a JSON body, HTTP Basic auth and a custom header on every call.
 func BenchmarkDeliverPlatform(b *testing.B) {
-	benchDeliver(b, func(ctx context.Context, st *store.Store, clientID, orcid, url string) error {
+	deliverBench{register: func(ctx context.Context, st *store.Store, clientID, orcid, url string) error {
 		_, _, err := st.CreateWebhook(ctx, clientID, store.WebhookSpec{TargetURL: url, Orcid: orcid,
 			Auth: store.Auth{Type: store.AuthBasic, Username: "hookd", Secret: "a password"}, Headers: map[string]string{"X-Tenant": "bench"}})
 		return err
-	}, func(w http.ResponseWriter) { w.WriteHeader(http.StatusNoContent) })
+	}}.run(b)
+}
+
+// BenchmarkDeliverAnswered is BenchmarkDeliver with receivers that answer as many
+// do: 200 and a short JSON receipt, which hookd reads, redacts and stores with
+// the delivery.
+func BenchmarkDeliverAnswered(b *testing.B) {
+	deliverBench{answer: func(w http.ResponseWriter) {
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"status":"received","id":"msg_2LqW8qZ4f9Rk","orcid":"0000-0002-1825-0097"}`)
+	}}.run(b)
+}
+
+// BenchmarkDeliverTLS is BenchmarkDeliver with receivers on https, as most real
+// callbacks are: HTTP/1.1 over TLS (the standard transport, not hookd's own plain
+// one), and with HTTP/2 where the receiver offers it, as many servers do.
+func BenchmarkDeliverTLS(b *testing.B) {
+	b.Run("http1", deliverBench{tls: true}.run)
+	b.Run("http2", deliverBench{tls: true, h2: true}.run)
 }
 
 // registerOrcid registers an ORCID-style webhook of orcid, calling url.
@@ -52,19 +69,23 @@ func registerOrcid(ctx context.Context, st *store.Store, clientID, orcid, url st
 	return err
 }
 
-// BenchmarkDeliverAnswered is BenchmarkDeliver with receivers that answer as many
-// do: 200 and a short JSON receipt, which hookd reads, redacts and stores with
-// the delivery.
-func BenchmarkDeliverAnswered(b *testing.B) {
-	benchDeliver(b, registerOrcid, func(w http.ResponseWriter) {
-		w.Header().Set("Content-Type", "application/json")
-		io.WriteString(w, `{"status":"received","id":"msg_2LqW8qZ4f9Rk","orcid":"0000-0002-1825-0097"}`)
-	})
+// deliverBench is a shape of BenchmarkDeliver: how webhooks are registered (nil:
+// ORCID-style), how receivers answer (nil: 204), and whether they are on https
+// (with HTTP/2 offered or not).
+type deliverBench struct {
+	register func(ctx context.Context, st *store.Store, clientID, orcid, url string) error
+	answer   func(http.ResponseWriter)
+	tls, h2  bool
 }
 
-// benchDeliver runs BenchmarkDeliver with webhooks made by register and receivers
-// that answer with answer.
-func benchDeliver(b *testing.B, register func(ctx context.Context, st *store.Store, clientID, orcid, url string) error, answer func(http.ResponseWriter)) {
+func (db deliverBench) run(b *testing.B) {
+	register, answer := db.register, db.answer
+	if register == nil {
+		register = registerOrcid
+	}
+	if answer == nil {
+		answer = func(w http.ResponseWriter) { w.WriteHeader(http.StatusNoContent) }
+	}
 	const subs, receivers = 10000, 8
 	ctx := context.Background()
 	defer debug.SetGCPercent(debug.SetGCPercent(300)) // as hookd serve runs
@@ -80,11 +101,19 @@ func benchDeliver(b *testing.B, register func(ctx context.Context, st *store.Sto
 	defer st.Close()
 	var got atomic.Int64
 	var urls []string
+	roots := x509.NewCertPool()
 	for i := 0; i < receivers; i++ {
-		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			got.Add(1)
 			answer(w)
 		}))
+		if db.tls {
+			srv.EnableHTTP2 = db.h2
+			srv.StartTLS()
+			roots.AddCert(srv.Certificate())
+		} else {
+			srv.Start()
+		}
 		defer srv.Close()
 		urls = append(urls, srv.URL)
 	}
@@ -102,6 +131,9 @@ func benchDeliver(b *testing.B, register func(ctx context.Context, st *store.Sto
 	}
 	d := dispatch.New(dispatch.Options{Store: st, AllowPrivateTargets: true, Workers: 64, PerHost: 8, Tick: 50 * time.Millisecond})
 	defer d.Close()
+	if db.tls {
+		dispatch.TrustRoots(d, roots)
+	}
 	rctx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- d.Run(rctx) }()
