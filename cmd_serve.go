@@ -56,7 +56,7 @@ func (e *env) cmdInit(ctx context.Context, args []string) error {
 	if err := os.MkdirAll(filepath.Dir(db), 0o700); err != nil {
 		return fmt.Errorf("init: %w", err)
 	}
-	st, err := openStore(ctx, cfg, false, true)
+	st, err := openStore(ctx, cfg, false, true, nil)
 	if err != nil {
 		return fmt.Errorf("init: %w", err)
 	}
@@ -137,7 +137,12 @@ func (e *env) serve(ctx context.Context, cfg Config, onListen func(base string, 
 		return err
 	}
 	defer lock.release()
-	st, err := openStore(ctx, cfg, true, true)
+	// systemd: a migration of a large file may take longer than its start timeout;
+	// while one runs, hookd says which and asks it to wait.
+	sd := newNotifier(e.getenv)
+	migrating, migrated := sd.duringMigrations(log)
+	st, err := openStore(ctx, cfg, true, true, migrating)
+	migrated()
 	if err != nil {
 		return err
 	}
@@ -256,7 +261,6 @@ func (e *env) serve(ctx context.Context, cfg Config, onListen func(base string, 
 	}
 
 	// systemd: ready once listening with the store migrated; a watchdog when asked.
-	sd := newNotifier(e.getenv)
 	if err := sd.notify("READY=1\nSTATUS=listening on " + ln.Addr().String()); err != nil {
 		log.Warn("systemd notify", "err", err)
 	}

@@ -240,7 +240,7 @@ func openTestStore(tb testing.TB, path string) *store.Store {
 	if err != nil {
 		tb.Fatalf("load config: %v", err)
 	}
-	st, err := openStore(context.Background(), cfg, false, false)
+	st, err := openStore(context.Background(), cfg, false, false, nil)
 	if err != nil {
 		tb.Fatalf("open store: %v", err)
 	}

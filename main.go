@@ -319,7 +319,7 @@ func (e *env) open(ctx context.Context, cmd, flagValue string) (*store.Store, Co
 	if err != nil {
 		return nil, cfg, err
 	}
-	st, err := openStore(ctx, cfg, false, false)
+	st, err := openStore(ctx, cfg, false, false, nil)
 	if errors.Is(err, store.ErrNoDatabase) {
 		db, _ := filepath.Abs(cfg.Store.Path)
 		initCmd := "hookd init"
@@ -334,8 +334,9 @@ func (e *env) open(ctx context.Context, cmd, flagValue string) (*store.Store, Co
 
 // openStore opens the database of cfg. With create (serve, dev, init) it creates the
 // database and, beside it, its secret key when they are missing; without, both must
-// exist. daemon is true for the serving process (store.Options.Daemon).
-func openStore(ctx context.Context, cfg Config, daemon, create bool) (*store.Store, error) {
+// exist. daemon is true for the serving process (store.Options.Daemon); migrating,
+// when not nil, is told of each migration an older file needs (store.Options.Migrating).
+func openStore(ctx context.Context, cfg Config, daemon, create bool, migrating func(name string)) (*store.Store, error) {
 	if !create {
 		if _, err := os.Stat(cfg.Store.Path); err != nil {
 			return nil, &store.Error{Code: store.NotFound, Field: "store.path", Value: cfg.Store.Path, Message: "no database at " + cfg.Store.Path}
@@ -350,7 +351,7 @@ func openStore(ctx context.Context, cfg Config, daemon, create bool) (*store.Sto
 		return nil, err
 	}
 	return store.Open(ctx, store.Options{Path: cfg.Store.Path, Synchronous: cfg.Store.Synchronous, Box: box, Daemon: daemon,
-		ExternalCheckpoints: cfg.Store.Checkpoints == "external", MustExist: !create})
+		ExternalCheckpoints: cfg.Store.Checkpoints == "external", MustExist: !create, Migrating: migrating})
 }
 
 // newLogger builds the one logger of the process: tint on a terminal, JSON otherwise

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"io"
 	"net"
@@ -71,6 +72,49 @@ func TestSystemdNotify(t *testing.T) {
 	cancel()
 	read("STOPPING=1")
 	is.NoErr(<-done) // clean shutdown
+}
+
+// TestSystemdNotifyDuringMigration starts "hookd serve" on a file that an earlier
+// version made (the latest migration undone by hand) with NOTIFY_SOCKET set: before
+// READY=1, hookd names the migration it applies and asks systemd to extend its
+// start timeout, so a long migration is not killed half way and begun again.
+func TestSystemdNotifyDuringMigration(t *testing.T) {
+	is := is.New(t)
+	cfg := testConfig(t, "")
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(filepath.Dir(cfg), "hookd.db"))
+	is.NoErr(err)
+	for _, q := range []string{"DROP INDEX idempotency_created", "DROP INDEX deliveries_done", "DELETE FROM schema_migrations WHERE version = 8"} {
+		_, err := db.Exec(q)
+		is.NoErr(err) // the file as version 7 left it
+	}
+	is.NoErr(db.Close())
+
+	sock := filepath.Join(t.TempDir(), "notify.sock")
+	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
+	is.NoErr(err) // systemd's end of the socket
+	defer conn.Close()
+	getenv := func(k string) string { return map[string]string{"NOTIFY_SOCKET": sock}[k] }
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	stderr := newLogWatcher()
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"hookd", "serve", "-config", cfg}, getenv, strings.NewReader(""), io.Discard, stderr)
+	}()
+	var got []string
+	buf := make([]byte, 4096)
+	for len(got) == 0 || !strings.HasPrefix(got[len(got)-1], "READY=1") {
+		conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+		n, err := conn.Read(buf)
+		if err != nil {
+			t.Fatalf("no READY=1 from hookd: %v; it said %q; log:\n%s", err, got, stderr)
+		}
+		got = append(got, string(buf[:n]))
+	}
+	is.Equal(got[0], "EXTEND_TIMEOUT_USEC=60000000\nSTATUS=applying database migration 0008_retention.sql") // first, before READY
+	is.True(strings.Contains(stderr.String(), `"migration":"0008_retention.sql"`))                          // and logged
+	cancel()
+	is.NoErr(<-done)
 }
 
 func TestWatchdogInterval(t *testing.T) {

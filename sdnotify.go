@@ -3,8 +3,10 @@ package main
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net"
 	"strconv"
+	"sync"
 	"time"
 )
 
@@ -71,5 +73,48 @@ func (n *notifier) watchdog(ctx context.Context, interval time.Duration, healthy
 				n.notify("WATCHDOG=1")
 			}
 		}
+	}
+}
+
+// migrationExtension is how much longer systemd is asked to wait for the start each
+// time hookd asks, every third of it, while a migration runs. Without it, a
+// migration that outlasts the unit's start timeout (90 s by default) is killed and
+// rolled back, and every restart begins it again.
+const migrationExtension = 60 * time.Second
+
+// duringMigrations returns the hook for store.Options.Migrating and the function to
+// call once the store is open. The hook logs each migration, tells systemd which
+// one runs, and from the first on asks systemd to extend the start timeout
+// (EXTEND_TIMEOUT_USEC) until done is called.
+func (n *notifier) duringMigrations(log *slog.Logger) (hook func(name string), done func()) {
+	extend := "EXTEND_TIMEOUT_USEC=" + strconv.FormatInt(migrationExtension.Microseconds(), 10)
+	stop := make(chan struct{})
+	var start sync.Once
+	var wg sync.WaitGroup
+	hook = func(name string) {
+		log.Info("applying a database migration", "migration", name)
+		if err := n.notify(extend + "\nSTATUS=applying database migration " + name); err != nil {
+			log.Warn("systemd notify", "err", err)
+		}
+		start.Do(func() {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				t := time.NewTicker(migrationExtension / 3)
+				defer t.Stop()
+				for {
+					select {
+					case <-stop:
+						return
+					case <-t.C:
+						n.notify(extend)
+					}
+				}
+			}()
+		})
+	}
+	return hook, func() {
+		close(stop)
+		wg.Wait()
 	}
 }

@@ -49,6 +49,10 @@ type Options struct {
 	// no background checkpointer, and commits checkpoint only as a safety net past
 	// walSafetyNet pages (checkpoint.go).
 	ExternalCheckpoints bool
+	// Migrating, when set, is called before each migration applied to a file that an
+	// earlier version made (never for a new file), with the migration's file name.
+	// On a large file a migration may take minutes; the daemon tells systemd so.
+	Migrating func(name string)
 }
 
 // Store is hookd's SQLite database. Writes go through one connection (SQLite has one
@@ -165,7 +169,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	}
 
 	s := &Store{write: write, box: opts.Box, Now: time.Now, backupDSN: dsn(), yield: openYielder(opts.Path, opts.Daemon), syncFull: sync == "full"}
-	if err := s.migrate(ctx); err != nil {
+	if err := s.migrate(ctx, opts.Migrating); err != nil {
 		write.Close()
 		return nil, fmt.Errorf("open store %s: %w", opts.Path, Classify(err))
 	}
@@ -322,7 +326,7 @@ func migrationFiles() ([]migration, error) {
 
 // migrate applies, in order and each in its own transaction with its version row,
 // every embedded migration the file lacks. A file newer than this binary is refused.
-func (s *Store) migrate(ctx context.Context) error {
+func (s *Store) migrate(ctx context.Context, migrating func(name string)) error {
 	if _, err := s.write.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
 		version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL) STRICT`); err != nil {
 		return fmt.Errorf("migrate: %w", err)
@@ -344,6 +348,9 @@ func (s *Store) migrate(ctx context.Context) error {
 		// are assigned ahead, so a file may have met a later one first.
 		if applied[m.version] {
 			continue
+		}
+		if migrating != nil && len(applied) > 0 {
+			migrating(m.name)
 		}
 		body, err := migrations.ReadFile(path.Join("migrations", m.name))
 		if err != nil {

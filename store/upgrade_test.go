@@ -2,8 +2,10 @@ package store_test
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -219,4 +221,27 @@ func TestMigrationMissedBelowNewest(t *testing.T) {
 	is.NoErr(err) // tokens (migration 4's table) too
 	_, err = st.RefreshToken(ctx, c.Client, tok.Refresh, []string{store.ScopeWebhook}, time.Hour, false)
 	is.NoErr(err) // tokens (migration 4's table) too
+}
+
+// TestMigratingToldOfEachUpgrade: Options.Migrating hears of each migration that a
+// file made by an earlier version needs, before it runs (the daemon tells systemd),
+// and of none for a new file or one already up to date.
+func TestMigratingToldOfEachUpgrade(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	box := newBox(t)
+	open := func(path string) []string {
+		var names []string
+		st, err := store.Open(ctx, store.Options{Path: path, Box: box, Migrating: func(name string) { names = append(names, name) }})
+		is.NoErr(err)
+		is.NoErr(st.Close())
+		return names
+	}
+	old := filepath.Join(t.TempDir(), "hookd.db")
+	is.NoErr(store.MigrateTo(ctx, old, store.SchemaVersion()-2)) // a file two versions behind
+	names := open(old)
+	is.Equal(len(names), 2)                                                           // told of the two it lacked
+	is.True(strings.HasPrefix(names[1], fmt.Sprintf("%04d_", store.SchemaVersion()))) // in order, by file name
+	is.Equal(len(open(old)), 0)                                                       // none once up to date
+	is.Equal(len(open(filepath.Join(t.TempDir(), "new.db"))), 0)                      // none for a new file
 }
