@@ -319,7 +319,11 @@ func (e *env) open(ctx context.Context, cmd, flagValue string) (*store.Store, Co
 	if err != nil {
 		return nil, cfg, err
 	}
-	st, err := openStore(ctx, cfg, false, false, nil)
+	// A command may be the first to open a file after an upgrade of the binary: a
+	// migration of a large file takes a while, so it says what it is doing.
+	st, err := openStore(ctx, cfg, false, false, func(name string) {
+		fmt.Fprintf(e.stderr, "hookd: applying database migration %s to %s\n", name, cfg.Store.Path)
+	})
 	if errors.Is(err, store.ErrNoDatabase) {
 		db, _ := filepath.Abs(cfg.Store.Path)
 		initCmd := "hookd init"

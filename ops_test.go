@@ -80,15 +80,7 @@ func TestSystemdNotify(t *testing.T) {
 // start timeout, so a long migration is not killed half way and begun again.
 func TestSystemdNotifyDuringMigration(t *testing.T) {
 	is := is.New(t)
-	cfg := testConfig(t, "")
-	db, err := sql.Open("sqlite", "file:"+filepath.Join(filepath.Dir(cfg), "hookd.db"))
-	is.NoErr(err)
-	for _, q := range []string{"DROP INDEX idempotency_created", "DROP INDEX deliveries_done", "DELETE FROM schema_migrations WHERE version = 8"} {
-		_, err := db.Exec(q)
-		is.NoErr(err) // the file as version 7 left it
-	}
-	is.NoErr(db.Close())
-
+	cfg := version7Config(t)
 	sock := filepath.Join(t.TempDir(), "notify.sock")
 	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
 	is.NoErr(err) // systemd's end of the socket
@@ -115,6 +107,34 @@ func TestSystemdNotifyDuringMigration(t *testing.T) {
 	is.True(strings.Contains(stderr.String(), `"migration":"0008_retention.sql"`))                          // and logged
 	cancel()
 	is.NoErr(<-done)
+}
+
+// version7Config is testConfig with its database as version 7 left it: version 8's
+// indexes dropped and its migration not recorded.
+func version7Config(t *testing.T) string {
+	is := is.New(t)
+	cfg := testConfig(t, "")
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(filepath.Dir(cfg), "hookd.db"))
+	is.NoErr(err)
+	for _, q := range []string{"DROP INDEX idempotency_created", "DROP INDEX deliveries_done", "DELETE FROM schema_migrations WHERE version = 8"} {
+		_, err := db.Exec(q)
+		is.NoErr(err) // the file as version 7 left it
+	}
+	is.NoErr(db.Close())
+	return cfg
+}
+
+// TestCommandSaysItMigrates: a command that is the first to open a file after an
+// upgrade says on stderr which migration it applies, and then does its work.
+func TestCommandSaysItMigrates(t *testing.T) {
+	is := is.New(t)
+	cfg := version7Config(t)
+	var stdout, stderr safeBuffer
+	is.NoErr(run(context.Background(), []string{"hookd", "client", "list", "-config", cfg}, noenv, strings.NewReader(""), &stdout, &stderr))
+	is.True(strings.Contains(stderr.String(), "hookd: applying database migration 0008_retention.sql to ")) // said
+	stderr = safeBuffer{}
+	is.NoErr(run(context.Background(), []string{"hookd", "client", "list", "-config", cfg}, noenv, strings.NewReader(""), &stdout, &stderr))
+	is.Equal(stderr.String(), "") // and only once
 }
 
 func TestWatchdogInterval(t *testing.T) {
