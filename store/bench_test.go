@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -234,9 +235,10 @@ func BenchmarkIntakeSingle(b *testing.B) {
 
 // BenchmarkPurgeKept is one retention pass over a database that keeps a day of
 // history and has nothing old enough to delete: 500,000 idempotency keys made over
-// the last 24 hours and 500,000 deliveries delivered in the last hour, written
-// straight into the file. It reports the pass's time; a pass that reads every key
-// or every delivery kept, to find none, takes tens of milliseconds here.
+// the last 24 hours, 500,000 deliveries delivered in the last hour, and as many of a
+// webhook since removed, written straight into the file. It reports the pass's
+// time (Purge and PurgeRemoved); a pass that reads every key or every delivery
+// kept, to find none, takes tens of milliseconds here.
 func BenchmarkPurgeKept(b *testing.B) {
 	const rows = 500000
 	ctx := context.Background()
@@ -259,6 +261,10 @@ func BenchmarkPurgeKept(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	gone, _, err := st.PutOrcidWebhook(ctx, c.ID, "0000-0002-1825-0097", "http://127.0.0.1:9/gone")
+	if err != nil {
+		b.Fatal(err)
+	}
 	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)")
 	if err != nil {
 		b.Fatal(err)
@@ -273,16 +279,27 @@ func BenchmarkPurgeKept(b *testing.B) {
 		SELECT ?4, '0000-0002-1825-0097', 'UPDATED', 2, ?3 - 3600000 + i * 3600000 / ?1, ?3 - 3600000 + i * 3600000 / ?1,
 			?3 - 3600000 + i * 3600000 / ?1, ?3 - 3600000 + i * 3600000 / ?1 FROM n`,
 	} {
-		if _, err := db.Exec(q, rows, c.ID, now, sub.ID); err != nil {
-			b.Fatal(err)
+		for _, id := range []int64{sub.ID, gone.ID} {
+			if _, err := db.Exec(q, rows, c.ID, now, id); err != nil {
+				b.Fatal(err)
+			}
+			if strings.Contains(q, "idempotency") {
+				break
+			}
 		}
 	}
 	db.Close()
+	if err := st.RemoveSubscription(ctx, gone.UID); err != nil { // its deliveries stay, as a removed webhook's
+		b.Fatal(err)
+	}
 	b.ResetTimer()
 	for range b.N {
 		n, keys, err := st.Purge(ctx, store.StateDelivered, time.Now().Add(-2*time.Hour), 500)
 		if err != nil || n != 0 || keys != 0 {
 			b.Fatalf("purged %d deliveries and %d keys (%v); none is old enough", n, keys, err)
+		}
+		if n, err := st.PurgeRemoved(ctx, time.Now().Add(-2*time.Hour), 500); err != nil || n != 0 {
+			b.Fatalf("purged %d deliveries of the removed webhook (%v); none is old enough", n, err)
 		}
 	}
 }

@@ -51,6 +51,7 @@ func TestPurgePlans(t *testing.T) {
 		qPurgeDelivered: "INDEX deliveries_done (done_at<?)",
 		qPurgeDead:      "INDEX deliveries_dead",
 		qPurgeKeys:      "INDEX idempotency_created (created_at<?)",
+		qPurgeRemoved:   "INDEX deliveries_removed_done (done_at<?)",
 	} {
 		rows, err := st.write.QueryContext(ctx, "EXPLAIN QUERY PLAN "+q, 1, 2)
 		if err != nil {

@@ -80,6 +80,11 @@ func (s *Store) removeSubscriptionsWhere(ctx context.Context, tx *sql.Tx, now in
 	return s.removeSubscriptions(ctx, tx, ids, now)
 }
 
+// qPurgeRemoved deletes up to ?2 finished deliveries of removed subscriptions that
+// finished before ?1, oldest first, found through deliveries_removed_done.
+const qPurgeRemoved = `DELETE FROM deliveries WHERE id IN (SELECT id FROM deliveries
+	WHERE removed_subscription_id IS NOT NULL AND state IN (2, 3) AND done_at < ?1 ORDER BY done_at LIMIT ?2)`
+
 // PurgeRemoved deletes up to limit finished (delivered or dead) deliveries of
 // removed subscriptions that finished before before, with their attempts, and then
 // forgets removed subscriptions that have no delivery left. The retention pass calls
@@ -88,8 +93,7 @@ func (s *Store) removeSubscriptionsWhere(ctx context.Context, tx *sql.Tx, now in
 func (s *Store) PurgeRemoved(ctx context.Context, before time.Time, limit int) (int, error) {
 	var n int64
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		r, err := tx.ExecContext(ctx, `DELETE FROM deliveries WHERE id IN (SELECT id FROM deliveries
-			WHERE removed_subscription_id IS NOT NULL AND state IN (2, 3) AND done_at < ? LIMIT ?)`, ms(before), limit)
+		r, err := tx.ExecContext(ctx, qPurgeRemoved, ms(before), limit)
 		if err != nil {
 			return err
 		}
