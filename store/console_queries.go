@@ -29,6 +29,22 @@ type OutboxFigures struct {
 	OldestDueAge  time.Duration // how long the oldest due delivery has been due
 }
 
+// qOutboxFigures counts the deliveries of the subscriptions of client ?1 or
+// organisation ?2 by state, each count stopping at ?4, and finds the oldest due at
+// ?3. Each count names its state's index: left to choose, SQLite took the index of
+// all a subscription's deliveries, and read every one it has kept (a week of them,
+// by default) on every refresh of the overview. CROSS JOIN keeps the principal's
+// subscriptions the outer loop: with the index named, SQLite otherwise read the
+// whole index, everyone's deliveries in that state (TestStateCountPlans).
+const qOutboxFigures = `WITH mine AS (
+		SELECT id FROM subscriptions WHERE client_id = ?1 UNION SELECT id FROM subscriptions WHERE org_id = ?2)
+	SELECT
+		(SELECT count(*) FROM (SELECT 1 FROM mine CROSS JOIN deliveries d INDEXED BY deliveries_one_pending ON d.subscription_id = mine.id AND d.state = 0 LIMIT ?4)),
+		(SELECT count(*) FROM (SELECT 1 FROM mine CROSS JOIN deliveries d INDEXED BY deliveries_one_pending ON d.subscription_id = mine.id AND d.state = 0 AND d.attempts > 0 LIMIT ?4)),
+		(SELECT count(*) FROM (SELECT 1 FROM mine CROSS JOIN deliveries d INDEXED BY deliveries_in_flight ON d.subscription_id = mine.id AND d.state = 1 LIMIT ?4)),
+		(SELECT count(*) FROM (SELECT 1 FROM mine CROSS JOIN deliveries d INDEXED BY deliveries_dead_subscription ON d.subscription_id = mine.id AND d.state = 3 LIMIT ?4)),
+		(SELECT min(d.due_at) FROM mine CROSS JOIN deliveries d INDEXED BY deliveries_one_pending ON d.subscription_id = mine.id AND d.state = 0 AND d.due_at <= ?3)`
+
 // OutboxFigures counts the deliveries v sees, each through an index: for all of
 // hookd the metrics' Gauges (the state indexes); for a principal, the pending and
 // in-flight indexes per subscription, so the cost follows its own backlog, and each
@@ -41,15 +57,7 @@ func (s *Store) OutboxFigures(ctx context.Context, v Visibility) (OutboxFigures,
 	f := OutboxFigures{RetryingKnown: true}
 	var oldest sql.NullInt64
 	now := ms(s.Now())
-	err := s.read.QueryRowContext(ctx, `WITH mine AS (
-			SELECT id FROM subscriptions WHERE client_id = ?1 UNION SELECT id FROM subscriptions WHERE org_id = ?2)
-		SELECT
-			(SELECT count(*) FROM (SELECT 1 FROM mine JOIN deliveries d ON d.subscription_id = mine.id AND d.state = 0 LIMIT ?4)),
-			(SELECT count(*) FROM (SELECT 1 FROM mine JOIN deliveries d ON d.subscription_id = mine.id AND d.state = 0 AND d.attempts > 0 LIMIT ?4)),
-			(SELECT count(*) FROM (SELECT 1 FROM mine JOIN deliveries d ON d.subscription_id = mine.id AND d.state = 1 LIMIT ?4)),
-			(SELECT count(*) FROM (SELECT 1 FROM deliveries d WHERE d.state = 3 AND d.subscription_id IN mine LIMIT ?4)),
-			(SELECT min(d.due_at) FROM mine JOIN deliveries d ON d.subscription_id = mine.id AND d.state = 0 AND d.due_at <= ?3)`,
-		v.ClientID, v.OrgID, now, FiguresCap+1).Scan(&f.Pending, &f.Retrying, &f.InFlight, &f.Dead, &oldest)
+	err := s.read.QueryRowContext(ctx, qOutboxFigures, v.ClientID, v.OrgID, now, FiguresCap+1).Scan(&f.Pending, &f.Retrying, &f.InFlight, &f.Dead, &oldest)
 	if err != nil {
 		return OutboxFigures{}, fmt.Errorf("outbox figures: %w", err)
 	}
@@ -72,6 +80,17 @@ type FailingWebhook struct {
 // overview reads for each failing webhook on every refresh.
 const FailingCap = 1000
 
+// qFailingFigures is what FailingWebhooks reads of each failing subscription f:
+// its deliveries waiting for a retry and its dead ones (each count stopping at ?1),
+// and one waiting delivery's answer; each through the index of its state, as
+// qOutboxFigures. The subscriptions follow it as a subquery.
+const qFailingFigures = `SELECT f.*,
+	(SELECT count(*) FROM (SELECT 1 FROM deliveries d INDEXED BY deliveries_one_pending WHERE d.subscription_id = f.id AND d.state = 0 AND d.attempts > 0 LIMIT ?1)),
+	(SELECT count(*) FROM (SELECT 1 FROM deliveries d INDEXED BY deliveries_dead_subscription WHERE d.subscription_id = f.id AND d.state = 3 LIMIT ?1)),
+	coalesce((SELECT d.last_status FROM deliveries d INDEXED BY deliveries_one_pending WHERE d.subscription_id = f.id AND d.state = 0 AND d.attempts > 0 LIMIT 1), 0),
+	coalesce((SELECT d.last_error FROM deliveries d INDEXED BY deliveries_one_pending WHERE d.subscription_id = f.id AND d.state = 0 AND d.attempts > 0 LIMIT 1), '')
+	FROM (`
+
 // FailingWebhooks lists the subscriptions v sees that are failing now, the
 // longest-failing first, at most limit, with their owners' names. They are found
 // through a partial index that holds only failing subscriptions; the answer shown
@@ -82,14 +101,8 @@ func (s *Store) FailingWebhooks(ctx context.Context, v Visibility, limit int) ([
 	if !v.All() {
 		w.and(ownedLive("subscriptions", v.ClientID, v.OrgID))
 	}
-	const figures = `SELECT f.*,
-		(SELECT count(*) FROM (SELECT 1 FROM deliveries d WHERE d.subscription_id = f.id AND d.state = 0 AND d.attempts > 0 LIMIT ?1)),
-		(SELECT count(*) FROM (SELECT 1 FROM deliveries d WHERE d.state = 3 AND d.subscription_id = f.id LIMIT ?1)),
-		coalesce((SELECT d.last_status FROM deliveries d WHERE d.subscription_id = f.id AND d.state = 0 AND d.attempts > 0 LIMIT 1), 0),
-		coalesce((SELECT d.last_error FROM deliveries d WHERE d.subscription_id = f.id AND d.state = 0 AND d.attempts > 0 LIMIT 1), '')
-		FROM (`
 	args := append([]any{FailingCap + 1}, w.args...)
-	rows, err := s.read.QueryContext(ctx, figures+namedSubscriptions+w.where()+" ORDER BY failing_since, id LIMIT ?) f ORDER BY f.failing_since, f.id",
+	rows, err := s.read.QueryContext(ctx, qFailingFigures+namedSubscriptions+w.where()+" ORDER BY failing_since, id LIMIT ?) f ORDER BY f.failing_since, f.id",
 		append(args, limit)...)
 	if err != nil {
 		return nil, fmt.Errorf("failing webhooks: %w", err)

@@ -75,3 +75,38 @@ func TestPurgePlans(t *testing.T) {
 		}
 	}
 }
+
+// TestStateCountPlans: the console's counts of a subscription's deliveries by state
+// go through the index of that state, never through deliveries_subscription, which
+// holds every delivery a subscription has kept: a week of history read on every
+// refresh of the overview.
+func TestStateCountPlans(t *testing.T) {
+	ctx := context.Background()
+	st := openGroupStore(t)
+	for name, q := range map[string]string{
+		"qOutboxFigures":  qOutboxFigures,
+		"qFailingFigures": qFailingFigures + namedSubscriptions + " WHERE failing_since IS NOT NULL ORDER BY failing_since, id LIMIT ?2) f",
+	} {
+		rows, err := st.read.QueryContext(ctx, "EXPLAIN QUERY PLAN "+q, "c", 1, 2, 3)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		var plan []string
+		for rows.Next() {
+			var id, parent, unused int
+			var detail string
+			if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+				t.Fatal(err)
+			}
+			plan = append(plan, detail)
+		}
+		if err := rows.Close(); err != nil {
+			t.Fatal(err)
+		}
+		whole := strings.Join(plan, "\n")
+		if strings.Contains(whole, "deliveries_subscription") || !strings.Contains(whole, "deliveries_one_pending") ||
+			!strings.Contains(whole, "deliveries_dead_subscription") || strings.Contains(whole, "SCAN d") {
+			t.Errorf("%s: plan\n%s", name, whole)
+		}
+	}
+}
