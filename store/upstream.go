@@ -37,6 +37,16 @@ VALUES (?1, ?2, ?3, 0, ?4, ?4, ?4)
 ON CONFLICT(subscription_id, subject) WHERE state = 0 DO UPDATE SET
 	event_type = excluded.event_type, last_event_at = excluded.last_event_at, event_count = event_count + 1`
 
+// qRequeueRegistrations queues a registration, for upstream subscription ?1 at ?2,
+// of every record not yet registered that has no work order waiting or in flight.
+// Each of the two checks names its state's index: left to choose, SQLite read every
+// work order the upstream subscription has kept, for each record
+// (TestStateCountPlans).
+const qRequeueRegistrations = `INSERT INTO deliveries(subscription_id, subject, event_type, state, due_at, first_event_at, last_event_at)
+SELECT ?1, orcid, 'REGISTER', 0, ?2, ?2, ?2 FROM upstream_registrations WHERE registered = 0
+AND NOT EXISTS (SELECT 1 FROM deliveries d INDEXED BY deliveries_one_pending WHERE d.subscription_id = ?1 AND d.subject = orcid AND d.state = 0)
+AND NOT EXISTS (SELECT 1 FROM deliveries d INDEXED BY deliveries_in_flight WHERE d.subscription_id = ?1 AND d.subject = orcid AND d.state = 1)`
+
 // upstreamSub returns the id of the active upstream subscription, or 0.
 func upstreamSub(ctx context.Context, tx *sql.Tx) (int64, error) {
 	var id int64
@@ -203,9 +213,7 @@ func (s *Store) queueUpstreamOrders(ctx context.Context, tx *sql.Tx, subID, now 
 	if err != nil {
 		return 0, err
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO deliveries(subscription_id, subject, event_type, state, due_at, first_event_at, last_event_at)
-		SELECT ?1, orcid, 'REGISTER', 0, ?2, ?2, ?2 FROM upstream_registrations WHERE registered = 0
-		AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.subscription_id = ?1 AND d.subject = orcid AND d.state IN (0, 1))`, subID, now); err != nil {
+	if _, err := tx.ExecContext(ctx, qRequeueRegistrations, subID, now); err != nil {
 		return 0, err
 	}
 	all, err := queryStrings(ctx, tx, "SELECT DISTINCT orcid FROM members UNION SELECT orcid FROM upstream_registrations")
