@@ -85,6 +85,45 @@ func (s *Store) removeSubscriptionsWhere(ctx context.Context, tx *sql.Tx, now in
 const qPurgeRemoved = `DELETE FROM deliveries WHERE id IN (SELECT id FROM deliveries
 	WHERE removed_subscription_id IS NOT NULL AND state IN (2, 3) AND done_at < ?1 ORDER BY done_at LIMIT ?2)`
 
+// deleteDeliveries runs a DELETE of deliveries, query, and returns for each row it
+// deleted its removed subscription's id (0 for a live subscription's row).
+func deleteDeliveries(ctx context.Context, tx *sql.Tx, query string, args ...any) ([]int64, error) {
+	rows, err := tx.QueryContext(ctx, query+" RETURNING coalesce(removed_subscription_id, 0)", args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var removed []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		removed = append(removed, id)
+	}
+	return removed, rows.Err()
+}
+
+// forgetRemoved deletes the removed subscriptions among ids (0 stands for none)
+// that have no delivery left: a removed subscription is kept for its history only.
+// Retention deletes its deliveries; this runs after, for the subscriptions of the
+// rows it deleted, so it reads only those.
+func forgetRemoved(ctx context.Context, tx *sql.Tx, ids []int64) error {
+	var some []int64
+	for _, id := range ids {
+		if id != 0 {
+			some = append(some, id)
+		}
+	}
+	if len(some) == 0 {
+		return nil
+	}
+	b, _ := json.Marshal(some)
+	_, err := tx.ExecContext(ctx, `DELETE FROM removed_subscriptions WHERE id IN (SELECT value FROM json_each(?1))
+		AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.removed_subscription_id = removed_subscriptions.id)`, string(b))
+	return err
+}
+
 // PurgeRemoved deletes up to limit finished (delivered or dead) deliveries of
 // removed subscriptions that finished before before, with their attempts, and then
 // forgets removed subscriptions that have no delivery left. The retention pass calls
@@ -93,15 +132,26 @@ const qPurgeRemoved = `DELETE FROM deliveries WHERE id IN (SELECT id FROM delive
 func (s *Store) PurgeRemoved(ctx context.Context, before time.Time, limit int) (int, error) {
 	var n int64
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		r, err := tx.ExecContext(ctx, qPurgeRemoved, ms(before), limit)
+		removed, err := deleteDeliveries(ctx, tx, qPurgeRemoved, ms(before), limit)
 		if err != nil {
 			return err
 		}
-		n, _ = r.RowsAffected()
-		_, err = tx.ExecContext(ctx, `DELETE FROM removed_subscriptions WHERE NOT EXISTS
-			(SELECT 1 FROM deliveries d WHERE d.removed_subscription_id = removed_subscriptions.id)`)
-		return err
+		n = int64(len(removed))
+		if !s.removedSwept.Load() {
+			// Once a process, every removed subscription left without a delivery by
+			// a path that did not forget it (a version that checked them all on every
+			// pass left that to the next one).
+			_, err = tx.ExecContext(ctx, `DELETE FROM removed_subscriptions WHERE NOT EXISTS
+				(SELECT 1 FROM deliveries d WHERE d.removed_subscription_id = removed_subscriptions.id)`)
+			if err != nil {
+				return err
+			}
+		}
+		return forgetRemoved(ctx, tx, removed)
 	})
+	if err == nil {
+		s.removedSwept.Store(true)
+	}
 	if err != nil {
 		return 0, fmt.Errorf("purge removed subscriptions' deliveries: %w", err)
 	}

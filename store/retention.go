@@ -57,13 +57,18 @@ func (s *Store) Purge(ctx context.Context, state State, before time.Time, limit 
 	var n, k int64
 	err = s.inTx(ctx, func(tx *sql.Tx) error {
 		if len(ids) > 0 {
-			// Re-check the state: a row may have been replayed since it was read.
-			r, err := tx.ExecContext(ctx, "DELETE FROM deliveries WHERE id IN (SELECT value FROM json_each(?)) AND state = ? AND done_at < ?",
+			// Re-check the state: a row may have been replayed since it was read. A
+			// removed subscription's row may be among them (its history is kept as
+			// long as anyone's), and it is forgotten with its last one.
+			removed, err := deleteDeliveries(ctx, tx, "DELETE FROM deliveries WHERE id IN (SELECT value FROM json_each(?1)) AND state = ?2 AND done_at < ?3",
 				string(b), state, ms(before))
 			if err != nil {
 				return err
 			}
-			n, _ = r.RowsAffected()
+			n = int64(len(removed))
+			if err := forgetRemoved(ctx, tx, removed); err != nil {
+				return err
+			}
 		}
 		r, err := tx.ExecContext(ctx, qPurgeKeys, ms(s.Now().Add(-IdempotencyWindow)), limit)
 		if err != nil {

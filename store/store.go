@@ -89,6 +89,9 @@ type Store struct {
 	fresh      atomic.Pointer[FreshClaimer]
 	freshMu    sync.Mutex    // held from a fresh claim to its Take, and by ClaimFresh
 	groupFresh int           // outbox rows the calls of the running group made (the group writer's)
+	// removedSwept is set once PurgeRemoved has looked at every removed subscription
+	// (it does so once a process; after that, only at those whose rows it deletes).
+	removedSwept atomic.Bool
 	groups     atomic.Uint64 // transactions run by the group writer
 	groupCalls atomic.Uint64 // calls they carried
 	closed     chan struct{}
