@@ -87,16 +87,16 @@ type Store struct {
 	held       chan *groupReq // (1) a call the group writer held back for its next group
 	firstCh    chan *groupReq // calls that go ahead of groupCh's (groupFirst)
 	fresh      atomic.Pointer[FreshClaimer]
-	freshMu    sync.Mutex    // held from a fresh claim to its Take, and by ClaimFresh
-	groupFresh int           // outbox rows the calls of the running group made (the group writer's)
+	freshMu    sync.Mutex // held from a fresh claim to its Take, and by ClaimFresh
+	groupFresh int        // outbox rows the calls of the running group made (the group writer's)
 	// removedSwept is set once PurgeRemoved has looked at every removed subscription
 	// (it does so once a process; after that, only at those whose rows it deletes).
 	removedSwept atomic.Bool
-	groups     atomic.Uint64 // transactions run by the group writer
-	groupCalls atomic.Uint64 // calls they carried
-	closed     chan struct{}
-	groupDone  chan struct{}
-	closeOnce  sync.Once
+	groups       atomic.Uint64 // transactions run by the group writer
+	groupCalls   atomic.Uint64 // calls they carried
+	closed       chan struct{}
+	groupDone    chan struct{}
+	closeOnce    sync.Once
 
 	checkpointDone chan struct{} // closed when the background checkpointer has stopped
 	catchUp        chan struct{} // the checkpointer asks the group writer to finish a checkpoint
