@@ -34,6 +34,17 @@ type logWatcher struct {
 
 func newLogWatcher() *logWatcher { return &logWatcher{listening: make(chan string, 1)} }
 
+// serveIn runs "hookd serve -config cfg" until ctx ends, with getenv as its
+// environment; it returns the daemon's log and the channel of run's result.
+func serveIn(ctx context.Context, cfg string, getenv func(string) string) (*logWatcher, <-chan error) {
+	stderr := newLogWatcher()
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"hookd", "serve", "-config", cfg}, getenv, strings.NewReader(""), io.Discard, stderr)
+	}()
+	return stderr, done
+}
+
 func (w *logWatcher) Write(p []byte) (int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -342,11 +353,7 @@ func TestServePortInUse(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	stderr := newLogWatcher()
-	done := make(chan error, 1)
-	go func() {
-		done <- run(ctx, []string{"hookd", "serve", "-config", cfg}, noenv, strings.NewReader(""), io.Discard, stderr)
-	}()
+	stderr, done := serveIn(ctx, cfg, noenv)
 	select {
 	case err := <-done:
 		is.True(err != nil)                                           // serve fails

@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
-	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -39,11 +38,7 @@ func TestSystemdNotify(t *testing.T) {
 	cfg := testConfig(t, "")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	stderr := newLogWatcher()
-	done := make(chan error, 1)
-	go func() {
-		done <- run(ctx, []string{"hookd", "serve", "-config", cfg}, getenv, strings.NewReader(""), io.Discard, stderr)
-	}()
+	stderr, done := serveIn(ctx, cfg, getenv)
 
 	read := func(prefix string) string {
 		t.Helper()
@@ -88,11 +83,7 @@ func TestSystemdNotifyDuringMigration(t *testing.T) {
 	getenv := func(k string) string { return map[string]string{"NOTIFY_SOCKET": sock}[k] }
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	stderr := newLogWatcher()
-	done := make(chan error, 1)
-	go func() {
-		done <- run(ctx, []string{"hookd", "serve", "-config", cfg}, getenv, strings.NewReader(""), io.Discard, stderr)
-	}()
+	stderr, done := serveIn(ctx, cfg, getenv)
 	var got []string
 	buf := make([]byte, 4096)
 	for len(got) == 0 || !strings.HasPrefix(got[len(got)-1], "READY=1") {

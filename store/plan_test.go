@@ -2,33 +2,41 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"strings"
 	"testing"
 )
+
+// queryPlan is SQLite's plan for q with args, a step a line (EXPLAIN QUERY PLAN).
+func queryPlan(t *testing.T, db *sql.DB, q string, args ...any) []string {
+	t.Helper()
+	rows, err := db.QueryContext(context.Background(), "EXPLAIN QUERY PLAN "+q, args...)
+	if err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+	defer rows.Close()
+	var plan []string
+	for rows.Next() {
+		var id, parent, unused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+			t.Fatal(err)
+		}
+		plan = append(plan, detail)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return plan
+}
 
 // TestFanOutPlan: the fan-out of a call's events reads each branch through its
 // index. A plan that scans every subscription, or builds an index of its own on
 // each call, is correct but costs as much as the rest of the intake together.
 func TestFanOutPlan(t *testing.T) {
-	ctx := context.Background()
 	st := openGroupStore(t)
 	for name, q := range map[string]string{"qFanOut": qFanOut, "qFanOutAll": qFanOutAll} {
-		rows, err := st.write.QueryContext(ctx, "EXPLAIN QUERY PLAN "+q, `[["0000-0002-1825-0097","UPDATED"]]`, 1, 2, 3)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var plan []string
-		for rows.Next() {
-			var id, parent, unused int
-			var detail string
-			if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
-				t.Fatal(err)
-			}
-			plan = append(plan, detail)
-		}
-		if err := rows.Close(); err != nil {
-			t.Fatal(err)
-		}
+		plan := queryPlan(t, st.write, q, `[["0000-0002-1825-0097","UPDATED"]]`, 1, 2, 3)
 		if len(plan) == 0 {
 			t.Fatalf("%s: no plan", name)
 		}
@@ -45,7 +53,6 @@ func TestFanOutPlan(t *testing.T) {
 // age. Without one it read, once a minute, every key and every delivery kept, to
 // find the few that had aged out.
 func TestPurgePlans(t *testing.T) {
-	ctx := context.Background()
 	st := openGroupStore(t)
 	for q, index := range map[string]string{
 		qPurgeDelivered: "INDEX deliveries_done (done_at<?)",
@@ -53,23 +60,7 @@ func TestPurgePlans(t *testing.T) {
 		qPurgeKeys:      "INDEX idempotency_created (created_at<?)",
 		qPurgeRemoved:   "INDEX deliveries_removed_done (done_at<?)",
 	} {
-		rows, err := st.write.QueryContext(ctx, "EXPLAIN QUERY PLAN "+q, 1, 2)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var plan []string
-		for rows.Next() {
-			var id, parent, unused int
-			var detail string
-			if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
-				t.Fatal(err)
-			}
-			plan = append(plan, detail)
-		}
-		if err := rows.Close(); err != nil {
-			t.Fatal(err)
-		}
-		whole := strings.Join(plan, "\n")
+		whole := strings.Join(queryPlan(t, st.write, q, 1, 2), "\n")
 		if !strings.Contains(whole, index) || strings.Contains(whole, "TEMP B-TREE") {
 			t.Errorf("%s\nplan:\n%s\nwant USING [COVERING] %s, and no sort of its own", q, whole, index)
 		}
@@ -82,30 +73,13 @@ func TestPurgePlans(t *testing.T) {
 // delivery a subscription has kept: a week of history read on every refresh of the
 // overview, or for every record at the daemon's start.
 func TestStateCountPlans(t *testing.T) {
-	ctx := context.Background()
 	st := openGroupStore(t)
 	for name, q := range map[string]string{
 		"qOutboxFigures":        qOutboxFigures,
 		"qFailingFigures":       qFailingFigures + namedSubscriptions + " WHERE failing_since IS NOT NULL ORDER BY failing_since, id LIMIT ?2) f",
 		"qRequeueRegistrations": qRequeueRegistrations,
 	} {
-		rows, err := st.read.QueryContext(ctx, "EXPLAIN QUERY PLAN "+q, "c", 1, 2, 3)
-		if err != nil {
-			t.Fatalf("%s: %v", name, err)
-		}
-		var plan []string
-		for rows.Next() {
-			var id, parent, unused int
-			var detail string
-			if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
-				t.Fatal(err)
-			}
-			plan = append(plan, detail)
-		}
-		if err := rows.Close(); err != nil {
-			t.Fatal(err)
-		}
-		whole := strings.Join(plan, "\n")
+		whole := strings.Join(queryPlan(t, st.read, q, "c", 1, 2, 3), "\n")
 		if strings.Contains(whole, "deliveries_subscription") || !strings.Contains(whole, "deliveries_one_pending") || strings.Contains(whole, "SCAN d") {
 			t.Errorf("%s: plan\n%s", name, whole)
 		}
