@@ -422,52 +422,48 @@ func TestRemovedForgottenWithLastDelivery(t *testing.T) {
 	st := newStore(t)
 	c, err := st.CreateClient(ctx, store.NewClient{Name: "c", Scopes: []string{store.ScopeWebhook}})
 	is.NoErr(err)
-	sub, _, err := st.PutOrcidWebhook(ctx, c.ID, histOrcid, histCallback)
-	is.NoErr(err)
-	_, err = st.Intake(ctx, "", "", []store.Event{{Orcid: histOrcid}}, 0)
-	is.NoErr(err)
-	claimed, err := st.Exchange(ctx, nil, 10, time.Minute)
-	is.NoErr(err)
-	is.Equal(len(claimed), 1)
-	_, err = st.Exchange(ctx, []store.Outcome{{DeliveryID: claimed[0].ID, SubscriptionID: sub.ID,
-		Kind: store.OutcomeDelivered, Attempt: 1, StartedAt: st.Now(), Status: 204}}, 0, time.Minute)
-	is.NoErr(err) // one delivered
-	_, err = st.Intake(ctx, "", "", []store.Event{{Orcid: histOrcid}}, time.Hour)
-	is.NoErr(err) // and one waiting
-	is.NoErr(st.RemoveSubscription(ctx, sub.UID))
-	known := func() bool {
-		_, err := st.Deliveries(ctx, store.DeliveryFilter{Webhook: sub.UID})
+	// delivered registers a webhook calling callback and delivers one event to it.
+	delivered := func(callback string) store.Subscription {
+		sub, _, err := st.PutOrcidWebhook(ctx, c.ID, histOrcid, callback)
+		is.NoErr(err)
+		_, err = st.Intake(ctx, "", "", []store.Event{{Orcid: histOrcid}}, 0)
+		is.NoErr(err)
+		claimed, err := st.Exchange(ctx, nil, 10, time.Minute)
+		is.NoErr(err)
+		is.Equal(len(claimed), 1)
+		_, err = st.Exchange(ctx, []store.Outcome{{DeliveryID: claimed[0].ID, SubscriptionID: sub.ID,
+			Kind: store.OutcomeDelivered, Attempt: 1, StartedAt: st.Now(), Status: 204}}, 0, time.Minute)
+		is.NoErr(err)
+		return sub
+	}
+	known := func(uid string) bool {
+		_, err := st.Deliveries(ctx, store.DeliveryFilter{Webhook: uid})
 		is.True(err == nil || errors.Is(err, store.ErrInvalid))
 		return err == nil
 	}
-	is.True(known()) // its history is kept
 
+	sub := delivered(histCallback) // one delivered
+	_, err = st.Intake(ctx, "", "", []store.Event{{Orcid: histOrcid}}, time.Hour)
+	is.NoErr(err) // and one waiting
+	is.NoErr(st.RemoveSubscription(ctx, sub.UID))
+	is.True(known(sub.UID)) // its history is kept
 	later := st.Now().Add(time.Millisecond)
 	n, _, err := st.Purge(ctx, store.StateDelivered, later, 100)
 	is.NoErr(err)
-	is.Equal(n, 1)   // the delivered one goes with everyone's
-	is.True(known()) // the other (now dead) still holds the webhook
+	is.Equal(n, 1)          // the delivered one goes with everyone's
+	is.True(known(sub.UID)) // the other (now dead) still holds the webhook
 	n, err = st.PurgeRemoved(ctx, later, 100)
 	is.NoErr(err)
-	is.Equal(n, 1)    // then the dead one
-	is.True(!known()) // and the webhook with it
+	is.Equal(n, 1)           // then the dead one
+	is.True(!known(sub.UID)) // and the webhook with it
 
 	// The same when the last one goes with everyone's delivered rows, in a process
 	// whose first PurgeRemoved has already looked at every removed webhook.
-	sub, _, err = st.PutOrcidWebhook(ctx, c.ID, histOrcid, histCallback+"/2")
-	is.NoErr(err)
-	_, err = st.Intake(ctx, "", "", []store.Event{{Orcid: histOrcid}}, 0)
-	is.NoErr(err)
-	claimed, err = st.Exchange(ctx, nil, 10, time.Minute)
-	is.NoErr(err)
-	is.Equal(len(claimed), 1)
-	_, err = st.Exchange(ctx, []store.Outcome{{DeliveryID: claimed[0].ID, SubscriptionID: sub.ID,
-		Kind: store.OutcomeDelivered, Attempt: 1, StartedAt: st.Now(), Status: 204}}, 0, time.Minute)
-	is.NoErr(err)
+	sub = delivered(histCallback + "/2")
 	is.NoErr(st.RemoveSubscription(ctx, sub.UID))
-	is.True(known())
+	is.True(known(sub.UID))
 	n, _, err = st.Purge(ctx, store.StateDelivered, st.Now().Add(time.Millisecond), 100)
 	is.NoErr(err)
-	is.Equal(n, 1)    // its only delivery
-	is.True(!known()) // and the webhook with it, by Purge itself
+	is.Equal(n, 1)           // its only delivery
+	is.True(!known(sub.UID)) // and the webhook with it, by Purge itself
 }
