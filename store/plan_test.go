@@ -85,3 +85,13 @@ func TestStateCountPlans(t *testing.T) {
 		}
 	}
 }
+
+// TestOrcidWebhooksPlan: a client's registrations for one record are found through
+// the record's index, not by reading every registration of the client.
+func TestOrcidWebhooksPlan(t *testing.T) {
+	st := openGroupStore(t)
+	plan := strings.Join(queryPlan(t, st.read, "SELECT "+subscriptionColumns+" FROM subscriptions "+qOrcidWebhooksWhere, "c", "o"), "\n")
+	if !strings.Contains(plan, "subscriptions_orcid_webhook (orcid=?)") {
+		t.Errorf("plan:\n%s", plan)
+	}
+}

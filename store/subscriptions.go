@@ -226,9 +226,14 @@ func (s *Store) OrcidWebhook(ctx context.Context, clientID, orcid, callback stri
 	return sub, nil
 }
 
+// qOrcidWebhooksWhere chooses a client's registrations for one record, through the
+// record's index: left to choose, SQLite took the client's index and read every
+// registration the client has (a million for a large institution) on each call.
+const qOrcidWebhooksWhere = "INDEXED BY subscriptions_orcid_webhook WHERE format = 'empty' AND orcid = ?2 AND client_id = ?1 ORDER BY id"
+
 // OrcidWebhooks lists a client's registrations for one record.
 func (s *Store) OrcidWebhooks(ctx context.Context, clientID, orcid string) ([]Subscription, error) {
-	subs, err := querySubscriptions(ctx, s.read, "WHERE format = 'empty' AND client_id = ? AND orcid = ? ORDER BY id", clientID, orcid)
+	subs, err := querySubscriptions(ctx, s.read, qOrcidWebhooksWhere, clientID, orcid)
 	if err != nil {
 		return nil, fmt.Errorf("list webhooks: %w", err)
 	}
