@@ -221,5 +221,5 @@ func (s *Store) DeleteOrganisation(ctx context.Context, id int64) error {
 
 // memberOrcids lists the iDs of an organisation's members.
 func memberOrcids(ctx context.Context, tx *sql.Tx, orgID int64) ([]string, error) {
-	return queryStrings(ctx, tx, "SELECT orcid FROM members WHERE org_id = ?", orgID)
+	return queryColumn[string](ctx, tx, "SELECT orcid FROM members WHERE org_id = ?", orgID)
 }

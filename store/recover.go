@@ -13,20 +13,8 @@ import (
 func (s *Store) RecoverInFlight(ctx context.Context) (int, error) {
 	var n int
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		rows, err := tx.QueryContext(ctx, "SELECT id FROM deliveries WHERE state = 1")
+		ids, err := queryColumn[int64](ctx, tx, "SELECT id FROM deliveries WHERE state = 1")
 		if err != nil {
-			return err
-		}
-		var ids []int64
-		for rows.Next() {
-			var id int64
-			if err := rows.Scan(&id); err != nil {
-				rows.Close()
-				return err
-			}
-			ids = append(ids, id)
-		}
-		if err := rows.Close(); err != nil {
 			return err
 		}
 		now := ms(s.Now())

@@ -61,21 +61,9 @@ func (s *Store) removeSubscriptions(ctx context.Context, tx *sql.Tx, ids []int64
 // removeSubscriptionsWhere is removeSubscriptions for the subscriptions a condition
 // selects (a WHERE clause over subscriptions, with its arguments).
 func (s *Store) removeSubscriptionsWhere(ctx context.Context, tx *sql.Tx, now int64, where string, args ...any) error {
-	rows, err := tx.QueryContext(ctx, "SELECT id FROM subscriptions WHERE "+where, args...)
+	ids, err := queryColumn[int64](ctx, tx, "SELECT id FROM subscriptions WHERE "+where, args...)
 	if err != nil {
 		return fmt.Errorf("remove subscriptions: %w", err)
-	}
-	var ids []int64
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			rows.Close()
-			return err
-		}
-		ids = append(ids, id)
-	}
-	if err := rows.Close(); err != nil {
-		return err
 	}
 	return s.removeSubscriptions(ctx, tx, ids, now)
 }
@@ -88,20 +76,7 @@ const qPurgeRemoved = `DELETE FROM deliveries WHERE id IN (SELECT id FROM delive
 // deleteDeliveries runs a DELETE of deliveries, query, and returns for each row it
 // deleted its removed subscription's id (0 for a live subscription's row).
 func deleteDeliveries(ctx context.Context, tx *sql.Tx, query string, args ...any) ([]int64, error) {
-	rows, err := tx.QueryContext(ctx, query+" RETURNING coalesce(removed_subscription_id, 0)", args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var removed []int64
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			return nil, err
-		}
-		removed = append(removed, id)
-	}
-	return removed, rows.Err()
+	return queryColumn[int64](ctx, tx, query+" RETURNING coalesce(removed_subscription_id, 0)", args...)
 }
 
 // forgetRemoved deletes the removed subscriptions among ids (0 stands for none)

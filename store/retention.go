@@ -37,20 +37,8 @@ func (s *Store) Purge(ctx context.Context, state State, before time.Time, limit 
 	if state == StateDead {
 		q = qPurgeDead
 	}
-	rows, err := s.read.QueryContext(ctx, q, ms(before), limit)
+	ids, err := queryColumn[int64](ctx, s.read, q, ms(before), limit)
 	if err != nil {
-		return 0, 0, fmt.Errorf("purge: %w", err)
-	}
-	var ids []int64
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			rows.Close()
-			return 0, 0, fmt.Errorf("purge: %w", err)
-		}
-		ids = append(ids, id)
-	}
-	if err := rows.Close(); err != nil {
 		return 0, 0, fmt.Errorf("purge: %w", err)
 	}
 	b, _ := json.Marshal(ids)

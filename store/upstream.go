@@ -216,7 +216,7 @@ func (s *Store) queueUpstreamOrders(ctx context.Context, tx *sql.Tx, subID, now 
 	if _, err := tx.ExecContext(ctx, qRequeueRegistrations, subID, now); err != nil {
 		return 0, err
 	}
-	all, err := queryStrings(ctx, tx, "SELECT DISTINCT orcid FROM members UNION SELECT orcid FROM upstream_registrations")
+	all, err := queryColumn[string](ctx, tx, "SELECT DISTINCT orcid FROM members UNION SELECT orcid FROM upstream_registrations")
 	if err != nil {
 		return 0, err
 	}
