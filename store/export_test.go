@@ -53,3 +53,19 @@ func WriteTempStore(ctx context.Context, s *Store) (int, error) {
 	err := s.write.QueryRowContext(ctx, "PRAGMA temp_store").Scan(&v)
 	return v, err
 }
+
+// SetDeliveriesWindow sets how many of the newest ids an owner's list of
+// deliveries reads in order first (0: none, always gathering and sorting), until
+// the returned function restores it.
+func SetDeliveriesWindow(n int64) (restore func()) {
+	old := deliveriesWindow
+	deliveriesWindow = n
+	return func() { deliveriesWindow = old }
+}
+
+// ExecWrite runs a statement on the store's write connection, for tests that set
+// rows up as only a long history would leave them.
+func ExecWrite(ctx context.Context, s *Store, query string, args ...any) error {
+	_, err := s.write.ExecContext(ctx, query, args...)
+	return err
+}

@@ -133,8 +133,9 @@ func scanDelivery(row interface{ Scan(...any) error }) (Delivery, error) {
 // where turns the filter into SQL conditions on the deliveries row d alone (so a
 // page of ids is chosen through d's indexes before anything is joined), after
 // checking it and that what it names exists (an unknown client, organisation or
-// webhook is an error naming the field, never an empty list).
-func (f DeliveryFilter) where(ctx context.Context, q queryRower) ([]string, []any, error) {
+// webhook is an error naming the field, never an empty list). each tests
+// ownership row by row (ownedDeliveries).
+func (f DeliveryFilter) where(ctx context.Context, q queryRower, each bool) ([]string, []any, error) {
 	if err := f.Check(); err != nil {
 		return nil, nil, err
 	}
@@ -146,7 +147,7 @@ func (f DeliveryFilter) where(ctx context.Context, q queryRower) ([]string, []an
 	}
 	and := func(c cond) { add(c.sql, c.args...) }
 	if !f.Visible.All() {
-		and(ownedDeliveries(f.Visible.ClientID, f.Visible.OrgID))
+		and(ownedDeliveries(f.Visible.ClientID, f.Visible.OrgID, each))
 	}
 	if f.ClientID != "" {
 		// By id, else by name; a removed client's history by the id it had.
@@ -160,7 +161,7 @@ func (f DeliveryFilter) where(ctx context.Context, q queryRower) ([]string, []an
 			return nil, nil, invalid("client", fmt.Sprintf("no client %q", f.ClientID))
 		}
 		f.ClientID = id
-		and(ownedDeliveries(f.ClientID, 0))
+		and(ownedDeliveries(f.ClientID, 0, each))
 	}
 	if f.OrgID != 0 {
 		var ok bool
@@ -172,7 +173,7 @@ func (f DeliveryFilter) where(ctx context.Context, q queryRower) ([]string, []an
 		if !ok {
 			return nil, nil, invalid("org", fmt.Sprintf("no organisation %d", f.OrgID))
 		}
-		and(ownedDeliveries("", f.OrgID))
+		and(ownedDeliveries("", f.OrgID, each))
 	}
 	if f.Webhook != "" {
 		// Within the client's subscriptions when a client is given, and within what
@@ -234,21 +235,65 @@ func (f DeliveryFilter) where(ctx context.Context, q queryRower) ([]string, []an
 	return where, args, nil
 }
 
+// deliveriesWindow is how many of the newest delivery ids an owner's list reads
+// in id order before it falls back on gathering and sorting (Deliveries).
+var deliveriesWindow int64 = 1000
+
 // Deliveries lists the outbox rows f chooses, newest first, with what they belong
 // to (also when that was removed).
+//
+// An owner's list (a client's, an organisation's) tests ownership as "a live
+// webhook of the owner's or a removed one that was": two indexes, which SQLite
+// reads in full and then sorts, so a page cost a sort of all the owner's kept
+// deliveries (a week's history, for an owner who has most of them). So such a
+// list first walks the newest deliveriesWindow ids in order, testing each row,
+// and gathers and sorts only when that window did not fill the page: then only
+// the rows below it.
 func (s *Store) Deliveries(ctx context.Context, f DeliveryFilter) ([]Delivery, error) {
-	where, args, err := f.where(ctx, s.read)
+	where, args, err := f.where(ctx, s.read, false)
 	if err != nil {
 		return nil, fmt.Errorf("list deliveries: %w", err)
 	}
 	if f.Limit <= 0 {
 		f.Limit = 100
 	}
-	// The page's ids first, then what they belong to: the joins are made for the
-	// page's rows only.
-	rows, err := s.read.QueryContext(ctx, "SELECT "+deliveryColumns+" FROM (SELECT d.id FROM deliveries d WHERE "+
-		strings.Join(where, " AND ")+" ORDER BY d.id DESC LIMIT ?) page JOIN deliveries d ON d.id = page.id"+deliveryJoins+
-		" ORDER BY d.id DESC", append(args, f.Limit)...)
+	owned := !f.Visible.All() || f.ClientID != "" || f.OrgID != 0
+	if !owned || f.ID != 0 || f.Webhook != "" || f.SubscriptionID != 0 {
+		return s.deliveriesPage(ctx, "", where, args, f.Limit) // an index chooses the rows
+	}
+	hi := f.BeforeID
+	if hi == 0 {
+		if err := s.read.QueryRowContext(ctx, "SELECT coalesce(max(id), 0) + 1 FROM deliveries").Scan(&hi); err != nil {
+			return nil, fmt.Errorf("list deliveries: %w", err)
+		}
+	}
+	lo := max(hi-deliveriesWindow, 1)
+	each, eachArgs, err := f.where(ctx, s.read, true)
+	if err != nil {
+		return nil, fmt.Errorf("list deliveries: %w", err)
+	}
+	page, err := s.deliveriesPage(ctx, "NOT INDEXED", append(each, "d.id >= ?", "d.id < ?"), append(eachArgs, lo, hi), f.Limit)
+	if err != nil || len(page) == f.Limit || lo == 1 {
+		return page, err
+	}
+	rest, err := s.deliveriesPage(ctx, "", append(where, "d.id < ?"), append(args, lo), f.Limit-len(page))
+	return append(page, rest...), err
+}
+
+// deliveriesPageQuery is deliveriesPage's query, its last argument the limit. The
+// page's ids come first, then what they belong to: the joins are made for the
+// page's rows only.
+func deliveriesPageQuery(hint string, where []string) string {
+	return "SELECT " + deliveryColumns + " FROM (SELECT d.id FROM deliveries d " + hint + " WHERE " +
+		strings.Join(where, " AND ") + " ORDER BY d.id DESC LIMIT ?) page JOIN deliveries d ON d.id = page.id" + deliveryJoins +
+		" ORDER BY d.id DESC"
+}
+
+// deliveriesPage reads the newest limit deliveries that meet the conditions where
+// (on d, with args), choosing them with hint ("NOT INDEXED": in id order, from
+// the table alone) or as SQLite sees fit ("").
+func (s *Store) deliveriesPage(ctx context.Context, hint string, where []string, args []any, limit int) ([]Delivery, error) {
+	rows, err := s.read.QueryContext(ctx, deliveriesPageQuery(hint, where), append(args, limit)...)
 	if err != nil {
 		return nil, fmt.Errorf("list deliveries: %w", err)
 	}
@@ -261,7 +306,10 @@ func (s *Store) Deliveries(ctx context.Context, f DeliveryFilter) ([]Delivery, e
 		}
 		out = append(out, d)
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list deliveries: %w", err)
+	}
+	return out, nil
 }
 
 // Delivery returns the one delivery f.ID, within the rest of f (a client's, a
@@ -361,7 +409,7 @@ func (s *Store) Replay(ctx context.Context, f DeliveryFilter) (ReplayResult, err
 	now := ms(s.Now())
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		res = ReplayResult{}
-		where, args, err := f.where(ctx, tx)
+		where, args, err := f.where(ctx, tx, false)
 		if err != nil {
 			return err
 		}

@@ -53,3 +53,67 @@ func TestAttemptsOf(t *testing.T) {
 	is.NoErr(err)
 	is.Equal(one, first) // Attempts is the same log for one delivery
 }
+
+// TestOwnerListsWindowed: an owner's list of deliveries, which reads the newest
+// ids in order before it gathers and sorts the rest, lists the same deliveries,
+// page after page, as gathering and sorting them all, whatever the window's size
+// against the pages and the owners' share of the rows. The rows interleave three
+// owners (two clients, one of them an organisation's staff, and the
+// organisation), in every state, with a removed webhook's history among them.
+func TestOwnerListsWindowed(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	st := newStore(t)
+	f := newFixture(t, st)
+	gone, _, err := st.PutOrcidWebhook(ctx, f.a.ID, "0000-0001-5109-3700", "https://a.example/gone")
+	is.NoErr(err)
+	records := []string{"0000-0002-7253-3645", f.orgMember, "0000-0001-5109-3700", "0000-0003-1415-9269"}
+	for i := range 40 {
+		_, err := st.Intake(ctx, "", "", []store.Event{{Orcid: records[i%len(records)]}, {Orcid: records[i*7%len(records)]}}, 0)
+		is.NoErr(err)
+		if i < 39 { // each round but the last finishes what waits, a third dead, so every event makes rows
+			err = store.ExecWrite(ctx, st, "UPDATE deliveries SET state = 2 + (id % 3 = 0), done_at = due_at WHERE state = 0")
+			is.NoErr(err)
+		}
+		if i == 25 {
+			is.NoErr(st.RemoveSubscription(ctx, gone.UID)) // its history stays client a's
+		}
+	}
+	list := func(f store.DeliveryFilter) []int64 {
+		var ids []int64
+		for f.Limit = 3; ; f.BeforeID = ids[len(ids)-1] {
+			page, err := st.Deliveries(ctx, f)
+			is.NoErr(err)
+			for _, d := range page {
+				ids = append(ids, d.ID)
+			}
+			if len(page) < f.Limit {
+				return ids
+			}
+		}
+	}
+	filters := []store.DeliveryFilter{
+		{Visible: store.Visibility{ClientID: f.a.ID}},
+		{Visible: store.Visibility{ClientID: f.b.ID}},
+		{Visible: store.Visibility{OrgID: f.org.ID}},
+		{Visible: store.Visibility{ClientID: f.a.ID, OrgID: f.org.ID}},
+		{ClientID: "a"},
+		{OrgID: f.org.ID},
+		{Visible: store.Visibility{ClientID: f.a.ID}, State: "dead"},
+		{Visible: store.Visibility{ClientID: f.a.ID}, Orcid: "0000-0001-5109-3700"},
+	}
+	restore := store.SetDeliveriesWindow(0)
+	var want [][]int64
+	for _, f := range filters {
+		want = append(want, list(f))
+	}
+	restore()
+	is.True(len(want[0]) > 60 && len(want[1]) >= 10 && len(want[2]) > 10 && len(want[6]) > 10 && len(want[7]) > 10) // the owners have rows to page through
+	for _, window := range []int64{1, 2, 5, 16, 1000} {
+		restore := store.SetDeliveriesWindow(window)
+		for i, f := range filters {
+			is.Equal(list(f), want[i]) // the same list, window by window
+		}
+		restore()
+	}
+}

@@ -95,3 +95,31 @@ func TestOrcidWebhooksPlan(t *testing.T) {
 		t.Errorf("plan:\n%s", plan)
 	}
 }
+
+// TestOwnerWindowPlan: the first window of an owner's list of deliveries walks
+// the newest ids in order and tests each row's owner by its own subscription,
+// without sorting and without gathering the owner's subscriptions first (for a
+// client with a registration per researcher, tens of thousands of them).
+func TestOwnerWindowPlan(t *testing.T) {
+	ctx := context.Background()
+	st := openGroupStore(t)
+	c, err := st.CreateClient(ctx, NewClient{Name: "lab", Scopes: []string{ScopeWebhook}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []DeliveryFilter{{Visible: Visibility{ClientID: c.ID, OrgID: 1}}, {ClientID: c.ID, State: "delivered"}} {
+		where, args, err := f.where(ctx, st.read, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		plan := queryPlan(t, st.read, deliveriesPageQuery("NOT INDEXED", append(where, "d.id >= ?", "d.id < ?")), append(args, 1, 2, 20)...)
+		joined := strings.Join(plan, "\n")
+		// The choice of the page's ids comes before the page is read (SCAN page),
+		// and joined and put in order (its 20 rows).
+		choice, _, _ := strings.Cut(joined, "SCAN page")
+		if !strings.Contains(choice, "SEARCH d USING INTEGER PRIMARY KEY (rowid>? AND rowid<?)") ||
+			strings.Contains(choice, "TEMP B-TREE") || strings.Contains(choice, "LIST SUBQUERY") || strings.Contains(choice, "SCAN") {
+			t.Errorf("%+v: plan\n%s", f, joined)
+		}
+	}
+}

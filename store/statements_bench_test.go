@@ -55,6 +55,31 @@ func orcidBenchStore(b *testing.B, subs int) (*Store, []string, []int64) {
 	return st, ids, subIDs
 }
 
+// addHistory writes n delivered deliveries straight into the store's file, spread
+// evenly over the subscriptions of the client "bench" (orcidBenchStore) and over the week before an hour ago, oldest
+// first: what a week of callbacks leaves for retention to keep.
+func addHistory(b *testing.B, st *Store, n int) {
+	b.Helper()
+	if n == 0 {
+		return
+	}
+	end := st.Now().Add(-time.Hour).UnixMilli()
+	start := end - (7*24*time.Hour - time.Hour).Milliseconds()
+	_, err := st.write.ExecContext(context.Background(), `WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < ?1 - 1),
+		b AS (SELECT min(id) AS lo, count(*) AS n FROM subscriptions WHERE client_id = (SELECT id FROM clients WHERE name = 'bench')),
+		r AS (SELECT i, b.lo + i % b.n AS sub, ?2 + i * (?3 - ?2) / ?1 AS t FROM n, b)
+		INSERT INTO deliveries(subscription_id, subject, event_type, state, due_at, attempts, event_count,
+			first_event_at, last_event_at, first_attempt_at, last_status, ok_started_at, ok_duration_ms, done_at)
+		SELECT s.id, s.orcid, 'UPDATED', 2, r.t, 1, 1, r.t, r.t, r.t, 204, r.t, 2, r.t + 2
+		FROM r JOIN subscriptions s ON s.id = r.sub`, n, start, end)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := st.write.ExecContext(context.Background(), "PRAGMA wal_checkpoint(TRUNCATE)"); err != nil {
+		b.Fatal(err)
+	}
+}
+
 // register runs one(i) for every i below n from 16 goroutines, so the writes share
 // commits, and stops the benchmark when one of them failed.
 func register(b *testing.B, n int, one func(i int) error) {
@@ -84,10 +109,18 @@ func register(b *testing.B, n int, one func(i int) error) {
 // commit. Each event is for another of 20,000 ORCID-style subscriptions. It reports
 // the process's CPU time per delivery for each step (BENCHMARKS.md, "The statements
 // of one delivery").
-func BenchmarkDeliveryStatements(b *testing.B) {
+func BenchmarkDeliveryStatements(b *testing.B) { deliveryStatements(b, 0) }
+
+// BenchmarkDeliveryStatementsAged is BenchmarkDeliveryStatements on a database
+// that keeps a week of history: 1,000,000 delivered deliveries over the 20,000
+// subscriptions, as hookd's default retention keeps them.
+func BenchmarkDeliveryStatementsAged(b *testing.B) { deliveryStatements(b, 1000000) }
+
+func deliveryStatements(b *testing.B, history int) {
 	const subs, batch = 20000, 100
 	ctx := context.Background()
 	st, ids, _ := orcidBenchStore(b, subs)
+	addHistory(b, st, history)
 
 	var insert, claim, success, commit time.Duration
 	b.ResetTimer()
@@ -207,4 +240,51 @@ func benchTargetsCold(b *testing.B, st *Store, ids []int64) {
 		loaded += len(want)
 	}
 	b.ReportMetric(float64(cpu.Nanoseconds())/1000/float64(loaded), "cpu-µs/target")
+}
+
+// BenchmarkDeliveriesPage is the newest page of 20 deliveries on a database that
+// keeps a week of history (1,000,000 delivered deliveries of one client's 20,000
+// webhooks), as the deliveries list of the API and the console reads it: for that
+// client, for a small client whose 50 deliveries are older than all of them, and
+// for the operator.
+func BenchmarkDeliveriesPage(b *testing.B) {
+	ctx := context.Background()
+	st, _, _ := orcidBenchStore(b, 20000)
+	small, err := st.CreateClient(ctx, NewClient{Name: "small", Scopes: []string{ScopeWebhook}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, _, err := st.PutOrcidWebhook(ctx, small.ID, "0000-0002-1825-0097", "http://127.0.0.1:9/small"); err != nil {
+		b.Fatal(err)
+	}
+	for range 50 {
+		if _, err := st.Intake(ctx, "", "", []Event{{Orcid: "0000-0002-1825-0097", Type: EventUpdated}}, 0); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := st.write.ExecContext(ctx, "UPDATE deliveries SET state = 2, done_at = due_at WHERE state = 0"); err != nil {
+			b.Fatal(err)
+		}
+	}
+	addHistory(b, st, 1000000)
+	for _, c := range []struct {
+		name string
+		f    DeliveryFilter
+		want int
+	}{
+		{"client", DeliveryFilter{ClientID: "bench", Limit: 20}, 20},
+		{"small-client", DeliveryFilter{ClientID: "small", Limit: 20}, 20},
+		{"operator", DeliveryFilter{Limit: 20}, 20},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			for b.Loop() {
+				ds, err := st.Deliveries(ctx, c.f)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if len(ds) != c.want {
+					b.Fatalf("%d deliveries, want %d", len(ds), c.want)
+				}
+			}
+		})
+	}
 }
