@@ -16,7 +16,8 @@ const purgeEvery = time.Minute
 
 // Purge deletes delivered deliveries (and their attempts) that finished more than
 // Options.Retention ago, the finished deliveries of removed webhooks as old,
-// idempotency keys past their 24 hours, and audit log entries older than
+// idempotency keys past their 24 hours, access tokens expired or revoked as long
+// ago (and their refresh tokens with them), and audit log entries older than
 // Options.AuditRetention, in small batches, pausing between them. Dead deliveries of
 // webhooks that still exist are kept for an operator. It returns how many
 // deliveries it deleted.
@@ -35,8 +36,12 @@ func (d *Dispatcher) Purge(ctx context.Context) (int, error) {
 		if err != nil {
 			return total, err
 		}
+		tokens, err := d.store.PurgeTokens(ctx, before, purgeBatch)
+		if err != nil {
+			return total, err
+		}
 		audit, err := d.store.PurgeAudit(ctx, auditBefore, purgeBatch)
-		if err != nil || (n < purgeBatch && keys < purgeBatch && removed < purgeBatch && audit < purgeBatch) {
+		if err != nil || (n < purgeBatch && keys < purgeBatch && removed < purgeBatch && tokens < purgeBatch && audit < purgeBatch) {
 			return total, err
 		}
 		select {

@@ -524,3 +524,54 @@ func TestPurgeAudit(t *testing.T) {
 	is.Equal(len(es), 1) // the youngest stays
 	is.Equal(es[0].Action, "a4")
 }
+
+// TestPurgeTokens: retention deletes the access tokens that expired or were
+// revoked before its time, with their refresh tokens, a batch at a time, and
+// keeps every token still of use.
+func TestPurgeTokens(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	st := newStore(t)
+	advance := movable(st)
+	creds, err := st.CreateClient(ctx, store.NewClient{Name: "lab", Scopes: []string{store.ScopeWebhook}})
+	is.NoErr(err)
+	c, err := st.Client(ctx, creds.ID)
+	is.NoErr(err)
+	issue := func(ttl time.Duration) store.Token {
+		tok, err := st.IssueToken(ctx, c, []string{store.ScopeWebhook}, ttl)
+		is.NoErr(err)
+		return tok
+	}
+	start := st.Now()
+	expiring, revoked, lasting := issue(time.Hour), issue(time.Hour), issue(30*24*time.Hour)
+	is.NoErr(st.RevokeToken(ctx, c.ID, revoked.Access))
+	var old []store.Token
+	for range 3 {
+		old = append(old, issue(time.Minute))
+	}
+	advance(2 * time.Hour)
+
+	n, err := st.PurgeTokens(ctx, start.Add(30*time.Minute), 2)
+	is.NoErr(err)
+	is.Equal(n, 2) // a batch of the four spent before then: the revoked one and the three of a minute
+	n, err = st.PurgeTokens(ctx, start.Add(30*time.Minute), 2)
+	is.NoErr(err)
+	is.Equal(n, 2) // the rest of them
+	_, err = st.TokenInfo(ctx, expiring.Access)
+	is.True(errors.Is(err, store.ErrTokenExpired)) // expired after that time: kept, and refused as expired
+	n, err = st.PurgeTokens(ctx, st.Now(), 10)
+	is.NoErr(err)
+	is.Equal(n, 1) // now it goes too
+
+	for _, tok := range append(old, expiring, revoked) {
+		_, err = st.TokenInfo(ctx, tok.Access)
+		is.True(errors.Is(err, store.ErrTokenInvalid)) // unknown
+	}
+	_, err = st.RefreshToken(ctx, c, expiring.Refresh, nil, time.Hour, false)
+	is.True(errors.Is(err, store.ErrTokenInvalid)) // its refresh token went with it
+	got, err := st.TokenInfo(ctx, lasting.Access)
+	is.NoErr(err) // the token still of use stays
+	is.Equal(got.ClientID, c.ID)
+	_, err = st.RefreshToken(ctx, c, lasting.Refresh, nil, time.Hour, false)
+	is.NoErr(err) // and so does its refresh token
+}

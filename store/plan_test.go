@@ -59,6 +59,7 @@ func TestPurgePlans(t *testing.T) {
 		qPurgeDead:      "INDEX deliveries_dead",
 		qPurgeKeys:      "INDEX idempotency_created (created_at<?)",
 		qPurgeRemoved:   "INDEX deliveries_removed_done (done_at<?)",
+		qPurgeTokens:    "INDEX tokens_spent (<expr><?)",
 	} {
 		whole := strings.Join(queryPlan(t, st.write, q, 1, 2), "\n")
 		if !strings.Contains(whole, index) || strings.Contains(whole, "TEMP B-TREE") {
