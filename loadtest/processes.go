@@ -41,6 +41,10 @@ func startHookd(ctx context.Context, o options, paused bool, profile string) (*h
 	if o.perHost > 0 {
 		perHost = o.perHost
 	}
+	retention := "1m"
+	if o.history > 0 {
+		retention = historyAge.String()
+	}
 	pausedKey := ""
 	if paused {
 		pausedKey = "paused = true\n"
@@ -56,13 +60,13 @@ allow_private_targets = true
 workers = %d
 per_host = %d
 tick = %q
-retention = "1m"
+retention = %q
 %s[auth]
 admin_token_file = %q
 [log]
 format = "json"
 level = "warn"
-`, db, o.synchronous, o.concurrency, perHost, o.tick.String(), pausedKey, filepath.Join(o.dir, "admin-token"))
+`, db, o.synchronous, o.concurrency, perHost, o.tick.String(), retention, pausedKey, filepath.Join(o.dir, "admin-token"))
 	if err := os.WriteFile(cfg, []byte(conf), 0o600); err != nil {
 		return nil, err
 	}

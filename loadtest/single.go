@@ -51,6 +51,15 @@ func single(ctx context.Context, o options, recv *receiver) error {
 
 	// A fresh hookd for the rounds, so a CPU profile covers them and nothing else.
 	h.stop()
+	if o.history > 0 {
+		start := time.Now()
+		size, err := seedHistory(ctx, h.db, o.history, o.answer)
+		if err != nil {
+			return err
+		}
+		rep.add("history", "%d delivered deliveries of the last week added in %s, over the %d webhooks; the database is now %s; retention %s",
+			o.history, time.Since(start).Round(time.Millisecond), o.subs, mib(size), historyAge)
+	}
 	if h, err = startHookd(ctx, o, false, o.cpuprofile); err != nil {
 		return err
 	}

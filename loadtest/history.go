@@ -1,0 +1,62 @@
+package main
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"net/url"
+	"time"
+
+	_ "modernc.org/sqlite"
+)
+
+// historyAge is how far back -history spreads the deliveries it adds: hookd's
+// default retention, so a run on such a database sees what a database in steady
+// use holds, and retention (set to the same age for the run) deletes none of it.
+const historyAge = 7 * 24 * time.Hour
+
+// seedHistory adds n delivered deliveries to the database of a stopped hookd,
+// spread evenly over the registered subscriptions and over the last historyAge
+// (less an hour), oldest first, as a week of callbacks would have left them: each
+// with its successful attempt on the row and the receiver's answer. It returns
+// the database's size afterwards.
+func seedHistory(ctx context.Context, path string, n int, answer string) (int64, error) {
+	q := url.Values{}
+	q.Add("_pragma", "journal_mode(WAL)")
+	q.Add("_pragma", "synchronous(OFF)")
+	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
+	if err != nil {
+		return 0, err
+	}
+	defer db.Close()
+	db.SetMaxOpenConns(1)
+	var lo, hi int64
+	if err := db.QueryRowContext(ctx, "SELECT min(id), max(id) FROM subscriptions").Scan(&lo, &hi); err != nil {
+		return 0, fmt.Errorf("history: the subscriptions: %w", err)
+	}
+	end := time.Now().Add(-time.Hour).UnixMilli()
+	start := end - historyAge.Milliseconds() + time.Hour.Milliseconds()
+	response := ""
+	if answer == "receipt" {
+		response = receipt
+	}
+	status := 204
+	if answer == "receipt" {
+		status = 200
+	}
+	_, err = db.ExecContext(ctx, `WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < ?1 - 1),
+		r AS (SELECT i, ?3 + (i % (?4 - ?3 + 1)) AS sub, ?5 + i * (?6 - ?5) / ?1 AS t FROM n)
+		INSERT INTO deliveries(subscription_id, subject, event_type, state, due_at, attempts, event_count,
+			first_event_at, last_event_at, first_attempt_at, last_status, ok_started_at, ok_duration_ms, ok_response, done_at)
+		SELECT s.id, s.orcid, 'UPDATED', 2, r.t, 1, 1, r.t, r.t, r.t, ?7, r.t, 2, ?2, r.t + 2
+		FROM r JOIN subscriptions s ON s.id = r.sub`, n, response, lo, hi, start, end, status)
+	if err != nil {
+		return 0, fmt.Errorf("history: %w", err)
+	}
+	if _, err := db.ExecContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)"); err != nil {
+		return 0, fmt.Errorf("history: checkpoint: %w", err)
+	}
+	var size int64
+	err = db.QueryRowContext(ctx, "SELECT page_count * page_size FROM pragma_page_count, pragma_page_size").Scan(&size)
+	return size, err
+}
