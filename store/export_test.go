@@ -69,3 +69,50 @@ func ExecWrite(ctx context.Context, s *Store, query string, args ...any) error {
 	_, err := s.write.ExecContext(ctx, query, args...)
 	return err
 }
+
+// SetAhead sets how many finished deliveries a removal moves ahead of itself (more
+// than over), and how many a transaction, until the returned function restores them.
+func SetAhead(over, batch int) (restore func()) {
+	o, b := aheadOver, aheadBatch
+	aheadOver, aheadBatch = over, batch
+	return func() { aheadOver, aheadBatch = o, b }
+}
+
+// AheadMoves is how many transactions have moved history ahead of a removal.
+func AheadMoves(s *Store) int64 { return s.aheadMoves.Load() }
+
+// RemoveThenFail removes the subscription with public id uid as a removal does,
+// history moved ahead included, and then fails, as a removal whose last step
+// fails would: the transaction rolls back.
+func RemoveThenFail(ctx context.Context, s *Store, uid string) error {
+	return s.inTx(ctx, func(tx *sql.Tx) error {
+		var id int64
+		if err := tx.QueryRowContext(ctx, "SELECT id FROM subscriptions WHERE uid = ?", uid).Scan(&id); err != nil {
+			return err
+		}
+		if err := s.removeSubscriptions(ctx, tx, []int64{id}, ms(s.Now())); err != nil {
+			return err
+		}
+		return errRemovalFailed
+	})
+}
+
+var errRemovalFailed = fmt.Errorf("the removal's last step failed")
+
+// MoveAhead moves the history of the subscription with public id uid ahead of a
+// removal that then never comes, as a process that stopped between leaves it.
+func MoveAhead(ctx context.Context, s *Store, uid string) error {
+	var id int64
+	if err := s.read.QueryRowContext(ctx, "SELECT id FROM subscriptions WHERE uid = ?", uid).Scan(&id); err != nil {
+		return err
+	}
+	return s.moveAhead(ctx, []int64{id})
+}
+
+// QueryInt reads one integer with the store's read pool, for tests that check
+// what no API shows (rows left over, say).
+func QueryInt(ctx context.Context, s *Store, query string, args ...any) (int64, error) {
+	var n int64
+	err := s.read.QueryRowContext(ctx, query, args...).Scan(&n)
+	return n, err
+}

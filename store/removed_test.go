@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
@@ -66,17 +67,16 @@ func newHistory(t *testing.T) *history {
 	return h
 }
 
-// TestRemovalKeepsHistory is the rule "history outlives a registration" on every
-// path that removes a subscription: its deliveries and their attempts stay, marked
-// as a removed webhook's, the waiting ones dead, never replayed, listed by webhook,
-// client and organisation, until retention purges them and forgets the webhook.
-func TestRemovalKeepsHistory(t *testing.T) {
-	ctx := context.Background()
-	for _, tt := range []struct {
-		name    string
-		remove  func(h *history) error
-		removed func(h *history) []string // the uids removed
-	}{
+// removal is a way to remove subscriptions, and which of a history's it removes.
+type removal struct {
+	name    string
+	remove  func(h *history) error
+	removed func(h *history) []string // the uids removed
+}
+
+// removals are the paths that remove subscriptions.
+func removals(ctx context.Context) []removal {
+	return []removal{
 		{"ORCID DELETE by its client", func(h *history) error {
 			return h.st.DeleteOrcidWebhook(ctx, h.client.ID, histOrcid, histCallback)
 		}, func(h *history) []string { return []string{h.orcidUID} }},
@@ -95,7 +95,16 @@ func TestRemovalKeepsHistory(t *testing.T) {
 		{"the organisation's settings deleted", func(h *history) error {
 			return h.st.DeleteHubSettings(ctx, h.org.ID)
 		}, func(h *history) []string { return []string{h.hubUID} }},
-	} {
+	}
+}
+
+// TestRemovalKeepsHistory is the rule "history outlives a registration" on every
+// path that removes a subscription: its deliveries and their attempts stay, marked
+// as a removed webhook's, the waiting ones dead, never replayed, listed by webhook,
+// client and organisation, until retention purges them and forgets the webhook.
+func TestRemovalKeepsHistory(t *testing.T) {
+	ctx := context.Background()
+	for _, tt := range removals(ctx) {
 		t.Run(tt.name, func(t *testing.T) {
 			is := is.New(t)
 			h := newHistory(t)
@@ -466,4 +475,131 @@ func TestRemovedForgottenWithLastDelivery(t *testing.T) {
 	is.NoErr(err)
 	is.Equal(n, 1)           // its only delivery
 	is.True(!known(sub.UID)) // and the webhook with it, by Purge itself
+}
+
+// addFinished gives the subscription with public id uid n finished deliveries
+// (delivered and dead in turn), written straight into the file as a long history
+// leaves them.
+func addFinished(t *testing.T, h *history, uid string, n int) {
+	t.Helper()
+	for i := range n {
+		err := store.ExecWrite(context.Background(), h.st, `INSERT INTO deliveries(subscription_id, subject, event_type, state,
+			due_at, first_event_at, last_event_at, attempts, done_at)
+			SELECT id, ?2, 'UPDATED', 2 + ?3 % 2, ?4, ?4, ?4, 1, ?4 FROM subscriptions WHERE uid = ?1`,
+			uid, histOrcid, i, h.st.Now().Add(-time.Hour).UnixMilli())
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// states counts deliveries by state name.
+func states(ds []store.Delivery) map[string]int {
+	out := map[string]int{}
+	for _, d := range ds {
+		out[d.StateName()]++
+	}
+	return out
+}
+
+// TestRemovalMovesHistoryAhead: a removal with more finished deliveries than fit in
+// its transaction moves them to the removed webhook's record first, a few a
+// transaction, on every path that removes subscriptions; what it leaves is what a
+// removal in one transaction leaves, and webhooks it does not remove keep theirs.
+func TestRemovalMovesHistoryAhead(t *testing.T) {
+	ctx := context.Background()
+	defer store.SetAhead(2, 3)()
+	for _, tt := range removals(ctx) {
+		t.Run(tt.name, func(t *testing.T) {
+			is := is.New(t)
+			h := newHistory(t)
+			all := []string{h.orcidUID, h.platUID, h.hubUID}
+			for _, uid := range all {
+				addFinished(t, h, uid, 7) // 4 delivered, 3 dead, beside the one waiting
+			}
+			moves := store.AheadMoves(h.st)
+			is.NoErr(tt.remove(h))
+			removed := tt.removed(h)
+			is.True(store.AheadMoves(h.st)-moves >= int64((7*len(removed)+2)/3)) // 7 rows each, 3 a transaction
+			for _, uid := range all {
+				ds, err := h.st.Deliveries(ctx, store.DeliveryFilter{Webhook: uid})
+				is.NoErr(err)
+				is.Equal(len(ds), 8) // every delivery kept
+				gone := slices.Contains(removed, uid)
+				for _, d := range ds {
+					is.Equal(d.SubscriptionID == 0, gone) // a removed webhook's, or still its live webhook's
+					is.Equal(d.RemovedAt.IsZero(), !gone)
+				}
+				want := map[string]int{"delivered": 4, "dead": 3, "failed": 1}
+				if gone {
+					want = map[string]int{"delivered": 4, "dead": 4} // the waiting one dead too
+				}
+				is.Equal(states(ds), want)
+			}
+			left, err := store.QueryInt(ctx, h.st, "SELECT count(*) FROM removed_subscriptions r JOIN subscriptions s ON s.uid = r.uid")
+			is.NoErr(err)
+			is.Equal(left, int64(0)) // no live webhook has a removed record
+		})
+	}
+}
+
+// TestRemovalFailingMovesHistoryBack: when a removal fails after its history was
+// moved ahead, the history goes back to the webhook, which is as it was.
+func TestRemovalFailingMovesHistoryBack(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	defer store.SetAhead(2, 3)()
+	h := newHistory(t)
+	addFinished(t, h, h.orcidUID, 7)
+	moves := store.AheadMoves(h.st)
+	is.True(store.RemoveThenFail(ctx, h.st, h.orcidUID) != nil) // the removal failed
+	is.True(store.AheadMoves(h.st) > moves)                     // after moving the history ahead
+	checkAsBefore(t, h)
+}
+
+// TestRecoverAhead: history moved ahead of a removal that never came (the process
+// stopped between) goes back to its webhook at the next start.
+func TestRecoverAhead(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	defer store.SetAhead(2, 3)()
+	h := newHistory(t)
+	addFinished(t, h, h.orcidUID, 7)
+	is.NoErr(store.MoveAhead(ctx, h.st, h.orcidUID))
+	moved, err := store.QueryInt(ctx, h.st, "SELECT count(*) FROM deliveries WHERE removed_subscription_id IS NOT NULL")
+	is.NoErr(err)
+	is.Equal(moved, int64(7)) // the finished ones moved
+	n, err := h.st.RecoverAhead(ctx)
+	is.NoErr(err)
+	is.Equal(n, 1) // one webhook's
+	checkAsBefore(t, h)
+	n, err = h.st.RecoverAhead(ctx)
+	is.NoErr(err)
+	is.Equal(n, 0) // nothing left to recover
+}
+
+// checkAsBefore checks that h's ORCID-style webhook is live with its eight
+// deliveries (addFinished's seven and the waiting one), and that no delivery and no
+// removed record is left of a removal.
+func checkAsBefore(t *testing.T, h *history) {
+	t.Helper()
+	is := is.New(t)
+	ctx := context.Background()
+	sub, err := h.st.Subscription(ctx, h.orcidUID)
+	is.NoErr(err) // still there
+	ds, err := h.st.Deliveries(ctx, store.DeliveryFilter{Webhook: h.orcidUID})
+	is.NoErr(err)
+	is.Equal(len(ds), 8) // with all its deliveries
+	for _, d := range ds {
+		is.Equal(d.SubscriptionID, sub.ID) // its own again
+	}
+	is.Equal(states(ds), map[string]int{"delivered": 4, "dead": 3, "failed": 1})
+	for q, want := range map[string]int64{
+		"SELECT count(*) FROM deliveries WHERE removed_subscription_id IS NOT NULL": 0,
+		"SELECT count(*) FROM removed_subscriptions":                               0,
+	} {
+		n, err := store.QueryInt(ctx, h.st, q)
+		is.NoErr(err)
+		is.Equal(n, want) // q
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"sync"
 	"syscall"
 	"testing"
@@ -284,6 +285,78 @@ func BenchmarkDeliveriesPage(b *testing.B) {
 				if len(ds) != c.want {
 					b.Fatalf("%d deliveries, want %d", len(ds), c.want)
 				}
+			}
+		})
+	}
+}
+
+// BenchmarkRemoveWithHistory removes a webhook that has kept 1,000,000 delivered
+// deliveries while another client's record gets an event every millisecond, and
+// reports how long the removal took and how long those events' intake calls took
+// meanwhile (the longest, and the median): in one transaction (as before history
+// was moved ahead of a removal) and moved ahead.
+func BenchmarkRemoveWithHistory(b *testing.B) {
+	for _, c := range []struct {
+		name string
+		over int
+	}{{"one-transaction", 1 << 40}, {"ahead", aheadOver}} {
+		b.Run(c.name, func(b *testing.B) {
+			ctx := context.Background()
+			defer func(o int) { aheadOver = o }(aheadOver)
+			aheadOver = c.over
+			for b.Loop() {
+				b.StopTimer()
+				st, _, _ := orcidBenchStore(b, 1)
+				addHistory(b, st, 1000000)
+				other, err := st.CreateClient(ctx, NewClient{Name: "other", Scopes: []string{ScopeWebhook}})
+				if err != nil {
+					b.Fatal(err)
+				}
+				if _, _, err := st.PutOrcidWebhook(ctx, other.ID, "0000-0002-1825-0097", "http://127.0.0.1:9/other"); err != nil {
+					b.Fatal(err)
+				}
+				subs, err := st.Subscriptions(ctx, SubscriptionFilter{ClientID: "bench"})
+				if err != nil || len(subs) != 1 {
+					b.Fatal(len(subs), err)
+				}
+				done := make(chan struct{})
+				lats := make(chan []time.Duration)
+				go func() {
+					var ls []time.Duration
+					defer func() { lats <- ls }()
+					for i := 0; i < 100000; i++ { // bounded: 100 s at most
+						select {
+						case <-done:
+							return
+						case <-time.After(time.Millisecond):
+						}
+						t0 := time.Now()
+						if _, err := st.Intake(ctx, "", "", []Event{{Orcid: "0000-0002-1825-0097"}}, 0); err != nil {
+							b.Error(err)
+							return
+						}
+						ls = append(ls, time.Since(t0))
+					}
+				}()
+				b.StartTimer()
+				t0 := time.Now()
+				if err := st.RemoveSubscription(ctx, subs[0].UID); err != nil {
+					b.Fatal(err)
+				}
+				took := time.Since(t0)
+				b.StopTimer()
+				close(done)
+				ls := <-lats
+				slices.Sort(ls)
+				if len(ls) == 0 {
+					b.Fatal("no intake call ran during the removal")
+				}
+				b.ReportMetric(took.Seconds(), "removal-s")
+				b.ReportMetric(float64(ls[len(ls)-1].Microseconds())/1000, "intake-max-ms")
+				b.ReportMetric(float64(ls[len(ls)/2].Microseconds())/1000, "intake-p50-ms")
+				b.ReportMetric(float64(len(ls)), "intake-calls")
+				st.Close()
+				b.StartTimer()
 			}
 		})
 	}

@@ -92,11 +92,13 @@ type Store struct {
 	// removedSwept is set once PurgeRemoved has looked at every removed subscription
 	// (it does so once a process; after that, only at those whose rows it deletes).
 	removedSwept atomic.Bool
-	groups       atomic.Uint64 // transactions run by the group writer
-	groupCalls   atomic.Uint64 // calls they carried
-	closed       chan struct{}
-	groupDone    chan struct{}
-	closeOnce    sync.Once
+	// aheadMoves counts the transactions that moved history ahead of a removal.
+	aheadMoves atomic.Int64
+	groups     atomic.Uint64 // transactions run by the group writer
+	groupCalls atomic.Uint64 // calls they carried
+	closed     chan struct{}
+	groupDone  chan struct{}
+	closeOnce  sync.Once
 
 	checkpointDone chan struct{} // closed when the background checkpointer has stopped
 	catchUp        chan struct{} // the checkpointer asks the group writer to finish a checkpoint
@@ -393,7 +395,38 @@ func (s *Store) appliedMigrations(ctx context.Context) (map[int]bool, int, error
 
 // inTx runs fn in one write transaction, committing when fn returns nil. A store
 // fault is returned as one (Classify) and remembered (Fault).
+//
+// A removal of webhooks with a long history (removeSubscriptions) rolls back the
+// first time, asking for their finished deliveries to be moved ahead of it, a batch
+// a transaction; inTx does that and runs fn again (removeAhead).
 func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	var ahead []int64 // subscriptions whose history was moved ahead of fn
+	for try := 1; ; try++ {
+		err := s.inTxOnce(ctx, fn)
+		var h *historyAhead
+		if !errors.As(err, &h) {
+			if err != nil && len(ahead) > 0 {
+				s.undoAhead(context.WithoutCancel(ctx), ahead)
+			}
+			return err
+		}
+		if try == maxAheadTries {
+			err = errors.New("remove webhooks: their history kept growing while it was moved ahead of the removal")
+		} else {
+			// Once moving begins, the removal goes through even if its caller leaves.
+			ctx = context.WithoutCancel(ctx)
+			err = s.moveAhead(ctx, h.ids)
+			ahead = append(ahead, h.ids...)
+		}
+		if err != nil {
+			s.undoAhead(context.WithoutCancel(ctx), ahead)
+			return err
+		}
+	}
+}
+
+// inTxOnce is inTx without moving history ahead.
+func (s *Store) inTxOnce(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	tx, err := s.begin(ctx)
 	if err != nil {
 		return s.faulted(err)
