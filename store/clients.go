@@ -204,6 +204,7 @@ func (s *Store) Client(ctx context.Context, idOrName string) (Client, error) {
 // RemoveClient deletes a client with its tokens and registrations; the deliveries of
 // its registrations stay as history until retention.
 func (s *Store) RemoveClient(ctx context.Context, idOrName string) error {
+	ctx = removal(ctx) // it may remove webhooks (removeSubscriptions)
 	defer s.tokens.clear()
 	now := ms(s.Now())
 	return s.inTx(ctx, func(tx *sql.Tx) error {

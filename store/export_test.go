@@ -78,6 +78,14 @@ func SetAhead(over, batch int) (restore func()) {
 	return func() { aheadOver, aheadBatch = o, b }
 }
 
+// SetAheadTries sets how many tries a removal has, the last moving whatever
+// history is left itself, until the returned function restores it.
+func SetAheadTries(n int) (restore func()) {
+	old := maxAheadTries
+	maxAheadTries = n
+	return func() { maxAheadTries = old }
+}
+
 // AheadMoves is how many transactions have moved history ahead of a removal.
 func AheadMoves(s *Store) int64 { return s.aheadMoves.Load() }
 

@@ -87,6 +87,7 @@ func (s *Store) HubSettings(ctx context.Context, orgID int64) (HubSettings, erro
 // them. Validation of the URL is the caller's (CheckURL). It reports whether a
 // setting that was off (or absent) is now on.
 func (s *Store) SetHubSettings(ctx context.Context, orgID int64, h HubSettings) (HubSettings, bool, error) {
+	ctx = removal(ctx) // it may remove webhooks (removeSubscriptions)
 	if h.Enabled && h.URL == "" {
 		return HubSettings{}, false, invalid("url", "required when enabled is true")
 	}
@@ -210,6 +211,7 @@ func (s *Store) deleteOrgSub(ctx context.Context, tx *sql.Tx, orgID int64, forma
 // DeleteHubSettings turns an organisation's webhook and e-mail off and forgets them,
 // with their deliveries.
 func (s *Store) DeleteHubSettings(ctx context.Context, orgID int64) error {
+	ctx = removal(ctx) // it may remove webhooks (removeSubscriptions)
 	now := ms(s.Now())
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		if _, err := getOrg(ctx, tx, orgID); err != nil {

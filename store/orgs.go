@@ -191,6 +191,7 @@ func (s *Store) UpdateOrganisation(ctx context.Context, id int64, p Organisation
 // a removed webhook's history until retention); records no other organisation
 // covers are unregistered upstream.
 func (s *Store) DeleteOrganisation(ctx context.Context, id int64) error {
+	ctx = removal(ctx) // it may remove webhooks (removeSubscriptions)
 	now := ms(s.Now())
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		if _, err := getOrg(ctx, tx, id); err != nil {

@@ -24,9 +24,9 @@ const notSentRemoved = "not sent: webhook removed"
 // state until its outcome is recorded, and then it is delivered or dead, never
 // pending again.
 //
-// It runs in inTx only: when the subscriptions have more than aheadOver finished
-// deliveries, it fails with historyAhead, and inTx moves them ahead (moveAhead)
-// and runs the removal again.
+// It runs in inTx only, and its callers detach their context (removal): when the
+// subscriptions have more than aheadOver finished deliveries, it fails with
+// historyAhead, and inTx moves them ahead (moveAhead) and runs the removal again.
 func (s *Store) removeSubscriptions(ctx context.Context, tx *sql.Tx, ids []int64, now int64) error {
 	if len(ids) == 0 {
 		return nil
@@ -44,7 +44,7 @@ func (s *Store) removeSubscriptions(ctx context.Context, tx *sql.Tx, ids []int64
 		WHERE subscription_id IN (SELECT value FROM json_each(?1)) AND state IN (2, 3) LIMIT ?2)`, list, aheadOver+1).Scan(&finished); err != nil {
 		return fmt.Errorf("remove subscriptions: %w", err)
 	}
-	if finished > aheadOver {
+	if finished > aheadOver && !s.removeWhole.Load() {
 		return &historyAhead{ids}
 	}
 	// A subscription whose history was moved ahead has its removed record already:
@@ -93,10 +93,16 @@ func (s *Store) removeSubscriptions(ctx context.Context, tx *sql.Tx, ids []int64
 // syncs them, and a crash before it leaves them to RecoverAhead whatever it kept.
 var aheadOver, aheadBatch = 2000, 500
 
-// maxAheadTries bounds how often inTx runs a removal: each try after the first
-// follows a move of the history ahead, after which a few rows at most can have
-// finished (those in flight).
-const maxAheadTries = 3
+// maxAheadTries bounds how often inTx runs a removal. Each try after the first
+// follows a move of history ahead: of another set of webhooks the removal removes
+// (an organisation's own, then its staff's), or of what finished meanwhile. The
+// last moves whatever is left in the removal's own transaction.
+var maxAheadTries = 5
+
+// removal is the context a removal runs in: its caller's values, but not its
+// cancellation. A removal whose history is moved ahead takes seconds, and a caller
+// that gave up in the middle would have it undone after all that work.
+func removal(ctx context.Context) context.Context { return context.WithoutCancel(ctx) }
 
 // historyAhead is removeSubscriptions' answer when the subscriptions ids have too
 // much history to move in its transaction.
@@ -192,8 +198,11 @@ func (s *Store) inLazyTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 }
 
 // RecoverAhead moves back the history moved ahead of removals that did not commit
-// (the process stopped between), and reports for how many subscriptions. The
-// daemon calls it at start, beside RecoverInFlight.
+// (the process stopped between), and reports for how many subscriptions. The daemon
+// calls it at start, beside RecoverInFlight. A removal left so by a command killed
+// beside a running daemon waits for the daemon's next start; until then its
+// webhooks' lists miss what was moved, which retention leaves alone (qPurgeRemoved).
+// A removal that a command runs while the daemon starts moves its history again.
 func (s *Store) RecoverAhead(ctx context.Context) (int, error) {
 	ids, err := queryColumn[int64](ctx, s.read, "SELECT s.id FROM removed_subscriptions r JOIN subscriptions s ON s.uid = r.uid")
 	if err != nil || len(ids) == 0 {
@@ -213,9 +222,15 @@ func (s *Store) removeSubscriptionsWhere(ctx context.Context, tx *sql.Tx, now in
 }
 
 // qPurgeRemoved deletes up to ?2 finished deliveries of removed subscriptions that
-// finished before ?1, oldest first, found through deliveries_removed_done.
+// finished before ?1, oldest first, found through deliveries_removed_done. Never
+// those moved ahead of a removal that has not committed (the subscription is still
+// there): if the removal does not happen they are its history again, and a live
+// subscription's dead deliveries are kept until replayed.
 const qPurgeRemoved = `DELETE FROM deliveries WHERE id IN (SELECT id FROM deliveries
-	WHERE removed_subscription_id IS NOT NULL AND state IN (2, 3) AND done_at < ?1 ORDER BY done_at LIMIT ?2)`
+	WHERE removed_subscription_id IS NOT NULL AND state IN (2, 3) AND done_at < ?1
+		AND NOT EXISTS (SELECT 1 FROM removed_subscriptions r JOIN subscriptions s ON s.uid = r.uid
+			WHERE r.id = deliveries.removed_subscription_id)
+	ORDER BY done_at LIMIT ?2)`
 
 // deleteDeliveries runs a DELETE of deliveries, query, and returns for each row it
 // deleted its removed subscription's id (0 for a live subscription's row).

@@ -603,3 +603,112 @@ func checkAsBefore(t *testing.T, h *history) {
 		is.Equal(n, want) // q
 	}
 }
+
+// addDeadOld gives the subscription with public id uid n dead deliveries that
+// finished 30 days ago, older than any retention here.
+func addDeadOld(t *testing.T, h *history, uid string, n int) {
+	t.Helper()
+	old := h.st.Now().Add(-30 * 24 * time.Hour).UnixMilli()
+	for range n {
+		if err := store.ExecWrite(context.Background(), h.st, `INSERT INTO deliveries(subscription_id, subject, event_type, state,
+			due_at, first_event_at, last_event_at, attempts, done_at)
+			SELECT id, ?2, 'UPDATED', 3, ?3, ?3, ?3, 1, ?3 FROM subscriptions WHERE uid = ?1`, uid, histOrcid, old); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestPurgeRemovedSparesHistoryMovedAhead: retention does not purge what was moved
+// ahead of a removal that has not committed: if the removal does not happen, those
+// are a live webhook's dead deliveries again, which stay until replayed.
+func TestPurgeRemovedSparesHistoryMovedAhead(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	defer store.SetAhead(2, 3)()
+	h := newHistory(t)
+	addDeadOld(t, h, h.orcidUID, 7)
+	is.NoErr(store.MoveAhead(ctx, h.st, h.orcidUID)) // a removal is moving its history
+	n, err := h.st.PurgeRemoved(ctx, h.st.Now().Add(-7*24*time.Hour), 1000)
+	is.NoErr(err)
+	is.Equal(n, 0) // the retention pass meanwhile leaves it
+	_, err = h.st.RecoverAhead(ctx) // the removal did not happen
+	is.NoErr(err)
+	ds, err := h.st.Deliveries(ctx, store.DeliveryFilter{Webhook: h.orcidUID})
+	is.NoErr(err)
+	is.Equal(len(ds), 8) // the waiting one and the 7 dead
+}
+
+// waitMoves waits until the store has made more than n moves ahead (at most 10 s)
+// and then runs then.
+func waitMoves(t *testing.T, st *store.Store, n int64, then func()) <-chan struct{} {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for deadline := time.Now().Add(10 * time.Second); store.AheadMoves(st) <= n; time.Sleep(50 * time.Microsecond) {
+			if time.Now().After(deadline) {
+				t.Error("no history was moved")
+				return
+			}
+		}
+		then()
+	}()
+	return done
+}
+
+// TestRemovalOutlivesItsCaller: a caller that gives up while a removal's history
+// is moved (an HTTP client's timeout) does not stop the removal, which would
+// otherwise be undone after all that work.
+func TestRemovalOutlivesItsCaller(t *testing.T) {
+	is := is.New(t)
+	defer store.SetAhead(2, 3)()
+	h := newHistory(t)
+	addFinished(t, h, h.platUID, 600)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := waitMoves(t, h.st, store.AheadMoves(h.st), cancel)
+	is.NoErr(h.st.DeleteWebhook(ctx, h.client.ID, h.platUID)) // the removal went through
+	<-done
+	is.True(ctx.Err() != nil) // though its caller left in the middle
+	_, err := h.st.Subscription(context.Background(), h.platUID)
+	is.True(errors.Is(err, store.ErrNotFound)) // the webhook is gone
+	ds, err := h.st.Deliveries(context.Background(), store.DeliveryFilter{Webhook: h.platUID, Limit: 1000})
+	is.NoErr(err)
+	is.Equal(len(ds), 601) // with its history kept
+}
+
+// TestOrganisationRemovalMovesTwice: deleting an organisation removes its own
+// webhooks and then its staff's, and each may move history ahead; deliveries of
+// its own webhook that finish during the staff's move do not make it fail, even
+// when that leaves its last try more than a move ahead would take.
+func TestOrganisationRemovalMovesTwice(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	defer store.SetAhead(2, 3)()
+	defer store.SetAheadTries(3)() // the third moves what finished meanwhile itself
+	h := newHistory(t)
+	is.NoErr(store.ExecWrite(ctx, h.st, "INSERT INTO client_orgs(client_id, org_id) VALUES (?, ?)", h.client.ID, h.org.ID))
+	addFinished(t, h, h.hubUID, 300)
+	addFinished(t, h, h.orcidUID, 600)
+	before := store.AheadMoves(h.st)
+	done := waitMoves(t, h.st, before+150, func() { // into the staff's move
+		for range 3 { // the dispatch loop records three outcomes of the organisation's webhook
+			if err := store.ExecWrite(ctx, h.st, `INSERT INTO deliveries(subscription_id, subject, event_type, state, due_at,
+				first_event_at, last_event_at, attempts, done_at)
+				SELECT id, ?2, 'UPDATED', 2, 1, 1, 1, 1, 1 FROM subscriptions WHERE uid = ?1`, h.hubUID, histOrcid); err != nil {
+				t.Error(err)
+			}
+		}
+	})
+	is.NoErr(h.st.DeleteOrganisation(ctx, h.org.ID))
+	<-done
+	// 101 moves of 3 rows for the organisation's webhook (the last finds none), 201
+	// for the staff's; the third try moved the three that finished meanwhile itself.
+	is.Equal(store.AheadMoves(h.st)-before, int64(302))
+	for uid, want := range map[string]int{h.hubUID: 304, h.orcidUID: 601} {
+		ds, err := h.st.Deliveries(ctx, store.DeliveryFilter{Webhook: uid, Limit: 1000})
+		is.NoErr(err)
+		is.Equal(len(ds), want) // every delivery kept, as a removed webhook's
+		for _, d := range ds {
+			is.True(!d.RemovedAt.IsZero())
+		}
+	}
+}

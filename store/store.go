@@ -74,6 +74,7 @@ type Store struct {
 	loadTargets *sql.Stmt
 	dataVersion *sql.Stmt // qDataVersion, on the write connection
 	prepared    []*sql.Stmt
+	preparedSQL []string // their SQL, for the plan tests
 
 	yield       *yielder // gives way between this process's writes and others'
 	syncFull    bool     // store.synchronous is full (beginGroup)
@@ -94,11 +95,15 @@ type Store struct {
 	removedSwept atomic.Bool
 	// aheadMoves counts the transactions that moved history ahead of a removal.
 	aheadMoves atomic.Int64
-	groups     atomic.Uint64 // transactions run by the group writer
-	groupCalls atomic.Uint64 // calls they carried
-	closed     chan struct{}
-	groupDone  chan struct{}
-	closeOnce  sync.Once
+	// removeWhole is set while a removal's last try runs: it moves whatever history
+	// is left in its own transaction (removeSubscriptions). Only the transaction
+	// that holds the write connection reads it.
+	removeWhole atomic.Bool
+	groups      atomic.Uint64 // transactions run by the group writer
+	groupCalls  atomic.Uint64 // calls they carried
+	closed      chan struct{}
+	groupDone   chan struct{}
+	closeOnce   sync.Once
 
 	checkpointDone chan struct{} // closed when the background checkpointer has stopped
 	catchUp        chan struct{} // the checkpointer asks the group writer to finish a checkpoint
@@ -255,6 +260,7 @@ func (s *Store) prepare(ctx context.Context, stmts ...hot) error {
 		}
 		*h.st = st
 		s.prepared = append(s.prepared, st)
+		s.preparedSQL = append(s.preparedSQL, h.sql)
 	}
 	return nil
 }
@@ -396,42 +402,47 @@ func (s *Store) appliedMigrations(ctx context.Context) (map[int]bool, int, error
 // inTx runs fn in one write transaction, committing when fn returns nil. A store
 // fault is returned as one (Classify) and remembered (Fault).
 //
-// A removal of webhooks with a long history (removeSubscriptions) rolls back the
-// first time, asking for their finished deliveries to be moved ahead of it, a batch
-// a transaction; inTx does that and runs fn again (removeAhead).
+// A removal of webhooks with a long history (removeSubscriptions) rolls back,
+// asking for their finished deliveries to be moved ahead of it, a batch a
+// transaction; inTx does that and runs fn again (moveAhead). A removal may ask
+// more than once (one that removes two sets of webhooks, or whose webhooks went on
+// finishing deliveries meanwhile); its last try moves whatever is left itself. The
+// removal's callers detach it from their request (removal), so that it is not
+// abandoned after its history was moved; if it fails all the same, the history
+// goes back (undoAhead).
 func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	var ahead []int64 // subscriptions whose history was moved ahead of fn
 	for try := 1; ; try++ {
-		err := s.inTxOnce(ctx, fn)
+		err := s.inTxOnce(ctx, fn, try == maxAheadTries)
 		var h *historyAhead
-		if !errors.As(err, &h) {
-			if err != nil && len(ahead) > 0 {
-				s.undoAhead(context.WithoutCancel(ctx), ahead)
-			}
-			return err
-		}
-		if try == maxAheadTries {
-			err = errors.New("remove webhooks: their history kept growing while it was moved ahead of the removal")
-		} else {
-			// Once moving begins, the removal goes through even if its caller leaves.
-			ctx = context.WithoutCancel(ctx)
-			err = s.moveAhead(ctx, h.ids)
+		if errors.As(err, &h) {
 			ahead = append(ahead, h.ids...)
+			err = s.moveAhead(ctx, h.ids)
+			if err == nil {
+				continue
+			}
 		}
-		if err != nil {
-			s.undoAhead(context.WithoutCancel(ctx), ahead)
-			return err
+		if err != nil && len(ahead) > 0 {
+			if uerr := s.undoAhead(context.WithoutCancel(ctx), ahead); uerr != nil {
+				err = errors.Join(err, uerr) // RecoverAhead will move it back
+			}
 		}
+		return err
 	}
 }
 
-// inTxOnce is inTx without moving history ahead.
-func (s *Store) inTxOnce(ctx context.Context, fn func(tx *sql.Tx) error) error {
+// inTxOnce is inTx without moving history ahead; whole makes a removal in fn move
+// all of its history itself.
+func (s *Store) inTxOnce(ctx context.Context, fn func(tx *sql.Tx) error, whole bool) error {
 	tx, err := s.begin(ctx)
 	if err != nil {
 		return s.faulted(err)
 	}
 	defer s.yield.leave()
+	if whole {
+		s.removeWhole.Store(true)
+		defer s.removeWhole.Store(false)
+	}
 	if err := fn(tx); err != nil {
 		tx.Rollback()
 		return s.faulted(err)

@@ -243,6 +243,7 @@ func (s *Store) OrcidWebhooks(ctx context.Context, clientID, orcid string) ([]Su
 // DeleteOrcidWebhook removes a client's registration. Its deliveries stay as the
 // history of a removed subscription (waiting ones become dead) until retention.
 func (s *Store) DeleteOrcidWebhook(ctx context.Context, clientID, orcid, callback string) error {
+	ctx = removal(ctx) // it may remove webhooks (removeSubscriptions)
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		sub, err := s.orcidWebhook(ctx, tx, orcid, callback)
 		if err != nil {
@@ -467,6 +468,7 @@ func (s *Store) SetSubscriptionActive(ctx context.Context, uid string, active bo
 // RemoveSubscription removes any subscription, as an operator; its deliveries stay
 // as history until retention (removeSubscriptions).
 func (s *Store) RemoveSubscription(ctx context.Context, uid string) error {
+	ctx = removal(ctx) // it may remove webhooks (removeSubscriptions)
 	now := ms(s.Now())
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		cur, err := operated(ctx, tx, uid)

@@ -197,6 +197,7 @@ func (s *Store) UpdateWebhook(ctx context.Context, clientID, uid string, p Webho
 // DeleteWebhook removes a client's platform webhook; its deliveries stay as history
 // (removeSubscriptions).
 func (s *Store) DeleteWebhook(ctx context.Context, clientID, uid string) error {
+	ctx = removal(ctx) // it may remove webhooks (removeSubscriptions)
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		cur, err := ownWebhook(ctx, tx, clientID, uid)
 		if err != nil {
