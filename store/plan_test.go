@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -123,4 +124,46 @@ func TestOwnerWindowPlan(t *testing.T) {
 			t.Errorf("%+v: plan\n%s", f, joined)
 		}
 	}
+}
+
+// TestHotPlans: every statement prepared for the hot paths (the intake, the claim
+// and the outcomes, the targets, registrations, the figures) finds its rows through
+// an index. A scan of a table, an index SQLite builds for itself, or a sort is
+// allowed only where named below, each for rows of the call's own or a small
+// index. SQLite's planner has no statistics here (no ANALYZE), and more than once a
+// new index of the same prefix made it choose one that read a whole table.
+func TestHotPlans(t *testing.T) {
+	st := openGroupStore(t)
+	// What a scan may read: the rows a call brings (its events), the subqueries
+	// made of them, and two small partial indexes (the rows in flight; the
+	// subscriptions to every record).
+	scanOK := []string{"SCAN json_each ", "SCAN ev", "SCAN x", "SCAN (subquery-", "USING COVERING INDEX deliveries_in_flight", "USING INDEX subscriptions_everything"}
+	if len(st.preparedSQL) < 20 {
+		t.Fatalf("%d statements prepared: the list is not recorded", len(st.preparedSQL))
+	}
+	for _, q := range st.preparedSQL {
+		plan := queryPlanAnyArgs(t, st, q)
+		for _, step := range plan {
+			scan := strings.HasPrefix(step, "SCAN ") && !slices.ContainsFunc(scanOK, func(ok string) bool { return strings.Contains(step, ok) })
+			sort := strings.Contains(step, "TEMP B-TREE") && q != qFanOutAll // that one sorts the call's own rows
+			if scan || sort || strings.Contains(step, "AUTOMATIC") {
+				t.Errorf("%q in the plan of\n%s\nplan:\n%s", step, q, strings.Join(plan, "\n"))
+			}
+		}
+	}
+}
+
+// queryPlanAnyArgs is queryPlan for q with as many NULL arguments as it takes.
+func queryPlanAnyArgs(t *testing.T, st *Store, q string) []string {
+	t.Helper()
+	for n := 0; n < 20; n++ {
+		rows, err := st.write.QueryContext(context.Background(), "EXPLAIN QUERY PLAN "+q, make([]any, n)...)
+		if err != nil {
+			continue
+		}
+		rows.Close()
+		return queryPlan(t, st.write, q, make([]any, n)...)
+	}
+	t.Fatalf("no plan for %s", q)
+	return nil
 }
