@@ -277,7 +277,10 @@ func (s *Store) Deliveries(ctx context.Context, f DeliveryFilter) ([]Delivery, e
 		return page, err
 	}
 	rest, err := s.deliveriesPage(ctx, "", append(where, "d.id < ?"), append(args, lo), f.Limit-len(page))
-	return append(page, rest...), err
+	if err != nil {
+		return nil, err
+	}
+	return append(page, rest...), nil
 }
 
 // deliveriesPageQuery is deliveriesPage's query, its last argument the limit. The
