@@ -141,16 +141,8 @@ func (s *Store) AuditLog(ctx context.Context, q AuditQuery) ([]AuditEntry, error
 // with time), so it never reads the whole log; the retention pass calls it until
 // it deletes fewer than limit.
 func (s *Store) PurgeAudit(ctx context.Context, before time.Time, limit int) (int, error) {
-	var n int64
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		r, err := tx.ExecContext(ctx, `DELETE FROM audit_log WHERE id IN (SELECT id FROM audit_log ORDER BY id LIMIT ?) AND at < ?`,
-			limit, ms(before))
-		if err != nil {
-			return err
-		}
-		n, err = r.RowsAffected()
-		return err
-	})
+	n, err := s.execCounted(ctx, `DELETE FROM audit_log WHERE id IN (SELECT id FROM audit_log ORDER BY id LIMIT ?) AND at < ?`,
+		limit, ms(before))
 	if err != nil {
 		return 0, fmt.Errorf("purge audit log: %w", err)
 	}

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"net/url"
 	"sort"
@@ -127,15 +126,7 @@ func (s *Store) ClearInbox(ctx context.Context, name string) (int, error) {
 	if err := CheckInboxName("inbox", name); err != nil {
 		return 0, err
 	}
-	var n int64
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, "DELETE FROM inbox_requests WHERE inbox = ?", name)
-		if err != nil {
-			return err
-		}
-		n, err = res.RowsAffected()
-		return err
-	})
+	n, err := s.execCounted(ctx, "DELETE FROM inbox_requests WHERE inbox = ?", name)
 	if err != nil {
 		return 0, fmt.Errorf("clear inbox: %w", err)
 	}

@@ -596,7 +596,7 @@ func checkAsBefore(t *testing.T, h *history) {
 	is.Equal(states(ds), map[string]int{"delivered": 4, "dead": 3, "failed": 1})
 	for q, want := range map[string]int64{
 		"SELECT count(*) FROM deliveries WHERE removed_subscription_id IS NOT NULL": 0,
-		"SELECT count(*) FROM removed_subscriptions":                               0,
+		"SELECT count(*) FROM removed_subscriptions":                                0,
 	} {
 		n, err := store.QueryInt(ctx, h.st, q)
 		is.NoErr(err)
@@ -630,7 +630,7 @@ func TestPurgeRemovedSparesHistoryMovedAhead(t *testing.T) {
 	is.NoErr(store.MoveAhead(ctx, h.st, h.orcidUID)) // a removal is moving its history
 	n, err := h.st.PurgeRemoved(ctx, h.st.Now().Add(-7*24*time.Hour), 1000)
 	is.NoErr(err)
-	is.Equal(n, 0) // the retention pass meanwhile leaves it
+	is.Equal(n, 0)                  // the retention pass meanwhile leaves it
 	_, err = h.st.RecoverAhead(ctx) // the removal did not happen
 	is.NoErr(err)
 	ds, err := h.st.Deliveries(ctx, store.DeliveryFilter{Webhook: h.orcidUID})

@@ -431,6 +431,21 @@ func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	}
 }
 
+// execCounted runs one statement in a write transaction (inTx) and returns how
+// many rows it changed.
+func (s *Store) execCounted(ctx context.Context, query string, args ...any) (int64, error) {
+	var n int64
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		r, err := tx.ExecContext(ctx, query, args...)
+		if err != nil {
+			return err
+		}
+		n, err = r.RowsAffected()
+		return err
+	})
+	return n, err
+}
+
 // inTxOnce is inTx without moving history ahead; whole makes a removal in fn move
 // all of its history itself.
 func (s *Store) inTxOnce(ctx context.Context, fn func(tx *sql.Tx) error, whole bool) error {

@@ -193,15 +193,7 @@ const qPurgeTokens = `DELETE FROM tokens WHERE id IN (SELECT id FROM tokens
 // as unknown rather than as expired or revoked, and its refresh token can no longer
 // be exchanged.
 func (s *Store) PurgeTokens(ctx context.Context, before time.Time, limit int) (int, error) {
-	var n int64
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		r, err := tx.ExecContext(ctx, qPurgeTokens, ms(before), limit)
-		if err != nil {
-			return err
-		}
-		n, err = r.RowsAffected()
-		return err
-	})
+	n, err := s.execCounted(ctx, qPurgeTokens, ms(before), limit)
 	if err != nil {
 		return 0, fmt.Errorf("purge tokens: %w", err)
 	}
