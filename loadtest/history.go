@@ -15,6 +15,22 @@ import (
 // use holds, and retention (set to the same age for the run) deletes none of it.
 const historyAge = 7 * 24 * time.Hour
 
+// withHistory adds o.history delivered deliveries to the database of the stopped
+// hookd h (seedHistory), if any, and says so in rep.
+func withHistory(ctx context.Context, o options, h *hookd, rep *report) error {
+	if o.history == 0 {
+		return nil
+	}
+	start := time.Now()
+	size, err := seedHistory(ctx, h.db, o.history, o.answer)
+	if err != nil {
+		return err
+	}
+	rep.add("history", "%d delivered deliveries of the last week added in %s, over every webhook; the database is now %s; retention %s",
+		o.history, time.Since(start).Round(time.Millisecond), mib(size), historyAge)
+	return nil
+}
+
 // seedHistory adds n delivered deliveries to the database of a stopped hookd,
 // spread evenly over the registered subscriptions and over the last historyAge
 // (less an hour), oldest first, as a week of callbacks would have left them: each

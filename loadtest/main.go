@@ -57,7 +57,7 @@ type options struct {
 	notify          int           // default: hookd notify calls during the intake phases
 	cpuprofile      string        // a file for a CPU profile of the hookd under test
 	answer          string        // what the receiver's target ports answer: "204" or "receipt"
-	history         int           // single: delivered deliveries of the last week added before the rounds
+	history         int           // single, busy: delivered deliveries of the last week added before the measured phases
 	explicitlyGiven map[string]bool
 }
 
@@ -87,7 +87,7 @@ func run() error {
 	flag.IntVar(&o.backlog, "backlog", 100000, "-scenario busy: deliveries queued for the busy host")
 	flag.IntVar(&o.notify, "notify", 0, "during the intake phases, run hookd notify this many times at most, one after another, and report its latency")
 	flag.StringVar(&o.answer, "answer", "204", `what the receiver answers a delivery: "204" (no body), or "receipt" (200 and a short JSON receipt, as many receivers answer)`)
-	flag.IntVar(&o.history, "history", 0, "-scenario single: before the rounds, add this many delivered deliveries of the last week to the database (as a week of use leaves them), and run hookd with a week's retention (else 1m)")
+	flag.IntVar(&o.history, "history", 0, "-scenario single and busy: before the measured phases, add this many delivered deliveries of the last week to the database (as a week of use leaves them), and run hookd with a week's retention (else 1m)")
 	flag.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of the hookd under test to this file (HOOKD_CPUPROFILE): from the drain on; -scenario single: its rounds (and FILE.intake, FILE.paused: the single-event intake with delivery running, paused); busy: the drain")
 	flag.Parse()
 	o.explicitlyGiven = map[string]bool{}

@@ -51,14 +51,8 @@ func single(ctx context.Context, o options, recv *receiver) error {
 
 	// A fresh hookd for the rounds, so a CPU profile covers them and nothing else.
 	h.stop()
-	if o.history > 0 {
-		start := time.Now()
-		size, err := seedHistory(ctx, h.db, o.history, o.answer)
-		if err != nil {
-			return err
-		}
-		rep.add("history", "%d delivered deliveries of the last week added in %s, over the %d webhooks; the database is now %s; retention %s",
-			o.history, time.Since(start).Round(time.Millisecond), o.subs, mib(size), historyAge)
+	if err := withHistory(ctx, o, h, rep); err != nil {
+		return err
 	}
 	if h, err = startHookd(ctx, o, false, o.cpuprofile); err != nil {
 		return err
@@ -346,6 +340,9 @@ func busy(ctx context.Context, o options, recv *receiver) error {
 		return fmt.Errorf("backlog: %w", err)
 	}
 	h.stop()
+	if err := withHistory(ctx, o, h, rep); err != nil {
+		return err
+	}
 	if err := reset(client, control, false); err != nil {
 		return err
 	}
