@@ -294,12 +294,15 @@ func BenchmarkDeliveriesPage(b *testing.B) {
 // deliveries while another client's record gets an event every millisecond, and
 // reports how long the removal took and how long those events' intake calls took
 // meanwhile (the longest, and the median): in one transaction (as before history
-// was moved ahead of a removal) and moved ahead.
+// was moved ahead of a removal) and moved ahead; and one with a backlog of
+// 100,000 waiting deliveries instead (an endpoint that has been failing), which
+// the removal moves and marks dead in its own transaction.
 func BenchmarkRemoveWithHistory(b *testing.B) {
 	for _, c := range []struct {
-		name string
-		over int
-	}{{"one-transaction", 1 << 40}, {"ahead", aheadOver}} {
+		name             string
+		over             int
+		history, backlog int
+	}{{"one-transaction", 1 << 40, 1000000, 0}, {"ahead", aheadOver, 1000000, 0}, {"backlog", aheadOver, 0, 100000}} {
 		b.Run(c.name, func(b *testing.B) {
 			ctx := context.Background()
 			defer func(o int) { aheadOver = o }(aheadOver)
@@ -307,7 +310,15 @@ func BenchmarkRemoveWithHistory(b *testing.B) {
 			for b.Loop() {
 				b.StopTimer()
 				st, _, _ := orcidBenchStore(b, 1)
-				addHistory(b, st, 1000000)
+				addHistory(b, st, c.history)
+				if c.backlog > 0 {
+					_, err := st.write.ExecContext(ctx, `WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < ?1 - 1)
+						INSERT INTO deliveries(subscription_id, subject, event_type, state, due_at, attempts, first_event_at, last_event_at)
+						SELECT (SELECT id FROM subscriptions), 'r' || i, 'UPDATED', 0, ?2, 3, ?2, ?2 FROM n`, c.backlog, st.Now().Add(time.Hour).UnixMilli())
+					if err != nil {
+						b.Fatal(err)
+					}
+				}
 				other, err := st.CreateClient(ctx, NewClient{Name: "other", Scopes: []string{ScopeWebhook}})
 				if err != nil {
 					b.Fatal(err)
