@@ -154,12 +154,13 @@ func (e *env) serve(ctx context.Context, cfg Config, onListen func(base string, 
 	} else if n > 0 {
 		log.Warn("deliveries left in flight by a stopped daemon are due again", "deliveries", n)
 	}
-	// A removal of webhooks with a long history that the stop interrupted did not
-	// happen: the history it had moved ahead goes back to them.
+	// A removal of webhooks with a long history that a stop interrupted (this
+	// daemon's, or a command's beside it) did not happen: the history it had moved
+	// ahead goes back to them.
 	if n, err := st.RecoverAhead(ctx); err != nil {
 		return err
 	} else if n > 0 {
-		log.Warn("webhooks whose removal a stopped daemon left unfinished keep their history", "webhooks", n)
+		log.Warn("webhooks whose removal a stopped process left unfinished keep their history", "webhooks", n)
 	}
 	public := cfg.PublicBase(ln.Addr().String())
 	self, inbox, err := inboxWiring(cfg, ln.Addr().String())

@@ -32,8 +32,9 @@ func withHistory(ctx context.Context, o options, h *hookd, rep *report) error {
 }
 
 // seedHistory adds n delivered deliveries to the database of a stopped hookd,
-// spread evenly over the registered subscriptions and over the last historyAge
-// (less an hour), oldest first, as a week of callbacks would have left them: each
+// spread evenly over the registered subscriptions and over the last historyAge,
+// from an hour after its start to an hour ago (so retention at historyAge deletes
+// none of it during a run), oldest first, as a week of callbacks leaves them: each
 // with its successful attempt on the row and the receiver's answer. It returns
 // the database's size afterwards.
 func seedHistory(ctx context.Context, path string, n int, answer string) (int64, error) {
@@ -50,15 +51,11 @@ func seedHistory(ctx context.Context, path string, n int, answer string) (int64,
 	if err := db.QueryRowContext(ctx, "SELECT min(id), max(id) FROM subscriptions").Scan(&lo, &hi); err != nil {
 		return 0, fmt.Errorf("history: the subscriptions: %w", err)
 	}
-	end := time.Now().Add(-time.Hour).UnixMilli()
-	start := end - historyAge.Milliseconds() + time.Hour.Milliseconds()
-	response := ""
+	now := time.Now()
+	start, end := now.Add(time.Hour-historyAge).UnixMilli(), now.Add(-time.Hour).UnixMilli()
+	response, status := "", 204
 	if answer == "receipt" {
-		response = receipt
-	}
-	status := 204
-	if answer == "receipt" {
-		status = 200
+		response, status = receipt, 200
 	}
 	_, err = db.ExecContext(ctx, `WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < ?1 - 1),
 		r AS (SELECT i, ?3 + (i % (?4 - ?3 + 1)) AS sub, ?5 + i * (?6 - ?5) / ?1 AS t FROM n)

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"path"
 )
@@ -105,7 +106,7 @@ func RemoveThenFail(ctx context.Context, s *Store, uid string) error {
 	})
 }
 
-var errRemovalFailed = fmt.Errorf("the removal's last step failed")
+var errRemovalFailed = errors.New("the removal's last step failed")
 
 // MoveAhead moves the history of the subscription with public id uid ahead of a
 // removal that then never comes, as a process that stopped between leaves it.

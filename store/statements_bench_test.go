@@ -57,15 +57,15 @@ func orcidBenchStore(b *testing.B, subs int) (*Store, []string, []int64) {
 }
 
 // addHistory writes n delivered deliveries straight into the store's file, spread
-// evenly over the subscriptions of the client "bench" (orcidBenchStore) and over the week before an hour ago, oldest
-// first: what a week of callbacks leaves for retention to keep.
+// evenly over the subscriptions of the client "bench" (orcidBenchStore) and over
+// the last week (from an hour after its start to an hour ago), oldest first: what
+// a week of callbacks leaves for retention to keep.
 func addHistory(b *testing.B, st *Store, n int) {
 	b.Helper()
 	if n == 0 {
 		return
 	}
-	end := st.Now().Add(-time.Hour).UnixMilli()
-	start := end - (7*24*time.Hour - time.Hour).Milliseconds()
+	start, end := st.Now().Add(time.Hour-7*24*time.Hour).UnixMilli(), st.Now().Add(-time.Hour).UnixMilli()
 	_, err := st.write.ExecContext(context.Background(), `WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < ?1 - 1),
 		b AS (SELECT min(id) AS lo, count(*) AS n FROM subscriptions WHERE client_id = (SELECT id FROM clients WHERE name = 'bench')),
 		r AS (SELECT i, b.lo + i % b.n AS sub, ?2 + i * (?3 - ?2) / ?1 AS t FROM n, b)

@@ -399,8 +399,10 @@ func (s *Store) appliedMigrations(ctx context.Context) (map[int]bool, int, error
 	return applied, newest, rows.Err()
 }
 
-// inTx runs fn in one write transaction, committing when fn returns nil. A store
-// fault is returned as one (Classify) and remembered (Fault).
+// inTx runs fn in a write transaction, committing when fn returns nil. A store
+// fault is returned as one (Classify) and remembered (Fault). fn may run more than
+// once, each time in a transaction of its own (below), so it keeps nothing between
+// runs that a rollback would undo.
 //
 // A removal of webhooks with a long history (removeSubscriptions) rolls back,
 // asking for their finished deliveries to be moved ahead of it, a batch a
