@@ -19,8 +19,9 @@ const purgeEvery = time.Minute
 // idempotency keys past their 24 hours, access tokens expired or revoked as long
 // ago (and their refresh tokens with them), and audit log entries older than
 // Options.AuditRetention, in small batches, pausing between them. Dead deliveries of
-// webhooks that still exist are kept for an operator. It returns how many
-// deliveries it deleted.
+// webhooks that still exist are kept for an operator. It also turns dead what
+// deactivated webhooks still have waiting (store.KillInactivePending). It returns
+// how many deliveries it deleted.
 func (d *Dispatcher) Purge(ctx context.Context) (int, error) {
 	total := 0
 	now := d.store.Now()
@@ -40,8 +41,12 @@ func (d *Dispatcher) Purge(ctx context.Context) (int, error) {
 		if err != nil {
 			return total, err
 		}
+		killed, err := d.store.KillInactivePending(ctx, purgeBatch)
+		if err != nil {
+			return total, err
+		}
 		audit, err := d.store.PurgeAudit(ctx, auditBefore, purgeBatch)
-		if err != nil || (n < purgeBatch && keys < purgeBatch && removed < purgeBatch && tokens < purgeBatch && audit < purgeBatch) {
+		if err != nil || (n < purgeBatch && keys < purgeBatch && removed < purgeBatch && tokens < purgeBatch && killed < purgeBatch && audit < purgeBatch) {
 			return total, err
 		}
 		select {

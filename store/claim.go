@@ -91,6 +91,10 @@ type Target struct {
 	parsed *url.URL
 	// orgID is the organisation that owns the subscription (0: none).
 	orgID int64
+	// inactive is set for a deactivated subscription, reason says why: what it still
+	// had waiting is not sent but dies when claimed (claimRows).
+	inactive bool
+	reason   string
 }
 
 // ownerScope is the per-minute figures' scope of the subscription's owner ("" when
@@ -318,10 +322,21 @@ func (s *Store) claimRows(ctx context.Context, tx *sql.Tx, out []Claimed, now in
 	if err := s.cachedTargets(ctx, tx, subs, now); err != nil {
 		return out, err
 	}
-	for i := start; i < len(out); i++ {
-		out[i].Target = subs[out[i].Target.SubscriptionID]
+	kept := out[:start]
+	for _, c := range out[start:] {
+		c.Target = subs[c.Target.SubscriptionID]
+		if c.Target.inactive {
+			// Left waiting by a deactivation that turned only a batch dead
+			// (killBatch): it dies now, unsent and its attempt not counted.
+			if _, err := tx.ExecContext(ctx, `UPDATE deliveries SET state = 3, done_at = ?1, lease_until = NULL,
+				attempts = attempts - 1, last_error = ?2 WHERE id = ?3`, now, notSentDeactivated(c.Target.reason), c.ID); err != nil {
+				return out, err
+			}
+			continue
+		}
+		kept = append(kept, c)
 	}
-	return out, nil
+	return kept, nil
 }
 
 // scanTarget reads one row of qTargets and opens its secrets.
@@ -330,11 +345,13 @@ func (s *Store) scanTarget(row interface{ Scan(...any) error }, now int64) (*Tar
 	var headers string
 	var authSecret, apikey, signing, previous []byte
 	var previousUntil, failing int64
+	var active bool
 	if err := row.Scan(&t.SubscriptionID, &t.UID, &t.ClientID, &t.orgID, &t.Format, &t.URL, &headers,
 		&t.Auth.Type, &t.Auth.Username, &t.Auth.ClientID, &t.Auth.TokenURL, &authSecret, &t.AppendOrcid, &apikey,
-		&signing, &previous, &previousUntil, &failing); err != nil {
+		&signing, &previous, &previousUntil, &failing, &active, &t.reason); err != nil {
 		return nil, err
 	}
+	t.inactive = !active
 	id := t.SubscriptionID
 	t.FailingSince = fromMS(failing)
 	if u, err := url.Parse(t.URL); err == nil {

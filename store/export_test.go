@@ -125,3 +125,11 @@ func QueryInt(ctx context.Context, s *Store, query string, args ...any) (int64, 
 	err := s.read.QueryRowContext(ctx, query, args...).Scan(&n)
 	return n, err
 }
+
+// SetKillBatch sets how many waiting deliveries a deactivation turns dead in its
+// own transaction, until the returned function restores it.
+func SetKillBatch(n int) (restore func()) {
+	old := killBatch
+	killBatch = n
+	return func() { killBatch = old }
+}

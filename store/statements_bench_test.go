@@ -296,17 +296,27 @@ func BenchmarkDeliveriesPage(b *testing.B) {
 // meanwhile (the longest, and the median): in one transaction (as before history
 // was moved ahead of a removal) and moved ahead; and one with a backlog of
 // 100,000 waiting deliveries instead (an endpoint that has been failing), which
-// the removal moves and marks dead in its own transaction.
+// the removal moves and marks dead in its own transaction; and the deactivation
+// of such a webhook, which turns a batch of them dead (killBatch), here in one
+// transaction (as before) and in batches.
 func BenchmarkRemoveWithHistory(b *testing.B) {
 	for _, c := range []struct {
 		name             string
 		over             int
 		history, backlog int
-	}{{"one-transaction", 1 << 40, 1000000, 0}, {"ahead", aheadOver, 1000000, 0}, {"backlog", aheadOver, 0, 100000}} {
+		deactivate       bool
+		kill             int
+	}{
+		{"one-transaction", 1 << 40, 1000000, 0, false, killBatch},
+		{"ahead", aheadOver, 1000000, 0, false, killBatch},
+		{"backlog", aheadOver, 0, 100000, false, killBatch},
+		{"deactivate-backlog-at-once", aheadOver, 0, 100000, true, 1 << 30},
+		{"deactivate-backlog", aheadOver, 0, 100000, true, killBatch},
+	} {
 		b.Run(c.name, func(b *testing.B) {
 			ctx := context.Background()
-			defer func(o int) { aheadOver = o }(aheadOver)
-			aheadOver = c.over
+			defer func(o, k int) { aheadOver, killBatch = o, k }(aheadOver, killBatch)
+			aheadOver, killBatch = c.over, c.kill
 			for b.Loop() {
 				b.StopTimer()
 				st, _, _ := orcidBenchStore(b, 1)
@@ -351,7 +361,11 @@ func BenchmarkRemoveWithHistory(b *testing.B) {
 				}()
 				b.StartTimer()
 				t0 := time.Now()
-				if err := st.RemoveSubscription(ctx, subs[0].UID); err != nil {
+				if c.deactivate {
+					if _, err := st.SetSubscriptionActive(ctx, subs[0].UID, false, "retired"); err != nil {
+						b.Fatal(err)
+					}
+				} else if err := st.RemoveSubscription(ctx, subs[0].UID); err != nil {
 					b.Fatal(err)
 				}
 				took := time.Since(t0)

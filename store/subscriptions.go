@@ -516,23 +516,86 @@ func (s *Store) DeactivationNotice(ctx context.Context, subID int64) (Notice, er
 	return n, nil
 }
 
+// killBatch bounds how many waiting deliveries a deactivation turns dead in its own
+// transaction. A webhook for every record whose endpoint has failed for days may
+// have one waiting for each record, 100,000 of them, and turning them all dead at
+// once held every other write for a second (BENCHMARKS.md). The rest die as they
+// are claimed (claimRows) or in the retention pass (KillInactivePending), a batch
+// at a time; none of them is sent.
+var killBatch = 500
+
+// notSentDeactivated is the last error of a delivery that was waiting when its
+// subscription was deactivated for reason.
+func notSentDeactivated(reason string) string {
+	return strings.TrimSuffix("not sent: subscription deactivated ("+reason+")", " ()")
+}
+
 // deactivate turns a subscription off with a reason; its pending deliveries become
-// dead (replayable), so reactivating it does not send them by itself.
+// dead (replayable), so reactivating it does not send them by itself: up to
+// killBatch of them here, the rest later (killBatch).
 func (s *Store) deactivate(ctx context.Context, tx *sql.Tx, subID int64, reason string, now int64) error {
 	s.targetCache.forget(subID)
 	if _, err := tx.ExecContext(ctx, "UPDATE subscriptions SET active = 0, reason = ?, updated_at = ? WHERE id = ? AND active = 1", reason, now, subID); err != nil {
 		return err
 	}
-	_, err := tx.ExecContext(ctx, "UPDATE deliveries SET state = 3, done_at = ?, last_error = ? WHERE subscription_id = ? AND state = 0",
-		now, strings.TrimSuffix("not sent: subscription deactivated ("+reason+")", " ()"), subID)
+	_, err := tx.ExecContext(ctx, `UPDATE deliveries SET state = 3, done_at = ?1, last_error = ?2
+		WHERE id IN (SELECT id FROM deliveries WHERE subscription_id = ?3 AND state = 0 LIMIT ?4)`,
+		now, notSentDeactivated(reason), subID, killBatch)
 	return err
 }
 
 // reactivate turns a subscription on again and clears why hookd had turned it off.
+// What its deactivation left waiting dies first, as the deactivation said.
 func (s *Store) reactivate(ctx context.Context, tx *sql.Tx, subID int64, now int64) error {
 	s.targetCache.forget(subID)
-	_, err := tx.ExecContext(ctx, "UPDATE subscriptions SET active = 1, reason = '', failing_since = NULL, updated_at = ? WHERE id = ?", now, subID)
+	var reason string
+	err := tx.QueryRowContext(ctx, "SELECT reason FROM subscriptions WHERE id = ? AND active = 0", subID).Scan(&reason)
+	switch {
+	case err == nil:
+		if _, err := tx.ExecContext(ctx, "UPDATE deliveries SET state = 3, done_at = ?, last_error = ? WHERE subscription_id = ? AND state = 0",
+			now, notSentDeactivated(reason), subID); err != nil {
+			return err
+		}
+	case !errors.Is(err, sql.ErrNoRows):
+		return err
+	}
+	_, err = tx.ExecContext(ctx, "UPDATE subscriptions SET active = 1, reason = '', failing_since = NULL, updated_at = ? WHERE id = ?", now, subID)
 	return err
+}
+
+// qInactivePending finds up to ?1 waiting deliveries of deactivated subscriptions.
+const qInactivePending = `SELECT d.id FROM subscriptions s INDEXED BY subscriptions_inactive
+	CROSS JOIN deliveries d INDEXED BY deliveries_one_pending ON d.subscription_id = s.id AND d.state = 0
+	WHERE s.active = 0 LIMIT ?1`
+
+// KillInactivePending turns dead up to limit deliveries still waiting for deactivated
+// subscriptions (killBatch), and returns how many. The retention pass calls it
+// until it finds fewer than limit.
+func (s *Store) KillInactivePending(ctx context.Context, limit int) (int, error) {
+	ids, err := queryColumn[int64](ctx, s.read, qInactivePending, limit)
+	if err != nil || len(ids) == 0 {
+		return 0, err
+	}
+	b, _ := json.Marshal(ids)
+	now := ms(s.Now())
+	var n int64
+	err = s.inTx(ctx, func(tx *sql.Tx) error {
+		// Each still waiting, and its subscription still off, when this runs.
+		r, err := tx.ExecContext(ctx, `UPDATE deliveries SET state = 3, done_at = ?2,
+			last_error = 'not sent: subscription deactivated' || (SELECT CASE WHEN s.reason = '' THEN '' ELSE ' (' || s.reason || ')' END
+				FROM subscriptions s WHERE s.id = deliveries.subscription_id)
+			WHERE id IN (SELECT value FROM json_each(?1)) AND state = 0
+				AND (SELECT active FROM subscriptions s WHERE s.id = deliveries.subscription_id) = 0`, string(b), now)
+		if err != nil {
+			return err
+		}
+		n, err = r.RowsAffected()
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("kill waiting deliveries of deactivated webhooks: %w", err)
+	}
+	return int(n), nil
 }
 
 // newUID makes a subscription's public id: a time-ordered UUID (version 7), so a new
