@@ -164,10 +164,14 @@ func (s *Store) setUpstreamSub(ctx context.Context, tx *sql.Tx, apiURL string, n
 			return 0, err
 		}
 	}
-	if _, err := tx.ExecContext(ctx, "UPDATE subscriptions SET target = ?, active = 1, reason = '', updated_at = ? WHERE id = ?", apiURL, now, id); err != nil {
+	if _, err := tx.ExecContext(ctx, "UPDATE subscriptions SET target = ?, updated_at = ? WHERE id = ?", apiURL, now, id); err != nil {
 		return 0, err
 	}
 	s.targetCache.forget(id)
+	if !active {
+		// What its deactivation left waiting dies first, as for any webhook.
+		return id, s.reactivate(ctx, tx, id, now)
+	}
 	return id, nil
 }
 
