@@ -480,6 +480,7 @@ func (d *Dispatcher) Tick(ctx context.Context) (int, error) {
 		return 0, nil
 	}
 	d.startWorkers()
+	killed := d.store.ClaimKilled()
 	claimed, err := d.store.Exchange(ctx, batch, limit, d.lease)
 	if err != nil {
 		d.turnFailed(ctx, batch, err)
@@ -497,8 +498,10 @@ func (d *Dispatcher) Tick(ctx context.Context) (int, error) {
 		d.queueLocked(claimed)
 	}
 	// Another turn at once if this one stopped at a bound: more outcomes waiting,
-	// or a full claim with room for more.
-	d.more = len(d.pending) >= turnRecordMax || (limit == turnClaimMax && len(claimed) == limit && d.sched.free() > 0)
+	// or a full claim with room for more. The claim's rows that died unsent
+	// (store.ClaimKilled) count: they were due, and more may be.
+	took := len(claimed) + int(d.store.ClaimKilled()-killed)
+	d.more = len(d.pending) >= turnRecordMax || (limit == turnClaimMax && took >= limit && d.sched.free() > 0)
 	return len(claimed), nil
 }
 

@@ -105,3 +105,41 @@ func TestRetentionPurgesAuditLog(t *testing.T) {
 	is.Equal(len(left), 1)                         // only the younger one stays
 	is.Equal(left[0].Action, "webhook.deactivate") //
 }
+
+// TestDeactivatedBacklogNeverSent: a webhook deactivated with more waiting than its
+// deactivation turns dead at once sends none of the rest: the dispatch loop's turns
+// find them due and they die unsent, and the retention pass turns dead those not
+// due yet.
+func TestDeactivatedBacklogNeverSent(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	e := newEnv(t)
+	recv := newReceiver(t, nil)
+	d := e.dispatcher(nil)
+	wh, _, err := e.st.CreateWebhook(ctx, e.client.ID, store.WebhookSpec{TargetURL: recv.URL + "/all", Auth: store.Auth{Type: store.AuthNone}})
+	is.NoErr(err)
+	const due, later = 700, 300 // more than a deactivation turns dead at once (500)
+	var now, soon []store.Event
+	for i := range due + later {
+		if i < due {
+			now = append(now, store.Event{Orcid: testOrcid(i)})
+		} else {
+			soon = append(soon, store.Event{Orcid: testOrcid(i)})
+		}
+	}
+	e.intake(0, now...)
+	e.intake(time.Hour, soon...)
+	_, err = e.st.SetSubscriptionActive(ctx, wh.UID, false, "endpoint retired")
+	is.NoErr(err)
+	for range 20 {
+		e.tick(d)
+	}
+	is.Equal(recv.count(), 0) // none of it went out
+	_, err = d.Purge(ctx)
+	is.NoErr(err)
+	counts, err := e.st.Counts(ctx)
+	is.NoErr(err)
+	is.Equal(counts["pending"], 0) // the retention pass killed what was not due
+	is.Equal(counts["dead"], due+later)
+	is.Equal(recv.count(), 0)
+}

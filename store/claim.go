@@ -323,21 +323,32 @@ func (s *Store) claimRows(ctx context.Context, tx *sql.Tx, out []Claimed, now in
 		return out, err
 	}
 	kept := out[:start]
+	var dead []int64
 	for _, c := range out[start:] {
-		c.Target = subs[c.Target.SubscriptionID]
-		if c.Target.inactive {
-			// Left waiting by a deactivation that turned only a batch dead
-			// (killBatch): it dies now, unsent and its attempt not counted.
-			if _, err := tx.ExecContext(ctx, `UPDATE deliveries SET state = 3, done_at = ?1, lease_until = NULL,
-				attempts = attempts - 1, last_error = ?2 WHERE id = ?3`, now, notSentDeactivated(c.Target.reason), c.ID); err != nil {
-				return out, err
-			}
-			continue
+		if c.Target = subs[c.Target.SubscriptionID]; c.Target.inactive {
+			dead = append(dead, c.ID)
+		} else {
+			kept = append(kept, c)
 		}
-		kept = append(kept, c)
+	}
+	if len(dead) > 0 {
+		// Left waiting by a deactivation that turned only a batch dead (killBatch):
+		// they die now, unsent, their attempt not counted. Their turn counts them
+		// as claimed (ClaimKilled), or it would take the queue for empty.
+		b, _ := json.Marshal(dead)
+		if _, err := tx.ExecContext(ctx, `UPDATE deliveries SET state = 3, done_at = ?1, lease_until = NULL, attempts = attempts - 1,
+			last_error = `+sqlNotSentDeactivated+` WHERE id IN (SELECT value FROM json_each(?2))`, now, string(b)); err != nil {
+			return out, err
+		}
+		s.claimKilled.Add(int64(len(dead)))
 	}
 	return kept, nil
 }
+
+// ClaimKilled is how many claimed deliveries have died unsent so far because their
+// webhook had been deactivated (killBatch): a turn that claimed fewer rows than it
+// asked for may still have found that many due.
+func (s *Store) ClaimKilled() int64 { return s.claimKilled.Load() }
 
 // scanTarget reads one row of qTargets and opens its secrets.
 func (s *Store) scanTarget(row interface{ Scan(...any) error }, now int64) (*Target, error) {

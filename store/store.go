@@ -95,6 +95,9 @@ type Store struct {
 	removedSwept atomic.Bool
 	// aheadMoves counts the transactions that moved history ahead of a removal.
 	aheadMoves atomic.Int64
+	// claimKilled counts claimed rows that died unsent, their webhook deactivated
+	// (claimRows).
+	claimKilled atomic.Int64
 	// removeWhole is set while a removal's last try runs: it moves whatever history
 	// is left in its own transaction (removeSubscriptions). Only the transaction
 	// that holds the write connection reads it.

@@ -563,6 +563,11 @@ func (s *Store) reactivate(ctx context.Context, tx *sql.Tx, subID int64, now int
 	return err
 }
 
+// sqlNotSentDeactivated is notSentDeactivated in SQL, for the deliveries row
+// deliveries, from its subscription's reason.
+const sqlNotSentDeactivated = `'not sent: subscription deactivated' || (SELECT CASE WHEN s.reason = '' THEN '' ELSE ' (' || s.reason || ')' END
+	FROM subscriptions s WHERE s.id = deliveries.subscription_id)`
+
 // qInactivePending finds up to ?1 waiting deliveries of deactivated subscriptions.
 const qInactivePending = `SELECT d.id FROM subscriptions s INDEXED BY subscriptions_inactive
 	CROSS JOIN deliveries d INDEXED BY deliveries_one_pending ON d.subscription_id = s.id AND d.state = 0
@@ -581,9 +586,7 @@ func (s *Store) KillInactivePending(ctx context.Context, limit int) (int, error)
 	var n int64
 	err = s.inTx(ctx, func(tx *sql.Tx) error {
 		// Each still waiting, and its subscription still off, when this runs.
-		r, err := tx.ExecContext(ctx, `UPDATE deliveries SET state = 3, done_at = ?2,
-			last_error = 'not sent: subscription deactivated' || (SELECT CASE WHEN s.reason = '' THEN '' ELSE ' (' || s.reason || ')' END
-				FROM subscriptions s WHERE s.id = deliveries.subscription_id)
+		r, err := tx.ExecContext(ctx, `UPDATE deliveries SET state = 3, done_at = ?2, last_error = `+sqlNotSentDeactivated+`
 			WHERE id IN (SELECT value FROM json_each(?1)) AND state = 0
 				AND (SELECT active FROM subscriptions s WHERE s.id = deliveries.subscription_id) = 0`, string(b), now)
 		if err != nil {

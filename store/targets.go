@@ -139,7 +139,11 @@ func (s *Store) cachedTargets(ctx context.Context, tx *sql.Tx, subs map[int64]*T
 			return fmt.Errorf("load targets: %w", err)
 		}
 		subs[t.SubscriptionID] = t
-		loaded = append(loaded, t)
+		if !t.inactive {
+			// An inactive target is read again each time: the claim kills what it finds
+			// for one, and the deactivation it was read after may yet roll back.
+			loaded = append(loaded, t)
+		}
 	}
 	if err := rows.Err(); err != nil {
 		return err
