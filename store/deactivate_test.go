@@ -136,3 +136,65 @@ func TestReactivationKillsWhatDeactivationLeft(t *testing.T) {
 	is.NoErr(err)
 	is.Equal(n, 0)
 }
+
+// TestRemovalKillsBacklogAhead: a removal with more waiting deliveries than one
+// transaction turns dead deactivates the webhook first and turns them dead a batch a
+// transaction, then removes it; they are the removed webhook's, dead, unsent.
+func TestRemovalKillsBacklogAhead(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	defer store.SetKillBatch(3)()
+	st, wh := backlogStore(t, 4, 8)
+	moves := store.AheadMoves(st)
+	is.NoErr(st.RemoveSubscription(ctx, wh.UID))
+	is.True(store.AheadMoves(st)-moves >= 4) // 12 waiting, 3 a transaction
+	ds, err := st.Deliveries(ctx, store.DeliveryFilter{Webhook: wh.UID, Limit: 100})
+	is.NoErr(err)
+	is.Equal(len(ds), 12)
+	for _, d := range ds {
+		is.Equal(d.StateName(), "dead")
+		is.Equal(d.LastError, "not sent: webhook removed")
+		is.Equal(d.Attempts, 0)
+		is.True(!d.RemovedAt.IsZero()) // the removed webhook's
+	}
+}
+
+// TestRemovalFailingActivatesAgain: when a removal fails after it deactivated the
+// webhook to kill its backlog ahead, the webhook is active again; its backlog stays
+// dead (it can be replayed). So does a removal that a stop interrupted, at the
+// next start.
+func TestRemovalFailingActivatesAgain(t *testing.T) {
+	ctx := context.Background()
+	defer store.SetKillBatch(3)()
+	for name, interrupt := range map[string]func(st *store.Store, uid string) error{
+		"failed": func(st *store.Store, uid string) error {
+			if err := store.RemoveThenFail(ctx, st, uid); err == nil {
+				t.Fatal("the removal did not fail")
+			}
+			return nil
+		},
+		"stopped": func(st *store.Store, uid string) error {
+			if err := store.KillAhead(ctx, st, uid); err != nil {
+				return err
+			}
+			n, err := st.RecoverAhead(ctx)
+			if n != 1 {
+				t.Errorf("recovered %d webhooks, want 1", n)
+			}
+			return err
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			is := is.New(t)
+			st, wh := backlogStore(t, 4, 8)
+			is.NoErr(interrupt(st, wh.UID))
+			sub, err := st.Subscription(ctx, wh.UID)
+			is.NoErr(err)            // still there
+			is.True(sub.Active)      // active again
+			is.Equal(sub.Reason, "") //
+			pending, _, dead := waiting(t, st, wh.UID, "not sent: webhook removed")
+			is.Equal(pending, 0)
+			is.Equal(dead, 12) // its backlog stays dead
+		})
+	}
+}

@@ -133,3 +133,15 @@ func SetKillBatch(n int) (restore func()) {
 	killBatch = n
 	return func() { killBatch = old }
 }
+
+// KillAhead deactivates the subscription with public id uid and kills its backlog
+// ahead of a removal that then never comes, as a process that stopped between
+// leaves it.
+func KillAhead(ctx context.Context, s *Store, uid string) error {
+	var id int64
+	if err := s.read.QueryRowContext(ctx, "SELECT id FROM subscriptions WHERE uid = ?", uid).Scan(&id); err != nil {
+		return err
+	}
+	_, err := s.killAhead(ctx, []int64{id})
+	return err
+}

@@ -39,6 +39,14 @@ func (s *Store) removeSubscriptions(ctx context.Context, tx *sql.Tx, ids []int64
 		return err
 	}
 	list := string(b)
+	var waiting int
+	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM (SELECT 1 FROM deliveries
+		WHERE subscription_id IN (SELECT value FROM json_each(?1)) AND state = 0 LIMIT ?2)`, list, killBatch+1).Scan(&waiting); err != nil {
+		return fmt.Errorf("remove subscriptions: %w", err)
+	}
+	if waiting > killBatch && !s.removeWhole.Load() {
+		return &backlogAhead{ids}
+	}
 	var finished int
 	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM (SELECT 1 FROM deliveries
 		WHERE subscription_id IN (SELECT value FROM json_each(?1)) AND state IN (2, 3) LIMIT ?2)`, list, aheadOver+1).Scan(&finished); err != nil {
@@ -182,6 +190,92 @@ func (s *Store) undoAhead(ctx context.Context, ids []int64) error {
 	}
 }
 
+// Killing a backlog ahead of a removal. Waiting deliveries die with their removal
+// ("not sent: webhook removed"), and turning 100,000 of them dead in the removal's
+// transaction held every other write for a second. They cannot die ahead of it
+// while the webhook is live, since it would still be sent what it has waiting. So
+// a removal with more than killBatch waiting deliveries first deactivates the
+// webhooks (reason reasonRemoving: nothing more is sent to them), turns their
+// waiting deliveries dead killBatch a transaction, and runs again. If the removal
+// then fails, the webhooks are activated again (undoKill; at the next start,
+// RecoverAhead): they are as they were but for their backlog, which stays dead and
+// can be replayed.
+
+// reasonRemoving is the reason of a webhook deactivated ahead of its removal.
+const reasonRemoving = "being removed"
+
+// backlogAhead is removeSubscriptions' answer when the subscriptions ids have more
+// waiting deliveries than one transaction should turn dead (killBatch).
+type backlogAhead struct{ ids []int64 }
+
+func (b *backlogAhead) Error() string { return "remove subscriptions: backlog to kill ahead first" }
+
+// killAhead deactivates those of the subscriptions ids that are active and turns
+// what they all have waiting dead, killBatch a transaction, each committed without
+// its own fsync (a crash that loses one leaves deliveries waiting for a deactivated
+// webhook, which die unsent as any such). It returns the ids it deactivated.
+func (s *Store) killAhead(ctx context.Context, ids []int64) (off []int64, err error) {
+	b, _ := json.Marshal(ids)
+	err = s.inTxOnce(ctx, func(tx *sql.Tx) error {
+		var err error
+		if off, err = queryColumn[int64](ctx, tx, "SELECT id FROM subscriptions WHERE id IN (SELECT value FROM json_each(?1)) AND active = 1", string(b)); err != nil {
+			return err
+		}
+		for _, id := range off {
+			s.targetCache.forget(id)
+		}
+		_, err = tx.ExecContext(ctx, "UPDATE subscriptions SET active = 0, reason = ?2, updated_at = ?3 WHERE id IN (SELECT value FROM json_each(?1)) AND active = 1",
+			string(b), reasonRemoving, ms(s.Now()))
+		return err
+	}, false)
+	if err != nil {
+		return nil, fmt.Errorf("remove subscriptions: deactivate them first: %w", err)
+	}
+	for {
+		var n int64
+		err := s.inLazyTx(ctx, func(tx *sql.Tx) error {
+			r, err := tx.ExecContext(ctx, `UPDATE deliveries SET state = 3, done_at = ?2, last_error = ?3
+				WHERE id IN (SELECT id FROM deliveries WHERE subscription_id IN (SELECT value FROM json_each(?1)) AND state = 0 LIMIT ?4)`,
+				string(b), ms(s.Now()), notSentRemoved, killBatch)
+			if err != nil {
+				return err
+			}
+			n, err = r.RowsAffected()
+			return err
+		})
+		if err != nil {
+			return off, fmt.Errorf("remove subscriptions: turn their backlog dead: %w", err)
+		}
+		s.aheadMoves.Add(1)
+		if n < int64(killBatch) {
+			return off, nil
+		}
+	}
+}
+
+// undoKill activates again those of the subscriptions ids that a removal that
+// did not happen had deactivated (reasonRemoving).
+func (s *Store) undoKill(ctx context.Context, ids []int64) error {
+	b, _ := json.Marshal(ids)
+	err := s.inTxOnce(ctx, func(tx *sql.Tx) error {
+		off, err := queryColumn[int64](ctx, tx, "SELECT id FROM subscriptions WHERE id IN (SELECT value FROM json_each(?1)) AND active = 0 AND reason = ?2",
+			string(b), reasonRemoving)
+		if err != nil {
+			return err
+		}
+		for _, id := range off {
+			if err := s.reactivate(ctx, tx, id, ms(s.Now())); err != nil {
+				return err
+			}
+		}
+		return nil
+	}, false)
+	if err != nil {
+		return fmt.Errorf("remove subscriptions: activate them again: %w", err)
+	}
+	return nil
+}
+
 // inLazyTx is inTxOnce for a transaction whose commit need not wait for the disk
 // (beginGroup's lazy commit).
 func (s *Store) inLazyTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
@@ -204,11 +298,20 @@ func (s *Store) inLazyTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 // webhooks' lists miss what was moved, which retention leaves alone (qPurgeRemoved).
 // A removal that a command runs while the daemon starts moves its history again.
 func (s *Store) RecoverAhead(ctx context.Context) (int, error) {
-	ids, err := queryColumn[int64](ctx, s.read, "SELECT s.id FROM removed_subscriptions r JOIN subscriptions s ON s.uid = r.uid")
-	if err != nil || len(ids) == 0 {
+	off, err := queryColumn[int64](ctx, s.read, "SELECT id FROM subscriptions INDEXED BY subscriptions_inactive WHERE active = 0 AND reason = ?", reasonRemoving)
+	if err != nil {
 		return 0, err
 	}
-	return len(ids), s.undoAhead(ctx, ids)
+	if len(off) > 0 {
+		if err := s.undoKill(ctx, off); err != nil {
+			return 0, err
+		}
+	}
+	ids, err := queryColumn[int64](ctx, s.read, "SELECT s.id FROM removed_subscriptions r JOIN subscriptions s ON s.uid = r.uid")
+	if err != nil || len(ids) == 0 {
+		return len(off), err
+	}
+	return len(off) + len(ids), s.undoAhead(ctx, ids)
 }
 
 // removeSubscriptionsWhere is removeSubscriptions for the subscriptions a condition

@@ -416,24 +416,43 @@ func (s *Store) appliedMigrations(ctx context.Context) (map[int]bool, int, error
 // abandoned after its history was moved; if it fails all the same, the history
 // goes back (undoAhead).
 func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	var ahead []int64 // subscriptions whose history was moved ahead of fn
+	var ahead, off []int64 // subscriptions whose history was moved ahead of fn; those deactivated for it
 	for try := 1; ; try++ {
 		err := s.inTxOnce(ctx, fn, try == maxAheadTries)
 		var h *historyAhead
-		if errors.As(err, &h) {
+		var bl *backlogAhead
+		switch {
+		case errors.As(err, &bl):
+			var o []int64
+			o, err = s.killAhead(ctx, bl.ids)
+			off = append(off, o...)
+		case errors.As(err, &h):
 			ahead = append(ahead, h.ids...)
 			err = s.moveAhead(ctx, h.ids)
-			if err == nil {
-				continue
+		default:
+			if err != nil {
+				err = s.undoRemoval(ctx, err, ahead, off)
 			}
+			return err
 		}
-		if err != nil && len(ahead) > 0 {
-			if uerr := s.undoAhead(context.WithoutCancel(ctx), ahead); uerr != nil {
-				err = errors.Join(err, uerr) // RecoverAhead will move it back
-			}
+		if err != nil {
+			return s.undoRemoval(ctx, err, ahead, off)
 		}
-		return err
 	}
+}
+
+// undoRemoval undoes what a removal that failed with err did ahead of itself: the
+// history it moved ahead goes back, and the webhooks it deactivated are activated
+// again. Whatever fails of that is left to RecoverAhead, and joined to err.
+func (s *Store) undoRemoval(ctx context.Context, err error, ahead, off []int64) error {
+	ctx = context.WithoutCancel(ctx)
+	if len(ahead) > 0 {
+		err = errors.Join(err, s.undoAhead(ctx, ahead))
+	}
+	if len(off) > 0 {
+		err = errors.Join(err, s.undoKill(ctx, off))
+	}
+	return err
 }
 
 // execCounted runs one statement in a write transaction (inTx) and returns how
