@@ -20,8 +20,9 @@ const purgeEvery = time.Minute
 // ago (and their refresh tokens with them), and audit log entries older than
 // Options.AuditRetention, in small batches, pausing between them. Dead deliveries of
 // webhooks that still exist are kept for an operator. It also turns dead what
-// deactivated webhooks still have waiting (store.KillInactivePending). It returns
-// how many deliveries it deleted.
+// deactivated webhooks still have waiting (store.KillInactivePending), and
+// activates again webhooks deactivated ahead of a removal that never came
+// (store.RecoverKilled). It returns how many deliveries it deleted.
 func (d *Dispatcher) Purge(ctx context.Context) (int, error) {
 	total := 0
 	now := d.store.Now()
@@ -43,6 +44,9 @@ func (d *Dispatcher) Purge(ctx context.Context) (int, error) {
 		}
 		killed, err := d.store.KillInactivePending(ctx, purgeBatch)
 		if err != nil {
+			return total, err
+		}
+		if _, err := d.store.RecoverKilled(ctx, now.Add(-15*time.Minute)); err != nil {
 			return total, err
 		}
 		audit, err := d.store.PurgeAudit(ctx, auditBefore, purgeBatch)

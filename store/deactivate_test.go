@@ -198,3 +198,44 @@ func TestRemovalFailingActivatesAgain(t *testing.T) {
 		})
 	}
 }
+
+// TestDeactivationDuringRemovalStays: a deactivation made while a removal had the
+// webhook deactivated (an operator's, a 410's) replaces the removal's, so the
+// webhook stays deactivated, with that reason, when the removal does not happen.
+func TestDeactivationDuringRemovalStays(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	defer store.SetKillBatch(3)()
+	st, wh := backlogStore(t, 0, 8)
+	is.NoErr(store.KillAhead(ctx, st, wh.UID)) // a removal began, and then its process stopped
+	_, err := st.SetSubscriptionActive(ctx, wh.UID, false, "endpoint retired")
+	is.NoErr(err)
+	_, err = st.RecoverAhead(ctx)
+	is.NoErr(err)
+	sub, err := st.Subscription(ctx, wh.UID)
+	is.NoErr(err)
+	is.True(!sub.Active)                     // still off
+	is.Equal(sub.Reason, "endpoint retired") // for the operator's reason
+}
+
+// TestRecoverKilledLater: a removal that deactivated a webhook and never came (a
+// command killed beside the running daemon) is undone by the retention pass once
+// it is a quarter of an hour old, never sooner.
+func TestRecoverKilledLater(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	defer store.SetKillBatch(3)()
+	st, wh := backlogStore(t, 0, 8)
+	advance := movable(st)
+	is.NoErr(store.KillAhead(ctx, st, wh.UID))
+	n, err := st.RecoverKilled(ctx, st.Now().Add(-15*time.Minute))
+	is.NoErr(err)
+	is.Equal(n, 0) // a removal may still be running
+	advance(16 * time.Minute)
+	n, err = st.RecoverKilled(ctx, st.Now().Add(-15*time.Minute))
+	is.NoErr(err)
+	is.Equal(n, 1) // no removal runs that long
+	sub, err := st.Subscription(ctx, wh.UID)
+	is.NoErr(err)
+	is.True(sub.Active)
+}

@@ -186,7 +186,7 @@ func (s *Store) putOrgSub(ctx context.Context, tx *sql.Tx, orgID int64, format, 
 	switch {
 	case active && !cur.Active:
 		return cur.ID, true, s.reactivate(ctx, tx, cur.ID, now)
-	case !active && cur.Active:
+	case !active && cur.on():
 		return cur.ID, false, s.deactivate(ctx, tx, cur.ID, "", now)
 	}
 	return cur.ID, false, nil

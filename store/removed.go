@@ -235,7 +235,8 @@ func (s *Store) killAhead(ctx context.Context, ids []int64) (off []int64, err er
 		var n int64
 		err := s.inLazyTx(ctx, func(tx *sql.Tx) error {
 			r, err := tx.ExecContext(ctx, `UPDATE deliveries SET state = 3, done_at = ?2, last_error = ?3
-				WHERE id IN (SELECT id FROM deliveries WHERE subscription_id IN (SELECT value FROM json_each(?1)) AND state = 0 LIMIT ?4)`,
+				WHERE id IN (SELECT id FROM deliveries WHERE state = 0 AND subscription_id IN
+					(SELECT id FROM subscriptions WHERE id IN (SELECT value FROM json_each(?1)) AND active = 0) LIMIT ?4)`,
 				string(b), ms(s.Now()), notSentRemoved, killBatch)
 			if err != nil {
 				return err
@@ -298,20 +299,30 @@ func (s *Store) inLazyTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 // webhooks' lists miss what was moved, which retention leaves alone (qPurgeRemoved).
 // A removal that a command runs while the daemon starts moves its history again.
 func (s *Store) RecoverAhead(ctx context.Context) (int, error) {
-	off, err := queryColumn[int64](ctx, s.read, "SELECT id FROM subscriptions INDEXED BY subscriptions_inactive WHERE active = 0 AND reason = ?", reasonRemoving)
+	n, err := s.RecoverKilled(ctx, s.Now().Add(time.Millisecond))
 	if err != nil {
 		return 0, err
 	}
-	if len(off) > 0 {
-		if err := s.undoKill(ctx, off); err != nil {
-			return 0, err
-		}
-	}
 	ids, err := queryColumn[int64](ctx, s.read, "SELECT s.id FROM removed_subscriptions r JOIN subscriptions s ON s.uid = r.uid")
 	if err != nil || len(ids) == 0 {
-		return len(off), err
+		return n, err
 	}
-	return len(off) + len(ids), s.undoAhead(ctx, ids)
+	return n + len(ids), s.undoAhead(ctx, ids)
+}
+
+// RecoverKilled activates again the webhooks deactivated ahead of a removal
+// (reasonRemoving) before before, whose removal never came, and reports how many.
+// RecoverAhead calls it for all of them; the retention pass for those left a
+// quarter of an hour (a command killed while it removed webhooks beside the
+// daemon): no removal takes that long, so it activates none that a running
+// removal is about to delete.
+func (s *Store) RecoverKilled(ctx context.Context, before time.Time) (int, error) {
+	off, err := queryColumn[int64](ctx, s.read, "SELECT id FROM subscriptions INDEXED BY subscriptions_inactive WHERE active = 0 AND reason = ? AND updated_at < ?",
+		reasonRemoving, ms(before))
+	if err != nil || len(off) == 0 {
+		return 0, err
+	}
+	return len(off), s.undoKill(ctx, off)
 }
 
 // removeSubscriptionsWhere is removeSubscriptions for the subscriptions a condition

@@ -445,7 +445,7 @@ func (s *Store) SetSubscriptionActive(ctx context.Context, uid string, active bo
 		switch {
 		case active && !cur.Active:
 			err = s.reactivate(ctx, tx, cur.ID, now)
-		case !active && cur.Active:
+		case !active && cur.on():
 			err = s.deactivate(ctx, tx, cur.ID, reason, now)
 		}
 		if err != nil {
@@ -535,7 +535,10 @@ func notSentDeactivated(reason string) string {
 // killBatch of them here, the rest later (killBatch).
 func (s *Store) deactivate(ctx context.Context, tx *sql.Tx, subID int64, reason string, now int64) error {
 	s.targetCache.forget(subID)
-	if _, err := tx.ExecContext(ctx, "UPDATE subscriptions SET active = 0, reason = ?, updated_at = ? WHERE id = ? AND active = 1", reason, now, subID); err != nil {
+	// One deactivated ahead of its removal (reasonRemoving) is deactivated anew, so
+	// that a removal that then fails does not activate it again (undoKill).
+	if _, err := tx.ExecContext(ctx, "UPDATE subscriptions SET active = 0, reason = ?, updated_at = ? WHERE id = ? AND (active = 1 OR reason = ?)",
+		reason, now, subID, reasonRemoving); err != nil {
 		return err
 	}
 	_, err := tx.ExecContext(ctx, `UPDATE deliveries SET state = 3, done_at = ?1, last_error = ?2
@@ -600,6 +603,10 @@ func (s *Store) KillInactivePending(ctx context.Context, limit int) (int, error)
 	}
 	return int(n), nil
 }
+
+// on reports whether a deactivation would change the subscription: it is active,
+// or deactivated only ahead of its removal (reasonRemoving).
+func (s Subscription) on() bool { return s.Active || s.Reason == reasonRemoving }
 
 // newUID makes a subscription's public id: a time-ordered UUID (version 7), so a new
 // subscription's entry lands at the end of the uid index instead of on a random

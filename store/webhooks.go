@@ -226,7 +226,7 @@ func (s *Store) SetWebhookActive(ctx context.Context, clientID, uid string, acti
 			if err := s.reactivate(ctx, tx, cur.ID, now); err != nil {
 				return err
 			}
-		} else if !active && cur.Active {
+		} else if !active && cur.on() {
 			if err := s.deactivate(ctx, tx, cur.ID, "", now); err != nil {
 				return err
 			}
