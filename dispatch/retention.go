@@ -27,6 +27,11 @@ func (d *Dispatcher) Purge(ctx context.Context) (int, error) {
 	total := 0
 	now := d.store.Now()
 	before, auditBefore := now.Add(-d.opts.Retention), now.Add(-d.opts.AuditRetention)
+	// Webhooks a removal that never came left deactivated, once no removal can still
+	// be running (a command killed beside this daemon).
+	if _, err := d.store.RecoverKilled(ctx, now.Add(-15*time.Minute)); err != nil {
+		return 0, err
+	}
 	for ctx.Err() == nil {
 		n, keys, err := d.store.Purge(ctx, store.StateDelivered, before, purgeBatch)
 		total += n
@@ -44,9 +49,6 @@ func (d *Dispatcher) Purge(ctx context.Context) (int, error) {
 		}
 		killed, err := d.store.KillInactivePending(ctx, purgeBatch)
 		if err != nil {
-			return total, err
-		}
-		if _, err := d.store.RecoverKilled(ctx, now.Add(-15*time.Minute)); err != nil {
 			return total, err
 		}
 		audit, err := d.store.PurgeAudit(ctx, auditBefore, purgeBatch)

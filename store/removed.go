@@ -39,20 +39,18 @@ func (s *Store) removeSubscriptions(ctx context.Context, tx *sql.Tx, ids []int64
 		return err
 	}
 	list := string(b)
-	var waiting int
-	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM (SELECT 1 FROM deliveries
-		WHERE subscription_id IN (SELECT value FROM json_each(?1)) AND state = 0 LIMIT ?2)`, list, killBatch+1).Scan(&waiting); err != nil {
+	var waiting, finished int
+	if err := tx.QueryRowContext(ctx, `SELECT
+		(SELECT count(*) FROM (SELECT 1 FROM deliveries WHERE subscription_id IN (SELECT value FROM json_each(?1)) AND state = 0 LIMIT ?2)),
+		(SELECT count(*) FROM (SELECT 1 FROM deliveries WHERE subscription_id IN (SELECT value FROM json_each(?1)) AND state IN (2, 3) LIMIT ?3))`,
+		list, killBatch+1, aheadOver+1).Scan(&waiting, &finished); err != nil {
 		return fmt.Errorf("remove subscriptions: %w", err)
 	}
-	if waiting > killBatch && !s.removeWhole.Load() {
+	switch {
+	case s.removeWhole.Load():
+	case waiting > killBatch:
 		return &backlogAhead{ids}
-	}
-	var finished int
-	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM (SELECT 1 FROM deliveries
-		WHERE subscription_id IN (SELECT value FROM json_each(?1)) AND state IN (2, 3) LIMIT ?2)`, list, aheadOver+1).Scan(&finished); err != nil {
-		return fmt.Errorf("remove subscriptions: %w", err)
-	}
-	if finished > aheadOver && !s.removeWhole.Load() {
+	case finished > aheadOver:
 		return &historyAhead{ids}
 	}
 	// A subscription whose history was moved ahead has its removed record already:

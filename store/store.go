@@ -407,14 +407,14 @@ func (s *Store) appliedMigrations(ctx context.Context) (map[int]bool, int, error
 // once, each time in a transaction of its own (below), so it keeps nothing between
 // runs that a rollback would undo.
 //
-// A removal of webhooks with a long history (removeSubscriptions) rolls back,
-// asking for their finished deliveries to be moved ahead of it, a batch a
-// transaction; inTx does that and runs fn again (moveAhead). A removal may ask
-// more than once (one that removes two sets of webhooks, or whose webhooks went on
-// finishing deliveries meanwhile); its last try moves whatever is left itself. The
-// removal's callers detach it from their request (removal), so that it is not
-// abandoned after its history was moved; if it fails all the same, the history
-// goes back (undoAhead).
+// A removal of webhooks with a long backlog or a long history (removeSubscriptions)
+// rolls back, asking for their waiting deliveries to be turned dead ahead of it
+// (killAhead), or their finished ones to be moved (moveAhead), a batch a
+// transaction; inTx does that and runs fn again. A removal may ask more than once
+// (one that removes two sets of webhooks, or whose webhooks went on finishing
+// deliveries meanwhile); its last try does whatever is left itself. The removal's
+// callers detach it from their request (removal), so that it is not abandoned
+// after that work; if it fails all the same, undoRemoval undoes it.
 func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	var ahead, off []int64 // subscriptions whose history was moved ahead of fn; those deactivated for it
 	for try := 1; ; try++ {

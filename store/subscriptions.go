@@ -551,18 +551,11 @@ func (s *Store) deactivate(ctx context.Context, tx *sql.Tx, subID int64, reason 
 // What its deactivation left waiting dies first, as the deactivation said.
 func (s *Store) reactivate(ctx context.Context, tx *sql.Tx, subID int64, now int64) error {
 	s.targetCache.forget(subID)
-	var reason string
-	err := tx.QueryRowContext(ctx, "SELECT reason FROM subscriptions WHERE id = ? AND active = 0", subID).Scan(&reason)
-	switch {
-	case err == nil:
-		if _, err := tx.ExecContext(ctx, "UPDATE deliveries SET state = 3, done_at = ?, last_error = ? WHERE subscription_id = ? AND state = 0",
-			now, notSentDeactivated(reason), subID); err != nil {
-			return err
-		}
-	case !errors.Is(err, sql.ErrNoRows):
+	if _, err := tx.ExecContext(ctx, `UPDATE deliveries SET state = 3, done_at = ?1, last_error = `+sqlNotSentDeactivated+`
+		WHERE subscription_id = ?2 AND state = 0 AND (SELECT active FROM subscriptions WHERE id = ?2) = 0`, now, subID); err != nil {
 		return err
 	}
-	_, err = tx.ExecContext(ctx, "UPDATE subscriptions SET active = 1, reason = '', failing_since = NULL, updated_at = ? WHERE id = ?", now, subID)
+	_, err := tx.ExecContext(ctx, "UPDATE subscriptions SET active = 1, reason = '', failing_since = NULL, updated_at = ? WHERE id = ?", now, subID)
 	return err
 }
 
