@@ -239,3 +239,24 @@ func TestRecoverKilledLater(t *testing.T) {
 	is.NoErr(err)
 	is.True(sub.Active)
 }
+
+// TestBacklogMidRemovalSaysRemoved: deliveries that die unsent while their webhook
+// is deactivated ahead of its removal (killed by a claim, or by the retention pass,
+// before the removal's own batches reach them) say the webhook was removed, as the
+// removal's own batches do.
+func TestBacklogMidRemovalSaysRemoved(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	st, wh := backlogStore(t, 3, 4)
+	// The state a removal leaves its webhook in while it turns the backlog dead.
+	is.NoErr(store.ExecWrite(ctx, st, "UPDATE subscriptions SET active = 0, reason = 'being removed' WHERE uid = ?", wh.UID))
+	claimed, err := st.Exchange(ctx, nil, 10, time.Minute)
+	is.NoErr(err)
+	is.Equal(len(claimed), 0) // the three due ones die instead of going out
+	n, err := st.KillInactivePending(ctx, 100)
+	is.NoErr(err)
+	is.Equal(n, 4) // and the retention pass turns the rest dead
+	pending, _, dead := waiting(t, st, wh.UID, "not sent: webhook removed")
+	is.Equal(pending, 0)
+	is.Equal(dead, 7)
+}

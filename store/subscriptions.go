@@ -525,8 +525,12 @@ func (s *Store) DeactivationNotice(ctx context.Context, subID int64) (Notice, er
 var killBatch = 500
 
 // notSentDeactivated is the last error of a delivery that was waiting when its
-// subscription was deactivated for reason.
+// subscription was deactivated for reason; one deactivated ahead of its removal
+// (reasonRemoving) says the webhook was removed.
 func notSentDeactivated(reason string) string {
+	if reason == reasonRemoving {
+		return notSentRemoved
+	}
 	return strings.TrimSuffix("not sent: subscription deactivated ("+reason+")", " ()")
 }
 
@@ -561,7 +565,9 @@ func (s *Store) reactivate(ctx context.Context, tx *sql.Tx, subID int64, now int
 
 // sqlNotSentDeactivated is notSentDeactivated in SQL, for the deliveries row
 // deliveries, from its subscription's reason.
-const sqlNotSentDeactivated = `'not sent: subscription deactivated' || (SELECT CASE WHEN s.reason = '' THEN '' ELSE ' (' || s.reason || ')' END
+const sqlNotSentDeactivated = `(SELECT CASE s.reason WHEN '' THEN 'not sent: subscription deactivated'
+	WHEN '` + reasonRemoving + `' THEN '` + notSentRemoved + `'
+	ELSE 'not sent: subscription deactivated (' || s.reason || ')' END
 	FROM subscriptions s WHERE s.id = deliveries.subscription_id)`
 
 // qInactivePending finds up to ?1 waiting deliveries of deactivated subscriptions.
