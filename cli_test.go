@@ -487,7 +487,7 @@ func TestDevReadsConfig(t *testing.T) {
 	is := is.New(t)
 	dir := t.TempDir()
 	cfg := writeConfig(t, "[http]\nbase_path = \"/orcid-api-web\"\nlisten = \"127.0.0.1:1\"\n[store]\npath = \""+
-		filepath.Join(dir, "from-config.db")+"\"\n[log]\nformat = \"json\"\n")
+		filepath.Join(dir, "from-config.db")+"\"\n[log]\nformat = \"json\"\n[delivery]\ncoalesce_window = \"15s\"\n")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	stderr := newLogWatcher()
@@ -513,7 +513,10 @@ func TestDevReadsConfig(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	is.True(strings.Contains(stdout.String(), "/orcid-api-web/oauth/token")) // its curl lines use the base path
+	is.True(strings.Contains(stdout.String(), "/orcid-api-web/oauth/token"))  // its curl lines use the base path
+	is.True(strings.Contains(stdout.String(), "callbacks coalesced for 15s")) // the file's window, not dev's none
+	is.True(strings.Contains(stdout.String(), "loopback callbacks allowed"))  // dev's own, the file being silent
+	is.True(!strings.Contains(stdout.String(), "no coalescing delay"))        //
 	cancel()
 	is.NoErr(<-done)
 	is.True(slices.Contains(files(t, dir), "dev.db"))          // -db over the file's store.path

@@ -416,6 +416,20 @@ func ensureDevClient(ctx context.Context, st *store.Store, credPath string) (dev
 // devInbox is the inbox hookd dev's banner points its example callback at.
 const devInbox = "demo"
 
+// devSettings is what the banner says of the delivery settings a newcomer trips
+// over: dev's own (loopback allowed, no delay), or what -config set instead.
+func devSettings(cfg Config) string {
+	loopback := "loopback callbacks allowed"
+	if !cfg.Delivery.AllowPrivateTargets {
+		loopback = "loopback and private callbacks refused: delivery.allow_private_targets = false"
+	}
+	coalesce := "no coalescing delay"
+	if w := cfg.Delivery.CoalesceWindow.Duration; w > 0 {
+		coalesce = "callbacks coalesced for " + w.String() + " after a record's first event"
+	}
+	return loopback + ", " + coalesce
+}
+
 func printDevBanner(e *env, cfg Config, base string, c devClient) {
 	api := base + cfg.HTTP.BasePath
 	const record = "0000-0002-7253-3645"
@@ -423,7 +437,7 @@ func printDevBanner(e *env, cfg Config, base string, c devClient) {
 	webhook := api + "/" + record + "/webhook/" + httpapi.EscapeSegment(callback)
 	fmt.Fprintf(e.stdout, `
 hookd %s is running in development mode.
-  database        %s (loopback callbacks allowed, no coalescing delay)
+  database        %s (%s)
   client_id       %s
   client_secret   %s
   signing secret  %s
@@ -459,7 +473,7 @@ Watch the deliveries in the console: %s/console/ (sign in with the client_id and
 client_secret above). The inbox page shows what the inbox got, live:
 %s/console/inbox?inbox=%s
 
-`, version, cfg.Store.Path, c.ClientID, c.ClientSecret, c.SigningSecret, base,
+`, version, cfg.Store.Path, devSettings(cfg), c.ClientID, c.ClientSecret, c.SigningSecret, base,
 		c.ClientID, c.ClientSecret, api,
 		record, devInbox, webhook,
 		record, base,

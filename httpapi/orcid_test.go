@@ -192,11 +192,10 @@ func TestWebhookAuth(t *testing.T) {
 		t.Run(method+" without token", func(t *testing.T) {
 			is := is.New(t)
 			res := h.do(t, method, path, "")
-			is.Equal(res.status, http.StatusUnauthorized)                            // 401
-			is.True(strings.HasPrefix(res.header.Get("WWW-Authenticate"), "Bearer")) // RFC 6750 3
-			var e oauthErr
-			decodeJSON(t, res.body, &e)
-			is.True(e.Error != "" && e.Description != "") // says what is missing
+			is.Equal(res.status, http.StatusUnauthorized)                                // 401
+			is.True(strings.HasPrefix(res.header.Get("WWW-Authenticate"), "Bearer"))     // RFC 6750 3
+			e := oauthError(t, res, http.StatusUnauthorized, "unauthorized")             // ORCID's code for no token
+			is.True(strings.HasPrefix(e.Description, "Full authentication is required")) // ORCID's words
 		})
 		t.Run(method+" with a bad token", func(t *testing.T) {
 			oauthError(t, h.do(t, method, path, "not-a-token"), http.StatusUnauthorized, "invalid_token")
