@@ -267,13 +267,13 @@ level = "debug"
 		msg = parseMail(t, msgs[2])
 		return true
 	})
-	is.Equal(msg.subject, "ORCID Profile Update ("+hubAnn+")")                  // the Hub's subject
-	is.Equal(msg.from, "hookd@uni.example")                                     // email.from
-	is.Equal(strings.Join(msg.rcpt, ","), "orcid@uni.example,tech@uni.example") // SMTP recipients
-	is.Equal(msg.to, "orcid@uni.example")                                       // To the notification address
-	is.Equal(msg.cc, "tech@uni.example")                                        // the technical contact in Cc
-	is.True(strings.Contains(msg.body, "was updated"))                          // about an update
-	is.True(strings.Contains(msg.body, "https://orcid.org/"+hubAnn))            // of this record
+	is.Equal(msg.subject, "ORCID Profile Update ("+hubAnn+")")       // the Hub's subject
+	is.Equal(msg.from, "hookd@uni.example")                          // email.from
+	is.Equal(strings.Join(msg.rcpt, ","), "orcid@uni.example")       // SMTP recipients: the notification address alone
+	is.Equal(msg.to, "orcid@uni.example")                            // To it
+	is.Equal(msg.cc, "")                                             // the technical contact not copied, as the Hub sends it
+	is.True(strings.Contains(msg.body, "was updated"))               // about an update
+	is.True(strings.Contains(msg.body, "https://orcid.org/"+hubAnn)) // of this record
 
 	// Every delivery at B is done: two registrations, four CREATED (webhook and
 	// e-mail per member) and two UPDATED for Ann only; A delivered to B's relay.

@@ -28,8 +28,8 @@ type EmailOptions struct {
 const emailStatus = 202
 
 // sendEmail delivers an organisation's e-mail notification for a record update:
-// "ORCID Profile Update (<orcid>)" to the notification address, or to the technical
-// contact (cc'd when a notification address is set).
+// "ORCID Profile Update (<orcid>)" to the notification address, or else to the
+// technical contact.
 func (d *Dispatcher) sendEmail(ctx context.Context, c store.Claimed) result {
 	r := result{started: d.store.Now()}
 	t0 := time.Now()
@@ -60,11 +60,6 @@ func (d *Dispatcher) sendEmail(ctx context.Context, c store.Claimed) result {
 	if err := m.To(info.To); err != nil {
 		return fail("recipient: " + err.Error())
 	}
-	if info.Cc != "" {
-		if err := m.Cc(info.Cc); err != nil {
-			return fail("cc: " + err.Error())
-		}
-	}
 	m.Subject("ORCID Profile Update (" + c.Subject + ")")
 	m.SetGenHeader("X-Hookd-Delivery", store.MessageID(c.ID))
 	m.SetMessageID()
@@ -76,7 +71,7 @@ func (d *Dispatcher) sendEmail(ctx context.Context, c store.Claimed) result {
 	}
 	r.duration = time.Since(t0)
 	r.status = emailStatus
-	r.body = fmt.Sprintf("accepted by %s for %s", o.Addr, strings.Join(append([]string{info.To}, nonEmpty(info.Cc)...), ", "))
+	r.body = fmt.Sprintf("accepted by %s for %s", o.Addr, info.To)
 	return r
 }
 
@@ -110,13 +105,6 @@ func sendMail(ctx context.Context, o EmailOptions, timeout time.Duration, m *mai
 		return fmt.Errorf("smtp %s: %w", o.Addr, err)
 	}
 	return nil
-}
-
-func nonEmpty(s string) []string {
-	if s == "" {
-		return nil
-	}
-	return []string{s}
 }
 
 // emailBody is the text of a notification, after the Hub's.

@@ -65,9 +65,9 @@ func TestHubWebhookAndEmail(t *testing.T) {
 	m := msgs[0]
 	is.Equal(m.User, "hookd") // authenticated
 	is.Equal(m.From, "hookd@uni.example")
-	is.Equal(strings.Join(m.To, ","), "orcid@uni.example,tech@uni.example") // to the notification address, cc the contact
+	is.Equal(strings.Join(m.To, ","), "orcid@uni.example") // to the notification address alone, as the Hub sends it
 	is.True(strings.Contains(m.Data, "Subject: ORCID Profile Update ("+orcidA+")"))
-	is.True(strings.Contains(m.Data, "Cc: <tech@uni.example>"))
+	is.True(!strings.Contains(m.Data, "Cc:")) // the technical contact is not copied
 	is.True(strings.Contains(m.Data, "Ann Example"))
 	for _, dl := range e.deliveries(store.DeliveryFilter{}) {
 		is.Equal(dl.StateName(), "delivered") // both delivered

@@ -236,10 +236,9 @@ type HubDelivery struct {
 	OrgID            int64
 	OrgName          string
 	TechContactEmail string
-	// To is where an e-mail goes: the notification address, or the technical contact.
-	To string
-	// Cc is the technical contact when To is a separate notification address.
-	Cc     string
+	// To is where an e-mail goes: the notification address, or else the technical
+	// contact (as the ORCID Hub sends it: the contact is not copied).
+	To     string
 	Member *Member // nil when the record is no longer a member
 }
 
@@ -259,9 +258,6 @@ func (s *Store) HubDeliveryInfo(ctx context.Context, subID int64, id string) (Hu
 	h.To = h.TechContactEmail
 	if target != techContactTarget && strings.Contains(target, "@") {
 		h.To = target
-		if !strings.EqualFold(target, h.TechContactEmail) {
-			h.Cc = h.TechContactEmail
-		}
 	}
 	var m Member
 	var created int64
