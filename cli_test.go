@@ -52,6 +52,7 @@ var validArgs = map[string][]string{
 	"org show":            {"Uni"},
 	"org set":             {"Uni", "-url", "https://hooks.uni.example/orcid"},
 	"org status":          {},
+	"org rotate-secret":   {"Uni"},
 	"org member add":      {"-org", "Uni", "0000-0002-7253-3645"},
 	"org member remove":   {"-org", "Uni", "0000-0002-7253-3645"},
 	"org member import":   {"-org", "Uni", "members.csv"},
@@ -299,6 +300,9 @@ func TestJSONOutputStyle(t *testing.T) {
 				args = []string{"fixture"}
 			case "webhooks show":
 				args = []string{fixtureWebhook(t, cfg)}
+			case "org rotate-secret":
+				_, err := runCmd(t, "org", "set", "Uni", "-config", cfg, "-url", "https://hooks.uni.example/orcid")
+				is.NoErr(err) // a webhook to rotate the secret of
 			}
 			out, err := runCmd(t, append(append(strings.Fields(c.name), args...), "-json", "-config", cfg)...)
 			is.NoErr(err)
@@ -434,8 +438,19 @@ func TestOperatorCommands(t *testing.T) {
 	}
 	slices.Sort(formats)
 	is.Equal(formats, []string{"empty"}) // the client's registration (the organisation has no webhook yet)
-	_, err = runCmd(t, "org", "set", "Uni", "-config", cfg, "-url", "https://hooks.uni.example/orcid")
+	out, err = runCmd(t, "org", "set", "Uni", "-config", cfg, "-url", "https://hooks.uni.example/orcid")
 	is.NoErr(err)
+	is.True(strings.Contains(out, "signing secret     whsec_")) // the webhook's signing secret, made with it, shown once
+	out, err = runCmd(t, "org", "set", "Uni", "-config", cfg, "-append-orcid")
+	is.NoErr(err)
+	is.True(!strings.Contains(out, "whsec_")) // not again
+	out, err = runCmd(t, "org", "rotate-secret", "Uni", "-config", cfg, "-json")
+	is.NoErr(err)
+	var rotated struct {
+		SigningSecret string `json:"signing_secret"`
+	}
+	is.NoErr(json.Unmarshal([]byte(out), &rotated))
+	is.True(strings.HasPrefix(rotated.SigningSecret, "whsec_")) // a new one
 	out, err = runCmd(t, "webhooks", "list", "-config", cfg, "-org", "Uni")
 	is.NoErr(err)
 	is.True(strings.Contains(out, "hub"))                             // an organisation's webhook is listed too

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"hookd/dispatch"
 	"hookd/membercsv"
@@ -250,12 +251,53 @@ func (e *env) orgSet(ctx context.Context, args []string) error {
 	if set["notification-email"] {
 		h.NotificationEmail, changed = *notify, true
 	}
+	signing := ""
 	if changed {
-		if _, _, err := st.SetHubSettings(ctx, o.ID, h); err != nil {
+		out, _, err := st.SetHubSettings(ctx, o.ID, h)
+		if err != nil {
 			return flagError("org set", err, orgFlags)
 		}
+		signing = out.SigningSecret
 	}
-	return e.orgShow(ctx, []string{"-config", *path, strconv.FormatInt(o.ID, 10)})
+	if err := e.orgShow(ctx, []string{"-config", *path, strconv.FormatInt(o.ID, 10)}); err != nil {
+		return err
+	}
+	if signing != "" {
+		fmt.Fprintf(e.stdout, "  signing secret     %s\n  (it signs the webhook's calls; copy it now, hookd shows it only this once: hookd org rotate-secret makes a new one)\n", signing)
+	}
+	return nil
+}
+
+// orgRotate gives an organisation's webhook a new signing secret and prints it once.
+func (e *env) orgRotate(ctx context.Context, args []string) error {
+	fs, path := e.flags("org rotate-secret")
+	asJSON := fs.Bool("json", false, "print JSON")
+	pos, err := e.parse(fs, args, 1, 1)
+	if err != nil {
+		return err
+	}
+	st, _, err := e.open(ctx, "org rotate-secret", *path)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	o, err := findOrg(ctx, st, pos[0])
+	if err != nil {
+		return err
+	}
+	signing, until, err := st.RotateOrgSecret(ctx, o.ID)
+	if err != nil {
+		return fmt.Errorf("org rotate-secret: %w", err)
+	}
+	if *asJSON {
+		return e.printJSON(struct {
+			SigningSecret string    `json:"signing_secret"`
+			PreviousUntil time.Time `json:"previous_secret_valid_until"`
+		}{signing, until})
+	}
+	fmt.Fprintf(e.stdout, "New signing secret of organisation %d %q (copy it now, hookd shows it only this once):\n  %s\nThe old one keeps signing beside it until %s.\n",
+		o.ID, o.Name, signing, until.Format(time.RFC3339))
+	return nil
 }
 
 // memberFlags are the flags of org member add, by the field names of the store's errors.

@@ -182,8 +182,8 @@ func allowed(p Principal, page Page, act Action, obj Object) bool {
 			return mine
 		case ActDeactivate, ActActivate, ActDelete, ActTest:
 			return mine && obj.Format != store.FormatUpstream
-		case ActRotate:
-			return mine && obj.Format == store.FormatStandard
+		case ActRotate: // the webhooks that have a signing secret of their own
+			return mine && (obj.Format == store.FormatStandard || obj.Format == store.FormatHub)
 		}
 	case PageDeliveries:
 		return (act == ActView || act == ActReplay) && mine

@@ -61,7 +61,7 @@ func TestAuthorisationMatrix(t *testing.T) {
 			ActActivate:   {"A.platform": "otc", "A.orcid": "otc", "B.platform": "ot", "S.platform": "ots", "org1.hub": "ots", "org1.email": "ots", "org2.hub": "ot"},
 			ActDelete:     {"A.platform": "otc", "A.orcid": "otc", "B.platform": "ot", "S.platform": "ots", "org1.hub": "ots", "org1.email": "ots", "org2.hub": "ot"},
 			ActTest:       {"A.platform": "otc", "A.orcid": "otc", "B.platform": "ot", "S.platform": "ots", "org1.hub": "ots", "org1.email": "ots", "org2.hub": "ot"},
-			ActRotate:     {"A.platform": "otc", "B.platform": "ot", "S.platform": "ots"},
+			ActRotate:     {"A.platform": "otc", "B.platform": "ot", "S.platform": "ots", "org1.hub": "ots", "org2.hub": "ot"},
 			ActReplay: {"A.platform": "otc", "A.orcid": "otc", "B.platform": "ot", "S.platform": "ots",
 				"org1.hub": "ots", "org1.email": "ots", "org2.hub": "ot", "upstream": "ot"},
 		},

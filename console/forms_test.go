@@ -72,7 +72,9 @@ func TestOrganisationWebhookForm(t *testing.T) {
 		h, err := e.st.HubSettings(ctx, e.orgA.ID)
 		is.NoErr(err)
 		is.Equal(h, store.HubSettings{Enabled: true, URL: "https://hooks.uni-a.example/orcid", AppendOrcid: true, APIKeySet: true,
-			EmailEnabled: true, NotificationEmail: "orcid@a.example"})
+			EmailEnabled: true, NotificationEmail: "orcid@a.example", WebhookUID: before.WebhookUID})
+		is.True(h.WebhookUID != "")                                                       // the same webhook, changed
+		is.True(strings.Contains(page.body, `href="/console/webhooks/`+h.WebhookUID+`"`)) // its page, where its secret rotates
 		log, err := e.st.AuditLog(ctx, store.AuditQuery{Visible: store.Visibility{OrgID: e.orgA.ID}, Action: "organisation.webhook"})
 		is.NoErr(err)
 		is.Equal(len(log), 1)               // audited
@@ -89,6 +91,24 @@ func TestOrganisationWebhookForm(t *testing.T) {
 		h, err = e.st.HubSettings(ctx, e.orgA.ID)
 		is.NoErr(err)
 		is.True(!h.APIKeySet) // removed when asked
+	})
+
+	t.Run("a new webhook shows its signing secret once", func(t *testing.T) {
+		is := is.New(t)
+		is.NoErr(e.st.DeleteHubSettings(ctx, e.orgA.ID))
+		p := u.post(t, path, url.Values{"url": {"https://hooks.uni-a.example/new"}, "enabled": {"on"}})
+		is.Equal(p.status, http.StatusOK) // the page itself, not a redirect that would lose the secret
+		m := regexp.MustCompile(`<code class="secret-value">(whsec_(?:[A-Za-z0-9/=+]|&#43;)+)</code>`).FindStringSubmatch(p.body)
+		is.True(m != nil) // shown
+		h, err := e.st.HubSettings(ctx, e.orgA.ID)
+		is.NoErr(err)
+		is.Equal(h.URL, "https://hooks.uni-a.example/new") // saved
+		page := u.get(t, "/console/organisations/"+strconv.FormatInt(e.orgA.ID, 10))
+		is.True(!strings.Contains(page.body, "whsec_")) // and never again
+		hook := u.post(t, "/console/webhooks/"+h.WebhookUID+"/rotate-secret", nil)
+		is.Equal(hook.status, http.StatusOK)
+		n := regexp.MustCompile(`<code class="secret-value">(whsec_(?:[A-Za-z0-9/=+]|&#43;)+)</code>`).FindStringSubmatch(hook.body)
+		is.True(n != nil && n[1] != m[1]) // the webhook's page rotates it, for the organisation's staff too
 	})
 }
 

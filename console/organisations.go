@@ -117,6 +117,7 @@ type orgView struct {
 	Member       memberForm
 	MemberErrors formErrors
 	Operator     bool
+	NewSecret    string // the webhook's signing secret, when saving the settings made one
 }
 
 // loadOrg finds the organisation of the path and checks that p may do act to it.
@@ -238,7 +239,7 @@ func (h *Handler) handleHubSettings() http.Handler {
 			h.orgPage(w, r, http.StatusBadRequest, v)
 			return
 		}
-		_, _, err := h.st.SetHubSettings(r.Context(), o.ID, store.HubSettings{Enabled: f.Enabled, URL: f.URL, AppendOrcid: f.AppendOrcid,
+		saved, _, err := h.st.SetHubSettings(r.Context(), o.ID, store.HubSettings{Enabled: f.Enabled, URL: f.URL, AppendOrcid: f.AppendOrcid,
 			APIKey: apikey, EmailEnabled: f.EmailEnabled, NotificationEmail: f.NotificationEmail})
 		if err != nil {
 			if v.Errors.fromStore(err, map[string]string{"url": "url", "notification-email": "notification_email", "apikey": "apikey"}) {
@@ -251,6 +252,11 @@ func (h *Handler) handleHubSettings() http.Handler {
 		detail := "webhook " + statusWord(f.Enabled && f.URL != "") + " " + f.URL + "; e-mail " + statusWord(f.EmailEnabled)
 		h.audit(r, p, "organisation.webhook", strconv.FormatInt(o.ID, 10), Object{OrgID: o.ID}, detail)
 		h.nudge() // upstream registrations may be due
+		if saved.SigningSecret != "" {
+			// The webhook's new signing secret is shown this once, on the page itself.
+			h.orgPage(w, r, http.StatusOK, orgView{Principal: p, Org: o, NewSecret: saved.SigningSecret})
+			return
+		}
 		redirectDone(w, r, "/console/organisations/"+strconv.FormatInt(o.ID, 10), "saved")
 	})
 }

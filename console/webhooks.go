@@ -265,7 +265,12 @@ func (h *Handler) handleWebhookAction() http.Handler {
 				return
 			}
 		case ActRotate:
-			if v.NewSecret, v.SecretUntil, err = h.st.RotateWebhookSecret(ctx, wh.ClientID, wh.UID); err == nil {
+			if wh.Format == store.FormatHub {
+				v.NewSecret, v.SecretUntil, err = h.st.RotateOrgSecret(ctx, wh.OrgID)
+			} else {
+				v.NewSecret, v.SecretUntil, err = h.st.RotateWebhookSecret(ctx, wh.ClientID, wh.UID)
+			}
+			if err == nil {
 				h.audit(r, p, "webhook.rotate-secret", wh.UID, obj, "")
 				h.webhookPage(w, r, http.StatusOK, v)
 				return

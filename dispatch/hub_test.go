@@ -39,7 +39,7 @@ func TestHubWebhookAndEmail(t *testing.T) {
 	org, err := e.st.CreateOrganisation(ctx, "University of Testing", "tech@uni.example")
 	is.NoErr(err) // create organisation
 	key := "hub-api-key"
-	_, _, err = e.st.SetHubSettings(ctx, org.ID, store.HubSettings{Enabled: true, URL: rv.URL + "/hooks/", AppendOrcid: true, APIKey: &key,
+	settings, _, err := e.st.SetHubSettings(ctx, org.ID, store.HubSettings{Enabled: true, URL: rv.URL + "/hooks/", AppendOrcid: true, APIKey: &key,
 		EmailEnabled: true, NotificationEmail: "orcid@uni.example"})
 	is.NoErr(err) // webhook and e-mail on
 	name, email, eppn := "Ann Example", "ann@uni.example", "ann@uni"
@@ -52,8 +52,9 @@ func TestHubWebhookAndEmail(t *testing.T) {
 
 	reqs := rv.requests()
 	is.Equal(len(reqs), 1)
-	is.Equal(reqs[0].path, "/hooks/"+orcidA)    // the iD appended
-	is.Equal(reqs[0].header.Get("apikey"), key) // the apikey header
+	is.Equal(reqs[0].path, "/hooks/"+orcidA)                                                       // the iD appended
+	is.Equal(reqs[0].header.Get("apikey"), key)                                                    // the apikey header
+	is.True(verifies(t, settings.SigningSecret, reqs[0].header.Get("webhook-signature"), reqs[0])) // signed with the organisation's secret
 	is.Equal(reqs[0].header.Get("Content-Type"), "application/json")
 	var p hubPayload
 	is.NoErr(json.Unmarshal(reqs[0].body, &p))

@@ -24,6 +24,7 @@ func (s *Server) hubRoutes() {
 	s.handle(s.router, http.MethodPut, orgs+"/:id/webhook", admin(s.handleHubSettingsPut()))
 	s.handle(s.router, http.MethodGet, orgs+"/:id/webhook", admin(s.handleHubSettingsGet()))
 	s.handle(s.router, http.MethodDelete, orgs+"/:id/webhook", admin(s.handleHubSettingsDelete()))
+	s.handle(s.router, http.MethodPost, orgs+"/:id/webhook/rotate-secret", admin(s.handleOrgRotate()))
 	s.handle(s.router, http.MethodGet, orgs+"/:id/members", admin(s.handleMemberList()))
 	s.handle(s.router, http.MethodPut, orgs+"/:id/members/:orcid", admin(s.handleMemberPut()))
 	s.handle(s.router, http.MethodDelete, orgs+"/:id/members/:orcid", admin(s.handleMemberDelete()))
@@ -162,7 +163,8 @@ func (s *Server) handleOrgDelete() http.Handler {
 }
 
 // settingsJSON is an organisation's webhook settings with the ORCID Hub's keys. The
-// apikey is never shown: apikey-set says whether one is set.
+// apikey is never shown: apikey-set says whether one is set. The signing secret is
+// shown once, in the answer of the PUT that made it.
 type settingsJSON struct {
 	Enabled                   bool   `json:"enabled"`
 	URL                       string `json:"url"`
@@ -172,12 +174,35 @@ type settingsJSON struct {
 	NotificationEmail         string `json:"notification-email"`
 	WebhookDeactivated        string `json:"webhook-deactivated-reason,omitempty"`
 	EmailDeactivated          string `json:"email-deactivated-reason,omitempty"`
+	SigningSecret             string `json:"signing-secret,omitempty"`
 }
 
 func toSettingsJSON(h store.HubSettings) settingsJSON {
 	return settingsJSON{Enabled: h.Enabled, URL: h.URL, AppendOrcid: h.AppendOrcid, APIKeySet: h.APIKeySet,
 		EmailNotificationsEnabled: h.EmailEnabled, NotificationEmail: h.NotificationEmail,
-		WebhookDeactivated: h.WebhookReason, EmailDeactivated: h.EmailReason}
+		WebhookDeactivated: h.WebhookReason, EmailDeactivated: h.EmailReason, SigningSecret: h.SigningSecret}
+}
+
+// handleOrgRotate gives an organisation's webhook a new signing secret, shown this
+// once; the old one keeps signing beside it for a day.
+func (s *Server) handleOrgRotate() http.Handler {
+	type response struct {
+		SigningSecret       string    `json:"signing-secret"`
+		PreviousSecretUntil time.Time `json:"previous-secret-valid-until"`
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id, ok := orgID(w, r)
+		if !ok {
+			return
+		}
+		sec, until, err := s.store.RotateOrgSecret(r.Context(), id)
+		if err != nil {
+			s.writeProblem(w, r, err, nil)
+			return
+		}
+		s.audit(r, auditEntry{action: "organisation.webhook.rotate-secret", target: orgTarget(id), orgID: id})
+		encode(w, http.StatusOK, response{SigningSecret: sec, PreviousSecretUntil: until})
+	})
 }
 
 func (s *Server) handleHubSettingsPut() http.Handler {

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/matryer/is"
 
@@ -72,6 +73,7 @@ type settingsBody struct {
 	NotificationEmail         string `json:"notification-email"`
 	WebhookDeactivated        string `json:"webhook-deactivated-reason"`
 	EmailDeactivated          string `json:"email-deactivated-reason"`
+	SigningSecret             string `json:"signing-secret"`
 }
 
 type membersBody struct {
@@ -146,19 +148,35 @@ func TestHubAdminAPI(t *testing.T) {
 		is.True(!strings.Contains(string(res.body), "k-123")) // the apikey is never echoed
 		var s settingsBody
 		decodeJSON(t, res.body, &s)
+		signing := s.SigningSecret
+		is.True(strings.HasPrefix(signing, "whsec_")) // the webhook's signing secret, made with it
 		is.Equal(s, settingsBody{Enabled: true, URL: "https://hooks.uni.example/orcid", AppendOrcid: true, APIKeySet: true,
-			EmailNotificationsEnabled: true, NotificationEmail: "orcid@uni.example"})
+			EmailNotificationsEnabled: true, NotificationEmail: "orcid@uni.example", SigningSecret: signing})
 
 		res = h.hubReq(t, http.MethodPut, one+"/webhook", admin, `{"enabled": true, "url": "https://hooks.uni.example/orcid", "email-notifications-enabled": true}`)
 		is.Equal(res.status, http.StatusOK) // already enabled
+		s = settingsBody{}
 		decodeJSON(t, res.body, &s)
 		is.True(s.APIKeySet)              // kept when absent
 		is.Equal(s.NotificationEmail, "") // back to the technical contact
+		is.Equal(s.SigningSecret, "")     // shown once only
 
 		res = h.hubReq(t, http.MethodGet, one+"/webhook", admin, "")
 		is.Equal(res.status, http.StatusOK)
 		decodeJSON(t, res.body, &s)
 		is.Equal(s.URL, "https://hooks.uni.example/orcid")
+		is.Equal(s.SigningSecret, "") // never read back
+
+		res = h.hubReq(t, http.MethodPost, one+"/webhook/rotate-secret", admin, "")
+		is.Equal(res.status, http.StatusOK)
+		var rotated struct {
+			SigningSecret string    `json:"signing-secret"`
+			Until         time.Time `json:"previous-secret-valid-until"`
+		}
+		decodeJSON(t, res.body, &rotated)
+		is.True(strings.HasPrefix(rotated.SigningSecret, "whsec_") && rotated.SigningSecret != signing) // a new one
+		is.Equal(rotated.Until, h.st.Now().Add(store.SecretOverlap).UTC().Truncate(time.Millisecond))   // the old one signs beside it for a day
+		problemOf(t, h.hubReq(t, http.MethodPost, orgs+"/999/webhook/rotate-secret", admin, ""), http.StatusNotFound, "")
 	})
 
 	t.Run("members", func(t *testing.T) {

@@ -7,6 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
+
+	"hookd/secret"
 )
 
 // HubSettings are an organisation's notification settings, with the ORCID Hub's keys.
@@ -27,6 +30,14 @@ type HubSettings struct {
 	// continuous failures); a PUT that enables it again clears them.
 	WebhookReason string
 	EmailReason   string
+	// SigningSecret is the whsec_ secret that signs the webhook's calls, as every
+	// webhook's are (webhook-signature): only in SetHubSettings's answer, when it
+	// made the secret (with the webhook, or for one older than signing), so it is
+	// shown once. RotateOrgSecret makes a new one.
+	SigningSecret string
+	// WebhookUID is the webhook's public id (its page, its deliveries): "" when
+	// there is none.
+	WebhookUID string
 }
 
 // orgSub finds an organisation's subscription of a format (hub or email).
@@ -50,7 +61,7 @@ func hubSettings(ctx context.Context, q queryRower, orgID int64) (HubSettings, e
 		return h, err
 	}
 	if ok {
-		h.Enabled, h.URL, h.AppendOrcid, h.WebhookReason = hub.Active, hub.Target, hub.AppendOrcid, hub.Reason
+		h.Enabled, h.URL, h.AppendOrcid, h.WebhookReason, h.WebhookUID = hub.Active, hub.Target, hub.AppendOrcid, hub.Reason, hub.UID
 		if err := q.QueryRowContext(ctx, "SELECT apikey IS NOT NULL AND length(apikey) > 0 FROM subscriptions WHERE id = ?", hub.ID).Scan(&h.APIKeySet); err != nil {
 			return h, err
 		}
@@ -104,14 +115,16 @@ func (s *Store) SetHubSettings(ctx context.Context, orgID int64, h HubSettings) 
 	now := ms(s.Now())
 	var out HubSettings
 	var newlyEnabled bool
+	var signing string
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		if _, err := getOrg(ctx, tx, orgID); err != nil {
 			return err
 		}
-		webhookOn, err := s.setOrgWebhook(ctx, tx, orgID, h, now)
+		webhookOn, made, err := s.setOrgWebhook(ctx, tx, orgID, h, now)
 		if err != nil {
 			return err
 		}
+		signing = made
 		emailOn, err := s.setOrgEmail(ctx, tx, orgID, h, now)
 		if err != nil {
 			return err
@@ -126,22 +139,25 @@ func (s *Store) SetHubSettings(ctx context.Context, orgID int64, h HubSettings) 
 	if err != nil {
 		return HubSettings{}, false, fmt.Errorf("set organisation settings: %w", err)
 	}
+	out.SigningSecret = signing
 	return out, newlyEnabled, nil
 }
 
 // setOrgWebhook makes an organisation's webhook what h says: without a URL there is
-// none; with one, it is on when h.Enabled, and keeps its apikey unless h gives one.
-// It reports whether the webhook was turned on.
-func (s *Store) setOrgWebhook(ctx context.Context, tx *sql.Tx, orgID int64, h HubSettings, now int64) (bool, error) {
+// none; with one, it is on when h.Enabled, and keeps its apikey unless h gives one,
+// and its signing secret. It reports whether the webhook was turned on, and the
+// signing secret when it made one: for a new webhook, or one made before
+// organisations' webhooks were signed.
+func (s *Store) setOrgWebhook(ctx context.Context, tx *sql.Tx, orgID int64, h HubSettings, now int64) (on bool, signing string, err error) {
 	if h.URL == "" {
-		return false, s.deleteOrgSub(ctx, tx, orgID, FormatHub)
+		return false, "", s.deleteOrgSub(ctx, tx, orgID, FormatHub)
 	}
 	id, on, err := s.putOrgSub(ctx, tx, orgID, FormatHub, h.URL, h.Enabled, now)
 	if err != nil {
-		return false, err
+		return false, "", err
 	}
 	if _, err := tx.ExecContext(ctx, "UPDATE subscriptions SET append_orcid = ? WHERE id = ?", h.AppendOrcid, id); err != nil {
-		return false, err
+		return false, "", err
 	}
 	if h.APIKey != nil {
 		var sealed any // "" removes the apikey
@@ -149,10 +165,48 @@ func (s *Store) setOrgWebhook(ctx context.Context, tx *sql.Tx, orgID int64, h Hu
 			sealed = s.box.SealString(*h.APIKey)
 		}
 		if _, err := tx.ExecContext(ctx, "UPDATE subscriptions SET apikey = ? WHERE id = ?", sealed, id); err != nil {
-			return false, err
+			return false, "", err
 		}
 	}
-	return on, nil
+	signing = secret.NewSigningSecret()
+	r, err := tx.ExecContext(ctx, "UPDATE subscriptions SET signing_secret = ? WHERE id = ? AND signing_secret IS NULL",
+		s.box.SealString(signing), id)
+	if err != nil {
+		return false, "", err
+	}
+	if made, err := r.RowsAffected(); err != nil || made == 0 {
+		return on, "", err
+	}
+	s.targetCache.forget(id)
+	return on, signing, nil
+}
+
+// RotateOrgSecret gives an organisation's webhook a new signing secret; the old one
+// keeps signing (both signatures are sent) for SecretOverlap. NotFound when the
+// organisation has no webhook.
+func (s *Store) RotateOrgSecret(ctx context.Context, orgID int64) (string, time.Time, error) {
+	signing := secret.NewSigningSecret()
+	until := s.Now().Add(SecretOverlap).UTC().Truncate(time.Millisecond)
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		if _, err := getOrg(ctx, tx, orgID); err != nil {
+			return err
+		}
+		hub, ok, err := orgSub(ctx, tx, orgID, FormatHub)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return notFound(fmt.Sprintf("organisation %d has no webhook: set its url first", orgID))
+		}
+		s.targetCache.forget(hub.ID)
+		_, err = tx.ExecContext(ctx, `UPDATE subscriptions SET previous_secret = signing_secret, previous_until = ?,
+			signing_secret = ?, updated_at = ? WHERE id = ?`, ms(until), s.box.SealString(signing), ms(s.Now()), hub.ID)
+		return err
+	})
+	if err != nil {
+		return "", time.Time{}, fmt.Errorf("rotate organisation signing secret: %w", err)
+	}
+	return signing, until, nil
 }
 
 // setOrgEmail makes an organisation's e-mail notifications what h says: to the

@@ -103,7 +103,8 @@ type signingKey struct {
 
 // signingKeys returns the secrets that sign subscription subID's deliveries (its
 // own, or its client's; a rotated-out one during its overlap), or, when subID is
-// 0, every secret hookd signs with: every client's and every platform webhook's.
+// 0, every secret hookd signs with: every client's, and every platform or
+// organisation webhook's.
 func (s *Store) signingKeys(ctx context.Context, subID int64, now time.Time) ([]signingKey, error) {
 	var q string
 	args := []any{ms(now)}

@@ -275,3 +275,74 @@ func TestUpstreamSync(t *testing.T) {
 	ok, _ = st.CheckRelayKey(ctx, m2, k1)
 	is.True(!ok) // a key is per record
 }
+
+// TestOrgWebhookSigned: an organisation's webhook signs its calls with a secret of
+// its own, shown once (the answer of the call that made it), sealed at rest, kept
+// across changes of its settings, and rotated with an overlap; a webhook made
+// before organisations' webhooks were signed gets one at its next change.
+func TestOrgWebhookSigned(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "hookd.db")
+	st := openAt(t, path, newBox(t))
+	movable(st) // a clock that stands still
+	o, err := st.CreateOrganisation(ctx, "A", "tech@a.example")
+	is.NoErr(err)
+	_, err = st.PutMember(ctx, o.ID, claimOrcid(1), store.MemberInfo{}, 0)
+	is.NoErr(err)
+	// signedWith claims the organisation's next delivery and returns what signs it.
+	signedWith := func() []string {
+		t.Helper()
+		_, err := st.Intake(ctx, "", "", []store.Event{{Orcid: claimOrcid(1)}}, 0)
+		is.NoErr(err)
+		claimed, err := st.Exchange(ctx, nil, 10, time.Minute)
+		is.NoErr(err)
+		is.Equal(len(claimed), 1) // the organisation's webhook call
+		_, err = st.Exchange(ctx, []store.Outcome{{DeliveryID: claimed[0].ID, SubscriptionID: claimed[0].Target.SubscriptionID,
+			Kind: store.OutcomeDelivered, Attempt: claimed[0].Attempt, StartedAt: st.Now(), Status: 204}}, 0, time.Minute)
+		is.NoErr(err)
+		return claimed[0].Target.SigningSecrets
+	}
+
+	h, _, err := st.SetHubSettings(ctx, o.ID, store.HubSettings{Enabled: true, URL: "https://a.example/h"})
+	is.NoErr(err)
+	first := h.SigningSecret
+	is.True(strings.HasPrefix(first, "whsec_")) // made with the webhook, and shown
+	is.Equal(signedWith(), []string{first})     // its calls are signed with it
+	var raw []byte
+	is.NoErr(rawDB(t, path).QueryRow("SELECT signing_secret FROM subscriptions WHERE format = 'hub'").Scan(&raw))
+	is.True(!strings.Contains(string(raw), first[len("whsec_"):])) // sealed at rest
+
+	h, _, err = st.SetHubSettings(ctx, o.ID, store.HubSettings{Enabled: true, URL: "https://a.example/h2", AppendOrcid: true})
+	is.NoErr(err)
+	is.Equal(h.SigningSecret, "") // not shown again
+	h, err = st.HubSettings(ctx, o.ID)
+	is.NoErr(err)
+	is.Equal(h.SigningSecret, "")           // nor read
+	is.Equal(signedWith(), []string{first}) // and kept across a change
+
+	second, until, err := st.RotateOrgSecret(ctx, o.ID)
+	is.NoErr(err)
+	is.True(second != first && strings.HasPrefix(second, "whsec_"))
+	is.Equal(until, st.Now().Add(store.SecretOverlap))
+	is.Equal(signedWith(), []string{second, first}) // both sign during the overlap
+
+	// A webhook of an older version, without a secret, gets one at its next change.
+	is.NoErr(store.ExecWrite(ctx, st, "UPDATE subscriptions SET signing_secret = NULL, previous_secret = NULL WHERE format = 'hub'"))
+	h, _, err = st.SetHubSettings(ctx, o.ID, store.HubSettings{Enabled: true, URL: "https://a.example/h2"})
+	is.NoErr(err)
+	is.True(strings.HasPrefix(h.SigningSecret, "whsec_"))
+	is.Equal(signedWith(), []string{h.SigningSecret})
+
+	// Without a webhook, there is nothing to rotate; an unknown organisation is not found.
+	_, _, err = st.SetHubSettings(ctx, o.ID, store.HubSettings{EmailEnabled: true})
+	is.NoErr(err)
+	_, _, err = st.RotateOrgSecret(ctx, o.ID)
+	is.True(errors.Is(err, store.ErrNotFound))
+	_, _, err = st.RotateOrgSecret(ctx, o.ID+100)
+	is.True(errors.Is(err, store.ErrNotFound))
+	// The e-mail is not signed: its subscription has no secret.
+	h, _, err = st.SetHubSettings(ctx, o.ID, store.HubSettings{EmailEnabled: true})
+	is.NoErr(err)
+	is.Equal(h.SigningSecret, "")
+}
