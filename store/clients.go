@@ -295,6 +295,13 @@ var unknownSalt = secret.Random(16)
 // generates, stored with the quick hash by an older hookd, becomes argon2id, and
 // an argon2id hash made with other parameters than today's is made anew.
 func (s *Store) AuthenticateClient(ctx context.Context, id, clientSecret string) (Client, error) {
+	c, _, err := s.authenticate(ctx, id, clientSecret)
+	return c, err
+}
+
+// authenticate is AuthenticateClient that also returns the client's secret hash as
+// it stands once the secret checked (made again when it was old).
+func (s *Store) authenticate(ctx context.Context, id, clientSecret string) (Client, []byte, error) {
 	var salt, hash []byte
 	var c Client
 	var scopes string
@@ -303,45 +310,53 @@ func (s *Store) AuthenticateClient(ctx context.Context, id, clientSecret string)
 		Scan(&c.ID, &c.Name, &scopes, &c.Email, &created, &salt, &hash)
 	if errors.Is(err, sql.ErrNoRows) {
 		secret.SaltedHash(unknownSalt, clientSecret)
-		return Client{}, ErrBadCredentials
+		return Client{}, nil, ErrBadCredentials
 	}
 	if err != nil {
-		return Client{}, fmt.Errorf("authenticate client: %w", err)
+		return Client{}, nil, fmt.Errorf("authenticate client: %w", err)
 	}
 	var rehash bool
 	if stored := string(hash); strings.HasPrefix(stored, secret.PasswordPrefix) {
 		ok, err := secret.CheckPassword(stored, clientSecret)
 		if err != nil {
-			return Client{}, fmt.Errorf("authenticate client %s: %w", id, err)
+			return Client{}, nil, fmt.Errorf("authenticate client %s: %w", id, err)
 		}
 		if !ok {
-			return Client{}, ErrBadCredentials
+			return Client{}, nil, ErrBadCredentials
 		}
 		rehash = secret.NeedsRehash(stored)
 	} else {
 		if !secret.Equal(secret.SaltedHash(salt, clientSecret), hash) {
-			return Client{}, ErrBadCredentials
+			return Client{}, nil, ErrBadCredentials
 		}
 		rehash = !generated(clientSecret)
 	}
 	if rehash {
-		s.rehashClientSecret(ctx, id, hash, clientSecret)
+		hash = s.rehashClientSecret(ctx, id, hash, clientSecret)
 	}
 	c.Scopes = strings.Fields(scopes)
 	c.CreatedAt = fromMS(created)
-	return c, nil
+	return c, hash, nil
 }
 
 // rehashClientSecret stores a client's secret as argon2id in place of the hash
-// old, unless the secret changed meanwhile. It is best effort: the client has
-// authenticated whatever happens, and a failure leaves the old hash, which still
-// checks, for the next time.
-func (s *Store) rehashClientSecret(ctx context.Context, id string, old []byte, clientSecret string) {
+// old, unless the secret changed meanwhile, and returns the hash stored: the new
+// one, or old. It is best effort: the client has authenticated whatever happens,
+// and a failure leaves the old hash, which still checks, for the next time.
+func (s *Store) rehashClientSecret(ctx context.Context, id string, old []byte, clientSecret string) []byte {
 	salt, hash := hashClientSecret(clientSecret, true)
+	var n int64
 	s.inTx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, "UPDATE clients SET secret_salt = ?, secret_hash = ? WHERE id = ? AND secret_hash = ?", salt, hash, id, old)
+		r, err := tx.ExecContext(ctx, "UPDATE clients SET secret_salt = ?, secret_hash = ? WHERE id = ? AND secret_hash = ?", salt, hash, id, old)
+		if err == nil {
+			n, err = r.RowsAffected()
+		}
 		return err
 	})
+	if n == 1 {
+		return hash
+	}
+	return old
 }
 
 // ClientSigningSecret returns the whsec_ secret that signs a client's ORCID-style deliveries.

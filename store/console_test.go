@@ -102,6 +102,23 @@ func TestSessions(t *testing.T) {
 		is.True(errors.Is(err, store.ErrNotFound)) // the client is gone: ended
 	})
 
+	t.Run("a secret a person chose", func(t *testing.T) {
+		is := is.New(t)
+		chosen, err := st.CreateClient(ctx, store.NewClient{Name: "chosen", Scopes: []string{store.ScopeWebhook}, ID: "chosen", Secret: "a secret of my own"})
+		is.NoErr(err) // stored as argon2id
+		_, err = st.SignInClient(ctx, chosen.ID, "not it", spec("g"))
+		is.True(errors.Is(err, store.ErrBadCredentials)) // a wrong one refused
+		got, err := st.SignInClient(ctx, chosen.ID, "a secret of my own", spec("g"))
+		is.NoErr(err) // the right one signs in, as it gets a token
+		is.Equal(got.ID, "chosen")
+		_, err = st.Session(ctx, secret.Hash("g"), idle)
+		is.NoErr(err) // the session is open
+		_, err = st.RotateClientSecret(ctx, chosen.ID, "another of my own")
+		is.NoErr(err)
+		_, err = st.Session(ctx, secret.Hash("g"), idle)
+		is.True(errors.Is(err, store.ErrNotFound)) // and ends when the secret changes
+	})
+
 	t.Run("admin token", func(t *testing.T) {
 		is := is.New(t)
 		is.NoErr(st.SignInAdmin(ctx, secret.Hash("token"), spec("g")))

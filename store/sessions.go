@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"errors"
@@ -42,30 +43,30 @@ type ConsoleSession struct {
 	ExpiresAt  time.Time
 }
 
-// SignInClient checks a client's id and secret and, when they are right, opens a
-// console session for it, in one transaction. The session ends when the client's
+// SignInClient checks a client's id and secret as AuthenticateClient does (a
+// secret a person chose is argon2id) and, when they are right, opens a console
+// session for it. The session ends when the client's
 // secret changes (its fingerprint is the client's secret hash) or the client is
 // removed. A wrong id or secret is ErrBadCredentials and changes nothing.
 func (s *Store) SignInClient(ctx context.Context, id, clientSecret string, spec SessionSpec) (Client, error) {
+	// The secret is checked as for a token (argon2id for a secret a person chose),
+	// outside the write transaction: argon2id takes tens of milliseconds.
+	c, hash, err := s.authenticate(ctx, id, clientSecret)
+	if err != nil {
+		return Client{}, err
+	}
 	now := s.Now()
-	var c Client
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		var salt, hash []byte
-		var scopes string
-		var created int64
-		err := tx.QueryRowContext(ctx, "SELECT id, name, scopes, email, created_at, secret_salt, secret_hash FROM clients WHERE id = ?", id).
-			Scan(&c.ID, &c.Name, &scopes, &c.Email, &created, &salt, &hash)
-		if errors.Is(err, sql.ErrNoRows) {
+	err = s.inTx(ctx, func(tx *sql.Tx) error {
+		// The session is bound to the hash that checked: a secret changed meanwhile
+		// refuses it.
+		var current []byte
+		err := tx.QueryRowContext(ctx, "SELECT secret_hash FROM clients WHERE id = ?", id).Scan(&current)
+		if errors.Is(err, sql.ErrNoRows) || (err == nil && !bytes.Equal(current, hash)) {
 			return ErrBadCredentials
 		}
 		if err != nil {
 			return err
 		}
-		if !secret.Equal(secret.SaltedHash(salt, clientSecret), hash) {
-			return ErrBadCredentials
-		}
-		c.Scopes = strings.Fields(scopes)
-		c.CreatedAt = fromMS(created)
 		return openSession(ctx, tx, c.ID, hash, spec, now)
 	})
 	if errors.Is(err, ErrBadCredentials) {
