@@ -451,6 +451,16 @@ func TestOperatorCommands(t *testing.T) {
 	}
 	is.NoErr(json.Unmarshal([]byte(out), &rotated))
 	is.True(strings.HasPrefix(rotated.SigningSecret, "whsec_")) // a new one
+	st := openTestStore(t, cfg)
+	typed, _, err := st.CreateWebhook(context.Background(), "fixture", store.WebhookSpec{TargetURL: "https://example.org/typed",
+		Auth: store.Auth{Type: store.AuthNone}, Types: []string{store.EventCreated}})
+	st.Close()
+	is.NoErr(err)
+	out, err = runCmd(t, "webhooks", "show", "-config", cfg, "-json", typed.UID)
+	is.NoErr(err)
+	var shown webhookJSON
+	is.NoErr(json.Unmarshal([]byte(out), &shown))
+	is.Equal(shown.Types, []string{"orcid.record.created"}) // as the platform API takes and shows them
 	out, err = runCmd(t, "webhooks", "list", "-config", cfg, "-org", "Uni")
 	is.NoErr(err)
 	is.True(strings.Contains(out, "hub"))                             // an organisation's webhook is listed too

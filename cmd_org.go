@@ -237,7 +237,7 @@ func (e *env) orgSet(ctx context.Context, args []string) error {
 	case set["apikey-file"]:
 		b, err := os.ReadFile(*apikeyFile)
 		if err != nil {
-			return fmt.Errorf("-apikey-file: %w", err)
+			return fmt.Errorf("org set: -apikey-file: %w", err)
 		}
 		k := strings.TrimSpace(string(b))
 		h.APIKey, changed = &k, true

@@ -126,6 +126,9 @@ func (e *env) serve(ctx context.Context, cfg Config, onListen func(base string, 
 	// before the database is touched, so such an error creates no file.
 	ln, err := net.Listen("tcp", cfg.HTTP.Listen)
 	if err != nil {
+		if held := serveLockHeld(cfg.Store.Path); held != nil {
+			return held // the port is taken by this database's own daemon: say so
+		}
 		return fmt.Errorf("http.listen: %w", err)
 	}
 	defer ln.Close()

@@ -30,8 +30,18 @@ type webhookJSON struct {
 
 func toWebhookJSON(s store.Subscription) webhookJSON {
 	return webhookJSON{ID: s.UID, Format: s.Format, ClientID: s.ClientID, OrgID: s.OrgID, Orcid: s.Orcid, Target: s.Target,
-		Status: s.Status(), Reason: s.Reason, FailingSince: s.FailingSince, Types: s.Types, Description: s.Description,
+		Status: s.Status(), Reason: s.Reason, FailingSince: s.FailingSince, Types: typeNames(s.Types), Description: s.Description,
 		CreatedAt: s.CreatedAt, UpdatedAt: s.UpdatedAt}
+}
+
+// typeNames are a webhook's event types as the platform API takes and shows them
+// (orcid.record.created).
+func typeNames(types []string) []string {
+	var out []string
+	for _, t := range types {
+		out = append(out, store.EventTypeName(t))
+	}
+	return out
 }
 
 // owner says whose a webhook is: its client, or its organisation.
@@ -145,7 +155,7 @@ func (e *env) webhooksShow(ctx context.Context, args []string) error {
 	if !s.FailingSince.IsZero() {
 		line("failing since", s.FailingSince.Local().Format("2006-01-02 15:04:05"))
 	}
-	line("types", strings.Join(s.Types, ", "))
+	line("types", strings.Join(typeNames(s.Types), ", "))
 	line("description", s.Description)
 	line("created", s.CreatedAt.Local().Format("2006-01-02 15:04:05"))
 	line("updated", s.UpdatedAt.Local().Format("2006-01-02 15:04:05"))

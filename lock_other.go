@@ -7,3 +7,4 @@ type serveLock struct{}
 
 func acquireServeLock(db, listen string) (*serveLock, error) { return &serveLock{}, nil }
 func (l *serveLock) release()                                {}
+func serveLockHeld(db string) error                          { return nil }

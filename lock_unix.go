@@ -39,13 +39,7 @@ func acquireServeLock(db, listen string) (*serveLock, error) {
 		if !errors.Is(err, syscall.EWOULDBLOCK) {
 			return nil, fmt.Errorf("lock %s: %w", path, err)
 		}
-		var h lockHolder
-		b, _ := os.ReadFile(path)
-		if json.Unmarshal(b, &h) != nil || h.PID == 0 {
-			return nil, fmt.Errorf("database %s is in use by another hookd serve (it holds %s)", db, path)
-		}
-		return nil, fmt.Errorf("database %s is in use by another hookd serve: pid %d, listening on %s since %s; stop it first, or give this one another [store] path",
-			db, h.PID, h.Listen, h.Started.Format(time.RFC3339))
+		return nil, inUse(db, path)
 	}
 	b, _ := json.Marshal(lockHolder{PID: os.Getpid(), Listen: listen, Started: time.Now().UTC().Truncate(time.Second)})
 	if err := f.Truncate(0); err == nil {
@@ -56,6 +50,34 @@ func acquireServeLock(db, listen string) (*serveLock, error) {
 		}
 	}
 	return &serveLock{f: f}, nil
+}
+
+// inUse is the error of a database whose lock file at path another daemon holds,
+// naming that daemon when the file says which.
+func inUse(db, path string) error {
+	var h lockHolder
+	b, _ := os.ReadFile(path)
+	if json.Unmarshal(b, &h) != nil || h.PID == 0 {
+		return fmt.Errorf("database %s is in use by another hookd daemon (serve or dev; it holds %s)", db, path)
+	}
+	return fmt.Errorf("database %s is in use by another hookd daemon (serve or dev): pid %d, listening on %s since %s; "+
+		"stop it first, or give this one another database ([store] path; hookd dev: -db)",
+		db, h.PID, h.Listen, h.Started.Format(time.RFC3339))
+}
+
+// serveLockHeld reports, as inUse's error, whether another daemon holds the lock
+// of the database at db; nil when none does, or it cannot tell. It creates nothing.
+func serveLockHeld(db string) error {
+	path := lockPath(db)
+	f, err := os.Open(path)
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_SH|syscall.LOCK_NB); errors.Is(err, syscall.EWOULDBLOCK) {
+		return inUse(db, path)
+	}
+	return nil
 }
 
 // release gives the lock up; the file stays (removing it would race a new daemon).

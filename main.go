@@ -60,7 +60,7 @@ func commandList() []command {
 		{"serve", "[-config FILE]", "run the daemon", (*env).cmdServe},
 		{"dev", "[-config FILE] [-listen ADDR] [-db FILE]", "run a zero-config daemon for development", (*env).cmdDev},
 		{"init", "[-config FILE]", "create the database and its key (first-time setup)", (*env).cmdInit},
-		{"check-config", "[-config FILE]", "check a configuration file and the database's folder", (*env).cmdCheckConfig},
+		{"check-config", "-config FILE", "check a configuration file and the database's folder", (*env).cmdCheckConfig},
 		{"client add", "-name N [-scopes S] [-id ID -secret S] [-email E] [-json]", "create an API client; prints its credentials once", (*env).clientAdd},
 		{"client list", "[-json]", "list API clients", (*env).clientList},
 		{"client remove", "CLIENT", "remove a client with its tokens and registrations", (*env).clientRemove},
