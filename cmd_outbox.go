@@ -1,10 +1,12 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -194,17 +196,43 @@ func (e *env) deliveriesList(ctx context.Context, args []string) error {
 		}
 		return e.printJSON(rows)
 	}
-	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	// The deliveries are aligned as a table of their own; each one's attempts follow
+	// its row, indented, so their text does not widen the table's columns.
+	var table bytes.Buffer
+	tw := tabwriter.NewWriter(&table, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tSTATE\tWEBHOOK\tORCID\tTARGET\tEVENTS\tATTEMPTS\tDUE\tLAST")
 	for _, d := range ds {
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\n", d.ID, d.StateName(), webhookWord(d), d.Subject, d.Target,
 			d.EventCount, d.Attempts, dueWord(d), lastWord(d))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	lines := strings.SplitAfter(table.String(), "\n")
+	io.WriteString(e.stdout, lines[0])
+	for i, d := range ds {
+		io.WriteString(e.stdout, lines[i+1])
 		for _, a := range logs[d.ID] {
-			fmt.Fprintf(tw, "\t  attempt %d\t%s\t%s\t%d\t%s\t%s\n", a.Attempt, a.StartedAt.Local().Format("2006-01-02 15:04:05"),
-				a.Duration.Round(time.Millisecond), a.Status, a.Error, oneLine(a.Response, 60))
+			fmt.Fprintf(e.stdout, "    attempt %d  %s  %s  %s\n", a.Attempt, a.StartedAt.Local().Format("2006-01-02 15:04:05"),
+				a.Duration.Round(time.Millisecond), attemptWord(a))
 		}
 	}
-	return tw.Flush()
+	return nil
+}
+
+// attemptWord is what an attempt got: its status, or "no answer", then its error and
+// the start of what came back.
+func attemptWord(a store.Attempt) string {
+	w := "no answer"
+	if a.Status != 0 {
+		w = "status " + strconv.Itoa(a.Status)
+	}
+	for _, s := range []string{a.Error, oneLine(a.Response, 60)} {
+		if s != "" {
+			w += ": " + s
+		}
+	}
+	return w
 }
 
 // webhookWord is a delivery's webhook id, marked when the webhook was removed.

@@ -149,6 +149,15 @@ func TestInboxEndToEnd(t *testing.T) {
 	out, err = runCmd(t, "deliveries", "list", "-config", cfg, "-attempts")
 	is.NoErr(err)                                                                  // the attempt log
 	is.True(strings.Contains(out, "recorded request "+strconvI(byDelivery[0].ID))) // attempt 1's answer names request 1
+	is.True(strings.Contains(out, "\n    attempt 1  "))                            // each attempt on a line of its own, under its delivery
+	is.True(strings.Contains(out, "  status 500: "))                               // with what it got
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	third := regexp.MustCompile(`^(?:\S+\s+){3}`) // up to where the fourth column (ORCID) begins
+	for _, l := range lines[1:] {
+		if !strings.HasPrefix(l, "    attempt ") {
+			is.Equal(len(third.FindString(l)), len(third.FindString(lines[0]))) // the deliveries' rows keep the header's columns
+		}
+	}
 	// From a request to its delivery and attempt.
 	out, err = runCmd(t, "inbox", "show", strconvI(byDelivery[0].ID), "-config", cfg)
 	is.NoErr(err)                                                                      // inbox show
