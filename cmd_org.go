@@ -292,11 +292,13 @@ func (e *env) orgRotate(ctx context.Context, args []string) error {
 	if *asJSON {
 		return e.printJSON(struct {
 			SigningSecret string    `json:"signing_secret"`
-			PreviousUntil time.Time `json:"previous_secret_valid_until"`
+			PreviousUntil time.Time `json:"previous_secret_valid_until,omitzero"`
 		}{signing, until})
 	}
-	fmt.Fprintf(e.stdout, "New signing secret of organisation %d %q (copy it now, hookd shows it only this once):\n  %s\nThe old one keeps signing beside it until %s.\n",
-		o.ID, o.Name, signing, until.Format(time.RFC3339))
+	fmt.Fprintf(e.stdout, "New signing secret of organisation %d %q (copy it now, hookd shows it only this once):\n  %s\n", o.ID, o.Name, signing)
+	if !until.IsZero() {
+		fmt.Fprintf(e.stdout, "The old one keeps signing beside it until %s.\n", until.Format(time.RFC3339))
+	}
 	return nil
 }
 

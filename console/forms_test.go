@@ -2,6 +2,7 @@ package console_test
 
 import (
 	"context"
+	"database/sql"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -72,7 +73,7 @@ func TestOrganisationWebhookForm(t *testing.T) {
 		h, err := e.st.HubSettings(ctx, e.orgA.ID)
 		is.NoErr(err)
 		is.Equal(h, store.HubSettings{Enabled: true, URL: "https://hooks.uni-a.example/orcid", AppendOrcid: true, APIKeySet: true,
-			EmailEnabled: true, NotificationEmail: "orcid@a.example", WebhookUID: before.WebhookUID})
+			EmailEnabled: true, NotificationEmail: "orcid@a.example", WebhookUID: before.WebhookUID, WebhookSigned: true})
 		is.True(h.WebhookUID != "")                                                       // the same webhook, changed
 		is.True(strings.Contains(page.body, `href="/console/webhooks/`+h.WebhookUID+`"`)) // its page, where its secret rotates
 		log, err := e.st.AuditLog(ctx, store.AuditQuery{Visible: store.Visibility{OrgID: e.orgA.ID}, Action: "organisation.webhook"})
@@ -109,6 +110,25 @@ func TestOrganisationWebhookForm(t *testing.T) {
 		is.Equal(hook.status, http.StatusOK)
 		n := regexp.MustCompile(`<code class="secret-value">(whsec_(?:[A-Za-z0-9/=+]|&#43;)+)</code>`).FindStringSubmatch(hook.body)
 		is.True(n != nil && n[1] != m[1]) // the webhook's page rotates it, for the organisation's staff too
+		is.True(strings.Contains(hook.body, "The old secret keeps signing beside it until"))
+	})
+
+	t.Run("a webhook an older hookd made, without a secret", func(t *testing.T) {
+		is := is.New(t)
+		rw, err := sql.Open("sqlite", "file:"+e.path)
+		is.NoErr(err)
+		defer rw.Close()
+		_, err = rw.Exec("UPDATE subscriptions SET signing_secret = NULL, previous_secret = NULL, previous_until = NULL WHERE format = 'hub'")
+		is.NoErr(err)
+		org := "/console/organisations/" + strconv.FormatInt(e.orgA.ID, 10)
+		is.True(strings.Contains(u.get(t, org).body, "Its calls are not signed yet")) // says so
+		h, err := e.st.HubSettings(ctx, e.orgA.ID)
+		is.NoErr(err)
+		hook := u.post(t, "/console/webhooks/"+h.WebhookUID+"/rotate-secret", nil)
+		is.Equal(hook.status, http.StatusOK)
+		is.True(strings.Contains(hook.body, `<code class="secret-value">whsec_`))                  // its first secret
+		is.True(!strings.Contains(hook.body, "The old secret keeps signing"))                      // with no old one beside it
+		is.True(strings.Contains(u.get(t, org).body, "Its calls are signed with a secret of the")) // signed from now on
 	})
 }
 

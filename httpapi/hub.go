@@ -188,7 +188,7 @@ func toSettingsJSON(h store.HubSettings) settingsJSON {
 func (s *Server) handleOrgRotate() http.Handler {
 	type response struct {
 		SigningSecret       string    `json:"signing-secret"`
-		PreviousSecretUntil time.Time `json:"previous-secret-valid-until"`
+		PreviousSecretUntil time.Time `json:"previous-secret-valid-until,omitzero"` // none when there was no secret
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id, ok := orgID(w, r)

@@ -346,14 +346,14 @@ func (s *Store) authenticate(ctx context.Context, id, clientSecret string) (Clie
 func (s *Store) rehashClientSecret(ctx context.Context, id string, old []byte, clientSecret string) []byte {
 	salt, hash := hashClientSecret(clientSecret, true)
 	var n int64
-	s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		r, err := tx.ExecContext(ctx, "UPDATE clients SET secret_salt = ?, secret_hash = ? WHERE id = ? AND secret_hash = ?", salt, hash, id, old)
 		if err == nil {
 			n, err = r.RowsAffected()
 		}
 		return err
 	})
-	if n == 1 {
+	if err == nil && n == 1 {
 		return hash
 	}
 	return old

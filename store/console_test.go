@@ -3,9 +3,11 @@ package store_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -591,4 +593,30 @@ func TestPurgeTokens(t *testing.T) {
 	is.Equal(got.ClientID, c.ID)
 	_, err = st.RefreshToken(ctx, c, lasting.Refresh, nil, time.Hour, false)
 	is.NoErr(err) // and so does its refresh token
+}
+
+// TestSignInWhileRehashed: two console sign-ins at once with the right secret of a
+// client whose chosen secret an older hookd stored with the quick hash both open a
+// session, though the first one's check makes the hash again (argon2id) under the
+// second.
+func TestSignInWhileRehashed(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	st := newStore(t)
+	c, err := st.CreateClient(ctx, store.NewClient{Name: "old", Scopes: []string{store.ScopeWebhook}, ID: "old", Secret: "a secret of my own"})
+	is.NoErr(err)
+	for round := range 10 {
+		salt := secret.Random(16) // as an older hookd stored a chosen secret
+		is.NoErr(store.ExecWrite(ctx, st, "UPDATE clients SET secret_salt = ?, secret_hash = ? WHERE id = ?", salt, secret.SaltedHash(salt, "a secret of my own"), c.ID))
+		var wg sync.WaitGroup
+		errs := make([]error, 2)
+		for i := range 2 {
+			wg.Go(func() {
+				_, errs[i] = st.SignInClient(ctx, c.ID, "a secret of my own", spec(fmt.Sprintf("r%d-%d", round, i)))
+			})
+		}
+		wg.Wait()
+		is.NoErr(errs[0]) // both sign in
+		is.NoErr(errs[1])
+	}
 }

@@ -145,3 +145,11 @@ func KillAhead(ctx context.Context, s *Store, uid string) error {
 	_, err := s.killAhead(ctx, []int64{id})
 	return err
 }
+
+// ForgetTargets empties the cache of opened targets, as a change made behind the
+// store's back (ExecWrite) would need.
+func ForgetTargets(s *Store) {
+	s.targetCache.mu.Lock()
+	s.targetCache.m = nil
+	s.targetCache.mu.Unlock()
+}

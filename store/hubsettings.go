@@ -36,8 +36,10 @@ type HubSettings struct {
 	// shown once. RotateOrgSecret makes a new one.
 	SigningSecret string
 	// WebhookUID is the webhook's public id (its page, its deliveries): "" when
-	// there is none.
-	WebhookUID string
+	// there is none. WebhookSigned says whether it has a signing secret (one made
+	// by an older hookd has none until its next change or rotation).
+	WebhookUID    string
+	WebhookSigned bool
 }
 
 // orgSub finds an organisation's subscription of a format (hub or email).
@@ -62,7 +64,8 @@ func hubSettings(ctx context.Context, q queryRower, orgID int64) (HubSettings, e
 	}
 	if ok {
 		h.Enabled, h.URL, h.AppendOrcid, h.WebhookReason, h.WebhookUID = hub.Active, hub.Target, hub.AppendOrcid, hub.Reason, hub.UID
-		if err := q.QueryRowContext(ctx, "SELECT apikey IS NOT NULL AND length(apikey) > 0 FROM subscriptions WHERE id = ?", hub.ID).Scan(&h.APIKeySet); err != nil {
+		if err := q.QueryRowContext(ctx, "SELECT apikey IS NOT NULL AND length(apikey) > 0, signing_secret IS NOT NULL FROM subscriptions WHERE id = ?",
+			hub.ID).Scan(&h.APIKeySet, &h.WebhookSigned); err != nil {
 			return h, err
 		}
 	}
@@ -182,12 +185,14 @@ func (s *Store) setOrgWebhook(ctx context.Context, tx *sql.Tx, orgID int64, h Hu
 }
 
 // RotateOrgSecret gives an organisation's webhook a new signing secret; the old one
-// keeps signing (both signatures are sent) for SecretOverlap. NotFound when the
-// organisation has no webhook.
+// keeps signing (both signatures are sent) for SecretOverlap, until the time it
+// returns (zero when the webhook had none: one made by an older hookd). NotFound
+// when the organisation has no webhook.
 func (s *Store) RotateOrgSecret(ctx context.Context, orgID int64) (string, time.Time, error) {
 	signing := secret.NewSigningSecret()
-	until := s.Now().Add(SecretOverlap).UTC().Truncate(time.Millisecond)
+	var until time.Time
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		until = s.Now().Add(SecretOverlap).UTC().Truncate(time.Millisecond)
 		if _, err := getOrg(ctx, tx, orgID); err != nil {
 			return err
 		}
@@ -199,8 +204,18 @@ func (s *Store) RotateOrgSecret(ctx context.Context, orgID int64) (string, time.
 			return notFound(fmt.Sprintf("organisation %d has no webhook: set its url first", orgID))
 		}
 		s.targetCache.forget(hub.ID)
+		var had bool
+		if err := tx.QueryRowContext(ctx, "SELECT signing_secret IS NOT NULL FROM subscriptions WHERE id = ?", hub.ID).Scan(&had); err != nil {
+			return err
+		}
+		var previousUntil any // no overlap when there was no secret to keep
+		if had {
+			previousUntil = ms(until)
+		} else {
+			until = time.Time{}
+		}
 		_, err = tx.ExecContext(ctx, `UPDATE subscriptions SET previous_secret = signing_secret, previous_until = ?,
-			signing_secret = ?, updated_at = ? WHERE id = ?`, ms(until), s.box.SealString(signing), ms(s.Now()), hub.ID)
+			signing_secret = ?, updated_at = ? WHERE id = ?`, previousUntil, s.box.SealString(signing), ms(s.Now()), hub.ID)
 		return err
 	})
 	if err != nil {

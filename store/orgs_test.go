@@ -327,12 +327,27 @@ func TestOrgWebhookSigned(t *testing.T) {
 	is.Equal(until, st.Now().Add(store.SecretOverlap))
 	is.Equal(signedWith(), []string{second, first}) // both sign during the overlap
 
-	// A webhook of an older version, without a secret, gets one at its next change.
-	is.NoErr(store.ExecWrite(ctx, st, "UPDATE subscriptions SET signing_secret = NULL, previous_secret = NULL WHERE format = 'hub'"))
+	// A webhook of an older version, without a secret, goes out unsigned, and gets
+	// one at its next change, or by rotation, with no old one beside it.
+	unsign := func() {
+		is.NoErr(store.ExecWrite(ctx, st, "UPDATE subscriptions SET signing_secret = NULL, previous_secret = NULL, previous_until = NULL WHERE format = 'hub'"))
+		store.ForgetTargets(st) // as a daemon that starts on the older file has none cached
+	}
+	unsign()
+	h, err = st.HubSettings(ctx, o.ID)
+	is.NoErr(err)
+	is.True(!h.WebhookSigned)      // says so
+	is.Equal(len(signedWith()), 0) // unsigned, still delivered
 	h, _, err = st.SetHubSettings(ctx, o.ID, store.HubSettings{Enabled: true, URL: "https://a.example/h2"})
 	is.NoErr(err)
 	is.True(strings.HasPrefix(h.SigningSecret, "whsec_"))
+	is.True(h.WebhookSigned)
 	is.Equal(signedWith(), []string{h.SigningSecret})
+	unsign()
+	third, until, err := st.RotateOrgSecret(ctx, o.ID)
+	is.NoErr(err)
+	is.True(until.IsZero())                 // no old secret to keep signing
+	is.Equal(signedWith(), []string{third}) // the new one alone
 
 	// Without a webhook, there is nothing to rotate; an unknown organisation is not found.
 	_, _, err = st.SetHubSettings(ctx, o.ID, store.HubSettings{EmailEnabled: true})
@@ -342,7 +357,7 @@ func TestOrgWebhookSigned(t *testing.T) {
 	_, _, err = st.RotateOrgSecret(ctx, o.ID+100)
 	is.True(errors.Is(err, store.ErrNotFound))
 	// The e-mail is not signed: its subscription has no secret.
-	h, _, err = st.SetHubSettings(ctx, o.ID, store.HubSettings{EmailEnabled: true})
+	unsigned, err := store.QueryInt(ctx, st, "SELECT count(*) FROM subscriptions WHERE format = 'email' AND signing_secret IS NULL")
 	is.NoErr(err)
-	is.Equal(h.SigningSecret, "")
+	is.Equal(unsigned, int64(1))
 }

@@ -50,25 +50,40 @@ type ConsoleSession struct {
 // removed. A wrong id or secret is ErrBadCredentials and changes nothing.
 func (s *Store) SignInClient(ctx context.Context, id, clientSecret string, spec SessionSpec) (Client, error) {
 	// The secret is checked as for a token (argon2id for a secret a person chose),
-	// outside the write transaction: argon2id takes tens of milliseconds.
-	c, hash, err := s.authenticate(ctx, id, clientSecret)
-	if err != nil {
-		return Client{}, err
+	// outside the write transaction: argon2id takes tens of milliseconds. The
+	// session is bound to the hash that checked; when the stored hash has changed
+	// meanwhile (another request made an old hash again, or the secret was
+	// rotated), the secret is checked again against the new one.
+	var c Client
+	var err error
+	for try := 0; ; try++ {
+		var hash []byte
+		if c, hash, err = s.authenticate(ctx, id, clientSecret); err != nil {
+			return Client{}, err
+		}
+		now := s.Now()
+		err = s.inTx(ctx, func(tx *sql.Tx) error {
+			var current []byte
+			err := tx.QueryRowContext(ctx, "SELECT secret_hash FROM clients WHERE id = ?", id).Scan(&current)
+			if errors.Is(err, sql.ErrNoRows) {
+				return ErrBadCredentials
+			}
+			if err != nil {
+				return err
+			}
+			if !bytes.Equal(current, hash) {
+				return errHashMoved
+			}
+			return openSession(ctx, tx, c.ID, hash, spec, now)
+		})
+		if !errors.Is(err, errHashMoved) {
+			break
+		}
+		if try == 2 {
+			err = ErrBadCredentials // the secret keeps changing under the sign-in
+			break
+		}
 	}
-	now := s.Now()
-	err = s.inTx(ctx, func(tx *sql.Tx) error {
-		// The session is bound to the hash that checked: a secret changed meanwhile
-		// refuses it.
-		var current []byte
-		err := tx.QueryRowContext(ctx, "SELECT secret_hash FROM clients WHERE id = ?", id).Scan(&current)
-		if errors.Is(err, sql.ErrNoRows) || (err == nil && !bytes.Equal(current, hash)) {
-			return ErrBadCredentials
-		}
-		if err != nil {
-			return err
-		}
-		return openSession(ctx, tx, c.ID, hash, spec, now)
-	})
 	if errors.Is(err, ErrBadCredentials) {
 		return Client{}, err
 	}
@@ -77,6 +92,10 @@ func (s *Store) SignInClient(ctx context.Context, id, clientSecret string, spec 
 	}
 	return c, nil
 }
+
+// errHashMoved is SignInClient's signal that the client's stored secret hash
+// changed between its check and the session.
+var errHashMoved = errors.New("the client's secret hash changed")
 
 // SignInAdmin opens a console session for the operator's admin token, which the
 // console has checked; fingerprint identifies the token (a hash of it), so the
