@@ -217,6 +217,13 @@ func TestOrganisationAndClientForms(t *testing.T) {
 		p = u.post(t, "/console/clients", url.Values{"name": {"client-a"}, "scope_webhook": {"on"}})
 		is.Equal(p.status, http.StatusBadRequest)
 		is.True(besideField(p.body, "name", "already exists"))
+		p = u.post(t, "/console/clients", url.Values{"name": {"no-scope"}})
+		is.Equal(p.status, http.StatusBadRequest)
+		is.True(regexp.MustCompile(`<fieldset aria-describedby="scopes-error">\s*<legend>Scopes</legend>\s*<p class="field-error" id="scopes-error"><span class="label">Error:</span> a client needs at least one`).MatchString(p.body)) // said beside the scopes
+		p = u.post(t, "/console/clients", url.Values{"name": {"uni-a-admin"}, "scope_admin": {"on"}, "org": {strconv.FormatInt(e.orgA.ID, 10)}})
+		is.Equal(p.status, http.StatusBadRequest)
+		is.True(strings.Contains(p.body, "an organisation&#39;s staff cannot have /admin")) // staff and operator at once is refused
+		is.True(!strings.Contains(u.get(t, "/console/clients").body, "uni-a-admin"))        // and nothing made
 		p = u.post(t, "/console/clients", url.Values{"name": {"uni-a-it"}, "scope_webhook": {"on"}, "org": {strconv.FormatInt(e.orgA.ID, 10)}})
 		is.Equal(p.status, http.StatusCreated)
 		m := regexp.MustCompile(`client_secret</dt><dd><code class="secret-value">([^<]+)</code>`).FindStringSubmatch(p.body)

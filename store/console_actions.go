@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"slices"
 )
 
 // TestRecord is the iD a test event is about when the webhook is not for one
@@ -81,6 +82,9 @@ func (s *Store) ConsoleClients(ctx context.Context) ([]ClientRow, error) {
 // removed again, and a client left unbound by a crash in between sees less, never
 // more.
 func (s *Store) CreateOrgClient(ctx context.Context, orgID int64, nc NewClient) (Credentials, error) {
+	if slices.Contains(nc.Scopes, ScopeAdmin) {
+		return Credentials{}, invalid("scope", "an organisation's staff cannot have /admin: a client with /admin signs in to the console as the operator, who sees every organisation")
+	}
 	if _, err := getOrg(ctx, s.read, orgID); err != nil {
 		return Credentials{}, fmt.Errorf("create client: %w", err)
 	}

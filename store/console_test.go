@@ -397,6 +397,10 @@ func TestOrgClients(t *testing.T) {
 	is.True(errors.Is(err, store.ErrNotFound)) // no such organisation
 	_, err = st.Client(ctx, "nowhere")
 	is.True(errors.Is(err, store.ErrNotFound)) // and no client made
+	_, err = st.CreateOrgClient(ctx, org.ID, store.NewClient{Name: "uni-admin", Scopes: []string{store.ScopeWebhook, store.ScopeAdmin}})
+	is.True(errors.Is(err, store.ErrInvalid)) // staff cannot be the operator too
+	_, err = st.Client(ctx, "uni-admin")
+	is.True(errors.Is(err, store.ErrNotFound)) // and no client made
 
 	rows, err := st.ConsoleClients(ctx)
 	is.NoErr(err)
