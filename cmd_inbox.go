@@ -260,7 +260,7 @@ func (e *env) inboxSet(ctx context.Context, args []string) error {
 		return err
 	}
 	defer st.Close()
-	a := store.InboxAnswer{Status: *status, RetryAfter: time.Duration(*retryAfter) * time.Second, Location: *redirect, Delay: *delay}
+	a := store.InboxAnswer{Status: *status, RetryAfter: store.Seconds(int64(*retryAfter)), Location: *redirect, Delay: *delay}
 	if *reset {
 		a = store.InboxAnswer{}
 	}

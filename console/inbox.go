@@ -195,16 +195,16 @@ func (f answerForm) answer(errs formErrors) store.InboxAnswer {
 		a.Status = n
 	}
 	if f.RetryAfter != "" {
-		n, err := strconv.Atoi(f.RetryAfter)
+		n, err := strconv.ParseInt(f.RetryAfter, 10, 64)
 		if err != nil || n < 0 {
 			errs["retry_after"] = "write whole seconds, such as 120"
 		}
-		a.RetryAfter = time.Duration(n) * time.Second
+		a.RetryAfter = store.Seconds(n)
 	}
 	a.Location = f.Location
 	if f.Delay != "" {
-		if n, err := strconv.Atoi(f.Delay); err == nil {
-			a.Delay = time.Duration(n) * time.Second // a bare number is seconds
+		if n, err := strconv.ParseInt(f.Delay, 10, 64); err == nil {
+			a.Delay = store.Seconds(n) // a bare number is seconds
 		} else if d, err := time.ParseDuration(f.Delay); err == nil {
 			a.Delay = d
 		} else {

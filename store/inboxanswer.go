@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"strconv"
 	"time"
@@ -155,4 +156,19 @@ func inboxAnswer(ctx context.Context, q queryRower, name string) (InboxAnswer, e
 	}
 	a.RetryAfter, a.Delay = time.Duration(retry)*time.Second, time.Duration(delay)*time.Millisecond
 	return a, err
+}
+
+// Seconds is n seconds as a time.Duration, for an answer's retry_after or delay
+// typed as a number: past what a Duration holds it is the largest one, which the
+// answer's checks refuse as too long, rather than a product that overflowed into
+// a short wait.
+func Seconds(n int64) time.Duration {
+	const most = math.MaxInt64 / int64(time.Second)
+	switch {
+	case n > most:
+		return math.MaxInt64
+	case n < -most:
+		return math.MinInt64
+	}
+	return time.Duration(n) * time.Second
 }
