@@ -241,7 +241,7 @@ func (h *Handler) confirmPage(w http.ResponseWriter, r *http.Request, act Action
 		}
 	case ActRemove:
 		v.Heading, v.Button, v.Danger = "Remove “"+c.Name+"”?", "Remove the client", true
-		v.Message = "The client is deleted with its tokens, its webhooks and their deliveries, and its console sessions. This cannot be undone."
+		v.Message = "The client is deleted with its tokens, its webhooks and its console sessions; its webhooks' deliveries stay as history (listed as a removed webhook's) until retention. This cannot be undone."
 	}
 	h.render(w, r, http.StatusOK, "confirm", v.Heading, v)
 }

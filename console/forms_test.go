@@ -295,6 +295,9 @@ func TestWebhookActions(t *testing.T) {
 		page := u.get(t, p.location)
 		is.True(strings.Contains(page.body, "The webhook is deactivated."))
 		is.True(strings.Contains(page.body, `<span class="badge status-deactivated">deactivated</span>`))
+		p = u.post(t, self+"/replay", url.Values{"since": {"2024-03-01"}})
+		is.Equal(p.status, http.StatusOK)
+		is.True(regexp.MustCompile(`0 deliveries are due again. \d+ deliveries were left as they were: the webhook is deactivated. Activate it first`).MatchString(p.body)) // says why nothing went
 		p = u.post(t, self+"/activate", nil)
 		is.Equal(p.status, http.StatusSeeOther)
 		is.True(strings.Contains(u.get(t, p.location).body, `<span class="badge status-active">active</span>`))
@@ -311,7 +314,7 @@ func TestWebhookActions(t *testing.T) {
 		for _, en := range log {
 			actions = append(actions, en.Action)
 		}
-		is.Equal(strings.Join(actions, " "), "webhook.delete webhook.activate webhook.deactivate webhook.replay webhook.rotate-secret webhook.test") // a refused replay changed nothing
+		is.Equal(strings.Join(actions, " "), "webhook.delete webhook.activate webhook.replay webhook.deactivate webhook.replay webhook.rotate-secret webhook.test") // a refused replay changed nothing
 	})
 }
 

@@ -441,8 +441,11 @@ type inboxRequestView struct {
 	Answer     string
 	Verdict    string
 	Detail     string
-	// DeliveryLinked is set when the reader may open the sending delivery's page.
+	// DeliveryLinked is set when the reader may open the sending delivery's page,
+	// InboxLinked when it may open the inbox's: a request seen through its own
+	// delivery may be in an inbox none of the reader's webhooks calls any more.
 	DeliveryLinked bool
+	InboxLinked    bool
 }
 
 func (h *Handler) handleInboxRequest() http.Handler {
@@ -484,6 +487,12 @@ func (h *Handler) handleInboxRequest() http.Handler {
 		if rq.DeliveryID != 0 {
 			v.DeliveryLinked = h.deliveryLinks(ctx, p)(rq.DeliveryID)
 		}
+		inbox, err := h.inboxObject(ctx, p, rq.Inbox, 0)
+		if err != nil {
+			h.internal(w, r, err)
+			return
+		}
+		v.InboxLinked = allowed(p, PageInbox, ActView, inbox)
 		h.render(w, r, http.StatusOK, "inbox_request", "Request #"+strconv.FormatInt(rq.ID, 10), v)
 	})
 }

@@ -291,9 +291,13 @@ func TestInboxLinksDelivery(t *testing.T) {
 	is.True(strings.Contains(list.body, fmt.Sprintf(`<a href="/console/deliveries/%d">delivery #%d</a>, attempt 1`, d.ID, d.ID))) // the list links it too
 
 	// The registration removed, its owner still sees what its delivery made.
+	is.True(strings.Contains(req.body, `<a href="/console/inbox?inbox=a-box">a-box</a>`)) // while its webhook calls the inbox, a link to it
 	is.NoErr(e.st.DeleteOrcidWebhook(ctx, e.a.ID, recordInbox, "http://127.0.0.1:8080/inbox/a-box/"+recordInbox+"/updated"))
-	is.Equal(u.get(t, "/console/inbox/requests/"+strconv.FormatInt(r.ID, 10)).status, http.StatusOK) // through the delivery
-	is.Equal(u.get(t, "/console/inbox?inbox=a-box").status, http.StatusNotFound)                     // not the inbox any more
+	req = u.get(t, "/console/inbox/requests/"+strconv.FormatInt(r.ID, 10))
+	is.Equal(req.status, http.StatusOK)                                          // through the delivery
+	is.Equal(u.get(t, "/console/inbox?inbox=a-box").status, http.StatusNotFound) // not the inbox any more
+	is.True(!strings.Contains(req.body, `href="/console/inbox?inbox=a-box"`))    // so no link to it
+	is.True(strings.Contains(req.body, "none of your webhooks calls it any more"))
 }
 
 // stream opens the inbox's event stream as u and returns a func that reads the

@@ -87,6 +87,8 @@ func TestSignIn(t *testing.T) {
 			"https://evil.example/":          "/console/",
 			"//evil.example/console/":        "/console/",
 			"/elsewhere":                     "/console/",
+			"/console/../api/admin/v1/x":     "/console/",
+			"/console/%2e%2e/api/admin/v1/x": "/console/",
 		} {
 			u := e.newUser(t)
 			form := url.Values{"csrf": {u.signInForm(t)}, "client_id": {e.b.ID}, "secret": {e.b.Secret}, "next": {next}}

@@ -122,6 +122,7 @@ type webhookView struct {
 	Errors      formErrors
 	Since       string
 	Replayed    int // -1 before a replay
+	Deactivated int // what the replay left alone because the webhook is deactivated
 	NewSecret   string
 	SecretUntil time.Time
 }
@@ -285,7 +286,7 @@ func (h *Handler) handleWebhookAction() http.Handler {
 			}
 			var res store.ReplayResult
 			if res, err = h.st.Replay(ctx, store.DeliveryFilter{Since: since, SubscriptionID: wh.ID}); err == nil {
-				v.Replayed = res.Replayed
+				v.Replayed, v.Deactivated = res.Replayed, res.Deactivated
 				h.audit(r, p, "webhook.replay", wh.UID, obj, "since "+since.UTC().Format(time.RFC3339)+": "+strconv.Itoa(v.Replayed))
 				if v.Replayed > 0 {
 					h.nudge()
