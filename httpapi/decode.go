@@ -68,6 +68,11 @@ func unmarshal(body []byte, v any) *store.Error {
 	if err := checkUTF8(body); err != nil {
 		return err
 	}
+	if string(bytes.TrimSpace(body)) == "null" {
+		// encoding/json decodes null as nothing at all: a PUT of null would replace
+		// the settings with every default.
+		return inputError("", "request body is null: send the JSON value this call takes")
+	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {

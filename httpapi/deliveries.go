@@ -134,7 +134,12 @@ func deliveryIDParam(w http.ResponseWriter, r *http.Request, name string) (int64
 // query returns the request's query parameters after checking that each is one of
 // known and given once: a misspelt filter is an error, never a silent "everything".
 func query(r *http.Request, known ...string) (url.Values, error) {
-	q := r.URL.Query()
+	// url.Query drops what does not parse (a ';', a bad escape): a filter lost that
+	// way would list everything.
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		return nil, inputError("", "the query string does not parse: %v", err)
+	}
 	names := make([]string, 0, len(q))
 	for name := range q {
 		names = append(names, name)

@@ -33,7 +33,11 @@ func (s *Server) handleEvents() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		key := r.Header.Get("Idempotency-Key")
 		if len(key) > maxIdempotencyKey {
-			writeProblemBody(w, http.StatusBadRequest, fmt.Sprintf("Idempotency-Key is longer than %d characters", maxIdempotencyKey), "Idempotency-Key")
+			writeProblemBody(w, http.StatusBadRequest, fmt.Sprintf("Idempotency-Key is longer than %d bytes", maxIdempotencyKey), "Idempotency-Key")
+			return
+		}
+		if err := store.CheckHeaderValue("Idempotency-Key", key); err != nil {
+			s.writeProblem(w, r, err, nil) // stored as text: UTF-8, no control characters
 			return
 		}
 		body, rerr := readBody(w, r, maxBody)

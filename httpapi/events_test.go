@@ -371,6 +371,15 @@ func TestEventsIdempotencyKey(t *testing.T) {
 		p := a.problem(a.post(a.token, body, "Idempotency-Key", strings.Repeat("k", 201)), http.StatusBadRequest)
 		is.Equal(p.Field, "Idempotency-Key") // names the header
 	})
+
+	t.Run("a key that is not text", func(t *testing.T) {
+		is := is.New(t)
+		before := a.rows()[eventsOrcidA].EventCount
+		p := a.problem(a.post(a.token, body, "Idempotency-Key", "\xff\xfe"), http.StatusBadRequest)
+		is.Equal(p.Field, "Idempotency-Key")                   // names the header
+		is.True(strings.Contains(p.Detail, "not valid UTF-8")) // and what is wrong
+		is.Equal(a.rows()[eventsOrcidA].EventCount, before)    // and takes nothing
+	})
 }
 
 func TestEventsIDRepeat(t *testing.T) {

@@ -140,6 +140,7 @@ func TestHubAdminAPI(t *testing.T) {
 		problemOf(t, h.hubReq(t, http.MethodPut, one+"/webhook", admin, `{"enabled": true, "url": "http://127.0.0.1/x"}`), http.StatusBadRequest, "url") // private target
 		problemOf(t, h.hubReq(t, http.MethodPut, one+"/webhook", admin, `{"enabled": true}`), http.StatusBadRequest, "url")
 		problemOf(t, h.hubReq(t, http.MethodPut, one+"/webhook", admin, `{"notification-email": "nope"}`), http.StatusBadRequest, "notification-email")
+		problemOf(t, h.hubReq(t, http.MethodPut, one+"/webhook", admin, `null`), http.StatusBadRequest, "") // not every setting off
 
 		body := `{"enabled": true, "url": "https://hooks.uni.example/orcid", "append-orcid": true, "apikey": "k-123",
 			"email-notifications-enabled": true, "notification-email": "orcid@uni.example"}`

@@ -4,8 +4,11 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -77,6 +80,14 @@ func parseForm(w http.ResponseWriter, r *http.Request) bool {
 	if err := r.ParseForm(); err != nil {
 		writeOAuthBody(w, http.StatusBadRequest, "invalid_request", "the form body does not parse: "+err.Error())
 		return false
+	}
+	// RFC 6749 §3.1, §3.2: a parameter must not be given more than once (or which
+	// one counts is anybody's guess: a token for one client asked with another's id).
+	for _, name := range slices.Sorted(maps.Keys(r.Form)) {
+		if len(r.Form[name]) > 1 {
+			writeOAuthBody(w, http.StatusBadRequest, "invalid_request", fmt.Sprintf("%s is given %d times; give it once", name, len(r.Form[name])))
+			return false
+		}
 	}
 	return true
 }

@@ -123,6 +123,7 @@ func TestTokenErrors(t *testing.T) {
 		{"refresh without refresh_token", good("grant_type", "refresh_token"), "", "", 400, "invalid_request"},
 		{"unknown refresh token", good("grant_type", "refresh_token", "refresh_token", "5eb23750-1e19-47a3-b6f6-26635c34e8ee"), "", "", 400, "invalid_grant"},
 		{"another client's refresh token", good("grant_type", "refresh_token", "refresh_token", otherRefresh), "", "", 400, "invalid_grant"},
+		{"a parameter given twice", func() url.Values { v := good(); v.Add("client_id", other.ID); return v }(), "", "", 400, "invalid_request"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

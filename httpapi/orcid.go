@@ -103,7 +103,9 @@ func (s *Server) callbackParam(w http.ResponseWriter, r *http.Request) (string, 
 			"The webhook URL is not valid.")
 		return "", "", false
 	}
-	if r.URL.RawQuery != "" && !strings.Contains(raw, "%3F") && !strings.Contains(raw, "%3f") {
+	// The route takes no query: one is a part of the callback sent unencoded, even
+	// beside an encoded one ("…%3Fa%3D1?b=2"), and would be dropped.
+	if r.URL.RawQuery != "" {
 		writeORCIDBody(w, r, http.StatusBadRequest, codeBadCallback,
 			"400 Bad Request: the callback has an unencoded '?': percent-encode the whole callback URL (? is %3F, & is %26)",
 			"The webhook URL is not valid.")

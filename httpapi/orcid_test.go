@@ -253,6 +253,7 @@ func TestWebhookBadInput(t *testing.T) {
 		{"callback too long", seedOrcid, httpapi.EscapeSegment(long[:2049]), 400, 9012, false},
 		{"callback far too long", seedOrcid, httpapi.EscapeSegment(long + long), 400, 9012, false},
 		{"unencoded query", seedOrcid, "http%3A%2F%2Fnowhere2.com%2Fx?a=1", 400, 9012, false},
+		{"unencoded query beside an encoded one", seedOrcid, "http%3A%2F%2Fnowhere2.com%2Fx%3Fa%3D1?b=2", 400, 9012, false},
 		{"empty callback", seedOrcid, "", 400, 9012, false},
 		{"loopback literal", seedOrcid, httpapi.EscapeSegment("http://127.0.0.1:9000/updated"), 400, 9012, true},
 		{"IPv6 loopback literal", seedOrcid, httpapi.EscapeSegment("http://[::1]:9000/updated"), 400, 9012, true},

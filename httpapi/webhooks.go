@@ -71,7 +71,8 @@ func (s *Server) checkAuth(a *authJSON) (store.Auth, error) {
 		if strings.TrimSpace(v) == "" {
 			return inputError("auth."+field, "is required for auth type %q", a.Type)
 		}
-		return nil
+		// Sent in a header or a form: text, no control characters, of a header's length.
+		return store.CheckHeaderValue("auth."+field, v)
 	}
 	switch a.Type {
 	case "":
@@ -331,6 +332,10 @@ var webhookDeliveryAnswers = problemAnswers{store.NotFound: {detail: "not found"
 // also once it was removed; a webhook that is not the caller's answers 404.
 func (s *Server) ownDeliveries(w http.ResponseWriter, r *http.Request, f store.DeliveryFilter) (store.DeliveryFilter, bool) {
 	f.ClientID, f.Webhook = tokenFrom(r.Context()).ClientID, params(r).ByName("id")
+	if f.Webhook == "" { // "…/webhooks//deliveries": no webhook, not every one
+		s.writeProblem(w, r, &store.Error{Code: store.NotFound}, webhookDeliveryAnswers)
+		return f, false
+	}
 	if _, err := s.store.Deliveries(r.Context(), store.DeliveryFilter{ClientID: f.ClientID, Webhook: f.Webhook, Limit: 1}); err != nil {
 		if e, _, ok := storeError(err); ok && e.Field == "webhook" {
 			err = &store.Error{Code: store.NotFound}

@@ -365,6 +365,9 @@ func TestPlatformValidation(t *testing.T) {
 		{"basic without password", `{` + target + `,"auth":{"type":"basic","username":"u"}}`, "auth.password", "required"},
 		{"basic without username", `{` + target + `,"auth":{"type":"basic","password":"pw-never-echo"}}`, "auth.username", "required"},
 		{"basic username with colon", `{` + target + `,"auth":{"type":"basic","username":"a:b","password":"pw-never-echo"}}`, "auth.username", ":"},
+		{"basic username with a line break", `{` + target + `,"auth":{"type":"basic","username":"u\r\n","password":"pw-never-echo"}}`, "auth.username", "control character"},
+		{"basic username far too long", `{` + target + `,"auth":{"type":"basic","username":"` + strings.Repeat("u", 60000) + `","password":"pw-never-echo"}}`, "auth.username", "the limit is 1024"},
+		{"client id with a NUL", `{` + target + `,"auth":{"type":"client_credential","clientID":"a\u0000","clientSecret":"s","tokenURL":"https://id.example.org/token"}}`, "auth.clientID", "control character"},
 		{"basic with clientID", `{` + target + `,"auth":{"type":"basic","username":"u","password":"pw-never-echo","clientID":"c"}}`, "auth.clientID", "basic"},
 		{"client_credential without tokenURL", `{` + target + `,"auth":{"type":"client_credential","clientID":"c","clientSecret":"pw-never-echo"}}`, "auth.tokenURL", "required"},
 		{"client_credential without clientSecret", `{` + target + `,"auth":{"type":"client_credential","clientID":"c","tokenURL":"https://a.example.com/t"}}`, "auth.clientSecret", "required"},
@@ -789,6 +792,16 @@ func TestPlatformDeliveriesAndReplayAPI(t *testing.T) {
 	})
 	t.Run("bad state filter", func(t *testing.T) {
 		platformProblem(t, platformCall(t, h, http.MethodGet, platformPath+"/"+rec.ID+"/deliveries?state=lost", tok, ""), http.StatusBadRequest)
+	})
+	t.Run("a query string that does not parse", func(t *testing.T) {
+		is := is.New(t)
+		for _, q := range []string{"state=dead;", "state=%zz", "%zz=1", "limit=5;x=1"} {
+			p := platformProblem(t, platformCall(t, h, http.MethodGet, platformPath+"/"+rec.ID+"/deliveries?"+q, tok, ""), http.StatusBadRequest)
+			is.True(strings.Contains(p.Detail, "the query string does not parse")) // not a filter dropped, and everything listed
+		}
+	})
+	t.Run("no webhook id", func(t *testing.T) {
+		platformProblem(t, platformCall(t, h, http.MethodGet, platformPath+"//deliveries", tok, ""), http.StatusNotFound) // not every webhook's
 	})
 	t.Run("a finished delivery has no dueAt", func(t *testing.T) {
 		is := is.New(t)
