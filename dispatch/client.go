@@ -32,15 +32,16 @@ func newInboxClient(opts Options) *http.Client {
 func newGuardedClient(opts Options, control func(network, address string, c syscall.RawConn) error) *http.Client {
 	dialer := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second, Control: control}
 	next := &http.Transport{
-		Proxy:                 nil,
-		DialContext:           dialer.DialContext,
-		MaxIdleConns:          opts.Workers,
-		MaxIdleConnsPerHost:   opts.PerHost,
-		MaxConnsPerHost:       opts.PerHost,
-		IdleConnTimeout:       idleConnTimeout,
-		TLSHandshakeTimeout:   10 * time.Second,
-		ResponseHeaderTimeout: opts.Timeout,
-		ForceAttemptHTTP2:     true,
+		Proxy:                  nil,
+		DialContext:            dialer.DialContext,
+		MaxIdleConns:           opts.Workers,
+		MaxIdleConnsPerHost:    opts.PerHost,
+		MaxConnsPerHost:        opts.PerHost,
+		IdleConnTimeout:        idleConnTimeout,
+		TLSHandshakeTimeout:    10 * time.Second,
+		ResponseHeaderTimeout:  opts.Timeout,
+		MaxResponseHeaderBytes: maxResponseHeader, // as on plain http (Go's default is 10 MiB)
+		ForceAttemptHTTP2:      true,
 	}
 	return &http.Client{
 		// The transport bounds each call by opts.Timeout (see transport).
@@ -60,9 +61,10 @@ const drainLimit = 64 << 10
 
 // drain reads what is left of a response body (bounded) so the connection can be
 // reused, and closes it.
-func drain(resp *http.Response) {
-	io.Copy(io.Discard, io.LimitReader(resp.Body, drainLimit))
+func drain(resp *http.Response) error {
+	_, err := io.Copy(io.Discard, io.LimitReader(resp.Body, drainLimit))
 	resp.Body.Close()
+	return err
 }
 
 // describe turns a client error into a short line for the attempt log.
@@ -73,6 +75,8 @@ func describe(err error, timeout time.Duration) string {
 		return blocked.Error()
 	case errors.Is(err, context.DeadlineExceeded) || isTimeout(err):
 		return fmt.Sprintf("timeout after %s", timeout)
+	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
+		return "the receiver closed the connection without answering"
 	}
 	msg := err.Error()
 	// *url.Error repeats the method and URL; keep the cause.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -198,10 +199,10 @@ func (d *Dispatcher) call(ctx context.Context, c store.Claimed) result {
 		}
 		return fail(describe(err, d.opts.Timeout))
 	}
-	r.read(resp, t0)
 	if resp.StatusCode >= 300 && resp.StatusCode < 400 {
 		r.err = fmt.Sprintf("HTTP %d redirect to %q not followed", resp.StatusCode, resp.Header.Get("Location"))
 	}
+	r.read(resp, t0, d.opts.Timeout)
 	return r
 }
 
@@ -218,15 +219,40 @@ func (d *Dispatcher) clientFor(u *url.URL) *http.Client {
 // read takes a call's response into r: its status, the first bytes of its body and
 // its Retry-After, and the call's duration since t0. It drains and closes the body.
 // It reads past the snippet by what redaction needs to see a secret whole
-// (redactResult cuts the body to the snippet).
-func (r *result) read(resp *http.Response, t0 time.Time) {
+// (redactResult cuts the body to the snippet). A body that breaks off (a reset, the
+// call's timeout) is noted in the attempt log; timeout is the call's.
+func (r *result) read(resp *http.Response, t0 time.Time, timeout time.Duration) {
 	var snippet []byte
+	var err error
 	if resp.ContentLength != 0 { // an empty answer (a 204) needs no buffer
-		snippet, _ = io.ReadAll(io.LimitReader(resp.Body, int64(responseSnippet+min(r.sent.lookahead(), drainLimit))))
+		snippet, err = io.ReadAll(io.LimitReader(resp.Body, int64(responseSnippet+min(r.sent.lookahead(), drainLimit))))
 	}
-	drain(resp)
+	if derr := drain(resp); err == nil {
+		err = derr
+	}
 	r.duration = time.Since(t0)
 	r.status = resp.StatusCode
 	r.body = string(snippet)
 	r.retryAfter = resp.Header.Get("Retry-After")
+	switch {
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		r.bodyBrokeOff("the connection closed before its end")
+	case err != nil:
+		r.bodyBrokeOff(describe(err, timeout))
+	}
+}
+
+// bodyBrokeOff notes that the answer's body broke off, for why. The status had
+// come, so a 2xx is still delivered: the note goes first in its response snippet
+// (which the log keeps, bounded); any other status's error carries it.
+func (r *result) bodyBrokeOff(why string) {
+	note := "the answer's body broke off: " + why
+	switch {
+	case r.status >= 200 && r.status < 300:
+		r.body = "[" + note + "] " + r.body
+	case r.err != "":
+		r.err += "; " + note
+	default:
+		r.err = fmt.Sprintf("HTTP %d; %s", r.status, note)
+	}
 }

@@ -324,6 +324,8 @@ func TestRetryAfterHeader(t *testing.T) {
 		}, 5 * time.Minute},
 		{"500 ignores it", http.StatusInternalServerError, func(time.Time) string { return "120" }, time.Minute},
 		{"503 unparsable", http.StatusServiceUnavailable, func(time.Time) string { return "soon" }, time.Minute},
+		{"503 past what a duration holds", http.StatusServiceUnavailable, func(time.Time) string { return "9223372037" }, 24 * time.Hour},
+		{"429 at once", http.StatusTooManyRequests, func(time.Time) string { return "0" }, time.Second},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -346,6 +348,9 @@ func TestRetryAfterHeader(t *testing.T) {
 			row := e.only()
 			is.Equal(row.LastStatus, tt.status)            // the status is kept
 			is.True(row.DueAt.Equal(e.start.Add(tt.want))) // next due exactly as the header (or backoff) says
+			if tt.name == "503 unparsable" {
+				is.True(strings.Contains(row.LastError, `its Retry-After "soon" is neither seconds nor an HTTP date`)) // the log says why it was not honoured
+			}
 
 			e.clock.Set(e.start.Add(tt.want - time.Second))
 			is.Equal(e.tick(d), 0) // not earlier

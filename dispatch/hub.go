@@ -166,7 +166,7 @@ func (d *Dispatcher) callUpstream(ctx context.Context, c store.Claimed) result {
 	if err != nil {
 		return fail(describe(err, d.opts.Timeout))
 	}
-	r.read(resp, t0)
+	r.read(resp, t0, d.opts.Timeout)
 	if method == http.MethodDelete && resp.StatusCode == http.StatusNotFound {
 		r.status, r.body = http.StatusNoContent, "404 from the upstream: the webhook was not registered there"
 	}

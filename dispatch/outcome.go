@@ -1,6 +1,7 @@
 package dispatch
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -70,6 +71,8 @@ func (p policy) outcome(c store.Claimed, r result, now time.Time) store.Outcome 
 			if r.status == http.StatusTooManyRequests || r.status == http.StatusServiceUnavailable {
 				if ra, ok := retryAfter(r.retryAfter, now); ok {
 					delay = ra
+				} else if r.retryAfter != "" {
+					o.Error += fmt.Sprintf(" (its Retry-After %q is neither seconds nor an HTTP date: backing off instead)", truncate(r.retryAfter, 64))
 				}
 			}
 			o.RetryAt = now.Add(delay)
@@ -102,31 +105,31 @@ func Backoff(attempt int, base, max time.Duration, r float64) time.Duration {
 	return d
 }
 
-// maxRetryAfter bounds how long a receiver's Retry-After may postpone a delivery.
-const maxRetryAfter = 24 * time.Hour
+// maxRetryAfter bounds how long a receiver's Retry-After may postpone a delivery,
+// minRetryAfter how soon it may bring the retry: a receiver that answers
+// "Retry-After: 0" (or a date gone by) every time is not called in a tight loop.
+const (
+	maxRetryAfter = 24 * time.Hour
+	minRetryAfter = time.Second
+)
 
-// retryAfter reads a Retry-After header (seconds or an HTTP date) relative to now;
-// ok is false when it is absent or does not parse.
+// retryAfter reads a Retry-After header (seconds or an HTTP date) relative to now,
+// bounded to [minRetryAfter, maxRetryAfter]; ok is false when it is absent or does
+// not parse.
 func retryAfter(h string, now time.Time) (time.Duration, bool) {
 	if h == "" {
 		return 0, false
 	}
 	var d time.Duration
-	if secs, err := strconv.Atoi(h); err == nil {
-		if secs < 0 {
-			return 0, false
-		}
-		d = time.Duration(secs) * time.Second
+	if secs, err := strconv.ParseUint(h, 10, 64); err == nil || errors.Is(err, strconv.ErrRange) {
+		// Bounded before it becomes a Duration, which a large count of seconds
+		// overflows (into a negative delay: a retry at once, for ever). Past
+		// uint64, ParseUint gives its largest value.
+		d = time.Duration(min(secs, uint64(maxRetryAfter/time.Second))) * time.Second
 	} else if t, err := http.ParseTime(h); err == nil {
 		d = t.Sub(now)
-		if d < 0 {
-			d = 0
-		}
 	} else {
 		return 0, false
 	}
-	if d > maxRetryAfter {
-		d = maxRetryAfter
-	}
-	return d, true
+	return min(max(d, minRetryAfter), maxRetryAfter), true
 }

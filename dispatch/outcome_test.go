@@ -108,6 +108,18 @@ func TestRetryAfter(t *testing.T) {
 	d, ok = retryAfter("999999999", now)
 	is.True(ok)
 	is.Equal(d, maxRetryAfter) // bounded
+	for _, h := range []string{"9223372037", "18446744074", "99999999999999999999"} {
+		d, ok = retryAfter(h, now)
+		is.True(ok)                // a count of seconds past what a Duration holds
+		is.Equal(d, maxRetryAfter) // is bounded too, not overflowed into a retry at once
+	}
+	for _, h := range []string{"0", now.Add(-time.Hour).Format(http.TimeFormat)} {
+		d, ok = retryAfter(h, now)
+		is.True(ok)
+		is.Equal(d, minRetryAfter) // at once, or a date gone by: a second, not a tight loop
+	}
+	_, ok = retryAfter("-5", now)
+	is.True(!ok) // a negative count is no Retry-After
 	_, ok = retryAfter("soon", now)
 	is.True(!ok) // garbage is ignored
 	_, ok = retryAfter("", now)

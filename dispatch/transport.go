@@ -54,11 +54,14 @@ type hostConns struct {
 	refs  int           // calls holding or waiting for a slot
 }
 
-// maxResponseHeader bounds an answer's status line and headers together.
-const maxResponseHeader = 1 << 20
+// maxResponseHeader bounds an answer's status line and headers together. Parsing
+// them takes several times their size in memory, for each call at once (64 by
+// default): a receiver's few hundred bytes are far below it, a hostile one's
+// megabytes never read.
+const maxResponseHeader = 64 << 10
 
 // errHeaderTooLong is the error of an answer whose headers pass maxResponseHeader.
-var errHeaderTooLong = errors.New("response headers longer than 1 MiB")
+var errHeaderTooLong = errors.New("response headers longer than 64 KiB")
 
 // conn is one keep-alive connection.
 type conn struct {
@@ -68,6 +71,8 @@ type conn struct {
 	bw     *bufio.Writer
 	limit  int64 // what may still be read through br: maxResponseHeader while headers are read
 	idleAt time.Time
+	// answered is set once a byte of the call's answer has come (roundTrip resets it).
+	answered bool
 }
 
 // Read reads for br, within c.limit.
@@ -80,6 +85,7 @@ func (c *conn) Read(p []byte) (int, error) {
 	}
 	n, err := c.Conn.Read(p)
 	c.limit -= int64(n)
+	c.answered = c.answered || n > 0
 	return n, err
 }
 
@@ -114,7 +120,7 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		closeRequestBody(req)
 		return nil, err
 	}
-	c, err := t.conn(ctx, key, h, deadline)
+	c, reused, err := t.conn(ctx, key, h, deadline, true)
 	if err != nil {
 		t.release(key, h, nil)
 		closeRequestBody(req)
@@ -123,11 +129,34 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	// The deadline (set by conn) covers the whole call, its body included. A
 	// cancelled context moves it to the past, which ends a read or write under way
 	// at once.
-	stop := func() bool { return true }
-	if ctx.Done() != nil {
-		stop = context.AfterFunc(ctx, func() { c.SetDeadline(time.Unix(1, 0)) })
+	var stop func() bool
+	watch := func() {
+		stop = func() bool { return true }
+		if ctx.Done() != nil {
+			stop = context.AfterFunc(ctx, func() { c.SetDeadline(time.Unix(1, 0)) })
+		}
 	}
+	watch()
 	resp, err := c.roundTrip(req)
+	if err != nil && reused && !c.answered && closedUnderneath(err) && ctx.Err() == nil {
+		// The receiver closed the idle connection as the call went out on it (its
+		// keep-alive timeout, a moment after the check in conn): the call goes once
+		// more, on a new connection, rather than count as a failed attempt. Had the
+		// receiver read it after all, it gets the delivery twice, with the same
+		// webhook-id, as at-least-once allows.
+		stop()
+		c.Close()
+		if again, ok := rewound(req); ok {
+			if c, _, err = t.conn(ctx, key, h, deadline, false); err != nil {
+				t.release(key, h, nil)
+				closeRequestBody(again)
+				return nil, err
+			}
+			watch()
+			req = again
+			resp, err = c.roundTrip(req)
+		}
+	}
 	if err != nil {
 		stop()
 		c.Close()
@@ -148,6 +177,7 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 // early and closes without reading the body (a 413 to a large body) is seen as a
 // failed write. hookd's bodies are small, well within a socket's buffer.
 func (c *conn) roundTrip(req *http.Request) (*http.Response, error) {
+	c.answered = false
 	if err := req.Write(c.bw); err != nil {
 		return nil, err
 	}
@@ -157,8 +187,14 @@ func (c *conn) roundTrip(req *http.Request) (*http.Response, error) {
 	for range 5 {
 		c.limit = maxResponseHeader
 		resp, err := http.ReadResponse(c.br, req)
+		over := c.limit <= 0
 		c.limit = 1<<63 - 1
 		if err != nil {
+			if over {
+				// The cut came in the middle of a line, which the parser reports as
+				// a malformed header: the headers' length is what is wrong.
+				return nil, errHeaderTooLong
+			}
 			return nil, err
 		}
 		switch {
@@ -204,10 +240,10 @@ func (t *transport) acquire(ctx context.Context, h *hostConns, deadline time.Tim
 	}
 }
 
-// conn returns an idle connection to the host that is still open, or a new one,
-// with the call's deadline set.
-func (t *transport) conn(ctx context.Context, key string, h *hostConns, deadline time.Time) (*conn, error) {
-	for {
+// conn returns an idle connection to the host that is still open (when idleOK),
+// or a new one, with the call's deadline set; reused says which.
+func (t *transport) conn(ctx context.Context, key string, h *hostConns, deadline time.Time, idleOK bool) (c *conn, reused bool, err error) {
+	for idleOK {
 		t.mu.Lock()
 		n := len(h.idle)
 		if n == 0 {
@@ -222,7 +258,7 @@ func (t *transport) conn(ctx context.Context, key string, h *hostConns, deadline
 		// The last call's deadline may have passed while the connection was idle:
 		// the new one comes first, or the check could not read the socket.
 		if time.Since(c.idleAt) < t.idleFor && c.SetDeadline(deadline) == nil && c.open() {
-			return c, nil
+			return c, true, nil
 		}
 		c.Close()
 	}
@@ -230,15 +266,39 @@ func (t *transport) conn(ctx context.Context, key string, h *hostConns, deadline
 	defer cancel()
 	nc, err := t.dial(dctx, "tcp", key)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	c := &conn{Conn: nc}
+	c = &conn{Conn: nc}
 	if sc, ok := nc.(syscall.Conn); ok {
 		c.raw, _ = sc.SyscallConn()
 	}
 	c.br, c.bw = bufio.NewReaderSize(c, 4<<10), bufio.NewWriterSize(nc, 4<<10)
 	c.SetDeadline(deadline)
-	return c, nil
+	return c, false, nil
+}
+
+// closedUnderneath reports whether a call's error is its connection having been
+// closed by the peer: an end of stream or a reset, while writing or reading.
+func closedUnderneath(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
+}
+
+// rewound is req ready to be written again, when its body can be had anew.
+func rewound(req *http.Request) (*http.Request, bool) {
+	if req.Body == nil || req.Body == http.NoBody {
+		return req, true
+	}
+	if req.GetBody == nil {
+		return nil, false
+	}
+	body, err := req.GetBody()
+	if err != nil {
+		return nil, false
+	}
+	again := req.Clone(req.Context())
+	again.Body = body
+	return again, true
 }
 
 // open reports whether an idle connection can carry another call: the peer has

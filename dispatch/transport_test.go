@@ -675,3 +675,91 @@ func (c *countedConn) Close() error {
 	c.once.Do(func() { c.open.Add(-1) })
 	return c.TCPConn.Close()
 }
+
+// TestTransportCallAgainOnClosedKeepAlive: a receiver that closes a keep-alive
+// connection just as the next call goes out on it (it reads the request, then
+// closes without a word) costs no failed attempt: the call goes once more, on a
+// new connection. On a new connection the same is a failure, not tried again.
+func TestTransportCallAgainOnClosedKeepAlive(t *testing.T) {
+	is := is.New(t)
+	var calls atomic.Int64
+	srv := newRawServer(t, func(c net.Conn, req *http.Request, body string) bool {
+		n := calls.Add(1)
+		if n == 2 || req.URL.Path == "/always" {
+			return true // read, and closed unanswered
+		}
+		io.WriteString(c, "HTTP/1.1 204 No Content\r\n\r\n")
+		return false
+	})
+	tr := testTransport(8, 5*time.Second, time.Minute)
+	status, _, err := post(tr, context.Background(), srv.url()+"/hook", "one")
+	is.NoErr(err)
+	is.Equal(status, http.StatusNoContent) // the first call opens a connection
+	status, _, err = post(tr, context.Background(), srv.url()+"/hook", "two")
+	is.NoErr(err)                           // the second goes out on it, is cut off unanswered,
+	is.Equal(status, http.StatusNoContent)  // and succeeds on a new connection
+	is.Equal(calls.Load(), int64(3))        // sent twice, body and all
+	is.Equal(srv.accepted.Load(), int64(2)) // over two connections
+	checkBooks(t, tr)
+
+	_, _, err = post(tr, context.Background(), srv.url()+"/always", "three")
+	is.True(err != nil) // cut off on the reused connection, then on a new one: a failure
+	is.True(closedUnderneath(err))
+	is.Equal(describe(err, tr.timeout), "the receiver closed the connection without answering") // in the attempt log's words
+	_, _, err = post(testTransport(8, 5*time.Second, time.Minute), context.Background(), srv.url()+"/always", "four")
+	is.True(err != nil)                     // on a new connection: no second try
+	is.Equal(srv.accepted.Load(), int64(4)) // the one new connection each
+	checkBooks(t, tr)
+}
+
+// TestTransportHeadersCutMidLine: headers past the bound are reported as too long,
+// wherever the cut falls (in the middle of a line, the parser would call it a
+// malformed header).
+func TestTransportHeadersCutMidLine(t *testing.T) {
+	is := is.New(t)
+	srv := newRawServer(t, func(c net.Conn, req *http.Request, body string) bool {
+		io.WriteString(c, "HTTP/1.1 200 OK\r\n"+strings.Repeat("X-Many: abcdefgh\r\n", 2*maxResponseHeader/18)+"\r\n")
+		return true
+	})
+	_, _, err := post(testTransport(8, 5*time.Second, time.Minute), context.Background(), srv.url()+"/hook", "x")
+	is.True(errors.Is(err, errHeaderTooLong)) // "response headers longer than 64 KiB"
+}
+
+// TestBodyBrokeOff: an answer whose body breaks off (a reset after part of it, the
+// call's timeout while it trickles) says so in the attempt log: before the snippet
+// of a 2xx, which is still delivered (its status came), in the error of any other.
+func TestBodyBrokeOff(t *testing.T) {
+	srv := newRawServer(t, func(c net.Conn, req *http.Request, body string) bool {
+		status := map[string]string{"/ok-reset": "200 OK", "/ok-stall": "200 OK", "/fail-reset": "500 Internal Server Error"}[req.URL.Path]
+		io.WriteString(c, "HTTP/1.1 "+status+"\r\nContent-Length: 1000\r\n\r\npartial")
+		if strings.HasSuffix(req.URL.Path, "-stall") {
+			time.Sleep(time.Second) // past the call's timeout
+			return true
+		}
+		if tc, ok := c.(*net.TCPConn); ok {
+			tc.SetLinger(0) // a reset, not an orderly close
+		}
+		return true
+	})
+	for _, tt := range []struct {
+		path, body, err string
+	}{
+		{"/ok-reset", "[the answer's body broke off: ", ""},
+		{"/ok-stall", "[the answer's body broke off: timeout after 200ms] partial", ""},
+		{"/fail-reset", "partial", "HTTP 500; the answer's body broke off: "},
+	} {
+		t.Run(tt.path, func(t *testing.T) {
+			is := is.New(t)
+			c := &http.Client{Transport: testTransport(8, 200*time.Millisecond, time.Minute)}
+			resp, err := c.Post(srv.url()+tt.path, "", strings.NewReader("x"))
+			is.NoErr(err) // the status and headers came
+			var r result
+			r.read(resp, time.Now(), 200*time.Millisecond)
+			is.True(strings.HasPrefix(r.body, tt.body)) // the snippet, noted for a 2xx
+			is.True(strings.HasPrefix(r.err, tt.err))   // the error, for any other
+			if tt.err != "" {
+				is.True(len(r.err) > len(tt.err)) // says why
+			}
+		})
+	}
+}
