@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/matryer/is"
@@ -168,4 +169,21 @@ func FuzzExactNames(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestUnmarshalSaysWholeNumbers: a fraction, or a number past the field's range,
+// where a whole number goes is refused saying what the field takes.
+func TestUnmarshalSaysWholeNumbers(t *testing.T) {
+	var v struct {
+		ID int64 `json:"deliveryId"`
+	}
+	for _, body := range []string{`{"deliveryId":1.5}`, `{"deliveryId":9223372036854775808}`} {
+		err := unmarshal([]byte(body), &v)
+		if err == nil || err.Field != "deliveryId" || !strings.Contains(err.Message, "must be a whole number from -9223372036854775808 to 9223372036854775807") {
+			t.Errorf("%s: got %v", body, err)
+		}
+	}
+	if err := unmarshal([]byte(`null`), &v); err == nil || !strings.Contains(err.Message, "request body is null") {
+		t.Errorf("null: got %v", err)
+	}
 }

@@ -13,7 +13,7 @@ import (
 // Limits of the intake.
 const (
 	maxEvents         = 1000 // events in one request
-	maxEventID        = 200  // bytes of an event's id
+	maxEventID        = 200  // characters of an event's id
 	maxIdempotencyKey = 200  // bytes of an Idempotency-Key
 )
 
@@ -99,9 +99,11 @@ func (s *Server) handleEvents() http.Handler {
 				s.writeProblem(w, r, renamed(err, field("type")), nil)
 				return
 			}
-			if len(ev.ID) > maxEventID {
-				writeProblemBody(w, http.StatusBadRequest, fmt.Sprintf("%s is longer than %d characters", field("id"), maxEventID), field("id"))
-				return
+			if ev.ID != "" {
+				if err := store.CheckText(field("id"), ev.ID, maxEventID); err != nil {
+					s.writeProblem(w, r, err, nil) // text, no control characters, at most 200
+					return
+				}
 			}
 			batch[i] = store.Event{Orcid: id, Type: typ, ID: ev.ID}
 		}

@@ -261,6 +261,9 @@ func TestEventsBadRequests(t *testing.T) {
 		{"wrong type", `{"orcid":123}`, "", "string"},
 		{"wrong type in a batch", `[{"orcid":["` + eventsOrcidA + `"]}]`, "", "string"},
 		{"id too long", `{"orcid":"` + eventsOrcidA + `","id":"` + strings.Repeat("i", 201) + `"}`, "id", "200"},
+		{"id too long in characters", `{"orcid":"` + eventsOrcidA + `","id":"` + strings.Repeat("€", 201) + `"}`, "id", "200"},
+		{"a NUL in an id", `{"orcid":"` + eventsOrcidA + `","id":"a\u0000b"}`, "id", "control character"},
+		{"an escape in an id in a batch", `[{"orcid":"` + eventsOrcidA + `"},{"orcid":"` + eventsOrcidA + `","id":"a\u001bb"}]`, "[1].id", "control character"},
 		{"trailing data", ev(eventsOrcidA) + ev(eventsOrcidA), "", "after"},
 		{"a stray brace after the value", ev(eventsOrcidA) + " }", "", "after"},
 		{"a stray bracket after a batch", "[" + ev(eventsOrcidA) + "]]", "", "after"},
@@ -398,4 +401,18 @@ func TestEventsIDRepeat(t *testing.T) {
 	is.Equal(got, eventsAccepted{Accepted: 1, Duplicates: 2, Deliveries: 1}) // repeats within a batch too
 	is.Equal(a.rows()[eventsOrcidA].EventCount, 2)                           // only e-2 was added
 	is.Equal(a.nudges.Load(), int32(2))                                      // the two calls that added events
+
+	got = a.accepted(a.post(a.token, ev(strings.Repeat("€", 200))))
+	is.Equal(got.Accepted, 1) // 200 characters, 600 bytes: the limit counts characters
+}
+
+// TestEventsCharset: a body is read as UTF-8 JSON; another charset is refused, not
+// misread.
+func TestEventsCharset(t *testing.T) {
+	is := is.New(t)
+	a := newEventsAPI(t)
+	p := a.problem(a.post(a.token, `{"orcid":"`+eventsOrcidA+`"}`, "Content-Type", "application/json; charset=utf-16"), http.StatusBadRequest)
+	is.True(strings.Contains(p.Detail, `charset "utf-16"`)) // says which
+	is.Equal(len(a.rows()), 0)                               // and takes nothing
+	a.accepted(a.post(a.token, `{"orcid":"`+eventsOrcidA+`"}`, "Content-Type", "application/json; charset=UTF-8"))
 }

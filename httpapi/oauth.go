@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"mime"
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -71,10 +73,23 @@ func (s *Server) clientAuth(w http.ResponseWriter, r *http.Request) (store.Clien
 
 // parseForm reads a form body, capped, and refuses other content types.
 func parseForm(w http.ResponseWriter, r *http.Request) bool {
-	ct := r.Header.Get("Content-Type")
-	if ct != "" && !strings.HasPrefix(ct, "application/x-www-form-urlencoded") {
-		writeOAuthBody(w, http.StatusBadRequest, "invalid_request", "the body must be application/x-www-form-urlencoded")
+	const form = "application/x-www-form-urlencoded"
+	switch ct := r.Header.Get("Content-Type"); {
+	case ct == "" && r.ContentLength != 0:
+		// Go reads no form from a body without its Content-Type: the credentials in
+		// it would go unseen, and the answer blame them.
+		writeOAuthBody(w, http.StatusBadRequest, "invalid_request", "the body has no Content-Type: send it as "+form)
 		return false
+	case ct != "":
+		mt, params, err := mime.ParseMediaType(ct)
+		if err != nil || mt != form {
+			writeOAuthBody(w, http.StatusBadRequest, "invalid_request", "the body must be "+form+", got "+strconv.Quote(ct))
+			return false
+		}
+		if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") {
+			writeOAuthBody(w, http.StatusBadRequest, "invalid_request", "the form must be UTF-8, got charset "+strconv.Quote(cs))
+			return false
+		}
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, maxSmallBody)
 	if err := r.ParseForm(); err != nil {

@@ -320,3 +320,40 @@ func TestTokenEndpointSlowsGuessing(t *testing.T) {
 	is.Equal(guess("/oauth/revoke", c.Secret).status, 200) // and may revoke
 	is.Equal(h.delays()[3], time.Second)                   // the address's failures are not forgiven by a success
 }
+
+// TestTokenFormContentType: the token endpoint reads a form whatever the case of its
+// media type, and says what is wrong with a body it cannot read as one (rather
+// than blame the credentials it did not see).
+func TestTokenFormContentType(t *testing.T) {
+	h := newHarness(t)
+	c := h.client(t, "lab", store.ScopeWebhook)
+	form := url.Values{"client_id": {c.ID}, "client_secret": {c.Secret}, "grant_type": {"client_credentials"}, "scope": {"/webhook"}}.Encode()
+	post := func(ct string) response {
+		req, err := http.NewRequest(http.MethodPost, h.srv.URL+"/oauth/token", strings.NewReader(form))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ct != "" {
+			req.Header.Set("Content-Type", ct)
+		}
+		return h.send(t, req)
+	}
+	for _, tt := range []struct {
+		ct, code, says string
+	}{
+		{"", "invalid_request", "no Content-Type"},
+		{"application/x-www-form-urlencodedx", "invalid_request", "must be application/x-www-form-urlencoded"},
+		{"application/x-www-form-urlencoded; charset=latin1", "invalid_request", "UTF-8"},
+	} {
+		t.Run(tt.ct, func(t *testing.T) {
+			is := is.New(t)
+			e := oauthError(t, post(tt.ct), http.StatusBadRequest, tt.code)
+			is.True(strings.Contains(e.Description, tt.says)) // says what is wrong with the body
+		})
+	}
+	for _, ct := range []string{"Application/X-WWW-Form-Urlencoded", "application/x-www-form-urlencoded; charset=UTF-8"} {
+		t.Run(ct, func(t *testing.T) {
+			is.New(t).Equal(post(ct).status, http.StatusOK) // media types ignore case
+		})
+	}
+}

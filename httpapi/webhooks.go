@@ -108,7 +108,7 @@ func (s *Server) checkAuth(a *authJSON) (store.Auth, error) {
 	}
 }
 
-// maxDescription is the longest description of a webhook, in bytes.
+// maxDescription is the longest description of a webhook, in characters.
 const maxDescription = 500
 
 func checkTypes(types []string) ([]string, error) {

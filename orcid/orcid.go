@@ -25,6 +25,8 @@ func Check(id string) error {
 			digits = append(digits, c)
 		case c == 'X' && i == 18:
 			digits = append(digits, c)
+		case c == 'x' && i == 18:
+			return fmt.Errorf("ORCID iD %q must end in an upper-case X (0000-0000-0000-000X)", id)
 		default:
 			return fmt.Errorf("ORCID iD %q must have the form 0000-0000-0000-000X", id)
 		}

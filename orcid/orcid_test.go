@@ -26,7 +26,7 @@ func TestCheck(t *testing.T) {
 		{"0000-0002-7253-36x5", "must have the form"},
 		{"000X-0002-7253-3645", "must have the form"},
 		{"0000_0002_7253_3645", "must have the form"},
-		{"0000-0002-9079-593x", "must have the form"},
+		{"0000-0002-9079-593x", "must end in an upper-case X"},
 		{"", "must have the form"},
 	}
 	for _, tt := range tests {

@@ -168,6 +168,8 @@ var reservedHeaders = map[string]bool{
 	"Webhook-Id": true, "Webhook-Timestamp": true, "Webhook-Signature": true, "Apikey": true,
 	"Transfer-Encoding": true, "Connection": true, "Te": true, "Trailer": true, "Upgrade": true,
 	"Keep-Alive": true, "Proxy-Authorization": true, "Proxy-Connection": true,
+	// What would change how the body is read: hookd sends it as it is, at once.
+	"Content-Encoding": true, "Expect": true,
 }
 
 // CheckHeaders checks custom headers hookd will send with every call: at most
@@ -183,10 +185,16 @@ func CheckHeaders(field string, h map[string]string) error {
 		names = append(names, k)
 	}
 	sort.Strings(names) // the first bad one, the same every time
+	seen := map[string]string{}
 	for _, k := range names {
 		if !isToken(k) || len(k) > maxHeaderName {
 			return invalid(field, fmt.Sprintf("%q is not a valid header name (letters, digits and !#$%%&'*+-.^_`|~, at most %d)", k, maxHeaderName))
 		}
+		canonical := textproto.CanonicalMIMEHeaderKey(k)
+		if other, ok := seen[canonical]; ok {
+			return invalid(field+"."+k, fmt.Sprintf("is the same header as %q (header names ignore case): give it once", other))
+		}
+		seen[canonical] = k
 		if reservedHeaders[textproto.CanonicalMIMEHeaderKey(k)] {
 			return invalid(field+"."+k, "is set by hookd and cannot be overridden")
 		}
@@ -232,13 +240,14 @@ func isToken(s string) bool {
 }
 
 // CheckText checks free text a person gave (a description, a name): valid UTF-8,
-// no control character but a tab or a line break, at most max bytes.
+// no control character but a tab or a line break, at most max characters (as the
+// API document's maxLength counts them).
 func CheckText(field, s string, max int) error {
-	if len(s) > max {
-		return invalid(field, fmt.Sprintf("is %d bytes long; the limit is %d", len(s), max))
-	}
 	if !utf8.ValidString(s) {
 		return invalid(field, "is not valid UTF-8")
+	}
+	if n := utf8.RuneCountInString(s); n > max {
+		return invalid(field, fmt.Sprintf("is %d characters long; the limit is %d", n, max))
 	}
 	for _, r := range s {
 		if unicode.IsControl(r) && r != '\t' && r != '\n' && r != '\r' {

@@ -87,6 +87,9 @@ func TestCheckHeaders(t *testing.T) {
 		{"long value", map[string]string{"X-A": strings.Repeat("v", 1025)}, false, "headers.X-A", "1024"},
 		{"reserved", map[string]string{"webhook-signature": "v1,x"}, false, "headers.webhook-signature", "overridden"},
 		{"hop-by-hop", map[string]string{"Transfer-Encoding": "chunked"}, false, "headers.Transfer-Encoding", "overridden"},
+		{"body framing", map[string]string{"Content-Encoding": "gzip"}, false, "headers.Content-Encoding", "overridden"},
+		{"expect", map[string]string{"expect": "100-continue"}, false, "headers.expect", "overridden"},
+		{"one name in two cases", map[string]string{"x-a": "1", "X-A": "2"}, false, "headers.x-a", `same header as "X-A"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -107,7 +110,8 @@ func TestCheckText(t *testing.T) {
 	checkOutcome(t, store.CheckText("description", "a\x00b", 500), false, "description", "control character")
 	checkOutcome(t, store.CheckText("description", "a\u0085b", 500), false, "description", "control character")
 	checkOutcome(t, store.CheckText("description", "a\xffb", 500), false, "description", "UTF-8")
-	checkOutcome(t, store.CheckText("description", strings.Repeat("é", 251), 500), false, "description", "500")
+	checkOutcome(t, store.CheckText("description", strings.Repeat("é", 500), 500), true, "", "")                // 500 characters, 1,000 bytes: the limit counts characters,
+	checkOutcome(t, store.CheckText("description", strings.Repeat("é", 501), 500), false, "description", "500") // as the API document's maxLength does
 }
 
 // TestCheckURLSpecialAddresses: a literal host is judged by ssrf's registries,
