@@ -70,12 +70,14 @@ func (s *Server) handleAdminWebhooks() http.Handler {
 			}
 		}
 		if v := q.Get("cursor"); v != "" {
-			after, err := s.store.Subscription(r.Context(), v)
-			if err != nil {
+			if id, ok := store.PageCursor(v); ok {
+				f.AfterID = id
+			} else if after, err := s.store.Subscription(r.Context(), v); err == nil {
+				f.AfterID = after.ID // a webhook's id, as cursors were once
+			} else {
 				s.writeProblem(w, r, inputError("cursor", "must be the nextCursor of the previous page, got %q", v), nil)
 				return
 			}
-			f.AfterID = after.ID
 		}
 		subs, err := s.store.Subscriptions(r.Context(), f)
 		if err != nil {
@@ -85,7 +87,7 @@ func (s *Server) handleAdminWebhooks() http.Handler {
 		out := page{Webhooks: []adminWebhookJSON{}}
 		for i, sub := range subs {
 			if i == limit {
-				out.NextCursor = subs[i-1].UID
+				out.NextCursor = store.NextCursor(subs[i-1])
 				break
 			}
 			out.Webhooks = append(out.Webhooks, toAdminWebhook(sub))

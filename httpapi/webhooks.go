@@ -247,7 +247,7 @@ func (s *Server) handlePlatformList() http.Handler {
 		out := page{Webhooks: []webhookRecord{}}
 		for i, sub := range subs {
 			if i == limit {
-				out.NextCursor = subs[i-1].UID
+				out.NextCursor = store.NextCursor(subs[i-1])
 				break
 			}
 			out.Webhooks = append(out.Webhooks, toRecord(sub))

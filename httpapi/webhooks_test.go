@@ -597,12 +597,17 @@ func TestPlatformListPagination(t *testing.T) {
 		if p.NextCursor == "" {
 			break
 		}
-		is.Equal(p.NextCursor, p.Webhooks[len(p.Webhooks)-1].ID) // the cursor is the last id of the page
 		cursor = p.NextCursor
 		is.True(pages < 5) // the pages end
 	}
 	is.Equal(pages, 3) // 2 + 2 + 1
 	is.Equal(got, ids) // every webhook once, oldest first
+
+	t.Run("a webhook's id, as cursors were once", func(t *testing.T) {
+		is := is.New(t)
+		p := platformList(t, h, tok, "limit=2&cursor="+ids[2])
+		is.Equal(p.Webhooks[0].ID, ids[3]) // the page after it
+	})
 
 	t.Run("exact fit has no next page", func(t *testing.T) {
 		is := is.New(t)
@@ -618,6 +623,13 @@ func TestPlatformListPagination(t *testing.T) {
 		p := platformProblem(t, platformCall(t, h, http.MethodGet, platformPath+"?cursor=nope", tok, ""), http.StatusBadRequest)
 		is.New(t).True(strings.Contains(p.Detail, "cursor")) // names the cursor
 		is.New(t).Equal(p.Field, "cursor")                   // as the field at fault, like limit
+	})
+	t.Run("the webhook that ends a page removed before the next page", func(t *testing.T) {
+		is := is.New(t)
+		p := platformList(t, h, tok, "limit=2")
+		is.Equal(platformCall(t, h, http.MethodDelete, platformPath+"/"+p.Webhooks[1].ID, tok, "").status, http.StatusNoContent)
+		next := platformList(t, h, tok, "limit=2&cursor="+p.NextCursor)
+		is.Equal(next.Webhooks[0].ID, ids[2]) // the cursor holds
 	})
 }
 

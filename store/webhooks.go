@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -113,8 +114,9 @@ func (s *Store) Webhook(ctx context.Context, clientID, uid string) (Subscription
 // Webhooks lists a client's platform webhooks in creation order, at most limit,
 // starting after the webhook whose id is after (empty for the first page).
 func (s *Store) Webhooks(ctx context.Context, clientID string, limit int, after string) ([]Subscription, error) {
-	var afterID int64
-	if after != "" {
+	afterID, isID := PageCursor(after)
+	if after != "" && !isID {
+		// A webhook's id, as cursors were once: it must still exist.
 		err := s.read.QueryRowContext(ctx, "SELECT id FROM subscriptions WHERE uid = ? AND client_id = ?", after, clientID).Scan(&afterID)
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil, invalid("cursor", fmt.Sprintf("%q is not one of your webhooks", after))
@@ -260,3 +262,17 @@ func (s *Store) RotateWebhookSecret(ctx context.Context, clientID, uid string) (
 	}
 	return signing, until, nil
 }
+
+// PageCursor reads the cursor of a list of webhooks: the position after which the
+// next page begins, which stays valid when the webhook there is removed meanwhile.
+// ok is false for anything else (a webhook's public id, the cursor of older versions).
+func PageCursor(cursor string) (after int64, ok bool) {
+	n, err := strconv.ParseInt(cursor, 10, 64)
+	if err != nil || n < 0 {
+		return 0, false
+	}
+	return n, true
+}
+
+// NextCursor is the cursor of the page after the one that ends with s.
+func NextCursor(s Subscription) string { return strconv.FormatInt(s.ID, 10) }
