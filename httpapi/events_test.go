@@ -413,6 +413,6 @@ func TestEventsCharset(t *testing.T) {
 	a := newEventsAPI(t)
 	p := a.problem(a.post(a.token, `{"orcid":"`+eventsOrcidA+`"}`, "Content-Type", "application/json; charset=utf-16"), http.StatusBadRequest)
 	is.True(strings.Contains(p.Detail, `charset "utf-16"`)) // says which
-	is.Equal(len(a.rows()), 0)                               // and takes nothing
+	is.Equal(len(a.rows()), 0)                              // and takes nothing
 	a.accepted(a.post(a.token, `{"orcid":"`+eventsOrcidA+`"}`, "Content-Type", "application/json; charset=UTF-8"))
 }
