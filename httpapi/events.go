@@ -2,9 +2,11 @@ package httpapi
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 
 	"hookd/orcid"
 	"hookd/store"
@@ -20,11 +22,6 @@ const (
 // handleEvents is the intake: one event object or an array of up to 1000. It answers
 // 202 only after the events are committed, then wakes the dispatcher.
 func (s *Server) handleEvents() http.Handler {
-	type event struct {
-		Orcid string `json:"orcid"`
-		Type  string `json:"type"`
-		ID    string `json:"id"`
-	}
 	type response struct {
 		Accepted   int `json:"accepted"`
 		Duplicates int `json:"duplicates"`
@@ -52,19 +49,20 @@ func (s *Server) handleEvents() http.Handler {
 		if len(trimmed) > 0 && trimmed[0] == '[' {
 			bad = unmarshal(trimmed, &events)
 			prefix = "[%d]."
+			if bad != nil {
+				bad = elementAtFault(trimmed, bad)
+			}
 		} else {
 			var one event
 			bad = unmarshal(trimmed, &one)
 			events = []event{one}
 		}
 		if bad != nil {
-			// A body of the wrong shape names no field (in a batch the decoder could
-			// not say which element): the detail does.
-			detail := bad.Message
 			if bad.Field != "" {
-				detail = "request body: " + bad.Error()
+				s.writeProblem(w, r, bad, nil)
+				return
 			}
-			writeProblemBody(w, http.StatusBadRequest, detail, "")
+			writeProblemBody(w, http.StatusBadRequest, bad.Message, "") // a body of the wrong shape names no field
 			return
 		}
 		if len(events) == 0 {
@@ -132,4 +130,34 @@ func renamed(err error, field string) error {
 		e.Field = field
 	}
 	return err
+}
+
+// event is one event as the intake takes it.
+type event struct {
+	Orcid string `json:"orcid"`
+	Type  string `json:"type"`
+	ID    string `json:"id"`
+}
+
+// elementAtFault is the error of a batch that did not decode, naming the element
+// at fault ("[1].orcid"), which the decoder does not say: the batch is decoded
+// again element by element, on this error path only.
+func elementAtFault(batch []byte, bad *store.Error) *store.Error {
+	var elements []json.RawMessage
+	if json.Unmarshal(batch, &elements) != nil {
+		return bad // not an array of values: the error as it is
+	}
+	for i, raw := range elements {
+		var one event
+		if err := unmarshal(raw, &one); err != nil {
+			at := fmt.Sprintf("[%d]", i)
+			if err.Field == "" {
+				err.Field, err.Message = at, strings.TrimPrefix(err.Message, "request body ")
+			} else {
+				err.Field = at + "." + err.Field
+			}
+			return err
+		}
+	}
+	return bad
 }
