@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"mime"
 	"net/http"
 	"reflect"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -111,7 +113,41 @@ func unmarshal(body []byte, v any) *store.Error {
 			return inputError(f, "unknown field (field names are case-sensitive)")
 		}
 	}
+	// encoding/json takes a null as if the member were absent: a PATCH of
+	// {"description": null} would keep the description its caller meant to clear.
+	// No field of hookd's takes null, so one is refused (looked for only in a body
+	// that has the word at all).
+	if bytes.Contains(body, []byte("null")) {
+		var doc any
+		if json.Unmarshal(body, &doc) == nil {
+			if f, ok := nullIn(doc, ""); ok {
+				return inputError(f, "is null: leave the field out, or give it a value (\"\" to clear a text)")
+			}
+		}
+	}
 	return nil
+}
+
+// nullIn finds the first null member or element of doc (members in name order), and
+// its path.
+func nullIn(doc any, path string) (string, bool) {
+	switch x := doc.(type) {
+	case nil:
+		return path, true
+	case map[string]any:
+		for _, k := range slices.Sorted(maps.Keys(x)) {
+			if f, ok := nullIn(x[k], joinPath(path, k)); ok {
+				return f, true
+			}
+		}
+	case []any:
+		for i, e := range x {
+			if f, ok := nullIn(e, fmt.Sprintf("%s[%d]", path, i)); ok {
+				return f, true
+			}
+		}
+	}
+	return "", false
 }
 
 // memberNames is every member name the structs of a type take (through pointers,

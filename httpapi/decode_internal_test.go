@@ -187,3 +187,30 @@ func TestUnmarshalSaysWholeNumbers(t *testing.T) {
 		t.Errorf("null: got %v", err)
 	}
 }
+
+// TestUnmarshalRefusesNull: no field takes null, which encoding/json would take as
+// the field left out; the error names the first one, however deep.
+func TestUnmarshalRefusesNull(t *testing.T) {
+	var v struct {
+		Description *string `json:"description"`
+		Auth        *struct {
+			User string `json:"username"`
+		} `json:"auth"`
+		Headers map[string]string `json:"headers"`
+		Types   []string          `json:"types"`
+	}
+	for body, field := range map[string]string{
+		`{"description":null}`:                    "description",
+		`{"auth":{"username":null}}`:              "auth.username",
+		`{"headers":{"X-A":"1","X-B":null}}`:      "headers.X-B",
+		`{"types":["orcid.record.created",null]}`: "types[1]",
+	} {
+		err := unmarshal([]byte(body), &v)
+		if err == nil || err.Field != field || !strings.Contains(err.Message, "is null") {
+			t.Errorf("%s: got %v, want a null %s", body, err, field)
+		}
+	}
+	if err := unmarshal([]byte(`{"description":"not null","types":["nullable"]}`), &v); err != nil {
+		t.Errorf("the word alone: %v", err) // a string holding the word is no null
+	}
+}
