@@ -220,19 +220,23 @@ func (e *env) deliveriesList(ctx context.Context, args []string) error {
 	return nil
 }
 
-// attemptWord is what an attempt got: its status, or "no answer", then its error and
-// the start of what came back.
+// attemptWord is what an attempt got: its status when it had one (an HTTP call's,
+// or 202 for an e-mail the server accepted), its error, and the start of what came
+// back.
 func attemptWord(a store.Attempt) string {
-	w := "no answer"
+	var parts []string
 	if a.Status != 0 {
-		w = "status " + strconv.Itoa(a.Status)
+		parts = append(parts, "status "+strconv.Itoa(a.Status))
 	}
 	for _, s := range []string{a.Error, oneLine(a.Response, 60)} {
 		if s != "" {
-			w += ": " + s
+			parts = append(parts, s)
 		}
 	}
-	return w
+	if len(parts) == 0 {
+		return "failed"
+	}
+	return strings.Join(parts, ": ")
 }
 
 // webhookWord is a delivery's webhook id, marked when the webhook was removed.

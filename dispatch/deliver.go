@@ -29,7 +29,10 @@ type result struct {
 	body       string
 	retryAfter string
 	cancelled  bool // stopped by shutdown: not an attempt
-	sent       sent // the secrets the call sent, redacted from err and body
+	// refused is set for an e-mail whose recipient the SMTP server refused for good
+	// (a 5xx to RCPT TO): the address, not the relay, is at fault.
+	refused bool
+	sent    sent // the secrets the call sent, redacted from err and body
 }
 
 // protectedHeaders may not be set by a subscription's custom headers.

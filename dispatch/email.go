@@ -3,8 +3,10 @@ package dispatch
 import (
 	"context"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"net"
+	netmail "net/mail"
 	"strconv"
 	"strings"
 	"time"
@@ -42,10 +44,7 @@ func (d *Dispatcher) sendEmail(ctx context.Context, c store.Claimed) result {
 	}
 	h := d.hub()
 	o := h.opts.Email
-	// SMTP AUTH sends the password in clear or in base64: PLAIN as "\x00user\x00password".
-	if o.Password != "" {
-		r.sent.add(o.Password, base64.StdEncoding.EncodeToString([]byte("\x00"+o.Username+"\x00"+o.Password)))
-	}
+	r.sent.addSMTP(o)
 	if o.Addr == "" {
 		return fail("e-mail is not configured: set [email] smtp_addr and from")
 	}
@@ -62,11 +61,15 @@ func (d *Dispatcher) sendEmail(ctx context.Context, c store.Claimed) result {
 	}
 	m.Subject("ORCID Profile Update (" + c.Subject + ")")
 	m.SetGenHeader("X-Hookd-Delivery", store.MessageID(c.ID))
-	m.SetMessageID()
+	// The same Message-ID on every try of a delivery, so a mail system that got a
+	// try hookd could not see through drops the next as the same message.
+	m.SetMessageIDWithValue(store.MessageID(c.ID) + "." + c.Target.UID + "@" + mailDomain(o.From))
 	m.SetDate()
 	m.SetBodyString(mail.TypeTextPlain, emailBody(c, info, h.opts.RecordURL))
 
 	if err := sendMail(ctx, o, d.opts.Timeout, m); err != nil {
+		var se *mail.SendError
+		r.refused = errors.As(err, &se) && se.Reason == mail.ErrSMTPRcptTo && !se.IsTemp()
 		return fail(err.Error())
 	}
 	r.duration = time.Since(t0)
@@ -75,7 +78,69 @@ func (d *Dispatcher) sendEmail(ctx context.Context, c store.Claimed) result {
 	return r
 }
 
-// sendMail sends m through the configured SMTP server within timeout.
+// addSMTP notes the SMTP credentials of o: AUTH sends the password in clear or in
+// base64, PLAIN as "\x00user\x00password".
+func (s *sent) addSMTP(o EmailOptions) {
+	if o.Password != "" {
+		s.add(o.Password, base64.StdEncoding.EncodeToString([]byte("\x00"+o.Username+"\x00"+o.Password)))
+	}
+}
+
+// mailDomain is the domain of an address ("hookd" when it has none).
+func mailDomain(addr string) string {
+	if a, err := netmail.ParseAddress(addr); err == nil {
+		addr = a.Address
+	}
+	if _, domain, ok := strings.Cut(addr, "@"); ok && domain != "" {
+		return domain
+	}
+	return "hookd"
+}
+
+// smtpAnswers bounds what an SMTP server may send in one session: its greeting and
+// answers are lines of a few hundred bytes, and one that sends without end must not
+// fill hookd's memory.
+const smtpAnswers = 64 << 10
+
+var errSMTPTooMuch = fmt.Errorf("the SMTP server sent more than %d KiB in one session", smtpAnswers>>10)
+
+// smtpConn is a connection to the SMTP server bounded as a whole: go-mail sets a
+// deadline of its own for each command, which a slow server could stretch a call
+// with, so each is clamped to the call's end; and what the server sends is capped
+// (smtpAnswers). Under STARTTLS the TLS connection reads and sets its deadlines
+// through it.
+type smtpConn struct {
+	net.Conn
+	end  time.Time
+	left int64
+}
+
+func (c *smtpConn) clamp(t time.Time) time.Time {
+	if t.IsZero() || t.After(c.end) {
+		return c.end
+	}
+	return t
+}
+
+func (c *smtpConn) SetDeadline(t time.Time) error      { return c.Conn.SetDeadline(c.clamp(t)) }
+func (c *smtpConn) SetReadDeadline(t time.Time) error  { return c.Conn.SetReadDeadline(c.clamp(t)) }
+func (c *smtpConn) SetWriteDeadline(t time.Time) error { return c.Conn.SetWriteDeadline(c.clamp(t)) }
+
+func (c *smtpConn) Read(p []byte) (int, error) {
+	if c.left <= 0 {
+		return 0, errSMTPTooMuch
+	}
+	if int64(len(p)) > c.left {
+		p = p[:c.left]
+	}
+	n, err := c.Conn.Read(p)
+	c.left -= int64(n)
+	return n, err
+}
+
+// sendMail sends m through the configured SMTP server within timeout. A message the
+// server accepted is sent, whatever goes wrong after (a reset or a QUIT that fails):
+// trying it again would deliver it twice.
 func sendMail(ctx context.Context, o EmailOptions, timeout time.Duration, m *mail.Msg) error {
 	host, portText, err := net.SplitHostPort(o.Addr)
 	if err != nil {
@@ -95,13 +160,26 @@ func sendMail(ctx context.Context, o EmailOptions, timeout time.Duration, m *mai
 		}
 		opts = append(opts, mail.WithSMTPAuth(auth), mail.WithUsername(o.Username), mail.WithPassword(o.Password))
 	}
+	end := time.Now().Add(timeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(end) {
+		end = d
+	}
+	opts = append(opts, mail.WithDialContextFunc(func(ctx context.Context, network, addr string) (net.Conn, error) {
+		nc, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		c := &smtpConn{Conn: nc, end: end, left: smtpAnswers}
+		c.SetDeadline(end)
+		return c, nil
+	}))
 	client, err := mail.NewClient(host, opts...)
 	if err != nil {
 		return fmt.Errorf("smtp: %w", err)
 	}
-	cctx, cancel := context.WithTimeout(ctx, timeout)
+	cctx, cancel := context.WithDeadline(ctx, end)
 	defer cancel()
-	if err := client.DialAndSendWithContext(cctx, m); err != nil {
+	if err := client.DialAndSendWithContext(cctx, m); err != nil && !m.IsDelivered() {
 		return fmt.Errorf("smtp %s: %w", o.Addr, err)
 	}
 	return nil

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -70,9 +71,15 @@ func TestHubWebhookAndEmail(t *testing.T) {
 	is.True(strings.Contains(m.Data, "Subject: ORCID Profile Update ("+orcidA+")"))
 	is.True(!strings.Contains(m.Data, "Cc:")) // the technical contact is not copied
 	is.True(strings.Contains(m.Data, "Ann Example"))
+	var emailed store.Delivery
 	for _, dl := range e.deliveries(store.DeliveryFilter{}) {
 		is.Equal(dl.StateName(), "delivered") // both delivered
+		if dl.Format == store.FormatEmail {
+			emailed = dl
+		}
 	}
+	// A Message-ID of its own for the delivery, the same on every try of it.
+	is.True(regexp.MustCompile(`(?m)^Message-ID: <` + store.MessageID(emailed.ID) + `\.[0-9a-f-]{36}@uni\.example>\r?$`).MatchString(m.Data))
 
 	// An update of the record: UPDATED, without created-at.
 	e.clock.Advance(time.Hour)

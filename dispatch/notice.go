@@ -41,6 +41,14 @@ func (t *toldOwners) tell(id int64, now time.Time) bool {
 	return true
 }
 
+// noticeError is a notice's error as the log may show it: the SMTP server's answer
+// may echo the credentials (a 535 quoting AUTH PLAIN), and may be long.
+func noticeError(o EmailOptions, err error) string {
+	var secrets sent
+	secrets.addSMTP(o)
+	return truncate(secrets.redact(err.Error()), 1024)
+}
+
 // noticeOwners tells the owners of subscriptions this batch deactivated (410 Gone,
 // or failing for disable_after), by e-mail where e-mail is configured and the owner
 // has an address. It runs in the background; a failure is logged, not retried.
@@ -65,7 +73,7 @@ func (d *Dispatcher) noticeOwners(batch []store.Outcome) {
 			ctx, cancel := context.WithTimeout(context.Background(), d.opts.Timeout)
 			defer cancel()
 			if err := d.sendNotice(ctx, o, subID); err != nil {
-				d.log.Error("deactivation notice", "webhook", uid, "err", err)
+				d.log.Error("deactivation notice", "webhook", uid, "err", noticeError(o, err))
 			}
 		}(out.SubscriptionID, out.SubscriptionUID)
 	}
@@ -87,14 +95,21 @@ func (d *Dispatcher) sendNotice(ctx context.Context, o EmailOptions, subID int64
 	if err := m.To(n.To); err != nil {
 		return fmt.Errorf("recipient: %w", err)
 	}
-	m.Subject("hookd: webhook deactivated (" + redact(n.Target) + ")")
+	what := "webhook"
+	if n.Format == store.FormatEmail {
+		what = "organisation e-mail"
+	}
+	m.Subject("hookd: " + what + " deactivated (" + redact(n.Target) + ")")
 	m.SetMessageID()
 	m.SetDate()
 	var b strings.Builder
-	fmt.Fprintf(&b, "hookd deactivated the webhook %s at %s.\n\n", n.UID, time.Now().UTC().Format("2006-01-02 15:04 UTC"))
+	fmt.Fprintf(&b, "hookd deactivated the %s %s at %s.\n\n", what, n.UID, time.Now().UTC().Format("2006-01-02 15:04 UTC"))
 	fmt.Fprintf(&b, "Target: %s\nReason: %s\n\n", redact(n.Target), n.Reason)
 	fmt.Fprintf(&b, "Deliveries that were waiting are kept as dead and can be replayed.\n")
 	switch {
+	case n.OrgID != 0 && n.Format == store.FormatEmail:
+		fmt.Fprintf(&b, "Once the address takes mail again, turn the organisation's e-mail on again (PUT /api/hub/v1/organisations/%d/webhook\n", n.OrgID)
+		fmt.Fprintf(&b, "with \"email-notifications-enabled\": true, or hookd org set %d -email) and replay what was missed.\n", n.OrgID)
 	case n.OrgID != 0:
 		fmt.Fprintf(&b, "Once the target works again, enable the organisation's webhook again (PUT /api/hub/v1/organisations/%d/webhook\n", n.OrgID)
 		fmt.Fprintf(&b, "with \"enabled\": true, or hookd org set %d -enabled) and replay what was missed.\n", n.OrgID)

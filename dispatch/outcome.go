@@ -59,8 +59,14 @@ func (p policy) outcome(c store.Claimed, r result, now time.Time) store.Outcome 
 			failing = r.started
 		}
 		switch {
-		case now.Sub(failing) >= p.disableAfter && c.Target.Format != store.FormatUpstream:
-			// (hookd's own upstream registrations are never switched off: they retry.)
+		case now.Sub(failing) >= p.disableAfter && c.Target.Format != store.FormatUpstream &&
+			(c.Target.Format != store.FormatEmail || r.refused):
+			// hookd's own upstream registrations are never switched off: they retry.
+			// Nor is an organisation's e-mail for a fault of the SMTP relay (it is
+			// down, its certificate or hookd's password is wrong), which would switch
+			// off every organisation's at once: only when the relay refuses its
+			// address for good. Its deliveries retry until give_up_after, and stay
+			// replayable.
 			o.Kind, o.FailingSince = store.OutcomeDeactivate, failing
 		case now.Sub(first) >= p.giveUpAfter:
 			o.Kind = store.OutcomeDead

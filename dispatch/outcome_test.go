@@ -51,6 +51,10 @@ func TestPolicy(t *testing.T) {
 			result{status: 500}, store.OutcomeDeactivate, "HTTP 500", time.Time{}, now.Add(-120 * time.Hour)},
 		{"upstream registrations are never deactivated", store.Claimed{Attempt: 2, Try: 2, FirstAttempt: now.Add(-time.Hour), Target: target(store.FormatUpstream, now.Add(-120*time.Hour))},
 			result{status: 500}, store.OutcomeRetry, "HTTP 500", now.Add(2 * time.Minute), time.Time{}},
+		{"an organisation's e-mail is not deactivated for the relay's fault", store.Claimed{Attempt: 2, Try: 2, FirstAttempt: now.Add(-time.Hour), Target: target(store.FormatEmail, now.Add(-120*time.Hour))},
+			result{err: "smtp relay: tls: failed to verify certificate"}, store.OutcomeRetry, "smtp relay: tls: failed to verify certificate", now.Add(2 * time.Minute), time.Time{}},
+		{"an organisation's e-mail refused for good is deactivated", store.Claimed{Attempt: 2, Try: 2, FirstAttempt: now.Add(-time.Hour), Target: target(store.FormatEmail, now.Add(-120*time.Hour))},
+			result{err: "550 5.1.1 user unknown", refused: true}, store.OutcomeDeactivate, "550 5.1.1 user unknown", time.Time{}, now.Add(-120 * time.Hour)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,0 +1,192 @@
+package dispatch
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"net"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/matryer/is"
+	mail "github.com/wneessen/go-mail"
+)
+
+// scriptedSMTP is an SMTP server on 127.0.0.1. It greets, answers EHLO and
+// accepts the message each after delay (each in a phase of go-mail's own, with a
+// deadline of its own), and after the message's "250" goes on when after is set
+// (or closes the connection); greet, when set, is all it does.
+type scriptedSMTP struct {
+	ln       net.Listener
+	messages atomic.Int64
+	rcpt     string // the answer to RCPT TO ("250 ok" when empty)
+}
+
+func newScriptedSMTP(t *testing.T, greet func(c net.Conn), delay time.Duration, after string, rcpt ...string) *scriptedSMTP {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &scriptedSMTP{ln: ln}
+	if len(rcpt) > 0 {
+		s.rcpt = rcpt[0]
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				c.SetDeadline(time.Now().Add(10 * time.Second))
+				if greet != nil {
+					greet(c)
+					return
+				}
+				say := func(line string) { c.Write([]byte(line + "\r\n")) }
+				slow := func(line string) {
+					time.Sleep(delay)
+					say(line)
+				}
+				slow("220 scripted ESMTP")
+				br := bufio.NewReader(c)
+				for {
+					line, err := br.ReadString('\n')
+					if err != nil {
+						return
+					}
+					switch cmd := strings.ToUpper(strings.TrimSpace(line)); {
+					case strings.HasPrefix(cmd, "EHLO"), strings.HasPrefix(cmd, "HELO"):
+						slow("250 scripted")
+					case cmd == "DATA":
+						say("354 go on")
+						for {
+							l, err := br.ReadString('\n')
+							if err != nil {
+								return
+							}
+							if l == ".\r\n" {
+								break
+							}
+						}
+						slow("250 queued")
+						s.messages.Add(1)
+						if after == "" {
+							return // accepted, then gone: RSET and QUIT fail
+						}
+					case strings.HasPrefix(cmd, "RCPT") && s.rcpt != "":
+						say(s.rcpt)
+					case cmd == "QUIT":
+						say("221 bye")
+						return
+					default:
+						say("250 ok")
+					}
+				}
+			}()
+		}
+	}()
+	return s
+}
+
+func (s *scriptedSMTP) options() EmailOptions {
+	return EmailOptions{Addr: s.ln.Addr().String(), From: "hookd@uni.example"}
+}
+
+func testMessage(t *testing.T) *mail.Msg {
+	m := mail.NewMsg()
+	if err := m.From("hookd@uni.example"); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.To("orcid@uni.example"); err != nil {
+		t.Fatal(err)
+	}
+	m.Subject("ORCID Profile Update (0000-0002-1825-0097)")
+	m.SetBodyString(mail.TypeTextPlain, "updated")
+	return m
+}
+
+// TestSendMailAcceptedThenGone: a message the server accepted (250 after DATA) is
+// sent, though the connection fails after it: sending it again would deliver it twice.
+func TestSendMailAcceptedThenGone(t *testing.T) {
+	is := is.New(t)
+	srv := newScriptedSMTP(t, nil, 0, "")
+	is.NoErr(sendMail(context.Background(), srv.options(), 5*time.Second, testMessage(t))) // sent
+	is.Equal(srv.messages.Load(), int64(1))                                                // once
+}
+
+// TestSendMailBounded: a server that answers slowly, command after command, cannot
+// stretch a call past its timeout; one that sends without end cannot fill memory.
+func TestSendMailBounded(t *testing.T) {
+	t.Run("slow answers", func(t *testing.T) {
+		is := is.New(t)
+		srv := newScriptedSMTP(t, nil, 300*time.Millisecond, "ok") // each answer within go-mail's own timeout, 1.2 s in all
+		t0 := time.Now()
+		err := sendMail(context.Background(), srv.options(), 400*time.Millisecond, testMessage(t))
+		is.True(err != nil)                             // not sent in time
+		is.True(time.Since(t0) < 1500*time.Millisecond) // ended near the timeout, not after every command's own
+		is.Equal(srv.messages.Load(), int64(0))
+	})
+	t.Run("a greeting without end", func(t *testing.T) {
+		is := is.New(t)
+		srv := newScriptedSMTP(t, func(c net.Conn) {
+			line := []byte("220-" + strings.Repeat("x", 1000) + "\r\n")
+			for {
+				if _, err := c.Write(line); err != nil {
+					return
+				}
+			}
+		}, 0, "")
+		err := sendMail(context.Background(), srv.options(), 5*time.Second, testMessage(t))
+		is.True(errors.Is(err, errSMTPTooMuch)) // cut off at smtpAnswers
+	})
+	t.Run("a line without end", func(t *testing.T) {
+		is := is.New(t)
+		srv := newScriptedSMTP(t, func(c net.Conn) {
+			chunk := []byte(strings.Repeat("y", 64<<10))
+			c.Write([]byte("220 "))
+			for {
+				if _, err := c.Write(chunk); err != nil {
+					return
+				}
+			}
+		}, 0, "")
+		err := sendMail(context.Background(), srv.options(), 5*time.Second, testMessage(t))
+		is.True(errors.Is(err, errSMTPTooMuch))
+	})
+}
+
+// TestNoticeErrorRedacted: a notice's error is logged without the SMTP credentials a
+// server's answer may echo, in clear or as AUTH PLAIN's base64.
+func TestNoticeErrorRedacted(t *testing.T) {
+	is := is.New(t)
+	o := EmailOptions{Username: "hookduser", Password: "S3cr3t-Pa55w0rd!"}
+	plain := "AGhvb2tkdXNlcgBTM2NyM3QtUGE1NXcwcmQh" // base64 of "\x00hookduser\x00S3cr3t-Pa55w0rd!"
+	err := errors.New(`535 5.7.8 Authentication credentials invalid (got ` + plain + `, password S3cr3t-Pa55w0rd!)` + strings.Repeat(" and on", 1000))
+	got := noticeError(o, err)
+	is.True(!strings.Contains(got, plain))              // not the AUTH PLAIN form
+	is.True(!strings.Contains(got, "S3cr3t-Pa55w0rd!")) // nor the password
+	is.True(strings.Contains(got, "535 5.7.8"))         // the rest of the answer stays
+	is.True(len(got) <= 1024)                           // bounded
+}
+
+// TestSendMailRecipientRefused: a recipient refused for good (a 5xx to RCPT TO) is
+// told from one refused for now (4xx), which is what keeps a relay's fault from
+// switching an organisation's e-mail off (policy.outcome).
+func TestSendMailRecipientRefused(t *testing.T) {
+	for answer, forGood := range map[string]bool{"550 5.1.1 user unknown": true, "451 4.3.0 try later": false} {
+		t.Run(answer, func(t *testing.T) {
+			is := is.New(t)
+			srv := newScriptedSMTP(t, nil, 0, "ok", answer)
+			err := sendMail(context.Background(), srv.options(), 5*time.Second, testMessage(t))
+			var se *mail.SendError
+			is.True(errors.As(err, &se))
+			is.Equal(se.Reason == mail.ErrSMTPRcptTo && !se.IsTemp(), forGood)
+		})
+	}
+}
