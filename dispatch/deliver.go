@@ -79,6 +79,13 @@ func payload(c store.Claimed, hub store.HubDelivery, recordURL string) ([]byte, 
 // What the call brought back is redacted here, once, before anything is stored or
 // logged: the call knows which secrets it sent.
 func (d *Dispatcher) deliver(ctx context.Context, c store.Claimed) store.Outcome {
+	if d.store.Changed(c.Target) {
+		// The webhook changed since the claim (deactivated, removed, its URL, auth,
+		// headers or secret) while the delivery waited for its host: it goes back
+		// unsent, to be claimed again as the webhook is now, or to die unsent if
+		// it is off or gone.
+		return released(c, d.store.Now())
+	}
 	r := d.call(ctx, c)
 	r.redactResult()
 	if c.Target.Format == store.FormatUpstream {

@@ -98,3 +98,9 @@ const SignersMax = signersMax
 func TrustRoots(d *Dispatcher, roots *x509.CertPool) {
 	d.client.Transport.(*transport).next.TLSClientConfig = &tls.Config{RootCAs: roots}
 }
+
+// Deliver makes the call of one claimed delivery as a worker does, and returns its
+// outcome (not recorded).
+func Deliver(ctx context.Context, d *Dispatcher, c store.Claimed) store.Outcome {
+	return d.deliver(ctx, c)
+}

@@ -84,6 +84,9 @@ type Target struct {
 	// validUntil, when set, is when SigningSecrets lose the rotated-out secret: the
 	// target cache must not serve this target from then on.
 	validUntil int64
+	// seq is the target cache's count of changes when the target was read
+	// (targetCache.changedSince).
+	seq int64
 	// SigningSecrets are the whsec_ secrets to sign with: the current one first, then
 	// a rotated-out one during its overlap.
 	SigningSecrets []string
@@ -436,7 +439,7 @@ func (s *Store) record(ctx context.Context, tx *sql.Tx, outcomes []Outcome, now 
 				if _, err := tx.StmtContext(ctx, s.claim.healthy).ExecContext(ctx, o.SubscriptionID, o.DeliveryID); err != nil {
 					return err
 				}
-				s.targetCache.forget(o.SubscriptionID)
+				s.targetCache.refresh(o.SubscriptionID)
 			}
 			continue
 		}
@@ -506,7 +509,7 @@ func (s *Store) markFailing(ctx context.Context, tx *sql.Tx, o Outcome, at int64
 		return err
 	}
 	if n, _ := r.RowsAffected(); n > 0 {
-		s.targetCache.forget(subID)
+		s.targetCache.refresh(subID)
 	}
 	return nil
 }

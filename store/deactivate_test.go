@@ -260,3 +260,24 @@ func TestBacklogMidRemovalSaysRemoved(t *testing.T) {
 	is.Equal(pending, 0)
 	is.Equal(dead, 7)
 }
+
+// TestTargetChanged: a claimed delivery's target knows when hookd changed its
+// webhook after the claim read it, and not when only its run of failures began.
+func TestTargetChanged(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	st, wh := backlogStore(t, 2, 0)
+	claimed, err := st.Exchange(ctx, nil, 1, time.Minute)
+	is.NoErr(err)
+	is.Equal(len(claimed), 1)
+	target := claimed[0].Target
+	is.True(!st.Changed(target)) // as it was read
+	retry := store.Outcome{DeliveryID: claimed[0].ID, SubscriptionID: target.SubscriptionID, Kind: store.OutcomeRetry,
+		Attempt: claimed[0].Attempt, StartedAt: st.Now(), Status: 500, Error: "HTTP 500", RetryAt: st.Now().Add(time.Hour)}
+	_, err = st.Exchange(ctx, []store.Outcome{retry}, 0, time.Minute)
+	is.NoErr(err)
+	is.True(!st.Changed(target)) // a run of failures begun is no change to how it goes out
+	_, err = st.SetSubscriptionActive(ctx, wh.UID, false, "endpoint retired")
+	is.NoErr(err)
+	is.True(st.Changed(target)) // deactivated: changed
+}

@@ -39,7 +39,19 @@ type targetCache struct {
 	mu      sync.Mutex
 	m       map[int64]cachedTarget
 	version int64 // the database's data_version the cached targets were read at
+	// The changes hookd made to subscriptions, counted, so that a delivery claimed
+	// before one (queued for its host, not yet sent) is known to carry a target that
+	// is no longer so: seq counts them, changed has each subscription's last, and
+	// a target read before floor is taken as changed (every one was, or changed
+	// outgrew changedMax).
+	seq     int64
+	changed map[int64]int64
+	floor   int64
 }
+
+// changedMax bounds how many subscriptions' last changes the cache remembers: past
+// it, it starts over with every target read until then taken as changed.
+const changedMax = 100000
 
 // sync forgets every target when the database's data_version is no longer the one
 // they were read at: another process changed the database.
@@ -96,20 +108,50 @@ func (c *targetCache) putAll(targets []*Target) {
 		if c.m == nil || len(c.m) >= targetCacheMax {
 			c.m = make(map[int64]cachedTarget, len(targets))
 		}
+		t.seq = c.seq
 		c.m[t.SubscriptionID] = cachedTarget{t: t, at: at}
 	}
 }
 
-// forget drops one subscription's target, or all of them when id is 0.
+// forget drops one subscription's target, or all of them when id is 0, and counts
+// the change: every change hookd makes to a subscription calls it, inside the
+// change's transaction.
 func (c *targetCache) forget(id int64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.seq++
 	if id == 0 {
-		c.m = nil
+		c.m, c.changed, c.floor = nil, nil, c.seq
 		return
 	}
 	delete(c.m, id)
+	if c.changed == nil || len(c.changed) >= changedMax {
+		c.changed, c.floor = map[int64]int64{}, c.seq
+	}
+	c.changed[id] = c.seq
 }
+
+// refresh drops one subscription's target without counting a change: what changed
+// (when its run of failures began) does not change how its deliveries go out.
+func (c *targetCache) refresh(id int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.m, id)
+}
+
+// changedSince reports whether hookd changed t's subscription after t was read.
+func (c *targetCache) changedSince(t *Target) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return t.seq < c.floor || c.changed[t.SubscriptionID] > t.seq
+}
+
+// Changed reports whether the subscription of a claimed delivery's target has been
+// changed by hookd since the claim read it (deactivated, removed, its URL, auth,
+// headers or secret changed): the delivery, queued for its host and not yet sent,
+// must not go out with what the target was. A change made by another process (a
+// command beside the daemon) is seen at the next claim instead.
+func (s *Store) Changed(t *Target) bool { return s.targetCache.changedSince(t) }
 
 // cachedTargets fills subs (keyed by subscription id) with their targets: from the
 // cache, and the rest from the database in one query.

@@ -1,0 +1,75 @@
+package dispatch_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/matryer/is"
+
+	"hookd/dispatch"
+	"hookd/store"
+)
+
+// TestChangedWebhookNotCalledWithWhatItWas: a delivery claimed before its webhook
+// changed (queued for its host while the change committed) does not go out as the
+// webhook was: deactivated or removed, it is not sent at all; with a new URL, it
+// goes to the new one.
+func TestChangedWebhookNotCalledWithWhatItWas(t *testing.T) {
+	ctx := context.Background()
+	for _, tt := range []struct {
+		name   string
+		change func(e *testEnv, wh store.Subscription) error
+		after  string // the delivery's state once the dispatcher has seen it again
+		path   string // the path the receiver got, if any
+	}{
+		{"deactivated", func(e *testEnv, wh store.Subscription) error {
+			_, err := e.st.SetSubscriptionActive(ctx, wh.UID, false, "endpoint retired")
+			return err
+		}, "dead", ""},
+		{"removed", func(e *testEnv, wh store.Subscription) error {
+			return e.st.RemoveSubscription(ctx, wh.UID)
+		}, "dead", ""},
+		{"moved", func(e *testEnv, wh store.Subscription) error {
+			target := strings.Replace(wh.Target, "/old", "/new", 1)
+			_, err := e.st.UpdateWebhook(ctx, e.client.ID, wh.UID, store.WebhookPatch{TargetURL: &target})
+			return err
+		}, "delivered", "/new"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			is := is.New(t)
+			e := newEnv(t)
+			recv := newReceiver(t, nil)
+			d := e.dispatcher(nil)
+			wh, _, err := e.st.CreateWebhook(ctx, e.client.ID, store.WebhookSpec{TargetURL: recv.URL + "/old", Auth: store.Auth{Type: store.AuthNone}})
+			is.NoErr(err)
+			e.intake(0, store.Event{Orcid: testOrcid(1)})
+			claimed, err := e.st.Exchange(ctx, nil, 10, time.Minute)
+			is.NoErr(err)
+			is.Equal(len(claimed), 1) // claimed, and waiting for its host
+
+			is.NoErr(tt.change(e, wh))
+			o := dispatch.Deliver(ctx, d, claimed[0])
+			is.Equal(o.Kind, store.OutcomeReleased) // handed back unsent
+			is.Equal(recv.count(), 0)               // nothing went out as the webhook was
+
+			_, err = e.st.Exchange(ctx, []store.Outcome{o}, 0, time.Minute)
+			is.NoErr(err)
+			for range 5 {
+				e.tick(d)
+			}
+			ds := e.deliveries(store.DeliveryFilter{})
+			is.Equal(len(ds), 1)
+			is.Equal(ds[0].StateName(), tt.after)
+			is.Equal(ds[0].Attempts, map[string]int{"dead": 0, "delivered": 1}[tt.after]) // the handed-back call was no attempt
+			if tt.path == "" {
+				is.Equal(recv.count(), 0) // never sent
+			} else {
+				reqs := recv.requests()
+				is.Equal(len(reqs), 1)
+				is.Equal(reqs[0].path, tt.path) // to the webhook as it is now
+			}
+		})
+	}
+}
