@@ -281,3 +281,52 @@ func TestTargetChanged(t *testing.T) {
 	is.NoErr(err)
 	is.True(st.Changed(target)) // deactivated: changed
 }
+
+// TestReplayKeepsTheWaitingRow: replaying a dead delivery of a webhook and record
+// that has another waiting (one failed and waiting for its retry) goes into the
+// waiting one, due now, with both rows' events; neither row nor any attempt is
+// deleted.
+func TestReplayKeepsTheWaitingRow(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	st, wh := backlogStore(t, 1, 0) // one delivery due for the record
+	fail := func() store.Claimed {
+		t.Helper()
+		claimed, err := st.Exchange(ctx, nil, 10, time.Minute)
+		is.NoErr(err)
+		is.Equal(len(claimed), 1)
+		c := claimed[0]
+		_, err = st.Exchange(ctx, []store.Outcome{{DeliveryID: c.ID, SubscriptionID: c.Target.SubscriptionID, Kind: store.OutcomeRetry,
+			Attempt: c.Attempt, StartedAt: st.Now(), Status: 500, Error: "HTTP 500", RetryAt: st.Now().Add(time.Hour)}}, 0, time.Minute)
+		is.NoErr(err)
+		return c
+	}
+	dead := fail() // attempted once, then the webhook is switched off and on: dead
+	_, err := st.SetSubscriptionActive(ctx, wh.UID, false, "")
+	is.NoErr(err)
+	_, err = st.SetSubscriptionActive(ctx, wh.UID, true, "")
+	is.NoErr(err)
+	_, err = st.Intake(ctx, "", "", []store.Event{{Orcid: claimOrcid(0)}}, 0)
+	is.NoErr(err)
+	waiting := fail() // a new delivery for the record, failed, waiting for its retry
+	is.True(waiting.ID != dead.ID)
+
+	res, err := st.Replay(ctx, store.DeliveryFilter{Since: st.Now().Add(-time.Hour)})
+	is.NoErr(err)
+	is.Equal(res.Replayed, 2) // both
+	ds, err := st.Deliveries(ctx, store.DeliveryFilter{Webhook: wh.UID, Limit: 10})
+	is.NoErr(err)
+	is.Equal(len(ds), 2) // neither deleted
+	byID := map[int64]store.Delivery{}
+	for _, d := range ds {
+		byID[d.ID] = d
+		log, err := st.Attempts(ctx, d.ID)
+		is.NoErr(err)
+		is.Equal(len(log), 1) // each keeps its attempt
+	}
+	is.Equal(byID[dead.ID].StateName(), "dead")      // the replayed one keeps its history as it was,
+	is.True(!byID[dead.ID].ReplayedAt.IsZero())      // marked replayed,
+	is.Equal(byID[waiting.ID].StateName(), "failed") // into the waiting one,
+	is.True(!byID[waiting.ID].DueAt.After(st.Now())) // due now,
+	is.Equal(byID[waiting.ID].EventCount, 2)         // with both rows' events
+}

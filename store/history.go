@@ -472,6 +472,15 @@ func (s *Store) Replay(ctx context.Context, f DeliveryFilter) (ReplayResult, err
 			return deliveryNotFound(f.ID)
 		}
 		for _, id := range ids {
+			// A finished row whose pair has a row waiting (one failed and waiting for
+			// its retry, or made by an event since) goes into that one, due now: the
+			// pair has one waiting row at most, and folding the waiting one into this
+			// would delete it with its attempts. This row keeps its history as it is.
+			if into, err := s.replayInto(ctx, tx, id, now); err != nil {
+				return err
+			} else if into {
+				continue
+			}
 			// A delivered row starts over: keep its success in the attempts log.
 			if _, err := tx.ExecContext(ctx, `INSERT INTO attempts(delivery_id, attempt, started_at, duration_ms, status, response)
 				SELECT id, attempts, ok_started_at, ok_duration_ms, last_status, ok_response FROM deliveries
@@ -497,6 +506,30 @@ func (s *Store) Replay(ctx context.Context, f DeliveryFilter) (ReplayResult, err
 		return ReplayResult{}, fmt.Errorf("replay: %w", err)
 	}
 	return res, nil
+}
+
+// replayInto replays the finished delivery id into the row waiting for the same
+// webhook and record, if there is one: that row is due at now and carries id's
+// events too; id is marked replayed and otherwise left as it is. It reports whether
+// there was such a row.
+func (s *Store) replayInto(ctx context.Context, tx *sql.Tx, id, now int64) (bool, error) {
+	r, err := tx.ExecContext(ctx, `UPDATE deliveries SET due_at = min(deliveries.due_at, ?2),
+			event_count = deliveries.event_count + d.event_count,
+			first_event_at = min(deliveries.first_event_at, d.first_event_at),
+			last_event_at = max(deliveries.last_event_at, d.last_event_at),
+			event_type = CASE WHEN d.event_type = 'CREATED' THEN 'CREATED' ELSE deliveries.event_type END
+		FROM (SELECT subscription_id, subject, event_count, first_event_at, last_event_at, event_type FROM deliveries
+			WHERE id = ?1 AND state IN (2, 3)) d
+		WHERE deliveries.subscription_id = d.subscription_id AND deliveries.subject = d.subject
+			AND deliveries.state = 0 AND deliveries.id != ?1`, id, now)
+	if err != nil {
+		return false, err
+	}
+	if n, err := r.RowsAffected(); err != nil || n == 0 {
+		return false, err
+	}
+	_, err = tx.ExecContext(ctx, "UPDATE deliveries SET replayed_at = ? WHERE id = ?", now, id)
+	return true, err
 }
 
 // Counts returns how many deliveries are in each state, by StateName-style words
