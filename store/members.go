@@ -134,9 +134,13 @@ func (s *Store) PutMember(ctx context.Context, orgID int64, id string, info Memb
 	return created, nil
 }
 
-// RemoveMember removes a member from an organisation, with the pending deliveries
-// about it to that organisation; a record no organisation covers any more is
-// unregistered upstream.
+// notSentNoMember is the last error of a delivery to an organisation that was
+// waiting for its retry when the record left the organisation.
+const notSentNoMember = "not sent: the record is no longer a member of the organisation"
+
+// RemoveMember removes a member from an organisation, with the deliveries about it
+// to that organisation still waiting (never tried: deleted; tried: dead, kept as
+// history); a record no organisation covers any more is unregistered upstream.
 func (s *Store) RemoveMember(ctx context.Context, orgID int64, id string) error {
 	now := ms(s.Now())
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
@@ -150,8 +154,15 @@ func (s *Store) RemoveMember(ctx context.Context, orgID int64, id string) error 
 		if n, _ := r.RowsAffected(); n == 0 {
 			return notFound(fmt.Sprintf("member %s of organisation %d not found", id, orgID))
 		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM deliveries WHERE state = 0 AND subject = ?
-			AND subscription_id IN (SELECT id FROM subscriptions WHERE org_id = ?)`, id, orgID); err != nil {
+		// What was waiting for the organisation about the record is not sent: never
+		// tried, it goes; tried already (failed, waiting for its retry), it is kept
+		// as history, dead, as a deactivation keeps what it stops.
+		orgRows := `state = 0 AND subject = ?1 AND subscription_id IN (SELECT id FROM subscriptions WHERE org_id = ?2)`
+		if _, err := tx.ExecContext(ctx, `DELETE FROM deliveries WHERE `+orgRows+` AND attempts = 0`, id, orgID); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE deliveries SET state = 3, done_at = ?3, last_error = ?4 WHERE `+orgRows,
+			id, orgID, now, notSentNoMember); err != nil {
 			return err
 		}
 		return s.syncUpstream(ctx, tx, now, id)

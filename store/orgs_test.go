@@ -361,3 +361,40 @@ func TestOrgWebhookSigned(t *testing.T) {
 	is.NoErr(err)
 	is.Equal(unsigned, int64(1))
 }
+
+// TestRemoveMemberKeepsTriedDeliveries: removing a member deletes the deliveries
+// about it to its organisation that were never tried, and turns dead, kept as
+// history with their attempts, those that were (failed, waiting for a retry).
+func TestRemoveMemberKeepsTriedDeliveries(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	st := newStore(t)
+	o, err := st.CreateOrganisation(ctx, "A", "tech@a.example")
+	is.NoErr(err)
+	_, _, err = st.SetHubSettings(ctx, o.ID, store.HubSettings{Enabled: true, URL: "https://a.example/h"})
+	is.NoErr(err)
+	for _, id := range []string{claimOrcid(1), claimOrcid(2)} {
+		_, err = st.PutMember(ctx, o.ID, id, store.MemberInfo{}, 0)
+		is.NoErr(err)
+	}
+	// Both records' CREATED are waiting; the first is tried and fails.
+	claimed, err := st.Exchange(ctx, nil, 1, time.Minute)
+	is.NoErr(err)
+	is.Equal(len(claimed), 1)
+	tried := claimed[0]
+	_, err = st.Exchange(ctx, []store.Outcome{{DeliveryID: tried.ID, SubscriptionID: tried.Target.SubscriptionID, Kind: store.OutcomeRetry,
+		Attempt: tried.Attempt, StartedAt: st.Now(), Status: 500, Error: "HTTP 500", RetryAt: st.Now().Add(time.Hour)}}, 0, time.Minute)
+	is.NoErr(err)
+	for _, id := range []string{claimOrcid(1), claimOrcid(2)} {
+		is.NoErr(st.RemoveMember(ctx, o.ID, id))
+	}
+	ds, err := st.Deliveries(ctx, store.DeliveryFilter{OrgID: o.ID, Limit: 10})
+	is.NoErr(err)
+	is.Equal(len(ds), 1)         // the one never tried is gone,
+	is.Equal(ds[0].ID, tried.ID) // the tried one stays,
+	is.Equal(ds[0].StateName(), "dead")
+	is.Equal(ds[0].LastError, "not sent: the record is no longer a member of the organisation")
+	log, err := st.Attempts(ctx, tried.ID)
+	is.NoErr(err)
+	is.Equal(len(log), 1) // with its attempt
+}
