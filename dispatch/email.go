@@ -68,14 +68,21 @@ func (d *Dispatcher) sendEmail(ctx context.Context, c store.Claimed) result {
 	m.SetBodyString(mail.TypeTextPlain, emailBody(c, info, h.opts.RecordURL))
 
 	if err := sendMail(ctx, o, d.opts.Timeout, m); err != nil {
-		var se *mail.SendError
-		r.refused = errors.As(err, &se) && se.Reason == mail.ErrSMTPRcptTo && !se.IsTemp()
+		r.refused = refusedForGood(err)
 		return fail(err.Error())
 	}
 	r.duration = time.Since(t0)
 	r.status = emailStatus
 	r.body = fmt.Sprintf("accepted by %s for %s", o.Addr, info.To)
 	return r
+}
+
+// refusedForGood reports whether a send failed because the server refused the
+// recipient for good: a 5xx to RCPT TO. (go-mail calls any error there not starting
+// with '4' permanent, a dropped connection or a timeout too.)
+func refusedForGood(err error) bool {
+	var se *mail.SendError
+	return errors.As(err, &se) && se.Reason == mail.ErrSMTPRcptTo && se.ErrorCode() >= 500 && se.ErrorCode() <= 599
 }
 
 // addSMTP notes the SMTP credentials of o: AUTH sends the password in clear or in

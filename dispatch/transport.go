@@ -129,31 +129,34 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	// The deadline (set by conn) covers the whole call, its body included. A
 	// cancelled context moves it to the past, which ends a read or write under way
 	// at once.
-	var stop func() bool
-	watch := func() {
-		stop = func() bool { return true }
-		if ctx.Done() != nil {
-			stop = context.AfterFunc(ctx, func() { c.SetDeadline(time.Unix(1, 0)) })
+	watch := func(c *conn) (stop func() bool) {
+		if ctx.Done() == nil {
+			return func() bool { return true }
 		}
+		return context.AfterFunc(ctx, func() { c.SetDeadline(time.Unix(1, 0)) })
 	}
-	watch()
+	stop := watch(c)
 	resp, err := c.roundTrip(req)
-	if err != nil && reused && !c.answered && closedUnderneath(err) && ctx.Err() == nil {
+	if err != nil && reused && !c.answered && closedUnderneath(err) && stop() {
 		// The receiver closed the idle connection as the call went out on it (its
 		// keep-alive timeout, a moment after the check in conn): the call goes once
 		// more, on a new connection, rather than count as a failed attempt. Had the
 		// receiver read it after all, it gets the delivery twice, with the same
-		// webhook-id, as at-least-once allows.
-		stop()
+		// webhook-id, as at-least-once allows. (stop is true when the context had
+		// not ended the call: a cancelled call is not tried again.)
 		c.Close()
 		if again, ok := rewound(req); ok {
-			if c, _, err = t.conn(ctx, key, h, deadline, false); err != nil {
+			fresh, _, derr := t.conn(ctx, key, h, deadline, false)
+			if derr != nil {
 				t.release(key, h, nil)
 				closeRequestBody(again)
-				return nil, err
+				if ctx.Err() != nil {
+					return nil, ctx.Err()
+				}
+				return nil, derr
 			}
-			watch()
-			req = again
+			c, req = fresh, again
+			stop = watch(c)
 			resp, err = c.roundTrip(req)
 		}
 	}

@@ -763,3 +763,31 @@ func TestBodyBrokeOff(t *testing.T) {
 		})
 	}
 }
+
+// TestTransportNoCallAgainOnceCancelled: a call whose context ends (a shutdown) as
+// the receiver cuts it off on a reused connection is not tried again, and ends
+// cleanly with the context's error.
+func TestTransportNoCallAgainOnceCancelled(t *testing.T) {
+	is := is.New(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var calls atomic.Int64
+	srv := newRawServer(t, func(c net.Conn, req *http.Request, body string) bool {
+		if calls.Add(1) == 2 {
+			cancel()                          // the shutdown lands now,
+			time.Sleep(20 * time.Millisecond) // its AfterFunc runs,
+			return true                       // and the call is cut off unanswered
+		}
+		io.WriteString(c, "HTTP/1.1 204 No Content\r\n\r\n")
+		return false
+	})
+	tr := testTransport(8, 5*time.Second, time.Minute)
+	_, _, err := post(tr, context.Background(), srv.url()+"/hook", "one")
+	is.NoErr(err)
+	_, _, err = post(tr, ctx, srv.url()+"/hook", "two")
+	is.True(errors.Is(err, context.Canceled)) // the context's error
+	time.Sleep(50 * time.Millisecond)
+	is.Equal(calls.Load(), int64(2))        // not sent again
+	is.Equal(srv.accepted.Load(), int64(1)) // on no new connection
+	checkBooks(t, tr)
+}

@@ -113,15 +113,27 @@ func unmarshal(body []byte, v any) *store.Error {
 			return inputError(f, "unknown field (field names are case-sensitive)")
 		}
 	}
-	// encoding/json takes a null as if the member were absent: a PATCH of
-	// {"description": null} would keep the description its caller meant to clear.
-	// No field of hookd's takes null, so one is refused (looked for only in a body
-	// that has the word at all).
-	if bytes.Contains(body, []byte("null")) {
+	return nil
+}
+
+// decodePatch is decode for a body that changes only the fields it gives (a PATCH):
+// there a null is refused, naming the field. encoding/json takes a null as if the
+// member were absent, so {"description": null}, meant to clear the description,
+// would keep it. Elsewhere a null is an optional field left out, as many clients
+// write one (Jackson, Python's None).
+func decodePatch(w http.ResponseWriter, r *http.Request, v any, limit int64) error {
+	body, err := readBody(w, r, limit)
+	if err != nil {
+		return err
+	}
+	if err := unmarshal(body, v); err != nil {
+		return err
+	}
+	if bytes.Contains(body, []byte("null")) { // looked for only when the word is there
 		var doc any
 		if json.Unmarshal(body, &doc) == nil {
 			if f, ok := nullIn(doc, ""); ok {
-				return inputError(f, "is null: leave the field out, or give it a value (\"\" to clear a text)")
+				return inputError(f, "is null: leave the field out to keep it, or give a value (\"\" to clear a text)")
 			}
 		}
 	}

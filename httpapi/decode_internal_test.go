@@ -3,9 +3,13 @@ package httpapi
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
+	"net/http/httptest"
 	"reflect"
 	"strings"
 	"testing"
+
+	"hookd/store"
 
 	"github.com/matryer/is"
 )
@@ -188,9 +192,10 @@ func TestUnmarshalSaysWholeNumbers(t *testing.T) {
 	}
 }
 
-// TestUnmarshalRefusesNull: no field takes null, which encoding/json would take as
-// the field left out; the error names the first one, however deep.
-func TestUnmarshalRefusesNull(t *testing.T) {
+// TestDecodePatchRefusesNull: a body that changes only the fields it gives takes no
+// null, which encoding/json would take as the field left out; the error names the
+// first one, however deep. Elsewhere a null is an optional field left out.
+func TestDecodePatchRefusesNull(t *testing.T) {
 	var v struct {
 		Description *string `json:"description"`
 		Auth        *struct {
@@ -205,12 +210,17 @@ func TestUnmarshalRefusesNull(t *testing.T) {
 		`{"headers":{"X-A":"1","X-B":null}}`:      "headers.X-B",
 		`{"types":["orcid.record.created",null]}`: "types[1]",
 	} {
-		err := unmarshal([]byte(body), &v)
-		if err == nil || err.Field != field || !strings.Contains(err.Message, "is null") {
+		var e *store.Error
+		err := decodePatch(httptest.NewRecorder(), httptest.NewRequest("PATCH", "/", strings.NewReader(body)), &v, 1<<10)
+		if !errors.As(err, &e) || e.Field != field || !strings.Contains(e.Message, "is null") {
 			t.Errorf("%s: got %v, want a null %s", body, err, field)
 		}
+		if err := unmarshal([]byte(body), &v); err != nil {
+			t.Errorf("%s: refused where it is no PATCH: %v", body, err) // an optional field left out
+		}
 	}
-	if err := unmarshal([]byte(`{"description":"not null","types":["nullable"]}`), &v); err != nil {
+	body := `{"description":"not null","types":["nullable"]}`
+	if err := decodePatch(httptest.NewRecorder(), httptest.NewRequest("PATCH", "/", strings.NewReader(body)), &v, 1<<10); err != nil {
 		t.Errorf("the word alone: %v", err) // a string holding the word is no null
 	}
 }

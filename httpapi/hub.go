@@ -127,7 +127,7 @@ func (s *Server) handleOrgPatch() http.Handler {
 			return
 		}
 		var in request
-		if err := decode(w, r, &in, maxSmallBody); err != nil {
+		if err := decodePatch(w, r, &in, maxSmallBody); err != nil {
 			s.writeProblem(w, r, err, nil)
 			return
 		}
@@ -324,7 +324,7 @@ func (s *Server) handleMemberPut() http.Handler {
 		if len(body) > 0 {
 			r2 := r.Clone(r.Context())
 			r2.Body = io.NopCloser(bytes.NewReader(body))
-			if err := decode(w, r2, &in, maxSmallBody); err != nil {
+			if err := decodePatch(w, r2, &in, maxSmallBody); err != nil { // it changes only the fields it gives
 				s.writeProblem(w, r, err, nil)
 				return
 			}

@@ -81,13 +81,11 @@ func parseForm(w http.ResponseWriter, r *http.Request) bool {
 		writeOAuthBody(w, http.StatusBadRequest, "invalid_request", "the body has no Content-Type: send it as "+form)
 		return false
 	case ct != "":
-		mt, params, err := mime.ParseMediaType(ct)
+		// A form is percent-encoded ASCII, whatever charset it names (Apache
+		// HttpClient says ISO-8859-1): the parameter is not looked at.
+		mt, _, err := mime.ParseMediaType(ct)
 		if err != nil || mt != form {
 			writeOAuthBody(w, http.StatusBadRequest, "invalid_request", "the body must be "+form+", got "+strconv.Quote(ct))
-			return false
-		}
-		if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") {
-			writeOAuthBody(w, http.StatusBadRequest, "invalid_request", "the form must be UTF-8, got charset "+strconv.Quote(cs))
 			return false
 		}
 	}

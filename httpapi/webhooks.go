@@ -270,7 +270,7 @@ func (s *Server) handleWebhookGetOne() http.Handler {
 func (s *Server) handleWebhookPatch() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var in webhookInput
-		if err := decode(w, r, &in, maxSmallBody); err != nil {
+		if err := decodePatch(w, r, &in, maxSmallBody); err != nil {
 			s.writeProblem(w, r, err, nil)
 			return
 		}

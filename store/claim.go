@@ -20,7 +20,7 @@ const (
 	// qTwin finds a row's pending twin (0 when there is none), and whether the row's
 	// subscription was removed.
 	qTwin = `SELECT d.subscription_id IS NULL, coalesce(t.id, 0), coalesce(t.due_at, 0), coalesce(t.event_count, 0),
-		coalesce(t.last_event_at, 0), coalesce(t.event_type, '')
+		coalesce(t.last_event_at, 0), coalesce(t.event_type, ''), coalesce(t.attempts, 0)
 		FROM deliveries d LEFT JOIN deliveries t ON t.subscription_id = d.subscription_id AND t.subject = d.subject
 			AND t.state = 0 AND t.id != d.id
 		WHERE d.id = ?`
@@ -188,9 +188,9 @@ func (s *Store) reclaim(ctx context.Context, tx *sql.Tx, now int64) (int, error)
 // A row whose subscription was removed meanwhile becomes dead instead.
 func (s *Store) backToPending(ctx context.Context, tx *sql.Tx, id, due int64, attemptDelta int) error {
 	var removed bool
-	var twin, twinDue, twinCount, twinLast int64
+	var twin, twinDue, twinCount, twinLast, twinAttempts int64
 	var twinType string
-	err := tx.StmtContext(ctx, s.claim.twin).QueryRowContext(ctx, id).Scan(&removed, &twin, &twinDue, &twinCount, &twinLast, &twinType)
+	err := tx.StmtContext(ctx, s.claim.twin).QueryRowContext(ctx, id).Scan(&removed, &twin, &twinDue, &twinCount, &twinLast, &twinType, &twinAttempts)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return nil // the row is gone
@@ -202,11 +202,35 @@ func (s *Store) backToPending(ctx context.Context, tx *sql.Tx, id, due int64, at
 	case twin == 0:
 		_, err = tx.StmtContext(ctx, s.claim.toPending).ExecContext(ctx, due, attemptDelta, id)
 		return err
+	case twinAttempts > 0:
+		// The waiting twin has a history of its own (a finished row replayed while
+		// this one was out): it carries this row's events, due at the sooner of
+		// the two, and this row ends here, its own history kept.
+		return s.continueIn(ctx, tx, id, twin, due, attemptDelta)
 	}
 	if _, err := tx.StmtContext(ctx, s.claim.deleteDelivery).ExecContext(ctx, twin); err != nil {
 		return err
 	}
 	_, err = tx.StmtContext(ctx, s.claim.foldTwin).ExecContext(ctx, min(due, twinDue), attemptDelta, twinCount, twinLast, twinType, id)
+	return err
+}
+
+// continueIn ends the row id (back from a call, or handed back) in its waiting twin,
+// which has attempts of its own and so cannot be folded into it: the twin carries
+// id's events, due at the sooner of the two; id ends dead ("continued as delivery
+// N") with its attempts, attemptDelta applied.
+func (s *Store) continueIn(ctx context.Context, tx *sql.Tx, id, twin, due int64, attemptDelta int) error {
+	if _, err := tx.ExecContext(ctx, `UPDATE deliveries SET due_at = min(deliveries.due_at, ?3),
+			event_count = deliveries.event_count + d.event_count,
+			first_event_at = min(deliveries.first_event_at, d.first_event_at),
+			last_event_at = max(deliveries.last_event_at, d.last_event_at),
+			event_type = CASE WHEN d.event_type = 'CREATED' THEN 'CREATED' ELSE deliveries.event_type END
+		FROM (SELECT event_count, first_event_at, last_event_at, event_type FROM deliveries WHERE id = ?1) d
+		WHERE deliveries.id = ?2`, id, twin, due); err != nil {
+		return err
+	}
+	_, err := tx.ExecContext(ctx, `UPDATE deliveries SET state = 3, done_at = ?1, lease_until = NULL, attempts = max(attempts + ?2, 0),
+		last_error = ?3 WHERE id = ?4`, ms(s.Now()), attemptDelta, fmt.Sprintf("continued as delivery %d", twin), id)
 	return err
 }
 

@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -329,4 +330,53 @@ func TestReplayKeepsTheWaitingRow(t *testing.T) {
 	is.Equal(byID[waiting.ID].StateName(), "failed") // into the waiting one,
 	is.True(!byID[waiting.ID].DueAt.After(st.Now())) // due now,
 	is.Equal(byID[waiting.ID].EventCount, 2)         // with both rows' events
+}
+
+// TestReplayBesideOneInFlight: a finished delivery replayed while another of the
+// same webhook and record is out (in flight) is not deleted when that one comes
+// back to wait (failed, or handed back): the replayed one carries on with both
+// rows' events, the other ends "continued as delivery N"; every attempt is kept.
+func TestReplayBesideOneInFlight(t *testing.T) {
+	for _, kind := range []store.OutcomeKind{store.OutcomeRetry, store.OutcomeReleased} {
+		t.Run(kind.String(), func(t *testing.T) {
+			is := is.New(t)
+			ctx := context.Background()
+			st, wh := backlogStore(t, 1, 0)
+			outcome := func(c store.Claimed, k store.OutcomeKind) store.Outcome {
+				return store.Outcome{DeliveryID: c.ID, SubscriptionID: c.Target.SubscriptionID, Kind: k, Attempt: c.Attempt,
+					StartedAt: st.Now(), Status: 500, Error: "HTTP 500", RetryAt: st.Now().Add(time.Hour)}
+			}
+			claimed, err := st.Exchange(ctx, nil, 10, time.Minute)
+			is.NoErr(err)
+			first := claimed[0]
+			_, err = st.Exchange(ctx, []store.Outcome{outcome(first, store.OutcomeDead)}, 0, time.Minute)
+			is.NoErr(err) // tried once, dead
+			_, err = st.Intake(ctx, "", "", []store.Event{{Orcid: claimOrcid(0)}}, 0)
+			is.NoErr(err)
+			claimed, err = st.Exchange(ctx, nil, 10, time.Minute)
+			is.NoErr(err)
+			is.Equal(len(claimed), 1)
+			out := claimed[0] // a second delivery for the record, out now
+			res, err := st.Replay(ctx, store.DeliveryFilter{ID: first.ID})
+			is.NoErr(err)
+			is.Equal(res.Replayed, 1) // the dead one waits again, beside the one out
+
+			_, err = st.Exchange(ctx, []store.Outcome{outcome(out, kind)}, 0, time.Minute)
+			is.NoErr(err) // the one out comes back to wait
+			ds, err := st.Deliveries(ctx, store.DeliveryFilter{Webhook: wh.UID, Limit: 10})
+			is.NoErr(err)
+			is.Equal(len(ds), 2) // neither deleted
+			byID := map[int64]store.Delivery{}
+			for _, d := range ds {
+				byID[d.ID] = d
+			}
+			is.Equal(byID[first.ID].StateName(), "pending") // the replayed one carries on,
+			is.Equal(byID[first.ID].EventCount, 2)          // with both rows' events
+			is.Equal(byID[out.ID].StateName(), "dead")      // the other ends in it
+			is.Equal(byID[out.ID].LastError, fmt.Sprintf("continued as delivery %d", first.ID))
+			log, err := st.Attempts(ctx, first.ID)
+			is.NoErr(err)
+			is.Equal(len(log), 1) // the replayed one's attempt kept
+		})
+	}
 }

@@ -126,7 +126,9 @@ func (c *targetCache) forget(id int64) {
 	}
 	delete(c.m, id)
 	if c.changed == nil || len(c.changed) >= changedMax {
-		c.changed, c.floor = map[int64]int64{}, c.seq
+		// Every target read until now counts as changed: none may stay cached,
+		// or each claim would hand it out changed again.
+		c.m, c.changed, c.floor = nil, map[int64]int64{}, c.seq
 	}
 	c.changed[id] = c.seq
 }
