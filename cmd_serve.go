@@ -238,10 +238,14 @@ func (e *env) serve(ctx context.Context, cfg Config, onListen func(base string, 
 	srv := &http.Server{
 		Handler:           api.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      60 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		// No request of hookd's needs more (the inbox keeps 32 KiB of headers), and
+		// each connection reading headers may hold this much: Go's 1 MiB let a few
+		// hundred slow connections take hundreds of megabytes.
+		MaxHeaderBytes: maxRequestHeaders,
+		ReadTimeout:    30 * time.Second,
+		WriteTimeout:   60 * time.Second,
+		IdleTimeout:    2 * time.Minute,
+		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	srv.RegisterOnShutdown(api.StopInbox) // a delayed inbox answer does not hold up a shutdown
 	srv.RegisterOnShutdown(cons.Shutdown) // nor does a live view of the console's inbox page
@@ -415,6 +419,9 @@ func ensureDevClient(ctx context.Context, st *store.Store, credPath string) (dev
 	}
 	return dc, nil
 }
+
+// maxRequestHeaders bounds a request's header block (http.Server.MaxHeaderBytes).
+const maxRequestHeaders = 64 << 10
 
 // devInbox is the inbox hookd dev's banner points its example callback at.
 const devInbox = "demo"

@@ -571,3 +571,22 @@ func TestServePaused(t *testing.T) {
 	}
 	is.NoErr(d.stop()) // graceful shutdown
 }
+
+// TestServeHeaderLimit: the daemon reads at most 64 KiB of a request's headers (each
+// connection reading headers may hold that much): more is a 431, less is served.
+func TestServeHeaderLimit(t *testing.T) {
+	is := is.New(t)
+	d := startDaemon(t, testConfig(t, ""))
+	defer d.stop()
+	get := func(size int) int {
+		req, err := http.NewRequest(http.MethodGet, d.url+"/healthz", nil)
+		is.NoErr(err)
+		req.Header.Set("X-Padding", strings.Repeat("p", size))
+		res, err := http.DefaultClient.Do(req)
+		is.NoErr(err)
+		res.Body.Close()
+		return res.StatusCode
+	}
+	is.Equal(get(32<<10), http.StatusOK)                           // well within
+	is.Equal(get(200<<10), http.StatusRequestHeaderFieldsTooLarge) // past the bound (Go's default took 1 MiB)
+}

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"maps"
 	"mime/multipart"
+	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -45,6 +46,7 @@ func (c *clock) Advance(d time.Duration) { c.ms.Add(d.Milliseconds()) }
 // webhook and a staff client), A's platform webhook for every record, B's
 // ORCID-style registration, hookd's upstream registration, and their deliveries.
 type env struct {
+	h      *console.Handler
 	path   string // the database file
 	st     *store.Store
 	clock  *clock
@@ -99,9 +101,21 @@ func (e *env) start(tb testing.TB, opt ...func(*console.Options)) {
 	for _, o := range opt {
 		o(&e.opts)
 	}
-	e.srv = httptest.NewServer(console.New(e.opts))
+	h := console.New(e.opts)
+	e.h = h
+	// As hookd's proxy handling does for a trusted proxy, the test server takes a
+	// request's address from a header, so a test can come from several.
+	e.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if from := r.Header.Get(testFrom); from != "" {
+			r.RemoteAddr = net.JoinHostPort(from, "40000")
+		}
+		h.ServeHTTP(w, r)
+	}))
 	tb.Cleanup(e.srv.Close)
 }
+
+// testFrom is the header a test sends the address its request comes from in.
+const testFrom = "X-Test-From"
 
 // seed makes the env's world. Its targets are names under .example: the handler
 // tests call nothing, and the deliveries are due only an hour after the start.
@@ -184,6 +198,7 @@ type user struct {
 	e    *env
 	http *http.Client
 	csrf string
+	from string // the address the console sees the user's requests come from ("": 127.0.0.1)
 }
 
 func (e *env) newUser(tb testing.TB) *user {
@@ -204,6 +219,9 @@ type page struct {
 func (u *user) do(tb testing.TB, req *http.Request) page {
 	tb.Helper()
 	is := is.New(tb)
+	if u.from != "" {
+		req.Header.Set(testFrom, u.from)
+	}
 	res, err := u.http.Do(req)
 	is.NoErr(err) // request
 	defer res.Body.Close()

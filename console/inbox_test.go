@@ -382,7 +382,7 @@ func TestInboxEvents(t *testing.T) {
 		next, res := e.as(t, "token").stream(t, "/console/inbox/events?after=0")
 		id, _ := next()
 		is.Equal(id, strconv.FormatInt(w.aReq.ID, 10)) // the oldest first
-		e.srv.Config.Handler.(*console.Handler).Shutdown()
+		e.h.Shutdown()
 		done := make(chan error, 1)
 		go func() {
 			_, err := io.ReadAll(res.Body)

@@ -62,8 +62,19 @@ func (l *limiter) fail(keys ...string) {
 				delete(l.m, k)
 			}
 		}
-		if len(l.m) >= limiterMax {
-			l.m = map[string]*failures{}
+		// Still full: the key whose wait ends first goes, one for each new one.
+		// Starting over would free every wait at once, and so would dropping the
+		// keys that failed longest ago: a chosen id, failed for a while and so
+		// waiting longest, is the one kept.
+		for len(l.m) >= limiterMax {
+			var first string
+			var until time.Time
+			for k, f := range l.m {
+				if first == "" || f.until.Before(until) {
+					first, until = k, f.until
+				}
+			}
+			delete(l.m, first)
 		}
 	}
 	for _, k := range keys {

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"path"
 	"strconv"
@@ -41,6 +42,20 @@ func randomToken() string {
 }
 
 // remoteAddr is the address a request came from, without its port.
+// idWaitMax bounds how long a sign-in waits for its id's slowdown.
+const idWaitMax = 5 * time.Second
+
+// addrKey is what failed sign-ins are counted by for an address: an IPv6 address by
+// its /64, which one host may hold all of.
+func addrKey(addr string) string {
+	if ip, err := netip.ParseAddr(addr); err == nil && ip.Is6() && !ip.Is4In6() {
+		if p, err := ip.Prefix(64); err == nil {
+			return p.String()
+		}
+	}
+	return addr
+}
+
 func remoteAddr(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
@@ -154,7 +169,9 @@ const (
 
 // parseForm reads a POST's form, within its size limit.
 func parseForm(w http.ResponseWriter, r *http.Request) error {
-	if strings.HasPrefix(r.Header.Get("Content-Type"), "multipart/form-data") {
+	// Only the members' import uploads a file: any other form is small, and read
+	// within maxForm (the sign-in's before its CSRF token or credentials are known).
+	if strings.HasPrefix(r.Header.Get("Content-Type"), "multipart/form-data") && strings.HasSuffix(r.URL.Path, "/members/import") {
 		r.Body = http.MaxBytesReader(w, r.Body, maxUpload)
 		if err := r.ParseMultipartForm(1 << 20); err != nil {
 			return fmt.Errorf("the upload is larger than %d MB or malformed", maxUpload>>20)
@@ -234,8 +251,19 @@ func (h *Handler) handleSignIn() http.Handler {
 		if !useToken {
 			v.ClientID = id
 		}
-		keys := []string{"id:" + id, "addr:" + addr}
-		if wait := h.limiter.wait(keys...); wait > 0 {
+		keys := []string{"id:" + id, "addr:" + addrKey(addr)}
+		// An address that failed waits, refused meanwhile. An id that failed (from
+		// anywhere) only slows its next sign-ins, by at most idWaitMax, and is then
+		// checked: failures from elsewhere must not lock its owner out (of the
+		// operator's sign-in, with the admin token's), as at the token endpoint.
+		if wait := min(h.limiter.wait(keys[0]), idWaitMax); wait > 0 {
+			select {
+			case <-time.After(wait):
+			case <-r.Context().Done():
+				return
+			}
+		}
+		if wait := h.limiter.wait(keys[1]); wait > 0 {
 			secs := int((wait + time.Second - 1) / time.Second)
 			w.Header().Set("Retry-After", strconv.Itoa(secs))
 			v.RetryIn = secs

@@ -243,3 +243,30 @@ func mustURL(s string) *url.URL {
 	}
 	return u
 }
+
+// TestSignInNotLockedOutFromElsewhere: failed sign-ins for an id from one address
+// refuse that address for a while, but only slow the id's sign-ins from elsewhere:
+// its owner, with the right secret, still gets in (and so does the operator with
+// the admin token). An IPv6 address counts by its /64.
+func TestSignInNotLockedOutFromElsewhere(t *testing.T) {
+	is := is.New(t)
+	e := newEnv(t, func(o *console.Options) { o.AdminToken = "the-admin-token-0123456789" })
+	attacker := e.newUser(t)
+	attacker.from = "2001:db8:1:2::10"
+	is.Equal(attacker.signIn(t, e.a.ID, "wrong-1").status, http.StatusUnauthorized)
+	e.clock.Advance(time.Minute)
+	is.Equal(attacker.signIn(t, e.a.ID, "wrong-2").status, http.StatusUnauthorized) // the id now waits 2 s
+	other := e.newUser(t)
+	other.from = "198.51.100.9"
+	is.Equal(other.signIn(t, "", "not-the-token").status, http.StatusUnauthorized) // and the admin token 1 s
+	neighbour := e.newUser(t)
+	neighbour.from = "2001:db8:1:2::99"                                                  // the same /64
+	is.Equal(neighbour.signIn(t, e.a.ID, e.a.Secret).status, http.StatusTooManyRequests) // refused, as that address
+
+	owner := e.newUser(t)
+	owner.from = "192.0.2.7"
+	is.Equal(owner.signIn(t, e.a.ID, e.a.Secret).status, http.StatusSeeOther) // the owner gets in
+	operator := e.newUser(t)
+	operator.from = "192.0.2.8"
+	is.Equal(operator.signIn(t, "", "the-admin-token-0123456789").status, http.StatusSeeOther) // so does the operator
+}

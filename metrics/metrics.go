@@ -74,7 +74,18 @@ func (m *Metrics) Events(n int) { m.events.Add(float64(n)) }
 
 // Request counts one HTTP request.
 func (m *Metrics) Request(route, method string, status int) {
-	m.requests.WithLabelValues(route, method, strconv.Itoa(status)).Inc()
+	m.requests.WithLabelValues(route, methodLabel(method), strconv.Itoa(status)).Inc()
+}
+
+// methodLabel is a request's method as a label: one of HTTP's own, or OTHER, so a
+// client choosing methods (the inbox takes any) does not add series without end.
+func methodLabel(method string) string {
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete,
+		http.MethodOptions, http.MethodConnect, http.MethodTrace:
+		return method
+	}
+	return "OTHER"
 }
 
 // outbox reads the outbox gauges from the store when scraped.

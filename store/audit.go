@@ -66,6 +66,11 @@ func (s *Store) Audit(ctx context.Context, e AuditEntry) error {
 		if e.OrgID != 0 {
 			org = e.OrgID
 		}
+		if !clientIDPattern.MatchString(e.ClientID) {
+			// No client has such an id (a failed sign-in's, typed by anyone): it
+			// concerns no client, and is not kept whole.
+			e.ClientID = ""
+		}
 		_, err := tx.ExecContext(ctx, `INSERT INTO audit_log(at, actor, via, address, action, target, client_id, org_id, detail)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, ms(s.Now()), clip(e.Actor, auditFieldMax), e.Via, clip(e.Address, auditFieldMax),
 			clip(e.Action, auditFieldMax), clip(e.Target, auditFieldMax), nullString(e.ClientID), org, clip(e.Detail, auditDetailMax))

@@ -624,3 +624,17 @@ func TestSignInWhileRehashed(t *testing.T) {
 		is.NoErr(errs[1])
 	}
 }
+
+// TestAuditClipsForeignClientIDs: an audit entry whose client id no client can
+// have (a failed sign-in's, typed by anyone, 60,000 characters) is kept without it,
+// its actor clipped: the log does not grow by what an outsider types.
+func TestAuditClipsForeignClientIDs(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	st := newStore(t)
+	long := strings.Repeat("x", 60000)
+	is.NoErr(st.Audit(ctx, store.AuditEntry{Actor: long, Via: store.ViaConsole, Action: "signin.failed", Target: long, ClientID: long}))
+	n, err := store.QueryInt(ctx, st, "SELECT max(length(coalesce(client_id, '')) + length(actor) + length(target)) FROM audit_log")
+	is.NoErr(err)
+	is.True(n <= 600) // clipped (256 bytes and a mark each), the client id dropped
+}
