@@ -102,27 +102,36 @@ func (e *env) orgList(ctx context.Context, args []string) error {
 	return tw.Flush()
 }
 
-func (e *env) orgShow(ctx context.Context, args []string) error {
-	fs, path := e.flags("org show")
-	asJSON := fs.Bool("json", false, "print JSON")
+// openOrg runs the start of a command that takes [-json] ORG: it parses args,
+// opens the database and finds the organisation.
+func (e *env) openOrg(ctx context.Context, cmd string, args []string) (st *store.Store, o store.Organisation, asJSON bool, err error) {
+	fs, path := e.flags(cmd)
+	jsonFlag := fs.Bool("json", false, "print JSON")
 	pos, err := e.parse(fs, args, 1, 1)
 	if err != nil {
-		return err
+		return nil, o, false, err
 	}
-	st, _, err := e.open(ctx, "org show", *path)
+	if st, _, err = e.open(ctx, cmd, *path); err != nil {
+		return nil, o, false, err
+	}
+	if o, err = findOrg(ctx, st, pos[0]); err != nil {
+		st.Close()
+		return nil, o, false, err
+	}
+	return st, o, *jsonFlag, nil
+}
+
+func (e *env) orgShow(ctx context.Context, args []string) error {
+	st, o, asJSON, err := e.openOrg(ctx, "org show", args)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	o, err := findOrg(ctx, st, pos[0])
-	if err != nil {
-		return err
-	}
 	h, err := st.HubSettings(ctx, o.ID)
 	if err != nil {
 		return err
 	}
-	if *asJSON {
+	if asJSON {
 		type settings struct {
 			Enabled           bool   `json:"enabled"`
 			URL               string `json:"url"`
@@ -270,26 +279,16 @@ func (e *env) orgSet(ctx context.Context, args []string) error {
 
 // orgRotate gives an organisation's webhook a new signing secret and prints it once.
 func (e *env) orgRotate(ctx context.Context, args []string) error {
-	fs, path := e.flags("org rotate-secret")
-	asJSON := fs.Bool("json", false, "print JSON")
-	pos, err := e.parse(fs, args, 1, 1)
-	if err != nil {
-		return err
-	}
-	st, _, err := e.open(ctx, "org rotate-secret", *path)
+	st, o, asJSON, err := e.openOrg(ctx, "org rotate-secret", args)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	o, err := findOrg(ctx, st, pos[0])
-	if err != nil {
-		return err
-	}
 	signing, until, err := st.RotateOrgSecret(ctx, o.ID)
 	if err != nil {
 		return fmt.Errorf("org rotate-secret: %w", err)
 	}
-	if *asJSON {
+	if asJSON {
 		return e.printJSON(struct {
 			SigningSecret string    `json:"signing_secret"`
 			PreviousUntil time.Time `json:"previous_secret_valid_until,omitzero"`
