@@ -60,8 +60,10 @@ type Handler struct {
 	limiter *limiter
 	secure  bool
 
-	streams  atomic.Int32  // the inbox page's live streams now open
-	stop     chan struct{} // closed by Shutdown: the streams end
+	streams  atomic.Int32 // the inbox page's live streams now open
+	streamMu sync.Mutex
+	streamBy map[string]int // the streams open now, by principal (streamKey)
+	stop     chan struct{}  // closed by Shutdown: the streams end
 	stopOnce sync.Once
 }
 
@@ -80,14 +82,15 @@ func New(opts Options) *Handler {
 		opts.MaxAge = 12 * time.Hour
 	}
 	h := &Handler{
-		opts:    opts,
-		log:     opts.Logger,
-		st:      opts.Store,
-		mux:     http.NewServeMux(),
-		pages:   mustParsePages(),
-		limiter: newLimiter(func() time.Time { return opts.Store.Now() }),
-		secure:  strings.HasPrefix(strings.ToLower(opts.PublicURL), "https://"),
-		stop:    make(chan struct{}),
+		opts:     opts,
+		log:      opts.Logger,
+		st:       opts.Store,
+		mux:      http.NewServeMux(),
+		pages:    mustParsePages(),
+		limiter:  newLimiter(func() time.Time { return opts.Store.Now() }),
+		streamBy: map[string]int{},
+		secure:   strings.HasPrefix(strings.ToLower(opts.PublicURL), "https://"),
+		stop:     make(chan struct{}),
 	}
 	h.routes()
 	return h

@@ -160,6 +160,16 @@ func TestMemberImport(t *testing.T) {
 		is.Equal(len(ms), 2) // as before
 	})
 
+	t.Run("many rejected rows: the page lists the first", func(t *testing.T) {
+		is := is.New(t)
+		csv := "orcid\n" + strings.Repeat("nonsense\n", 600)
+		p := u.upload(t, path+"/members/import", url.Values{"strict": {"on"}}, "file", "bad.csv", csv)
+		is.Equal(p.status, http.StatusOK)
+		is.True(strings.Contains(p.body, "nothing imported: 600 rows were rejected (strict)."))            // all counted
+		is.True(strings.Contains(p.body, "the first 500 of 600 (hookd org member import lists them all)")) // the first listed
+		is.Equal(strings.Count(p.body, "<td><code>nonsense</code></td>"), 500)
+	})
+
 	t.Run("a file that is not a members CSV", func(t *testing.T) {
 		is := is.New(t)
 		p := u.upload(t, path+"/members/import", nil, "file", "x.csv", "id,colour\n1,blue\n")

@@ -396,3 +396,20 @@ func TestInboxEvents(t *testing.T) {
 		}
 	})
 }
+
+// TestInboxStreamsEach: one principal may keep a few live views open (a tab each),
+// not every stream the console allows, so another still gets one.
+func TestInboxStreamsEach(t *testing.T) {
+	is := is.New(t)
+	e := newEnv(t)
+	seedInbox(t, e)
+	a := e.as(t, "a")
+	for range 4 {
+		_, res := a.stream(t, "/console/inbox/events?after=0")
+		is.Equal(res.StatusCode, http.StatusOK) // a tab's live view
+	}
+	_, res := a.stream(t, "/console/inbox/events?after=0")
+	is.Equal(res.StatusCode, http.StatusServiceUnavailable) // a fifth: refused
+	_, res = e.as(t, "b").stream(t, "/console/inbox/events?after=0")
+	is.Equal(res.StatusCode, http.StatusOK) // another principal still gets one
+}

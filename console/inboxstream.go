@@ -20,7 +20,41 @@ const (
 	streamRetry = 2 * time.Second // how soon the browser reconnects
 	streamBeat  = 20 * time.Second
 	maxStreams  = 64
+	// maxStreamsEach bounds one principal's streams (a few tabs), so one signed-in
+	// client cannot take them all.
+	maxStreamsEach = 4
 )
+
+// openStream counts a stream of p's in, and reports false (counting nothing) when
+// p, or everyone together, has as many open as may be.
+func (h *Handler) openStream(p Principal) bool {
+	key := "client:" + p.ClientID
+	if p.ClientID == "" {
+		key = "admin token"
+	}
+	h.streamMu.Lock()
+	defer h.streamMu.Unlock()
+	if h.streamBy[key] >= maxStreamsEach || h.streams.Load() >= maxStreams {
+		return false
+	}
+	h.streamBy[key]++
+	h.streams.Add(1)
+	return true
+}
+
+// closeStream counts a stream of p's out.
+func (h *Handler) closeStream(p Principal) {
+	key := "client:" + p.ClientID
+	if p.ClientID == "" {
+		key = "admin token"
+	}
+	h.streamMu.Lock()
+	defer h.streamMu.Unlock()
+	if h.streamBy[key]--; h.streamBy[key] <= 0 {
+		delete(h.streamBy, key)
+	}
+	h.streams.Add(-1)
+}
 
 // streamEvent is the data of a "request" event.
 type streamEvent struct {
@@ -57,13 +91,12 @@ func (h *Handler) handleInboxEvents() http.Handler {
 		if id, err := strconv.ParseInt(r.Header.Get("Last-Event-ID"), 10, 64); err == nil && id > 0 {
 			after = id // a reconnection: from the last event the browser got
 		}
-		if h.streams.Add(1) > maxStreams {
-			h.streams.Add(-1)
+		if !h.openStream(p) {
 			w.Header().Set("Retry-After", "30")
-			http.Error(w, "too many live views open: refresh later", http.StatusServiceUnavailable)
+			http.Error(w, "too many live views open: close a tab, or refresh later", http.StatusServiceUnavailable)
 			return
 		}
-		defer h.streams.Add(-1)
+		defer h.closeStream(p)
 
 		// The server's read and write timeouts are for ordinary requests.
 		rc := http.NewResponseController(w)

@@ -266,7 +266,13 @@ func (h *Handler) handleHubSettings() http.Handler {
 type importReport struct {
 	Added, Updated int
 	Rejected       []membercsv.Rejected
+	// Shown are the rejected rows the page lists: the first maxRejectedShown (a
+	// file of 200,000 bad rows made a page of 35 MB); the rest are counted.
+	Shown []membercsv.Rejected
 }
+
+// maxRejectedShown bounds the rejected rows an import's page lists.
+const maxRejectedShown = 500
 
 // importMembers reads a members CSV file into an organisation, as the CLI's org
 // member import does: with strict, nothing is imported when a row is rejected.
@@ -275,7 +281,7 @@ func (h *Handler) importMembers(ctx context.Context, orgID int64, file io.Reader
 	if err != nil {
 		return importReport{}, err
 	}
-	rep := importReport{Rejected: f.Rejected}
+	rep := importReport{Rejected: f.Rejected, Shown: f.Rejected[:min(len(f.Rejected), maxRejectedShown)]}
 	if strict && len(f.Rejected) > 0 {
 		return rep, nil
 	}
