@@ -63,6 +63,7 @@ type Handler struct {
 	streams  atomic.Int32 // the inbox page's live streams now open
 	streamMu sync.Mutex
 	streamBy map[string]int // the streams open now, by principal (streamKey)
+	slowed   chan struct{}  // a token for each sign-in waiting for its id's slowdown
 	stop     chan struct{}  // closed by Shutdown: the streams end
 	stopOnce sync.Once
 }
@@ -89,6 +90,7 @@ func New(opts Options) *Handler {
 		pages:    mustParsePages(),
 		limiter:  newLimiter(func() time.Time { return opts.Store.Now() }),
 		streamBy: map[string]int{},
+		slowed:   make(chan struct{}, maxSlowed),
 		secure:   strings.HasPrefix(strings.ToLower(opts.PublicURL), "https://"),
 		stop:     make(chan struct{}),
 	}

@@ -7,16 +7,18 @@ import (
 
 // Failed sign-ins slow further attempts down, per key (a client id, an address):
 // after n failures in a row, the key may try again only after slowBase·2^(n-1), at
-// most slowMax. An attempt during the wait is refused without checking the secret,
-// so guessing costs time and nothing waits in a goroutine. A key that has not
-// failed for slowForget starts over.
+// most slowMax. The sign-in refuses an address during its wait, without checking
+// the secret, and only slows an id's (handleSignIn). A key that has not failed for
+// slowForget starts over.
 const (
 	slowBase   = time.Second
 	slowMax    = time.Minute
 	slowForget = 15 * time.Minute
-	// limiterMax bounds the memory of failures; past it, forgotten keys are dropped
-	// first, and if that is not enough all are.
-	limiterMax = 10000
+	// limiterMax bounds the memory of failures; past it, a new key takes the place
+	// of one of evictSample keys looked at: a forgotten one, else the one whose
+	// wait ends first.
+	limiterMax  = 10000
+	evictSample = 64
 )
 
 type failures struct {
@@ -56,29 +58,11 @@ func (l *limiter) fail(keys ...string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.now()
-	if len(l.m) >= limiterMax {
-		for k, f := range l.m {
-			if now.Sub(f.last) >= slowForget {
-				delete(l.m, k)
-			}
-		}
-		// Still full: the key whose wait ends first goes, one for each new one.
-		// Starting over would free every wait at once, and so would dropping the
-		// keys that failed longest ago: a chosen id, failed for a while and so
-		// waiting longest, is the one kept.
-		for len(l.m) >= limiterMax {
-			var first string
-			var until time.Time
-			for k, f := range l.m {
-				if first == "" || f.until.Before(until) {
-					first, until = k, f.until
-				}
-			}
-			delete(l.m, first)
-		}
-	}
 	for _, k := range keys {
 		f, ok := l.m[k]
+		if !ok && len(l.m) >= limiterMax {
+			l.evict(now)
+		}
 		if !ok || now.Sub(f.last) >= slowForget {
 			f = &failures{}
 			l.m[k] = f
@@ -91,6 +75,30 @@ func (l *limiter) fail(keys ...string) {
 		}
 		f.until = now.Add(delay)
 	}
+}
+
+// evict makes room for a key, looking at evictSample keys (Go's map order is
+// random): a forgotten one goes, else the one whose wait ends first. Starting over
+// would free every wait at once, and so would dropping the keys that failed
+// longest ago: a chosen id, failed for a while and so waiting longest, is kept.
+// A bounded look, so an attacker keeping the map full costs each failure little.
+func (l *limiter) evict(now time.Time) {
+	var first string
+	var until time.Time
+	n := 0
+	for k, f := range l.m {
+		if now.Sub(f.last) >= slowForget {
+			delete(l.m, k)
+			return
+		}
+		if first == "" || f.until.Before(until) {
+			first, until = k, f.until
+		}
+		if n++; n == evictSample {
+			break
+		}
+	}
+	delete(l.m, first)
 }
 
 // forget clears a key after a successful attempt.

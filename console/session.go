@@ -42,8 +42,12 @@ func randomToken() string {
 }
 
 // remoteAddr is the address a request came from, without its port.
-// idWaitMax bounds how long a sign-in waits for its id's slowdown.
-const idWaitMax = 5 * time.Second
+// idWaitMax bounds how long a sign-in waits for its id's slowdown, maxSlowed how
+// many sign-ins wait so at once.
+const (
+	idWaitMax = 5 * time.Second
+	maxSlowed = 64
+)
 
 // addrKey is what failed sign-ins are counted by for an address: an IPv6 address by
 // its /64, which one host may hold all of.
@@ -56,6 +60,7 @@ func addrKey(addr string) string {
 	return addr
 }
 
+// remoteAddr is the address a request came from (after a trusted proxy's).
 func remoteAddr(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
@@ -251,25 +256,40 @@ func (h *Handler) handleSignIn() http.Handler {
 		if !useToken {
 			v.ClientID = id
 		}
-		keys := []string{"id:" + id, "addr:" + addrKey(addr)}
-		// An address that failed waits, refused meanwhile. An id that failed (from
-		// anywhere) only slows its next sign-ins, by at most idWaitMax, and is then
-		// checked: failures from elsewhere must not lock its owner out (of the
-		// operator's sign-in, with the admin token's), as at the token endpoint.
-		if wait := min(h.limiter.wait(keys[0]), idWaitMax); wait > 0 {
-			select {
-			case <-time.After(wait):
-			case <-r.Context().Done():
-				return
-			}
-		}
-		if wait := h.limiter.wait(keys[1]); wait > 0 {
+		// No client id is longer than 64 bytes: a longer one is kept no longer.
+		keys := []string{"id:" + id[:min(len(id), 64)], "addr:" + addrKey(addr)}
+		// An address that failed waits, refused meanwhile, before anything else. An
+		// id that failed (from anywhere) only slows its next sign-ins, by at most
+		// idWaitMax, and is then checked: failures from elsewhere must not lock its
+		// owner out (of the operator's sign-in, with the admin token's), as at the
+		// token endpoint. At most maxSlowed sign-ins wait so at once; past that,
+		// the next is refused like a failed address, as the server is under attack.
+		refuse := func(wait time.Duration, why string) {
 			secs := int((wait + time.Second - 1) / time.Second)
 			w.Header().Set("Retry-After", strconv.Itoa(secs))
 			v.RetryIn = secs
-			v.Error = fmt.Sprintf("Too many failed sign-ins from this address or for this id. Try again in %d seconds.", secs)
+			v.Error = fmt.Sprintf("%s. Try again in %d seconds.", why, secs)
 			h.render(w, r, http.StatusTooManyRequests, "signin", "Sign in", v)
+		}
+		if wait := h.limiter.wait(keys[1]); wait > 0 {
+			refuse(wait, "Too many failed sign-ins from this address")
 			return
+		}
+		if wait := min(h.limiter.wait(keys[0]), idWaitMax); wait > 0 {
+			select {
+			case h.slowed <- struct{}{}:
+			default:
+				refuse(wait, "Too many sign-ins are waiting")
+				return
+			}
+			select {
+			case <-time.After(wait):
+			case <-r.Context().Done():
+			}
+			<-h.slowed
+			if r.Context().Err() != nil {
+				return
+			}
 		}
 		sessionID, csrf := randomToken(), randomToken()
 		spec := store.SessionSpec{IDHash: secret.Hash(sessionID), CSRF: csrf, Address: addr, MaxAge: h.opts.MaxAge, Idle: h.opts.IdleTimeout}
