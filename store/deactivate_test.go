@@ -60,6 +60,13 @@ func waiting(t *testing.T, st *store.Store, uid, lastError string) (pending, due
 	return pending, due, dead
 }
 
+// answered is the outcome of a claimed delivery's call that the receiver answered
+// with a 500, as kind (a retry in an hour, dead, or handed back).
+func answered(st *store.Store, c store.Claimed, kind store.OutcomeKind) store.Outcome {
+	return store.Outcome{DeliveryID: c.ID, SubscriptionID: c.Target.SubscriptionID, Kind: kind, Attempt: c.Attempt,
+		StartedAt: st.Now(), Status: 500, Error: "HTTP 500", RetryAt: st.Now().Add(time.Hour)}
+}
+
 // TestDeactivationKillsBacklogInBatches: deactivating a webhook turns at most a batch
 // of what it has waiting dead in its own transaction; the rest die unsent, when
 // claimed (counted as claimed, ClaimKilled) or in the retention pass, a batch at a
@@ -273,9 +280,7 @@ func TestTargetChanged(t *testing.T) {
 	is.Equal(len(claimed), 1)
 	target := claimed[0].Target
 	is.True(!st.Changed(target)) // as it was read
-	retry := store.Outcome{DeliveryID: claimed[0].ID, SubscriptionID: target.SubscriptionID, Kind: store.OutcomeRetry,
-		Attempt: claimed[0].Attempt, StartedAt: st.Now(), Status: 500, Error: "HTTP 500", RetryAt: st.Now().Add(time.Hour)}
-	_, err = st.Exchange(ctx, []store.Outcome{retry}, 0, time.Minute)
+	_, err = st.Exchange(ctx, []store.Outcome{answered(st, claimed[0], store.OutcomeRetry)}, 0, time.Minute)
 	is.NoErr(err)
 	is.True(!st.Changed(target)) // a run of failures begun is no change to how it goes out
 	_, err = st.SetSubscriptionActive(ctx, wh.UID, false, "endpoint retired")
@@ -297,8 +302,7 @@ func TestReplayKeepsTheWaitingRow(t *testing.T) {
 		is.NoErr(err)
 		is.Equal(len(claimed), 1)
 		c := claimed[0]
-		_, err = st.Exchange(ctx, []store.Outcome{{DeliveryID: c.ID, SubscriptionID: c.Target.SubscriptionID, Kind: store.OutcomeRetry,
-			Attempt: c.Attempt, StartedAt: st.Now(), Status: 500, Error: "HTTP 500", RetryAt: st.Now().Add(time.Hour)}}, 0, time.Minute)
+		_, err = st.Exchange(ctx, []store.Outcome{answered(st, c, store.OutcomeRetry)}, 0, time.Minute)
 		is.NoErr(err)
 		return c
 	}
@@ -342,14 +346,10 @@ func TestReplayBesideOneInFlight(t *testing.T) {
 			is := is.New(t)
 			ctx := context.Background()
 			st, wh := backlogStore(t, 1, 0)
-			outcome := func(c store.Claimed, k store.OutcomeKind) store.Outcome {
-				return store.Outcome{DeliveryID: c.ID, SubscriptionID: c.Target.SubscriptionID, Kind: k, Attempt: c.Attempt,
-					StartedAt: st.Now(), Status: 500, Error: "HTTP 500", RetryAt: st.Now().Add(time.Hour)}
-			}
 			claimed, err := st.Exchange(ctx, nil, 10, time.Minute)
 			is.NoErr(err)
 			first := claimed[0]
-			_, err = st.Exchange(ctx, []store.Outcome{outcome(first, store.OutcomeDead)}, 0, time.Minute)
+			_, err = st.Exchange(ctx, []store.Outcome{answered(st, first, store.OutcomeDead)}, 0, time.Minute)
 			is.NoErr(err) // tried once, dead
 			_, err = st.Intake(ctx, "", "", []store.Event{{Orcid: claimOrcid(0)}}, 0)
 			is.NoErr(err)
@@ -361,7 +361,7 @@ func TestReplayBesideOneInFlight(t *testing.T) {
 			is.NoErr(err)
 			is.Equal(res.Replayed, 1) // the dead one waits again, beside the one out
 
-			_, err = st.Exchange(ctx, []store.Outcome{outcome(out, kind)}, 0, time.Minute)
+			_, err = st.Exchange(ctx, []store.Outcome{answered(st, out, kind)}, 0, time.Minute)
 			is.NoErr(err) // the one out comes back to wait
 			ds, err := st.Deliveries(ctx, store.DeliveryFilter{Webhook: wh.UID, Limit: 10})
 			is.NoErr(err)

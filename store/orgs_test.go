@@ -382,8 +382,7 @@ func TestRemoveMemberKeepsTriedDeliveries(t *testing.T) {
 	is.NoErr(err)
 	is.Equal(len(claimed), 1)
 	tried := claimed[0]
-	_, err = st.Exchange(ctx, []store.Outcome{{DeliveryID: tried.ID, SubscriptionID: tried.Target.SubscriptionID, Kind: store.OutcomeRetry,
-		Attempt: tried.Attempt, StartedAt: st.Now(), Status: 500, Error: "HTTP 500", RetryAt: st.Now().Add(time.Hour)}}, 0, time.Minute)
+	_, err = st.Exchange(ctx, []store.Outcome{answered(st, tried, store.OutcomeRetry)}, 0, time.Minute)
 	is.NoErr(err)
 	for _, id := range []string{claimOrcid(1), claimOrcid(2)} {
 		is.NoErr(st.RemoveMember(ctx, o.ID, id))
