@@ -133,17 +133,7 @@ func (c *smtpConn) SetDeadline(t time.Time) error      { return c.Conn.SetDeadli
 func (c *smtpConn) SetReadDeadline(t time.Time) error  { return c.Conn.SetReadDeadline(c.clamp(t)) }
 func (c *smtpConn) SetWriteDeadline(t time.Time) error { return c.Conn.SetWriteDeadline(c.clamp(t)) }
 
-func (c *smtpConn) Read(p []byte) (int, error) {
-	if c.left <= 0 {
-		return 0, errSMTPTooMuch
-	}
-	if int64(len(p)) > c.left {
-		p = p[:c.left]
-	}
-	n, err := c.Conn.Read(p)
-	c.left -= int64(n)
-	return n, err
-}
+func (c *smtpConn) Read(p []byte) (int, error) { return readCapped(c.Conn, p, &c.left, errSMTPTooMuch) }
 
 // sendMail sends m through the configured SMTP server within timeout. A message the
 // server accepted is sent, whatever goes wrong after (a reset or a QUIT that fails):

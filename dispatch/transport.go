@@ -77,15 +77,22 @@ type conn struct {
 
 // Read reads for br, within c.limit.
 func (c *conn) Read(p []byte) (int, error) {
-	if c.limit <= 0 {
-		return 0, errHeaderTooLong
-	}
-	if int64(len(p)) > c.limit {
-		p = p[:c.limit]
-	}
-	n, err := c.Conn.Read(p)
-	c.limit -= int64(n)
+	n, err := readCapped(c.Conn, p, &c.limit, errHeaderTooLong)
 	c.answered = c.answered || n > 0
+	return n, err
+}
+
+// readCapped reads from c what *left still allows, counting it off; with nothing
+// left, it fails with over.
+func readCapped(c net.Conn, p []byte, left *int64, over error) (int, error) {
+	if *left <= 0 {
+		return 0, over
+	}
+	if int64(len(p)) > *left {
+		p = p[:*left]
+	}
+	n, err := c.Read(p)
+	*left -= int64(n)
 	return n, err
 }
 

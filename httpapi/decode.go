@@ -33,14 +33,20 @@ const (
 // unknown fields and trailing data. Its error is a *store.Error (code invalid) that
 // names the field at fault when there is one.
 func decode(w http.ResponseWriter, r *http.Request, v any, limit int64) error {
+	_, err := decodeBody(w, r, v, limit)
+	return err
+}
+
+// decodeBody is decode that also returns the body it read.
+func decodeBody(w http.ResponseWriter, r *http.Request, v any, limit int64) ([]byte, error) {
 	body, err := readBody(w, r, limit)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if err := unmarshal(body, v); err != nil {
-		return err
+		return nil, err
 	}
-	return nil
+	return body, nil
 }
 
 // readBody reads a JSON request body, capped at limit bytes; a Content-Type, when
@@ -122,11 +128,8 @@ func unmarshal(body []byte, v any) *store.Error {
 // would keep it. Elsewhere a null is an optional field left out, as many clients
 // write one (Jackson, Python's None).
 func decodePatch(w http.ResponseWriter, r *http.Request, v any, limit int64) error {
-	body, err := readBody(w, r, limit)
+	body, err := decodeBody(w, r, v, limit)
 	if err != nil {
-		return err
-	}
-	if err := unmarshal(body, v); err != nil {
 		return err
 	}
 	if bytes.Contains(body, []byte("null")) { // looked for only when the word is there
