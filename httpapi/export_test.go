@@ -2,12 +2,29 @@ package httpapi
 
 import (
 	"context"
+	"sync"
 	"time"
 )
 
 // SetAuthSleep replaces how s waits before it checks client credentials, so a
-// test sees the delays without waiting them out.
-func SetAuthSleep(s *Server, sleep func(context.Context, time.Duration) error) { s.guard.sleep = sleep }
+// test sees the delays without waiting them out; the guard's clock moves on by
+// each delay, as if it had been waited.
+func SetAuthSleep(s *Server, sleep func(context.Context, time.Duration) error) {
+	var mu sync.Mutex
+	var slept time.Duration
+	s.guard.now = func() time.Time {
+		mu.Lock()
+		defer mu.Unlock()
+		return time.Now().Add(slept)
+	}
+	s.guard.sleep = func(ctx context.Context, d time.Duration) error {
+		err := sleep(ctx, d)
+		mu.Lock()
+		slept += d
+		mu.Unlock()
+		return err
+	}
+}
 
 // Routes returns the method and path pattern (httprouter's syntax: ":id",
 // "*callback") of every route NewServer(opts) registers, in order.

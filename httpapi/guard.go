@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
+	"fmt"
 	"math"
 	"net"
 	"net/http"
@@ -31,14 +32,19 @@ const (
 // guardMaxDelay; failures are forgiven by half every guardHalfLife, and a
 // successful authentication forgives its client id's.
 //
-// A request is slowed, never refused: an attacker guessing one client's secret
-// makes that client's own token requests wait at most guardMaxDelay, but cannot
-// lock it out. Behind a reverse proxy that is not in http.trusted_proxies every
-// request comes from the proxy's address, so there an attack slows everyone's
-// token requests by as much (tokens are long-lived, so these are rare); a trusted
-// proxy's requests come from the client it names (proxy.go). Guessing at one
-// connection runs at a guess per guardMaxDelay at most; parallel connections each
-// wait as long. Memory is bounded by guardKeys.
+// An address with failures behind it takes its turns one at a time: each of its
+// requests is checked its delay after the one before it, so parallel connections
+// guess no faster than one (and cannot keep the cores busy with argon2id checks
+// of a secret a person chose). A request whose turn would come more than
+// guardMaxDelay away is refused at once (errGuardBusy), without a check.
+//
+// A client id is only slowed, never refused: an attacker guessing one client's
+// secret makes that client's own token requests, from elsewhere, wait at most
+// guardMaxDelay, but cannot lock it out. Behind a reverse proxy that is not in
+// http.trusted_proxies every request comes from the proxy's address, so there an
+// attack slows and refuses everyone's token requests alike (tokens are
+// long-lived, so these are rare); a trusted proxy's requests come from the client
+// it names (proxy.go). Memory is bounded by guardKeys.
 type authGuard struct {
 	mu    sync.Mutex
 	keys  map[string]*failures
@@ -46,10 +52,25 @@ type authGuard struct {
 	sleep func(ctx context.Context, d time.Duration) error
 }
 
-// failures is one key's count of failures, decayed to at.
+// failures is one key's count of failures, decayed to at. For an address, turn is
+// when the last request admitted is checked: the next comes its delay after.
 type failures struct {
-	n  float64
-	at time.Time
+	n    float64
+	at   time.Time
+	turn time.Time
+}
+
+// errGuardBusy refuses a request from an address whose turns are taken for the
+// next guardMaxDelay: it may come back after retry.
+type errGuardBusy struct{ retry time.Duration }
+
+func (e errGuardBusy) Error() string {
+	return fmt.Sprintf("too many failed client authentications from this address: try again in %d s", retrySeconds(e.retry))
+}
+
+// retrySeconds is d in whole seconds, rounded up, at least 1.
+func retrySeconds(d time.Duration) int64 {
+	return max(int64((d+time.Second-1)/time.Second), 1)
 }
 
 func newAuthGuard() *authGuard {
@@ -123,18 +144,37 @@ func (g *authGuard) count(key string, now time.Time) float64 {
 	return n
 }
 
-// wait blocks for the delay a request naming client id has earned; it fails
-// only when the request ends meanwhile.
+// wait blocks for the delay a request naming client id has earned. It fails
+// when the request ends meanwhile, or at once with errGuardBusy when its
+// address's turns are taken for longer than guardMaxDelay.
 func (g *authGuard) wait(ctx context.Context, r *http.Request, id string) error {
 	keys := guardKeysOf(r, id)
 	g.mu.Lock()
 	now := g.now()
-	d := max(guardDelay(g.count(keys[0], now)), guardDelay(g.count(keys[1], now)))
-	g.mu.Unlock()
-	if d == 0 {
-		return nil
+	byAddr := guardDelay(g.count(keys[0], now))
+	at := now.Add(guardDelay(g.count(keys[1], now)))
+	if byAddr > 0 {
+		f := g.keys[keys[0]] // count kept it: it has failures
+		turn := later(now, f.turn).Add(byAddr)
+		if turn.Sub(now) > guardMaxDelay {
+			g.mu.Unlock()
+			return errGuardBusy{retry: f.turn.Sub(now)}
+		}
+		f.turn, at = turn, later(at, turn)
 	}
-	return g.sleep(ctx, d)
+	g.mu.Unlock()
+	if d := at.Sub(now); d > 0 {
+		return g.sleep(ctx, d)
+	}
+	return nil
+}
+
+// later is the later of a and b.
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
 }
 
 // failed counts a failed authentication against the request's address and id.

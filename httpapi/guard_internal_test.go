@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http/httptest"
 	"testing"
@@ -44,13 +45,18 @@ func TestSourcePrefix(t *testing.T) {
 	}
 }
 
-// recordingGuard is a guard on a pinned clock that records its waits.
+// recordingGuard is a guard on a pinned clock that records its waits; a wait
+// moves the clock on by as much.
 func recordingGuard() (*authGuard, *time.Time, *[]time.Duration) {
 	now := time.Date(2024, 3, 1, 12, 0, 0, 0, time.UTC)
 	var waits []time.Duration
 	g := newAuthGuard()
 	g.now = func() time.Time { return now }
-	g.sleep = func(_ context.Context, d time.Duration) error { waits = append(waits, d); return nil }
+	g.sleep = func(_ context.Context, d time.Duration) error {
+		waits = append(waits, d)
+		now = now.Add(d)
+		return nil
+	}
 	return g, &now, &waits
 }
 
@@ -83,15 +89,56 @@ func TestGuardKeys(t *testing.T) {
 	is.Equal(*waits, []time.Duration{time.Second}) // but not the attacker's address, whatever id it names next
 
 	*waits = nil
-	*now = now.Add(guardHalfLife)
+	counted := g.keys["addr 203.0.113.9"].at // when the address's failures were last decayed
+	*now = counted.Add(guardHalfLife / 2)
 	is.NoErr(g.wait(ctx, attacker, "APP-OTHER"))
-	is.Equal(*waits, []time.Duration{250 * time.Millisecond}) // five failures, halved: two and a half count as three
+	is.Equal(*waits, []time.Duration{500 * time.Millisecond}) // five failures over half a half-life: 3.5 count as four
 	*now = now.Add(guardHalfLife)
 	is.NoErr(g.wait(ctx, attacker, "APP-OTHER"))
 	is.Equal(len(*waits), 1) // halved again: free
 	*now = now.Add(2 * guardHalfLife)
 	is.NoErr(g.wait(ctx, attacker, "APP-OTHER"))
 	is.Equal(len(g.keys), 0) // and at last forgotten
+}
+
+// TestGuardTakesTurns: requests arriving together from an address with failures
+// behind it are checked one at a time, each its delay after the one before, for
+// the next guardMaxDelay; the one after is refused at once and told when the last
+// turn comes. The client id they name is only slowed from elsewhere, never
+// refused, and the address is admitted again once its turns are past.
+func TestGuardTakesTurns(t *testing.T) {
+	is := is.New(t)
+	g, now, waits := recordingGuard()
+	g.sleep = func(_ context.Context, d time.Duration) error { // arrivals at the same moment: the clock stays
+		*waits = append(*waits, d)
+		return nil
+	}
+	attacker := httptest.NewRequest("POST", "/oauth/token", nil)
+	attacker.RemoteAddr = "203.0.113.9:40000"
+	client := httptest.NewRequest("POST", "/oauth/token", nil)
+	client.RemoteAddr = "198.51.100.20:50000"
+	ctx := context.Background()
+	for range 4 {
+		g.failed(attacker, "APP-VICTIM") // the address and the id now wait 500 ms
+	}
+
+	for i := range 10 {
+		is.NoErr(g.wait(ctx, attacker, fmt.Sprintf("APP-%d", i)))
+	}
+	is.Equal((*waits)[0], 500*time.Millisecond)
+	is.Equal((*waits)[9], 5*time.Second) // ten turns, half a second apart
+	err := g.wait(ctx, attacker, "APP-10")
+	var busy errGuardBusy
+	is.True(errors.As(err, &busy))      // the eleventh is refused
+	is.Equal(busy.retry, 5*time.Second) // when the last turn comes
+	is.Equal(len(*waits), 10)           // without a wait
+
+	is.NoErr(g.wait(ctx, client, "APP-VICTIM"))
+	is.Equal((*waits)[10], 500*time.Millisecond) // the id, from elsewhere: slowed by its own failures only
+
+	*now = now.Add(5 * time.Second)
+	is.NoErr(g.wait(ctx, attacker, "APP-11"))
+	is.Equal((*waits)[11], 500*time.Millisecond) // the turns are past: the address's own delay again
 }
 
 // TestGuardMemoryIsBounded: failures from ever new addresses and ids keep at most

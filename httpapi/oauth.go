@@ -50,9 +50,15 @@ func (s *Server) clientAuth(w http.ResponseWriter, r *http.Request) (store.Clien
 		writeOAuthBody(w, http.StatusBadRequest, "invalid_request", "Missing client_secret: give it with client_id, in the form or with HTTP Basic")
 		return store.Client{}, false
 	}
-	// Guessing is slowed: a source address or client id with failures behind it waits first.
+	// Guessing is slowed: a source address or client id with failures behind it
+	// waits first, and an address guessing on many connections at once is refused.
 	if err := s.guard.wait(r.Context(), r, id); err != nil {
-		return store.Client{}, false // the client went away
+		var busy errGuardBusy
+		if errors.As(err, &busy) {
+			w.Header().Set("Retry-After", strconv.FormatInt(retrySeconds(busy.retry), 10))
+			writeOAuthBody(w, http.StatusTooManyRequests, "temporarily_unavailable", busy.Error())
+		}
+		return store.Client{}, false // else the client went away
 	}
 	c, err := s.store.AuthenticateClient(r.Context(), id, sec)
 	if errors.Is(err, store.ErrBadCredentials) {

@@ -321,6 +321,39 @@ func TestTokenEndpointSlowsGuessing(t *testing.T) {
 	is.Equal(h.delays()[3], time.Second)                   // the address's failures are not forgiven by a success
 }
 
+// TestTokenEndpointTakesTurns: an address guessing on several connections at
+// once is checked one request at a time; a request whose turn is more than 5 s
+// away is refused at once, with 429 and a Retry-After, and nothing checked.
+func TestTokenEndpointTakesTurns(t *testing.T) {
+	is := is.New(t)
+	h := newHarness(t)
+	c := h.client(t, "lab", store.ScopeWebhook)
+	guess := func(sec string) response {
+		return h.postForm(t, "/oauth/token", url.Values{"client_id": {c.ID}, "client_secret": {sec}, "grant_type": {"client_credentials"}}, "", "")
+	}
+	for i := range 8 {
+		oauthError(t, guess(fmt.Sprintf("guess-%d", i)), http.StatusUnauthorized, "invalid_client")
+	}
+	is.Equal(h.delays()[len(h.delays())-1], 4*time.Second) // the 8th waited 4 s: the next waits 5
+
+	release := h.holdAuth()
+	first := make(chan response, 1)
+	go func() { first <- guess("guess-8") }()
+	for deadline := time.Now().Add(10 * time.Second); len(h.delays()) < 6; {
+		if time.Now().After(deadline) {
+			t.Fatal("the first guess never began its wait")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	res := guess(c.Secret) // even the right secret: its turn is 10 s away
+	e := oauthError(t, res, http.StatusTooManyRequests, "temporarily_unavailable")
+	is.Equal(res.header.Get("Retry-After"), "5")                 // the first one's turn
+	is.True(strings.Contains(e.Description, "try again in 5 s")) // says when
+	is.Equal(len(h.delays()), 6)                                 // it did not wait
+	release()
+	oauthError(t, <-first, http.StatusUnauthorized, "invalid_client") // the guess that had the turn was checked
+}
+
 // TestTokenFormContentType: the token endpoint reads a form whatever the case of its
 // media type, and says what is wrong with a body it cannot read as one (rather
 // than blame the credentials it did not see).

@@ -71,17 +71,41 @@ type harness struct {
 }
 
 // authDelays records the waits before credential checks; the harness records
-// them instead of waiting.
+// them instead of waiting, or, while held, waits until released.
 type authDelays struct {
-	mu sync.Mutex
-	d  []time.Duration
+	mu   sync.Mutex
+	d    []time.Duration
+	hold chan struct{}
 }
 
-func (a *authDelays) sleep(_ context.Context, d time.Duration) error {
+func (a *authDelays) sleep(ctx context.Context, d time.Duration) error {
 	a.mu.Lock()
-	defer a.mu.Unlock()
 	a.d = append(a.d, d)
-	return nil
+	hold := a.hold
+	a.mu.Unlock()
+	if hold == nil {
+		return nil
+	}
+	select {
+	case <-hold:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// holdAuth makes the waits before credential checks last until release is called.
+func (h *harness) holdAuth() (release func()) {
+	h.auth.mu.Lock()
+	defer h.auth.mu.Unlock()
+	hold := make(chan struct{})
+	h.auth.hold = hold
+	return func() {
+		h.auth.mu.Lock()
+		defer h.auth.mu.Unlock()
+		h.auth.hold = nil
+		close(hold)
+	}
 }
 
 // delays returns the waits before credential checks so far.
