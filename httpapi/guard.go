@@ -61,7 +61,8 @@ type failures struct {
 }
 
 // errGuardBusy refuses a request from an address whose turns are taken for the
-// next guardMaxDelay: it may come back after retry.
+// next guardMaxDelay: one made after retry is admitted (unless another takes the
+// turn first).
 type errGuardBusy struct{ retry time.Duration }
 
 func (e errGuardBusy) Error() string {
@@ -158,9 +159,13 @@ func (g *authGuard) wait(ctx context.Context, r *http.Request, id string) error 
 		turn := later(now, f.turn).Add(byAddr)
 		if turn.Sub(now) > guardMaxDelay {
 			g.mu.Unlock()
-			return errGuardBusy{retry: f.turn.Sub(now)}
+			// The next turn that is close enough.
+			return errGuardBusy{retry: f.turn.Add(byAddr - guardMaxDelay).Sub(now)}
 		}
-		f.turn, at = turn, later(at, turn)
+		// The check comes at the later of the address's turn and the id's wait: the
+		// next turn follows the check itself.
+		at = later(at, turn)
+		f.turn = at
 	}
 	g.mu.Unlock()
 	if d := at.Sub(now); d > 0 {

@@ -129,9 +129,13 @@ func TestGuardTakesTurns(t *testing.T) {
 	is.Equal((*waits)[9], 5*time.Second) // ten turns, half a second apart
 	err := g.wait(ctx, attacker, "APP-10")
 	var busy errGuardBusy
-	is.True(errors.As(err, &busy))      // the eleventh is refused
-	is.Equal(busy.retry, 5*time.Second) // when the last turn comes
-	is.Equal(len(*waits), 10)           // without a wait
+	is.True(errors.As(err, &busy))             // the eleventh is refused
+	is.Equal(busy.retry, 500*time.Millisecond) // until a turn is free 5 s ahead
+	is.Equal(len(*waits), 10)                  // without a wait
+	*now = now.Add(busy.retry)
+	is.NoErr(g.wait(ctx, attacker, "APP-10"))
+	is.Equal((*waits)[10], 5*time.Second) // then it is admitted, for that turn
+	*waits = (*waits)[:10]
 
 	is.NoErr(g.wait(ctx, client, "APP-VICTIM"))
 	is.Equal((*waits)[10], 500*time.Millisecond) // the id, from elsewhere: slowed by its own failures only
@@ -139,6 +143,35 @@ func TestGuardTakesTurns(t *testing.T) {
 	*now = now.Add(5 * time.Second)
 	is.NoErr(g.wait(ctx, attacker, "APP-11"))
 	is.Equal((*waits)[11], 500*time.Millisecond) // the turns are past: the address's own delay again
+}
+
+// TestGuardTurnFollowsTheCheck: when the client id named waits longer than the
+// address, the address's next turn follows the check itself, so requests from
+// one address are still checked one at a time.
+func TestGuardTurnFollowsTheCheck(t *testing.T) {
+	is := is.New(t)
+	g, _, waits := recordingGuard()
+	g.sleep = func(_ context.Context, d time.Duration) error { // arrivals at the same moment
+		*waits = append(*waits, d)
+		return nil
+	}
+	elsewhere := httptest.NewRequest("POST", "/oauth/token", nil)
+	elsewhere.RemoteAddr = "198.51.100.20:50000"
+	attacker := httptest.NewRequest("POST", "/oauth/token", nil)
+	attacker.RemoteAddr = "203.0.113.9:40000"
+	for range 8 {
+		g.failed(elsewhere, "APP-SLOW") // the id waits 5 s
+	}
+	for range 4 {
+		g.failed(attacker, "APP-OTHER") // the address 500 ms
+	}
+	ctx := context.Background()
+	is.NoErr(g.wait(ctx, attacker, "APP-SLOW"))
+	is.Equal(*waits, []time.Duration{5 * time.Second}) // checked when the id's wait ends
+	var busy errGuardBusy
+	is.True(errors.As(g.wait(ctx, attacker, "APP-SLOW"), &busy))  // the next one's turn would be half a second after that
+	is.True(errors.As(g.wait(ctx, attacker, "APP-OTHER"), &busy)) // whatever id it names
+	is.Equal(busy.retry, 500*time.Millisecond)
 }
 
 // TestGuardMemoryIsBounded: failures from ever new addresses and ids keep at most

@@ -337,6 +337,7 @@ func TestTokenEndpointTakesTurns(t *testing.T) {
 	is.Equal(h.delays()[len(h.delays())-1], 4*time.Second) // the 8th waited 4 s: the next waits 5
 
 	release := h.holdAuth()
+	t.Cleanup(release) // a failure below must not leave the held request, and the server's Close, waiting
 	first := make(chan response, 1)
 	go func() { first <- guess("guess-8") }()
 	for deadline := time.Now().Add(10 * time.Second); len(h.delays()) < 6; {
@@ -347,7 +348,8 @@ func TestTokenEndpointTakesTurns(t *testing.T) {
 	}
 	res := guess(c.Secret) // even the right secret: its turn is 10 s away
 	e := oauthError(t, res, http.StatusTooManyRequests, "temporarily_unavailable")
-	is.Equal(res.header.Get("Retry-After"), "5")                 // the first one's turn
+	is.Equal(res.header.Get("Retry-After"), "5") // when a turn 5 s away is free again
+	is.Equal(res.header.Get("Cache-Control"), "no-store")
 	is.True(strings.Contains(e.Description, "try again in 5 s")) // says when
 	is.Equal(len(h.delays()), 6)                                 // it did not wait
 	release()

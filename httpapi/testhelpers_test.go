@@ -94,18 +94,19 @@ func (a *authDelays) sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// holdAuth makes the waits before credential checks last until release is called.
+// holdAuth makes the waits before credential checks last until release is
+// called (once or more).
 func (h *harness) holdAuth() (release func()) {
 	h.auth.mu.Lock()
 	defer h.auth.mu.Unlock()
 	hold := make(chan struct{})
 	h.auth.hold = hold
-	return func() {
+	return sync.OnceFunc(func() {
 		h.auth.mu.Lock()
 		defer h.auth.mu.Unlock()
 		h.auth.hold = nil
 		close(hold)
-	}
+	})
 }
 
 // delays returns the waits before credential checks so far.
