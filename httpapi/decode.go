@@ -110,6 +110,11 @@ func unmarshal(body []byte, v any) *store.Error {
 	if len(bytes.TrimLeft(body[dec.InputOffset():], " \t\r\n")) > 0 {
 		return inputError("", "request body has data after the JSON value")
 	}
+	// encoding/json takes the last of two members of one name, without a word: a
+	// sender that meant the first would have it ignored.
+	if f, ok := duplicateMember(body); ok {
+		return inputError(f, "is given twice in one object; give it once")
+	}
 	// encoding/json takes a member whose name matches a field in another case
 	// ("orCid"); hookd's fields are case-sensitive, as its API document says. When
 	// every member name of the body is spelled exactly as a field of v's (exactNames),
@@ -276,6 +281,102 @@ func (m memberNames) hold(body []byte) bool {
 		i = end
 	}
 	return true
+}
+
+// duplicateMember finds, in body (one JSON value that decoded; any other, it reads
+// without fault), the first member
+// whose object has an earlier member of the same name, and its path ("[3].orcid",
+// "auth.user"). Names are compared as they decode: "\u006frcid" is "orcid".
+func duplicateMember(body []byte) (string, bool) {
+	// One frame an open object or array: an object's member names so far (in a map
+	// past a handful) and the name of the member being read, an array's index.
+	// Names are slices of body, unless escaped.
+	type frame struct {
+		object bool
+		index  int
+		key    []byte
+		names  [][]byte
+		many   map[string]bool
+	}
+	var frames [8]frame
+	stack := frames[:0]
+	for i := 0; i < len(body); i++ {
+		switch body[i] {
+		case '{', '[':
+			if len(stack) < cap(stack) {
+				stack = stack[:len(stack)+1] // a frame used before keeps its slice
+			} else {
+				stack = append(stack, frame{})
+			}
+			f := &stack[len(stack)-1]
+			f.object, f.index, f.key, f.names, f.many = body[i] == '{', 0, nil, f.names[:0], nil
+		case '}', ']':
+			if len(stack) > 0 {
+				stack = stack[:len(stack)-1]
+			}
+		case ',':
+			if len(stack) > 0 && !stack[len(stack)-1].object {
+				stack[len(stack)-1].index++
+			}
+		case '"':
+			end, escaped := i+1, false
+			for ; end < len(body) && body[end] != '"'; end++ {
+				if body[end] == '\\' {
+					escaped = true
+					end++ // the escaped character, a quote among them
+				}
+			}
+			if end >= len(body) {
+				return "", false // not JSON: the decoder has said so already
+			}
+			raw := body[i : end+1]
+			i = end
+			if len(stack) == 0 || !stack[len(stack)-1].object {
+				continue // a value in an array, or the whole body
+			}
+			next := end + 1
+			for next < len(body) && (body[next] == ' ' || body[next] == '\t' || body[next] == '\r' || body[next] == '\n') {
+				next++
+			}
+			if next == len(body) || body[next] != ':' {
+				continue // a member's value
+			}
+			name := raw[1 : len(raw)-1]
+			if escaped {
+				var s string
+				json.Unmarshal(raw, &s) // it decoded once already
+				name = []byte(s)
+			}
+			f := &stack[len(stack)-1]
+			if f.many == nil && len(f.names) == 16 {
+				f.many = make(map[string]bool, 32)
+				for _, n := range f.names {
+					f.many[string(n)] = true
+				}
+			}
+			var seen bool
+			if f.many != nil {
+				seen = f.many[string(name)]
+				f.many[string(name)] = true
+			} else {
+				seen = slices.ContainsFunc(f.names, func(n []byte) bool { return bytes.Equal(n, name) })
+				f.names = append(f.names, name)
+			}
+			if seen {
+				path := ""
+				for _, g := range stack[:len(stack)-1] {
+					if g.object {
+						path = joinPath(path, string(g.key))
+					} else {
+						path = fmt.Sprintf("%s[%d]", path, g.index)
+					}
+				}
+				return joinPath(path, string(name)), true
+			}
+			f.key = name
+		}
+	}
+	return "", false
 }
 
 // jsonKind names the JSON value a Go type takes.

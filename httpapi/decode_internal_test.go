@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http/httptest"
 	"reflect"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"hookd/store"
 
@@ -147,6 +149,80 @@ func TestUnmarshalCaseSensitiveNested(t *testing.T) {
 	}
 	is.Equal(unmarshal([]byte(`{"id":"1","auth":{"ID":"2"}}`), &nameCase{}), nil)
 	is.Equal(unmarshal([]byte(`{"url":"u","headers":{"URL":"x"},"Plain":3}`), &nameHook{}), nil)
+}
+
+// TestDuplicateMember: a name given twice in one object is found, with its path,
+// however it is escaped and however deep; the same name in different objects, in
+// a string, or as a value is not.
+func TestDuplicateMember(t *testing.T) {
+	many := func(dup bool) string { // an object of 40 members: the check keeps a map past 16
+		var b strings.Builder
+		b.WriteString(`{"headers":{`)
+		for i := range 40 {
+			fmt.Fprintf(&b, `"X-H%d":"v",`, i)
+		}
+		if dup {
+			b.WriteString(`"X-H7":"again",`)
+		}
+		b.WriteString(`"X-Last":"v"}}`)
+		return b.String()
+	}
+	for _, tt := range []struct {
+		body, path string
+	}{
+		{`{"orcid":"a","orcid":"b"}`, "orcid"},
+		{`{"orcid":"a", "type":"x" , "orcid" : "b"}`, "orcid"},
+		{`{"orcid":"a","\u006frcid":"b"}`, "orcid"},
+		{`[{"orcid":"a"},{"orcid":"b"},{"id":"1","orcid":"c","id":"2"}]`, "[2].id"},
+		{`{"url":"u","auth":{"type":"basic","user":"a","pass":"b","user":"c"}}`, "auth.user"},
+		{`{"events":[[],[{"a":1}],[{"b":{"c":1,"c":2}}]]}`, "events[2][0].b.c"},
+		{`{"a\"b":1,"a\"b":2}`, `a"b`},
+		{many(true), "headers.X-H7"},
+		{`{"a":1,"b":{"a":1},"c":[{"a":1},{"a":1}]}`, ""},
+		{`{"description":"\"orcid\":1,\"orcid\":2","orcid":"x"}`, ""},
+		{`{"a":"a","b":"a"}`, ""},
+		{`["a","a"]`, ""},
+		{`"a"`, ""},
+		{`{"a":{"x":1},"b":{"x":1}}`, ""},
+		{many(false), ""},
+	} {
+		t.Run(tt.body, func(t *testing.T) {
+			is := is.New(t)
+			path, found := duplicateMember([]byte(tt.body))
+			is.Equal(found, tt.path != "")
+			is.Equal(path, tt.path)
+		})
+	}
+}
+
+// FuzzDuplicateMember: a JSON object made by encoding/json from a map has no name
+// twice, and so is never refused; the same object with one member repeated
+// always is; and bytes that are not JSON do not make it panic.
+func FuzzDuplicateMember(f *testing.F) {
+	f.Add("orcid", "type", "a", 2)
+	f.Add("a\"b", "\u00e9", "", 0)
+	f.Fuzz(func(t *testing.T, k1, k2, v string, depth int) {
+		if !utf8.ValidString(k1) || !utf8.ValidString(k2) {
+			t.Skip() // encoding/json writes any bad byte as U+FFFD: two names become one (hookd refuses such a body first)
+		}
+		duplicateMember([]byte(k1 + v)) // any bytes at all: it must not panic
+		doc := map[string]any{k1: v, k2: []any{v, map[string]any{k1: v}}}
+		for range depth % 4 {
+			doc = map[string]any{k2: []any{doc}, k1: v}
+		}
+		body, err := json.Marshal(doc)
+		if err != nil {
+			t.Skip()
+		}
+		if p, found := duplicateMember(body); found {
+			t.Fatalf("%s: %q found twice", body, p)
+		}
+		name, _ := json.Marshal(k1)
+		twice := append([]byte(`{`+string(name)+`:1,`), body[1:]...)
+		if _, found := duplicateMember(twice); !found {
+			t.Fatalf("%s: the repeated %q not found", twice, k1)
+		}
+	})
 }
 
 // FuzzExactNames: whenever the quick check passes a body that decodes, the full
