@@ -288,30 +288,27 @@ func (m memberNames) hold(body []byte) bool {
 // whose object has an earlier member of the same name, and its path ("[3].orcid",
 // "auth.user"). Names are compared as they decode: "\u006frcid" is "orcid".
 func duplicateMember(body []byte) (string, bool) {
-	// One frame an open object or array: an object's member names so far (in a map
-	// past a handful) and the name of the member being read, an array's index.
-	// Names are slices of body, unless escaped.
+	// One frame an open object or array: where its member names start in names
+	// (in a map past a handful), the name of the member being read, an array's
+	// index. Names are slices of body, unless escaped; an object's are the last
+	// in names while it is open, so they go when it closes.
 	type frame struct {
 		object bool
 		index  int
 		key    []byte
-		names  [][]byte
+		start  int
 		many   map[string]bool
 	}
-	var frames [8]frame
-	stack := frames[:0]
+	var frameBuf [8]frame
+	var nameBuf [16][]byte
+	stack, names := frameBuf[:0], nameBuf[:0]
 	for i := 0; i < len(body); i++ {
 		switch body[i] {
 		case '{', '[':
-			if len(stack) < cap(stack) {
-				stack = stack[:len(stack)+1] // a frame used before keeps its slice
-			} else {
-				stack = append(stack, frame{})
-			}
-			f := &stack[len(stack)-1]
-			f.object, f.index, f.key, f.names, f.many = body[i] == '{', 0, nil, f.names[:0], nil
+			stack = append(stack, frame{object: body[i] == '{', start: len(names)})
 		case '}', ']':
 			if len(stack) > 0 {
+				names = names[:stack[len(stack)-1].start]
 				stack = stack[:len(stack)-1]
 			}
 		case ',':
@@ -348,9 +345,9 @@ func duplicateMember(body []byte) (string, bool) {
 				name = []byte(s)
 			}
 			f := &stack[len(stack)-1]
-			if f.many == nil && len(f.names) == 16 {
+			if f.many == nil && len(names)-f.start == 16 {
 				f.many = make(map[string]bool, 32)
-				for _, n := range f.names {
+				for _, n := range names[f.start:] {
 					f.many[string(n)] = true
 				}
 			}
@@ -359,8 +356,8 @@ func duplicateMember(body []byte) (string, bool) {
 				seen = f.many[string(name)]
 				f.many[string(name)] = true
 			} else {
-				seen = slices.ContainsFunc(f.names, func(n []byte) bool { return bytes.Equal(n, name) })
-				f.names = append(f.names, name)
+				seen = slices.ContainsFunc(names[f.start:], func(n []byte) bool { return bytes.Equal(n, name) })
+				names = append(names, name)
 			}
 			if seen {
 				path := ""
