@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -16,6 +18,7 @@ import (
 
 	"github.com/matryer/is"
 
+	"hookd/secret"
 	"hookd/store"
 )
 
@@ -175,6 +178,41 @@ func TestInitCreates(t *testing.T) {
 	_, _, err = runEnv(t, map[string]string{"HOOKD_CONFIG": cfg}, "client", "list", "-config", other)
 	is.True(err != nil)                                      // -config wins over HOOKD_CONFIG
 	is.True(strings.Contains(err.Error(), "-config "+other)) // and is named
+}
+
+// TestKeyGoesWithTheDatabase: a new database gets a new key, at
+// auth.secret_key_file when it names one; an existing database whose key is
+// missing is not given a new one (it could not open the secrets sealed under the
+// old): serve refuses to start, and says to restore the key; so it does with a key
+// that does not open the database's secrets.
+func TestKeyGoesWithTheDatabase(t *testing.T) {
+	is := is.New(t)
+	dir := t.TempDir()
+	key := filepath.Join(dir, "keys", "hookd.key")
+	cfg := writeConfig(t, "[http]\nlisten = \"127.0.0.1:0\"\n[store]\npath = \""+filepath.Join(dir, "hookd.db")+"\"\n[auth]\nsecret_key_file = \""+key+"\"\n")
+	out, _, err := runEnv(t, nil, "init", "-config", cfg)
+	is.NoErr(err)                                             // a first setup with the key's own path
+	is.True(strings.Contains(out, "created secret key "+key)) // makes the key there
+	_, _, err = runEnv(t, nil, "client", "add", "-config", cfg, "-name", "lab")
+	is.NoErr(err)
+
+	is.NoErr(os.Rename(key, key+".lost"))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var stdout, stderr safeBuffer
+	err = run(ctx, []string{"hookd", "serve", "-config", cfg}, func(string) string { return "" }, strings.NewReader(""), &stdout, &stderr)
+	is.True(err != nil)                                             // serve refuses
+	is.True(strings.Contains(err.Error(), "no secret key at "+key)) // naming the key
+	is.True(strings.Contains(err.Error(), "restore the key file"))  // and what to do
+	_, statErr := os.Stat(key)
+	is.True(errors.Is(statErr, fs.ErrNotExist)) // no new key was made
+
+	_, err = secret.LoadKeyFile(key, true) // another database's key
+	is.NoErr(err)
+	err = run(ctx, []string{"hookd", "serve", "-config", cfg}, func(string) string { return "" }, strings.NewReader(""), &stdout, &stderr)
+	is.True(err != nil)                                                                 // serve refuses it too
+	is.True(strings.Contains(err.Error(), "is not the key the database was made with")) // saying why
+	is.True(strings.Contains(err.Error(), "secret key "+key))                           // naming the key
 }
 
 // TestHelpEveryCommand is the rule: "hookd X -h" exits 0 for every command, every

@@ -338,8 +338,10 @@ func (e *env) open(ctx context.Context, cmd, flagValue string) (*store.Store, Co
 }
 
 // openStore opens the database of cfg. With create (serve, dev, init) it creates the
-// database and, beside it, its secret key when they are missing; without, both must
-// exist. daemon is true for the serving process (store.Options.Daemon); migrating,
+// database when it is missing, and then its secret key too when that is missing
+// (auth.secret_key_file, or beside the database); an existing database must have its
+// key: a new one could not open the secrets sealed under the old. Without create,
+// both must exist. daemon is true for the serving process (store.Options.Daemon); migrating,
 // when not nil, is told of each migration an older file needs (store.Options.Migrating).
 func openStore(ctx context.Context, cfg Config, daemon, create bool, migrating func(name string)) (*store.Store, error) {
 	if !create {
@@ -348,15 +350,24 @@ func openStore(ctx context.Context, cfg Config, daemon, create bool, migrating f
 		}
 	}
 	keyPath := cfg.SecretKeyPath()
-	box, err := secret.LoadKeyFile(keyPath, create && cfg.Auth.SecretKeyFile == "")
+	fresh := false // a new database, which a new key goes with
+	if create {
+		_, err := os.Stat(cfg.Store.Path)
+		fresh = errors.Is(err, fs.ErrNotExist)
+	}
+	box, err := secret.LoadKeyFile(keyPath, fresh)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("no secret key at %s for the database %s: restore the key file kept with the database's backups (auth.secret_key_file names another)", keyPath, cfg.Store.Path)
+		return nil, fmt.Errorf("no secret key at %s for the database %s: restore the key file kept with the database's backups (auth.secret_key_file names another); a new key could not open the secrets the database keeps", keyPath, cfg.Store.Path)
 	}
 	if err != nil {
 		return nil, err
 	}
-	return store.Open(ctx, store.Options{Path: cfg.Store.Path, Synchronous: cfg.Store.Synchronous, Box: box, Daemon: daemon,
+	st, err := store.Open(ctx, store.Options{Path: cfg.Store.Path, Synchronous: cfg.Store.Synchronous, Box: box, Daemon: daemon,
 		ExternalCheckpoints: cfg.Store.Checkpoints == "external", MustExist: !create, Migrating: migrating})
+	if errors.Is(err, store.ErrWrongKey) {
+		return nil, fmt.Errorf("secret key %s and database %s: %w; restore the key kept with the database's backups (auth.secret_key_file names the key)", keyPath, cfg.Store.Path, err)
+	}
+	return st, err
 }
 
 // newLogger builds the one logger of the process: tint on a terminal, JSON otherwise

@@ -187,6 +187,13 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("open store %s: %w", opts.Path, Classify(err))
 	}
 
+	if opts.Daemon && s.box != nil {
+		if err := s.checkKey(ctx); err != nil {
+			write.Close()
+			return nil, err
+		}
+	}
+
 	for _, prepare := range []func(context.Context) error{s.prepareIntake, s.prepareClaim, s.prepareTargets, s.prepareSubscriptions, s.prepareGroup, s.prepareStats} {
 		if err := prepare(ctx); err != nil {
 			write.Close()
@@ -223,6 +230,36 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	}
 	go s.groupWriter()
 	return s, nil
+}
+
+// ErrWrongKey is Open's error for a daemon whose secret key does not open the
+// secrets the database keeps sealed: it is another database's key.
+var ErrWrongKey = errors.New("the secret key does not open the secrets this database keeps: it is not the key the database was made with")
+
+// checkKey opens one secret the database keeps sealed (a client's signing secret,
+// else one a webhook or hookd itself keeps), so that a daemon given another
+// database's key refuses to start, rather than start and deliver nothing, and seal
+// new secrets under a second key beside the first.
+func (s *Store) checkKey(ctx context.Context) error {
+	for _, q := range []string{
+		"SELECT signing_secret FROM clients WHERE length(signing_secret) > 0 LIMIT 1",
+		"SELECT signing_secret FROM subscriptions WHERE length(signing_secret) > 0 LIMIT 1",
+		"SELECT value FROM server_secrets WHERE length(value) > 0 LIMIT 1",
+	} {
+		var sealed []byte
+		err := s.write.QueryRowContext(ctx, q).Scan(&sealed)
+		if errors.Is(err, sql.ErrNoRows) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("open store: %w", Classify(err))
+		}
+		if _, err := s.box.Open(sealed); err != nil {
+			return ErrWrongKey
+		}
+		return nil
+	}
+	return nil // nothing sealed yet: any key will do
 }
 
 // Close closes the database.
