@@ -5,8 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"net/http"
+	"net/url"
+	"regexp"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -65,6 +69,39 @@ var inboxRefusals = map[string]int{
 	"headers": http.StatusRequestHeaderFieldsTooLarge,
 }
 
+// An inbox keeps no credentials: whoever sees an inbox sees every request to it,
+// those of other webhooks calling the same name too, and a webhook's callback
+// credentials, or a token hookd got with them, are its owner's alone.
+const inboxRedacted = "[redacted]"
+
+// credentialHeaders are the headers whose values an inbox does not keep.
+var credentialHeaders = []string{"Authorization", "Proxy-Authorization", "Cookie", "Apikey", "X-Api-Key", "Api-Key"}
+
+// withoutCredentials replaces the credentials in a request's headers, keeping an
+// Authorization's scheme ("Basic [redacted]"), so the record still says what kind
+// was sent.
+func withoutCredentials(h http.Header) {
+	for _, name := range credentialHeaders {
+		vs := h[name]
+		for i, v := range vs {
+			if scheme, _, ok := strings.Cut(strings.TrimSpace(v), " "); ok && strings.HasSuffix(name, "Authorization") {
+				vs[i] = scheme + " " + inboxRedacted
+			} else {
+				vs[i] = inboxRedacted
+			}
+		}
+	}
+}
+
+// formSecret is a form field that carries a secret (OAuth's client credentials
+// grant among them), with its value.
+var formSecret = regexp.MustCompile(`(?i)(^|&)(client_secret|password|refresh_token|client_assertion|assertion)=[^&]*`)
+
+// formWithoutSecrets replaces the values of the form fields that carry secrets.
+func formWithoutSecrets(body []byte) []byte {
+	return formSecret.ReplaceAll(body, []byte("${1}${2}="+url.QueryEscape(inboxRedacted)))
+}
+
 // handleInbox records a request and answers it.
 func (s *Server) handleInbox() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -85,6 +122,10 @@ func (s *Server) handleInbox() http.Handler {
 		}
 		header := r.Header.Clone()
 		header["Host"] = []string{r.Host} // Go keeps it apart; a developer wants to see it
+		withoutCredentials(header)
+		if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt == "application/x-www-form-urlencoded" {
+			body = formWithoutSecrets(body)
+		}
 		// What arrived whole is recorded even if its sender goes away meanwhile.
 		rec, answer, err := s.store.RecordInboxRequest(context.WithoutCancel(r.Context()), store.InboxReceipt{
 			Inbox: name, Method: r.Method, Path: rawPath(r), Query: r.URL.RawQuery, Header: header, Body: body, RemoteAddr: r.RemoteAddr,

@@ -141,6 +141,38 @@ func TestInboxRecordsRequest(t *testing.T) {
 	is.Equal(rs[0].Path, "/inbox/demo")
 }
 
+// TestInboxKeepsNoCredentials: whoever sees an inbox sees every request to it, so
+// it keeps no credentials: the values of the headers that carry them (an
+// Authorization's scheme stays) and a form's secrets; the rest as sent.
+func TestInboxKeepsNoCredentials(t *testing.T) {
+	is := is.New(t)
+	h := newInboxHarness(t, store.InboxLimits{})
+	res := h.post(t, http.MethodPost, "/inbox/shared/cc", "grant_type=client_credentials&client_id=APP-1&client_secret=s3cr%26t&scope=x",
+		"Content-Type", "application/x-www-form-urlencoded", "Authorization", "Basic aWJ1c2VyOklOQk9YQkFTSUNQVy1XdzM=",
+		"Apikey", "hub-key-1", "X-Api-Key", "k2", "Cookie", "session=abc", "X-Custom", "kept")
+	is.Equal(res.status, http.StatusNoContent)
+	res = h.post(t, http.MethodPost, "/inbox/shared/bearer", `{}`, "Content-Type", "application/json", "Authorization", "Bearer 677d530f-aaaa")
+	is.Equal(res.status, http.StatusNoContent)
+
+	rs := h.requests(t, "shared")
+	is.Equal(len(rs), 2)
+	is.Equal(rs[0].HeaderValue("Authorization"), "Bearer [redacted]") // the scheme says what was sent
+	form, body := rs[1], string(rs[1].Body)
+	is.Equal(form.HeaderValue("Authorization"), "Basic [redacted]")
+	is.Equal(form.HeaderValue("Apikey"), "[redacted]")
+	is.Equal(form.HeaderValue("X-Api-Key"), "[redacted]")
+	is.Equal(form.HeaderValue("Cookie"), "[redacted]")
+	is.Equal(form.HeaderValue("X-Custom"), "kept")                                                        // other headers as sent
+	is.Equal(body, "grant_type=client_credentials&client_id=APP-1&client_secret=%5Bredacted%5D&scope=x") // the form's secret goes, the rest stays
+	for _, r := range rs {
+		for _, secret := range []string{"aWJ1c2Vy", "hub-key-1", "k2", "abc", "s3cr", "677d530f"} {
+			for _, f := range r.Header {
+				is.True(!strings.Contains(f.Value, secret)) // no trace in any header
+			}
+		}
+	}
+}
+
 func TestInboxRefuses(t *testing.T) {
 	h := newInboxHarness(t, store.InboxLimits{})
 	for _, tt := range []struct {
