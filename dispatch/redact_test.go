@@ -42,6 +42,8 @@ func TestRedact(t *testing.T) {
 		{"json, as Go writes it", `{"pw":"p\u0026ss wörd\u003c\"42\"\u003e"}`, []string{"wörd", "ss w"}, []string{`{"pw":"`}},
 		{"json, as Python writes it", `{"pw": "p&ss w\u00f6rd<\"42\">"}`, []string{"w\u00f6rd", "ss w"}, []string{`{"pw": "`}},
 		{"json, as JavaScript writes it", `{"pw":"p&ss wörd<\"42\">"}`, []string{"wörd", "ss w"}, []string{`{"pw":"`}},
+		{"html escaped, as Go writes it", "<p>client_secret=" + "p&amp;ss wörd&lt;&#34;42&#34;&gt;" + "</p>", []string{"ss w", "&#34;42"}, []string{"<p>client_secret=", "</p>"}},
+		{"html escaped, as Python writes it", "<p>" + "p&amp;ss wörd&lt;&quot;42&quot;&gt;" + "</p>", []string{"ss w", "&quot;42"}, []string{"<p>", "</p>"}},
 		{"path escaped", "/relay/" + url.PathEscape(password), []string{url.PathEscape(password)}, []string{"/relay/"}},
 		{"base64 alone", base64.StdEncoding.EncodeToString([]byte(apikey)), []string{base64.StdEncoding.EncodeToString([]byte(apikey))}, nil},
 		{"foreign bearer", "got Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.e30.x and more", []string{"eyJhbGciOiJIUzI1NiJ9"}, []string{"got Authorization: "}},
