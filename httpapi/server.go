@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"strings"
 	"time"
 
@@ -191,7 +192,8 @@ func (s *Server) logged(h http.Handler) http.Handler {
 }
 
 // logPath is a request's path as the log shows it: without the key of a relay
-// callback, which is a credential.
+// callback, which is a credential, and with an ORCID registration's callback URL
+// (encoded in the path) as URLs are logged, without its user, query or fragment.
 func logPath(r *http.Request) string {
 	p := r.URL.EscapedPath()
 	if rest, ok := strings.CutPrefix(p, "/relay/"); ok {
@@ -199,7 +201,25 @@ func logPath(r *http.Request) string {
 			return "/relay/" + id + "/[redacted]"
 		}
 	}
+	if i := strings.Index(p, "/webhook/"); i >= 0 {
+		i += len("/webhook/")
+		return p[:i] + logCallback(p[i:])
+	}
 	return p
+}
+
+// logCallback is an encoded callback URL without what may carry a credential.
+func logCallback(escaped string) string {
+	raw, err := url.PathUnescape(escaped)
+	if err != nil {
+		return "[redacted]"
+	}
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return "[redacted]"
+	}
+	u.User, u.RawQuery, u.ForceQuery, u.Fragment, u.RawFragment = nil, "", false, "", ""
+	return url.QueryEscape(u.String())
 }
 
 // Handler returns the server wrapped in its access log, with the client's address
