@@ -318,6 +318,12 @@ func (h *Handler) handleSignIn() http.Handler {
 				obj = Object{}
 			} else if who == "" {
 				who = "(no id)"
+			} else if c, err := h.st.Client(r.Context(), id); err == nil {
+				who, obj = c.ID, Object{ClientID: c.ID} // named by its id or its name
+			} else {
+				// An id no client has is not kept: it may be anything typed into
+				// the field (a secret pasted in the wrong one).
+				who, obj = "(no such client)", Object{}
 			}
 			h.audit(r, Principal{ClientID: who}, "signin.failed", who, obj, "")
 			if useToken {

@@ -127,6 +127,21 @@ func TestSlowedSignIns(t *testing.T) {
 		"signin "+e.a.ID+" 127.0.0.1; signin.failed "+e.a.ID+" 127.0.0.1; signin.failed "+e.a.ID+" 127.0.0.1")
 }
 
+// TestFailedSignInKeepsNoStrayID: a failed sign-in with an id no client has is
+// audited without it (it may be a secret pasted into the wrong field).
+func TestFailedSignInKeepsNoStrayID(t *testing.T) {
+	is := is.New(t)
+	e := newEnv(t)
+	u := e.newUser(t)
+	is.Equal(u.signIn(t, "CONSOLE-SECRET-IN-ID-999", e.a.Secret).status, http.StatusUnauthorized)
+	entries, err := e.st.AuditLog(context.Background(), store.AuditQuery{Action: "signin.failed"})
+	is.NoErr(err)
+	is.Equal(len(entries), 1)
+	is.Equal(entries[0].Actor, "(no such client)")
+	is.Equal(entries[0].Target, "(no such client)")
+	is.Equal(entries[0].ClientID, "")
+}
+
 func TestSecureCookieAndHeaders(t *testing.T) {
 	is := is.New(t)
 	e := newEnv(t, func(o *console.Options) { o.PublicURL = "https://hookd.example.org" })

@@ -210,7 +210,7 @@ func (d *Dispatcher) call(ctx context.Context, c store.Claimed) result {
 		return fail(describe(err, d.opts.Timeout))
 	}
 	if resp.StatusCode >= 300 && resp.StatusCode < 400 {
-		r.err = fmt.Sprintf("HTTP %d redirect to %q not followed", resp.StatusCode, resp.Header.Get("Location"))
+		r.err = fmt.Sprintf("HTTP %d redirect to %q not followed", resp.StatusCode, redact(resp.Header.Get("Location"))) // as URLs are logged
 	}
 	r.read(resp, t0, d.opts.Timeout)
 	return r

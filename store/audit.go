@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"net/url"
+	"regexp"
 	"strings"
 	"time"
 )
@@ -73,13 +75,32 @@ func (s *Store) Audit(ctx context.Context, e AuditEntry) error {
 		}
 		_, err := tx.ExecContext(ctx, `INSERT INTO audit_log(at, actor, via, address, action, target, client_id, org_id, detail)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, ms(s.Now()), clip(e.Actor, auditFieldMax), e.Via, clip(e.Address, auditFieldMax),
-			clip(e.Action, auditFieldMax), clip(e.Target, auditFieldMax), nullString(e.ClientID), org, clip(e.Detail, auditDetailMax))
+			clip(e.Action, auditFieldMax), clip(e.Target, auditFieldMax), nullString(e.ClientID), org, clip(urlsCut(e.Detail), auditDetailMax))
 		return err
 	})
 	if err != nil {
 		return fmt.Errorf("audit: %w", err)
 	}
 	return nil
+}
+
+// auditURL is a URL in an audit entry's detail.
+var auditURL = regexp.MustCompile(`(?i)\bhttps?://[^\s"'<>]+`)
+
+// urlsCut writes the URLs of an audit entry's detail as the logs write them,
+// without a user, query or fragment: the log is kept for a year, and shown to
+// others than the webhook's owner (its organisation's staff, the operator), and a
+// URL's query may carry a token.
+func urlsCut(detail string) string {
+	return auditURL.ReplaceAllStringFunc(detail, func(raw string) string {
+		trimmed := strings.TrimRight(raw, ".,;:!)]}") // the sentence's, not the URL's
+		u, err := url.Parse(trimmed)
+		if err != nil {
+			return "(a URL)"
+		}
+		u.User, u.RawQuery, u.ForceQuery, u.Fragment, u.RawFragment = nil, "", false, "", ""
+		return u.String() + raw[len(trimmed):]
+	})
 }
 
 // AuditQuery filters the audit log. Visible limits it to what a principal may see:

@@ -628,6 +628,21 @@ func TestSignInWhileRehashed(t *testing.T) {
 // TestAuditClipsForeignClientIDs: an audit entry whose client id no client can
 // have (a failed sign-in's, typed by anyone, 60,000 characters) is kept without it,
 // its actor clipped: the log does not grow by what an outsider types.
+// TestAuditCutsURLs: an audit entry keeps the URLs of its detail as the logs do,
+// without their user, query or fragment (a query may carry a token), and the rest
+// of the detail as given.
+func TestAuditCutsURLs(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	st := newStore(t)
+	is.NoErr(st.Audit(ctx, store.AuditEntry{Actor: "(operator)", Via: store.ViaAPI, Action: "webhook.delete", Target: "w1",
+		Detail: "url https://u:pw@hooks.example/in?token=CLOSEDQ-12#f, e-mail it@uni.example, then http://127.0.0.1:9/x?key=ORGURLQUERY-31"}))
+	es, err := st.AuditLog(ctx, store.AuditQuery{})
+	is.NoErr(err)
+	is.Equal(len(es), 1)
+	is.Equal(es[0].Detail, "url https://hooks.example/in, e-mail it@uni.example, then http://127.0.0.1:9/x")
+}
+
 func TestAuditClipsForeignClientIDs(t *testing.T) {
 	is := is.New(t)
 	ctx := context.Background()
