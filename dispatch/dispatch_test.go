@@ -304,7 +304,7 @@ func TestDisableAfter(t *testing.T) {
 	is.True(strings.Contains(sub.Reason, "2024-03-01T12:00:00Z")) // naming when the failures began
 	is.Equal(sub.Reason, "deliveries failed continuously since 2024-03-01T12:00:00Z (last: HTTP 500)")
 	last := e.attempts(row.ID)
-	is.Equal(last[len(last)-1].Error, "2024-03-01T12:00:00Z (last: HTTP 500)") // the last attempt says so too
+	is.Equal(last[len(last)-1].Error, sub.Reason) // the last attempt says so too, in words
 
 	res := e.intake(0, store.Event{Orcid: orcidA})
 	is.Equal(res.Deliveries, 0) // new events no longer reach it

@@ -476,7 +476,7 @@ func (s *Store) record(ctx context.Context, tx *sql.Tx, outcomes []Outcome, now 
 		msg := o.Error
 		if o.Kind == OutcomeDeactivate {
 			// The attempt log and the reason both say since when it has been failing.
-			msg = o.FailingSince.UTC().Format(time.RFC3339) + " (last: " + o.Error + ")"
+			msg = "deliveries failed continuously since " + o.FailingSince.UTC().Format(time.RFC3339) + " (last: " + o.Error + ")"
 		}
 		if _, err := tx.StmtContext(ctx, s.claim.attempt).ExecContext(ctx, o.DeliveryID, o.Attempt, ms(o.StartedAt), o.Duration.Milliseconds(), o.Status, msg, o.Response); err != nil {
 			return err
@@ -514,7 +514,7 @@ func (s *Store) record(ctx context.Context, tx *sql.Tx, outcomes []Outcome, now 
 					return err
 				}
 			default:
-				if err := s.deactivate(ctx, tx, o.SubscriptionID, "deliveries failed continuously since "+msg, now); err != nil {
+				if err := s.deactivate(ctx, tx, o.SubscriptionID, msg, now); err != nil {
 					return err
 				}
 			}
