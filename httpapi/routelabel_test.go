@@ -66,3 +66,17 @@ func TestRouteLabels(t *testing.T) {
 		})
 	}
 }
+
+// TestInboxRouteLabel: the inbox's route counts every method it serves, those the
+// router does not know too.
+func TestInboxRouteLabel(t *testing.T) {
+	m := &requests{}
+	h := newInboxHarness(t, store.InboxLimits{}, func(o *httpapi.Options) { o.Metrics = m })
+	for _, method := range []string{http.MethodPost, "PROPFIND", "FOOBAR"} {
+		t.Run(method, func(t *testing.T) {
+			is := is.New(t)
+			is.Equal(h.post(t, method, "/inbox/demo/x", "").status, http.StatusNoContent)
+			is.Equal(m.last(), "/inbox/:path")
+		})
+	}
+}

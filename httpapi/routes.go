@@ -140,6 +140,9 @@ func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
 func (s *Server) methodNotAllowed(w http.ResponseWriter, r *http.Request) {
 	if s.inbox != nil && strings.HasPrefix(r.URL.Path, "/inbox/") {
 		w.Header().Del("Allow")
+		if l, ok := r.Context().Value(routeKey{}).(*string); ok {
+			*l = "/inbox/:path" // the inbox's route serves it, as it serves the methods it knows
+		}
 		s.inbox.ServeHTTP(w, r)
 		return
 	}
