@@ -102,6 +102,10 @@ func (e *env) measuring(name string, start func(io.Writer) error, stop func()) (
 // serve runs the daemon until ctx ends. onListen, when set, is called with the
 // public base URL once hookd listens and the store is migrated.
 func (e *env) serve(ctx context.Context, cfg Config, onListen func(base string, st *store.Store) error) error {
+	// The secrets the daemon reads at start, before it creates anything.
+	if err := cfg.CheckSecretFiles(); err != nil {
+		return err
+	}
 	log := newLogger(cfg, e.stderr)
 	// HOOKD_CPUPROFILE=FILE writes a CPU profile of the whole run to FILE when hookd
 	// stops (the load tool's -cpuprofile, BENCHMARKS.md); HOOKD_TRACE=FILE a Go

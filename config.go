@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"net/netip"
 	"net/url"
@@ -14,6 +15,7 @@ import (
 	"github.com/BurntSushi/toml"
 
 	"hookd/dispatch"
+	"hookd/httpapi"
 	"hookd/store"
 )
 
@@ -225,15 +227,17 @@ func (c *Config) Validate() error {
 	bad := func(key, format string, args ...any) {
 		errs = append(errs, fmt.Errorf("%s: "+format, append([]any{key}, args...)...))
 	}
-	if _, _, err := net.SplitHostPort(c.HTTP.Listen); err != nil {
-		bad("http.listen", "must be host:port, got %q", c.HTTP.Listen)
+	if !hostPort(c.HTTP.Listen, true) {
+		bad("http.listen", "must be host:port with a port from 0 to 65535 (e.g. \"127.0.0.1:8080\"), got %q", c.HTTP.Listen)
 	}
 	if bp := c.HTTP.BasePath; bp != "" && (!strings.HasPrefix(bp, "/") || strings.HasSuffix(bp, "/") || strings.ContainsAny(bp, "?#% ")) {
 		bad("http.base_path", "must start with / and not end with one (e.g. \"/orcid-api-web\"), got %q", bp)
+	} else if err := httpapi.CheckBasePath(bp); err != nil {
+		bad("http.base_path", "%v", err)
 	}
 	if pu := c.HTTP.PublicURL; pu != "" {
 		u, err := url.Parse(pu)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || !portOK(u.Port(), false) {
 			bad("http.public_url", "must be an absolute http(s) URL such as \"https://hookd.example.org\", got %q", pu)
 		}
 	}
@@ -276,8 +280,8 @@ func (c *Config) Validate() error {
 		bad("delivery.per_host", "must be between 1 and delivery.workers (%d), got %d", c.Delivery.Workers, c.Delivery.PerHost)
 	}
 	if a := c.Email.SMTPAddr; a != "" {
-		if _, _, err := net.SplitHostPort(a); err != nil {
-			bad("email.smtp_addr", "must be host:port, got %q", a)
+		if !hostPort(a, false) {
+			bad("email.smtp_addr", "must be host:port with a port from 1 to 65535 (e.g. \"smtp.example.org:587\"), got %q", a)
 		}
 		if c.Email.From == "" {
 			bad("email.from", "must be set when email.smtp_addr is")
@@ -319,15 +323,43 @@ func (c *Config) Validate() error {
 	if c.Inbox.KeepPerInbox < 1 || c.Inbox.KeepPerInbox > max(c.Inbox.KeepTotal, 1) {
 		bad("inbox.keep_per_inbox", "must be between 1 and inbox.keep_total (%d), got %d", c.Inbox.KeepTotal, c.Inbox.KeepPerInbox)
 	}
+	return errors.Join(errs...)
+}
+
+// hostPort reports whether addr is host:port with a port a socket can have (0,
+// "any free port", only when zero is true), by number or by a service name the
+// system knows ("smtp").
+func hostPort(addr string, zero bool) bool {
+	_, port, err := net.SplitHostPort(addr)
+	return err == nil && port != "" && portOK(port, zero)
+}
+
+// portOK reports whether port, when given, is a port number or service name.
+func portOK(port string, zero bool) bool {
+	if port == "" {
+		return true
+	}
+	n, err := net.LookupPort("tcp", port)
+	return err == nil && (n > 0 || zero)
+}
+
+// CheckSecretFiles reads the files the *_file keys name, as the daemon does, and
+// reports each one that is missing, unreadable or empty. Only the daemon and
+// check-config look at them (Validate does not): a systemd credential
+// (/run/credentials/…) exists only while the service runs, and the other commands,
+// the package's own hookd init among them, must work without it.
+func (c *Config) CheckSecretFiles() error {
+	var errs []error
 	for _, f := range []struct{ key, path string }{
 		{"auth.admin_token_file", c.Auth.AdminTokenFile},
 		{"email.password_file", c.Email.PasswordFile},
 		{"upstream.client_secret_file", c.Upstream.ClientSecretFile},
 	} {
-		if f.path != "" {
-			if _, err := os.Stat(f.path); err != nil {
-				bad(f.key, "cannot read %s: %v", f.path, errors.Unwrap(err))
+		if _, err := readSecretFile(f.key, f.path); err != nil {
+			if errors.Is(err, fs.ErrNotExist) && strings.HasPrefix(f.path, "/run/credentials/") {
+				err = fmt.Errorf("%w (systemd makes %s only while the service runs: check the configuration as the service's ExecStartPre does, or with it running)", err, filepath.Dir(f.path))
 			}
+			errs = append(errs, err)
 		}
 	}
 	return errors.Join(errs...)

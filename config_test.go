@@ -106,6 +106,14 @@ keep_total = 100
 		{"base path without slash", "[http]\nbase_path = \"nope\"\n", "http.base_path"},
 		{"base path with trailing slash", "[http]\nbase_path = \"/orcid-api-web/\"\n", "http.base_path"},
 		{"listen without port", "[http]\nlisten = \"localhost\"\n", "http.listen"},
+		{"listen on a port that is a word", "[http]\nlisten = \"127.0.0.1:abc\"\n", "http.listen"},
+		{"listen on a port past 65535", "[http]\nlisten = \":99999\"\n", "http.listen"},
+		{"smtp on a port that is a word", "[email]\nsmtp_addr = \"smtp.example.org:abc\"\nfrom = \"hookd@example.org\"\n", "email.smtp_addr"},
+		{"public url on a port past 65535", "[http]\npublic_url = \"https://hookd.example.org:99999\"\n", "http.public_url"},
+		{"base path among the console's routes", "[http]\nbase_path = \"/console\"\n", "http.base_path: \"/console\" puts the ORCID routes among hookd's own"},
+		{"base path among the inbox's routes", "[http]\nbase_path = \"/inbox/x\"\n", "http.base_path"},
+		{"base path among the relay's routes", "[http]\nbase_path = \"/relay\"\n", "http.base_path"},
+		{"base path with a parameter", "[http]\nbase_path = \"/:x\"\n", "http.base_path: must not hold ':' or '*'"},
 		{"relative public url", "[http]\npublic_url = \"hookd.example.org\"\n", "http.public_url"},
 		{"a trusted proxy that is a name", "[http]\ntrusted_proxies = [\"127.0.0.1\", \"proxy.example.org\"]\n", "http.trusted_proxies: \"proxy.example.org\" is not an address"},
 		{"a trusted proxy as a string", "[http]\ntrusted_proxies = \"127.0.0.1\"\n", "http.trusted_proxies"},
@@ -114,7 +122,6 @@ keep_total = 100
 		{"duration as a number", "[delivery]\ntimeout = 20\n", "delivery.timeout"},
 		{"string for a number", "[delivery]\nworkers = \"many\"\n", "delivery.workers"},
 		{"smtp without from", "[email]\nsmtp_addr = \"127.0.0.1:25\"\n", "email.from"},
-		{"missing admin token file", "[auth]\nadmin_token_file = \"no-such-file\"\n", "auth.admin_token_file"},
 		{"upstream without the rest", "[upstream]\napi_url = \"https://api.sandbox.orcid.org\"\n", "upstream.token_url"},
 		{"inbox keeps nothing", "[inbox]\nkeep_total = 0\n", "inbox.keep_total"},
 		{"inbox keeps too much", "[inbox]\nkeep_total = 100001\n", "inbox.keep_total"},
@@ -154,7 +161,7 @@ func TestConfigErrorsInOrder(t *testing.T) {
 		key, _, _ := strings.Cut(strings.TrimPrefix(line, "config "+path+": "), ":")
 		keys = append(keys, key)
 	}
-	is.Equal(keys, []string{"upstream.api_url", "upstream.token_url", "log.level", "upstream.client_secret_file"}) // every key, in order
+	is.Equal(keys, []string{"upstream.api_url", "upstream.token_url", "log.level"}) // every key, in order
 	for range 20 {
 		_, err := LoadConfig(path)
 		is.Equal(err.Error(), first.Error()) // the same every time
@@ -266,4 +273,28 @@ func TestTrustedProxyPrefixes(t *testing.T) {
 			t.Errorf("%q: %v, want it to say %q", bad, err, says)
 		}
 	}
+}
+
+// TestCheckSecretFiles: the files of the *_file keys are the daemon's and
+// check-config's business alone (a systemd credential exists only while the
+// service runs): the other commands load a configuration whose files are not
+// there, and the check names each key whose file is missing or empty.
+func TestCheckSecretFiles(t *testing.T) {
+	is := is.New(t)
+	dir := t.TempDir()
+	empty := filepath.Join(dir, "empty")
+	is.NoErr(os.WriteFile(empty, []byte(" \n"), 0o600))
+	path := writeConfig(t, "[auth]\nadmin_token_file = \"/run/credentials/hookd.service/admin-token-not-here\"\n"+
+		"[email]\nsmtp_addr = \"127.0.0.1:25\"\nfrom = \"hookd@example.org\"\npassword_file = \""+empty+"\"\n")
+	cfg, err := LoadConfig(path)
+	is.NoErr(err) // loads: a command other than serve needs none of the files
+	err = cfg.CheckSecretFiles()
+	is.True(err != nil)
+	is.True(strings.Contains(err.Error(), "auth.admin_token_file: open /run/credentials/hookd.service/admin-token-not-here")) // missing
+	is.True(strings.Contains(err.Error(), "only while the service runs"))                                                     // and why it may be
+	is.True(strings.Contains(err.Error(), "email.password_file: "+empty+" is empty"))                                         // empty
+
+	_, _, err = runEnv(t, nil, "check-config", "-config", path)
+	is.True(err != nil) // check-config looks at them
+	is.True(strings.Contains(err.Error(), "auth.admin_token_file"))
 }

@@ -414,6 +414,9 @@ func (e *env) cmdCheckConfig(_ context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	if err := cfg.CheckSecretFiles(); err != nil {
+		return fmt.Errorf("config %s: %w", path, err)
+	}
 	state, err := checkDatabaseFolder(cfg.Store.Path)
 	if err != nil {
 		return fmt.Errorf("config %s: %w", path, err)

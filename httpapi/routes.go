@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"strings"
 
@@ -94,6 +95,22 @@ func (s *Server) routes() {
 	s.router.MethodNotAllowed = http.HandlerFunc(s.methodNotAllowed)
 	s.orcid.NotFound = http.HandlerFunc(s.notFound)
 	s.orcid.MethodNotAllowed = http.HandlerFunc(s.methodNotAllowed)
+}
+
+// CheckBasePath reports whether base (http.base_path) would put the ORCID routes
+// where hookd serves something else (its console, inbox, relay, APIs): the router
+// refuses such a pair of routes. ':' and '*' would name parameters.
+func CheckBasePath(base string) (err error) {
+	if strings.ContainsAny(base, ":*") {
+		return fmt.Errorf("must not hold ':' or '*', got %q", base)
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%q puts the ORCID routes among hookd's own (%v): choose another, such as \"/orcid-api-web\"", base, r)
+		}
+	}()
+	NewServer(Options{BasePath: base, Inbox: &InboxOptions{}, Console: http.NotFoundHandler(), MetricsHandler: http.NotFoundHandler()})
+	return nil
 }
 
 // routeKey is the context key of the request's route label: the access log puts a
