@@ -23,16 +23,24 @@ func findOrg(ctx context.Context, st *store.Store, ref string) (store.Organisati
 	if ref == "" {
 		return store.Organisation{}, errors.New("name the organisation (its id or name)")
 	}
-	if id, err := strconv.ParseInt(ref, 10, 64); err == nil {
+	byName, err := st.OrganisationByName(ctx, ref)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return store.Organisation{}, err
+	}
+	named := err == nil
+	if id, perr := strconv.ParseInt(ref, 10, 64); perr == nil {
 		if o, err := st.Organisation(ctx, id); err == nil {
+			if named && byName.ID != o.ID {
+				// An older hookd took names that are numbers.
+				return store.Organisation{}, fmt.Errorf("%q is organisation %d's id and organisation %d's name: give %d or rename one", ref, o.ID, byName.ID, byName.ID)
+			}
 			return o, nil
 		}
 	}
-	o, err := st.OrganisationByName(ctx, ref)
-	if errors.Is(err, store.ErrNotFound) {
-		return o, fmt.Errorf("no organisation with id or name %q (hookd org list shows them)", ref)
+	if !named {
+		return store.Organisation{}, fmt.Errorf("no organisation with id or name %q (hookd org list shows them)", ref)
 	}
-	return o, err
+	return byName, nil
 }
 
 // orgFlags are the flags of org add and org set, by the field names of the store's errors.
@@ -116,7 +124,7 @@ func (e *env) openOrg(ctx context.Context, cmd string, args []string) (st *store
 	}
 	if o, err = findOrg(ctx, st, pos[0]); err != nil {
 		st.Close()
-		return nil, o, false, err
+		return nil, o, false, fmt.Errorf("%s: %w", cmd, err)
 	}
 	return st, o, *jsonFlag, nil
 }
@@ -206,21 +214,12 @@ func (e *env) orgSet(ctx context.Context, args []string) error {
 			return flagError("org set", err, orgFlags)
 		}
 	}
+	if set["apikey-file"] && *clearKey {
+		return errors.New("org set: give -apikey-file or -clear-apikey, not both")
+	}
 	o, err := findOrg(ctx, st, pos[0])
 	if err != nil {
-		return err
-	}
-	if set["name"] || set["tech-contact"] {
-		var p store.OrganisationPatch
-		if set["name"] {
-			p.Name = name
-		}
-		if set["tech-contact"] {
-			p.TechContactEmail = contact
-		}
-		if o, err = st.UpdateOrganisation(ctx, o.ID, p); err != nil {
-			return flagError("org set", err, orgFlags)
-		}
+		return fmt.Errorf("org set: %w", err)
 	}
 	h, err := st.HubSettings(ctx, o.ID)
 	if err != nil {
@@ -241,8 +240,6 @@ func (e *env) orgSet(ctx context.Context, args []string) error {
 	}
 	h.APIKey = nil
 	switch {
-	case set["apikey-file"] && *clearKey:
-		return errors.New("org set: give -apikey-file or -clear-apikey, not both")
 	case set["apikey-file"]:
 		b, err := os.ReadFile(*apikeyFile)
 		if err != nil {
@@ -259,6 +256,25 @@ func (e *env) orgSet(ctx context.Context, args []string) error {
 	}
 	if set["notification-email"] {
 		h.NotificationEmail, changed = *notify, true
+	}
+	if changed {
+		if err := h.Check(); err != nil {
+			return flagError("org set", err, orgFlags)
+		}
+	}
+	// Everything is checked: the organisation first (its new name may be taken,
+	// and then nothing has changed), then its webhook and e-mail.
+	if set["name"] || set["tech-contact"] {
+		var p store.OrganisationPatch
+		if set["name"] {
+			p.Name = name
+		}
+		if set["tech-contact"] {
+			p.TechContactEmail = contact
+		}
+		if o, err = st.UpdateOrganisation(ctx, o.ID, p); err != nil {
+			return flagError("org set", err, orgFlags)
+		}
 	}
 	signing := ""
 	if changed {
@@ -350,7 +366,7 @@ func (e *env) memberAdd(ctx context.Context, args []string) error {
 	defer st.Close()
 	o, err := findOrg(ctx, st, *org)
 	if err != nil {
-		return err
+		return fmt.Errorf("org member add: -org: %w", err)
 	}
 	for _, id := range ids {
 		created, err := st.PutMember(ctx, o.ID, id, info, cfg.Delivery.CoalesceWindow.Duration)
@@ -380,16 +396,16 @@ func (e *env) memberRemove(ctx context.Context, args []string) error {
 	defer st.Close()
 	o, err := findOrg(ctx, st, *org)
 	if err != nil {
-		return err
+		return fmt.Errorf("org member remove: -org: %w", err)
 	}
-	ids, err := orcidArgs("org member remove", pos) // check all before removing any
+	ids, err := orcidArgs("org member remove", pos)
 	if err != nil {
 		return err
 	}
+	if err := st.RemoveMembers(ctx, o.ID, ids...); err != nil { // all or none
+		return fmt.Errorf("org member remove: %w (none removed)", err)
+	}
 	for _, id := range ids {
-		if err := st.RemoveMember(ctx, o.ID, id); err != nil {
-			return err
-		}
 		fmt.Fprintf(e.stdout, "%s removed from %q\n", id, o.Name)
 	}
 	return nil
@@ -415,7 +431,7 @@ func (e *env) memberImport(ctx context.Context, args []string) error {
 	defer st.Close()
 	o, err := findOrg(ctx, st, *org)
 	if err != nil {
-		return err
+		return fmt.Errorf("org member import: -org: %w", err)
 	}
 	file, err := membercsv.Parse(f)
 	if err != nil {
@@ -451,7 +467,7 @@ func (e *env) orgStatus(ctx context.Context, args []string) error {
 	if *org != "" {
 		o, err := findOrg(ctx, st, *org)
 		if err != nil {
-			return err
+			return fmt.Errorf("org status: -org: %w", err)
 		}
 		orgs = []store.Organisation{o}
 	} else if orgs, err = st.Organisations(ctx); err != nil {

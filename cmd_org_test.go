@@ -55,3 +55,46 @@ func TestOrgMemberImport(t *testing.T) {
 	is.True(err != nil) // not a member list
 	is.Equal(err.Error(), bad+`: line 1: unknown column "colour" (known: orcid, name, email, eppn)`)
 }
+
+// TestOrgCommandsChangeAllOrNothing: a command that fails changes nothing, though
+// a part of what it asked was right: org set with a new name and a bad value,
+// org member remove with one record that is not a member.
+func TestOrgCommandsChangeAllOrNothing(t *testing.T) {
+	is := is.New(t)
+	cfg := testConfig(t, "")
+	_, err := runCmd(t, "org", "add", "-config", cfg, "-name", "Uni", "-tech-contact", "it@uni.example")
+	is.NoErr(err)
+	for _, args := range [][]string{
+		{"-name", "Renamed", "-apikey-file", filepath.Join(t.TempDir(), "not-there")},
+		{"-name", "Renamed", "-apikey-file", "f", "-clear-apikey"},
+		{"-name", "Renamed", "-enabled"}, // on without a URL
+	} {
+		_, err := runCmd(t, append([]string{"org", "set", "-config", cfg, "Uni"}, args...)...)
+		is.True(err != nil)                                         // refused
+		is.True(strings.HasPrefix(err.Error(), "org set: "))        // naming the command
+		out, err := runCmd(t, "org", "show", "-config", cfg, "Uni") // and still named so
+		is.NoErr(err)
+		is.True(!strings.Contains(out, "Renamed"))
+	}
+
+	_, err = runCmd(t, "org", "member", "add", "-config", cfg, "-org", "Uni", "0000-0002-7253-3645")
+	is.NoErr(err)
+	_, err = runCmd(t, "org", "member", "remove", "-config", cfg, "-org", "Uni", "0000-0002-7253-3645", "0000-0001-5109-3700")
+	is.True(err != nil)                                           // one of the two is no member
+	is.True(strings.Contains(err.Error(), "0000-0001-5109-3700")) // named
+	is.True(strings.Contains(err.Error(), "none removed"))        // and nothing done
+	out, err := runCmd(t, "org", "status", "-config", cfg, "-org", "Uni")
+	is.NoErr(err)
+	is.True(strings.Contains(out, "0000-0002-7253-3645")) // the member is still there
+
+	_, err = runCmd(t, "org", "member", "add", "-config", cfg, "-org", "Nope", "0000-0002-7253-3645")
+	is.True(err != nil)
+	is.True(strings.HasPrefix(err.Error(), "org member add: -org: no organisation with id or name \"Nope\"")) // the command and flag named
+	_, err = runCmd(t, "org", "show", "-config", cfg, "Nope")
+	is.True(err != nil)
+	is.True(strings.HasPrefix(err.Error(), "org show: no organisation"))
+
+	_, err = runCmd(t, "org", "add", "-config", cfg, "-name", "2", "-tech-contact", "it@two.example")
+	is.True(err != nil)                                            // a name that is a number
+	is.True(strings.Contains(err.Error(), "must not be a number")) // would be taken for an id
+}

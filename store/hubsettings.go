@@ -95,6 +95,26 @@ func (s *Store) HubSettings(ctx context.Context, orgID int64) (HubSettings, erro
 	return h, nil
 }
 
+// Check reports what is wrong with settings before they are stored, as
+// SetHubSettings does; the webhook's URL is checked there, against the targets
+// hookd may call.
+func (h HubSettings) Check() error {
+	if h.Enabled && h.URL == "" {
+		return invalid("url", "required when enabled is true")
+	}
+	if h.NotificationEmail != "" {
+		if err := CheckEmail("notification-email", h.NotificationEmail); err != nil {
+			return err
+		}
+	}
+	if h.APIKey != nil && *h.APIKey != "" {
+		if err := CheckHeaderValue("apikey", *h.APIKey); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // SetHubSettings replaces an organisation's settings. The webhook is kept as a
 // subscription of format hub (active when Enabled) and e-mail as one of format email,
 // both with the organisation's id, so every present and future member's events reach
@@ -102,18 +122,8 @@ func (s *Store) HubSettings(ctx context.Context, orgID int64) (HubSettings, erro
 // setting that was off (or absent) is now on.
 func (s *Store) SetHubSettings(ctx context.Context, orgID int64, h HubSettings) (HubSettings, bool, error) {
 	ctx = removal(ctx) // it may remove webhooks (removeSubscriptions)
-	if h.Enabled && h.URL == "" {
-		return HubSettings{}, false, invalid("url", "required when enabled is true")
-	}
-	if h.NotificationEmail != "" {
-		if err := CheckEmail("notification-email", h.NotificationEmail); err != nil {
-			return HubSettings{}, false, err
-		}
-	}
-	if h.APIKey != nil && *h.APIKey != "" {
-		if err := CheckHeaderValue("apikey", *h.APIKey); err != nil {
-			return HubSettings{}, false, err
-		}
+	if err := h.Check(); err != nil {
+		return HubSettings{}, false, err
 	}
 	now := ms(s.Now())
 	var out HubSettings

@@ -142,30 +142,41 @@ const notSentNoMember = "not sent: the record is no longer a member of the organ
 // to that organisation still waiting (never tried: deleted; tried: dead, kept as
 // history); a record no organisation covers any more is unregistered upstream.
 func (s *Store) RemoveMember(ctx context.Context, orgID int64, id string) error {
+	return s.RemoveMembers(ctx, orgID, id)
+}
+
+// RemoveMembers is RemoveMember for several records, in one transaction: when one
+// of them is not a member, none is removed.
+func (s *Store) RemoveMembers(ctx context.Context, orgID int64, ids ...string) error {
 	now := ms(s.Now())
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		if _, err := getOrg(ctx, tx, orgID); err != nil {
 			return err
 		}
-		r, err := tx.ExecContext(ctx, "DELETE FROM members WHERE org_id = ? AND orcid = ?", orgID, id)
-		if err != nil {
-			return err
+		for _, id := range ids {
+			r, err := tx.ExecContext(ctx, "DELETE FROM members WHERE org_id = ? AND orcid = ?", orgID, id)
+			if err != nil {
+				return err
+			}
+			if n, _ := r.RowsAffected(); n == 0 {
+				return notFound(fmt.Sprintf("member %s of organisation %d not found", id, orgID))
+			}
+			// What was waiting for the organisation about the record is not sent: never
+			// tried, it goes; tried already (failed, waiting for its retry), it is kept
+			// as history, dead, as a deactivation keeps what it stops.
+			orgRows := `state = 0 AND subject = ?1 AND subscription_id IN (SELECT id FROM subscriptions WHERE org_id = ?2)`
+			if _, err := tx.ExecContext(ctx, `DELETE FROM deliveries WHERE `+orgRows+` AND attempts = 0`, id, orgID); err != nil {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, `UPDATE deliveries SET state = 3, done_at = ?3, last_error = ?4 WHERE `+orgRows,
+				id, orgID, now, notSentNoMember); err != nil {
+				return err
+			}
+			if err := s.syncUpstream(ctx, tx, now, id); err != nil {
+				return err
+			}
 		}
-		if n, _ := r.RowsAffected(); n == 0 {
-			return notFound(fmt.Sprintf("member %s of organisation %d not found", id, orgID))
-		}
-		// What was waiting for the organisation about the record is not sent: never
-		// tried, it goes; tried already (failed, waiting for its retry), it is kept
-		// as history, dead, as a deactivation keeps what it stops.
-		orgRows := `state = 0 AND subject = ?1 AND subscription_id IN (SELECT id FROM subscriptions WHERE org_id = ?2)`
-		if _, err := tx.ExecContext(ctx, `DELETE FROM deliveries WHERE `+orgRows+` AND attempts = 0`, id, orgID); err != nil {
-			return err
-		}
-		if _, err := tx.ExecContext(ctx, `UPDATE deliveries SET state = 3, done_at = ?3, last_error = ?4 WHERE `+orgRows,
-			id, orgID, now, notSentNoMember); err != nil {
-			return err
-		}
-		return s.syncUpstream(ctx, tx, now, id)
+		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("remove member: %w", err)

@@ -1,10 +1,12 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -38,6 +40,15 @@ func checkOrg(name, email string) error {
 		return invalid("tech-contact-email", "is required")
 	}
 	return CheckEmail("tech-contact-email", email)
+}
+
+// checkOrgName refuses a new name that is a number: the command line and the
+// console take a number for an organisation's id.
+func checkOrgName(name string) error {
+	if _, err := strconv.ParseInt(strings.TrimSpace(name), 10, 64); err == nil {
+		return invalid("name", fmt.Sprintf("must not be a number (it would be taken for an organisation's id), got %q", name))
+	}
+	return nil
 }
 
 const orgColumns = `o.id, o.name, o.tech_contact_email, (SELECT count(*) FROM members m WHERE m.org_id = o.id), o.created_at, o.updated_at`
@@ -87,7 +98,7 @@ func createOrganisation(ctx context.Context, tx *sql.Tx, name, techContact strin
 // CreateOrganisation adds an organisation; a name already taken is a Conflict.
 func (s *Store) CreateOrganisation(ctx context.Context, name, techContact string) (Organisation, error) {
 	name = strings.TrimSpace(name)
-	if err := checkOrg(name, techContact); err != nil {
+	if err := cmp.Or(checkOrg(name, techContact), checkOrgName(name)); err != nil {
 		return Organisation{}, err
 	}
 	now := ms(s.Now())
@@ -168,6 +179,11 @@ func (s *Store) UpdateOrganisation(ctx context.Context, id int64, p Organisation
 		}
 		if err := checkOrg(cur.Name, cur.TechContactEmail); err != nil {
 			return err
+		}
+		if p.Name != nil {
+			if err := checkOrgName(cur.Name); err != nil {
+				return err
+			}
 		}
 		_, err = tx.ExecContext(ctx, "UPDATE organisations SET name = ?, tech_contact_email = ?, updated_at = ? WHERE id = ?",
 			cur.Name, cur.TechContactEmail, now, id)
