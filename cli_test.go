@@ -441,6 +441,14 @@ func TestErrorsNameTheFlag(t *testing.T) {
 		{[]string{"client", "add", "-name", "y", "-email", "nope"}, "client add: -email: "},
 		{[]string{"org", "add", "-name", "Other", "-tech-contact", "nope"}, "org add: -tech-contact: "},
 		{[]string{"dev", "-listen", "nowhere"}, "dev: -listen: "},
+		{[]string{"dev", "-listen", "127.0.0.1:abc"}, "dev: -listen: "},
+		{[]string{"deliveries", "replay", "-id", "1", "-state", "dead"}, "deliveries replay: -state goes with -since"},
+		{[]string{"inbox", "list", "demo", "-limit", "0"}, "inbox list: -limit: "},
+		{[]string{"inbox", "list", "-delivery", "-1"}, "inbox list: -delivery: "},
+		{[]string{"inbox", "list", "-delivery", "999"}, "inbox list: -delivery: no delivery 999"},
+		{[]string{"webhooks", "activate", "0190a000-0000-7000-8000-000000000001"}, "webhooks activate: webhook "},
+		{[]string{"webhooks", "remove", "0190a000-0000-7000-8000-000000000001"}, "webhooks remove: webhook "},
+		{[]string{"backup", ""}, "backup: give the file to write"},
 	} {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
 			is := is.New(t)

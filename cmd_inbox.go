@@ -51,6 +51,14 @@ func (e *env) inboxList(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if *limit < 1 || *limit > 1000 {
+		return fmt.Errorf("inbox list: -limit: must be a number from 1 to 1000, got %d", *limit)
+	}
+	if set["delivery"] && *delivery < 1 {
+		return fmt.Errorf("inbox list: -delivery: must be a delivery's id (1 or more), got %d", *delivery)
+	}
 	st, _, err := e.open(ctx, "inbox list", *path)
 	if err != nil {
 		return err
@@ -66,6 +74,12 @@ func (e *env) inboxList(ctx context.Context, args []string) error {
 	rs, err := st.InboxRequests(ctx, f)
 	if err != nil {
 		return inboxArgError("inbox list", err)
+	}
+	if len(rs) == 0 && *delivery != 0 {
+		// No request of a delivery that is gone, or never was: say which.
+		if _, err := st.Delivery(ctx, store.DeliveryFilter{ID: *delivery}); errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("inbox list: -delivery: no delivery %d (hookd deliveries list shows them)", *delivery)
+		}
 	}
 	if *asJSON {
 		return e.printInboxJSON(rs)

@@ -7,6 +7,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -361,6 +363,13 @@ func (e *env) deliveriesReplay(ctx context.Context, args []string) error {
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	if set["id"] == set["since"] {
 		return errors.New("deliveries replay: give -id DELIVERY, or -since TIME (with other filters if you like)")
+	}
+	if set["id"] {
+		for _, name := range slices.Sorted(maps.Keys(set)) {
+			if name != "id" && name != "config" {
+				return fmt.Errorf("deliveries replay: -%s goes with -since, not with -id (which replays that one delivery)", name)
+			}
+		}
 	}
 	st, _, err := e.open(ctx, "deliveries replay", *path)
 	if err != nil {

@@ -350,6 +350,7 @@ func devConfig() Config {
 // both. HOOKD_CONFIG, meant for the service's commands, does not apply.
 func (e *env) cmdDev(ctx context.Context, args []string) error {
 	fs, path := e.flags("dev")
+	fs.Lookup("config").Usage = "configuration file (TOML) over dev's settings; HOOKD_CONFIG is not read"
 	listen := fs.String("listen", "", "address to listen on (default 127.0.0.1:8080, or http.listen of -config)")
 	db := fs.String("db", "", "database file (default ./"+devDatabase+", or store.path of -config)")
 	if _, err := e.parse(fs, args, 0, 0); err != nil {
@@ -363,8 +364,8 @@ func (e *env) cmdDev(ctx context.Context, args []string) error {
 		}
 	}
 	if *listen != "" {
-		if _, _, err := net.SplitHostPort(*listen); err != nil {
-			return fmt.Errorf("dev: -listen: must be host:port such as 127.0.0.1:8081, got %q", *listen)
+		if !hostPort(*listen, true) {
+			return fmt.Errorf("dev: -listen: must be host:port with a port from 0 to 65535, such as 127.0.0.1:8081, got %q", *listen)
 		}
 		cfg.HTTP.Listen = *listen
 	}

@@ -187,7 +187,7 @@ func (e *env) webhookSetActive(ctx context.Context, cmd string, args []string, a
 	defer st.Close()
 	s, err := st.SetSubscriptionActive(ctx, pos[0], active, store.ReasonOperator)
 	if err != nil {
-		return fmt.Errorf("%s: %w", cmd, err)
+		return flagError(cmd, err, nil)
 	}
 	if active {
 		fmt.Fprintf(e.stdout, "webhook %s is active; deliveries that died while it was off stay dead: hookd deliveries replay -webhook %s -since TIME sends them\n", s.UID, s.UID)
@@ -209,7 +209,7 @@ func (e *env) webhooksRemove(ctx context.Context, args []string) error {
 	}
 	defer st.Close()
 	if err := st.RemoveSubscription(ctx, pos[0]); err != nil {
-		return fmt.Errorf("webhooks remove: %w", err)
+		return flagError("webhooks remove", err, nil)
 	}
 	fmt.Fprintf(e.stdout, "webhook %s removed; its deliveries stay until retention: hookd deliveries list -webhook %s\n", pos[0], pos[0])
 	return nil

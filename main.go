@@ -294,6 +294,9 @@ func (e *env) loadConfig(flagValue string, preferDev bool) (cfg Config, from str
 	path, from := e.configFile(flagValue)
 	if path != "" {
 		cfg, err := LoadConfig(path)
+		if err != nil && flagValue == "" {
+			err = fmt.Errorf("%w (HOOKD_CONFIG names the file)", err)
+		}
 		return cfg, "store.path of " + from, err
 	}
 	c := DefaultConfig()
@@ -412,6 +415,9 @@ func (e *env) cmdCheckConfig(_ context.Context, args []string) error {
 	}
 	cfg, err := LoadConfig(path)
 	if err != nil {
+		if *flagValue == "" {
+			err = fmt.Errorf("%w (HOOKD_CONFIG names the file)", err)
+		}
 		return err
 	}
 	if err := cfg.CheckSecretFiles(); err != nil {
@@ -476,6 +482,12 @@ func (e *env) cmdBackup(ctx context.Context, args []string) error {
 		return err
 	}
 	dest := pos[0]
+	if strings.TrimSpace(dest) == "" || strings.HasSuffix(dest, "/") {
+		return fmt.Errorf("backup: give the file to write, such as /var/backups/hookd-2026-11-23.db, got %q", dest)
+	}
+	if fi, err := os.Stat(dest); err == nil && fi.IsDir() {
+		return fmt.Errorf("backup: %s is a folder: give the file to write in it", dest)
+	}
 	if _, err := os.Stat(dest); err == nil {
 		return fmt.Errorf("backup: %s already exists; choose a new file", dest)
 	}
@@ -502,15 +514,20 @@ func (e *env) printJSON(v any) error {
 // flagError turns an error about an input (a *store.Error whose Field is in flags)
 // into one that names the flag the user typed, e.g. "org add: -tech-contact: "x" is
 // not an e-mail address" rather than the API's "tech-contact-email". Any other error
-// comes back as it is.
+// comes back named by the command (and a store's error without the store's step:
+// "webhooks remove: webhook … not found", not "… remove webhook: webhook …").
 func flagError(cmd string, err error, flags map[string]string) error {
 	var e *store.Error
 	if errors.As(err, &e) {
 		if f, ok := flags[e.Field]; ok {
 			return fmt.Errorf("%s: -%s: %s", cmd, f, e.Message)
 		}
+		return fmt.Errorf("%s: %w", cmd, e) // in the command's words, not the store's step
 	}
-	return err
+	if strings.HasPrefix(err.Error(), cmd+": ") {
+		return err
+	}
+	return fmt.Errorf("%s: %w", cmd, err)
 }
 
 // parseInterspersed parses flags that may come before or after positional arguments.
