@@ -162,7 +162,7 @@ func TestInboxKeepsNoCredentials(t *testing.T) {
 	is.Equal(form.HeaderValue("Apikey"), "[redacted]")
 	is.Equal(form.HeaderValue("X-Api-Key"), "[redacted]")
 	is.Equal(form.HeaderValue("Cookie"), "[redacted]")
-	is.Equal(form.HeaderValue("X-Custom"), "kept")                                                        // other headers as sent
+	is.Equal(form.HeaderValue("X-Custom"), "kept")                                                       // other headers as sent
 	is.Equal(body, "grant_type=client_credentials&client_id=APP-1&client_secret=%5Bredacted%5D&scope=x") // the form's secret goes, the rest stays
 	for _, r := range rs {
 		for _, secret := range []string{"aWJ1c2Vy", "hub-key-1", "k2", "abc", "s3cr", "677d530f"} {
