@@ -10,10 +10,12 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"runtime/debug"
 	"runtime/pprof"
 	"runtime/trace"
+	"syscall"
 	"time"
 
 	"hookd/console"
@@ -32,6 +34,18 @@ func (e *env) cmdServe(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	// The daemon has nothing to reload (it reads its configuration at start): a
+	// SIGHUP, which would kill it without a word, and which systemd takes for a
+	// clean exit it does not restart, is noted and ignored. hookd dev keeps Go's
+	// default, so closing its terminal stops it.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for range hup {
+			newLogger(cfg, e.stderr).Warn("SIGHUP ignored: hookd reads its configuration only at start; restart it to apply a change")
+		}
+	}()
 	return e.serve(ctx, cfg, nil)
 }
 
