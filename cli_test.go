@@ -449,6 +449,9 @@ func TestErrorsNameTheFlag(t *testing.T) {
 		{[]string{"webhooks", "activate", "0190a000-0000-7000-8000-000000000001"}, "webhooks activate: webhook "},
 		{[]string{"webhooks", "remove", "0190a000-0000-7000-8000-000000000001"}, "webhooks remove: webhook "},
 		{[]string{"backup", ""}, "backup: give the file to write"},
+		{[]string{"notify", "-type", "", "0000-0002-7253-3645"}, "notify: -type: "},
+		{[]string{"inbox", "set", "demo", "-status", "0"}, "inbox set: -status: 0 is not a status"},
+		{[]string{"--version", "extra"}, "version: unexpected argument"},
 	} {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
 			is := is.New(t)
@@ -466,6 +469,19 @@ func TestErrorsNameTheFlag(t *testing.T) {
 		is.NoErr(json.Unmarshal([]byte(out), &clients))
 		is.Equal(len(clients), 1) // only the fixture's
 	})
+}
+
+// TestTableCellsKeepTheirRows: a line break or tab typed into a name shows as \n
+// or \t in a table, which keeps its rows and columns.
+func TestTableCellsKeepTheirRows(t *testing.T) {
+	is := is.New(t)
+	cfg := cliFixture(t)
+	_, err := runCmd(t, "client", "add", "-config", cfg, "-name", "two\nlines\tand a tab")
+	is.NoErr(err)
+	out, err := runCmd(t, "client", "list", "-config", cfg)
+	is.NoErr(err)
+	is.True(strings.Contains(out, `two\nlines\tand a tab`)) // shown escaped
+	is.Equal(strings.Count(out, "\n"), 3)                   // the header and two clients, a line each
 }
 
 // TestOperatorCommands: an operator sees and acts on webhooks of every kind and

@@ -73,7 +73,7 @@ func (e *env) orgAdd(ctx context.Context, args []string) error {
 		return flagError("org add", err, orgFlags)
 	}
 	if *asJSON {
-		return e.printJSON(orgOut{o.ID, o.Name, o.TechContactEmail, o.Members})
+		return e.printJSON(orgOut{o.ID, cell(o.Name), o.TechContactEmail, o.Members})
 	}
 	fmt.Fprintf(e.stdout, "organisation %d %q created (technical contact %s)\n", o.ID, o.Name, o.TechContactEmail)
 	fmt.Fprintf(e.stdout, "next: hookd org set %d -url https://… -enabled  and/or  -email ; then hookd org member import -org %d FILE.csv\n", o.ID, o.ID)
@@ -98,14 +98,14 @@ func (e *env) orgList(ctx context.Context, args []string) error {
 	if *asJSON {
 		out := []orgOut{}
 		for _, o := range list {
-			out = append(out, orgOut{o.ID, o.Name, o.TechContactEmail, o.Members})
+			out = append(out, orgOut{o.ID, cell(o.Name), o.TechContactEmail, o.Members})
 		}
 		return e.printJSON(out)
 	}
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tNAME\tTECH CONTACT\tMEMBERS")
 	for _, o := range list {
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%d\n", o.ID, o.Name, o.TechContactEmail, o.Members)
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%d\n", o.ID, cell(o.Name), o.TechContactEmail, o.Members)
 	}
 	return tw.Flush()
 }
@@ -153,10 +153,10 @@ func (e *env) orgShow(ctx context.Context, args []string) error {
 		return e.printJSON(struct {
 			orgOut
 			Webhook settings `json:"webhook"`
-		}{orgOut{o.ID, o.Name, o.TechContactEmail, o.Members}, settings{h.Enabled, h.URL, h.AppendOrcid, h.APIKeySet,
+		}{orgOut{o.ID, cell(o.Name), o.TechContactEmail, o.Members}, settings{h.Enabled, h.URL, h.AppendOrcid, h.APIKeySet,
 			h.WebhookReason, h.EmailEnabled, h.NotificationEmail, h.EmailReason}})
 	}
-	fmt.Fprintf(e.stdout, "organisation %d %q\n  technical contact  %s\n  members            %d\n", o.ID, o.Name, o.TechContactEmail, o.Members)
+	fmt.Fprintf(e.stdout, "organisation %d %q\n  technical contact  %s\n  members            %d\n", o.ID, cell(o.Name), o.TechContactEmail, o.Members)
 	fmt.Fprintf(e.stdout, "  webhook            %s\n", onOff(h.Enabled, h.URL, h.WebhookReason))
 	if h.URL != "" {
 		fmt.Fprintf(e.stdout, "  append-orcid       %v\n  apikey             %s\n", h.AppendOrcid, map[bool]string{true: "set", false: "not set"}[h.APIKeySet])
@@ -507,7 +507,7 @@ func (e *env) orgStatus(ctx context.Context, args []string) error {
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ORGANISATION\tORCID\tUPSTREAM")
 	for _, r := range rows {
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", r.Org, r.Orcid, r.Upstream)
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", cell(r.Org), r.Orcid, r.Upstream)
 	}
 	return tw.Flush()
 }

@@ -24,6 +24,9 @@ func (e *env) cmdNotify(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	if *typ == "" { // the API's "left out"; a flag given empty is a slip
+		return errors.New("notify: -type: must be UPDATED or CREATED, got \"\"")
+	}
 	t, err := store.ParseEventType("type", *typ)
 	if err != nil {
 		return flagError("notify", err, map[string]string{"type": "type"})
@@ -318,7 +321,7 @@ func (e *env) deliveriesShow(ctx context.Context, args []string) error {
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 	line := func(k, v string) {
 		if v != "" {
-			fmt.Fprintf(tw, "%s\t%s\n", k, v)
+			fmt.Fprintf(tw, "%s\t%s\n", k, cell(v))
 		}
 	}
 	when := func(t time.Time) string {

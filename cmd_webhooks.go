@@ -109,7 +109,7 @@ func (e *env) webhooksList(ctx context.Context, args []string) error {
 				orcidID = "(members)"
 			}
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", s.UID, owner(s), s.Format, orcidID, s.Target, statusWord(s))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", s.UID, cell(owner(s)), s.Format, orcidID, s.Target, statusWord(s))
 	}
 	return tw.Flush()
 }
@@ -143,7 +143,7 @@ func (e *env) webhooksShow(ctx context.Context, args []string) error {
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 	line := func(k, v string) {
 		if v != "" {
-			fmt.Fprintf(tw, "%s\t%s\n", k, v)
+			fmt.Fprintf(tw, "%s\t%s\n", k, cell(v))
 		}
 	}
 	line("webhook", s.UID)

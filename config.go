@@ -290,6 +290,9 @@ func (c *Config) Validate() error {
 	if c.Email.From != "" && !strings.Contains(c.Email.From, "@") {
 		bad("email.from", "must be an e-mail address, got %q", c.Email.From)
 	}
+	if u := c.Upstream; u.APIURL == "" && (u.TokenURL != "" || u.ClientID != "" || u.ClientSecretFile != "") {
+		bad("upstream.api_url", "must be set when upstream.token_url, client_id or client_secret_file is: without it hookd registers nothing upstream")
+	}
 	if u := c.Upstream.APIURL; u != "" {
 		for _, f := range []struct{ key, url string }{{"upstream.api_url", u}, {"upstream.token_url", c.Upstream.TokenURL}} {
 			pu, err := url.Parse(f.url)
@@ -312,6 +315,7 @@ func (c *Config) Validate() error {
 	default:
 		bad("log.level", "must be debug, info, warn or error, got %q", c.Log.Level)
 	}
+	c.Log.Format = strings.ToLower(c.Log.Format) // as log.level, in any case
 	switch c.Log.Format {
 	case "auto", "text", "json", "tint":
 	default:

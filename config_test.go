@@ -86,6 +86,7 @@ enabled = true
 keep_per_inbox = 10
 keep_total = 100
 `, ""},
+		{"log format and level in capitals", "[log]\nformat = \"JSON\"\nlevel = \"WARN\"\n", ""},
 		{"unknown key", "[http]\nlisen = \"x\"\n", "http.lisen"},
 		{"unknown section", "[htp]\nlisten = \"127.0.0.1:1\"\n", "htp"},
 		{"unknown top-level key", "listen = \"127.0.0.1:1\"\n", "listen"},
@@ -123,6 +124,7 @@ keep_total = 100
 		{"string for a number", "[delivery]\nworkers = \"many\"\n", "delivery.workers"},
 		{"smtp without from", "[email]\nsmtp_addr = \"127.0.0.1:25\"\n", "email.from"},
 		{"upstream without the rest", "[upstream]\napi_url = \"https://api.sandbox.orcid.org\"\n", "upstream.token_url"},
+		{"upstream settings without its api_url", "[upstream]\nclient_id = \"APP-1\"\n", "upstream.api_url: must be set when"},
 		{"inbox keeps nothing", "[inbox]\nkeep_total = 0\n", "inbox.keep_total"},
 		{"inbox keeps too much", "[inbox]\nkeep_total = 100001\n", "inbox.keep_total"},
 		{"inbox keeps more per inbox than in all", "[inbox]\nkeep_total = 10\nkeep_per_inbox = 11\n", "inbox.keep_per_inbox"},

@@ -384,7 +384,7 @@ func TestInboxCommandErrors(t *testing.T) {
 		{[]string{"-status", "500", "-retry-after", "5"}, "inbox set: -retry-after: is sent only with a 429 or a 503"},
 		{[]string{"-redirect", "javascript:alert(1)"}, "inbox set: -redirect:"},
 		{[]string{"-delay", "1h"}, "inbox set: -delay: must be from 0s to 5m0s"},
-		{[]string{"-status", "503", "-retry-after", "36028797018964088"}, "inbox set: -retry-after: must be whole seconds from 1s to"}, // not a product that overflowed into a short wait
+		{[]string{"-status", "503", "-retry-after", "36028797018964088"}, "inbox set: -retry-after: must be whole seconds from 1 to 86400 (a day), got 36028797018964088"}, // not a product that overflowed into a short wait
 	} {
 		_, err := runCmd(t, append([]string{"inbox", "set", "demo", "-config", cfg}, tt.args...)...)
 		is.True(err != nil) // refused

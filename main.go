@@ -61,7 +61,7 @@ func commandList() []command {
 		{"dev", "[-config FILE] [-listen ADDR] [-db FILE]", "run a zero-config daemon for development", (*env).cmdDev},
 		{"init", "[-config FILE]", "create the database and its key (first-time setup)", (*env).cmdInit},
 		{"check-config", "-config FILE", "check a configuration file and the database's folder", (*env).cmdCheckConfig},
-		{"client add", "-name N [-scopes S] [-id ID -secret S] [-email E] [-json]", "create an API client; prints its credentials once", (*env).clientAdd},
+		{"client add", "-name N [-scopes S] [-id ID -secret S] [-email E] [-org ORG] [-json]", "create an API client; prints its credentials once", (*env).clientAdd},
 		{"client list", "[-json]", "list API clients", (*env).clientList},
 		{"client remove", "CLIENT", "remove a client with its tokens and registrations", (*env).clientRemove},
 		{"client rotate", "[-secret S] [-json] CLIENT", "give a client a new secret (revokes its tokens)", (*env).clientRotate},
@@ -165,7 +165,7 @@ func runCommand(ctx context.Context, args []string, e *env) error {
 		fmt.Fprint(e.stdout, usage())
 		return nil
 	case "-version", "--version":
-		return e.cmdVersion(ctx, nil)
+		return e.cmdVersion(ctx, words[1:])
 	}
 	var found *command
 	for i, c := range commands {
@@ -501,6 +501,15 @@ func (e *env) cmdBackup(ctx context.Context, args []string) error {
 	}
 	fmt.Fprintf(e.stdout, "backed up %s to %s (keep %s too: it opens the sealed secrets)\n", cfg.Store.Path, dest, cfg.SecretKeyPath())
 	return nil
+}
+
+// cell is text as a table's cell shows it: a line break or a tab someone typed
+// into a name would break the table's rows and columns, so it shows as \n, \r, \t.
+func cell(s string) string {
+	if !strings.ContainsAny(s, "\n\r\t") {
+		return s
+	}
+	return strings.NewReplacer("\n", `\n`, "\r", `\r`, "\t", `\t`).Replace(s)
 }
 
 // printJSON is the -json output of every command: indented, with snake_case keys.
