@@ -459,10 +459,12 @@ func (s *Store) record(ctx context.Context, tx *sql.Tx, outcomes []Outcome, now 
 			if _, err := delivered.ExecContext(ctx, now, o.Status, ms(o.StartedAt), o.Duration.Milliseconds(), o.Response, o.DeliveryID); err != nil {
 				return err
 			}
-			if o.WasFailing {
+			_, marked := s.markedFailing[o.SubscriptionID]
+			if o.WasFailing || marked {
 				if _, err := tx.StmtContext(ctx, s.claim.healthy).ExecContext(ctx, o.SubscriptionID, o.DeliveryID); err != nil {
 					return err
 				}
+				delete(s.markedFailing, o.SubscriptionID)
 				s.targetCache.refresh(o.SubscriptionID)
 			}
 			continue
@@ -517,6 +519,7 @@ func (s *Store) record(ctx context.Context, tx *sql.Tx, outcomes []Outcome, now 
 				if err := s.deactivate(ctx, tx, o.SubscriptionID, msg, now); err != nil {
 					return err
 				}
+				delete(s.markedFailing, o.SubscriptionID) // no success will come to clear it
 			}
 		default:
 			return fmt.Errorf("unknown outcome kind %d", int(o.Kind))
@@ -526,6 +529,9 @@ func (s *Store) record(ctx context.Context, tx *sql.Tx, outcomes []Outcome, now 
 }
 
 // markFailing notes when the run of failures of an outcome's subscription began.
+// maxMarkedFailing bounds Store.markedFailing.
+const maxMarkedFailing = 100000
+
 func (s *Store) markFailing(ctx context.Context, tx *sql.Tx, o Outcome, at int64) error {
 	subID := o.SubscriptionID
 	r, err := tx.StmtContext(ctx, s.claim.failing).ExecContext(ctx, at, subID, o.DeliveryID)
@@ -534,6 +540,10 @@ func (s *Store) markFailing(ctx context.Context, tx *sql.Tx, o Outcome, at int64
 	}
 	if n, _ := r.RowsAffected(); n > 0 {
 		s.targetCache.refresh(subID)
+		if s.markedFailing == nil || len(s.markedFailing) >= maxMarkedFailing {
+			s.markedFailing = map[int64]struct{}{} // past the bound, start over: only a race is lost
+		}
+		s.markedFailing[subID] = struct{}{} // kept if the group rolls back: a success then clears nothing
 	}
 	return nil
 }

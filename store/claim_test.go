@@ -236,3 +236,37 @@ func TestClaimFreshNilWaitsForTake(t *testing.T) {
 	is.Equal(took.Load(), int32(1))    // the claim was taken
 	is.Equal(cleared.Load(), int32(2)) // before ClaimFresh(nil) returned
 }
+
+// TestSuccessClearsFailingClaimedBefore: a success clears the webhook's run of
+// failures even when its delivery was claimed before the failure that began the
+// run was recorded (it was claimed from a healthy webhook), so a later failure does
+// not count the run from before that success.
+func TestSuccessClearsFailingClaimedBefore(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	st := newStore(t)
+	c, err := st.CreateClient(ctx, store.NewClient{Name: "lab", Scopes: []string{store.ScopeWebhook}})
+	is.NoErr(err)
+	wh, _, err := st.CreateWebhook(ctx, c.ID, store.WebhookSpec{TargetURL: "https://a.example/hook", Auth: store.Auth{Type: store.AuthNone}})
+	is.NoErr(err)
+	_, err = st.Intake(ctx, c.ID, "", []store.Event{{Orcid: claimOrcid(1)}, {Orcid: claimOrcid(2)}}, 0)
+	is.NoErr(err)
+	claimed, err := st.Claim(ctx, 10, time.Minute)
+	is.NoErr(err)
+	is.Equal(len(claimed), 2) // both claimed while the webhook is healthy
+	outcome := func(cl store.Claimed, kind store.OutcomeKind, status int) store.Outcome {
+		return store.Outcome{DeliveryID: cl.ID, SubscriptionID: cl.Target.SubscriptionID, Kind: kind, Attempt: cl.Attempt,
+			StartedAt: st.Now(), Status: status, Error: "HTTP 503", RetryAt: st.Now().Add(time.Hour), WasFailing: !cl.Target.FailingSince.IsZero()}
+	}
+	_, err = st.Exchange(ctx, []store.Outcome{outcome(claimed[0], store.OutcomeRetry, 503)}, 0, time.Minute)
+	is.NoErr(err)
+	got, err := st.Subscription(ctx, wh.UID)
+	is.NoErr(err)
+	is.True(!got.FailingSince.IsZero()) // the failure begins a run
+
+	_, err = st.Exchange(ctx, []store.Outcome{outcome(claimed[1], store.OutcomeDelivered, 204)}, 0, time.Minute)
+	is.NoErr(err)
+	got, err = st.Subscription(ctx, wh.UID)
+	is.NoErr(err)
+	is.True(got.FailingSince.IsZero()) // the success ends it
+}

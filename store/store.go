@@ -90,6 +90,11 @@ type Store struct {
 	fresh      atomic.Pointer[FreshClaimer]
 	freshMu    sync.Mutex // held from a fresh claim to its Take, and by ClaimFresh
 	groupFresh int        // outbox rows the calls of the running group made (the group writer's)
+	// markedFailing are the subscriptions this process has marked failing and not
+	// yet seen a success of: a delivery claimed before the mark was recorded
+	// carries WasFailing false, and its success must clear the mark all the same.
+	// Only record, in the group writer, touches it.
+	markedFailing map[int64]struct{}
 	// removedSwept is set once PurgeRemoved has looked at every removed subscription
 	// (it does so once a process; after that, only at those whose rows it deletes).
 	removedSwept atomic.Bool
