@@ -482,6 +482,16 @@ func TestTableCellsKeepTheirRows(t *testing.T) {
 	is.NoErr(err)
 	is.True(strings.Contains(out, `two\nlines\tand a tab`)) // shown escaped
 	is.Equal(strings.Count(out, "\n"), 3)                   // the header and two clients, a line each
+
+	_, err = runCmd(t, "org", "add", "-config", cfg, "-name", "Tab\tOrg", "-tech-contact", "it@uni.example")
+	is.NoErr(err)
+	out, err = runCmd(t, "org", "list", "-config", cfg, "-json")
+	is.NoErr(err)
+	var orgs []struct{ Name string }
+	is.NoErr(json.Unmarshal([]byte(out), &orgs))
+	is.Equal(orgs[len(orgs)-1].Name, "Tab\tOrg") // JSON has its own escapes: the name as it is
+	_, err = runCmd(t, "org", "show", "-config", cfg, orgs[len(orgs)-1].Name)
+	is.NoErr(err) // and found by it
 }
 
 // TestOperatorCommands: an operator sees and acts on webhooks of every kind and

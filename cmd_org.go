@@ -73,7 +73,7 @@ func (e *env) orgAdd(ctx context.Context, args []string) error {
 		return flagError("org add", err, orgFlags)
 	}
 	if *asJSON {
-		return e.printJSON(orgOut{o.ID, cell(o.Name), o.TechContactEmail, o.Members})
+		return e.printJSON(orgOut{o.ID, o.Name, o.TechContactEmail, o.Members})
 	}
 	fmt.Fprintf(e.stdout, "organisation %d %q created (technical contact %s)\n", o.ID, o.Name, o.TechContactEmail)
 	fmt.Fprintf(e.stdout, "next: hookd org set %d -url https://… -enabled  and/or  -email ; then hookd org member import -org %d FILE.csv\n", o.ID, o.ID)
@@ -98,7 +98,7 @@ func (e *env) orgList(ctx context.Context, args []string) error {
 	if *asJSON {
 		out := []orgOut{}
 		for _, o := range list {
-			out = append(out, orgOut{o.ID, cell(o.Name), o.TechContactEmail, o.Members})
+			out = append(out, orgOut{o.ID, o.Name, o.TechContactEmail, o.Members})
 		}
 		return e.printJSON(out)
 	}
@@ -153,10 +153,10 @@ func (e *env) orgShow(ctx context.Context, args []string) error {
 		return e.printJSON(struct {
 			orgOut
 			Webhook settings `json:"webhook"`
-		}{orgOut{o.ID, cell(o.Name), o.TechContactEmail, o.Members}, settings{h.Enabled, h.URL, h.AppendOrcid, h.APIKeySet,
+		}{orgOut{o.ID, o.Name, o.TechContactEmail, o.Members}, settings{h.Enabled, h.URL, h.AppendOrcid, h.APIKeySet,
 			h.WebhookReason, h.EmailEnabled, h.NotificationEmail, h.EmailReason}})
 	}
-	fmt.Fprintf(e.stdout, "organisation %d %q\n  technical contact  %s\n  members            %d\n", o.ID, cell(o.Name), o.TechContactEmail, o.Members)
+	fmt.Fprintf(e.stdout, "organisation %d %q\n  technical contact  %s\n  members            %d\n", o.ID, o.Name, o.TechContactEmail, o.Members)
 	fmt.Fprintf(e.stdout, "  webhook            %s\n", onOff(h.Enabled, h.URL, h.WebhookReason))
 	if h.URL != "" {
 		fmt.Fprintf(e.stdout, "  append-orcid       %v\n  apikey             %s\n", h.AppendOrcid, map[bool]string{true: "set", false: "not set"}[h.APIKeySet])
@@ -403,7 +403,7 @@ func (e *env) memberRemove(ctx context.Context, args []string) error {
 		return err
 	}
 	if err := st.RemoveMembers(ctx, o.ID, ids...); err != nil { // all or none
-		return fmt.Errorf("org member remove: %w (none removed)", err)
+		return fmt.Errorf("%w (none removed)", flagError("org member remove", err, nil))
 	}
 	for _, id := range ids {
 		fmt.Fprintf(e.stdout, "%s removed from %q\n", id, o.Name)

@@ -86,6 +86,8 @@ func TestOrgCommandsChangeAllOrNothing(t *testing.T) {
 	out, err := runCmd(t, "org", "status", "-config", cfg, "-org", "Uni")
 	is.NoErr(err)
 	is.True(strings.Contains(out, "0000-0002-7253-3645")) // the member is still there
+	_, err = runCmd(t, "org", "member", "remove", "-config", cfg, "-org", "Uni", "0000-0002-7253-3645", "https://orcid.org/0000-0002-7253-3645")
+	is.NoErr(err) // one record named twice, in two forms, is removed once
 
 	_, err = runCmd(t, "org", "member", "add", "-config", cfg, "-org", "Nope", "0000-0002-7253-3645")
 	is.True(err != nil)

@@ -40,7 +40,10 @@ func (e *env) cmdServe(ctx context.Context, args []string) error {
 	// default, so closing its terminal stops it.
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
+	defer func() {
+		signal.Stop(hup)
+		close(hup) // ends the goroutine below
+	}()
 	go func() {
 		for range hup {
 			newLogger(cfg, e.stderr).Warn("SIGHUP ignored: hookd reads its configuration only at start; restart it to apply a change")

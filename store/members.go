@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -148,6 +149,7 @@ func (s *Store) RemoveMember(ctx context.Context, orgID int64, id string) error 
 // RemoveMembers is RemoveMember for several records, in one transaction: when one
 // of them is not a member, none is removed.
 func (s *Store) RemoveMembers(ctx context.Context, orgID int64, ids ...string) error {
+	ids = slices.Compact(slices.Sorted(slices.Values(ids))) // a record named twice is removed once
 	now := ms(s.Now())
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		if _, err := getOrg(ctx, tx, orgID); err != nil {

@@ -171,7 +171,9 @@ func (s *Store) UpdateOrganisation(ctx context.Context, id int64, p Organisation
 		if err != nil {
 			return err
 		}
+		renamed := false
 		if p.Name != nil {
+			renamed = strings.TrimSpace(*p.Name) != cur.Name
 			cur.Name = strings.TrimSpace(*p.Name)
 		}
 		if p.TechContactEmail != nil {
@@ -180,7 +182,7 @@ func (s *Store) UpdateOrganisation(ctx context.Context, id int64, p Organisation
 		if err := checkOrg(cur.Name, cur.TechContactEmail); err != nil {
 			return err
 		}
-		if p.Name != nil {
+		if renamed { // a name an older hookd took may be given again unchanged
 			if err := checkOrgName(cur.Name); err != nil {
 				return err
 			}

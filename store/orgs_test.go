@@ -397,3 +397,24 @@ func TestRemoveMemberKeepsTriedDeliveries(t *testing.T) {
 	is.NoErr(err)
 	is.Equal(len(log), 1) // with its attempt
 }
+
+// TestOrgNameNotANumber: a new name may not be a number (it would be taken for an
+// id), but a number an older hookd took as a name may be given again, unchanged,
+// beside another change.
+func TestOrgNameNotANumber(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "hookd.db")
+	st := openAt(t, path, newBox(t))
+	_, err := st.CreateOrganisation(ctx, "2023", "it@uni.example")
+	is.True(errors.Is(err, store.ErrInvalid)) // a number
+	o, err := st.CreateOrganisation(ctx, "Uni", "it@uni.example")
+	is.NoErr(err)
+	_, err = rawDB(t, path).ExecContext(ctx, "UPDATE organisations SET name = '2023'") // as an older hookd allowed
+	is.NoErr(err)
+	up, err := st.UpdateOrganisation(ctx, o.ID, store.OrganisationPatch{Name: ptr("2023"), TechContactEmail: ptr("staff@uni.example")})
+	is.NoErr(err) // the old name again, unchanged
+	is.Equal(up.TechContactEmail, "staff@uni.example")
+	_, err = st.UpdateOrganisation(ctx, o.ID, store.OrganisationPatch{Name: ptr("2024")})
+	is.True(errors.Is(err, store.ErrInvalid)) // a new one that is a number is not
+}

@@ -20,7 +20,7 @@ import (
 // command line, a CSV file). Each lives here once and answers an *Error naming the
 // field the caller gives.
 
-// MaxURLLength is the longest callback or target URL hookd accepts, in bytes.
+// MaxURLLength is the longest callback or target URL hookd accepts, in characters.
 const MaxURLLength = 2048
 
 // CheckURL parses raw as a URL hookd will call: absolute http(s), with a host and
@@ -50,11 +50,11 @@ func CheckTarget(field, raw string, t Targets) (*url.URL, error) {
 	if raw == "" {
 		return bad("URL is empty")
 	}
-	if len(raw) > MaxURLLength {
-		return bad("URL is %d bytes long; the limit is %d", len(raw), MaxURLLength)
-	}
 	if !utf8.ValidString(raw) {
 		return bad("URL is not valid UTF-8")
+	}
+	if n := utf8.RuneCountInString(raw); n > MaxURLLength { // characters, as the API document's maxLength counts
+		return bad("URL is %d characters long; the limit is %d", n, MaxURLLength)
 	}
 	if i := strings.IndexFunc(raw, unicode.IsControl); i >= 0 {
 		return bad("URL %q has a control character at byte %d", raw, i)
@@ -158,7 +158,7 @@ func ParseEventTypeName(field, s string) (string, error) {
 // Limits of the custom headers a webhook sends.
 const (
 	MaxHeaders     = 20   // custom headers of one webhook
-	MaxHeaderValue = 1024 // bytes of a header's value (a custom header's, a Hub apikey)
+	MaxHeaderValue = 1024 // characters of a header's value (a custom header's, a Hub apikey)
 	maxHeaderName  = 128  // bytes of a header's name
 )
 
@@ -206,13 +206,13 @@ func CheckHeaders(field string, h map[string]string) error {
 }
 
 // CheckHeaderValue checks a header value hookd will send: valid UTF-8, no control
-// character but a tab (RFC 9110's field-value), at most MaxHeaderValue bytes.
+// character but a tab (RFC 9110's field-value), at most MaxHeaderValue characters.
 func CheckHeaderValue(field, v string) error {
-	if len(v) > MaxHeaderValue {
-		return invalid(field, fmt.Sprintf("value is %d bytes long; the limit is %d", len(v), MaxHeaderValue))
-	}
 	if !utf8.ValidString(v) {
 		return invalid(field, "value is not valid UTF-8")
+	}
+	if n := utf8.RuneCountInString(v); n > MaxHeaderValue { // characters, as the API document's maxLength counts
+		return invalid(field, fmt.Sprintf("value is %d characters long; the limit is %d", n, MaxHeaderValue))
 	}
 	for i := 0; i < len(v); i++ {
 		if c := v[i]; (c < ' ' && c != '\t') || c == 0x7f {

@@ -85,6 +85,8 @@ func TestCheckHeaders(t *testing.T) {
 		{"CR LF in value", map[string]string{"X-A": "a\r\nX-B: b"}, false, "headers.X-A", "control character"},
 		{"invalid UTF-8 in value", map[string]string{"X-A": "\xff"}, false, "headers.X-A", "UTF-8"},
 		{"long value", map[string]string{"X-A": strings.Repeat("v", 1025)}, false, "headers.X-A", "1024"},
+		{"long value in characters", map[string]string{"X-A": strings.Repeat("é", 1025)}, false, "headers.X-A", "1025 characters long; the limit is 1024"},
+		{"a value of 1024 characters, 2048 bytes", map[string]string{"X-A": strings.Repeat("é", 1024)}, true, "", ""},
 		{"reserved", map[string]string{"webhook-signature": "v1,x"}, false, "headers.webhook-signature", "overridden"},
 		{"hop-by-hop", map[string]string{"Transfer-Encoding": "chunked"}, false, "headers.Transfer-Encoding", "overridden"},
 		{"body framing", map[string]string{"Content-Encoding": "gzip"}, false, "headers.Content-Encoding", "overridden"},
