@@ -206,6 +206,9 @@ func TestKeyGoesWithTheDatabase(t *testing.T) {
 	is.True(strings.Contains(err.Error(), "restore the key file"))  // and what to do
 	_, statErr := os.Stat(key)
 	is.True(errors.Is(statErr, fs.ErrNotExist)) // no new key was made
+	out, _, err = runEnv(t, nil, "backup", "-config", cfg, filepath.Join(dir, "copy1.db"))
+	is.NoErr(err) // a copy needs no key
+	is.True(strings.Contains(out, "backed up"))
 
 	_, err = secret.LoadKeyFile(key, true) // another database's key
 	is.NoErr(err)
@@ -213,6 +216,11 @@ func TestKeyGoesWithTheDatabase(t *testing.T) {
 	is.True(err != nil)                                                                 // serve refuses it too
 	is.True(strings.Contains(err.Error(), "is not the key the database was made with")) // saying why
 	is.True(strings.Contains(err.Error(), "secret key "+key))                           // naming the key
+	_, _, err = runEnv(t, nil, "client", "add", "-config", cfg, "-name", "sealed-under-another-key")
+	is.True(err != nil) // a command would seal a secret under it: refused too
+	is.True(strings.Contains(err.Error(), "is not the key the database was made with"))
+	_, _, err = runEnv(t, nil, "backup", "-config", cfg, filepath.Join(dir, "copy2.db"))
+	is.NoErr(err) // a copy still may
 }
 
 // TestHelpEveryCommand is the rule: "hookd X -h" exits 0 for every command, every

@@ -319,13 +319,19 @@ func (e *env) loadConfig(flagValue string, preferDev bool) (cfg Config, from str
 // missing database is an error that names the path and how to point at the right
 // one.
 func (e *env) open(ctx context.Context, cmd, flagValue string) (*store.Store, Config, error) {
+	return e.openWith(ctx, cmd, flagValue, openStore)
+}
+
+// openWith is open with another way to open the store (openForCopy).
+func (e *env) openWith(ctx context.Context, cmd, flagValue string,
+	open func(ctx context.Context, cfg Config, daemon, create bool, migrating func(name string)) (*store.Store, error)) (*store.Store, Config, error) {
 	cfg, from, err := e.loadConfig(flagValue, true)
 	if err != nil {
 		return nil, cfg, err
 	}
 	// A command may be the first to open a file after an upgrade of the binary: a
 	// migration of a large file takes a while, so it says what it is doing.
-	st, err := openStore(ctx, cfg, false, false, func(name string) {
+	st, err := open(ctx, cfg, false, false, func(name string) {
 		fmt.Fprintf(e.stderr, "hookd: applying database migration %s to %s\n", name, cfg.Store.Path)
 	})
 	if errors.Is(err, store.ErrNoDatabase) {
@@ -338,6 +344,20 @@ func (e *env) open(ctx context.Context, cmd, flagValue string) (*store.Store, Co
 			cmd, db, from, initCmd)
 	}
 	return st, cfg, err
+}
+
+// openForCopy is openStore for hookd backup, which copies the file as it is: it
+// opens no secret and seals none, so it needs no key, and a database whose key is
+// missing or wrong can still be backed up.
+func openForCopy(ctx context.Context, cfg Config, _, _ bool, migrating func(name string)) (*store.Store, error) {
+	box, err := secret.LoadKeyFile(cfg.SecretKeyPath(), false)
+	if err != nil {
+		if box, err = secret.NewBox(secret.Random(secret.KeySize)); err != nil { // seals and opens nothing here
+			return nil, err
+		}
+	}
+	return store.Open(ctx, store.Options{Path: cfg.Store.Path, Synchronous: cfg.Store.Synchronous, Box: box,
+		ExternalCheckpoints: cfg.Store.Checkpoints == "external", MustExist: true, Migrating: migrating, SkipKeyCheck: true})
 }
 
 // openStore opens the database of cfg. With create (serve, dev, init) it creates the
@@ -360,7 +380,7 @@ func openStore(ctx context.Context, cfg Config, daemon, create bool, migrating f
 	}
 	box, err := secret.LoadKeyFile(keyPath, fresh)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("no secret key at %s for the database %s: restore the key file kept with the database's backups (auth.secret_key_file names another); a new key could not open the secrets the database keeps", keyPath, cfg.Store.Path)
+		return nil, fmt.Errorf("no secret key at %s for the database %s: restore the key file kept with the database's backups (auth.secret_key_file names another); a new key could not open the secrets the database keeps (hookd backup copies the database without it)", keyPath, cfg.Store.Path)
 	}
 	if err != nil {
 		return nil, err
@@ -368,7 +388,7 @@ func openStore(ctx context.Context, cfg Config, daemon, create bool, migrating f
 	st, err := store.Open(ctx, store.Options{Path: cfg.Store.Path, Synchronous: cfg.Store.Synchronous, Box: box, Daemon: daemon,
 		ExternalCheckpoints: cfg.Store.Checkpoints == "external", MustExist: !create, Migrating: migrating})
 	if errors.Is(err, store.ErrWrongKey) {
-		return nil, fmt.Errorf("secret key %s and database %s: %w; restore the key kept with the database's backups (auth.secret_key_file names the key)", keyPath, cfg.Store.Path, err)
+		return nil, fmt.Errorf("secret key %s and database %s: %w; restore the key kept with the database's backups (auth.secret_key_file names the key; hookd backup copies the database without it)", keyPath, cfg.Store.Path, err)
 	}
 	return st, err
 }
@@ -491,7 +511,7 @@ func (e *env) cmdBackup(ctx context.Context, args []string) error {
 	if _, err := os.Stat(dest); err == nil {
 		return fmt.Errorf("backup: %s already exists; choose a new file", dest)
 	}
-	st, cfg, err := e.open(ctx, "backup", *path)
+	st, cfg, err := e.openWith(ctx, "backup", *path, openForCopy)
 	if err != nil {
 		return err
 	}

@@ -53,6 +53,9 @@ type Options struct {
 	// earlier version made (never for a new file), with the migration's file name.
 	// On a large file a migration may take minutes; the daemon tells systemd so.
 	Migrating func(name string)
+	// SkipKeyCheck opens the file whatever Box is (checkKey): for a copy of it,
+	// which opens no secret and seals none.
+	SkipKeyCheck bool
 }
 
 // Store is hookd's SQLite database. Writes go through one connection (SQLite has one
@@ -192,7 +195,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("open store %s: %w", opts.Path, Classify(err))
 	}
 
-	if opts.Daemon && s.box != nil {
+	if !opts.SkipKeyCheck {
 		if err := s.checkKey(ctx); err != nil {
 			write.Close()
 			return nil, err
@@ -237,32 +240,39 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	return s, nil
 }
 
-// ErrWrongKey is Open's error for a daemon whose secret key does not open the
-// secrets the database keeps sealed: it is another database's key.
-var ErrWrongKey = errors.New("the secret key does not open the secrets this database keeps: it is not the key the database was made with")
+// ErrWrongKey is Open's error for a secret key that opens none of the secrets the
+// database keeps sealed: it is another database's key.
+var ErrWrongKey = errors.New("the secret key opens none of the secrets this database keeps: it is not the key the database was made with")
 
-// checkKey opens one secret the database keeps sealed (a client's signing secret,
-// else one a webhook or hookd itself keeps), so that a daemon given another
-// database's key refuses to start, rather than start and deliver nothing, and seal
-// new secrets under a second key beside the first.
+// keyCheckRows is how many sealed secrets checkKey tries, newest first.
+const keyCheckRows = 20
+
+// checkKey tries to open the secrets the database keeps sealed, the newest first
+// (clients' signing secrets, webhooks', hookd's own), so that hookd given another
+// database's key refuses to start, or to seal new secrets beside the old under a
+// second key, rather than start and deliver nothing. One secret that opens is
+// enough: an older hookd made a new key beside a database whose key was missing,
+// and such a database keeps secrets under two keys, the newer ones under this one.
 func (s *Store) checkKey(ctx context.Context) error {
+	tried := 0
 	for _, q := range []string{
-		"SELECT signing_secret FROM clients WHERE length(signing_secret) > 0 LIMIT 1",
-		"SELECT signing_secret FROM subscriptions WHERE length(signing_secret) > 0 LIMIT 1",
-		"SELECT value FROM server_secrets WHERE length(value) > 0 LIMIT 1",
+		"SELECT signing_secret FROM clients WHERE length(signing_secret) > 0 ORDER BY created_at DESC LIMIT ?",
+		"SELECT signing_secret FROM subscriptions WHERE length(signing_secret) > 0 ORDER BY id DESC LIMIT ?",
+		"SELECT value FROM server_secrets WHERE length(value) > 0 LIMIT ?",
 	} {
-		var sealed []byte
-		err := s.write.QueryRowContext(ctx, q).Scan(&sealed)
-		if errors.Is(err, sql.ErrNoRows) {
-			continue
-		}
+		sealed, err := queryColumn[[]byte](ctx, s.write, q, keyCheckRows)
 		if err != nil {
 			return fmt.Errorf("open store: %w", Classify(err))
 		}
-		if _, err := s.box.Open(sealed); err != nil {
-			return ErrWrongKey
+		for _, v := range sealed {
+			if _, err := s.box.Open(v); err == nil {
+				return nil
+			}
+			tried++
 		}
-		return nil
+	}
+	if tried > 0 {
+		return ErrWrongKey
 	}
 	return nil // nothing sealed yet: any key will do
 }

@@ -626,3 +626,38 @@ func TestGroupCommitIsolation(t *testing.T) {
 	is.True(calls-calls0 >= n) // each call went through the group writer
 	is.True(groups <= calls)   // in at most as many commits
 }
+
+// TestCheckKey: a store opens with a key that opens one of the secrets the database
+// keeps (the newest first), and refuses one that opens none of them: another
+// database's key. A database that keeps secrets under two keys, as an older hookd
+// left one whose key it replaced, opens with either; a copy needs no key at all.
+func TestCheckKey(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "hookd.db")
+	a, b := newBox(t), newBox(t)
+	open := func(box *secret.Box, skip bool) error {
+		st, err := store.Open(ctx, store.Options{Path: path, Box: box, SkipKeyCheck: skip})
+		if err == nil {
+			st.Close()
+		}
+		return err
+	}
+	is.NoErr(open(b, false)) // a new database: nothing sealed, any key
+	st, err := store.Open(ctx, store.Options{Path: path, Box: a})
+	is.NoErr(err)
+	_, err = st.CreateClient(ctx, store.NewClient{Name: "first", Scopes: []string{store.ScopeWebhook}})
+	is.NoErr(err)
+	st.Close()
+
+	is.True(errors.Is(open(b, false), store.ErrWrongKey)) // another key opens none of its secrets
+	is.NoErr(open(b, true))                               // a copy does not ask
+
+	st, err = store.Open(ctx, store.Options{Path: path, Box: b, SkipKeyCheck: true}) // as an older hookd made a second key
+	is.NoErr(err)
+	_, err = st.CreateClient(ctx, store.NewClient{Name: "second", Scopes: []string{store.ScopeWebhook}})
+	is.NoErr(err)
+	st.Close()
+	is.NoErr(open(b, false)) // the newer secrets open with b
+	is.NoErr(open(a, false)) // the older with a
+}
