@@ -56,10 +56,10 @@ func (s *sent) addClient(id, secret string) {
 }
 
 // forms are the encodings a secret may come back in: as sent, form- or
-// path-encoded, as a JSON string (with or without HTML escaping), in base64, and
-// HTML-escaped (an error page echoing the form it got), as Go and as Python escape.
+// path-encoded, as a JSON string (with or without HTML escaping), in base64 (an
+// HTML-escaped echo is read first: redact).
 func forms(v string) []string {
-	out := []string{v, url.QueryEscape(v), url.PathEscape(v), html.EscapeString(v), pythonHTML.Replace(v),
+	out := []string{v, url.QueryEscape(v), url.PathEscape(v),
 		base64.StdEncoding.EncodeToString([]byte(v)), base64.RawStdEncoding.EncodeToString([]byte(v)),
 		base64.URLEncoding.EncodeToString([]byte(v)), base64.RawURLEncoding.EncodeToString([]byte(v))}
 	if b, err := json.Marshal(v); err == nil {
@@ -76,15 +76,11 @@ func forms(v string) []string {
 	return out
 }
 
-// pythonHTML escapes as Python's html.escape and many templates do: quotes as
-// &quot; and &#x27; (html.EscapeString writes &#34; and &#39;).
-var pythonHTML = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", `"`, "&quot;", "'", "&#x27;")
-
 // mayHoldForm reports whether text may hold one of the forms of secret v. Making
-// them takes a dozen encodings, and most answers hold none, so it looks first for
+// them takes ten encodings, and most answers hold none, so it looks first for
 // what every form has:
 //   - every form is at least as long as v: an escape or base64 only lengthens it;
-//   - every escaped form (as sent, form-, path-, JSON- and HTML-escaped) keeps v's ASCII
+//   - every escaped form (as sent, form-, path- and JSON-escaped) keeps v's ASCII
 //     letters and digits as they are, so it holds v's longest run of them;
 //   - the four base64 forms differ from the standard padded one only in its
 //     '+' and '/' (the URL alphabet's '-' and '_') and its padding, so they all
@@ -175,6 +171,14 @@ var credentialPatterns = []struct {
 func (s sent) redact(text string) string {
 	if text == "" {
 		return text
+	}
+	// An echo HTML-escaped by whatever escaper (&#039;, &apos;, &#x22;, …): when
+	// the text with its entities read holds a secret as sent, it is searched, and
+	// kept, as it reads.
+	if strings.Contains(text, "&") {
+		if un := html.UnescapeString(text); un != text && slices.ContainsFunc(s, func(v string) bool { return strings.Contains(un, v) }) {
+			text = un
+		}
 	}
 	// The forms are made only when the text may hold one of some secret's
 	// (mayHoldForm), and then every secret's are: a replaced form may make a

@@ -44,6 +44,8 @@ func TestRedact(t *testing.T) {
 		{"json, as JavaScript writes it", `{"pw":"p&ss wörd<\"42\">"}`, []string{"wörd", "ss w"}, []string{`{"pw":"`}},
 		{"html escaped, as Go writes it", "<p>client_secret=" + "p&amp;ss wörd&lt;&#34;42&#34;&gt;" + "</p>", []string{"ss w", "&#34;42"}, []string{"<p>client_secret=", "</p>"}},
 		{"html escaped, as Python writes it", "<p>" + "p&amp;ss wörd&lt;&quot;42&quot;&gt;" + "</p>", []string{"ss w", "&quot;42"}, []string{"<p>", "</p>"}},
+		{"html escaped with a named entity for the ö", "<p>p&amp;ss w&ouml;rd&lt;&quot;42&quot;&gt;</p>", []string{"ss w", "42"}, []string{"<p>", "</p>"}},
+		{"html escaped with hex entities", "<p>p&#x26;ss wörd&#x3c;&#x22;42&#x22;&#x3e;</p>", []string{"ss w", "42"}, []string{"<p>", "</p>"}},
 		{"path escaped", "/relay/" + url.PathEscape(password), []string{url.PathEscape(password)}, []string{"/relay/"}},
 		{"base64 alone", base64.StdEncoding.EncodeToString([]byte(apikey)), []string{base64.StdEncoding.EncodeToString([]byte(apikey))}, nil},
 		{"foreign bearer", "got Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.e30.x and more", []string{"eyJhbGciOiJIUzI1NiJ9"}, []string{"got Authorization: "}},
