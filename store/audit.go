@@ -85,7 +85,7 @@ func (s *Store) Audit(ctx context.Context, e AuditEntry) error {
 }
 
 // auditURL is a URL in an audit entry's detail.
-var auditURL = regexp.MustCompile(`(?i)\bhttps?://[^\s"'<>]+`)
+var auditURL = regexp.MustCompile(`(?i)https?://\S+`)
 
 // urlsCut writes the URLs of an audit entry's detail as the logs write them,
 // without a user, query or fragment: the log is kept for a year, and shown to
@@ -93,7 +93,7 @@ var auditURL = regexp.MustCompile(`(?i)\bhttps?://[^\s"'<>]+`)
 // URL's query may carry a token.
 func urlsCut(detail string) string {
 	return auditURL.ReplaceAllStringFunc(detail, func(raw string) string {
-		trimmed := strings.TrimRight(raw, ".,;:!)]}") // the sentence's, not the URL's
+		trimmed := strings.TrimRight(raw, ".,;:!)]}\"'>") // the sentence's, not the URL's
 		u, err := url.Parse(trimmed)
 		if err != nil {
 			return "(a URL)"

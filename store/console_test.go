@@ -641,6 +641,17 @@ func TestAuditCutsURLs(t *testing.T) {
 	is.NoErr(err)
 	is.Equal(len(es), 1)
 	is.Equal(es[0].Detail, "url https://hooks.example/in, e-mail it@uni.example, then http://127.0.0.1:9/x")
+
+	for detail, want := range map[string]string{
+		`"https://h.example/it's?token=A4"`:   `"https://h.example/it's"`,
+		`HTTPS://H.example/a"b?token=A5`:      `https://H.example/a%22b`,
+		`target:https://h.example/x?token=A6`: `target:https://h.example/x`,
+	} {
+		is.NoErr(st.Audit(ctx, store.AuditEntry{Actor: "(operator)", Via: store.ViaAPI, Action: "webhook.delete", Target: "w", Detail: detail}))
+		es, err := st.AuditLog(ctx, store.AuditQuery{Limit: 1})
+		is.NoErr(err)
+		is.Equal(es[0].Detail, want) // quotes in the path, capitals, a URL glued to a word
+	}
 }
 
 func TestAuditClipsForeignClientIDs(t *testing.T) {
