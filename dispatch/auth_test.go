@@ -592,7 +592,7 @@ func TestReplaySince(t *testing.T) {
 	is.True(strings.Contains(string(body), `"since"`))         // and named
 	is.Equal(a.replay(rec.ID, e.start.Add(time.Hour)), 0)      // nothing since an hour later
 	is.Equal(a.replay(rec.ID, e.start.Add(30*time.Second)), 1) // only B since 30 s after A's event
-	is.Equal(a.replay(rec.ID, e.start), 2)                     // A and B since A's event
+	is.Equal(a.replay(rec.ID, e.start), 1)                     // since A's event: A (B is due already, with a fresh budget)
 
 	up.Store(true)
 	is.Equal(e.tick(d), 2)  // both are due at once, without moving the clock

@@ -295,9 +295,23 @@ func TestPlatformReplayForms(t *testing.T) {
 	var res struct {
 		Replayed int `json:"replayed"`
 	}
+	failAgain := func() { // a replayed row waits, fresh, for its attempt: fail it again
+		t.Helper()
+		ctx := context.Background()
+		claimed, err := f.st.Exchange(ctx, nil, 10, time.Minute)
+		is.NoErr(err)
+		var outs []store.Outcome
+		for _, c := range claimed {
+			outs = append(outs, store.Outcome{DeliveryID: c.ID, SubscriptionID: c.Target.SubscriptionID, Kind: store.OutcomeRetry,
+				Attempt: c.Attempt, StartedAt: f.clock.Now(), Status: 500, Error: "HTTP 500", RetryAt: f.clock.Now().Add(time.Hour)})
+		}
+		_, err = f.st.Exchange(ctx, outs, 0, 0)
+		is.NoErr(err)
+	}
 	for _, since := range []string{"2h", "2024-03-01", "2024-03-01T11:00:00Z", "1d"} {
 		platformOK(t, platformCall(t, f.harness, http.MethodPost, base+"/replay", tok, `{"since":"`+since+`"}`), http.StatusAccepted, &res)
 		is.Equal(res.Replayed, 1) // each form of since
+		failAgain()
 	}
 	platformOK(t, platformCall(t, f.harness, http.MethodPost, base+"/replay", tok, `{"deliveryId":`+id+`}`), http.StatusAccepted, &res)
 	is.Equal(res.Replayed, 1) // one delivery by id

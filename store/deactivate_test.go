@@ -329,11 +329,11 @@ func TestReplayKeepsTheWaitingRow(t *testing.T) {
 		is.NoErr(err)
 		is.Equal(len(log), 1) // each keeps its attempt
 	}
-	is.Equal(byID[dead.ID].StateName(), "dead")      // the replayed one keeps its history as it was,
-	is.True(!byID[dead.ID].ReplayedAt.IsZero())      // marked replayed,
-	is.Equal(byID[waiting.ID].StateName(), "failed") // into the waiting one,
-	is.True(!byID[waiting.ID].DueAt.After(st.Now())) // due now,
-	is.Equal(byID[waiting.ID].EventCount, 2)         // with both rows' events
+	is.Equal(byID[dead.ID].StateName(), "dead")       // the replayed one keeps its history as it was,
+	is.True(!byID[dead.ID].ReplayedAt.IsZero())       // marked replayed,
+	is.Equal(byID[waiting.ID].StateName(), "pending") // into the waiting one, with a fresh budget (pending, not failed),
+	is.True(!byID[waiting.ID].DueAt.After(st.Now()))  // due now,
+	is.Equal(byID[waiting.ID].EventCount, 2)          // with both rows' events
 }
 
 // TestReplayBesideOneInFlight: a finished delivery replayed while another of the
@@ -379,4 +379,37 @@ func TestReplayBesideOneInFlight(t *testing.T) {
 			is.Equal(len(log), 1) // the replayed one's attempt kept
 		})
 	}
+}
+
+// TestReplayGivesAFailedRowAFreshBudget: a delivery waiting for its retry, replayed,
+// is due now with a fresh attempt budget, as a finished one is: the backoff and
+// give_up_after count from the replay (its attempt numbers go on).
+func TestReplayGivesAFailedRowAFreshBudget(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	st := newStore(t)
+	c, err := st.CreateClient(ctx, store.NewClient{Name: "lab", Scopes: []string{store.ScopeWebhook}})
+	is.NoErr(err)
+	_, _, err = st.PutOrcidWebhook(ctx, c.ID, claimOrcid(0), "https://example.org/hook")
+	is.NoErr(err)
+	_, err = st.Intake(ctx, "", "", []store.Event{{Orcid: claimOrcid(0)}}, 0)
+	is.NoErr(err)
+	claimed, err := st.Exchange(ctx, nil, 10, time.Minute)
+	is.NoErr(err)
+	is.Equal(len(claimed), 1)
+	_, err = st.Exchange(ctx, []store.Outcome{answered(st, claimed[0], store.OutcomeRetry)}, 0, time.Minute)
+	is.NoErr(err)
+	d, err := st.Delivery(ctx, store.DeliveryFilter{ID: claimed[0].ID})
+	is.NoErr(err)
+	is.Equal(d.StateName(), "failed") // waiting for its retry, an hour on
+
+	res, err := st.Replay(ctx, store.DeliveryFilter{ID: d.ID})
+	is.NoErr(err)
+	is.Equal(res.Replayed, 1)
+	d, err = st.Delivery(ctx, store.DeliveryFilter{ID: d.ID})
+	is.NoErr(err)
+	is.Equal(d.AttemptBase, d.Attempts) // the budget starts over
+	is.Equal(d.StateName(), "pending")  // so it is pending, not failed
+	is.True(!d.DueAt.After(st.Now()))   // due now
+	is.Equal(d.Attempts, 1)             // the attempt made is kept
 }

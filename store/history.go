@@ -487,11 +487,11 @@ func (s *Store) Replay(ctx context.Context, f DeliveryFilter) (ReplayResult, err
 				WHERE id = ? AND ok_started_at IS NOT NULL`, id); err != nil {
 				return err
 			}
-			// A finished row gets a fresh attempt budget: the backoff and give_up_after
-			// count from here, while its attempt numbers go on.
+			// A replayed row, finished or waiting for its retry, gets a fresh attempt
+			// budget: the backoff and give_up_after count from here, while its attempt
+			// numbers go on (an operator replays once the receiver is mended).
 			if _, err := tx.ExecContext(ctx, `UPDATE deliveries SET ok_started_at = NULL, ok_duration_ms = 0, ok_response = '',
-				attempt_base = CASE WHEN state = 0 THEN attempt_base ELSE attempts END,
-				first_attempt_at = CASE WHEN state = 0 THEN first_attempt_at ELSE NULL END, done_at = NULL, replayed_at = ?
+				attempt_base = attempts, first_attempt_at = NULL, done_at = NULL, replayed_at = ?
 				WHERE id = ?`, now, id); err != nil {
 				return err
 			}
@@ -509,11 +509,13 @@ func (s *Store) Replay(ctx context.Context, f DeliveryFilter) (ReplayResult, err
 }
 
 // replayInto replays the finished delivery id into the row waiting for the same
-// webhook and record, if there is one: that row is due at now and carries id's
-// events too; id is marked replayed and otherwise left as it is. It reports whether
+// webhook and record, if there is one: that row is due at now, with a fresh attempt
+// budget, and carries id's events too; id is marked replayed and otherwise left as
+// it is. It reports whether
 // there was such a row.
 func (s *Store) replayInto(ctx context.Context, tx *sql.Tx, id, now int64) (bool, error) {
 	r, err := tx.ExecContext(ctx, `UPDATE deliveries SET due_at = min(deliveries.due_at, ?2),
+			attempt_base = deliveries.attempts, first_attempt_at = NULL,
 			event_count = deliveries.event_count + d.event_count,
 			first_event_at = min(deliveries.first_event_at, d.first_event_at),
 			last_event_at = max(deliveries.last_event_at, d.last_event_at),
