@@ -19,7 +19,7 @@ const (
 	qExpiredLeases = "SELECT id FROM deliveries WHERE state = 1 AND lease_until < ?"
 	// qTwin finds a row's pending twin (0 when there is none), and whether the row's
 	// subscription was removed.
-	qTwin = `SELECT d.subscription_id IS NULL, coalesce(t.id, 0), coalesce(t.due_at, 0), coalesce(t.event_count, 0),
+	qTwin = `SELECT d.state, d.subscription_id IS NULL, coalesce(t.id, 0), coalesce(t.due_at, 0), coalesce(t.event_count, 0),
 		coalesce(t.last_event_at, 0), coalesce(t.event_type, ''), coalesce(t.attempts, 0)
 		FROM deliveries d LEFT JOIN deliveries t ON t.subscription_id = d.subscription_id AND t.subject = d.subject
 			AND t.state = 0 AND t.id != d.id
@@ -47,7 +47,7 @@ const (
 	// subscription: one removed during the call may have handed its id on.
 	qHealthy = `UPDATE subscriptions SET failing_since = NULL WHERE id = ?1 AND failing_since IS NOT NULL
 		AND EXISTS (SELECT 1 FROM deliveries WHERE id = ?2 AND subscription_id = ?1)`
-	qFailed  = "UPDATE deliveries SET last_status = ?, last_error = ?, first_attempt_at = coalesce(first_attempt_at, ?) WHERE id = ?"
+	qFailed  = "UPDATE deliveries SET last_status = ?, last_error = ?, first_attempt_at = coalesce(first_attempt_at, ?) WHERE id = ? AND state = 1"
 	qFailing = `UPDATE subscriptions SET failing_since = ?1 WHERE id = ?2 AND failing_since IS NULL
 		AND EXISTS (SELECT 1 FROM deliveries WHERE id = ?3 AND subscription_id = ?2)`
 	qOwns = "SELECT EXISTS (SELECT 1 FROM deliveries WHERE id = ? AND subscription_id = ?)"
@@ -173,7 +173,7 @@ func (s *Store) reclaim(ctx context.Context, tx *sql.Tx, now int64) (int, error)
 		return 0, err
 	}
 	for _, id := range ids {
-		if err := s.backToPending(ctx, tx, id, now, 0); err != nil {
+		if err := s.backToPending(ctx, tx, id, now, 0, false); err != nil {
 			return 0, err
 		}
 	}
@@ -185,17 +185,23 @@ func (s *Store) reclaim(ctx context.Context, tx *sql.Tx, now int64) (int, error)
 // folded into this row: its events are added and the earlier due time wins, so the
 // pair still has one pending row and the row keeps its attempt history and webhook-id.
 // A negative attemptDelta undoes the claim's attempt count (a release, not a try).
-// A row whose subscription was removed meanwhile becomes dead instead.
-func (s *Store) backToPending(ctx context.Context, tx *sql.Tx, id, due int64, attemptDelta int) error {
+// A row whose subscription was removed meanwhile becomes dead instead. With
+// fromCall (a call's outcome), a row that is no longer in flight is left as it is:
+// its lease ran out (the clock jumped past it) and another claim took it, and may
+// have delivered it.
+func (s *Store) backToPending(ctx context.Context, tx *sql.Tx, id, due int64, attemptDelta int, fromCall bool) error {
+	var state State
 	var removed bool
 	var twin, twinDue, twinCount, twinLast, twinAttempts int64
 	var twinType string
-	err := tx.StmtContext(ctx, s.claim.twin).QueryRowContext(ctx, id).Scan(&removed, &twin, &twinDue, &twinCount, &twinLast, &twinType, &twinAttempts)
+	err := tx.StmtContext(ctx, s.claim.twin).QueryRowContext(ctx, id).Scan(&state, &removed, &twin, &twinDue, &twinCount, &twinLast, &twinType, &twinAttempts)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return nil // the row is gone
 	case err != nil:
 		return err
+	case fromCall && state != StateInFlight:
+		return nil
 	case removed:
 		_, err = tx.StmtContext(ctx, s.claim.removedDone).ExecContext(ctx, ms(s.Now()), attemptDelta, notSentRemoved, id)
 		return err
@@ -470,7 +476,7 @@ func (s *Store) record(ctx context.Context, tx *sql.Tx, outcomes []Outcome, now 
 			continue
 		}
 		if o.Kind == OutcomeReleased {
-			if err := s.backToPending(ctx, tx, o.DeliveryID, ms(o.RetryAt), -1); err != nil {
+			if err := s.backToPending(ctx, tx, o.DeliveryID, ms(o.RetryAt), -1, true); err != nil {
 				return err
 			}
 			continue
@@ -488,7 +494,7 @@ func (s *Store) record(ctx context.Context, tx *sql.Tx, outcomes []Outcome, now 
 			if _, err := tx.StmtContext(ctx, s.claim.failed).ExecContext(ctx, o.Status, msg, ms(o.StartedAt), o.DeliveryID); err != nil {
 				return err
 			}
-			if err := s.backToPending(ctx, tx, o.DeliveryID, ms(o.RetryAt), 0); err != nil {
+			if err := s.backToPending(ctx, tx, o.DeliveryID, ms(o.RetryAt), 0, true); err != nil {
 				return err
 			}
 			if err := s.markFailing(ctx, tx, o, ms(o.StartedAt)); err != nil {

@@ -270,3 +270,44 @@ func TestSuccessClearsFailingClaimedBefore(t *testing.T) {
 	is.NoErr(err)
 	is.True(got.FailingSince.IsZero()) // the success ends it
 }
+
+// TestLateOutcomeLeavesAReclaimedRow: when a call outlasts its lease (the clock
+// jumped past it) and another claim takes the row and delivers it, the first
+// call's failure, recorded late, leaves the row delivered: it is not made pending,
+// and sent, again.
+func TestLateOutcomeLeavesAReclaimedRow(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	st := newStore(t)
+	advance := movable(st)
+	c, err := st.CreateClient(ctx, store.NewClient{Name: "lab", Scopes: []string{store.ScopeWebhook}})
+	is.NoErr(err)
+	_, _, err = st.PutOrcidWebhook(ctx, c.ID, claimOrcid(1), "https://example.org/hook")
+	is.NoErr(err)
+	_, err = st.Intake(ctx, c.ID, "", []store.Event{{Orcid: claimOrcid(1)}}, 0)
+	is.NoErr(err)
+	first, err := st.Exchange(ctx, nil, 10, time.Minute)
+	is.NoErr(err)
+	is.Equal(len(first), 1)
+	advance(2 * time.Minute) // past the lease
+	second, err := st.Exchange(ctx, nil, 10, time.Minute)
+	is.NoErr(err)
+	is.Equal(len(second), 1) // claimed again
+	is.Equal(second[0].ID, first[0].ID)
+	out := func(cl store.Claimed, kind store.OutcomeKind, status int) store.Outcome {
+		return store.Outcome{DeliveryID: cl.ID, SubscriptionID: cl.Target.SubscriptionID, Kind: kind, Attempt: cl.Attempt,
+			StartedAt: st.Now(), Status: status, Error: "late", RetryAt: st.Now().Add(time.Minute)}
+	}
+	_, err = st.Exchange(ctx, []store.Outcome{out(second[0], store.OutcomeDelivered, 204)}, 0, time.Minute)
+	is.NoErr(err)
+	_, err = st.Exchange(ctx, []store.Outcome{out(first[0], store.OutcomeRetry, 500)}, 0, time.Minute) // the first call, late
+	is.NoErr(err)
+	d, err := st.Delivery(ctx, store.DeliveryFilter{ID: first[0].ID})
+	is.NoErr(err)
+	is.Equal(d.StateName(), "delivered") // stays delivered
+	is.Equal(d.LastStatus, 204)          // with its success
+	advance(time.Hour)
+	again, err := st.Exchange(ctx, nil, 10, time.Minute)
+	is.NoErr(err)
+	is.Equal(len(again), 0) // and is not sent again
+}
