@@ -58,8 +58,8 @@ type Dispatcher struct {
 	cancelCalls context.CancelFunc
 	stopping    atomic.Bool
 	more        bool         // the last turn left work for another at once (Run's goroutine only)
-	lastTick    atomic.Int64 // when a turn last succeeded (Ready)
-	lastTurn    atomic.Int64 // when a turn was last taken, whether it succeeded or not (Alive)
+	lastTick    atomic.Int64 // when a turn last succeeded (Ready), on the monotonic clock (sinceStart)
+	lastTurn    atomic.Int64 // when a turn was last taken, whether it succeeded or not (Alive), as lastTick
 	failedTurns int          // turns in a row whose transaction failed (the loop's own)
 
 	turnMu  sync.Mutex
@@ -122,7 +122,7 @@ func (d *Dispatcher) Ready(context.Context) error {
 	if last == 0 {
 		return errors.New("dispatcher has not started")
 	}
-	if age := time.Since(time.UnixMilli(last)); age > 3*d.opts.Tick+d.opts.Timeout {
+	if age := time.Duration(sinceStart() - last); age > 3*d.opts.Tick+d.opts.Timeout {
 		return fmt.Errorf("dispatcher last ticked %s ago", age.Round(time.Millisecond))
 	}
 	return nil
@@ -137,11 +137,19 @@ func (d *Dispatcher) Alive(context.Context) error {
 	if last == 0 {
 		return errors.New("dispatcher has not started")
 	}
-	if age := time.Since(time.UnixMilli(last)); age > maxTurnBackoff+3*d.opts.Tick+d.opts.Timeout {
+	if age := time.Duration(sinceStart() - last); age > maxTurnBackoff+3*d.opts.Tick+d.opts.Timeout {
 		return fmt.Errorf("dispatcher last took a turn %s ago", age.Round(time.Millisecond))
 	}
 	return nil
 }
+
+// processStart is when the process began, read with its monotonic clock.
+var processStart = time.Now()
+
+// sinceStart is the time since processStart, in nanoseconds, on the monotonic
+// clock: a step of the wall clock (an NTP correction, a VM resumed) does not make a
+// turn look older or newer than it is. It is never 0, which means "never".
+func sinceStart() int64 { return int64(time.Since(processStart)) + 1 }
 
 // maxTurnBackoff bounds the wait between two turns of the loop while its turns fail.
 const maxTurnBackoff = 30 * time.Second
@@ -459,7 +467,7 @@ const (
 // turnRecordMax and turnClaimMax; then it queues them by host and wakes the
 // workers. It returns how many rows it claimed.
 func (d *Dispatcher) Tick(ctx context.Context) (int, error) {
-	d.lastTurn.Store(time.Now().UnixMilli())
+	d.lastTurn.Store(sinceStart())
 	d.more = false
 	d.mu.Lock()
 	trimmed, batch := d.sched.trim(d.pending)
@@ -509,7 +517,7 @@ func (d *Dispatcher) Tick(ctx context.Context) (int, error) {
 // a loop that cannot write is reported (with why), not hidden.
 func (d *Dispatcher) turnDone(err error) {
 	if err == nil {
-		d.lastTick.Store(time.Now().UnixMilli())
+		d.lastTick.Store(sinceStart())
 	}
 	d.turnMu.Lock()
 	d.turnErr = err
