@@ -3,6 +3,7 @@ package dispatch
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"strconv"
 	"time"
@@ -95,15 +96,16 @@ func Backoff(attempt int, base, max time.Duration, r float64) time.Duration {
 		attempt = 1
 	}
 	d := base
-	for i := 1; i < attempt && d < max; i++ {
+	for i := 1; i < attempt && d < max && d <= math.MaxInt64/2; i++ { // doubling past that would wrap negative
 		d *= 2
 	}
 	if d > max {
 		d = max
 	}
-	d = time.Duration(float64(d) * (0.5 + r))
-	if d > max {
+	if f := float64(d) * (0.5 + r); f >= float64(max) { // compared as floats: a product past MaxInt64 would wrap
 		d = max
+	} else {
+		d = time.Duration(f)
 	}
 	if d < time.Millisecond {
 		d = time.Millisecond

@@ -98,6 +98,12 @@ func TestBackoff(t *testing.T) {
 		}
 		is.Equal(got, tt.want) // Backoff(attempt, r)
 	}
+	// A retry_max_delay past what doubling or the jitter can hold without
+	// wrapping: the delay stays long, never a retry at once.
+	huge := 2000000 * time.Hour
+	is := is.New(t)
+	is.Equal(Backoff(40, time.Hour, huge, 0.99), huge)
+	is.True(Backoff(23, time.Hour, 2562047*time.Hour, 0.9) >= 1<<62) // past 2^62 ns, not 1 ms
 }
 
 func TestRetryAfter(t *testing.T) {
