@@ -121,6 +121,14 @@ const (
 	minRetryAfter = time.Second
 )
 
+// httpDateInGMT reports whether a parsed HTTP date was written in GMT, as RFC 9110
+// requires: Go reads a zone it does not know ("PST") as UTC, which would move the
+// time by the zone's offset without a word.
+func httpDateInGMT(t time.Time) bool {
+	name, offset := t.Zone()
+	return offset == 0 && (name == "GMT" || name == "UTC")
+}
+
 // retryAfter reads a Retry-After header (seconds or an HTTP date) relative to now,
 // bounded to [minRetryAfter, maxRetryAfter]; ok is false when it is absent or does
 // not parse.
@@ -134,7 +142,7 @@ func retryAfter(h string, now time.Time) (time.Duration, bool) {
 		// overflows (into a negative delay: a retry at once, for ever). Past
 		// uint64, ParseUint gives its largest value.
 		d = time.Duration(min(secs, uint64(maxRetryAfter/time.Second))) * time.Second
-	} else if t, err := http.ParseTime(h); err == nil {
+	} else if t, err := http.ParseTime(h); err == nil && httpDateInGMT(t) {
 		d = t.Sub(now)
 	} else {
 		return 0, false

@@ -132,6 +132,11 @@ func TestRetryAfter(t *testing.T) {
 	is.True(!ok) // a negative count is no Retry-After
 	_, ok = retryAfter("soon", now)
 	is.True(!ok) // garbage is ignored
+	_, ok = retryAfter("Friday, 02-Jan-26 04:04:05 PST", now)
+	is.True(!ok) // an HTTP date in a zone other than GMT is no HTTP date: not read as if it were UTC
+	d, ok = retryAfter("Friday, 02-Jan-26 04:04:05 GMT", now)
+	is.True(ok)
+	is.Equal(d, time.Hour) // the obsolete form, in GMT, is read
 	_, ok = retryAfter("", now)
 	is.True(!ok)
 }
