@@ -110,7 +110,7 @@ func (e *env) clientList(ctx context.Context, args []string) error {
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "CLIENT ID\tNAME\tSCOPES\tCREATED")
 	for _, c := range clients {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", c.ID, cell(c.Name), strings.Join(c.Scopes, " "), c.CreatedAt.Format("2006-01-02 15:04"))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", c.ID, cell(c.Name), strings.Join(c.Scopes, " "), c.CreatedAt.Local().Format("2006-01-02 15:04"))
 	}
 	return tw.Flush()
 }
