@@ -98,7 +98,7 @@ func (s *Server) handleAdminWebhooks() http.Handler {
 
 func (s *Server) handleAdminWebhook() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		sub, err := s.store.Subscription(r.Context(), params(r).ByName("id"))
+		sub, err := s.store.Subscription(r.Context(), webhookParam(r))
 		if err != nil {
 			s.writeProblem(w, r, err, nil)
 			return
@@ -111,7 +111,7 @@ func (s *Server) handleAdminWebhook() http.Handler {
 // activates any webhook; hookd's own upstream registration is a 409.
 func (s *Server) handleAdminWebhookActive(active bool) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		sub, err := s.store.SetSubscriptionActive(r.Context(), params(r).ByName("id"), active, store.ReasonOperator)
+		sub, err := s.store.SetSubscriptionActive(r.Context(), webhookParam(r), active, store.ReasonOperator)
 		if err != nil {
 			s.writeProblem(w, r, err, nil)
 			return
@@ -131,7 +131,7 @@ func (s *Server) handleAdminWebhookActive(active bool) http.Handler {
 func (s *Server) handleAdminWebhookRemove() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// Read first, so the entry can name the webhook's owner and URL.
-		sub, err := s.store.Subscription(r.Context(), params(r).ByName("id"))
+		sub, err := s.store.Subscription(r.Context(), webhookParam(r))
 		if err == nil {
 			err = s.store.RemoveSubscription(r.Context(), sub.UID)
 		}

@@ -188,7 +188,7 @@ func deliveryFilter(q url.Values, now time.Time) (store.DeliveryFilter, error) {
 	if f.Limit, err = pageLimit(q); err != nil {
 		return f, err
 	}
-	f.State, f.Webhook, f.ClientID = q.Get("state"), q.Get("webhook"), q.Get("client")
+	f.State, f.Webhook, f.ClientID = q.Get("state"), strings.ToLower(q.Get("webhook")), q.Get("client")
 	if v := q.Get("orcid"); v != "" {
 		if err := store.CheckOrcid("orcid", v); err != nil {
 			return f, err
@@ -269,7 +269,7 @@ func (in replayRequest) filter(now time.Time) (store.DeliveryFilter, error) {
 		f.Orcid = *in.Orcid
 	}
 	if in.Webhook != nil {
-		f.Webhook = *in.Webhook
+		f.Webhook = strings.ToLower(*in.Webhook)
 	}
 	if in.Client != nil {
 		f.ClientID = *in.Client

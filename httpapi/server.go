@@ -130,6 +130,10 @@ func rawPath(r *http.Request) string {
 // params returns the router parameters of a request.
 func params(r *http.Request) httprouter.Params { return httprouter.ParamsFromContext(r.Context()) }
 
+// webhookParam is the webhook id of a route's path, in lower case as hookd writes
+// it: a UUID in capitals is the same id.
+func webhookParam(r *http.Request) string { return strings.ToLower(params(r).ByName("id")) }
+
 // encode writes v as JSON with status.
 func encode(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json;charset=UTF-8")

@@ -258,7 +258,7 @@ func (s *Server) handlePlatformList() http.Handler {
 
 func (s *Server) handleWebhookGetOne() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		sub, err := s.store.Webhook(r.Context(), tokenFrom(r.Context()).ClientID, params(r).ByName("id"))
+		sub, err := s.store.Webhook(r.Context(), tokenFrom(r.Context()).ClientID, webhookParam(r))
 		if err != nil {
 			s.writeProblem(w, r, err, platformAnswers)
 			return
@@ -279,7 +279,7 @@ func (s *Server) handleWebhookPatch() http.Handler {
 			s.writeProblem(w, r, err, nil)
 			return
 		}
-		sub, err := s.store.UpdateWebhook(r.Context(), tokenFrom(r.Context()).ClientID, params(r).ByName("id"), p)
+		sub, err := s.store.UpdateWebhook(r.Context(), tokenFrom(r.Context()).ClientID, webhookParam(r), p)
 		if err != nil {
 			s.writeProblem(w, r, err, platformAnswers)
 			return
@@ -290,7 +290,7 @@ func (s *Server) handleWebhookPatch() http.Handler {
 
 func (s *Server) handleWebhookDeleteOne() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if err := s.store.DeleteWebhook(r.Context(), tokenFrom(r.Context()).ClientID, params(r).ByName("id")); err != nil {
+		if err := s.store.DeleteWebhook(r.Context(), tokenFrom(r.Context()).ClientID, webhookParam(r)); err != nil {
 			s.writeProblem(w, r, err, platformAnswers)
 			return
 		}
@@ -300,7 +300,7 @@ func (s *Server) handleWebhookDeleteOne() http.Handler {
 
 func (s *Server) handleWebhookActive(active bool) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		sub, err := s.store.SetWebhookActive(r.Context(), tokenFrom(r.Context()).ClientID, params(r).ByName("id"), active)
+		sub, err := s.store.SetWebhookActive(r.Context(), tokenFrom(r.Context()).ClientID, webhookParam(r), active)
 		if err != nil {
 			s.writeProblem(w, r, err, platformAnswers)
 			return
@@ -315,7 +315,7 @@ func (s *Server) handleWebhookRotate() http.Handler {
 		PreviousSecretUntil time.Time `json:"previousSecretValidUntil"`
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		sec, until, err := s.store.RotateWebhookSecret(r.Context(), tokenFrom(r.Context()).ClientID, params(r).ByName("id"))
+		sec, until, err := s.store.RotateWebhookSecret(r.Context(), tokenFrom(r.Context()).ClientID, webhookParam(r))
 		if err != nil {
 			s.writeProblem(w, r, err, platformAnswers)
 			return
@@ -331,7 +331,7 @@ var webhookDeliveryAnswers = problemAnswers{store.NotFound: {detail: "not found"
 // ownDeliveries is the filter of the caller's deliveries of the webhook in the path,
 // also once it was removed; a webhook that is not the caller's answers 404.
 func (s *Server) ownDeliveries(w http.ResponseWriter, r *http.Request, f store.DeliveryFilter) (store.DeliveryFilter, bool) {
-	f.ClientID, f.Webhook = tokenFrom(r.Context()).ClientID, params(r).ByName("id")
+	f.ClientID, f.Webhook = tokenFrom(r.Context()).ClientID, webhookParam(r)
 	if f.Webhook == "" { // "…/webhooks//deliveries": no webhook, not every one
 		s.writeProblem(w, r, &store.Error{Code: store.NotFound}, webhookDeliveryAnswers)
 		return f, false
@@ -401,7 +401,7 @@ func (s *Server) handleWebhookReplay() http.Handler {
 			s.writeProblem(w, r, err, nil)
 			return
 		}
-		sub, err := s.store.Webhook(r.Context(), clientID, params(r).ByName("id"))
+		sub, err := s.store.Webhook(r.Context(), clientID, webhookParam(r))
 		if err != nil {
 			s.writeProblem(w, r, err, platformAnswers)
 			return

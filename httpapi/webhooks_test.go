@@ -682,7 +682,8 @@ func TestPlatformDelete(t *testing.T) {
 	tok, notify := platformTokens(t, h, "deleter")
 	rec := platformCreate(t, h, tok, `{"targetURL":"https://example.com/d"}`)
 	keep := platformCreate(t, h, tok, `{"targetURL":"https://example.com/keep"}`)
-	is.Equal(platformNotify(t, h, notify, seedOrcid), 2) // one delivery for each webhook
+	is.Equal(platformNotify(t, h, notify, seedOrcid), 2)                                                                  // one delivery for each webhook
+	is.Equal(platformCall(t, h, http.MethodGet, platformPath+"/"+strings.ToUpper(rec.ID), tok, "").status, http.StatusOK) // an id in capitals is the same id
 
 	res := platformCall(t, h, http.MethodDelete, platformPath+"/"+rec.ID, tok, "")
 	is.Equal(res.status, http.StatusNoContent) // 204

@@ -27,7 +27,14 @@ func ParseTime(field, s string, now time.Time, loc *time.Location) (time.Time, e
 	if d, ok := parseAgo(s); ok {
 		return now.Add(-d), nil
 	}
-	return time.Time{}, invalid(field, fmt.Sprintf("%q is not a time: give an RFC 3339 time (2026-01-02T15:04:05Z), a date (2026-01-02) or how long ago (90m, 2h, 7d)", s))
+	hint := ""
+	if i := strings.LastIndexByte(s, ' '); i > 0 && len(s) > i+1 && s[i+1] >= '0' && s[i+1] <= '9' && strings.Contains(s[:i], "T") {
+		// A + of an offset sent unencoded in a query reads as a space.
+		if _, err := time.Parse(time.RFC3339Nano, s[:i]+"+"+s[i+1:]); err == nil {
+			hint = " (in a URL's query, write the offset's + as %2B)"
+		}
+	}
+	return time.Time{}, invalid(field, fmt.Sprintf("%q is not a time%s: give an RFC 3339 time (2026-01-02T15:04:05Z), a date (2026-01-02) or how long ago (90m, 2h, 7d)", s, hint))
 }
 
 // parseAgo reads a positive duration: Go's units, and d for days.
