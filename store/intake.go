@@ -45,7 +45,7 @@ FROM (
 ) x JOIN subscriptions s ON s.id = x.id
 WHERE s.types IS NULL OR instr(s.types, ',' || ?2 || ',') > 0
 ON CONFLICT(subscription_id, subject) WHERE state = 0 DO UPDATE SET
-	last_event_at = excluded.last_event_at,
+	last_event_at = max(last_event_at, excluded.last_event_at),
 	event_count = event_count + 1,
 	event_type = CASE WHEN excluded.event_type = 'CREATED' THEN 'CREATED' ELSE event_type END`
 
@@ -70,7 +70,7 @@ FROM (
 WHERE x.types IS NULL OR instr(x.types, ',' || x.type || ',') > 0
 ORDER BY x.n, x.branch, x.id
 ON CONFLICT(subscription_id, subject) WHERE state = 0 DO UPDATE SET
-	last_event_at = excluded.last_event_at,
+	last_event_at = max(last_event_at, excluded.last_event_at),
 	event_count = event_count + 1,
 	event_type = CASE WHEN excluded.event_type = 'CREATED' THEN 'CREATED' ELSE event_type END`
 

@@ -64,7 +64,7 @@ SELECT s.id, ?1, 'CREATED', 0, ?3, ?4, ?4 FROM subscriptions s
 WHERE s.org_id = ?2 AND s.active = 1 AND s.format IN ('hub', 'email')
   AND (s.types IS NULL OR instr(s.types, ',CREATED,') > 0)
 ON CONFLICT(subscription_id, subject) WHERE state = 0 DO UPDATE SET
-	last_event_at = excluded.last_event_at,
+	last_event_at = max(last_event_at, excluded.last_event_at),
 	event_count = event_count + 1,
 	event_type = 'CREATED'`
 

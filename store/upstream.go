@@ -35,7 +35,7 @@ const covered = `EXISTS (SELECT 1 FROM members m2 JOIN subscriptions s2 ON s2.or
 const qUpstreamOrder = `INSERT INTO deliveries(subscription_id, subject, event_type, state, due_at, first_event_at, last_event_at)
 VALUES (?1, ?2, ?3, 0, ?4, ?4, ?4)
 ON CONFLICT(subscription_id, subject) WHERE state = 0 DO UPDATE SET
-	event_type = excluded.event_type, last_event_at = excluded.last_event_at, event_count = event_count + 1`
+	event_type = excluded.event_type, last_event_at = max(last_event_at, excluded.last_event_at), event_count = event_count + 1`
 
 // qRequeueRegistrations queues a registration, for upstream subscription ?1 at ?2,
 // of every record not yet registered that has no work order waiting or in flight.
