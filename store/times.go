@@ -13,6 +13,15 @@ import (
 // before now ("90m", "2h", "7d"). A bad value is an
 // Invalid error about field that shows the forms, never a Go layout.
 func ParseTime(field, s string, now time.Time, loc *time.Location) (time.Time, error) {
+	t, err := parseTime(field, s, now, loc)
+	if err == nil && t.Before(time.Unix(0, 0)) {
+		// Times are kept from 1970 on; year 1 would also read as "not given".
+		return time.Time{}, invalid(field, fmt.Sprintf("%q is before 1970: hookd keeps nothing that old", strings.TrimSpace(s)))
+	}
+	return t, err
+}
+
+func parseTime(field, s string, now time.Time, loc *time.Location) (time.Time, error) {
 	s = strings.TrimSpace(s)
 	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
 		return t, nil

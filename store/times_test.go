@@ -25,3 +25,19 @@ func TestParseTimeSaysEncodePlus(t *testing.T) {
 	_, err = store.ParseTime("since", "soon", now, time.UTC)
 	is.True(err != nil && !strings.Contains(err.Error(), "%2B")) // no such hint for other mistakes
 }
+
+// TestParseTimeFrom1970: a time before 1970, given or reached by going back, is
+// refused saying so (year 1 would read as no time at all: every delivery).
+func TestParseTimeFrom1970(t *testing.T) {
+	now := time.Date(2026, 12, 1, 16, 0, 0, 0, time.UTC)
+	for _, in := range []string{"0001-01-01", "0001-01-01T00:00:00Z", "1969-12-31", "30000d"} {
+		t.Run(in, func(t *testing.T) {
+			is := is.New(t)
+			_, err := store.ParseTime("until", in, now, time.UTC)
+			is.True(err != nil)
+			is.True(strings.Contains(err.Error(), "before 1970"))
+		})
+	}
+	_, err := store.ParseTime("until", "1970-01-01", now, time.UTC)
+	is.New(t).NoErr(err)
+}
