@@ -197,6 +197,9 @@ func TestKeyGoesWithTheDatabase(t *testing.T) {
 	is.NoErr(err)
 
 	is.NoErr(os.Rename(key, key+".lost"))
+	_, _, err = runEnv(t, nil, "check-config", "-config", cfg)
+	is.True(err != nil) // check-config says what serve would refuse
+	is.True(strings.Contains(err.Error(), "auth.secret_key_file: the database"))
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	var stdout, stderr safeBuffer
@@ -207,8 +210,8 @@ func TestKeyGoesWithTheDatabase(t *testing.T) {
 	_, statErr := os.Stat(key)
 	is.True(errors.Is(statErr, fs.ErrNotExist)) // no new key was made
 	out, _, err = runEnv(t, nil, "backup", "-config", cfg, filepath.Join(dir, "copy1.db"))
-	is.NoErr(err) // a copy needs no key
-	is.True(strings.Contains(out, "backed up"))
+	is.NoErr(err)                                             // a copy needs no key
+	is.True(strings.Contains(out, "there is no key at "+key)) // and says the key is missing, not to keep it
 
 	_, err = secret.LoadKeyFile(key, true) // another database's key
 	is.NoErr(err)

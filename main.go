@@ -447,6 +447,12 @@ func (e *env) cmdCheckConfig(_ context.Context, args []string) error {
 	if err != nil {
 		return fmt.Errorf("config %s: %w", path, err)
 	}
+	if _, err := os.Stat(cfg.Store.Path); err == nil {
+		if _, err := os.Stat(cfg.SecretKeyPath()); err != nil {
+			return fmt.Errorf("config %s: auth.secret_key_file: the database %s exists, and its key %s cannot be read (%v): hookd serve would refuse to start; restore the key kept with the database's backups",
+				path, cfg.Store.Path, cfg.SecretKeyPath(), errors.Unwrap(err))
+		}
+	}
 	fmt.Fprintf(e.stdout, "%s: ok (database %s)\n", path, state)
 	return nil
 }
@@ -518,6 +524,10 @@ func (e *env) cmdBackup(ctx context.Context, args []string) error {
 	defer st.Close()
 	if err := writeBackup(ctx, st, dest); err != nil {
 		return err
+	}
+	if _, err := os.Stat(cfg.SecretKeyPath()); err != nil {
+		fmt.Fprintf(e.stdout, "backed up %s to %s (there is no key at %s: the copy's sealed secrets open only with the database's own key)\n", cfg.Store.Path, dest, cfg.SecretKeyPath())
+		return nil
 	}
 	fmt.Fprintf(e.stdout, "backed up %s to %s (keep %s too: it opens the sealed secrets)\n", cfg.Store.Path, dest, cfg.SecretKeyPath())
 	return nil

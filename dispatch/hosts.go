@@ -91,7 +91,7 @@ func (s *scheduler) room(key string, h *hostState, now time.Time) int {
 // released is the outcome of a row handed back unattempted, due again at retryAt.
 func released(c store.Claimed, retryAt time.Time) store.Outcome {
 	return store.Outcome{
-		DeliveryID: c.ID, SubscriptionID: c.Target.SubscriptionID, Kind: store.OutcomeReleased, RetryAt: retryAt,
+		DeliveryID: c.ID, SubscriptionID: c.Target.SubscriptionID, Kind: store.OutcomeReleased, RetryAt: retryAt, Attempt: c.Attempt,
 	}
 }
 

@@ -121,12 +121,17 @@ const (
 	minRetryAfter = time.Second
 )
 
-// httpDateInGMT reports whether a parsed HTTP date was written in GMT, as RFC 9110
-// requires: Go reads a zone it does not know ("PST") as UTC, which would move the
-// time by the zone's offset without a word.
-func httpDateInGMT(t time.Time) bool {
-	name, offset := t.Zone()
-	return offset == 0 && (name == "GMT" || name == "UTC")
+// httpDate reads an HTTP date (RFC 9110 §5.6.7): the preferred form, or one of the
+// two obsolete ones, in GMT. Read here rather than with http.ParseTime, which takes
+// any zone's name ("PST" as UTC, "GMT" as the local zone's summer time in
+// London), so a date moved by a zone's offset is refused rather than read wrong.
+func httpDate(h string) (time.Time, bool) {
+	for _, layout := range []string{"Mon, 02 Jan 2006 15:04:05 GMT", "Monday, 02-Jan-06 15:04:05 GMT", time.ANSIC} {
+		if t, err := time.Parse(layout, h); err == nil {
+			return t, true
+		}
+	}
+	return time.Time{}, false
 }
 
 // retryAfter reads a Retry-After header (seconds or an HTTP date) relative to now,
@@ -142,7 +147,7 @@ func retryAfter(h string, now time.Time) (time.Duration, bool) {
 		// overflows (into a negative delay: a retry at once, for ever). Past
 		// uint64, ParseUint gives its largest value.
 		d = time.Duration(min(secs, uint64(maxRetryAfter/time.Second))) * time.Second
-	} else if t, err := http.ParseTime(h); err == nil && httpDateInGMT(t) {
+	} else if t, ok := httpDate(h); ok {
 		d = t.Sub(now)
 	} else {
 		return 0, false

@@ -137,6 +137,13 @@ func TestRetryAfter(t *testing.T) {
 	d, ok = retryAfter("Friday, 02-Jan-26 04:04:05 GMT", now)
 	is.True(ok)
 	is.Equal(d, time.Hour) // the obsolete form, in GMT, is read
+	local := time.Local
+	time.Local = time.FixedZone("GMT", 3600) // a local zone an hour off that calls itself GMT, as Go sees London's in summer
+	defer func() { time.Local = local }()
+	summer := time.Date(2026, 8, 2, 3, 4, 5, 0, time.UTC)
+	d, ok = retryAfter("Sunday, 02-Aug-26 04:04:05 GMT", summer)
+	is.True(ok)
+	is.Equal(d, time.Hour) // GMT is GMT, whatever the machine's zone calls its own
 	_, ok = retryAfter("", now)
 	is.True(!ok)
 }

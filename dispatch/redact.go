@@ -172,29 +172,14 @@ func (s sent) redact(text string) string {
 	if text == "" {
 		return text
 	}
+	text = s.redactForms(text)
 	// An echo HTML-escaped by whatever escaper (&#039;, &apos;, &#x22;, …): when
-	// the text with its entities read holds a secret as sent, it is searched, and
-	// kept, as it reads.
+	// the text, its entities read, still holds a secret as sent, it is searched
+	// again, and kept, as it reads (after the forms as sent went: a secret that
+	// itself reads as an entity, "&not", is found before it is read as "¬").
 	if strings.Contains(text, "&") {
 		if un := html.UnescapeString(text); un != text && slices.ContainsFunc(s, func(v string) bool { return strings.Contains(un, v) }) {
-			text = un
-		}
-	}
-	// The forms are made only when the text may hold one of some secret's
-	// (mayHoldForm), and then every secret's are: a replaced form may make a
-	// shorter one of another secret appear across the marker, which is then
-	// replaced too, whether that secret passed the check or not.
-	if slices.ContainsFunc(s, func(v string) bool { return mayHoldForm(text, v) }) {
-		var all []string
-		for _, v := range s {
-			all = append(all, forms(v)...)
-		}
-		// Longer forms first, so that none is cut short by a shorter one inside it.
-		slices.SortFunc(all, func(a, b string) int { return cmp.Or(cmp.Compare(len(b), len(a)), strings.Compare(a, b)) })
-		for _, v := range slices.Compact(all) {
-			if v != "" && strings.Contains(text, v) {
-				text = strings.ReplaceAll(text, v, redacted)
-			}
+			text = s.redactForms(un)
 		}
 	}
 	lower, known := []byte(nil), false // text in lower case, while it is ASCII
@@ -207,6 +192,29 @@ func (s sent) redact(text string) string {
 		}
 		if t := p.re.ReplaceAllString(text, p.repl); t != text {
 			text, known = t, false
+		}
+	}
+	return text
+}
+
+// redactForms replaces in text every form of every secret the call sent.
+func (s sent) redactForms(text string) string {
+	// The forms are made only when the text may hold one of some secret's
+	// (mayHoldForm), and then every secret's are: a replaced form may make a
+	// shorter one of another secret appear across the marker, which is then
+	// replaced too, whether that secret passed the check or not.
+	if !slices.ContainsFunc(s, func(v string) bool { return mayHoldForm(text, v) }) {
+		return text
+	}
+	var all []string
+	for _, v := range s {
+		all = append(all, forms(v)...)
+	}
+	// Longer forms first, so that none is cut short by a shorter one inside it.
+	slices.SortFunc(all, func(a, b string) int { return cmp.Or(cmp.Compare(len(b), len(a)), strings.Compare(a, b)) })
+	for _, v := range slices.Compact(all) {
+		if v != "" && strings.Contains(text, v) {
+			text = strings.ReplaceAll(text, v, redacted)
 		}
 	}
 	return text

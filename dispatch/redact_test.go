@@ -71,6 +71,18 @@ func TestRedact(t *testing.T) {
 	}
 }
 
+// TestRedactEntityLikeSecret: a secret that itself reads as an HTML entity
+// ("&not" is "¬"), echoed both as sent and HTML-escaped, is found in both forms.
+func TestRedactEntityLikeSecret(t *testing.T) {
+	is := is.New(t)
+	var s sent
+	s.add("p&not9-Zq")
+	out := s.redact(`<p>p&amp;not9-Zq</p> and "p&not9-Zq"`)
+	is.True(!strings.Contains(out, "not9-Zq")) // neither form is left
+	is.True(!strings.Contains(out, "¬9-Zq"))   // nor what reading the entity made of it
+	is.True(strings.Contains(out, redacted))
+}
+
 // TestRedactBeforeCut: a secret that starts inside the stored snippet and ends
 // beyond it is redacted whole, not stored in part.
 func TestRedactBeforeCut(t *testing.T) {

@@ -5,12 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"mime"
 	"net/http"
-	"net/url"
-	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -69,66 +65,6 @@ var inboxRefusals = map[string]int{
 	"headers": http.StatusRequestHeaderFieldsTooLarge,
 }
 
-// An inbox keeps no credentials: whoever sees an inbox sees every request to it,
-// those of other webhooks calling the same name too, and a webhook's callback
-// credentials, a token hookd got with them, or a token its owner put in its URL
-// or its headers, are its owner's alone.
-const inboxRedacted = "[redacted]"
-
-// secretWords are the words of a header, query parameter or form field name that
-// carries a credential ("Authorization", "X-Auth-Token", "client_secret",
-// "apikey"); a webhook's signature is not one (the inbox checks it).
-var secretWords = []string{"authoriz", "token", "secret", "passw", "apikey", "api-key", "api_key", "cookie", "session", "assertion", "credential"}
-
-// secretName reports whether a name is that of a credential.
-func secretName(name string) bool {
-	n := strings.ToLower(name)
-	return slices.ContainsFunc(secretWords, func(w string) bool { return strings.Contains(n, w) })
-}
-
-// withoutCredentials replaces the values of the headers that carry credentials,
-// keeping an Authorization's scheme ("Basic [redacted]"), so the record still
-// says what kind was sent.
-func withoutCredentials(h http.Header) {
-	for name, vs := range h {
-		if !secretName(name) {
-			continue
-		}
-		for i, v := range vs {
-			if scheme, _, ok := strings.Cut(strings.TrimSpace(v), " "); ok && strings.HasSuffix(name, "Authorization") {
-				vs[i] = scheme + " " + inboxRedacted
-			} else {
-				vs[i] = inboxRedacted
-			}
-		}
-	}
-}
-
-// formWithoutSecrets replaces the values of a query's or a form's fields that
-// carry credentials (their names read with their escapes), keeping the rest as
-// sent.
-func formWithoutSecrets(form string) string {
-	if form == "" {
-		return form
-	}
-	pairs := strings.Split(form, "&")
-	changed := false
-	for i, p := range pairs {
-		k, _, _ := strings.Cut(p, "=")
-		name, err := url.QueryUnescape(k)
-		if err != nil {
-			name = k
-		}
-		if secretName(name) {
-			pairs[i], changed = k+"="+url.QueryEscape(inboxRedacted), true
-		}
-	}
-	if !changed {
-		return form
-	}
-	return strings.Join(pairs, "&")
-}
-
 // handleInbox records a request and answers it.
 func (s *Server) handleInbox() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -149,13 +85,13 @@ func (s *Server) handleInbox() http.Handler {
 		}
 		header := r.Header.Clone()
 		header["Host"] = []string{r.Host} // Go keeps it apart; a developer wants to see it
-		withoutCredentials(header)
-		if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt == "application/x-www-form-urlencoded" {
-			body = []byte(formWithoutSecrets(string(body)))
+		store.WithoutCredentials(header)
+		if store.IsForm(r.Header.Get("Content-Type")) {
+			body = []byte(store.FormWithoutSecrets(string(body)))
 		}
 		// What arrived whole is recorded even if its sender goes away meanwhile.
 		rec, answer, err := s.store.RecordInboxRequest(context.WithoutCancel(r.Context()), store.InboxReceipt{
-			Inbox: name, Method: r.Method, Path: rawPath(r), Query: formWithoutSecrets(r.URL.RawQuery), Header: header, Body: body, RemoteAddr: r.RemoteAddr,
+			Inbox: name, Method: r.Method, Path: rawPath(r), Query: store.FormWithoutSecrets(r.URL.RawQuery), Header: header, Body: body, RemoteAddr: r.RemoteAddr,
 		}, s.opts.Inbox.Limits)
 		if err != nil {
 			if e, _, ok := storeError(err); ok && e.Code == store.Invalid {

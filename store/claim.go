@@ -19,7 +19,7 @@ const (
 	qExpiredLeases = "SELECT id FROM deliveries WHERE state = 1 AND lease_until < ?"
 	// qTwin finds a row's pending twin (0 when there is none), and whether the row's
 	// subscription was removed.
-	qTwin = `SELECT d.state, d.subscription_id IS NULL, coalesce(t.id, 0), coalesce(t.due_at, 0), coalesce(t.event_count, 0),
+	qTwin = `SELECT d.state, d.attempts, d.subscription_id IS NULL, coalesce(t.id, 0), coalesce(t.due_at, 0), coalesce(t.event_count, 0),
 		coalesce(t.last_event_at, 0), coalesce(t.event_type, ''), coalesce(t.attempts, 0)
 		FROM deliveries d LEFT JOIN deliveries t ON t.subscription_id = d.subscription_id AND t.subject = d.subject
 			AND t.state = 0 AND t.id != d.id
@@ -38,7 +38,7 @@ const (
 	qAttempt = `INSERT INTO attempts(delivery_id, attempt, started_at, duration_ms, status, error, response)
 		SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7 WHERE EXISTS (SELECT 1 FROM deliveries WHERE id = ?1)`
 	qDone = `UPDATE deliveries SET state = ?, done_at = ?, lease_until = NULL, last_status = ?, last_error = ?,
-		first_attempt_at = coalesce(first_attempt_at, ?) WHERE id = ? AND state = 1`
+		first_attempt_at = coalesce(first_attempt_at, ?) WHERE id = ? AND state = 1 AND ? IN (0, attempts)`
 	// qDeliveredOK records one success; the batch's successes share the transaction.
 	qDeliveredOK = `UPDATE deliveries SET state = 2, done_at = ?1, lease_until = NULL, last_status = ?2, last_error = '',
 		first_attempt_at = coalesce(first_attempt_at, ?3), ok_started_at = ?3, ok_duration_ms = ?4, ok_response = ?5
@@ -47,7 +47,10 @@ const (
 	// subscription: one removed during the call may have handed its id on.
 	qHealthy = `UPDATE subscriptions SET failing_since = NULL WHERE id = ?1 AND failing_since IS NOT NULL
 		AND EXISTS (SELECT 1 FROM deliveries WHERE id = ?2 AND subscription_id = ?1)`
-	qFailed  = "UPDATE deliveries SET last_status = ?, last_error = ?, first_attempt_at = coalesce(first_attempt_at, ?) WHERE id = ? AND state = 1"
+	// The outcome statements act on the row of the claim that made the call (its
+	// attempt number; 0: a caller that does not say): a call back after its lease ran
+	// out finds the row another claim's.
+	qFailed  = "UPDATE deliveries SET last_status = ?1, last_error = ?2, first_attempt_at = coalesce(first_attempt_at, ?3) WHERE id = ?4 AND state = 1 AND ?5 IN (0, attempts)"
 	qFailing = `UPDATE subscriptions SET failing_since = ?1 WHERE id = ?2 AND failing_since IS NULL
 		AND EXISTS (SELECT 1 FROM deliveries WHERE id = ?3 AND subscription_id = ?2)`
 	qOwns = "SELECT EXISTS (SELECT 1 FROM deliveries WHERE id = ? AND subscription_id = ?)"
@@ -98,6 +101,10 @@ type Target struct {
 	// had waiting is not sent but dies when claimed (claimRows).
 	inactive bool
 	reason   string
+	// unusable says why the subscription cannot be called (a secret that does not
+	// open with this key, headers that do not read): its deliveries die when
+	// claimed, with that error, and the others' go on (claimRows).
+	unusable error
 }
 
 // ownerScope is the per-minute figures' scope of the subscription's owner ("" when
@@ -173,7 +180,7 @@ func (s *Store) reclaim(ctx context.Context, tx *sql.Tx, now int64) (int, error)
 		return 0, err
 	}
 	for _, id := range ids {
-		if err := s.backToPending(ctx, tx, id, now, 0, false); err != nil {
+		if err := s.backToPending(ctx, tx, id, now, 0, 0); err != nil {
 			return 0, err
 		}
 	}
@@ -185,22 +192,24 @@ func (s *Store) reclaim(ctx context.Context, tx *sql.Tx, now int64) (int, error)
 // folded into this row: its events are added and the earlier due time wins, so the
 // pair still has one pending row and the row keeps its attempt history and webhook-id.
 // A negative attemptDelta undoes the claim's attempt count (a release, not a try).
-// A row whose subscription was removed meanwhile becomes dead instead. With
-// fromCall (a call's outcome), a row that is no longer in flight is left as it is:
-// its lease ran out (the clock jumped past it) and another claim took it, and may
-// have delivered it.
-func (s *Store) backToPending(ctx context.Context, tx *sql.Tx, id, due int64, attemptDelta int, fromCall bool) error {
+// A row whose subscription was removed meanwhile becomes dead instead. With claim
+// (a call's outcome: the attempt number its claim gave the row; 0 otherwise), a
+// row that is no longer in flight under that claim is left as it is: its lease ran
+// out (the clock jumped past it) and another claim took it, may be calling it, or
+// may have delivered it.
+func (s *Store) backToPending(ctx context.Context, tx *sql.Tx, id, due int64, attemptDelta, claim int) error {
 	var state State
+	var attempts int
 	var removed bool
 	var twin, twinDue, twinCount, twinLast, twinAttempts int64
 	var twinType string
-	err := tx.StmtContext(ctx, s.claim.twin).QueryRowContext(ctx, id).Scan(&state, &removed, &twin, &twinDue, &twinCount, &twinLast, &twinType, &twinAttempts)
+	err := tx.StmtContext(ctx, s.claim.twin).QueryRowContext(ctx, id).Scan(&state, &attempts, &removed, &twin, &twinDue, &twinCount, &twinLast, &twinType, &twinAttempts)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return nil // the row is gone
 	case err != nil:
 		return err
-	case fromCall && state != StateInFlight:
+	case claim != 0 && (state != StateInFlight || attempts != claim):
 		return nil
 	case removed:
 		_, err = tx.StmtContext(ctx, s.claim.removedDone).ExecContext(ctx, ms(s.Now()), attemptDelta, notSentRemoved, id)
@@ -296,12 +305,14 @@ func (s *Store) Exchange(ctx context.Context, outcomes []Outcome, limit int, lea
 func (s *Store) exchange(ctx context.Context, outcomes []Outcome, oldest, newest int, lease time.Duration) ([]Claimed, error) {
 	limit := oldest + newest
 	var out []Claimed
+	var cleared []int64 // subscriptions whose mark the commit may forget (markedFailing)
 	err := s.groupTurn(ctx, len(outcomes)+limit, func(ctx context.Context, tx *sql.Tx) error {
 		// The time of the transaction, not of the call: events stored earlier in the
 		// same group are due by it.
 		now := ms(s.Now())
-		out = out[:0]
-		if err := s.record(ctx, tx, outcomes, now); err != nil {
+		out, cleared = out[:0], cleared[:0]
+		var err error
+		if cleared, err = s.record(ctx, tx, outcomes, now, cleared); err != nil {
 			return fmt.Errorf("record outcomes: %w", err)
 		}
 		if err := s.addStats(ctx, tx, outcomes, now); err != nil {
@@ -318,13 +329,13 @@ func (s *Store) exchange(ctx context.Context, outcomes []Outcome, oldest, newest
 			}
 			s.reclaimedAt.Store(now)
 		}
-		var err error
 		out, err = s.claimRows(ctx, tx, out, now, oldest, newest, lease)
 		return err
 	})
 	if err != nil {
 		return nil, err
 	}
+	s.forgetMarks(cleared)
 	return out, nil
 }
 
@@ -357,12 +368,28 @@ func (s *Store) claimRows(ctx context.Context, tx *sql.Tx, out []Claimed, now in
 	}
 	kept := out[:start]
 	var dead []int64
+	unusable := map[string][]int64{} // why → deliveries
 	for _, c := range out[start:] {
-		if c.Target = subs[c.Target.SubscriptionID]; c.Target.inactive {
+		switch c.Target = subs[c.Target.SubscriptionID]; {
+		case c.Target.inactive:
 			dead = append(dead, c.ID)
-		} else {
+		case c.Target.unusable != nil:
+			why := "not sent: webhook " + c.Target.UID + " cannot be called: " + c.Target.unusable.Error() +
+				"; restore the database's key (auth.secret_key_file) or give the webhook a new secret, then replay"
+			unusable[why] = append(unusable[why], c.ID)
+		default:
 			kept = append(kept, c)
 		}
+	}
+	for why, ids := range unusable {
+		// One webhook that cannot be called holds up nobody else's deliveries:
+		// its own die, unsent, saying why, and are replayable once it is mended.
+		b, _ := json.Marshal(ids)
+		if _, err := tx.ExecContext(ctx, `UPDATE deliveries SET state = 3, done_at = ?1, lease_until = NULL, attempts = attempts - 1,
+			last_error = ?2 WHERE id IN (SELECT value FROM json_each(?3))`, now, why, string(b)); err != nil {
+			return out, err
+		}
+		s.claimKilled.Add(int64(len(ids)))
 	}
 	if len(dead) > 0 {
 		// Left waiting by a deactivation that turned only a batch dead (killBatch):
@@ -396,22 +423,24 @@ func (s *Store) scanTarget(row interface{ Scan(...any) error }, now int64) (*Tar
 		return nil, err
 	}
 	t.inactive = !active
-	id := t.SubscriptionID
 	t.FailingSince = fromMS(failing)
 	if u, err := url.Parse(t.URL); err == nil {
 		t.parsed = u
 	}
 	if headers != "" {
 		if err := json.Unmarshal([]byte(headers), &t.Headers); err != nil {
-			return nil, fmt.Errorf("subscription %d headers: %w", id, err)
+			t.unusable = fmt.Errorf("its custom headers do not read: %w", err)
+			return &t, nil
 		}
 	}
 	var err error
 	if t.Auth.Secret, err = s.box.OpenString(authSecret); err != nil {
-		return nil, fmt.Errorf("subscription %d: %w", id, err)
+		t.unusable = fmt.Errorf("its callback credentials: %w", err)
+		return &t, nil
 	}
 	if t.APIKey, err = s.box.OpenString(apikey); err != nil {
-		return nil, fmt.Errorf("subscription %d: %w", id, err)
+		t.unusable = fmt.Errorf("its apikey: %w", err)
+		return &t, nil
 	}
 	if previousUntil <= now {
 		previous = nil // the rotation overlap is over
@@ -424,7 +453,8 @@ func (s *Store) scanTarget(row interface{ Scan(...any) error }, now int64) (*Tar
 		}
 		sig, err := s.box.OpenString(sealed)
 		if err != nil {
-			return nil, fmt.Errorf("subscription %d: %w", id, err)
+			t.unusable, t.SigningSecrets = fmt.Errorf("its signing secret: %w", err), nil
+			return &t, nil
 		}
 		t.SigningSecrets = append(t.SigningSecrets, sig)
 	}
@@ -455,29 +485,30 @@ type Outcome struct {
 
 // record writes outcomes: the attempt log, each delivery's new state, and the
 // subscriptions' health.
-func (s *Store) record(ctx context.Context, tx *sql.Tx, outcomes []Outcome, now int64) error {
+func (s *Store) record(ctx context.Context, tx *sql.Tx, outcomes []Outcome, now int64, cleared []int64) ([]int64, error) {
 	if len(outcomes) == 0 {
-		return nil
+		return cleared, nil
 	}
 	delivered := tx.StmtContext(ctx, s.claim.deliveredOK) // bound to tx once, not per row
 	for _, o := range outcomes {
 		if o.Kind == OutcomeDelivered {
 			if _, err := delivered.ExecContext(ctx, now, o.Status, ms(o.StartedAt), o.Duration.Milliseconds(), o.Response, o.DeliveryID); err != nil {
-				return err
+				return cleared, err
 			}
-			_, marked := s.markedFailing[o.SubscriptionID]
-			if o.WasFailing || marked {
+			if marked := s.marked(o.SubscriptionID); o.WasFailing || marked {
 				if _, err := tx.StmtContext(ctx, s.claim.healthy).ExecContext(ctx, o.SubscriptionID, o.DeliveryID); err != nil {
-					return err
+					return cleared, err
 				}
-				delete(s.markedFailing, o.SubscriptionID)
+				if marked {
+					cleared = append(cleared, o.SubscriptionID) // forgotten once committed
+				}
 				s.targetCache.refresh(o.SubscriptionID)
 			}
 			continue
 		}
 		if o.Kind == OutcomeReleased {
-			if err := s.backToPending(ctx, tx, o.DeliveryID, ms(o.RetryAt), -1, true); err != nil {
-				return err
+			if err := s.backToPending(ctx, tx, o.DeliveryID, ms(o.RetryAt), -1, o.Attempt); err != nil {
+				return cleared, err
 			}
 			continue
 		}
@@ -487,56 +518,79 @@ func (s *Store) record(ctx context.Context, tx *sql.Tx, outcomes []Outcome, now 
 			msg = "deliveries failed continuously since " + o.FailingSince.UTC().Format(time.RFC3339) + " (last: " + o.Error + ")"
 		}
 		if _, err := tx.StmtContext(ctx, s.claim.attempt).ExecContext(ctx, o.DeliveryID, o.Attempt, ms(o.StartedAt), o.Duration.Milliseconds(), o.Status, msg, o.Response); err != nil {
-			return err
+			return cleared, err
 		}
 		switch o.Kind {
 		case OutcomeRetry:
-			if _, err := tx.StmtContext(ctx, s.claim.failed).ExecContext(ctx, o.Status, msg, ms(o.StartedAt), o.DeliveryID); err != nil {
-				return err
+			if _, err := tx.StmtContext(ctx, s.claim.failed).ExecContext(ctx, o.Status, msg, ms(o.StartedAt), o.DeliveryID, o.Attempt); err != nil {
+				return cleared, err
 			}
-			if err := s.backToPending(ctx, tx, o.DeliveryID, ms(o.RetryAt), 0, true); err != nil {
-				return err
+			if err := s.backToPending(ctx, tx, o.DeliveryID, ms(o.RetryAt), 0, o.Attempt); err != nil {
+				return cleared, err
 			}
 			if err := s.markFailing(ctx, tx, o, ms(o.StartedAt)); err != nil {
-				return err
+				return cleared, err
 			}
 		case OutcomeDead, OutcomeGone, OutcomeDeactivate:
-			if _, err := tx.StmtContext(ctx, s.claim.done).ExecContext(ctx, StateDead, now, o.Status, msg, ms(o.StartedAt), o.DeliveryID); err != nil {
-				return err
+			if _, err := tx.StmtContext(ctx, s.claim.done).ExecContext(ctx, StateDead, now, o.Status, msg, ms(o.StartedAt), o.DeliveryID, o.Attempt); err != nil {
+				return cleared, err
 			}
 			if err := s.markFailing(ctx, tx, o, ms(o.StartedAt)); err != nil {
-				return err
+				return cleared, err
 			}
 			if o.Kind == OutcomeDead {
 				continue
 			}
 			var owns bool
 			if err := tx.QueryRowContext(ctx, qOwns, o.DeliveryID, o.SubscriptionID).Scan(&owns); err != nil {
-				return err
+				return cleared, err
 			}
 			switch {
 			case !owns:
 				// The subscription was removed during the call: nothing to deactivate.
 			case o.Kind == OutcomeGone:
 				if err := s.deactivate(ctx, tx, o.SubscriptionID, fmt.Sprintf("the target answered 410 Gone at %s", fromMS(ms(o.StartedAt)).Format(time.RFC3339)), now); err != nil {
-					return err
+					return cleared, err
 				}
 			default:
 				if err := s.deactivate(ctx, tx, o.SubscriptionID, msg, now); err != nil {
-					return err
+					return cleared, err
 				}
-				delete(s.markedFailing, o.SubscriptionID) // no success will come to clear it
+				cleared = append(cleared, o.SubscriptionID) // no success will come to clear it
 			}
 		default:
-			return fmt.Errorf("unknown outcome kind %d", int(o.Kind))
+			return cleared, fmt.Errorf("unknown outcome kind %d", int(o.Kind))
 		}
 	}
-	return nil
+	return cleared, nil
 }
 
 // markFailing notes when the run of failures of an outcome's subscription began.
 // maxMarkedFailing bounds Store.markedFailing.
 const maxMarkedFailing = 100000
+
+// marked reports whether this process marked a subscription failing and has not
+// seen a success of it committed since.
+func (s *Store) marked(subID int64) bool {
+	s.failingMu.Lock()
+	defer s.failingMu.Unlock()
+	_, ok := s.markedFailing[subID]
+	return ok
+}
+
+// forgetMarks forgets the marks of subscriptions whose success (or deactivation)
+// has been committed: only then, for a turn that rolls back records its outcomes
+// again, and its success must find the mark still there.
+func (s *Store) forgetMarks(ids []int64) {
+	if len(ids) == 0 {
+		return
+	}
+	s.failingMu.Lock()
+	defer s.failingMu.Unlock()
+	for _, id := range ids {
+		delete(s.markedFailing, id)
+	}
+}
 
 func (s *Store) markFailing(ctx context.Context, tx *sql.Tx, o Outcome, at int64) error {
 	subID := o.SubscriptionID
@@ -546,10 +600,12 @@ func (s *Store) markFailing(ctx context.Context, tx *sql.Tx, o Outcome, at int64
 	}
 	if n, _ := r.RowsAffected(); n > 0 {
 		s.targetCache.refresh(subID)
+		s.failingMu.Lock()
 		if s.markedFailing == nil || len(s.markedFailing) >= maxMarkedFailing {
 			s.markedFailing = map[int64]struct{}{} // past the bound, start over: only a race is lost
 		}
 		s.markedFailing[subID] = struct{}{} // kept if the group rolls back: a success then clears nothing
+		s.failingMu.Unlock()
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -12,6 +13,7 @@ import (
 	"github.com/matryer/is"
 
 	"hookd/orcid"
+	"hookd/secret"
 	"hookd/store"
 )
 
@@ -264,6 +266,10 @@ func TestSuccessClearsFailingClaimedBefore(t *testing.T) {
 	is.NoErr(err)
 	is.True(!got.FailingSince.IsZero()) // the failure begins a run
 
+	// A turn that rolls back (an outcome it cannot record) records its success
+	// again: the mark must still be there then.
+	_, err = st.Exchange(ctx, []store.Outcome{outcome(claimed[1], store.OutcomeDelivered, 204), {DeliveryID: claimed[0].ID, Kind: store.OutcomeKind(99)}}, 0, time.Minute)
+	is.True(err != nil) // rolled back
 	_, err = st.Exchange(ctx, []store.Outcome{outcome(claimed[1], store.OutcomeDelivered, 204)}, 0, time.Minute)
 	is.NoErr(err)
 	got, err = st.Subscription(ctx, wh.UID)
@@ -310,4 +316,76 @@ func TestLateOutcomeLeavesAReclaimedRow(t *testing.T) {
 	again, err := st.Exchange(ctx, nil, 10, time.Minute)
 	is.NoErr(err)
 	is.Equal(len(again), 0) // and is not sent again
+}
+
+// TestUnusableTargetHoldsUpNobody: a webhook whose secret does not open with the
+// key (a database an older hookd left under two keys) cannot be called: its
+// deliveries die when claimed, saying why and what to do, and the other webhooks'
+// are claimed and sent as ever.
+func TestUnusableTargetHoldsUpNobody(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "hookd.db")
+	st := openAt(t, path, newBox(t))
+	c, err := st.CreateClient(ctx, store.NewClient{Name: "lab", Scopes: []string{store.ScopeWebhook}})
+	is.NoErr(err)
+	bad, _, err := st.CreateWebhook(ctx, c.ID, store.WebhookSpec{TargetURL: "https://a.example/bad", Auth: store.Auth{Type: store.AuthNone}})
+	is.NoErr(err)
+	_, _, err = st.CreateWebhook(ctx, c.ID, store.WebhookSpec{TargetURL: "https://a.example/good", Auth: store.Auth{Type: store.AuthNone}})
+	is.NoErr(err)
+	other, err := secret.NewBox(secret.Random(secret.KeySize))
+	is.NoErr(err)
+	_, err = rawDB(t, path).ExecContext(ctx, "UPDATE subscriptions SET signing_secret = ? WHERE uid = ?", other.Seal([]byte("whsec_x")), bad.UID)
+	is.NoErr(err) // sealed under another key
+
+	_, err = st.Intake(ctx, c.ID, "", []store.Event{{Orcid: claimOrcid(1)}}, 0)
+	is.NoErr(err)
+	claimed, err := st.Claim(ctx, 10, time.Minute)
+	is.NoErr(err)             // the turn goes on
+	is.Equal(len(claimed), 1) // with the good webhook's delivery
+	is.Equal(claimed[0].Target.URL, "https://a.example/good")
+	ds, err := st.Deliveries(ctx, store.DeliveryFilter{Webhook: bad.UID, Limit: 10})
+	is.NoErr(err)
+	is.Equal(len(ds), 1)
+	is.Equal(ds[0].StateName(), "dead")                                                           // the other one died unsent
+	is.Equal(ds[0].Attempts, 0)                                                                   // without an attempt
+	is.True(strings.Contains(ds[0].LastError, "its signing secret: sealed secret does not open")) // saying why
+	is.True(strings.Contains(ds[0].LastError, "then replay"))                                     // and what to do
+}
+
+// TestLateOutcomeWhileReclaimedInFlight: when the first call's failure comes back
+// late while a second claim of the row is still out, it is left aside (it is not
+// the row's claim any more): the second call's success is the row's outcome.
+func TestLateOutcomeWhileReclaimedInFlight(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	st := newStore(t)
+	advance := movable(st)
+	c, err := st.CreateClient(ctx, store.NewClient{Name: "lab", Scopes: []string{store.ScopeWebhook}})
+	is.NoErr(err)
+	_, _, err = st.PutOrcidWebhook(ctx, c.ID, claimOrcid(1), "https://example.org/hook")
+	is.NoErr(err)
+	_, err = st.Intake(ctx, c.ID, "", []store.Event{{Orcid: claimOrcid(1)}}, 0)
+	is.NoErr(err)
+	first, err := st.Exchange(ctx, nil, 10, time.Minute)
+	is.NoErr(err)
+	advance(2 * time.Minute) // past the lease
+	second, err := st.Exchange(ctx, nil, 10, time.Minute)
+	is.NoErr(err)
+	is.Equal(len(second), 1) // claimed again, and out
+	out := func(cl store.Claimed, kind store.OutcomeKind, status int) store.Outcome {
+		return store.Outcome{DeliveryID: cl.ID, SubscriptionID: cl.Target.SubscriptionID, Kind: kind, Attempt: cl.Attempt,
+			StartedAt: st.Now(), Status: status, Error: "late", RetryAt: st.Now().Add(time.Minute)}
+	}
+	_, err = st.Exchange(ctx, []store.Outcome{out(first[0], store.OutcomeRetry, 500)}, 0, time.Minute) // the first call, late
+	is.NoErr(err)
+	_, err = st.Exchange(ctx, []store.Outcome{out(second[0], store.OutcomeDelivered, 204)}, 0, time.Minute)
+	is.NoErr(err)
+	d, err := st.Delivery(ctx, store.DeliveryFilter{ID: first[0].ID})
+	is.NoErr(err)
+	is.Equal(d.StateName(), "delivered") // the second call's success counts
+	advance(time.Hour)
+	again, err := st.Exchange(ctx, nil, 10, time.Minute)
+	is.NoErr(err)
+	is.Equal(len(again), 0) // and nothing goes out a third time
 }

@@ -495,7 +495,7 @@ func (s *Store) Replay(ctx context.Context, f DeliveryFilter) (ReplayResult, err
 				WHERE id = ?`, now, id); err != nil {
 				return err
 			}
-			if err := s.backToPending(ctx, tx, id, now, 0, false); err != nil {
+			if err := s.backToPending(ctx, tx, id, now, 0, 0); err != nil {
 				return err
 			}
 		}

@@ -319,8 +319,15 @@ func scanInboxRequest(row interface{ Scan(...any) error }) (InboxRequest, error)
 	if err := json.Unmarshal([]byte(headers), &pairs); err != nil {
 		return InboxRequest{}, fmt.Errorf("inbox request %d headers: %w", r.ID, err)
 	}
+	// A request an older hookd recorded whole is read without its credentials.
+	form := false
 	for _, p := range pairs {
-		r.Header = append(r.Header, HeaderField{Name: p[0], Value: p[1]})
+		r.Header = append(r.Header, HeaderField{Name: p[0], Value: withoutCredential(p[0], p[1])})
+		form = form || (strings.EqualFold(p[0], "Content-Type") && IsForm(p[1]))
+	}
+	r.Query = FormWithoutSecrets(r.Query)
+	if form {
+		r.Body = []byte(FormWithoutSecrets(string(r.Body)))
 	}
 	return r, nil
 }

@@ -393,3 +393,24 @@ func TestInboxLinksDelivery(t *testing.T) {
 	is.Equal(len(mine), 1) // only demo
 	is.Equal(mine[0].Name, "demo")
 }
+
+// TestInboxReadsWithoutCredentials: a request recorded with its credentials (as an
+// older hookd kept them) is read without them: its credential headers, query
+// parameters and form fields; the rest as recorded.
+func TestInboxReadsWithoutCredentials(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	st := newStore(t)
+	rc := receipt("old", http.Header{"Authorization": {"Basic dTM6cDM="}, "Content-Type": {"application/x-www-form-urlencoded"}, "X-Kept": {"v"}},
+		"grant_type=client_credentials&client_secret=s3cr")
+	rc.Query = "token=QT1&page=2"
+	record(t, st, rc, store.InboxLimits{})
+	rs, err := st.InboxRequests(ctx, store.InboxFilter{Inbox: "old"})
+	is.NoErr(err)
+	is.Equal(len(rs), 1)
+	r := rs[0]
+	is.Equal(r.HeaderValue("Authorization"), "Basic [redacted]")
+	is.Equal(r.HeaderValue("X-Kept"), "v")
+	is.Equal(r.Query, "token=%5Bredacted%5D&page=2")
+	is.Equal(string(r.Body), "grant_type=client_credentials&client_secret=%5Bredacted%5D")
+}

@@ -19,7 +19,7 @@ func (s *Store) RecoverInFlight(ctx context.Context) (int, error) {
 		}
 		now := ms(s.Now())
 		for _, id := range ids {
-			if err := s.backToPending(ctx, tx, id, now, 0, false); err != nil {
+			if err := s.backToPending(ctx, tx, id, now, 0, 0); err != nil {
 				return err
 			}
 		}

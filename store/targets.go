@@ -183,9 +183,10 @@ func (s *Store) cachedTargets(ctx context.Context, tx *sql.Tx, subs map[int64]*T
 			return fmt.Errorf("load targets: %w", err)
 		}
 		subs[t.SubscriptionID] = t
-		if !t.inactive {
+		if !t.inactive && t.unusable == nil {
 			// An inactive target is read again each time: the claim kills what it finds
-			// for one, and the deactivation it was read after may yet roll back.
+			// for one, and the deactivation it was read after may yet roll back; so is
+			// an unusable one, which a restored key or a new secret mends.
 			loaded = append(loaded, t)
 		}
 	}

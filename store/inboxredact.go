@@ -1,0 +1,82 @@
+package store
+
+import (
+	"mime"
+	"net/url"
+	"slices"
+	"strings"
+)
+
+// An inbox keeps no credentials: whoever sees an inbox sees every request to it,
+// those of other webhooks calling the same name too, and a webhook's callback
+// credentials, a token hookd got with them, or a token its owner put in its URL
+// or its headers, are its owner's alone. The daemon takes them out before it
+// records a request (httpapi), and a request is read without them too, for those
+// an older hookd recorded whole (scanInboxRequest).
+const inboxRedacted = "[redacted]"
+
+// secretWords are the words of a header, query parameter or form field name that
+// carries a credential ("Authorization", "X-Auth-Token", "client_secret",
+// "apikey"); a webhook's signature is not one (the inbox checks it).
+var secretWords = []string{"authoriz", "token", "secret", "passw", "apikey", "api-key", "api_key", "cookie", "session", "assertion", "credential"}
+
+// secretName reports whether a name is that of a credential.
+func secretName(name string) bool {
+	n := strings.ToLower(name)
+	return slices.ContainsFunc(secretWords, func(w string) bool { return strings.Contains(n, w) })
+}
+
+// withoutCredential is a header's value as an inbox keeps it: a credential's goes,
+// an Authorization keeping its scheme ("Basic [redacted]") so the record still
+// says what kind was sent.
+func withoutCredential(name, v string) string {
+	if !secretName(name) || v == inboxRedacted || strings.HasSuffix(v, " "+inboxRedacted) {
+		return v
+	}
+	if scheme, _, ok := strings.Cut(strings.TrimSpace(v), " "); ok && strings.HasSuffix(strings.ToLower(name), "authorization") {
+		return scheme + " " + inboxRedacted
+	}
+	return inboxRedacted
+}
+
+// WithoutCredentials replaces the values of the headers that carry credentials.
+func WithoutCredentials(h map[string][]string) {
+	for name, vs := range h {
+		for i, v := range vs {
+			vs[i] = withoutCredential(name, v)
+		}
+	}
+}
+
+// IsForm reports whether a Content-Type is a form's (application/x-www-form-urlencoded).
+func IsForm(contentType string) bool {
+	mt, _, _ := mime.ParseMediaType(contentType)
+	return mt == "application/x-www-form-urlencoded"
+}
+
+// FormWithoutSecrets replaces the values of a query's or a form's fields that
+// carry credentials (their names read with their escapes), keeping the rest as
+// sent.
+func FormWithoutSecrets(form string) string {
+	if form == "" {
+		return form
+	}
+	pairs := strings.Split(form, "&")
+	changed := false
+	for i, p := range pairs {
+		k, _, _ := strings.Cut(p, "=")
+		name, err := url.QueryUnescape(k)
+		if err != nil {
+			name = k
+		}
+		if secretName(name) {
+			if r := k + "=" + url.QueryEscape(inboxRedacted); r != p {
+				pairs[i], changed = r, true
+			}
+		}
+	}
+	if !changed {
+		return form
+	}
+	return strings.Join(pairs, "&")
+}
