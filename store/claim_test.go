@@ -351,6 +351,14 @@ func TestUnusableTargetHoldsUpNobody(t *testing.T) {
 	is.Equal(ds[0].Attempts, 0)                                                                   // without an attempt
 	is.True(strings.Contains(ds[0].LastError, "its signing secret: sealed secret does not open")) // saying why
 	is.True(strings.Contains(ds[0].LastError, "then replay"))                                     // and what to do
+
+	_, _, err = st.RotateWebhookSecret(ctx, c.ID, bad.UID) // a new secret, the old one rotated out
+	is.NoErr(err)
+	_, err = st.Intake(ctx, c.ID, "", []store.Event{{Orcid: claimOrcid(2)}}, 0)
+	is.NoErr(err)
+	claimed, err = st.Claim(ctx, 10, time.Minute)
+	is.NoErr(err)
+	is.Equal(len(claimed), 2) // the rotation mended it: both webhooks are called
 }
 
 // TestLateOutcomeWhileReclaimedInFlight: when the first call's failure comes back
