@@ -368,7 +368,7 @@ func (s *Store) claimRows(ctx context.Context, tx *sql.Tx, out []Claimed, now in
 	}
 	kept := out[:start]
 	var dead []int64
-	unusable := map[string][]int64{} // why → deliveries
+	var unusable map[string][]int64 // why → deliveries; made at the first
 	for _, c := range out[start:] {
 		switch c.Target = subs[c.Target.SubscriptionID]; {
 		case c.Target.inactive:
@@ -376,6 +376,9 @@ func (s *Store) claimRows(ctx context.Context, tx *sql.Tx, out []Claimed, now in
 		case c.Target.unusable != nil:
 			why := "not sent: webhook " + c.Target.UID + " cannot be called: " + c.Target.unusable.Error() +
 				"; restore the database's key (auth.secret_key_file) or give the webhook a new secret, then replay"
+			if unusable == nil {
+				unusable = map[string][]int64{}
+			}
 			unusable[why] = append(unusable[why], c.ID)
 		default:
 			kept = append(kept, c)
