@@ -143,3 +143,12 @@ func TestSchedulerStartable(t *testing.T) {
 	s.done("a:1", time.Millisecond)
 	is.Equal(s.startable(), 1) // a:1 may have one more
 }
+
+// TestReleasedCarriesItsClaim: a row handed back unattempted names the claim it
+// was taken by (its attempt number), so the store applies it only to that claim.
+func TestReleasedCarriesItsClaim(t *testing.T) {
+	c := store.Claimed{ID: 7, Attempt: 3, Target: &store.Target{SubscriptionID: 2}}
+	if o := released(c, time.Now()); o.Attempt != 3 || o.Kind != store.OutcomeReleased || o.DeliveryID != 7 {
+		t.Errorf("released: %+v", o)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"time"
 )
 
@@ -534,15 +535,21 @@ func (s *Store) record(ctx context.Context, tx *sql.Tx, outcomes []Outcome, now 
 			if err := s.backToPending(ctx, tx, o.DeliveryID, ms(o.RetryAt), 0, o.Attempt); err != nil {
 				return cleared, err
 			}
-			if err := s.markFailing(ctx, tx, o, ms(o.StartedAt)); err != nil {
+			if marked, err := s.markFailing(ctx, tx, o, ms(o.StartedAt)); err != nil {
 				return cleared, err
+			} else if marked {
+				// Marked again after a success in this turn: the mark stays.
+				cleared = slices.DeleteFunc(cleared, func(id int64) bool { return id == o.SubscriptionID })
 			}
 		case OutcomeDead, OutcomeGone, OutcomeDeactivate:
 			if _, err := tx.StmtContext(ctx, s.claim.done).ExecContext(ctx, StateDead, now, o.Status, msg, ms(o.StartedAt), o.DeliveryID, o.Attempt); err != nil {
 				return cleared, err
 			}
-			if err := s.markFailing(ctx, tx, o, ms(o.StartedAt)); err != nil {
+			if marked, err := s.markFailing(ctx, tx, o, ms(o.StartedAt)); err != nil {
 				return cleared, err
+			} else if marked {
+				// Marked again after a success in this turn: the mark stays.
+				cleared = slices.DeleteFunc(cleared, func(id int64) bool { return id == o.SubscriptionID })
 			}
 			if o.Kind == OutcomeDead {
 				continue
@@ -571,7 +578,6 @@ func (s *Store) record(ctx context.Context, tx *sql.Tx, outcomes []Outcome, now 
 	return cleared, nil
 }
 
-// markFailing notes when the run of failures of an outcome's subscription began.
 // maxMarkedFailing bounds Store.markedFailing.
 const maxMarkedFailing = 100000
 
@@ -598,11 +604,13 @@ func (s *Store) forgetMarks(ids []int64) {
 	}
 }
 
-func (s *Store) markFailing(ctx context.Context, tx *sql.Tx, o Outcome, at int64) error {
+// markFailing notes when the run of failures of an outcome's subscription began,
+// if none is running; it reports whether it began one (and marked it).
+func (s *Store) markFailing(ctx context.Context, tx *sql.Tx, o Outcome, at int64) (marked bool, err error) {
 	subID := o.SubscriptionID
 	r, err := tx.StmtContext(ctx, s.claim.failing).ExecContext(ctx, at, subID, o.DeliveryID)
 	if err != nil {
-		return err
+		return false, err
 	}
 	if n, _ := r.RowsAffected(); n > 0 {
 		s.targetCache.refresh(subID)
@@ -612,6 +620,7 @@ func (s *Store) markFailing(ctx context.Context, tx *sql.Tx, o Outcome, at int64
 		}
 		s.markedFailing[subID] = struct{}{} // kept if the group rolls back: a success then clears nothing
 		s.failingMu.Unlock()
+		return true, nil
 	}
-	return nil
+	return false, nil
 }

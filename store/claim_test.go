@@ -385,8 +385,14 @@ func TestLateOutcomeWhileReclaimedInFlight(t *testing.T) {
 		return store.Outcome{DeliveryID: cl.ID, SubscriptionID: cl.Target.SubscriptionID, Kind: kind, Attempt: cl.Attempt,
 			StartedAt: st.Now(), Status: status, Error: "late", RetryAt: st.Now().Add(time.Minute)}
 	}
-	_, err = st.Exchange(ctx, []store.Outcome{out(first[0], store.OutcomeRetry, 500)}, 0, time.Minute) // the first call, late
-	is.NoErr(err)
+	for _, kind := range []store.OutcomeKind{store.OutcomeRetry, store.OutcomeDead, store.OutcomeReleased} {
+		_, err = st.Exchange(ctx, []store.Outcome{out(first[0], kind, 500)}, 0, time.Minute) // the first call, late
+		is.NoErr(err)
+		d, err := st.Delivery(ctx, store.DeliveryFilter{ID: first[0].ID})
+		is.NoErr(err)
+		is.Equal(d.State, store.StateInFlight) // left to the second call: not pending, not dead
+		is.Equal(d.LastStatus, 0)              // nor marked with the first call's answer
+	}
 	_, err = st.Exchange(ctx, []store.Outcome{out(second[0], store.OutcomeDelivered, 204)}, 0, time.Minute)
 	is.NoErr(err)
 	d, err := st.Delivery(ctx, store.DeliveryFilter{ID: first[0].ID})
@@ -396,4 +402,41 @@ func TestLateOutcomeWhileReclaimedInFlight(t *testing.T) {
 	again, err := st.Exchange(ctx, nil, 10, time.Minute)
 	is.NoErr(err)
 	is.Equal(len(again), 0) // and nothing goes out a third time
+}
+
+// TestFailureAfterSuccessInOneTurnKeepsItsMark: a turn that records a success and
+// then a failure of the same webhook ends with a run of failures begun by that
+// failure, whose mark stays: a success claimed before it, recorded later, ends it.
+func TestFailureAfterSuccessInOneTurnKeepsItsMark(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	st := newStore(t)
+	c, err := st.CreateClient(ctx, store.NewClient{Name: "lab", Scopes: []string{store.ScopeWebhook}})
+	is.NoErr(err)
+	wh, _, err := st.CreateWebhook(ctx, c.ID, store.WebhookSpec{TargetURL: "https://a.example/hook", Auth: store.Auth{Type: store.AuthNone}})
+	is.NoErr(err)
+	var events []store.Event
+	for i := range 4 {
+		events = append(events, store.Event{Orcid: claimOrcid(i + 1)})
+	}
+	_, err = st.Intake(ctx, c.ID, "", events, 0)
+	is.NoErr(err)
+	d, err := st.Claim(ctx, 10, time.Minute)
+	is.NoErr(err)
+	is.Equal(len(d), 4) // all claimed while the webhook is healthy
+	out := func(cl store.Claimed, kind store.OutcomeKind, status int) store.Outcome {
+		return store.Outcome{DeliveryID: cl.ID, SubscriptionID: cl.Target.SubscriptionID, Kind: kind, Attempt: cl.Attempt,
+			StartedAt: st.Now(), Status: status, Error: "HTTP 503", RetryAt: st.Now().Add(time.Hour)}
+	}
+	for _, turn := range [][]store.Outcome{
+		{out(d[0], store.OutcomeRetry, 503)},
+		{out(d[1], store.OutcomeDelivered, 204), out(d[2], store.OutcomeRetry, 503)}, // a success, then a new run begins
+		{out(d[3], store.OutcomeDelivered, 204)},                                     // claimed before it: still ends it
+	} {
+		_, err := st.Exchange(ctx, turn, 0, time.Minute)
+		is.NoErr(err)
+	}
+	got, err := st.Subscription(ctx, wh.UID)
+	is.NoErr(err)
+	is.True(got.FailingSince.IsZero())
 }

@@ -14,7 +14,7 @@ import (
 // Invalid error about field that shows the forms, never a Go layout.
 func ParseTime(field, s string, now time.Time, loc *time.Location) (time.Time, error) {
 	t, err := parseTime(field, s, now, loc)
-	if err == nil && t.Before(time.Unix(0, 0)) {
+	if err == nil && t.Year() < 1970 { // in its own zone: 1970-01-01 in Berlin is 1969 in UTC
 		// Times are kept from 1970 on; year 1 would also read as "not given".
 		return time.Time{}, invalid(field, fmt.Sprintf("%q is before 1970: hookd keeps nothing that old", strings.TrimSpace(s)))
 	}

@@ -40,4 +40,6 @@ func TestParseTimeFrom1970(t *testing.T) {
 	}
 	_, err := store.ParseTime("until", "1970-01-01", now, time.UTC)
 	is.New(t).NoErr(err)
+	_, err = store.ParseTime("until", "1970-01-01", now, time.FixedZone("CET", 3600)) // a date east of UTC, at local midnight
+	is.New(t).NoErr(err)
 }
