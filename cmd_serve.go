@@ -15,6 +15,7 @@ import (
 	"runtime/debug"
 	"runtime/pprof"
 	"runtime/trace"
+	"sync"
 	"syscall"
 	"time"
 
@@ -171,6 +172,7 @@ func (e *env) serve(ctx context.Context, cfg Config, onListen func(base string, 
 		return err
 	}
 	defer st.Close()
+	st.Unusable = unusableLogger(log)
 	// This is the file's only daemon: what is still leased was left by one that
 	// stopped without recording it (a crash, a kill), and can go out again now.
 	if n, err := st.RecoverInFlight(ctx); err != nil {
@@ -512,4 +514,24 @@ client_secret above). The inbox page shows what the inbox got, live:
 		devInbox, devInbox,
 		devInbox, devInbox,
 		api, record, webhook, base, base, devInbox)
+}
+
+// unusableLogger logs a webhook that cannot be called (its claimed deliveries die
+// unsent, store.Store.Unusable), at most once every ten minutes a webhook.
+func unusableLogger(log *slog.Logger) func(webhookUID, why string) {
+	var mu sync.Mutex
+	logged := map[string]time.Time{}
+	return func(uid, why string) {
+		mu.Lock()
+		defer mu.Unlock()
+		now := time.Now()
+		if t, ok := logged[uid]; ok && now.Sub(t) < 10*time.Minute {
+			return
+		}
+		if len(logged) >= 10000 {
+			clear(logged)
+		}
+		logged[uid] = now
+		log.Error("a webhook cannot be called: its deliveries die unsent until it is mended", "webhook", uid, "why", why)
+	}
 }

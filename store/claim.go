@@ -369,7 +369,8 @@ func (s *Store) claimRows(ctx context.Context, tx *sql.Tx, out []Claimed, now in
 	}
 	kept := out[:start]
 	var dead []int64
-	var unusable map[string][]int64 // why → deliveries; made at the first
+	type broken struct{ uid, why string }
+	var unusable map[broken][]int64 // deliveries by webhook and why; made at the first
 	for _, c := range out[start:] {
 		switch c.Target = subs[c.Target.SubscriptionID]; {
 		case c.Target.inactive:
@@ -378,19 +379,23 @@ func (s *Store) claimRows(ctx context.Context, tx *sql.Tx, out []Claimed, now in
 			why := "not sent: webhook " + c.Target.UID + " cannot be called: " + c.Target.unusable.Error() +
 				"; restore the database's key (auth.secret_key_file) or give the webhook a new secret, then replay"
 			if unusable == nil {
-				unusable = map[string][]int64{}
+				unusable = map[broken][]int64{}
 			}
-			unusable[why] = append(unusable[why], c.ID)
+			k := broken{c.Target.UID, why}
+			unusable[k] = append(unusable[k], c.ID)
 		default:
 			kept = append(kept, c)
 		}
 	}
-	for why, ids := range unusable {
+	for k, ids := range unusable {
+		if s.Unusable != nil {
+			s.Unusable(k.uid, k.why)
+		}
 		// One webhook that cannot be called holds up nobody else's deliveries:
 		// its own die, unsent, saying why, and are replayable once it is mended.
 		b, _ := json.Marshal(ids)
 		if _, err := tx.ExecContext(ctx, `UPDATE deliveries SET state = 3, done_at = ?1, lease_until = NULL, attempts = attempts - 1,
-			last_error = ?2 WHERE id IN (SELECT value FROM json_each(?3))`, now, why, string(b)); err != nil {
+			last_error = ?2 WHERE id IN (SELECT value FROM json_each(?3))`, now, k.why, string(b)); err != nil {
 			return out, err
 		}
 		s.claimKilled.Add(int64(len(ids)))

@@ -338,11 +338,14 @@ func TestUnusableTargetHoldsUpNobody(t *testing.T) {
 	_, err = rawDB(t, path).ExecContext(ctx, "UPDATE subscriptions SET signing_secret = ? WHERE uid = ?", other.Seal([]byte("whsec_x")), bad.UID)
 	is.NoErr(err) // sealed under another key
 
+	var told []string
+	st.Unusable = func(uid, why string) { told = append(told, uid) }
 	_, err = st.Intake(ctx, c.ID, "", []store.Event{{Orcid: claimOrcid(1)}}, 0)
 	is.NoErr(err)
 	claimed, err := st.Claim(ctx, 10, time.Minute)
-	is.NoErr(err)             // the turn goes on
-	is.Equal(len(claimed), 1) // with the good webhook's delivery
+	is.NoErr(err)                     // the turn goes on
+	is.Equal(told, []string{bad.UID}) // the daemon is told, to log it
+	is.Equal(len(claimed), 1)         // with the good webhook's delivery
 	is.Equal(claimed[0].Target.URL, "https://a.example/good")
 	ds, err := st.Deliveries(ctx, store.DeliveryFilter{Webhook: bad.UID, Limit: 10})
 	is.NoErr(err)

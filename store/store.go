@@ -124,6 +124,10 @@ type Store struct {
 
 	// Now is the clock every method uses; tests pin it.
 	Now func() time.Time
+	// Unusable, when set, is told of each webhook whose claimed deliveries died
+	// unsent because it cannot be called (a secret that does not open with the
+	// key): the daemon logs it. Called in the write transaction: it must be quick.
+	Unusable func(webhookUID, why string)
 }
 
 // Open opens (creating if needed) the database at opts.Path and applies migrations.
