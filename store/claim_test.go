@@ -239,6 +239,35 @@ func TestClaimFreshNilWaitsForTake(t *testing.T) {
 	is.Equal(cleared.Load(), int32(2)) // before ClaimFresh(nil) returned
 }
 
+// claimedHealthy makes a platform webhook and n deliveries to it, all claimed while
+// it is healthy, and returns them with a maker of their outcomes (a failure is a
+// 503, due again in an hour).
+func claimedHealthy(t *testing.T, n int) (st *store.Store, wh store.Subscription, claimed []store.Claimed,
+	outcome func(store.Claimed, store.OutcomeKind, int) store.Outcome) {
+	t.Helper()
+	is := is.New(t)
+	ctx := context.Background()
+	st = newStore(t)
+	c, err := st.CreateClient(ctx, store.NewClient{Name: "lab", Scopes: []string{store.ScopeWebhook}})
+	is.NoErr(err)
+	wh, _, err = st.CreateWebhook(ctx, c.ID, store.WebhookSpec{TargetURL: "https://a.example/hook", Auth: store.Auth{Type: store.AuthNone}})
+	is.NoErr(err)
+	var events []store.Event
+	for i := range n {
+		events = append(events, store.Event{Orcid: claimOrcid(i + 1)})
+	}
+	_, err = st.Intake(ctx, c.ID, "", events, 0)
+	is.NoErr(err)
+	claimed, err = st.Claim(ctx, 10, time.Minute)
+	is.NoErr(err)
+	is.Equal(len(claimed), n) // all claimed while the webhook is healthy
+	outcome = func(cl store.Claimed, kind store.OutcomeKind, status int) store.Outcome {
+		return store.Outcome{DeliveryID: cl.ID, SubscriptionID: cl.Target.SubscriptionID, Kind: kind, Attempt: cl.Attempt,
+			StartedAt: st.Now(), Status: status, Error: "HTTP 503", RetryAt: st.Now().Add(time.Hour), WasFailing: !cl.Target.FailingSince.IsZero()}
+	}
+	return st, wh, claimed, outcome
+}
+
 // TestSuccessClearsFailingClaimedBefore: a success clears the webhook's run of
 // failures even when its delivery was claimed before the failure that began the
 // run was recorded (it was claimed from a healthy webhook), so a later failure does
@@ -246,21 +275,8 @@ func TestClaimFreshNilWaitsForTake(t *testing.T) {
 func TestSuccessClearsFailingClaimedBefore(t *testing.T) {
 	is := is.New(t)
 	ctx := context.Background()
-	st := newStore(t)
-	c, err := st.CreateClient(ctx, store.NewClient{Name: "lab", Scopes: []string{store.ScopeWebhook}})
-	is.NoErr(err)
-	wh, _, err := st.CreateWebhook(ctx, c.ID, store.WebhookSpec{TargetURL: "https://a.example/hook", Auth: store.Auth{Type: store.AuthNone}})
-	is.NoErr(err)
-	_, err = st.Intake(ctx, c.ID, "", []store.Event{{Orcid: claimOrcid(1)}, {Orcid: claimOrcid(2)}}, 0)
-	is.NoErr(err)
-	claimed, err := st.Claim(ctx, 10, time.Minute)
-	is.NoErr(err)
-	is.Equal(len(claimed), 2) // both claimed while the webhook is healthy
-	outcome := func(cl store.Claimed, kind store.OutcomeKind, status int) store.Outcome {
-		return store.Outcome{DeliveryID: cl.ID, SubscriptionID: cl.Target.SubscriptionID, Kind: kind, Attempt: cl.Attempt,
-			StartedAt: st.Now(), Status: status, Error: "HTTP 503", RetryAt: st.Now().Add(time.Hour), WasFailing: !cl.Target.FailingSince.IsZero()}
-	}
-	_, err = st.Exchange(ctx, []store.Outcome{outcome(claimed[0], store.OutcomeRetry, 503)}, 0, time.Minute)
+	st, wh, claimed, outcome := claimedHealthy(t, 2)
+	_, err := st.Exchange(ctx, []store.Outcome{outcome(claimed[0], store.OutcomeRetry, 503)}, 0, time.Minute)
 	is.NoErr(err)
 	got, err := st.Subscription(ctx, wh.UID)
 	is.NoErr(err)
@@ -277,6 +293,37 @@ func TestSuccessClearsFailingClaimedBefore(t *testing.T) {
 	is.True(got.FailingSince.IsZero()) // the success ends it
 }
 
+// reclaimed makes a delivery claimed twice: once, and again after the first lease
+// ran out (the clock moved past it). It returns the two claims, the clock, and a
+// maker of their outcomes.
+func reclaimed(t *testing.T) (st *store.Store, advance func(time.Duration), first, second []store.Claimed,
+	out func(store.Claimed, store.OutcomeKind, int) store.Outcome) {
+	t.Helper()
+	is := is.New(t)
+	ctx := context.Background()
+	st = newStore(t)
+	advance = movable(st)
+	c, err := st.CreateClient(ctx, store.NewClient{Name: "lab", Scopes: []string{store.ScopeWebhook}})
+	is.NoErr(err)
+	_, _, err = st.PutOrcidWebhook(ctx, c.ID, claimOrcid(1), "https://example.org/hook")
+	is.NoErr(err)
+	_, err = st.Intake(ctx, c.ID, "", []store.Event{{Orcid: claimOrcid(1)}}, 0)
+	is.NoErr(err)
+	first, err = st.Exchange(ctx, nil, 10, time.Minute)
+	is.NoErr(err)
+	is.Equal(len(first), 1)
+	advance(2 * time.Minute) // past the lease
+	second, err = st.Exchange(ctx, nil, 10, time.Minute)
+	is.NoErr(err)
+	is.Equal(len(second), 1) // claimed again
+	is.Equal(second[0].ID, first[0].ID)
+	out = func(cl store.Claimed, kind store.OutcomeKind, status int) store.Outcome {
+		return store.Outcome{DeliveryID: cl.ID, SubscriptionID: cl.Target.SubscriptionID, Kind: kind, Attempt: cl.Attempt,
+			StartedAt: st.Now(), Status: status, Error: "late", RetryAt: st.Now().Add(time.Minute)}
+	}
+	return st, advance, first, second, out
+}
+
 // TestLateOutcomeLeavesAReclaimedRow: when a call outlasts its lease (the clock
 // jumped past it) and another claim takes the row and delivers it, the first
 // call's failure, recorded late, leaves the row delivered: it is not made pending,
@@ -284,27 +331,8 @@ func TestSuccessClearsFailingClaimedBefore(t *testing.T) {
 func TestLateOutcomeLeavesAReclaimedRow(t *testing.T) {
 	is := is.New(t)
 	ctx := context.Background()
-	st := newStore(t)
-	advance := movable(st)
-	c, err := st.CreateClient(ctx, store.NewClient{Name: "lab", Scopes: []string{store.ScopeWebhook}})
-	is.NoErr(err)
-	_, _, err = st.PutOrcidWebhook(ctx, c.ID, claimOrcid(1), "https://example.org/hook")
-	is.NoErr(err)
-	_, err = st.Intake(ctx, c.ID, "", []store.Event{{Orcid: claimOrcid(1)}}, 0)
-	is.NoErr(err)
-	first, err := st.Exchange(ctx, nil, 10, time.Minute)
-	is.NoErr(err)
-	is.Equal(len(first), 1)
-	advance(2 * time.Minute) // past the lease
-	second, err := st.Exchange(ctx, nil, 10, time.Minute)
-	is.NoErr(err)
-	is.Equal(len(second), 1) // claimed again
-	is.Equal(second[0].ID, first[0].ID)
-	out := func(cl store.Claimed, kind store.OutcomeKind, status int) store.Outcome {
-		return store.Outcome{DeliveryID: cl.ID, SubscriptionID: cl.Target.SubscriptionID, Kind: kind, Attempt: cl.Attempt,
-			StartedAt: st.Now(), Status: status, Error: "late", RetryAt: st.Now().Add(time.Minute)}
-	}
-	_, err = st.Exchange(ctx, []store.Outcome{out(second[0], store.OutcomeDelivered, 204)}, 0, time.Minute)
+	st, advance, first, second, out := reclaimed(t)
+	_, err := st.Exchange(ctx, []store.Outcome{out(second[0], store.OutcomeDelivered, 204)}, 0, time.Minute)
 	is.NoErr(err)
 	_, err = st.Exchange(ctx, []store.Outcome{out(first[0], store.OutcomeRetry, 500)}, 0, time.Minute) // the first call, late
 	is.NoErr(err)
@@ -370,24 +398,8 @@ func TestUnusableTargetHoldsUpNobody(t *testing.T) {
 func TestLateOutcomeWhileReclaimedInFlight(t *testing.T) {
 	is := is.New(t)
 	ctx := context.Background()
-	st := newStore(t)
-	advance := movable(st)
-	c, err := st.CreateClient(ctx, store.NewClient{Name: "lab", Scopes: []string{store.ScopeWebhook}})
-	is.NoErr(err)
-	_, _, err = st.PutOrcidWebhook(ctx, c.ID, claimOrcid(1), "https://example.org/hook")
-	is.NoErr(err)
-	_, err = st.Intake(ctx, c.ID, "", []store.Event{{Orcid: claimOrcid(1)}}, 0)
-	is.NoErr(err)
-	first, err := st.Exchange(ctx, nil, 10, time.Minute)
-	is.NoErr(err)
-	advance(2 * time.Minute) // past the lease
-	second, err := st.Exchange(ctx, nil, 10, time.Minute)
-	is.NoErr(err)
-	is.Equal(len(second), 1) // claimed again, and out
-	out := func(cl store.Claimed, kind store.OutcomeKind, status int) store.Outcome {
-		return store.Outcome{DeliveryID: cl.ID, SubscriptionID: cl.Target.SubscriptionID, Kind: kind, Attempt: cl.Attempt,
-			StartedAt: st.Now(), Status: status, Error: "late", RetryAt: st.Now().Add(time.Minute)}
-	}
+	st, advance, first, second, out := reclaimed(t)
+	var err error
 	for _, kind := range []store.OutcomeKind{store.OutcomeRetry, store.OutcomeDead, store.OutcomeReleased} {
 		_, err = st.Exchange(ctx, []store.Outcome{out(first[0], kind, 500)}, 0, time.Minute) // the first call, late
 		is.NoErr(err)
@@ -413,24 +425,7 @@ func TestLateOutcomeWhileReclaimedInFlight(t *testing.T) {
 func TestFailureAfterSuccessInOneTurnKeepsItsMark(t *testing.T) {
 	is := is.New(t)
 	ctx := context.Background()
-	st := newStore(t)
-	c, err := st.CreateClient(ctx, store.NewClient{Name: "lab", Scopes: []string{store.ScopeWebhook}})
-	is.NoErr(err)
-	wh, _, err := st.CreateWebhook(ctx, c.ID, store.WebhookSpec{TargetURL: "https://a.example/hook", Auth: store.Auth{Type: store.AuthNone}})
-	is.NoErr(err)
-	var events []store.Event
-	for i := range 4 {
-		events = append(events, store.Event{Orcid: claimOrcid(i + 1)})
-	}
-	_, err = st.Intake(ctx, c.ID, "", events, 0)
-	is.NoErr(err)
-	d, err := st.Claim(ctx, 10, time.Minute)
-	is.NoErr(err)
-	is.Equal(len(d), 4) // all claimed while the webhook is healthy
-	out := func(cl store.Claimed, kind store.OutcomeKind, status int) store.Outcome {
-		return store.Outcome{DeliveryID: cl.ID, SubscriptionID: cl.Target.SubscriptionID, Kind: kind, Attempt: cl.Attempt,
-			StartedAt: st.Now(), Status: status, Error: "HTTP 503", RetryAt: st.Now().Add(time.Hour)}
-	}
+	st, wh, d, out := claimedHealthy(t, 4)
 	for _, turn := range [][]store.Outcome{
 		{out(d[0], store.OutcomeRetry, 503)},
 		{out(d[1], store.OutcomeDelivered, 204), out(d[2], store.OutcomeRetry, 503)}, // a success, then a new run begins
