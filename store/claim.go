@@ -393,25 +393,31 @@ func (s *Store) claimRows(ctx context.Context, tx *sql.Tx, out []Claimed, now in
 		}
 		// One webhook that cannot be called holds up nobody else's deliveries:
 		// its own die, unsent, saying why, and are replayable once it is mended.
-		b, _ := json.Marshal(ids)
-		if _, err := tx.ExecContext(ctx, `UPDATE deliveries SET state = 3, done_at = ?1, lease_until = NULL, attempts = attempts - 1,
-			last_error = ?2 WHERE id IN (SELECT value FROM json_each(?3))`, now, k.why, string(b)); err != nil {
+		if err := s.killClaimed(ctx, tx, now, ids, "?3", k.why); err != nil {
 			return out, err
 		}
-		s.claimKilled.Add(int64(len(ids)))
 	}
 	if len(dead) > 0 {
-		// Left waiting by a deactivation that turned only a batch dead (killBatch):
-		// they die now, unsent, their attempt not counted. Their turn counts them
-		// as claimed (ClaimKilled), or it would take the queue for empty.
-		b, _ := json.Marshal(dead)
-		if _, err := tx.ExecContext(ctx, `UPDATE deliveries SET state = 3, done_at = ?1, lease_until = NULL, attempts = attempts - 1,
-			last_error = `+sqlNotSentDeactivated+` WHERE id IN (SELECT value FROM json_each(?2))`, now, string(b)); err != nil {
+		// Left waiting by a deactivation that turned only a batch dead (killBatch).
+		if err := s.killClaimed(ctx, tx, now, dead, sqlNotSentDeactivated); err != nil {
 			return out, err
 		}
-		s.claimKilled.Add(int64(len(dead)))
 	}
 	return kept, nil
+}
+
+// killClaimed makes claimed rows die now, unsent, their attempt not counted, with
+// lastError (an SQL expression; its own arguments follow ?1 now and ?2 the ids).
+// Their turn counts them as claimed (ClaimKilled), or it would take the queue for
+// empty.
+func (s *Store) killClaimed(ctx context.Context, tx *sql.Tx, now int64, ids []int64, lastError string, args ...any) error {
+	b, _ := json.Marshal(ids)
+	if _, err := tx.ExecContext(ctx, `UPDATE deliveries SET state = 3, done_at = ?1, lease_until = NULL, attempts = attempts - 1,
+		last_error = `+lastError+` WHERE id IN (SELECT value FROM json_each(?2))`, append([]any{now, string(b)}, args...)...); err != nil {
+		return err
+	}
+	s.claimKilled.Add(int64(len(ids)))
+	return nil
 }
 
 // ClaimKilled is how many claimed deliveries have died unsent so far because their
