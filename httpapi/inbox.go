@@ -85,13 +85,9 @@ func (s *Server) handleInbox() http.Handler {
 		}
 		header := r.Header.Clone()
 		header["Host"] = []string{r.Host} // Go keeps it apart; a developer wants to see it
-		store.WithoutCredentials(header)
-		if store.IsForm(r.Header.Get("Content-Type")) {
-			body = []byte(store.FormWithoutSecrets(string(body)))
-		}
 		// What arrived whole is recorded even if its sender goes away meanwhile.
 		rec, answer, err := s.store.RecordInboxRequest(context.WithoutCancel(r.Context()), store.InboxReceipt{
-			Inbox: name, Method: r.Method, Path: rawPath(r), Query: store.FormWithoutSecrets(r.URL.RawQuery), Header: header, Body: body, RemoteAddr: r.RemoteAddr,
+			Inbox: name, Method: r.Method, Path: rawPath(r), Query: r.URL.RawQuery, Header: header, Body: body, RemoteAddr: r.RemoteAddr,
 		}, s.opts.Inbox.Limits)
 		if err != nil {
 			if e, _, ok := storeError(err); ok && e.Code == store.Invalid {

@@ -175,7 +175,8 @@ func (s *Store) RecordInboxRequest(ctx context.Context, rc InboxReceipt, lim Inb
 	if r.Signature, err = s.checkSignature(ctx, rc.Header, rc.Body, now, sender.subscriptionID); err != nil {
 		return InboxRequest{}, InboxAnswer{}, fmt.Errorf("record inbox request: %w", err)
 	}
-	headers, err := json.Marshal(headerPairs(fields))
+	r = withoutSecrets(r) // checked as it came, kept without its credentials
+	headers, err := json.Marshal(headerPairs(r.Header))
 	if err != nil {
 		return InboxRequest{}, InboxAnswer{}, err
 	}
@@ -319,17 +320,10 @@ func scanInboxRequest(row interface{ Scan(...any) error }) (InboxRequest, error)
 	if err := json.Unmarshal([]byte(headers), &pairs); err != nil {
 		return InboxRequest{}, fmt.Errorf("inbox request %d headers: %w", r.ID, err)
 	}
-	// A request an older hookd recorded whole is read without its credentials.
-	form := false
 	for _, p := range pairs {
-		r.Header = append(r.Header, HeaderField{Name: p[0], Value: withoutCredential(p[0], p[1])})
-		form = form || (strings.EqualFold(p[0], "Content-Type") && IsForm(p[1]))
+		r.Header = append(r.Header, HeaderField{Name: p[0], Value: p[1]})
 	}
-	r.Query = FormWithoutSecrets(r.Query)
-	if form {
-		r.Body = []byte(FormWithoutSecrets(string(r.Body)))
-	}
-	return r, nil
+	return withoutSecrets(r), nil // one an older hookd recorded whole, too
 }
 
 func (s *Store) queryInboxRequests(ctx context.Context, where string, args ...any) ([]InboxRequest, error) {

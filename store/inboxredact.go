@@ -10,9 +10,9 @@ import (
 // An inbox keeps no credentials: whoever sees an inbox sees every request to it,
 // those of other webhooks calling the same name too, and a webhook's callback
 // credentials, a token hookd got with them, or a token its owner put in its URL
-// or its headers, are its owner's alone. The daemon takes them out before it
-// records a request (httpapi), and a request is read without them too, for those
-// an older hookd recorded whole (scanInboxRequest).
+// or its headers, are its owner's alone. A request is recorded without them
+// (RecordInboxRequest, once its signature is checked), and read without them too,
+// for those an older hookd recorded whole (scanInboxRequest).
 const inboxRedacted = "[redacted]"
 
 // secretWords are the words of a header, query parameter or form field name that
@@ -39,25 +39,32 @@ func withoutCredential(name, v string) string {
 	return inboxRedacted
 }
 
-// WithoutCredentials replaces the values of the headers that carry credentials.
-func WithoutCredentials(h map[string][]string) {
-	for name, vs := range h {
-		for i, v := range vs {
-			vs[i] = withoutCredential(name, v)
-		}
+// withoutSecrets is r without the credentials of its headers, its query and, when
+// it is a form, its body.
+func withoutSecrets(r InboxRequest) InboxRequest {
+	form := false
+	header := make([]HeaderField, len(r.Header))
+	for i, f := range r.Header {
+		header[i] = HeaderField{Name: f.Name, Value: withoutCredential(f.Name, f.Value)}
+		form = form || (strings.EqualFold(f.Name, "Content-Type") && isForm(f.Value))
 	}
+	r.Header, r.Query = header, formWithoutSecrets(r.Query)
+	if form {
+		r.Body = []byte(formWithoutSecrets(string(r.Body)))
+	}
+	return r
 }
 
-// IsForm reports whether a Content-Type is a form's (application/x-www-form-urlencoded).
-func IsForm(contentType string) bool {
+// isForm reports whether a Content-Type is a form's (application/x-www-form-urlencoded).
+func isForm(contentType string) bool {
 	mt, _, _ := mime.ParseMediaType(contentType)
 	return mt == "application/x-www-form-urlencoded"
 }
 
-// FormWithoutSecrets replaces the values of a query's or a form's fields that
+// formWithoutSecrets replaces the values of a query's or a form's fields that
 // carry credentials (their names read with their escapes), keeping the rest as
 // sent.
-func FormWithoutSecrets(form string) string {
+func formWithoutSecrets(form string) string {
 	if form == "" {
 		return form
 	}
