@@ -124,15 +124,21 @@ func TestDiskFullOnTmpfs(t *testing.T) {
 	is.Equal(header.Get("Retry-After"), "10")                                   // with when to try again
 	is.True(strings.Contains(string(body), "the database or its disk is full")) // saying why
 
-	// The command line, on the same full disk. A commit may still find room in the
-	// WAL now and then; each that does is acknowledged, and counted.
+	// The command line, on the same full disk. Whatever room is left is taken first
+	// (filler), since a checkpoint may have let SQLite start the WAL over, and a
+	// commit then finds room in the WAL's old frames: each that does is
+	// acknowledged, and counted, until the WAL must grow and cannot.
+	filler := filepath.Join(mnt, "filler")
 	var cliErr error
-	for range 50 {
+	cliDeadline := time.Now().Add(60 * time.Second)
+	for n := 0; n < 2000 && time.Now().Before(cliDeadline); n++ {
+		fillUp(t, filler)
 		if _, cliErr = runCmd(t, "notify", "-config", cfg, "0000-0002-7253-3645"); cliErr != nil {
 			break
 		}
 		acked++
 	}
+	t.Logf("%d events acknowledged in all before the command line was refused", acked)
 	is.True(cliErr != nil)                                                        // refused
 	is.True(strings.Contains(cliErr.Error(), "the database or its disk is full")) // saying why
 
@@ -144,6 +150,7 @@ func TestDiskFullOnTmpfs(t *testing.T) {
 	is.True(strings.Contains(string(rb), "the database or its disk is full")) // naming the cause
 
 	is.NoErr(os.Remove(ballast)) // space is freed
+	is.NoErr(os.Remove(filler))
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		i++
@@ -198,4 +205,21 @@ func TestDiskFullOnTmpfs(t *testing.T) {
 	is.Equal(stored, acked)       // every acknowledged event was stored, and delivered
 	is.True(received.Load() >= 2) // calls reached the receiver after the disk was full
 	is.NoErr(d.stop())            // a clean stop
+}
+
+// fillUp appends to path until the file system has no room left.
+func fillUp(tb testing.TB, path string) {
+	tb.Helper()
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		tb.Fatalf("filler: %v", err)
+	}
+	defer f.Close()
+	chunk := make([]byte, 4096)
+	for range 1 << 10 { // 4 MiB at most: more than the whole file system
+		if _, err := f.Write(chunk); err != nil {
+			return // full
+		}
+	}
+	tb.Fatalf("filler: %s took 4 MiB without filling the file system", path)
 }
