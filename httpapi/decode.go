@@ -61,11 +61,18 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, *sto
 			return nil, inputError("", "the body must be UTF-8 JSON, got charset %q", cs)
 		}
 	}
-	var buf bytes.Buffer
+	body := http.MaxBytesReader(w, r.Body, limit)
 	if n := r.ContentLength; n > 0 && n <= limit {
-		buf.Grow(int(n) + 1) // one read, no regrowth, for a body of known length
+		// A body of known length, read into a slice of its size: net/http's reader
+		// ends it there. (A bytes.Buffer would grow to 512 bytes for any read.)
+		b := make([]byte, n)
+		if _, err := io.ReadFull(body, b); err != nil {
+			return nil, inputError("", "request body: %v", err)
+		}
+		return b, nil
 	}
-	if _, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, limit)); err != nil {
+	var buf bytes.Buffer
+	if _, err := buf.ReadFrom(body); err != nil {
 		if mbe := (*http.MaxBytesError)(nil); errors.As(err, &mbe) {
 			return nil, inputError("", "request body is larger than %d bytes", limit)
 		}

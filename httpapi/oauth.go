@@ -209,12 +209,12 @@ func (s *Server) handleRevoke() http.Handler {
 	})
 }
 
-type tokenKey struct{}
-
 // tokenFrom returns the bearer token that authenticated the request.
 func tokenFrom(ctx context.Context) store.Token {
-	t, _ := ctx.Value(tokenKey{}).(store.Token)
-	return t
+	if info, ok := ctx.Value(infoKey{}).(*requestInfo); ok && info.authed {
+		return info.token
+	}
+	return store.Token{}
 }
 
 // apiStyle is the error format of a family of routes.
@@ -280,7 +280,9 @@ func (s *Server) bearer(scope string, style apiStyle, h http.Handler) http.Handl
 			}
 			return
 		}
-		h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), tokenKey{}, t)))
+		r, info := withInfo(r)
+		info.token, info.authed = t, true
+		h.ServeHTTP(w, r)
 	})
 }
 

@@ -115,7 +115,17 @@ func CheckBasePath(base string) (err error) {
 
 // routeKey is the context key of the request's route label: the access log puts a
 // *string there, and the route that serves the request fills it in.
-type routeKey struct{}
+type infoKey struct{}
+
+// requestInfo is what a request carries from the outermost handler down, in one
+// context value (one copy of the request, not one for each): the route label the
+// metrics and the access log read once it was served, and the token that
+// authenticated it.
+type requestInfo struct {
+	label  string
+	token  store.Token
+	authed bool // token is set
+}
 
 // handle registers h for method and path on router, labelled with path for metrics:
 // a request is counted under the route that served it, whatever it answered (a 404
@@ -126,8 +136,8 @@ func (s *Server) handle(router *httprouter.Router, method, path string, h http.H
 	s.registered = append(s.registered, route{method, path})
 	label := strings.ReplaceAll(path, "*", ":")
 	router.Handler(method, path, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if l, ok := r.Context().Value(routeKey{}).(*string); ok {
-			*l = label
+		if info, ok := r.Context().Value(infoKey{}).(*requestInfo); ok {
+			info.label = label
 		}
 		h.ServeHTTP(w, r)
 	}))
@@ -136,10 +146,14 @@ func (s *Server) handle(router *httprouter.Router, method, path string, h http.H
 // route is a method and a path pattern in httprouter's syntax (":id", "*callback").
 type route struct{ method, path string }
 
-// withRouteLabel gives the request a place for its route label, read after it was served.
-func withRouteLabel(r *http.Request) (*http.Request, *string) {
-	label := new(string)
-	return r.WithContext(context.WithValue(r.Context(), routeKey{}, label)), label
+// withInfo returns the request's info, and the request that carries it: r itself
+// when it has one already.
+func withInfo(r *http.Request) (*http.Request, *requestInfo) {
+	if info, ok := r.Context().Value(infoKey{}).(*requestInfo); ok {
+		return r, info
+	}
+	info := new(requestInfo)
+	return r.WithContext(context.WithValue(r.Context(), infoKey{}, info)), info
 }
 
 func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
@@ -157,8 +171,8 @@ func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
 func (s *Server) methodNotAllowed(w http.ResponseWriter, r *http.Request) {
 	if s.inbox != nil && strings.HasPrefix(r.URL.Path, "/inbox/") {
 		w.Header().Del("Allow")
-		if l, ok := r.Context().Value(routeKey{}).(*string); ok {
-			*l = "/inbox/:path" // the inbox's route serves it, as it serves the methods it knows
+		if info, ok := r.Context().Value(infoKey{}).(*requestInfo); ok {
+			info.label = "/inbox/:path" // the inbox's route serves it, as it serves the methods it knows
 		}
 		s.inbox.ServeHTTP(w, r)
 		return

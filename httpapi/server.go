@@ -177,19 +177,20 @@ func (s *Server) logged(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w}
-		r, label := withRouteLabel(r)
+		r, info := withInfo(r)
 		h.ServeHTTP(sw, r)
 		if sw.status == 0 {
 			sw.status = http.StatusOK
 		}
-		if *label == "" {
-			*label = "unmatched"
+		label := info.label
+		if label == "" {
+			label = "unmatched"
 		}
 		if s.opts.Metrics != nil {
-			s.opts.Metrics.Request(*label, r.Method, sw.status)
+			s.opts.Metrics.Request(label, r.Method, sw.status)
 		}
 		if s.log.Enabled(r.Context(), slog.LevelDebug) {
-			s.log.Debug("http", "method", r.Method, "path", logPath(r), "route", *label, "status", sw.status,
+			s.log.Debug("http", "method", r.Method, "path", logPath(r), "route", label, "status", sw.status,
 				"duration", time.Since(start))
 		}
 	})
