@@ -58,6 +58,7 @@ type options struct {
 	cpuprofile      string        // a file for a CPU profile of the hookd under test
 	answer          string        // what the receiver's target ports answer: "204" or "receipt"
 	history         int           // single, busy: delivered deliveries of the last week added before the measured phases
+	wrap            *wrapper      // runs hookd serve under another program (-scenario instructions)
 	explicitlyGiven map[string]bool
 }
 
@@ -77,7 +78,7 @@ func run() error {
 	flag.StringVar(&o.dir, "dir", "", "working folder (default: a new temporary folder, removed at the end)")
 	flag.StringVar(&o.synchronous, "synchronous", "full", "store.synchronous of the hookd under test")
 	flag.BoolVar(&o.console, "console", false, "during the drain, load the console's overview once a second (signed in as the operator)")
-	flag.StringVar(&o.scenario, "scenario", "default", "default; single: one receiver host, intake and delivery together (see BENCHMARKS.md); busy: latency to one host while another's backlog drains")
+	flag.StringVar(&o.scenario, "scenario", "default", "default; single: one receiver host, intake and delivery together (see BENCHMARKS.md); busy: latency to one host while another's backlog drains; instructions: hookd's instructions an event, under valgrind's callgrind (-subs 3000 -events 2500)")
 	flag.DurationVar(&o.tick, "tick", 0, "delivery.tick of the hookd under test (default 1s; -scenario single and busy: 200ms)")
 	flag.IntVar(&o.rounds, "rounds", 3, "-scenario single: rounds of raw baseline then hookd, each with -events events")
 	flag.IntVar(&o.batch, "batch", 100, "-scenario single: events per intake request")
@@ -94,9 +95,14 @@ func run() error {
 	flag.Visit(func(f *flag.Flag) { o.explicitlyGiven[f.Name] = true })
 	switch o.scenario {
 	case "default":
-	case "single", "busy":
-		o.setDefault("subs", &o.subs, 20000)
-		o.setDefault("events", &o.events, 20000)
+	case "single", "busy", "instructions":
+		if o.scenario == "instructions" {
+			o.setDefault("subs", &o.subs, 3000)
+			o.setDefault("events", &o.events, 2500)
+		} else {
+			o.setDefault("subs", &o.subs, 20000)
+			o.setDefault("events", &o.events, 20000)
+		}
 		o.setDefault("ports", &o.ports, 1)
 		if o.perHost == 0 {
 			o.perHost = o.concurrency // workers = per_host: one host may take them all
@@ -105,7 +111,7 @@ func run() error {
 			o.tick = 200 * time.Millisecond
 		}
 	default:
-		return fmt.Errorf("-scenario: want default, single or busy, got %q", o.scenario)
+		return fmt.Errorf("-scenario: want default, single, busy or instructions, got %q", o.scenario)
 	}
 	if o.tick == 0 {
 		o.tick = time.Second
@@ -156,6 +162,8 @@ func run() error {
 		return single(ctx, o, recv)
 	case "busy":
 		return busy(ctx, o, recv)
+	case "instructions":
+		return instructions(ctx, o, recv)
 	}
 
 	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{

@@ -113,8 +113,8 @@ level = "warn"
 	}
 	defer ln.Close()
 	start := time.Now()
-	h.cmd = exec.CommandContext(ctx, o.hookd, "serve", "-config", cfg)
-	h.cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+sock)
+	h.cmd = wrapped(ctx, o.wrap, o.hookd, "serve", "-config", cfg)
+	h.cmd.Env = append(h.cmd.Env, "NOTIFY_SOCKET="+sock)
 	if profile != "" {
 		h.cmd.Env = append(h.cmd.Env, "HOOKD_CPUPROFILE="+profile)
 	}
@@ -227,11 +227,16 @@ func (r *receiver) pid() int { return r.Process.Pid }
 // startReceiver starts the receiver process with the given number of target ports,
 // which answer as answer says (receive's -answer); its /durable handler writes in dir.
 func startReceiver(ctx context.Context, ports int, dir, answer string) (*receiver, error) {
+	return startReceiverIn(ctx, nil, ports, dir, answer)
+}
+
+// startReceiverIn is startReceiver with the process run by wrap (see wrapped).
+func startReceiverIn(ctx context.Context, wrap *wrapper, ports int, dir, answer string) (*receiver, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return nil, err
 	}
-	recv := exec.CommandContext(ctx, self, "receive", "-ports", strconv.Itoa(ports), "-dir", dir, "-answer", answer)
+	recv := wrapped(ctx, wrap, self, "receive", "-ports", strconv.Itoa(ports), "-dir", dir, "-answer", answer)
 	recv.Stderr = os.Stderr
 	out, err := recv.StdoutPipe()
 	if err != nil {
@@ -246,6 +251,25 @@ func startReceiver(ctx context.Context, ports int, dir, answer string) (*receive
 		return nil, fmt.Errorf("receiver did not start: %w", err)
 	}
 	return &receiver{Cmd: recv, urls: strings.Fields(line)}, nil
+}
+
+// wrapper runs a process under another program (valgrind), with more environment.
+type wrapper struct {
+	args []string // the program and its arguments, before the process's own
+	env  []string
+}
+
+// wrapped is the command for name and args, run by wrap when there is one, with the
+// environment of this process (and wrap's).
+func wrapped(ctx context.Context, wrap *wrapper, name string, args ...string) *exec.Cmd {
+	if wrap == nil {
+		cmd := exec.CommandContext(ctx, name, args...)
+		cmd.Env = os.Environ()
+		return cmd
+	}
+	cmd := exec.CommandContext(ctx, wrap.args[0], append(append(wrap.args[1:len(wrap.args):len(wrap.args)], name), args...)...)
+	cmd.Env = append(os.Environ(), wrap.env...)
+	return cmd
 }
 
 // hookdRequest is what hookd sends to base for an ORCID-style delivery of record id:

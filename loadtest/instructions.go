@@ -1,0 +1,242 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// instructions measures hookd's work per event in instructions instead of seconds:
+// hookd serve runs under valgrind's callgrind, which counts the instructions a
+// process executes whatever the machine's speed, so two revisions compare on a
+// machine whose speed swings within minutes. hookd takes -events single-event POSTs
+// (each for a record of its own, so none merges) and then -events/5 in a second
+// run on the same database; the difference of the two counts, over the difference
+// of the events, is the work of one event, without the start-up and the idle
+// ticks both runs share. It is measured for the intake alone (delivery paused),
+// for intake and delivery (each event's callback arrives at the receiver), and for
+// the no-op that is the intake's yardstick (the receiver's /noop, under callgrind
+// too). The counts are user space only: the kernel's share (system calls, loopback
+// TCP, fsync) is not in them.
+//
+// Callgrind runs one thread at a time and cannot take a signal: hookd runs with
+// GOMAXPROCS=1 and asynchronous preemption off (GODEBUG=asyncpreemptoff=1), its
+// counts are dumped with callgrind_control and it is then killed. A run's count
+// moves with the timing (how many calls share a commit, how many rows a turn
+// claims), so runs compare when nothing else runs beside them.
+func instructions(ctx context.Context, o options, recv *receiver) error {
+	for _, tool := range []string{"valgrind", "callgrind_control"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			return fmt.Errorf("-scenario instructions needs %s (Debian's valgrind package): %w", tool, err)
+		}
+	}
+	if o.events > o.subs {
+		return fmt.Errorf("-scenario instructions: -events (%d) must not exceed -subs (%d): each event is for a record of its own", o.events, o.subs)
+	}
+	small := max(1, o.events/5)
+	client := &http.Client{Timeout: 5 * time.Minute, Transport: &http.Transport{
+		MaxIdleConns: o.concurrency * 2, MaxIdleConnsPerHost: o.concurrency, MaxConnsPerHost: o.concurrency,
+	}}
+	control := recv.urls[0]
+	rep := &report{}
+
+	// The database every run starts from: the registrations, and a token.
+	h, err := startHookd(ctx, o, true, "")
+	if err != nil {
+		return err
+	}
+	tok, err := h.token(client)
+	if err != nil {
+		h.stop()
+		return err
+	}
+	if _, err := hammer(ctx, client, o.concurrency, o.subs, func(i int) (*http.Request, error) {
+		return registration(h, tok, recv.urls[1], orcidN(i))
+	}, expect(http.StatusCreated)); err != nil {
+		h.stop()
+		return fmt.Errorf("registrations: %w", err)
+	}
+	h.stop()
+	snapshot := filepath.Join(o.dir, "snapshot.db")
+	if err := copyFile(h.db, snapshot); err != nil {
+		return err
+	}
+	if _, err := os.Stat(h.db + "-wal"); err == nil {
+		return errors.New("hookd left a WAL behind when it stopped: the snapshot would miss its frames")
+	}
+
+	event := func(base string) func(i int) (*http.Request, error) {
+		return func(i int) (*http.Request, error) {
+			req, err := http.NewRequest(http.MethodPost, base, strings.NewReader(`{"orcid":"`+orcidN(i)+`"}`))
+			if err == nil {
+				req.Header.Set("Authorization", "Bearer "+tok)
+				req.Header.Set("Content-Type", "application/json")
+			}
+			return req, err
+		}
+	}
+	// hookdRun counts the instructions of a hookd that takes n events.
+	hookdRun := func(what string, paused bool, n int) (int64, error) {
+		for _, p := range []string{h.db + "-wal", h.db + "-shm"} {
+			os.Remove(p)
+		}
+		if err := copyFile(snapshot, h.db); err != nil {
+			return 0, err
+		}
+		out := filepath.Join(o.dir, fmt.Sprintf("callgrind.%s.%d", what, n))
+		run := o
+		run.wrap = callgrind(out)
+		hc, err := startHookd(ctx, run, paused, "")
+		if err != nil {
+			return 0, err
+		}
+		defer func() { hc.cmd.Process.Kill(); <-hc.done }() // no SIGTERM: callgrind fails on a signal
+		if err := reset(client, control, false); err != nil {
+			return 0, err
+		}
+		if _, err := hammer(ctx, client, o.intakeConns, n, event(hc.url+"/api/notifications/v1/events"), expect(http.StatusAccepted)); err != nil {
+			return 0, fmt.Errorf("%s: %w", what, err)
+		}
+		if !paused {
+			if err := waitArrivals(ctx, client, control, n, 10*time.Minute); err != nil {
+				return 0, fmt.Errorf("%s: %w", what, err)
+			}
+		}
+		return dumpCount(ctx, hc.cmd.Process.Pid, out)
+	}
+	noopRun := func(n int) (int64, error) {
+		out := filepath.Join(o.dir, fmt.Sprintf("callgrind.noop.%d", n))
+		nr, err := startReceiverIn(ctx, callgrind(out), 1, o.dir, "204")
+		if err != nil {
+			return 0, err
+		}
+		defer func() { nr.Process.Kill(); nr.Wait() }()
+		if _, err := hammer(ctx, client, o.intakeConns, n, event(nr.urls[0]+"/noop"), expect(http.StatusAccepted)); err != nil {
+			return 0, fmt.Errorf("no-op: %w", err)
+		}
+		return dumpCount(ctx, nr.Process.Pid, out)
+	}
+	perEvent := func(run func(n int) (int64, error)) (float64, error) {
+		a, err := run(small)
+		if err != nil {
+			return 0, err
+		}
+		b, err := run(o.events)
+		if err != nil {
+			return 0, err
+		}
+		return float64(b-a) / float64(o.events-small), nil
+	}
+
+	paused, err := perEvent(func(n int) (int64, error) { return hookdRun("paused", true, n) })
+	if err != nil {
+		return err
+	}
+	both, err := perEvent(func(n int) (int64, error) { return hookdRun("delivering", false, n) })
+	if err != nil {
+		return err
+	}
+	noop, err := perEvent(noopRun)
+	if err != nil {
+		return err
+	}
+	rep.add("set-up", "%d ORCID registrations to one receiver host; runs of %d and %d single-event POSTs over %d connections, each for a record of its own",
+		o.subs, small, o.events, o.intakeConns)
+	rep.add("hookd: intake, delivery paused", "%.1f k instructions an event", paused/1000)
+	rep.add("hookd: intake and delivery", "%.1f k instructions an event and its callback (delivery alone: %.1f k)", both/1000, (both-paused)/1000)
+	rep.add("no-op yardstick (the receiver's /noop)", "%.1f k instructions a request: %.2f of the intake's", noop/1000, noop/paused)
+	rep.print(os.Stdout)
+	return nil
+}
+
+// callgrind is the wrapper that runs a process under callgrind, writing its counts
+// to out (and a dump to out.1).
+func callgrind(out string) *wrapper {
+	return &wrapper{
+		args: []string{"valgrind", "-q", "--tool=callgrind", "--callgrind-out-file=" + out},
+		env:  []string{"GOMAXPROCS=1", "GODEBUG=asyncpreemptoff=1"},
+	}
+}
+
+// dumpCount has callgrind dump the counts of process pid (to out.1) and returns
+// their total, once the dump is whole.
+func dumpCount(ctx context.Context, pid int, out string) (int64, error) {
+	if b, err := exec.CommandContext(ctx, "callgrind_control", "-d", strconv.Itoa(pid)).CombinedOutput(); err != nil {
+		return 0, fmt.Errorf("callgrind_control: %v\n%s", err, b)
+	}
+	deadline := time.Now().Add(2 * time.Minute)
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		if n, ok, err := callgrindTotal(out + ".1"); err != nil {
+			return 0, err
+		} else if ok {
+			return n, nil
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return 0, fmt.Errorf("no whole dump at %s.1 within 2 minutes", out)
+}
+
+// callgrindTotal reads the total of a callgrind dump: its "totals:" line, the last
+// it writes (ok is false while the file is not whole yet).
+func callgrindTotal(path string) (n int64, ok bool, err error) {
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<16), 1<<20)
+	for sc.Scan() {
+		if v, found := strings.CutPrefix(sc.Text(), "totals:"); found {
+			n, err := strconv.ParseInt(strings.Fields(v)[0], 10, 64)
+			return n, err == nil, err
+		}
+	}
+	return 0, false, sc.Err()
+}
+
+// waitArrivals waits until the receiver has counted n arrivals since its reset.
+func waitArrivals(ctx context.Context, c *http.Client, control string, n int, limit time.Duration) error {
+	deadline := time.Now().Add(limit)
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		s, err := getStats(c, control, false)
+		if err != nil {
+			return err
+		}
+		if s.Count >= int64(n) {
+			return nil
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return fmt.Errorf("fewer than %d callbacks arrived within %s", n, limit)
+}
+
+// copyFile copies the file at from to to.
+func copyFile(from, to string) error {
+	src, err := os.Open(from)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	dst, err := os.Create(to)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(dst, src); err != nil {
+		dst.Close()
+		return err
+	}
+	return dst.Close()
+}
