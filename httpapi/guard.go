@@ -229,9 +229,9 @@ func (g *authGuard) makeRoom(now time.Time) {
 // isAdminToken reports whether tok is the operator's admin token, comparing
 // digests in constant time so that not even the token's length shows.
 func (s *Server) isAdminToken(tok string) bool {
-	if s.opts.AdminToken == "" {
+	if s.adminDigest == nil {
 		return false
 	}
-	got, want := sha256.Sum256([]byte(tok)), sha256.Sum256([]byte(s.opts.AdminToken))
-	return subtle.ConstantTimeCompare(got[:], want[:]) == 1
+	got := sha256.Sum256([]byte(tok))
+	return subtle.ConstantTimeCompare(got[:], s.adminDigest[:]) == 1
 }

@@ -193,10 +193,10 @@ func TestGuardMemoryIsBounded(t *testing.T) {
 // TestAdminTokenCompare: only the operator's token itself matches.
 func TestAdminTokenCompare(t *testing.T) {
 	is := is.New(t)
-	s := &Server{opts: Options{AdminToken: "operator-token-1"}}
+	s := NewServer(Options{AdminToken: "operator-token-1"})
 	is.True(s.isAdminToken("operator-token-1"))
 	is.True(!s.isAdminToken("operator-token-2"))
 	is.True(!s.isAdminToken("operator-token-1 "))
 	is.True(!s.isAdminToken(""))
-	is.True(!(&Server{}).isAdminToken("")) // no admin token configured: nothing matches
+	is.True(!NewServer(Options{}).isAdminToken("")) // no admin token configured: nothing matches
 }

@@ -4,6 +4,7 @@ package httpapi
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -67,6 +68,9 @@ type Server struct {
 	delays     inboxDelays
 	guard      *authGuard // slows failed client authentications
 	faultLog   faultLog   // rate-limits the log lines of store faults
+	// adminDigest is the SHA-256 of opts.AdminToken, when there is one: what a
+	// bearer token's digest is compared with (isAdminToken).
+	adminDigest *[sha256.Size]byte
 }
 
 // NewServer returns hookd's HTTP handler with every route of routes.go.
@@ -82,6 +86,10 @@ func NewServer(opts Options) *Server {
 	}
 	opts.PublicURL = strings.TrimSuffix(opts.PublicURL, "/")
 	s := &Server{opts: opts, log: opts.Logger, store: opts.Store, delays: inboxDelays{stop: make(chan struct{})}, guard: newAuthGuard()}
+	if opts.AdminToken != "" {
+		d := sha256.Sum256([]byte(opts.AdminToken))
+		s.adminDigest = &d
+	}
 	s.router = newRouter()
 	s.orcid = newRouter()
 	s.routes()
