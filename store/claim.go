@@ -349,6 +349,7 @@ func (s *Store) claimRows(ctx context.Context, tx *sql.Tx, out []Claimed, now in
 	}
 	start := len(out)
 	subs := map[int64]*Target{}
+	var subIDs []int64 // each claimed row's subscription, in order
 	for rows.Next() {
 		var c Claimed
 		var subID, first, last, firstAttempt int64
@@ -357,8 +358,8 @@ func (s *Store) claimRows(ctx context.Context, tx *sql.Tx, out []Claimed, now in
 			return out, err
 		}
 		c.FirstEventAt, c.LastEventAt, c.FirstAttempt = fromMS(first), fromMS(last), fromMS(firstAttempt)
-		c.Target = &Target{SubscriptionID: subID}
 		subs[subID] = nil
+		subIDs = append(subIDs, subID)
 		out = append(out, c)
 	}
 	if err := rows.Close(); err != nil {
@@ -371,8 +372,8 @@ func (s *Store) claimRows(ctx context.Context, tx *sql.Tx, out []Claimed, now in
 	var dead []int64
 	type broken struct{ uid, why string }
 	var unusable map[broken][]int64 // deliveries by webhook and why; made at the first
-	for _, c := range out[start:] {
-		switch c.Target = subs[c.Target.SubscriptionID]; {
+	for i, c := range out[start:] {
+		switch c.Target = subs[subIDs[i]]; {
 		case c.Target.inactive:
 			dead = append(dead, c.ID)
 		case c.Target.unusable != nil:
