@@ -74,7 +74,10 @@ func (h *Handler) inboxObject(ctx context.Context, p Principal, name string, del
 		}
 	}
 	if deliveryID != 0 {
-		d, err := h.st.Delivery(ctx, store.DeliveryFilter{ID: deliveryID})
+		// Visible: what the principal may see of the delivery, by the store's rules
+		// (an organisation or client that took a removed one's id sees nothing of
+		// the removed one's), not only the ids the delivery bears.
+		d, err := h.st.Delivery(ctx, store.DeliveryFilter{Visible: p.Visible(), ID: deliveryID})
 		switch {
 		case errors.Is(err, store.ErrNotFound):
 		case err != nil:
@@ -128,7 +131,7 @@ func (h *Handler) deliveryLinks(ctx context.Context, p Principal) func(int64) bo
 		if known {
 			return ok
 		}
-		d, err := h.st.Delivery(ctx, store.DeliveryFilter{ID: id})
+		d, err := h.st.Delivery(ctx, store.DeliveryFilter{Visible: p.Visible(), ID: id})
 		ok = err == nil && allowed(p, PageDeliveries, ActView, Object{ClientID: d.ClientID, OrgID: d.OrgID, Format: d.Format})
 		seen[id] = ok
 		return ok

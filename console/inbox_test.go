@@ -298,6 +298,17 @@ func TestInboxLinksDelivery(t *testing.T) {
 	is.Equal(u.get(t, "/console/inbox?inbox=a-box").status, http.StatusNotFound) // not the inbox any more
 	is.True(!strings.Contains(req.body, `href="/console/inbox?inbox=a-box"`))    // so no link to it
 	is.True(strings.Contains(req.body, "none of your webhooks calls it any more"))
+
+	// A client made later with A's id sees neither the delivery nor the request it
+	// made, as it sees nothing else of the removed client's.
+	is.NoErr(e.st.RemoveClient(ctx, e.a.ID))
+	e.clock.Advance(time.Second)
+	again, err := e.st.CreateClient(ctx, store.NewClient{ID: e.a.ID, Name: "newcomer", Secret: "newcomer-secret-1", Scopes: []string{store.ScopeWebhook}})
+	is.NoErr(err)
+	n := e.newUser(t)
+	is.Equal(n.signIn(t, again.ID, again.Secret).status, http.StatusSeeOther)
+	is.Equal(n.get(t, "/console/deliveries/"+strconv.FormatInt(d.ID, 10)).status, http.StatusNotFound)
+	is.Equal(n.get(t, "/console/inbox/requests/"+strconv.FormatInt(r.ID, 10)).status, http.StatusNotFound)
 }
 
 // stream opens the inbox's event stream as u and returns a func that reads the

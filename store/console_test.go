@@ -228,6 +228,45 @@ func TestFigures(t *testing.T) {
 	is.Equal(len(old), 0) // a turn trims what is older than StatsKeep
 }
 
+// TestFiguresOfAnIdUsedAgain: an organisation or a client made with the id of a
+// removed one does not see the removed one's figures.
+func TestFiguresOfAnIdUsedAgain(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	st := newStore(t)
+	advance := movable(st)
+	f := newFixture(t, st)
+	start := st.Now()
+	delivered := func(sub int64) store.Outcome {
+		return store.Outcome{DeliveryID: 1 << 40, SubscriptionID: sub, Kind: store.OutcomeDelivered, Attempt: 1, StartedAt: st.Now(), Duration: time.Millisecond}
+	}
+	is.NoErr(recordOutcomes(ctx, st, []store.Outcome{delivered(f.orgHook.ID), delivered(f.platform.ID)}))
+	figures := func(scope string) int {
+		figs, err := st.Figures(ctx, []string{scope}, start.Add(-time.Hour), st.Now().Add(time.Minute))
+		is.NoErr(err)
+		n := 0
+		for _, m := range figs {
+			n += m.Delivered
+		}
+		return n
+	}
+	is.Equal(figures(store.OrgScope(f.org.ID)), 1)  // the organisation's
+	is.Equal(figures(store.ClientScope(f.a.ID)), 1) // the client's
+	is.Equal(figures(store.ScopeAll), 2)            // all of hookd's
+
+	advance(time.Second) // the same minute
+	is.NoErr(st.DeleteOrganisation(ctx, f.org.ID))
+	again, err := st.CreateOrganisation(ctx, "Newcomer", "it@new.example")
+	is.NoErr(err)
+	is.Equal(again.ID, f.org.ID)                   // the id is used again
+	is.Equal(figures(store.OrgScope(again.ID)), 0) // and sees nothing of the old one's
+	is.NoErr(st.RemoveClient(ctx, f.a.ID))
+	_, err = st.CreateClient(ctx, store.NewClient{ID: f.a.ID, Name: "newcomer", Scopes: []string{store.ScopeWebhook}})
+	is.NoErr(err)
+	is.Equal(figures(store.ClientScope(f.a.ID)), 0) // nor a client
+	is.Equal(figures(store.ScopeAll), 2)            // hookd's own figures keep them
+}
+
 func TestConsoleListings(t *testing.T) {
 	ctx := context.Background()
 	st := newStore(t)

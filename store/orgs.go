@@ -227,6 +227,12 @@ func (s *Store) DeleteOrganisation(ctx context.Context, id int64) error {
 		if err := s.removeSubscriptionsWhere(ctx, tx, now, "client_id IN (SELECT client_id FROM client_orgs WHERE org_id = ?)", id); err != nil {
 			return err
 		}
+		// Its figures, and its staff clients', go with them: an organisation or
+		// client made later with the same id starts afresh.
+		if _, err := tx.ExecContext(ctx, `DELETE FROM stats_minute WHERE scope = ?1
+			OR scope IN (SELECT 'client:' || client_id FROM client_orgs WHERE org_id = ?2)`, OrgScope(id), id); err != nil {
+			return err
+		}
 		if _, err := tx.ExecContext(ctx, "DELETE FROM organisations WHERE id = ?", id); err != nil {
 			return err
 		}

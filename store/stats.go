@@ -182,7 +182,9 @@ type MinuteFigures struct {
 }
 
 // Figures returns the per-minute figures of the given scopes (summed) for the minutes
-// in [from, to), oldest first; minutes without attempts are absent.
+// in [from, to), oldest first; minutes without attempts are absent. A client's or
+// an organisation's figures count from the minute it was made: one made with the
+// id of a removed one does not see the removed one's.
 func (s *Store) Figures(ctx context.Context, scopes []string, from, to time.Time) ([]MinuteFigures, error) {
 	if len(scopes) == 0 {
 		return nil, nil
@@ -194,6 +196,10 @@ func (s *Store) Figures(ctx context.Context, scopes []string, from, to time.Time
 	rows, err := s.read.QueryContext(ctx, `SELECT minute, sum(delivered), sum(failed), sum(dead), sum(duration_sum_ms),
 		sum(duration_count), max(duration_max_ms) FROM stats_minute
 		WHERE minute >= ? AND minute < ? AND scope IN (?`+strings.Repeat(", ?", len(scopes)-1)+`)
+		  AND minute >= coalesce(CASE
+			WHEN scope LIKE 'client:%' THEN (SELECT created_at FROM clients WHERE id = substr(scope, 8)) / 60000
+			WHEN scope LIKE 'org:%' THEN (SELECT created_at FROM organisations WHERE id = CAST(substr(scope, 5) AS INTEGER)) / 60000
+		  END, 0)
 		GROUP BY minute ORDER BY minute`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("read per-minute figures: %w", err)
