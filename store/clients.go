@@ -125,6 +125,10 @@ func (s *Store) CreateClient(ctx context.Context, nc NewClient) (Credentials, er
 		nc.ID = NewClientID()
 	} else if !clientIDPattern.MatchString(nc.ID) {
 		return Credentials{}, invalid("id", fmt.Sprintf("%q: use letters, digits, '.', '_' and '-' (at most 64)", nc.ID))
+	} else if nc.ID == ActorAdminToken {
+		// The audit log names the operator's admin token so: a client of that id
+		// would read the operator's entries as its own, and pass its own for theirs.
+		return Credentials{}, invalid("id", fmt.Sprintf("%q is reserved for the operator's admin token; choose another id", nc.ID))
 	}
 	chosen := nc.Secret != ""
 	if !chosen {

@@ -173,4 +173,10 @@ func TestUniqueConflicts(t *testing.T) {
 	e = fieldErr(t, err)
 	is.Equal(e.Code, store.Conflict) // the name is taken (a unique column)
 	is.Equal(e.Field, "name")
+
+	_, err = st.CreateClient(ctx, store.NewClient{ID: store.ActorAdminToken, Name: "sneaky", Secret: "long-enough", Scopes: []string{store.ScopeWebhook}})
+	e = fieldErr(t, err)
+	is.Equal(e.Code, store.Invalid) // the operator's name in the audit log is no client's id
+	is.Equal(e.Field, "id")
+	is.Equal(e.Error(), `id: "admin-token" is reserved for the operator's admin token; choose another id`)
 }
