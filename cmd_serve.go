@@ -239,7 +239,7 @@ func (e *env) serve(ctx context.Context, cfg Config, onListen func(base string, 
 	cons := console.New(console.Options{
 		Store: st, Logger: log, AdminToken: adminToken, PublicURL: public, Version: version,
 		AllowPrivateTargets: cfg.Delivery.AllowPrivateTargets, CoalesceWindow: cfg.Delivery.CoalesceWindow.Duration, Nudge: disp.Nudge,
-		InboxEnabled: inbox != nil,
+		InboxEnabled: inbox != nil, Inbox: self,
 	})
 	api := httpapi.NewServer(httpapi.Options{
 		Console:             cons,

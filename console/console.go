@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"hookd/ssrf"
 	"hookd/store"
 )
 
@@ -42,6 +43,9 @@ type Options struct {
 	// InboxEnabled says that hookd's inbox records requests ([inbox] enabled); the
 	// inbox page says so when it does not.
 	InboxEnabled bool
+	// Inbox, when set, is hookd's own inbox: a webhook URL may name it even where
+	// private targets are refused, as in the API (store.Targets).
+	Inbox *ssrf.Inbox
 	// Version is shown in the footer.
 	Version string
 	// IdleTimeout ends a session not used for that long (default 30 minutes);

@@ -13,6 +13,8 @@ import (
 
 	"github.com/matryer/is"
 
+	"hookd/console"
+	"hookd/ssrf"
 	"hookd/store"
 )
 
@@ -21,6 +23,26 @@ func besideField(body, id, msg string) bool {
 	re := regexp.MustCompile(`id="` + regexp.QuoteMeta(id) + `"[^>]*aria-invalid="true"|aria-invalid="true"[^>]*id="` + regexp.QuoteMeta(id) + `"`)
 	return re.MatchString(body) && strings.Contains(body, `id="`+id+`-error"`) &&
 		regexp.MustCompile(`id="`+regexp.QuoteMeta(id)+`-error"><span class="label">Error:</span> [^<]*`+regexp.QuoteMeta(msg)).MatchString(body)
+}
+
+// TestOrganisationWebhookFormTakesTheInbox: the form takes hookd's own inbox as
+// the organisation's webhook where private targets are refused, as the admin API
+// and the command line do, and nothing else on hookd's address.
+func TestOrganisationWebhookFormTakesTheInbox(t *testing.T) {
+	is := is.New(t)
+	self, err := ssrf.NewInbox("127.0.0.1:8080")
+	is.NoErr(err)
+	e := newEnv(t, func(o *console.Options) { o.InboxEnabled, o.Inbox = true, self })
+	u := e.as(t, "staffA")
+	path := "/console/organisations/" + strconv.FormatInt(e.orgA.ID, 10) + "/webhook"
+	p := u.post(t, path, url.Values{"url": {"http://127.0.0.1:8080/inbox/org-a/"}, "enabled": {"on"}})
+	is.Equal(p.status, http.StatusSeeOther) // taken
+	h, err := e.st.HubSettings(context.Background(), e.orgA.ID)
+	is.NoErr(err)
+	is.Equal(h.URL, "http://127.0.0.1:8080/inbox/org-a/") // and saved
+	p = u.post(t, path, url.Values{"url": {"http://127.0.0.1:8080/console/"}, "enabled": {"on"}})
+	is.Equal(p.status, http.StatusBadRequest)                                 // the rest of hookd's address is not
+	is.True(besideField(p.body, "url", "set delivery.allow_private_targets")) // saying why
 }
 
 func TestOrganisationWebhookForm(t *testing.T) {

@@ -223,7 +223,7 @@ func (h *Handler) handleHubSettings() http.Handler {
 		}
 		v := orgView{Principal: p, Org: o, Form: f, Errors: formErrors{}}
 		if f.URL != "" {
-			if _, err := store.CheckURL("url", f.URL, h.opts.AllowPrivateTargets); err != nil {
+			if _, err := store.CheckTarget("url", f.URL, store.Targets{AllowPrivate: h.opts.AllowPrivateTargets, Inbox: h.opts.Inbox}); err != nil {
 				v.Errors.fromStore(err, map[string]string{"url": "url"})
 			}
 		}
