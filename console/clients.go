@@ -53,12 +53,13 @@ func (h *Handler) clientsPage(w http.ResponseWriter, r *http.Request, status int
 		return
 	}
 	qs := r.URL.Query()
-	after := qs.Get("after")
-	skip := after != ""
+	afterMS, afterID, paged := clientCursor(qs.Get("after"))
 	for _, c := range all {
-		if skip {
-			skip = c.ID != after
-			continue
+		if paged {
+			ms := c.CreatedAt.UnixMilli()
+			if ms < afterMS || (ms == afterMS && c.ID <= afterID) {
+				continue // on an earlier page
+			}
 		}
 		if allowed(v.Principal, PageClients, ActView, Object{ClientID: c.ID}) {
 			v.Rows = append(v.Rows, c)
@@ -68,7 +69,8 @@ func (h *Handler) clientsPage(w http.ResponseWriter, r *http.Request, status int
 	next := ""
 	if more {
 		v.Rows = v.Rows[:pageSize]
-		next = v.Rows[pageSize-1].ID
+		last := v.Rows[pageSize-1]
+		next = strconv.FormatInt(last.CreatedAt.UnixMilli(), 10) + ":" + last.ID
 	}
 	v.Pager = newPager("Clients", "/console/clients", qs, "after", more, next)
 	if v.Errors == nil {
@@ -244,4 +246,18 @@ func (h *Handler) confirmPage(w http.ResponseWriter, r *http.Request, act Action
 		v.Message = "The client is deleted with its tokens, its webhooks and its console sessions; its webhooks' deliveries stay as history (listed as a removed webhook's) until retention. This cannot be undone."
 	}
 	h.render(w, r, http.StatusOK, "confirm", v.Heading, v)
+}
+
+// clientCursor reads the clients list's position, "MS:ID": the last row shown, by
+// when it was made (Unix milliseconds) and its id, the list's order. A row comes
+// after it when it was made later, or in the same millisecond with a greater id,
+// so the next page is right even when that client was removed meanwhile. paged is
+// false for an empty or unreadable position: the first page.
+func clientCursor(s string) (ms int64, id string, paged bool) {
+	m, id, ok := strings.Cut(s, ":")
+	if !ok {
+		return 0, "", false
+	}
+	ms, err := strconv.ParseInt(m, 10, 64)
+	return ms, id, err == nil
 }

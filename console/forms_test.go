@@ -3,6 +3,7 @@ package console_test
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -481,4 +482,31 @@ func TestOverview(t *testing.T) {
 func recordOutcomes(ctx context.Context, st *store.Store, outs []store.Outcome) error {
 	_, err := st.Exchange(ctx, outs, 0, 0)
 	return err
+}
+
+// TestClientsPaging: the clients list goes on from where a page ended, even when
+// the client it ended at was removed meanwhile.
+func TestClientsPaging(t *testing.T) {
+	is := is.New(t)
+	e := newEnv(t)
+	ctx := context.Background()
+	all, err := e.st.ConsoleClients(ctx)
+	is.NoErr(err)
+	for i := range 55 {
+		_, err := e.st.CreateClient(ctx, store.NewClient{ID: fmt.Sprintf("paged-%02d", i), Name: fmt.Sprintf("paged %02d", i), Scopes: []string{store.ScopeWebhook}})
+		is.NoErr(err)
+	}
+	total := len(all) + 55
+	u := e.as(t, "token")
+	p := u.get(t, "/console/clients")
+	is.Equal(strings.Count(p.body, `<code class="id">`), 50) // a page
+	next := regexp.MustCompile(`<a href="([^"]+)" rel="next">`).FindStringSubmatch(p.body)
+	is.True(next != nil)
+	ids := regexp.MustCompile(`<code class="id">([^<]+)</code>`).FindAllStringSubmatch(p.body, -1)
+	last := ids[len(ids)-1][1]
+	is.NoErr(e.st.RemoveClient(ctx, last)) // the page's last client goes
+	p2 := u.get(t, strings.ReplaceAll(next[1], "&amp;", "&"))
+	is.Equal(p2.status, http.StatusOK)
+	is.Equal(strings.Count(p2.body, `<code class="id">`), total-50) // the rest, all the same
+	is.True(!strings.Contains(p2.body, `<code class="id">`+last+`</code>`))
 }
