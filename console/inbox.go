@@ -3,6 +3,7 @@ package console
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
@@ -199,8 +200,11 @@ func (f answerForm) answer(errs formErrors) store.InboxAnswer {
 	}
 	if f.RetryAfter != "" {
 		n, err := strconv.ParseInt(f.RetryAfter, 10, 64)
-		if err != nil || n < 0 {
+		switch {
+		case err != nil || n < 0:
 			errs["retry_after"] = "write whole seconds, such as 120"
+		case n > 86400: // before the seconds overflow a duration, which the store's error would show
+			errs["retry_after"] = fmt.Sprintf("must be whole seconds from 1 to 86400 (a day), got %d", n)
 		}
 		a.RetryAfter = store.Seconds(n)
 	}
@@ -208,6 +212,9 @@ func (f answerForm) answer(errs formErrors) store.InboxAnswer {
 	if f.Delay != "" {
 		if n, err := strconv.ParseInt(f.Delay, 10, 64); err == nil {
 			a.Delay = store.Seconds(n) // a bare number is seconds
+			if most := int64(store.MaxInboxDelay / time.Second); n > most || n < 0 {
+				errs["delay"] = fmt.Sprintf("must be from 0 to %d seconds (%s), got %d", most, store.MaxInboxDelay, n)
+			}
 		} else if d, err := time.ParseDuration(f.Delay); err == nil {
 			a.Delay = d
 		} else {

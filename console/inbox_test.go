@@ -190,8 +190,10 @@ func TestInboxAnswerForm(t *testing.T) {
 		{"a javascript: redirect", url.Values{"location": {"javascript:alert(1)"}}, "location", "must be an absolute http or https URL"},
 		{"a delay too long", url.Values{"delay": {"1h"}}, "delay", "must be from 0s to 5m0s"},
 		{"a delay that is no duration", url.Values{"delay": {"a while"}}, "delay", "write a duration such as 30s"},
-		{"a Retry-After past what a duration holds", url.Values{"status": {"503"}, "retry_after": {"36028797018964088"}}, "retry_after", "must be whole seconds from 1s to"},
-		{"a delay in seconds past what a duration holds", url.Values{"delay": {"36028797018963998"}}, "delay", "must be from 0s to 5m0s"},
+		{"a Retry-After past what a duration holds", url.Values{"status": {"503"}, "retry_after": {"36028797018964088"}}, "retry_after",
+			"must be whole seconds from 1 to 86400 (a day), got 36028797018964088"},
+		{"a delay in seconds past what a duration holds", url.Values{"delay": {"36028797018963998"}}, "delay", "must be from 0 to 300 seconds (5m0s), got 36028797018963998"},
+		{"a delay of too many seconds", url.Values{"delay": {"301"}}, "delay", "must be from 0 to 300 seconds (5m0s), got 301"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			is := is.New(t)
