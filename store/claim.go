@@ -18,9 +18,9 @@ import (
 // The claim-and-record statements besides claimBatch.
 const (
 	qExpiredLeases = "SELECT id FROM deliveries WHERE state = 1 AND lease_until < ?"
-	// qTwin finds a row's pending twin (0 when there is none), and whether the row's
-	// subscription was removed.
-	qTwin = `SELECT d.state, d.attempts, d.subscription_id IS NULL, coalesce(t.id, 0), coalesce(t.due_at, 0), coalesce(t.event_count, 0),
+	// qTwin finds a row's pending twin (0 when there is none), whether the row's
+	// subscription was removed, and why it must not be sent again, if it must not.
+	qTwin = `SELECT d.state, d.attempts, d.subscription_id IS NULL, d.not_sent, coalesce(t.id, 0), coalesce(t.due_at, 0), coalesce(t.event_count, 0),
 		coalesce(t.last_event_at, 0), coalesce(t.event_type, ''), coalesce(t.attempts, 0)
 		FROM deliveries d LEFT JOIN deliveries t ON t.subscription_id = d.subscription_id AND t.subject = d.subject
 			AND t.state = 0 AND t.id != d.id
@@ -29,6 +29,9 @@ const (
 	// never pending again.
 	qRemovedDone = `UPDATE deliveries SET state = 3, done_at = ?1, lease_until = NULL, attempts = max(attempts + ?2, 0),
 		last_error = CASE WHEN last_error = '' THEN ?3 ELSE last_error END WHERE id = ?4`
+	// qNotSentDone ends a row that must not be sent again (not_sent): dead, saying why.
+	qNotSentDone = `UPDATE deliveries SET state = 3, done_at = ?1, lease_until = NULL, attempts = max(attempts + ?2, 0),
+		last_error = not_sent, not_sent = '' WHERE id = ?3`
 	qDeleteDelivery = "DELETE FROM deliveries WHERE id = ?"
 	qFoldTwin       = `UPDATE deliveries SET state = 0, due_at = ?, lease_until = NULL, attempts = max(attempts + ?, 0),
 		event_count = event_count + ?, last_event_at = max(last_event_at, ?),
@@ -202,9 +205,10 @@ func (s *Store) backToPending(ctx context.Context, tx *sql.Tx, id, due int64, at
 	var state State
 	var attempts int
 	var removed bool
+	var notSent string
 	var twin, twinDue, twinCount, twinLast, twinAttempts int64
 	var twinType string
-	err := tx.StmtContext(ctx, s.claim.twin).QueryRowContext(ctx, id).Scan(&state, &attempts, &removed, &twin, &twinDue, &twinCount, &twinLast, &twinType, &twinAttempts)
+	err := tx.StmtContext(ctx, s.claim.twin).QueryRowContext(ctx, id).Scan(&state, &attempts, &removed, &notSent, &twin, &twinDue, &twinCount, &twinLast, &twinType, &twinAttempts)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return nil // the row is gone
@@ -214,6 +218,9 @@ func (s *Store) backToPending(ctx context.Context, tx *sql.Tx, id, due int64, at
 		return nil
 	case removed:
 		_, err = tx.StmtContext(ctx, s.claim.removedDone).ExecContext(ctx, ms(s.Now()), attemptDelta, notSentRemoved, id)
+		return err
+	case notSent != "":
+		_, err = tx.ExecContext(ctx, qNotSentDone, ms(s.Now()), attemptDelta, id)
 		return err
 	case twin == 0:
 		_, err = tx.StmtContext(ctx, s.claim.toPending).ExecContext(ctx, due, attemptDelta, id)

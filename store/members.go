@@ -102,6 +102,12 @@ func (s *Store) putMember(ctx context.Context, tx *sql.Tx, orgID int64, id strin
 		}
 		return false, 0, nil
 	}
+	// A member again: what its removal told not to be sent again, out on a call
+	// since, is sent again as any other should its call fail (RemoveMembers).
+	if _, err := tx.ExecContext(ctx, `UPDATE deliveries SET not_sent = ''
+		WHERE state = 1 AND subject = ?1 AND not_sent != '' AND subscription_id IN (SELECT id FROM subscriptions WHERE org_id = ?2)`, id, orgID); err != nil {
+		return false, 0, err
+	}
 	r, err = tx.ExecContext(ctx, memberCreated, id, orgID, due, now)
 	if err != nil {
 		return false, 0, err
@@ -172,6 +178,13 @@ func (s *Store) RemoveMembers(ctx context.Context, orgID int64, ids ...string) e
 			}
 			if _, err := tx.ExecContext(ctx, `UPDATE deliveries SET state = 3, done_at = ?3, last_error = ?4 WHERE `+orgRows,
 				id, orgID, now, notSentNoMember); err != nil {
+				return err
+			}
+			// Out on a call now, it is not sent again: should the call fail, or be
+			// handed back, it ends dead, saying so (backToPending).
+			if _, err := tx.ExecContext(ctx, `UPDATE deliveries SET not_sent = ?3
+				WHERE state = 1 AND subject = ?1 AND subscription_id IN (SELECT id FROM subscriptions WHERE org_id = ?2)`,
+				id, orgID, notSentNoMember); err != nil {
 				return err
 			}
 			if err := s.syncUpstream(ctx, tx, now, id); err != nil {

@@ -398,6 +398,47 @@ func TestRemoveMemberKeepsTriedDeliveries(t *testing.T) {
 	is.Equal(len(log), 1) // with its attempt
 }
 
+// TestRemoveMemberDuringACall: a delivery out on a call when its record stops
+// being a member is not sent again: a failure ends it dead, saying why. A record
+// that is a member again by then is retried as any other.
+func TestRemoveMemberDuringACall(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	st := newStore(t)
+	o, err := st.CreateOrganisation(ctx, "A", "tech@a.example")
+	is.NoErr(err)
+	_, _, err = st.SetHubSettings(ctx, o.ID, store.HubSettings{Enabled: true, URL: "https://a.example/h"})
+	is.NoErr(err)
+	for _, id := range []string{claimOrcid(1), claimOrcid(2)} {
+		_, err = st.PutMember(ctx, o.ID, id, store.MemberInfo{}, 0)
+		is.NoErr(err)
+	}
+	claimed, err := st.Exchange(ctx, nil, 10, time.Minute)
+	is.NoErr(err)
+	is.Equal(len(claimed), 2) // both out on a call
+	is.NoErr(st.RemoveMember(ctx, o.ID, claimOrcid(1)))
+	is.NoErr(st.RemoveMember(ctx, o.ID, claimOrcid(2)))
+	_, err = st.PutMember(ctx, o.ID, claimOrcid(2), store.MemberInfo{}, 0)
+	is.NoErr(err) // the second is a member again
+	var outs []store.Outcome
+	for _, c := range claimed {
+		outs = append(outs, answered(st, c, store.OutcomeRetry))
+	}
+	_, err = st.Exchange(ctx, outs, 0, time.Minute)
+	is.NoErr(err) // both calls failed
+	for _, c := range claimed {
+		d, err := st.Delivery(ctx, store.DeliveryFilter{ID: c.ID})
+		is.NoErr(err)
+		switch c.Subject {
+		case claimOrcid(1):
+			is.Equal(d.StateName(), "dead") // not sent again
+			is.Equal(d.LastError, "not sent: the record is no longer a member of the organisation")
+		default:
+			is.Equal(d.StateName(), "failed") // a member again: waiting for its retry
+		}
+	}
+}
+
 // TestOrgNameNotANumber: a new name may not be a number (it would be taken for an
 // id), but a number an older hookd took as a name may be given again, unchanged,
 // beside another change.
