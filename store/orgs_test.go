@@ -276,6 +276,48 @@ func TestUpstreamSync(t *testing.T) {
 	is.True(!ok) // a key is per record
 }
 
+// TestUpstreamFollowsADeactivation: when hookd itself turns an organisation's only
+// webhook off (a 410), the members it covered are unregistered upstream, as when
+// the organisation's staff turn it off.
+func TestUpstreamFollowsADeactivation(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	st := newStore(t)
+	o, err := st.CreateOrganisation(ctx, "A", "tech@a.example")
+	is.NoErr(err)
+	_, err = st.ConfigureUpstream(ctx, "https://api.sandbox.orcid.org")
+	is.NoErr(err)
+	_, _, err = st.SetHubSettings(ctx, o.ID, store.HubSettings{Enabled: true, URL: "https://a.example/h"})
+	is.NoErr(err)
+	m := memberOrcid(1)
+	_, err = st.PutMember(ctx, o.ID, m, store.MemberInfo{}, 0)
+	is.NoErr(err)
+	claimed, err := st.Exchange(ctx, nil, 10, time.Minute)
+	is.NoErr(err)
+	var outs []store.Outcome
+	for _, c := range claimed {
+		o := answered(st, c, store.OutcomeDelivered)
+		if c.EventType != store.UpstreamRegister {
+			o = answered(st, c, store.OutcomeGone) // the organisation's webhook answers 410
+		}
+		outs = append(outs, o)
+	}
+	is.Equal(len(outs), 2) // the registration and the member's CREATED
+	is.NoErr(st.MarkUpstream(ctx, m, store.UpstreamRegister, true, ""))
+	_, err = st.Exchange(ctx, outs, 0, time.Minute)
+	is.NoErr(err)
+	h, err := st.HubSettings(ctx, o.ID)
+	is.NoErr(err)
+	is.True(!h.Enabled) // turned off by the 410
+	pending, err := st.Deliveries(ctx, store.DeliveryFilter{Orcid: m, State: "pending"})
+	is.NoErr(err)
+	is.Equal(len(pending), 1)
+	is.Equal(pending[0].EventType, store.UpstreamUnregister) // and the member is unregistered
+	ms, err := st.Members(ctx, o.ID)
+	is.NoErr(err)
+	is.Equal(ms[0].Upstream, "") // covered by nothing
+}
+
 // TestOrgWebhookSigned: an organisation's webhook signs its calls with a secret of
 // its own, shown once (the answer of the call that made it), sealed at rest, kept
 // across changes of its settings, and rotated with an overlap; a webhook made
