@@ -33,6 +33,9 @@ type result struct {
 	// (a 5xx to RCPT TO): the address, not the relay, is at fault.
 	refused bool
 	sent    sent // the secrets the call sent, redacted from err and body
+	// upstreamAction is what a registration work order's call did (REGISTER or
+	// UNREGISTER), which may differ from the order's event type (callUpstream).
+	upstreamAction string
 }
 
 // protectedHeaders may not be set by a subscription's custom headers.

@@ -110,7 +110,11 @@ func (h *hubState) upstreamToken(client *http.Client, fresh bool) (string, error
 
 // callUpstream carries out a registration work order: PUT (register) or DELETE
 // (unregister) of the record's webhook at the upstream ORCID API, whose callback is
-// hookd's relay for the record. An unregistration the upstream answers 404 is done.
+// hookd's relay for the record. Which of the two is decided now, by whether an
+// organisation covers the record now (store.UpstreamWanted), not by the order's
+// event type: an order that waited for a retry or a replay while the member list
+// changed would otherwise register a record nothing covers any more, for good. An
+// unregistration the upstream answers 404 is done.
 func (d *Dispatcher) callUpstream(ctx context.Context, c store.Claimed) result {
 	r := result{started: d.store.Now()}
 	t0 := time.Now()
@@ -126,10 +130,15 @@ func (d *Dispatcher) callUpstream(ctx context.Context, c store.Claimed) result {
 	if u.APIURL == "" || u.PublicURL == "" {
 		return fail("upstream registration is not configured ([upstream] api_url, http.public_url)")
 	}
-	method := http.MethodPut
-	if c.EventType == store.UpstreamUnregister {
-		method = http.MethodDelete
+	wanted, err := d.store.UpstreamWanted(ctx, c.Subject)
+	if err != nil {
+		return fail(err.Error())
 	}
+	method, action := http.MethodDelete, store.UpstreamUnregister
+	if wanted {
+		method, action = http.MethodPut, store.UpstreamRegister
+	}
+	r.upstreamAction = action
 	key, err := d.store.RelayKey(ctx, c.Subject)
 	if err != nil {
 		return fail(err.Error())
@@ -191,7 +200,11 @@ func (d *Dispatcher) markUpstream(c store.Claimed, r result) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := d.store.MarkUpstream(ctx, c.Subject, c.EventType, ok, msg); err != nil {
+	action := r.upstreamAction
+	if action == "" {
+		action = c.EventType // the call did not get as far as deciding
+	}
+	if err := d.store.MarkUpstream(ctx, c.Subject, action, ok, msg); err != nil {
 		d.log.Warn("record upstream registration state", "orcid", c.Subject, "err", err)
 	}
 }

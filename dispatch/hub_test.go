@@ -189,3 +189,63 @@ func TestUpstreamRegistration(t *testing.T) {
 		}
 	}
 }
+
+// TestUpstreamOrderDoneAsItStandsNow: a registration order replayed after its
+// record stopped being covered unregisters it (DELETE), where it used to register a
+// record nothing covered any more, for good.
+func TestUpstreamOrderDoneAsItStandsNow(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	e := newEnv(t)
+	var mu sync.Mutex
+	var calls []string
+	upstream := newReceiver(t, func(n int, w http.ResponseWriter, r *http.Request, body []byte) error {
+		if r.URL.Path == "/oauth/token" {
+			w.Header().Set("Content-Type", "application/json")
+			io.WriteString(w, `{"access_token":"tok","token_type":"bearer","expires_in":3600,"scope":"/webhook"}`)
+			return nil
+		}
+		mu.Lock()
+		calls = append(calls, r.Method)
+		mu.Unlock()
+		w.WriteHeader(http.StatusNoContent)
+		return nil
+	})
+	_, err := e.st.ConfigureUpstream(ctx, upstream.URL+"/v3.0")
+	is.NoErr(err)
+	org, err := e.st.CreateOrganisation(ctx, "A", "tech@a.example")
+	is.NoErr(err)
+	_, _, err = e.st.SetHubSettings(ctx, org.ID, store.HubSettings{Enabled: true, URL: "https://a.example/h"})
+	is.NoErr(err)
+	_, err = e.st.PutMember(ctx, org.ID, orcidA, store.MemberInfo{}, 0)
+	is.NoErr(err) // a registration order, and the organisation's CREATED
+	claimed, err := e.st.Claim(ctx, 10, time.Minute)
+	is.NoErr(err)
+	var order int64
+	var outs []store.Outcome
+	for _, c := range claimed {
+		if c.EventType == store.UpstreamRegister {
+			order = c.ID
+		}
+		outs = append(outs, store.Outcome{DeliveryID: c.ID, SubscriptionID: c.Target.SubscriptionID, Kind: store.OutcomeDead,
+			Attempt: c.Attempt, StartedAt: e.st.Now(), Status: 500, Error: "HTTP 500"})
+	}
+	is.True(order != 0)
+	_, err = e.st.Exchange(ctx, outs, 0, time.Minute)
+	is.NoErr(err) // the registration gave up
+	is.NoErr(e.st.RemoveMember(ctx, org.ID, orcidA))
+
+	d := e.dispatcher(nil)
+	d.ConfigureHub(dispatch.HubOptions{Upstream: dispatch.UpstreamOptions{APIURL: upstream.URL + "/v3.0", TokenURL: upstream.URL + "/oauth/token",
+		ClientID: "APP-1", ClientSecret: "up-secret", PublicURL: "https://hub.example.org"}})
+	e.tick(d) // the unregistration the removal queued
+	_, err = e.st.Replay(ctx, store.DeliveryFilter{ID: order})
+	is.NoErr(err) // the old registration order, replayed
+	e.tick(d)
+	mu.Lock()
+	is.Equal(strings.Join(calls, ","), "DELETE,DELETE") // never a PUT: nothing covers the record
+	mu.Unlock()
+	ms, err := e.st.Members(ctx, org.ID)
+	is.NoErr(err)
+	is.Equal(len(ms), 0)
+}

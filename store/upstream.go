@@ -250,6 +250,19 @@ func (s *Store) MarkUpstream(ctx context.Context, id, action string, ok bool, er
 	return nil
 }
 
+// UpstreamWanted reports whether the record id is to be registered upstream now:
+// whether an organisation with its webhook or e-mail on covers it. A registration
+// work order's call does what this says at the time of the call, PUT or DELETE,
+// whatever the order was queued as: an order that waited (for a retry, a replay)
+// while the record's membership changed is carried out as it stands now.
+func (s *Store) UpstreamWanted(ctx context.Context, id string) (bool, error) {
+	var wanted bool
+	if err := s.read.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM upstream_registrations WHERE orcid = ?)", id).Scan(&wanted); err != nil {
+		return false, fmt.Errorf("upstream registration of %s: %w", id, Classify(err))
+	}
+	return wanted, nil
+}
+
 // UpstreamCounts says how many records are registered upstream, pending and failing.
 type UpstreamCounts struct {
 	On         bool
