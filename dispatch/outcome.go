@@ -13,7 +13,8 @@ import (
 
 // policy decides what the result of a call becomes: delivered on a 2xx; gone on a
 // 410 (its subscription is deactivated); otherwise a failure that deactivates its
-// subscription once it has been failing for disableAfter, is dead once giveUpAfter
+// subscription once it has been failing for disableAfter (unless the receiver said
+// when to come back: a 429 or 503 with a Retry-After), is dead once giveUpAfter
 // has passed since the delivery's first attempt, and else is retried after a
 // backoff or the receiver's Retry-After. A call cut short by shutdown is released,
 // not counted. It decides from the claim, the result and now alone.
@@ -59,8 +60,15 @@ func (p policy) outcome(c store.Claimed, r result, now time.Time) store.Outcome 
 		if failing.IsZero() {
 			failing = r.started
 		}
+		// A receiver that answers 429 or 503 with a Retry-After hookd can read is up
+		// and says when to come back: it is waited for, not switched off.
+		var asked time.Duration
+		askedOK := false
+		if r.status == http.StatusTooManyRequests || r.status == http.StatusServiceUnavailable {
+			asked, askedOK = retryAfter(r.retryAfter, now)
+		}
 		switch {
-		case now.Sub(failing) >= p.disableAfter && c.Target.Format != store.FormatUpstream &&
+		case now.Sub(failing) >= p.disableAfter && !askedOK && c.Target.Format != store.FormatUpstream &&
 			(c.Target.Format != store.FormatEmail || r.refused):
 			// hookd's own upstream registrations are never switched off: they retry.
 			// Nor is an organisation's e-mail for a fault of the SMTP relay (it is
@@ -75,12 +83,11 @@ func (p policy) outcome(c store.Claimed, r result, now time.Time) store.Outcome 
 		default:
 			o.Kind = store.OutcomeRetry
 			delay := Backoff(c.Try, p.retryBase, p.retryMaxDelay, p.rand())
-			if r.status == http.StatusTooManyRequests || r.status == http.StatusServiceUnavailable {
-				if ra, ok := retryAfter(r.retryAfter, now); ok {
-					delay = ra
-				} else if r.retryAfter != "" {
-					o.Error += fmt.Sprintf(" (its Retry-After %q is neither seconds nor an HTTP date: backing off instead)", truncate(r.retryAfter, 64))
-				}
+			switch {
+			case askedOK:
+				delay = asked
+			case (r.status == http.StatusTooManyRequests || r.status == http.StatusServiceUnavailable) && r.retryAfter != "":
+				o.Error += fmt.Sprintf(" (its Retry-After %q is neither seconds nor an HTTP date: backing off instead)", truncate(r.retryAfter, 64))
 			}
 			o.RetryAt = now.Add(delay)
 		}

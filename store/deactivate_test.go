@@ -402,10 +402,18 @@ func TestReplayGivesAFailedRowAFreshBudget(t *testing.T) {
 	d, err := st.Delivery(ctx, store.DeliveryFilter{ID: claimed[0].ID})
 	is.NoErr(err)
 	is.Equal(d.StateName(), "failed") // waiting for its retry, an hour on
+	failingSince := func() time.Time {
+		subs, err := st.Subscriptions(ctx, store.SubscriptionFilter{ClientID: c.ID})
+		is.NoErr(err)
+		is.Equal(len(subs), 1)
+		return subs[0].FailingSince
+	}
+	is.True(!failingSince().IsZero()) // the webhook's run of failures has begun
 
 	res, err := st.Replay(ctx, store.DeliveryFilter{ID: d.ID})
 	is.NoErr(err)
 	is.Equal(res.Replayed, 1)
+	is.True(failingSince().IsZero()) // and ends with the replay: disable_after counts afresh
 	d, err = st.Delivery(ctx, store.DeliveryFilter{ID: d.ID})
 	is.NoErr(err)
 	is.Equal(d.AttemptBase, d.Attempts) // the budget starts over

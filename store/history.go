@@ -500,6 +500,35 @@ func (s *Store) Replay(ctx context.Context, f DeliveryFilter) (ReplayResult, err
 			}
 		}
 		res.Replayed = len(ids)
+		// A replay is a fresh start for the webhooks too: their run of failures,
+		// which may have begun days ago, ends here, or the first failure after the
+		// replay would deactivate a webhook past disable_after at once.
+		if len(ids) > 0 {
+			list, _ := json.Marshal(ids)
+			rows, err := tx.QueryContext(ctx, `UPDATE subscriptions SET failing_since = NULL WHERE failing_since IS NOT NULL
+				AND id IN (SELECT subscription_id FROM deliveries WHERE id IN (SELECT value FROM json_each(?)))
+				RETURNING id`, string(list))
+			if err != nil {
+				return err
+			}
+			var subs []int64
+			for rows.Next() {
+				var id int64
+				if err := rows.Scan(&id); err != nil {
+					rows.Close()
+					return err
+				}
+				subs = append(subs, id)
+			}
+			if err := rows.Close(); err != nil {
+				return err
+			}
+			for _, id := range subs {
+				// Counted as a change: deliveries claimed with the run still on go
+				// back unsent and are claimed again without it.
+				s.targetCache.forget(id)
+			}
+		}
 		return nil
 	})
 	if err != nil {
