@@ -202,6 +202,15 @@ func (s *Store) reclaim(ctx context.Context, tx *sql.Tx, now int64) (int, error)
 // out (the clock jumped past it) and another claim took it, may be calling it, or
 // may have delivered it.
 func (s *Store) backToPending(ctx context.Context, tx *sql.Tx, id, due int64, attemptDelta, claim int) error {
+	return s.backToPendingAt(ctx, tx, id, due, attemptDelta, claim, false)
+}
+
+// backToPendingAt is backToPending; with retry (a failed call's outcome, due its
+// retry time), due is the earliest the pair goes out again even when a twin waits
+// with an earlier time: events that came during the failed call wait for the
+// backoff, or the receiver's Retry-After, as those that come after it do (they
+// merge into the waiting row and keep its time).
+func (s *Store) backToPendingAt(ctx context.Context, tx *sql.Tx, id, due int64, attemptDelta, claim int, retry bool) error {
 	var state State
 	var attempts int
 	var removed bool
@@ -229,21 +238,28 @@ func (s *Store) backToPending(ctx context.Context, tx *sql.Tx, id, due int64, at
 		// The waiting twin has a history of its own (a finished row replayed while
 		// this one was out): it carries this row's events, due at the sooner of
 		// the two, and this row ends here, its own history kept.
-		return s.continueIn(ctx, tx, id, twin, due, attemptDelta)
+		return s.continueIn(ctx, tx, id, twin, due, attemptDelta, retry)
 	}
 	if _, err := tx.StmtContext(ctx, s.claim.deleteDelivery).ExecContext(ctx, twin); err != nil {
 		return err
 	}
-	_, err = tx.StmtContext(ctx, s.claim.foldTwin).ExecContext(ctx, min(due, twinDue), attemptDelta, twinCount, twinLast, twinType, id)
+	if !retry {
+		due = min(due, twinDue)
+	}
+	_, err = tx.StmtContext(ctx, s.claim.foldTwin).ExecContext(ctx, due, attemptDelta, twinCount, twinLast, twinType, id)
 	return err
 }
 
 // continueIn ends the row id (back from a call, or handed back) in its waiting twin,
 // which has attempts of its own and so cannot be folded into it: the twin carries
-// id's events, due at the sooner of the two; id ends dead ("continued as delivery
-// N") with its attempts, attemptDelta applied.
-func (s *Store) continueIn(ctx context.Context, tx *sql.Tx, id, twin, due int64, attemptDelta int) error {
-	if _, err := tx.ExecContext(ctx, `UPDATE deliveries SET due_at = min(deliveries.due_at, ?3),
+// id's events, due at the sooner of the two (after a failed call, the later: retry);
+// id ends dead ("continued as delivery N") with its attempts, attemptDelta applied.
+func (s *Store) continueIn(ctx context.Context, tx *sql.Tx, id, twin, due int64, attemptDelta int, retry bool) error {
+	pick := "min" // the sooner of the two; after a failed call, the later (backToPendingAt)
+	if retry {
+		pick = "max"
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE deliveries SET due_at = `+pick+`(deliveries.due_at, ?3),
 			event_count = deliveries.event_count + d.event_count,
 			first_event_at = min(deliveries.first_event_at, d.first_event_at),
 			last_event_at = max(deliveries.last_event_at, d.last_event_at),
@@ -551,7 +567,7 @@ func (s *Store) record(ctx context.Context, tx *sql.Tx, outcomes []Outcome, now 
 			if _, err := tx.StmtContext(ctx, s.claim.failed).ExecContext(ctx, o.Status, msg, ms(o.StartedAt), o.DeliveryID, o.Attempt); err != nil {
 				return cleared, err
 			}
-			if err := s.backToPending(ctx, tx, o.DeliveryID, ms(o.RetryAt), 0, o.Attempt); err != nil {
+			if err := s.backToPendingAt(ctx, tx, o.DeliveryID, ms(o.RetryAt), 0, o.Attempt, true); err != nil {
 				return cleared, err
 			}
 			if marked, err := s.markFailing(ctx, tx, o, ms(o.StartedAt)); err != nil {
