@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -55,26 +56,25 @@ func postJSON(tb testing.TB, u, tok, body string) (int, http.Header, []byte) {
 }
 
 // TestDiskFullOnTmpfs: hookd serve on a file system that fills up for real (a
-// 1 MiB tmpfs): intake answers 503 with Retry-After and says the disk is full, the
+// 2 MiB tmpfs, filled by a ballast file to a few hundred KiB once hookd is set up):
+// intake answers 503 with Retry-After and says the disk is full, the
 // command line says so too, /readyz names it, nothing is acknowledged that was not
 // stored, and once space is freed hookd takes and delivers events again without a
 // restart. It mounts a file system, so it runs as root in CI only.
 func TestDiskFullOnTmpfs(t *testing.T) {
 	if os.Getenv("CI") != "true" || os.Geteuid() != 0 {
-		t.Skip("mounts a 1 MiB tmpfs: runs as root with CI=true only")
+		t.Skip("mounts a 2 MiB tmpfs: runs as root with CI=true only")
 	}
 	is := is.New(t)
 	dir := t.TempDir()
 	mnt := filepath.Join(dir, "small")
 	is.NoErr(os.Mkdir(mnt, 0o700))
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=1m,mode=0700", "tmpfs", mnt).CombinedOutput(); err != nil {
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=2m,mode=0700", "tmpfs", mnt).CombinedOutput(); err != nil {
 		// A container may refuse mounts even to root. The same behaviour is shown on
 		// every machine with a database capped by max_page_count (TestDiskFull).
 		t.Skipf("cannot mount a tmpfs here (%v: %s): the full disk is shown by TestDiskFull instead", err, out)
 	}
 	t.Cleanup(func() { exec.Command("umount", "-l", mnt).Run() }) // after the daemon has stopped
-	ballast := filepath.Join(mnt, "ballast")
-	is.NoErr(os.WriteFile(ballast, make([]byte, 256<<10), 0o600)) // what will be freed
 
 	var received atomic.Int64
 	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -104,6 +104,15 @@ func TestDiskFullOnTmpfs(t *testing.T) {
 	tok := tr.AccessToken
 	res = put(t, d.url, "/0000-0002-7253-3645/webhook/"+httpapi.EscapeSegment(recv.URL+"/cb"), tok)
 	is.Equal(res.StatusCode, http.StatusCreated) // registered
+
+	// The ballast takes all but 256 KiB of what is left (what the set-up needs
+	// grows with the schema, so it is measured, not assumed), and will be freed.
+	var fs syscall.Statfs_t
+	is.NoErr(syscall.Statfs(mnt, &fs))
+	free := int64(fs.Bavail) * int64(fs.Bsize)
+	is.True(free > 512<<10) // room for the ballast and the events
+	ballast := filepath.Join(mnt, "ballast")
+	is.NoErr(os.WriteFile(ballast, make([]byte, free-256<<10), 0o600))
 
 	event := func(i int) (int, http.Header, []byte) {
 		return postJSON(t, d.url+"/api/notifications/v1/events", tok,
