@@ -183,6 +183,9 @@ func (e *env) serve(ctx context.Context, cfg Config, onListen func(base string, 
 	// A removal of webhooks with a long history that a stop interrupted (this
 	// daemon's, or a command's beside it) did not happen: the history it had moved
 	// ahead goes back to them.
+	if err := store.LookasideError(); err != nil {
+		log.Warn("SQLite runs with its default lookaside, which hookd's prepared statements fill: every write is slower", "err", err)
+	}
 	if n, err := st.RecoverAhead(ctx); err != nil {
 		return err
 	} else if n > 0 {

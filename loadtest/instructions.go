@@ -39,10 +39,13 @@ func instructions(ctx context.Context, o options, recv *receiver) error {
 			return fmt.Errorf("-scenario instructions needs %s (Debian's valgrind package): %w", tool, err)
 		}
 	}
+	if o.events < 2 {
+		return fmt.Errorf("-scenario instructions: -events must be 2 or more: the work of one event is the difference of two runs of different sizes")
+	}
 	if o.events > o.subs {
 		return fmt.Errorf("-scenario instructions: -events (%d) must not exceed -subs (%d): each event is for a record of its own", o.events, o.subs)
 	}
-	small := max(1, o.events/5)
+	small := max(1, o.events/5) // below o.events, since o.events >= 2
 	client := &http.Client{Timeout: 5 * time.Minute, Transport: &http.Transport{
 		MaxIdleConns: o.concurrency * 2, MaxIdleConnsPerHost: o.concurrency, MaxConnsPerHost: o.concurrency,
 	}}

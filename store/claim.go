@@ -28,7 +28,7 @@ const (
 	// qRemovedDone ends a row whose subscription was removed while it was out: it is
 	// never pending again.
 	qRemovedDone = `UPDATE deliveries SET state = 3, done_at = ?1, lease_until = NULL, attempts = max(attempts + ?2, 0),
-		last_error = CASE WHEN last_error = '' THEN ?3 ELSE last_error END WHERE id = ?4`
+		last_error = CASE WHEN last_error = '' THEN ?3 ELSE last_error END, not_sent = '' WHERE id = ?4`
 	// qNotSentDone ends a row that must not be sent again (not_sent): dead, saying why.
 	qNotSentDone = `UPDATE deliveries SET state = 3, done_at = ?1, lease_until = NULL, attempts = max(attempts + ?2, 0),
 		last_error = not_sent, not_sent = '' WHERE id = ?3`
@@ -41,10 +41,10 @@ const (
 	// it during the call.
 	qAttempt = `INSERT INTO attempts(delivery_id, attempt, started_at, duration_ms, status, error, response)
 		SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7 WHERE EXISTS (SELECT 1 FROM deliveries WHERE id = ?1)`
-	qDone = `UPDATE deliveries SET state = ?, done_at = ?, lease_until = NULL, last_status = ?, last_error = ?,
+	qDone = `UPDATE deliveries SET state = ?, done_at = ?, lease_until = NULL, last_status = ?, last_error = ?, not_sent = '',
 		first_attempt_at = coalesce(first_attempt_at, ?) WHERE id = ? AND state = 1 AND ? IN (0, attempts)`
 	// qDeliveredOK records one success; the batch's successes share the transaction.
-	qDeliveredOK = `UPDATE deliveries SET state = 2, done_at = ?1, lease_until = NULL, last_status = ?2, last_error = '',
+	qDeliveredOK = `UPDATE deliveries SET state = 2, done_at = ?1, lease_until = NULL, last_status = ?2, last_error = '', not_sent = '',
 		first_attempt_at = coalesce(first_attempt_at, ?3), ok_started_at = ?3, ok_duration_ms = ?4, ok_response = ?5
 		WHERE id = ?6 AND state = 1`
 	// The subscription statements act only while the delivery still belongs to the
@@ -228,7 +228,7 @@ func (s *Store) backToPendingAt(ctx context.Context, tx *sql.Tx, id, due int64, 
 	case removed:
 		_, err = tx.StmtContext(ctx, s.claim.removedDone).ExecContext(ctx, ms(s.Now()), attemptDelta, notSentRemoved, id)
 		return err
-	case notSent != "":
+	case notSent != "" && state == StateInFlight:
 		_, err = tx.ExecContext(ctx, qNotSentDone, ms(s.Now()), attemptDelta, id)
 		return err
 	case twin == 0:
@@ -600,8 +600,14 @@ func (s *Store) record(ctx context.Context, tx *sql.Tx, outcomes []Outcome, now 
 				if err := s.deactivate(ctx, tx, o.SubscriptionID, fmt.Sprintf("the target answered 410 Gone at %s", fromMS(ms(o.StartedAt)).Format(time.RFC3339)), now); err != nil {
 					return cleared, err
 				}
+				if err := s.unregisterUncovered(ctx, tx, o.SubscriptionID, now); err != nil {
+					return cleared, err
+				}
 			default:
 				if err := s.deactivate(ctx, tx, o.SubscriptionID, msg, now); err != nil {
+					return cleared, err
+				}
+				if err := s.unregisterUncovered(ctx, tx, o.SubscriptionID, now); err != nil {
 					return cleared, err
 				}
 				cleared = append(cleared, o.SubscriptionID) // no success will come to clear it

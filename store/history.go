@@ -490,7 +490,7 @@ func (s *Store) Replay(ctx context.Context, f DeliveryFilter) (ReplayResult, err
 			// A replayed row, finished or waiting for its retry, gets a fresh attempt
 			// budget: the backoff and give_up_after count from here, while its attempt
 			// numbers go on (an operator replays once the receiver is mended).
-			if _, err := tx.ExecContext(ctx, `UPDATE deliveries SET ok_started_at = NULL, ok_duration_ms = 0, ok_response = '',
+			if _, err := tx.ExecContext(ctx, `UPDATE deliveries SET ok_started_at = NULL, ok_duration_ms = 0, ok_response = '', not_sent = '',
 				attempt_base = attempts, first_attempt_at = NULL, done_at = NULL, replayed_at = ?
 				WHERE id = ?`, now, id); err != nil {
 				return err

@@ -25,6 +25,11 @@ const (
 // lookasideErr is why the lookaside could not be sized, or nil.
 var lookasideErr = configureLookaside()
 
+// LookasideError is why SQLite's lookaside could not be sized at start (SQLite
+// was in use before the store package was initialised), or nil. hookd runs either
+// way, with SQLite's default lookaside, only slower; the daemon logs it.
+func LookasideError() error { return lookasideErr }
+
 // configureLookaside sets the lookaside of every connection the process opens.
 // SQLite takes the setting only before its first connection, which is why this
 // runs as the package is initialised: no connection can be open yet.

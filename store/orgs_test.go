@@ -479,6 +479,46 @@ func TestRemoveMemberDuringACall(t *testing.T) {
 			is.Equal(d.StateName(), "failed") // a member again: waiting for its retry
 		}
 	}
+
+	// A call that succeeds after its record's removal is delivered; replayed later,
+	// it is due again, not ended by what the removal said.
+	_, err = st.PutMember(ctx, o.ID, claimOrcid(3), store.MemberInfo{}, 0)
+	is.NoErr(err)
+	third, err := st.Exchange(ctx, nil, 10, time.Minute)
+	is.NoErr(err)
+	is.Equal(len(third), 1)
+	is.NoErr(st.RemoveMember(ctx, o.ID, claimOrcid(3)))
+	_, err = st.Exchange(ctx, []store.Outcome{answered(st, third[0], store.OutcomeDelivered)}, 0, time.Minute)
+	is.NoErr(err)
+	_, err = st.Replay(ctx, store.DeliveryFilter{ID: third[0].ID})
+	is.NoErr(err)
+	d, err := st.Delivery(ctx, store.DeliveryFilter{ID: third[0].ID})
+	is.NoErr(err)
+	is.Equal(d.StateName(), "pending")
+}
+
+// TestUpstreamKeptWhenAnOrganisationSwitchesToEmail: an organisation that turns
+// its webhook off and its e-mail on in one change covers its members throughout:
+// they stay registered upstream, with nothing sent again.
+func TestUpstreamKeptWhenAnOrganisationSwitchesToEmail(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	st := newStore(t)
+	o, err := st.CreateOrganisation(ctx, "A", "tech@a.example")
+	is.NoErr(err)
+	_, err = st.ConfigureUpstream(ctx, "https://api.sandbox.orcid.org")
+	is.NoErr(err)
+	_, _, err = st.SetHubSettings(ctx, o.ID, store.HubSettings{Enabled: true, URL: "https://a.example/h"})
+	is.NoErr(err)
+	m := memberOrcid(1)
+	_, err = st.PutMember(ctx, o.ID, m, store.MemberInfo{}, 0)
+	is.NoErr(err)
+	is.NoErr(st.MarkUpstream(ctx, m, store.UpstreamRegister, true, ""))
+	_, _, err = st.SetHubSettings(ctx, o.ID, store.HubSettings{URL: "https://a.example/h", EmailEnabled: true})
+	is.NoErr(err) // webhook off (its URL kept), e-mail on
+	ms, err := st.Members(ctx, o.ID)
+	is.NoErr(err)
+	is.Equal(ms[0].Upstream, "registered") // still, not registered anew
 }
 
 // TestOrgNameNotANumber: a new name may not be a number (it would be taken for an

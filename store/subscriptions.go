@@ -545,22 +545,10 @@ func (s *Store) deactivate(ctx context.Context, tx *sql.Tx, subID int64, reason 
 		reason, now, subID, reasonRemoving); err != nil {
 		return err
 	}
-	if _, err := tx.ExecContext(ctx, `UPDATE deliveries SET state = 3, done_at = ?1, last_error = ?2
+	_, err := tx.ExecContext(ctx, `UPDATE deliveries SET state = 3, done_at = ?1, last_error = ?2
 		WHERE id IN (SELECT id FROM deliveries WHERE subscription_id = ?3 AND state = 0 LIMIT ?4)`,
-		now, notSentDeactivated(reason), subID, killBatch); err != nil {
-		return err
-	}
-	// An organisation's webhook or e-mail turned off (by hookd itself too: a 410,
-	// failures past disable_after) may leave its members covered by nothing: they
-	// are unregistered upstream.
-	var orgID sql.NullInt64
-	if err := tx.QueryRowContext(ctx, "SELECT org_id FROM subscriptions WHERE id = ?", subID).Scan(&orgID); err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return err
-	}
-	if orgID.Valid {
-		return s.syncOrgUpstream(ctx, tx, orgID.Int64, now)
-	}
-	return nil
+		now, notSentDeactivated(reason), subID, killBatch)
+	return err
 }
 
 // reactivate turns a subscription on again and clears why hookd had turned it off.

@@ -102,6 +102,33 @@ func (s *Store) syncUpstream(ctx context.Context, tx *sql.Tx, now int64, orcids 
 	return nil
 }
 
+// unregisterUncovered queues an unregistration of each record the subscription
+// subID's organisation has as a member that nothing covers any more, after hookd
+// itself turned that subscription off (a 410, failures past disable_after): in two
+// statements over the organisation's members, not several a member, since it runs
+// inside a turn of the dispatch loop, which every write waits for. A subscription
+// of no organisation, or upstream registration off, makes it do nothing.
+func (s *Store) unregisterUncovered(ctx context.Context, tx *sql.Tx, subID, now int64) error {
+	upID, err := upstreamSub(ctx, tx)
+	if err != nil || upID == 0 {
+		return err
+	}
+	// Its members that have a registration and that nothing covers now.
+	const uncovered = `SELECT m.orcid FROM members m WHERE m.org_id = (SELECT org_id FROM subscriptions WHERE id = ?2)
+		AND EXISTS (SELECT 1 FROM upstream_registrations r WHERE r.orcid = m.orcid) AND NOT ` + covered
+	if _, err := tx.ExecContext(ctx, `INSERT INTO deliveries(subscription_id, subject, event_type, state, due_at, first_event_at, last_event_at)
+		SELECT ?1, orcid, 'UNREGISTER', 0, ?3, ?3, ?3 FROM (`+uncovered+`) WHERE true
+		ON CONFLICT(subscription_id, subject) WHERE state = 0 DO UPDATE SET
+			event_type = excluded.event_type, last_event_at = max(last_event_at, excluded.last_event_at), event_count = event_count + 1`,
+		upID, subID, now); err != nil {
+		return fmt.Errorf("unregister upstream: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM upstream_registrations WHERE orcid IN (`+uncovered+`)`, nil, subID); err != nil {
+		return fmt.Errorf("unregister upstream: %w", err)
+	}
+	return nil
+}
+
 // syncOrgUpstream is syncUpstream for every member of an organisation, after its
 // settings changed.
 func (s *Store) syncOrgUpstream(ctx context.Context, tx *sql.Tx, orgID, now int64) error {
