@@ -82,7 +82,7 @@ func seedEvil(tb testing.TB, e *env) (hookUID, orgHookUID string, deliveryID int
 		}
 		is.NoErr(recordOutcomes(ctx, e.st, []store.Outcome{{DeliveryID: cl.ID, SubscriptionID: cl.Target.SubscriptionID, Kind: kind,
 			Attempt: cl.Attempt, StartedAt: e.clock.Now(), Duration: 5 * time.Millisecond, Status: 502, Error: evilError,
-			Response: evilResponse, RetryAt: e.clock.Now()}}))
+			Response: evilResponse, RetryAt: e.clock.Now(), FailingSince: e.clock.Now()}})) // the run the first failure began
 	}
 	hooks, err := e.st.Subscriptions(ctx, store.SubscriptionFilter{OrgID: o.ID})
 	is.NoErr(err)

@@ -77,6 +77,9 @@ func (p policy) outcome(c store.Claimed, r result, now time.Time) store.Outcome 
 			// address for good. Its deliveries retry until give_up_after, and stay
 			// replayable.
 			o.Kind, o.FailingSince = store.OutcomeDeactivate, failing
+			// When to try again should the run have ended during the call (a
+			// success or a replay meanwhile): the store then retries it instead.
+			o.RetryAt = now.Add(Backoff(c.Try, p.retryBase, p.retryMaxDelay, p.rand()))
 		case now.Sub(first) >= p.giveUpAfter:
 			o.Kind = store.OutcomeDead
 			o.Error = fmt.Sprintf("gave up after %s: %s", p.giveUpAfter, o.Error)

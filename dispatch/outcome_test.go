@@ -48,17 +48,17 @@ func TestPolicy(t *testing.T) {
 		{"give_up_after passed", store.Claimed{Attempt: 9, Try: 9, FirstAttempt: now.Add(-72 * time.Hour), Target: target(store.FormatEmpty, now.Add(-72*time.Hour))},
 			result{status: 500}, store.OutcomeDead, "gave up after 72h0m0s: HTTP 500", time.Time{}, time.Time{}},
 		{"disable_after passed", store.Claimed{Attempt: 2, Try: 2, FirstAttempt: now.Add(-time.Hour), Target: target(store.FormatEmpty, now.Add(-120*time.Hour))},
-			result{status: 500}, store.OutcomeDeactivate, "HTTP 500", time.Time{}, now.Add(-120 * time.Hour)},
+			result{status: 500}, store.OutcomeDeactivate, "HTTP 500", now.Add(2 * time.Minute), now.Add(-120 * time.Hour)},
 		{"a 429 with Retry-After past disable_after waits as asked", store.Claimed{Attempt: 2, Try: 2, FirstAttempt: now.Add(-time.Hour), Target: target(store.FormatEmpty, now.Add(-120*time.Hour))},
 			result{status: 429, retryAfter: "120"}, store.OutcomeRetry, "HTTP 429", now.Add(2 * time.Minute), time.Time{}},
 		{"a 503 whose Retry-After does not read, past disable_after", store.Claimed{Attempt: 2, Try: 2, FirstAttempt: now.Add(-time.Hour), Target: target(store.FormatEmpty, now.Add(-120*time.Hour))},
-			result{status: 503, retryAfter: "soon"}, store.OutcomeDeactivate, "HTTP 503", time.Time{}, now.Add(-120 * time.Hour)},
+			result{status: 503, retryAfter: "soon"}, store.OutcomeDeactivate, "HTTP 503", now.Add(2 * time.Minute), now.Add(-120 * time.Hour)},
 		{"upstream registrations are never deactivated", store.Claimed{Attempt: 2, Try: 2, FirstAttempt: now.Add(-time.Hour), Target: target(store.FormatUpstream, now.Add(-120*time.Hour))},
 			result{status: 500}, store.OutcomeRetry, "HTTP 500", now.Add(2 * time.Minute), time.Time{}},
 		{"an organisation's e-mail is not deactivated for the relay's fault", store.Claimed{Attempt: 2, Try: 2, FirstAttempt: now.Add(-time.Hour), Target: target(store.FormatEmail, now.Add(-120*time.Hour))},
 			result{err: "smtp relay: tls: failed to verify certificate"}, store.OutcomeRetry, "smtp relay: tls: failed to verify certificate", now.Add(2 * time.Minute), time.Time{}},
 		{"an organisation's e-mail refused for good is deactivated", store.Claimed{Attempt: 2, Try: 2, FirstAttempt: now.Add(-time.Hour), Target: target(store.FormatEmail, now.Add(-120*time.Hour))},
-			result{err: "550 5.1.1 user unknown", refused: true}, store.OutcomeDeactivate, "550 5.1.1 user unknown", time.Time{}, now.Add(-120 * time.Hour)},
+			result{err: "550 5.1.1 user unknown", refused: true}, store.OutcomeDeactivate, "550 5.1.1 user unknown", now.Add(2 * time.Minute), now.Add(-120 * time.Hour)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -554,6 +554,20 @@ func (s *Store) record(ctx context.Context, tx *sql.Tx, outcomes []Outcome, now 
 			}
 			continue
 		}
+		if o.Kind == OutcomeDeactivate {
+			// Decided on the run of failures the claim saw; one that ended during the
+			// call (a success, a replay) does not deactivate: the delivery is retried.
+			var since sql.NullInt64
+			if err := tx.QueryRowContext(ctx, "SELECT failing_since FROM subscriptions WHERE id = ?", o.SubscriptionID).Scan(&since); err != nil && !errors.Is(err, sql.ErrNoRows) {
+				return cleared, err
+			}
+			if !since.Valid || since.Int64 != ms(o.FailingSince) {
+				o.Kind = OutcomeRetry
+				if o.RetryAt.IsZero() {
+					o.RetryAt = s.Now()
+				}
+			}
+		}
 		msg := o.Error
 		if o.Kind == OutcomeDeactivate {
 			// The attempt log and the reason both say since when it has been failing.

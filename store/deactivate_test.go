@@ -421,3 +421,40 @@ func TestReplayGivesAFailedRowAFreshBudget(t *testing.T) {
 	is.True(!d.DueAt.After(st.Now()))   // due now
 	is.Equal(d.Attempts, 1)             // the attempt made is kept
 }
+
+// TestDeactivationOnAnEndedRun: an outcome that would deactivate a webhook, decided
+// on a run of failures that ended during its call (here by a replay), retries the
+// delivery instead, and the webhook stays on.
+func TestDeactivationOnAnEndedRun(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	st := newStore(t)
+	c, err := st.CreateClient(ctx, store.NewClient{Name: "lab", Scopes: []string{store.ScopeWebhook}})
+	is.NoErr(err)
+	_, _, err = st.CreateWebhook(ctx, c.ID, store.WebhookSpec{TargetURL: "https://example.org/hook", Auth: store.Auth{Type: store.AuthNone}})
+	is.NoErr(err) // one webhook for every record
+	_, err = st.Intake(ctx, "", "", []store.Event{{Orcid: claimOrcid(0)}, {Orcid: claimOrcid(1)}}, 0)
+	is.NoErr(err)
+	claimed, err := st.Exchange(ctx, nil, 10, time.Minute)
+	is.NoErr(err)
+	is.Equal(len(claimed), 2)
+	first, second := claimed[0], claimed[1]
+	_, err = st.Exchange(ctx, []store.Outcome{answered(st, first, store.OutcomeRetry)}, 0, time.Minute)
+	is.NoErr(err) // the run of failures begins
+	began := st.Now()
+	_, err = st.Replay(ctx, store.DeliveryFilter{ID: first.ID})
+	is.NoErr(err) // and ends with a replay, while the second's call is out
+
+	o := answered(st, second, store.OutcomeDeactivate)
+	o.FailingSince = began // what the claim saw
+	_, err = st.Exchange(ctx, []store.Outcome{o}, 0, time.Minute)
+	is.NoErr(err)
+	subs, err := st.Subscriptions(ctx, store.SubscriptionFilter{ClientID: c.ID})
+	is.NoErr(err)
+	for _, s := range subs {
+		is.True(s.Active) // still on
+	}
+	d, err := st.Delivery(ctx, store.DeliveryFilter{ID: second.ID})
+	is.NoErr(err)
+	is.Equal(d.StateName(), "failed") // waiting for its retry
+}
