@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 
@@ -18,6 +20,9 @@ import (
 func writeBackup(ctx context.Context, st *store.Store, dest string) error {
 	dir := filepath.Dir(dest)
 	tmp, err := os.CreateTemp(dir, filepath.Base(dest)+".tmp-*")
+	if errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("backup: the folder %s does not exist: make it first (the backup goes into it, it does not make it)", dir)
+	}
 	if err != nil {
 		return fmt.Errorf("backup: %w", err)
 	}

@@ -78,6 +78,10 @@ func TestBackupFlagsAfterDest(t *testing.T) {
 	is.True(err != nil) // DEST is required
 	_, err = runCmd(t, "backup", dest+"2", dest+"3", "-config", cfg)
 	is.True(err != nil) // and only one
+	missing := filepath.Join(t.TempDir(), "no-such-folder", "copy.db")
+	_, err = runCmd(t, "backup", missing, "-config", cfg)
+	is.True(err != nil)                                                             // into a folder that is not there
+	is.True(strings.Contains(err.Error(), filepath.Dir(missing)+" does not exist")) // says which
 }
 
 // TestBackupFailsMidwayLeavesNoDest runs the real binary with a file-size limit
