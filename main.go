@@ -297,7 +297,11 @@ func (e *env) loadConfig(flagValue string, preferDev bool) (cfg Config, from str
 		if err != nil && flagValue == "" {
 			err = fmt.Errorf("%w (HOOKD_CONFIG names the file)", err)
 		}
-		return cfg, "store.path of " + from, err
+		from = "store.path of " + from
+		if cfg.Store.Path == DefaultConfig().Store.Path {
+			from += ", its default when the file does not set it"
+		}
+		return cfg, from, err
 	}
 	c := DefaultConfig()
 	from = "the built-in default: no -config given and HOOKD_CONFIG not set"
