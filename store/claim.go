@@ -29,6 +29,10 @@ const (
 	// never pending again.
 	qRemovedDone = `UPDATE deliveries SET state = 3, done_at = ?1, lease_until = NULL, attempts = max(attempts + ?2, 0),
 		last_error = CASE WHEN last_error = '' THEN ?3 ELSE last_error END, not_sent = '' WHERE id = ?4`
+	// qClearNotSent forgets, for a record that is an organisation's member again,
+	// what its removal said of the deliveries out on a call (RemoveMembers).
+	qClearNotSent = `UPDATE deliveries SET not_sent = ''
+		WHERE state = 1 AND subject = ?1 AND not_sent != '' AND subscription_id IN (SELECT id FROM subscriptions WHERE org_id = ?2)`
 	// qNotSentDone ends a row that must not be sent again (not_sent): dead, saying why.
 	qNotSentDone = `UPDATE deliveries SET state = 3, done_at = ?1, lease_until = NULL, attempts = max(attempts + ?2, 0),
 		last_error = not_sent, not_sent = '' WHERE id = ?3`
@@ -64,6 +68,7 @@ const (
 type claimStmts struct {
 	claim, expiredLeases, twin, removedDone, deleteDelivery, foldTwin, toPending *sql.Stmt
 	attempt, done, deliveredOK, healthy, failed, failing                         *sql.Stmt
+	clearNotSent                                                                 *sql.Stmt // for putMember, once a new member
 }
 
 func (s *Store) prepareClaim(ctx context.Context) error {
@@ -72,7 +77,7 @@ func (s *Store) prepareClaim(ctx context.Context) error {
 		hot{&p.removedDone, qRemovedDone},
 		hot{&p.deleteDelivery, qDeleteDelivery}, hot{&p.foldTwin, qFoldTwin}, hot{&p.toPending, qToPending},
 		hot{&p.attempt, qAttempt}, hot{&p.done, qDone}, hot{&p.deliveredOK, qDeliveredOK}, hot{&p.healthy, qHealthy},
-		hot{&p.failed, qFailed}, hot{&p.failing, qFailing})
+		hot{&p.failed, qFailed}, hot{&p.failing, qFailing}, hot{&p.clearNotSent, qClearNotSent})
 }
 
 // Target is everything a worker needs to call a subscription, secrets opened.

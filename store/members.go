@@ -104,8 +104,7 @@ func (s *Store) putMember(ctx context.Context, tx *sql.Tx, orgID int64, id strin
 	}
 	// A member again: what its removal told not to be sent again, out on a call
 	// since, is sent again as any other should its call fail (RemoveMembers).
-	if _, err := tx.ExecContext(ctx, `UPDATE deliveries SET not_sent = ''
-		WHERE state = 1 AND subject = ?1 AND not_sent != '' AND subscription_id IN (SELECT id FROM subscriptions WHERE org_id = ?2)`, id, orgID); err != nil {
+	if _, err := tx.StmtContext(ctx, s.claim.clearNotSent).ExecContext(ctx, id, orgID); err != nil {
 		return false, 0, err
 	}
 	r, err = tx.ExecContext(ctx, memberCreated, id, orgID, due, now)
