@@ -249,3 +249,47 @@ func TestUpstreamOrderDoneAsItStandsNow(t *testing.T) {
 	is.NoErr(err)
 	is.Equal(len(ms), 0)
 }
+
+// TestRemovedMemberNotCalledFromTheQueue: a delivery to an organisation claimed
+// but still waiting for its host when its record stops being a member is handed
+// back before its call and ends dead, unsent, as one not yet claimed is dropped.
+func TestRemovedMemberNotCalledFromTheQueue(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	e := newEnv(t)
+	release := make(chan struct{})
+	rv := newReceiver(t, func(n int, w http.ResponseWriter, r *http.Request, _ []byte) error {
+		if n == 1 {
+			block(r, release, 5*time.Second)
+		}
+		w.WriteHeader(http.StatusNoContent)
+		return nil
+	})
+	org, err := e.st.CreateOrganisation(ctx, "A", "tech@a.example")
+	is.NoErr(err)
+	_, _, err = e.st.SetHubSettings(ctx, org.ID, store.HubSettings{Enabled: true, URL: rv.URL + "/hooks"})
+	is.NoErr(err)
+	for _, id := range []string{orcidA, orcidB} {
+		_, err = e.st.PutMember(ctx, org.ID, id, store.MemberInfo{}, 0)
+		is.NoErr(err) // each member's CREATED, due now
+	}
+	d := e.dispatcher(func(o *dispatch.Options) { o.Workers, o.PerHost = 2, 1 })
+	n, err := d.Tick(ctx)
+	is.NoErr(err)
+	is.Equal(n, 2) // both claimed; one host, one call at a time
+	waitFor(t, 2*time.Second, "the first call to arrive", func() bool { return rv.count() == 1 })
+	first := rv.requests()[0].path
+	waiting := orcidB
+	if strings.HasSuffix(first, orcidB) {
+		waiting = orcidA
+	}
+	is.NoErr(e.st.RemoveMember(ctx, org.ID, waiting)) // the queued one's record leaves
+	close(release)
+	is.NoErr(d.Wait(ctx))
+	e.tick(d)               // what was handed back is recorded
+	is.Equal(rv.count(), 1) // the queued delivery was never called
+	for _, dl := range e.deliveries(store.DeliveryFilter{Orcid: waiting}) {
+		is.Equal(dl.StateName(), "dead")
+		is.Equal(dl.LastError, "not sent: the record is no longer a member of the organisation")
+	}
+}

@@ -31,8 +31,10 @@ const (
 		last_error = CASE WHEN last_error = '' THEN ?3 ELSE last_error END, not_sent = '' WHERE id = ?4`
 	// qClearNotSent forgets, for a record that is an organisation's member again,
 	// what its removal said of the deliveries out on a call (RemoveMembers).
+	// Pending rows too: an older hookd running beside a newer one's migration
+	// hands a failed row back to pending with the word kept.
 	qClearNotSent = `UPDATE deliveries SET not_sent = ''
-		WHERE state = 1 AND subject = ?1 AND not_sent != '' AND subscription_id IN (SELECT id FROM subscriptions WHERE org_id = ?2)`
+		WHERE state IN (0, 1) AND subject = ?1 AND not_sent != '' AND subscription_id IN (SELECT id FROM subscriptions WHERE org_id = ?2)`
 	// qNotSentDone ends a row that must not be sent again (not_sent): dead, saying why.
 	qNotSentDone = `UPDATE deliveries SET state = 3, done_at = ?1, lease_until = NULL, attempts = max(attempts + ?2, 0),
 		last_error = not_sent, not_sent = '' WHERE id = ?3`

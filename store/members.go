@@ -179,12 +179,18 @@ func (s *Store) RemoveMembers(ctx context.Context, orgID int64, ids ...string) e
 				id, orgID, now, notSentNoMember); err != nil {
 				return err
 			}
-			// Out on a call now, it is not sent again: should the call fail, or be
-			// handed back, it ends dead, saying so (backToPending).
-			if _, err := tx.ExecContext(ctx, `UPDATE deliveries SET not_sent = ?3
-				WHERE state = 1 AND subject = ?1 AND subscription_id IN (SELECT id FROM subscriptions WHERE org_id = ?2)`,
-				id, orgID, notSentNoMember); err != nil {
+			// Claimed now, it is not sent again: should its call fail, or should it be
+			// handed back, it ends dead, saying so (backToPending). One still waiting
+			// for its host is handed back before its call: its subscription counts as
+			// changed (Changed), so the dispatcher does not call it.
+			subs, err := queryColumn[int64](ctx, tx, `UPDATE deliveries SET not_sent = ?3
+				WHERE state = 1 AND subject = ?1 AND subscription_id IN (SELECT id FROM subscriptions WHERE org_id = ?2)
+				RETURNING subscription_id`, id, orgID, notSentNoMember)
+			if err != nil {
 				return err
+			}
+			for _, sub := range slices.Compact(slices.Sorted(slices.Values(subs))) {
+				s.targetCache.forget(sub)
 			}
 			if err := s.syncUpstream(ctx, tx, now, id); err != nil {
 				return err

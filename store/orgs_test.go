@@ -497,6 +497,40 @@ func TestRemoveMemberDuringACall(t *testing.T) {
 	is.Equal(d.StateName(), "pending")
 }
 
+// TestReAddClearsAnOlderHookdsWord: a row an older hookd handed back to pending
+// with not_sent kept (it ran beside a newer one's migration) is sent as any other
+// once its record is a member again.
+func TestReAddClearsAnOlderHookdsWord(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	st := newStore(t)
+	o, err := st.CreateOrganisation(ctx, "A", "tech@a.example")
+	is.NoErr(err)
+	_, _, err = st.SetHubSettings(ctx, o.ID, store.HubSettings{Enabled: true, URL: "https://a.example/h"})
+	is.NoErr(err)
+	_, err = st.PutMember(ctx, o.ID, claimOrcid(1), store.MemberInfo{}, 0)
+	is.NoErr(err)
+	claimed, err := st.Exchange(ctx, nil, 10, time.Minute)
+	is.NoErr(err)
+	is.Equal(len(claimed), 1)
+	is.NoErr(st.RemoveMember(ctx, o.ID, claimOrcid(1)))
+	// What an older hookd's failure outcome did: back to pending, the word kept.
+	is.NoErr(store.ExecWrite(ctx, st, "UPDATE deliveries SET state = 0, lease_until = NULL WHERE id = ?", claimed[0].ID))
+	_, err = st.PutMember(ctx, o.ID, claimOrcid(1), store.MemberInfo{}, 0)
+	is.NoErr(err) // a member again
+	left, err := store.QueryInt(ctx, st, "SELECT count(*) FROM deliveries WHERE not_sent != ''")
+	is.NoErr(err)
+	is.Equal(left, int64(0)) // the word is gone
+	again, err := st.Exchange(ctx, nil, 10, time.Minute)
+	is.NoErr(err)
+	is.Equal(len(again), 1)
+	_, err = st.Exchange(ctx, []store.Outcome{answered(st, again[0], store.OutcomeRetry)}, 0, time.Minute)
+	is.NoErr(err)
+	d, err := st.Delivery(ctx, store.DeliveryFilter{ID: again[0].ID})
+	is.NoErr(err)
+	is.Equal(d.StateName(), "failed") // waiting for its retry, not dead
+}
+
 // TestUpstreamKeptWhenAnOrganisationSwitchesToEmail: an organisation that turns
 // its webhook off and its e-mail on in one change covers its members throughout:
 // they stay registered upstream, with nothing sent again.
