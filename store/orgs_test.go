@@ -411,12 +411,9 @@ func TestRemoveMemberKeepsTriedDeliveries(t *testing.T) {
 	is := is.New(t)
 	ctx := context.Background()
 	st := newStore(t)
-	o, err := st.CreateOrganisation(ctx, "A", "tech@a.example")
-	is.NoErr(err)
-	_, _, err = st.SetHubSettings(ctx, o.ID, store.HubSettings{Enabled: true, URL: "https://a.example/h"})
-	is.NoErr(err)
+	o := orgWithWebhook(t, st)
 	for _, id := range []string{claimOrcid(1), claimOrcid(2)} {
-		_, err = st.PutMember(ctx, o.ID, id, store.MemberInfo{}, 0)
+		_, err := st.PutMember(ctx, o.ID, id, store.MemberInfo{}, 0)
 		is.NoErr(err)
 	}
 	// Both records' CREATED are waiting; the first is tried and fails.
@@ -447,12 +444,9 @@ func TestRemoveMemberDuringACall(t *testing.T) {
 	is := is.New(t)
 	ctx := context.Background()
 	st := newStore(t)
-	o, err := st.CreateOrganisation(ctx, "A", "tech@a.example")
-	is.NoErr(err)
-	_, _, err = st.SetHubSettings(ctx, o.ID, store.HubSettings{Enabled: true, URL: "https://a.example/h"})
-	is.NoErr(err)
+	o := orgWithWebhook(t, st)
 	for _, id := range []string{claimOrcid(1), claimOrcid(2)} {
-		_, err = st.PutMember(ctx, o.ID, id, store.MemberInfo{}, 0)
+		_, err := st.PutMember(ctx, o.ID, id, store.MemberInfo{}, 0)
 		is.NoErr(err)
 	}
 	claimed, err := st.Exchange(ctx, nil, 10, time.Minute)
@@ -504,11 +498,8 @@ func TestReAddClearsAnOlderHookdsWord(t *testing.T) {
 	is := is.New(t)
 	ctx := context.Background()
 	st := newStore(t)
-	o, err := st.CreateOrganisation(ctx, "A", "tech@a.example")
-	is.NoErr(err)
-	_, _, err = st.SetHubSettings(ctx, o.ID, store.HubSettings{Enabled: true, URL: "https://a.example/h"})
-	is.NoErr(err)
-	_, err = st.PutMember(ctx, o.ID, claimOrcid(1), store.MemberInfo{}, 0)
+	o := orgWithWebhook(t, st)
+	_, err := st.PutMember(ctx, o.ID, claimOrcid(1), store.MemberInfo{}, 0)
 	is.NoErr(err)
 	claimed, err := st.Exchange(ctx, nil, 10, time.Minute)
 	is.NoErr(err)
@@ -574,4 +565,16 @@ func TestOrgNameNotANumber(t *testing.T) {
 	is.Equal(up.TechContactEmail, "staff@uni.example")
 	_, err = st.UpdateOrganisation(ctx, o.ID, store.OrganisationPatch{Name: ptr("2024")})
 	is.True(errors.Is(err, store.ErrInvalid)) // a new one that is a number is not
+}
+
+// orgWithWebhook makes organisation A with its webhook on.
+func orgWithWebhook(t *testing.T, st *store.Store) store.Organisation {
+	t.Helper()
+	is := is.New(t)
+	ctx := context.Background()
+	o, err := st.CreateOrganisation(ctx, "A", "tech@a.example")
+	is.NoErr(err)
+	_, _, err = st.SetHubSettings(ctx, o.ID, store.HubSettings{Enabled: true, URL: "https://a.example/h"})
+	is.NoErr(err)
+	return o
 }
