@@ -173,6 +173,9 @@ func (e *env) serve(ctx context.Context, cfg Config, onListen func(base string, 
 	}
 	defer st.Close()
 	st.Unusable = unusableLogger(log)
+	st.NotSent = func(id int64, why string) {
+		log.Warn("delivery ends dead instead of its retry", "delivery", id, "why", why)
+	}
 	// This is the file's only daemon: what is still leased was left by one that
 	// stopped without recording it (a crash, a kill), and can go out again now.
 	if n, err := st.RecoverInFlight(ctx); err != nil {

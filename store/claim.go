@@ -236,7 +236,9 @@ func (s *Store) backToPendingAt(ctx context.Context, tx *sql.Tx, id, due int64, 
 		_, err = tx.StmtContext(ctx, s.claim.removedDone).ExecContext(ctx, ms(s.Now()), attemptDelta, notSentRemoved, id)
 		return err
 	case notSent != "" && state == StateInFlight:
-		_, err = tx.ExecContext(ctx, qNotSentDone, ms(s.Now()), attemptDelta, id)
+		if _, err = tx.ExecContext(ctx, qNotSentDone, ms(s.Now()), attemptDelta, id); err == nil && s.NotSent != nil {
+			s.NotSent(id, notSent)
+		}
 		return err
 	case twin == 0:
 		_, err = tx.StmtContext(ctx, s.claim.toPending).ExecContext(ctx, due, attemptDelta, id)

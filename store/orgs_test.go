@@ -449,6 +449,8 @@ func TestRemoveMemberDuringACall(t *testing.T) {
 		_, err := st.PutMember(ctx, o.ID, id, store.MemberInfo{}, 0)
 		is.NoErr(err)
 	}
+	told := map[int64]string{}
+	st.NotSent = func(id int64, why string) { told[id] = why } // the daemon logs it
 	claimed, err := st.Exchange(ctx, nil, 10, time.Minute)
 	is.NoErr(err)
 	is.Equal(len(claimed), 2) // both out on a call
@@ -469,6 +471,7 @@ func TestRemoveMemberDuringACall(t *testing.T) {
 		case claimOrcid(1):
 			is.Equal(d.StateName(), "dead") // not sent again
 			is.Equal(d.LastError, "not sent: the record is no longer a member of the organisation")
+			is.Equal(told[c.ID], d.LastError) // and the dispatcher's side is told so
 		default:
 			is.Equal(d.StateName(), "failed") // a member again: waiting for its retry
 		}

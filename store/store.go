@@ -128,6 +128,11 @@ type Store struct {
 	// unsent because it cannot be called (a secret that does not open with the
 	// key): the daemon logs it. Called in the write transaction: it must be quick.
 	Unusable func(webhookUID, why string)
+	// NotSent, when set, is told of each delivery that ends dead, back from its
+	// call (or handed back before it), because it must not be sent again (an
+	// organisation's member removed meanwhile): the dispatcher, which decided on a
+	// retry, does not know. The daemon logs it. Called in the write transaction.
+	NotSent func(deliveryID int64, why string)
 }
 
 // Open opens (creating if needed) the database at opts.Path and applies migrations.
