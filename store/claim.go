@@ -236,8 +236,8 @@ func (s *Store) backToPendingAt(ctx context.Context, tx *sql.Tx, id, due int64, 
 		_, err = tx.StmtContext(ctx, s.claim.removedDone).ExecContext(ctx, ms(s.Now()), attemptDelta, notSentRemoved, id)
 		return err
 	case notSent != "" && state == StateInFlight:
-		if _, err = tx.ExecContext(ctx, qNotSentDone, ms(s.Now()), attemptDelta, id); err == nil && s.NotSent != nil {
-			s.NotSent(id, notSent)
+		if _, err = tx.ExecContext(ctx, qNotSentDone, ms(s.Now()), attemptDelta, id); err == nil && s.notSentTo != nil {
+			*s.notSentTo = append(*s.notSentTo, notSentRow{id, notSent}) // told once the turn commits
 		}
 		return err
 	case twin == 0:
@@ -338,12 +338,15 @@ func (s *Store) Exchange(ctx context.Context, outcomes []Outcome, limit int, lea
 func (s *Store) exchange(ctx context.Context, outcomes []Outcome, oldest, newest int, lease time.Duration) ([]Claimed, error) {
 	limit := oldest + newest
 	var out []Claimed
-	var cleared []int64 // subscriptions whose mark the commit may forget (markedFailing)
+	var cleared []int64   // subscriptions whose mark the commit may forget (markedFailing)
+	var told []notSentRow // rows that ended unsent (not_sent), told of once committed
 	err := s.groupTurn(ctx, len(outcomes)+limit, func(ctx context.Context, tx *sql.Tx) error {
 		// The time of the transaction, not of the call: events stored earlier in the
 		// same group are due by it.
 		now := ms(s.Now())
-		out, cleared = out[:0], cleared[:0]
+		out, cleared, told = out[:0], cleared[:0], told[:0]
+		s.notSentTo = &told
+		defer func() { s.notSentTo = nil }()
 		var err error
 		if cleared, err = s.record(ctx, tx, outcomes, now, cleared); err != nil {
 			return fmt.Errorf("record outcomes: %w", err)
@@ -369,6 +372,11 @@ func (s *Store) exchange(ctx context.Context, outcomes []Outcome, oldest, newest
 		return nil, err
 	}
 	s.forgetMarks(cleared)
+	if s.NotSent != nil {
+		for _, n := range told {
+			s.NotSent(n.id, n.why)
+		}
+	}
 	return out, nil
 }
 
@@ -541,7 +549,8 @@ func (s *Store) record(ctx context.Context, tx *sql.Tx, outcomes []Outcome, now 
 		return cleared, nil
 	}
 	delivered := tx.StmtContext(ctx, s.claim.deliveredOK) // bound to tx once, not per row
-	for _, o := range outcomes {
+	for i := range outcomes {
+		o := &outcomes[i] // what is applied is written back: the caller's figures and notices follow it
 		if o.Kind == OutcomeDelivered {
 			if _, err := delivered.ExecContext(ctx, now, o.Status, ms(o.StartedAt), o.Duration.Milliseconds(), o.Response, o.DeliveryID); err != nil {
 				return cleared, err
@@ -593,7 +602,7 @@ func (s *Store) record(ctx context.Context, tx *sql.Tx, outcomes []Outcome, now 
 			if err := s.backToPendingAt(ctx, tx, o.DeliveryID, ms(o.RetryAt), 0, o.Attempt, true); err != nil {
 				return cleared, err
 			}
-			if marked, err := s.markFailing(ctx, tx, o, ms(o.StartedAt)); err != nil {
+			if marked, err := s.markFailing(ctx, tx, *o, ms(o.StartedAt)); err != nil {
 				return cleared, err
 			} else if marked {
 				// Marked again after a success in this turn: the mark stays.
@@ -603,7 +612,7 @@ func (s *Store) record(ctx context.Context, tx *sql.Tx, outcomes []Outcome, now 
 			if _, err := tx.StmtContext(ctx, s.claim.done).ExecContext(ctx, StateDead, now, o.Status, msg, ms(o.StartedAt), o.DeliveryID, o.Attempt); err != nil {
 				return cleared, err
 			}
-			if marked, err := s.markFailing(ctx, tx, o, ms(o.StartedAt)); err != nil {
+			if marked, err := s.markFailing(ctx, tx, *o, ms(o.StartedAt)); err != nil {
 				return cleared, err
 			} else if marked {
 				// Marked again after a success in this turn: the mark stays.

@@ -447,8 +447,17 @@ func TestDeactivationOnAnEndedRun(t *testing.T) {
 
 	o := answered(st, second, store.OutcomeDeactivate)
 	o.FailingSince = began // what the claim saw
-	_, err = st.Exchange(ctx, []store.Outcome{o}, 0, time.Minute)
+	outs := []store.Outcome{o}
+	_, err = st.Exchange(ctx, outs, 0, time.Minute)
 	is.NoErr(err)
+	is.Equal(outs[0].Kind, store.OutcomeRetry) // what was applied, for the caller's notices
+	figs, err := st.Figures(ctx, []string{store.ScopeAll}, began.Add(-time.Hour), st.Now().Add(time.Minute))
+	is.NoErr(err)
+	dead := 0
+	for _, f := range figs {
+		dead += f.Dead
+	}
+	is.Equal(dead, 0) // and the figures count a failed attempt, not a dead delivery
 	subs, err := st.Subscriptions(ctx, store.SubscriptionFilter{ClientID: c.ID})
 	is.NoErr(err)
 	for _, s := range subs {

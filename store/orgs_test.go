@@ -581,3 +581,27 @@ func orgWithWebhook(t *testing.T, st *store.Store) store.Organisation {
 	is.NoErr(err)
 	return o
 }
+
+// TestNotSentToldOnceCommitted: the daemon hears of a delivery ended unsent only
+// from a turn that commits, once.
+func TestNotSentToldOnceCommitted(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	st := newStore(t)
+	o := orgWithWebhook(t, st)
+	_, err := st.PutMember(ctx, o.ID, claimOrcid(1), store.MemberInfo{}, 0)
+	is.NoErr(err)
+	var told []int64
+	st.NotSent = func(id int64, why string) { told = append(told, id) }
+	claimed, err := st.Exchange(ctx, nil, 10, time.Minute)
+	is.NoErr(err)
+	is.Equal(len(claimed), 1)
+	is.NoErr(st.RemoveMember(ctx, o.ID, claimOrcid(1)))
+	failed := answered(st, claimed[0], store.OutcomeRetry)
+	_, err = st.Exchange(ctx, []store.Outcome{failed, {DeliveryID: claimed[0].ID, Kind: store.OutcomeKind(99)}}, 0, time.Minute)
+	is.True(err != nil)    // the turn fails, and rolls back
+	is.Equal(len(told), 0) // so nobody is told
+	_, err = st.Exchange(ctx, []store.Outcome{failed}, 0, time.Minute)
+	is.NoErr(err)
+	is.Equal(told, []int64{claimed[0].ID}) // told once, when it commits
+}

@@ -128,11 +128,22 @@ type Store struct {
 	// unsent because it cannot be called (a secret that does not open with the
 	// key): the daemon logs it. Called in the write transaction: it must be quick.
 	Unusable func(webhookUID, why string)
-	// NotSent, when set, is told of each delivery that ends dead, back from its
-	// call (or handed back before it), because it must not be sent again (an
-	// organisation's member removed meanwhile): the dispatcher, which decided on a
-	// retry, does not know. The daemon logs it. Called in the write transaction.
+	// NotSent, when set, is told of each delivery that a turn of the dispatch loop
+	// ended dead, back from its call (or handed back before it), because it must
+	// not be sent again (an organisation's member removed meanwhile): the
+	// dispatcher, which decided on a retry, does not know. The daemon logs it.
+	// Called once the turn has committed.
 	NotSent func(deliveryID int64, why string)
+	// notSentTo collects, during a turn's transaction (Exchange), the rows ended
+	// unsent, so NotSent hears of them only once the turn commits. Used by the
+	// group writer's goroutine alone.
+	notSentTo *[]notSentRow
+}
+
+// notSentRow is a delivery ended unsent, and why.
+type notSentRow struct {
+	id  int64
+	why string
 }
 
 // Open opens (creating if needed) the database at opts.Path and applies migrations.
