@@ -625,24 +625,20 @@ func (s *Store) record(ctx context.Context, tx *sql.Tx, outcomes []Outcome, now 
 			if err := tx.QueryRowContext(ctx, qOwns, o.DeliveryID, o.SubscriptionID).Scan(&owns); err != nil {
 				return cleared, err
 			}
-			switch {
-			case !owns:
-				// The subscription was removed during the call: nothing to deactivate.
-			case o.Kind == OutcomeGone:
-				if err := s.deactivate(ctx, tx, o.SubscriptionID, fmt.Sprintf("the target answered 410 Gone at %s", fromMS(ms(o.StartedAt)).Format(time.RFC3339)), now); err != nil {
-					return cleared, err
-				}
-				if err := s.unregisterUncovered(ctx, tx, o.SubscriptionID, now); err != nil {
-					return cleared, err
-				}
-			default:
-				if err := s.deactivate(ctx, tx, o.SubscriptionID, msg, now); err != nil {
-					return cleared, err
-				}
-				if err := s.unregisterUncovered(ctx, tx, o.SubscriptionID, now); err != nil {
-					return cleared, err
-				}
+			if !owns {
+				continue // the subscription was removed during the call: nothing to deactivate
+			}
+			reason := msg
+			if o.Kind == OutcomeGone {
+				reason = fmt.Sprintf("the target answered 410 Gone at %s", fromMS(ms(o.StartedAt)).Format(time.RFC3339))
+			} else {
 				cleared = append(cleared, o.SubscriptionID) // no success will come to clear it
+			}
+			if err := s.deactivate(ctx, tx, o.SubscriptionID, reason, now); err != nil {
+				return cleared, err
+			}
+			if err := s.unregisterUncovered(ctx, tx, o.SubscriptionID, now); err != nil {
+				return cleared, err
 			}
 		default:
 			return cleared, fmt.Errorf("unknown outcome kind %d", int(o.Kind))

@@ -505,22 +505,10 @@ func (s *Store) Replay(ctx context.Context, f DeliveryFilter) (ReplayResult, err
 		// replay would deactivate a webhook past disable_after at once.
 		if len(ids) > 0 {
 			list, _ := json.Marshal(ids)
-			rows, err := tx.QueryContext(ctx, `UPDATE subscriptions SET failing_since = NULL WHERE failing_since IS NOT NULL
+			subs, err := queryColumn[int64](ctx, tx, `UPDATE subscriptions SET failing_since = NULL WHERE failing_since IS NOT NULL
 				AND id IN (SELECT subscription_id FROM deliveries WHERE id IN (SELECT value FROM json_each(?)))
 				RETURNING id`, string(list))
 			if err != nil {
-				return err
-			}
-			var subs []int64
-			for rows.Next() {
-				var id int64
-				if err := rows.Scan(&id); err != nil {
-					rows.Close()
-					return err
-				}
-				subs = append(subs, id)
-			}
-			if err := rows.Close(); err != nil {
 				return err
 			}
 			for _, id := range subs {
