@@ -272,8 +272,8 @@ func (e *env) inboxSet(ctx context.Context, args []string) error {
 	if set["status"] && *status == 0 { // the store's "not set"; typed, it is no status
 		return errors.New("inbox set: -status: 0 is not a status an inbox answers with: use 200 to 599")
 	}
-	if set["retry-after"] && (*retryAfter < 1 || *retryAfter > 86400) { // before seconds overflow a duration
-		return fmt.Errorf("inbox set: -retry-after: must be whole seconds from 1 to 86400 (a day), got %d", *retryAfter)
+	if most := int(store.MaxInboxRetryAfter / time.Second); set["retry-after"] && (*retryAfter < 1 || *retryAfter > most) { // before seconds overflow a duration
+		return fmt.Errorf("inbox set: -retry-after: must be whole seconds from 1 to %d (a day), got %d", most, *retryAfter)
 	}
 	st, _, err := e.open(ctx, "inbox set", *path)
 	if err != nil {

@@ -203,8 +203,8 @@ func (f answerForm) answer(errs formErrors) store.InboxAnswer {
 		switch {
 		case err != nil || n < 0:
 			errs["retry_after"] = "write whole seconds, such as 120"
-		case n > 86400: // before the seconds overflow a duration, which the store's error would show
-			errs["retry_after"] = fmt.Sprintf("must be whole seconds from 1 to 86400 (a day), got %d", n)
+		case n > int64(store.MaxInboxRetryAfter/time.Second): // before the seconds overflow a duration, which the store's error would show
+			errs["retry_after"] = fmt.Sprintf("must be whole seconds from 1 to %d (a day), got %d", int64(store.MaxInboxRetryAfter/time.Second), n)
 		}
 		a.RetryAfter = store.Seconds(n)
 	}

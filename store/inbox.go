@@ -30,8 +30,8 @@ const (
 	// MaxInboxDelay is the longest an inbox may wait before it answers: longer than
 	// any sensible delivery.timeout, short enough that a forgotten setting ends.
 	MaxInboxDelay = 5 * time.Minute
-	// maxRetryAfter is the longest Retry-After an inbox sends (hookd honours up to 24 h).
-	maxRetryAfter = 24 * time.Hour
+	// MaxInboxRetryAfter is the longest Retry-After an inbox sends (hookd honours up to 24 h).
+	MaxInboxRetryAfter = 24 * time.Hour
 )
 
 // The default bounds of what the inboxes keep ([inbox] keep_per_inbox, keep_total).

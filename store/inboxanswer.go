@@ -90,8 +90,8 @@ func (a InboxAnswer) check() (InboxAnswer, error) {
 		switch {
 		case a.Status != http.StatusTooManyRequests && a.Status != http.StatusServiceUnavailable:
 			return a, invalid("retry_after", "is sent only with a 429 or a 503")
-		case a.RetryAfter < time.Second || a.RetryAfter > maxRetryAfter || a.RetryAfter%time.Second != 0:
-			return a, invalid("retry_after", fmt.Sprintf("must be whole seconds from 1s to %s, got %s", maxRetryAfter, a.RetryAfter))
+		case a.RetryAfter < time.Second || a.RetryAfter > MaxInboxRetryAfter || a.RetryAfter%time.Second != 0:
+			return a, invalid("retry_after", fmt.Sprintf("must be whole seconds from 1s to %s, got %s", MaxInboxRetryAfter, a.RetryAfter))
 		}
 	}
 	if a.Delay < 0 || a.Delay > MaxInboxDelay {
