@@ -62,7 +62,7 @@ const memberCreated = `
 INSERT INTO deliveries(subscription_id, subject, event_type, state, due_at, first_event_at, last_event_at)
 SELECT s.id, ?1, 'CREATED', 0, ?3, ?4, ?4 FROM subscriptions s
 WHERE s.org_id = ?2 AND s.active = 1 AND s.format IN ('hub', 'email')
-  AND (s.types IS NULL OR instr(s.types, ',CREATED,') > 0)
+  AND (s.event_mask IS NULL OR (s.event_mask & ?5) <> 0)
 ON CONFLICT(subscription_id, subject) WHERE state = 0 DO UPDATE SET
 	last_event_at = max(last_event_at, excluded.last_event_at),
 	event_count = event_count + 1,
@@ -107,7 +107,7 @@ func (s *Store) putMember(ctx context.Context, tx *sql.Tx, orgID int64, id strin
 	if _, err := tx.StmtContext(ctx, s.claim.clearNotSent).ExecContext(ctx, id, orgID); err != nil {
 		return false, 0, err
 	}
-	r, err = tx.ExecContext(ctx, memberCreated, id, orgID, due, now)
+	r, err = tx.ExecContext(ctx, memberCreated, id, orgID, due, now, eventBit(EventCreated))
 	if err != nil {
 		return false, 0, err
 	}

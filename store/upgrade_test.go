@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"path/filepath"
 	"slices"
@@ -149,6 +150,134 @@ func TestUpgradeKeepsHistory(t *testing.T) {
 	is.Equal(len(kept), 3)                // its three deliveries stay
 	is.True(!kept[0].RemovedAt.IsZero())  // marked as a removed webhook's
 	is.Equal(count("attempts"), attempts) // with their attempts
+}
+
+// TestUpgradeToVersion14 opens a version-13 file with this binary. Version 14
+// rebuilds deliveries (foreign keys checked at the commit, the merged columns
+// without NOT NULL) and gives subscriptions an event mask made from their types:
+// every delivery, attempt and index is kept, the id counter goes on, each webhook
+// takes the event types it took before, the upstream subscription none, and a
+// delete that would orphan a delivery still fails, at the commit.
+func TestUpgradeToVersion14(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "hookd.db")
+	box := newBox(t)
+	is.NoErr(store.MigrateTo(ctx, path, 13))
+	db := rawDB(t, path)
+	const everyRecord = "0000-0002-1825-0097"
+	for _, q := range []string{
+		`INSERT INTO clients(id, name, secret_salt, secret_hash, scopes, signing_secret, created_at) VALUES ('APP-OLD', 'old', x'00', x'00', '/webhook', ?1, 1)`,
+		// Webhooks for every record, one for each kind of types list, and the upstream
+		// subscription (for every record too, by its columns).
+		`INSERT INTO subscriptions(id, uid, client_id, format, target, types, created_at, updated_at) VALUES
+			(1, 'u1', 'APP-OLD', 'standard', 'https://example.org/any', NULL, 1, 1),
+			(2, 'u2', 'APP-OLD', 'standard', 'https://example.org/updated', ',UPDATED,', 1, 1),
+			(3, 'u3', 'APP-OLD', 'standard', 'https://example.org/created', ',CREATED,', 1, 1),
+			(4, 'u4', 'APP-OLD', 'standard', 'https://example.org/both', ',CREATED,UPDATED,', 1, 1),
+			(5, 'u5', 'APP-OLD', 'standard', 'https://example.org/twice', ',UPDATED,UPDATED,', 1, 1),
+			(6, 'u6', NULL, 'upstream', 'https://api.orcid.example', ',REGISTER,UNREGISTER,', 1, 1)`,
+		`INSERT INTO deliveries(id, subscription_id, subject, event_type, state, due_at, attempts, first_event_at, last_event_at, done_at)
+			VALUES (1, 1, '0000-0002-7253-3645', 'UPDATED', 2, 10, 1, 5, 5, 11),
+			       (2, 2, '0000-0002-7253-3645', 'CREATED', 0, 20, 1, 6, 6, NULL),
+			       (7, 3, '0000-0002-7253-3645', 'CREATED', 3, 30, 2, 7, 7, 31)`,
+		`DELETE FROM deliveries WHERE id = 7`, // ids 1 to 7 used, 7 purged
+		`INSERT INTO attempts(delivery_id, attempt, started_at, duration_ms, status, error) VALUES (2, 1, 8, 3, 500, 'HTTP 500')`,
+	} {
+		var args []any
+		if strings.Contains(q, "?1") {
+			args = append(args, box.SealString("whsec_old"))
+		}
+		_, err := db.Exec(q, args...)
+		is.NoErr(err) // version-13 data
+	}
+	indexes := func() string {
+		var all string
+		is.NoErr(db.QueryRow(`SELECT group_concat(sql, ';') FROM (SELECT sql FROM sqlite_schema
+			WHERE type = 'index' AND tbl_name IN ('deliveries', 'attempts') AND sql IS NOT NULL ORDER BY name)`).Scan(&all))
+		return all
+	}
+	before := indexes()
+
+	st := openAt(t, path, box)
+	is.Equal(indexes(), before) // every index of deliveries and attempts, as it was
+	var check string
+	is.NoErr(db.QueryRow("PRAGMA integrity_check").Scan(&check))
+	is.Equal(check, "ok")
+	rows, err := db.Query("PRAGMA foreign_key_check")
+	is.NoErr(err)
+	is.True(!rows.Next()) // no row points nowhere
+	rows.Close()
+	var masks string
+	is.NoErr(db.QueryRow("SELECT group_concat(id || ':' || coalesce(event_mask, 'all'), ' ') FROM (SELECT * FROM subscriptions ORDER BY id)").Scan(&masks))
+	is.Equal(masks, "1:all 2:1 3:2 4:3 5:1 6:0") // each webhook's types as a mask; the work orders none
+	log, err := st.Attempts(ctx, 2)
+	is.NoErr(err)
+	is.Equal(len(log), 1) // the attempt kept
+
+	// An UPDATED event reaches the webhooks that took UPDATED before, and not the
+	// upstream subscription; the merge into the pending row 2 keeps its CREATED.
+	res, err := st.Intake(ctx, "", "", []store.Event{{Orcid: "0000-0002-7253-3645"}}, 0)
+	is.NoErr(err)
+	is.Equal(res.Deliveries, 4) // 1, 2 (merged), 4 and 5
+	var got string
+	is.NoErr(db.QueryRow(`SELECT group_concat(id || ':' || subscription_id || ':' || event_type || ':' || event_count, ' ')
+		FROM (SELECT * FROM deliveries WHERE state = 0 ORDER BY id)`).Scan(&got))
+	// New ids after the purged 7 (the merge spends one, 9, as an upsert does).
+	is.Equal(got, "2:2:CREATED:2 8:1:UPDATED:1 10:4:UPDATED:1 11:5:UPDATED:1")
+	res, err = st.Intake(ctx, "", "", []store.Event{{Orcid: everyRecord, Type: store.EventCreated}}, 0)
+	is.NoErr(err)
+	is.Equal(res.Deliveries, 3) // 1, 3 and 4
+
+	// A subscription deleted under its deliveries: the commit refuses it.
+	fk, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(5000)&_pragma=foreign_keys(1)")
+	is.NoErr(err)
+	defer fk.Close()
+	tx, err := fk.Begin()
+	is.NoErr(err)
+	_, err = tx.Exec("DELETE FROM subscriptions WHERE id = 1")
+	is.NoErr(err) // checked at the commit now
+	err = tx.Commit()
+	is.True(err != nil) // FOREIGN KEY constraint failed
+	is.True(strings.Contains(err.Error(), "FOREIGN KEY"))
+	var n int
+	is.NoErr(db.QueryRow("SELECT count(*) FROM subscriptions WHERE id = 1").Scan(&n))
+	is.Equal(n, 1) // nothing changed
+}
+
+// TestEventMaskFollowsTypes: a webhook's event mask is written with its types, on
+// creation and on a change, so the fan-out matches what the types list says.
+func TestEventMaskFollowsTypes(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	st := newStore(t)
+	c, err := st.CreateClient(ctx, store.NewClient{Name: "types", Scopes: []string{store.ScopeWebhook}})
+	is.NoErr(err)
+	none := store.Auth{Type: store.AuthNone}
+	sub, _, err := st.CreateWebhook(ctx, c.ID, store.WebhookSpec{TargetURL: "https://t.example/h", Auth: none, Types: []string{store.EventCreated}})
+	is.NoErr(err)
+	fanOut := func(typ string) int {
+		res, err := st.Intake(ctx, "", "", []store.Event{{Orcid: "0000-0002-1825-0097", Type: typ}}, 0)
+		is.NoErr(err)
+		return res.Deliveries
+	}
+	is.Equal(fanOut(store.EventUpdated), 0) // CREATED only
+	is.Equal(fanOut(store.EventCreated), 1)
+	for _, tc := range []struct {
+		types            []string
+		updated, created int
+	}{
+		{[]string{store.EventUpdated}, 1, 0},
+		{[]string{store.EventUpdated, store.EventCreated}, 1, 1},
+		{nil, 1, 1}, // every type
+		{[]string{store.EventCreated, store.EventCreated}, 0, 1},
+	} {
+		types := tc.types
+		_, err := st.UpdateWebhook(ctx, c.ID, sub.UID, store.WebhookPatch{Types: &types})
+		is.NoErr(err)
+		is.Equal(fanOut(store.EventUpdated), tc.updated) // after types = tc.types
+		is.Equal(fanOut(store.EventCreated), tc.created)
+	}
 }
 
 // TestBackupWhileOpen copies the database with Backup while the store is open and

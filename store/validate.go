@@ -125,6 +125,18 @@ const (
 	EventCreated = "CREATED"
 )
 
+// eventBit is an event type's bit in subscriptions.event_mask; 0 for any other name
+// (the upstream subscription's work orders).
+func eventBit(t string) int64 {
+	switch t {
+	case EventUpdated:
+		return 1
+	case EventCreated:
+		return 2
+	}
+	return 0
+}
+
 // EventTypePrefix starts the platform API's and Standard Webhooks' name of an event
 // type: "orcid.record.updated" is UPDATED.
 const EventTypePrefix = "orcid.record."
