@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"context"
-	"crypto/sha256"
 	"crypto/subtle"
 	"fmt"
 	"math"
@@ -226,12 +225,12 @@ func (g *authGuard) makeRoom(now time.Time) {
 	}
 }
 
-// isAdminToken reports whether tok is the operator's admin token, comparing
-// digests in constant time so that not even the token's length shows.
-func (s *Server) isAdminToken(tok string) bool {
+// isAdminDigest reports whether digest (secret.Hash of a bearer token) is the
+// operator's admin token's, comparing digests in constant time so that not even
+// the token's length shows.
+func (s *Server) isAdminDigest(digest []byte) bool {
 	if s.adminDigest == nil {
 		return false
 	}
-	got := sha256.Sum256([]byte(tok))
-	return subtle.ConstantTimeCompare(got[:], s.adminDigest[:]) == 1
+	return subtle.ConstantTimeCompare(digest, s.adminDigest) == 1
 }

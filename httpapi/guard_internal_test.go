@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"hookd/secret"
+
 	"github.com/matryer/is"
 )
 
@@ -194,9 +196,9 @@ func TestGuardMemoryIsBounded(t *testing.T) {
 func TestAdminTokenCompare(t *testing.T) {
 	is := is.New(t)
 	s := NewServer(Options{AdminToken: "operator-token-1"})
-	is.True(s.isAdminToken("operator-token-1"))
-	is.True(!s.isAdminToken("operator-token-2"))
-	is.True(!s.isAdminToken("operator-token-1 "))
-	is.True(!s.isAdminToken(""))
-	is.True(!NewServer(Options{}).isAdminToken("")) // no admin token configured: nothing matches
+	is.True(s.isAdminDigest(secret.Hash("operator-token-1")))
+	is.True(!s.isAdminDigest(secret.Hash("operator-token-2")))
+	is.True(!s.isAdminDigest(secret.Hash("operator-token-1 ")))
+	is.True(!s.isAdminDigest(secret.Hash("")))
+	is.True(!NewServer(Options{}).isAdminDigest(secret.Hash(""))) // no admin token configured: nothing matches
 }

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"hookd/secret"
 	"hookd/store"
 )
 
@@ -253,10 +254,11 @@ func (s *Server) bearer(scope string, style apiStyle, h http.Handler) http.Handl
 		}
 		var t store.Token
 		var err error
-		if s.isAdminToken(tok) {
+		digest := secret.Hash(tok)
+		if s.isAdminDigest(digest) {
 			t = store.Token{Scopes: []string{store.ScopeAdmin}} // the operator's token: /admin only
 		} else {
-			t, err = s.store.TokenInfo(r.Context(), tok)
+			t, err = s.store.TokenInfoByDigest(r.Context(), digest)
 		}
 		switch {
 		case errors.Is(err, store.ErrTokenInvalid):

@@ -4,7 +4,6 @@ package httpapi
 
 import (
 	"context"
-	"crypto/sha256"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/julienschmidt/httprouter"
 
+	"hookd/secret"
 	"hookd/store"
 )
 
@@ -68,9 +68,9 @@ type Server struct {
 	delays     inboxDelays
 	guard      *authGuard // slows failed client authentications
 	faultLog   faultLog   // rate-limits the log lines of store faults
-	// adminDigest is the SHA-256 of opts.AdminToken, when there is one: what a
-	// bearer token's digest is compared with (isAdminToken).
-	adminDigest *[sha256.Size]byte
+	// adminDigest is secret.Hash of opts.AdminToken, when there is one: what a
+	// bearer token's digest is compared with (isAdminDigest).
+	adminDigest []byte
 }
 
 // NewServer returns hookd's HTTP handler with every route of routes.go.
@@ -87,8 +87,7 @@ func NewServer(opts Options) *Server {
 	opts.PublicURL = strings.TrimSuffix(opts.PublicURL, "/")
 	s := &Server{opts: opts, log: opts.Logger, store: opts.Store, delays: inboxDelays{stop: make(chan struct{})}, guard: newAuthGuard()}
 	if opts.AdminToken != "" {
-		d := sha256.Sum256([]byte(opts.AdminToken))
-		s.adminDigest = &d
+		s.adminDigest = secret.Hash(opts.AdminToken)
 	}
 	s.router = newRouter()
 	s.orcid = newRouter()
