@@ -49,10 +49,11 @@ type groupReq struct {
 // to the end whatever happens to the request that made it (and the driver need not
 // watch a context for each statement, a goroutine and a channel each time).
 //
-// fn may run twice: when another call of its group fails, the group rolls back
-// and runs again with a savepoint per call. So fn sets its results afresh each
-// time it runs, and keeps nothing outside the database that the rollback would
-// undo.
+// fn may run more than once: when another call of its group fails, the group rolls
+// back and runs again with a savepoint per call (and once more without a call whose
+// error took the whole transaction: see runSavepoints). So fn sets its results
+// afresh each time it runs, and keeps nothing outside the database that the
+// rollback would undo.
 type groupFn func(ctx context.Context, tx *sql.Tx) error
 
 // group runs fn in a write transaction shared with whatever other calls are waiting
@@ -205,7 +206,9 @@ func (s *Store) runGroup(batch []*groupReq) {
 	if s.runWhole(live, lazy) {
 		return
 	}
-	s.runSavepoints(live, lazy)
+	if rest := s.runSavepoints(live, lazy, true); len(rest) > 0 {
+		s.runSavepoints(rest, lazy, false)
+	}
 }
 
 // answerAll gives every call of batch the same answer.
@@ -248,13 +251,20 @@ func (s *Store) runWhole(batch []*groupReq, lazy bool) bool {
 
 // runSavepoints runs the calls of a group in one transaction, each in a savepoint
 // of its own, so a call's error rolls back its changes only.
-func (s *Store) runSavepoints(batch []*groupReq, lazy bool) {
+//
+// Some errors make SQLite roll the whole transaction back, the savepoints with it:
+// a full disk, an I/O error or no memory in a statement without a statement
+// journal (a single event's fan-out has none: see qFanOut). Then the call that
+// failed has its answer, and with again the others are returned, to run once
+// more in a transaction of their own (their changes went with the rollback);
+// without again, they fail too.
+func (s *Store) runSavepoints(batch []*groupReq, lazy, again bool) (rest []*groupReq) {
 	ctx := context.Background()
 	errs := make([]error, len(batch))
 	tx, release, err := s.beginGroup(ctx, lazy)
 	if err != nil {
 		answerAll(batch, s.faulted(err))
-		return
+		return nil
 	}
 	defer release()
 	s.groupFresh = 0 // this run claims nothing for the fresh claimer: the turns do
@@ -266,16 +276,20 @@ func (s *Store) runSavepoints(batch []*groupReq, lazy bool) {
 		if err := r.fn(context.WithoutCancel(r.ctx), tx); err != nil {
 			errs[i] = s.faulted(err)
 			if _, rerr := tx.StmtContext(ctx, s.groupSQL.rollbackTo).ExecContext(ctx); rerr != nil {
-				// The transaction is unusable (SQLite rolls a transaction back whole on
-				// some errors, a full disk among them): fail everyone rather than commit
-				// half, with the fault that did it when it was one.
+				// The transaction is gone (SQLite rolled it back whole): never commit
+				// half. The others run again, or fail with the fault that did it
+				// when it was one.
 				tx.Rollback()
+				if again {
+					r.done <- errs[i]
+					return slices.Delete(slices.Clone(batch), i, i+1)
+				}
 				fail := fmt.Errorf("group transaction: %w", s.faulted(rerr))
 				if errors.Is(errs[i], ErrUnavailable) {
 					fail = errs[i]
 				}
 				answerAll(batch, fail)
-				return
+				return nil
 			}
 		}
 		if _, err := tx.StmtContext(ctx, s.groupSQL.release).ExecContext(ctx); err != nil && errs[i] == nil {
@@ -284,11 +298,12 @@ func (s *Store) runSavepoints(batch []*groupReq, lazy bool) {
 	}
 	if err := tx.Commit(); err != nil {
 		answerAll(batch, s.faulted(err))
-		return
+		return nil
 	}
 	for i, r := range batch {
 		r.done <- errs[i]
 	}
+	return nil
 }
 
 // beginGroup starts a group's transaction; release is called once it has

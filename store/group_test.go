@@ -4,7 +4,9 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -220,4 +222,75 @@ func TestGroupCallFailsAlone(t *testing.T) {
 	}
 	is.NoErr(rows.Err())
 	is.Equal(got, []string{"a", "c"}) // each good call's row once, the failing call's none
+}
+
+// TestFullDiskFailsTheFanOutAlone: a single event's fan-out has no statement
+// journal, so a full disk in it makes SQLite roll the group's whole transaction
+// back, savepoints and all. The call that hit it fails, saying so; the others of
+// its group (a turn of the dispatch loop, a registration, a write that needs no
+// new page) run again without it and commit.
+func TestFullDiskFailsTheFanOutAlone(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	st := openGroupStore(t)
+	c, err := st.CreateClient(ctx, NewClient{Name: "full", Scopes: []string{ScopeWebhook}})
+	is.NoErr(err)
+	for i := range 1000 { // webhooks for every record: an event's fan-out needs new pages
+		_, _, err := st.CreateWebhook(ctx, c.ID, WebhookSpec{TargetURL: fmt.Sprintf("https://all.example/%d", i), Auth: Auth{Type: AuthNone}})
+		is.NoErr(err)
+	}
+	const registered = "0000-0002-1825-0097"
+	_, _, err = st.PutOrcidWebhook(ctx, c.ID, registered, "https://one.example/h")
+	is.NoErr(err)
+	is.NoErr(st.LimitPages(ctx, true)) // the disk is full
+	t.Cleanup(func() { st.LimitPages(ctx, false) })
+
+	var wg sync.WaitGroup
+	release := holdWriter(st, &wg)
+	var mu sync.Mutex
+	errs := map[string]error{}
+	run := func(name string, f func() error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := f()
+			mu.Lock()
+			defer mu.Unlock()
+			errs[name] = err
+		}()
+	}
+	rename := func(name string) func(context.Context, *sql.Tx) error {
+		return func(ctx context.Context, tx *sql.Tx) error {
+			_, err := tx.ExecContext(ctx, "UPDATE clients SET name = ? WHERE id = ?", name, c.ID)
+			return err
+		}
+	}
+	run("write", func() error { return st.group(ctx, rename("renamed")) })
+	waitLen(t, st.groupCh, 1)
+	run("intake", func() error {
+		_, err := st.Intake(ctx, c.ID, "", []Event{{Orcid: "0000-0001-5109-3700"}}, 0)
+		return err
+	})
+	waitLen(t, st.groupCh, 2)
+	run("registration", func() error {
+		_, _, err := st.PutOrcidWebhook(ctx, c.ID, registered, "https://one.example/h")
+		return err
+	})
+	waitLen(t, st.groupCh, 3)
+	run("turn", func() error { return st.groupTurn(ctx, 1, rename("renamed by the turn")) })
+	waitLen(t, st.firstCh, 1)
+	close(release)
+	wg.Wait()
+
+	is.True(errors.Is(errs["intake"], ErrUnavailable)) // the event is refused: the disk is full
+	is.True(strings.Contains(errs["intake"].Error(), "full"))
+	is.NoErr(errs["write"])        // the others of its group commit
+	is.NoErr(errs["registration"]) //
+	is.NoErr(errs["turn"])         //
+	var name string
+	is.NoErr(st.write.QueryRowContext(ctx, "SELECT name FROM clients WHERE id = ?", c.ID).Scan(&name))
+	is.Equal(name, "renamed by the turn") // the turn ran last in the group, and committed
+	var stored int
+	is.NoErr(st.write.QueryRowContext(ctx, "SELECT count(*) FROM deliveries").Scan(&stored))
+	is.Equal(stored, 0) // and nothing of the refused event is stored
 }

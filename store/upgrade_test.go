@@ -156,8 +156,9 @@ func TestUpgradeKeepsHistory(t *testing.T) {
 // rebuilds deliveries (foreign keys checked at the commit, the merged columns
 // without NOT NULL) and gives subscriptions an event mask made from their types:
 // every delivery, attempt and index is kept, the id counter goes on, each webhook
-// takes the event types it took before, the upstream subscription none, and a
-// delete that would orphan a delivery still fails, at the commit.
+// takes the event types it took before (and whoever writes its types later), the
+// upstream subscription none, and a delete that would orphan a delivery still
+// fails, at the commit.
 func TestUpgradeToVersion14(t *testing.T) {
 	is := is.New(t)
 	ctx := context.Background()
@@ -214,6 +215,22 @@ func TestUpgradeToVersion14(t *testing.T) {
 	log, err := st.Attempts(ctx, 2)
 	is.NoErr(err)
 	is.Equal(len(log), 1) // the attempt kept
+
+	// A hookd of version 13 still running beside the file writes types only: the
+	// mask follows all the same.
+	_, err = db.Exec(`INSERT INTO subscriptions(id, uid, client_id, format, target, types, created_at, updated_at)
+		VALUES (7, 'u7', 'APP-OLD', 'standard', 'https://example.org/old', ',CREATED,', 1, 1)`)
+	is.NoErr(err)
+	_, err = db.Exec(`UPDATE subscriptions SET types = ',UPDATED,' WHERE id = 7`)
+	is.NoErr(err)
+	is.NoErr(db.QueryRow("SELECT group_concat(id || ':' || coalesce(event_mask, 'all'), ' ') FROM (SELECT * FROM subscriptions WHERE id = 7)").Scan(&masks))
+	is.Equal(masks, "7:1") // UPDATED, as its types say now
+	_, err = db.Exec(`UPDATE subscriptions SET types = NULL WHERE id = 7`)
+	is.NoErr(err)
+	is.NoErr(db.QueryRow("SELECT coalesce(event_mask, 'all') FROM subscriptions WHERE id = 7").Scan(&masks))
+	is.Equal(masks, "all") // every type
+	_, err = db.Exec(`DELETE FROM subscriptions WHERE id = 7`)
+	is.NoErr(err)
 
 	// An UPDATED event reaches the webhooks that took UPDATED before, and not the
 	// upstream subscription; the merge into the pending row 2 keeps its CREATED.

@@ -125,8 +125,8 @@ const (
 	EventCreated = "CREATED"
 )
 
-// eventBit is an event type's bit in subscriptions.event_mask; 0 for any other name
-// (the upstream subscription's work orders).
+// eventBit is an event type's bit in subscriptions.event_mask, as the triggers of
+// schema version 14 make the mask from the types; 0 for any other name.
 func eventBit(t string) int64 {
 	switch t {
 	case EventUpdated:

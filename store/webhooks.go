@@ -41,19 +41,6 @@ func typesColumn(types []string) any {
 	return "," + strings.Join(types, ",") + ","
 }
 
-// eventMask is subscriptions.event_mask for a types list, what the fan-out matches
-// events against: their bits (eventBit) or'ed, NULL (every type) for an empty list.
-func eventMask(types []string) any {
-	if len(types) == 0 {
-		return nil
-	}
-	var m int64
-	for _, t := range types {
-		m |= eventBit(t)
-	}
-	return m
-}
-
 func headersColumn(h map[string]string) (any, error) {
 	if len(h) == 0 {
 		return nil, nil
@@ -81,10 +68,10 @@ func (s *Store) CreateWebhook(ctx context.Context, clientID string, spec Webhook
 	}
 	var sub Subscription
 	err = s.inTx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO subscriptions(uid, client_id, format, target, orcid, types, event_mask, description, headers,
+		_, err := tx.ExecContext(ctx, `INSERT INTO subscriptions(uid, client_id, format, target, orcid, types, description, headers,
 			auth_type, auth_username, auth_client_id, auth_token_url, auth_secret, signing_secret, created_at, updated_at)
-			VALUES (?, ?, 'standard', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			uid, clientID, spec.TargetURL, nullString(spec.Orcid), typesColumn(spec.Types), eventMask(spec.Types), spec.Description, headers,
+			VALUES (?, ?, 'standard', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			uid, clientID, spec.TargetURL, nullString(spec.Orcid), typesColumn(spec.Types), spec.Description, headers,
 			spec.Auth.Type, spec.Auth.Username, spec.Auth.ClientID, spec.Auth.TokenURL, s.box.SealString(spec.Auth.Secret),
 			s.box.SealString(signing), now, now)
 		if err != nil {
@@ -184,7 +171,6 @@ func (s *Store) UpdateWebhook(ctx context.Context, clientID, uid string, p Webho
 		}
 		if p.Types != nil {
 			set("types", typesColumn(*p.Types))
-			set("event_mask", eventMask(*p.Types))
 		}
 		if p.Description != nil {
 			set("description", *p.Description)

@@ -11,8 +11,10 @@
 --
 --   - subscriptions.event_mask says which event types a subscription takes, one bit
 --     each (UPDATED 1, CREATED 2; NULL takes every type), so the fan-out matches
---     with & instead of instr() on the types list. types stays what the owner gave.
---     The upstream subscription's work orders are neither: its mask is 0.
+--     with & instead of instr() on the types list. types stays what the owner gave;
+--     two triggers make the mask from it whenever it is written, whichever hookd
+--     writes it (an older one still running beside this file knows no mask). The
+--     upstream subscription's work orders are neither type: its mask is 0.
 --   - the foreign keys of deliveries are checked at the commit (DEFERRABLE INITIALLY
 --     DEFERRED). A delete that would orphan a delivery still fails, at the commit.
 --     ON DELETE CASCADE still acts at once.
@@ -27,10 +29,21 @@
 -- carried over, so no delivery id (and so no webhook-id) is ever used twice.
 
 ALTER TABLE subscriptions ADD COLUMN event_mask INTEGER;
-UPDATE subscriptions SET event_mask =
-  (CASE WHEN instr(types, ',UPDATED,') > 0 THEN 1 ELSE 0 END) |
-  (CASE WHEN instr(types, ',CREATED,') > 0 THEN 2 ELSE 0 END)
-WHERE types IS NOT NULL;
+CREATE TRIGGER subscriptions_event_mask_insert AFTER INSERT ON subscriptions WHEN NEW.types IS NOT NULL
+BEGIN
+  UPDATE subscriptions SET event_mask =
+    (CASE WHEN instr(NEW.types, ',UPDATED,') > 0 THEN 1 ELSE 0 END) |
+    (CASE WHEN instr(NEW.types, ',CREATED,') > 0 THEN 2 ELSE 0 END)
+  WHERE id = NEW.id;
+END;
+CREATE TRIGGER subscriptions_event_mask_update AFTER UPDATE OF types ON subscriptions
+BEGIN
+  UPDATE subscriptions SET event_mask = CASE WHEN NEW.types IS NULL THEN NULL ELSE
+    (CASE WHEN instr(NEW.types, ',UPDATED,') > 0 THEN 1 ELSE 0 END) |
+    (CASE WHEN instr(NEW.types, ',CREATED,') > 0 THEN 2 ELSE 0 END) END
+  WHERE id = NEW.id;
+END;
+UPDATE subscriptions SET types = types WHERE types IS NOT NULL; -- the masks of the webhooks there are
 
 ALTER TABLE deliveries RENAME TO deliveries_v13;
 CREATE TABLE deliveries (
