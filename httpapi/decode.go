@@ -84,6 +84,24 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, *sto
 // unmarshal decodes the one JSON value of body into v, rejecting unknown fields and
 // trailing data; its error names the field at fault when there is one.
 func unmarshal(body []byte, v any) *store.Error {
+	if err := checkBody(body); err != nil {
+		return err
+	}
+	// A flat struct (an event, a list of them) whose body names only its fields, each
+	// as written, has no unknown member: json.Unmarshal decodes it as the strict
+	// decoder below does, without the decoder and its buffer. Any other body, and
+	// any error, takes the strict decoder, for its exact answer.
+	if m := exactNames(reflect.TypeOf(v)); m.flat && m.hold(body) && json.Unmarshal(body, v) == nil {
+		if f, ok := duplicateMember(body); ok {
+			return inputError(f, "is given twice in one object; give it once")
+		}
+		return nil
+	}
+	return unmarshalStrict(body, v)
+}
+
+// checkBody refuses, before any decoding, a body that is not UTF-8 or is null.
+func checkBody(body []byte) *store.Error {
 	if err := checkUTF8(body); err != nil {
 		return err
 	}
@@ -92,6 +110,12 @@ func unmarshal(body []byte, v any) *store.Error {
 		// the settings with every default.
 		return inputError("", "request body is null: send the JSON value this call takes")
 	}
+	return nil
+}
+
+// unmarshalStrict is unmarshal with encoding/json's decoder, rejecting unknown
+// fields and trailing data.
+func unmarshalStrict(body []byte, v any) *store.Error {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
@@ -182,6 +206,7 @@ func nullIn(doc any, path string) (string, bool) {
 type memberNames struct {
 	names map[string]bool
 	sound bool
+	flat  bool // the type is one struct (through pointers and slices) of plain fields only
 }
 
 var memberNamesOf sync.Map // reflect.Type → memberNames
@@ -234,6 +259,7 @@ func exactNames(t reflect.Type) memberNames {
 		}
 	}
 	walk(t)
+	m.flat = flatStruct(t)
 	for a := range m.names {
 		for b := range m.names {
 			if a != b && strings.EqualFold(a, b) {
@@ -246,6 +272,29 @@ func exactNames(t reflect.Type) memberNames {
 }
 
 var unmarshalerType = reflect.TypeFor[json.Unmarshaler]()
+
+// flatStruct reports whether t, through pointers and slices, is a struct whose
+// fields hold neither objects nor arrays: a member of its body is one of its
+// fields, or unknown, at a single level.
+func flatStruct(t reflect.Type) bool {
+	for t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice {
+		t = t.Elem()
+	}
+	if t.Kind() != reflect.Struct {
+		return false
+	}
+	for i := range t.NumField() {
+		ft := t.Field(i).Type
+		for ft.Kind() == reflect.Pointer {
+			ft = ft.Elem()
+		}
+		switch ft.Kind() {
+		case reflect.Struct, reflect.Map, reflect.Slice, reflect.Array, reflect.Interface:
+			return false
+		}
+	}
+	return true
+}
 
 // plainName reports whether a member name is written in ASCII letters, digits, '_'
 // and '-' only: a name encoding/json takes from its tag as it is, and that folds to

@@ -300,3 +300,62 @@ func TestDecodePatchRefusesNull(t *testing.T) {
 		t.Errorf("the word alone: %v", err) // a string holding the word is no null
 	}
 }
+
+// unmarshalBoth decodes body with unmarshal and with the strict decoder alone into
+// fresh values made by mk, and says how the two answers differ ("" when alike).
+func unmarshalBoth(body []byte, mk func() any) string {
+	fast, strict := mk(), mk()
+	ef := unmarshal(body, fast)
+	es := checkBody(body)
+	if es == nil {
+		es = unmarshalStrict(body, strict)
+	}
+	switch {
+	case (ef == nil) != (es == nil):
+		return fmt.Sprintf("fast %v, strict %v", ef, es)
+	case ef != nil && (ef.Field != es.Field || ef.Message != es.Message):
+		return fmt.Sprintf("fast %q %q, strict %q %q", ef.Field, ef.Message, es.Field, es.Message)
+	case ef == nil && !reflect.DeepEqual(fast, strict):
+		return fmt.Sprintf("fast %+v, strict %+v", fast, strict)
+	}
+	return ""
+}
+
+// TestUnmarshalFlatLikeStrict: an event, or a list of them, decodes with
+// json.Unmarshal when its body names only the event's fields: the answer is the
+// strict decoder's, for bodies that decode and for every kind of fault.
+func TestUnmarshalFlatLikeStrict(t *testing.T) {
+	is := is.New(t)
+	is.True(exactNames(reflect.TypeFor[*event]()).flat)         // an event is flat
+	is.True(exactNames(reflect.TypeFor[*[]event]()).flat)       // a list of them too
+	is.True(!exactNames(reflect.TypeFor[*webhookInput]()).flat) // a webhook has objects in it
+	is.True(exactNames(reflect.TypeFor[*[]nameAuth]()).flat)    // a list of flat structs
+	for _, body := range []string{
+		`{"orcid":"0000-0002-7253-3645"}`, ` {"orcid":"o","type":"CREATED","id":"x"} `,
+		`[{"orcid":"o"},{"orcid":"p","type":"CREATED"}]`, `[]`, `{}`,
+		`{"orcid":"o"} x`, `{"orcid":"o"}{}`, `{"orcid":1}`, `{"orcid":"o","orcid":"p"}`,
+		`{"Orcid":"o"}`, `{"orcid":"o","extra":1}`, `{"orcid":{"orcid":"o"}}`, `[{"orcid":"o"},{"x":1}]`,
+		`{"\u006frcid":"o"}`, `{"orcid":"o",}`, `[1]`, `"o"`, ``, `  `, `{"orcid":null}`,
+	} {
+		for _, mk := range []func() any{func() any { return &event{} }, func() any { return &[]event{} }} {
+			if d := unmarshalBoth([]byte(body), mk); d != "" {
+				t.Errorf("%s into %T: %s", body, mk(), d)
+			}
+		}
+	}
+}
+
+// FuzzUnmarshalFlat: for any body, an event's and a list's decoding gives the
+// strict decoder's answer.
+func FuzzUnmarshalFlat(f *testing.F) {
+	for _, s := range []string{`{"orcid":"0000-0002-7253-3645"}`, `[{"orcid":"o","type":"CREATED","id":"a"}]`, `{"orcid":"o","orcid":"p"}`, `{"orcid":"o"} 1`, `{"oRcid":"o"}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		for _, mk := range []func() any{func() any { return &event{} }, func() any { return &[]event{} }} {
+			if d := unmarshalBoth(body, mk); d != "" {
+				t.Fatalf("%q into %T: %s", body, mk(), d)
+			}
+		}
+	})
+}
