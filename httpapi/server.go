@@ -142,8 +142,11 @@ func params(r *http.Request) httprouter.Params { return httprouter.ParamsFromCon
 func webhookParam(r *http.Request) string { return strings.ToLower(params(r).ByName("id")) }
 
 // encode writes v as JSON with status.
+// jsonType is the Content-Type of hookd's JSON answers.
+const jsonType = "application/json;charset=UTF-8"
+
 func encode(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json;charset=UTF-8")
+	w.Header().Set("Content-Type", jsonType)
 	w.WriteHeader(status)
 	writeJSONBody(w, v)
 }
