@@ -212,7 +212,8 @@ type memberNames struct {
 var memberNamesOf sync.Map // reflect.Type → memberNames
 
 // exactNames returns the member names of t's structs. They are sound when no two
-// differ only in case, each is written in letters, digits, '_' and '-' only, and
+// differ only in case, no struct has two fields of one name, each is written in
+// letters, digits, '_' and '-' only, and
 // the decoder checks every member against them as unknownIn does: no struct embeds
 // another (encoding/json promotes its fields, unknownIn does not), no type decodes
 // itself (json.Unmarshaler: the decoder checks nothing inside it) and no array has
@@ -242,6 +243,7 @@ func exactNames(t reflect.Type) memberNames {
 			return
 		}
 		seen[t] = true
+		own := map[string]bool{}
 		for i := range t.NumField() {
 			f := t.Field(i)
 			if f.Anonymous {
@@ -251,9 +253,10 @@ func exactNames(t reflect.Type) memberNames {
 			if !ok {
 				continue
 			}
-			if !plainName(name) {
-				m.sound = false
+			if !plainName(name) || own[name] {
+				m.sound = false // two fields of one name: encoding/json takes neither
 			}
+			own[name] = true
 			m.names[name] = true
 			walk(f.Type)
 		}

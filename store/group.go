@@ -5,7 +5,6 @@ import (
 	"context"
 	"database/sql"
 	"database/sql/driver"
-	"errors"
 	"fmt"
 	"runtime"
 	"slices"
@@ -50,7 +49,7 @@ type groupReq struct {
 // watch a context for each statement, a goroutine and a channel each time).
 //
 // fn may run more than once: when another call of its group fails, the group rolls
-// back and runs again with a savepoint per call (and once more without a call whose
+// back and runs again with a savepoint per call (and again without each call whose
 // error took the whole transaction: see runSavepoints). So fn sets its results
 // afresh each time it runs, and keeps nothing outside the database that the
 // rollback would undo.
@@ -206,8 +205,10 @@ func (s *Store) runGroup(batch []*groupReq) {
 	if s.runWhole(live, lazy) {
 		return
 	}
-	if rest := s.runSavepoints(live, lazy, true); len(rest) > 0 {
-		s.runSavepoints(rest, lazy, false)
+	// Each run that a call's error ends whole leaves that call out of the next: at
+	// most one run a call.
+	for rest := live; len(rest) > 0; {
+		rest = s.runSavepoints(rest, lazy)
 	}
 }
 
@@ -255,10 +256,9 @@ func (s *Store) runWhole(batch []*groupReq, lazy bool) bool {
 // Some errors make SQLite roll the whole transaction back, the savepoints with it:
 // a full disk, an I/O error or no memory in a statement without a statement
 // journal (a single event's fan-out has none: see qFanOut). Then the call that
-// failed has its answer, and with again the others are returned, to run once
-// more in a transaction of their own (their changes went with the rollback);
-// without again, they fail too.
-func (s *Store) runSavepoints(batch []*groupReq, lazy, again bool) (rest []*groupReq) {
+// failed has its answer, and the others are returned, to run again in a
+// transaction of their own (their changes went with the rollback).
+func (s *Store) runSavepoints(batch []*groupReq, lazy bool) (rest []*groupReq) {
 	ctx := context.Background()
 	errs := make([]error, len(batch))
 	tx, release, err := s.beginGroup(ctx, lazy)
@@ -277,19 +277,10 @@ func (s *Store) runSavepoints(batch []*groupReq, lazy, again bool) (rest []*grou
 			errs[i] = s.faulted(err)
 			if _, rerr := tx.StmtContext(ctx, s.groupSQL.rollbackTo).ExecContext(ctx); rerr != nil {
 				// The transaction is gone (SQLite rolled it back whole): never commit
-				// half. The others run again, or fail with the fault that did it
-				// when it was one.
+				// half. The others run again without this call.
 				tx.Rollback()
-				if again {
-					r.done <- errs[i]
-					return slices.Delete(slices.Clone(batch), i, i+1)
-				}
-				fail := fmt.Errorf("group transaction: %w", s.faulted(rerr))
-				if errors.Is(errs[i], ErrUnavailable) {
-					fail = errs[i]
-				}
-				answerAll(batch, fail)
-				return nil
+				r.done <- errs[i]
+				return slices.Delete(slices.Clone(batch), i, i+1)
 			}
 		}
 		if _, err := tx.StmtContext(ctx, s.groupSQL.release).ExecContext(ctx); err != nil && errs[i] == nil {

@@ -226,9 +226,9 @@ func TestGroupCallFailsAlone(t *testing.T) {
 
 // TestFullDiskFailsTheFanOutAlone: a single event's fan-out has no statement
 // journal, so a full disk in it makes SQLite roll the group's whole transaction
-// back, savepoints and all. The call that hit it fails, saying so; the others of
-// its group (a turn of the dispatch loop, a registration, a write that needs no
-// new page) run again without it and commit.
+// back, savepoints and all. The calls that hit it (two events here) fail, saying
+// so; the others of their group (a turn of the dispatch loop, a registration, a
+// write that needs no new page) run again without them and commit.
 func TestFullDiskFailsTheFanOutAlone(t *testing.T) {
 	is := is.New(t)
 	ctx := context.Background()
@@ -277,6 +277,11 @@ func TestFullDiskFailsTheFanOutAlone(t *testing.T) {
 		return err
 	})
 	waitLen(t, st.groupCh, 3)
+	run("another intake", func() error {
+		_, err := st.Intake(ctx, c.ID, "", []Event{{Orcid: "0000-0002-9079-593X"}}, 0)
+		return err
+	})
+	waitLen(t, st.groupCh, 4)
 	run("turn", func() error { return st.groupTurn(ctx, 1, rename("renamed by the turn")) })
 	waitLen(t, st.firstCh, 1)
 	close(release)
@@ -284,6 +289,7 @@ func TestFullDiskFailsTheFanOutAlone(t *testing.T) {
 
 	is.True(errors.Is(errs["intake"], ErrUnavailable)) // the event is refused: the disk is full
 	is.True(strings.Contains(errs["intake"].Error(), "full"))
+	is.True(errors.Is(errs["another intake"], ErrUnavailable)) // and so is the other one
 	is.NoErr(errs["write"])        // the others of its group commit
 	is.NoErr(errs["registration"]) //
 	is.NoErr(errs["turn"])         //
