@@ -629,6 +629,11 @@ func TestDevReadsConfig(t *testing.T) {
 	is.NoErr(<-done)
 	is.True(slices.Contains(files(t, dir), "dev.db"))          // -db over the file's store.path
 	is.True(!slices.Contains(files(t, dir), "from-config.db")) // which was not used
+	is.True(slices.Contains(files(t, dir), "dev.client.json")) // its credentials named after it
+	for db, creds := range map[string]string{"hookd-dev.db": "hookd-dev.client.json", "/v/other.db": "/v/other.client.json",
+		"plain": "plain.client.json", "a.b/c.sqlite": "a.b/c.client.json"} {
+		is.Equal(devCredentials(db), creds) // the credentials of each dev database in a file of their own
+	}
 
 	_, err := runCmd(t, "dev", "-config", filepath.Join(dir, "missing.toml"), "-db", filepath.Join(dir, "x.db"))
 	is.True(err != nil)                                    // a missing file is an error, not ignored

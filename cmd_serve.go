@@ -15,6 +15,7 @@ import (
 	"runtime/debug"
 	"runtime/pprof"
 	"runtime/trace"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -342,10 +343,16 @@ func (e *env) serve(ctx context.Context, cfg Config, onListen func(base string, 
 const gcPercent = 300
 
 const (
-	devDatabase    = "hookd-dev.db"
-	devClientName  = "dev"
-	devCredentials = "hookd-dev.client.json"
+	devDatabase   = "hookd-dev.db"
+	devClientName = "dev"
 )
+
+// devCredentials is the file hookd dev keeps its client's credentials in, beside
+// its database and named after it (hookd-dev.client.json for hookd-dev.db), so
+// two dev databases in one folder keep theirs apart.
+func devCredentials(dbPath string) string {
+	return strings.TrimSuffix(dbPath, filepath.Ext(dbPath)) + ".client.json"
+}
 
 // devClient is what hookd dev keeps beside its database so it can print the same
 // credentials on every start (the database holds only the secret's hash).
@@ -401,7 +408,7 @@ func (e *env) cmdDev(ctx context.Context, args []string) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
-	credPath := filepath.Join(filepath.Dir(cfg.Store.Path), devCredentials)
+	credPath := devCredentials(cfg.Store.Path)
 	return e.serve(ctx, cfg, func(base string, st *store.Store) error {
 		c, err := ensureDevClient(ctx, st, credPath)
 		if err != nil {
