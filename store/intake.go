@@ -47,18 +47,20 @@ ON CONFLICT(subscription_id, subject) WHERE state = 0 DO UPDATE SET
 // SQL function (the mask, not instr() on the types; CASE, not max()), and nothing in
 // it can abort half-way: OR FAIL for the insert's constraints, the foreign keys
 // checked at the commit, and no NOT NULL on the columns the merge changes (schema
-// version 14). TestFanOutNeedsNoStatementJournal keeps it so.
+// version 14). TestFanOutNeedsNoStatementJournal keeps it so. Each branch finds its
+// subscriptions' ids and masks in an index (version 14 too), without reading a
+// subscription row (TestFanOutPlan).
 const qFanOut = `
 INSERT OR FAIL INTO deliveries(subscription_id, subject, event_type, state, due_at, first_event_at, last_event_at)
-SELECT s.id, ?1, ?2, 0, ?3, ?4, ?4
+SELECT x.id, ?1, ?2, 0, ?3, ?4, ?4
 FROM (
-	SELECT id FROM subscriptions WHERE orcid = ?1 AND active = 1
+	SELECT id, event_mask FROM subscriptions WHERE orcid = ?1 AND active = 1
 	UNION ALL
-	SELECT id FROM subscriptions WHERE orcid IS NULL AND org_id IS NULL AND active = 1
+	SELECT id, event_mask FROM subscriptions WHERE orcid IS NULL AND org_id IS NULL AND active = 1
 	UNION ALL
-	SELECT s.id FROM members m JOIN subscriptions s ON s.org_id = m.org_id AND s.active = 1 WHERE m.orcid = ?1
-) x JOIN subscriptions s ON s.id = x.id
-WHERE s.event_mask IS NULL OR (s.event_mask & ?5) <> 0` + fanOutMerge
+	SELECT s.id, s.event_mask FROM members m JOIN subscriptions s ON s.org_id = m.org_id AND s.active = 1 WHERE m.orcid = ?1
+) x
+WHERE x.event_mask IS NULL OR (x.event_mask & ?5) <> 0` + fanOutMerge
 
 // qFanOutAll is qFanOut for all of a call's events in one statement: ?1 is a JSON
 // array of [orcid, type, bit] triples. One statement instead of one an event spares
