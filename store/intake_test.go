@@ -20,6 +20,11 @@ func intakeFixture(t *testing.T) (*store.Store, store.Credentials) {
 	st := newStore(t)
 	c, err := st.CreateClient(ctx, store.NewClient{Name: "fan", Scopes: []string{store.ScopeWebhook}})
 	is.NoErr(err)
+	none := store.Auth{Type: store.AuthNone}
+	// A record's webhook with types, older than its ORCID-style one (no types): the
+	// rows still go in id order, whatever the webhooks' event masks.
+	_, _, err = st.CreateWebhook(ctx, c.ID, store.WebhookSpec{TargetURL: "https://typed.example/1", Auth: none, Orcid: memberOrcid(1), Types: []string{store.EventUpdated}})
+	is.NoErr(err)
 	for _, w := range []struct{ orcid, url string }{
 		{memberOrcid(1), "https://a.example/1"},
 		{memberOrcid(2), "https://a.example/2"},
@@ -28,7 +33,6 @@ func intakeFixture(t *testing.T) (*store.Store, store.Credentials) {
 		_, _, err := st.PutOrcidWebhook(ctx, c.ID, w.orcid, w.url)
 		is.NoErr(err) // ORCID-style webhook
 	}
-	none := store.Auth{Type: store.AuthNone}
 	for _, spec := range []store.WebhookSpec{
 		{TargetURL: "https://all.example/h", Auth: none},
 		{TargetURL: "https://created.example/h", Auth: none, Types: []string{store.EventCreated}},

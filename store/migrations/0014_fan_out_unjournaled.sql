@@ -47,12 +47,14 @@ UPDATE subscriptions SET types = types WHERE types IS NOT NULL; -- the masks of 
 -- The fan-out's three ways to a record's subscriptions carry the mask, so that it
 -- reads no subscription row (SQLite counts a partial index's "active = 1" as
 -- covered, but not its IS NULL terms: the webhooks for every record are indexed
--- with the columns of their condition too).
+-- with the columns of their condition too). The id comes before the mask, so each
+-- way still gives its subscriptions in id order (the order the fan-out makes rows
+-- in, and the admin list's).
 DROP INDEX subscriptions_by_orcid;
 DROP INDEX subscriptions_by_org;
 DROP INDEX subscriptions_everything;
-CREATE INDEX subscriptions_by_orcid ON subscriptions(orcid, event_mask) WHERE active = 1 AND orcid IS NOT NULL;
-CREATE INDEX subscriptions_by_org ON subscriptions(org_id, event_mask) WHERE active = 1 AND org_id IS NOT NULL;
+CREATE INDEX subscriptions_by_orcid ON subscriptions(orcid, id, event_mask) WHERE active = 1 AND orcid IS NOT NULL;
+CREATE INDEX subscriptions_by_org ON subscriptions(org_id, id, event_mask) WHERE active = 1 AND org_id IS NOT NULL;
 CREATE INDEX subscriptions_everything ON subscriptions(id, event_mask, active, orcid, org_id) WHERE active = 1 AND orcid IS NULL AND org_id IS NULL;
 
 ALTER TABLE deliveries RENAME TO deliveries_v13;
