@@ -213,8 +213,8 @@ var memberNamesOf sync.Map // reflect.Type → memberNames
 
 // exactNames returns the member names of t's structs. They are sound when no two
 // differ only in case, no struct has two fields of one name, each is written in
-// letters, digits, '_' and '-' only, and
-// the decoder checks every member against them as unknownIn does: no struct embeds
+// letters, digits, '_' and '-' only, and the decoder checks every member against
+// them as unknownIn does: no struct embeds
 // another (encoding/json promotes its fields, unknownIn does not), no type decodes
 // itself (json.Unmarshaler: the decoder checks nothing inside it) and no array has
 // a fixed length (the decoder drops its extra elements unchecked). Then a member
@@ -254,7 +254,7 @@ func exactNames(t reflect.Type) memberNames {
 				continue
 			}
 			if !plainName(name) || own[name] {
-				m.sound = false // two fields of one name: encoding/json takes neither
+				m.sound = false // (of two fields of one name, encoding/json takes neither)
 			}
 			own[name] = true
 			m.names[name] = true

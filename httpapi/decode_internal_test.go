@@ -385,5 +385,5 @@ func TestUnmarshalTwoFieldsOfOneName(t *testing.T) {
 	is.True(!exactNames(reflect.PointerTo(twice)).sound) // not sound
 	mk := func() any { return reflect.New(twice).Interface() }
 	is.Equal(unmarshalBoth([]byte(`{"x":"1"}`), mk), "") // the strict answer
-	is.True(unmarshal([]byte(`{"x":"1"}`), mk()) != nil)  // which refuses it
+	is.True(unmarshal([]byte(`{"x":"1"}`), mk()) != nil) // which refuses it
 }

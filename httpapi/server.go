@@ -141,10 +141,10 @@ func params(r *http.Request) httprouter.Params { return httprouter.ParamsFromCon
 // it: a UUID in capitals is the same id.
 func webhookParam(r *http.Request) string { return strings.ToLower(params(r).ByName("id")) }
 
-// encode writes v as JSON with status.
 // jsonType is the Content-Type of hookd's JSON answers.
 const jsonType = "application/json;charset=UTF-8"
 
+// encode writes v as JSON with status.
 func encode(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", jsonType)
 	w.WriteHeader(status)

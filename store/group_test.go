@@ -290,6 +290,7 @@ func TestFullDiskFailsTheFanOutAlone(t *testing.T) {
 	is.True(errors.Is(errs["intake"], ErrUnavailable)) // the event is refused: the disk is full
 	is.True(strings.Contains(errs["intake"].Error(), "full"))
 	is.True(errors.Is(errs["another intake"], ErrUnavailable)) // and so is the other one
+
 	is.NoErr(errs["write"])        // the others of its group commit
 	is.NoErr(errs["registration"]) //
 	is.NoErr(errs["turn"])         //
