@@ -28,6 +28,15 @@ import (
 // too). The counts are user space only: the kernel's share (system calls, loopback
 // TCP, fsync) is not in them.
 //
+// With -pace, the events go one at a time, each once the one before has been
+// answered (and its callback has arrived, with delivery) and the pace has passed:
+// each is then alone in hookd, as events are in a trickle, and shares no commit
+// and no turn. The difference of the two runs then also holds the idle ticks of
+// the dispatch loop that fall between the events (one a tick, hookd's default 1s),
+// which a trickle pays too. With -count-in, callgrind counts only what runs
+// inside the functions named (its --toggle-collect): the share of one event's
+// work that they take.
+//
 // Callgrind runs one thread at a time and cannot take a signal: hookd runs with
 // GOMAXPROCS=1 and asynchronous preemption off (GODEBUG=asyncpreemptoff=1), its
 // counts are dumped with callgrind_control and it is then killed. A run's count
@@ -87,6 +96,37 @@ func instructions(ctx context.Context, o options, recv *receiver) error {
 			return req, err
 		}
 	}
+	// send posts n events: over o.intakeConns connections, or with -pace one at a
+	// time, each after the one before was answered (and its callback arrived, if
+	// called) and the pace passed.
+	send := func(n int, mk func(i int) (*http.Request, error), called bool) error {
+		if o.pace <= 0 {
+			_, err := hammer(ctx, client, o.intakeConns, n, mk, expect(http.StatusAccepted))
+			return err
+		}
+		for i := range n {
+			if _, err := hammer(ctx, client, 1, 1, func(int) (*http.Request, error) { return mk(i) }, expect(http.StatusAccepted)); err != nil {
+				return err
+			}
+			if called {
+				if err := waitArrivalsEvery(ctx, client, control, i+1, time.Minute, 5*time.Millisecond); err != nil {
+					return err
+				}
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(o.pace):
+			}
+		}
+		return nil
+	}
+	var counted []string
+	for _, f := range strings.Split(o.countIn, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			counted = append(counted, "--toggle-collect="+f)
+		}
+	}
 	// hookdRun counts the instructions of a hookd that takes n events.
 	hookdRun := func(what string, paused bool, n int) (int64, error) {
 		for _, p := range []string{h.db + "-wal", h.db + "-shm"} {
@@ -97,7 +137,7 @@ func instructions(ctx context.Context, o options, recv *receiver) error {
 		}
 		out := filepath.Join(o.dir, fmt.Sprintf("callgrind.%s.%d", what, n))
 		run := o
-		run.wrap = callgrind(out)
+		run.wrap = callgrind(out, counted...)
 		hc, err := startHookd(ctx, run, paused, "")
 		if err != nil {
 			return 0, err
@@ -106,7 +146,7 @@ func instructions(ctx context.Context, o options, recv *receiver) error {
 		if err := reset(client, control, false); err != nil {
 			return 0, err
 		}
-		if _, err := hammer(ctx, client, o.intakeConns, n, event(hc.url+"/api/notifications/v1/events"), expect(http.StatusAccepted)); err != nil {
+		if err := send(n, event(hc.url+"/api/notifications/v1/events"), !paused); err != nil {
 			return 0, fmt.Errorf("%s: %w", what, err)
 		}
 		if !paused {
@@ -123,7 +163,7 @@ func instructions(ctx context.Context, o options, recv *receiver) error {
 			return 0, err
 		}
 		defer func() { nr.Process.Kill(); nr.Wait() }()
-		if _, err := hammer(ctx, client, o.intakeConns, n, event(nr.urls[0]+"/noop"), expect(http.StatusAccepted)); err != nil {
+		if err := send(n, event(nr.urls[0]+"/noop"), false); err != nil {
 			return 0, fmt.Errorf("no-op: %w", err)
 		}
 		return dumpCount(ctx, nr.Process.Pid, out)
@@ -148,24 +188,34 @@ func instructions(ctx context.Context, o options, recv *receiver) error {
 	if err != nil {
 		return err
 	}
-	noop, err := perEvent(noopRun)
-	if err != nil {
-		return err
+	how := fmt.Sprintf("over %d connections", o.intakeConns)
+	if o.pace > 0 {
+		how = fmt.Sprintf("one at a time, each after the one before and %s (idle ticks of %s between them included)", o.pace, o.tick)
 	}
-	rep.add("set-up", "%d ORCID registrations to one receiver host; runs of %d and %d single-event POSTs over %d connections, each for a record of its own",
-		o.subs, small, o.events, o.intakeConns)
-	rep.add("hookd: intake, delivery paused", "%.1f k instructions an event", paused/1000)
-	rep.add("hookd: intake and delivery", "%.1f k instructions an event and its callback (delivery alone: %.1f k)", both/1000, (both-paused)/1000)
-	rep.add("no-op yardstick (the receiver's /noop)", "%.1f k instructions a request: %.2f of the intake's", noop/1000, noop/paused)
+	rep.add("set-up", "%d ORCID registrations to one receiver host; runs of %d and %d single-event POSTs %s, each for a record of its own",
+		o.subs, small, o.events, how)
+	inside := ""
+	if len(counted) > 0 {
+		inside = " inside " + o.countIn
+	}
+	rep.add("hookd: intake, delivery paused", "%.1f k instructions an event%s", paused/1000, inside)
+	rep.add("hookd: intake and delivery", "%.1f k instructions an event and its callback%s (delivery alone: %.1f k)", both/1000, inside, (both-paused)/1000)
+	if len(counted) == 0 {
+		noop, err := perEvent(noopRun)
+		if err != nil {
+			return err
+		}
+		rep.add("no-op yardstick (the receiver's /noop)", "%.1f k instructions a request: %.2f of the intake's", noop/1000, noop/paused)
+	}
 	rep.print(os.Stdout)
 	return nil
 }
 
 // callgrind is the wrapper that runs a process under callgrind, writing its counts
 // to out (and a dump to out.1).
-func callgrind(out string) *wrapper {
+func callgrind(out string, extra ...string) *wrapper {
 	return &wrapper{
-		args: []string{"valgrind", "-q", "--tool=callgrind", "--callgrind-out-file=" + out},
+		args: append([]string{"valgrind", "-q", "--tool=callgrind", "--callgrind-out-file=" + out}, extra...),
 		env:  []string{"GOMAXPROCS=1", "GODEBUG=asyncpreemptoff=1"},
 	}
 }
@@ -212,6 +262,11 @@ func callgrindTotal(path string) (n int64, ok bool, err error) {
 
 // waitArrivals waits until the receiver has counted n arrivals since its reset.
 func waitArrivals(ctx context.Context, c *http.Client, control string, n int, limit time.Duration) error {
+	return waitArrivalsEvery(ctx, c, control, n, limit, 100*time.Millisecond)
+}
+
+// waitArrivalsEvery is waitArrivals asking the receiver every poll.
+func waitArrivalsEvery(ctx context.Context, c *http.Client, control string, n int, limit, poll time.Duration) error {
 	deadline := time.Now().Add(limit)
 	for time.Now().Before(deadline) && ctx.Err() == nil {
 		s, err := getStats(c, control, false)
@@ -221,7 +276,7 @@ func waitArrivals(ctx context.Context, c *http.Client, control string, n int, li
 		if s.Count >= int64(n) {
 			return nil
 		}
-		time.Sleep(100 * time.Millisecond)
+		time.Sleep(poll)
 	}
 	return fmt.Errorf("fewer than %d callbacks arrived within %s", n, limit)
 }

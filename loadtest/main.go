@@ -59,6 +59,8 @@ type options struct {
 	answer          string        // what the receiver's target ports answer: "204" or "receipt"
 	history         int           // single, busy: delivered deliveries of the last week added before the measured phases
 	wrap            *wrapper      // runs hookd serve under another program (-scenario instructions)
+	pace            time.Duration // instructions: send the events one at a time, this long apart
+	countIn         string        // instructions: count only inside these functions (comma-separated)
 	explicitlyGiven map[string]bool
 }
 
@@ -79,7 +81,7 @@ func run() error {
 	flag.StringVar(&o.synchronous, "synchronous", "full", "store.synchronous of the hookd under test")
 	flag.BoolVar(&o.console, "console", false, "during the drain, load the console's overview once a second (signed in as the operator)")
 	flag.StringVar(&o.scenario, "scenario", "default", "default; single: one receiver host, intake and delivery together (see BENCHMARKS.md); busy: latency to one host while another's backlog drains; instructions: hookd's instructions an event, under valgrind's callgrind (-subs 3000 -events 2500)")
-	flag.DurationVar(&o.tick, "tick", 0, "delivery.tick of the hookd under test (default 1s; -scenario single and busy: 200ms)")
+	flag.DurationVar(&o.tick, "tick", 0, "delivery.tick of the hookd under test (default 1s; -scenario single, busy and instructions without -pace: 200ms)")
 	flag.IntVar(&o.rounds, "rounds", 3, "-scenario single: rounds of raw baseline then hookd, each with -events events")
 	flag.IntVar(&o.batch, "batch", 100, "-scenario single: events per intake request")
 	flag.IntVar(&o.senders, "senders", 8, "-scenario single: concurrent intake requests")
@@ -90,6 +92,8 @@ func run() error {
 	flag.StringVar(&o.answer, "answer", "204", `what the receiver answers a delivery: "204" (no body), or "receipt" (200 and a short JSON receipt, as many receivers answer)`)
 	flag.IntVar(&o.history, "history", 0, "-scenario single and busy: before the measured phases, add this many delivered deliveries of the last week to the database (as a week of use leaves them), and run hookd with a week's retention (else 1m)")
 	flag.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of the hookd under test to this file (HOOKD_CPUPROFILE): from the drain on; -scenario single: its rounds (and FILE.intake, FILE.paused: the single-event intake with delivery running, paused); busy: the drain")
+	flag.DurationVar(&o.pace, "pace", 0, "-scenario instructions: send the events one at a time, each after the last one's answer (and, with delivery, its callback) and this long after it, so each is alone in hookd, as a trickle of events is (0: over -intake-conns connections, as fast as hookd answers)")
+	flag.StringVar(&o.countIn, "count-in", "", "-scenario instructions: count hookd's instructions only inside these functions (comma-separated Go symbols, as callgrind names them, e.g. 'hookd/store.(*Store).record'), to see where an event's instructions go; the no-op is then not measured")
 	flag.Parse()
 	o.explicitlyGiven = map[string]bool{}
 	flag.Visit(func(f *flag.Flag) { o.explicitlyGiven[f.Name] = true })
@@ -107,8 +111,8 @@ func run() error {
 		if o.perHost == 0 {
 			o.perHost = o.concurrency // workers = per_host: one host may take them all
 		}
-		if o.tick == 0 {
-			o.tick = 200 * time.Millisecond
+		if o.tick == 0 && (o.scenario != "instructions" || o.pace == 0) {
+			o.tick = 200 * time.Millisecond // a trickle (-pace) runs at hookd's default, below
 		}
 	default:
 		return fmt.Errorf("-scenario: want default, single, busy or instructions, got %q", o.scenario)

@@ -18,6 +18,10 @@ import (
 // The claim-and-record statements besides claimBatch.
 const (
 	qExpiredLeases = "SELECT id FROM deliveries WHERE state = 1 AND lease_until < ?"
+	// qAnyDue tells whether a claim at ?1 could find anything: a look into the index
+	// of due rows, where the claim, finding nothing, costs as much as a few rows'
+	// worth (its two walks, its cursors on the table and its nine indexes).
+	qAnyDue = "SELECT EXISTS (SELECT 1 FROM deliveries WHERE state = 0 AND due_at <= ?)"
 	// qTwin finds a row's pending twin (0 when there is none), whether the row's
 	// subscription was removed, and why it must not be sent again, if it must not.
 	qTwin = `SELECT d.state, d.attempts, d.subscription_id IS NULL, d.not_sent, coalesce(t.id, 0), coalesce(t.due_at, 0), coalesce(t.event_count, 0),
@@ -68,14 +72,14 @@ const (
 
 // claimStmts are the dispatch loop's hot statements, prepared once at Open.
 type claimStmts struct {
-	claim, expiredLeases, twin, removedDone, deleteDelivery, foldTwin, toPending *sql.Stmt
-	attempt, done, deliveredOK, healthy, failed, failing                         *sql.Stmt
-	clearNotSent                                                                 *sql.Stmt // for putMember, once a new member
+	claim, anyDue, expiredLeases, twin, removedDone, deleteDelivery, foldTwin, toPending *sql.Stmt
+	attempt, done, deliveredOK, healthy, failed, failing                                 *sql.Stmt
+	clearNotSent                                                                         *sql.Stmt // for putMember, once a new member
 }
 
 func (s *Store) prepareClaim(ctx context.Context) error {
 	p := &s.claim
-	return s.prepare(ctx, hot{&p.claim, claimBatch}, hot{&p.expiredLeases, qExpiredLeases}, hot{&p.twin, qTwin},
+	return s.prepare(ctx, hot{&p.claim, claimBatch}, hot{&p.anyDue, qAnyDue}, hot{&p.expiredLeases, qExpiredLeases}, hot{&p.twin, qTwin},
 		hot{&p.removedDone, qRemovedDone},
 		hot{&p.deleteDelivery, qDeleteDelivery}, hot{&p.foldTwin, qFoldTwin}, hot{&p.toPending, qToPending},
 		hot{&p.attempt, qAttempt}, hot{&p.done, qDone}, hot{&p.deliveredOK, qDeliveredOK}, hot{&p.healthy, qHealthy},
@@ -357,6 +361,7 @@ func (s *Store) exchange(ctx context.Context, outcomes []Outcome, oldest, newest
 		if limit <= 0 {
 			return nil
 		}
+		killed := s.ClaimKilled()
 		if last := s.reclaimedAt.Load(); now-last >= reclaimEvery.Milliseconds() || now < last {
 			// Leases last minutes: a look for expired ones once a second is enough,
 			// and saves each turn a walk over every in-flight row.
@@ -365,7 +370,20 @@ func (s *Store) exchange(ctx context.Context, outcomes []Outcome, oldest, newest
 			}
 			s.reclaimedAt.Store(now)
 		}
+		if s.claimedNone.Load() {
+			// The last turn's claim found nothing, as every turn's does in a
+			// trickle of events (their own transactions claim them) and while
+			// idle: ask first.
+			var due bool
+			if err := tx.StmtContext(ctx, s.claim.anyDue).QueryRowContext(ctx, now).Scan(&due); err != nil {
+				return fmt.Errorf("claim deliveries: %w", err)
+			}
+			if !due {
+				return nil
+			}
+		}
 		out, err = s.claimRows(ctx, tx, out, now, oldest, newest, lease)
+		s.claimedNone.Store(err == nil && len(out) == 0 && s.ClaimKilled() == killed)
 		return err
 	})
 	if err != nil {

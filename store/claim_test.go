@@ -438,3 +438,61 @@ func TestFailureAfterSuccessInOneTurnKeepsItsMark(t *testing.T) {
 	is.NoErr(err)
 	is.True(got.FailingSince.IsZero())
 }
+
+// TestClaimAfterClaimsFoundNothing: once a turn's claim finds nothing, the next
+// turns ask first whether anything is due, and must still take what becomes due:
+// a new event's delivery, a retry whose time comes, a row whose lease ran out, and
+// a row of a webhook deactivated meanwhile (which dies unsent when claimed).
+func TestClaimAfterClaimsFoundNothing(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	st, now, c := claimStore(t)
+	for i := range 2 {
+		_, _, err := st.PutOrcidWebhook(ctx, c.ID, claimOrcid(i), fmt.Sprintf("https://example.org/%d", i))
+		is.NoErr(err) // registration
+	}
+	claim := func(want int) []store.Claimed {
+		t.Helper()
+		got, err := st.Claim(ctx, 10, time.Minute)
+		is.NoErr(err)
+		if len(got) != want {
+			t.Fatalf("claimed %d, want %d", len(got), want)
+		}
+		return got
+	}
+	claim(0) // nothing due: the next claims ask first
+	claim(0)
+	_, err := st.Intake(ctx, c.ID, "", []store.Event{{Orcid: claimOrcid(0)}}, 0)
+	is.NoErr(err)
+	first := claim(1) // a new event's delivery
+
+	retry := store.Outcome{DeliveryID: first[0].ID, SubscriptionID: first[0].Target.SubscriptionID, Kind: store.OutcomeRetry,
+		Attempt: first[0].Attempt, StartedAt: *now, Status: 503, Error: "HTTP 503", RetryAt: now.Add(time.Minute)}
+	got, err := st.Exchange(ctx, []store.Outcome{retry}, 10, time.Minute)
+	is.NoErr(err)
+	is.Equal(len(got), 0) // the retry is not due yet
+	claim(0)
+	*now = now.Add(time.Minute)
+	again := claim(1) // due now
+	is.Equal(again[0].ID, first[0].ID)
+
+	claim(0)
+	*now = now.Add(2 * time.Minute) // past the lease: the call never came back
+	claimed := claim(1)
+	is.Equal(claimed[0].ID, first[0].ID)
+	is.Equal(claimed[0].Attempt, 3) // claimed a third time
+
+	claim(0)
+	_, err = st.Intake(ctx, c.ID, "", []store.Event{{Orcid: claimOrcid(1)}}, 0)
+	is.NoErr(err)
+	whs, err := st.OrcidWebhooks(ctx, c.ID, claimOrcid(1))
+	is.NoErr(err)
+	is.Equal(len(whs), 1)
+	defer store.SetKillBatch(0)() // the deactivation leaves its delivery waiting
+	_, err = st.SetSubscriptionActive(ctx, whs[0].UID, false, "retired")
+	is.NoErr(err)
+	killed := st.ClaimKilled()
+	claim(0)                             // its delivery dies when claimed
+	is.Equal(st.ClaimKilled(), killed+1) // found due, not skipped
+	claim(0)
+}

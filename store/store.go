@@ -83,6 +83,9 @@ type Store struct {
 	syncFull    bool     // store.synchronous is full (beginGroup)
 	targetCache targetCache
 	reclaimedAt atomic.Int64 // when a turn last looked for expired leases (unix ms)
+	// claimedNone is set while the turns' claims find nothing: the next turn first
+	// asks whether anything is due (qAnyDue) before it runs the claim.
+	claimedNone atomic.Bool
 	trimmedAt   atomic.Int64 // the minute whose turn last trimmed the per-minute figures
 	tokens      tokenCache
 	backupDSN   string // a plain connection for VACUUM INTO (the read pool is query-only)
