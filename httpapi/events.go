@@ -122,8 +122,8 @@ func (s *Server) handleEvents() http.Handler {
 			s.writeProblem(w, r, err, nil)
 			return
 		}
-		if res.Deliveries > 0 && !res.Replayed {
-			s.opts.Nudge()
+		if res.Deliveries > 0 && !res.Replayed && !res.Claimed {
+			s.opts.Nudge() // a turn claims them: the loop's fresh claim left some
 		}
 		if s.opts.Metrics != nil && !res.Replayed {
 			s.opts.Metrics.Events(res.Accepted)

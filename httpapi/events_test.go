@@ -44,6 +44,12 @@ type eventsAPI struct {
 
 func newEventsAPI(tb testing.TB) *eventsAPI {
 	tb.Helper()
+	return newEventsAPIWindow(tb, eventsWindow)
+}
+
+// newEventsAPIWindow is newEventsAPI with the coalescing window given.
+func newEventsAPIWindow(tb testing.TB, window time.Duration) *eventsAPI {
+	tb.Helper()
 	is := is.New(tb)
 	ctx := context.Background()
 	dir := tb.TempDir()
@@ -60,7 +66,7 @@ func newEventsAPI(tb testing.TB) *eventsAPI {
 		Store:               st,
 		AllowPrivateTargets: true,
 		TokenTTL:            time.Hour,
-		CoalesceWindow:      eventsWindow,
+		CoalesceWindow:      window,
 		Nudge:               func() { a.nudges.Add(1) },
 	}).Handler())
 	tb.Cleanup(a.srv.Close)
@@ -210,6 +216,27 @@ func TestEventsSingle(t *testing.T) {
 		is.Equal(len(a.rows()), 2)                             // no new row
 		is.Equal(a.nudges.Load(), before)                      // nothing to wake the dispatcher for
 	})
+}
+
+// TestEventsClaimedNudgeNobody: with no coalescing window and a dispatch loop with
+// room (its fresh claimer), an event's delivery is claimed in the event's own
+// transaction, and the loop is not nudged for a turn that would find nothing to
+// claim; without room it is.
+func TestEventsClaimedNudgeNobody(t *testing.T) {
+	is := is.New(t)
+	a := newEventsAPIWindow(t, 0)
+	var room, taken atomic.Int32
+	room.Store(16)
+	a.st.ClaimFresh(&store.FreshClaimer{Limit: func() int { return int(room.Load()) },
+		Take: func(c []store.Claimed) { taken.Add(int32(len(c))) }, Lease: time.Minute})
+	is.Equal(a.accepted(a.post(a.token, `{"orcid":"`+eventsOrcidA+`"}`)), eventsAccepted{Accepted: 1, Deliveries: 1})
+	is.Equal(taken.Load(), int32(1))    // claimed with the event
+	is.Equal(a.nudges.Load(), int32(0)) // nobody woken
+
+	room.Store(0)
+	is.Equal(a.accepted(a.post(a.token, `{"orcid":"`+eventsOrcidB+`"}`)), eventsAccepted{Accepted: 1, Deliveries: 1})
+	is.Equal(taken.Load(), int32(1))    // no room: not claimed
+	is.Equal(a.nudges.Load(), int32(1)) // a turn must claim it
 }
 
 func TestEventsBatch(t *testing.T) {

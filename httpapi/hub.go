@@ -422,7 +422,7 @@ func (s *Server) handleRelay() http.Handler {
 			s.writeProblem(w, r, err, nil)
 			return
 		}
-		if res.Deliveries > 0 {
+		if res.Deliveries > 0 && !res.Claimed {
 			s.opts.Nudge()
 		}
 		w.WriteHeader(http.StatusNoContent)

@@ -33,9 +33,12 @@ import (
 // each is then alone in hookd, as events are in a trickle, and shares no commit
 // and no turn. The difference of the two runs then also holds the idle ticks of
 // the dispatch loop that fall between the events (one a tick, hookd's default 1s),
-// which a trickle pays too. With -count-in, callgrind counts only what runs
-// inside the functions named (its --toggle-collect): the share of one event's
-// work that they take.
+// which a trickle pays too: their number moves with the run's length, so paced
+// counts compare between runs of the same pace and -events. With -count-in,
+// callgrind counts only what runs inside the functions named (its
+// --toggle-collect, which switches counting at a named function's entry and
+// exit: a named function called inside another is left out): the share of one
+// event's work that they take.
 //
 // Callgrind runs one thread at a time and cannot take a signal: hookd runs with
 // GOMAXPROCS=1 and asynchronous preemption off (GODEBUG=asyncpreemptoff=1), its
@@ -187,6 +190,9 @@ func instructions(ctx context.Context, o options, recv *receiver) error {
 	both, err := perEvent(func(n int) (int64, error) { return hookdRun("delivering", false, n) })
 	if err != nil {
 		return err
+	}
+	if len(counted) > 0 && paused == 0 && both == 0 {
+		return fmt.Errorf("no instructions an event counted inside %s: is each name a function as callgrind names it (callgrind_annotate a dump in -dir), and does it run for each event?", o.countIn)
 	}
 	how := fmt.Sprintf("over %d connections", o.intakeConns)
 	if o.pace > 0 {

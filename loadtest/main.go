@@ -93,10 +93,16 @@ func run() error {
 	flag.IntVar(&o.history, "history", 0, "-scenario single and busy: before the measured phases, add this many delivered deliveries of the last week to the database (as a week of use leaves them), and run hookd with a week's retention (else 1m)")
 	flag.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of the hookd under test to this file (HOOKD_CPUPROFILE): from the drain on; -scenario single: its rounds (and FILE.intake, FILE.paused: the single-event intake with delivery running, paused); busy: the drain")
 	flag.DurationVar(&o.pace, "pace", 0, "-scenario instructions: send the events one at a time, each after the last one's answer (and, with delivery, its callback) and this long after it, so each is alone in hookd, as a trickle of events is (0: over -intake-conns connections, as fast as hookd answers)")
-	flag.StringVar(&o.countIn, "count-in", "", "-scenario instructions: count hookd's instructions only inside these functions (comma-separated Go symbols, as callgrind names them, e.g. 'hookd/store.(*Store).record'), to see where an event's instructions go; the no-op is then not measured")
+	flag.StringVar(&o.countIn, "count-in", "", "-scenario instructions: count hookd's instructions only inside these functions (comma-separated Go symbols, as callgrind names them, e.g. 'hookd/store.(*Store).record'; none may call another, or callgrind leaves the inner one's share out), to see where an event's instructions go; the no-op is then not measured")
 	flag.Parse()
 	o.explicitlyGiven = map[string]bool{}
 	flag.Visit(func(f *flag.Flag) { o.explicitlyGiven[f.Name] = true })
+	if o.pace < 0 {
+		return fmt.Errorf("-pace must not be negative, got %s", o.pace)
+	}
+	if (o.pace != 0 || o.countIn != "") && o.scenario != "instructions" {
+		return fmt.Errorf("-pace and -count-in are for -scenario instructions, not %q", o.scenario)
+	}
 	switch o.scenario {
 	case "default":
 	case "single", "busy", "instructions":

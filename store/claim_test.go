@@ -151,6 +151,8 @@ func TestClaimSeesAnotherProcessChange(t *testing.T) {
 // TestIntakeClaimsFresh: with a fresh claimer, an intake call's transaction claims
 // the newest due deliveries, up to the claimer's limit, and hands them over with
 // their targets after the commit; with no room, or no claimer, the turns claim them.
+// The call learns whether its claim left anything a turn could claim
+// (IntakeResult.Claimed): the intake then need not nudge the loop.
 func TestIntakeClaimsFresh(t *testing.T) {
 	is := is.New(t)
 	ctx := context.Background()
@@ -177,29 +179,43 @@ func TestIntakeClaimsFresh(t *testing.T) {
 		return append([]store.Claimed(nil), taken...)
 	}
 
-	_, err := st.Intake(ctx, c.ID, "", []store.Event{{Orcid: claimOrcid(0)}, {Orcid: claimOrcid(1)}}, 0)
+	res, err := st.Intake(ctx, c.ID, "", []store.Event{{Orcid: claimOrcid(0)}, {Orcid: claimOrcid(1)}}, 0)
 	is.NoErr(err)
 	is.Equal(len(took()), 1)                                // as many as there was room for
 	is.Equal(took()[0].Subject, claimOrcid(1))              // the newest
 	is.Equal(took()[0].Target.URL, "https://example.org/1") // with its target
+	is.True(!res.Claimed)                                   // not all: the loop must take a turn
 	claimed, err := st.Claim(ctx, 10, time.Minute)
 	is.NoErr(err)
 	is.Equal(len(claimed), 1)                   // a turn takes the other,
 	is.Equal(claimed[0].Subject, claimOrcid(0)) // not the one in flight
 
 	room = 0
-	_, err = st.Intake(ctx, c.ID, "", []store.Event{{Orcid: claimOrcid(2)}}, 0)
+	res, err = st.Intake(ctx, c.ID, "", []store.Event{{Orcid: claimOrcid(2)}}, 0)
 	is.NoErr(err)
 	is.Equal(len(took()), 1) // no room: nothing taken
+	is.True(!res.Claimed)    // the loop must take a turn
 
 	room = 5
+	res, err = st.Intake(ctx, c.ID, "", []store.Event{{Orcid: claimOrcid(0)}}, 0)
+	is.NoErr(err)
+	is.Equal(len(took()), 2)                   // with room to spare, the claim takes all it can:
+	is.Equal(took()[1].Subject, claimOrcid(2)) // the row left when there was none (this call's waits for its pair in flight)
+	is.True(res.Claimed)                       // and the call is told no turn is needed
+	res, err = st.Intake(ctx, c.ID, "", []store.Event{{Orcid: claimOrcid(1)}}, 0)
+	is.NoErr(err)
+	is.Equal(len(took()), 2) // its pair is in flight: nothing a claim could take
+	is.True(res.Claimed)
+	res, err = st.Intake(ctx, c.ID, "", []store.Event{{Orcid: claimOrcid(3)}}, 30*time.Second)
+	is.NoErr(err)
+	is.Equal(len(took()), 2) // due later (a coalescing window): no fresh claim,
+	is.True(!res.Claimed)    // so the loop is nudged as before
+
 	st.ClaimFresh(nil)
-	_, err = st.Intake(ctx, c.ID, "", []store.Event{{Orcid: claimOrcid(3)}}, 0)
+	res, err = st.Intake(ctx, c.ID, "", []store.Event{{Orcid: claimOrcid(3)}}, 0)
 	is.NoErr(err)
-	is.Equal(len(took()), 1) // no claimer: nothing taken
-	claimed, err = st.Claim(ctx, 10, time.Minute)
-	is.NoErr(err)
-	is.Equal(len(claimed), 2) // the turn takes both
+	is.Equal(len(took()), 2) // no claimer: nothing taken
+	is.True(!res.Claimed)
 }
 
 // TestClaimFreshNilWaitsForTake: ClaimFresh(nil) returns only after a claim already
@@ -461,10 +477,12 @@ func TestClaimAfterClaimsFoundNothing(t *testing.T) {
 		return got
 	}
 	claim(0) // nothing due: the next claims ask first
+	is.True(store.ClaimsFoundNothing(st))
 	claim(0)
 	_, err := st.Intake(ctx, c.ID, "", []store.Event{{Orcid: claimOrcid(0)}}, 0)
 	is.NoErr(err)
 	first := claim(1) // a new event's delivery
+	is.True(!store.ClaimsFoundNothing(st))
 
 	retry := store.Outcome{DeliveryID: first[0].ID, SubscriptionID: first[0].Target.SubscriptionID, Kind: store.OutcomeRetry,
 		Attempt: first[0].Attempt, StartedAt: *now, Status: 503, Error: "HTTP 503", RetryAt: now.Add(time.Minute)}
@@ -495,4 +513,42 @@ func TestClaimAfterClaimsFoundNothing(t *testing.T) {
 	claim(0)                             // its delivery dies when claimed
 	is.Equal(st.ClaimKilled(), killed+1) // found due, not skipped
 	claim(0)
+}
+
+// TestClaimAfterFreshClaims: while the turns' claims find nothing (the deliveries
+// of new events are claimed in the events' own transactions), a turn that records
+// an outcome which makes its delivery due again at once, a retry or a release,
+// claims it in the same transaction.
+func TestClaimAfterFreshClaims(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	st, now, c := claimStore(t)
+	_, _, err := st.PutOrcidWebhook(ctx, c.ID, claimOrcid(0), "https://example.org/0")
+	is.NoErr(err)
+	var taken []store.Claimed
+	st.ClaimFresh(&store.FreshClaimer{Limit: func() int { return 16 }, Take: func(cs []store.Claimed) { taken = append(taken, cs...) }, Lease: time.Minute})
+	got, err := st.Claim(ctx, 10, time.Minute)
+	is.NoErr(err)
+	is.Equal(len(got), 0)
+	is.True(store.ClaimsFoundNothing(st)) // the turns now ask first
+	res, err := st.Intake(ctx, c.ID, "", []store.Event{{Orcid: claimOrcid(0)}}, 0)
+	is.NoErr(err)
+	is.True(res.Claimed)
+	is.Equal(len(taken), 1)               // claimed with its event
+	is.True(store.ClaimsFoundNothing(st)) // which leaves the turns' mark as it was
+
+	for _, kind := range []store.OutcomeKind{store.OutcomeRetry, store.OutcomeReleased} {
+		cl := taken[len(taken)-1]
+		out := store.Outcome{DeliveryID: cl.ID, SubscriptionID: cl.Target.SubscriptionID, Kind: kind, Attempt: cl.Attempt,
+			StartedAt: *now, Status: 503, Error: "HTTP 503", RetryAt: *now}
+		got, err = st.Exchange(ctx, []store.Outcome{out}, 10, time.Minute)
+		is.NoErr(err)
+		if len(got) != 1 || got[0].ID != cl.ID {
+			t.Fatalf("%s due at once: the turn that records it claimed %d rows, want it again", kind, len(got))
+		}
+		taken = append(taken, got[0])
+		got, err = st.Claim(ctx, 10, time.Minute)
+		is.NoErr(err)
+		is.Equal(len(got), 0) // in flight again: nothing more
+	}
 }

@@ -153,3 +153,7 @@ func ForgetTargets(s *Store) {
 	s.targetCache.m = nil
 	s.targetCache.mu.Unlock()
 }
+
+// ClaimsFoundNothing reports whether the last turn's claim found nothing, so that
+// the next turn asks qAnyDue first.
+func ClaimsFoundNothing(s *Store) bool { return s.claimedNone.Load() }

@@ -42,36 +42,41 @@ func (s *Store) madeDeliveries(n int) { s.groupFresh += n }
 // claimFresh claims, last in a group's transaction, the newest due deliveries for
 // the fresh claimer, when a call of the group made deliveries, no turn is in the
 // group (a turn claims them itself) and the claimer has room. It returns what it
-// claimed and who takes it (nil when it claimed nothing).
-func (s *Store) claimFresh(ctx context.Context, tx *sql.Tx, batch []*groupReq) ([]Claimed, func([]Claimed), error) {
+// claimed and who takes it (nil when it claimed nothing), and whether it took every
+// delivery a claim could take now: fewer than it had room for.
+func (s *Store) claimFresh(ctx context.Context, tx *sql.Tx, batch []*groupReq) (claimed []Claimed, take func([]Claimed), drained bool, err error) {
 	c := s.fresh.Load()
 	if c == nil || s.groupFresh == 0 {
-		return nil, nil, nil
+		return nil, nil, false, nil
 	}
 	for _, r := range batch {
 		if r.lazy {
-			return nil, nil, nil
+			return nil, nil, false, nil
 		}
 	}
 	n := c.Limit()
 	if n <= 0 {
-		return nil, nil, nil
+		return nil, nil, false, nil
 	}
-	claimed, err := s.claimRows(ctx, tx, nil, ms(s.Now()), 0, n, c.Lease)
+	killed := s.ClaimKilled()
+	claimed, err = s.claimRows(ctx, tx, nil, ms(s.Now()), 0, n, c.Lease)
+	drained = err == nil && len(claimed)+int(s.ClaimKilled()-killed) < n
 	if err != nil || len(claimed) == 0 {
-		return nil, nil, err
+		return nil, nil, drained, err
 	}
-	return claimed, c.Take, nil
+	return claimed, c.Take, drained, nil
 }
 
 // commitClaiming commits a group's transaction, having claimed last for the fresh
 // claimer (claimFresh), and then hands the claim to the claimer's Take; the claimer
-// stays set meanwhile (ClaimFresh waits). A claim that fails rolls tx back and is
-// returned as claimErr, nothing committed; otherwise err is the commit's.
+// stays set meanwhile (ClaimFresh waits). Each call of batch learns whether the
+// claim left anything for the dispatch loop (groupReq.drained). A claim that fails
+// rolls tx back and is returned as claimErr, nothing committed; otherwise err is
+// the commit's.
 func (s *Store) commitClaiming(tx *sql.Tx, batch []*groupReq) (claimErr, err error) {
 	s.freshMu.Lock()
 	defer s.freshMu.Unlock()
-	claimed, take, claimErr := s.claimFresh(context.Background(), tx, batch)
+	claimed, take, drained, claimErr := s.claimFresh(context.Background(), tx, batch)
 	if claimErr != nil {
 		tx.Rollback()
 		return claimErr, nil
@@ -81,6 +86,9 @@ func (s *Store) commitClaiming(tx *sql.Tx, batch []*groupReq) (claimErr, err err
 	}
 	if take != nil {
 		take(claimed)
+	}
+	for _, r := range batch {
+		r.drained = drained
 	}
 	return nil, nil
 }

@@ -41,6 +41,9 @@ type groupReq struct {
 	weight int  // rows it writes, about (at least 1)
 	lazy   bool // its commit need not wait for the disk (see beginGroup)
 	done   chan error
+	// drained is set, before done is sent, when the fresh claim that ended its
+	// group took every delivery the dispatch loop could claim (claimFresh).
+	drained bool
 }
 
 // groupFn is a call's work in the group's transaction. Its ctx carries the call's
@@ -68,6 +71,17 @@ func (s *Store) group(ctx context.Context, fn groupFn) error {
 // groupWeighted is group for a call that writes about weight rows (groupWeightMax).
 func (s *Store) groupWeighted(ctx context.Context, weight int, fn groupFn) error {
 	return s.enqueue(ctx, &groupReq{ctx: ctx, fn: fn, weight: weight}, s.groupCh)
+}
+
+// groupDrained is groupWeighted that also reports whether, once the call was
+// committed, the fresh claim of its group left nothing for the dispatch loop to
+// claim (claimFresh): a turn to claim the call's deliveries would find none.
+func (s *Store) groupDrained(ctx context.Context, weight int, fn groupFn) (drained bool, err error) {
+	req := &groupReq{ctx: ctx, fn: fn, weight: weight}
+	if err := s.enqueue(ctx, req, s.groupCh); err != nil {
+		return false, err
+	}
+	return req.drained, nil // written before its answer was sent
 }
 
 // groupTurn is groupWeighted for a turn of the dispatch loop: it leads the next

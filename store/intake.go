@@ -28,6 +28,10 @@ type IntakeResult struct {
 	Duplicates int  `json:"duplicates"` // events skipped because their id was seen within 24 h
 	Deliveries int  `json:"deliveries"` // outbox rows made or merged into
 	Replayed   bool `json:"-"`          // true when this answer is the stored one of an earlier call
+	// Claimed is true when, as the call was committed, the dispatch loop's fresh
+	// claim took every delivery due that it could take (Store.ClaimFresh): a turn
+	// to claim them, which a nudge of the loop asks for, would find none.
+	Claimed bool `json:"-"`
 }
 
 // fanOutMerge is how an event merges into the pending delivery of its subscription
@@ -121,7 +125,7 @@ func (s *Store) Intake(ctx context.Context, clientID, key string, events []Event
 	}
 	now := s.Now()
 	var res IntakeResult
-	err := s.groupWeighted(ctx, len(events), func(ctx context.Context, tx *sql.Tx) error {
+	drained, err := s.groupDrained(ctx, len(events), func(ctx context.Context, tx *sql.Tx) error {
 		res = IntakeResult{}
 		if key != "" {
 			var stored string
@@ -191,6 +195,7 @@ func (s *Store) Intake(ctx context.Context, clientID, key string, events []Event
 	if err != nil {
 		return IntakeResult{}, fmt.Errorf("intake: %w", err)
 	}
+	res.Claimed = drained && !res.Replayed
 	return res, nil
 }
 
