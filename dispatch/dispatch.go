@@ -166,7 +166,7 @@ const turnLogEvery = time.Minute
 func (d *Dispatcher) Run(ctx context.Context) error {
 	ticker := time.NewTicker(d.opts.Tick)
 	defer ticker.Stop()
-	d.store.ClaimFresh(&store.FreshClaimer{Limit: d.freshLimit, Take: d.takeFresh, Lease: d.lease})
+	d.store.ClaimFresh(&store.FreshClaimer{Limit: d.freshLimit, Take: d.takeFresh, Settled: d.settled, Lease: d.lease})
 	defer d.store.ClaimFresh(nil)
 	go d.retention(ctx)
 	var failing turnFailures
@@ -423,6 +423,16 @@ func (d *Dispatcher) takeFresh(claimed []store.Claimed) {
 		return
 	}
 	d.queueLocked(claimed)
+}
+
+// settled reports whether the loop holds no outcome the store has not recorded
+// (store.FreshClaimer.Settled): a finished call's, whose record may free a waiting
+// row of its pair, or a row handed back. Until a turn records them, an intake call
+// must ask for one, even when its own transaction's claim took all it could.
+func (d *Dispatcher) settled() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return len(d.pending) == 0
 }
 
 // queueLocked hands claimed rows to the scheduler (what a host cannot take goes back

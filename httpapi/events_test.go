@@ -226,9 +226,11 @@ func TestEventsClaimedNudgeNobody(t *testing.T) {
 	is := is.New(t)
 	a := newEventsAPIWindow(t, 0)
 	var room, taken atomic.Int32
+	var unsettled atomic.Bool
 	room.Store(16)
 	a.st.ClaimFresh(&store.FreshClaimer{Limit: func() int { return int(room.Load()) },
-		Take: func(c []store.Claimed) { taken.Add(int32(len(c))) }, Lease: time.Minute})
+		Take:    func(c []store.Claimed) { taken.Add(int32(len(c))) },
+		Settled: func() bool { return !unsettled.Load() }, Lease: time.Minute})
 	is.Equal(a.accepted(a.post(a.token, `{"orcid":"`+eventsOrcidA+`"}`)), eventsAccepted{Accepted: 1, Deliveries: 1})
 	is.Equal(taken.Load(), int32(1))    // claimed with the event
 	is.Equal(a.nudges.Load(), int32(0)) // nobody woken
@@ -237,6 +239,12 @@ func TestEventsClaimedNudgeNobody(t *testing.T) {
 	is.Equal(a.accepted(a.post(a.token, `{"orcid":"`+eventsOrcidB+`"}`)), eventsAccepted{Accepted: 1, Deliveries: 1})
 	is.Equal(taken.Load(), int32(1))    // no room: not claimed
 	is.Equal(a.nudges.Load(), int32(1)) // a turn must claim it
+
+	room.Store(16)
+	unsettled.Store(true) // the loop holds outcomes not yet recorded
+	is.Equal(a.accepted(a.post(a.token, `{"orcid":"`+eventsOrcidA+`"}`)), eventsAccepted{Accepted: 1, Deliveries: 1})
+	is.Equal(taken.Load(), int32(2))    // the row left before; this one's pair is in flight
+	is.Equal(a.nudges.Load(), int32(2)) // a turn must record them
 }
 
 func TestEventsBatch(t *testing.T) {

@@ -163,9 +163,10 @@ func TestIntakeClaimsFresh(t *testing.T) {
 	}
 	var mu sync.Mutex
 	var taken []store.Claimed
-	room := 1
+	room, settled := 1, true
 	st.ClaimFresh(&store.FreshClaimer{
-		Limit: func() int { return room },
+		Limit:   func() int { return room },
+		Settled: func() bool { return settled },
 		Take: func(cs []store.Claimed) {
 			mu.Lock()
 			defer mu.Unlock()
@@ -206,6 +207,11 @@ func TestIntakeClaimsFresh(t *testing.T) {
 	is.NoErr(err)
 	is.Equal(len(took()), 2) // its pair is in flight: nothing a claim could take
 	is.True(res.Claimed)
+	settled = false // the loop holds an outcome it has not recorded (it may free a pair)
+	res, err = st.Intake(ctx, c.ID, "", []store.Event{{Orcid: claimOrcid(1)}}, 0)
+	is.NoErr(err)
+	is.True(!res.Claimed) // so a turn must record it
+	settled = true
 	res, err = st.Intake(ctx, c.ID, "", []store.Event{{Orcid: claimOrcid(3)}}, 30*time.Second)
 	is.NoErr(err)
 	is.Equal(len(took()), 2) // due later (a coalescing window): no fresh claim,
@@ -526,7 +532,8 @@ func TestClaimAfterFreshClaims(t *testing.T) {
 	_, _, err := st.PutOrcidWebhook(ctx, c.ID, claimOrcid(0), "https://example.org/0")
 	is.NoErr(err)
 	var taken []store.Claimed
-	st.ClaimFresh(&store.FreshClaimer{Limit: func() int { return 16 }, Take: func(cs []store.Claimed) { taken = append(taken, cs...) }, Lease: time.Minute})
+	st.ClaimFresh(&store.FreshClaimer{Limit: func() int { return 16 }, Take: func(cs []store.Claimed) { taken = append(taken, cs...) },
+		Settled: func() bool { return true }, Lease: time.Minute})
 	got, err := st.Claim(ctx, 10, time.Minute)
 	is.NoErr(err)
 	is.Equal(len(got), 0)

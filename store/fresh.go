@@ -21,8 +21,15 @@ type FreshClaimer struct {
 	// Take receives the claimed deliveries, leased, after their commit: the loop
 	// queues them as a turn's. Called in the group writer: it must be quick and must
 	// not call the store.
-	Take  func([]Claimed)
-	Lease time.Duration
+	Take func([]Claimed)
+	// Settled reports, after Take, whether the loop holds nothing the store has not
+	// recorded yet (the outcomes of finished calls, rows handed back): only then
+	// may a call whose claim took all it could skip asking for a turn
+	// (IntakeResult.Claimed), since recording them may make more rows claimable.
+	// Called in the group writer: it must be quick and must not call the store.
+	// Nil: never.
+	Settled func() bool
+	Lease   time.Duration
 }
 
 // ClaimFresh sets the claimer of the deliveries of new events (nil: none, and the
@@ -42,10 +49,11 @@ func (s *Store) madeDeliveries(n int) { s.groupFresh += n }
 // claimFresh claims, last in a group's transaction, the newest due deliveries for
 // the fresh claimer, when a call of the group made deliveries, no turn is in the
 // group (a turn claims them itself) and the claimer has room. It returns what it
-// claimed and who takes it (nil when it claimed nothing), and whether it took every
-// delivery a claim could take now: fewer than it had room for.
-func (s *Store) claimFresh(ctx context.Context, tx *sql.Tx, batch []*groupReq) (claimed []Claimed, take func([]Claimed), drained bool, err error) {
-	c := s.fresh.Load()
+// claimed, the claimer (nil when it claimed nothing and drained is false), and
+// whether it took every delivery a claim could take now: fewer than it had room
+// for.
+func (s *Store) claimFresh(ctx context.Context, tx *sql.Tx, batch []*groupReq) (claimed []Claimed, c *FreshClaimer, drained bool, err error) {
+	c = s.fresh.Load()
 	if c == nil || s.groupFresh == 0 {
 		return nil, nil, false, nil
 	}
@@ -60,11 +68,14 @@ func (s *Store) claimFresh(ctx context.Context, tx *sql.Tx, batch []*groupReq) (
 	}
 	killed := s.ClaimKilled()
 	claimed, err = s.claimRows(ctx, tx, nil, ms(s.Now()), 0, n, c.Lease)
-	drained = err == nil && len(claimed)+int(s.ClaimKilled()-killed) < n
-	if err != nil || len(claimed) == 0 {
-		return nil, nil, drained, err
+	if err != nil {
+		return nil, nil, false, err
 	}
-	return claimed, c.Take, drained, nil
+	drained = len(claimed)+int(s.ClaimKilled()-killed) < n
+	if len(claimed) == 0 && !drained {
+		return nil, nil, false, nil
+	}
+	return claimed, c, drained, nil
 }
 
 // commitClaiming commits a group's transaction, having claimed last for the fresh
@@ -76,7 +87,7 @@ func (s *Store) claimFresh(ctx context.Context, tx *sql.Tx, batch []*groupReq) (
 func (s *Store) commitClaiming(tx *sql.Tx, batch []*groupReq) (claimErr, err error) {
 	s.freshMu.Lock()
 	defer s.freshMu.Unlock()
-	claimed, take, drained, claimErr := s.claimFresh(context.Background(), tx, batch)
+	claimed, c, drained, claimErr := s.claimFresh(context.Background(), tx, batch)
 	if claimErr != nil {
 		tx.Rollback()
 		return claimErr, nil
@@ -84,9 +95,12 @@ func (s *Store) commitClaiming(tx *sql.Tx, batch []*groupReq) (claimErr, err err
 	if err := tx.Commit(); err != nil {
 		return nil, err
 	}
-	if take != nil {
-		take(claimed)
+	if len(claimed) > 0 {
+		c.Take(claimed)
 	}
+	// What the loop holds unrecorded may make more rows claimable once a turn
+	// records it (an outcome frees its pair's waiting row): then a turn is needed.
+	drained = drained && c.Settled != nil && c.Settled()
 	for _, r := range batch {
 		r.drained = drained
 	}
