@@ -559,3 +559,37 @@ func TestClaimAfterFreshClaims(t *testing.T) {
 		is.Equal(len(got), 0) // in flight again: nothing more
 	}
 }
+
+// TestFreshClaimCountsKilled: rows that a fresh claim finds due but kills (their
+// webhook was deactivated) count against its room, as rows it takes do: a claim
+// that filled its room so may have left more of them, and the call must not be
+// told that a turn would find nothing.
+func TestFreshClaimCountsKilled(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	st, now, c := claimStore(t)
+	wh, _, err := st.CreateWebhook(ctx, c.ID, store.WebhookSpec{TargetURL: "https://a.example/hook", Auth: store.Auth{Type: store.AuthNone}})
+	is.NoErr(err)
+	_, err = st.Intake(ctx, c.ID, "", []store.Event{{Orcid: claimOrcid(1)}, {Orcid: claimOrcid(2)}, {Orcid: claimOrcid(3)}}, 0)
+	is.NoErr(err) // three deliveries for the webhook
+	defer store.SetKillBatch(0)()
+	_, err = st.SetSubscriptionActive(ctx, wh.UID, false, "retired")
+	is.NoErr(err) // which leaves them waiting, to die when claimed
+	*now = now.Add(time.Second)
+
+	var taken []store.Claimed
+	st.ClaimFresh(&store.FreshClaimer{Limit: func() int { return 2 }, Take: func(cs []store.Claimed) { taken = append(taken, cs...) },
+		Settled: func() bool { return true }, Lease: time.Minute})
+	_, _, err = st.PutOrcidWebhook(ctx, c.ID, claimOrcid(9), "https://example.org/9")
+	is.NoErr(err)
+	killed := st.ClaimKilled()
+	res, err := st.Intake(ctx, c.ID, "", []store.Event{{Orcid: claimOrcid(9)}}, 0)
+	is.NoErr(err)
+	is.Equal(len(taken), 1)              // its delivery, the newest,
+	is.Equal(st.ClaimKilled(), killed+1) // and a dead webhook's: the room is full
+	is.True(!res.Claimed)                // so a turn may find more
+	got, err := st.Claim(ctx, 10, time.Minute)
+	is.NoErr(err)
+	is.Equal(len(got), 0)
+	is.Equal(st.ClaimKilled(), killed+3) // it does: the other two die
+}
