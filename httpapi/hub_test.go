@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -229,9 +230,11 @@ func TestHubAdminAPI(t *testing.T) {
 func TestRelay(t *testing.T) {
 	is := is.New(t)
 	var logs lockedBuffer
+	var nudges atomic.Int32
 	h := newHarness(t, func(o *httpapi.Options) {
 		o.AllowPrivateTargets = true
 		o.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		o.Nudge = func() { nudges.Add(1) }
 	})
 	ctx := context.Background()
 	o, err := h.st.CreateOrganisation(ctx, "A", "tech@a.example")
@@ -270,6 +273,18 @@ func TestRelay(t *testing.T) {
 
 	is.True(strings.Contains(logs.String(), "path=/relay/"+seedOrcid+"/[redacted]")) // the access log shows the relay
 	is.True(!strings.Contains(logs.String(), key))                                   // but not its key, a credential
+	is.Equal(nudges.Load(), int32(1))                                                // the loop is asked for a turn to claim it
+
+	// With the loop's fresh claimer at hand and room to spare, the relayed event's
+	// own transaction claims what is due, and the loop is not asked for a turn.
+	var taken atomic.Int32
+	h.st.ClaimFresh(&store.FreshClaimer{Limit: func() int { return 64 }, Take: func(c []store.Claimed) { taken.Add(int32(len(c))) },
+		Settled: func() bool { return true }, Lease: time.Minute})
+	defer h.st.ClaimFresh(nil)
+	res = h.hubReq(t, http.MethodPost, "/relay/"+seedOrcid+"/"+key, "", "")
+	is.Equal(res.status, http.StatusNoContent)
+	is.True(taken.Load() >= 1)        // the relayed event's delivery among them
+	is.Equal(nudges.Load(), int32(1)) // nobody woken
 }
 
 // lockedBuffer is a log destination the server's goroutines may share.
