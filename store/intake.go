@@ -29,8 +29,9 @@ type IntakeResult struct {
 	Deliveries int  `json:"deliveries"` // outbox rows made or merged into
 	Replayed   bool `json:"-"`          // true when this answer is the stored one of an earlier call
 	// Claimed is true when, as the call was committed, the dispatch loop's fresh
-	// claim took every delivery due that it could take (Store.ClaimFresh): a turn
-	// to claim them, which a nudge of the loop asks for, would find none.
+	// claim took every delivery due that it could take (Store.ClaimFresh) and the
+	// loop held no outcome it had not recorded (FreshClaimer.Settled): a turn to
+	// claim them, which a nudge of the loop asks for, would find none.
 	Claimed bool `json:"-"`
 }
 
