@@ -361,7 +361,6 @@ func (s *Store) exchange(ctx context.Context, outcomes []Outcome, oldest, newest
 		if limit <= 0 {
 			return nil
 		}
-		killed := s.ClaimKilled()
 		if last := s.reclaimedAt.Load(); now-last >= reclaimEvery.Milliseconds() || now < last {
 			// Leases last minutes: a look for expired ones once a second is enough,
 			// and saves each turn a walk over every in-flight row.
@@ -382,8 +381,9 @@ func (s *Store) exchange(ctx context.Context, outcomes []Outcome, oldest, newest
 				return nil
 			}
 		}
-		out, err = s.claimRows(ctx, tx, out, now, oldest, newest, lease)
-		s.claimedNone.Store(err == nil && len(out) == 0 && s.ClaimKilled() == killed)
+		var found int
+		out, found, err = s.claimRows(ctx, tx, out, now, oldest, newest, lease)
+		s.claimedNone.Store(err == nil && found == 0)
 		return err
 	})
 	if err != nil {
@@ -400,10 +400,12 @@ func (s *Store) exchange(ctx context.Context, outcomes []Outcome, oldest, newest
 
 // claimRows claims, in tx, up to oldest of the oldest due rows and up to newest of
 // the newest, with a lease from now, and appends them to out with their targets.
-func (s *Store) claimRows(ctx context.Context, tx *sql.Tx, out []Claimed, now int64, oldest, newest int, lease time.Duration) ([]Claimed, error) {
+// found is how many due rows it took: those appended, and those of webhooks that
+// cannot be called, which die instead (killClaimed).
+func (s *Store) claimRows(ctx context.Context, tx *sql.Tx, out []Claimed, now int64, oldest, newest int, lease time.Duration) (_ []Claimed, found int, err error) {
 	rows, err := tx.StmtContext(ctx, s.claim.claim).QueryContext(ctx, now+lease.Milliseconds(), now, oldest, newest)
 	if err != nil {
-		return out, fmt.Errorf("claim deliveries: %w", err)
+		return out, 0, fmt.Errorf("claim deliveries: %w", err)
 	}
 	start := len(out)
 	subs := map[int64]*Target{}
@@ -413,7 +415,7 @@ func (s *Store) claimRows(ctx context.Context, tx *sql.Tx, out []Claimed, now in
 		var subID, first, last, firstAttempt int64
 		if err := rows.Scan(&c.ID, &subID, &c.Subject, &c.EventType, &c.Attempt, &c.Try, &c.EventCount, &first, &last, &firstAttempt); err != nil {
 			rows.Close()
-			return out, err
+			return out, 0, err
 		}
 		c.FirstEventAt, c.LastEventAt, c.FirstAttempt = fromMS(first), fromMS(last), fromMS(firstAttempt)
 		subs[subID] = nil
@@ -421,10 +423,11 @@ func (s *Store) claimRows(ctx context.Context, tx *sql.Tx, out []Claimed, now in
 		out = append(out, c)
 	}
 	if err := rows.Close(); err != nil {
-		return out, err
+		return out, 0, err
 	}
+	found = len(out) - start
 	if err := s.cachedTargets(ctx, tx, subs, now); err != nil {
-		return out, err
+		return out, 0, err
 	}
 	kept := out[:start]
 	var dead []int64
@@ -453,16 +456,16 @@ func (s *Store) claimRows(ctx context.Context, tx *sql.Tx, out []Claimed, now in
 		// One webhook that cannot be called holds up nobody else's deliveries:
 		// its own die, unsent, saying why, and are replayable once it is mended.
 		if err := s.killClaimed(ctx, tx, now, ids, "?3", k.why); err != nil {
-			return out, err
+			return out, 0, err
 		}
 	}
 	if len(dead) > 0 {
 		// Left waiting by a deactivation that turned only a batch dead (killBatch).
 		if err := s.killClaimed(ctx, tx, now, dead, sqlNotSentDeactivated); err != nil {
-			return out, err
+			return out, 0, err
 		}
 	}
-	return kept, nil
+	return kept, found, nil
 }
 
 // killClaimed makes claimed rows die now, unsent, their attempt not counted, with

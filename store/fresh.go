@@ -49,9 +49,8 @@ func (s *Store) madeDeliveries(n int) { s.groupFresh += n }
 // claimFresh claims, last in a group's transaction, the newest due deliveries for
 // the fresh claimer, when a call of the group made deliveries, no turn is in the
 // group (a turn claims them itself) and the claimer has room. It returns what it
-// claimed, the claimer (nil when it claimed nothing and drained is false), and
-// whether it took every delivery a claim could take now: fewer than it had room
-// for.
+// claimed, the claimer (nil when it did not claim), and whether it took every
+// delivery a claim could take now: it found fewer than it had room for.
 func (s *Store) claimFresh(ctx context.Context, tx *sql.Tx, batch []*groupReq) (claimed []Claimed, c *FreshClaimer, drained bool, err error) {
 	c = s.fresh.Load()
 	if c == nil || s.groupFresh == 0 {
@@ -66,16 +65,11 @@ func (s *Store) claimFresh(ctx context.Context, tx *sql.Tx, batch []*groupReq) (
 	if n <= 0 {
 		return nil, nil, false, nil
 	}
-	killed := s.ClaimKilled()
-	claimed, err = s.claimRows(ctx, tx, nil, ms(s.Now()), 0, n, c.Lease)
+	claimed, found, err := s.claimRows(ctx, tx, nil, ms(s.Now()), 0, n, c.Lease)
 	if err != nil {
 		return nil, nil, false, err
 	}
-	drained = len(claimed)+int(s.ClaimKilled()-killed) < n
-	if len(claimed) == 0 && !drained {
-		return nil, nil, false, nil
-	}
-	return claimed, c, drained, nil
+	return claimed, c, found < n, nil
 }
 
 // commitClaiming commits a group's transaction, having claimed last for the fresh
