@@ -41,6 +41,7 @@ type Dispatcher struct {
 	mu      sync.Mutex      // guards sched, pending and closed
 	sched   *scheduler      // the claimed rows, by host
 	pending []store.Outcome // outcomes not yet written
+	spare   []store.Outcome // a recorded turn's array, empty, for pending to use again
 	work    *sync.Cond      // on mu: wakes idle workers when rows may start, or at Close
 	idle    int             // workers waiting on work (guarded by mu)
 	// waking counts the idle workers signalled and not yet running (guarded by
@@ -482,9 +483,10 @@ func (d *Dispatcher) Tick(ctx context.Context) (int, error) {
 	d.mu.Lock()
 	trimmed, batch := d.sched.trim(d.pending)
 	d.wg.Add(-trimmed)
-	d.pending = nil
+	d.pending, d.spare = d.spare, nil
 	if len(batch) > turnRecordMax {
 		d.pending = append(d.pending, batch[turnRecordMax:]...)
+		clear(batch[turnRecordMax:])
 		batch = batch[:turnRecordMax:turnRecordMax]
 	}
 	free := d.sched.free()
@@ -512,6 +514,11 @@ func (d *Dispatcher) Tick(ctx context.Context) (int, error) {
 	d.noticeOwners(batch)
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if d.spare == nil && cap(batch) > 0 {
+		// The outcomes are written: their array takes the next turn's.
+		clear(batch)
+		d.spare = batch[:0]
+	}
 	if len(claimed) > 0 {
 		d.queueLocked(claimed)
 	}

@@ -28,6 +28,9 @@ const speedHosts = 10000
 type hostState struct {
 	inFlight int
 	queue    []store.Claimed
+	// buf is queue's array from its front: a queue that empties starts again there,
+	// so a busy host's rows do not grow a new array at every turn.
+	buf      []store.Claimed
 	progress time.Time // when a call to it last finished, or its first call started
 }
 
@@ -137,7 +140,12 @@ func (s *scheduler) queue(claimed []store.Claimed, out []store.Outcome) (int, []
 		if len(h.queue) == 0 {
 			s.ready = append(s.ready, key)
 		}
-		h.queue = append(h.queue, c)
+		if len(h.queue) == cap(h.queue) {
+			h.queue = append(h.queue, c)
+			h.buf = h.queue[:0] // a new array
+		} else {
+			h.queue = append(h.queue, c)
+		}
 		s.queued++
 		n++
 	}
@@ -153,6 +161,7 @@ func (s *scheduler) trim(out []store.Outcome) (int, []store.Outcome) {
 	for key, h := range s.hosts {
 		for room := s.room(key, h, now); len(h.queue) > room; {
 			c := h.queue[len(h.queue)-1]
+			h.queue[len(h.queue)-1] = store.Claimed{} // the array stays: it holds no target
 			h.queue = h.queue[:len(h.queue)-1]
 			out = append(out, released(c, now.Add(s.tick)))
 			s.queued--
@@ -183,13 +192,14 @@ func (s *scheduler) take() (store.Claimed, string, bool) {
 			continue
 		}
 		c := h.queue[0]
+		h.queue[0] = store.Claimed{} // the array stays: it holds no target
 		h.queue = h.queue[1:]
 		// The host goes to the back of the line (or leaves it when it has nothing
 		// left), so hosts take turns: a host whose calls hang cannot keep the workers
 		// from the others' rows until those outlive their lease.
 		s.ready = append(s.ready[:i], s.ready[i+1:]...)
 		if len(h.queue) == 0 {
-			h.queue = nil
+			h.queue = h.buf // empty, at the array's front
 		} else {
 			s.ready = append(s.ready, key)
 		}

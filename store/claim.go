@@ -112,6 +112,9 @@ type Target struct {
 	parsed *url.URL
 	// orgID is the organisation that owns the subscription (0: none).
 	orgID int64
+	// scope is the per-minute figures' scope of the subscription's owner
+	// (ownerScope), made once as the target is read.
+	scope string
 	// inactive is set for a deactivated subscription, reason says why: what it still
 	// had waiting is not sent but dies when claimed (claimRows).
 	inactive bool
@@ -410,17 +413,19 @@ func (s *Store) claimRows(ctx context.Context, tx *sql.Tx, out []Claimed, now in
 	start := len(out)
 	subs := map[int64]*Target{}
 	var subIDs []int64 // each claimed row's subscription, in order
+	var subID, first, last, firstAttempt int64
 	for rows.Next() {
-		var c Claimed
-		var subID, first, last, firstAttempt int64
+		// Scanned in place: a row scanned into a variable of its own would be one
+		// more allocation each.
+		out = append(out, Claimed{})
+		c := &out[len(out)-1]
 		if err := rows.Scan(&c.ID, &subID, &c.Subject, &c.EventType, &c.Attempt, &c.Try, &c.EventCount, &first, &last, &firstAttempt); err != nil {
 			rows.Close()
-			return out, 0, err
+			return out[:len(out)-1], 0, err
 		}
 		c.FirstEventAt, c.LastEventAt, c.FirstAttempt = fromMS(first), fromMS(last), fromMS(firstAttempt)
 		subs[subID] = nil
 		subIDs = append(subIDs, subID)
-		out = append(out, c)
 	}
 	if err := rows.Close(); err != nil {
 		return out, 0, err
@@ -500,6 +505,7 @@ func (s *Store) scanTarget(row interface{ Scan(...any) error }, now int64) (*Tar
 		return nil, err
 	}
 	t.inactive = !active
+	t.scope = t.ownerScope()
 	t.FailingSince = fromMS(failing)
 	if u, err := url.Parse(t.URL); err == nil {
 		t.parsed = u

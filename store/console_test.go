@@ -228,6 +228,55 @@ func TestFigures(t *testing.T) {
 	is.Equal(len(old), 0) // a turn trims what is older than StatsKeep
 }
 
+// TestFiguresOfClaimedDeliveries: outcomes whose targets the claim cached count
+// for their owners as those read from the database do, in the same turn.
+func TestFiguresOfClaimedDeliveries(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	st := newStore(t)
+	f := newFixture(t, st)
+	start := st.Now()
+
+	// The organisation's member: its webhook and client a's catch-all get a delivery.
+	_, err := st.Intake(ctx, f.a.ID, "", []store.Event{{Orcid: f.orgMember}}, 0)
+	is.NoErr(err)
+	claimed, err := st.Claim(ctx, 10, time.Minute)
+	is.NoErr(err)
+	is.Equal(len(claimed), 2)
+	var outs []store.Outcome
+	for _, c := range claimed {
+		o := store.Outcome{DeliveryID: c.ID, SubscriptionID: c.Target.SubscriptionID, Kind: store.OutcomeDelivered, Attempt: c.Attempt,
+			StartedAt: st.Now(), Duration: 10 * time.Millisecond}
+		if c.Target.SubscriptionID == f.orgHook.ID {
+			o.Kind, o.Duration = store.OutcomeDead, 50*time.Millisecond
+		}
+		outs = append(outs, o)
+	}
+	// Beside them, one of a webhook no claim read: client b's.
+	outs = append(outs, store.Outcome{DeliveryID: 1 << 40, SubscriptionID: f.orcidSub.ID, Kind: store.OutcomeDelivered, Attempt: 1,
+		StartedAt: st.Now(), Duration: 20 * time.Millisecond})
+	is.NoErr(recordOutcomes(ctx, st, outs))
+
+	figures := func(scope string) store.MinuteFigures {
+		got, err := st.Figures(ctx, []string{scope}, start, start.Add(time.Minute))
+		is.NoErr(err)
+		is.Equal(len(got), 1) // one minute, for scope
+		return got[0]
+	}
+	all := figures(store.ScopeAll)
+	is.Equal(all.Attempts, 3)
+	a := figures(store.ClientScope(f.a.ID))
+	is.Equal(a.Delivered, 1) // client a's catch-all, its target cached
+	is.Equal(a.Failed, 0)
+	is.Equal(a.MaxDuration, 10*time.Millisecond)
+	org := figures(store.OrgScope(f.org.ID))
+	is.Equal(org.Dead, 1) // the organisation's webhook, its target cached
+	is.Equal(org.Delivered, 0)
+	b := figures(store.ClientScope(f.b.ID))
+	is.Equal(b.Delivered, 1) // client b's, read from the database
+	is.Equal(b.MaxDuration, 20*time.Millisecond)
+}
+
 // TestFiguresOfAnIdUsedAgain: an organisation or a client made with the id of a
 // removed one does not see the removed one's figures.
 func TestFiguresOfAnIdUsedAgain(t *testing.T) {

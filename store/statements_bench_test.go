@@ -135,7 +135,7 @@ func deliveryStatements(b *testing.B, history int) {
 		c0 := processCPU()
 		fanOut := tx.StmtContext(ctx, st.intake.fanOut)
 		for i := range n {
-			if _, err := fanOut.ExecContext(ctx, ids[(done+i)%subs], EventUpdated, now, now); err != nil {
+			if _, err := fanOut.ExecContext(ctx, ids[(done+i)%subs], EventUpdated, now, now, eventBit(EventUpdated)); err != nil {
 				b.Fatal(err)
 			}
 		}

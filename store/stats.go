@@ -85,16 +85,37 @@ func (f *figures) merge(g *figures) {
 // trims old figures. A released delivery was not attempted and does not count.
 func (s *Store) addStats(ctx context.Context, tx *sql.Tx, outcomes []Outcome, now int64) error {
 	var all figures
-	perSub := map[int64]*figures{}
+	// Each subscription's owner: from the targets the turns loaded (an owner never
+	// changes, and a removal forgets the target), else from the database. An
+	// outcome whose target is cached goes straight to its owner's figures.
+	owners := map[string]*figures{}
+	owner := func(scope string) *figures {
+		f := owners[scope]
+		if f == nil {
+			f = &figures{}
+			owners[scope] = f
+		}
+		return f
+	}
+	var uncached map[int64]*figures // by subscription
 	for _, o := range outcomes {
 		if o.Kind == OutcomeReleased {
 			continue
 		}
 		all.add(o)
-		f := perSub[o.SubscriptionID]
+		if t := s.targetCache.get(o.SubscriptionID, now); t != nil {
+			if t.scope != "" {
+				owner(t.scope).add(o)
+			}
+			continue
+		}
+		if uncached == nil {
+			uncached = map[int64]*figures{}
+		}
+		f := uncached[o.SubscriptionID]
 		if f == nil {
 			f = &figures{}
-			perSub[o.SubscriptionID] = f
+			uncached[o.SubscriptionID] = f
 		}
 		f.add(o)
 	}
@@ -110,33 +131,16 @@ func (s *Store) addStats(ctx context.Context, tx *sql.Tx, outcomes []Outcome, no
 	if err := put(ScopeAll, &all); err != nil {
 		return fmt.Errorf("add per-minute figures: %w", err)
 	}
-	// Each subscription's owner: from the targets the turns loaded (an owner never
-	// changes, and a removal forgets the target), else from the database.
-	owners := map[string]*figures{}
-	owe := func(scope string, g *figures) {
-		f := owners[scope]
-		if f == nil {
-			f = &figures{}
-			owners[scope] = f
-		}
-		f.merge(g)
-	}
-	ids := make([]byte, 0, 8*len(perSub))
-	ids = append(ids, '[')
-	for id, g := range perSub {
-		if t := s.targetCache.get(id, now); t != nil {
-			if scope := t.ownerScope(); scope != "" {
-				owe(scope, g)
+	if len(uncached) > 0 {
+		ids := make([]byte, 0, 8*len(uncached))
+		ids = append(ids, '[')
+		for id := range uncached {
+			if len(ids) > 1 {
+				ids = append(ids, ',')
 			}
-			continue
+			ids = strconv.AppendInt(ids, id, 10)
 		}
-		if len(ids) > 1 {
-			ids = append(ids, ',')
-		}
-		ids = strconv.AppendInt(ids, id, 10)
-	}
-	ids = append(ids, ']')
-	if len(ids) > 2 {
+		ids = append(ids, ']')
 		rows, err := tx.StmtContext(ctx, s.stats.owners).QueryContext(ctx, string(ids))
 		if err != nil {
 			return fmt.Errorf("add per-minute figures: %w", err)
@@ -148,7 +152,7 @@ func (s *Store) addStats(ctx context.Context, tx *sql.Tx, outcomes []Outcome, no
 				rows.Close()
 				return fmt.Errorf("add per-minute figures: %w", err)
 			}
-			owe(scope, perSub[id])
+			owner(scope).merge(uncached[id])
 		}
 		if err := rows.Close(); err != nil {
 			return fmt.Errorf("add per-minute figures: %w", err)
