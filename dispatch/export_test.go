@@ -89,8 +89,22 @@ func (s *Signer) Keyed() int {
 	return len(s.s.keyed)
 }
 
+// Kept is how many unused signing states s keeps, over all its secrets.
+func (s *Signer) Kept() int {
+	s.s.mu.Lock()
+	defer s.s.mu.Unlock()
+	n := 0
+	for _, k := range s.s.keyed {
+		n += len(k.free)
+	}
+	return n
+}
+
 // SignersMax is how many keyed HMACs a signer keeps at most.
 const SignersMax = signersMax
+
+// KeptMax is how many unused signing states a signer keeps at most.
+const KeptMax = keptMax
 
 // TrustRoots makes the dispatcher's https calls trust roots instead of the
 // system's certificates, for a test's own TLS receivers. It must come before the

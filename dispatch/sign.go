@@ -15,16 +15,30 @@ import (
 // per platform webhook.
 const signersMax = 4096
 
+// keptMax bounds how many unused keyed HMAC states a signer keeps, over all its
+// secrets: as many as calls may sign at once with one secret (64 workers, one
+// client's secret for its ORCID-style webhooks), at about half a kilobyte each.
+const keptMax = 128
+
 // signer computes webhook-signature values. It keeps, for each signing secret it
-// has used, HMAC-SHA256 states whose key is already decoded and hashed in, in a
-// pool: decoding the whsec_ secret and hashing its two pad blocks was half of a
-// signature's cost, and a fresh clone of a keyed state for every signature most
-// of the rest of its allocations. The kept states are as secret as the secrets
+// has used, an HMAC-SHA256 whose key is already decoded and hashed into its state:
+// decoding the whsec_ secret and hashing its two pad blocks was half of a
+// signature's cost. A signature takes a clone of it, and gives the clone back for
+// the next one (up to keptMax in all): a clone for every signature was most of
+// the rest of its allocations. The kept states are as secret as the secrets
 // themselves, held in memory only, like the targets that carry the secrets; a
-// retired secret's states stay until the map starts over.
+// retired secret's stay until the map starts over.
 type signer struct {
 	mu    sync.Mutex
-	keyed map[string]*sync.Pool // of hash.Hash keyed with the secret, Reset
+	keyed map[string]*keyedMAC
+	kept  int // states in the free lists, at most keptMax
+}
+
+// keyedMAC is one secret's keyed HMAC, never used itself but cloned, and the
+// clones given back, Reset.
+type keyedMAC struct {
+	template hash.Cloner
+	free     []hash.Hash
 }
 
 // sign computes the webhook-signature header value: one "v1,<base64 HMAC-SHA256>"
@@ -33,7 +47,7 @@ func (s *signer) sign(secrets []string, id string, ts int64, body []byte) (strin
 	msg := secret.SignedContent(id, ts, body)
 	out := make([]byte, 0, len(secrets)*48)
 	for i, whsec := range secrets {
-		m, pool, err := s.mac(whsec)
+		m, k, err := s.mac(whsec)
 		if err != nil {
 			return "", err
 		}
@@ -44,23 +58,32 @@ func (s *signer) sign(secrets []string, id string, ts int64, body []byte) (strin
 		}
 		out = append(out, "v1,"...)
 		out = base64.StdEncoding.AppendEncode(out, m.Sum(sum[:0]))
-		if pool != nil {
-			m.Reset()
-			pool.Put(m)
+		if k != nil {
+			s.giveBack(whsec, k, m)
 		}
 	}
 	return string(out), nil
 }
 
 // mac returns an HMAC-SHA256 keyed with the whsec_ secret, in its initial state,
-// and the pool to give it back to once used and Reset (nil: none).
-func (s *signer) mac(whsec string) (hash.Hash, *sync.Pool, error) {
+// and the keyed HMAC to give it back to once used (nil: none).
+func (s *signer) mac(whsec string) (hash.Hash, *keyedMAC, error) {
 	s.mu.Lock()
-	p := s.keyed[whsec]
+	k := s.keyed[whsec]
+	if k != nil {
+		if n := len(k.free); n > 0 {
+			m := k.free[n-1]
+			k.free[n-1] = nil
+			k.free = k.free[:n-1]
+			s.kept--
+			s.mu.Unlock()
+			return m, k, nil
+		}
+	}
 	s.mu.Unlock()
-	if p != nil {
-		if m, ok := p.Get().(hash.Hash); ok {
-			return m, p, nil
+	if k != nil {
+		if m, err := k.template.Clone(); err == nil {
+			return m, k, nil
 		}
 	}
 	key, err := secret.SigningKey(whsec)
@@ -71,27 +94,32 @@ func (s *signer) mac(whsec string) (hash.Hash, *sync.Pool, error) {
 	// Reset keeps the state after each pad block, so Reset and Sum (of this HMAC
 	// and of its clones) restore it instead of hashing the pad again.
 	m.Reset()
-	k, ok := m.(hash.Cloner)
+	t, ok := m.(hash.Cloner)
 	if !ok {
 		return m, nil, nil // this build's HMAC cannot be cloned: key one every time
 	}
-	// The keyed state itself stays out of use: the pool clones it.
-	c, err := k.Clone()
+	c, err := t.Clone()
 	if err != nil {
 		return m, nil, nil
 	}
-	p = &sync.Pool{New: func() any {
-		c, err := k.Clone()
-		if err != nil {
-			return nil // Get's caller keys one afresh
-		}
-		return c
-	}}
+	k = &keyedMAC{template: t}
 	s.mu.Lock()
 	if s.keyed == nil || len(s.keyed) >= signersMax {
-		s.keyed = make(map[string]*sync.Pool)
+		s.keyed, s.kept = make(map[string]*keyedMAC), 0
 	}
-	s.keyed[whsec] = p
+	s.keyed[whsec] = k
 	s.mu.Unlock()
-	return c, p, nil
+	return c, k, nil
+}
+
+// giveBack keeps m, a clone of k's HMAC that has signed, for the next signature
+// with whsec, unless the signer keeps keptMax already or has started over since.
+func (s *signer) giveBack(whsec string, k *keyedMAC, m hash.Hash) {
+	m.Reset()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.kept < keptMax && s.keyed[whsec] == k {
+		k.free = append(k.free, m)
+		s.kept++
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash"
 	"net/http"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -115,4 +116,72 @@ func TestSignerStartsOverWhenFull(t *testing.T) {
 	sig, err := s.Sign([]string{last}, "msg_again", 7, []byte("{}"))
 	is.NoErr(err)
 	is.NoErr(verify(last, sig, "msg_again", 7, []byte("{}"))) // a kept key signs right
+}
+
+// The states a signer keeps for the next signatures are bounded over all its
+// secrets, and a kept one signs right.
+func TestSignerKeepsBoundedStates(t *testing.T) {
+	is := is.New(t)
+	if !cloneable() {
+		t.Skip("this build's HMAC cannot be cloned: the signer keeps none")
+	}
+	var s dispatch.Signer
+	secrets := make([]string, dispatch.KeptMax+10)
+	for i := range secrets {
+		secrets[i] = secret.NewSigningSecret()
+		sig, err := s.Sign([]string{secrets[i]}, "msg_kept", int64(i), nil)
+		is.NoErr(err)
+		is.NoErr(verify(secrets[i], sig, "msg_kept", int64(i), nil))
+		is.Equal(s.Kept(), min(i+1, dispatch.KeptMax)) // each signature gives its state back, up to the bound
+	}
+	for i := range 3 { // signed with a kept state, given back again
+		sig, err := s.Sign([]string{secrets[0]}, "msg_again", int64(i), []byte(`{"n":1}`))
+		is.NoErr(err)
+		is.NoErr(verify(secrets[0], sig, "msg_again", int64(i), []byte(`{"n":1}`)))
+		is.Equal(s.Kept(), dispatch.KeptMax)
+	}
+}
+
+// BenchmarkSign signs as deliveries do: with one secret from many goroutines at
+// once (one client's ORCID-style webhooks), and with many secrets in turn, a
+// garbage collection every 1,000 signatures (platform webhooks, each its own).
+func BenchmarkSign(b *testing.B) {
+	body := []byte(`{"type":"orcid.record.updated"}`)
+	b.Run("one-secret", func(b *testing.B) {
+		var s dispatch.Signer
+		secrets := []string{secret.NewSigningSecret()}
+		b.ReportAllocs()
+		b.SetParallelism(32)
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				if _, err := s.Sign(secrets, "msg_bench", 1, body); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	})
+	b.Run("many-secrets", func(b *testing.B) {
+		const n = 1000
+		var s dispatch.Signer
+		secrets := make([][]string, n)
+		for i := range secrets {
+			secrets[i] = []string{secret.NewSigningSecret()}
+			if _, err := s.Sign(secrets[i], "msg_bench", 1, body); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportAllocs()
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			if i%n == 0 {
+				b.StopTimer()
+				runtime.GC()
+				b.StartTimer()
+			}
+			if _, err := s.Sign(secrets[i%n], "msg_bench", 1, body); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }

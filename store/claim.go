@@ -427,6 +427,10 @@ func (s *Store) claimRows(ctx context.Context, tx *sql.Tx, out []Claimed, now in
 		subs[subID] = nil
 		subIDs = append(subIDs, subID)
 	}
+	if err := rows.Err(); err != nil {
+		rows.Close()
+		return out, 0, err
+	}
 	if err := rows.Close(); err != nil {
 		return out, 0, err
 	}
