@@ -1,6 +1,8 @@
 package dispatch
 
 import (
+	"math/rand"
+	"slices"
 	"testing"
 	"time"
 
@@ -151,4 +153,118 @@ func TestReleasedCarriesItsClaim(t *testing.T) {
 	if o := released(c, time.Now()); o.Attempt != 3 || o.Kind != store.OutcomeReleased || o.DeliveryID != 7 {
 		t.Errorf("released: %+v", o)
 	}
+}
+
+// TestSchedulerKeepsEachHostsOrder checks the scheduler against a model, over
+// random sequences of turns (queue), calls starting (take) and ending (done), and
+// trims: each host's rows start in the order they were queued, a trim hands back a
+// host's last rows, and no row is lost or handed out twice, while a host's queue
+// array is used again once it empties.
+func TestSchedulerKeepsEachHostsOrder(t *testing.T) {
+	hosts := []string{"a:1", "b:1", "c:1"}
+	for seed := range int64(200) {
+		r := rand.New(rand.NewSource(seed))
+		clock := &stepClock{t: time.Date(2024, 3, 1, 12, 0, 0, 0, time.UTC)}
+		s := newScheduler(4, 2, time.Second, clock.now)
+		model := map[string][]int64{} // each host's queued rows, oldest first
+		running := map[int64]string{}
+		started := map[int64]bool{}
+		next := int64(1)
+		fail := func(format string, args ...any) {
+			t.Helper()
+			t.Fatalf("seed %d: "+format, append([]any{seed}, args...)...)
+		}
+		for range 400 {
+			switch op := r.Intn(10); {
+			case op < 4: // a turn's rows
+				var claimed []store.Claimed
+				for range r.Intn(20) {
+					claimed = append(claimed, claimFor(next, hosts[r.Intn(len(hosts))]))
+					next++
+				}
+				n, back := s.queue(claimed, nil)
+				if n+len(back) != len(claimed) {
+					fail("queued %d and handed back %d of %d rows", n, len(back), len(claimed))
+				}
+				handedBack := map[int64]bool{}
+				for _, o := range back {
+					handedBack[o.DeliveryID] = true
+				}
+				for _, c := range claimed {
+					if !handedBack[c.ID] {
+						model[c.Target.Host()] = append(model[c.Target.Host()], c.ID)
+					}
+				}
+			case op < 7: // a call starts
+				c, key, ok := s.take()
+				if !ok {
+					continue
+				}
+				if started[c.ID] || c.Target == nil {
+					fail("row %d handed out twice, or without its target", c.ID)
+				}
+				started[c.ID] = true
+				if len(model[key]) == 0 || model[key][0] != c.ID {
+					fail("took row %d of %s, want the first of %v", c.ID, key, model[key])
+				}
+				model[key] = model[key][1:]
+				running[c.ID] = key
+			case op < 9: // calls end, time passes
+				for id, key := range running {
+					if r.Intn(2) == 0 {
+						s.done(key, time.Duration(r.Intn(3000))*time.Millisecond)
+						delete(running, id)
+					}
+				}
+				clock.t = clock.t.Add(time.Duration(r.Intn(2000)) * time.Millisecond)
+			default: // a turn trims what slow hosts hold beyond their room
+				_, back := s.trim(nil)
+				for _, o := range back {
+					host := ""
+					for _, h := range hosts {
+						if m := model[h]; len(m) > 0 && m[len(m)-1] == o.DeliveryID {
+							host = h
+						}
+					}
+					if host == "" {
+						fail("trim handed back row %d, the last of no host", o.DeliveryID)
+					}
+					model[host] = model[host][:len(model[host])-1]
+				}
+			}
+			queued := 0
+			for _, h := range hosts {
+				queued += len(model[h])
+				hs := s.hosts[h]
+				if hs == nil {
+					if len(model[h]) != 0 {
+						fail("host %s forgotten with %d rows queued", h, len(model[h]))
+					}
+					continue
+				}
+				var ids []int64
+				for _, c := range hs.queue {
+					ids = append(ids, c.ID)
+				}
+				if !slices.Equal(ids, model[h]) {
+					fail("host %s has %v queued, want %v", h, ids, model[h])
+				}
+			}
+			if queued != s.queued {
+				fail("%d rows counted queued, want %d", s.queued, queued)
+			}
+		}
+		if _, back := s.releaseAll(nil); len(back) != countRows(model) || s.queued != 0 {
+			fail("releaseAll handed back %d rows, want %d, and left %d counted queued", len(back), countRows(model), s.queued)
+		}
+	}
+}
+
+// countRows is how many rows a model of the hosts' queues holds.
+func countRows(model map[string][]int64) int {
+	n := 0
+	for _, ids := range model {
+		n += len(ids)
+	}
+	return n
 }
