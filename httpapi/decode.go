@@ -214,13 +214,13 @@ var memberNamesOf sync.Map // reflect.Type → memberNames
 // exactNames returns the member names of t's structs. They are sound when no two
 // differ only in case, no struct has two fields of one name, each is written in
 // letters, digits, '_' and '-' only, and the decoder checks every member against
-// them as unknownIn does: no struct embeds
-// another (encoding/json promotes its fields, unknownIn does not), no type decodes
-// itself (json.Unmarshaler: the decoder checks nothing inside it) and no array has
-// a fixed length (the decoder drops its extra elements unchecked). Then a member
-// that the decoder took for a field, in whatever case, and that is spelled as one
-// of the names, is spelled as that very field: it took it for a field its name
-// folds to, and the only name it folds to is its own.
+// them as unknownIn does: no struct embeds another (encoding/json promotes its
+// fields, unknownIn does not), no type decodes itself (json.Unmarshaler: the
+// decoder checks nothing inside it) and no array has a fixed length (the decoder
+// drops its extra elements unchecked). Then a member that the decoder took for a
+// field, in whatever case, and that is spelled as one of the names, is spelled as
+// that very field: it took it for a field its name folds to, and the only name it
+// folds to is its own.
 func exactNames(t reflect.Type) memberNames {
 	if m, ok := memberNamesOf.Load(t); ok {
 		return m.(memberNames)

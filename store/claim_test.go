@@ -35,6 +35,16 @@ func claimStore(t *testing.T) (*store.Store, *time.Time, store.Credentials) {
 	return st, &now, c
 }
 
+// claimWebhooks registers ORCID-style webhooks of the client for the first n of
+// claimOrcid's iDs, the i-th calling https://example.org/i.
+func claimWebhooks(t *testing.T, st *store.Store, clientID string, n int) {
+	t.Helper()
+	for i := range n {
+		_, _, err := st.PutOrcidWebhook(context.Background(), clientID, claimOrcid(i), fmt.Sprintf("https://example.org/%d", i))
+		is.New(t).NoErr(err) // registration
+	}
+}
+
 // TestClaimTakesTheNewestToo: behind a backlog of older due deliveries, a claim
 // smaller than the backlog still takes a delivery that just became due (one busy
 // host's backlog must not hold back another's callbacks), and the rest of it from
@@ -44,10 +54,7 @@ func TestClaimTakesTheNewestToo(t *testing.T) {
 	ctx := context.Background()
 	st, now, c := claimStore(t)
 	const backlog = 50
-	for i := range backlog + 1 {
-		_, _, err := st.PutOrcidWebhook(ctx, c.ID, claimOrcid(i), fmt.Sprintf("https://example.org/%d", i))
-		is.NoErr(err) // registration
-	}
+	claimWebhooks(t, st, c.ID, backlog+1)
 	for i := range backlog {
 		_, err := st.Intake(ctx, c.ID, "", []store.Event{{Orcid: claimOrcid(i)}}, 0)
 		is.NoErr(err) // the backlog, a millisecond apart
@@ -157,10 +164,7 @@ func TestIntakeClaimsFresh(t *testing.T) {
 	is := is.New(t)
 	ctx := context.Background()
 	st, _, c := claimStore(t)
-	for i := range 4 {
-		_, _, err := st.PutOrcidWebhook(ctx, c.ID, claimOrcid(i), fmt.Sprintf("https://example.org/%d", i))
-		is.NoErr(err)
-	}
+	claimWebhooks(t, st, c.ID, 4)
 	var mu sync.Mutex
 	var taken []store.Claimed
 	room, settled := 1, true
@@ -231,8 +235,7 @@ func TestClaimFreshNilWaitsForTake(t *testing.T) {
 	is := is.New(t)
 	ctx := context.Background()
 	st, _, c := claimStore(t)
-	_, _, err := st.PutOrcidWebhook(ctx, c.ID, claimOrcid(0), "https://example.org/0")
-	is.NoErr(err)
+	claimWebhooks(t, st, c.ID, 1)
 	inLimit, release := make(chan struct{}), make(chan struct{})
 	var order atomic.Int32
 	var took, cleared atomic.Int32
@@ -469,10 +472,7 @@ func TestClaimAfterClaimsFoundNothing(t *testing.T) {
 	is := is.New(t)
 	ctx := context.Background()
 	st, now, c := claimStore(t)
-	for i := range 2 {
-		_, _, err := st.PutOrcidWebhook(ctx, c.ID, claimOrcid(i), fmt.Sprintf("https://example.org/%d", i))
-		is.NoErr(err) // registration
-	}
+	claimWebhooks(t, st, c.ID, 2)
 	claim := func(want int) []store.Claimed {
 		t.Helper()
 		got, err := st.Claim(ctx, 10, time.Minute)
@@ -529,8 +529,7 @@ func TestClaimAfterFreshClaims(t *testing.T) {
 	is := is.New(t)
 	ctx := context.Background()
 	st, now, c := claimStore(t)
-	_, _, err := st.PutOrcidWebhook(ctx, c.ID, claimOrcid(0), "https://example.org/0")
-	is.NoErr(err)
+	claimWebhooks(t, st, c.ID, 1)
 	var taken []store.Claimed
 	st.ClaimFresh(&store.FreshClaimer{Limit: func() int { return 16 }, Take: func(cs []store.Claimed) { taken = append(taken, cs...) },
 		Settled: func() bool { return true }, Lease: time.Minute})

@@ -70,7 +70,8 @@ func (s *Store) group(ctx context.Context, fn groupFn) error {
 
 // groupWeighted is group for a call that writes about weight rows (groupWeightMax).
 func (s *Store) groupWeighted(ctx context.Context, weight int, fn groupFn) error {
-	return s.enqueue(ctx, &groupReq{ctx: ctx, fn: fn, weight: weight}, s.groupCh)
+	_, err := s.groupDrained(ctx, weight, fn)
+	return err
 }
 
 // groupDrained is groupWeighted that also reports whether, once the call was
