@@ -75,7 +75,15 @@ func BenchmarkExchange(b *testing.B) {
 
 func benchmarkExchange(b *testing.B, batch int) {
 	ctx := context.Background()
-	st, events := benchStore(b, 10000)
+	st, events := benchStore(b, store.BenchSize(10000, 1000))
+	fill := func() { // an event for every subscription
+		for j := 0; j < len(events); j += 1000 {
+			if _, err := st.Intake(ctx, "", "", events[j:j+1000], 0); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	fill()
 	var outcomes []store.Outcome
 	b.ResetTimer()
 	rows := 0
@@ -90,11 +98,7 @@ func benchmarkExchange(b *testing.B, batch int) {
 		}
 		if len(claimed) == 0 {
 			b.StopTimer()
-			for j := 0; j < len(events); j += 1000 {
-				if _, err := st.Intake(ctx, "", "", events[j:j+1000], 0); err != nil {
-					b.Fatal(err)
-				}
-			}
+			fill()
 			b.StartTimer()
 		}
 		outcomes = outcomes[:0]
@@ -121,7 +125,7 @@ func cpuTime() time.Duration {
 // events, each matching one of 10,000 subscriptions.
 func BenchmarkIntake(b *testing.B) {
 	ctx := context.Background()
-	st, events := benchStore(b, 10000)
+	st, events := benchStore(b, store.BenchSize(10000, 1000))
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		j := (i * 100) % len(events)
@@ -141,7 +145,7 @@ func BenchmarkIntake(b *testing.B) {
 func BenchmarkIntakeConcurrent(b *testing.B) {
 	const senders, batch = 8, 100
 	ctx := context.Background()
-	st, events := benchStore(b, 20000)
+	st, events := benchStore(b, store.BenchSize(20000, 1000))
 	perPass := len(events) / batch
 	b.ResetTimer()
 	var spent, cpu time.Duration
@@ -205,7 +209,7 @@ func deliverAll(b *testing.B, st *store.Store) {
 func BenchmarkIntakeSingle(b *testing.B) {
 	const senders = 16
 	ctx := context.Background()
-	st, events := benchStore(b, 20000)
+	st, events := benchStore(b, store.BenchSize(20000, 1000))
 	groups0, calls0 := st.WriteStats()
 	b.ResetTimer()
 	var next atomic.Int64
@@ -240,7 +244,7 @@ func BenchmarkIntakeSingle(b *testing.B) {
 // time (Purge and PurgeRemoved); a pass that reads every key or every delivery
 // kept, to find none, takes tens of milliseconds here.
 func BenchmarkPurgeKept(b *testing.B) {
-	const rows = 500000
+	rows := store.BenchSize(500000, 10000)
 	ctx := context.Background()
 	dir := b.TempDir()
 	box, err := secret.LoadKeyFile(filepath.Join(dir, "k"), true)

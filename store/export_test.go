@@ -157,3 +157,6 @@ func ForgetTargets(s *Store) {
 // ClaimsFoundNothing reports whether the last turn's claim found nothing, so that
 // the next turn asks qAnyDue first.
 func ClaimsFoundNothing(s *Store) bool { return s.claimedNone.Load() }
+
+// BenchSize is benchSize, for the benchmarks outside the package.
+var BenchSize = benchSize

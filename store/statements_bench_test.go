@@ -14,6 +14,16 @@ import (
 	"hookd/secret"
 )
 
+// benchSize is a benchmark's set-up size: full, or short under -short, where CI
+// runs each benchmark once (-benchtime 1x) to see that it still runs, not to
+// measure it.
+func benchSize(full, short int) int {
+	if testing.Short() {
+		return short
+	}
+	return full
+}
+
 // processCPU is the CPU time the process has used (user and system).
 func processCPU() time.Duration {
 	var ru syscall.Rusage
@@ -115,12 +125,14 @@ func BenchmarkDeliveryStatements(b *testing.B) { deliveryStatements(b, 0) }
 // BenchmarkDeliveryStatementsAged is BenchmarkDeliveryStatements on a database
 // that keeps a week of history: 1,000,000 delivered deliveries over the 20,000
 // subscriptions, as hookd's default retention keeps them.
-func BenchmarkDeliveryStatementsAged(b *testing.B) { deliveryStatements(b, 1000000) }
+func BenchmarkDeliveryStatementsAged(b *testing.B) {
+	deliveryStatements(b, benchSize(1000000, 20000))
+}
 
 func deliveryStatements(b *testing.B, history int) {
-	const subs, batch = 20000, 100
+	const batch = 100
 	ctx := context.Background()
-	st, ids, _ := orcidBenchStore(b, subs)
+	st, ids, _ := orcidBenchStore(b, benchSize(20000, 1000))
 	addHistory(b, st, history)
 
 	var insert, claim, success, commit time.Duration
@@ -135,7 +147,7 @@ func deliveryStatements(b *testing.B, history int) {
 		c0 := processCPU()
 		fanOut := tx.StmtContext(ctx, st.intake.fanOut)
 		for i := range n {
-			if _, err := fanOut.ExecContext(ctx, ids[(done+i)%subs], EventUpdated, now, now, eventBit(EventUpdated)); err != nil {
+			if _, err := fanOut.ExecContext(ctx, ids[(done+i)%len(ids)], EventUpdated, now, now, eventBit(EventUpdated)); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -187,7 +199,7 @@ func deliveryStatements(b *testing.B, history int) {
 // of 20,000 ORCID-style subscriptions read, their secrets opened, per op. It
 // reports the process's CPU time per target.
 func BenchmarkTargetsCold(b *testing.B) {
-	st, _, ids := orcidBenchStore(b, 20000)
+	st, _, ids := orcidBenchStore(b, benchSize(20000, 1000))
 	benchTargetsCold(b, st, ids)
 }
 
@@ -200,7 +212,7 @@ func BenchmarkTargetsColdPlatform(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	ids := make([]int64, 20000)
+	ids := make([]int64, benchSize(20000, 1000))
 	register(b, len(ids), func(i int) error {
 		sub, _, err := st.CreateWebhook(ctx, c.ID, WebhookSpec{
 			TargetURL: fmt.Sprintf("http://127.0.0.1:9/hook/%d", i),
@@ -250,7 +262,7 @@ func benchTargetsCold(b *testing.B, st *Store, ids []int64) {
 // for the operator.
 func BenchmarkDeliveriesPage(b *testing.B) {
 	ctx := context.Background()
-	st, _, _ := orcidBenchStore(b, 20000)
+	st, _, _ := orcidBenchStore(b, benchSize(20000, 1000))
 	small, err := st.CreateClient(ctx, NewClient{Name: "small", Scopes: []string{ScopeWebhook}})
 	if err != nil {
 		b.Fatal(err)
@@ -266,7 +278,7 @@ func BenchmarkDeliveriesPage(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	addHistory(b, st, 1000000)
+	addHistory(b, st, benchSize(1000000, 20000))
 	for _, c := range []struct {
 		name string
 		f    DeliveryFilter
@@ -300,6 +312,7 @@ func BenchmarkDeliveriesPage(b *testing.B) {
 // of such a webhook, which turns a batch of them dead (killBatch), here in one
 // transaction (as before) and in batches.
 func BenchmarkRemoveWithHistory(b *testing.B) {
+	history, backlog := benchSize(1000000, 20000), benchSize(100000, 2000)
 	for _, c := range []struct {
 		name             string
 		over             int
@@ -307,11 +320,11 @@ func BenchmarkRemoveWithHistory(b *testing.B) {
 		deactivate       bool
 		kill             int
 	}{
-		{"one-transaction", 1 << 40, 1000000, 0, false, killBatch},
-		{"ahead", aheadOver, 1000000, 0, false, killBatch},
-		{"backlog", aheadOver, 0, 100000, false, killBatch},
-		{"deactivate-backlog-at-once", aheadOver, 0, 100000, true, 1 << 30},
-		{"deactivate-backlog", aheadOver, 0, 100000, true, killBatch},
+		{"one-transaction", 1 << 40, history, 0, false, killBatch},
+		{"ahead", aheadOver, history, 0, false, killBatch},
+		{"backlog", aheadOver, 0, backlog, false, killBatch},
+		{"deactivate-backlog-at-once", aheadOver, 0, backlog, true, 1 << 30},
+		{"deactivate-backlog", aheadOver, 0, backlog, true, killBatch},
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			ctx := context.Background()
@@ -346,10 +359,14 @@ func BenchmarkRemoveWithHistory(b *testing.B) {
 					var ls []time.Duration
 					defer func() { lats <- ls }()
 					for i := 0; i < 100000; i++ { // bounded: 100 s at most
-						select {
-						case <-done:
-							return
-						case <-time.After(time.Millisecond):
+						// The first call goes at once, so that even a removal
+						// quicker than a millisecond (-short) has one beside it.
+						if i > 0 {
+							select {
+							case <-done:
+								return
+							case <-time.After(time.Millisecond):
+							}
 						}
 						t0 := time.Now()
 						if _, err := st.Intake(ctx, "", "", []Event{{Orcid: "0000-0002-1825-0097"}}, 0); err != nil {
