@@ -100,6 +100,14 @@ func (s *Signer) Kept() int {
 	return n
 }
 
+// Counted is how many unused signing states s counts as kept (its bound's count),
+// which must be how many it keeps (Kept).
+func (s *Signer) Counted() int {
+	s.s.mu.Lock()
+	defer s.s.mu.Unlock()
+	return s.s.kept
+}
+
 // SignersMax is how many keyed HMACs a signer keeps at most.
 const SignersMax = signersMax
 

@@ -102,13 +102,18 @@ func (s *signer) mac(whsec string) (hash.Hash, *keyedMAC, error) {
 	if err != nil {
 		return m, nil, nil
 	}
-	k = &keyedMAC{template: t}
 	s.mu.Lock()
+	defer s.mu.Unlock()
+	if k := s.keyed[whsec]; k != nil {
+		// Another signature keyed it meanwhile: replacing it would strand the
+		// states it keeps, still counted in s.kept.
+		return c, k, nil
+	}
 	if s.keyed == nil || len(s.keyed) >= signersMax {
 		s.keyed, s.kept = make(map[string]*keyedMAC), 0
 	}
+	k = &keyedMAC{template: t}
 	s.keyed[whsec] = k
-	s.mu.Unlock()
 	return c, k, nil
 }
 

@@ -142,6 +142,38 @@ func TestSignerKeepsBoundedStates(t *testing.T) {
 	}
 }
 
+// TestSignerCountsWhatItKeeps: signatures that key a new secret at the same moment
+// keep one keyed HMAC for it, so the states they give back are all reachable and
+// the bound counts only those (a second keyed HMAC replacing the first stranded
+// its states, still counted, until the bound let none be kept).
+func TestSignerCountsWhatItKeeps(t *testing.T) {
+	is := is.New(t)
+	if !cloneable() {
+		t.Skip("this build's HMAC cannot be cloned: the signer keeps none")
+	}
+	var s dispatch.Signer
+	for range 200 {
+		secrets := []string{secret.NewSigningSecret()}
+		var start, wg sync.WaitGroup
+		start.Add(1)
+		for range 16 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				start.Wait()
+				for range 4 {
+					if _, err := s.Sign(secrets, "msg_race", 1, nil); err != nil {
+						t.Error(err)
+					}
+				}
+			}()
+		}
+		start.Done()
+		wg.Wait()
+	}
+	is.Equal(s.Counted(), s.Kept())
+}
+
 // BenchmarkSign signs as deliveries do: with one secret from many goroutines at
 // once (one client's ORCID-style webhooks), and with many secrets in turn, a
 // garbage collection every 1,000 signatures (platform webhooks, each its own).
