@@ -100,12 +100,16 @@ func unmarshal(body []byte, v any) *store.Error {
 	return unmarshalStrict(body, v)
 }
 
+// jsonSpace is the whitespace JSON allows around a value: not the other Unicode
+// spaces bytes.TrimSpace also strips, which no JSON parser takes.
+const jsonSpace = " \t\r\n"
+
 // checkBody refuses, before any decoding, a body that is not UTF-8 or is null.
 func checkBody(body []byte) *store.Error {
 	if err := checkUTF8(body); err != nil {
 		return err
 	}
-	if string(bytes.TrimSpace(body)) == "null" {
+	if string(bytes.Trim(body, jsonSpace)) == "null" {
 		// encoding/json decodes null as nothing at all: a PUT of null would replace
 		// the settings with every default.
 		return inputError("", "request body is null: send the JSON value this call takes")

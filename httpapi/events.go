@@ -56,7 +56,7 @@ func (s *Server) handleEvents() http.Handler {
 		}
 		var events []event
 		prefix := ""
-		trimmed := bytes.TrimSpace(body)
+		trimmed := bytes.Trim(body, jsonSpace)
 		var bad *store.Error
 		if len(trimmed) > 0 && trimmed[0] == '[' {
 			bad = unmarshal(trimmed, &events)
