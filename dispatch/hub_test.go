@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -292,4 +293,91 @@ func TestRemovedMemberNotCalledFromTheQueue(t *testing.T) {
 		is.Equal(dl.StateName(), "dead")
 		is.Equal(dl.LastError, "not sent: the record is no longer a member of the organisation")
 	}
+}
+
+// TestDeactivationUnregistersInBatches: when an organisation's webhook answers 410,
+// the turn that turns it off unregisters upstream a batch of the records it alone
+// covered (500), not all of them, and the retention pass queues the rest; in the
+// end each of them has been unregistered.
+func TestDeactivationUnregistersInBatches(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	e := newEnv(t)
+	var mu sync.Mutex
+	deleted, registered := map[string]bool{}, map[string]bool{}
+	upstream := newReceiver(t, func(n int, w http.ResponseWriter, r *http.Request, body []byte) error {
+		if r.URL.Path == "/oauth/token" {
+			w.Header().Set("Content-Type", "application/json")
+			io.WriteString(w, `{"access_token":"tok","token_type":"bearer","expires_in":3600,"scope":"/webhook"}`)
+			return nil
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		record := strings.Split(strings.TrimPrefix(r.URL.Path, "/v3.0/"), "/")[0]
+		if r.Method == http.MethodDelete {
+			deleted[record] = true
+		} else {
+			registered[record] = true
+		}
+		w.WriteHeader(http.StatusNoContent)
+		return nil
+	})
+	var gone atomic.Bool
+	hooks := newReceiver(t, func(n int, w http.ResponseWriter, r *http.Request, body []byte) error {
+		if gone.Load() {
+			w.WriteHeader(http.StatusGone)
+		} else {
+			w.WriteHeader(http.StatusNoContent)
+		}
+		return nil
+	})
+	count := func(m map[string]bool) int {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(m)
+	}
+	_, err := e.st.ConfigureUpstream(ctx, upstream.URL+"/v3.0")
+	is.NoErr(err)
+	org, err := e.st.CreateOrganisation(ctx, "A", "tech@a.example")
+	is.NoErr(err)
+	_, _, err = e.st.SetHubSettings(ctx, org.ID, store.HubSettings{Enabled: true, URL: hooks.URL + "/hooks"})
+	is.NoErr(err)
+	const members = 600 // more than a turn unregisters
+	rows := make([]store.MemberRow, members)
+	for i := range rows {
+		rows[i].Orcid = testOrcid(i)
+	}
+	_, err = e.st.ImportMembers(ctx, org.ID, rows, 0)
+	is.NoErr(err)
+	d := e.dispatcher(nil)
+	d.ConfigureHub(dispatch.HubOptions{Upstream: dispatch.UpstreamOptions{APIURL: upstream.URL + "/v3.0", TokenURL: upstream.URL + "/oauth/token",
+		ClientID: "APP-1", ClientSecret: "up-secret", PublicURL: "https://hub.example.org"}})
+	// Ticks a second apart until nothing is left to call (bounded): the per-host
+	// limit hands the excess back to later ticks.
+	drain := func() {
+		for quiet, i := 0, 0; quiet < 3 && i < 200; i++ {
+			if e.tick(d) == 0 {
+				quiet++
+			} else {
+				quiet = 0
+			}
+			e.clock.Advance(time.Second)
+		}
+	}
+	drain() // every registration, and every CREATED
+	is.Equal(count(registered), members)
+	is.Equal(hooks.count(), members)
+	is.Equal(count(deleted), 0)
+
+	gone.Store(true)
+	e.intake(0, store.Event{Orcid: testOrcid(0)}) // its call answers 410
+	drain()
+	h, err := e.st.HubSettings(ctx, org.ID)
+	is.NoErr(err)
+	is.True(!h.Enabled)           // turned off by the 410
+	is.Equal(count(deleted), 500) // a batch in the turn that turned it off
+	_, err = d.Purge(ctx)         // the retention pass queues the rest
+	is.NoErr(err)
+	drain()
+	is.Equal(count(deleted), members) // each record
 }

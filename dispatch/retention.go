@@ -20,9 +20,11 @@ const purgeEvery = time.Minute
 // ago (and their refresh tokens with them), and audit log entries older than
 // Options.AuditRetention, in small batches, pausing between them. Dead deliveries of
 // webhooks that still exist are kept for an operator. It also turns dead what
-// deactivated webhooks still have waiting (store.KillInactivePending), and
-// activates again webhooks deactivated ahead of a removal that never came
-// (store.RecoverKilled). It returns how many deliveries it deleted.
+// deactivated webhooks still have waiting (store.KillInactivePending), queues the
+// upstream unregistrations that an organisation's deactivation left
+// (store.UnregisterUncovered), and activates again webhooks deactivated ahead of a
+// removal that never came (store.RecoverKilled). It returns how many deliveries it
+// deleted.
 func (d *Dispatcher) Purge(ctx context.Context) (int, error) {
 	total := 0
 	now := d.store.Now()
@@ -51,8 +53,13 @@ func (d *Dispatcher) Purge(ctx context.Context) (int, error) {
 		if err != nil {
 			return total, err
 		}
+		unregistered, err := d.store.UnregisterUncovered(ctx, purgeBatch)
+		if err != nil {
+			return total, err
+		}
 		audit, err := d.store.PurgeAudit(ctx, auditBefore, purgeBatch)
-		if err != nil || (n < purgeBatch && keys < purgeBatch && removed < purgeBatch && tokens < purgeBatch && killed < purgeBatch && audit < purgeBatch) {
+		if err != nil || (n < purgeBatch && keys < purgeBatch && removed < purgeBatch && tokens < purgeBatch && killed < purgeBatch &&
+			unregistered < purgeBatch && audit < purgeBatch) {
 			return total, err
 		}
 		select {

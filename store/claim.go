@@ -37,8 +37,15 @@ const (
 	// what its removal said of the deliveries out on a call (RemoveMembers).
 	// Pending rows too: an older hookd running beside a newer one's migration
 	// hands a failed row back to pending with the word kept.
-	qClearNotSent = `UPDATE deliveries SET not_sent = ''
-		WHERE state IN (0, 1) AND subject = ?1 AND not_sent != '' AND subscription_id IN (SELECT id FROM subscriptions WHERE org_id = ?2)`
+	// Each state through its own index: with state IN (0, 1), SQLite could use
+	// neither partial index and read every delivery the organisation's webhooks have
+	// kept, at every member added (TestClearNotSentPlan).
+	qClearNotSent = `UPDATE deliveries SET not_sent = '' WHERE id IN (
+		SELECT d.id FROM subscriptions s CROSS JOIN deliveries d INDEXED BY deliveries_one_pending
+			ON d.subscription_id = s.id AND d.subject = ?1 AND d.state = 0 WHERE s.org_id = ?2 AND d.not_sent != ''
+		UNION ALL
+		SELECT d.id FROM subscriptions s CROSS JOIN deliveries d INDEXED BY deliveries_in_flight
+			ON d.subscription_id = s.id AND d.subject = ?1 AND d.state = 1 WHERE s.org_id = ?2 AND d.not_sent != '')`
 	// qNotSentDone ends a row that must not be sent again (not_sent): dead, saying why.
 	qNotSentDone = `UPDATE deliveries SET state = 3, done_at = ?1, lease_until = NULL, attempts = max(attempts + ?2, 0),
 		last_error = not_sent, not_sent = '' WHERE id = ?3`
@@ -665,8 +672,12 @@ func (s *Store) record(ctx context.Context, tx *sql.Tx, outcomes []Outcome, now 
 			} else {
 				cleared = append(cleared, o.SubscriptionID) // no success will come to clear it
 			}
-			if err := s.deactivate(ctx, tx, o.SubscriptionID, reason, now); err != nil {
+			wasOn, err := s.deactivate(ctx, tx, o.SubscriptionID, reason, now)
+			if err != nil {
 				return cleared, err
+			}
+			if !wasOn {
+				continue // turned off already, by an earlier outcome of the turn or before it
 			}
 			if err := s.unregisterUncovered(ctx, tx, o.SubscriptionID, now); err != nil {
 				return cleared, err

@@ -160,3 +160,12 @@ func ClaimsFoundNothing(s *Store) bool { return s.claimedNone.Load() }
 
 // BenchSize is benchSize, for the benchmarks outside the package.
 var BenchSize = benchSize
+
+// SetUnregisterBatch sets how many records the deactivation of an organisation's
+// webhook unregisters upstream in its own turn, until the returned function
+// restores it.
+func SetUnregisterBatch(n int) (restore func()) {
+	old := unregisterBatch
+	unregisterBatch = n
+	return func() { unregisterBatch = old }
+}

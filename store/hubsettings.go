@@ -266,7 +266,8 @@ func (s *Store) putOrgSub(ctx context.Context, tx *sql.Tx, orgID int64, format, 
 	case active && !cur.Active:
 		return cur.ID, true, s.reactivate(ctx, tx, cur.ID, now)
 	case !active && cur.on():
-		return cur.ID, false, s.deactivate(ctx, tx, cur.ID, "", now)
+		_, err := s.deactivate(ctx, tx, cur.ID, "", now)
+		return cur.ID, false, err
 	}
 	return cur.ID, false, nil
 }

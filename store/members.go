@@ -71,14 +71,14 @@ ON CONFLICT(subscription_id, subject) WHERE state = 0 DO UPDATE SET
 // putMember adds or updates one member in tx; a new member gets a CREATED delivery
 // for each of its organisation's active settings. It reports whether it was new and
 // how many deliveries it queued.
-func (s *Store) putMember(ctx context.Context, tx *sql.Tx, orgID int64, id string, info MemberInfo, now, due int64) (bool, int, error) {
+func (s *Store) putMember(ctx context.Context, c *txStmts, orgID int64, id string, info MemberInfo, now, due int64) (bool, int, error) {
 	str := func(p *string) string {
 		if p == nil {
 			return ""
 		}
 		return *p
 	}
-	r, err := tx.ExecContext(ctx, `INSERT INTO members(org_id, orcid, name, email, eppn, created_at) VALUES (?, ?, ?, ?, ?, ?)
+	r, err := c.exec(ctx, `INSERT INTO members(org_id, orcid, name, email, eppn, created_at) VALUES (?, ?, ?, ?, ?, ?)
 		ON CONFLICT(org_id, orcid) DO NOTHING`, orgID, id, str(info.Name), str(info.Email), str(info.EPPN), now)
 	if err != nil {
 		return false, 0, err
@@ -96,7 +96,7 @@ func (s *Store) putMember(ctx context.Context, tx *sql.Tx, orgID int64, id strin
 		}
 		if len(sets) > 0 {
 			args = append(args, orgID, id)
-			if _, err := tx.ExecContext(ctx, "UPDATE members SET "+strings.Join(sets, ", ")+" WHERE org_id = ? AND orcid = ?", args...); err != nil {
+			if _, err := c.exec(ctx, "UPDATE members SET "+strings.Join(sets, ", ")+" WHERE org_id = ? AND orcid = ?", args...); err != nil {
 				return false, 0, err
 			}
 		}
@@ -104,10 +104,10 @@ func (s *Store) putMember(ctx context.Context, tx *sql.Tx, orgID int64, id strin
 	}
 	// A member again: what its removal told not to be sent again, out on a call
 	// since, is sent again as any other should its call fail (RemoveMembers).
-	if _, err := tx.StmtContext(ctx, s.claim.clearNotSent).ExecContext(ctx, id, orgID); err != nil {
+	if _, err := c.tx.StmtContext(ctx, s.claim.clearNotSent).ExecContext(ctx, id, orgID); err != nil {
 		return false, 0, err
 	}
-	r, err = tx.ExecContext(ctx, memberCreated, id, orgID, due, now, eventBit(EventCreated))
+	r, err = c.exec(ctx, memberCreated, id, orgID, due, now, eventBit(EventCreated))
 	if err != nil {
 		return false, 0, err
 	}
@@ -128,7 +128,7 @@ func (s *Store) PutMember(ctx context.Context, orgID int64, id string, info Memb
 		if _, err := getOrg(ctx, tx, orgID); err != nil {
 			return err
 		}
-		created, _, err = s.putMember(ctx, tx, orgID, id, info, ms(now), ms(now.Add(window)))
+		created, _, err = s.putMember(ctx, newTxStmts(tx), orgID, id, info, ms(now), ms(now.Add(window)))
 		if err != nil || !created {
 			return err
 		}
@@ -271,8 +271,9 @@ func (s *Store) ImportMembers(ctx context.Context, orgID int64, rows []MemberRow
 			return err
 		}
 		var added []string
+		c := newTxStmts(tx)
 		for _, r := range rows {
-			created, n, err := s.putMember(ctx, tx, orgID, r.Orcid, r.Info, ms(now), ms(now.Add(window)))
+			created, n, err := s.putMember(ctx, c, orgID, r.Orcid, r.Info, ms(now), ms(now.Add(window)))
 			if err != nil {
 				return fmt.Errorf("%s: %w", r.Orcid, err)
 			}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -313,6 +314,78 @@ func TestUpstreamFollowsADeactivation(t *testing.T) {
 	ms, err := st.Members(ctx, o.ID)
 	is.NoErr(err)
 	is.Equal(ms[0].Upstream, "") // covered by nothing
+}
+
+// TestUpstreamUnregisteredInBatches: the turn that turns an organisation's webhook
+// off unregisters a batch of the records it alone covered; the retention pass's
+// UnregisterUncovered queues the rest, a batch a call, and never a record another
+// organisation still covers.
+func TestUpstreamUnregisteredInBatches(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	defer store.SetUnregisterBatch(3)()
+	st := newStore(t)
+	a := orgWithWebhook(t, st)
+	b, err := st.CreateOrganisation(ctx, "B", "tech@b.example")
+	is.NoErr(err)
+	_, _, err = st.SetHubSettings(ctx, b.ID, store.HubSettings{EmailEnabled: true})
+	is.NoErr(err)
+	_, err = st.ConfigureUpstream(ctx, "https://api.sandbox.orcid.org")
+	is.NoErr(err)
+	for i := 1; i <= 8; i++ {
+		_, err = st.PutMember(ctx, a.ID, memberOrcid(i), store.MemberInfo{}, 0)
+		is.NoErr(err)
+	}
+	_, err = st.PutMember(ctx, b.ID, memberOrcid(8), store.MemberInfo{}, 0) // covered by B too
+	is.NoErr(err)
+	claimed, err := st.Exchange(ctx, nil, 100, time.Minute)
+	is.NoErr(err)
+	var outs []store.Outcome
+	for _, c := range claimed {
+		kind := store.OutcomeDelivered
+		if c.Target.Format == "hub" {
+			kind = store.OutcomeGone // A's webhook answers 410
+		}
+		if c.EventType == store.UpstreamRegister {
+			is.NoErr(st.MarkUpstream(ctx, c.Subject, store.UpstreamRegister, true, ""))
+		}
+		outs = append(outs, answered(st, c, kind))
+	}
+	is.Equal(len(outs), 8+8+1) // the registrations, A's CREATEDs and B's e-mail
+	_, err = st.Exchange(ctx, outs, 0, time.Minute)
+	is.NoErr(err)
+	h, err := st.HubSettings(ctx, a.ID)
+	is.NoErr(err)
+	is.True(!h.Enabled) // turned off by the 410
+
+	unregistering := func() (orcids []string) {
+		pending, err := st.Deliveries(ctx, store.DeliveryFilter{State: "pending"})
+		is.NoErr(err)
+		for _, d := range pending {
+			if d.EventType == store.UpstreamUnregister {
+				orcids = append(orcids, d.Subject)
+			}
+		}
+		return orcids
+	}
+	is.Equal(len(unregistering()), 3) // a batch in the turn
+	for _, want := range []int{3, 1, 0} {
+		n, err := st.UnregisterUncovered(ctx, 3)
+		is.NoErr(err)
+		is.Equal(n, want)
+	}
+	got := unregistering()
+	is.Equal(len(got), 7)
+	is.True(!slices.Contains(got, memberOrcid(8))) // B still covers it
+	ms, err := st.Members(ctx, a.ID)
+	is.NoErr(err)
+	for _, m := range ms {
+		if m.Orcid == memberOrcid(8) {
+			is.Equal(m.Upstream, "registered")
+		} else {
+			is.Equal(m.Upstream, "") // covered by nothing
+		}
+	}
 }
 
 // TestOrgWebhookSigned: an organisation's webhook signs its calls with a secret of

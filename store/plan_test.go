@@ -233,3 +233,16 @@ func queryPlanAnyArgs(t *testing.T, st *Store, q string) []string {
 	t.Fatalf("no plan for %s", q)
 	return nil
 }
+
+// TestClearNotSentPlan: a member added again finds its record's waiting and
+// in-flight deliveries to the organisation through their states' indexes, not by
+// reading every delivery the organisation's webhooks have kept, which made each
+// member added cost as much as all those before it.
+func TestClearNotSentPlan(t *testing.T) {
+	st := openGroupStore(t)
+	plan := strings.Join(queryPlan(t, st.read, qClearNotSent, "o", 1), "\n")
+	if strings.Contains(plan, "deliveries_subscription") || !strings.Contains(plan, "deliveries_one_pending (subscription_id=? AND subject=?)") ||
+		!strings.Contains(plan, "deliveries_in_flight (subscription_id=? AND subject=?)") || strings.Contains(plan, "SCAN") {
+		t.Errorf("plan:\n%s", plan)
+	}
+}

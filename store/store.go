@@ -109,6 +109,9 @@ type Store struct {
 	// claimKilled counts claimed rows that died unsent, their webhook deactivated
 	// (claimRows).
 	claimKilled atomic.Int64
+	// unregister is what deactivations of organisations' webhooks left to
+	// unregister upstream for the retention pass (unregisterBatch).
+	unregister unregisterState
 	// removeWhole is set while a removal's last try runs: it moves whatever history
 	// is left in its own transaction (removeSubscriptions). Only the transaction
 	// that holds the write connection reads it.
@@ -583,6 +586,47 @@ func (s *Store) begin(ctx context.Context) (*sql.Tx, error) {
 		return nil, err
 	}
 	return tx, nil
+}
+
+// txStmts prepares each statement once in a transaction, for loops that run the
+// same few statements for many rows (a member import, and its upstream
+// registrations): parsing them anew for each row was most of such a loop's time.
+// Its statements close with the transaction.
+type txStmts struct {
+	tx *sql.Tx
+	m  map[string]*sql.Stmt
+}
+
+func newTxStmts(tx *sql.Tx) *txStmts { return &txStmts{tx: tx, m: map[string]*sql.Stmt{}} }
+
+func (c *txStmts) stmt(ctx context.Context, q string) (*sql.Stmt, error) {
+	if st, ok := c.m[q]; ok {
+		return st, nil
+	}
+	st, err := c.tx.PrepareContext(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	c.m[q] = st
+	return st, nil
+}
+
+// exec runs q with args.
+func (c *txStmts) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	st, err := c.stmt(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	return st.ExecContext(ctx, args...)
+}
+
+// scan runs q with args and scans its one row into dest.
+func (c *txStmts) scan(ctx context.Context, q string, args []any, dest ...any) error {
+	st, err := c.stmt(ctx, q)
+	if err != nil {
+		return err
+	}
+	return st.QueryRowContext(ctx, args...).Scan(dest...)
 }
 
 // querier is what runs a query: a transaction or a pool.

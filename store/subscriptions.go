@@ -446,7 +446,7 @@ func (s *Store) SetSubscriptionActive(ctx context.Context, uid string, active bo
 		case active && !cur.Active:
 			err = s.reactivate(ctx, tx, cur.ID, now)
 		case !active && cur.on():
-			err = s.deactivate(ctx, tx, cur.ID, reason, now)
+			_, err = s.deactivate(ctx, tx, cur.ID, reason, now)
 		}
 		if err != nil {
 			return err
@@ -536,19 +536,25 @@ func notSentDeactivated(reason string) string {
 
 // deactivate turns a subscription off with a reason; its pending deliveries become
 // dead (replayable), so reactivating it does not send them by itself: up to
-// killBatch of them here, the rest later (killBatch).
-func (s *Store) deactivate(ctx context.Context, tx *sql.Tx, subID int64, reason string, now int64) error {
+// killBatch of them here, the rest later (killBatch). It reports whether the
+// subscription was on (Subscription.on) until this call.
+func (s *Store) deactivate(ctx context.Context, tx *sql.Tx, subID int64, reason string, now int64) (wasOn bool, err error) {
 	s.targetCache.forget(subID)
 	// One deactivated ahead of its removal (reasonRemoving) is deactivated anew, so
 	// that a removal that then fails does not activate it again (undoKill).
-	if _, err := tx.ExecContext(ctx, "UPDATE subscriptions SET active = 0, reason = ?, updated_at = ? WHERE id = ? AND (active = 1 OR reason = ?)",
-		reason, now, subID, reasonRemoving); err != nil {
-		return err
+	r, err := tx.ExecContext(ctx, "UPDATE subscriptions SET active = 0, reason = ?, updated_at = ? WHERE id = ? AND (active = 1 OR reason = ?)",
+		reason, now, subID, reasonRemoving)
+	if err != nil {
+		return false, err
 	}
-	_, err := tx.ExecContext(ctx, `UPDATE deliveries SET state = 3, done_at = ?1, last_error = ?2
+	n, err := r.RowsAffected()
+	if err != nil {
+		return false, err
+	}
+	_, err = tx.ExecContext(ctx, `UPDATE deliveries SET state = 3, done_at = ?1, last_error = ?2
 		WHERE id IN (SELECT id FROM deliveries WHERE subscription_id = ?3 AND state = 0 LIMIT ?4)`,
 		now, notSentDeactivated(reason), subID, killBatch)
-	return err
+	return n > 0, err
 }
 
 // reactivate turns a subscription on again and clears why hookd had turned it off.

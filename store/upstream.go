@@ -6,8 +6,11 @@ import (
 	"crypto/sha256"
 	"database/sql"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"sync"
 
 	"hookd/secret"
 )
@@ -69,32 +72,33 @@ func (s *Store) syncUpstream(ctx context.Context, tx *sql.Tx, now int64, orcids 
 	if err != nil || subID == 0 {
 		return err
 	}
+	c := newTxStmts(tx)
 	for _, id := range orcids {
 		var isCovered, hasRow bool
-		err := tx.QueryRowContext(ctx, `SELECT `+covered+`, EXISTS (SELECT 1 FROM upstream_registrations WHERE orcid = m.orcid)
-			FROM (SELECT ? AS orcid) m`, id).Scan(&isCovered, &hasRow)
+		err := c.scan(ctx, `SELECT `+covered+`, EXISTS (SELECT 1 FROM upstream_registrations WHERE orcid = m.orcid)
+			FROM (SELECT ? AS orcid) m`, []any{id}, &isCovered, &hasRow)
 		if err != nil {
 			return err
 		}
 		switch {
 		case isCovered && !hasRow:
-			if _, err := tx.ExecContext(ctx, "INSERT INTO upstream_registrations(orcid, updated_at) VALUES (?, ?)", id, now); err != nil {
+			if _, err := c.exec(ctx, "INSERT INTO upstream_registrations(orcid, updated_at) VALUES (?, ?)", id, now); err != nil {
 				return err
 			}
-			if _, err := tx.ExecContext(ctx, qUpstreamOrder, subID, id, UpstreamRegister, now); err != nil {
+			if _, err := c.exec(ctx, qUpstreamOrder, subID, id, UpstreamRegister, now); err != nil {
 				return err
 			}
 		case isCovered && hasRow:
 			// An unregistration still pending is turned back into a registration.
-			if _, err := tx.ExecContext(ctx, `UPDATE deliveries SET event_type = ? WHERE subscription_id = ? AND subject = ?
+			if _, err := c.exec(ctx, `UPDATE deliveries SET event_type = ? WHERE subscription_id = ? AND subject = ?
 				AND state = 0 AND event_type = ?`, UpstreamRegister, subID, id, UpstreamUnregister); err != nil {
 				return err
 			}
 		case !isCovered && hasRow:
-			if _, err := tx.ExecContext(ctx, "DELETE FROM upstream_registrations WHERE orcid = ?", id); err != nil {
+			if _, err := c.exec(ctx, "DELETE FROM upstream_registrations WHERE orcid = ?", id); err != nil {
 				return err
 			}
-			if _, err := tx.ExecContext(ctx, qUpstreamOrder, subID, id, UpstreamUnregister, now); err != nil {
+			if _, err := c.exec(ctx, qUpstreamOrder, subID, id, UpstreamUnregister, now); err != nil {
 				return err
 			}
 		}
@@ -102,31 +106,143 @@ func (s *Store) syncUpstream(ctx context.Context, tx *sql.Tx, now int64, orcids 
 	return nil
 }
 
+// unregisterBatch bounds how many records the deactivation of an organisation's
+// webhook unregisters upstream in the turn of the dispatch loop that deactivates
+// it, which every write waits for: an organisation with 100,000 members held them
+// for seconds. The retention pass unregisters the rest (UnregisterUncovered), a
+// batch a transaction.
+var unregisterBatch = 500
+
 // unregisterUncovered queues an unregistration of each record the subscription
 // subID's organisation has as a member that nothing covers any more, after hookd
-// itself turned that subscription off (a 410, failures past disable_after): in two
-// statements over the organisation's members, not several a member, since it runs
-// inside a turn of the dispatch loop, which every write waits for. A subscription
-// of no organisation, or upstream registration off, makes it do nothing.
+// itself turned that subscription off (a 410, failures past disable_after): up to
+// unregisterBatch of them, the rest later (unregisterBatch). A subscription of no
+// organisation, or upstream registration off, makes it do nothing.
 func (s *Store) unregisterUncovered(ctx context.Context, tx *sql.Tx, subID, now int64) error {
 	upID, err := upstreamSub(ctx, tx)
 	if err != nil || upID == 0 {
 		return err
 	}
-	// Its members that have a registration and that nothing covers now.
-	const uncovered = `SELECT m.orcid FROM members m WHERE m.org_id = (SELECT org_id FROM subscriptions WHERE id = ?2)
-		AND EXISTS (SELECT 1 FROM upstream_registrations r WHERE r.orcid = m.orcid) AND NOT ` + covered
-	if _, err := tx.ExecContext(ctx, `INSERT INTO deliveries(subscription_id, subject, event_type, state, due_at, first_event_at, last_event_at)
-		SELECT ?1, orcid, 'UNREGISTER', 0, ?3, ?3, ?3 FROM (`+uncovered+`) WHERE true
-		ON CONFLICT(subscription_id, subject) WHERE state = 0 DO UPDATE SET
-			event_type = excluded.event_type, last_event_at = max(last_event_at, excluded.last_event_at), event_count = event_count + 1`,
-		upID, subID, now); err != nil {
-		return fmt.Errorf("unregister upstream: %w", err)
+	var orgID sql.NullInt64
+	if err := tx.QueryRowContext(ctx, "SELECT org_id FROM subscriptions WHERE id = ?", subID).Scan(&orgID); err != nil || !orgID.Valid {
+		return wrapUnregister(err)
 	}
-	if _, err := tx.ExecContext(ctx, `DELETE FROM upstream_registrations WHERE orcid IN (`+uncovered+`)`, nil, subID); err != nil {
-		return fmt.Errorf("unregister upstream: %w", err)
+	n, _, err := unregisterMembers(ctx, tx, upID, orgID.Int64, "", now, unregisterBatch)
+	if err != nil {
+		return err
+	}
+	if n == unregisterBatch {
+		s.unregister.mu.Lock()
+		s.unregister.left, s.unregister.from, s.unregister.gen = true, unregisterCursor{}, s.unregister.gen+1
+		s.unregister.mu.Unlock()
 	}
 	return nil
+}
+
+// unregisterCursor is where the retention pass's unregistrations go on from: the
+// members of organisation org whose iD sorts after orcid.
+type unregisterCursor struct {
+	org   int64
+	orcid string
+}
+
+// unregisterState is what a deactivation left to unregister (UnregisterUncovered).
+type unregisterState struct {
+	mu   sync.Mutex
+	left bool             // a deactivation left records registered
+	from unregisterCursor // where the next batch starts
+	gen  uint64           // counts the deactivations that left some, to start over after one
+}
+
+// unregisterMembers forgets the registration of up to limit records, in iD order
+// after the iD after, that are members of organisation orgID, are registered, and
+// that nothing covers, and queues their unregistrations for the upstream
+// subscription upID, in two statements. It returns how many, and the last iD.
+func unregisterMembers(ctx context.Context, tx *sql.Tx, upID, orgID int64, after string, now int64, limit int) (int, string, error) {
+	gone, err := queryColumn[string](ctx, tx, `DELETE FROM upstream_registrations WHERE orcid IN (
+		SELECT m.orcid FROM members m WHERE m.org_id = ?1 AND m.orcid > ?2
+			AND EXISTS (SELECT 1 FROM upstream_registrations r WHERE r.orcid = m.orcid) AND NOT `+covered+`
+		ORDER BY m.orcid LIMIT ?3)
+		RETURNING orcid`, orgID, after, limit)
+	if err != nil || len(gone) == 0 {
+		return 0, "", wrapUnregister(err)
+	}
+	b, _ := json.Marshal(gone)
+	if _, err := tx.ExecContext(ctx, `INSERT INTO deliveries(subscription_id, subject, event_type, state, due_at, first_event_at, last_event_at)
+		SELECT ?1, value, 'UNREGISTER', 0, ?3, ?3, ?3 FROM json_each(?2) WHERE true
+		ON CONFLICT(subscription_id, subject) WHERE state = 0 DO UPDATE SET
+			event_type = excluded.event_type, last_event_at = max(last_event_at, excluded.last_event_at), event_count = event_count + 1`,
+		upID, string(b), now); err != nil {
+		return 0, "", wrapUnregister(err)
+	}
+	return len(gone), slices.Max(gone), nil
+}
+
+func wrapUnregister(err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("unregister upstream: %w", err)
+}
+
+// UnregisterUncovered queues the unregistration of up to limit records that a
+// deactivation left registered (unregisterBatch): members of an organisation whose
+// webhook or e-mail is off that nothing covers any more. It returns how many; the
+// retention pass calls it until it finds fewer than limit. Each call goes on, in
+// iD order, from where the last one stopped, so the whole pass reads each member
+// once; when no deactivation left any since the last call found fewer than limit,
+// it reads nothing.
+func (s *Store) UnregisterUncovered(ctx context.Context, limit int) (int, error) {
+	u := &s.unregister
+	u.mu.Lock()
+	left, from, gen := u.left, u.from, u.gen
+	u.mu.Unlock()
+	if !left {
+		return 0, nil
+	}
+	total, at := 0, from
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		total, at = 0, from
+		upID, err := upstreamSub(ctx, tx)
+		if err != nil || upID == 0 {
+			return err
+		}
+		orgs, err := queryColumn[int64](ctx, tx, `SELECT DISTINCT org_id FROM subscriptions
+			WHERE active = 0 AND org_id >= ? AND format IN ('hub', 'email') ORDER BY org_id`, from.org)
+		if err != nil {
+			return err
+		}
+		now := ms(s.Now())
+		for _, org := range orgs {
+			after := ""
+			if org == from.org {
+				after = from.orcid
+			}
+			n, last, err := unregisterMembers(ctx, tx, upID, org, after, now, limit-total)
+			if err != nil {
+				return err
+			}
+			total += n
+			if total == limit {
+				at = unregisterCursor{org, last}
+				return nil
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	switch {
+	case u.gen != gen: // a deactivation meanwhile: start over
+	case total < limit:
+		u.left, u.from = false, unregisterCursor{}
+	default:
+		u.from = at
+	}
+	return total, nil
 }
 
 // syncOrgUpstream is syncUpstream for every member of an organisation, after its
@@ -182,7 +298,8 @@ func (s *Store) setUpstreamSub(ctx context.Context, tx *sql.Tx, apiURL string, n
 		return 0, err
 	case apiURL == "":
 		if active {
-			return 0, s.deactivate(ctx, tx, id, "upstream registration is not configured", now)
+			_, err := s.deactivate(ctx, tx, id, "upstream registration is not configured", now)
+			return 0, err
 		}
 		return 0, nil
 	}

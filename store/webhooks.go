@@ -229,7 +229,7 @@ func (s *Store) SetWebhookActive(ctx context.Context, clientID, uid string, acti
 				return err
 			}
 		} else if !active && cur.on() {
-			if err := s.deactivate(ctx, tx, cur.ID, "", now); err != nil {
+			if _, err := s.deactivate(ctx, tx, cur.ID, "", now); err != nil {
 				return err
 			}
 		}
