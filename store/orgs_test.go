@@ -338,6 +338,12 @@ func TestUpstreamUnregisteredInBatches(t *testing.T) {
 	}
 	_, err = st.PutMember(ctx, b.ID, memberOrcid(8), store.MemberInfo{}, 0) // covered by B too
 	is.NoErr(err)
+	c, err := st.CreateOrganisation(ctx, "C", "tech@c.example")
+	is.NoErr(err)
+	_, _, err = st.SetHubSettings(ctx, c.ID, store.HubSettings{EmailEnabled: true})
+	is.NoErr(err)
+	_, err = st.PutMember(ctx, c.ID, memberOrcid(9), store.MemberInfo{}, 0) // C's alone
+	is.NoErr(err)
 	claimed, err := st.Exchange(ctx, nil, 100, time.Minute)
 	is.NoErr(err)
 	var outs []store.Outcome
@@ -351,9 +357,15 @@ func TestUpstreamUnregisteredInBatches(t *testing.T) {
 		}
 		outs = append(outs, answered(st, c, kind))
 	}
-	is.Equal(len(outs), 8+8+1) // the registrations, A's CREATEDs and B's e-mail
+	is.Equal(len(outs), 9+8+1+1) // the registrations, A's CREATEDs, B's and C's e-mails
 	_, err = st.Exchange(ctx, outs, 0, time.Minute)
 	is.NoErr(err)
+	// C's e-mail is turned off ahead of a removal (which may yet fail and turn it on
+	// again): its member stays registered meanwhile, and A's sweep leaves it alone.
+	cs, err := st.Subscriptions(ctx, store.SubscriptionFilter{OrgID: c.ID})
+	is.NoErr(err)
+	is.Equal(len(cs), 1)
+	is.NoErr(store.KillAhead(ctx, st, cs[0].UID))
 	h, err := st.HubSettings(ctx, a.ID)
 	is.NoErr(err)
 	is.True(!h.Enabled) // turned off by the 410
@@ -377,6 +389,7 @@ func TestUpstreamUnregisteredInBatches(t *testing.T) {
 	got := unregistering()
 	is.Equal(len(got), 7)
 	is.True(!slices.Contains(got, memberOrcid(8))) // B still covers it
+	is.True(!slices.Contains(got, memberOrcid(9))) // not A's member
 	ms, err := st.Members(ctx, a.ID)
 	is.NoErr(err)
 	for _, m := range ms {

@@ -132,26 +132,68 @@ func (s *Store) unregisterUncovered(ctx context.Context, tx *sql.Tx, subID, now 
 		return err
 	}
 	if n == unregisterBatch {
-		s.unregister.mu.Lock()
-		s.unregister.left, s.unregister.from, s.unregister.gen = true, unregisterCursor{}, s.unregister.gen+1
-		s.unregister.mu.Unlock()
+		s.unregister.leave(orgID.Int64)
 	}
 	return nil
 }
 
-// unregisterCursor is where the retention pass's unregistrations go on from: the
-// members of organisation org whose iD sorts after orcid.
-type unregisterCursor struct {
-	org   int64
-	orcid string
-}
-
-// unregisterState is what a deactivation left to unregister (UnregisterUncovered).
+// unregisterState is what deactivations of organisations' webhooks left to
+// unregister upstream (UnregisterUncovered): for each such organisation, the iD its
+// members' next batch starts after. It lives in memory: a crash loses it, and the
+// daemon's start reconciles every registration (ConfigureUpstream).
 type unregisterState struct {
 	mu   sync.Mutex
-	left bool             // a deactivation left records registered
-	from unregisterCursor // where the next batch starts
-	gen  uint64           // counts the deactivations that left some, to start over after one
+	orgs map[int64]*orgLeft
+}
+
+// orgLeft is one organisation's members left to unregister.
+type orgLeft struct {
+	after string // the last iD done
+	gen   uint64 // counts the deactivations that left some, so a sweep under way starts over
+}
+
+// leave notes that a deactivation left some of organisation org's members
+// registered: the sweep goes over them from the first.
+func (u *unregisterState) leave(org int64) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.orgs == nil {
+		u.orgs = map[int64]*orgLeft{}
+	}
+	if o := u.orgs[org]; o != nil {
+		o.after, o.gen = "", o.gen+1
+	} else {
+		u.orgs[org] = &orgLeft{}
+	}
+}
+
+// next is the organisation with the lowest id that has members left, and where
+// they go on from.
+func (u *unregisterState) next() (org int64, o orgLeft, ok bool) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	for id, left := range u.orgs {
+		if !ok || id < org {
+			org, o, ok = id, *left, true
+		}
+	}
+	return org, o, ok
+}
+
+// done records a batch of org's members, as of the sweep's start (o): the last
+// iD it did, or, when it found fewer than it had room for, that none is left. A
+// deactivation since (a new generation) wins.
+func (u *unregisterState) done(org int64, o orgLeft, last string, finished bool) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	cur := u.orgs[org]
+	switch {
+	case cur == nil || cur.gen != o.gen:
+	case finished:
+		delete(u.orgs, org)
+	default:
+		cur.after = last
+	}
 }
 
 // unregisterMembers forgets the registration of up to limit records, in iD order
@@ -186,61 +228,34 @@ func wrapUnregister(err error) error {
 }
 
 // UnregisterUncovered queues the unregistration of up to limit records that a
-// deactivation left registered (unregisterBatch): members of an organisation whose
-// webhook or e-mail is off that nothing covers any more. It returns how many; the
+// deactivation left registered (unregisterBatch): members of the organisation
+// whose webhook hookd turned off that nothing covers. It returns how many; the
 // retention pass calls it until it finds fewer than limit. Each call goes on, in
 // iD order, from where the last one stopped, so the whole pass reads each member
-// once; when no deactivation left any since the last call found fewer than limit,
-// it reads nothing.
+// once; it reads nothing when no deactivation left any.
 func (s *Store) UnregisterUncovered(ctx context.Context, limit int) (int, error) {
-	u := &s.unregister
-	u.mu.Lock()
-	left, from, gen := u.left, u.from, u.gen
-	u.mu.Unlock()
-	if !left {
-		return 0, nil
-	}
-	total, at := 0, from
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		total, at = 0, from
-		upID, err := upstreamSub(ctx, tx)
-		if err != nil || upID == 0 {
-			return err
+	total := 0
+	for total < limit {
+		org, o, ok := s.unregister.next()
+		if !ok {
+			break
 		}
-		orgs, err := queryColumn[int64](ctx, tx, `SELECT DISTINCT org_id FROM subscriptions
-			WHERE active = 0 AND org_id >= ? AND format IN ('hub', 'email') ORDER BY org_id`, from.org)
-		if err != nil {
-			return err
-		}
-		now := ms(s.Now())
-		for _, org := range orgs {
-			after := ""
-			if org == from.org {
-				after = from.orcid
-			}
-			n, last, err := unregisterMembers(ctx, tx, upID, org, after, now, limit-total)
-			if err != nil {
+		var n int
+		var last string
+		err := s.inTx(ctx, func(tx *sql.Tx) error {
+			n, last = 0, ""
+			upID, err := upstreamSub(ctx, tx)
+			if err != nil || upID == 0 {
 				return err
 			}
-			total += n
-			if total == limit {
-				at = unregisterCursor{org, last}
-				return nil
-			}
+			n, last, err = unregisterMembers(ctx, tx, upID, org, o.after, ms(s.Now()), limit-total)
+			return err
+		})
+		if err != nil {
+			return total, err
 		}
-		return nil
-	})
-	if err != nil {
-		return 0, err
-	}
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	switch {
-	case u.gen != gen: // a deactivation meanwhile: start over
-	case total < limit:
-		u.left, u.from = false, unregisterCursor{}
-	default:
-		u.from = at
+		s.unregister.done(org, o, last, n < limit-total)
+		total += n
 	}
 	return total, nil
 }
