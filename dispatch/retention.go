@@ -21,9 +21,9 @@ const purgeEvery = time.Minute
 // Options.AuditRetention, in small batches, pausing between them. Dead deliveries of
 // webhooks that still exist are kept for an operator. It also turns dead what
 // deactivated webhooks still have waiting (store.KillInactivePending), queues the
-// upstream unregistrations that an organisation's deactivation left
-// (store.UnregisterUncovered), and activates again webhooks deactivated ahead of a
-// removal that never came (store.RecoverKilled). It returns how many deliveries it
+// upstream registrations and unregistrations that changes of organisations'
+// coverage left (store.QueueUpstreamLeft), and activates again webhooks
+// deactivated ahead of a removal that never came (store.RecoverKilled). It returns how many deliveries it
 // deleted.
 func (d *Dispatcher) Purge(ctx context.Context) (int, error) {
 	total := 0
@@ -53,13 +53,13 @@ func (d *Dispatcher) Purge(ctx context.Context) (int, error) {
 		if err != nil {
 			return total, err
 		}
-		unregistered, err := d.store.UnregisterUncovered(ctx, purgeBatch)
+		upstream, err := d.store.QueueUpstreamLeft(ctx, purgeBatch)
 		if err != nil {
 			return total, err
 		}
 		audit, err := d.store.PurgeAudit(ctx, auditBefore, purgeBatch)
 		if err != nil || (n < purgeBatch && keys < purgeBatch && removed < purgeBatch && tokens < purgeBatch && killed < purgeBatch &&
-			unregistered < purgeBatch && audit < purgeBatch) {
+			upstream < purgeBatch && audit < purgeBatch) {
 			return total, err
 		}
 		select {

@@ -161,11 +161,11 @@ func ClaimsFoundNothing(s *Store) bool { return s.claimedNone.Load() }
 // BenchSize is benchSize, for the benchmarks outside the package.
 var BenchSize = benchSize
 
-// SetUnregisterBatch sets how many records the deactivation of an organisation's
-// webhook unregisters upstream in its own turn, until the returned function
-// restores it.
-func SetUnregisterBatch(n int) (restore func()) {
-	old := unregisterBatch
-	unregisterBatch = n
-	return func() { unregisterBatch = old }
+// SetUpstreamBatch sets how many records a change of an organisation's coverage
+// registers or unregisters upstream in one transaction, until the returned
+// function restores it.
+func SetUpstreamBatch(n int) (restore func()) {
+	old := upstreamBatch
+	upstreamBatch = n
+	return func() { upstreamBatch = old }
 }

@@ -318,12 +318,12 @@ func TestUpstreamFollowsADeactivation(t *testing.T) {
 
 // TestUpstreamUnregisteredInBatches: the turn that turns an organisation's webhook
 // off unregisters a batch of the records it alone covered; the retention pass's
-// UnregisterUncovered queues the rest, a batch a call, and never a record another
+// QueueUpstreamLeft queues the rest, a batch a call, and never a record another
 // organisation still covers.
 func TestUpstreamUnregisteredInBatches(t *testing.T) {
 	is := is.New(t)
 	ctx := context.Background()
-	defer store.SetUnregisterBatch(3)()
+	defer store.SetUpstreamBatch(3)()
 	st := newStore(t)
 	a := orgWithWebhook(t, st)
 	b, err := st.CreateOrganisation(ctx, "B", "tech@b.example")
@@ -382,7 +382,7 @@ func TestUpstreamUnregisteredInBatches(t *testing.T) {
 	}
 	is.Equal(len(unregistering()), 3) // a batch in the turn
 	for _, want := range []int{3, 1, 0} {
-		n, err := st.UnregisterUncovered(ctx, 3)
+		n, err := st.QueueUpstreamLeft(ctx, 3)
 		is.NoErr(err)
 		is.Equal(n, want)
 	}
@@ -399,6 +399,63 @@ func TestUpstreamUnregisteredInBatches(t *testing.T) {
 			is.Equal(m.Upstream, "") // covered by nothing
 		}
 	}
+}
+
+// TestUpstreamFollowsSettingsInBatches: turning an organisation's webhook off and
+// on again (its staff's settings) unregisters and registers a batch of its members
+// in the call, and QueueUpstreamLeft the rest; meanwhile the members not yet done
+// read as pending, and an unregistration still pending turns back into a
+// registration.
+func TestUpstreamFollowsSettingsInBatches(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	defer store.SetUpstreamBatch(3)()
+	st := newStore(t)
+	a := orgWithWebhook(t, st)
+	_, err := st.ConfigureUpstream(ctx, "https://api.sandbox.orcid.org")
+	is.NoErr(err)
+	const members = 8
+	for i := 1; i <= members; i++ {
+		_, err = st.PutMember(ctx, a.ID, memberOrcid(i), store.MemberInfo{}, 0)
+		is.NoErr(err)
+	}
+	orders := func() map[string]int { // the upstream work orders pending, by kind
+		ds, err := st.Deliveries(ctx, store.DeliveryFilter{State: "pending", Limit: 100})
+		is.NoErr(err)
+		kinds := map[string]int{}
+		for _, d := range ds {
+			if d.EventType == store.UpstreamRegister || d.EventType == store.UpstreamUnregister {
+				kinds[d.EventType]++
+			}
+		}
+		return kinds
+	}
+	rest := func(want ...int) {
+		t.Helper()
+		for _, w := range want {
+			n, err := st.QueueUpstreamLeft(ctx, 3)
+			is.NoErr(err)
+			is.Equal(n, w)
+		}
+	}
+	is.Equal(orders()[store.UpstreamRegister], members) // registered one at a time as they came
+
+	_, _, err = st.SetHubSettings(ctx, a.ID, store.HubSettings{Enabled: false, URL: "https://a.example/h"})
+	is.NoErr(err)
+	is.Equal(orders()[store.UpstreamUnregister], 3) // a batch in the call
+	rest(3, 2, 0)
+	is.Equal(orders()[store.UpstreamUnregister], members)
+
+	_, _, err = st.SetHubSettings(ctx, a.ID, store.HubSettings{Enabled: true, URL: "https://a.example/h"})
+	is.NoErr(err)
+	is.Equal(orders()[store.UpstreamRegister], 3) // a batch in the call, turned back from unregistrations
+	ms, err := st.Members(ctx, a.ID)
+	is.NoErr(err)
+	for _, m := range ms {
+		is.Equal(m.Upstream, "pending") // done or not yet, each is to be registered
+	}
+	rest(3, 2, 0)
+	is.Equal(orders(), map[string]int{store.UpstreamRegister: members})
 }
 
 // TestOrgWebhookSigned: an organisation's webhook signs its calls with a secret of

@@ -109,9 +109,9 @@ type Store struct {
 	// claimKilled counts claimed rows that died unsent, their webhook deactivated
 	// (claimRows).
 	claimKilled atomic.Int64
-	// unregister is what deactivations of organisations' webhooks left to
-	// unregister upstream for the retention pass (unregisterBatch).
-	unregister unregisterState
+	// unregister and register are what changes of organisations' coverage left to
+	// unregister and register upstream for the retention pass (upstreamBatch).
+	unregister, register orgsLeft
 	// removeWhole is set while a removal's last try runs: it moves whatever history
 	// is left in its own transaction (removeSubscriptions). Only the transaction
 	// that holds the write connection reads it.

@@ -106,18 +106,20 @@ func (s *Store) syncUpstream(ctx context.Context, tx *sql.Tx, now int64, orcids 
 	return nil
 }
 
-// unregisterBatch bounds how many records the deactivation of an organisation's
-// webhook unregisters upstream in the turn of the dispatch loop that deactivates
-// it, which every write waits for: an organisation with 100,000 members held them
-// for seconds. The retention pass unregisters the rest (UnregisterUncovered), a
-// batch a transaction.
-var unregisterBatch = 500
+// upstreamBatch bounds how many records one write transaction registers or
+// unregisters upstream for a change of an organisation's coverage: its webhook or
+// e-mail turned on or off by its staff or an operator, or off by hookd itself in a
+// turn of the dispatch loop (a 410, failures past disable_after). Every write waits
+// for such a transaction, and an organisation with 100,000 members held them for
+// seconds. The retention pass queues the rest (QueueUpstreamLeft), a batch a
+// transaction.
+var upstreamBatch = 500
 
 // unregisterUncovered queues an unregistration of each record the subscription
 // subID's organisation has as a member that nothing covers any more, after hookd
-// itself turned that subscription off (a 410, failures past disable_after): up to
-// unregisterBatch of them, the rest later (unregisterBatch). A subscription of no
-// organisation, or upstream registration off, makes it do nothing.
+// itself turned that subscription off: up to upstreamBatch of them, the rest later
+// (upstreamBatch). A subscription of no organisation, or upstream registration
+// off, makes it do nothing.
 func (s *Store) unregisterUncovered(ctx context.Context, tx *sql.Tx, subID, now int64) error {
 	upID, err := upstreamSub(ctx, tx)
 	if err != nil || upID == 0 {
@@ -125,36 +127,80 @@ func (s *Store) unregisterUncovered(ctx context.Context, tx *sql.Tx, subID, now 
 	}
 	var orgID sql.NullInt64
 	if err := tx.QueryRowContext(ctx, "SELECT org_id FROM subscriptions WHERE id = ?", subID).Scan(&orgID); err != nil || !orgID.Valid {
-		return wrapUnregister(err)
+		return wrapUpstream(err)
 	}
-	n, _, err := unregisterMembers(ctx, tx, upID, orgID.Int64, "", now, unregisterBatch)
-	if err != nil {
+	return s.startOrg(ctx, tx, &s.unregister, unregisterMembers, upID, orgID.Int64, now)
+}
+
+// syncOrgUpstream is syncUpstream for every member of an organisation, after its
+// settings changed: a batch of each, registrations and unregistrations, the rest
+// later (upstreamBatch).
+func (s *Store) syncOrgUpstream(ctx context.Context, tx *sql.Tx, orgID, now int64) error {
+	upID, err := upstreamSub(ctx, tx)
+	if err != nil || upID == 0 {
 		return err
 	}
-	if n == unregisterBatch {
-		s.unregister.leave(orgID.Int64)
+	// An organisation that covers its members now has none to unregister, and one
+	// that does not has none to register: another that covers one registered it.
+	var covers bool
+	if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM subscriptions
+		WHERE org_id = ? AND active = 1 AND format IN ('hub', 'email'))`, orgID).Scan(&covers); err != nil {
+		return wrapUpstream(err)
+	}
+	if !covers {
+		return s.startOrg(ctx, tx, &s.unregister, unregisterMembers, upID, orgID, now)
+	}
+	if err := s.startOrg(ctx, tx, &s.register, registerMembers, upID, orgID, now); err != nil {
+		return err
+	}
+	// A registered member whose unregistration is still pending keeps its
+	// registration: the order turns back, as syncUpstream turns it for one record.
+	// The joins in this order: a pending order's registration first, which most
+	// pending unregistrations no longer have, then the rest only for the few that do.
+	if _, err := tx.ExecContext(ctx, `UPDATE deliveries SET event_type = ?1 WHERE id IN (
+		SELECT d.id FROM deliveries d INDEXED BY deliveries_one_pending
+			CROSS JOIN upstream_registrations r ON r.orcid = d.subject
+			CROSS JOIN members m ON m.org_id = ?3 AND m.orcid = d.subject
+		WHERE d.subscription_id = ?2 AND d.state = 0 AND d.event_type = ?4 AND `+covered+`)`,
+		UpstreamRegister, upID, orgID, UpstreamUnregister); err != nil {
+		return wrapUpstream(err)
 	}
 	return nil
 }
 
-// unregisterState is what deactivations of organisations' webhooks left to
-// unregister upstream (UnregisterUncovered): for each such organisation, the iD its
+// membersBatch registers or unregisters upstream up to limit of organisation
+// orgID's members, in iD order after the iD after, queuing the work orders for the
+// upstream subscription upID; it returns how many, and the last iD.
+type membersBatch func(ctx context.Context, tx *sql.Tx, upID, orgID int64, after string, now int64, limit int) (int, string, error)
+
+// startOrg runs the first batch of orgID's members in tx and, when it was full,
+// leaves the rest to the retention pass (left).
+func (s *Store) startOrg(ctx context.Context, tx *sql.Tx, left *orgsLeft, batch membersBatch, upID, orgID, now int64) error {
+	n, _, err := batch(ctx, tx, upID, orgID, "", now, upstreamBatch)
+	if err == nil && n == upstreamBatch {
+		left.leave(orgID)
+	}
+	return err
+}
+
+// orgsLeft is what changes of organisations' coverage left to register, or to
+// unregister, upstream (QueueUpstreamLeft): for each such organisation, the iD its
 // members' next batch starts after. It lives in memory: a crash loses it, and the
 // daemon's start reconciles every registration (ConfigureUpstream).
-type unregisterState struct {
+type orgsLeft struct {
 	mu   sync.Mutex
 	orgs map[int64]*orgLeft
 }
 
-// orgLeft is one organisation's members left to unregister.
+// orgLeft is one organisation's members left.
 type orgLeft struct {
 	after string // the last iD done
-	gen   uint64 // counts the deactivations that left some, so a sweep under way starts over
+	gen   uint64 // counts the changes that left some, so a pass under way starts over
 }
 
-// leave notes that a deactivation left some of organisation org's members
-// registered: the sweep goes over them from the first.
-func (u *unregisterState) leave(org int64) {
+// leave notes that a change left some of organisation org's members: the
+// retention pass goes over them from the first.
+func (u *orgsLeft) leave(org int64) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	if u.orgs == nil {
@@ -169,7 +215,7 @@ func (u *unregisterState) leave(org int64) {
 
 // next is the organisation with the lowest id that has members left, and where
 // they go on from.
-func (u *unregisterState) next() (org int64, o orgLeft, ok bool) {
+func (u *orgsLeft) next() (org int64, o orgLeft, ok bool) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	for id, left := range u.orgs {
@@ -180,10 +226,10 @@ func (u *unregisterState) next() (org int64, o orgLeft, ok bool) {
 	return org, o, ok
 }
 
-// done records a batch of org's members, as of the sweep's start (o): the last
-// iD it did, or, when it found fewer than it had room for, that none is left. A
-// deactivation since (a new generation) wins.
-func (u *unregisterState) done(org int64, o orgLeft, last string, finished bool) {
+// done records a batch of org's members, as of the batch's start (o): the last iD
+// it did, or, when it found fewer than it had room for, that none is left. A
+// change since (a new generation) wins.
+func (u *orgsLeft) done(org int64, o orgLeft, last string, finished bool) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	cur := u.orgs[org]
@@ -198,8 +244,7 @@ func (u *unregisterState) done(org int64, o orgLeft, last string, finished bool)
 
 // unregisterMembers forgets the registration of up to limit records, in iD order
 // after the iD after, that are members of organisation orgID, are registered, and
-// that nothing covers, and queues their unregistrations for the upstream
-// subscription upID, in two statements. It returns how many, and the last iD.
+// that nothing covers, and queues their unregistrations (a membersBatch).
 func unregisterMembers(ctx context.Context, tx *sql.Tx, upID, orgID int64, after string, now int64, limit int) (int, string, error) {
 	gone, err := queryColumn[string](ctx, tx, `DELETE FROM upstream_registrations WHERE orcid IN (
 		SELECT m.orcid FROM members m WHERE m.org_id = ?1 AND m.orcid > ?2
@@ -207,67 +252,83 @@ func unregisterMembers(ctx context.Context, tx *sql.Tx, upID, orgID int64, after
 		ORDER BY m.orcid LIMIT ?3)
 		RETURNING orcid`, orgID, after, limit)
 	if err != nil || len(gone) == 0 {
-		return 0, "", wrapUnregister(err)
+		return 0, "", wrapUpstream(err)
 	}
-	b, _ := json.Marshal(gone)
-	if _, err := tx.ExecContext(ctx, `INSERT INTO deliveries(subscription_id, subject, event_type, state, due_at, first_event_at, last_event_at)
-		SELECT ?1, value, 'UNREGISTER', 0, ?3, ?3, ?3 FROM json_each(?2) WHERE true
-		ON CONFLICT(subscription_id, subject) WHERE state = 0 DO UPDATE SET
-			event_type = excluded.event_type, last_event_at = max(last_event_at, excluded.last_event_at), event_count = event_count + 1`,
-		upID, string(b), now); err != nil {
-		return 0, "", wrapUnregister(err)
-	}
-	return len(gone), slices.Max(gone), nil
+	return queueOrders(ctx, tx, upID, UpstreamUnregister, gone, now)
 }
 
-func wrapUnregister(err error) error {
+// registerMembers registers up to limit records, in iD order after the iD after,
+// that are members of organisation orgID, are not registered, and that an
+// organisation covers, and queues their registrations (a membersBatch).
+func registerMembers(ctx context.Context, tx *sql.Tx, upID, orgID int64, after string, now int64, limit int) (int, string, error) {
+	added, err := queryColumn[string](ctx, tx, `INSERT INTO upstream_registrations(orcid, updated_at)
+		SELECT m.orcid, ?4 FROM members m WHERE m.org_id = ?1 AND m.orcid > ?2
+			AND NOT EXISTS (SELECT 1 FROM upstream_registrations r WHERE r.orcid = m.orcid) AND `+covered+`
+		ORDER BY m.orcid LIMIT ?3
+		RETURNING orcid`, orgID, after, limit, now)
+	if err != nil || len(added) == 0 {
+		return 0, "", wrapUpstream(err)
+	}
+	return queueOrders(ctx, tx, upID, UpstreamRegister, added, now)
+}
+
+// queueOrders queues a work order of kind for each record of orcids (as
+// qUpstreamOrder), and returns how many and the last iD.
+func queueOrders(ctx context.Context, tx *sql.Tx, upID int64, kind string, orcids []string, now int64) (int, string, error) {
+	b, _ := json.Marshal(orcids)
+	if _, err := tx.ExecContext(ctx, `INSERT INTO deliveries(subscription_id, subject, event_type, state, due_at, first_event_at, last_event_at)
+		SELECT ?1, value, ?3, 0, ?4, ?4, ?4 FROM json_each(?2) WHERE true
+		ON CONFLICT(subscription_id, subject) WHERE state = 0 DO UPDATE SET
+			event_type = excluded.event_type, last_event_at = max(last_event_at, excluded.last_event_at), event_count = event_count + 1`,
+		upID, string(b), kind, now); err != nil {
+		return 0, "", wrapUpstream(err)
+	}
+	return len(orcids), slices.Max(orcids), nil
+}
+
+func wrapUpstream(err error) error {
 	if err == nil {
 		return nil
 	}
-	return fmt.Errorf("unregister upstream: %w", err)
+	return fmt.Errorf("upstream registration: %w", err)
 }
 
-// UnregisterUncovered queues the unregistration of up to limit records that a
-// deactivation left registered (unregisterBatch): members of the organisation
-// whose webhook hookd turned off that nothing covers. It returns how many; the
-// retention pass calls it until it finds fewer than limit. Each call goes on, in
-// iD order, from where the last one stopped, so the whole pass reads each member
-// once; it reads nothing when no deactivation left any.
-func (s *Store) UnregisterUncovered(ctx context.Context, limit int) (int, error) {
+// QueueUpstreamLeft queues up to limit of the unregistrations and registrations
+// that changes of organisations' coverage left (upstreamBatch), the
+// unregistrations first. It returns how many; the retention pass calls it until it
+// finds fewer than limit. Each organisation's members go, in iD order, from where
+// the last batch stopped, so the whole pass reads each member once; it reads
+// nothing when no change left any.
+func (s *Store) QueueUpstreamLeft(ctx context.Context, limit int) (int, error) {
 	total := 0
-	for total < limit {
-		org, o, ok := s.unregister.next()
-		if !ok {
-			break
-		}
-		var n int
-		var last string
-		err := s.inTx(ctx, func(tx *sql.Tx) error {
-			n, last = 0, ""
-			upID, err := upstreamSub(ctx, tx)
-			if err != nil || upID == 0 {
-				return err
+	for _, w := range []struct {
+		left  *orgsLeft
+		batch membersBatch
+	}{{&s.unregister, unregisterMembers}, {&s.register, registerMembers}} {
+		for total < limit {
+			org, o, ok := w.left.next()
+			if !ok {
+				break
 			}
-			n, last, err = unregisterMembers(ctx, tx, upID, org, o.after, ms(s.Now()), limit-total)
-			return err
-		})
-		if err != nil {
-			return total, err
+			var n int
+			var last string
+			err := s.inTx(ctx, func(tx *sql.Tx) error {
+				n, last = 0, ""
+				upID, err := upstreamSub(ctx, tx)
+				if err != nil || upID == 0 {
+					return err
+				}
+				n, last, err = w.batch(ctx, tx, upID, org, o.after, ms(s.Now()), limit-total)
+				return err
+			})
+			if err != nil {
+				return total, err
+			}
+			w.left.done(org, o, last, n < limit-total)
+			total += n
 		}
-		s.unregister.done(org, o, last, n < limit-total)
-		total += n
 	}
 	return total, nil
-}
-
-// syncOrgUpstream is syncUpstream for every member of an organisation, after its
-// settings changed.
-func (s *Store) syncOrgUpstream(ctx context.Context, tx *sql.Tx, orgID, now int64) error {
-	orcids, err := memberOrcids(ctx, tx, orgID)
-	if err != nil {
-		return err
-	}
-	return s.syncUpstream(ctx, tx, now, orcids...)
 }
 
 // ConfigureUpstream turns upstream registration on for the ORCID API at apiURL (or
