@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 	"sync"
 
 	"hookd/secret"
@@ -129,6 +128,7 @@ func (s *Store) unregisterUncovered(ctx context.Context, tx *sql.Tx, subID, now 
 	if err := tx.QueryRowContext(ctx, "SELECT org_id FROM subscriptions WHERE id = ?", subID).Scan(&orgID); err != nil || !orgID.Valid {
 		return wrapUpstream(err)
 	}
+	s.register.forget(orgID.Int64)
 	return s.startOrg(ctx, tx, &s.unregister, unregisterMembers, upID, orgID.Int64, now)
 }
 
@@ -148,37 +148,26 @@ func (s *Store) syncOrgUpstream(ctx context.Context, tx *sql.Tx, orgID, now int6
 		return wrapUpstream(err)
 	}
 	if !covers {
+		s.register.forget(orgID) // what an earlier change left to register is not wanted now
 		return s.startOrg(ctx, tx, &s.unregister, unregisterMembers, upID, orgID, now)
 	}
-	if err := s.startOrg(ctx, tx, &s.register, registerMembers, upID, orgID, now); err != nil {
-		return err
-	}
-	// A registered member whose unregistration is still pending keeps its
-	// registration: the order turns back, as syncUpstream turns it for one record.
-	// The joins in this order: a pending order's registration first, which most
-	// pending unregistrations no longer have, then the rest only for the few that do.
-	if _, err := tx.ExecContext(ctx, `UPDATE deliveries SET event_type = ?1 WHERE id IN (
-		SELECT d.id FROM deliveries d INDEXED BY deliveries_one_pending
-			CROSS JOIN upstream_registrations r ON r.orcid = d.subject
-			CROSS JOIN members m ON m.org_id = ?3 AND m.orcid = d.subject
-		WHERE d.subscription_id = ?2 AND d.state = 0 AND d.event_type = ?4 AND `+covered+`)`,
-		UpstreamRegister, upID, orgID, UpstreamUnregister); err != nil {
-		return wrapUpstream(err)
-	}
-	return nil
+	s.unregister.forget(orgID)
+	return s.startOrg(ctx, tx, &s.register, registerMembers, upID, orgID, now)
 }
 
-// membersBatch registers or unregisters upstream up to limit of organisation
-// orgID's members, in iD order after the iD after, queuing the work orders for the
-// upstream subscription upID; it returns how many, and the last iD.
+// membersBatch registers or unregisters upstream, as they call for, the next
+// limit of organisation orgID's members in iD order after the iD after, queuing
+// the work orders for the upstream subscription upID; it returns how many members
+// it looked at, and the last iD. A batch bounds what it reads, not only what it
+// changes: a batch of members that need nothing costs as little.
 type membersBatch func(ctx context.Context, tx *sql.Tx, upID, orgID int64, after string, now int64, limit int) (int, string, error)
 
 // startOrg runs the first batch of orgID's members in tx and, when it was full,
 // leaves the rest to the retention pass (left).
 func (s *Store) startOrg(ctx context.Context, tx *sql.Tx, left *orgsLeft, batch membersBatch, upID, orgID, now int64) error {
-	n, _, err := batch(ctx, tx, upID, orgID, "", now, upstreamBatch)
+	n, last, err := batch(ctx, tx, upID, orgID, "", now, upstreamBatch)
 	if err == nil && n == upstreamBatch {
-		left.leave(orgID)
+		left.leave(orgID, last)
 	}
 	return err
 }
@@ -198,19 +187,27 @@ type orgLeft struct {
 	gen   uint64 // counts the changes that left some, so a pass under way starts over
 }
 
-// leave notes that a change left some of organisation org's members: the
-// retention pass goes over them from the first.
-func (u *orgsLeft) leave(org int64) {
+// leave notes that a change left those of organisation org's members after the
+// iD after (its first batch did the others): the retention pass goes on from there.
+func (u *orgsLeft) leave(org int64, after string) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	if u.orgs == nil {
 		u.orgs = map[int64]*orgLeft{}
 	}
 	if o := u.orgs[org]; o != nil {
-		o.after, o.gen = "", o.gen+1
+		o.after, o.gen = after, o.gen+1
 	} else {
-		u.orgs[org] = &orgLeft{}
+		u.orgs[org] = &orgLeft{after: after}
 	}
+}
+
+// forget drops what a change left of organisation org's members, after a change
+// that wants the other direction.
+func (u *orgsLeft) forget(org int64) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	delete(u.orgs, org)
 }
 
 // next is the organisation with the lowest id that has members left, and where
@@ -242,48 +239,76 @@ func (u *orgsLeft) done(org int64, o orgLeft, last string, finished bool) {
 	}
 }
 
-// unregisterMembers forgets the registration of up to limit records, in iD order
-// after the iD after, that are members of organisation orgID, are registered, and
-// that nothing covers, and queues their unregistrations (a membersBatch).
-func unregisterMembers(ctx context.Context, tx *sql.Tx, upID, orgID int64, after string, now int64, limit int) (int, string, error) {
-	gone, err := queryColumn[string](ctx, tx, `DELETE FROM upstream_registrations WHERE orcid IN (
-		SELECT m.orcid FROM members m WHERE m.org_id = ?1 AND m.orcid > ?2
-			AND EXISTS (SELECT 1 FROM upstream_registrations r WHERE r.orcid = m.orcid) AND NOT `+covered+`
-		ORDER BY m.orcid LIMIT ?3)
-		RETURNING orcid`, orgID, after, limit)
-	if err != nil || len(gone) == 0 {
-		return 0, "", wrapUpstream(err)
-	}
-	return queueOrders(ctx, tx, upID, UpstreamUnregister, gone, now)
+// memberWindow is the range of the next limit of organisation orgID's members in
+// iD order after the iD after: how many there are, and the last iD.
+func memberWindow(ctx context.Context, tx *sql.Tx, orgID int64, after string, limit int) (int, string, error) {
+	var n int
+	var last string
+	err := tx.QueryRowContext(ctx, `SELECT count(*), coalesce(max(orcid), '') FROM (
+		SELECT orcid FROM members WHERE org_id = ? AND orcid > ? ORDER BY orcid LIMIT ?)`, orgID, after, limit).Scan(&n, &last)
+	return n, last, wrapUpstream(err)
 }
 
-// registerMembers registers up to limit records, in iD order after the iD after,
-// that are members of organisation orgID, are not registered, and that an
-// organisation covers, and queues their registrations (a membersBatch).
-func registerMembers(ctx context.Context, tx *sql.Tx, upID, orgID int64, after string, now int64, limit int) (int, string, error) {
-	added, err := queryColumn[string](ctx, tx, `INSERT INTO upstream_registrations(orcid, updated_at)
-		SELECT m.orcid, ?4 FROM members m WHERE m.org_id = ?1 AND m.orcid > ?2
-			AND NOT EXISTS (SELECT 1 FROM upstream_registrations r WHERE r.orcid = m.orcid) AND `+covered+`
-		ORDER BY m.orcid LIMIT ?3
-		RETURNING orcid`, orgID, after, limit, now)
-	if err != nil || len(added) == 0 {
+// unregisterMembers forgets the registration of those of the next limit members
+// of organisation orgID that are registered and that nothing covers, and queues
+// their unregistrations (a membersBatch).
+func unregisterMembers(ctx context.Context, tx *sql.Tx, upID, orgID int64, after string, now int64, limit int) (int, string, error) {
+	n, last, err := memberWindow(ctx, tx, orgID, after, limit)
+	if err != nil || n == 0 {
+		return 0, "", err
+	}
+	gone, err := queryColumn[string](ctx, tx, `DELETE FROM upstream_registrations WHERE orcid IN (
+		SELECT m.orcid FROM members m WHERE m.org_id = ?1 AND m.orcid > ?2 AND m.orcid <= ?3
+			AND EXISTS (SELECT 1 FROM upstream_registrations r WHERE r.orcid = m.orcid) AND NOT `+covered+`)
+		RETURNING orcid`, orgID, after, last)
+	if err != nil {
 		return 0, "", wrapUpstream(err)
 	}
-	return queueOrders(ctx, tx, upID, UpstreamRegister, added, now)
+	return n, last, queueOrders(ctx, tx, upID, UpstreamUnregister, gone, now)
+}
+
+// registerMembers registers those of the next limit members of organisation
+// orgID that are not registered and that an organisation covers, and queues their
+// registrations; a registered one's pending unregistration turns back into a
+// registration (a membersBatch).
+func registerMembers(ctx context.Context, tx *sql.Tx, upID, orgID int64, after string, now int64, limit int) (int, string, error) {
+	n, last, err := memberWindow(ctx, tx, orgID, after, limit)
+	if err != nil || n == 0 {
+		return 0, "", err
+	}
+	// A registered member whose unregistration is still pending keeps its
+	// registration: the order turns back, as syncUpstream turns it for one record.
+	if _, err := tx.ExecContext(ctx, `UPDATE deliveries SET event_type = ?5 WHERE id IN (
+		SELECT d.id FROM members m CROSS JOIN deliveries d INDEXED BY deliveries_one_pending
+			ON d.subscription_id = ?4 AND d.subject = m.orcid AND d.state = 0
+		WHERE m.org_id = ?1 AND m.orcid > ?2 AND m.orcid <= ?3 AND d.event_type = ?6
+			AND EXISTS (SELECT 1 FROM upstream_registrations r WHERE r.orcid = m.orcid) AND `+covered+`)`,
+		orgID, after, last, upID, UpstreamRegister, UpstreamUnregister); err != nil {
+		return 0, "", wrapUpstream(err)
+	}
+	added, err := queryColumn[string](ctx, tx, `INSERT INTO upstream_registrations(orcid, updated_at)
+		SELECT m.orcid, ?4 FROM members m WHERE m.org_id = ?1 AND m.orcid > ?2 AND m.orcid <= ?3
+			AND NOT EXISTS (SELECT 1 FROM upstream_registrations r WHERE r.orcid = m.orcid) AND `+covered+`
+		RETURNING orcid`, orgID, after, last, now)
+	if err != nil {
+		return 0, "", wrapUpstream(err)
+	}
+	return n, last, queueOrders(ctx, tx, upID, UpstreamRegister, added, now)
 }
 
 // queueOrders queues a work order of kind for each record of orcids (as
-// qUpstreamOrder), and returns how many and the last iD.
-func queueOrders(ctx context.Context, tx *sql.Tx, upID int64, kind string, orcids []string, now int64) (int, string, error) {
+// qUpstreamOrder).
+func queueOrders(ctx context.Context, tx *sql.Tx, upID int64, kind string, orcids []string, now int64) error {
+	if len(orcids) == 0 {
+		return nil
+	}
 	b, _ := json.Marshal(orcids)
-	if _, err := tx.ExecContext(ctx, `INSERT INTO deliveries(subscription_id, subject, event_type, state, due_at, first_event_at, last_event_at)
+	_, err := tx.ExecContext(ctx, `INSERT INTO deliveries(subscription_id, subject, event_type, state, due_at, first_event_at, last_event_at)
 		SELECT ?1, value, ?3, 0, ?4, ?4, ?4 FROM json_each(?2) WHERE true
 		ON CONFLICT(subscription_id, subject) WHERE state = 0 DO UPDATE SET
 			event_type = excluded.event_type, last_event_at = max(last_event_at, excluded.last_event_at), event_count = event_count + 1`,
-		upID, string(b), kind, now); err != nil {
-		return 0, "", wrapUpstream(err)
-	}
-	return len(orcids), slices.Max(orcids), nil
+		upID, string(b), kind, now)
+	return wrapUpstream(err)
 }
 
 func wrapUpstream(err error) error {
@@ -293,10 +318,10 @@ func wrapUpstream(err error) error {
 	return fmt.Errorf("upstream registration: %w", err)
 }
 
-// QueueUpstreamLeft queues up to limit of the unregistrations and registrations
-// that changes of organisations' coverage left (upstreamBatch), the
-// unregistrations first. It returns how many; the retention pass calls it until it
-// finds fewer than limit. Each organisation's members go, in iD order, from where
+// QueueUpstreamLeft queues the unregistrations and registrations that changes of
+// organisations' coverage left (upstreamBatch), the unregistrations first, for up
+// to limit members. It returns how many members it looked at; the retention pass
+// calls it until it finds fewer than limit. Each organisation's members go, in iD order, from where
 // the last batch stopped, so the whole pass reads each member once; it reads
 // nothing when no change left any.
 func (s *Store) QueueUpstreamLeft(ctx context.Context, limit int) (int, error) {
