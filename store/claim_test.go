@@ -155,6 +155,32 @@ func TestClaimSeesAnotherProcessChange(t *testing.T) {
 	is.Equal(deliver(), "https://example.org/new")
 }
 
+// TestFreshClaimAfterTheClockStepsBack: a wall clock stepped back between an
+// intake's reading and its group's fresh claim does not leave the intake's
+// delivery, due at the earlier reading, behind a call told that the claim took
+// everything (and so nudging nobody).
+func TestFreshClaimAfterTheClockStepsBack(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	st, _, c := claimStore(t)
+	claimWebhooks(t, st, c.ID, 1)
+	base := time.Date(2024, 3, 1, 12, 0, 0, 0, time.UTC)
+	var reads atomic.Int32
+	st.Now = func() time.Time {
+		if reads.Add(1) == 1 {
+			return base // the intake's reading
+		}
+		return base.Add(-5 * time.Millisecond) // then the clock steps back
+	}
+	var taken atomic.Int32
+	st.ClaimFresh(&store.FreshClaimer{Limit: func() int { return 16 }, Settled: func() bool { return true },
+		Take: func(cs []store.Claimed) { taken.Add(int32(len(cs))) }, Lease: time.Minute})
+	res, err := st.Intake(ctx, c.ID, "", []store.Event{{Orcid: claimOrcid(0)}}, 0)
+	is.NoErr(err)
+	is.True(res.Claimed)             // the call nudges nobody
+	is.Equal(taken.Load(), int32(1)) // so the claim took its delivery
+}
+
 // TestIntakeClaimsFresh: with a fresh claimer, an intake call's transaction claims
 // the newest due deliveries, up to the claimer's limit, and hands them over with
 // their targets after the commit; with no room, or no claimer, the turns claim them.

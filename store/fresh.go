@@ -65,7 +65,11 @@ func (s *Store) claimFresh(ctx context.Context, tx *sql.Tx, batch []*groupReq) (
 	if n <= 0 {
 		return nil, nil, false, nil
 	}
-	claimed, found, err := s.claimRows(ctx, tx, nil, ms(s.Now()), 0, n, c.Lease)
+	at := ms(s.Now())
+	for _, r := range batch {
+		at = max(at, r.at)
+	}
+	claimed, found, err := s.claimRows(ctx, tx, nil, at, 0, n, c.Lease)
 	if err != nil {
 		return nil, nil, false, err
 	}

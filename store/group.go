@@ -44,6 +44,11 @@ type groupReq struct {
 	// drained is set, before done is sent, when the fresh claim that ended its
 	// group took every delivery the dispatch loop could claim (claimFresh).
 	drained bool
+	// at is the call's reading of the clock, in milliseconds, when the rows it
+	// writes are due at once (an intake without a coalescing window): the fresh
+	// claim claims at no earlier time, so a wall clock stepped back since does not
+	// leave them behind a call told the claim took all.
+	at int64
 }
 
 // groupFn is a call's work in the group's transaction. Its ctx carries the call's
@@ -70,15 +75,17 @@ func (s *Store) group(ctx context.Context, fn groupFn) error {
 
 // groupWeighted is group for a call that writes about weight rows (groupWeightMax).
 func (s *Store) groupWeighted(ctx context.Context, weight int, fn groupFn) error {
-	_, err := s.groupDrained(ctx, weight, fn)
+	_, err := s.groupDrained(ctx, weight, 0, fn)
 	return err
 }
 
 // groupDrained is groupWeighted that also reports whether, once the call was
 // committed, the fresh claim of its group left nothing for the dispatch loop to
-// claim (claimFresh): a turn to claim the call's deliveries would find none.
-func (s *Store) groupDrained(ctx context.Context, weight int, fn groupFn) (drained bool, err error) {
-	req := &groupReq{ctx: ctx, fn: fn, weight: weight}
+// claim (claimFresh): a turn to claim the call's deliveries would find none. at is
+// the call's reading of the clock when what it writes is due then (groupReq.at),
+// else 0.
+func (s *Store) groupDrained(ctx context.Context, weight int, at int64, fn groupFn) (drained bool, err error) {
+	req := &groupReq{ctx: ctx, fn: fn, weight: weight, at: at}
 	if err := s.enqueue(ctx, req, s.groupCh); err != nil {
 		return false, err
 	}

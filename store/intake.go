@@ -125,8 +125,12 @@ func (s *Store) Intake(ctx context.Context, clientID, key string, events []Event
 		triples = eventTriples(events)
 	}
 	now := s.Now()
+	var at int64 // due at once: the fresh claim claims at no earlier time (groupReq.at)
+	if window <= 0 {
+		at = ms(now)
+	}
 	var res IntakeResult
-	drained, err := s.groupDrained(ctx, len(events), func(ctx context.Context, tx *sql.Tx) error {
+	drained, err := s.groupDrained(ctx, len(events), at, func(ctx context.Context, tx *sql.Tx) error {
 		res = IntakeResult{}
 		if key != "" {
 			var stored string
