@@ -179,12 +179,15 @@ func (s *Store) startOrg(ctx context.Context, tx *sql.Tx, left *orgsLeft, batch 
 type orgsLeft struct {
 	mu   sync.Mutex
 	orgs map[int64]*orgLeft
+	seq  uint64 // the last orgLeft.gen given
 }
 
 // orgLeft is one organisation's members left.
 type orgLeft struct {
 	after string // the last iD done
-	gen   uint64 // counts the changes that left some, so a pass under way starts over
+	// gen tells the changes that left some apart, so a batch under way when another
+	// change came (or an entry was forgotten and made again) records nothing.
+	gen uint64
 }
 
 // leave notes that a change left those of organisation org's members after the
@@ -195,11 +198,8 @@ func (u *orgsLeft) leave(org int64, after string) {
 	if u.orgs == nil {
 		u.orgs = map[int64]*orgLeft{}
 	}
-	if o := u.orgs[org]; o != nil {
-		o.after, o.gen = after, o.gen+1
-	} else {
-		u.orgs[org] = &orgLeft{after: after}
-	}
+	u.seq++
+	u.orgs[org] = &orgLeft{after: after, gen: u.seq}
 }
 
 // forget drops what a change left of organisation org's members, after a change
