@@ -207,16 +207,20 @@ func (s *Store) UpdateOrganisation(ctx context.Context, id int64, p Organisation
 // DeleteOrganisation removes an organisation with its members, its settings and its
 // staff clients with what they registered (every such webhook's deliveries stay as
 // a removed webhook's history until retention); records no other organisation
-// covers are unregistered upstream.
+// covers are then unregistered upstream, upstreamBatch of them a transaction, so
+// that a large organisation does not hold every other write for seconds. Should
+// that fail half-way, the daemon's next start unregisters the rest
+// (ConfigureUpstream).
 func (s *Store) DeleteOrganisation(ctx context.Context, id int64) error {
 	ctx = removal(ctx) // it may remove webhooks (removeSubscriptions)
 	now := ms(s.Now())
+	var orcids []string
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		if _, err := getOrg(ctx, tx, id); err != nil {
 			return err
 		}
-		orcids, err := memberOrcids(ctx, tx, id)
-		if err != nil {
+		var err error
+		if orcids, err = memberOrcids(ctx, tx, id); err != nil {
 			return err
 		}
 		if err := s.removeSubscriptionsWhere(ctx, tx, now, "org_id = ?", id); err != nil {
@@ -233,13 +237,18 @@ func (s *Store) DeleteOrganisation(ctx context.Context, id int64) error {
 			OR scope IN (SELECT 'client:' || client_id FROM client_orgs WHERE org_id = ?2)`, OrgScope(id), id); err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, "DELETE FROM organisations WHERE id = ?", id); err != nil {
-			return err
-		}
-		return s.syncUpstream(ctx, tx, now, orcids...)
+		_, err = tx.ExecContext(ctx, "DELETE FROM organisations WHERE id = ?", id)
+		return err
 	})
 	if err != nil {
 		return fmt.Errorf("delete organisation: %w", err)
+	}
+	for len(orcids) > 0 {
+		batch := orcids[:min(upstreamBatch, len(orcids))]
+		orcids = orcids[len(batch):]
+		if err := s.inTx(ctx, func(tx *sql.Tx) error { return s.syncUpstream(ctx, tx, now, batch...) }); err != nil {
+			return fmt.Errorf("organisation deleted; unregistering its members upstream: %w", err)
+		}
 	}
 	return nil
 }

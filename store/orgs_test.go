@@ -458,6 +458,49 @@ func TestUpstreamFollowsSettingsInBatches(t *testing.T) {
 	is.Equal(orders(), map[string]int{store.UpstreamRegister: members})
 }
 
+// TestDeletedOrganisationsMembersUnregistered: deleting an organisation unregisters
+// upstream, a batch a transaction, each former member no other organisation
+// covers, and none that another still covers.
+func TestDeletedOrganisationsMembersUnregistered(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	defer store.SetUpstreamBatch(3)()
+	st := newStore(t)
+	a := orgWithWebhook(t, st)
+	b, err := st.CreateOrganisation(ctx, "B", "tech@b.example")
+	is.NoErr(err)
+	_, _, err = st.SetHubSettings(ctx, b.ID, store.HubSettings{EmailEnabled: true})
+	is.NoErr(err)
+	_, err = st.ConfigureUpstream(ctx, "https://api.sandbox.orcid.org")
+	is.NoErr(err)
+	const members = 8
+	for i := 1; i <= members; i++ {
+		_, err = st.PutMember(ctx, a.ID, memberOrcid(i), store.MemberInfo{}, 0)
+		is.NoErr(err)
+	}
+	_, err = st.PutMember(ctx, b.ID, memberOrcid(members), store.MemberInfo{}, 0) // B covers it too
+	is.NoErr(err)
+	is.NoErr(st.DeleteOrganisation(ctx, a.ID))
+	for i := 1; i <= members; i++ {
+		wanted, err := st.UpstreamWanted(ctx, memberOrcid(i))
+		is.NoErr(err)
+		is.Equal(wanted, i == members) // only B's member stays registered
+		pending, err := st.Deliveries(ctx, store.DeliveryFilter{Orcid: memberOrcid(i), State: "pending"})
+		is.NoErr(err)
+		var kinds []string
+		for _, d := range pending {
+			if d.EventType == store.UpstreamRegister || d.EventType == store.UpstreamUnregister {
+				kinds = append(kinds, d.EventType)
+			}
+		}
+		if i == members {
+			is.Equal(kinds, []string{store.UpstreamRegister})
+		} else {
+			is.Equal(kinds, []string{store.UpstreamUnregister}) // its registration turned into an unregistration
+		}
+	}
+}
+
 // TestOrgWebhookSigned: an organisation's webhook signs its calls with a secret of
 // its own, shown once (the answer of the call that made it), sealed at rest, kept
 // across changes of its settings, and rotated with an overlap; a webhook made
