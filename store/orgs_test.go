@@ -316,15 +316,13 @@ func TestUpstreamFollowsADeactivation(t *testing.T) {
 	is.Equal(ms[0].Upstream, "") // covered by nothing
 }
 
-// TestUpstreamUnregisteredInBatches: the turn that turns an organisation's webhook
-// off unregisters a batch of the records it alone covered; the retention pass's
-// QueueUpstreamLeft queues the rest, a batch a call, and never a record another
-// organisation still covers.
-func TestUpstreamUnregisteredInBatches(t *testing.T) {
+// sharedOrgs turns upstream registration on and makes organisation A, with a
+// webhook, of the records memberOrcid(1) to memberOrcid(8), and organisation B,
+// with e-mail, of memberOrcid(8) alone; it returns A.
+func sharedOrgs(t *testing.T, st *store.Store) store.Organisation {
+	t.Helper()
 	is := is.New(t)
 	ctx := context.Background()
-	defer store.SetUpstreamBatch(3)()
-	st := newStore(t)
 	a := orgWithWebhook(t, st)
 	b, err := st.CreateOrganisation(ctx, "B", "tech@b.example")
 	is.NoErr(err)
@@ -338,6 +336,19 @@ func TestUpstreamUnregisteredInBatches(t *testing.T) {
 	}
 	_, err = st.PutMember(ctx, b.ID, memberOrcid(8), store.MemberInfo{}, 0) // covered by B too
 	is.NoErr(err)
+	return a
+}
+
+// TestUpstreamUnregisteredInBatches: the turn that turns an organisation's webhook
+// off unregisters a batch of the records it alone covered; the retention pass's
+// QueueUpstreamLeft queues the rest, a batch a call, and never a record another
+// organisation still covers.
+func TestUpstreamUnregisteredInBatches(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	defer store.SetUpstreamBatch(3)()
+	st := newStore(t)
+	a := sharedOrgs(t, st)
 	c, err := st.CreateOrganisation(ctx, "C", "tech@c.example")
 	is.NoErr(err)
 	_, _, err = st.SetHubSettings(ctx, c.ID, store.HubSettings{EmailEnabled: true})
@@ -466,20 +477,8 @@ func TestDeletedOrganisationsMembersUnregistered(t *testing.T) {
 	ctx := context.Background()
 	defer store.SetUpstreamBatch(3)()
 	st := newStore(t)
-	a := orgWithWebhook(t, st)
-	b, err := st.CreateOrganisation(ctx, "B", "tech@b.example")
-	is.NoErr(err)
-	_, _, err = st.SetHubSettings(ctx, b.ID, store.HubSettings{EmailEnabled: true})
-	is.NoErr(err)
-	_, err = st.ConfigureUpstream(ctx, "https://api.sandbox.orcid.org")
-	is.NoErr(err)
+	a := sharedOrgs(t, st)
 	const members = 8
-	for i := 1; i <= members; i++ {
-		_, err = st.PutMember(ctx, a.ID, memberOrcid(i), store.MemberInfo{}, 0)
-		is.NoErr(err)
-	}
-	_, err = st.PutMember(ctx, b.ID, memberOrcid(members), store.MemberInfo{}, 0) // B covers it too
-	is.NoErr(err)
 	is.NoErr(st.DeleteOrganisation(ctx, a.ID))
 	for i := 1; i <= members; i++ {
 		wanted, err := st.UpstreamWanted(ctx, memberOrcid(i))
