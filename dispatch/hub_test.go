@@ -127,6 +127,12 @@ func TestEmailToTechContactAndFailure(t *testing.T) {
 	is.Equal(e.only().StateName(), "delivered")
 }
 
+// answerToken answers a stand-in upstream's token request with a /webhook token.
+func answerToken(w http.ResponseWriter) {
+	w.Header().Set("Content-Type", "application/json")
+	io.WriteString(w, `{"access_token":"tok","token_type":"bearer","expires_in":3600,"scope":"/webhook"}`)
+}
+
 func TestUpstreamRegistration(t *testing.T) {
 	is := is.New(t)
 	ctx := context.Background()
@@ -140,8 +146,7 @@ func TestUpstreamRegistration(t *testing.T) {
 				w.WriteHeader(http.StatusUnauthorized)
 				return nil
 			}
-			w.Header().Set("Content-Type", "application/json")
-			io.WriteString(w, `{"access_token":"tok","token_type":"bearer","expires_in":3600,"scope":"/webhook"}`)
+			answerToken(w)
 			return nil
 		}
 		mu.Lock()
@@ -202,8 +207,7 @@ func TestUpstreamOrderDoneAsItStandsNow(t *testing.T) {
 	var calls []string
 	upstream := newReceiver(t, func(n int, w http.ResponseWriter, r *http.Request, body []byte) error {
 		if r.URL.Path == "/oauth/token" {
-			w.Header().Set("Content-Type", "application/json")
-			io.WriteString(w, `{"access_token":"tok","token_type":"bearer","expires_in":3600,"scope":"/webhook"}`)
+			answerToken(w)
 			return nil
 		}
 		mu.Lock()
@@ -307,8 +311,7 @@ func TestDeactivationUnregistersInBatches(t *testing.T) {
 	deleted, registered := map[string]bool{}, map[string]bool{}
 	upstream := newReceiver(t, func(n int, w http.ResponseWriter, r *http.Request, body []byte) error {
 		if r.URL.Path == "/oauth/token" {
-			w.Header().Set("Content-Type", "application/json")
-			io.WriteString(w, `{"access_token":"tok","token_type":"bearer","expires_in":3600,"scope":"/webhook"}`)
+			answerToken(w)
 			return nil
 		}
 		mu.Lock()

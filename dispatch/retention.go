@@ -23,8 +23,8 @@ const purgeEvery = time.Minute
 // deactivated webhooks still have waiting (store.KillInactivePending), queues the
 // upstream registrations and unregistrations that changes of organisations'
 // coverage left (store.QueueUpstreamLeft), and activates again webhooks
-// deactivated ahead of a removal that never came (store.RecoverKilled). It returns how many deliveries it
-// deleted.
+// deactivated ahead of a removal that never came (store.RecoverKilled). It
+// returns how many deliveries it deleted.
 func (d *Dispatcher) Purge(ctx context.Context) (int, error) {
 	total := 0
 	now := d.store.Now()

@@ -35,7 +35,10 @@ const covered = `EXISTS (SELECT 1 FROM members m2 JOIN subscriptions s2 ON s2.or
 
 // qUpstreamOrder queues (or turns around) a registration work order, due now.
 const qUpstreamOrder = `INSERT INTO deliveries(subscription_id, subject, event_type, state, due_at, first_event_at, last_event_at)
-VALUES (?1, ?2, ?3, 0, ?4, ?4, ?4)
+VALUES (?1, ?2, ?3, 0, ?4, ?4, ?4)` + upstreamOrderMerge
+
+// upstreamOrderMerge turns a record's pending work order into the one queued now.
+const upstreamOrderMerge = `
 ON CONFLICT(subscription_id, subject) WHERE state = 0 DO UPDATE SET
 	event_type = excluded.event_type, last_event_at = max(last_event_at, excluded.last_event_at), event_count = event_count + 1`
 
@@ -116,8 +119,8 @@ var upstreamBatch = 500
 
 // unregisterUncovered queues an unregistration of each record the subscription
 // subID's organisation has as a member that nothing covers any more, after hookd
-// itself turned that subscription off: up to upstreamBatch of them, the rest later
-// (upstreamBatch). A subscription of no organisation, or upstream registration
+// itself turned that subscription off: those among its first upstreamBatch members,
+// the rest later (upstreamBatch). A subscription of no organisation, or upstream registration
 // off, makes it do nothing.
 func (s *Store) unregisterUncovered(ctx context.Context, tx *sql.Tx, subID, now int64) error {
 	upID, err := upstreamSub(ctx, tx)
@@ -133,8 +136,9 @@ func (s *Store) unregisterUncovered(ctx context.Context, tx *sql.Tx, subID, now 
 }
 
 // syncOrgUpstream is syncUpstream for every member of an organisation, after its
-// settings changed: a batch of each, registrations and unregistrations, the rest
-// later (upstreamBatch).
+// settings changed: registrations or unregistrations, as the organisation now
+// covers its members or not, for its first upstreamBatch members, the rest later
+// (upstreamBatch).
 func (s *Store) syncOrgUpstream(ctx context.Context, tx *sql.Tx, orgID, now int64) error {
 	upID, err := upstreamSub(ctx, tx)
 	if err != nil || upID == 0 {
@@ -304,9 +308,7 @@ func queueOrders(ctx context.Context, tx *sql.Tx, upID int64, kind string, orcid
 	}
 	b, _ := json.Marshal(orcids)
 	_, err := tx.ExecContext(ctx, `INSERT INTO deliveries(subscription_id, subject, event_type, state, due_at, first_event_at, last_event_at)
-		SELECT ?1, value, ?3, 0, ?4, ?4, ?4 FROM json_each(?2) WHERE true
-		ON CONFLICT(subscription_id, subject) WHERE state = 0 DO UPDATE SET
-			event_type = excluded.event_type, last_event_at = max(last_event_at, excluded.last_event_at), event_count = event_count + 1`,
+		SELECT ?1, value, ?3, 0, ?4, ?4, ?4 FROM json_each(?2) WHERE true`+upstreamOrderMerge,
 		upID, string(b), kind, now)
 	return wrapUpstream(err)
 }
