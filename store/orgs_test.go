@@ -412,6 +412,64 @@ func TestUpstreamUnregisteredInBatches(t *testing.T) {
 	}
 }
 
+// TestMemberAddedWhileTurnedOffAheadIsRegistered: a member added while its
+// organisation's only setting is turned off ahead of a removal is not registered
+// upstream (nothing covers it meanwhile); when the removal does not come and the
+// setting is on again, the member is registered, as are any members the batch
+// leaves to the retention pass.
+func TestMemberAddedWhileTurnedOffAheadIsRegistered(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	defer store.SetUpstreamBatch(2)()
+	st := newStore(t)
+	advance := movable(st)
+	_, err := st.ConfigureUpstream(ctx, "https://api.sandbox.orcid.org")
+	is.NoErr(err)
+	c, err := st.CreateOrganisation(ctx, "C", "tech@c.example")
+	is.NoErr(err)
+	_, _, err = st.SetHubSettings(ctx, c.ID, store.HubSettings{EmailEnabled: true})
+	is.NoErr(err)
+	cs, err := st.Subscriptions(ctx, store.SubscriptionFilter{OrgID: c.ID})
+	is.NoErr(err)
+	is.Equal(len(cs), 1)
+	is.NoErr(store.KillAhead(ctx, st, cs[0].UID)) // a removal began, and then its process stopped
+	for i := 1; i <= 3; i++ {
+		_, err = st.PutMember(ctx, c.ID, memberOrcid(i), store.MemberInfo{}, 0)
+		is.NoErr(err)
+	}
+	upstream := func() (got []string) {
+		ms, err := st.Members(ctx, c.ID)
+		is.NoErr(err)
+		for _, m := range ms {
+			got = append(got, m.Upstream)
+		}
+		return got
+	}
+	is.Equal(upstream(), []string{"", "", ""}) // covered by nothing meanwhile
+
+	advance(16 * time.Minute)
+	n, err := st.RecoverKilled(ctx, st.Now().Add(-15*time.Minute))
+	is.NoErr(err)
+	is.Equal(n, 1)
+	is.Equal(upstream(), []string{"pending", "pending", "pending"})
+	registering := func() (orcids []string) {
+		pending, err := st.Deliveries(ctx, store.DeliveryFilter{State: "pending"})
+		is.NoErr(err)
+		for _, d := range pending {
+			if d.EventType == store.UpstreamRegister {
+				orcids = append(orcids, d.Subject)
+			}
+		}
+		slices.Sort(orcids)
+		return orcids
+	}
+	is.Equal(len(registering()), 2) // a batch with the setting
+	n, err = st.QueueUpstreamLeft(ctx, 2)
+	is.NoErr(err)
+	is.Equal(n, 1)
+	is.Equal(registering(), []string{memberOrcid(1), memberOrcid(2), memberOrcid(3)})
+}
+
 // TestUpstreamFollowsSettingsInBatches: turning an organisation's webhook off and
 // on again (its staff's settings) unregisters and registers a batch of its members
 // in the call, and QueueUpstreamLeft the rest; meanwhile the members not yet done

@@ -253,7 +253,9 @@ func (s *Store) killAhead(ctx context.Context, ids []int64) (off []int64, err er
 }
 
 // undoKill activates again those of the subscriptions ids that a removal that
-// did not happen had deactivated (reasonRemoving).
+// did not happen had deactivated (reasonRemoving). An organisation's setting
+// among them covers its members again: those added meanwhile, which nothing
+// covered then, are registered upstream (syncOrgUpstream).
 func (s *Store) undoKill(ctx context.Context, ids []int64) error {
 	b, _ := json.Marshal(ids)
 	err := s.inTxOnce(ctx, func(tx *sql.Tx) error {
@@ -262,8 +264,20 @@ func (s *Store) undoKill(ctx context.Context, ids []int64) error {
 		if err != nil {
 			return err
 		}
+		now := ms(s.Now())
 		for _, id := range off {
-			if err := s.reactivate(ctx, tx, id, ms(s.Now())); err != nil {
+			if err := s.reactivate(ctx, tx, id, now); err != nil {
+				return err
+			}
+		}
+		on, _ := json.Marshal(off)
+		orgs, err := queryColumn[int64](ctx, tx, `SELECT DISTINCT org_id FROM subscriptions
+			WHERE id IN (SELECT value FROM json_each(?1)) AND org_id IS NOT NULL AND format IN ('hub', 'email')`, string(on))
+		if err != nil {
+			return err
+		}
+		for _, org := range orgs {
+			if err := s.syncOrgUpstream(ctx, tx, org, now); err != nil {
 				return err
 			}
 		}
