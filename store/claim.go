@@ -467,7 +467,7 @@ func (s *Store) claimRows(ctx context.Context, tx *sql.Tx, out []Claimed, now in
 	}
 	for k, ids := range unusable {
 		if s.Unusable != nil {
-			s.Unusable(k.uid, k.why)
+			s.afterCommit(func() { s.Unusable(k.uid, k.why) })
 		}
 		// One webhook that cannot be called holds up nobody else's deliveries:
 		// its own die, unsent, saying why, and are replayable once it is mended.
@@ -494,7 +494,7 @@ func (s *Store) killClaimed(ctx context.Context, tx *sql.Tx, now int64, ids []in
 		last_error = `+lastError+` WHERE id IN (SELECT value FROM json_each(?2))`, append([]any{now, string(b)}, args...)...); err != nil {
 		return err
 	}
-	s.claimKilled.Add(int64(len(ids)))
+	s.afterCommit(func() { s.claimKilled.Add(int64(len(ids))) })
 	return nil
 }
 

@@ -93,6 +93,7 @@ func (s *Store) commitClaiming(tx *sql.Tx, batch []*groupReq) (claimErr, err err
 	if err := tx.Commit(); err != nil {
 		return nil, err
 	}
+	s.committed()
 	if len(claimed) > 0 {
 		c.Take(claimed)
 	}

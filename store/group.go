@@ -161,14 +161,22 @@ func (s *Store) groupWriter() {
 // first, else one held back from the last group, else the longest waiting. Waiting
 // writes go before a checkpoint.
 func (s *Store) next() *groupReq {
-	for _, ch := range []chan *groupReq{s.firstCh, s.held, s.groupCh} {
-		select {
-		case r := <-ch:
-			return r
-		default:
-		}
+	select {
+	case r := <-s.firstCh:
+		return r
+	default:
 	}
-	return nil
+	if len(s.held) > 0 {
+		r := s.held[0]
+		s.held = slices.Delete(s.held, 0, 1)
+		return r
+	}
+	select {
+	case r := <-s.groupCh:
+		return r
+	default:
+		return nil
+	}
 }
 
 // WriteStats reports how many write transactions the group writer has committed or
@@ -179,7 +187,8 @@ func (s *Store) WriteStats() (groups, calls uint64) {
 
 // takeWaiting appends the calls waiting now to batch, up to groupMax calls and
 // groupWeightMax rows; the call that would go past the weight is held back to lead
-// the next group (s.held). It returns the batch and its weight.
+// the next group (s.held, at its front: it was taken in its turn). It returns the
+// batch and its weight.
 func (s *Store) takeWaiting(batch []*groupReq, weight int) ([]*groupReq, int) {
 	for len(batch) < groupMax {
 		r := s.next()
@@ -187,7 +196,7 @@ func (s *Store) takeWaiting(batch []*groupReq, weight int) ([]*groupReq, int) {
 			return batch, weight
 		}
 		if weight+r.weight > groupWeightMax {
-			s.held <- r
+			s.held = slices.Insert(s.held, 0, r)
 			return batch, weight
 		}
 		batch = append(batch, r)
@@ -253,7 +262,7 @@ func (s *Store) runWhole(batch []*groupReq, lazy bool) bool {
 		return true
 	}
 	defer release()
-	s.groupFresh = 0
+	s.groupFresh, s.onCommit = 0, s.onCommit[:0]
 	for _, r := range batch {
 		if err := r.fn(context.WithoutCancel(r.ctx), tx); err != nil {
 			tx.Rollback()
@@ -289,7 +298,7 @@ func (s *Store) runSavepoints(batch []*groupReq, lazy bool) (rest []*groupReq) {
 		return nil
 	}
 	defer release()
-	s.groupFresh = 0 // this run claims nothing for the fresh claimer: the turns do
+	s.groupFresh, s.onCommit = 0, s.onCommit[:0] // this run claims nothing for the fresh claimer: the turns do
 	for i, r := range batch {
 		if _, err := tx.StmtContext(ctx, s.groupSQL.savepoint).ExecContext(ctx); err != nil {
 			errs[i] = s.faulted(err)
@@ -310,13 +319,31 @@ func (s *Store) runSavepoints(batch []*groupReq, lazy bool) (rest []*groupReq) {
 		}
 	}
 	if err := tx.Commit(); err != nil {
-		answerAll(batch, s.faulted(err))
+		// Nothing is stored; a call that failed on its own says why.
+		err = s.faulted(err)
+		for i, r := range batch {
+			r.done <- cmp.Or(errs[i], err)
+		}
 		return nil
 	}
+	s.committed()
 	for i, r := range batch {
 		r.done <- errs[i]
 	}
 	return nil
+}
+
+// afterCommit has fn run once the running group's transaction has committed
+// (onCommit); called in the group writer.
+func (s *Store) afterCommit(fn func()) { s.onCommit = append(s.onCommit, fn) }
+
+// committed runs what the group's transaction left to do once committed.
+func (s *Store) committed() {
+	for _, fn := range s.onCommit {
+		fn()
+	}
+	clear(s.onCommit)
+	s.onCommit = s.onCommit[:0]
 }
 
 // beginGroup starts a group's transaction; release is called once it has

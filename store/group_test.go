@@ -301,3 +301,150 @@ func TestFullDiskFailsTheFanOutAlone(t *testing.T) {
 	is.NoErr(st.write.QueryRowContext(ctx, "SELECT count(*) FROM deliveries").Scan(&stored))
 	is.Equal(stored, 0) // and nothing of the refused event is stored
 }
+
+// failCommit makes the commit of the transaction it runs in fail: a foreign key
+// left broken, which SQLite checks only then (defer_foreign_keys).
+func failCommit(ctx context.Context, tx *sql.Tx) error {
+	if _, err := tx.ExecContext(ctx, "PRAGMA defer_foreign_keys = ON"); err != nil {
+		return err
+	}
+	_, err := tx.ExecContext(ctx, `INSERT INTO deliveries(subscription_id, subject, event_type, state, due_at, first_event_at, last_event_at)
+		VALUES (-1, 'none', 'none', 0, 0, 0, 0)`)
+	return err
+}
+
+// TestTwoTurnsBehindAHeldCall: calls held back for weighing too much wait their
+// turn however many come; two turns of the dispatch loop, each too heavy to share
+// a group, queued while another call is held back, no longer stop the writer.
+func TestTwoTurnsBehindAHeldCall(t *testing.T) {
+	ctx := context.Background()
+	st := openGroupStore(t)
+	var wg sync.WaitGroup
+	release := holdWriter(st, &wg)
+
+	var mu sync.Mutex
+	var order []string
+	call := func(name string, turn bool, started, wait chan struct{}) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			fn := func(context.Context, *sql.Tx) error {
+				mu.Lock()
+				order = append(order, name)
+				mu.Unlock()
+				if started != nil {
+					close(started)
+					<-wait
+				}
+				return nil
+			}
+			var err error
+			if turn {
+				err = st.groupTurn(ctx, 200, fn)
+			} else {
+				err = st.groupWeighted(ctx, 200, fn)
+			}
+			if err != nil {
+				t.Errorf("%s: %v", name, err)
+			}
+		}()
+	}
+	started, wait := make(chan struct{}), make(chan struct{})
+	call("turn 0", true, started, wait)
+	waitLen(t, st.firstCh, 1)
+	call("heavy", false, nil, nil)
+	waitLen(t, st.groupCh, 1)
+	close(release) // turn 0 leads the next group and holds back the heavy call
+	<-started
+	call("turn 1", true, nil, nil)
+	waitLen(t, st.firstCh, 1)
+	call("turn 2", true, nil, nil)
+	waitLen(t, st.firstCh, 2)
+	close(wait) // turn 1 leads the next group, and turn 2 is too heavy to join it
+
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the group writer is stuck")
+	}
+	is.New(t).Equal(order, []string{"turn 0", "turn 1", "turn 2", "heavy"}) // each alone, turns first
+}
+
+// TestFailedCommitKeepsACallsOwnError: when a group that runs call by call
+// (a call of it failed) then fails to commit, the call that failed on its own
+// still says why, and the others get the commit's error.
+func TestFailedCommitKeepsACallsOwnError(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	st := openGroupStore(t)
+	var wg sync.WaitGroup
+	release := holdWriter(st, &wg)
+	no := errors.New("no")
+	errs := make([]error, 2)
+	for i, fn := range []groupFn{
+		func(context.Context, *sql.Tx) error { return no },
+		failCommit,
+	} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = st.group(ctx, fn)
+		}()
+		waitLen(t, st.groupCh, i+1)
+	}
+	close(release)
+	wg.Wait()
+	is.True(errors.Is(errs[0], no))                                             // its own error
+	is.True(errs[1] != nil && strings.Contains(errs[1].Error(), "FOREIGN KEY")) // the commit's
+}
+
+// TestRolledBackClaimLeavesNoTrace: a claim whose transaction does not commit
+// caches none of the targets it read (they may hold what its group wrote and did
+// not keep) and counts none of the rows it turned dead.
+func TestRolledBackClaimLeavesNoTrace(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	st := openGroupStore(t)
+	c, err := st.CreateClient(ctx, NewClient{Name: "c", Scopes: []string{ScopeWebhook}})
+	is.NoErr(err)
+	live, _, err := st.PutOrcidWebhook(ctx, c.ID, "0000-0002-1825-0097", "https://kept.example/h")
+	is.NoErr(err)
+	off, _, err := st.PutOrcidWebhook(ctx, c.ID, "0000-0001-5109-3700", "https://off.example/h")
+	is.NoErr(err)
+	_, err = st.Intake(ctx, c.ID, "", []Event{{Orcid: "0000-0002-1825-0097"}, {Orcid: "0000-0001-5109-3700"}}, 0)
+	is.NoErr(err)
+	defer func(k int) { killBatch = k }(killBatch)
+	killBatch = 0 // the deactivation leaves its delivery waiting: the claim turns it dead
+	_, err = st.SetSubscriptionActive(ctx, off.UID, false, "retired")
+	is.NoErr(err)
+	var id int64
+	is.NoErr(st.read.QueryRowContext(ctx, "SELECT id FROM subscriptions WHERE uid = ?", live.UID).Scan(&id))
+
+	var claimed []Claimed
+	err = st.groupTurn(ctx, 10, func(ctx context.Context, tx *sql.Tx) error {
+		// A change made in the transaction, as a call of its group would make it.
+		st.targetCache.forget(id)
+		if _, err := tx.ExecContext(ctx, "UPDATE subscriptions SET target = 'https://not-kept.example/h' WHERE id = ?", id); err != nil {
+			return err
+		}
+		var err error
+		if claimed, _, err = st.claimRows(ctx, tx, nil, ms(st.Now()), 10, 0, time.Minute); err != nil {
+			return err
+		}
+		return failCommit(ctx, tx)
+	})
+	is.True(err != nil)                                           // the commit failed
+	is.Equal(len(claimed), 1)                                     // the claim had read the change
+	is.Equal(claimed[0].Target.URL, "https://not-kept.example/h") //
+	is.True(st.targetCache.get(id, ms(st.Now())) == nil)          // the target it read is not cached
+	is.Equal(st.ClaimKilled(), int64(0))                          // and the row it turned dead is waiting again
+
+	out, err := st.Exchange(ctx, nil, 10, time.Minute)
+	is.NoErr(err)
+	is.Equal(len(out), 1)
+	is.Equal(out[0].Target.URL, "https://kept.example/h") // as stored
+	is.Equal(st.ClaimKilled(), int64(1))
+	is.True(st.targetCache.get(id, ms(st.Now())) != nil) // cached once committed
+}

@@ -91,11 +91,16 @@ type Store struct {
 	backupDSN   string // a plain connection for VACUUM INTO (the read pool is query-only)
 
 	groupCh    chan *groupReq // calls waiting for the group writer
-	held       chan *groupReq // (1) a call the group writer held back for its next group
+	held       []*groupReq    // calls the group writer held back for its next groups (the writer's own)
 	firstCh    chan *groupReq // calls that go ahead of groupCh's (groupFirst)
 	fresh      atomic.Pointer[FreshClaimer]
 	freshMu    sync.Mutex // held from a fresh claim to its Take, and by ClaimFresh
 	groupFresh int        // outbox rows the calls of the running group made (the group writer's)
+	// onCommit is what the running group's transaction does once it has committed,
+	// and never if it does not (the group writer's): a claim's targets cached, its
+	// rows that died counted and told of. What a rolled-back claim read may be
+	// what its group wrote and did not keep.
+	onCommit []func()
 	// markedFailing are the subscriptions this process has marked failing and not
 	// yet seen a success of: a delivery claimed before the mark was recorded
 	// carries WasFailing false, and its success must clear the mark all the same.
@@ -132,7 +137,8 @@ type Store struct {
 	Now func() time.Time
 	// Unusable, when set, is told of each webhook whose claimed deliveries died
 	// unsent because it cannot be called (a secret that does not open with the
-	// key): the daemon logs it. Called in the write transaction: it must be quick.
+	// key): the daemon logs it. Called in the group writer once the claim has
+	// committed: it must be quick.
 	Unusable func(webhookUID, why string)
 	// NotSent, when set, is told of each delivery that a turn of the dispatch loop
 	// ended dead, back from its call (or handed back before it), because it must
@@ -244,7 +250,6 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	read.SetMaxIdleConns(opts.Readers)
 	s.read = read
 	s.groupCh = make(chan *groupReq, groupMax)
-	s.held = make(chan *groupReq, 1)
 	s.firstCh = make(chan *groupReq, 4)
 	s.closed = make(chan struct{})
 	s.groupDone = make(chan struct{})

@@ -101,14 +101,40 @@ func (c *targetCache) fill(subs map[int64]*Target, now int64) (missing []int64) 
 
 // putAll caches targets, read at the same moment.
 func (c *targetCache) putAll(targets []*Target) {
+	r := c.reading()
+	for _, t := range targets {
+		t.seq = r.seq
+	}
+	c.putRead(targets, r)
+}
+
+// cacheReading is when targets were read, as the cache counts it: its data_version
+// and the changes hookd had made by then.
+type cacheReading struct{ version, seq int64 }
+
+// reading is the cache's reading now, for targets about to be read.
+func (c *targetCache) reading() cacheReading {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return cacheReading{c.version, c.seq}
+}
+
+// putRead caches targets read at r (their seq), those of them that nothing
+// changed since.
+func (c *targetCache) putRead(targets []*Target, r cacheReading) {
 	at := time.Now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if r.version != c.version || r.seq < c.floor {
+		return
+	}
 	for _, t := range targets {
+		if c.changed[t.SubscriptionID] > r.seq {
+			continue
+		}
 		if c.m == nil || len(c.m) >= targetCacheMax {
 			c.m = make(map[int64]cachedTarget, len(targets))
 		}
-		t.seq = c.seq
 		c.m[t.SubscriptionID] = cachedTarget{t: t, at: at}
 	}
 }
@@ -163,6 +189,7 @@ func (s *Store) cachedTargets(ctx context.Context, tx *sql.Tx, subs map[int64]*T
 		return fmt.Errorf("data version: %w", err)
 	}
 	s.targetCache.sync(version)
+	read := s.targetCache.reading()
 	missing := s.targetCache.fill(subs, now)
 	if len(missing) == 0 {
 		return nil
@@ -182,6 +209,7 @@ func (s *Store) cachedTargets(ctx context.Context, tx *sql.Tx, subs map[int64]*T
 		if err != nil {
 			return fmt.Errorf("load targets: %w", err)
 		}
+		t.seq = read.seq
 		subs[t.SubscriptionID] = t
 		if !t.inactive && t.unusable == nil {
 			// An inactive target is read again each time: the claim kills what it finds
@@ -193,7 +221,11 @@ func (s *Store) cachedTargets(ctx context.Context, tx *sql.Tx, subs map[int64]*T
 	if err := rows.Err(); err != nil {
 		return err
 	}
-	s.targetCache.putAll(loaded)
+	if len(loaded) > 0 {
+		// Read in a transaction that may yet roll back, with what its group wrote:
+		// cached once it has committed, unless hookd has changed them since.
+		s.afterCommit(func() { s.targetCache.putRead(loaded, read) })
+	}
 	for _, id := range missing {
 		if subs[id] == nil {
 			return fmt.Errorf("load targets: %w", notFound(fmt.Sprintf("subscription %d not found", id)))
