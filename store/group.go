@@ -304,8 +304,12 @@ func (s *Store) runSavepoints(batch []*groupReq, lazy bool) (rest []*groupReq) {
 			errs[i] = s.faulted(err)
 			continue
 		}
+		mark := len(s.onCommit)
 		if err := r.fn(context.WithoutCancel(r.ctx), tx); err != nil {
 			errs[i] = s.faulted(err)
+			// What it left to do once committed went with its changes.
+			clear(s.onCommit[mark:])
+			s.onCommit = s.onCommit[:mark]
 			if _, rerr := tx.StmtContext(ctx, s.groupSQL.rollbackTo).ExecContext(ctx); rerr != nil {
 				// The transaction is gone (SQLite rolled it back whole): never commit
 				// half. The others run again without this call.

@@ -448,3 +448,67 @@ func TestRolledBackClaimLeavesNoTrace(t *testing.T) {
 	is.Equal(st.ClaimKilled(), int64(1))
 	is.True(st.targetCache.get(id, ms(st.Now())) != nil) // cached once committed
 }
+
+// TestSavepointRolledBackClaimLeavesNoTrace: a call of a group that runs call by
+// call (runSavepoints) and fails after its claim is rolled back to its savepoint,
+// and what the claim left to do once committed goes with it, though the others
+// commit.
+func TestSavepointRolledBackClaimLeavesNoTrace(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	st := openGroupStore(t)
+	c, err := st.CreateClient(ctx, NewClient{Name: "c", Scopes: []string{ScopeWebhook}})
+	is.NoErr(err)
+	live, _, err := st.PutOrcidWebhook(ctx, c.ID, "0000-0002-1825-0097", "https://kept.example/h")
+	is.NoErr(err)
+	off, _, err := st.PutOrcidWebhook(ctx, c.ID, "0000-0001-5109-3700", "https://off.example/h")
+	is.NoErr(err)
+	_, err = st.Intake(ctx, c.ID, "", []Event{{Orcid: "0000-0002-1825-0097"}, {Orcid: "0000-0001-5109-3700"}}, 0)
+	is.NoErr(err)
+	defer func(k int) { killBatch = k }(killBatch)
+	killBatch = 0 // the deactivation leaves its delivery waiting: the claim turns it dead
+	_, err = st.SetSubscriptionActive(ctx, off.UID, false, "retired")
+	is.NoErr(err)
+	var id int64
+	is.NoErr(st.read.QueryRowContext(ctx, "SELECT id FROM subscriptions WHERE uid = ?", live.UID).Scan(&id))
+
+	var wg sync.WaitGroup
+	release := holdWriter(st, &wg)
+	no := errors.New("no")
+	var turnErr, otherErr error
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		turnErr = st.groupTurn(ctx, 10, func(ctx context.Context, tx *sql.Tx) error {
+			st.targetCache.forget(id)
+			if _, err := tx.ExecContext(ctx, "UPDATE subscriptions SET target = 'https://not-kept.example/h' WHERE id = ?", id); err != nil {
+				return err
+			}
+			if _, _, err := st.claimRows(ctx, tx, nil, ms(st.Now()), 10, 0, time.Minute); err != nil {
+				return err
+			}
+			return no // fails after its claim: rolled back to its savepoint
+		})
+	}()
+	waitLen(t, st.firstCh, 1)
+	go func() {
+		defer wg.Done()
+		otherErr = st.group(ctx, func(context.Context, *sql.Tx) error { return nil })
+	}()
+	waitLen(t, st.groupCh, 1)
+	close(release)
+	wg.Wait()
+	is.True(errors.Is(turnErr, no)) // the turn failed alone
+	is.NoErr(otherErr)              // the other call committed
+
+	var url string
+	is.NoErr(st.read.QueryRowContext(ctx, "SELECT target FROM subscriptions WHERE id = ?", id).Scan(&url))
+	is.Equal(url, "https://kept.example/h")              // the turn's change was rolled back
+	is.Equal(st.ClaimKilled(), int64(0))                 // the row it turned dead is waiting again
+	is.True(st.targetCache.get(id, ms(st.Now())) == nil) // the target it read is not cached
+
+	out, err := st.Exchange(ctx, nil, 10, time.Minute)
+	is.NoErr(err)
+	is.Equal(len(out), 1)
+	is.Equal(out[0].Target.URL, "https://kept.example/h") // as stored
+}
