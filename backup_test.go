@@ -13,6 +13,8 @@ import (
 
 	"github.com/matryer/is"
 	_ "modernc.org/sqlite"
+
+	"hookd/store"
 )
 
 // fillDatabase adds a table of n MiB of random bytes to the configured database,
@@ -153,4 +155,40 @@ func TestBackupKilledLeavesNoPartialDest(t *testing.T) {
 		is.NoErr(err)
 		t.Logf("left %s, %d bytes", filepath.Base(f), fi.Size())
 	}
+}
+
+// TestCheckConfigSchema: check-config reads the database's schema version without
+// writing to it, says what serve will migrate, and refuses a database newer than
+// the binary, which serve would refuse too.
+func TestCheckConfigSchema(t *testing.T) {
+	is := is.New(t)
+	dir := t.TempDir()
+	db := filepath.Join(dir, "hookd.db")
+	cfg := writeConfig(t, "[store]\npath = \""+db+"\"\n")
+	_, err := runCmd(t, "init", "-config", cfg)
+	is.NoErr(err) // creates and migrates the database
+	known := store.SchemaVersion()
+	before := files(t, dir)
+	out, err := runCmd(t, "check-config", "-config", cfg)
+	is.NoErr(err)
+	is.True(strings.Contains(out, fmt.Sprintf("schema version %d)", known))) // the database is this binary's
+	is.Equal(files(t, dir), before)                                          // read, not written
+
+	raw, err := sql.Open("sqlite", db)
+	is.NoErr(err)
+	defer raw.Close()
+	_, err = raw.Exec("DELETE FROM schema_migrations WHERE version = ?", known)
+	is.NoErr(err)
+	out, err = runCmd(t, "check-config", "-config", cfg)
+	is.NoErr(err)
+	is.True(strings.Contains(out, fmt.Sprintf("schema version %d: hookd serve will migrate it to %d", known-1, known))) // an older database
+
+	_, err = raw.Exec("INSERT INTO schema_migrations(version, applied_at) VALUES (?, 0), (?, 0)", known, known+1)
+	is.NoErr(err)
+	_, err = runCmd(t, "check-config", "-config", cfg)
+	is.True(err != nil) // a newer database is refused
+	is.True(strings.Contains(err.Error(), fmt.Sprintf("schema version %d, newer than this hookd binary knows (%d)", known+1, known)))
+	_, err = runCmd(t, "client", "list", "-config", cfg)
+	is.True(err != nil) // as the daemon and every command refuse it
+	is.True(strings.Contains(err.Error(), "newer than this hookd binary knows"))
 }

@@ -428,7 +428,7 @@ func durationText(_ []string, a slog.Attr) slog.Attr {
 	return a
 }
 
-func (e *env) cmdCheckConfig(_ context.Context, args []string) error {
+func (e *env) cmdCheckConfig(ctx context.Context, args []string) error {
 	fs, flagValue := e.flags("check-config")
 	if _, err := e.parse(fs, args, 0, 0); err != nil {
 		return err
@@ -455,6 +455,19 @@ func (e *env) cmdCheckConfig(_ context.Context, args []string) error {
 		if _, err := os.Stat(cfg.SecretKeyPath()); err != nil {
 			return fmt.Errorf("config %s: auth.secret_key_file: the database %s exists, and its key %s cannot be read (%v): hookd serve would refuse to start; restore the key kept with the database's backups",
 				path, cfg.Store.Path, cfg.SecretKeyPath(), errors.Unwrap(err))
+		}
+		have, err := store.FileSchemaVersion(ctx, cfg.Store.Path)
+		if err != nil {
+			return fmt.Errorf("config %s: store.path: the database %s cannot be read: %w", path, cfg.Store.Path, err)
+		}
+		switch known := store.SchemaVersion(); {
+		case have > known:
+			return fmt.Errorf("config %s: store.path: the database %s has schema version %d, newer than this hookd binary knows (%d): hookd serve would refuse to start; run a newer hookd, or restore a backup made by this version",
+				path, cfg.Store.Path, have, known)
+		case have < known:
+			state += fmt.Sprintf(", schema version %d: hookd serve will migrate it to %d", have, known)
+		default:
+			state += fmt.Sprintf(", schema version %d", have)
 		}
 	}
 	fmt.Fprintf(e.stdout, "%s: ok (database %s)\n", path, state)

@@ -400,6 +400,32 @@ func SchemaVersion() int {
 	return v[len(v)-1].version
 }
 
+// FileSchemaVersion reads the schema version of the database at path (0 for a
+// file hookd has not migrated yet) without writing to it and without making a
+// file beside it, as check-config does (run as root, it would leave files that
+// hookd's own user cannot open): a database with a WAL is read through it, one
+// without (every change in the file itself) as an immutable file.
+func FileSchemaVersion(ctx context.Context, path string) (int, error) {
+	mode := "immutable=1"
+	if fi, err := os.Stat(path + "-wal"); err == nil && fi.Size() > 0 {
+		if _, err := os.Stat(path + "-shm"); err == nil {
+			mode = "mode=ro"
+		}
+	}
+	db, err := sql.Open("sqlite", "file:"+(&url.URL{Path: path}).EscapedPath()+"?"+mode+"&_pragma=busy_timeout(5000)")
+	if err != nil {
+		return 0, err
+	}
+	defer db.Close()
+	var exists bool
+	if err := db.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM sqlite_schema WHERE name = 'schema_migrations')").Scan(&exists); err != nil || !exists {
+		return 0, Classify(err)
+	}
+	var v int
+	err = db.QueryRowContext(ctx, "SELECT coalesce(max(version), 0) FROM schema_migrations").Scan(&v)
+	return v, Classify(err)
+}
+
 type migration struct {
 	version int
 	name    string
