@@ -192,3 +192,46 @@ func TestCheckConfigSchema(t *testing.T) {
 	is.True(err != nil) // as the daemon and every command refuse it
 	is.True(strings.Contains(err.Error(), "newer than this hookd binary knows"))
 }
+
+// TestCheckConfigOtherDatabases: check-config says an empty file will be made
+// hookd's, refuses another application's database (as every command does,
+// which would otherwise add hookd's tables to it), and leaves a WAL without its
+// -shm index to serve, which alone may read it.
+func TestCheckConfigOtherDatabases(t *testing.T) {
+	is := is.New(t)
+	dir := t.TempDir()
+	db := filepath.Join(dir, "hookd.db")
+	cfg := writeConfig(t, "[store]\npath = \""+db+"\"\n")
+	_, err := runCmd(t, "init", "-config", cfg)
+	is.NoErr(err)                          // a key, beside a database
+	is.NoErr(os.WriteFile(db, nil, 0o600)) // which is then an empty file
+	out, err := runCmd(t, "check-config", "-config", cfg)
+	is.NoErr(err)
+	is.True(strings.Contains(out, fmt.Sprintf("empty: hookd serve will make its tables (schema version %d)", store.SchemaVersion())))
+
+	raw, err := sql.Open("sqlite", db)
+	is.NoErr(err)
+	_, err = raw.Exec("CREATE TABLE orders(id INTEGER PRIMARY KEY)")
+	is.NoErr(err)
+	is.NoErr(raw.Close())
+	_, err = runCmd(t, "check-config", "-config", cfg)
+	is.True(err != nil) // another application's database
+	is.True(strings.Contains(err.Error(), "not a hookd database"))
+	_, err = runCmd(t, "client", "list", "-config", cfg)
+	is.True(err != nil) // no command migrates it
+	is.True(strings.Contains(err.Error(), "not a hookd database"))
+	raw, err = sql.Open("sqlite", db)
+	is.NoErr(err)
+	var tables int
+	is.NoErr(raw.QueryRow("SELECT count(*) FROM sqlite_schema WHERE type = 'table'").Scan(&tables))
+	is.Equal(tables, 1) // nothing of hookd's added
+	is.NoErr(raw.Close())
+
+	os.Remove(db + "-shm")
+	is.NoErr(os.WriteFile(db+"-wal", []byte("commits of a crashed process"), 0o600))
+	before := files(t, dir)
+	out, err = runCmd(t, "check-config", "-config", cfg)
+	is.NoErr(err)
+	is.True(strings.Contains(out, "schema version not checked: the database has a WAL with commits and no -shm index"))
+	is.Equal(files(t, dir), before) // and no index made
+}

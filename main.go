@@ -60,7 +60,7 @@ func commandList() []command {
 		{"serve", "[-config FILE]", "run the daemon", (*env).cmdServe},
 		{"dev", "[-config FILE] [-listen ADDR] [-db FILE]", "run a zero-config daemon for development", (*env).cmdDev},
 		{"init", "[-config FILE]", "create the database and its key (first-time setup)", (*env).cmdInit},
-		{"check-config", "-config FILE", "check a configuration file and the database's folder", (*env).cmdCheckConfig},
+		{"check-config", "-config FILE", "check a configuration file and the database it names", (*env).cmdCheckConfig},
 		{"client add", "-name N [-scopes S] [-id ID -secret S] [-email E] [-org ORG] [-json]", "create an API client; prints its credentials once", (*env).clientAdd},
 		{"client list", "[-json]", "list API clients", (*env).clientList},
 		{"client remove", "CLIENT", "remove a client with its tokens and registrations", (*env).clientRemove},
@@ -457,10 +457,15 @@ func (e *env) cmdCheckConfig(ctx context.Context, args []string) error {
 				path, cfg.Store.Path, cfg.SecretKeyPath(), errors.Unwrap(err))
 		}
 		have, err := store.FileSchemaVersion(ctx, cfg.Store.Path)
-		if err != nil {
-			return fmt.Errorf("config %s: store.path: the database %s cannot be read: %w", path, cfg.Store.Path, err)
-		}
 		switch known := store.SchemaVersion(); {
+		case errors.Is(err, store.ErrWALWithoutIndex):
+			state += ", schema version not checked: " + err.Error()
+		case errors.Is(err, store.ErrNotHookd):
+			return fmt.Errorf("config %s: store.path: %s: %w", path, cfg.Store.Path, err)
+		case err != nil:
+			return fmt.Errorf("config %s: store.path: the database %s cannot be read (%w): hookd serve would refuse to start; is it a hookd database?", path, cfg.Store.Path, err)
+		case have == 0:
+			state += fmt.Sprintf(", empty: hookd serve will make its tables (schema version %d)", known)
 		case have > known:
 			return fmt.Errorf("config %s: store.path: the database %s has schema version %d, newer than this hookd binary knows (%d): hookd serve would refuse to start; run a newer hookd, or restore a backup made by this version",
 				path, cfg.Store.Path, have, known)

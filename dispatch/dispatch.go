@@ -335,10 +335,15 @@ func (d *Dispatcher) flush(ctx context.Context) error {
 		return nil
 	}
 	if _, err := d.store.Exchange(ctx, batch, 0, 0); err != nil {
-		d.mu.Lock()
-		d.pending = append(batch, d.pending...)
-		d.mu.Unlock()
-		return err
+		if errors.Is(err, store.ErrUnavailable) || ctx.Err() != nil {
+			d.mu.Lock()
+			d.pending = append(batch, d.pending...)
+			d.mu.Unlock()
+			return err
+		}
+		// Not a store fault: an outcome may be what fails. The others are
+		// recorded one at a time, as the turns do (turnFailed).
+		batch = d.recordEach(ctx, batch)
 	}
 	d.noticeOwners(batch)
 	return nil
@@ -380,8 +385,8 @@ func (d *Dispatcher) quickTurn(ctx context.Context) {
 	d.mu.Lock()
 	limit := min(d.sched.free(), turnQuickMax)
 	d.mu.Unlock()
-	if limit <= 0 || d.stopping.Load() {
-		return
+	if limit <= 0 || d.stopping.Load() || d.failing() {
+		return // after a failed turn, the next records what it kept first (Tick)
 	}
 	d.startWorkers()
 	claimed, err := d.store.ClaimNewest(ctx, limit, d.lease)
@@ -396,13 +401,7 @@ func (d *Dispatcher) quickTurn(ctx context.Context) {
 // freshLimit is how many deliveries of new events the store may claim for the loop
 // in the events' own transaction (store.FreshClaimer): as many as a quick turn.
 func (d *Dispatcher) freshLimit() int {
-	if d.stopping.Load() {
-		return 0
-	}
-	d.turnMu.Lock()
-	failing := d.turnErr != nil
-	d.turnMu.Unlock()
-	if failing {
+	if d.stopping.Load() || d.failing() {
 		return 0 // claim nothing the turns cannot record
 	}
 	d.mu.Lock()
@@ -484,7 +483,10 @@ func (d *Dispatcher) Tick(ctx context.Context) (int, error) {
 	trimmed, batch := d.sched.trim(d.pending)
 	d.wg.Add(-trimmed)
 	d.pending, d.spare = d.spare, nil
-	if len(batch) > turnRecordMax {
+	// After a failed turn, every outcome kept goes in this one: a fault may have
+	// outlasted their rows' leases, and the claim's look for expired leases would
+	// otherwise take those rows again, their outcomes still unrecorded.
+	if len(batch) > turnRecordMax && !d.failing() {
 		d.pending = append(d.pending, batch[turnRecordMax:]...)
 		clear(batch[turnRecordMax:])
 		batch = batch[:turnRecordMax:turnRecordMax]
@@ -530,6 +532,13 @@ func (d *Dispatcher) Tick(ctx context.Context) (int, error) {
 	return len(claimed), nil
 }
 
+// failing reports whether the last turn failed.
+func (d *Dispatcher) failing() bool {
+	d.turnMu.Lock()
+	defer d.turnMu.Unlock()
+	return d.turnErr != nil
+}
+
 // turnDone records how a turn ended: readiness follows successful turns only, so
 // a loop that cannot write is reported (with why), not hidden.
 func (d *Dispatcher) turnDone(err error) {
@@ -548,12 +557,13 @@ func (d *Dispatcher) turnDone(err error) {
 // one bad outcome cannot stop the loop. A dropped one's row is attempted again
 // when its lease ends (at least once, as after a crash). During a store fault
 // (a full disk, a read-only file) no outcome is to blame: all are kept until the
-// store takes them.
+// store takes them. Nor is any to blame for a turn cut short by its context (the
+// loop stopping): they are kept for the shutdown's flush.
 func (d *Dispatcher) turnFailed(ctx context.Context, batch []store.Outcome, err error) {
-	if !errors.Is(err, store.ErrUnavailable) {
+	if !errors.Is(err, store.ErrUnavailable) && ctx.Err() == nil {
 		d.failedTurns++
 	}
-	if d.failedTurns >= splitAfter && len(batch) > 0 {
+	if d.failedTurns >= splitAfter && len(batch) > 0 && ctx.Err() == nil {
 		d.failedTurns = 0
 		d.noticeOwners(d.recordEach(ctx, batch))
 		return

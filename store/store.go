@@ -400,29 +400,56 @@ func SchemaVersion() int {
 	return v[len(v)-1].version
 }
 
+// ErrWALWithoutIndex is FileSchemaVersion's answer for a database whose WAL holds
+// commits while its -shm index is missing (a crash, then the index removed): only
+// a connection that may write can read it, and rebuild the index.
+var ErrWALWithoutIndex = errors.New("the database has a WAL with commits and no -shm index beside it (left by a crash?): hookd serve reads it when it opens the database")
+
 // FileSchemaVersion reads the schema version of the database at path (0 for a
-// file hookd has not migrated yet) without writing to it and without making a
-// file beside it, as check-config does (run as root, it would leave files that
-// hookd's own user cannot open): a database with a WAL is read through it, one
-// without (every change in the file itself) as an immutable file.
+// new, empty file) without making a file beside it, as check-config does: a
+// database with a WAL and its index is read through them (a reader may rebuild
+// an index a crash left stale), one without either (every change in the file
+// itself) as an immutable file. A file that holds tables but no
+// schema_migrations is another application's database (ErrNotHookd).
 func FileSchemaVersion(ctx context.Context, path string) (int, error) {
 	mode := "immutable=1"
-	if fi, err := os.Stat(path + "-wal"); err == nil && fi.Size() > 0 {
-		if _, err := os.Stat(path + "-shm"); err == nil {
-			mode = "mode=ro"
-		}
+	wal, walErr := os.Stat(path + "-wal")
+	_, shmErr := os.Stat(path + "-shm")
+	switch {
+	case walErr == nil && shmErr == nil:
+		mode = "mode=ro"
+	case walErr == nil && wal.Size() > 0:
+		return 0, ErrWALWithoutIndex
 	}
 	db, err := sql.Open("sqlite", "file:"+(&url.URL{Path: path}).EscapedPath()+"?"+mode+"&_pragma=busy_timeout(5000)")
 	if err != nil {
 		return 0, err
 	}
 	defer db.Close()
-	var exists bool
-	if err := db.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM sqlite_schema WHERE name = 'schema_migrations')").Scan(&exists); err != nil || !exists {
+	return schemaVersion(ctx, db)
+}
+
+// ErrNotHookd is the error for a database file that holds tables of another
+// application's: hookd neither reads nor migrates it.
+var ErrNotHookd = errors.New("it is not a hookd database: it has tables, and none of hookd's schema_migrations; point store.path at hookd's own database, or at a new file")
+
+// schemaVersion is the newest migration recorded in db's schema_migrations, 0
+// for a database without tables, and ErrNotHookd for one with tables but not that one.
+func schemaVersion(ctx context.Context, db interface {
+	QueryRowContext(context.Context, string, ...any) *sql.Row
+}) (int, error) {
+	var tables, migrations int
+	if err := db.QueryRowContext(ctx, "SELECT count(*), count(*) FILTER (WHERE name = 'schema_migrations') FROM sqlite_schema WHERE type = 'table'").Scan(&tables, &migrations); err != nil {
 		return 0, Classify(err)
 	}
+	switch {
+	case migrations == 0 && tables > 0:
+		return 0, ErrNotHookd
+	case migrations == 0:
+		return 0, nil
+	}
 	var v int
-	err = db.QueryRowContext(ctx, "SELECT coalesce(max(version), 0) FROM schema_migrations").Scan(&v)
+	err := db.QueryRowContext(ctx, "SELECT coalesce(max(version), 0) FROM schema_migrations").Scan(&v)
 	return v, Classify(err)
 }
 
@@ -452,6 +479,9 @@ func migrationFiles() ([]migration, error) {
 // migrate applies, in order and each in its own transaction with its version row,
 // every embedded migration the file lacks. A file newer than this binary is refused.
 func (s *Store) migrate(ctx context.Context, migrating func(name string)) error {
+	if _, err := schemaVersion(ctx, s.write); err != nil {
+		return err
+	}
 	if _, err := s.write.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
 		version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL) STRICT`); err != nil {
 		return fmt.Errorf("migrate: %w", err)
