@@ -467,3 +467,28 @@ func TestDeactivationOnAnEndedRun(t *testing.T) {
 	is.NoErr(err)
 	is.Equal(d.StateName(), "failed") // waiting for its retry
 }
+
+// TestActivationKillsBacklogFirst: activating a webhook whose deactivation left
+// more waiting deliveries than one transaction turns dead turns them dead a batch
+// a transaction first, as the deactivation did; none is sent, each says why.
+func TestActivationKillsBacklogFirst(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	defer store.SetKillBatch(3)()
+	st, wh := backlogStore(t, 4, 8)
+	restore := store.SetKillBatch(0) // the deactivation leaves them all waiting
+	_, err := st.SetSubscriptionActive(ctx, wh.UID, false, store.ReasonOperator)
+	is.NoErr(err)
+	restore()
+	pending, _, _ := waiting(t, st, wh.UID, "")
+	is.Equal(pending, 12)
+
+	moves := store.AheadMoves(st)
+	sub, err := st.SetSubscriptionActive(ctx, wh.UID, true, "")
+	is.NoErr(err)
+	is.True(sub.Active)
+	is.True(store.AheadMoves(st)-moves >= 4) // 12 waiting, 3 a transaction
+	pending, _, dead := waiting(t, st, wh.UID, "not sent: subscription deactivated (deactivated by an operator)")
+	is.Equal(pending, 0)
+	is.Equal(dead, 12)
+}

@@ -125,6 +125,11 @@ func (s *Store) SetHubSettings(ctx context.Context, orgID int64, h HubSettings) 
 	if err := h.Check(); err != nil {
 		return HubSettings{}, false, err
 	}
+	if h.Enabled || h.EmailEnabled {
+		if err := s.killBacklogFirst(ctx, "org_id = ? AND format IN (?, ?)", orgID, FormatHub, FormatEmail); err != nil {
+			return HubSettings{}, false, fmt.Errorf("set organisation settings: %w", err)
+		}
+	}
 	now := ms(s.Now())
 	var out HubSettings
 	var newlyEnabled bool

@@ -109,7 +109,8 @@ type Store struct {
 	// removedSwept is set once PurgeRemoved has looked at every removed subscription
 	// (it does so once a process; after that, only at those whose rows it deletes).
 	removedSwept atomic.Bool
-	// aheadMoves counts the transactions that moved history ahead of a removal.
+	// aheadMoves counts the transactions that moved history ahead of a removal, or
+	// turned a backlog dead ahead of a removal or an activation.
 	aheadMoves atomic.Int64
 	// claimKilled counts claimed rows that died unsent, their webhook deactivated
 	// (claimRows).

@@ -364,6 +364,11 @@ func (s *Store) QueueUpstreamLeft(ctx context.Context, limit int) (int, error) {
 // daemon calls it at start with its [upstream] configuration. It returns how many
 // work orders it queued.
 func (s *Store) ConfigureUpstream(ctx context.Context, apiURL string) (int, error) {
+	if apiURL != "" {
+		if err := s.killBacklogFirst(ctx, "format = ?", FormatUpstream); err != nil {
+			return 0, fmt.Errorf("configure upstream: %w", err)
+		}
+	}
 	now := ms(s.Now())
 	queued := 0
 	err := s.inTx(ctx, func(tx *sql.Tx) error {

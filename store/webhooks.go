@@ -217,6 +217,11 @@ func (s *Store) DeleteWebhook(ctx context.Context, clientID, uid string) error {
 // deactivation by the client has no reason; deliveries pending then become dead
 // (replayable), and activating does not replay them by itself.
 func (s *Store) SetWebhookActive(ctx context.Context, clientID, uid string, active bool) (Subscription, error) {
+	if active {
+		if err := s.killBacklogFirst(ctx, "client_id = ? AND uid = ?", clientID, uid); err != nil {
+			return Subscription{}, fmt.Errorf("set webhook status: %w", err)
+		}
+	}
 	now := ms(s.Now())
 	var sub Subscription
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
