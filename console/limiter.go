@@ -27,15 +27,37 @@ type failures struct {
 	last  time.Time
 }
 
-// limiter remembers failed sign-ins per key, in memory.
+// limiter remembers failed sign-ins per key, in memory, and which keys have a
+// sign-in being checked.
 type limiter struct {
-	mu  sync.Mutex
-	m   map[string]*failures
-	now func() time.Time
+	mu       sync.Mutex
+	m        map[string]*failures
+	checking map[string]bool
+	now      func() time.Time
 }
 
 func newLimiter(now func() time.Time) *limiter {
-	return &limiter{m: map[string]*failures{}, now: now}
+	return &limiter{m: map[string]*failures{}, checking: map[string]bool{}, now: now}
+}
+
+// enter marks key as having a sign-in being checked, and reports false when one
+// already is: an address's sign-ins are checked one at a time, so that parallel
+// ones cannot all be checked before the first failure makes the address wait.
+func (l *limiter) enter(key string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.checking[key] {
+		return false
+	}
+	l.checking[key] = true
+	return true
+}
+
+// leave ends the sign-in that enter let in.
+func (l *limiter) leave(key string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	delete(l.checking, key)
 }
 
 // wait returns how long the keys must wait before the next attempt (the longest of

@@ -43,10 +43,11 @@ func randomToken() string {
 
 // remoteAddr is the address a request came from, without its port.
 // idWaitMax bounds how long a sign-in waits for its id's slowdown, maxSlowed how
-// many sign-ins wait so at once.
+// many sign-ins wait so at once (each from an address of its own: an address's
+// sign-ins are checked one at a time).
 const (
 	idWaitMax = 5 * time.Second
-	maxSlowed = 64
+	maxSlowed = 1024
 )
 
 // addrKey is what failed sign-ins are counted by for an address: an IPv6 address by
@@ -262,8 +263,10 @@ func (h *Handler) handleSignIn() http.Handler {
 		// id that failed (from anywhere) only slows its next sign-ins, by at most
 		// idWaitMax, and is then checked: failures from elsewhere must not lock its
 		// owner out (of the operator's sign-in, with the admin token's), as at the
-		// token endpoint. At most maxSlowed sign-ins wait so at once; past that,
-		// the next is refused like a failed address, as the server is under attack.
+		// token endpoint. An address's sign-ins are checked one at a time (enter),
+		// or parallel ones would all be checked before the first failure counted.
+		// At most maxSlowed sign-ins wait so at once; past that, the next is
+		// refused like a failed address, as the server is under attack.
 		refuse := func(wait time.Duration, why string) {
 			secs := int((wait + time.Second - 1) / time.Second)
 			w.Header().Set("Retry-After", strconv.Itoa(secs))
@@ -271,6 +274,11 @@ func (h *Handler) handleSignIn() http.Handler {
 			v.Error = fmt.Sprintf("%s. Try again in %d seconds.", why, secs)
 			h.render(w, r, http.StatusTooManyRequests, "signin", "Sign in", v)
 		}
+		if !h.limiter.enter(keys[1]) {
+			refuse(time.Second, "Another sign-in from this address is being checked")
+			return
+		}
+		defer h.limiter.leave(keys[1])
 		if wait := h.limiter.wait(keys[1]); wait > 0 {
 			refuse(wait, "Too many failed sign-ins from this address")
 			return

@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -284,4 +285,86 @@ func TestSignInNotLockedOutFromElsewhere(t *testing.T) {
 	operator := e.newUser(t)
 	operator.from = "192.0.2.8"
 	is.Equal(operator.signIn(t, "", "the-admin-token-0123456789").status, http.StatusSeeOther) // so does the operator
+}
+
+// postSignIns sends n sign-ins at once from one address, all with the form's
+// token, and returns their statuses.
+func postSignIns(t *testing.T, e *env, u *user, n int, form url.Values) []int {
+	t.Helper()
+	form.Set("csrf", u.signInForm(t))
+	statuses := make([]int, n)
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			req, _ := http.NewRequest(http.MethodPost, e.srv.URL+"/console/signin", strings.NewReader(form.Encode()))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			req.Header.Set(testFrom, u.from)
+			res, err := u.http.Do(req)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			res.Body.Close()
+			statuses[i] = res.StatusCode
+		}()
+	}
+	close(start)
+	wg.Wait()
+	return statuses
+}
+
+// TestParallelSignInsFromOneAddress: sign-ins sent at once from one address are
+// checked one at a time, so that the first failure makes the others wait: one
+// guess a burst, not twenty (each also an argon2id check of a secret a person
+// chose).
+func TestParallelSignInsFromOneAddress(t *testing.T) {
+	is := is.New(t)
+	e := newEnv(t)
+	victim, err := e.st.CreateClient(context.Background(), store.NewClient{Name: "victim", Secret: "correct horse battery", Scopes: []string{store.ScopeWebhook}})
+	is.NoErr(err)
+	attacker := e.newUser(t)
+	attacker.from = "203.0.113.66"
+	statuses := postSignIns(t, e, attacker, 20, url.Values{"client_id": {victim.ID}, "secret": {"a guess"}, "kind": {"client"}})
+	checked := 0
+	for _, s := range statuses {
+		switch s {
+		case http.StatusUnauthorized:
+			checked++
+		case http.StatusTooManyRequests:
+		default:
+			t.Fatalf("status %d", s)
+		}
+	}
+	is.Equal(checked, 1) // the others refused: one was being checked, or the address waits
+}
+
+// TestOperatorNotLockedOutFromOneAddress: sign-ins sent at once from one address
+// take at most one of the places for sign-ins waiting out an id's slowdown, so
+// they cannot keep the operator, signing in from elsewhere with the right token,
+// out.
+func TestOperatorNotLockedOutFromOneAddress(t *testing.T) {
+	is := is.New(t)
+	e := newEnv(t, func(o *console.Options) { o.AdminToken = "the-admin-token-0123456789" })
+	first := e.newUser(t)
+	first.from = "203.0.113.1"
+	is.Equal(first.signIn(t, "", "wrong").status, http.StatusUnauthorized) // the admin token's id now waits a second
+
+	attacker := e.newUser(t)
+	attacker.from = "203.0.113.2" // which has never failed
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		postSignIns(t, e, attacker, 1100, url.Values{"token": {"wrong"}, "kind": {"token"}})
+	}()
+	time.Sleep(300 * time.Millisecond) // the attacker's sign-ins wait out the id's second, or are refused
+	operator := e.newUser(t)
+	operator.from = "192.0.2.8"
+	p := operator.signIn(t, "", "the-admin-token-0123456789")
+	wg.Wait()
+	is.Equal(p.status, http.StatusSeeOther) // the operator gets in
 }

@@ -307,9 +307,32 @@ func (s *Store) AuthenticateClient(ctx context.Context, id, clientSecret string)
 	return c, err
 }
 
+// authFailFloor is the least time a failed client authentication takes: an id
+// whose secret a person chose is checked with argon2id (some 20 – 40 ms of a
+// core), a generated secret or an unknown id with a quick hash, and without the
+// floor the time of a failure would tell which ids exist and which have a
+// guessable secret.
+var authFailFloor = 100 * time.Millisecond
+
 // authenticate is AuthenticateClient that also returns the client's secret hash as
 // it stands once the secret checked (made again when it was old).
-func (s *Store) authenticate(ctx context.Context, id, clientSecret string) (Client, []byte, error) {
+func (s *Store) authenticate(ctx context.Context, id, clientSecret string) (c Client, hash []byte, err error) {
+	start := time.Now()
+	defer func() {
+		if errors.Is(err, ErrBadCredentials) {
+			t := time.NewTimer(time.Until(start.Add(authFailFloor)))
+			defer t.Stop()
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+			}
+		}
+	}()
+	return s.checkSecret(ctx, id, clientSecret)
+}
+
+// checkSecret is authenticate without its floor.
+func (s *Store) checkSecret(ctx context.Context, id, clientSecret string) (Client, []byte, error) {
 	var salt, hash []byte
 	var c Client
 	var scopes string

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/matryer/is"
 
@@ -109,4 +110,24 @@ func TestClientSecretHashes(t *testing.T) {
 		is.NoErr(auth(chosen.ID, "weak-pass-2"))                  // checks with the parameters it names
 		is.True(isArgon(chosen.ID))                               // and is made again with today's
 	})
+}
+
+// TestFailedAuthenticationTakesTheFloor: a failed client authentication takes at
+// least authFailFloor, whether the id is unknown (a quick hash), has a generated
+// secret (the same) or a secret a person chose (argon2id), so that its time tells
+// none of them apart.
+func TestFailedAuthenticationTakesTheFloor(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	st := newStore(t)
+	generated, err := st.CreateClient(ctx, store.NewClient{Name: "generated", Scopes: []string{store.ScopeWebhook}})
+	is.NoErr(err)
+	chosen, err := st.CreateClient(ctx, store.NewClient{Name: "chosen", Secret: "correct horse battery", Scopes: []string{store.ScopeWebhook}})
+	is.NoErr(err)
+	for _, id := range []string{"APP-NOSUCHCLIENT0000", generated.ID, chosen.ID} {
+		start := time.Now()
+		_, err := st.AuthenticateClient(ctx, id, "a wrong guess")
+		is.True(errors.Is(err, store.ErrBadCredentials))
+		is.True(time.Since(start) >= store.AuthFailFloor) // not answered sooner
+	}
 }

@@ -169,3 +169,6 @@ func SetUpstreamBatch(n int) (restore func()) {
 	upstreamBatch = n
 	return func() { upstreamBatch = old }
 }
+
+// AuthFailFloor is the least time a failed client authentication takes.
+var AuthFailFloor = authFailFloor
