@@ -216,8 +216,12 @@ func (s *Store) RemoveClient(ctx context.Context, idOrName string) error {
 		if err := s.removeSubscriptionsWhere(ctx, tx, now, "client_id = "+which, idOrName, idOrName, idOrName); err != nil {
 			return err
 		}
-		// Its figures go with it: a client added later with its id starts afresh.
+		// Its figures and its idempotency keys go with it: a client added later
+		// with its id starts afresh, and is not answered what the removed one was.
 		if _, err := tx.ExecContext(ctx, "DELETE FROM stats_minute WHERE scope = 'client:' || "+which, idOrName, idOrName, idOrName); err != nil {
+			return fmt.Errorf("remove client: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, "DELETE FROM idempotency WHERE client_id = "+which, idOrName, idOrName, idOrName); err != nil {
 			return fmt.Errorf("remove client: %w", err)
 		}
 		res, err := tx.ExecContext(ctx, "DELETE FROM clients WHERE id = "+which, idOrName, idOrName, idOrName)

@@ -710,3 +710,27 @@ func TestOrganisationRemovalMovesTwice(t *testing.T) {
 		}
 	}
 }
+
+// TestRemovedClientsKeysGoWithIt: a removed client's idempotency keys go with it,
+// so a client made again with its id within the keys' 24 hours (as the README
+// allows) is not answered, for a key it reuses, what the removed one was: its
+// events are stored and fan out.
+func TestRemovedClientsKeysGoWithIt(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	st := newStore(t)
+	nc := store.NewClient{ID: "APP-REUSED", Name: "lab", Scopes: []string{store.ScopeWebhook, store.ScopeNotify}}
+	_, err := st.CreateClient(ctx, nc)
+	is.NoErr(err)
+	_, err = st.Intake(ctx, "APP-REUSED", "batch-1", []store.Event{{Orcid: histOrcid}}, 0)
+	is.NoErr(err)
+	is.NoErr(st.RemoveClient(ctx, "APP-REUSED"))
+	_, err = st.CreateClient(ctx, nc) // a new client, the removed one's id
+	is.NoErr(err)
+	_, _, err = st.PutOrcidWebhook(ctx, "APP-REUSED", histOrcid, histCallback)
+	is.NoErr(err)
+	res, err := st.Intake(ctx, "APP-REUSED", "batch-1", []store.Event{{Orcid: histOrcid}}, 0)
+	is.NoErr(err)
+	is.True(!res.Replayed)      // not the removed client's answer
+	is.Equal(res.Deliveries, 1) // its event made its delivery
+}
