@@ -163,12 +163,13 @@ func (s *Store) AuditLog(ctx context.Context, q AuditQuery) ([]AuditEntry, error
 }
 
 // PurgeAudit deletes audit entries recorded before before, at most limit, and
-// returns how many it deleted. It looks only at the oldest limit entries (ids grow
-// with time), so it never reads the whole log; the retention pass calls it until
-// it deletes fewer than limit.
+// returns how many it deleted. It finds them by their time (audit_log_at), so it
+// never reads the whole log, and entries written while the clock ran ahead hold
+// none of the older ones back; the retention pass calls it until it deletes fewer
+// than limit.
 func (s *Store) PurgeAudit(ctx context.Context, before time.Time, limit int) (int, error) {
-	n, err := s.execCounted(ctx, `DELETE FROM audit_log WHERE id IN (SELECT id FROM audit_log ORDER BY id LIMIT ?) AND at < ?`,
-		limit, ms(before))
+	n, err := s.execCounted(ctx, `DELETE FROM audit_log WHERE id IN (SELECT id FROM audit_log INDEXED BY audit_log_at WHERE at < ? ORDER BY at LIMIT ?)`,
+		ms(before), limit)
 	if err != nil {
 		return 0, fmt.Errorf("purge audit log: %w", err)
 	}

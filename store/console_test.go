@@ -752,3 +752,28 @@ func TestAuditClipsForeignClientIDs(t *testing.T) {
 	is.NoErr(err)
 	is.True(n <= 600) // clipped (256 bytes and a mark each), the client id dropped
 }
+
+// TestAuditPurgeAfterTheClockStepsBack: entries written while the clock ran a
+// month ahead (then stepped back) hold the lowest ids with a time still to come;
+// the older entries written after them are purged all the same.
+func TestAuditPurgeAfterTheClockStepsBack(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	st := newStore(t)
+	advance := movable(st)
+	e := store.AuditEntry{Actor: store.ActorAdminToken, Via: store.ViaAPI, Address: "127.0.0.1", Action: "organisation.update"}
+	advance(30 * 24 * time.Hour) // the clock runs a month ahead
+	for range 500 {
+		is.NoErr(st.Audit(ctx, e))
+	}
+	advance(-30 * 24 * time.Hour) // NTP steps it back
+	e.Action = "webhook.deactivate"
+	for range 10 {
+		is.NoErr(st.Audit(ctx, e))
+	}
+	advance(48 * time.Hour)
+	// a retention of one day: the 10 entries at "now - 48h" are due for purging
+	n, err := st.PurgeAudit(ctx, st.Now().Add(-24*time.Hour), 500)
+	is.NoErr(err)
+	is.Equal(n, 10) // the entries written since, two days old
+}
