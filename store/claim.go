@@ -58,7 +58,10 @@ const (
 	// it during the call.
 	qAttempt = `INSERT INTO attempts(delivery_id, attempt, started_at, duration_ms, status, error, response)
 		SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7 WHERE EXISTS (SELECT 1 FROM deliveries WHERE id = ?1)`
-	qDone = `UPDATE deliveries SET state = ?, done_at = ?, lease_until = NULL, last_status = ?, last_error = ?, not_sent = '',
+	// qThinAttempt forgets attempt ?2 of delivery ?1: the one that falls out of the
+	// last attemptsLast as another is logged (attemptsFirst).
+	qThinAttempt = "DELETE FROM attempts WHERE delivery_id = ?1 AND attempt = ?2"
+	qDone        = `UPDATE deliveries SET state = ?, done_at = ?, lease_until = NULL, last_status = ?, last_error = ?, not_sent = '',
 		first_attempt_at = coalesce(first_attempt_at, ?) WHERE id = ? AND state = 1 AND ? IN (0, attempts)`
 	// qDeliveredOK records one success; the batch's successes share the transaction.
 	qDeliveredOK = `UPDATE deliveries SET state = 2, done_at = ?1, lease_until = NULL, last_status = ?2, last_error = '', not_sent = '',
@@ -77,10 +80,20 @@ const (
 	qOwns = "SELECT EXISTS (SELECT 1 FROM deliveries WHERE id = ? AND subscription_id = ?)"
 )
 
+// A delivery's attempt log keeps its first attemptsFirst attempts and its last
+// attemptsLast. A receiver that answers 429 with "Retry-After: 1" is called every
+// second until give_up_after, 259,200 times in the default 72 hours: every
+// attempt kept made one delivery's log, and the retention pass's delete of it,
+// as long as that.
+const (
+	attemptsFirst = 10
+	attemptsLast  = 40
+)
+
 // claimStmts are the dispatch loop's hot statements, prepared once at Open.
 type claimStmts struct {
 	claim, anyDue, expiredLeases, twin, removedDone, deleteDelivery, foldTwin, toPending *sql.Stmt
-	attempt, done, deliveredOK, healthy, failed, failing                                 *sql.Stmt
+	attempt, thinAttempt, done, deliveredOK, healthy, failed, failing                    *sql.Stmt
 	clearNotSent                                                                         *sql.Stmt // for putMember, once a new member
 }
 
@@ -89,7 +102,7 @@ func (s *Store) prepareClaim(ctx context.Context) error {
 	return s.prepare(ctx, hot{&p.claim, claimBatch}, hot{&p.anyDue, qAnyDue}, hot{&p.expiredLeases, qExpiredLeases}, hot{&p.twin, qTwin},
 		hot{&p.removedDone, qRemovedDone},
 		hot{&p.deleteDelivery, qDeleteDelivery}, hot{&p.foldTwin, qFoldTwin}, hot{&p.toPending, qToPending},
-		hot{&p.attempt, qAttempt}, hot{&p.done, qDone}, hot{&p.deliveredOK, qDeliveredOK}, hot{&p.healthy, qHealthy},
+		hot{&p.attempt, qAttempt}, hot{&p.thinAttempt, qThinAttempt}, hot{&p.done, qDone}, hot{&p.deliveredOK, qDeliveredOK}, hot{&p.healthy, qHealthy},
 		hot{&p.failed, qFailed}, hot{&p.failing, qFailing}, hot{&p.clearNotSent, qClearNotSent})
 }
 
@@ -631,6 +644,11 @@ func (s *Store) record(ctx context.Context, tx *sql.Tx, outcomes []Outcome, now 
 		}
 		if _, err := tx.StmtContext(ctx, s.claim.attempt).ExecContext(ctx, o.DeliveryID, o.Attempt, ms(o.StartedAt), o.Duration.Milliseconds(), o.Status, msg, o.Response); err != nil {
 			return cleared, err
+		}
+		if o.Attempt > attemptsFirst+attemptsLast {
+			if _, err := tx.StmtContext(ctx, s.claim.thinAttempt).ExecContext(ctx, o.DeliveryID, o.Attempt-attemptsLast); err != nil {
+				return cleared, err
+			}
 		}
 		switch o.Kind {
 		case OutcomeRetry:

@@ -618,3 +618,45 @@ func TestFreshClaimCountsKilled(t *testing.T) {
 	is.Equal(len(got), 0)
 	is.Equal(st.ClaimKilled(), killed+3) // it does: the other two die
 }
+
+// TestAttemptLogKeepsFirstAndLast: a delivery's attempt log keeps its first ten
+// attempts and its last forty, however many it had (a receiver answering 429
+// with "Retry-After: 1" is called every second for days), then its success.
+func TestAttemptLogKeepsFirstAndLast(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	st, now, c := claimStore(t)
+	claimWebhooks(t, st, c.ID, 1)
+	_, err := st.Intake(ctx, c.ID, "", []store.Event{{Orcid: claimOrcid(0)}}, 0)
+	is.NoErr(err)
+	var outs []store.Outcome
+	for range 75 {
+		claimed, err := st.Exchange(ctx, outs, 1, time.Minute)
+		is.NoErr(err)
+		is.Equal(len(claimed), 1) // due again at once
+		o := answered(st, claimed[0], store.OutcomeRetry)
+		o.Status, o.Error, o.RetryAt = 429, "HTTP 429", *now
+		outs = []store.Outcome{o}
+		*now = now.Add(time.Second)
+	}
+	claimed, err := st.Exchange(ctx, outs, 1, time.Minute)
+	is.NoErr(err)
+	outs = []store.Outcome{answered(st, claimed[0], store.OutcomeDelivered)}
+	_, err = st.Exchange(ctx, outs, 0, time.Minute)
+	is.NoErr(err)
+
+	log, err := st.Attempts(ctx, claimed[0].ID)
+	is.NoErr(err)
+	var numbers []int
+	for _, a := range log {
+		numbers = append(numbers, a.Attempt)
+	}
+	var want []int
+	for n := 1; n <= 10; n++ {
+		want = append(want, n)
+	}
+	for n := 36; n <= 76; n++ { // the last forty failures, and the success
+		want = append(want, n)
+	}
+	is.Equal(numbers, want)
+}
