@@ -119,6 +119,19 @@ func TestPurgePlans(t *testing.T) {
 	}
 }
 
+// TestDeleteRemovedPlan: the write transaction of PurgeRemoved deletes the rows
+// that the read connection found, each by its id: it walks no index of removed
+// subscriptions' history, which holds every row moved ahead of a removal under way.
+func TestDeleteRemovedPlan(t *testing.T) {
+	st := openGroupStore(t)
+	plan := queryPlan(t, st.write, qDeleteRemoved, "[1,2]", 3)
+	whole := strings.Join(plan, "\n")
+	if !strings.Contains(whole, "SEARCH deliveries USING INTEGER PRIMARY KEY (rowid=?)") || strings.Contains(whole, "deliveries_removed_done") ||
+		strings.Contains(whole, "SCAN deliveries") {
+		t.Errorf("plan:\n%s\nwant each row found by its id", whole)
+	}
+}
+
 // TestStateCountPlans: the console's counts of a subscription's deliveries by state,
 // and the upstream subscription's check for waiting work orders, go through the
 // index of that state, never through deliveries_subscription, which holds every

@@ -347,16 +347,26 @@ func (s *Store) removeSubscriptionsWhere(ctx context.Context, tx *sql.Tx, now in
 	return s.removeSubscriptions(ctx, tx, ids, now)
 }
 
-// qPurgeRemoved deletes up to ?2 finished deliveries of removed subscriptions that
-// finished before ?1, oldest first, found through deliveries_removed_done. Never
-// those moved ahead of a removal that has not committed (the subscription is still
+// qPurgeRemoved finds up to ?2 finished deliveries of removed subscriptions that
+// finished before ?1, oldest first, through deliveries_removed_done. Never those
+// moved ahead of a removal that has not committed (the subscription is still
 // there): if the removal does not happen they are its history again, and a live
-// subscription's dead deliveries are kept until replayed.
-const qPurgeRemoved = `DELETE FROM deliveries WHERE id IN (SELECT id FROM deliveries
+// subscription's dead deliveries are kept until replayed. It walks past each such
+// row, so it runs on a read connection (PurgeRemoved): in the write transaction,
+// 200,000 rows moved ahead of a removal under way held the writer for 266 ms a
+// pass.
+const qPurgeRemoved = `SELECT id FROM deliveries
 	WHERE removed_subscription_id IS NOT NULL AND state IN (2, 3) AND done_at < ?1
 		AND NOT EXISTS (SELECT 1 FROM removed_subscriptions r JOIN subscriptions s ON s.uid = r.uid
 			WHERE r.id = deliveries.removed_subscription_id)
-	ORDER BY done_at LIMIT ?2)`
+	ORDER BY done_at LIMIT ?2`
+
+// qDeleteRemoved deletes the deliveries ?1 (a JSON array of ids) that qPurgeRemoved
+// found, checking each again by its id.
+const qDeleteRemoved = `DELETE FROM deliveries WHERE id IN (SELECT value FROM json_each(?1))
+	AND removed_subscription_id IS NOT NULL AND state IN (2, 3) AND done_at < ?2
+	AND NOT EXISTS (SELECT 1 FROM removed_subscriptions r JOIN subscriptions s ON s.uid = r.uid
+		WHERE r.id = deliveries.removed_subscription_id)`
 
 // deleteDeliveries runs a DELETE of deliveries, query, and returns for each row it
 // deleted its removed subscription's id (0 for a live subscription's row).
@@ -390,18 +400,26 @@ func forgetRemoved(ctx context.Context, tx *sql.Tx, ids []int64) error {
 // it: a removed subscription's dead deliveries cannot be replayed, so nobody else
 // would. It returns how many deliveries it deleted.
 func (s *Store) PurgeRemoved(ctx context.Context, before time.Time, limit int) (int, error) {
+	ids, err := queryColumn[int64](ctx, s.read, qPurgeRemoved, ms(before), limit)
+	if err != nil {
+		return 0, fmt.Errorf("purge removed subscriptions' deliveries: %w", err)
+	}
+	b, _ := json.Marshal(ids)
 	var n int64
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		removed, err := deleteDeliveries(ctx, tx, qPurgeRemoved, ms(before), limit)
-		if err != nil {
-			return err
+	err = s.inTx(ctx, func(tx *sql.Tx) error {
+		var removed []int64
+		if len(ids) > 0 {
+			var err error
+			if removed, err = deleteDeliveries(ctx, tx, qDeleteRemoved, string(b), ms(before)); err != nil {
+				return err
+			}
 		}
 		n = int64(len(removed))
 		if !s.removedSwept.Load() {
 			// Once a process, every removed subscription left without a delivery by
 			// a path that did not forget it (a version that checked them all on every
 			// pass left that to the next one).
-			_, err = tx.ExecContext(ctx, `DELETE FROM removed_subscriptions WHERE NOT EXISTS
+			_, err := tx.ExecContext(ctx, `DELETE FROM removed_subscriptions WHERE NOT EXISTS
 				(SELECT 1 FROM deliveries d WHERE d.removed_subscription_id = removed_subscriptions.id)`)
 			if err != nil {
 				return err
