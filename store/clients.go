@@ -142,6 +142,11 @@ func (s *Store) CreateClient(ctx context.Context, nc NewClient) (Credentials, er
 		SigningSecret: secret.NewSigningSecret(),
 	}
 	salt, hash := hashClientSecret(nc.Secret, chosen)
+	if !generated {
+		if err := s.forgetKeys(ctx, nc.ID); err != nil {
+			return Credentials{}, fmt.Errorf("create client: %w", err)
+		}
+	}
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO clients(id, name, secret_salt, secret_hash, scopes, signing_secret, email, created_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -211,29 +216,62 @@ func (s *Store) RemoveClient(ctx context.Context, idOrName string) error {
 	ctx = removal(ctx) // it may remove webhooks (removeSubscriptions)
 	defer s.tokens.clear()
 	now := ms(s.Now())
-	return s.inTx(ctx, func(tx *sql.Tx) error {
+	var removed []string
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		const which = "(SELECT id FROM clients WHERE id = ? OR name = ? ORDER BY id = ? DESC LIMIT 1)"
 		if err := s.removeSubscriptionsWhere(ctx, tx, now, "client_id = "+which, idOrName, idOrName, idOrName); err != nil {
 			return err
 		}
-		// Its figures and its idempotency keys go with it: a client added later
-		// with its id starts afresh, and is not answered what the removed one was.
+		// Its figures go with it, and its idempotency keys once it is gone
+		// (forgetKeys): a client added later with its id starts afresh, and is not
+		// answered what the removed one was.
 		if _, err := tx.ExecContext(ctx, "DELETE FROM stats_minute WHERE scope = 'client:' || "+which, idOrName, idOrName, idOrName); err != nil {
 			return fmt.Errorf("remove client: %w", err)
 		}
-		if _, err := tx.ExecContext(ctx, "DELETE FROM idempotency WHERE client_id = "+which, idOrName, idOrName, idOrName); err != nil {
+		var err error
+		if removed, err = queryColumn[string](ctx, tx, "DELETE FROM clients WHERE id = "+which+" RETURNING id", idOrName, idOrName, idOrName); err != nil {
 			return fmt.Errorf("remove client: %w", err)
 		}
-		res, err := tx.ExecContext(ctx, "DELETE FROM clients WHERE id = "+which, idOrName, idOrName, idOrName)
-		if err != nil {
-			return fmt.Errorf("remove client: %w", err)
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
+		if len(removed) == 0 {
 			return clientNotFound(idOrName)
 		}
 		return nil
 	})
+	if err != nil {
+		return err
+	}
+	return s.forgetKeys(ctx, removed[0])
 }
+
+// forgetKeys deletes the idempotency keys of client id while no client has that
+// id, keysBatch a transaction: a busy client has one for each event id of the
+// last 24 hours (200,000 deleted in one transaction held every write for a
+// second). RemoveClient runs it once the client is gone, and CreateClient before
+// it makes one of an id given, for what a removal stopped half-way left.
+func (s *Store) forgetKeys(ctx context.Context, id string) error {
+	for {
+		var n int64
+		err := s.inLazyTx(ctx, func(tx *sql.Tx) error {
+			r, err := tx.ExecContext(ctx, `DELETE FROM idempotency WHERE client_id = ?1
+				AND key IN (SELECT key FROM idempotency WHERE client_id = ?1 LIMIT ?2)
+				AND NOT EXISTS (SELECT 1 FROM clients WHERE id = ?1)`, id, keysBatch)
+			if err != nil {
+				return err
+			}
+			n, err = r.RowsAffected()
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("forget the idempotency keys of client %s: %w", id, err)
+		}
+		if n < int64(keysBatch) {
+			return nil
+		}
+	}
+}
+
+// keysBatch is how many idempotency keys forgetKeys deletes in one transaction.
+var keysBatch = 500
 
 // RotateClientSecret gives a client a new secret (generated when newSecret is empty)
 // and revokes its tokens, which were obtained with the old one.

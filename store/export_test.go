@@ -172,3 +172,11 @@ func SetUpstreamBatch(n int) (restore func()) {
 
 // AuthFailFloor is the least time a failed client authentication takes.
 var AuthFailFloor = authFailFloor
+
+// SetKeysBatch sets how many idempotency keys forgetKeys deletes in one
+// transaction, until the returned function restores it.
+func SetKeysBatch(n int) (restore func()) {
+	old := keysBatch
+	keysBatch = n
+	return func() { keysBatch = old }
+}

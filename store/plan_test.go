@@ -132,6 +132,16 @@ func TestDeleteRemovedPlan(t *testing.T) {
 	}
 }
 
+// TestThinAttemptPlan: forgetting one attempt of a delivery's log goes straight to
+// it, whatever the length of the log (a log grown long under an older hookd).
+func TestThinAttemptPlan(t *testing.T) {
+	st := openGroupStore(t)
+	whole := strings.Join(queryPlan(t, st.write, qThinAttempt, 1, 2), "\n")
+	if !strings.Contains(whole, "attempts_delivery_attempt (delivery_id=? AND attempt=?)") {
+		t.Errorf("plan:\n%s\nwant the attempt found by its delivery and number", whole)
+	}
+}
+
 // TestStateCountPlans: the console's counts of a subscription's deliveries by state,
 // and the upstream subscription's check for waiting work orders, go through the
 // index of that state, never through deliveries_subscription, which holds every

@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -733,4 +734,39 @@ func TestRemovedClientsKeysGoWithIt(t *testing.T) {
 	is.NoErr(err)
 	is.True(!res.Replayed)      // not the removed client's answer
 	is.Equal(res.Deliveries, 1) // its event made its delivery
+}
+
+// TestClientKeysForgottenInBatches: a removed client's idempotency keys are
+// deleted a batch a transaction once it is gone; a client made with an id that
+// a removal stopped half-way left keys of finds none; and an id taken keeps its
+// client's keys, the new client refused.
+func TestClientKeysForgottenInBatches(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	defer store.SetKeysBatch(3)()
+	st := newStore(t)
+	keys := func(id string) int64 {
+		n, err := store.QueryInt(ctx, st, "SELECT count(*) FROM idempotency WHERE client_id = ?", id)
+		is.NoErr(err)
+		return n
+	}
+	nc := store.NewClient{ID: "APP-BUSY", Name: "busy", Scopes: []string{store.ScopeWebhook, store.ScopeNotify}}
+	_, err := st.CreateClient(ctx, nc)
+	is.NoErr(err)
+	for i := range 10 {
+		_, err := st.Intake(ctx, nc.ID, fmt.Sprintf("batch-%d", i), []store.Event{{Orcid: histOrcid}}, 0)
+		is.NoErr(err)
+	}
+	is.Equal(keys(nc.ID), int64(10))
+	_, err = st.CreateClient(ctx, store.NewClient{ID: nc.ID, Name: "another", Scopes: nc.Scopes})
+	is.True(errors.Is(err, store.ErrConflict)) // the id is taken
+	is.Equal(keys(nc.ID), int64(10))           // and its client's keys are kept
+	is.NoErr(st.RemoveClient(ctx, nc.ID))
+	is.Equal(keys(nc.ID), int64(0)) // all gone, 3 a transaction
+
+	is.NoErr(store.ExecWrite(ctx, st, `INSERT INTO idempotency(client_id, key, created_at, response)
+		VALUES ('APP-LEFT', 'a', 1, '{}'), ('APP-LEFT', 'b', 1, '{}'), ('APP-LEFT', 'c', 1, '{}'), ('APP-LEFT', 'd', 1, '{}')`))
+	_, err = st.CreateClient(ctx, store.NewClient{ID: "APP-LEFT", Name: "left", Scopes: nc.Scopes})
+	is.NoErr(err)
+	is.Equal(keys("APP-LEFT"), int64(0)) // what a removal stopped half-way left is gone
 }

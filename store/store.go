@@ -440,7 +440,11 @@ func schemaVersion(ctx context.Context, db interface {
 	QueryRowContext(context.Context, string, ...any) *sql.Row
 }) (int, error) {
 	var tables, migrations int
-	if err := db.QueryRowContext(ctx, "SELECT count(*), count(*) FILTER (WHERE name = 'schema_migrations') FROM sqlite_schema WHERE type = 'table'").Scan(&tables, &migrations); err != nil {
+	// SQLite's own tables (sqlite_sequence, sqlite_stat1, made by ANALYZE) and
+	// Litestream's (_litestream_seq, _litestream_lock, made by a replica watching
+	// the file) are no application's.
+	if err := db.QueryRowContext(ctx, `SELECT count(*), count(*) FILTER (WHERE name = 'schema_migrations') FROM sqlite_schema
+		WHERE type = 'table' AND name NOT LIKE 'sqlite\_%' ESCAPE '\' AND name NOT LIKE '\_litestream\_%' ESCAPE '\'`).Scan(&tables, &migrations); err != nil {
 		return 0, Classify(err)
 	}
 	switch {

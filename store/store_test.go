@@ -661,3 +661,34 @@ func TestCheckKey(t *testing.T) {
 	is.NoErr(open(b, false)) // the newer secrets open with b
 	is.NoErr(open(a, false)) // the older with a
 }
+
+// TestOpenEmptyButForSQLitesTables: a file that holds SQLite's own tables only
+// (ANALYZE's sqlite_stat1, AUTOINCREMENT's sqlite_sequence) or Litestream's is an
+// empty database to hookd, not another application's: it opens and is migrated.
+func TestOpenEmptyButForSQLitesTables(t *testing.T) {
+	for name, setup := range map[string]string{
+		"sqlite_stat1":    "CREATE TABLE t(x); CREATE INDEX tx ON t(x); INSERT INTO t VALUES (1); ANALYZE; DROP TABLE t",
+		"sqlite_sequence": "CREATE TABLE t(id INTEGER PRIMARY KEY AUTOINCREMENT); INSERT INTO t DEFAULT VALUES; DROP TABLE t",
+		"litestream":      "CREATE TABLE _litestream_seq (id INTEGER PRIMARY KEY, seq INTEGER); CREATE TABLE _litestream_lock (id INTEGER)",
+	} {
+		t.Run(name, func(t *testing.T) {
+			is := is.New(t)
+			ctx := context.Background()
+			path := filepath.Join(t.TempDir(), "hookd.db")
+			raw, err := sql.Open("sqlite", path)
+			is.NoErr(err)
+			_, err = raw.Exec(setup)
+			is.NoErr(err)
+			var left int
+			is.NoErr(raw.QueryRow("SELECT count(*) FROM sqlite_schema WHERE type = 'table'").Scan(&left))
+			is.True(left > 0) // the file is not empty
+			is.NoErr(raw.Close())
+			v, err := store.FileSchemaVersion(ctx, path)
+			is.NoErr(err)
+			is.Equal(v, 0) // an empty database
+			st, err := store.Open(ctx, store.Options{Path: path, Box: newBox(t)})
+			is.NoErr(err) // which hookd makes its own
+			is.NoErr(st.Close())
+		})
+	}
+}
