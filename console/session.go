@@ -45,10 +45,9 @@ func randomToken() string {
 // idWaitMax bounds how long a sign-in waits for its id's slowdown, maxSlowed how
 // many sign-ins wait so at once (each from an address of its own: an address's
 // sign-ins are checked one at a time).
-const (
-	idWaitMax = 5 * time.Second
-	maxSlowed = 1024
-)
+const idWaitMax = 5 * time.Second
+
+var maxSlowed = 1024
 
 // addrKey is what failed sign-ins are counted by for an address: an IPv6 address by
 // its /64, which one host may hold all of.

@@ -1,0 +1,9 @@
+package console
+
+// SetMaxSlowed sets how many sign-ins may wait out an id's slowdown at once, for
+// the handlers made until the returned function restores it.
+func SetMaxSlowed(n int) (restore func()) {
+	old := maxSlowed
+	maxSlowed = n
+	return func() { maxSlowed = old }
+}
