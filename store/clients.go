@@ -240,7 +240,15 @@ func (s *Store) RemoveClient(ctx context.Context, idOrName string) error {
 	if err != nil {
 		return err
 	}
-	return s.forgetKeys(ctx, removed[0])
+	// Its tokens stop working now, not once its keys are gone.
+	s.tokens.clear()
+	// The removal stands whatever happens to its keys: those a failure leaves
+	// are forgotten before a client is made with the id again (CreateClient), or
+	// by the retention pass after their 24 hours.
+	if err := s.forgetKeys(ctx, removed[0]); err != nil {
+		s.noteFault(Classify(err))
+	}
+	return nil
 }
 
 // forgetKeys deletes the idempotency keys of client id while no client has that

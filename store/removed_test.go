@@ -770,3 +770,71 @@ func TestClientKeysForgottenInBatches(t *testing.T) {
 	is.NoErr(err)
 	is.Equal(keys("APP-LEFT"), int64(0)) // what a removal stopped half-way left is gone
 }
+
+// TestRemovedClientsTokenEndsBeforeItsKeys: once a client's removal has
+// committed, its access token no longer authenticates, though its idempotency
+// keys are still being forgotten (a busy client's, hundreds of transactions):
+// removing a client takes effect at once (tokencache.go).
+func TestRemovedClientsTokenEndsBeforeItsKeys(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	defer store.SetKeysBatch(1)()
+	st := newStore(t)
+	creds, err := st.CreateClient(ctx, store.NewClient{ID: "APP-GONE", Name: "gone", Scopes: []string{store.ScopeNotify}})
+	is.NoErr(err)
+	tok, err := st.IssueToken(ctx, creds.Client, []string{store.ScopeNotify}, time.Hour)
+	is.NoErr(err)
+	_, err = st.TokenInfo(ctx, tok.Access) // cached, as every intake call caches it
+	is.NoErr(err)
+	is.NoErr(store.ExecWrite(ctx, st, `WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3000)
+		INSERT INTO idempotency(client_id, key, created_at, response) SELECT 'APP-GONE', 'event:' || i, 1, '' FROM n`))
+
+	done := make(chan error, 1)
+	go func() { done <- st.RemoveClient(ctx, "APP-GONE") }()
+	for {
+		select {
+		case err := <-done:
+			is.NoErr(err)
+			return
+		default:
+		}
+		if _, err := st.Client(ctx, "APP-GONE"); err == nil {
+			continue // not committed yet
+		}
+		if _, err := st.TokenInfo(ctx, tok.Access); err == nil {
+			select {
+			case <-done: // returned between the two reads: no window seen
+				return
+			default:
+			}
+			t.Fatal("the removed client is gone, and its token still authenticates")
+		}
+	}
+}
+
+// TestRemovalStandsWhenItsKeysCannotGo: a client's removal that has committed is
+// reported as done even when forgetting its idempotency keys then fails (a full
+// disk, say): the console records it, and the keys left are forgotten before a
+// client is made with its id again.
+func TestRemovalStandsWhenItsKeysCannotGo(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	st := newStore(t)
+	_, err := st.CreateClient(ctx, store.NewClient{ID: "APP-HALF", Name: "half", Scopes: []string{store.ScopeNotify}})
+	is.NoErr(err)
+	_, err = st.Intake(ctx, "APP-HALF", "k1", []store.Event{{Orcid: histOrcid}}, 0)
+	is.NoErr(err)
+	// Any failure of the lazy transactions after the commit (here a trigger stands
+	// in for SQLITE_FULL, an I/O error, a busy timeout of a CLI beside the daemon).
+	is.NoErr(store.ExecWrite(ctx, st, `CREATE TRIGGER no_forget BEFORE DELETE ON idempotency
+		BEGIN SELECT RAISE(ABORT, 'simulated failure'); END`))
+	is.NoErr(st.RemoveClient(ctx, "APP-HALF")) // reported done
+	_, err = st.Client(ctx, "APP-HALF")
+	is.True(errors.Is(err, store.ErrNotFound)) // as it is
+	is.NoErr(store.ExecWrite(ctx, st, "DROP TRIGGER no_forget"))
+	_, err = st.CreateClient(ctx, store.NewClient{ID: "APP-HALF", Name: "half", Scopes: []string{store.ScopeNotify}})
+	is.NoErr(err)
+	n, err := store.QueryInt(ctx, st, "SELECT count(*) FROM idempotency WHERE client_id = 'APP-HALF'")
+	is.NoErr(err)
+	is.Equal(n, int64(0)) // the key left is gone before the new client's first call
+}

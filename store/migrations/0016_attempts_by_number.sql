@@ -6,4 +6,4 @@
 -- The new index serves everything the old one did (a delivery's attempts, and the
 -- delete of a delivery's, ON DELETE CASCADE).
 CREATE INDEX attempts_delivery_attempt ON attempts(delivery_id, attempt);
-DROP INDEX attempts_delivery;
+DROP INDEX IF EXISTS attempts_delivery;
