@@ -125,8 +125,14 @@ func (s *Store) SetHubSettings(ctx context.Context, orgID int64, h HubSettings) 
 	if err := h.Check(); err != nil {
 		return HubSettings{}, false, err
 	}
-	if h.Enabled || h.EmailEnabled {
-		if err := s.killBacklogFirst(ctx, "org_id = ? AND format IN (?, ?)", orgID, FormatHub, FormatEmail); err != nil {
+	// What a setting turned on again had left waiting dies first, a batch a
+	// transaction; a setting removed instead keeps its own for the removal ("not
+	// sent: webhook removed").
+	for format, on := range map[string]bool{FormatHub: h.Enabled && h.URL != "", FormatEmail: h.EmailEnabled} {
+		if !on {
+			continue
+		}
+		if err := s.killBacklogFirst(ctx, "org_id = ? AND format = ?", orgID, format); err != nil {
 			return HubSettings{}, false, fmt.Errorf("set organisation settings: %w", err)
 		}
 	}

@@ -842,3 +842,60 @@ func TestNotSentToldOnceCommitted(t *testing.T) {
 	is.NoErr(err)
 	is.Equal(told, []int64{claimed[0].ID}) // told once, when it commits
 }
+
+// TestSettingsOnAgainKillBacklogFirst: an organisation's settings turned on again
+// turn dead, a batch a transaction first, what each setting turned on had left
+// waiting; a setting removed in the same call keeps its own for the removal,
+// which says so.
+func TestSettingsOnAgainKillBacklogFirst(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	defer store.SetKillBatch(2)()
+	st := newStore(t)
+	o := orgWithWebhook(t, st)
+	for i := 1; i <= 5; i++ {
+		_, err := st.PutMember(ctx, o.ID, memberOrcid(i), store.MemberInfo{}, 0)
+		is.NoErr(err)
+	}
+	_, _, err := st.SetHubSettings(ctx, o.ID, store.HubSettings{Enabled: true, URL: "https://a.example/h", EmailEnabled: true})
+	is.NoErr(err)
+	var events []store.Event
+	for i := 1; i <= 5; i++ {
+		events = append(events, store.Event{Orcid: memberOrcid(i)})
+	}
+	_, err = st.Intake(ctx, "", "", events, time.Hour) // waiting for an hour
+	is.NoErr(err)
+	restore := store.SetKillBatch(0) // turned off: everything left waiting
+	_, _, err = st.SetHubSettings(ctx, o.ID, store.HubSettings{URL: "https://a.example/h", NotificationEmail: "news@a.example"})
+	is.NoErr(err)
+	restore()
+	subs, err := st.Subscriptions(ctx, store.SubscriptionFilter{OrgID: o.ID})
+	is.NoErr(err)
+	is.Equal(len(subs), 2)
+	var hub, email store.Subscription
+	for _, s := range subs {
+		if s.Format == store.FormatHub {
+			hub = s
+		} else {
+			email = s
+		}
+	}
+	pending, _, _ := waiting(t, st, hub.UID, "")
+	is.Equal(pending, 5)
+	pending, _, _ = waiting(t, st, email.UID, "")
+	is.Equal(pending, 5)
+
+	moves := store.AheadMoves(st)
+	_, _, err = st.SetHubSettings(ctx, o.ID, store.HubSettings{EmailEnabled: true}) // the webhook removed, e-mail on
+	is.NoErr(err)
+	is.True(store.AheadMoves(st)-moves >= 3) // the e-mail's 5, 2 a transaction, first
+	pending, _, dead := waiting(t, st, email.UID, "not sent: subscription deactivated")
+	is.Equal(pending, 0)
+	is.Equal(dead, 5)
+	ds, err := st.Deliveries(ctx, store.DeliveryFilter{Webhook: hub.UID, Limit: 100})
+	is.NoErr(err)
+	is.Equal(len(ds), 5)
+	for _, d := range ds {
+		is.Equal(d.LastError, "not sent: webhook removed") // the removal's word, not the deactivation's
+	}
+}
