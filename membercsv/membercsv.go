@@ -5,6 +5,7 @@
 package membercsv
 
 import (
+	"bufio"
 	"encoding/csv"
 	"errors"
 	"fmt"
@@ -42,7 +43,13 @@ var columnNames = map[string]string{
 // line); the others are returned in file order. A file that cannot be read as such
 // a CSV is an error (a *store.Error of code invalid), and nothing of it is returned.
 func Parse(r io.Reader) (File, error) {
-	cr := csv.NewReader(r)
+	// A byte-order mark (Excel's and Python's utf-8-sig files) goes before the CSV
+	// reader sees it: before a quoted header it would make the quote a bare one.
+	br := bufio.NewReader(r)
+	if b, err := br.Peek(3); err == nil && string(b) == "\ufeff" {
+		br.Discard(3)
+	}
+	cr := csv.NewReader(br)
 	cr.FieldsPerRecord = -1
 	cr.TrimLeadingSpace = true
 	header, err := cr.Read()
@@ -54,7 +61,7 @@ func Parse(r io.Reader) (File, error) {
 	}
 	col := map[string]int{}
 	for i, h := range header {
-		name, ok := columnNames[strings.ToLower(strings.TrimSpace(strings.TrimPrefix(h, "\ufeff")))]
+		name, ok := columnNames[strings.ToLower(strings.TrimSpace(h))]
 		if !ok {
 			return File{}, invalid(fmt.Sprintf("line 1: unknown column %q (known: orcid, name, email, eppn)", h))
 		}

@@ -83,3 +83,16 @@ func TestParseBadFiles(t *testing.T) {
 		})
 	}
 }
+
+// TestBOMBeforeQuotedHeader: a file with a byte-order mark and every field quoted
+// (Python's csv with utf-8-sig and QUOTE_ALL, LibreOffice's "quote all text
+// cells") is read: the mark does not make the header's first quote a bare one.
+func TestBOMBeforeQuotedHeader(t *testing.T) {
+	f, err := membercsv.Parse(strings.NewReader("\ufeff\"orcid\",\"name\"\r\n\"0000-0002-1825-0097\",\"Ann\"\r\n"))
+	if err != nil {
+		t.Fatalf("refused: %v", err)
+	}
+	if len(f.Rows) != 1 || f.Rows[0].Orcid != "0000-0002-1825-0097" || f.Rows[0].Info.Name == nil || *f.Rows[0].Info.Name != "Ann" {
+		t.Fatalf("rows: %+v", f.Rows)
+	}
+}
