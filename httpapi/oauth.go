@@ -24,11 +24,15 @@ import (
 func (s *Server) clientAuth(w http.ResponseWriter, r *http.Request) (store.Client, bool) {
 	id, sec, basic := r.BasicAuth()
 	if basic {
-		// RFC 6749 §2.3.1: the client id and secret are form-encoded before Basic.
-		if v, err := url.QueryUnescape(id); err == nil {
+		// RFC 6749 §2.3.1 form-encodes the client id and secret before Basic; curl
+		// -u and most clients send them as they are. So %XX is decoded, and a '+'
+		// is kept: a secret with a '+' in it works sent as it is (a form encoding's
+		// '+' for a space does not; nor a secret holding a literal %XX, which can
+		// be sent in the form instead).
+		if v, err := url.PathUnescape(id); err == nil {
 			id = v
 		}
-		if v, err := url.QueryUnescape(sec); err == nil {
+		if v, err := url.PathUnescape(sec); err == nil {
 			sec = v
 		}
 	}

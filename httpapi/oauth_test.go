@@ -392,3 +392,19 @@ func TestTokenFormContentType(t *testing.T) {
 		})
 	}
 }
+
+// TestTokenBasicSecretAsSent: a secret chosen with a '+' and a '/' in it, sent
+// with HTTP Basic as it is (curl -u id:secret), authenticates, as it does in the
+// form; so does the same secret form-encoded first (RFC 6749 §2.3.1).
+func TestTokenBasicSecretAsSent(t *testing.T) {
+	is := is.New(t)
+	h := newHarness(t)
+	const chosen = "Ab+cd/ef=gh+ij-long-enough"
+	c, err := h.st.CreateClient(t.Context(), store.NewClient{Name: "chosen", Secret: chosen, Scopes: []string{store.ScopeWebhook}})
+	is.NoErr(err)
+	grant := url.Values{"grant_type": {"client_credentials"}, "scope": {"/webhook"}}
+	is.Equal(h.postForm(t, "/oauth/token", grant, c.ID, chosen).status, http.StatusOK)                  // as it is
+	is.Equal(h.postForm(t, "/oauth/token", grant, c.ID, url.QueryEscape(chosen)).status, http.StatusOK) // form-encoded
+	form := url.Values{"grant_type": {"client_credentials"}, "scope": {"/webhook"}, "client_id": {c.ID}, "client_secret": {chosen}}
+	is.Equal(h.postForm(t, "/oauth/token", form, "", "").status, http.StatusOK) // in the form
+}
