@@ -96,6 +96,12 @@ func (s *Server) orcidParam(w http.ResponseWriter, r *http.Request) (string, boo
 // the callback and the segment as it was sent.
 func (s *Server) callbackParam(w http.ResponseWriter, r *http.Request) (string, string, bool) {
 	raw := strings.TrimPrefix(params(r).ByName("callback"), "/")
+	// An encoded callback is one path segment (ORCID's {webhook_uri}): a '/' after
+	// it is not the callback's, as ORCID ignores it; one sent unencoded keeps its
+	// own slashes, the last too.
+	if strings.HasSuffix(raw, "/") && strings.Contains(strings.ToLower(raw), "%2f") {
+		raw = strings.TrimSuffix(raw, "/")
+	}
 	cb, err := url.PathUnescape(raw)
 	if err != nil {
 		writeORCIDBody(w, r, http.StatusBadRequest, codeBadCallback,

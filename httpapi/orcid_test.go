@@ -412,3 +412,21 @@ func TestNoRedirects(t *testing.T) {
 	}
 	is.True(found) // stored as sent, not cleaned
 }
+
+// TestTrailingSlashAfterCallbackSegment: ORCID's callback is one percent-encoded
+// path segment, and a '/' after it is ignored, as ORCID's router does: the same
+// PUT with one re-registers the same callback, and a DELETE with one removes it.
+func TestTrailingSlashAfterCallbackSegment(t *testing.T) {
+	is := is.New(t)
+	h := newHarness(t)
+	tok := h.webhookToken(t, "lab")
+	path := webhookPath(seedOrcid, seedSegment)
+
+	is.Equal(h.do(t, http.MethodPut, path, tok).status, http.StatusCreated)
+	res := h.do(t, http.MethodPut, path+"/", tok)
+	for _, s := range h.allSubscriptions(t) {
+		is.True(s.Target != seedCallback+"/") // no second URL
+	}
+	is.Equal(res.status, http.StatusNoContent) // the same registration
+	is.Equal(h.do(t, http.MethodDelete, path+"/", tok).status, http.StatusNoContent)
+}
