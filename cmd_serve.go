@@ -227,6 +227,7 @@ func (e *env) serve(ctx context.Context, cfg Config, onListen func(base string, 
 		LogDeliveries:       e.dev,
 	})
 	defer disp.Close()
+	st.UpstreamAs = cfg.Upstream.ClientID + " " + strings.TrimSuffix(cfg.HTTP.PublicURL, "/")
 	if _, err := st.ConfigureUpstream(ctx, cfg.Upstream.APIURL); err != nil {
 		return err
 	}

@@ -899,3 +899,67 @@ func TestSettingsOnAgainKillBacklogFirst(t *testing.T) {
 		is.Equal(d.LastError, "not sent: webhook removed") // the removal's word, not the deactivation's
 	}
 }
+
+// TestUpstreamRegisteredAgainWhenItsCallbacksMove: records registered upstream are
+// registered again when hookd's callbacks move (http.public_url) or its client id
+// there changes (UpstreamAs): the upstream API keeps a webhook by record and
+// callback, and went on calling the old address. A database from before the
+// change was known (no registered_as) takes the present one as it.
+func TestUpstreamRegisteredAgainWhenItsCallbacksMove(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	st := newStore(t)
+	const api = "https://api.sandbox.orcid.org"
+	st.UpstreamAs = "APP-1 https://old.example"
+	_, err := st.ConfigureUpstream(ctx, api)
+	is.NoErr(err)
+	c, err := st.CreateOrganisation(ctx, "C", "tech@c.example")
+	is.NoErr(err)
+	_, _, err = st.SetHubSettings(ctx, c.ID, store.HubSettings{EmailEnabled: true})
+	is.NoErr(err)
+	_, err = st.PutMember(ctx, c.ID, memberOrcid(1), store.MemberInfo{}, 0)
+	is.NoErr(err)
+	registered := func() {
+		claimed, err := st.Exchange(ctx, nil, 100, time.Minute)
+		is.NoErr(err)
+		var outs []store.Outcome
+		for _, cl := range claimed {
+			if cl.EventType == store.UpstreamRegister {
+				is.NoErr(st.MarkUpstream(ctx, cl.Subject, store.UpstreamRegister, true, ""))
+			}
+			outs = append(outs, answered(st, cl, store.OutcomeDelivered))
+		}
+		_, err = st.Exchange(ctx, outs, 0, time.Minute)
+		is.NoErr(err)
+	}
+	registered()
+	upstream := func() string {
+		ms, err := st.Members(ctx, c.ID)
+		is.NoErr(err)
+		is.Equal(len(ms), 1)
+		return ms[0].Upstream
+	}
+	is.Equal(upstream(), "registered")
+
+	n, err := st.ConfigureUpstream(ctx, api) // a restart as it was
+	is.NoErr(err)
+	is.Equal(n, 0)
+	is.Equal(upstream(), "registered")
+
+	st.UpstreamAs = "APP-1 https://new.example" // moved
+	n, err = st.ConfigureUpstream(ctx, api)
+	is.NoErr(err)
+	is.Equal(n, 1) // registered again
+	is.Equal(upstream(), "pending")
+	registered()
+
+	is.NoErr(store.ExecWrite(ctx, st, "UPDATE subscriptions SET registered_as = NULL WHERE format = 'upstream'")) // from before
+	st.UpstreamAs = "APP-2 https://new.example"
+	n, err = st.ConfigureUpstream(ctx, api)
+	is.NoErr(err)
+	is.Equal(n, 0) // taken as what it is now
+	st.UpstreamAs = "APP-3 https://new.example"
+	n, err = st.ConfigureUpstream(ctx, api)
+	is.NoErr(err)
+	is.Equal(n, 1) // and compared from then on
+}

@@ -136,6 +136,11 @@ type Store struct {
 
 	// Now is the clock every method uses; tests pin it.
 	Now func() time.Time
+	// UpstreamAs is what hookd registers records as at the upstream ORCID API: its
+	// client id there and the base of the callbacks it gives (http.public_url).
+	// ConfigureUpstream registers every record again when it is not what they were
+	// registered as. Empty: not compared.
+	UpstreamAs string
 	// Unusable, when set, is told of each webhook whose claimed deliveries died
 	// unsent because it cannot be called (a secret that does not open with the
 	// key): the daemon logs it. Called in the group writer once the claim has

@@ -395,13 +395,19 @@ func (s *Store) setUpstreamSub(ctx context.Context, tx *sql.Tx, apiURL string, n
 	var id int64
 	var target string
 	var active bool
-	err := tx.QueryRowContext(ctx, "SELECT id, target, active FROM subscriptions WHERE format = 'upstream' ORDER BY id LIMIT 1").Scan(&id, &target, &active)
+	var as sql.NullString
+	err := tx.QueryRowContext(ctx, "SELECT id, target, active, registered_as FROM subscriptions WHERE format = 'upstream' ORDER BY id LIMIT 1").Scan(&id, &target, &active, &as)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		if apiURL == "" {
 			return 0, nil
 		}
-		return createUpstreamSub(ctx, tx, apiURL, now)
+		id, err := createUpstreamSub(ctx, tx, apiURL, now)
+		if err != nil {
+			return 0, err
+		}
+		_, err = tx.ExecContext(ctx, "UPDATE subscriptions SET registered_as = nullif(?, '') WHERE id = ?", s.UpstreamAs, id)
+		return id, err
 	case err != nil:
 		return 0, err
 	case apiURL == "":
@@ -411,12 +417,15 @@ func (s *Store) setUpstreamSub(ctx context.Context, tx *sql.Tx, apiURL string, n
 		}
 		return 0, nil
 	}
-	if target != apiURL {
+	// Registered at another API, or as another client or with callbacks at another
+	// address (UpstreamAs): everything is registered anew.
+	if target != apiURL || (s.UpstreamAs != "" && as.Valid && as.String != s.UpstreamAs) {
 		if err := forgetUpstreamRegistrations(ctx, tx, id); err != nil {
 			return 0, err
 		}
 	}
-	if _, err := tx.ExecContext(ctx, "UPDATE subscriptions SET target = ?, updated_at = ? WHERE id = ?", apiURL, now, id); err != nil {
+	if _, err := tx.ExecContext(ctx, "UPDATE subscriptions SET target = ?, registered_as = coalesce(nullif(?, ''), registered_as), updated_at = ? WHERE id = ?",
+		apiURL, s.UpstreamAs, now, id); err != nil {
 		return 0, err
 	}
 	s.targetCache.forget(id)
