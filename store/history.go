@@ -390,6 +390,9 @@ type ReplayResult struct {
 	// Deactivated counts the failed or dead deliveries the filter chose but left as
 	// they are, because their webhook is deactivated (activate it, then replay).
 	Deactivated int
+	// NotMembers counts those left as they are because they were not sent when
+	// their record left the organisation, which it has not joined again.
+	NotMembers int
 }
 
 // Replay makes deliveries due now again: a dead or delivered row becomes pending with
@@ -419,8 +422,12 @@ func (s *Store) Replay(ctx context.Context, f DeliveryFilter) (ReplayResult, err
 		if f.ID == 0 && f.State == "" {
 			where = append(where, "(d.state = 3 OR (d.state = 0 AND d.attempts > d.attempt_base))")
 		}
+		// left: a delivery that was not sent because its record left the
+		// organisation, which it has not joined again.
 		rows, err := tx.QueryContext(ctx, `SELECT d.id, d.state, coalesce(s.uid, r.uid), d.removed_subscription_id IS NOT NULL,
-			coalesce(s.active, 0), coalesce(s.reason, '')
+			coalesce(s.active, 0), coalesce(s.reason, ''),
+			coalesce(d.last_error = '`+notSentNoMember+`' AND s.org_id IS NOT NULL
+				AND NOT EXISTS (SELECT 1 FROM members m WHERE m.org_id = s.org_id AND m.orcid = d.subject), 0)
 			FROM deliveries d LEFT JOIN subscriptions s ON s.id = d.subscription_id
 			LEFT JOIN removed_subscriptions r ON r.id = d.removed_subscription_id
 			WHERE `+strings.Join(where, " AND ")+" ORDER BY d.id", args...)
@@ -428,15 +435,15 @@ func (s *Store) Replay(ctx context.Context, f DeliveryFilter) (ReplayResult, err
 			return err
 		}
 		type row struct {
-			id              int64
-			state           State
-			uid, reason     string
-			removed, active bool
+			id                    int64
+			state                 State
+			uid, reason           string
+			removed, active, left bool
 		}
 		var chosen []row
 		for rows.Next() {
 			var r row
-			if err := rows.Scan(&r.id, &r.state, &r.uid, &r.removed, &r.active, &r.reason); err != nil {
+			if err := rows.Scan(&r.id, &r.state, &r.uid, &r.removed, &r.active, &r.reason, &r.left); err != nil {
 				rows.Close()
 				return err
 			}
@@ -464,6 +471,11 @@ func (s *Store) Replay(ctx context.Context, f DeliveryFilter) (ReplayResult, err
 					"delivery %d belongs to webhook %s, which is deactivated%s: activate the webhook first, then replay", r.id, r.uid, why)}
 			case !r.active:
 				res.Deactivated++
+			case r.left && f.ID != 0:
+				return &Error{Code: Conflict, Value: r.uid, Message: fmt.Sprintf(
+					"delivery %d was not sent because its record left the organisation: it is sent again only once the record is a member again", r.id)}
+			case r.left:
+				res.NotMembers++
 			default:
 				ids = append(ids, r.id)
 			}

@@ -963,3 +963,55 @@ func TestUpstreamRegisteredAgainWhenItsCallbacksMove(t *testing.T) {
 	is.NoErr(err)
 	is.Equal(n, 1) // and compared from then on
 }
+
+// TestReplayLeavesWhatLeftTheOrganisation: a delivery that was not sent because
+// its record left the organisation is not sent by a replay (a bulk one leaves it
+// and counts it, one by its id is refused), until the record is a member again.
+func TestReplayLeavesWhatLeftTheOrganisation(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	st := newStore(t)
+	advance := movable(st)
+	c, err := st.CreateOrganisation(ctx, "C", "tech@c.example")
+	is.NoErr(err)
+	_, _, err = st.SetHubSettings(ctx, c.ID, store.HubSettings{EmailEnabled: true})
+	is.NoErr(err)
+	_, err = st.PutMember(ctx, c.ID, memberOrcid(1), store.MemberInfo{}, 0)
+	is.NoErr(err)
+	start := st.Now()
+	_, err = st.Intake(ctx, "", "", []store.Event{{Orcid: memberOrcid(1)}}, 0)
+	is.NoErr(err)
+	claimed, err := st.Exchange(ctx, nil, 10, time.Minute)
+	is.NoErr(err)
+	var mail store.Claimed
+	var outs []store.Outcome
+	for _, cl := range claimed {
+		kind := store.OutcomeDelivered
+		if cl.Target.Format == store.FormatEmail && cl.Subject == memberOrcid(1) {
+			mail, kind = cl, store.OutcomeRetry // the relay is down
+		}
+		outs = append(outs, answered(st, cl, kind))
+	}
+	is.True(mail.ID != 0)
+	_, err = st.Exchange(ctx, outs, 0, time.Minute)
+	is.NoErr(err)
+	is.NoErr(st.RemoveMember(ctx, c.ID, memberOrcid(1))) // the record leaves, its e-mail waiting for its retry
+	d, err := st.Delivery(ctx, store.DeliveryFilter{ID: mail.ID})
+	is.NoErr(err)
+	is.Equal(d.StateName(), "dead")
+	advance(time.Minute)
+
+	res, err := st.Replay(ctx, store.DeliveryFilter{Since: start})
+	is.NoErr(err)
+	is.Equal(res.Replayed, 0)
+	is.Equal(res.NotMembers, 1) // left as it is
+	_, err = st.Replay(ctx, store.DeliveryFilter{ID: mail.ID})
+	is.True(errors.Is(err, store.ErrConflict)) // refused, saying why
+	is.True(strings.Contains(err.Error(), "left the organisation"))
+
+	_, err = st.PutMember(ctx, c.ID, memberOrcid(1), store.MemberInfo{}, 0) // a member again
+	is.NoErr(err)
+	res, err = st.Replay(ctx, store.DeliveryFilter{ID: mail.ID})
+	is.NoErr(err)
+	is.Equal(res.Replayed, 1)
+}
