@@ -87,8 +87,8 @@ func Parse(r io.Reader) (File, error) {
 		if len(f.Rows)+len(f.Rejected) >= MaxRows {
 			return File{}, invalid(fmt.Sprintf("more than %d rows; split the file", MaxRows))
 		}
-		if len(rec) == 1 && strings.TrimSpace(rec[0]) == "" {
-			continue // a blank line
+		if blank(rec) {
+			continue // a blank line, or a row of empty cells (",,," as spreadsheets write one)
 		}
 		raw := ""
 		if i := col["orcid"]; i < len(rec) {
@@ -118,6 +118,16 @@ func Parse(r io.Reader) (File, error) {
 		seen[id] = line
 		f.Rows = append(f.Rows, store.MemberRow{Orcid: id, Info: info})
 	}
+}
+
+// blank reports whether every field of rec is empty or spaces.
+func blank(rec []string) bool {
+	for _, v := range rec {
+		if strings.TrimSpace(v) != "" {
+			return false
+		}
+	}
+	return true
 }
 
 // field is the value of a column the file has, or nil when it has no such column.

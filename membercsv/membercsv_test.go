@@ -96,3 +96,15 @@ func TestBOMBeforeQuotedHeader(t *testing.T) {
 		t.Fatalf("rows: %+v", f.Rows)
 	}
 }
+
+// TestRowsOfEmptyCells: a row of empty cells, as a spreadsheet writes after the
+// last one filled in (",,,"), is a blank line, not a rejected row.
+func TestRowsOfEmptyCells(t *testing.T) {
+	f, err := membercsv.Parse(strings.NewReader("orcid,name,email\r\n0000-0002-1825-0097,Ann,\r\n,,\r\n , ,\r\n"))
+	if err != nil {
+		t.Fatalf("refused: %v", err)
+	}
+	if len(f.Rows) != 1 || len(f.Rejected) != 0 {
+		t.Fatalf("rows %+v, rejected %+v", f.Rows, f.Rejected)
+	}
+}
