@@ -169,7 +169,20 @@ func (s *Server) handleToken() http.Handler {
 				writeOAuthBody(w, http.StatusBadRequest, "invalid_request", "Missing refresh_token")
 				return
 			}
-			t, err = s.store.RefreshToken(r.Context(), c, rt, scopes, s.opts.TokenTTL, r.PostForm.Get("revoke_old") == "true")
+			// As ORCID: the old access token is revoked unless revoke_old says
+			// false, and expires_in may shorten the new one's life.
+			ttl := s.opts.TokenTTL
+			if v := r.PostForm.Get("expires_in"); v != "" {
+				secs, err := strconv.ParseInt(v, 10, 64)
+				if err != nil || secs <= 0 {
+					writeOAuthBody(w, http.StatusBadRequest, "invalid_request", "expires_in must be a whole number of seconds above 0, got "+strconv.Quote(v))
+					return
+				}
+				if secs < int64(ttl/time.Second) {
+					ttl = time.Duration(secs) * time.Second
+				}
+			}
+			t, err = s.store.RefreshToken(r.Context(), c, rt, scopes, ttl, !strings.EqualFold(r.PostForm.Get("revoke_old"), "false"))
 		default:
 			writeOAuthBody(w, http.StatusBadRequest, "unsupported_grant_type", "Unsupported grant type: "+gt)
 			return

@@ -183,7 +183,7 @@ func TestTokenRefresh(t *testing.T) {
 
 	t.Run("narrower scope", func(t *testing.T) {
 		is := is.New(t)
-		res := refresh(t, "scope", "/webhook")
+		res := refresh(t, "scope", "/webhook", "revoke_old", "False")
 		is.Equal(res.status, http.StatusOK)                   // refreshed
 		is.Equal(res.header.Get("Cache-Control"), "no-store") // not cached
 		var tr tokenResponse
@@ -194,7 +194,19 @@ func TestTokenRefresh(t *testing.T) {
 		is.Equal(tr.Scope, "/webhook")                                     // narrowed
 		is.Equal(tr.ExpiresIn, int64(time.Hour/time.Second))               // full TTL
 		is.Equal(h.list(t, seedOrcid, tr.AccessToken).Orcid, seedOrcid)    // the new token works
-		is.Equal(h.list(t, seedOrcid, first.AccessToken).Orcid, seedOrcid) // the old one too, without revoke_old
+		is.Equal(h.list(t, seedOrcid, first.AccessToken).Orcid, seedOrcid) // the old one too, with revoke_old false
+	})
+	t.Run("expires_in", func(t *testing.T) {
+		is := is.New(t)
+		res := refresh(t, "expires_in", "60", "revoke_old", "false")
+		is.Equal(res.status, http.StatusOK)
+		var tr tokenResponse
+		decodeJSON(t, res.body, &tr)
+		is.Equal(tr.ExpiresIn, int64(60)) // shorter, as asked
+		res = refresh(t, "expires_in", "99999999", "revoke_old", "false")
+		decodeJSON(t, res.body, &tr)
+		is.Equal(tr.ExpiresIn, int64(time.Hour/time.Second)) // never longer than a new token's
+		oauthError(t, refresh(t, "expires_in", "soon"), 400, "invalid_request")
 	})
 	t.Run("wider than granted", func(t *testing.T) {
 		res := refresh(t, "scope", "/webhook /admin")
@@ -208,10 +220,10 @@ func TestTokenRefresh(t *testing.T) {
 		decodeJSON(t, res.body, &tr)
 		is.Equal(tr.Scope, "/webhook /notify") // the narrower refresh before did not shrink the grant
 	})
-	t.Run("revoke_old", func(t *testing.T) {
+	t.Run("the old token revoked by default, as ORCID does", func(t *testing.T) {
 		is := is.New(t)
 		second := h.token(t, c, "/webhook")
-		res := h.postForm(t, "/oauth/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {second.RefreshToken}, "revoke_old": {"true"}}, c.ID, c.Secret)
+		res := h.postForm(t, "/oauth/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {second.RefreshToken}}, c.ID, c.Secret)
 		is.Equal(res.status, http.StatusOK) // refreshed
 		var tr tokenResponse
 		decodeJSON(t, res.body, &tr)
