@@ -181,6 +181,7 @@ func (s *Server) handleWebhookPut() http.Handler {
 			return
 		}
 		w.Header().Set("Location", s.webhookLocation(r, id, raw))
+		w.Header().Set("Content-Type", "application/json;charset=UTF-8") // as ORCID's 201, with no body
 		w.Header().Set("Content-Length", "0")
 		w.WriteHeader(http.StatusCreated)
 	})

@@ -21,9 +21,10 @@ func TestWebhookLifecycle(t *testing.T) {
 
 	// The seed's request: PUT with Accept: application/json and Content-Length: 0.
 	res := h.do(t, http.MethodPut, path, tok, "Accept", "application/json")
-	is.Equal(res.status, http.StatusCreated)              // new registration
-	is.Equal(res.header.Get("Location"), testPublic+path) // absolute Location, segment as sent
-	is.Equal(len(res.body), 0)                            // no body
+	is.Equal(res.status, http.StatusCreated)                                   // new registration
+	is.Equal(res.header.Get("Location"), testPublic+path)                      // absolute Location, segment as sent
+	is.Equal(len(res.body), 0)                                                 // no body
+	is.Equal(res.header.Get("Content-Type"), "application/json;charset=UTF-8") // the seed's headers
 
 	res = h.do(t, http.MethodPut, path, tok)
 	is.Equal(res.status, http.StatusNoContent) // existing registration
