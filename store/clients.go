@@ -257,25 +257,15 @@ func (s *Store) RemoveClient(ctx context.Context, idOrName string) error {
 // second). RemoveClient runs it once the client is gone, and CreateClient before
 // it makes one of an id given, for what a removal stopped half-way left.
 func (s *Store) forgetKeys(ctx context.Context, id string) error {
-	for {
-		var n int64
-		err := s.inLazyTx(ctx, func(tx *sql.Tx) error {
-			r, err := tx.ExecContext(ctx, `DELETE FROM idempotency WHERE client_id = ?1
-				AND key IN (SELECT key FROM idempotency WHERE client_id = ?1 LIMIT ?2)
-				AND NOT EXISTS (SELECT 1 FROM clients WHERE id = ?1)`, id, keysBatch)
-			if err != nil {
-				return err
-			}
-			n, err = r.RowsAffected()
-			return err
-		})
-		if err != nil {
-			return fmt.Errorf("forget the idempotency keys of client %s: %w", id, err)
-		}
-		if n < int64(keysBatch) {
-			return nil
-		}
+	err := s.execBatches(ctx, keysBatch, nil, func(tx *sql.Tx) (sql.Result, error) {
+		return tx.ExecContext(ctx, `DELETE FROM idempotency WHERE client_id = ?1
+			AND key IN (SELECT key FROM idempotency WHERE client_id = ?1 LIMIT ?2)
+			AND NOT EXISTS (SELECT 1 FROM clients WHERE id = ?1)`, id, keysBatch)
+	})
+	if err != nil {
+		return fmt.Errorf("forget the idempotency keys of client %s: %w", id, err)
 	}
+	return nil
 }
 
 // keysBatch is how many idempotency keys forgetKeys deletes in one transaction.

@@ -400,10 +400,11 @@ func TestFailedCommitKeepsACallsOwnError(t *testing.T) {
 	is.True(errs[1] != nil && strings.Contains(errs[1].Error(), "FOREIGN KEY")) // the commit's
 }
 
-// TestRolledBackClaimLeavesNoTrace: a claim whose transaction does not commit
-// caches none of the targets it read (they may hold what its group wrote and did
-// not keep) and counts none of the rows it turned dead.
-func TestRolledBackClaimLeavesNoTrace(t *testing.T) {
+// claimTraceStore is a store with two ORCID webhooks' deliveries waiting: one
+// live, whose subscription id it returns, and one deactivated, whose delivery a
+// claim turns dead (killBatch is 0 while the test runs).
+func claimTraceStore(t *testing.T) (*Store, int64) {
+	t.Helper()
 	is := is.New(t)
 	ctx := context.Background()
 	st := openGroupStore(t)
@@ -415,26 +416,46 @@ func TestRolledBackClaimLeavesNoTrace(t *testing.T) {
 	is.NoErr(err)
 	_, err = st.Intake(ctx, c.ID, "", []Event{{Orcid: "0000-0002-1825-0097"}, {Orcid: "0000-0001-5109-3700"}}, 0)
 	is.NoErr(err)
-	defer func(k int) { killBatch = k }(killBatch)
+	old := killBatch
+	t.Cleanup(func() { killBatch = old })
 	killBatch = 0 // the deactivation leaves its delivery waiting: the claim turns it dead
 	_, err = st.SetSubscriptionActive(ctx, off.UID, false, "retired")
 	is.NoErr(err)
 	var id int64
 	is.NoErr(st.read.QueryRowContext(ctx, "SELECT id FROM subscriptions WHERE uid = ?", live.UID).Scan(&id))
+	return st, id
+}
 
-	var claimed []Claimed
-	err = st.groupTurn(ctx, 10, func(ctx context.Context, tx *sql.Tx) error {
-		// A change made in the transaction, as a call of its group would make it.
+// changeAndClaim is a turn that changes subscription id's URL, as a call of its
+// group would, claims what is due (into claimed, when not nil), and then ends with
+// then.
+func changeAndClaim(st *Store, id int64, claimed *[]Claimed, then groupFn) groupFn {
+	return func(ctx context.Context, tx *sql.Tx) error {
 		st.targetCache.forget(id)
 		if _, err := tx.ExecContext(ctx, "UPDATE subscriptions SET target = 'https://not-kept.example/h' WHERE id = ?", id); err != nil {
 			return err
 		}
-		var err error
-		if claimed, _, err = st.claimRows(ctx, tx, nil, ms(st.Now()), 10, 0, time.Minute); err != nil {
+		out, _, err := st.claimRows(ctx, tx, nil, ms(st.Now()), 10, 0, time.Minute)
+		if err != nil {
 			return err
 		}
-		return failCommit(ctx, tx)
-	})
+		if claimed != nil {
+			*claimed = out
+		}
+		return then(ctx, tx)
+	}
+}
+
+// TestRolledBackClaimLeavesNoTrace: a claim whose transaction does not commit
+// caches none of the targets it read (they may hold what its group wrote and did
+// not keep) and counts none of the rows it turned dead.
+func TestRolledBackClaimLeavesNoTrace(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	st, id := claimTraceStore(t)
+
+	var claimed []Claimed
+	err := st.groupTurn(ctx, 10, changeAndClaim(st, id, &claimed, failCommit))
 	is.True(err != nil)                                           // the commit failed
 	is.Equal(len(claimed), 1)                                     // the claim had read the change
 	is.Equal(claimed[0].Target.URL, "https://not-kept.example/h") //
@@ -456,21 +477,7 @@ func TestRolledBackClaimLeavesNoTrace(t *testing.T) {
 func TestSavepointRolledBackClaimLeavesNoTrace(t *testing.T) {
 	is := is.New(t)
 	ctx := context.Background()
-	st := openGroupStore(t)
-	c, err := st.CreateClient(ctx, NewClient{Name: "c", Scopes: []string{ScopeWebhook}})
-	is.NoErr(err)
-	live, _, err := st.PutOrcidWebhook(ctx, c.ID, "0000-0002-1825-0097", "https://kept.example/h")
-	is.NoErr(err)
-	off, _, err := st.PutOrcidWebhook(ctx, c.ID, "0000-0001-5109-3700", "https://off.example/h")
-	is.NoErr(err)
-	_, err = st.Intake(ctx, c.ID, "", []Event{{Orcid: "0000-0002-1825-0097"}, {Orcid: "0000-0001-5109-3700"}}, 0)
-	is.NoErr(err)
-	defer func(k int) { killBatch = k }(killBatch)
-	killBatch = 0 // the deactivation leaves its delivery waiting: the claim turns it dead
-	_, err = st.SetSubscriptionActive(ctx, off.UID, false, "retired")
-	is.NoErr(err)
-	var id int64
-	is.NoErr(st.read.QueryRowContext(ctx, "SELECT id FROM subscriptions WHERE uid = ?", live.UID).Scan(&id))
+	st, id := claimTraceStore(t)
 
 	var wg sync.WaitGroup
 	release := holdWriter(st, &wg)
@@ -479,16 +486,8 @@ func TestSavepointRolledBackClaimLeavesNoTrace(t *testing.T) {
 	wg.Add(2)
 	go func() {
 		defer wg.Done()
-		turnErr = st.groupTurn(ctx, 10, func(ctx context.Context, tx *sql.Tx) error {
-			st.targetCache.forget(id)
-			if _, err := tx.ExecContext(ctx, "UPDATE subscriptions SET target = 'https://not-kept.example/h' WHERE id = ?", id); err != nil {
-				return err
-			}
-			if _, _, err := st.claimRows(ctx, tx, nil, ms(st.Now()), 10, 0, time.Minute); err != nil {
-				return err
-			}
-			return no // fails after its claim: rolled back to its savepoint
-		})
+		// It fails after its claim: rolled back to its savepoint.
+		turnErr = st.groupTurn(ctx, 10, changeAndClaim(st, id, nil, func(context.Context, *sql.Tx) error { return no }))
 	}()
 	waitLen(t, st.firstCh, 1)
 	go func() {

@@ -349,11 +349,8 @@ func TestUpstreamUnregisteredInBatches(t *testing.T) {
 	defer store.SetUpstreamBatch(3)()
 	st := newStore(t)
 	a := sharedOrgs(t, st)
-	c, err := st.CreateOrganisation(ctx, "C", "tech@c.example")
-	is.NoErr(err)
-	_, _, err = st.SetHubSettings(ctx, c.ID, store.HubSettings{EmailEnabled: true})
-	is.NoErr(err)
-	_, err = st.PutMember(ctx, c.ID, memberOrcid(9), store.MemberInfo{}, 0) // C's alone
+	c := orgWithEmail(t, st)
+	_, err := st.PutMember(ctx, c.ID, memberOrcid(9), store.MemberInfo{}, 0) // C's alone
 	is.NoErr(err)
 	claimed, err := st.Exchange(ctx, nil, 100, time.Minute)
 	is.NoErr(err)
@@ -425,10 +422,7 @@ func TestMemberAddedWhileTurnedOffAheadIsRegistered(t *testing.T) {
 	advance := movable(st)
 	_, err := st.ConfigureUpstream(ctx, "https://api.sandbox.orcid.org")
 	is.NoErr(err)
-	c, err := st.CreateOrganisation(ctx, "C", "tech@c.example")
-	is.NoErr(err)
-	_, _, err = st.SetHubSettings(ctx, c.ID, store.HubSettings{EmailEnabled: true})
-	is.NoErr(err)
+	c := orgWithEmail(t, st)
 	cs, err := st.Subscriptions(ctx, store.SubscriptionFilter{OrgID: c.ID})
 	is.NoErr(err)
 	is.Equal(len(cs), 1)
@@ -808,6 +802,18 @@ func TestOrgNameNotANumber(t *testing.T) {
 }
 
 // orgWithWebhook makes organisation A with its webhook on.
+// orgWithEmail makes organisation C with its e-mail notifications on.
+func orgWithEmail(t *testing.T, st *store.Store) store.Organisation {
+	t.Helper()
+	is := is.New(t)
+	ctx := context.Background()
+	o, err := st.CreateOrganisation(ctx, "C", "tech@c.example")
+	is.NoErr(err)
+	_, _, err = st.SetHubSettings(ctx, o.ID, store.HubSettings{EmailEnabled: true})
+	is.NoErr(err)
+	return o
+}
+
 func orgWithWebhook(t *testing.T, st *store.Store) store.Organisation {
 	t.Helper()
 	is := is.New(t)
@@ -913,10 +919,7 @@ func TestUpstreamRegisteredAgainWhenItsCallbacksMove(t *testing.T) {
 	st.UpstreamAs = "APP-1 https://old.example"
 	_, err := st.ConfigureUpstream(ctx, api)
 	is.NoErr(err)
-	c, err := st.CreateOrganisation(ctx, "C", "tech@c.example")
-	is.NoErr(err)
-	_, _, err = st.SetHubSettings(ctx, c.ID, store.HubSettings{EmailEnabled: true})
-	is.NoErr(err)
+	c := orgWithEmail(t, st)
 	_, err = st.PutMember(ctx, c.ID, memberOrcid(1), store.MemberInfo{}, 0)
 	is.NoErr(err)
 	registered := func() {
@@ -972,11 +975,8 @@ func TestReplayLeavesWhatLeftTheOrganisation(t *testing.T) {
 	ctx := context.Background()
 	st := newStore(t)
 	advance := movable(st)
-	c, err := st.CreateOrganisation(ctx, "C", "tech@c.example")
-	is.NoErr(err)
-	_, _, err = st.SetHubSettings(ctx, c.ID, store.HubSettings{EmailEnabled: true})
-	is.NoErr(err)
-	_, err = st.PutMember(ctx, c.ID, memberOrcid(1), store.MemberInfo{}, 0)
+	c := orgWithEmail(t, st)
+	_, err := st.PutMember(ctx, c.ID, memberOrcid(1), store.MemberInfo{}, 0)
 	is.NoErr(err)
 	start := st.Now()
 	_, err = st.Intake(ctx, "", "", []store.Event{{Orcid: memberOrcid(1)}}, 0)

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"sync/atomic"
 	"time"
 )
 
@@ -229,27 +230,16 @@ func (s *Store) killAhead(ctx context.Context, ids []int64) (off []int64, err er
 	if err != nil {
 		return nil, fmt.Errorf("remove subscriptions: deactivate them first: %w", err)
 	}
-	for {
-		var n int64
-		err := s.inLazyTx(ctx, func(tx *sql.Tx) error {
-			r, err := tx.ExecContext(ctx, `UPDATE deliveries SET state = 3, done_at = ?2, last_error = ?3
-				WHERE id IN (SELECT id FROM deliveries WHERE state = 0 AND subscription_id IN
-					(SELECT id FROM subscriptions WHERE id IN (SELECT value FROM json_each(?1)) AND active = 0) LIMIT ?4)`,
-				string(b), ms(s.Now()), notSentRemoved, killBatch)
-			if err != nil {
-				return err
-			}
-			n, err = r.RowsAffected()
-			return err
-		})
-		if err != nil {
-			return off, fmt.Errorf("remove subscriptions: turn their backlog dead: %w", err)
-		}
-		s.aheadMoves.Add(1)
-		if n < int64(killBatch) {
-			return off, nil
-		}
+	err = s.execBatches(ctx, killBatch, &s.aheadMoves, func(tx *sql.Tx) (sql.Result, error) {
+		return tx.ExecContext(ctx, `UPDATE deliveries SET state = 3, done_at = ?2, last_error = ?3
+			WHERE id IN (SELECT id FROM deliveries WHERE state = 0 AND subscription_id IN
+				(SELECT id FROM subscriptions WHERE id IN (SELECT value FROM json_each(?1)) AND active = 0) LIMIT ?4)`,
+			string(b), ms(s.Now()), notSentRemoved, killBatch)
+	})
+	if err != nil {
+		return off, fmt.Errorf("remove subscriptions: turn their backlog dead: %w", err)
 	}
+	return off, nil
 }
 
 // undoKill activates again those of the subscriptions ids that a removal that
@@ -287,6 +277,32 @@ func (s *Store) undoKill(ctx context.Context, ids []int64) error {
 		return fmt.Errorf("remove subscriptions: activate them again: %w", err)
 	}
 	return nil
+}
+
+// execBatches runs a statement that changes at most batch rows (exec) in one lazy
+// transaction after another (inLazyTx), until one changes fewer; moves, when not
+// nil, counts the transactions.
+func (s *Store) execBatches(ctx context.Context, batch int, moves *atomic.Int64, exec func(tx *sql.Tx) (sql.Result, error)) error {
+	for {
+		var n int64
+		err := s.inLazyTx(ctx, func(tx *sql.Tx) error {
+			r, err := exec(tx)
+			if err != nil {
+				return err
+			}
+			n, err = r.RowsAffected()
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		if moves != nil {
+			moves.Add(1)
+		}
+		if n < int64(batch) {
+			return nil
+		}
+	}
 }
 
 // inLazyTx is inTxOnce for a transaction whose commit need not wait for the disk

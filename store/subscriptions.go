@@ -587,27 +587,16 @@ func (s *Store) killBacklogFirst(ctx context.Context, where string, args ...any)
 		return err
 	}
 	b, _ := json.Marshal(ids)
-	for {
-		var n int64
-		err := s.inLazyTx(ctx, func(tx *sql.Tx) error {
-			r, err := tx.ExecContext(ctx, `UPDATE deliveries SET state = 3, done_at = ?2, last_error = `+sqlNotSentDeactivated+`
-				WHERE id IN (SELECT d.id FROM subscriptions s CROSS JOIN deliveries d INDEXED BY deliveries_one_pending
-					ON d.subscription_id = s.id AND d.state = 0
-					WHERE s.id IN (SELECT value FROM json_each(?1)) AND s.active = 0 LIMIT ?3)`, string(b), ms(s.Now()), killBatch)
-			if err != nil {
-				return err
-			}
-			n, err = r.RowsAffected()
-			return err
-		})
-		if err != nil {
-			return fmt.Errorf("turn the waiting deliveries of deactivated webhooks dead: %w", err)
-		}
-		s.aheadMoves.Add(1)
-		if n < int64(killBatch) {
-			return nil
-		}
+	err = s.execBatches(ctx, killBatch, &s.aheadMoves, func(tx *sql.Tx) (sql.Result, error) {
+		return tx.ExecContext(ctx, `UPDATE deliveries SET state = 3, done_at = ?2, last_error = `+sqlNotSentDeactivated+`
+			WHERE id IN (SELECT d.id FROM subscriptions s CROSS JOIN deliveries d INDEXED BY deliveries_one_pending
+				ON d.subscription_id = s.id AND d.state = 0
+				WHERE s.id IN (SELECT value FROM json_each(?1)) AND s.active = 0 LIMIT ?3)`, string(b), ms(s.Now()), killBatch)
+	})
+	if err != nil {
+		return fmt.Errorf("turn the waiting deliveries of deactivated webhooks dead: %w", err)
 	}
+	return nil
 }
 
 // sqlNotSentDeactivated is notSentDeactivated in SQL, for the deliveries row
