@@ -385,8 +385,8 @@ func (d *Dispatcher) quickTurn(ctx context.Context) {
 	d.mu.Lock()
 	limit := min(d.sched.free(), turnQuickMax)
 	d.mu.Unlock()
-	if limit <= 0 || d.stopping.Load() || d.failing() {
-		return // after a failed turn, the next records what it kept first (Tick)
+	if limit <= 0 || d.stopping.Load() {
+		return
 	}
 	d.startWorkers()
 	claimed, err := d.store.ClaimNewest(ctx, limit, d.lease)
