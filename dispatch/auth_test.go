@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -332,6 +333,53 @@ func TestClientCredentialDelivery(t *testing.T) {
 		is.Equal(len(as), 1)        // one attempt
 		is.Equal(as[0].Status, 401) // logged with the 401
 	})
+}
+
+// TestClientCredential401SharesOneNewToken: the calls in flight when a callback's
+// token stops being good are refused together; they share one new token instead
+// of each fetching its own.
+func TestClientCredential401SharesOneNewToken(t *testing.T) {
+	is := is.New(t)
+	e := newEnv(t)
+	a := newAuthAPI(e)
+	a.callbackClient("callback-app", "cs-SECRET-cc-456")
+	const n = 4
+	var (
+		mu      sync.Mutex
+		stale   string // the token the receiver stops taking
+		held    int
+		release = make(chan struct{})
+	)
+	rv := newReceiver(t, func(_ int, w http.ResponseWriter, r *http.Request, _ []byte) error {
+		mu.Lock()
+		if bearerOf(r.Header) == stale {
+			if held++; held == n {
+				close(release)
+			}
+			mu.Unlock()
+			block(r, release, 5*time.Second) // until all n are in flight with it
+			w.WriteHeader(http.StatusUnauthorized)
+			return nil
+		}
+		mu.Unlock()
+		w.WriteHeader(http.StatusNoContent)
+		return nil
+	})
+	a.create(`{"targetURL":"` + rv.URL + `/cc","auth":{"type":"client_credential","clientID":"callback-app",
+		"clientSecret":"cs-SECRET-cc-456","tokenURL":"` + a.srv.URL + `/oauth/token"}}`)
+	d := e.dispatcher(func(o *dispatch.Options) { o.PerHost = n })
+	e.intake(0, store.Event{Orcid: orcidA})
+	is.Equal(e.tick(d), 1) // the first token, cached
+	mu.Lock()
+	stale = bearerOf(rv.requests()[0].header)
+	mu.Unlock()
+
+	for i := range n {
+		e.intake(0, store.Event{Orcid: testOrcid(i)})
+	}
+	is.Equal(e.tick(d), n)                     // n calls, refused together, then sent again
+	is.Equal(a.tokenRequests.Load(), int32(2)) // the first token and one new one for all n
+	is.Equal(len(e.deliveries(store.DeliveryFilter{State: "delivered"})), n+1)
 }
 
 func TestTokenEndpointFailure(t *testing.T) {

@@ -186,12 +186,13 @@ func (d *Dispatcher) call(ctx context.Context, c store.Claimed) result {
 	}
 
 	var bearer string
+	var src *tokenSource
 	switch c.Target.Auth.Type {
 	case store.AuthBasic:
 		r.sent.addBasic(c.Target.Auth.Username, c.Target.Auth.Secret)
 	case store.AuthClientCredential:
 		r.sent.addClient(c.Target.Auth.ClientID, c.Target.Auth.Secret)
-		if bearer, err = d.tokens.token(ctx, c.Target, false); err != nil {
+		if bearer, src, err = d.tokens.token(ctx, c.Target, nil); err != nil {
 			return fail("token endpoint: " + describe(err, d.opts.Timeout))
 		}
 		r.sent.add(bearer)
@@ -200,7 +201,7 @@ func (d *Dispatcher) call(ctx context.Context, c store.Claimed) result {
 	if err == nil && resp.StatusCode == http.StatusUnauthorized && bearer != "" {
 		// The token may have been revoked or expired early: get a new one, once.
 		drain(resp)
-		if bearer, err = d.tokens.token(ctx, c.Target, true); err != nil {
+		if bearer, _, err = d.tokens.token(ctx, c.Target, src); err != nil {
 			return fail("token endpoint (after a 401): " + describe(err, d.opts.Timeout))
 		}
 		r.sent.add(bearer)

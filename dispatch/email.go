@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	netmail "net/mail"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -80,10 +81,38 @@ func (d *Dispatcher) sendEmail(ctx context.Context, c store.Claimed) result {
 // refusedForGood reports whether a send failed because the server refused the
 // recipient for good: a 5xx to RCPT TO. (go-mail calls any error there not starting
 // with '4' permanent, a dropped connection or a timeout too.)
+//
+// Only an answer about the address itself counts: an enhanced status code (RFC
+// 3463) of class 5.1 (bad mailbox, bad domain, moved) or 5.2.1 (mailbox disabled).
+// A 5.7 (relaying denied, authentication required, policy), 5.3, 5.4 or 5.5 is the
+// relay refusing hookd, the same for every recipient: the relay's fault. A server
+// that gives no enhanced code is taken at its word only for 550, 551 and 553 that
+// do not speak of relaying or authentication.
 func refusedForGood(err error) bool {
 	var se *mail.SendError
-	return errors.As(err, &se) && se.Reason == mail.ErrSMTPRcptTo && se.ErrorCode() >= 500 && se.ErrorCode() <= 599
+	if !errors.As(err, &se) || se.Reason != mail.ErrSMTPRcptTo || se.ErrorCode() < 500 || se.ErrorCode() > 599 {
+		return false
+	}
+	code := se.EnhancedStatusCode()
+	if code == "" {
+		code = enhancedCode.FindString(se.Error())
+	}
+	if code != "" {
+		return strings.HasPrefix(code, "5.1.") || code == "5.2.1"
+	}
+	text := strings.ToLower(se.Error())
+	if strings.Contains(text, "relay") || strings.Contains(text, "auth") {
+		return false
+	}
+	switch se.ErrorCode() {
+	case 550, 551, 553:
+		return true
+	}
+	return false
 }
+
+// enhancedCode finds an RFC 3463 enhanced status code in a server's answer.
+var enhancedCode = regexp.MustCompile(`\b[45]\.\d{1,3}\.\d{1,3}\b`)
 
 // addSMTP notes the SMTP credentials of o: AUTH sends the password in clear or in
 // base64, PLAIN as "\x00user\x00password".
@@ -184,6 +213,13 @@ func sendMail(ctx context.Context, o EmailOptions, timeout time.Duration, m *mai
 
 // emailBody is the text of a notification, after the Hub's.
 func emailBody(c store.Claimed, info store.HubDelivery, recordURL string) string {
+	// Names stored before they had to be one line must not add lines of their own.
+	info.OrgName = oneLine(info.OrgName)
+	if m := info.Member; m != nil {
+		mc := *m
+		mc.Name, mc.EPPN = oneLine(mc.Name), oneLine(mc.EPPN)
+		info.Member = &mc
+	}
 	who := c.Subject
 	if info.Member != nil && info.Member.Name != "" {
 		who = info.Member.Name + " (" + c.Subject + ")"
@@ -208,4 +244,9 @@ func emailBody(c store.Claimed, info store.HubDelivery, recordURL string) string
 	}
 	fmt.Fprintf(&b, "\nYou receive this because %s has e-mail notifications for its members' ORCID records enabled in hookd.\n", info.OrgName)
 	return b.String()
+}
+
+// oneLine turns the line breaks of s into spaces.
+func oneLine(s string) string {
+	return strings.NewReplacer("\r\n", " ", "\r", " ", "\n", " ", "\u2028", " ", "\u2029", " ").Replace(s)
 }

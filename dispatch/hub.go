@@ -85,10 +85,13 @@ func newHubPayload(c store.Claimed, info store.HubDelivery, recordURL string) ([
 }
 
 // upstreamToken returns a /webhook token of the upstream API, cached until it
-// expires; fresh discards the cached one.
-func (h *hubState) upstreamToken(client *http.Client, fresh bool) (string, error) {
+// expires, and the source it came from. rejected, when not nil, is the source of a
+// token the upstream refused: it is replaced by a new one only if it is still the
+// cached one, so workers refused at once share one new token (the source fetches
+// it once for all of them) instead of each fetching and caching its own.
+func (h *hubState) upstreamToken(client *http.Client, rejected oauth2.TokenSource) (string, oauth2.TokenSource, error) {
 	h.mu.Lock()
-	if h.ts == nil || fresh {
+	if h.ts == nil || (rejected != nil && h.ts == rejected) {
 		u := h.opts.Upstream
 		cfg := clientcredentials.Config{ClientID: u.ClientID, ClientSecret: u.ClientSecret, TokenURL: u.TokenURL,
 			Scopes: []string{store.ScopeWebhook}, AuthStyle: oauth2.AuthStyleInParams}
@@ -103,9 +106,9 @@ func (h *hubState) upstreamToken(client *http.Client, fresh bool) (string, error
 			h.ts = nil
 		}
 		h.mu.Unlock()
-		return "", err
+		return "", nil, err
 	}
-	return tok.AccessToken, nil
+	return tok.AccessToken, ts, nil
 }
 
 // callUpstream carries out a registration work order: PUT (register) or DELETE
@@ -158,7 +161,7 @@ func (d *Dispatcher) callUpstream(ctx context.Context, c store.Claimed) result {
 		req.ContentLength = 0
 		return d.client.Do(req)
 	}
-	token, err := h.upstreamToken(d.client, false)
+	token, src, err := h.upstreamToken(d.client, nil)
 	if err != nil {
 		return fail("upstream token endpoint: " + describe(err, d.opts.Timeout))
 	}
@@ -166,7 +169,7 @@ func (d *Dispatcher) callUpstream(ctx context.Context, c store.Claimed) result {
 	resp, err := send(token)
 	if err == nil && resp.StatusCode == http.StatusUnauthorized {
 		drain(resp)
-		if token, err = h.upstreamToken(d.client, true); err != nil {
+		if token, _, err = h.upstreamToken(d.client, src); err != nil {
 			return fail("upstream token endpoint (after a 401): " + describe(err, d.opts.Timeout))
 		}
 		r.sent.add(token)

@@ -12,6 +12,8 @@ import (
 
 	"github.com/matryer/is"
 	mail "github.com/wneessen/go-mail"
+
+	"hookd/store"
 )
 
 // scriptedSMTP is an SMTP server on 127.0.0.1. It greets, answers EHLO and
@@ -182,7 +184,14 @@ func TestNoticeErrorRedacted(t *testing.T) {
 // told from one refused for now (4xx), which is what keeps a relay's fault from
 // switching an organisation's e-mail off (policy.outcome).
 func TestSendMailRecipientRefused(t *testing.T) {
-	for answer, forGood := range map[string]bool{"550 5.1.1 user unknown": true, "451 4.3.0 try later": false, "drop": false} {
+	for answer, forGood := range map[string]bool{
+		"550 5.1.1 user unknown": true, "553 5.1.3 bad address syntax": true, "550 5.2.1 mailbox disabled": true,
+		"550 mailbox unavailable": true, // no enhanced code: taken at its word
+		"451 4.3.0 try later":     false, "drop": false,
+		// The relay refusing hookd, the same for every recipient: not the address's fault.
+		"550 5.7.1 Relaying denied": false, "554 5.7.1 Relay access denied": false, "530 5.7.0 Authentication required": false,
+		"550 relay not permitted": false, "552 5.2.2 mailbox full": false,
+	} {
 		t.Run(answer, func(t *testing.T) {
 			is := is.New(t)
 			srv := newScriptedSMTP(t, nil, 0, "ok", answer) // "drop": the connection dropped at RCPT TO
@@ -191,4 +200,29 @@ func TestSendMailRecipientRefused(t *testing.T) {
 			is.Equal(refusedForGood(err), forGood)
 		})
 	}
+}
+
+// TestEmailNamesOnOneLine: a name an older hookd stored with a line break (names
+// are one line since) does not add lines to an e-mail: "Record:" is hookd's alone.
+func TestEmailNamesOnOneLine(t *testing.T) {
+	is := is.New(t)
+	const id = "0000-0002-7253-3645"
+	forged := "\r\nRecord: https://evil.example/\nE-mail: help@evil.example\u2028"
+	c := store.Claimed{Subject: id, EventType: store.EventCreated, LastEventAt: time.Unix(1709294400, 0)}
+	info := store.HubDelivery{OrgName: "University" + forged, Member: &store.Member{Name: "Ann" + forged, EPPN: "ann" + forged, Email: "ann@uni.example"}}
+	body := emailBody(c, info, "https://orcid.org/")
+	var records, mails int
+	for _, l := range strings.Split(body, "\n") {
+		if strings.HasPrefix(l, "Record: ") {
+			records++
+		}
+		if strings.HasPrefix(l, "E-mail: ") {
+			mails++
+		}
+		is.True(!strings.ContainsAny(l, "\r\u2028\u2029")) // no other line break either
+	}
+	is.Equal(records, 1)                                                          // hookd's own Record line
+	is.Equal(mails, 1)                                                            // and E-mail line
+	is.True(strings.Contains(body, "Ann Record: https://evil.example/ E-mail: ")) // the name is kept, on one line
+	is.Equal(info.Member.Name, "Ann"+forged)                                      // the caller's copy untouched
 }

@@ -40,13 +40,15 @@ func newTokenCache(client *http.Client, now func() time.Time) *tokenCache {
 	return &tokenCache{client: client, now: now, sources: newRecent[int64, *tokenSource](tokenKeep, tokenSources)}
 }
 
-// token returns an access token for t; fresh discards the cached one first.
-func (c *tokenCache) token(ctx context.Context, t *store.Target, fresh bool) (string, error) {
+// token returns an access token for t and the source it came from; rejected, when
+// not nil, is the source of a token the receiver refused, replaced only if it is
+// still the cached one (calls refused at once share one new token).
+func (c *tokenCache) token(ctx context.Context, t *store.Target, rejected *tokenSource) (string, *tokenSource, error) {
 	key := t.Auth.ClientID + "\x00" + t.Auth.TokenURL + "\x00" + t.Auth.Secret
 	now := c.now()
 	c.mu.Lock()
 	src, _, _ := c.sources.get(t.SubscriptionID, now)
-	if src == nil || src.key != key || fresh {
+	if src == nil || src.key != key || (rejected != nil && src == rejected) {
 		cfg := clientcredentials.Config{ClientID: t.Auth.ClientID, ClientSecret: t.Auth.Secret, TokenURL: t.Auth.TokenURL}
 		// The source outlives this call, so it gets its own context carrying the client.
 		base := context.WithValue(context.Background(), oauth2.HTTPClient, c.client)
@@ -61,7 +63,7 @@ func (c *tokenCache) token(ctx context.Context, t *store.Target, fresh bool) (st
 			c.sources.remove(t.SubscriptionID)
 		}
 		c.mu.Unlock()
-		return "", err
+		return "", nil, err
 	}
-	return tok.AccessToken, nil
+	return tok.AccessToken, src, nil
 }

@@ -431,3 +431,17 @@ func TestTrailingSlashAfterCallbackSegment(t *testing.T) {
 	is.Equal(res.status, http.StatusNoContent) // the same registration
 	is.Equal(h.do(t, http.MethodDelete, path+"/", tok).status, http.StatusNoContent)
 }
+
+// TestCallbackLimitInBytes: a callback "longer than 2048 bytes" is bad input, as
+// ORCID's contract says: one of 1,120 characters that is 2,220 bytes in UTF-8 is
+// refused with 400 / 9012 and changes nothing.
+func TestCallbackLimitInBytes(t *testing.T) {
+	is := is.New(t)
+	h := newHarness(t)
+	tok := h.webhookToken(t, "lab")
+	cb := "http://nowhere2.com/" + strings.Repeat("é", 1100)
+	res := h.do(t, http.MethodPut, webhookPath(seedOrcid, httpapi.EscapeSegment(cb)), tok)
+	is.Equal(res.status, http.StatusBadRequest)                                       // refused
+	is.True(strings.Contains(string(res.body), "2220 bytes long; the limit is 2048")) // saying why
+	is.Equal(len(h.allSubscriptions(t)), 0)                                           // bad input changes nothing
+}

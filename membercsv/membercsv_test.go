@@ -108,3 +108,20 @@ func TestRowsOfEmptyCells(t *testing.T) {
 		t.Fatalf("rows %+v, rejected %+v", f.Rows, f.Rejected)
 	}
 }
+
+// TestLineBreakInAName: a quoted cell may hold a line break; a name or eppn with
+// one is a rejected row (names go into e-mails, one line each), on the line the
+// row starts.
+func TestLineBreakInAName(t *testing.T) {
+	f, err := membercsv.Parse(strings.NewReader("orcid,name,eppn\r\n0000-0002-1825-0097,\"Ann\r\nRecord: https://evil.example/\",\r\n0000-0002-7253-3645,Bo,\"bo\nx\"\r\n0000-0001-5109-3700,Cy,cy@uni\r\n"))
+	if err != nil {
+		t.Fatalf("refused: %v", err)
+	}
+	if len(f.Rows) != 1 || f.Rows[0].Orcid != "0000-0001-5109-3700" {
+		t.Fatalf("rows: %+v", f.Rows)
+	}
+	if len(f.Rejected) != 2 || f.Rejected[0].Line != 2 || !strings.Contains(f.Rejected[0].Reason, "name: has a line break") ||
+		f.Rejected[1].Line != 4 || !strings.Contains(f.Rejected[1].Reason, "eppn: has a line break") {
+		t.Fatalf("rejected: %+v", f.Rejected)
+	}
+}

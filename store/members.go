@@ -38,7 +38,7 @@ func CheckMember(id string, info MemberInfo) error {
 		return err
 	}
 	if info.Name != nil {
-		if err := CheckText("name", *info.Name, maxNameLen); err != nil {
+		if err := CheckLine("name", *info.Name, maxNameLen); err != nil {
 			return err
 		}
 	}
@@ -48,7 +48,7 @@ func CheckMember(id string, info MemberInfo) error {
 		}
 	}
 	if info.EPPN != nil {
-		if err := CheckText("eppn", *info.EPPN, maxEPPNLen); err != nil {
+		if err := CheckLine("eppn", *info.EPPN, maxEPPNLen); err != nil {
 			return err
 		}
 	}

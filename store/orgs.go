@@ -42,9 +42,14 @@ func checkOrg(name, email string) error {
 	return CheckEmail("tech-contact-email", email)
 }
 
-// checkOrgName refuses a new name that is a number: the command line and the
-// console take a number for an organisation's id.
+// checkOrgName refuses a new name that is a number (the command line and the
+// console take a number for an organisation's id), or that is more than one line
+// (it goes into the e-mails hookd sends, where a line break would add lines of
+// the writer's choosing).
 func checkOrgName(name string) error {
+	if err := CheckLine("name", strings.TrimSpace(name), maxNameLen); err != nil {
+		return err
+	}
 	if _, err := strconv.ParseInt(strings.TrimSpace(name), 10, 64); err == nil {
 		return invalid("name", fmt.Sprintf("must not be a number (it would be taken for an organisation's id), got %q", name))
 	}

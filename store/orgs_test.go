@@ -801,7 +801,39 @@ func TestOrgNameNotANumber(t *testing.T) {
 	is.True(errors.Is(err, store.ErrInvalid)) // a new one that is a number is not
 }
 
-// orgWithWebhook makes organisation A with its webhook on.
+// TestNamesOnOneLine: an organisation's name and a member's name and eppn go into
+// e-mails hookd sends, so none may hold a line break; a name an older hookd took
+// with one may be given again unchanged, beside another change.
+func TestNamesOnOneLine(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "hookd.db")
+	st := openAt(t, path, newBox(t))
+	for _, name := range []string{"Uni\r\nRecord: https://evil.example/", "Uni\nX", "Uni\u2028X"} {
+		_, err := st.CreateOrganisation(ctx, name, "it@uni.example")
+		is.True(errors.Is(err, store.ErrInvalid))            // refused
+		is.True(strings.Contains(err.Error(), "line break")) // saying why
+		is.True(strings.Contains(err.Error(), "name"))       // and of which field
+	}
+	o, err := st.CreateOrganisation(ctx, "Uni", "it@uni.example")
+	is.NoErr(err)
+	for _, info := range []store.MemberInfo{{Name: ptr("Ann\nRecord: x")}, {EPPN: ptr("ann\r@uni")}} {
+		_, err := st.PutMember(ctx, o.ID, "0000-0002-7253-3645", info, 0)
+		is.True(errors.Is(err, store.ErrInvalid)) // refused
+		is.True(strings.Contains(err.Error(), "line break"))
+	}
+	ms, err := st.Members(ctx, o.ID)
+	is.NoErr(err)
+	is.Equal(len(ms), 0) // bad input changed nothing
+
+	_, err = rawDB(t, path).ExecContext(ctx, "UPDATE organisations SET name = 'Uni'||char(10)||'Two'") // as an older hookd allowed
+	is.NoErr(err)
+	_, err = st.UpdateOrganisation(ctx, o.ID, store.OrganisationPatch{TechContactEmail: ptr("staff@uni.example")})
+	is.NoErr(err) // its contact may still change
+	_, err = st.UpdateOrganisation(ctx, o.ID, store.OrganisationPatch{Name: ptr("Uni\nThree")})
+	is.True(errors.Is(err, store.ErrInvalid)) // a new name with a line break may not
+}
+
 // orgWithEmail makes organisation C with its e-mail notifications on.
 func orgWithEmail(t *testing.T, st *store.Store) store.Organisation {
 	t.Helper()
@@ -814,6 +846,7 @@ func orgWithEmail(t *testing.T, st *store.Store) store.Organisation {
 	return o
 }
 
+// orgWithWebhook makes organisation A with its webhook on.
 func orgWithWebhook(t *testing.T, st *store.Store) store.Organisation {
 	t.Helper()
 	is := is.New(t)

@@ -20,7 +20,7 @@ import (
 // command line, a CSV file). Each lives here once and answers an *Error naming the
 // field the caller gives.
 
-// MaxURLLength is the longest callback or target URL hookd accepts, in characters.
+// MaxURLLength is the longest callback or target URL hookd accepts, in bytes (SPEC).
 const MaxURLLength = 2048
 
 // CheckURL parses raw as a URL hookd will call: absolute http(s), with a host and
@@ -53,8 +53,8 @@ func CheckTarget(field, raw string, t Targets) (*url.URL, error) {
 	if !utf8.ValidString(raw) {
 		return bad("URL is not valid UTF-8")
 	}
-	if n := utf8.RuneCountInString(raw); n > MaxURLLength { // characters, as the API document's maxLength counts
-		return bad("URL is %d characters long; the limit is %d", n, MaxURLLength)
+	if n := len(raw); n > MaxURLLength { // bytes, as SPEC's "Bad input" counts
+		return bad("URL is %d bytes long; the limit is %d bytes", n, MaxURLLength)
 	}
 	if i := strings.IndexFunc(raw, unicode.IsControl); i >= 0 {
 		return bad("URL %q has a control character at byte %d", raw, i)
@@ -88,6 +88,12 @@ func CheckTarget(field, raw string, t Targets) (*url.URL, error) {
 		return bad("URL %q contains white space", raw)
 	}
 	if t.Inbox.Match(u) {
+		// hookd's own inbox (Match has checked the path): a name it would answer
+		// 404 for is no target.
+		name, _, _ := strings.Cut(strings.TrimPrefix(u.Path, ssrf.InboxPrefix), "/")
+		if err := CheckInboxName(field, name); err != nil {
+			return nil, err
+		}
 		return u, nil
 	}
 	if err := ssrf.CheckHost(u.Hostname(), t.AllowPrivate); err != nil {
@@ -265,6 +271,18 @@ func CheckText(field, s string, max int) error {
 		if unicode.IsControl(r) && r != '\t' && r != '\n' && r != '\r' {
 			return invalid(field, fmt.Sprintf("has a control character (%U)", r))
 		}
+	}
+	return nil
+}
+
+// CheckLine is CheckText for text that must stay on one line (a name, an eppn: they
+// go into e-mail hookd sends): no line break either, nor U+2028/U+2029.
+func CheckLine(field, s string, max int) error {
+	if err := CheckText(field, s, max); err != nil {
+		return err
+	}
+	if i := strings.IndexAny(s, "\r\n\u2028\u2029"); i >= 0 {
+		return invalid(field, fmt.Sprintf("has a line break at byte %d; it must be one line", i))
 	}
 	return nil
 }

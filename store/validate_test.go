@@ -193,6 +193,10 @@ func TestCheckTargetOwnInbox(t *testing.T) {
 		{"http://127.0.0.1:8080/inbox/demo#x", own, "fragment"},
 		{"http://169.254.169.254:8080/inbox/demo", own, "Link Local"},
 		{"https://example.org/inbox/demo", own, ""},
+		// A name the inbox would answer 404 for.
+		{"http://127.0.0.1:8080/inbox/_hidden/x", own, `"_hidden" is not an inbox name`},
+		{"http://127.0.0.1:8080/inbox/a%21b/x", own, `"a!b" is not an inbox name`},
+		{"http://127.0.0.1:8080/inbox/" + strings.Repeat("n", 65) + "/x", own, "is not an inbox name: use letters, digits"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.url[:min(len(tt.url), 50)], func(t *testing.T) {

@@ -1,0 +1,160 @@
+package dispatch_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-smtp"
+	"github.com/matryer/is"
+
+	"hookd/dispatch"
+	"hookd/store"
+)
+
+// deniedBackend is a real SMTP server (go-smtp) that refuses every recipient the way
+// a relay hookd may not use does: "550 5.7.1 Relaying denied" to RCPT TO.
+type deniedBackend struct{ rcpts atomic.Int64 }
+
+func (b *deniedBackend) NewSession(*smtp.Conn) (smtp.Session, error) { return deniedSession{b}, nil }
+
+type deniedSession struct{ b *deniedBackend }
+
+func (deniedSession) Mail(string, *smtp.MailOptions) error { return nil }
+func (s deniedSession) Rcpt(string, *smtp.RcptOptions) error {
+	s.b.rcpts.Add(1)
+	return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 7, 1}, Message: "Relaying denied"}
+}
+func (deniedSession) Data(io.Reader) error { return nil }
+func (deniedSession) Reset()               {}
+func (deniedSession) Logout() error        { return nil }
+
+func newDeniedRelay(t *testing.T) (string, *deniedBackend) {
+	t.Helper()
+	b := &deniedBackend{}
+	s := smtp.NewServer(b)
+	s.Domain = "relay.example"
+	s.ReadTimeout, s.WriteTimeout = 10*time.Second, 10*time.Second
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go s.Serve(ln)
+	t.Cleanup(func() { s.Close() })
+	return ln.Addr().String(), b
+}
+
+// TestRelayRefusalKeepsOrganisationsEmail: hookd's relay refuses to relay (550
+// 5.7.1, the same for every recipient: hookd's own set-up is wrong). That is no
+// fault of the organisations' addresses: past disable_after their e-mail is still
+// on, as it stays on when the relay is down or its certificate is wrong.
+func TestRelayRefusalKeepsOrganisationsEmail(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	e := newEnv(t)
+	addr, relay := newDeniedRelay(t)
+
+	var orgs []store.Organisation
+	for i, name := range []string{"Alpha University", "Beta Institute", "Gamma College"} {
+		org, err := e.st.CreateOrganisation(ctx, name, fmt.Sprintf("tech%d@org%d.example", i, i))
+		is.NoErr(err)
+		_, _, err = e.st.SetHubSettings(ctx, org.ID, store.HubSettings{EmailEnabled: true, NotificationEmail: fmt.Sprintf("orcid@org%d.example", i)})
+		is.NoErr(err)
+		_, err = e.st.PutMember(ctx, org.ID, testOrcid(i), store.MemberInfo{}, 0)
+		is.NoErr(err)
+		orgs = append(orgs, org)
+	}
+	d := e.dispatcher(func(o *dispatch.Options) {
+		o.DisableAfter = time.Hour
+		o.GiveUpAfter = 72 * time.Hour
+	})
+	d.ConfigureHub(dispatch.HubOptions{Email: dispatch.EmailOptions{Addr: addr, From: "hookd@hub.example"}})
+
+	is.Equal(e.tick(d), 3) // every organisation's e-mail, refused by the relay
+	e.clock.Advance(2 * time.Hour)
+	is.Equal(e.tick(d), 3)           // tried again, past disable_after
+	is.True(relay.rcpts.Load() >= 6) // the relay said "550 5.7.1 Relaying denied" every time
+	for _, dl := range e.deliveries(store.DeliveryFilter{}) {
+		is.Equal(dl.StateName(), "failed") // to be tried again, not dead
+	}
+	for _, org := range orgs {
+		h, err := e.st.HubSettings(ctx, org.ID)
+		is.NoErr(err)
+		if !h.EmailEnabled {
+			t.Errorf("%s: e-mail switched off for the relay's refusal: %q", org.Name, h.EmailReason)
+		}
+	}
+}
+
+// TestUpstream401SharesOneNewToken: when the upstream's token is no longer good,
+// every worker with a registration in flight gets a 401 at once. They share one
+// new token, instead of each fetching (and leaving behind) a token of its own.
+func TestUpstream401SharesOneNewToken(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	e := newEnv(t)
+	const n = 4
+	var (
+		mu      sync.Mutex
+		issued  int      // tokens the token endpoint issued
+		used    []string // tokens the PUTs carried
+		stale   int      // PUTs held with the first token
+		release = make(chan struct{})
+	)
+	upstream := newReceiver(t, func(_ int, w http.ResponseWriter, r *http.Request, _ []byte) error {
+		if r.URL.Path == "/oauth/token" {
+			mu.Lock()
+			issued++
+			tok := fmt.Sprintf("tok-%d", issued)
+			mu.Unlock()
+			w.Header().Set("Content-Type", "application/json")
+			fmt.Fprintf(w, `{"access_token":%q,"token_type":"bearer","expires_in":3600,"scope":"/webhook"}`, tok)
+			return nil
+		}
+		auth := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
+		mu.Lock()
+		used = append(used, auth)
+		if auth == "tok-1" {
+			// The first token was revoked upstream: every call with it is held until
+			// all n are in flight, then refused at once.
+			stale++
+			if stale == n {
+				close(release)
+			}
+			mu.Unlock()
+			block(r, release, 5*time.Second)
+			w.WriteHeader(http.StatusUnauthorized)
+			return nil
+		}
+		mu.Unlock()
+		w.WriteHeader(http.StatusCreated)
+		return nil
+	})
+	_, err := e.st.ConfigureUpstream(ctx, upstream.URL+"/v3.0")
+	is.NoErr(err)
+	org, err := e.st.CreateOrganisation(ctx, "A", "tech@a.example")
+	is.NoErr(err)
+	_, _, err = e.st.SetHubSettings(ctx, org.ID, store.HubSettings{EmailEnabled: true})
+	is.NoErr(err)
+	for i := range n {
+		_, err = e.st.PutMember(ctx, org.ID, testOrcid(i), store.MemberInfo{}, 0)
+		is.NoErr(err)
+	}
+	d := e.dispatcher(func(o *dispatch.Options) { o.PerHost = n })
+	d.ConfigureHub(dispatch.HubOptions{Upstream: dispatch.UpstreamOptions{APIURL: upstream.URL + "/v3.0", TokenURL: upstream.URL + "/oauth/token",
+		ClientID: "APP-1", ClientSecret: "up-secret", PublicURL: "https://hub.example.org"}})
+	e.tick(d) // n registrations (and n e-mails, failing: no SMTP configured)
+
+	mu.Lock()
+	defer mu.Unlock()
+	t.Logf("tokens issued: %d; PUTs carried: %v", issued, used)
+	is.Equal(stale, n)  // all n were refused together
+	is.Equal(issued, 2) // the first token, then one new one for all n workers
+}
