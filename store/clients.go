@@ -214,7 +214,8 @@ func (s *Store) Client(ctx context.Context, idOrName string) (Client, error) {
 // its registrations stay as history until retention.
 func (s *Store) RemoveClient(ctx context.Context, idOrName string) error {
 	ctx = removal(ctx) // it may remove webhooks (removeSubscriptions)
-	defer s.tokens.clear()
+	revoked := s.tokens.revoke()
+	defer revoked()
 	now := ms(s.Now())
 	var removed []string
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
@@ -241,7 +242,7 @@ func (s *Store) RemoveClient(ctx context.Context, idOrName string) error {
 		return err
 	}
 	// Its tokens stop working now, not once its keys are gone.
-	s.tokens.clear()
+	revoked()
 	// The removal stands whatever happens to its keys: those a failure leaves
 	// are forgotten before a client is made with the id again (CreateClient), or
 	// by the retention pass after their 24 hours.
@@ -282,7 +283,7 @@ func (s *Store) RotateClientSecret(ctx context.Context, idOrName, newSecret stri
 	}
 	salt, hash := hashClientSecret(newSecret, chosen)
 	var creds Credentials
-	defer s.tokens.clear()
+	defer s.tokens.revoke()()
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		c, err := scanClient(tx.QueryRowContext(ctx,
 			"SELECT "+clientColumns+" FROM clients WHERE id = ? OR name = ? ORDER BY id = ? DESC LIMIT 1", idOrName, idOrName, idOrName))

@@ -79,7 +79,7 @@ func newToken(clientID string, scopes []string, now time.Time, ttl time.Duration
 func (s *Store) RefreshToken(ctx context.Context, c Client, refresh string, scopes []string, ttl time.Duration, revokeOld bool) (Token, error) {
 	var t Token
 	if revokeOld {
-		defer s.tokens.clear()
+		defer s.tokens.revoke()()
 	}
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		var id int64
@@ -174,7 +174,7 @@ func (s *Store) tokenInfo(ctx context.Context, hash []byte) (Token, error) {
 // token, or another client's, is not an error and changes nothing.
 func (s *Store) RevokeToken(ctx context.Context, clientID, token string) error {
 	h := secret.Hash(token)
-	defer s.tokens.clear()
+	defer s.tokens.revoke()()
 	return s.inTx(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `UPDATE tokens SET revoked_at = ?, refresh_hash = NULL
 			WHERE client_id = ? AND revoked_at IS NULL AND (access_hash = ? OR refresh_hash = ?)`,
