@@ -331,16 +331,12 @@ func inboxLine(r store.InboxRequest, sep string) string {
 			sentBy += " attempt " + strconv.Itoa(r.Attempt)
 		}
 	}
-	answer := strconv.Itoa(r.AnswerStatus)
-	if r.AnswerDelay > 0 {
-		answer += " after " + r.AnswerDelay.String()
-	}
 	return strings.Join([]string{
 		"#" + strconv.FormatInt(r.ID, 10),
 		r.ReceivedAt.Local().Format("2006-01-02 15:04:05.000"),
 		r.Inbox,
 		store.VisibleText(oneLine(r.Method+" "+r.URL(), 100), false),
-		answer,
+		r.AnswerWords(),
 		store.VisibleText(r.Signature.String(), false),
 		sentBy,
 	}, sep)
@@ -351,11 +347,7 @@ func inboxLine(r store.InboxRequest, sep string) string {
 func printInboxRequest(w io.Writer, r store.InboxRequest) {
 	fmt.Fprintf(w, "request %d in inbox %s, received %s from %s\n", r.ID, r.Inbox, r.ReceivedAt.Format(time.RFC3339Nano), store.VisibleText(r.RemoteAddr, false))
 	fmt.Fprintf(w, "%s %s\n", store.VisibleText(r.Method, false), store.VisibleText(r.URL(), false))
-	answer := fmt.Sprintf("%d", r.AnswerStatus)
-	if r.AnswerDelay > 0 {
-		answer += " after " + r.AnswerDelay.String()
-	}
-	fmt.Fprintf(w, "answered   %s\n", answer)
+	fmt.Fprintf(w, "answered   %s\n", r.AnswerWords())
 	fmt.Fprintf(w, "signature  %s: %s\n", r.Signature.Verdict, store.VisibleText(r.Signature.Detail, false))
 	if r.DeliveryID != 0 {
 		attempt := "an attempt not known"
@@ -399,8 +391,8 @@ type inboxRequestJSON struct {
 	SignerPrevious bool        `json:"signer_previous,omitempty"`
 	DeliveryID     int64       `json:"delivery_id,omitempty"`
 	Attempt        int         `json:"attempt,omitempty"`
-	AnswerStatus   int         `json:"answer_status"`
-	AnswerDelayMS  int64       `json:"answer_delay_ms,omitempty"`
+	AnswerStatus   int         `json:"answer_status"` // 0: none, the caller left during the delay
+	AnswerDelay    string      `json:"answer_delay,omitempty"`
 }
 
 // printInboxJSON prints requests as a JSON array.
@@ -411,7 +403,10 @@ func (e *env) printInboxJSON(rs []store.InboxRequest) error {
 			Path: r.Path, Query: r.Query, Headers: [][2]string{}, RemoteAddr: r.RemoteAddr, Verdict: string(r.Signature.Verdict),
 			Problem: string(r.Signature.Problem), Detail: r.Signature.Detail, SignerKind: r.Signature.Signer.Kind,
 			SignerID: r.Signature.Signer.ID, SignerPrevious: r.Signature.Signer.Previous, DeliveryID: r.DeliveryID,
-			Attempt: r.Attempt, AnswerStatus: r.AnswerStatus, AnswerDelayMS: r.AnswerDelay.Milliseconds()}
+			Attempt: r.Attempt, AnswerStatus: r.AnswerStatus}
+		if r.AnswerDelay > 0 {
+			j.AnswerDelay = r.AnswerDelay.String()
+		}
 		for _, h := range r.Header {
 			j.Headers = append(j.Headers, [2]string{h.Name, h.Value})
 		}

@@ -112,7 +112,7 @@ const maxRequestLine = 160
 func inboxRows(rs []store.InboxRequest, deliveryVisible func(int64) bool) []inboxRow {
 	out := make([]inboxRow, 0, len(rs))
 	for _, r := range rs {
-		row := inboxRow{ID: r.ID, Inbox: r.Inbox, ReceivedAt: r.ReceivedAt, Answer: answerWords(r),
+		row := inboxRow{ID: r.ID, Inbox: r.Inbox, ReceivedAt: r.ReceivedAt, Answer: r.AnswerWords(),
 			Verdict: string(r.Signature.Verdict), Why: verdictWhy(r.Signature), DeliveryID: r.DeliveryID, Attempt: r.Attempt}
 		row.Request = cut(store.VisibleText(r.Method, false)+" "+store.VisibleText(r.URL(), false), maxRequestLine)
 		if r.DeliveryID != 0 && deliveryVisible != nil {
@@ -137,15 +137,6 @@ func (h *Handler) deliveryLinks(ctx context.Context, p Principal) func(int64) bo
 		seen[id] = ok
 		return ok
 	}
-}
-
-// answerWords is what the inbox answered a request, e.g. "204" or "500 after 30s".
-func answerWords(r store.InboxRequest) string {
-	s := strconv.Itoa(r.AnswerStatus)
-	if r.AnswerDelay > 0 {
-		s += " after " + r.AnswerDelay.String()
-	}
-	return s
 }
 
 // verdictWhy says why a signature got its verdict: whose secret it matches, or
@@ -193,8 +184,11 @@ func (f answerForm) answer(errs formErrors) store.InboxAnswer {
 	var a store.InboxAnswer
 	if f.Status != "" {
 		n, err := strconv.Atoi(f.Status)
-		if err != nil {
+		switch {
+		case err != nil:
 			errs["status"] = "write a status as a number from 200 to 599, such as 500"
+		case n == 0: // the store takes 0 for the default, which a typed 0 is not
+			errs["status"] = "0 is not a status an inbox answers with: use 200 to 599, or leave it empty for the default (204)"
 		}
 		a.Status = n
 	}
@@ -203,7 +197,7 @@ func (f answerForm) answer(errs formErrors) store.InboxAnswer {
 		switch {
 		case err != nil || n < 0:
 			errs["retry_after"] = "write whole seconds, such as 120"
-		case n > int64(store.MaxInboxRetryAfter/time.Second): // before the seconds overflow a duration, which the store's error would show
+		case n == 0 || n > int64(store.MaxInboxRetryAfter/time.Second): // 0 is none to the store; a large n would overflow a duration, which the store's error would show
 			errs["retry_after"] = fmt.Sprintf("must be whole seconds from 1 to %d (a day), got %d", int64(store.MaxInboxRetryAfter/time.Second), n)
 		}
 		a.RetryAfter = store.Seconds(n)
@@ -485,7 +479,7 @@ func (h *Handler) handleInboxRequest() http.Handler {
 			return
 		}
 		v := inboxRequestView{Principal: p, R: rq, Method: store.VisibleText(rq.Method, false), Path: store.VisibleText(rq.Path, false),
-			Query: store.VisibleText(rq.Query, false), RemoteAddr: store.VisibleText(rq.RemoteAddr, false), Answer: answerWords(rq),
+			Query: store.VisibleText(rq.Query, false), RemoteAddr: store.VisibleText(rq.RemoteAddr, false), Answer: rq.AnswerWords(),
 			Verdict: string(rq.Signature.Verdict), Detail: store.VisibleText(rq.Signature.Detail, false)}
 		for _, f := range rq.Header {
 			v.Headers = append(v.Headers, headerRow{Name: store.VisibleText(f.Name, false), Value: store.VisibleText(f.Value, false)})

@@ -194,6 +194,9 @@ func TestInboxAnswerForm(t *testing.T) {
 			"must be whole seconds from 1 to 86400 (a day), got 36028797018964088"},
 		{"a delay in seconds past what a duration holds", url.Values{"delay": {"36028797018963998"}}, "delay", "must be from 0 to 300 seconds (5m0s), got 36028797018963998"},
 		{"a delay of too many seconds", url.Values{"delay": {"301"}}, "delay", "must be from 0 to 300 seconds (5m0s), got 301"},
+		{"a status of 0", url.Values{"status": {"0"}}, "status", "0 is not a status an inbox answers with"},
+		{"a Retry-After of 0", url.Values{"status": {"503"}, "retry_after": {"0"}}, "retry_after", "must be whole seconds from 1 to 86400 (a day), got 0"},
+		{"a Retry-After of 0 with a 500", url.Values{"status": {"500"}, "retry_after": {"0"}}, "retry_after", "must be whole seconds from 1"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			is := is.New(t)

@@ -70,7 +70,11 @@ func (s *Server) handleInbox() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		name, ok := store.InboxName(r.URL.Path)
 		if !ok {
-			inboxText(w, http.StatusNotFound, "no such inbox: use /inbox/{name}/…, a name of letters, digits, '.', '_' and '-' (at most 64), and no . or .. segments\n")
+			why := "use /inbox/{name}/…, a name of letters, digits, '.', '_' and '-' (at most 64, starting with a letter or digit), and no . or .. segments"
+			if err := store.CheckInboxName("", name); name != "" && err != nil {
+				why = err.Error()
+			}
+			inboxText(w, http.StatusNotFound, "no such inbox: "+why+"\n")
 			return
 		}
 		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, store.MaxInboxBody))
@@ -107,11 +111,20 @@ func (s *Server) handleInbox() http.Handler {
 			http.NewResponseController(w).SetWriteDeadline(time.Now().Add(answer.Delay + 30*time.Second))
 			t := time.NewTimer(answer.Delay)
 			defer t.Stop()
+			start := time.Now()
+			// What the record says it answered is what it did answer.
+			answered := func(status int) {
+				if err := s.store.InboxAnswered(context.WithoutCancel(r.Context()), rec.ID, status, time.Since(start)); err != nil {
+					s.internal(r, err)
+				}
+			}
 			select {
 			case <-t.C:
 			case <-r.Context().Done():
-				return // the caller gave up (its timeout): nobody is left to answer
+				answered(0) // the caller gave up (its timeout): nobody is left to answer
+				return
 			case <-s.delays.stop:
+				answered(http.StatusServiceUnavailable)
 				inboxText(w, http.StatusServiceUnavailable, "hookd is stopping\n")
 				return
 			}

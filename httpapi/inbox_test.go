@@ -205,6 +205,10 @@ func TestInboxRefuses(t *testing.T) {
 
 	res := h.post(t, http.MethodPost, "/inbox", "")
 	is.Equal(res.status, http.StatusNotFound) // /inbox itself is no inbox
+
+	res = h.post(t, http.MethodPost, "/inbox/_hooks/x", "")
+	is.Equal(res.status, http.StatusNotFound)                                                                                                                           // a name the rule refuses
+	is.Equal(string(res.body), "no such inbox: \"_hooks\" is not an inbox name: use letters, digits, '.', '_' and '-' (at most 64, starting with a letter or digit)\n") // says which rule
 }
 
 // TestInboxBounds: the handler keeps the newest per inbox and in all.
@@ -319,6 +323,16 @@ func TestInboxDelayEndsWhenCallerLeaves(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("StopInbox did not end a delayed answer within 30s")
 	}
+
+	// Each record says what was answered, not the 500 after 5 minutes set.
+	rs := h.requests(t, "slow")
+	is.Equal(len(rs), 2)
+	is.Equal(rs[1].Path, "/inbox/slow/x")
+	is.Equal(rs[1].AnswerStatus, 0)                                                 // none: the caller left
+	is.True(rs[1].AnswerDelay < store.MaxInboxDelay)                                // after its wait, not the delay set
+	is.True(strings.HasPrefix(rs[1].AnswerWords(), "none: the caller left after ")) // and says so
+	is.Equal(rs[0].AnswerStatus, http.StatusServiceUnavailable)                     // hookd stopping
+	is.True(rs[0].AnswerDelay < store.MaxInboxDelay)
 }
 
 // TestInboxDelayOutlastsServerTimeouts: a delayed answer comes whole even when the

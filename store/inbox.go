@@ -112,9 +112,24 @@ type InboxRequest struct {
 	// Attempt is which of its attempts, 0 when unknown.
 	DeliveryID int64
 	Attempt    int
-	// AnswerStatus and AnswerDelay are what the inbox answered, and after how long.
+	// AnswerStatus and AnswerDelay are what the inbox answered, and after how long;
+	// AnswerStatus is 0 when the caller went away during the delay, before any
+	// answer (AnswerDelay is then how long it waited).
 	AnswerStatus int
 	AnswerDelay  time.Duration
+}
+
+// AnswerWords says what the inbox answered: "204", "500 after 30s", or "none: the
+// caller left after 12s".
+func (r InboxRequest) AnswerWords() string {
+	if r.AnswerStatus == 0 {
+		return "none: the caller left after " + r.AnswerDelay.String()
+	}
+	s := strconv.Itoa(r.AnswerStatus)
+	if r.AnswerDelay > 0 {
+		s += " after " + r.AnswerDelay.String()
+	}
+	return s
 }
 
 // URL is the request's path and query as sent ("/inbox/demo/x?a=1").

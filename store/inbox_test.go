@@ -142,6 +142,9 @@ func TestInboxAnswers(t *testing.T) {
 		{"308", store.InboxAnswer{Status: 308, Location: "http://127.0.0.1:9/x"}, store.InboxAnswer{Status: 308, Location: "http://127.0.0.1:9/x"}, ""},
 		{"delay", store.InboxAnswer{Delay: 30 * time.Second}, store.InboxAnswer{Delay: 30 * time.Second}, ""},
 		{"500 after a delay", store.InboxAnswer{Status: 500, Delay: time.Minute}, store.InboxAnswer{Status: 500, Delay: time.Minute}, ""},
+		{"599, a status without a name", store.InboxAnswer{Status: 599}, store.InboxAnswer{Status: 599}, ""},
+		{"520", store.InboxAnswer{Status: 520}, store.InboxAnswer{Status: 520}, ""},
+		{"299", store.InboxAnswer{Status: 299}, store.InboxAnswer{Status: 299}, ""},
 		{"1xx", store.InboxAnswer{Status: 100}, store.InboxAnswer{}, "status"},
 		{"600", store.InboxAnswer{Status: 600}, store.InboxAnswer{}, "status"},
 		{"304", store.InboxAnswer{Status: 304}, store.InboxAnswer{}, "status"},
@@ -186,6 +189,7 @@ func TestInboxAnswers(t *testing.T) {
 	a, err := st.InboxAnswerOf(ctx, "demo")
 	is.NoErr(err)                 // read
 	is.Equal(a.StatusCode(), 204) // the default again
+	is.Equal(store.InboxAnswer{Status: 599}.String(), "599") // a status without a name is its number
 	_, err = st.SetInboxAnswer(ctx, "bad name", store.InboxAnswer{Status: 500})
 	is.True(errors.Is(err, store.ErrInvalid)) // a bad name is refused
 }

@@ -8,6 +8,7 @@ import (
 	"math"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -44,7 +45,7 @@ func (a InboxAnswer) IsDefault() bool { return a == InboxAnswer{} }
 // String says the answer in words, e.g. "429 Too Many Requests, Retry-After: 120"
 // or "204 No Content (default)".
 func (a InboxAnswer) String() string {
-	s := strconv.Itoa(a.StatusCode()) + " " + http.StatusText(a.StatusCode())
+	s := strings.TrimSpace(strconv.Itoa(a.StatusCode()) + " " + http.StatusText(a.StatusCode())) // 599 has no name
 	if a.Status == 0 {
 		s += " (default)"
 	}
@@ -70,7 +71,7 @@ func (a InboxAnswer) check() (InboxAnswer, error) {
 	}
 	switch {
 	case a.Status == 0:
-	case a.Status < 200 || a.Status > 599 || http.StatusText(a.Status) == "":
+	case a.Status < 200 || a.Status > 599:
 		return a, invalid("status", fmt.Sprintf("%d is not a status an inbox answers with: use 200 to 599", a.Status))
 	case a.Status >= 300 && a.Status < 400 && !redirects[a.Status]:
 		return a, invalid("status", fmt.Sprintf("%d: an inbox redirects with 301, 302, 303, 307 or 308", a.Status))

@@ -133,6 +133,18 @@ func (s *Store) ClearInbox(ctx context.Context, name string) (int, error) {
 	return int(n), nil
 }
 
+// InboxAnswered records what the inbox answered request id after a delay, when
+// that is not the answer it was set to give when the request came: a 503 when
+// hookd stopped during the delay, or status 0 when the caller went away first;
+// delay is how long the request waited.
+func (s *Store) InboxAnswered(ctx context.Context, id int64, status int, delay time.Duration) error {
+	if _, err := s.execCounted(ctx, "UPDATE inbox_requests SET answer_status = ?, answer_delay_ms = ? WHERE id = ?",
+		status, delay.Milliseconds(), id); err != nil {
+		return fmt.Errorf("inbox answer of request %d: %w", id, err)
+	}
+	return nil
+}
+
 // WatchInbox returns a channel that receives a value after requests are recorded
 // by this Store (values coalesce: one may stand for several requests), and a func
 // that stops the watch. A live view waits on it and then reads InboxRequestsAfter
