@@ -683,3 +683,164 @@ func TestCheckConfigFolder(t *testing.T) {
 		})
 	}
 }
+
+// TestDeliveriesListErrorOfLines: a delivery whose last error holds a line break
+// (golang.org/x/oauth2's "oauth2: cannot fetch token: 404 Not Found\nResponse: …")
+// keeps its row in "deliveries list", and every other delivery keeps its own.
+func TestDeliveriesListErrorOfLines(t *testing.T) {
+	is := is.New(t)
+	cfg := testConfig(t, "")
+	_, err := runCmd(t, "client", "add", "-config", cfg, "-name", "c", "-id", "c", "-secret", "c-secret-1")
+	is.NoErr(err)
+	st := openTestStore(t, cfg)
+	ctx := context.Background()
+	for _, cb := range []string{"https://example.org/one", "https://example.org/two"} {
+		_, _, err = st.PutOrcidWebhook(ctx, "c", "0000-0002-7253-3645", cb)
+		is.NoErr(err)
+	}
+	_, err = st.Intake(ctx, "", "", []store.Event{{Orcid: "0000-0002-7253-3645"}}, 0)
+	is.NoErr(err)
+	claimed, err := st.Exchange(ctx, nil, 10, time.Minute)
+	is.NoErr(err)
+	is.Equal(len(claimed), 2) // one delivery per callback
+	var failed []store.Outcome
+	for _, c := range claimed {
+		failed = append(failed, store.Outcome{DeliveryID: c.ID, SubscriptionID: c.Target.SubscriptionID, Kind: store.OutcomeRetry,
+			Attempt: c.Attempt, StartedAt: st.Now(), Error: "550-5.1.1 The account does not exist.\n550 5.1.1 Please try again",
+			RetryAt: st.Now().Add(time.Hour)})
+	}
+	_, err = st.Exchange(ctx, failed, 0, 0)
+	is.NoErr(err)
+	st.Close()
+
+	for _, args := range [][]string{{}, {"-attempts"}} {
+		out, err := runCmd(t, append([]string{"deliveries", "list", "-config", cfg}, args...)...)
+		is.NoErr(err)
+		is.True(strings.Contains(out, `account does not exist.\n550 5.1.1`)) // the break shown as \n
+		for _, c := range claimed {
+			row := false
+			for _, line := range strings.Split(out, "\n") {
+				if strings.HasPrefix(line, strconv.FormatInt(c.ID, 10)+" ") {
+					row = true
+				}
+			}
+			if !row {
+				t.Errorf("deliveries list %v: no row for delivery %d:\n%s", args, c.ID, out)
+			}
+		}
+	}
+}
+
+// TestCheckConfigKeyServeRefuses: check-config (the unit's ExecStartPre) does not
+// pass a configuration that serve then refuses because of its secret key: an
+// existing database whose key file is empty, not a key, or another database's, or
+// a new database whose key cannot be made where auth.secret_key_file says.
+func TestCheckConfigKeyServeRefuses(t *testing.T) {
+	dir := t.TempDir()
+	notAFolder := filepath.Join(dir, "a-file")
+	if err := os.WriteFile(notAFolder, []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name  string
+		setup func(t *testing.T) string // returns the config file
+	}{
+		{"empty key of an existing database", func(t *testing.T) string {
+			cfg := testConfig(t, "")
+			if err := os.WriteFile(filepath.Join(filepath.Dir(cfg), "hookd.key"), nil, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			return cfg
+		}},
+		{"garbled key of an existing database", func(t *testing.T) string {
+			cfg := testConfig(t, "")
+			if err := os.WriteFile(filepath.Join(filepath.Dir(cfg), "hookd.key"), []byte("not a key\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			return cfg
+		}},
+		{"another database's key", func(t *testing.T) string {
+			cfg := testConfig(t, "")
+			if _, err := runCmd(t, "client", "add", "-config", cfg, "-name", "sealed"); err != nil { // a secret sealed under the key
+				t.Fatal(err)
+			}
+			key := filepath.Join(filepath.Dir(cfg), "hookd.key")
+			if err := os.Remove(key); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := secret.LoadKeyFile(key, true); err != nil { // a key restored from the wrong backup
+				t.Fatal(err)
+			}
+			return cfg
+		}},
+		{"new database, key under a file", func(t *testing.T) string {
+			return writeConfig(t, "[http]\nlisten = \"127.0.0.1:0\"\n[store]\npath = "+strconv.Quote(filepath.Join(t.TempDir(), "hookd.db"))+
+				"\n[auth]\nsecret_key_file = "+strconv.Quote(filepath.Join(notAFolder, "hookd.key"))+"\n")
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := tt.setup(t)
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			var stdout, stderr safeBuffer
+			serveErr := run(ctx, []string{"hookd", "serve", "-config", cfg}, noenv, strings.NewReader(""), &stdout, &stderr)
+			if serveErr == nil {
+				t.Fatal("serve started")
+			}
+			out, err := runCmd(t, "check-config", "-config", cfg)
+			if err == nil {
+				t.Fatalf("check-config passed (%q) a configuration serve refuses: %v", strings.TrimSpace(out), serveErr)
+			}
+			if !strings.Contains(err.Error(), "auth.secret_key_file: ") || !strings.Contains(err.Error(), "hookd serve would refuse to start") {
+				t.Errorf("check-config: %v", err) // names the key, and what serve would do
+			}
+		})
+	}
+}
+
+// TestInboxJSONDurationsAsText: README, "Command line": "-json output is always
+// indented (two spaces) with snake_case keys, times in RFC 3339 and durations as
+// text ("1.2s")": the inbox's answer delay too.
+func TestInboxJSONDurationsAsText(t *testing.T) {
+	is := is.New(t)
+	cfg := testConfig(t, "")
+	_, err := runCmd(t, "inbox", "set", "demo", "-config", cfg, "-delay", "1500ms")
+	is.NoErr(err)
+	st := openTestStore(t, cfg)
+	rq, _, err := st.RecordInboxRequest(context.Background(), store.InboxReceipt{Inbox: "demo", Method: "POST", Path: "/inbox/demo/x",
+		RemoteAddr: "127.0.0.1:1"}, store.InboxLimits{PerInbox: 10, Total: 10})
+	st.Close()
+	is.NoErr(err)
+	out, err := runCmd(t, "inbox", "show", "-config", cfg, "-json", strconv.FormatInt(rq.ID, 10))
+	is.NoErr(err)
+	var got []map[string]any
+	is.NoErr(json.Unmarshal([]byte(out), &got))
+	is.Equal(got[0]["answer_delay"], "1.5s") // as text
+	for k, v := range got[0] {
+		if _, num := v.(float64); num && (strings.HasSuffix(k, "_ms") || strings.Contains(k, "delay")) {
+			t.Errorf("inbox show -json: %q is %v, a number: a duration should be text such as \"1.5s\"", k, v)
+		}
+	}
+}
+
+// TestInboxListLimitWithoutName: "inbox list -limit N" without NAME (the
+// inboxes' list, which -limit does not bound) is refused, saying what -limit counts.
+func TestInboxListLimitWithoutName(t *testing.T) {
+	is := is.New(t)
+	cfg := testConfig(t, "")
+	st := openTestStore(t, cfg)
+	for _, name := range []string{"a", "b", "c"} {
+		_, _, err := st.RecordInboxRequest(context.Background(), store.InboxReceipt{Inbox: name, Method: "POST", Path: "/inbox/" + name + "/x",
+			RemoteAddr: "127.0.0.1:1"}, store.InboxLimits{PerInbox: 10, Total: 10})
+		is.NoErr(err)
+	}
+	st.Close()
+	_, err := runCmd(t, "inbox", "list", "-config", cfg, "-limit", "1", "-json")
+	is.True(err != nil)                                                   // refused
+	is.True(strings.Contains(err.Error(), "-limit: counts requests, of")) // saying why
+	out, err := runCmd(t, "inbox", "list", "a", "-config", cfg, "-limit", "1", "-json")
+	is.NoErr(err) // an inbox's requests take it
+	var rows []map[string]any
+	is.NoErr(json.Unmarshal([]byte(out), &rows))
+	is.Equal(len(rows), 1)
+}

@@ -59,6 +59,9 @@ func (e *env) inboxList(ctx context.Context, args []string) error {
 	if set["delivery"] && *delivery < 1 {
 		return fmt.Errorf("inbox list: -delivery: must be a delivery's id (1 or more), got %d", *delivery)
 	}
+	if set["limit"] && len(pos) == 0 && !set["delivery"] {
+		return errors.New("inbox list: -limit: counts requests, of an inbox NAME or of -delivery N; the inboxes are listed whole")
+	}
 	st, _, err := e.open(ctx, "inbox list", *path)
 	if err != nil {
 		return err

@@ -241,11 +241,15 @@ func (e *env) orgSet(ctx context.Context, args []string) error {
 	h.APIKey = nil
 	switch {
 	case set["apikey-file"]:
-		b, err := os.ReadFile(*apikeyFile)
-		if err != nil {
-			return fmt.Errorf("org set: -apikey-file: %w", err)
+		// An empty file (a key never written to it) is refused, as the
+		// configuration's *_file keys are: -clear-apikey removes the key.
+		k, err := readSecretFile("-apikey-file", *apikeyFile)
+		if err == nil && k == "" {
+			err = errors.New("-apikey-file: give the file that holds the apikey")
 		}
-		k := strings.TrimSpace(string(b))
+		if err != nil {
+			return fmt.Errorf("org set: %w (-clear-apikey removes the apikey)", err)
+		}
 		h.APIKey, changed = &k, true
 	case *clearKey:
 		k := ""
@@ -507,7 +511,7 @@ func (e *env) orgStatus(ctx context.Context, args []string) error {
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ORGANISATION\tORCID\tUPSTREAM")
 	for _, r := range rows {
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", cell(r.Org), r.Orcid, r.Upstream)
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", cell(r.Org), r.Orcid, cell(r.Upstream))
 	}
 	return tw.Flush()
 }

@@ -100,3 +100,30 @@ func TestOrgCommandsChangeAllOrNothing(t *testing.T) {
 	is.True(err != nil)                                            // a name that is a number
 	is.True(strings.Contains(err.Error(), "must not be a number")) // would be taken for an id
 }
+
+// TestOrgSetEmptyAPIKeyFile: "org set -apikey-file F" with an empty file (a key
+// never written to it: "printf %s "$KEY" > F" with KEY unset) is refused and
+// changes nothing, as the configuration's *_file keys are; -clear-apikey is the
+// flag that removes the key.
+func TestOrgSetEmptyAPIKeyFile(t *testing.T) {
+	is := is.New(t)
+	cfg := testConfig(t, "")
+	dir := t.TempDir()
+	keyFile, empty := filepath.Join(dir, "apikey"), filepath.Join(dir, "empty")
+	is.NoErr(os.WriteFile(keyFile, []byte("the-key\n"), 0o600))
+	is.NoErr(os.WriteFile(empty, nil, 0o600))
+	_, err := runCmd(t, "org", "add", "-config", cfg, "-name", "Uni", "-tech-contact", "it@uni.example")
+	is.NoErr(err)
+	_, err = runCmd(t, "org", "set", "Uni", "-config", cfg, "-url", "https://hooks.uni.example/orcid", "-apikey-file", keyFile)
+	is.NoErr(err)
+	out, err := runCmd(t, "org", "show", "Uni", "-config", cfg)
+	is.NoErr(err)
+	is.True(strings.Contains(out, "apikey             set")) // the key is set
+
+	_, setErr := runCmd(t, "org", "set", "Uni", "-config", cfg, "-apikey-file", empty)
+	is.True(setErr != nil)                                                                   // refused
+	is.True(strings.Contains(setErr.Error(), "is empty (-clear-apikey removes the apikey)")) // saying why
+	out, err = runCmd(t, "org", "show", "Uni", "-config", cfg)
+	is.NoErr(err)
+	is.True(strings.Contains(out, "apikey             set")) // the key kept
+}

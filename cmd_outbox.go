@@ -208,7 +208,7 @@ func (e *env) deliveriesList(ctx context.Context, args []string) error {
 	fmt.Fprintln(tw, "ID\tSTATE\tWEBHOOK\tORCID\tTARGET\tEVENTS\tATTEMPTS\tDUE\tLAST")
 	for _, d := range ds {
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\n", d.ID, d.StateName(), webhookWord(d), d.Subject, d.Target,
-			d.EventCount, d.Attempts, dueWord(d), lastWord(d))
+			d.EventCount, d.Attempts, dueWord(d), cell(lastWord(d))) // an error may hold a line break (an OAuth library's does)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -219,7 +219,7 @@ func (e *env) deliveriesList(ctx context.Context, args []string) error {
 		io.WriteString(e.stdout, lines[i+1])
 		for _, a := range logs[d.ID] {
 			fmt.Fprintf(e.stdout, "    attempt %d  %s  %s  %s\n", a.Attempt, a.StartedAt.Local().Format("2006-01-02 15:04:05"),
-				a.Duration.Round(time.Millisecond), attemptWord(a))
+				a.Duration.Round(time.Millisecond), cell(attemptWord(a)))
 		}
 	}
 	return nil

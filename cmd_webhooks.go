@@ -109,7 +109,7 @@ func (e *env) webhooksList(ctx context.Context, args []string) error {
 				orcidID = "(members)"
 			}
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", s.UID, cell(owner(s)), s.Format, orcidID, s.Target, statusWord(s))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", s.UID, cell(owner(s)), s.Format, orcidID, s.Target, cell(statusWord(s)))
 	}
 	return tw.Flush()
 }

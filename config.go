@@ -237,7 +237,9 @@ func (c *Config) Validate() error {
 	}
 	if pu := c.HTTP.PublicURL; pu != "" {
 		u, err := url.Parse(pu)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || !portOK(u.Port(), false) {
+		if err == nil && u.User != nil { // not echoed: it may hold a password
+			bad("http.public_url", "must not hold a user name or password (hookd would write it into its log and into every Location and callback URL it makes)")
+		} else if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || !portOK(u.Port(), false) {
 			bad("http.public_url", "must be an absolute http(s) URL such as \"https://hookd.example.org\", got %q", pu)
 		}
 	}

@@ -116,6 +116,7 @@ keep_total = 100
 		{"base path among the relay's routes", "[http]\nbase_path = \"/relay\"\n", "http.base_path"},
 		{"base path with a parameter", "[http]\nbase_path = \"/:x\"\n", "http.base_path: must not hold ':' or '*'"},
 		{"relative public url", "[http]\npublic_url = \"hookd.example.org\"\n", "http.public_url"},
+		{"public url with a password", "[http]\npublic_url = \"https://ops:hunter2@hookd.example.org\"\n", "http.public_url: must not hold a user name or password"},
 		{"a trusted proxy that is a name", "[http]\ntrusted_proxies = [\"127.0.0.1\", \"proxy.example.org\"]\n", "http.trusted_proxies: \"proxy.example.org\" is not an address"},
 		{"a trusted proxy as a string", "[http]\ntrusted_proxies = \"127.0.0.1\"\n", "http.trusted_proxies"},
 		{"duration that does not parse", "[delivery]\nretry_base = \"soon\"\n", "delivery.retry_base"},
@@ -146,6 +147,7 @@ keep_total = 100
 			}
 			is.True(strings.Contains(err.Error(), tt.wantErr)) // the error names the key
 			is.True(strings.Contains(err.Error(), path))       // and the file
+			is.True(!strings.Contains(err.Error(), "hunter2")) // never a password
 		})
 	}
 }

@@ -456,8 +456,14 @@ func (e *env) cmdCheckConfig(ctx context.Context, args []string) error {
 			return fmt.Errorf("config %s: auth.secret_key_file: the database %s exists, and its key %s cannot be read (%v): hookd serve would refuse to start; restore the key kept with the database's backups",
 				path, cfg.Store.Path, cfg.SecretKeyPath(), errors.Unwrap(err))
 		}
-		have, err := store.FileSchemaVersion(ctx, cfg.Store.Path)
+		box, err := secret.LoadKeyFile(cfg.SecretKeyPath(), false)
+		if err != nil {
+			return fmt.Errorf("config %s: auth.secret_key_file: %w: hookd serve would refuse to start; restore the key kept with the database's backups", path, err)
+		}
+		have, err := store.FileCheck(ctx, cfg.Store.Path, box)
 		switch known := store.SchemaVersion(); {
+		case errors.Is(err, store.ErrWrongKey):
+			return fmt.Errorf("config %s: auth.secret_key_file: %s: %w: hookd serve would refuse to start; restore the key kept with the database's backups", path, cfg.SecretKeyPath(), err)
 		case errors.Is(err, store.ErrWALWithoutIndex):
 			state += ", schema version not checked: " + err.Error()
 		case errors.Is(err, store.ErrNotHookd):
@@ -474,6 +480,8 @@ func (e *env) cmdCheckConfig(ctx context.Context, args []string) error {
 		default:
 			state += fmt.Sprintf(", schema version %d", have)
 		}
+	} else if err := checkNewKey(cfg.SecretKeyPath()); err != nil {
+		return fmt.Errorf("config %s: auth.secret_key_file: %w: hookd serve would refuse to start", path, err)
 	}
 	fmt.Fprintf(e.stdout, "%s: ok (database %s)\n", path, state)
 	return nil
@@ -520,6 +528,31 @@ func checkDatabaseFolder(db string) (string, error) {
 			return abs + ": hookd serve or hookd init will make its folder and create it", nil
 		}
 		return abs + ": hookd serve or hookd init will create it", nil
+	}
+}
+
+// checkNewKey checks the secret key of a database yet to be made: a key file
+// there must be a key, and where there is none, serve must be able to make it.
+func checkNewKey(key string) error {
+	if _, err := os.Stat(key); err == nil {
+		_, err := secret.LoadKeyFile(key, false)
+		return err
+	}
+	for d := filepath.Dir(key); ; d = filepath.Dir(d) {
+		fi, err := os.Stat(d)
+		if errors.Is(err, fs.ErrNotExist) && d != filepath.Dir(d) {
+			continue // a folder to make: the first that exists decides
+		}
+		switch {
+		case err != nil:
+			return err
+		case !fi.IsDir():
+			return fmt.Errorf("%s cannot be made: %s is not a folder", key, d)
+		}
+		if err := writable(d, true); err != nil {
+			return fmt.Errorf("%s cannot be made in %s: %w", key, d, err)
+		}
+		return nil
 	}
 }
 

@@ -425,6 +425,9 @@ func (s *Server) handleRelay() http.Handler {
 		if res.Deliveries > 0 && !res.Claimed {
 			s.opts.Nudge()
 		}
+		if s.opts.Metrics != nil {
+			s.opts.Metrics.Events(res.Accepted)
+		}
 		w.WriteHeader(http.StatusNoContent)
 	})
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/matryer/is"
 
 	"hookd/httpapi"
+	"hookd/metrics"
 	"hookd/store"
 )
 
@@ -303,4 +304,43 @@ func (l *lockedBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()
+}
+
+// TestRelayEventsCounted: an update ORCID relays to /relay/{orcid}/{key} is an
+// event hookd received (SPEC: "Event … from the intake API, the CLI, or an upstream
+// ORCID callback"): it counts in hookd_events_received_total as an event posted to
+// the events API does.
+func TestRelayEventsCounted(t *testing.T) {
+	is := is.New(t)
+	var m *metrics.Metrics
+	h := newHarness(t, func(o *httpapi.Options) {
+		m = metrics.New(o.Store)
+		o.Metrics = m
+		o.MetricsHandler = m.Handler()
+		o.AllowPrivateTargets = true
+	})
+	ctx := context.Background()
+	o, err := h.st.CreateOrganisation(ctx, "A", "tech@a.example")
+	is.NoErr(err)
+	_, _, err = h.st.SetHubSettings(ctx, o.ID, store.HubSettings{Enabled: true, URL: "http://127.0.0.1:1/x"})
+	is.NoErr(err)
+	_, err = h.st.PutMember(ctx, o.ID, seedOrcid, store.MemberInfo{}, 0)
+	is.NoErr(err)
+	_, err = h.st.ConfigureUpstream(ctx, "http://127.0.0.1:2")
+	is.NoErr(err)
+	key, err := h.st.RelayKey(ctx, seedOrcid)
+	is.NoErr(err)
+
+	res := h.doRaw(t, http.MethodPost, "/relay/"+seedOrcid+"/"+key, "")
+	is.Equal(res.status, http.StatusNoContent) // the relayed update is recorded
+
+	res = h.doRaw(t, http.MethodGet, "/metrics", "")
+	is.Equal(res.status, http.StatusOK)
+	var line string
+	for _, l := range strings.Split(string(res.body), "\n") {
+		if strings.HasPrefix(l, "hookd_events_received_total ") {
+			line = l
+		}
+	}
+	is.Equal(line, "hookd_events_received_total 1") // the relayed event is counted
 }

@@ -39,7 +39,7 @@ func New(st *store.Store) *Metrics {
 		}),
 		events: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "hookd_events_received_total",
-			Help: "Events accepted by the intake API (duplicates excluded).",
+			Help: "Events accepted by the intake API (duplicates excluded) and updates ORCID relayed (hookd notify, a process of its own, is not counted).",
 		}),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hookd_http_requests_total",

@@ -234,7 +234,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	}
 
 	if !opts.SkipKeyCheck {
-		if err := s.checkKey(ctx); err != nil {
+		if err := checkKey(ctx, s.write, s.box); err != nil {
 			write.Close()
 			return nil, err
 		}
@@ -290,7 +290,7 @@ const keyCheckRows = 20
 // second key, rather than start and deliver nothing. One secret that opens is
 // enough: an older hookd made a new key beside a database whose key was missing,
 // and such a database keeps secrets under two keys, the newer ones under this one.
-func (s *Store) checkKey(ctx context.Context) error {
+func checkKey(ctx context.Context, db querier, box *secret.Box) error {
 	tried := 0
 	for _, q := range []string{
 		"SELECT signing_secret FROM clients WHERE length(signing_secret) > 0 ORDER BY created_at DESC LIMIT ?",
@@ -299,12 +299,12 @@ func (s *Store) checkKey(ctx context.Context) error {
 		"SELECT signing_secret FROM subscriptions WHERE signing_secret IS NOT NULL AND length(signing_secret) > 0 ORDER BY id DESC LIMIT ?",
 		"SELECT value FROM server_secrets WHERE length(value) > 0 LIMIT ?",
 	} {
-		sealed, err := queryColumn[[]byte](ctx, s.write, q, keyCheckRows)
+		sealed, err := queryColumn[[]byte](ctx, db, q, keyCheckRows)
 		if err != nil {
 			return fmt.Errorf("open store: %w", Classify(err))
 		}
 		for _, v := range sealed {
-			if _, err := s.box.Open(v); err == nil {
+			if _, err := box.Open(v); err == nil {
 				return nil
 			}
 			tried++
@@ -418,6 +418,13 @@ var ErrWALWithoutIndex = errors.New("the database has a WAL with commits and no 
 // itself) as an immutable file. A file that holds tables but no
 // schema_migrations is another application's database (ErrNotHookd).
 func FileSchemaVersion(ctx context.Context, path string) (int, error) {
+	return FileCheck(ctx, path, nil)
+}
+
+// FileCheck is FileSchemaVersion that also checks, when box is not nil and the
+// database has this binary's schema, that box is the database's key (Open's
+// check: ErrWrongKey). A database of an older schema is checked once migrated.
+func FileCheck(ctx context.Context, path string, box *secret.Box) (int, error) {
 	mode := "immutable=1"
 	wal, walErr := os.Stat(path + "-wal")
 	_, shmErr := os.Stat(path + "-shm")
@@ -432,7 +439,11 @@ func FileSchemaVersion(ctx context.Context, path string) (int, error) {
 		return 0, err
 	}
 	defer db.Close()
-	return schemaVersion(ctx, db)
+	v, err := schemaVersion(ctx, db)
+	if err != nil || box == nil || v != SchemaVersion() {
+		return v, err
+	}
+	return v, checkKey(ctx, db, box)
 }
 
 // ErrNotHookd is the error for a database file that holds tables of another
