@@ -154,7 +154,10 @@ func (s *Server) check(in webhookInput, creating bool) (store.WebhookPatch, erro
 	}
 	if in.Orcid != nil {
 		id := orcid.Normalize(*in.Orcid)
-		if id != "" || strings.TrimSpace(*in.Orcid) != "" { // "" is every record; "https://orcid.org/" is not
+		if *in.Orcid != "" { // exactly "" is every record; "https://orcid.org/" or "   " is no iD
+			if id == "" {
+				return p, &store.Error{Code: store.Invalid, Field: "orcid", Message: fmt.Sprintf("%q is not an ORCID iD: give one, or \"\" for every record", *in.Orcid)}
+			}
 			if err := store.CheckOrcid("orcid", id); err != nil {
 				return p, err
 			}
@@ -336,7 +339,10 @@ func (s *Server) ownDeliveries(w http.ResponseWriter, r *http.Request, f store.D
 		s.writeProblem(w, r, &store.Error{Code: store.NotFound}, webhookDeliveryAnswers)
 		return f, false
 	}
-	if _, err := s.store.Deliveries(r.Context(), store.DeliveryFilter{ClientID: f.ClientID, Webhook: f.Webhook, Limit: 1}); err != nil {
+	// Only a platform webhook's, as GET …/webhooks/{id} answers: an ORCID-style
+	// registration's history is under /orcid-webhooks/deliveries.
+	f.Platform = true
+	if _, err := s.store.Deliveries(r.Context(), store.DeliveryFilter{ClientID: f.ClientID, Webhook: f.Webhook, Platform: true, Limit: 1}); err != nil {
 		if e, _, ok := storeError(err); ok && e.Field == "webhook" {
 			err = &store.Error{Code: store.NotFound}
 		}

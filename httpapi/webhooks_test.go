@@ -384,6 +384,7 @@ func TestPlatformValidation(t *testing.T) {
 		{"bad orcid checksum", `{` + target + `,"orcid":"0000-0002-7253-3646"}`, "orcid", "check digit"},
 		{"malformed orcid", `{` + target + `,"orcid":"0000-0002-7253"}`, "orcid", "form"},
 		{"orcid URL without an iD", `{` + target + `,"orcid":"https://orcid.org/"}`, "orcid", ""},
+		{"orcid of spaces", `{` + target + `,"orcid":"   "}`, "orcid", `"   " is not an ORCID iD: give one, or "" for every record`},
 		{"bad types entry", `{` + target + `,"types":["orcid.record.deleted"]}`, "types[0]", "orcid.record.deleted"},
 		{"bad second types entry", `{` + target + `,"types":["orcid.record.updated","bogus"]}`, "types[1]", "bogus"},
 		{"reserved header webhook-signature", `{` + target + `,"headers":{"webhook-signature":"v1,forged"}}`, "headers.webhook-signature", "cannot be overridden"},
@@ -450,6 +451,7 @@ func TestPlatformValidation(t *testing.T) {
 			`{"description":"d1","headers":{"webhook-signature":"v1,x"}}`,
 			`{"description":"d1","types":["nope"]}`,
 			`{"description":"d1","orcid":"0000-0002-7253-3646"}`,
+			`{"description":"d1","orcid":" \t "}`, // not "" (every record)
 			`{"description":"d1","colour":"red"}`,
 		} {
 			platformProblem(t, platformCall(t, h, http.MethodPatch, platformPath+"/"+rec.ID, tok, body), http.StatusBadRequest)
@@ -835,7 +837,8 @@ func TestPlatformDeliveriesAndReplayAPI(t *testing.T) {
 func TestPlatformRotateSecret(t *testing.T) {
 	is := is.New(t)
 	h := newHarness(t)
-	tok := h.webhookToken(t, "rotator")
+	c := h.client(t, "rotator", store.ScopeWebhook)
+	tok := h.token(t, c, store.ScopeWebhook).AccessToken
 	rec := platformCreate(t, h, tok, `{"targetURL":"https://example.com/r"}`)
 	var got struct {
 		SigningSecret            string    `json:"signingSecret"`
@@ -846,6 +849,17 @@ func TestPlatformRotateSecret(t *testing.T) {
 	is.True(got.SigningSecret != rec.SigningSecret)                                                                       // different from the first
 	is.True(got.PreviousSecretValidUntil.Equal(h.clock.Now().Add(store.SecretOverlap)))                                   // the old one signs for 24 h more
 	is.True(!bytes.Contains(platformCall(t, h, http.MethodGet, platformPath+"/"+rec.ID, tok, "").body, []byte("whsec_"))) // GET still shows no secret
+
+	// A second rotation within the overlap would drop the first old secret before
+	// the time promised: it is refused, saying until when, and changes nothing.
+	h.clock.Advance(30 * time.Minute)
+	p := platformProblem(t, platformCall(t, h, http.MethodPost, platformPath+"/"+rec.ID+"/rotate-secret", tok, ""), http.StatusConflict)
+	is.True(strings.Contains(p.Detail, "the secret the last rotation replaced still signs until 2024-03-02T12:00:00Z")) // until when
+	h.clock.Advance(store.SecretOverlap - 30*time.Minute)
+	tok = h.token(t, c, store.ScopeWebhook).AccessToken
+	again := got
+	platformOK(t, platformCall(t, h, http.MethodPost, platformPath+"/"+rec.ID+"/rotate-secret", tok, ""), http.StatusOK, &again) // once the overlap is over
+	is.True(again.SigningSecret != got.SigningSecret)
 }
 
 // platformSecretsHarness is newHarness on a store at a path the test knows, so it
@@ -911,4 +925,25 @@ func TestPlatformSecretsAtRest(t *testing.T) {
 	check("while open")
 	is.NoErr(h.st.Close()) // close the store (checkpoints the WAL)
 	check("after close")
+}
+
+// TestPlatformDeliveriesOfAnOrcidRegistration: the routes under one webhook id
+// agree: the id of one of the caller's ORCID-style registrations is not a
+// platform webhook's, for its deliveries as for itself (their history is under
+// /orcid-webhooks/deliveries).
+func TestPlatformDeliveriesOfAnOrcidRegistration(t *testing.T) {
+	is := is.New(t)
+	h := newHarness(t)
+	tok, notify := platformTokens(t, h, "mixed")
+	res := h.do(t, http.MethodPut, webhookPath(seedOrcid, seedSegment), tok)
+	is.Equal(res.status, http.StatusCreated) // ORCID-style registration
+	platformNotify(t, h, notify, seedOrcid)
+	var uid string
+	for _, s := range h.allSubscriptions(t) {
+		uid = s.UID
+	}
+	platformProblem(t, platformCall(t, h, http.MethodGet, platformPath+"/"+uid, tok, ""), http.StatusNotFound) // not a platform webhook
+	platformProblem(t, platformCall(t, h, http.MethodPost, platformPath+"/"+uid+"/replay", tok, `{"since":"1h"}`), http.StatusNotFound)
+	platformProblem(t, platformCall(t, h, http.MethodGet, platformPath+"/"+uid+"/deliveries", tok, ""), http.StatusNotFound)   // nor its deliveries
+	platformProblem(t, platformCall(t, h, http.MethodGet, platformPath+"/"+uid+"/deliveries/1", tok, ""), http.StatusNotFound) // nor one of them
 }

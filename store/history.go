@@ -73,6 +73,7 @@ type DeliveryFilter struct {
 	State          string    // one of StateNames
 	Orcid          string    // only this record's
 	Webhook        string    // only this subscription's, by its public id (a removed one's too)
+	Platform       bool      // Webhook names a platform webhook (format standard): another subscription's id is not found
 	SubscriptionID int64     // only this subscription's, by its row id
 	ClientID       string    // only the subscriptions of this client, by id or name (a removed client's by id; removed subscriptions too)
 	OrgID          int64     // only the subscriptions of this organisation (removed ones too)
@@ -181,6 +182,10 @@ func (f DeliveryFilter) where(ctx context.Context, q queryRower, each bool) ([]s
 		var live, removed conds
 		live.add("s.uid = ?", f.Webhook)
 		removed.add("r.uid = ?", f.Webhook)
+		if f.Platform {
+			live.add("s.format = ?", FormatStandard)
+			removed.add("r.format = ?", FormatStandard)
+		}
 		for _, v := range []Visibility{f.Visible, {ClientID: f.ClientID}} {
 			if !v.All() {
 				live.and(ownedLive("s", v.ClientID, v.OrgID))

@@ -224,6 +224,9 @@ func (s *Store) RotateOrgSecret(ctx context.Context, orgID int64) (string, time.
 		if !ok {
 			return notFound(fmt.Sprintf("organisation %d has no webhook: set its url first", orgID))
 		}
+		if err := s.overlapEnded(ctx, tx, hub.ID); err != nil {
+			return err
+		}
 		s.targetCache.forget(hub.ID)
 		var had bool
 		if err := tx.QueryRowContext(ctx, "SELECT signing_secret IS NOT NULL FROM subscriptions WHERE id = ?", hub.ID).Scan(&had); err != nil {

@@ -257,6 +257,9 @@ func (s *Store) RotateWebhookSecret(ctx context.Context, clientID, uid string) (
 		if err != nil {
 			return err
 		}
+		if err := s.overlapEnded(ctx, tx, cur.ID); err != nil {
+			return err
+		}
 		_, err = tx.ExecContext(ctx, `UPDATE subscriptions SET previous_secret = signing_secret, previous_until = ?,
 			signing_secret = ?, updated_at = ? WHERE id = ?`, ms(until), s.box.SealString(signing), ms(s.Now()), cur.ID)
 		s.targetCache.forget(cur.ID)
@@ -266,6 +269,22 @@ func (s *Store) RotateWebhookSecret(ctx context.Context, clientID, uid string) (
 		return "", time.Time{}, fmt.Errorf("rotate signing secret: %w", err)
 	}
 	return signing, until, nil
+}
+
+// overlapEnded refuses a rotation of subscription id's signing secret while the
+// secret its last rotation replaced still signs: a webhook keeps one previous
+// secret, and rotating again would end that secret's overlap before the time the
+// last rotation promised (previousSecretValidUntil).
+func (s *Store) overlapEnded(ctx context.Context, tx *sql.Tx, id int64) error {
+	var until sql.NullInt64
+	if err := tx.QueryRowContext(ctx, "SELECT previous_until FROM subscriptions WHERE id = ? AND previous_secret IS NOT NULL", id).Scan(&until); err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return err
+	}
+	if until.Valid && until.Int64 > ms(s.Now()) {
+		return &Error{Code: Conflict, Message: fmt.Sprintf("the secret the last rotation replaced still signs until %s, as that rotation promised: rotate again after then",
+			time.UnixMilli(until.Int64).UTC().Format(time.RFC3339))}
+	}
+	return nil
 }
 
 // PageCursor reads the cursor of a list of webhooks: the position after which the
