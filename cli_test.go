@@ -685,8 +685,9 @@ func TestCheckConfigFolder(t *testing.T) {
 }
 
 // TestDeliveriesListErrorOfLines: a delivery whose last error holds a line break
-// (golang.org/x/oauth2's "oauth2: cannot fetch token: 404 Not Found\nResponse: …")
-// keeps its row in "deliveries list", and every other delivery keeps its own.
+// (golang.org/x/oauth2's "oauth2: cannot fetch token: 404 Not Found\nResponse: …",
+// with the token endpoint's body, any bytes) keeps its row in "deliveries list",
+// and every other delivery keeps its own.
 func TestDeliveriesListErrorOfLines(t *testing.T) {
 	is := is.New(t)
 	cfg := testConfig(t, "")
@@ -706,7 +707,7 @@ func TestDeliveriesListErrorOfLines(t *testing.T) {
 	var failed []store.Outcome
 	for _, c := range claimed {
 		failed = append(failed, store.Outcome{DeliveryID: c.ID, SubscriptionID: c.Target.SubscriptionID, Kind: store.OutcomeRetry,
-			Attempt: c.Attempt, StartedAt: st.Now(), Error: "550-5.1.1 The account does not exist.\n550 5.1.1 Please try again",
+			Attempt: c.Attempt, StartedAt: st.Now(), Error: "550-5.1.1 The account does not exist.\n550 5.1.1 Please try again\fbad\vclient\x1b[2J",
 			RetryAt: st.Now().Add(time.Hour)})
 	}
 	_, err = st.Exchange(ctx, failed, 0, 0)
@@ -716,7 +717,7 @@ func TestDeliveriesListErrorOfLines(t *testing.T) {
 	for _, args := range [][]string{{}, {"-attempts"}} {
 		out, err := runCmd(t, append([]string{"deliveries", "list", "-config", cfg}, args...)...)
 		is.NoErr(err)
-		is.True(strings.Contains(out, `account does not exist.\n550 5.1.1`)) // the break shown as \n
+		is.True(strings.Contains(out, `account does not exist.\n550 5.1.1 Please try again\x0cbad\x0bclient\x1b[2J`)) // the breaks and the escape shown escaped
 		for _, c := range claimed {
 			row := false
 			for _, line := range strings.Split(out, "\n") {

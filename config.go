@@ -240,7 +240,7 @@ func (c *Config) Validate() error {
 		if err == nil && u.User != nil { // not echoed: it may hold a password
 			bad("http.public_url", "must not hold a user name or password (hookd would write it into its log and into every Location and callback URL it makes)")
 		} else if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || !portOK(u.Port(), false) {
-			bad("http.public_url", "must be an absolute http(s) URL such as \"https://hookd.example.org\", got %q", pu)
+			bad("http.public_url", "must be an absolute http(s) URL such as \"https://hookd.example.org\", got %q", withoutUserinfo(pu))
 		}
 	}
 	if _, err := c.TrustedProxyPrefixes(); err != nil {
@@ -299,7 +299,7 @@ func (c *Config) Validate() error {
 		for _, f := range []struct{ key, url string }{{"upstream.api_url", u}, {"upstream.token_url", c.Upstream.TokenURL}} {
 			pu, err := url.Parse(f.url)
 			if err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" {
-				bad(f.key, "must be an absolute http(s) URL, got %q", f.url)
+				bad(f.key, "must be an absolute http(s) URL, got %q", withoutUserinfo(f.url))
 			}
 		}
 		if c.Upstream.ClientID == "" {
@@ -405,6 +405,27 @@ func (c *Config) SecretKeyPath() string {
 
 // readSecretFile reads a secret kept in a file (a *_file key; e.g. a systemd
 // credential), without its surrounding white space. An empty path reads as "".
+// withoutUserinfo is a URL as an error may show it: whatever comes before an @ in
+// its host part (a user name and password) is left out, even when the URL does not
+// parse.
+func withoutUserinfo(raw string) string {
+	scheme, rest, ok := strings.Cut(raw, "://")
+	if !ok {
+		scheme, rest = "", raw
+	}
+	host, path := rest, ""
+	if i := strings.IndexAny(rest, "/?#"); i >= 0 {
+		host, path = rest[:i], rest[i:]
+	}
+	if i := strings.LastIndex(host, "@"); i >= 0 {
+		host = "…@" + host[i+1:]
+	}
+	if ok {
+		return scheme + "://" + host + path
+	}
+	return host + path
+}
+
 func readSecretFile(key, path string) (string, error) {
 	if path == "" {
 		return "", nil

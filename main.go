@@ -17,6 +17,8 @@ import (
 	"slices"
 	"strings"
 	"syscall"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/lmittmann/tint"
 	"github.com/mattn/go-isatty"
@@ -589,12 +591,16 @@ func (e *env) cmdBackup(ctx context.Context, args []string) error {
 }
 
 // cell is text as a table's cell shows it: a line break or a tab someone typed
-// into a name would break the table's rows and columns, so it shows as \n, \r, \t.
+// into a name would break the table's rows and columns, so it shows as \n, \r, \t;
+// any other control character (a form feed or a vertical tab ends a row or a cell
+// for text/tabwriter too; an escape drives the terminal) shows escaped.
 func cell(s string) string {
-	if !strings.ContainsAny(s, "\n\r\t") {
+	if utf8.ValidString(s) && !strings.ContainsFunc(s, func(r rune) bool {
+		return unicode.IsControl(r) || r == '\u2028' || r == '\u2029' || unicode.In(r, unicode.Bidi_Control)
+	}) {
 		return s
 	}
-	return strings.NewReplacer("\n", `\n`, "\r", `\r`, "\t", `\t`).Replace(s)
+	return store.VisibleText(strings.NewReplacer("\n", `\n`, "\r", `\r`, "\t", `\t`).Replace(s), false)
 }
 
 // printJSON is the -json output of every command: indented, with snake_case keys.

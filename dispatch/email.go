@@ -79,29 +79,40 @@ func (d *Dispatcher) sendEmail(ctx context.Context, c store.Claimed) result {
 }
 
 // refusedForGood reports whether a send failed because the server refused the
-// recipient for good: a 5xx to RCPT TO. (go-mail calls any error there not starting
-// with '4' permanent, a dropped connection or a timeout too.)
+// recipient for good: a 5xx to RCPT TO about the recipient's address. (go-mail
+// calls any error there not starting with '4' permanent, a dropped connection or a
+// timeout too.) A relay that refuses hookd itself answers every recipient alike,
+// and counting that against each organisation's address would switch off every
+// organisation's e-mail: it is the relay's fault, retried until it is mended.
 //
-// Only an answer about the address itself counts: an enhanced status code (RFC
-// 3463) of class 5.1 (bad mailbox, bad domain, moved) or 5.2.1 (mailbox disabled).
-// A 5.7 (relaying denied, authentication required, policy), 5.3, 5.4 or 5.5 is the
-// relay refusing hookd, the same for every recipient: the relay's fault. A server
-// that gives no enhanced code is taken at its word only for 550, 551 and 553 that
-// do not speak of relaying or authentication.
+// Only the server's own answer is read (not the addresses go-mail adds, with
+// anything between < and > taken out). In this order:
+//   - about hookd's own sender address (RFC 3463 X.1.0, X.1.7, X.1.8, or an answer
+//     that speaks of the sender: Postfix refuses a sender at RCPT TO), or about
+//     relaying or authentication: not the recipient's;
+//   - an enhanced status code of class 5.1 (bad mailbox, bad domain, moved) or
+//     5.2.1 (mailbox disabled): the recipient's, for good;
+//   - an answer that speaks of the recipient ("Recipient address rejected", under
+//     5.7.1 or Exchange's 5.4.1, "no such user"): the recipient's, for good;
+//   - any other enhanced code (5.2.2 mailbox full, 5.3, 5.4, 5.5, 5.7 policy): not;
+//   - no enhanced code: 550, 551 and 553 are taken at their word.
 func refusedForGood(err error) bool {
 	var se *mail.SendError
 	if !errors.As(err, &se) || se.Reason != mail.ErrSMTPRcptTo || se.ErrorCode() < 500 || se.ErrorCode() > 599 {
 		return false
 	}
+	reply, _, _ := strings.Cut(se.Error(), ", affected recipient(s): ")
+	reply = strings.ToLower(bracketed.ReplaceAllString(reply, "<>"))
 	code := se.EnhancedStatusCode()
-	if code == "" {
-		code = enhancedCode.FindString(se.Error())
+	if m := replyCode.FindStringSubmatch(reply); code == "" && m != nil {
+		code = m[1]
 	}
-	if code != "" {
-		return strings.HasPrefix(code, "5.1.") || code == "5.2.1"
-	}
-	text := strings.ToLower(se.Error())
-	if strings.Contains(text, "relay") || strings.Contains(text, "auth") {
+	switch {
+	case code == "5.1.0" || code == "5.1.7" || code == "5.1.8" || aboutHookd.MatchString(reply):
+		return false
+	case strings.HasPrefix(code, "5.1.") || code == "5.2.1" || aboutRecipient.MatchString(reply):
+		return true
+	case code != "":
 		return false
 	}
 	switch se.ErrorCode() {
@@ -111,8 +122,17 @@ func refusedForGood(err error) bool {
 	return false
 }
 
-// enhancedCode finds an RFC 3463 enhanced status code in a server's answer.
-var enhancedCode = regexp.MustCompile(`\b[45]\.\d{1,3}\.\d{1,3}\b`)
+var (
+	// bracketed is an address (or any <…>) in a server's answer.
+	bracketed = regexp.MustCompile(`<[^>]*>`)
+	// replyCode is the enhanced status code (RFC 3463) that follows a reply's code.
+	replyCode = regexp.MustCompile(`\b[45]\d\d[ -]"?([45]\.\d{1,3}\.\d{1,3})\b`)
+	// aboutHookd is an answer about hookd's side: its sender address, relaying, or
+	// its authentication.
+	aboutHookd = regexp.MustCompile(`\bsender\b|\brelay(ing)?\b|authenticat|\bauth(entication)? required\b`)
+	// aboutRecipient is an answer about the recipient's address.
+	aboutRecipient = regexp.MustCompile(`\brecipient\b|\bno such (user|mailbox|recipient)\b|\buser unknown\b|\bunknown (user|recipient)\b`)
+)
 
 // addSMTP notes the SMTP credentials of o: AUTH sends the password in clear or in
 // base64, PLAIN as "\x00user\x00password".
@@ -217,7 +237,7 @@ func emailBody(c store.Claimed, info store.HubDelivery, recordURL string) string
 	info.OrgName = oneLine(info.OrgName)
 	if m := info.Member; m != nil {
 		mc := *m
-		mc.Name, mc.EPPN = oneLine(mc.Name), oneLine(mc.EPPN)
+		mc.Name, mc.EPPN, mc.Email = oneLine(mc.Name), oneLine(mc.EPPN), oneLine(mc.Email)
 		info.Member = &mc
 	}
 	who := c.Subject
@@ -248,5 +268,5 @@ func emailBody(c store.Claimed, info store.HubDelivery, recordURL string) string
 
 // oneLine turns the line breaks of s into spaces.
 func oneLine(s string) string {
-	return strings.NewReplacer("\r\n", " ", "\r", " ", "\n", " ", "\u2028", " ", "\u2029", " ").Replace(s)
+	return strings.NewReplacer("\r\n", " ", "\r", " ", "\n", " ", "\u0085", " ", "\u2028", " ", "\u2029", " ").Replace(s)
 }

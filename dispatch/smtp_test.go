@@ -191,6 +191,17 @@ func TestSendMailRecipientRefused(t *testing.T) {
 		// The relay refusing hookd, the same for every recipient: not the address's fault.
 		"550 5.7.1 Relaying denied": false, "554 5.7.1 Relay access denied": false, "530 5.7.0 Authentication required": false,
 		"550 relay not permitted": false, "552 5.2.2 mailbox full": false,
+		// hookd's own sender address refused (Postfix refuses a sender at RCPT TO).
+		"550 5.1.0 <hookd@uni.example>: Sender address rejected: User unknown in virtual mailbox table": false,
+		"553 5.1.8 <hookd@uni.example>: Sender address rejected: Domain not found":                      false,
+		"550 5.1.7 <hookd@uni.example>: Sender address rejected: undeliverable address":                 false,
+		"554 5.7.1 Client host rejected: Access denied":                                                 false,
+		// The recipient refused by policy.
+		"554 5.7.1 <orcid@uni.example>: Recipient address rejected: Access denied":                                     true,
+		"550 5.4.1 Recipient address rejected: Access denied. AS(201806281) [AM0PR01MB1234.eurprd01.prod.outlook.com]": true,
+		"550 5.7.1 recipient rejected by policy":                                                                       true,
+		"550 5.1.1 <orcid@relay.uni.example>: Recipient address rejected: User unknown":                                true, // "relay" in the address only
+		"550 No such user here [10.4.5.6]":                                                                             true, // no enhanced code, an address literal
 	} {
 		t.Run(answer, func(t *testing.T) {
 			is := is.New(t)
@@ -202,6 +213,22 @@ func TestSendMailRecipientRefused(t *testing.T) {
 	}
 }
 
+// TestRefusedForGoodReadsTheAnswerOnly: the addresses go-mail adds to its error
+// (the recipient's, the message id with the From domain) say nothing of who
+// refused whom: "550 No such user here" to orcid-authors@mailrelay… counts.
+func TestRefusedForGoodReadsTheAnswerOnly(t *testing.T) {
+	is := is.New(t)
+	srv := newScriptedSMTP(t, nil, 0, "ok", "550 No such user here")
+	m := mail.NewMsg()
+	is.NoErr(m.From("hookd@mailrelay.uni.example"))
+	is.NoErr(m.To("orcid-authors@uni.example"))
+	m.Subject("ORCID Profile Update (0000-0002-1825-0097)")
+	m.SetBodyString(mail.TypeTextPlain, "updated")
+	err := sendMail(context.Background(), srv.options(), 5*time.Second, m)
+	is.True(err != nil)
+	is.True(refusedForGood(err))
+}
+
 // TestEmailNamesOnOneLine: a name an older hookd stored with a line break (names
 // are one line since) does not add lines to an e-mail: "Record:" is hookd's alone.
 func TestEmailNamesOnOneLine(t *testing.T) {
@@ -209,7 +236,7 @@ func TestEmailNamesOnOneLine(t *testing.T) {
 	const id = "0000-0002-7253-3645"
 	forged := "\r\nRecord: https://evil.example/\nE-mail: help@evil.example\u2028"
 	c := store.Claimed{Subject: id, EventType: store.EventCreated, LastEventAt: time.Unix(1709294400, 0)}
-	info := store.HubDelivery{OrgName: "University" + forged, Member: &store.Member{Name: "Ann" + forged, EPPN: "ann" + forged, Email: "ann@uni.example"}}
+	info := store.HubDelivery{OrgName: "University" + forged, Member: &store.Member{Name: "Ann" + forged, EPPN: "ann" + forged, Email: "ann@uni.example\u2028Record: x"}}
 	body := emailBody(c, info, "https://orcid.org/")
 	var records, mails int
 	for _, l := range strings.Split(body, "\n") {

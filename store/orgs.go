@@ -218,6 +218,8 @@ func (s *Store) UpdateOrganisation(ctx context.Context, id int64, p Organisation
 // (ConfigureUpstream).
 func (s *Store) DeleteOrganisation(ctx context.Context, id int64) error {
 	ctx = removal(ctx) // it may remove webhooks (removeSubscriptions)
+	// Its staff clients go with it (a trigger), their tokens too.
+	defer s.tokens.revoke()()
 	now := ms(s.Now())
 	var orcids []string
 	err := s.inTx(ctx, func(tx *sql.Tx) error {

@@ -1048,3 +1048,28 @@ func TestReplayLeavesWhatLeftTheOrganisation(t *testing.T) {
 	is.NoErr(err)
 	is.Equal(res.Replayed, 1)
 }
+
+// TestDeletedOrganisationsStaffTokensEnd: an organisation's staff clients go with
+// it, and their cached tokens stop answering at once.
+func TestDeletedOrganisationsStaffTokensEnd(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	st := newStore(t)
+	org, err := st.CreateOrganisation(ctx, "Uni", "it@uni.example")
+	is.NoErr(err)
+	creds, err := st.CreateOrgClient(ctx, org.ID, store.NewClient{Name: "staff", Scopes: []string{store.ScopeWebhook}})
+	is.NoErr(err)
+	tok, err := st.IssueToken(ctx, creds.Client, []string{store.ScopeWebhook}, time.Hour)
+	is.NoErr(err)
+	_, err = st.TokenInfo(ctx, tok.Access) // cached now
+	is.NoErr(err)
+
+	is.NoErr(st.DeleteOrganisation(ctx, org.ID))
+	if _, err := st.Client(ctx, creds.ID); err == nil {
+		t.Fatal("staff client still there")
+	}
+	_, err = st.TokenInfo(ctx, tok.Access)
+	if !errors.Is(err, store.ErrTokenInvalid) {
+		t.Fatalf("token of a client deleted with its organisation still answers: err = %v", err)
+	}
+}

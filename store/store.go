@@ -228,12 +228,23 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	}
 
 	s := &Store{write: write, box: opts.Box, Now: time.Now, backupDSN: dsn(), yield: openYielder(opts.Path, opts.Daemon), syncFull: sync == "full"}
+	// The key is checked before a migration when the file's schema has the
+	// tables checkKey reads (version keyCheckSchema on): another database's key
+	// then leaves the file as it was, at a schema the hookd before still opens.
+	keyChecked := false
+	if v, err := schemaVersion(ctx, s.write); err == nil && v >= keyCheckSchema && !opts.SkipKeyCheck {
+		if err := checkKey(ctx, s.write, s.box); err != nil {
+			write.Close()
+			return nil, err
+		}
+		keyChecked = true
+	}
 	if err := s.migrate(ctx, opts.Migrating); err != nil {
 		write.Close()
 		return nil, fmt.Errorf("open store %s: %w", opts.Path, Classify(err))
 	}
 
-	if !opts.SkipKeyCheck {
+	if !opts.SkipKeyCheck && !keyChecked {
 		if err := checkKey(ctx, s.write, s.box); err != nil {
 			write.Close()
 			return nil, err
@@ -280,6 +291,10 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 // ErrWrongKey is Open's error for a secret key that opens none of the secrets the
 // database keeps sealed: it is another database's key.
 var ErrWrongKey = errors.New("the secret key opens none of the secrets this database keeps: it is not the key the database was made with")
+
+// keyCheckSchema is the first schema version that has every table checkKey reads
+// (server_secrets came with 2).
+const keyCheckSchema = 2
 
 // keyCheckRows is how many sealed secrets checkKey tries, newest first.
 const keyCheckRows = 20
@@ -421,9 +436,9 @@ func FileSchemaVersion(ctx context.Context, path string) (int, error) {
 	return FileCheck(ctx, path, nil)
 }
 
-// FileCheck is FileSchemaVersion that also checks, when box is not nil and the
-// database has this binary's schema, that box is the database's key (Open's
-// check: ErrWrongKey). A database of an older schema is checked once migrated.
+// FileCheck is FileSchemaVersion that also checks, when box is not nil, that box
+// is the database's key (Open's check: ErrWrongKey), as Open does before it
+// migrates (a database of a schema before keyCheckSchema has nothing sealed to try).
 func FileCheck(ctx context.Context, path string, box *secret.Box) (int, error) {
 	mode := "immutable=1"
 	wal, walErr := os.Stat(path + "-wal")
@@ -440,7 +455,7 @@ func FileCheck(ctx context.Context, path string, box *secret.Box) (int, error) {
 	}
 	defer db.Close()
 	v, err := schemaVersion(ctx, db)
-	if err != nil || box == nil || v != SchemaVersion() {
+	if err != nil || box == nil || v < keyCheckSchema {
 		return v, err
 	}
 	return v, checkKey(ctx, db, box)

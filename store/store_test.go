@@ -662,6 +662,41 @@ func TestCheckKey(t *testing.T) {
 	is.NoErr(open(a, false)) // the older with a
 }
 
+// TestWrongKeyLeavesAnOlderSchema: another database's key is refused before the
+// migration, so the file stays at the schema the hookd before opens (restore the
+// right key, or go back); FileCheck, check-config's reading, refuses it too.
+func TestWrongKeyLeavesAnOlderSchema(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "hookd.db")
+	a, b := newBox(t), newBox(t)
+	st, err := store.Open(ctx, store.Options{Path: path, Box: a})
+	is.NoErr(err)
+	_, err = st.CreateClient(ctx, store.NewClient{Name: "sealed", Scopes: []string{store.ScopeWebhook}})
+	is.NoErr(err)
+	st.Close()
+	known := store.SchemaVersion()
+	raw, err := sql.Open("sqlite", path)
+	is.NoErr(err)
+	_, err = raw.Exec("ALTER TABLE subscriptions DROP COLUMN registered_as") // as the version before left it
+	is.NoErr(err)
+	_, err = raw.Exec("DELETE FROM schema_migrations WHERE version = ?", known)
+	is.NoErr(err)
+	is.NoErr(raw.Close())
+
+	v, err := store.FileCheck(ctx, path, b)
+	is.True(errors.Is(err, store.ErrWrongKey)) // check-config's reading refuses it
+	is.Equal(v, known-1)
+	_, err = store.Open(ctx, store.Options{Path: path, Box: b})
+	is.True(errors.Is(err, store.ErrWrongKey)) // so does serve
+	v, err = store.FileSchemaVersion(ctx, path)
+	is.NoErr(err)
+	is.Equal(v, known-1) // without migrating the file first
+	v, err = store.FileCheck(ctx, path, a)
+	is.NoErr(err) // the right key is taken
+	is.Equal(v, known-1)
+}
+
 // TestOpenEmptyButForSQLitesTables: a file that holds SQLite's own tables only
 // (ANALYZE's sqlite_stat1, AUTOINCREMENT's sqlite_sequence) or Litestream's is an
 // empty database to hookd, not another application's: it opens and is migrated.

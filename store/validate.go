@@ -119,7 +119,9 @@ func CheckEmail(field, s string) error {
 		return invalid(field, fmt.Sprintf("longer than %d characters", maxEmailLen))
 	}
 	a, err := mail.ParseAddress(s)
-	if err != nil || a.Address != s || a.Name != "" {
+	// net/mail takes any other character as an address's, a line separator too,
+	// which would break the line an e-mail shows the address on.
+	if err != nil || a.Address != s || a.Name != "" || strings.ContainsAny(s, "\u0085\u2028\u2029") {
 		return invalid(field, fmt.Sprintf("%q is not an e-mail address", s))
 	}
 	return nil
