@@ -947,3 +947,33 @@ func TestPlatformDeliveriesOfAnOrcidRegistration(t *testing.T) {
 	platformProblem(t, platformCall(t, h, http.MethodGet, platformPath+"/"+uid+"/deliveries", tok, ""), http.StatusNotFound)   // nor its deliveries
 	platformProblem(t, platformCall(t, h, http.MethodGet, platformPath+"/"+uid+"/deliveries/1", tok, ""), http.StatusNotFound) // nor one of them
 }
+
+// TestPlatformListCursorAfterRemovals: a webhook registered between two pages of
+// the list is on the next page, also when the webhooks after the cursor were removed
+// meanwhile (its id is never one a removed webhook had).
+func TestPlatformListCursorAfterRemovals(t *testing.T) {
+	is := is.New(t)
+	h := newHarness(t)
+	tok := h.webhookToken(t, "pager")
+	a := platformCreate(t, h, tok, `{"targetURL":"https://example.com/a"}`)
+	b := platformCreate(t, h, tok, `{"targetURL":"https://example.com/b"}`)
+	c := platformCreate(t, h, tok, `{"targetURL":"https://example.com/c"}`)
+
+	p1 := platformList(t, h, tok, "limit=2")
+	is.Equal(len(p1.Webhooks), 2)
+	is.Equal(p1.Webhooks[0].ID, a.ID)
+	is.Equal(p1.Webhooks[1].ID, b.ID)
+	is.True(p1.NextCursor != "") // c is on the next page
+
+	// Between the pages: b and c are deleted, d is registered.
+	is.Equal(platformCall(t, h, http.MethodDelete, platformPath+"/"+b.ID, tok, "").status, http.StatusNoContent)
+	is.Equal(platformCall(t, h, http.MethodDelete, platformPath+"/"+c.ID, tok, "").status, http.StatusNoContent)
+	d := platformCreate(t, h, tok, `{"targetURL":"https://example.com/d"}`)
+
+	p2 := platformList(t, h, tok, "limit=2&cursor="+p1.NextCursor)
+	var got []string
+	for _, w := range p2.Webhooks {
+		got = append(got, w.ID)
+	}
+	is.Equal(got, []string{d.ID}) // the new one, on the next page
+}

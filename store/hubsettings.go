@@ -288,8 +288,8 @@ func (s *Store) putOrgSub(ctx context.Context, tx *sql.Tx, orgID int64, format, 
 
 // createOrgSub inserts an organisation's subscription of a format and returns its id.
 func createOrgSub(ctx context.Context, tx *sql.Tx, orgID int64, format, target string, active bool, now int64) (int64, error) {
-	r, err := tx.ExecContext(ctx, `INSERT INTO subscriptions(uid, org_id, format, target, active, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?)`, newUID(), orgID, format, target, active, now, now)
+	r, err := tx.ExecContext(ctx, `INSERT INTO subscriptions(id, uid, org_id, format, target, active, created_at, updated_at)
+		VALUES (`+newSubscriptionID+`, ?, ?, ?, ?, ?, ?, ?)`, newUID(), orgID, format, target, active, now, now)
 	if err != nil {
 		return 0, err
 	}

@@ -187,8 +187,8 @@ func TestInboxAnswers(t *testing.T) {
 	is := is.New(t)
 	is.NoErr(st.ResetInboxAnswer(ctx, "demo")) // reset
 	a, err := st.InboxAnswerOf(ctx, "demo")
-	is.NoErr(err)                 // read
-	is.Equal(a.StatusCode(), 204) // the default again
+	is.NoErr(err)                                            // read
+	is.Equal(a.StatusCode(), 204)                            // the default again
 	is.Equal(store.InboxAnswer{Status: 599}.String(), "599") // a status without a name is its number
 	_, err = st.SetInboxAnswer(ctx, "bad name", store.InboxAnswer{Status: 500})
 	is.True(errors.Is(err, store.ErrInvalid)) // a bad name is refused

@@ -697,6 +697,42 @@ func TestWrongKeyLeavesAnOlderSchema(t *testing.T) {
 	is.Equal(v, known-1)
 }
 
+// TestSubscriptionIDsNotReused: a new subscription never takes the id of one
+// removed before it, whichever kind either is, and whoever inserted the last (an
+// older hookd beside this one gives SQLite's own choice: the mark follows it).
+func TestSubscriptionIDsNotReused(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "hookd.db")
+	st := openAt(t, path, newBox(t))
+	c, err := st.CreateClient(ctx, store.NewClient{Name: "c", Scopes: []string{store.ScopeWebhook}})
+	is.NoErr(err)
+	var newest store.Subscription
+	for i := range 3 {
+		newest, _, err = st.PutOrcidWebhook(ctx, c.ID, "0000-0002-7253-3645", fmt.Sprintf("https://example.org/%d", i))
+		is.NoErr(err)
+	}
+	last := newest.ID
+	is.NoErr(st.RemoveSubscription(ctx, newest.UID)) // the newest goes
+	o, err := st.CreateOrganisation(ctx, "Uni", "it@uni.example")
+	is.NoErr(err)
+	_, _, err = st.SetHubSettings(ctx, o.ID, store.HubSettings{EmailEnabled: true})
+	is.NoErr(err)
+	subs, err := st.Subscriptions(ctx, store.SubscriptionFilter{})
+	is.NoErr(err)
+	newest = subs[len(subs)-1]
+	is.Equal(newest.Format, store.FormatEmail)
+	is.Equal(newest.ID, last+1) // not last's again
+
+	_, err = rawDB(t, path).ExecContext(ctx, `INSERT INTO subscriptions(uid, client_id, format, target, orcid, created_at, updated_at)
+		VALUES ('older', ?, 'empty', 'https://example.org/older', '0000-0002-7253-3645', 1, 1)`, c.ID) // as an older hookd inserts
+	is.NoErr(err)
+	is.NoErr(st.RemoveSubscription(ctx, "older"))
+	sub, _, err := st.PutOrcidWebhook(ctx, c.ID, "0000-0002-7253-3645", "https://example.org/after")
+	is.NoErr(err)
+	is.Equal(sub.ID, last+3) // above the older hookd's, removed too
+}
+
 // TestOpenEmptyButForSQLitesTables: a file that holds SQLite's own tables only
 // (ANALYZE's sqlite_stat1, AUTOINCREMENT's sqlite_sequence) or Litestream's is an
 // empty database to hookd, not another application's: it opens and is migrated.

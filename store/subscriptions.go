@@ -95,10 +95,14 @@ type scanTail struct {
 func (s scanTail) Scan(dest ...any) error { return s.row.Scan(append(dest, s.tail...)...) }
 
 // The ORCID registration's statements.
+// newSubscriptionID is the id of a new subscription: one above the highest ever
+// given (id_marks, migration 18), so no id is used twice, whatever was removed.
+const newSubscriptionID = "(SELECT value + 1 FROM id_marks WHERE name = 'subscriptions')"
+
 const (
 	qOrcidWebhook    = "SELECT " + subscriptionColumns + " FROM subscriptions WHERE format = 'empty' AND orcid = ? AND target = ?"
-	qPutOrcidWebhook = `INSERT INTO subscriptions(uid, client_id, format, target, orcid, created_at, updated_at)
-		VALUES (?, ?, 'empty', ?, ?, ?, ?)
+	qPutOrcidWebhook = `INSERT INTO subscriptions(id, uid, client_id, format, target, orcid, created_at, updated_at)
+		VALUES (` + newSubscriptionID + `, ?, ?, 'empty', ?, ?, ?, ?)
 		ON CONFLICT(orcid, target) WHERE format = 'empty' DO NOTHING
 		RETURNING ` + subscriptionColumns
 )

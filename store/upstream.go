@@ -439,8 +439,8 @@ func (s *Store) setUpstreamSub(ctx context.Context, tx *sql.Tx, apiURL string, n
 // createUpstreamSub inserts the upstream subscription. Its types are the work orders
 // only (so its event mask is 0), and the intake's fan-out never matches it.
 func createUpstreamSub(ctx context.Context, tx *sql.Tx, apiURL string, now int64) (int64, error) {
-	r, err := tx.ExecContext(ctx, `INSERT INTO subscriptions(uid, format, target, types, description, created_at, updated_at)
-		VALUES (?, 'upstream', ?, ',REGISTER,UNREGISTER,', 'hookd''s registrations at the upstream ORCID API', ?, ?)`,
+	r, err := tx.ExecContext(ctx, `INSERT INTO subscriptions(id, uid, format, target, types, description, created_at, updated_at)
+		VALUES (`+newSubscriptionID+`, ?, 'upstream', ?, ',REGISTER,UNREGISTER,', 'hookd''s registrations at the upstream ORCID API', ?, ?)`,
 		newUID(), apiURL, now, now)
 	if err != nil {
 		return 0, err

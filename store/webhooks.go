@@ -68,9 +68,9 @@ func (s *Store) CreateWebhook(ctx context.Context, clientID string, spec Webhook
 	}
 	var sub Subscription
 	err = s.inTx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO subscriptions(uid, client_id, format, target, orcid, types, description, headers,
+		_, err := tx.ExecContext(ctx, `INSERT INTO subscriptions(id, uid, client_id, format, target, orcid, types, description, headers,
 			auth_type, auth_username, auth_client_id, auth_token_url, auth_secret, signing_secret, created_at, updated_at)
-			VALUES (?, ?, 'standard', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			VALUES (`+newSubscriptionID+`, ?, ?, 'standard', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			uid, clientID, spec.TargetURL, nullString(spec.Orcid), typesColumn(spec.Types), spec.Description, headers,
 			spec.Auth.Type, spec.Auth.Username, spec.Auth.ClientID, spec.Auth.TokenURL, s.box.SealString(spec.Auth.Secret),
 			s.box.SealString(signing), now, now)
