@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/url"
 	"slices"
+	"strconv"
 	"time"
 )
 
@@ -305,9 +306,14 @@ func (s *Store) continueIn(ctx context.Context, tx *sql.Tx, id, twin, due int64,
 		return err
 	}
 	_, err := tx.ExecContext(ctx, `UPDATE deliveries SET state = 3, done_at = ?1, lease_until = NULL, attempts = max(attempts + ?2, 0),
-		last_error = ?3 WHERE id = ?4`, ms(s.Now()), attemptDelta, fmt.Sprintf("continued as delivery %d", twin), id)
+		last_error = ?3 WHERE id = ?4`, ms(s.Now()), attemptDelta, continuedAs+strconv.FormatInt(twin, 10), id)
 	return err
 }
+
+// continuedAs begins the last error of a row that ended in its twin (continueIn),
+// followed by the twin's id: a replay leaves such a row, whose events the twin
+// carries.
+const continuedAs = "continued as delivery "
 
 // claimBatch is the one statement that takes due work: due pending rows whose pair
 // has nothing in flight, leased until lease_until: the ?3 oldest and the ?4 newest.

@@ -2,7 +2,9 @@ package store_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -377,6 +379,17 @@ func TestReplayBesideOneInFlight(t *testing.T) {
 			log, err := st.Attempts(ctx, first.ID)
 			is.NoErr(err)
 			is.Equal(len(log), 1) // the replayed one's attempt kept
+
+			// A replay leaves the one that ended in the other: its events are there.
+			_, err = st.Replay(ctx, store.DeliveryFilter{ID: out.ID})
+			is.True(errors.Is(err, store.ErrConflict))                                                                              // by id, refused
+			is.True(strings.Contains(err.Error(), fmt.Sprintf("was continued as delivery %d, which carries its events", first.ID))) // saying which
+			res, err = st.Replay(ctx, store.DeliveryFilter{Since: time.Unix(0, 0)})
+			is.NoErr(err)
+			is.Equal(res.Replayed, 0) // in bulk, left as it is (and the other is pending)
+			d, err := st.Delivery(ctx, store.DeliveryFilter{ID: out.ID})
+			is.NoErr(err)
+			is.Equal(d.StateName(), "dead")
 		})
 	}
 }

@@ -432,7 +432,8 @@ func (s *Store) Replay(ctx context.Context, f DeliveryFilter) (ReplayResult, err
 		rows, err := tx.QueryContext(ctx, `SELECT d.id, d.state, coalesce(s.uid, r.uid), d.removed_subscription_id IS NOT NULL,
 			coalesce(s.active, 0), coalesce(s.reason, ''),
 			coalesce(d.last_error = '`+notSentNoMember+`' AND s.org_id IS NOT NULL
-				AND NOT EXISTS (SELECT 1 FROM members m WHERE m.org_id = s.org_id AND m.orcid = d.subject), 0)
+				AND NOT EXISTS (SELECT 1 FROM members m WHERE m.org_id = s.org_id AND m.orcid = d.subject), 0),
+			CASE WHEN d.state = 3 AND d.last_error LIKE '`+continuedAs+`%' THEN substr(d.last_error, `+strconv.Itoa(len(continuedAs)+1)+`) ELSE '' END
 			FROM deliveries d LEFT JOIN subscriptions s ON s.id = d.subscription_id
 			LEFT JOIN removed_subscriptions r ON r.id = d.removed_subscription_id
 			WHERE `+strings.Join(where, " AND ")+" ORDER BY d.id", args...)
@@ -444,11 +445,12 @@ func (s *Store) Replay(ctx context.Context, f DeliveryFilter) (ReplayResult, err
 			state                 State
 			uid, reason           string
 			removed, active, left bool
+			continued             string // the delivery that carries its events, when it ended in one
 		}
 		var chosen []row
 		for rows.Next() {
 			var r row
-			if err := rows.Scan(&r.id, &r.state, &r.uid, &r.removed, &r.active, &r.reason, &r.left); err != nil {
+			if err := rows.Scan(&r.id, &r.state, &r.uid, &r.removed, &r.active, &r.reason, &r.left, &r.continued); err != nil {
 				rows.Close()
 				return err
 			}
@@ -481,6 +483,10 @@ func (s *Store) Replay(ctx context.Context, f DeliveryFilter) (ReplayResult, err
 					"delivery %d was not sent because its record left the organisation: it is sent again only once the record is a member again", r.id)}
 			case r.left:
 				res.NotMembers++
+			case r.continued != "" && f.ID != 0:
+				return &Error{Code: Conflict, Value: r.uid, Message: fmt.Sprintf(
+					"delivery %d was continued as delivery %s, which carries its events: replay that one", r.id, r.continued)}
+			case r.continued != "": // its events are in the one it continued as, which this replay takes when it failed
 			default:
 				ids = append(ids, r.id)
 			}
