@@ -505,3 +505,29 @@ func TestActivationKillsBacklogFirst(t *testing.T) {
 	is.Equal(pending, 0)
 	is.Equal(dead, 12)
 }
+
+// TestMendedWebhookFailsAfresh: a PATCH of a failing webhook's address (or its
+// credentials) starts its run of failures afresh: a failure after it does not
+// deactivate the webhook for the failures of the old address, though they began
+// longer ago than disable_after; a PATCH of its description does not.
+func TestMendedWebhookFailsAfresh(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	st, wh := backlogStore(t, 1, 0)
+	claimed, err := st.Exchange(ctx, nil, 10, time.Minute)
+	is.NoErr(err)
+	_, err = st.Exchange(ctx, []store.Outcome{answered(st, claimed[0], store.OutcomeRetry)}, 0, time.Minute)
+	is.NoErr(err)
+	failing := func() bool {
+		subs, err := st.Subscriptions(ctx, store.SubscriptionFilter{})
+		is.NoErr(err)
+		return !subs[0].FailingSince.IsZero()
+	}
+	is.True(failing()) // failing since the first failure
+	_, err = st.UpdateWebhook(ctx, wh.ClientID, wh.UID, store.WebhookPatch{Description: ptr("still failing")})
+	is.NoErr(err)
+	is.True(failing()) // a description changes nothing of it
+	_, err = st.UpdateWebhook(ctx, wh.ClientID, wh.UID, store.WebhookPatch{TargetURL: ptr("https://example.org/mended")})
+	is.NoErr(err)
+	is.True(!failing()) // mended: afresh
+}

@@ -273,7 +273,9 @@ func (s *Store) putOrgSub(ctx context.Context, tx *sql.Tx, orgID int64, format, 
 		return id, active, err
 	}
 	s.targetCache.forget(cur.ID)
-	if _, err := tx.ExecContext(ctx, "UPDATE subscriptions SET target = ?, updated_at = ? WHERE id = ?", target, now, cur.ID); err != nil {
+	// A new address starts its run of failures afresh (UpdateWebhook).
+	if _, err := tx.ExecContext(ctx, `UPDATE subscriptions SET target = ?1, updated_at = ?2,
+		failing_since = CASE WHEN target = ?1 THEN failing_since END WHERE id = ?3`, target, now, cur.ID); err != nil {
 		return 0, false, err
 	}
 	switch {

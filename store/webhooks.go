@@ -159,6 +159,12 @@ func (s *Store) UpdateWebhook(ctx context.Context, clientID, uid string, p Webho
 		if p.TargetURL != nil {
 			set("target", *p.TargetURL)
 		}
+		if (p.TargetURL != nil && *p.TargetURL != cur.Target) || p.Auth != nil {
+			// A new address or credentials is how an owner mends a failing webhook:
+			// its run of failures starts afresh, so the first failure after the mend
+			// does not deactivate it for the old address's failures.
+			set("failing_since", nil)
+		}
 		if p.Auth != nil {
 			set("auth_type", p.Auth.Type)
 			set("auth_username", p.Auth.Username)
