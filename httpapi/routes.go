@@ -161,7 +161,12 @@ func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
 		writeProblemBody(w, http.StatusNotFound, "no such resource: "+r.Method+" "+r.URL.Path, "")
 		return
 	}
-	writeORCIDBody(w, r, http.StatusNotFound, codeNotFound, "404 Not Found: no such resource: "+r.Method+" "+r.URL.Path, "The resource was not found.")
+	msg := "404 Not Found: no such resource: " + r.Method + " " + r.URL.Path
+	if bp := s.opts.BasePath; bp != "" && !strings.HasPrefix(r.URL.Path, bp+"/") {
+		// Walk-throughs and clients written for the root are the usual cause.
+		msg += " (the ORCID routes are under http.base_path " + bp + ": " + bp + r.URL.Path + ")"
+	}
+	writeORCIDBody(w, r, http.StatusNotFound, codeNotFound, msg, "The resource was not found.")
 }
 
 // methodNotAllowed answers a method a route does not take, in the route's error
