@@ -384,3 +384,72 @@ func checkIntegrity(tb testing.TB, path string) {
 	is.NoErr(db.QueryRow("PRAGMA integrity_check").Scan(&ok))
 	is.Equal(ok, "ok") // the restored database is sound
 }
+
+// TestLitestreamUnitRestoresAMissingDatabase runs the shipped litestream.service's
+// ExecStartPre, as systemd would before replicating (and so before hookd, which
+// starts after it): a database that is missing is restored from the replica, the
+// old machine's clients with it; one that exists is left alone. The unit is also
+// PartOf hookd.service, so a restore of a backup under a stopped hookd does not
+// happen beside a running Litestream.
+func TestLitestreamUnitRestoresAMissingDatabase(t *testing.T) {
+	is := is.New(t)
+	unit, err := os.ReadFile("packaging/litestream/litestream.service")
+	is.NoErr(err)
+	var pre []string
+	partOf := false
+	for _, line := range strings.Split(string(unit), "\n") {
+		if v, ok := strings.CutPrefix(line, "ExecStartPre="); ok {
+			pre = strings.Fields(v)
+		}
+		partOf = partOf || line == "PartOf=hookd.service"
+	}
+	is.True(partOf)       // stopped with hookd
+	is.True(len(pre) > 2) // a restore before replicating
+	litestream := buildLitestream(t)
+	dir := t.TempDir()
+	db := filepath.Join(dir, "hookd.db")
+	example, err := os.ReadFile("packaging/litestream/litestream.yml")
+	is.NoErr(err)
+	lsConfig := filepath.Join(dir, "litestream.yml")
+	body := strings.ReplaceAll(string(example), "/var/lib/hookd/hookd.db", db)
+	body = strings.ReplaceAll(body, "/var/backups/hookd/litestream", filepath.Join(dir, "replica"))
+	is.NoErr(os.WriteFile(lsConfig, []byte(body), 0o600))
+	args := make([]string, 0, len(pre)-1)
+	for _, a := range pre[1:] { // the unit's arguments, its paths pointed here
+		args = append(args, strings.NewReplacer("/etc/hookd/litestream.yml", lsConfig, "/var/lib/hookd/hookd.db", db).Replace(a))
+	}
+	is.Equal(filepath.Base(pre[0]), "litestream")
+	restore := func() {
+		t.Helper()
+		if out, err := exec.Command(litestream, args...).CombinedOutput(); err != nil {
+			t.Fatalf("litestream %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+	}
+	restore() // no replica yet: nothing to do, and no error
+
+	cfg := filepath.Join(dir, "hookd.toml")
+	is.NoErr(os.WriteFile(cfg, []byte("[http]\nlisten = \"127.0.0.1:0\"\n[store]\npath = "+strconv.Quote(db)+
+		"\ncheckpoints = \"external\"\n[log]\nformat = \"json\"\n"), 0o600))
+	_, err = runCmd(t, "init", "-config", cfg)
+	is.NoErr(err)
+	_, err = runCmd(t, "client", "add", "-config", cfg, "-name", "precious")
+	is.NoErr(err)
+	var lsLog safeBuffer
+	ls := startProgram(t, &lsLog, litestream, "replicate", "-config", lsConfig)
+	waitFile(t, filepath.Join(dir, "replica"), "the replica", lsLog.String)
+	time.Sleep(3 * time.Second) // a few sync intervals
+	ls.stop(t)                  // a clean stop ships the rest
+
+	restore() // the database exists: left alone
+	list, err := runCmd(t, "client", "list", "-config", cfg)
+	is.NoErr(err)
+	is.True(strings.Contains(list, "precious"))
+
+	for _, f := range []string{db, db + "-wal", db + "-shm", filepath.Join(dir, ".hookd.db-litestream")} {
+		is.NoErr(os.RemoveAll(f)) // the disk is lost
+	}
+	restore()
+	list, err = runCmd(t, "client", "list", "-config", cfg)
+	is.NoErr(err) // restored, and it opens with its key
+	is.True(strings.Contains(list, "precious"))
+}

@@ -183,6 +183,8 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		if _, err := os.Stat(opts.Path); err != nil {
 			return nil, &Error{Code: NotFound, Field: "store.path", Value: opts.Path, Message: fmt.Sprintf("no database at %s", opts.Path)}
 		}
+	} else {
+		createPrivate(opts.Path)
 	}
 	dsn := func(extra ...string) string {
 		q := url.Values{}
@@ -286,6 +288,17 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	}
 	go s.groupWriter()
 	return s, nil
+}
+
+// createPrivate makes a new database's file readable by its owner only (0600,
+// as the key and a backup are), before SQLite opens it: SQLite would make it 0644
+// under a usual umask, and its -wal and -shm take the file's mode. An empty file
+// is a new database to SQLite. An existing file is left as it is; a file that
+// cannot be made is left to SQLite, whose error says so (a store fault).
+func createPrivate(path string) {
+	if f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600); err == nil {
+		f.Close()
+	}
 }
 
 // ErrWrongKey is Open's error for a secret key that opens none of the secrets the
