@@ -47,11 +47,23 @@ func writeBackup(ctx context.Context, st *store.Store, dest string) error {
 	if err := syncPath(name); err != nil {
 		return fmt.Errorf("backup: sync %s: %w", name, err)
 	}
-	if _, err := os.Lstat(dest); err == nil {
-		return fmt.Errorf("backup: %s appeared while copying; choose a new file", dest)
-	}
-	if err := os.Rename(name, dest); err != nil {
-		return fmt.Errorf("backup: %w", err)
+	backupCopied(dest)
+	// A hard link never replaces a file that appeared at dest meanwhile, where a
+	// check and a rename would between the two; where the file system has no
+	// links, the check and the rename it is.
+	appeared := fmt.Errorf("backup: %s appeared while copying; choose a new file", dest)
+	switch err := os.Link(name, dest); {
+	case err == nil:
+		os.Remove(name)
+	case errors.Is(err, fs.ErrExist):
+		return appeared
+	default:
+		if _, err := os.Lstat(dest); err == nil {
+			return appeared
+		}
+		if err := os.Rename(name, dest); err != nil {
+			return fmt.Errorf("backup: %w", err)
+		}
 	}
 	done = true
 	if err := syncPath(dir); err != nil {
@@ -59,6 +71,10 @@ func writeBackup(ctx context.Context, st *store.Store, dest string) error {
 	}
 	return nil
 }
+
+// backupCopied is called once a backup's copy is synced, before it takes dest's
+// name (tests make a file appear there).
+var backupCopied = func(dest string) {}
 
 // syncPath fsyncs a file or a directory.
 func syncPath(path string) error {

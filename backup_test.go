@@ -112,6 +112,25 @@ func TestBackupFailsMidwayLeavesNoDest(t *testing.T) {
 	checkCopy(t, dest, 4)
 }
 
+// TestBackupNeverOverwritesWhatAppeared: a file that appears at FILE while the copy
+// is being written is kept, and the backup fails saying so, leaving no temporary
+// file behind.
+func TestBackupNeverOverwritesWhatAppeared(t *testing.T) {
+	is := is.New(t)
+	cfg := testConfig(t, "")
+	fillDatabase(t, cfg, 1)
+	dest := filepath.Join(t.TempDir(), "copy.db")
+	defer func(f func(string)) { backupCopied = f }(backupCopied)
+	backupCopied = func(d string) { os.WriteFile(d, []byte("someone else's"), 0o600) }
+	_, err := runCmd(t, "backup", dest, "-config", cfg)
+	is.True(err != nil) // refused
+	is.True(strings.Contains(err.Error(), "appeared while copying; choose a new file"))
+	b, err := os.ReadFile(dest)
+	is.NoErr(err)
+	is.Equal(string(b), "someone else's") // kept
+	is.Equal(len(tempFiles(t, dest)), 0)  // and the copy removed
+}
+
 // TestBackupKilledLeavesNoPartialDest kills "hookd backup" with SIGKILL once its
 // copy is being written: afterwards DEST is absent (only the temporary file is
 // left), or, had the copy finished first, whole. It is never a partial database.
