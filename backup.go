@@ -47,11 +47,11 @@ func writeBackup(ctx context.Context, st *store.Store, dest string) error {
 	if err := syncPath(name); err != nil {
 		return fmt.Errorf("backup: sync %s: %w", name, err)
 	}
-	backupCopied(dest)
 	// A hard link never replaces a file that appeared at dest meanwhile, where a
 	// check and a rename would between the two; where the file system has no
 	// links, the check and the rename it is.
 	appeared := fmt.Errorf("backup: %s appeared while copying; choose a new file", dest)
+	backupTakesName(dest)
 	switch err := os.Link(name, dest); {
 	case err == nil:
 		os.Remove(name)
@@ -72,9 +72,10 @@ func writeBackup(ctx context.Context, st *store.Store, dest string) error {
 	return nil
 }
 
-// backupCopied is called once a backup's copy is synced, before it takes dest's
-// name (tests make a file appear there).
-var backupCopied = func(dest string) {}
+// backupTakesName is called just before a backup's copy takes dest's name (tests
+// make a file appear there: a check that dest is free, then a rename, would
+// replace it).
+var backupTakesName = func(dest string) {}
 
 // syncPath fsyncs a file or a directory.
 func syncPath(path string) error {

@@ -112,16 +112,16 @@ func TestBackupFailsMidwayLeavesNoDest(t *testing.T) {
 	checkCopy(t, dest, 4)
 }
 
-// TestBackupNeverOverwritesWhatAppeared: a file that appears at FILE while the copy
-// is being written is kept, and the backup fails saying so, leaving no temporary
-// file behind.
+// TestBackupNeverOverwritesWhatAppeared: a file that appears at FILE at the last
+// moment, after any look at whether FILE is free, is kept, and the backup fails
+// saying so, leaving no temporary file behind.
 func TestBackupNeverOverwritesWhatAppeared(t *testing.T) {
 	is := is.New(t)
 	cfg := testConfig(t, "")
 	fillDatabase(t, cfg, 1)
 	dest := filepath.Join(t.TempDir(), "copy.db")
-	defer func(f func(string)) { backupCopied = f }(backupCopied)
-	backupCopied = func(d string) { os.WriteFile(d, []byte("someone else's"), 0o600) }
+	defer func(f func(string)) { backupTakesName = f }(backupTakesName)
+	backupTakesName = func(d string) { os.WriteFile(d, []byte("someone else's"), 0o600) }
 	_, err := runCmd(t, "backup", dest, "-config", cfg)
 	is.True(err != nil) // refused
 	is.True(strings.Contains(err.Error(), "appeared while copying; choose a new file"))

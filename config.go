@@ -405,25 +405,21 @@ func (c *Config) SecretKeyPath() string {
 
 // readSecretFile reads a secret kept in a file (a *_file key; e.g. a systemd
 // credential), without its surrounding white space. An empty path reads as "".
-// withoutUserinfo is a URL as an error may show it: whatever comes before an @ in
-// its host part (a user name and password) is left out, even when the URL does not
-// parse.
+// withoutUserinfo is a URL as an error may show it: everything up to its last @
+// after the scheme (a user name and password, which may hold a '/', '?' or '#')
+// is left out, even when the URL does not parse.
 func withoutUserinfo(raw string) string {
 	scheme, rest, ok := strings.Cut(raw, "://")
 	if !ok {
 		scheme, rest = "", raw
 	}
-	host, path := rest, ""
-	if i := strings.IndexAny(rest, "/?#"); i >= 0 {
-		host, path = rest[:i], rest[i:]
-	}
-	if i := strings.LastIndex(host, "@"); i >= 0 {
-		host = "…@" + host[i+1:]
+	if i := strings.LastIndex(rest, "@"); i >= 0 {
+		rest = "…@" + rest[i+1:]
 	}
 	if ok {
-		return scheme + "://" + host + path
+		return scheme + "://" + rest
 	}
-	return host + path
+	return rest
 }
 
 func readSecretFile(key, path string) (string, error) {

@@ -118,6 +118,8 @@ keep_total = 100
 		{"relative public url", "[http]\npublic_url = \"hookd.example.org\"\n", "http.public_url"},
 		{"public url with a password", "[http]\npublic_url = \"https://ops:hunter2@hookd.example.org\"\n", "http.public_url: must not hold a user name or password"},
 		{"public url with a password that does not parse", "[http]\npublic_url = \"https://ops:hunter2^x@hookd.example.org\"\n", `got "https://…@hookd.example.org"`},
+		{"public url with a password holding a slash", "[http]\npublic_url = \"https://ops:hunter2/x?y#z@hookd.example.org\"\n", `got "https://…@hookd.example.org"`},
+		{"upstream url with a password holding a slash", "[upstream]\napi_url = \"https://app:hunter2/x@api.orcid.example\"\ntoken_url = \"https://orcid.example/oauth/token\"\nclient_id = \"APP-1\"\nclient_secret_file = \"s\"\n[http]\npublic_url = \"https://h.example\"\n", `got "https://…@api.orcid.example"`},
 		{"public url with a password and a bad port", "[http]\npublic_url = \"https://ops:hunter2@hookd.example.org:https\"\n", `got "https://…@hookd.example.org:https"`},
 		{"a trusted proxy that is a name", "[http]\ntrusted_proxies = [\"127.0.0.1\", \"proxy.example.org\"]\n", "http.trusted_proxies: \"proxy.example.org\" is not an address"},
 		{"a trusted proxy as a string", "[http]\ntrusted_proxies = \"127.0.0.1\"\n", "http.trusted_proxies"},

@@ -386,16 +386,18 @@ func checkIntegrity(tb testing.TB, path string) {
 }
 
 // TestLitestreamUnitRestoresAMissingDatabase runs the shipped litestream.service's
-// ExecStartPre, as systemd would before replicating (and so before hookd, which
-// starts after it): a database that is missing is restored from the replica, the
-// old machine's clients with it; one that exists is left alone. The unit is also
+// ExecStartPre, as systemd would before replicating (and hookd's drop-in before
+// hookd starts: the same command): a database that is missing is restored from
+// the replica, the old machine's clients with it; one that exists is left alone. The unit is also
 // PartOf hookd.service, so a restore of a backup under a stopped hookd does not
 // happen beside a running Litestream.
 func TestLitestreamUnitRestoresAMissingDatabase(t *testing.T) {
 	is := is.New(t)
 	unit, err := os.ReadFile("packaging/litestream/litestream.service")
 	is.NoErr(err)
-	var pre []string
+	dropIn, err := os.ReadFile("packaging/litestream/hookd-litestream.conf")
+	is.NoErr(err)
+	var pre, hookdPre []string
 	partOf := false
 	for _, line := range strings.Split(string(unit), "\n") {
 		if v, ok := strings.CutPrefix(line, "ExecStartPre="); ok {
@@ -403,8 +405,14 @@ func TestLitestreamUnitRestoresAMissingDatabase(t *testing.T) {
 		}
 		partOf = partOf || line == "PartOf=hookd.service"
 	}
-	is.True(partOf)       // stopped with hookd
-	is.True(len(pre) > 2) // a restore before replicating
+	for _, line := range strings.Split(string(dropIn), "\n") {
+		if v, ok := strings.CutPrefix(line, "ExecStartPre="); ok {
+			hookdPre = strings.Fields(v)
+		}
+	}
+	is.True(partOf)         // stopped with hookd
+	is.True(len(pre) > 2)   // a restore before replicating
+	is.Equal(hookdPre, pre) // and the same before hookd starts, whatever became of Litestream's start
 	litestream := buildLitestream(t)
 	dir := t.TempDir()
 	db := filepath.Join(dir, "hookd.db")

@@ -88,13 +88,15 @@ func (d *Dispatcher) sendEmail(ctx context.Context, c store.Claimed) result {
 // Only the server's own answer is read (not the addresses go-mail adds, with
 // anything between < and > taken out). In this order:
 //   - about hookd's own sender address (RFC 3463 X.1.0, X.1.7, X.1.8, or an answer
-//     that speaks of the sender: Postfix refuses a sender at RCPT TO), or about
-//     relaying or authentication: not the recipient's;
+//     that speaks of the sender: Postfix refuses a sender at RCPT TO), or a
+//     refusal to relay ("Relay access denied") or of authentication: not the
+//     recipient's;
 //   - an enhanced status code of class 5.1 (bad mailbox, bad domain, moved) or
 //     5.2.1 (mailbox disabled): the recipient's, for good;
 //   - an answer that speaks of the recipient ("Recipient address rejected", under
 //     5.7.1 or Exchange's 5.4.1, "no such user"): the recipient's, for good;
-//   - any other enhanced code (5.2.2 mailbox full, 5.3, 5.4, 5.5, 5.7 policy): not;
+//   - any other enhanced code (5.2.2 mailbox full, 5.3, 5.4, 5.5, 5.7 policy), or
+//     no code and a mention of relaying: not;
 //   - no enhanced code: 550, 551 and 553 are taken at their word.
 func refusedForGood(err error) bool {
 	var se *mail.SendError
@@ -112,7 +114,7 @@ func refusedForGood(err error) bool {
 		return false
 	case strings.HasPrefix(code, "5.1.") || code == "5.2.1" || aboutRecipient.MatchString(reply):
 		return true
-	case code != "":
+	case code != "" || aboutRelay.MatchString(reply):
 		return false
 	}
 	switch se.ErrorCode() {
@@ -127,9 +129,14 @@ var (
 	bracketed = regexp.MustCompile(`<[^>]*>`)
 	// replyCode is the enhanced status code (RFC 3463) that follows a reply's code.
 	replyCode = regexp.MustCompile(`\b[45]\d\d[ -]"?([45]\.\d{1,3}\.\d{1,3})\b`)
-	// aboutHookd is an answer about hookd's side: its sender address, relaying, or
+	// aboutHookd is an answer about hookd's side: its sender address, a relay's
+	// refusal to relay for it (in the phrases servers use: "relay" alone is often
+	// a host's name, or Postfix's "relay recipient table" of known recipients), or
 	// its authentication.
-	aboutHookd = regexp.MustCompile(`\bsender\b|\brelay(ing)?\b|authenticat|\bauth(entication)? required\b`)
+	aboutHookd = regexp.MustCompile(`\bsender\b|relay access denied|\brelaying (is )?(denied|not (allowed|permitted))|\brelay not permitted|\bunable to relay|\bnot permitted to relay|we do not relay|authenticat|\bauth(entication)? required\b`)
+	// aboutRelay is a mention of relaying in an answer without an enhanced code
+	// that says nothing of the recipient: taken as the relay's matter.
+	aboutRelay = regexp.MustCompile(`\brelay(ing)?\b`)
 	// aboutRecipient is an answer about the recipient's address.
 	aboutRecipient = regexp.MustCompile(`\brecipient\b|\bno such (user|mailbox|recipient)\b|\buser unknown\b|\bunknown (user|recipient)\b`)
 )

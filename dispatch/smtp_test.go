@@ -202,6 +202,10 @@ func TestSendMailRecipientRefused(t *testing.T) {
 		"550 5.7.1 recipient rejected by policy":                                                                       true,
 		"550 5.1.1 <orcid@relay.uni.example>: Recipient address rejected: User unknown":                                true, // "relay" in the address only
 		"550 No such user here [10.4.5.6]":                                                                             true, // no enhanced code, an address literal
+		// Postfix on a gateway: its known recipients are the "relay recipient table".
+		"550 5.1.1 <orcid@uni.example>: Recipient address rejected: User unknown in relay recipient table":                                                true,
+		"550 5.1.1 <orcid@uni.example>: Recipient address rejected: undeliverable address: host relay.uni.example[10.0.0.1] said: 550 5.1.1 User unknown": true,
+		"550 relaying to <orcid@uni.example> not allowed":                                                                                                 false,
 	} {
 		t.Run(answer, func(t *testing.T) {
 			is := is.New(t)

@@ -365,6 +365,12 @@ func TestBasePath(t *testing.T) {
 
 	res = h.doRaw(t, http.MethodGet, "/healthz", "")
 	is.Equal(res.status, http.StatusOK) // operations stay at the root
+
+	for _, p := range []string{base, base + "/nope", "/inbox/lab/x", "/console/", "/nope"} {
+		res = h.doRaw(t, http.MethodGet, p, "")
+		is.Equal(res.status, http.StatusNotFound)
+		is.True(!strings.Contains(string(res.body), "http.base_path")) // no hint where none would help
+	}
 }
 
 func TestWebhookLocationWithoutPublicURL(t *testing.T) {

@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"strings"
 
+	"hookd/orcid"
+
 	"github.com/julienschmidt/httprouter"
 
 	"hookd/store"
@@ -162,11 +164,18 @@ func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	msg := "404 Not Found: no such resource: " + r.Method + " " + r.URL.Path
-	if bp := s.opts.BasePath; bp != "" && !strings.HasPrefix(r.URL.Path, bp+"/") {
+	if bp := s.opts.BasePath; bp != "" && orcidShaped(r.URL.Path) {
 		// Walk-throughs and clients written for the root are the usual cause.
 		msg += " (the ORCID routes are under http.base_path " + bp + ": " + bp + r.URL.Path + ")"
 	}
 	writeORCIDBody(w, r, http.StatusNotFound, codeNotFound, msg, "The resource was not found.")
+}
+
+// orcidShaped reports whether a path is one of the ORCID-compatible routes' at
+// the root: /oauth/… or /{orcid}/webhook…
+func orcidShaped(path string) bool {
+	first, rest, _ := strings.Cut(strings.TrimPrefix(path, "/"), "/")
+	return first == "oauth" || (orcid.Check(first) == nil && strings.HasPrefix(rest, "webhook"))
 }
 
 // methodNotAllowed answers a method a route does not take, in the route's error

@@ -531,3 +531,46 @@ func TestMendedWebhookFailsAfresh(t *testing.T) {
 	is.NoErr(err)
 	is.True(!failing()) // mended: afresh
 }
+
+// TestHubNewAPIKeyFailsAfresh: an organisation's webhook given a new apikey (its
+// credentials) starts its run of failures afresh, as a new URL does; the same key
+// given again does not.
+func TestHubNewAPIKeyFailsAfresh(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	st := newStore(t)
+	o, err := st.CreateOrganisation(ctx, "Uni", "it@uni.example")
+	is.NoErr(err)
+	old, mended := "old-key", "new-key"
+	_, _, err = st.SetHubSettings(ctx, o.ID, store.HubSettings{Enabled: true, URL: "https://hub.uni.example/hook", APIKey: &old})
+	is.NoErr(err)
+	_, err = st.PutMember(ctx, o.ID, claimOrcid(1), store.MemberInfo{}, 0)
+	is.NoErr(err)
+	claimed, err := st.Exchange(ctx, nil, 10, time.Minute)
+	is.NoErr(err)
+	is.True(len(claimed) > 0)
+	var fail []store.Outcome
+	for _, c := range claimed {
+		fail = append(fail, answered(st, c, store.OutcomeRetry))
+	}
+	_, err = st.Exchange(ctx, fail, 0, time.Minute)
+	is.NoErr(err)
+	hubFailing := func() bool {
+		subs, err := st.Subscriptions(ctx, store.SubscriptionFilter{})
+		is.NoErr(err)
+		for _, s := range subs {
+			if s.Format == store.FormatHub {
+				return !s.FailingSince.IsZero()
+			}
+		}
+		t.Fatal("no hub subscription")
+		return false
+	}
+	is.True(hubFailing()) // failing with the old key
+	_, _, err = st.SetHubSettings(ctx, o.ID, store.HubSettings{Enabled: true, URL: "https://hub.uni.example/hook", APIKey: &old})
+	is.NoErr(err)
+	is.True(hubFailing()) // the same key again: still failing
+	_, _, err = st.SetHubSettings(ctx, o.ID, store.HubSettings{Enabled: true, URL: "https://hub.uni.example/hook", APIKey: &mended})
+	is.NoErr(err)
+	is.True(!hubFailing()) // a new key: afresh, as a platform webhook's new auth
+}

@@ -180,6 +180,12 @@ func (s *Store) setOrgWebhook(ctx context.Context, tx *sql.Tx, orgID int64, h Hu
 	if err != nil {
 		return false, "", err
 	}
+	var appendWas bool
+	var keyWas []byte
+	if err := tx.QueryRowContext(ctx, "SELECT append_orcid, apikey FROM subscriptions WHERE id = ?", id).Scan(&appendWas, &keyWas); err != nil {
+		return false, "", err
+	}
+	mended := appendWas != h.AppendOrcid // the address called changes
 	if _, err := tx.ExecContext(ctx, "UPDATE subscriptions SET append_orcid = ? WHERE id = ?", h.AppendOrcid, id); err != nil {
 		return false, "", err
 	}
@@ -188,7 +194,19 @@ func (s *Store) setOrgWebhook(ctx context.Context, tx *sql.Tx, orgID int64, h Hu
 		if *h.APIKey != "" {
 			sealed = s.box.SealString(*h.APIKey)
 		}
+		// The same key given again (a settings PUT that repeats it) is no mend.
+		if was, err := s.box.OpenString(keyWas); err != nil || was != *h.APIKey {
+			mended = true
+		}
 		if _, err := tx.ExecContext(ctx, "UPDATE subscriptions SET apikey = ? WHERE id = ?", sealed, id); err != nil {
+			return false, "", err
+		}
+	}
+	if mended {
+		// A new key, or the record's iD now added to the URL or no longer, starts
+		// the webhook's run of failures afresh, as a new URL does (putOrgSub).
+		s.targetCache.forget(id)
+		if _, err := tx.ExecContext(ctx, "UPDATE subscriptions SET failing_since = NULL WHERE id = ?", id); err != nil {
 			return false, "", err
 		}
 	}

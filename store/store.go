@@ -165,7 +165,7 @@ type notSentRow struct {
 }
 
 // Open opens (creating if needed) the database at opts.Path and applies migrations.
-func Open(ctx context.Context, opts Options) (*Store, error) {
+func Open(ctx context.Context, opts Options) (_ *Store, err error) {
 	if opts.Box == nil {
 		return nil, errors.New("open store: no secret box")
 	}
@@ -183,8 +183,16 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		if _, err := os.Stat(opts.Path); err != nil {
 			return nil, &Error{Code: NotFound, Field: "store.path", Value: opts.Path, Message: fmt.Sprintf("no database at %s", opts.Path)}
 		}
-	} else {
-		createPrivate(opts.Path)
+	} else if createPrivate(opts.Path) {
+		// An open that fails leaves no empty file it made behind (a later
+		// check-config would take it for a new database).
+		defer func() {
+			if err != nil {
+				if fi, serr := os.Stat(opts.Path); serr == nil && fi.Size() == 0 {
+					os.Remove(opts.Path)
+				}
+			}
+		}()
 	}
 	dsn := func(extra ...string) string {
 		q := url.Values{}
@@ -294,11 +302,15 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 // as the key and a backup are), before SQLite opens it: SQLite would make it 0644
 // under a usual umask, and its -wal and -shm take the file's mode. An empty file
 // is a new database to SQLite. An existing file is left as it is; a file that
-// cannot be made is left to SQLite, whose error says so (a store fault).
-func createPrivate(path string) {
-	if f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600); err == nil {
-		f.Close()
+// cannot be made is left to SQLite, whose error says so (a store fault). It
+// reports whether it made the file.
+func createPrivate(path string) (made bool) {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return false
 	}
+	f.Close()
+	return true
 }
 
 // ErrWrongKey is Open's error for a secret key that opens none of the secrets the

@@ -678,10 +678,12 @@ func TestWrongKeyLeavesAnOlderSchema(t *testing.T) {
 	known := store.SchemaVersion()
 	raw, err := sql.Open("sqlite", path)
 	is.NoErr(err)
-	_, err = raw.Exec("ALTER TABLE subscriptions DROP COLUMN registered_as") // as the version before left it
+	// As the version before left it: migration 18 undone.
+	_, err = raw.Exec("DROP TRIGGER subscriptions_id_mark; DROP TABLE id_marks")
 	is.NoErr(err)
 	_, err = raw.Exec("DELETE FROM schema_migrations WHERE version = ?", known)
 	is.NoErr(err)
+	is.Equal(known, 18) // (a newer migration: undo that one here instead)
 	is.NoErr(raw.Close())
 
 	v, err := store.FileCheck(ctx, path, b)
@@ -762,4 +764,15 @@ func TestOpenEmptyButForSQLitesTables(t *testing.T) {
 			is.NoErr(st.Close())
 		})
 	}
+}
+
+// TestFailedOpenLeavesNoFile: an open that fails (":memory:" is no file hookd can
+// keep a WAL beside) leaves no empty file it made behind.
+func TestFailedOpenLeavesNoFile(t *testing.T) {
+	is := is.New(t)
+	t.Chdir(t.TempDir())
+	_, err := store.Open(context.Background(), store.Options{Path: ":memory:", Box: newBox(t)})
+	is.True(err != nil) // refused
+	_, err = os.Stat(":memory:")
+	is.True(os.IsNotExist(err)) // and nothing made
 }
