@@ -135,9 +135,9 @@ func TestOrganisationWebhookForm(t *testing.T) {
 		is.True(n != nil && n[1] != m[1]) // the webhook's page rotates it, for the organisation's staff too
 		is.True(strings.Contains(hook.body, "The old secret keeps signing beside it until"))
 		again := u.post(t, "/console/webhooks/"+h.WebhookUID+"/rotate-secret", nil)
-		is.Equal(again.status, http.StatusBadRequest)                                                   // not twice within the overlap
+		is.Equal(again.status, http.StatusBadRequest)                                                    // not twice within the overlap
 		is.True(strings.Contains(again.body, "the secret the last rotation replaced still signs until")) // saying until when
-		is.True(!strings.Contains(again.body, "whsec_"))                                                // no new secret
+		is.True(!strings.Contains(again.body, "whsec_"))                                                 // no new secret
 	})
 
 	t.Run("a webhook an older hookd made, without a secret", func(t *testing.T) {

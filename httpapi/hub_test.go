@@ -177,9 +177,9 @@ func TestHubAdminAPI(t *testing.T) {
 			Until         time.Time `json:"previous-secret-valid-until"`
 		}
 		decodeJSON(t, res.body, &rotated)
-		is.True(strings.HasPrefix(rotated.SigningSecret, "whsec_") && rotated.SigningSecret != signing) // a new one
-		is.Equal(rotated.Until, h.st.Now().Add(store.SecretOverlap).UTC().Truncate(time.Millisecond))   // the old one signs beside it for a day
-		problemOf(t, h.hubReq(t, http.MethodPost, one+"/webhook/rotate-secret", admin, ""), http.StatusConflict, "")    // not again during that day
+		is.True(strings.HasPrefix(rotated.SigningSecret, "whsec_") && rotated.SigningSecret != signing)              // a new one
+		is.Equal(rotated.Until, h.st.Now().Add(store.SecretOverlap).UTC().Truncate(time.Millisecond))                // the old one signs beside it for a day
+		problemOf(t, h.hubReq(t, http.MethodPost, one+"/webhook/rotate-secret", admin, ""), http.StatusConflict, "") // not again during that day
 		problemOf(t, h.hubReq(t, http.MethodPost, orgs+"/999/webhook/rotate-secret", admin, ""), http.StatusNotFound, "")
 	})
 

@@ -357,7 +357,7 @@ func TestBasePath(t *testing.T) {
 	res = h.doRaw(t, http.MethodPut, "/0000-0002-9079-593X/webhook/"+seedSegment, tok)
 	orcidError(t, res, http.StatusNotFound, 9011) // not at the root
 	res = h.doRaw(t, http.MethodGet, path, tok)
-	orcidError(t, res, http.StatusNotFound, 9011) // not at the root
+	orcidError(t, res, http.StatusNotFound, 9011)                                                                                     // not at the root
 	is.True(strings.Contains(string(res.body), "(the ORCID routes are under http.base_path /orcid-api-web: /orcid-api-web"+path+")")) // saying where they are
 	res = h.doRaw(t, http.MethodPost, "/oauth/token?grant_type=client_credentials", "")
 	is.Equal(res.status, http.StatusNotFound) // the token endpoint is not at the root either
