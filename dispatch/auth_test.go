@@ -652,3 +652,29 @@ func TestReplaySince(t *testing.T) {
 	is.Equal(statuses(ds[orcidB]), []int{204, 500})      // likewise
 	is.Equal(a.replay(rec.ID, e.start), 0)               // nothing left to replay
 }
+
+// TestRetryAfterEchoNotStored: a receiver that echoes a secret where a
+// Retry-After belongs does not get it into the attempt log: the value hookd quotes
+// ("neither seconds nor an HTTP date") is redacted as the rest of its answer is.
+func TestRetryAfterEchoNotStored(t *testing.T) {
+	is := is.New(t)
+	e := newEnv(t)
+	a := newAuthAPI(e)
+	const pass = "pw-SECRET-basic-123"
+	rv := newReceiver(t, func(_ int, w http.ResponseWriter, r *http.Request, _ []byte) error {
+		_, p, _ := r.BasicAuth()
+		w.Header().Set("Retry-After", p) // an echo where a number belongs
+		w.WriteHeader(http.StatusTooManyRequests)
+		return nil
+	})
+	a.create(`{"targetURL":"` + rv.URL + `/notify","auth":{"type":"basic","username":"hookd-user","password":"` + pass + `"}}`)
+	d := e.dispatcher(nil)
+	e.intake(0, store.Event{Orcid: orcidA})
+	is.Equal(e.tick(d), 1) // one call
+	row := e.only()
+	as := e.attempts(row.ID)
+	is.Equal(len(as), 1)
+	is.True(strings.Contains(as[0].Error, "is neither seconds nor an HTTP date")) // still said
+	is.True(!strings.Contains(as[0].Error, pass))                                 // the password is not in the attempt log
+	is.True(!strings.Contains(row.LastError, pass))                               // nor in the delivery's last error
+}

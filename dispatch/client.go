@@ -7,7 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"strings"
+	"net/url"
 	"syscall"
 	"time"
 
@@ -78,12 +78,14 @@ func describe(err error, timeout time.Duration) string {
 	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
 		return "the receiver closed the connection without answering"
 	}
-	msg := err.Error()
-	// *url.Error repeats the method and URL; keep the cause.
-	if i := strings.LastIndex(msg, "\": "); i >= 0 {
-		msg = msg[i+3:]
+	// *url.Error repeats the method and URL; keep the cause. Nothing else is cut:
+	// a token endpoint's error (oauth2's) carries its status and its answer, which
+	// the redaction then reads whole.
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err.Error()
 	}
-	return msg
+	return err.Error()
 }
 
 func isTimeout(err error) bool {

@@ -137,7 +137,7 @@ func (d *Dispatcher) call(ctx context.Context, c store.Claimed) result {
 	id := store.MessageID(c.ID)
 	ts := time.Now().Unix()
 	r.sent.add(c.Target.APIKey)
-	r.sent.add(c.Target.SigningSecrets...)
+	r.sent.addSigning(c.Target.SigningSecrets...)
 	var sig string
 	if len(c.Target.SigningSecrets) > 0 {
 		if sig, err = d.signer.sign(c.Target.SigningSecrets, id, ts, body); err != nil {

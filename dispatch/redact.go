@@ -40,6 +40,15 @@ func (s *sent) add(secrets ...string) {
 	}
 }
 
+// addSigning notes whsec_ signing secrets: each whole, and the base64 key after
+// the prefix, which Standard Webhooks libraries hold (and a receiver's debug output
+// may print).
+func (s *sent) addSigning(secrets ...string) {
+	for _, v := range secrets {
+		s.add(v, strings.TrimPrefix(v, "whsec_"))
+	}
+}
+
 // addBasic notes HTTP Basic credentials: the password, and the base64 of
 // "user:password" the header carries.
 func (s *sent) addBasic(user, password string) {
@@ -268,4 +277,6 @@ func truncate(text string, n int) string {
 func (r *result) redactResult() {
 	r.err = truncate(r.sent.redact(r.err), maxErrorText)
 	r.body = strings.ToValidUTF8(truncate(r.sent.redact(r.body), responseSnippet), "?")
+	// A Retry-After that does not read is quoted in the outcome's error.
+	r.retryAfter = r.sent.redact(r.retryAfter)
 }

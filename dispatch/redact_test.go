@@ -253,3 +253,16 @@ func BenchmarkRedact(b *testing.B) {
 		})
 	}
 }
+
+// TestSigningKeyEchoRedacted: a receiver that echoes the signing key as its
+// libraries hold it (the base64 after whsec_) does not get it stored.
+func TestSigningKeyEchoRedacted(t *testing.T) {
+	const whsec = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+	key := strings.TrimPrefix(whsec, "whsec_")
+	r := result{status: 401, body: `{"error":"signature mismatch","secret":"` + key + `"}`}
+	r.sent.addSigning(whsec)
+	r.redactResult()
+	if strings.Contains(r.body, key) {
+		t.Errorf("the signing key is stored: %s", r.body)
+	}
+}

@@ -1,0 +1,58 @@
+package dispatch
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/oauth2"
+	"golang.org/x/oauth2/clientcredentials"
+)
+
+// TestDescribeKeepsTokenEndpointError: a token endpoint's error keeps its status,
+// and an answer's credential keeps the keyword the redaction reads it by.
+func TestDescribeKeepsTokenEndpointError(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusUnauthorized)
+		w.Write([]byte(`{"message": "Unauthorized", "detail": "unknown client"}`))
+	}))
+	defer srv.Close()
+	c := DeliveryClient(4, 2)
+	cfg := clientcredentials.Config{ClientID: "id", ClientSecret: "client-SECRET-1", TokenURL: srv.URL, AuthStyle: oauth2.AuthStyleInHeader}
+	_, err := cfg.Token(context.WithValue(context.Background(), oauth2.HTTPClient, c))
+	if err == nil {
+		t.Fatal("no error")
+	}
+	got := describe(err, time.Second)
+	if !strings.Contains(got, "401") {
+		t.Errorf("the description lost the token endpoint's status: %q", got)
+	}
+}
+
+// TestReviewDescribeThenRedact: a credential-shaped value in a token endpoint's
+// answer ("password": …) is redacted in the attempt's error, as README promises
+// for values hookd did not send.
+func TestDescribeThenRedact(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusBadRequest)
+		w.Write([]byte(`{"message": "bad request", "password": "pw-OTHER-123"}`))
+	}))
+	defer srv.Close()
+	c := DeliveryClient(4, 2)
+	cfg := clientcredentials.Config{ClientID: "id", ClientSecret: "client-SECRET-1", TokenURL: srv.URL, AuthStyle: oauth2.AuthStyleInHeader}
+	_, err := cfg.Token(context.WithValue(context.Background(), oauth2.HTTPClient, c))
+	if err == nil {
+		t.Fatal("no error")
+	}
+	r := result{err: "token endpoint: " + describe(err, time.Second)} // as call does
+	r.sent.addClient("id", "client-SECRET-1")
+	r.redactResult()
+	if strings.Contains(r.err, "pw-OTHER-123") {
+		t.Errorf("a password the token endpoint answered is stored: %q", r.err)
+	}
+}
