@@ -105,6 +105,9 @@ func (d *Dispatcher) call(ctx context.Context, c store.Claimed) result {
 	fail := func(msg string) result {
 		r.err = msg
 		r.duration = time.Since(t0)
+		if d.callCtx.Err() != nil {
+			r.cancelled = true // the shutdown's, not the receiver's
+		}
 		return r
 	}
 
@@ -114,6 +117,10 @@ func (d *Dispatcher) call(ctx context.Context, c store.Claimed) result {
 	case store.FormatUpstream:
 		return d.callUpstream(ctx, c)
 	}
+	// One deadline for the whole attempt: a token fetch (and another after a 401)
+	// and the call share delivery.timeout, as a claim's lease counts on.
+	ctx, cancel := context.WithTimeout(ctx, d.opts.Timeout)
+	defer cancel()
 	var hub store.HubDelivery
 	if c.Target.Format == store.FormatHub {
 		var err error
@@ -186,13 +193,12 @@ func (d *Dispatcher) call(ctx context.Context, c store.Claimed) result {
 	}
 
 	var bearer string
-	var src *tokenSource
 	switch c.Target.Auth.Type {
 	case store.AuthBasic:
 		r.sent.addBasic(c.Target.Auth.Username, c.Target.Auth.Secret)
 	case store.AuthClientCredential:
 		r.sent.addClient(c.Target.Auth.ClientID, c.Target.Auth.Secret)
-		if bearer, src, err = d.tokens.token(ctx, c.Target, nil); err != nil {
+		if bearer, err = d.tokens.token(ctx, c.Target, ""); err != nil {
 			return fail("token endpoint: " + describe(err, d.opts.Timeout))
 		}
 		r.sent.add(bearer)
@@ -201,16 +207,13 @@ func (d *Dispatcher) call(ctx context.Context, c store.Claimed) result {
 	if err == nil && resp.StatusCode == http.StatusUnauthorized && bearer != "" {
 		// The token may have been revoked or expired early: get a new one, once.
 		drain(resp)
-		if bearer, _, err = d.tokens.token(ctx, c.Target, src); err != nil {
+		if bearer, err = d.tokens.token(ctx, c.Target, bearer); err != nil {
 			return fail("token endpoint (after a 401): " + describe(err, d.opts.Timeout))
 		}
 		r.sent.add(bearer)
 		resp, err = send(bearer)
 	}
 	if err != nil {
-		if d.callCtx.Err() != nil {
-			r.cancelled = true
-		}
 		return fail(describe(err, d.opts.Timeout))
 	}
 	if resp.StatusCode >= 300 && resp.StatusCode < 400 {

@@ -40,8 +40,8 @@ type UpstreamOptions struct {
 // hubState is a Dispatcher's Hub configuration and its upstream token source.
 type hubState struct {
 	opts HubOptions
-	mu   sync.Mutex
-	ts   oauth2.TokenSource
+	once sync.Once
+	ts   *tokenSource // the upstream's token, made on first use
 }
 
 // ConfigureHub sets the e-mail and upstream settings (as Options.Hub does); call it
@@ -85,30 +85,16 @@ func newHubPayload(c store.Claimed, info store.HubDelivery, recordURL string) ([
 }
 
 // upstreamToken returns a /webhook token of the upstream API, cached until it
-// expires, and the source it came from. rejected, when not nil, is the source of a
-// token the upstream refused: it is replaced by a new one only if it is still the
-// cached one, so workers refused at once share one new token (the source fetches
-// it once for all of them) instead of each fetching and caching its own.
-func (h *hubState) upstreamToken(client *http.Client, rejected oauth2.TokenSource) (string, oauth2.TokenSource, error) {
-	h.mu.Lock()
-	if h.ts == nil || (rejected != nil && h.ts == rejected) {
+// expires, fetched within ctx (the call's). rejected, when not "", is a token the
+// upstream refused: workers refused at once share one new token instead of each
+// fetching (and leaving behind) its own.
+func (h *hubState) upstreamToken(ctx context.Context, client *http.Client, rejected string) (string, error) {
+	h.once.Do(func() {
 		u := h.opts.Upstream
-		cfg := clientcredentials.Config{ClientID: u.ClientID, ClientSecret: u.ClientSecret, TokenURL: u.TokenURL,
-			Scopes: []string{store.ScopeWebhook}, AuthStyle: oauth2.AuthStyleInParams}
-		h.ts = cfg.TokenSource(context.WithValue(context.Background(), oauth2.HTTPClient, client))
-	}
-	ts := h.ts
-	h.mu.Unlock()
-	tok, err := ts.Token()
-	if err != nil {
-		h.mu.Lock()
-		if h.ts == ts {
-			h.ts = nil
-		}
-		h.mu.Unlock()
-		return "", nil, err
-	}
-	return tok.AccessToken, ts, nil
+		h.ts = newTokenSource("", clientcredentials.Config{ClientID: u.ClientID, ClientSecret: u.ClientSecret, TokenURL: u.TokenURL,
+			Scopes: []string{store.ScopeWebhook}, AuthStyle: oauth2.AuthStyleInParams})
+	})
+	return h.ts.token(ctx, client, rejected)
 }
 
 // callUpstream carries out a registration work order: PUT (register) or DELETE
@@ -133,6 +119,9 @@ func (d *Dispatcher) callUpstream(ctx context.Context, c store.Claimed) result {
 	if u.APIURL == "" || u.PublicURL == "" {
 		return fail("upstream registration is not configured ([upstream] api_url, http.public_url)")
 	}
+	// One deadline for the whole attempt (call's).
+	ctx, cancel := context.WithTimeout(ctx, d.opts.Timeout)
+	defer cancel()
 	wanted, err := d.store.UpstreamWanted(ctx, c.Subject)
 	if err != nil {
 		return fail(err.Error())
@@ -161,7 +150,7 @@ func (d *Dispatcher) callUpstream(ctx context.Context, c store.Claimed) result {
 		req.ContentLength = 0
 		return d.client.Do(req)
 	}
-	token, src, err := h.upstreamToken(d.client, nil)
+	token, err := h.upstreamToken(ctx, d.client, "")
 	if err != nil {
 		return fail("upstream token endpoint: " + describe(err, d.opts.Timeout))
 	}
@@ -169,7 +158,7 @@ func (d *Dispatcher) callUpstream(ctx context.Context, c store.Claimed) result {
 	resp, err := send(token)
 	if err == nil && resp.StatusCode == http.StatusUnauthorized {
 		drain(resp)
-		if token, _, err = h.upstreamToken(d.client, src); err != nil {
+		if token, err = h.upstreamToken(ctx, d.client, token); err != nil {
 			return fail("upstream token endpoint (after a 401): " + describe(err, d.opts.Timeout))
 		}
 		r.sent.add(token)

@@ -93,8 +93,8 @@ func TestRememberedIsCapped(t *testing.T) {
 		c := newTokenCache(srv.Client(), func() time.Time { return now })
 		c.sources = newRecent[int64, *tokenSource](tokenKeep, limit)
 		for i := range 3 * limit {
-			tok, _, err := c.token(context.Background(), &store.Target{SubscriptionID: int64(i),
-				Auth: store.Auth{Type: store.AuthClientCredential, ClientID: "c", Secret: "s", TokenURL: srv.URL}}, nil)
+			tok, err := c.token(context.Background(), &store.Target{SubscriptionID: int64(i),
+				Auth: store.Auth{Type: store.AuthClientCredential, ClientID: "c", Secret: "s", TokenURL: srv.URL}}, "")
 			is.NoErr(err)      // a token
 			is.Equal(tok, "t") // from the endpoint
 		}

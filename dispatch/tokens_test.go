@@ -1,0 +1,89 @@
+package dispatch_test
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/matryer/is"
+
+	"hookd/dispatch"
+	"hookd/store"
+)
+
+func hangingTokenEndpoint(t *testing.T) (*httptest.Server, *atomic.Int32) {
+	var n atomic.Int32
+	stop := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n.Add(1)
+		select {
+		case <-r.Context().Done():
+		case <-stop:
+		}
+	}))
+	t.Cleanup(func() { close(stop); srv.CloseClientConnections(); srv.Close() })
+	return srv, &n
+}
+
+// TestReviewTokenFetchWithinTimeout: delivery.timeout "bounds the whole call";
+// a token endpoint that hangs must cost one attempt at most the timeout (plus
+// slack), not a multiple of it.
+// TestTokenFetchWithinTimeout: a token endpoint that never answers costs an
+// attempt delivery.timeout, not one for each style oauth2 tries, nor one for the
+// fetch and another for the call.
+func TestTokenFetchWithinTimeout(t *testing.T) {
+	is := is.New(t)
+	e := newEnv(t)
+	a := newAuthAPI(e)
+	tok, n := hangingTokenEndpoint(t)
+	rv := newReceiver(t, nil)
+	a.create(`{"targetURL":"` + rv.URL + `/cc","auth":{"type":"client_credential","clientID":"callback-app",
+		"clientSecret":"cs-SECRET-cc-456","tokenURL":"` + tok.URL + `/oauth/token"}}`)
+	const timeout = 400 * time.Millisecond
+	d := e.dispatcher(func(o *dispatch.Options) { o.Timeout = timeout })
+	e.intake(0, store.Event{Orcid: orcidA})
+
+	t0 := time.Now()
+	is.Equal(e.tick(d), 1) // one attempt
+	took := time.Since(t0)
+	is.True(n.Load() >= 1)            // the token endpoint was asked
+	is.Equal(rv.count(), 0)           // nothing reached the receiver
+	is.True(took < timeout+timeout/2) // the attempt is bounded by the timeout
+}
+
+// TestReviewShutdownCancelsTokenFetch: at shutdown, after the grace, calls in
+// flight are cancelled and their deliveries released without counting an attempt.
+// A call waiting for its token is one of them.
+// TestShutdownCancelsTokenFetch: a shutdown's cancel ends a token fetch as it ends
+// a call: the delivery is handed back, not counted as a failed attempt.
+func TestShutdownCancelsTokenFetch(t *testing.T) {
+	is := is.New(t)
+	e := newEnv(t)
+	a := newAuthAPI(e)
+	tok, n := hangingTokenEndpoint(t)
+	rv := newReceiver(t, nil)
+	a.create(`{"targetURL":"` + rv.URL + `/cc","auth":{"type":"client_credential","clientID":"callback-app",
+		"clientSecret":"cs-SECRET-cc-456","tokenURL":"` + tok.URL + `/oauth/token"}}`)
+	d := e.dispatcher(func(o *dispatch.Options) {
+		o.Timeout = 3 * time.Second
+		o.ShutdownGrace = 100 * time.Millisecond
+	})
+	e.intake(0, store.Event{Orcid: orcidA})
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ran := make(chan error, 1)
+	go func() { ran <- d.Run(ctx) }()
+	waitFor(t, 2*time.Second, "the token request", func() bool { return n.Load() == 1 })
+	t0 := time.Now()
+	cancel()
+	is.NoErr(<-ran)
+	took := time.Since(t0)
+	row := e.only()
+	is.True(took < time.Second)          // the grace, not the token call's timeout (twice)
+	is.Equal(row.StateName(), "pending") // released
+	is.Equal(row.Attempts, 0)            // not counted as an attempt
+}
