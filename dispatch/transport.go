@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"hookd/store"
 )
 
 // transport is the round tripper of the delivery clients.
@@ -116,11 +118,7 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		closeRequestBody(req)
 		return nil, errors.New("no host in the URL")
 	}
-	port := req.URL.Port()
-	if port == "" {
-		port = "80"
-	}
-	key := net.JoinHostPort(req.URL.Hostname(), port)
+	key := store.HostKey(req.URL) // as the scheduler counts hosts (Target.Host)
 	h := t.enter(key)
 	if err := t.acquire(ctx, h, deadline); err != nil {
 		t.leave(key, h, nil)

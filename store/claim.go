@@ -6,9 +6,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
+	"net/netip"
 	"net/url"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -167,15 +170,35 @@ func (t *Target) ParsedURL() (*url.URL, error) {
 	return &u, nil
 }
 
-// Host is the host:port of the target's URL (the whole URL if it does not parse).
+// Host is the host of the target's URL as one receiver (HostKey), the whole URL
+// if it does not parse.
 func (t *Target) Host() string {
 	if t.parsed != nil {
-		return t.parsed.Host
+		return HostKey(t.parsed)
 	}
 	if u, err := url.Parse(t.URL); err == nil {
-		return u.Host
+		return HostKey(u)
 	}
 	return t.URL
+}
+
+// HostKey is a URL's host and port as one receiver, however the URL writes it: the
+// name in lower case without a final dot (an address in its canonical form) and
+// the port, the scheme's default when none is written. The delivery's per-host
+// limit counts calls by it, so LOCALHOST:80 and localhost are one host.
+func HostKey(u *url.URL) string {
+	host := strings.TrimSuffix(strings.ToLower(u.Hostname()), ".")
+	if a, err := netip.ParseAddr(host); err == nil {
+		host = a.String()
+	}
+	port := u.Port()
+	if port == "" {
+		port = "80"
+		if u.Scheme == "https" {
+			port = "443"
+		}
+	}
+	return net.JoinHostPort(host, port)
 }
 
 // Claimed is one delivery taken for an attempt, with its lease.

@@ -1,0 +1,75 @@
+package dispatch_test
+
+import (
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/matryer/is"
+
+	"hookd/dispatch"
+	"hookd/store"
+)
+
+// TestPerHostSpellings: one receiver is one host to the per-host limit however
+// its URLs write it (the default port written out or not, the name in capitals),
+// for the scheduler and the transport alike: the calls beyond per_host wait in the
+// scheduler, not in the transport with their timeout running.
+func TestPerHostSpellings(t *testing.T) {
+	t.Run("default port written out", func(t *testing.T) {
+		is := is.New(t)
+		ln, err := net.Listen("tcp", "127.0.0.1:80")
+		if err != nil {
+			t.Skipf("cannot listen on 127.0.0.1:80 (this subtest needs the default port): %v", err)
+		}
+		e := newEnv(t)
+		rv := newReceiver(t, func(_ int, w http.ResponseWriter, r *http.Request, _ []byte) error {
+			time.Sleep(600 * time.Millisecond) // a slow but healthy receiver
+			w.WriteHeader(http.StatusNoContent)
+			return nil
+		})
+		// The receiver on port 80.
+		srv := httptest.NewUnstartedServer(rv.srv.Config.Handler)
+		srv.Listener.Close()
+		srv.Listener = ln
+		srv.Start()
+		defer srv.Close()
+		e.subscribe(orcidA, "http://127.0.0.1/hook")
+		e.subscribe(orcidB, "http://127.0.0.1:80/hook")
+		d := e.dispatcher(func(o *dispatch.Options) {
+			o.PerHost = 1
+			o.Timeout = time.Second
+		})
+		e.intake(0, store.Event{Orcid: orcidA}, store.Event{Orcid: orcidB})
+		for i := 0; i < 6 && len(e.deliveries(store.DeliveryFilter{State: "delivered"})) < 2; i++ {
+			e.tick(d)
+			e.clock.Advance(time.Second)
+		}
+		for _, row := range e.deliveries(store.DeliveryFilter{}) {
+			for _, a := range e.attempts(row.ID) {
+				is.True(a.Status == http.StatusNoContent) // no attempt failed: the receiver answered each in 600ms, within the 1s timeout
+			}
+		}
+	})
+
+	t.Run("host name in capitals", func(t *testing.T) {
+		is := is.New(t)
+		e := newEnv(t)
+		release := make(chan struct{})
+		rv := hangingReceiver(t, release, 5*time.Second)
+		port := rv.URL[strings.LastIndex(rv.URL, ":")+1:]
+		e.subscribe(orcidA, "http://localhost:"+port+"/hook")
+		e.subscribe(orcidB, "http://LOCALHOST:"+port+"/hook")
+		d := e.dispatcher(func(o *dispatch.Options) { o.PerHost = 1; o.Timeout = 10 * time.Second })
+		e.intake(0, store.Event{Orcid: orcidA}, store.Event{Orcid: orcidB})
+		_, err := d.Tick(t.Context())
+		is.NoErr(err)
+		time.Sleep(500 * time.Millisecond)
+		close(release)
+		is.NoErr(d.Wait(t.Context()))
+		is.Equal(rv.maxInFlight(), 1) // per_host holds
+	})
+}
