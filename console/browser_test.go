@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -503,4 +504,36 @@ func TestBrowser(t *testing.T) {
 	})
 
 	b.check() // no CSP violation, script error or dialog on any page
+}
+
+// TestBrowserLongValuesFitThePage: values the API and the console accept at their
+// longest, without a space (a client's name of 200 characters, a webhook's
+// description of 500, an organisation's name of 200), are wrapped: no page is made
+// wider than the window (1280 px), so nothing needs scrolling sideways.
+func TestBrowserLongValuesFitThePage(t *testing.T) {
+	b := newBrowser(t)
+	s := newStack(t)
+	ctx := context.Background()
+	long := func(c string, n int) string { return strings.Repeat(c, n) }
+	c, err := s.st.CreateClient(ctx, store.NewClient{Name: "c" + long("x", 199), Scopes: []string{store.ScopeWebhook}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.st.CreateWebhook(ctx, c.ID, store.WebhookSpec{TargetURL: "https://long.example/hook", Description: long("d", 500),
+		Auth: store.Auth{Type: store.AuthNone}}); err != nil {
+		t.Fatal(err)
+	}
+	o, err := s.st.CreateOrganisation(ctx, "U"+long("n", 199), "it@long.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tab := b.tab()
+	signInToken(t, tab, s.url)
+	for _, path := range []string{"/console/webhooks", "/console/clients", "/console/organisations", "/console/organisations/" + strconv.FormatInt(o.ID, 10)} {
+		do(t, tab, "open "+path, chromedp.Navigate(s.url+path), chromedp.WaitVisible(css("main")))
+		w := get(t, tab, "measure "+path, chromedp.Evaluate[[]int](`[document.documentElement.scrollWidth, window.innerWidth]`))
+		if w[0] > w[1] {
+			t.Errorf("%s is %d px wide in a window of %d px: a long value is not wrapped", path, w[0], w[1])
+		}
+	}
 }

@@ -68,7 +68,7 @@ func buildCharts(figs []store.MinuteFigures, now time.Time) charts {
 	start := end.Add(-chartMinutes * time.Minute)
 	c := charts{W: chartW, H: chartH, PlotLeft: plotLeft, PlotRight: plotRight, PlotTop: plotTop, PlotBottom: plotBottom,
 		From: start, To: end, Empty: true}
-	var ok, failed [chartMinutes]int
+	var ok, failed, timed [chartMinutes]int // timed: the attempts whose duration avg is of
 	var avg [chartMinutes]time.Duration
 	var has [chartMinutes]bool
 	maxCount, maxAvg := 0, time.Duration(0)
@@ -77,7 +77,7 @@ func buildCharts(figs []store.MinuteFigures, now time.Time) charts {
 		if i < 0 || i >= chartMinutes {
 			continue
 		}
-		ok[i], failed[i], avg[i], has[i] = f.Delivered, f.Failed, f.AvgDuration, f.Attempts > 0
+		ok[i], failed[i], avg[i], has[i], timed[i] = f.Delivered, f.Failed, f.AvgDuration, f.Attempts > 0, f.Attempts
 		maxCount = max(maxCount, f.Delivered, f.Failed)
 		maxAvg = max(maxAvg, f.AvgDuration)
 		c.TotalOK += f.Delivered
@@ -132,15 +132,15 @@ func buildCharts(figs []store.MinuteFigures, now time.Time) charts {
 	}
 	for h := range 24 {
 		row := hourRow{Start: start.Add(time.Duration(h) * time.Hour)}
+		// The hour's average is of its attempts, each minute weighed by how many
+		// it had: one slow attempt in a quiet minute is not half the hour's.
 		var sum time.Duration
 		var n int
 		for i := h * 60; i < (h+1)*60; i++ {
 			row.Delivered += ok[i]
 			row.Failed += failed[i]
-			if has[i] {
-				sum += avg[i]
-				n++
-			}
+			sum += avg[i] * time.Duration(timed[i])
+			n += timed[i]
 		}
 		if n > 0 {
 			row.Avg = sum / time.Duration(n)

@@ -30,7 +30,6 @@ type clientsView struct {
 	CreatedOrg  string
 	Rotated     *store.Credentials
 	SelfRotated bool
-	Removed     bool
 }
 
 func (h *Handler) handleClients() http.Handler {
@@ -39,7 +38,7 @@ func (h *Handler) handleClients() http.Handler {
 		if !h.may(w, r, p, PageClients, ActView, Object{}) {
 			return
 		}
-		h.clientsPage(w, r, http.StatusOK, clientsView{Principal: p, Removed: r.URL.Query().Get("done") == "removed"})
+		h.clientsPage(w, r, http.StatusOK, clientsView{Principal: p})
 	})
 }
 
@@ -112,6 +111,15 @@ func (h *Handler) handleClientCreate() http.Handler {
 			}
 		}
 		v := clientsView{Principal: p, Form: f, Errors: formErrors{}}
+		// Refused, the form is shown again where it was sent from: the Clients page,
+		// or an organisation's page (its staff sign-in form).
+		refused := func() {
+			if id, err := strconv.ParseInt(f.Org, 10, 64); err == nil && r.PostFormValue("from") == "organisation" {
+				h.orgPage(w, r, http.StatusBadRequest, orgView{Principal: p, Org: store.Organisation{ID: id}, StaffName: f.Name, StaffErrors: v.Errors})
+				return
+			}
+			h.clientsPage(w, r, http.StatusBadRequest, v)
+		}
 		var orgID int64
 		if f.Org != "" {
 			id, err := strconv.ParseInt(f.Org, 10, 64)
@@ -138,11 +146,11 @@ func (h *Handler) handleClientCreate() http.Handler {
 			if errors.Is(err, store.ErrConflict) {
 				// The console never sets an id: the name is what is taken.
 				v.Errors["name"] = "a client named " + strconv.Quote(f.Name) + " already exists"
-				h.clientsPage(w, r, http.StatusBadRequest, v)
+				refused()
 				return
 			}
 			if v.Errors.fromStore(err, map[string]string{"name": "name", "email": "email", "scope": "scopes"}) {
-				h.clientsPage(w, r, http.StatusBadRequest, v)
+				refused()
 				return
 			}
 			h.internal(w, r, err)
@@ -216,7 +224,7 @@ func (h *Handler) handleClientAction() http.Handler {
 				return
 			}
 			h.audit(r, p, "client.remove", c.ID, Object{ClientID: c.ID}, c.Name)
-			redirectDone(w, r, "/console/clients", "removed")
+			redirectDone(w, r, "/console/clients", "client-removed")
 		}
 	})
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -62,6 +63,9 @@ func deliveryQuery(p Principal, qs url.Values, now time.Time) (deliveryFilter, s
 			errs["org"] = "choose an organisation from the list"
 		}
 		q.OrgID = id
+	}
+	if f.State != "" && !slices.Contains(store.StateNames, f.State) {
+		errs["state"] = "choose a state from the list" // in its words, not the store's
 	}
 	for _, t := range []struct {
 		field string
@@ -183,7 +187,9 @@ type deliveryView struct {
 	D         store.Delivery
 	Attempts  []store.Attempt
 	CanReplay bool
-	Inbox     []store.InboxRequest // what hookd's inbox recorded of it, one per attempt that reached it
+	// WebhookOff: it could be replayed but for its webhook, which is deactivated.
+	WebhookOff bool
+	Inbox      []store.InboxRequest // what hookd's inbox recorded of it, one per attempt that reached it
 }
 
 // loadDelivery finds the delivery of the path among those p sees and checks that p
@@ -225,6 +231,17 @@ func (h *Handler) handleDelivery() http.Handler {
 		}
 		v := deliveryView{Principal: p, D: d, Attempts: as, Inbox: inbox,
 			CanReplay: d.State != store.StateInFlight && d.RemovedAt.IsZero() && allowed(p, PageDeliveries, ActReplay, deliveryObject(d))}
+		if v.CanReplay {
+			// A replay of a deactivated webhook's delivery is refused (activate it
+			// first): the page says so instead of offering a button that fails.
+			sub, err := h.st.Subscription(r.Context(), d.SubscriptionUID)
+			if err != nil {
+				h.internal(w, r, err)
+				return
+			}
+			v.WebhookOff = !sub.Active
+			v.CanReplay = sub.Active
+		}
 		h.render(w, r, http.StatusOK, "delivery", "Delivery #"+strconv.FormatInt(d.ID, 10), v)
 	})
 }

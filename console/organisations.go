@@ -118,6 +118,9 @@ type orgView struct {
 	MemberErrors formErrors
 	Operator     bool
 	NewSecret    string // the webhook's signing secret, when saving the settings made one
+	// StaffName and StaffErrors are the staff sign-in form's, when it was refused.
+	StaffName   string
+	StaffErrors formErrors
 }
 
 // loadOrg finds the organisation of the path and checks that p may do act to it.
@@ -156,7 +159,10 @@ func (h *Handler) orgPage(w http.ResponseWriter, r *http.Request, status int, v 
 	}
 	if v.Errors == nil {
 		v.Errors = formErrors{}
-		v.Form = hubForm{Enabled: v.Settings.Enabled || v.Settings.URL == "", URL: v.Settings.URL, AppendOrcid: v.Settings.AppendOrcid,
+		// Ticked for an organisation with no settings yet (a URL typed in turns the
+		// webhook on); otherwise as saved, so e-mail alone saves again unchanged.
+		none := v.Settings.URL == "" && !v.Settings.EmailEnabled && v.Settings.NotificationEmail == ""
+		v.Form = hubForm{Enabled: v.Settings.Enabled || none, URL: v.Settings.URL, AppendOrcid: v.Settings.AppendOrcid,
 			EmailEnabled: v.Settings.EmailEnabled, NotificationEmail: v.Settings.NotificationEmail}
 	}
 	v.Form.APIKeySet = v.Settings.APIKeySet
@@ -165,6 +171,9 @@ func (h *Handler) orgPage(w http.ResponseWriter, r *http.Request, status int, v 
 	}
 	if v.MemberErrors == nil {
 		v.MemberErrors = formErrors{}
+	}
+	if v.StaffErrors == nil {
+		v.StaffErrors = formErrors{}
 	}
 	qs := r.URL.Query()
 	after := qs.Get("after")
@@ -347,13 +356,13 @@ func (h *Handler) handleMemberAdd() http.Handler {
 			h.internal(w, r, err)
 			return
 		}
-		action := "organisation.member.update"
+		action, done := "organisation.member.update", "member-updated"
 		if created {
-			action = "organisation.member.add"
+			action, done = "organisation.member.add", "member"
 			h.nudge()
 		}
 		h.audit(r, p, action, strconv.FormatInt(o.ID, 10), Object{OrgID: o.ID}, m.Orcid)
-		redirectDone(w, r, "/console/organisations/"+strconv.FormatInt(o.ID, 10), "member")
+		redirectDone(w, r, "/console/organisations/"+strconv.FormatInt(o.ID, 10), done)
 	})
 }
 

@@ -190,18 +190,20 @@ func sectionOf(p string) Page {
 // flashes are the messages a redirect after a change may show (by a fixed code in
 // the query string, so nothing a link carries is shown as text).
 var flashes = map[string]string{
-	"signedout":   "You are signed out.",
-	"deactivated": "The webhook is deactivated. Its pending deliveries are dead; replay them after activating it if they are still wanted.",
-	"activated":   "The webhook is active again.",
-	"deleted":     "The webhook is deleted. Its deliveries are kept as history until retention: find them under Deliveries by the webhook's id.",
-	"test":        "A test event is queued; it is sent at once.",
-	"replayed":    "The delivery is due again and is sent at once.",
-	"saved":       "The settings are saved.",
-	"created":     "The organisation is created.",
-	"member":      "The member is added.",
-	"removed":     "Removed.",
-	"answer":      "The inbox answers as set below from now on.",
-	"cleared":     "The inbox is emptied; its answer stays as it was.",
+	"signedout":      "You are signed out.",
+	"deactivated":    "The webhook is deactivated. Its pending deliveries are dead; replay them after activating it if they are still wanted.",
+	"activated":      "The webhook is active again.",
+	"deleted":        "The webhook is deleted. Its deliveries are kept as history until retention: find them under Deliveries by the webhook's id.",
+	"test":           "A test event is queued; it is sent at once.",
+	"replayed":       "The delivery is due again and is sent at once.",
+	"saved":          "The settings are saved.",
+	"created":        "The organisation is created.",
+	"member":         "The member is added.",
+	"member-updated": "The member is updated.",
+	"removed":        "Removed.",
+	"client-removed": "The client is removed, with its tokens, registrations and sessions.",
+	"answer":         "The inbox answers as set below from now on.",
+	"cleared":        "The inbox is emptied; its answer stays as it was.",
 }
 
 // errorView is the data of the error page.

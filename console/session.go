@@ -203,13 +203,12 @@ func safeNext(next string) string {
 
 // signInView is the sign-in page's data.
 type signInView struct {
-	Token     string // the form's CSRF token
-	Next      string
-	ClientID  string
-	Error     string
-	Admin     bool // an admin token is configured
-	RetryIn   int  // seconds, when sign-ins are slowed
-	SignedOut bool
+	Token    string // the form's CSRF token
+	Next     string
+	ClientID string
+	Error    string
+	Admin    bool // an admin token is configured
+	RetryIn  int  // seconds, when sign-ins are slowed
 }
 
 func (h *Handler) signInToken(w http.ResponseWriter, r *http.Request) string {
@@ -227,8 +226,7 @@ func (h *Handler) handleSignInForm() http.Handler {
 			http.Redirect(w, r, safeNext(r.URL.Query().Get("next")), http.StatusSeeOther)
 			return
 		}
-		v := signInView{Token: h.signInToken(w, r), Next: safeNext(r.URL.Query().Get("next")), Admin: h.opts.AdminToken != "",
-			SignedOut: r.URL.Query().Get("done") == "signedout"}
+		v := signInView{Token: h.signInToken(w, r), Next: safeNext(r.URL.Query().Get("next")), Admin: h.opts.AdminToken != ""} // "signed out": the layout's flash
 		h.render(w, r, http.StatusOK, "signin", "Sign in", v)
 	})
 }

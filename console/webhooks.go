@@ -67,6 +67,9 @@ func (h *Handler) handleWebhooks() http.Handler {
 			}
 			q.OrgID = id
 		}
+		if f.Kind != "" && !slices.ContainsFunc(kinds, func(k kindOption) bool { return k.Format == f.Kind }) {
+			v.Errors["kind"] = "choose a kind from the list" // in its words, not the store's
+		}
 		for _, k := range kinds {
 			if k.Format == store.FormatUpstream && !p.Operator() {
 				continue

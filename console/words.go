@@ -6,8 +6,11 @@ import (
 
 // The words the console uses for the store's formats and states, in one place.
 
+// kindOption is a webhook kind a person can filter by, with its format.
+type kindOption struct{ Format, Label string }
+
 // kinds are the webhook kinds a person can filter by, with their formats.
-var kinds = []struct{ Format, Label string }{
+var kinds = []kindOption{
 	{store.FormatEmpty, "ORCID-style"},
 	{store.FormatStandard, "Platform"},
 	{store.FormatHub, "Organisation webhook"},

@@ -40,7 +40,7 @@ const qOutboxFigures = `WITH mine AS (
 		SELECT id FROM subscriptions WHERE client_id = ?1 UNION SELECT id FROM subscriptions WHERE org_id = ?2)
 	SELECT
 		(SELECT count(*) FROM (SELECT 1 FROM mine CROSS JOIN deliveries d INDEXED BY deliveries_one_pending ON d.subscription_id = mine.id AND d.state = 0 LIMIT ?4)),
-		(SELECT count(*) FROM (SELECT 1 FROM mine CROSS JOIN deliveries d INDEXED BY deliveries_one_pending ON d.subscription_id = mine.id AND d.state = 0 AND d.attempts > 0 LIMIT ?4)),
+		(SELECT count(*) FROM (SELECT 1 FROM mine CROSS JOIN deliveries d INDEXED BY deliveries_one_pending ON d.subscription_id = mine.id AND d.state = 0 AND d.attempts > d.attempt_base LIMIT ?4)),
 		(SELECT count(*) FROM (SELECT 1 FROM mine CROSS JOIN deliveries d INDEXED BY deliveries_in_flight ON d.subscription_id = mine.id AND d.state = 1 LIMIT ?4)),
 		(SELECT count(*) FROM (SELECT 1 FROM mine CROSS JOIN deliveries d INDEXED BY deliveries_dead_subscription ON d.subscription_id = mine.id AND d.state = 3 LIMIT ?4)),
 		(SELECT min(d.due_at) FROM mine CROSS JOIN deliveries d INDEXED BY deliveries_one_pending ON d.subscription_id = mine.id AND d.state = 0 AND d.due_at <= ?3)`
@@ -85,10 +85,10 @@ const FailingCap = 1000
 // and one waiting delivery's answer; each through the index of its state, as
 // qOutboxFigures. The subscriptions follow it as a subquery.
 const qFailingFigures = `SELECT f.*,
-	(SELECT count(*) FROM (SELECT 1 FROM deliveries d INDEXED BY deliveries_one_pending WHERE d.subscription_id = f.id AND d.state = 0 AND d.attempts > 0 LIMIT ?1)),
+	(SELECT count(*) FROM (SELECT 1 FROM deliveries d INDEXED BY deliveries_one_pending WHERE d.subscription_id = f.id AND d.state = 0 AND d.attempts > d.attempt_base LIMIT ?1)),
 	(SELECT count(*) FROM (SELECT 1 FROM deliveries d INDEXED BY deliveries_dead_subscription WHERE d.subscription_id = f.id AND d.state = 3 LIMIT ?1)),
-	coalesce((SELECT d.last_status FROM deliveries d INDEXED BY deliveries_one_pending WHERE d.subscription_id = f.id AND d.state = 0 AND d.attempts > 0 LIMIT 1), 0),
-	coalesce((SELECT d.last_error FROM deliveries d INDEXED BY deliveries_one_pending WHERE d.subscription_id = f.id AND d.state = 0 AND d.attempts > 0 LIMIT 1), '')
+	coalesce((SELECT d.last_status FROM deliveries d INDEXED BY deliveries_one_pending WHERE d.subscription_id = f.id AND d.state = 0 AND d.attempts > d.attempt_base LIMIT 1), 0),
+	coalesce((SELECT d.last_error FROM deliveries d INDEXED BY deliveries_one_pending WHERE d.subscription_id = f.id AND d.state = 0 AND d.attempts > d.attempt_base LIMIT 1), '')
 	FROM (`
 
 // FailingWebhooks lists the subscriptions v sees that are failing now, the

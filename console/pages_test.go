@@ -1,0 +1,243 @@
+package console_test
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/matryer/is"
+
+	"hookd/store"
+)
+
+// TestOverviewHourAverageWeighted: the overview's "figures by hour" table gives an
+// hour's average attempt duration. One attempt of 1 s in one minute and three of
+// 10 ms in the next average (1000+3*10)/4 = 257 ms, not the mean of the two
+// minutes' averages (505 ms).
+func TestOverviewHourAverageWeighted(t *testing.T) {
+	is := is.New(t)
+	e := newEnv(t)
+	ctx := context.Background()
+	e.clock.Advance(2 * time.Hour)
+	claimed, err := e.st.Claim(ctx, 1000, 30*time.Minute)
+	is.NoErr(err)
+	var slow, fast []store.Outcome
+	for _, c := range claimed {
+		o := store.Outcome{DeliveryID: c.ID, SubscriptionID: c.Target.SubscriptionID, Attempt: c.Attempt, Kind: store.OutcomeDelivered, Status: 204, StartedAt: e.clock.Now()}
+		switch {
+		case len(slow) == 0:
+			o.Duration = time.Second
+			slow = append(slow, o)
+		case len(fast) < 3:
+			o.Duration = 10 * time.Millisecond
+			fast = append(fast, o)
+		}
+	}
+	is.Equal(len(fast), 3)
+	is.NoErr(recordOutcomes(ctx, e.st, slow))
+	e.clock.Advance(time.Minute)
+	for i := range fast {
+		fast[i].StartedAt = e.clock.Now()
+	}
+	is.NoErr(recordOutcomes(ctx, e.st, fast))
+
+	p := e.as(t, "token").get(t, "/console/")
+	// The row of the hour with the four attempts.
+	row := regexp.MustCompile(`<tr><th scope="row">[^\n]*?</th><td>4</td><td>0</td><td>([^<]*)</td></tr>`).FindStringSubmatch(p.body)
+	if row == nil {
+		t.Fatalf("no hour row with 4 attempts in:\n%s", p.body[strings.Index(p.body, "figures by hour"):])
+	}
+	is.Equal(row[1], "257 ms") // the hour's attempts' average
+}
+
+// enabledBox is whether the organisation form's Enabled box is ticked.
+var enabledBox = regexp.MustCompile(`<input type="checkbox" id="enabled" name="enabled"( checked)?>`)
+
+// TestHubFormShowsSavedEnabled: an organisation that chose e-mail only (no webhook
+// URL, Enabled unticked, as the form's hint says) finds its form as it saved it;
+// saving it again unchanged (to change the notification address) works.
+func TestHubFormShowsSavedEnabled(t *testing.T) {
+	is := is.New(t)
+	e := newEnv(t)
+	u := e.as(t, "staffA")
+	org := "/console/organisations/" + strconv.FormatInt(e.orgA.ID, 10)
+	p := u.post(t, org+"/webhook", url.Values{"url": {""}, "email_enabled": {"on"}, "notification_email": {"orcid@a.example"}})
+	is.Equal(p.status, http.StatusSeeOther) // e-mail only: saved
+	h, err := e.st.HubSettings(context.Background(), e.orgA.ID)
+	is.NoErr(err)
+	is.True(!h.Enabled && h.EmailEnabled) // as saved
+
+	page := u.get(t, org)
+	m := enabledBox.FindStringSubmatch(page.body)
+	is.True(m != nil)
+	is.Equal(m[1], "") // Enabled is shown unticked, as saved
+
+	// The form sent back as the page shows it, with a new address only.
+	form := url.Values{"url": {""}, "email_enabled": {"on"}, "notification_email": {"it-orcid@a.example"}}
+	if m[1] != "" {
+		form.Set("enabled", "on")
+	}
+	p = u.post(t, org+"/webhook", form)
+	is.Equal(p.status, http.StatusSeeOther) // saved, not "required when enabled is true"
+}
+
+// TestFlashesSaidOnce: a change's message is shown once, in one status region.
+func TestFlashesSaidOnce(t *testing.T) {
+	e := newEnv(t)
+	t.Run("sign-out", func(t *testing.T) {
+		is := is.New(t)
+		u := e.as(t, "a")
+		p := u.post(t, "/console/signout", nil)
+		is.Equal(p.status, http.StatusSeeOther)
+		page := u.get(t, p.location)
+		is.Equal(strings.Count(page.body, "You are signed out."), 1) // said once
+	})
+	t.Run("a client removed", func(t *testing.T) {
+		is := is.New(t)
+		u := e.as(t, "token")
+		p := u.post(t, "/console/clients/"+e.b.ID+"/remove", url.Values{"confirm": {"yes"}})
+		is.Equal(p.status, http.StatusSeeOther)
+		page := u.get(t, p.location)
+		is.Equal(strings.Count(page.body, `role="status"`), 1) // one message, not "Removed." and "The client is removed, …"
+	})
+}
+
+// TestMemberUpdateSaysUpdated: the member form on an iD already a member updates
+// it (the audit log says organisation.member.update); the page does not say the
+// member was added.
+func TestMemberUpdateSaysUpdated(t *testing.T) {
+	is := is.New(t)
+	e := newEnv(t)
+	u := e.as(t, "staffA")
+	org := "/console/organisations/" + strconv.FormatInt(e.orgA.ID, 10)
+	p := u.post(t, org+"/members", url.Values{"orcid": {memberA}, "name": {"Ada Lovelace"}})
+	is.Equal(p.status, http.StatusSeeOther)
+	log, err := e.st.AuditLog(context.Background(), store.AuditQuery{Action: "organisation.member."})
+	is.NoErr(err)
+	is.Equal(log[0].Action, "organisation.member.update") // an update
+	page := u.get(t, p.location)
+	is.True(!strings.Contains(page.body, "The member is added.")) // not said to be added
+}
+
+// TestFailingUpstreamHasOwner: the overview's failing endpoints name every
+// webhook's owner as the other pages do (hookd's upstream registration: "hookd").
+func TestFailingUpstreamHasOwner(t *testing.T) {
+	is := is.New(t)
+	e := newEnv(t)
+	ctx := context.Background()
+	e.clock.Advance(2 * time.Hour)
+	claimed, err := e.st.Claim(ctx, 1000, time.Minute)
+	is.NoErr(err)
+	var outs []store.Outcome
+	for _, c := range claimed {
+		outs = append(outs, store.Outcome{DeliveryID: c.ID, SubscriptionID: c.Target.SubscriptionID, Attempt: c.Attempt, Kind: store.OutcomeRetry,
+			Status: 503, Error: "HTTP 503", StartedAt: e.clock.Now(), RetryAt: e.clock.Now().Add(time.Hour)})
+	}
+	is.NoErr(recordOutcomes(ctx, e.st, outs))
+	p := e.as(t, "token").get(t, "/console/")
+	row := regexp.MustCompile(`(?s)<a href="/console/webhooks/` + e.upstream.UID + `">.*?</td>\s*<td>([^<]*)</td>`).FindStringSubmatch(p.body)
+	if row == nil {
+		t.Fatalf("the upstream registration is not among the failing endpoints")
+	}
+	is.Equal(row[1], "hookd") // its owner, as the webhooks and deliveries pages say
+}
+
+// TestOverviewRetryingAsTheList: the overview's "N of them retrying" counts what
+// the deliveries list calls retrying (?state=failed, which its link opens). A dead
+// delivery that was replayed is pending again, with a fresh retry budget: the list
+// says "pending", and so must the overview.
+func TestOverviewRetryingAsTheList(t *testing.T) {
+	is := is.New(t)
+	e := newEnv(t)
+	ctx := context.Background()
+	e.clock.Advance(2 * time.Hour)
+	claimed, err := e.st.Claim(ctx, 1000, time.Minute)
+	is.NoErr(err)
+	var outs []store.Outcome
+	for _, c := range claimed {
+		outs = append(outs, store.Outcome{DeliveryID: c.ID, SubscriptionID: c.Target.SubscriptionID, Attempt: c.Attempt, Kind: store.OutcomeDead,
+			Status: 500, Error: "HTTP 500", StartedAt: e.clock.Now()})
+	}
+	is.NoErr(recordOutcomes(ctx, e.st, outs))
+	u := e.as(t, "b")
+	p := u.post(t, "/console/deliveries/"+strconv.FormatInt(e.delB.ID, 10)+"/replay", nil)
+	is.Equal(p.status, http.StatusSeeOther)
+	d, err := e.st.Delivery(ctx, store.DeliveryFilter{ID: e.delB.ID})
+	is.NoErr(err)
+	is.Equal(d.StateName(), "pending") // as the store and the list say
+
+	list := u.get(t, "/console/deliveries?state=failed")
+	is.True(strings.Contains(list.body, "No delivery matches this filter.")) // none retrying
+	over := u.get(t, "/console/")
+	is.True(strings.Contains(over.body, "<dt>Pending</dt><dd>1</dd>"))
+	m := regexp.MustCompile(`(\d+) of them retrying`).FindStringSubmatch(over.body)
+	is.True(m != nil)
+	is.Equal(m[0], "0 of them retrying") // as the list: none
+}
+
+// TestStaffSignInFormErrorOnItsPage: the organisation page's "Create the sign-in"
+// form, sent with a name already taken, answers on the organisation's page with
+// the message beside the field typed in (staff-name), keeping what was typed.
+func TestStaffSignInFormErrorOnItsPage(t *testing.T) {
+	is := is.New(t)
+	e := newEnv(t)
+	u := e.as(t, "token")
+	org := "/console/organisations/" + strconv.FormatInt(e.orgA.ID, 10)
+	form := u.get(t, org)
+	is.True(strings.Contains(form.body, `id="staff-name"`)) // the form as the page has it
+	p := u.post(t, "/console/clients", url.Values{"org": {strconv.FormatInt(e.orgA.ID, 10)}, "from": {"organisation"}, "scope_webhook": {"on"}, "name": {"staff-a"}})
+	is.Equal(p.status, http.StatusBadRequest)
+	is.True(strings.Contains(p.body, "<h1>University A</h1>"))       // still the organisation's page
+	is.True(besideField(p.body, "staff-name", "already exists"))     // beside the field typed in
+	is.True(strings.Contains(p.body, `name="name" value="staff-a"`)) // what was typed kept
+}
+
+// TestDeliveryOfDeactivatedWebhookOffersNoDeadEnd: a delivery whose webhook is
+// deactivated cannot be replayed (the store refuses it: activate first). Its page
+// does not offer a "Replay this delivery" button that only leads to an error page.
+func TestDeliveryOfDeactivatedWebhookOffersNoDeadEnd(t *testing.T) {
+	is := is.New(t)
+	e := newEnv(t)
+	u := e.as(t, "b")
+	p := u.post(t, "/console/webhooks/"+e.hookB.UID+"/deactivate", nil)
+	is.Equal(p.status, http.StatusSeeOther)
+	path := "/console/deliveries/" + strconv.FormatInt(e.delB.ID, 10)
+	page := u.get(t, path)
+	is.True(strings.Contains(page.body, ">dead</span>"))                                             // dead by the deactivation
+	is.True(strings.Contains(page.body, "Its webhook is deactivated: <a href=\"/console/webhooks/")) // saying what to do first
+	if strings.Contains(page.body, `action="`+path+`/replay"`) {
+		r := u.post(t, path+"/replay", nil)
+		t.Errorf("the page offers a replay; pressing it answers %d: %s", r.status, mainRe.FindStringSubmatch(r.body)[1])
+	}
+}
+
+var mainRe = regexp.MustCompile(`(?s)<main[^>]*>(.*)</main>`)
+
+// TestBadChoiceSaidInThePageWords: a state or kind the select does not offer
+// (a hand-edited or old bookmark) is answered beside the field in the words the
+// select shows (retrying, in flight; ORCID-style, Platform, …), not the store's
+// internal names (failed, in-flight; empty, standard, hub …), which the form
+// does not offer.
+func TestBadChoiceSaidInThePageWords(t *testing.T) {
+	e := newEnv(t)
+	u := e.as(t, "token")
+	errorOf := regexp.MustCompile(`id="(f-state|f-kind)-error"><span class="label">Error:</span> ([^<]*)`)
+	for _, tt := range []struct{ path, bad string }{
+		{"/console/deliveries?state=retry", "in-flight"},
+		{"/console/webhooks?kind=platform", "standard"},
+	} {
+		p := u.get(t, tt.path)
+		m := errorOf.FindStringSubmatch(p.body)
+		if p.status != http.StatusBadRequest || m == nil {
+			t.Fatalf("%s: %d, no error beside the field", tt.path, p.status)
+		}
+		if strings.Contains(m[2], tt.bad) {
+			t.Errorf("%s: the message beside the field names choices the form does not offer: %s", tt.path, m[2])
+		}
+	}
+}
