@@ -413,6 +413,11 @@ func TestLitestreamUnitRestoresAMissingDatabase(t *testing.T) {
 	is.True(partOf)         // stopped with hookd
 	is.True(len(pre) > 2)   // a restore before replicating
 	is.Equal(hookdPre, pre) // and the same before hookd starts, whatever became of Litestream's start
+	for _, line := range strings.Split(string(unit), "\n") {
+		if l := strings.TrimPrefix(line, "#"); strings.HasPrefix(l, "EnvironmentFile=") {
+			is.True(strings.Contains(string(dropIn), line)) // the same replica credentials for both restores
+		}
+	}
 	litestream := buildLitestream(t)
 	dir := t.TempDir()
 	db := filepath.Join(dir, "hookd.db")

@@ -537,3 +537,37 @@ func TestBrowserLongValuesFitThePage(t *testing.T) {
 		}
 	}
 }
+
+// TestBrowserNarrowTablesKeepWords: in a phone's window a table's headings keep
+// their words (a wide table scrolls in its frame), while long values still wrap.
+func TestBrowserNarrowTablesKeepWords(t *testing.T) {
+	b := newBrowser(t)
+	s := newStack(t)
+	ctx := context.Background()
+	for _, name := range []string{"cris-sync", "library-dashboard"} {
+		c, err := s.st.CreateClient(ctx, store.NewClient{Name: name, Scopes: []string{store.ScopeWebhook}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := s.st.PutOrcidWebhook(ctx, c.ID, "0000-0002-1825-0097", s.recv.URL+"/0000-0002-1825-0097/updated"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tab := b.tab()
+	signInToken(t, tab, s.url)
+	do(t, tab, "a phone's window", chromedp.EmulateViewport(480, 900))
+	for _, path := range []string{"/console/webhooks", "/console/clients"} {
+		do(t, tab, "open "+path, chromedp.Navigate(s.url+path), chromedp.WaitVisible(css("main table")))
+		broken := get(t, tab, "measure "+path, chromedp.Evaluate[[]string](`
+			[...document.querySelectorAll('main th')].filter(th => {
+				const w = th.textContent.trim();
+				if (w === '' || /\s/.test(w) || th.querySelector('.visually-hidden')) return false;
+				const r = document.createRange(); r.selectNodeContents(th);
+				const tops = new Set([...r.getClientRects()].filter(x => x.width > 0).map(x => Math.round(x.top)));
+				return tops.size > 1;
+			}).map(th => th.textContent.trim())`))
+		if len(broken) > 0 {
+			t.Errorf("%s at 480 px: the headings %q are broken inside the word", path, broken)
+		}
+	}
+}

@@ -88,14 +88,7 @@ func (c *tokenCache) token(ctx context.Context, t *store.Target, rejected string
 	}
 	c.sources.set(t.SubscriptionID, src, now)
 	c.mu.Unlock()
-	tok, err := src.token(ctx, c.client, rejected)
-	if err != nil {
-		c.mu.Lock()
-		if cur, _, _ := c.sources.get(t.SubscriptionID, now); cur == src {
-			c.sources.remove(t.SubscriptionID)
-		}
-		c.mu.Unlock()
-		return "", err
-	}
-	return tok, nil
+	// A fetch that failed (or a call that gave up waiting for one) leaves the source
+	// as it was, with no token or its last: the next call fetches in its turn.
+	return src.token(ctx, c.client, rejected)
 }

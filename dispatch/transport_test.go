@@ -791,3 +791,31 @@ func TestTransportNoCallAgainOnceCancelled(t *testing.T) {
 	is.Equal(srv.accepted.Load(), int64(1)) // on no new connection
 	checkBooks(t, tr)
 }
+
+// TestTransportDialsTheNameAsWritten: the per-host key (store.HostKey) counts
+// calls; the dial goes to the name as the URL writes it, an absolute name's final
+// dot kept.
+func TestTransportDialsTheNameAsWritten(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(204) }))
+	defer srv.Close()
+	_, port, _ := net.SplitHostPort(strings.TrimPrefix(srv.URL, "http://"))
+	var dialled []string
+	var mu sync.Mutex
+	d := &net.Dialer{Timeout: time.Second}
+	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
+		mu.Lock()
+		dialled = append(dialled, addr)
+		mu.Unlock()
+		return d.DialContext(ctx, network, "127.0.0.1:"+port) // wherever the name points
+	}
+	tr := newTransport(dial, &http.Transport{DialContext: dial}, 2, 8, 5*time.Second, time.Minute)
+	status, _, err := post(tr, context.Background(), "http://intranet.:"+port+"/hook", "{}")
+	if err != nil || status != 204 {
+		t.Fatalf("call: %d %v", status, err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(dialled) != 1 || dialled[0] != "intranet.:"+port {
+		t.Errorf("dialled %q for http://intranet.:%s/: the absolute name lost its final dot", dialled, port)
+	}
+}

@@ -183,11 +183,13 @@ func (t *Target) Host() string {
 }
 
 // HostKey is a URL's host and port as one receiver, however the URL writes it: the
-// name in lower case without a final dot (an address in its canonical form) and
-// the port, the scheme's default when none is written. The delivery's per-host
-// limit counts calls by it, so LOCALHOST:80 and localhost are one host.
+// name in lower case (an address in its canonical form) and the port, the scheme's
+// default when none is written. The delivery's per-host limit counts calls by it,
+// so LOCALHOST:80 and localhost are one host. A name's final dot stays: "intranet."
+// is an absolute name, "intranet" one the resolver's search list may complete
+// otherwise, and the transport dials the key.
 func HostKey(u *url.URL) string {
-	host := strings.TrimSuffix(strings.ToLower(u.Hostname()), ".")
+	host := strings.ToLower(u.Hostname())
 	if a, err := netip.ParseAddr(host); err == nil {
 		host = a.String()
 	}
