@@ -117,10 +117,14 @@ func (d *Dispatcher) call(ctx context.Context, c store.Claimed) result {
 	case store.FormatUpstream:
 		return d.callUpstream(ctx, c)
 	}
-	// One deadline for the whole attempt: a token fetch (and another after a 401)
-	// and the call share delivery.timeout, as a claim's lease counts on.
-	ctx, cancel := context.WithTimeout(ctx, d.opts.Timeout)
-	defer cancel()
+	if c.Target.Auth.Type == store.AuthClientCredential {
+		// One deadline for the whole attempt: a token fetch (and another after a
+		// 401) and the call share delivery.timeout, as a claim's lease counts on.
+		// (A call alone has its deadline from the transport.)
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, d.opts.Timeout)
+		defer cancel()
+	}
 	var hub store.HubDelivery
 	if c.Target.Format == store.FormatHub {
 		var err error

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 )
 
 // Claim and record: the dispatch loop's side of the outbox. Exchange records the
@@ -189,11 +190,14 @@ func (t *Target) Host() string {
 // is an absolute name, "intranet" one the resolver's search list may complete
 // otherwise, and the transport dials the key.
 func HostKey(u *url.URL) string {
-	host := strings.ToLower(u.Hostname())
+	host, port := u.Hostname(), u.Port()
+	if port != "" && !strings.ContainsFunc(host, func(r rune) bool { return r == ':' || unicode.IsUpper(r) }) {
+		return u.Host // already so (a name in lower case, or an IPv4 address, with its port): no copy
+	}
+	host = strings.ToLower(host)
 	if a, err := netip.ParseAddr(host); err == nil {
 		host = a.String()
 	}
-	port := u.Port()
 	if port == "" {
 		port = "80"
 		if u.Scheme == "https" {
