@@ -133,12 +133,12 @@ var (
 	// refusal to relay for it (in the phrases servers use: "relay" alone is often
 	// a host's name, or Postfix's "relay recipient table" of known recipients), or
 	// its authentication.
-	aboutHookd = regexp.MustCompile(`\bsender\b|relay access denied|\brelaying (is )?(denied|not (allowed|permitted))|\brelay not permitted|\bunable to relay|\bnot permitted to relay|we do not relay|authenticat|\bauth(entication)? required\b`)
+	aboutHookd = regexp.MustCompile(`\bsender\b|relay access denied|\brelaying (is )?(denied|not (allowed|permitted))|\brelay not permitted|\bunable to relay|\bnot permitted to relay|we do not relay|allowed rcpthosts|authenticat|\bauth(entication)? required\b`)
 	// aboutRelay is a mention of relaying in an answer without an enhanced code
 	// that says nothing of the recipient: taken as the relay's matter.
-	aboutRelay = regexp.MustCompile(`\brelay(ing)?\b`)
+	aboutRelay = regexp.MustCompile(`\brelay(ing)?([^.\w-]|$)`) // the word, not a host named relay.…
 	// aboutRecipient is an answer about the recipient's address.
-	aboutRecipient = regexp.MustCompile(`\brecipient\b|\bno such (user|mailbox|recipient)\b|\buser unknown\b|\bunknown (user|recipient)\b`)
+	aboutRecipient = regexp.MustCompile(`\brecipient\b|\bno such (user|mailbox|recipient)\b|\buser unknown\b|\bunknown (user|recipient)\b|\bmailbox (is )?unavailable\b|\b(mailbox|user|address) does not exist\b`)
 )
 
 // addSMTP notes the SMTP credentials of o: AUTH sends the password in clear or in

@@ -206,6 +206,9 @@ func TestSendMailRecipientRefused(t *testing.T) {
 		"550 5.1.1 <orcid@uni.example>: Recipient address rejected: User unknown in relay recipient table":                                                true,
 		"550 5.1.1 <orcid@uni.example>: Recipient address rejected: undeliverable address: host relay.uni.example[10.0.0.1] said: 550 5.1.1 User unknown": true,
 		"550 relaying to <orcid@uni.example> not allowed":                                                                                                 false,
+		"550 mailbox unavailable at relay.uni.example":                                                                                                    true,  // RFC 5321's words; "relay" is a host here
+		"553 sorry, that domain isn't in my list of allowed rcpthosts (#5.7.1)":                                                                           false, // qmail: the relay will not relay
+		"550 relay not allowed here": false,
 	} {
 		t.Run(answer, func(t *testing.T) {
 			is := is.New(t)
