@@ -258,7 +258,7 @@ func prefersXML(r *http.Request) bool {
 		case strings.HasSuffix(mt, "/json") || strings.HasSuffix(mt, "+json"):
 			kind = "json"
 		}
-		if kind != "" && q > bestQ {
+		if kind != "" && q > 0 && q > bestQ { // q=0: not acceptable (RFC 9110 §12.4.2)
 			best, bestQ = kind, q
 		}
 	}

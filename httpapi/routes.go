@@ -137,12 +137,30 @@ type requestInfo struct {
 func (s *Server) handle(router *httprouter.Router, method, path string, h http.Handler) {
 	s.registered = append(s.registered, route{method, path})
 	label := strings.ReplaceAll(path, "*", ":")
-	router.Handler(method, path, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	labelled := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if info, ok := r.Context().Value(infoKey{}).(*requestInfo); ok {
 			info.label = label
 		}
 		h.ServeHTTP(w, r)
-	}))
+	})
+	// HEAD is GET without the body (net/http drops it), as RFC 9110 has every
+	// general-purpose server answer it: a GET route answers it too, unless a route
+	// of its own does (the inbox takes every method).
+	if s.heads == nil {
+		s.heads = map[string]bool{}
+	}
+	methods := []string{method}
+	if method == http.MethodGet {
+		methods = append(methods, http.MethodHead)
+	}
+	for _, m := range methods {
+		key := fmt.Sprintf("%p %s %s", router, m, path)
+		if m == http.MethodHead && s.heads[key] {
+			continue // a GET's twin answers it already
+		}
+		s.heads[key] = true
+		router.Handler(m, path, labelled)
+	}
 }
 
 // route is a method and a path pattern in httprouter's syntax (":id", "*callback").

@@ -64,7 +64,8 @@ type Server struct {
 	orcid  *httprouter.Router // ORCID webhook routes, on the escaped path
 	// registered lists the routes of routes(), in the order they were registered.
 	registered []route
-	inbox      http.Handler // the inbox, when on
+	heads      map[string]bool // the router, method and path of each route handle made (its HEAD twins)
+	inbox      http.Handler    // the inbox, when on
 	delays     inboxDelays
 	guard      *authGuard // slows failed client authentications
 	faultLog   faultLog   // rate-limits the log lines of store faults
@@ -113,6 +114,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // serveORCID routes on the escaped path, so a percent-encoded callback stays one
 // segment and is decoded exactly once, by the handler.
 func (s *Server) serveORCID(w http.ResponseWriter, r *http.Request) {
+	if strings.HasPrefix(r.URL.Path, "/api/") && !strings.HasPrefix(s.opts.BasePath+"/", "/api/") {
+		// hookd's own API's paths are never an ORCID route's ("/api/webhook" is no
+		// iD's): what no API route serves is its 404, in problem+json.
+		s.notFound(w, r)
+		return
+	}
 	r2 := new(http.Request)
 	*r2 = *r
 	u := *r.URL

@@ -1,0 +1,79 @@
+package httpapi_test
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/matryer/is"
+
+	"hookd/store"
+)
+
+// TestBulkReplayOfOneWebhookAudited: a bulk replay narrowed to one webhook
+// ({"since":…,"webhook":…}) concerns that webhook's owner, who must see the entry
+// in the console (the audit log's visibility is by the entry's client/org), as the
+// console's own webhook replay records it.
+func TestBulkReplayOfOneWebhookAudited(t *testing.T) {
+	is := is.New(t)
+	f := newAdminFixture(t)
+	res := platformCall(t, f.harness, http.MethodPost, "/api/admin/v1/replay", f.admin, `{"since":"2h","webhook":"`+f.platUID+`"}`)
+	is.Equal(res.status, http.StatusAccepted)
+	es, err := f.st.AuditLog(context.Background(), store.AuditQuery{Limit: 1})
+	is.NoErr(err)
+	is.Equal(len(es), 1)
+	is.Equal(es[0].ClientID, f.other.ID) // the webhook's owner is named
+	seen, err := f.st.AuditLog(context.Background(), store.AuditQuery{Visible: store.Visibility{ClientID: f.other.ID}})
+	is.NoErr(err)
+	is.True(len(seen) > 0) // and sees what was done to its webhook
+}
+
+// TestAcceptQZeroXML: "Accept: application/xml;q=0" says XML is not
+// acceptable (RFC 9110 §12.4.2); ORCID's error body must then not be XML.
+func TestAcceptQZeroXML(t *testing.T) {
+	is := is.New(t)
+	h := newHarness(t)
+	res := h.doRaw(t, http.MethodGet, "/nowhere", "", "Accept", "application/xml;q=0")
+	is.Equal(res.status, http.StatusNotFound)
+	is.True(strings.HasPrefix(res.header.Get("Content-Type"), "application/json")) // not the XML the client refused
+}
+
+// TestHEADAnswersAsGET: a GET resource answers HEAD (RFC 9110 §9.1: general-purpose
+// servers MUST support GET and HEAD) rather than 405 with Allow: GET.
+func TestHEADAnswersAsGET(t *testing.T) {
+	h := newHarness(t)
+	admin := h.token(t, h.client(t, "ops", store.ScopeAdmin), store.ScopeAdmin).AccessToken
+	for _, path := range []string{"/openapi.json", "/api/admin/v1/webhooks", "/api/hub/v1/organisations"} {
+		req, _ := http.NewRequest(http.MethodHead, h.srv.URL+path, nil)
+		req.Header.Set("Authorization", "Bearer "+admin)
+		res, err := h.http.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != http.StatusOK {
+			t.Errorf("HEAD %s: %d (Allow: %q), want 200 as GET answers", path, res.StatusCode, res.Header.Get("Allow"))
+		}
+	}
+}
+
+// TestAPIPathProblemBody: a path under /api/ that no API route serves is a
+// problem+json 404, whatever token comes with it: not ORCID's error body (which
+// /api/{x}/webhook gets, taken for the ORCID route /{orcid}/webhook).
+func TestAPIPathProblemBody(t *testing.T) {
+	is := is.New(t)
+	h := newHarness(t)
+	tok := h.webhookToken(t, "c")
+	// Sent past the harness's check against openapi.json, which takes the path
+	// for the ORCID operation /{orcid}/webhook as the router did.
+	req, err := http.NewRequest(http.MethodGet, h.srv.URL+"/api/webhook", nil)
+	is.NoErr(err)
+	req.Header.Set("Authorization", "Bearer "+tok)
+	req.Header.Set("Accept", "application/json, application/problem+json")
+	res, err := h.http.Do(req)
+	is.NoErr(err)
+	res.Body.Close()
+	is.Equal(res.StatusCode, http.StatusNotFound)
+	is.Equal(res.Header.Get("Content-Type"), "application/problem+json")
+}
