@@ -94,7 +94,8 @@ func (d *Dispatcher) sendEmail(ctx context.Context, c store.Claimed) result {
 //   - an enhanced status code of class 5.1 (bad mailbox, bad domain, moved) or
 //     5.2.1 (mailbox disabled): the recipient's, for good;
 //   - an answer that speaks of the recipient ("Recipient address rejected", under
-//     5.7.1 or Exchange's 5.4.1, "no such user"): the recipient's, for good;
+//     5.7.1 or Exchange's 5.4.1, "no such user"; not RFC 5321's "mailbox
+//     unavailable", its words for any 550, a policy's too): the recipient's, for good;
 //   - any other enhanced code (5.2.2 mailbox full, 5.3, 5.4, 5.5, 5.7 policy), or
 //     no code and a mention of relaying: not;
 //   - no enhanced code: 550, 551 and 553 are taken at their word.
@@ -136,9 +137,9 @@ var (
 	aboutHookd = regexp.MustCompile(`\bsender\b|relay access denied|\brelaying (is )?(denied|not (allowed|permitted))|\brelay not permitted|\bunable to relay|\bnot permitted to relay|we do not relay|allowed rcpthosts|authenticat|\bauth(entication)? required\b`)
 	// aboutRelay is a mention of relaying in an answer without an enhanced code
 	// that says nothing of the recipient: taken as the relay's matter.
-	aboutRelay = regexp.MustCompile(`\brelay(ing)?([^.\w-]|$)`) // the word, not a host named relay.…
+	aboutRelay = regexp.MustCompile(`\brelay(ing)?(\.?([^.\w-]|$))`) // the word (a sentence's end too), not a host named relay.…
 	// aboutRecipient is an answer about the recipient's address.
-	aboutRecipient = regexp.MustCompile(`\brecipient\b|\bno such (user|mailbox|recipient)\b|\buser unknown\b|\bunknown (user|recipient)\b|\bmailbox (is )?unavailable\b|\b(mailbox|user|address) does not exist\b`)
+	aboutRecipient = regexp.MustCompile(`\brecipient\b|\bno such (user|mailbox|recipient)\b|\buser unknown\b|\bunknown (user|recipient)\b|\b(mailbox|user|address) does not exist\b`)
 )
 
 // addSMTP notes the SMTP credentials of o: AUTH sends the password in clear or in

@@ -206,9 +206,14 @@ func TestSendMailRecipientRefused(t *testing.T) {
 		"550 5.1.1 <orcid@uni.example>: Recipient address rejected: User unknown in relay recipient table":                                                true,
 		"550 5.1.1 <orcid@uni.example>: Recipient address rejected: undeliverable address: host relay.uni.example[10.0.0.1] said: 550 5.1.1 User unknown": true,
 		"550 relaying to <orcid@uni.example> not allowed":                                                                                                 false,
-		"550 mailbox unavailable at relay.uni.example":                                                                                                    true,  // RFC 5321's words; "relay" is a host here
+		"550 mailbox unavailable at relay.uni.example":                                                                                                    true,  // a bare 550 at its word; "relay" is a host here
+		"550 5.7.1 Requested action not taken: mailbox unavailable (client host blocked)":                                                                 false, // RFC 5321's words for any 550
+		"550 Requested action not taken: mailbox unavailable (relay not allowed)":                                                                         false,
+		"550 Mailbox unavailable - relay denied":                                                                                                          false,
+		"550 Sorry, we do not allow relaying.":                                                                                                            false,
+		"550 This host is not allowed to relay.":                                                                                                          false,
 		"553 sorry, that domain isn't in my list of allowed rcpthosts (#5.7.1)":                                                                           false, // qmail: the relay will not relay
-		"550 relay not allowed here": false,
+		"550 relay not allowed here":                                                                                                                      false,
 	} {
 		t.Run(answer, func(t *testing.T) {
 			is := is.New(t)

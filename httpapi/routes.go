@@ -106,6 +106,10 @@ func CheckBasePath(base string) (err error) {
 	if strings.ContainsAny(base, ":*") {
 		return fmt.Errorf("must not hold ':' or '*', got %q", base)
 	}
+	if base == "/api" || strings.HasPrefix(base, "/api/") {
+		// /api/… is hookd's own API: its paths' 404s are its own (serveORCID).
+		return fmt.Errorf("%q puts the ORCID routes among hookd's own API (/api/…): choose another, such as \"/orcid-api-web\"", base)
+	}
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("%q puts the ORCID routes among hookd's own (%v): choose another, such as \"/orcid-api-web\"", base, r)

@@ -114,7 +114,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // serveORCID routes on the escaped path, so a percent-encoded callback stays one
 // segment and is decoded exactly once, by the handler.
 func (s *Server) serveORCID(w http.ResponseWriter, r *http.Request) {
-	if strings.HasPrefix(r.URL.Path, "/api/") && !strings.HasPrefix(s.opts.BasePath+"/", "/api/") {
+	if strings.HasPrefix(r.URL.Path, "/api/") { // never the base path's (CheckBasePath)
 		// hookd's own API's paths are never an ORCID route's ("/api/webhook" is no
 		// iD's): what no API route serves is its 404, in problem+json.
 		s.notFound(w, r)

@@ -13,7 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode"
+	"unicode/utf8"
 )
 
 // Claim and record: the dispatch loop's side of the outbox. Exchange records the
@@ -191,10 +191,13 @@ func (t *Target) Host() string {
 // otherwise, and the transport dials the key.
 func HostKey(u *url.URL) string {
 	host, port := u.Hostname(), u.Port()
-	if port != "" && !strings.ContainsFunc(host, func(r rune) bool { return r == ':' || unicode.IsUpper(r) }) {
-		return u.Host // already so (a name in lower case, or an IPv4 address, with its port): no copy
+	if port != "" && port[0] != '0' && !strings.ContainsFunc(host, func(r rune) bool { return r == ':' || r >= utf8.RuneSelf || 'A' <= r && r <= 'Z' }) {
+		return u.Host // already so (an ASCII name in lower case, or an IPv4 address, with its port): no copy
 	}
 	host = strings.ToLower(host)
+	if n, err := strconv.Atoi(port); err == nil && port != "" {
+		port = strconv.Itoa(n) // "0080" is 80, as the dialer reads it
+	}
 	if a, err := netip.ParseAddr(host); err == nil {
 		host = a.String()
 	}

@@ -1,0 +1,46 @@
+package store
+
+import (
+	"net/url"
+	"testing"
+)
+
+// TestHostKeyOneReceiverOneKey: the same receiver written two ways has one key,
+// by the fast path or the slow: letters that lower-case without being capitals
+// (ǅ, Ⓐ), a port with leading zeros, a default port written out.
+func TestHostKeyOneReceiverOneKey(t *testing.T) {
+	for _, pair := range [][2]string{
+		{"http://ǅ.example:80/", "http://ǅ.example/"},
+		{"http://Ⓐ.example:80/", "http://Ⓐ.example/"},
+		{"https://ǅ.example:443/", "https://ǆ.example/"},
+		{"http://LOCALHOST:0080/", "http://localhost/"},
+	} {
+		a, err := url.Parse(pair[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := url.Parse(pair[1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ka, kb := HostKey(a), HostKey(b); ka != kb {
+			t.Errorf("HostKey(%s) = %q, HostKey(%s) = %q: one receiver, two keys", pair[0], ka, pair[1], kb)
+		}
+	}
+}
+
+// TestReviewHostKeyPortLeadingZeros: CheckTarget accepts a port with leading zeros
+// (strconv.Atoi("0080") is 80) and the dialer reads it as 80: one receiver, which
+// HostKey (fast and slow path alike) splits into two keys. Pre-existing.
+// TestHostKeyPortLeadingZeros: a port with leading zeros, which the check takes
+// (the dialer reads it as the number), is the same host as the port written plain.
+func TestHostKeyPortLeadingZeros(t *testing.T) {
+	u, err := CheckTarget("url", "http://receiver.example:0080/hook", Targets{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, _ := url.Parse("http://receiver.example/hook")
+	if a, b := HostKey(u), HostKey(v); a != b {
+		t.Errorf("HostKey = %q and %q for one receiver", a, b)
+	}
+}
