@@ -104,7 +104,7 @@ func (s *Store) CreateClient(ctx context.Context, nc NewClient) (Credentials, er
 	if strings.TrimSpace(nc.Name) == "" {
 		return Credentials{}, invalid("name", "is required")
 	}
-	if err := CheckText("name", nc.Name, maxNameLen); err != nil {
+	if err := CheckLine("name", nc.Name, maxNameLen); err != nil {
 		return Credentials{}, err
 	}
 	if len(nc.Scopes) == 0 {

@@ -809,12 +809,14 @@ func TestNamesOnOneLine(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "hookd.db")
 	st := openAt(t, path, newBox(t))
-	for _, name := range []string{"Uni\r\nRecord: https://evil.example/", "Uni\nX", "Uni\u2028X"} {
+	for _, name := range []string{"Uni\r\nRecord: https://evil.example/", "Uni\nX", "Uni\u2028X", "Uni \u202eevil"} {
 		_, err := st.CreateOrganisation(ctx, name, "it@uni.example")
-		is.True(errors.Is(err, store.ErrInvalid))            // refused
-		is.True(strings.Contains(err.Error(), "line break")) // saying why
-		is.True(strings.Contains(err.Error(), "name"))       // and of which field
+		is.True(errors.Is(err, store.ErrInvalid))                                                                                     // refused
+		is.True(strings.Contains(err.Error(), "line break") || strings.Contains(err.Error(), "direction control character (U+202E)")) // saying why
+		is.True(strings.Contains(err.Error(), "name"))                                                                                // and of which field
 	}
+	_, err := st.CreateClient(ctx, store.NewClient{Name: "lab \u202egnp.exe", Scopes: []string{store.ScopeWebhook}})
+	is.True(errors.Is(err, store.ErrInvalid)) // a client's name too
 	o, err := st.CreateOrganisation(ctx, "Uni", "it@uni.example")
 	is.NoErr(err)
 	for _, info := range []store.MemberInfo{{Name: ptr("Ann\nRecord: x")}, {EPPN: ptr("ann\r@uni")}} {

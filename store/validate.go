@@ -278,13 +278,20 @@ func CheckText(field, s string, max int) error {
 }
 
 // CheckLine is CheckText for text that must stay on one line (a name, an eppn: they
-// go into e-mail hookd sends): no line break either, nor U+2028/U+2029.
+// go into e-mail hookd sends and sentences of the console): no line break either,
+// nor U+2028/U+2029, nor a direction control.
 func CheckLine(field, s string, max int) error {
 	if err := CheckText(field, s, max); err != nil {
 		return err
 	}
 	if i := strings.IndexAny(s, "\r\n\u2028\u2029"); i >= 0 {
 		return invalid(field, fmt.Sprintf("has a line break at byte %d; it must be one line", i))
+	}
+	// A direction control (U+202E…) would turn the rest of a sentence the name
+	// sits in around, in the console and in e-mails.
+	if i := strings.IndexFunc(s, func(r rune) bool { return unicode.In(r, unicode.Bidi_Control) }); i >= 0 {
+		r, _ := utf8.DecodeRuneInString(s[i:])
+		return invalid(field, fmt.Sprintf("has a direction control character (U+%04X) at byte %d", r, i))
 	}
 	return nil
 }
