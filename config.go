@@ -403,8 +403,6 @@ func (c *Config) SecretKeyPath() string {
 	return strings.TrimSuffix(c.Store.Path, filepath.Ext(c.Store.Path)) + ".key"
 }
 
-// readSecretFile reads a secret kept in a file (a *_file key; e.g. a systemd
-// credential), without its surrounding white space. An empty path reads as "".
 // withoutUserinfo is a URL as an error may show it: everything up to its last @
 // after the scheme (a user name and password, which may hold a '/', '?' or '#')
 // is left out, even when the URL does not parse.
@@ -422,6 +420,8 @@ func withoutUserinfo(raw string) string {
 	return rest
 }
 
+// readSecretFile reads a secret kept in a file (a *_file key; e.g. a systemd
+// credential), without its surrounding white space. An empty path reads as "".
 func readSecretFile(key, path string) (string, error) {
 	if path == "" {
 		return "", nil

@@ -17,8 +17,6 @@ import (
 	"slices"
 	"strings"
 	"syscall"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/lmittmann/tint"
 	"github.com/mattn/go-isatty"
@@ -595,11 +593,6 @@ func (e *env) cmdBackup(ctx context.Context, args []string) error {
 // any other control character (a form feed or a vertical tab ends a row or a cell
 // for text/tabwriter too; an escape drives the terminal) shows escaped.
 func cell(s string) string {
-	if utf8.ValidString(s) && !strings.ContainsFunc(s, func(r rune) bool {
-		return unicode.IsControl(r) || r == '\u2028' || r == '\u2029' || unicode.In(r, unicode.Bidi_Control)
-	}) {
-		return s
-	}
 	return store.VisibleText(strings.NewReplacer("\n", `\n`, "\r", `\r`, "\t", `\t`).Replace(s), false)
 }
 

@@ -129,16 +129,7 @@ func TestMemberUpdateSaysUpdated(t *testing.T) {
 func TestFailingUpstreamHasOwner(t *testing.T) {
 	is := is.New(t)
 	e := newEnv(t)
-	ctx := context.Background()
-	e.clock.Advance(2 * time.Hour)
-	claimed, err := e.st.Claim(ctx, 1000, time.Minute)
-	is.NoErr(err)
-	var outs []store.Outcome
-	for _, c := range claimed {
-		outs = append(outs, store.Outcome{DeliveryID: c.ID, SubscriptionID: c.Target.SubscriptionID, Attempt: c.Attempt, Kind: store.OutcomeRetry,
-			Status: 503, Error: "HTTP 503", StartedAt: e.clock.Now(), RetryAt: e.clock.Now().Add(time.Hour)})
-	}
-	is.NoErr(recordOutcomes(ctx, e.st, outs))
+	failEvery(t, e, store.Outcome{Kind: store.OutcomeRetry, Status: 503, Error: "HTTP 503"})
 	p := e.as(t, "token").get(t, "/console/")
 	row := regexp.MustCompile(`(?s)<a href="/console/webhooks/` + e.upstream.UID + `">.*?</td>\s*<td>([^<]*)</td>`).FindStringSubmatch(p.body)
 	if row == nil {
@@ -155,15 +146,7 @@ func TestOverviewRetryingAsTheList(t *testing.T) {
 	is := is.New(t)
 	e := newEnv(t)
 	ctx := context.Background()
-	e.clock.Advance(2 * time.Hour)
-	claimed, err := e.st.Claim(ctx, 1000, time.Minute)
-	is.NoErr(err)
-	var outs []store.Outcome
-	for _, c := range claimed {
-		outs = append(outs, store.Outcome{DeliveryID: c.ID, SubscriptionID: c.Target.SubscriptionID, Attempt: c.Attempt, Kind: store.OutcomeDead,
-			Status: 500, Error: "HTTP 500", StartedAt: e.clock.Now()})
-	}
-	is.NoErr(recordOutcomes(ctx, e.st, outs))
+	failEvery(t, e, store.Outcome{Kind: store.OutcomeDead, Status: 500, Error: "HTTP 500"})
 	u := e.as(t, "b")
 	p := u.post(t, "/console/deliveries/"+strconv.FormatInt(e.delB.ID, 10)+"/replay", nil)
 	is.Equal(p.status, http.StatusSeeOther)
@@ -239,5 +222,29 @@ func TestBadChoiceSaidInThePageWords(t *testing.T) {
 		if strings.Contains(m[2], tt.bad) {
 			t.Errorf("%s: the message beside the field names choices the form does not offer: %s", tt.path, m[2])
 		}
+	}
+}
+
+// failEvery claims every delivery due two hours on and records each with the
+// outcome as (StartedAt now, a retry an hour after).
+func failEvery(t *testing.T, e *env, as store.Outcome) {
+	t.Helper()
+	ctx := context.Background()
+	e.clock.Advance(2 * time.Hour)
+	claimed, err := e.st.Claim(ctx, 1000, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var outs []store.Outcome
+	for _, c := range claimed {
+		o := as
+		o.DeliveryID, o.SubscriptionID, o.Attempt, o.StartedAt = c.ID, c.Target.SubscriptionID, c.Attempt, e.clock.Now()
+		if o.Kind == store.OutcomeRetry {
+			o.RetryAt = e.clock.Now().Add(time.Hour)
+		}
+		outs = append(outs, o)
+	}
+	if err := recordOutcomes(ctx, e.st, outs); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -12,43 +12,39 @@ import (
 	"golang.org/x/oauth2/clientcredentials"
 )
 
-// TestDescribeKeepsTokenEndpointError: a token endpoint's error keeps its status,
-// and an answer's credential keeps the keyword the redaction reads it by.
-func TestDescribeKeepsTokenEndpointError(t *testing.T) {
+// tokenEndpointError is the error oauth2 gives for a token endpoint answering
+// status with body.
+func tokenEndpointError(t *testing.T, status int, body string) error {
+	t.Helper()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(http.StatusUnauthorized)
-		w.Write([]byte(`{"message": "Unauthorized", "detail": "unknown client"}`))
+		w.WriteHeader(status)
+		w.Write([]byte(body))
 	}))
 	defer srv.Close()
-	c := DeliveryClient(4, 2)
 	cfg := clientcredentials.Config{ClientID: "id", ClientSecret: "client-SECRET-1", TokenURL: srv.URL, AuthStyle: oauth2.AuthStyleInHeader}
-	_, err := cfg.Token(context.WithValue(context.Background(), oauth2.HTTPClient, c))
+	_, err := cfg.Token(context.WithValue(context.Background(), oauth2.HTTPClient, DeliveryClient(4, 2)))
 	if err == nil {
 		t.Fatal("no error")
 	}
+	return err
+}
+
+// TestDescribeKeepsTokenEndpointError: a token endpoint's error keeps its status,
+// and an answer's credential keeps the keyword the redaction reads it by.
+func TestDescribeKeepsTokenEndpointError(t *testing.T) {
+	err := tokenEndpointError(t, http.StatusUnauthorized, `{"message": "Unauthorized", "detail": "unknown client"}`)
 	got := describe(err, time.Second)
 	if !strings.Contains(got, "401") {
 		t.Errorf("the description lost the token endpoint's status: %q", got)
 	}
 }
 
-// TestReviewDescribeThenRedact: a credential-shaped value in a token endpoint's
+// TestDescribeThenRedact: a credential-shaped value in a token endpoint's
 // answer ("password": …) is redacted in the attempt's error, as README promises
 // for values hookd did not send.
 func TestDescribeThenRedact(t *testing.T) {
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(http.StatusBadRequest)
-		w.Write([]byte(`{"message": "bad request", "password": "pw-OTHER-123"}`))
-	}))
-	defer srv.Close()
-	c := DeliveryClient(4, 2)
-	cfg := clientcredentials.Config{ClientID: "id", ClientSecret: "client-SECRET-1", TokenURL: srv.URL, AuthStyle: oauth2.AuthStyleInHeader}
-	_, err := cfg.Token(context.WithValue(context.Background(), oauth2.HTTPClient, c))
-	if err == nil {
-		t.Fatal("no error")
-	}
+	err := tokenEndpointError(t, http.StatusBadRequest, `{"message": "bad request", "password": "pw-OTHER-123"}`)
 	r := result{err: "token endpoint: " + describe(err, time.Second)} // as call does
 	r.sent.addClient("id", "client-SECRET-1")
 	r.redactResult()

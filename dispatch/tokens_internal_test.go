@@ -65,9 +65,3 @@ func TestWaiterGivingUpKeepsTheSharedFetch(t *testing.T) {
 		t.Errorf("A and C hold different tokens: %q and %q", got[0], got[1])
 	}
 }
-
-// TestReviewTransportDialsTheNameAsWritten: the per-host key (HostKey) is a
-// counting key; the transport now also dials it, so a name with a final dot
-// (an absolute name, which the resolver must not extend with the search domains)
-// is dialled without it, as a relative name the search list applies to: a
-// single-label "intranet." may be reached as "intranet.corp.example".

@@ -28,20 +28,25 @@ func hangingTokenEndpoint(t *testing.T) (*httptest.Server, *atomic.Int32) {
 	return srv, &n
 }
 
-// TestReviewTokenFetchWithinTimeout: delivery.timeout "bounds the whole call";
-// a token endpoint that hangs must cost one attempt at most the timeout (plus
-// slack), not a multiple of it.
-// TestTokenFetchWithinTimeout: a token endpoint that never answers costs an
-// attempt delivery.timeout, not one for each style oauth2 tries, nor one for the
-// fetch and another for the call.
-func TestTokenFetchWithinTimeout(t *testing.T) {
-	is := is.New(t)
+// hangingTokenWebhook is an environment with one client_credential webhook whose
+// token endpoint never answers: the count of its requests, and the webhook's receiver.
+func hangingTokenWebhook(t *testing.T) (*testEnv, *atomic.Int32, *receiver) {
+	t.Helper()
 	e := newEnv(t)
 	a := newAuthAPI(e)
 	tok, n := hangingTokenEndpoint(t)
 	rv := newReceiver(t, nil)
 	a.create(`{"targetURL":"` + rv.URL + `/cc","auth":{"type":"client_credential","clientID":"callback-app",
 		"clientSecret":"cs-SECRET-cc-456","tokenURL":"` + tok.URL + `/oauth/token"}}`)
+	return e, n, rv
+}
+
+// TestTokenFetchWithinTimeout: a token endpoint that never answers costs an
+// attempt delivery.timeout, not one for each style oauth2 tries, nor one for the
+// fetch and another for the call.
+func TestTokenFetchWithinTimeout(t *testing.T) {
+	is := is.New(t)
+	e, n, rv := hangingTokenWebhook(t)
 	const timeout = 400 * time.Millisecond
 	d := e.dispatcher(func(o *dispatch.Options) { o.Timeout = timeout })
 	e.intake(0, store.Event{Orcid: orcidA})
@@ -54,19 +59,11 @@ func TestTokenFetchWithinTimeout(t *testing.T) {
 	is.True(took < timeout+timeout/2) // the attempt is bounded by the timeout
 }
 
-// TestReviewShutdownCancelsTokenFetch: at shutdown, after the grace, calls in
-// flight are cancelled and their deliveries released without counting an attempt.
-// A call waiting for its token is one of them.
 // TestShutdownCancelsTokenFetch: a shutdown's cancel ends a token fetch as it ends
 // a call: the delivery is handed back, not counted as a failed attempt.
 func TestShutdownCancelsTokenFetch(t *testing.T) {
 	is := is.New(t)
-	e := newEnv(t)
-	a := newAuthAPI(e)
-	tok, n := hangingTokenEndpoint(t)
-	rv := newReceiver(t, nil)
-	a.create(`{"targetURL":"` + rv.URL + `/cc","auth":{"type":"client_credential","clientID":"callback-app",
-		"clientSecret":"cs-SECRET-cc-456","tokenURL":"` + tok.URL + `/oauth/token"}}`)
+	e, n, _ := hangingTokenWebhook(t)
 	d := e.dispatcher(func(o *dispatch.Options) {
 		o.Timeout = 3 * time.Second
 		o.ShutdownGrace = 100 * time.Millisecond

@@ -6,10 +6,9 @@ import (
 	"net/http"
 	"strings"
 
-	"hookd/orcid"
-
 	"github.com/julienschmidt/httprouter"
 
+	"hookd/orcid"
 	"hookd/store"
 )
 

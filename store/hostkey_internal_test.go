@@ -29,9 +29,6 @@ func TestHostKeyOneReceiverOneKey(t *testing.T) {
 	}
 }
 
-// TestReviewHostKeyPortLeadingZeros: CheckTarget accepts a port with leading zeros
-// (strconv.Atoi("0080") is 80) and the dialer reads it as 80: one receiver, which
-// HostKey (fast and slow path alike) splits into two keys. Pre-existing.
 // TestHostKeyPortLeadingZeros: a port with leading zeros, which the check takes
 // (the dialer reads it as the number), is the same host as the port written plain.
 func TestHostKeyPortLeadingZeros(t *testing.T) {
