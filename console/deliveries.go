@@ -2,6 +2,7 @@ package console
 
 import (
 	"errors"
+	"html/template"
 	"net/http"
 	"net/url"
 	"slices"
@@ -35,11 +36,14 @@ type deliveriesView struct {
 	Filtered  bool
 	// Removed is set when the list is a removed webhook's history.
 	Removed *store.Delivery
-	// The replay form's state.
-	ReplaySince  string
-	ReplayErrors formErrors
-	Replayed     int // -1 before a replay
-	Deactivated  int // failed or dead deliveries a replay left alone: their webhooks are deactivated
+	// The replay form's state. It replays the failed and dead deliveries of the
+	// list's filter (its address carries it), offered when that filter can hold any.
+	ReplayOffered bool
+	ReplayAction  template.URL
+	ReplaySince   string
+	ReplayErrors  formErrors
+	Replayed      int // -1 before a replay
+	Deactivated   int // failed or dead deliveries a replay left alone: their webhooks are deactivated
 }
 
 // deliveryFields maps the store's field names of a delivery filter to the form's.
@@ -103,6 +107,11 @@ func (h *Handler) deliveriesPage(w http.ResponseWriter, r *http.Request, v deliv
 	f, q, errs := deliveryQuery(v.Principal, qs, h.st.Now())
 	v.Filter, v.Errors = f, errs
 	v.Filtered = f != deliveryFilter{}
+	v.ReplayOffered = store.ReplayableState(f.State)
+	v.ReplayAction = replayAction(qs)
+	if v.ReplaySince == "" && f.Since != "" {
+		v.ReplaySince = f.Since
+	}
 	for _, s := range store.StateNames {
 		v.States = append(v.States, option{Value: s, Label: stateLabel(s), Selected: s == f.State})
 	}
@@ -140,8 +149,24 @@ func (h *Handler) deliveriesPage(w http.ResponseWriter, r *http.Request, v deliv
 	h.render(w, r, status, "deliveries", "Deliveries", v)
 }
 
-// handleReplaySince makes every failed or dead delivery the principal sees due
-// again, whose last event is at or after the time given.
+// replayAction is the replay form's address: the list's filter goes with it, not
+// its page.
+func replayAction(qs url.Values) template.URL {
+	f := url.Values{}
+	for _, k := range []string{"state", "orcid", "webhook", "client", "org", "since", "until"} {
+		if v := qs.Get(k); v != "" {
+			f.Set(k, v)
+		}
+	}
+	if len(f) == 0 {
+		return "/console/deliveries/replay"
+	}
+	return template.URL("/console/deliveries/replay?" + f.Encode()) // url.Values encodes every value
+}
+
+// handleReplaySince makes every failed or dead delivery of the list's filter (in the
+// address, as replayAction puts it) due again, whose last event is at or after the
+// time given (and the filter's own since).
 func (h *Handler) handleReplaySince() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p := sessionOf(r).principal
@@ -150,25 +175,38 @@ func (h *Handler) handleReplaySince() http.Handler {
 		}
 		ctx := r.Context()
 		v := deliveriesView{Principal: p, Replayed: -1, ReplaySince: r.PostFormValue("since"), ReplayErrors: formErrors{}}
+		_, q, errs := deliveryQuery(p, r.URL.Query(), h.st.Now())
+		if len(errs) > 0 { // the page shows them beside the filter's fields
+			h.deliveriesPage(w, r, v)
+			return
+		}
 		since, err := parseWhen(v.ReplaySince, h.st.Now())
 		if err != nil {
 			v.ReplayErrors["since"] = err.Error()
 			h.deliveriesPage(w, r, v)
 			return
 		}
-		// Every failed or dead delivery the principal sees; removed webhooks' history
-		// is never sent again, and deactivated webhooks' deliveries are left alone.
-		res, err := h.st.Replay(ctx, store.DeliveryFilter{Visible: p.Visible(), Since: since})
+		if since.After(q.Since) {
+			q.Since = since
+		}
+		q.BeforeID, q.Limit = 0, 0
+		// Removed webhooks' history is never sent again, and deactivated webhooks'
+		// deliveries are left alone.
+		res, err := h.st.Replay(ctx, q)
 		if err != nil {
-			h.internal(w, r, err)
+			if !v.ReplayErrors.fromStore(err, map[string]string{"since": "since"}) {
+				h.internal(w, r, err)
+				return
+			}
+			h.deliveriesPage(w, r, v)
 			return
 		}
 		v.Replayed, v.Deactivated = res.Replayed, res.Deactivated
-		obj := Object{}
-		if !p.Operator() {
-			obj = Object{ClientID: p.ClientID, OrgID: p.OrgID}
+		obj := Object{ClientID: p.ClientID, OrgID: p.OrgID}
+		if p.Operator() {
+			obj.ClientID, obj.OrgID = h.st.ReplayOwner(ctx, q)
 		}
-		h.audit(r, p, "deliveries.replay", "", obj, "since "+since.UTC().Format(time.RFC3339)+": "+strconv.Itoa(v.Replayed))
+		h.audit(r, p, "deliveries.replay", q.Webhook, obj, q.ReplayDetail(res))
 		if v.Replayed > 0 {
 			h.nudge()
 		}

@@ -514,3 +514,61 @@ func TestClientsPaging(t *testing.T) {
 	is.Equal(strings.Count(p2.body, `<code class="id">`), total-50) // the rest, all the same
 	is.True(!strings.Contains(p2.body, `<code class="id">`+last+`</code>`))
 }
+
+// TestReplayTakesTheListsFilter: the replay form under a filtered list replays the
+// failed and dead deliveries of that list only, and its audit entry is the
+// webhook owner's too.
+func TestReplayTakesTheListsFilter(t *testing.T) {
+	is := is.New(t)
+	e := newEnv(t)
+	ctx := context.Background()
+	u := e.as(t, "token")
+
+	p := u.get(t, "/console/deliveries?state=pending")
+	is.Equal(p.status, http.StatusOK)
+	is.True(strings.Contains(p.body, "/console/deliveries/"+strconv.FormatInt(e.delA.ID, 10))) // a pending list
+	is.True(!strings.Contains(p.body, `id="replay-h"`))                                        // which no replay can take
+
+	e.clock.Advance(2 * time.Hour) // everything is due
+	claimed, err := e.st.Claim(ctx, 1000, time.Minute)
+	is.NoErr(err)
+	var outs []store.Outcome
+	for _, c := range claimed {
+		outs = append(outs, store.Outcome{DeliveryID: c.ID, SubscriptionID: c.Target.SubscriptionID, Kind: store.OutcomeDead,
+			Attempt: c.Attempt, StartedAt: e.clock.Now(), Status: 500, Error: "HTTP 500"})
+	}
+	is.NoErr(recordOutcomes(ctx, e.st, outs))
+	ofA, err := e.st.Deliveries(ctx, store.DeliveryFilter{Webhook: e.hookA.UID})
+	is.NoErr(err)
+	is.True(len(ofA) > 0 && len(ofA) < len(claimed)) // A's are some of the dead ones
+	u = e.as(t, "token")
+
+	p = u.get(t, "/console/deliveries")
+	is.True(strings.Contains(p.body, `action="/console/deliveries/replay"`)) // no filter: every one
+	p = u.get(t, "/console/deliveries?webhook="+e.hookA.UID+"&since=3h&before=999999")
+	is.True(strings.Contains(p.body, `action="/console/deliveries/replay?since=3h&amp;webhook=`+e.hookA.UID+`"`)) // the filter, not the page
+	is.True(strings.Contains(p.body, `name="since" value="3h"`))                                                  // the list's since
+
+	p = u.post(t, "/console/deliveries/replay?orcid=0000-0002-7253-3646", url.Values{"since": {"24h"}})
+	is.Equal(p.status, http.StatusBadRequest)
+	is.True(besideField(p.body, "f-orcid", "wrong check digit")) // nothing replayed
+
+	p = u.post(t, "/console/deliveries/replay?webhook="+e.hookA.UID, url.Values{"since": {"24h"}})
+	is.Equal(p.status, http.StatusOK)
+	is.True(strings.Contains(p.body, strconv.Itoa(len(ofA))+" deliver")) // A's only
+	is.True(strings.Contains(p.body, "due again and sent at once."))
+	for _, d := range []store.Delivery{e.delA, e.delB, e.delOrgA} {
+		got, err := e.st.Delivery(ctx, store.DeliveryFilter{ID: d.ID})
+		is.NoErr(err)
+		want := "dead"
+		if d.ID == e.delA.ID {
+			want = "pending"
+		}
+		is.Equal(got.StateName(), want) // only the filtered webhook's are due again
+	}
+	log, err := e.st.AuditLog(ctx, store.AuditQuery{Visible: store.Visibility{ClientID: e.a.ID}, Action: "deliveries.replay"})
+	is.NoErr(err)
+	is.Equal(len(log), 1) // A sees the replay of its webhook
+	is.Equal(log[0].Target, e.hookA.UID)
+	is.True(strings.Contains(log[0].Detail, "webhook "+e.hookA.UID))
+}

@@ -213,20 +213,7 @@ func (s *Server) auditReplay(r *http.Request, f store.DeliveryFilter, res store.
 		s.audit(r, e)
 		return
 	}
-	e := auditEntry{action: "deliveries.replay", orgID: f.OrgID, target: f.Webhook, detail: replayDetail(f, res)}
-	if f.ClientID != "" {
-		e.clientID = f.ClientID
-		if c, err := s.store.Client(r.Context(), f.ClientID); err == nil { // by id or name
-			e.clientID = c.ID
-		}
-	}
-	if f.Webhook != "" && e.clientID == "" && e.orgID == 0 {
-		// Narrowed to one webhook: its owner sees the entry, as for one delivery.
-		if ds, err := s.store.Deliveries(r.Context(), store.DeliveryFilter{Webhook: f.Webhook, Limit: 1}); err == nil && len(ds) > 0 {
-			e.clientID, e.orgID = ds[0].ClientID, ds[0].OrgID
-		} else if sub, err := s.store.Subscription(r.Context(), f.Webhook); err == nil {
-			e.clientID, e.orgID = sub.ClientID, sub.OrgID
-		}
-	}
+	e := auditEntry{action: "deliveries.replay", target: f.Webhook, detail: f.ReplayDetail(res)}
+	e.clientID, e.orgID = s.store.ReplayOwner(r.Context(), f)
 	s.audit(r, e)
 }

@@ -6,7 +6,6 @@ import (
 	"net"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"hookd/store"
@@ -62,22 +61,4 @@ func activeWord(on bool) string { return store.Subscription{Active: on}.Status()
 // console's entry does.
 func settingsDetail(h store.HubSettings) string {
 	return "webhook " + activeWord(h.Enabled && h.URL != "") + " " + h.URL + "; e-mail " + activeWord(h.EmailEnabled)
-}
-
-// replayDetail says what a bulk replay chose and did.
-func replayDetail(f store.DeliveryFilter, res store.ReplayResult) string {
-	parts := []string{"since " + f.Since.UTC().Format(time.RFC3339)}
-	if !f.Until.IsZero() {
-		parts = append(parts, "until "+f.Until.UTC().Format(time.RFC3339))
-	}
-	for _, p := range [][2]string{{"state", f.State}, {"orcid", f.Orcid}, {"webhook", f.Webhook}, {"client", f.ClientID}} {
-		if p[1] != "" {
-			parts = append(parts, p[0]+" "+p[1])
-		}
-	}
-	if f.OrgID != 0 {
-		parts = append(parts, "org "+orgTarget(f.OrgID))
-	}
-	return strings.Join(parts, ", ") + ": " + strconv.Itoa(res.Replayed) + " replayed, " +
-		strconv.Itoa(res.Deactivated) + " left (webhook deactivated)"
 }

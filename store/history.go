@@ -400,6 +400,45 @@ type ReplayResult struct {
 	NotMembers int
 }
 
+// ReplayDetail says what a bulk replay by f chose and what it did, as an audit
+// entry's detail.
+func (f DeliveryFilter) ReplayDetail(res ReplayResult) string {
+	parts := []string{"since " + f.Since.UTC().Format(time.RFC3339)}
+	if !f.Until.IsZero() {
+		parts = append(parts, "until "+f.Until.UTC().Format(time.RFC3339))
+	}
+	for _, p := range [][2]string{{"state", f.State}, {"orcid", f.Orcid}, {"webhook", f.Webhook}, {"client", f.ClientID}} {
+		if p[1] != "" {
+			parts = append(parts, p[0]+" "+p[1])
+		}
+	}
+	if f.OrgID != 0 {
+		parts = append(parts, "org "+strconv.FormatInt(f.OrgID, 10))
+	}
+	return strings.Join(parts, ", ") + ": " + strconv.Itoa(res.Replayed) + " replayed, " +
+		strconv.Itoa(res.Deactivated) + " left (webhook deactivated)"
+}
+
+// ReplayOwner is whose audit a bulk replay by f belongs in besides the operator's:
+// the client or organisation it names, else, narrowed to one webhook, that
+// webhook's owner (a removed one's as it was). Nothing when f names neither.
+func (s *Store) ReplayOwner(ctx context.Context, f DeliveryFilter) (clientID string, orgID int64) {
+	clientID, orgID = f.ClientID, f.OrgID
+	if clientID != "" {
+		if c, err := s.Client(ctx, clientID); err == nil { // by id or name
+			clientID = c.ID
+		}
+	}
+	if f.Webhook != "" && clientID == "" && orgID == 0 {
+		if ds, err := s.Deliveries(ctx, DeliveryFilter{Webhook: f.Webhook, Platform: f.Platform, Limit: 1}); err == nil && len(ds) > 0 {
+			clientID, orgID = ds[0].ClientID, ds[0].OrgID
+		} else if sub, err := s.Subscription(ctx, f.Webhook); err == nil {
+			clientID, orgID = sub.ClientID, sub.OrgID
+		}
+	}
+	return clientID, orgID
+}
+
 // Replay makes deliveries due now again: a dead or delivered row becomes pending with
 // a fresh attempt budget (its attempt numbers go on); a failed pending row is made
 // due at once. With f.ID it replays that one delivery, and says why when it cannot:
@@ -413,7 +452,7 @@ func (s *Store) Replay(ctx context.Context, f DeliveryFilter) (ReplayResult, err
 		if f.Since.IsZero() {
 			return res, invalid("since", "is required: every failed or dead delivery whose last event is at or after it is sent again")
 		}
-		if f.State != "" && f.State != failedName && f.State != StateDead.String() {
+		if !ReplayableState(f.State) {
 			return res, invalid("state", fmt.Sprintf("%q: a replay takes %s or %s deliveries", f.State, failedName, StateDead))
 		}
 	}

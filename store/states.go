@@ -30,6 +30,10 @@ const failedName = "failed"
 // narrowed to (DeliveryFilter.State).
 var StateNames = []string{StatePending.String(), failedName, StateInFlight.String(), StateDelivered.String(), StateDead.String()}
 
+// ReplayableState reports whether a bulk replay takes deliveries of a list narrowed
+// to the state named s ("" for any): only failed and dead ones are sent again.
+func ReplayableState(s string) bool { return s == "" || s == failedName || s == StateDead.String() }
+
 // ParseState reads a state's word (String's, not "failed").
 func ParseState(s string) (State, bool) {
 	for i, n := range stateNames {
