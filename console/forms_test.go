@@ -219,7 +219,7 @@ func TestMemberImport(t *testing.T) {
 		p = u.post(t, path+"/members", url.Values{"orcid": {"https://orcid.org/0000-0001-5109-3700"}, "name": {"Ann"}})
 		is.Equal(p.status, http.StatusSeeOther)
 		page := u.get(t, path)
-		is.True(strings.Contains(page.body, "<td><code>0000-0001-5109-3700</code></td><td>Ann</td>"))
+		is.True(strings.Contains(page.body, "<td><code>0000-0001-5109-3700</code></td><td><bdi>Ann</bdi></td>"))
 		p = u.post(t, path+"/members/0000-0001-5109-3700/remove", nil)
 		is.Equal(p.status, http.StatusSeeOther)
 		is.True(!strings.Contains(u.get(t, path).body, "0000-0001-5109-3700"))
@@ -243,7 +243,7 @@ func TestOrganisationAndClientForms(t *testing.T) {
 		is.True(besideField(p.body, "name", "is required"))
 		p = u.post(t, "/console/organisations", url.Values{"name": {"C"}, "tech_contact": {"it@c.example"}})
 		is.Equal(p.status, http.StatusSeeOther)
-		is.True(strings.Contains(u.get(t, p.location).body, "<h1>C</h1>"))
+		is.True(strings.Contains(u.get(t, p.location).body, "<h1><bdi>C</bdi></h1>"))
 	})
 
 	t.Run("client: the secret is shown once", func(t *testing.T) {
@@ -272,7 +272,7 @@ func TestOrganisationAndClientForms(t *testing.T) {
 		is.True(!strings.Contains(list.body, m[1])) // without its secret
 		staff := e.newUser(t)
 		is.Equal(staff.signIn(t, id, m[1]).status, http.StatusSeeOther) // the new sign-in works
-		is.True(strings.Contains(staff.get(t, "/console/").body, "organisation staff · University A"))
+		is.True(strings.Contains(staff.get(t, "/console/").body, "organisation staff · <bdi>University A</bdi>"))
 
 		p = u.post(t, "/console/clients/"+id+"/rotate", nil)
 		is.Equal(p.status, http.StatusOK)

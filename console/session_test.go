@@ -52,7 +52,7 @@ func TestSignIn(t *testing.T) {
 		is.True(len(cookie.Value) >= 43)                   // 256 random bits
 		home := u.get(t, "/console/")
 		is.Equal(home.status, http.StatusOK)
-		is.True(strings.Contains(home.body, "Signed in as <strong>client-a</strong>"))
+		is.True(strings.Contains(home.body, "Signed in as <strong><bdi>client-a</bdi></strong>"))
 
 		db := e.rawDB(t)
 		var n int
