@@ -175,9 +175,9 @@ func TestStaffSignInFormErrorOnItsPage(t *testing.T) {
 	is.True(strings.Contains(form.body, `id="staff-name"`)) // the form as the page has it
 	p := u.post(t, "/console/clients", url.Values{"org": {strconv.FormatInt(e.orgA.ID, 10)}, "from": {"organisation"}, "scope_webhook": {"on"}, "name": {"staff-a"}})
 	is.Equal(p.status, http.StatusBadRequest)
-	is.True(strings.Contains(p.body, "<h1><bdi>University A</bdi></h1>"))       // still the organisation's page
-	is.True(besideField(p.body, "staff-name", "already exists"))     // beside the field typed in
-	is.True(strings.Contains(p.body, `name="name" value="staff-a"`)) // what was typed kept
+	is.True(strings.Contains(p.body, "<h1><bdi>University A</bdi></h1>")) // still the organisation's page
+	is.True(besideField(p.body, "staff-name", "already exists"))          // beside the field typed in
+	is.True(strings.Contains(p.body, `name="name" value="staff-a"`))      // what was typed kept
 }
 
 // TestDeliveryOfDeactivatedWebhookOffersNoDeadEnd: a delivery whose webhook is
