@@ -141,7 +141,7 @@ func (d *Dispatcher) call(ctx context.Context, c store.Claimed) result {
 		return fail(fmt.Sprintf("bad target URL: %v", err))
 	}
 	if c.Target.AppendOrcid {
-		if target, err = url.Parse(strings.TrimSuffix(c.Target.URL, "/") + "/" + c.Subject); err != nil {
+		if target, err = store.ParseTargetURL(strings.TrimSuffix(c.Target.URL, "/") + "/" + c.Subject); err != nil {
 			return fail(fmt.Sprintf("bad target URL: %v", err))
 		}
 	}

@@ -7,11 +7,13 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -180,5 +182,41 @@ func TestEchoedSecretsAreNotStored(t *testing.T) {
 		b, err := os.ReadFile(f)
 		is.NoErr(err) // read the raw file
 		clean(filepath.Base(f), string(b))
+	}
+}
+
+// TestCallbackRequestTargetExact: a callback is called at the URL registered, its
+// escapes kept (SPEC: "%2F" round-trips), and what a request line cannot carry as
+// it is (a byte beyond ASCII, "|") escaped, in the path and in the query.
+func TestCallbackRequestTargetExact(t *testing.T) {
+	for _, tc := range []struct{ registered, want string }{
+		{"/hook/a%2Fb", "/hook/a%2Fb"},
+		{"/hook/%C3%A9/a%2Fb", "/hook/%C3%A9/a%2Fb"},
+		{"/hook/\u00e9/a%2Fb", "/hook/%C3%A9/a%2Fb"},
+		{"/hook/x|y/a%2Fb", "/hook/x%7Cy/a%2Fb"},
+		{"/hook?a=\u00e9&b=%2F", "/hook?a=%C3%A9&b=%2F"},
+		{"/hook/\u00e9?q", "/hook/%C3%A9?q"},
+	} {
+		t.Run(tc.registered, func(t *testing.T) {
+			is := is.New(t)
+			var mu sync.Mutex
+			var got string
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				mu.Lock()
+				got = r.RequestURI
+				mu.Unlock()
+				w.WriteHeader(http.StatusNoContent)
+			}))
+			defer srv.Close()
+			e := newEnv(t)
+			_, created, err := e.st.PutOrcidWebhook(context.Background(), e.client.ID, orcidA, srv.URL+tc.registered)
+			is.NoErr(err)
+			is.True(created)
+			e.intake(0, store.Event{Orcid: orcidA})
+			is.Equal(e.tick(e.dispatcher(nil)), 1)
+			mu.Lock()
+			defer mu.Unlock()
+			is.Equal(got, tc.want) // the request's target
+		})
 	}
 }

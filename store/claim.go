@@ -162,10 +162,10 @@ func (t *Target) ownerScope() string {
 	return ""
 }
 
-// ParsedURL returns the target's URL parsed: a copy the caller may change.
+// ParsedURL returns the target's URL parsed (ParseTargetURL): a copy the caller may change.
 func (t *Target) ParsedURL() (*url.URL, error) {
 	if t.parsed == nil {
-		return url.Parse(t.URL)
+		return ParseTargetURL(t.URL)
 	}
 	u := *t.parsed
 	return &u, nil
@@ -177,10 +177,57 @@ func (t *Target) Host() string {
 	if t.parsed != nil {
 		return HostKey(t.parsed)
 	}
-	if u, err := url.Parse(t.URL); err == nil {
+	if u, err := ParseTargetURL(t.URL); err == nil {
 		return HostKey(u)
 	}
 	return t.URL
+}
+
+// ParseTargetURL parses a webhook's URL as hookd calls it: the request's target
+// keeps every escape the URL has (a %2F stays %2F, as SPEC's exact round trip
+// asks) and escapes what a request line cannot hold as it is (a space, a byte
+// beyond ASCII, "|"), as a browser does. url.Parse alone gives up the URL's own
+// escapes for a path that also holds such a byte (so a%2Fb went out as a/b), and
+// sends a query as it is written.
+func ParseTargetURL(raw string) (*url.URL, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, err
+	}
+	if u.RawPath != "" {
+		u.RawPath = escapeRaw(u.RawPath)
+	}
+	u.RawQuery = escapeRaw(u.RawQuery)
+	return u, nil
+}
+
+// escapeRaw percent-encodes the bytes of an already escaped path or query that a
+// request line cannot carry as they are, and leaves the rest, its escapes too.
+func escapeRaw(s string) string {
+	const hex = "0123456789ABCDEF"
+	n := 0
+	for i := 0; i < len(s); i++ {
+		if needsEscape(s[i]) {
+			n++
+		}
+	}
+	if n == 0 {
+		return s
+	}
+	b := make([]byte, 0, len(s)+2*n)
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; needsEscape(c) {
+			b = append(b, '%', hex[c>>4], hex[c&15])
+		} else {
+			b = append(b, c)
+		}
+	}
+	return string(b)
+}
+
+// needsEscape: a control, a space, a byte beyond ASCII, or one of "<>\^`{|}.
+func needsEscape(c byte) bool {
+	return c <= ' ' || c >= 0x7f || strings.IndexByte("\"<>\\^`{|}", c) >= 0
 }
 
 // HostKey is a URL's host and port as one receiver, however the URL writes it: the
@@ -569,7 +616,7 @@ func (s *Store) scanTarget(row interface{ Scan(...any) error }, now int64) (*Tar
 	t.inactive = !active
 	t.scope = t.ownerScope()
 	t.FailingSince = fromMS(failing)
-	if u, err := url.Parse(t.URL); err == nil {
+	if u, err := ParseTargetURL(t.URL); err == nil {
 		t.parsed = u
 	}
 	if headers != "" {
