@@ -39,6 +39,26 @@ func TestAcceptQZeroXML(t *testing.T) {
 	is.True(strings.HasPrefix(res.header.Get("Content-Type"), "application/json")) // not the XML the client refused
 }
 
+// TestAcceptWildcardsRankJSON: */* and application/* take JSON as well as XML, so
+// an XML type ranked below them is not preferred (RFC 9110 §12.5.1), while one
+// ranked above them is.
+func TestAcceptWildcardsRankJSON(t *testing.T) {
+	h := newHarness(t)
+	for accept, want := range map[string]string{
+		"*/*, application/xml;q=0.5":                 "application/json",
+		"application/*, application/xml;q=0.1":       "application/json",
+		"application/xml, */*;q=0.1":                 "application/xml",
+		"application/json;q=0.1, */*":                "application/xml", // XML by */* at 1, JSON at its own 0.1
+		"*/*":                                        "application/json",
+		"application/xml;q=0.5, application/*;q=0.9": "application/json",
+	} {
+		res := h.doRaw(t, http.MethodGet, "/nowhere", "", "Accept", accept)
+		if got := res.header.Get("Content-Type"); res.status != http.StatusNotFound || !strings.HasPrefix(got, want) {
+			t.Errorf("Accept %q: %d %s, want 404 in %s", accept, res.status, got, want)
+		}
+	}
+}
+
 // TestHEADAnswersAsGET: a GET resource answers HEAD (RFC 9110 §9.1: general-purpose
 // servers MUST support GET and HEAD) rather than 405 with Allow: GET.
 func TestHEADAnswersAsGET(t *testing.T) {

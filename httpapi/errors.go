@@ -237,32 +237,43 @@ func writeORCIDBody(w http.ResponseWriter, r *http.Request, status, code int, de
 	encode(w, status, body)
 }
 
-// prefersXML reports whether the Accept header ranks an XML type above JSON.
+// prefersXML reports whether the Accept header ranks XML above JSON. Each of the two
+// takes the q of the most specific range that matches it (RFC 9110 §12.5.1): an
+// XML or JSON type, then application/*, then */*; a tie is JSON's, the default.
 func prefersXML(r *http.Request) bool {
-	best, bestQ := "", -1.0
+	const jsonAnswer, xmlAnswer = 0, 1
+	var q [2]float64
+	var spec [2]int // how specific the range q came from: 0 none, 1 */*, 2 application/*, 3 the type
+	set := func(answer, specific int, v float64) {
+		if specific > spec[answer] || (specific == spec[answer] && v > q[answer]) {
+			spec[answer], q[answer] = specific, v
+		}
+	}
 	for _, part := range strings.Split(r.Header.Get("Accept"), ",") {
 		mt, p, err := mime.ParseMediaType(strings.TrimSpace(part))
 		if err != nil {
 			continue
 		}
-		q := 1.0
-		if v, ok := p["q"]; ok {
-			if f, err := strconv.ParseFloat(v, 64); err == nil {
-				q = f
+		v := 1.0
+		if s, ok := p["q"]; ok {
+			if f, err := strconv.ParseFloat(s, 64); err == nil {
+				v = f
 			}
 		}
-		kind := ""
 		switch {
 		case strings.HasSuffix(mt, "/xml") || strings.HasSuffix(mt, "+xml"):
-			kind = "xml"
+			set(xmlAnswer, 3, v)
 		case strings.HasSuffix(mt, "/json") || strings.HasSuffix(mt, "+json"):
-			kind = "json"
-		}
-		if kind != "" && q > 0 && q > bestQ { // q=0: not acceptable (RFC 9110 §12.4.2)
-			best, bestQ = kind, q
+			set(jsonAnswer, 3, v)
+		case mt == "application/*":
+			set(jsonAnswer, 2, v)
+			set(xmlAnswer, 2, v)
+		case mt == "*/*":
+			set(jsonAnswer, 1, v)
+			set(xmlAnswer, 1, v)
 		}
 	}
-	return best == "xml"
+	return q[xmlAnswer] > 0 && q[xmlAnswer] > q[jsonAnswer] // q=0: not acceptable (RFC 9110 §12.4.2)
 }
 
 // oauthError is the OAuth 2 error body of the token endpoint and of bearer checks.
