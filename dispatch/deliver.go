@@ -89,6 +89,12 @@ func (d *Dispatcher) deliver(ctx context.Context, c store.Claimed) store.Outcome
 		// it is off or gone.
 		return released(c, d.store.Now())
 	}
+	if now := d.store.Now(); c.LeaseUntil.Sub(now) < d.opts.Timeout+leaseSlack/2 {
+		// Its lease would end before the call's outcome is recorded: a turn would
+		// take the row back and send it again beside this call, and this call's
+		// success would not be recorded. It goes back unsent, to be claimed afresh.
+		return released(c, now)
+	}
 	r := d.call(ctx, c)
 	r.redactResult()
 	if c.Target.Format == store.FormatUpstream {

@@ -79,8 +79,10 @@ func New(opts Options) *Dispatcher {
 			giveUpAfter: opts.GiveUpAfter, disableAfter: opts.DisableAfter, rand: opts.Rand,
 		},
 		// A claimed row may wait in its host's queue for queueDepth calls' time before
-		// its own call; the lease outlasts that, so only crashed work is ever reclaimed.
-		lease:        (queueDepth+1)*opts.Timeout + 30*time.Second,
+		// its own call; the lease outlasts that, so crashed work is what is reclaimed.
+		// A row that waited longer (its host served rarely while many hosts share the
+		// workers) is handed back unsent rather than called late (deliver).
+		lease:        (queueDepth+1)*opts.Timeout + leaseSlack,
 		nudge:        make(chan struct{}, 1),
 		outcomeReady: make(chan struct{}, 1),
 		failures:     newFailureLog(),

@@ -12,6 +12,10 @@ import (
 // do not (BENCHMARKS.md).
 const queueDepth = 8
 
+// leaseSlack is how much longer a claim's lease is than the longest wait and call
+// it covers: time for the call's outcome to reach a turn and be recorded.
+const leaseSlack = 30 * time.Second
+
 // stallAfter is how long a host with calls running may go without finishing one
 // before its queue is cut back to hostQueueMax.
 const stallAfter = time.Second

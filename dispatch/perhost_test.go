@@ -73,3 +73,57 @@ func TestPerHostSpellings(t *testing.T) {
 		is.Equal(rv.maxInFlight(), 1) // per_host holds
 	})
 }
+
+// TestQueuedPastItsLeaseNotCalled: a row that waited in its host's queue until too
+// little of its lease is left for a call is handed back unsent, not called: a turn
+// would otherwise take it back as crashed work and send it a second time beside
+// this call (and this call's success would not be recorded).
+func TestQueuedPastItsLeaseNotCalled(t *testing.T) {
+	is := is.New(t)
+	e := newEnv(t)
+	arrived, release := make(chan struct{}, 4), make(chan struct{})
+	rv := newReceiver(t, func(n int, w http.ResponseWriter, r *http.Request, _ []byte) error {
+		arrived <- struct{}{}
+		if n == 1 {
+			select { // the first call holds the host while the clock moves on
+			case <-release:
+			case <-r.Context().Done():
+			}
+		}
+		w.WriteHeader(http.StatusNoContent)
+		return nil
+	})
+	e.subscribe(orcidA, rv.URL+"/a")
+	e.subscribe(orcidB, rv.URL+"/b")
+	e.intake(0, store.Event{Orcid: orcidA}, store.Event{Orcid: orcidB})
+	d := e.dispatcher(func(o *dispatch.Options) { o.Workers, o.PerHost, o.Timeout = 1, 1, time.Second }) // a lease of 39 s
+
+	ticked := make(chan int, 1)
+	go func() { ticked <- e.tick(d) }()
+	select {
+	case <-arrived:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no call arrived")
+	}
+	e.clock.Advance(30 * time.Second) // the second row's lease has 9 s left: less than a call and its recording need
+	close(release)
+	<-ticked
+	is.Equal(rv.count(), 1) // one call; the other row went back
+	var waiting store.Delivery
+	for _, dl := range e.deliveries(store.DeliveryFilter{}) {
+		if dl.StateName() != "delivered" {
+			waiting = dl
+		}
+	}
+	is.Equal(waiting.StateName(), "pending") // handed back unsent: due again
+	is.Equal(waiting.Attempts, 0)            // not counted as an attempt
+
+	is.Equal(e.tick(d), 1) // claimed afresh and sent once
+	is.Equal(rv.count(), 2)
+	reqs := rv.requests()
+	is.True(reqs[0].header.Get("webhook-id") != reqs[1].header.Get("webhook-id")) // each delivery once
+	for _, dl := range e.deliveries(store.DeliveryFilter{}) {
+		is.Equal(dl.StateName(), "delivered")
+		is.Equal(dl.Attempts, 1)
+	}
+}

@@ -272,7 +272,10 @@ type Claimed struct {
 	FirstEventAt time.Time
 	LastEventAt  time.Time
 	FirstAttempt time.Time // zero before the first attempt is recorded
-	Target       *Target
+	// LeaseUntil is when the claim's lease ends: past it, a turn takes the row back
+	// as crashed work, to be claimed and sent again.
+	LeaseUntil time.Time
+	Target     *Target
 }
 
 // reclaimEvery is how often at most a turn looks for expired leases.
@@ -516,6 +519,7 @@ func (s *Store) claimRows(ctx context.Context, tx *sql.Tx, out []Claimed, now in
 		return out, 0, fmt.Errorf("claim deliveries: %w", err)
 	}
 	start := len(out)
+	until := fromMS(now + lease.Milliseconds())
 	subs := map[int64]*Target{}
 	var subIDs []int64 // each claimed row's subscription, in order
 	var subID, first, last, firstAttempt int64
@@ -528,7 +532,7 @@ func (s *Store) claimRows(ctx context.Context, tx *sql.Tx, out []Claimed, now in
 			rows.Close()
 			return out[:len(out)-1], 0, err
 		}
-		c.FirstEventAt, c.LastEventAt, c.FirstAttempt = fromMS(first), fromMS(last), fromMS(firstAttempt)
+		c.FirstEventAt, c.LastEventAt, c.FirstAttempt, c.LeaseUntil = fromMS(first), fromMS(last), fromMS(firstAttempt), until
 		subs[subID] = nil
 		subIDs = append(subIDs, subID)
 	}
