@@ -164,6 +164,9 @@ func (s *Store) SetHubSettings(ctx context.Context, orgID int64, h HubSettings) 
 		return HubSettings{}, false, fmt.Errorf("set organisation settings: %w", err)
 	}
 	out.SigningSecret = signing
+	if err := s.finishUpstreamLeft(ctx, nil); err != nil {
+		return out, newlyEnabled, fmt.Errorf("set organisation settings: %w", err)
+	}
 	return out, newlyEnabled, nil
 }
 
@@ -338,7 +341,7 @@ func (s *Store) DeleteHubSettings(ctx context.Context, orgID int64) error {
 		}
 		return s.syncOrgUpstream(ctx, tx, orgID, now)
 	})
-	if err != nil {
+	if err := s.finishUpstreamLeft(ctx, err); err != nil {
 		return fmt.Errorf("delete organisation settings: %w", err)
 	}
 	return nil

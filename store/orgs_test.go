@@ -347,7 +347,7 @@ func TestUpstreamUnregisteredInBatches(t *testing.T) {
 	is := is.New(t)
 	ctx := context.Background()
 	defer store.SetUpstreamBatch(3)()
-	st := newStore(t)
+	st := newDaemonStore(t)
 	a := sharedOrgs(t, st)
 	c := orgWithEmail(t, st)
 	_, err := st.PutMember(ctx, c.ID, memberOrcid(9), store.MemberInfo{}, 0) // C's alone
@@ -418,7 +418,7 @@ func TestMemberAddedWhileTurnedOffAheadIsRegistered(t *testing.T) {
 	is := is.New(t)
 	ctx := context.Background()
 	defer store.SetUpstreamBatch(2)()
-	st := newStore(t)
+	st := newDaemonStore(t)
 	advance := movable(st)
 	_, err := st.ConfigureUpstream(ctx, "https://api.sandbox.orcid.org")
 	is.NoErr(err)
@@ -473,7 +473,7 @@ func TestUpstreamFollowsSettingsInBatches(t *testing.T) {
 	is := is.New(t)
 	ctx := context.Background()
 	defer store.SetUpstreamBatch(3)()
-	st := newStore(t)
+	st := newDaemonStore(t)
 	a := orgWithWebhook(t, st)
 	_, err := st.ConfigureUpstream(ctx, "https://api.sandbox.orcid.org")
 	is.NoErr(err)
@@ -521,6 +521,55 @@ func TestUpstreamFollowsSettingsInBatches(t *testing.T) {
 	is.Equal(orders(), map[string]int{store.UpstreamRegister: members})
 }
 
+// TestCommandLineFinishesUpstreamBatches: a change of an organisation's coverage
+// made by a process other than the daemon (hookd org set, hookd webhooks
+// deactivate) queues every member's registration or unregistration before it
+// returns: what it left for a retention pass would go with the process, which has
+// none.
+func TestCommandLineFinishesUpstreamBatches(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	defer store.SetUpstreamBatch(3)()
+	st := newStore(t) // not the daemon
+	_, err := st.ConfigureUpstream(ctx, "https://api.sandbox.orcid.org")
+	is.NoErr(err)
+	o, err := st.CreateOrganisation(ctx, "A", "tech@a.example")
+	is.NoErr(err)
+	const members = 8
+	rows := make([]store.MemberRow, members)
+	for i := range rows {
+		rows[i].Orcid = memberOrcid(i + 1)
+	}
+	_, err = st.ImportMembers(ctx, o.ID, rows, 0)
+	is.NoErr(err)
+	orders := func(kind string) int { // the upstream work orders pending of kind
+		ds, err := st.Deliveries(ctx, store.DeliveryFilter{State: "pending", Limit: 100})
+		is.NoErr(err)
+		n := 0
+		for _, d := range ds {
+			if d.EventType == kind {
+				n++
+			}
+		}
+		return n
+	}
+	is.Equal(orders(store.UpstreamRegister), 0) // nothing covers them yet
+
+	h, _, err := st.SetHubSettings(ctx, o.ID, store.HubSettings{Enabled: true, URL: "https://a.example/h"})
+	is.NoErr(err)
+	is.Equal(orders(store.UpstreamRegister), members) // all of them, not a batch of 3
+	n, err := st.QueueUpstreamLeft(ctx, 3)
+	is.NoErr(err)
+	is.Equal(n, 0) // nothing left behind
+	counts, err := st.UpstreamStatus(ctx)
+	is.NoErr(err)
+	is.Equal(counts.Pending, members) // as the members' list says
+
+	_, err = st.SetSubscriptionActive(ctx, h.WebhookUID, false, "")
+	is.NoErr(err)
+	is.Equal(orders(store.UpstreamUnregister), members) // every one turned back
+}
+
 // TestDeletedOrganisationsMembersUnregistered: deleting an organisation unregisters
 // upstream, a batch a transaction, each former member no other organisation
 // covers, and none that another still covers.
@@ -528,7 +577,7 @@ func TestDeletedOrganisationsMembersUnregistered(t *testing.T) {
 	is := is.New(t)
 	ctx := context.Background()
 	defer store.SetUpstreamBatch(3)()
-	st := newStore(t)
+	st := newDaemonStore(t)
 	a := sharedOrgs(t, st)
 	const members = 8
 	is.NoErr(st.DeleteOrganisation(ctx, a.ID))

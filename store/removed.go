@@ -273,7 +273,7 @@ func (s *Store) undoKill(ctx context.Context, ids []int64) error {
 		}
 		return nil
 	}, false)
-	if err != nil {
+	if err := s.finishUpstreamLeft(ctx, err); err != nil {
 		return fmt.Errorf("remove subscriptions: activate them again: %w", err)
 	}
 	return nil

@@ -118,6 +118,9 @@ type Store struct {
 	// unregister and register are what changes of organisations' coverage left to
 	// unregister and register upstream for the retention pass (upstreamBatch).
 	unregister, register orgsLeft
+	// daemon is Options.Daemon: only the serving process has a retention pass to
+	// leave work to (finishUpstreamLeft).
+	daemon bool
 	// removeWhole is set while a removal's last try runs: it moves whatever history
 	// is left in its own transaction (removeSubscriptions). Only the transaction
 	// that holds the write connection reads it.
@@ -237,7 +240,7 @@ func Open(ctx context.Context, opts Options) (_ *Store, err error) {
 		return nil, fmt.Errorf("open store %s: journal_mode is %q, want wal", opts.Path, mode)
 	}
 
-	s := &Store{write: write, box: opts.Box, Now: time.Now, backupDSN: dsn(), yield: openYielder(opts.Path, opts.Daemon), syncFull: sync == "full"}
+	s := &Store{write: write, box: opts.Box, Now: time.Now, backupDSN: dsn(), yield: openYielder(opts.Path, opts.Daemon), syncFull: sync == "full", daemon: opts.Daemon}
 	// The key is checked before a migration when the file's schema has the
 	// tables checkKey reads (version keyCheckSchema on): another database's key
 	// then leaves the file as it was, at a schema the hookd before still opens.

@@ -48,6 +48,19 @@ func newStore(tb testing.TB) *store.Store {
 	return st
 }
 
+// newDaemonStore is newStore as the serving process opens it (Options.Daemon),
+// which leaves work to its retention pass.
+func newDaemonStore(tb testing.TB) *store.Store {
+	tb.Helper()
+	is := is.New(tb)
+	st, err := store.Open(context.Background(), store.Options{Path: filepath.Join(tb.TempDir(), "hookd.db"), Box: newBox(tb), Daemon: true})
+	is.NoErr(err) // open store
+	tb.Cleanup(func() { st.Close() })
+	now := time.Date(2024, 3, 1, 12, 0, 0, 0, time.UTC)
+	st.Now = func() time.Time { return now }
+	return st
+}
+
 // rawDB opens the file with database/sql directly, to look at what the store wrote.
 func rawDB(tb testing.TB, path string) *sql.DB {
 	tb.Helper()

@@ -471,6 +471,9 @@ func (s *Store) SetSubscriptionActive(ctx context.Context, uid string, active bo
 	if err != nil {
 		return Subscription{}, fmt.Errorf("set webhook status: %w", err)
 	}
+	if err := s.finishUpstreamLeft(ctx, nil); err != nil {
+		return sub, fmt.Errorf("set webhook status: %w", err)
+	}
 	return sub, nil
 }
 
@@ -492,7 +495,7 @@ func (s *Store) RemoveSubscription(ctx context.Context, uid string) error {
 		}
 		return nil
 	})
-	if err != nil {
+	if err := s.finishUpstreamLeft(ctx, err); err != nil {
 		return fmt.Errorf("remove webhook: %w", err)
 	}
 	return nil

@@ -358,6 +358,26 @@ func (s *Store) QueueUpstreamLeft(ctx context.Context, limit int) (int, error) {
 	return total, nil
 }
 
+// finishUpstreamLeft queues, in a process other than the daemon (the command line),
+// what a change of an organisation's coverage left for the retention pass, a batch
+// a transaction, before the change's call returns: that note is kept in memory
+// (orgsLeft), and would go with the process. In the daemon it does nothing. err,
+// when the change itself was committed, says so.
+func (s *Store) finishUpstreamLeft(ctx context.Context, err error) error {
+	if err != nil || s.daemon {
+		return err
+	}
+	for {
+		n, err := s.QueueUpstreamLeft(ctx, upstreamBatch)
+		if err != nil {
+			return fmt.Errorf("saved; but queuing the upstream registrations of the members past the first %d failed (the daemon queues them when it next starts): %w", upstreamBatch, err)
+		}
+		if n < upstreamBatch {
+			return nil
+		}
+	}
+}
+
 // ConfigureUpstream turns upstream registration on for the ORCID API at apiURL (or
 // off, when apiURL is empty), makes the relay key when there is none, and queues the
 // registrations and unregistrations the current members and settings call for. The
