@@ -271,6 +271,7 @@ func TestClientCredentialDelivery(t *testing.T) {
 
 	t.Run("a 401 gets a new token, once, in the same attempt", func(t *testing.T) {
 		is := is.New(t)
+		e.clock.Advance(2 * time.Minute) // the cached token is not one fetched moments ago
 		reject.Store(true)
 		e.intake(0, store.Event{Orcid: orcidA})
 		is.Equal(e.tick(d), 1) // one attempt
@@ -300,6 +301,7 @@ func TestClientCredentialDelivery(t *testing.T) {
 		is := is.New(t)
 		cached := bearerOf(rv.requests()[rv.count()-1].header)
 		is.NoErr(e.st.RevokeToken(context.Background(), "callback-app", cached)) // the token service revokes the cached token
+		e.clock.Advance(2 * time.Minute)
 		before, n := a.tokenRequests.Load(), rv.count()
 		e.intake(0, store.Event{Orcid: orcidA})
 		is.Equal(e.tick(d), 1) // one attempt
@@ -322,6 +324,7 @@ func TestClientCredentialDelivery(t *testing.T) {
 		uid := e.deliveries(store.DeliveryFilter{})[0].SubscriptionUID
 		status, _ := a.call(http.MethodPatch, authWebhooks+"/"+uid, `{"targetURL":"`+bad.URL+`/cc"}`)
 		is.Equal(status, http.StatusOK) // pointed at a receiver that always answers 401
+		e.clock.Advance(2 * time.Minute)
 		before := a.tokenRequests.Load()
 		e.intake(0, store.Event{Orcid: orcidA})
 		is.Equal(e.tick(d), 1)                     // one attempt
@@ -332,6 +335,17 @@ func TestClientCredentialDelivery(t *testing.T) {
 		as := e.attempts(ds[0].ID)
 		is.Equal(len(as), 1)        // one attempt
 		is.Equal(as[0].Status, 401) // logged with the 401
+
+		// The next delivery, moments after that new token was fetched: its 401 is the
+		// receiver's answer to any token, and no other is fetched.
+		e.intake(0, store.Event{Orcid: orcidB})
+		is.Equal(e.tick(d), 1)
+		is.Equal(bad.count(), 3)                   // one call
+		is.Equal(a.tokenRequests.Load(), before+1) // no token more
+		ds = e.deliveries(store.DeliveryFilter{Orcid: orcidB})
+		as = e.attempts(ds[0].ID)
+		is.Equal(as[len(as)-1].Status, 401)
+		is.True(strings.Contains(as[len(as)-1].Error, "a token fetched moments before")) // says why none was fetched
 	})
 }
 
@@ -373,6 +387,7 @@ func TestClientCredential401SharesOneNewToken(t *testing.T) {
 	mu.Lock()
 	stale = bearerOf(rv.requests()[0].header)
 	mu.Unlock()
+	e.clock.Advance(2 * time.Minute) // the cached token is not one fetched moments ago
 
 	for i := range n {
 		e.intake(0, store.Event{Orcid: testOrcid(i)})

@@ -28,6 +28,8 @@ type result struct {
 	err        string
 	body       string
 	retryAfter string
+	// tokenAsked: retryAfter is a token endpoint's, from its 429 or 503 (tokenWait).
+	tokenAsked bool
 	cancelled  bool // stopped by shutdown: not an attempt
 	// refused is set for an e-mail whose recipient the SMTP server refused for good
 	// (a 5xx to RCPT TO): the address, not the relay, is at fault.
@@ -209,19 +211,24 @@ func (d *Dispatcher) call(ctx context.Context, c store.Claimed) result {
 	case store.AuthClientCredential:
 		r.sent.addClient(c.Target.Auth.ClientID, c.Target.Auth.Secret)
 		if bearer, err = d.tokens.token(ctx, c.Target, ""); err != nil {
+			r.tokenWait(err)
 			return fail("token endpoint: " + describe(err, d.opts.Timeout))
 		}
 		r.sent.add(bearer)
 	}
 	resp, err := send(bearer)
+	refusedFresh := false
 	if err == nil && resp.StatusCode == http.StatusUnauthorized && bearer != "" {
-		// The token may have been revoked or expired early: get a new one, once.
-		drain(resp)
-		if bearer, err = d.tokens.token(ctx, c.Target, bearer); err != nil {
-			return fail("token endpoint (after a 401): " + describe(err, d.opts.Timeout))
+		if refusedFresh = d.tokens.fresh(ctx, c.Target, bearer); !refusedFresh {
+			// The token may have been revoked or expired early: get a new one, once.
+			drain(resp)
+			if bearer, err = d.tokens.token(ctx, c.Target, bearer); err != nil {
+				r.tokenWait(err)
+				return fail("token endpoint (after a 401): " + describe(err, d.opts.Timeout))
+			}
+			r.sent.add(bearer)
+			resp, err = send(bearer)
 		}
-		r.sent.add(bearer)
-		resp, err = send(bearer)
 	}
 	if err != nil {
 		return fail(describe(err, d.opts.Timeout))
@@ -230,6 +237,9 @@ func (d *Dispatcher) call(ctx context.Context, c store.Claimed) result {
 		r.err = fmt.Sprintf("HTTP %d redirect to %q not followed", resp.StatusCode, redact(resp.Header.Get("Location"))) // as URLs are logged
 	}
 	r.read(resp, t0, d.opts.Timeout)
+	if refusedFresh && r.err == "" {
+		r.err = "HTTP 401 to a token fetched moments before: the receiver refuses the tokens its token endpoint issues (their client, scope or audience); no other was fetched"
+	}
 	return r
 }
 

@@ -88,13 +88,18 @@ func newHubPayload(c store.Claimed, info store.HubDelivery, recordURL string) ([
 // expires, fetched within ctx (the call's). rejected, when not "", is a token the
 // upstream refused: workers refused at once share one new token instead of each
 // fetching (and leaving behind) its own.
-func (h *hubState) upstreamToken(ctx context.Context, client *http.Client, rejected string) (string, error) {
+func (h *hubState) upstreamToken(ctx context.Context, client *http.Client, rejected string, now time.Time) (string, error) {
+	return h.source().token(ctx, client, rejected, now)
+}
+
+// source is the upstream's token source, made on first use.
+func (h *hubState) source() *tokenSource {
 	h.once.Do(func() {
 		u := h.opts.Upstream
 		h.ts = newTokenSource("", clientcredentials.Config{ClientID: u.ClientID, ClientSecret: u.ClientSecret, TokenURL: u.TokenURL,
 			Scopes: []string{store.ScopeWebhook}, AuthStyle: oauth2.AuthStyleInParams})
 	})
-	return h.ts.token(ctx, client, rejected)
+	return h.ts
 }
 
 // callUpstream carries out a registration work order: PUT (register) or DELETE
@@ -150,24 +155,32 @@ func (d *Dispatcher) callUpstream(ctx context.Context, c store.Claimed) result {
 		req.ContentLength = 0
 		return d.client.Do(req)
 	}
-	token, err := h.upstreamToken(ctx, d.client, "")
+	token, err := h.upstreamToken(ctx, d.client, "", d.store.Now())
 	if err != nil {
+		r.tokenWait(err)
 		return fail("upstream token endpoint: " + describe(err, d.opts.Timeout))
 	}
 	r.sent.add(token)
 	resp, err := send(token)
+	refusedFresh := false
 	if err == nil && resp.StatusCode == http.StatusUnauthorized {
-		drain(resp)
-		if token, err = h.upstreamToken(ctx, d.client, token); err != nil {
-			return fail("upstream token endpoint (after a 401): " + describe(err, d.opts.Timeout))
+		if refusedFresh = h.source().fresh(ctx, token, d.store.Now()); !refusedFresh {
+			drain(resp)
+			if token, err = h.upstreamToken(ctx, d.client, token, d.store.Now()); err != nil {
+				r.tokenWait(err)
+				return fail("upstream token endpoint (after a 401): " + describe(err, d.opts.Timeout))
+			}
+			r.sent.add(token)
+			resp, err = send(token)
 		}
-		r.sent.add(token)
-		resp, err = send(token)
 	}
 	if err != nil {
 		return fail(describe(err, d.opts.Timeout))
 	}
 	r.read(resp, t0, d.opts.Timeout)
+	if refusedFresh && r.err == "" {
+		r.err = "HTTP 401 to a token fetched moments before: the upstream refuses the tokens its token endpoint issues (the client's permissions, [upstream] client_id); no other was fetched"
+	}
 	if method == http.MethodDelete && resp.StatusCode == http.StatusNotFound {
 		r.status, r.body = http.StatusNoContent, "404 from the upstream: the webhook was not registered there"
 	}

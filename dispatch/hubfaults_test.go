@@ -125,6 +125,9 @@ func TestUpstream401SharesOneNewToken(t *testing.T) {
 			// The first token was revoked upstream: every call with it is held until
 			// all n are in flight, then refused at once.
 			stale++
+			if stale == 1 {
+				e.clock.Advance(2 * time.Minute) // it was fetched a while ago, not moments before its 401
+			}
 			if stale == n {
 				close(release)
 			}
@@ -157,4 +160,121 @@ func TestUpstream401SharesOneNewToken(t *testing.T) {
 	t.Logf("tokens issued: %d; PUTs carried: %v", issued, used)
 	is.Equal(stale, n)  // all n were refused together
 	is.Equal(issued, 2) // the first token, then one new one for all n workers
+}
+
+// upstreamWith sets up upstream registration of n members of an organisation with
+// e-mail on, against handler as ORCID's API and token endpoint, and returns a
+// dispatcher with retries rb apart.
+func upstreamWith(t *testing.T, e *testEnv, n int, rb time.Duration, handler receiverFunc) *dispatch.Dispatcher {
+	t.Helper()
+	is := is.New(t)
+	ctx := context.Background()
+	upstream := newReceiver(t, handler)
+	_, err := e.st.ConfigureUpstream(ctx, upstream.URL+"/v3.0")
+	is.NoErr(err)
+	org, err := e.st.CreateOrganisation(ctx, "A", "tech@a.example")
+	is.NoErr(err)
+	rows := make([]store.MemberRow, n)
+	for i := range rows {
+		rows[i].Orcid = testOrcid(i)
+	}
+	_, err = e.st.ImportMembers(ctx, org.ID, rows, 0)
+	is.NoErr(err)
+	_, _, err = e.st.SetHubSettings(ctx, org.ID, store.HubSettings{EmailEnabled: true})
+	is.NoErr(err)
+	d := e.dispatcher(func(o *dispatch.Options) { o.RetryBase = rb })
+	d.ConfigureHub(dispatch.HubOptions{Upstream: dispatch.UpstreamOptions{APIURL: upstream.URL + "/v3.0", TokenURL: upstream.URL + "/oauth/token",
+		ClientID: "APP-1", ClientSecret: "up-secret", PublicURL: "https://hub.example.org"}})
+	return d
+}
+
+// TestTokenEndpointRefusalAskedOnce: a token endpoint that refuses hookd's
+// credentials is asked once, not once for each registration waiting for a token:
+// its refusal is the answer for half a minute.
+func TestTokenEndpointRefusalAskedOnce(t *testing.T) {
+	is := is.New(t)
+	e := newEnv(t)
+	var tokenCalls, apiCalls atomic.Int64
+	d := upstreamWith(t, e, 40, 5*time.Second, func(_ int, w http.ResponseWriter, r *http.Request, _ []byte) error {
+		if r.URL.Path == "/oauth/token" {
+			tokenCalls.Add(1)
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusUnauthorized)
+			io.WriteString(w, `{"error":"invalid_client","error_description":"Client not found: APP-1"}`)
+			return nil
+		}
+		apiCalls.Add(1)
+		w.WriteHeader(http.StatusCreated)
+		return nil
+	})
+	for range 3 { // 40 orders, then their retries twice, within half a minute
+		e.tick(d)
+		e.clock.Advance(10 * time.Second)
+	}
+	is.Equal(tokenCalls.Load(), int64(1)) // asked once
+	is.Equal(apiCalls.Load(), int64(0))
+	var why string
+	for _, dl := range e.deliveries(store.DeliveryFilter{}) {
+		if dl.EventType == store.UpstreamRegister {
+			why = dl.LastError
+		}
+	}
+	is.True(strings.Contains(why, "invalid_client")) // the endpoint's answer
+	is.True(strings.Contains(why, "asked again from"))
+
+	e.clock.Advance(20 * time.Second) // past the half minute
+	e.tick(d)
+	is.Equal(tokenCalls.Load(), int64(2)) // asked again, once
+}
+
+// TestTokenEndpointRetryAfterWaited: a token endpoint's 503 with a Retry-After
+// holds the registrations waiting for a token until then.
+func TestTokenEndpointRetryAfterWaited(t *testing.T) {
+	is := is.New(t)
+	e := newEnv(t)
+	var tokenCalls atomic.Int64
+	d := upstreamWith(t, e, 20, time.Minute, func(_ int, w http.ResponseWriter, r *http.Request, _ []byte) error {
+		if r.URL.Path == "/oauth/token" {
+			tokenCalls.Add(1)
+			w.Header().Set("Retry-After", "3600")
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return nil
+		}
+		w.WriteHeader(http.StatusCreated)
+		return nil
+	})
+	e.tick(d)
+	is.Equal(tokenCalls.Load(), int64(1))
+	for _, dl := range e.deliveries(store.DeliveryFilter{}) {
+		if dl.EventType == store.UpstreamRegister {
+			is.Equal(dl.DueAt, e.clock.Now().Add(time.Hour)) // when the endpoint said
+		}
+	}
+	e.clock.Advance(5 * time.Minute)
+	e.tick(d)
+	is.Equal(tokenCalls.Load(), int64(1)) // not asked again before then
+}
+
+// TestUpstreamRefusingFreshTokens: an upstream that answers 401 to the token its
+// endpoint just issued (the client lacks the permission) is not sent a new token
+// for every registration.
+func TestUpstreamRefusingFreshTokens(t *testing.T) {
+	is := is.New(t)
+	e := newEnv(t)
+	var tokenCalls, puts atomic.Int64
+	d := upstreamWith(t, e, 20, time.Minute, func(_ int, w http.ResponseWriter, r *http.Request, _ []byte) error {
+		if r.URL.Path == "/oauth/token" {
+			tokenCalls.Add(1)
+			w.Header().Set("Content-Type", "application/json")
+			fmt.Fprintf(w, `{"access_token":"tok-%d","token_type":"bearer","expires_in":3600}`, tokenCalls.Load())
+			return nil
+		}
+		puts.Add(1)
+		w.WriteHeader(http.StatusUnauthorized)
+		io.WriteString(w, `{"error":"invalid_token"}`)
+		return nil
+	})
+	e.tick(d)
+	is.Equal(puts.Load(), int64(20))      // each registration tried
+	is.Equal(tokenCalls.Load(), int64(1)) // with the one token
 }

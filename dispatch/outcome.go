@@ -64,7 +64,7 @@ func (p policy) outcome(c store.Claimed, r result, now time.Time) store.Outcome 
 		// and says when to come back: it is waited for, not switched off.
 		var asked time.Duration
 		askedOK := false
-		if r.status == http.StatusTooManyRequests || r.status == http.StatusServiceUnavailable {
+		if r.status == http.StatusTooManyRequests || r.status == http.StatusServiceUnavailable || r.tokenAsked {
 			asked, askedOK = retryAfter(r.retryAfter, now)
 		}
 		switch {

@@ -2,6 +2,7 @@ package dispatch
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"sync"
 	"time"
@@ -31,16 +32,53 @@ type tokenCache struct {
 	sources *recent[int64, *tokenSource] // by subscription, stamped with its last use
 }
 
+// Token endpoints' refusals, and tokens refused at once.
+const (
+	// tokenRefusedFor is how long a token endpoint's refusal (an answer, not a
+	// network error) is handed to the calls that need a token without asking it
+	// again, when it said nothing of when to come back; tokenRefusedMax bounds its
+	// Retry-After. Without it, every delivery waiting for a token (each of an
+	// organisation's 100,000 registration orders) asked once a retry.
+	tokenRefusedFor = 30 * time.Second
+	tokenRefusedMax = time.Hour
+	// tokenFresh: a token the receiver refuses within this long of its fetch is not
+	// replaced: the endpoint would issue one the receiver refuses alike, and every
+	// delivery would fetch (and leave behind) a token of its own.
+	tokenFresh = time.Minute
+)
+
 // tokenSource is one token endpoint's client credentials and the token they got,
 // reused until it expires. A fetch runs in the context of the call that needs it
 // (its deadline, the shutdown's cancel), one at a time: calls that need a token
-// meanwhile wait for that fetch, and take its token.
+// meanwhile wait for that fetch, and take its token, or its refusal.
 type tokenSource struct {
 	key  string // what the source was made from; a changed subscription gets a new one
 	cfg  clientcredentials.Config
-	turn chan struct{} // held by the call fetching a token
-	tok  *oauth2.Token // the last token fetched; guarded by turn
+	turn chan struct{} // held by the call fetching a token; guards what follows
+	tok  *oauth2.Token // the last token fetched
+	// fetched is when tok was fetched; refusal the endpoint's last refusal, handed
+	// out until its until.
+	fetched time.Time
+	refusal *tokenRefusal
 }
+
+// tokenRefusal is a token endpoint's answer refusing a token.
+type tokenRefusal struct {
+	err        error
+	status     int
+	retryAfter string    // its Retry-After header
+	until      time.Time // when the endpoint is asked again
+	again      bool      // handed out again, not fetched by this call
+}
+
+func (e *tokenRefusal) Error() string {
+	if e.again {
+		return e.err.Error() + " (its answer of a moment before; asked again from " + e.until.UTC().Format(time.TimeOnly) + " UTC)"
+	}
+	return e.err.Error()
+}
+
+func (e *tokenRefusal) Unwrap() error { return e.err }
 
 func newTokenSource(key string, cfg clientcredentials.Config) *tokenSource {
 	return &tokenSource{key: key, cfg: cfg, turn: make(chan struct{}, 1)}
@@ -48,8 +86,10 @@ func newTokenSource(key string, cfg clientcredentials.Config) *tokenSource {
 
 // token returns the cached token while it is valid and is not rejected (an access
 // token the receiver refused: a new one is fetched, unless another call has
-// already fetched one since), else fetches one through client within ctx.
-func (s *tokenSource) token(ctx context.Context, client *http.Client, rejected string) (string, error) {
+// already fetched one since), else fetches one through client within ctx. While a
+// refusal of the endpoint holds (tokenRefusedFor, or its Retry-After), it is the
+// answer, without asking again.
+func (s *tokenSource) token(ctx context.Context, client *http.Client, rejected string, now time.Time) (string, error) {
 	select {
 	case s.turn <- struct{}{}:
 	case <-ctx.Done():
@@ -62,12 +102,47 @@ func (s *tokenSource) token(ctx context.Context, client *http.Client, rejected s
 	if s.tok.Valid() {
 		return s.tok.AccessToken, nil
 	}
+	if r := s.refusal; r != nil && now.Before(r.until) {
+		again := *r
+		again.again = true
+		return "", &again
+	}
 	tok, err := s.cfg.Token(context.WithValue(ctx, oauth2.HTTPClient, client))
 	if err != nil {
-		return "", err
+		var re *oauth2.RetrieveError
+		if !errors.As(err, &re) || re.Response == nil {
+			return "", err // no answer (the network, the call's deadline): the next call asks
+		}
+		r := &tokenRefusal{err: err, status: re.Response.StatusCode, retryAfter: re.Response.Header.Get("Retry-After"), until: now.Add(tokenRefusedFor)}
+		if d, ok := retryAfter(r.retryAfter, now); ok {
+			r.until = now.Add(min(d, tokenRefusedMax))
+		}
+		s.refusal = r
+		return "", r
 	}
-	s.tok = tok
+	s.tok, s.fetched, s.refusal = tok, now, nil
 	return tok.AccessToken, nil
+}
+
+// fresh reports whether token is the source's own, fetched less than tokenFresh
+// before now.
+func (s *tokenSource) fresh(ctx context.Context, token string, now time.Time) bool {
+	select {
+	case s.turn <- struct{}{}:
+	case <-ctx.Done():
+		return false
+	}
+	defer func() { <-s.turn }()
+	return s.tok != nil && s.tok.AccessToken == token && now.Sub(s.fetched) < tokenFresh
+}
+
+// tokenWait copies, into r, a token endpoint's Retry-After from a 429 or 503
+// refusing a token (err), so the delivery waits for it as for a receiver's.
+func (r *result) tokenWait(err error) {
+	var tr *tokenRefusal
+	if errors.As(err, &tr) && (tr.status == http.StatusTooManyRequests || tr.status == http.StatusServiceUnavailable) && tr.retryAfter != "" {
+		r.retryAfter, r.tokenAsked = tr.retryAfter, true
+	}
 }
 
 func newTokenCache(client *http.Client, now func() time.Time) *tokenCache {
@@ -79,16 +154,30 @@ func newTokenCache(client *http.Client, now func() time.Time) *tokenCache {
 // refused, which is not handed out again (calls refused at once share one new
 // token).
 func (c *tokenCache) token(ctx context.Context, t *store.Target, rejected string) (string, error) {
-	key := t.Auth.ClientID + "\x00" + t.Auth.TokenURL + "\x00" + t.Auth.Secret
 	now := c.now()
+	// A fetch that failed without an answer (or a call that gave up waiting for
+	// one) leaves the source as it was, with no token or its last: the next call
+	// fetches in its turn.
+	return c.source(t, now).token(ctx, c.client, rejected, now)
+}
+
+// fresh reports whether token is t's, fetched moments ago (tokenFresh): a 401 to
+// it is the receiver's answer to any token the endpoint issues, not a reason to
+// fetch another.
+func (c *tokenCache) fresh(ctx context.Context, t *store.Target, token string) bool {
+	now := c.now()
+	return c.source(t, now).fresh(ctx, token, now)
+}
+
+// source is t's token source, made anew when t's credentials changed.
+func (c *tokenCache) source(t *store.Target, now time.Time) *tokenSource {
+	key := t.Auth.ClientID + "\x00" + t.Auth.TokenURL + "\x00" + t.Auth.Secret
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	src, _, _ := c.sources.get(t.SubscriptionID, now)
 	if src == nil || src.key != key {
 		src = newTokenSource(key, clientcredentials.Config{ClientID: t.Auth.ClientID, ClientSecret: t.Auth.Secret, TokenURL: t.Auth.TokenURL})
 	}
 	c.sources.set(t.SubscriptionID, src, now)
-	c.mu.Unlock()
-	// A fetch that failed (or a call that gave up waiting for one) leaves the source
-	// as it was, with no token or its last: the next call fetches in its turn.
-	return src.token(ctx, c.client, rejected)
+	return src
 }
