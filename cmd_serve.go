@@ -231,7 +231,7 @@ func (e *env) serve(ctx context.Context, cfg Config, onListen func(base string, 
 	if _, err := st.ConfigureUpstream(ctx, cfg.Upstream.APIURL); err != nil {
 		return err
 	}
-	adminToken, err := readSecretFile("auth.admin_token_file", cfg.Auth.AdminTokenFile)
+	adminToken, err := readAdminToken("auth.admin_token_file", cfg.Auth.AdminTokenFile)
 	if err != nil {
 		return err
 	}

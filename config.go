@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 	"time"
@@ -232,6 +233,8 @@ func (c *Config) Validate() error {
 	}
 	if bp := c.HTTP.BasePath; bp != "" && (!strings.HasPrefix(bp, "/") || strings.HasSuffix(bp, "/") || strings.ContainsAny(bp, "?#% ")) {
 		bad("http.base_path", "must start with / and not end with one (e.g. \"/orcid-api-web\"), got %q", bp)
+	} else if bp != "" && path.Clean(bp) != bp {
+		bad("http.base_path", "must be a clean path, without \".\" or \"..\" segments or a doubled /: %q is %q to a client that sends it", bp, path.Clean(bp))
 	} else if err := httpapi.CheckBasePath(bp); err != nil {
 		bad("http.base_path", "%v", err)
 	}
@@ -248,6 +251,16 @@ func (c *Config) Validate() error {
 	}
 	if c.Store.Path == "" {
 		bad("store.path", "must not be empty")
+	} else if fi, err := os.Stat(c.Store.Path); err == nil && !fi.Mode().IsRegular() {
+		bad("store.path", "%s is not a file (a folder?): name the database file in it, e.g. %q", c.Store.Path, filepath.Join(c.Store.Path, "hookd.db"))
+	}
+	for _, f := range []struct{ key, path string }{
+		{"auth.secret_key_file", c.SecretKeyPath()}, {"auth.admin_token_file", c.Auth.AdminTokenFile},
+		{"email.password_file", c.Email.PasswordFile}, {"upstream.client_secret_file", c.Upstream.ClientSecretFile},
+	} {
+		if f.path != "" && c.Store.Path != "" && filepath.Clean(f.path) == filepath.Clean(c.Store.Path) {
+			bad(f.key, "is the database's own file (store.path %s): the two must be files of their own", c.Store.Path)
+		}
 	}
 	if c.Store.Synchronous != "full" && c.Store.Synchronous != "normal" {
 		bad("store.synchronous", "must be \"full\" or \"normal\", got %q", c.Store.Synchronous)
@@ -289,6 +302,12 @@ func (c *Config) Validate() error {
 			bad("email.from", "must be set when email.smtp_addr is")
 		}
 	}
+	switch { // the relay is signed in to with both, or neither
+	case c.Email.PasswordFile != "" && c.Email.Username == "":
+		bad("email.username", "must be set when email.password_file is: hookd signs in to the relay with both")
+	case c.Email.Username != "" && c.Email.PasswordFile == "":
+		bad("email.password_file", "must be set when email.username is: hookd signs in to the relay with both")
+	}
 	if c.Email.From != "" && !strings.Contains(c.Email.From, "@") {
 		bad("email.from", "must be an e-mail address, got %q", c.Email.From)
 	}
@@ -298,7 +317,9 @@ func (c *Config) Validate() error {
 	if u := c.Upstream.APIURL; u != "" {
 		for _, f := range []struct{ key, url string }{{"upstream.api_url", u}, {"upstream.token_url", c.Upstream.TokenURL}} {
 			pu, err := url.Parse(f.url)
-			if err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" {
+			if err == nil && pu.User != nil { // not echoed: it may hold a password
+				bad(f.key, "must not hold a user name or password (hookd would keep it in the database and show it in lists; the client's credentials are upstream.client_id and client_secret_file)")
+			} else if err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" {
 				bad(f.key, "must be an absolute http(s) URL, got %q", withoutUserinfo(f.url))
 			}
 		}
@@ -356,12 +377,15 @@ func portOK(port string, zero bool) bool {
 // the package's own hookd init among them, must work without it.
 func (c *Config) CheckSecretFiles() error {
 	var errs []error
-	for _, f := range []struct{ key, path string }{
-		{"auth.admin_token_file", c.Auth.AdminTokenFile},
-		{"email.password_file", c.Email.PasswordFile},
-		{"upstream.client_secret_file", c.Upstream.ClientSecretFile},
+	for _, f := range []struct {
+		key, path string
+		read      func(key, path string) (string, error)
+	}{
+		{"auth.admin_token_file", c.Auth.AdminTokenFile, readAdminToken},
+		{"email.password_file", c.Email.PasswordFile, readSecretFile},
+		{"upstream.client_secret_file", c.Upstream.ClientSecretFile, readSecretFile},
 	} {
-		if _, err := readSecretFile(f.key, f.path); err != nil {
+		if _, err := f.read(f.key, f.path); err != nil {
 			if errors.Is(err, fs.ErrNotExist) && strings.HasPrefix(f.path, "/run/credentials/") {
 				err = fmt.Errorf("%w (systemd makes %s only while the service runs: check the configuration as the service's ExecStartPre does, or with it running)", err, filepath.Dir(f.path))
 			}
@@ -403,6 +427,25 @@ func (c *Config) SecretKeyPath() string {
 	return strings.TrimSuffix(c.Store.Path, filepath.Ext(c.Store.Path)) + ".key"
 }
 
+// keyElsewhere is a hint for a database whose key is missing at the path
+// auth.secret_key_file names: when a key is where hookd keeps one by default,
+// beside the database (hookd init, or the package's install, made it before the
+// configuration named another path), it says to move it. Else "".
+func (c *Config) keyElsewhere() string {
+	if c.Auth.SecretKeyFile == "" {
+		return ""
+	}
+	def := (&Config{Store: c.Store}).SecretKeyPath()
+	if def == c.Auth.SecretKeyFile {
+		return ""
+	}
+	if fi, err := os.Stat(def); err != nil || !fi.Mode().IsRegular() {
+		return ""
+	}
+	return fmt.Sprintf("; but a key is at %s, beside the database, where hookd made it before auth.secret_key_file named %s: move it there (mv %s %s), or leave auth.secret_key_file empty",
+		def, c.Auth.SecretKeyFile, def, c.Auth.SecretKeyFile)
+}
+
 // withoutUserinfo is a URL as an error may show it: everything up to its last @
 // after the scheme (a user name and password, which may hold a '/', '?' or '#')
 // is left out, even when the URL does not parse.
@@ -422,6 +465,20 @@ func withoutUserinfo(raw string) string {
 
 // readSecretFile reads a secret kept in a file (a *_file key; e.g. a systemd
 // credential), without its surrounding white space. An empty path reads as "".
+// adminTokenMin is the shortest admin token hookd takes: it is the operator's
+// credential, guessed at over the network.
+const adminTokenMin = 16
+
+// readAdminToken is readSecretFile for auth.admin_token_file, which must hold at
+// least adminTokenMin characters.
+func readAdminToken(key, path string) (string, error) {
+	tok, err := readSecretFile(key, path)
+	if err == nil && tok != "" && len(tok) < adminTokenMin {
+		return "", fmt.Errorf("%s: %s holds %d characters: an admin token needs at least %d (e.g. openssl rand -hex 32 > %s)", key, path, len(tok), adminTokenMin, path)
+	}
+	return tok, err
+}
+
 func readSecretFile(key, path string) (string, error) {
 	if path == "" {
 		return "", nil

@@ -118,6 +118,13 @@ keep_total = 100
 		{"base path under the API's routes", "[http]\nbase_path = \"/api/orcid\"\n", "http.base_path"},
 		{"base path with a parameter", "[http]\nbase_path = \"/:x\"\n", "http.base_path: must not hold ':' or '*'"},
 		{"relative public url", "[http]\npublic_url = \"hookd.example.org\"\n", "http.public_url"},
+		{"base path with dot segments", "[http]\nbase_path = \"/a/../b\"\n", "http.base_path: must be a clean path"},
+		{"base path with a doubled slash", "[http]\nbase_path = \"/a//b\"\n", "http.base_path: must be a clean path"},
+		{"upstream url with a password", "[http]\npublic_url = \"https://hookd.example.org\"\n[upstream]\napi_url = \"https://user:S3cret@api.orcid.org/v3.0\"\ntoken_url = \"https://orcid.org/oauth/token\"\nclient_id = \"APP-1\"\nclient_secret_file = \"x\"\n", "upstream.api_url: must not hold a user name or password"},
+		{"upstream token url with a password", "[http]\npublic_url = \"https://hookd.example.org\"\n[upstream]\napi_url = \"https://api.orcid.org/v3.0\"\ntoken_url = \"https://user:S3cret@orcid.org/oauth/token\"\nclient_id = \"APP-1\"\nclient_secret_file = \"x\"\n", "upstream.token_url: must not hold a user name or password"},
+		{"smtp password without a user name", "[email]\nsmtp_addr = \"127.0.0.1:25\"\nfrom = \"hookd@example.org\"\npassword_file = \"pw\"\n", "email.username: must be set when email.password_file is"},
+		{"smtp user name without a password", "[email]\nsmtp_addr = \"127.0.0.1:25\"\nfrom = \"hookd@example.org\"\nusername = \"hookd\"\n", "email.password_file: must be set when email.username is"},
+		{"key file the database's own", "[store]\npath = \"data.key\"\n", "auth.secret_key_file: is the database's own file"},
 		{"public url with a password", "[http]\npublic_url = \"https://ops:hunter2@hookd.example.org\"\n", "http.public_url: must not hold a user name or password"},
 		{"public url with a password that does not parse", "[http]\npublic_url = \"https://ops:hunter2^x@hookd.example.org\"\n", `got "https://…@hookd.example.org"`},
 		{"public url with a password holding a slash", "[http]\npublic_url = \"https://ops:hunter2/x?y#z@hookd.example.org\"\n", `got "https://…@hookd.example.org"`},
@@ -295,7 +302,7 @@ func TestCheckSecretFiles(t *testing.T) {
 	empty := filepath.Join(dir, "empty")
 	is.NoErr(os.WriteFile(empty, []byte(" \n"), 0o600))
 	path := writeConfig(t, "[auth]\nadmin_token_file = \"/run/credentials/hookd.service/admin-token-not-here\"\n"+
-		"[email]\nsmtp_addr = \"127.0.0.1:25\"\nfrom = \"hookd@example.org\"\npassword_file = \""+empty+"\"\n")
+		"[email]\nsmtp_addr = \"127.0.0.1:25\"\nfrom = \"hookd@example.org\"\nusername = \"hookd\"\npassword_file = \""+empty+"\"\n")
 	cfg, err := LoadConfig(path)
 	is.NoErr(err) // loads: a command other than serve needs none of the files
 	err = cfg.CheckSecretFiles()
@@ -307,4 +314,55 @@ func TestCheckSecretFiles(t *testing.T) {
 	_, _, err = runEnv(t, nil, "check-config", "-config", path)
 	is.True(err != nil) // check-config looks at them
 	is.True(strings.Contains(err.Error(), "auth.admin_token_file"))
+}
+
+// TestShortAdminToken: an admin token of fewer than 16 characters is refused, by
+// check-config and by serve, without the token in the message.
+func TestShortAdminToken(t *testing.T) {
+	is := is.New(t)
+	tok := filepath.Join(t.TempDir(), "admin-token")
+	is.NoErr(os.WriteFile(tok, []byte("s3cr3t\n"), 0o600))
+	path := writeConfig(t, "[auth]\nadmin_token_file = \""+tok+"\"\n")
+	cfg, err := LoadConfig(path)
+	is.NoErr(err)
+	err = cfg.CheckSecretFiles()
+	is.True(err != nil)
+	is.True(strings.Contains(err.Error(), "holds 6 characters: an admin token needs at least 16"))
+	is.True(!strings.Contains(err.Error(), "s3cr3t")) // not echoed
+	is.NoErr(os.WriteFile(tok, []byte("0123456789abcdef\n"), 0o600))
+	is.NoErr(cfg.CheckSecretFiles()) // 16 will do
+}
+
+// TestStorePathAFolder: a store.path that is a folder is refused with what to write.
+func TestStorePathAFolder(t *testing.T) {
+	is := is.New(t)
+	dir := t.TempDir()
+	_, err := LoadConfig(writeConfig(t, "[store]\npath = \""+dir+"\"\n"))
+	is.True(err != nil)
+	is.True(strings.Contains(err.Error(), "store.path: "+dir+" is not a file"))
+	is.True(strings.Contains(err.Error(), filepath.Join(dir, "hookd.db")))
+}
+
+// TestKeyBesideTheDatabaseNamed: a database made before auth.secret_key_file named
+// another path (the package installs one at once) has its key beside it: the
+// error says to move it there, not to restore a backup the newcomer never had.
+func TestKeyBesideTheDatabaseNamed(t *testing.T) {
+	is := is.New(t)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "hookd.toml")
+	is.NoErr(os.WriteFile(path, []byte("[store]\npath = \"hookd.db\"\n"), 0o600))
+	initDB(t, path) // hookd.db and hookd.key
+	elsewhere := filepath.Join(dir, "secret.key")
+	is.NoErr(os.WriteFile(path, []byte("[store]\npath = \"hookd.db\"\n[auth]\nsecret_key_file = \""+elsewhere+"\"\n"), 0o600))
+
+	_, err := runCmd(t, "check-config", "-config", path)
+	is.True(err != nil)
+	is.True(strings.Contains(err.Error(), "move it there (mv "+filepath.Join(dir, "hookd.key")+" "+elsewhere+")"))
+	_, err = runCmd(t, "client", "list", "-config", path)
+	is.True(err != nil)
+	is.True(strings.Contains(err.Error(), "move it there"))
+
+	is.NoErr(os.Rename(filepath.Join(dir, "hookd.key"), elsewhere)) // as it says
+	_, err = runCmd(t, "client", "list", "-config", path)
+	is.NoErr(err)
 }

@@ -60,7 +60,7 @@ func TestServeConsole(t *testing.T) {
 		return c, string(b)
 	}
 	staffConsole, page := signIn(url.Values{"kind": {"client"}, "client_id": {staff.ClientID}, "secret": {staff.ClientSecret}})
-	is.True(strings.Contains(page, "organisation staff · University of Testing")) // signed in as the organisation's staff
+	is.True(strings.Contains(page, "organisation staff · <bdi>University of Testing</bdi>")) // signed in as the organisation's staff
 	op, page := signIn(url.Values{"kind": {"token"}, "token": {"operator-token-0123456789"}})
 	is.True(strings.Contains(page, "operator (admin token)")) // and as the operator
 	is.True(strings.Contains(page, "All of hookd."))

@@ -23,7 +23,7 @@ import (
 )
 
 // TestCommandLineStoreFault: a command that cannot open the database says so,
-// naming the file, instead of SQLite's bare code.
+// naming the file, instead of SQLite's bare code ("cannot open the database file").
 func TestCommandLineStoreFault(t *testing.T) {
 	is := is.New(t)
 	dir := t.TempDir()
@@ -34,9 +34,9 @@ func TestCommandLineStoreFault(t *testing.T) {
 	_, err := secret.LoadKeyFile(filepath.Join(dir, "db.key"), true)
 	is.NoErr(err) // the key is there: only the database cannot be opened
 	_, err = runCmd(t, "notify", "-config", cfg, "0000-0002-7253-3645")
-	is.True(err != nil)                                                     // refused
-	is.True(strings.Contains(err.Error(), "cannot open the database file")) // saying what is wrong
-	is.True(strings.Contains(err.Error(), filepath.Join(dir, "db")))        // and where
+	is.True(err != nil)                                              // refused
+	is.True(strings.Contains(err.Error(), "is not a file"))          // saying what is wrong
+	is.True(strings.Contains(err.Error(), filepath.Join(dir, "db"))) // and where
 }
 
 // postJSON posts body with a bearer token and returns the status, a header and the body.

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"syscall"
 	"time"
@@ -31,6 +32,9 @@ func lockPath(db string) string { return db + ".lock" }
 func acquireServeLock(db, listen string) (*serveLock, error) {
 	path := lockPath(db)
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if errors.Is(err, fs.ErrPermission) {
+		return nil, fmt.Errorf("lock %s: %w: the file belongs to another user (hookd run once as root?); give it to the service's user (chown), or remove it while no hookd runs", path, err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("lock %s: %w", path, err)
 	}

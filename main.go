@@ -384,6 +384,9 @@ func openStore(ctx context.Context, cfg Config, daemon, create bool, migrating f
 	}
 	box, err := secret.LoadKeyFile(keyPath, fresh)
 	if errors.Is(err, fs.ErrNotExist) {
+		if hint := cfg.keyElsewhere(); hint != "" {
+			return nil, fmt.Errorf("no secret key at %s for the database %s%s", keyPath, cfg.Store.Path, hint)
+		}
 		return nil, fmt.Errorf("no secret key at %s for the database %s: restore the key file kept with the database's backups (auth.secret_key_file names another); a new key could not open the secrets the database keeps (hookd backup copies the database without it)", keyPath, cfg.Store.Path)
 	}
 	if err != nil {
@@ -453,6 +456,10 @@ func (e *env) cmdCheckConfig(ctx context.Context, args []string) error {
 	}
 	if _, err := os.Stat(cfg.Store.Path); err == nil {
 		if _, err := os.Stat(cfg.SecretKeyPath()); err != nil {
+			if hint := cfg.keyElsewhere(); hint != "" {
+				return fmt.Errorf("config %s: auth.secret_key_file: the database %s exists, and its key %s cannot be read (%v)%s",
+					path, cfg.Store.Path, cfg.SecretKeyPath(), errors.Unwrap(err), hint)
+			}
 			return fmt.Errorf("config %s: auth.secret_key_file: the database %s exists, and its key %s cannot be read (%v): hookd serve would refuse to start; restore the key kept with the database's backups",
 				path, cfg.Store.Path, cfg.SecretKeyPath(), errors.Unwrap(err))
 		}
@@ -501,6 +508,16 @@ func checkDatabaseFolder(db string) (string, error) {
 		}
 		if err := writable(abs, false); err != nil {
 			return "", fmt.Errorf("store.path: %s cannot be written: %w", abs, err)
+		}
+		// The files hookd keeps beside it: one left by another user (hookd serve run
+		// once as root) stops the service as surely.
+		for _, f := range []string{abs + "-wal", abs + "-shm", abs + ".lock", abs + ".yield"} {
+			if _, err := os.Stat(f); err != nil {
+				continue
+			}
+			if err := writable(f, false); err != nil {
+				return "", fmt.Errorf("store.path: %s, beside the database, cannot be written (%w): it belongs to another user (hookd run once as root?); give it to the service's user (chown), or remove it while hookd is stopped", f, err)
+			}
 		}
 	}
 	dir := filepath.Dir(abs)

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	mail "github.com/wneessen/go-mail"
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 )
@@ -50,5 +51,24 @@ func TestDescribeThenRedact(t *testing.T) {
 	r.redactResult()
 	if strings.Contains(r.err, "pw-OTHER-123") {
 		t.Errorf("a password the token endpoint answered is stored: %q", r.err)
+	}
+}
+
+// TestSendMailServicePort: email.smtp_addr may name its port by service, as the
+// configuration check allows ("127.0.0.1:smtp"): the relay is dialled at that
+// port, not refused as port 0.
+func TestSendMailServicePort(t *testing.T) {
+	m := mail.NewMsg()
+	if err := m.From("hookd@example.org"); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.To("it@a.example"); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	err := sendMail(ctx, EmailOptions{Addr: "127.0.0.1:smtp", From: "hookd@example.org"}, time.Second, m)
+	if err != nil && !strings.Contains(err.Error(), "127.0.0.1:25") {
+		t.Fatalf("sendMail to 127.0.0.1:smtp: %v; want it dialled at port 25", err)
 	}
 }

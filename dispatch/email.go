@@ -8,7 +8,6 @@ import (
 	"net"
 	netmail "net/mail"
 	"regexp"
-	"strconv"
 	"strings"
 	"time"
 
@@ -200,7 +199,10 @@ func sendMail(ctx context.Context, o EmailOptions, timeout time.Duration, m *mai
 	if err != nil {
 		return fmt.Errorf("email.smtp_addr: %w", err)
 	}
-	port, _ := strconv.Atoi(portText)
+	port, err := net.LookupPort("tcp", portText) // a number, or a service name ("smtp") as the configuration allows
+	if err != nil {
+		return fmt.Errorf("email.smtp_addr: %w", err)
+	}
 	opts := []mail.Option{mail.WithPort(port), mail.WithTimeout(timeout), mail.WithTLSPolicy(mail.NoTLS)}
 	if o.StartTLS {
 		opts[2] = mail.WithTLSPolicy(mail.TLSMandatory)
