@@ -144,7 +144,7 @@ type attemptJSON struct {
 }
 
 func toDeliveryJSON(d store.Delivery, log []store.Attempt) deliveryJSON {
-	out := deliveryJSON{ID: d.ID, MessageID: store.MessageID(d.ID), Webhook: d.SubscriptionUID, WebhookRemovedAt: d.RemovedAt,
+	out := deliveryJSON{ID: d.ID, MessageID: store.MessageID(d.ID, d.MsgRev), Webhook: d.SubscriptionUID, WebhookRemovedAt: d.RemovedAt,
 		ClientID: d.ClientID, OrgID: d.OrgID, Format: d.Format, Target: d.Target, Orcid: d.Subject, Type: d.EventType,
 		State: d.StateName(), Events: d.EventCount, Attempts: d.Attempts, FirstEventAt: d.FirstEventAt, LastEventAt: d.LastEventAt,
 		DoneAt: d.DoneAt, ReplayedAt: d.ReplayedAt, LastStatus: d.LastStatus, LastError: d.LastError}

@@ -282,7 +282,7 @@ func TestInboxLinksDelivery(t *testing.T) {
 		}
 	}
 	is.True(d.ID != 0) // the delivery to a-box
-	r := postInbox(t, e, "a-box", "/"+recordInbox+"/updated", http.Header{"Webhook-Id": {store.MessageID(d.ID)}}, "")
+	r := postInbox(t, e, "a-box", "/"+recordInbox+"/updated", http.Header{"Webhook-Id": {store.MessageID(d.ID, 0)}}, "")
 	is.Equal(r.DeliveryID, d.ID) // linked by its webhook-id
 
 	u := e.as(t, "a")

@@ -178,16 +178,16 @@ func TestBasicAuthDelivery(t *testing.T) {
 	reqs := rv.requests()
 	is.Equal(len(reqs), 1) // received
 	r := reqs[0]
-	is.NoErr(r.verr)                                                    // the receiver accepted the Basic credentials
-	is.True(strings.HasPrefix(r.header.Get("Authorization"), "Basic ")) // Authorization: Basic
-	is.Equal(r.method, http.MethodPost)                                 // a POST
-	is.Equal(r.path, "/notify")                                         // to the target URL
-	is.Equal(r.header.Get("Content-Type"), "application/json")          // a JSON body
-	is.Equal(r.header.Get("User-Agent"), "hookd/1.2.3-test")            // hookd's User-Agent
-	is.Equal(r.header.Get("webhook-id"), store.MessageID(e.only().ID))  // the Standard Webhooks id
-	is.True(r.header.Get("webhook-timestamp") != "")                    // and timestamp
-	is.Equal(len(signatures(r.header)), 1)                              // one signature
-	is.True(verifies(t, rec.SigningSecret, signatures(r.header)[0], r)) // made with the secret from creation
+	is.NoErr(r.verr)                                                      // the receiver accepted the Basic credentials
+	is.True(strings.HasPrefix(r.header.Get("Authorization"), "Basic "))   // Authorization: Basic
+	is.Equal(r.method, http.MethodPost)                                   // a POST
+	is.Equal(r.path, "/notify")                                           // to the target URL
+	is.Equal(r.header.Get("Content-Type"), "application/json")            // a JSON body
+	is.Equal(r.header.Get("User-Agent"), "hookd/1.2.3-test")              // hookd's User-Agent
+	is.Equal(r.header.Get("webhook-id"), store.MessageID(e.only().ID, 0)) // the Standard Webhooks id
+	is.True(r.header.Get("webhook-timestamp") != "")                      // and timestamp
+	is.Equal(len(signatures(r.header)), 1)                                // one signature
+	is.True(verifies(t, rec.SigningSecret, signatures(r.header)[0], r))   // made with the secret from creation
 	wh, err := standardwebhooks.NewWebhook(rec.SigningSecret)
 	is.NoErr(err)                         // the secret parses
 	is.NoErr(wh.Verify(r.body, r.header)) // the library verifies the request as sent
@@ -483,10 +483,10 @@ func TestCustomHeaders(t *testing.T) {
 		}
 		is.True(got != nil) // the forged webhook was called
 		sig := got.header.Get("webhook-signature")
-		is.True(!strings.Contains(sig, "Zm9yZ2Vk"))                                                                               // the forged signature is not sent
-		is.True(verifies(t, signing, sig, *got))                                                                                  // the real one is
-		is.Equal(got.header.Get("webhook-id"), store.MessageID(e.deliveries(store.DeliveryFilter{SubscriptionID: sub.ID})[0].ID)) // the real webhook-id
-		is.True(got.header.Get("Webhook-Timestamp") != "1")                                                                       // the real timestamp
+		is.True(!strings.Contains(sig, "Zm9yZ2Vk"))                                                                                  // the forged signature is not sent
+		is.True(verifies(t, signing, sig, *got))                                                                                     // the real one is
+		is.Equal(got.header.Get("webhook-id"), store.MessageID(e.deliveries(store.DeliveryFilter{SubscriptionID: sub.ID})[0].ID, 0)) // the real webhook-id
+		is.True(got.header.Get("Webhook-Timestamp") != "1")                                                                          // the real timestamp
 		user, pass, ok := (&http.Request{Header: got.header}).BasicAuth()
 		is.True(ok)                                                  // Basic auth, not the forged bearer
 		is.Equal(user, "real-user")                                  // with the configured user

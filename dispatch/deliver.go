@@ -153,7 +153,7 @@ func (d *Dispatcher) call(ctx context.Context, c store.Claimed) result {
 			return fail(fmt.Sprintf("bad target URL: %v", err))
 		}
 	}
-	id := store.MessageID(c.ID)
+	id := store.MessageID(c.ID, c.Rev)
 	ts := time.Now().Unix()
 	r.sent.add(c.Target.APIKey)
 	r.sent.addSigning(c.Target.SigningSecrets...)

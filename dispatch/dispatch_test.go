@@ -148,7 +148,8 @@ func TestFailureFoldsPendingTwin(t *testing.T) {
 	is.Equal(e.tick(d), 1)                      // but at the retry's time
 	is.Equal(e.only().StateName(), "delivered") // and it is delivered
 	reqs := rv.requests()
-	is.Equal(reqs[1].header.Get("webhook-id"), reqs[0].header.Get("webhook-id")) // as a retry of the same message
+	first := reqs[0].header.Get("webhook-id")
+	is.Equal(reqs[1].header.Get("webhook-id"), first+"_1") // the same delivery, a new message: it carries events the first did not
 }
 
 func TestRetriesUntilSuccess(t *testing.T) {
@@ -804,7 +805,7 @@ func TestSignatureVerifiesIndependently(t *testing.T) {
 	id := reqs[0].header.Get("webhook-id")
 	is.True(id != "")                              // a webhook-id is sent
 	is.Equal(reqs[1].header.Get("webhook-id"), id) // and is the same across the retry
-	is.Equal(id, store.MessageID(e.only().ID))     // derived from the delivery
+	is.Equal(id, store.MessageID(e.only().ID, 0))  // derived from the delivery
 	is.Equal(e.only().StateName(), "delivered")    // delivered
 
 	// A second delivery of the same pair is a new message with a new id.
@@ -1009,4 +1010,41 @@ func TestFreshEventsClaimedWithTheirCommit(t *testing.T) {
 	cancel()
 	is.NoErr(<-ran)
 	is.Equal(e.only().StateName(), "delivered") // its outcome recorded as the loop stopped
+}
+
+// TestMergedAfterAnAttemptIsANewMessage: events taken in by a delivery that has
+// been attempted go out under a new webhook-id (msg_N_1), so a receiver that acted
+// on the first call and drops repeated ids does not drop the later change with
+// it; a retry carrying nothing new keeps its id.
+func TestMergedAfterAnAttemptIsANewMessage(t *testing.T) {
+	is := is.New(t)
+	e := newEnv(t)
+	rv := newReceiver(t, func(n int, w http.ResponseWriter, _ *http.Request, _ []byte) error {
+		if n <= 2 {
+			w.WriteHeader(http.StatusInternalServerError) // acted on, then failed to answer
+			return nil
+		}
+		w.WriteHeader(http.StatusNoContent)
+		return nil
+	})
+	e.subscribe(orcidA, rv.URL+"/hook")
+	d := e.dispatcher(func(o *dispatch.Options) { o.RetryBase = time.Minute })
+
+	e.intake(0, store.Event{Orcid: orcidA})
+	is.Equal(e.tick(d), 1) // fails
+	e.clock.Set(e.only().DueAt)
+	is.Equal(e.tick(d), 1) // its retry, nothing new: fails again
+	e.clock.Advance(10 * time.Second)
+	e.intake(0, store.Event{Orcid: orcidA, Type: store.EventCreated}) // a new change, merged into the waiting row
+	row := e.only()
+	is.Equal(row.EventCount, 2)
+	is.Equal(row.MsgRev, 1)
+	e.clock.Set(row.DueAt)
+	is.Equal(e.tick(d), 1) // delivered
+	reqs := rv.requests()
+	is.Equal(len(reqs), 3)
+	first := reqs[0].header.Get("webhook-id")
+	is.Equal(reqs[1].header.Get("webhook-id"), first)      // a retry of the same message
+	is.Equal(reqs[2].header.Get("webhook-id"), first+"_1") // a new message: it carries a change the first did not
+	is.Equal(store.MessageID(row.ID, 1), first+"_1")
 }

@@ -60,10 +60,10 @@ func (d *Dispatcher) sendEmail(ctx context.Context, c store.Claimed) result {
 		return fail("recipient: " + err.Error())
 	}
 	m.Subject("ORCID Profile Update (" + c.Subject + ")")
-	m.SetGenHeader("X-Hookd-Delivery", store.MessageID(c.ID))
+	m.SetGenHeader("X-Hookd-Delivery", store.MessageID(c.ID, c.Rev))
 	// The same Message-ID on every try of a delivery, so a mail system that got a
 	// try hookd could not see through drops the next as the same message.
-	m.SetMessageIDWithValue(store.MessageID(c.ID) + "." + c.Target.UID + "@" + mailDomain(o.From))
+	m.SetMessageIDWithValue(store.MessageID(c.ID, c.Rev) + "." + c.Target.UID + "@" + mailDomain(o.From))
 	m.SetDate()
 	m.SetBodyString(mail.TypeTextPlain, emailBody(c, info, h.opts.RecordURL))
 

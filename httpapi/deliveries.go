@@ -54,7 +54,7 @@ func toDeliveryJSON(d store.Delivery, log []store.Attempt) deliveryJSON {
 	if typ == store.EventUpdated || typ == store.EventCreated {
 		typ = store.EventTypeName(typ)
 	}
-	dj := deliveryJSON{ID: d.ID, MessageID: store.MessageID(d.ID), WebhookID: d.SubscriptionUID, WebhookRemovedAt: d.RemovedAt,
+	dj := deliveryJSON{ID: d.ID, MessageID: store.MessageID(d.ID, d.MsgRev), WebhookID: d.SubscriptionUID, WebhookRemovedAt: d.RemovedAt,
 		ClientID: d.ClientID, OrgID: d.OrgID, Format: d.Format, Target: d.Target, Orcid: d.Subject, Type: typ,
 		State: d.StateName(), Events: d.EventCount, FirstEvent: d.FirstEventAt, LastEvent: d.LastEventAt, DoneAt: d.DoneAt,
 		ReplayedAt: d.ReplayedAt, LastStatus: d.LastStatus, LastError: d.LastError, AttemptsLog: []attemptJSON{}}

@@ -55,9 +55,10 @@ const (
 	qNotSentDone = `UPDATE deliveries SET state = 3, done_at = ?1, lease_until = NULL, attempts = max(attempts + ?2, 0),
 		last_error = not_sent, not_sent = '' WHERE id = ?3`
 	qDeleteDelivery = "DELETE FROM deliveries WHERE id = ?"
-	qFoldTwin       = `UPDATE deliveries SET state = 0, due_at = ?, lease_until = NULL, attempts = max(attempts + ?, 0),
-		event_count = event_count + ?, last_event_at = max(last_event_at, ?),
-		event_type = CASE WHEN ? = 'CREATED' THEN 'CREATED' ELSE event_type END WHERE id = ?`
+	qFoldTwin       = `UPDATE deliveries SET state = 0, due_at = ?1, lease_until = NULL, attempts = max(attempts + ?2, 0),
+		event_count = event_count + ?3, last_event_at = max(last_event_at, ?4),
+		event_type = CASE WHEN ?5 = 'CREATED' THEN 'CREATED' ELSE event_type END,
+		msg_rev = CASE WHEN attempts + ?2 > 0 THEN ` + revNext + ` ELSE msg_rev END WHERE id = ?6`
 	qToPending = "UPDATE deliveries SET state = 0, due_at = ?, lease_until = NULL, attempts = max(attempts + ?, 0) WHERE id = ?"
 	// An attempt is logged only while its delivery exists: an operator may have purged
 	// it during the call.
@@ -272,6 +273,9 @@ type Claimed struct {
 	FirstEventAt time.Time
 	LastEventAt  time.Time
 	FirstAttempt time.Time // zero before the first attempt is recorded
+	// Rev is the message's revision (MessageID): how often the delivery took in
+	// new events after an attempt.
+	Rev int
 	// LeaseUntil is when the claim's lease ends: past it, a turn takes the row back
 	// as crashed work, to be claimed and sent again.
 	LeaseUntil time.Time
@@ -382,7 +386,8 @@ func (s *Store) continueIn(ctx context.Context, tx *sql.Tx, id, twin, due int64,
 			event_count = deliveries.event_count + d.event_count,
 			first_event_at = min(deliveries.first_event_at, d.first_event_at),
 			last_event_at = max(deliveries.last_event_at, d.last_event_at),
-			event_type = CASE WHEN d.event_type = 'CREATED' THEN 'CREATED' ELSE deliveries.event_type END
+			event_type = CASE WHEN d.event_type = 'CREATED' THEN 'CREATED' ELSE deliveries.event_type END,
+			msg_rev = CASE WHEN deliveries.attempts > 0 THEN `+revNext+` ELSE deliveries.msg_rev END
 		FROM (SELECT event_count, first_event_at, last_event_at, event_type FROM deliveries WHERE id = ?1) d
 		WHERE deliveries.id = ?2`, id, twin, due); err != nil {
 		return err
@@ -417,7 +422,7 @@ WHERE id IN (
 		  AND NOT EXISTS (SELECT 1 FROM deliveries f WHERE f.state = 1 AND f.subscription_id = x.subscription_id AND f.subject = x.subject)
 		ORDER BY x.due_at DESC LIMIT ?4 + 0))
 RETURNING id, subscription_id, subject, event_type, attempts, attempts - attempt_base, event_count, first_event_at, last_event_at,
-	coalesce(first_attempt_at, 0)`
+	coalesce(first_attempt_at, 0), coalesce(msg_rev, 0)`
 
 // claimNewest is the share of a claim that goes to the newest due rows.
 func claimNewest(limit int) int { return limit / 4 }
@@ -528,7 +533,7 @@ func (s *Store) claimRows(ctx context.Context, tx *sql.Tx, out []Claimed, now in
 		// more allocation each.
 		out = append(out, Claimed{})
 		c := &out[len(out)-1]
-		if err := rows.Scan(&c.ID, &subID, &c.Subject, &c.EventType, &c.Attempt, &c.Try, &c.EventCount, &first, &last, &firstAttempt); err != nil {
+		if err := rows.Scan(&c.ID, &subID, &c.Subject, &c.EventType, &c.Attempt, &c.Try, &c.EventCount, &first, &last, &firstAttempt, &c.Rev); err != nil {
 			rows.Close()
 			return out[:len(out)-1], 0, err
 		}

@@ -14,9 +14,47 @@ import (
 // History: the outbox as operators and clients see it: deliveries and their
 // attempts, replay, and the figures for metrics.
 
-// MessageID is a delivery's webhook-id ("msg_" and its id), the same on every attempt
-// so a receiver can drop repeats.
-func MessageID(deliveryID int64) string { return "msg_" + strconv.FormatInt(deliveryID, 10) }
+// MessageID is a delivery's webhook-id: "msg_" and its id, the same on every
+// attempt so a receiver can drop repeats; from the delivery's rev-th change after an
+// attempt (new events taken in: revision), "_" and rev too, so the message that
+// carries them is not dropped as a repeat.
+func MessageID(deliveryID int64, rev int) string {
+	id := "msg_" + strconv.FormatInt(deliveryID, 10)
+	if rev > 0 {
+		id += "_" + strconv.Itoa(rev)
+	}
+	return id
+}
+
+// ParseMessageID is the delivery id and revision of a webhook-id MessageID made;
+// ok is false for any other text.
+func ParseMessageID(s string) (deliveryID int64, rev int, ok bool) {
+	raw, found := strings.CutPrefix(s, "msg_")
+	if !found {
+		return 0, 0, false
+	}
+	idText, revText, hasRev := strings.Cut(raw, "_")
+	id, err := strconv.ParseInt(idText, 10, 64)
+	if err != nil || id <= 0 {
+		return 0, 0, false
+	}
+	if hasRev {
+		if rev, err = strconv.Atoi(revText); err != nil || rev <= 0 {
+			return 0, 0, false
+		}
+	}
+	if MessageID(id, rev) != s {
+		return 0, 0, false // not as MessageID writes it: a sign, a leading zero
+	}
+	return id, rev, true
+}
+
+// revNext is the SQL of a row's next msg_rev, which it takes when it takes in new
+// events after an attempt (its webhook-id was sent): "msg_rev = CASE WHEN
+// attempts > 0 THEN revNext ELSE msg_rev END". Written with CASE, no function: the
+// single event's fan-out merges with it and must need no statement journal
+// (qFanOut).
+const revNext = "CASE WHEN msg_rev IS NULL THEN 1 ELSE msg_rev + 1 END"
 
 // Delivery is an outbox row as operators see it.
 type Delivery struct {
@@ -50,6 +88,7 @@ type Delivery struct {
 	LastError    string
 	DoneAt       time.Time
 	ReplayedAt   time.Time // zero when never replayed
+	MsgRev       int       // its message's revision (MessageID)
 }
 
 // StateName is the word for a delivery's state, its State's, except that a pending
@@ -113,7 +152,7 @@ const (
 	coalesce(s.org_id, r.org_id, 0), coalesce(c.name, ''), coalesce(o.name, ''), coalesce(s.format, r.format),
 	coalesce(s.target, r.target), coalesce(r.removed_at, 0),
 	d.subject, d.event_type, d.state, d.due_at, d.attempts, d.attempt_base, d.event_count, d.first_event_at, d.last_event_at,
-	d.last_status, d.last_error, coalesce(d.done_at, 0), coalesce(d.replayed_at, 0)`
+	d.last_status, d.last_error, coalesce(d.done_at, 0), coalesce(d.replayed_at, 0), coalesce(d.msg_rev, 0)`
 	deliveryJoins = ` LEFT JOIN subscriptions s ON s.id = d.subscription_id
 	LEFT JOIN removed_subscriptions r ON r.id = d.removed_subscription_id
 	LEFT JOIN clients c ON c.id = coalesce(s.client_id, r.client_id) AND c.created_at <= coalesce(r.removed_at, c.created_at)
@@ -125,7 +164,7 @@ func scanDelivery(row interface{ Scan(...any) error }) (Delivery, error) {
 	var removed, due, first, last, doneAt, replayed int64
 	err := row.Scan(&d.ID, &d.SubscriptionID, &d.SubscriptionUID, &d.ClientID, &d.OrgID, &d.ClientName, &d.OrgName, &d.Format, &d.Target, &removed,
 		&d.Subject, &d.EventType, &d.State, &due, &d.Attempts, &d.AttemptBase, &d.EventCount, &first, &last,
-		&d.LastStatus, &d.LastError, &doneAt, &replayed)
+		&d.LastStatus, &d.LastError, &doneAt, &replayed, &d.MsgRev)
 	d.RemovedAt, d.DueAt, d.FirstEventAt, d.LastEventAt = fromMS(removed), fromMS(due), fromMS(first), fromMS(last)
 	d.DoneAt, d.ReplayedAt = fromMS(doneAt), fromMS(replayed)
 	return d, err
@@ -598,7 +637,8 @@ func (s *Store) replayInto(ctx context.Context, tx *sql.Tx, id, now int64) (bool
 			event_count = deliveries.event_count + d.event_count,
 			first_event_at = min(deliveries.first_event_at, d.first_event_at),
 			last_event_at = max(deliveries.last_event_at, d.last_event_at),
-			event_type = CASE WHEN d.event_type = 'CREATED' THEN 'CREATED' ELSE deliveries.event_type END
+			event_type = CASE WHEN d.event_type = 'CREATED' THEN 'CREATED' ELSE deliveries.event_type END,
+			msg_rev = CASE WHEN deliveries.attempts > 0 THEN `+revNext+` ELSE deliveries.msg_rev END
 		FROM (SELECT subscription_id, subject, event_count, first_event_at, last_event_at, event_type FROM deliveries
 			WHERE id = ?1 AND state IN (2, 3)) d
 		WHERE deliveries.subscription_id = d.subscription_id AND deliveries.subject = d.subject

@@ -117,3 +117,18 @@ func TestOwnerListsWindowed(t *testing.T) {
 		restore()
 	}
 }
+
+// TestParseMessageID: a webhook-id is read back only as MessageID writes it.
+func TestParseMessageID(t *testing.T) {
+	is := is.New(t)
+	for s, want := range map[string][2]int64{"msg_5": {5, 0}, "msg_5_2": {5, 2}, "msg_123456789_10": {123456789, 10}} {
+		id, rev, ok := store.ParseMessageID(s)
+		is.True(ok)
+		is.Equal([2]int64{id, int64(rev)}, want)
+		is.Equal(store.MessageID(id, rev), s)
+	}
+	for _, s := range []string{"", "msg_", "msg_0", "msg_05", "msg_-5", "msg_+5", "msg_5_0", "msg_5_02", "msg_5_x", "msg_5_1_1", "msg_5_", "evt_5", "msg_99999999999999999999"} {
+		_, _, ok := store.ParseMessageID(s)
+		is.True(!ok) // not one of hookd's
+	}
+}

@@ -274,19 +274,15 @@ type inboxSender struct {
 // delivery's target is this inbox. Its attempt is known while it is in flight,
 // which a delivery is while its call waits for the inbox's answer.
 func (s *Store) inboxSender(ctx context.Context, rc InboxReceipt) (inboxSender, error) {
-	raw, ok := strings.CutPrefix(headerValue(rc.Header, "Webhook-Id"), "msg_")
+	id, _, ok := ParseMessageID(headerValue(rc.Header, "Webhook-Id"))
 	if !ok {
-		return inboxSender{}, nil
-	}
-	id, err := strconv.ParseInt(raw, 10, 64)
-	if err != nil || id <= 0 || MessageID(id) != "msg_"+raw {
 		return inboxSender{}, nil
 	}
 	var state State
 	var attempts int
 	var subID int64
 	var target string
-	err = s.read.QueryRowContext(ctx, `SELECT d.state, d.attempts, s.id, s.target FROM deliveries d
+	err := s.read.QueryRowContext(ctx, `SELECT d.state, d.attempts, s.id, s.target FROM deliveries d
 		JOIN subscriptions s ON s.id = d.subscription_id WHERE d.id = ?`, id).Scan(&state, &attempts, &subID, &target)
 	if errors.Is(err, sql.ErrNoRows) {
 		return inboxSender{}, nil

@@ -377,7 +377,7 @@ func TestInboxLinksDelivery(t *testing.T) {
 	is.Equal(len(claimed), 1) // one delivery
 	d := claimed[0]
 
-	h := signedBy(t, c.SigningSecret, store.MessageID(d.ID), st.Now(), "")
+	h := signedBy(t, c.SigningSecret, store.MessageID(d.ID, 0), st.Now(), "")
 	r := record(t, st, receipt("demo", h, ""), store.InboxLimits{})
 	is.Equal(r.DeliveryID, d.ID)                      // linked to the delivery
 	is.Equal(r.Attempt, 1)                            // and its attempt
