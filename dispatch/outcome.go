@@ -61,14 +61,16 @@ func (p policy) outcome(c store.Claimed, r result, now time.Time) store.Outcome 
 			failing = r.started
 		}
 		// A receiver that answers 429 or 503 with a Retry-After hookd can read is up
-		// and says when to come back: it is waited for, not switched off.
+		// and says when to come back: it is waited for, not switched off. A token
+		// endpoint's is waited for too, but the receiver was never reached: it
+		// counts toward disable_after as any failure.
 		var asked time.Duration
 		askedOK := false
 		if r.status == http.StatusTooManyRequests || r.status == http.StatusServiceUnavailable || r.tokenAsked {
 			asked, askedOK = retryAfter(r.retryAfter, now)
 		}
 		switch {
-		case now.Sub(failing) >= p.disableAfter && !askedOK && c.Target.Format != store.FormatUpstream &&
+		case now.Sub(failing) >= p.disableAfter && (!askedOK || r.tokenAsked) && c.Target.Format != store.FormatUpstream &&
 			(c.Target.Format != store.FormatEmail || r.refused):
 			// hookd's own upstream registrations are never switched off: they retry.
 			// Nor is an organisation's e-mail for a fault of the SMTP relay (it is

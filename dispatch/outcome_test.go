@@ -1,6 +1,7 @@
 package dispatch
 
 import (
+	"errors"
 	"net/http"
 	"testing"
 	"time"
@@ -150,4 +151,28 @@ func TestRetryAfter(t *testing.T) {
 	is.Equal(d, time.Hour) // GMT is GMT, whatever the machine's zone calls its own
 	_, ok = retryAfter("", now)
 	is.True(!ok)
+}
+
+// TestTokenEndpointRetryAfterStillDeactivates: a token endpoint's 503 with a
+// Retry-After sets when to try again, but the receiver was never reached: past
+// disable_after of failures the webhook is deactivated, as after a 401 there.
+func TestTokenEndpointRetryAfterStillDeactivates(t *testing.T) {
+	is := is.New(t)
+	now := time.Date(2024, 3, 1, 12, 0, 0, 0, time.UTC)
+	p := policy{retryBase: time.Minute, retryMaxDelay: 2 * time.Hour, giveUpAfter: 72 * time.Hour, disableAfter: 120 * time.Hour,
+		rand: func() float64 { return 0.5 }}
+	target := &store.Target{SubscriptionID: 7, URL: "http://receiver.example/hook", Format: store.FormatStandard,
+		FailingSince: now.Add(-200 * time.Hour), Auth: store.Auth{Type: store.AuthClientCredential}}
+	c := store.Claimed{ID: 1, Attempt: 40, Try: 40, FirstAttempt: now.Add(-time.Hour), Target: target}
+	refusal := &tokenRefusal{err: errors.New("oauth2: cannot fetch token: 503 Service Unavailable"), status: http.StatusServiceUnavailable, retryAfter: "60"}
+	r := result{started: now, err: "token endpoint: " + refusal.Error()}
+	r.tokenWait(refusal)
+	is.True(r.tokenAsked)
+	o := p.outcome(c, r, now)
+	is.Equal(o.Kind, store.OutcomeDeactivate) // failing for 200 h, past disable_after
+
+	target.FailingSince = now.Add(-time.Hour) // not that long
+	o = p.outcome(c, r, now)
+	is.Equal(o.Kind, store.OutcomeRetry)
+	is.Equal(o.RetryAt, now.Add(time.Minute)) // when the token endpoint said
 }
