@@ -94,7 +94,7 @@ func (h *Handler) handleDeliveries() http.Handler {
 		if !h.may(w, r, p, PageDeliveries, ActView, Object{}) {
 			return
 		}
-		v := deliveriesView{Principal: p, Replayed: -1, ReplaySince: "24h", ReplayErrors: formErrors{}}
+		v := deliveriesView{Principal: p, Replayed: -1, ReplayErrors: formErrors{}}
 		h.deliveriesPage(w, r, v)
 	})
 }
@@ -109,8 +109,8 @@ func (h *Handler) deliveriesPage(w http.ResponseWriter, r *http.Request, v deliv
 	v.Filtered = f != deliveryFilter{}
 	v.ReplayOffered = store.ReplayableState(f.State)
 	v.ReplayAction = replayAction(qs)
-	if v.ReplaySince == "" && f.Since != "" {
-		v.ReplaySince = f.Since
+	if v.ReplaySince == "" {
+		v.ReplaySince = replaySince(f, q)
 	}
 	for _, s := range store.StateNames {
 		v.States = append(v.States, option{Value: s, Label: stateLabel(s), Selected: s == f.State})
@@ -147,6 +147,19 @@ func (h *Handler) deliveriesPage(w http.ResponseWriter, r *http.Request, v deliv
 		status = http.StatusBadRequest
 	}
 	h.render(w, r, status, "deliveries", "Deliveries", v)
+}
+
+// replaySince is what the replay form offers as its time: the list's since, else
+// a day before the list's until, else the last day.
+func replaySince(f deliveryFilter, q store.DeliveryFilter) string {
+	switch {
+	case f.Since != "":
+		return f.Since
+	case f.Until != "" && !q.Until.IsZero():
+		return q.Until.Add(-24 * time.Hour).UTC().Format("2006-01-02 15:04")
+	default:
+		return "24h"
+	}
 }
 
 // replayAction is the replay form's address: the list's filter goes with it, not

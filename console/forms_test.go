@@ -547,7 +547,11 @@ func TestReplayTakesTheListsFilter(t *testing.T) {
 	is.True(strings.Contains(p.body, `action="/console/deliveries/replay"`)) // no filter: every one
 	p = u.get(t, "/console/deliveries?webhook="+e.hookA.UID+"&since=3h&before=999999")
 	is.True(strings.Contains(p.body, `action="/console/deliveries/replay?since=3h&amp;webhook=`+e.hookA.UID+`"`)) // the filter, not the page
-	is.True(strings.Contains(p.body, `name="since" value="3h"`))                                                  // the list's since
+	is.True(strings.Contains(p.body, `id="since" name="since" value="3h"`))                                       // the replay form offers the list's since
+	p = u.get(t, "/console/deliveries?until=1h")
+	is.True(strings.Contains(p.body, `id="since" name="since" value="2024-02-29 13:00"`)) // a day before the list's until (13:00: it is 14:00)
+	p = u.get(t, "/console/deliveries")
+	is.True(strings.Contains(p.body, `id="since" name="since" value="24h"`)) // else the last day
 
 	p = u.post(t, "/console/deliveries/replay?orcid=0000-0002-7253-3646", url.Values{"since": {"24h"}})
 	is.Equal(p.status, http.StatusBadRequest)
