@@ -517,6 +517,9 @@ func TestUpstreamFollowsSettingsInBatches(t *testing.T) {
 	for _, m := range ms {
 		is.Equal(m.Upstream, "pending") // done or not yet, each is to be registered
 	}
+	counts, err := st.UpstreamStatus(ctx)
+	is.NoErr(err)
+	is.Equal(counts.Pending, members) // as the list says, those left for the next batches too
 	rest(3, 2, 0)
 	is.Equal(orders(), map[string]int{store.UpstreamRegister: members})
 }

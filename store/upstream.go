@@ -552,12 +552,17 @@ type UpstreamCounts struct {
 	Failed     int
 }
 
-// UpstreamStatus counts the upstream registrations.
+// UpstreamStatus counts the upstream registrations. Pending counts, as the members'
+// lists say, the records an organisation covers that a change left for the
+// retention pass's next batch too (upstreamBatch), not yet queued.
 func (s *Store) UpstreamStatus(ctx context.Context) (UpstreamCounts, error) {
 	var c UpstreamCounts
 	err := s.read.QueryRowContext(ctx, `SELECT `+upstreamOn+`,
 		(SELECT count(*) FROM upstream_registrations WHERE registered = 1),
-		(SELECT count(*) FROM upstream_registrations WHERE registered = 0 AND last_error = ''),
+		(SELECT count(*) FROM upstream_registrations WHERE registered = 0 AND last_error = '') +
+			CASE WHEN `+upstreamOn+` THEN (SELECT count(DISTINCT m.orcid) FROM members m JOIN subscriptions s ON s.org_id = m.org_id
+				AND s.active = 1 AND s.format IN ('hub', 'email')
+				WHERE NOT EXISTS (SELECT 1 FROM upstream_registrations r WHERE r.orcid = m.orcid)) ELSE 0 END,
 		(SELECT count(*) FROM upstream_registrations WHERE registered = 0 AND last_error != '')`).Scan(&c.On, &c.Registered, &c.Pending, &c.Failed)
 	if err != nil {
 		return c, fmt.Errorf("upstream status: %w", err)
