@@ -41,7 +41,9 @@ import (
 // event's work that they take.
 //
 // Callgrind runs one thread at a time and cannot take a signal: hookd runs with
-// GOMAXPROCS=1 and asynchronous preemption off (GODEBUG=asyncpreemptoff=1), its
+// GOMAXPROCS=1 and asynchronous preemption off (GODEBUG=asyncpreemptoff=1; and
+// cpu.rdtscp=off: valgrind 3.19 cannot run the RDTSCP the runtime's clock uses on
+// processors that have it, and raises SIGILL), its
 // counts are dumped with callgrind_control and it is then killed. A run's count
 // moves with the timing (how many calls share a commit, how many rows a turn
 // claims), so runs compare when nothing else runs beside them.
@@ -222,7 +224,7 @@ func instructions(ctx context.Context, o options, recv *receiver) error {
 func callgrind(out string, extra ...string) *wrapper {
 	return &wrapper{
 		args: append([]string{"valgrind", "-q", "--tool=callgrind", "--callgrind-out-file=" + out}, extra...),
-		env:  []string{"GOMAXPROCS=1", "GODEBUG=asyncpreemptoff=1"},
+		env:  []string{"GOMAXPROCS=1", "GODEBUG=asyncpreemptoff=1,cpu.rdtscp=off"},
 	}
 }
 
