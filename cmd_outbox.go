@@ -141,10 +141,11 @@ type attemptJSON struct {
 	Status    int       `json:"status,omitempty"`
 	Error     string    `json:"error,omitempty"`
 	Response  string    `json:"response,omitempty"`
+	Target    string    `json:"target,omitempty"` // where a failed attempt went, when not where the webhook points now
 }
 
 func toDeliveryJSON(d store.Delivery, log []store.Attempt) deliveryJSON {
-	out := deliveryJSON{ID: d.ID, MessageID: store.MessageID(d.ID, d.MsgRev), Webhook: d.SubscriptionUID, WebhookRemovedAt: d.RemovedAt,
+	out := deliveryJSON{ID: d.ID, MessageID: d.MessageID(), Webhook: d.SubscriptionUID, WebhookRemovedAt: d.RemovedAt,
 		ClientID: d.ClientID, OrgID: d.OrgID, Format: d.Format, Target: d.Target, Orcid: d.Subject, Type: d.EventType,
 		State: d.StateName(), Events: d.EventCount, Attempts: d.Attempts, FirstEventAt: d.FirstEventAt, LastEventAt: d.LastEventAt,
 		DoneAt: d.DoneAt, ReplayedAt: d.ReplayedAt, LastStatus: d.LastStatus, LastError: d.LastError}
@@ -153,7 +154,7 @@ func toDeliveryJSON(d store.Delivery, log []store.Attempt) deliveryJSON {
 	}
 	for _, a := range log {
 		out.AttemptLog = append(out.AttemptLog, attemptJSON{Attempt: a.Attempt, StartedAt: a.StartedAt,
-			Duration: a.Duration.Round(time.Millisecond).String(), Status: a.Status, Error: a.Error, Response: a.Response})
+			Duration: a.Duration.Round(time.Millisecond).String(), Status: a.Status, Error: a.Error, Response: a.Response, Target: d.Elsewhere(a)})
 	}
 	return out
 }
@@ -218,11 +219,20 @@ func (e *env) deliveriesList(ctx context.Context, args []string) error {
 	for i, d := range ds {
 		io.WriteString(e.stdout, lines[i+1])
 		for _, a := range logs[d.ID] {
-			fmt.Fprintf(e.stdout, "    attempt %d  %s  %s  %s\n", a.Attempt, a.StartedAt.Local().Format("2006-01-02 15:04:05"),
-				a.Duration.Round(time.Millisecond), cell(attemptWord(a)))
+			fmt.Fprintf(e.stdout, "    attempt %d  %s  %s  %s%s\n", a.Attempt, a.StartedAt.Local().Format("2006-01-02 15:04:05"),
+				a.Duration.Round(time.Millisecond), cell(attemptWord(a)), toWord(d, a))
 		}
 	}
 	return nil
+}
+
+// toWord says where attempt a of d went, when that is not where its webhook
+// points now: "  (to URL)"; else "".
+func toWord(d store.Delivery, a store.Attempt) string {
+	if t := d.Elsewhere(a); t != "" {
+		return "  (to " + cell(t) + ")"
+	}
+	return ""
 }
 
 // attemptWord is what an attempt got: its status when it had one (an HTTP call's,
@@ -349,8 +359,8 @@ func (e *env) deliveriesShow(ctx context.Context, args []string) error {
 	line("last", lastWord(d))
 	line("attempts", strconv.Itoa(d.Attempts))
 	for _, a := range log {
-		fmt.Fprintf(tw, "  attempt %d\t%s  %s  %d  %s  %s\n", a.Attempt, when(a.StartedAt), a.Duration.Round(time.Millisecond),
-			a.Status, a.Error, oneLine(a.Response, 60))
+		fmt.Fprintf(tw, "  attempt %d\t%s  %s  %d  %s  %s%s\n", a.Attempt, when(a.StartedAt), a.Duration.Round(time.Millisecond),
+			a.Status, a.Error, oneLine(a.Response, 60), toWord(d, a))
 	}
 	return tw.Flush()
 }

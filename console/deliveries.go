@@ -237,6 +237,9 @@ type deliveryView struct {
 	Principal Principal
 	D         store.Delivery
 	Attempts  []store.Attempt
+	// Elsewhere is set when an attempt went to another URL than the webhook has
+	// now: the table then says where each went.
+	Elsewhere bool
 	CanReplay bool
 	// WebhookOff: it could be replayed but for its webhook, which is deactivated.
 	WebhookOff bool
@@ -280,7 +283,11 @@ func (h *Handler) handleDelivery() http.Handler {
 			h.internal(w, r, err)
 			return
 		}
-		v := deliveryView{Principal: p, D: d, Attempts: as, Inbox: inbox,
+		elsewhere := false
+		for _, a := range as {
+			elsewhere = elsewhere || d.Elsewhere(a) != ""
+		}
+		v := deliveryView{Principal: p, D: d, Attempts: as, Elsewhere: elsewhere, Inbox: inbox,
 			CanReplay: d.State != store.StateInFlight && d.RemovedAt.IsZero() && allowed(p, PageDeliveries, ActReplay, deliveryObject(d))}
 		if v.CanReplay {
 			// A replay of a deactivated webhook's delivery is refused (activate it

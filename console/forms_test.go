@@ -576,3 +576,31 @@ func TestReplayTakesTheListsFilter(t *testing.T) {
 	is.Equal(log[0].Target, e.hookA.UID)
 	is.True(strings.Contains(log[0].Detail, "webhook "+e.hookA.UID))
 }
+
+// TestDeliveryPageSaysWhereAttemptsWent: a delivery whose failed attempts went to
+// another URL than its webhook has now says where each went.
+func TestDeliveryPageSaysWhereAttemptsWent(t *testing.T) {
+	is := is.New(t)
+	e := newEnv(t)
+	ctx := context.Background()
+	e.clock.Advance(2 * time.Hour) // everything is due
+	claimed, err := e.st.Claim(ctx, 1000, time.Minute)
+	is.NoErr(err)
+	var outs []store.Outcome
+	for _, c := range claimed {
+		target := c.Target.CalledURL(c.Subject) // where the webhook points
+		if c.ID == e.delA.ID {
+			target = "https://moved-away.example/hook" // before its URL changed
+		}
+		outs = append(outs, store.Outcome{DeliveryID: c.ID, SubscriptionID: c.Target.SubscriptionID, Kind: store.OutcomeRetry,
+			Attempt: c.Attempt, StartedAt: e.clock.Now(), Status: 502, Error: "HTTP 502", Target: target, RetryAt: e.clock.Now().Add(time.Hour)})
+	}
+	is.NoErr(recordOutcomes(ctx, e.st, outs))
+	u := e.as(t, "token")
+	p := u.get(t, "/console/deliveries/"+strconv.FormatInt(e.delA.ID, 10))
+	is.Equal(p.status, http.StatusOK)
+	is.True(strings.Contains(p.body, `<th scope="col">Called</th>`))
+	is.True(strings.Contains(p.body, `<code class="url">https://moved-away.example/hook</code>`))
+	p = u.get(t, "/console/deliveries/"+strconv.FormatInt(e.delB.ID, 10))
+	is.True(!strings.Contains(p.body, `<th scope="col">Called</th>`)) // went where its webhook points
+}

@@ -149,7 +149,7 @@ func (d *Dispatcher) call(ctx context.Context, c store.Claimed) result {
 		return fail(fmt.Sprintf("bad target URL: %v", err))
 	}
 	if c.Target.AppendOrcid {
-		if target, err = store.ParseTargetURL(strings.TrimSuffix(c.Target.URL, "/") + "/" + c.Subject); err != nil {
+		if target, err = store.ParseTargetURL(c.Target.CalledURL(c.Subject)); err != nil {
 			return fail(fmt.Sprintf("bad target URL: %v", err))
 		}
 	}

@@ -1048,3 +1048,35 @@ func TestMergedAfterAnAttemptIsANewMessage(t *testing.T) {
 	is.Equal(reqs[2].header.Get("webhook-id"), first+"_1") // a new message: it carries a change the first did not
 	is.Equal(store.MessageID(row.ID, 1), first+"_1")
 }
+
+// TestAttemptLogKeepsWhereItWent: a failed attempt's log says where it went, so a
+// delivery whose webhook moved since shows the old URL beside the old errors.
+func TestAttemptLogKeepsWhereItWent(t *testing.T) {
+	is := is.New(t)
+	e := newEnv(t)
+	ctx := context.Background()
+	down := newReceiver(t, func(_ int, w http.ResponseWriter, _ *http.Request, _ []byte) error {
+		w.WriteHeader(http.StatusBadGateway)
+		return nil
+	})
+	up := newReceiver(t, nil)
+	sub, _, err := e.st.CreateWebhook(ctx, e.client.ID, store.WebhookSpec{TargetURL: down.URL + "/old", Auth: store.Auth{Type: store.AuthNone}})
+	is.NoErr(err)
+	d := e.dispatcher(func(o *dispatch.Options) { o.RetryBase = time.Minute })
+	e.intake(0, store.Event{Orcid: orcidA})
+	is.Equal(e.tick(d), 1) // fails at the old URL
+
+	newURL := up.URL + "/new"
+	_, err = e.st.UpdateWebhook(ctx, e.client.ID, sub.UID, store.WebhookPatch{TargetURL: &newURL})
+	is.NoErr(err)
+	row := e.only()
+	e.clock.Set(row.DueAt)
+	is.Equal(e.tick(d), 1) // delivered at the new one
+	row = e.only()
+	is.Equal(row.StateName(), "delivered")
+	as := e.attempts(row.ID)
+	is.Equal(len(as), 2)
+	is.Equal(as[0].Target, down.URL+"/old")         // the failure, where it went
+	is.Equal(row.Elsewhere(as[0]), down.URL+"/old") // not where the webhook points now
+	is.Equal(row.Elsewhere(as[1]), "")              // the success: where it points
+}

@@ -97,6 +97,9 @@ func (p policy) outcome(c store.Claimed, r result, now time.Time) store.Outcome 
 			o.RetryAt = now.Add(delay)
 		}
 	}
+	if o.Kind != store.OutcomeDelivered && o.Kind != store.OutcomeReleased {
+		o.Target = c.Target.CalledURL(c.Subject) // the attempt log's: the webhook's URL may change
+	}
 	return o
 }
 

@@ -47,6 +47,7 @@ type attemptJSON struct {
 	Status     int       `json:"status,omitempty"`
 	Error      string    `json:"error,omitempty"`
 	Response   string    `json:"response,omitempty"`
+	Target     string    `json:"target,omitempty"` // where a failed attempt went, when not where the webhook points now
 }
 
 func toDeliveryJSON(d store.Delivery, log []store.Attempt) deliveryJSON {
@@ -54,7 +55,7 @@ func toDeliveryJSON(d store.Delivery, log []store.Attempt) deliveryJSON {
 	if typ == store.EventUpdated || typ == store.EventCreated {
 		typ = store.EventTypeName(typ)
 	}
-	dj := deliveryJSON{ID: d.ID, MessageID: store.MessageID(d.ID, d.MsgRev), WebhookID: d.SubscriptionUID, WebhookRemovedAt: d.RemovedAt,
+	dj := deliveryJSON{ID: d.ID, MessageID: d.MessageID(), WebhookID: d.SubscriptionUID, WebhookRemovedAt: d.RemovedAt,
 		ClientID: d.ClientID, OrgID: d.OrgID, Format: d.Format, Target: d.Target, Orcid: d.Subject, Type: typ,
 		State: d.StateName(), Events: d.EventCount, FirstEvent: d.FirstEventAt, LastEvent: d.LastEventAt, DoneAt: d.DoneAt,
 		ReplayedAt: d.ReplayedAt, LastStatus: d.LastStatus, LastError: d.LastError, AttemptsLog: []attemptJSON{}}
@@ -63,7 +64,7 @@ func toDeliveryJSON(d store.Delivery, log []store.Attempt) deliveryJSON {
 	}
 	for _, a := range log {
 		dj.AttemptsLog = append(dj.AttemptsLog, attemptJSON{Attempt: a.Attempt, StartedAt: a.StartedAt,
-			DurationMS: a.Duration.Milliseconds(), Status: a.Status, Error: a.Error, Response: a.Response})
+			DurationMS: a.Duration.Milliseconds(), Status: a.Status, Error: a.Error, Response: a.Response, Target: d.Elsewhere(a)})
 	}
 	return dj
 }

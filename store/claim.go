@@ -62,8 +62,8 @@ const (
 	qToPending = "UPDATE deliveries SET state = 0, due_at = ?, lease_until = NULL, attempts = max(attempts + ?, 0) WHERE id = ?"
 	// An attempt is logged only while its delivery exists: an operator may have purged
 	// it during the call.
-	qAttempt = `INSERT INTO attempts(delivery_id, attempt, started_at, duration_ms, status, error, response)
-		SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7 WHERE EXISTS (SELECT 1 FROM deliveries WHERE id = ?1)`
+	qAttempt = `INSERT INTO attempts(delivery_id, attempt, started_at, duration_ms, status, error, response, target)
+		SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, nullif(?8, '') WHERE EXISTS (SELECT 1 FROM deliveries WHERE id = ?1)`
 	// qThinAttempt forgets attempt ?2 of delivery ?1: the one that falls out of the
 	// last attemptsLast as another is logged (attemptsFirst).
 	qThinAttempt = "DELETE FROM attempts WHERE delivery_id = ?1 AND attempt = ?2"
@@ -402,6 +402,15 @@ func (s *Store) continueIn(ctx context.Context, tx *sql.Tx, id, twin, due int64,
 // carries.
 const continuedAs = "continued as delivery "
 
+// CalledURL is the URL a delivery of t for the record subject calls: its URL, with
+// the record's iD appended for a webhook that asks for it (append-orcid).
+func (t *Target) CalledURL(subject string) string {
+	if t.AppendOrcid {
+		return strings.TrimSuffix(t.URL, "/") + "/" + subject
+	}
+	return t.URL
+}
+
 // claimBatch is the one statement that takes due work: due pending rows whose pair
 // has nothing in flight, leased until lease_until: the ?3 oldest and the ?4 newest.
 // The newest make a fresh event's delivery go out at once even behind a backlog
@@ -678,7 +687,9 @@ type Outcome struct {
 	Status          int    // HTTP status; 0 when there was no response
 	Error           string // what went wrong, for the attempt log
 	Response        string // the first bytes of the response body
-	RetryAt         time.Time
+	// Target is where a failed attempt went (CalledURL), for the attempt log.
+	Target  string
+	RetryAt time.Time
 	// WasFailing says the subscription was failing when the delivery was claimed, so a
 	// success must clear its failing_since.
 	WasFailing bool
@@ -736,7 +747,7 @@ func (s *Store) record(ctx context.Context, tx *sql.Tx, outcomes []Outcome, now 
 			// The attempt log and the reason both say since when it has been failing.
 			msg = "deliveries failed continuously since " + o.FailingSince.UTC().Format(time.RFC3339) + " (last: " + o.Error + ")"
 		}
-		if _, err := tx.StmtContext(ctx, s.claim.attempt).ExecContext(ctx, o.DeliveryID, o.Attempt, ms(o.StartedAt), o.Duration.Milliseconds(), o.Status, msg, o.Response); err != nil {
+		if _, err := tx.StmtContext(ctx, s.claim.attempt).ExecContext(ctx, o.DeliveryID, o.Attempt, ms(o.StartedAt), o.Duration.Milliseconds(), o.Status, msg, o.Response, o.Target); err != nil {
 			return cleared, err
 		}
 		if o.Attempt > attemptsFirst+attemptsLast {

@@ -386,6 +386,22 @@ type Attempt struct {
 	Status     int
 	Error      string
 	Response   string
+	// Target is where the attempt went, when known: a failed attempt's URL
+	// (Target.CalledURL) as it was then.
+	Target string
+}
+
+// MessageID is the delivery's webhook-id as its next call (or its last) carries it.
+func (d Delivery) MessageID() string { return MessageID(d.ID, d.MsgRev) }
+
+// Elsewhere is where attempt a went when that is another URL than the delivery's
+// webhook has now (its URL, or with the record's iD appended): the webhook's URL
+// changed since. Else "".
+func (d Delivery) Elsewhere(a Attempt) string {
+	if a.Target == "" || a.Target == d.Target || a.Target == strings.TrimSuffix(d.Target, "/")+"/"+d.Subject {
+		return ""
+	}
+	return a.Target
 }
 
 // Attempts returns the attempt log of a delivery, oldest first.
@@ -406,10 +422,10 @@ func (s *Store) AttemptsOf(ctx context.Context, deliveryIDs []int64) (map[int64]
 		return nil, fmt.Errorf("list attempts: %w", err)
 	}
 	// A delivered row keeps its successful attempt in its own columns.
-	rows, err := s.read.QueryContext(ctx, `SELECT delivery_id, attempt, started_at, duration_ms, status, error, response
+	rows, err := s.read.QueryContext(ctx, `SELECT delivery_id, attempt, started_at, duration_ms, status, error, response, coalesce(target, '')
 		FROM attempts WHERE delivery_id IN (SELECT value FROM json_each(?1))
 		UNION ALL
-		SELECT id, attempts, ok_started_at, ok_duration_ms, last_status, '', ok_response
+		SELECT id, attempts, ok_started_at, ok_duration_ms, last_status, '', ok_response, ''
 		FROM deliveries WHERE id IN (SELECT value FROM json_each(?1)) AND ok_started_at IS NOT NULL
 		ORDER BY 1, 3, 2`, string(ids))
 	if err != nil {
@@ -419,7 +435,7 @@ func (s *Store) AttemptsOf(ctx context.Context, deliveryIDs []int64) (map[int64]
 	for rows.Next() {
 		var a Attempt
 		var started, dur int64
-		if err := rows.Scan(&a.DeliveryID, &a.Attempt, &started, &dur, &a.Status, &a.Error, &a.Response); err != nil {
+		if err := rows.Scan(&a.DeliveryID, &a.Attempt, &started, &dur, &a.Status, &a.Error, &a.Response, &a.Target); err != nil {
 			return nil, fmt.Errorf("list attempts: %w", err)
 		}
 		a.StartedAt, a.Duration = fromMS(started), time.Duration(dur)*time.Millisecond
