@@ -1080,3 +1080,74 @@ func TestAttemptLogKeepsWhereItWent(t *testing.T) {
 	is.Equal(row.Elsewhere(as[0]), down.URL+"/old") // not where the webhook points now
 	is.Equal(row.Elsewhere(as[1]), "")              // the success: where it points
 }
+
+// TestCutCallThenNewEventsIsANewMessage: a call cut short by a shutdown is not an
+// attempt, but the receiver may have had it: events taken in after it, folded in
+// at the release or merged later, go out under a new webhook-id.
+func TestCutCallThenNewEventsIsANewMessage(t *testing.T) {
+	for _, when := range []string{"during the call", "after the release"} {
+		t.Run(when, func(t *testing.T) {
+			is := is.New(t)
+			e := newEnv(t)
+			rv := newReceiver(t, func(n int, w http.ResponseWriter, r *http.Request, _ []byte) error {
+				if n == 1 { // had it (and acted on it), but hookd hangs up before the answer
+					select {
+					case <-time.After(time.Minute):
+					case <-r.Context().Done():
+						return nil
+					}
+				}
+				w.WriteHeader(http.StatusNoContent)
+				return nil
+			})
+			e.subscribe(orcidA, rv.URL+"/hook")
+			d := e.dispatcher(func(o *dispatch.Options) { o.ShutdownGrace = 100 * time.Millisecond })
+			e.intake(0, store.Event{Orcid: orcidA})
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			ran := make(chan error, 1)
+			go func() { ran <- d.Run(ctx) }()
+			waitFor(t, 2*time.Second, "the call to arrive", func() bool { return rv.count() == 1 })
+			if when == "during the call" {
+				e.intake(0, store.Event{Orcid: orcidA, Type: store.EventCreated}) // a twin
+			}
+			cancel()
+			is.NoErr(<-ran)
+			if when == "after the release" {
+				e.intake(0, store.Event{Orcid: orcidA, Type: store.EventCreated}) // merged
+			}
+			row := e.only()
+			is.Equal(row.EventCount, 2)
+			is.Equal(row.Attempts, 0) // the cut call is not an attempt
+			is.Equal(e.tick(e.dispatcher(nil)), 1)
+			reqs := rv.requests()
+			is.Equal(len(reqs), 2)
+			is.Equal(reqs[1].header.Get("webhook-id"), reqs[0].header.Get("webhook-id")+"_1") // a new message
+		})
+	}
+}
+
+// TestTestEventIntoAFailedRowIsANewMessage: a test event merged into a row
+// waiting for its retry goes out under a new webhook-id.
+func TestTestEventIntoAFailedRowIsANewMessage(t *testing.T) {
+	is := is.New(t)
+	e := newEnv(t)
+	rv := newReceiver(t, func(n int, w http.ResponseWriter, _ *http.Request, _ []byte) error {
+		if n == 1 {
+			w.WriteHeader(http.StatusInternalServerError)
+			return nil
+		}
+		w.WriteHeader(http.StatusNoContent)
+		return nil
+	})
+	sub := e.subscribe(orcidA, rv.URL+"/hook")
+	d := e.dispatcher(func(o *dispatch.Options) { o.RetryBase = time.Hour })
+	e.intake(0, store.Event{Orcid: orcidA})
+	is.Equal(e.tick(d), 1) // fails, waits an hour
+	id, err := e.st.SendTestEvent(context.Background(), sub.UID, "")
+	is.NoErr(err)
+	is.Equal(id, e.only().ID) // merged into the failed row
+	is.Equal(e.tick(d), 1)    // due now
+	reqs := rv.requests()
+	is.Equal(reqs[1].header.Get("webhook-id"), reqs[0].header.Get("webhook-id")+"_1")
+}

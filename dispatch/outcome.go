@@ -42,7 +42,7 @@ func (p policy) outcome(c store.Claimed, r result, now time.Time) store.Outcome 
 	}
 	switch {
 	case r.cancelled:
-		o.Kind, o.RetryAt = store.OutcomeReleased, now
+		o.Kind, o.RetryAt, o.Sent = store.OutcomeReleased, now, true
 	case r.status >= 200 && r.status < 300:
 		o.Kind = store.OutcomeDelivered
 	case r.status == http.StatusGone:

@@ -58,7 +58,7 @@ const (
 	qFoldTwin       = `UPDATE deliveries SET state = 0, due_at = ?1, lease_until = NULL, attempts = max(attempts + ?2, 0),
 		event_count = event_count + ?3, last_event_at = max(last_event_at, ?4),
 		event_type = CASE WHEN ?5 = 'CREATED' THEN 'CREATED' ELSE event_type END,
-		msg_rev = CASE WHEN attempts + ?2 > 0 THEN ` + revNext + ` ELSE msg_rev END WHERE id = ?6`
+		msg_rev = CASE WHEN attempts + ?2 > 0 OR first_attempt_at IS NOT NULL THEN ` + revNext + ` ELSE msg_rev END WHERE id = ?6`
 	qToPending = "UPDATE deliveries SET state = 0, due_at = ?, lease_until = NULL, attempts = max(attempts + ?, 0) WHERE id = ?"
 	// An attempt is logged only while its delivery exists: an operator may have purged
 	// it during the call.
@@ -387,7 +387,7 @@ func (s *Store) continueIn(ctx context.Context, tx *sql.Tx, id, twin, due int64,
 			first_event_at = min(deliveries.first_event_at, d.first_event_at),
 			last_event_at = max(deliveries.last_event_at, d.last_event_at),
 			event_type = CASE WHEN d.event_type = 'CREATED' THEN 'CREATED' ELSE deliveries.event_type END,
-			msg_rev = CASE WHEN deliveries.attempts > 0 THEN `+revNext+` ELSE deliveries.msg_rev END
+			`+revised+`
 		FROM (SELECT event_count, first_event_at, last_event_at, event_type FROM deliveries WHERE id = ?1) d
 		WHERE deliveries.id = ?2`, id, twin, due); err != nil {
 		return err
@@ -688,7 +688,10 @@ type Outcome struct {
 	Error           string // what went wrong, for the attempt log
 	Response        string // the first bytes of the response body
 	// Target is where a failed attempt went (CalledURL), for the attempt log.
-	Target  string
+	Target string
+	// Sent marks a release of a call cut short (a shutdown): not an attempt, but
+	// its request may have reached the receiver.
+	Sent    bool
 	RetryAt time.Time
 	// WasFailing says the subscription was failing when the delivery was claimed, so a
 	// success must clear its failing_since.
@@ -723,6 +726,14 @@ func (s *Store) record(ctx context.Context, tx *sql.Tx, outcomes []Outcome, now 
 			continue
 		}
 		if o.Kind == OutcomeReleased {
+			if o.Sent {
+				// Its attempt is undone, but the receiver may have had the request: what
+				// the row takes in from now on is a new message (revised).
+				if _, err := tx.ExecContext(ctx, `UPDATE deliveries SET first_attempt_at = coalesce(first_attempt_at, ?1)
+					WHERE id = ?2 AND state = 1 AND attempts = ?3`, ms(o.StartedAt), o.DeliveryID, o.Attempt); err != nil {
+					return cleared, err
+				}
+			}
 			if err := s.backToPending(ctx, tx, o.DeliveryID, ms(o.RetryAt), -1, o.Attempt); err != nil {
 				return cleared, err
 			}

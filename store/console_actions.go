@@ -37,7 +37,8 @@ func (s *Store) SendTestEvent(ctx context.Context, uid, orcid string) (int64, er
 		return tx.QueryRowContext(ctx, `INSERT INTO deliveries(subscription_id, subject, event_type, state, due_at, first_event_at, last_event_at)
 			VALUES (?1, ?2, 'UPDATED', 0, ?3, ?3, ?3)
 			ON CONFLICT(subscription_id, subject) WHERE state = 0 DO UPDATE SET
-				last_event_at = max(last_event_at, excluded.last_event_at), event_count = event_count + 1, due_at = min(due_at, excluded.due_at)
+				last_event_at = max(last_event_at, excluded.last_event_at), event_count = event_count + 1, due_at = min(due_at, excluded.due_at),
+				`+revised+`
 			RETURNING id`, sub.ID, subject, now).Scan(&id)
 	})
 	if err != nil {

@@ -50,11 +50,16 @@ func ParseMessageID(s string) (deliveryID int64, rev int, ok bool) {
 }
 
 // revNext is the SQL of a row's next msg_rev, which it takes when it takes in new
-// events after an attempt (its webhook-id was sent): "msg_rev = CASE WHEN
-// attempts > 0 THEN revNext ELSE msg_rev END". Written with CASE, no function: the
+// events once its webhook-id was sent: after an attempt, or a call cut short by a
+// shutdown (released, its attempt undone, but its first_attempt_at kept: the
+// request may have reached the receiver). Written with CASE, no function: the
 // single event's fan-out merges with it and must need no statement journal
 // (qFanOut).
 const revNext = "CASE WHEN msg_rev IS NULL THEN 1 ELSE msg_rev + 1 END"
+
+// revised sets msg_rev in an UPDATE (or an upsert's) of a row that takes in new
+// events (revNext).
+const revised = "msg_rev = CASE WHEN attempts > 0 OR first_attempt_at IS NOT NULL THEN " + revNext + " ELSE msg_rev END"
 
 // Delivery is an outbox row as operators see it.
 type Delivery struct {
@@ -654,7 +659,7 @@ func (s *Store) replayInto(ctx context.Context, tx *sql.Tx, id, now int64) (bool
 			first_event_at = min(deliveries.first_event_at, d.first_event_at),
 			last_event_at = max(deliveries.last_event_at, d.last_event_at),
 			event_type = CASE WHEN d.event_type = 'CREATED' THEN 'CREATED' ELSE deliveries.event_type END,
-			msg_rev = CASE WHEN deliveries.attempts > 0 THEN `+revNext+` ELSE deliveries.msg_rev END
+			`+revised+`
 		FROM (SELECT subscription_id, subject, event_count, first_event_at, last_event_at, event_type FROM deliveries
 			WHERE id = ?1 AND state IN (2, 3)) d
 		WHERE deliveries.subscription_id = d.subscription_id AND deliveries.subject = d.subject

@@ -43,7 +43,7 @@ ON CONFLICT(subscription_id, subject) WHERE state = 0 DO UPDATE SET
 	last_event_at = CASE WHEN excluded.last_event_at > last_event_at THEN excluded.last_event_at ELSE last_event_at END,
 	event_count = event_count + 1,
 	event_type = CASE WHEN excluded.event_type = 'CREATED' THEN 'CREATED' ELSE event_type END,
-	msg_rev = CASE WHEN attempts > 0 THEN ` + revNext + ` ELSE msg_rev END`
+	` + revised
 
 // qFanOut inserts or merges one pending delivery per matching active subscription
 // (?5 is the event type's bit in event_mask).

@@ -66,7 +66,8 @@ WHERE s.org_id = ?2 AND s.active = 1 AND s.format IN ('hub', 'email')
 ON CONFLICT(subscription_id, subject) WHERE state = 0 DO UPDATE SET
 	last_event_at = max(last_event_at, excluded.last_event_at),
 	event_count = event_count + 1,
-	event_type = 'CREATED'`
+	event_type = 'CREATED',
+	` + revised
 
 // putMember adds or updates one member in tx; a new member gets a CREATED delivery
 // for each of its organisation's active settings. It reports whether it was new and

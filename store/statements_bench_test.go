@@ -158,9 +158,9 @@ func deliveryStatements(b *testing.B, history int) {
 		}
 		var claimed []int64
 		for rows.Next() {
-			var id, sub, attempt, try, count, first, last, firstAttempt int64
+			var id, sub, attempt, try, count, first, last, firstAttempt, rev int64
 			var subject, typ string
-			if err := rows.Scan(&id, &sub, &subject, &typ, &attempt, &try, &count, &first, &last, &firstAttempt); err != nil {
+			if err := rows.Scan(&id, &sub, &subject, &typ, &attempt, &try, &count, &first, &last, &firstAttempt, &rev); err != nil {
 				b.Fatal(err)
 			}
 			claimed = append(claimed, id)

@@ -398,3 +398,39 @@ func TestMigratingToldOfEachUpgrade(t *testing.T) {
 	is.Equal(len(open(old)), 0)                                                       // none once up to date
 	is.Equal(len(open(filepath.Join(t.TempDir(), "new.db"))), 0)                      // none for a new file
 }
+
+// TestUpgradeRevisesOlderMerges: a waiting or in-flight row that an older hookd
+// let take in events after an attempt goes out under a new webhook-id; rows that
+// were not attempted, carry one event or are finished keep theirs.
+func TestUpgradeRevisesOlderMerges(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "hookd.db")
+	box := newBox(t)
+	is.NoErr(store.MigrateTo(ctx, path, 18))
+	db := rawDB(t, path)
+	for _, q := range []string{
+		`INSERT INTO clients(id, name, secret_salt, secret_hash, scopes, signing_secret, created_at) VALUES ('APP-OLD', 'old', x'00', x'00', '/webhook', ?1, 1)`,
+		`INSERT INTO subscriptions(id, uid, client_id, format, target, created_at, updated_at) VALUES (1, 'u1', 'APP-OLD', 'standard', 'https://example.org/any', 1, 1)`,
+		`INSERT INTO deliveries(id, subscription_id, subject, event_type, state, due_at, attempts, event_count, first_event_at, last_event_at, done_at)
+			VALUES (1, 1, '0000-0002-7253-3645', 'UPDATED', 0, 20, 1, 2, 5, 6, NULL),
+			       (2, 1, '0000-0002-9079-593X', 'UPDATED', 0, 20, 1, 1, 5, 5, NULL),
+			       (3, 1, '0000-0002-1825-0097', 'UPDATED', 0, 20, 0, 2, 5, 6, NULL),
+			       (4, 1, '0000-0001-5109-3700', 'UPDATED', 2, 20, 1, 2, 5, 6, 21)`,
+	} {
+		var args []any
+		if strings.Contains(q, "?1") {
+			args = append(args, box.SealString("whsec_old"))
+		}
+		_, err := db.Exec(q, args...)
+		is.NoErr(err) // version-18 data
+	}
+	st := openAt(t, path, box)
+	ds, err := st.Deliveries(ctx, store.DeliveryFilter{})
+	is.NoErr(err)
+	rev := map[int64]int{}
+	for _, d := range ds {
+		rev[d.ID] = d.MsgRev
+	}
+	is.Equal(rev, map[int64]int{1: 1, 2: 0, 3: 0, 4: 0}) // only the attempted waiting row of two events
+}
