@@ -848,3 +848,20 @@ func TestInboxListLimitWithoutName(t *testing.T) {
 	is.NoErr(json.Unmarshal([]byte(out), &rows))
 	is.Equal(len(rows), 1)
 }
+
+// TestCheckConfigFileBesideTheDatabase: a lock, -wal or -shm file beside the
+// database that the service's user cannot write (one left by hookd run once as
+// root) is named by check-config, with what to do, as serve would fail on it.
+func TestCheckConfigFileBesideTheDatabase(t *testing.T) {
+	is := is.New(t)
+	if os.Geteuid() == 0 {
+		t.Skip("root may write any file: permissions cannot be tested as root")
+	}
+	cfg := testConfig(t, "")
+	db := filepath.Join(filepath.Dir(cfg), "hookd.db")
+	is.NoErr(os.WriteFile(db+".lock", nil, 0o400)) // as another user's would be to this one
+	_, err := runCmd(t, "check-config", "-config", cfg)
+	is.True(err != nil)
+	is.True(strings.Contains(err.Error(), db+".lock, beside the database, cannot be written"))
+	is.True(strings.Contains(err.Error(), "chown"))
+}
