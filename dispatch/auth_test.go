@@ -693,3 +693,81 @@ func TestRetryAfterEchoNotStored(t *testing.T) {
 	is.True(!strings.Contains(as[0].Error, pass))                                 // the password is not in the attempt log
 	is.True(!strings.Contains(row.LastError, pass))                               // nor in the delivery's last error
 }
+
+// TestShutdownBeforeTheRequestIsNotSent: a shutdown that cuts a call while it still
+// waits for its token releases the delivery as unsent: its first message to the
+// receiver is msg_N, whatever it took in meanwhile.
+func TestShutdownBeforeTheRequestIsNotSent(t *testing.T) {
+	is := is.New(t)
+	e := newEnv(t)
+	a := newAuthAPI(e)
+	var asked atomic.Int32
+	stop := make(chan struct{})
+	tok := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if asked.Add(1) == 1 { // the first fetch hangs until hookd gives up on it
+			select {
+			case <-r.Context().Done():
+			case <-stop:
+			}
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte(`{"access_token":"tok-abcdefgh","token_type":"bearer","expires_in":3600}`))
+	}))
+	t.Cleanup(func() { close(stop); tok.CloseClientConnections(); tok.Close() })
+	rv := newReceiver(t, nil)
+	a.create(`{"targetURL":"` + rv.URL + `/cc","auth":{"type":"client_credential","clientID":"callback-app",
+		"clientSecret":"cs-SECRET-cc-456","tokenURL":"` + tok.URL + `/oauth/token"}}`)
+	d := e.dispatcher(func(o *dispatch.Options) {
+		o.Timeout = 3 * time.Second
+		o.ShutdownGrace = 100 * time.Millisecond
+	})
+	e.intake(0, store.Event{Orcid: orcidA})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ran := make(chan error, 1)
+	go func() { ran <- d.Run(ctx) }()
+	waitFor(t, 2*time.Second, "the token request", func() bool { return asked.Load() == 1 })
+	cancel()
+	is.NoErr(<-ran)
+	is.Equal(rv.count(), 0) // nothing reached the receiver
+
+	e.intake(0, store.Event{Orcid: orcidA, Type: store.EventCreated}) // merged into the released row
+	row := e.only()
+	is.Equal(row.MsgRev, 0)
+	is.Equal(e.tick(e.dispatcher(nil)), 1)
+	reqs := rv.requests()
+	is.Equal(len(reqs), 1)
+	is.Equal(reqs[0].header.Get("webhook-id"), store.MessageID(row.ID, 0)) // the first message it ever got
+}
+
+// TestHandedOnTokenRefusalKeepsItsTime: a token endpoint's 503 with a Retry-After,
+// handed on to the deliveries that need a token later, holds them until the time
+// it said, not for its Retry-After again from each one's moment.
+func TestHandedOnTokenRefusalKeepsItsTime(t *testing.T) {
+	is := is.New(t)
+	e := newEnv(t)
+	a := newAuthAPI(e)
+	var asked atomic.Int32
+	tok := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		asked.Add(1)
+		w.Header().Set("Retry-After", "600")
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}))
+	t.Cleanup(tok.Close)
+	rv := newReceiver(t, nil)
+	a.create(`{"targetURL":"` + rv.URL + `/cc","auth":{"type":"client_credential","clientID":"callback-app",
+		"clientSecret":"cs-SECRET-cc-456","tokenURL":"` + tok.URL + `/oauth/token"}}`)
+	d := e.dispatcher(nil)
+	t0 := e.clock.Now()
+	e.intake(0, store.Event{Orcid: orcidA})
+	is.Equal(e.tick(d), 1)
+	first := asked.Load() // oauth2 may try both client auth styles
+	e.clock.Advance(590 * time.Second)
+	e.intake(0, store.Event{Orcid: orcidB})
+	is.Equal(e.tick(d), 1)
+	is.Equal(asked.Load(), first) // the refusal was handed on, not asked again
+	for _, dl := range e.deliveries(store.DeliveryFilter{}) {
+		is.Equal(dl.DueAt, t0.Add(600*time.Second)) // when the endpoint said, for both
+	}
+}

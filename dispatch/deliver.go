@@ -31,6 +31,9 @@ type result struct {
 	// tokenAsked: retryAfter is a token endpoint's, from its 429 or 503 (tokenWait).
 	tokenAsked bool
 	cancelled  bool // stopped by shutdown: not an attempt
+	// sending is set once the request is handed on to go out (the transport, the
+	// SMTP relay): a call cut short after that may have reached the receiver.
+	sending bool
 	// refused is set for an e-mail whose recipient the SMTP server refused for good
 	// (a 5xx to RCPT TO): the address, not the relay, is at fault.
 	refused bool
@@ -201,6 +204,7 @@ func (d *Dispatcher) call(ctx context.Context, c store.Claimed) result {
 		// The transport is called directly: the client would only copy the headers
 		// for redirects, which its CheckRedirect never follows, and wrap the error in
 		// the URL, which describe drops again.
+		r.sending = true
 		return d.clientFor(target).Transport.RoundTrip(req)
 	}
 

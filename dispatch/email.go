@@ -67,6 +67,7 @@ func (d *Dispatcher) sendEmail(ctx context.Context, c store.Claimed) result {
 	m.SetDate()
 	m.SetBodyString(mail.TypeTextPlain, emailBody(c, info, h.opts.RecordURL))
 
+	r.sending = true
 	if err := sendMail(ctx, o, d.opts.Timeout, m); err != nil {
 		r.refused = refusedForGood(err)
 		return fail(err.Error())

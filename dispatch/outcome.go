@@ -42,7 +42,7 @@ func (p policy) outcome(c store.Claimed, r result, now time.Time) store.Outcome 
 	}
 	switch {
 	case r.cancelled:
-		o.Kind, o.RetryAt, o.Sent = store.OutcomeReleased, now, true
+		o.Kind, o.RetryAt, o.Sent = store.OutcomeReleased, now, r.sending // cut after it went out: the receiver may have had it
 	case r.status >= 200 && r.status < 300:
 		o.Kind = store.OutcomeDelivered
 	case r.status == http.StatusGone:

@@ -164,7 +164,7 @@ func TestTokenEndpointRetryAfterStillDeactivates(t *testing.T) {
 	target := &store.Target{SubscriptionID: 7, URL: "http://receiver.example/hook", Format: store.FormatStandard,
 		FailingSince: now.Add(-200 * time.Hour), Auth: store.Auth{Type: store.AuthClientCredential}}
 	c := store.Claimed{ID: 1, Attempt: 40, Try: 40, FirstAttempt: now.Add(-time.Hour), Target: target}
-	refusal := &tokenRefusal{err: errors.New("oauth2: cannot fetch token: 503 Service Unavailable"), status: http.StatusServiceUnavailable, retryAfter: "60"}
+	refusal := &tokenRefusal{err: errors.New("oauth2: cannot fetch token: 503 Service Unavailable"), status: http.StatusServiceUnavailable, retryAfter: "60", until: now.Add(time.Minute)}
 	r := result{started: now, err: "token endpoint: " + refusal.Error()}
 	r.tokenWait(refusal)
 	is.True(r.tokenAsked)

@@ -136,12 +136,15 @@ func (s *tokenSource) fresh(ctx context.Context, token string, now time.Time) bo
 	return s.tok != nil && s.tok.AccessToken == token && now.Sub(s.fetched) < tokenFresh
 }
 
-// tokenWait copies, into r, a token endpoint's Retry-After from a 429 or 503
-// refusing a token (err), so the delivery waits for it as for a receiver's.
+// tokenWait gives r the time a token endpoint's 429 or 503 refusing a token (err)
+// said to come back at, so the delivery waits for it as for a receiver's: the
+// refusal's own time, as an HTTP date (rounded up to its second), not its
+// Retry-After again from this call's moment (a refusal is handed on for as long).
 func (r *result) tokenWait(err error) {
 	var tr *tokenRefusal
 	if errors.As(err, &tr) && (tr.status == http.StatusTooManyRequests || tr.status == http.StatusServiceUnavailable) && tr.retryAfter != "" {
-		r.retryAfter, r.tokenAsked = tr.retryAfter, true
+		at := tr.until.UTC().Add(time.Second - time.Nanosecond).Truncate(time.Second)
+		r.retryAfter, r.tokenAsked = at.Format(http.TimeFormat), true
 	}
 }
 

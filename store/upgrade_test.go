@@ -401,7 +401,8 @@ func TestMigratingToldOfEachUpgrade(t *testing.T) {
 
 // TestUpgradeRevisesOlderMerges: a waiting or in-flight row that an older hookd
 // let take in events after an attempt goes out under a new webhook-id; rows that
-// were not attempted, carry one event or are finished keep theirs.
+// were not attempted, carry one event, took all of theirs in before the attempt,
+// or are finished keep theirs.
 func TestUpgradeRevisesOlderMerges(t *testing.T) {
 	is := is.New(t)
 	ctx := context.Background()
@@ -412,11 +413,13 @@ func TestUpgradeRevisesOlderMerges(t *testing.T) {
 	for _, q := range []string{
 		`INSERT INTO clients(id, name, secret_salt, secret_hash, scopes, signing_secret, created_at) VALUES ('APP-OLD', 'old', x'00', x'00', '/webhook', ?1, 1)`,
 		`INSERT INTO subscriptions(id, uid, client_id, format, target, created_at, updated_at) VALUES (1, 'u1', 'APP-OLD', 'standard', 'https://example.org/any', 1, 1)`,
-		`INSERT INTO deliveries(id, subscription_id, subject, event_type, state, due_at, attempts, event_count, first_event_at, last_event_at, done_at)
-			VALUES (1, 1, '0000-0002-7253-3645', 'UPDATED', 0, 20, 1, 2, 5, 6, NULL),
-			       (2, 1, '0000-0002-9079-593X', 'UPDATED', 0, 20, 1, 1, 5, 5, NULL),
-			       (3, 1, '0000-0002-1825-0097', 'UPDATED', 0, 20, 0, 2, 5, 6, NULL),
-			       (4, 1, '0000-0001-5109-3700', 'UPDATED', 2, 20, 1, 2, 5, 6, 21)`,
+		`INSERT INTO deliveries(id, subscription_id, subject, event_type, state, due_at, attempts, event_count, first_event_at, last_event_at, done_at, first_attempt_at)
+			VALUES (1, 1, '0000-0002-7253-3645', 'UPDATED', 0, 20, 1, 2, 5, 6, NULL, NULL),
+			       (2, 1, '0000-0002-9079-593X', 'UPDATED', 0, 20, 1, 1, 5, 5, NULL, 10),
+			       (3, 1, '0000-0002-1825-0097', 'UPDATED', 0, 20, 0, 2, 5, 6, NULL, NULL),
+			       (4, 1, '0000-0001-5109-3700', 'UPDATED', 2, 20, 1, 2, 5, 6, 21, 10),
+			       (5, 1, '0000-0001-5000-0007', 'UPDATED', 0, 20, 1, 2, 5, 6, NULL, 10),
+			       (6, 1, '0000-0002-1694-233X', 'UPDATED', 1, 20, 2, 2, 5, 12, NULL, 10)`,
 	} {
 		var args []any
 		if strings.Contains(q, "?1") {
@@ -432,5 +435,9 @@ func TestUpgradeRevisesOlderMerges(t *testing.T) {
 	for _, d := range ds {
 		rev[d.ID] = d.MsgRev
 	}
-	is.Equal(rev, map[int64]int{1: 1, 2: 0, 3: 0, 4: 0}) // only the attempted waiting row of two events
+	// Revised: the attempted waiting rows of two events, one of them after the
+	// attempt (6), or not known when (1, a replayed row's first attempt is
+	// forgotten). Not: one event (2), never attempted (3), finished (4), both events
+	// before the attempt (5).
+	is.Equal(rev, map[int64]int{1: 1, 2: 0, 3: 0, 4: 0, 5: 0, 6: 1})
 }
