@@ -204,8 +204,16 @@ func (d *Dispatcher) call(ctx context.Context, c store.Claimed) result {
 		// The transport is called directly: the client would only copy the headers
 		// for redirects, which its CheckRedirect never follows, and wrap the error in
 		// the URL, which describe drops again.
+		// Sent, unless the transport says it never wrote this request (notSent) and no
+		// earlier one of the call went out (before a 401); an https call's dial and
+		// handshake count as sent.
+		wrote := r.sending
 		r.sending = true
-		return d.clientFor(target).Transport.RoundTrip(req)
+		resp, err := d.clientFor(target).Transport.RoundTrip(req)
+		if errors.As(err, new(notSent)) {
+			r.sending = wrote
+		}
+		return resp, err
 	}
 
 	var bearer string

@@ -123,13 +123,13 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err := t.acquire(ctx, h, deadline); err != nil {
 		t.leave(key, h, nil)
 		closeRequestBody(req)
-		return nil, err
+		return nil, notSent{err}
 	}
 	c, reused, err := t.conn(ctx, key, h, deadline, true)
 	if err != nil {
 		t.release(key, h, nil)
 		closeRequestBody(req)
-		return nil, err
+		return nil, notSent{err}
 	}
 	// The deadline (set by conn) covers the whole call, its body included. A
 	// cancelled context moves it to the past, which ends a read or write under way
@@ -179,6 +179,12 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	resp.Body = b
 	return resp, nil
 }
+
+// notSent is the error of a call that ended before its request was written (the
+// wait for the host's connection slot, the dial): the receiver cannot have had it.
+type notSent struct{ error }
+
+func (e notSent) Unwrap() error { return e.error }
 
 // roundTrip writes req and reads its answer, skipping informational (1xx) ones.
 // The request is written whole before the answer is read: a receiver that answers

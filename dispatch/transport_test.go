@@ -819,3 +819,28 @@ func TestTransportDialsTheNameAsWritten(t *testing.T) {
 		t.Errorf("dialled %q for http://intranet.:%s/: the absolute name lost its final dot", dialled, port)
 	}
 }
+
+// TestCallEndedBeforeItsRequestIsNotSent: a call whose context ended before its
+// request was written (waiting for a connection) says so (notSent), so a
+// shutdown's release of it does not count it as sent; one that went out does not.
+func TestCallEndedBeforeItsRequestIsNotSent(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) }))
+	defer srv.Close()
+	tr := testTransport(4, 5*time.Second, time.Minute)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, srv.URL+"/hook", nil)
+	_, err := tr.RoundTrip(req)
+	if err == nil || !errors.As(err, new(notSent)) || !errors.Is(err, context.Canceled) {
+		t.Fatalf("a call cancelled before its connection: %v; want notSent wrapping context.Canceled", err)
+	}
+	req, _ = http.NewRequest(http.MethodPost, srv.URL+"/hook", nil)
+	resp, err := tr.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	drain(resp)
+	if resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+}

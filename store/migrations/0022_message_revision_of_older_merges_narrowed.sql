@@ -1,8 +1,7 @@
--- hookd schema, version 22: version 21 revised every attempted waiting row of more
--- than one event; those whose events all came before their first attempt (a
--- coalescing window's, the usual case) carry nothing their receiver did not have,
--- and keep their webhook-id. An event taken in after an attempt has its time at or
--- after the attempt's start (first_attempt_at); no such row is touched, nor one
--- revised by this hookd since (it took in such an event).
-UPDATE deliveries SET msg_rev = NULL
-WHERE msg_rev = 1 AND state IN (0, 1) AND first_attempt_at IS NOT NULL AND last_event_at < first_attempt_at;
+-- hookd schema, version 22: changes nothing. It first took version 21's
+-- revision back from the rows whose events all came before their first attempt;
+-- but a row this hookd revised since (an event taken in while it was claimed, or
+-- after a replay, or a call cut after it went out) looks the same, and would have
+-- gone out again under an id its receiver had had. A repeat under a new id is the
+-- lesser harm: version 21's revisions stay.
+SELECT 1;
