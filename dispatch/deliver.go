@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptrace"
 	"net/url"
 	"strconv"
 	"strings"
@@ -204,10 +205,20 @@ func (d *Dispatcher) call(ctx context.Context, c store.Claimed) result {
 		// The transport is called directly: the client would only copy the headers
 		// for redirects, which its CheckRedirect never follows, and wrap the error in
 		// the URL, which describe drops again.
-		// Sent, unless the transport says it never wrote this request (notSent) and no
-		// earlier one of the call went out (before a 401); an https call's dial and
-		// handshake count as sent.
+		// Sent, unless this request was never written and no earlier one of the call
+		// went out (before a 401). hookd's own http transport says so (notSent); the
+		// standard one, for https, once it has a connection (its dial and TLS
+		// handshake done), through a trace: three allocations, beside a TLS call's.
 		wrote := r.sending
+		if target.Scheme != "http" {
+			got := new(bool) // not r: the trace would move r to the heap on every call
+			req = req.WithContext(httptrace.WithClientTrace(req.Context(), &httptrace.ClientTrace{
+				GotConn: func(httptrace.GotConnInfo) { *got = true },
+			}))
+			resp, err := d.clientFor(target).Transport.RoundTrip(req)
+			r.sending = wrote || *got
+			return resp, err
+		}
 		r.sending = true
 		resp, err := d.clientFor(target).Transport.RoundTrip(req)
 		if errors.As(err, new(notSent)) {

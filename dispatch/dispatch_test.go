@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -1150,4 +1151,55 @@ func TestTestEventIntoAFailedRowIsANewMessage(t *testing.T) {
 	is.Equal(e.tick(d), 1)    // due now
 	reqs := rv.requests()
 	is.Equal(reqs[1].header.Get("webhook-id"), reqs[0].header.Get("webhook-id")+"_1")
+}
+
+// TestShutdownWhileConnectingIsNotSent: an https call cut by a shutdown in its
+// TLS handshake never sent its request: released as unsent, its delivery's first
+// message to the receiver is still msg_N.
+func TestShutdownWhileConnectingIsNotSent(t *testing.T) {
+	is := is.New(t)
+	e := newEnv(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0") // accepts, and never answers the handshake
+	is.NoErr(err)
+	var accepted atomic.Int32
+	var mu sync.Mutex
+	var conns []net.Conn
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+			accepted.Add(1)
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		for _, c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+	})
+	e.subscribe(orcidA, "https://"+ln.Addr().String()+"/hook")
+	d := e.dispatcher(func(o *dispatch.Options) {
+		o.Timeout = 3 * time.Second
+		o.ShutdownGrace = 100 * time.Millisecond
+	})
+	e.intake(0, store.Event{Orcid: orcidA})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ran := make(chan error, 1)
+	go func() { ran <- d.Run(ctx) }()
+	waitFor(t, 2*time.Second, "the TCP connection", func() bool { return accepted.Load() == 1 })
+	time.Sleep(50 * time.Millisecond) // the client is in its TLS handshake
+	cancel()
+	is.NoErr(<-ran)
+	e.intake(0, store.Event{Orcid: orcidA}) // merged into the released row
+	row := e.only()
+	is.Equal(row.Attempts, 0)
+	is.Equal(row.MsgRev, 0) // no request went out: its first message is msg_N
 }
