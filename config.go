@@ -424,7 +424,13 @@ func (c *Config) SecretKeyPath() string {
 	if c.Auth.SecretKeyFile != "" {
 		return c.Auth.SecretKeyFile
 	}
-	return strings.TrimSuffix(c.Store.Path, filepath.Ext(c.Store.Path)) + ".key"
+	return defaultKeyPath(c.Store.Path)
+}
+
+// defaultKeyPath is where a database's secret key is kept when
+// auth.secret_key_file does not name a file: beside it, named after it.
+func defaultKeyPath(db string) string {
+	return strings.TrimSuffix(db, filepath.Ext(db)) + ".key"
 }
 
 // keyElsewhere is a hint for a database whose key is missing at the path
@@ -435,7 +441,7 @@ func (c *Config) keyElsewhere() string {
 	if c.Auth.SecretKeyFile == "" {
 		return ""
 	}
-	def := (&Config{Store: c.Store}).SecretKeyPath()
+	def := defaultKeyPath(c.Store.Path)
 	if def == c.Auth.SecretKeyFile {
 		return ""
 	}

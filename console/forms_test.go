@@ -529,15 +529,7 @@ func TestReplayTakesTheListsFilter(t *testing.T) {
 	is.True(strings.Contains(p.body, "/console/deliveries/"+strconv.FormatInt(e.delA.ID, 10))) // a pending list
 	is.True(!strings.Contains(p.body, `id="replay-h"`))                                        // which no replay can take
 
-	e.clock.Advance(2 * time.Hour) // everything is due
-	claimed, err := e.st.Claim(ctx, 1000, time.Minute)
-	is.NoErr(err)
-	var outs []store.Outcome
-	for _, c := range claimed {
-		outs = append(outs, store.Outcome{DeliveryID: c.ID, SubscriptionID: c.Target.SubscriptionID, Kind: store.OutcomeDead,
-			Attempt: c.Attempt, StartedAt: e.clock.Now(), Status: 500, Error: "HTTP 500"})
-	}
-	is.NoErr(recordOutcomes(ctx, e.st, outs))
+	claimed := failEvery(t, e, store.Outcome{Kind: store.OutcomeDead, Status: 500, Error: "HTTP 500"}) // everything, dead
 	ofA, err := e.st.Deliveries(ctx, store.DeliveryFilter{Webhook: e.hookA.UID})
 	is.NoErr(err)
 	is.True(len(ofA) > 0 && len(ofA) < len(claimed)) // A's are some of the dead ones

@@ -226,8 +226,8 @@ func TestBadChoiceSaidInThePageWords(t *testing.T) {
 }
 
 // failEvery claims every delivery due two hours on and records each with the
-// outcome as (StartedAt now, a retry an hour after).
-func failEvery(t *testing.T, e *env, as store.Outcome) {
+// outcome as (StartedAt now, a retry an hour after); it returns what it claimed.
+func failEvery(t *testing.T, e *env, as store.Outcome) []store.Claimed {
 	t.Helper()
 	ctx := context.Background()
 	e.clock.Advance(2 * time.Hour)
@@ -247,4 +247,5 @@ func failEvery(t *testing.T, e *env, as store.Outcome) {
 	if err := recordOutcomes(ctx, e.st, outs); err != nil {
 		t.Fatal(err)
 	}
+	return claimed
 }

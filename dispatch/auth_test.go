@@ -699,37 +699,13 @@ func TestRetryAfterEchoNotStored(t *testing.T) {
 // receiver is msg_N, whatever it took in meanwhile.
 func TestShutdownBeforeTheRequestIsNotSent(t *testing.T) {
 	is := is.New(t)
-	e := newEnv(t)
-	a := newAuthAPI(e)
-	var asked atomic.Int32
-	stop := make(chan struct{})
-	tok := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if asked.Add(1) == 1 { // the first fetch hangs until hookd gives up on it
-			select {
-			case <-r.Context().Done():
-			case <-stop:
-			}
-			return
-		}
-		w.Header().Set("Content-Type", "application/json")
-		w.Write([]byte(`{"access_token":"tok-abcdefgh","token_type":"bearer","expires_in":3600}`))
-	}))
-	t.Cleanup(func() { close(stop); tok.CloseClientConnections(); tok.Close() })
-	rv := newReceiver(t, nil)
-	a.create(`{"targetURL":"` + rv.URL + `/cc","auth":{"type":"client_credential","clientID":"callback-app",
-		"clientSecret":"cs-SECRET-cc-456","tokenURL":"` + tok.URL + `/oauth/token"}}`)
+	e, asked, rv := tokenWebhook(t, 1) // the first fetch hangs until hookd gives up on it
 	d := e.dispatcher(func(o *dispatch.Options) {
 		o.Timeout = 3 * time.Second
 		o.ShutdownGrace = 100 * time.Millisecond
 	})
 	e.intake(0, store.Event{Orcid: orcidA})
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	ran := make(chan error, 1)
-	go func() { ran <- d.Run(ctx) }()
-	waitFor(t, 2*time.Second, "the token request", func() bool { return asked.Load() == 1 })
-	cancel()
-	is.NoErr(<-ran)
+	runUntil(t, d, "the token request", func() bool { return asked.Load() == 1 })
 	is.Equal(rv.count(), 0) // nothing reached the receiver
 
 	e.intake(0, store.Event{Orcid: orcidA, Type: store.EventCreated}) // merged into the released row

@@ -209,20 +209,19 @@ func (d *Dispatcher) call(ctx context.Context, c store.Claimed) result {
 		// went out (before a 401). hookd's own http transport says so (notSent); the
 		// standard one, for https, once it has a connection (its dial and TLS
 		// handshake done), through a trace: three allocations, beside a TLS call's.
-		wrote := r.sending
+		var got *bool // not r: the trace would move r to the heap on every call
 		if target.Scheme != "http" {
-			got := new(bool) // not r: the trace would move r to the heap on every call
+			got = new(bool)
 			req = req.WithContext(httptrace.WithClientTrace(req.Context(), &httptrace.ClientTrace{
 				GotConn: func(httptrace.GotConnInfo) { *got = true },
 			}))
-			resp, err := d.clientFor(target).Transport.RoundTrip(req)
-			r.sending = wrote || *got
-			return resp, err
 		}
-		r.sending = true
 		resp, err := d.clientFor(target).Transport.RoundTrip(req)
-		if errors.As(err, new(notSent)) {
-			r.sending = wrote
+		switch {
+		case got != nil:
+			r.sending = r.sending || *got
+		case !errors.As(err, new(notSent)):
+			r.sending = true
 		}
 		return resp, err
 	}

@@ -884,19 +884,9 @@ func TestShutdown(t *testing.T) {
 	t.Run("releases calls after the grace", func(t *testing.T) {
 		is := is.New(t)
 		e := newEnv(t)
-		// The first call hangs until hookd hangs up (a minute is only a backstop), so
-		// Run returning at all shows the call was released, not waited for.
-		rv := newReceiver(t, func(n int, w http.ResponseWriter, r *http.Request, _ []byte) error {
-			if n == 1 {
-				select {
-				case <-time.After(time.Minute):
-				case <-r.Context().Done():
-					return nil
-				}
-			}
-			w.WriteHeader(http.StatusNoContent)
-			return nil
-		})
+		// The first call hangs until hookd hangs up, so Run returning at all shows the
+		// call was released, not waited for.
+		rv := hangsFirstCall(t)
 		// Two records on one host with per_host 1: one call hangs, the other row waits
 		// its turn (queued or handed back, whichever the dispatcher does).
 		e.subscribe(orcidA, rv.URL+"/hook")
@@ -1090,30 +1080,19 @@ func TestCutCallThenNewEventsIsANewMessage(t *testing.T) {
 		t.Run(when, func(t *testing.T) {
 			is := is.New(t)
 			e := newEnv(t)
-			rv := newReceiver(t, func(n int, w http.ResponseWriter, r *http.Request, _ []byte) error {
-				if n == 1 { // had it (and acted on it), but hookd hangs up before the answer
-					select {
-					case <-time.After(time.Minute):
-					case <-r.Context().Done():
-						return nil
-					}
-				}
-				w.WriteHeader(http.StatusNoContent)
-				return nil
-			})
+			rv := hangsFirstCall(t) // had it (and acted on it), but hookd hangs up before the answer
 			e.subscribe(orcidA, rv.URL+"/hook")
 			d := e.dispatcher(func(o *dispatch.Options) { o.ShutdownGrace = 100 * time.Millisecond })
 			e.intake(0, store.Event{Orcid: orcidA})
-			ctx, cancel := context.WithCancel(context.Background())
-			defer cancel()
-			ran := make(chan error, 1)
-			go func() { ran <- d.Run(ctx) }()
-			waitFor(t, 2*time.Second, "the call to arrive", func() bool { return rv.count() == 1 })
-			if when == "during the call" {
-				e.intake(0, store.Event{Orcid: orcidA, Type: store.EventCreated}) // a twin
-			}
-			cancel()
-			is.NoErr(<-ran)
+			runUntil(t, d, "the call to arrive", func() bool {
+				if rv.count() < 1 {
+					return false
+				}
+				if when == "during the call" {
+					e.intake(0, store.Event{Orcid: orcidA, Type: store.EventCreated}) // a twin
+				}
+				return true
+			})
 			if when == "after the release" {
 				e.intake(0, store.Event{Orcid: orcidA, Type: store.EventCreated}) // merged
 			}
@@ -1190,14 +1169,13 @@ func TestShutdownWhileConnectingIsNotSent(t *testing.T) {
 		o.ShutdownGrace = 100 * time.Millisecond
 	})
 	e.intake(0, store.Event{Orcid: orcidA})
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	ran := make(chan error, 1)
-	go func() { ran <- d.Run(ctx) }()
-	waitFor(t, 2*time.Second, "the TCP connection", func() bool { return accepted.Load() == 1 })
-	time.Sleep(50 * time.Millisecond) // the client is in its TLS handshake
-	cancel()
-	is.NoErr(<-ran)
+	runUntil(t, d, "the TCP connection", func() bool {
+		if accepted.Load() < 1 {
+			return false
+		}
+		time.Sleep(50 * time.Millisecond) // the client is in its TLS handshake
+		return true
+	})
 	e.intake(0, store.Event{Orcid: orcidA}) // merged into the released row
 	row := e.only()
 	is.Equal(row.Attempts, 0)

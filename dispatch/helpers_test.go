@@ -262,6 +262,39 @@ func waitFor(tb testing.TB, within time.Duration, what string, cond func() bool)
 	}
 }
 
+// hangsFirstCall is a receiver whose first call hangs until hookd hangs up (a
+// minute is only a backstop), as a receiver that had the request and had not
+// answered yet when hookd stopped; it answers 204 to the others.
+func hangsFirstCall(tb testing.TB) *receiver {
+	return newReceiver(tb, func(n int, w http.ResponseWriter, r *http.Request, _ []byte) error {
+		if n == 1 {
+			select {
+			case <-time.After(time.Minute):
+			case <-r.Context().Done():
+				return nil
+			}
+		}
+		w.WriteHeader(http.StatusNoContent)
+		return nil
+	})
+}
+
+// runUntil runs d's loop until cond holds (what names it), then stops it as a
+// shutdown does and waits for Run to return. cond is not called again once it
+// holds, so it may do what must happen just before the shutdown.
+func runUntil(tb testing.TB, d *dispatch.Dispatcher, what string, cond func() bool) {
+	tb.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ran := make(chan error, 1)
+	go func() { ran <- d.Run(ctx) }()
+	waitFor(tb, 2*time.Second, what, cond)
+	cancel()
+	if err := <-ran; err != nil {
+		tb.Fatalf("run: %v", err)
+	}
+}
+
 // hangingReceiver answers 204 to each call once release is closed (or after limit).
 func hangingReceiver(tb testing.TB, release <-chan struct{}, limit time.Duration) *receiver {
 	return newReceiver(tb, func(_ int, w http.ResponseWriter, r *http.Request, _ []byte) error {

@@ -14,11 +14,18 @@ import (
 	"hookd/store"
 )
 
-func hangingTokenEndpoint(t *testing.T) (*httptest.Server, *atomic.Int32) {
+// hangingTokenEndpoint is a token endpoint that never answers its first hangs
+// requests (every one when hangs is 0) and issues a token to the others, and the
+// count of its requests.
+func hangingTokenEndpoint(t *testing.T, hangs int32) (*httptest.Server, *atomic.Int32) {
 	var n atomic.Int32
 	stop := make(chan struct{})
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		n.Add(1)
+		if i := n.Add(1); hangs > 0 && i > hangs {
+			w.Header().Set("Content-Type", "application/json")
+			w.Write([]byte(`{"access_token":"tok-abcdefgh","token_type":"bearer","expires_in":3600}`))
+			return
+		}
 		select {
 		case <-r.Context().Done():
 		case <-stop:
@@ -31,10 +38,16 @@ func hangingTokenEndpoint(t *testing.T) (*httptest.Server, *atomic.Int32) {
 // hangingTokenWebhook is an environment with one client_credential webhook whose
 // token endpoint never answers: the count of its requests, and the webhook's receiver.
 func hangingTokenWebhook(t *testing.T) (*testEnv, *atomic.Int32, *receiver) {
+	return tokenWebhook(t, 0)
+}
+
+// tokenWebhook is hangingTokenWebhook whose token endpoint hangs only its first
+// hangs requests (hangingTokenEndpoint).
+func tokenWebhook(t *testing.T, hangs int32) (*testEnv, *atomic.Int32, *receiver) {
 	t.Helper()
 	e := newEnv(t)
 	a := newAuthAPI(e)
-	tok, n := hangingTokenEndpoint(t)
+	tok, n := hangingTokenEndpoint(t, hangs)
 	rv := newReceiver(t, nil)
 	a.create(`{"targetURL":"` + rv.URL + `/cc","auth":{"type":"client_credential","clientID":"callback-app",
 		"clientSecret":"cs-SECRET-cc-456","tokenURL":"` + tok.URL + `/oauth/token"}}`)

@@ -164,7 +164,7 @@ func (s *Store) SetHubSettings(ctx context.Context, orgID int64, h HubSettings) 
 		return HubSettings{}, false, fmt.Errorf("set organisation settings: %w", err)
 	}
 	out.SigningSecret = signing
-	if err := s.finishUpstreamLeft(ctx, nil); err != nil {
+	if err := s.finishUpstreamLeft(ctx); err != nil {
 		return out, newlyEnabled, fmt.Errorf("set organisation settings: %w", err)
 	}
 	return out, newlyEnabled, nil
@@ -341,7 +341,10 @@ func (s *Store) DeleteHubSettings(ctx context.Context, orgID int64) error {
 		}
 		return s.syncOrgUpstream(ctx, tx, orgID, now)
 	})
-	if err := s.finishUpstreamLeft(ctx, err); err != nil {
+	if err == nil {
+		err = s.finishUpstreamLeft(ctx)
+	}
+	if err != nil {
 		return fmt.Errorf("delete organisation settings: %w", err)
 	}
 	return nil

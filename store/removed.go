@@ -273,7 +273,10 @@ func (s *Store) undoKill(ctx context.Context, ids []int64) error {
 		}
 		return nil
 	}, false)
-	if err := s.finishUpstreamLeft(ctx, err); err != nil {
+	if err == nil {
+		err = s.finishUpstreamLeft(ctx)
+	}
+	if err != nil {
 		return fmt.Errorf("remove subscriptions: activate them again: %w", err)
 	}
 	return nil

@@ -471,7 +471,7 @@ func (s *Store) SetSubscriptionActive(ctx context.Context, uid string, active bo
 	if err != nil {
 		return Subscription{}, fmt.Errorf("set webhook status: %w", err)
 	}
-	if err := s.finishUpstreamLeft(ctx, nil); err != nil {
+	if err := s.finishUpstreamLeft(ctx); err != nil {
 		return sub, fmt.Errorf("set webhook status: %w", err)
 	}
 	return sub, nil
@@ -495,7 +495,10 @@ func (s *Store) RemoveSubscription(ctx context.Context, uid string) error {
 		}
 		return nil
 	})
-	if err := s.finishUpstreamLeft(ctx, err); err != nil {
+	if err == nil {
+		err = s.finishUpstreamLeft(ctx)
+	}
+	if err != nil {
 		return fmt.Errorf("remove webhook: %w", err)
 	}
 	return nil

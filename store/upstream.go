@@ -359,13 +359,13 @@ func (s *Store) QueueUpstreamLeft(ctx context.Context, limit int) (int, error) {
 }
 
 // finishUpstreamLeft queues, in a process other than the daemon (the command line),
-// what a change of an organisation's coverage left for the retention pass, a batch
-// a transaction, before the change's call returns: that note is kept in memory
-// (orgsLeft), and would go with the process. In the daemon it does nothing. err,
-// when the change itself was committed, says so.
-func (s *Store) finishUpstreamLeft(ctx context.Context, err error) error {
-	if err != nil || s.daemon {
-		return err
+// what a committed change of an organisation's coverage left for the retention
+// pass, a batch a transaction, before the change's call returns: that note is kept
+// in memory (orgsLeft), and would go with the process. In the daemon it does
+// nothing. Its error says the change itself was saved.
+func (s *Store) finishUpstreamLeft(ctx context.Context) error {
+	if s.daemon {
+		return nil
 	}
 	for {
 		n, err := s.QueueUpstreamLeft(ctx, upstreamBatch)
