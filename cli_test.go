@@ -537,6 +537,12 @@ func TestOperatorCommands(t *testing.T) {
 	}
 	is.NoErr(json.Unmarshal([]byte(out), &rotated))
 	is.True(strings.HasPrefix(rotated.SigningSecret, "whsec_")) // a new one
+	_, err = runCmd(t, "org", "rotate-secret", "Uni", "-config", cfg)
+	is.True(err != nil && strings.Contains(err.Error(), "or revoke both old secrets with this rotation")) // not again within the day, unless it revokes
+	out, err = runCmd(t, "org", "rotate-secret", "-revoke-previous", "Uni", "-config", cfg)
+	is.NoErr(err)
+	is.True(strings.Contains(out, "whsec_") && !strings.Contains(out, rotated.SigningSecret))
+	is.True(strings.Contains(out, "The secrets before it no longer sign: only this one does."))
 	st := openTestStore(t, cfg)
 	typed, _, err := st.CreateWebhook(context.Background(), "fixture", store.WebhookSpec{TargetURL: "https://example.org/typed",
 		Auth: store.Auth{Type: store.AuthNone}, Types: []string{store.EventCreated}})

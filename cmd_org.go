@@ -299,23 +299,42 @@ func (e *env) orgSet(ctx context.Context, args []string) error {
 
 // orgRotate gives an organisation's webhook a new signing secret and prints it once.
 func (e *env) orgRotate(ctx context.Context, args []string) error {
-	st, o, asJSON, err := e.openOrg(ctx, "org rotate-secret", args)
+	const cmd = "org rotate-secret"
+	fs, path := e.flags(cmd)
+	asJSON := fs.Bool("json", false, "print JSON")
+	revoke := fs.Bool("revoke-previous", false, "the old secret stops signing at once (it leaked), and so does one still in the overlap of a rotation before: the new one signs alone")
+	pos, err := e.parse(fs, args, 1, 1)
+	if err != nil {
+		return err
+	}
+	st, _, err := e.open(ctx, cmd, *path)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	signing, until, err := st.RotateOrgSecret(ctx, o.ID)
+	o, err := findOrg(ctx, st, pos[0])
 	if err != nil {
-		return fmt.Errorf("org rotate-secret: %w", err)
+		return fmt.Errorf("%s: %w", cmd, err)
 	}
-	if asJSON {
+	how := store.KeepPrevious
+	if *revoke {
+		how = store.RevokePrevious
+	}
+	signing, until, err := st.RotateOrgSecret(ctx, o.ID, how)
+	if err != nil {
+		return fmt.Errorf("%s: %w", cmd, err)
+	}
+	if *asJSON {
 		return e.printJSON(struct {
 			SigningSecret string    `json:"signing_secret"`
 			PreviousUntil time.Time `json:"previous_secret_valid_until,omitzero"`
 		}{signing, until})
 	}
 	fmt.Fprintf(e.stdout, "New signing secret of organisation %d %q (copy it now, hookd shows it only this once):\n  %s\n", o.ID, o.Name, signing)
-	if !until.IsZero() {
+	switch {
+	case *revoke:
+		fmt.Fprintln(e.stdout, "The secrets before it no longer sign: only this one does.")
+	case !until.IsZero():
 		fmt.Fprintf(e.stdout, "The old one keeps signing beside it until %s.\n", until.Format(time.RFC3339))
 	}
 	return nil

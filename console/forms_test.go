@@ -138,6 +138,22 @@ func TestOrganisationWebhookForm(t *testing.T) {
 		is.Equal(again.status, http.StatusBadRequest)                                                    // not twice within the overlap
 		is.True(strings.Contains(again.body, "the secret the last rotation replaced still signs until")) // saying until when
 		is.True(!strings.Contains(again.body, "whsec_"))                                                 // no new secret
+		is.True(strings.Contains(again.body, `name="revoke"`))                                           // the form offers to revoke the old ones instead
+
+		// One leaked: the rotation revokes the old secrets at once, during the overlap too.
+		revoked := u.post(t, "/console/webhooks/"+h.WebhookUID+"/rotate-secret", url.Values{"revoke": {"yes"}})
+		is.Equal(revoked.status, http.StatusOK)
+		r := regexp.MustCompile(`<code class="secret-value">(whsec_(?:[A-Za-z0-9/=+]|&#43;)+)</code>`).FindStringSubmatch(revoked.body)
+		is.True(r != nil && r[1] != n[1])
+		is.True(strings.Contains(revoked.body, "The secrets before it no longer sign: only this one does."))
+		is.True(!strings.Contains(revoked.body, "keeps signing beside it"))
+		es, err := e.st.AuditLog(ctx, store.AuditQuery{Limit: 1})
+		is.NoErr(err)
+		is.Equal(es[0].Action, "webhook.rotate-secret")
+		is.Equal(es[0].Detail, "previous secrets revoked") // the log says so
+		next := u.post(t, "/console/webhooks/"+h.WebhookUID+"/rotate-secret", nil)
+		is.Equal(next.status, http.StatusOK) // no overlap left to wait for
+		is.True(strings.Contains(next.body, "The old secret keeps signing beside it until"))
 	})
 
 	t.Run("a webhook an older hookd made, without a secret", func(t *testing.T) {

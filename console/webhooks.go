@@ -128,6 +128,7 @@ type webhookView struct {
 	Deactivated int // what the replay left alone because the webhook is deactivated
 	NewSecret   string
 	SecretUntil time.Time
+	Revoked     bool // the rotation revoked the secrets before the new one
 }
 
 // loadWebhook finds the webhook of the path and checks that p may do act to it; it
@@ -269,13 +270,18 @@ func (h *Handler) handleWebhookAction() http.Handler {
 				return
 			}
 		case ActRotate:
+			how := store.KeepPrevious
+			if r.PostFormValue("revoke") == "yes" {
+				how = store.RevokePrevious
+			}
 			if wh.Format == store.FormatHub {
-				v.NewSecret, v.SecretUntil, err = h.st.RotateOrgSecret(ctx, wh.OrgID)
+				v.NewSecret, v.SecretUntil, err = h.st.RotateOrgSecret(ctx, wh.OrgID, how)
 			} else {
-				v.NewSecret, v.SecretUntil, err = h.st.RotateWebhookSecret(ctx, wh.ClientID, wh.UID)
+				v.NewSecret, v.SecretUntil, err = h.st.RotateWebhookSecret(ctx, wh.ClientID, wh.UID, how)
 			}
 			if err == nil {
-				h.audit(r, p, "webhook.rotate-secret", wh.UID, obj, "")
+				v.Revoked = how == store.RevokePrevious
+				h.audit(r, p, "webhook.rotate-secret", wh.UID, obj, how.Detail())
 				h.webhookPage(w, r, http.StatusOK, v)
 				return
 			}

@@ -64,6 +64,8 @@ func TestAdminWritesAudited(t *testing.T) {
 			want{store.ActorAdminToken, "organisation.webhook", "", "", ofOrg, "webhook active https://uni.example/orcid; e-mail deactivated"}},
 		{"POST /api/hub/v1/organisations/:id/webhook/rotate-secret", "POST", "", func() string { return org() + "/webhook/rotate-secret" }, opsTok,
 			"", http.StatusOK, want{ops.ID, "organisation.webhook.rotate-secret", "", "", ofOrg, ""}},
+		{"POST /api/hub/v1/organisations/:id/webhook/rotate-secret", "POST", "", func() string { return org() + "/webhook/rotate-secret" }, adminTok,
+			`{"revoke-previous": true}`, http.StatusOK, want{store.ActorAdminToken, "organisation.webhook.rotate-secret", "", "", ofOrg, "previous secrets revoked"}},
 		{"PUT /api/hub/v1/organisations/:id/members/:orcid", "PUT", "", func() string { return org() + "/members/" + member }, opsTok,
 			"", http.StatusCreated, want{ops.ID, "organisation.member.add", "", "", ofOrg, member}},
 		{"PUT /api/hub/v1/organisations/:id/members/:orcid", "PUT", "", func() string { return org() + "/members/" + member }, opsTok,

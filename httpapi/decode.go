@@ -49,18 +49,51 @@ func decodeBody(w http.ResponseWriter, r *http.Request, v any, limit int64) ([]b
 	return body, nil
 }
 
+// decodeOptional is decode for a call whose body may be left out: an empty body, or
+// one of white space alone, leaves v as it is, whatever its Content-Type (curl sends
+// a form's for an empty -d).
+func decodeOptional(w http.ResponseWriter, r *http.Request, v any, limit int64) error {
+	body, err := readLimited(w, r, limit)
+	if err != nil {
+		return err
+	}
+	if len(bytes.Trim(body, jsonSpace)) == 0 {
+		return nil
+	}
+	if err := checkJSONType(r); err != nil {
+		return err
+	}
+	if err := unmarshal(body, v); err != nil {
+		return err
+	}
+	return nil
+}
+
 // readBody reads a JSON request body, capped at limit bytes; a Content-Type, when
 // there is one, must be JSON.
 func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, *store.Error) {
+	if err := checkJSONType(r); err != nil {
+		return nil, err
+	}
+	return readLimited(w, r, limit)
+}
+
+// checkJSONType refuses a request whose Content-Type, when it has one, is not JSON.
+func checkJSONType(r *http.Request) *store.Error {
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		mt, params, err := mime.ParseMediaType(ct)
 		if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
-			return nil, inputError("", "Content-Type must be application/json, got %q", ct)
+			return inputError("", "Content-Type must be application/json, got %q", ct)
 		}
 		if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") {
-			return nil, inputError("", "the body must be UTF-8 JSON, got charset %q", cs)
+			return inputError("", "the body must be UTF-8 JSON, got charset %q", cs)
 		}
 	}
+	return nil
+}
+
+// readLimited reads a request body, capped at limit bytes.
+func readLimited(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, *store.Error) {
 	body := http.MaxBytesReader(w, r.Body, limit)
 	if n := r.ContentLength; n > 0 && n <= limit {
 		// A body of known length, read into a slice of its size: net/http's reader

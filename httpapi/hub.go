@@ -184,23 +184,33 @@ func toSettingsJSON(h store.HubSettings) settingsJSON {
 }
 
 // handleOrgRotate gives an organisation's webhook a new signing secret, shown this
-// once; the old one keeps signing beside it for a day.
+// once. The old one keeps signing beside it for a day, unless the body says
+// {"revoke-previous": true} (a secret that leaked): then the new one signs alone.
 func (s *Server) handleOrgRotate() http.Handler {
+	type request struct {
+		RevokePrevious bool `json:"revoke-previous"`
+	}
 	type response struct {
 		SigningSecret       string    `json:"signing-secret"`
-		PreviousSecretUntil time.Time `json:"previous-secret-valid-until,omitzero"` // none when there was no secret
+		PreviousSecretUntil time.Time `json:"previous-secret-valid-until,omitzero"` // none when there was no secret, or when revoked
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id, ok := orgID(w, r)
 		if !ok {
 			return
 		}
-		sec, until, err := s.store.RotateOrgSecret(r.Context(), id)
+		var in request
+		if err := decodeOptional(w, r, &in, maxSmallBody); err != nil {
+			s.writeProblem(w, r, err, nil)
+			return
+		}
+		how := rotation(in.RevokePrevious)
+		sec, until, err := s.store.RotateOrgSecret(r.Context(), id, how)
 		if err != nil {
 			s.writeProblem(w, r, err, nil)
 			return
 		}
-		s.audit(r, auditEntry{action: "organisation.webhook.rotate-secret", target: orgTarget(id), orgID: id})
+		s.audit(r, auditEntry{action: "organisation.webhook.rotate-secret", target: orgTarget(id), orgID: id, detail: how.Detail()})
 		encode(w, http.StatusOK, response{SigningSecret: sec, PreviousSecretUntil: until})
 	})
 }

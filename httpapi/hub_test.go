@@ -180,6 +180,14 @@ func TestHubAdminAPI(t *testing.T) {
 		is.True(strings.HasPrefix(rotated.SigningSecret, "whsec_") && rotated.SigningSecret != signing)              // a new one
 		is.Equal(rotated.Until, h.st.Now().Add(store.SecretOverlap).UTC().Truncate(time.Millisecond))                // the old one signs beside it for a day
 		problemOf(t, h.hubReq(t, http.MethodPost, one+"/webhook/rotate-secret", admin, ""), http.StatusConflict, "") // not again during that day
+		problemOf(t, h.hubReq(t, http.MethodPost, one+"/webhook/rotate-secret", admin, `{"revoke-previous": 1}`), http.StatusBadRequest, "revoke-previous")
+		res = h.hubReq(t, http.MethodPost, one+"/webhook/rotate-secret", admin, `{"revoke-previous": true}`) // unless it revokes the old ones (one leaked)
+		is.Equal(res.status, http.StatusOK)
+		revoked := rotated
+		revoked.Until = time.Time{} // the answer's own, if any
+		decodeJSON(t, res.body, &revoked)
+		is.True(strings.HasPrefix(revoked.SigningSecret, "whsec_") && revoked.SigningSecret != rotated.SigningSecret)
+		is.True(revoked.Until.IsZero()) // nothing signs beside it
 		problemOf(t, h.hubReq(t, http.MethodPost, orgs+"/999/webhook/rotate-secret", admin, ""), http.StatusNotFound, "")
 	})
 

@@ -312,19 +312,38 @@ func (s *Server) handleWebhookActive(active bool) http.Handler {
 	})
 }
 
+// handleWebhookRotate gives a webhook a new signing secret, shown this once. The old
+// one keeps signing beside it for a day, unless the body says {"revokePrevious": true}
+// (a secret that leaked): then the new one signs alone at once.
 func (s *Server) handleWebhookRotate() http.Handler {
+	type request struct {
+		RevokePrevious bool `json:"revokePrevious"`
+	}
 	type response struct {
 		SigningSecret       string    `json:"signingSecret"`
-		PreviousSecretUntil time.Time `json:"previousSecretValidUntil"`
+		PreviousSecretUntil time.Time `json:"previousSecretValidUntil,omitzero"` // none when revoked
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		sec, until, err := s.store.RotateWebhookSecret(r.Context(), tokenFrom(r.Context()).ClientID, webhookParam(r))
+		var in request
+		if err := decodeOptional(w, r, &in, maxSmallBody); err != nil {
+			s.writeProblem(w, r, err, nil)
+			return
+		}
+		sec, until, err := s.store.RotateWebhookSecret(r.Context(), tokenFrom(r.Context()).ClientID, webhookParam(r), rotation(in.RevokePrevious))
 		if err != nil {
 			s.writeProblem(w, r, err, platformAnswers)
 			return
 		}
 		encode(w, http.StatusOK, response{SigningSecret: sec, PreviousSecretUntil: until})
 	})
+}
+
+// rotation is the store's rotation for a request's "revoke previous" flag.
+func rotation(revokePrevious bool) store.Rotation {
+	if revokePrevious {
+		return store.RevokePrevious
+	}
+	return store.KeepPrevious
 }
 
 // webhookDeliveryAnswers: the deliveries of a webhook the caller does not have

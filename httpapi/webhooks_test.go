@@ -860,6 +860,30 @@ func TestPlatformRotateSecret(t *testing.T) {
 	again := got
 	platformOK(t, platformCall(t, h, http.MethodPost, platformPath+"/"+rec.ID+"/rotate-secret", tok, ""), http.StatusOK, &again) // once the overlap is over
 	is.True(again.SigningSecret != got.SigningSecret)
+
+	// A body that is not the call's is refused, saying why, and rotates nothing; an
+	// empty one, whatever its type, is the call without a body.
+	for body, want := range map[string]string{
+		`{"revokePrevious": "yes"}`: "revokePrevious",
+		`{"revoke": true}`:          "revoke",
+		`[true]`:                    "request body must be",
+	} {
+		p := platformProblem(t, platformCall(t, h, http.MethodPost, platformPath+"/"+rec.ID+"/rotate-secret", tok, body), http.StatusBadRequest)
+		is.True(strings.Contains(p.Field+" "+p.Detail, want)) // names what is wrong
+	}
+	p = platformProblem(t, platformCall(t, h, http.MethodPost, platformPath+"/"+rec.ID+"/rotate-secret", tok, " ", "Content-Type", "application/x-www-form-urlencoded"), http.StatusConflict)
+	is.True(strings.Contains(p.Detail, "or revoke both old secrets with this rotation")) // still in the overlap: nothing rotated; and how to end it
+
+	// A secret that leaked: the rotation revokes the old ones at once, during an
+	// overlap too, and says no time.
+	res := platformCall(t, h, http.MethodPost, platformPath+"/"+rec.ID+"/rotate-secret", tok, `{"revokePrevious": true}`)
+	revoked := got
+	platformOK(t, res, http.StatusOK, &revoked)
+	is.True(revoked.SigningSecret != again.SigningSecret && strings.HasPrefix(revoked.SigningSecret, "whsec_"))
+	is.Equal(keysOf(t, res.body), []string{"signingSecret"}) // no previousSecretValidUntil
+	next := got
+	platformOK(t, platformCall(t, h, http.MethodPost, platformPath+"/"+rec.ID+"/rotate-secret", tok, "{}"), http.StatusOK, &next) // no overlap left to wait for
+	is.True(next.PreviousSecretValidUntil.Equal(h.clock.Now().Add(store.SecretOverlap)))
 }
 
 // platformSecretsHarness is newHarness on a store at a path the test knows, so it

@@ -434,7 +434,7 @@ func TestUnusableTargetHoldsUpNobody(t *testing.T) {
 	is.True(strings.Contains(ds[0].LastError, "its signing secret: sealed secret does not open")) // saying why
 	is.True(strings.Contains(ds[0].LastError, "then replay"))                                     // and what to do
 
-	_, _, err = st.RotateWebhookSecret(ctx, c.ID, bad.UID) // a new secret, the old one rotated out
+	_, _, err = st.RotateWebhookSecret(ctx, c.ID, bad.UID, store.KeepPrevious) // a new secret, the old one rotated out
 	is.NoErr(err)
 	_, err = st.Intake(ctx, c.ID, "", []store.Event{{Orcid: claimOrcid(2)}}, 0)
 	is.NoErr(err)

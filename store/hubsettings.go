@@ -226,15 +226,15 @@ func (s *Store) setOrgWebhook(ctx context.Context, tx *sql.Tx, orgID int64, h Hu
 	return on, signing, nil
 }
 
-// RotateOrgSecret gives an organisation's webhook a new signing secret; the old one
-// keeps signing (both signatures are sent) for SecretOverlap, until the time it
-// returns (zero when the webhook had none: one made by an older hookd). NotFound
-// when the organisation has no webhook.
-func (s *Store) RotateOrgSecret(ctx context.Context, orgID int64) (string, time.Time, error) {
-	signing := secret.NewSigningSecret()
+// RotateOrgSecret gives an organisation's webhook a new signing secret. With
+// KeepPrevious the old one keeps signing (both signatures are sent) until the time
+// it returns (zero when the webhook had none: one made by an older hookd); with
+// RevokePrevious no other secret signs, and the time is zero. NotFound when the
+// organisation has no webhook.
+func (s *Store) RotateOrgSecret(ctx context.Context, orgID int64, how Rotation) (string, time.Time, error) {
+	var signing string
 	var until time.Time
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		until = s.Now().Add(SecretOverlap).UTC().Truncate(time.Millisecond)
 		if _, err := getOrg(ctx, tx, orgID); err != nil {
 			return err
 		}
@@ -245,22 +245,7 @@ func (s *Store) RotateOrgSecret(ctx context.Context, orgID int64) (string, time.
 		if !ok {
 			return notFound(fmt.Sprintf("organisation %d has no webhook: set its url first", orgID))
 		}
-		if err := s.overlapEnded(ctx, tx, hub.ID); err != nil {
-			return err
-		}
-		s.targetCache.forget(hub.ID)
-		var had bool
-		if err := tx.QueryRowContext(ctx, "SELECT signing_secret IS NOT NULL FROM subscriptions WHERE id = ?", hub.ID).Scan(&had); err != nil {
-			return err
-		}
-		var previousUntil any // no overlap when there was no secret to keep
-		if had {
-			previousUntil = ms(until)
-		} else {
-			until = time.Time{}
-		}
-		_, err = tx.ExecContext(ctx, `UPDATE subscriptions SET previous_secret = signing_secret, previous_until = ?,
-			signing_secret = ?, updated_at = ? WHERE id = ?`, previousUntil, s.box.SealString(signing), ms(s.Now()), hub.ID)
+		signing, until, err = s.rotate(ctx, tx, hub.ID, how)
 		return err
 	})
 	if err != nil {

@@ -263,12 +263,12 @@ func TestInboxSignatureVerdicts(t *testing.T) {
 	is.NoErr(err) // a client, with its signing secret
 	hook, first, err := st.CreateWebhook(ctx, c.ID, store.WebhookSpec{TargetURL: "https://example.org/h", Auth: store.Auth{Type: store.AuthNone}})
 	is.NoErr(err) // a platform webhook, with its own
-	current, _, err := st.RotateWebhookSecret(ctx, c.ID, hook.UID)
+	current, _, err := st.RotateWebhookSecret(ctx, c.ID, hook.UID, store.KeepPrevious)
 	is.NoErr(err) // rotated now: first signs for 24 h more
 	old, oldFirst, err := st.CreateWebhook(ctx, c.ID, store.WebhookSpec{TargetURL: "https://example.org/o", Auth: store.Auth{Type: store.AuthNone}})
 	is.NoErr(err) // another webhook
 	offset.Store(int64(-25 * time.Hour))
-	_, _, err = st.RotateWebhookSecret(ctx, c.ID, old.UID)
+	_, _, err = st.RotateWebhookSecret(ctx, c.ID, old.UID, store.KeepPrevious)
 	is.NoErr(err) // rotated 25 h ago: its overlap is over
 	offset.Store(0)
 

@@ -606,7 +606,8 @@ func TestDeletedOrganisationsMembersUnregistered(t *testing.T) {
 
 // TestOrgWebhookSigned: an organisation's webhook signs its calls with a secret of
 // its own, shown once (the answer of the call that made it), sealed at rest, kept
-// across changes of its settings, and rotated with an overlap; a webhook made
+// across changes of its settings, and rotated with an overlap, or without one when
+// the rotation revokes the secrets before it; a webhook made
 // before organisations' webhooks were signed gets one at its next change.
 func TestOrgWebhookSigned(t *testing.T) {
 	is := is.New(t)
@@ -649,11 +650,31 @@ func TestOrgWebhookSigned(t *testing.T) {
 	is.Equal(h.SigningSecret, "")           // nor read
 	is.Equal(signedWith(), []string{first}) // and kept across a change
 
-	second, until, err := st.RotateOrgSecret(ctx, o.ID)
+	second, until, err := st.RotateOrgSecret(ctx, o.ID, store.KeepPrevious)
 	is.NoErr(err)
 	is.True(second != first && strings.HasPrefix(second, "whsec_"))
 	is.Equal(until, st.Now().Add(store.SecretOverlap))
 	is.Equal(signedWith(), []string{second, first}) // both sign during the overlap
+
+	// A second rotation during the overlap is refused, unless it revokes the secrets
+	// before it (one leaked): then the new one signs alone, at once.
+	_, _, err = st.RotateOrgSecret(ctx, o.ID, store.KeepPrevious)
+	var se *store.Error
+	is.True(errors.As(err, &se) && se.Code == store.Conflict)
+	is.True(strings.Contains(err.Error(), "or revoke both old secrets with this rotation")) // saying how
+	is.Equal(signedWith(), []string{second, first})                                         // changing nothing
+	revoked, until, err := st.RotateOrgSecret(ctx, o.ID, store.RevokePrevious)
+	is.NoErr(err)
+	is.True(revoked != second && strings.HasPrefix(revoked, "whsec_"))
+	is.True(until.IsZero())                   // no overlap
+	is.Equal(signedWith(), []string{revoked}) // the new one alone
+	var n int
+	is.NoErr(rawDB(t, path).QueryRow("SELECT count(*) FROM subscriptions WHERE format = 'hub' AND (previous_secret IS NOT NULL OR previous_until IS NOT NULL)").Scan(&n))
+	is.Equal(n, 0) // nothing of the old ones kept
+	again, until, err := st.RotateOrgSecret(ctx, o.ID, store.KeepPrevious)
+	is.NoErr(err) // no overlap to wait for
+	is.Equal(until, st.Now().Add(store.SecretOverlap))
+	is.Equal(signedWith(), []string{again, revoked})
 
 	// A webhook of an older version, without a secret, goes out unsigned, and gets
 	// one at its next change, or by rotation, with no old one beside it.
@@ -672,7 +693,7 @@ func TestOrgWebhookSigned(t *testing.T) {
 	is.True(h.WebhookSigned)
 	is.Equal(signedWith(), []string{h.SigningSecret})
 	unsign()
-	third, until, err := st.RotateOrgSecret(ctx, o.ID)
+	third, until, err := st.RotateOrgSecret(ctx, o.ID, store.KeepPrevious)
 	is.NoErr(err)
 	is.True(until.IsZero())                 // no old secret to keep signing
 	is.Equal(signedWith(), []string{third}) // the new one alone
@@ -680,9 +701,9 @@ func TestOrgWebhookSigned(t *testing.T) {
 	// Without a webhook, there is nothing to rotate; an unknown organisation is not found.
 	_, _, err = st.SetHubSettings(ctx, o.ID, store.HubSettings{EmailEnabled: true})
 	is.NoErr(err)
-	_, _, err = st.RotateOrgSecret(ctx, o.ID)
+	_, _, err = st.RotateOrgSecret(ctx, o.ID, store.KeepPrevious)
 	is.True(errors.Is(err, store.ErrNotFound))
-	_, _, err = st.RotateOrgSecret(ctx, o.ID+100)
+	_, _, err = st.RotateOrgSecret(ctx, o.ID+100, store.KeepPrevious)
 	is.True(errors.Is(err, store.ErrNotFound))
 	// The e-mail is not signed: its subscription has no secret.
 	unsigned, err := store.QueryInt(ctx, st, "SELECT count(*) FROM subscriptions WHERE format = 'email' AND signing_secret IS NULL")

@@ -253,27 +253,79 @@ func (s *Store) SetWebhookActive(ctx context.Context, clientID, uid string, acti
 	return sub, nil
 }
 
-// RotateWebhookSecret gives a platform webhook a new signing secret; the old one
-// keeps signing (both signatures are sent) for SecretOverlap.
-func (s *Store) RotateWebhookSecret(ctx context.Context, clientID, uid string) (string, time.Time, error) {
-	signing := secret.NewSigningSecret()
-	until := s.Now().Add(SecretOverlap).UTC().Truncate(time.Millisecond)
+// Rotation says what becomes of the signing secret a rotation replaces.
+type Rotation int
+
+const (
+	// KeepPrevious: it keeps signing beside the new one for SecretOverlap, so that
+	// receivers can move to the new one. A second rotation during that overlap is
+	// a Conflict: it would end the overlap the first promised.
+	KeepPrevious Rotation = iota
+	// RevokePrevious: it stops signing at once, and so does a secret still in the
+	// overlap of a rotation before, so that a secret that leaked signs nothing more.
+	// The new secret signs alone; it may come during an overlap.
+	RevokePrevious
+)
+
+// Detail is what an audit entry of the rotation says of it: nothing for the usual one.
+func (how Rotation) Detail() string {
+	if how == RevokePrevious {
+		return "previous secrets revoked"
+	}
+	return ""
+}
+
+// RotateWebhookSecret gives a platform webhook a new signing secret. With
+// KeepPrevious the old one keeps signing (both signatures are sent) until the time
+// it returns; with RevokePrevious no other secret signs, and the time is zero.
+func (s *Store) RotateWebhookSecret(ctx context.Context, clientID, uid string, how Rotation) (string, time.Time, error) {
+	var signing string
+	var until time.Time
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		cur, err := ownWebhook(ctx, tx, clientID, uid)
 		if err != nil {
 			return err
 		}
-		if err := s.overlapEnded(ctx, tx, cur.ID); err != nil {
-			return err
-		}
-		_, err = tx.ExecContext(ctx, `UPDATE subscriptions SET previous_secret = signing_secret, previous_until = ?,
-			signing_secret = ?, updated_at = ? WHERE id = ?`, ms(until), s.box.SealString(signing), ms(s.Now()), cur.ID)
-		s.targetCache.forget(cur.ID)
+		signing, until, err = s.rotate(ctx, tx, cur.ID, how)
 		return err
 	})
 	if err != nil {
 		return "", time.Time{}, fmt.Errorf("rotate signing secret: %w", err)
 	}
+	return signing, until, nil
+}
+
+// rotate gives subscription id a new signing secret, the one it returns, and keeps
+// the secret it had signing until the time it returns (zero when it had none, or
+// with RevokePrevious).
+func (s *Store) rotate(ctx context.Context, tx *sql.Tx, id int64, how Rotation) (string, time.Time, error) {
+	now := s.Now()
+	var until time.Time
+	previous, previousUntil := "signing_secret", any(nil)
+	switch how {
+	case KeepPrevious:
+		if err := s.overlapEnded(ctx, tx, id); err != nil {
+			return "", time.Time{}, err
+		}
+		var had bool
+		if err := tx.QueryRowContext(ctx, "SELECT signing_secret IS NOT NULL FROM subscriptions WHERE id = ?", id).Scan(&had); err != nil {
+			return "", time.Time{}, err
+		}
+		if had { // no overlap when there was no secret to keep (a webhook of an older hookd)
+			until = now.Add(SecretOverlap).UTC().Truncate(time.Millisecond)
+			previousUntil = ms(until)
+		}
+	case RevokePrevious:
+		previous = "NULL"
+	default:
+		return "", time.Time{}, fmt.Errorf("unknown rotation %d", how)
+	}
+	signing := secret.NewSigningSecret()
+	if _, err := tx.ExecContext(ctx, `UPDATE subscriptions SET previous_secret = `+previous+`, previous_until = ?,
+		signing_secret = ?, updated_at = ? WHERE id = ?`, previousUntil, s.box.SealString(signing), ms(now), id); err != nil {
+		return "", time.Time{}, err
+	}
+	s.targetCache.forget(id)
 	return signing, until, nil
 }
 
@@ -287,7 +339,7 @@ func (s *Store) overlapEnded(ctx context.Context, tx *sql.Tx, id int64) error {
 		return err
 	}
 	if until.Valid && until.Int64 > ms(s.Now()) {
-		return &Error{Code: Conflict, Message: fmt.Sprintf("the secret the last rotation replaced still signs until %s, as that rotation promised: rotate again after then",
+		return &Error{Code: Conflict, Message: fmt.Sprintf("the secret the last rotation replaced still signs until %s, as that rotation promised: rotate again after then, or revoke both old secrets with this rotation",
 			time.UnixMilli(until.Int64).UTC().Format(time.RFC3339))}
 	}
 	return nil
