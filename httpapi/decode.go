@@ -69,6 +69,23 @@ func decodeOptional(w http.ResponseWriter, r *http.Request, v any, limit int64) 
 	return nil
 }
 
+// noBody wraps the handler of a call that takes no body: a body that is there is
+// refused (a deactivation's "reason" would otherwise be dropped without a word),
+// and changes nothing; an empty one is no body.
+func (s *Server) noBody(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var none struct{}
+		if err := decodeOptional(w, r, &none, maxSmallBody); err != nil {
+			if se := (*store.Error)(nil); errors.As(err, &se) {
+				se.Message += " (this call takes no body)"
+			}
+			s.writeProblem(w, r, err, nil)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
 // readBody reads a JSON request body, capped at limit bytes; a Content-Type, when
 // there is one, must be JSON.
 func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, *store.Error) {

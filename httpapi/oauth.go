@@ -23,12 +23,14 @@ import (
 // returns false when they are missing or wrong.
 func (s *Server) clientAuth(w http.ResponseWriter, r *http.Request) (store.Client, bool) {
 	id, sec, basic := r.BasicAuth()
+	rawID, rawSec := id, sec
 	if basic {
 		// RFC 6749 §2.3.1 form-encodes the client id and secret before Basic; curl
 		// -u and most clients send them as they are. So %XX is decoded, and a '+'
-		// is kept: a secret with a '+' in it works sent as it is (a form encoding's
-		// '+' for a space does not; nor a secret holding a literal %XX, which can
-		// be sent in the form instead).
+		// is first kept: a secret with a '+' in it works sent as it is; when that
+		// fails, the '+' is read as the form encoding's space (below), as
+		// golang.org/x/oauth2 sends a secret with spaces. (A secret holding a
+		// literal %XX can be sent in the form instead.)
 		if v, err := url.PathUnescape(id); err == nil {
 			id = v
 		}
@@ -66,6 +68,13 @@ func (s *Server) clientAuth(w http.ResponseWriter, r *http.Request) (store.Clien
 		return store.Client{}, false // else the client went away
 	}
 	c, err := s.store.AuthenticateClient(r.Context(), id, sec)
+	if errors.Is(err, store.ErrBadCredentials) && basic && strings.Contains(rawID+rawSec, "+") {
+		formID, errID := url.QueryUnescape(rawID)
+		formSec, errSec := url.QueryUnescape(rawSec)
+		if errID == nil && errSec == nil && (formID != id || formSec != sec) {
+			c, err = s.store.AuthenticateClient(r.Context(), formID, formSec)
+		}
+	}
 	if errors.Is(err, store.ErrBadCredentials) {
 		s.guard.failed(r, id)
 		if basic {

@@ -420,3 +420,18 @@ func TestTokenBasicSecretAsSent(t *testing.T) {
 	form := url.Values{"grant_type": {"client_credentials"}, "scope": {"/webhook"}, "client_id": {c.ID}, "client_secret": {chosen}}
 	is.Equal(h.postForm(t, "/oauth/token", form, "", "").status, http.StatusOK) // in the form
 }
+
+// TestTokenBasicSecretWithSpaces: a passphrase chosen as a secret, form-encoded
+// before HTTP Basic as RFC 6749 §2.3.1 has it and golang.org/x/oauth2 sends it (a
+// space as '+'), authenticates at the first request; sent as it is, too.
+func TestTokenBasicSecretWithSpaces(t *testing.T) {
+	is := is.New(t)
+	h := newHarness(t)
+	const chosen = "correct horse battery staple"
+	c, err := h.st.CreateClient(t.Context(), store.NewClient{Name: "passphrase", Secret: chosen, Scopes: []string{store.ScopeWebhook}})
+	is.NoErr(err)
+	grant := url.Values{"grant_type": {"client_credentials"}, "scope": {"/webhook"}}
+	is.Equal(h.postForm(t, "/oauth/token", grant, c.ID, url.QueryEscape(chosen)).status, http.StatusOK) // form-encoded
+	is.Equal(h.postForm(t, "/oauth/token", grant, c.ID, chosen).status, http.StatusOK)                  // as it is
+	is.Equal(h.postForm(t, "/oauth/token", grant, c.ID, "correct+horse+battery+stapler").status, http.StatusUnauthorized)
+}

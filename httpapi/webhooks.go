@@ -3,6 +3,7 @@ package httpapi
 import (
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -56,13 +57,12 @@ func (s *Server) checkAuth(a *authJSON) (store.Auth, error) {
 		return store.Auth{Type: store.AuthNone}, nil
 	}
 	extra := func(allowed ...string) error {
-		set := map[string]string{"username": a.Username, "password": a.Password, "clientID": a.ClientID, "clientSecret": a.ClientSecret, "tokenURL": a.TokenURL}
-		for _, f := range allowed {
-			delete(set, f)
-		}
-		for f, v := range set {
-			if v != "" {
-				return inputError("auth."+f, "is not used with auth type %q", a.Type)
+		// In the order of the API's document, so that the same body is always
+		// refused naming the same field.
+		for _, f := range []struct{ name, v string }{{"username", a.Username}, {"password", a.Password},
+			{"clientID", a.ClientID}, {"clientSecret", a.ClientSecret}, {"tokenURL", a.TokenURL}} {
+			if f.v != "" && !slices.Contains(allowed, f.name) {
+				return inputError("auth."+f.name, "is not used with auth type %q", a.Type)
 			}
 		}
 		return nil
@@ -114,9 +114,13 @@ const maxDescription = 500
 func checkTypes(types []string) ([]string, error) {
 	var out []string
 	for i, t := range types {
-		u, err := store.ParseEventTypeName(fmt.Sprintf("types[%d]", i), t)
+		field := fmt.Sprintf("types[%d]", i)
+		u, err := store.ParseEventTypeName(field, t)
 		if err != nil {
 			return nil, err
+		}
+		if j := slices.Index(out, u); j >= 0 {
+			return nil, inputError(field, "%q is types[%d] again (%s): give each type once", t, j, store.EventTypeName(u))
 		}
 		out = append(out, u)
 	}

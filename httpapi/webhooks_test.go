@@ -1001,3 +1001,69 @@ func TestPlatformListCursorAfterRemovals(t *testing.T) {
 	}
 	is.Equal(got, []string{d.ID}) // the new one, on the next page
 }
+
+// TestPlatformAuthExtraFieldNamedAlike: an auth object with several fields its type
+// does not use is refused naming the first of them in the document's order, the
+// same one every time.
+func TestPlatformAuthExtraFieldNamedAlike(t *testing.T) {
+	is := is.New(t)
+	h := newHarness(t)
+	tok := h.webhookToken(t, "extra-fields")
+	body := `{"targetURL":"https://example.com/x","auth":{"type":"noauth","tokenURL":"https://a.example.com/t","clientSecret":"cs","clientID":"c","password":"pw","username":"u"}}`
+	for range 20 {
+		p := platformProblem(t, platformCall(t, h, http.MethodPost, platformPath, tok, body), http.StatusBadRequest)
+		is.Equal(p.Field, "auth.username")
+	}
+}
+
+// TestPlatformHostsWrittenOtherwise: a target or token URL whose host no resolver
+// answers for (an empty label), or whose host is loopback or link-local written in
+// full-width digits, is refused at registration, naming the field.
+func TestPlatformHostsWrittenOtherwise(t *testing.T) {
+	h := newHarness(t)
+	tok := h.webhookToken(t, "hosts")
+	for _, target := range []string{"http://localhost../x", "http://127.0.0.1../x", "https://１２７．０．０．１/x", "https://１６９．２５４．１６９．２５４/latest/meta-data"} {
+		t.Run(target, func(t *testing.T) {
+			is := is.New(t)
+			p := platformProblem(t, platformCall(t, h, http.MethodPost, platformPath, tok, `{"targetURL":"`+target+`"}`), http.StatusBadRequest)
+			is.Equal(p.Field, "targetURL")
+			p = platformProblem(t, platformCall(t, h, http.MethodPost, platformPath, tok,
+				`{"targetURL":"https://example.com/x","auth":{"type":"client_credential","clientID":"c","clientSecret":"s","tokenURL":"`+target+`"}}`), http.StatusBadRequest)
+			is.Equal(p.Field, "auth.tokenURL")
+		})
+	}
+	platformCreate(t, h, tok, `{"targetURL":"https://bücher.example/hook"}`) // a name in another script is a name
+}
+
+// TestPlatformBodylessCallsRefuseABody: deactivate, activate and DELETE take no body;
+// one that comes is refused, naming its field, and changes nothing (a deactivation's
+// "reason" would otherwise be dropped without a word). An empty body is no body.
+func TestPlatformBodylessCallsRefuseABody(t *testing.T) {
+	is := is.New(t)
+	h := newHarness(t)
+	tok := h.webhookToken(t, "bodyless")
+	rec := platformCreate(t, h, tok, `{"targetURL":"https://example.com/x"}`)
+	p := platformProblem(t, platformCall(t, h, http.MethodPost, platformPath+"/"+rec.ID+"/deactivate", tok, `{"reason":"maintenance window"}`), http.StatusBadRequest)
+	is.Equal(p.Field, "reason")
+	is.True(strings.Contains(p.Detail, "this call takes no body"))
+	is.Equal(platformGet(t, h, tok, rec.ID).Status, "active") // unchanged
+	p = platformProblem(t, platformCall(t, h, http.MethodDelete, platformPath+"/"+rec.ID, tok, `{"force":true}`), http.StatusBadRequest)
+	is.Equal(p.Field, "force")
+	is.Equal(platformGet(t, h, tok, rec.ID).Status, "active") // still there
+	platformOK(t, platformCall(t, h, http.MethodPost, platformPath+"/"+rec.ID+"/deactivate", tok, "{}"), http.StatusOK, &platformRecord{})
+	platformProblem(t, platformCall(t, h, http.MethodPost, platformPath+"/"+rec.ID+"/activate", tok, "[]"), http.StatusBadRequest)
+	is.Equal(platformGet(t, h, tok, rec.ID).Status, "deactivated")
+	platformOK(t, platformCall(t, h, http.MethodPost, platformPath+"/"+rec.ID+"/activate", tok, " \n", "Content-Type", "application/x-www-form-urlencoded"), http.StatusOK, &platformRecord{})
+	is.Equal(platformGet(t, h, tok, rec.ID).Status, "active")
+}
+
+// TestPlatformTypesOnce: a types list that names one type twice, in either of its
+// names, is refused naming the repeat.
+func TestPlatformTypesOnce(t *testing.T) {
+	is := is.New(t)
+	h := newHarness(t)
+	tok := h.webhookToken(t, "dup-types")
+	p := platformProblem(t, platformCall(t, h, http.MethodPost, platformPath, tok, `{"targetURL":"https://example.com/x","types":["orcid.record.updated","orcid.record.created","UPDATED"]}`), http.StatusBadRequest)
+	is.Equal(p.Field, "types[2]")
+	is.True(strings.Contains(p.Detail, "types[0] again"))
+}

@@ -14,7 +14,8 @@ const (
 	Private
 	// Never addresses are not called whatever the configuration: unspecified,
 	// link-local (the cloud metadata service), multicast, broadcast, reserved,
-	// documentation, discard and protocol-specific ranges, where no receiver lives.
+	// documentation, discard and protocol-specific ranges, where no receiver lives,
+	// and the metadata services clouds keep elsewhere.
 	Never
 )
 
@@ -32,7 +33,8 @@ func (c Class) String() string {
 
 // Range is one row of the address lists hookd checks: every row of the IANA IPv4
 // and IPv6 Special-Purpose Address Registries, plus the multicast and reserved
-// blocks of the address-space registries.
+// blocks of the address-space registries and the cloud metadata services that are
+// not in link-local ranges.
 type Range struct {
 	Prefix netip.Prefix
 	// Name is the row's name in its registry.
@@ -53,6 +55,7 @@ const (
 	v6Special = "IANA IPv6 Special-Purpose Address Registry"
 	v4Space   = "IANA IPv4 Address Space Registry"
 	v6Space   = "IANA IPv6 Address Space Registry"
+	cloudDocs = "the cloud provider's instance documentation"
 )
 
 // IPv4 addresses carried in IPv6 forms.
@@ -145,6 +148,14 @@ var ranges = []Range{
 	embedding(row("::/96", "IPv4-compatible Address (deprecated)", v6Space+", RFC 4291 §2.5.5.1", Never), "IPv4 address", last32),
 	row("fec0::/10", "Site-Local (deprecated)", v6Space+", RFC 3879", Never),
 	row("ff00::/8", "Multicast", v6Space+", RFC 4291", Never),
+
+	// Cloud providers' metadata and platform services outside link-local, where
+	// an instance's credentials are one request away: never, whatever the ranges
+	// around them allow.
+	row("100.100.100.200/32", "Alibaba Cloud ECS metadata service", cloudDocs, Never),
+	row("168.63.129.16/32", "Azure WireServer (platform and metadata)", cloudDocs, Never),
+	row("fd00:ec2::254/128", "Amazon EC2 Instance Metadata Service (IPv6)", cloudDocs, Never),
+	row("fd20:ce::254/128", "Google Compute Engine metadata server (IPv6)", cloudDocs, Never),
 }
 
 // Ranges returns a copy of every row hookd checks.

@@ -10,6 +10,9 @@ import (
 	"net/netip"
 	"strings"
 	"syscall"
+	"unicode/utf8"
+
+	"golang.org/x/net/idna"
 )
 
 // Verdict is what hookd makes of one address: the row that holds it, the IPv4
@@ -91,6 +94,19 @@ func Blocked(addr netip.Addr) string {
 // why, naming the host but not the URL.
 func CheckHost(host string, allowPrivate bool) error {
 	host = strings.TrimSuffix(host, ".")
+	if host == "" || host[0] == '.' || host[len(host)-1] == '.' || strings.Contains(host, "..") {
+		return fmt.Errorf("host %q has an empty label (a dot first, or two in a row): no name server answers for it", host)
+	}
+	if a, err := ASCIIHost(host); err != nil {
+		return fmt.Errorf("host %q is not a name hookd can look up: %v", host, err)
+	} else if a != host {
+		// What the resolver is asked for: a name in another script by its xn--
+		// form, and digits and dots of other widths (１２７．０．０．１) as ASCII.
+		if err := CheckHost(a, allowPrivate); err != nil {
+			return fmt.Errorf("%v (written %q)", err, host)
+		}
+		return nil
+	}
 	if !allowPrivate && (strings.EqualFold(host, "localhost") || strings.HasSuffix(strings.ToLower(host), ".localhost")) {
 		return fmt.Errorf("host %q is a loopback name; set delivery.allow_private_targets to allow it", host)
 	}
@@ -108,6 +124,19 @@ func CheckHost(host string, allowPrivate bool) error {
 		return fmt.Errorf("host %s is %s, where hookd never delivers", host, b.Why)
 	}
 	return nil
+}
+
+// ASCIIHost is the name a resolver is asked for when a URL's host is host: host
+// itself when it is ASCII, else its IDNA form (UTS #46 mapping, then Punycode:
+// "bücher.example" is "xn--bcher-kva.example"), as browsers and Go's own HTTP
+// client send it.
+func ASCIIHost(host string) (string, error) {
+	for i := 0; i < len(host); i++ {
+		if host[i] >= utf8.RuneSelf {
+			return idna.Lookup.ToASCII(host)
+		}
+	}
+	return host, nil
 }
 
 // numericHost reports whether host would be read as an IPv4 address by a URL

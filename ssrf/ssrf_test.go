@@ -82,6 +82,11 @@ var registryRows = []struct {
 	{"::/96", "::8.8.8.8", "IPv4-compatible Address (deprecated)", ssrf.Never},
 	{"fec0::/10", "fec0::1", "Site-Local (deprecated)", ssrf.Never},
 	{"ff00::/8", "ff02::1", "Multicast", ssrf.Never},
+	// Cloud metadata services outside link-local.
+	{"100.100.100.200/32", "100.100.100.200", "Alibaba Cloud ECS metadata service", ssrf.Never},
+	{"168.63.129.16/32", "168.63.129.16", "Azure WireServer (platform and metadata)", ssrf.Never},
+	{"fd00:ec2::254/128", "fd00:ec2::254", "Amazon EC2 Instance Metadata Service (IPv6)", ssrf.Never},
+	{"fd20:ce::254/128", "fd20:ce::254", "Google Compute Engine metadata server (IPv6)", ssrf.Never},
 }
 
 func TestEveryRow(t *testing.T) {
@@ -252,6 +257,38 @@ func TestControlChecksResolvedForms(t *testing.T) {
 			var blocked *ssrf.ErrBlocked
 			is.True(errors.As(ssrf.Control("tcp6", address, nil), &blocked)) // refused
 			is.True(strings.Contains(blocked.Error(), "127.0.0.1"))          // naming the carried address
+		})
+	}
+}
+
+// TestCheckHostWrittenOtherwise: a host is checked as the resolver will be asked for
+// it: a name in another script by its IDNA form, digits and dots of other widths as
+// ASCII; a name with an empty label, which no resolver answers, is refused.
+func TestCheckHostWrittenOtherwise(t *testing.T) {
+	for _, tt := range []struct {
+		host, want string // want: a part of the refusal, "" when allowed
+	}{
+		{"bücher.example", ""},
+		{"xn--bcher-kva.example", ""},
+		{"receiver.example.", ""}, // an absolute name
+		{"１２７．０．０．１", "host 127.0.0.1 is in 127.0.0.0/8 (Loopback)"},
+		{"１６９．２５４．１６９．２５４", "where hookd never delivers"},
+		{"ｌｏｃａｌｈｏｓｔ", "loopback name"},
+		{"localhost..", "empty label"},
+		{"127.0.0.1..", "empty label"},
+		{"a..example", "empty label"},
+		{".example", "empty label"},
+		{"bad-.bücher.example", "not a name hookd can look up"},
+	} {
+		t.Run(tt.host, func(t *testing.T) {
+			host := tt.host
+			err := ssrf.CheckHost(host, false)
+			switch {
+			case tt.want == "" && err != nil:
+				t.Errorf("CheckHost(%q) = %v, want nil", host, err)
+			case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
+				t.Errorf("CheckHost(%q) = %v, want an error with %q", host, err, tt.want)
+			}
 		})
 	}
 }

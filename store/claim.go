@@ -14,6 +14,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"hookd/ssrf"
 )
 
 // Claim and record: the dispatch loop's side of the outbox. Exchange records the
@@ -232,7 +234,8 @@ func needsEscape(c byte) bool {
 }
 
 // HostKey is a URL's host and port as one receiver, however the URL writes it: the
-// name in lower case (an address in its canonical form) and the port, the scheme's
+// name in lower case (an address in its canonical form; a name in another script in
+// its IDNA form, xn--…, which the resolver is asked for) and the port, the scheme's
 // default when none is written. The delivery's per-host limit counts calls by it,
 // so LOCALHOST:80 and localhost are one host. A name's final dot stays: "intranet."
 // is an absolute name, "intranet" one the resolver's search list may complete
@@ -243,6 +246,9 @@ func HostKey(u *url.URL) string {
 		return u.Host // already so (an ASCII name in lower case, or an IPv4 address, with its port): no copy
 	}
 	host = strings.ToLower(host)
+	if a, err := ssrf.ASCIIHost(host); err == nil {
+		host = a // the name the dialer looks up; Go's resolver takes no other
+	}
 	if n, err := strconv.Atoi(port); err == nil && port != "" {
 		port = strconv.Itoa(n) // "0080" is 80, as the dialer reads it
 	}

@@ -14,6 +14,7 @@ func TestHostKeyOneReceiverOneKey(t *testing.T) {
 		{"http://Ⓐ.example:80/", "http://Ⓐ.example/"},
 		{"https://ǅ.example:443/", "https://ǆ.example/"},
 		{"http://LOCALHOST:0080/", "http://localhost/"},
+		{"http://Bücher.example/", "http://xn--bcher-kva.example:80/"}, // the name the resolver takes
 	} {
 		a, err := url.Parse(pair[0])
 		if err != nil {
