@@ -158,7 +158,7 @@ func (e *env) serve(ctx context.Context, cfg Config, onListen func(base string, 
 	if err := os.MkdirAll(filepath.Dir(cfg.Store.Path), 0o700); err != nil {
 		return fmt.Errorf("store.path: %w", err)
 	}
-	lock, err := acquireServeLock(cfg.Store.Path, ln.Addr().String())
+	lock, before, err := acquireServeLock(cfg.Store.Path, ln.Addr().String())
 	if err != nil {
 		return err
 	}
@@ -194,6 +194,13 @@ func (e *env) serve(ctx context.Context, cfg Config, onListen func(base string, 
 		return err
 	} else if n > 0 {
 		log.Warn("webhooks whose removal a stopped process left unfinished keep their history", "webhooks", n)
+	}
+	if keepsMark {
+		stopMarks, err := markLineage(ctx, st, lock, before.Mark, log)
+		if err != nil {
+			return err
+		}
+		defer stopMarks() // after the dispatcher has stopped (deferred below): its last mark
 	}
 	public := cfg.PublicBase(ln.Addr().String())
 	self, inbox, err := inboxWiring(cfg, ln.Addr().String())

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -231,4 +232,38 @@ func fillUp(tb testing.TB, path string) {
 		}
 	}
 	tb.Fatalf("filler: %s took 4 MiB without filling the file system", path)
+}
+
+// TestStartOnFullDiskSaysSo: a database stopped cleanly (its -wal and -shm files
+// removed) on a disk that has filled up since cannot be opened, by serve or by a
+// command: the error says the disk is full, not that the disk failed.
+func TestStartOnFullDiskSaysSo(t *testing.T) {
+	if os.Getenv("CI") != "true" || os.Geteuid() != 0 {
+		t.Skip("mounts a 2 MiB tmpfs: runs as root with CI=true only")
+	}
+	is := is.New(t)
+	dir := t.TempDir()
+	mnt := filepath.Join(dir, "small")
+	is.NoErr(os.Mkdir(mnt, 0o700))
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=2m,mode=0700", "tmpfs", mnt).CombinedOutput(); err != nil {
+		t.Skipf("cannot mount a tmpfs here (%v: %s)", err, out)
+	}
+	t.Cleanup(func() { exec.Command("umount", "-l", mnt).Run() })
+	cfg := filepath.Join(dir, "hookd.toml")
+	is.NoErr(os.WriteFile(cfg, []byte(fmt.Sprintf("[http]\nlisten = \"127.0.0.1:0\"\n[store]\npath = %q\n[log]\nformat = \"json\"\n%s",
+		filepath.Join(mnt, "hookd.db"), fastDelivery)), 0o600))
+	_, err := runCmd(t, "init", "-config", cfg)
+	is.NoErr(err)
+	d := startDaemon(t, cfg)
+	is.NoErr(d.stop())                       // a clean stop
+	fillUp(t, filepath.Join(mnt, "ballast")) // then the disk fills up
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var stdout, stderr safeBuffer
+	err = run(ctx, []string{"hookd", "serve", "-config", cfg}, noenv, strings.NewReader(""), &stdout, &stderr)
+	is.True(err != nil)
+	is.True(strings.Contains(err.Error(), "the disk that holds the database is full")) // the cause
+	is.True(strings.Contains(err.Error(), "free disk space"))                          // and what to do
+	_, err = runCmd(t, "client", "list", "-config", cfg)
+	is.True(err != nil && strings.Contains(err.Error(), "the disk that holds the database is full")) // a command says the same
 }

@@ -2,9 +2,18 @@
 
 package main
 
-// serveLock is a no-op where flock(2) is missing: nothing stops a second daemon.
+// serveLock is a no-op where flock(2) is missing: nothing stops a second daemon,
+// and no mark is kept beside the database.
 type serveLock struct{}
 
-func acquireServeLock(db, listen string) (*serveLock, error) { return &serveLock{}, nil }
-func (l *serveLock) release()                                {}
-func serveLockHeld(db string) error                          { return nil }
+type lockHolder struct{ Mark string }
+
+// keepsMark: without a lock file, no mark is kept, and none is checked.
+const keepsMark = false
+
+func acquireServeLock(db, listen string) (*serveLock, lockHolder, error) {
+	return &serveLock{}, lockHolder{}, nil
+}
+func (l *serveLock) keep(mark string) error { return nil }
+func (l *serveLock) release()               {}
+func serveLockHeld(db string) error         { return nil }

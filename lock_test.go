@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"hookd/store"
+
 	"github.com/matryer/is"
 )
 
@@ -39,4 +41,80 @@ func TestSecondServeRefused(t *testing.T) {
 
 	d = startDaemon(t, cfg) // once the first has stopped, a new one starts
 	is.NoErr(d.stop())
+}
+
+// TestRestoredBackupTakesNewDeliveryIDs: a backup restored over the database, as
+// the README restores one, gives its new deliveries ids (and so webhook-ids) past
+// any the daemon gave after the backup; a plain restart counts on.
+func TestRestoredBackupTakesNewDeliveryIDs(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	cfg := testConfig(t, fastDelivery+"paused = true\n")
+	db := filepath.Join(filepath.Dir(cfg), "hookd.db")
+	records := []string{"0000-0002-7253-3645", "0000-0002-1825-0097", "0000-0001-5109-3700", "0000-0002-9079-593X"}
+	st := openTestStore(t, cfg)
+	c, err := st.CreateClient(ctx, store.NewClient{Name: "lab", Scopes: []string{store.ScopeWebhook}})
+	is.NoErr(err)
+	for _, r := range records {
+		_, _, err = st.PutOrcidWebhook(ctx, c.ID, r, "https://receiver.example/"+r)
+		is.NoErr(err)
+	}
+	is.NoErr(st.Close())
+	// event takes an event for record r beside the daemon, and returns its delivery's id.
+	event := func(r string) int64 {
+		t.Helper()
+		st := openTestStore(t, cfg)
+		defer st.Close()
+		_, err := st.Intake(ctx, "", "", []store.Event{{Orcid: r}}, 0)
+		is.NoErr(err)
+		ds, err := st.Deliveries(ctx, store.DeliveryFilter{Orcid: r, Limit: 1})
+		is.NoErr(err)
+		is.Equal(len(ds), 1)
+		return ds[0].ID
+	}
+
+	d := startDaemon(t, cfg)
+	is.Equal(event(records[0]), int64(1))
+	backup := filepath.Join(t.TempDir(), "backup.db")
+	st = openTestStore(t, cfg)
+	is.NoErr(st.Backup(ctx, backup))
+	is.NoErr(st.Close())
+	is.Equal(event(records[1]), int64(2)) // after the backup: msg_2
+	is.NoErr(d.stop())
+
+	d = startDaemon(t, cfg) // a restart
+	is.Equal(event(records[2]), int64(3))
+	is.NoErr(d.stop())
+	is.True(!strings.Contains(d.stderr.String(), "not the state")) // said nothing
+
+	for _, f := range []string{db, db + "-wal", db + "-shm"} { // the README's restore
+		os.Remove(f)
+	}
+	b, err := os.ReadFile(backup)
+	is.NoErr(err)
+	is.NoErr(os.WriteFile(db, b, 0o600))
+	d = startDaemon(t, cfg)
+	id := event(records[3])
+	is.True(id > 3) // none the original gave: not msg_2 or msg_3 again
+	is.NoErr(d.stop())
+	is.True(strings.Contains(d.stderr.String(), "this database is not the state this daemon's file last ran on")) // said why
+	is.True(strings.Contains(d.stderr.String(), fmt.Sprintf(`"first_delivery_id":%d`, id)))
+}
+
+// TestSecondServeThroughSymlinkRefused: a database named through a symbolic link is
+// the file it links to: a daemon on each name takes one lock, and the second is
+// refused.
+func TestSecondServeThroughSymlinkRefused(t *testing.T) {
+	is := is.New(t)
+	dir := t.TempDir()
+	db := filepath.Join(dir, "hookd.db")
+	is.NoErr(os.WriteFile(db, nil, 0o600))
+	link := filepath.Join(t.TempDir(), "linked.db")
+	is.NoErr(os.Symlink(db, link))
+	first, _, err := acquireServeLock(db, "127.0.0.1:1")
+	is.NoErr(err)
+	defer first.release()
+	_, _, err = acquireServeLock(link, "127.0.0.1:2")
+	is.True(err != nil && strings.Contains(err.Error(), "in use by another hookd daemon")) // one lock for one file
+	is.True(strings.Contains(err.Error(), "listening on 127.0.0.1:1"))
 }

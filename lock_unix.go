@@ -6,8 +6,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"syscall"
 	"time"
 )
@@ -15,45 +17,79 @@ import (
 // serveLock is held by the one "hookd serve" (or "hookd dev") of a database: two
 // daemons on one file would both claim and deliver, and a daemon that starts knows
 // that work still leased in the file was left by a process that is gone.
-type serveLock struct{ f *os.File }
+type serveLock struct {
+	f      *os.File
+	holder lockHolder
+}
 
-// lockHolder is what the lock file says about the daemon that holds it.
+// keepsMark: the lock file keeps the database's mark (store.Lineage).
+const keepsMark = true
+
+// lockHolder is what the lock file says about the daemon that holds it, and the
+// database's mark the daemon last gave it (store.Lineage).
 type lockHolder struct {
 	PID     int       `json:"pid"`
 	Listen  string    `json:"listen"`
 	Started time.Time `json:"started"`
+	Mark    string    `json:"mark,omitempty"`
 }
 
-// lockPath is the lock file of the database at db.
-func lockPath(db string) string { return db + ".lock" }
+// lockPath is the lock file of the database at db: beside the file itself when db
+// is a symbolic link, so that two daemons that name one file differently take one
+// lock.
+func lockPath(db string) string {
+	if real, err := filepath.EvalSymlinks(db); err == nil {
+		db = real
+	}
+	return db + ".lock"
+}
 
 // acquireServeLock takes the database's daemon lock or says which daemon holds it.
 // The operating system releases it when the process ends, however it ends.
-func acquireServeLock(db, listen string) (*serveLock, error) {
+// Holder is what the file said before: the mark the last daemon left in it.
+func acquireServeLock(db, listen string) (_ *serveLock, before lockHolder, err error) {
 	path := lockPath(db)
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if errors.Is(err, fs.ErrPermission) {
-		return nil, fmt.Errorf("lock %s: %w: the file belongs to another user (hookd run once as root?); give it to the service's user (chown), or remove it while no hookd runs", path, err)
+		return nil, before, fmt.Errorf("lock %s: %w: the file belongs to another user (hookd run once as root?); give it to the service's user (chown), or remove it while no hookd runs", path, err)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("lock %s: %w", path, err)
+		return nil, before, fmt.Errorf("lock %s: %w", path, err)
 	}
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 		defer f.Close()
 		if !errors.Is(err, syscall.EWOULDBLOCK) {
-			return nil, fmt.Errorf("lock %s: %w", path, err)
+			return nil, before, fmt.Errorf("lock %s: %w", path, err)
 		}
-		return nil, inUse(db, path)
+		return nil, before, inUse(db, path)
 	}
-	b, _ := json.Marshal(lockHolder{PID: os.Getpid(), Listen: listen, Started: time.Now().UTC().Truncate(time.Second)})
-	if err := f.Truncate(0); err == nil {
-		_, err = f.WriteAt(append(b, '\n'), 0)
-		if err != nil {
-			f.Close()
-			return nil, fmt.Errorf("lock %s: %w", path, err)
-		}
+	if b, err := io.ReadAll(f); err == nil {
+		json.Unmarshal(b, &before) // a file of an older hookd, or empty: no mark
 	}
-	return &serveLock{f: f}, nil
+	l := &serveLock{f: f, holder: lockHolder{PID: os.Getpid(), Listen: listen, Started: time.Now().UTC().Truncate(time.Second)}}
+	if err := l.write(); err != nil {
+		f.Close()
+		return nil, before, fmt.Errorf("lock %s: %w", path, err)
+	}
+	return l, before, nil
+}
+
+// keep writes the database's new mark into the lock file.
+func (l *serveLock) keep(mark string) error {
+	l.holder.Mark = mark
+	if err := l.write(); err != nil {
+		return fmt.Errorf("lock %s: %w", l.f.Name(), err)
+	}
+	return nil
+}
+
+func (l *serveLock) write() error {
+	b, _ := json.Marshal(l.holder)
+	if err := l.f.Truncate(0); err != nil {
+		return err
+	}
+	_, err := l.f.WriteAt(append(b, '\n'), 0)
+	return err
 }
 
 // inUse is the error of a database whose lock file at path another daemon holds,

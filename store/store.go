@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -233,7 +234,7 @@ func Open(ctx context.Context, opts Options) (_ *Store, err error) {
 	var mode string
 	if err := write.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
 		write.Close()
-		return nil, fmt.Errorf("open store %s: %w", opts.Path, Classify(err))
+		return nil, fmt.Errorf("open store %s: %w", opts.Path, openError(opts.Path, err))
 	}
 	if mode != "wal" {
 		write.Close()
@@ -254,7 +255,7 @@ func Open(ctx context.Context, opts Options) (_ *Store, err error) {
 	}
 	if err := s.migrate(ctx, opts.Migrating); err != nil {
 		write.Close()
-		return nil, fmt.Errorf("open store %s: %w", opts.Path, Classify(err))
+		return nil, fmt.Errorf("open store %s: %w", opts.Path, openError(opts.Path, err))
 	}
 
 	if !opts.SkipKeyCheck && !keyChecked {
@@ -443,6 +444,25 @@ func (s *Store) Backup(ctx context.Context, path string) error {
 	return nil
 }
 
+// minFreeToOpen is the free space below which an I/O error at open is put down to a
+// full disk.
+const minFreeToOpen = 256 << 10
+
+// openError is Classify(err) for an error of opening the database at path, naming
+// a full disk as the cause of an I/O error when its disk has next to no space
+// left: SQLite says only "disk I/O error" when it cannot make the -wal and -shm
+// files of a database stopped cleanly (which removed them) on a full disk.
+func openError(path string, err error) error {
+	err = Classify(err)
+	var e *Error
+	if errors.As(err, &e) && e.Code == Unavailable {
+		if free, ok := freeBytes(filepath.Dir(path)); ok && free < minFreeToOpen {
+			return &Error{Code: Unavailable, Message: fmt.Sprintf("the disk that holds the database is full (%d bytes free): SQLite cannot make the database's -wal and -shm files; free disk space, then start hookd again", free), cause: err}
+		}
+	}
+	return err
+}
+
 // SchemaVersion is the newest migration this binary knows.
 func SchemaVersion() int {
 	v, _ := migrationFiles()
@@ -576,6 +596,13 @@ func (s *Store) migrate(ctx context.Context, migrating func(name string)) error 
 			return err
 		}
 		err = s.inTx(ctx, func(tx *sql.Tx) error {
+			// Another process opening the file at the same moment (the daemon and
+			// a command after an upgrade) may have applied it since the list was
+			// read: the write lock this transaction holds makes the answer final.
+			var done bool
+			if err := tx.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM schema_migrations WHERE version = ?)", m.version).Scan(&done); err != nil || done {
+				return err
+			}
 			if _, err := tx.ExecContext(ctx, string(body)); err != nil {
 				return err
 			}

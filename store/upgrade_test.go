@@ -439,3 +439,34 @@ func TestUpgradeRevisesOlderMerges(t *testing.T) {
 	// than a change dropped). Not: one event (2), never attempted (3), finished (4).
 	is.Equal(rev, map[int64]int{1: 1, 2: 0, 3: 0, 4: 0, 5: 1, 6: 1})
 }
+
+// TestOpenAtOnceOfAnOlderFile: two processes that open a file of an older schema at
+// the same moment (the daemon and a command, after an upgrade) both open it: each
+// migration is applied once, by whichever comes first.
+func TestOpenAtOnceOfAnOlderFile(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	box := newBox(t)
+	for round := range 10 {
+		path := filepath.Join(t.TempDir(), "hookd.db")
+		is.NoErr(store.MigrateTo(ctx, path, 12))
+		errs := make(chan error, 2)
+		for range 2 {
+			go func() {
+				st, err := store.Open(ctx, store.Options{Path: path, Box: box})
+				if err == nil {
+					st.Close()
+				}
+				errs <- err
+			}()
+		}
+		for range 2 {
+			if err := <-errs; err != nil {
+				t.Fatalf("round %d: one of two opening a version-12 file at once failed: %v", round, err)
+			}
+		}
+		v, err := store.FileSchemaVersion(ctx, path)
+		is.NoErr(err)
+		is.Equal(v, store.SchemaVersion())
+	}
+}

@@ -4,6 +4,7 @@ package store
 
 import (
 	"os"
+	"path/filepath"
 	"syscall"
 	"time"
 )
@@ -24,9 +25,13 @@ type yielder struct {
 	daemon bool
 }
 
-// openYielder opens the yield file beside the database. Where it cannot be made
-// (a read-only folder), writes go on without it.
+// openYielder opens the yield file beside the database (beside the file a symbolic
+// link names, so that every process of the file takes one). Where it cannot be
+// made (a read-only folder), writes go on without it.
 func openYielder(dbPath string, daemon bool) *yielder {
+	if real, err := filepath.EvalSymlinks(dbPath); err == nil {
+		dbPath = real
+	}
 	f, err := os.OpenFile(dbPath+".yield", os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil
