@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -129,21 +130,27 @@ func TestInboxEndToEnd(t *testing.T) {
 	n := ds[0].Attempts
 	is.True(n >= 2) // at least one 500 and the 204
 
-	// From the delivery to its requests: one per attempt, each with its answer.
+	// From the delivery to its requests: one per attempt, each with its answer,
+	// newest first as an inbox's are.
 	byDelivery := inboxRequests(t, cfg, "-delivery", strconvI(delivery))
 	is.Equal(len(byDelivery), n) // every attempt reached the inbox
 	for i, r := range byDelivery {
 		is.Equal(r.DeliveryID, delivery)                            // the delivery that sent it
-		is.Equal(r.Attempt, i+1)                                    // and which attempt
+		is.Equal(r.Attempt, n-i)                                    // and which attempt, the last first
 		is.Equal(r.Verdict, "valid")                                // signed
 		is.Equal(r.SignerKind+" "+r.SignerID, "client "+c.ClientID) // with the client's signing secret
 		is.Equal(r.Path, "/inbox/e2e/"+record+"/updated")           // at the callback's path
 		want := http.StatusInternalServerError
-		if i == n-1 {
+		if i == 0 {
 			want = http.StatusNoContent
 		}
 		is.Equal(r.AnswerStatus, want) // 500 until reset, then 204
 	}
+	last := inboxRequests(t, cfg, "-delivery", strconvI(delivery), "-limit", "1")
+	is.Equal(len(last), 1)                               // a limit
+	is.Equal(last[0].Attempt, n)                         // keeps the newest attempt
+	is.Equal(last[0].AnswerStatus, http.StatusNoContent) // the one that succeeded
+	slices.Reverse(byDelivery)                           // in attempt order below
 	// From the delivery's attempts to the requests: the attempt log shows what the
 	// inbox answered, which names the request it recorded.
 	out, err = runCmd(t, "deliveries", "list", "-config", cfg, "-attempts")

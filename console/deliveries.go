@@ -283,6 +283,7 @@ func (h *Handler) handleDelivery() http.Handler {
 			h.internal(w, r, err)
 			return
 		}
+		slices.Reverse(inbox) // in attempt order, as the attempts are listed
 		elsewhere := false
 		for _, a := range as {
 			elsewhere = elsewhere || d.Elsewhere(a) != ""

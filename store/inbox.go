@@ -361,13 +361,14 @@ type InboxFilter struct {
 	// is empty): what a reader who sees some inboxes sees of them all.
 	Names []string
 	// DeliveryID lists the requests a hookd delivery sent (one per attempt that
-	// reached the inbox), oldest first; the other filters are newest first.
+	// reached the inbox).
 	DeliveryID int64
 	Before     int64 // only requests with a smaller id: the next page of a list
 	Limit      int   // at most this many (default 50, at most 1000)
 }
 
-// InboxRequests lists recorded requests, newest first (by delivery: oldest first).
+// InboxRequests lists recorded requests, newest first (so a limit keeps the newest,
+// a delivery's last attempts too).
 func (s *Store) InboxRequests(ctx context.Context, f InboxFilter) ([]InboxRequest, error) {
 	where := []string{"1=1"}
 	var args []any
@@ -391,18 +392,16 @@ func (s *Store) InboxRequests(ctx context.Context, f InboxFilter) ([]InboxReques
 		where = append(where, "inbox IN (SELECT value FROM json_each(?))")
 		args = append(args, string(names))
 	}
-	order := "id DESC"
 	if f.DeliveryID != 0 {
 		where = append(where, "delivery_id = ?")
 		args = append(args, f.DeliveryID)
-		order = "id"
 	}
 	if f.Before > 0 {
 		where = append(where, "id < ?")
 		args = append(args, f.Before)
 	}
 	args = append(args, pageLimit(f.Limit))
-	out, err := s.queryInboxRequests(ctx, "WHERE "+strings.Join(where, " AND ")+" ORDER BY "+order+" LIMIT ?", args...)
+	out, err := s.queryInboxRequests(ctx, "WHERE "+strings.Join(where, " AND ")+" ORDER BY id DESC LIMIT ?", args...)
 	if err != nil {
 		return nil, fmt.Errorf("list inbox requests: %w", err)
 	}
