@@ -93,8 +93,9 @@ func files(tb testing.TB, dir string) []string {
 
 // TestNoCommandCreatesADatabase is the rule: every command but serve, dev and init,
 // run in an empty folder (with a members file for the import), creates no file and
-// fails, naming the database it looked for and how to point at the right one; and
-// so with a -config or HOOKD_CONFIG whose database does not exist.
+// fails, naming the database it looked for and how to point at the right one (with
+// no configuration, first hookd dev, which the command would then use); and so with
+// a -config or HOOKD_CONFIG whose database does not exist.
 func TestNoCommandCreatesADatabase(t *testing.T) {
 	dir := t.TempDir()
 	t.Chdir(dir)
@@ -115,10 +116,11 @@ func TestNoCommandCreatesADatabase(t *testing.T) {
 			env  map[string]string
 			flag []string
 			want []string // what the error says
+			dev  bool     // and whether it says to start hookd dev first
 		}{
-			{"no configuration", nil, nil, []string{filepath.Join(dir, "hookd.db"), "-config", "HOOKD_CONFIG", "hookd init"}},
-			{"-config", nil, []string{"-config", cfg}, []string{"/nonexistent-hookd-test/data/hookd.db", "-config " + cfg}},
-			{"HOOKD_CONFIG", map[string]string{"HOOKD_CONFIG": cfg}, nil, []string{"/nonexistent-hookd-test/data/hookd.db", "HOOKD_CONFIG=" + cfg}},
+			{"no configuration", nil, nil, []string{filepath.Join(dir, "hookd.db"), "-config", "HOOKD_CONFIG", "hookd init"}, true},
+			{"-config", nil, []string{"-config", cfg}, []string{"/nonexistent-hookd-test/data/hookd.db", "-config " + cfg}, false},
+			{"HOOKD_CONFIG", map[string]string{"HOOKD_CONFIG": cfg}, nil, []string{"/nonexistent-hookd-test/data/hookd.db", "HOOKD_CONFIG=" + cfg}, false},
 		} {
 			t.Run(c.name+" with "+how.name, func(t *testing.T) {
 				is := is.New(t)
@@ -137,6 +139,16 @@ func TestNoCommandCreatesADatabase(t *testing.T) {
 						if !strings.Contains(err.Error(), w) {
 							t.Errorf("error %q does not say %q", err, w)
 						}
+					}
+					// Without a file, a newcomer ahead of hookd dev reads first to
+					// start it (its ./hookd-dev.db is what the command would use),
+					// before "hookd init", which would make a database dev never reads.
+					dev := strings.Index(err.Error(), `start "hookd dev"`)
+					is.Equal(dev >= 0, how.dev) // hookd dev, only without a file
+					if how.dev {
+						is.True(strings.Contains(err.Error(), "./hookd-dev.db"))  // naming its database
+						is.True(dev < strings.Index(err.Error(), "-config FILE")) // first
+						is.True(dev < strings.Index(err.Error(), `"hookd init"`)) // before init
 					}
 				}
 				is.Equal(files(t, dir), []string{"members.csv"}) // and created nothing
@@ -269,6 +281,51 @@ func TestHelpEveryCommand(t *testing.T) {
 	}
 }
 
+// TestHelpCommand: "hookd help COMMAND" is "hookd COMMAND -h", for a command of
+// one word or more and for a group; an unknown one is an error.
+func TestHelpCommand(t *testing.T) {
+	t.Chdir(t.TempDir())
+	for _, c := range commands {
+		t.Run(c.name, func(t *testing.T) {
+			is := is.New(t)
+			out, _, err := runEnv(t, nil, append([]string{"help"}, strings.Fields(c.name)...)...)
+			is.NoErr(err) // help is not an error
+			want, _, err := runEnv(t, nil, append(strings.Fields(c.name), "-h")...)
+			is.NoErr(err)
+			is.Equal(out, want)                                    // the command's own help
+			is.True(strings.Contains(out, "Usage: hookd "+c.name)) // its synopsis, not the usage of hookd
+		})
+	}
+	is := is.New(t)
+	out, _, err := runEnv(t, nil, "help", "org", "rotate-secret")
+	is.NoErr(err)
+	is.True(strings.Contains(out, "-revoke-previous")) // a two-word command's flags
+	out, _, err = runEnv(t, nil, "help", "org", "member")
+	is.NoErr(err)                                   // a group
+	is.True(strings.Contains(out, "member import")) // lists its commands
+	_, _, err = runEnv(t, nil, "help", "frobnicate")
+	is.True(err != nil)                                  // an unknown command
+	is.True(strings.Contains(err.Error(), "frobnicate")) // is named
+}
+
+// TestFlagHelpSaysWhatTheCommandTakes: a flag's help is the command's own where the
+// shared words would be wrong: check-config needs a file, a replay takes failed or
+// dead deliveries only.
+func TestFlagHelpSaysWhatTheCommandTakes(t *testing.T) {
+	is := is.New(t)
+	out, _, err := runEnv(t, nil, "check-config", "-h")
+	is.NoErr(err)
+	is.True(strings.Contains(out, "required unless HOOKD_CONFIG names one")) // check-config needs a file
+	is.True(!strings.Contains(out, "built-in defaults"))                     // it checks no defaults
+	out, _, err = runEnv(t, nil, "deliveries", "replay", "-h")
+	is.NoErr(err)
+	is.True(strings.Contains(out, "failed or dead")) // the states a replay takes
+	is.True(!strings.Contains(out, "in-flight"))     // and no other
+	out, _, err = runEnv(t, nil, "deliveries", "list", "-h")
+	is.NoErr(err)
+	is.True(strings.Contains(out, "pending, failed, in-flight, delivered, dead")) // a list takes every state
+}
+
 // TestUsage: the usage lists every command and fits 80 columns.
 func TestUsage(t *testing.T) {
 	is := is.New(t)
@@ -281,6 +338,10 @@ func TestUsage(t *testing.T) {
 			t.Errorf("usage line longer than 80 columns: %q", line)
 		}
 	}
+	flat := strings.Join(strings.Fields(u), " ")
+	is.True(strings.Contains(flat, "not for dev, which reads only its own -config")) // dev ignores HOOKD_CONFIG
+	is.True(strings.Contains(flat, "./hookd-dev.db for dev"))                        // and has its own database
+	is.True(strings.Contains(flat, `"hookd help COMMAND"`))                          // help of one command
 }
 
 // TestExtraArguments is the rule: a command given more arguments than it takes
@@ -870,4 +931,69 @@ func TestCheckConfigFileBesideTheDatabase(t *testing.T) {
 	is.True(err != nil)
 	is.True(strings.Contains(err.Error(), db+".lock, beside the database, cannot be written"))
 	is.True(strings.Contains(err.Error(), "chown"))
+}
+
+// readmeDevTOML is the dev.toml the README gives for trying http.base_path in
+// development mode.
+func readmeDevTOML(tb testing.TB) string {
+	tb.Helper()
+	b, err := os.ReadFile("README.md")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(b), "```toml\n# dev.toml\n")
+	body, _, closed := strings.Cut(rest, "```")
+	if !ok || !closed {
+		tb.Fatal("README.md has no ```toml block beginning # dev.toml")
+	}
+	return body
+}
+
+// TestNotifySaysWhenDue: hookd notify says when its deliveries go out: on the
+// daemon's next tick without a coalescing window, else within the window, named.
+// The README's dev.toml gives the commands dev's database and delivery settings, so
+// "hookd notify -config dev.toml" queues deliveries due at once, as in hookd dev.
+func TestNotifySaysWhenDue(t *testing.T) {
+	const record = "0000-0002-7253-3645"
+	withWebhook := func(tb testing.TB, cfg string) {
+		tb.Helper()
+		is := is.New(tb)
+		_, err := runCmd(tb, "client", "add", "-config", cfg, "-name", "app", "-id", "app", "-secret", "app-secret")
+		is.NoErr(err) // a client
+		st := openTestStore(tb, cfg)
+		defer st.Close()
+		_, _, err = st.PutOrcidWebhook(context.Background(), "app", record, "http://127.0.0.1:1/cb")
+		is.NoErr(err) // with a registration for the record
+	}
+	t.Run("coalescing window", func(t *testing.T) {
+		is := is.New(t)
+		cfg := testConfig(t, "") // serve's defaults: a window of 5m
+		withWebhook(t, cfg)
+		out, err := runCmd(t, "notify", "-config", cfg, record)
+		is.NoErr(err)
+		is.True(strings.Contains(out, "1 delivery(ies) queued or merged, due in 5m0s or less (delivery.coalesce_window")) // when it is due, and why
+		is.True(!strings.Contains(out, "next tick"))                                                                      // not at once
+	})
+	t.Run("README dev.toml", func(t *testing.T) {
+		is := is.New(t)
+		dir := t.TempDir()
+		cfg := filepath.Join(dir, "dev.toml")
+		is.NoErr(os.WriteFile(cfg, []byte(readmeDevTOML(t)), 0o600))
+		c, err := LoadConfig(cfg)
+		is.NoErr(err)                                                                      // the README's file loads
+		is.Equal(c.Store.Path, filepath.Join(dir, devDatabase))                            // dev's database
+		is.Equal(c.Delivery.CoalesceWindow, devConfig().Delivery.CoalesceWindow)           // dev's window
+		is.Equal(c.Delivery.AllowPrivateTargets, devConfig().Delivery.AllowPrivateTargets) // dev's loopback callbacks
+		initDB(t, cfg)
+		withWebhook(t, cfg)
+		out, err := runCmd(t, "notify", "-config", cfg, record)
+		is.NoErr(err)
+		is.True(strings.Contains(out, "1 delivery(ies) queued or merged; a running hookd sends them on its next tick")) // due at once
+		st := openTestStore(t, cfg)
+		defer st.Close()
+		ds, err := st.Deliveries(context.Background(), store.DeliveryFilter{})
+		is.NoErr(err)
+		is.Equal(len(ds), 1)
+		is.True(!ds[0].DueAt.After(time.Now())) // as the message says
+	})
 }

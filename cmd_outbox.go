@@ -48,6 +48,12 @@ func (e *env) cmdNotify(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	if w := cfg.Delivery.CoalesceWindow.Duration; w > 0 && res.Deliveries > 0 {
+		// The window runs from a delivery's first event: a merged one is due sooner.
+		fmt.Fprintf(e.stdout, "recorded %d event(s): %d delivery(ies) queued or merged, due in %s or less (delivery.coalesce_window, from each one's first event); a running hookd sends them then\n",
+			res.Accepted, res.Deliveries, w)
+		return nil
+	}
 	fmt.Fprintf(e.stdout, "recorded %d event(s): %d delivery(ies) queued or merged; a running hookd sends them on its next tick\n", res.Accepted, res.Deliveries)
 	return nil
 }
@@ -369,6 +375,7 @@ func (e *env) deliveriesReplay(ctx context.Context, args []string) error {
 	fs, path := e.flags("deliveries replay")
 	id := fs.String("id", "", "replay this delivery")
 	filter := e.deliveryFilterFlags(fs)
+	fs.Lookup("state").Usage = "only this state: failed or dead (default: both); a replay takes no other"
 	if _, err := e.parse(fs, args, 0, 0); err != nil {
 		return err
 	}

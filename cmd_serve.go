@@ -51,7 +51,31 @@ func (e *env) cmdServe(ctx context.Context, args []string) error {
 			newLogger(cfg, e.stderr).Warn("SIGHUP ignored: hookd reads its configuration only at start; restart it to apply a change")
 		}
 	}()
-	return e.serve(ctx, cfg, nil)
+	return e.serve(ctx, cfg, serveListenError, nil)
+}
+
+// serveListenError is what hookd serve says when it cannot listen: the key that
+// chose the address, and for a port in use, what to do.
+func serveListenError(err error) error {
+	if errors.Is(err, syscall.EADDRINUSE) {
+		return fmt.Errorf("http.listen: %w: stop what listens there (another hookd?), or set http.listen to a free address in the configuration file", err)
+	}
+	return fmt.Errorf("http.listen: %w", err)
+}
+
+// devListenError is serveListenError for hookd dev, whose address came from
+// setting: "-listen ADDR", the flag or dev's default, or http.listen of its file.
+func devListenError(setting string) func(error) error {
+	return func(err error) error {
+		inUse := errors.Is(err, syscall.EADDRINUSE)
+		switch {
+		case inUse && strings.HasPrefix(setting, "-listen "):
+			return fmt.Errorf("%s: address already in use: choose another port with -listen", setting)
+		case inUse:
+			return fmt.Errorf("%s: %w: choose another port with -listen, or in the file", setting, err)
+		}
+		return fmt.Errorf("%s: %w", setting, err)
+	}
 }
 
 // cmdInit is the explicit first-time setup: it creates the database (migrated) and
@@ -118,9 +142,11 @@ func (e *env) measuring(name string, start func(io.Writer) error, stop func()) (
 	}, nil
 }
 
-// serve runs the daemon until ctx ends. onListen, when set, is called with the
-// public base URL once hookd listens and the store is migrated.
-func (e *env) serve(ctx context.Context, cfg Config, onListen func(base string, st *store.Store) error) error {
+// serve runs the daemon until ctx ends. listenError makes the error of an address
+// it cannot listen on, in the words of the setting that chose it. onListen, when
+// set, is called with the public base URL once hookd listens and the store is
+// migrated.
+func (e *env) serve(ctx context.Context, cfg Config, listenError func(error) error, onListen func(base string, st *store.Store) error) error {
 	// The secrets the daemon reads at start, before it creates anything.
 	if err := cfg.CheckSecretFiles(); err != nil {
 		return err
@@ -152,7 +178,7 @@ func (e *env) serve(ctx context.Context, cfg Config, onListen func(base string, 
 		if held := serveLockHeld(cfg.Store.Path); held != nil {
 			return held // the port is taken by this database's own daemon: say so
 		}
-		return fmt.Errorf("http.listen: %w", err)
+		return listenError(err)
 	}
 	defer ln.Close()
 	if err := os.MkdirAll(filepath.Dir(cfg.Store.Path), 0o700); err != nil {
@@ -403,11 +429,16 @@ func (e *env) cmdDev(ctx context.Context, args []string) error {
 			return err
 		}
 	}
+	listenSetting := "-listen " + cfg.HTTP.Listen + " (dev's default)"
+	if cfg.HTTP.Listen != devConfig().HTTP.Listen {
+		listenSetting = "http.listen of -config " + *path
+	}
 	if *listen != "" {
 		if !hostPort(*listen, true) {
 			return fmt.Errorf("dev: -listen: must be host:port with a port from 0 to 65535, such as 127.0.0.1:8081, got %q", *listen)
 		}
 		cfg.HTTP.Listen = *listen
+		listenSetting = "-listen " + *listen
 	}
 	if *db != "" {
 		cfg.Store.Path = *db
@@ -417,7 +448,7 @@ func (e *env) cmdDev(ctx context.Context, args []string) error {
 		return err
 	}
 	credPath := devCredentials(cfg.Store.Path)
-	return e.serve(ctx, cfg, func(base string, st *store.Store) error {
+	return e.serve(ctx, cfg, devListenError(listenSetting), func(base string, st *store.Store) error {
 		c, err := ensureDevClient(ctx, st, credPath)
 		if err != nil {
 			return fmt.Errorf("dev client: %w", err)

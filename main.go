@@ -121,9 +121,13 @@ Commands:
 `)
 	writeCommands(&b, "")
 	b.WriteString(`
-Every command takes -config FILE; without it, the file HOOKD_CONFIG names;
-without either, built-in defaults (database ./hookd.db). Only serve, dev and
-init create a database. Run "hookd COMMAND -h" for a command's flags.
+Every command takes -config FILE; without it, the file HOOKD_CONFIG names (not
+for dev, which reads only its own -config); without either, built-in defaults.
+Their database is ./hookd.db for serve and init, ./hookd-dev.db for dev, and
+for the other commands ./hookd.db, or hookd dev's ./hookd-dev.db (with dev's
+delivery settings) when ./hookd.db does not exist but that does. check-config
+needs a file. Only serve, dev and init create a database. Run "hookd help
+COMMAND" (or "hookd COMMAND -h") for a command's flags.
 `)
 	return b.String()
 }
@@ -161,7 +165,13 @@ func runCommand(ctx context.Context, args []string, e *env) error {
 	}
 	words := args[1:]
 	switch words[0] {
-	case "-h", "-help", "--help", "help":
+	case "help":
+		if len(words) > 1 { // "hookd help COMMAND" is "hookd COMMAND -h"
+			return runCommand(ctx, append(append([]string{args[0]}, words[1:]...), "-h"), e)
+		}
+		fmt.Fprint(e.stdout, usage())
+		return nil
+	case "-h", "-help", "--help":
 		fmt.Fprint(e.stdout, usage())
 		return nil
 	case "-version", "--version":
@@ -344,6 +354,13 @@ func (e *env) openWith(ctx context.Context, cmd, flagValue string,
 		if flagValue != "" {
 			initCmd += " -config " + flagValue
 		}
+		if file, _ := e.configFile(flagValue); file == "" {
+			// Most often a newcomer ahead of hookd dev: "hookd init" would make a
+			// ./hookd.db that dev, serving ./hookd-dev.db, never reads.
+			return nil, cfg, fmt.Errorf("%s: no database at %s (%s); start \"hookd dev\" (or \"hookd serve\") in this folder first: "+
+				"dev makes ./%s, which the commands then use; or point hookd at the service's configuration with -config FILE or HOOKD_CONFIG=FILE, or create a new database with %q",
+				cmd, db, from, devDatabase, initCmd)
+		}
 		return nil, cfg, fmt.Errorf("%s: no database at %s (%s); point hookd at the service's configuration with -config FILE or HOOKD_CONFIG=FILE, or create a new database with %q",
 			cmd, db, from, initCmd)
 	}
@@ -433,6 +450,7 @@ func durationText(_ []string, a slog.Attr) slog.Attr {
 
 func (e *env) cmdCheckConfig(ctx context.Context, args []string) error {
 	fs, flagValue := e.flags("check-config")
+	fs.Lookup("config").Usage = "configuration file (TOML) to check; required unless HOOKD_CONFIG names one"
 	if _, err := e.parse(fs, args, 0, 0); err != nil {
 		return err
 	}

@@ -356,15 +356,65 @@ func TestServePortInUse(t *testing.T) {
 	stderr, done := serveIn(ctx, cfg, noenv)
 	select {
 	case err := <-done:
-		is.True(err != nil)                                           // serve fails
-		is.True(strings.Contains(err.Error(), "http.listen"))         // names the setting
-		is.True(strings.Contains(err.Error(), ln.Addr().String()))    // and the address
-		is.Equal(files(t, filepath.Dir(cfg)), []string{"hookd.toml"}) // before creating any file
+		is.True(err != nil)                                                         // serve fails
+		is.True(strings.Contains(err.Error(), "http.listen"))                       // names the setting
+		is.True(strings.Contains(err.Error(), ln.Addr().String()))                  // and the address
+		is.True(strings.Contains(err.Error(), "set http.listen to a free address")) // and what to do
+		is.Equal(files(t, filepath.Dir(cfg)), []string{"hookd.toml"})               // before creating any file
 	case <-time.After(10 * time.Second):
 		cancel()
 		<-done
 		t.Fatalf("hookd serve on a port in use did not return an error; stderr:\n%s", stderr)
 	}
+}
+
+// TestDevPortInUse: hookd dev on a port in use names what chose the address, the
+// -listen flag (given, or dev's default) or http.listen of its file, and what to
+// do, and creates no file.
+func TestDevPortInUse(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err) // take a port
+	}
+	defer ln.Close()
+	addr := ln.Addr().String()
+	devIn := func(tb testing.TB, args ...string) error {
+		tb.Helper()
+		dir := tb.TempDir()
+		tb.Chdir(dir)
+		err := run(context.Background(), append([]string{"hookd", "dev"}, args...), noenv, strings.NewReader(""), io.Discard, io.Discard)
+		if left := files(tb, dir); len(left) > 0 {
+			tb.Errorf("hookd dev on a port in use made files: %v", left) // it listens before it touches the database
+		}
+		return err
+	}
+	t.Run("-listen", func(t *testing.T) {
+		is := is.New(t)
+		err := devIn(t, "-listen", addr)
+		is.True(err != nil)                                                                                 // dev fails
+		is.Equal(err.Error(), "-listen "+addr+": address already in use: choose another port with -listen") // in the words the user typed
+	})
+	t.Run("http.listen of its file", func(t *testing.T) {
+		is := is.New(t)
+		cfg := writeConfig(t, "[http]\nlisten = \""+addr+"\"\n")
+		err := devIn(t, "-config", cfg)
+		is.True(err != nil)                                                                         // dev fails
+		is.True(strings.HasPrefix(err.Error(), "http.listen of -config "+cfg+": "))                 // naming the file's key
+		is.True(strings.Contains(err.Error(), addr))                                                // the address
+		is.True(strings.HasSuffix(err.Error(), "choose another port with -listen, or in the file")) // and what to do
+	})
+	t.Run("dev's default", func(t *testing.T) {
+		is := is.New(t)
+		def := devConfig().HTTP.Listen
+		ln, err := net.Listen("tcp", def)
+		if err != nil {
+			t.Skipf("%s is taken already: %v", def, err)
+		}
+		defer ln.Close()
+		err = devIn(t)
+		is.True(err != nil)                                                                                                // dev fails
+		is.Equal(err.Error(), "-listen "+def+" (dev's default): address already in use: choose another port with -listen") // the flag that changes it
+	})
 }
 
 func TestCheckConfig(t *testing.T) {
