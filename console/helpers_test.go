@@ -88,7 +88,7 @@ func openEnv(tb testing.TB) *env {
 		Store:      st,
 		Logger:     slog.New(slog.NewTextHandler(io.Discard, nil)),
 		AdminToken: adminTok,
-		PublicURL:  "http://127.0.0.1",
+		PublicURL:  "http://127.0.0.1:8080",
 		Nudge:      func() { e.nudges.Add(1) },
 		Version:    "test",
 	}

@@ -28,7 +28,7 @@ func (h *Handler) visibleInboxes(ctx context.Context, p Principal) ([]string, er
 	if p.Operator() {
 		return nil, nil
 	}
-	names, err := h.st.InboxesCalled(ctx, ownerInboxes(p))
+	names, err := h.st.InboxesCalled(ctx, h.ownerInboxes(p))
 	if names == nil && err == nil {
 		names = []string{}
 	}
@@ -37,8 +37,8 @@ func (h *Handler) visibleInboxes(ctx context.Context, p Principal) ([]string, er
 
 // ownerInboxes is the store's filter of the inboxes p's webhooks call: its client's,
 // and its organisation's for its staff.
-func ownerInboxes(p Principal) store.InboxesFilter {
-	f := store.InboxesFilter{ClientID: p.ClientID}
+func (h *Handler) ownerInboxes(p Principal) store.InboxesFilter {
+	f := store.InboxesFilter{ClientID: p.ClientID, Ours: h.ours}
 	if p.Staff() {
 		f.OrgID = p.OrgID
 	}
@@ -55,7 +55,7 @@ func (h *Handler) inboxObject(ctx context.Context, p Principal, name string, del
 		return obj, nil
 	}
 	if p.ClientID != "" {
-		names, err := h.st.InboxesCalled(ctx, store.InboxesFilter{ClientID: p.ClientID})
+		names, err := h.st.InboxesCalled(ctx, store.InboxesFilter{ClientID: p.ClientID, Ours: h.ours})
 		if err != nil {
 			return obj, err
 		}
@@ -65,7 +65,7 @@ func (h *Handler) inboxObject(ctx context.Context, p Principal, name string, del
 		}
 	}
 	if p.Staff() {
-		names, err := h.st.InboxesCalled(ctx, store.InboxesFilter{OrgID: p.OrgID})
+		names, err := h.st.InboxesCalled(ctx, store.InboxesFilter{OrgID: p.OrgID, Ours: h.ours})
 		if err != nil {
 			return obj, err
 		}
@@ -351,9 +351,19 @@ func (h *Handler) inboxPage(w http.ResponseWriter, r *http.Request, status int, 
 // inboxesFilter is the store's filter of the inboxes the list shows p.
 func (h *Handler) inboxesFilter(p Principal) store.InboxesFilter {
 	if p.Operator() {
-		return store.InboxesFilter{}
+		return store.InboxesFilter{Ours: h.ours}
 	}
-	return ownerInboxes(p)
+	return h.ownerInboxes(p)
+}
+
+// ours reports whether a webhook's URL u reaches this hookd: its own address (the
+// inbox's exception to the guard), or the host of its public URL.
+func (h *Handler) ours(u *url.URL) bool {
+	if h.opts.Inbox.Match(u) {
+		return true
+	}
+	pub, err := url.Parse(h.opts.PublicURL)
+	return err == nil && pub.Host != "" && store.HostKey(u) == store.HostKey(pub)
 }
 
 // newestInboxRequest is the id of the newest request of any inbox (0 for none):

@@ -26,7 +26,7 @@ const (
 func seedEvilInbox(tb testing.TB, e *env) (text, binary store.InboxRequest) {
 	tb.Helper()
 	is := is.New(tb)
-	_, _, err := e.st.PutOrcidWebhook(tb.Context(), e.a.ID, recordInbox, "https://hooks.example/inbox/evil/x")
+	_, _, err := e.st.PutOrcidWebhook(tb.Context(), e.a.ID, recordInbox, "http://127.0.0.1:8080/inbox/evil/x")
 	is.NoErr(err)
 	record := func(body string) store.InboxRequest {
 		r, _, err := e.st.RecordInboxRequest(tb.Context(), store.InboxReceipt{Inbox: "evil", Method: evilMethod, Path: evilPath,

@@ -33,7 +33,7 @@ func seedInbox(tb testing.TB, e *env) inboxWorld {
 	ctx := context.Background()
 	_, _, err := e.st.PutOrcidWebhook(ctx, e.a.ID, recordInbox, "http://127.0.0.1:8080/inbox/a-box/"+recordInbox+"/updated")
 	is.NoErr(err) // A calls a-box
-	_, _, err = e.st.SetHubSettings(ctx, e.orgA.ID, store.HubSettings{Enabled: true, URL: "https://hooks.example/inbox/org-a-box"})
+	_, _, err = e.st.SetHubSettings(ctx, e.orgA.ID, store.HubSettings{Enabled: true, URL: "http://127.0.0.1:8080/inbox/org-a-box"})
 	is.NoErr(err) // organisation A calls org-a-box
 	return inboxWorld{
 		aReq:        postInbox(tb, e, "a-box", "/"+recordInbox+"/updated", nil, ""),
@@ -428,4 +428,28 @@ func TestInboxStreamsEach(t *testing.T) {
 	is.Equal(res.StatusCode, http.StatusServiceUnavailable) // a fifth: refused
 	_, res = e.as(t, "b").stream(t, "/console/inbox/events?after=0")
 	is.Equal(res.StatusCode, http.StatusOK) // another principal still gets one
+}
+
+// TestInboxNotCalledFromAnotherHost: a webhook pointed at another host's
+// /inbox/{name} does not call hookd's inbox of that name, so its owner gets no
+// part in it (it could otherwise set the answer another client's deliveries get,
+// a 410 that deactivates them); one that reaches this hookd does.
+func TestInboxNotCalledFromAnotherHost(t *testing.T) {
+	is := is.New(t)
+	e := newEnv(t)
+	e.start(t)
+	seedInbox(t, e)
+	_, _, err := e.st.CreateWebhook(t.Context(), e.b.ID, store.WebhookSpec{TargetURL: "https://b-owned.example/inbox/a-box/x", Auth: store.Auth{Type: store.AuthNone}})
+	is.NoErr(err)
+	b := e.as(t, "b")
+	is.Equal(b.get(t, "/console/inbox?inbox=a-box").status, http.StatusNotFound)
+	is.Equal(b.post(t, "/console/inbox/a-box/answer", url.Values{"status": {"410"}}).status, http.StatusNotFound)
+	ans, err := e.st.InboxAnswerOf(t.Context(), "a-box")
+	is.NoErr(err)
+	is.True(ans.IsDefault()) // unchanged
+	is.True(!strings.Contains(b.get(t, "/console/inbox").body, "a-box"))
+
+	_, _, err = e.st.CreateWebhook(t.Context(), e.b.ID, store.WebhookSpec{TargetURL: "http://127.0.0.1:8080/inbox/b-box/x", Auth: store.Auth{Type: store.AuthNone}})
+	is.NoErr(err)
+	is.Equal(b.get(t, "/console/inbox?inbox=b-box").status, http.StatusOK) // its own, at hookd's address
 }

@@ -299,18 +299,21 @@ func (h *Handler) handleSignIn() http.Handler {
 		sessionID, csrf := randomToken(), randomToken()
 		spec := store.SessionSpec{IDHash: secret.Hash(sessionID), CSRF: csrf, Address: addr, MaxAge: h.opts.MaxAge, Idle: h.opts.IdleTimeout}
 		var principal Principal
+		checked := time.Now()
 		switch {
 		case useToken:
 			given := r.PostFormValue("token")
 			// Compared by digest, as the API does, so not even the token's length shows.
 			if h.opts.AdminToken == "" || subtle.ConstantTimeCompare(adminFingerprint(given), adminFingerprint(h.opts.AdminToken)) != 1 {
 				err = store.ErrBadCredentials
+				store.FailFloor(r.Context(), checked) // as a wrong secret takes
 				break
 			}
 			err = h.st.SignInAdmin(r.Context(), adminFingerprint(h.opts.AdminToken), spec)
 			principal = Principal{Role: RoleOperator}
 		case id == "":
 			err = store.ErrBadCredentials
+			store.FailFloor(r.Context(), checked) // as a wrong secret takes
 		default:
 			var cl store.Client
 			cl, err = h.st.SignInClient(r.Context(), id, r.PostFormValue("secret"), spec)

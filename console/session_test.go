@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -369,4 +370,34 @@ func TestOperatorNotLockedOutFromOneAddress(t *testing.T) {
 	p := operator.signIn(t, "", "the-admin-token-0123456789")
 	wg.Wait()
 	is.Equal(p.status, http.StatusSeeOther) // the operator gets in
+}
+
+// TestFailedSignInFloorWhateverTheID: a refused sign-in takes at least the store's
+// floor for a wrong client secret, whatever was wrong: the secret, the admin
+// token, or a form without an id.
+func TestFailedSignInFloorWhateverTheID(t *testing.T) {
+	e := newEnv(t)
+	e.start(t)
+	for i, tc := range []struct {
+		name string
+		form url.Values
+	}{
+		{"a wrong client secret", url.Values{"client_id": {e.a.ID}, "secret": {"wrong-secret"}, "kind": {"client"}}},
+		{"a wrong admin token", url.Values{"token": {"not-the-admin-token"}, "kind": {"token"}}},
+		{"no client id", url.Values{"client_id": {""}, "secret": {"wrong-secret"}, "kind": {"client"}}},
+	} {
+		u := e.newUser(t)
+		u.from = "10.9.0." + strconv.Itoa(i+1) // an address of its own: not slowed by the others
+		form := tc.form
+		form.Set("csrf", u.signInForm(t))
+		start := time.Now()
+		p := u.post(t, "/console/signin", form)
+		took := time.Since(start)
+		if p.status != http.StatusUnauthorized {
+			t.Fatalf("%s: status %d, want 401", tc.name, p.status)
+		}
+		if took < 100*time.Millisecond { // the floor, as the README gives it
+			t.Errorf("%s: refused after %v, before the floor of 100 ms", tc.name, took)
+		}
+	}
 }

@@ -361,15 +361,22 @@ func (s *Store) authenticate(ctx context.Context, id, clientSecret string) (c Cl
 	start := time.Now()
 	defer func() {
 		if errors.Is(err, ErrBadCredentials) {
-			t := time.NewTimer(time.Until(start.Add(authFailFloor)))
-			defer t.Stop()
-			select {
-			case <-t.C:
-			case <-ctx.Done():
-			}
+			FailFloor(ctx, start)
 		}
 	}()
 	return s.checkSecret(ctx, id, clientSecret)
+}
+
+// FailFloor waits until authFailFloor has passed since start (or ctx ends): a
+// refused sign-in checked elsewhere (the console's admin token, a form without an
+// id) takes as long as a refused client secret.
+func FailFloor(ctx context.Context, start time.Time) {
+	t := time.NewTimer(time.Until(start.Add(authFailFloor)))
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
 }
 
 // checkSecret is authenticate without its floor.

@@ -271,8 +271,9 @@ type inboxSender struct {
 }
 
 // inboxSender finds the delivery a request's webhook-id names (msg_N), when that
-// delivery's target is this inbox. Its attempt is known while it is in flight,
-// which a delivery is while its call waits for the inbox's answer.
+// delivery is in flight to this inbox, as a delivery is while its call waits for
+// the inbox's answer. One that is not in flight sent no request: a request that
+// names it (ids are counted, anyone may post to an inbox) is linked to nothing.
 func (s *Store) inboxSender(ctx context.Context, rc InboxReceipt) (inboxSender, error) {
 	id, _, ok := ParseMessageID(headerValue(rc.Header, "Webhook-Id"))
 	if !ok {
@@ -297,11 +298,10 @@ func (s *Store) inboxSender(ctx context.Context, rc InboxReceipt) (inboxSender, 
 	if name, ok := InboxName(u.Path); !ok || name != rc.Inbox {
 		return inboxSender{}, nil
 	}
-	snd := inboxSender{deliveryID: id, subscriptionID: subID}
-	if state == StateInFlight {
-		snd.attempt = attempts
+	if state != StateInFlight {
+		return inboxSender{}, nil
 	}
-	return snd, nil
+	return inboxSender{deliveryID: id, subscriptionID: subID, attempt: attempts}, nil
 }
 
 // headerValue is the first value of a header by its canonical name.

@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"net/url"
 	"testing"
 
 	"github.com/matryer/is"
@@ -47,7 +48,7 @@ func TestInboxesOfOwner(t *testing.T) {
 	}
 	all, err := st.Inboxes(ctx, store.InboxesFilter{})
 	is.NoErr(err)
-	is.Equal(names(all), []string{"answered", "shared", "stranger"}) // every inbox that holds or answers something
+	is.Equal(names(all), []string{"a-box", "answered", "org-box", "shared", "stranger"}) // every inbox that holds or answers something, or is called
 
 	mine, err := st.Inboxes(ctx, store.InboxesFilter{ClientID: a.ID})
 	is.NoErr(err)
@@ -63,9 +64,22 @@ func TestInboxesOfOwner(t *testing.T) {
 	both, err := st.InboxesCalled(ctx, store.InboxesFilter{ClientID: b.ID, OrgID: org.ID})
 	is.NoErr(err)
 	is.Equal(both, []string{"org-box", "shared"}) // either's
-	none, err := st.InboxesCalled(ctx, store.InboxesFilter{})
+	every, err := st.InboxesCalled(ctx, store.InboxesFilter{})
 	is.NoErr(err)
-	is.Equal(len(none), 0) // no owner, no names
+	is.Equal(every, []string{"a-box", "org-box", "shared"}) // no owner: every webhook's
+
+	// Only a URL that reaches this hookd calls its inbox: a webhook pointed at
+	// another host's /inbox/{name} gives its owner no part in hookd's inbox of that name.
+	ours := func(u *url.URL) bool { return u.Host == "127.0.0.1:8080" }
+	mine, err = st.Inboxes(ctx, store.InboxesFilter{ClientID: a.ID, Ours: ours})
+	is.NoErr(err)
+	is.Equal(names(mine), []string{"a-box"})
+	both, err = st.InboxesCalled(ctx, store.InboxesFilter{ClientID: b.ID, OrgID: org.ID, Ours: ours})
+	is.NoErr(err)
+	is.Equal(len(both), 0)
+	all, err = st.Inboxes(ctx, store.InboxesFilter{Ours: ours})
+	is.NoErr(err)
+	is.Equal(names(all), []string{"a-box", "answered", "shared", "stranger"}) // org-box is called on another host only
 
 	rs, err := st.InboxRequests(ctx, store.InboxFilter{Names: []string{"a-box", "shared"}})
 	is.NoErr(err)

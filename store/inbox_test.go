@@ -396,6 +396,17 @@ func TestInboxLinksDelivery(t *testing.T) {
 	is.NoErr(err)          // the inboxes the client's webhooks call
 	is.Equal(len(mine), 1) // only demo
 	is.Equal(mine[0].Name, "demo")
+
+	// Once the call is over, the delivery sends nothing: a request naming it (ids
+	// are counted, anyone may post to an inbox) is linked to nothing.
+	_, err = st.Exchange(ctx, []store.Outcome{{DeliveryID: d.ID, SubscriptionID: d.Target.SubscriptionID,
+		Kind: store.OutcomeDelivered, Attempt: d.Attempt, StartedAt: st.Now(), Status: 204}}, 0, time.Minute)
+	is.NoErr(err)
+	late := record(t, st, receipt("demo", h, ""), store.InboxLimits{})
+	is.Equal(late.DeliveryID, int64(0))
+	byDelivery, err = st.InboxRequests(ctx, store.InboxFilter{DeliveryID: d.ID})
+	is.NoErr(err)
+	is.Equal(ids(byDelivery), []int64{r.ID}) // still the one it made
 }
 
 // TestInboxReadsWithoutCredentials: a request recorded with its credentials (as an

@@ -28,13 +28,18 @@ type Inbox struct {
 type InboxesFilter struct {
 	ClientID string
 	OrgID    int64
+	// Ours says whether a webhook's URL reaches this hookd (its own address, its
+	// public URL's host): an inbox counts as called only by such a URL, so that a
+	// webhook pointed at another host's /inbox/{name} gives its owner no part in
+	// hookd's inbox of that name. Nil: any host.
+	Ours func(*url.URL) bool
 }
 
 func (f InboxesFilter) all() bool { return f.ClientID == "" && f.OrgID == 0 }
 
-// Inboxes lists inboxes by name: every inbox that holds requests or has an answer
-// set or, with an owner in f, the inboxes the owner's webhooks call (also those
-// that hold nothing yet).
+// Inboxes lists inboxes by name: without an owner in f, every inbox that holds
+// requests, has an answer set or is called by a webhook; with one, the inboxes the
+// owner's webhooks call. Those called are listed before they hold anything.
 func (s *Store) Inboxes(ctx context.Context, f InboxesFilter) ([]Inbox, error) {
 	rows, err := s.read.QueryContext(ctx, `SELECT name, sum(n), max(last_id), max(last_at), max(status), max(retry_after),
 		max(location), max(delay_ms) FROM (
@@ -61,9 +66,6 @@ func (s *Store) Inboxes(ctx context.Context, f InboxesFilter) ([]Inbox, error) {
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("list inboxes: %w", err)
 	}
-	if f.all() {
-		return out, nil
-	}
 	names, err := s.InboxesCalled(ctx, f)
 	if err != nil {
 		return nil, err
@@ -74,7 +76,7 @@ func (s *Store) Inboxes(ctx context.Context, f InboxesFilter) ([]Inbox, error) {
 	}
 	kept := out[:0]
 	for _, in := range out {
-		if called[in.Name] {
+		if called[in.Name] || f.all() {
 			kept = append(kept, in)
 			delete(called, in.Name)
 		}
@@ -87,14 +89,11 @@ func (s *Store) Inboxes(ctx context.Context, f InboxesFilter) ([]Inbox, error) {
 }
 
 // InboxesCalled returns, sorted, the names of the inboxes that the webhooks of f's
-// client or organisation call (a target path under /inbox/{name}, on any host);
-// none for the zero filter.
+// client or organisation (every webhook, for a filter without an owner) call: a
+// target path under /inbox/{name}, on a host f.Ours takes.
 func (s *Store) InboxesCalled(ctx context.Context, f InboxesFilter) ([]string, error) {
-	if f.all() {
-		return nil, nil
-	}
 	rows, err := s.read.QueryContext(ctx, `SELECT DISTINCT target FROM subscriptions
-		WHERE (client_id = ? OR org_id = ?) AND instr(target, ?) > 0`, f.ClientID, f.OrgID, ssrf.InboxPrefix)
+		WHERE (?1 OR client_id = ?2 OR org_id = ?3) AND instr(target, ?4) > 0`, f.all(), f.ClientID, f.OrgID, ssrf.InboxPrefix)
 	if err != nil {
 		return nil, fmt.Errorf("inboxes called: %w", err)
 	}
@@ -106,7 +105,7 @@ func (s *Store) InboxesCalled(ctx context.Context, f InboxesFilter) ([]string, e
 		if err := rows.Scan(&target); err != nil {
 			return nil, fmt.Errorf("inboxes called: %w", err)
 		}
-		if u, err := url.Parse(target); err == nil {
+		if u, err := url.Parse(target); err == nil && (f.Ours == nil || f.Ours(u)) {
 			if name, ok := InboxName(u.Path); ok && !seen[name] {
 				seen[name] = true
 				names = append(names, name)
