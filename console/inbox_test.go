@@ -15,6 +15,7 @@ import (
 	"github.com/matryer/is"
 
 	"hookd/console"
+	"hookd/ssrf"
 	"hookd/store"
 )
 
@@ -437,9 +438,11 @@ func TestInboxStreamsEach(t *testing.T) {
 func TestInboxNotCalledFromAnotherHost(t *testing.T) {
 	is := is.New(t)
 	e := newEnv(t)
-	e.start(t)
+	own, err := ssrf.NewInbox("127.0.0.1:8081") // listening there, reached through a proxy at :8080
+	is.NoErr(err)
+	e.start(t, func(o *console.Options) { o.Inbox, o.InboxEnabled = own, true })
 	seedInbox(t, e)
-	_, _, err := e.st.CreateWebhook(t.Context(), e.b.ID, store.WebhookSpec{TargetURL: "https://b-owned.example/inbox/a-box/x", Auth: store.Auth{Type: store.AuthNone}})
+	_, _, err = e.st.CreateWebhook(t.Context(), e.b.ID, store.WebhookSpec{TargetURL: "https://b-owned.example/inbox/a-box/x", Auth: store.Auth{Type: store.AuthNone}})
 	is.NoErr(err)
 	b := e.as(t, "b")
 	is.Equal(b.get(t, "/console/inbox?inbox=a-box").status, http.StatusNotFound)
@@ -451,5 +454,14 @@ func TestInboxNotCalledFromAnotherHost(t *testing.T) {
 
 	_, _, err = e.st.CreateWebhook(t.Context(), e.b.ID, store.WebhookSpec{TargetURL: "http://127.0.0.1:8080/inbox/b-box/x", Auth: store.Auth{Type: store.AuthNone}})
 	is.NoErr(err)
-	is.Equal(b.get(t, "/console/inbox?inbox=b-box").status, http.StatusOK) // its own, at hookd's address
+	is.Equal(b.get(t, "/console/inbox?inbox=b-box").status, http.StatusOK) // its own, at hookd's public URL
+	for i, target := range []string{"http://127.0.0.1:8081/inbox/c-box/x", "http://localhost:8081/inbox/d-box/x", "http://[::1]:8081/inbox/e-box/x"} {
+		_, _, err = e.st.CreateWebhook(t.Context(), e.b.ID, store.WebhookSpec{TargetURL: target, Auth: store.Auth{Type: store.AuthNone}})
+		is.NoErr(err)
+		want := http.StatusOK // at the address hookd listens on, by its literal or as localhost
+		if i == 2 {
+			want = http.StatusNotFound // hookd does not listen on ::1
+		}
+		is.Equal(b.get(t, "/console/inbox?inbox="+[]string{"c-box", "d-box", "e-box"}[i]).status, want)
+	}
 }
