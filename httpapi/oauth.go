@@ -68,15 +68,19 @@ func (s *Server) clientAuth(w http.ResponseWriter, r *http.Request) (store.Clien
 		return store.Client{}, false // else the client went away
 	}
 	c, err := s.store.AuthenticateClient(r.Context(), id, sec)
+	tried := 1
 	if errors.Is(err, store.ErrBadCredentials) && basic && strings.Contains(rawID+rawSec, "+") {
 		formID, errID := url.QueryUnescape(rawID)
 		formSec, errSec := url.QueryUnescape(rawSec)
 		if errID == nil && errSec == nil && (formID != id || formSec != sec) {
 			c, err = s.store.AuthenticateClient(r.Context(), formID, formSec)
+			tried++
 		}
 	}
 	if errors.Is(err, store.ErrBadCredentials) {
-		s.guard.failed(r, id)
+		for range tried { // each secret checked counts: a '+' buys a guesser no second guess
+			s.guard.failed(r, id)
+		}
 		if basic {
 			w.Header().Set("WWW-Authenticate", `Basic realm="hookd"`)
 		}

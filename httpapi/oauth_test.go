@@ -435,3 +435,20 @@ func TestTokenBasicSecretWithSpaces(t *testing.T) {
 	is.Equal(h.postForm(t, "/oauth/token", grant, c.ID, chosen).status, http.StatusOK)                  // as it is
 	is.Equal(h.postForm(t, "/oauth/token", grant, c.ID, "correct+horse+battery+stapler").status, http.StatusUnauthorized)
 }
+
+// TestTokenBasicPlusRetryCountsEachSecret: a Basic secret with a '+' is checked as
+// sent and with the '+' read as a space; each check counts as a failure to the
+// guessing guard, so a '+' buys a guesser no second guess.
+func TestTokenBasicPlusRetryCountsEachSecret(t *testing.T) {
+	is := is.New(t)
+	h := newHarness(t)
+	c := h.client(t, "lab", store.ScopeWebhook)
+	grant := url.Values{"grant_type": {"client_credentials"}, "scope": {"/webhook"}}
+	for i := range 2 {
+		oauthError(t, h.postForm(t, "/oauth/token", grant, c.ID, fmt.Sprintf("guess+%d", i)), http.StatusUnauthorized, "invalid_client")
+	}
+	// Four secrets tried ("guess+0", "guess 0", "guess+1", "guess 1"): past the
+	// three free failures, the next check waits.
+	oauthError(t, h.postForm(t, "/oauth/token", grant, c.ID, "guess-2"), http.StatusUnauthorized, "invalid_client")
+	is.Equal(len(h.delays()), 1) // the third request waited
+}

@@ -118,8 +118,10 @@ func (s *Server) callbackParam(w http.ResponseWriter, r *http.Request) (string, 
 		return "", "", false
 	}
 	// The SSRF guard is for new registrations: GET and DELETE must still reach one
-	// made while private targets were allowed.
-	if _, err := store.CheckTarget("callback", cb, s.targets(s.opts.AllowPrivateTargets || r.Method != http.MethodPut)); err != nil {
+	// made while private targets were allowed, or under an older hookd's rules.
+	t := s.targets(s.opts.AllowPrivateTargets)
+	t.Existing = r.Method != http.MethodPut
+	if _, err := store.CheckTarget("callback", cb, t); err != nil {
 		s.writeORCIDError(w, r, err, orcidBadCallback)
 		return "", "", false
 	}

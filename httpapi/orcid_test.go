@@ -452,3 +452,23 @@ func TestCallbackLimitInBytes(t *testing.T) {
 	is.True(strings.Contains(string(res.body), "2220 bytes long; the limit is 2048")) // saying why
 	is.Equal(len(h.allSubscriptions(t)), 0)                                           // bad input changes nothing
 }
+
+// TestORCIDRegistrationMadeBeforeStillReachable: a registration an older hookd took,
+// whose callback's host today's rules refuse (an empty label, a name IDNA refuses),
+// can still be read and removed.
+func TestORCIDRegistrationMadeBeforeStillReachable(t *testing.T) {
+	h := newHarness(t)
+	c := h.client(t, "lab", store.ScopeWebhook)
+	tok := h.token(t, c, store.ScopeWebhook).AccessToken
+	for _, cb := range []string{"https://hooks..lab.example/updated", "https://bad-.bücher.example/updated"} {
+		t.Run(cb, func(t *testing.T) {
+			is := is.New(t)
+			_, _, err := h.st.PutOrcidWebhook(t.Context(), c.ID, seedOrcid, cb) // as an older hookd registered it
+			is.NoErr(err)
+			seg := httpapi.EscapeSegment(cb)
+			is.Equal(h.do(t, http.MethodPut, webhookPath(seedOrcid, seg), tok).status, http.StatusBadRequest) // not registered anew
+			is.Equal(h.do(t, http.MethodGet, webhookPath(seedOrcid, seg), tok).status, http.StatusOK)
+			is.Equal(h.do(t, http.MethodDelete, webhookPath(seedOrcid, seg), tok).status, http.StatusNoContent)
+		})
+	}
+}

@@ -1067,3 +1067,28 @@ func TestPlatformTypesOnce(t *testing.T) {
 	is.Equal(p.Field, "types[2]")
 	is.True(strings.Contains(p.Detail, "types[0] again"))
 }
+
+// TestPlatformBodiesThatSayNothing: what clients send for no body (null from a
+// JSON encoder, {} with curl -d's form type or as text) is no body, for the calls
+// that take none and for rotate-secret's optional one.
+func TestPlatformBodiesThatSayNothing(t *testing.T) {
+	is := is.New(t)
+	h := newHarness(t)
+	tok := h.webhookToken(t, "bodyless-none")
+	rec := platformCreate(t, h, tok, `{"targetURL":"https://example.com/x"}`)
+	platformOK(t, platformCall(t, h, http.MethodPost, platformPath+"/"+rec.ID+"/deactivate", tok, "null"), http.StatusOK, &platformRecord{})
+	is.Equal(platformGet(t, h, tok, rec.ID).Status, "deactivated")
+	platformOK(t, platformCall(t, h, http.MethodPost, platformPath+"/"+rec.ID+"/activate", tok, "{}", "Content-Type", "application/x-www-form-urlencoded"), http.StatusOK, &platformRecord{})
+	for _, c := range []struct{ body, ct string }{{"null", "application/json"}, {"{}", "application/x-www-form-urlencoded"}} {
+		one := platformCreate(t, h, tok, `{"targetURL":"https://example.com/y"}`)
+		var got struct {
+			SigningSecret            string    `json:"signingSecret"`
+			PreviousSecretValidUntil time.Time `json:"previousSecretValidUntil"`
+		}
+		platformOK(t, platformCall(t, h, http.MethodPost, platformPath+"/"+one.ID+"/rotate-secret", tok, c.body, "Content-Type", c.ct), http.StatusOK, &got)
+		is.True(strings.HasPrefix(got.SigningSecret, "whsec_"))
+	}
+	is.Equal(platformCall(t, h, http.MethodDelete, platformPath+"/"+rec.ID, tok, "{}", "Content-Type", "text/plain").status, http.StatusNoContent)
+	p := platformProblem(t, platformCall(t, h, http.MethodPost, platformPath+"/"+rec.ID+"/activate", tok, "reason=x", "Content-Type", "application/x-www-form-urlencoded"), http.StatusBadRequest)
+	is.True(strings.Contains(p.Detail, "this call takes no body")) // a form that says something is no empty body
+}

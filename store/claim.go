@@ -245,10 +245,13 @@ func HostKey(u *url.URL) string {
 	if port != "" && port[0] != '0' && !strings.ContainsFunc(host, func(r rune) bool { return r == ':' || r >= utf8.RuneSelf || 'A' <= r && r <= 'Z' }) {
 		return u.Host // already so (an ASCII name in lower case, or an IPv4 address, with its port): no copy
 	}
-	host = strings.ToLower(host)
+	// The name the dialer looks up (Go's resolver takes no other), converted as the
+	// guard checked it and as Go's own transport dials it: from the host as written,
+	// since lower case first would change some (ẞ, İ) into other names.
 	if a, err := ssrf.ASCIIHost(host); err == nil {
-		host = a // the name the dialer looks up; Go's resolver takes no other
+		host = a
 	}
+	host = strings.ToLower(host)
 	if n, err := strconv.Atoi(port); err == nil && port != "" {
 		port = strconv.Itoa(n) // "0080" is 80, as the dialer reads it
 	}

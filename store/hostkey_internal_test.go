@@ -3,6 +3,8 @@ package store
 import (
 	"net/url"
 	"testing"
+
+	"hookd/ssrf"
 )
 
 // TestHostKeyOneReceiverOneKey: the same receiver written two ways has one key,
@@ -40,5 +42,24 @@ func TestHostKeyPortLeadingZeros(t *testing.T) {
 	v, _ := url.Parse("http://receiver.example/hook")
 	if a, b := HostKey(u), HostKey(v); a != b {
 		t.Errorf("HostKey = %q and %q for one receiver", a, b)
+	}
+}
+
+// TestHostKeyIsTheCheckedName: a name in another script is dialled as the guard
+// checked it and as Go's own transport dials it, also where lower case first would
+// give another name (ẞ is ss, İ is i̇).
+func TestHostKeyIsTheCheckedName(t *testing.T) {
+	for _, raw := range []string{"http://ẞ.example/hook", "http://İ.example/hook", "http://Bücher.example/hook"} {
+		u, err := CheckTarget("url", raw, Targets{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		checked, err := ssrf.ASCIIHost(u.Hostname())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := HostKey(u), checked+":80"; got != want {
+			t.Errorf("HostKey(%s) = %q, but the host checked at registration was %q", raw, got, want)
+		}
 	}
 }

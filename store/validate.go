@@ -39,6 +39,10 @@ type Targets struct {
 	// under /inbox/ passes whatever AllowPrivate says (ssrf.Inbox.Match), and
 	// nothing else on that address does.
 	Inbox *ssrf.Inbox
+	// Existing: the URL names a registration that may have been made under the
+	// rules of an older hookd (to read or remove it): its form is checked, its host
+	// is not.
+	Existing bool
 }
 
 // CheckTarget is CheckURL with the exception for hookd's own inbox: it checks raw
@@ -94,6 +98,9 @@ func CheckTarget(field, raw string, t Targets) (*url.URL, error) {
 		if err := CheckInboxName(field, name); err != nil {
 			return nil, err
 		}
+		return u, nil
+	}
+	if t.Existing {
 		return u, nil
 	}
 	if err := ssrf.CheckHost(u.Hostname(), t.AllowPrivate); err != nil {
