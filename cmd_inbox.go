@@ -62,13 +62,13 @@ func (e *env) inboxList(ctx context.Context, args []string) error {
 	if set["limit"] && len(pos) == 0 && !set["delivery"] {
 		return errors.New("inbox list: -limit: counts requests, of an inbox NAME or of -delivery N; the inboxes are listed whole")
 	}
-	st, _, err := e.open(ctx, "inbox list", *path)
+	st, cfg, err := e.open(ctx, "inbox list", *path)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
 	if len(pos) == 0 && *delivery == 0 {
-		return e.printInboxes(ctx, st, *asJSON)
+		return e.printInboxes(ctx, st, cfg, *asJSON)
 	}
 	f := store.InboxFilter{DeliveryID: *delivery, Limit: *limit}
 	if len(pos) == 1 {
@@ -101,8 +101,10 @@ func (e *env) inboxList(ctx context.Context, args []string) error {
 	return nil
 }
 
-func (e *env) printInboxes(ctx context.Context, st *store.Store, asJSON bool) error {
-	ins, err := st.Inboxes(ctx, store.InboxesFilter{})
+func (e *env) printInboxes(ctx context.Context, st *store.Store, cfg Config, asJSON bool) error {
+	// The inboxes called are those at the daemon's own address or its public URL.
+	self, _ := ssrf.NewInbox(cfg.HTTP.Listen) // a name or port 0: its public URL alone
+	ins, err := st.Inboxes(ctx, store.InboxesFilter{Ours: store.InboxReachedAt(self, cfg.PublicBase(cfg.HTTP.Listen))})
 	if err != nil {
 		return err
 	}

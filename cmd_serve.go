@@ -222,7 +222,7 @@ func (e *env) serve(ctx context.Context, cfg Config, listenError func(error) err
 		log.Warn("webhooks whose removal a stopped process left unfinished keep their history", "webhooks", n)
 	}
 	if keepsMark {
-		stopMarks, err := markLineage(ctx, st, lock, before.Mark, log)
+		stopMarks, err := markLineage(ctx, st, lock, before, log)
 		if err != nil {
 			return err
 		}

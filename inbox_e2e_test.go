@@ -465,3 +465,23 @@ func TestTrustedProxyEndToEnd(t *testing.T) {
 		})
 	}
 }
+
+// TestInboxListSkipsOtherHosts: hookd inbox list names the inboxes of this hookd: a
+// webhook pointed at another host's /inbox/NAME does not make NAME one of them.
+func TestInboxListSkipsOtherHosts(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	cfg := testConfig(t, "public_url = \"https://hookd.example.org\"\n[inbox]\nenabled = true\n")
+	st := openTestStore(t, cfg)
+	c, err := st.CreateClient(ctx, store.NewClient{Name: "lab", Scopes: []string{store.ScopeWebhook}})
+	is.NoErr(err)
+	_, _, err = st.PutOrcidWebhook(ctx, c.ID, "0000-0002-7253-3645", "https://partner.example/inbox/orcid-updates")
+	is.NoErr(err)
+	_, _, err = st.PutOrcidWebhook(ctx, c.ID, "0000-0002-1825-0097", "https://hookd.example.org/inbox/ours/x") // the public URL's host
+	is.NoErr(err)
+	is.NoErr(st.Close())
+	out, err := runCmd(t, "inbox", "list", "-config", cfg)
+	is.NoErr(err)
+	is.True(!strings.Contains(out, "orcid-updates")) // another host's
+	is.True(strings.Contains(out, "ours"))           // hookd's own, before it received anything
+}

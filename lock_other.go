@@ -6,7 +6,10 @@ package main
 // and no mark is kept beside the database.
 type serveLock struct{}
 
-type lockHolder struct{ Mark string }
+type lockHolder struct {
+	Mark, Machine string
+	Issued        int64
+}
 
 // keepsMark: without a lock file, no mark is kept, and none is checked.
 const keepsMark = false
@@ -14,6 +17,6 @@ const keepsMark = false
 func acquireServeLock(db, listen string) (*serveLock, lockHolder, error) {
 	return &serveLock{}, lockHolder{}, nil
 }
-func (l *serveLock) keep(mark string) error { return nil }
-func (l *serveLock) release()               {}
-func serveLockHeld(db string) error         { return nil }
+func (l *serveLock) keep(string, int64, string) error { return nil }
+func (l *serveLock) release()                         {}
+func serveLockHeld(db string) error                   { return nil }

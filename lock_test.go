@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -117,4 +118,111 @@ func TestSecondServeThroughSymlinkRefused(t *testing.T) {
 	_, _, err = acquireServeLock(link, "127.0.0.1:2")
 	is.True(err != nil && strings.Contains(err.Error(), "in use by another hookd daemon")) // one lock for one file
 	is.True(strings.Contains(err.Error(), "listening on 127.0.0.1:1"))
+}
+
+// TestFailedStartKeepsTheMark: a start that fails before it has checked the
+// database (here: the wrong key) leaves what the lock file saw of it, so that the
+// next start does not take the database for a copy.
+func TestFailedStartKeepsTheMark(t *testing.T) {
+	is := is.New(t)
+	cfg := testConfig(t, fastDelivery+"paused = true\n")
+	dir := filepath.Dir(cfg)
+	key := filepath.Join(dir, "hookd.key")
+	_, err := runCmd(t, "client", "add", "-config", cfg, "-name", "lab") // a sealed secret: the key is checked
+	is.NoErr(err)
+	d := startDaemon(t, cfg)
+	is.NoErr(d.stop())
+
+	good, err := os.ReadFile(key)
+	is.NoErr(err)
+	is.NoErr(os.WriteFile(key, []byte(strings.Repeat("00", 32)+"\n"), 0o600)) // the wrong key
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var stdout, stderr safeBuffer
+	is.True(run(ctx, []string{"hookd", "serve", "-config", cfg}, noenv, strings.NewReader(""), &stdout, &stderr) != nil) // refused
+	b, err := os.ReadFile(filepath.Join(dir, "hookd.db.lock"))
+	is.NoErr(err)
+	is.True(strings.Contains(string(b), `"mark":"`)) // kept
+	is.NoErr(os.WriteFile(key, good, 0o600))         // put right
+
+	d = startDaemon(t, cfg)
+	is.NoErr(d.stop())
+	is.True(!strings.Contains(d.stderr.String(), "this database is not the state")) // its own database
+}
+
+// TestRestartThroughSymlinkKeepsTheMark: a database made through a symbolic link to
+// where it will be has one lock file from its first start on.
+func TestRestartThroughSymlinkKeepsTheMark(t *testing.T) {
+	is := is.New(t)
+	dir, data := t.TempDir(), t.TempDir()
+	is.NoErr(os.Symlink(filepath.Join(data, "hookd.db"), filepath.Join(dir, "hookd.db"))) // the file is not there yet
+	cfg := filepath.Join(dir, "hookd.toml")
+	is.NoErr(os.WriteFile(cfg, []byte("[http]\nlisten = \"127.0.0.1:0\"\n"+fastDelivery+"paused = true\n[store]\npath = \"hookd.db\"\n[log]\nformat = \"json\"\nlevel = \"debug\"\n"), 0o600))
+	d := startDaemon(t, cfg) // creates the database through the link
+	is.NoErr(d.stop())
+	d = startDaemon(t, cfg)
+	is.NoErr(d.stop())
+	is.True(!strings.Contains(d.stderr.String(), "this database is not the state")) // the same database
+	_, err := os.Stat(filepath.Join(dir, "hookd.db.lock"))
+	is.True(os.IsNotExist(err)) // the lock is beside the file itself
+	_, err = os.Stat(filepath.Join(data, "hookd.db.lock"))
+	is.NoErr(err)
+}
+
+// TestRestoredReplicaAfterCrashTakesNewDeliveryIDs: a replica a little behind the
+// database (as Litestream's is), restored after the daemon was killed, carries the
+// daemon's last mark; its delivery id counter is behind what the lock file saw
+// given, so its new deliveries take ids past the original's.
+func TestRestoredReplicaAfterCrashTakesNewDeliveryIDs(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	cfg := testConfig(t, fastDelivery+"paused = true\n")
+	db := filepath.Join(filepath.Dir(cfg), "hookd.db")
+	records := []string{"0000-0002-7253-3645", "0000-0002-1825-0097", "0000-0001-5109-3700"}
+	st := openTestStore(t, cfg)
+	c, err := st.CreateClient(ctx, store.NewClient{Name: "lab", Scopes: []string{store.ScopeWebhook}})
+	is.NoErr(err)
+	for _, r := range records {
+		_, _, err = st.PutOrcidWebhook(ctx, c.ID, r, "https://receiver.example/"+r)
+		is.NoErr(err)
+	}
+	is.NoErr(st.Close())
+	event := func(r string) int64 {
+		t.Helper()
+		st := openTestStore(t, cfg)
+		defer st.Close()
+		_, err := st.Intake(ctx, "", "", []store.Event{{Orcid: r}}, 0)
+		is.NoErr(err)
+		ds, err := st.Deliveries(ctx, store.DeliveryFilter{Orcid: r, Limit: 1})
+		is.NoErr(err)
+		is.Equal(len(ds), 1)
+		return ds[0].ID
+	}
+	p := startProcess(t, "serve", "-config", cfg)
+	is.Equal(event(records[0]), int64(1))
+	replica := filepath.Join(t.TempDir(), "replica.db") // the replica, behind the database
+	st = openTestStore(t, cfg)
+	is.NoErr(st.Backup(ctx, replica))
+	is.NoErr(st.Close())
+	lost := event(records[1]) // made in the daemon's last second: msg_2
+	// The daemon writes the highest id given beside the database within issuedEvery.
+	var seen lockHolder
+	for deadline := time.Now().Add(10 * time.Second); seen.Issued < lost && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if b, err := os.ReadFile(db + ".lock"); err == nil {
+			json.Unmarshal(b, &seen)
+		}
+	}
+	is.Equal(seen.Issued, lost)
+	p.kill() // the machine dies
+
+	for _, f := range []string{db, db + "-wal", db + "-shm"} { // the README's restore
+		os.Remove(f)
+	}
+	b, err := os.ReadFile(replica)
+	is.NoErr(err)
+	is.NoErr(os.WriteFile(db, b, 0o600))
+	d := startDaemon(t, cfg)
+	id := event(records[2])
+	is.NoErr(d.stop())
+	is.True(id > lost) // not msg_2 again, for another message
 }

@@ -31,17 +31,39 @@ type lockHolder struct {
 	PID     int       `json:"pid"`
 	Listen  string    `json:"listen"`
 	Started time.Time `json:"started"`
-	Mark    string    `json:"mark,omitempty"`
+	// What the daemon saw of the database (store.Seen): its mark, the highest
+	// delivery id given, and the machine (/etc/machine-id) it ran on.
+	Mark    string `json:"mark,omitempty"`
+	Issued  int64  `json:"issued,omitempty"`
+	Machine string `json:"machine,omitempty"`
 }
 
 // lockPath is the lock file of the database at db: beside the file itself when db
 // is a symbolic link, so that two daemons that name one file differently take one
 // lock.
-func lockPath(db string) string {
-	if real, err := filepath.EvalSymlinks(db); err == nil {
-		db = real
+func lockPath(db string) string { return realPath(db) + ".lock" }
+
+// realPath is the path of the file p names, through symbolic links, also of a
+// file not made yet (a link to where it will be); p itself when that cannot be told.
+func realPath(p string) string {
+	for range 40 { // as the kernel's limit on links followed
+		if real, err := filepath.EvalSymlinks(p); err == nil {
+			return real
+		}
+		target, err := os.Readlink(p)
+		if err != nil {
+			// Not a link: the file is not there yet, so its folder decides.
+			if dir, err := filepath.EvalSymlinks(filepath.Dir(p)); err == nil {
+				return filepath.Join(dir, filepath.Base(p))
+			}
+			return p
+		}
+		if !filepath.IsAbs(target) {
+			target = filepath.Join(filepath.Dir(p), target)
+		}
+		p = target
 	}
-	return db + ".lock"
+	return p
 }
 
 // acquireServeLock takes the database's daemon lock or says which daemon holds it.
@@ -66,7 +88,10 @@ func acquireServeLock(db, listen string) (_ *serveLock, before lockHolder, err e
 	if b, err := io.ReadAll(f); err == nil {
 		json.Unmarshal(b, &before) // a file of an older hookd, or empty: no mark
 	}
-	l := &serveLock{f: f, holder: lockHolder{PID: os.Getpid(), Listen: listen, Started: time.Now().UTC().Truncate(time.Second)}}
+	// What the daemon before saw stays until this one has checked the database (a
+	// start that fails before that leaves it for the next).
+	l := &serveLock{f: f, holder: lockHolder{PID: os.Getpid(), Listen: listen, Started: time.Now().UTC().Truncate(time.Second),
+		Mark: before.Mark, Issued: before.Issued, Machine: before.Machine}}
 	if err := l.write(); err != nil {
 		f.Close()
 		return nil, before, fmt.Errorf("lock %s: %w", path, err)
@@ -74,9 +99,9 @@ func acquireServeLock(db, listen string) (_ *serveLock, before lockHolder, err e
 	return l, before, nil
 }
 
-// keep writes the database's new mark into the lock file.
-func (l *serveLock) keep(mark string) error {
-	l.holder.Mark = mark
+// keep writes what the daemon saw of the database into the lock file.
+func (l *serveLock) keep(mark string, issued int64, machine string) error {
+	l.holder.Mark, l.holder.Issued, l.holder.Machine = mark, issued, machine
 	if err := l.write(); err != nil {
 		return fmt.Errorf("lock %s: %w", l.f.Name(), err)
 	}

@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -63,6 +64,8 @@ type Handler struct {
 	pages   map[string]*pageTemplate
 	limiter *limiter
 	secure  bool
+	// ours says whether a webhook's URL reaches this hookd, and so calls its inbox.
+	ours func(*url.URL) bool
 
 	streams  atomic.Int32 // the inbox page's live streams now open
 	streamMu sync.Mutex
@@ -87,6 +90,7 @@ func New(opts Options) *Handler {
 		opts.MaxAge = 12 * time.Hour
 	}
 	h := &Handler{
+		ours:     store.InboxReachedAt(opts.Inbox, opts.PublicURL),
 		opts:     opts,
 		log:      opts.Logger,
 		st:       opts.Store,

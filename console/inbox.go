@@ -1,11 +1,9 @@
 package console
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"net/url"
 	"slices"
@@ -356,26 +354,6 @@ func (h *Handler) inboxesFilter(p Principal) store.InboxesFilter {
 		return store.InboxesFilter{Ours: h.ours}
 	}
 	return h.ownerInboxes(p)
-}
-
-// ours reports whether a webhook's URL u reaches this hookd: its own address (the
-// inbox's exception to the guard; "localhost" as loopback, as the resolver has it),
-// or the host of its public URL.
-func (h *Handler) ours(u *url.URL) bool {
-	if h.opts.Inbox.Match(u) {
-		return true
-	}
-	if host := strings.ToLower(strings.TrimSuffix(u.Hostname(), ".")); host == "localhost" || strings.HasSuffix(host, ".localhost") {
-		for _, loop := range []string{"127.0.0.1", "::1"} {
-			lu := *u
-			lu.Host = net.JoinHostPort(loop, cmp.Or(u.Port(), "80"))
-			if h.opts.Inbox.Match(&lu) {
-				return true
-			}
-		}
-	}
-	pub, err := url.Parse(h.opts.PublicURL)
-	return err == nil && pub.Host != "" && store.HostKey(u) == store.HostKey(pub)
 }
 
 // newestInboxRequest is the id of the newest request of any inbox (0 for none):

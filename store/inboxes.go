@@ -1,10 +1,13 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"net"
 	"net/url"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -88,12 +91,21 @@ func (s *Store) Inboxes(ctx context.Context, f InboxesFilter) ([]Inbox, error) {
 	return kept, nil
 }
 
+// qInboxTargetsOf is the targets under /inbox/ of a client's (?1) or an
+// organisation's (?2) webhooks.
+const qInboxTargetsOf = `SELECT DISTINCT target FROM subscriptions WHERE (client_id = ? OR org_id = ?) AND instr(target, ?) > 0`
+
 // InboxesCalled returns, sorted, the names of the inboxes that the webhooks of f's
 // client or organisation (every webhook, for a filter without an owner) call: a
 // target path under /inbox/{name}, on a host f.Ours takes.
 func (s *Store) InboxesCalled(ctx context.Context, f InboxesFilter) ([]string, error) {
-	rows, err := s.read.QueryContext(ctx, `SELECT DISTINCT target FROM subscriptions
-		WHERE (?1 OR client_id = ?2 OR org_id = ?3) AND instr(target, ?4) > 0`, f.all(), f.ClientID, f.OrgID, ssrf.InboxPrefix)
+	// Two statements: an owner's reads its own webhooks by the owner's indexes, which
+	// one statement for both would not use.
+	q, args := qInboxTargetsOf, []any{f.ClientID, f.OrgID, ssrf.InboxPrefix}
+	if f.all() {
+		q, args = `SELECT DISTINCT target FROM subscriptions WHERE instr(target, ?) > 0`, []any{ssrf.InboxPrefix}
+	}
+	rows, err := s.read.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("inboxes called: %w", err)
 	}
@@ -185,5 +197,31 @@ func (w *inboxWatchers) notify() {
 		case ch <- struct{}{}:
 		default: // a value is already waiting: it stands for this one too
 		}
+	}
+}
+
+// InboxReachedAt is the InboxesFilter.Ours of a hookd whose own inbox is in (its
+// listening address; nil when not known) and whose public URL is public: a URL
+// reaches it at in's address ("localhost" at its port too, as the resolver has
+// it), or at the public URL's host.
+func InboxReachedAt(in *ssrf.Inbox, public string) func(*url.URL) bool {
+	pubKey := ""
+	if pub, err := url.Parse(public); err == nil && pub.Host != "" {
+		pubKey = HostKey(pub)
+	}
+	return func(u *url.URL) bool {
+		if in.Match(u) {
+			return true
+		}
+		if host := strings.ToLower(strings.TrimSuffix(u.Hostname(), ".")); host == "localhost" || strings.HasSuffix(host, ".localhost") {
+			for _, loop := range []string{"127.0.0.1", "::1"} {
+				lu := *u
+				lu.Host = net.JoinHostPort(loop, cmp.Or(u.Port(), "80"))
+				if in.Match(&lu) {
+					return true
+				}
+			}
+		}
+		return pubKey != "" && HostKey(u) == pubKey
 	}
 }

@@ -10,21 +10,32 @@ import (
 	"hookd/secret"
 )
 
-// Lineage checks that the database is the state the daemon's lock file last saw:
-// seen is the mark the lock file keeps ("" when it has none), and the database
-// keeps the same one. It gives the database a new mark, which it returns for the
-// caller to keep in the lock file in its turn.
+// Seen is what the daemon's lock file beside the database says of it: the mark it
+// last gave the database, the highest delivery id it saw given, and whether the
+// file was written on another machine.
+type Seen struct {
+	Mark      string
+	Issued    int64
+	Elsewhere bool
+}
+
+// Lineage checks that the database is the state the daemon's lock file last saw,
+// and gives it a new mark, which it returns for the caller to keep in the lock file.
 //
-// A database whose mark is not seen is not the state this daemon's file last ran
-// on: a restored backup, a Litestream replica restored, a copy started on another
-// machine, each of which holds the delivery id counter of the moment it was taken.
-// The ids of its new deliveries then move past any the original can have given
-// since (their webhook-ids, msg_<id>, would otherwise be given again to other
-// messages, which receivers that drop repeats would drop): to the current time in
-// microseconds, which no count of deliveries made since reaches. movedTo is that
-// id, 0 when nothing moved. A database without a mark (new, or from an older
-// hookd) moves nothing.
-func (s *Store) Lineage(ctx context.Context, seen string) (mark string, movedTo int64, err error) {
+// A database that is not that state is a restored backup, a Litestream replica
+// restored, a copy started on another machine, or a new database in the place of
+// one that gave deliveries before: its delivery id counter is behind the ids the
+// original gave (Issued), or its mark is not the one the lock file kept, or the lock
+// file is another machine's. The ids the original gave after it, and so their
+// webhook-ids (msg_<id>), would be given again to other messages, which receivers
+// that drop repeats would drop. So the ids of its new deliveries move past any the
+// original can have given, to the current time in microseconds, and every delivery
+// not yet done (which the original may have sent since) takes a new revision, so
+// that what it sends from now on is a new message too: a repeat under a new id
+// rather than a change dropped. movedTo is the first id new deliveries take, 0 when
+// nothing moved. A database without a mark (from an older hookd) beside a lock file
+// without one moves nothing.
+func (s *Store) Lineage(ctx context.Context, seen Seen) (mark string, movedTo int64, err error) {
 	mark = hex.EncodeToString(secret.Random(16))
 	err = s.inTx(ctx, func(tx *sql.Tx) error {
 		movedTo = 0
@@ -33,18 +44,14 @@ func (s *Store) Lineage(ctx context.Context, seen string) (mark string, movedTo 
 		if err != nil && !errors.Is(err, sql.ErrNoRows) {
 			return err
 		}
-		if kept != "" && kept != seen {
-			movedTo = s.Now().UnixMicro()
-			if _, err := tx.ExecContext(ctx, `INSERT INTO sqlite_sequence(name, seq) SELECT 'deliveries', 0
-				WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'deliveries')`); err != nil {
+		issued, err := deliveriesIssued(ctx, tx)
+		if err != nil {
+			return err
+		}
+		if issued < seen.Issued || kept != "" && (kept != seen.Mark || seen.Elsewhere) {
+			if movedTo, err = s.moveIDs(ctx, tx, seen.Issued); err != nil {
 				return err
 			}
-			var seq int64
-			if err := tx.QueryRowContext(ctx, "UPDATE sqlite_sequence SET seq = max(seq, ?) WHERE name = 'deliveries' RETURNING seq",
-				movedTo-1).Scan(&seq); err != nil {
-				return err
-			}
-			movedTo = seq + 1
 		}
 		_, err = tx.ExecContext(ctx, "INSERT INTO lineage(id, mark) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET mark = excluded.mark", mark)
 		return err
@@ -53,4 +60,43 @@ func (s *Store) Lineage(ctx context.Context, seen string) (mark string, movedTo 
 		return "", 0, fmt.Errorf("lineage: %w", Classify(err))
 	}
 	return mark, movedTo, nil
+}
+
+// moveIDs moves the delivery id counter past now in microseconds (and past issued)
+// and revises every delivery not yet done; it returns the first id new deliveries
+// take.
+func (s *Store) moveIDs(ctx context.Context, tx *sql.Tx, issued int64) (int64, error) {
+	if _, err := tx.ExecContext(ctx, `INSERT INTO sqlite_sequence(name, seq) SELECT 'deliveries', 0
+		WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'deliveries')`); err != nil {
+		return 0, err
+	}
+	var seq int64
+	if err := tx.QueryRowContext(ctx, "UPDATE sqlite_sequence SET seq = max(seq, ?, ?) WHERE name = 'deliveries' RETURNING seq",
+		s.Now().UnixMicro()-1, issued).Scan(&seq); err != nil {
+		return 0, err
+	}
+	if _, err := tx.ExecContext(ctx, "UPDATE deliveries SET msg_rev = "+revNext+" WHERE state IN (0, 1)"); err != nil {
+		return 0, err
+	}
+	return seq + 1, nil
+}
+
+// DeliveriesIssued is the highest delivery id the database has given (0 for none).
+func (s *Store) DeliveriesIssued(ctx context.Context) (int64, error) {
+	n, err := deliveriesIssued(ctx, s.read)
+	if err != nil {
+		return 0, fmt.Errorf("deliveries issued: %w", Classify(err))
+	}
+	return n, nil
+}
+
+func deliveriesIssued(ctx context.Context, q interface {
+	QueryRowContext(context.Context, string, ...any) *sql.Row
+}) (int64, error) {
+	var n int64
+	err := q.QueryRowContext(ctx, "SELECT seq FROM sqlite_sequence WHERE name = 'deliveries'").Scan(&n)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	return n, err
 }

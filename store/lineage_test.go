@@ -34,47 +34,72 @@ func TestLineageMovesIDsOfACopy(t *testing.T) {
 		_, _, err = st.PutOrcidWebhook(ctx, c.ID, r, "https://example.org/"+r)
 		is.NoErr(err)
 	}
-	event := func(st *store.Store, record string) int64 {
+	event := func(st *store.Store, record string) store.Claimed {
 		t.Helper()
 		_, err := st.Intake(ctx, "", "", []store.Event{{Orcid: record}}, 0)
 		is.NoErr(err)
 		claimed, err := st.Claim(ctx, 10, time.Minute)
 		is.NoErr(err)
 		is.Equal(len(claimed), 1)
-		return claimed[0].ID
+		return claimed[0]
+	}
+	issued := func(st *store.Store) int64 {
+		t.Helper()
+		n, err := st.DeliveriesIssued(ctx)
+		is.NoErr(err)
+		return n
 	}
 
-	first, moved, err := st.Lineage(ctx, "") // a new database: nothing to move
+	first, moved, err := st.Lineage(ctx, store.Seen{}) // a new database: nothing to move
 	is.NoErr(err)
 	is.Equal(moved, int64(0))
-	is.Equal(event(st, records[0]), int64(1))
+	is.Equal(event(st, records[0]).ID, int64(1))
+	_, err = st.Intake(ctx, "", "", []store.Event{{Orcid: records[1]}}, 0) // delivery 2 waits
+	is.NoErr(err)
 	backup := filepath.Join(dir, "backup.db")
-	is.NoErr(st.Backup(ctx, backup)) // holds first
-	second, moved, err := st.Lineage(ctx, first)
+	is.NoErr(st.Backup(ctx, backup)) // holds first, and delivery 2 waiting
+	second, moved, err := st.Lineage(ctx, store.Seen{Mark: first, Issued: issued(st)})
 	is.NoErr(err)
 	is.Equal(moved, int64(0)) // the daemon's own database
 	is.True(second != first)
-	is.Equal(event(st, records[1]), int64(2)) // sent after the backup, as msg_2
+	sent, err := st.Claim(ctx, 10, time.Minute) // the original sends delivery 2 as msg_2
+	is.NoErr(err)
+	is.Equal(len(sent), 1)
+	is.Equal(store.MessageID(sent[0].ID, sent[0].Rev), "msg_2")
+	is.Equal(event(st, records[2]).ID, int64(3)) // and makes delivery 3, msg_3
+	seen := store.Seen{Mark: second, Issued: issued(st)}
 	is.NoErr(st.Close())
 
 	restored := open(backup)
-	_, moved, err = restored.Lineage(ctx, second) // the lock file kept second; the backup holds first
+	_, moved, err = restored.Lineage(ctx, seen) // the lock file's mark and ids are past the backup's
 	is.NoErr(err)
-	is.Equal(moved, now.UnixMicro())                       // its new deliveries start past any the original gave
-	is.Equal(event(restored, records[2]), now.UnixMicro()) // not msg_2 again, for another record
+	is.Equal(moved, now.UnixMicro()) // its new deliveries start past any the original gave
+	again := event(restored, records[1])
+	is.Equal(again.ID, int64(2))                              // the waiting delivery 2, with a new event
+	is.Equal(store.MessageID(again.ID, again.Rev), "msg_2_1") // as a new message: not msg_2, which carried less
+	id := event(restored, records[2]).ID
+	is.True(id >= now.UnixMicro() && id < 1<<53) // not msg_3 again, for another message; below 2^53, as JSON's numbers go
 
-	again := open(filepath.Join(dir, "hookd.db"))
-	third, moved, err := again.Lineage(ctx, second)
+	original := open(filepath.Join(dir, "hookd.db"))
+	third, moved, err := original.Lineage(ctx, seen)
 	is.NoErr(err)
-	is.Equal(moved, int64(0))                    // the original, as its daemon left it
-	is.Equal(event(again, records[2]), int64(3)) // counts on
-	_, moved, err = again.Lineage(ctx, third)
+	is.Equal(moved, int64(0))                                                    // the original, as its daemon left it
+	_, err = original.Intake(ctx, "", "", []store.Event{{Orcid: records[0]}}, 0) // beside delivery 1, still out
 	is.NoErr(err)
-	is.Equal(moved, int64(0))
+	is.Equal(issued(original), int64(4)) // counts on
+	_, moved, err = original.Lineage(ctx, store.Seen{Mark: third, Issued: issued(original), Elsewhere: true})
+	is.NoErr(err)
+	is.True(moved > 0) // a lock file of another machine's: a copy
 
-	// A database from before marks (or whose mark was never kept) moves nothing.
-	is.NoErr(store.ExecWrite(ctx, again, "DELETE FROM lineage"))
-	_, moved, err = again.Lineage(ctx, "another")
+	// A new database where one gave deliveries before: its ids are past the old one's.
+	fresh := open(filepath.Join(t.TempDir(), "hookd.db"))
+	_, moved, err = fresh.Lineage(ctx, store.Seen{Mark: third, Issued: 4})
+	is.NoErr(err)
+	is.Equal(moved, now.UnixMicro())
+
+	// A database from before marks beside a lock file without any moves nothing.
+	is.NoErr(store.ExecWrite(ctx, original, "DELETE FROM lineage"))
+	_, moved, err = original.Lineage(ctx, store.Seen{})
 	is.NoErr(err)
 	is.Equal(moved, int64(0))
 }

@@ -269,3 +269,14 @@ func TestClearNotSentPlan(t *testing.T) {
 		t.Errorf("plan:\n%s", plan)
 	}
 }
+
+// TestInboxTargetsOfPlan: the inboxes an owner's webhooks call are read through the
+// owner's indexes, not by reading every subscription (a client's inbox page, each
+// check of its inboxes, beside a million registrations of others).
+func TestInboxTargetsOfPlan(t *testing.T) {
+	st := openGroupStore(t)
+	plan := strings.Join(queryPlan(t, st.read, qInboxTargetsOf, "APP-1", 1, "/inbox/"), "\n")
+	if strings.Contains(plan, "SCAN subscriptions") || !strings.Contains(plan, "client_id=?") || !strings.Contains(plan, "org_id=?") {
+		t.Errorf("plan:\n%s", plan)
+	}
+}
