@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -30,6 +31,28 @@ func inboxWiring(cfg Config, listenAddr string) (*ssrf.Inbox, *httpapi.InboxOpti
 		return nil, nil, err
 	}
 	return self, &httpapi.InboxOptions{Limits: cfg.InboxLimits(), Self: self}, nil
+}
+
+// listenInbox is the inbox's exception for the address http.listen names, as the
+// daemon's listener will report it: every interface for ":PORT", loopback for
+// "localhost:PORT"; nil for another name or port 0, which only the running daemon
+// knows.
+func listenInbox(listen string) *ssrf.Inbox {
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil {
+		return nil
+	}
+	switch strings.ToLower(host) {
+	case "":
+		host = "::"
+	case "localhost":
+		host = "127.0.0.1"
+	}
+	in, err := ssrf.NewInbox(net.JoinHostPort(host, port))
+	if err != nil {
+		return nil
+	}
+	return in
 }
 
 // targets is what a registration made from the command line may call: what the
@@ -103,8 +126,7 @@ func (e *env) inboxList(ctx context.Context, args []string) error {
 
 func (e *env) printInboxes(ctx context.Context, st *store.Store, cfg Config, asJSON bool) error {
 	// The inboxes called are those at the daemon's own address or its public URL.
-	self, _ := ssrf.NewInbox(cfg.HTTP.Listen) // a name or port 0: its public URL alone
-	ins, err := st.Inboxes(ctx, store.InboxesFilter{Ours: store.InboxReachedAt(self, cfg.PublicBase(cfg.HTTP.Listen))})
+	ins, err := st.Inboxes(ctx, store.InboxesFilter{Ours: store.InboxReachedAt(listenInbox(cfg.HTTP.Listen), cfg.PublicBase(cfg.HTTP.Listen))})
 	if err != nil {
 		return err
 	}

@@ -485,3 +485,32 @@ func TestInboxListSkipsOtherHosts(t *testing.T) {
 	is.True(!strings.Contains(out, "orcid-updates")) // another host's
 	is.True(strings.Contains(out, "ours"))           // hookd's own, before it received anything
 }
+
+// TestInboxListAtTheDaemonsAddresses: hookd inbox list counts a webhook at the
+// address the daemon will listen on when http.listen names it ("localhost:PORT",
+// ":PORT"), and one under a public URL with a path (a proxy's prefix).
+func TestInboxListAtTheDaemonsAddresses(t *testing.T) {
+	for _, c := range []struct{ http, target string }{
+		{"listen = \"localhost:18080\"\n", "http://127.0.0.1:18080/inbox/mine/x"},
+		{"listen = \":18080\"\n", "http://127.0.0.1:18080/inbox/mine/x"},
+		{"listen = \":18080\"\n", "http://[::1]:18080/inbox/mine/x"},
+		{"listen = \"127.0.0.1:0\"\npublic_url = \"https://example.org/hookd\"\n", "https://example.org/hookd/inbox/mine/x"},
+	} {
+		t.Run(c.http+c.target, func(t *testing.T) {
+			is := is.New(t)
+			ctx := context.Background()
+			path := filepath.Join(t.TempDir(), "hookd.toml")
+			is.NoErr(os.WriteFile(path, []byte("[http]\n"+c.http+"[inbox]\nenabled = true\n[store]\npath = \"hookd.db\"\n"), 0o600))
+			initDB(t, path)
+			st := openTestStore(t, path)
+			cl, err := st.CreateClient(ctx, store.NewClient{Name: "lab", Scopes: []string{store.ScopeWebhook}})
+			is.NoErr(err)
+			_, _, err = st.PutOrcidWebhook(ctx, cl.ID, "0000-0002-7253-3645", c.target)
+			is.NoErr(err)
+			is.NoErr(st.Close())
+			out, err := runCmd(t, "inbox", "list", "-config", path)
+			is.NoErr(err)
+			is.True(strings.Contains(out, "mine")) // listed, before it received anything
+		})
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -35,49 +36,72 @@ func machineID() string {
 // markLineage checks the database against what its lock file saw (before), keeps in
 // the lock file what this daemon sees (a new mark now, every markEvery and at its
 // stop; the highest delivery id given every issuedEvery), until the returned stop
-// is called at the daemon's stop.
+// is called at the daemon's stop. A new mark goes into the lock file, synced, before
+// it goes into the database: a stop between the two leaves the database a mark the
+// lock file knows (as its previous one).
 func markLineage(ctx context.Context, st *store.Store, lock *serveLock, before lockHolder, log *slog.Logger) (stop func(), err error) {
 	machine := machineID()
-	current, moved, err := st.Lineage(ctx, store.Seen{Mark: before.Mark, Issued: before.Issued,
-		Elsewhere: before.Machine != "" && machine != "" && before.Machine != machine})
+	seen := store.Seen{Issued: before.Issued, Elsewhere: before.Machine != "" && machine != "" && before.Machine != machine}
+	for _, m := range []string{before.Mark, before.Previous} {
+		if m != "" {
+			seen.Marks = append(seen.Marks, m)
+		}
+	}
+	held, err := st.Mark(ctx)
 	if err != nil {
 		return nil, err
 	}
+	next := store.NewMark()
+	h := before // the rest as the file said until the database is checked: a start that stops here leaves it
+	h.Mark, h.Previous = next, before.Mark
+	if slices.Contains(seen.Marks, held) {
+		h.Previous = held // the database's own, whichever of the two it holds
+	}
+	if err := lock.keep(h, true); err != nil {
+		return nil, err
+	}
+	moved, err := st.Lineage(ctx, seen, next)
+	if err != nil {
+		return nil, err
+	}
+	current := next // the mark the database holds
 	if moved > 0 {
 		log.Warn("this database is not the state this daemon's file last ran on (a restored backup or replica, a copy, a new database): new deliveries take ids from here on, and those not yet done new webhook-ids, past any the original can have sent",
 			"first_delivery_id", moved)
 	}
-	var issued int64
-	write := func() {
-		if err := lock.keep(current, issued, machine); err != nil {
-			// At the next start the database then looks like a copy: its new
-			// deliveries take new ids, no harm done.
+	// issued writes the highest delivery id given, when it changed or force is set.
+	issued := func(ctx context.Context, force bool) {
+		n, err := st.DeliveriesIssued(ctx)
+		h := lock.seen()
+		if err != nil {
+			log.Warn("the highest delivery id is not read", "err", err)
+			n = h.Issued
+		}
+		if n == h.Issued && h.Machine == machine && !force {
+			return
+		}
+		h.Issued, h.Machine = n, machine
+		if err := lock.keep(h, false); err != nil {
+			// A stale id in the file only lets a copy pass unseen a little longer.
 			log.Warn("what the daemon saw of the database is not kept beside it", "err", err)
 		}
 	}
-	// keep writes the mark and the highest delivery id given; force writes even
-	// when the id has not changed (a new mark).
-	keep := func(ctx context.Context, force bool) {
-		n, err := st.DeliveriesIssued(ctx)
-		if err != nil {
-			log.Warn("the highest delivery id is not read", "err", err)
-			n = issued
-		}
-		if n != issued || force {
-			issued = n
-			write()
-		}
-	}
-	keep(ctx, true)
+	issued(ctx, true)
 	remark := func(ctx context.Context) {
-		// While this daemon runs, the database is the one it opened: current is its mark.
-		next, _, err := st.Lineage(ctx, store.Seen{Mark: current})
-		if err != nil {
+		h := lock.seen()
+		next := store.NewMark()
+		h.Mark, h.Previous = next, current
+		if err := lock.keep(h, true); err != nil {
+			log.Warn("the database's mark is not renewed", "err", err)
+			return
+		}
+		// While this daemon runs, the database is the one it opened: current is its
+		// mark (still, when this write fails: the file keeps it as the previous one).
+		if _, err := st.Lineage(ctx, store.Seen{Marks: []string{current}}, next); err != nil {
 			log.Warn("the database's mark is not renewed", "err", err)
 			return
 		}
 		current = next
-		keep(ctx, true)
 	}
 	mctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	done := make(chan struct{})
@@ -93,7 +117,7 @@ func markLineage(ctx context.Context, st *store.Store, lock *serveLock, before l
 			case <-marks.C:
 				remark(mctx)
 			case <-ids.C:
-				keep(mctx, false)
+				issued(mctx, false)
 			}
 		}
 	}()
@@ -103,5 +127,6 @@ func markLineage(ctx context.Context, st *store.Store, lock *serveLock, before l
 		sctx, stop := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer stop()
 		remark(sctx)
+		issued(sctx, false)
 	}, nil
 }

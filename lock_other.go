@@ -7,8 +7,8 @@ package main
 type serveLock struct{}
 
 type lockHolder struct {
-	Mark, Machine string
-	Issued        int64
+	Mark, Previous, Machine string
+	Issued                  int64
 }
 
 // keepsMark: without a lock file, no mark is kept, and none is checked.
@@ -17,6 +17,7 @@ const keepsMark = false
 func acquireServeLock(db, listen string) (*serveLock, lockHolder, error) {
 	return &serveLock{}, lockHolder{}, nil
 }
-func (l *serveLock) keep(string, int64, string) error { return nil }
-func (l *serveLock) release()                         {}
-func serveLockHeld(db string) error                   { return nil }
+func (l *serveLock) seen() lockHolder            { return lockHolder{} }
+func (l *serveLock) keep(lockHolder, bool) error { return nil }
+func (l *serveLock) release()                    {}
+func serveLockHeld(db string) error              { return nil }

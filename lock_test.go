@@ -226,3 +226,48 @@ func TestRestoredReplicaAfterCrashTakesNewDeliveryIDs(t *testing.T) {
 	is.NoErr(d.stop())
 	is.True(id > lost) // not msg_2 again, for another message
 }
+
+// TestLockFileNeverEmpty: the daemon rewrites its lock file while deliveries are
+// made (the highest id given) without ever truncating it, so a process killed at
+// any moment leaves a file that still holds the database's mark.
+func TestLockFileNeverEmpty(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	cfg := testConfig(t, fastDelivery+"paused = true\n")
+	db := filepath.Join(filepath.Dir(cfg), "hookd.db")
+	st := openTestStore(t, cfg)
+	c, err := st.CreateClient(ctx, store.NewClient{Name: "lab", Scopes: []string{store.ScopeWebhook}})
+	is.NoErr(err)
+	_, _, err = st.PutOrcidWebhook(ctx, c.ID, "0000-0002-7253-3645", "https://receiver.example/x")
+	is.NoErr(err)
+	is.NoErr(st.Close())
+
+	p := startProcess(t, "serve", "-config", cfg)
+	defer p.kill()
+	st = openTestStore(t, cfg)
+	defer st.Close()
+	done := make(chan struct{})
+	go func() { // a delivery every 20 ms, for as long as the file is read
+		defer close(done)
+		for end := time.Now().Add(3 * time.Second); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+			st.Intake(ctx, "", "", []store.Event{{Orcid: "0000-0002-7253-3645"}}, 0)
+		}
+	}()
+	reads, empty := 0, 0
+	for end := time.Now().Add(3 * time.Second); time.Now().Before(end) && reads < 1_000_000; {
+		if b, err := os.ReadFile(db + ".lock"); err == nil {
+			reads++
+			if len(strings.TrimSpace(string(b))) == 0 {
+				empty++
+			}
+		}
+	}
+	<-done
+	is.True(reads > 0)
+	is.Equal(empty, 0) // never without its content
+	var h lockHolder
+	b, err := os.ReadFile(db + ".lock")
+	is.NoErr(err)
+	is.NoErr(json.Unmarshal(b, &h))
+	is.True(h.Mark != "" && h.Issued > 1) // the mark, and the ids given meanwhile
+}

@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -20,6 +21,7 @@ import (
 type serveLock struct {
 	f      *os.File
 	holder lockHolder
+	size   int // the length of the file's content: a shorter one is padded to it
 }
 
 // keepsMark: the lock file keeps the database's mark (store.Lineage).
@@ -31,11 +33,13 @@ type lockHolder struct {
 	PID     int       `json:"pid"`
 	Listen  string    `json:"listen"`
 	Started time.Time `json:"started"`
-	// What the daemon saw of the database (store.Seen): its mark, the highest
-	// delivery id given, and the machine (/etc/machine-id) it ran on.
-	Mark    string `json:"mark,omitempty"`
-	Issued  int64  `json:"issued,omitempty"`
-	Machine string `json:"machine,omitempty"`
+	// What the daemon saw of the database (store.Seen): its mark and the one
+	// before, the highest delivery id given, and the machine (/etc/machine-id) it
+	// ran on.
+	Mark     string `json:"mark,omitempty"`
+	Previous string `json:"previous_mark,omitempty"`
+	Issued   int64  `json:"issued,omitempty"`
+	Machine  string `json:"machine,omitempty"`
 }
 
 // lockPath is the lock file of the database at db: beside the file itself when db
@@ -85,36 +89,50 @@ func acquireServeLock(db, listen string) (_ *serveLock, before lockHolder, err e
 		}
 		return nil, before, inUse(db, path)
 	}
-	if b, err := io.ReadAll(f); err == nil {
-		json.Unmarshal(b, &before) // a file of an older hookd, or empty: no mark
-	}
+	b, _ := io.ReadAll(f)
+	json.Unmarshal(b, &before) // a file of an older hookd, or empty: no mark
 	// What the daemon before saw stays until this one has checked the database (a
 	// start that fails before that leaves it for the next).
-	l := &serveLock{f: f, holder: lockHolder{PID: os.Getpid(), Listen: listen, Started: time.Now().UTC().Truncate(time.Second),
-		Mark: before.Mark, Issued: before.Issued, Machine: before.Machine}}
-	if err := l.write(); err != nil {
+	l := &serveLock{f: f, size: len(b), holder: before}
+	l.holder.PID, l.holder.Listen, l.holder.Started = os.Getpid(), listen, time.Now().UTC().Truncate(time.Second)
+	if err := l.write(false); err != nil {
 		f.Close()
 		return nil, before, fmt.Errorf("lock %s: %w", path, err)
 	}
 	return l, before, nil
 }
 
-// keep writes what the daemon saw of the database into the lock file.
-func (l *serveLock) keep(mark string, issued int64, machine string) error {
-	l.holder.Mark, l.holder.Issued, l.holder.Machine = mark, issued, machine
-	if err := l.write(); err != nil {
+// seen is what the lock file says of the database (kept), and keep writes it,
+// synced to the disk when sync is set (before a new mark goes into the database).
+func (l *serveLock) seen() lockHolder { return l.holder }
+
+func (l *serveLock) keep(h lockHolder, sync bool) error {
+	h.PID, h.Listen, h.Started = l.holder.PID, l.holder.Listen, l.holder.Started
+	l.holder = h
+	if err := l.write(sync); err != nil {
 		return fmt.Errorf("lock %s: %w", l.f.Name(), err)
 	}
 	return nil
 }
 
-func (l *serveLock) write() error {
+// write writes the holder over the file's content in one write, never truncating
+// it (a process killed between a truncation and its write would leave the file
+// empty, and the database's mark unknown): a shorter content is padded with spaces,
+// which JSON takes.
+func (l *serveLock) write(sync bool) error {
 	b, _ := json.Marshal(l.holder)
-	if err := l.f.Truncate(0); err != nil {
+	b = append(b, '\n')
+	if len(b) < l.size {
+		b = append(b[:len(b)-1], []byte(strings.Repeat(" ", l.size-len(b))+"\n")...)
+	}
+	if _, err := l.f.WriteAt(b, 0); err != nil {
 		return err
 	}
-	_, err := l.f.WriteAt(append(b, '\n'), 0)
-	return err
+	l.size = len(b)
+	if sync {
+		return l.f.Sync()
+	}
+	return nil
 }
 
 // inUse is the error of a database whose lock file at path another daemon holds,

@@ -65,7 +65,7 @@ type Handler struct {
 	limiter *limiter
 	secure  bool
 	// ours says whether a webhook's URL reaches this hookd, and so calls its inbox.
-	ours func(*url.URL) bool
+	ours func(*url.URL) (string, bool)
 
 	streams  atomic.Int32 // the inbox page's live streams now open
 	streamMu sync.Mutex

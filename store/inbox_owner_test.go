@@ -7,6 +7,7 @@ import (
 
 	"github.com/matryer/is"
 
+	"hookd/ssrf"
 	"hookd/store"
 )
 
@@ -70,7 +71,7 @@ func TestInboxesOfOwner(t *testing.T) {
 
 	// Only a URL that reaches this hookd calls its inbox: a webhook pointed at
 	// another host's /inbox/{name} gives its owner no part in hookd's inbox of that name.
-	ours := func(u *url.URL) bool { return u.Host == "127.0.0.1:8080" }
+	ours := func(u *url.URL) (string, bool) { return u.Path, u.Host == "127.0.0.1:8080" }
 	mine, err = st.Inboxes(ctx, store.InboxesFilter{ClientID: a.ID, Ours: ours})
 	is.NoErr(err)
 	is.Equal(names(mine), []string{"a-box"})
@@ -92,4 +93,42 @@ func TestInboxesOfOwner(t *testing.T) {
 	is.Equal(ids(rs), []int64{stranger.ID, shared.ID}) // without Names: every inbox's
 	_, err = st.InboxRequests(ctx, store.InboxFilter{Names: []string{"a/b"}})
 	is.True(err != nil) // a name that names no inbox
+}
+
+// TestInboxReachedAt: the URLs that reach a hookd's inbox, and the path hookd sees.
+func TestInboxReachedAt(t *testing.T) {
+	for _, c := range []struct {
+		listen, public, target string
+		path                   string // "" when it does not reach hookd
+	}{
+		{"[::]:8080", "http://localhost:8080", "http://[::1]:8080/inbox/a/x", "/inbox/a/x"},
+		{"[::]:8080", "http://localhost:8080", "http://localhost:8080/inbox/a/x", "/inbox/a/x"},
+		{"127.0.0.1:8080", "https://hookd.example", "http://localhost:8080/inbox/a/x", "/inbox/a/x"},
+		{"127.0.0.1:8080", "https://hookd.example", "http://localhost:8081/inbox/a/x", ""},
+		{"[::1]:8080", "http://[::1]:8080", "http://[0:0:0:0:0:0:0:1]:8080/inbox/a/x", "/inbox/a/x"},
+		{"127.0.0.1:8080", "https://hookd.example:8443/base", "https://hookd.example:8443/base/inbox/a/x", "/inbox/a/x"}, // behind a proxy that takes /base off
+		{"127.0.0.1:8080", "https://hookd.example:8443/base/", "https://hookd.example:8443/based/inbox/a/x", ""},
+		{"127.0.0.1:8080", "https://hookd.example:8443/base", "https://hookd.example/base/inbox/a/x", ""},
+		{"127.0.0.1:8080", "https://hookd.example", "https://HOOKD.example:443/inbox/a/x", "/inbox/a/x"},
+		{"127.0.0.1:8080", "https://hookd.example", "https://hookd.example./inbox/a/x", "/inbox/a/x"}, // the same name, fully qualified
+		{"127.0.0.1:8080", "https://hookd.example.", "https://hookd.example/inbox/a/x", "/inbox/a/x"},
+		{"127.0.0.1:8080", "https://[2001:db8::1]:8443", "https://[2001:DB8:0::1]:8443/inbox/a/x", "/inbox/a/x"},
+		{"127.0.0.1:8080", "https://hookd.example", "https://other.example/inbox/a/x", ""},
+	} {
+		in, err := ssrf.NewInbox(c.listen)
+		if err != nil {
+			t.Fatal(err)
+		}
+		u, err := url.Parse(c.target)
+		if err != nil {
+			t.Fatal(err)
+		}
+		path, ok := store.InboxReachedAt(in, c.public)(u)
+		if !ok {
+			path = ""
+		}
+		if path != c.path {
+			t.Errorf("listen %s, public %s: InboxReachedAt(%s) = %q, want %q", c.listen, c.public, c.target, path, c.path)
+		}
+	}
 }

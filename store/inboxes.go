@@ -32,10 +32,10 @@ type InboxesFilter struct {
 	ClientID string
 	OrgID    int64
 	// Ours says whether a webhook's URL reaches this hookd (its own address, its
-	// public URL's host): an inbox counts as called only by such a URL, so that a
-	// webhook pointed at another host's /inbox/{name} gives its owner no part in
-	// hookd's inbox of that name. Nil: any host.
-	Ours func(*url.URL) bool
+	// public URL), and at which path hookd sees it: an inbox counts as called only by
+	// such a URL, so that a webhook pointed at another host's /inbox/{name} gives
+	// its owner no part in hookd's inbox of that name. Nil: any host, the URL's path.
+	Ours func(*url.URL) (path string, ok bool)
 }
 
 func (f InboxesFilter) all() bool { return f.ClientID == "" && f.OrgID == 0 }
@@ -117,8 +117,16 @@ func (s *Store) InboxesCalled(ctx context.Context, f InboxesFilter) ([]string, e
 		if err := rows.Scan(&target); err != nil {
 			return nil, fmt.Errorf("inboxes called: %w", err)
 		}
-		if u, err := url.Parse(target); err == nil && (f.Ours == nil || f.Ours(u)) {
-			if name, ok := InboxName(u.Path); ok && !seen[name] {
+		u, err := url.Parse(target)
+		if err != nil {
+			continue
+		}
+		path, ours := u.Path, true
+		if f.Ours != nil {
+			path, ours = f.Ours(u)
+		}
+		if ours {
+			if name, ok := InboxName(path); ok && !seen[name] {
 				seen[name] = true
 				names = append(names, name)
 			}
@@ -203,25 +211,44 @@ func (w *inboxWatchers) notify() {
 // InboxReachedAt is the InboxesFilter.Ours of a hookd whose own inbox is in (its
 // listening address; nil when not known) and whose public URL is public: a URL
 // reaches it at in's address ("localhost" at its port too, as the resolver has
-// it), or at the public URL's host.
-func InboxReachedAt(in *ssrf.Inbox, public string) func(*url.URL) bool {
-	pubKey := ""
+// it), with its path as it is, or under the public URL (its host, a final dot or
+// not, and its path, which a proxy in front of hookd takes off).
+func InboxReachedAt(in *ssrf.Inbox, public string) func(*url.URL) (string, bool) {
+	pubKey, pubPath := "", ""
 	if pub, err := url.Parse(public); err == nil && pub.Host != "" {
-		pubKey = HostKey(pub)
+		pubKey, pubPath = absoluteKey(pub), strings.TrimSuffix(pub.Path, "/")
 	}
-	return func(u *url.URL) bool {
+	return func(u *url.URL) (string, bool) {
 		if in.Match(u) {
-			return true
+			return u.Path, true
 		}
 		if host := strings.ToLower(strings.TrimSuffix(u.Hostname(), ".")); host == "localhost" || strings.HasSuffix(host, ".localhost") {
 			for _, loop := range []string{"127.0.0.1", "::1"} {
 				lu := *u
 				lu.Host = net.JoinHostPort(loop, cmp.Or(u.Port(), "80"))
 				if in.Match(&lu) {
-					return true
+					return u.Path, true
 				}
 			}
 		}
-		return pubKey != "" && HostKey(u) == pubKey
+		if pubKey == "" || absoluteKey(u) != pubKey {
+			return "", false
+		}
+		rest, ok := strings.CutPrefix(u.Path, pubPath)
+		return rest, ok && strings.HasPrefix(rest, "/")
 	}
+}
+
+// absoluteKey is HostKey with a name's final dot taken off: "hookd.example." and
+// "hookd.example" are one host here.
+func absoluteKey(u *url.URL) string {
+	if h := u.Hostname(); strings.HasSuffix(h, ".") {
+		c := *u
+		c.Host = strings.TrimSuffix(h, ".")
+		if p := u.Port(); p != "" {
+			c.Host = net.JoinHostPort(c.Host, p)
+		}
+		return HostKey(&c)
+	}
+	return HostKey(u)
 }

@@ -6,37 +6,54 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 
 	"hookd/secret"
 )
 
-// Seen is what the daemon's lock file beside the database says of it: the mark it
-// last gave the database, the highest delivery id it saw given, and whether the
-// file was written on another machine.
+// Seen is what the daemon's lock file beside the database says of it: the marks it
+// gave the database (the last, and the one before, which the database may still
+// hold when the daemon stopped between writing the lock file and the database), the
+// highest delivery id it saw given, and whether the file was written on another
+// machine.
 type Seen struct {
-	Mark      string
+	Marks     []string
 	Issued    int64
 	Elsewhere bool
 }
 
+// Mark is the mark the database holds ("" when none).
+func (s *Store) Mark(ctx context.Context) (string, error) {
+	var m string
+	err := s.read.QueryRowContext(ctx, "SELECT mark FROM lineage WHERE id = 1").Scan(&m)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return "", fmt.Errorf("mark: %w", Classify(err))
+	}
+	return m, nil
+}
+
+// NewMark is a new mark for Lineage.
+func NewMark() string { return hex.EncodeToString(secret.Random(16)) }
+
 // Lineage checks that the database is the state the daemon's lock file last saw,
-// and gives it a new mark, which it returns for the caller to keep in the lock file.
+// and gives it the mark next, which the caller has kept in the lock file first (so
+// that the database never holds a mark the lock file does not know).
 //
 // A database that is not that state is a restored backup, a Litestream replica
 // restored, a copy started on another machine, or a new database in the place of
 // one that gave deliveries before: its delivery id counter is behind the ids the
-// original gave (Issued), or its mark is not the one the lock file kept, or the lock
+// original gave (Issued), or its mark is not one the lock file kept, or the lock
 // file is another machine's. The ids the original gave after it, and so their
 // webhook-ids (msg_<id>), would be given again to other messages, which receivers
 // that drop repeats would drop. So the ids of its new deliveries move past any the
 // original can have given, to the current time in microseconds, and every delivery
-// not yet done (which the original may have sent since) takes a new revision, so
-// that what it sends from now on is a new message too: a repeat under a new id
-// rather than a change dropped. movedTo is the first id new deliveries take, 0 when
-// nothing moved. A database without a mark (from an older hookd) beside a lock file
-// without one moves nothing.
-func (s *Store) Lineage(ctx context.Context, seen Seen) (mark string, movedTo int64, err error) {
-	mark = hex.EncodeToString(secret.Random(16))
+// not yet done (which the original may have sent since, and revised) takes a
+// revision past any the original can have given it, the current time in
+// milliseconds, so that what it sends from now on is a new message too: a repeat
+// under a new id rather than a change dropped. movedTo is the first id new
+// deliveries take, 0 when nothing moved. A database without a mark (from an older
+// hookd) beside a lock file without one moves nothing.
+func (s *Store) Lineage(ctx context.Context, seen Seen, next string) (movedTo int64, err error) {
 	err = s.inTx(ctx, func(tx *sql.Tx) error {
 		movedTo = 0
 		var kept string
@@ -48,23 +65,23 @@ func (s *Store) Lineage(ctx context.Context, seen Seen) (mark string, movedTo in
 		if err != nil {
 			return err
 		}
-		if issued < seen.Issued || kept != "" && (kept != seen.Mark || seen.Elsewhere) {
+		if issued < seen.Issued || kept != "" && (!slices.Contains(seen.Marks, kept) || seen.Elsewhere) {
 			if movedTo, err = s.moveIDs(ctx, tx, seen.Issued); err != nil {
 				return err
 			}
 		}
-		_, err = tx.ExecContext(ctx, "INSERT INTO lineage(id, mark) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET mark = excluded.mark", mark)
+		_, err = tx.ExecContext(ctx, "INSERT INTO lineage(id, mark) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET mark = excluded.mark", next)
 		return err
 	})
 	if err != nil {
-		return "", 0, fmt.Errorf("lineage: %w", Classify(err))
+		return 0, fmt.Errorf("lineage: %w", Classify(err))
 	}
-	return mark, movedTo, nil
+	return movedTo, nil
 }
 
 // moveIDs moves the delivery id counter past now in microseconds (and past issued)
-// and revises every delivery not yet done; it returns the first id new deliveries
-// take.
+// and the revision of every delivery not yet done to now in milliseconds; it returns
+// the first id new deliveries take.
 func (s *Store) moveIDs(ctx context.Context, tx *sql.Tx, issued int64) (int64, error) {
 	if _, err := tx.ExecContext(ctx, `INSERT INTO sqlite_sequence(name, seq) SELECT 'deliveries', 0
 		WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'deliveries')`); err != nil {
@@ -75,7 +92,7 @@ func (s *Store) moveIDs(ctx context.Context, tx *sql.Tx, issued int64) (int64, e
 		s.Now().UnixMicro()-1, issued).Scan(&seq); err != nil {
 		return 0, err
 	}
-	if _, err := tx.ExecContext(ctx, "UPDATE deliveries SET msg_rev = "+revNext+" WHERE state IN (0, 1)"); err != nil {
+	if _, err := tx.ExecContext(ctx, "UPDATE deliveries SET msg_rev = max(coalesce(msg_rev, 0) + 1, ?) WHERE state IN (0, 1)", s.Now().UnixMilli()); err != nil {
 		return 0, err
 	}
 	return seq + 1, nil
