@@ -49,7 +49,8 @@ func NewMark() string { return hex.EncodeToString(secret.Random(16)) }
 // original can have given, to the current time in microseconds, and every delivery
 // not yet done (which the original may have sent since, and revised) takes a
 // revision past any the original can have given it, the current time in
-// milliseconds, so that what it sends from now on is a new message too: a repeat
+// seconds (a number an int holds on every platform until 2038, and no revision
+// count reaches), so that what it sends from now on is a new message too: a repeat
 // under a new id rather than a change dropped. movedTo is the first id new
 // deliveries take, 0 when nothing moved. A database without a mark (from an older
 // hookd) beside a lock file without one moves nothing.
@@ -80,7 +81,7 @@ func (s *Store) Lineage(ctx context.Context, seen Seen, next string) (movedTo in
 }
 
 // moveIDs moves the delivery id counter past now in microseconds (and past issued)
-// and the revision of every delivery not yet done to now in milliseconds; it returns
+// and the revision of every delivery not yet done to now in seconds; it returns
 // the first id new deliveries take.
 func (s *Store) moveIDs(ctx context.Context, tx *sql.Tx, issued int64) (int64, error) {
 	if _, err := tx.ExecContext(ctx, `INSERT INTO sqlite_sequence(name, seq) SELECT 'deliveries', 0
@@ -92,7 +93,7 @@ func (s *Store) moveIDs(ctx context.Context, tx *sql.Tx, issued int64) (int64, e
 		s.Now().UnixMicro()-1, issued).Scan(&seq); err != nil {
 		return 0, err
 	}
-	if _, err := tx.ExecContext(ctx, "UPDATE deliveries SET msg_rev = max(coalesce(msg_rev, 0) + 1, ?) WHERE state IN (0, 1)", s.Now().UnixMilli()); err != nil {
+	if _, err := tx.ExecContext(ctx, "UPDATE deliveries SET msg_rev = max(coalesce(msg_rev, 0) + 1, ?) WHERE state IN (0, 1)", s.Now().Unix()); err != nil {
 		return 0, err
 	}
 	return seq + 1, nil

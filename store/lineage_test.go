@@ -82,8 +82,8 @@ func TestLineageMovesIDsOfACopy(t *testing.T) {
 	_, moved = lineage(restored, seen) // the lock file's mark and ids are past the backup's
 	is.Equal(moved, now.UnixMicro())   // its new deliveries start past any the original gave
 	again := event(restored, records[1])
-	is.Equal(again.ID, int64(2))                                                             // the waiting delivery 2, with a new event
-	is.Equal(store.MessageID(again.ID, again.Rev), store.MessageID(2, int(now.UnixMilli()))) // as a new message, past any the original sent
+	is.Equal(again.ID, int64(2))                                                        // the waiting delivery 2, with a new event
+	is.Equal(store.MessageID(again.ID, again.Rev), store.MessageID(2, int(now.Unix()))) // as a new message, past any the original sent
 	id := event(restored, records[2]).ID
 	is.True(id >= now.UnixMicro() && id < 1<<53) // not msg_3 again, for another message; below 2^53, as JSON's numbers go
 
