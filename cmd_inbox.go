@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -47,6 +48,10 @@ func listenInbox(listen string) *ssrf.Inbox {
 		host = "::"
 	case "localhost":
 		host = "127.0.0.1"
+	default:
+		if a, err := netip.ParseAddr(host); err == nil && a.Is4In6() {
+			host = a.Unmap().String() // as the listener reports it
+		}
 	}
 	in, err := ssrf.NewInbox(net.JoinHostPort(host, port))
 	if err != nil {

@@ -494,6 +494,7 @@ func TestInboxListAtTheDaemonsAddresses(t *testing.T) {
 		{"listen = \"localhost:18080\"\n", "http://127.0.0.1:18080/inbox/mine/x"},
 		{"listen = \":18080\"\n", "http://127.0.0.1:18080/inbox/mine/x"},
 		{"listen = \":18080\"\n", "http://[::1]:18080/inbox/mine/x"},
+		{"listen = \"[::ffff:127.0.0.1]:18080\"\n", "http://127.0.0.1:18080/inbox/mine/x"}, // as the listener reports it
 		{"listen = \"127.0.0.1:0\"\npublic_url = \"https://example.org/hookd\"\n", "https://example.org/hookd/inbox/mine/x"},
 	} {
 		t.Run(c.http+c.target, func(t *testing.T) {

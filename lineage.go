@@ -65,6 +65,15 @@ func markLineage(ctx context.Context, st *store.Store, lock *serveLock, before l
 		return nil, err
 	}
 	current := next // the mark the database holds
+	// settled forgets the mark before, once the database holds the new one: a backup
+	// taken under the mark before is not the database any more.
+	settled := func() {
+		h := lock.seen()
+		h.Previous = ""
+		if err := lock.keep(h, false); err != nil {
+			log.Warn("what the daemon saw of the database is not kept beside it", "err", err)
+		}
+	}
 	if moved > 0 {
 		log.Warn("this database is not the state this daemon's file last ran on (a restored backup or replica, a copy, a new database): new deliveries take ids from here on, and those not yet done new webhook-ids, past any the original can have sent",
 			"first_delivery_id", moved)
@@ -87,6 +96,7 @@ func markLineage(ctx context.Context, st *store.Store, lock *serveLock, before l
 		}
 	}
 	issued(ctx, true)
+	settled()
 	remark := func(ctx context.Context) {
 		h := lock.seen()
 		next := store.NewMark()
@@ -102,6 +112,7 @@ func markLineage(ctx context.Context, st *store.Store, lock *serveLock, before l
 			return
 		}
 		current = next
+		settled()
 	}
 	mctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	done := make(chan struct{})

@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -270,4 +272,55 @@ func TestLockFileNeverEmpty(t *testing.T) {
 	is.NoErr(err)
 	is.NoErr(json.Unmarshal(b, &h))
 	is.True(h.Mark != "" && h.Issued > 1) // the mark, and the ids given meanwhile
+}
+
+// TestBackupSinceTheLastMarkIsACopy: a backup taken after the daemon's last mark (at
+// its start here), restored after the daemon revised a delivery it holds, is taken
+// for a copy: the mark before is forgotten once the database holds the new one.
+func TestBackupSinceTheLastMarkIsACopy(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	cfg := testConfig(t, fastDelivery+"paused = true\n")
+	db := filepath.Join(filepath.Dir(cfg), "hookd.db")
+	r := "0000-0002-7253-3645"
+	st := openTestStore(t, cfg)
+	c, err := st.CreateClient(ctx, store.NewClient{Name: "lab", Scopes: []string{store.ScopeWebhook}})
+	is.NoErr(err)
+	_, _, err = st.PutOrcidWebhook(ctx, c.ID, r, "https://receiver.example/"+r)
+	is.NoErr(err)
+	_, err = st.Intake(ctx, "", "", []store.Event{{Orcid: r}}, 0) // delivery 1 waits
+	is.NoErr(err)
+	is.NoErr(st.Close())
+
+	d := startDaemon(t, cfg)
+	backup := filepath.Join(t.TempDir(), "backup.db")
+	st = openTestStore(t, cfg)
+	is.NoErr(st.Backup(ctx, backup)) // holds the mark the daemon gave at its start
+	is.NoErr(st.Close())
+	// The original sent delivery 1 and revised it since: msg_1_1 went out.
+	raw, err := sql.Open("sqlite", "file:"+(&url.URL{Path: db}).EscapedPath())
+	is.NoErr(err)
+	_, err = raw.Exec("UPDATE deliveries SET attempts = 1, msg_rev = 1 WHERE id = 1")
+	is.NoErr(err)
+	is.NoErr(raw.Close())
+	is.NoErr(d.stop())
+
+	for _, f := range []string{db, db + "-wal", db + "-shm"} { // the README's restore
+		os.Remove(f)
+	}
+	b, err := os.ReadFile(backup)
+	is.NoErr(err)
+	is.NoErr(os.WriteFile(db, b, 0o600))
+	lock, _ := os.ReadFile(db + ".lock")
+	t.Logf("lock file before the restored start: %s", strings.TrimSpace(string(lock)))
+	d = startDaemon(t, cfg)
+	is.NoErr(d.stop())
+	st = openTestStore(t, cfg)
+	defer st.Close()
+	ds, err := st.Deliveries(ctx, store.DeliveryFilter{Orcid: r, Limit: 1})
+	is.NoErr(err)
+	is.Equal(len(ds), 1)
+	t.Logf("restored delivery 1: rev %d (%s)", ds[0].MsgRev, ds[0].MessageID())
+	is.True(strings.Contains(d.stderr.String(), "this database is not the state this daemon's file last ran on")) // taken for a copy
+	is.True(ds[0].MsgRev > 1)                                                                                     // past msg_1_1, which the original sent
 }

@@ -211,12 +211,12 @@ func (w *inboxWatchers) notify() {
 // InboxReachedAt is the InboxesFilter.Ours of a hookd whose own inbox is in (its
 // listening address; nil when not known) and whose public URL is public: a URL
 // reaches it at in's address ("localhost" at its port too, as the resolver has
-// it), with its path as it is, or under the public URL (its host, a final dot or
-// not, and its path, which a proxy in front of hookd takes off).
+// it), with its path as it is, or under the public URL (its scheme, its host, a
+// final dot or not, and its path, which a proxy in front of hookd takes off).
 func InboxReachedAt(in *ssrf.Inbox, public string) func(*url.URL) (string, bool) {
-	pubKey, pubPath := "", ""
+	pubKey, pubPath, pubScheme := "", "", ""
 	if pub, err := url.Parse(public); err == nil && pub.Host != "" {
-		pubKey, pubPath = absoluteKey(pub), strings.TrimSuffix(pub.Path, "/")
+		pubKey, pubPath, pubScheme = absoluteKey(pub), strings.TrimSuffix(pub.Path, "/"), pub.Scheme
 	}
 	return func(u *url.URL) (string, bool) {
 		if in.Match(u) {
@@ -231,7 +231,7 @@ func InboxReachedAt(in *ssrf.Inbox, public string) func(*url.URL) (string, bool)
 				}
 			}
 		}
-		if pubKey == "" || absoluteKey(u) != pubKey {
+		if pubKey == "" || !strings.EqualFold(u.Scheme, pubScheme) || absoluteKey(u) != pubKey {
 			return "", false
 		}
 		rest, ok := strings.CutPrefix(u.Path, pubPath)
