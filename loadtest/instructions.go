@@ -83,8 +83,14 @@ func instructions(ctx context.Context, o options, recv *receiver) error {
 		return fmt.Errorf("registrations: %w", err)
 	}
 	h.stop()
+	// The snapshot is the database and its lock file, which says what the daemon saw
+	// of it: without it, each run would start on what looks like a restored copy
+	// (new delivery ids past the time in microseconds, longer to store).
 	snapshot := filepath.Join(o.dir, "snapshot.db")
 	if err := copyFile(h.db, snapshot); err != nil {
+		return err
+	}
+	if err := copyFile(h.db+".lock", snapshot+".lock"); err != nil {
 		return err
 	}
 	if _, err := os.Stat(h.db + "-wal"); err == nil {
@@ -138,6 +144,9 @@ func instructions(ctx context.Context, o options, recv *receiver) error {
 			os.Remove(p)
 		}
 		if err := copyFile(snapshot, h.db); err != nil {
+			return 0, err
+		}
+		if err := copyFile(snapshot+".lock", h.db+".lock"); err != nil {
 			return 0, err
 		}
 		out := filepath.Join(o.dir, fmt.Sprintf("callgrind.%s.%d", what, n))
