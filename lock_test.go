@@ -51,57 +51,89 @@ func TestSecondServeRefused(t *testing.T) {
 // any the daemon gave after the backup; a plain restart counts on.
 func TestRestoredBackupTakesNewDeliveryIDs(t *testing.T) {
 	is := is.New(t)
-	ctx := context.Background()
-	cfg := testConfig(t, fastDelivery+"paused = true\n")
-	db := filepath.Join(filepath.Dir(cfg), "hookd.db")
-	records := []string{"0000-0002-7253-3645", "0000-0002-1825-0097", "0000-0001-5109-3700", "0000-0002-9079-593X"}
-	st := openTestStore(t, cfg)
-	c, err := st.CreateClient(ctx, store.NewClient{Name: "lab", Scopes: []string{store.ScopeWebhook}})
-	is.NoErr(err)
-	for _, r := range records {
-		_, _, err = st.PutOrcidWebhook(ctx, c.ID, r, "https://receiver.example/"+r)
-		is.NoErr(err)
-	}
-	is.NoErr(st.Close())
-	// event takes an event for record r beside the daemon, and returns its delivery's id.
-	event := func(r string) int64 {
-		t.Helper()
-		st := openTestStore(t, cfg)
-		defer st.Close()
-		_, err := st.Intake(ctx, "", "", []store.Event{{Orcid: r}}, 0)
-		is.NoErr(err)
-		ds, err := st.Deliveries(ctx, store.DeliveryFilter{Orcid: r, Limit: 1})
-		is.NoErr(err)
-		is.Equal(len(ds), 1)
-		return ds[0].ID
-	}
-
-	d := startDaemon(t, cfg)
-	is.Equal(event(records[0]), int64(1))
-	backup := filepath.Join(t.TempDir(), "backup.db")
-	st = openTestStore(t, cfg)
-	is.NoErr(st.Backup(ctx, backup))
-	is.NoErr(st.Close())
-	is.Equal(event(records[1]), int64(2)) // after the backup: msg_2
+	w := newRestoreWorld(t, "0000-0002-7253-3645", "0000-0002-1825-0097", "0000-0001-5109-3700", "0000-0002-9079-593X")
+	d := startDaemon(t, w.cfg)
+	is.Equal(w.event(t, w.records[0]), int64(1))
+	backup := w.backup(t)
+	is.Equal(w.event(t, w.records[1]), int64(2)) // after the backup: msg_2
 	is.NoErr(d.stop())
 
-	d = startDaemon(t, cfg) // a restart
-	is.Equal(event(records[2]), int64(3))
+	d = startDaemon(t, w.cfg) // a restart
+	is.Equal(w.event(t, w.records[2]), int64(3))
 	is.NoErr(d.stop())
 	is.True(!strings.Contains(d.stderr.String(), "not the state")) // said nothing
 
-	for _, f := range []string{db, db + "-wal", db + "-shm"} { // the README's restore
-		os.Remove(f)
-	}
-	b, err := os.ReadFile(backup)
-	is.NoErr(err)
-	is.NoErr(os.WriteFile(db, b, 0o600))
-	d = startDaemon(t, cfg)
-	id := event(records[3])
+	w.restore(t, backup)
+	d = startDaemon(t, w.cfg)
+	id := w.event(t, w.records[3])
 	is.True(id > 3) // none the original gave: not msg_2 or msg_3 again
 	is.NoErr(d.stop())
 	is.True(strings.Contains(d.stderr.String(), "this database is not the state this daemon's file last ran on")) // said why
 	is.True(strings.Contains(d.stderr.String(), fmt.Sprintf(`"first_delivery_id":%d`, id)))
+}
+
+// restoreWorld is a configuration with a database that has a client and a webhook
+// for each of its records, for the tests of a restored database.
+type restoreWorld struct {
+	cfg, db string
+	records []string
+}
+
+func newRestoreWorld(t *testing.T, records ...string) restoreWorld {
+	t.Helper()
+	is := is.New(t)
+	w := restoreWorld{cfg: testConfig(t, fastDelivery+"paused = true\n"), records: records}
+	w.db = filepath.Join(filepath.Dir(w.cfg), "hookd.db")
+	st := openTestStore(t, w.cfg)
+	defer st.Close()
+	c, err := st.CreateClient(context.Background(), store.NewClient{Name: "lab", Scopes: []string{store.ScopeWebhook}})
+	is.NoErr(err)
+	for _, r := range records {
+		_, _, err = st.PutOrcidWebhook(context.Background(), c.ID, r, "https://receiver.example/"+r)
+		is.NoErr(err)
+	}
+	return w
+}
+
+// event takes an event for record r beside the daemon, and returns its delivery's id.
+func (w restoreWorld) event(t *testing.T, r string) int64 {
+	t.Helper()
+	is := is.New(t)
+	st := openTestStore(t, w.cfg)
+	defer st.Close()
+	_, err := st.Intake(context.Background(), "", "", []store.Event{{Orcid: r}}, 0)
+	is.NoErr(err)
+	ds, err := st.Deliveries(context.Background(), store.DeliveryFilter{Orcid: r, Limit: 1})
+	is.NoErr(err)
+	is.Equal(len(ds), 1)
+	return ds[0].ID
+}
+
+// backup copies the database beside the daemon, as hookd backup does.
+func (w restoreWorld) backup(t *testing.T) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "backup.db")
+	st := openTestStore(t, w.cfg)
+	defer st.Close()
+	if err := st.Backup(context.Background(), path); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// restore puts the copy at path in the database's place, as the README restores one.
+func (w restoreWorld) restore(t *testing.T, path string) {
+	t.Helper()
+	for _, f := range []string{w.db, w.db + "-wal", w.db + "-shm"} {
+		os.Remove(f)
+	}
+	b, err := os.ReadFile(path)
+	if err == nil {
+		err = os.WriteFile(w.db, b, 0o600)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
 }
 
 // TestSecondServeThroughSymlinkRefused: a database named through a symbolic link is
@@ -177,54 +209,24 @@ func TestRestartThroughSymlinkKeepsTheMark(t *testing.T) {
 // given, so its new deliveries take ids past the original's.
 func TestRestoredReplicaAfterCrashTakesNewDeliveryIDs(t *testing.T) {
 	is := is.New(t)
-	ctx := context.Background()
-	cfg := testConfig(t, fastDelivery+"paused = true\n")
-	db := filepath.Join(filepath.Dir(cfg), "hookd.db")
-	records := []string{"0000-0002-7253-3645", "0000-0002-1825-0097", "0000-0001-5109-3700"}
-	st := openTestStore(t, cfg)
-	c, err := st.CreateClient(ctx, store.NewClient{Name: "lab", Scopes: []string{store.ScopeWebhook}})
-	is.NoErr(err)
-	for _, r := range records {
-		_, _, err = st.PutOrcidWebhook(ctx, c.ID, r, "https://receiver.example/"+r)
-		is.NoErr(err)
-	}
-	is.NoErr(st.Close())
-	event := func(r string) int64 {
-		t.Helper()
-		st := openTestStore(t, cfg)
-		defer st.Close()
-		_, err := st.Intake(ctx, "", "", []store.Event{{Orcid: r}}, 0)
-		is.NoErr(err)
-		ds, err := st.Deliveries(ctx, store.DeliveryFilter{Orcid: r, Limit: 1})
-		is.NoErr(err)
-		is.Equal(len(ds), 1)
-		return ds[0].ID
-	}
-	p := startProcess(t, "serve", "-config", cfg)
-	is.Equal(event(records[0]), int64(1))
-	replica := filepath.Join(t.TempDir(), "replica.db") // the replica, behind the database
-	st = openTestStore(t, cfg)
-	is.NoErr(st.Backup(ctx, replica))
-	is.NoErr(st.Close())
-	lost := event(records[1]) // made in the daemon's last second: msg_2
+	w := newRestoreWorld(t, "0000-0002-7253-3645", "0000-0002-1825-0097", "0000-0001-5109-3700")
+	p := startProcess(t, "serve", "-config", w.cfg)
+	is.Equal(w.event(t, w.records[0]), int64(1))
+	replica := w.backup(t)           // the replica, behind the database
+	lost := w.event(t, w.records[1]) // made in the daemon's last second: msg_2
 	// The daemon writes the highest id given beside the database within issuedEvery.
 	var seen lockHolder
 	for deadline := time.Now().Add(10 * time.Second); seen.Issued < lost && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		if b, err := os.ReadFile(db + ".lock"); err == nil {
+		if b, err := os.ReadFile(w.db + ".lock"); err == nil {
 			json.Unmarshal(b, &seen)
 		}
 	}
 	is.Equal(seen.Issued, lost)
 	p.kill() // the machine dies
 
-	for _, f := range []string{db, db + "-wal", db + "-shm"} { // the README's restore
-		os.Remove(f)
-	}
-	b, err := os.ReadFile(replica)
-	is.NoErr(err)
-	is.NoErr(os.WriteFile(db, b, 0o600))
-	d := startDaemon(t, cfg)
-	id := event(records[2])
+	w.restore(t, replica)
+	d := startDaemon(t, w.cfg)
+	id := w.event(t, w.records[2])
 	is.NoErr(d.stop())
 	is.True(id > lost) // not msg_2 again, for another message
 }
@@ -280,47 +282,26 @@ func TestLockFileNeverEmpty(t *testing.T) {
 func TestBackupSinceTheLastMarkIsACopy(t *testing.T) {
 	is := is.New(t)
 	ctx := context.Background()
-	cfg := testConfig(t, fastDelivery+"paused = true\n")
-	db := filepath.Join(filepath.Dir(cfg), "hookd.db")
-	r := "0000-0002-7253-3645"
-	st := openTestStore(t, cfg)
-	c, err := st.CreateClient(ctx, store.NewClient{Name: "lab", Scopes: []string{store.ScopeWebhook}})
-	is.NoErr(err)
-	_, _, err = st.PutOrcidWebhook(ctx, c.ID, r, "https://receiver.example/"+r)
-	is.NoErr(err)
-	_, err = st.Intake(ctx, "", "", []store.Event{{Orcid: r}}, 0) // delivery 1 waits
-	is.NoErr(err)
-	is.NoErr(st.Close())
-
-	d := startDaemon(t, cfg)
-	backup := filepath.Join(t.TempDir(), "backup.db")
-	st = openTestStore(t, cfg)
-	is.NoErr(st.Backup(ctx, backup)) // holds the mark the daemon gave at its start
-	is.NoErr(st.Close())
+	w := newRestoreWorld(t, "0000-0002-7253-3645")
+	w.event(t, w.records[0]) // delivery 1 waits (delivery is paused)
+	d := startDaemon(t, w.cfg)
+	backup := w.backup(t) // holds the mark the daemon gave at its start
 	// The original sent delivery 1 and revised it since: msg_1_1 went out.
-	raw, err := sql.Open("sqlite", "file:"+(&url.URL{Path: db}).EscapedPath())
+	raw, err := sql.Open("sqlite", "file:"+(&url.URL{Path: w.db}).EscapedPath())
 	is.NoErr(err)
 	_, err = raw.Exec("UPDATE deliveries SET attempts = 1, msg_rev = 1 WHERE id = 1")
 	is.NoErr(err)
 	is.NoErr(raw.Close())
 	is.NoErr(d.stop())
 
-	for _, f := range []string{db, db + "-wal", db + "-shm"} { // the README's restore
-		os.Remove(f)
-	}
-	b, err := os.ReadFile(backup)
-	is.NoErr(err)
-	is.NoErr(os.WriteFile(db, b, 0o600))
-	lock, _ := os.ReadFile(db + ".lock")
-	t.Logf("lock file before the restored start: %s", strings.TrimSpace(string(lock)))
-	d = startDaemon(t, cfg)
+	w.restore(t, backup)
+	d = startDaemon(t, w.cfg)
 	is.NoErr(d.stop())
-	st = openTestStore(t, cfg)
+	st := openTestStore(t, w.cfg)
 	defer st.Close()
-	ds, err := st.Deliveries(ctx, store.DeliveryFilter{Orcid: r, Limit: 1})
+	ds, err := st.Deliveries(ctx, store.DeliveryFilter{Orcid: w.records[0], Limit: 1})
 	is.NoErr(err)
 	is.Equal(len(ds), 1)
-	t.Logf("restored delivery 1: rev %d (%s)", ds[0].MsgRev, ds[0].MessageID())
 	is.True(strings.Contains(d.stderr.String(), "this database is not the state this daemon's file last ran on")) // taken for a copy
 	is.True(ds[0].MsgRev > 1)                                                                                     // past msg_1_1, which the original sent
 }
