@@ -111,10 +111,14 @@ func (e *env) orgList(ctx context.Context, args []string) error {
 }
 
 // openOrg runs the start of a command that takes [-json] ORG: it parses args,
-// opens the database and finds the organisation.
-func (e *env) openOrg(ctx context.Context, cmd string, args []string) (st *store.Store, o store.Organisation, asJSON bool, err error) {
+// opens the database and finds the organisation. more, when given, adds the
+// command's other flags.
+func (e *env) openOrg(ctx context.Context, cmd string, args []string, more ...func(*flag.FlagSet)) (st *store.Store, o store.Organisation, asJSON bool, err error) {
 	fs, path := e.flags(cmd)
 	jsonFlag := fs.Bool("json", false, "print JSON")
+	for _, m := range more {
+		m(fs)
+	}
 	pos, err := e.parse(fs, args, 1, 1)
 	if err != nil {
 		return nil, o, false, err
@@ -300,22 +304,14 @@ func (e *env) orgSet(ctx context.Context, args []string) error {
 // orgRotate gives an organisation's webhook a new signing secret and prints it once.
 func (e *env) orgRotate(ctx context.Context, args []string) error {
 	const cmd = "org rotate-secret"
-	fs, path := e.flags(cmd)
-	asJSON := fs.Bool("json", false, "print JSON")
-	revoke := fs.Bool("revoke-previous", false, "the old secret stops signing at once (it leaked), and so does one still in the overlap of a rotation before: the new one signs alone")
-	pos, err := e.parse(fs, args, 1, 1)
-	if err != nil {
-		return err
-	}
-	st, _, err := e.open(ctx, cmd, *path)
+	var revoke *bool
+	st, o, asJSON, err := e.openOrg(ctx, cmd, args, func(fs *flag.FlagSet) {
+		revoke = fs.Bool("revoke-previous", false, "the old secret stops signing at once (it leaked), and so does one still in the overlap of a rotation before: the new one signs alone")
+	})
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	o, err := findOrg(ctx, st, pos[0])
-	if err != nil {
-		return fmt.Errorf("%s: %w", cmd, err)
-	}
 	how := store.KeepPrevious
 	if *revoke {
 		how = store.RevokePrevious
@@ -324,7 +320,7 @@ func (e *env) orgRotate(ctx context.Context, args []string) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", cmd, err)
 	}
-	if *asJSON {
+	if asJSON {
 		return e.printJSON(struct {
 			SigningSecret string    `json:"signing_secret"`
 			PreviousUntil time.Time `json:"previous_secret_valid_until,omitzero"`

@@ -63,19 +63,8 @@ func postJSON(tb testing.TB, u, tok, body string) (int, http.Header, []byte) {
 // stored, and once space is freed hookd takes and delivers events again without a
 // restart. It mounts a file system, so it runs as root in CI only.
 func TestDiskFullOnTmpfs(t *testing.T) {
-	if os.Getenv("CI") != "true" || os.Geteuid() != 0 {
-		t.Skip("mounts a 2 MiB tmpfs: runs as root with CI=true only")
-	}
+	dir, mnt := smallTmpfs(t)
 	is := is.New(t)
-	dir := t.TempDir()
-	mnt := filepath.Join(dir, "small")
-	is.NoErr(os.Mkdir(mnt, 0o700))
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=2m,mode=0700", "tmpfs", mnt).CombinedOutput(); err != nil {
-		// A container may refuse mounts even to root. The same behaviour is shown on
-		// every machine with a database capped by max_page_count (TestDiskFull).
-		t.Skipf("cannot mount a tmpfs here (%v: %s): the full disk is shown by TestDiskFull instead", err, out)
-	}
-	t.Cleanup(func() { exec.Command("umount", "-l", mnt).Run() }) // after the daemon has stopped
 
 	var received atomic.Int64
 	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -234,21 +223,34 @@ func fillUp(tb testing.TB, path string) {
 	tb.Fatalf("filler: %s took 4 MiB without filling the file system", path)
 }
 
+// smallTmpfs mounts a 2 MiB tmpfs at dir/small, unmounted when the test ends (after
+// a daemon it runs has stopped), and returns both. It needs root, so it runs with
+// CI=true only.
+func smallTmpfs(t *testing.T) (dir, mnt string) {
+	t.Helper()
+	if os.Getenv("CI") != "true" || os.Geteuid() != 0 {
+		t.Skip("mounts a 2 MiB tmpfs: runs as root with CI=true only")
+	}
+	dir = t.TempDir()
+	mnt = filepath.Join(dir, "small")
+	if err := os.Mkdir(mnt, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=2m,mode=0700", "tmpfs", mnt).CombinedOutput(); err != nil {
+		// A container may refuse mounts even to root. The same behaviour is shown on
+		// every machine with a database capped by max_page_count (TestDiskFull).
+		t.Skipf("cannot mount a tmpfs here (%v: %s): the full disk is shown by TestDiskFull instead", err, out)
+	}
+	t.Cleanup(func() { exec.Command("umount", "-l", mnt).Run() })
+	return dir, mnt
+}
+
 // TestStartOnFullDiskSaysSo: a database stopped cleanly (its -wal and -shm files
 // removed) on a disk that has filled up since cannot be opened, by serve or by a
 // command: the error says the disk is full, not that the disk failed.
 func TestStartOnFullDiskSaysSo(t *testing.T) {
-	if os.Getenv("CI") != "true" || os.Geteuid() != 0 {
-		t.Skip("mounts a 2 MiB tmpfs: runs as root with CI=true only")
-	}
+	dir, mnt := smallTmpfs(t)
 	is := is.New(t)
-	dir := t.TempDir()
-	mnt := filepath.Join(dir, "small")
-	is.NoErr(os.Mkdir(mnt, 0o700))
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=2m,mode=0700", "tmpfs", mnt).CombinedOutput(); err != nil {
-		t.Skipf("cannot mount a tmpfs here (%v: %s)", err, out)
-	}
-	t.Cleanup(func() { exec.Command("umount", "-l", mnt).Run() })
 	cfg := filepath.Join(dir, "hookd.toml")
 	is.NoErr(os.WriteFile(cfg, []byte(fmt.Sprintf("[http]\nlisten = \"127.0.0.1:0\"\n[store]\npath = %q\n[log]\nformat = \"json\"\n%s",
 		filepath.Join(mnt, "hookd.db"), fastDelivery)), 0o600))

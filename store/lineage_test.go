@@ -11,6 +11,17 @@ import (
 	"hookd/store"
 )
 
+// openerAt opens stores, all with one key (a database and its copies), with a clock
+// that stands at now.
+func openerAt(t *testing.T, now time.Time) func(path string) *store.Store {
+	box := newBox(t)
+	return func(path string) *store.Store {
+		st := openAt(t, path, box)
+		st.Now = func() time.Time { return now }
+		return st
+	}
+}
+
 // TestLineageMovesIDsOfACopy: a backup restored (a database whose mark is not the
 // one its daemon's lock file kept) gives its new deliveries ids past any the
 // original gave after the backup, so that no webhook-id is sent twice for two
@@ -19,13 +30,8 @@ func TestLineageMovesIDsOfACopy(t *testing.T) {
 	is := is.New(t)
 	ctx := context.Background()
 	dir := t.TempDir()
-	box := newBox(t)
 	now := time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC)
-	open := func(path string) *store.Store {
-		st := openAt(t, path, box)
-		st.Now = func() time.Time { return now }
-		return st
-	}
+	open := openerAt(t, now)
 	st := open(filepath.Join(dir, "hookd.db"))
 	c, err := st.CreateClient(ctx, store.NewClient{Name: "lab", Scopes: []string{store.ScopeWebhook}})
 	is.NoErr(err)
@@ -114,13 +120,8 @@ func TestCopysReplayedDeliveryTakesNewRevision(t *testing.T) {
 	is := is.New(t)
 	ctx := context.Background()
 	dir := t.TempDir()
-	box := newBox(t)
 	now := time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC)
-	open := func(path string) *store.Store {
-		st := openAt(t, path, box)
-		st.Now = func() time.Time { return now }
-		return st
-	}
+	open := openerAt(t, now)
 	st := open(filepath.Join(dir, "hookd.db"))
 	c, err := st.CreateClient(ctx, store.NewClient{Name: "lab", Scopes: []string{store.ScopeWebhook}})
 	is.NoErr(err)
