@@ -67,12 +67,13 @@ func drain(resp *http.Response) error {
 	return err
 }
 
-// describe turns a client error into a short line for the attempt log.
+// describe turns a client error into a short line for the attempt log, which a
+// webhook's owner reads: a refused address is named by its range only.
 func describe(err error, timeout time.Duration) string {
 	var blocked *ssrf.ErrBlocked
 	switch {
 	case errors.As(err, &blocked):
-		return blocked.Error()
+		return blocked.Unnamed()
 	case errors.Is(err, context.DeadlineExceeded) || isTimeout(err):
 		return fmt.Sprintf("timeout after %s", timeout)
 	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):

@@ -840,6 +840,7 @@ func TestSSRFAtDelivery(t *testing.T) {
 			is.Equal(as[0].Status, 0)                                    // without a response
 			is.True(strings.Contains(as[0].Error, "refused to connect")) // saying it was refused
 			is.True(strings.Contains(as[0].Error, "Loopback"))           // and why
+			is.True(!strings.Contains(as[0].Error, "127.0.0.1"))         // not naming what the host resolved to
 		})
 	}
 }

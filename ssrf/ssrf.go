@@ -61,6 +61,20 @@ func (v Verdict) Why() string {
 	return why
 }
 
+// Where says where the address is as Why does, without naming the address or
+// the IPv4 address it carries: "in 10.0.0.0/8 (Private-Use)", or "in 2002::/16
+// (6to4), carrying an address in 127.0.0.0/8 (Loopback)".
+func (v Verdict) Where() string {
+	if !v.Range.Prefix.IsValid() {
+		return "a public address"
+	}
+	where := fmt.Sprintf("in %s (%s)", v.Range.Prefix, v.Range.Name)
+	if v.EmbeddedRange.Prefix.IsValid() && v.EmbeddedRange.Class != Public {
+		where += fmt.Sprintf(", carrying an address in %s (%s)", v.EmbeddedRange.Prefix, v.EmbeddedRange.Name)
+	}
+	return where
+}
+
 // Check returns nil when hookd may call addr, or an *ErrBlocked that says why not.
 func Check(addr netip.Addr, allowPrivate bool) error {
 	if b := check(addr, allowPrivate); b != nil {
@@ -74,7 +88,7 @@ func check(addr netip.Addr, allowPrivate bool) *ErrBlocked {
 	if v.Class == Public || v.Class == Private && allowPrivate {
 		return nil
 	}
-	return &ErrBlocked{Addr: addr, Why: v.Why(), Class: v.Class}
+	return &ErrBlocked{Addr: addr, Why: v.Why(), Where: v.Where(), Class: v.Class}
 }
 
 // Blocked returns why addr may not be a target when private targets are not
@@ -158,6 +172,8 @@ type ErrBlocked struct {
 	Addr netip.Addr
 	// Why says where Addr is (Verdict.Why).
 	Why string
+	// Where says it without naming Addr (Verdict.Where).
+	Where string
 	// Class is Private when delivery.allow_private_targets would allow Addr,
 	// Never when nothing would.
 	Class Class
@@ -168,6 +184,17 @@ func (e *ErrBlocked) Error() string {
 		return fmt.Sprintf("refused to connect to %s: it is %s (delivery.allow_private_targets is off)", e.Addr, e.Why)
 	}
 	return fmt.Sprintf("refused to connect to %s: it is %s, where hookd never delivers", e.Addr, e.Why)
+}
+
+// Unnamed is Error without the address: what a webhook's owner is told. The
+// address a name resolved to is the resolver's answer on hookd's network, which
+// an outsider who registered a name of that network must not learn; its range
+// is enough to say why.
+func (e *ErrBlocked) Unnamed() string {
+	if e.Class == Private {
+		return fmt.Sprintf("refused to connect: the host's address is %s (delivery.allow_private_targets is off)", e.Where)
+	}
+	return fmt.Sprintf("refused to connect: the host's address is %s, where hookd never delivers", e.Where)
 }
 
 // Control is a net.Dialer Control func that refuses, after name resolution,

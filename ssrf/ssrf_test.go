@@ -117,9 +117,11 @@ func checkVerdict(t *testing.T, addr netip.Addr, class ssrf.Class, name string) 
 		is.Equal(ssrf.Blocked(addr), "") // nothing to say
 		return
 	}
-	is.True(errors.As(err, &blocked))                   // refused without the setting
-	is.Equal(blocked.Class, class)                      // with its class
-	is.True(strings.Contains(blocked.Error(), name))    // naming the row
+	is.True(errors.As(err, &blocked))                  // refused without the setting
+	is.Equal(blocked.Class, class)                     // with its class
+	is.True(strings.Contains(blocked.Error(), name))   // naming the row
+	is.True(strings.Contains(blocked.Unnamed(), name)) // also without the address
+	is.True(!strings.Contains(blocked.Unnamed(), addr.String()+" "))
 	is.True(strings.Contains(ssrf.Blocked(addr), name)) // Blocked says the same
 	err = ssrf.Check(addr, true)
 	if class == ssrf.Private {
@@ -257,6 +259,8 @@ func TestControlChecksResolvedForms(t *testing.T) {
 			var blocked *ssrf.ErrBlocked
 			is.True(errors.As(ssrf.Control("tcp6", address, nil), &blocked)) // refused
 			is.True(strings.Contains(blocked.Error(), "127.0.0.1"))          // naming the carried address
+			is.True(!strings.Contains(blocked.Unnamed(), "127.0.0.1"))       // but not to a webhook's owner,
+			is.True(strings.Contains(blocked.Unnamed(), "127.0.0.0/8"))      // who is told its range
 		})
 	}
 }
