@@ -467,6 +467,7 @@ func TestCustomHeaders(t *testing.T) {
 		forged := map[string]string{
 			"webhook-signature": "v1,Zm9yZ2Vk", "WEBHOOK-ID": "msg_forged", "Webhook-Timestamp": "1",
 			"Authorization": "Bearer forged", "User-Agent": "evil/1", "Content-Type": "text/plain", "X-Tenant": "t-7",
+			"content-encoding": "gzip", "Proxy-Authorization": "Basic Zm9yZ2Vk",
 		}
 		sub, signing, err := e.st.CreateWebhook(context.Background(), e.client.ID, store.WebhookSpec{
 			TargetURL: rv.URL + "/forged", Orcid: orcidB, Headers: forged,
@@ -493,6 +494,8 @@ func TestCustomHeaders(t *testing.T) {
 		is.Equal(pass, "real-pass")                                  // and password
 		is.Equal(got.header.Get("User-Agent"), "hookd/1.2.3-test")   // hookd's User-Agent
 		is.Equal(got.header.Get("Content-Type"), "application/json") // the real content type
+		is.Equal(got.header.Get("Content-Encoding"), "")             // nor a header that changes how the body is read
+		is.Equal(got.header.Get("Proxy-Authorization"), "")          // or one of the hop-by-hop ones
 		is.Equal(got.header.Get("X-Tenant"), "t-7")                  // other custom headers still arrive
 	})
 }

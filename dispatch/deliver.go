@@ -11,7 +11,6 @@ import (
 	"net/http/httptrace"
 	"net/url"
 	"strconv"
-	"strings"
 	"time"
 
 	"hookd/orcid"
@@ -42,12 +41,6 @@ type result struct {
 	// upstreamAction is what a registration work order's call did (REGISTER or
 	// UNREGISTER), which may differ from the order's event type (callUpstream).
 	upstreamAction string
-}
-
-// protectedHeaders may not be set by a subscription's custom headers.
-var protectedHeaders = map[string]bool{
-	"authorization": true, "user-agent": true, "content-type": true, "content-length": true, "host": true,
-	"webhook-id": true, "webhook-timestamp": true, "webhook-signature": true, "apikey": true,
 }
 
 // standardPayload is the JSON body of a platform subscription, in the Standard
@@ -179,7 +172,7 @@ func (d *Dispatcher) call(ctx context.Context, c store.Claimed) result {
 		}
 		req.URL, req.Host = target, ""
 		for k, v := range c.Target.Headers {
-			if !protectedHeaders[strings.ToLower(k)] {
+			if !store.ReservedHeader(k) {
 				req.Header.Set(k, v)
 			}
 		}

@@ -199,6 +199,14 @@ var reservedHeaders = map[string]bool{
 	"Content-Encoding": true, "Expect": true,
 }
 
+// ReservedHeader reports whether name (in any case) is a header hookd sets itself
+// or that would change how its call is read: one a custom header may not be. A
+// delivery skips such a custom header even when it was stored before the name
+// was reserved.
+func ReservedHeader(name string) bool {
+	return reservedHeaders[textproto.CanonicalMIMEHeaderKey(name)]
+}
+
 // CheckHeaders checks custom headers hookd will send with every call: at most
 // MaxHeaders, each name an RFC 9110 token that hookd does not set itself, each value
 // one that CheckHeaderValue takes. A bad name is reported on field, a bad value on
@@ -222,7 +230,7 @@ func CheckHeaders(field string, h map[string]string) error {
 			return invalid(field+"."+k, fmt.Sprintf("is the same header as %q (header names ignore case): give it once", other))
 		}
 		seen[canonical] = k
-		if reservedHeaders[textproto.CanonicalMIMEHeaderKey(k)] {
+		if ReservedHeader(k) {
 			return invalid(field+"."+k, "is set by hookd and cannot be overridden")
 		}
 		if err := CheckHeaderValue(field+"."+k, h[k]); err != nil {
