@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"hookd/ssrf"
 )
 
 // queryPlan is SQLite's plan for q with args, a step a line (EXPLAIN QUERY PLAN).
@@ -270,13 +272,22 @@ func TestClearNotSentPlan(t *testing.T) {
 	}
 }
 
-// TestInboxTargetsOfPlan: the inboxes an owner's webhooks call are read through the
-// owner's indexes, not by reading every subscription (a client's inbox page, each
-// check of its inboxes, beside a million registrations of others).
-func TestInboxTargetsOfPlan(t *testing.T) {
+// TestInboxTargetsPlan: the inboxes webhooks call, every webhook's or an owner's,
+// are read through the index of the targets under /inbox/, not by reading every
+// subscription, or every one of a client that holds a million registrations (the
+// operator's inbox page, a client's, each check of its inboxes).
+func TestInboxTargetsPlan(t *testing.T) {
+	if ssrf.InboxPrefix != "/inbox/" {
+		t.Fatalf("the inbox queries write the prefix out as /inbox/, not %s", ssrf.InboxPrefix)
+	}
 	st := openGroupStore(t)
-	plan := strings.Join(queryPlan(t, st.read, qInboxTargetsOf, "APP-1", 1, "/inbox/"), "\n")
-	if strings.Contains(plan, "SCAN subscriptions") || !strings.Contains(plan, "client_id=?") || !strings.Contains(plan, "org_id=?") {
-		t.Errorf("plan:\n%s", plan)
+	for _, q := range []struct {
+		sql  string
+		args []any
+	}{{qInboxTargets, nil}, {qInboxTargetsOf, []any{"APP-1", 1}}} {
+		plan := strings.Join(queryPlan(t, st.read, q.sql, q.args...), "\n")
+		if !strings.Contains(plan, "subscriptions_inbox") || strings.Contains(plan, "SCAN subscriptions\n") || strings.HasSuffix(plan, "SCAN subscriptions") {
+			t.Errorf("%s:\n%s", q.sql, plan)
+		}
 	}
 }
