@@ -750,3 +750,56 @@ func TestHandedOnTokenRefusalKeepsItsTime(t *testing.T) {
 		is.Equal(dl.DueAt, t0.Add(600*time.Second)) // when the endpoint said, for both
 	}
 }
+
+// TestTokenRequestsCarryUserAgent: the calls hookd makes to token endpoints, a
+// client_credential callback's and the upstream ORCID API's, carry its
+// User-Agent as its deliveries and registrations do, not the HTTP library's.
+func TestTokenRequestsCarryUserAgent(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	e := newEnv(t)
+	a := newAuthAPI(e)
+	rv := newReceiver(t, func(_ int, w http.ResponseWriter, r *http.Request, _ []byte) error {
+		switch {
+		case strings.HasSuffix(r.URL.Path, "/oauth/token"):
+			answerToken(w)
+		case r.Method == http.MethodPut: // the upstream API's registration
+			w.WriteHeader(http.StatusCreated)
+		default:
+			w.WriteHeader(http.StatusNoContent)
+		}
+		return nil
+	})
+	a.create(`{"targetURL":"` + rv.URL + `/cc","auth":{"type":"client_credential","clientID":"callback-app",
+		"clientSecret":"cs-SECRET-ua-789","tokenURL":"` + rv.URL + `/callback/oauth/token"}}`)
+	_, err := e.st.ConfigureUpstream(ctx, rv.URL+"/api")
+	is.NoErr(err) // upstream configured
+	org, err := e.st.CreateOrganisation(ctx, "A", "tech@a.example")
+	is.NoErr(err) // organisation
+	_, _, err = e.st.SetHubSettings(ctx, org.ID, store.HubSettings{EmailEnabled: true})
+	is.NoErr(err) // e-mail on: its members are registered upstream
+	_, err = e.st.PutMember(ctx, org.ID, orcidA, store.MemberInfo{}, 0)
+	is.NoErr(err) // member
+
+	d := e.dispatcher(nil)
+	d.ConfigureHub(dispatch.HubOptions{Upstream: dispatch.UpstreamOptions{APIURL: rv.URL + "/api", TokenURL: rv.URL + "/upstream/oauth/token",
+		ClientID: "APP-1", ClientSecret: "up-secret", PublicURL: "https://hub.example.org"}})
+	e.intake(0, store.Event{Orcid: orcidA})
+	e.tick(d)
+	key, err := e.st.RelayKey(ctx, orcidA)
+	is.NoErr(err) // relay key
+
+	var tokenCalls, calls []string
+	for _, r := range rv.requests() {
+		if strings.HasSuffix(r.path, "/oauth/token") {
+			tokenCalls = append(tokenCalls, r.path)
+		} else {
+			calls = append(calls, r.method+" "+r.path)
+		}
+		is.Equal(r.header.Get("User-Agent"), "hookd/1.2.3-test") // hookd's, on every call
+	}
+	slices.Sort(tokenCalls)
+	is.Equal(tokenCalls, []string{"/callback/oauth/token", "/upstream/oauth/token"})                             // both token endpoints were called
+	is.True(slices.Contains(calls, "POST /cc"))                                                                  // the delivery
+	is.True(slices.Contains(calls, "PUT /api/"+orcidA+"/webhook/https://hub.example.org/relay/"+orcidA+"/"+key)) // the registration
+}

@@ -52,6 +52,24 @@ func newGuardedClient(opts Options, control func(network, address string, c sysc
 	}
 }
 
+// withUserAgent is c with User-Agent ua set on every request it sends, over c's
+// transport (its connections, limits and SSRF guard).
+func withUserAgent(c *http.Client, ua string) *http.Client {
+	return &http.Client{Transport: userAgent{ua: ua, next: c.Transport}, CheckRedirect: c.CheckRedirect}
+}
+
+// userAgent sets the User-Agent of the requests it carries.
+type userAgent struct {
+	ua   string
+	next http.RoundTripper
+}
+
+func (t userAgent) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context()) // a RoundTripper leaves its request as it was
+	r.Header.Set("User-Agent", t.ua)
+	return t.next.RoundTrip(r)
+}
+
 // idleConnTimeout is how long a keep-alive connection is kept without a call.
 const idleConnTimeout = 90 * time.Second
 

@@ -35,6 +35,10 @@ type Dispatcher struct {
 	failures *failureLog
 	lease    time.Duration
 
+	// tokenClient is client with hookd's User-Agent set on every request, for the
+	// token endpoints, whose requests golang.org/x/oauth2 makes.
+	tokenClient *http.Client
+
 	nudge        chan struct{} // wakes Run: new events
 	outcomeReady chan struct{} // wakes Run: a call finished
 
@@ -95,7 +99,8 @@ func New(opts Options) *Dispatcher {
 	if opts.Inbox != nil {
 		d.inbox = newInboxClient(opts)
 	}
-	d.tokens = newTokenCache(d.client, d.now)
+	d.tokenClient = withUserAgent(d.client, opts.UserAgent)
+	d.tokens = newTokenCache(d.tokenClient, d.now)
 	d.ConfigureHub(opts.Hub)
 	return d
 }

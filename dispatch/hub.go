@@ -155,7 +155,7 @@ func (d *Dispatcher) callUpstream(ctx context.Context, c store.Claimed) result {
 		req.ContentLength = 0
 		return d.client.Do(req)
 	}
-	token, err := h.upstreamToken(ctx, d.client, "", d.store.Now())
+	token, err := h.upstreamToken(ctx, d.tokenClient, "", d.store.Now())
 	if err != nil {
 		r.tokenWait(err)
 		return fail("upstream token endpoint: " + describe(err, d.opts.Timeout))
@@ -166,7 +166,7 @@ func (d *Dispatcher) callUpstream(ctx context.Context, c store.Claimed) result {
 	if err == nil && resp.StatusCode == http.StatusUnauthorized {
 		if refusedFresh = h.source().fresh(ctx, token, d.store.Now()); !refusedFresh {
 			drain(resp)
-			if token, err = h.upstreamToken(ctx, d.client, token, d.store.Now()); err != nil {
+			if token, err = h.upstreamToken(ctx, d.tokenClient, token, d.store.Now()); err != nil {
 				r.tokenWait(err)
 				return fail("upstream token endpoint (after a 401): " + describe(err, d.opts.Timeout))
 			}
