@@ -414,6 +414,39 @@ func TestInboxEvents(t *testing.T) {
 	})
 }
 
+// TestInboxStreamEndsWithItsSession: a live view open when its session ends (at
+// sign-out, or when the client's secret is rotated elsewhere) is told nothing of
+// what arrives after, and its stream ends.
+func TestInboxStreamEndsWithItsSession(t *testing.T) {
+	e := newEnv(t)
+	seedInbox(t, e)
+	for _, tc := range []struct {
+		name string
+		end  func(t *testing.T, u *user)
+	}{
+		{"at sign-out", func(t *testing.T, u *user) {
+			is.New(t).Equal(u.post(t, "/console/signout", nil).status, http.StatusSeeOther)
+		}},
+		{"when the client's secret is rotated elsewhere", func(t *testing.T, u *user) {
+			_, err := e.st.RotateClientSecret(context.Background(), e.a.ID, "") // hookd client rotate
+			is.New(t).NoErr(err)
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			is := is.New(t)
+			u := e.as(t, "a")
+			next, res := u.stream(t, "/console/inbox/events?inbox=a-box&after=0")
+			is.Equal(res.StatusCode, http.StatusOK)
+			next() // the stream is open
+			tc.end(t, u)
+			after := postInbox(t, e, "a-box", "/after-the-session", nil, "")
+			rest, err := io.ReadAll(res.Body)
+			is.NoErr(err)                                                                         // the stream ended
+			is.True(!strings.Contains(string(rest), "id: "+strconv.FormatInt(after.ID, 10)+"\n")) // and said nothing of it
+		})
+	}
+}
+
 // TestInboxStreamsEach: one principal may keep a few live views open (a tab each),
 // not every stream the console allows, so another still gets one.
 func TestInboxStreamsEach(t *testing.T) {

@@ -68,7 +68,8 @@ type streamEvent struct {
 // its lists on each event.
 func (h *Handler) handleInboxEvents() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p := sessionOf(r).principal
+		s := sessionOf(r)
+		p := s.principal
 		ctx := r.Context()
 		qs := r.URL.Query()
 		name := qs.Get("inbox")
@@ -153,6 +154,14 @@ func (h *Handler) handleInboxEvents() http.Handler {
 				if _, err := fmt.Fprint(w, ": still here\n\n"); err != nil {
 					return
 				}
+			}
+			// A session that ended meanwhile (signed out, its secret rotated, its
+			// client removed) is told nothing more.
+			if _, ok, err := h.open(ctx, s.idHash); !ok {
+				if err != nil && ctx.Err() == nil {
+					h.log.Error("console inbox stream", "err", err)
+				}
+				return
 			}
 		}
 	})

@@ -101,15 +101,9 @@ func (h *Handler) lookup(r *http.Request) (*session, error) {
 		return nil, nil
 	}
 	idHash := secret.Hash(c.Value)
-	cs, err := h.st.Session(r.Context(), idHash, h.opts.IdleTimeout)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, nil
-	}
-	if err != nil {
+	cs, ok, err := h.open(r.Context(), idHash)
+	if !ok || err != nil {
 		return nil, err
-	}
-	if cs.Client.ID == "" && (h.opts.AdminToken == "" || subtle.ConstantTimeCompare(cs.Credential, adminFingerprint(h.opts.AdminToken)) != 1) {
-		return nil, nil // the admin token changed or was removed
 	}
 	if h.st.Now().Sub(cs.SeenAt) >= touchEvery {
 		if err := h.st.TouchSession(r.Context(), idHash); err != nil {
@@ -117,6 +111,23 @@ func (h *Handler) lookup(r *http.Request) (*session, error) {
 		}
 	}
 	return &session{idHash: idHash, csrf: cs.CSRF, principal: principalOf(cs)}, nil
+}
+
+// open reads the session whose id hashes to idHash; ok is false when it has ended
+// (signed out, expired, its client's secret changed or the client removed, the
+// admin token changed). It does not count as a use of the session.
+func (h *Handler) open(ctx context.Context, idHash []byte) (cs store.ConsoleSession, ok bool, err error) {
+	cs, err = h.st.Session(ctx, idHash, h.opts.IdleTimeout)
+	if errors.Is(err, store.ErrNotFound) {
+		return cs, false, nil
+	}
+	if err != nil {
+		return cs, false, err
+	}
+	if cs.Client.ID == "" && (h.opts.AdminToken == "" || subtle.ConstantTimeCompare(cs.Credential, adminFingerprint(h.opts.AdminToken)) != 1) {
+		return cs, false, nil // the admin token changed or was removed
+	}
+	return cs, true, nil
 }
 
 // signedIn runs next for a request with an open session; without one, a GET goes
