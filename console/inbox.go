@@ -46,33 +46,25 @@ func (h *Handler) ownerInboxes(p Principal) store.InboxesFilter {
 }
 
 // inboxObject is the authorisation's object of an inbox for p: it names p's own
-// client or organisation when a webhook of theirs calls the inbox, and otherwise
-// the owner of the delivery that sent the request (deliveryID, when not 0), so the
-// owner of a delivery sees what it made even after its webhook is gone.
+// client (and organisation, for its staff) when the inbox is p's, called by its
+// webhooks and no other owner's (store.InboxesCalled), and otherwise the owner of
+// the delivery that sent the request (deliveryID, when not 0), so the owner of a
+// delivery sees what it made even after its webhook is gone.
 func (h *Handler) inboxObject(ctx context.Context, p Principal, name string, deliveryID int64) (Object, error) {
 	obj := Object{Inbox: name}
 	if p.Operator() {
 		return obj, nil
 	}
-	if p.ClientID != "" {
-		names, err := h.st.InboxesCalled(ctx, store.InboxesFilter{ClientID: p.ClientID, Ours: h.ours})
-		if err != nil {
-			return obj, err
-		}
-		if slices.Contains(names, name) {
-			obj.ClientID = p.ClientID
-			return obj, nil
-		}
+	names, err := h.st.InboxesCalled(ctx, h.ownerInboxes(p))
+	if err != nil {
+		return obj, err
 	}
-	if p.Staff() {
-		names, err := h.st.InboxesCalled(ctx, store.InboxesFilter{OrgID: p.OrgID, Ours: h.ours})
-		if err != nil {
-			return obj, err
-		}
-		if slices.Contains(names, name) {
+	if slices.Contains(names, name) {
+		obj.ClientID = p.ClientID
+		if p.Staff() {
 			obj.OrgID = p.OrgID
-			return obj, nil
 		}
+		return obj, nil
 	}
 	if deliveryID != 0 {
 		// Visible: what the principal may see of the delivery, by the store's rules

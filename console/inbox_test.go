@@ -498,3 +498,33 @@ func TestInboxNotCalledFromAnotherHost(t *testing.T) {
 		is.Equal(b.get(t, "/console/inbox?inbox="+[]string{"c-box", "d-box", "e-box"}[i]).status, want)
 	}
 }
+
+// TestInboxCalledByTwoOwners: a client that points a webhook at another's inbox,
+// on hookd's own address, gets no part in it: it cannot read it, answer for it (a
+// 410 would deactivate the other's webhook) or empty it. An inbox that the webhooks
+// of two owners call is the operator's alone, until one of them stops calling it.
+func TestInboxCalledByTwoOwners(t *testing.T) {
+	is := is.New(t)
+	e := newEnv(t, func(o *console.Options) { o.InboxEnabled = true })
+	w := seedInbox(t, e)
+	bHook, _, err := e.st.CreateWebhook(t.Context(), e.b.ID, store.WebhookSpec{TargetURL: "http://127.0.0.1:8080/inbox/a-box/mine", Auth: store.Auth{Type: store.AuthNone}})
+	is.NoErr(err) // B points a webhook at A's inbox
+	a, b, op := e.as(t, "a"), e.as(t, "b"), e.as(t, "token")
+	for _, u := range []*user{a, b} {
+		is.Equal(u.get(t, "/console/inbox?inbox=a-box").status, http.StatusNotFound)                                  // neither reads it
+		is.Equal(u.get(t, "/console/inbox/requests/"+strconv.FormatInt(w.aReq.ID, 10)).status, http.StatusNotFound)   // nor its requests
+		is.Equal(u.post(t, "/console/inbox/a-box/answer", url.Values{"status": {"410"}}).status, http.StatusNotFound) // nor answers for it
+		is.Equal(u.post(t, "/console/inbox/a-box/clear", url.Values{"confirm": {"yes"}}).status, http.StatusNotFound) // nor empties it
+		is.True(!strings.Contains(u.get(t, "/console/inbox").body, `href="/console/inbox?inbox=a-box"`))              // nor lists it
+	}
+	ans, err := e.st.InboxAnswerOf(t.Context(), "a-box")
+	is.NoErr(err)
+	is.True(ans.IsDefault()) // the answer is unchanged
+	rs, err := e.st.InboxRequests(t.Context(), store.InboxFilter{Names: []string{"a-box"}})
+	is.NoErr(err)
+	is.Equal(len(rs), 1)                                                    // and the request still there
+	is.Equal(op.get(t, "/console/inbox?inbox=a-box").status, http.StatusOK) // the operator sees it
+
+	is.NoErr(e.st.DeleteWebhook(t.Context(), e.b.ID, bHook.UID))
+	is.Equal(a.get(t, "/console/inbox?inbox=a-box").status, http.StatusOK) // A's again once B's webhook is gone
+}

@@ -12,7 +12,8 @@ import (
 )
 
 // TestInboxesOfOwner: a client or an organisation sees the inboxes its webhooks
-// call, also before they received anything, and the requests of those inboxes.
+// call, also before they received anything, and the requests of those inboxes;
+// an inbox that the webhooks of another owner call too is the operator's alone.
 func TestInboxesOfOwner(t *testing.T) {
 	is := is.New(t)
 	ctx := context.Background()
@@ -25,7 +26,7 @@ func TestInboxesOfOwner(t *testing.T) {
 	is.NoErr(err)
 	_, _, err = st.PutOrcidWebhook(ctx, a.ID, "0000-0002-7253-3645", "http://127.0.0.1:8080/inbox/a-box/0000-0002-7253-3645/updated")
 	is.NoErr(err) // A calls a-box
-	_, _, err = st.CreateWebhook(ctx, a.ID, store.WebhookSpec{TargetURL: "https://hooks.example/inbox/shared", Auth: store.Auth{Type: store.AuthNone}})
+	aShared, _, err := st.CreateWebhook(ctx, a.ID, store.WebhookSpec{TargetURL: "https://hooks.example/inbox/shared", Auth: store.Auth{Type: store.AuthNone}})
 	is.NoErr(err) // and shared, on another host
 	_, _, err = st.PutOrcidWebhook(ctx, a.ID, "0000-0002-1825-0097", "https://hooks.example/not-an-inbox/x")
 	is.NoErr(err) // and something else
@@ -53,10 +54,10 @@ func TestInboxesOfOwner(t *testing.T) {
 
 	mine, err := st.Inboxes(ctx, store.InboxesFilter{ClientID: a.ID})
 	is.NoErr(err)
-	is.Equal(names(mine), []string{"a-box", "shared"}) // what A's webhooks call, by name
-	is.Equal(mine[0].Requests, 0)                      // a-box holds nothing yet
-	is.True(mine[0].Answer.IsDefault())                // and answers 204
-	is.Equal(mine[1].LastID, shared.ID)                // shared holds a request
+	is.Equal(names(mine), []string{"a-box"}) // what A's webhooks call, by name, and B's do not
+	is.Equal(mine[0].Requests, 0)            // a-box holds nothing yet
+	is.True(mine[0].Answer.IsDefault())      // and answers 204
+	is.Equal(all[3].LastID, shared.ID)       // shared holds a request, which neither A nor B sees
 
 	orgs, err := st.Inboxes(ctx, store.InboxesFilter{OrgID: org.ID})
 	is.NoErr(err)
@@ -64,10 +65,16 @@ func TestInboxesOfOwner(t *testing.T) {
 
 	both, err := st.InboxesCalled(ctx, store.InboxesFilter{ClientID: b.ID, OrgID: org.ID})
 	is.NoErr(err)
-	is.Equal(both, []string{"org-box", "shared"}) // either's
+	is.Equal(both, []string{"org-box"}) // either's, but not shared, which A calls too
 	every, err := st.InboxesCalled(ctx, store.InboxesFilter{})
 	is.NoErr(err)
 	is.Equal(every, []string{"a-box", "org-box", "shared"}) // no owner: every webhook's
+
+	// Once A's webhook no longer calls shared, it is B's.
+	is.NoErr(st.DeleteWebhook(ctx, a.ID, aShared.UID))
+	both, err = st.InboxesCalled(ctx, store.InboxesFilter{ClientID: b.ID, OrgID: org.ID})
+	is.NoErr(err)
+	is.Equal(both, []string{"org-box", "shared"})
 
 	// Only a URL that reaches this hookd calls its inbox: a webhook pointed at
 	// another host's /inbox/{name} gives its owner no part in hookd's inbox of that name.

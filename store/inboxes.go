@@ -91,35 +91,33 @@ func (s *Store) Inboxes(ctx context.Context, f InboxesFilter) ([]Inbox, error) {
 	return kept, nil
 }
 
-// qInboxTargets is the targets under /inbox/ of every webhook, and
-// qInboxTargetsOf those of a client's (?1) or an organisation's (?2). Both read
-// the index of such targets (schema version 24), which holds the few webhooks that
-// call an inbox, rather than every subscription or every one of an owner that may
-// hold a million; '/inbox/' is ssrf.InboxPrefix, written out so that SQLite sees
-// the index's condition in the query's.
-const (
-	qInboxTargets   = `SELECT DISTINCT target FROM subscriptions INDEXED BY subscriptions_inbox WHERE instr(target, '/inbox/') > 0`
-	qInboxTargetsOf = qInboxTargets + ` AND (client_id = ? OR org_id = ?)`
-)
+// qInboxTargets is the targets under /inbox/ of every webhook, with their
+// owners. It reads the index of such targets (schema version 24), which holds the
+// few webhooks that call an inbox, rather than every subscription; '/inbox/' is
+// ssrf.InboxPrefix, written out so that SQLite sees the index's condition in the
+// query's.
+const qInboxTargets = `SELECT DISTINCT target, coalesce(client_id, ''), coalesce(org_id, 0)
+	FROM subscriptions INDEXED BY subscriptions_inbox WHERE instr(target, '/inbox/') > 0`
 
-// InboxesCalled returns, sorted, the names of the inboxes that the webhooks of f's
-// client or organisation (every webhook, for a filter without an owner) call: a
-// target path under /inbox/{name}, on a host f.Ours takes.
+// InboxesCalled returns, sorted, the names of the inboxes that webhooks call (a
+// target path under /inbox/{name}, on a host f.Ours takes): without an owner in f,
+// every such inbox; with one, those that f's client's or organisation's webhooks
+// call and no other owner's do. An inbox is its caller's to read, answer and
+// empty, and its answer acts on every webhook that calls it (a 410 deactivates
+// them): one that the webhooks of two owners call would let either read the
+// other's requests and turn the other's webhooks off, so it is the operator's
+// alone.
 func (s *Store) InboxesCalled(ctx context.Context, f InboxesFilter) ([]string, error) {
-	q, args := qInboxTargetsOf, []any{f.ClientID, f.OrgID}
-	if f.all() {
-		q, args = qInboxTargets, nil
-	}
-	rows, err := s.read.QueryContext(ctx, q, args...)
+	rows, err := s.read.QueryContext(ctx, qInboxTargets)
 	if err != nil {
 		return nil, fmt.Errorf("inboxes called: %w", err)
 	}
 	defer rows.Close()
-	seen := map[string]bool{}
-	var names []string
+	mine, others := map[string]bool{}, map[string]bool{}
 	for rows.Next() {
-		var target string
-		if err := rows.Scan(&target); err != nil {
+		var target, clientID string
+		var orgID int64
+		if err := rows.Scan(&target, &clientID, &orgID); err != nil {
 			return nil, fmt.Errorf("inboxes called: %w", err)
 		}
 		u, err := url.Parse(target)
@@ -130,15 +128,24 @@ func (s *Store) InboxesCalled(ctx context.Context, f InboxesFilter) ([]string, e
 		if f.Ours != nil {
 			path, ours = f.Ours(u)
 		}
-		if ours {
-			if name, ok := InboxName(path); ok && !seen[name] {
-				seen[name] = true
-				names = append(names, name)
-			}
+		name, ok := InboxName(path)
+		if !ours || !ok {
+			continue
+		}
+		if f.all() || f.ClientID != "" && clientID == f.ClientID || f.OrgID != 0 && orgID == f.OrgID {
+			mine[name] = true
+		} else {
+			others[name] = true
 		}
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("inboxes called: %w", err)
+	}
+	var names []string
+	for name := range mine {
+		if !others[name] {
+			names = append(names, name)
+		}
 	}
 	sort.Strings(names)
 	return names, nil
