@@ -119,7 +119,7 @@ func (s *Server) handleEvents() http.Handler {
 		}
 		res, err := s.store.Intake(r.Context(), tokenFrom(r.Context()).ClientID, key, batch, s.opts.CoalesceWindow)
 		if err != nil {
-			s.writeProblem(w, r, err, nil)
+			s.writeProblem(w, r, err, intakeAnswers)
 			return
 		}
 		if res.Deliveries > 0 && !res.Replayed && !res.Claimed {
@@ -136,6 +136,10 @@ func (s *Server) handleEvents() http.Handler {
 		w.Write(intakeAnswer{Accepted: res.Accepted, Duplicates: res.Duplicates, Deliveries: res.Deliveries}.appendJSON(make([]byte, 0, 64)))
 	})
 }
+
+// intakeAnswers: an Idempotency-Key sent before with other events is a 422, as the
+// HTTP Idempotency-Key draft has a key reused with another payload answered.
+var intakeAnswers = problemAnswers{store.Conflict: {status: http.StatusUnprocessableEntity}}
 
 // renamed gives the input at fault in a store error another name.
 func renamed(err error, field string) error {

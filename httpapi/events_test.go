@@ -428,6 +428,28 @@ func TestEventsIdempotencyKey(t *testing.T) {
 	})
 }
 
+func TestEventsIdempotencyKeyOfAnotherRequestRefused(t *testing.T) {
+	is := is.New(t)
+	a := newEventsAPI(t)
+	first := a.post(a.token, `{"orcid":"`+eventsOrcidA+`"}`, "Idempotency-Key", "k-1")
+	is.Equal(a.accepted(first).Accepted, 1) // taken
+
+	// The key again with other events: answering the first request's 202 would
+	// say these were taken, and they would be lost.
+	p := a.problem(a.post(a.token, `{"orcid":"`+eventsOrcidB+`"}`, "Idempotency-Key", "k-1"), http.StatusUnprocessableEntity)
+	is.Equal(p.Field, "Idempotency-Key")                   // names the header
+	is.True(strings.Contains(p.Detail, "another request")) // and says what is wrong
+	_, stored := a.rows()[eventsOrcidB]
+	is.True(!stored)                               // nothing taken
+	is.Equal(a.rows()[eventsOrcidA].EventCount, 1) // nor changed
+
+	// The same request again is still answered as the first.
+	again := a.post(a.token, ` { "orcid" : "`+eventsOrcidA+`" } `, "Idempotency-Key", "k-1")
+	is.Equal(string(again.body), string(first.body))          // the first answer
+	is.Equal(again.header.Get("Idempotent-Replayed"), "true") // as a replay
+	is.Equal(a.rows()[eventsOrcidA].EventCount, 1)            // and no second event
+}
+
 func TestEventsIDRepeat(t *testing.T) {
 	is := is.New(t)
 	a := newEventsAPI(t)

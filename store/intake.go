@@ -2,7 +2,9 @@ package store
 
 import (
 	"context"
+	"crypto/sha256"
 	"database/sql"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -33,6 +35,28 @@ type IntakeResult struct {
 	// loop held no outcome it had not recorded (FreshClaimer.Settled): a turn to
 	// claim them, which a nudge of the loop asks for, would find none.
 	Claimed bool `json:"-"`
+}
+
+// remembered is what an idempotency key keeps: the answer, and a digest of the
+// events it answered (requestDigest), so that the key sent with other events is
+// refused instead of answered as if they were taken. A key kept before the digest
+// was has none, and is answered as before.
+type remembered struct {
+	IntakeResult
+	Request string `json:"request,omitempty"`
+}
+
+// requestDigest is the digest of a call's events (after their types are read), in
+// their order.
+func requestDigest(events []Event) string {
+	h := sha256.New()
+	for _, ev := range events {
+		for _, part := range []string{ev.Orcid, ev.Type, ev.ID} {
+			h.Write([]byte(part))
+			h.Write([]byte{0})
+		}
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }
 
 // fanOutMerge is how an event merges into the pending delivery of its subscription
@@ -109,8 +133,9 @@ func (s *Store) prepareIntake(ctx context.Context) error {
 
 // Intake records events in one transaction: each fans out to the matching
 // subscriptions as outbox rows, due window after the first event of their row.
-// With a non-empty key, a repeat of the same client and key within 24 h changes
-// nothing and returns the first answer.
+// With a non-empty key, a repeat of the same client, key and events within 24 h
+// changes nothing and returns the first answer; the key with other events is a
+// conflict (field Idempotency-Key) that changes nothing either.
 func (s *Store) Intake(ctx context.Context, clientID, key string, events []Event, window time.Duration) (IntakeResult, error) {
 	hasIDs := false
 	for i, ev := range events {
@@ -120,6 +145,10 @@ func (s *Store) Intake(ctx context.Context, clientID, key string, events []Event
 		}
 		events[i].Type = t
 		hasIDs = hasIDs || ev.ID != ""
+	}
+	var digest string
+	if key != "" {
+		digest = requestDigest(events)
 	}
 	var triples string // the events for qFanOutAll, when none has an id to check first
 	if len(events) > 1 && !hasIDs {
@@ -137,9 +166,15 @@ func (s *Store) Intake(ctx context.Context, clientID, key string, events []Event
 			var stored string
 			err := tx.StmtContext(ctx, s.intake.idemLookup).QueryRowContext(ctx, clientID, "req:"+key, ms(now.Add(-IdempotencyWindow))).Scan(&stored)
 			if err == nil {
-				if err := json.Unmarshal([]byte(stored), &res); err != nil {
+				var kept remembered
+				if err := json.Unmarshal([]byte(stored), &kept); err != nil {
 					return err
 				}
+				if kept.Request != "" && kept.Request != digest {
+					return &Error{Code: Conflict, Field: "Idempotency-Key",
+						Message: "was sent within the last 24 hours with another request (other events): nothing was taken; give these events a key of their own"}
+				}
+				res = kept.IntakeResult
 				res.Replayed = true
 				return nil
 			}
@@ -191,7 +226,7 @@ func (s *Store) Intake(ctx context.Context, clientID, key string, events []Event
 		}
 		res.Accepted = len(unseen)
 		if key != "" {
-			b, _ := json.Marshal(res)
+			b, _ := json.Marshal(remembered{IntakeResult: res, Request: digest})
 			if _, err := s.remember(ctx, tx, clientID, "req:"+key, string(b), now); err != nil {
 				return err
 			}
