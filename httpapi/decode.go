@@ -515,8 +515,12 @@ func jsonKind(t reflect.Type) string {
 // each level) that t has no field for, as a path ("auth.secret", "[2].colour"): the
 // decoder says only that there is one.
 func unknownField(body []byte, t reflect.Type) string {
+	// Numbers as json.Number: one beyond float64 (1e400) does not decode as a
+	// float64, and the body would name no field at all.
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
 	var doc any
-	if json.Unmarshal(body, &doc) != nil {
+	if dec.Decode(&doc) != nil {
 		return ""
 	}
 	return unknownIn(doc, t, "")

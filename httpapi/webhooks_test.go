@@ -376,6 +376,7 @@ func TestPlatformValidation(t *testing.T) {
 		{"noauth with password", `{` + target + `,"auth":{"type":"noauth","password":"pw-never-echo"}}`, "auth.password", "noauth"},
 		{"password not a string", `{` + target + `,"auth":{"type":"basic","username":"u","password":5}}`, "auth.password", "string"},
 		{"unknown field", `{` + target + `,"colour":"red"}`, "colour", "colour"},
+		{"unknown field holding a number beyond float64", `{` + target + `,"colour":1e400}`, "colour", "unknown field"},
 		{"a field name in another case", `{"targetUrl":"https://example.com/notify"}`, "targetUrl", "case-sensitive"},
 		{"a stray brace after the value", `{` + target + `}}`, "", "after"},
 		// The decoder names a nested unknown field without its path ("secret", not
