@@ -20,14 +20,14 @@ func (s *Server) hubRoutes() {
 	s.handle(s.router, http.MethodGet, orgs, admin(s.handleOrgList()))
 	s.handle(s.router, http.MethodGet, orgs+"/:id", admin(s.handleOrgGet()))
 	s.handle(s.router, http.MethodPatch, orgs+"/:id", admin(s.handleOrgPatch()))
-	s.handle(s.router, http.MethodDelete, orgs+"/:id", admin(s.handleOrgDelete()))
+	s.handle(s.router, http.MethodDelete, orgs+"/:id", admin(s.noBody(s.handleOrgDelete())))
 	s.handle(s.router, http.MethodPut, orgs+"/:id/webhook", admin(s.handleHubSettingsPut()))
 	s.handle(s.router, http.MethodGet, orgs+"/:id/webhook", admin(s.handleHubSettingsGet()))
-	s.handle(s.router, http.MethodDelete, orgs+"/:id/webhook", admin(s.handleHubSettingsDelete()))
+	s.handle(s.router, http.MethodDelete, orgs+"/:id/webhook", admin(s.noBody(s.handleHubSettingsDelete())))
 	s.handle(s.router, http.MethodPost, orgs+"/:id/webhook/rotate-secret", admin(s.handleOrgRotate()))
 	s.handle(s.router, http.MethodGet, orgs+"/:id/members", admin(s.handleMemberList()))
 	s.handle(s.router, http.MethodPut, orgs+"/:id/members/:orcid", admin(s.handleMemberPut()))
-	s.handle(s.router, http.MethodDelete, orgs+"/:id/members/:orcid", admin(s.handleMemberDelete()))
+	s.handle(s.router, http.MethodDelete, orgs+"/:id/members/:orcid", admin(s.noBody(s.handleMemberDelete())))
 
 	s.handle(s.router, http.MethodPost, "/relay/:orcid/:key", s.handleRelay())
 }

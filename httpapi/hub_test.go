@@ -353,3 +353,39 @@ func TestRelayEventsCounted(t *testing.T) {
 	}
 	is.Equal(line, "hookd_events_received_total 1") // the relayed event is counted
 }
+
+// TestHubBodylessDeletesRefuseABody: the admin API's DELETEs take no body, as the
+// platform API's do: one that is there ({"keep-members": true}) is refused, naming
+// it, and nothing is removed, rather than dropped without a word.
+func TestHubBodylessDeletesRefuseABody(t *testing.T) {
+	is := is.New(t)
+	h := newHarness(t)
+	admin := h.token(t, h.client(t, "admin", store.ScopeAdmin), store.ScopeAdmin).AccessToken
+	const orgs = "/api/hub/v1/organisations"
+	res := h.hubReq(t, http.MethodPost, orgs, admin, `{"name": "University of Testing", "tech-contact-email": "tech@uni.example"}`)
+	is.Equal(res.status, http.StatusCreated) // organisation created
+	var org orgBody
+	decodeJSON(t, res.body, &org)
+	one := fmt.Sprintf("%s/%d", orgs, org.ID)
+	res = h.hubReq(t, http.MethodPut, one+"/webhook", admin, `{"enabled": true, "url": "https://hooks.uni.example/orcid"}`)
+	is.Equal(res.status, http.StatusCreated) // webhook enabled
+	res = h.hubReq(t, http.MethodPut, one+"/members/"+seedOrcid, admin, "")
+	is.Equal(res.status, http.StatusCreated) // member added
+
+	p := problemOf(t, h.hubReq(t, http.MethodDelete, one+"/members/"+seedOrcid, admin, `{"notify": false}`), http.StatusBadRequest, "notify")
+	is.True(strings.Contains(p.Detail, "this call takes no body"))
+	p = problemOf(t, h.hubReq(t, http.MethodDelete, one+"/webhook", admin, `{"email-only": true}`), http.StatusBadRequest, "email-only")
+	is.True(strings.Contains(p.Detail, "this call takes no body"))
+	p = problemOf(t, h.hubReq(t, http.MethodDelete, one, admin, `{"keep-members": true}`), http.StatusBadRequest, "keep-members")
+	is.True(strings.Contains(p.Detail, "this call takes no body"))
+
+	is.Equal(h.hubReq(t, http.MethodGet, one, admin, "").status, http.StatusOK) // the organisation is still there
+	res = h.hubReq(t, http.MethodGet, one+"/webhook", admin, "")
+	is.True(strings.Contains(string(res.body), `"enabled":true`)) // its webhook too
+	res = h.hubReq(t, http.MethodGet, one+"/members", admin, "")
+	is.True(strings.Contains(string(res.body), seedOrcid)) // and its member
+
+	is.Equal(h.hubReq(t, http.MethodDelete, one+"/members/"+seedOrcid, admin, "").status, http.StatusNoContent)
+	is.Equal(h.hubReq(t, http.MethodDelete, one+"/webhook", admin, "null").status, http.StatusNoContent)
+	is.Equal(h.hubReq(t, http.MethodDelete, one, admin, "").status, http.StatusNoContent)
+}
