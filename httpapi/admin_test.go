@@ -276,6 +276,29 @@ func TestUnknownFilterValues(t *testing.T) {
 	}
 }
 
+// TestEmptyFilterValuesAreLeftOut: a list's parameter given empty (?state=, as a
+// form with an empty field sends it) is the same as leaving it out, as the
+// README says: the same page, and a request the API document takes.
+func TestEmptyFilterValuesAreLeftOut(t *testing.T) {
+	f := newAdminFixture(t)
+	platTok := f.token(t, f.other, store.ScopeWebhook).AccessToken
+	for _, l := range []struct{ path, token, query string }{
+		{"/api/admin/v1/deliveries", f.admin, "state=&orcid=&webhook=&client=&org=&since=&until=&limit=&cursor="},
+		{"/api/admin/v1/webhooks", f.admin, "client=&org=&orcid=&format=&status=&limit=&cursor="},
+		{"/api/notifications/v1/webhooks", platTok, "limit=&cursor="},
+		{"/api/notifications/v1/webhooks/" + f.platUID + "/deliveries", platTok, "state=&orcid=&since=&until=&limit=&cursor="},
+	} {
+		t.Run(l.path, func(t *testing.T) {
+			is := is.New(t)
+			all := platformCall(t, f.harness, http.MethodGet, l.path, l.token, "")
+			is.Equal(all.status, http.StatusOK) // listed
+			empty := platformCall(t, f.harness, http.MethodGet, l.path+"?"+l.query, l.token, "")
+			is.Equal(empty.status, http.StatusOK)          // listed, the document taking the request
+			is.Equal(string(empty.body), string(all.body)) // the same page
+		})
+	}
+}
+
 // TestPlatformReplayForms: the platform API replays one delivery by id, or by the
 // command line's time forms, and shows one delivery.
 func TestPlatformReplayForms(t *testing.T) {
