@@ -107,8 +107,12 @@ func checkJSONType(r *http.Request) *store.Error {
 	return nil
 }
 
-// readLimited reads a request body, capped at limit bytes.
+// readLimited reads a request body, capped at limit bytes. The body is read as
+// sent: one with a Content-Encoding (gzip) is refused, not read as JSON.
 func readLimited(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, *store.Error) {
+	if err := checkEncoding(r); err != nil {
+		return nil, err
+	}
 	body := http.MaxBytesReader(w, r.Body, limit)
 	if n := r.ContentLength; n > 0 && n <= limit {
 		// A body of known length, read into a slice of its size: net/http's reader
@@ -127,6 +131,18 @@ func readLimited(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, *
 		return nil, inputError("", "request body: %v", err)
 	}
 	return buf.Bytes(), nil
+}
+
+// checkEncoding refuses a request whose body has a Content-Encoding other than
+// identity: hookd decodes none, and would read a gzip body as JSON that does not
+// parse, or a body wrongly labelled gzip as if it were not.
+func checkEncoding(r *http.Request) *store.Error {
+	for _, ce := range r.Header.Values("Content-Encoding") {
+		if ce = strings.TrimSpace(ce); ce != "" && !strings.EqualFold(ce, "identity") {
+			return inputError("", "Content-Encoding %q is not supported: send the body uncompressed, without a Content-Encoding", ce)
+		}
+	}
+	return nil
 }
 
 // unmarshal decodes the one JSON value of body into v, rejecting unknown fields and

@@ -1,6 +1,7 @@
 package httpapi_test
 
 import (
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -480,4 +481,24 @@ func TestEventsCharset(t *testing.T) {
 	is.True(strings.Contains(p.Detail, `charset "utf-16"`)) // says which
 	is.Equal(len(a.rows()), 0)                              // and takes nothing
 	a.accepted(a.post(a.token, `{"orcid":"`+eventsOrcidA+`"}`, "Content-Type", "application/json; charset=UTF-8"))
+}
+
+// TestEventsContentEncoding: hookd reads bodies as sent, so one with a
+// Content-Encoding (gzip) is refused saying so, whether or not it was
+// compressed, and takes nothing; "identity" is no encoding.
+func TestEventsContentEncoding(t *testing.T) {
+	is := is.New(t)
+	a := newEventsAPI(t)
+	body := `{"orcid":"` + eventsOrcidA + `"}`
+	var zipped strings.Builder
+	zw := gzip.NewWriter(&zipped)
+	_, err := zw.Write([]byte(body))
+	is.NoErr(err)
+	is.NoErr(zw.Close())
+	for _, b := range []string{zipped.String(), body} {
+		p := a.problem(a.post(a.token, b, "Content-Encoding", "gzip"), http.StatusBadRequest)
+		is.True(strings.Contains(p.Detail, `Content-Encoding "gzip"`)) // says what is wrong
+		is.Equal(len(a.rows()), 0)                                     // and takes nothing
+	}
+	a.accepted(a.post(a.token, body, "Content-Encoding", "identity"))
 }

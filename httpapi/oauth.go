@@ -113,6 +113,10 @@ func parseForm(w http.ResponseWriter, r *http.Request) bool {
 			return false
 		}
 	}
+	if err := checkEncoding(r); err != nil {
+		writeOAuthBody(w, http.StatusBadRequest, "invalid_request", err.Message)
+		return false
+	}
 	r.Body = http.MaxBytesReader(w, r.Body, maxSmallBody)
 	if err := r.ParseForm(); err != nil {
 		writeOAuthBody(w, http.StatusBadRequest, "invalid_request", "the form body does not parse: "+err.Error())
