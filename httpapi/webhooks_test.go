@@ -1093,3 +1093,26 @@ func TestPlatformBodiesThatSayNothing(t *testing.T) {
 	p := platformProblem(t, platformCall(t, h, http.MethodPost, platformPath+"/"+rec.ID+"/activate", tok, "reason=x", "Content-Type", "application/x-www-form-urlencoded"), http.StatusBadRequest)
 	is.True(strings.Contains(p.Detail, "this call takes no body")) // a form that says something is no empty body
 }
+
+// TestSeveralAuthorizationHeadersRefused: a request with two Authorization
+// headers is refused, in each family's body, whichever of them holds: taking the
+// first would be a guess at which credentials the caller meant.
+func TestSeveralAuthorizationHeadersRefused(t *testing.T) {
+	h := newHarness(t)
+	tok := h.webhookToken(t, "two-headers")
+	for _, path := range []string{platformPath, "/" + seedOrcid + "/webhook"} {
+		for _, second := range []string{"Bearer " + tok, "Bearer not-a-token"} {
+			t.Run(path+" "+second, func(t *testing.T) {
+				is := is.New(t)
+				req, err := http.NewRequest(http.MethodGet, h.srv.URL+path, nil)
+				is.NoErr(err) // make request
+				req.Header.Add("Authorization", "Bearer "+tok)
+				req.Header.Add("Authorization", second)
+				res := h.send(t, req)
+				is.Equal(res.status, http.StatusUnauthorized)                                  // refused
+				is.True(strings.Contains(string(res.body), "one Authorization header"))        // saying why
+				is.True(strings.HasPrefix(res.header.Get("WWW-Authenticate"), "Bearer realm")) // and how to authenticate
+			})
+		}
+	}
+}
