@@ -207,6 +207,12 @@ func TestAdminAPI(t *testing.T) {
 		p = platformProblem(t, platformCall(t, f.harness, http.MethodGet, "/api/admin/v1/webhooks/"+f.orcidUID, f.admin, ""), http.StatusNotFound)
 		is.True(strings.Contains(p.Detail, "was removed")) // and says when it went
 	})
+
+	t.Run("an id that names nothing is quoted", func(t *testing.T) {
+		is := is.New(t)
+		p := platformProblem(t, platformCall(t, f.harness, http.MethodGet, "/api/admin/v1/webhooks/%E2%80%AE", f.admin, ""), http.StatusNotFound)
+		is.Equal(p.Detail, `webhook "\u202e" not found`) // a direction control is not written as it came
+	})
 }
 
 // TestAdminClientByName: the admin API names a client by its id or its name in

@@ -40,6 +40,10 @@ func (a intakeAnswer) appendJSON(b []byte) []byte {
 // 202 only after the events are committed, then wakes the dispatcher.
 func (s *Server) handleEvents() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if n := len(r.Header.Values("Idempotency-Key")); n > 1 {
+			writeProblemBody(w, http.StatusBadRequest, fmt.Sprintf("%d Idempotency-Key headers: send one", n), "Idempotency-Key")
+			return
+		}
 		key := r.Header.Get("Idempotency-Key")
 		if len(key) > maxIdempotencyKey {
 			writeProblemBody(w, http.StatusBadRequest, fmt.Sprintf("Idempotency-Key is longer than %d bytes", maxIdempotencyKey), "Idempotency-Key")

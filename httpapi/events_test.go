@@ -107,8 +107,14 @@ func (a *eventsAPI) post(token, body string, header ...string) eventsResponse {
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
+	given := map[string]bool{} // a header given twice is sent twice
 	for i := 0; i+1 < len(header); i += 2 {
-		req.Header.Set(header[i], header[i+1])
+		if given[header[i]] {
+			req.Header.Add(header[i], header[i+1])
+		} else {
+			req.Header.Set(header[i], header[i+1])
+		}
+		given[header[i]] = true
 	}
 	res, err := a.srv.Client().Do(req)
 	is.NoErr(err) // send request
@@ -417,6 +423,15 @@ func TestEventsIdempotencyKey(t *testing.T) {
 		is := is.New(t)
 		p := a.problem(a.post(a.token, body, "Idempotency-Key", strings.Repeat("k", 201)), http.StatusBadRequest)
 		is.Equal(p.Field, "Idempotency-Key") // names the header
+	})
+
+	t.Run("two keys", func(t *testing.T) {
+		is := is.New(t)
+		before := a.rows()[eventsOrcidA].EventCount
+		p := a.problem(a.post(a.token, body, "Idempotency-Key", "batch-9", "Idempotency-Key", "batch-10"), http.StatusBadRequest)
+		is.Equal(p.Field, "Idempotency-Key")                 // names the header
+		is.True(strings.Contains(p.Detail, "2 Idempotency")) // and what is wrong
+		is.Equal(a.rows()[eventsOrcidA].EventCount, before)  // and takes nothing
 	})
 
 	t.Run("a key that is not text", func(t *testing.T) {

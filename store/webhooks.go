@@ -96,7 +96,7 @@ func ownWebhook(ctx context.Context, tx *sql.Tx, clientID, uid string) (Subscrip
 	return sub, err
 }
 
-func webhookNotFound(uid string) error { return notFound(fmt.Sprintf("webhook %s not found", uid)) }
+func webhookNotFound(uid string) error { return notFound(fmt.Sprintf("webhook %q not found", uid)) }
 
 // Webhook returns one of a client's platform webhooks.
 func (s *Store) Webhook(ctx context.Context, clientID, uid string) (Subscription, error) {
