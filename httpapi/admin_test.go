@@ -173,6 +173,9 @@ func TestAdminAPI(t *testing.T) {
 		is.Equal(one.ClientID, f.other.ID) // and its client
 		is.Equal(len(one.AttemptsLog), 1)  // and attempts
 		platformProblem(t, platformCall(t, f.harness, http.MethodGet, "/api/admin/v1/deliveries/999", f.admin, ""), http.StatusNotFound)
+		for _, alias := range []string{"0", "+"} { // one delivery, one URL
+			platformProblem(t, platformCall(t, f.harness, http.MethodGet, "/api/admin/v1/deliveries/"+alias+strconv.FormatInt(f.platDeliveryID, 10), f.admin, ""), http.StatusNotFound)
+		}
 	})
 
 	t.Run("deactivate, replay, activate, remove", func(t *testing.T) {

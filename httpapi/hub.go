@@ -46,11 +46,12 @@ func toOrgJSON(o store.Organisation) orgJSON {
 	return orgJSON{ID: o.ID, Name: o.Name, TechContactEmail: o.TechContactEmail, Members: o.Members, CreatedAt: o.CreatedAt, UpdatedAt: o.UpdatedAt}
 }
 
-// orgID reads the organisation id of the path; anything but a positive number is a 404.
+// orgID reads the organisation id of the path; anything but a positive number (as
+// pathID reads it) is a 404.
 func orgID(w http.ResponseWriter, r *http.Request) (int64, bool) {
 	raw := params(r).ByName("id")
-	id, err := strconv.ParseInt(raw, 10, 64)
-	if err != nil || id <= 0 {
+	id, ok := pathID(raw)
+	if !ok {
 		writeProblemBody(w, http.StatusNotFound, fmt.Sprintf("organisation %q not found", raw), "")
 		return 0, false
 	}

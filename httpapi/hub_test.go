@@ -116,6 +116,8 @@ func TestHubAdminAPI(t *testing.T) {
 		problemOf(t, h.hubReq(t, http.MethodPost, orgs, admin, `{"name": "X", "tech-contact-email": "a@b.example", "colour": 1}`), http.StatusBadRequest, "colour")
 		problemOf(t, h.hubReq(t, http.MethodGet, orgs+"/999", admin, ""), http.StatusNotFound, "")
 		problemOf(t, h.hubReq(t, http.MethodGet, orgs+"/abc", admin, ""), http.StatusNotFound, "")
+		problemOf(t, h.hubReq(t, http.MethodGet, fmt.Sprintf("%s/+%d", orgs, org.ID), admin, ""), http.StatusNotFound, "") // one organisation, one URL
+		problemOf(t, h.hubReq(t, http.MethodGet, fmt.Sprintf("%s/0%d", orgs, org.ID), admin, ""), http.StatusNotFound, "")
 		is := is.New(t)
 		res := h.hubReq(t, http.MethodGet, orgs, admin, "")
 		is.Equal(res.status, http.StatusOK)
