@@ -258,6 +258,8 @@ func TestRelay(t *testing.T) {
 
 	// Before upstream registration is configured there is no relay key at all.
 	problemOf(t, h.hubReq(t, http.MethodPost, "/relay/"+seedOrcid+"/abc", "", ""), http.StatusNotFound, "")
+	problemOf(t, h.hubReq(t, http.MethodPost, "/relay/a%2Fb/abc", "", ""), http.StatusNotFound, "") // a path no relay route takes: the relay's body still
+	problemOf(t, h.hubReq(t, http.MethodPost, "/relay/"+seedOrcid, "", ""), http.StatusNotFound, "")
 
 	_, err = h.st.ConfigureUpstream(ctx, "http://127.0.0.1:2")
 	is.NoErr(err)

@@ -179,8 +179,10 @@ func withInfo(r *http.Request) (*http.Request, *requestInfo) {
 	return r.WithContext(context.WithValue(r.Context(), infoKey{}, info)), info
 }
 
+// notFound answers a path no route takes: in the body of the routes its path
+// belongs to (hookd's API and the relay answer problems), else in ORCID's.
 func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
-	if strings.HasPrefix(r.URL.Path, "/api/") {
+	if strings.HasPrefix(r.URL.Path, "/api/") || strings.HasPrefix(r.URL.Path, "/relay/") {
 		writeProblemBody(w, http.StatusNotFound, "no such resource: "+r.Method+" "+r.URL.Path, "")
 		return
 	}
