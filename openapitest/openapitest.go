@@ -275,12 +275,12 @@ func (v *Validator) checkResponse(reqIn *openapi3filter.RequestValidationInput, 
 // checkUnrouted checks the answer to a request for which the document has no
 // operation: hookd's routers answer 404 (no such path) or 405 (no such method),
 // with the error body of the path's family, which the document describes as
-// components.responses: Problem… under /api/, OAuthMethodNotAllowed for a method
-// the OAuth endpoints do not take, Orcid… elsewhere.
+// components.responses: Problem… under /api/ and /relay/, OAuthMethodNotAllowed
+// for a method the OAuth endpoints do not take, Orcid… elsewhere.
 func (v *Validator) checkUnrouted(ex Exchange, raw string, routeErr error) error {
 	family := "Orcid"
 	switch {
-	case strings.HasPrefix(raw, "/api/"):
+	case strings.HasPrefix(raw, "/api/") || strings.HasPrefix(raw, "/relay/"):
 		family = "Problem"
 	case ex.Status == http.StatusMethodNotAllowed && slices.ContainsFunc(v.oauth, func(p string) bool { return strings.HasPrefix(raw, p) }):
 		family = "OAuth"
