@@ -452,3 +452,40 @@ func TestTokenBasicPlusRetryCountsEachSecret(t *testing.T) {
 	oauthError(t, h.postForm(t, "/oauth/token", grant, c.ID, "guess-2"), http.StatusUnauthorized, "invalid_client")
 	is.Equal(len(h.delays()), 1) // the third request waited
 }
+
+// TestTokenSeveralAuthorizationHeadersRefused: a token or revoke request with two
+// Authorization headers is refused, whichever of them holds the client's
+// credentials: taking the first would let the headers' order decide which client
+// asks.
+func TestTokenSeveralAuthorizationHeadersRefused(t *testing.T) {
+	h := newHarness(t)
+	c := h.client(t, "lab", store.ScopeWebhook)
+	other := h.client(t, "other", store.ScopeWebhook)
+	tok := h.token(t, c, "/webhook")
+	for _, tc := range []struct {
+		path string
+		form url.Values
+	}{
+		{"/oauth/token", url.Values{"grant_type": {"client_credentials"}, "scope": {"/webhook"}}},
+		{"/oauth/revoke", url.Values{"token": {tok.AccessToken}}},
+	} {
+		for _, second := range []store.Credentials{c, other} {
+			t.Run(tc.path+" "+second.ID, func(t *testing.T) {
+				is := is.New(t)
+				req, err := http.NewRequest(http.MethodPost, h.srv.URL+h.opts.BasePath+tc.path, strings.NewReader(tc.form.Encode()))
+				is.NoErr(err) // make request
+				req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+				req.Header.Set("Accept", "application/json")
+				req.SetBasicAuth(c.ID, c.Secret)
+				basic := req.Header.Get("Authorization")
+				req.SetBasicAuth(second.ID, second.Secret)
+				req.Header.Add("Authorization", basic) // both, the first client's last
+				res := h.send(t, req)
+				oauthError(t, res, http.StatusBadRequest, "invalid_request")
+				is.True(strings.Contains(string(res.body), "Authorization header")) // saying why
+			})
+		}
+	}
+	is := is.New(t)
+	is.Equal(h.do(t, http.MethodGet, "/"+seedOrcid+"/webhook", tok.AccessToken).status, http.StatusOK) // nothing was revoked
+}
