@@ -249,8 +249,8 @@ type deliveryView struct {
 // loadDelivery finds the delivery of the path among those p sees and checks that p
 // may do act to it.
 func (h *Handler) loadDelivery(w http.ResponseWriter, r *http.Request, p Principal, act Action) (store.Delivery, bool) {
-	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
-	if err != nil || id <= 0 {
+	id, ok := pathID(r.PathValue("id"))
+	if !ok {
 		h.notFound(w, r)
 		return store.Delivery{}, false
 	}

@@ -447,8 +447,8 @@ type inboxRequestView struct {
 func (h *Handler) handleInboxRequest() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p := sessionOf(r).principal
-		id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
-		if err != nil || id <= 0 {
+		id, ok := pathID(r.PathValue("id"))
+		if !ok {
 			h.notFound(w, r)
 			return
 		}

@@ -125,8 +125,8 @@ type orgView struct {
 
 // loadOrg finds the organisation of the path and checks that p may do act to it.
 func (h *Handler) loadOrg(w http.ResponseWriter, r *http.Request, p Principal, act Action) (store.Organisation, bool) {
-	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
-	if err != nil || id <= 0 {
+	id, ok := pathID(r.PathValue("id"))
+	if !ok {
 		h.notFound(w, r)
 		return store.Organisation{}, false
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/matryer/is"
 
+	"hookd/console"
 	"hookd/store"
 )
 
@@ -248,4 +249,25 @@ func failEvery(t *testing.T, e *env, as store.Outcome) []store.Claimed {
 		t.Fatal(err)
 	}
 	return claimed
+}
+
+// TestPathIDAsWritten: a delivery, an organisation or an inbox request has one
+// page, at the id as the console writes it: +1 or 01 names nothing.
+func TestPathIDAsWritten(t *testing.T) {
+	e := newEnv(t, func(o *console.Options) { o.InboxEnabled = true })
+	w := seedInbox(t, e)
+	op := e.as(t, "token")
+	for _, page := range []struct{ prefix, suffix string }{
+		{"/console/deliveries/", strconv.FormatInt(e.delA.ID, 10)},
+		{"/console/organisations/", strconv.FormatInt(e.orgA.ID, 10)},
+		{"/console/inbox/requests/", strconv.FormatInt(w.aReq.ID, 10)},
+	} {
+		t.Run(page.prefix, func(t *testing.T) {
+			is := is.New(t)
+			is.Equal(op.get(t, page.prefix+page.suffix).status, http.StatusOK) // the page
+			for _, alias := range []string{"+", "0", "00"} {
+				is.Equal(op.get(t, page.prefix+alias+page.suffix).status, http.StatusNotFound) // and no other URL for it
+			}
+		})
+	}
 }
