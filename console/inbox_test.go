@@ -447,6 +447,35 @@ func TestInboxStreamEndsWithItsSession(t *testing.T) {
 	}
 }
 
+// TestInboxStreamStopsWhenAnotherOwnerCalls: a live view is told nothing more of
+// an inbox that has become the operator's alone since it opened (another owner's
+// webhook calls it too): a view of that inbox ends, and a view of every inbox the
+// reader sees goes on without it.
+func TestInboxStreamStopsWhenAnotherOwnerCalls(t *testing.T) {
+	e := newEnv(t, func(o *console.Options) { o.InboxEnabled = true })
+	w := seedInbox(t, e)
+	ctx := t.Context()
+	_, _, err := e.st.CreateWebhook(ctx, e.a.ID, store.WebhookSpec{TargetURL: "http://127.0.0.1:8080/inbox/a-two", Auth: store.Auth{Type: store.AuthNone}})
+	is.New(t).NoErr(err) // A calls a-two as well
+	a := e.as(t, "a")
+	one, oneRes := a.stream(t, "/console/inbox/events?inbox=a-box&after=0")
+	every, _ := a.stream(t, "/console/inbox/events?after="+strconv.FormatInt(w.strangerReq.ID, 10))
+	is := is.New(t)
+	id, _ := one()
+	is.Equal(id, strconv.FormatInt(w.aReq.ID, 10)) // the view of a-box is open
+
+	_, _, err = e.st.CreateWebhook(ctx, e.b.ID, store.WebhookSpec{TargetURL: "http://127.0.0.1:8080/inbox/a-box/mine", Auth: store.Auth{Type: store.AuthNone}})
+	is.NoErr(err) // B points a webhook at A's inbox
+	after := postInbox(t, e, "a-box", "/after-b", nil, "")
+	mine := postInbox(t, e, "a-two", "/still-mine", nil, "")
+
+	rest, err := io.ReadAll(oneRes.Body)
+	is.NoErr(err)                                                                         // the view of a-box ended
+	is.True(!strings.Contains(string(rest), "id: "+strconv.FormatInt(after.ID, 10)+"\n")) // saying nothing of it
+	id, _ = every()
+	is.Equal(id, strconv.FormatInt(mine.ID, 10)) // the other view tells of a-two's request, not a-box's
+}
+
 // TestInboxStreamsEach: one principal may keep a few live views open (a tab each),
 // not every stream the console allows, so another still gets one.
 func TestInboxStreamsEach(t *testing.T) {

@@ -1,6 +1,7 @@
 package console
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -157,7 +158,16 @@ func (h *Handler) handleInboxEvents() http.Handler {
 			}
 			// A session that ended meanwhile (signed out, its secret rotated, its
 			// client removed) is told nothing more.
-			if _, ok, err := h.open(ctx, s.idHash); !ok {
+			cs, ok, err := h.open(ctx, s.idHash)
+			if !ok {
+				if err != nil && ctx.Err() == nil {
+					h.log.Error("console inbox stream", "err", err)
+				}
+				return
+			}
+			// Nor of an inbox it no longer sees: another owner's webhook calls it
+			// now, or its own webhook no longer does.
+			if ok, err := h.stillSees(ctx, principalOf(cs), name, &names); !ok {
 				if err != nil && ctx.Err() == nil {
 					h.log.Error("console inbox stream", "err", err)
 				}
@@ -165,6 +175,18 @@ func (h *Handler) handleInboxEvents() http.Handler {
 			}
 		}
 	})
+}
+
+// stillSees reports whether p still sees the inbox of a stream of one inbox
+// (name), or, for a stream of every inbox p sees, sets *names to those it sees now.
+func (h *Handler) stillSees(ctx context.Context, p Principal, name string, names *[]string) (bool, error) {
+	if name == "" {
+		var err error
+		*names, err = h.visibleInboxes(ctx, p)
+		return err == nil, err
+	}
+	obj, err := h.inboxObject(ctx, p, name, 0)
+	return err == nil && allowed(p, PageInbox, ActView, obj), err
 }
 
 // Shutdown ends the streams of live views, so they do not hold up the server's
