@@ -86,9 +86,11 @@ func drain(resp *http.Response) error {
 }
 
 // describe turns a client error into a short line for the attempt log, which a
-// webhook's owner reads: a refused address is named by its range only.
+// webhook's owner reads: a refused address is named by its range only, and a
+// name that does not resolve without the address of hookd's resolver.
 func describe(err error, timeout time.Duration) string {
 	var blocked *ssrf.ErrBlocked
+	var lookup *net.DNSError
 	switch {
 	case errors.As(err, &blocked):
 		return blocked.Unnamed()
@@ -96,6 +98,8 @@ func describe(err error, timeout time.Duration) string {
 		return fmt.Sprintf("timeout after %s", timeout)
 	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
 		return "the receiver closed the connection without answering"
+	case errors.As(err, &lookup):
+		return "lookup " + lookup.Name + ": " + lookup.Err
 	}
 	// *url.Error repeats the method and URL; keep the cause. Nothing else is cut:
 	// a token endpoint's error (oauth2's) carries its status and its answer, which

@@ -2,8 +2,10 @@ package dispatch
 
 import (
 	"context"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -51,6 +53,18 @@ func TestDescribeThenRedact(t *testing.T) {
 	r.redactResult()
 	if strings.Contains(r.err, "pw-OTHER-123") {
 		t.Errorf("a password the token endpoint answered is stored: %q", r.err)
+	}
+}
+
+// TestDescribeLookupWithoutResolver: a callback's host that does not resolve is
+// named in the attempt log, but not the address of hookd's resolver, which is of
+// hookd's network (Go's resolver puts it in the error: "lookup x on 10.0.0.2:53").
+func TestDescribeLookupWithoutResolver(t *testing.T) {
+	err := &url.Error{Op: "Post", URL: "https://hooks.example/x", Err: &net.OpError{Op: "dial", Net: "tcp",
+		Err: &net.DNSError{Err: "no such host", Name: "hooks.example", Server: "10.255.255.53:53", IsNotFound: true}}}
+	got := describe(err, time.Second)
+	if strings.Contains(got, "10.255.255.53") || !strings.Contains(got, "hooks.example") || !strings.Contains(got, "no such host") {
+		t.Errorf("describe: %q; want the name and what failed, without the resolver's address", got)
 	}
 }
 
