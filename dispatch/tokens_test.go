@@ -56,7 +56,8 @@ func tokenWebhook(t *testing.T, hangs int32) (*testEnv, *atomic.Int32, *receiver
 
 // TestTokenFetchWithinTimeout: a token endpoint that never answers costs an
 // attempt delivery.timeout, not one for each style oauth2 tries, nor one for the
-// fetch and another for the call.
+// fetch and another for the call: one deadline bounds the whole attempt, so once
+// the first request to the endpoint has used it up, no other is sent.
 func TestTokenFetchWithinTimeout(t *testing.T) {
 	is := is.New(t)
 	e, n, rv := hangingTokenWebhook(t)
@@ -64,12 +65,12 @@ func TestTokenFetchWithinTimeout(t *testing.T) {
 	d := e.dispatcher(func(o *dispatch.Options) { o.Timeout = timeout })
 	e.intake(0, store.Event{Orcid: orcidA})
 
-	t0 := time.Now()
-	is.Equal(e.tick(d), 1) // one attempt
-	took := time.Since(t0)
-	is.True(n.Load() >= 1)            // the token endpoint was asked
-	is.Equal(rv.count(), 0)           // nothing reached the receiver
-	is.True(took < timeout+timeout/2) // the attempt is bounded by the timeout
+	is.Equal(e.tick(d), 1)       // one attempt, which ends
+	is.Equal(n.Load(), int32(1)) // with one request to the token endpoint, not one for each style
+	is.Equal(rv.count(), 0)      // nothing reached the receiver
+	as := e.attempts(e.only().ID)
+	is.Equal(len(as), 1)                                                     // logged
+	is.Equal(as[0].Error, "token endpoint: timeout after "+timeout.String()) // as the delivery's timeout
 }
 
 // TestShutdownCancelsTokenFetch: a shutdown's cancel ends a token fetch as it ends
@@ -78,7 +79,7 @@ func TestShutdownCancelsTokenFetch(t *testing.T) {
 	is := is.New(t)
 	e, n, _ := hangingTokenWebhook(t)
 	d := e.dispatcher(func(o *dispatch.Options) {
-		o.Timeout = 3 * time.Second
+		o.Timeout = time.Hour // Run ends only if the shutdown ends the fetch
 		o.ShutdownGrace = 100 * time.Millisecond
 	})
 	e.intake(0, store.Event{Orcid: orcidA})
@@ -88,12 +89,9 @@ func TestShutdownCancelsTokenFetch(t *testing.T) {
 	ran := make(chan error, 1)
 	go func() { ran <- d.Run(ctx) }()
 	waitFor(t, 2*time.Second, "the token request", func() bool { return n.Load() == 1 })
-	t0 := time.Now()
 	cancel()
-	is.NoErr(<-ran)
-	took := time.Since(t0)
+	is.NoErr(<-ran) // Run ended: the shutdown ended the fetch
 	row := e.only()
-	is.True(took < time.Second)          // the grace, not the token call's timeout (twice)
 	is.Equal(row.StateName(), "pending") // released
 	is.Equal(row.Attempts, 0)            // not counted as an attempt
 }

@@ -218,27 +218,21 @@ func TestTransportTimeout(t *testing.T) {
 	defer close(stop)
 	tr := testTransport(1, 300*time.Millisecond, time.Minute) // a place left taken would block the next call
 
-	t0 := time.Now()
 	_, _, err := post(tr, context.Background(), srv.URL+"/hang", "")
 	is.True(err != nil)
-	is.True(isTimeout(err))
+	is.True(isTimeout(err)) // ended by the timeout (the hang has no end of its own)
 	is.Equal(describe(err, tr.timeout), "timeout after 300ms")
-	is.True(time.Since(t0) < 3*time.Second)
 
-	t0 = time.Now()
 	status, b, err := post(tr, context.Background(), srv.URL+"/trickle", "")
 	is.Equal(status, http.StatusOK)
 	is.True(isTimeout(err)) // the body's read ended by the deadline
 	is.True(len(b) > 0)
-	is.True(time.Since(t0) < 3*time.Second)
 
 	ctx, cancel := context.WithCancel(context.Background())
 	time.AfterFunc(50*time.Millisecond, cancel)
-	t0 = time.Now()
 	_, _, err = post(tr, ctx, srv.URL+"/hang", "")
-	is.True(errors.Is(err, context.Canceled))
-	is.True(time.Since(t0) < 250*time.Millisecond) // before the timeout
-	is.Equal(tr.idleCount(), 0)                    // none of these connections is kept
+	is.True(errors.Is(err, context.Canceled)) // ended by the cancel, before the timeout
+	is.Equal(tr.idleCount(), 0)               // none of these connections is kept
 
 	// A call waiting for the host's one place ends with its context.
 	held := make(chan error, 1)
@@ -285,11 +279,9 @@ func TestTransportDialError(t *testing.T) {
 	ln.Close() // nothing listens there now
 	tr := testTransport(1, 5*time.Second, time.Minute)
 	for range 3 {
-		t0 := time.Now()
 		_, _, err := post(tr, context.Background(), "http://"+addr+"/", "")
 		is.True(err != nil)
-		is.True(strings.Contains(err.Error(), "connection refused"))
-		is.True(time.Since(t0) < 2*time.Second)
+		is.True(strings.Contains(err.Error(), "connection refused")) // refused, not timed out
 	}
 	tr.mu.Lock()
 	is.Equal(len(tr.hosts), 0) // forgotten
@@ -356,9 +348,7 @@ func TestTransportBadAnswers(t *testing.T) {
 	n, err := io.ReadFull(resp.Body, make([]byte, 100<<10))
 	is.NoErr(err)
 	is.Equal(n, 100<<10)
-	t0 := time.Now()
-	is.NoErr(resp.Body.Close())
-	is.True(time.Since(t0) < time.Second) // it did not read the endless rest
+	is.NoErr(resp.Body.Close()) // returns: it did not read the endless rest
 	is.Equal(tr.idleCount(), 0)
 
 	before := srv.accepted.Load()
