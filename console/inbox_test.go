@@ -465,7 +465,8 @@ func TestInboxStreamStopsWhenAnotherOwnerCalls(t *testing.T) {
 	is.Equal(id, strconv.FormatInt(w.aReq.ID, 10)) // the view of a-box is open
 
 	_, _, err = e.st.CreateWebhook(ctx, e.b.ID, store.WebhookSpec{TargetURL: "http://127.0.0.1:8080/inbox/a-box/mine", Auth: store.Auth{Type: store.AuthNone}})
-	is.NoErr(err) // B points a webhook at A's inbox
+	is.NoErr(err)                // B points a webhook at A's inbox
+	e.clock.Advance(time.Second) // a stream checks what its reader sees once a second at most
 	after := postInbox(t, e, "a-box", "/after-b", nil, "")
 	mine := postInbox(t, e, "a-two", "/still-mine", nil, "")
 
