@@ -86,6 +86,27 @@ func TestBackupFlagsAfterDest(t *testing.T) {
 	is.True(strings.Contains(err.Error(), filepath.Dir(missing)+" does not exist")) // says which
 }
 
+// TestBackupRefusesSymlinkAtDest: a symbolic link at FILE, even one to nothing, is
+// a file that exists: the backup refuses it at once, as any existing FILE, and
+// leaves it and its target alone.
+func TestBackupRefusesSymlinkAtDest(t *testing.T) {
+	is := is.New(t)
+	cfg := testConfig(t, "")
+	fillDatabase(t, cfg, 1)
+	dir := t.TempDir()
+	dest, target := filepath.Join(dir, "copy.db"), filepath.Join(dir, "elsewhere.db")
+	is.NoErr(os.Symlink(target, dest))
+	_, err := runCmd(t, "backup", dest, "-config", cfg)
+	is.True(err != nil)                                                               // refused
+	is.True(strings.Contains(err.Error(), dest+" already exists; choose a new file")) // as an existing file
+	got, err := os.Readlink(dest)
+	is.NoErr(err)
+	is.Equal(got, target) // the link is kept
+	_, err = os.Lstat(target)
+	is.True(os.IsNotExist(err))          // nothing written through it
+	is.Equal(len(tempFiles(t, dest)), 0) // and no copy made
+}
+
 // TestBackupFailsMidwayLeavesNoDest runs the real binary with a file-size limit
 // below the database's size, so the copy fails after writing part of it: DEST
 // does not appear, the partial copy is removed, and a later backup succeeds.

@@ -604,7 +604,8 @@ func (e *env) cmdBackup(ctx context.Context, args []string) error {
 	if fi, err := os.Stat(dest); err == nil && fi.IsDir() {
 		return fmt.Errorf("backup: %s is a folder: give the file to write in it", dest)
 	}
-	if _, err := os.Stat(dest); err == nil {
+	// Lstat: a symbolic link there, even one to nothing, is a file that exists.
+	if _, err := os.Lstat(dest); err == nil {
 		return fmt.Errorf("backup: %s already exists; choose a new file", dest)
 	}
 	st, cfg, err := e.openWith(ctx, "backup", *path, openForCopy)
