@@ -15,6 +15,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 )
@@ -57,11 +58,21 @@ func LoadKeyFile(path string, create bool) (*Box, error) {
 		if err != nil {
 			return nil, fmt.Errorf("create secret key: %w", err)
 		}
-		if _, err := f.WriteString(hex.EncodeToString(key) + "\n"); err != nil {
-			f.Close()
-			return nil, fmt.Errorf("write secret key: %w", err)
+		// The key is synced to the disk, and so is its folder's entry, before the
+		// database seals anything under it: a power cut must not leave a database
+		// whose secrets open with a key that was never written.
+		_, err = f.WriteString(hex.EncodeToString(key) + "\n")
+		if err == nil {
+			err = f.Sync()
 		}
-		if err := f.Close(); err != nil {
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err == nil {
+			err = syncDir(filepath.Dir(path))
+		}
+		if err != nil {
+			os.Remove(path) // nothing is sealed under it yet: the next start makes it anew
 			return nil, fmt.Errorf("write secret key: %w", err)
 		}
 		return NewBox(key)
@@ -74,6 +85,24 @@ func LoadKeyFile(path string, create bool) (*Box, error) {
 		return nil, fmt.Errorf("secret key file %s: want %d hex-encoded bytes", path, KeySize)
 	}
 	return NewBox(key)
+}
+
+// syncDir fsyncs the folder at dir, so that a file just made in it survives a
+// power cut. Windows cannot sync a folder (its entries are the file system's
+// own metadata there): nothing to do.
+func syncDir(dir string) error {
+	if runtime.GOOS == "windows" {
+		return nil
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	if err := d.Sync(); err != nil {
+		d.Close()
+		return err
+	}
+	return d.Close()
 }
 
 // Seal encrypts plain; the nonce is stored in front of the ciphertext.
