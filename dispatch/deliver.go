@@ -176,11 +176,12 @@ func (d *Dispatcher) call(ctx context.Context, c store.Claimed) result {
 				req.Header.Set(k, v)
 			}
 		}
-		req.Header.Set("User-Agent", d.opts.UserAgent)
+		// Canonical keys set directly: Set would canonicalize (scan, or allocate)
+		// them per call.
+		req.Header["User-Agent"] = d.userAgent
 		if contentType != "" {
-			req.Header.Set("Content-Type", contentType)
+			req.Header["Content-Type"] = []string{contentType}
 		}
-		// Canonical keys set directly: Set would canonicalize (allocate) them per call.
 		req.Header["Webhook-Id"] = []string{id}
 		req.Header["Webhook-Timestamp"] = []string{strconv.FormatInt(ts, 10)}
 		if sig != "" {
@@ -285,7 +286,9 @@ func (r *result) read(resp *http.Response, t0 time.Time, timeout time.Duration) 
 	r.duration = time.Since(t0)
 	r.status = resp.StatusCode
 	r.body = string(snippet)
-	r.retryAfter = resp.Header.Get("Retry-After")
+	if v := resp.Header["Retry-After"]; len(v) > 0 { // http.ReadResponse's keys are canonical
+		r.retryAfter = v[0]
+	}
 	switch {
 	case errors.Is(err, io.ErrUnexpectedEOF):
 		r.bodyBrokeOff("the connection closed before its end")

@@ -38,6 +38,9 @@ type Dispatcher struct {
 	// tokenClient is client with hookd's User-Agent set on every request, for the
 	// token endpoints, whose requests golang.org/x/oauth2 makes.
 	tokenClient *http.Client
+	// userAgent is opts.UserAgent as a header's value, set directly on each call
+	// (its length is its capacity: an Add makes a new slice rather than change it).
+	userAgent []string
 
 	nudge        chan struct{} // wakes Run: new events
 	outcomeReady chan struct{} // wakes Run: a call finished
@@ -100,6 +103,7 @@ func New(opts Options) *Dispatcher {
 		d.inbox = newInboxClient(opts)
 	}
 	d.tokenClient = withUserAgent(d.client, opts.UserAgent)
+	d.userAgent = []string{opts.UserAgent}
 	d.tokens = newTokenCache(d.tokenClient, d.now)
 	d.ConfigureHub(opts.Hub)
 	return d

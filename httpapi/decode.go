@@ -95,7 +95,7 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, *sto
 
 // checkJSONType refuses a request whose Content-Type, when it has one, is not JSON.
 func checkJSONType(r *http.Request) *store.Error {
-	if ct := r.Header.Get("Content-Type"); ct != "" {
+	if ct := headerValue(r.Header, hContentType); ct != "" && ct != "application/json" {
 		mt, params, err := mime.ParseMediaType(ct)
 		if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
 			return inputError("", "Content-Type must be application/json, got %q", ct)
@@ -137,7 +137,7 @@ func readLimited(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, *
 // identity: hookd decodes none, and would read a gzip body as JSON that does not
 // parse, or a body wrongly labelled gzip as if it were not.
 func checkEncoding(r *http.Request) *store.Error {
-	for _, ce := range r.Header.Values("Content-Encoding") {
+	for _, ce := range r.Header[hContentEncoding] {
 		if ce = strings.TrimSpace(ce); ce != "" && !strings.EqualFold(ce, "identity") {
 			return inputError("", "Content-Encoding %q is not supported: send the body uncompressed, without a Content-Encoding", ce)
 		}

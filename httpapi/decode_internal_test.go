@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/http/httptest"
+	"net/textproto"
 	"reflect"
 	"strings"
 	"testing"
@@ -386,4 +388,24 @@ func TestUnmarshalTwoFieldsOfOneName(t *testing.T) {
 	mk := func() any { return reflect.New(twice).Interface() }
 	is.Equal(unmarshalBoth([]byte(`{"x":"1"}`), mk), "") // the strict answer
 	is.True(unmarshal([]byte(`{"x":"1"}`), mk()) != nil) // which refuses it
+}
+
+// TestHeaderKeysCanonical: the header keys read directly from a request's map are
+// the canonical forms net/http stores headers under; another form would find
+// nothing, and a header would pass unseen.
+func TestHeaderKeysCanonical(t *testing.T) {
+	for _, k := range []string{hAuthorization, hContentEncoding, hContentType, hIdempotencyKey, hForwardedFor} {
+		if c := textproto.CanonicalMIMEHeaderKey(k); c != k {
+			t.Errorf("%q is not canonical: %q", k, c)
+		}
+	}
+	h := http.Header{}
+	h.Add("content-type", "a")
+	h.Add("CONTENT-TYPE", "b")
+	if got := headerValue(h, hContentType); got != "a" {
+		t.Errorf("headerValue = %q, want the first value, a", got)
+	}
+	if headerValue(h, hAuthorization) != "" {
+		t.Error("a header not sent has a value")
+	}
 }

@@ -40,11 +40,11 @@ func (a intakeAnswer) appendJSON(b []byte) []byte {
 // 202 only after the events are committed, then wakes the dispatcher.
 func (s *Server) handleEvents() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if n := len(r.Header.Values("Idempotency-Key")); n > 1 {
+		if n := len(r.Header[hIdempotencyKey]); n > 1 {
 			writeProblemBody(w, http.StatusBadRequest, fmt.Sprintf("%d Idempotency-Key headers: send one", n), "Idempotency-Key")
 			return
 		}
-		key := r.Header.Get("Idempotency-Key")
+		key := headerValue(r.Header, hIdempotencyKey)
 		if len(key) > maxIdempotencyKey {
 			writeProblemBody(w, http.StatusBadRequest, fmt.Sprintf("Idempotency-Key is longer than %d bytes", maxIdempotencyKey), "Idempotency-Key")
 			return
@@ -135,7 +135,7 @@ func (s *Server) handleEvents() http.Handler {
 		if res.Replayed {
 			w.Header().Set("Idempotent-Replayed", "true")
 		}
-		w.Header().Set("Content-Type", jsonType)
+		w.Header()[hContentType] = jsonTypeHeader
 		w.WriteHeader(http.StatusAccepted)
 		w.Write(intakeAnswer{Accepted: res.Accepted, Duplicates: res.Duplicates, Deliveries: res.Deliveries}.appendJSON(make([]byte, 0, 64)))
 	})

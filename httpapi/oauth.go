@@ -284,12 +284,12 @@ func (s *Server) bearer(scope string, style apiStyle, h http.Handler) http.Handl
 		writeOAuthBody(w, http.StatusUnauthorized, code, desc)
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if n := len(r.Header.Values("Authorization")); n > 1 {
+		if n := len(r.Header[hAuthorization]); n > 1 {
 			// Which one counts would be a guess (a proxy may have added one).
 			unauthorized(w, "invalid_request", fmt.Sprintf("%d Authorization headers: send one Authorization header, Bearer <access token>", n))
 			return
 		}
-		auth := r.Header.Get("Authorization")
+		auth := headerValue(r.Header, hAuthorization)
 		kind, tok, _ := strings.Cut(auth, " ")
 		tok = strings.TrimSpace(tok)
 		if auth == "" || !strings.EqualFold(kind, "Bearer") || tok == "" {

@@ -22,7 +22,7 @@ func fromProxies(trusted []netip.Prefix, h http.Handler) http.Handler {
 		return h
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if a, ok := forwardedClient(r.RemoteAddr, r.Header.Values("X-Forwarded-For"), trusted); ok {
+		if a, ok := forwardedClient(r.RemoteAddr, r.Header[hForwardedFor], trusted); ok {
 			r2 := *r // a shallow copy: the caller's request is not changed
 			r2.RemoteAddr = net.JoinHostPort(a.String(), "0")
 			r = &r2

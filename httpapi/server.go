@@ -153,7 +153,7 @@ const jsonType = "application/json;charset=UTF-8"
 
 // encode writes v as JSON with status.
 func encode(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", jsonType)
+	w.Header()[hContentType] = jsonTypeHeader
 	w.WriteHeader(status)
 	writeJSONBody(w, v)
 }
