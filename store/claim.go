@@ -72,9 +72,12 @@ const (
 	qDone        = `UPDATE deliveries SET state = ?, done_at = ?, lease_until = NULL, last_status = ?, last_error = ?, not_sent = '',
 		first_attempt_at = coalesce(first_attempt_at, ?) WHERE id = ? AND state = 1 AND ? IN (0, attempts)`
 	// qDeliveredOK records one success; the batch's successes share the transaction.
+	// Like the other outcomes, it acts only on the claim that made the call (?7, 0:
+	// any): a call back after its lease ran out finds the row another claim's, which
+	// may carry events this call did not, and whose own outcome decides.
 	qDeliveredOK = `UPDATE deliveries SET state = 2, done_at = ?1, lease_until = NULL, last_status = ?2, last_error = '', not_sent = '',
 		first_attempt_at = coalesce(first_attempt_at, ?3), ok_started_at = ?3, ok_duration_ms = ?4, ok_response = ?5
-		WHERE id = ?6 AND state = 1`
+		WHERE id = ?6 AND state = 1 AND ?7 IN (0, attempts)`
 	// The subscription statements act only while the delivery still belongs to the
 	// subscription: one removed during the call may have handed its id on.
 	qHealthy = `UPDATE subscriptions SET failing_since = NULL WHERE id = ?1 AND failing_since IS NOT NULL
@@ -720,7 +723,7 @@ func (s *Store) record(ctx context.Context, tx *sql.Tx, outcomes []Outcome, now 
 	for i := range outcomes {
 		o := &outcomes[i] // what is applied is written back: the caller's figures and notices follow it
 		if o.Kind == OutcomeDelivered {
-			if _, err := delivered.ExecContext(ctx, now, o.Status, ms(o.StartedAt), o.Duration.Milliseconds(), o.Response, o.DeliveryID); err != nil {
+			if _, err := delivered.ExecContext(ctx, now, o.Status, ms(o.StartedAt), o.Duration.Milliseconds(), o.Response, o.DeliveryID, o.Attempt); err != nil {
 				return cleared, err
 			}
 			if marked := s.marked(o.SubscriptionID); o.WasFailing || marked {

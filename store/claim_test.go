@@ -660,3 +660,48 @@ func TestAttemptLogKeepsFirstAndLast(t *testing.T) {
 	}
 	is.Equal(numbers, want)
 }
+
+// TestLateSuccessLeavesAReclaimedRowWithNewEvents: when a call outlasts its lease
+// (the clock jumped past it), an event that came during the call is folded into the
+// row as it is taken back, and a second claim sends both; the first call's success,
+// recorded late, is not the row's: the second call's failure retries the row, so the
+// event the first call could not carry still goes out.
+func TestLateSuccessLeavesAReclaimedRowWithNewEvents(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	st := newStore(t)
+	advance := movable(st)
+	c, err := st.CreateClient(ctx, store.NewClient{Name: "lab", Scopes: []string{store.ScopeWebhook}})
+	is.NoErr(err)
+	_, _, err = st.PutOrcidWebhook(ctx, c.ID, claimOrcid(1), "https://example.org/hook")
+	is.NoErr(err)
+	_, err = st.Intake(ctx, c.ID, "", []store.Event{{Orcid: claimOrcid(1)}}, 0)
+	is.NoErr(err)
+	first, err := st.Exchange(ctx, nil, 10, time.Minute)
+	is.NoErr(err)
+	is.Equal(len(first), 1) // the first call goes out
+	_, err = st.Intake(ctx, c.ID, "", []store.Event{{Orcid: claimOrcid(1)}}, 0)
+	is.NoErr(err)            // an event during the call
+	advance(2 * time.Minute) // past the lease
+	second, err := st.Exchange(ctx, nil, 10, time.Minute)
+	is.NoErr(err)
+	is.Equal(len(second), 1) // claimed again, with the new event
+	is.Equal(second[0].ID, first[0].ID)
+	is.Equal(second[0].EventCount, 2)
+	out := func(cl store.Claimed, kind store.OutcomeKind, status int) store.Outcome {
+		return store.Outcome{DeliveryID: cl.ID, SubscriptionID: cl.Target.SubscriptionID, Kind: kind, Attempt: cl.Attempt,
+			StartedAt: st.Now(), Status: status, Error: "late", RetryAt: st.Now().Add(time.Minute)}
+	}
+	_, err = st.Exchange(ctx, []store.Outcome{out(first[0], store.OutcomeDelivered, 204)}, 0, time.Minute) // the first call, late
+	is.NoErr(err)
+	d, err := st.Delivery(ctx, store.DeliveryFilter{ID: first[0].ID})
+	is.NoErr(err)
+	is.Equal(d.State, store.StateInFlight) // left to the second call
+	_, err = st.Exchange(ctx, []store.Outcome{out(second[0], store.OutcomeRetry, 500)}, 0, time.Minute)
+	is.NoErr(err)
+	advance(time.Hour)
+	again, err := st.Exchange(ctx, nil, 10, time.Minute)
+	is.NoErr(err)
+	is.Equal(len(again), 1) // the new event goes out at the retry
+	is.Equal(again[0].ID, first[0].ID)
+}

@@ -174,7 +174,7 @@ func deliveryStatements(b *testing.B, history int) {
 		c2 := processCPU()
 		ok := tx.StmtContext(ctx, st.claim.deliveredOK)
 		for _, id := range claimed {
-			if _, err := ok.ExecContext(ctx, now, 204, now, 1, "", id); err != nil {
+			if _, err := ok.ExecContext(ctx, now, 204, now, 1, "", id, 0); err != nil {
 				b.Fatal(err)
 			}
 		}
