@@ -47,7 +47,7 @@ func NewMark() string { return hex.EncodeToString(secret.Random(16)) }
 // webhook-ids (msg_<id>), would be given again to other messages, which receivers
 // that drop repeats would drop. So the ids of its new deliveries move past any the
 // original can have given, to the current time in microseconds, and every delivery
-// not yet done or dead (which the original may have sent since, replayed, and
+// (which the original may have sent since, or replayed, delivered or dead, and
 // revised) takes a
 // revision past any the original can have given it, the current time in
 // seconds (a number an int holds on every platform until 2038, and no revision
@@ -82,8 +82,8 @@ func (s *Store) Lineage(ctx context.Context, seen Seen, next string) (movedTo in
 }
 
 // moveIDs moves the delivery id counter past now in microseconds (and past issued)
-// and the revision of every delivery not yet done, or dead (a replay sends it
-// again), to now in seconds; it returns the first id new deliveries take.
+// and the revision of every delivery, finished ones too (a replay sends a delivered
+// or dead one again), to now in seconds; it returns the first id new deliveries take.
 func (s *Store) moveIDs(ctx context.Context, tx *sql.Tx, issued int64) (int64, error) {
 	if _, err := tx.ExecContext(ctx, `INSERT INTO sqlite_sequence(name, seq) SELECT 'deliveries', 0
 		WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'deliveries')`); err != nil {
@@ -94,7 +94,7 @@ func (s *Store) moveIDs(ctx context.Context, tx *sql.Tx, issued int64) (int64, e
 		s.Now().UnixMicro()-1, issued).Scan(&seq); err != nil {
 		return 0, err
 	}
-	if _, err := tx.ExecContext(ctx, "UPDATE deliveries SET msg_rev = max(coalesce(msg_rev, 0) + 1, ?) WHERE state IN (0, 1, 3)", s.Now().Unix()); err != nil {
+	if _, err := tx.ExecContext(ctx, "UPDATE deliveries SET msg_rev = max(coalesce(msg_rev, 0) + 1, ?)", s.Now().Unix()); err != nil {
 		return 0, err
 	}
 	return seq + 1, nil
