@@ -240,6 +240,26 @@ func TestMemberImport(t *testing.T) {
 		is.Equal(p.status, http.StatusSeeOther)
 		is.True(!strings.Contains(u.get(t, path).body, "0000-0001-5109-3700"))
 	})
+
+	t.Run("a member added again keeps what the form leaves empty", func(t *testing.T) {
+		is := is.New(t)
+		const id = "0000-0002-1694-233X"
+		p := u.post(t, path+"/members", url.Values{"orcid": {id}, "name": {"Ann"}, "email": {"ann@a.example"}, "eppn": {"ann@a"}})
+		is.Equal(p.status, http.StatusSeeOther)
+		p = u.post(t, path+"/members", url.Values{"orcid": {id}, "name": {""}, "email": {""}, "eppn": {"ann2@a"}})
+		is.Equal(p.status, http.StatusSeeOther)
+		ms, err := e.st.Members(context.Background(), e.orgA.ID)
+		is.NoErr(err)
+		var got store.Member
+		for _, m := range ms {
+			if m.Orcid == id {
+				got = m
+			}
+		}
+		is.Equal(got.Name, "Ann")            // kept
+		is.Equal(got.Email, "ann@a.example") // kept
+		is.Equal(got.EPPN, "ann2@a")         // the field given changes
+	})
 }
 
 func TestOrganisationAndClientForms(t *testing.T) {

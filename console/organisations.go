@@ -347,7 +347,15 @@ func (h *Handler) handleMemberAdd() http.Handler {
 		m := memberForm{Orcid: orcid.Normalize(r.PostFormValue("orcid")), Name: strings.TrimSpace(r.PostFormValue("name")),
 			Email: strings.TrimSpace(r.PostFormValue("email")), EPPN: strings.TrimSpace(r.PostFormValue("eppn"))}
 		v := orgView{Principal: p, Org: o, Member: m, MemberErrors: formErrors{}}
-		created, err := h.st.PutMember(r.Context(), o.ID, m.Orcid, store.MemberInfo{Name: &m.Name, Email: &m.Email, EPPN: &m.EPPN}, h.opts.CoalesceWindow)
+		// A field left empty is not given: a member that is there already keeps
+		// it, as the admin API's PUT and the command line's member add keep it.
+		given := func(v string) *string {
+			if v == "" {
+				return nil
+			}
+			return &v
+		}
+		created, err := h.st.PutMember(r.Context(), o.ID, m.Orcid, store.MemberInfo{Name: given(m.Name), Email: given(m.Email), EPPN: given(m.EPPN)}, h.opts.CoalesceWindow)
 		if err != nil {
 			if v.MemberErrors.fromStore(err, map[string]string{"orcid": "orcid", "name": "name", "email": "email", "eppn": "eppn"}) {
 				h.orgPage(w, r, http.StatusBadRequest, v)
