@@ -1148,3 +1148,60 @@ func TestDeletedOrganisationsStaffTokensEnd(t *testing.T) {
 		t.Fatalf("token of a client deleted with its organisation still answers: err = %v", err)
 	}
 }
+
+// TestSettingTurnedOffByHookdKeepsRegistrationsLeft: when hookd turns one of an
+// organisation's settings off (its e-mail, refused for good) while the other (its
+// webhook) still covers its members, the members a change of its settings left
+// for the retention pass are still registered upstream.
+func TestSettingTurnedOffByHookdKeepsRegistrationsLeft(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	defer store.SetUpstreamBatch(2)()
+	st := newDaemonStore(t)
+	_, err := st.ConfigureUpstream(ctx, "https://api.sandbox.orcid.org")
+	is.NoErr(err)
+	o, err := st.CreateOrganisation(ctx, "A", "tech@a.example")
+	is.NoErr(err)
+	const members = 5
+	for i := 1; i <= members; i++ {
+		_, err = st.PutMember(ctx, o.ID, memberOrcid(i), store.MemberInfo{}, 0)
+		is.NoErr(err)
+	}
+	_, _, err = st.SetHubSettings(ctx, o.ID, store.HubSettings{Enabled: true, URL: "https://a.example/h", EmailEnabled: true})
+	is.NoErr(err) // a batch of its members registered now, the rest left
+	_, err = st.Intake(ctx, "relay", "", []store.Event{{Orcid: memberOrcid(1), Type: store.EventUpdated}}, 0)
+	is.NoErr(err)
+	claimed, err := st.Exchange(ctx, nil, 100, time.Minute)
+	is.NoErr(err)
+	var outs []store.Outcome
+	for _, c := range claimed {
+		kind := store.OutcomeDelivered
+		if c.Target.Format == store.FormatEmail {
+			kind = store.OutcomeGone // the e-mail is turned off
+		}
+		outs = append(outs, answered(st, c, kind))
+	}
+	_, err = st.Exchange(ctx, outs, 0, time.Minute)
+	is.NoErr(err)
+	h, err := st.HubSettings(ctx, o.ID)
+	is.NoErr(err)
+	is.True(!h.EmailEnabled) // turned off
+	is.True(h.Enabled)       // the webhook still covers the members
+
+	for {
+		n, err := st.QueueUpstreamLeft(ctx, 2)
+		is.NoErr(err)
+		if n < 2 {
+			break
+		}
+	}
+	all, err := st.Deliveries(ctx, store.DeliveryFilter{})
+	is.NoErr(err)
+	registering := map[string]bool{}
+	for _, d := range all {
+		if d.EventType == store.UpstreamRegister {
+			registering[d.Subject] = true
+		}
+	}
+	is.Equal(len(registering), members) // every member's registration is queued
+}

@@ -131,6 +131,13 @@ func (s *Store) unregisterUncovered(ctx context.Context, tx *sql.Tx, subID, now 
 	if err := tx.QueryRowContext(ctx, "SELECT org_id FROM subscriptions WHERE id = ?", subID).Scan(&orgID); err != nil || !orgID.Valid {
 		return wrapUpstream(err)
 	}
+	// An organisation whose other setting still covers its members has none to
+	// unregister, and keeps registering those a change of its settings left.
+	var covers bool
+	if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM subscriptions
+		WHERE org_id = ? AND active = 1 AND format IN ('hub', 'email'))`, orgID.Int64).Scan(&covers); err != nil || covers {
+		return wrapUpstream(err)
+	}
 	s.register.forget(orgID.Int64)
 	return s.startOrg(ctx, tx, &s.unregister, unregisterMembers, upID, orgID.Int64, now)
 }
