@@ -189,6 +189,7 @@ func TestTransportPerHost(t *testing.T) {
 func TestTransportTimeout(t *testing.T) {
 	is := is.New(t)
 	stop := make(chan struct{})
+	arrived := make(chan struct{}, 1)
 	srv := newCountingServer(t, func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/trickle" {
 			w.WriteHeader(http.StatusOK)
@@ -210,6 +211,9 @@ func TestTransportTimeout(t *testing.T) {
 			w.WriteHeader(http.StatusNoContent)
 			return
 		}
+		if r.URL.Path == "/hang-told" {
+			arrived <- struct{}{}
+		}
 		select { // hangs
 		case <-stop:
 		case <-r.Context().Done():
@@ -228,11 +232,15 @@ func TestTransportTimeout(t *testing.T) {
 	is.True(isTimeout(err)) // the body's read ended by the deadline
 	is.True(len(b) > 0)
 
+	// A call whose context is cancelled once the receiver has it ends: its
+	// transport's timeout is too long to end it instead.
+	long := testTransport(1, time.Hour, time.Minute)
 	ctx, cancel := context.WithCancel(context.Background())
-	time.AfterFunc(50*time.Millisecond, cancel)
-	_, _, err = post(tr, ctx, srv.URL+"/hang", "")
-	is.True(errors.Is(err, context.Canceled)) // ended by the cancel, before the timeout
-	is.Equal(tr.idleCount(), 0)               // none of these connections is kept
+	go func() { <-arrived; cancel() }()
+	_, _, err = post(long, ctx, srv.URL+"/hang-told", "")
+	is.True(errors.Is(err, context.Canceled)) // ended by the cancel
+	is.Equal(long.idleCount(), 0)             // its connection is not kept
+	is.Equal(tr.idleCount(), 0)               // nor any of the calls above
 
 	// A call waiting for the host's one place ends with its context.
 	held := make(chan error, 1)
