@@ -393,3 +393,18 @@ func TestHubBodylessDeletesRefuseABody(t *testing.T) {
 	is.Equal(h.hubReq(t, http.MethodDelete, one+"/webhook", admin, "null").status, http.StatusNoContent)
 	is.Equal(h.hubReq(t, http.MethodDelete, one, admin, "").status, http.StatusNoContent)
 }
+
+// TestRelayOtherMethodProblem: a method the relay does not take is a 405 in the
+// relay's problem body, naming POST, as its 404s are.
+func TestRelayOtherMethodProblem(t *testing.T) {
+	h := newHarness(t)
+	for _, m := range []string{http.MethodGet, http.MethodPut, http.MethodDelete} {
+		t.Run(m, func(t *testing.T) {
+			is := is.New(t)
+			res := h.hubReq(t, m, "/relay/"+seedOrcid+"/abc", "", "")
+			p := problemOf(t, res, http.StatusMethodNotAllowed, "")
+			is.Equal(res.header.Get("Allow"), http.MethodPost) // what it takes
+			is.True(strings.Contains(p.Detail, "POST"))        // and says so
+		})
+	}
+}

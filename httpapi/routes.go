@@ -202,7 +202,7 @@ func orcidShaped(path string) bool {
 }
 
 // methodNotAllowed answers a method a route does not take, in the route's error
-// format: problem details for the JSON APIs, OAuth's body for the token and revoke
+// format: problem details for the JSON APIs and the relay, OAuth's body for the token and revoke
 // endpoints (an OAuth client parses nothing else there), ORCID's body otherwise
 // (ORCID's 9001 covers "endpoint and method mismatch").
 func (s *Server) methodNotAllowed(w http.ResponseWriter, r *http.Request) {
@@ -224,7 +224,7 @@ func (s *Server) methodNotAllowed(w http.ResponseWriter, r *http.Request) {
 	allowed := strings.Join(methods, ", ")
 	w.Header().Set("Allow", allowed)
 	switch {
-	case strings.HasPrefix(r.URL.Path, "/api/"):
+	case strings.HasPrefix(r.URL.Path, "/api/") || strings.HasPrefix(r.URL.Path, "/relay/"):
 		writeProblemBody(w, http.StatusMethodNotAllowed, r.Method+" is not allowed here (allowed: "+allowed+")", "")
 	case strings.HasPrefix(r.URL.Path, s.opts.BasePath+"/oauth/"):
 		writeOAuthBody(w, http.StatusMethodNotAllowed, "invalid_request", r.Method+" is not supported here: send the request with "+allowed)
