@@ -2,6 +2,8 @@ package dispatch
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -84,5 +86,21 @@ func TestSendMailServicePort(t *testing.T) {
 	err := sendMail(ctx, EmailOptions{Addr: "127.0.0.1:smtp", From: "hookd@example.org"}, time.Second, m)
 	if err != nil && !strings.Contains(err.Error(), "127.0.0.1:25") {
 		t.Fatalf("sendMail to 127.0.0.1:smtp: %v; want it dialled at port 25", err)
+	}
+}
+
+// TestMailErrorLookupWithoutResolver: a relay whose name does not resolve is named
+// in the attempt log of an organisation's e-mail, but not the address of hookd's
+// resolver; other errors keep their chain (refusedForGood reads it).
+func TestMailErrorLookupWithoutResolver(t *testing.T) {
+	dns := fmt.Errorf("dial failed: %w", &net.OpError{Op: "dial", Net: "tcp",
+		Err: &net.DNSError{Err: "no such host", Name: "smtp.example", Server: "10.255.255.53:53", IsNotFound: true}})
+	got := mailError("smtp.example:587", dns).Error()
+	if strings.Contains(got, "10.255.255.53") || !strings.Contains(got, "smtp.example") || !strings.Contains(got, "no such host") {
+		t.Errorf("mailError: %q; want the relay and what failed, without the resolver's address", got)
+	}
+	refused := &mail.SendError{Reason: mail.ErrSMTPRcptTo}
+	if err := mailError("smtp.example:587", refused); !errors.Is(err, refused) {
+		t.Errorf("mailError(%v) = %v; want the send error kept in its chain", refused, err)
 	}
 }
