@@ -113,112 +113,72 @@ func TestLineageMovesIDsOfACopy(t *testing.T) {
 	is.Equal(moved, int64(0))
 }
 
-// TestCopysReplayedDeliveryTakesNewRevision: a delivery dead in the backup, which the
-// original replayed and revised since, goes out of the restored copy, replayed
-// there, under a webhook-id the original did not give.
+// TestCopysReplayedDeliveryTakesNewRevision: a delivery finished in the backup
+// (dead, or delivered), which the original replayed and revised since, goes out
+// of the restored copy, replayed there and given another event, under a
+// webhook-id the original did not give.
 func TestCopysReplayedDeliveryTakesNewRevision(t *testing.T) {
-	is := is.New(t)
-	ctx := context.Background()
-	dir := t.TempDir()
-	now := time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC)
-	open := openerAt(t, now)
-	st := open(filepath.Join(dir, "hookd.db"))
-	c, err := st.CreateClient(ctx, store.NewClient{Name: "lab", Scopes: []string{store.ScopeWebhook}})
-	is.NoErr(err)
-	r := "0000-0002-7253-3645"
-	_, _, err = st.PutOrcidWebhook(ctx, c.ID, r, "https://example.org/"+r)
-	is.NoErr(err)
-	first := store.NewMark()
-	_, err = st.Lineage(ctx, store.Seen{}, first)
-	is.NoErr(err)
-	_, err = st.Intake(ctx, "", "", []store.Event{{Orcid: r}}, 0)
-	is.NoErr(err)
-	claimed, err := st.Claim(ctx, 10, time.Minute)
-	is.NoErr(err)
-	is.Equal(len(claimed), 1)
-	is.NoErr(store.ExecWrite(ctx, st, "UPDATE deliveries SET state = 3, done_at = 1, lease_until = NULL WHERE id = 1")) // dead after its attempt
-	backup := filepath.Join(dir, "backup.db")
-	is.NoErr(st.Backup(ctx, backup))
-	second := store.NewMark()
-	_, err = st.Lineage(ctx, store.Seen{Marks: []string{first}, Issued: 1}, second)
-	is.NoErr(err)
-	// The original replays delivery 1 and takes in an event: msg_1_1.
-	_, err = st.Replay(ctx, store.DeliveryFilter{ID: 1})
-	is.NoErr(err)
-	_, err = st.Intake(ctx, "", "", []store.Event{{Orcid: r}}, 0)
-	is.NoErr(err)
-	ds, err := st.Deliveries(ctx, store.DeliveryFilter{ID: 1})
-	is.NoErr(err)
-	original := ds[0].MessageID()
-	t.Logf("the original's next message of delivery 1: %s", original)
-	is.NoErr(st.Close())
+	for _, tc := range []struct {
+		name   string
+		finish func(t *testing.T, st *store.Store, c store.Claimed, now time.Time)
+	}{
+		{"dead", func(t *testing.T, st *store.Store, _ store.Claimed, _ time.Time) {
+			is.New(t).NoErr(store.ExecWrite(context.Background(), st, "UPDATE deliveries SET state = 3, done_at = 1, lease_until = NULL WHERE id = 1")) // dead after its attempt
+		}},
+		{"delivered", func(t *testing.T, st *store.Store, c store.Claimed, now time.Time) {
+			_, err := st.Exchange(context.Background(), []store.Outcome{{DeliveryID: c.ID, SubscriptionID: c.Target.SubscriptionID,
+				Kind: store.OutcomeDelivered, Attempt: c.Attempt, StartedAt: now, Status: 204}}, 0, time.Minute)
+			is.New(t).NoErr(err) // delivered as msg_1
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			is := is.New(t)
+			ctx := context.Background()
+			dir := t.TempDir()
+			now := time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC)
+			open := openerAt(t, now)
+			st := open(filepath.Join(dir, "hookd.db"))
+			c, err := st.CreateClient(ctx, store.NewClient{Name: "lab", Scopes: []string{store.ScopeWebhook}})
+			is.NoErr(err)
+			r := "0000-0002-7253-3645"
+			_, _, err = st.PutOrcidWebhook(ctx, c.ID, r, "https://example.org/"+r)
+			is.NoErr(err)
+			first := store.NewMark()
+			_, err = st.Lineage(ctx, store.Seen{}, first)
+			is.NoErr(err)
+			_, err = st.Intake(ctx, "", "", []store.Event{{Orcid: r}}, 0)
+			is.NoErr(err)
+			claimed, err := st.Claim(ctx, 10, time.Minute)
+			is.NoErr(err)
+			is.Equal(len(claimed), 1)
+			tc.finish(t, st, claimed[0], now)
+			backup := filepath.Join(dir, "backup.db")
+			is.NoErr(st.Backup(ctx, backup))
+			second := store.NewMark()
+			_, err = st.Lineage(ctx, store.Seen{Marks: []string{first}, Issued: 1}, second)
+			is.NoErr(err)
+			// The original replays delivery 1 and takes in an event: msg_1_1.
+			_, err = st.Replay(ctx, store.DeliveryFilter{ID: 1})
+			is.NoErr(err)
+			_, err = st.Intake(ctx, "", "", []store.Event{{Orcid: r}}, 0)
+			is.NoErr(err)
+			ds, err := st.Deliveries(ctx, store.DeliveryFilter{ID: 1})
+			is.NoErr(err)
+			original := ds[0].MessageID()
+			is.True(original != "msg_1") // a new message
+			is.NoErr(st.Close())
 
-	restored := open(backup)
-	moved, err := restored.Lineage(ctx, store.Seen{Marks: []string{second}, Issued: 1}, store.NewMark())
-	is.NoErr(err)
-	is.True(moved > 0) // taken for a copy
-	_, err = restored.Replay(ctx, store.DeliveryFilter{ID: 1})
-	is.NoErr(err)
-	_, err = restored.Intake(ctx, "", "", []store.Event{{Orcid: r, Type: "CREATED"}}, 0)
-	is.NoErr(err)
-	ds, err = restored.Deliveries(ctx, store.DeliveryFilter{ID: 1})
-	is.NoErr(err)
-	t.Logf("the restored copy's next message of delivery 1: %s", ds[0].MessageID())
-	is.True(ds[0].MessageID() != original) // not the original's webhook-id for other content
-}
-
-// TestCopysReplayedDeliveredDeliveryTakesNewRevision: a delivery delivered in the
-// backup, which the original replayed and revised since, goes out of the restored
-// copy, replayed there and given a new event, under a webhook-id the original did
-// not give.
-func TestCopysReplayedDeliveredDeliveryTakesNewRevision(t *testing.T) {
-	is := is.New(t)
-	ctx := context.Background()
-	dir := t.TempDir()
-	now := time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC)
-	open := openerAt(t, now)
-	st := open(filepath.Join(dir, "hookd.db"))
-	c, err := st.CreateClient(ctx, store.NewClient{Name: "lab", Scopes: []string{store.ScopeWebhook}})
-	is.NoErr(err)
-	r := "0000-0002-7253-3645"
-	_, _, err = st.PutOrcidWebhook(ctx, c.ID, r, "https://example.org/"+r)
-	is.NoErr(err)
-	first := store.NewMark()
-	_, err = st.Lineage(ctx, store.Seen{}, first)
-	is.NoErr(err)
-	_, err = st.Intake(ctx, "", "", []store.Event{{Orcid: r}}, 0)
-	is.NoErr(err)
-	claimed, err := st.Claim(ctx, 10, time.Minute)
-	is.NoErr(err)
-	is.Equal(len(claimed), 1)
-	_, err = st.Exchange(ctx, []store.Outcome{{DeliveryID: claimed[0].ID, SubscriptionID: claimed[0].Target.SubscriptionID,
-		Kind: store.OutcomeDelivered, Attempt: claimed[0].Attempt, StartedAt: now, Status: 204}}, 0, time.Minute)
-	is.NoErr(err) // delivered as msg_1
-	backup := filepath.Join(dir, "backup.db")
-	is.NoErr(st.Backup(ctx, backup))
-	second := store.NewMark()
-	_, err = st.Lineage(ctx, store.Seen{Marks: []string{first}, Issued: 1}, second)
-	is.NoErr(err)
-	// The original replays delivery 1 and takes in an event: msg_1_1.
-	_, err = st.Replay(ctx, store.DeliveryFilter{ID: 1})
-	is.NoErr(err)
-	_, err = st.Intake(ctx, "", "", []store.Event{{Orcid: r}}, 0)
-	is.NoErr(err)
-	ds, err := st.Deliveries(ctx, store.DeliveryFilter{ID: 1})
-	is.NoErr(err)
-	original := ds[0].MessageID()
-	is.True(original != "msg_1") // a new message
-	is.NoErr(st.Close())
-
-	restored := open(backup)
-	moved, err := restored.Lineage(ctx, store.Seen{Marks: []string{second}, Issued: 1}, store.NewMark())
-	is.NoErr(err)
-	is.True(moved > 0) // taken for a copy
-	_, err = restored.Replay(ctx, store.DeliveryFilter{ID: 1})
-	is.NoErr(err)
-	_, err = restored.Intake(ctx, "", "", []store.Event{{Orcid: r, Type: "CREATED"}}, 0)
-	is.NoErr(err)
-	ds, err = restored.Deliveries(ctx, store.DeliveryFilter{ID: 1})
-	is.NoErr(err)
-	is.True(ds[0].MessageID() != original) // not the original's webhook-id for other content
+			restored := open(backup)
+			moved, err := restored.Lineage(ctx, store.Seen{Marks: []string{second}, Issued: 1}, store.NewMark())
+			is.NoErr(err)
+			is.True(moved > 0) // taken for a copy
+			_, err = restored.Replay(ctx, store.DeliveryFilter{ID: 1})
+			is.NoErr(err)
+			_, err = restored.Intake(ctx, "", "", []store.Event{{Orcid: r, Type: "CREATED"}}, 0)
+			is.NoErr(err)
+			ds, err = restored.Deliveries(ctx, store.DeliveryFilter{ID: 1})
+			is.NoErr(err)
+			is.True(ds[0].MessageID() != original) // not the original's webhook-id for other content
+		})
+	}
 }
