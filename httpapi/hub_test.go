@@ -239,6 +239,44 @@ func TestHubAdminAPI(t *testing.T) {
 	})
 }
 
+// TestRelayKeyNotLoggedWhateverTheEscaping: a relay call whose path is
+// percent-encoded otherwise ("/%72elay/…", "%2F" between the iD and the key) is
+// routed to the relay as the plain one is, and its key, a credential, stays out
+// of the access log just the same.
+func TestRelayKeyNotLoggedWhateverTheEscaping(t *testing.T) {
+	is := is.New(t)
+	var logs lockedBuffer
+	h := newHarness(t, func(o *httpapi.Options) {
+		o.AllowPrivateTargets = true
+		o.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	})
+	ctx := context.Background()
+	o, err := h.st.CreateOrganisation(ctx, "A", "tech@a.example")
+	is.NoErr(err)
+	_, _, err = h.st.SetHubSettings(ctx, o.ID, store.HubSettings{Enabled: true, URL: "http://127.0.0.1:1/x"})
+	is.NoErr(err)
+	_, err = h.st.PutMember(ctx, o.ID, seedOrcid, store.MemberInfo{}, 0)
+	is.NoErr(err)
+	_, err = h.st.ConfigureUpstream(ctx, "http://127.0.0.1:2")
+	is.NoErr(err)
+	key, err := h.st.RelayKey(ctx, seedOrcid)
+	is.NoErr(err)
+
+	for _, path := range []string{
+		"/%72elay/" + seedOrcid + "/" + key,
+		"/relay/" + seedOrcid + "%2F" + key,
+		"/relay/" + seedOrcid + "/%" + fmt.Sprintf("%02X", key[0]) + key[1:],
+	} {
+		// Sent as is: the API document's check reads the path without decoding it.
+		res, err := h.srv.Client().Post(h.srv.URL+path, "", nil)
+		is.NoErr(err)
+		res.Body.Close()
+		is.Equal(res.StatusCode, http.StatusNoContent) // the relay took it
+	}
+	is.Equal(strings.Count(logs.String(), "path=/relay/"+seedOrcid+"/[redacted]"), 3) // each call is logged
+	is.True(!strings.Contains(logs.String(), key[1:]))                                // without its key
+}
+
 func TestRelay(t *testing.T) {
 	is := is.New(t)
 	var logs lockedBuffer

@@ -216,13 +216,15 @@ func (s *Server) logged(h http.Handler) http.Handler {
 // logPath is a request's path as the log shows it: without the key of a relay
 // callback, which is a credential, and with an ORCID registration's callback URL
 // (encoded in the path) as URLs are logged, without its user, query or fragment.
+// A relay call is known by its decoded path, which the router matches: an escape
+// ("/%72elay/…", "%2F" before the key) reaches the relay all the same.
 func logPath(r *http.Request) string {
-	p := r.URL.EscapedPath()
-	if rest, ok := strings.CutPrefix(p, "/relay/"); ok {
+	if rest, ok := strings.CutPrefix(r.URL.Path, "/relay/"); ok {
 		if id, _, ok := strings.Cut(rest, "/"); ok {
-			return "/relay/" + id + "/[redacted]"
+			return "/relay/" + url.PathEscape(id) + "/[redacted]"
 		}
 	}
+	p := r.URL.EscapedPath()
 	if i := strings.Index(p, "/webhook/"); i >= 0 {
 		i += len("/webhook/")
 		return p[:i] + logCallback(p[i:])
