@@ -154,6 +154,11 @@ func (d *Dispatcher) call(ctx context.Context, c store.Claimed) result {
 	ts := time.Now().Unix()
 	r.sent.add(c.Target.APIKey)
 	r.sent.addSigning(c.Target.SigningSecrets...)
+	for k, v := range c.Target.Headers {
+		if store.SecretName(k) { // a custom header named as a credential: its echo is redacted too
+			r.sent.add(v)
+		}
+	}
 	var sig string
 	if len(c.Target.SigningSecrets) > 0 {
 		if sig, err = d.signer.sign(c.Target.SigningSecrets, id, ts, body); err != nil {

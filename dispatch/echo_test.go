@@ -71,6 +71,7 @@ func TestEchoedSecretsAreNotStored(t *testing.T) {
 		apiKey     = fresh("hub-APIKEY")
 		upSecret   = fresh("up-SECRET")
 		upToken    = fresh("up-TOKEN")
+		headerTok  = fresh("header-TOKEN") // a custom header named as a credential
 	)
 
 	target := newReceiver(t, echo(http.StatusInternalServerError)) // fails, echoing
@@ -93,6 +94,7 @@ func TestEchoedSecretsAreNotStored(t *testing.T) {
 
 	a.create(`{"targetURL":"` + target.URL + `/basic","auth":{"type":"basic","username":"hookd-user","password":"` + basicPass + `"}}`)
 	a.create(`{"targetURL":"` + okTarget.URL + `/ok","auth":{"type":"basic","username":"hookd-user","password":"` + okPass + `"}}`)
+	a.create(`{"targetURL":"` + target.URL + `/headers","headers":{"X-Api-Token":"` + headerTok + `","X-Trace":"trace-kept-7"}}`)
 	a.create(`{"targetURL":"` + target.URL + `/cc-echo","auth":{"type":"client_credential","clientID":"cb app",
 		"clientSecret":"` + echoSecret + `","tokenURL":"` + tokenEcho.URL + `/token"}}`)
 	a.create(`{"targetURL":"` + target.URL + `/cc","auth":{"type":"client_credential","clientID":"cb-app",
@@ -152,6 +154,10 @@ func TestEchoedSecretsAreNotStored(t *testing.T) {
 	clean("the attempt log", stored.String())
 	is.True(strings.Contains(stored.String(), "[redacted]")) // the echoes were stored, redacted
 	is.True(strings.Contains(stored.String(), "Webhook-Id")) // with what else they said
+	// A custom header named as a credential is kept with its webhook, as given,
+	// but its echo is redacted like the secrets in auth; other custom headers' are not.
+	is.True(!strings.Contains(stored.String(), headerTok))
+	is.True(strings.Contains(stored.String(), "X-Trace: trace-kept-7"))
 
 	status, body := a.call(http.MethodGet, authWebhooks, "")
 	is.Equal(status, http.StatusOK) // list webhooks
@@ -171,6 +177,7 @@ func TestEchoedSecretsAreNotStored(t *testing.T) {
 
 	is.True(strings.Contains(logs.String(), "delivery failed")) // failures were logged
 	clean("the log", logs.String())
+	is.True(!strings.Contains(logs.String(), headerTok))
 
 	// The database file and its WAL, as they are on disk, and a backup.
 	backup := filepath.Join(e.dir, "backup.db")

@@ -20,8 +20,10 @@ const inboxRedacted = "[redacted]"
 // "apikey"); a webhook's signature is not one (the inbox checks it).
 var secretWords = []string{"authoriz", "token", "secret", "passw", "apikey", "api-key", "api_key", "cookie", "session", "assertion", "credential"}
 
-// secretName reports whether a name is that of a credential.
-func secretName(name string) bool {
+// SecretName reports whether a header's, parameter's or field's name is that of a
+// credential (secretWords): the inbox keeps no such value, and a delivery redacts
+// the value of such a custom header from what its receiver echoes.
+func SecretName(name string) bool {
 	n := strings.ToLower(name)
 	return slices.ContainsFunc(secretWords, func(w string) bool { return strings.Contains(n, w) })
 }
@@ -30,7 +32,7 @@ func secretName(name string) bool {
 // an Authorization keeping its scheme ("Basic [redacted]") so the record still
 // says what kind was sent.
 func withoutCredential(name, v string) string {
-	if !secretName(name) || v == inboxRedacted || strings.HasSuffix(v, " "+inboxRedacted) {
+	if !SecretName(name) || v == inboxRedacted || strings.HasSuffix(v, " "+inboxRedacted) {
 		return v
 	}
 	if scheme, _, ok := strings.Cut(strings.TrimSpace(v), " "); ok && strings.HasSuffix(strings.ToLower(name), "authorization") {
@@ -76,7 +78,7 @@ func formWithoutSecrets(form string) string {
 		if err != nil {
 			name = k
 		}
-		if secretName(name) {
+		if SecretName(name) {
 			if r := k + "=" + url.QueryEscape(inboxRedacted); r != p {
 				pairs[i], changed = r, true
 			}
