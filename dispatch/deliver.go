@@ -43,6 +43,9 @@ type result struct {
 	upstreamAction string
 }
 
+// minHeaderSecret is the shortest custom header value taken for a secret.
+const minHeaderSecret = 6
+
 // standardPayload is the JSON body of a platform subscription, in the Standard
 // Webhooks shape.
 type standardPayload struct {
@@ -155,7 +158,10 @@ func (d *Dispatcher) call(ctx context.Context, c store.Claimed) result {
 	r.sent.add(c.Target.APIKey)
 	r.sent.addSigning(c.Target.SigningSecrets...)
 	for k, v := range c.Target.Headers {
-		if store.SecretName(k) { // a custom header named as a credential: its echo is redacted too
+		// A custom header named as a credential: its echo is redacted too, unless
+		// its value is too short to be one (X-Token-Version: 1), which would be
+		// found all over an echo.
+		if len(v) >= minHeaderSecret && store.SecretName(k) {
 			r.sent.add(v)
 		}
 	}

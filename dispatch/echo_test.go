@@ -94,7 +94,7 @@ func TestEchoedSecretsAreNotStored(t *testing.T) {
 
 	a.create(`{"targetURL":"` + target.URL + `/basic","auth":{"type":"basic","username":"hookd-user","password":"` + basicPass + `"}}`)
 	a.create(`{"targetURL":"` + okTarget.URL + `/ok","auth":{"type":"basic","username":"hookd-user","password":"` + okPass + `"}}`)
-	a.create(`{"targetURL":"` + target.URL + `/headers","headers":{"X-Api-Token":"` + headerTok + `","X-Trace":"trace-kept-7"}}`)
+	a.create(`{"targetURL":"` + target.URL + `/headers","headers":{"X-Api-Token":"` + headerTok + `","X-Token-Version":"7","X-Trace":"trace-kept-7"}}`)
 	a.create(`{"targetURL":"` + target.URL + `/cc-echo","auth":{"type":"client_credential","clientID":"cb app",
 		"clientSecret":"` + echoSecret + `","tokenURL":"` + tokenEcho.URL + `/token"}}`)
 	a.create(`{"targetURL":"` + target.URL + `/cc","auth":{"type":"client_credential","clientID":"cb-app",
@@ -158,6 +158,7 @@ func TestEchoedSecretsAreNotStored(t *testing.T) {
 	// but its echo is redacted like the secrets in auth; other custom headers' are not.
 	is.True(!strings.Contains(stored.String(), headerTok))
 	is.True(strings.Contains(stored.String(), "X-Trace: trace-kept-7"))
+	is.True(strings.Contains(stored.String(), "X-Token-Version: 7")) // a value too short to be a secret is not hunted for
 
 	status, body := a.call(http.MethodGet, authWebhooks, "")
 	is.Equal(status, http.StatusOK) // list webhooks
