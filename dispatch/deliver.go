@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptrace"
+	"net/textproto"
 	"net/url"
 	"strconv"
 	"time"
@@ -160,8 +161,8 @@ func (d *Dispatcher) call(ctx context.Context, c store.Claimed) result {
 	for k, v := range c.Target.Headers {
 		// A custom header named as a credential: its echo is redacted too, unless
 		// its value is too short to be one (X-Token-Version: 1), which would be
-		// found all over an echo.
-		if len(v) >= minHeaderSecret && store.SecretName(k) {
+		// found all over an echo. Its value goes out without the spaces around it.
+		if v = textproto.TrimString(v); len(v) >= minHeaderSecret && store.SecretName(k) {
 			r.sent.add(v)
 		}
 	}

@@ -228,3 +228,29 @@ func TestCallbackRequestTargetExact(t *testing.T) {
 		})
 	}
 }
+
+// TestEchoedCustomHeaderSecretWithSpaces: a custom header named as a credential is
+// sent without the spaces and tabs around its value (as HTTP sends any header), and
+// that value, as the receiver got and echoed it, is redacted from the attempt log.
+func TestEchoedCustomHeaderSecretWithSpaces(t *testing.T) {
+	is := is.New(t)
+	e := newEnv(t)
+	a := newAuthAPI(e)
+	tok := "header-TOKEN-" + hex.EncodeToString(secret.Random(8))
+	target := newReceiver(t, echo(http.StatusInternalServerError))
+	a.create(`{"targetURL":"` + target.URL + `/headers","headers":{"X-Api-Token":" \t` + tok + ` "}}`)
+
+	d := e.dispatcher(func(o *dispatch.Options) { o.RetryBase = time.Minute })
+	e.intake(0, store.Event{Orcid: orcidA})
+	is.Equal(e.tick(d), 1) // the webhook was called
+
+	var stored strings.Builder
+	for _, dl := range e.deliveries(store.DeliveryFilter{}) {
+		stored.WriteString(dl.LastError + "\n")
+		for _, at := range e.attempts(dl.ID) {
+			stored.WriteString(at.Error + "\n" + at.Response + "\n")
+		}
+	}
+	is.True(strings.Contains(stored.String(), "X-Api-Token: [redacted]")) // the echo was stored, redacted
+	is.True(!strings.Contains(stored.String(), tok))
+}
