@@ -249,7 +249,7 @@ type deliveryView struct {
 // loadDelivery finds the delivery of the path among those p sees and checks that p
 // may do act to it.
 func (h *Handler) loadDelivery(w http.ResponseWriter, r *http.Request, p Principal, act Action) (store.Delivery, bool) {
-	id, ok := pathID(r.PathValue("id"))
+	id, ok := store.ParseID(r.PathValue("id"))
 	if !ok {
 		h.notFound(w, r)
 		return store.Delivery{}, false

@@ -64,13 +64,6 @@ func withQuery(path string, q url.Values, key, value string) string {
 	return path + "?" + c.Encode()
 }
 
-// pathID reads an id of the path: a positive decimal number as the console writes
-// it, so that one object has one page (not +1 or 01 as well).
-func pathID(raw string) (int64, bool) {
-	id, err := strconv.ParseInt(raw, 10, 64)
-	return id, err == nil && id > 0 && strconv.FormatInt(id, 10) == raw
-}
-
 // cursorInt reads a numeric paging cursor; a bad one starts at the first page.
 func cursorInt(q url.Values, key string) int64 {
 	n, err := strconv.ParseInt(q.Get(key), 10, 64)

@@ -447,7 +447,7 @@ type inboxRequestView struct {
 func (h *Handler) handleInboxRequest() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p := sessionOf(r).principal
-		id, ok := pathID(r.PathValue("id"))
+		id, ok := store.ParseID(r.PathValue("id"))
 		if !ok {
 			h.notFound(w, r)
 			return

@@ -125,7 +125,7 @@ type orgView struct {
 
 // loadOrg finds the organisation of the path and checks that p may do act to it.
 func (h *Handler) loadOrg(w http.ResponseWriter, r *http.Request, p Principal, act Action) (store.Organisation, bool) {
-	id, ok := pathID(r.PathValue("id"))
+	id, ok := store.ParseID(r.PathValue("id"))
 	if !ok {
 		h.notFound(w, r)
 		return store.Organisation{}, false

@@ -99,7 +99,7 @@ func describe(err error, timeout time.Duration) string {
 	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
 		return "the receiver closed the connection without answering"
 	case errors.As(err, &lookup):
-		return "lookup " + lookup.Name + ": " + lookup.Err
+		return lookupLine(lookup)
 	}
 	// *url.Error repeats the method and URL; keep the cause. Nothing else is cut:
 	// a token endpoint's error (oauth2's) carries its status and its answer, which
@@ -110,6 +110,11 @@ func describe(err error, timeout time.Duration) string {
 	}
 	return err.Error()
 }
+
+// lookupLine is a failed name lookup as an attempt log gives it: the name and
+// what failed, without the resolver Go's error names ("lookup x on 10.0.0.2:53"),
+// an address of hookd's network.
+func lookupLine(e *net.DNSError) string { return "lookup " + e.Name + ": " + e.Err }
 
 func isTimeout(err error) bool {
 	var te interface{ Timeout() bool }

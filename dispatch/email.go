@@ -244,12 +244,11 @@ func sendMail(ctx context.Context, o EmailOptions, timeout time.Duration, m *mai
 
 // mailError is a failed send's error as the attempt log keeps it, which an
 // organisation's staff read: the relay's address, and what failed; a relay's name
-// that did not resolve without the address of hookd's resolver, which Go's
-// resolver puts in its error ("lookup smtp.example on 10.0.0.2:53").
+// that did not resolve as lookupLine gives it.
 func mailError(addr string, err error) error {
 	var lookup *net.DNSError
 	if errors.As(err, &lookup) {
-		return fmt.Errorf("smtp %s: lookup %s: %s", addr, lookup.Name, lookup.Err)
+		return fmt.Errorf("smtp %s: %s", addr, lookupLine(lookup))
 	}
 	return fmt.Errorf("smtp %s: %w", addr, err)
 }

@@ -124,19 +124,12 @@ func (s *Server) showDelivery(w http.ResponseWriter, r *http.Request, f store.De
 // written as hookd writes it, is not one, so it is not found.
 func deliveryIDParam(w http.ResponseWriter, r *http.Request, name string) (int64, bool) {
 	raw := params(r).ByName(name)
-	id, ok := pathID(raw)
+	id, ok := store.ParseID(raw)
 	if !ok {
 		writeProblemBody(w, http.StatusNotFound, "delivery "+strconv.Quote(raw)+" not found", "")
 		return 0, false
 	}
 	return id, true
-}
-
-// pathID reads an id of the path: a positive decimal number as hookd writes it, so
-// that one object has one URL (not +1, 01 or 1 with spaces as well).
-func pathID(raw string) (int64, bool) {
-	id, err := strconv.ParseInt(raw, 10, 64)
-	return id, err == nil && id > 0 && strconv.FormatInt(id, 10) == raw
 }
 
 // query returns the request's query parameters after checking that each is one of

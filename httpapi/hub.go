@@ -47,10 +47,10 @@ func toOrgJSON(o store.Organisation) orgJSON {
 }
 
 // orgID reads the organisation id of the path; anything but a positive number (as
-// pathID reads it) is a 404.
+// store.ParseID reads it) is a 404.
 func orgID(w http.ResponseWriter, r *http.Request) (int64, bool) {
 	raw := params(r).ByName("id")
-	id, ok := pathID(raw)
+	id, ok := store.ParseID(raw)
 	if !ok {
 		writeProblemBody(w, http.StatusNotFound, fmt.Sprintf("organisation %q not found", raw), "")
 		return 0, false

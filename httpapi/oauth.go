@@ -22,7 +22,7 @@ import (
 // or client_id and client_secret in the form. It answers the error itself and
 // returns false when they are missing or wrong.
 func (s *Server) clientAuth(w http.ResponseWriter, r *http.Request) (store.Client, bool) {
-	if n := len(r.Header.Values("Authorization")); n > 1 {
+	if n := len(r.Header[hAuthorization]); n > 1 {
 		// Which client asks would be a guess (a proxy may have added one).
 		writeOAuthBody(w, http.StatusBadRequest, "invalid_request", fmt.Sprintf("%d Authorization headers: send the client's credentials once, in one Authorization header or in the form", n))
 		return store.Client{}, false

@@ -230,7 +230,7 @@ func CheckHeaders(field string, h map[string]string) error {
 			return invalid(field+"."+k, fmt.Sprintf("is the same header as %q (header names ignore case): give it once", other))
 		}
 		seen[canonical] = k
-		if ReservedHeader(k) {
+		if reservedHeaders[canonical] {
 			return invalid(field+"."+k, "is set by hookd and cannot be overridden")
 		}
 		if err := CheckHeaderValue(field+"."+k, h[k]); err != nil {

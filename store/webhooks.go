@@ -356,5 +356,12 @@ func PageCursor(cursor string) (after int64, ok bool) {
 	return n, true
 }
 
+// ParseID reads an id as hookd writes it (in a URL's path): a positive decimal
+// number, so that one object has one URL (not +1, 01 or 1 with spaces as well).
+func ParseID(raw string) (int64, bool) {
+	id, err := strconv.ParseInt(raw, 10, 64)
+	return id, err == nil && id > 0 && strconv.FormatInt(id, 10) == raw
+}
+
 // NextCursor is the cursor of the page after the one that ends with s.
 func NextCursor(s Subscription) string { return strconv.FormatInt(s.ID, 10) }
