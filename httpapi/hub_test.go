@@ -242,14 +242,12 @@ func TestHubAdminAPI(t *testing.T) {
 // TestRelayKeyNotLoggedWhateverTheEscaping: a relay call whose path is
 // percent-encoded otherwise ("/%72elay/…", "%2F" between the iD and the key) is
 // routed to the relay as the plain one is, and its key, a credential, stays out
-// of the access log just the same.
-func TestRelayKeyNotLoggedWhateverTheEscaping(t *testing.T) {
+// relayMember gives h an organisation whose webhook is on, with the member
+// seedOrcid, and upstream registration configured: the key of seedOrcid's relay
+// callback.
+func relayMember(t *testing.T, h *harness) string {
+	t.Helper()
 	is := is.New(t)
-	var logs lockedBuffer
-	h := newHarness(t, func(o *httpapi.Options) {
-		o.AllowPrivateTargets = true
-		o.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	})
 	ctx := context.Background()
 	o, err := h.st.CreateOrganisation(ctx, "A", "tech@a.example")
 	is.NoErr(err)
@@ -261,6 +259,18 @@ func TestRelayKeyNotLoggedWhateverTheEscaping(t *testing.T) {
 	is.NoErr(err)
 	key, err := h.st.RelayKey(ctx, seedOrcid)
 	is.NoErr(err)
+	return key
+}
+
+// of the access log just the same.
+func TestRelayKeyNotLoggedWhateverTheEscaping(t *testing.T) {
+	is := is.New(t)
+	var logs lockedBuffer
+	h := newHarness(t, func(o *httpapi.Options) {
+		o.AllowPrivateTargets = true
+		o.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	})
+	key := relayMember(t, h)
 
 	for _, path := range []string{
 		"/%72elay/" + seedOrcid + "/" + key,
@@ -370,17 +380,7 @@ func TestRelayEventsCounted(t *testing.T) {
 		o.MetricsHandler = m.Handler()
 		o.AllowPrivateTargets = true
 	})
-	ctx := context.Background()
-	o, err := h.st.CreateOrganisation(ctx, "A", "tech@a.example")
-	is.NoErr(err)
-	_, _, err = h.st.SetHubSettings(ctx, o.ID, store.HubSettings{Enabled: true, URL: "http://127.0.0.1:1/x"})
-	is.NoErr(err)
-	_, err = h.st.PutMember(ctx, o.ID, seedOrcid, store.MemberInfo{}, 0)
-	is.NoErr(err)
-	_, err = h.st.ConfigureUpstream(ctx, "http://127.0.0.1:2")
-	is.NoErr(err)
-	key, err := h.st.RelayKey(ctx, seedOrcid)
-	is.NoErr(err)
+	key := relayMember(t, h)
 
 	res := h.doRaw(t, http.MethodPost, "/relay/"+seedOrcid+"/"+key, "")
 	is.Equal(res.status, http.StatusNoContent) // the relayed update is recorded
