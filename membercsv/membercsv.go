@@ -6,6 +6,7 @@ package membercsv
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/csv"
 	"errors"
 	"fmt"
@@ -45,13 +46,17 @@ var columnNames = map[string]string{
 func Parse(r io.Reader) (File, error) {
 	// A byte-order mark (Excel's and Python's utf-8-sig files) goes before the CSV
 	// reader sees it: before a quoted header it would make the quote a bare one.
-	br := bufio.NewReader(r)
+	br := bufio.NewReaderSize(r, headerPeek)
 	if b, err := br.Peek(3); err == nil && string(b) == "\ufeff" {
 		br.Discard(3)
 	}
+	if b, _ := br.Peek(2); len(b) == 2 && (b[0] == 0xff && b[1] == 0xfe || b[0] == 0xfe && b[1] == 0xff) {
+		return File{}, invalid("the file is UTF-16 (a spreadsheet's \"Unicode text\"); save it as CSV in UTF-8")
+	}
 	cr := csv.NewReader(br)
+	cr.Comma = separator(br)
 	cr.FieldsPerRecord = -1
-	cr.TrimLeadingSpace = true
+	cr.TrimLeadingSpace = cr.Comma != '\t' // else it would take an empty field's tab as a space
 	header, err := cr.Read()
 	if errors.Is(err, io.EOF) {
 		return File{}, invalid("the file is empty; it needs a header line naming the columns (orcid,name,email,eppn)")
@@ -118,6 +123,28 @@ func Parse(r io.Reader) (File, error) {
 		seen[id] = line
 		f.Rows = append(f.Rows, store.MemberRow{Orcid: id, Info: info})
 	}
+}
+
+// headerPeek is how much of a file's start separator reads for its header line.
+const headerPeek = 4096
+
+// separator is the file's field separator, read from its header line: a comma,
+// unless the header has none and has semicolons (as a spreadsheet in a language
+// whose decimal mark is a comma writes a CSV file) or tabs (a tab-separated export).
+func separator(br *bufio.Reader) rune {
+	b, _ := br.Peek(headerPeek)
+	if i := bytes.IndexAny(b, "\r\n"); i >= 0 {
+		b = b[:i]
+	}
+	switch {
+	case bytes.IndexByte(b, ',') >= 0:
+		return ','
+	case bytes.IndexByte(b, ';') >= 0:
+		return ';'
+	case bytes.IndexByte(b, '\t') >= 0:
+		return '\t'
+	}
+	return ','
 }
 
 // blank reports whether every field of rec is empty or spaces.

@@ -73,6 +73,8 @@ func TestParseBadFiles(t *testing.T) {
 		{"unknown column", "orcid,colour\n", `unknown column "colour"`},
 		{"column twice", "orcid,mail,email\n", `column "email" appears twice`},
 		{"not CSV", "orcid\n\"unterminated\n", "line"},
+		{"UTF-16, little-endian", "\xff\xfeo\x00r\x00c\x00i\x00d\x00\n\x00", "the file is UTF-16"},
+		{"UTF-16, big-endian", "\xfe\xff\x00o\x00r\x00c\x00i\x00d\x00\n", "save it as CSV in UTF-8"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			is := is.New(t)
@@ -124,4 +126,32 @@ func TestLineBreakInAName(t *testing.T) {
 		f.Rejected[1].Line != 4 || !strings.Contains(f.Rejected[1].Reason, "eppn: has a line break") {
 		t.Fatalf("rejected: %+v", f.Rejected)
 	}
+}
+
+// TestSeparators: a header line without a comma but with semicolons (a spreadsheet
+// whose decimal mark is a comma saves CSV so) or tabs gives the file's separator; a
+// cell may then hold a comma.
+func TestSeparators(t *testing.T) {
+	for _, tt := range []struct{ name, file string }{
+		{"semicolons", "\ufefforcid;name;email\r\n0000-0002-1825-0097;Doe, Ann;ann@uni.example\r\n0000-0002-7253-3645;;\r\n"},
+		{"tabs", "ORCID iD\tName\tE-mail\n0000-0002-1825-0097\tDoe, Ann\tann@uni.example\n0000-0002-7253-3645\t\t\n"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			is := is.New(t)
+			f, err := membercsv.Parse(strings.NewReader(tt.file))
+			is.NoErr(err)
+			is.Equal(len(f.Rejected), 0)
+			is.Equal(len(f.Rows), 2)
+			is.Equal(*f.Rows[0].Info.Name, "Doe, Ann") // the comma is the name's
+			is.Equal(*f.Rows[0].Info.Email, "ann@uni.example")
+			is.Equal(f.Rows[1].Orcid, "0000-0002-7253-3645")
+			is.Equal(*f.Rows[1].Info.Name, "") // empty fields stay fields
+		})
+	}
+	t.Run("a comma in the header wins", func(t *testing.T) {
+		is := is.New(t)
+		_, err := membercsv.Parse(strings.NewReader("orcid,name;email\n"))
+		is.True(errors.Is(err, store.ErrInvalid))
+		is.True(strings.Contains(err.Error(), `unknown column "name;email"`))
+	})
 }
