@@ -339,6 +339,11 @@ func TestInboxSignatureVerdicts(t *testing.T) {
 			is.Equal(r.Signature.Problem, tt.problem) // and why
 			is.Equal(r.Signature.Signer, tt.signer)   // whose secret it matches
 			is.True(r.Signature.Detail != "")         // said in words
+			if tt.problem == store.SignatureWrong {
+				// without how many secrets hookd holds: a client sees the requests
+				// to its inboxes, not how many clients and webhooks there are
+				is.Equal(r.Signature.Detail, "the signature matches none of the signing secrets hookd holds")
+			}
 			saved, err := st.InboxRequestByID(ctx, r.ID)
 			is.NoErr(err)                          // read back
 			is.Equal(saved.Signature, r.Signature) // stored as judged
