@@ -384,3 +384,63 @@ func TestDeactivationUnregistersInBatches(t *testing.T) {
 	drain()
 	is.Equal(count(deleted), members) // each record
 }
+
+// TestUpstreamRegistrationNeverGivesUp: an upstream that fails for longer than
+// give_up_after leaves the record's registration retrying every retry_max_delay,
+// not dead (a dead order would stay so until someone replayed it); once the
+// upstream is back, the record is registered.
+func TestUpstreamRegistrationNeverGivesUp(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	e := newEnv(t)
+	var healthy atomic.Bool
+	var puts atomic.Int64
+	upstream := newReceiver(t, func(_ int, w http.ResponseWriter, r *http.Request, _ []byte) error {
+		if r.URL.Path == "/oauth/token" {
+			answerToken(w)
+			return nil
+		}
+		puts.Add(1)
+		if healthy.Load() {
+			w.WriteHeader(http.StatusCreated)
+		} else {
+			w.WriteHeader(http.StatusBadGateway)
+		}
+		return nil
+	})
+	_, err := e.st.ConfigureUpstream(ctx, upstream.URL+"/v3.0")
+	is.NoErr(err)
+	org, err := e.st.CreateOrganisation(ctx, "A", "tech@a.example")
+	is.NoErr(err)
+	_, err = e.st.PutMember(ctx, org.ID, orcidA, store.MemberInfo{}, 0)
+	is.NoErr(err)
+	_, _, err = e.st.SetHubSettings(ctx, org.ID, store.HubSettings{EmailEnabled: true})
+	is.NoErr(err)
+	d := e.dispatcher(func(o *dispatch.Options) {
+		o.RetryBase, o.RetryMaxDelay, o.GiveUpAfter = time.Minute, 10*time.Minute, 30*time.Minute
+	})
+	d.ConfigureHub(dispatch.HubOptions{Upstream: dispatch.UpstreamOptions{APIURL: upstream.URL + "/v3.0", TokenURL: upstream.URL + "/oauth/token",
+		ClientID: "APP-1", ClientSecret: "up-secret", PublicURL: "https://hub.example.org"}})
+
+	var row store.Delivery
+	for range 20 { // two hours of failures, four times give_up_after
+		is.Equal(e.tick(d), 1) // one attempt per due time
+		row = e.only()
+		is.Equal(row.StateName(), "failed")                     // retrying, never dead
+		is.True(!strings.Contains(row.LastError, "gave up"))    // and not said to be
+		is.True(row.DueAt.Sub(e.clock.Now()) <= 10*time.Minute) // at most retry_max_delay away
+		e.clock.Set(row.DueAt)
+	}
+	is.True(e.clock.Now().Sub(e.start) > 2*time.Hour) // well past give_up_after
+	ms, err := e.st.Members(ctx, org.ID)
+	is.NoErr(err)
+	is.True(strings.HasPrefix(ms[0].Upstream, "failed")) // the member shows the failure meanwhile
+
+	healthy.Store(true)
+	is.Equal(e.tick(d), 1)
+	is.Equal(e.only().StateName(), "delivered")
+	ms, err = e.st.Members(ctx, org.ID)
+	is.NoErr(err)
+	is.Equal(ms[0].Upstream, "registered") // registered once the upstream is back
+	is.Equal(puts.Load(), int64(21))       // each attempt one PUT
+}

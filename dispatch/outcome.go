@@ -15,7 +15,8 @@ import (
 // 410 (its subscription is deactivated); otherwise a failure that deactivates its
 // subscription once it has been failing for disableAfter (unless the receiver said
 // when to come back: a 429 or 503 with a Retry-After), is dead once giveUpAfter
-// has passed since the delivery's first attempt, and else is retried after a
+// has passed since the delivery's first attempt (but for an upstream
+// registration's, which retries on), and else is retried after a
 // backoff or the receiver's Retry-After. A call cut short by shutdown is released,
 // not counted. It decides from the claim, the result and now alone.
 type policy struct {
@@ -82,7 +83,10 @@ func (p policy) outcome(c store.Claimed, r result, now time.Time) store.Outcome 
 			// When to try again should the run have ended during the call (a
 			// success or a replay meanwhile): the store then retries it instead.
 			o.RetryAt = now.Add(Backoff(c.Try, p.retryBase, p.retryMaxDelay, p.rand()))
-		case now.Sub(first) >= p.giveUpAfter:
+		case now.Sub(first) >= p.giveUpAfter && c.Target.Format != store.FormatUpstream:
+			// hookd's own upstream registrations never give up either: a record
+			// left unregistered after a long outage of the upstream would miss its
+			// updates until someone replayed it. They retry every retry_max_delay.
 			o.Kind = store.OutcomeDead
 			o.Error = fmt.Sprintf("gave up after %s: %s", p.giveUpAfter, o.Error)
 		default:
