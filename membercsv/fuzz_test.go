@@ -19,7 +19,7 @@ func FuzzParse(f *testing.F) {
 	if err != nil {
 		f.Fatalf("read the seed file: %v", err)
 	}
-	for _, s := range []string{string(good), "", "orcid\n", "orcid,name\n0000-0002-7253-3645,\"Ann\n", "\ufefforcid id;name\n",
+	for _, s := range []string{string(good), "", "orcid\n", "orcid,name\n0000-0002-7253-3645,\"Ann\n", "\ufefforcid id;name\n", "orcid;name\n0000-0002-7253-3645;Doe, Ann\n", "orcid\tname\n0000-0002-7253-3645\t\t\n", "\xff\xfeo\x00",
 		"orcid,orcid\n", "name\nAnn\n", "ORCID,Email\nhttps://orcid.org/0000-0002-7253-3645,ann@uni.example\n0000-0002-7253-3645,x\n"} {
 		f.Add([]byte(s))
 	}
