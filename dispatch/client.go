@@ -8,6 +8,8 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
+	"strings"
 	"syscall"
 	"time"
 
@@ -86,8 +88,10 @@ func drain(resp *http.Response) error {
 }
 
 // describe turns a client error into a short line for the attempt log, which a
-// webhook's owner reads: a refused address is named by its range only, and a
-// name that does not resolve without the address of hookd's resolver.
+// webhook's owner reads: a refused address is named by its range only, a name
+// that does not resolve without the address of hookd's resolver, and a failed
+// connection (refused, reset) without its addresses: hookd's own, and the one the
+// callback's host resolved to.
 func describe(err error, timeout time.Duration) string {
 	var blocked *ssrf.ErrBlocked
 	var lookup *net.DNSError
@@ -104,11 +108,31 @@ func describe(err error, timeout time.Duration) string {
 	// *url.Error repeats the method and URL; keep the cause. Nothing else is cut:
 	// a token endpoint's error (oauth2's) carries its status and its answer, which
 	// the redaction then reads whole.
+	msg := err.Error()
 	var ue *url.Error
 	if errors.As(err, &ue) {
-		return ue.Err.Error()
+		msg = ue.Err.Error()
 	}
-	return err.Error()
+	var op *net.OpError
+	if errors.As(err, &op) && (op.Source != nil || op.Addr != nil) {
+		msg = strings.Replace(msg, op.Error(), opLine(op), 1)
+	}
+	return msg
+}
+
+// opLine is a failed connection's error without the addresses Go's error names
+// ("dial tcp 10.0.0.7:443: connect: connection refused", "read tcp
+// 10.0.0.5:40112->203.0.113.9:443: read: connection reset by peer"): what failed,
+// "connect: connection refused", "read: connection reset by peer".
+func opLine(e *net.OpError) string {
+	if e.Err == nil {
+		return e.Op
+	}
+	var sys *os.SyscallError
+	if errors.As(e.Err, &sys) {
+		return e.Err.Error() // names its call already
+	}
+	return e.Op + ": " + e.Err.Error()
 }
 
 // lookupLine is a failed name lookup as an attempt log gives it: the name and
