@@ -190,6 +190,10 @@ func (e notSent) Unwrap() error { return e.error }
 // The request is written whole before the answer is read: a receiver that answers
 // early and closes without reading the body (a 413 to a large body) is seen as a
 // failed write. hookd's bodies are small, well within a socket's buffer.
+//
+// The informational answers and the final one share maxResponseHeader, as in the
+// standard transport (https): a receiver may send as many as fit (a few Early
+// Hints before its 2xx), and one that sends them without end is cut off there.
 func (c *conn) roundTrip(req *http.Request) (*http.Response, error) {
 	c.answered = false
 	if err := req.Write(c.bw); err != nil {
@@ -198,13 +202,12 @@ func (c *conn) roundTrip(req *http.Request) (*http.Response, error) {
 	if err := c.bw.Flush(); err != nil {
 		return nil, err
 	}
-	for range 5 {
-		c.limit = maxResponseHeader
+	c.limit = maxResponseHeader
+	defer func() { c.limit = 1<<63 - 1 }() // the body is bounded by its reader
+	for {
 		resp, err := http.ReadResponse(c.br, req)
-		over := c.limit <= 0
-		c.limit = 1<<63 - 1
 		if err != nil {
-			if over {
+			if c.limit <= 0 {
 				// The cut came in the middle of a line, which the parser reports as
 				// a malformed header: the headers' length is what is wrong.
 				return nil, errHeaderTooLong
@@ -219,7 +222,6 @@ func (c *conn) roundTrip(req *http.Request) (*http.Response, error) {
 			return resp, nil
 		}
 	}
-	return nil, errors.New("too many informational (1xx) responses")
 }
 
 // enter returns the host's state, counting the caller in.

@@ -1,0 +1,84 @@
+package dispatch_test
+
+import (
+	"bufio"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/matryer/is"
+
+	"hookd/dispatch"
+	"hookd/store"
+)
+
+// informationalReceiver answers every request on plain http with the
+// informational answers hints gives (nil: without end, until hookd hangs up),
+// then 204.
+func informationalReceiver(tb testing.TB, hints func(n int) bool) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				req, err := http.ReadRequest(bufio.NewReader(c))
+				if err != nil {
+					return
+				}
+				req.Body.Close()
+				w := bufio.NewWriter(c)
+				for i := 0; hints == nil || hints(i); i++ {
+					w.WriteString("HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload; as=style\r\n\r\n")
+					if w.Flush() != nil {
+						return // hookd hung up
+					}
+				}
+				w.WriteString("HTTP/1.1 204 No Content\r\n\r\n")
+				w.Flush()
+			}()
+		}
+	}()
+	return "http://" + ln.Addr().String()
+}
+
+// TestInformationalAnswers: informational (1xx) answers before the final one
+// are skipped, however many fit in the 64 KiB the answer's headers may take, as
+// the standard transport does for https; a receiver that sends them without end
+// is cut off at that bound, not at the call's timeout.
+func TestInformationalAnswers(t *testing.T) {
+	t.Run("ten Early Hints, then 204", func(t *testing.T) {
+		is := is.New(t)
+		e := newEnv(t)
+		e.subscribe(orcidA, informationalReceiver(t, func(n int) bool { return n < 10 })+"/hook")
+		d := e.dispatcher(nil)
+		e.intake(0, store.Event{Orcid: orcidA})
+		e.tick(d)
+		dl := e.only()
+		is.Equal(dl.StateName(), "delivered") // the receiver answered 204
+		as := e.attempts(dl.ID)
+		is.Equal(len(as), 1)
+		is.Equal(as[0].Status, http.StatusNoContent)
+	})
+	t.Run("Early Hints without end", func(t *testing.T) {
+		is := is.New(t)
+		e := newEnv(t)
+		e.subscribe(orcidA, informationalReceiver(t, nil)+"/hook")
+		d := e.dispatcher(func(o *dispatch.Options) { o.Timeout = time.Minute }) // far beyond the test: the bound ends the call
+		e.intake(0, store.Event{Orcid: orcidA})
+		e.tick(d)
+		dl := e.only()
+		is.Equal(dl.StateName(), "failed")
+		t.Log(dl.LastError)
+		is.True(strings.Contains(dl.LastError, "longer than 64 KiB")) // cut off at the headers' bound
+	})
+}
