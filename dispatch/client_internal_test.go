@@ -8,7 +8,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -102,5 +104,16 @@ func TestMailErrorLookupWithoutResolver(t *testing.T) {
 	refused := &mail.SendError{Reason: mail.ErrSMTPRcptTo}
 	if err := mailError("smtp.example:587", refused); !errors.Is(err, refused) {
 		t.Errorf("mailError(%v) = %v; want the send error kept in its chain", refused, err)
+	}
+	// A connection broken mid-send names the relay's end, not hookd's.
+	reset := &net.OpError{Op: "read", Net: "tcp", Source: &net.TCPAddr{IP: net.IPv4(10, 0, 0, 5), Port: 40112},
+		Addr: &net.TCPAddr{IP: net.IPv4(10, 0, 0, 25), Port: 587}, Err: &os.SyscallError{Syscall: "read", Err: syscall.ECONNRESET}}
+	err := mailError("smtp.example:587", fmt.Errorf("failed to send mail: %w", reset))
+	if got := err.Error(); strings.Contains(got, "10.0.0.5") || strings.Contains(got, "40112") ||
+		!strings.Contains(got, "smtp smtp.example:587: failed to send mail: read tcp 10.0.0.25:587: read: connection reset by peer") {
+		t.Errorf("mailError: %q; want the relay's end of the connection and what failed, not hookd's own address", got)
+	}
+	if !errors.Is(err, reset) {
+		t.Errorf("mailError(%v) = %v; want the network error kept in its chain", reset, err)
 	}
 }

@@ -244,14 +244,32 @@ func sendMail(ctx context.Context, o EmailOptions, timeout time.Duration, m *mai
 
 // mailError is a failed send's error as the attempt log keeps it, which an
 // organisation's staff read: the relay's address, and what failed; a relay's name
-// that did not resolve as lookupLine gives it.
+// that did not resolve as lookupLine gives it, and a broken connection without
+// hookd's own end of it ("read tcp 10.0.0.5:40112->10.0.0.25:587: …" names the
+// relay's end only).
 func mailError(addr string, err error) error {
 	var lookup *net.DNSError
 	if errors.As(err, &lookup) {
 		return fmt.Errorf("smtp %s: %s", addr, lookupLine(lookup))
 	}
+	var op *net.OpError
+	if errors.As(err, &op) && op.Source != nil {
+		relayEnd := *op
+		relayEnd.Source = nil
+		return &sendError{text: fmt.Sprintf("smtp %s: %s", addr, strings.Replace(err.Error(), op.Error(), relayEnd.Error(), 1)), err: err}
+	}
 	return fmt.Errorf("smtp %s: %w", addr, err)
 }
+
+// sendError is a failed send's error in the words the attempt log keeps, with the
+// error it was made from in its chain (refusedForGood reads it).
+type sendError struct {
+	text string
+	err  error
+}
+
+func (e *sendError) Error() string { return e.text }
+func (e *sendError) Unwrap() error { return e.err }
 
 // emailBody is the text of a notification, after the Hub's.
 func emailBody(c store.Claimed, info store.HubDelivery, recordURL string) string {
