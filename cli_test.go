@@ -997,3 +997,47 @@ func TestNotifySaysWhenDue(t *testing.T) {
 		is.True(!ds[0].DueAt.After(time.Now())) // as the message says
 	})
 }
+
+// TestStartRefusedForItsKeyMakesNothing: serve, dev and init refuse a key they
+// cannot use (a file that holds no key; a path where no key can be made) before
+// they make anything: no folder for the database, no lock file, no key.
+func TestStartRefusedForItsKeyMakesNothing(t *testing.T) {
+	for _, cmd := range []string{"serve", "dev", "init"} {
+		for _, c := range []struct {
+			name string
+			key  func(dir string) string // makes what is at the key's path, and returns the path
+			want string
+		}{
+			{"a file that holds no key", func(dir string) string {
+				key := filepath.Join(dir, "hookd.key")
+				if err := os.WriteFile(key, []byte("not a key\n"), 0o600); err != nil {
+					t.Fatal(err)
+				}
+				return key
+			}, "want 32 hex-encoded bytes"},
+			{"a folder that is a file", func(dir string) string {
+				if err := os.WriteFile(filepath.Join(dir, "keys"), nil, 0o600); err != nil {
+					t.Fatal(err)
+				}
+				return filepath.Join(dir, "keys", "hookd.key")
+			}, "is not a folder"},
+		} {
+			t.Run(cmd+" with "+c.name, func(t *testing.T) {
+				is := is.New(t)
+				dir := t.TempDir()
+				key := c.key(dir)
+				cfg := filepath.Join(dir, "hookd.toml")
+				is.NoErr(os.WriteFile(cfg, []byte("[http]\nlisten = \"127.0.0.1:0\"\n[store]\npath = \"data/hookd.db\"\n[auth]\nsecret_key_file = \""+key+"\"\n"), 0o600))
+				before := files(t, dir)
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				defer cancel()
+				var stdout, stderr safeBuffer
+				err := run(ctx, []string{"hookd", cmd, "-config", cfg}, noenv, strings.NewReader(""), &stdout, &stderr)
+				is.True(err != nil)                                            // refused
+				is.Equal(files(t, dir), before)                                // before it made anything
+				is.True(strings.Contains(err.Error(), "auth.secret_key_file")) // naming the setting
+				is.True(strings.Contains(err.Error(), c.want))                 // and what is wrong
+			})
+		}
+	}
+}

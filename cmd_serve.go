@@ -96,6 +96,9 @@ func (e *env) cmdInit(ctx context.Context, args []string) error {
 		return nil
 	}
 	_, keyErr := os.Stat(key)
+	if err := checkKeyAhead(cfg); err != nil {
+		return fmt.Errorf("init: %w", err)
+	}
 	if err := os.MkdirAll(filepath.Dir(db), 0o700); err != nil {
 		return fmt.Errorf("init: %w", err)
 	}
@@ -181,6 +184,9 @@ func (e *env) serve(ctx context.Context, cfg Config, listenError func(error) err
 		return listenError(err)
 	}
 	defer ln.Close()
+	if err := checkKeyAhead(cfg); err != nil {
+		return err
+	}
 	if err := os.MkdirAll(filepath.Dir(cfg.Store.Path), 0o700); err != nil {
 		return fmt.Errorf("store.path: %w", err)
 	}

@@ -417,6 +417,28 @@ func openStore(ctx context.Context, cfg Config, daemon, create bool, migrating f
 	return st, err
 }
 
+// checkKeyAhead checks, before serve, dev or init makes a folder or a file, the key
+// openStore will use: a key file that is there must hold a key, and where there is
+// none for a new database, hookd must be able to make one. A start refused for its
+// key so leaves nothing behind. (An existing database whose key is missing is
+// refused by openStore, which says what to restore.)
+func checkKeyAhead(cfg Config) error {
+	key := cfg.SecretKeyPath()
+	if _, err := os.Stat(key); err == nil {
+		if _, err := secret.LoadKeyFile(key, false); err != nil {
+			return fmt.Errorf("auth.secret_key_file: %w", err)
+		}
+		return nil
+	}
+	if _, err := os.Stat(cfg.Store.Path); err == nil {
+		return nil
+	}
+	if err := checkNewKey(key); err != nil {
+		return fmt.Errorf("auth.secret_key_file: %w", err)
+	}
+	return nil
+}
+
 // newLogger builds the one logger of the process: tint on a terminal, JSON otherwise
 // (so journald gets structured lines), or what log.format says.
 func newLogger(cfg Config, w io.Writer) *slog.Logger {
