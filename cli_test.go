@@ -1041,3 +1041,43 @@ func TestStartRefusedForItsKeyMakesNothing(t *testing.T) {
 		}
 	}
 }
+
+// TestFlagGivenTwice: a flag given twice is refused, whichever the command, before
+// anything is opened or changed: which of its two values was meant cannot be told.
+// The error names the flag, and shows neither value (one may be a secret).
+func TestFlagGivenTwice(t *testing.T) {
+	t.Chdir(t.TempDir())
+	for _, c := range commands {
+		t.Run(c.name, func(t *testing.T) {
+			is := is.New(t)
+			args := append(strings.Fields(c.name), argsOf(t, c)...)
+			args = append(args, "-config", "first.toml", "-config", "second.toml")
+			_, _, err := runEnv(t, nil, args...)
+			is.True(err != nil) // refused
+			is.True(strings.Contains(err.Error(), "-config is given twice"))
+			is.True(!strings.Contains(err.Error(), "first.toml") && !strings.Contains(err.Error(), "second.toml")) // values not shown
+			is.Equal(files(t, "."), []string(nil))                                                                 // nothing made
+		})
+	}
+	t.Run("values", func(t *testing.T) {
+		is := is.New(t)
+		cfg := testConfig(t, "")
+		for _, args := range [][]string{
+			{"client", "add", "-config", cfg, "-name", "a", "-id", "x1", "-secret", "first-secret", "-secret", "second-secret"},
+			{"client", "add", "-config", cfg, "-name", "a", "-json", "-json=false"},
+			{"client", "add", "-config", cfg, "-name", "a", "-name=b"},
+			{"client", "add", "-config", cfg, "-name", "a", "--name", "b"},
+		} {
+			_, _, err := runEnv(t, nil, args...)
+			is.True(err != nil) // refused
+			is.True(strings.Contains(err.Error(), "client add: -"))
+			is.True(strings.Contains(err.Error(), " is given twice"))
+			is.True(!strings.Contains(err.Error(), "first-secret") && !strings.Contains(err.Error(), "second-secret")) // no secret
+		}
+		out, err := runCmd(t, "client", "list", "-config", cfg, "-json")
+		is.NoErr(err)
+		is.Equal(strings.TrimSpace(out), "[]") // nothing added
+		_, _, err = runEnv(t, nil, "client", "add", "-config", cfg, "-name", "-name")
+		is.NoErr(err) // a value that looks like the flag is its value
+	})
+}

@@ -265,6 +265,11 @@ func (e *env) parse(fs *flag.FlagSet, args []string, min, max int) ([]string, er
 	}
 	name := strings.TrimPrefix(fs.Name(), "hookd ")
 	c, _ := lookup(name)
+	if f := givenTwice(fs, args); f != "" {
+		// Which of the two was meant cannot be told; the values are not shown
+		// (one may be a secret).
+		return nil, fmt.Errorf("%s: -%s is given twice: give it once (usage: %s)", name, f, c.synopsis())
+	}
 	switch {
 	case max >= 0 && len(pos) > max:
 		return nil, fmt.Errorf("%s: unexpected argument %q (usage: %s)", name, pos[max], c.synopsis())
@@ -679,6 +684,34 @@ func flagError(cmd string, err error, flags map[string]string) error {
 		return err
 	}
 	return fmt.Errorf("%s: %w", cmd, err)
+}
+
+// givenTwice is the name of the first flag of fs that args, which fs parsed
+// without an error, give more than once; "" when none is.
+func givenTwice(fs *flag.FlagSet, args []string) string {
+	seen := map[string]bool{}
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			break
+		}
+		if len(a) < 2 || a[0] != '-' {
+			continue // an argument
+		}
+		name, _, hasValue := strings.Cut(strings.TrimPrefix(a[1:], "-"), "=")
+		f := fs.Lookup(name)
+		if f == nil {
+			continue // not one of its flags (-h)
+		}
+		if b, ok := f.Value.(interface{ IsBoolFlag() bool }); !hasValue && (!ok || !b.IsBoolFlag()) {
+			i++ // its value is the next argument, whatever it looks like
+		}
+		if seen[f.Name] {
+			return f.Name
+		}
+		seen[f.Name] = true
+	}
+	return ""
 }
 
 // parseInterspersed parses flags that may come before or after positional arguments.
