@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"io/fs"
@@ -1080,4 +1081,46 @@ func TestFlagGivenTwice(t *testing.T) {
 		_, _, err = runEnv(t, nil, "client", "add", "-config", cfg, "-name", "-name")
 		is.NoErr(err) // a value that looks like the flag is its value
 	})
+}
+
+// TestStorePathNotADatabase: a file at store.path that is no SQLite database, or
+// another application's, is named for what it is, by every command (not taken for
+// a database whose key is missing), and by init, which does not call it set up.
+func TestStorePathNotADatabase(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		make func(db string) error
+		want string
+	}{
+		{"text", func(db string) error { return os.WriteFile(db, []byte("these are notes, not a database\n"), 0o600) }, "file is not a database"},
+		{"another application's", func(db string) error {
+			sdb, err := sql.Open("sqlite", db)
+			if err != nil {
+				return err
+			}
+			defer sdb.Close()
+			_, err = sdb.Exec("CREATE TABLE notes (body TEXT)")
+			return err
+		}, "not a hookd database"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			is := is.New(t)
+			dir := t.TempDir()
+			db := filepath.Join(dir, "hookd.db")
+			is.NoErr(c.make(db))
+			os.Remove(filepath.Join(dir, "hookd.key"))
+			cfg := filepath.Join(dir, "hookd.toml")
+			is.NoErr(os.WriteFile(cfg, []byte("[store]\npath = \"hookd.db\"\n"), 0o600))
+			before := files(t, dir)
+			for _, args := range [][]string{{"client", "list"}, {"notify", "0000-0002-7253-3645"}, {"init"}} {
+				_, _, err := runEnv(t, nil, append(args, "-config", cfg)...)
+				is.True(err != nil) // refused
+				t.Log(err)
+				is.True(strings.Contains(err.Error(), "store.path")) // naming the setting
+				is.True(strings.Contains(err.Error(), c.want))       // and what the file is
+				is.True(!strings.Contains(err.Error(), "no secret key"))
+				is.Equal(files(t, dir), before) // nothing made
+			}
+		})
+	}
 }

@@ -92,6 +92,9 @@ func (e *env) cmdInit(ctx context.Context, args []string) error {
 	db, _ := filepath.Abs(cfg.Store.Path)
 	key, _ := filepath.Abs(cfg.SecretKeyPath())
 	if _, err := os.Stat(db); err == nil {
+		if err := checkIsDatabase(ctx, db); err != nil {
+			return fmt.Errorf("init: %w; nothing created", err)
+		}
 		fmt.Fprintf(e.stdout, "database %s exists already (%s): nothing created\n", db, from)
 		return nil
 	}

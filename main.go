@@ -406,6 +406,10 @@ func openStore(ctx context.Context, cfg Config, daemon, create bool, migrating f
 	}
 	box, err := secret.LoadKeyFile(keyPath, fresh)
 	if errors.Is(err, fs.ErrNotExist) {
+		// A file that is no hookd database has no key to restore: say what it is.
+		if err := checkIsDatabase(ctx, cfg.Store.Path); err != nil {
+			return nil, err
+		}
 		if hint := cfg.keyElsewhere(); hint != "" {
 			return nil, fmt.Errorf("no secret key at %s for the database %s%s", keyPath, cfg.Store.Path, hint)
 		}
@@ -442,6 +446,19 @@ func checkKeyAhead(cfg Config) error {
 		return fmt.Errorf("auth.secret_key_file: %w", err)
 	}
 	return nil
+}
+
+// checkIsDatabase checks that the file at db, which exists, is an SQLite database
+// hookd may open (its own, or one without tables), without changing it.
+func checkIsDatabase(ctx context.Context, db string) error {
+	_, err := store.FileSchemaVersion(ctx, db)
+	switch {
+	case err == nil, errors.Is(err, store.ErrWALWithoutIndex):
+		return nil // store.Open reads the WAL
+	case errors.Is(err, store.ErrNotHookd):
+		return fmt.Errorf("store.path: %s: %w", db, err)
+	}
+	return fmt.Errorf("store.path: %s cannot be read as a database (%w): is it a hookd database? point store.path at hookd's own database, or at a new file", db, err)
 }
 
 // newLogger builds the one logger of the process: tint on a terminal, JSON otherwise
