@@ -1124,3 +1124,50 @@ func TestStorePathNotADatabase(t *testing.T) {
 		})
 	}
 }
+
+// TestChosenSecretOneLine: a client secret given with -secret is refused when it
+// holds a line break or another control character (a slip of the paste; a
+// sign-in form cannot send it back, and a terminal would act on it when hookd
+// prints it), or when it is longer than a token request carries; the error names
+// -secret without showing it, and nothing is added or changed.
+func TestChosenSecretOneLine(t *testing.T) {
+	is := is.New(t)
+	cfg := testConfig(t, "")
+	_, err := runCmd(t, "client", "add", "-config", cfg, "-name", "lab", "-id", "lab-1", "-secret", "good-secret-1")
+	is.NoErr(err)
+	for _, bad := range []struct{ secret, want string }{
+		{"s3cret-line\nbreak", "line break"},
+		{"s3cret-\x1b[2Jclear", "control character"},
+		{"s3cret-" + strings.Repeat("x", 2000), "the limit is"},
+	} {
+		_, _, err := runEnv(t, nil, "client", "add", "-config", cfg, "-name", "other", "-id", "other-1", "-secret", bad.secret)
+		is.True(err != nil) // refused
+		t.Log(err)
+		is.True(strings.Contains(err.Error(), "client add: -secret: "))
+		is.True(strings.Contains(err.Error(), bad.want))
+		is.True(!strings.Contains(err.Error(), "s3cret")) // not shown
+		_, _, err = runEnv(t, nil, "client", "rotate", "-config", cfg, "-secret", bad.secret, "lab-1")
+		is.True(err != nil) // refused
+		is.True(strings.Contains(err.Error(), "client rotate: -secret: "))
+		is.True(strings.Contains(err.Error(), bad.want))
+		is.True(!strings.Contains(err.Error(), "s3cret"))
+	}
+	out, err := runCmd(t, "client", "list", "-config", cfg)
+	is.NoErr(err)
+	is.True(!strings.Contains(out, "other")) // nothing added
+	st, err := store.Open(context.Background(), store.Options{Path: filepath.Join(filepath.Dir(cfg), "hookd.db"),
+		Box: mustBox(t, filepath.Join(filepath.Dir(cfg), "hookd.key")), MustExist: true})
+	is.NoErr(err)
+	defer st.Close()
+	_, err = st.AuthenticateClient(context.Background(), "lab-1", "good-secret-1")
+	is.NoErr(err) // the secret is as it was
+}
+
+func mustBox(tb testing.TB, key string) *secret.Box {
+	tb.Helper()
+	box, err := secret.LoadKeyFile(key, false)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return box
+}

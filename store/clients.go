@@ -58,7 +58,21 @@ var clientIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 // minSecretLen is the shortest client secret hookd takes from a caller.
 const minSecretLen = 8
 
+// maxSecretLen is the longest: a secret far longer is no one's typing.
+const maxSecretLen = 1000
+
 var errShortSecret = invalid("secret", fmt.Sprintf("must be at least %d characters", minSecretLen))
+
+// checkChosenSecret checks a client secret a caller chose: long enough, one line
+// of text without control characters (a slip of a paste, that a sign-in form
+// cannot send back, and a terminal would act on when it is printed). Its errors
+// never show it.
+func checkChosenSecret(sec string) error {
+	if len(sec) < minSecretLen {
+		return errShortSecret
+	}
+	return CheckLine("secret", sec, maxSecretLen)
+}
 
 func clientNotFound(idOrName string) error {
 	return notFound(fmt.Sprintf("client %q not found", idOrName))
@@ -133,8 +147,8 @@ func (s *Store) CreateClient(ctx context.Context, nc NewClient) (Credentials, er
 	chosen := nc.Secret != ""
 	if !chosen {
 		nc.Secret = uuid.NewString()
-	} else if len(nc.Secret) < minSecretLen {
-		return Credentials{}, errShortSecret
+	} else if err := checkChosenSecret(nc.Secret); err != nil {
+		return Credentials{}, err
 	}
 	creds := Credentials{
 		Client:        Client{ID: nc.ID, Name: nc.Name, Scopes: nc.Scopes, Email: nc.Email, CreatedAt: s.Now().UTC().Truncate(time.Millisecond)},
@@ -278,8 +292,8 @@ func (s *Store) RotateClientSecret(ctx context.Context, idOrName, newSecret stri
 	chosen := newSecret != ""
 	if !chosen {
 		newSecret = uuid.NewString()
-	} else if len(newSecret) < minSecretLen {
-		return Credentials{}, errShortSecret
+	} else if err := checkChosenSecret(newSecret); err != nil {
+		return Credentials{}, err
 	}
 	salt, hash := hashClientSecret(newSecret, chosen)
 	var creds Credentials
