@@ -10,6 +10,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"time"
 
@@ -151,6 +152,9 @@ func loadConfigOver(c Config, path string) (Config, error) {
 			}
 			return Config{}, fmt.Errorf("config %s: %s (%s)", path, perr.Message, where)
 		}
+		if msg, ok := typeError(err); ok {
+			return Config{}, fmt.Errorf("config %s: %s", path, msg)
+		}
 		return Config{}, fmt.Errorf("config %s: %w", path, err)
 	}
 	if und := md.Undecoded(); len(und) > 0 {
@@ -189,6 +193,41 @@ func loadConfigOver(c Config, path string) (Config, error) {
 		return Config{}, fmt.Errorf("config %s: %w", path, err)
 	}
 	return c, nil
+}
+
+// tomlTypeError matches the TOML decoder's error for a value of the wrong type:
+// its line, its key, and either "incompatible types: TOML value has type T;
+// destination has type D" or "type mismatch for <a Go struct>: expected table but
+// found T".
+var tomlTypeError = regexp.MustCompile(`^toml: line (\d+) \(last key "([^"]+)"\): (?:incompatible types: TOML value has type (\S+); destination has type (.+)|type mismatch for .*: expected table but found (\S+))$`)
+
+// typeError says in the configuration's words what the decoder's error for a value
+// of the wrong type says in Go's, e.g. "store.path: must be a string, got a whole
+// number (line 2)"; false for any other error.
+func typeError(err error) (string, bool) {
+	m := tomlTypeError.FindStringSubmatch(err.Error())
+	if m == nil {
+		return "", false
+	}
+	line, key, got, want := m[1], m[2], m[3], m[4]
+	if m[5] != "" {
+		got, want = m[5], "table"
+	}
+	wants := map[string]string{"string": "a string", "integer": "a whole number", "float": "a number", "boolean": "true or false",
+		"slice": "a list", "map": "a section", "table": "a section ([" + key + "])"}
+	gots := map[string]string{"string": "a string", "int64": "a whole number", "float64": "a number with a fraction", "bool": "true or false",
+		"[]any": "a list", "[]map[string]any": "a list of sections", "map[string]any": "a section"}
+	w, g := wants[want], gots[got]
+	if w == "" {
+		w = want
+	}
+	if g == "" {
+		g = "a date or time" // the decoder's other values: TOML's dates and times
+		if !strings.HasPrefix(got, "time.") && !strings.HasPrefix(got, "toml.") {
+			g = got
+		}
+	}
+	return fmt.Sprintf("%s: must be %s, got %s (line %s)", key, w, g, line), true
 }
 
 // TrustedProxyPrefixes parses http.trusted_proxies: each entry an address

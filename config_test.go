@@ -137,7 +137,13 @@ keep_total = 100
 		{"duration that does not parse", "[delivery]\nretry_base = \"soon\"\n", "delivery.retry_base"},
 		{"duration without unit", "[auth]\ntoken_ttl = \"20\"\n", "auth.token_ttl"},
 		{"duration as a number", "[delivery]\ntimeout = 20\n", "delivery.timeout"},
-		{"string for a number", "[delivery]\nworkers = \"many\"\n", "delivery.workers"},
+		{"string for a number", "[delivery]\nworkers = \"many\"\n", "delivery.workers: must be a whole number, got a string (line 2)"},
+		{"number for a string", "[store]\npath = 5\n", "store.path: must be a string, got a whole number (line 2)"},
+		{"fraction for a number", "[delivery]\nworkers = 1.5\n", "delivery.workers: must be a whole number, got a number with a fraction (line 2)"},
+		{"string for true or false", "[delivery]\npaused = \"yes\"\n", "delivery.paused: must be true or false, got a string (line 2)"},
+		{"list for a string", "[log]\nlevel = [\"info\"]\n", "log.level: must be a string, got a list (line 2)"},
+		{"number for a section", "store = 5\n", "store: must be a section ([store]), got a whole number (line 1)"},
+		{"section for a string", "[store.path]\nx = 1\n", "store.path: must be a string, got a section (line 1)"},
 		{"smtp without from", "[email]\nsmtp_addr = \"127.0.0.1:25\"\n", "email.from"},
 		{"upstream without the rest", "[upstream]\napi_url = \"https://api.sandbox.orcid.org\"\n", "upstream.token_url"},
 		{"upstream settings without its api_url", "[upstream]\nclient_id = \"APP-1\"\n", "upstream.api_url: must be set when"},
@@ -160,9 +166,10 @@ keep_total = 100
 			if !strings.Contains(err.Error(), tt.wantErr) {
 				t.Logf("error: %v", err)
 			}
-			is.True(strings.Contains(err.Error(), tt.wantErr)) // the error names the key
-			is.True(strings.Contains(err.Error(), path))       // and the file
-			is.True(!strings.Contains(err.Error(), "hunter2")) // never a password
+			is.True(strings.Contains(err.Error(), tt.wantErr))  // the error names the key
+			is.True(strings.Contains(err.Error(), path))        // and the file
+			is.True(!strings.Contains(err.Error(), "hunter2"))  // never a password
+			is.True(!strings.Contains(err.Error(), "struct {")) // nor Go's types
 		})
 	}
 }
