@@ -60,8 +60,9 @@ func CheckTarget(field, raw string, t Targets) (*url.URL, error) {
 	if n := len(raw); n > MaxURLLength { // bytes, as SPEC's "Bad input" counts
 		return bad("URL is %d bytes long; the limit is %d bytes", n, MaxURLLength)
 	}
+	shown := withoutUserinfo(raw) // what the errors quote: a password in it is not echoed
 	if i := strings.IndexFunc(raw, unicode.IsControl); i >= 0 {
-		return bad("URL %q has a control character at byte %d", raw, i)
+		return bad("URL %q has a control character at byte %d", shown, i)
 	}
 	u, err := url.Parse(raw)
 	if err != nil {
@@ -69,27 +70,27 @@ func CheckTarget(field, raw string, t Targets) (*url.URL, error) {
 		if errors.As(err, &ue) {
 			err = ue.Err // the reason, without Parse's repeat of the URL
 		}
-		return bad("URL %q does not parse: %v", raw, err)
+		return bad("URL %q does not parse: %v", shown, err)
 	}
 	if u.Scheme != "http" && u.Scheme != "https" {
-		return bad("URL %q must be an absolute http or https URL", raw)
+		return bad("URL %q must be an absolute http or https URL", shown)
 	}
 	if u.Host == "" || u.Hostname() == "" {
-		return bad("URL %q has no host", raw)
+		return bad("URL %q has no host", shown)
 	}
 	if p := u.Port(); p != "" {
 		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
-			return bad("URL %q: port %s must be a number from 1 to 65535", raw, p)
+			return bad("URL %q: port %s must be a number from 1 to 65535", shown, p)
 		}
 	}
 	if u.User != nil {
-		return bad("URL %q must not carry a user name or password (use the auth settings)", raw)
+		return bad("URL %q must not carry a user name or password (use the auth settings)", shown)
 	}
 	if u.Fragment != "" {
-		return bad("URL %q must not have a #fragment", raw)
+		return bad("URL %q must not have a #fragment", shown)
 	}
 	if strings.Contains(raw, " ") {
-		return bad("URL %q contains white space", raw)
+		return bad("URL %q contains white space", shown)
 	}
 	if t.Inbox.Match(u) {
 		// hookd's own inbox (Match has checked the path): a name it would answer
@@ -107,6 +108,27 @@ func CheckTarget(field, raw string, t Targets) (*url.URL, error) {
 		return bad("%v", err)
 	}
 	return u, nil
+}
+
+// withoutUserinfo is raw with the user name and password of its authority, if it
+// has one, replaced by "[redacted]": found as url.Parse finds them (before the
+// last '@' of what follows "//", up to its path, query or fragment), whether or
+// not the rest parses.
+func withoutUserinfo(raw string) string {
+	_, rest, ok := strings.Cut(raw, "//")
+	if !ok {
+		return raw
+	}
+	start := len(raw) - len(rest)
+	authority := rest
+	if i := strings.IndexAny(rest, "/?#"); i >= 0 {
+		authority = rest[:i]
+	}
+	at := strings.LastIndexByte(authority, '@')
+	if at < 0 {
+		return raw
+	}
+	return raw[:start] + "[redacted]" + raw[start+at:]
 }
 
 // CheckOrcid returns nil when id is a well-formed ORCID iD with the right check digit.

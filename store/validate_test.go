@@ -63,6 +63,32 @@ func TestCheckURLTargetParts(t *testing.T) {
 	}
 }
 
+// TestCheckURLQuotesNoPassword: a URL with a user name or password is refused, and
+// every error that quotes it, whatever else is wrong, shows "[redacted]" in their place.
+func TestCheckURLQuotesNoPassword(t *testing.T) {
+	for _, raw := range []string{
+		"https://ann:s3cr3t-pw@example.org/hook",
+		"https://s3cr3t-pw@example.org/hook",
+		"https://ann:s3cr3t-pw@example.org:99999/hook",
+		"https://ann:s3cr3t-pw@example.org/a b",
+		"https://ann:s3cr3t-pw@example.org/a\x07b",
+		"https://ann:s3cr3t-pw@example.org/hook#x",
+		"ftp://ann:s3cr3t-pw@example.org/",
+		"https://ann:s3cr3t-pw@ex ample.org/%zz",
+		"https://ann@s3cr3t-pw@example.org/?q=@x",
+	} {
+		t.Run(raw[:min(len(raw), 40)], func(t *testing.T) {
+			_, err := store.CheckURL("targetURL", raw, false)
+			if err == nil {
+				t.Fatal("taken")
+			}
+			if msg := err.Error(); strings.Contains(msg, "s3cr3t") || strings.Contains(msg, "ann") || !strings.Contains(msg, "[redacted]@") {
+				t.Errorf("error %q quotes the URL's user name or password", msg)
+			}
+		})
+	}
+}
+
 func TestCheckHeaders(t *testing.T) {
 	tests := []struct {
 		name    string
