@@ -127,3 +127,28 @@ func TestOrgSetEmptyAPIKeyFile(t *testing.T) {
 	is.NoErr(err)
 	is.True(strings.Contains(out, "apikey             set")) // the key kept
 }
+
+// TestOrgSetEmailWithoutRelay: turning an organisation's e-mail on where the
+// configuration names no SMTP relay is done, with a warning that hookd cannot send
+// it; with a relay configured there is none.
+func TestOrgSetEmailWithoutRelay(t *testing.T) {
+	for _, tt := range []struct {
+		name, extra string
+		warned      bool
+	}{
+		{"no relay", "", true},
+		{"a relay", "[email]\nsmtp_addr = \"127.0.0.1:2525\"\nfrom = \"hookd@uni.example\"\n", false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			is := is.New(t)
+			cfg := testConfig(t, tt.extra)
+			_, err := runCmd(t, "org", "add", "-config", cfg, "-name", "Uni", "-tech-contact", "it@uni.example")
+			is.NoErr(err)
+			var stdout, stderr safeBuffer
+			err = run(context.Background(), []string{"hookd", "org", "set", "Uni", "-config", cfg, "-email"}, noenv, strings.NewReader(""), &stdout, &stderr)
+			is.NoErr(err)                                                       // done
+			is.True(strings.Contains(stdout.String(), "e-mail             on")) // and shown
+			is.Equal(strings.Contains(stderr.String(), "warning: e-mail notifications are on, but "+cfg+" sets no [email] smtp_addr and from"), tt.warned)
+		})
+	}
+}
