@@ -12,6 +12,7 @@ import (
 	"net/textproto"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"hookd/orcid"
@@ -260,6 +261,12 @@ func (d *Dispatcher) call(ctx context.Context, c store.Claimed) result {
 	}
 	if err != nil {
 		return fail(describe(err, d.opts.Timeout))
+	}
+	if resp.StatusCode < 100 {
+		// "000" or "+20" parse as numbers, but are no HTTP status: kept as one,
+		// status 0 would read as "no answer".
+		drain(resp)
+		return fail(fmt.Sprintf("malformed HTTP response: status %q is not from 100 to 599", strings.TrimSpace(strings.SplitN(resp.Status, " ", 2)[0])))
 	}
 	if resp.StatusCode >= 300 && resp.StatusCode < 400 {
 		r.err = fmt.Sprintf("HTTP %d redirect to %q not followed", resp.StatusCode, redact(resp.Header.Get("Location"))) // as URLs are logged

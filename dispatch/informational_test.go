@@ -82,3 +82,52 @@ func TestInformationalAnswers(t *testing.T) {
 		is.True(strings.Contains(dl.LastError, "longer than 64 KiB")) // cut off at the headers' bound
 	})
 }
+
+// statusReceiver answers every request on plain http with the status line given.
+func statusReceiver(tb testing.TB, statusLine string) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				req, err := http.ReadRequest(bufio.NewReader(c))
+				if err != nil {
+					return
+				}
+				req.Body.Close()
+				c.Write([]byte(statusLine + "\r\nContent-Length: 0\r\n\r\n"))
+			}()
+		}
+	}()
+	return "http://" + ln.Addr().String()
+}
+
+// TestStatusBelow100: a status line whose code parses as a number below 100
+// ("000", "+20") is a malformed answer in the attempt log, not a status 0 that
+// reads as no answer at all, nor an "HTTP 20"; the delivery is retried.
+func TestStatusBelow100(t *testing.T) {
+	for _, line := range []string{"HTTP/1.1 000 OK", "HTTP/1.1 +20 OK", "HTTP/1.1 099 Odd"} {
+		t.Run(line, func(t *testing.T) {
+			is := is.New(t)
+			e := newEnv(t)
+			e.subscribe(orcidA, statusReceiver(t, line)+"/hook")
+			d := e.dispatcher(nil)
+			e.intake(0, store.Event{Orcid: orcidA})
+			e.tick(d)
+			dl := e.only()
+			is.Equal(dl.StateName(), "failed") // retried
+			as := e.attempts(dl.ID)
+			is.Equal(len(as), 1)
+			code := strings.Fields(line)[1]
+			is.Equal(as[0].Error, `malformed HTTP response: status "`+code+`" is not from 100 to 599`)
+		})
+	}
+}
