@@ -275,7 +275,7 @@ func truncate(text string, n int) string {
 // redactResult makes what a call brought back safe to store and log: its error
 // and its response snippet, with every secret it sent redacted, both bounded.
 func (r *result) redactResult() {
-	r.err = truncate(r.sent.redact(r.err), maxErrorText)
+	r.err = strings.ToValidUTF8(truncate(r.sent.redact(r.err), maxErrorText), "?") // a token endpoint's answer is in it
 	r.body = strings.ToValidUTF8(truncate(r.sent.redact(r.body), responseSnippet), "?")
 	// A Retry-After that does not read is quoted in the outcome's error.
 	r.retryAfter = r.sent.redact(r.retryAfter)

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/matryer/is"
 )
@@ -96,6 +97,17 @@ func TestRedactBeforeCut(t *testing.T) {
 	is.True(!strings.Contains(r.body, "s3cr3t"))      // no part of the secret
 	is.True(strings.HasSuffix(r.body, redacted[:10])) // the marker, cut where the snippet ends
 	is.Equal(len(r.err), maxErrorText)                // the error is bounded
+}
+
+// TestResultValidUTF8: an error that carries a token endpoint's answer in bytes that
+// are not UTF-8 is stored as UTF-8, as the response snippet is.
+func TestResultValidUTF8(t *testing.T) {
+	is := is.New(t)
+	r := result{err: "token endpoint: oauth2: cannot fetch token: 400 Bad Request\nResponse: \xff\xfe{\"error\":\"x\"}", body: "\xc3"}
+	r.redactResult()
+	is.True(utf8.ValidString(r.err))
+	is.True(strings.Contains(r.err, `?{"error":"x"}`)) // what could be read is kept
+	is.True(utf8.ValidString(r.body))
 }
 
 // redactAlways is redact as it was before it skipped work: every form of every
