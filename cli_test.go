@@ -1171,3 +1171,33 @@ func mustBox(tb testing.TB, key string) *secret.Box {
 	}
 	return box
 }
+
+// TestBothDatabasesNamed: without a file, a command beside hookd dev uses
+// ./hookd-dev.db only while ./hookd.db does not exist. Once a "hookd serve" or
+// "hookd init" run here by mistake has made ./hookd.db, the commands act on it:
+// each says so, and how to reach dev's database, rather than acting on the
+// other database without a word.
+func TestBothDatabasesNamed(t *testing.T) {
+	is := is.New(t)
+	dir := t.TempDir()
+	t.Chdir(dir)
+	devCfg := writeConfig(t, "[store]\npath = \""+filepath.Join(dir, devDatabase)+"\"\n")
+	_, _, err := runEnv(t, nil, "init", "-config", devCfg)
+	is.NoErr(err) // hookd dev's database
+
+	_, stderr, err := runEnv(t, nil, "client", "list")
+	is.NoErr(err)
+	is.True(strings.Contains(stderr, "using hookd dev's ./hookd-dev.db")) // dev's alone: used, and said
+
+	_, _, err = runEnv(t, nil, "init")
+	is.NoErr(err) // ./hookd.db beside it
+	_, stderr, err = runEnv(t, nil, "client", "list")
+	is.NoErr(err)
+	is.True(strings.Contains(stderr, "using ./hookd.db"))                                                      // says which it uses
+	is.True(strings.Contains(stderr, "./hookd-dev.db"))                                                        // names dev's, which it does not
+	is.True(strings.Contains(stderr, `-config FILE, a file in this folder with [store] path = "`+devDatabase)) // and how to use it
+
+	_, stderr, err = runEnv(t, nil, "client", "list", "-config", devCfg)
+	is.NoErr(err)
+	is.Equal(stderr, "") // a file chooses: nothing to say
+}

@@ -321,13 +321,20 @@ func (e *env) loadConfig(flagValue string, preferDev bool) (cfg Config, from str
 	c := DefaultConfig()
 	from = "the built-in default: no -config given and HOOKD_CONFIG not set"
 	if preferDev {
-		if _, err := os.Stat(c.Store.Path); errors.Is(err, os.ErrNotExist) {
-			if _, err := os.Stat(devDatabase); err == nil {
-				fmt.Fprintf(e.stderr, "hookd: no -config and no ./%s: using hookd dev's ./%s\n", c.Store.Path, devDatabase)
-				c.Store.Path = devDatabase
-				c.Delivery.AllowPrivateTargets = true
-				c.Delivery.CoalesceWindow = Duration{}
-			}
+		_, errServe := os.Stat(c.Store.Path)
+		_, errDev := os.Stat(devDatabase)
+		switch {
+		case errors.Is(errServe, os.ErrNotExist) && errDev == nil:
+			fmt.Fprintf(e.stderr, "hookd: no -config and no ./%s: using hookd dev's ./%s\n", c.Store.Path, devDatabase)
+			c.Store.Path = devDatabase
+			c.Delivery.AllowPrivateTargets = true
+			c.Delivery.CoalesceWindow = Duration{}
+		case errServe == nil && errDev == nil:
+			// A "hookd serve" or "hookd init" run here once made ./hookd.db beside
+			// dev's: the command acts on it, which beside a running hookd dev is
+			// seldom what was meant.
+			fmt.Fprintf(e.stderr, "hookd: no -config: using ./%s, not hookd dev's ./%s beside it; "+
+				"for dev's, give -config FILE, a file in this folder with [store] path = %q\n", c.Store.Path, devDatabase, devDatabase)
 		}
 	}
 	return c, from, c.Validate()
