@@ -462,7 +462,7 @@ func (e *env) cmdDev(ctx context.Context, args []string) error {
 		if err != nil {
 			return fmt.Errorf("dev client: %w", err)
 		}
-		printDevBanner(e, cfg, base, c)
+		printDevBanner(e, cfg, base, c, e.devCommandFlags(cfg.Store.Path, *path))
 		return nil
 	})
 }
@@ -525,7 +525,66 @@ func devSettings(cfg Config) string {
 	return loopback + ", " + coalesce
 }
 
-func printDevBanner(e *env, cfg Config, base string, c devClient) {
+// commandDatabase is the database the other commands open from this folder with
+// -config file, or, with file empty, without it (loadConfig): HOOKD_CONFIG's, else
+// ./hookd.db, or hookd dev's when ./hookd.db does not exist. Empty when the file
+// does not load.
+func (e *env) commandDatabase(file string) string {
+	if file == "" {
+		file = e.getenv("HOOKD_CONFIG")
+	}
+	if file != "" {
+		c, err := LoadConfig(file)
+		if err != nil {
+			return ""
+		}
+		return c.Store.Path
+	}
+	if _, err := os.Stat(DefaultConfig().Store.Path); errors.Is(err, os.ErrNotExist) {
+		return devDatabase
+	}
+	return DefaultConfig().Store.Path
+}
+
+// devCommands is how the banner's command lines reach hookd dev's database: the
+// flags they take, and, when no flag of the command line's own reaches it (dev's
+// -db, a ./hookd.db in the folder, HOOKD_CONFIG set), the file to give them.
+type devCommands struct {
+	flags string // " -config dev.toml", " -config FILE", or none
+	note  string // what FILE is, when flags names it
+}
+
+func (e *env) devCommandFlags(db, file string) devCommands {
+	if sameFile(e.commandDatabase(""), db) {
+		return devCommands{}
+	}
+	if file != "" && sameFile(e.commandDatabase(file), db) {
+		return devCommands{flags: " -config " + file}
+	}
+	abs, err := filepath.Abs(db)
+	if err != nil {
+		abs = db
+	}
+	return devCommands{flags: " -config FILE", note: fmt.Sprintf(
+		"  FILE: the command line reaches %s only through a configuration file; write one\n"+
+			"  with [store] path = %q (and, to deliver as dev does, [delivery]\n"+
+			"  coalesce_window = \"0s\" and allow_private_targets = true), and give it with -config.\n\n", abs, abs)}
+}
+
+// sameFile reports whether the paths a and b name one existing file.
+func sameFile(a, b string) bool {
+	if a == "" || b == "" {
+		return false
+	}
+	fa, err := os.Stat(a)
+	if err != nil {
+		return false
+	}
+	fb, err := os.Stat(b)
+	return err == nil && os.SameFile(fa, fb)
+}
+
+func printDevBanner(e *env, cfg Config, base string, c devClient, cli devCommands) {
 	api := base + cfg.HTTP.BasePath
 	const record = "0000-0002-7253-3645"
 	callback := base + "/inbox/" + devInbox + "/" + record + "/updated"
@@ -536,7 +595,7 @@ hookd %s is running in development mode.
   client_id       %s
   client_secret   %s
   signing secret  %s
-  inbox           %s/inbox/NAME/... records every request it gets (hookd inbox tail NAME)
+  inbox           %s/inbox/NAME/... records every request it gets (hookd inbox tail NAME%s)
 
 Get a /webhook token (paste into a shell):
 
@@ -552,12 +611,12 @@ Tell hookd the record changed:
 
 Watch the callback arrive (headers, signature verdict, the delivery that sent it):
 
-  hookd inbox tail %s          (from a checkout: go run . inbox tail %s)
+  hookd inbox tail %s%s          (from a checkout: go run . inbox tail %s%s)
 
-Make the inbox fail to watch the retries, then answer 204 again:
+%sMake the inbox fail to watch the retries, then answer 204 again:
 
-  hookd inbox set %s -status 500
-  hookd inbox set %s -reset
+  hookd inbox set %s -status 500%s
+  hookd inbox set %s -reset%s
 
 List the record's webhooks, and unregister:
 
@@ -568,12 +627,13 @@ Watch the deliveries in the console: %s/console/ (sign in with the client_id and
 client_secret above). The inbox page shows what the inbox got, live:
 %s/console/inbox?inbox=%s
 
-`, version, cfg.Store.Path, devSettings(cfg), c.ClientID, c.ClientSecret, c.SigningSecret, base,
+`, version, cfg.Store.Path, devSettings(cfg), c.ClientID, c.ClientSecret, c.SigningSecret, base, cli.flags,
 		c.ClientID, c.ClientSecret, api,
 		record, devInbox, webhook,
 		record, base,
-		devInbox, devInbox,
-		devInbox, devInbox,
+		devInbox, cli.flags, devInbox, cli.flags,
+		cli.note,
+		devInbox, cli.flags, devInbox, cli.flags,
 		api, record, webhook, base, base, devInbox)
 }
 

@@ -515,3 +515,70 @@ func TestInboxListAtTheDaemonsAddresses(t *testing.T) {
 		})
 	}
 }
+
+// TestDevBannerCommandsReachItsDatabase: the command lines hookd dev's banner
+// prints act on dev's database when run, as printed, from the folder dev runs in:
+// as they are beside ./hookd-dev.db; with -config FILE, and the FILE to write,
+// when dev's -db puts the database where the command line does not look.
+func TestDevBannerCommandsReachItsDatabase(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	// devBanner runs hookd dev with args until the test ends and returns its banner.
+	devBanner := func(t *testing.T, args ...string) string {
+		ctx, cancel := context.WithCancel(context.Background())
+		var stdout safeBuffer
+		done := make(chan error, 1)
+		go func() {
+			done <- run(ctx, append([]string{"hookd", "dev", "-listen", "127.0.0.1:0"}, args...), noenv,
+				strings.NewReader(""), &stdout, newLogWatcher())
+		}()
+		t.Cleanup(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("hookd dev: %v", err)
+			}
+		})
+		eventually(t, 10*time.Second, "hookd dev's banner", func() bool {
+			return strings.Contains(stdout.String(), "The inbox page shows")
+		})
+		return stdout.String()
+	}
+	// answer runs the banner's "hookd inbox set demo -status 500" line, with FILE
+	// replaced by file, and returns how inbox demo answers in cfg's database.
+	answer := func(t *testing.T, banner, file, cfg string) string {
+		is := is.New(t)
+		m := regexp.MustCompile(`(?m)^  hookd (inbox set demo -status 500.*)$`).FindStringSubmatch(banner)
+		if m == nil {
+			t.Fatalf("no inbox set line in the banner:\n%s", banner)
+		}
+		_, _, err := runEnv(t, nil, strings.Fields(strings.ReplaceAll(m[1], "FILE", file))...)
+		is.NoErr(err) // the line, as printed
+		st := openTestStore(t, cfg)
+		defer st.Close()
+		a, err := st.InboxAnswerOf(context.Background(), "demo")
+		is.NoErr(err)
+		return strconv.Itoa(a.Status)
+	}
+
+	t.Run("beside ./hookd-dev.db", func(t *testing.T) {
+		is := is.New(t)
+		banner := devBanner(t)
+		is.True(!strings.Contains(banner, "-config")) // nothing to add
+		cfg := writeConfig(t, "[store]\npath = \""+filepath.Join(dir, devDatabase)+"\"\n")
+		is.Equal(answer(t, banner, "", cfg), "500") // dev's database answers 500 now
+	})
+	t.Run("-db elsewhere", func(t *testing.T) {
+		is := is.New(t)
+		db := filepath.Join(t.TempDir(), "other.db")
+		banner := devBanner(t, "-db", db)
+		is.True(strings.Contains(banner, "inbox set demo -status 500 -config FILE")) // a file is needed
+		m := regexp.MustCompile(`\[store\] path = ("[^"]+")`).FindStringSubmatch(banner)
+		if m == nil {
+			t.Fatalf("the banner does not say what FILE holds:\n%s", banner)
+		}
+		is.Equal(m[1], strconv.Quote(db)) // the database, by its absolute path
+		file := filepath.Join(dir, "dev-cli.toml")
+		is.NoErr(os.WriteFile(file, []byte("[store]\npath = "+m[1]+"\n"), 0o600))
+		is.Equal(answer(t, banner, file, file), "500") // that database answers 500 now
+	})
+}
