@@ -106,6 +106,11 @@ func (e *env) inboxList(ctx context.Context, args []string) error {
 	if err != nil {
 		return inboxArgError("inbox list", err)
 	}
+	if len(rs) == 0 && f.Inbox != "" && *delivery == 0 {
+		if err := e.noteUnknownInbox(ctx, st, cfg, "inbox list", f.Inbox); err != nil {
+			return err
+		}
+	}
 	if len(rs) == 0 && *delivery != 0 {
 		// No request of a delivery that is gone, or never was: say which.
 		if _, err := st.Delivery(ctx, store.DeliveryFilter{ID: *delivery}); errors.Is(err, store.ErrNotFound) {
@@ -129,9 +134,39 @@ func (e *env) inboxList(ctx context.Context, args []string) error {
 	return nil
 }
 
+// inboxesHere are the inboxes of cfg's database as hookd inbox list shows them:
+// those that hold requests or an answer, and those that webhooks at the daemon's own
+// address or its public URL call.
+func inboxesHere(ctx context.Context, st *store.Store, cfg Config) ([]store.Inbox, error) {
+	return st.Inboxes(ctx, store.InboxesFilter{Ours: store.InboxReachedAt(listenInbox(cfg.HTTP.Listen), cfg.PublicBase(cfg.HTTP.Listen))})
+}
+
+// noteUnknownInbox says on stderr when inbox name is none of inboxesHere (it holds
+// nothing, answers as by default and no webhook calls it), naming those there
+// are: an inbox name given by mistake (names are case-sensitive) shows nothing
+// rather than failing, and would be followed or listed in silence.
+func (e *env) noteUnknownInbox(ctx context.Context, st *store.Store, cfg Config, cmd, name string) error {
+	ins, err := inboxesHere(ctx, st, cfg)
+	if err != nil {
+		return err
+	}
+	names := make([]string, 0, len(ins))
+	for _, in := range ins {
+		if in.Name == name {
+			return nil
+		}
+		names = append(names, in.Name)
+	}
+	known := "no inbox has received anything yet"
+	if len(names) > 0 {
+		known = "the inboxes are " + strings.Join(names, ", ") + " (names are case-sensitive)"
+	}
+	fmt.Fprintf(e.stderr, "hookd: %s: inbox %s has received nothing and no webhook calls it; %s\n", cmd, name, known)
+	return nil
+}
+
 func (e *env) printInboxes(ctx context.Context, st *store.Store, cfg Config, asJSON bool) error {
-	// The inboxes called are those at the daemon's own address or its public URL.
-	ins, err := st.Inboxes(ctx, store.InboxesFilter{Ours: store.InboxReachedAt(listenInbox(cfg.HTTP.Listen), cfg.PublicBase(cfg.HTTP.Listen))})
+	ins, err := inboxesHere(ctx, st, cfg)
 	if err != nil {
 		return err
 	}
@@ -225,11 +260,14 @@ func (e *env) inboxTail(ctx context.Context, args []string) error {
 	if *n < 0 || *n > 1000 {
 		return fmt.Errorf("inbox tail: -n must be from 0 to 1000, got %d", *n)
 	}
-	st, _, err := e.open(ctx, "inbox tail", *path)
+	st, cfg, err := e.open(ctx, "inbox tail", *path)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
+	if err := e.noteUnknownInbox(ctx, st, cfg, "inbox tail", name); err != nil {
+		return err
+	}
 	show := func(r store.InboxRequest) {
 		if *full {
 			printInboxRequest(e.stdout, r)

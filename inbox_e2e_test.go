@@ -582,3 +582,37 @@ func TestDevBannerCommandsReachItsDatabase(t *testing.T) {
 		is.Equal(answer(t, banner, file, file), "500") // that database answers 500 now
 	})
 }
+
+// TestInboxNameNoneOfThem: "hookd inbox list NAME" and "hookd inbox tail NAME" of a
+// name that is none of the inboxes (a typo, another case) say so and name the
+// inboxes there are, rather than showing an empty list, or waiting, in silence.
+func TestInboxNameNoneOfThem(t *testing.T) {
+	is := is.New(t)
+	cfg := writeConfig(t, "[store]\npath = \""+filepath.Join(t.TempDir(), "hookd.db")+"\"\n")
+	initDB(t, cfg)
+	_, _, err := runEnv(t, nil, "inbox", "set", "demo", "-status", "500", "-config", cfg)
+	is.NoErr(err) // inbox demo, with an answer set
+
+	out, stderr, err := runEnv(t, nil, "inbox", "list", "Demo", "-config", cfg)
+	is.NoErr(err)                                       // not an error: anything may post into it later
+	is.True(strings.Contains(out, "(none)"))            // nothing in it
+	is.True(strings.Contains(stderr, "inbox Demo"))     // says of which inbox
+	is.True(strings.Contains(stderr, "are demo"))       // and which there are
+	is.True(strings.Contains(stderr, "case-sensitive")) // (the mistake made here)
+
+	_, stderr, err = runEnv(t, nil, "inbox", "list", "demo", "-config", cfg)
+	is.NoErr(err)
+	is.Equal(stderr, "") // an inbox there is: nothing to say
+
+	ctx, cancel := context.WithCancel(context.Background())
+	var tailOut, tailErr safeBuffer
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"hookd", "inbox", "tail", "-config", cfg, "demoo"}, noenv, strings.NewReader(""), &tailOut, &tailErr)
+	}()
+	eventually(t, 10*time.Second, "tail to start following", func() bool { return strings.Contains(tailErr.String(), "following inbox demoo") })
+	cancel()
+	is.NoErr(<-done)
+	is.True(strings.Contains(tailErr.String(), "inbox demoo has received nothing")) // tail says it too
+	is.True(strings.Contains(tailErr.String(), "are demo"))
+}
