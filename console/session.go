@@ -279,7 +279,11 @@ func (h *Handler) handleSignIn() http.Handler {
 			secs := int((wait + time.Second - 1) / time.Second)
 			w.Header().Set("Retry-After", strconv.Itoa(secs))
 			v.RetryIn = secs
-			v.Error = fmt.Sprintf("%s. Try again in %d seconds.", why, secs)
+			unit := "seconds"
+			if secs == 1 {
+				unit = "second"
+			}
+			v.Error = fmt.Sprintf("%s. Try again in %d %s.", why, secs, unit)
 			h.render(w, r, http.StatusTooManyRequests, "signin", "Sign in", v)
 		}
 		if !h.limiter.enter(keys[1]) {

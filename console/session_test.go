@@ -109,13 +109,18 @@ func TestSlowedSignIns(t *testing.T) {
 	p := u.signIn(t, e.a.ID, e.a.Secret)
 	is.Equal(p.status, http.StatusTooManyRequests)              // the right secret must wait too
 	is.Equal(p.header.Get("Retry-After"), "1")                  // a second
-	is.True(strings.Contains(p.body, "Try again in 1 seconds")) // and the page says so
+	is.True(strings.Contains(p.body, "Try again in 1 second.")) // and the page says so
 	e.clock.Advance(time.Second)
 	is.Equal(u.signIn(t, e.a.ID, "wrong-2").status, http.StatusUnauthorized)
+	p = u.signIn(t, e.a.ID, e.a.Secret)
+	is.Equal(p.status, http.StatusTooManyRequests)
+	is.Equal(p.header.Get("Retry-After"), "2")
+	is.True(strings.Contains(p.body, "Try again in 2 seconds.")) // plural from two on
 	e.clock.Advance(time.Second)
 	p = u.signIn(t, e.a.ID, e.a.Secret)
 	is.Equal(p.status, http.StatusTooManyRequests) // the second failure: two seconds
 	is.Equal(p.header.Get("Retry-After"), "1")
+	is.True(strings.Contains(p.body, "Try again in 1 second.")) // one second, singular
 	e.clock.Advance(time.Second)
 	is.Equal(u.signIn(t, e.a.ID, e.a.Secret).status, http.StatusSeeOther) // then it may
 
