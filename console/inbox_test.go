@@ -164,7 +164,9 @@ func TestInboxListsShowOnlyOwn(t *testing.T) {
 		is := is.New(t)
 		off := newEnv(t)
 		p := off.as(t, "token").get(t, "/console/inbox")
-		is.True(strings.Contains(p.body, "The inbox is off in this hookd")) // said
+		is.True(strings.Contains(p.body, "The inbox is off in this hookd"))                            // said
+		is.True(strings.Contains(p.body, "Once the inbox is on (<code>[inbox] enabled = true</code>")) // with how to turn it on
+		is.True(!strings.Contains(p.body, "Register a callback"))                                      // before a callback could land there
 	})
 }
 
