@@ -105,6 +105,13 @@ func CheckTarget(field, raw string, t Targets) (*url.URL, error) {
 		return u, nil
 	}
 	if err := ssrf.CheckHost(u.Hostname(), t.AllowPrivate); err != nil {
+		if ssrf.InboxPath(u.Path) {
+			// Most often meant for hookd's own inbox: say how that is reached.
+			if t.Inbox == nil {
+				return bad("%v; hookd's own inbox (/inbox/…) is called only with [inbox] enabled = true", err)
+			}
+			return bad("%v; hookd's own inbox is called at %s/inbox/…", err, t.Inbox.Base())
+		}
 		return bad("%v", err)
 	}
 	return u, nil

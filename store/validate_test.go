@@ -216,6 +216,10 @@ func TestCheckTargetOwnInbox(t *testing.T) {
 		{"http://127.0.0.1:8080/inbox/%2E%2E/metrics", own, "127.0.0.0/8 (Loopback)"},
 		{"http://127.0.0.1:9000/inbox/demo", own, "127.0.0.0/8 (Loopback)"},
 		{"http://localhost:8080/inbox/demo", own, "loopback name"},
+		// Meant for hookd's own inbox: the error says how it is reached.
+		{"http://127.0.0.1:8080/inbox/demo", store.Targets{}, "hookd's own inbox (/inbox/…) is called only with [inbox] enabled = true"},
+		{"http://127.0.0.1:9000/inbox/demo", own, "hookd's own inbox is called at http://127.0.0.1:8080/inbox/…"},
+		{"http://localhost:8080/inbox/demo", own, "hookd's own inbox is called at http://127.0.0.1:8080/inbox/…"},
 		{"http://127.0.0.1:8080/inbox/demo#x", own, "fragment"},
 		{"http://169.254.169.254:8080/inbox/demo", own, "Link Local"},
 		{"https://example.org/inbox/demo", own, ""},
