@@ -1201,3 +1201,15 @@ func TestBothDatabasesNamed(t *testing.T) {
 	is.NoErr(err)
 	is.Equal(stderr, "") // a file chooses: nothing to say
 }
+
+// TestDevDBFolder: "hookd dev -db FOLDER" is refused naming -db, the flag given,
+// and the file to name instead; nothing is made.
+func TestDevDBFolder(t *testing.T) {
+	is := is.New(t)
+	dir := t.TempDir()
+	_, _, err := runEnv(t, nil, "dev", "-listen", "127.0.0.1:0", "-db", dir)
+	is.True(err != nil)                                                                    // refused
+	is.True(strings.HasPrefix(err.Error(), "dev: -db: "+dir+" is not a file"))             // naming the flag
+	is.True(strings.Contains(err.Error(), strconv.Quote(filepath.Join(dir, devDatabase)))) // and a file to name
+	is.Equal(files(t, dir), []string(nil))                                                 // nothing made
+}

@@ -450,6 +450,9 @@ func (e *env) cmdDev(ctx context.Context, args []string) error {
 		listenSetting = "-listen " + *listen
 	}
 	if *db != "" {
+		if fi, err := os.Stat(*db); err == nil && !fi.Mode().IsRegular() {
+			return fmt.Errorf("dev: -db: %s is not a file (a folder?): name the database file in it, e.g. %q", *db, filepath.Join(*db, devDatabase))
+		}
 		cfg.Store.Path = *db
 	}
 	e.dev = true
