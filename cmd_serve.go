@@ -51,16 +51,25 @@ func (e *env) cmdServe(ctx context.Context, args []string) error {
 			newLogger(cfg, e.stderr).Warn("SIGHUP ignored: hookd reads its configuration only at start; restart it to apply a change")
 		}
 	}()
-	return e.serve(ctx, cfg, serveListenError, nil)
+	file, _ := e.configFile(*path)
+	return e.serve(ctx, cfg, serveListenError(file), nil)
 }
 
 // serveListenError is what hookd serve says when it cannot listen: the key that
-// chose the address, and for a port in use, what to do.
-func serveListenError(err error) error {
-	if errors.Is(err, syscall.EADDRINUSE) {
-		return fmt.Errorf("http.listen: %w: stop what listens there (another hookd?), or set http.listen to a free address in the configuration file", err)
+// chose the address, and for a port in use, what to do: in the configuration file,
+// or, without one (file empty), with one, since serve takes no -listen.
+func serveListenError(file string) func(error) error {
+	return func(err error) error {
+		switch {
+		case errors.Is(err, syscall.EADDRINUSE) && file == "":
+			return fmt.Errorf("http.listen: %w (the built-in default: no -config given and HOOKD_CONFIG not set): "+
+				"stop what listens there (another hookd?), or give serve a configuration file, -config FILE, "+
+				"with [http] listen = a free address (serve takes no -listen; hookd dev does)", err)
+		case errors.Is(err, syscall.EADDRINUSE):
+			return fmt.Errorf("http.listen: %w: stop what listens there (another hookd?), or set http.listen to a free address in %s", err, file)
+		}
+		return fmt.Errorf("http.listen: %w", err)
 	}
-	return fmt.Errorf("http.listen: %w", err)
 }
 
 // devListenError is serveListenError for hookd dev, whose address came from

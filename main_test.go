@@ -356,11 +356,11 @@ func TestServePortInUse(t *testing.T) {
 	stderr, done := serveIn(ctx, cfg, noenv)
 	select {
 	case err := <-done:
-		is.True(err != nil)                                                         // serve fails
-		is.True(strings.Contains(err.Error(), "http.listen"))                       // names the setting
-		is.True(strings.Contains(err.Error(), ln.Addr().String()))                  // and the address
-		is.True(strings.Contains(err.Error(), "set http.listen to a free address")) // and what to do
-		is.Equal(files(t, filepath.Dir(cfg)), []string{"hookd.toml"})               // before creating any file
+		is.True(err != nil)                                                                 // serve fails
+		is.True(strings.Contains(err.Error(), "http.listen"))                               // names the setting
+		is.True(strings.Contains(err.Error(), ln.Addr().String()))                          // and the address
+		is.True(strings.Contains(err.Error(), "set http.listen to a free address in "+cfg)) // and what to do, where
+		is.Equal(files(t, filepath.Dir(cfg)), []string{"hookd.toml"})                       // before creating any file
 	case <-time.After(10 * time.Second):
 		cancel()
 		<-done
@@ -639,4 +639,25 @@ func TestServeHeaderLimit(t *testing.T) {
 	}
 	is.Equal(get(32<<10), http.StatusOK)                           // well within
 	is.Equal(get(200<<10), http.StatusRequestHeaderFieldsTooLarge) // past the bound (Go's default took 1 MiB)
+}
+
+// TestServePortInUseWithoutFile: hookd serve without a file, on a port in use,
+// says that no file chose the address and that serve takes its address from one
+// (it has no -listen, which hookd dev has); it creates no file.
+func TestServePortInUseWithoutFile(t *testing.T) {
+	is := is.New(t)
+	ln, err := net.Listen("tcp", DefaultConfig().HTTP.Listen)
+	if err != nil {
+		t.Skipf("%s is taken by another process, which may let it go: %v", DefaultConfig().HTTP.Listen, err)
+	}
+	defer ln.Close()
+	dir := t.TempDir()
+	t.Chdir(dir)
+	err = run(context.Background(), []string{"hookd", "serve"}, noenv, strings.NewReader(""), io.Discard, io.Discard)
+	is.True(err != nil)                                              // serve fails
+	is.True(strings.Contains(err.Error(), "address already in use")) // saying why
+	is.True(strings.Contains(err.Error(), "no -config given"))       // that no file chose the address
+	is.True(strings.Contains(err.Error(), "-config FILE"))           // the way to choose one
+	is.True(strings.Contains(err.Error(), "serve takes no -listen")) // not the flag dev has
+	is.Equal(files(t, dir), []string(nil))                           // and nothing made
 }
