@@ -577,10 +577,14 @@ func (e *env) devCommandFlags(db, file string) devCommands {
 	if err != nil {
 		abs = db
 	}
-	return devCommands{flags: " -config FILE", note: fmt.Sprintf(
+	note := fmt.Sprintf(
 		"  FILE: the command line reaches %s only through a configuration file; write one\n"+
 			"  with [store] path = %q (and, to deliver as dev does, [delivery]\n"+
-			"  coalesce_window = \"0s\" and allow_private_targets = true), and give it with -config.\n\n", abs, abs)}
+			"  coalesce_window = \"0s\" and allow_private_targets = true), and give it with -config.\n", abs, abs)
+	if env := e.getenv("HOOKD_CONFIG"); env != "" {
+		note += fmt.Sprintf("  (Without -config, the command line reads HOOKD_CONFIG=%s, set in this shell: another database.)\n", env)
+	}
+	return devCommands{flags: " -config FILE", note: note + "\n"}
 }
 
 // sameFile reports whether the paths a and b name one existing file.

@@ -524,12 +524,12 @@ func TestDevBannerCommandsReachItsDatabase(t *testing.T) {
 	dir := t.TempDir()
 	t.Chdir(dir)
 	// devBanner runs hookd dev with args until the test ends and returns its banner.
-	devBanner := func(t *testing.T, args ...string) string {
+	devBanner := func(t *testing.T, getenv func(string) string, args ...string) string {
 		ctx, cancel := context.WithCancel(context.Background())
 		var stdout safeBuffer
 		done := make(chan error, 1)
 		go func() {
-			done <- run(ctx, append([]string{"hookd", "dev", "-listen", "127.0.0.1:0"}, args...), noenv,
+			done <- run(ctx, append([]string{"hookd", "dev", "-listen", "127.0.0.1:0"}, args...), getenv,
 				strings.NewReader(""), &stdout, newLogWatcher())
 		}()
 		t.Cleanup(func() {
@@ -562,7 +562,7 @@ func TestDevBannerCommandsReachItsDatabase(t *testing.T) {
 
 	t.Run("beside ./hookd-dev.db", func(t *testing.T) {
 		is := is.New(t)
-		banner := devBanner(t)
+		banner := devBanner(t, noenv)
 		is.True(!strings.Contains(banner, "-config")) // nothing to add
 		cfg := writeConfig(t, "[store]\npath = \""+filepath.Join(dir, devDatabase)+"\"\n")
 		is.Equal(answer(t, banner, "", cfg), "500") // dev's database answers 500 now
@@ -570,7 +570,7 @@ func TestDevBannerCommandsReachItsDatabase(t *testing.T) {
 	t.Run("-db elsewhere", func(t *testing.T) {
 		is := is.New(t)
 		db := filepath.Join(t.TempDir(), "other.db")
-		banner := devBanner(t, "-db", db)
+		banner := devBanner(t, noenv, "-db", db)
 		is.True(strings.Contains(banner, "inbox set demo -status 500 -config FILE")) // a file is needed
 		m := regexp.MustCompile(`\[store\] path = ("[^"]+")`).FindStringSubmatch(banner)
 		if m == nil {
@@ -580,6 +580,19 @@ func TestDevBannerCommandsReachItsDatabase(t *testing.T) {
 		file := filepath.Join(dir, "dev-cli.toml")
 		is.NoErr(os.WriteFile(file, []byte("[store]\npath = "+m[1]+"\n"), 0o600))
 		is.Equal(answer(t, banner, file, file), "500") // that database answers 500 now
+	})
+	t.Run("HOOKD_CONFIG set", func(t *testing.T) {
+		is := is.New(t)
+		service := writeConfig(t, "[store]\npath = \""+filepath.Join(t.TempDir(), "hookd.db")+"\"\n")
+		initDB(t, service)
+		banner := devBanner(t, func(k string) string {
+			if k == "HOOKD_CONFIG" {
+				return service
+			}
+			return ""
+		}) // ./hookd-dev.db, which the command line would find without HOOKD_CONFIG
+		is.True(strings.Contains(banner, "inbox set demo -status 500 -config FILE")) // a file is needed
+		is.True(strings.Contains(banner, "HOOKD_CONFIG="+service))                   // and why the shell's is not it
 	})
 }
 
