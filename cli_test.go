@@ -1213,3 +1213,26 @@ func TestDevDBFolder(t *testing.T) {
 	is.True(strings.Contains(err.Error(), strconv.Quote(filepath.Join(dir, devDatabase)))) // and a file to name
 	is.Equal(files(t, dir), []string(nil))                                                 // nothing made
 }
+
+// TestInterruptedSaysSo: a command stopped by Ctrl-C (its context cancelled) while
+// it works says it was interrupted and to run it again, not Go's "context
+// canceled"; and running it again works.
+func TestInterruptedSaysSo(t *testing.T) {
+	is := is.New(t)
+	dir := t.TempDir()
+	t.Chdir(dir)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // Ctrl-C before the database was made
+	var stdout, stderr safeBuffer
+	err := run(ctx, []string{"hookd", "init"}, noenv, strings.NewReader(""), &stdout, &stderr)
+	is.True(err != nil)                                                       // init did not finish
+	is.True(strings.HasPrefix(err.Error(), "interrupted before it finished")) // and says why
+	is.True(strings.Contains(err.Error(), "run it again"))                    // and what to do
+	is.True(!strings.HasSuffix(err.Error(), "context canceled"))              // in words, not Go's
+
+	out, _, err := runEnv(t, nil, "init")
+	is.NoErr(err)                                       // run again
+	is.True(strings.Contains(out, "created database ")) // it makes the database
+	_, _, err = runEnv(t, nil, "client", "add", "-name", "x")
+	is.NoErr(err) // which works
+}

@@ -153,6 +153,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	if errors.Is(err, flag.ErrHelp) {
 		return nil
 	}
+	if err != nil && ctx.Err() != nil && errors.Is(err, context.Canceled) {
+		// Ctrl-C (or SIGTERM) while the command was at work: say so, in place of
+		// Go's "context canceled". What it had done is whole: each step is a
+		// transaction, and a start cut short makes the next one start from scratch.
+		where := strings.TrimSuffix(err.Error(), ": "+context.Canceled.Error())
+		if where == context.Canceled.Error() {
+			return errors.New("interrupted before it finished; run it again")
+		}
+		return fmt.Errorf("interrupted before it finished (at %s); run it again", where)
+	}
 	return err
 }
 
