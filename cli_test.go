@@ -1236,3 +1236,28 @@ func TestInterruptedSaysSo(t *testing.T) {
 	_, _, err = runEnv(t, nil, "client", "add", "-name", "x")
 	is.NoErr(err) // which works
 }
+
+// TestDevKeyMissing: hookd dev on a database whose key is gone says, beside the
+// advice to restore the key, that a development database can be made anew, and
+// how; doing so works.
+func TestDevKeyMissing(t *testing.T) {
+	is := is.New(t)
+	dir := t.TempDir()
+	db := filepath.Join(dir, "hookd-dev.db")
+	initDB(t, writeConfig(t, "[store]\npath = \""+db+"\"\n"))
+	is.NoErr(os.Remove(filepath.Join(dir, "hookd-dev.key"))) // the key is lost
+
+	_, _, err := runEnv(t, nil, "dev", "-listen", "127.0.0.1:0", "-db", db)
+	is.True(err != nil)                                        // refused
+	is.True(strings.Contains(err.Error(), "no secret key at")) // saying why
+	is.True(strings.Contains(err.Error(), "remove "+db))       // and the way out for a development database
+	is.True(strings.Contains(err.Error(), "start hookd dev again"))
+
+	for _, f := range []string{db, db + "-wal", db + "-shm"} {
+		if err := os.Remove(f); err != nil && !os.IsNotExist(err) {
+			t.Fatal(err)
+		}
+	}
+	_, _, err = runEnv(t, nil, "init", "-config", writeConfig(t, "[store]\npath = \""+db+"\"\n"))
+	is.NoErr(err) // made anew, as said (init makes what dev makes at its start)
+}

@@ -214,6 +214,11 @@ func (e *env) serve(ctx context.Context, cfg Config, listenError func(error) err
 	st, err := openStore(ctx, cfg, true, true, migrating)
 	migrated()
 	if err != nil {
+		if _, kerr := os.Stat(cfg.SecretKeyPath()); e.dev && errors.Is(kerr, os.ErrNotExist) {
+			// A development database has no backups to restore its key from.
+			return fmt.Errorf("%w; a development database can be made anew instead: remove %s (and its -wal and -shm files) and start hookd dev again",
+				err, cfg.Store.Path)
+		}
 		return err
 	}
 	defer st.Close()
