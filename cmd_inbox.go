@@ -345,11 +345,16 @@ func (e *env) inboxSet(ctx context.Context, args []string) error {
 	if most := int(store.MaxInboxRetryAfter / time.Second); set["retry-after"] && (*retryAfter < 1 || *retryAfter > most) { // before seconds overflow a duration
 		return fmt.Errorf("inbox set: -retry-after: must be whole seconds from 1 to %d (a day), got %d", most, *retryAfter)
 	}
-	st, _, err := e.open(ctx, "inbox set", *path)
+	st, cfg, err := e.open(ctx, "inbox set", *path)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
+	if store.CheckInboxName("inbox", pos[0]) == nil {
+		if err := e.noteUnknownInbox(ctx, st, cfg, "inbox set", pos[0]); err != nil {
+			return err
+		}
+	}
 	a := store.InboxAnswer{Status: *status, RetryAfter: store.Seconds(int64(*retryAfter)), Location: *redirect, Delay: *delay}
 	if *reset {
 		a = store.InboxAnswer{}
@@ -369,11 +374,16 @@ func (e *env) inboxClear(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	st, _, err := e.open(ctx, "inbox clear", *path)
+	st, cfg, err := e.open(ctx, "inbox clear", *path)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
+	if store.CheckInboxName("inbox", pos[0]) == nil {
+		if err := e.noteUnknownInbox(ctx, st, cfg, "inbox clear", pos[0]); err != nil {
+			return err
+		}
+	}
 	n, err := st.ClearInbox(ctx, pos[0])
 	if err != nil {
 		return inboxArgError("inbox clear", err)

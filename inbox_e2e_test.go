@@ -628,4 +628,19 @@ func TestInboxNameNoneOfThem(t *testing.T) {
 	is.NoErr(<-done)
 	is.True(strings.Contains(tailErr.String(), "inbox demoo has received nothing")) // tail says it too
 	is.True(strings.Contains(tailErr.String(), "are demo"))
+
+	// inbox clear and inbox set too, which act all the same (an answer may be set
+	// before a webhook calls the inbox).
+	out, stderr, err = runEnv(t, nil, "inbox", "clear", "Demo", "-config", cfg)
+	is.NoErr(err)
+	is.True(strings.Contains(out, "deleted 0 request(s) of inbox Demo"))
+	is.True(strings.Contains(stderr, "inbox clear: inbox Demo has received nothing"))
+	is.True(strings.Contains(stderr, "are demo"))
+	out, stderr, err = runEnv(t, nil, "inbox", "set", "Demo", "-status", "410", "-config", cfg)
+	is.NoErr(err)
+	is.True(strings.Contains(out, "inbox Demo answers 410"))
+	is.True(strings.Contains(stderr, "inbox set: inbox Demo has received nothing"))
+	_, stderr, err = runEnv(t, nil, "inbox", "set", "demo", "-reset", "-config", cfg)
+	is.NoErr(err)
+	is.Equal(stderr, "") // an inbox there is: nothing to say
 }
