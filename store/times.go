@@ -37,6 +37,11 @@ func parseTime(field, s string, now time.Time, loc *time.Location) (time.Time, e
 		return now.Add(-d), nil
 	}
 	hint := ""
+	if d, err := time.ParseDuration(strings.TrimSuffix(s, "d") + "h"); strings.HasSuffix(s, "d") && err == nil && d <= 0 {
+		hint = " (how long ago is more than 0: for now, 1s)"
+	} else if d, err := time.ParseDuration(s); err == nil && d <= 0 {
+		hint = " (how long ago is more than 0: for now, 1s)"
+	}
 	if i := strings.LastIndexByte(s, ' '); i > 0 && len(s) > i+1 && s[i+1] >= '0' && s[i+1] <= '9' && strings.Contains(s[:i], "T") {
 		// A + of an offset sent unencoded in a query reads as a space.
 		if _, err := time.Parse(time.RFC3339Nano, s[:i]+"+"+s[i+1:]); err == nil {

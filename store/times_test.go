@@ -43,3 +43,22 @@ func TestParseTimeFrom1970(t *testing.T) {
 	_, err = store.ParseTime("until", "1970-01-01", now, time.FixedZone("CET", 3600)) // a date east of UTC, at local midnight
 	is.New(t).NoErr(err)
 }
+
+// TestParseTimeAgoMoreThanZero: how long ago is more than zero; "0m", "0s", "0d"
+// and a negative duration are refused saying so, and how to say now.
+func TestParseTimeAgoMoreThanZero(t *testing.T) {
+	now := time.Date(2026, 12, 1, 16, 0, 0, 0, time.UTC)
+	for _, in := range []string{"0m", "0s", "0d", "-2h"} {
+		t.Run(in, func(t *testing.T) {
+			is := is.New(t)
+			_, err := store.ParseTime("before", in, now, time.UTC)
+			is.True(err != nil)                                                                // refused
+			is.True(strings.Contains(err.Error(), "how long ago is more than 0: for now, 1s")) // saying why
+		})
+	}
+	got, err := store.ParseTime("before", "1s", now, time.UTC)
+	is.New(t).NoErr(err)
+	is.New(t).True(got.Equal(now.Add(-time.Second))) // as the error says
+	_, err = store.ParseTime("before", "soon", now, time.UTC)
+	is.New(t).True(err != nil && !strings.Contains(err.Error(), "more than 0")) // no such hint for other mistakes
+}
