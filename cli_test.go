@@ -1261,3 +1261,32 @@ func TestDevKeyMissing(t *testing.T) {
 	_, _, err = runEnv(t, nil, "init", "-config", writeConfig(t, "[store]\npath = \""+db+"\"\n"))
 	is.NoErr(err) // made anew, as said (init makes what dev makes at its start)
 }
+
+// TestFlagMistakeInOneLine: a flag hookd does not know, a value it cannot read, or
+// a flag without its value is told once, in the error, with the command's name and
+// synopsis, not after a print of every flag; -h still prints them, to stdout.
+func TestFlagMistakeInOneLine(t *testing.T) {
+	t.Chdir(t.TempDir())
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"deliveries", "list", "-nosuch"}, "deliveries list: flag provided but not defined: -nosuch (usage: hookd deliveries list ["},
+		{[]string{"deliveries", "list", "-limit", "abc"}, `deliveries list: invalid value "abc" for flag -limit`},
+		{[]string{"deliveries", "show", "-1"}, "deliveries show: flag provided but not defined: -1 (usage: hookd deliveries show [-json] DELIVERY; hookd deliveries show -h lists its flags)"},
+		{[]string{"notify", "-config"}, "notify: flag needs an argument: -config"},
+	} {
+		t.Run(strings.Join(c.args, " "), func(t *testing.T) {
+			is := is.New(t)
+			stdout, stderr, err := runEnv(t, nil, c.args...)
+			is.True(err != nil)                            // refused
+			is.True(strings.Contains(err.Error(), c.want)) // saying what, in which command
+			is.Equal(stdout+stderr, "")                    // once: no list of flags besides
+			is.Equal(strings.Count(err.Error(), "\n"), 0)  // in one line
+		})
+	}
+	stdout, stderr, err := runEnv(t, nil, "deliveries", "list", "-h")
+	if err != nil || stderr != "" || !strings.Contains(stdout, "Usage: hookd deliveries list") || !strings.Contains(stdout, "-attempts") {
+		t.Errorf("-h: err %v, stdout %q, stderr %q; want the usage and flags on stdout", err, stdout, stderr)
+	}
+}

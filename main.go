@@ -261,6 +261,9 @@ func (e *env) flags(name string) (*flag.FlagSet, *string) {
 // checks that it got at least min arguments and at most max (-1: any number). Help
 // that was asked for goes to stdout.
 func (e *env) parse(fs *flag.FlagSet, args []string, min, max int) ([]string, error) {
+	// A mistake is told once, in one line with the synopsis; the flags' whole list
+	// is for -h.
+	fs.SetOutput(io.Discard)
 	for _, a := range args {
 		if a == "--" {
 			break
@@ -269,12 +272,15 @@ func (e *env) parse(fs *flag.FlagSet, args []string, min, max int) ([]string, er
 			fs.SetOutput(e.stdout)
 		}
 	}
-	pos, err := parseInterspersed(fs, args)
-	if err != nil {
-		return nil, err
-	}
 	name := strings.TrimPrefix(fs.Name(), "hookd ")
 	c, _ := lookup(name)
+	pos, err := parseInterspersed(fs, args)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil, err
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s: %v (usage: %s; hookd %s -h lists its flags)", name, err, c.synopsis(), name)
+	}
 	if f := givenTwice(fs, args); f != "" {
 		// Which of the two was meant cannot be told; the values are not shown
 		// (one may be a secret).
