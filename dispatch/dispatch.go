@@ -356,8 +356,21 @@ func (d *Dispatcher) flush(ctx context.Context) error {
 		// recorded one at a time, as the turns do (turnFailed).
 		batch = d.recordEach(ctx, batch)
 	}
-	d.noticeOwners(batch)
+	d.recorded(batch)
 	return nil
+}
+
+// recorded follows outcomes the store has just recorded: the metrics count each as
+// it was applied (an outcome that would deactivate a webhook whose run of failures
+// ended during the call is recorded as a retry), and the owners of webhooks they
+// deactivated are told.
+func (d *Dispatcher) recorded(batch []store.Outcome) {
+	if d.opts.Observer != nil {
+		for _, o := range batch {
+			d.opts.Observer.Outcome(o.Kind.String(), o.Duration)
+		}
+	}
+	d.noticeOwners(batch)
 }
 
 // splitAfter is how many turns in a row may fail before their outcomes are recorded
@@ -524,7 +537,7 @@ func (d *Dispatcher) Tick(ctx context.Context) (int, error) {
 	}
 	d.turnDone(nil)
 	d.failedTurns = 0
-	d.noticeOwners(batch)
+	d.recorded(batch)
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.spare == nil && cap(batch) > 0 {
@@ -576,7 +589,7 @@ func (d *Dispatcher) turnFailed(ctx context.Context, batch []store.Outcome, err 
 	}
 	if d.failedTurns >= splitAfter && len(batch) > 0 && ctx.Err() == nil {
 		d.failedTurns = 0
-		d.noticeOwners(d.recordEach(ctx, batch))
+		d.recorded(d.recordEach(ctx, batch))
 		return
 	}
 	d.mu.Lock()
@@ -619,9 +632,6 @@ func (d *Dispatcher) worker() {
 		}
 		d.mu.Unlock()
 		o := d.deliver(d.callCtx, c)
-		if d.opts.Observer != nil {
-			d.opts.Observer.Outcome(o.Kind.String(), o.Duration)
-		}
 		d.mu.Lock()
 		d.sched.done(key, o.Duration)
 		d.pending = append(d.pending, o)

@@ -61,12 +61,15 @@ type Options struct {
 	AuditRetention time.Duration
 	// Hub configures e-mail and upstream registration (ORCID Hub deliveries).
 	Hub HubOptions
-	// Observer, when set, is told every outcome (for metrics).
+	// Observer, when set, is told every outcome once the store has recorded it, as
+	// recorded (for metrics).
 	Observer Observer
 }
 
 // Observer is told what became of each claimed delivery, by the word of its
-// store.OutcomeKind.
+// store.OutcomeKind, once the store has recorded it: an outcome the store applied
+// as another kind is told as applied, and one that could not be recorded (its
+// delivery is attempted again when its lease ends) is not told.
 type Observer interface {
 	Outcome(outcome string, attempt time.Duration)
 }

@@ -30,7 +30,7 @@ func New(st *store.Store) *Metrics {
 		registry: prometheus.NewRegistry(),
 		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hookd_deliveries_total",
-			Help: "Delivery attempts by outcome: delivered, retry, dead, gone (410), deactivated, released (not attempted).",
+			Help: "Delivery attempts by outcome, once recorded: delivered, retry, dead, gone (410), deactivated, released (handed back unsent, not attempted).",
 		}, []string{"outcome"}),
 		duration: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "hookd_attempt_duration_seconds",
@@ -61,7 +61,7 @@ func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{})
 }
 
-// Outcome counts one delivery outcome and, for an attempt, its duration.
+// Outcome counts one recorded delivery outcome and, for an attempt, its duration.
 func (m *Metrics) Outcome(outcome string, d time.Duration) {
 	m.deliveries.WithLabelValues(outcome).Inc()
 	if outcome != "released" {
