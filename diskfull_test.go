@@ -269,3 +269,42 @@ func TestStartOnFullDiskSaysSo(t *testing.T) {
 	_, err = runCmd(t, "client", "list", "-config", cfg)
 	is.True(err != nil && strings.Contains(err.Error(), "the disk that holds the database is full")) // a command says the same
 }
+
+// TestReadyzOnIdleFullDisk: a disk that fills up while hookd writes nothing (no
+// event, no delivery) makes /readyz answer 503 naming it at once, before a write
+// meets the full disk; once space is freed, /readyz answers 200 again.
+func TestReadyzOnIdleFullDisk(t *testing.T) {
+	dir, mnt := smallTmpfs(t)
+	is := is.New(t)
+	cfg := filepath.Join(dir, "hookd.toml")
+	is.NoErr(os.WriteFile(cfg, []byte(fmt.Sprintf("[http]\nlisten = \"127.0.0.1:0\"\n[store]\npath = %q\n[log]\nformat = \"json\"\n%s",
+		filepath.Join(mnt, "hookd.db"), fastDelivery)), 0o600))
+	_, err := runCmd(t, "init", "-config", cfg)
+	is.NoErr(err) // makes the database, on the small file system
+	d := startDaemon(t, cfg)
+	readyz := func() (int, string) {
+		res, err := noRedirects.Get(d.url + "/readyz")
+		is.NoErr(err) // readyz
+		b, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		return res.StatusCode, string(b)
+	}
+	status, _ := readyz()
+	is.Equal(status, http.StatusOK) // ready
+
+	ballast := filepath.Join(mnt, "ballast")
+	fillUp(t, ballast) // the disk fills up, while hookd is idle
+	status, body := readyz()
+	is.Equal(status, http.StatusServiceUnavailable)                     // not ready
+	is.True(strings.Contains(body, "the database or its disk is full")) // naming the cause
+
+	is.NoErr(os.Remove(ballast)) // space is freed
+	deadline := time.Now().Add(30 * time.Second)
+	for status, _ = readyz(); status != http.StatusOK; status, _ = readyz() {
+		if time.Now().After(deadline) {
+			t.Fatalf("not ready within 30s of freeing space; daemon log:\n%s", d.stderr)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	is.NoErr(d.stop()) // a clean stop
+}

@@ -76,11 +76,18 @@ const faultProbeEvery = time.Second
 // write of probeSize bytes at most once a second (probeWrite), and forgets the
 // fault once that succeeds: so readiness (/readyz) says why hookd cannot store,
 // and clears by itself when the fault does. A probe that succeeds says that much
-// can be written now; a larger write may still find the disk full.
+// can be written now; a larger write may still find the disk full. While none is
+// remembered but the database's file system has less than lowSpace free, Fault
+// probes too, at most once a second: a disk that filled up while hookd wrote
+// nothing is reported before a write meets it.
 func (s *Store) Fault(ctx context.Context) error {
 	s.fault.mu.Lock()
 	err := s.fault.err
-	due := err != nil && !s.fault.probing && time.Since(s.fault.probed) >= faultProbeEvery
+	due := !s.fault.probing && time.Since(s.fault.probed) >= faultProbeEvery
+	if due && err == nil {
+		free, ok := freeBytes(s.dir)
+		due = ok && free < lowSpace
+	}
 	if due {
 		s.fault.probing = true
 	}
@@ -106,6 +113,10 @@ func (s *Store) Fault(ctx context.Context) error {
 // probeSize is how much a probe writes: enough that the file must find new pages
 // and the WAL new room, as an intake does.
 const probeSize = 64 << 10
+
+// lowSpace is the free space below which Fault probes with a write although no
+// write has failed.
+const lowSpace = 1 << 20
 
 // probeWrite commits a row of probeSize bytes and then its removal, as two
 // transactions, so the bytes are written for real (to the WAL, and to the

@@ -137,6 +137,7 @@ type Store struct {
 
 	inboxWatch inboxWatchers // the channels of WatchInbox
 	fault      faultState    // the last store fault a write met (Fault)
+	dir        string        // the database's folder, whose free space Fault watches
 
 	// Now is the clock every method uses; tests pin it.
 	Now func() time.Time
@@ -241,7 +242,7 @@ func Open(ctx context.Context, opts Options) (_ *Store, err error) {
 		return nil, fmt.Errorf("open store %s: journal_mode is %q, want wal", opts.Path, mode)
 	}
 
-	s := &Store{write: write, box: opts.Box, Now: time.Now, backupDSN: dsn(), yield: openYielder(opts.Path, opts.Daemon), syncFull: sync == "full", daemon: opts.Daemon}
+	s := &Store{write: write, box: opts.Box, Now: time.Now, backupDSN: dsn(), dir: filepath.Dir(opts.Path), yield: openYielder(opts.Path, opts.Daemon), syncFull: sync == "full", daemon: opts.Daemon}
 	// The key is checked before a migration when the file's schema has the
 	// tables checkKey reads (version keyCheckSchema on): another database's key
 	// then leaves the file as it was, at a schema the hookd before still opens.
