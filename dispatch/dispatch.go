@@ -601,13 +601,15 @@ func (d *Dispatcher) turnFailed(ctx context.Context, batch []store.Outcome, err 
 // and returns those recorded.
 func (d *Dispatcher) recordEach(ctx context.Context, batch []store.Outcome) []store.Outcome {
 	var done []store.Outcome
-	for _, o := range batch {
-		if _, err := d.store.Exchange(ctx, []store.Outcome{o}, 0, 0); err != nil {
+	for i := range batch {
+		one := batch[i : i+1 : i+1] // the store writes back what it applied (a deactivation it made a retry)
+		if _, err := d.store.Exchange(ctx, one, 0, 0); err != nil {
+			o := one[0]
 			d.log.Error("dropping an outcome that cannot be recorded; the delivery is attempted again when its lease ends",
 				"delivery", o.DeliveryID, "webhook", o.SubscriptionUID, "outcome", o.Kind.String(), "err", err)
 			continue
 		}
-		done = append(done, o)
+		done = append(done, one[0])
 	}
 	return done
 }
