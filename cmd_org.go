@@ -299,7 +299,14 @@ func (e *env) orgSet(ctx context.Context, args []string) error {
 		fmt.Fprintf(e.stdout, "  signing secret     %s\n  (it signs the webhook's calls; copy it now, hookd shows it only this once: hookd org rotate-secret makes a new one)\n", signing)
 	}
 	if set["email"] && *email && (cfg.Email.SMTPAddr == "" || cfg.Email.From == "") {
-		fmt.Fprintf(e.stderr, "warning: e-mail notifications are on, but %s sets no [email] smtp_addr and from: hookd cannot send them, and each fails until it can\n", *path)
+		where := "the built-in configuration (no -config given and HOOKD_CONFIG not set)"
+		if file, from := e.configFile(*path); file != "" {
+			where = file
+			if *path == "" {
+				where += " (" + from + ")"
+			}
+		}
+		fmt.Fprintf(e.stderr, "warning: e-mail notifications are on, but %s sets no [email] smtp_addr and from: hookd cannot send them, and each fails until it can\n", where)
 	}
 	return nil
 }

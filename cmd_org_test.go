@@ -152,3 +152,30 @@ func TestOrgSetEmailWithoutRelay(t *testing.T) {
 		})
 	}
 }
+
+// TestOrgSetEmailWithoutRelayNamesTheConfiguration: the warning names the
+// configuration the command read when it came from HOOKD_CONFIG, or says it is the
+// built-in one when there is no file.
+func TestOrgSetEmailWithoutRelayNamesTheConfiguration(t *testing.T) {
+	t.Run("HOOKD_CONFIG", func(t *testing.T) {
+		is := is.New(t)
+		cfg := testConfig(t, "")
+		env := map[string]string{"HOOKD_CONFIG": cfg}
+		_, _, err := runEnv(t, env, "org", "add", "-name", "Uni", "-tech-contact", "it@uni.example")
+		is.NoErr(err)
+		_, stderr, err := runEnv(t, env, "org", "set", "Uni", "-email")
+		is.NoErr(err)
+		is.True(strings.Contains(stderr, "warning: e-mail notifications are on, but "+cfg+" (HOOKD_CONFIG="+cfg+") sets no [email] smtp_addr")) // names the file
+	})
+	t.Run("no file", func(t *testing.T) {
+		is := is.New(t)
+		t.Chdir(t.TempDir())
+		_, _, err := runEnv(t, nil, "init")
+		is.NoErr(err)
+		_, _, err = runEnv(t, nil, "org", "add", "-name", "Uni", "-tech-contact", "it@uni.example")
+		is.NoErr(err)
+		_, stderr, err := runEnv(t, nil, "org", "set", "Uni", "-email")
+		is.NoErr(err)
+		is.True(strings.Contains(stderr, "warning: e-mail notifications are on, but the built-in configuration (no -config given and HOOKD_CONFIG not set) sets no [email] smtp_addr")) // says which
+	})
+}
