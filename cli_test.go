@@ -1125,6 +1125,36 @@ func TestStorePathNotADatabase(t *testing.T) {
 	}
 }
 
+// TestStorePathEmptyFile: a file of 0 bytes at store.path (touch, or install from
+// /dev/null, made it to set its owner and mode) is no database yet: a command says
+// so rather than asking for a key to restore, check-config says serve makes it,
+// and init makes the database in it, with its key, which the commands then use.
+func TestStorePathEmptyFile(t *testing.T) {
+	is := is.New(t)
+	dir := t.TempDir()
+	db := filepath.Join(dir, "hookd.db")
+	is.NoErr(os.WriteFile(db, nil, 0o600))
+	cfg := filepath.Join(dir, "hookd.toml")
+	is.NoErr(os.WriteFile(cfg, []byte("[store]\npath = \"hookd.db\"\n"), 0o600))
+
+	_, _, err := runEnv(t, nil, "client", "list", "-config", cfg)
+	is.True(err != nil)                                                           // no database yet
+	is.True(strings.Contains(err.Error(), "store.path: "+db+" is an empty file")) // says so
+	is.True(!strings.Contains(err.Error(), "restore"))                            // no key to restore
+	out, _, err := runEnv(t, nil, "check-config", "-config", cfg)
+	is.NoErr(err)                                                             // fine for serve
+	is.True(strings.Contains(out, "empty: hookd serve will make its tables")) // and its key
+
+	out, _, err = runEnv(t, nil, "init", "-config", cfg)
+	is.NoErr(err)
+	is.True(strings.Contains(out, "created database "+db)) // made in the file
+	is.True(strings.Contains(out, "created secret key "))  // with its key
+	_, err = os.Stat(filepath.Join(dir, "hookd.key"))
+	is.NoErr(err)
+	_, _, err = runEnv(t, nil, "client", "add", "-config", cfg, "-name", "x")
+	is.NoErr(err) // which the commands use
+}
+
 // TestChosenSecretOneLine: a client secret given with -secret is refused when it
 // holds a line break or another control character (a slip of the paste; a
 // sign-in form cannot send it back, and a terminal would act on it when hookd

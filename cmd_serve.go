@@ -100,7 +100,7 @@ func (e *env) cmdInit(ctx context.Context, args []string) error {
 	}
 	db, _ := filepath.Abs(cfg.Store.Path)
 	key, _ := filepath.Abs(cfg.SecretKeyPath())
-	if _, err := os.Stat(db); err == nil {
+	if _, err := os.Stat(db); err == nil && !emptyFile(db) {
 		if err := checkIsDatabase(ctx, db); err != nil {
 			return fmt.Errorf("init: %w; nothing created", err)
 		}

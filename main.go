@@ -425,9 +425,12 @@ func openStore(ctx context.Context, cfg Config, daemon, create bool, migrating f
 	fresh := false // a new database, which a new key goes with
 	if create {
 		_, err := os.Stat(cfg.Store.Path)
-		fresh = errors.Is(err, fs.ErrNotExist)
+		fresh = errors.Is(err, fs.ErrNotExist) || emptyFile(cfg.Store.Path)
 	}
 	box, err := secret.LoadKeyFile(keyPath, fresh)
+	if errors.Is(err, fs.ErrNotExist) && emptyFile(cfg.Store.Path) {
+		return nil, fmt.Errorf("store.path: %s is an empty file, no database yet: hookd init (or serve) makes the database in it, and its key", cfg.Store.Path)
+	}
 	if errors.Is(err, fs.ErrNotExist) {
 		// A file that is no hookd database has no key to restore: say what it is.
 		if err := checkIsDatabase(ctx, cfg.Store.Path); err != nil {
@@ -462,13 +465,25 @@ func checkKeyAhead(cfg Config) error {
 		}
 		return nil
 	}
-	if _, err := os.Stat(cfg.Store.Path); err == nil {
+	if _, err := os.Stat(cfg.Store.Path); err == nil && !emptyFile(cfg.Store.Path) {
 		return nil
 	}
 	if err := checkNewKey(key); err != nil {
 		return fmt.Errorf("auth.secret_key_file: %w", err)
 	}
 	return nil
+}
+
+// emptyFile reports whether db is a file of 0 bytes without a WAL beside it (as
+// touch, or install from /dev/null, makes one): no database yet, so no secret is
+// sealed in it, and a new key goes with it as with a file that does not exist.
+func emptyFile(db string) bool {
+	fi, err := os.Stat(db)
+	if err != nil || !fi.Mode().IsRegular() || fi.Size() != 0 {
+		return false
+	}
+	wal, err := os.Stat(db + "-wal")
+	return errors.Is(err, fs.ErrNotExist) || err == nil && wal.Size() == 0
 }
 
 // checkIsDatabase checks that the file at db, which exists, is an SQLite database
@@ -539,7 +554,14 @@ func (e *env) cmdCheckConfig(ctx context.Context, args []string) error {
 	if err != nil {
 		return fmt.Errorf("config %s: %w", path, err)
 	}
-	if _, err := os.Stat(cfg.Store.Path); err == nil {
+	_, keyErr := os.Stat(cfg.SecretKeyPath())
+	if keyErr != nil && emptyFile(cfg.Store.Path) {
+		// No database yet: serve makes it in the file, with a new key.
+		if err := checkNewKey(cfg.SecretKeyPath()); err != nil {
+			return fmt.Errorf("config %s: auth.secret_key_file: %w: hookd serve would refuse to start", path, err)
+		}
+		state += fmt.Sprintf(", empty: hookd serve will make its tables (schema version %d) and its key", store.SchemaVersion())
+	} else if _, err := os.Stat(cfg.Store.Path); err == nil {
 		if _, err := os.Stat(cfg.SecretKeyPath()); err != nil {
 			if hint := cfg.keyElsewhere(); hint != "" {
 				return fmt.Errorf("config %s: auth.secret_key_file: the database %s exists, and its key %s cannot be read (%v)%s",
