@@ -1169,6 +1169,8 @@ func TestChosenSecretOneLine(t *testing.T) {
 		{"s3cret-line\nbreak", "line break"},
 		{"s3cret-\x1b[2Jclear", "control character"},
 		{"s3cret-" + strings.Repeat("x", 2000), "the limit is"},
+		{"s3cret-with\ttab", "has a tab"},
+		{"s3crééé", "at least 8 characters"}, // 7 characters in 10 bytes: counted as characters
 	} {
 		_, _, err := runEnv(t, nil, "client", "add", "-config", cfg, "-name", "other", "-id", "other-1", "-secret", bad.secret)
 		is.True(err != nil) // refused

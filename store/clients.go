@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 
@@ -68,8 +69,11 @@ var errShortSecret = invalid("secret", fmt.Sprintf("must be at least %d characte
 // cannot send back, and a terminal would act on when it is printed). Its errors
 // never show it.
 func checkChosenSecret(sec string) error {
-	if len(sec) < minSecretLen {
+	if utf8.RuneCountInString(sec) < minSecretLen { // characters, as its maximum counts them
 		return errShortSecret
+	}
+	if i := strings.IndexByte(sec, '\t'); i >= 0 {
+		return invalid("secret", fmt.Sprintf("has a tab at byte %d: a control character, which a sign-in form's field does not keep", i))
 	}
 	return CheckLine("secret", sec, maxSecretLen)
 }
