@@ -262,12 +262,6 @@ func (d *Dispatcher) call(ctx context.Context, c store.Claimed) result {
 	if err != nil {
 		return fail(describe(err, d.opts.Timeout))
 	}
-	if resp.StatusCode < 100 {
-		// "000" or "+20" parse as numbers, but are no HTTP status: kept as one,
-		// status 0 would read as "no answer".
-		drain(resp)
-		return fail(fmt.Sprintf("malformed HTTP response: status %q is not from 100 to 599", strings.TrimSpace(strings.SplitN(resp.Status, " ", 2)[0])))
-	}
 	if resp.StatusCode >= 300 && resp.StatusCode < 400 {
 		r.err = fmt.Sprintf("HTTP %d redirect to %q not followed", resp.StatusCode, redact(resp.Header.Get("Location"))) // as URLs are logged
 	}
@@ -294,6 +288,15 @@ func (d *Dispatcher) clientFor(u *url.URL) *http.Client {
 // (redactResult cuts the body to the snippet). A body that breaks off (a reset, the
 // call's timeout) is noted in the attempt log; timeout is the call's.
 func (r *result) read(resp *http.Response, t0 time.Time, timeout time.Duration) {
+	if resp.StatusCode < 100 {
+		// "000" or "+20" parse as numbers, but are no HTTP status: kept as one,
+		// status 0 would read as "no answer".
+		drain(resp)
+		r.duration = time.Since(t0)
+		code, _, _ := strings.Cut(resp.Status, " ")
+		r.err = fmt.Sprintf("malformed HTTP response: status %q is not from 100 to 599", code)
+		return
+	}
 	var snippet []byte
 	var err error
 	if resp.ContentLength != 0 { // an empty answer (a 204) needs no buffer

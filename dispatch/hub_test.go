@@ -444,3 +444,37 @@ func TestUpstreamRegistrationNeverGivesUp(t *testing.T) {
 	is.Equal(ms[0].Upstream, "registered") // registered once the upstream is back
 	is.Equal(puts.Load(), int64(21))       // each attempt one PUT
 }
+
+// TestUpstreamStatusBelow100: an upstream answering a status below 100 is a
+// malformed answer in the registration's attempt log and in the member's upstream
+// state, as for any receiver, not an "HTTP 0".
+func TestUpstreamStatusBelow100(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	e := newEnv(t)
+	tokens := newReceiver(t, func(_ int, w http.ResponseWriter, _ *http.Request, _ []byte) error {
+		answerToken(w)
+		return nil
+	})
+	api := statusReceiver(t, "HTTP/1.1 000 OK")
+	_, err := e.st.ConfigureUpstream(ctx, api+"/v3.0")
+	is.NoErr(err)
+	org, err := e.st.CreateOrganisation(ctx, "A", "tech@a.example")
+	is.NoErr(err)
+	_, err = e.st.PutMember(ctx, org.ID, orcidA, store.MemberInfo{}, 0)
+	is.NoErr(err)
+	_, _, err = e.st.SetHubSettings(ctx, org.ID, store.HubSettings{EmailEnabled: true})
+	is.NoErr(err)
+	d := e.dispatcher(nil)
+	d.ConfigureHub(dispatch.HubOptions{Upstream: dispatch.UpstreamOptions{APIURL: api + "/v3.0", TokenURL: tokens.URL + "/oauth/token",
+		ClientID: "APP-1", ClientSecret: "up-secret", PublicURL: "https://hub.example.org"}})
+	is.Equal(e.tick(d), 1)
+	dl := e.only()
+	is.Equal(dl.StateName(), "failed")
+	as := e.attempts(dl.ID)
+	is.Equal(len(as), 1)
+	is.Equal(as[0].Error, `malformed HTTP response: status "000" is not from 100 to 599`)
+	ms, err := e.st.Members(ctx, org.ID)
+	is.NoErr(err)
+	is.True(strings.Contains(ms[0].Upstream, "malformed HTTP response")) // the member's state says so too
+}
