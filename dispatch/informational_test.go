@@ -14,10 +14,9 @@ import (
 	"hookd/store"
 )
 
-// informationalReceiver answers every request on plain http with the
-// informational answers hints gives (nil: without end, until hookd hangs up),
-// then 204.
-func informationalReceiver(tb testing.TB, hints func(n int) bool) string {
+// rawReceiver answers every request on plain http with what answer writes, byte
+// for byte, so it can send what net/http's server never would.
+func rawReceiver(tb testing.TB, answer func(w *bufio.Writer)) string {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		tb.Fatal(err)
@@ -37,18 +36,27 @@ func informationalReceiver(tb testing.TB, hints func(n int) bool) string {
 				}
 				req.Body.Close()
 				w := bufio.NewWriter(c)
-				for i := 0; hints == nil || hints(i); i++ {
-					w.WriteString("HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload; as=style\r\n\r\n")
-					if w.Flush() != nil {
-						return // hookd hung up
-					}
-				}
-				w.WriteString("HTTP/1.1 204 No Content\r\n\r\n")
+				answer(w)
 				w.Flush()
 			}()
 		}
 	}()
 	return "http://" + ln.Addr().String()
+}
+
+// informationalReceiver answers every request on plain http with the
+// informational answers hints gives (nil: without end, until hookd hangs up),
+// then 204.
+func informationalReceiver(tb testing.TB, hints func(n int) bool) string {
+	return rawReceiver(tb, func(w *bufio.Writer) {
+		for i := 0; hints == nil || hints(i); i++ {
+			w.WriteString("HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload; as=style\r\n\r\n")
+			if w.Flush() != nil {
+				return // hookd hung up
+			}
+		}
+		w.WriteString("HTTP/1.1 204 No Content\r\n\r\n")
+	})
 }
 
 // TestInformationalAnswers: informational (1xx) answers before the final one
@@ -85,29 +93,7 @@ func TestInformationalAnswers(t *testing.T) {
 
 // statusReceiver answers every request on plain http with the status line given.
 func statusReceiver(tb testing.TB, statusLine string) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				req, err := http.ReadRequest(bufio.NewReader(c))
-				if err != nil {
-					return
-				}
-				req.Body.Close()
-				c.Write([]byte(statusLine + "\r\nContent-Length: 0\r\n\r\n"))
-			}()
-		}
-	}()
-	return "http://" + ln.Addr().String()
+	return rawReceiver(tb, func(w *bufio.Writer) { w.WriteString(statusLine + "\r\nContent-Length: 0\r\n\r\n") })
 }
 
 // TestStatusBelow100: a status line whose code parses as a number below 100
