@@ -408,19 +408,9 @@ func TestUpstreamRegistrationNeverGivesUp(t *testing.T) {
 		}
 		return nil
 	})
-	_, err := e.st.ConfigureUpstream(ctx, upstream.URL+"/v3.0")
-	is.NoErr(err)
-	org, err := e.st.CreateOrganisation(ctx, "A", "tech@a.example")
-	is.NoErr(err)
-	_, err = e.st.PutMember(ctx, org.ID, orcidA, store.MemberInfo{}, 0)
-	is.NoErr(err)
-	_, _, err = e.st.SetHubSettings(ctx, org.ID, store.HubSettings{EmailEnabled: true})
-	is.NoErr(err)
-	d := e.dispatcher(func(o *dispatch.Options) {
+	d, org := upstreamAt(t, e, 1, upstream.URL, upstream.URL, func(o *dispatch.Options) {
 		o.RetryBase, o.RetryMaxDelay, o.GiveUpAfter = time.Minute, 10*time.Minute, 30*time.Minute
 	})
-	d.ConfigureHub(dispatch.HubOptions{Upstream: dispatch.UpstreamOptions{APIURL: upstream.URL + "/v3.0", TokenURL: upstream.URL + "/oauth/token",
-		ClientID: "APP-1", ClientSecret: "up-secret", PublicURL: "https://hub.example.org"}})
 
 	var row store.Delivery
 	for range 20 { // two hours of failures, four times give_up_after
@@ -432,14 +422,14 @@ func TestUpstreamRegistrationNeverGivesUp(t *testing.T) {
 		e.clock.Set(row.DueAt)
 	}
 	is.True(e.clock.Now().Sub(e.start) > 2*time.Hour) // well past give_up_after
-	ms, err := e.st.Members(ctx, org.ID)
+	ms, err := e.st.Members(ctx, org)
 	is.NoErr(err)
 	is.True(strings.HasPrefix(ms[0].Upstream, "failed")) // the member shows the failure meanwhile
 
 	healthy.Store(true)
 	is.Equal(e.tick(d), 1)
 	is.Equal(e.only().StateName(), "delivered")
-	ms, err = e.st.Members(ctx, org.ID)
+	ms, err = e.st.Members(ctx, org)
 	is.NoErr(err)
 	is.Equal(ms[0].Upstream, "registered") // registered once the upstream is back
 	is.Equal(puts.Load(), int64(21))       // each attempt one PUT
@@ -457,24 +447,14 @@ func TestUpstreamStatusBelow100(t *testing.T) {
 		return nil
 	})
 	api := statusReceiver(t, "HTTP/1.1 000 OK")
-	_, err := e.st.ConfigureUpstream(ctx, api+"/v3.0")
-	is.NoErr(err)
-	org, err := e.st.CreateOrganisation(ctx, "A", "tech@a.example")
-	is.NoErr(err)
-	_, err = e.st.PutMember(ctx, org.ID, orcidA, store.MemberInfo{}, 0)
-	is.NoErr(err)
-	_, _, err = e.st.SetHubSettings(ctx, org.ID, store.HubSettings{EmailEnabled: true})
-	is.NoErr(err)
-	d := e.dispatcher(nil)
-	d.ConfigureHub(dispatch.HubOptions{Upstream: dispatch.UpstreamOptions{APIURL: api + "/v3.0", TokenURL: tokens.URL + "/oauth/token",
-		ClientID: "APP-1", ClientSecret: "up-secret", PublicURL: "https://hub.example.org"}})
+	d, org := upstreamAt(t, e, 1, api, tokens.URL, nil)
 	is.Equal(e.tick(d), 1)
 	dl := e.only()
 	is.Equal(dl.StateName(), "failed")
 	as := e.attempts(dl.ID)
 	is.Equal(len(as), 1)
 	is.Equal(as[0].Error, `malformed HTTP response: status "000" is not from 100 to 599`)
-	ms, err := e.st.Members(ctx, org.ID)
+	ms, err := e.st.Members(ctx, org)
 	is.NoErr(err)
 	is.True(strings.Contains(ms[0].Upstream, "malformed HTTP response")) // the member's state says so too
 }

@@ -167,10 +167,20 @@ func TestUpstream401SharesOneNewToken(t *testing.T) {
 // dispatcher with retries rb apart.
 func upstreamWith(t *testing.T, e *testEnv, n int, rb time.Duration, handler receiverFunc) *dispatch.Dispatcher {
 	t.Helper()
+	upstream := newReceiver(t, handler)
+	d, _ := upstreamAt(t, e, n, upstream.URL, upstream.URL, func(o *dispatch.Options) { o.RetryBase = rb })
+	return d
+}
+
+// upstreamAt sets up upstream registration of n members (testOrcid(0) on) of an
+// organisation with e-mail on, against ORCID's API at api (under /v3.0) and its
+// token endpoint at tokens (/oauth/token), and returns a dispatcher with opts and
+// the organisation's id.
+func upstreamAt(t *testing.T, e *testEnv, n int, api, tokens string, opts func(*dispatch.Options)) (*dispatch.Dispatcher, int64) {
+	t.Helper()
 	is := is.New(t)
 	ctx := context.Background()
-	upstream := newReceiver(t, handler)
-	_, err := e.st.ConfigureUpstream(ctx, upstream.URL+"/v3.0")
+	_, err := e.st.ConfigureUpstream(ctx, api+"/v3.0")
 	is.NoErr(err)
 	org, err := e.st.CreateOrganisation(ctx, "A", "tech@a.example")
 	is.NoErr(err)
@@ -182,10 +192,10 @@ func upstreamWith(t *testing.T, e *testEnv, n int, rb time.Duration, handler rec
 	is.NoErr(err)
 	_, _, err = e.st.SetHubSettings(ctx, org.ID, store.HubSettings{EmailEnabled: true})
 	is.NoErr(err)
-	d := e.dispatcher(func(o *dispatch.Options) { o.RetryBase = rb })
-	d.ConfigureHub(dispatch.HubOptions{Upstream: dispatch.UpstreamOptions{APIURL: upstream.URL + "/v3.0", TokenURL: upstream.URL + "/oauth/token",
+	d := e.dispatcher(opts)
+	d.ConfigureHub(dispatch.HubOptions{Upstream: dispatch.UpstreamOptions{APIURL: api + "/v3.0", TokenURL: tokens + "/oauth/token",
 		ClientID: "APP-1", ClientSecret: "up-secret", PublicURL: "https://hub.example.org"}})
-	return d
+	return d, org.ID
 }
 
 // TestTokenEndpointRefusalAskedOnce: a token endpoint that refuses hookd's
