@@ -51,17 +51,34 @@ func toRecord(sub store.Subscription) webhookRecord {
 	return rec
 }
 
+// authInput is the auth object of a request's body. A member given, even as "", is
+// there (nil only when it is left out or null): a member the type does not use is
+// refused whatever its value, as the API's document has it.
+type authInput struct {
+	Type         string  `json:"type"`
+	Username     *string `json:"username"`
+	Password     *string `json:"password"`
+	ClientID     *string `json:"clientID"`
+	ClientSecret *string `json:"clientSecret"`
+	TokenURL     *string `json:"tokenURL"`
+}
+
 // checkAuth validates an auth object and converts it for the store.
-func (s *Server) checkAuth(a *authJSON) (store.Auth, error) {
-	if a == nil {
+func (s *Server) checkAuth(in *authInput) (store.Auth, error) {
+	if in == nil {
 		return store.Auth{Type: store.AuthNone}, nil
 	}
+	a := authJSON{Type: in.Type, Username: orEmpty(in.Username), Password: orEmpty(in.Password),
+		ClientID: orEmpty(in.ClientID), ClientSecret: orEmpty(in.ClientSecret), TokenURL: orEmpty(in.TokenURL)}
 	extra := func(allowed ...string) error {
 		// In the order of the API's document, so that the same body is always
 		// refused naming the same field.
-		for _, f := range []struct{ name, v string }{{"username", a.Username}, {"password", a.Password},
-			{"clientID", a.ClientID}, {"clientSecret", a.ClientSecret}, {"tokenURL", a.TokenURL}} {
-			if f.v != "" && !slices.Contains(allowed, f.name) {
+		for _, f := range []struct {
+			name string
+			v    *string
+		}{{"username", in.Username}, {"password", in.Password},
+			{"clientID", in.ClientID}, {"clientSecret", in.ClientSecret}, {"tokenURL", in.TokenURL}} {
+			if f.v != nil && !slices.Contains(allowed, f.name) {
 				return inputError("auth."+f.name, "is not used with auth type %q", a.Type)
 			}
 		}
@@ -108,6 +125,14 @@ func (s *Server) checkAuth(a *authJSON) (store.Auth, error) {
 	}
 }
 
+// orEmpty is the text p points to, or "" for none.
+func orEmpty(p *string) string {
+	if p == nil {
+		return ""
+	}
+	return *p
+}
+
 // maxDescription is the longest description of a webhook, in characters.
 const maxDescription = 500
 
@@ -130,7 +155,7 @@ func checkTypes(types []string) ([]string, error) {
 // webhookInput is the body of POST and PATCH.
 type webhookInput struct {
 	TargetURL   *string            `json:"targetURL"`
-	Auth        *authJSON          `json:"auth"`
+	Auth        *authInput         `json:"auth"`
 	Orcid       *string            `json:"orcid"`
 	Types       *[]string          `json:"types"`
 	Description *string            `json:"description"`

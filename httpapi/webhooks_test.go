@@ -374,6 +374,9 @@ func TestPlatformValidation(t *testing.T) {
 		{"client_credential with ftp tokenURL", `{` + target + `,"auth":{"type":"client_credential","clientID":"c","clientSecret":"pw-never-echo","tokenURL":"ftp://a.example.com/t"}}`, "auth.tokenURL", "http"},
 		{"client_credential with loopback tokenURL", `{` + target + `,"auth":{"type":"client_credential","clientID":"c","clientSecret":"pw-never-echo","tokenURL":"http://127.0.0.1:9/t"}}`, "auth.tokenURL", "allow_private_targets"},
 		{"noauth with password", `{` + target + `,"auth":{"type":"noauth","password":"pw-never-echo"}}`, "auth.password", "noauth"},
+		{"noauth with an empty username", `{` + target + `,"auth":{"type":"noauth","username":""}}`, "auth.username", "noauth"},
+		{"basic with an empty tokenURL", `{` + target + `,"auth":{"type":"basic","username":"u","password":"pw-never-echo","tokenURL":""}}`, "auth.tokenURL", "basic"},
+		{"client_credential with an empty password", `{` + target + `,"auth":{"type":"client_credential","clientID":"c","clientSecret":"pw-never-echo","tokenURL":"https://a.example.com/t","password":""}}`, "auth.password", "client_credential"},
 		{"password not a string", `{` + target + `,"auth":{"type":"basic","username":"u","password":5}}`, "auth.password", "string"},
 		{"unknown field", `{` + target + `,"colour":"red"}`, "colour", "colour"},
 		{"unknown field holding a number beyond float64", `{` + target + `,"colour":1e400}`, "colour", "unknown field"},
@@ -449,6 +452,7 @@ func TestPlatformValidation(t *testing.T) {
 		for _, body := range []string{
 			`{"targetURL":"ftp://example.com/x","description":"d1"}`,
 			`{"description":"d1","auth":{"type":"basic","username":"u2"}}`,
+			`{"description":"d1","auth":{"type":"noauth","username":"","password":""}}`,
 			`{"description":"d1","headers":{"webhook-signature":"v1,x"}}`,
 			`{"description":"d1","types":["nope"]}`,
 			`{"description":"d1","orcid":"0000-0002-7253-3646"}`,
