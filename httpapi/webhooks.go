@@ -446,9 +446,15 @@ func (s *Server) handleWebhookReplay() http.Handler {
 			s.writeProblem(w, r, err, nil)
 			return
 		}
-		if in.Webhook != nil || in.Client != nil || in.Org != nil {
-			s.writeProblem(w, r, inputError("webhook", "the webhook is the one in the path; client and org are the admin API's"), nil)
-			return
+		// Named as the body gives them, so the problem names the member at fault.
+		for _, f := range []struct {
+			name  string
+			given bool
+		}{{"webhook", in.Webhook != nil}, {"client", in.Client != nil}, {"org", in.Org != nil}} {
+			if f.given {
+				s.writeProblem(w, r, inputError(f.name, "is not taken here: the webhook is the one in the path; webhook, client and org are the admin API's (POST /api/admin/v1/replay)"), nil)
+				return
+			}
 		}
 		f, err := in.filter(s.store.Now())
 		if err != nil {

@@ -801,6 +801,15 @@ func TestPlatformDeliveriesAndReplayAPI(t *testing.T) {
 		platformProblem(t, platformCall(t, h, http.MethodPost, platformPath+"/"+rec.ID+"/replay", tok, `{"since":"2024-01-01T00:00:00Z","id":1}`), http.StatusBadRequest)
 		p = platformProblem(t, platformCall(t, h, http.MethodPost, platformPath+"/"+rec.ID+"/replay", tok, `{"since":"1h","deliveryId":1}`), http.StatusBadRequest)
 		is.Equal(p.Field, "deliveryId") // one or the other
+		for _, c := range []struct{ body, field string }{
+			{`{"since":"1h","webhook":"` + rec.ID + `"}`, "webhook"},
+			{`{"since":"1h","client":"replayer"}`, "client"},
+			{`{"since":"1h","org":1}`, "org"},
+		} {
+			p := platformProblem(t, platformCall(t, h, http.MethodPost, platformPath+"/"+rec.ID+"/replay", tok, c.body), http.StatusBadRequest)
+			is.Equal(p.Field, c.field) // the admin API's filters, named as given
+			is.True(strings.HasPrefix(p.Detail, c.field+": "))
+		}
 	})
 	t.Run("nothing failed: nothing replayed", func(t *testing.T) {
 		is := is.New(t)
