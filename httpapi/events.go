@@ -99,7 +99,12 @@ func (s *Server) handleEvents() http.Handler {
 			}
 			id := orcid.Normalize(ev.Orcid)
 			if id == "" {
-				writeProblemBody(w, http.StatusBadRequest, field("orcid")+" is required", field("orcid"))
+				// "field: what is wrong", as every other error about one field reads.
+				detail := field("orcid") + ": is required"
+				if ev.Orcid != "" { // "   ", "https://orcid.org/": something, but no iD
+					detail = fmt.Sprintf("%s: %q is not an ORCID iD", field("orcid"), ev.Orcid)
+				}
+				writeProblemBody(w, http.StatusBadRequest, detail, field("orcid"))
 				return
 			}
 			// The field is named ("[i].orcid") only when it is wrong: a batch's
