@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"fmt"
+	"maps"
 	"net/http"
 	"slices"
 	"strings"
@@ -136,10 +137,16 @@ func orEmpty(p *string) string {
 // maxDescription is the longest description of a webhook, in characters.
 const maxDescription = 500
 
-func checkTypes(types []string) ([]string, error) {
+// checkTypes validates a list of event types and gives them in the store's words. A
+// null in it is no type (encoding/json would make it "", and the error quote that).
+func checkTypes(types []*string) ([]string, error) {
 	var out []string
-	for i, t := range types {
+	for i, tp := range types {
 		field := fmt.Sprintf("types[%d]", i)
+		if tp == nil {
+			return nil, inputError(field, "is null: give orcid.record.updated or orcid.record.created")
+		}
+		t := *tp
 		u, err := store.ParseEventTypeName(field, t)
 		if err != nil {
 			return nil, err
@@ -154,12 +161,12 @@ func checkTypes(types []string) ([]string, error) {
 
 // webhookInput is the body of POST and PATCH.
 type webhookInput struct {
-	TargetURL   *string            `json:"targetURL"`
-	Auth        *authInput         `json:"auth"`
-	Orcid       *string            `json:"orcid"`
-	Types       *[]string          `json:"types"`
-	Description *string            `json:"description"`
-	Headers     *map[string]string `json:"headers"`
+	TargetURL   *string             `json:"targetURL"`
+	Auth        *authInput          `json:"auth"`
+	Orcid       *string             `json:"orcid"`
+	Types       *[]*string          `json:"types"`
+	Description *string             `json:"description"`
+	Headers     *map[string]*string `json:"headers"`
 }
 
 // check validates the fields present and converts them to a store patch.
@@ -207,10 +214,21 @@ func (s *Server) check(in webhookInput, creating bool) (store.WebhookPatch, erro
 		p.Description = in.Description
 	}
 	if in.Headers != nil {
-		if err := store.CheckHeaders("headers", *in.Headers); err != nil {
+		headers := make(map[string]string, len(*in.Headers))
+		for name, v := range *in.Headers {
+			headers[name] = orEmpty(v)
+		}
+		if err := store.CheckHeaders("headers", headers); err != nil {
 			return p, err
 		}
-		p.Headers = in.Headers
+		// A null value is no value (encoding/json would make it "", a header sent
+		// empty); nor is it a field left out. The names are known good by now.
+		for _, name := range slices.Sorted(maps.Keys(*in.Headers)) { // the same body names the same header
+			if (*in.Headers)[name] == nil {
+				return p, inputError("headers."+name, "is null: give the header's value (\"\" for an empty one), or leave the header out")
+			}
+		}
+		p.Headers = &headers
 	}
 	return p, nil
 }

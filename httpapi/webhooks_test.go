@@ -391,6 +391,8 @@ func TestPlatformValidation(t *testing.T) {
 		{"orcid of spaces", `{` + target + `,"orcid":"   "}`, "orcid", `"   " is not an ORCID iD: give one, or "" for every record`},
 		{"bad types entry", `{` + target + `,"types":["orcid.record.deleted"]}`, "types[0]", "orcid.record.deleted"},
 		{"bad second types entry", `{` + target + `,"types":["orcid.record.updated","bogus"]}`, "types[1]", "bogus"},
+		{"a null in types", `{` + target + `,"types":["orcid.record.updated",null]}`, "types[1]", "types[1]: is null"},
+		{"a header's value null", `{` + target + `,"headers":{"X-A":"1","X-B":null}}`, "headers.X-B", "headers.X-B: is null"},
 		{"reserved header webhook-signature", `{` + target + `,"headers":{"webhook-signature":"v1,forged"}}`, "headers.webhook-signature", "cannot be overridden"},
 		{"reserved header Webhook-Id", `{` + target + `,"headers":{"Webhook-Id":"msg_1"}}`, "headers.Webhook-Id", "cannot be overridden"},
 		{"reserved header Authorization", `{` + target + `,"headers":{"Authorization":"Bearer x"}}`, "headers.Authorization", "cannot be overridden"},
