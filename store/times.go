@@ -36,6 +36,9 @@ func parseTime(field, s string, now time.Time, loc *time.Location) (time.Time, e
 	if d, ok := parseAgo(s); ok {
 		return now.Add(-d), nil
 	}
+	if farBack(s) {
+		return time.Time{}, invalid(field, fmt.Sprintf("%q is before 1970: hookd keeps nothing that old", s))
+	}
 	hint := ""
 	if d, err := time.ParseDuration(strings.TrimSuffix(s, "d") + "h"); strings.HasSuffix(s, "d") && err == nil && d <= 0 {
 		hint = " (how long ago is more than 0: for now, 1s)"
@@ -62,4 +65,16 @@ func parseAgo(s string) (time.Duration, bool) {
 	}
 	d, err := time.ParseDuration(s)
 	return d, err == nil && d > 0
+}
+
+// farBack reports whether s is how long ago in a form parseAgo takes but a number
+// too large for it (more than 100 years of days, or beyond a Go duration): a time
+// before 1970, not something other than a time.
+func farBack(s string) bool {
+	for _, unit := range []string{"d", "h", "m", "s"} {
+		if n, ok := strings.CutSuffix(s, unit); ok && n != "" && strings.Trim(n, "0123456789") == "" && strings.Trim(n, "0") != "" {
+			return true
+		}
+	}
+	return false
 }
