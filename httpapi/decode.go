@@ -95,6 +95,11 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, *sto
 
 // checkJSONType refuses a request whose Content-Type, when it has one, is not JSON.
 func checkJSONType(r *http.Request) *store.Error {
+	if n := len(r.Header[hContentType]); n > 1 {
+		// Which one labels the body would be a guess: the first may say JSON and
+		// the second another charset, or no JSON at all.
+		return inputError("", "%d Content-Type headers: send one", n)
+	}
 	if ct := headerValue(r.Header, hContentType); ct != "" && ct != "application/json" {
 		mt, params, err := mime.ParseMediaType(ct)
 		if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {

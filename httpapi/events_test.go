@@ -499,6 +499,10 @@ func TestEventsCharset(t *testing.T) {
 	is.True(strings.Contains(p.Detail, `charset "utf-16"`)) // says which
 	is.Equal(len(a.rows()), 0)                              // and takes nothing
 	a.accepted(a.post(a.token, `{"orcid":"`+eventsOrcidA+`"}`, "Content-Type", "application/json; charset=UTF-8"))
+	// Two Content-Type headers: which one labels the body would be a guess.
+	p = a.problem(a.post(a.token, `{"orcid":"`+eventsOrcidB+`"}`, "Content-Type", "application/json", "Content-Type", "application/json; charset=utf-16"), http.StatusBadRequest)
+	is.True(strings.Contains(p.Detail, "2 Content-Type headers")) // says what is wrong
+	is.Equal(len(a.rows()), 1)                                    // and takes nothing more
 }
 
 // TestEventsContentEncoding: hookd reads bodies as sent, so one with a
