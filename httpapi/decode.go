@@ -197,6 +197,9 @@ func unmarshalStrict(body []byte, v any) *store.Error {
 		switch {
 		case errors.Is(err, io.EOF):
 			return inputError("", "request body is empty; a JSON value is required")
+		case errors.As(err, &se) && bytes.HasPrefix(bytes.TrimLeft(body, jsonSpace), []byte("\ufeff")):
+			// encoding/json names the mark's first byte as a character of its own ('ï').
+			return inputError("", "request body starts with a byte order mark (U+FEFF), which JSON sent over a network must not have: send the JSON without it")
 		case errors.As(err, &se):
 			return inputError("", "request body is not valid JSON (at byte %d): %v", se.Offset, err)
 		case errors.As(err, &te) && te.Field == "":

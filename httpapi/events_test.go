@@ -320,6 +320,8 @@ func TestEventsBadRequests(t *testing.T) {
 		{"a member twice in a batch's second element", "[" + ev(eventsOrcidA) + `,{"type":"CREATED","orcid":"` + eventsOrcidA + `","type":"UPDATED"}]`, "[1].type", "[1].type: is given twice"},
 		{"a member twice, once escaped", `{"orcid":"` + eventsOrcidA + `","\u006frcid":"` + eventsOrcidB + `"}`, "orcid", "given twice"},
 		{"padded with a no-break space", "\u00a0" + ev(eventsOrcidA), "", "JSON"},
+		{"a byte order mark first", "\ufeff" + ev(eventsOrcidA), "", "byte order mark (U+FEFF)"},
+		{"a byte order mark before a batch", "\ufeff[" + ev(eventsOrcidA) + "]", "", "byte order mark (U+FEFF)"},
 		{"a batch followed by a line separator", "[" + ev(eventsOrcidA) + "]\u2028", "", "after"},
 		{"followed by an ideographic space", ev(eventsOrcidA) + "\u3000", "", "after"},
 		{"invalid UTF-8 in an id", `{"orcid":"` + eventsOrcidA + `","id":"a` + "\xff" + `"}`, "", "UTF-8"},
