@@ -516,6 +516,8 @@ func TestErrorsNameTheFlag(t *testing.T) {
 		{[]string{"dev", "-listen", "nowhere"}, "dev: -listen: "},
 		{[]string{"dev", "-listen", "127.0.0.1:abc"}, "dev: -listen: "},
 		{[]string{"deliveries", "replay", "-id", "1", "-state", "dead"}, "deliveries replay: -state goes with -since"},
+		{[]string{"deliveries", "replay", "-id", "1", "-since", "2h"}, "deliveries replay: give -id DELIVERY or -since TIME, not both"},
+		{[]string{"deliveries", "replay"}, "deliveries replay: give -id DELIVERY, or -since TIME"},
 		{[]string{"inbox", "list", "demo", "-limit", "0"}, "inbox list: -limit: "},
 		{[]string{"inbox", "list", "-delivery", "-1"}, "inbox list: -delivery: "},
 		{[]string{"inbox", "list", "-delivery", "999"}, "inbox list: -delivery: no delivery 999"},

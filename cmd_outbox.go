@@ -381,7 +381,10 @@ func (e *env) deliveriesReplay(ctx context.Context, args []string) error {
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	if set["id"] == set["since"] {
+	switch {
+	case set["id"] && set["since"]:
+		return errors.New("deliveries replay: give -id DELIVERY or -since TIME, not both: -id replays that one delivery")
+	case !set["id"] && !set["since"]:
 		return errors.New("deliveries replay: give -id DELIVERY, or -since TIME (with other filters if you like)")
 	}
 	if set["id"] {
