@@ -223,6 +223,36 @@ func TestMemberImport(t *testing.T) {
 		is.True(besideField(p.body, "file", "choose a CSV file to upload"))
 	})
 
+	t.Run("a file over 32 MB: refused beside the field, signed in, nothing imported", func(t *testing.T) {
+		is := is.New(t)
+		before, err := e.st.Members(context.Background(), e.orgA.ID)
+		is.NoErr(err)
+		row := "0000-0002-1694-233X," + strings.Repeat("n", 180) + "\n"
+		csv := "orcid,name\n" + strings.Repeat(row, (32<<20)/len(row)+1)
+		p := u.upload(t, path+"/members/import", nil, "file", "huge.csv", csv)
+		is.Equal(p.status, http.StatusRequestEntityTooLarge)
+		is.True(besideField(p.body, "file", "the file is larger than 32 MB")) // beside the file field
+		is.True(strings.Contains(p.body, `class="who"`))                      // still signed in, and shown so
+		after, err := e.st.Members(context.Background(), e.orgA.ID)
+		is.NoErr(err)
+		is.Equal(len(after), len(before)) // nothing imported
+		// Another organisation's staff learn nothing of this one by a large upload.
+		p = e.as(t, "staffB").upload(t, path+"/members/import", nil, "file", "huge.csv", csv)
+		is.Equal(p.status, http.StatusNotFound)
+	})
+
+	t.Run("a refused form's page shows who is signed in", func(t *testing.T) {
+		is := is.New(t)
+		p := u.post(t, path+"/members", url.Values{"csrf": {"not-the-token"}, "orcid": {"0000-0002-1694-233X"}})
+		is.Equal(p.status, http.StatusForbidden)
+		is.True(strings.Contains(p.body, "Form refused"))
+		is.True(strings.Contains(p.body, `class="who"`)) // not a "Sign in" link: the session goes on
+		p = u.post(t, path+"/members", url.Values{"name": {strings.Repeat("n", 70<<10)}})
+		is.Equal(p.status, http.StatusBadRequest)
+		is.True(strings.Contains(p.body, "Form too large"))
+		is.True(strings.Contains(p.body, `class="who"`))
+	})
+
 	t.Run("one member, with a bad iD then a good one", func(t *testing.T) {
 		is := is.New(t)
 		p := u.post(t, path+"/members", url.Values{"orcid": {"0000-0001-5109-370"}, "name": {"Ann"}})

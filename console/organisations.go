@@ -337,6 +337,19 @@ func (h *Handler) handleMemberImport() http.Handler {
 	})
 }
 
+// importTooLarge answers an import whose file is over maxUpload with the
+// organisation's page, the error beside the file field. Its form was not read (not
+// its CSRF token either), so it changes nothing; only a principal who may import
+// into the organisation sees its page.
+func (h *Handler) importTooLarge(w http.ResponseWriter, r *http.Request) {
+	p := sessionOf(r).principal
+	o, ok := h.loadOrg(w, r, p, ActImport)
+	if !ok {
+		return
+	}
+	h.orgPage(w, r, http.StatusRequestEntityTooLarge, orgView{Principal: p, Org: o, ImportErrors: formErrors{"file": errUploadTooLarge.Error()}})
+}
+
 func (h *Handler) handleMemberAdd() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p := sessionOf(r).principal

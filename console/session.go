@@ -148,8 +148,14 @@ func (h *Handler) signedIn(next http.Handler) http.Handler {
 			h.errorPage(w, r, http.StatusForbidden, "Signed out", "Your session has ended. Sign in again, then repeat what you did.")
 			return
 		}
+		r = r.WithContext(context.WithValue(r.Context(), sessionKey{}, s))
 		if r.Method == http.MethodPost {
+			// A refused form's page is shown signed in: the session goes on.
 			if err := parseForm(w, r); err != nil {
+				if errors.Is(err, errUploadTooLarge) {
+					h.importTooLarge(w, r)
+					return
+				}
 				h.errorPage(w, r, http.StatusBadRequest, "Form too large", err.Error())
 				return
 			}
@@ -158,7 +164,7 @@ func (h *Handler) signedIn(next http.Handler) http.Handler {
 				return
 			}
 		}
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), sessionKey{}, s)))
+		next.ServeHTTP(w, r)
 	})
 }
 
@@ -183,6 +189,10 @@ const (
 	maxUpload = 32 << 20 // a members CSV file
 )
 
+// errUploadTooLarge is the error of a members file over maxUpload, shown beside the
+// import form's file field.
+var errUploadTooLarge = fmt.Errorf("the file is larger than %d MB: split it, and import the parts one after the other", maxUpload>>20)
+
 // parseForm reads a POST's form, within its size limit.
 func parseForm(w http.ResponseWriter, r *http.Request) error {
 	// Only the members' import uploads a file: any other form is small, and read
@@ -190,7 +200,10 @@ func parseForm(w http.ResponseWriter, r *http.Request) error {
 	if strings.HasPrefix(r.Header.Get("Content-Type"), "multipart/form-data") && strings.HasSuffix(r.URL.Path, "/members/import") {
 		r.Body = http.MaxBytesReader(w, r.Body, maxUpload)
 		if err := r.ParseMultipartForm(1 << 20); err != nil {
-			return fmt.Errorf("the upload is larger than %d MB or malformed", maxUpload>>20)
+			if _, big := errors.AsType[*http.MaxBytesError](err); big {
+				return errUploadTooLarge
+			}
+			return errors.New("the upload is not a complete form: send it again from the organisation's page")
 		}
 		return nil
 	}
