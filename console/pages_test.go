@@ -181,6 +181,22 @@ func TestStaffSignInFormErrorOnItsPage(t *testing.T) {
 	is.True(strings.Contains(p.body, `name="name" value="staff-a"`))      // what was typed kept
 }
 
+// TestStaffSignInFormForNoOrganisation: the staff sign-in form sent for an
+// organisation that does not exist (removed since the page was shown, or a forged
+// id) with a name that is refused answers on the Clients page with the errors, not
+// with an error of the server's.
+func TestStaffSignInFormForNoOrganisation(t *testing.T) {
+	is := is.New(t)
+	e := newEnv(t)
+	u := e.as(t, "token")
+	for _, name := range []string{"", "staff-a"} { // refused as empty, and as taken
+		p := u.post(t, "/console/clients", url.Values{"org": {"999999"}, "from": {"organisation"}, "scope_webhook": {"on"}, "name": {name}})
+		is.Equal(p.status, http.StatusBadRequest)                         // refused, not a 500
+		is.True(strings.Contains(p.body, `<h1>Clients</h1>`))              // on the Clients page
+		is.True(!strings.Contains(p.body, "<bdi>University A</bdi></h1>")) // no other organisation's page
+	}
+}
+
 // TestDeliveryOfDeactivatedWebhookOffersNoDeadEnd: a delivery whose webhook is
 // deactivated cannot be replayed (the store refuses it: activate first). Its page
 // does not offer a "Replay this delivery" button that only leads to an error page.
