@@ -191,7 +191,7 @@ func TestStaffSignInFormForNoOrganisation(t *testing.T) {
 	u := e.as(t, "token")
 	for _, name := range []string{"", "staff-a"} { // refused as empty, and as taken
 		p := u.post(t, "/console/clients", url.Values{"org": {"999999"}, "from": {"organisation"}, "scope_webhook": {"on"}, "name": {name}})
-		is.Equal(p.status, http.StatusBadRequest)                         // refused, not a 500
+		is.Equal(p.status, http.StatusBadRequest)                          // refused, not a 500
 		is.True(strings.Contains(p.body, `<h1>Clients</h1>`))              // on the Clients page
 		is.True(!strings.Contains(p.body, "<bdi>University A</bdi></h1>")) // no other organisation's page
 	}

@@ -50,7 +50,9 @@ func Parse(r io.Reader) (File, error) {
 	if b, err := br.Peek(3); err == nil && string(b) == "\ufeff" {
 		br.Discard(3)
 	}
-	if b, _ := br.Peek(2); len(b) == 2 && (b[0] == 0xff && b[1] == 0xfe || b[0] == 0xfe && b[1] == 0xff) {
+	if b, _ := br.Peek(2); len(b) == 2 && (b[0] == 0xff && b[1] == 0xfe || b[0] == 0xfe && b[1] == 0xff || (b[0] == 0) != (b[1] == 0)) {
+		// With its byte-order mark, or without: a header's first character, ASCII
+		// in UTF-16, has a zero byte beside it, which no CSV file in UTF-8 has.
 		return File{}, invalid("the file is UTF-16 (a spreadsheet's \"Unicode text\"); save it as CSV in UTF-8")
 	}
 	cr := csv.NewReader(br)

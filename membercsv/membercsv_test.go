@@ -75,6 +75,8 @@ func TestParseBadFiles(t *testing.T) {
 		{"not CSV", "orcid\n\"unterminated\n", "line"},
 		{"UTF-16, little-endian", "\xff\xfeo\x00r\x00c\x00i\x00d\x00\n\x00", "the file is UTF-16"},
 		{"UTF-16, big-endian", "\xfe\xff\x00o\x00r\x00c\x00i\x00d\x00\n", "save it as CSV in UTF-8"},
+		{"UTF-16 without its mark, little-endian", "o\x00r\x00c\x00i\x00d\x00\n\x00", "the file is UTF-16"},
+		{"UTF-16 without its mark, big-endian", "\x00o\x00r\x00c\x00i\x00d\x00\n", "the file is UTF-16"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			is := is.New(t)
