@@ -303,7 +303,7 @@ func (e *env) serve(ctx context.Context, cfg Config, listenError func(error) err
 	cons := console.New(console.Options{
 		Store: st, Logger: log, AdminToken: adminToken, PublicURL: public, Version: version,
 		AllowPrivateTargets: cfg.Delivery.AllowPrivateTargets, CoalesceWindow: cfg.Delivery.CoalesceWindow.Duration, Nudge: disp.Nudge,
-		InboxEnabled: inbox != nil, Inbox: self,
+		InboxEnabled: inbox != nil, Inbox: self, EmailConfigured: cfg.Email.SMTPAddr != "" && cfg.Email.From != "",
 	})
 	api := httpapi.NewServer(httpapi.Options{
 		Console:             cons,

@@ -47,6 +47,9 @@ type Options struct {
 	// Inbox, when set, is hookd's own inbox: a webhook URL may name it even where
 	// private targets are refused, as in the API (store.Targets).
 	Inbox *ssrf.Inbox
+	// EmailConfigured says [email] names a relay to send through (smtp_addr and
+	// from); an organisation's page with e-mail on says so when it does not.
+	EmailConfigured bool
 	// Version is shown in the footer.
 	Version string
 	// IdleTimeout ends a session not used for that long (default 30 minutes);

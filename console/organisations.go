@@ -121,6 +121,8 @@ type orgView struct {
 	// StaffName and StaffErrors are the staff sign-in form's, when it was refused.
 	StaffName   string
 	StaffErrors formErrors
+	// NoRelay: e-mail is on, and hookd has no relay to send it through.
+	NoRelay bool
 }
 
 // loadOrg finds the organisation of the path and checks that p may do act to it.
@@ -166,6 +168,7 @@ func (h *Handler) orgPage(w http.ResponseWriter, r *http.Request, status int, v 
 			EmailEnabled: v.Settings.EmailEnabled, NotificationEmail: v.Settings.NotificationEmail}
 	}
 	v.Form.APIKeySet = v.Settings.APIKeySet
+	v.NoRelay = v.Settings.EmailEnabled && !h.opts.EmailConfigured
 	if v.ImportErrors == nil {
 		v.ImportErrors = formErrors{}
 	}

@@ -197,6 +197,35 @@ func TestStaffSignInFormForNoOrganisation(t *testing.T) {
 	}
 }
 
+// TestEmailOnWithoutRelay: an organisation's page with e-mail on says when hookd's
+// configuration names no SMTP relay to send it through, and says nothing of it
+// when one is configured or e-mail is off.
+func TestEmailOnWithoutRelay(t *testing.T) {
+	const notice = "E-mail is on, but hookd's configuration names no SMTP relay"
+	for _, tt := range []struct {
+		name       string
+		configured bool
+		emailOn    bool
+		shown      bool
+	}{
+		{"no relay, e-mail on", false, true, true},
+		{"no relay, e-mail off", false, false, false},
+		{"a relay, e-mail on", true, true, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			is := is.New(t)
+			e := newEnv(t, func(o *console.Options) { o.EmailConfigured = tt.configured })
+			_, _, err := e.st.SetHubSettings(context.Background(), e.orgA.ID, store.HubSettings{Enabled: true, URL: "https://hooks.example/a", EmailEnabled: tt.emailOn})
+			is.NoErr(err)
+			for _, who := range []string{"token", "staffA"} { // the operator and the organisation's staff
+				page := e.as(t, who).get(t, "/console/organisations/"+strconv.FormatInt(e.orgA.ID, 10))
+				is.Equal(page.status, http.StatusOK)
+				is.Equal(strings.Contains(page.body, notice), tt.shown)
+			}
+		})
+	}
+}
+
 // TestDeliveryOfDeactivatedWebhookOffersNoDeadEnd: a delivery whose webhook is
 // deactivated cannot be replayed (the store refuses it: activate first). Its page
 // does not offer a "Replay this delivery" button that only leads to an error page.
