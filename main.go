@@ -562,13 +562,13 @@ func (e *env) cmdCheckConfig(ctx context.Context, args []string) error {
 		}
 		state += fmt.Sprintf(", empty: hookd serve will make its tables (schema version %d) and its key", store.SchemaVersion())
 	} else if _, err := os.Stat(cfg.Store.Path); err == nil {
-		if _, err := os.Stat(cfg.SecretKeyPath()); err != nil {
+		if keyErr != nil {
 			if hint := cfg.keyElsewhere(); hint != "" {
 				return fmt.Errorf("config %s: auth.secret_key_file: the database %s exists, and its key %s cannot be read (%v)%s",
-					path, cfg.Store.Path, cfg.SecretKeyPath(), errors.Unwrap(err), hint)
+					path, cfg.Store.Path, cfg.SecretKeyPath(), errors.Unwrap(keyErr), hint)
 			}
 			return fmt.Errorf("config %s: auth.secret_key_file: the database %s exists, and its key %s cannot be read (%v): hookd serve would refuse to start; restore the key kept with the database's backups",
-				path, cfg.Store.Path, cfg.SecretKeyPath(), errors.Unwrap(err))
+				path, cfg.Store.Path, cfg.SecretKeyPath(), errors.Unwrap(keyErr))
 		}
 		box, err := secret.LoadKeyFile(cfg.SecretKeyPath(), false)
 		if err != nil {

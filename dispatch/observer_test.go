@@ -39,21 +39,29 @@ func (c *countingObserver) counts() map[string]int {
 	return out
 }
 
-// TestObserverCountsWhatIsRecorded: a call that fails past disable_after, on a run
-// of failures that another record's success ended during the call, is recorded as a
-// retry and the webhook stays on; the metrics count a retry, not a deactivation.
-func TestObserverCountsWhatIsRecorded(t *testing.T) {
+// endedRun is a dispatcher, counted by obs, whose one webhook (for every record)
+// failed for A 31 minutes ago and is failing since, with B's call out and held
+// until release closes, and A's retry delivered meanwhile: B's failure past
+// disable_after comes on a run of failures that ended during its call.
+type endedRun struct {
+	d       *dispatch.Dispatcher
+	obs     *countingObserver
+	hook    store.Subscription
+	release chan struct{}
+}
+
+func newEndedRun(t *testing.T, e *testEnv) endedRun {
+	t.Helper()
 	is := is.New(t)
-	e := newEnv(t)
 	ctx := context.Background()
-	release := make(chan struct{})
+	run := endedRun{obs: &countingObserver{}, release: make(chan struct{})}
 	calledB := make(chan struct{}, 1)
 	rv := newReceiver(t, func(n int, w http.ResponseWriter, r *http.Request, body []byte) error {
 		switch {
 		case bytes.Contains(body, []byte(orcidB)):
 			calledB <- struct{}{}
 			select {
-			case <-release:
+			case <-run.release:
 			case <-r.Context().Done():
 			}
 			w.WriteHeader(http.StatusInternalServerError)
@@ -64,43 +72,55 @@ func TestObserverCountsWhatIsRecorded(t *testing.T) {
 		}
 		return nil
 	})
-	wh, _, err := e.st.CreateWebhook(ctx, e.client.ID, store.WebhookSpec{TargetURL: rv.URL + "/hook", Auth: store.Auth{Type: store.AuthNone}})
+	var err error
+	run.hook, _, err = e.st.CreateWebhook(ctx, e.client.ID, store.WebhookSpec{TargetURL: rv.URL + "/hook", Auth: store.Auth{Type: store.AuthNone}})
 	is.NoErr(err) // one webhook for every record
-	obs := &countingObserver{}
-	d := e.dispatcher(func(o *dispatch.Options) {
+	run.d = e.dispatcher(func(o *dispatch.Options) {
 		o.RetryBase = time.Minute
 		o.DisableAfter = 30 * time.Minute
-		o.Observer = obs
+		o.Observer = run.obs
 	})
 
 	e.intake(0, store.Event{Orcid: orcidA})
-	is.Equal(e.tick(d), 1) // A fails: the webhook is failing from now on
+	is.Equal(e.tick(run.d), 1) // A fails: the webhook is failing from now on
 	e.clock.Advance(31 * time.Minute)
 	e.intake(0, store.Event{Orcid: orcidB})
-
-	n, err := d.Tick(ctx)
+	n, err := run.d.Tick(ctx)
 	is.NoErr(err)
 	is.Equal(n, 2) // A's retry and B, both claimed while the webhook was failing for 31 minutes
 	<-calledB      // B's call is out
-	delivered := func(orcid string) bool {
-		ds := e.deliveries(store.DeliveryFilter{Orcid: orcid})
-		return len(ds) == 1 && ds[0].State == store.StateDelivered
-	}
 	waitFor(t, 5*time.Second, "A delivered", func() bool {
-		_, err := d.Tick(ctx)
+		_, err := run.d.Tick(ctx)
 		is.NoErr(err)
-		return delivered(orcidA)
+		ds := e.deliveries(store.DeliveryFilter{Orcid: orcidA})
+		return len(ds) == 1 && ds[0].State == store.StateDelivered
 	}) // A's success ends the run of failures while B's call is out
-	close(release)
-	is.NoErr(d.Wait(ctx)) // B fails: deactivation was decided on the run its claim saw
+	return run
+}
 
-	sub, err := e.st.Webhook(ctx, e.client.ID, wh.UID)
+// check checks that B's failure was recorded as a retry, the webhook left on, and
+// counted so.
+func (run endedRun) check(t *testing.T, e *testEnv) {
+	t.Helper()
+	is := is.New(t)
+	sub, err := e.st.Webhook(context.Background(), e.client.ID, run.hook.UID)
 	is.NoErr(err)
 	is.True(sub.Active) // the run had ended: the webhook stays on
 	b := e.deliveries(store.DeliveryFilter{Orcid: orcidB})
 	is.Equal(len(b), 1)
-	is.Equal(b[0].StateName(), "failed")                               // and B waits for its retry
-	is.Equal(obs.counts(), map[string]int{"retry": 2, "delivered": 1}) // counted as recorded
+	is.Equal(b[0].StateName(), "failed")                                   // and B waits for its retry
+	is.Equal(run.obs.counts(), map[string]int{"retry": 2, "delivered": 1}) // counted as recorded
+}
+
+// TestObserverCountsWhatIsRecorded: a call that fails past disable_after, on a run
+// of failures that another record's success ended during the call, is recorded as a
+// retry and the webhook stays on; the metrics count a retry, not a deactivation.
+func TestObserverCountsWhatIsRecorded(t *testing.T) {
+	e := newEnv(t)
+	run := newEndedRun(t, e)
+	close(run.release)
+	is.New(t).NoErr(run.d.Wait(context.Background())) // B fails: deactivation was decided on the run its claim saw
+	run.check(t, e)
 }
 
 // TestObserverCountsWhatIsRecordedOneByOne: when failing turns have the outcomes
@@ -110,65 +130,14 @@ func TestObserverCountsWhatIsRecorded(t *testing.T) {
 func TestObserverCountsWhatIsRecordedOneByOne(t *testing.T) {
 	is := is.New(t)
 	e := newEnv(t)
-	ctx := context.Background()
-	release := make(chan struct{})
-	calledB := make(chan struct{}, 1)
-	rv := newReceiver(t, func(n int, w http.ResponseWriter, r *http.Request, body []byte) error {
-		switch {
-		case bytes.Contains(body, []byte(orcidB)):
-			calledB <- struct{}{}
-			select {
-			case <-release:
-			case <-r.Context().Done():
-			}
-			w.WriteHeader(http.StatusInternalServerError)
-		case n == 1:
-			w.WriteHeader(http.StatusInternalServerError) // the run of failures begins
-		default:
-			w.WriteHeader(http.StatusNoContent)
-		}
-		return nil
-	})
-	wh, _, err := e.st.CreateWebhook(ctx, e.client.ID, store.WebhookSpec{TargetURL: rv.URL + "/hook", Auth: store.Auth{Type: store.AuthNone}})
-	is.NoErr(err)
-	obs := &countingObserver{}
-	d := e.dispatcher(func(o *dispatch.Options) {
-		o.RetryBase = time.Minute
-		o.DisableAfter = 30 * time.Minute
-		o.Observer = obs
-	})
-
-	e.intake(0, store.Event{Orcid: orcidA})
-	is.Equal(e.tick(d), 1) // A fails: the webhook is failing from now on
-	e.clock.Advance(31 * time.Minute)
-	e.intake(0, store.Event{Orcid: orcidB})
-	n, err := d.Tick(ctx)
-	is.NoErr(err)
-	is.Equal(n, 2) // A's retry and B, both claimed while the webhook was failing for 31 minutes
-	<-calledB
-	delivered := func(orcid string) bool {
-		ds := e.deliveries(store.DeliveryFilter{Orcid: orcid})
-		return len(ds) == 1 && ds[0].State == store.StateDelivered
-	}
-	waitFor(t, 5*time.Second, "A delivered", func() bool {
-		_, err := d.Tick(ctx)
-		is.NoErr(err)
-		return delivered(orcidA)
-	}) // A's success ends the run of failures while B's call is out
-	dispatch.AddOutcome(d, store.Outcome{DeliveryID: 1 << 40, Kind: 42}) // one no transaction can record, ahead of B's
-	close(release)
-	waitFor(t, 5*time.Second, "B's outcome", func() bool { return dispatch.Pending(d) == 2 })
+	run := newEndedRun(t, e)
+	dispatch.AddOutcome(run.d, store.Outcome{DeliveryID: 1 << 40, Kind: 42}) // one no transaction can record, ahead of B's
+	close(run.release)
+	waitFor(t, 5*time.Second, "B's outcome", func() bool { return dispatch.Pending(run.d) == 2 })
 	for range 3 {
-		_, err := d.Tick(ctx)
+		_, err := run.d.Tick(context.Background())
 		is.True(err != nil) // the third failed turn records the outcomes one at a time
 	}
-	is.Equal(dispatch.Pending(d), 0) // B's was recorded, the bad one dropped
-
-	sub, err := e.st.Webhook(ctx, e.client.ID, wh.UID)
-	is.NoErr(err)
-	is.True(sub.Active) // the run had ended: the webhook stays on
-	b := e.deliveries(store.DeliveryFilter{Orcid: orcidB})
-	is.Equal(len(b), 1)
-	is.Equal(b[0].StateName(), "failed")                               // B waits for its retry
-	is.Equal(obs.counts(), map[string]int{"retry": 2, "delivered": 1}) // counted as recorded
+	is.Equal(dispatch.Pending(run.d), 0) // B's was recorded, the bad one dropped
+	run.check(t, e)
 }

@@ -40,9 +40,11 @@ func parseTime(field, s string, now time.Time, loc *time.Location) (time.Time, e
 		return time.Time{}, invalid(field, fmt.Sprintf("%q is before 1970: hookd keeps nothing that old", s))
 	}
 	hint := ""
-	if d, err := time.ParseDuration(strings.TrimSuffix(s, "d") + "h"); strings.HasSuffix(s, "d") && err == nil && d <= 0 {
-		hint = " (how long ago is more than 0: for now, 1s)"
-	} else if d, err := time.ParseDuration(s); err == nil && d <= 0 {
+	ago := s // how long ago, read by Go's units: days as as many hours, for the sign
+	if n, ok := strings.CutSuffix(s, "d"); ok {
+		ago = n + "h"
+	}
+	if d, err := time.ParseDuration(ago); err == nil && d <= 0 {
 		hint = " (how long ago is more than 0: for now, 1s)"
 	}
 	if i := strings.LastIndexByte(s, ' '); i > 0 && len(s) > i+1 && s[i+1] >= '0' && s[i+1] <= '9' && strings.Contains(s[:i], "T") {
