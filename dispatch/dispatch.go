@@ -58,6 +58,10 @@ type Dispatcher struct {
 	waking  int
 	closed  bool      // the workers end
 	workers sync.Once // starts them, at the first turn
+	// running counts the worker goroutines (guarded by mu): opts.Workers, and one
+	// more for each parked call (scheduler.parked), so that a call left waiting on
+	// a stalled host does not hold a worker from the others.
+	running int
 
 	wg          sync.WaitGroup // claimed rows whose outcome is not yet pending
 	notices     sync.WaitGroup // owner notices being sent
@@ -380,10 +384,27 @@ const splitAfter = 3
 // startWorkers starts the workers, once, with the first turn that may claim.
 func (d *Dispatcher) startWorkers() {
 	d.workers.Do(func() {
-		for range d.opts.Workers {
-			go d.worker()
-		}
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		d.growLocked(d.opts.Workers)
 	})
+}
+
+// parkedLocked follows calls the scheduler parked: a worker is started for each,
+// and idle ones are woken for the rows that may start in their place. d.mu must be
+// held.
+func (d *Dispatcher) parkedLocked() {
+	if d.running > 0 { // (the workers have started)
+		d.growLocked(d.opts.Workers + d.sched.parked)
+	}
+	d.wakeLocked()
+}
+
+// growLocked starts workers until want run. d.mu must be held.
+func (d *Dispatcher) growLocked(want int) {
+	for ; d.running < want; d.running++ {
+		go d.worker()
+	}
 }
 
 // nudged reports whether Nudge was called since the loop last looked, and forgets it.
@@ -504,8 +525,12 @@ func (d *Dispatcher) Tick(ctx context.Context) (int, error) {
 	d.lastTurn.Store(sinceStart())
 	d.more = false
 	d.mu.Lock()
+	parked := d.sched.parked
 	trimmed, batch := d.sched.trim(d.pending)
 	d.wg.Add(-trimmed)
+	if d.sched.parked > parked {
+		d.parkedLocked()
+	}
 	d.pending, d.spare = d.spare, nil
 	// After a failed turn, every outcome kept goes in this one: a fault may have
 	// outlasted their rows' leases, and the claim's look for expired leases would
@@ -626,6 +651,10 @@ func (d *Dispatcher) worker() {
 			if d.closed {
 				return
 			}
+			if d.running > d.opts.Workers+d.sched.parked {
+				d.running-- // a parked call's worker, no longer needed
+				return
+			}
 			d.idle++
 			d.work.Wait()
 			d.idle--
@@ -635,7 +664,9 @@ func (d *Dispatcher) worker() {
 		d.mu.Unlock()
 		o := d.deliver(d.callCtx, c)
 		d.mu.Lock()
-		d.sched.done(key, o.Duration)
+		if d.sched.done(key, o.Duration, o.Status != 0 || o.Kind == store.OutcomeDelivered) {
+			d.wakeLocked() // its host may take more calls than the one this worker takes next
+		}
 		d.pending = append(d.pending, o)
 		d.wg.Done()
 		select {

@@ -126,3 +126,17 @@ func TrustRoots(d *Dispatcher, roots *x509.CertPool) {
 func Deliver(ctx context.Context, d *Dispatcher, c store.Claimed) store.Outcome {
 	return d.deliver(ctx, c)
 }
+
+// Running is how many worker goroutines the dispatcher runs.
+func Running(d *Dispatcher) int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.running
+}
+
+// HostLimit is how many calls at once the dispatcher allows host.
+func HostLimit(d *Dispatcher, host string) int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.sched.limit(host)
+}

@@ -17,7 +17,9 @@ const queueDepth = 8
 const leaseSlack = 30 * time.Second
 
 // stallAfter is how long a host with calls running may go without finishing one
-// before its queue is cut back to hostQueueMax.
+// before it counts as stalled: its queue is cut back to one round of calls, and
+// its calls no longer take workers from other hosts (parked). A call that gets no
+// answer for longer than this marks its host as hanging: one call at a time.
 const stallAfter = time.Second
 
 // releaseDelay is how long a row handed back by a saturated host waits before it is
@@ -31,6 +33,7 @@ const speedHosts = 10000
 // hostState is one target host's share of the scheduler.
 type hostState struct {
 	inFlight int
+	parked   int // of inFlight, calls parked when the host stalled
 	queue    []store.Claimed
 	// buf is queue's array from its front: a queue that empties starts again there,
 	// so a busy host's rows do not grow a new array at every turn.
@@ -44,6 +47,14 @@ type hostState struct {
 // receiver cannot take capacity that other hosts could use. A host known to be
 // quick may hold more (see room).
 //
+// Hosts that stop answering cannot hold the workers either. Once a host has
+// stalled (no call to it finished for stallAfter), its running calls are parked:
+// they count neither against workers nor in the capacity, so the other hosts get
+// every worker while those calls wait out their timeout (at most workers calls are
+// parked at once). A host whose call got no answer for longer than stallAfter is
+// hanging: it gets one call at a time, and one round of rows queued, until a call
+// to it is answered.
+//
 // Its clock, now, tells whether a host has stalled and when a row handed back is
 // due again; the dispatcher gives it the store's clock, so a test that pins one
 // pins both. It is not safe for concurrent use: the dispatcher's mutex guards it.
@@ -53,10 +64,12 @@ type scheduler struct {
 	workers int           // calls at once
 	perHost int           // calls at once to one host
 
-	inFlight int                      // calls running
+	inFlight int                      // calls running, parked ones included
+	parked   int                      // calls running to stalled hosts, outside the workers' count
 	queued   int                      // rows waiting for a worker
 	hosts    map[string]*hostState    // hosts with calls running or rows queued
 	speed    map[string]time.Duration // per host: average call duration
+	hanging  map[string]struct{}      // hosts whose last call got no answer for longer than stallAfter
 	ready    []string                 // hosts with queued rows, in turn order
 }
 
@@ -64,7 +77,7 @@ func newScheduler(workers, perHost int, tick time.Duration, now func() time.Time
 	return &scheduler{
 		now: now, tick: tick, workers: workers, perHost: perHost,
 		hosts: map[string]*hostState{},
-		speed: map[string]time.Duration{},
+		speed: map[string]time.Duration{}, hanging: map[string]struct{}{},
 	}
 }
 
@@ -72,12 +85,34 @@ func newScheduler(workers, perHost int, tick time.Duration, now func() time.Time
 // than the workers, so the next batch is ready while the loop writes outcomes.
 func (s *scheduler) capacity() int { return queueDepth * s.workers }
 
-// hostQueueMax bounds the rows one host may have waiting: a slow receiver keeps at
-// most this many claimed, and the rest of the capacity serves other hosts.
+// hostQueueMax bounds the rows a host of unknown speed may have waiting: a slow
+// receiver keeps at most this many claimed, and the rest of the capacity serves
+// other hosts.
 func (s *scheduler) hostQueueMax() int { return queueDepth * s.perHost }
 
-// held is how many rows are running or queued.
-func (s *scheduler) held() int { return s.inFlight + s.queued }
+// held is how many rows are running or queued, parked calls left out: they take
+// no place in the capacity.
+func (s *scheduler) held() int { return s.inFlight - s.parked + s.queued }
+
+// active is how many calls take a worker: those running, less the parked ones.
+func (s *scheduler) active() int { return s.inFlight - s.parked }
+
+// limit is how many calls host key may have at once: perHost, or one while it is
+// hanging.
+func (s *scheduler) limit(key string) int {
+	if len(s.hanging) > 0 {
+		if _, ok := s.hanging[key]; ok {
+			return 1
+		}
+	}
+	return s.perHost
+}
+
+// stalled reports whether host h has calls running and none has finished for
+// longer than stallAfter.
+func stalled(h *hostState, now time.Time) bool {
+	return h.inFlight > 0 && now.Sub(h.progress) > stallAfter
+}
 
 // free is how many more rows the next turn may claim.
 func (s *scheduler) free() int { return s.capacity() - s.held() }
@@ -85,14 +120,22 @@ func (s *scheduler) free() int { return s.capacity() - s.held() }
 // room is how many rows a host may have queued: hostQueueMax, or, for a host whose
 // calls are quick, as many as it finishes in about a second (so a backlog for one
 // or a few fast hosts fills the whole capacity instead of being claimed and handed
-// back turn after turn). A host that has stalled gets hostQueueMax again.
+// back turn after turn). A hanging host gets queueDepth; a host that has stalled,
+// one round of calls (its limit), so a few dead hosts cannot fill the capacity
+// with rows that wait for them.
 func (s *scheduler) room(key string, h *hostState, now time.Time) int {
-	floor := s.hostQueueMax()
-	speed := s.speed[key]
-	if speed <= 0 || (h.inFlight > 0 && now.Sub(h.progress) > stallAfter) {
-		return floor
+	limit := s.limit(key)
+	switch {
+	case stalled(h, now):
+		return limit
+	case limit < s.perHost:
+		return queueDepth * limit
 	}
-	return min(max(floor, int(time.Second/speed)*s.perHost), s.capacity())
+	speed := s.speed[key]
+	if speed <= 0 {
+		return s.hostQueueMax()
+	}
+	return min(max(s.hostQueueMax(), int(time.Second/speed)*s.perHost), s.capacity())
 }
 
 // released is the outcome of a row handed back unattempted, due again at retryAt.
@@ -156,13 +199,19 @@ func (s *scheduler) queue(claimed []store.Claimed, out []store.Outcome) (int, []
 	return n, out
 }
 
-// trim hands back, a tick later, what a host holds queued beyond its room: a host
-// that has stalled keeps no more than hostQueueMax, so no queued row outlives its
-// lease. It appends the rows handed back to out and returns how many, and out.
+// trim parks the calls of hosts that have stalled, and hands back, a tick later,
+// what a host holds queued beyond its room: a host that has stalled keeps one round
+// of calls, so no queued row outlives its lease. It appends the rows handed back to
+// out and returns how many, and out; s.parked tells how many calls are parked.
 func (s *scheduler) trim(out []store.Outcome) (int, []store.Outcome) {
 	now := s.now()
 	n := 0
 	for key, h := range s.hosts {
+		if h.parked < h.inFlight && s.parked < s.workers && stalled(h, now) {
+			k := min(h.inFlight-h.parked, s.workers-s.parked)
+			h.parked += k
+			s.parked += k
+		}
 		for room := s.room(key, h, now); len(h.queue) > room; {
 			c := h.queue[len(h.queue)-1]
 			h.queue[len(h.queue)-1] = store.Claimed{} // the array stays: it holds no target
@@ -181,18 +230,18 @@ func (s *scheduler) startable() int {
 	n := 0
 	for _, key := range s.ready {
 		h := s.hosts[key]
-		n += min(len(h.queue), max(s.perHost-h.inFlight, 0))
+		n += min(len(h.queue), max(s.limit(key)-h.inFlight, 0))
 	}
-	return min(n, max(s.workers-s.inFlight, 0))
+	return min(n, max(s.workers-s.active(), 0))
 }
 
 // take takes the next queued row that may start now, counting it in flight, and
 // returns it with its host.
 func (s *scheduler) take() (store.Claimed, string, bool) {
-	for i := 0; i < len(s.ready) && s.inFlight < s.workers; i++ {
+	for i := 0; i < len(s.ready) && s.active() < s.workers; i++ {
 		key := s.ready[i]
 		h := s.hosts[key]
-		if h.inFlight >= s.perHost {
+		if h.inFlight >= s.limit(key) {
 			continue
 		}
 		c := h.queue[0]
@@ -218,16 +267,39 @@ func (s *scheduler) take() (store.Claimed, string, bool) {
 	return store.Claimed{}, "", false
 }
 
-// done counts a call to host key that took took as finished.
-func (s *scheduler) done(key string, took time.Duration) {
+// done counts a call to host key that took took as finished; answered says whether
+// it got an answer (any status). A call with no answer after more than stallAfter
+// makes the host hanging; an answer ends that. It reports whether the host's limit
+// rose (it was hanging), so more of its rows may start than the one its worker
+// takes next.
+func (s *scheduler) done(key string, took time.Duration, answered bool) (rose bool) {
 	h := s.hosts[key]
 	h.progress = s.now()
 	s.noteCall(key, took)
+	switch {
+	case answered:
+		if len(s.hanging) > 0 {
+			_, rose = s.hanging[key]
+			delete(s.hanging, key)
+		}
+	case took > stallAfter:
+		if len(s.hanging) >= speedHosts {
+			s.hanging = map[string]struct{}{} // bounded: forget and learn again
+		}
+		s.hanging[key] = struct{}{}
+	}
+	if h.parked > 0 {
+		// Which of its calls finished is not known: one parked, to err on the side
+		// of fewer calls taking workers.
+		h.parked--
+		s.parked--
+	}
 	h.inFlight--
 	if h.inFlight == 0 && len(h.queue) == 0 {
 		delete(s.hosts, key)
 	}
 	s.inFlight--
+	return rose && s.perHost > 1
 }
 
 // noteCall updates a host's average call duration.

@@ -53,10 +53,10 @@ func TestSchedulerTurnsAndLimits(t *testing.T) {
 	is.Equal(s.inFlight, 3)
 	is.Equal(s.queued, 2)
 
-	s.done("b:1", time.Millisecond)
+	s.done("b:1", time.Millisecond, true)
 	_, _, ok := s.take()
 	is.True(!ok) // a worker is free, but a:1 already has its 2 calls
-	s.done("a:1", time.Millisecond)
+	s.done("a:1", time.Millisecond, true)
 	c, key, ok := s.take()
 	is.True(ok)          // a:1 may have another call now
 	is.Equal(key, "a:1") // its next row
@@ -89,7 +89,8 @@ func TestSchedulerHandsBack(t *testing.T) {
 
 // TestSchedulerTrimsStalledHost: a host known to be fast may hold the whole
 // capacity; once its calls stop finishing for longer than stallAfter, trim cuts it
-// back to hostQueueMax, handing the rest back a tick later.
+// back to one round of calls, handing the rest back a tick later, and parks its
+// calls: they take no worker and no place in the capacity.
 func TestSchedulerTrimsStalledHost(t *testing.T) {
 	is := is.New(t)
 	clock := &stepClock{t: time.Date(2024, 3, 1, 12, 0, 0, 0, time.UTC)}
@@ -107,19 +108,84 @@ func TestSchedulerTrimsStalledHost(t *testing.T) {
 	trimmed, back := s.trim(nil)
 	is.Equal(trimmed, 0) // not stalled yet
 	is.Equal(len(back), 0)
+	is.Equal(s.parked, 0)
 
 	clock.t = clock.t.Add(time.Millisecond)
 	trimmed, back = s.trim(nil)
-	is.Equal(trimmed, 30-16) // stalled: cut back to hostQueueMax
-	is.Equal(len(back), 30-16)
+	is.Equal(trimmed, 30-2) // stalled: cut back to one round of its calls
+	is.Equal(len(back), 30-2)
 	for _, o := range back {
 		is.Equal(o.Kind, store.OutcomeReleased)       // unattempted
 		is.Equal(o.RetryAt, clock.t.Add(time.Second)) // due a tick later
 	}
-	is.Equal(s.held(), 2+16)
+	is.Equal(s.parked, 2)   // its 2 calls are parked
+	is.Equal(s.active(), 0) // and take no worker
+	is.Equal(s.held(), 2)   // nor a place in the capacity: only its 2 queued rows
+	_, _, ok := s.take()
+	is.True(!ok) // its queued rows still wait: it has its 2 calls
 
-	s.done("a:1", time.Millisecond) // a call finishes: the host moves again
+	s.done("a:1", time.Millisecond, true) // a call finishes: the host moves again
+	is.Equal(s.parked, 1)                 // (counted as one of the parked)
 	is.Equal(s.room("a:1", s.hosts["a:1"], clock.now()), 32)
+}
+
+// TestSchedulerParksStalledHosts: the calls of hosts that stall take no worker once
+// a trim has parked them (at most workers of them), so another host's rows start;
+// a call that got no answer for longer than stallAfter leaves its host one call at
+// a time until one is answered.
+func TestSchedulerParksStalledHosts(t *testing.T) {
+	is := is.New(t)
+	clock := &stepClock{t: time.Date(2024, 3, 1, 12, 0, 0, 0, time.UTC)}
+	s := newScheduler(4, 2, time.Second, clock.now) // 4 workers, 2 calls per host
+	s.queue(append(claimsFor(1, 4, "a:1"), claimsFor(5, 4, "b:1")...), nil)
+	for range 4 {
+		_, _, ok := s.take()
+		is.True(ok) // a:1 and b:1 take the 4 workers
+	}
+	s.queue(claimsFor(9, 3, "c:1"), nil)
+	_, _, ok := s.take()
+	is.True(!ok) // c:1 waits: every worker is busy
+
+	clock.t = clock.t.Add(stallAfter + time.Millisecond) // a:1's and b:1's calls hang
+	s.trim(nil)
+	is.Equal(s.parked, 4)      // all 4 parked
+	is.Equal(s.active(), 0)    // so no worker is taken
+	is.Equal(s.startable(), 2) // c:1's rows may start, up to its limit
+	for _, want := range []string{"c:1", "c:1"} {
+		_, key, ok := s.take()
+		is.True(ok)
+		is.Equal(key, want) // not a:1 or b:1: each has its 2 calls
+	}
+	is.Equal(s.inFlight, 6) // more calls at once than workers: 4 of them parked
+
+	s.queue(claimsFor(12, 2, "d:1"), nil)
+	clock.t = clock.t.Add(stallAfter + time.Millisecond) // now c:1 hangs too
+	s.trim(nil)
+	is.Equal(s.parked, 4) // no more than workers are parked
+	is.Equal(s.active(), 2)
+
+	// A call to a:1 ends with no answer after 20 s: a:1 is hanging.
+	is.True(!s.done("a:1", 20*time.Second, false))
+	is.Equal(s.limit("a:1"), 1)
+	is.Equal(s.parked, 3)                                            // the call was one of the parked
+	is.Equal(s.room("a:1", s.hosts["a:1"], clock.now()), queueDepth) // one call's worth queued
+	is.Equal(s.limit("b:1"), 2)                                      // other hosts keep theirs
+	is.True(!s.done("a:1", 20*time.Second, false))
+	c, key, ok := s.take()
+	for ok && key != "a:1" {
+		c, key, ok = s.take()
+	}
+	is.True(ok)              // a:1 gets a call again ...
+	is.Equal(c.ID, int64(3)) // (its next row)
+	is.Equal(s.hosts["a:1"].inFlight, 1)
+	for ok {
+		_, key, ok = s.take()
+		is.True(key != "a:1") // ... but only one at a time
+	}
+	is.True(s.done("a:1", time.Millisecond, true)) // an answer: its limit rises again
+	is.Equal(s.limit("a:1"), 2)
+	is.True(!s.done("b:1", 5*time.Millisecond, false)) // a quick failure changes nothing
+	is.Equal(s.limit("b:1"), 2)
 }
 
 // TestSchedulerStartable: startable counts what take would hand out now, within
@@ -140,9 +206,9 @@ func TestSchedulerStartable(t *testing.T) {
 	}
 	is.Equal(n, 3)             // take agrees
 	is.Equal(s.startable(), 0) // every worker busy
-	s.done("b:1", time.Millisecond)
+	s.done("b:1", time.Millisecond, true)
 	is.Equal(s.startable(), 0) // a worker is free, but a:1 has its 2 calls
-	s.done("a:1", time.Millisecond)
+	s.done("a:1", time.Millisecond, true)
 	is.Equal(s.startable(), 1) // a:1 may have one more
 }
 
@@ -209,10 +275,16 @@ func TestSchedulerKeepsEachHostsOrder(t *testing.T) {
 				}
 				model[key] = model[key][1:]
 				running[c.ID] = key
+				if h := s.hosts[key]; h.inFlight > s.limit(key) {
+					fail("host %s has %d calls at once, its limit %d", key, h.inFlight, s.limit(key))
+				}
+				if s.active() > s.workers {
+					fail("%d calls take a worker, of %d workers", s.active(), s.workers)
+				}
 			case op < 9: // calls end, time passes
 				for id, key := range running {
 					if r.Intn(2) == 0 {
-						s.done(key, time.Duration(r.Intn(3000))*time.Millisecond)
+						s.done(key, time.Duration(r.Intn(3000))*time.Millisecond, r.Intn(2) == 0)
 						delete(running, id)
 					}
 				}
@@ -252,6 +324,17 @@ func TestSchedulerKeepsEachHostsOrder(t *testing.T) {
 			}
 			if queued != s.queued {
 				fail("%d rows counted queued, want %d", s.queued, queued)
+			}
+			parked, inFlight := 0, 0
+			for key, h := range s.hosts {
+				if h.parked < 0 || h.parked > h.inFlight {
+					fail("host %s has %d calls parked of %d running", key, h.parked, h.inFlight)
+				}
+				parked += h.parked
+				inFlight += h.inFlight
+			}
+			if parked != s.parked || inFlight != s.inFlight || inFlight != len(running) || s.parked > s.workers {
+				fail("%d calls parked and %d running; the hosts have %d and %d, the model %d running; %d workers", s.parked, s.inFlight, parked, inFlight, len(running), s.workers)
 			}
 		}
 		if _, back := s.releaseAll(nil); len(back) != countRows(model) || s.queued != 0 {

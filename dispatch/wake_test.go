@@ -14,7 +14,8 @@ import (
 // (one at a time, as d.mu makes them), with sync.Cond's waiters modelled in the
 // order they wait. After every step: idle and waking match the model, and no idle
 // worker sleeps unsignalled while more rows may start than there are workers on
-// their way to take them.
+// their way to take them, also when a trim parks a stalled host's calls or an
+// answer ends a host's hanging.
 func TestWakeNeverLeavesRowsAsleep(t *testing.T) {
 	type worker int
 	const (
@@ -118,16 +119,33 @@ func TestWakeNeverLeavesRowsAsleep(t *testing.T) {
 					continue
 				}
 				w := busy[r.IntN(len(busy))]
-				d.sched.done(host[w], time.Duration(1+r.IntN(3))*time.Second)
+				// Answered or not: a call with no answer after more than stallAfter
+				// makes its host hanging (one call at a time), an answer ends it.
+				if d.sched.done(host[w], time.Duration(1+r.IntN(3))*time.Second, r.IntN(2) == 0) {
+					before := d.waking
+					d.wakeLocked()
+					markSignalled(before)
+				}
 				d.pending = append(d.pending, released(claimFor(0, host[w]), clock.t))
 				d.wg.Done()
 				loop(w)
 				check(seed, "a finished call")
 			case 5: // time passes and a turn trims what stalled hosts hold
 				clock.t = clock.t.Add(time.Duration(r.IntN(2000)) * time.Millisecond)
+				parked := d.sched.parked
 				n, pending := d.sched.trim(d.pending)
 				d.pending = pending
 				d.wg.Add(-n)
+				if d.sched.parked > parked {
+					// The calls of a stalled host are parked: a worker is started for
+					// each (modelled here, as d.running is 0), and idle ones woken.
+					for len(state) < workers+d.sched.parked {
+						state, host = append(state, notStarted), append(host, "")
+					}
+					before := d.waking
+					d.parkedLocked()
+					markSignalled(before)
+				}
 				check(seed, "a trim")
 			}
 		}
