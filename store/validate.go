@@ -120,11 +120,29 @@ func CheckTarget(field, raw string, t Targets) (*url.URL, error) {
 // withoutUserinfo is raw with the user name and password of its authority, if it
 // has one, replaced by "[redacted]": found as url.Parse finds them (before the
 // last '@' of what follows "//", up to its path, query or fragment), whether or
-// not the rest parses.
+// not the rest parses. Without "//" (https:/ann:pw@host, a slash short), what
+// comes before the last '@' ahead of any query or fragment is redacted too, after
+// an http or https scheme and its slashes (another "scheme" may be a user name:
+// ann:pw@host).
 func withoutUserinfo(raw string) string {
 	_, rest, ok := strings.Cut(raw, "//")
 	if !ok {
-		return raw
+		head := raw
+		if i := strings.IndexAny(raw, "?#"); i >= 0 {
+			head = raw[:i]
+		}
+		at := strings.LastIndexByte(head, '@')
+		if at < 0 {
+			return raw
+		}
+		start := 0
+		if i := strings.IndexByte(head[:at], ':'); i > 0 && (strings.EqualFold(head[:i], "http") || strings.EqualFold(head[:i], "https")) {
+			start = i + 1
+			for start < at && head[start] == '/' {
+				start++
+			}
+		}
+		return raw[:start] + "[redacted]" + raw[at:]
 	}
 	start := len(raw) - len(rest)
 	authority := rest

@@ -76,6 +76,10 @@ func TestCheckURLQuotesNoPassword(t *testing.T) {
 		"ftp://ann:s3cr3t-pw@example.org/",
 		"https://ann:s3cr3t-pw@ex ample.org/%zz",
 		"https://ann@s3cr3t-pw@example.org/?q=@x",
+		"https:/ann:s3cr3t-pw@example.org/hook", // a slash short
+		"https:ann:s3cr3t-pw@example.org/hook",
+		"ann:s3cr3t-pw@example.org/hook", // no scheme
+		"https:\\\\ann:s3cr3t-pw@example.org/hook",
 	} {
 		t.Run(raw[:min(len(raw), 40)], func(t *testing.T) {
 			_, err := store.CheckURL("targetURL", raw, false)
