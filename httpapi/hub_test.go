@@ -136,6 +136,13 @@ func TestHubAdminAPI(t *testing.T) {
 		decodeJSON(t, res.body, &o)
 		is.Equal(o.TechContactEmail, "it@uni.example")
 		is.Equal(o.Name, "University of Testing")
+
+		h.clock.Advance(time.Minute)
+		res = h.hubReq(t, http.MethodPatch, one, admin, `{}`) // a body that changes nothing
+		is.Equal(res.status, http.StatusOK)
+		var same orgBody
+		decodeJSON(t, res.body, &same)
+		is.Equal(same, o) // the organisation as it was, its updated-at too
 	})
 
 	t.Run("webhook settings", func(t *testing.T) {

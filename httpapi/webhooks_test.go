@@ -683,6 +683,16 @@ func TestPlatformPatch(t *testing.T) {
 	t.Run("unknown id", func(t *testing.T) {
 		platformProblem(t, platformCall(t, h, http.MethodPatch, platformPath+"/"+uuid.NewString(), tok, `{"description":"x"}`), http.StatusNotFound)
 	})
+	t.Run("a body that changes nothing", func(t *testing.T) {
+		is := is.New(t)
+		before := platformGet(t, h, tok, rec.ID)
+		h.clock.Advance(time.Minute)
+		var got platformRecord
+		platformOK(t, platformCall(t, h, http.MethodPatch, platformPath+"/"+rec.ID, tok, `{}`), http.StatusOK, &got)
+		is.Equal(got, before)                                                                                                       // the webhook as it was
+		is.True(platformGet(t, h, tok, rec.ID).UpdatedAt.Equal(before.UpdatedAt))                                                   // updatedAt not touched
+		platformProblem(t, platformCall(t, h, http.MethodPatch, platformPath+"/"+uuid.NewString(), tok, `{}`), http.StatusNotFound) // (still a 404 for another)
+	})
 }
 
 func TestPlatformDelete(t *testing.T) {

@@ -167,7 +167,8 @@ type OrganisationPatch struct {
 	TechContactEmail *string
 }
 
-// UpdateOrganisation changes an organisation's name or technical contact.
+// UpdateOrganisation changes an organisation's name or technical contact. A patch
+// with neither leaves it as it is, updated_at included.
 func (s *Store) UpdateOrganisation(ctx context.Context, id int64, p OrganisationPatch) (Organisation, error) {
 	now := ms(s.Now())
 	var o Organisation
@@ -175,6 +176,10 @@ func (s *Store) UpdateOrganisation(ctx context.Context, id int64, p Organisation
 		cur, err := getOrg(ctx, tx, id)
 		if err != nil {
 			return err
+		}
+		if p.Name == nil && p.TechContactEmail == nil {
+			o = cur // a patch that gives no field changes nothing, updated_at included
+			return nil
 		}
 		renamed := false
 		if p.Name != nil {

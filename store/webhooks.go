@@ -142,7 +142,8 @@ type WebhookPatch struct {
 	Headers     *map[string]string
 }
 
-// UpdateWebhook changes a client's platform webhook.
+// UpdateWebhook changes a client's platform webhook. A patch with no field leaves
+// it as it is, updated_at included.
 func (s *Store) UpdateWebhook(ctx context.Context, clientID, uid string, p WebhookPatch) (Subscription, error) {
 	var sub Subscription
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
@@ -187,6 +188,10 @@ func (s *Store) UpdateWebhook(ctx context.Context, clientID, uid string, p Webho
 				return err
 			}
 			set("headers", h)
+		}
+		if len(sets) == 1 {
+			sub = cur // a patch that gives no field changes nothing, updated_at included
+			return nil
 		}
 		args = append(args, cur.ID)
 		if _, err := tx.ExecContext(ctx, "UPDATE subscriptions SET "+strings.Join(sets, ", ")+" WHERE id = ?", args...); err != nil {
