@@ -298,7 +298,7 @@ func (e *env) orgSet(ctx context.Context, args []string) error {
 	if signing != "" {
 		fmt.Fprintf(e.stdout, "  signing secret     %s\n  (it signs the webhook's calls; copy it now, hookd shows it only this once: hookd org rotate-secret makes a new one)\n", signing)
 	}
-	if set["email"] && *email && (cfg.Email.SMTPAddr == "" || cfg.Email.From == "") {
+	if set["email"] && *email && !cfg.EmailRelay() {
 		where := "the built-in configuration (no -config given and HOOKD_CONFIG not set)"
 		if file, from := e.configFile(*path); file != "" {
 			where = file

@@ -303,7 +303,7 @@ func (e *env) serve(ctx context.Context, cfg Config, listenError func(error) err
 	cons := console.New(console.Options{
 		Store: st, Logger: log, AdminToken: adminToken, PublicURL: public, Version: version,
 		AllowPrivateTargets: cfg.Delivery.AllowPrivateTargets, CoalesceWindow: cfg.Delivery.CoalesceWindow.Duration, Nudge: disp.Nudge,
-		InboxEnabled: inbox != nil, Inbox: self, EmailConfigured: cfg.Email.SMTPAddr != "" && cfg.Email.From != "",
+		InboxEnabled: inbox != nil, Inbox: self, EmailConfigured: cfg.EmailRelay(),
 	})
 	api := httpapi.NewServer(httpapi.Options{
 		Console:             cons,
@@ -314,6 +314,7 @@ func (e *env) serve(ctx context.Context, cfg Config, listenError func(error) err
 		PublicURL:           public,
 		TokenTTL:            cfg.Auth.TokenTTL.Duration,
 		AllowPrivateTargets: cfg.Delivery.AllowPrivateTargets,
+		EmailConfigured:     cfg.EmailRelay(),
 		CoalesceWindow:      cfg.Delivery.CoalesceWindow.Duration,
 		Nudge:               disp.Nudge,
 		Metrics:             m,

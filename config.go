@@ -447,6 +447,10 @@ const minTick = 10 * time.Millisecond
 // headers), the inboxes can take no more than about 10 GB.
 const maxInboxKeep = 100000
 
+// EmailRelay says the configuration names an SMTP relay to send organisations'
+// e-mail through: [email] smtp_addr and from.
+func (c *Config) EmailRelay() bool { return c.Email.SMTPAddr != "" && c.Email.From != "" }
+
 // InboxLimits are the bounds of what the inboxes keep.
 func (c *Config) InboxLimits() store.InboxLimits {
 	return store.InboxLimits{PerInbox: c.Inbox.KeepPerInbox, Total: c.Inbox.KeepTotal}

@@ -176,12 +176,21 @@ type settingsJSON struct {
 	WebhookDeactivated        string `json:"webhook-deactivated-reason,omitempty"`
 	EmailDeactivated          string `json:"email-deactivated-reason,omitempty"`
 	SigningSecret             string `json:"signing-secret,omitempty"`
+	Warning                   string `json:"warning,omitempty"`
 }
 
-func toSettingsJSON(h store.HubSettings) settingsJSON {
-	return settingsJSON{Enabled: h.Enabled, URL: h.URL, AppendOrcid: h.AppendOrcid, APIKeySet: h.APIKeySet,
+// noRelay is the settings' warning when e-mail is on and hookd has no relay to send
+// it through.
+const noRelay = "e-mail notifications are on, but hookd's configuration names no SMTP relay ([email] smtp_addr and from): each e-mail fails until it does"
+
+func (s *Server) toSettingsJSON(h store.HubSettings) settingsJSON {
+	out := settingsJSON{Enabled: h.Enabled, URL: h.URL, AppendOrcid: h.AppendOrcid, APIKeySet: h.APIKeySet,
 		EmailNotificationsEnabled: h.EmailEnabled, NotificationEmail: h.NotificationEmail,
 		WebhookDeactivated: h.WebhookReason, EmailDeactivated: h.EmailReason, SigningSecret: h.SigningSecret}
+	if h.EmailEnabled && !s.opts.EmailConfigured {
+		out.Warning = noRelay
+	}
+	return out
 }
 
 // handleOrgRotate gives an organisation's webhook a new signing secret, shown this
@@ -255,7 +264,7 @@ func (s *Server) handleHubSettingsPut() http.Handler {
 		if newly {
 			status = http.StatusCreated
 		}
-		encode(w, status, toSettingsJSON(h))
+		encode(w, status, s.toSettingsJSON(h))
 	})
 }
 
@@ -270,7 +279,7 @@ func (s *Server) handleHubSettingsGet() http.Handler {
 			s.writeProblem(w, r, err, nil)
 			return
 		}
-		encode(w, http.StatusOK, toSettingsJSON(h))
+		encode(w, http.StatusOK, s.toSettingsJSON(h))
 	})
 }
 

@@ -76,6 +76,7 @@ type settingsBody struct {
 	WebhookDeactivated        string `json:"webhook-deactivated-reason"`
 	EmailDeactivated          string `json:"email-deactivated-reason"`
 	SigningSecret             string `json:"signing-secret"`
+	Warning                   string `json:"warning"`
 }
 
 type membersBody struct {
@@ -91,7 +92,7 @@ type membersBody struct {
 
 func TestHubAdminAPI(t *testing.T) {
 	is := is.New(t)
-	h := newHarness(t)
+	h := newHarness(t, func(o *httpapi.Options) { o.EmailConfigured = true })
 	admin := h.token(t, h.client(t, "admin", store.ScopeAdmin), store.ScopeAdmin).AccessToken
 	notify := h.token(t, h.client(t, "notifier", store.ScopeNotify), store.ScopeNotify).AccessToken
 	const orgs = "/api/hub/v1/organisations"
@@ -450,6 +451,38 @@ func TestRelayOtherMethodProblem(t *testing.T) {
 			p := problemOf(t, res, http.StatusMethodNotAllowed, "")
 			is.Equal(res.header.Get("Allow"), http.MethodPost) // what it takes
 			is.True(strings.Contains(p.Detail, "POST"))        // and says so
+		})
+	}
+}
+
+// TestHubSettingsWarnWithoutRelay: settings with e-mail on carry a warning while
+// hookd's configuration names no SMTP relay, in the answer of the PUT and of a GET;
+// e-mail off, or a relay configured, none.
+func TestHubSettingsWarnWithoutRelay(t *testing.T) {
+	for _, relay := range []bool{false, true} {
+		t.Run(fmt.Sprintf("relay %v", relay), func(t *testing.T) {
+			is := is.New(t)
+			h := newHarness(t, func(o *httpapi.Options) { o.EmailConfigured = relay })
+			admin := h.token(t, h.client(t, "admin", store.ScopeAdmin), store.ScopeAdmin).AccessToken
+			org, err := h.st.CreateOrganisation(context.Background(), "University of Testing", "tech@uni.example")
+			is.NoErr(err)
+			one := fmt.Sprintf("/api/hub/v1/organisations/%d/webhook", org.ID)
+			want := ""
+			if !relay {
+				want = "e-mail notifications are on, but hookd's configuration names no SMTP relay ([email] smtp_addr and from): each e-mail fails until it does"
+			}
+			for _, res := range []response{
+				h.hubReq(t, http.MethodPut, one, admin, `{"email-notifications-enabled": true}`),
+				h.hubReq(t, http.MethodGet, one, admin, ""),
+			} {
+				var s settingsBody
+				decodeJSON(t, res.body, &s)
+				is.Equal(s.Warning, want)
+			}
+			res := h.hubReq(t, http.MethodPut, one, admin, `{"enabled": true, "url": "https://hooks.uni.example/orcid"}`) // e-mail off
+			var s settingsBody
+			decodeJSON(t, res.body, &s)
+			is.Equal(s.Warning, "") // nothing to warn of
 		})
 	}
 }

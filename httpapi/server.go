@@ -31,6 +31,9 @@ type Options struct {
 	TokenTTL time.Duration
 	// AllowPrivateTargets lets callbacks point at loopback and private addresses.
 	AllowPrivateTargets bool
+	// EmailConfigured says hookd's configuration names an SMTP relay to send
+	// organisations' e-mail through ([email] smtp_addr and from).
+	EmailConfigured bool
 	// CoalesceWindow is how long after its first event a delivery becomes due.
 	CoalesceWindow time.Duration
 	// Nudge, when set, is called after events are committed, to wake the dispatcher.
