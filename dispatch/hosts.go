@@ -22,6 +22,11 @@ const leaseSlack = 30 * time.Second
 // answer for longer than this marks its host as hanging: one call at a time.
 const stallAfter = time.Second
 
+// parkedPerWorker bounds the calls parked at once, per worker: hosts that stop
+// answering hold no worker until 4 × workers of their calls wait at once (each a
+// goroutine and a connection, tens of KiB), so at most 5 × workers calls run.
+const parkedPerWorker = 4
+
 // releaseDelay is how long a row handed back by a saturated host waits before it is
 // due again.
 const releaseDelay = 100 * time.Millisecond
@@ -50,7 +55,7 @@ type hostState struct {
 // Hosts that stop answering cannot hold the workers either. Once a host has
 // stalled (no call to it finished for stallAfter), its running calls are parked:
 // they count neither against workers nor in the capacity, so the other hosts get
-// every worker while those calls wait out their timeout (at most workers calls are
+// every worker while those calls wait out their timeout (at most parkMax calls are
 // parked at once). A host whose call got no answer for longer than stallAfter is
 // hanging: it gets one call at a time, and one round of rows queued, until a call
 // to it is answered.
@@ -66,6 +71,7 @@ type scheduler struct {
 
 	inFlight int                      // calls running, parked ones included
 	parked   int                      // calls running to stalled hosts, outside the workers' count
+	parkMax  int                      // the most calls parked at once
 	queued   int                      // rows waiting for a worker
 	hosts    map[string]*hostState    // hosts with calls running or rows queued
 	speed    map[string]time.Duration // per host: average call duration
@@ -75,7 +81,7 @@ type scheduler struct {
 
 func newScheduler(workers, perHost int, tick time.Duration, now func() time.Time) *scheduler {
 	return &scheduler{
-		now: now, tick: tick, workers: workers, perHost: perHost,
+		now: now, tick: tick, workers: workers, perHost: perHost, parkMax: parkedPerWorker * workers,
 		hosts: map[string]*hostState{},
 		speed: map[string]time.Duration{}, hanging: map[string]struct{}{},
 	}
@@ -207,8 +213,8 @@ func (s *scheduler) trim(out []store.Outcome) (int, []store.Outcome) {
 	now := s.now()
 	n := 0
 	for key, h := range s.hosts {
-		if h.parked < h.inFlight && s.parked < s.workers && stalled(h, now) {
-			k := min(h.inFlight-h.parked, s.workers-s.parked)
+		if h.parked < h.inFlight && s.parked < s.parkMax && stalled(h, now) {
+			k := min(h.inFlight-h.parked, s.parkMax-s.parked)
 			h.parked += k
 			s.parked += k
 		}

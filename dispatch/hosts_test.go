@@ -130,13 +130,15 @@ func TestSchedulerTrimsStalledHost(t *testing.T) {
 }
 
 // TestSchedulerParksStalledHosts: the calls of hosts that stall take no worker once
-// a trim has parked them (at most workers of them), so another host's rows start;
+// a trim has parked them (at most parkMax of them), so another host's rows start;
 // a call that got no answer for longer than stallAfter leaves its host one call at
 // a time until one is answered.
 func TestSchedulerParksStalledHosts(t *testing.T) {
 	is := is.New(t)
 	clock := &stepClock{t: time.Date(2024, 3, 1, 12, 0, 0, 0, time.UTC)}
 	s := newScheduler(4, 2, time.Second, clock.now) // 4 workers, 2 calls per host
+	is.Equal(s.parkMax, 4*parkedPerWorker)
+	s.parkMax = 4 // at most 4 calls parked, for this test
 	s.queue(append(claimsFor(1, 4, "a:1"), claimsFor(5, 4, "b:1")...), nil)
 	for range 4 {
 		_, _, ok := s.take()
@@ -161,7 +163,7 @@ func TestSchedulerParksStalledHosts(t *testing.T) {
 	s.queue(claimsFor(12, 2, "d:1"), nil)
 	clock.t = clock.t.Add(stallAfter + time.Millisecond) // now c:1 hangs too
 	s.trim(nil)
-	is.Equal(s.parked, 4) // no more than workers are parked
+	is.Equal(s.parked, 4) // no more than parkMax are parked
 	is.Equal(s.active(), 2)
 
 	// A call to a:1 ends with no answer after 20 s: a:1 is hanging.
@@ -232,6 +234,7 @@ func TestSchedulerKeepsEachHostsOrder(t *testing.T) {
 		r := rand.New(rand.NewSource(seed))
 		clock := &stepClock{t: time.Date(2024, 3, 1, 12, 0, 0, 0, time.UTC)}
 		s := newScheduler(4, 2, time.Second, clock.now)
+		s.parkMax = int(seed % 5)     // none to 4 parked at once: the bound is reached
 		model := map[string][]int64{} // each host's queued rows, oldest first
 		running := map[int64]string{}
 		started := map[int64]bool{}
@@ -333,8 +336,8 @@ func TestSchedulerKeepsEachHostsOrder(t *testing.T) {
 				parked += h.parked
 				inFlight += h.inFlight
 			}
-			if parked != s.parked || inFlight != s.inFlight || inFlight != len(running) || s.parked > s.workers {
-				fail("%d calls parked and %d running; the hosts have %d and %d, the model %d running; %d workers", s.parked, s.inFlight, parked, inFlight, len(running), s.workers)
+			if parked != s.parked || inFlight != s.inFlight || inFlight != len(running) || s.parked > s.parkMax {
+				fail("%d calls parked and %d running; the hosts have %d and %d, the model %d running; at most %d parked", s.parked, s.inFlight, parked, inFlight, len(running), s.parkMax)
 			}
 		}
 		if _, back := s.releaseAll(nil); len(back) != countRows(model) || s.queued != 0 {

@@ -30,6 +30,7 @@ func TestWakeNeverLeavesRowsAsleep(t *testing.T) {
 		workers, perHost := 1+r.IntN(6), 1+r.IntN(4)
 		clock := &stepClock{t: time.Date(2024, 3, 1, 12, 0, 0, 0, time.UTC)}
 		d := &Dispatcher{sched: newScheduler(workers, perHost, time.Second, clock.now)}
+		d.sched.parkMax = r.IntN(2 * workers) // (from none: the bound is reached)
 		d.work = sync.NewCond(&d.mu)
 		state := make([]worker, workers)
 		host := make([]string, workers)
