@@ -396,6 +396,7 @@ func TestBrowser(t *testing.T) {
 		is.True(strings.Contains(get(t, tab, "the error", chromedp.Text(css("#url-error"))), "must be an absolute http or https URL"))
 		is.Equal(get(t, tab, "aria-invalid", chromedp.Evaluate[string](`document.querySelector("#url").getAttribute("aria-invalid")`)), "true")
 		is.True(strings.Contains(get(t, tab, "aria-describedby", chromedp.Evaluate[string](`document.querySelector("#url").getAttribute("aria-describedby")`)), "url-error")) // read out with the field
+		is.Equal(get(t, tab, "focus", chromedp.Evaluate[string](`document.activeElement.id`)), "url")                                                                         // and it has the focus, to be mended
 		accessible(t, tab, "organisation form error")
 		do(t, tab, "a good URL",
 			chromedp.Clear(css("#url")),

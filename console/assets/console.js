@@ -1,9 +1,17 @@
-// hookd console: shows the pages' times in the reader's time zone. Every page
-// works without this script; the server writes UTC times in <time datetime>.
-// A part of a page replaced later (the inbox's live list) sends "hookd:swapped",
-// and its times are shown in the reader's zone too.
+// hookd console: shows the pages' times in the reader's time zone, and puts the
+// focus where a refused form is mended. Every page works without this script; the
+// server writes UTC times in <time datetime>. A part of a page replaced later (the
+// inbox's live list) sends "hookd:swapped", and its times are shown in the
+// reader's zone too.
 (function () {
   "use strict";
+  // A refused form: its first field in error takes the focus (or, for an error of
+  // the whole form, its message), so that a keyboard or screen reader user lands
+  // where the form is mended. A field the page focuses itself (autofocus) keeps it.
+  if (!document.querySelector("[autofocus]")) {
+    var mend = document.querySelector('form [aria-invalid="true"]') || document.querySelector(".form-error[tabindex]");
+    if (mend) mend.focus();
+  }
   var zone;
   try {
     zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
