@@ -80,7 +80,7 @@ func run() error {
 	flag.StringVar(&o.dir, "dir", "", "working folder (default: a new temporary folder, removed at the end)")
 	flag.StringVar(&o.synchronous, "synchronous", "full", "store.synchronous of the hookd under test")
 	flag.BoolVar(&o.console, "console", false, "during the drain, load the console's overview once a second (signed in as the operator)")
-	flag.StringVar(&o.scenario, "scenario", "default", "default; single: one receiver host, intake and delivery together (see BENCHMARKS.md); busy: latency to one host while another's backlog drains; instructions: hookd's instructions an event, under valgrind's callgrind (-subs 3000 -events 2500)")
+	flag.StringVar(&o.scenario, "scenario", "default", "default; single: one receiver host, intake and delivery together (see BENCHMARKS.md); busy: latency to one host while another's backlog drains; dark: latency to one host while -ports others never answer (-backlog 100 × ports, -latency-seconds 45, per_host 8); instructions: hookd's instructions an event, under valgrind's callgrind (-subs 3000 -events 2500)")
 	flag.DurationVar(&o.tick, "tick", 0, "delivery.tick of the hookd under test (default 1s; -scenario single, busy and instructions without -pace: 200ms)")
 	flag.IntVar(&o.rounds, "rounds", 3, "-scenario single: rounds of raw baseline then hookd, each with -events events")
 	flag.IntVar(&o.batch, "batch", 100, "-scenario single: events per intake request")
@@ -105,6 +105,16 @@ func run() error {
 	}
 	switch o.scenario {
 	case "default":
+	case "dark":
+		o.setDefault("ports", &o.ports, 8)
+		o.setDefault("backlog", &o.backlog, 100*o.ports)
+		o.setDefault("latency-seconds", &o.latencySeconds, 45)
+		if o.perHost == 0 {
+			o.perHost = 8 // hookd's default
+		}
+		if o.tick == 0 {
+			o.tick = 200 * time.Millisecond
+		}
 	case "single", "busy", "instructions":
 		if o.scenario == "instructions" {
 			o.setDefault("subs", &o.subs, 3000)
@@ -121,13 +131,16 @@ func run() error {
 			o.tick = 200 * time.Millisecond // a trickle (-pace) runs at hookd's default, below
 		}
 	default:
-		return fmt.Errorf("-scenario: want default, single, busy or instructions, got %q", o.scenario)
+		return fmt.Errorf("-scenario: want default, single, busy, dark or instructions, got %q", o.scenario)
 	}
 	if o.tick == 0 {
 		o.tick = time.Second
 	}
 	if _, err := answerFunc(o.answer); err != nil {
 		return err
+	}
+	if o.answer == "hang" {
+		return fmt.Errorf(`-answer hang: only -scenario dark's hosts hang; -answer is what the other receivers answer`)
 	}
 	if o.cpuprofile != "" {
 		abs, err := filepath.Abs(o.cpuprofile)
@@ -160,7 +173,11 @@ func run() error {
 	}
 
 	// The receiver: a separate process, o.ports ports, answers as -answer says and logs arrivals.
-	recv, err := startReceiver(ctx, o.ports, o.dir, o.answer)
+	answer := o.answer
+	if o.scenario == "dark" {
+		answer = "hang" // the hosts that never answer; the other host answers as -answer says
+	}
+	recv, err := startReceiver(ctx, o.ports, o.dir, answer)
 	if err != nil {
 		return err
 	}
@@ -172,6 +189,8 @@ func run() error {
 		return single(ctx, o, recv)
 	case "busy":
 		return busy(ctx, o, recv)
+	case "dark":
+		return dark(ctx, o, recv)
 	case "instructions":
 		return instructions(ctx, o, recv)
 	}

@@ -186,6 +186,22 @@ func waitQuiet(ctx context.Context, c *http.Client, control string, quiet, limit
 	return last, fmt.Errorf("deliveries still arriving after %s", limit)
 }
 
+// waitCount waits until the receiver has had n arrivals, at most limit.
+func waitCount(ctx context.Context, c *http.Client, control string, n int64, limit time.Duration) error {
+	deadline := time.Now().Add(limit)
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		s, err := getStats(c, control, false)
+		if err != nil {
+			return err
+		}
+		if s.Count >= n {
+			return nil
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return fmt.Errorf("%d deliveries not all arrived after %s", n, limit)
+}
+
 // reset zeroes the receiver's counts; with record, it also keeps each path's first
 // arrival from now on.
 func reset(c *http.Client, control string, record bool) error {

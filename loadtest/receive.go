@@ -20,7 +20,7 @@ func receive(args []string) error {
 	fs := flag.NewFlagSet("receive", flag.ContinueOnError)
 	ports := fs.Int("ports", 8, "ports to listen on")
 	dir := fs.String("dir", os.TempDir(), "folder of the file /durable writes")
-	answerFlag := fs.String("answer", "204", `what the target ports answer: "204", or "receipt" (200 and a short JSON receipt)`)
+	answerFlag := fs.String("answer", "204", `what the target ports answer: "204", "receipt" (200 and a short JSON receipt), or "hang" (nothing, until the caller hangs up)`)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -54,7 +54,7 @@ func receive(args []string) error {
 				}
 			}
 			mu.Unlock()
-			answer(w)
+			answer(w, r)
 		})
 	}
 	// /durable is the yardstick of a durable acknowledgement (durable.go).
@@ -130,15 +130,23 @@ func answerText(name string) string {
 }
 
 // answerFunc is how the target ports answer, by the name -answer gives.
-func answerFunc(name string) (func(http.ResponseWriter), error) {
+func answerFunc(name string) (func(http.ResponseWriter, *http.Request), error) {
 	switch name {
 	case "204":
-		return func(w http.ResponseWriter) { w.WriteHeader(http.StatusNoContent) }, nil
+		return func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) }, nil
 	case "receipt":
-		return func(w http.ResponseWriter) {
+		return func(w http.ResponseWriter, _ *http.Request) {
 			w.Header().Set("Content-Type", "application/json")
 			io.WriteString(w, receipt)
 		}, nil
+	case "hang":
+		return func(w http.ResponseWriter, r *http.Request) {
+			select {
+			case <-r.Context().Done():
+			case <-time.After(10 * time.Minute): // bounded, as every load loop is
+			}
+			w.WriteHeader(http.StatusNoContent)
+		}, nil
 	}
-	return nil, fmt.Errorf(`-answer %q: want "204" or "receipt"`, name)
+	return nil, fmt.Errorf(`-answer %q: want "204", "receipt" or "hang"`, name)
 }

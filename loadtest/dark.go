@@ -1,0 +1,102 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"time"
+)
+
+// dark measures the latency to one host while others stop answering: -ports
+// receiver hosts take every call and never answer (hookd gives up on each after
+// its delivery.timeout, 20 s), with -backlog deliveries queued for them (delivery
+// paused); then hookd starts delivering and, at once, events for records whose
+// callbacks go to another host (a receiver process of its own, answering as
+// -answer says) are sent at -rate for -latency-seconds. Each one's latency runs
+// from its 202 to its callback's arrival, reported over the whole phase and after
+// its first 2 s (hookd can only tell a host has stopped answering once its calls
+// have waited a while).
+func dark(ctx context.Context, o options, recv *receiver) error {
+	otherRecv, err := startReceiver(ctx, 1, o.dir, o.answer)
+	if err != nil {
+		return err
+	}
+	defer otherRecv.Process.Kill()
+	control, darkHosts := recv.urls[0], recv.urls[1:]
+	otherControl, otherHost := otherRecv.urls[0], otherRecv.urls[1]
+	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
+		MaxIdleConns: o.concurrency * 2, MaxIdleConnsPerHost: o.concurrency, MaxConnsPerHost: o.concurrency,
+	}}
+	rep := &report{}
+	nOther := o.rate * o.latencySeconds
+	rep.add("scenario", "%d hosts that never answer have %d deliveries queued while events for another host arrive at %d/s for %ds; the other host answers %s; workers = %d, per_host = %d, tick %s, delivery.timeout 20s, coalesce_window 0, synchronous = %s",
+		len(darkHosts), o.backlog, o.rate, o.latencySeconds, answerText(o.answer), o.concurrency, o.perHost, o.tick, o.synchronous)
+	h, err := startHookd(ctx, o, true, "")
+	if err != nil {
+		return err
+	}
+	defer func() { h.stop() }()
+	tok, err := h.token(client)
+	if err != nil {
+		return err
+	}
+	other := make([]string, nOther)
+	for i := range other {
+		other[i] = orcidN(o.backlog + i)
+	}
+	if _, err := hammer(ctx, client, o.concurrency, o.backlog+nOther, func(i int) (*http.Request, error) {
+		if i < o.backlog {
+			return registration(h, tok, darkHosts[i%len(darkHosts)], orcidN(i))
+		}
+		return registration(h, tok, otherHost, orcidN(i))
+	}, expect(http.StatusCreated)); err != nil {
+		return fmt.Errorf("register: %w", err)
+	}
+	bo := o
+	bo.events, bo.batch, bo.subs = o.backlog, 1000, o.backlog
+	if err := sendBatches(ctx, client, h, tok, bo, 0); err != nil {
+		return fmt.Errorf("backlog: %w", err)
+	}
+	h.stop()
+	if err := reset(client, control, false); err != nil {
+		return err
+	}
+	if err := reset(client, otherControl, true); err != nil {
+		return err
+	}
+	if h, err = startHookd(ctx, o, false, o.cpuprofile); err != nil {
+		return err
+	}
+	start := time.Now()
+	if tok, err = h.token(client); err != nil {
+		return err
+	}
+	pl, err := latencyPhase(ctx, client, otherControl, h, tok, other, o)
+	missing := ""
+	if err != nil {
+		if len(pl.acked) == 0 {
+			return err
+		}
+		missing = fmt.Sprintf("; %d callbacks had not arrived 2 minutes after the last send", nOther-len(pl.acked))
+	}
+	st, err := getStats(client, control, false)
+	if err != nil {
+		return err
+	}
+	settled := start.Add(2 * time.Second).UnixNano()
+	var later latencies
+	for i, l := range pl.acked {
+		if pl.ackedAt[i] >= settled {
+			later = append(later, l)
+		}
+	}
+	rep.add("calls to the hosts that never answer", "%d in %s", st.Count, time.Since(start).Round(time.Second))
+	rep.add("other host, the whole phase", "acknowledgement → callback p50 %s p90 %s p99 %s max %s (%d events); sent → callback p99 %s%s",
+		pl.acked.p(50), pl.acked.p(90), pl.acked.p(99), pl.acked.max(), len(pl.acked), pl.sent.p(99), missing)
+	rep.add("other host, from 2 s after hookd started", "acknowledgement → callback p50 %s p90 %s p99 %s max %s (%d events)",
+		later.p(50), later.p(90), later.p(99), later.max(), len(later))
+	rep.add("hookd peak memory", "%s RSS (VmHWM)", mib(h.peakRSS()))
+	rep.print(os.Stdout)
+	return nil
+}
