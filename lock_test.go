@@ -305,3 +305,51 @@ func TestBackupSinceTheLastMarkIsACopy(t *testing.T) {
 	is.True(strings.Contains(d.stderr.String(), "this database is not the state this daemon's file last ran on")) // taken for a copy
 	is.True(ds[0].MsgRev > 1)                                                                                     // past msg_1_1, which the original sent
 }
+
+// TestCommandDoesNotMigrateUnderDaemon: a command of a newer binary does not
+// migrate a database that a daemon (of the older binary: it would have migrated
+// the file itself) holds; it says what to do and changes nothing. Once no daemon
+// holds it, the same command migrates it.
+func TestCommandDoesNotMigrateUnderDaemon(t *testing.T) {
+	is := is.New(t)
+	cfg := testConfig(t, "")
+	dbPath := filepath.Join(filepath.Dir(cfg), "hookd.db")
+	// The database as the version before made it: without the newest migration.
+	newest := store.SchemaVersion()
+	is.Equal(newest, 24) // (the undoing below is of migration 24; a newer one needs its own)
+	undo := func(db *sql.DB) {
+		_, err := db.Exec(`DROP INDEX subscriptions_inbox; DELETE FROM schema_migrations WHERE version = 24`)
+		is.NoErr(err)
+	}
+	version := func() int {
+		db, err := sql.Open("sqlite", dbPath)
+		is.NoErr(err)
+		defer db.Close()
+		var v int
+		is.NoErr(db.QueryRow(`SELECT max(version) FROM schema_migrations`).Scan(&v))
+		return v
+	}
+	db, err := sql.Open("sqlite", dbPath)
+	is.NoErr(err)
+	undo(db)
+	is.NoErr(db.Close())
+	is.Equal(version(), 23)
+
+	lock, _, err := acquireServeLock(dbPath, "127.0.0.1:8080") // the older daemon, running
+	is.NoErr(err)
+	var stdout, stderr safeBuffer
+	err = run(context.Background(), []string{"hookd", "client", "list", "-config", cfg}, noenv, strings.NewReader(""), &stdout, &stderr)
+	is.True(err != nil) // refused
+	msg := err.Error()
+	is.True(strings.Contains(msg, "is at schema version 23, which this hookd would migrate to 24"))                 // says why
+	is.True(strings.Contains(msg, fmt.Sprintf("a hookd daemon (pid %d, listening on 127.0.0.1:8080", os.Getpid()))) // names the daemon
+	is.True(strings.Contains(msg, "Restart the daemon with this binary"))                                           // and what to do
+	is.Equal(version(), 23)                                                                                         // nothing changed
+	lock.release()
+
+	var migrated safeBuffer
+	err = run(context.Background(), []string{"hookd", "client", "list", "-config", cfg}, noenv, strings.NewReader(""), &stdout, &migrated)
+	is.NoErr(err)                                                                                      // no daemon: the command migrates the file
+	is.True(strings.Contains(migrated.String(), "applying database migration 0024_inbox_targets.sql")) // and says so
+	is.Equal(version(), 24)                                                                            // to this binary's schema
+}

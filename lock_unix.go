@@ -138,29 +138,56 @@ func (l *serveLock) write(sync bool) error {
 // inUse is the error of a database whose lock file at path another daemon holds,
 // naming that daemon when the file says which.
 func inUse(db, path string) error {
+	h, ok := holderOf(path)
+	if !ok {
+		return fmt.Errorf("database %s is in use by another hookd daemon (serve or dev; it holds %s)", db, path)
+	}
+	return fmt.Errorf("database %s is in use by another hookd daemon (serve or dev): %s; "+
+		"stop it first, or give this one another database ([store] path; hookd dev: -db)", db, h)
+}
+
+// holderOf is what the lock file at path says of the daemon that holds it; ok is
+// false when it names none.
+func holderOf(path string) (_ lockHolder, ok bool) {
 	var h lockHolder
 	b, _ := os.ReadFile(path)
 	if json.Unmarshal(b, &h) != nil || h.PID == 0 {
-		return fmt.Errorf("database %s is in use by another hookd daemon (serve or dev; it holds %s)", db, path)
+		return h, false
 	}
-	return fmt.Errorf("database %s is in use by another hookd daemon (serve or dev): pid %d, listening on %s since %s; "+
-		"stop it first, or give this one another database ([store] path; hookd dev: -db)",
-		db, h.PID, h.Listen, h.Started.Format(time.RFC3339))
+	return h, true
+}
+
+// String names the daemon: its pid, address and start.
+func (h lockHolder) String() string {
+	return fmt.Sprintf("pid %d, listening on %s since %s", h.PID, h.Listen, h.Started.Format(time.RFC3339))
 }
 
 // serveLockHeld reports, as inUse's error, whether another daemon holds the lock
 // of the database at db; nil when none does, or it cannot tell. It creates nothing.
 func serveLockHeld(db string) error {
+	if _, held := daemonOn(db); held {
+		return inUse(db, lockPath(db))
+	}
+	return nil
+}
+
+// daemonOn says whether a daemon holds the lock of the database at db, and names
+// it ("a hookd daemon (pid …)"); false when none does, or it cannot tell. It
+// creates nothing.
+func daemonOn(db string) (string, bool) {
 	path := lockPath(db)
 	f, err := os.Open(path)
 	if err != nil {
-		return nil
+		return "", false
 	}
 	defer f.Close()
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_SH|syscall.LOCK_NB); errors.Is(err, syscall.EWOULDBLOCK) {
-		return inUse(db, path)
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_SH|syscall.LOCK_NB); !errors.Is(err, syscall.EWOULDBLOCK) {
+		return "", false
 	}
-	return nil
+	if h, ok := holderOf(path); ok {
+		return "a hookd daemon (" + h.String() + ")", true
+	}
+	return "a hookd daemon (it holds " + path + ")", true
 }
 
 // release gives the lock up; the file stays (removing it would race a new daemon).

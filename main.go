@@ -406,7 +406,8 @@ func openForCopy(ctx context.Context, cfg Config, _, _ bool, migrating func(name
 		}
 	}
 	return store.Open(ctx, store.Options{Path: cfg.Store.Path, Synchronous: cfg.Store.Synchronous, Box: box,
-		ExternalCheckpoints: cfg.Store.Checkpoints == "external", MustExist: true, Migrating: migrating, SkipKeyCheck: true})
+		ExternalCheckpoints: cfg.Store.Checkpoints == "external", MustExist: true, Migrating: migrating, SkipKeyCheck: true,
+		BeforeMigrations: notUnderDaemon(cfg.Store.Path)})
 }
 
 // openStore opens the database of cfg. With create (serve, dev, init) it creates the
@@ -444,12 +445,31 @@ func openStore(ctx context.Context, cfg Config, daemon, create bool, migrating f
 	if err != nil {
 		return nil, err
 	}
-	st, err := store.Open(ctx, store.Options{Path: cfg.Store.Path, Synchronous: cfg.Store.Synchronous, Box: box, Daemon: daemon,
-		ExternalCheckpoints: cfg.Store.Checkpoints == "external", MustExist: !create, Migrating: migrating})
+	opts := store.Options{Path: cfg.Store.Path, Synchronous: cfg.Store.Synchronous, Box: box, Daemon: daemon,
+		ExternalCheckpoints: cfg.Store.Checkpoints == "external", MustExist: !create, Migrating: migrating}
+	if !daemon {
+		opts.BeforeMigrations = notUnderDaemon(cfg.Store.Path)
+	}
+	st, err := store.Open(ctx, opts)
 	if errors.Is(err, store.ErrWrongKey) {
 		return nil, fmt.Errorf("secret key %s and database %s: %w; restore the key kept with the database's backups (auth.secret_key_file names the key; hookd backup copies the database without it)", keyPath, cfg.Store.Path, err)
 	}
 	return st, err
+}
+
+// notUnderDaemon refuses, for a command (not the daemon), to migrate the database at
+// db while a daemon holds its lock: that daemon runs an older binary (it would
+// have migrated the file itself), and would go on writing under a schema it does
+// not know. Restarting it with the new binary migrates the file.
+func notUnderDaemon(db string) func(have, want int) error {
+	return func(have, want int) error {
+		if daemon, held := daemonOn(db); held {
+			return fmt.Errorf("the database %s is at schema version %d, which this hookd would migrate to %d, but %s runs on it, of an older hookd: "+
+				"a command does not migrate the database under it. Restart the daemon with this binary (systemctl restart hookd), which migrates it, then run this again; nothing was changed",
+				db, have, want, daemon)
+		}
+		return nil
+	}
 }
 
 // checkKeyAhead checks, before serve, dev or init makes a folder or a file, the key

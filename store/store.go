@@ -12,6 +12,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -54,6 +55,10 @@ type Options struct {
 	// earlier version made (never for a new file), with the migration's file name.
 	// On a large file a migration may take minutes; the daemon tells systemd so.
 	Migrating func(name string)
+	// BeforeMigrations, when set, is called once before the migrations a file that
+	// an earlier version made lacks (never for a new file), with its schema version
+	// and this binary's; an error it returns stops Open, the file left as it was.
+	BeforeMigrations func(have, want int) error
 	// SkipKeyCheck opens the file whatever Box is (checkKey): for a copy of it,
 	// which opens no secret and seals none.
 	SkipKeyCheck bool
@@ -254,7 +259,7 @@ func Open(ctx context.Context, opts Options) (_ *Store, err error) {
 		}
 		keyChecked = true
 	}
-	if err := s.migrate(ctx, opts.Migrating); err != nil {
+	if err := s.migrate(ctx, opts.Migrating, opts.BeforeMigrations); err != nil {
 		write.Close()
 		return nil, fmt.Errorf("open store %s: %w", opts.Path, openError(opts.Path, err))
 	}
@@ -563,7 +568,9 @@ func migrationFiles() ([]migration, error) {
 
 // migrate applies, in order and each in its own transaction with its version row,
 // every embedded migration the file lacks. A file newer than this binary is refused.
-func (s *Store) migrate(ctx context.Context, migrating func(name string)) error {
+// before, when set, may refuse the migrations of a file an earlier version made
+// (Options.BeforeMigrations).
+func (s *Store) migrate(ctx context.Context, migrating func(name string), before func(have, want int) error) error {
 	if _, err := schemaVersion(ctx, s.write); err != nil {
 		return err
 	}
@@ -582,6 +589,11 @@ func (s *Store) migrate(ctx context.Context, migrating func(name string)) error 
 	newest := ms[len(ms)-1].version
 	if current > newest {
 		return fmt.Errorf("database schema version %d is newer than this hookd binary knows (%d): run a newer hookd, or restore a backup made by this version", current, newest)
+	}
+	if before != nil && len(applied) > 0 && slices.ContainsFunc(ms, func(m migration) bool { return !applied[m.version] }) {
+		if err := before(current, newest); err != nil {
+			return err
+		}
 	}
 	for _, m := range ms {
 		// Every migration the file lacks, not only those above its newest: numbers
