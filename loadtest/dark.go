@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"os"
 	"time"
 )
@@ -18,61 +17,22 @@ import (
 // its first 2 s (hookd can only tell a host has stopped answering once its calls
 // have waited a while).
 func dark(ctx context.Context, o options, recv *receiver) error {
-	otherRecv, err := startReceiver(ctx, 1, o.dir, o.answer)
-	if err != nil {
-		return err
-	}
-	defer otherRecv.Process.Kill()
 	control, darkHosts := recv.urls[0], recv.urls[1:]
-	otherControl, otherHost := otherRecv.urls[0], otherRecv.urls[1]
-	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
-		MaxIdleConns: o.concurrency * 2, MaxIdleConnsPerHost: o.concurrency, MaxConnsPerHost: o.concurrency,
-	}}
 	rep := &report{}
-	nOther := o.rate * o.latencySeconds
 	rep.add("scenario", "%d hosts that never answer have %d deliveries queued while events for another host arrive at %d/s for %ds; the other host answers %s; workers = %d, per_host = %d, tick %s, delivery.timeout 20s, coalesce_window 0, synchronous = %s",
 		len(darkHosts), o.backlog, o.rate, o.latencySeconds, answerText(o.answer), o.concurrency, o.perHost, o.tick, o.synchronous)
-	h, err := startHookd(ctx, o, true, "")
+	run, err := beside(ctx, o, recv, func(i int) string { return darkHosts[i%len(darkHosts)] }, rep)
 	if err != nil {
 		return err
 	}
-	defer func() { h.stop() }()
+	defer run.close()
+	client, h, other, nOther := run.client, run.h, run.other, len(run.other)
+	start := time.Now()
 	tok, err := h.token(client)
 	if err != nil {
 		return err
 	}
-	other := make([]string, nOther)
-	for i := range other {
-		other[i] = orcidN(o.backlog + i)
-	}
-	if _, err := hammer(ctx, client, o.concurrency, o.backlog+nOther, func(i int) (*http.Request, error) {
-		if i < o.backlog {
-			return registration(h, tok, darkHosts[i%len(darkHosts)], orcidN(i))
-		}
-		return registration(h, tok, otherHost, orcidN(i))
-	}, expect(http.StatusCreated)); err != nil {
-		return fmt.Errorf("register: %w", err)
-	}
-	bo := o
-	bo.events, bo.batch, bo.subs = o.backlog, 1000, o.backlog
-	if err := sendBatches(ctx, client, h, tok, bo, 0); err != nil {
-		return fmt.Errorf("backlog: %w", err)
-	}
-	h.stop()
-	if err := reset(client, control, false); err != nil {
-		return err
-	}
-	if err := reset(client, otherControl, true); err != nil {
-		return err
-	}
-	if h, err = startHookd(ctx, o, false, o.cpuprofile); err != nil {
-		return err
-	}
-	start := time.Now()
-	if tok, err = h.token(client); err != nil {
-		return err
-	}
-	pl, err := latencyPhase(ctx, client, otherControl, h, tok, other, o)
+	pl, err := latencyPhase(ctx, client, run.otherControl, h, tok, other, o)
 	missing := ""
 	if err != nil {
 		if len(pl.acked) == 0 {

@@ -295,66 +295,20 @@ func registration(h *hookd, tok, base, id string) (*http.Request, error) {
 // one's latency runs from its 202 to its callback's arrival. Those acknowledged while the backlog was still draining
 // are reported apart from the rest.
 func busy(ctx context.Context, o options, recv *receiver) error {
-	// The other host is a receiver process of its own, as another institution's
-	// would be: its calls do not queue behind the busy host's in one process.
-	otherRecv, err := startReceiver(ctx, 1, o.dir, o.answer)
-	if err != nil {
-		return err
-	}
-	defer otherRecv.Process.Kill()
 	control, busyHost := recv.urls[0], recv.urls[1]
-	otherControl, otherHost := otherRecv.urls[0], otherRecv.urls[1]
-	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
-		MaxIdleConns: o.concurrency * 2, MaxIdleConnsPerHost: o.concurrency, MaxConnsPerHost: o.concurrency,
-	}}
 	rep := &report{}
-	nOther := o.rate * o.latencySeconds
 	rep.add("scenario", "a busy host's backlog of %d deliveries drains while events for another host arrive at %d/s for %ds; both hosts answer %s; workers = %d, per_host = %d, tick %s, coalesce_window 0, synchronous = %s",
 		o.backlog, o.rate, o.latencySeconds, answerText(o.answer), o.concurrency, o.perHost, o.tick, o.synchronous)
-	h, err := startHookd(ctx, o, true, "")
+	run, err := beside(ctx, o, recv, func(int) string { return busyHost }, rep)
 	if err != nil {
 		return err
 	}
-	defer func() { h.stop() }()
-	tok, err := h.token(client)
-	if err != nil {
-		return err
-	}
-	other := make([]string, nOther)
-	for i := range other {
-		other[i] = orcidN(o.backlog + i)
-	}
-	start := time.Now()
-	if _, err := hammer(ctx, client, o.concurrency, o.backlog+nOther, func(i int) (*http.Request, error) {
-		if i < o.backlog {
-			return registration(h, tok, busyHost, orcidN(i))
-		}
-		return registration(h, tok, otherHost, orcidN(i))
-	}, expect(http.StatusCreated)); err != nil {
-		return fmt.Errorf("register: %w", err)
-	}
-	rep.add("registrations", "%d to the busy host, %d to the other, in %s", o.backlog, nOther, time.Since(start).Round(time.Millisecond))
-	bo := o
-	bo.events, bo.batch, bo.subs = o.backlog, 1000, o.backlog
-	if err := sendBatches(ctx, client, h, tok, bo, 0); err != nil {
-		return fmt.Errorf("backlog: %w", err)
-	}
-	h.stop()
-	if err := withHistory(ctx, o, h, rep); err != nil {
-		return err
-	}
-	if err := reset(client, control, false); err != nil {
-		return err
-	}
-	if err := reset(client, otherControl, true); err != nil {
-		return err
-	}
-	if h, err = startHookd(ctx, o, false, o.cpuprofile); err != nil {
-		return err
-	}
+	defer run.close()
+	client, h, other, otherControl, nOther := run.client, run.h, run.other, run.otherControl, len(run.other)
 	drainStart := time.Now()
 	sched := sampleSched(client, h, 100*time.Millisecond)
-	if tok, err = h.token(client); err != nil {
+	tok, err := h.token(client)
+	if err != nil {
 		sched.end()
 		return err
 	}

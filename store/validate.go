@@ -125,29 +125,18 @@ func CheckTarget(field, raw string, t Targets) (*url.URL, error) {
 // an http or https scheme and its slashes (another "scheme" may be a user name:
 // ann:pw@host).
 func withoutUserinfo(raw string) string {
-	_, rest, ok := strings.Cut(raw, "//")
-	if !ok {
-		head := raw
-		if i := strings.IndexAny(raw, "?#"); i >= 0 {
-			head = raw[:i]
+	start, ends := 0, "?#" // where the user name may begin, and what ends the authority
+	if _, rest, ok := strings.Cut(raw, "//"); ok {
+		start, ends = len(raw)-len(rest), "/?#"
+	} else if i := strings.IndexByte(raw, ':'); i > 0 && (strings.EqualFold(raw[:i], "http") || strings.EqualFold(raw[:i], "https")) {
+		start = i + 1
+		for start < len(raw) && raw[start] == '/' {
+			start++
 		}
-		at := strings.LastIndexByte(head, '@')
-		if at < 0 {
-			return raw
-		}
-		start := 0
-		if i := strings.IndexByte(head[:at], ':'); i > 0 && (strings.EqualFold(head[:i], "http") || strings.EqualFold(head[:i], "https")) {
-			start = i + 1
-			for start < at && head[start] == '/' {
-				start++
-			}
-		}
-		return raw[:start] + "[redacted]" + raw[at:]
 	}
-	start := len(raw) - len(rest)
-	authority := rest
-	if i := strings.IndexAny(rest, "/?#"); i >= 0 {
-		authority = rest[:i]
+	authority := raw[start:]
+	if i := strings.IndexAny(authority, ends); i >= 0 {
+		authority = authority[:i]
 	}
 	at := strings.LastIndexByte(authority, '@')
 	if at < 0 {
