@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"net"
+	"net/mail"
 	"net/netip"
 	"net/url"
 	"os"
@@ -340,7 +341,7 @@ func (c *Config) Validate() error {
 		bad("delivery.per_host", "must be between 1 and delivery.workers (%d), got %d", c.Delivery.Workers, c.Delivery.PerHost)
 	}
 	if a := c.Email.SMTPAddr; a != "" {
-		if !hostPort(a, false) {
+		if host, _, _ := net.SplitHostPort(a); !hostPort(a, false) || host == "" { // no host: hookd would not know whom to dial
 			bad("email.smtp_addr", "must be host:port with a port from 1 to 65535 (e.g. \"smtp.example.org:587\"), got %q", a)
 		}
 		if c.Email.From == "" {
@@ -353,8 +354,12 @@ func (c *Config) Validate() error {
 	case c.Email.Username != "" && c.Email.PasswordFile == "":
 		bad("email.password_file", "must be set when email.username is: hookd signs in to the relay with both")
 	}
-	if c.Email.From != "" && !strings.Contains(c.Email.From, "@") {
-		bad("email.from", "must be an e-mail address, got %q", c.Email.From)
+	if f := c.Email.From; f != "" {
+		// As every e-mail reads it: one address, with a name or without. Anything
+		// else would fail every e-mail, each retried until give_up_after.
+		if _, err := mail.ParseAddress(f); err != nil {
+			bad("email.from", "must be one e-mail address (\"hookd@uni.example\" or \"hookd <hookd@uni.example>\"), got %q", f)
+		}
 	}
 	if u := c.Upstream; u.APIURL == "" && (u.TokenURL != "" || u.ClientID != "" || u.ClientSecretFile != "") {
 		bad("upstream.api_url", "must be set when upstream.token_url, client_id or client_secret_file is: without it hookd registers nothing upstream")
