@@ -246,19 +246,23 @@ func sendMail(ctx context.Context, o EmailOptions, timeout time.Duration, m *mai
 // organisation's staff read: the relay's address, and what failed; a relay's name
 // that did not resolve as lookupLine gives it, and a broken connection without
 // hookd's own end of it ("read tcp 10.0.0.5:40112->10.0.0.25:587: …" names the
-// relay's end only).
+// relay's end only). It is one line, as every error of the attempt log: go-mail
+// puts a failed close of the connection on a line of its own ("…: EOF\nfailed to
+// close connection: …"), which here follows a "; ".
 func mailError(addr string, err error) error {
 	var lookup *net.DNSError
 	if errors.As(err, &lookup) {
 		return fmt.Errorf("smtp %s: %s", addr, lookupLine(lookup))
 	}
+	text := err.Error()
 	var op *net.OpError
 	if errors.As(err, &op) && op.Source != nil {
 		relayEnd := *op
 		relayEnd.Source = nil
-		return &sendError{text: fmt.Sprintf("smtp %s: %s", addr, strings.Replace(err.Error(), op.Error(), relayEnd.Error(), 1)), err: err}
+		text = strings.Replace(text, op.Error(), relayEnd.Error(), 1)
 	}
-	return fmt.Errorf("smtp %s: %w", addr, err)
+	text = strings.Join(strings.FieldsFunc(text, func(r rune) bool { return r == '\n' || r == '\r' }), "; ")
+	return &sendError{text: "smtp " + addr + ": " + text, err: err}
 }
 
 // sendError is a failed send's error in the words the attempt log keeps, with the

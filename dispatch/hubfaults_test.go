@@ -288,3 +288,84 @@ func TestUpstreamRefusingFreshTokens(t *testing.T) {
 	is.Equal(puts.Load(), int64(20))      // each registration tried
 	is.Equal(tokenCalls.Load(), int64(1)) // with the one token
 }
+
+// cuttingBackend is a real SMTP server (go-smtp) that answers RCPT TO with rcpt
+// (when set), and otherwise cuts the connection in the middle of the message.
+type cuttingBackend struct{ rcpt *smtp.SMTPError }
+
+func (b *cuttingBackend) NewSession(c *smtp.Conn) (smtp.Session, error) {
+	return &cuttingSession{b: b, c: c}, nil
+}
+
+type cuttingSession struct {
+	b *cuttingBackend
+	c *smtp.Conn
+}
+
+func (*cuttingSession) Mail(string, *smtp.MailOptions) error { return nil }
+func (s *cuttingSession) Rcpt(string, *smtp.RcptOptions) error {
+	if s.b.rcpt != nil {
+		return s.b.rcpt
+	}
+	return nil
+}
+func (s *cuttingSession) Data(r io.Reader) error {
+	io.ReadFull(r, make([]byte, 10))
+	s.c.Conn().Close() // gone mid-DATA
+	return nil
+}
+func (*cuttingSession) Reset()        {}
+func (*cuttingSession) Logout() error { return nil }
+
+// TestEmailErrorOnOneLine: what a failed e-mail leaves in the attempt log is one
+// line, as every other error there: a relay's answer of several lines (Gmail's
+// "550-5.1.1 …" on three), or a relay gone mid-message (go-mail then adds the
+// connection's failed close on a line of its own), is kept whole, on one line, so
+// that `hookd deliveries show`, the log and the console show each attempt on its own.
+func TestEmailErrorOnOneLine(t *testing.T) {
+	gmail := &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "The email account that you tried to reach does not exist. Please try\n" +
+		"5.1.1 double-checking the recipient's email address for typos or\n5.1.1 unnecessary spaces. https://support.google.com/mail/?p=NoSuchUser"}
+	for name, tt := range map[string]struct {
+		rcpt *smtp.SMTPError
+		says []string
+	}{
+		"an answer of several lines": {gmail, []string{"550", "does not exist. Please try", "typos or", "unnecessary spaces"}},
+		"gone mid-message":           {nil, []string{"smtp 127.0.0.1:", "failed to close connection"}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			is := is.New(t)
+			ctx := context.Background()
+			e := newEnv(t)
+			s := smtp.NewServer(&cuttingBackend{rcpt: tt.rcpt})
+			s.Domain = "relay.example"
+			s.ReadTimeout, s.WriteTimeout = 10*time.Second, 10*time.Second
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			is.NoErr(err)
+			go s.Serve(ln)
+			t.Cleanup(func() { s.Close() })
+
+			org, err := e.st.CreateOrganisation(ctx, "University of Testing", "tech@uni.example")
+			is.NoErr(err)
+			_, _, err = e.st.SetHubSettings(ctx, org.ID, store.HubSettings{EmailEnabled: true, NotificationEmail: "orcid@uni.example"})
+			is.NoErr(err)
+			_, err = e.st.PutMember(ctx, org.ID, orcidA, store.MemberInfo{}, 0)
+			is.NoErr(err)
+			d := e.dispatcher(nil)
+			d.ConfigureHub(dispatch.HubOptions{Email: dispatch.EmailOptions{Addr: ln.Addr().String(), From: "hookd@uni.example"}})
+			is.Equal(e.tick(d), 1)
+
+			dl := e.only()
+			is.Equal(dl.StateName(), "failed") // to be tried again
+			as := e.attempts(dl.ID)
+			is.Equal(len(as), 1)
+			for _, got := range []string{as[0].Error, dl.LastError} {
+				if strings.ContainsAny(got, "\r\n") {
+					t.Errorf("error of several lines: %q", got)
+				}
+				for _, w := range tt.says {
+					is.True(strings.Contains(got, w)) // the whole of it
+				}
+			}
+		})
+	}
+}
