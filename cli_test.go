@@ -781,7 +781,7 @@ func TestDeliveriesListErrorOfLines(t *testing.T) {
 	for _, c := range claimed {
 		failed = append(failed, store.Outcome{DeliveryID: c.ID, SubscriptionID: c.Target.SubscriptionID, Kind: store.OutcomeRetry,
 			Attempt: c.Attempt, StartedAt: st.Now(), Error: "550-5.1.1 The account does not exist.\n550 5.1.1 Please try again\fbad\vclient\x1b[2J",
-			RetryAt: st.Now().Add(time.Hour)})
+			Response: "busy\x1b]0;owned\x07", RetryAt: st.Now().Add(time.Hour)})
 	}
 	_, err = st.Exchange(ctx, failed, 0, 0)
 	is.NoErr(err)
@@ -803,6 +803,21 @@ func TestDeliveriesListErrorOfLines(t *testing.T) {
 			}
 		}
 	}
+	// "deliveries show" lists each attempt on a line of its own, the error escaped
+	// as in the list: the control characters of an answer never reach the terminal.
+	out, err := runCmd(t, "deliveries", "show", "-config", cfg, strconv.FormatInt(claimed[0].ID, 10))
+	is.NoErr(err)
+	is.True(strings.Contains(out, `account does not exist.\n550 5.1.1 Please try again\x0cbad\x0bclient\x1b[2J`)) // escaped
+	is.True(strings.Contains(out, `busy\x1b]0;owned\x07`))                                                        // the answer's too
+	is.True(!strings.ContainsAny(out, "\f\v\x1b\x07"))                                                            // nothing raw
+	attempts := 0
+	for _, line := range strings.Split(out, "\n") {
+		if strings.HasPrefix(strings.TrimSpace(line), "attempt 1 ") {
+			attempts++
+			is.True(strings.Contains(line, "Please try again")) // the whole error on the attempt's line
+		}
+	}
+	is.Equal(attempts, 1)
 }
 
 // TestCheckConfigKeyServeRefuses: check-config (the unit's ExecStartPre) does not

@@ -366,7 +366,7 @@ func (e *env) deliveriesShow(ctx context.Context, args []string) error {
 	line("attempts", strconv.Itoa(d.Attempts))
 	for _, a := range log {
 		fmt.Fprintf(tw, "  attempt %d\t%s  %s  %d  %s  %s%s\n", a.Attempt, when(a.StartedAt), a.Duration.Round(time.Millisecond),
-			a.Status, a.Error, oneLine(a.Response, 60), toWord(d, a))
+			a.Status, cell(a.Error), cell(oneLine(a.Response, 60)), toWord(d, a))
 	}
 	return tw.Flush()
 }
