@@ -8,6 +8,7 @@ import (
 	"net"
 	netmail "net/mail"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -221,8 +222,11 @@ func sendMail(ctx context.Context, o EmailOptions, timeout time.Duration, m *mai
 	if d, ok := ctx.Deadline(); ok && d.Before(end) {
 		end = d
 	}
-	opts = append(opts, mail.WithDialContextFunc(func(ctx context.Context, network, addr string) (net.Conn, error) {
-		nc, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+	// The relay's address as a dialer reads it: go-mail's own ("%s:%d") has no
+	// brackets around an IPv6 address ("::1:25").
+	relay := net.JoinHostPort(host, strconv.Itoa(port))
+	opts = append(opts, mail.WithDialContextFunc(func(ctx context.Context, network, _ string) (net.Conn, error) {
+		nc, err := (&net.Dialer{}).DialContext(ctx, network, relay)
 		if err != nil {
 			return nil, err
 		}

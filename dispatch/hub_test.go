@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -13,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/emersion/go-smtp"
 	"github.com/matryer/is"
 
 	"hookd/dispatch"
@@ -457,4 +459,37 @@ func TestUpstreamStatusBelow100(t *testing.T) {
 	ms, err := e.st.Members(ctx, org)
 	is.NoErr(err)
 	is.True(strings.Contains(ms[0].Upstream, "malformed HTTP response")) // the member's state says so too
+}
+
+// TestEmailThroughIPv6Relay: a relay named by its IPv6 address ([email] smtp_addr
+// "[::1]:25", as check-config takes it) is dialled there.
+func TestEmailThroughIPv6Relay(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	ln, err := net.Listen("tcp", "[::1]:0")
+	if err != nil {
+		t.Skipf("no IPv6 loopback here: %v", err)
+	}
+	mail := &smtptest.Server{Addr: ln.Addr().String()} // a real SMTP server, on ::1
+	srv := smtp.NewServer(mail)
+	srv.Domain = "localhost"
+	srv.ReadTimeout, srv.WriteTimeout = 10*time.Second, 10*time.Second
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+
+	e := newEnv(t)
+	org, err := e.st.CreateOrganisation(ctx, "University of Testing", "tech@uni.example")
+	is.NoErr(err)
+	_, _, err = e.st.SetHubSettings(ctx, org.ID, store.HubSettings{EmailEnabled: true, NotificationEmail: "orcid@uni.example"})
+	is.NoErr(err)
+	_, err = e.st.PutMember(ctx, org.ID, orcidA, store.MemberInfo{}, 0)
+	is.NoErr(err)
+	d := e.dispatcher(nil)
+	d.ConfigureHub(dispatch.HubOptions{Email: dispatch.EmailOptions{Addr: mail.Addr, From: "hookd@uni.example"}})
+	is.Equal(e.tick(d), 1)
+	dl := e.only()
+	if dl.StateName() != "delivered" {
+		t.Fatalf("through %s: %s: %s", mail.Addr, dl.StateName(), dl.LastError)
+	}
+	is.Equal(len(mail.Messages()), 1) // received
 }
