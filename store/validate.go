@@ -120,15 +120,17 @@ func CheckTarget(field, raw string, t Targets) (*url.URL, error) {
 // withoutUserinfo is raw with the user name and password of its authority, if it
 // has one, replaced by "[redacted]": found as url.Parse finds them (before the
 // last '@' of what follows "//", up to its path, query or fragment), whether or
-// not the rest parses. Without "//" (https:/ann:pw@host, a slash short), what
-// comes before the last '@' ahead of any query or fragment is redacted too, after
-// an http or https scheme and its slashes (another "scheme" may be a user name:
+// not the rest parses. Without a "//" that opens the authority (https:/ann:pw@host,
+// a slash short, even with a "//" further on, in its path or query), what comes
+// before the last '@' ahead of any query or fragment is redacted too, after an
+// http or https scheme and its slashes (another "scheme" may be a user name:
 // ann:pw@host).
 func withoutUserinfo(raw string) string {
 	start, ends := 0, "?#" // where the user name may begin, and what ends the authority
-	if _, rest, ok := strings.Cut(raw, "//"); ok {
+	if before, rest, ok := strings.Cut(raw, "//"); ok && !strings.ContainsAny(before, "/?#@") {
 		start, ends = len(raw)-len(rest), "/?#"
 	} else if i := strings.IndexByte(raw, ':'); i > 0 && (strings.EqualFold(raw[:i], "http") || strings.EqualFold(raw[:i], "https")) {
+		// No authority: a "//", if any, is in the path, the query or the fragment.
 		start = i + 1
 		for start < len(raw) && raw[start] == '/' {
 			start++

@@ -80,6 +80,10 @@ func TestCheckURLQuotesNoPassword(t *testing.T) {
 		"https:ann:s3cr3t-pw@example.org/hook",
 		"ann:s3cr3t-pw@example.org/hook", // no scheme
 		"https:\\\\ann:s3cr3t-pw@example.org/hook",
+		// A slash short, with a "//" further on: in its query or its path.
+		"https:/ann:s3cr3t-pw@example.org/hook?next=https://example.org/",
+		"https:/ann:s3cr3t-pw@example.org//hook",
+		"ann:s3cr3t-pw@example.org/a//b",
 	} {
 		t.Run(raw[:min(len(raw), 40)], func(t *testing.T) {
 			_, err := store.CheckURL("targetURL", raw, false)
