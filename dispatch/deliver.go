@@ -39,7 +39,10 @@ type result struct {
 	// refused is set for an e-mail whose recipient the SMTP server refused for good
 	// (a 5xx to RCPT TO): the address, not the relay, is at fault.
 	refused bool
-	sent    sent // the secrets the call sent, redacted from err and body
+	// answered is set once the receiver (for an e-mail, the SMTP relay) answered
+	// the call, whatever it said: a status, a malformed one, or a relay's refusal.
+	answered bool
+	sent     sent // the secrets the call sent, redacted from err and body
 	// upstreamAction is what a registration work order's call did (REGISTER or
 	// UNREGISTER), which may differ from the order's event type (callUpstream).
 	upstreamAction string
@@ -83,21 +86,28 @@ func payload(c store.Claimed, hub store.HubDelivery, recordURL string) ([]byte, 
 }
 
 // deliver makes one call for a claimed delivery, decides its outcome and logs it.
-// What the call brought back is redacted here, once, before anything is stored or
-// logged: the call knows which secrets it sent.
 func (d *Dispatcher) deliver(ctx context.Context, c store.Claimed) store.Outcome {
+	o, _ := d.attempt(ctx, c)
+	return o
+}
+
+// attempt is deliver, and also reports whether the call got an answer (result's
+// answered): a row handed back unsent got none. What the call brought back is
+// redacted here, once, before anything is stored or logged: the call knows which
+// secrets it sent.
+func (d *Dispatcher) attempt(ctx context.Context, c store.Claimed) (store.Outcome, bool) {
 	if d.store.Changed(c.Target) {
 		// The webhook changed since the claim (deactivated, removed, its URL, auth,
 		// headers or secret) while the delivery waited for its host: it goes back
 		// unsent, to be claimed again as the webhook is now, or to die unsent if
 		// it is off or gone.
-		return released(c, d.store.Now())
+		return released(c, d.store.Now()), false
 	}
 	if now := d.store.Now(); c.LeaseUntil.Sub(now) < d.opts.Timeout+leaseSlack/2 {
 		// Its lease would end before the call's outcome is recorded: a turn would
 		// take the row back and send it again beside this call, and this call's
 		// success would not be recorded. It goes back unsent, to be claimed afresh.
-		return released(c, now)
+		return released(c, now), false
 	}
 	r := d.call(ctx, c)
 	r.redactResult()
@@ -106,7 +116,7 @@ func (d *Dispatcher) deliver(ctx context.Context, c store.Claimed) store.Outcome
 	}
 	o := d.policy.outcome(c, r, d.store.Now())
 	d.logOutcome(c, o)
-	return o
+	return o, r.answered
 }
 
 func (d *Dispatcher) call(ctx context.Context, c store.Claimed) result {
@@ -288,6 +298,7 @@ func (d *Dispatcher) clientFor(u *url.URL) *http.Client {
 // (redactResult cuts the body to the snippet). A body that breaks off (a reset, the
 // call's timeout) is noted in the attempt log; timeout is the call's.
 func (r *result) read(resp *http.Response, t0 time.Time, timeout time.Duration) {
+	r.answered = true
 	if resp.StatusCode < 100 {
 		// "000" or "+20" parse as numbers, but are no HTTP status: kept as one,
 		// status 0 would read as "no answer".

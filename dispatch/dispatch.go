@@ -662,9 +662,9 @@ func (d *Dispatcher) worker() {
 			continue
 		}
 		d.mu.Unlock()
-		o := d.deliver(d.callCtx, c)
+		o, answered := d.attempt(d.callCtx, c)
 		d.mu.Lock()
-		if d.sched.done(key, o.Duration, o.Status != 0 || o.Kind == store.OutcomeDelivered) {
+		if d.sched.done(key, o.Duration, answered) {
 			d.wakeLocked() // its host may take more calls than the one this worker takes next
 		}
 		d.pending = append(d.pending, o)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	netmail "net/mail"
+	"net/textproto"
 	"regexp"
 	"strconv"
 	"strings"
@@ -71,8 +72,10 @@ func (d *Dispatcher) sendEmail(ctx context.Context, c store.Claimed) result {
 	r.sending = true
 	if err := sendMail(ctx, o, d.opts.Timeout, m); err != nil {
 		r.refused = refusedForGood(err)
+		r.answered = smtpAnswered(err)
 		return fail(err.Error())
 	}
+	r.answered = true
 	r.duration = time.Since(t0)
 	r.status = emailStatus
 	r.body = fmt.Sprintf("accepted by %s for %s", o.Addr, info.To)
@@ -124,6 +127,18 @@ func refusedForGood(err error) bool {
 		return true
 	}
 	return false
+}
+
+// smtpAnswered reports whether a send that failed got an answer from the SMTP
+// server: a reply with a code, at any step (a refusal of the recipient, of the
+// sender, of hookd's authentication), not a connection that failed or went silent.
+func smtpAnswered(err error) bool {
+	var se *mail.SendError
+	if errors.As(err, &se) && se.ErrorCode() != 0 {
+		return true
+	}
+	var te *textproto.Error
+	return errors.As(err, &te)
 }
 
 var (

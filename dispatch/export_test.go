@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"net/http"
+	"testing"
 	"time"
 
 	"hookd/store"
@@ -139,4 +140,10 @@ func HostLimit(d *Dispatcher, host string) int {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return d.sched.limit(host)
+}
+
+// RefusingSMTP starts an SMTP server on 127.0.0.1 that greets and answers EHLO
+// each after delay, and answers RCPT TO with rcpt; it returns its address.
+func RefusingSMTP(t *testing.T, delay time.Duration, rcpt string) string {
+	return newScriptedSMTP(t, nil, delay, "ok", rcpt).ln.Addr().String()
 }

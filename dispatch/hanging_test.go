@@ -125,3 +125,32 @@ func TestHangingHostOneCallAtATime(t *testing.T) {
 	is.Equal(len(e.deliveries(store.DeliveryFilter{State: "delivered", Limit: 100})), rows) // answered at last
 	is.Equal(dispatch.HostLimit(d, strings.TrimPrefix(rv.URL, "http://")), 3)               // and its limit is back
 }
+
+// TestRefusedEmailIsAnAnswer: an SMTP relay that refuses an e-mail (a 550 to RCPT
+// TO) has answered, however long its session took: the e-mail keeps its limit of
+// calls at once, and the other organisations' e-mail does not go one at a time.
+func TestRefusedEmailIsAnAnswer(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	e := newEnv(t)
+	// The greeting and the answer to EHLO take 0.6 s each: a session of over a
+	// second, which a relay far away or a busy one easily takes.
+	relay := dispatch.RefusingSMTP(t, 600*time.Millisecond, "550 5.1.1 user unknown")
+	org, err := e.st.CreateOrganisation(ctx, "University of Testing", "tech@uni.example")
+	is.NoErr(err)
+	_, _, err = e.st.SetHubSettings(ctx, org.ID, store.HubSettings{EmailEnabled: true, NotificationEmail: "orcid@uni.example"})
+	is.NoErr(err)
+	_, err = e.st.PutMember(ctx, org.ID, orcidA, store.MemberInfo{}, 0)
+	is.NoErr(err)
+	d := e.dispatcher(func(o *dispatch.Options) {
+		o.PerHost = 4
+		o.Timeout = 10 * time.Second
+	})
+	d.ConfigureHub(dispatch.HubOptions{Email: dispatch.EmailOptions{Addr: relay, From: "hookd@uni.example"}})
+	is.Equal(e.tick(d), 1)
+	dl := e.only()
+	is.Equal(dl.StateName(), "failed")                                  // refused
+	is.True(strings.Contains(dl.LastError, `550 "5.1.1 user unknown"`)) // the relay answered
+	host := (&store.Target{URL: "orcid@uni.example"}).Host()
+	is.Equal(dispatch.HostLimit(d, host), 4) // an answer: the e-mail keeps its limit
+}

@@ -219,6 +219,7 @@ func TestSendMailRecipientRefused(t *testing.T) {
 			err := sendMail(context.Background(), srv.options(), 5*time.Second, testMessage(t))
 			is.True(err != nil)
 			is.Equal(refusedForGood(err), forGood)
+			is.Equal(smtpAnswered(err), answer != "drop") // a refusal is an answer; a dropped connection none
 		})
 	}
 }
