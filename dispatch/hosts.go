@@ -275,9 +275,9 @@ func (s *scheduler) take() (store.Claimed, string, bool) {
 
 // done counts a call to host key that took took as finished; answered says whether
 // it got an answer (any status). A call with no answer after more than stallAfter
-// makes the host hanging; an answer ends that. It reports whether the host's limit
-// rose (it was hanging), so more of its rows may start than the one its worker
-// takes next.
+// makes the host hanging; an answer ends that. It reports whether a host's limit
+// rose (this one was hanging, or the hosts remembered as hanging were forgotten),
+// so more rows may start than the one its worker takes next.
 func (s *scheduler) done(key string, took time.Duration, answered bool) (rose bool) {
 	h := s.hosts[key]
 	h.progress = s.now()
@@ -291,6 +291,7 @@ func (s *scheduler) done(key string, took time.Duration, answered bool) (rose bo
 	case took > stallAfter:
 		if len(s.hanging) >= speedHosts {
 			s.hanging = map[string]struct{}{} // bounded: forget and learn again
+			rose = true                       // (each of them gets its limit back)
 		}
 		s.hanging[key] = struct{}{}
 	}

@@ -1,6 +1,7 @@
 package dispatch
 
 import (
+	"fmt"
 	"math/rand"
 	"slices"
 	"testing"
@@ -188,6 +189,30 @@ func TestSchedulerParksStalledHosts(t *testing.T) {
 	is.Equal(s.limit("a:1"), 2)
 	is.True(!s.done("b:1", 5*time.Millisecond, false)) // a quick failure changes nothing
 	is.Equal(s.limit("b:1"), 2)
+}
+
+// TestSchedulerForgetsHangingHostsAndSaysSo: when the hosts it remembers as
+// hanging reach speedHosts, the scheduler forgets them all, and each gets its
+// limit back: done reports it, so idle workers are woken for the rows that may
+// start now, rather than left asleep beside them.
+func TestSchedulerForgetsHangingHostsAndSaysSo(t *testing.T) {
+	is := is.New(t)
+	clock := &stepClock{t: time.Date(2024, 3, 1, 12, 0, 0, 0, time.UTC)}
+	s := newScheduler(4, 2, time.Second, clock.now)
+	s.hanging["a:1"] = struct{}{}
+	s.queue(append(claimsFor(1, 3, "a:1"), claimFor(10, "b:1")), nil)
+	for range 2 {
+		_, _, ok := s.take()
+		is.True(ok) // a:1's one call, and b:1's
+	}
+	is.Equal(s.startable(), 0) // a:1 is hanging: one call at a time
+	for i := 0; len(s.hanging) < speedHosts; i++ {
+		s.hanging[fmt.Sprintf("h%d.example:443", i)] = struct{}{}
+	}
+	clock.t = clock.t.Add(2 * time.Second)
+	is.True(s.done("b:1", 2*time.Second, false)) // b:1 hangs: the others are forgotten, and their limits rise
+	is.Equal(s.limit("a:1"), 2)
+	is.Equal(s.startable(), 1) // a:1's next row may start beside its call
 }
 
 // TestSchedulerStartable: startable counts what take would hand out now, within
