@@ -343,7 +343,7 @@ func TestCommandDoesNotMigrateUnderDaemon(t *testing.T) {
 	msg := err.Error()
 	is.True(strings.Contains(msg, "is at schema version 23, which this hookd would migrate to 24"))                 // says why
 	is.True(strings.Contains(msg, fmt.Sprintf("a hookd daemon (pid %d, listening on 127.0.0.1:8080", os.Getpid()))) // names the daemon
-	is.True(strings.Contains(msg, "Restart the daemon with this binary"))                                           // and what to do
+	is.True(strings.Contains(msg, "restart it with this binary"))                                                   // and what to do
 	is.Equal(version(), 23)                                                                                         // nothing changed
 	lock.release()
 

@@ -460,12 +460,14 @@ func openStore(ctx context.Context, cfg Config, daemon, create bool, migrating f
 // notUnderDaemon refuses, for a command (not the daemon), to migrate the database at
 // db while a daemon holds its lock: that daemon runs an older binary (it would
 // have migrated the file itself), and would go on writing under a schema it does
-// not know. Restarting it with the new binary migrates the file.
+// not know, or it is starting and migrating the file itself. Restarting an older
+// one with the new binary migrates the file.
 func notUnderDaemon(db string) func(have, want int) error {
 	return func(have, want int) error {
 		if daemon, held := daemonOn(db); held {
-			return fmt.Errorf("the database %s is at schema version %d, which this hookd would migrate to %d, but %s runs on it, of an older hookd: "+
-				"a command does not migrate the database under it. Restart the daemon with this binary (systemctl restart hookd), which migrates it, then run this again; nothing was changed",
+			return fmt.Errorf("the database %s is at schema version %d, which this hookd would migrate to %d, but %s runs on it: "+
+				"a command does not migrate the database under a daemon. A daemon of an older hookd: restart it with this binary (systemctl restart hookd), which migrates it; "+
+				"a daemon starting with this binary is migrating it now. Then run this again; nothing was changed",
 				db, have, want, daemon)
 		}
 		return nil
