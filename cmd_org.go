@@ -114,6 +114,13 @@ func (e *env) orgList(ctx context.Context, args []string) error {
 // opens the database and finds the organisation. more, when given, adds the
 // command's other flags.
 func (e *env) openOrg(ctx context.Context, cmd string, args []string, more ...func(*flag.FlagSet)) (st *store.Store, o store.Organisation, asJSON bool, err error) {
+	st, o, asJSON, _, _, err = e.openOrgConfig(ctx, cmd, args, more...)
+	return st, o, asJSON, err
+}
+
+// openOrgConfig is openOrg that also returns the configuration read and the
+// -config flag's value.
+func (e *env) openOrgConfig(ctx context.Context, cmd string, args []string, more ...func(*flag.FlagSet)) (st *store.Store, o store.Organisation, asJSON bool, cfg Config, cfgFlag string, err error) {
 	fs, path := e.flags(cmd)
 	jsonFlag := fs.Bool("json", false, "print JSON")
 	for _, m := range more {
@@ -121,20 +128,22 @@ func (e *env) openOrg(ctx context.Context, cmd string, args []string, more ...fu
 	}
 	pos, err := e.parse(fs, args, 1, 1)
 	if err != nil {
-		return nil, o, false, err
+		return nil, o, false, cfg, "", err
 	}
-	if st, _, err = e.open(ctx, cmd, *path); err != nil {
-		return nil, o, false, err
+	if st, cfg, err = e.open(ctx, cmd, *path); err != nil {
+		return nil, o, false, cfg, "", err
 	}
 	if o, err = findOrg(ctx, st, pos[0]); err != nil {
 		st.Close()
-		return nil, o, false, fmt.Errorf("%s: %w", cmd, err)
+		return nil, o, false, cfg, "", fmt.Errorf("%s: %w", cmd, err)
 	}
-	return st, o, *jsonFlag, nil
+	return st, o, *jsonFlag, cfg, *path, nil
 }
 
+// orgShow prints an organisation and its settings; with e-mail on and no SMTP relay
+// configured, a warning on stderr too.
 func (e *env) orgShow(ctx context.Context, args []string) error {
-	st, o, asJSON, err := e.openOrg(ctx, "org show", args)
+	st, o, asJSON, cfg, cfgFlag, err := e.openOrgConfig(ctx, "org show", args)
 	if err != nil {
 		return err
 	}
@@ -143,6 +152,7 @@ func (e *env) orgShow(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	e.warnNoRelay(h.EmailEnabled, cfg, cfgFlag)
 	if asJSON {
 		type settings struct {
 			Enabled           bool   `json:"enabled"`
@@ -171,6 +181,22 @@ func (e *env) orgShow(ctx context.Context, args []string) error {
 	}
 	fmt.Fprintf(e.stdout, "  e-mail             %s\n", onOff(h.EmailEnabled, to, h.EmailReason))
 	return nil
+}
+
+// warnNoRelay warns, when e-mail is on, that the configuration (naming the file,
+// or the built-in one) names no SMTP relay to send it through.
+func (e *env) warnNoRelay(emailOn bool, cfg Config, cfgFlag string) {
+	if !emailOn || cfg.EmailRelay() {
+		return
+	}
+	where := "the built-in configuration (no -config given and HOOKD_CONFIG not set)"
+	if file, from := e.configFile(cfgFlag); file != "" {
+		where = file
+		if cfgFlag == "" {
+			where += " (" + from + ")"
+		}
+	}
+	fmt.Fprintf(e.stderr, "warning: e-mail notifications are on, but %s sets no [email] smtp_addr and from: hookd cannot send them, and each fails until it can\n", where)
 }
 
 func onOff(on bool, what, reason string) string {
@@ -298,17 +324,7 @@ func (e *env) orgSet(ctx context.Context, args []string) error {
 	if signing != "" {
 		fmt.Fprintf(e.stdout, "  signing secret     %s\n  (it signs the webhook's calls; copy it now, hookd shows it only this once: hookd org rotate-secret makes a new one)\n", signing)
 	}
-	if set["email"] && *email && !cfg.EmailRelay() {
-		where := "the built-in configuration (no -config given and HOOKD_CONFIG not set)"
-		if file, from := e.configFile(*path); file != "" {
-			where = file
-			if *path == "" {
-				where += " (" + from + ")"
-			}
-		}
-		fmt.Fprintf(e.stderr, "warning: e-mail notifications are on, but %s sets no [email] smtp_addr and from: hookd cannot send them, and each fails until it can\n", where)
-	}
-	return nil
+	return nil // (orgShow warned if e-mail is on without a relay)
 }
 
 // orgRotate gives an organisation's webhook a new signing secret and prints it once.

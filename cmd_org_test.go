@@ -130,7 +130,7 @@ func TestOrgSetEmptyAPIKeyFile(t *testing.T) {
 
 // TestOrgSetEmailWithoutRelay: turning an organisation's e-mail on where the
 // configuration names no SMTP relay is done, with a warning that hookd cannot send
-// it; with a relay configured there is none.
+// it, which org show repeats; with a relay configured there is none.
 func TestOrgSetEmailWithoutRelay(t *testing.T) {
 	for _, tt := range []struct {
 		name, extra string
@@ -149,6 +149,13 @@ func TestOrgSetEmailWithoutRelay(t *testing.T) {
 			is.NoErr(err)                                                       // done
 			is.True(strings.Contains(stdout.String(), "e-mail             on")) // and shown
 			is.Equal(strings.Contains(stderr.String(), "warning: e-mail notifications are on, but "+cfg+" sets no [email] smtp_addr and from"), tt.warned)
+
+			for _, show := range [][]string{{"org", "show", "Uni", "-config", cfg}, {"org", "show", "Uni", "-config", cfg, "-json"}} {
+				var stdout, stderr safeBuffer
+				is.NoErr(run(context.Background(), append([]string{"hookd"}, show...), noenv, strings.NewReader(""), &stdout, &stderr))
+				is.Equal(strings.Contains(stderr.String(), "warning: e-mail notifications are on, but "+cfg+" sets no [email] smtp_addr and from"), tt.warned) // org show says so too
+				is.Equal(strings.Count(stderr.String(), "warning:"), map[bool]int{true: 1, false: 0}[tt.warned])                                               // once
+			}
 		})
 	}
 }
