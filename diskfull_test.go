@@ -72,9 +72,7 @@ func TestDiskFullOnTmpfs(t *testing.T) {
 		w.WriteHeader(http.StatusNoContent)
 	}))
 	defer recv.Close()
-	cfg := filepath.Join(dir, "hookd.toml")
-	is.NoErr(os.WriteFile(cfg, []byte(fmt.Sprintf("[http]\nlisten = \"127.0.0.1:0\"\n[store]\npath = %q\n[log]\nformat = \"json\"\n%s",
-		filepath.Join(mnt, "hookd.db"), fastDelivery)), 0o600))
+	cfg := smallConfig(t, dir, mnt)
 
 	_, err := runCmd(t, "init", "-config", cfg)
 	is.NoErr(err) // makes the database, on the small file system
@@ -223,6 +221,18 @@ func fillUp(tb testing.TB, path string) {
 	tb.Fatalf("filler: %s took 4 MiB without filling the file system", path)
 }
 
+// smallConfig writes dir/hookd.toml, for a daemon on a free loopback port with
+// fast delivery and its database in mnt, and returns its path.
+func smallConfig(t *testing.T, dir, mnt string) string {
+	t.Helper()
+	cfg := filepath.Join(dir, "hookd.toml")
+	if err := os.WriteFile(cfg, []byte(fmt.Sprintf("[http]\nlisten = \"127.0.0.1:0\"\n[store]\npath = %q\n[log]\nformat = \"json\"\n%s",
+		filepath.Join(mnt, "hookd.db"), fastDelivery)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
 // smallTmpfs mounts a 2 MiB tmpfs at dir/small, unmounted when the test ends (after
 // a daemon it runs has stopped), and returns both. It needs root, so it runs with
 // CI=true only.
@@ -251,9 +261,7 @@ func smallTmpfs(t *testing.T) (dir, mnt string) {
 func TestStartOnFullDiskSaysSo(t *testing.T) {
 	dir, mnt := smallTmpfs(t)
 	is := is.New(t)
-	cfg := filepath.Join(dir, "hookd.toml")
-	is.NoErr(os.WriteFile(cfg, []byte(fmt.Sprintf("[http]\nlisten = \"127.0.0.1:0\"\n[store]\npath = %q\n[log]\nformat = \"json\"\n%s",
-		filepath.Join(mnt, "hookd.db"), fastDelivery)), 0o600))
+	cfg := smallConfig(t, dir, mnt)
 	_, err := runCmd(t, "init", "-config", cfg)
 	is.NoErr(err)
 	d := startDaemon(t, cfg)
@@ -276,9 +284,7 @@ func TestStartOnFullDiskSaysSo(t *testing.T) {
 func TestReadyzOnIdleFullDisk(t *testing.T) {
 	dir, mnt := smallTmpfs(t)
 	is := is.New(t)
-	cfg := filepath.Join(dir, "hookd.toml")
-	is.NoErr(os.WriteFile(cfg, []byte(fmt.Sprintf("[http]\nlisten = \"127.0.0.1:0\"\n[store]\npath = %q\n[log]\nformat = \"json\"\n%s",
-		filepath.Join(mnt, "hookd.db"), fastDelivery)), 0o600))
+	cfg := smallConfig(t, dir, mnt)
 	_, err := runCmd(t, "init", "-config", cfg)
 	is.NoErr(err) // makes the database, on the small file system
 	d := startDaemon(t, cfg)

@@ -85,17 +85,11 @@ func payload(c store.Claimed, hub store.HubDelivery, recordURL string) ([]byte, 
 	}
 }
 
-// deliver makes one call for a claimed delivery, decides its outcome and logs it.
-func (d *Dispatcher) deliver(ctx context.Context, c store.Claimed) store.Outcome {
-	o, _ := d.attempt(ctx, c)
-	return o
-}
-
-// attempt is deliver, and also reports whether the call got an answer (result's
-// answered): a row handed back unsent got none. What the call brought back is
-// redacted here, once, before anything is stored or logged: the call knows which
-// secrets it sent.
-func (d *Dispatcher) attempt(ctx context.Context, c store.Claimed) (store.Outcome, bool) {
+// deliver makes one call for a claimed delivery, decides its outcome and logs it;
+// it also reports whether the call got an answer (result's answered): a row handed
+// back unsent got none. What the call brought back is redacted here, once, before
+// anything is stored or logged: the call knows which secrets it sent.
+func (d *Dispatcher) deliver(ctx context.Context, c store.Claimed) (store.Outcome, bool) {
 	if d.store.Changed(c.Target) {
 		// The webhook changed since the claim (deactivated, removed, its URL, auth,
 		// headers or secret) while the delivery waited for its host: it goes back

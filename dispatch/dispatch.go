@@ -662,7 +662,7 @@ func (d *Dispatcher) worker() {
 			continue
 		}
 		d.mu.Unlock()
-		o, answered := d.attempt(d.callCtx, c)
+		o, answered := d.deliver(d.callCtx, c)
 		d.mu.Lock()
 		if d.sched.done(key, o.Duration, answered) {
 			d.wakeLocked() // its host may take more calls than the one this worker takes next

@@ -131,17 +131,11 @@ func TestHangingHostOneCallAtATime(t *testing.T) {
 // calls at once, and the other organisations' e-mail does not go one at a time.
 func TestRefusedEmailIsAnAnswer(t *testing.T) {
 	is := is.New(t)
-	ctx := context.Background()
 	e := newEnv(t)
 	// The greeting and the answer to EHLO take 0.6 s each: a session of over a
 	// second, which a relay far away or a busy one easily takes.
 	relay := dispatch.RefusingSMTP(t, 600*time.Millisecond, "550 5.1.1 user unknown")
-	org, err := e.st.CreateOrganisation(ctx, "University of Testing", "tech@uni.example")
-	is.NoErr(err)
-	_, _, err = e.st.SetHubSettings(ctx, org.ID, store.HubSettings{EmailEnabled: true, NotificationEmail: "orcid@uni.example"})
-	is.NoErr(err)
-	_, err = e.st.PutMember(ctx, org.ID, orcidA, store.MemberInfo{}, 0)
-	is.NoErr(err)
+	e.emailOrg()
 	d := e.dispatcher(func(o *dispatch.Options) {
 		o.PerHost = 4
 		o.Timeout = 10 * time.Second

@@ -107,6 +107,20 @@ func (e *testEnv) intake(window time.Duration, events ...store.Event) store.Inta
 	return res
 }
 
+// emailOrg makes an organisation whose e-mail (no webhook) goes to
+// orcid@uni.example, with orcidA as its member.
+func (e *testEnv) emailOrg() {
+	e.tb.Helper()
+	is := is.New(e.tb)
+	ctx := context.Background()
+	org, err := e.st.CreateOrganisation(ctx, "University of Testing", "tech@uni.example")
+	is.NoErr(err)
+	_, _, err = e.st.SetHubSettings(ctx, org.ID, store.HubSettings{EmailEnabled: true, NotificationEmail: "orcid@uni.example"})
+	is.NoErr(err)
+	_, err = e.st.PutMember(ctx, org.ID, orcidA, store.MemberInfo{}, 0)
+	is.NoErr(err)
+}
+
 // dispatcher makes a Dispatcher on the env's store with deterministic jitter and
 // loopback targets allowed; opt may change the options.
 func (e *testEnv) dispatcher(opt func(*dispatch.Options)) *dispatch.Dispatcher {

@@ -465,7 +465,6 @@ func TestUpstreamStatusBelow100(t *testing.T) {
 // "[::1]:25", as check-config takes it) is dialled there.
 func TestEmailThroughIPv6Relay(t *testing.T) {
 	is := is.New(t)
-	ctx := context.Background()
 	ln, err := net.Listen("tcp", "[::1]:0")
 	if err != nil {
 		t.Skipf("no IPv6 loopback here: %v", err)
@@ -478,12 +477,7 @@ func TestEmailThroughIPv6Relay(t *testing.T) {
 	t.Cleanup(func() { srv.Close() })
 
 	e := newEnv(t)
-	org, err := e.st.CreateOrganisation(ctx, "University of Testing", "tech@uni.example")
-	is.NoErr(err)
-	_, _, err = e.st.SetHubSettings(ctx, org.ID, store.HubSettings{EmailEnabled: true, NotificationEmail: "orcid@uni.example"})
-	is.NoErr(err)
-	_, err = e.st.PutMember(ctx, org.ID, orcidA, store.MemberInfo{}, 0)
-	is.NoErr(err)
+	e.emailOrg()
 	d := e.dispatcher(nil)
 	d.ConfigureHub(dispatch.HubOptions{Email: dispatch.EmailOptions{Addr: mail.Addr, From: "hookd@uni.example"}})
 	is.Equal(e.tick(d), 1)

@@ -334,7 +334,6 @@ func TestEmailErrorOnOneLine(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			is := is.New(t)
-			ctx := context.Background()
 			e := newEnv(t)
 			s := smtp.NewServer(&cuttingBackend{rcpt: tt.rcpt})
 			s.Domain = "relay.example"
@@ -344,12 +343,7 @@ func TestEmailErrorOnOneLine(t *testing.T) {
 			go s.Serve(ln)
 			t.Cleanup(func() { s.Close() })
 
-			org, err := e.st.CreateOrganisation(ctx, "University of Testing", "tech@uni.example")
-			is.NoErr(err)
-			_, _, err = e.st.SetHubSettings(ctx, org.ID, store.HubSettings{EmailEnabled: true, NotificationEmail: "orcid@uni.example"})
-			is.NoErr(err)
-			_, err = e.st.PutMember(ctx, org.ID, orcidA, store.MemberInfo{}, 0)
-			is.NoErr(err)
+			e.emailOrg()
 			d := e.dispatcher(nil)
 			d.ConfigureHub(dispatch.HubOptions{Email: dispatch.EmailOptions{Addr: ln.Addr().String(), From: "hookd@uni.example"}})
 			is.Equal(e.tick(d), 1)
