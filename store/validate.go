@@ -61,10 +61,20 @@ func CheckTarget(field, raw string, t Targets) (*url.URL, error) {
 		return bad("URL is %d bytes long; the limit is %d bytes", n, MaxURLLength)
 	}
 	shown := withoutUserinfo(raw) // what the errors quote: a password in it is not echoed
+	slashed := false              // shown had a password with a '/' redacted
+	if s := withoutSlashedPassword(shown); s != shown {
+		if u, err := url.Parse(raw); err != nil || !validPort(u.Port()) {
+			shown, slashed = s, true
+		}
+	}
 	if i := strings.IndexFunc(raw, unicode.IsControl); i >= 0 {
 		return bad("URL %q has a control character at byte %d", shown, i)
 	}
 	u, err := url.Parse(raw)
+	if slashed {
+		// Parse's reason would quote the password's first part as a port.
+		return bad("URL %q does not parse: a host's port must be a number from 1 to 65535, and a URL must not carry a user name or password (use the auth settings)", shown)
+	}
 	if err != nil {
 		var ue *url.Error
 		if errors.As(err, &ue) {
@@ -78,10 +88,8 @@ func CheckTarget(field, raw string, t Targets) (*url.URL, error) {
 	if u.Host == "" || u.Hostname() == "" {
 		return bad("URL %q has no host", shown)
 	}
-	if p := u.Port(); p != "" {
-		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
-			return bad("URL %q: port %s must be a number from 1 to 65535", shown, p)
-		}
+	if p := u.Port(); !validPort(p) {
+		return bad("URL %q: port %s must be a number from 1 to 65535", shown, p)
 	}
 	if u.User != nil {
 		return bad("URL %q must not carry a user name or password (use the auth settings)", shown)
@@ -145,6 +153,42 @@ func withoutUserinfo(raw string) string {
 		return raw
 	}
 	return raw[:start] + "[redacted]" + raw[start+at:]
+}
+
+// validPort says whether p, a URL's port, is none or one from 1 to 65535.
+func validPort(p string) bool {
+	if p == "" {
+		return true
+	}
+	n, err := strconv.Atoi(p)
+	return err == nil && n >= 1 && n <= 65535
+}
+
+// withoutSlashedPassword is what an error quotes of a URL whose authority, as
+// url.Parse reads it, ends early at a port that is not one (https://ann:p/w@host:
+// a password with a '/' in it): the authority's ':' and all up to the last '@'
+// before any query or fragment are taken for a user name and password, and
+// redacted. Used only for URLs refused for their port or for not parsing, where
+// it hides, at worst, part of the path of a URL that had to be corrected anyway.
+func withoutSlashedPassword(shown string) string {
+	before, rest, ok := strings.Cut(shown, "//")
+	if !ok || strings.ContainsAny(before, "/?#@") {
+		return shown
+	}
+	start := len(shown) - len(rest)
+	authority, _, _ := strings.Cut(rest, "/")
+	if !strings.Contains(authority, ":") || strings.HasPrefix(authority, "[") {
+		return shown // no port, or an IPv6 host's colons
+	}
+	end := rest
+	if i := strings.IndexAny(end, "?#"); i >= 0 {
+		end = end[:i]
+	}
+	at := strings.LastIndexByte(end, '@')
+	if at < len(authority) {
+		return shown // an '@' in the authority was withoutUserinfo's to redact
+	}
+	return shown[:start] + "[redacted]" + shown[start+at:]
 }
 
 // CheckOrcid returns nil when id is a well-formed ORCID iD with the right check digit.

@@ -84,13 +84,18 @@ func TestCheckURLQuotesNoPassword(t *testing.T) {
 		"https:/ann:s3cr3t-pw@example.org/hook?next=https://example.org/",
 		"https:/ann:s3cr3t-pw@example.org//hook",
 		"ann:s3cr3t-pw@example.org/a//b",
+		// A '/' in the password: the authority url.Parse reads ends at it.
+		"https://ann:s3cr/3t-pw@example.org/hook",
+		"https://ann:99999/s3cr3t-pw@example.org/hook",
+		"https://ann:s3cr/3t-pw@example.org/hook?next=a@b",
+		"https://ann:s3cr/3t-pw@example.org/a\x07b",
 	} {
 		t.Run(raw[:min(len(raw), 40)], func(t *testing.T) {
 			_, err := store.CheckURL("targetURL", raw, false)
 			if err == nil {
 				t.Fatal("taken")
 			}
-			if msg := err.Error(); strings.Contains(msg, "s3cr3t") || strings.Contains(msg, "ann") || !strings.Contains(msg, "[redacted]@") {
+			if msg := err.Error(); strings.Contains(msg, "s3cr") || strings.Contains(msg, "ann") || !strings.Contains(msg, "[redacted]@") {
 				t.Errorf("error %q quotes the URL's user name or password", msg)
 			}
 		})
