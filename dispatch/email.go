@@ -63,6 +63,10 @@ func (d *Dispatcher) sendEmail(ctx context.Context, c store.Claimed) result {
 	}
 	m.Subject("ORCID Profile Update (" + c.Subject + ")")
 	m.SetGenHeader("X-Hookd-Delivery", store.MessageID(c.ID, c.Rev))
+	// Sent by a program, not a person (RFC 3834): vacation and out-of-office
+	// replies are not sent back for it.
+	m.SetGenHeader("Auto-Submitted", "auto-generated")
+	m.SetUserAgent(d.opts.UserAgent) // hookd's, not the mail library's
 	// The same Message-ID on every try of a delivery, so a mail system that got a
 	// try hookd could not see through drops the next as the same message.
 	m.SetMessageIDWithValue(store.MessageID(c.ID, c.Rev) + "." + c.Target.UID + "@" + mailDomain(o.From))

@@ -74,6 +74,9 @@ func TestHubWebhookAndEmail(t *testing.T) {
 	is.True(strings.Contains(m.Data, "Subject: ORCID Profile Update ("+orcidA+")"))
 	is.True(!strings.Contains(m.Data, "Cc:")) // the technical contact is not copied
 	is.True(strings.Contains(m.Data, "Ann Example"))
+	is.True(regexp.MustCompile(`(?m)^Auto-Submitted: auto-generated\r$`).MatchString(m.Data)) // no out-of-office replies to it
+	is.True(regexp.MustCompile(`(?m)^X-Mailer: hookd/1.2.3-test\r$`).MatchString(m.Data))     // hookd's name, not the library's
+	is.True(!strings.Contains(m.Data, "go-mail"))
 	var emailed store.Delivery
 	for _, dl := range e.deliveries(store.DeliveryFilter{}) {
 		is.Equal(dl.StateName(), "delivered") // both delivered
