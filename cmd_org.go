@@ -561,7 +561,7 @@ func (e *env) orgStatus(ctx context.Context, args []string) error {
 // reading the secret files.
 func hubOptions(cfg Config, public string) (dispatch.HubOptions, error) {
 	var h dispatch.HubOptions
-	h.Email = dispatch.EmailOptions{Addr: cfg.Email.SMTPAddr, Username: cfg.Email.Username, From: cfg.Email.From, StartTLS: cfg.Email.StartTLS}
+	h.Email = dispatch.EmailOptions{Addr: cfg.Email.SMTPAddr, Username: cfg.Email.Username, From: cfg.Email.From, StartTLS: cfg.Email.StartTLS, ImplicitTLS: cfg.Email.ImplicitTLS}
 	var err error
 	if h.Email.Password, err = readSecretFile("email.password_file", cfg.Email.PasswordFile); err != nil {
 		return h, err

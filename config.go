@@ -80,6 +80,7 @@ type Config struct {
 		PasswordFile string `toml:"password_file"`
 		From         string `toml:"from"`
 		StartTLS     bool   `toml:"starttls"`
+		ImplicitTLS  bool   `toml:"implicit_tls"`
 	} `toml:"email"`
 	Upstream struct {
 		APIURL           string `toml:"api_url"`
@@ -164,6 +165,13 @@ func loadConfigOver(c Config, path string) (Config, error) {
 			keys[i] = k.String()
 		}
 		return Config{}, fmt.Errorf("config %s: unknown key %s", path, strings.Join(keys, ", "))
+	}
+	if !md.IsDefined("email", "implicit_tls") {
+		// A relay's port 465 speaks TLS from the first byte (RFC 8314), and never
+		// answers a client that waits for its greeting to ask for STARTTLS.
+		_, port, _ := net.SplitHostPort(c.Email.SMTPAddr)
+		n, err := net.LookupPort("tcp", port)
+		c.Email.ImplicitTLS = err == nil && n == implicitTLSPort
 	}
 	// TOML keys are case-sensitive, but the decoder matches fields whatever their
 	// case: "Store.Path" would set store.path without it counting as given (so not
@@ -410,6 +418,9 @@ func hostPort(addr string, zero bool) bool {
 	_, port, err := net.SplitHostPort(addr)
 	return err == nil && port != "" && portOK(port, zero)
 }
+
+// implicitTLSPort is the port of SMTP submission over TLS from the first byte.
+const implicitTLSPort = 465
 
 // portOK reports whether port, when given, is a port number or service name.
 func portOK(port string, zero bool) bool {

@@ -216,6 +216,30 @@ func TestLoadConfigValues(t *testing.T) {
 	is.Equal(c.Store.Path, "hookd.db")                             // an unset path stays as the default
 }
 
+// TestImplicitTLSFromPort: a relay on port 465 (or its service name) is spoken to
+// over TLS from the first byte unless email.implicit_tls says otherwise; any other
+// port, only when it says so.
+func TestImplicitTLSFromPort(t *testing.T) {
+	for _, tt := range []struct {
+		email string
+		want  bool
+	}{
+		{"smtp_addr = \"smtp.example.org:465\"", true},
+		{"smtp_addr = \"smtp.example.org:submissions\"", true},
+		{"smtp_addr = \"smtp.example.org:587\"", false},
+		{"smtp_addr = \"smtp.example.org:465\"\nimplicit_tls = false", false},
+		{"smtp_addr = \"smtp.example.org:2465\"\nimplicit_tls = true", true},
+		{"", false},
+	} {
+		t.Run(tt.email, func(t *testing.T) {
+			is := is.New(t)
+			c, err := LoadConfig(writeConfig(t, "[email]\nfrom = \"hookd@example.org\"\n"+tt.email+"\n"))
+			is.NoErr(err)
+			is.Equal(c.Email.ImplicitTLS, tt.want)
+		})
+	}
+}
+
 func TestLoadConfigRelativePaths(t *testing.T) {
 	is := is.New(t)
 	dir := t.TempDir()

@@ -2,6 +2,8 @@ package dispatch
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -25,6 +27,11 @@ type EmailOptions struct {
 	Password string
 	From     string
 	StartTLS bool // require STARTTLS; off only for a local relay
+	// ImplicitTLS: TLS from the first byte (RFC 8314, port 465), where no STARTTLS
+	// is asked for; StartTLS does not apply.
+	ImplicitTLS bool
+
+	roots *x509.CertPool // the relay's certificate is checked against these (nil: the system's)
 }
 
 // emailStatus is the status recorded for an e-mail the SMTP server accepted: a
@@ -224,15 +231,24 @@ func sendMail(ctx context.Context, o EmailOptions, timeout time.Duration, m *mai
 	if err != nil {
 		return fmt.Errorf("email.smtp_addr: %w", err)
 	}
-	opts := []mail.Option{mail.WithPort(port), mail.WithTimeout(timeout), mail.WithTLSPolicy(mail.NoTLS)}
-	if o.StartTLS {
-		opts[2] = mail.WithTLSPolicy(mail.TLSMandatory)
+	implicit := o.ImplicitTLS
+	tlsConfig := &tls.Config{ServerName: host, RootCAs: o.roots, MinVersion: tls.VersionTLS12}
+	opts := []mail.Option{mail.WithPort(port), mail.WithTimeout(timeout), mail.WithTLSConfig(tlsConfig), mail.WithTLSPolicy(mail.NoTLS)}
+	switch {
+	case implicit:
+		// The dialer below makes the TLS connection. (Not WithSSL: with a dialer of
+		// its own, go-mail would then take the connection for unencrypted and
+		// offer no password over it.) A relay on TLS offers no STARTTLS, so
+		// "opportunistic" asks for none, and reads the connection's TLS state.
+		opts = append(opts, mail.WithTLSPolicy(mail.TLSOpportunistic))
+	case o.StartTLS:
+		opts = append(opts, mail.WithTLSPolicy(mail.TLSMandatory))
 	}
 	if o.Username != "" {
-		// With STARTTLS, the best mechanism the server offers; without (a local relay,
+		// Over TLS, the best mechanism the server offers; without (a local relay,
 		// by the operator's choice), PLAIN in clear.
 		auth := mail.SMTPAuthAutoDiscover
-		if !o.StartTLS {
+		if !o.StartTLS && !implicit {
 			auth = mail.SMTPAuthPlainNoEnc
 		}
 		opts = append(opts, mail.WithSMTPAuth(auth), mail.WithUsername(o.Username), mail.WithPassword(o.Password))
@@ -251,7 +267,15 @@ func sendMail(ctx context.Context, o EmailOptions, timeout time.Duration, m *mai
 		}
 		c := &smtpConn{Conn: nc, end: end, left: smtpAnswers}
 		c.SetDeadline(end)
-		return c, nil
+		if !implicit {
+			return c, nil
+		}
+		tc := tls.Client(c, tlsConfig)
+		if err := tc.HandshakeContext(ctx); err != nil {
+			nc.Close()
+			return nil, err
+		}
+		return tc, nil
 	}))
 	client, err := mail.NewClient(host, opts...)
 	if err != nil {

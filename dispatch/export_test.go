@@ -122,6 +122,10 @@ func TrustRoots(d *Dispatcher, roots *x509.CertPool) {
 	d.client.Transport.(*transport).next.TLSClientConfig = &tls.Config{RootCAs: roots}
 }
 
+// TrustMailRoots makes e-mail sent with o check the relay's certificate against
+// roots instead of the system's, for a test's own TLS relay.
+func TrustMailRoots(o *EmailOptions, roots *x509.CertPool) { o.roots = roots }
+
 // Deliver makes the call of one claimed delivery as a worker does, and returns its
 // outcome (not recorded).
 func Deliver(ctx context.Context, d *Dispatcher, c store.Claimed) store.Outcome {

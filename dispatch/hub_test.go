@@ -490,3 +490,52 @@ func TestEmailThroughIPv6Relay(t *testing.T) {
 	}
 	is.Equal(len(mail.Messages()), 1) // received
 }
+
+// TestEmailOverTLS: with STARTTLS (hookd's default) and with TLS from the first
+// byte (port 465), the e-mail and hookd's password go over TLS, to a relay whose
+// certificate is checked; a certificate hookd does not trust fails the delivery
+// before the password is sent.
+func TestEmailOverTLS(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		mode smtptest.TLS
+		opts dispatch.EmailOptions
+	}{
+		{"starttls", smtptest.StartTLS, dispatch.EmailOptions{StartTLS: true}},
+		{"implicit", smtptest.ImplicitTLS, dispatch.EmailOptions{ImplicitTLS: true}},
+		{"implicit, starttls also set", smtptest.ImplicitTLS, dispatch.EmailOptions{ImplicitTLS: true, StartTLS: true}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			is := is.New(t)
+			mail := smtptest.NewTLSServer(t, "hookd", "mail-pass", tt.mode)
+			o := tt.opts
+			o.Addr, o.From, o.Username, o.Password = mail.Addr, "hookd@uni.example", "hookd", "mail-pass"
+
+			// Not trusted: the system's roots do not know the relay's certificate.
+			e := newEnv(t)
+			e.emailOrg()
+			d := e.dispatcher(nil)
+			d.ConfigureHub(dispatch.HubOptions{Email: o})
+			is.Equal(e.tick(d), 1)
+			dl := e.only()
+			is.Equal(dl.StateName(), "failed")
+			is.True(strings.Contains(dl.LastError, "certificate")) // says why
+			is.Equal(len(mail.Messages()), 0)
+
+			dispatch.TrustMailRoots(&o, mail.Roots)
+			e = newEnv(t)
+			e.emailOrg()
+			d = e.dispatcher(nil)
+			d.ConfigureHub(dispatch.HubOptions{Email: o})
+			is.Equal(e.tick(d), 1)
+			if dl := e.only(); dl.StateName() != "delivered" {
+				t.Fatalf("%s: %s", dl.StateName(), dl.LastError)
+			}
+			msgs := mail.Messages()
+			is.Equal(len(msgs), 1)
+			is.True(msgs[0].TLS)            // over TLS
+			is.Equal(msgs[0].User, "hookd") // signed in (the relay takes AUTH only over TLS)
+			is.Equal(msgs[0].To, []string{"orcid@uni.example"})
+		})
+	}
+}

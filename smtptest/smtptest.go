@@ -3,8 +3,16 @@
 package smtptest
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"errors"
 	"io"
+	"log"
+	"math/big"
 	"net"
 	"sync"
 	"testing"
@@ -20,13 +28,18 @@ type Message struct {
 	To   []string // envelope recipients
 	Data string   // the raw message
 	User string   // who authenticated, if anyone
+	TLS  bool     // the session was encrypted when the message came
 }
 
 // Server is a running test SMTP server.
 type Server struct {
 	Addr string // host:port
 
+	// Roots trusts the server's certificate (NewTLSServer; nil for NewServer).
+	Roots *x509.CertPool
+
 	user, pass string // when set, AUTH PLAIN with them is required
+	tls        *tls.Config
 
 	mu   sync.Mutex
 	msgs []Message
@@ -36,19 +49,87 @@ type Server struct {
 // AUTH PLAIN with user and pass (over plain TCP, as a local relay would).
 func NewServer(tb testing.TB, user, pass string) *Server {
 	tb.Helper()
+	return start(tb, &Server{user: user, pass: pass}, "")
+}
+
+// TLS says how a server made by NewTLSServer speaks TLS.
+type TLS int
+
+const (
+	StartTLS    TLS = iota // offers STARTTLS (a submission port, 587), and takes AUTH only after it
+	ImplicitTLS            // TLS from the first byte (port 465)
+)
+
+// NewTLSServer is NewServer with TLS, as mode says, on a certificate for
+// 127.0.0.1 and localhost that only Roots trusts.
+func NewTLSServer(tb testing.TB, user, pass string, mode TLS) *Server {
+	tb.Helper()
 	s := &Server{user: user, pass: pass}
+	cert, roots, err := certificate()
+	if err != nil {
+		tb.Fatalf("smtptest: certificate: %v", err)
+	}
+	s.Roots = roots
+	s.tls = &tls.Config{Certificates: []tls.Certificate{cert}}
+	if mode == ImplicitTLS {
+		return start(tb, s, "implicit")
+	}
+	return start(tb, s, "starttls")
+}
+
+func start(tb testing.TB, s *Server, mode string) *Server {
+	tb.Helper()
 	srv := smtp.NewServer(s)
 	srv.Domain = "localhost"
-	srv.AllowInsecureAuth = true
+	srv.AllowInsecureAuth = mode == ""
 	srv.ReadTimeout, srv.WriteTimeout = 10*time.Second, 10*time.Second
+	srv.ErrorLog = log.New(io.Discard, "", 0) // a client that hangs up, or refuses the certificate, is what tests do
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		tb.Fatalf("smtptest: listen: %v", err)
+	}
+	switch mode {
+	case "starttls":
+		srv.TLSConfig = s.tls
+	case "implicit":
+		ln = tls.NewListener(ln, s.tls)
 	}
 	s.Addr = ln.Addr().String()
 	go srv.Serve(ln)
 	tb.Cleanup(func() { srv.Close() })
 	return s
+}
+
+// certificate makes a self-signed certificate for 127.0.0.1 and localhost, and the
+// pool that trusts it.
+func certificate() (tls.Certificate, *x509.CertPool, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return tls.Certificate{}, nil, err
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: "smtptest"},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(24 * time.Hour),
+		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
+		DNSNames:              []string{"localhost"},
+		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return tls.Certificate{}, nil, err
+	}
+	leaf, err := x509.ParseCertificate(der)
+	if err != nil {
+		return tls.Certificate{}, nil, err
+	}
+	roots := x509.NewCertPool()
+	roots.AddCert(leaf)
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}, roots, nil
 }
 
 // Messages returns what the server accepted so far.
@@ -59,10 +140,13 @@ func (s *Server) Messages() []Message {
 }
 
 // NewSession implements smtp.Backend.
-func (s *Server) NewSession(*smtp.Conn) (smtp.Session, error) { return &session{srv: s}, nil }
+func (s *Server) NewSession(c *smtp.Conn) (smtp.Session, error) {
+	return &session{srv: s, conn: c}, nil
+}
 
 type session struct {
 	srv  *Server
+	conn *smtp.Conn
 	msg  Message
 	auth bool
 }
@@ -103,6 +187,7 @@ func (s *session) Data(r io.Reader) error {
 		return err
 	}
 	s.msg.Data = string(b)
+	_, s.msg.TLS = s.conn.TLSConnectionState()
 	s.srv.mu.Lock()
 	s.srv.msgs = append(s.srv.msgs, s.msg)
 	s.srv.mu.Unlock()
