@@ -177,9 +177,17 @@ func (t *Target) ParsedURL() (*url.URL, error) {
 	return &u, nil
 }
 
+// EmailHost is the host of every e-mail target: the one SMTP relay they all go
+// through, which the per-host limit bounds as one receiver. (No HostKey is it:
+// those all have a port.)
+const EmailHost = "smtp-relay"
+
 // Host is the host of the target's URL as one receiver (HostKey), the whole URL
-// if it does not parse.
+// if it does not parse; EmailHost for an e-mail.
 func (t *Target) Host() string {
+	if t.Format == FormatEmail {
+		return EmailHost
+	}
 	if t.parsed != nil {
 		return HostKey(t.parsed)
 	}

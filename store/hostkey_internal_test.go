@@ -63,3 +63,18 @@ func TestHostKeyIsTheCheckedName(t *testing.T) {
 		}
 	}
 }
+
+// TestEmailTargetsShareTheRelay: every e-mail target, whatever its address, is
+// one host (the relay), which no HTTP target's host can be.
+func TestEmailTargetsShareTheRelay(t *testing.T) {
+	for _, addr := range []string{"orcid@uni.example", techContactTarget, "a@b.example:25"} {
+		tg := Target{Format: FormatEmail, URL: addr}
+		if got := tg.Host(); got != EmailHost {
+			t.Errorf("e-mail to %q: host %q, want %q", addr, got, EmailHost)
+		}
+	}
+	web := Target{Format: FormatStandard, URL: "http://" + EmailHost + "/x"}
+	if got := web.Host(); got == EmailHost {
+		t.Errorf("webhook to %s: host %q, the relay's", web.URL, got)
+	}
+}
