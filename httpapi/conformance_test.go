@@ -60,20 +60,32 @@ func TestAcceptWildcardsRankJSON(t *testing.T) {
 }
 
 // TestHEADAnswersAsGET: a GET resource answers HEAD (RFC 9110 §9.1: general-purpose
-// servers MUST support GET and HEAD) rather than 405 with Allow: GET.
+// servers MUST support GET and HEAD) rather than 405 with Allow: GET, with the
+// status and headers of its GET and no body, as openapi.json says (the harness
+// checks each answer against it), on the ORCID routes too.
 func TestHEADAnswersAsGET(t *testing.T) {
 	h := newHarness(t)
 	admin := h.token(t, h.client(t, "ops", store.ScopeAdmin), store.ScopeAdmin).AccessToken
-	for _, path := range []string{"/openapi.json", "/api/admin/v1/webhooks", "/api/hub/v1/organisations"} {
-		req, _ := http.NewRequest(http.MethodHead, h.srv.URL+path, nil)
-		req.Header.Set("Authorization", "Bearer "+admin)
-		res, err := h.http.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		res.Body.Close()
-		if res.StatusCode != http.StatusOK {
-			t.Errorf("HEAD %s: %d (Allow: %q), want 200 as GET answers", path, res.StatusCode, res.Header.Get("Allow"))
+	tok := h.webhookToken(t, "c")
+	if res := h.do(t, http.MethodPut, "/"+seedOrcid+"/webhook/"+seedSegment, tok); res.status != http.StatusCreated {
+		t.Fatalf("register: %d", res.status)
+	}
+	for _, tt := range []struct {
+		path, token string
+		status      int
+	}{
+		{"/openapi.json", "", http.StatusOK},
+		{"/api/admin/v1/webhooks", admin, http.StatusOK},
+		{"/api/hub/v1/organisations", admin, http.StatusOK},
+		{"/" + seedOrcid + "/webhook", tok, http.StatusOK},
+		{"/" + seedOrcid + "/webhook/" + seedSegment, tok, http.StatusOK},
+		{"/" + seedOrcid + "/webhook/http%3A%2F%2Fnowhere2.com%2Fnone", tok, http.StatusNotFound},
+		{"/0000-0002-7253-3646/webhook", tok, http.StatusBadRequest},
+		{"/" + seedOrcid + "/webhook", "", http.StatusUnauthorized},
+	} {
+		res := h.doRaw(t, http.MethodHead, tt.path, tt.token)
+		if res.status != tt.status || len(res.body) > 0 {
+			t.Errorf("HEAD %s: %d with %d bytes (Allow: %q), want %d as GET answers, without a body", tt.path, res.status, len(res.body), res.header.Get("Allow"), tt.status)
 		}
 	}
 }

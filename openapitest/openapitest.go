@@ -10,6 +10,8 @@
 //     whose document has no body must come without one;
 //   - validates the request when hookd took it (a 2xx answer): what hookd accepts
 //     the document must accept too (parameters, body, and the kind of credentials);
+//   - checks a HEAD as the GET it stands for, as the document says every GET
+//     operation answers HEAD: its status and headers, and no body;
 //   - for a request the document has no operation for, expects the 404 or 405 that
 //     hookd's routers answer, with the error body of that family of routes
 //     (problem+json under /api/; OAuth's body for a 405 under {base}/oauth/, where
@@ -202,6 +204,17 @@ func (v *Validator) Check(ex Exchange) error {
 		}
 		return nil
 	}
+	head := ex.Request.Method == http.MethodHead
+	if head {
+		// The document says every GET operation answers HEAD (RFC 9110 §9.3.2): it
+		// is checked as that GET, status and headers, and must come without a body.
+		if len(ex.Body) > 0 {
+			return fmt.Errorf("%s → %d: an answer to HEAD has no body, but this one has %d bytes", name, ex.Status, len(ex.Body))
+		}
+		get := ex.Request.Clone(context.Background())
+		get.Method = http.MethodGet
+		ex.Request = get
+	}
 	req := routable(ex.Request, raw, ex.RequestBody)
 	route, params, err := v.router.FindRoute(req)
 	if err != nil && !errors.Is(err, routers.ErrMethodNotAllowed) {
@@ -226,7 +239,7 @@ func (v *Validator) Check(ex Exchange) error {
 		}
 	}
 	if err != nil {
-		if cerr := v.checkUnrouted(ex, raw, err); cerr != nil {
+		if cerr := v.checkUnrouted(ex, raw, err, head); cerr != nil {
 			return fmt.Errorf("%s → %d: %w", name, ex.Status, cerr)
 		}
 		return nil
@@ -237,6 +250,7 @@ func (v *Validator) Check(ex Exchange) error {
 		IncludeResponseStatus:   true,
 		MultiError:              true,
 		SkipSettingDefaults:     true,
+		ExcludeResponseBody:     head,
 		SchemaValidationOptions: formats,
 	}
 	reqIn := &openapi3filter.RequestValidationInput{Request: req, PathParams: params, Route: route, Options: opts}
@@ -276,8 +290,9 @@ func (v *Validator) checkResponse(reqIn *openapi3filter.RequestValidationInput, 
 // operation: hookd's routers answer 404 (no such path) or 405 (no such method),
 // with the error body of the path's family, which the document describes as
 // components.responses: Problem… under /api/ and /relay/, OAuthMethodNotAllowed
-// for a method the OAuth endpoints do not take, Orcid… elsewhere.
-func (v *Validator) checkUnrouted(ex Exchange, raw string, routeErr error) error {
+// for a method the OAuth endpoints do not take, Orcid… elsewhere. For a HEAD
+// (head; ex holds it as its GET), whose answer has no body, the headers are checked.
+func (v *Validator) checkUnrouted(ex Exchange, raw string, routeErr error, head bool) error {
 	family := "Orcid"
 	switch {
 	case strings.HasPrefix(raw, "/api/") || strings.HasPrefix(raw, "/relay/"):
@@ -311,6 +326,7 @@ func (v *Validator) checkUnrouted(ex Exchange, raw string, routeErr error) error
 	reqIn := &openapi3filter.RequestValidationInput{Request: req, Route: route, Options: &openapi3filter.Options{
 		IncludeResponseStatus:   true,
 		MultiError:              true,
+		ExcludeResponseBody:     head,
 		SchemaValidationOptions: formats,
 	}}
 	if err := v.checkResponse(reqIn, ex); err != nil {

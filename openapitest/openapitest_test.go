@@ -88,6 +88,9 @@ func TestCheckAccepts(t *testing.T) {
 		"bad escape":                           {"GET", "/" + orcid + "/webhook/%zz", "", "", 400, []string{"Content-Type", "text/plain; charset=utf-8"}, "400 Bad Request"},
 		"ORCID webhook":                        {"GET", "/" + orcid + "/webhook/" + segment, "", "", 200, []string{"Content-Type", js}, `{"orcid":"` + orcid + `","callback":"http://nowhere2.com/` + orcid + `/updated","location":"https://hookd.example.org/` + orcid + `/webhook/` + segment + `","status":"deactivated","reason":"the target answered 410 Gone","created-at":"2024-03-01T12:00:00Z","updated-at":"2024-03-01T12:00:00Z"}`},
 		"metrics":                              {"GET", "/metrics", "", "", 200, []string{"Content-Type", "text/plain; version=0.0.4; charset=utf-8; escaping=underscores"}, "# HELP x\n"},
+		"HEAD of a GET operation":              {"HEAD", "/api/notifications/v1/webhooks/" + webhookID, "", "", 200, []string{"Content-Type", js}, ""},
+		"HEAD of a missing ORCID webhook":      {"HEAD", "/" + orcid + "/webhook/" + segment, "", "", 404, []string{"Content-Type", js}, ""},
+		"HEAD where the path takes no GET":     {"HEAD", "/oauth/token", "", "", 405, []string{"Content-Type", js, "Allow", "POST", "Cache-Control", "no-store", "Pragma", "no-cache"}, ""},
 	} {
 		t.Run(name, func(t *testing.T) {
 			if err := v.Check(e.build(t)); err != nil {
@@ -155,6 +158,12 @@ func TestCheckRefuses(t *testing.T) {
 			[]string{"callback"}},
 		{"a bad escape answered by hookd", exchange{"GET", "/" + orcid + "/webhook/%zz", "", "", 404, []string{"Content-Type", js}, orcidJSON},
 			[]string{"percent-encoding"}},
+		{"a body in an answer to HEAD", exchange{"HEAD", "/api/notifications/v1/webhooks/" + webhookID, "", "", 200, []string{"Content-Type", js}, "{" + record + "}"},
+			[]string{"HEAD /api/notifications/v1/webhooks/" + webhookID, "no body"}},
+		{"HEAD answered with a status its GET does not have", exchange{"HEAD", "/api/notifications/v1/webhooks/" + webhookID, "", "", 409, []string{"Content-Type", pj}, ""},
+			[]string{"HEAD /api/notifications/v1/webhooks/" + webhookID, "operation GET /api/notifications/v1/webhooks/{id}", "status is not supported"}},
+		{"a 405 to HEAD without Allow", exchange{"HEAD", "/oauth/token", "", "", 405, []string{"Content-Type", js, "Cache-Control", "no-store", "Pragma", "no-cache"}, ""},
+			[]string{"OAuthMethodNotAllowed", "Allow"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
