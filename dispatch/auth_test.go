@@ -231,6 +231,29 @@ func TestNoAuthDelivery(t *testing.T) {
 	is.True(strings.Contains(string(r.body), `"type":"orcid.record.created"`))    // the created type
 }
 
+// TestStandardPayloadRecordURL: against ORCID's sandbox (HubOptions.RecordURL, set
+// from upstream.api_url), the platform payload's data.url is the record's sandbox
+// address, as the Hub's payload and e-mail give it: the iD is no production record.
+func TestStandardPayloadRecordURL(t *testing.T) {
+	is := is.New(t)
+	e := newEnv(t)
+	a := newAuthAPI(e)
+	rv := newReceiver(t, nil)
+	a.create(`{"targetURL":"` + rv.URL + `/n","auth":{"type":"noauth"}}`)
+	d := e.dispatcher(nil)
+	d.ConfigureHub(dispatch.HubOptions{RecordURL: "https://sandbox.orcid.org/"})
+	e.intake(0, store.Event{Orcid: orcidA})
+
+	is.Equal(e.tick(d), 1) // one call
+	var body struct {
+		Data struct {
+			URL string `json:"url"`
+		} `json:"data"`
+	}
+	is.NoErr(json.Unmarshal(rv.requests()[0].body, &body))       // a JSON body
+	is.Equal(body.Data.URL, "https://sandbox.orcid.org/"+orcidA) // the sandbox record
+}
+
 func TestClientCredentialDelivery(t *testing.T) {
 	is := is.New(t)
 	e := newEnv(t)

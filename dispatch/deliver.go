@@ -15,7 +15,6 @@ import (
 	"strings"
 	"time"
 
-	"hookd/orcid"
 	"hookd/store"
 )
 
@@ -77,7 +76,7 @@ func payload(c store.Claimed, hub store.HubDelivery, recordURL string) ([]byte, 
 		b, err := json.Marshal(standardPayload{
 			Type:      store.EventTypeName(c.EventType),
 			Timestamp: c.LastEventAt.UTC(),
-			Data:      standardData{Orcid: c.Subject, URL: orcid.URL(c.Subject)},
+			Data:      standardData{Orcid: c.Subject, URL: recordURL + c.Subject},
 		})
 		return b, "application/json", err
 	default:

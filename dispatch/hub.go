@@ -21,8 +21,9 @@ import (
 type HubOptions struct {
 	Email    EmailOptions
 	Upstream UpstreamOptions
-	// RecordURL is the public address of a record for the Hub payload's "url"
-	// (default https://orcid.org/); e.g. https://sandbox.orcid.org/ against the sandbox.
+	// RecordURL is the public address of a record for the "url" of the Hub's and
+	// the platform's payloads and the e-mail's link (default https://orcid.org/);
+	// e.g. https://sandbox.orcid.org/ against the sandbox.
 	RecordURL string
 }
 
