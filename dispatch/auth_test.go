@@ -776,7 +776,8 @@ func TestHandedOnTokenRefusalKeepsItsTime(t *testing.T) {
 
 // TestTokenRequestsCarryUserAgent: the calls hookd makes to token endpoints, a
 // client_credential callback's and the upstream ORCID API's, carry its
-// User-Agent as its deliveries and registrations do, not the HTTP library's.
+// User-Agent as its deliveries and registrations do, not the HTTP library's, and
+// ask for JSON, as ORCID's documentation does.
 func TestTokenRequestsCarryUserAgent(t *testing.T) {
 	is := is.New(t)
 	ctx := context.Background()
@@ -816,6 +817,7 @@ func TestTokenRequestsCarryUserAgent(t *testing.T) {
 	for _, r := range rv.requests() {
 		if strings.HasSuffix(r.path, "/oauth/token") {
 			tokenCalls = append(tokenCalls, r.path)
+			is.Equal(r.header.Get("Accept"), "application/json") // a token in JSON
 		} else {
 			calls = append(calls, r.method+" "+r.path)
 		}

@@ -54,21 +54,24 @@ func newGuardedClient(opts Options, control func(network, address string, c sysc
 	}
 }
 
-// withUserAgent is c with User-Agent ua set on every request it sends, over c's
-// transport (its connections, limits and SSRF guard).
-func withUserAgent(c *http.Client, ua string) *http.Client {
-	return &http.Client{Transport: userAgent{ua: ua, next: c.Transport}, CheckRedirect: c.CheckRedirect}
+// tokenClientOf is c for token requests: hookd's User-Agent ua, and an Accept of
+// JSON (as ORCID's documentation asks for its tokens: its endpoint answers as
+// the Accept header says), on every request it sends, over c's transport (its
+// connections, limits and SSRF guard).
+func tokenClientOf(c *http.Client, ua string) *http.Client {
+	return &http.Client{Transport: tokenHeaders{ua: ua, next: c.Transport}, CheckRedirect: c.CheckRedirect}
 }
 
-// userAgent sets the User-Agent of the requests it carries.
-type userAgent struct {
+// tokenHeaders sets the User-Agent and Accept of the token requests it carries.
+type tokenHeaders struct {
 	ua   string
 	next http.RoundTripper
 }
 
-func (t userAgent) RoundTrip(r *http.Request) (*http.Response, error) {
+func (t tokenHeaders) RoundTrip(r *http.Request) (*http.Response, error) {
 	r = r.Clone(r.Context()) // a RoundTripper leaves its request as it was
 	r.Header.Set("User-Agent", t.ua)
+	r.Header.Set("Accept", "application/json")
 	return t.next.RoundTrip(r)
 }
 

@@ -35,8 +35,8 @@ type Dispatcher struct {
 	failures *failureLog
 	lease    time.Duration
 
-	// tokenClient is client with hookd's User-Agent set on every request, for the
-	// token endpoints, whose requests golang.org/x/oauth2 makes.
+	// tokenClient is client with hookd's User-Agent and an Accept of JSON on every
+	// request, for the token endpoints, whose requests golang.org/x/oauth2 makes.
 	tokenClient *http.Client
 	// userAgent is opts.UserAgent as a header's value, set directly on each call
 	// (its length is its capacity: an Add makes a new slice rather than change it).
@@ -106,7 +106,7 @@ func New(opts Options) *Dispatcher {
 	if opts.Inbox != nil {
 		d.inbox = newInboxClient(opts)
 	}
-	d.tokenClient = withUserAgent(d.client, opts.UserAgent)
+	d.tokenClient = tokenClientOf(d.client, opts.UserAgent)
 	d.userAgent = []string{opts.UserAgent}
 	d.tokens = newTokenCache(d.tokenClient, d.now)
 	d.ConfigureHub(opts.Hub)

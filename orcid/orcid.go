@@ -52,9 +52,6 @@ func CheckDigit(base string) byte {
 	return byte('0' + r)
 }
 
-// URL is the public record address of an iD, as ORCID writes it.
-func URL(id string) string { return "https://orcid.org/" + id }
-
 // Normalize accepts an iD also written as its https://orcid.org/ URL and returns the bare iD.
 func Normalize(s string) string {
 	s = strings.TrimSpace(s)
