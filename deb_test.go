@@ -1,6 +1,7 @@
 package main
 
 import (
+	"debug/elf"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -177,6 +178,46 @@ func TestDebianPackage(t *testing.T) {
 	is.True(err != nil) // no hookd group
 	status2, _ := exec.Command("dpkg-query", "-W", "-f=${Status}", "hookd").Output()
 	is.True(!strings.Contains(string(status2), "installed") || strings.Contains(string(status2), "not-installed")) // dpkg forgot it
+}
+
+// TestDebianPackageContents builds the Debian package for the two ARM machines
+// README "Install on Debian/Ubuntu" names (-arch arm64, -arch arm) and checks,
+// without installing it, that each names a Debian architecture dpkg installs on
+// and holds a binary for that machine.
+func TestDebianPackageContents(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds two packages")
+	}
+	if _, err := exec.LookPath("dpkg-deb"); err != nil {
+		t.Skip("needs dpkg-deb (Debian or Ubuntu)")
+	}
+	for _, tc := range []struct {
+		goarch, debArch string
+		machine         elf.Machine
+	}{
+		{"arm64", "arm64", elf.EM_AARCH64},
+		{"arm", "armhf", elf.EM_ARM},
+	} {
+		t.Run(tc.goarch, func(t *testing.T) {
+			is := is.New(t)
+			dist := t.TempDir()
+			build := exec.Command("go", "run", "-modfile=packaging/deb/tools.mod", "packaging/deb/mkdeb.go", "-version", "0.1.0", "-arch", tc.goarch, "-o", dist)
+			out, err := build.Output()
+			if err != nil {
+				t.Fatalf("mkdeb: %v\n%s", err, stderrOf(err))
+			}
+			deb := strings.TrimSpace(string(out))
+			is.Equal(filepath.Base(deb), "hookd_0.1.0_"+tc.debArch+".deb")                             // named as dpkg names the architecture
+			is.Equal(strings.TrimSpace(mustRun(t, "dpkg-deb", "-f", deb, "Architecture")), tc.debArch) // which the package says
+
+			root := t.TempDir()
+			mustRun(t, "dpkg-deb", "-x", deb, root)
+			bin, err := elf.Open(filepath.Join(root, "usr/bin/hookd"))
+			is.NoErr(err) // the binary is ELF
+			defer bin.Close()
+			is.Equal(bin.Machine, tc.machine) // for that machine
+		})
+	}
 }
 
 // mustRun runs a command that must succeed and returns its standard output.

@@ -39,7 +39,7 @@ var debVersion = regexp.MustCompile(`^[0-9][A-Za-z0-9.+~]*$`)
 func run(args []string) error {
 	fs := flag.NewFlagSet("mkdeb", flag.ContinueOnError)
 	version := fs.String("version", "", "package and binary version, e.g. 0.1.0 (required)")
-	arch := fs.String("arch", runtime.GOARCH, "GOARCH to build for")
+	arch := fs.String("arch", runtime.GOARCH, "GOARCH to build for (arm: ARMv7, Debian's armhf)")
 	out := fs.String("o", "dist", "folder for the package")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -62,6 +62,13 @@ func run(args []string) error {
 	bin := filepath.Join(work, "hookd")
 	build := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w -X main.version="+*version, "-o", bin, ".")
 	build.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+*arch)
+	pkgArch := *arch // nfpm names the Debian architecture of most GOARCHs itself
+	if *arch == "arm" {
+		// Debian's armhf is ARMv7 with hardware floating point, nfpm's arm7; a bare
+		// "arm" is no Debian architecture, and dpkg would refuse the package.
+		build.Env = append(build.Env, "GOARM=7")
+		pkgArch = "arm7"
+	}
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		return fmt.Errorf("go build: %w", err)
@@ -96,7 +103,7 @@ func run(args []string) error {
 		return err
 	}
 	paths := map[string]string{"HOOKD_BINARY": bin, "HOOKD_UNIT": filepath.Join(work, "hookd.service"),
-		"HOOKD_CONFIG": filepath.Join(work, "hookd.toml"), "HOOKD_VERSION": *version, "HOOKD_ARCH": *arch}
+		"HOOKD_CONFIG": filepath.Join(work, "hookd.toml"), "HOOKD_VERSION": *version, "HOOKD_ARCH": pkgArch}
 	if err := os.WriteFile(paths["HOOKD_UNIT"], []byte(unit), 0o644); err != nil {
 		return err
 	}
