@@ -182,8 +182,9 @@ func TestDebianPackage(t *testing.T) {
 
 // TestDebianPackageContents builds the Debian package for the two ARM machines
 // README "Install on Debian/Ubuntu" names (-arch arm64, -arch arm) and checks,
-// without installing it, that each names a Debian architecture dpkg installs on
-// and holds a binary for that machine.
+// without installing it, that each names a Debian architecture dpkg installs on,
+// holds a binary for that machine and recommends the certificate authorities
+// HTTPS needs.
 func TestDebianPackageContents(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds two packages")
@@ -207,8 +208,9 @@ func TestDebianPackageContents(t *testing.T) {
 				t.Fatalf("mkdeb: %v\n%s", err, stderrOf(err))
 			}
 			deb := strings.TrimSpace(string(out))
-			is.Equal(filepath.Base(deb), "hookd_0.1.0_"+tc.debArch+".deb")                             // named as dpkg names the architecture
-			is.Equal(strings.TrimSpace(mustRun(t, "dpkg-deb", "-f", deb, "Architecture")), tc.debArch) // which the package says
+			is.Equal(filepath.Base(deb), "hookd_0.1.0_"+tc.debArch+".deb")                                  // named as dpkg names the architecture
+			is.Equal(strings.TrimSpace(mustRun(t, "dpkg-deb", "-f", deb, "Architecture")), tc.debArch)      // which the package says
+			is.Equal(strings.TrimSpace(mustRun(t, "dpkg-deb", "-f", deb, "Recommends")), "ca-certificates") // the CAs HTTPS calls are checked against
 
 			root := t.TempDir()
 			mustRun(t, "dpkg-deb", "-x", deb, root)
