@@ -183,8 +183,8 @@ func TestDebianPackage(t *testing.T) {
 // TestDebianPackageContents builds the Debian package for the two ARM machines
 // README "Install on Debian/Ubuntu" names (-arch arm64, -arch arm) and checks,
 // without installing it, that each names a Debian architecture dpkg installs on,
-// holds a binary for that machine and recommends the certificate authorities
-// HTTPS needs.
+// holds a binary for that machine, recommends the certificate authorities HTTPS
+// needs, and ships the unit with the note that an upgrade replaces it.
 func TestDebianPackageContents(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds two packages")
@@ -218,6 +218,10 @@ func TestDebianPackageContents(t *testing.T) {
 			is.NoErr(err) // the binary is ELF
 			defer bin.Close()
 			is.Equal(bin.Machine, tc.machine) // for that machine
+			unit, err := os.ReadFile(filepath.Join(root, "usr/lib/systemd/system/hookd.service"))
+			is.NoErr(err)
+			is.True(strings.Contains(string(unit), "an upgrade replaces it")) // says where changes go
+			is.True(strings.Contains(string(unit), "systemctl edit hookd"))
 		})
 	}
 }
