@@ -25,8 +25,9 @@ import (
 // it with dpkg, checks the user, files and permissions, checks the installed
 // configuration and unit, runs the installed binary as the hookd user with the
 // installed configuration until a webhook is delivered to a receiver on
-// 127.0.0.1, then purges the package and checks that only what an operator made
-// is left. It changes the machine (a package, a user), so it runs only in CI
+// 127.0.0.1, upgrades it to a newer version (the database, key and configuration
+// stay), then purges the package and checks that only what an operator made is
+// left. It changes the machine (a package, a user), so it runs only in CI
 // (CI=true), as root.
 func TestDebianPackage(t *testing.T) {
 	if os.Getenv("CI") != "true" {
@@ -157,6 +158,28 @@ func TestDebianPackage(t *testing.T) {
 	checkFile(t, "/var/lib/hookd/hookd.key", 0o600, u.Uid, g.Gid) // hookd made its key, for itself
 	_, err = os.Stat("/var/lib/hookd/hookd.db")
 	is.NoErr(err) // and its database
+
+	// An upgrade to a newer version keeps the database, its key and the operator's
+	// edits of the configuration.
+	key, err := os.ReadFile("/var/lib/hookd/hookd.key")
+	is.NoErr(err)
+	build = exec.Command("go", "run", "-modfile=packaging/deb/tools.mod", "packaging/deb/mkdeb.go", "-version", "0.2.0", "-o", dist)
+	out, err = build.Output()
+	if err != nil {
+		t.Fatalf("mkdeb: %v\n%s", err, stderrOf(err))
+	}
+	t.Logf("dpkg -i %s:\n%s", filepath.Base(strings.TrimSpace(string(out))), mustRun(t, "dpkg", "-i", strings.TrimSpace(string(out))))
+	is.True(strings.Contains(mustRun(t, "/usr/bin/hookd", "version"), "hookd 0.2.0")) // the new binary
+	after, err := os.ReadFile("/var/lib/hookd/hookd.key")
+	is.NoErr(err)
+	is.Equal(string(after), string(key)) // the same key
+	checkFile(t, "/var/lib/hookd/hookd.key", 0o600, u.Uid, g.Gid)
+	checkFile(t, "/var/lib/hookd", 0o700|os.ModeDir, u.Uid, g.Gid)
+	conf, err = os.ReadFile("/etc/hookd/hookd.toml")
+	is.NoErr(err)
+	is.Equal(string(conf), edited) // the operator's edits
+	clients := mustRun(t, "setpriv", append(asHookd, "/usr/bin/hookd", "client", "list", "-config", "/etc/hookd/hookd.toml", "-json")...)
+	is.True(strings.Contains(clients, c.ClientID)) // the same database
 
 	// Purge: nothing is left but what an operator made.
 	is.NoErr(os.WriteFile("/etc/hookd/operator-notes", []byte("mine\n"), 0o600))
