@@ -207,8 +207,9 @@ func TestDebianPackage(t *testing.T) {
 // README "Install on Debian/Ubuntu" names (-arch arm64, -arch arm) and checks,
 // without installing it, that each names a Debian architecture dpkg installs on,
 // holds a binary for that machine, recommends the certificate authorities HTTPS
-// needs, ships the unit with the note that an upgrade replaces it, and lintian's
-// override for the static binary.
+// needs, ships the unit with the note that an upgrade replaces it, a configuration
+// that says to check it as the service's user, and lintian's override for the
+// static binary.
 func TestDebianPackageContents(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds two packages")
@@ -246,6 +247,9 @@ func TestDebianPackageContents(t *testing.T) {
 			is.NoErr(err)
 			is.True(strings.Contains(string(unit), "an upgrade replaces it")) // says where changes go
 			is.True(strings.Contains(string(unit), "systemctl edit hookd"))
+			conf, err := os.ReadFile(filepath.Join(root, "etc/hookd/hookd.toml"))
+			is.NoErr(err)
+			is.True(strings.Contains(string(conf), "sudo -u hookd hookd check-config -config /etc/hookd/hookd.toml")) // checked as the service's user
 			overrides, err := os.ReadFile(filepath.Join(root, "usr/share/lintian/overrides/hookd"))
 			is.NoErr(err) // lintian's override
 			is.True(strings.Contains(string(overrides), "hookd: statically-linked-binary [usr/bin/hookd]"))
