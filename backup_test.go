@@ -2,6 +2,7 @@ package main
 
 import (
 	"database/sql"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"os/exec"
@@ -14,6 +15,7 @@ import (
 	"github.com/matryer/is"
 	_ "modernc.org/sqlite"
 
+	"hookd/secret"
 	"hookd/store"
 )
 
@@ -274,4 +276,37 @@ func TestCheckConfigOtherDatabases(t *testing.T) {
 	is.NoErr(err)
 	is.True(strings.Contains(out, "schema version not checked: the database has a WAL with commits and no -shm index"))
 	is.Equal(files(t, dir), before) // and no index made
+}
+
+// TestBackupTriesTheKey: the backup says to keep the key beside the database only
+// when that key opens the copy's sealed secrets; a key of another database, or a
+// file that holds no key, is named as such, and the copy is made all the same.
+func TestBackupTriesTheKey(t *testing.T) {
+	is := is.New(t)
+	cfg := testConfig(t, "")
+	_, err := runCmd(t, "client", "add", "-config", cfg, "-name", "sealed")
+	is.NoErr(err) // a client, whose signing secret is sealed under the key
+	key := filepath.Join(filepath.Dir(cfg), "hookd.key")
+	own, err := os.ReadFile(key)
+	is.NoErr(err)
+	dir := t.TempDir()
+
+	out, err := runCmd(t, "backup", "-config", cfg, filepath.Join(dir, "own.db"))
+	is.NoErr(err)
+	is.True(strings.Contains(out, "(keep "+key+" too: it opens the sealed secrets)")) // the database's own key
+
+	other := hex.EncodeToString(secret.Random(secret.KeySize)) + "\n"
+	for name, body := range map[string]string{"other": other, "garbage": "not a key\n"} {
+		is.NoErr(os.WriteFile(key, []byte(body), 0o600))
+		dest := filepath.Join(dir, name+".db")
+		out, err := runCmd(t, "backup", "-config", cfg, dest)
+		is.NoErr(err) // the copy is made
+		checkIntegrity(t, dest)
+		is.True(strings.Contains(out, "but "+key+" does not open its sealed secrets")) // and the key named as not the database's
+		is.True(!strings.Contains(out, "it opens the sealed secrets"))
+	}
+
+	is.NoErr(os.WriteFile(key, own, 0o600))
+	_, err = runCmd(t, "client", "list", "-config", cfg)
+	is.NoErr(err) // the database's own key opens it still
 }

@@ -731,6 +731,16 @@ func (e *env) cmdBackup(ctx context.Context, args []string) error {
 		fmt.Fprintf(e.stdout, "backed up %s to %s (there is no key at %s: the copy's sealed secrets open only with the database's own key)\n", cfg.Store.Path, dest, cfg.SecretKeyPath())
 		return nil
 	}
+	// The copy is made without the key (openForCopy): the key the operator is told
+	// to keep is tried on the copy's secrets, as serve would try it.
+	box, err := secret.LoadKeyFile(cfg.SecretKeyPath(), false)
+	if err == nil {
+		_, err = store.FileCheck(ctx, dest, box)
+	}
+	if err != nil {
+		fmt.Fprintf(e.stdout, "backed up %s to %s (but %s does not open its sealed secrets: %v; keep the database's own key with the copy)\n", cfg.Store.Path, dest, cfg.SecretKeyPath(), err)
+		return nil
+	}
 	fmt.Fprintf(e.stdout, "backed up %s to %s (keep %s too: it opens the sealed secrets)\n", cfg.Store.Path, dest, cfg.SecretKeyPath())
 	return nil
 }
