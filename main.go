@@ -710,7 +710,7 @@ func (e *env) cmdBackup(ctx context.Context, args []string) error {
 	}
 	dest := pos[0]
 	if strings.TrimSpace(dest) == "" || strings.HasSuffix(dest, "/") {
-		return fmt.Errorf("backup: give the file to write, such as /var/backups/hookd-2026-11-23.db, got %q", dest)
+		return fmt.Errorf("backup: give the file to write, such as /var/backups/hookd/hookd-2026-11-23.db, got %q", dest)
 	}
 	if fi, err := os.Stat(dest); err == nil && fi.IsDir() {
 		return fmt.Errorf("backup: %s is a folder: give the file to write in it", dest)
