@@ -7,17 +7,16 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-
-	"hookd/store"
 )
 
-// writeBackup copies the database to dest so that dest is either absent or a
-// whole copy, never a partial one: the copy goes to a temporary file beside dest
-// (dest's name + ".tmp-" + random, mode 0600), which is synced to disk, renamed
+// writeBackup copies the database to dest (copyTo makes the copy, in a new file
+// it is given) so that dest is either absent or a whole copy, never a partial
+// one: the copy goes to a temporary file beside dest (dest's name + ".tmp-" +
+// random, mode 0600), which is synced to disk, renamed
 // to dest, and the directory synced so the rename itself survives a power cut.
 // A backup that is killed leaves at most that temporary file (and its
 // -journal); one that fails removes them.
-func writeBackup(ctx context.Context, st *store.Store, dest string) error {
+func writeBackup(ctx context.Context, copyTo func(ctx context.Context, name string) error, dest string) error {
 	dir := filepath.Dir(dest)
 	tmp, err := os.CreateTemp(dir, filepath.Base(dest)+".tmp-*")
 	if errors.Is(err, fs.ErrNotExist) {
@@ -41,7 +40,7 @@ func writeBackup(ctx context.Context, st *store.Store, dest string) error {
 			}
 		}
 	}()
-	if err := st.Backup(ctx, name); err != nil {
+	if err := copyTo(ctx, name); err != nil {
 		return err
 	}
 	if err := syncPath(name); err != nil {

@@ -347,6 +347,26 @@ func TestCommandDoesNotMigrateUnderDaemon(t *testing.T) {
 	is.Equal(version(), 23)                                                                                         // nothing changed
 	lock.release()
 
+	// A backup, under the daemon or not, copies the file as it is: the copy is one
+	// that the older hookd opens.
+	for _, daemon := range []bool{true, false} {
+		if daemon {
+			lock, _, err = acquireServeLock(dbPath, "127.0.0.1:8080")
+			is.NoErr(err)
+		}
+		dest := filepath.Join(t.TempDir(), "before-upgrade.db")
+		out, err := runCmd(t, "backup", dest, "-config", cfg)
+		is.NoErr(err)                                                                              // backed up
+		is.True(strings.Contains(out, "at its schema version 23, unmigrated (this hookd's is 24")) // and says how
+		is.Equal(version(), 23)                                                                    // the file as it was
+		v, err := store.FileCheck(context.Background(), dest, nil)
+		is.NoErr(err)
+		is.Equal(v, 23) // and its copy too
+		if daemon {
+			lock.release()
+		}
+	}
+
 	var migrated safeBuffer
 	err = run(context.Background(), []string{"hookd", "client", "list", "-config", cfg}, noenv, strings.NewReader(""), &stdout, &migrated)
 	is.NoErr(err)                                                                                      // no daemon: the command migrates the file

@@ -397,7 +397,7 @@ func (e *env) openWith(ctx context.Context, cmd, flagValue string,
 
 // openForCopy is openStore for hookd backup, which copies the file as it is: it
 // opens no secret and seals none, so it needs no key, and a database whose key is
-// missing or wrong can still be backed up.
+// missing or wrong can still be backed up; and it migrates nothing (olderSchema).
 func openForCopy(ctx context.Context, cfg Config, _, _ bool, migrating func(name string)) (*store.Store, error) {
 	box, err := secret.LoadKeyFile(cfg.SecretKeyPath(), false)
 	if err != nil {
@@ -407,7 +407,15 @@ func openForCopy(ctx context.Context, cfg Config, _, _ bool, migrating func(name
 	}
 	return store.Open(ctx, store.Options{Path: cfg.Store.Path, Synchronous: cfg.Store.Synchronous, Box: box,
 		ExternalCheckpoints: cfg.Store.Checkpoints == "external", MustExist: true, Migrating: migrating, SkipKeyCheck: true,
-		BeforeMigrations: notUnderDaemon(cfg.Store.Path)})
+		BeforeMigrations: func(have, want int) error { return &olderSchema{have, want} }})
+}
+
+// olderSchema is openForCopy's refusal to migrate a file an earlier hookd made:
+// a backup copies it as it is (store.BackupAsIs).
+type olderSchema struct{ have, want int }
+
+func (e *olderSchema) Error() string {
+	return fmt.Sprintf("the database is at schema version %d; this hookd's is %d", e.have, e.want)
 }
 
 // openStore opens the database of cfg. With create (serve, dev, init) it creates the
@@ -720,15 +728,27 @@ func (e *env) cmdBackup(ctx context.Context, args []string) error {
 		return fmt.Errorf("backup: %s already exists; choose a new file", dest)
 	}
 	st, cfg, err := e.openWith(ctx, "backup", *path, openForCopy)
+	var older *olderSchema
+	switch {
+	case errors.As(err, &older):
+		// Copied as the hookd that made it left it, so that it opens with that
+		// hookd: a backup taken before an upgrade is one to go back to.
+		err = writeBackup(ctx, func(ctx context.Context, name string) error {
+			return store.BackupAsIs(ctx, cfg.Store.Path, name)
+		}, dest)
+	case err == nil:
+		err = writeBackup(ctx, st.Backup, dest)
+		st.Close()
+	}
 	if err != nil {
 		return err
 	}
-	defer st.Close()
-	if err := writeBackup(ctx, st, dest); err != nil {
-		return err
+	backedUp := fmt.Sprintf("backed up %s to %s", cfg.Store.Path, dest)
+	if older != nil {
+		backedUp += fmt.Sprintf(" at its schema version %d, unmigrated (this hookd's is %d: it migrates the copy when it opens it)", older.have, older.want)
 	}
 	if _, err := os.Stat(cfg.SecretKeyPath()); err != nil {
-		fmt.Fprintf(e.stdout, "backed up %s to %s (there is no key at %s: the copy's sealed secrets open only with the database's own key)\n", cfg.Store.Path, dest, cfg.SecretKeyPath())
+		fmt.Fprintf(e.stdout, "%s (there is no key at %s: the copy's sealed secrets open only with the database's own key)\n", backedUp, cfg.SecretKeyPath())
 		return nil
 	}
 	// The copy is made without the key (openForCopy): the key the operator is told
@@ -738,10 +758,10 @@ func (e *env) cmdBackup(ctx context.Context, args []string) error {
 		_, err = store.FileCheck(ctx, dest, box)
 	}
 	if err != nil {
-		fmt.Fprintf(e.stdout, "backed up %s to %s (but %s does not open its sealed secrets: %v; keep the database's own key with the copy)\n", cfg.Store.Path, dest, cfg.SecretKeyPath(), err)
+		fmt.Fprintf(e.stdout, "%s (but %s does not open its sealed secrets: %v; keep the database's own key with the copy)\n", backedUp, cfg.SecretKeyPath(), err)
 		return nil
 	}
-	fmt.Fprintf(e.stdout, "backed up %s to %s (keep %s too: it opens the sealed secrets)\n", cfg.Store.Path, dest, cfg.SecretKeyPath())
+	fmt.Fprintf(e.stdout, "%s (keep %s too: it opens the sealed secrets)\n", backedUp, cfg.SecretKeyPath())
 	return nil
 }
 

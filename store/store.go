@@ -450,6 +450,22 @@ func (s *Store) Backup(ctx context.Context, path string) error {
 	return nil
 }
 
+// BackupAsIs copies the database at path to the new file dest as Backup does, at
+// whatever schema version it has: for a file an earlier hookd made, which a
+// backup copies without migrating it (Options.BeforeMigrations), so that the
+// copy opens with that hookd.
+func BackupAsIs(ctx context.Context, path, dest string) error {
+	db, err := sql.Open("sqlite", "file:"+(&url.URL{Path: path}).EscapedPath()+"?mode=rw&_pragma=busy_timeout(10000)")
+	if err != nil {
+		return fmt.Errorf("backup: %w", err)
+	}
+	defer db.Close()
+	if _, err := db.ExecContext(ctx, "VACUUM INTO ?", dest); err != nil {
+		return fmt.Errorf("backup to %s: %w", dest, err)
+	}
+	return nil
+}
+
 // minFreeToOpen is the free space below which an I/O error at open is put down to a
 // full disk.
 const minFreeToOpen = 256 << 10
