@@ -175,6 +175,21 @@ func TestBrowserInbox(t *testing.T) {
 		is.True(strings.Contains(text(t, tab), `<img src=x onerror=alert(3)>`)) // the body, as text
 	})
 
+	t.Run("a live view left open does not keep its session", func(t *testing.T) {
+		is := is.New(t)
+		s.clock.Advance(20 * time.Minute)
+		do(t, tab, "the demo inbox", chromedp.Navigate(s.url+"/console/inbox?inbox=demo"), chromedp.WaitVisible(css("#live-status")))
+		before := rows(t)
+		s.clock.Advance(20 * time.Minute) // nobody at the page
+		res, err := http.Post(s.url+"/inbox/demo/unattended", "text/plain", strings.NewReader("x"))
+		is.NoErr(err)
+		res.Body.Close()
+		waitRows(t, "the request appears", before+1) // the script fetched the page again
+		s.clock.Advance(15 * time.Minute)            // 35 minutes since the reader's last page
+		do(t, tab, "the overview", chromedp.Navigate(s.url+"/console/"), chromedp.WaitVisible(css("#client_id")))
+		is.True(strings.Contains(text(t, tab), "Sign in")) // the session ended while idle
+	})
+
 	b.check() // no CSP violation, script error or dialog on any page
 }
 

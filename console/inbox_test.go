@@ -560,3 +560,23 @@ func TestInboxCalledByTwoOwners(t *testing.T) {
 	is.NoErr(e.st.DeleteWebhook(t.Context(), e.b.ID, bHook.UID))
 	is.Equal(a.get(t, "/console/inbox?inbox=a-box").status, http.StatusOK) // A's again once B's webhook is gone
 }
+
+// TestInboxLiveViewIsNoUse: a live view left open does not keep its session from
+// ending when idle: neither its stream (which the browser opens again every 5
+// minutes) nor its script's refreshes of the page are a use of the session.
+func TestInboxLiveViewIsNoUse(t *testing.T) {
+	e := newEnv(t)
+	seedInbox(t, e)
+	is := is.New(t)
+	u := e.as(t, "a")
+	e.clock.Advance(20 * time.Minute)
+	next, res := u.stream(t, "/console/inbox/events?inbox=a-box&after=0")
+	is.Equal(res.StatusCode, http.StatusOK) // the live view, 20 minutes after the reader's last page
+	next()
+	req, err := http.NewRequest(http.MethodGet, e.srv.URL+"/console/inbox?inbox=a-box", nil)
+	is.NoErr(err)
+	req.Header.Set("X-Hookd-Live", "refresh")
+	is.Equal(u.do(t, req).status, http.StatusOK) // the script's refresh after an event
+	e.clock.Advance(15 * time.Minute)
+	is.Equal(u.get(t, "/console/").status, http.StatusSeeOther) // 35 minutes after the reader's last page: signed out
+}

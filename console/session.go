@@ -105,12 +105,23 @@ func (h *Handler) lookup(r *http.Request) (*session, error) {
 	if !ok || err != nil {
 		return nil, err
 	}
-	if h.st.Now().Sub(cs.SeenAt) >= touchEvery {
+	if used(r) && h.st.Now().Sub(cs.SeenAt) >= touchEvery {
 		if err := h.st.TouchSession(r.Context(), idHash); err != nil {
 			return nil, err
 		}
 	}
 	return &session{idHash: idHash, csrf: cs.CSRF, principal: principalOf(cs)}, nil
+}
+
+// liveHeader marks the inbox page's script's refreshes of the page (inbox.js).
+const liveHeader = "X-Hookd-Live"
+
+// used reports whether a request is a use of its session, which moves the
+// session's idle end. The inbox page's live view is not: its stream (which the
+// browser opens again by itself) and its script's refreshes of the page would
+// otherwise keep a page left open signed in until the session's absolute end.
+func used(r *http.Request) bool {
+	return r.URL.Path != "/console/inbox/events" && r.Header.Get(liveHeader) == ""
 }
 
 // open reads the session whose id hashes to idHash; ok is false when it has ended

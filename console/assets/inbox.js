@@ -1,7 +1,9 @@
 // hookd console: keeps the inbox page's lists up to date. The server sends a
 // server-sent event for each request an inbox records; the script then fetches
 // this page again and puts its new lists (the parts marked data-swap) in place of
-// the old ones. Without the script the page's Refresh link does the same.
+// the old ones. Without the script the page's Refresh link does the same. The
+// refreshes say so in a header: they are no use of the session, which still ends
+// after its idle time while the page stays open.
 (function () {
   "use strict";
   var live = document.querySelector("[data-live]");
@@ -19,7 +21,7 @@
       return;
     }
     busy = true;
-    fetch(location.href, { credentials: "same-origin", headers: { Accept: "text/html" } })
+    fetch(location.href, { credentials: "same-origin", headers: { Accept: "text/html", "X-Hookd-Live": "refresh" } })
       .then(function (res) {
         if (!res.ok) throw new Error("HTTP " + res.status);
         return res.text();
