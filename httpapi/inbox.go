@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -27,7 +28,17 @@ type InboxOptions struct {
 	// Self is hookd's own address: a registration may name the inbox there even
 	// where private targets are refused, and nothing else on that address.
 	Self *ssrf.Inbox
+	// MaxAnswering bounds the requests the inbox answers at once, a delayed answer
+	// while it waits included (0: DefaultInboxAnswering). Past it a request is
+	// answered 503 and not recorded: connections that anyone can hold open on an
+	// inbox that delays its answers cannot take hookd's memory.
+	MaxAnswering int
 }
+
+// DefaultInboxAnswering is how many requests the inbox answers at once when
+// InboxOptions.MaxAnswering is 0: many times what hookd's own deliveries to it
+// make at once.
+const DefaultInboxAnswering = 256
 
 // inboxMethods are the methods the router gives the inbox; a request with any
 // other method reaches it through methodNotAllowed.
@@ -67,6 +78,7 @@ var inboxRefusals = map[string]int{
 
 // handleInbox records a request and answers it.
 func (s *Server) handleInbox() http.Handler {
+	answering := make(chan struct{}, cmp.Or(s.opts.Inbox.MaxAnswering, DefaultInboxAnswering))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		name, ok := store.InboxName(r.URL.Path)
 		if !ok {
@@ -85,6 +97,18 @@ func (s *Server) handleInbox() http.Handler {
 			return
 		case err != nil:
 			inboxText(w, http.StatusBadRequest, "the body could not be read: nothing was recorded\n")
+			return
+		}
+		select {
+		case answering <- struct{}{}:
+			defer func() { <-answering }()
+		default:
+			what := strconv.Itoa(cap(answering)) + " requests"
+			if cap(answering) == 1 {
+				what = "1 request"
+			}
+			w.Header().Set("Retry-After", "5")
+			inboxText(w, http.StatusServiceUnavailable, "the inbox is answering "+what+" already (delayed answers wait): nothing was recorded, try again later\n")
 			return
 		}
 		header := r.Header.Clone()
@@ -106,6 +130,7 @@ func (s *Server) handleInbox() http.Handler {
 			inboxText(w, http.StatusInternalServerError, "internal error: nothing was recorded\n")
 			return
 		}
+		id := rec.ID // only it: a request waiting for its answer keeps no body
 		if answer.Delay > 0 {
 			// The answer may come later than the server's write timeout allows.
 			http.NewResponseController(w).SetWriteDeadline(time.Now().Add(answer.Delay + 30*time.Second))
@@ -114,7 +139,7 @@ func (s *Server) handleInbox() http.Handler {
 			start := time.Now()
 			// What the record says it answered is what it did answer.
 			answered := func(status int) {
-				if err := s.store.InboxAnswered(context.WithoutCancel(r.Context()), rec.ID, status, time.Since(start)); err != nil {
+				if err := s.store.InboxAnswered(context.WithoutCancel(r.Context()), id, status, time.Since(start)); err != nil {
 					s.internal(r, err)
 				}
 			}
@@ -141,7 +166,7 @@ func (s *Server) handleInbox() http.Handler {
 			inboxText(w, status, "")
 			return
 		}
-		inboxText(w, status, fmt.Sprintf("inbox %s recorded request %d and answers %s\n", name, rec.ID, answer))
+		inboxText(w, status, fmt.Sprintf("inbox %s recorded request %d and answers %s\n", name, id, answer))
 	})
 }
 

@@ -335,6 +335,53 @@ func TestInboxDelayEndsWhenCallerLeaves(t *testing.T) {
 	is.True(rs[0].AnswerDelay < store.MaxInboxDelay)
 }
 
+// TestInboxAnswersBoundedAtOnce: the inbox answers at most InboxOptions.MaxAnswering
+// requests at once, a delayed answer while it waits included; past that a request
+// is answered 503 at once and nothing is recorded, so connections held open by a
+// delay cannot take hookd's memory.
+func TestInboxAnswersBoundedAtOnce(t *testing.T) {
+	is := is.New(t)
+	h := newInboxHarness(t, store.InboxLimits{}, func(o *httpapi.Options) { o.Inbox.MaxAnswering = 1 })
+	_, err := h.st.SetInboxAnswer(context.Background(), "slow", store.InboxAnswer{Status: 500, Delay: store.MaxInboxDelay})
+	is.NoErr(err) // answer after 5 minutes
+	recorded, stop := h.st.WatchInbox()
+	defer stop()
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	errc := make(chan error, 1)
+	go func() {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, h.srv.URL+"/inbox/slow/held", nil)
+		res, err := h.http.Do(req)
+		if err == nil {
+			res.Body.Close()
+		}
+		errc <- err
+	}()
+	waitFor(t, recorded, "the first request to be recorded")
+
+	res := h.post(t, http.MethodPost, "/inbox/other/x", "hello")
+	is.Equal(res.status, http.StatusServiceUnavailable)                        // refused while the first waits
+	is.Equal(res.header.Get("Retry-After"), "5")                               // says when to try again
+	is.True(strings.Contains(string(res.body), "nothing was recorded"))        // and that nothing changed
+	is.True(strings.Contains(string(res.body), "answering 1 request already")) // and why
+	is.Equal(len(h.requests(t, "other")), 0)                                   // not recorded
+
+	cancel() // the first caller gives up
+	is.True(errors.Is(<-errc, context.Canceled))
+	for done := false; !done; {
+		select {
+		case p := <-h.handled:
+			done = p == "/inbox/slow/held" // the refused request's came first
+		case <-time.After(30 * time.Second):
+			t.Fatal("the inbox still waited 30s after its caller left")
+		}
+	}
+	res = h.post(t, http.MethodPost, "/inbox/other/x", "hello")
+	is.Equal(res.status, http.StatusNoContent) // its place is free again
+	is.Equal(len(h.requests(t, "other")), 1)
+}
+
 // TestInboxDelayOutlastsServerTimeouts: a delayed answer comes whole even when the
 // delay is longer than the server's read and write timeouts (hookd serve's are 30 s
 // and 60 s; a delay may be 5 minutes).
