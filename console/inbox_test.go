@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -579,4 +580,30 @@ func TestInboxLiveViewIsNoUse(t *testing.T) {
 	is.Equal(u.do(t, req).status, http.StatusOK) // the script's refresh after an event
 	e.clock.Advance(15 * time.Minute)
 	is.Equal(u.get(t, "/console/").status, http.StatusSeeOther) // 35 minutes after the reader's last page: signed out
+}
+
+// TestInboxStreamReadsNoBodies: a live view tells of each request by its id and
+// inbox, and reads no more of it: a stream opened from the first kept request
+// (after=0, as any signed-in reader may ask) over requests of 60 KB each reads
+// far less than their bodies, whoever opens it and whatever it sees of them.
+func TestInboxStreamReadsNoBodies(t *testing.T) {
+	e := newEnv(t)
+	seedInbox(t, e)
+	body := strings.Repeat("x", 60<<10)
+	for range 100 {
+		postInbox(t, e, "stranger", "/big", nil, body)
+	}
+	last := postInbox(t, e, "a-box", "/last", nil, "")
+	is := is.New(t)
+	u := e.as(t, "a")
+	runtime.GC()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	next, _ := u.stream(t, "/console/inbox/events?after=0")
+	for id := ""; id != strconv.FormatInt(last.ID, 10); {
+		id, _ = next() // A's requests only; the strangers' are read past
+	}
+	runtime.ReadMemStats(&after)
+	read := after.TotalAlloc - before.TotalAlloc
+	is.True(read < 2<<20) // under 2 MB for 100 bodies of 60 KB (6 MB)
 }

@@ -121,7 +121,7 @@ func (h *Handler) handleInboxEvents() http.Handler {
 		defer beat.Stop()
 		for {
 			for {
-				rs, err := h.st.InboxRequestsAfter(ctx, name, after, 100)
+				rs, err := h.st.InboxArrivalsAfter(ctx, name, after, 100)
 				if err != nil {
 					if ctx.Err() == nil {
 						h.log.Error("console inbox stream", "err", err)

@@ -437,6 +437,44 @@ func (s *Store) InboxRequestsAfter(ctx context.Context, inbox string, after int6
 	return out, nil
 }
 
+// InboxArrival is a recorded request as a live view tells of it: its id and inbox.
+type InboxArrival struct {
+	ID    int64
+	Inbox string
+}
+
+// InboxArrivalsAfter is InboxRequestsAfter without reading the requests whole: the
+// id and inbox of those with an id above after, oldest first, at most limit. A live
+// view tells of new requests with it, so that a view opened from the first request
+// kept costs little however many, and however large, are kept.
+func (s *Store) InboxArrivalsAfter(ctx context.Context, inbox string, after int64, limit int) ([]InboxArrival, error) {
+	where, args := "WHERE id > ?", []any{after}
+	if inbox != "" {
+		if err := CheckInboxName("inbox", inbox); err != nil {
+			return nil, err
+		}
+		where += " AND inbox = ?"
+		args = append(args, inbox)
+	}
+	rows, err := s.read.QueryContext(ctx, "SELECT id, inbox FROM inbox_requests "+where+" ORDER BY id LIMIT ?", append(args, pageLimit(limit))...)
+	if err != nil {
+		return nil, fmt.Errorf("inbox arrivals after %d: %w", after, err)
+	}
+	defer rows.Close()
+	var out []InboxArrival
+	for rows.Next() {
+		var a InboxArrival
+		if err := rows.Scan(&a.ID, &a.Inbox); err != nil {
+			return nil, fmt.Errorf("inbox arrivals after %d: %w", after, err)
+		}
+		out = append(out, a)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("inbox arrivals after %d: %w", after, err)
+	}
+	return out, nil
+}
+
 // InboxRequestByID returns one recorded request.
 func (s *Store) InboxRequestByID(ctx context.Context, id int64) (InboxRequest, error) {
 	rs, err := s.queryInboxRequests(ctx, "WHERE id = ?", id)

@@ -80,6 +80,13 @@ func TestInboxBounds(t *testing.T) {
 	after, err := st.InboxRequestsAfter(ctx, "b", b[0], 10)
 	is.NoErr(err)                             // what came after b's first
 	is.Equal(ids(after), []int64{b[1], b[2]}) // oldest first
+	arrived, err := st.InboxArrivalsAfter(ctx, "", a[4], 10)
+	is.NoErr(err) // what came after a's newest, in every inbox
+	is.Equal(arrived, []store.InboxArrival{{ID: b[0], Inbox: "b"}, {ID: b[1], Inbox: "b"}, {ID: b[2], Inbox: "b"}})
+	arrived, err = st.InboxArrivalsAfter(ctx, "a", a[3], 10)
+	is.NoErr(err)             // in a
+	is.Equal(len(arrived), 1) // its newest
+	is.Equal(arrived[0].ID, a[4])
 	page, err := st.InboxRequests(ctx, store.InboxFilter{Before: b[1], Limit: 2})
 	is.NoErr(err)                            // the next page after b[1]
 	is.Equal(ids(page), []int64{b[0], a[4]}) // older ones

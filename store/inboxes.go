@@ -178,9 +178,9 @@ func (s *Store) InboxAnswered(ctx context.Context, id int64, status int, delay t
 
 // WatchInbox returns a channel that receives a value after requests are recorded
 // by this Store (values coalesce: one may stand for several requests), and a func
-// that stops the watch. A live view waits on it and then reads InboxRequestsAfter
-// the last id it showed. Requests recorded by another process (another Store on
-// the same file) are not signalled: poll InboxRequestsAfter for those.
+// that stops the watch. A live view waits on it and then reads what came after the
+// last id it showed (InboxArrivalsAfter, InboxRequestsAfter). Requests recorded by
+// another process (another Store on the same file) are not signalled: poll for those.
 func (s *Store) WatchInbox() (<-chan struct{}, func()) {
 	return s.inboxWatch.add()
 }
