@@ -662,3 +662,27 @@ func TestDeliveryPageSaysWhereAttemptsWent(t *testing.T) {
 	p = u.get(t, "/console/deliveries/"+strconv.FormatInt(e.delB.ID, 10))
 	is.True(!strings.Contains(p.body, `<th scope="col">Called</th>`)) // went where its webhook points
 }
+
+// TestOrganisationFilterErrorWithoutOrganisations: a list's organisation filter
+// that names no organisation, in a hookd that has none (so no list of them to
+// choose from), says what is wrong beside the field, as it does where there are
+// organisations.
+func TestOrganisationFilterErrorWithoutOrganisations(t *testing.T) {
+	e := openEnv(t)
+	e.start(t)
+	u := e.as(t, "token")
+	for _, tt := range []struct{ path, says string }{
+		{"/console/webhooks?org=abc", "choose an organisation from the list"},
+		{"/console/webhooks?org=999", "no organisation 999"},
+		{"/console/deliveries?org=abc", "choose an organisation from the list"},
+		{"/console/deliveries?org=999", "no organisation 999"},
+	} {
+		t.Run(tt.path, func(t *testing.T) {
+			is := is.New(t)
+			p := u.get(t, tt.path)
+			is.Equal(p.status, http.StatusBadRequest)
+			is.True(strings.Contains(p.body, `id="f-org-error"`)) // beside the field
+			is.True(strings.Contains(p.body, tt.says))            // saying what is wrong
+		})
+	}
+}
