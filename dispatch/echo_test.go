@@ -254,3 +254,62 @@ func TestEchoedCustomHeaderSecretWithSpaces(t *testing.T) {
 	is.True(strings.Contains(stored.String(), "X-Api-Token: [redacted]")) // the echo was stored, redacted
 	is.True(!strings.Contains(stored.String(), tok))
 }
+
+// TestEchoedSecretsInJSONEscapes: a receiver that echoes its request as JSON whose
+// encoder escapes more than it must (PHP's json_encode writes "/" as "\/", .NET's
+// "+" as "\u002B"), under names the credential patterns do not know (PHP's
+// HTTP_AUTHORIZATION, HTTP_APIKEY), stores none of the secrets hookd sent.
+func TestEchoedSecretsInJSONEscapes(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	e := newEnv(t)
+	a := newAuthAPI(e)
+	fresh := func(name string) string { return name + "/+" + hex.EncodeToString(secret.Random(8)) + "/x" }
+	var (
+		basicPass = "b???" + fresh("basic-PASS") // "hookd-user:b???" is "aG9va2QtdXNlcjpiPz8/" in base64
+		apiKey    = fresh("hub-APIKEY")
+		headerTok = fresh("header-TOKEN")
+	)
+	phpEscape := strings.NewReplacer("/", `\/`, "+", `\u002B`)
+	target := newReceiver(t, func(_ int, w http.ResponseWriter, r *http.Request, _ []byte) error {
+		var b strings.Builder
+		b.WriteString("{")
+		for _, k := range []string{"Authorization", "Apikey", "X-Api-Token"} {
+			if v := r.Header.Get(k); v != "" {
+				fmt.Fprintf(&b, `"HTTP_%s":"%s",`, strings.ToUpper(strings.ReplaceAll(k, "-", "_")), phpEscape.Replace(v))
+			}
+		}
+		b.WriteString(`"REQUEST_METHOD":"POST"}`)
+		w.WriteHeader(http.StatusInternalServerError)
+		w.Write([]byte(b.String()))
+		return nil
+	})
+	a.create(`{"targetURL":"` + target.URL + `/basic","auth":{"type":"basic","username":"hookd-user","password":"` + basicPass + `"}}`)
+	a.create(`{"targetURL":"` + target.URL + `/headers","headers":{"X-Api-Token":"` + headerTok + `"}}`)
+	org, err := e.st.CreateOrganisation(ctx, "University of Escapes", "tech@escape.example")
+	is.NoErr(err) // create organisation
+	_, _, err = e.st.SetHubSettings(ctx, org.ID, store.HubSettings{Enabled: true, URL: target.URL + "/hub", APIKey: &apiKey})
+	is.NoErr(err) // the organisation's webhook, with an apikey
+	_, err = e.st.PutMember(ctx, org.ID, orcidA, store.MemberInfo{}, 0)
+	is.NoErr(err) // a member
+
+	d := e.dispatcher(func(o *dispatch.Options) { o.RetryBase = time.Minute })
+	e.intake(0, store.Event{Orcid: orcidA})
+	is.Equal(e.tick(d), 3) // the two webhooks and the organisation's were called
+
+	var stored strings.Builder
+	for _, dl := range e.deliveries(store.DeliveryFilter{}) {
+		for _, at := range e.attempts(dl.ID) {
+			stored.WriteString(at.Response + "\n")
+		}
+	}
+	is.True(strings.Contains(stored.String(), `"REQUEST_METHOD":"POST"`)) // the echoes were stored
+	basic := base64.StdEncoding.EncodeToString([]byte("hookd-user:" + basicPass))
+	for _, s := range []string{basicPass, apiKey, headerTok, basic} {
+		for _, form := range []string{s, phpEscape.Replace(s), s[len(s)-18:], phpEscape.Replace(s[len(s)-18:])} {
+			if strings.Contains(stored.String(), form) {
+				t.Errorf("the attempt log holds a secret (%q): %s", form, stored.String())
+			}
+		}
+	}
+}

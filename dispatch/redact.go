@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -191,6 +192,14 @@ func (s sent) redact(text string) string {
 			text = s.redactForms(un)
 		}
 	}
+	// So is an echo in JSON escaped by an encoder that escapes more than Go's
+	// (PHP's json_encode writes "/" as "\/", .NET's "+" as "\u002B"): the forms
+	// above are what Go, Python and JavaScript write.
+	if strings.Contains(text, `\`) {
+		if un := jsonUnescape(text); un != text && slices.ContainsFunc(s, func(v string) bool { return strings.Contains(un, v) }) {
+			text = s.redactForms(un)
+		}
+	}
 	lower, known := []byte(nil), false // text in lower case, while it is ASCII
 	for _, p := range credentialPatterns {
 		if !known {
@@ -204,6 +213,71 @@ func (s sent) redact(text string) string {
 		}
 	}
 	return text
+}
+
+// jsonUnescape reads the escapes of JSON strings in text (\", \\, \/, \b, \f,
+// \n, \r, \t, \uXXXX and surrogate pairs of them), leaving everything else,
+// and backslashes that start none, as it is.
+func jsonUnescape(text string) string {
+	var b strings.Builder
+	for i := 0; i < len(text); i++ {
+		c := text[i]
+		if c != '\\' || i+1 == len(text) {
+			b.WriteByte(c)
+			continue
+		}
+		switch e := text[i+1]; e {
+		case '"', '\\', '/':
+			b.WriteByte(e)
+		case 'b':
+			b.WriteByte('\b')
+		case 'f':
+			b.WriteByte('\f')
+		case 'n':
+			b.WriteByte('\n')
+		case 'r':
+			b.WriteByte('\r')
+		case 't':
+			b.WriteByte('\t')
+		case 'u':
+			r, n := jsonRune(text[i:])
+			if n == 0 {
+				b.WriteByte(c)
+				continue
+			}
+			b.WriteRune(r)
+			i += n - 2
+		default:
+			b.WriteByte(c)
+			continue
+		}
+		i++
+	}
+	return b.String()
+}
+
+// jsonRune reads the \uXXXX escape (or surrogate pair of them) at the start of s:
+// the character and the escape's length, or a length of 0 when s starts with none.
+func jsonRune(s string) (rune, int) {
+	hex4 := func(s string) (rune, bool) {
+		if len(s) < 6 || s[0] != '\\' || s[1] != 'u' {
+			return 0, false
+		}
+		n, err := strconv.ParseUint(s[2:6], 16, 16)
+		return rune(n), err == nil
+	}
+	r, ok := hex4(s)
+	if !ok {
+		return 0, 0
+	}
+	if utf16.IsSurrogate(r) {
+		if r2, ok := hex4(s[6:]); ok {
+			if d := utf16.DecodeRune(r, r2); d != utf8.RuneError {
+				return d, 12
+			}
+		}
+	}
+	return r, 6
 }
 
 // redactForms replaces in text every form of every secret the call sent.
