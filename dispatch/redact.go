@@ -165,8 +165,10 @@ var credentialPatterns = []struct {
 	words []string // one of them is in every match, in ASCII letters of either case
 }{
 	// A header that carries credentials, as text ("Authorization: Basic …") or
-	// JSON ("Authorization":["Bearer …"]): its whole value.
-	{regexp.MustCompile(`(?i)\b((?:proxy-)?authorization|cookie|set-cookie|x-api-key|api-key|apikey)("?\s*[:=]\s*\[?\s*"?)[^\r\n"]+`), "${1}${2}" + redacted,
+	// JSON ("Authorization":["Bearer …"]): its whole value. A '[' is taken for a
+	// JSON array's only before a quote, so that a value already redacted
+	// ("Apikey: [redacted]") is not marked again inside its own marker.
+	{regexp.MustCompile(`(?i)\b((?:proxy-)?authorization|cookie|set-cookie|x-api-key|api-key|apikey)("?\s*[:=]\s*(?:\[\s*"|"?))[^\r\n"]+`), "${1}${2}" + redacted,
 		[]string{"authorization", "cookie", "api-key", "apikey"}},
 	// A credential after its scheme, anywhere.
 	{regexp.MustCompile(`(?i)\b(basic|bearer|digest)(\s+)[A-Za-z0-9\-._~+/]{8,}=*`), "${1}${2}" + redacted,

@@ -278,3 +278,13 @@ func TestSigningKeyEchoRedacted(t *testing.T) {
 		t.Errorf("the signing key is stored: %s", r.body)
 	}
 }
+
+// TestRedactMarksOnce: a header whose value was a sent secret, already replaced by
+// the marker, is left with one marker, not a second one around the first's '['.
+func TestRedactMarksOnce(t *testing.T) {
+	is := is.New(t)
+	var s sent
+	s.add("hub-KEY-0a1b2c3d")
+	out := s.redact("Apikey: hub-KEY-0a1b2c3d\nX-Api-Key: [redacted]\n" + `{"Authorization":["Bearer abcdefgh12345678"]}`)
+	is.Equal(out, "Apikey: [redacted]\nX-Api-Key: [redacted]\n"+`{"Authorization":["[redacted]"]}`)
+}
