@@ -76,6 +76,7 @@ type Handler struct {
 	slowed   chan struct{}  // a token for each sign-in waiting for its id's slowdown
 	stop     chan struct{}  // closed by Shutdown: the streams end
 	stopOnce sync.Once
+	admin    adminCredentials // what operators' sessions keep of the admin token
 }
 
 // New returns the console's handler, to be mounted at /console/ (it sees full paths).

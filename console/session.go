@@ -14,6 +14,7 @@ import (
 	"path"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"hookd/secret"
@@ -90,9 +91,71 @@ func sessionOf(r *http.Request) *session {
 	return s
 }
 
-// adminFingerprint identifies the admin token in a session, so changing the token
-// ends the sessions opened with the old one.
+// adminFingerprint is the admin token's digest for comparing a token given at
+// sign-in with it in constant time, whatever their lengths. It is never stored.
 func adminFingerprint(token string) []byte { return secret.Hash("console admin token\x00" + token) }
+
+// adminCredentials is what an operator's session keeps of the admin token, so that
+// changing the token ends the sessions opened with the old one: an argon2id hash,
+// as of a client secret a person chose, since the token is one too and a copied
+// database (a backup, a replica) must not give a weak one away. This process's
+// sessions share one hash, made at the first sign-in; the hashes it has checked
+// are remembered, so a request costs no argon2id.
+type adminCredentials struct {
+	mu      sync.Mutex
+	hash    string          // this process's, "" until the first sign-in
+	checked map[string]bool // credentials checked against the token, and the answer
+}
+
+// adminCheckedMax bounds the credentials remembered: each is a session's sign-in.
+const adminCheckedMax = 1024
+
+// adminCredential is the admin token's hash for a new operator's session.
+func (h *Handler) adminCredential() []byte {
+	a := &h.admin
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.hash == "" {
+		a.hash = secret.HashPassword(h.opts.AdminToken)
+		a.remember(a.hash, true)
+	}
+	return []byte(a.hash)
+}
+
+// adminSession reports whether an operator's session was opened with the admin
+// token hookd has now.
+func (h *Handler) adminSession(credential []byte) bool {
+	if h.opts.AdminToken == "" {
+		return false
+	}
+	a := &h.admin
+	a.mu.Lock()
+	ok, known := a.checked[string(credential)]
+	a.mu.Unlock()
+	if known {
+		return ok
+	}
+	// A session of an older hookd, which kept a digest, fails the check: its
+	// operator signs in again.
+	ok, err := secret.CheckPassword(string(credential), h.opts.AdminToken)
+	ok = ok && err == nil
+	a.mu.Lock()
+	a.remember(string(credential), ok)
+	a.mu.Unlock()
+	return ok
+}
+
+// remember notes a credential's answer, forgetting the others when there are
+// adminCheckedMax; a is locked.
+func (a *adminCredentials) remember(credential string, ok bool) {
+	if a.checked == nil || len(a.checked) >= adminCheckedMax {
+		a.checked = map[string]bool{}
+		if a.hash != "" {
+			a.checked[a.hash] = true
+		}
+	}
+	a.checked[credential] = ok
+}
 
 // lookup finds the request's open session; nil when there is none.
 func (h *Handler) lookup(r *http.Request) (*session, error) {
@@ -135,7 +198,7 @@ func (h *Handler) open(ctx context.Context, idHash []byte) (cs store.ConsoleSess
 	if err != nil {
 		return cs, false, err
 	}
-	if cs.Client.ID == "" && (h.opts.AdminToken == "" || subtle.ConstantTimeCompare(cs.Credential, adminFingerprint(h.opts.AdminToken)) != 1) {
+	if cs.Client.ID == "" && !h.adminSession(cs.Credential) {
 		return cs, false, nil // the admin token changed or was removed
 	}
 	return cs, true, nil
@@ -348,7 +411,7 @@ func (h *Handler) handleSignIn() http.Handler {
 				store.FailFloor(r.Context(), checked) // as a wrong secret takes
 				break
 			}
-			err = h.st.SignInAdmin(r.Context(), adminFingerprint(h.opts.AdminToken), spec)
+			err = h.st.SignInAdmin(r.Context(), h.adminCredential(), spec)
 			principal = Principal{Role: RoleOperator}
 		case id == "":
 			err = store.ErrBadCredentials

@@ -1,7 +1,9 @@
 package console_test
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -14,6 +16,7 @@ import (
 	"github.com/matryer/is"
 
 	"hookd/console"
+	"hookd/secret"
 	"hookd/store"
 )
 
@@ -405,4 +408,34 @@ func TestFailedSignInFloorWhateverTheID(t *testing.T) {
 			t.Errorf("%s: refused after %v, before the floor of 100 ms", tc.name, took)
 		}
 	}
+}
+
+// TestAdminSessionKeepsNoDigestOfTheToken: an operator's session keeps the admin
+// token as an argon2id hash, as a client secret a person chose is kept, not a
+// digest a copy of the database could test guesses against at once; it works on
+// every request, and a session that kept the digest (an older hookd's) has ended.
+func TestAdminSessionKeepsNoDigestOfTheToken(t *testing.T) {
+	is := is.New(t)
+	e := newEnv(t)
+	u := e.as(t, "token")
+	is.Equal(u.get(t, "/console/").status, http.StatusOK) // signed in as the operator
+	is.Equal(u.get(t, "/console/").status, http.StatusOK) // and still, on the next request
+
+	digest := sha256.Sum256([]byte("console admin token\x00" + adminTok))
+	var cred []byte
+	is.NoErr(e.rawDB(t).QueryRow(`SELECT credential FROM console_sessions WHERE client_id IS NULL`).Scan(&cred)) // the operator's session
+	is.True(strings.HasPrefix(string(cred), secret.PasswordPrefix))                                              // an argon2id hash
+	is.True(!bytes.Contains(cred, digest[:]))                                                                    // not the token's digest
+	is.True(!strings.Contains(string(cred), adminTok))
+
+	old := "an-older-hookds-session-id-0123456789abcdef"
+	is.NoErr(e.st.SignInAdmin(context.Background(), digest[:], store.SessionSpec{IDHash: secret.Hash(old), CSRF: "csrf-of-the-older-session",
+		Address: "127.0.0.1", MaxAge: time.Hour, Idle: time.Hour})) // a session as an older hookd kept it
+	req, _ := http.NewRequest(http.MethodGet, e.srv.URL+"/console/", nil)
+	req.AddCookie(&http.Cookie{Name: "hookd_session", Value: old})
+	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := noRedirect.Do(req)
+	is.NoErr(err)
+	resp.Body.Close()
+	is.Equal(resp.StatusCode, http.StatusSeeOther) // it has ended: sign in again
 }
