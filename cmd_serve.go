@@ -167,6 +167,9 @@ func (e *env) serve(ctx context.Context, cfg Config, listenError func(error) err
 		return err
 	}
 	log := newLogger(cfg, e.stderr)
+	for _, w := range cfg.SecretFileWarnings() {
+		log.Warn("secret file open to other users", "detail", w)
+	}
 	// HOOKD_CPUPROFILE=FILE writes a CPU profile of the whole run to FILE when hookd
 	// stops (the load tool's -cpuprofile, BENCHMARKS.md); HOOKD_TRACE=FILE a Go
 	// execution trace (go tool trace), which grows by megabytes a second under

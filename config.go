@@ -456,6 +456,32 @@ func (c *Config) CheckSecretFiles() error {
 	return errors.Join(errs...)
 }
 
+// SecretFileWarnings says which of the files that hold secrets (the *_file keys
+// and the secret key) other users of the machine may read or replace: hookd
+// reads them whatever their mode, as a service that refused to start after an
+// upgrade would help nobody, and warns (check-config, and the daemon's log at
+// start).
+func (c *Config) SecretFileWarnings() []string {
+	var warns []string
+	for _, f := range []struct{ key, path string }{
+		{"auth.admin_token_file", c.Auth.AdminTokenFile},
+		{"email.password_file", c.Email.PasswordFile},
+		{"upstream.client_secret_file", c.Upstream.ClientSecretFile},
+		{"auth.secret_key_file", c.SecretKeyPath()},
+	} {
+		if f.path == "" {
+			continue
+		}
+		fi, err := os.Stat(f.path)
+		if err != nil || fi.Mode().Perm()&0o006 == 0 {
+			continue
+		}
+		warns = append(warns, fmt.Sprintf("%s: %s has mode %04o: every user of this machine may read or change the secret it holds; make it readable by hookd's user alone (chmod o-rw %s)",
+			f.key, f.path, fi.Mode().Perm(), f.path))
+	}
+	return warns
+}
+
 // minTick is the shortest delivery.tick.
 const minTick = 10 * time.Millisecond
 

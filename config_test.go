@@ -359,6 +359,28 @@ func TestCheckSecretFiles(t *testing.T) {
 	is.True(strings.Contains(err.Error(), "auth.admin_token_file"))
 }
 
+// TestSecretFileOpenToOthers: a secret file other users may read or change is
+// read all the same, and check-config warns of it, naming the file and its mode.
+func TestSecretFileOpenToOthers(t *testing.T) {
+	is := is.New(t)
+	dir := t.TempDir()
+	token := filepath.Join(dir, "admin-token")
+	is.NoErr(os.WriteFile(token, []byte("0123456789abcdef0123"), 0o600))
+	path := writeConfig(t, "[store]\npath = \""+filepath.Join(dir, "hookd.db")+"\"\n[auth]\nadmin_token_file = \""+token+"\"\n")
+	cfg, err := LoadConfig(path)
+	is.NoErr(err)
+	is.Equal(len(cfg.SecretFileWarnings()), 0) // 0600: nothing to say
+
+	is.NoErr(os.Chmod(token, 0o644))
+	warns := cfg.SecretFileWarnings()
+	is.Equal(len(warns), 1)
+	is.True(strings.Contains(warns[0], "auth.admin_token_file: "+token+" has mode 0644")) // which file, and why
+	out, stderr, err := runEnv(t, nil, "check-config", "-config", path)
+	is.NoErr(err) // still ok: hookd reads it
+	is.True(strings.Contains(out, ": ok"))
+	is.True(strings.Contains(stderr, "warning: "+warns[0])) // and warns
+}
+
 // TestShortAdminToken: an admin token of fewer than 16 characters is refused, by
 // check-config and by serve, without the token in the message.
 func TestShortAdminToken(t *testing.T) {
