@@ -25,13 +25,14 @@ const (
 	evilHubURL   = `javascript:alert(6)`
 	evilMember   = `<svg onload=alert(7)>`
 	evilClient   = `<i onclick=alert(8)>c</i>`
-	evilError    = `<script>alert(9)</script>`
-	evilResponse = `<html><script>alert(10)</script><a href="javascript:alert(11)">x</a>`
+	evilError    = "<script>alert(9)</script>\u202egnp.exe\x1b[31m" // a right-to-left override, an escape sequence
+	evilResponse = "<html><script>alert(10)</script><a href=\"javascript:alert(11)\">x</a>\u202e\x1b[2J"
 	evilSignIn   = `<script>alert(12)</script>`
 )
 
-// raw are what must never appear unescaped in a page.
-var raw = []string{"<script>alert", "<img src=x", "<svg onload", "<b onmouseover", "<i onclick", "<html><script>", `<a href="javascript:`}
+// raw are what must never appear unescaped in a page: markup, and characters that
+// hide or reorder the text after them.
+var raw = []string{"<script>alert", "<img src=x", "<svg onload", "<b onmouseover", "<i onclick", "<html><script>", `<a href="javascript:`, "\u202e", "\x1b"}
 
 // jsAttr finds a javascript: URL in an attribute a browser would follow or load.
 var jsAttr = regexp.MustCompile(`(?i)(href|src|action|formaction|xlink:href)\s*=\s*["']?\s*javascript:`)
@@ -136,7 +137,7 @@ func TestEverythingTypedIsText(t *testing.T) {
 			}
 			is.True(!jsAttr.MatchString(p.body)) // no javascript: URL to follow
 			for _, s := range shown {
-				is.True(strings.Contains(p.body, htmlText(s))) // shown, as text
+				is.True(strings.Contains(p.body, htmlText(store.VisibleText(s, true)))) // shown, as text
 			}
 		})
 	}
@@ -163,7 +164,7 @@ func TestEverythingTypedIsText(t *testing.T) {
 			}
 			is.True(!jsAttr.MatchString(p.body)) // no javascript: URL to follow
 			for _, s := range want.shown {
-				is.True(strings.Contains(p.body, htmlText(s))) // shown, as text
+				is.True(strings.Contains(p.body, htmlText(store.VisibleText(s, true)))) // shown, as text
 			}
 		})
 	}

@@ -56,13 +56,18 @@ var funcs = template.FuncMap{
 	},
 	"figuresCap": func() int { return store.FiguresCap },
 	"failingCap": func() int { return store.FailingCap },
-	// beyond is an error text unless it only repeats the HTTP status shown beside it.
+	// beyond is an error text unless it only repeats the HTTP status shown beside it,
+	// made visible: an error may quote a receiver's answer.
 	"beyond": func(status int, err string) string {
 		if err == "HTTP "+strconv.Itoa(status) {
 			return ""
 		}
-		return err
+		return store.VisibleText(err, false)
 	},
+	// visible is text a receiver (or an SMTP relay) wrote, as the inbox pages show
+	// what senders wrote: control characters and bidirectional overrides, which
+	// would hide or reorder what follows them, shown as escapes.
+	"visible":   func(s string) string { return store.VisibleText(s, true) },
 	"kind":      kindWord,
 	"stateWord": stateWord,
 	"stateName": stateClass,
