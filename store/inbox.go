@@ -418,17 +418,25 @@ func pageLimit(n int) int {
 	return n
 }
 
+// afterIn is the condition on requests with an id above after, in inbox (every
+// inbox when it is ""), and its arguments.
+func afterIn(inbox string, after int64) (string, []any, error) {
+	if inbox == "" {
+		return "WHERE id > ?", []any{after}, nil
+	}
+	if err := CheckInboxName("inbox", inbox); err != nil {
+		return "", nil, err
+	}
+	return "WHERE id > ? AND inbox = ?", []any{after, inbox}, nil
+}
+
 // InboxRequestsAfter returns an inbox's requests with an id above after, oldest
 // first, at most limit: what arrived since a reader last looked (a live page, a
 // tail). An empty inbox name means every inbox.
 func (s *Store) InboxRequestsAfter(ctx context.Context, inbox string, after int64, limit int) ([]InboxRequest, error) {
-	where, args := "WHERE id > ?", []any{after}
-	if inbox != "" {
-		if err := CheckInboxName("inbox", inbox); err != nil {
-			return nil, err
-		}
-		where += " AND inbox = ?"
-		args = append(args, inbox)
+	where, args, err := afterIn(inbox, after)
+	if err != nil {
+		return nil, err
 	}
 	out, err := s.queryInboxRequests(ctx, where+" ORDER BY id LIMIT ?", append(args, pageLimit(limit))...)
 	if err != nil {
@@ -448,13 +456,9 @@ type InboxArrival struct {
 // view tells of new requests with it, so that a view opened from the first request
 // kept costs little however many, and however large, are kept.
 func (s *Store) InboxArrivalsAfter(ctx context.Context, inbox string, after int64, limit int) ([]InboxArrival, error) {
-	where, args := "WHERE id > ?", []any{after}
-	if inbox != "" {
-		if err := CheckInboxName("inbox", inbox); err != nil {
-			return nil, err
-		}
-		where += " AND inbox = ?"
-		args = append(args, inbox)
+	where, args, err := afterIn(inbox, after)
+	if err != nil {
+		return nil, err
 	}
 	rows, err := s.read.QueryContext(ctx, "SELECT id, inbox FROM inbox_requests "+where+" ORDER BY id LIMIT ?", append(args, pageLimit(limit))...)
 	if err != nil {
