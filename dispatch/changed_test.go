@@ -2,6 +2,7 @@ package dispatch_test
 
 import (
 	"context"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -72,4 +73,57 @@ func TestChangedWebhookNotCalledWithWhatItWas(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestGoneFromAnAddressLeftDuringTheCall: a 410 from the URL a webhook had when the
+// call went out, answered after the owner moved the webhook to a new URL, does not
+// deactivate it: the new address never said it was gone. The delivery is retried
+// there instead.
+func TestGoneFromAnAddressLeftDuringTheCall(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	e := newEnv(t)
+	var wh store.Subscription
+	recv := newReceiver(t, func(n int, w http.ResponseWriter, r *http.Request, _ []byte) error {
+		if r.URL.Path == "/old" {
+			// The owner moves the webhook while the old endpoint is answering.
+			target := strings.Replace(wh.Target, "/old", "/new", 1)
+			if _, err := e.st.UpdateWebhook(ctx, e.client.ID, wh.UID, store.WebhookPatch{TargetURL: &target}); err != nil {
+				return err
+			}
+			w.WriteHeader(http.StatusGone)
+			return nil
+		}
+		w.WriteHeader(http.StatusNoContent)
+		return nil
+	})
+	var err error
+	wh, _, err = e.st.CreateWebhook(ctx, e.client.ID, store.WebhookSpec{TargetURL: recv.URL + "/old", Auth: store.Auth{Type: store.AuthNone}})
+	is.NoErr(err) // create webhook
+	d := e.dispatcher(nil)
+	e.intake(0, store.Event{Orcid: testOrcid(1)})
+	is.Equal(e.tick(d), 1) // the old address answers 410, after the move committed
+	reqs := recv.requests()
+	is.Equal(len(reqs), 1)
+	is.NoErr(reqs[0].verr) // the move committed during the call
+
+	got, err := e.st.Webhook(ctx, e.client.ID, wh.UID)
+	is.NoErr(err)            // get webhook
+	is.True(got.Active)      // not deactivated for the address it left
+	is.Equal(got.Reason, "") // and no reason given
+	row := e.only()
+	is.Equal(row.StateName(), "failed") // the delivery waits for its retry
+	as := e.attempts(row.ID)
+	is.Equal(len(as), 1)
+	is.Equal(as[0].Status, 410)                                         // the attempt logged as it was answered
+	is.True(!strings.Contains(as[0].Error, "subscription deactivated")) // without saying it deactivated anything
+	is.True(strings.Contains(as[0].Error, recv.URL+"/old"))             // naming the address that answered
+
+	e.clock.Advance(time.Minute)
+	for i := 0; i < 5 && e.only().StateName() != "delivered"; i++ {
+		e.tick(d)
+	}
+	is.Equal(e.only().StateName(), "delivered") // delivered at the new address
+	reqs = recv.requests()
+	is.Equal(reqs[len(reqs)-1].path, "/new")
 }

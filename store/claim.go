@@ -773,6 +773,19 @@ func (s *Store) record(ctx context.Context, tx *sql.Tx, outcomes []Outcome, now 
 				}
 			}
 		}
+		if o.Kind == OutcomeGone && o.Target != "" {
+			// Decided on the address the call went to: a webhook moved during the call
+			// (a new URL committed while the old one answered) is not deactivated for
+			// what its old address said. The delivery is retried at the new one.
+			moved, err := movedSince(ctx, tx, o.SubscriptionID, o.DeliveryID, o.Target)
+			if err != nil {
+				return cleared, err
+			}
+			if moved {
+				o.Kind, o.RetryAt = OutcomeRetry, s.Now()
+				o.Error = "HTTP 410 Gone from " + o.Target + ", which the webhook no longer calls (its URL changed during the call): not deactivated"
+			}
+		}
 		msg := o.Error
 		if o.Kind == OutcomeDeactivate {
 			// The attempt log and the reason both say since when it has been failing.
@@ -841,6 +854,23 @@ func (s *Store) record(ctx context.Context, tx *sql.Tx, outcomes []Outcome, now 
 		}
 	}
 	return cleared, nil
+}
+
+// movedSince reports whether subscription subID no longer calls called for
+// delivery deliveryID: its URL (or its append-orcid) changed since the call. A
+// subscription removed meanwhile has not moved: the outcome finds it gone.
+func movedSince(ctx context.Context, tx *sql.Tx, subID, deliveryID int64, called string) (bool, error) {
+	var t Target
+	var subject string
+	err := tx.QueryRowContext(ctx, `SELECT s.target, s.append_orcid, d.subject FROM subscriptions s
+		JOIN deliveries d ON d.subscription_id = s.id WHERE s.id = ? AND d.id = ?`, subID, deliveryID).Scan(&t.URL, &t.AppendOrcid, &subject)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return t.CalledURL(subject) != called, nil
 }
 
 // maxMarkedFailing bounds Store.markedFailing.
