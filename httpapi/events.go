@@ -40,17 +40,8 @@ func (a intakeAnswer) appendJSON(b []byte) []byte {
 // 202 only after the events are committed, then wakes the dispatcher.
 func (s *Server) handleEvents() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if n := len(r.Header[hIdempotencyKey]); n > 1 {
-			writeProblemBody(w, http.StatusBadRequest, fmt.Sprintf("%d Idempotency-Key headers: send one", n), "Idempotency-Key")
-			return
-		}
-		key := headerValue(r.Header, hIdempotencyKey)
-		if len(key) > maxIdempotencyKey {
-			writeProblemBody(w, http.StatusBadRequest, fmt.Sprintf("Idempotency-Key is longer than %d bytes", maxIdempotencyKey), "Idempotency-Key")
-			return
-		}
-		if err := store.CheckHeaderValue("Idempotency-Key", key); err != nil {
-			s.writeProblem(w, r, err, nil) // stored as text: UTF-8, no control characters
+		key, ok := s.idempotencyKey(w, r)
+		if !ok {
 			return
 		}
 		body, rerr := readBody(w, r, maxBody)
@@ -144,6 +135,25 @@ func (s *Server) handleEvents() http.Handler {
 		w.WriteHeader(http.StatusAccepted)
 		w.Write(intakeAnswer{Accepted: res.Accepted, Duplicates: res.Duplicates, Deliveries: res.Deliveries}.appendJSON(make([]byte, 0, 64)))
 	})
+}
+
+// idempotencyKey is the request's Idempotency-Key ("" for none); when it is not
+// one, it answers the problem and returns false.
+func (s *Server) idempotencyKey(w http.ResponseWriter, r *http.Request) (string, bool) {
+	if n := len(r.Header[hIdempotencyKey]); n > 1 {
+		writeProblemBody(w, http.StatusBadRequest, fmt.Sprintf("%d Idempotency-Key headers: send one", n), "Idempotency-Key")
+		return "", false
+	}
+	key := headerValue(r.Header, hIdempotencyKey)
+	if len(key) > maxIdempotencyKey {
+		writeProblemBody(w, http.StatusBadRequest, fmt.Sprintf("Idempotency-Key is longer than %d bytes", maxIdempotencyKey), "Idempotency-Key")
+		return "", false
+	}
+	if err := store.CheckHeaderValue("Idempotency-Key", key); err != nil {
+		s.writeProblem(w, r, err, nil) // stored as text: UTF-8, no control characters
+		return "", false
+	}
+	return key, true
 }
 
 // intakeAnswers: an Idempotency-Key sent before with other events is a 422, as the

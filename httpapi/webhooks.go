@@ -237,8 +237,18 @@ func (s *Server) check(in webhookInput, creating bool) (store.WebhookPatch, erro
 // client's, with a plain "not found", so it tells nobody which webhooks exist.
 var platformAnswers = problemAnswers{store.NotFound: {detail: "not found"}}
 
+// webhookCreateAnswers: an Idempotency-Key sent before to create another webhook
+// is a 422, as for the events intake.
+var webhookCreateAnswers = problemAnswers{store.NotFound: {detail: "not found"}, store.Conflict: {status: http.StatusUnprocessableEntity}}
+
+// handleWebhookCreate registers a webhook. An Idempotency-Key makes a repeat within
+// 24 h answer the webhook the first call created, with its signing secret.
 func (s *Server) handleWebhookCreate() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		key, ok := s.idempotencyKey(w, r)
+		if !ok {
+			return
+		}
 		var in webhookInput
 		if err := decode(w, r, &in, maxSmallBody); err != nil {
 			s.writeProblem(w, r, err, nil)
@@ -262,10 +272,13 @@ func (s *Server) handleWebhookCreate() http.Handler {
 		if p.Headers != nil {
 			spec.Headers = *p.Headers
 		}
-		sub, signing, err := s.store.CreateWebhook(r.Context(), tokenFrom(r.Context()).ClientID, spec)
+		sub, signing, replayed, err := s.store.CreateWebhookOnce(r.Context(), tokenFrom(r.Context()).ClientID, key, spec)
 		if err != nil {
-			s.writeProblem(w, r, err, platformAnswers)
+			s.writeProblem(w, r, err, webhookCreateAnswers)
 			return
+		}
+		if replayed {
+			w.Header().Set("Idempotent-Replayed", "true")
 		}
 		rec := toRecord(sub)
 		rec.SigningSecret = signing

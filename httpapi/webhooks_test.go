@@ -1141,3 +1141,58 @@ func TestSeveralAuthorizationHeadersRefused(t *testing.T) {
 		}
 	}
 }
+
+// TestPlatformCreateIdempotencyKey: a creation repeated with its Idempotency-Key (a
+// client retrying after a lost answer) creates nothing more and answers the webhook
+// the first one created, with its signing secret; the key sent with other fields, or
+// once its webhook was removed, is a 422 naming the key that creates nothing.
+func TestPlatformCreateIdempotencyKey(t *testing.T) {
+	is := is.New(t)
+	h := newHarness(t)
+	c := h.client(t, "retrier", store.ScopeWebhook, store.ScopeNotify)
+	tok, notify := h.token(t, c, store.ScopeWebhook).AccessToken, h.token(t, c, store.ScopeNotify).AccessToken
+	body := `{"targetURL":"https://example.com/once","auth":{"type":"basic","username":"u","password":"p"}}`
+	create := func(body, key string) response {
+		return platformCall(t, h, http.MethodPost, platformPath, tok, body, "Idempotency-Key", key)
+	}
+	var first, again platformRecord
+	res := create(body, "create-1")
+	platformOK(t, res, http.StatusOK, &first)
+	is.Equal(res.header.Get("Idempotent-Replayed"), "") // a first answer
+	h.clock.Advance(time.Minute)
+	res = create(body, "create-1")
+	platformOK(t, res, http.StatusOK, &again)
+	is.Equal(res.header.Get("Idempotent-Replayed"), "true") // the answer to a repeat
+	is.Equal(again.ID, first.ID)                            // the same webhook
+	is.Equal(again.SigningSecret, first.SigningSecret)      // with its signing secret
+	is.Equal(len(platformList(t, h, tok, "").Webhooks), 1)  // and no second one
+	is.Equal(platformNotify(t, h, notify, seedOrcid), 1)    // an event reaches it once
+
+	for _, tt := range []struct{ name, body string }{
+		{"other target", `{"targetURL":"https://example.com/other","auth":{"type":"basic","username":"u","password":"p"}}`},
+		{"other password", `{"targetURL":"https://example.com/once","auth":{"type":"basic","username":"u","password":"q"}}`},
+	} {
+		p := platformProblem(t, create(tt.body, "create-1"), http.StatusUnprocessableEntity)
+		is.Equal(p.Field, "Idempotency-Key")                   // names the key
+		is.Equal(len(platformList(t, h, tok, "").Webhooks), 1) // nothing created
+	}
+	other := h.webhookToken(t, "someone-else")
+	var theirs platformRecord
+	platformOK(t, platformCall(t, h, http.MethodPost, platformPath, other, body, "Idempotency-Key", "create-1"), http.StatusOK, &theirs)
+	is.True(theirs.ID != first.ID) // keys are per client
+
+	is.Equal(platformCall(t, h, http.MethodDelete, platformPath+"/"+first.ID, tok, "").status, http.StatusNoContent)
+	p := platformProblem(t, create(body, "create-1"), http.StatusUnprocessableEntity)
+	is.Equal(p.Field, "Idempotency-Key")                   // its webhook was removed
+	is.True(strings.Contains(p.Detail, first.ID))          // which it names
+	is.Equal(len(platformList(t, h, tok, "").Webhooks), 0) // and nothing is created
+
+	h.clock.Advance(store.IdempotencyWindow)
+	tok = h.token(t, c, store.ScopeWebhook).AccessToken
+	var later platformRecord
+	platformOK(t, create(body, "create-1"), http.StatusOK, &later)
+	is.True(later.ID != first.ID) // after 24 h the key makes a new one
+
+	p = platformProblem(t, platformCall(t, h, http.MethodPost, platformPath, tok, body, "Idempotency-Key", strings.Repeat("k", 201)), http.StatusBadRequest)
+	is.Equal(p.Field, "Idempotency-Key") // a key too long
+}

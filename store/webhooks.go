@@ -2,7 +2,9 @@ package store
 
 import (
 	"context"
+	"crypto/sha256"
 	"database/sql"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -59,29 +61,109 @@ func nullString(s string) any {
 // CreateWebhook adds a platform webhook (Standard Webhooks JSON payloads) for a client
 // and returns it with its new signing secret, which is shown only now.
 func (s *Store) CreateWebhook(ctx context.Context, clientID string, spec WebhookSpec) (Subscription, string, error) {
-	signing := secret.NewSigningSecret()
-	now := ms(s.Now())
-	uid := newUID()
+	sub, signing, _, err := s.CreateWebhookOnce(ctx, clientID, "", spec)
+	return sub, signing, err
+}
+
+// CreateWebhookOnce is CreateWebhook with an idempotency key: with a non-empty key,
+// a repeat of the same client, key and spec within IdempotencyWindow creates
+// nothing and returns the webhook the first call created, as it is now, with its
+// signing secret (a client whose first answer was lost learns it from the repeat),
+// and replayed true. The key sent with another spec, or once its webhook was
+// removed, is a conflict (field Idempotency-Key) that changes nothing.
+func (s *Store) CreateWebhookOnce(ctx context.Context, clientID, key string, spec WebhookSpec) (sub Subscription, signing string, replayed bool, err error) {
 	headers, err := headersColumn(spec.Headers)
 	if err != nil {
-		return Subscription{}, "", err
+		return Subscription{}, "", false, err
 	}
-	var sub Subscription
+	var digest string
+	if key != "" {
+		b, err := json.Marshal(spec)
+		if err != nil {
+			return Subscription{}, "", false, err
+		}
+		sum := sha256.Sum256(b)
+		digest = hex.EncodeToString(sum[:])
+	}
 	err = s.inTx(ctx, func(tx *sql.Tx) error {
+		now := s.Now()
+		signing, replayed = "", false
+		if key != "" {
+			var stored string
+			err := tx.StmtContext(ctx, s.intake.idemLookup).QueryRowContext(ctx, clientID, webhookKey+key, ms(now.Add(-IdempotencyWindow))).Scan(&stored)
+			switch {
+			case err == nil:
+				replayed = true
+				sub, signing, err = s.createdOnce(ctx, tx, clientID, stored, digest)
+				return err
+			case !errors.Is(err, sql.ErrNoRows):
+				return err
+			}
+		}
+		signing = secret.NewSigningSecret()
+		uid := newUID()
 		_, err := tx.ExecContext(ctx, `INSERT INTO subscriptions(id, uid, client_id, format, target, orcid, types, description, headers,
 			auth_type, auth_username, auth_client_id, auth_token_url, auth_secret, signing_secret, created_at, updated_at)
 			VALUES (`+newSubscriptionID+`, ?, ?, 'standard', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			uid, clientID, spec.TargetURL, nullString(spec.Orcid), typesColumn(spec.Types), spec.Description, headers,
 			spec.Auth.Type, spec.Auth.Username, spec.Auth.ClientID, spec.Auth.TokenURL, s.box.SealString(spec.Auth.Secret),
-			s.box.SealString(signing), now, now)
+			s.box.SealString(signing), ms(now), ms(now))
 		if err != nil {
 			return err
+		}
+		if key != "" {
+			b, _ := json.Marshal(createdWebhook{Webhook: uid, Request: s.box.SealString(digest)}) // it cannot fail
+			if _, err := s.remember(ctx, tx, clientID, webhookKey+key, string(b), now); err != nil {
+				return err
+			}
 		}
 		sub, err = ownWebhook(ctx, tx, clientID, uid)
 		return err
 	})
 	if err != nil {
-		return Subscription{}, "", fmt.Errorf("create webhook: %w", err)
+		return Subscription{}, "", false, fmt.Errorf("create webhook: %w", err)
+	}
+	return sub, signing, replayed, nil
+}
+
+// webhookKey prefixes the idempotency keys of webhook creations: the same key may
+// be sent with events too ("req:").
+const webhookKey = "webhook:"
+
+// createdWebhook is what an idempotency key of a webhook creation keeps: the
+// webhook it created, and the digest of the spec it was sent with, sealed as the
+// secrets are (the spec holds a password or client secret).
+type createdWebhook struct {
+	Webhook string `json:"webhook"`
+	Request []byte `json:"request"`
+}
+
+// createdOnce is the answer to a repeated webhook creation whose key kept stored:
+// the webhook it created, as it is now, and its signing secret.
+func (s *Store) createdOnce(ctx context.Context, tx *sql.Tx, clientID, stored, digest string) (Subscription, string, error) {
+	var kept createdWebhook
+	if err := json.Unmarshal([]byte(stored), &kept); err != nil {
+		return Subscription{}, "", err
+	}
+	if d, err := s.box.OpenString(kept.Request); err != nil || d != digest {
+		return Subscription{}, "", &Error{Code: Conflict, Field: "Idempotency-Key",
+			Message: "was sent within the last 24 hours to create another webhook (other fields): nothing was created; give this one a key of its own"}
+	}
+	sub, err := ownWebhook(ctx, tx, clientID, kept.Webhook)
+	if errors.Is(err, ErrNotFound) {
+		return Subscription{}, "", &Error{Code: Conflict, Field: "Idempotency-Key",
+			Message: fmt.Sprintf("created webhook %s within the last 24 hours, which has been removed since: nothing was created; give a new key to create another", kept.Webhook)}
+	}
+	if err != nil {
+		return Subscription{}, "", err
+	}
+	var sealed []byte
+	if err := tx.QueryRowContext(ctx, "SELECT signing_secret FROM subscriptions WHERE id = ?", sub.ID).Scan(&sealed); err != nil {
+		return Subscription{}, "", err
+	}
+	signing, err := s.box.OpenString(sealed)
+	if err != nil {
+		return Subscription{}, "", fmt.Errorf("its signing secret: %w", err)
 	}
 	return sub, signing, nil
 }
