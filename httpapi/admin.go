@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"time"
 
+	"hookd/orcid"
 	"hookd/store"
 )
 
@@ -61,7 +62,7 @@ func (s *Server) handleAdminWebhooks() http.Handler {
 			s.writeProblem(w, r, err, nil)
 			return
 		}
-		f := store.SubscriptionFilter{ClientID: q.Get("client"), Orcid: q.Get("orcid"), Format: q.Get("format"),
+		f := store.SubscriptionFilter{ClientID: q.Get("client"), Orcid: orcid.Normalize(q.Get("orcid")), Format: q.Get("format"),
 			Status: q.Get("status"), Limit: limit + 1}
 		if v := q.Get("org"); v != "" {
 			if f.OrgID, err = strconv.ParseInt(v, 10, 64); err != nil || f.OrgID <= 0 {

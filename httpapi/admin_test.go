@@ -126,6 +126,7 @@ func TestAdminAPI(t *testing.T) {
 			"org=" + strconv.FormatInt(f.org.ID, 10): f.hubUID,
 			"format=standard":                        f.platUID,
 			"orcid=" + seedOrcid:                     f.orcidUID,
+			"orcid=https://orcid.org/" + seedOrcid:   f.orcidUID, // as a webhook's orcid may be given
 		} {
 			var got webhooks
 			f.get(t, "/api/admin/v1/webhooks?"+query, &got)
@@ -152,6 +153,7 @@ func TestAdminAPI(t *testing.T) {
 			"client=" + f.other.ID:                        1,
 			"org=" + strconv.FormatInt(f.org.ID, 10):      1,
 			"state=failed&orcid=" + seedOrcid:             3,
+			"orcid=https://orcid.org/" + seedOrcid:        3, // as a webhook's orcid may be given
 			"state=dead":                                  0,
 			"since=2h":                                    3,
 			"since=2024-03-01&until=2024-03-01T11:00:00Z": 0,

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"hookd/orcid"
 	"hookd/store"
 )
 
@@ -191,6 +192,7 @@ func deliveryFilter(q url.Values, now time.Time) (store.DeliveryFilter, error) {
 	}
 	f.State, f.Webhook, f.ClientID = q.Get("state"), strings.ToLower(q.Get("webhook")), q.Get("client")
 	if v := q.Get("orcid"); v != "" {
+		v = orcid.Normalize(v) // as a webhook's orcid: also its https://orcid.org/ URL
 		if err := store.CheckOrcid("orcid", v); err != nil {
 			return f, err
 		}
