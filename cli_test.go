@@ -757,6 +757,62 @@ func TestCheckConfigFolder(t *testing.T) {
 	}
 }
 
+// TestDatabaseOutOfReach: run as a user who may not enter the database's folder
+// (the service's /var/lib/hookd is 0700) or write the database, every command says
+// so and what to do, never "no database" nor to run hookd init, and changes
+// nothing: a command that read a database it may not write would leave a
+// read-only -shm beside it, which keeps even its owner's daemon from writing it.
+func TestDatabaseOutOfReach(t *testing.T) {
+	if os.Geteuid() == 0 {
+		t.Skip("root may enter any folder and write any file: permissions cannot be tested as root")
+	}
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "hookd.toml")
+	if err := os.WriteFile(cfg, []byte("[http]\nlisten = \"127.0.0.1:0\"\n[store]\npath = \"data/hookd.db\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	initDB(t, cfg)
+	data := filepath.Join(dir, "data")
+	db := filepath.Join(data, "hookd.db")
+	for _, tt := range []struct {
+		name       string
+		folder, db os.FileMode
+		want       string
+	}{
+		{"folder closed", 0o000, 0o600, "cannot be reached"},
+		{"database read-only", 0o700, 0o400, "cannot be written"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			is := is.New(t)
+			is.NoErr(os.Chmod(db, tt.db))       // the database's mode
+			is.NoErr(os.Chmod(data, tt.folder)) // and its folder's
+			t.Cleanup(func() {
+				os.Chmod(data, 0o700)
+				os.Chmod(db, 0o600)
+			})
+			commands := [][]string{{"client", "list"}, {"notify", "0000-0002-7253-3645"}, {"serve"}}
+			if tt.folder == 0 { // (init on a database it sees says it is there, and changes nothing)
+				commands = append(commands, []string{"init"}, []string{"backup", filepath.Join(dir, "copy.db")})
+			}
+			for _, args := range commands {
+				_, err := runCmd(t, append(args, "-config", cfg)...)
+				is.True(err != nil) // refused
+				msg := err.Error()
+				is.True(strings.Contains(msg, "store.path: "+filepath.Join("data", "hookd.db")) || strings.Contains(msg, db)) // naming the database
+				is.True(strings.Contains(msg, tt.want))                                                                       // saying what is wrong
+				is.True(strings.Contains(msg, "run hookd as the user the database belongs to"))                               // and what to do
+				is.True(!strings.Contains(msg, "no database"))                                                                // not that there is none
+				is.True(!strings.Contains(msg, "hookd init"))                                                                 // nor to make one
+			}
+			is.NoErr(os.Chmod(data, 0o700))
+			is.Equal(files(t, data), []string{"hookd.db", "hookd.db.yield", "hookd.key"}) // no -wal, -shm or lock left
+			is.Equal(files(t, dir), []string{"data", "hookd.toml"})                       // and no copy
+		})
+	}
+	_, err := runCmd(t, "client", "list", "-config", cfg)
+	is.New(t).NoErr(err) // the database works as before
+}
+
 // TestDeliveriesListErrorOfLines: a delivery whose last error holds a line break
 // (golang.org/x/oauth2's "oauth2: cannot fetch token: 404 Not Found\nResponse: …",
 // with the token endpoint's body, any bytes) keeps its row in "deliveries list",

@@ -399,6 +399,9 @@ func (e *env) openWith(ctx context.Context, cmd, flagValue string,
 // opens no secret and seals none, so it needs no key, and a database whose key is
 // missing or wrong can still be backed up; and it migrates nothing (olderSchema).
 func openForCopy(ctx context.Context, cfg Config, _, _ bool, migrating func(name string)) (*store.Store, error) {
+	if err := checkDatabaseReachable(cfg.Store.Path); err != nil {
+		return nil, err
+	}
 	box, err := secret.LoadKeyFile(cfg.SecretKeyPath(), false)
 	if err != nil {
 		if box, err = secret.NewBox(secret.Random(secret.KeySize)); err != nil { // seals and opens nothing here
@@ -425,6 +428,9 @@ func (e *olderSchema) Error() string {
 // both must exist. daemon is true for the serving process (store.Options.Daemon); migrating,
 // when not nil, is told of each migration an older file needs (store.Options.Migrating).
 func openStore(ctx context.Context, cfg Config, daemon, create bool, migrating func(name string)) (*store.Store, error) {
+	if err := checkDatabaseAccess(cfg.Store.Path); err != nil {
+		return nil, err
+	}
 	if !create {
 		if _, err := os.Stat(cfg.Store.Path); err != nil {
 			return nil, &store.Error{Code: store.NotFound, Field: "store.path", Value: cfg.Store.Path, Message: "no database at " + cfg.Store.Path}
@@ -488,6 +494,9 @@ func notUnderDaemon(db string) func(have, want int) error {
 // key so leaves nothing behind. (An existing database whose key is missing is
 // refused by openStore, which says what to restore.)
 func checkKeyAhead(cfg Config) error {
+	if err := checkDatabaseAccess(cfg.Store.Path); err != nil {
+		return err
+	}
 	key := cfg.SecretKeyPath()
 	if _, err := os.Stat(key); err == nil {
 		if _, err := secret.LoadKeyFile(key, false); err != nil {
@@ -500,6 +509,38 @@ func checkKeyAhead(cfg Config) error {
 	}
 	if err := checkNewKey(key); err != nil {
 		return fmt.Errorf("auth.secret_key_file: %w", err)
+	}
+	return nil
+}
+
+// checkDatabaseAccess checks, before anything opens the database at db, that
+// this process may reach it and, when it is there, write it. A folder closed to
+// this user (/var/lib/hookd is the service's alone) hides the file: "no database"
+// would be untrue, and "hookd init" the wrong advice. And SQLite writes the -wal
+// and -shm files beside a database even to read it, making them with the
+// database's mode: a command that read a database it may not write would leave a
+// read-only -shm behind, which keeps every later process, the daemon included,
+// from writing the database. A database that does not exist is no error here.
+func checkDatabaseAccess(db string) error {
+	if err := checkDatabaseReachable(db); err != nil {
+		return err
+	}
+	if fi, err := os.Stat(db); err != nil || !fi.Mode().IsRegular() {
+		return nil // missing, or no file: the callers say so
+	}
+	if err := writable(db, false); err != nil {
+		return fmt.Errorf("store.path: %s cannot be written (%w): hookd writes a database, and its -wal and -shm files beside it, even to read it; "+
+			"run hookd as the user the database belongs to (the service's: sudo -u hookd hookd …), or give that user write permission (chmod u+w); nothing was changed", db, err)
+	}
+	return nil
+}
+
+// checkDatabaseReachable is the first half of checkDatabaseAccess, for hookd
+// backup, which only reads: the database's folder must not be closed to this user.
+func checkDatabaseReachable(db string) error {
+	if _, err := os.Stat(db); errors.Is(err, fs.ErrPermission) {
+		return fmt.Errorf("store.path: %s cannot be reached (%w): its folder is closed to this user; "+
+			"run hookd as the user the database belongs to (the service's: sudo -u hookd hookd …); nothing was changed", db, err)
 	}
 	return nil
 }
@@ -652,11 +693,15 @@ func checkDatabaseFolder(db string) (string, error) {
 		// The files hookd keeps beside it: one left by another user (hookd serve run
 		// once as root) stops the service as surely.
 		for _, f := range []string{abs + "-wal", abs + "-shm", abs + ".lock", abs + ".yield"} {
-			if _, err := os.Stat(f); err != nil {
+			fi, err := os.Stat(f)
+			if err != nil {
 				continue
 			}
 			if err := writable(f, false); err != nil {
-				return "", fmt.Errorf("store.path: %s, beside the database, cannot be written (%w): it belongs to another user (hookd run once as root?); give it to the service's user (chown), or remove it while hookd is stopped", f, err)
+				// Another user's (hookd run once as root), or a read-only mode taken
+				// from a database that was read-only when SQLite made the file.
+				return "", fmt.Errorf("store.path: %s, beside the database, cannot be written (%w; mode %04o): it belongs to another user (hookd run once as root?) or is read-only; "+
+					"give it to the service's user (chown) with write permission (chmod u+w), or remove it while hookd is stopped", f, err, fi.Mode().Perm())
 			}
 		}
 	}
