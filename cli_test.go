@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"text/tabwriter"
 	"time"
 	"unicode/utf8"
 
@@ -570,6 +571,55 @@ func TestTableCellsKeepTheirRows(t *testing.T) {
 	is.Equal(orgs[len(orgs)-1].Name, "Tab\tOrg") // JSON has its own escapes: the name as it is
 	_, err = runCmd(t, "org", "show", "-config", cfg, orgs[len(orgs)-1].Name)
 	is.NoErr(err) // and found by it
+}
+
+// TestTablesAlignWideText: a table with names in Japanese, with accents written as
+// combining marks, keeps its columns in line as a terminal shows them: each
+// column begins at the same place on every line.
+func TestTablesAlignWideText(t *testing.T) {
+	is := is.New(t)
+	cfg := cliFixture(t)
+	for _, name := range []string{"東京大学", "Universite\u0301 de Test", "ＦＵＬＬ Width"} {
+		_, err := runCmd(t, "org", "add", "-config", cfg, "-name", name, "-tech-contact", "it@uni.example")
+		is.NoErr(err) // add an organisation
+	}
+	out, err := runCmd(t, "org", "list", "-config", cfg)
+	is.NoErr(err)
+	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+	is.Equal(len(lines), 5) // the header and four organisations
+	for _, line := range lines[1:] {
+		at := strings.Index(line, "it@uni.example")
+		is.True(at > 0) // the column is there
+		// ID and two spaces, the widest name ("Université de Test") and two spaces
+		is.Equal(textWidth(line[:at]), len("ID  ")+len("Universite de Test  "))
+		is.Equal(textWidth(line[:at]), strings.Index(lines[0], "TECH CONTACT")) // as in the header
+	}
+}
+
+// TestTableWriterAsTabwriter: on text of one column per character, the table
+// writer lays out rows as text/tabwriter does, ragged rows and lines without a tab
+// included.
+func TestTableWriterAsTabwriter(t *testing.T) {
+	for _, text := range []string{
+		"",
+		"no tab\n",
+		"a\tb\tc\nlonger\tx\ty\n",
+		"ID\tNAME\tLAST\n1\tx\t\n22\t\tlast cell is free\n",
+		"k\tv\nlonger key\tv\n  attempt 1\t2026  12ms  500\n",
+		"a\tb\nno tab here\nlonger\tb\n",
+		"a\tb\tc\na\nab\tb\tcc\td\nx\ty\n",
+		"no final newline\tx\nab\ty",
+	} {
+		is := is.New(t)
+		var want, got bytes.Buffer
+		tw := tabwriter.NewWriter(&want, 0, 4, 2, ' ', 0)
+		tw.Write([]byte(text))
+		is.NoErr(tw.Flush())
+		tb := newTable(&got)
+		tb.Write([]byte(text))
+		is.NoErr(tb.Flush())
+		is.Equal(got.String(), want.String()) // laid out as text/tabwriter does
+	}
 }
 
 // TestOperatorCommands: an operator sees and acts on webhooks of every kind and

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"hookd/store"
@@ -107,7 +106,7 @@ func (e *env) clientList(ctx context.Context, args []string) error {
 		}
 		return e.printJSON(rows)
 	}
-	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	tw := newTable(e.stdout)
 	fmt.Fprintln(tw, "CLIENT ID\tNAME\tSCOPES\tCREATED")
 	for _, c := range clients {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", c.ID, cell(c.Name), strings.Join(c.Scopes, " "), c.CreatedAt.Local().Format("2006-01-02 15:04"))

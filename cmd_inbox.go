@@ -11,7 +11,6 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
 	"unicode/utf8"
 
@@ -120,7 +119,7 @@ func (e *env) inboxList(ctx context.Context, args []string) error {
 	if *asJSON {
 		return e.printInboxJSON(rs)
 	}
-	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	tw := newTable(e.stdout)
 	fmt.Fprintln(tw, "ID\tRECEIVED\tINBOX\tREQUEST\tANSWER\tSIGNATURE\tSENT BY")
 	for _, r := range rs {
 		fmt.Fprintln(tw, inboxLine(r, "\t"))
@@ -192,7 +191,7 @@ func (e *env) printInboxes(ctx context.Context, st *store.Store, cfg Config, asJ
 		fmt.Fprintln(e.stdout, "No inbox has received anything yet. Point a callback at http://<hookd>/inbox/NAME/… (on in hookd dev; [inbox] enabled in serve).")
 		return nil
 	}
-	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	tw := newTable(e.stdout)
 	fmt.Fprintln(tw, "INBOX\tREQUESTS\tLAST\tANSWERS")
 	for _, in := range ins {
 		last := "-"

@@ -9,7 +9,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"hookd/dispatch"
@@ -102,7 +101,7 @@ func (e *env) orgList(ctx context.Context, args []string) error {
 		}
 		return e.printJSON(out)
 	}
-	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	tw := newTable(e.stdout)
 	fmt.Fprintln(tw, "ID\tNAME\tTECH CONTACT\tMEMBERS")
 	for _, o := range list {
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%d\n", o.ID, cell(o.Name), o.TechContactEmail, o.Members)
@@ -549,7 +548,7 @@ func (e *env) orgStatus(ctx context.Context, args []string) error {
 	} else {
 		fmt.Fprintf(e.stdout, "upstream registration: on; %d registered, %d pending, %d failing\n", up.Registered, up.Pending, up.Failed)
 	}
-	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	tw := newTable(e.stdout)
 	fmt.Fprintln(tw, "ORGANISATION\tORCID\tUPSTREAM")
 	for _, r := range rows {
 		fmt.Fprintf(tw, "%s\t%s\t%s\n", cell(r.Org), r.Orcid, cell(r.Upstream))

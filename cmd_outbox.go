@@ -11,7 +11,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"hookd/store"
@@ -211,7 +210,7 @@ func (e *env) deliveriesList(ctx context.Context, args []string) error {
 	// The deliveries are aligned as a table of their own; each one's attempts follow
 	// its row, indented, so their text does not widen the table's columns.
 	var table bytes.Buffer
-	tw := tabwriter.NewWriter(&table, 0, 4, 2, ' ', 0)
+	tw := newTable(&table)
 	fmt.Fprintln(tw, "ID\tSTATE\tWEBHOOK\tORCID\tTARGET\tEVENTS\tATTEMPTS\tDUE\tLAST")
 	for _, d := range ds {
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\n", d.ID, d.StateName(), webhookWord(d), d.Subject, d.Target,
@@ -334,7 +333,7 @@ func (e *env) deliveriesShow(ctx context.Context, args []string) error {
 		return e.printJSON(toDeliveryJSON(d, log))
 	}
 	j := toDeliveryJSON(d, log)
-	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	tw := newTable(e.stdout)
 	line := func(k, v string) {
 		if v != "" {
 			fmt.Fprintf(tw, "%s\t%s\n", k, cell(v))

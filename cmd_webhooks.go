@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"hookd/store"
@@ -99,7 +98,7 @@ func (e *env) webhooksList(ctx context.Context, args []string) error {
 		}
 		return e.printJSON(rows)
 	}
-	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	tw := newTable(e.stdout)
 	fmt.Fprintln(tw, "ID\tOWNER\tFORMAT\tORCID\tTARGET\tSTATUS")
 	for _, s := range subs {
 		orcidID := s.Orcid
@@ -140,7 +139,7 @@ func (e *env) webhooksShow(ctx context.Context, args []string) error {
 	if *asJSON {
 		return e.printJSON(toWebhookJSON(s))
 	}
-	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	tw := newTable(e.stdout)
 	line := func(k, v string) {
 		if v != "" {
 			fmt.Fprintf(tw, "%s\t%s\n", k, cell(v))

@@ -3,6 +3,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -17,9 +18,11 @@ import (
 	"slices"
 	"strings"
 	"syscall"
+	"unicode"
 
 	"github.com/lmittmann/tint"
 	"github.com/mattn/go-isatty"
+	"golang.org/x/text/width"
 
 	"hookd/secret"
 	"hookd/store"
@@ -819,6 +822,83 @@ func (e *env) cmdBackup(ctx context.Context, args []string) error {
 // for text/tabwriter too; an escape drives the terminal) shows escaped.
 func cell(s string) string {
 	return store.VisibleText(strings.NewReplacer("\n", `\n`, "\r", `\r`, "\t", `\t`).Replace(s), false)
+}
+
+// tableWriter lays out a table's rows, their cells ended by tabs, as
+// text/tabwriter does with two spaces between columns (a column runs down the
+// consecutive lines that have it; the last cell of a line is not aligned), but
+// measures a cell as a terminal shows it: an East Asian wide or fullwidth
+// character (東京大学) takes two columns, a combining mark or a zero-width
+// character none. text/tabwriter counts characters, so a name in Japanese or
+// Chinese pushed the rest of its row out of line.
+type tableWriter struct {
+	w   io.Writer
+	buf bytes.Buffer
+}
+
+// newTable makes a tableWriter that writes to w when flushed.
+func newTable(w io.Writer) *tableWriter { return &tableWriter{w: w} }
+
+// Write adds text to the table.
+func (t *tableWriter) Write(p []byte) (int, error) { return t.buf.Write(p) }
+
+// Flush writes the table laid out, and empties it.
+func (t *tableWriter) Flush() error {
+	text := t.buf.String()
+	t.buf.Reset()
+	var rows [][]string
+	for line := range strings.Lines(text) {
+		rows = append(rows, strings.Split(strings.TrimSuffix(line, "\n"), "\t"))
+	}
+	widths := make([][]int, len(rows)) // each row's column widths, padding included
+	var layout func(first, last, col int)
+	layout = func(first, last, col int) {
+		for i := first; i < last; i++ {
+			if col >= len(rows[i])-1 {
+				continue // no cell ended by a tab in this column
+			}
+			j, w := i, 0
+			for ; j < last && col < len(rows[j])-1; j++ {
+				w = max(w, textWidth(rows[j][col])+2)
+			}
+			for k := i; k < j; k++ {
+				widths[k] = append(widths[k], w)
+			}
+			layout(i, j, col+1)
+			i = j - 1
+		}
+	}
+	layout(0, len(rows), 0)
+	var b strings.Builder
+	for i, row := range rows {
+		for c, s := range row {
+			b.WriteString(s)
+			if c < len(widths[i]) {
+				b.WriteString(strings.Repeat(" ", widths[i][c]-textWidth(s)))
+			}
+		}
+		if i < len(rows)-1 || strings.HasSuffix(text, "\n") {
+			b.WriteByte('\n')
+		}
+	}
+	_, err := io.WriteString(t.w, b.String())
+	return err
+}
+
+// textWidth is how many columns of a terminal s takes.
+func textWidth(s string) int {
+	n := 0
+	for _, r := range s {
+		switch {
+		case unicode.In(r, unicode.Mn, unicode.Me, unicode.Cf):
+			// a combining mark, or a zero-width format character
+		case width.LookupRune(r).Kind() == width.EastAsianWide, width.LookupRune(r).Kind() == width.EastAsianFullwidth:
+			n += 2
+		default:
+			n++
+		}
+	}
+	return n
 }
 
 // printJSON is the -json output of every command: indented, with snake_case keys.
