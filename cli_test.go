@@ -429,6 +429,14 @@ func TestJSONOutputStyle(t *testing.T) {
 					t.Errorf("key %q is not snake_case", k)
 				}
 			})
+			_, object := v.(map[string]any)
+			_, array := v.([]any)
+			switch {
+			case strings.HasSuffix(c.name, " show"):
+				is.True(object) // a show command prints one object
+			case strings.HasSuffix(c.name, " list"):
+				is.True(array) // a list command an array
+			}
 		})
 	}
 	if n < 8 {
@@ -1008,10 +1016,10 @@ func TestInboxJSONDurationsAsText(t *testing.T) {
 	is.NoErr(err)
 	out, err := runCmd(t, "inbox", "show", "-config", cfg, "-json", strconv.FormatInt(rq.ID, 10))
 	is.NoErr(err)
-	var got []map[string]any
+	var got map[string]any
 	is.NoErr(json.Unmarshal([]byte(out), &got))
-	is.Equal(got[0]["answer_delay"], "1.5s") // as text
-	for k, v := range got[0] {
+	is.Equal(got["answer_delay"], "1.5s") // as text
+	for k, v := range got {
 		if _, num := v.(float64); num && (strings.HasSuffix(k, "_ms") || strings.Contains(k, "delay")) {
 			t.Errorf("inbox show -json: %q is %v, a number: a duration should be text such as \"1.5s\"", k, v)
 		}

@@ -228,7 +228,7 @@ func (e *env) inboxShow(ctx context.Context, args []string) error {
 		return fmt.Errorf("inbox show: %w", err)
 	}
 	if *asJSON {
-		return e.printInboxJSON([]store.InboxRequest{r})
+		return e.printJSON(toInboxRequestJSON(r)) // one object, as every show command prints
 	}
 	printInboxRequest(e.stdout, r)
 	return nil
@@ -478,24 +478,29 @@ type inboxRequestJSON struct {
 func (e *env) printInboxJSON(rs []store.InboxRequest) error {
 	out := make([]inboxRequestJSON, 0, len(rs))
 	for _, r := range rs {
-		j := inboxRequestJSON{ID: r.ID, Inbox: r.Inbox, ReceivedAt: r.ReceivedAt.Format(time.RFC3339Nano), Method: r.Method,
-			Path: r.Path, Query: r.Query, Headers: [][2]string{}, RemoteAddr: r.RemoteAddr, Verdict: string(r.Signature.Verdict),
-			Problem: string(r.Signature.Problem), Detail: r.Signature.Detail, SignerKind: r.Signature.Signer.Kind,
-			SignerID: r.Signature.Signer.ID, SignerPrevious: r.Signature.Signer.Previous, DeliveryID: r.DeliveryID,
-			Attempt: r.Attempt, AnswerStatus: r.AnswerStatus}
-		if r.AnswerDelay > 0 {
-			j.AnswerDelay = r.AnswerDelay.String()
-		}
-		for _, h := range r.Header {
-			j.Headers = append(j.Headers, [2]string{h.Name, h.Value})
-		}
-		if utf8.Valid(r.Body) {
-			body := string(r.Body)
-			j.Body = &body
-		} else {
-			j.BodyHex = hex.EncodeToString(r.Body)
-		}
-		out = append(out, j)
+		out = append(out, toInboxRequestJSON(r))
 	}
 	return e.printJSON(out)
+}
+
+// toInboxRequestJSON is a request as -json prints it.
+func toInboxRequestJSON(r store.InboxRequest) inboxRequestJSON {
+	j := inboxRequestJSON{ID: r.ID, Inbox: r.Inbox, ReceivedAt: r.ReceivedAt.Format(time.RFC3339Nano), Method: r.Method,
+		Path: r.Path, Query: r.Query, Headers: [][2]string{}, RemoteAddr: r.RemoteAddr, Verdict: string(r.Signature.Verdict),
+		Problem: string(r.Signature.Problem), Detail: r.Signature.Detail, SignerKind: r.Signature.Signer.Kind,
+		SignerID: r.Signature.Signer.ID, SignerPrevious: r.Signature.Signer.Previous, DeliveryID: r.DeliveryID,
+		Attempt: r.Attempt, AnswerStatus: r.AnswerStatus}
+	if r.AnswerDelay > 0 {
+		j.AnswerDelay = r.AnswerDelay.String()
+	}
+	for _, h := range r.Header {
+		j.Headers = append(j.Headers, [2]string{h.Name, h.Value})
+	}
+	if utf8.Valid(r.Body) {
+		body := string(r.Body)
+		j.Body = &body
+	} else {
+		j.BodyHex = hex.EncodeToString(r.Body)
+	}
+	return j
 }
