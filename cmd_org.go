@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -524,7 +525,7 @@ func (e *env) orgStatus(ctx context.Context, args []string) error {
 	type memberOut struct {
 		Org      string `json:"organisation"`
 		Orcid    string `json:"orcid"`
-		Upstream string `json:"upstream"`
+		Upstream string `json:"upstream,omitempty"` // none without [upstream]
 	}
 	rows := []memberOut{}
 	for _, o := range orgs {
@@ -533,11 +534,7 @@ func (e *env) orgStatus(ctx context.Context, args []string) error {
 			return err
 		}
 		for _, m := range ms {
-			state := m.Upstream
-			if state == "" {
-				state = "-"
-			}
-			rows = append(rows, memberOut{o.Name, m.Orcid, state})
+			rows = append(rows, memberOut{o.Name, m.Orcid, m.Upstream})
 		}
 	}
 	if *asJSON {
@@ -551,7 +548,7 @@ func (e *env) orgStatus(ctx context.Context, args []string) error {
 	tw := newTable(e.stdout)
 	fmt.Fprintln(tw, "ORGANISATION\tORCID\tUPSTREAM")
 	for _, r := range rows {
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", cell(r.Org), r.Orcid, cell(r.Upstream))
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", cell(r.Org), r.Orcid, cell(cmp.Or(r.Upstream, "-")))
 	}
 	return tw.Flush()
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -185,4 +186,28 @@ func TestOrgSetEmailWithoutRelayNamesTheConfiguration(t *testing.T) {
 		is.NoErr(err)
 		is.True(strings.Contains(stderr, "warning: e-mail notifications are on, but the built-in configuration (no -config given and HOOKD_CONFIG not set) sets no [email] smtp_addr")) // says which
 	})
+}
+
+// TestOrgStatusJSONWithoutUpstream: without [upstream], a member has no upstream
+// registration state: the table shows "-", and -json leaves the key out rather
+// than print the table's dash as a state.
+func TestOrgStatusJSONWithoutUpstream(t *testing.T) {
+	is := is.New(t)
+	cfg := cliFixture(t)
+	out, err := runCmd(t, "org", "status", "-config", cfg, "-json")
+	is.NoErr(err)
+	var got struct {
+		Upstream bool
+		Members  []map[string]any
+	}
+	is.NoErr(json.Unmarshal([]byte(out), &got))
+	is.True(!got.Upstream)        // no [upstream]
+	is.Equal(len(got.Members), 1) // the fixture's member
+	is.Equal(got.Members[0]["orcid"], "0000-0002-7253-3645")
+	_, has := got.Members[0]["upstream"]
+	is.True(!has) // no state, and no "-" for one
+
+	out, err = runCmd(t, "org", "status", "-config", cfg)
+	is.NoErr(err)
+	is.True(strings.Contains(out, "0000-0002-7253-3645  -")) // the table's dash
 }
