@@ -343,8 +343,13 @@ func (e *env) orgRotate(ctx context.Context, args []string) error {
 		how = store.RevokePrevious
 	}
 	signing, until, err := st.RotateOrgSecret(ctx, o.ID, how)
-	if err != nil {
-		return fmt.Errorf("%s: %w", cmd, err)
+	switch {
+	case errors.Is(err, store.ErrConflict): // a rotation within the overlap the last one promised
+		return fmt.Errorf("%w (-revoke-previous)", flagError(cmd, err, nil))
+	case errors.Is(err, store.ErrNotFound): // no webhook, so no secret
+		return fmt.Errorf("%w (hookd org set %d -url URL)", flagError(cmd, err, nil), o.ID)
+	case err != nil:
+		return flagError(cmd, err, nil)
 	}
 	if asJSON {
 		return e.printJSON(struct {

@@ -211,3 +211,26 @@ func TestOrgStatusJSONWithoutUpstream(t *testing.T) {
 	is.NoErr(err)
 	is.True(strings.Contains(out, "0000-0002-7253-3645  -")) // the table's dash
 }
+
+// TestOrgRotateSecretSaysWhatToDo: a rotation that cannot be made names, in the
+// command line's words, what makes it: the flag that revokes the old secrets, or
+// the command that gives the organisation a webhook.
+func TestOrgRotateSecretSaysWhatToDo(t *testing.T) {
+	is := is.New(t)
+	cfg := cliFixture(t)
+	_, err := runCmd(t, "org", "rotate-secret", "-config", cfg, "Uni")
+	is.True(err != nil)                                                           // no webhook, no secret
+	is.True(strings.Contains(err.Error(), "(hookd org set 1 -url URL)"))          // what gives it one
+	is.True(!strings.Contains(err.Error(), "rotate organisation signing secret")) // not the store's step
+
+	_, err = runCmd(t, "org", "set", "-config", cfg, "Uni", "-url", "https://hooks.uni.example/orcid")
+	is.NoErr(err)
+	_, err = runCmd(t, "org", "rotate-secret", "-config", cfg, "Uni")
+	is.NoErr(err) // the old secret signs for 24 hours
+	_, err = runCmd(t, "org", "rotate-secret", "-config", cfg, "Uni")
+	is.True(err != nil)                                                           // a second rotation within them
+	is.True(strings.Contains(err.Error(), "(-revoke-previous)"))                  // names the flag that makes it
+	is.True(!strings.Contains(err.Error(), "rotate organisation signing secret")) // in the command line's words
+	_, err = runCmd(t, "org", "rotate-secret", "-config", cfg, "-revoke-previous", "Uni")
+	is.NoErr(err) // which it does
+}
