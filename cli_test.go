@@ -1214,6 +1214,36 @@ func TestFlagGivenTwice(t *testing.T) {
 	})
 }
 
+// TestBoolFlagValueApart: a bool flag's true or false given as a word of its own
+// ("-strict false") is refused, saying to write it with =, instead of being taken
+// for the command's argument (an inbox named "false") or blamed on the next one;
+// nothing changes, and with = it works.
+func TestBoolFlagValueApart(t *testing.T) {
+	is := is.New(t)
+	cfg := cliFixture(t)
+	for _, args := range [][]string{
+		{"inbox", "list", "-json", "false"},
+		{"org", "set", "Uni", "-url", "https://hooks.uni.example/orcid", "-enabled", "false"},
+		{"org", "member", "import", "-org", "Uni", "-strict", "TRUE", "members.csv"},
+		{"deliveries", "list", "-attempts", "true"},
+	} {
+		_, err := runCmd(t, append(args, "-config", cfg)...)
+		is.True(err != nil) // refused
+		flag, value := args[len(args)-2], args[len(args)-1]
+		if args[1] == "member" {
+			flag, value = args[len(args)-3], args[len(args)-2]
+		}
+		is.True(strings.Contains(err.Error(), flag+" "+value+": give a true or false with =, as "+flag+"="+strings.ToLower(value))) // saying how
+	}
+	out, err := runCmd(t, "webhooks", "list", "-config", cfg, "-org", "Uni", "-json")
+	is.NoErr(err)
+	is.Equal(strings.TrimSpace(out), "[]") // org set changed nothing
+	_, err = runCmd(t, "org", "set", "Uni", "-url", "https://hooks.uni.example/orcid", "-enabled=false", "-config", cfg)
+	is.NoErr(err) // with =, it works
+	_, err = runCmd(t, "client", "add", "-name", "-json", "-config", cfg)
+	is.NoErr(err) // and a value of a flag that takes one stays its value
+}
+
 // TestStorePathNotADatabase: a file at store.path that is no SQLite database, or
 // another application's, is named for what it is, by every command (not taken for
 // a database whose key is missing), and by init, which does not call it set up.

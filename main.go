@@ -284,6 +284,11 @@ func (e *env) parse(fs *flag.FlagSet, args []string, min, max int) ([]string, er
 	if err != nil {
 		return nil, fmt.Errorf("%s: %v (usage: %s; hookd %s -h lists its flags)", name, err, c.synopsis(), name)
 	}
+	if f, v := boolValueApart(fs, args); f != "" {
+		// Go's flags read "-enabled false" as -enabled, then an argument "false":
+		// which would be taken for the command's own argument, or blamed on the next.
+		return nil, fmt.Errorf("%s: -%s %s: give a true or false with =, as -%s=%s (usage: %s)", name, f, v, f, strings.ToLower(v), c.synopsis())
+	}
 	if f := givenTwice(fs, args); f != "" {
 		// Which of the two was meant cannot be told; the values are not shown
 		// (one may be a secret).
@@ -954,6 +959,35 @@ func givenTwice(fs *flag.FlagSet, args []string) string {
 		seen[f.Name] = true
 	}
 	return ""
+}
+
+// boolValueApart finds, in args that fs parsed without an error, a bool flag
+// followed by a separate "true" or "false" (in any case), and returns the flag's
+// name and that word; "" when there is none.
+func boolValueApart(fs *flag.FlagSet, args []string) (name, value string) {
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			break
+		}
+		if len(a) < 2 || a[0] != '-' {
+			continue // an argument
+		}
+		n, _, hasValue := strings.Cut(strings.TrimPrefix(a[1:], "-"), "=")
+		f := fs.Lookup(n)
+		if f == nil || hasValue {
+			continue
+		}
+		b, ok := f.Value.(interface{ IsBoolFlag() bool })
+		if !ok || !b.IsBoolFlag() {
+			i++ // its value is the next argument, whatever it looks like
+			continue
+		}
+		if i+1 < len(args) && (strings.EqualFold(args[i+1], "true") || strings.EqualFold(args[i+1], "false")) {
+			return f.Name, args[i+1]
+		}
+	}
+	return "", ""
 }
 
 // parseInterspersed parses flags that may come before or after positional arguments.
