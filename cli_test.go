@@ -848,9 +848,9 @@ func TestDatabaseOutOfReach(t *testing.T) {
 				os.Chmod(data, 0o700)
 				os.Chmod(db, 0o600)
 			})
-			commands := [][]string{{"client", "list"}, {"notify", "0000-0002-7253-3645"}, {"serve"}}
+			commands := [][]string{{"client", "list"}, {"notify", "0000-0002-7253-3645"}, {"serve"}, {"backup", filepath.Join(dir, "copy.db")}}
 			if tt.folder == 0 { // (init on a database it sees says it is there, and changes nothing)
-				commands = append(commands, []string{"init"}, []string{"backup", filepath.Join(dir, "copy.db")})
+				commands = append(commands, []string{"init"})
 			}
 			for _, args := range commands {
 				_, err := runCmd(t, append(args, "-config", cfg)...)

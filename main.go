@@ -407,7 +407,7 @@ func (e *env) openWith(ctx context.Context, cmd, flagValue string,
 // opens no secret and seals none, so it needs no key, and a database whose key is
 // missing or wrong can still be backed up; and it migrates nothing (olderSchema).
 func openForCopy(ctx context.Context, cfg Config, _, _ bool, migrating func(name string)) (*store.Store, error) {
-	if err := checkDatabaseReachable(cfg.Store.Path); err != nil {
+	if err := checkDatabaseAccess(cfg.Store.Path); err != nil {
 		return nil, err
 	}
 	box, err := secret.LoadKeyFile(cfg.SecretKeyPath(), false)
@@ -530,25 +530,17 @@ func checkKeyAhead(cfg Config) error {
 // read-only -shm behind, which keeps every later process, the daemon included,
 // from writing the database. A database that does not exist is no error here.
 func checkDatabaseAccess(db string) error {
-	if err := checkDatabaseReachable(db); err != nil {
-		return err
-	}
-	if fi, err := os.Stat(db); err != nil || !fi.Mode().IsRegular() {
+	fi, err := os.Stat(db)
+	switch {
+	case errors.Is(err, fs.ErrPermission):
+		return fmt.Errorf("store.path: %s cannot be reached (%w): its folder is closed to this user; "+
+			"run hookd as the user the database belongs to (the service's: sudo -u hookd hookd …); nothing was changed", db, err)
+	case err != nil || !fi.Mode().IsRegular():
 		return nil // missing, or no file: the callers say so
 	}
 	if err := writable(db, false); err != nil {
 		return fmt.Errorf("store.path: %s cannot be written (%w): hookd writes a database, and its -wal and -shm files beside it, even to read it; "+
 			"run hookd as the user the database belongs to (the service's: sudo -u hookd hookd …), or give that user write permission (chmod u+w); nothing was changed", db, err)
-	}
-	return nil
-}
-
-// checkDatabaseReachable is the first half of checkDatabaseAccess, for hookd
-// backup, which only reads: the database's folder must not be closed to this user.
-func checkDatabaseReachable(db string) error {
-	if _, err := os.Stat(db); errors.Is(err, fs.ErrPermission) {
-		return fmt.Errorf("store.path: %s cannot be reached (%w): its folder is closed to this user; "+
-			"run hookd as the user the database belongs to (the service's: sudo -u hookd hookd …); nothing was changed", db, err)
 	}
 	return nil
 }
