@@ -536,6 +536,8 @@ func TestErrorsNameTheFlag(t *testing.T) {
 		{[]string{"notify", "-type", "", "0000-0002-7253-3645"}, "notify: -type: "},
 		{[]string{"inbox", "set", "demo", "-status", "0"}, "inbox set: -status: 0 is not a status"},
 		{[]string{"--version", "extra"}, "version: unexpected argument"},
+		{[]string{"deliveries", "list", "-since", "1h", "-until", "2h"}, "deliveries list: -until: must be later than -since ("},
+		{[]string{"deliveries", "replay", "-since", "1h", "-until", "2h"}, "deliveries replay: -until: must be later than -since ("},
 	} {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
 			is := is.New(t)

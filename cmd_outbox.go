@@ -100,6 +100,11 @@ func (e *env) deliveryFilterFlags(fs *flag.FlagSet) func(context.Context, *store
 			}
 			f.OrgID = o.ID
 		}
+		if !f.Since.IsZero() && !f.Until.IsZero() && !f.Since.Before(f.Until) {
+			// f.Check says so too, in the API's words ("later than since"), and in UTC.
+			return f, &store.Error{Code: store.Invalid, Field: "until",
+				Message: fmt.Sprintf("must be later than -since (%s)", f.Since.Local().Format("2006-01-02 15:04:05"))}
+		}
 		return f, f.Check()
 	}
 }
