@@ -606,6 +606,33 @@ func TestTablesAlignWideText(t *testing.T) {
 	}
 }
 
+// TestAttemptResponseCutWhole: the start of a response in Japanese, cut to fit
+// the line, ends at a whole character, not in the escaped bytes of half of one.
+func TestAttemptResponseCutWhole(t *testing.T) {
+	is := is.New(t)
+	cfg := cliFixture(t)
+	st := openTestStore(t, cfg)
+	ctx := context.Background()
+	_, err := st.Replay(ctx, store.DeliveryFilter{ID: 1})
+	is.NoErr(err) // the fixture's failed delivery, due again
+	claimed, err := st.Exchange(ctx, nil, 10, 60e9)
+	is.NoErr(err)
+	is.Equal(len(claimed), 1)
+	body := "x" + strings.Repeat("エラー", 30) // 1 + 270 bytes: 60 falls inside a character
+	_, err = st.Exchange(ctx, []store.Outcome{{DeliveryID: claimed[0].ID, SubscriptionID: claimed[0].Target.SubscriptionID,
+		Kind: store.OutcomeRetry, Attempt: claimed[0].Attempt, StartedAt: st.Now(), Status: 500, Response: body,
+		RetryAt: st.Now().Add(3600e9)}}, 0, 0)
+	is.NoErr(err)
+	st.Close()
+	for _, args := range [][]string{{"deliveries", "list", "-attempts"}, {"deliveries", "show", "1"}} {
+		out, err := runCmd(t, append(args, "-config", cfg)...)
+		is.NoErr(err)
+		is.True(utf8.ValidString(out))                                    // whole characters
+		is.True(!strings.Contains(out, `\x`))                             // none of them escaped
+		is.True(strings.Contains(out, "x"+strings.Repeat("エラー", 6)+"エ…")) // cut at 58 bytes, the last whole character
+	}
+}
+
 // TestTableWriterAsTabwriter: on text of one column per character, the table
 // writer lays out rows as text/tabwriter does, ragged rows and lines without a tab
 // included.

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"hookd/store"
 )
@@ -290,9 +291,14 @@ func lastWord(d store.Delivery) string {
 	return last
 }
 
+// oneLine is s on one line, cut to at most n bytes: at the start of a character,
+// so that a body in Japanese, say, does not end in the escaped bytes of half of one.
 func oneLine(s string, n int) string {
 	s = strings.Join(strings.Fields(s), " ")
 	if len(s) > n {
+		for n > 0 && !utf8.RuneStart(s[n]) {
+			n--
+		}
 		return s[:n] + "…"
 	}
 	return s
