@@ -887,8 +887,9 @@ func textWidth(s string) int {
 	n := 0
 	for _, r := range s {
 		switch {
-		case unicode.In(r, unicode.Mn, unicode.Me, unicode.Cf):
-			// a combining mark, or a zero-width format character
+		case r != '\u00ad' && unicode.In(r, unicode.Mn, unicode.Me, unicode.Cf):
+			// a combining mark, or a zero-width format character (a soft hyphen
+			// takes a column, as wcwidth has it)
 		case width.LookupRune(r).Kind() == width.EastAsianWide, width.LookupRune(r).Kind() == width.EastAsianFullwidth:
 			n += 2
 		default:
