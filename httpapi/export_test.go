@@ -38,7 +38,7 @@ func Routes(opts Options) [][2]string {
 }
 
 // OpenAPIDocument is the document GET /openapi.json serves with basePath.
-func OpenAPIDocument(basePath string) []byte { return openAPIDocument(basePath) }
+func OpenAPIDocument(basePath string) []byte { return openAPIDocument("", basePath) }
 
 // OpenAPIFile is openapi.json as embedded.
 var OpenAPIFile = openAPIFile

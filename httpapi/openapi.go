@@ -4,6 +4,8 @@ import (
 	_ "embed"
 	"encoding/json"
 	"net/http"
+	"net/url"
+	"strings"
 )
 
 // openAPIFile is the OpenAPI 3.1 document of every JSON route in routes.go, written
@@ -16,22 +18,32 @@ var openAPIFile []byte
 // openAPIDocument is the document GET /openapi.json serves: the file, with the
 // ORCID-compatible routes' {base} server variable and the token URL of the oauth2
 // security scheme set to basePath, so a client made from it calls this daemon's
-// routes. Without a base path it is the file byte for byte.
-func openAPIDocument(basePath string) []byte {
-	if basePath == "" {
+// routes. prefix is the path of http.public_url, which a proxy in front of hookd
+// takes off: with one, the document's routes are under it (a server of that path
+// for all of them, and the prefix before the base path). Without either it is the
+// file byte for byte.
+func openAPIDocument(prefix, basePath string) []byte {
+	if prefix == "" && basePath == "" {
 		return openAPIFile
 	}
 	var doc map[string]any
 	if err := json.Unmarshal(openAPIFile, &doc); err != nil {
 		return openAPIFile // the embedded file is valid JSON: TestOpenAPIDocument checks it
 	}
+	if prefix != "" {
+		doc["servers"] = []any{map[string]any{"url": prefix, "description": "This hookd, behind the proxy that takes off " + prefix + " (http.public_url)."}}
+	}
+	base := prefix + basePath
+	if base == "" {
+		base = "/"
+	}
 	paths, _ := doc["paths"].(map[string]any)
 	for _, item := range paths {
 		servers, _ := item.(map[string]any)["servers"].([]any)
 		for _, srv := range servers {
 			vars, _ := srv.(map[string]any)["variables"].(map[string]any)
-			if base, ok := vars["base"].(map[string]any); ok {
-				base["default"] = basePath
+			if b, ok := vars["base"].(map[string]any); ok {
+				b["default"] = base
 			}
 		}
 	}
@@ -42,7 +54,7 @@ func openAPIDocument(basePath string) []byte {
 			f, _ := flow.(map[string]any)
 			for _, key := range []string{"tokenUrl", "refreshUrl"} {
 				if u, ok := f[key].(string); ok {
-					f[key] = basePath + u
+					f[key] = prefix + basePath + u
 				}
 			}
 		}
@@ -65,7 +77,11 @@ func dig(v any, keys ...string) any {
 
 // handleOpenAPI serves the OpenAPI document.
 func (s *Server) handleOpenAPI() http.Handler {
-	doc := openAPIDocument(s.opts.BasePath)
+	var prefix string
+	if u, err := url.Parse(s.opts.PublicURL); err == nil {
+		prefix = strings.TrimSuffix(u.Path, "/")
+	}
+	doc := openAPIDocument(prefix, s.opts.BasePath)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.Write(doc)

@@ -215,4 +215,26 @@ func TestOpenAPIServed(t *testing.T) {
 		flow["tokenUrl"], flow["refreshUrl"] = "/oauth/token", "/oauth/token"
 		is.True(reflect.DeepEqual(served, file)) // nothing else differs from the file
 	})
+	t.Run("behind a proxy that takes off a path", func(t *testing.T) {
+		is := is.New(t)
+		h := newHarness(t, func(o *httpapi.Options) { o.PublicURL, o.BasePath = "https://uni.example/hookd/", "/orcid-api-web" })
+		res := h.doRaw(t, http.MethodGet, "/openapi.json", "")
+		is.Equal(res.status, http.StatusOK)
+		_, err := openapitest.New(res.body)
+		is.NoErr(err) // a valid document
+		var served map[string]any
+		is.NoErr(json.Unmarshal(res.body, &served))
+		is.Equal(served["servers"].([]any)[0].(map[string]any)["url"], "/hookd") // every route under the proxy's path
+		bases := 0
+		for _, item := range served["paths"].(map[string]any) {
+			servers, _ := item.(map[string]any)["servers"].([]any)
+			for _, srv := range servers {
+				is.Equal(srv.(map[string]any)["variables"].(map[string]any)["base"].(map[string]any)["default"], "/hookd/orcid-api-web") // and the ORCID routes under both
+				bases++
+			}
+		}
+		is.Equal(bases, 4)
+		flow := served["components"].(map[string]any)["securitySchemes"].(map[string]any)["oauth2"].(map[string]any)["flows"].(map[string]any)["clientCredentials"].(map[string]any)
+		is.Equal(flow["tokenUrl"], "/hookd/orcid-api-web/oauth/token") // the token URL as a client reaches it
+	})
 }
