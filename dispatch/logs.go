@@ -21,11 +21,13 @@ const (
 
 // failureLog rate-limits the "delivery failed" lines, so a dead receiver cannot
 // flood the journal: a retried failure is logged at most once per failLogEvery per
-// host, and the next line says how many were left out meanwhile. A final failure
-// (dead, gone, deactivated) is always logged.
+// host, and so is a delivery that ends dead, counted apart (a receiver down past
+// give_up_after makes every delivery to it die, one after another); the next line
+// of each says how many were left out meanwhile. A webhook's deactivation (gone,
+// deactivated), which comes once per webhook, is always logged.
 type failureLog struct {
 	mu    sync.Mutex
-	hosts *recent[string, int] // per host: failures left out since its last line, stamped with that line's time
+	hosts *recent[string, int] // per host, and per host for deaths: failures left out since its last line, stamped with that line's time
 }
 
 func newFailureLog() *failureLog {
@@ -35,14 +37,18 @@ func newFailureLog() *failureLog {
 // admit says whether a failure of kind at host may be logged now and, if so, how
 // many of the host's failures were left out since its last line.
 func (f *failureLog) admit(host string, kind store.OutcomeKind, now time.Time) (suppressed int, ok bool) {
+	key := host
+	if kind == store.OutcomeDead {
+		key = "dead " + host // no host has a space
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	suppressed, last, seen := f.hosts.get(host, now)
-	if seen && now.Sub(last) < failLogEvery && kind == store.OutcomeRetry {
-		f.hosts.set(host, suppressed+1, last)
+	suppressed, last, seen := f.hosts.get(key, now)
+	if seen && now.Sub(last) < failLogEvery && (kind == store.OutcomeRetry || kind == store.OutcomeDead) {
+		f.hosts.set(key, suppressed+1, last)
 		return 0, false
 	}
-	f.hosts.set(host, 0, now)
+	f.hosts.set(key, 0, now)
 	return suppressed, true
 }
 

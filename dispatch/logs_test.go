@@ -77,6 +77,49 @@ func TestFailureLogIsRateLimited(t *testing.T) {
 	is.True(strings.Contains(logs.String(), `"suppressed":19`))          // counting the first minute's others
 }
 
+// TestDeathLogIsRateLimited: a receiver down past give_up_after makes every one of
+// its deliveries die, one after another; they make one line a minute per host, as
+// its retries do, and the next says how many were left out.
+func TestDeathLogIsRateLimited(t *testing.T) {
+	is := is.New(t)
+	e := newEnv(t)
+	var logs lockedBuffer
+	rv := newReceiver(t, func(_ int, w http.ResponseWriter, _ *http.Request, _ []byte) error {
+		w.WriteHeader(http.StatusInternalServerError)
+		return nil
+	})
+	for i := 0; i < 20; i++ {
+		e.subscribe(testOrcid(i), rv.URL+"/hook")
+	}
+	d := e.dispatcher(func(o *dispatch.Options) {
+		o.Logger = slog.New(slog.NewJSONHandler(&logs, nil))
+		o.PerHost, o.Workers = 20, 20
+		o.RetryBase, o.RetryMaxDelay, o.GiveUpAfter = time.Minute, time.Minute, time.Minute
+	})
+	events := func() {
+		var evs []store.Event
+		for i := 0; i < 20; i++ {
+			evs = append(evs, store.Event{Orcid: testOrcid(i)})
+		}
+		e.intake(0, evs...)
+	}
+	dead := func() int { return strings.Count(logs.String(), `"state":"dead"`) }
+	events()
+	is.Equal(e.tick(d), 20) // twenty failing calls
+	e.clock.Advance(2 * time.Minute)
+	is.Equal(e.tick(d), 20)                                               // their retries, past give_up_after
+	is.Equal(len(e.deliveries(store.DeliveryFilter{State: "dead"})), 20)  // every one is dead
+	is.Equal(dead(), 1)                                                   // in one line for the host
+	is.True(strings.Count(logs.String(), `"msg":"delivery failed"`) <= 2) // with at most one of its retries
+
+	events()
+	is.Equal(e.tick(d), 20) // twenty new deliveries fail
+	e.clock.Advance(2 * time.Minute)
+	is.Equal(e.tick(d), 20)                                     // and die
+	is.Equal(dead(), 2)                                         // one more line, a minute on
+	is.True(strings.Contains(logs.String(), `"suppressed":19`)) // counting the deaths left out
+}
+
 // TestPoisonOutcomeDropped: when the loop's transaction keeps failing because of one
 // outcome, the third failed turn records the outcomes one at a time, drops (and logs)
 // the bad one, and the loop goes on.
