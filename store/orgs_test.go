@@ -277,6 +277,48 @@ func TestUpstreamSync(t *testing.T) {
 	is.True(!ok) // a key is per record
 }
 
+// TestUnregistrationOutlivesUpstreamTurnedOff: a record left by its last
+// organisation while its unregistration was still waiting (the upstream API down,
+// say) is unregistered once upstream registration is configured again after a
+// start without it, whose deactivation turned that order dead.
+func TestUnregistrationOutlivesUpstreamTurnedOff(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	st := newStore(t)
+	const api = "https://api.sandbox.orcid.org"
+	o, err := st.CreateOrganisation(ctx, "A", "tech@a.example")
+	is.NoErr(err)
+	_, _, err = st.SetHubSettings(ctx, o.ID, store.HubSettings{EmailEnabled: true})
+	is.NoErr(err)
+	_, err = st.ConfigureUpstream(ctx, api)
+	is.NoErr(err)
+	m := memberOrcid(1)
+	_, err = st.PutMember(ctx, o.ID, m, store.MemberInfo{}, 0)
+	is.NoErr(err)
+	is.NoErr(st.MarkUpstream(ctx, m, store.UpstreamRegister, true, "")) // registered upstream
+	is.NoErr(st.RemoveMember(ctx, o.ID, m))
+	order := func() []store.Delivery {
+		t.Helper()
+		ds, err := st.Deliveries(ctx, store.DeliveryFilter{Orcid: m, State: "pending"})
+		is.NoErr(err) // pending orders
+		return ds
+	}
+	is.Equal(len(order()), 1) // the unregistration waits
+
+	_, err = st.ConfigureUpstream(ctx, "") // a start without [upstream]
+	is.NoErr(err)
+	is.Equal(len(order()), 0) // the order died with the deactivation
+
+	_, err = st.ConfigureUpstream(ctx, api) // [upstream] again
+	is.NoErr(err)
+	ds := order()
+	is.Equal(len(ds), 1)                                // the record is to be unregistered still
+	is.Equal(ds[0].EventType, store.UpstreamUnregister) // as an unregistration
+	wanted, err := st.UpstreamWanted(ctx, m)
+	is.NoErr(err)
+	is.True(!wanted) // its call is a DELETE
+}
+
 // TestUpstreamFollowsADeactivation: when hookd itself turns an organisation's only
 // webhook off (a 410), the members it covered are unregistered upstream, as when
 // the organisation's staff turn it off.

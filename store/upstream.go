@@ -439,6 +439,9 @@ func (s *Store) setUpstreamSub(ctx context.Context, tx *sql.Tx, apiURL string, n
 		return 0, err
 	case apiURL == "":
 		if active {
+			if err := keepUnregistrations(ctx, tx, id, now); err != nil {
+				return 0, err
+			}
 			_, err := s.deactivate(ctx, tx, id, "upstream registration is not configured", now)
 			return 0, err
 		}
@@ -461,6 +464,20 @@ func (s *Store) setUpstreamSub(ctx context.Context, tx *sql.Tx, apiURL string, n
 		return id, s.reactivate(ctx, tx, id, now)
 	}
 	return id, nil
+}
+
+// keepUnregistrations notes, as registrations not yet confirmed, the records whose
+// work orders are waiting or in flight and that have no registration (an
+// unregistration still to be done), before upstream registration is turned off:
+// the deactivation turns those orders dead, and a record no organisation covers
+// is in no list the next ConfigureUpstream goes through, so it would stay
+// registered upstream for good. So noted, it is unregistered then, or registered
+// again if an organisation covers it by then.
+func keepUnregistrations(ctx context.Context, tx *sql.Tx, subID, now int64) error {
+	_, err := tx.ExecContext(ctx, `INSERT INTO upstream_registrations(orcid, updated_at)
+		SELECT DISTINCT subject, ?2 FROM deliveries WHERE subscription_id = ?1 AND state IN (0, 1)
+		ON CONFLICT(orcid) DO NOTHING`, subID, now)
+	return err
 }
 
 // createUpstreamSub inserts the upstream subscription. Its types are the work orders
