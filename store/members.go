@@ -18,8 +18,9 @@ type Member struct {
 	EPPN      string
 	CreatedAt time.Time
 	// Upstream is the state of hookd's webhook registration at the upstream ORCID API
-	// for this record: "" when upstream registration is off or the organisation has no
-	// webhook or e-mail enabled, else "registered", "pending" or "failed: <last error>".
+	// for this record, one for the record whichever organisation lists it: "" when
+	// upstream registration is off or no organisation with its webhook or e-mail on
+	// has the record as a member, else "registered", "pending" or "failed: <last error>".
 	Upstream string
 }
 
