@@ -46,6 +46,7 @@ func findOrg(ctx context.Context, st *store.Store, ref string) (store.Organisati
 // orgFlags are the flags of org add and org set, by the field names of the store's errors.
 var orgFlags = map[string]string{
 	"name": "name", "tech-contact-email": "tech-contact", "url": "url", "notification-email": "notification-email",
+	"apikey": "apikey-file",
 }
 
 type orgOut struct {
@@ -294,6 +295,9 @@ func (e *env) orgSet(ctx context.Context, args []string) error {
 	if changed {
 		if err := h.Check(); err != nil {
 			return flagError("org set", err, orgFlags)
+		}
+		if set["append-orcid"] && *appendOrcid && h.URL == "" {
+			return errors.New("org set: -append-orcid: needs the webhook's url: without one there is no webhook to append the iD to")
 		}
 	}
 	// Everything is checked: the organisation first (its new name may be taken,

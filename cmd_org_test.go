@@ -129,6 +129,39 @@ func TestOrgSetEmptyAPIKeyFile(t *testing.T) {
 	is.True(strings.Contains(out, "apikey             set")) // the key kept
 }
 
+// TestOrgSetWebhookFlagsWithoutURL: "org set -apikey-file F" or "-append-orcid" for
+// an organisation that has no webhook URL, nor gets one, is refused, naming the
+// flag, and changes nothing: there is no webhook to keep them, and a -url given
+// later would start without them.
+func TestOrgSetWebhookFlagsWithoutURL(t *testing.T) {
+	is := is.New(t)
+	cfg := testConfig(t, "")
+	keyFile := filepath.Join(t.TempDir(), "apikey")
+	is.NoErr(os.WriteFile(keyFile, []byte("the-key\n"), 0o600))
+	_, err := runCmd(t, "org", "add", "-config", cfg, "-name", "Uni", "-tech-contact", "it@uni.example")
+	is.NoErr(err)
+	before, err := runCmd(t, "org", "show", "Uni", "-config", cfg)
+	is.NoErr(err)
+	for _, tt := range []struct{ flag, arg string }{{"-apikey-file", keyFile}, {"-append-orcid", ""}} {
+		args := []string{"org", "set", "Uni", "-config", cfg, "-email", tt.flag}
+		if tt.arg != "" {
+			args = append(args, tt.arg)
+		}
+		_, err := runCmd(t, args...)
+		is.True(err != nil)                                                         // refused
+		is.True(strings.Contains(err.Error(), tt.flag+": needs the webhook's url")) // naming the flag
+		out, err := runCmd(t, "org", "show", "Uni", "-config", cfg)
+		is.NoErr(err)
+		is.Equal(out, before) // nothing changed, e-mail included
+	}
+	_, err = runCmd(t, "org", "set", "Uni", "-config", cfg, "-url", "https://hooks.uni.example/orcid", "-apikey-file", keyFile, "-append-orcid")
+	is.NoErr(err) // with the url, both are taken
+	out, err := runCmd(t, "org", "show", "Uni", "-config", cfg)
+	is.NoErr(err)
+	is.True(strings.Contains(out, "apikey             set"))
+	is.True(strings.Contains(out, "append-orcid       true"))
+}
+
 // TestOrgSetEmailWithoutRelay: turning an organisation's e-mail on where the
 // configuration names no SMTP relay is done, with a warning that hookd cannot send
 // it, which org show repeats; with a relay configured there is none.

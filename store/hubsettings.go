@@ -108,6 +108,11 @@ func (h HubSettings) Check() error {
 		}
 	}
 	if h.APIKey != nil && *h.APIKey != "" {
+		if h.URL == "" {
+			// Settings without a url have no webhook to send it with: it would be
+			// dropped, and a url given later would start without it.
+			return invalid("apikey", "needs the webhook's url: without one there is no webhook to send it with")
+		}
 		if err := CheckHeaderValue("apikey", *h.APIKey); err != nil {
 			return err
 		}

@@ -157,6 +157,10 @@ func TestHubSettings(t *testing.T) {
 	is.True(errors.Is(err, store.ErrInvalid)) // enabled without url
 	_, _, err = st.SetHubSettings(ctx, o.ID, store.HubSettings{NotificationEmail: "bad"})
 	is.True(errors.Is(err, store.ErrInvalid)) // bad notification address
+	_, _, err = st.SetHubSettings(ctx, o.ID, store.HubSettings{EmailEnabled: true, APIKey: ptr("new-key")})
+	var se *store.Error
+	is.True(errors.As(err, &se)) // an apikey without a url, which would be dropped with the webhook
+	is.Equal(se.Field, "apikey") // named
 	h, err = st.HubSettings(ctx, o.ID)
 	is.NoErr(err)
 	is.Equal(h.URL, "https://a.example/h2") // unchanged
