@@ -224,7 +224,7 @@ func (h *Handler) handleClientAction() http.Handler {
 				return
 			}
 			h.audit(r, p, "client.remove", c.ID, Object{ClientID: c.ID}, c.Name)
-			redirectDone(w, r, "/console/clients", "client-removed")
+			h.redirectDone(w, r, "/console/clients", "client-removed")
 		}
 	})
 }

@@ -32,6 +32,8 @@ type Options struct {
 	// signing in with it makes an operator session.
 	AdminToken string
 	// PublicURL is how people reach hookd; when it is https, cookies are Secure.
+	// Its path, if any, is one a proxy in front of hookd takes off: the console's
+	// links, redirects and cookies are under it (the routes stay at /console/).
 	PublicURL string
 	// AllowPrivateTargets lets webhook URLs point at loopback and private addresses,
 	// as delivery.allow_private_targets does for the API.
@@ -67,6 +69,9 @@ type Handler struct {
 	pages   map[string]*pageTemplate
 	limiter *limiter
 	secure  bool
+	// base is PublicURL's path without its final slash ("" when it has none): what a
+	// browser's console addresses start with before /console/.
+	base string
 	// ours says whether a webhook's URL reaches this hookd, and so calls its inbox.
 	ours func(*url.URL) (string, bool)
 
@@ -104,10 +109,27 @@ func New(opts Options) *Handler {
 		streamBy: map[string]int{},
 		slowed:   make(chan struct{}, maxSlowed),
 		secure:   strings.HasPrefix(strings.ToLower(opts.PublicURL), "https://"),
+		base:     basePath(opts.PublicURL),
 		stop:     make(chan struct{}),
 	}
 	h.routes()
 	return h
+}
+
+// basePath is the path of a public URL without its final slash: "" for none, or
+// for a URL that does not parse (the configuration checks it first).
+func basePath(publicURL string) string {
+	u, err := url.Parse(publicURL)
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSuffix(u.EscapedPath(), "/")
+}
+
+// redirect sends the reader to a console path (one that starts with /console),
+// under the base path.
+func (h *Handler) redirect(w http.ResponseWriter, r *http.Request, to string, code int) {
+	http.Redirect(w, r, h.base+to, code)
 }
 
 // routes lists every route of the console.

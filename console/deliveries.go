@@ -326,6 +326,6 @@ func (h *Handler) handleReplayOne() http.Handler {
 		}
 		h.audit(r, p, "delivery.replay", strconv.FormatInt(d.ID, 10), deliveryObject(d), d.Target)
 		h.nudge()
-		redirectDone(w, r, self, "replayed")
+		h.redirectDone(w, r, self, "replayed")
 	})
 }

@@ -402,7 +402,7 @@ func (h *Handler) handleInboxAction() http.Handler {
 				return
 			}
 			h.audit(r, p, "inbox.answer", name, obj, a.String())
-			redirectDone(w, r, self, "answer")
+			h.redirectDone(w, r, self, "answer")
 		case ActClear:
 			if r.PostFormValue("confirm") != "yes" {
 				v.ClearErrors["confirm"] = errNoConfirm.Error()
@@ -415,7 +415,7 @@ func (h *Handler) handleInboxAction() http.Handler {
 				return
 			}
 			h.audit(r, p, "inbox.clear", name, obj, strconv.Itoa(n)+" requests")
-			redirectDone(w, r, self, "cleared")
+			h.redirectDone(w, r, self, "cleared")
 		}
 	})
 }

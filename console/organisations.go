@@ -33,7 +33,7 @@ func (h *Handler) handleOrganisations() http.Handler {
 			return
 		}
 		if p.Staff() {
-			http.Redirect(w, r, "/console/organisations/"+strconv.FormatInt(p.OrgID, 10), http.StatusSeeOther)
+			h.redirect(w, r, "/console/organisations/"+strconv.FormatInt(p.OrgID, 10), http.StatusSeeOther)
 			return
 		}
 		h.organisationsPage(w, r, http.StatusOK, orgsView{Principal: p, Errors: formErrors{}})
@@ -82,7 +82,7 @@ func (h *Handler) handleOrganisationCreate() http.Handler {
 			return
 		}
 		h.audit(r, p, "organisation.create", strconv.FormatInt(o.ID, 10), Object{OrgID: o.ID}, o.Name)
-		redirectDone(w, r, "/console/organisations/"+strconv.FormatInt(o.ID, 10), "created")
+		h.redirectDone(w, r, "/console/organisations/"+strconv.FormatInt(o.ID, 10), "created")
 	})
 }
 
@@ -269,7 +269,7 @@ func (h *Handler) handleHubSettings() http.Handler {
 			h.orgPage(w, r, http.StatusOK, orgView{Principal: p, Org: o, NewSecret: saved.SigningSecret})
 			return
 		}
-		redirectDone(w, r, "/console/organisations/"+strconv.FormatInt(o.ID, 10), "saved")
+		h.redirectDone(w, r, "/console/organisations/"+strconv.FormatInt(o.ID, 10), "saved")
 	})
 }
 
@@ -386,7 +386,7 @@ func (h *Handler) handleMemberAdd() http.Handler {
 			h.nudge()
 		}
 		h.audit(r, p, action, strconv.FormatInt(o.ID, 10), Object{OrgID: o.ID}, m.Orcid)
-		redirectDone(w, r, "/console/organisations/"+strconv.FormatInt(o.ID, 10), done)
+		h.redirectDone(w, r, "/console/organisations/"+strconv.FormatInt(o.ID, 10), done)
 	})
 }
 
@@ -408,6 +408,6 @@ func (h *Handler) handleMemberRemove() http.Handler {
 		}
 		h.audit(r, p, "organisation.member.remove", strconv.FormatInt(o.ID, 10), Object{OrgID: o.ID}, id)
 		h.nudge() // an upstream unregistration may be due
-		redirectDone(w, r, "/console/organisations/"+strconv.FormatInt(o.ID, 10), "removed")
+		h.redirectDone(w, r, "/console/organisations/"+strconv.FormatInt(o.ID, 10), "removed")
 	})
 }

@@ -170,9 +170,16 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, nam
 		h.internal(w, r, fmt.Errorf("render %s: %w", name, err))
 		return
 	}
+	b := buf.Bytes()
+	if h.base != "" {
+		// Every console address a page gives the browser is an attribute value that
+		// starts with /console/ (what a page quotes of its data is escaped, so it never
+		// holds a bare quote): each is put under the base path.
+		b = bytes.ReplaceAll(b, []byte(`"/console/`), []byte(`"`+h.base+`/console/`))
+	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(status)
-	w.Write(buf.Bytes())
+	w.Write(b)
 }
 
 // sectionOf is the navigation section a console path belongs to.
@@ -228,7 +235,7 @@ func (h *Handler) notFound(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) handleNotFound() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/console" {
-			http.Redirect(w, r, "/console/", http.StatusMovedPermanently)
+			h.redirect(w, r, "/console/", http.StatusMovedPermanently)
 			return
 		}
 		h.notFound(w, r)
@@ -255,12 +262,12 @@ func (h *Handler) handleAsset() http.Handler {
 }
 
 // redirectDone sends the reader to a console path after a change, with a flash code.
-func redirectDone(w http.ResponseWriter, r *http.Request, to, done string) {
+func (h *Handler) redirectDone(w http.ResponseWriter, r *http.Request, to, done string) {
 	u, _ := url.Parse(to)
 	q := u.Query()
 	q.Set("done", done)
 	u.RawQuery = q.Encode()
-	http.Redirect(w, r, u.String(), http.StatusSeeOther)
+	h.redirect(w, r, u.String(), http.StatusSeeOther)
 }
 
 // age is a duration as a person reads it: "3 min", "2 h 5 min", "4 days".

@@ -21,7 +21,8 @@ import (
 	"hookd/store"
 )
 
-// Cookie names. Both are HttpOnly, SameSite=Strict and limited to /console/.
+// Cookie names. Both are HttpOnly, SameSite=Strict and limited to /console/ (under
+// the base path).
 const (
 	sessionCookie = "hookd_session"
 	// signinCookie carries the sign-in form's CSRF token before there is a session
@@ -72,7 +73,7 @@ func remoteAddr(r *http.Request) string {
 
 func (h *Handler) setCookie(w http.ResponseWriter, name, value string, maxAge int) {
 	http.SetCookie(w, &http.Cookie{
-		Name: name, Value: value, Path: "/console/", MaxAge: maxAge,
+		Name: name, Value: value, Path: h.base + "/console/", MaxAge: maxAge,
 		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: h.secure,
 	})
 }
@@ -216,7 +217,7 @@ func (h *Handler) signedIn(next http.Handler) http.Handler {
 		}
 		if s == nil {
 			if r.Method == http.MethodGet || r.Method == http.MethodHead {
-				http.Redirect(w, r, "/console/signin?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
+				h.redirect(w, r, "/console/signin?next="+url.QueryEscape(h.base+r.URL.RequestURI()), http.StatusSeeOther)
 				return
 			}
 			h.errorPage(w, r, http.StatusForbidden, "Signed out", "Your session has ended. Sign in again, then repeat what you did.")
@@ -288,8 +289,13 @@ func parseForm(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// safeNext is where to go after signing in: a console path given by next, or the overview.
-func safeNext(next string) string {
+// safeNext is where to go after signing in: a console path given by next (as the
+// browser has it, under the base path, or without it), or the overview; a path
+// without the base path.
+func (h *Handler) safeNext(next string) string {
+	if h.base != "" && strings.HasPrefix(next, h.base+"/") {
+		next = strings.TrimPrefix(next, h.base)
+	}
 	u, err := url.Parse(next)
 	// The path as a browser resolves it: "/console/../api" is not the console's.
 	if err != nil || u.Scheme != "" || u.Host != "" || !strings.HasPrefix(path.Clean(u.Path)+"/", "/console/") ||
@@ -321,10 +327,10 @@ func (h *Handler) signInToken(w http.ResponseWriter, r *http.Request) string {
 func (h *Handler) handleSignInForm() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if s, err := h.lookup(r); err == nil && s != nil {
-			http.Redirect(w, r, safeNext(r.URL.Query().Get("next")), http.StatusSeeOther)
+			h.redirect(w, r, h.safeNext(r.URL.Query().Get("next")), http.StatusSeeOther)
 			return
 		}
-		v := signInView{Token: h.signInToken(w, r), Next: safeNext(r.URL.Query().Get("next")), Admin: h.opts.AdminToken != ""} // "signed out": the layout's flash
+		v := signInView{Token: h.signInToken(w, r), Next: h.safeNext(r.URL.Query().Get("next")), Admin: h.opts.AdminToken != ""} // "signed out": the layout's flash
 		h.render(w, r, http.StatusOK, "signin", "Sign in", v)
 	})
 }
@@ -348,7 +354,7 @@ func (h *Handler) handleSignIn() http.Handler {
 			id = store.ActorAdminToken
 		}
 		addr := remoteAddr(r)
-		v := signInView{Token: c.Value, Next: safeNext(r.PostFormValue("next")), Admin: h.opts.AdminToken != ""}
+		v := signInView{Token: c.Value, Next: h.safeNext(r.PostFormValue("next")), Admin: h.opts.AdminToken != ""}
 		if !useToken {
 			v.ClientID = id
 		}
@@ -452,7 +458,7 @@ func (h *Handler) handleSignIn() http.Handler {
 		h.setCookie(w, sessionCookie, sessionID, 0)
 		h.setCookie(w, signinCookie, "", -1)
 		h.audit(r, principal, "signin", principal.Actor(), Object{ClientID: principal.ClientID}, "")
-		http.Redirect(w, r, v.Next, http.StatusSeeOther)
+		h.redirect(w, r, v.Next, http.StatusSeeOther)
 	})
 }
 
@@ -465,7 +471,7 @@ func (h *Handler) handleSignOut() http.Handler {
 		}
 		h.setCookie(w, sessionCookie, "", -1)
 		h.audit(r, s.principal, "signout", s.principal.Actor(), Object{ClientID: s.principal.ClientID}, "")
-		http.Redirect(w, r, "/console/signin?done=signedout", http.StatusSeeOther)
+		h.redirect(w, r, "/console/signin?done=signedout", http.StatusSeeOther)
 	})
 }
 

@@ -247,7 +247,7 @@ func (h *Handler) handleWebhookAction() http.Handler {
 			}
 			if _, err = h.st.SetSubscriptionActive(ctx, wh.UID, act == ActActivate, reason); err == nil {
 				h.audit(r, p, "webhook."+name, wh.UID, obj, wh.Target)
-				redirectDone(w, r, self, name+"d")
+				h.redirectDone(w, r, self, name+"d")
 				return
 			}
 		case ActDelete:
@@ -258,7 +258,7 @@ func (h *Handler) handleWebhookAction() http.Handler {
 			}
 			if err = h.st.RemoveSubscription(ctx, wh.UID); err == nil {
 				h.audit(r, p, "webhook.delete", wh.UID, obj, wh.Target)
-				redirectDone(w, r, "/console/webhooks", "deleted")
+				h.redirectDone(w, r, "/console/webhooks", "deleted")
 				return
 			}
 		case ActTest:
@@ -266,7 +266,7 @@ func (h *Handler) handleWebhookAction() http.Handler {
 			if id, err = h.st.SendTestEvent(ctx, wh.UID, ""); err == nil {
 				h.audit(r, p, "webhook.test", wh.UID, obj, "delivery "+strconv.FormatInt(id, 10))
 				h.nudge()
-				redirectDone(w, r, "/console/deliveries/"+strconv.FormatInt(id, 10), "test")
+				h.redirectDone(w, r, "/console/deliveries/"+strconv.FormatInt(id, 10), "test")
 				return
 			}
 		case ActRotate:

@@ -75,13 +75,20 @@ func dig(v any, keys ...string) any {
 	return v
 }
 
+// publicPath is http.public_url's path without its final slash ("" when it has
+// none): the path a proxy in front of hookd takes off, which what hookd tells a
+// client to reach starts with.
+func (s *Server) publicPath() string {
+	u, err := url.Parse(s.opts.PublicURL)
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSuffix(u.EscapedPath(), "/")
+}
+
 // handleOpenAPI serves the OpenAPI document.
 func (s *Server) handleOpenAPI() http.Handler {
-	var prefix string
-	if u, err := url.Parse(s.opts.PublicURL); err == nil {
-		prefix = strings.TrimSuffix(u.Path, "/")
-	}
-	doc := openAPIDocument(prefix, s.opts.BasePath)
+	doc := openAPIDocument(s.publicPath(), s.opts.BasePath)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.Write(doc)

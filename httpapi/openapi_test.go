@@ -238,3 +238,23 @@ func TestOpenAPIServed(t *testing.T) {
 		is.Equal(flow["tokenUrl"], "/hookd/orcid-api-web/oauth/token") // the token URL as a client reaches it
 	})
 }
+
+// TestRootLeadsToConsoleUnderPublicPath: "/" and "/console" lead to the console as
+// the browser reaches it: under http.public_url's path when a proxy takes it off.
+func TestRootLeadsToConsoleUnderPublicPath(t *testing.T) {
+	for _, tt := range []struct{ public, want string }{
+		{"https://uni.example", "/console/"},
+		{"https://uni.example/hookd/", "/hookd/console/"},
+	} {
+		is := is.New(t)
+		h := newHarness(t, func(o *httpapi.Options) { o.PublicURL, o.Console = tt.public, http.NotFoundHandler() })
+		c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		for path, status := range map[string]int{"/": http.StatusFound, "/console": http.StatusMovedPermanently} {
+			res, err := c.Get(h.srv.URL + path)
+			is.NoErr(err)
+			res.Body.Close()
+			is.Equal(res.StatusCode, status)
+			is.Equal(res.Header.Get("Location"), tt.want) // the console, as the browser reaches it
+		}
+	}
+}

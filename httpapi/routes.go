@@ -73,8 +73,9 @@ func (s *Server) routes() {
 
 	// The web console (package console), and the root that leads to it.
 	if s.opts.Console != nil {
-		fixed(get, "/", http.RedirectHandler("/console/", http.StatusFound))
-		fixed(get, "/console", http.RedirectHandler("/console/", http.StatusMovedPermanently))
+		console := s.publicPath() + "/console/" // as the browser reaches it
+		fixed(get, "/", http.RedirectHandler(console, http.StatusFound))
+		fixed(get, "/console", http.RedirectHandler(console, http.StatusMovedPermanently))
 		for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodPost} {
 			fixed(m, "/console/*path", s.opts.Console)
 		}

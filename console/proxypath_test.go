@@ -1,0 +1,112 @@
+package console_test
+
+import (
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/matryer/is"
+
+	"hookd/console"
+)
+
+// attrURL finds the addresses a page gives the browser: links, forms, assets and
+// the data attributes its script reads.
+var attrURL = regexp.MustCompile(`(href|src|action|data-[a-z-]+)="(/[^"]*)"`)
+
+// TestBehindProxyPath: behind a proxy that serves hookd under /hookd/ and takes
+// that path off (http.public_url "…/hookd"), the console works as the browser
+// reaches it: sign-in, its redirects and cookies, and every page's links, forms
+// and assets are under /hookd/; a deep link signed out comes back to itself.
+func TestBehindProxyPath(t *testing.T) {
+	is := is.New(t)
+	e := newEnv(t, func(o *console.Options) { o.AdminToken, o.PublicURL = adminTok, "http://hookd.example/hookd/" })
+	target, err := url.Parse(e.srv.URL)
+	is.NoErr(err)
+	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !strings.HasPrefix(r.URL.Path, "/hookd/") {
+			http.Error(w, "not hookd's", http.StatusNotFound) // what else the proxy serves
+			return
+		}
+		(&httputil.ReverseProxy{Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.SetURL(target)
+			pr.Out.URL.Path = strings.TrimPrefix(pr.In.URL.Path, "/hookd")
+			pr.Out.URL.RawPath = ""
+		}}).ServeHTTP(w, r)
+	}))
+	t.Cleanup(proxy.Close)
+
+	jar, err := cookiejar.New(nil)
+	is.NoErr(err)
+	c := &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	get := func(path string) (int, string, string) {
+		t.Helper()
+		res, err := c.Get(proxy.URL + path)
+		is.NoErr(err)
+		defer res.Body.Close()
+		b, err := io.ReadAll(res.Body)
+		is.NoErr(err)
+		return res.StatusCode, res.Header.Get("Location"), string(b)
+	}
+
+	// A deep link, signed out, leads to the sign-in page under the path.
+	status, loc, _ := get("/hookd/console/webhooks")
+	is.Equal(status, http.StatusSeeOther)
+	is.Equal(loc, "/hookd/console/signin?next=%2Fhookd%2Fconsole%2Fwebhooks")
+	status, _, body := get(loc)
+	is.Equal(status, http.StatusOK) // the sign-in page, through the proxy
+	m := csrfField.FindStringSubmatch(body)
+	is.True(m != nil) // with its form's token, in a cookie the browser sends back
+	is.True(strings.Contains(body, `name="next" value="/hookd/console/webhooks"`))
+	res, err := c.PostForm(proxy.URL+"/hookd/console/signin", url.Values{"csrf": {m[1]}, "kind": {"token"}, "token": {adminTok}, "next": {"/hookd/console/webhooks"}})
+	is.NoErr(err)
+	res.Body.Close()
+	is.Equal(res.StatusCode, http.StatusSeeOther)                                   // signed in
+	is.Equal(res.Header.Get("Location"), "/hookd/console/webhooks")                 // back to the deep link
+	is.True(strings.Contains(res.Header.Get("Set-Cookie"), "Path=/hookd/console/")) // the session's cookie under the path
+
+	// Every page reachable from the overview, and everything each links to.
+	seen := map[string]bool{"/hookd/console/": true}
+	queue := []string{"/hookd/console/"}
+	pages, links := 0, 0
+	for len(queue) > 0 && pages < 80 {
+		p := queue[0]
+		queue = queue[1:]
+		status, loc, body := get(p)
+		if status == http.StatusSeeOther || status == http.StatusFound || status == http.StatusMovedPermanently {
+			is.True(strings.HasPrefix(loc, "/hookd/")) // a redirect stays under the path
+			continue
+		}
+		if status != http.StatusOK {
+			t.Fatalf("GET %s through the proxy: %d", p, status)
+		}
+		pages++
+		for _, a := range attrURL.FindAllStringSubmatch(body, -1) {
+			links++
+			u := strings.ReplaceAll(a[2], "&amp;", "&")
+			if !strings.HasPrefix(u, "/hookd/") {
+				t.Fatalf("%s gives the browser %s=%q, not under /hookd/", p, a[1], a[2])
+			}
+			if (a[1] == "href" || a[1] == "src") && !seen[u] && !strings.Contains(u, "/signout") {
+				seen[u] = true
+				queue = append(queue, u)
+			}
+		}
+	}
+	is.True(pages >= 10)  // the crawl went through the console's sections
+	is.True(links >= 100) // and checked their addresses
+	_, _, body = get("/hookd/console/inbox")
+	is.True(strings.Contains(body, `data-live="/hookd/console/inbox/events`)) // the live view's stream too
+
+	res, err = c.PostForm(proxy.URL+"/hookd/console/signout", url.Values{"csrf": {csrfField.FindStringSubmatch(body)[1]}})
+	is.NoErr(err)
+	res.Body.Close()
+	is.Equal(res.StatusCode, http.StatusSeeOther)
+	is.Equal(res.Header.Get("Location"), "/hookd/console/signin?done=signedout") // signed out, under the path
+}
