@@ -66,6 +66,7 @@ type Handler struct {
 	log     *slog.Logger
 	st      *store.Store
 	mux     *http.ServeMux
+	serve   http.Handler // mux, behind the cross-origin protection
 	pages   map[string]*pageTemplate
 	limiter *limiter
 	secure  bool
@@ -113,7 +114,28 @@ func New(opts Options) *Handler {
 		stop:     make(chan struct{}),
 	}
 	h.routes()
+	h.serve = h.crossOriginProtection().Handler(h.mux)
 	return h
+}
+
+// crossOriginProtection refuses a form posted from a page of another origin, even
+// of the same site (another subdomain of the same domain, which SameSite cookies do
+// not tell apart): by the browser's Sec-Fetch-Site, or its Origin against the
+// request's host or public_url's. Clients that send neither (curl, scripts) are let
+// through; the forms' CSRF tokens still hold.
+func (h *Handler) crossOriginProtection() *http.CrossOriginProtection {
+	c := http.NewCrossOriginProtection()
+	if u, err := url.Parse(h.opts.PublicURL); err == nil && u.Host != "" {
+		// Behind a proxy that does not pass the Host on.
+		if err := c.AddTrustedOrigin(u.Scheme + "://" + u.Host); err != nil {
+			h.log.Warn("console: public_url is not an origin forms may come from", "err", err)
+		}
+	}
+	c.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.errorPage(w, r, http.StatusForbidden, "Form refused",
+			"This form was sent from a page of another site, so it was not taken. Open the console at its own address and try again.")
+	}))
+	return c
 }
 
 // basePath is the path of a public URL without its final slash: "" for none, or
@@ -188,7 +210,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !strings.HasPrefix(r.URL.Path, "/console/assets/") {
 		hd.Set("Cache-Control", "no-store")
 	}
-	h.mux.ServeHTTP(w, r)
+	h.serve.ServeHTTP(w, r)
 }
 
 // nudge wakes the dispatcher.

@@ -22,7 +22,8 @@ import (
 )
 
 // Cookie names. Both are HttpOnly, SameSite=Strict and limited to /console/ (under
-// the base path).
+// the base path); over https at the root of a host, they are __Host- cookies
+// instead (cookieName), limited to / as that prefix wants.
 const (
 	sessionCookie = "hookd_session"
 	// signinCookie carries the sign-in form's CSRF token before there is a session
@@ -71,11 +72,35 @@ func remoteAddr(r *http.Request) string {
 	return host
 }
 
+// hostOnly says the console's cookies are __Host- cookies: it is reached over https
+// at the root of its host. A browser takes such a cookie only from this host itself,
+// Secure, for / and without a Domain, so a site on another subdomain of the same
+// domain cannot plant one (a session of its own, or a sign-in form's token). Under a
+// path of a host shared with other things the cookies stay limited to that path.
+func (h *Handler) hostOnly() bool { return h.secure && h.base == "" }
+
+// cookieName is the name a cookie of the console goes by: name, or __Host-name.
+func (h *Handler) cookieName(name string) string {
+	if h.hostOnly() {
+		return "__Host-" + name
+	}
+	return name
+}
+
 func (h *Handler) setCookie(w http.ResponseWriter, name, value string, maxAge int) {
+	p := h.base + "/console/"
+	if h.hostOnly() {
+		p = "/"
+	}
 	http.SetCookie(w, &http.Cookie{
-		Name: name, Value: value, Path: h.base + "/console/", MaxAge: maxAge,
+		Name: h.cookieName(name), Value: value, Path: p, MaxAge: maxAge,
 		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: h.secure,
 	})
+}
+
+// cookie is the request's cookie of the console by its name.
+func (h *Handler) cookie(r *http.Request, name string) (*http.Cookie, error) {
+	return r.Cookie(h.cookieName(name))
 }
 
 // session is the signed-in state of a request.
@@ -160,7 +185,7 @@ func (a *adminCredentials) remember(credential string, ok bool) {
 
 // lookup finds the request's open session; nil when there is none.
 func (h *Handler) lookup(r *http.Request) (*session, error) {
-	c, err := r.Cookie(sessionCookie)
+	c, err := h.cookie(r, sessionCookie)
 	if err != nil || c.Value == "" {
 		return nil, nil
 	}
@@ -316,7 +341,7 @@ type signInView struct {
 }
 
 func (h *Handler) signInToken(w http.ResponseWriter, r *http.Request) string {
-	if c, err := r.Cookie(signinCookie); err == nil && len(c.Value) >= 32 {
+	if c, err := h.cookie(r, signinCookie); err == nil && len(c.Value) >= 32 {
 		return c.Value
 	}
 	t := randomToken()
@@ -343,7 +368,7 @@ func (h *Handler) handleSignIn() http.Handler {
 			h.errorPage(w, r, http.StatusBadRequest, "Form too large", err.Error())
 			return
 		}
-		c, err := r.Cookie(signinCookie)
+		c, err := h.cookie(r, signinCookie)
 		if err != nil || len(c.Value) < 32 || subtle.ConstantTimeCompare([]byte(r.PostFormValue("csrf")), []byte(c.Value)) != 1 {
 			h.csrfRefused(w, r)
 			return
