@@ -220,7 +220,7 @@ func TestMetricsAndNoSecretsInLogs(t *testing.T) {
 	is.Equal(value(fams, "hookd_deliveries_total", "outcome", "delivered"), 1.0)                               // one delivery counted
 	is.Equal(value(fams, "hookd_events_received_total", "", ""), 1.0)                                          // one event
 	is.Equal(fams["hookd_attempt_duration_seconds"].GetMetric()[0].GetHistogram().GetSampleCount(), uint64(1)) // one attempt timed
-	is.Equal(value(fams, "hookd_deliveries", "state", "dead"), 0.0)                                            // outbox gauges
+	is.Equal(value(fams, "hookd_outbox_deliveries", "state", "dead"), 0.0)                                     // outbox gauges
 	is.Equal(value(fams, "hookd_store_up", "", ""), 1.0)                                                       // store answered
 	is.True(fams["hookd_oldest_due_delivery_age_seconds"] != nil)                                              // age gauge present
 	is.True(fams["go_sched_latencies_seconds"].GetMetric()[0].GetHistogram().GetSampleCount() > 0)             // the scheduler's latencies

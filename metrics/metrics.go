@@ -92,7 +92,7 @@ func methodLabel(method string) string {
 type outbox struct{ st *store.Store }
 
 var (
-	descState = prometheus.NewDesc("hookd_deliveries", "Deliveries in the outbox by state (pending includes failed ones awaiting a retry).", []string{"state"}, nil)
+	descState = prometheus.NewDesc("hookd_outbox_deliveries", "Deliveries in the outbox by state (pending includes failed ones awaiting a retry).", []string{"state"}, nil)
 	descAge   = prometheus.NewDesc("hookd_oldest_due_delivery_age_seconds", "How long the oldest due delivery has been due (0 when none is).", nil, nil)
 	descUp    = prometheus.NewDesc("hookd_store_up", "1 when the store answered the scrape's queries.", nil, nil)
 	descTx    = prometheus.NewDesc("hookd_store_write_transactions_total", "Transactions the group writer committed or rolled back (intake, registrations, other API writes and the dispatch loop's turns).", nil, nil)

@@ -1,0 +1,74 @@
+package metrics_test
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/matryer/is"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
+	"hookd/metrics"
+	"hookd/secret"
+	"hookd/store"
+)
+
+// newStore opens a fresh store in a temporary folder.
+func newStore(tb testing.TB) *store.Store {
+	tb.Helper()
+	is := is.New(tb)
+	box, err := secret.NewBox(secret.Random(secret.KeySize))
+	is.NoErr(err) // make secret box
+	st, err := store.Open(context.Background(), store.Options{Path: filepath.Join(tb.TempDir(), "hookd.db"), Box: box})
+	is.NoErr(err) // open store
+	tb.Cleanup(func() { st.Close() })
+	return st
+}
+
+// scrape serves m's page over HTTP and parses it.
+func scrape(tb testing.TB, m *metrics.Metrics) map[string]*dto.MetricFamily {
+	tb.Helper()
+	is := is.New(tb)
+	srv := httptest.NewServer(m.Handler())
+	tb.Cleanup(srv.Close)
+	res, err := http.Get(srv.URL)
+	is.NoErr(err) // scrape
+	defer res.Body.Close()
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := parser.TextToMetricFamilies(res.Body)
+	is.NoErr(err) // valid Prometheus text
+	return fams
+}
+
+// TestFamilyNamesDistinct: no two of hookd's metrics share a family name once a
+// counter's _total is taken off, as OpenMetrics names a counter's family (and as tools that
+// convert Prometheus text, such as OpenTelemetry's receiver, do): the outbox gauge
+// and the outcome counter would otherwise be two families of one name.
+func TestFamilyNamesDistinct(t *testing.T) {
+	is := is.New(t)
+	m := metrics.New(newStore(t))
+	m.Outcome("delivered", 0)
+	m.Request("/healthz", http.MethodGet, http.StatusOK)
+	m.Events(1)
+	seen := map[string]string{}
+	for name, f := range scrape(t, m) {
+		if !strings.HasPrefix(name, "hookd_") {
+			continue // the Go collector's own, which hookd does not name
+		}
+		family := name
+		if f.GetType() == dto.MetricType_COUNTER {
+			family = strings.TrimSuffix(name, "_total")
+		}
+		if other, ok := seen[family]; ok {
+			t.Errorf("%s and %s are both the family %s", name, other, family)
+		}
+		seen[family] = name
+	}
+	is.True(seen["hookd_outbox_deliveries"] != "") // the outbox gauge
+	is.True(seen["hookd_deliveries"] != "")        // the outcome counter
+}
