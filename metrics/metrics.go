@@ -94,7 +94,7 @@ type outbox struct{ st *store.Store }
 var (
 	descState = prometheus.NewDesc("hookd_outbox_deliveries", "Deliveries in the outbox by state (pending includes failed ones awaiting a retry).", []string{"state"}, nil)
 	descAge   = prometheus.NewDesc("hookd_oldest_due_delivery_age_seconds", "How long the oldest due delivery has been due (0 when none is).", nil, nil)
-	descUp    = prometheus.NewDesc("hookd_store_up", "1 when the store answered the scrape's queries.", nil, nil)
+	descUp    = prometheus.NewDesc("hookd_store_up", "1 when the store answered the scrape's queries and takes writes; 0 while it cannot be written (a full disk, a read-only file: /readyz names why).", nil, nil)
 	descTx    = prometheus.NewDesc("hookd_store_write_transactions_total", "Transactions the group writer committed or rolled back (intake, registrations, other API writes and the dispatch loop's turns).", nil, nil)
 	descCalls = prometheus.NewDesc("hookd_store_write_calls_total", "Write calls those transactions carried: calls / transactions is the group commit size.", nil, nil)
 )
@@ -118,7 +118,13 @@ func (o *outbox) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descUp, prometheus.GaugeValue, 0)
 		return
 	}
-	ch <- prometheus.MustNewConstMetric(descUp, prometheus.GaugeValue, 1)
+	// A store that answers reads but refuses writes (a full disk) is not up: every
+	// intake and outcome fails, as /readyz says.
+	up := 1.0
+	if o.st.Fault(ctx) != nil {
+		up = 0
+	}
+	ch <- prometheus.MustNewConstMetric(descUp, prometheus.GaugeValue, up)
 	for state, n := range map[string]int{"pending": g.Pending, "in_flight": g.InFlight, "dead": g.Dead} {
 		ch <- prometheus.MustNewConstMetric(descState, prometheus.GaugeValue, float64(n), state)
 	}

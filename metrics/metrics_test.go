@@ -2,11 +2,13 @@ package metrics_test
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/matryer/is"
 	dto "github.com/prometheus/client_model/go"
@@ -71,4 +73,41 @@ func TestFamilyNamesDistinct(t *testing.T) {
 	}
 	is.True(seen["hookd_outbox_deliveries"] != "") // the outbox gauge
 	is.True(seen["hookd_deliveries"] != "")        // the outcome counter
+}
+
+// gauge is the value of a family's only sample.
+func gauge(fams map[string]*dto.MetricFamily, name string) float64 {
+	f := fams[name]
+	if f == nil || len(f.GetMetric()) != 1 {
+		return -1
+	}
+	return f.GetMetric()[0].GetGauge().GetValue()
+}
+
+// TestStoreUpTakesWrites: hookd_store_up is 0 while the database answers reads
+// but takes no writes (read-only here; a full disk alike), when /readyz says
+// not ready and every write is refused, and 1 again once it takes them.
+func TestStoreUpTakesWrites(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	st := newStore(t)
+	m := metrics.New(st)
+	is.Equal(gauge(scrape(t, m), "hookd_store_up"), 1.0) // a store that takes writes
+
+	is.NoErr(st.QueryOnly(ctx, true))
+	_, err := st.CreateClient(ctx, store.NewClient{Name: "lab", Scopes: []string{store.ScopeNotify}})
+	is.True(errors.Is(err, store.ErrUnavailable)) // the write is refused
+	fams := scrape(t, m)
+	is.Equal(gauge(fams, "hookd_store_up"), 0.0)                  // not up
+	is.True(fams["hookd_outbox_deliveries"] != nil)               // the gauges read all the same
+	is.Equal(len(fams["hookd_outbox_deliveries"].GetMetric()), 3) // one a state
+
+	is.NoErr(st.QueryOnly(ctx, false))
+	deadline := time.Now().Add(5 * time.Second)
+	for gauge(scrape(t, m), "hookd_store_up") != 1 {
+		if time.Now().After(deadline) {
+			t.Fatal("hookd_store_up stays 0 once the database takes writes")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
