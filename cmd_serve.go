@@ -48,7 +48,7 @@ func (e *env) cmdServe(ctx context.Context, args []string) error {
 	}()
 	go func() {
 		for range hup {
-			newLogger(cfg, e.stderr).Warn("SIGHUP ignored: hookd reads its configuration only at start; restart it to apply a change")
+			newLogger(cfg, e.stderr, toJournal(e.getenv, e.stderr)).Warn("SIGHUP ignored: hookd reads its configuration only at start; restart it to apply a change")
 		}
 	}()
 	file, _ := e.configFile(*path)
@@ -166,7 +166,7 @@ func (e *env) serve(ctx context.Context, cfg Config, listenError func(error) err
 	if err := cfg.CheckSecretFiles(); err != nil {
 		return err
 	}
-	log := newLogger(cfg, e.stderr)
+	log := newLogger(cfg, e.stderr, toJournal(e.getenv, e.stderr))
 	for _, w := range cfg.SecretFileWarnings() {
 		log.Warn("secret file open to other users", "detail", w)
 	}

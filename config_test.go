@@ -293,7 +293,7 @@ func TestLogDurations(t *testing.T) {
 			cfg := DefaultConfig()
 			cfg.Log.Format = format
 			var buf strings.Builder
-			newLogger(cfg, &buf).Info("delivered", "duration", 3*time.Second, "retry_in", 1500*time.Millisecond)
+			newLogger(cfg, &buf, false).Info("delivered", "duration", 3*time.Second, "retry_in", 1500*time.Millisecond)
 			out := buf.String()
 			is.True(strings.Contains(out, "3s"))          // the duration as text
 			is.True(strings.Contains(out, "1.5s"))        // every one of them

@@ -571,8 +571,9 @@ func checkIsDatabase(ctx context.Context, db string) error {
 }
 
 // newLogger builds the one logger of the process: tint on a terminal, JSON otherwise
-// (so journald gets structured lines), or what log.format says.
-func newLogger(cfg Config, w io.Writer) *slog.Logger {
+// (so journald gets structured lines), or what log.format says. journal (w is
+// systemd's journal stream: toJournal) puts each line's priority in front of it.
+func newLogger(cfg Config, w io.Writer, journal bool) *slog.Logger {
 	var level slog.Level
 	level.UnmarshalText([]byte(cfg.Log.Level)) // validated already
 	format := cfg.Log.Format
@@ -582,14 +583,20 @@ func newLogger(cfg Config, w io.Writer) *slog.Logger {
 			format = "tint"
 		}
 	}
-	switch format {
-	case "tint":
-		return slog.New(tint.NewTextHandler(w, &tint.Options{Level: level, TimeFormat: "15:04:05.000", ReplaceAttr: durationText}))
-	case "text":
-		return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level, ReplaceAttr: durationText}))
-	default:
-		return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level, ReplaceAttr: durationText}))
+	handler := func(w io.Writer) slog.Handler {
+		switch format {
+		case "tint":
+			return tint.NewTextHandler(w, &tint.Options{Level: level, TimeFormat: "15:04:05.000", ReplaceAttr: durationText})
+		case "text":
+			return slog.NewTextHandler(w, &slog.HandlerOptions{Level: level, ReplaceAttr: durationText})
+		default:
+			return slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level, ReplaceAttr: durationText})
+		}
 	}
+	if journal {
+		return slog.New(newJournalHandler(w, handler))
+	}
+	return slog.New(handler(w))
 }
 
 // durationText writes every duration in the logs as Go writes one ("3s",
