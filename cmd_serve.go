@@ -357,7 +357,13 @@ func (e *env) serve(ctx context.Context, cfg Config, listenError func(error) err
 			log.Error("dispatcher stopped with unrecorded outcomes; their leases will return them", "err", err)
 		}
 	}()
-	log.Info("listening", "addr", ln.Addr().String(), "url", public+cfg.HTTP.BasePath, "database", cfg.Store.Path, "version", version)
+	// The database in full: a relative store.path is relative to where hookd
+	// started, which the reader of its log rarely knows.
+	database, err := filepath.Abs(cfg.Store.Path)
+	if err != nil {
+		database = cfg.Store.Path
+	}
+	log.Info("listening", "addr", ln.Addr().String(), "url", public+cfg.HTTP.BasePath, "database", database, "version", version)
 
 	if onListen != nil {
 		if err := onListen(public, st); err != nil {

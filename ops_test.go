@@ -310,3 +310,24 @@ func TestBackupCommandWhileServing(t *testing.T) {
 	is.NoErr(err)                                   // the copy opens
 	is.True(strings.Contains(out, "before-backup")) // with its data
 }
+
+// TestListeningNamesDatabaseInFull: the start's "listening" line names the
+// database by its absolute path, whatever the working directory, so the journal
+// says which file a daemon uses (a relative store.path is relative to the
+// configuration's folder, not to where one reads the log).
+func TestListeningNamesDatabaseInFull(t *testing.T) {
+	is := is.New(t)
+	cfg := testConfig(t, "")
+	dir := filepath.Dir(cfg)
+	t.Chdir(dir)
+	d := startDaemon(t, filepath.Base(cfg)) // hookd.toml, and its database hookd.db, relative
+	is.NoErr(d.stop())
+	var database string
+	for _, line := range strings.Split(d.stderr.String(), "\n") {
+		var rec struct{ Msg, Database string }
+		if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == "listening" {
+			database = rec.Database
+		}
+	}
+	is.Equal(database, filepath.Join(dir, "hookd.db")) // the file, in full
+}
