@@ -1512,3 +1512,57 @@ func TestFlagMistakeInOneLine(t *testing.T) {
 		t.Errorf("-h: err %v, stdout %q, stderr %q; want the usage and flags on stdout", err, stdout, stderr)
 	}
 }
+
+// TestNewDatabaseFolderNamed: serve, init and dev, asked to make a database where
+// no folder can hold it (under a file here; an unwritable folder alike), say so
+// naming the setting the user gave (store.path, dev's -db, or dev's folder), not
+// auth.secret_key_file, which nobody set: the key would only go beside the
+// database. Nothing is made.
+func TestNewDatabaseFolderNamed(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "a-file")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(dir, "hookd.toml")
+	if err := os.WriteFile(cfg, []byte("[http]\nlisten = \"127.0.0.1:0\"\n[store]\npath = \"a-file/hookd.db\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name, want string
+		args       []string
+	}{
+		{"serve", "store.path: " + file + " is not a folder", []string{"serve", "-config", cfg}},
+		{"init", "init: store.path: " + file + " is not a folder", []string{"init", "-config", cfg}},
+		{"dev -db", "dev: -db " + filepath.Join(file, "dev.db") + ": " + file + " is not a folder", []string{"dev", "-listen", "127.0.0.1:0", "-db", filepath.Join(file, "dev.db")}},
+		{"dev -config", "dev: store.path of -config " + cfg + ": " + file + " is not a folder", []string{"dev", "-listen", "127.0.0.1:0", "-config", cfg}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			is := is.New(t)
+			_, _, err := runEnv(t, nil, c.args...)
+			is.True(err != nil)                                             // refused
+			is.True(strings.HasPrefix(err.Error(), c.want))                 // naming the setting given, and what is wrong
+			is.True(!strings.Contains(err.Error(), "auth.secret_key_file")) // not the key nobody set
+			is.Equal(files(t, dir), []string{"a-file", "hookd.toml"})       // nothing made
+		})
+	}
+}
+
+// TestDevFolderNotWritable: hookd dev run in a folder it may not write says that
+// its database cannot be made there, and to run it elsewhere or give -db.
+func TestDevFolderNotWritable(t *testing.T) {
+	is := is.New(t)
+	if os.Geteuid() == 0 {
+		t.Skip("root may write any folder: permissions cannot be tested as root")
+	}
+	dir := t.TempDir()
+	is.NoErr(os.Chmod(dir, 0o500))
+	t.Cleanup(func() { os.Chmod(dir, 0o700) })
+	t.Chdir(dir)
+	_, _, err := runEnv(t, nil, "dev", "-listen", "127.0.0.1:0")
+	is.True(err != nil)                                                                             // refused
+	is.True(strings.HasPrefix(err.Error(), "dev: its database ./hookd-dev.db cannot be made here")) // saying which database
+	is.True(strings.Contains(err.Error(), dir+" is not writable"))                                  // and why
+	is.True(strings.Contains(err.Error(), "-db FILE"))                                              // and what to do
+	is.True(!strings.Contains(err.Error(), "auth.secret_key_file"))                                 // not the key nobody set
+}

@@ -483,6 +483,19 @@ func (e *env) cmdDev(ctx context.Context, args []string) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
+	if _, err := os.Stat(cfg.Store.Path); err != nil {
+		// Named in the words the developer used: -db, -config's store.path, or
+		// the folder dev runs in, where it makes ./hookd-dev.db.
+		if _, err := databaseFolder(cfg.Store.Path); err != nil {
+			switch {
+			case *db != "":
+				return fmt.Errorf("dev: -db %s: %w: give -db a file in a folder you may write", *db, err)
+			case cfg.Store.Path != devConfig().Store.Path:
+				return fmt.Errorf("dev: store.path of -config %s: %w", *path, err)
+			}
+			return fmt.Errorf("dev: its database ./%s cannot be made here: %w: run hookd dev in a folder you may write, or give it -db FILE", devDatabase, err)
+		}
+	}
 	credPath := devCredentials(cfg.Store.Path)
 	return e.serve(ctx, cfg, devListenError(listenSetting), func(base string, st *store.Store) error {
 		c, err := ensureDevClient(ctx, st, credPath)

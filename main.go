@@ -496,14 +496,22 @@ func notUnderDaemon(db string) func(have, want int) error {
 	}
 }
 
-// checkKeyAhead checks, before serve, dev or init makes a folder or a file, the key
-// openStore will use: a key file that is there must hold a key, and where there is
-// none for a new database, hookd must be able to make one. A start refused for its
+// checkKeyAhead checks, before serve, dev or init makes a folder or a file, that a
+// new database's folder can hold it, and the key openStore will use: a key file that
+// is there must hold a key, and where there is none for a new database, hookd must
+// be able to make one. A start refused for its
 // key so leaves nothing behind. (An existing database whose key is missing is
 // refused by openStore, which says what to restore.)
 func checkKeyAhead(cfg Config) error {
 	if err := checkDatabaseAccess(cfg.Store.Path); err != nil {
 		return err
+	}
+	if _, err := os.Stat(cfg.Store.Path); err != nil {
+		// A database yet to be made: a folder that cannot hold it is the fault, not
+		// the key that would go beside it.
+		if _, err := checkDatabaseFolder(cfg.Store.Path); err != nil {
+			return err
+		}
 	}
 	key := cfg.SecretKeyPath()
 	if _, err := os.Stat(key); err == nil {
@@ -684,18 +692,28 @@ func (e *env) cmdCheckConfig(ctx context.Context, args []string) error {
 
 // checkDatabaseFolder checks that hookd can keep its database at db: the file, if it
 // exists, is a writable file; its folder exists and is writable, or can be made. It
-// says which, e.g. "/var/lib/hookd/hookd.db: exists".
+// says which, e.g. "/var/lib/hookd/hookd.db: exists"; its errors name store.path.
 func checkDatabaseFolder(db string) (string, error) {
-	abs, err := filepath.Abs(db)
+	state, err := databaseFolder(db)
 	if err != nil {
 		return "", fmt.Errorf("store.path: %w", err)
 	}
+	return state, nil
+}
+
+// databaseFolder is checkDatabaseFolder with errors that name no setting, for a
+// caller that names its own (hookd dev's -db).
+func databaseFolder(db string) (string, error) {
+	abs, err := filepath.Abs(db)
+	if err != nil {
+		return "", err
+	}
 	if fi, err := os.Stat(abs); err == nil {
 		if !fi.Mode().IsRegular() {
-			return "", fmt.Errorf("store.path: %s is not a file", abs)
+			return "", fmt.Errorf("%s is not a file", abs)
 		}
 		if err := writable(abs, false); err != nil {
-			return "", fmt.Errorf("store.path: %s cannot be written: %w", abs, err)
+			return "", fmt.Errorf("%s cannot be written: %w", abs, err)
 		}
 		// The files hookd keeps beside it: one left by another user (hookd serve run
 		// once as root) stops the service as surely.
@@ -707,7 +725,7 @@ func checkDatabaseFolder(db string) (string, error) {
 			if err := writable(f, false); err != nil {
 				// Another user's (hookd run once as root), or a read-only mode taken
 				// from a database that was read-only when SQLite made the file.
-				return "", fmt.Errorf("store.path: %s, beside the database, cannot be written (%w; mode %04o): it belongs to another user (hookd run once as root?) or is read-only; "+
+				return "", fmt.Errorf("%s, beside the database, cannot be written (%w; mode %04o): it belongs to another user (hookd run once as root?) or is read-only; "+
 					"give it to the service's user (chown) with write permission (chmod u+w), or remove it while hookd is stopped", f, err, fi.Mode().Perm())
 			}
 		}
@@ -719,16 +737,16 @@ func checkDatabaseFolder(db string) (string, error) {
 			continue // a folder to make: the first that exists decides
 		}
 		if err != nil {
-			return "", fmt.Errorf("store.path: %w", err)
+			return "", err
 		}
 		if !fi.IsDir() {
-			return "", fmt.Errorf("store.path: %s is not a folder", d)
+			return "", fmt.Errorf("%s is not a folder", d)
 		}
 		if err := writable(d, true); err != nil {
 			if d == dir {
-				return "", fmt.Errorf("store.path: the database's folder %s is not writable (hookd keeps the database, its -wal, -shm and lock files there): %w", d, err)
+				return "", fmt.Errorf("the database's folder %s is not writable (hookd keeps the database, its -wal, -shm and lock files there): %w", d, err)
 			}
-			return "", fmt.Errorf("store.path: the database's folder %s does not exist and cannot be made in %s: %w", dir, d, err)
+			return "", fmt.Errorf("the database's folder %s does not exist and cannot be made in %s: %w", dir, d, err)
 		}
 		if _, err := os.Stat(abs); err == nil {
 			return abs + ": exists", nil
