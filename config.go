@@ -574,7 +574,7 @@ const adminTokenMin = 16
 func readAdminToken(key, path string) (string, error) {
 	tok, err := readSecretFile(key, path)
 	if err == nil && tok != "" && len(tok) < adminTokenMin {
-		return "", fmt.Errorf("%s: %s holds %d characters: an admin token needs at least %d (e.g. openssl rand -hex 32 > %s)", key, path, len(tok), adminTokenMin, path)
+		return "", fmt.Errorf("%s: %s holds %d characters: an admin token needs at least %d, in a file only its owner reads (e.g. (umask 077; openssl rand -hex 32 > %s))", key, path, len(tok), adminTokenMin, path)
 	}
 	return tok, err
 }

@@ -393,9 +393,11 @@ func TestShortAdminToken(t *testing.T) {
 	err = cfg.CheckSecretFiles()
 	is.True(err != nil)
 	is.True(strings.Contains(err.Error(), "holds 6 characters: an admin token needs at least 16"))
-	is.True(!strings.Contains(err.Error(), "s3cr3t")) // not echoed
+	is.True(!strings.Contains(err.Error(), "s3cr3t"))                                     // not echoed
+	is.True(strings.Contains(err.Error(), "(umask 077; openssl rand -hex 32 > "+tok+")")) // a way to make one that draws no warning
 	is.NoErr(os.WriteFile(tok, []byte("0123456789abcdef\n"), 0o600))
-	is.NoErr(cfg.CheckSecretFiles()) // 16 will do
+	is.NoErr(cfg.CheckSecretFiles())           // 16 will do
+	is.Equal(len(cfg.SecretFileWarnings()), 0) // in a file of mode 0600, as umask 077 makes it, without a warning
 }
 
 // TestStorePathAFolder: a store.path that is a folder is refused with what to write.
