@@ -143,6 +143,10 @@ func loadConfigOver(c Config, path string) (Config, error) {
 	if err != nil {
 		var perr toml.ParseError
 		if errors.As(err, &perr) {
+			if name, first, ok := repeatedTable(path, perr.Position.Line); ok {
+				return Config{}, fmt.Errorf("config %s: [%s] is written twice, at line %d and at line %d: a table is written once in TOML; put the keys under line %d's [%s] under the one at line %d",
+					path, name, first, perr.Position.Line, perr.Position.Line, name, first)
+			}
 			if perr.LastKey != "" {
 				return Config{}, fmt.Errorf("config %s: %s: %s (line %d)", path, perr.LastKey, perr.Message, perr.Position.Line)
 			}
@@ -202,6 +206,41 @@ func loadConfigOver(c Config, path string) (Config, error) {
 		return Config{}, fmt.Errorf("config %s: %w", path, err)
 	}
 	return c, nil
+}
+
+// tableHeader is a TOML table's header line, [name] or [a.b], with a comment after it.
+var tableHeader = regexp.MustCompile(`^\s*\[\s*([A-Za-z0-9_-]+(?:\s*\.\s*[A-Za-z0-9_-]+)*)\s*\]\s*(?:#.*)?$`)
+
+// repeatedTable reports whether line of the TOML file at path opens a table that an
+// earlier line opened already, as a snippet appended to a copy of
+// config.example.toml does ([http] twice), with the table's name and that earlier
+// line: the decoder's own words for it name neither.
+func repeatedTable(path string, line int) (name string, first int, ok bool) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", 0, false
+	}
+	lines := strings.Split(string(b), "\n")
+	if line < 1 || line > len(lines) {
+		return "", 0, false
+	}
+	header := func(l string) string {
+		m := tableHeader.FindStringSubmatch(strings.TrimSuffix(l, "\r"))
+		if m == nil {
+			return ""
+		}
+		return strings.Join(strings.Fields(m[1]), "")
+	}
+	name = header(lines[line-1])
+	if name == "" {
+		return "", 0, false
+	}
+	for i, l := range lines[:line-1] {
+		if header(l) == name {
+			return name, i + 1, true
+		}
+	}
+	return "", 0, false
 }
 
 // tomlTypeError matches the TOML decoder's error for a value of the wrong type:

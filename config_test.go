@@ -1,8 +1,10 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -282,6 +284,29 @@ func TestConfigExample(t *testing.T) {
 	is.True(filepath.Dir(c.Store.Path) != filepath.Dir(abs))                   // not beside the file (read-only /etc/hookd under the unit)
 	is.Equal(c.Store.Path, "/var/lib/hookd/hookd.db")                          // the unit's StateDirectory
 	is.Equal(c.Auth.TokenTTL.Duration, DefaultConfig().Auth.TokenTTL.Duration) // the documented default lifetime
+}
+
+// TestConfigTableTwice: a table written twice, as when the README's [http] and
+// [upstream] lines are appended to a copy of config.example.toml, is named with
+// both its lines and what to do, not in the TOML decoder's words.
+func TestConfigTableTwice(t *testing.T) {
+	is := is.New(t)
+	example, err := os.ReadFile("config.example.toml")
+	is.NoErr(err) // the shipped example
+	first := slices.Index(strings.Split(string(example), "\n"), "[http]") + 1
+	is.True(first > 0) // which has an [http] table
+	body := string(example) + "[http]   # appended\npublic_url = \"https://hookd.uni.example\"\n"
+	second := strings.Count(body, "\n") - 1
+	path := writeConfig(t, body)
+	_, err = LoadConfig(path)
+	is.True(err != nil) // refused
+	is.Equal(err.Error(), fmt.Sprintf("config %s: [http] is written twice, at line %d and at line %d: a table is written once in TOML; "+
+		"put the keys under line %d's [http] under the one at line %d", path, first, second, second, first)) // naming the table, both lines and what to do
+
+	path = writeConfig(t, "[ delivery . retry ]\n[store]\n[delivery.retry]\n")
+	_, err = LoadConfig(path)
+	is.True(err != nil)                                                                                  // refused
+	is.True(strings.Contains(err.Error(), "[delivery.retry] is written twice, at line 1 and at line 3")) // however its header is spaced
 }
 
 // TestLogDurations: every log format writes a duration as text ("3s"), never as a
