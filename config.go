@@ -11,6 +11,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"strings"
 	"time"
@@ -167,6 +168,9 @@ func loadConfigOver(c Config, path string) (Config, error) {
 		keys := make([]string, len(und))
 		for i, k := range und {
 			keys[i] = k.String()
+			if s := suggestKey(keys[i]); s != "" {
+				keys[i] += " (did you mean " + s + "?)"
+			}
 		}
 		return Config{}, fmt.Errorf("config %s: unknown key %s", path, strings.Join(keys, ", "))
 	}
@@ -206,6 +210,63 @@ func loadConfigOver(c Config, path string) (Config, error) {
 		return Config{}, fmt.Errorf("config %s: %w", path, err)
 	}
 	return c, nil
+}
+
+// configKeys are the keys of Config as a file writes them (http.listen), with its
+// tables (http).
+var configKeys = func() []string {
+	var keys []string
+	t := reflect.TypeFor[Config]()
+	for i := range t.NumField() {
+		table := t.Field(i)
+		name := table.Tag.Get("toml")
+		keys = append(keys, name)
+		for j := range table.Type.NumField() {
+			keys = append(keys, name+"."+table.Type.Field(j).Tag.Get("toml"))
+		}
+	}
+	return keys
+}()
+
+// suggestKey returns the key an unknown one was likely meant to be: the key of that
+// name in its table (listen, or delivery.path: http.listen, store.path), or one a
+// typo or two away (delivery.coalesce_windw: delivery.coalesce_window); "" when
+// none is.
+func suggestKey(unknown string) string {
+	name := unknown[strings.LastIndex(unknown, ".")+1:]
+	for _, k := range configKeys {
+		if _, n, ok := strings.Cut(k, "."); ok && n == name {
+			return k
+		}
+	}
+	best, bestDist := "", 3
+	for _, k := range configKeys {
+		if d := editDistance(unknown, k); d < bestDist {
+			best, bestDist = k, d
+		}
+	}
+	return best
+}
+
+// editDistance is the Levenshtein distance between a and b, in bytes (keys are ASCII).
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
 }
 
 // tableHeader is a TOML table's header line, [name] or [a.b], with a comment after it.

@@ -89,9 +89,10 @@ keep_per_inbox = 10
 keep_total = 100
 `, ""},
 		{"log format and level in capitals", "[log]\nformat = \"JSON\"\nlevel = \"WARN\"\n", ""},
-		{"unknown key", "[http]\nlisen = \"x\"\n", "http.lisen"},
-		{"unknown section", "[htp]\nlisten = \"127.0.0.1:1\"\n", "htp"},
-		{"unknown top-level key", "listen = \"127.0.0.1:1\"\n", "listen"},
+		{"unknown key", "[http]\nlisen = \"x\"\n", "unknown key http.lisen (did you mean http.listen?)"},
+		{"unknown section", "[htp]\nlisten = \"127.0.0.1:1\"\n", "unknown key htp (did you mean http?), htp.listen (did you mean http.listen?)"},
+		{"unknown top-level key", "listen = \"127.0.0.1:1\"\n", "unknown key listen (did you mean http.listen?)"},
+		{"key in another table", "[delivery]\npath = \"x.db\"\n", "unknown key delivery.path (did you mean store.path?)"},
 		{"key not in lower case", "[Store]\nPath = \"x.db\"\n", "unknown key Store (keys are lower case: store)"},
 		{"zero timeout", "[delivery]\ntimeout = \"0s\"\n", "delivery.timeout"},
 		{"negative tick", "[delivery]\ntick = \"-1s\"\n", "delivery.tick"},
@@ -182,6 +183,27 @@ keep_total = 100
 			is.True(strings.Contains(err.Error(), path))        // and the file
 			is.True(!strings.Contains(err.Error(), "hunter2"))  // never a password
 			is.True(!strings.Contains(err.Error(), "struct {")) // nor Go's types
+		})
+	}
+}
+
+// TestSuggestKey: an unknown key is given the key it was likely meant to be: that
+// name in its own table, or one a typo or two away; none when nothing is close.
+func TestSuggestKey(t *testing.T) {
+	for _, tt := range []struct{ unknown, want string }{
+		{"listen", "http.listen"},
+		{"delivery.path", "store.path"},
+		{"delivery.coalesce_windw", "delivery.coalesce_window"},
+		{"htp", "http"},
+		{"htp.listen", "http.listen"},
+		{"inbox.enable", "inbox.enabled"},
+		{"delivery.retries", ""},
+		{"http.port", ""},
+		{"store.database", ""},
+	} {
+		t.Run(tt.unknown, func(t *testing.T) {
+			is := is.New(t)
+			is.Equal(suggestKey(tt.unknown), tt.want) // the key meant, or none
 		})
 	}
 }
