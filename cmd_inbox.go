@@ -135,9 +135,15 @@ func (e *env) inboxList(ctx context.Context, args []string) error {
 
 // inboxesHere are the inboxes of cfg's database as hookd inbox list shows them:
 // those that hold requests or an answer, and those that webhooks at the daemon's own
-// address or its public URL call.
+// address or its public URL call. The address is the running daemon's, when one
+// runs on the database (hookd dev -listen 127.0.0.1:8081 is in no file), else
+// http.listen's.
 func inboxesHere(ctx context.Context, st *store.Store, cfg Config) ([]store.Inbox, error) {
-	return st.Inboxes(ctx, store.InboxesFilter{Ours: store.InboxReachedAt(listenInbox(cfg.HTTP.Listen), cfg.PublicBase(cfg.HTTP.Listen))})
+	listen := cfg.HTTP.Listen
+	if l := daemonListen(cfg.Store.Path); l != "" {
+		listen = l
+	}
+	return st.Inboxes(ctx, store.InboxesFilter{Ours: store.InboxReachedAt(listenInbox(listen), cfg.PublicBase(listen))})
 }
 
 // noteUnknownInbox says on stderr when inbox name is none of inboxesHere (it holds

@@ -644,3 +644,53 @@ func TestInboxNameNoneOfThem(t *testing.T) {
 	is.NoErr(err)
 	is.Equal(stderr, "") // an inbox there is: nothing to say
 }
+
+// TestInboxOfDevOnItsOwnPort: beside a hookd dev started with -listen (the README's
+// way round a port 8080 that is taken), an inbox a webhook calls at dev's address is
+// one of the inboxes, before anything arrives: inbox list shows it and inbox set
+// says nothing of it, though no file names that address.
+func TestInboxOfDevOnItsOwnPort(t *testing.T) {
+	is := is.New(t)
+	dir := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	var stdout, stderr safeBuffer
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"hookd", "dev", "-listen", "127.0.0.1:0", "-db", filepath.Join(dir, "hookd-dev.db")}, noenv, strings.NewReader(""), &stdout, &stderr)
+	}()
+	defer func() {
+		cancel()
+		is.NoErr(<-done) // hookd dev stops cleanly
+	}()
+	eventually(t, 10*time.Second, "hookd dev's banner", func() bool { return strings.Contains(stdout.String(), "hookd inbox tail demo") })
+	base := regexp.MustCompile(`http://127\.0\.0\.1:\d+`).FindString(stdout.String())
+	is.True(base != "" && base != "http://127.0.0.1:8080") // on a port of its own
+
+	cfg := filepath.Join(dir, "cli.toml")
+	is.NoErr(os.WriteFile(cfg, []byte("[store]\npath = \"hookd-dev.db\"\n"), 0o600)) // dev's database; http.listen left at 8080
+	_, _, err := runEnv(t, nil, "client", "add", "-name", "walk", "-id", "walk", "-secret", "walk-secret", "-config", cfg)
+	is.NoErr(err) // a client
+	res, err := noRedirects.PostForm(base+"/oauth/token", url.Values{"client_id": {"walk"}, "client_secret": {"walk-secret"},
+		"scope": {"/webhook"}, "grant_type": {"client_credentials"}})
+	is.NoErr(err) // its token
+	var tok struct {
+		AccessToken string `json:"access_token"`
+	}
+	is.NoErr(json.NewDecoder(res.Body).Decode(&tok))
+	res.Body.Close()
+	req, err := http.NewRequest(http.MethodPut, base+"/0000-0002-7253-3645/webhook/"+url.PathEscape(base+"/inbox/walk/updated"), nil)
+	is.NoErr(err)
+	req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
+	res, err = noRedirects.Do(req)
+	is.NoErr(err)
+	res.Body.Close()
+	is.Equal(res.StatusCode, http.StatusCreated) // a webhook calls the inbox walk at dev's address
+
+	out, stderr2, err := runEnv(t, nil, "inbox", "list", "-config", cfg)
+	is.NoErr(err)
+	is.True(strings.Contains(out, "walk ")) // listed before anything arrived
+	is.Equal(stderr2, "")
+	_, stderr2, err = runEnv(t, nil, "inbox", "set", "walk", "-status", "500", "-config", cfg)
+	is.NoErr(err)
+	is.Equal(stderr2, "") // one of the inboxes: nothing to say of it
+}

@@ -22,3 +22,4 @@ func (l *serveLock) keep(lockHolder, bool) error { return nil }
 func (l *serveLock) release()                    {}
 func serveLockHeld(db string) error              { return nil }
 func daemonOn(db string) (string, bool)          { return "", false }
+func daemonListen(db string) string              { return "" }

@@ -171,6 +171,17 @@ func serveLockHeld(db string) error {
 	return nil
 }
 
+// daemonListen is the address the daemon that holds the lock of the database at db
+// listens on, as its lock file says (hookd dev -listen, a port 0: what no
+// configuration file says); "" when no daemon holds it, or it cannot tell.
+func daemonListen(db string) string {
+	if _, held := daemonOn(db); !held {
+		return ""
+	}
+	h, _ := holderOf(lockPath(db))
+	return h.Listen
+}
+
 // daemonOn says whether a daemon holds the lock of the database at db, and names
 // it ("a hookd daemon (pid …)"); false when none does, or it cannot tell. It
 // creates nothing.
