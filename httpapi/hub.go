@@ -217,7 +217,7 @@ func (s *Server) handleOrgRotate() http.Handler {
 		how := rotation(in.RevokePrevious)
 		sec, until, err := s.store.RotateOrgSecret(r.Context(), id, how)
 		if err != nil {
-			s.writeProblem(w, r, err, nil)
+			s.writeProblem(w, r, rotationConflict(err, "revoke-previous"), nil)
 			return
 		}
 		s.audit(r, auditEntry{action: "organisation.webhook.rotate-secret", target: orgTarget(id), orgID: id, detail: how.Detail()})

@@ -187,9 +187,10 @@ func TestHubAdminAPI(t *testing.T) {
 			Until         time.Time `json:"previous-secret-valid-until"`
 		}
 		decodeJSON(t, res.body, &rotated)
-		is.True(strings.HasPrefix(rotated.SigningSecret, "whsec_") && rotated.SigningSecret != signing)              // a new one
-		is.Equal(rotated.Until, h.st.Now().Add(store.SecretOverlap).UTC().Truncate(time.Millisecond))                // the old one signs beside it for a day
-		problemOf(t, h.hubReq(t, http.MethodPost, one+"/webhook/rotate-secret", admin, ""), http.StatusConflict, "") // not again during that day
+		is.True(strings.HasPrefix(rotated.SigningSecret, "whsec_") && rotated.SigningSecret != signing)                                  // a new one
+		is.Equal(rotated.Until, h.st.Now().Add(store.SecretOverlap).UTC().Truncate(time.Millisecond))                                    // the old one signs beside it for a day
+		p := problemOf(t, h.hubReq(t, http.MethodPost, one+"/webhook/rotate-secret", admin, ""), http.StatusConflict, "revoke-previous") // not again during that day, but with the field that revokes the old one
+		is.True(strings.Contains(p.Detail, `({"revoke-previous": true})`))                                                               // named as this API names it
 		problemOf(t, h.hubReq(t, http.MethodPost, one+"/webhook/rotate-secret", admin, `{"revoke-previous": 1}`), http.StatusBadRequest, "revoke-previous")
 		res = h.hubReq(t, http.MethodPost, one+"/webhook/rotate-secret", admin, `{"revoke-previous": true}`) // unless it revokes the old ones (one leaked)
 		is.Equal(res.status, http.StatusOK)

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"errors"
 	"fmt"
 	"maps"
 	"net/http"
@@ -391,11 +392,22 @@ func (s *Server) handleWebhookRotate() http.Handler {
 		}
 		sec, until, err := s.store.RotateWebhookSecret(r.Context(), tokenFrom(r.Context()).ClientID, webhookParam(r), rotation(in.RevokePrevious))
 		if err != nil {
-			s.writeProblem(w, r, err, platformAnswers)
+			s.writeProblem(w, r, rotationConflict(err, "revokePrevious"), platformAnswers)
 			return
 		}
 		encode(w, http.StatusOK, response{SigningSecret: sec, PreviousSecretUntil: until})
 	})
+}
+
+// rotationConflict names, in a route's words, the field that makes a rotation the
+// store refused within the overlap of the last one: its "revoke previous" flag,
+// which revokes the old secrets and so may come then. Other errors are as they were.
+func rotationConflict(err error, field string) error {
+	var e *store.Error
+	if !errors.As(err, &e) || e.Code != store.Conflict || e.Field != "" {
+		return err
+	}
+	return &store.Error{Code: store.Conflict, Field: field, Message: fmt.Sprintf(`%s ({"%s": true})`, e.Message, field)}
 }
 
 // rotation is the store's rotation for a request's "revoke previous" flag.

@@ -881,6 +881,8 @@ func TestPlatformRotateSecret(t *testing.T) {
 	h.clock.Advance(30 * time.Minute)
 	p := platformProblem(t, platformCall(t, h, http.MethodPost, platformPath+"/"+rec.ID+"/rotate-secret", tok, ""), http.StatusConflict)
 	is.True(strings.Contains(p.Detail, "the secret the last rotation replaced still signs until 2024-03-02T12:00:00Z")) // until when
+	is.Equal(p.Field, "revokePrevious")                                                                                 // the field that makes it now
+	is.True(strings.Contains(p.Detail, `({"revokePrevious": true})`))                                                   // and how to give it
 	h.clock.Advance(store.SecretOverlap - 30*time.Minute)
 	tok = h.token(t, c, store.ScopeWebhook).AccessToken
 	again := got
