@@ -132,25 +132,70 @@ func (e *env) clientRemove(ctx context.Context, args []string) error {
 	return nil
 }
 
+// clientRotate gives a client a new secret, revoking its tokens, or with -signing a
+// new signing secret, the one of its ORCID-style callbacks (its secret and tokens
+// stay); either is printed once.
 func (e *env) clientRotate(ctx context.Context, args []string) error {
-	fs, path := e.flags("client rotate")
+	const cmd = "client rotate"
+	fs, path := e.flags(cmd)
 	sec := fs.String("secret", "", "new client secret (default: a new random one)")
+	signing := fs.Bool("signing", false, "give the client a new signing secret instead (the one of its ORCID-style callbacks): the old one keeps signing beside it for 24 hours; the client's secret and tokens stay")
+	revoke := fs.Bool("revoke-previous", false, "with -signing: the old signing secret stops signing at once (it leaked), and so does one still in the overlap of a rotation before: the new one signs alone")
 	asJSON := fs.Bool("json", false, "print the credentials as JSON")
 	pos, err := e.parse(fs, args, 1, 1)
 	if err != nil {
 		return err
 	}
-	st, _, err := e.open(ctx, "client rotate", *path)
+	switch {
+	case *signing && *sec != "":
+		return errors.New("client rotate: give -secret or -signing, not both (hookd makes the signing secret)")
+	case *revoke && !*signing:
+		return errors.New("client rotate: -revoke-previous is for the signing secret: give -signing too")
+	}
+	st, _, err := e.open(ctx, cmd, *path)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
+	if *signing {
+		return e.clientRotateSigning(ctx, st, pos[0], *revoke, *asJSON)
+	}
 	c, err := st.RotateClientSecret(ctx, pos[0], *sec)
 	if err != nil {
-		return flagError("client rotate", err, clientFlags)
+		return flagError(cmd, err, clientFlags)
 	}
 	if !*asJSON {
 		fmt.Fprintln(e.stdout, "New secret; the client's existing tokens are revoked.")
 	}
 	return e.printCredentials(c, *asJSON)
+}
+
+// clientRotateSigning gives a client a new signing secret and prints it once.
+func (e *env) clientRotateSigning(ctx context.Context, st *store.Store, client string, revoke, asJSON bool) error {
+	const cmd = "client rotate"
+	how := store.KeepPrevious
+	if revoke {
+		how = store.RevokePrevious
+	}
+	c, signing, until, err := st.RotateClientSigningSecret(ctx, client, how)
+	switch {
+	case errors.Is(err, store.ErrConflict): // a rotation within the overlap the last one promised
+		return fmt.Errorf("%w (-revoke-previous)", flagError(cmd, err, nil))
+	case err != nil:
+		return flagError(cmd, err, nil)
+	}
+	if asJSON {
+		return e.printJSON(struct {
+			ClientID      string    `json:"client_id"`
+			SigningSecret string    `json:"signing_secret"`
+			PreviousUntil time.Time `json:"previous_secret_valid_until,omitzero"`
+		}{c.ID, signing, until})
+	}
+	fmt.Fprintf(e.stdout, "New signing secret of client %s (copy it now, hookd shows it only this once):\n  %s\n", c.ID, signing)
+	if revoke {
+		fmt.Fprintln(e.stdout, "The secrets before it no longer sign: only this one does.")
+	} else {
+		fmt.Fprintf(e.stdout, "The old one keeps signing beside it until %s.\n", until.Format(time.RFC3339))
+	}
+	return nil
 }

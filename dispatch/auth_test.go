@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -827,4 +828,66 @@ func TestTokenRequestsCarryUserAgent(t *testing.T) {
 	is.Equal(tokenCalls, []string{"/callback/oauth/token", "/upstream/oauth/token"})                             // both token endpoints were called
 	is.True(slices.Contains(calls, "POST /cc"))                                                                  // the delivery
 	is.True(slices.Contains(calls, "PUT /api/"+orcidA+"/webhook/https://hub.example.org/relay/"+orcidA+"/"+key)) // the registration
+}
+
+// TestClientSigningSecretRotation: the signing secret of a client's ORCID-style
+// callbacks can be rotated as a webhook's can. The old one signs beside the new one
+// for a day, a second rotation within it is refused, and one that revokes makes the
+// new one sign alone at once.
+func TestClientSigningSecretRotation(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	e := newEnv(t)
+	rv := newReceiver(t, nil)
+	e.subscribe(orcidA, rv.URL+"/orcid")
+	d := e.dispatcher(nil)
+	old := e.client.SigningSecret
+
+	c, rotated, until, err := e.st.RotateClientSigningSecret(ctx, e.client.Name, store.KeepPrevious)
+	is.NoErr(err)                                                   // rotated, by the client's name
+	is.Equal(c.ID, e.client.ID)                                     // the client named
+	is.True(strings.HasPrefix(rotated, "whsec_") && rotated != old) // a new secret
+	is.True(until.Equal(e.start.Add(store.SecretOverlap)))          // the old one signs for a day
+	_, _, _, err = e.st.RotateClientSigningSecret(ctx, e.client.ID, store.KeepPrevious)
+	is.True(errors.Is(err, store.ErrConflict)) // not again within that day
+	_, _, _, err = e.st.RotateClientSigningSecret(ctx, "nobody", store.KeepPrevious)
+	is.True(errors.Is(err, store.ErrNotFound)) // nor of a client that does not exist
+
+	e.intake(0, store.Event{Orcid: orcidA})
+	is.Equal(e.tick(d), 1) // delivered during the overlap
+	r := rv.requests()[0]
+	sigs := signatures(r.header)
+	is.Equal(len(sigs), 2) // both signatures, space-separated
+	for _, s := range []string{old, rotated} {
+		wh, err := standardwebhooks.NewWebhook(s)
+		is.NoErr(err)                         // the secret parses
+		is.NoErr(wh.Verify(r.body, r.header)) // receivers holding either secret accept the call
+	}
+
+	t.Run("after 24 hours only the new secret signs", func(t *testing.T) {
+		is := is.New(t)
+		e.clock.Advance(store.SecretOverlap + time.Millisecond)
+		e.reopen() // as 24 real hours would have emptied the store's cache of targets
+		d := e.dispatcher(nil)
+		e.intake(0, store.Event{Orcid: orcidA})
+		is.Equal(e.tick(d), 1)
+		r := rv.requests()[1]
+		sigs := signatures(r.header)
+		is.Equal(len(sigs), 1)                    // one signature
+		is.True(verifies(t, rotated, sigs[0], r)) // with the new secret
+		is.True(!verifies(t, old, sigs[0], r))    // not the old
+
+		_, again, _, err := e.st.RotateClientSigningSecret(ctx, e.client.ID, store.KeepPrevious)
+		is.NoErr(err) // the overlap is over: a rotation may come again
+		_, leaked, until, err := e.st.RotateClientSigningSecret(ctx, e.client.ID, store.RevokePrevious)
+		is.NoErr(err)           // revoking comes during an overlap too
+		is.True(until.IsZero()) // and promises nothing
+		e.intake(0, store.Event{Orcid: orcidA})
+		is.Equal(e.tick(d), 1)
+		r = rv.requests()[2]
+		sigs = signatures(r.header)
+		is.Equal(len(sigs), 1)                   // the new secret signs alone, at once
+		is.True(verifies(t, leaked, sigs[0], r)) // the newest
+		is.True(!verifies(t, again, sigs[0], r)) // not the one it replaced
+	})
 }

@@ -328,6 +328,60 @@ func (s *Store) RotateClientSecret(ctx context.Context, idOrName, newSecret stri
 	return creds, nil
 }
 
+// RotateClientSigningSecret gives a client a new signing secret: the one of its
+// ORCID-style deliveries (and of a platform webhook that has none of its own). With
+// KeepPrevious the old one keeps signing (both signatures are sent) until the time
+// it returns, and a second rotation before then is a Conflict; with RevokePrevious
+// the new one signs alone at once, and the time is zero. The client's secret and
+// tokens stay as they are.
+func (s *Store) RotateClientSigningSecret(ctx context.Context, idOrName string, how Rotation) (Client, string, time.Time, error) {
+	var c Client
+	var signing string
+	var until time.Time
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		var previousUntil sql.NullInt64
+		var hasPrevious bool
+		var err error
+		c, err = scanClient(tx.QueryRowContext(ctx,
+			"SELECT "+clientColumns+" FROM clients WHERE id = ? OR name = ? ORDER BY id = ? DESC LIMIT 1", idOrName, idOrName, idOrName))
+		if errors.Is(err, sql.ErrNoRows) {
+			return clientNotFound(idOrName)
+		}
+		if err != nil {
+			return err
+		}
+		if err := tx.QueryRowContext(ctx, "SELECT previous_signing_secret IS NOT NULL, previous_signing_until FROM clients WHERE id = ?", c.ID).
+			Scan(&hasPrevious, &previousUntil); err != nil {
+			return err
+		}
+		now := s.Now()
+		previous, untilMS := "signing_secret", any(nil)
+		switch how {
+		case KeepPrevious:
+			if hasPrevious && previousUntil.Valid && previousUntil.Int64 > ms(now) {
+				return overlapConflict(previousUntil.Int64)
+			}
+			until = now.Add(SecretOverlap).UTC().Truncate(time.Millisecond)
+			untilMS = ms(until)
+		case RevokePrevious:
+			previous = "NULL"
+		default:
+			return fmt.Errorf("unknown rotation %d", how)
+		}
+		signing = secret.NewSigningSecret()
+		if _, err := tx.ExecContext(ctx, `UPDATE clients SET previous_signing_secret = `+previous+`, previous_signing_until = ?,
+			signing_secret = ? WHERE id = ?`, untilMS, s.box.SealString(signing), c.ID); err != nil {
+			return err
+		}
+		s.targetCache.forget(0) // the targets of every registration the client made
+		return nil
+	})
+	if err != nil {
+		return Client{}, "", time.Time{}, fmt.Errorf("rotate client signing secret: %w", err)
+	}
+	return c, signing, until, nil
+}
+
 // How a client secret is stored. A secret hookd generated (a random UUID, 122
 // random bits) is stored as HMAC-SHA256 under a random salt (secret_salt), which
 // is quick to check and, for such a secret, enough. A secret a person chose

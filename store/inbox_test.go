@@ -278,6 +278,10 @@ func TestInboxSignatureVerdicts(t *testing.T) {
 	_, _, err = st.RotateWebhookSecret(ctx, c.ID, old.UID, store.KeepPrevious)
 	is.NoErr(err) // rotated 25 h ago: its overlap is over
 	offset.Store(0)
+	rc, err := st.CreateClient(ctx, store.NewClient{Name: "rotating signer", Scopes: []string{store.ScopeWebhook}})
+	is.NoErr(err) // a client whose ORCID-style callbacks' secret is rotated
+	_, _, _, err = st.RotateClientSigningSecret(ctx, rc.ID, store.KeepPrevious)
+	is.NoErr(err) // rotated now: its first signs for 24 h more
 
 	now := time.Now()
 	stranger := secret.NewSigningSecret()
@@ -297,6 +301,8 @@ func TestInboxSignatureVerdicts(t *testing.T) {
 			verdict: store.VerdictValid, signer: store.Signer{Kind: "webhook", ID: hook.UID}},
 		{name: "rotated-out secret within the overlap", secret: first, header: signedBy(t, first, "msg_c", now, body),
 			verdict: store.VerdictValid, signer: store.Signer{Kind: "webhook", ID: hook.UID, Previous: true}},
+		{name: "a client's rotated-out secret within the overlap", secret: rc.SigningSecret, header: signedBy(t, rc.SigningSecret, "msg_p", now, body),
+			verdict: store.VerdictValid, signer: store.Signer{Kind: "client", ID: rc.ID, Previous: true}},
 		{name: "rotated-out secret after the overlap", secret: oldFirst, header: signedBy(t, oldFirst, "msg_d", now, body),
 			verdict: store.VerdictInvalid, problem: store.SignatureWrong},
 		{name: "a secret hookd does not hold", secret: stranger, header: signedBy(t, stranger, "msg_e", now, body),

@@ -115,10 +115,16 @@ func (s *Store) signingKeys(ctx context.Context, subID int64, now time.Time) ([]
 			WHERE s.id = ?2 AND coalesce(s.signing_secret, c.signing_secret) IS NOT NULL
 			UNION ALL
 			SELECT 'webhook', uid, previous_secret, 1 FROM subscriptions
-			WHERE id = ?2 AND signing_secret IS NOT NULL AND previous_secret IS NOT NULL AND previous_until > ?1`
+			WHERE id = ?2 AND signing_secret IS NOT NULL AND previous_secret IS NOT NULL AND previous_until > ?1
+			UNION ALL
+			SELECT 'client', c.id, c.previous_signing_secret, 1 FROM subscriptions s JOIN clients c ON c.id = s.client_id
+			WHERE s.id = ?2 AND s.signing_secret IS NULL AND c.previous_signing_secret IS NOT NULL AND c.previous_signing_until > ?1`
 		args = append(args, subID)
 	} else {
 		q = `SELECT 'client', id, signing_secret, 0 FROM clients
+			UNION ALL
+			SELECT 'client', id, previous_signing_secret, 1 FROM clients
+			WHERE previous_signing_secret IS NOT NULL AND previous_signing_until > ?1
 			UNION ALL
 			SELECT 'webhook', uid, signing_secret, 0 FROM subscriptions WHERE signing_secret IS NOT NULL
 			UNION ALL

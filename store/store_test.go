@@ -691,12 +691,14 @@ func TestWrongKeyLeavesAnOlderSchema(t *testing.T) {
 	known := store.SchemaVersion()
 	raw, err := sql.Open("sqlite", path)
 	is.NoErr(err)
-	// As the version before left it: migration 24 (a new index) not yet run.
+	// As the version before left it: migration 25 (two new columns) not yet run.
 	_, err = raw.Exec("DELETE FROM schema_migrations WHERE version = ?", known)
 	is.NoErr(err)
-	_, err = raw.Exec("DROP INDEX subscriptions_inbox")
-	is.NoErr(err)
-	is.Equal(known, 24) // (a newer migration: undo that one here instead)
+	for _, column := range []string{"previous_signing_secret", "previous_signing_until"} {
+		_, err = raw.Exec("ALTER TABLE clients DROP COLUMN " + column)
+		is.NoErr(err)
+	}
+	is.Equal(known, 25) // (a newer migration: undo that one here instead)
 	is.NoErr(raw.Close())
 
 	v, err := store.FileCheck(ctx, path, b)

@@ -12,7 +12,9 @@ import (
 // qTargets loads the targets of subscriptions, by id, with their secrets sealed.
 const qTargets = `SELECT s.id, s.uid, coalesce(s.client_id, ''), coalesce(s.org_id, 0), s.format, s.target, coalesce(s.headers, ''),
 	s.auth_type, s.auth_username, s.auth_client_id, s.auth_token_url, s.auth_secret, s.append_orcid, s.apikey,
-	coalesce(s.signing_secret, c.signing_secret), s.previous_secret, coalesce(s.previous_until, 0), coalesce(s.failing_since, 0),
+	coalesce(s.signing_secret, c.signing_secret),
+	CASE WHEN s.signing_secret IS NULL THEN c.previous_signing_secret ELSE s.previous_secret END,
+	coalesce(CASE WHEN s.signing_secret IS NULL THEN c.previous_signing_until ELSE s.previous_until END, 0), coalesce(s.failing_since, 0),
 	s.active, s.reason
 	FROM subscriptions s LEFT JOIN clients c ON c.id = s.client_id WHERE s.id IN (SELECT value FROM json_each(?))`
 

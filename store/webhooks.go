@@ -426,10 +426,16 @@ func (s *Store) overlapEnded(ctx context.Context, tx *sql.Tx, id int64) error {
 		return err
 	}
 	if until.Valid && until.Int64 > ms(s.Now()) {
-		return &Error{Code: Conflict, Message: fmt.Sprintf("the secret the last rotation replaced still signs until %s, as that rotation promised: rotate again after then, or revoke both old secrets with this rotation",
-			time.UnixMilli(until.Int64).UTC().Format(time.RFC3339))}
+		return overlapConflict(until.Int64)
 	}
 	return nil
+}
+
+// overlapConflict is the refusal of a rotation while the secret the last one
+// replaced still signs, until the time (unix milliseconds) it promised.
+func overlapConflict(until int64) *Error {
+	return &Error{Code: Conflict, Message: fmt.Sprintf("the secret the last rotation replaced still signs until %s, as that rotation promised: rotate again after then, or revoke both old secrets with this rotation",
+		time.UnixMilli(until).UTC().Format(time.RFC3339))}
 }
 
 // PageCursor reads the cursor of a list of webhooks: the position after which the
