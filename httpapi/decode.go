@@ -131,11 +131,16 @@ func readLimited(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, *
 	var buf bytes.Buffer
 	if _, err := buf.ReadFrom(body); err != nil {
 		if mbe := (*http.MaxBytesError)(nil); errors.As(err, &mbe) {
-			return nil, inputError("", "request body is larger than %d bytes", limit)
+			return nil, tooLarge(limit)
 		}
 		return nil, inputError("", "request body: %v", err)
 	}
 	return buf.Bytes(), nil
+}
+
+// tooLarge is the refusal of a request body over limit bytes: 413 Content Too Large.
+func tooLarge(limit int64) *store.Error {
+	return &store.Error{Code: store.TooLarge, Message: fmt.Sprintf("request body is larger than %d bytes", limit)}
 }
 
 // checkEncoding refuses a request whose body has a Content-Encoding other than

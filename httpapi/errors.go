@@ -26,6 +26,7 @@ var statusOf = map[store.Code]int{
 	store.Conflict:     http.StatusConflict,
 	store.Forbidden:    http.StatusForbidden,
 	store.Unauthorized: http.StatusUnauthorized,
+	store.TooLarge:     http.StatusRequestEntityTooLarge,
 	store.Unavailable:  http.StatusServiceUnavailable,
 }
 

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -336,8 +337,11 @@ func (s *Server) handleMemberPut() http.Handler {
 		}
 		// Every field is optional, and so is the body; but a body that is there is JSON.
 		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxSmallBody))
-		if err != nil {
-			writeProblemBody(w, http.StatusBadRequest, fmt.Sprintf("request body is larger than %d bytes", maxSmallBody), "")
+		if mbe := (*http.MaxBytesError)(nil); errors.As(err, &mbe) {
+			s.writeProblem(w, r, tooLarge(maxSmallBody), nil)
+			return
+		} else if err != nil {
+			s.writeProblem(w, r, inputError("", "request body: %v", err), nil)
 			return
 		}
 		var in request

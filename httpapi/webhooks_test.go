@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -1197,4 +1198,54 @@ func TestPlatformCreateIdempotencyKey(t *testing.T) {
 
 	p = platformProblem(t, platformCall(t, h, http.MethodPost, platformPath, tok, body, "Idempotency-Key", strings.Repeat("k", 201)), http.StatusBadRequest)
 	is.Equal(p.Field, "Idempotency-Key") // a key too long
+}
+
+// TestBodyTooLarge: a body over its route's limit is refused with 413 Content Too
+// Large, in the problem body, saying the limit, and changes nothing; one at the
+// limit is read.
+func TestBodyTooLarge(t *testing.T) {
+	is := is.New(t)
+	h := newHarness(t)
+	c := h.client(t, "sender", store.ScopeWebhook, store.ScopeNotify)
+	tok := h.token(t, c, store.ScopeWebhook+" "+store.ScopeNotify).AccessToken
+	admin := h.token(t, h.client(t, "admin", store.ScopeAdmin), store.ScopeAdmin).AccessToken
+	rec := platformCreate(t, h, tok, `{"targetURL":"https://example.org/hook"}`)
+	orgs := "/api/hub/v1/organisations"
+	res := h.hubReq(t, http.MethodPost, orgs, admin, `{"name": "Uni", "tech-contact-email": "tech@uni.example"}`)
+	is.Equal(res.status, http.StatusCreated) // an organisation
+	var org orgBody
+	decodeJSON(t, res.body, &org)
+	one := fmt.Sprintf("%s/%d", orgs, org.ID)
+
+	// padded is a JSON object of n bytes or more: a description that long.
+	padded := func(n int, fields string) string {
+		return `{` + fields + `"description":"` + strings.Repeat("d", n) + `"}`
+	}
+	for _, tt := range []struct {
+		name, method, path, token, body string
+		limit                           int
+	}{
+		{"create a webhook", http.MethodPost, platformPath, tok, padded(64<<10, `"targetURL":"https://example.org/big",`), 64 << 10},
+		{"change a webhook", http.MethodPatch, platformPath + "/" + rec.ID, tok, padded(64<<10, ""), 64 << 10},
+		{"a call that takes no body", http.MethodPost, platformPath + "/" + rec.ID + "/deactivate", tok, padded(64<<10, ""), 64 << 10},
+		{"replay", http.MethodPost, platformPath + "/" + rec.ID + "/replay", tok, padded(4<<10, `"since":"2h",`), 4 << 10},
+		{"events", http.MethodPost, "/api/notifications/v1/events", tok, "[" + strings.Repeat(`{"orcid":"0000-0002-7253-3645"},`, 40000) + "{}]", 1 << 20},
+		{"an organisation's settings", http.MethodPut, one + "/webhook", admin, padded(64<<10, `"url":"https://hooks.uni.example/orcid",`), 64 << 10},
+		{"a member", http.MethodPut, one + "/members/0000-0002-7253-3645", admin, padded(64<<10, ""), 64 << 10},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			is := is.New(t)
+			p := platformProblem(t, platformCall(t, h, tt.method, tt.path, tt.token, tt.body), http.StatusRequestEntityTooLarge)
+			is.True(strings.HasPrefix(p.Detail, fmt.Sprintf("request body is larger than %d bytes", tt.limit))) // says the limit
+		})
+	}
+	got := platformGet(t, h, tok, rec.ID)
+	is.Equal(got.Status, "active") // nothing changed: not deactivated
+	subs := h.allSubscriptions(t)
+	is.Equal(len(subs), 1) // nor another webhook, nor the organisation's
+	ds, err := h.st.Deliveries(context.Background(), store.DeliveryFilter{})
+	is.NoErr(err)
+	is.Equal(len(ds), 0) // nor any event taken
+	res = h.hubReq(t, http.MethodGet, one+"/members", admin, "")
+	is.True(!strings.Contains(string(res.body), "0000-0002-7253-3645")) // nor a member
 }

@@ -18,6 +18,7 @@ const (
 	Conflict     Code = "conflict"     // it clashes with what exists, e.g. a name already taken
 	Forbidden    Code = "forbidden"    // it exists but belongs to someone else
 	Unauthorized Code = "unauthorized" // a credential or token that does not hold
+	TooLarge     Code = "too_large"    // the input is larger than its reader takes: send less
 	// Unavailable: the database cannot take the call now (a full disk, a read-only
 	// file, an I/O error, a lock held too long): nothing of it was stored; try again
 	// later. See Classify.
@@ -67,7 +68,7 @@ func (e *Error) Is(target error) bool {
 
 var codeText = map[Code]string{
 	Invalid: "invalid", NotFound: "not found", Conflict: "already exists", Forbidden: "belongs to someone else",
-	Unauthorized: "not authorised", Unavailable: "the database is unavailable",
+	Unauthorized: "not authorised", TooLarge: "too large", Unavailable: "the database is unavailable",
 }
 
 // Sentinels for errors.Is: each matches every Error of its code.
