@@ -110,3 +110,37 @@ func TestBehindProxyPath(t *testing.T) {
 	is.Equal(res.StatusCode, http.StatusSeeOther)
 	is.Equal(res.Header.Get("Location"), "/hookd/console/signin?done=signedout") // signed out, under the path
 }
+
+// TestBehindProxyPathKeepsWhatWasTyped: behind a proxy that serves hookd under a
+// path, what a reader typed and a page shows again (a refused form's fields, a
+// filter's) is shown as typed, even when it starts with /console/: only the page's
+// own addresses are put under the path, so sending the form again sends what was
+// typed.
+func TestBehindProxyPathKeepsWhatWasTyped(t *testing.T) {
+	is := is.New(t)
+	p := newPathProxy(t)
+	e := newEnv(t, func(o *console.Options) { o.PublicURL = p.front() })
+	p.start(e.srv.URL)
+	e.srv = p.srv // the reader goes through the proxy
+	u := e.newUser(t)
+	signin := u.get(t, "/hookd/console/signin")
+	m := csrfField.FindStringSubmatch(signin.body)
+	is.True(m != nil) // the sign-in form
+	is.Equal(u.post(t, "/hookd/console/signin", url.Values{"csrf": {m[1]}, "kind": {"token"}, "token": {adminTok}}).status, http.StatusSeeOther)
+	u.csrf = csrfField.FindStringSubmatch(u.get(t, "/hookd/console/").body)[1]
+
+	refused := u.post(t, "/hookd/console/clients", url.Values{"name": {"/console/reports"}, "email": {"not an address"}, "scope_webhook": {"on"}})
+	is.Equal(refused.status, http.StatusBadRequest)                                                           // the e-mail address is refused
+	is.True(strings.Contains(refused.body, `<input id="name" name="name" value="/console/reports" required`)) // the name as typed
+	is.True(strings.Contains(refused.body, `action="/hookd/console/clients"`))                                // the form's own address under the path
+	for path, field := range map[string]string{
+		"/hookd/console/webhooks?url=/console/hooks":     `name="url" value="/console/hooks"`,
+		"/hookd/console/audit?actor=/console/someone":    `name="actor" value="/console/someone"`,
+		"/hookd/console/deliveries?client=/console/nope": `name="client" value="/console/nope"`,
+	} {
+		p := u.get(t, path)
+		if !strings.Contains(p.body, field) {
+			t.Errorf("GET %s: the filter's field is not %s as typed", path, field)
+		}
+	}
+}

@@ -172,15 +172,24 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, nam
 	}
 	b := buf.Bytes()
 	if h.base != "" {
-		// Every console address a page gives the browser is an attribute value that
-		// starts with /console/ (what a page quotes of its data is escaped, so it never
-		// holds a bare quote): each is put under the base path.
-		b = bytes.ReplaceAll(b, []byte(`"/console/`), []byte(`"`+h.base+`/console/`))
+		// Every console address a page gives the browser is the value of one of
+		// addressAttrs that starts with /console/: each is put under the base path.
+		// Nothing else is: a field's value may be what a reader typed (a refused
+		// form's, a filter's), which is shown and sent back as typed. What a page
+		// quotes of its data is escaped, so it never holds a bare quote, and never
+		// starts an attribute of its own.
+		for _, a := range addressAttrs {
+			b = bytes.ReplaceAll(b, []byte(" "+a+`="/console/`), []byte(" "+a+`="`+h.base+`/console/`))
+		}
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(status)
 	w.Write(b)
 }
+
+// addressAttrs are the attributes whose values the pages give the browser to
+// follow: links, style sheet and scripts, forms, and the inbox page's stream.
+var addressAttrs = []string{"href", "src", "action", "data-live"}
 
 // sectionOf is the navigation section a console path belongs to.
 func sectionOf(p string) Page {

@@ -333,7 +333,7 @@ func (h *Handler) safeNext(next string) string {
 // signInView is the sign-in page's data.
 type signInView struct {
 	Token    string // the form's CSRF token
-	Next     string
+	Next     string // where to go after, as the browser has it (under the base path)
 	ClientID string
 	Error    string
 	Admin    bool // an admin token is configured
@@ -355,7 +355,7 @@ func (h *Handler) handleSignInForm() http.Handler {
 			h.redirect(w, r, h.safeNext(r.URL.Query().Get("next")), http.StatusSeeOther)
 			return
 		}
-		v := signInView{Token: h.signInToken(w, r), Next: h.safeNext(r.URL.Query().Get("next")), Admin: h.opts.AdminToken != ""} // "signed out": the layout's flash
+		v := signInView{Token: h.signInToken(w, r), Next: h.base + h.safeNext(r.URL.Query().Get("next")), Admin: h.opts.AdminToken != ""} // "signed out": the layout's flash
 		h.render(w, r, http.StatusOK, "signin", "Sign in", v)
 	})
 }
@@ -379,7 +379,7 @@ func (h *Handler) handleSignIn() http.Handler {
 			id = store.ActorAdminToken
 		}
 		addr := remoteAddr(r)
-		v := signInView{Token: c.Value, Next: h.safeNext(r.PostFormValue("next")), Admin: h.opts.AdminToken != ""}
+		v := signInView{Token: c.Value, Next: h.base + h.safeNext(r.PostFormValue("next")), Admin: h.opts.AdminToken != ""}
 		if !useToken {
 			v.ClientID = id
 		}
@@ -483,7 +483,7 @@ func (h *Handler) handleSignIn() http.Handler {
 		h.setCookie(w, sessionCookie, sessionID, 0)
 		h.setCookie(w, signinCookie, "", -1)
 		h.audit(r, principal, "signin", principal.Actor(), Object{ClientID: principal.ClientID}, "")
-		h.redirect(w, r, v.Next, http.StatusSeeOther)
+		http.Redirect(w, r, v.Next, http.StatusSeeOther)
 	})
 }
 
