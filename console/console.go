@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"path"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -210,7 +211,30 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !strings.HasPrefix(r.URL.Path, "/console/assets/") {
 		hd.Set("Cache-Control", "no-store")
 	}
+	// A path not in its clean form ("/console//webhooks", which a browser keeps) goes
+	// to its clean form, as the mux would send it, but under the base path.
+	if p := r.URL.EscapedPath(); cleanPath(p) != p {
+		to := h.base + cleanPath(p)
+		if r.URL.RawQuery != "" {
+			to += "?" + r.URL.RawQuery
+		}
+		http.Redirect(w, r, to, http.StatusTemporaryRedirect)
+		return
+	}
 	h.serve.ServeHTTP(w, r)
+}
+
+// cleanPath is p without "." and ".." segments or doubled slashes, keeping its final
+// slash, as http.ServeMux cleans a request's path.
+func cleanPath(p string) string {
+	if p == "" || p[0] != '/' {
+		p = "/" + p
+	}
+	np := path.Clean(p)
+	if strings.HasSuffix(p, "/") && np != "/" {
+		np += "/"
+	}
+	return np
 }
 
 // nudge wakes the dispatcher.

@@ -144,3 +144,28 @@ func TestBehindProxyPathKeepsWhatWasTyped(t *testing.T) {
 		}
 	}
 }
+
+// TestBehindProxyPathCleansUnderThePath: an address that is not in its clean form
+// (a doubled slash, which a browser keeps and some proxies pass on as it is) is
+// sent to its clean form under the path, not to the host's /console/, which is not
+// hookd's.
+func TestBehindProxyPathCleansUnderThePath(t *testing.T) {
+	p := newPathProxy(t)
+	e := newEnv(t, func(o *console.Options) { o.PublicURL = p.front() })
+	p.start(e.srv.URL)
+	e.srv = p.srv // the reader goes through the proxy
+	u := e.newUser(t)
+	for from, to := range map[string]string{
+		"/hookd/console//webhooks":           "/hookd/console/webhooks",
+		"/hookd/console/./clients?after=1:x": "/hookd/console/clients?after=1:x",
+		"/hookd/console//assets/console.css": "/hookd/console/assets/console.css",
+		"/hookd/console//signin":             "/hookd/console/signin",
+	} {
+		t.Run(from, func(t *testing.T) {
+			is := is.New(t)
+			p := u.get(t, from)
+			is.Equal(p.status, http.StatusTemporaryRedirect)
+			is.Equal(p.location, to) // under the path
+		})
+	}
+}
