@@ -10,6 +10,7 @@ import (
 	"embed"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"path"
@@ -128,7 +129,7 @@ func (h *Handler) crossOriginProtection() *http.CrossOriginProtection {
 	c := http.NewCrossOriginProtection()
 	if u, err := url.Parse(h.opts.PublicURL); err == nil && u.Host != "" {
 		// Behind a proxy that does not pass the Host on.
-		if err := c.AddTrustedOrigin(u.Scheme + "://" + u.Host); err != nil {
+		if err := c.AddTrustedOrigin(originOf(u)); err != nil {
 			h.log.Warn("console: public_url is not an origin forms may come from", "err", err)
 		}
 	}
@@ -137,6 +138,23 @@ func (h *Handler) crossOriginProtection() *http.CrossOriginProtection {
 			"This form was sent from a page of another site, so it was not taken. Open the console at its own address and try again.")
 	}))
 	return c
+}
+
+// originOf is a URL's origin as a browser writes it in an Origin header: the host
+// in lower case, and no port when it is the scheme's default (http://h:80 is
+// http://h), so that a public URL written otherwise matches it.
+func originOf(u *url.URL) string {
+	host, port := strings.ToLower(u.Hostname()), u.Port()
+	if (u.Scheme == "http" && port == "80") || (u.Scheme == "https" && port == "443") {
+		port = ""
+	}
+	if port != "" {
+		return u.Scheme + "://" + net.JoinHostPort(host, port)
+	}
+	if strings.Contains(host, ":") {
+		host = "[" + host + "]" // an IPv6 address
+	}
+	return u.Scheme + "://" + host
 }
 
 // basePath is the path of a public URL without its final slash: "" for none, or

@@ -133,3 +133,48 @@ func TestHostOnlyCookies(t *testing.T) {
 		})
 	}
 }
+
+// TestFormFromPublicURLAsBrowsersWriteIt: behind a proxy that does not pass the
+// host on, a browser that sends no Sec-Fetch-Site (chromium over plain http to a
+// host other than localhost) is told apart by its Origin, which it writes in lower
+// case and without the scheme's default port: a public URL written otherwise (a
+// capital, :80, :443) is the same origin, and the console's own forms are taken.
+func TestFormFromPublicURLAsBrowsersWriteIt(t *testing.T) {
+	for _, tt := range []struct{ public, origin string }{
+		{"http://HookD.Uni.Example/hookd", "http://hookd.uni.example"},
+		{"http://hookd.uni.example:80/hookd", "http://hookd.uni.example"},
+		{"https://hookd.uni.example:443", "https://hookd.uni.example"},
+		{"http://[2001:DB8::1]:80/hookd", "http://[2001:db8::1]"},
+		{"http://hookd.uni.example:8080/hookd", "http://hookd.uni.example:8080"},
+	} {
+		t.Run(tt.public, func(t *testing.T) {
+			is := is.New(t)
+			e := newEnv(t, func(o *console.Options) { o.AdminToken, o.PublicURL = adminTok, tt.public })
+			p := e.newUser(t).get(t, "/console/signin")
+			is.Equal(p.status, http.StatusOK)
+			cs := (&http.Response{Header: p.header}).Cookies()
+			is.Equal(len(cs), 1) // the sign-in form's cookie
+			m := csrfField.FindStringSubmatch(p.body)
+			is.True(m != nil)
+			form := url.Values{"csrf": {m[1]}, "kind": {"token"}, "token": {adminTok}}
+			req, err := http.NewRequest(http.MethodPost, e.srv.URL+"/console/signin", strings.NewReader(form.Encode()))
+			is.NoErr(err)
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			req.Header.Set("Cookie", cs[0].Name+"="+cs[0].Value) // as the browser sends it back through the proxy
+			req.Header.Set("Origin", tt.origin)                  // and no Sec-Fetch-Site; the host is the proxy's target's
+			p = e.newUser(t).do(t, req)
+			is.Equal(p.status, http.StatusSeeOther) // signed in
+		})
+	}
+	t.Run("another host's page still refused", func(t *testing.T) {
+		is := is.New(t)
+		e := newEnv(t, func(o *console.Options) { o.AdminToken, o.PublicURL = adminTok, "http://HookD.Uni.Example:80/hookd" })
+		req, err := http.NewRequest(http.MethodPost, e.srv.URL+"/console/signin", strings.NewReader(url.Values{"kind": {"token"}}.Encode()))
+		is.NoErr(err)
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Origin", "http://evil.uni.example")
+		p := e.newUser(t).do(t, req)
+		is.Equal(p.status, http.StatusForbidden)
+		is.True(strings.Contains(p.body, "sent from a page of another site"))
+	})
+}
