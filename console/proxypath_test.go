@@ -169,3 +169,33 @@ func TestBehindProxyPathCleansUnderThePath(t *testing.T) {
 		})
 	}
 }
+
+// TestBehindProxyPathNextStaysUnderThePath: behind a proxy that serves hookd under
+// a path, the sign-in leads back to next only where the browser, resolving it,
+// stays in hookd's console: /hookd/../console/x is the host's /console/x, not
+// hookd's, and leads to the overview.
+func TestBehindProxyPathNextStaysUnderThePath(t *testing.T) {
+	p := newPathProxy(t)
+	e := newEnv(t, func(o *console.Options) { o.PublicURL = p.front() })
+	p.start(e.srv.URL)
+	e.srv = p.srv // the reader goes through the proxy
+	for next, want := range map[string]string{
+		"/hookd/console/deliveries?state=dead": "/hookd/console/deliveries?state=dead",
+		"/console/webhooks":                    "/hookd/console/webhooks",
+		"/hookd/../console/webhooks":           "/hookd/console/",
+		"/hookd/%2e%2e/console/webhooks":       "/hookd/console/",
+		"/hookd/./console/webhooks":            "/hookd/console/",
+		"/hookd/console/../../console/x":       "/hookd/console/",
+	} {
+		t.Run(next, func(t *testing.T) {
+			is := is.New(t)
+			u := e.newUser(t)
+			form := u.get(t, "/hookd/console/signin?next="+url.QueryEscape(next))
+			m := csrfField.FindStringSubmatch(form.body)
+			is.True(m != nil) // the sign-in form
+			p := u.post(t, "/hookd/console/signin", url.Values{"csrf": {m[1]}, "kind": {"token"}, "token": {adminTok}, "next": {next}})
+			is.Equal(p.status, http.StatusSeeOther) // signed in
+			is.Equal(p.location, want)              // and sent on
+		})
+	}
+}

@@ -322,8 +322,10 @@ func (h *Handler) safeNext(next string) string {
 		next = strings.TrimPrefix(next, h.base)
 	}
 	u, err := url.Parse(next)
-	// The path as a browser resolves it: "/console/../api" is not the console's.
-	if err != nil || u.Scheme != "" || u.Host != "" || !strings.HasPrefix(path.Clean(u.Path)+"/", "/console/") ||
+	// The path as a browser resolves it: "/console/../api" is not the console's, and
+	// a path not in its clean form is none: under the base path, "/../console/x" or
+	// "/console/../../console/x" leaves hookd's.
+	if err != nil || u.Scheme != "" || u.Host != "" || !strings.HasPrefix(path.Clean(u.Path)+"/", "/console/") || cleanPath(u.Path) != u.Path ||
 		strings.HasPrefix(next, "//") || strings.Contains(next, "\\") || strings.HasPrefix(u.Path, "/console/signin") {
 		return "/console/"
 	}
