@@ -237,6 +237,56 @@ func TestTokenEndpointRefusalAskedOnce(t *testing.T) {
 	is.Equal(tokenCalls.Load(), int64(2)) // asked again, once
 }
 
+// TestTokenEndpointAnswerWithoutTokenAskedOnce: a token endpoint that answers 200
+// with what holds no token (JSON cut short, a maintenance page in HTML, JSON
+// without access_token) is asked once, not once for each registration waiting for
+// a token: like a refusal, its answer is the answer for half a minute, and says
+// what came.
+func TestTokenEndpointAnswerWithoutTokenAskedOnce(t *testing.T) {
+	for _, tc := range []struct{ name, ctype, body, says string }{
+		{"cut short", "application/json", `{"access_token":"abc`, "cannot parse json"},
+		{"html", "text/html", `<html><body>Down for maintenance</body></html>`, "text/html"},
+		{"no access_token", "application/json", `{"token_type":"bearer","expires_in":3600}`, "missing access_token"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			is := is.New(t)
+			e := newEnv(t)
+			var tokenCalls, apiCalls atomic.Int64
+			d := upstreamWith(t, e, 40, 5*time.Second, func(_ int, w http.ResponseWriter, r *http.Request, _ []byte) error {
+				if r.URL.Path == "/oauth/token" {
+					tokenCalls.Add(1)
+					w.Header().Set("Content-Type", tc.ctype)
+					io.WriteString(w, tc.body)
+					return nil
+				}
+				apiCalls.Add(1)
+				w.WriteHeader(http.StatusCreated)
+				return nil
+			})
+			for range 3 { // 40 orders, then their retries twice, within half a minute
+				e.tick(d)
+				e.clock.Advance(10 * time.Second)
+			}
+			is.Equal(tokenCalls.Load(), int64(1)) // asked once
+			is.Equal(apiCalls.Load(), int64(0))
+			var why string
+			for _, dl := range e.deliveries(store.DeliveryFilter{}) {
+				if dl.EventType == store.UpstreamRegister {
+					why = dl.LastError
+				}
+			}
+			t.Log(why)
+			is.True(strings.Contains(why, "HTTP 200")) // what the endpoint answered
+			is.True(strings.Contains(why, tc.says))
+			is.True(strings.Contains(why, "asked again from"))
+
+			e.clock.Advance(20 * time.Second) // past the half minute
+			e.tick(d)
+			is.Equal(tokenCalls.Load(), int64(2)) // asked again, once
+		})
+	}
+}
+
 // TestTokenEndpointRetryAfterWaited: a token endpoint's 503 with a Retry-After
 // holds the registrations waiting for a token until then.
 func TestTokenEndpointRetryAfterWaited(t *testing.T) {

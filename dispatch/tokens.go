@@ -3,6 +3,9 @@ package dispatch
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
+	"mime"
 	"net/http"
 	"sync"
 	"time"
@@ -107,13 +110,29 @@ func (s *tokenSource) token(ctx context.Context, client *http.Client, rejected s
 		again.again = true
 		return "", &again
 	}
-	tok, err := s.cfg.Token(context.WithValue(ctx, oauth2.HTTPClient, client))
+	seen := &answerSeen{next: client.Transport}
+	if seen.next == nil {
+		seen.next = http.DefaultTransport
+	}
+	tc := *client
+	tc.Transport = seen
+	tok, err := s.cfg.Token(context.WithValue(ctx, oauth2.HTTPClient, &tc))
 	if err != nil {
 		var re *oauth2.RetrieveError
-		if !errors.As(err, &re) || re.Response == nil {
+		var answer *http.Response
+		switch {
+		case errors.As(err, &re) && re.Response != nil:
+			answer = re.Response
+		case seen.whole():
+			// An answer read whole that holds no token (JSON cut short, a page
+			// in HTML, no access_token): as much a refusal as an error's, which
+			// every call would otherwise ask again for.
+			answer = seen.resp
+			err = fmt.Errorf("HTTP %d (%s) holding no token: %w", answer.StatusCode, contentType(answer), err)
+		default:
 			return "", err // no answer (the network, the call's deadline): the next call asks
 		}
-		r := &tokenRefusal{err: err, status: re.Response.StatusCode, retryAfter: re.Response.Header.Get("Retry-After"), until: now.Add(tokenRefusedFor)}
+		r := &tokenRefusal{err: err, status: answer.StatusCode, retryAfter: answer.Header.Get("Retry-After"), until: now.Add(tokenRefusedFor)}
 		if d, ok := retryAfter(r.retryAfter, now); ok {
 			r.until = now.Add(min(d, tokenRefusedMax))
 		}
@@ -122,6 +141,49 @@ func (s *tokenSource) token(ctx context.Context, client *http.Client, rejected s
 	}
 	s.tok, s.fetched, s.refusal = tok, now, nil
 	return tok.AccessToken, nil
+}
+
+// answerSeen is a token request's transport, which keeps the endpoint's answer
+// and whether its body was read whole: oauth2 tells an answer it cannot read as
+// a token apart from no answer only in its error's words.
+type answerSeen struct {
+	next http.RoundTripper
+	resp *http.Response
+	eof  bool // set by the body the caller reads, in the caller's goroutine
+}
+
+func (a *answerSeen) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := a.next.RoundTrip(r)
+	if err == nil {
+		a.resp, a.eof = resp, false
+		resp.Body = &eofBody{ReadCloser: resp.Body, eof: &a.eof}
+	}
+	return resp, err
+}
+
+// whole reports whether an answer came and its body was read to its end.
+func (a *answerSeen) whole() bool { return a.resp != nil && a.eof }
+
+// eofBody is a response body that notes when it was read to its end.
+type eofBody struct {
+	io.ReadCloser
+	eof *bool
+}
+
+func (b *eofBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err == io.EOF {
+		*b.eof = true
+	}
+	return n, err
+}
+
+// contentType is an answer's media type, or "no Content-Type".
+func contentType(resp *http.Response) string {
+	if mt, _, err := mime.ParseMediaType(resp.Header.Get("Content-Type")); err == nil {
+		return mt
+	}
+	return "no Content-Type"
 }
 
 // fresh reports whether token is the source's own, fetched less than tokenFresh
