@@ -315,6 +315,68 @@ func TestTokenEndpointRetryAfterWaited(t *testing.T) {
 	is.Equal(tokenCalls.Load(), int64(1)) // not asked again before then
 }
 
+// TestShortLivedTokenReused: a token the endpoint issues for a few seconds
+// (expires_in 8, shorter than the 10 s before its expiry at which oauth2 takes a
+// token for expired) is used by the registrations that follow its fetch, for the
+// first half of its life, not fetched anew for each of them.
+func TestShortLivedTokenReused(t *testing.T) {
+	is := is.New(t)
+	e := newEnv(t)
+	var tokenCalls, puts atomic.Int64
+	d := upstreamWith(t, e, 20, time.Minute, func(_ int, w http.ResponseWriter, r *http.Request, _ []byte) error {
+		if r.URL.Path == "/oauth/token" {
+			tokenCalls.Add(1)
+			w.Header().Set("Content-Type", "application/json")
+			fmt.Fprintf(w, `{"access_token":"tok-%d","token_type":"bearer","expires_in":8}`, tokenCalls.Load())
+			return nil
+		}
+		puts.Add(1)
+		w.WriteHeader(http.StatusCreated)
+		return nil
+	})
+	e.tick(d)
+	is.Equal(puts.Load(), int64(20))      // each registration made
+	is.Equal(tokenCalls.Load(), int64(1)) // with the one token
+}
+
+// TestTokenExpiredOnTheWay: a 401 to a token that expired while its call was on
+// the way is its expiry's, not the upstream refusing what its endpoint issues
+// (TestUpstreamRefusingFreshTokens): a new token is fetched and the call made again.
+func TestTokenExpiredOnTheWay(t *testing.T) {
+	is := is.New(t)
+	e := newEnv(t)
+	var tokenCalls atomic.Int64
+	var expiry atomic.Int64 // of tok-1, in Unix nanoseconds
+	d := upstreamWith(t, e, 1, time.Minute, func(_ int, w http.ResponseWriter, r *http.Request, _ []byte) error {
+		if r.URL.Path == "/oauth/token" {
+			n := tokenCalls.Add(1)
+			if n == 1 {
+				expiry.Store(time.Now().Add(time.Second).UnixNano())
+			}
+			w.Header().Set("Content-Type", "application/json")
+			fmt.Fprintf(w, `{"access_token":"tok-%d","token_type":"bearer","expires_in":1}`, n)
+			return nil
+		}
+		if r.Header.Get("Authorization") == "Bearer tok-1" {
+			for deadline := time.Now().Add(5 * time.Second); time.Now().UnixNano() <= expiry.Load()+int64(50*time.Millisecond) && time.Now().Before(deadline); {
+				time.Sleep(10 * time.Millisecond) // a slow upstream: tok-1 expires meanwhile
+			}
+			w.WriteHeader(http.StatusUnauthorized)
+			io.WriteString(w, `{"error":"invalid_token","error_description":"Access token expired"}`)
+			return nil
+		}
+		w.WriteHeader(http.StatusCreated)
+		return nil
+	})
+	e.tick(d)
+	is.Equal(tokenCalls.Load(), int64(2)) // a new token after the 401
+	for _, dl := range e.deliveries(store.DeliveryFilter{}) {
+		if dl.EventType == store.UpstreamRegister {
+			is.Equal(dl.State, store.StateDelivered) // registered with it
+		}
+	}
+}
+
 // TestUpstreamRefusingFreshTokens: an upstream that answers 401 to the token its
 // endpoint just issued (the client lacks the permission) is not sent a new token
 // for every registration.

@@ -48,6 +48,12 @@ const (
 	// replaced: the endpoint would issue one the receiver refuses alike, and every
 	// delivery would fetch (and leave behind) a token of its own.
 	tokenFresh = time.Minute
+	// tokenEarly: a token is not sent within this long of its expiry (oauth2's
+	// margin), so that it does not expire on the way; a token that lives shorter
+	// than twice that is sent for the first half of its life (oauth2's
+	// Token.Valid takes one of expires_in 10 s or less for expired at once: every
+	// call would fetch one).
+	tokenEarly = 10 * time.Second
 )
 
 // tokenSource is one token endpoint's client credentials and the token they got,
@@ -63,6 +69,10 @@ type tokenSource struct {
 	// out until its until.
 	fetched time.Time
 	refusal *tokenRefusal
+	// useUntil is when tok is taken for expired (on the wall clock, as its
+	// Expiry): tokenEarly before its expiry, or half way through a life shorter
+	// than twice that.
+	useUntil time.Time
 }
 
 // tokenRefusal is a token endpoint's answer refusing a token.
@@ -102,7 +112,7 @@ func (s *tokenSource) token(ctx context.Context, client *http.Client, rejected s
 	if s.tok != nil && s.tok.AccessToken == rejected {
 		s.tok = nil
 	}
-	if s.tok.Valid() {
+	if s.usable() {
 		return s.tok.AccessToken, nil
 	}
 	if r := s.refusal; r != nil && now.Before(r.until) {
@@ -116,6 +126,7 @@ func (s *tokenSource) token(ctx context.Context, client *http.Client, rejected s
 	}
 	tc := *client
 	tc.Transport = seen
+	asked := time.Now()
 	tok, err := s.cfg.Token(context.WithValue(ctx, oauth2.HTTPClient, &tc))
 	if err != nil {
 		var re *oauth2.RetrieveError
@@ -140,7 +151,17 @@ func (s *tokenSource) token(ctx context.Context, client *http.Client, rejected s
 		return "", r
 	}
 	s.tok, s.fetched, s.refusal = tok, now, nil
+	s.useUntil = time.Time{}
+	if !tok.Expiry.IsZero() {
+		s.useUntil = tok.Expiry.Add(-min(tokenEarly, tok.Expiry.Sub(asked)/2))
+	}
 	return tok.AccessToken, nil
+}
+
+// usable reports whether the source's token can be sent now: it has no expiry,
+// or it is short of useUntil.
+func (s *tokenSource) usable() bool {
+	return s.tok != nil && s.tok.AccessToken != "" && (s.tok.Expiry.IsZero() || time.Now().Before(s.useUntil))
 }
 
 // answerSeen is a token request's transport, which keeps the endpoint's answer
@@ -195,7 +216,8 @@ func (s *tokenSource) fresh(ctx context.Context, token string, now time.Time) bo
 		return false
 	}
 	defer func() { <-s.turn }()
-	return s.tok != nil && s.tok.AccessToken == token && now.Sub(s.fetched) < tokenFresh
+	return s.tok != nil && s.tok.AccessToken == token && now.Sub(s.fetched) < tokenFresh &&
+		(s.tok.Expiry.IsZero() || time.Now().Before(s.tok.Expiry)) // an expired one's 401 is its expiry's
 }
 
 // tokenWait gives r the time a token endpoint's 429 or 503 refusing a token (err)
