@@ -98,7 +98,12 @@ func drain(resp *http.Response) error {
 func describe(err error, timeout time.Duration) string {
 	var blocked *ssrf.ErrBlocked
 	var lookup *net.DNSError
+	var held *tokenRefusal
 	switch {
+	case errors.As(err, &held) && held.again:
+		// A token endpoint's failure handed out again: told as it was, and
+		// that it was.
+		return describe(held.err, timeout) + held.suffix()
 	case errors.As(err, &blocked):
 		return blocked.Unnamed()
 	case errors.Is(err, context.DeadlineExceeded) || isTimeout(err):

@@ -287,6 +287,63 @@ func TestTokenEndpointAnswerWithoutTokenAskedOnce(t *testing.T) {
 	}
 }
 
+// TestTokenEndpointUnansweredAskedOnce: a token endpoint that gives no answer
+// (it cuts the connection: overloaded, or down behind its balancer) is asked once
+// by the registrations waiting for a token, not once by each of them, and again
+// ten seconds later; they say why, and are made once it answers.
+func TestTokenEndpointUnansweredAskedOnce(t *testing.T) {
+	is := is.New(t)
+	e := newEnv(t)
+	var tokenCalls, apiCalls atomic.Int64
+	var down atomic.Bool
+	down.Store(true)
+	d := upstreamWith(t, e, 40, 5*time.Second, func(_ int, w http.ResponseWriter, r *http.Request, _ []byte) error {
+		if r.URL.Path == "/oauth/token" {
+			tokenCalls.Add(1)
+			if down.Load() {
+				conn, _, err := w.(http.Hijacker).Hijack()
+				if err == nil {
+					conn.Close()
+				}
+				return nil
+			}
+			w.Header().Set("Content-Type", "application/json")
+			io.WriteString(w, `{"access_token":"tok-1","token_type":"bearer","expires_in":3600}`)
+			return nil
+		}
+		apiCalls.Add(1)
+		w.WriteHeader(http.StatusCreated)
+		return nil
+	})
+	e.tick(d)
+	is.Equal(tokenCalls.Load(), int64(1)) // asked once
+	is.Equal(apiCalls.Load(), int64(0))
+	var why []string
+	for _, dl := range e.deliveries(store.DeliveryFilter{}) {
+		if dl.EventType == store.UpstreamRegister {
+			why = append(why, dl.LastError)
+		}
+	}
+	is.Equal(len(why), 40)
+	for _, w := range why {
+		is.True(strings.HasPrefix(w, "upstream token endpoint: the receiver closed the connection without answering")) // the same cause, for each
+	}
+	t.Log(why[0])
+
+	e.clock.Advance(5 * time.Second) // the retries, within the ten seconds
+	e.tick(d)
+	is.Equal(tokenCalls.Load(), int64(1)) // not asked again
+
+	down.Store(false)
+	e.clock.Advance(10 * time.Second)
+	for range 3 {
+		e.tick(d)
+		e.clock.Advance(30 * time.Second)
+	}
+	is.Equal(tokenCalls.Load(), int64(2)) // asked again, once, and answered
+	is.Equal(apiCalls.Load(), int64(40))  // every record registered
+}
+
 // TestTokenEndpointRetryAfterWaited: a token endpoint's 503 with a Retry-After
 // holds the registrations waiting for a token until then.
 func TestTokenEndpointRetryAfterWaited(t *testing.T) {

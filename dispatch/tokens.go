@@ -44,6 +44,10 @@ const (
 	// organisation's 100,000 registration orders) asked once a retry.
 	tokenRefusedFor = 30 * time.Second
 	tokenRefusedMax = time.Hour
+	// tokenUnansweredFor is how long a fetch that got no answer (a connection
+	// refused or cut, the call's deadline) is handed to the calls that need a
+	// token without asking again.
+	tokenUnansweredFor = 10 * time.Second
 	// tokenFresh: a token the receiver refuses within this long of its fetch is not
 	// replaced: the endpoint would issue one the receiver refuses alike, and every
 	// delivery would fetch (and leave behind) a token of its own.
@@ -75,7 +79,8 @@ type tokenSource struct {
 	useUntil time.Time
 }
 
-// tokenRefusal is a token endpoint's answer refusing a token.
+// tokenRefusal is a token endpoint's answer refusing a token, or a fetch of it
+// that got no answer (status 0).
 type tokenRefusal struct {
 	err        error
 	status     int
@@ -84,11 +89,19 @@ type tokenRefusal struct {
 	again      bool      // handed out again, not fetched by this call
 }
 
-func (e *tokenRefusal) Error() string {
-	if e.again {
-		return e.err.Error() + " (its answer of a moment before; asked again from " + e.until.UTC().Format(time.TimeOnly) + " UTC)"
+func (e *tokenRefusal) Error() string { return e.err.Error() + e.suffix() }
+
+// suffix says, of a refusal handed out again, that it is, and when the endpoint
+// is asked again.
+func (e *tokenRefusal) suffix() string {
+	if !e.again {
+		return ""
 	}
-	return e.err.Error()
+	what := "its answer"
+	if e.status == 0 {
+		what = "the failure of its last request"
+	}
+	return " (" + what + " of a moment before; asked again from " + e.until.UTC().Format(time.TimeOnly) + " UTC)"
 }
 
 func (e *tokenRefusal) Unwrap() error { return e.err }
@@ -140,8 +153,14 @@ func (s *tokenSource) token(ctx context.Context, client *http.Client, rejected s
 			// every call would otherwise ask again for.
 			answer = seen.resp
 			err = fmt.Errorf("HTTP %d (%s) holding no token: %w", answer.StatusCode, contentType(answer), err)
+		case errors.Is(err, context.Canceled):
+			return "", err // the shutdown's cancel, not the endpoint's fault: the next start asks
 		default:
-			return "", err // no answer (the network, the call's deadline): the next call asks
+			// No answer (the network, the call's deadline): the calls of the
+			// next moments take this failure instead of each asking again,
+			// every registration of an organisation's thousands at each retry.
+			s.refusal = &tokenRefusal{err: err, until: now.Add(tokenUnansweredFor)}
+			return "", s.refusal
 		}
 		r := &tokenRefusal{err: err, status: answer.StatusCode, retryAfter: answer.Header.Get("Retry-After"), until: now.Add(tokenRefusedFor)}
 		if d, ok := retryAfter(r.retryAfter, now); ok {
