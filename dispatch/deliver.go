@@ -269,6 +269,9 @@ func (d *Dispatcher) call(ctx context.Context, c store.Claimed) result {
 		r.err = fmt.Sprintf("HTTP %d redirect to %q not followed", resp.StatusCode, redact(resp.Header.Get("Location"))) // as URLs are logged
 	}
 	r.read(resp, t0, d.opts.Timeout)
+	if bearer != "" && resp.StatusCode >= 200 && resp.StatusCode < 300 {
+		d.tokens.took(c.Target, bearer)
+	}
 	if refusedFresh && r.err == "" {
 		r.err = "HTTP 401 to a token fetched moments before: the receiver refuses the tokens its token endpoint issues (their client, scope or audience); no other was fetched"
 	}

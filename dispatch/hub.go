@@ -179,6 +179,9 @@ func (d *Dispatcher) callUpstream(ctx context.Context, c store.Claimed) result {
 		return fail(describe(err, d.opts.Timeout))
 	}
 	r.read(resp, t0, d.opts.Timeout)
+	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+		h.source().took(token)
+	}
 	if refusedFresh && r.err == "" {
 		r.err = "HTTP 401 to a token fetched moments before: the upstream refuses the tokens its token endpoint issues (the client's permissions, [upstream] client_id); no other was fetched"
 	}

@@ -434,6 +434,41 @@ func TestTokenExpiredOnTheWay(t *testing.T) {
 	}
 }
 
+// TestTokenRevokedMomentsAfterItsFetch: a token the upstream took, then refuses
+// (revoked there, seconds after hookd fetched it), is replaced at once, not
+// taken for the upstream refusing every token its endpoint issues
+// (TestUpstreamRefusingFreshTokens) and sent again until a minute has passed.
+func TestTokenRevokedMomentsAfterItsFetch(t *testing.T) {
+	is := is.New(t)
+	e := newEnv(t)
+	var tokenCalls, first atomic.Int64
+	upstream := newReceiver(t, func(_ int, w http.ResponseWriter, r *http.Request, _ []byte) error {
+		if r.URL.Path == "/oauth/token" {
+			tokenCalls.Add(1)
+			w.Header().Set("Content-Type", "application/json")
+			fmt.Fprintf(w, `{"access_token":"tok-%d","token_type":"bearer","expires_in":631138518}`, tokenCalls.Load())
+			return nil
+		}
+		if r.Header.Get("Authorization") == "Bearer tok-1" && first.Add(1) > 1 {
+			w.WriteHeader(http.StatusUnauthorized) // revoked after its first call
+			io.WriteString(w, `{"error":"invalid_token","error_description":"Invalid access token: tok-1"}`)
+			return nil
+		}
+		w.WriteHeader(http.StatusCreated)
+		return nil
+	})
+	// One call at a time: the first takes tok-1, the second finds it revoked.
+	d, _ := upstreamAt(t, e, 20, upstream.URL, upstream.URL, func(o *dispatch.Options) { o.RetryBase, o.Workers, o.PerHost = time.Minute, 1, 1 })
+	for i := 0; i < 10 && e.tick(d) > 0; i++ { // a turn claims a few calls' worth
+	}
+	is.Equal(tokenCalls.Load(), int64(2)) // a new token, once
+	for _, dl := range e.deliveries(store.DeliveryFilter{}) {
+		if dl.EventType == store.UpstreamRegister {
+			is.Equal(dl.State, store.StateDelivered) // every record registered
+		}
+	}
+}
+
 // TestUpstreamRefusingFreshTokens: an upstream that answers 401 to the token its
 // endpoint just issued (the client lacks the permission) is not sent a new token
 // for every registration.

@@ -73,6 +73,11 @@ type tokenSource struct {
 	// out until its until.
 	fetched time.Time
 	refusal *tokenRefusal
+	// taken is the last token a call's receiver answered with a 2xx (under
+	// takenMu, not turn: a call's outcome does not wait for a fetch): a 401 to
+	// it later is its revocation's, not a refusal of what the endpoint issues.
+	takenMu sync.Mutex
+	taken   string
 	// useUntil is when tok is taken for expired (on the wall clock, as its
 	// Expiry): tokenEarly before its expiry, or half way through a life shorter
 	// than twice that.
@@ -236,7 +241,21 @@ func (s *tokenSource) fresh(ctx context.Context, token string, now time.Time) bo
 	}
 	defer func() { <-s.turn }()
 	return s.tok != nil && s.tok.AccessToken == token && now.Sub(s.fetched) < tokenFresh &&
-		(s.tok.Expiry.IsZero() || time.Now().Before(s.tok.Expiry)) // an expired one's 401 is its expiry's
+		(s.tok.Expiry.IsZero() || time.Now().Before(s.tok.Expiry)) && // an expired one's 401 is its expiry's
+		!s.wasTaken(token) // as is a revoked one's
+}
+
+// took notes that a receiver answered a call with token with a 2xx.
+func (s *tokenSource) took(token string) {
+	s.takenMu.Lock()
+	defer s.takenMu.Unlock()
+	s.taken = token
+}
+
+func (s *tokenSource) wasTaken(token string) bool {
+	s.takenMu.Lock()
+	defer s.takenMu.Unlock()
+	return s.taken == token
 }
 
 // tokenWait gives r the time a token endpoint's 429 or 503 refusing a token (err)
@@ -273,6 +292,12 @@ func (c *tokenCache) token(ctx context.Context, t *store.Target, rejected string
 func (c *tokenCache) fresh(ctx context.Context, t *store.Target, token string) bool {
 	now := c.now()
 	return c.source(t, now).fresh(ctx, token, now)
+}
+
+// took notes that t's receiver answered a call with token with a 2xx (fresh).
+func (c *tokenCache) took(t *store.Target, token string) {
+	now := c.now()
+	c.source(t, now).took(token)
 }
 
 // source is t's token source, made anew when t's credentials changed.
