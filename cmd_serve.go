@@ -224,7 +224,14 @@ func (e *env) serve(ctx context.Context, cfg Config, listenError func(error) err
 		}
 		return err
 	}
-	defer st.Close()
+	defer func() {
+		// The last line of a run: after it, nothing of this run is left to write.
+		if err := st.Close(); err != nil {
+			log.Error("stopped; closing the database failed", "err", err)
+			return
+		}
+		log.Info("stopped")
+	}()
 	st.Unusable = unusableLogger(log)
 	st.NotSent = func(id int64, why string) {
 		log.Warn("delivery ends dead instead of its retry", "delivery", id, "why", why)
