@@ -2,6 +2,8 @@ package dispatch_test
 
 import (
 	"context"
+	"encoding/json"
+	"log/slog"
 	"net/http"
 	"strings"
 	"testing"
@@ -100,9 +102,21 @@ func TestGoneFromAnAddressLeftDuringTheCall(t *testing.T) {
 	var err error
 	wh, _, err = e.st.CreateWebhook(ctx, e.client.ID, store.WebhookSpec{TargetURL: recv.URL + "/old", Auth: store.Auth{Type: store.AuthNone}})
 	is.NoErr(err) // create webhook
-	d := e.dispatcher(nil)
+	var logs lockedBuffer
+	d := e.dispatcher(func(o *dispatch.Options) { o.Logger = slog.New(slog.NewJSONHandler(&logs, nil)) })
 	e.intake(0, store.Event{Orcid: testOrcid(1)})
 	is.Equal(e.tick(d), 1) // the old address answers 410, after the move committed
+	var line struct {
+		Msg     string `json:"msg"`
+		State   string `json:"state"`
+		RetryIn any    `json:"retry_in"`
+		Err     string `json:"err"`
+	}
+	is.NoErr(json.Unmarshal([]byte(strings.TrimSpace(logs.String())), &line)) // one line
+	is.Equal(line.Msg, "delivery failed")
+	is.Equal(line.State, "")                               // not said to be deactivated
+	is.True(line.RetryIn != "")                            // but to be retried
+	is.True(strings.Contains(line.Err, "not deactivated")) // in the words of its attempt
 	reqs := recv.requests()
 	is.Equal(len(reqs), 1)
 	is.NoErr(reqs[0].verr) // the move committed during the call

@@ -33,6 +33,7 @@ type Dispatcher struct {
 	hubState *hubState
 	policy   policy
 	failures *failureLog
+	deferred deferredLines // the lines of deactivating outcomes, until recorded
 	lease    time.Duration
 
 	// tokenClient is client with hookd's User-Agent and an Accept of JSON on every
@@ -366,14 +367,15 @@ func (d *Dispatcher) flush(ctx context.Context) error {
 
 // recorded follows outcomes the store has just recorded: the metrics count each as
 // it was applied (an outcome that would deactivate a webhook whose run of failures
-// ended during the call is recorded as a retry), and the owners of webhooks they
-// deactivated are told.
+// ended during the call is recorded as a retry), the lines held back for them are
+// logged as recorded, and the owners of webhooks they deactivated are told.
 func (d *Dispatcher) recorded(batch []store.Outcome) {
 	if d.opts.Observer != nil {
 		for _, o := range batch {
 			d.opts.Observer.Outcome(o.Kind.String(), o.Duration)
 		}
 	}
+	d.logRecorded(batch)
 	d.noticeOwners(batch)
 }
 

@@ -3,6 +3,7 @@ package dispatch_test
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net"
 	"net/http"
 	"strings"
@@ -379,10 +380,13 @@ func TestGoneDeactivates(t *testing.T) {
 	})
 	callback := rv.URL + "/hook"
 	e.subscribe(orcidA, callback)
-	d := e.dispatcher(nil)
+	var logs lockedBuffer
+	d := e.dispatcher(func(o *dispatch.Options) { o.Logger = slog.New(slog.NewJSONHandler(&logs, nil)) })
 
 	e.intake(0, store.Event{Orcid: orcidA})
 	is.Equal(e.tick(d), 1) // the call answered 410
+	is.Equal(strings.Count(logs.String(), `"msg":"delivery failed"`), 1)
+	is.True(strings.Contains(logs.String(), `"state":"deactivated"`)) // logged as deactivating its webhook
 	row := e.only()
 	is.Equal(row.StateName(), "dead") // a 410 is final
 	as := e.attempts(row.ID)

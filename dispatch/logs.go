@@ -54,19 +54,37 @@ func (f *failureLog) admit(host string, kind store.OutcomeKind, now time.Time) (
 
 // logOutcome logs deliveries in dev mode, and failures always, but rate-limited by
 // d.failures. URLs are logged without their query, which may carry credentials.
+// An outcome that would deactivate its webhook (a 410, failing for disable_after)
+// is logged once the store has recorded it (loggedRecorded), which may record it as
+// a retry instead: its line says what was done.
 func (d *Dispatcher) logOutcome(c store.Claimed, o store.Outcome) {
 	switch {
 	case o.Kind == store.OutcomeReleased, o.Kind == store.OutcomeDelivered && !d.opts.LogDeliveries:
 		return // the common case: nothing to log, so nothing to format
 	}
-	attrs := []any{"delivery", c.ID, "webhook", c.Target.UID, "orcid", c.Subject, "target", redact(c.Target.URL), "attempt", c.Attempt,
-		"status", o.Status, "duration", o.Duration.Round(time.Millisecond)}
-	if o.Kind == store.OutcomeDelivered {
-		d.log.Info("delivered", attrs...)
-		return
+	l := outcomeLine{host: c.Target.Host(), attrs: []any{"delivery", c.ID, "webhook", c.Target.UID, "orcid", c.Subject, "target", redact(c.Target.URL), "attempt", c.Attempt,
+		"status", o.Status, "duration", o.Duration.Round(time.Millisecond)}}
+	switch o.Kind {
+	case store.OutcomeDelivered:
+		d.log.Info("delivered", l.attrs...)
+	case store.OutcomeGone, store.OutcomeDeactivate:
+		d.deferred.put(o.DeliveryID, l)
+	default:
+		d.logFailure(l, o)
 	}
+}
+
+// outcomeLine is a delivery's log line before its outcome's words.
+type outcomeLine struct {
+	host  string
+	attrs []any
+}
+
+// logFailure logs a failed delivery's line as o says, rate-limited unless every
+// delivery is logged.
+func (d *Dispatcher) logFailure(l outcomeLine, o store.Outcome) {
 	now := d.store.Now()
-	attrs = append(attrs, "err", o.Error)
+	attrs := append(l.attrs, "err", o.Error)
 	switch o.Kind {
 	case store.OutcomeRetry:
 		attrs = append(attrs, "retry_in", o.RetryAt.Sub(now).Round(time.Second))
@@ -78,7 +96,7 @@ func (d *Dispatcher) logOutcome(c store.Claimed, o store.Outcome) {
 		attrs = append(attrs, "state", "deactivated", "failing_since", o.FailingSince.UTC().Format(time.RFC3339))
 	}
 	if !d.opts.LogDeliveries {
-		suppressed, ok := d.failures.admit(c.Target.Host(), o.Kind, now)
+		suppressed, ok := d.failures.admit(l.host, o.Kind, now)
 		if !ok {
 			return
 		}
@@ -87,6 +105,45 @@ func (d *Dispatcher) logOutcome(c store.Claimed, o store.Outcome) {
 		}
 	}
 	d.log.Warn("delivery failed", attrs...)
+}
+
+// logRecorded logs the lines held back until their outcomes were recorded, as the
+// store recorded them: a deactivation, or the retry it made of one (the webhook
+// moved during the call, or its failures ended during it).
+func (d *Dispatcher) logRecorded(batch []store.Outcome) {
+	for _, o := range batch {
+		if l, ok := d.deferred.take(o.DeliveryID); ok {
+			d.logFailure(l, o)
+		}
+	}
+}
+
+// deferredLines holds the lines of outcomes that would deactivate a webhook until
+// the store has recorded them, by delivery. A line whose outcome is never recorded
+// (the store failed) stays until the bound, when all start over.
+type deferredLines struct {
+	mu sync.Mutex
+	m  map[int64]outcomeLine
+}
+
+// deferredMax bounds the lines held back: as many outcomes as a few turns carry.
+const deferredMax = 10000
+
+func (f *deferredLines) put(id int64, l outcomeLine) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.m == nil || len(f.m) >= deferredMax {
+		f.m = map[int64]outcomeLine{}
+	}
+	f.m[id] = l
+}
+
+func (f *deferredLines) take(id int64) (outcomeLine, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	l, ok := f.m[id]
+	delete(f.m, id)
+	return l, ok
 }
 
 // redact is a URL without its query, fragment and user information, for logs.
