@@ -951,10 +951,18 @@ func flagError(cmd string, err error, flags map[string]string) error {
 	return fmt.Errorf("%s: %w", cmd, err)
 }
 
-// givenTwice is the name of the first flag of fs that args, which fs parsed
-// without an error, give more than once; "" when none is.
-func givenTwice(fs *flag.FlagSet, args []string) string {
-	seen := map[string]bool{}
+// givenFlag is a flag of a FlagSet as arguments give it.
+type givenFlag struct {
+	name string // the flag's name, however many dashes it was given with
+	bare bool   // a bool flag without =value
+	next string // a bare bool flag's next argument ("" when none)
+}
+
+// flagsGiven lists the flags of fs that args, which fs parsed without an error,
+// give, in order: a flag's value given apart is stepped over, an argument or a
+// name fs does not know (-h) is not a flag, and "--" ends them.
+func flagsGiven(fs *flag.FlagSet, args []string) []givenFlag {
+	var out []givenFlag
 	for i := 0; i < len(args); i++ {
 		a := args[i]
 		if a == "--" {
@@ -966,15 +974,32 @@ func givenTwice(fs *flag.FlagSet, args []string) string {
 		name, _, hasValue := strings.Cut(strings.TrimPrefix(a[1:], "-"), "=")
 		f := fs.Lookup(name)
 		if f == nil {
-			continue // not one of its flags (-h)
+			continue
 		}
-		if b, ok := f.Value.(interface{ IsBoolFlag() bool }); !hasValue && (!ok || !b.IsBoolFlag()) {
+		g := givenFlag{name: f.Name}
+		switch b, ok := f.Value.(interface{ IsBoolFlag() bool }); {
+		case ok && b.IsBoolFlag() && !hasValue:
+			g.bare = true
+			if i+1 < len(args) {
+				g.next = args[i+1]
+			}
+		case !hasValue:
 			i++ // its value is the next argument, whatever it looks like
 		}
-		if seen[f.Name] {
-			return f.Name
+		out = append(out, g)
+	}
+	return out
+}
+
+// givenTwice is the name of the first flag of fs that args, which fs parsed
+// without an error, give more than once; "" when none is.
+func givenTwice(fs *flag.FlagSet, args []string) string {
+	seen := map[string]bool{}
+	for _, g := range flagsGiven(fs, args) {
+		if seen[g.name] {
+			return g.name
 		}
-		seen[f.Name] = true
+		seen[g.name] = true
 	}
 	return ""
 }
@@ -983,26 +1008,9 @@ func givenTwice(fs *flag.FlagSet, args []string) string {
 // followed by a separate "true" or "false" (in any case), and returns the flag's
 // name and that word; "" when there is none.
 func boolValueApart(fs *flag.FlagSet, args []string) (name, value string) {
-	for i := 0; i < len(args); i++ {
-		a := args[i]
-		if a == "--" {
-			break
-		}
-		if len(a) < 2 || a[0] != '-' {
-			continue // an argument
-		}
-		n, _, hasValue := strings.Cut(strings.TrimPrefix(a[1:], "-"), "=")
-		f := fs.Lookup(n)
-		if f == nil || hasValue {
-			continue
-		}
-		b, ok := f.Value.(interface{ IsBoolFlag() bool })
-		if !ok || !b.IsBoolFlag() {
-			i++ // its value is the next argument, whatever it looks like
-			continue
-		}
-		if i+1 < len(args) && (strings.EqualFold(args[i+1], "true") || strings.EqualFold(args[i+1], "false")) {
-			return f.Name, args[i+1]
+	for _, g := range flagsGiven(fs, args) {
+		if g.bare && (strings.EqualFold(g.next, "true") || strings.EqualFold(g.next, "false")) {
+			return g.name, g.next
 		}
 	}
 	return "", ""

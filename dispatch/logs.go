@@ -111,6 +111,9 @@ func (d *Dispatcher) logFailure(l outcomeLine, o store.Outcome) {
 // store recorded them: a deactivation, or the retry it made of one (the webhook
 // moved during the call, or its failures ended during it).
 func (d *Dispatcher) logRecorded(batch []store.Outcome) {
+	if d.deferred.empty() {
+		return // the common case: no line is held back, and no outcome is looked up
+	}
 	for _, o := range batch {
 		if l, ok := d.deferred.take(o.DeliveryID); ok {
 			d.logFailure(l, o)
@@ -136,6 +139,12 @@ func (f *deferredLines) put(id int64, l outcomeLine) {
 		f.m = map[int64]outcomeLine{}
 	}
 	f.m[id] = l
+}
+
+func (f *deferredLines) empty() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.m) == 0
 }
 
 func (f *deferredLines) take(id int64) (outcomeLine, bool) {
