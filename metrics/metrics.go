@@ -92,11 +92,13 @@ func methodLabel(method string) string {
 type outbox struct{ st *store.Store }
 
 var (
-	descState = prometheus.NewDesc("hookd_outbox_deliveries", "Deliveries in the outbox by state (pending includes failed ones awaiting a retry).", []string{"state"}, nil)
-	descAge   = prometheus.NewDesc("hookd_oldest_due_delivery_age_seconds", "How long the oldest due delivery has been due (0 when none is).", nil, nil)
-	descUp    = prometheus.NewDesc("hookd_store_up", "1 when the store answered the scrape's queries and takes writes; 0 while it cannot be written (a full disk, a read-only file: /readyz names why).", nil, nil)
-	descTx    = prometheus.NewDesc("hookd_store_write_transactions_total", "Transactions the group writer committed or rolled back (intake, registrations, other API writes and the dispatch loop's turns).", nil, nil)
-	descCalls = prometheus.NewDesc("hookd_store_write_calls_total", "Write calls those transactions carried: calls / transactions is the group commit size.", nil, nil)
+	descState   = prometheus.NewDesc("hookd_outbox_deliveries", "Deliveries in the outbox by state (pending includes failed ones awaiting a retry).", []string{"state"}, nil)
+	descAge     = prometheus.NewDesc("hookd_oldest_due_delivery_age_seconds", "How long the oldest due delivery has been due (0 when none is).", nil, nil)
+	descUp      = prometheus.NewDesc("hookd_store_up", "1 when the store answered the scrape's queries and takes writes; 0 while it cannot be written (a full disk, a read-only file: /readyz names why).", nil, nil)
+	descTx      = prometheus.NewDesc("hookd_store_write_transactions_total", "Transactions the group writer committed or rolled back (intake, registrations, other API writes and the dispatch loop's turns).", nil, nil)
+	descOff     = prometheus.NewDesc("hookd_webhooks_inactive", "Webhooks switched off (a 410, or failing past disable_after) and not reactivated: their events are not delivered.", nil, nil)
+	descFailing = prometheus.NewDesc("hookd_webhooks_failing", "Active webhooks whose deliveries have failed since their last success (disable_after counts from the first of those failures).", nil, nil)
+	descCalls   = prometheus.NewDesc("hookd_store_write_calls_total", "Write calls those transactions carried: calls / transactions is the group commit size.", nil, nil)
 )
 
 func (o *outbox) Describe(ch chan<- *prometheus.Desc) {
@@ -105,6 +107,8 @@ func (o *outbox) Describe(ch chan<- *prometheus.Desc) {
 	ch <- descUp
 	ch <- descTx
 	ch <- descCalls
+	ch <- descOff
+	ch <- descFailing
 }
 
 func (o *outbox) Collect(ch chan<- prometheus.Metric) {
@@ -129,4 +133,6 @@ func (o *outbox) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descState, prometheus.GaugeValue, float64(n), state)
 	}
 	ch <- prometheus.MustNewConstMetric(descAge, prometheus.GaugeValue, g.OldestDueAge.Seconds())
+	ch <- prometheus.MustNewConstMetric(descOff, prometheus.GaugeValue, float64(g.Inactive))
+	ch <- prometheus.MustNewConstMetric(descFailing, prometheus.GaugeValue, float64(g.Failing))
 }

@@ -2,6 +2,7 @@ package metrics_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -23,10 +24,16 @@ import (
 // newStore opens a fresh store in a temporary folder.
 func newStore(tb testing.TB) *store.Store {
 	tb.Helper()
+	return openStore(tb, filepath.Join(tb.TempDir(), "hookd.db"))
+}
+
+// openStore opens a store on the database at path.
+func openStore(tb testing.TB, path string) *store.Store {
+	tb.Helper()
 	is := is.New(tb)
 	box, err := secret.NewBox(secret.Random(secret.KeySize))
 	is.NoErr(err) // make secret box
-	st, err := store.Open(context.Background(), store.Options{Path: filepath.Join(tb.TempDir(), "hookd.db"), Box: box})
+	st, err := store.Open(context.Background(), store.Options{Path: path, Box: box})
 	is.NoErr(err) // open store
 	tb.Cleanup(func() { st.Close() })
 	return st
@@ -110,4 +117,44 @@ func TestStoreUpTakesWrites(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// TestWebhookHealthGauges: hookd_webhooks_inactive counts the webhooks switched
+// off (but not one on its way out, being removed) and hookd_webhooks_failing the
+// active ones failing since their last success, read from the database at each
+// scrape.
+func TestWebhookHealthGauges(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "hookd.db")
+	st := openStore(t, path)
+	m := metrics.New(st)
+	fams := scrape(t, m)
+	is.Equal(gauge(fams, "hookd_webhooks_inactive"), 0.0) // none yet
+	is.Equal(gauge(fams, "hookd_webhooks_failing"), 0.0)
+
+	c, err := st.CreateClient(ctx, store.NewClient{Name: "lab", Scopes: []string{store.ScopeWebhook}})
+	is.NoErr(err) // client
+	for i := 0; i < 4; i++ {
+		_, _, err := st.CreateWebhook(ctx, c.ID, store.WebhookSpec{TargetURL: "http://127.0.0.1:9/hook", Auth: store.Auth{Type: store.AuthNone}})
+		is.NoErr(err) // webhook
+	}
+	// The states dispatch leaves behind, written as it writes them: one gone (a
+	// 410), one failing, one failing and then switched off, one being removed.
+	db, err := sql.Open("sqlite", path)
+	is.NoErr(err)
+	defer db.Close()
+	now := time.Now().UnixMilli()
+	for _, q := range []string{
+		"UPDATE subscriptions SET active = 0, reason = '410 Gone' WHERE id = (SELECT min(id) FROM subscriptions)",
+		"UPDATE subscriptions SET failing_since = ?1 WHERE id = (SELECT min(id) + 1 FROM subscriptions)",
+		"UPDATE subscriptions SET failing_since = ?1, active = 0, reason = 'failing' WHERE id = (SELECT min(id) + 2 FROM subscriptions)",
+		"UPDATE subscriptions SET active = 0, reason = 'being removed' WHERE id = (SELECT min(id) + 3 FROM subscriptions)",
+	} {
+		_, err := db.ExecContext(ctx, q, now)
+		is.NoErr(err)
+	}
+	fams = scrape(t, m)
+	is.Equal(gauge(fams, "hookd_webhooks_inactive"), 2.0) // the gone one and the one switched off for failing
+	is.Equal(gauge(fams, "hookd_webhooks_failing"), 1.0)  // the one failing and still on
 }

@@ -703,9 +703,14 @@ type Gauges struct {
 	InFlight     int
 	Dead         int
 	OldestDueAge time.Duration // how long the oldest due delivery has been due
+	// Inactive counts webhooks switched off (a 410, failing past disable_after) and
+	// not reactivated, but not those being removed; Failing, those still on
+	// whose deliveries have been failing since their last success.
+	Inactive int
+	Failing  int
 }
 
-// Gauges reads the outbox figures in one read transaction.
+// Gauges reads the outbox's and the webhooks' figures in one read transaction.
 func (s *Store) Gauges(ctx context.Context) (Gauges, error) {
 	var g Gauges
 	var oldest sql.NullInt64
@@ -714,7 +719,9 @@ func (s *Store) Gauges(ctx context.Context) (Gauges, error) {
 		(SELECT count(*) FROM deliveries WHERE state = 0),
 		(SELECT count(*) FROM deliveries WHERE state = 1),
 		(SELECT count(*) FROM deliveries WHERE state = 3),
-		(SELECT min(due_at) FROM deliveries WHERE state = 0 AND due_at <= ?)`, now).Scan(&g.Pending, &g.InFlight, &g.Dead, &oldest)
+		(SELECT min(due_at) FROM deliveries WHERE state = 0 AND due_at <= ?),
+		(SELECT count(*) FROM subscriptions WHERE active = 0 AND reason <> ?2),
+		(SELECT count(*) FROM subscriptions WHERE failing_since IS NOT NULL AND active = 1)`, now, reasonRemoving).Scan(&g.Pending, &g.InFlight, &g.Dead, &oldest, &g.Inactive, &g.Failing)
 	if err != nil {
 		return Gauges{}, fmt.Errorf("outbox gauges: %w", err)
 	}
