@@ -22,6 +22,14 @@ const walAutocheckpoint = 4096
 // then hookd's commits keep it from growing without bound.
 const walSafetyNet = 262144
 
+// walSizeLimit is the size (in bytes) the WAL file is cut back to when it starts
+// over having grown past it: SQLite reuses the file from its beginning but keeps its
+// size, so a burst that grew it (a large import, a long read holding checkpoints
+// back) would otherwise hold that much disk for good. Well above what the WAL
+// reaches between two checkpoints (walAutocheckpoint pages at most), so a WAL
+// written in place is never cut and grown again. A variable for the tests.
+var walSizeLimit int64 = 64 << 20
+
 // checkpointer runs passive checkpoints on a connection of its own, so copying the
 // WAL into the database file (and the database file's fsync) happens beside the
 // writer instead of inside whichever commit crosses SQLite's threshold, which made

@@ -180,3 +180,11 @@ func SetKeysBatch(n int) (restore func()) {
 	keysBatch = n
 	return func() { keysBatch = old }
 }
+
+// SetWALSizeLimit sets the WAL's size once it starts over for the stores opened
+// until the returned function restores it.
+func SetWALSizeLimit(n int64) (restore func()) {
+	old := walSizeLimit
+	walSizeLimit = n
+	return func() { walSizeLimit = old }
+}

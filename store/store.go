@@ -228,7 +228,13 @@ func Open(ctx context.Context, opts Options) (_ *Store, err error) {
 	// multi-row writes keep their copies of changed pages in memory. SQLite's default
 	// spills them to a temporary file once past 64 KiB, and then every page a batch
 	// touches costs two pwrite calls: half of the intake's CPU (BENCHMARKS.md).
-	write, err := sql.Open("sqlite", dsn("_txlock", "immediate", "_pragma", fmt.Sprintf("wal_autocheckpoint(%d)", autocheckpoint), "_pragma", "temp_store(MEMORY)"))
+	writeOpts := []string{"_txlock", "immediate", "_pragma", fmt.Sprintf("wal_autocheckpoint(%d)", autocheckpoint), "_pragma", "temp_store(MEMORY)"}
+	if !opts.ExternalCheckpoints {
+		// The WAL's size once it starts over (walSizeLimit). Another process that
+		// checkpoints (Litestream) truncates it itself.
+		writeOpts = append(writeOpts, "_pragma", fmt.Sprintf("journal_size_limit(%d)", walSizeLimit))
+	}
+	write, err := sql.Open("sqlite", dsn(writeOpts...))
 	if err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
