@@ -293,7 +293,7 @@ func (e *env) serve(ctx context.Context, cfg Config, listenError func(error) err
 		LogDeliveries:       e.dev,
 	})
 	defer disp.Close()
-	st.UpstreamAs = cfg.Upstream.ClientID + " " + strings.TrimSuffix(cfg.HTTP.PublicURL, "/")
+	st.UpstreamAs = cfg.Upstream.ClientID + " " + cfg.PublicURL()
 	if _, err := st.ConfigureUpstream(ctx, cfg.Upstream.APIURL); err != nil {
 		return err
 	}

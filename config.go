@@ -20,6 +20,7 @@ import (
 
 	"hookd/dispatch"
 	"hookd/httpapi"
+	"hookd/ssrf"
 	"hookd/store"
 )
 
@@ -392,6 +393,8 @@ func (c *Config) Validate() error {
 			bad("http.public_url", "must not hold a user name or password (hookd would write it into its log and into every Location and callback URL it makes)")
 		} else if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || !portOK(u.Port(), false) {
 			bad("http.public_url", "must be an absolute http(s) URL such as \"https://hookd.example.org\", got %q", withoutUserinfo(pu))
+		} else if _, err := ssrf.ASCIIHost(u.Hostname()); err != nil {
+			bad("http.public_url", "its host %q is not a domain name a browser can reach: %v", u.Hostname(), err)
 		}
 	}
 	if _, err := c.TrustedProxyPrefixes(); err != nil {
@@ -593,6 +596,27 @@ const maxInboxKeep = 100000
 // e-mail through: [email] smtp_addr and from.
 func (c *Config) EmailRelay() bool { return c.Email.SMTPAddr != "" && c.Email.From != "" }
 
+// PublicURL is http.public_url without a trailing slash and with its host as
+// browsers and DNS write it ("bücher.example" is "xn--bcher-kva.example"): the form
+// that goes into the addresses hookd makes and that a browser's Origin header
+// carries. It is "" when the key is not set.
+func (c *Config) PublicURL() string {
+	pu := strings.TrimSuffix(c.HTTP.PublicURL, "/")
+	u, err := url.Parse(pu)
+	if err != nil || u.Host == "" {
+		return pu
+	}
+	host, err := ssrf.ASCIIHost(u.Hostname())
+	if err != nil || host == u.Hostname() {
+		return pu
+	}
+	if port := u.Port(); port != "" {
+		host = net.JoinHostPort(host, port)
+	}
+	u.Host = host
+	return u.String()
+}
+
 // InboxLimits are the bounds of what the inboxes keep.
 func (c *Config) InboxLimits() store.InboxLimits {
 	return store.InboxLimits{PerInbox: c.Inbox.KeepPerInbox, Total: c.Inbox.KeepTotal}
@@ -600,8 +624,8 @@ func (c *Config) InboxLimits() store.InboxLimits {
 
 // PublicBase is how others reach hookd: http.public_url, or one made from http.listen.
 func (c *Config) PublicBase(listenAddr string) string {
-	if c.HTTP.PublicURL != "" {
-		return strings.TrimSuffix(c.HTTP.PublicURL, "/")
+	if pu := c.PublicURL(); pu != "" {
+		return pu
 	}
 	host, port, err := net.SplitHostPort(listenAddr)
 	if err != nil {

@@ -117,6 +117,7 @@ keep_total = 100
 		{"listen on a port past 65535", "[http]\nlisten = \":99999\"\n", "http.listen"},
 		{"smtp on a port that is a word", "[email]\nsmtp_addr = \"smtp.example.org:abc\"\nfrom = \"hookd@example.org\"\n", "email.smtp_addr"},
 		{"public url on a port past 65535", "[http]\npublic_url = \"https://hookd.example.org:99999\"\n", "http.public_url"},
+		{"public url whose host is no domain name", "[http]\npublic_url = \"https://a_ü.example\"\n", `http.public_url: its host "a_ü.example" is not a domain name a browser can reach: idna: disallowed rune U+005F`},
 		{"base path among the console's routes", "[http]\nbase_path = \"/console\"\n", "http.base_path: \"/console\" puts the ORCID routes among hookd's own"},
 		{"base path among the inbox's routes", "[http]\nbase_path = \"/inbox/x\"\n", "http.base_path"},
 		{"base path among the relay's routes", "[http]\nbase_path = \"/relay\"\n", "http.base_path"},
@@ -238,6 +239,24 @@ func TestLoadConfigValues(t *testing.T) {
 	is.Equal(c.HTTP.BasePath, "/orcid-api-web")                    // set
 	is.Equal(c.Delivery.Workers, 64)                               // unset keys keep their defaults
 	is.Equal(c.Store.Path, "hookd.db")                             // an unset path stays as the default
+}
+
+// TestPublicURLInASCII: a public_url whose host is an internationalised domain name
+// is used as browsers and DNS write it, in the addresses hookd makes and in the
+// origin the console takes forms from (a browser's Origin header carries the
+// Punycode form); its path and port are kept.
+func TestPublicURLInASCII(t *testing.T) {
+	is := is.New(t)
+	for _, tt := range []struct{ set, want string }{
+		{"https://bücher.example/hookd/", "https://xn--bcher-kva.example/hookd"},
+		{"https://Bücher.example:8443", "https://xn--bcher-kva.example:8443"},
+		{"https://hookd.example.org/", "https://hookd.example.org"},
+	} {
+		c, err := LoadConfig(writeConfig(t, "[http]\npublic_url = \""+tt.set+"\"\n"))
+		is.NoErr(err) // loads
+		is.Equal(c.PublicBase("127.0.0.1:8080"), tt.want)
+		is.Equal(c.PublicURL(), tt.want)
+	}
 }
 
 // TestImplicitTLSFromPort: a relay on port 465 (or its service name) is spoken to
