@@ -149,6 +149,14 @@ func loadConfigOver(c Config, path string) (Config, error) {
 				return Config{}, fmt.Errorf("config %s: [%s] is written twice, at line %d and at line %d: a table is written once in TOML; put the keys under line %d's [%s] under the one at line %d",
 					path, name, first, perr.Position.Line, perr.Position.Line, name, first)
 			}
+			if perr.LastKey != "" && strings.Contains(perr.Message, "has already been defined") {
+				if first, ok := repeatedKey(path, perr.LastKey, perr.Position.Line); ok {
+					return Config{}, fmt.Errorf("config %s: %s is set twice, at line %d and at line %d: a key is set once in TOML; keep the line with the value you mean",
+						path, perr.LastKey, first, perr.Position.Line)
+				}
+				return Config{}, fmt.Errorf("config %s: %s is set twice (the second time at line %d): a key is set once in TOML; keep the line with the value you mean",
+					path, perr.LastKey, perr.Position.Line)
+			}
 			if perr.LastKey != "" {
 				return Config{}, fmt.Errorf("config %s: %s: %s (line %d)", path, perr.LastKey, perr.Message, perr.Position.Line)
 			}
@@ -304,6 +312,39 @@ func repeatedTable(path string, line int) (name string, first int, ok bool) {
 	}
 	return "", 0, false
 }
+
+// repeatedKey finds the line before line where the file at path sets key (dotted,
+// as "http.listen", under its table's header) for the first time.
+func repeatedKey(path, key string, line int) (first int, ok bool) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, false
+	}
+	lines := strings.Split(string(b), "\n")
+	table := ""
+	for i, l := range lines[:min(max(line-1, 0), len(lines))] {
+		l = strings.TrimSuffix(l, "\r")
+		if m := tableHeader.FindStringSubmatch(l); m != nil {
+			table = strings.Join(strings.Fields(m[1]), "")
+			continue
+		}
+		m := keyLine.FindStringSubmatch(l)
+		if m == nil {
+			continue
+		}
+		full := m[1]
+		if table != "" {
+			full = table + "." + m[1]
+		}
+		if full == key {
+			return i + 1, true
+		}
+	}
+	return 0, false
+}
+
+// keyLine matches a line that sets a bare key: "listen = ...".
+var keyLine = regexp.MustCompile(`^\s*([A-Za-z0-9_-]+)\s*=`)
 
 // tomlTypeError matches the TOML decoder's error for a value of the wrong type:
 // its line, its key, and either "incompatible types: TOML value has type T;

@@ -350,6 +350,21 @@ func TestConfigTableTwice(t *testing.T) {
 	is.True(strings.Contains(err.Error(), "[delivery.retry] is written twice, at line 1 and at line 3")) // however its header is spaced
 }
 
+// TestConfigKeyTwice: a key set twice in its table is named with both its lines and
+// what to do, not in the TOML decoder's words.
+func TestConfigKeyTwice(t *testing.T) {
+	is := is.New(t)
+	path := writeConfig(t, "[http]\nlisten = \"127.0.0.1:8080\"\n[store]\npath = \"a.db\"\n# a comment\npath   = \"b.db\"\n")
+	_, err := LoadConfig(path)
+	is.True(err != nil) // refused
+	is.Equal(err.Error(), fmt.Sprintf("config %s: store.path is set twice, at line 4 and at line 6: a key is set once in TOML; keep the line with the value you mean", path))
+
+	path = writeConfig(t, "[http]\nlisten = \"127.0.0.1:8080\"\n[store]\n[http.x]\n")
+	_, err = LoadConfig(path)
+	is.True(err != nil)                                           // refused, some other way
+	is.True(!strings.Contains(err.Error(), "set twice, at line")) // not taken for a key set twice
+}
+
 // TestLogDurations: every log format writes a duration as text ("3s"), never as a
 // number of nanoseconds.
 func TestLogDurations(t *testing.T) {
