@@ -125,6 +125,11 @@ func describe(err error, timeout time.Duration) string {
 	if errors.As(err, &op) && (op.Source != nil || op.Addr != nil) {
 		msg = strings.Replace(msg, op.Error(), opLine(op), 1)
 	}
+	if errors.Is(err, syscall.ECONNREFUSED) {
+		// Most often a receiver not started yet, or listening on another port
+		// than its URL names (a developer's first callback).
+		msg += " (nothing listens on that port: is the receiver running, on the port its URL names?)"
+	}
 	return msg
 }
 

@@ -66,6 +66,9 @@ func TestFailedConnectionNamesNoAddress(t *testing.T) {
 				t.Log(text)
 				is.True(strings.Contains(text, tc.want))                                        // says what failed
 				is.True(!strings.Contains(text, "127.0.0.1") && !strings.Contains(text, "::1")) // names no address
+				if tc.want == "connection refused" {
+					is.True(strings.Contains(text, "is the receiver running, on the port its URL names?")) // and what to check
+				}
 			}
 		})
 	}
