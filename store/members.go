@@ -57,12 +57,13 @@ func CheckMember(id string, info MemberInfo) error {
 }
 
 // memberCreated fans a CREATED event for a new member out to its organisation's
-// subscriptions only (webhook and e-mail): the member's other organisations were
-// told when it joined them. Like intake, it merges into a pending delivery.
+// subscriptions only (webhook, and e-mail when ?6 is 'email'): the member's other
+// organisations were told when it joined them. Like intake, it merges into a
+// pending delivery.
 const memberCreated = `
 INSERT INTO deliveries(subscription_id, subject, event_type, state, due_at, first_event_at, last_event_at)
 SELECT s.id, ?1, 'CREATED', 0, ?3, ?4, ?4 FROM subscriptions s
-WHERE s.org_id = ?2 AND s.active = 1 AND s.format IN ('hub', 'email')
+WHERE s.org_id = ?2 AND s.active = 1 AND s.format IN ('hub', ?6)
   AND (s.event_mask IS NULL OR (s.event_mask & ?5) <> 0)
 ON CONFLICT(subscription_id, subject) WHERE state = 0 DO UPDATE SET
 	last_event_at = max(last_event_at, excluded.last_event_at),
@@ -71,9 +72,9 @@ ON CONFLICT(subscription_id, subject) WHERE state = 0 DO UPDATE SET
 	` + revised
 
 // putMember adds or updates one member in tx; a new member gets a CREATED delivery
-// for each of its organisation's active settings. It reports whether it was new and
-// how many deliveries it queued.
-func (s *Store) putMember(ctx context.Context, c *txStmts, orgID int64, id string, info MemberInfo, now, due int64) (bool, int, error) {
+// for each of its organisation's active settings, its e-mail only when email is
+// set. It reports whether it was new and how many deliveries it queued.
+func (s *Store) putMember(ctx context.Context, c *txStmts, orgID int64, id string, info MemberInfo, now, due int64, email bool) (bool, int, error) {
 	str := func(p *string) string {
 		if p == nil {
 			return ""
@@ -109,7 +110,11 @@ func (s *Store) putMember(ctx context.Context, c *txStmts, orgID int64, id strin
 	if _, err := c.tx.StmtContext(ctx, s.claim.clearNotSent).ExecContext(ctx, id, orgID); err != nil {
 		return false, 0, err
 	}
-	r, err = c.exec(ctx, memberCreated, id, orgID, due, now, eventBit(EventCreated))
+	formats := FormatHub // matches the webhook alone
+	if email {
+		formats = FormatEmail
+	}
+	r, err = c.exec(ctx, memberCreated, id, orgID, due, now, eventBit(EventCreated), formats)
 	if err != nil {
 		return false, 0, err
 	}
@@ -130,7 +135,7 @@ func (s *Store) PutMember(ctx context.Context, orgID int64, id string, info Memb
 		if _, err := getOrg(ctx, tx, orgID); err != nil {
 			return err
 		}
-		created, _, err = s.putMember(ctx, newTxStmts(tx), orgID, id, info, ms(now), ms(now.Add(window)))
+		created, _, err = s.putMember(ctx, newTxStmts(tx), orgID, id, info, ms(now), ms(now.Add(window)), true)
 		if err != nil || !created {
 			return err
 		}
@@ -252,13 +257,16 @@ type MemberRow struct {
 type ImportResult struct {
 	Added      int
 	Updated    int
-	Deliveries int // CREATED deliveries queued for the new members
+	Deliveries int // CREATED deliveries queued for the new members (to the webhook only)
 }
 
 // ImportMembers adds or updates rows (already read and checked, e.g. by membercsv)
 // as members of the organisation, in one transaction: a new member is announced
-// as CREATED (due window from now) and an existing one gets the fields its row
-// gives. A row that does not pass CheckMember refuses the whole import.
+// to the organisation's webhook as CREATED (due window from now) and an existing
+// one gets the fields its row gives. The organisation's e-mail is not told of the
+// new members one message each (an import of thousands would flood a person's
+// inbox); it hears of their updates as of any member's. A row that does not pass
+// CheckMember refuses the whole import.
 func (s *Store) ImportMembers(ctx context.Context, orgID int64, rows []MemberRow, window time.Duration) (ImportResult, error) {
 	for _, r := range rows {
 		if err := CheckMember(r.Orcid, r.Info); err != nil {
@@ -275,7 +283,7 @@ func (s *Store) ImportMembers(ctx context.Context, orgID int64, rows []MemberRow
 		var added []string
 		c := newTxStmts(tx)
 		for _, r := range rows {
-			created, n, err := s.putMember(ctx, c, orgID, r.Orcid, r.Info, ms(now), ms(now.Add(window)))
+			created, n, err := s.putMember(ctx, c, orgID, r.Orcid, r.Info, ms(now), ms(now.Add(window)), false)
 			if err != nil {
 				return fmt.Errorf("%s: %w", r.Orcid, err)
 			}

@@ -209,6 +209,39 @@ func TestImportMembers(t *testing.T) {
 		is.Equal(res.Deliveries, 0)
 	})
 
+	t.Run("the webhook hears of each new member, the e-mail of none", func(t *testing.T) {
+		is := is.New(t)
+		st := newStore(t)
+		o, err := st.CreateOrganisation(ctx, "A", "tech@a.example")
+		is.NoErr(err)
+		_, _, err = st.SetHubSettings(ctx, o.ID, store.HubSettings{Enabled: true, URL: "https://a.example/h", EmailEnabled: true})
+		is.NoErr(err)
+		res, err := st.ImportMembers(ctx, o.ID, rows[:50], 0)
+		is.NoErr(err)
+		is.Equal(res.Added, 50)
+		is.Equal(res.Deliveries, 50) // one CREATED each, to the webhook
+		ds, err := st.Deliveries(ctx, store.DeliveryFilter{OrgID: o.ID, Limit: 200})
+		is.NoErr(err)
+		formats := map[string]int{}
+		for _, d := range ds {
+			formats[d.Format]++
+		}
+		is.Equal(formats[store.FormatHub], 50)  // the webhook's
+		is.Equal(formats[store.FormatEmail], 0) // no e-mail a member: a person's inbox is not flooded
+
+		// A member added alone is still told to both, as one who links their record is.
+		_, err = st.PutMember(ctx, o.ID, memberOrcid(4001), store.MemberInfo{}, 0)
+		is.NoErr(err)
+		ds, err = st.Deliveries(ctx, store.DeliveryFilter{Orcid: memberOrcid(4001)})
+		is.NoErr(err)
+		formats = map[string]int{}
+		for _, d := range ds {
+			formats[d.Format]++
+		}
+		is.Equal(formats[store.FormatHub], 1)
+		is.Equal(formats[store.FormatEmail], 1)
+	})
+
 	t.Run("a bad row or organisation changes nothing", func(t *testing.T) {
 		is := is.New(t)
 		st := newStore(t)
