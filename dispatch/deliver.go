@@ -102,12 +102,27 @@ func (d *Dispatcher) deliver(ctx context.Context, c store.Claimed) (store.Outcom
 		// success would not be recorded. It goes back unsent, to be claimed afresh.
 		return released(c, now), false
 	}
+	if c.Target.Format == store.FormatUpstream {
+		if until, ok := d.hub().held(d.store.Now()); ok {
+			// The upstream asked hookd to wait (its answer to another order): the
+			// order goes back unsent, due when the wait ends, and is no attempt,
+			// so it counts toward nothing; orders held alike are due together
+			// and are claimed in their order.
+			return released(c, until), false
+		}
+	}
 	r := d.call(ctx, c)
 	r.redactResult()
 	if c.Target.Format == store.FormatUpstream {
 		d.markUpstream(c, r)
 	}
-	o := d.policy.outcome(c, r, d.store.Now())
+	now := d.store.Now()
+	o := d.policy.outcome(c, r, now)
+	if c.Target.Format == store.FormatUpstream && o.Kind == store.OutcomeRetry && rateLimited(r, now) {
+		// A rate limit is the upstream's, not this order's: every upstream call
+		// waits until this one's retry (its Retry-After, or its backoff).
+		o.RetryAt = d.hub().hold(o.RetryAt, now)
+	}
 	d.logOutcome(c, o)
 	return o, r.answered
 }

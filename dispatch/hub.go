@@ -38,11 +38,56 @@ type UpstreamOptions struct {
 	PublicURL string
 }
 
-// hubState is a Dispatcher's Hub configuration and its upstream token source.
+// hubState is a Dispatcher's Hub configuration, its upstream token source and the
+// upstream's rate limit.
 type hubState struct {
 	opts HubOptions
 	once sync.Once
 	ts   *tokenSource // the upstream's token, made on first use
+
+	holdMu sync.Mutex
+	// holdUntil is when the upstream API may be called again: it answered a
+	// call 429 (or 503 with a Retry-After), a limit on every call of hookd's
+	// client, not on the one order. Zero when it never did.
+	holdUntil time.Time
+}
+
+// upstreamHoldMax bounds how long one answer of the upstream holds every
+// registration, as a token endpoint's Retry-After holds every call that needs a
+// token (tokenRefusedMax): past it, one order asks again.
+const upstreamHoldMax = tokenRefusedMax
+
+// held reports until when the upstream asked hookd to wait, when that is after now.
+func (h *hubState) held(now time.Time) (time.Time, bool) {
+	h.holdMu.Lock()
+	defer h.holdMu.Unlock()
+	return h.holdUntil, now.Before(h.holdUntil)
+}
+
+// hold notes that the upstream asked hookd to wait until until (bounded by
+// upstreamHoldMax from now), and returns when the wait ends: a later end, from
+// another call's answer, stands.
+func (h *hubState) hold(until, now time.Time) time.Time {
+	if limit := now.Add(upstreamHoldMax); until.After(limit) {
+		until = limit
+	}
+	h.holdMu.Lock()
+	defer h.holdMu.Unlock()
+	if until.After(h.holdUntil) {
+		h.holdUntil = until
+	}
+	return h.holdUntil
+}
+
+// rateLimited reports whether an upstream call's result r is the upstream asking
+// hookd to slow down: a 429, or a 503 with a Retry-After it can read. A token
+// endpoint's refusal is not (its own refusal holds the calls needing a token).
+func rateLimited(r result, now time.Time) bool {
+	if r.status == http.StatusServiceUnavailable {
+		_, ok := retryAfter(r.retryAfter, now)
+		return ok
+	}
+	return r.status == http.StatusTooManyRequests
 }
 
 // ConfigureHub sets the e-mail and upstream settings (as Options.Hub does); call it

@@ -567,3 +567,145 @@ func TestEmailErrorOnOneLine(t *testing.T) {
 		})
 	}
 }
+
+// TestUpstreamRateLimitHoldsEveryOrder: the upstream answers a registration 429
+// with a Retry-After while 100 orders wait. The limit is the upstream's, not that
+// order's: the other orders wait until it passes, unsent (no request each, no
+// attempt, no failure), and then go out, every one of them; unregistrations alike.
+func TestUpstreamRateLimitHoldsEveryOrder(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	e := newEnv(t)
+	const n, perHost = 100, 8
+	var limited atomic.Bool
+	var calls, refused atomic.Int64
+	upstream := newReceiver(t, func(_ int, w http.ResponseWriter, r *http.Request, _ []byte) error {
+		if r.URL.Path == "/oauth/token" {
+			answerToken(w)
+			return nil
+		}
+		calls.Add(1)
+		if limited.Load() {
+			refused.Add(1)
+			w.Header().Set("Retry-After", "60")
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusTooManyRequests)
+			io.WriteString(w, `{"error":"rate limit exceeded"}`)
+			return nil
+		}
+		if r.Method == http.MethodPut {
+			w.WriteHeader(http.StatusCreated)
+		} else {
+			w.WriteHeader(http.StatusNoContent)
+		}
+		return nil
+	})
+	d, org := upstreamAt(t, e, n, upstream.URL, upstream.URL, func(o *dispatch.Options) { o.RetryBase, o.PerHost = 5*time.Second, perHost })
+	orders := func(kind string) []store.Delivery {
+		var out []store.Delivery
+		for _, dl := range e.deliveries(store.DeliveryFilter{Limit: 1000}) {
+			if dl.EventType == kind {
+				out = append(out, dl)
+			}
+		}
+		return out
+	}
+
+	for _, kind := range []string{store.UpstreamRegister, store.UpstreamUnregister} {
+		if kind == store.UpstreamUnregister {
+			_, _, err := e.st.SetHubSettings(ctx, org, store.HubSettings{}) // e-mail off: nothing covers the members
+			is.NoErr(err)
+		}
+		limited.Store(true)
+		calls.Store(0)
+		refused.Store(0)
+		limitedAt := e.clock.Now()
+		for range 10 { // 50 s, within the minute the upstream asked for
+			e.tick(d)
+			e.clock.Advance(5 * time.Second)
+		}
+		t.Logf("%s: %d requests during the rate limit", kind, calls.Load())
+		is.True(calls.Load() >= 1)       // the upstream was asked, and said to wait
+		is.True(calls.Load() <= perHost) // by the calls out at once when it said so, not by every order
+		waiting := orders(kind)
+		is.Equal(len(waiting), n) // no order lost
+		tried := 0
+		for _, dl := range waiting {
+			is.Equal(dl.State, store.StatePending)
+			is.Equal(dl.DueAt, limitedAt.Add(time.Minute)) // every order due when the limit ends, together
+			if dl.Attempts > 0 {
+				tried++
+				is.Equal(dl.LastStatus, http.StatusTooManyRequests)
+			}
+		}
+		is.Equal(int64(tried), refused.Load()) // the wait is no attempt of the orders held
+		if kind == store.UpstreamRegister {
+			ms, err := e.st.Members(ctx, org)
+			is.NoErr(err)
+			failed := 0
+			for _, m := range ms {
+				if strings.HasPrefix(m.Upstream, "failed") {
+					failed++
+				}
+			}
+			is.Equal(int64(failed), refused.Load()) // nor a failure of theirs
+		}
+
+		limited.Store(false)
+		e.clock.Set(limitedAt.Add(time.Minute))
+		for i := 0; i < 20 && e.tick(d) > 0; i++ {
+		}
+		for _, dl := range orders(kind) {
+			is.Equal(dl.State, store.StateDelivered) // every order carried out once the limit passed
+		}
+		is.Equal(calls.Load(), refused.Load()+n) // each once more
+	}
+}
+
+// TestUpstreamRateLimitBounds: a 429 that says to wait a day holds the upstream
+// calls for an hour, as a token endpoint's Retry-After holds the calls needing a
+// token; a 429 without a Retry-After, for the order's backoff; a 503 without one
+// (one failing node) holds nothing.
+func TestUpstreamRateLimitBounds(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		status     int
+		retryAfter string
+		wait       time.Duration // when every order is due again; 0: only the one answered
+	}{
+		{"a day, held an hour", http.StatusTooManyRequests, "86400", time.Hour},
+		{"no Retry-After, the backoff", http.StatusTooManyRequests, "", 5 * time.Second},
+		{"503 with Retry-After", http.StatusServiceUnavailable, "30", 30 * time.Second},
+		{"503 without", http.StatusServiceUnavailable, "", 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			is := is.New(t)
+			e := newEnv(t)
+			var calls atomic.Int64
+			d := upstreamWith(t, e, 20, 5*time.Second, func(_ int, w http.ResponseWriter, r *http.Request, _ []byte) error {
+				if r.URL.Path == "/oauth/token" {
+					answerToken(w)
+					return nil
+				}
+				calls.Add(1)
+				if tc.retryAfter != "" {
+					w.Header().Set("Retry-After", tc.retryAfter)
+				}
+				w.WriteHeader(tc.status)
+				return nil
+			})
+			start := e.clock.Now()
+			e.tick(d)
+			if tc.wait == 0 {
+				is.Equal(calls.Load(), int64(20)) // each order tried
+				return
+			}
+			is.True(calls.Load() <= 8) // only the calls out at once
+			for _, dl := range e.deliveries(store.DeliveryFilter{}) {
+				if dl.EventType == store.UpstreamRegister {
+					is.Equal(dl.DueAt, start.Add(tc.wait)) // every order, the one answered too
+				}
+			}
+		})
+	}
+}
