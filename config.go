@@ -20,6 +20,7 @@ import (
 
 	"hookd/dispatch"
 	"hookd/httpapi"
+	"hookd/orcid"
 	"hookd/ssrf"
 	"hookd/store"
 )
@@ -517,12 +518,25 @@ func (c *Config) Validate() error {
 		bad("upstream.api_url", "must be set when upstream.token_url, client_id or client_secret_file is: without it hookd registers nothing upstream")
 	}
 	if u := c.Upstream.APIURL; u != "" {
+		var hosts []string
 		for _, f := range []struct{ key, url string }{{"upstream.api_url", u}, {"upstream.token_url", c.Upstream.TokenURL}} {
 			pu, err := url.Parse(f.url)
 			if err == nil && pu.User != nil { // not echoed: it may hold a password
 				bad(f.key, "must not hold a user name or password (hookd would keep it in the database and show it in lists; the client's credentials are upstream.client_id and client_secret_file)")
 			} else if err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" {
 				bad(f.key, "must be an absolute http(s) URL, got %q", withoutUserinfo(f.url))
+			} else {
+				hosts = append(hosts, pu.Hostname())
+			}
+		}
+		if len(hosts) == 2 {
+			api, apiOK := orcid.EnvironmentOf(hosts[0])
+			tok, tokOK := orcid.EnvironmentOf(hosts[1])
+			if apiOK && tokOK && api != tok {
+				// Every registration would fail with a 401 that reads as wrong
+				// credentials: each environment refuses the other's tokens.
+				bad("upstream.token_url", "must be of the same ORCID environment as upstream.api_url: %s is ORCID's %s, but upstream.api_url's %s is its %s, whose API refuses the %s's tokens (did you mean token_url = %q? or, for the %s, api_url = %q)",
+					hosts[1], tok.Name, hosts[0], api.Name, tok.Name, api.TokenURL, tok.Name, tok.APIURL)
 			}
 		}
 		if c.Upstream.ClientID == "" {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"net"
 	"net/http"
 	"testing"
 	"time"
@@ -120,6 +121,20 @@ const KeptMax = keptMax
 // first call.
 func TrustRoots(d *Dispatcher, roots *x509.CertPool) {
 	d.client.Transport.(*transport).next.TLSClientConfig = &tls.Config{RootCAs: roots}
+}
+
+// Resolve makes d's plain-http calls to a host:port of hosts (token requests
+// too) connect to the address it maps to instead, as a resolver pointing ORCID's
+// names at a test's stand-ins on 127.0.0.1 would. It must come before the first call.
+func Resolve(d *Dispatcher, hosts map[string]string) {
+	t := d.client.Transport.(*transport)
+	dial := t.dial
+	t.dial = func(ctx context.Context, network, address string) (net.Conn, error) {
+		if a, ok := hosts[address]; ok {
+			address = a
+		}
+		return dial(ctx, network, address)
+	}
 }
 
 // TrustMailRoots makes e-mail sent with o check the relay's certificate against

@@ -1,8 +1,10 @@
 package dispatch
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -13,6 +15,7 @@ import (
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 
+	"hookd/orcid"
 	"hookd/store"
 )
 
@@ -44,6 +47,10 @@ type hubState struct {
 	opts HubOptions
 	once sync.Once
 	ts   *tokenSource // the upstream's token, made on first use
+
+	// mixed, when not "", says that the upstream's API and token endpoint are of
+	// two ORCID environments (mixedEnvironments), for the 401s that follow.
+	mixed string
 
 	holdMu sync.Mutex
 	// holdUntil is when the upstream API may be called again: it answered a
@@ -99,7 +106,31 @@ func (d *Dispatcher) ConfigureHub(o HubOptions) {
 	if !strings.HasSuffix(o.RecordURL, "/") {
 		o.RecordURL += "/"
 	}
-	d.hubState = &hubState{opts: o}
+	d.hubState = &hubState{opts: o, mixed: mixedEnvironments(o.Upstream)}
+}
+
+// mixedEnvironments says, when the upstream's API and its token endpoint are of two
+// ORCID environments (production and the sandbox, say: the API's URL changed and
+// the token endpoint's did not), that every registration fails for it, and what
+// to set; "" when they are of one, or either host is not ORCID's. The API refuses
+// another environment's tokens with a 401 that would otherwise read as wrong
+// credentials, and a token endpoint does not know another environment's clients.
+func mixedEnvironments(u UpstreamOptions) string {
+	var hosts [2]string
+	for i, raw := range []string{u.APIURL, u.TokenURL} {
+		pu, err := url.Parse(raw)
+		if err != nil {
+			return ""
+		}
+		hosts[i] = pu.Hostname()
+	}
+	api, apiOK := orcid.EnvironmentOf(hosts[0])
+	tok, tokOK := orcid.EnvironmentOf(hosts[1])
+	if !apiOK || !tokOK || api == tok {
+		return ""
+	}
+	return fmt.Sprintf("upstream.token_url's %s is ORCID's %s but upstream.api_url's %s its %s, and each refuses the other's tokens and clients: set upstream.token_url to %s (or upstream.api_url to %s)",
+		hosts[1], tok.Name, hosts[0], api.Name, api.TokenURL, tok.APIURL)
 }
 
 func (d *Dispatcher) hub() *hubState { return d.hubState }
@@ -204,7 +235,7 @@ func (d *Dispatcher) callUpstream(ctx context.Context, c store.Claimed) result {
 	token, err := h.upstreamToken(ctx, d.tokenClient, "", d.store.Now())
 	if err != nil {
 		r.tokenWait(err)
-		return fail("upstream token endpoint: " + describe(err, d.opts.Timeout))
+		return fail("upstream token endpoint: " + describe(err, d.opts.Timeout) + h.mixedRefusal(err))
 	}
 	r.sent.add(token)
 	resp, err := send(token)
@@ -214,7 +245,7 @@ func (d *Dispatcher) callUpstream(ctx context.Context, c store.Claimed) result {
 			drain(resp)
 			if token, err = h.upstreamToken(ctx, d.tokenClient, token, d.store.Now()); err != nil {
 				r.tokenWait(err)
-				return fail("upstream token endpoint (after a 401): " + describe(err, d.opts.Timeout))
+				return fail("upstream token endpoint (after a 401): " + describe(err, d.opts.Timeout) + h.mixedRefusal(err))
 			}
 			r.sent.add(token)
 			resp, err = send(token)
@@ -227,8 +258,13 @@ func (d *Dispatcher) callUpstream(ctx context.Context, c store.Claimed) result {
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
 		h.source().took(token)
 	}
-	if refusedFresh && r.err == "" {
+	switch {
+	case refusedFresh && r.err == "" && h.mixed != "":
+		r.err = "HTTP 401 to a token fetched moments before: the upstream refuses the tokens its token endpoint issues: " + h.mixed + "; no other was fetched"
+	case refusedFresh && r.err == "":
 		r.err = "HTTP 401 to a token fetched moments before: the upstream refuses the tokens its token endpoint issues (the client's permissions, [upstream] client_id); no other was fetched"
+	case resp.StatusCode == http.StatusUnauthorized && h.mixed != "":
+		r.err = cmp.Or(r.err, "HTTP 401") + ": " + h.mixed
 	}
 	if method == http.MethodDelete && resp.StatusCode == http.StatusNotFound {
 		r.status, r.body = http.StatusNoContent, "404 from the upstream: the webhook was not registered there"
@@ -239,6 +275,17 @@ func (d *Dispatcher) callUpstream(ctx context.Context, c store.Claimed) result {
 		r.err = "HTTP 410 from the upstream"
 	}
 	return r
+}
+
+// mixedRefusal is what a token endpoint's refusal err (an answer, 400 or 401, as
+// to a client it does not know) is followed by when the upstream's API and token
+// endpoint are of two ORCID environments: why; else "".
+func (h *hubState) mixedRefusal(err error) string {
+	var tr *tokenRefusal
+	if h.mixed == "" || !errors.As(err, &tr) || (tr.status != http.StatusBadRequest && tr.status != http.StatusUnauthorized) {
+		return ""
+	}
+	return "; " + h.mixed
 }
 
 // markUpstream records a registration's state for "hookd org status" from the

@@ -709,3 +709,65 @@ func TestUpstreamRateLimitBounds(t *testing.T) {
 		})
 	}
 }
+
+// TestUpstreamOfTwoEnvironments: upstream.api_url was moved to ORCID's production
+// and upstream.token_url left at the sandbox. The sandbox issues a token that
+// production refuses (401), and a production client is unknown at the sandbox's
+// endpoint: the registration's error says that the two are of two environments,
+// naming both keys and what to set, rather than pointing at the client's
+// credentials.
+func TestUpstreamOfTwoEnvironments(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		token func(w http.ResponseWriter) // the sandbox endpoint's answer
+		says  string
+	}{
+		{"the API refuses the token", func(w http.ResponseWriter) {
+			w.Header().Set("Content-Type", "application/json")
+			io.WriteString(w, `{"access_token":"5eb23750-1b2c-4f7e-a3d3-8c1f0e9a6b21","token_type":"bearer","expires_in":631138518,"scope":"/webhook"}`)
+		}, "HTTP 401 to a token fetched moments before"},
+		{"the endpoint refuses the client", func(w http.ResponseWriter) {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusUnauthorized)
+			io.WriteString(w, `{"error":"invalid_client","error_description":"Client not found: APP-1"}`)
+		}, "upstream token endpoint: "},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			is := is.New(t)
+			ctx := context.Background()
+			e := newEnv(t)
+			var puts atomic.Int64
+			production := newReceiver(t, func(_ int, w http.ResponseWriter, _ *http.Request, _ []byte) error {
+				puts.Add(1)
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(http.StatusUnauthorized)
+				io.WriteString(w, `{"error":"invalid_token","error_description":"Invalid access token: tok"}`)
+				return nil
+			})
+			sandbox := newReceiver(t, func(_ int, w http.ResponseWriter, _ *http.Request, _ []byte) error {
+				tc.token(w)
+				return nil
+			})
+			apiPort := production.URL[strings.LastIndex(production.URL, ":")+1:]
+			tokenPort := sandbox.URL[strings.LastIndex(sandbox.URL, ":")+1:]
+			d, org := upstreamAt(t, e, 1, "http://api.orcid.org:"+apiPort, "http://sandbox.orcid.org:"+tokenPort, nil)
+			dispatch.Resolve(d, map[string]string{
+				"api.orcid.org:" + apiPort:       strings.TrimPrefix(production.URL, "http://"),
+				"sandbox.orcid.org:" + tokenPort: strings.TrimPrefix(sandbox.URL, "http://"),
+			})
+			is.Equal(e.tick(d), 1)
+			dl := e.only()
+			is.Equal(dl.StateName(), "failed")
+			t.Log(dl.LastError)
+			is.True(strings.HasPrefix(dl.LastError, tc.says))
+			for _, w := range []string{"upstream.token_url's sandbox.orcid.org", "is ORCID's sandbox", "upstream.api_url's api.orcid.org its production",
+				"set upstream.token_url to https://orcid.org/oauth/token"} {
+				is.True(strings.Contains(dl.LastError, w)) // says what is wrong, and what to set
+			}
+			is.True(!strings.Contains(dl.LastError, "client_id")) // not the credentials
+			ms, err := e.st.Members(ctx, org)
+			is.NoErr(err)
+			is.True(strings.Contains(ms[0].Upstream, "is ORCID's sandbox")) // hookd org status says so too
+		})
+	}
+}

@@ -1,4 +1,5 @@
-// Package orcid parses ORCID iDs and checks their ISO 7064 MOD 11-2 check digit.
+// Package orcid parses ORCID iDs and checks their ISO 7064 MOD 11-2 check digit, and
+// tells ORCID's environments (production, sandbox) apart by their hosts.
 package orcid
 
 import (

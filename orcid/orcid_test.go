@@ -54,3 +54,32 @@ func TestNormalize(t *testing.T) {
 	is.Equal(orcid.Normalize(" https://orcid.org/0000-0002-7253-3645"), "0000-0002-7253-3645")
 	is.Equal(orcid.Normalize("0000-0002-7253-3645"), "0000-0002-7253-3645")
 }
+
+// TestEnvironmentOf: ORCID's hosts are told apart by environment, whatever their
+// case, port or final dot; other hosts are of none.
+func TestEnvironmentOf(t *testing.T) {
+	for _, tt := range []struct{ host, want string }{
+		{"orcid.org", "production"},
+		{"api.orcid.org", "production"},
+		{"pub.orcid.org:443", "production"},
+		{"WWW.ORCID.ORG.", "production"},
+		{"sandbox.orcid.org", "sandbox"},
+		{"api.sandbox.orcid.org", "sandbox"},
+		{"pub.sandbox.orcid.org", "sandbox"},
+		{"qa.orcid.org", "QA"},
+		{"api.qa.orcid.org", "QA"},
+		{"info.orcid.org", ""},
+		{"api.api.orcid.org", ""},
+		{"orcid.org.example", ""},
+		{"notorcid.org", ""},
+		{"127.0.0.1:8080", ""},
+		{"", ""},
+	} {
+		t.Run(tt.host, func(t *testing.T) {
+			is := is.New(t)
+			env, ok := orcid.EnvironmentOf(tt.host)
+			is.Equal(ok, tt.want != "") // known or not
+			is.Equal(env.Name, tt.want)
+		})
+	}
+}
