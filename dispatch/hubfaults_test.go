@@ -771,3 +771,38 @@ func TestUpstreamOfTwoEnvironments(t *testing.T) {
 		})
 	}
 }
+
+// TestUpstreamRedirectSaysWhere: an upstream that answers a registration with a
+// redirect is not followed (the token would go along), and the attempt log and
+// hookd org status say where it pointed, without its query, as for a delivery,
+// rather than a bare "HTTP 301".
+func TestUpstreamRedirectSaysWhere(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	e := newEnv(t)
+	var moved atomic.Int64
+	upstream := newReceiver(t, func(_ int, w http.ResponseWriter, r *http.Request, _ []byte) error {
+		if r.URL.Path == "/oauth/token" {
+			answerToken(w)
+			return nil
+		}
+		if strings.HasPrefix(r.URL.Path, "/moved/") {
+			moved.Add(1)
+			w.WriteHeader(http.StatusCreated)
+			return nil
+		}
+		w.Header().Set("Location", "/moved/"+testOrcid(0)+"?session=s3cr3t-value")
+		w.WriteHeader(http.StatusMovedPermanently)
+		return nil
+	})
+	d, org := upstreamAt(t, e, 1, upstream.URL, upstream.URL, nil)
+	is.Equal(e.tick(d), 1)
+	is.Equal(moved.Load(), int64(0)) // not followed
+	dl := e.only()
+	is.Equal(dl.StateName(), "failed")
+	t.Log(dl.LastError)
+	is.Equal(dl.LastError, `HTTP 301 redirect to "`+upstream.URL+"/moved/"+testOrcid(0)+`" not followed`) // where, without its query
+	ms, err := e.st.Members(ctx, org)
+	is.NoErr(err)
+	is.Equal(ms[0].Upstream, "failed: "+dl.LastError) // hookd org status says the same
+}
