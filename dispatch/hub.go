@@ -6,8 +6,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"html"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -302,7 +304,7 @@ func (d *Dispatcher) markUpstream(c store.Claimed, r result) {
 	ok := r.err == "" && r.status >= 200 && r.status < 300
 	msg := r.err
 	if !ok && msg == "" {
-		msg = fmt.Sprintf("HTTP %d %s", r.status, strings.TrimSpace(firstLine(r.body)))
+		msg = strings.TrimSpace(fmt.Sprintf("HTTP %d %s", r.status, answerLine(r.body)))
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -314,6 +316,26 @@ func (d *Dispatcher) markUpstream(c store.Claimed, r result) {
 		d.log.Warn("record upstream registration state", "orcid", c.Subject, "err", err)
 	}
 }
+
+// answerLine is what a registration's state says of the upstream's answer body:
+// its first line (ORCID's error is JSON on one), or, for an HTML page (a proxy's
+// or a load balancer's 502, a maintenance page), its title, where its first line
+// ("<html>", "<!DOCTYPE html>") would say nothing.
+func answerLine(body string) string {
+	b := strings.TrimSpace(body)
+	if lower := strings.ToLower(b[:min(len(b), 64)]); !strings.HasPrefix(lower, "<!doctype html") && !strings.HasPrefix(lower, "<html") {
+		return strings.TrimSpace(firstLine(body))
+	}
+	if m := htmlTitle.FindStringSubmatch(b); m != nil {
+		if title := strings.Join(strings.Fields(html.UnescapeString(m[1])), " "); title != "" {
+			return "(an HTML page: " + firstLine(title) + ")"
+		}
+	}
+	return "(an HTML page)"
+}
+
+// htmlTitle finds an HTML page's title.
+var htmlTitle = regexp.MustCompile(`(?is)<title[^>]*>(.*?)</title>`)
 
 func firstLine(s string) string {
 	s, _, _ = strings.Cut(s, "\n")

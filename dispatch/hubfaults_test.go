@@ -806,3 +806,41 @@ func TestUpstreamRedirectSaysWhere(t *testing.T) {
 	is.NoErr(err)
 	is.Equal(ms[0].Upstream, "failed: "+dl.LastError) // hookd org status says the same
 }
+
+// TestUpstreamHTMLAnswerNamed: an upstream behind a proxy that answers 5xx with an
+// HTML page leaves a registration's state (hookd org status) saying what the page
+// says, its title, not its first line ("<html>"); ORCID's JSON error stays as is.
+func TestUpstreamHTMLAnswerNamed(t *testing.T) {
+	for _, tc := range []struct{ name, body, want string }{
+		{"nginx", "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n<center><h1>502 Bad Gateway</h1></center>\r\n</body>\r\n</html>\r\n",
+			"failed: HTTP 502 (an HTML page: 502 Bad Gateway)"},
+		{"one line", "<!DOCTYPE html><html><head><style>" + strings.Repeat("p{}", 100) + "</style><TITLE>\n  ORCID &amp; maintenance\n</TITLE></head><body>back soon</body></html>",
+			"failed: HTTP 502 (an HTML page: ORCID & maintenance)"},
+		{"untitled", "<html><body>down</body></html>", "failed: HTTP 502 (an HTML page)"},
+		{"ORCID's JSON", `{"response-code":502,"developer-message":"upstream down","error-code":9008}`,
+			`failed: HTTP 502 {"response-code":502,"developer-message":"upstream down","error-code":9008}`},
+		{"empty", "", "failed: HTTP 502"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			is := is.New(t)
+			e := newEnv(t)
+			upstream := newReceiver(t, func(_ int, w http.ResponseWriter, r *http.Request, _ []byte) error {
+				if r.URL.Path == "/oauth/token" {
+					answerToken(w)
+					return nil
+				}
+				w.Header().Set("Content-Type", "text/html")
+				w.WriteHeader(http.StatusBadGateway)
+				io.WriteString(w, tc.body)
+				return nil
+			})
+			d, org := upstreamAt(t, e, 1, upstream.URL, upstream.URL, nil)
+			is.Equal(e.tick(d), 1)
+			ms, err := e.st.Members(context.Background(), org)
+			is.NoErr(err)
+			is.Equal(ms[0].Upstream, tc.want)
+			as := e.attempts(e.only().ID)
+			is.Equal(as[len(as)-1].Response, tc.body) // the attempt log keeps the page
+		})
+	}
+}
