@@ -316,10 +316,9 @@ func TestCommandDoesNotMigrateUnderDaemon(t *testing.T) {
 	dbPath := filepath.Join(filepath.Dir(cfg), "hookd.db")
 	// The database as the version before made it: without the newest migration.
 	newest := store.SchemaVersion()
-	is.Equal(newest, 25) // (the undoing below is of migration 25; a newer one needs its own)
+	is.Equal(newest, 26) // (the undoing below is of migration 26; a newer one needs its own)
 	undo := func(db *sql.DB) {
-		_, err := db.Exec(`ALTER TABLE clients DROP COLUMN previous_signing_secret; ALTER TABLE clients DROP COLUMN previous_signing_until;
-			DELETE FROM schema_migrations WHERE version = 25`)
+		_, err := db.Exec(`ALTER TABLE subscriptions DROP COLUMN failing_due; DELETE FROM schema_migrations WHERE version = 26`)
 		is.NoErr(err)
 	}
 	version := func() int {
@@ -334,7 +333,7 @@ func TestCommandDoesNotMigrateUnderDaemon(t *testing.T) {
 	is.NoErr(err)
 	undo(db)
 	is.NoErr(db.Close())
-	is.Equal(version(), 24)
+	is.Equal(version(), 25)
 
 	lock, _, err := acquireServeLock(dbPath, "127.0.0.1:8080") // the older daemon, running
 	is.NoErr(err)
@@ -342,10 +341,10 @@ func TestCommandDoesNotMigrateUnderDaemon(t *testing.T) {
 	err = run(context.Background(), []string{"hookd", "client", "list", "-config", cfg}, noenv, strings.NewReader(""), &stdout, &stderr)
 	is.True(err != nil) // refused
 	msg := err.Error()
-	is.True(strings.Contains(msg, "is at schema version 24, which this hookd would migrate to 25"))                 // says why
+	is.True(strings.Contains(msg, "is at schema version 25, which this hookd would migrate to 26"))                 // says why
 	is.True(strings.Contains(msg, fmt.Sprintf("a hookd daemon (pid %d, listening on 127.0.0.1:8080", os.Getpid()))) // names the daemon
 	is.True(strings.Contains(msg, "restart it with this binary"))                                                   // and what to do
-	is.Equal(version(), 24)                                                                                         // nothing changed
+	is.Equal(version(), 25)                                                                                         // nothing changed
 	lock.release()
 
 	// A backup, under the daemon or not, copies the file as it is: the copy is one
@@ -358,11 +357,11 @@ func TestCommandDoesNotMigrateUnderDaemon(t *testing.T) {
 		dest := filepath.Join(t.TempDir(), "before-upgrade.db")
 		out, err := runCmd(t, "backup", dest, "-config", cfg)
 		is.NoErr(err)                                                                              // backed up
-		is.True(strings.Contains(out, "at its schema version 24, unmigrated (this hookd's is 25")) // and says how
-		is.Equal(version(), 24)                                                                    // the file as it was
+		is.True(strings.Contains(out, "at its schema version 25, unmigrated (this hookd's is 26")) // and says how
+		is.Equal(version(), 25)                                                                    // the file as it was
 		v, err := store.FileCheck(context.Background(), dest, nil)
 		is.NoErr(err)
-		is.Equal(v, 24) // and its copy too
+		is.Equal(v, 25) // and its copy too
 		if daemon {
 			lock.release()
 		}
@@ -370,7 +369,7 @@ func TestCommandDoesNotMigrateUnderDaemon(t *testing.T) {
 
 	var migrated safeBuffer
 	err = run(context.Background(), []string{"hookd", "client", "list", "-config", cfg}, noenv, strings.NewReader(""), &stdout, &migrated)
-	is.NoErr(err)                                                                                                       // no daemon: the command migrates the file
-	is.True(strings.Contains(migrated.String(), "applying database migration 0025_client_previous_signing_secret.sql")) // and says so
-	is.Equal(version(), 25)                                                                                             // to this binary's schema
+	is.NoErr(err)                                                                                    // no daemon: the command migrates the file
+	is.True(strings.Contains(migrated.String(), "applying database migration 0026_failing_due.sql")) // and says so
+	is.Equal(version(), 26)                                                                          // to this binary's schema
 }

@@ -103,6 +103,10 @@ func (p policy) outcome(c store.Claimed, r result, now time.Time) store.Outcome 
 	}
 	if o.Kind != store.OutcomeDelivered && o.Kind != store.OutcomeReleased {
 		o.Target = c.Target.CalledURL(c.Subject) // the attempt log's: the webhook's URL may change
+		// A failure more than retry_max_delay after the latest retry the run of
+		// failures planned (the longest backoff; a Retry-After is planned as asked)
+		// comes after a silence: it begins a new run.
+		o.RunGap = p.retryMaxDelay
 	}
 	return o
 }

@@ -73,6 +73,11 @@ func TestPolicy(t *testing.T) {
 			is.Equal(o.WasFailing, !tt.c.Target.FailingSince.IsZero()) // whether a success must clear failing_since
 			is.Equal(o.SubscriptionID, tt.c.Target.SubscriptionID)     // for its subscription
 			is.Equal(o.Attempt, tt.c.Attempt)                          // numbered as in the delivery's log, replays included
+			failed := tt.kind != store.OutcomeDelivered && tt.kind != store.OutcomeReleased
+			is.Equal(o.RunGap != 0, failed) // a failure says how long a silence ends its run of failures
+			if failed {
+				is.Equal(o.RunGap, p.retryMaxDelay) // retry_max_delay: the longest backoff
+			}
 		})
 	}
 }

@@ -22,9 +22,10 @@ const purgeEvery = time.Minute
 // webhooks that still exist are kept for an operator. It also turns dead what
 // deactivated webhooks still have waiting (store.KillInactivePending), queues the
 // upstream registrations and unregistrations that changes of organisations'
-// coverage left (store.QueueUpstreamLeft), and activates again webhooks
-// deactivated ahead of a removal that never came (store.RecoverKilled). It
-// returns how many deliveries it deleted.
+// coverage left (store.QueueUpstreamLeft), activates again webhooks
+// deactivated ahead of a removal that never came (store.RecoverKilled), and ends
+// the runs of failures of webhooks not tried for longer than retry_max_delay
+// (store.EndLapsedRuns). It returns how many deliveries it deleted.
 func (d *Dispatcher) Purge(ctx context.Context) (int, error) {
 	total := 0
 	now := d.store.Now()
@@ -32,6 +33,10 @@ func (d *Dispatcher) Purge(ctx context.Context) (int, error) {
 	// Webhooks a removal that never came left deactivated, once no removal can still
 	// be running (a command killed beside this daemon).
 	if _, err := d.store.RecoverKilled(ctx, now.Add(-15*time.Minute)); err != nil {
+		return 0, err
+	}
+	// Runs of failures nothing has been tried in for longer than any retry waits.
+	if _, err := d.store.EndLapsedRuns(ctx, d.opts.RetryMaxDelay); err != nil {
 		return 0, err
 	}
 	for ctx.Err() == nil {

@@ -85,10 +85,23 @@ const (
 	// The outcome statements act on the row of the claim that made the call (its
 	// attempt number; 0: a caller that does not say): a call back after its lease ran
 	// out finds the row another claim's.
-	qFailed  = "UPDATE deliveries SET last_status = ?1, last_error = ?2, first_attempt_at = coalesce(first_attempt_at, ?3) WHERE id = ?4 AND state = 1 AND ?5 IN (0, attempts)"
-	qFailing = `UPDATE subscriptions SET failing_since = ?1 WHERE id = ?2 AND failing_since IS NULL
-		AND EXISTS (SELECT 1 FROM deliveries WHERE id = ?3 AND subscription_id = ?2)`
-	qOwns = "SELECT EXISTS (SELECT 1 FROM deliveries WHERE id = ? AND subscription_id = ?)"
+	qFailed = "UPDATE deliveries SET last_status = ?1, last_error = ?2, first_attempt_at = coalesce(first_attempt_at, ?3) WHERE id = ?4 AND state = 1 AND ?5 IN (0, attempts)"
+	// qFailing records a failure that started at ?1 in its subscription's run of
+	// failures: it begins a run when none is on, or when the run lapsed (runLapsed),
+	// and moves the run's due time (failing_due) on to ?5, the retry the failure
+	// planned. It returns whether a run began (a row only when it changed one).
+	qFailing = `UPDATE subscriptions SET
+			failing_since = CASE WHEN ` + runLapsed + ` THEN ?1 ELSE failing_since END,
+			failing_due = CASE WHEN ` + runLapsed + ` THEN ?5 ELSE max(coalesce(failing_due, 0), ?5) END
+		WHERE id = ?2 AND (` + runLapsed + ` OR coalesce(failing_due, 0) < ?5)
+			AND EXISTS (SELECT 1 FROM deliveries WHERE id = ?3 AND subscription_id = ?2)
+		RETURNING failing_since = ?1`
+	// runLapsed, of a subscription row and a failure at ?1 with a run gap ?4, holds
+	// when no run of failures is on, or the one on has lapsed: it planned its last
+	// retry more than the gap before ?1. A gap of 0 (a caller that does not say)
+	// lets no run lapse.
+	runLapsed = `(failing_since IS NULL OR (?4 > 0 AND coalesce(failing_due, 0) + ?4 < ?1))`
+	qOwns     = "SELECT EXISTS (SELECT 1 FROM deliveries WHERE id = ? AND subscription_id = ?)"
 )
 
 // A delivery's attempt log keeps its first attemptsFirst attempts and its last
@@ -719,6 +732,11 @@ type Outcome struct {
 	// FailingSince is when the subscription's run of failures began, for an
 	// OutcomeDeactivate: the reason it is deactivated names it.
 	FailingSince time.Time
+	// RunGap, for a failure, is how long after the latest retry its subscription's
+	// run of failures planned the failure may come and still continue that run
+	// (the dispatcher's retry_max_delay): one that comes later, after a silence
+	// with nothing tried, begins a new run. Zero lets no run lapse.
+	RunGap time.Duration
 }
 
 // record writes outcomes: the attempt log, each delivery's new state, and the
@@ -762,11 +780,14 @@ func (s *Store) record(ctx context.Context, tx *sql.Tx, outcomes []Outcome, now 
 		if o.Kind == OutcomeDeactivate {
 			// Decided on the run of failures the claim saw; one that ended during the
 			// call (a success, a replay) does not deactivate: the delivery is retried.
-			var since sql.NullInt64
-			if err := tx.QueryRowContext(ctx, "SELECT failing_since FROM subscriptions WHERE id = ?", o.SubscriptionID).Scan(&since); err != nil && !errors.Is(err, sql.ErrNoRows) {
+			// Nor does one that lapsed before this failure (the webhook was not tried
+			// for longer than the run's gap): this failure begins a new run.
+			var since, due sql.NullInt64
+			if err := tx.QueryRowContext(ctx, "SELECT failing_since, failing_due FROM subscriptions WHERE id = ?", o.SubscriptionID).Scan(&since, &due); err != nil && !errors.Is(err, sql.ErrNoRows) {
 				return cleared, err
 			}
-			if !since.Valid || since.Int64 != ms(o.FailingSince) {
+			lapsed := o.RunGap > 0 && due.Int64+o.RunGap.Milliseconds() < ms(o.StartedAt)
+			if !since.Valid || since.Int64 != ms(o.FailingSince) || lapsed {
 				o.Kind = OutcomeRetry
 				if o.RetryAt.IsZero() {
 					o.RetryAt = s.Now()
@@ -873,6 +894,37 @@ func movedSince(ctx context.Context, tx *sql.Tx, subID, deliveryID int64, called
 	return t.CalledURL(subject) != called, nil
 }
 
+// qEndLapsedRuns ends the runs of failures whose latest planned retry is more
+// than ?1 before ?2. It reads only the failing subscriptions (subscriptions_failing),
+// never every registration, once a minute.
+const qEndLapsedRuns = `UPDATE subscriptions SET failing_since = NULL
+	WHERE failing_since IS NOT NULL AND coalesce(failing_due, 0) + ?1 < ?2 RETURNING id`
+
+// EndLapsedRuns ends the runs of failures that lapsed: those of webhooks hookd
+// has not tried for longer than gap (the dispatcher's retry_max_delay) after the
+// latest retry their failures planned (their deliveries died, or are waiting
+// behind a backlog for that long, or hookd was stopped): the failures seen then
+// say nothing of the webhook now, and it no longer shows as failing. A failure
+// that comes later begins a new run (markFailing). It returns how many it ended.
+func (s *Store) EndLapsedRuns(ctx context.Context, gap time.Duration) (int, error) {
+	if gap <= 0 {
+		return 0, nil
+	}
+	var ended []int64
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		var err error
+		ended, err = queryColumn[int64](ctx, tx, qEndLapsedRuns, gap.Milliseconds(), ms(s.Now()))
+		for _, id := range ended {
+			s.targetCache.refresh(id)
+		}
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("end lapsed runs of failures: %w", err)
+	}
+	return len(ended), nil
+}
+
 // maxMarkedFailing bounds Store.markedFailing.
 const maxMarkedFailing = 100000
 
@@ -899,15 +951,26 @@ func (s *Store) forgetMarks(ids []int64) {
 	}
 }
 
-// markFailing notes when the run of failures of an outcome's subscription began,
-// if none is running; it reports whether it began one (and marked it).
+// markFailing records a failed outcome, which started at at, in its
+// subscription's run of failures: it begins one if none is on or the one on
+// lapsed (Outcome.RunGap), and otherwise moves the run's due time on to the retry
+// the outcome planned (the failure itself for one that ended the delivery). It
+// reports whether it began a run (and marked it).
 func (s *Store) markFailing(ctx context.Context, tx *sql.Tx, o Outcome, at int64) (marked bool, err error) {
 	subID := o.SubscriptionID
-	r, err := tx.StmtContext(ctx, s.claim.failing).ExecContext(ctx, at, subID, o.DeliveryID)
+	due := at
+	if o.Kind == OutcomeRetry {
+		due = max(due, ms(o.RetryAt))
+	}
+	var began bool
+	err = tx.StmtContext(ctx, s.claim.failing).QueryRowContext(ctx, at, subID, o.DeliveryID, o.RunGap.Milliseconds(), due).Scan(&began)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil // the run goes on as it was (or the subscription is gone)
+	}
 	if err != nil {
 		return false, err
 	}
-	if n, _ := r.RowsAffected(); n > 0 {
+	if began {
 		s.targetCache.refresh(subID)
 		s.failingMu.Lock()
 		if s.markedFailing == nil || len(s.markedFailing) >= maxMarkedFailing {

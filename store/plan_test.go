@@ -286,3 +286,14 @@ func TestInboxTargetsPlan(t *testing.T) {
 		t.Errorf("plan:\n%s", plan)
 	}
 }
+
+// TestEndLapsedRunsPlan: the retention pass's look for lapsed runs of failures
+// reads the failing subscriptions alone, through their index, not every
+// registration (one per researcher, a million of them) once a minute.
+func TestEndLapsedRunsPlan(t *testing.T) {
+	st := openGroupStore(t)
+	plan := strings.Join(queryPlan(t, st.write, qEndLapsedRuns, 1, 2), "\n")
+	if !strings.Contains(plan, "subscriptions_failing") || strings.Contains(plan, "SCAN subscriptions\n") {
+		t.Errorf("plan:\n%s", plan)
+	}
+}

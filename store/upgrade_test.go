@@ -470,3 +470,52 @@ func TestOpenAtOnceOfAnOlderFile(t *testing.T) {
 		is.Equal(v, store.SchemaVersion())
 	}
 }
+
+// TestUpgradeKeepsRunsOfFailures: a webhook failing when version 26 arrives keeps
+// its run, due when its deliveries show hookd meant to try it next (the latest
+// due time of those waiting, or end of those dead); one with no delivery left has
+// no due time, and its run lapses.
+func TestUpgradeKeepsRunsOfFailures(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "hookd.db")
+	box := newBox(t)
+	is.NoErr(store.MigrateTo(ctx, path, 25))
+	db := rawDB(t, path)
+	for _, q := range []string{
+		`INSERT INTO clients(id, name, secret_salt, secret_hash, scopes, signing_secret, created_at) VALUES ('APP-OLD', 'old', x'00', x'00', '/webhook', ?1, 1)`,
+		`INSERT INTO subscriptions(id, uid, client_id, format, target, failing_since, created_at, updated_at) VALUES
+			(1, 'u1', 'APP-OLD', 'standard', 'https://example.org/1', 100, 1, 1),
+			(2, 'u2', 'APP-OLD', 'standard', 'https://example.org/2', 100, 1, 1),
+			(3, 'u3', 'APP-OLD', 'standard', 'https://example.org/3', NULL, 1, 1),
+			(4, 'u4', 'APP-OLD', 'standard', 'https://example.org/4', 100, 1, 1)`,
+		`INSERT INTO deliveries(id, subscription_id, subject, event_type, state, due_at, attempts, event_count, first_event_at, last_event_at, done_at)
+			VALUES (1, 1, '0000-0002-7253-3645', 'UPDATED', 0, 5000, 3, 1, 5, 5, NULL),
+			       (2, 1, '0000-0002-9079-593X', 'UPDATED', 3, 200, 9, 1, 5, 5, 3000),
+			       (3, 1, '0000-0002-1825-0097', 'UPDATED', 2, 200, 1, 1, 5, 5, 9000),
+			       (4, 2, '0000-0002-7253-3645', 'UPDATED', 3, 200, 9, 1, 5, 5, 3000),
+			       (5, 3, '0000-0002-7253-3645', 'UPDATED', 0, 7000, 0, 1, 5, 5, NULL)`,
+	} {
+		var args []any
+		if strings.Contains(q, "?1") {
+			args = append(args, box.SealString("whsec_old"))
+		}
+		_, err := db.Exec(q, args...)
+		is.NoErr(err) // version-25 data
+	}
+	openAt(t, path, box)
+	due := map[int64]any{}
+	rows, err := db.Query("SELECT id, failing_due FROM subscriptions")
+	is.NoErr(err)
+	for rows.Next() {
+		var id int64
+		var d sql.NullInt64
+		is.NoErr(rows.Scan(&id, &d))
+		due[id] = nil
+		if d.Valid {
+			due[id] = d.Int64
+		}
+	}
+	is.NoErr(rows.Err())
+	is.Equal(due, map[int64]any{1: int64(5000), 2: int64(3000), 3: nil, 4: nil}) // each failing webhook's due time
+}
