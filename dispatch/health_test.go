@@ -161,3 +161,41 @@ func TestContinuousFailuresDeactivate(t *testing.T) {
 	is.True(!sub.Active)                                                                                // still deactivated
 	is.True(strings.HasPrefix(sub.Reason, "deliveries failed continuously since 2024-03-01T12:00:00Z")) // its reason still says why
 }
+
+// TestRetryAfterPastGiveUp: a receiver that asks (429 or 503 with Retry-After) to
+// be called again only after the delivery's give_up_after has passed is not
+// called against its word, nor is the delivery kept past give_up_after: it is
+// dead at once, saying why, and replayable. One that asks for a time within the
+// budget is waited for as asked.
+func TestRetryAfterPastGiveUp(t *testing.T) {
+	is := is.New(t)
+	e := newEnv(t)
+	ctx := context.Background()
+	wait := "600"
+	rv := newReceiver(t, func(_ int, w http.ResponseWriter, _ *http.Request, _ []byte) error {
+		w.Header().Set("Retry-After", wait)
+		w.WriteHeader(http.StatusServiceUnavailable)
+		return nil
+	})
+	e.subscribe(orcidA, rv.URL+"/hook")
+	d := e.dispatcher(func(o *dispatch.Options) {
+		o.GiveUpAfter = time.Hour
+	})
+	e.intake(0, store.Event{Orcid: orcidA})
+	is.Equal(e.tick(d), 1)
+	row := e.only()
+	is.Equal(row.StateName(), "failed")                     // ten minutes is within the hour
+	is.True(row.DueAt.Equal(e.start.Add(10 * time.Minute))) // and waited for as asked
+
+	wait = "86400" // come back tomorrow
+	e.clock.Set(row.DueAt)
+	is.Equal(e.tick(d), 1)
+	row = e.only()
+	is.Equal(row.StateName(), "dead") // not postponed a day past give_up_after
+	is.Equal(row.LastError, "gave up: its Retry-After asks to wait until 2024-03-02T12:10:00Z, past give_up_after (1h0m0s since the first attempt, 2024-03-01T13:00:00Z): HTTP 503")
+	is.Equal(rv.count(), 2)
+
+	res, err := e.st.Replay(ctx, store.DeliveryFilter{ID: row.ID})
+	is.NoErr(err)
+	is.Equal(res.Replayed, 1) // replayable
+}

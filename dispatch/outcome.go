@@ -15,9 +15,9 @@ import (
 // 410 (its subscription is deactivated); otherwise a failure that deactivates its
 // subscription once it has been failing for disableAfter (unless the receiver said
 // when to come back: a 429 or 503 with a Retry-After), is dead once giveUpAfter
-// has passed since the delivery's first attempt (but for an upstream
-// registration's, which retries on), and else is retried after a
-// backoff or the receiver's Retry-After. A call cut short by shutdown is released,
+// has passed since the delivery's first attempt, or when the receiver's
+// Retry-After asks to wait past that (but for an upstream registration's, which
+// retries on), and else is retried after a backoff or the receiver's Retry-After. A call cut short by shutdown is released,
 // not counted. It decides from the claim, the result and now alone.
 type policy struct {
 	retryBase     time.Duration
@@ -89,6 +89,18 @@ func (p policy) outcome(c store.Claimed, r result, now time.Time) store.Outcome 
 			// updates until someone replayed it. They retry every retry_max_delay.
 			o.Kind = store.OutcomeDead
 			o.Error = fmt.Sprintf("gave up after %s: %s", p.giveUpAfter, o.Error)
+		case askedOK && now.Add(asked).After(first.Add(p.giveUpAfter)) && c.Target.Format != store.FormatUpstream:
+			// The receiver (or its token endpoint) asks not to be called again before
+			// give_up_after has passed: calling it sooner goes against its word, and
+			// waiting keeps the delivery past give_up_after. It ends here, saying
+			// why; a replay sends it again.
+			who := "its"
+			if r.tokenAsked {
+				who = "the token endpoint's"
+			}
+			o.Kind = store.OutcomeDead
+			o.Error = fmt.Sprintf("gave up: %s Retry-After asks to wait until %s, past give_up_after (%s since the first attempt, %s): %s",
+				who, now.Add(asked).UTC().Format(time.RFC3339), p.giveUpAfter, first.Add(p.giveUpAfter).UTC().Format(time.RFC3339), o.Error)
 		default:
 			o.Kind = store.OutcomeRetry
 			delay := Backoff(c.Try, p.retryBase, p.retryMaxDelay, p.rand())
