@@ -158,3 +158,48 @@ func TestWebhookHealthGauges(t *testing.T) {
 	is.Equal(gauge(fams, "hookd_webhooks_inactive"), 2.0) // the gone one and the one switched off for failing
 	is.Equal(gauge(fams, "hookd_webhooks_failing"), 1.0)  // the one failing and still on
 }
+
+// TestWebhooksInactiveLeavesDeliberateOnesOut: hookd_webhooks_inactive is an
+// alert on what hookd switched off by itself; a webhook its owner or an operator
+// switched off, an organisation's setting turned off and hookd's upstream
+// registration left without [upstream] are off on purpose, and not counted.
+func TestWebhooksInactiveLeavesDeliberateOnesOut(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	st := newStore(t)
+	m := metrics.New(st)
+
+	c, err := st.CreateClient(ctx, store.NewClient{Name: "lab", Scopes: []string{store.ScopeWebhook}})
+	is.NoErr(err) // client
+	var uids []string
+	for i := 0; i < 2; i++ {
+		sub, _, err := st.CreateWebhook(ctx, c.ID, store.WebhookSpec{TargetURL: "http://127.0.0.1:9/hook", Auth: store.Auth{Type: store.AuthNone}})
+		is.NoErr(err) // webhook
+		uids = append(uids, sub.UID)
+	}
+	_, err = st.SetWebhookActive(ctx, c.ID, uids[0], false)
+	is.NoErr(err) // switched off by its owner
+	_, err = st.SetSubscriptionActive(ctx, uids[1], false, store.ReasonOperator)
+	is.NoErr(err) // switched off by an operator
+	o, err := st.CreateOrganisation(ctx, "A", "tech@a.example")
+	is.NoErr(err) // organisation
+	_, _, err = st.SetHubSettings(ctx, o.ID, store.HubSettings{Enabled: true, URL: "https://a.example/h", EmailEnabled: true})
+	is.NoErr(err) // its webhook and e-mail on
+	_, _, err = st.SetHubSettings(ctx, o.ID, store.HubSettings{URL: "https://a.example/h"})
+	is.NoErr(err) // and turned off
+	_, err = st.ConfigureUpstream(ctx, "https://api.sandbox.orcid.org")
+	is.NoErr(err) // upstream registration configured
+	_, err = st.ConfigureUpstream(ctx, "")
+	is.NoErr(err) // and no longer
+
+	subs, err := st.Subscriptions(ctx, store.SubscriptionFilter{})
+	is.NoErr(err) // list
+	off := 0
+	for _, s := range subs {
+		if !s.Active {
+			off++
+		}
+	}
+	is.True(off >= 4)                                             // all of them off
+	is.Equal(gauge(scrape(t, m), "hookd_webhooks_inactive"), 0.0) // none switched off by hookd
+}

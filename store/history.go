@@ -703,9 +703,11 @@ type Gauges struct {
 	InFlight     int
 	Dead         int
 	OldestDueAge time.Duration // how long the oldest due delivery has been due
-	// Inactive counts webhooks switched off (a 410, failing past disable_after) and
-	// not reactivated, but not those being removed; Failing, those still on
-	// whose deliveries have been failing since their last success.
+	// Inactive counts webhooks hookd switched off by itself (a 410, failing past
+	// disable_after) and not reactivated: not those switched off on purpose (by
+	// their owner, an operator or an organisation's settings, hookd's upstream
+	// registration without [upstream]) nor those being removed. Failing counts
+	// those still on whose deliveries have been failing since their last success.
 	Inactive int
 	Failing  int
 }
@@ -720,8 +722,8 @@ func (s *Store) Gauges(ctx context.Context) (Gauges, error) {
 		(SELECT count(*) FROM deliveries WHERE state = 1),
 		(SELECT count(*) FROM deliveries WHERE state = 3),
 		(SELECT min(due_at) FROM deliveries WHERE state = 0 AND due_at <= ?),
-		(SELECT count(*) FROM subscriptions WHERE active = 0 AND reason <> ?2),
-		(SELECT count(*) FROM subscriptions WHERE failing_since IS NOT NULL AND active = 1)`, now, reasonRemoving).Scan(&g.Pending, &g.InFlight, &g.Dead, &oldest, &g.Inactive, &g.Failing)
+		(SELECT count(*) FROM subscriptions WHERE active = 0 AND reason NOT IN ('', ?2, ?3, ?4)),
+		(SELECT count(*) FROM subscriptions WHERE failing_since IS NOT NULL AND active = 1)`, now, reasonRemoving, ReasonOperator, reasonUpstreamUnconfigured).Scan(&g.Pending, &g.InFlight, &g.Dead, &oldest, &g.Inactive, &g.Failing)
 	if err != nil {
 		return Gauges{}, fmt.Errorf("outbox gauges: %w", err)
 	}

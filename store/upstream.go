@@ -442,7 +442,7 @@ func (s *Store) setUpstreamSub(ctx context.Context, tx *sql.Tx, apiURL string, n
 			if err := keepUnregistrations(ctx, tx, id, now); err != nil {
 				return 0, err
 			}
-			_, err := s.deactivate(ctx, tx, id, "upstream registration is not configured", now)
+			_, err := s.deactivate(ctx, tx, id, reasonUpstreamUnconfigured, now)
 			return 0, err
 		}
 		return 0, nil
@@ -554,6 +554,10 @@ func (s *Store) MarkUpstream(ctx context.Context, id, action string, ok bool, er
 	}
 	return nil
 }
+
+// reasonUpstreamUnconfigured is the reason of hookd's upstream registration
+// deactivated because [upstream] no longer names an API.
+const reasonUpstreamUnconfigured = "upstream registration is not configured"
 
 // UpstreamWanted reports whether the record id is to be registered upstream now:
 // whether an organisation with its webhook or e-mail on covers it. A registration
