@@ -150,13 +150,17 @@ func loadConfigOver(c Config, path string) (Config, error) {
 				return Config{}, fmt.Errorf("config %s: [%s] is written twice, at line %d and at line %d: a table is written once in TOML; put the keys under line %d's [%s] under the one at line %d",
 					path, name, first, perr.Position.Line, perr.Position.Line, name, first)
 			}
-			if perr.LastKey != "" && strings.Contains(perr.Message, "has already been defined") {
-				if first, ok := repeatedKey(path, perr.LastKey, perr.Position.Line); ok {
+			if m := keyTwice.FindStringSubmatch(perr.Message); m != nil {
+				// The key the message names: the decoder's LastKey is where it was,
+				// which for a key then opened as a table ([store.path]) is the table
+				// around it.
+				key := m[1]
+				if first, ok := repeatedKey(path, key, perr.Position.Line); ok {
 					return Config{}, fmt.Errorf("config %s: %s is set twice, at line %d and at line %d: a key is set once in TOML; keep the line with the value you mean",
-						path, perr.LastKey, first, perr.Position.Line)
+						path, key, first, perr.Position.Line)
 				}
 				return Config{}, fmt.Errorf("config %s: %s is set twice (the second time at line %d): a key is set once in TOML; keep the line with the value you mean",
-					path, perr.LastKey, perr.Position.Line)
+					path, key, perr.Position.Line)
 			}
 			if perr.LastKey != "" {
 				return Config{}, fmt.Errorf("config %s: %s: %s (line %d)", path, perr.LastKey, perr.Message, perr.Position.Line)
@@ -343,6 +347,9 @@ func repeatedKey(path, key string, line int) (first int, ok bool) {
 	}
 	return 0, false
 }
+
+// keyTwice matches the TOML decoder's error for a key set twice, and the key.
+var keyTwice = regexp.MustCompile(`^Key '(.+)' has already been defined\.?$`)
 
 // keyLine matches a line that sets a bare key: "listen = ...".
 var keyLine = regexp.MustCompile(`^\s*([A-Za-z0-9_-]+)\s*=`)

@@ -370,6 +370,13 @@ func TestConfigKeyTwice(t *testing.T) {
 	_, err = LoadConfig(path)
 	is.True(err != nil)                                           // refused, some other way
 	is.True(!strings.Contains(err.Error(), "set twice, at line")) // not taken for a key set twice
+
+	// A key set, then opened as a table: the key named is the one set twice, not
+	// the table the decoder was in.
+	path = writeConfig(t, "[store]\npath = \"a.db\"\n[store.path]\n")
+	_, err = LoadConfig(path)
+	is.True(err != nil) // refused
+	is.Equal(err.Error(), fmt.Sprintf("config %s: store.path is set twice, at line 2 and at line 3: a key is set once in TOML; keep the line with the value you mean", path))
 }
 
 // TestLogDurations: every log format writes a duration as text ("3s"), never as a
