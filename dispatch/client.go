@@ -94,8 +94,9 @@ func drain(resp *http.Response) error {
 // webhook's owner reads: a refused address is named by its range only, a name
 // that does not resolve without the address of hookd's resolver, and a failed
 // connection (refused, reset) without its addresses: hookd's own, and the one the
-// callback's host resolved to.
-func describe(err error, timeout time.Duration) string {
+// callback's host resolved to. A connection refused is followed by what to check,
+// the question check asks of what was called ("" for none).
+func describe(err error, timeout time.Duration, check string) string {
 	var blocked *ssrf.ErrBlocked
 	var lookup *net.DNSError
 	var held *tokenRefusal
@@ -103,7 +104,7 @@ func describe(err error, timeout time.Duration) string {
 	case errors.As(err, &held) && held.again:
 		// A token endpoint's failure handed out again: told as it was, and
 		// that it was.
-		return describe(held.err, timeout) + held.suffix()
+		return describe(held.err, timeout, check) + held.suffix()
 	case errors.As(err, &blocked):
 		return blocked.Unnamed()
 	case errors.Is(err, context.DeadlineExceeded) || isTimeout(err):
@@ -125,13 +126,21 @@ func describe(err error, timeout time.Duration) string {
 	if errors.As(err, &op) && (op.Source != nil || op.Addr != nil) {
 		msg = strings.Replace(msg, op.Error(), opLine(op), 1)
 	}
-	if errors.Is(err, syscall.ECONNREFUSED) {
-		// Most often a receiver not started yet, or listening on another port
-		// than its URL names (a developer's first callback).
-		msg += " (nothing listens on that port: is the receiver running, on the port its URL names?)"
+	if check != "" && errors.Is(err, syscall.ECONNREFUSED) {
+		msg += " (nothing listens on that port: " + check + ")"
 	}
 	return msg
 }
+
+// What a refused connection asks to check, by what was called. A receiver is
+// most often not started yet, or listening on another port than its URL names
+// (a developer's first callback).
+const (
+	checkReceiver         = "is the receiver running, on the port its URL names?"
+	checkTokenEndpoint    = "is the token endpoint running, on the port its URL names?"
+	checkUpstreamAPI      = "is the upstream ORCID API running, on the port upstream.api_url names?"
+	checkUpstreamTokenURL = "is the token endpoint running, on the port upstream.token_url names?"
+)
 
 // opLine is a failed connection's error without the addresses Go's error names
 // ("dial tcp 10.0.0.7:443: connect: connection refused", "read tcp

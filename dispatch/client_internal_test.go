@@ -41,7 +41,7 @@ func tokenEndpointError(t *testing.T, status int, body string) error {
 // and an answer's credential keeps the keyword the redaction reads it by.
 func TestDescribeKeepsTokenEndpointError(t *testing.T) {
 	err := tokenEndpointError(t, http.StatusUnauthorized, `{"message": "Unauthorized", "detail": "unknown client"}`)
-	got := describe(err, time.Second)
+	got := describe(err, time.Second, checkReceiver)
 	if !strings.Contains(got, "401") {
 		t.Errorf("the description lost the token endpoint's status: %q", got)
 	}
@@ -52,7 +52,7 @@ func TestDescribeKeepsTokenEndpointError(t *testing.T) {
 // for values hookd did not send.
 func TestDescribeThenRedact(t *testing.T) {
 	err := tokenEndpointError(t, http.StatusBadRequest, `{"message": "bad request", "password": "pw-OTHER-123"}`)
-	r := result{err: "token endpoint: " + describe(err, time.Second)} // as call does
+	r := result{err: "token endpoint: " + describe(err, time.Second, checkTokenEndpoint)} // as call does
 	r.sent.addClient("id", "client-SECRET-1")
 	r.redactResult()
 	if strings.Contains(r.err, "pw-OTHER-123") {
@@ -66,7 +66,7 @@ func TestDescribeThenRedact(t *testing.T) {
 func TestDescribeLookupWithoutResolver(t *testing.T) {
 	err := &url.Error{Op: "Post", URL: "https://hooks.example/x", Err: &net.OpError{Op: "dial", Net: "tcp",
 		Err: &net.DNSError{Err: "no such host", Name: "hooks.example", Server: "10.255.255.53:53", IsNotFound: true}}}
-	got := describe(err, time.Second)
+	got := describe(err, time.Second, checkReceiver)
 	if strings.Contains(got, "10.255.255.53") || !strings.Contains(got, "hooks.example") || !strings.Contains(got, "no such host") {
 		t.Errorf("describe: %q; want the name and what failed, without the resolver's address", got)
 	}

@@ -2,6 +2,8 @@ package dispatch_test
 
 import (
 	"bufio"
+	"cmp"
+	"context"
 	"net"
 	"net/http"
 	"strconv"
@@ -70,6 +72,46 @@ func TestFailedConnectionNamesNoAddress(t *testing.T) {
 					is.True(strings.Contains(text, "is the receiver running, on the port its URL names?")) // and what to check
 				}
 			}
+		})
+	}
+}
+
+// TestRefusedUpstreamNamesWhatToCheck: a connection refused by the upstream ORCID
+// API, or by its token endpoint, says which setting names the port nothing listens
+// on, in the attempt log and hookd org status, not a receiver, which these calls
+// have none of.
+func TestRefusedUpstreamNamesWhatToCheck(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := "http://127.0.0.1:" + strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+	ln.Close()
+	for _, tc := range []struct{ name, api, tokens, want string }{
+		{"the API", closed, "", "is the upstream ORCID API running, on the port upstream.api_url names?"},
+		{"the token endpoint", "", closed, "is the token endpoint running, on the port upstream.token_url names?"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			is := is.New(t)
+			e := newEnv(t)
+			up := newReceiver(t, func(_ int, w http.ResponseWriter, r *http.Request, _ []byte) error {
+				if r.URL.Path == "/oauth/token" {
+					answerToken(w)
+					return nil
+				}
+				w.WriteHeader(http.StatusCreated)
+				return nil
+			})
+			d, org := upstreamAt(t, e, 1, cmp.Or(tc.api, up.URL), cmp.Or(tc.tokens, up.URL), nil)
+			is.Equal(e.tick(d), 1) // the registration tried
+			dl := e.only()
+			t.Log(dl.LastError)
+			is.True(strings.Contains(dl.LastError, "connection refused")) // says what failed
+			is.True(strings.Contains(dl.LastError, tc.want))              // and what to check
+			is.True(!strings.Contains(dl.LastError, "receiver"))          // no receiver in it
+			ms, err := e.st.Members(context.Background(), org)
+			is.NoErr(err)                                      // members
+			is.True(strings.Contains(ms[0].Upstream, tc.want)) // hookd org status says the same
 		})
 	}
 }

@@ -259,7 +259,7 @@ func (d *Dispatcher) call(ctx context.Context, c store.Claimed) result {
 		r.sent.addClient(c.Target.Auth.ClientID, c.Target.Auth.Secret)
 		if bearer, err = d.tokens.token(ctx, c.Target, ""); err != nil {
 			r.tokenWait(err)
-			return fail("token endpoint: " + describe(err, d.opts.Timeout))
+			return fail("token endpoint: " + describe(err, d.opts.Timeout, checkTokenEndpoint))
 		}
 		r.sent.add(bearer)
 	}
@@ -271,14 +271,14 @@ func (d *Dispatcher) call(ctx context.Context, c store.Claimed) result {
 			drain(resp)
 			if bearer, err = d.tokens.token(ctx, c.Target, bearer); err != nil {
 				r.tokenWait(err)
-				return fail("token endpoint (after a 401): " + describe(err, d.opts.Timeout))
+				return fail("token endpoint (after a 401): " + describe(err, d.opts.Timeout, checkTokenEndpoint))
 			}
 			r.sent.add(bearer)
 			resp, err = send(bearer)
 		}
 	}
 	if err != nil {
-		return fail(describe(err, d.opts.Timeout))
+		return fail(describe(err, d.opts.Timeout, checkReceiver))
 	}
 	if resp.StatusCode >= 300 && resp.StatusCode < 400 {
 		r.err = fmt.Sprintf("HTTP %d redirect to %q not followed", resp.StatusCode, redact(resp.Header.Get("Location"))) // as URLs are logged
@@ -337,7 +337,7 @@ func (r *result) read(resp *http.Response, t0 time.Time, timeout time.Duration) 
 	case errors.Is(err, io.ErrUnexpectedEOF):
 		r.bodyBrokeOff("the connection closed before its end")
 	case err != nil:
-		r.bodyBrokeOff(describe(err, timeout))
+		r.bodyBrokeOff(describe(err, timeout, ""))
 	}
 }
 

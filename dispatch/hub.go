@@ -237,7 +237,7 @@ func (d *Dispatcher) callUpstream(ctx context.Context, c store.Claimed) result {
 	token, err := h.upstreamToken(ctx, d.tokenClient, "", d.store.Now())
 	if err != nil {
 		r.tokenWait(err)
-		return fail("upstream token endpoint: " + describe(err, d.opts.Timeout) + h.mixedRefusal(err))
+		return fail("upstream token endpoint: " + describe(err, d.opts.Timeout, checkUpstreamTokenURL) + h.mixedRefusal(err))
 	}
 	r.sent.add(token)
 	resp, err := send(token)
@@ -247,14 +247,14 @@ func (d *Dispatcher) callUpstream(ctx context.Context, c store.Claimed) result {
 			drain(resp)
 			if token, err = h.upstreamToken(ctx, d.tokenClient, token, d.store.Now()); err != nil {
 				r.tokenWait(err)
-				return fail("upstream token endpoint (after a 401): " + describe(err, d.opts.Timeout) + h.mixedRefusal(err))
+				return fail("upstream token endpoint (after a 401): " + describe(err, d.opts.Timeout, checkUpstreamTokenURL) + h.mixedRefusal(err))
 			}
 			r.sent.add(token)
 			resp, err = send(token)
 		}
 	}
 	if err != nil {
-		return fail(describe(err, d.opts.Timeout))
+		return fail(describe(err, d.opts.Timeout, checkUpstreamAPI))
 	}
 	if loc, err := resp.Location(); resp.StatusCode >= 300 && resp.StatusCode < 400 && err == nil {
 		// As for a delivery: redirects are not followed (the token would go

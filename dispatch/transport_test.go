@@ -225,7 +225,7 @@ func TestTransportTimeout(t *testing.T) {
 	_, _, err := post(tr, context.Background(), srv.URL+"/hang", "")
 	is.True(err != nil)
 	is.True(isTimeout(err)) // ended by the timeout (the hang has no end of its own)
-	is.Equal(describe(err, tr.timeout), "timeout after 300ms")
+	is.Equal(describe(err, tr.timeout, checkReceiver), "timeout after 300ms")
 
 	status, b, err := post(tr, context.Background(), srv.URL+"/trickle", "")
 	is.Equal(status, http.StatusOK)
@@ -426,7 +426,7 @@ func TestTransportHTTPS(t *testing.T) {
 	is.Equal(b, "HTTP/2.0")
 	_, _, err = post(tr, context.Background(), srv.URL+"/hang", "")
 	is.True(errors.Is(err, context.DeadlineExceeded))
-	is.Equal(describe(err, tr.timeout), "timeout after 300ms")
+	is.Equal(describe(err, tr.timeout, checkReceiver), "timeout after 300ms")
 }
 
 // rawServer answers the requests of each connection, one after the other, with
@@ -705,7 +705,7 @@ func TestTransportCallAgainOnClosedKeepAlive(t *testing.T) {
 	_, _, err = post(tr, context.Background(), srv.url()+"/always", "three")
 	is.True(err != nil) // cut off on the reused connection, then on a new one: a failure
 	is.True(closedUnderneath(err))
-	is.Equal(describe(err, tr.timeout), "the receiver closed the connection without answering") // in the attempt log's words
+	is.Equal(describe(err, tr.timeout, checkReceiver), "the receiver closed the connection without answering") // in the attempt log's words
 	_, _, err = post(testTransport(8, 5*time.Second, time.Minute), context.Background(), srv.url()+"/always", "four")
 	is.True(err != nil)                     // on a new connection: no second try
 	is.Equal(srv.accepted.Load(), int64(4)) // the one new connection each
