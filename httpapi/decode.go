@@ -245,6 +245,12 @@ func unmarshalStrict(body []byte, v any) *store.Error {
 // would keep it. Elsewhere a null is an optional field left out, as many clients
 // write one (Jackson, Python's None).
 func decodePatch(w http.ResponseWriter, r *http.Request, v any, limit int64) error {
+	return decodePatchSaying(w, r, v, limit, nil)
+}
+
+// decodePatchSaying is decodePatch with what to say of a null in some fields,
+// where "" would not clear the field (nullSays by field, after "is null: ").
+func decodePatchSaying(w http.ResponseWriter, r *http.Request, v any, limit int64, nullSays map[string]string) error {
 	body, err := decodeBody(w, r, v, limit)
 	if err != nil {
 		return err
@@ -253,7 +259,11 @@ func decodePatch(w http.ResponseWriter, r *http.Request, v any, limit int64) err
 		var doc any
 		if json.Unmarshal(body, &doc) == nil {
 			if f, ok := nullIn(doc, ""); ok {
-				return inputError(f, "is null: leave the field out to keep it, or give a value (\"\" to clear a text)")
+				say, ok := nullSays[f]
+				if !ok {
+					say = "leave the field out to keep it, or give a value (\"\" to clear a text)"
+				}
+				return inputError(f, "is null: %s", say)
 			}
 		}
 	}

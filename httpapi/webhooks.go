@@ -160,6 +160,34 @@ func checkTypes(types []*string) ([]string, error) {
 	return out, nil
 }
 
+// everyRecord is the orcid of a webhook's body that asks for every record's events
+// in so many words. "" is refused: a form field left blank or a script's unset
+// variable must not widen a webhook to every record of the client.
+const everyRecord = "*"
+
+// checkWebhookOrcid reads a webhook body's orcid: an iD (bare or as its URL), or
+// everyRecord, which is "" for the store (no filter).
+func checkWebhookOrcid(s string, creating bool) (string, error) {
+	every := fmt.Sprintf("or %q for every record", everyRecord)
+	if creating {
+		every += " (or leave orcid out)"
+	}
+	switch s {
+	case "":
+		return "", inputError("orcid", "is empty: give an ORCID iD, %s", every)
+	case everyRecord:
+		return "", nil
+	}
+	id := orcid.Normalize(s)
+	if id == "" { // "https://orcid.org/" or "   "
+		return "", inputError("orcid", "%q is not an ORCID iD: give one, %s", s, every)
+	}
+	if err := store.CheckOrcid("orcid", id); err != nil {
+		return "", err
+	}
+	return id, nil
+}
+
 // webhookInput is the body of POST and PATCH.
 type webhookInput struct {
 	TargetURL   *string             `json:"targetURL"`
@@ -190,18 +218,23 @@ func (s *Server) check(in webhookInput, creating bool) (store.WebhookPatch, erro
 		p.Auth = &a
 	}
 	if in.Orcid != nil {
-		id := orcid.Normalize(*in.Orcid)
-		if *in.Orcid != "" { // exactly "" is every record; "https://orcid.org/" or "   " is no iD
-			if id == "" {
-				return p, &store.Error{Code: store.Invalid, Field: "orcid", Message: fmt.Sprintf("%q is not an ORCID iD: give one, or \"\" for every record", *in.Orcid)}
-			}
-			if err := store.CheckOrcid("orcid", id); err != nil {
-				return p, err
-			}
+		id, err := checkWebhookOrcid(*in.Orcid, creating)
+		if err != nil {
+			return p, err
 		}
 		p.Orcid = &id
 	}
 	if in.Types != nil {
+		if len(*in.Types) == 0 {
+			// No type at all would deliver nothing; an empty list is far more
+			// often a list left unfilled than a wish for every type.
+			how := "list both for every type"
+			if creating {
+				how = "leave types out for every type"
+			}
+			return p, inputError("types", "is empty: give the event types to deliver (%s, %s), or %s",
+				store.EventTypeName(store.EventUpdated), store.EventTypeName(store.EventCreated), how)
+		}
 		t, err := checkTypes(*in.Types)
 		if err != nil {
 			return p, err
@@ -331,10 +364,17 @@ func (s *Server) handleWebhookGetOne() http.Handler {
 	})
 }
 
+// webhookNullSays is what a PATCH of a webhook says of a null orcid or types, which
+// "" or [] would not clear either.
+var webhookNullSays = map[string]string{
+	"orcid": fmt.Sprintf("leave orcid out to keep it, or give an ORCID iD, or %q for every record", everyRecord),
+	"types": "leave types out to keep them, or list the event types to deliver (both for every type)",
+}
+
 func (s *Server) handleWebhookPatch() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var in webhookInput
-		if err := decodePatch(w, r, &in, maxSmallBody); err != nil {
+		if err := decodePatchSaying(w, r, &in, maxSmallBody, webhookNullSays); err != nil {
 			s.writeProblem(w, r, err, nil)
 			return
 		}

@@ -389,7 +389,7 @@ func TestPlatformValidation(t *testing.T) {
 		{"bad orcid checksum", `{` + target + `,"orcid":"0000-0002-7253-3646"}`, "orcid", "check digit"},
 		{"malformed orcid", `{` + target + `,"orcid":"0000-0002-7253"}`, "orcid", "form"},
 		{"orcid URL without an iD", `{` + target + `,"orcid":"https://orcid.org/"}`, "orcid", ""},
-		{"orcid of spaces", `{` + target + `,"orcid":"   "}`, "orcid", `"   " is not an ORCID iD: give one, or "" for every record`},
+		{"orcid of spaces", `{` + target + `,"orcid":"   "}`, "orcid", `"   " is not an ORCID iD: give one, or "*" for every record (or leave orcid out)`},
 		{"bad types entry", `{` + target + `,"types":["orcid.record.deleted"]}`, "types[0]", "orcid.record.deleted"},
 		{"bad second types entry", `{` + target + `,"types":["orcid.record.updated","bogus"]}`, "types[1]", "bogus"},
 		{"a null in types", `{` + target + `,"types":["orcid.record.updated",null]}`, "types[1]", "types[1]: is null"},
@@ -459,7 +459,9 @@ func TestPlatformValidation(t *testing.T) {
 			`{"description":"d1","headers":{"webhook-signature":"v1,x"}}`,
 			`{"description":"d1","types":["nope"]}`,
 			`{"description":"d1","orcid":"0000-0002-7253-3646"}`,
-			`{"description":"d1","orcid":" \t "}`, // not "" (every record)
+			`{"description":"d1","orcid":" \t "}`,
+			`{"description":"d1","orcid":""}`, // not every record
+			`{"description":"d1","types":[]}`, // not every type
 			`{"description":"d1","colour":"red"}`,
 		} {
 			platformProblem(t, platformCall(t, h, http.MethodPatch, platformPath+"/"+rec.ID, tok, body), http.StatusBadRequest)
@@ -668,7 +670,7 @@ func TestPlatformPatch(t *testing.T) {
 	t.Run("clear headers, orcid and description", func(t *testing.T) {
 		is := is.New(t)
 		var got platformRecord
-		platformOK(t, platformCall(t, h, http.MethodPatch, platformPath+"/"+rec.ID, tok, `{"headers":{},"orcid":"","description":""}`), http.StatusOK, &got)
+		platformOK(t, platformCall(t, h, http.MethodPatch, platformPath+"/"+rec.ID, tok, `{"headers":{},"orcid":"*","description":""}`), http.StatusOK, &got)
 		is.Equal(len(got.Headers), 0) // headers cleared
 		is.Equal(got.Orcid, "")       // every record now
 		is.Equal(got.Description, "") // description cleared
@@ -693,6 +695,55 @@ func TestPlatformPatch(t *testing.T) {
 		is.Equal(got, before)                                                                                                       // the webhook as it was
 		is.True(platformGet(t, h, tok, rec.ID).UpdatedAt.Equal(before.UpdatedAt))                                                   // updatedAt not touched
 		platformProblem(t, platformCall(t, h, http.MethodPatch, platformPath+"/"+uuid.NewString(), tok, `{}`), http.StatusNotFound) // (still a 404 for another)
+	})
+}
+
+// An empty orcid or types, as a form field left blank or a script's unset variable
+// sends them, never widens what a webhook receives: not on creation, not on a
+// change. Every record is asked for with "*", every type by listing them.
+func TestPlatformEmptyFilterNeverWidens(t *testing.T) {
+	is := is.New(t)
+	h := newHarness(t)
+	tok, notifyTok := platformTokens(t, h, "narrow")
+	const other = "0000-0002-1825-0097"
+	rec := platformCreate(t, h, tok, `{"targetURL":"https://example.com/one","orcid":"`+seedOrcid+`","types":["orcid.record.updated"]}`)
+
+	for _, tt := range []struct {
+		name, method, path, body, field, detail string
+	}{
+		{"PATCH orcid \"\"", http.MethodPatch, platformPath + "/" + rec.ID, `{"orcid":""}`, "orcid", `orcid: is empty: give an ORCID iD, or "*" for every record`},
+		{"PATCH types []", http.MethodPatch, platformPath + "/" + rec.ID, `{"types":[]}`, "types", "types: is empty: give the event types to deliver (orcid.record.updated, orcid.record.created), or list both for every type"},
+		{"PATCH orcid null", http.MethodPatch, platformPath + "/" + rec.ID, `{"orcid":null}`, "orcid", `orcid: is null: leave orcid out to keep it, or give an ORCID iD, or "*" for every record`},
+		{"PATCH types null", http.MethodPatch, platformPath + "/" + rec.ID, `{"types":null}`, "types", "types: is null: leave types out to keep them, or list the event types"},
+		{"PATCH orcid of spaces", http.MethodPatch, platformPath + "/" + rec.ID, `{"orcid":"  "}`, "orcid", `"  " is not an ORCID iD: give one, or "*" for every record`},
+		{"POST orcid \"\"", http.MethodPost, platformPath, `{"targetURL":"https://example.com/two","orcid":""}`, "orcid", `orcid: is empty: give an ORCID iD, or "*" for every record (or leave orcid out)`},
+		{"POST types []", http.MethodPost, platformPath, `{"targetURL":"https://example.com/two","types":[]}`, "types", "or leave types out for every type"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			is := is.New(t)
+			p := platformProblem(t, platformCall(t, h, tt.method, tt.path, tok, tt.body), http.StatusBadRequest)
+			is.Equal(p.Field, tt.field) // names the field
+			if !strings.Contains(p.Detail, tt.detail) {
+				t.Errorf("detail %q does not say %q", p.Detail, tt.detail)
+			}
+			webhooks := platformList(t, h, tok, "").Webhooks
+			is.Equal(len(webhooks), 1)                                    // nothing created
+			is.Equal(webhooks[0].Orcid, seedOrcid)                        // still one record
+			is.Equal(webhooks[0].Types, []string{"orcid.record.updated"}) // still one type
+			is.Equal(platformNotify(t, h, notifyTok, other), 0)           // another record's event reaches nothing
+		})
+	}
+
+	t.Run("every record and every type, asked for", func(t *testing.T) {
+		is := is.New(t)
+		var got platformRecord
+		platformOK(t, platformCall(t, h, http.MethodPatch, platformPath+"/"+rec.ID, tok,
+			`{"orcid":"*","types":["orcid.record.updated","orcid.record.created"]}`), http.StatusOK, &got)
+		is.Equal(got.Orcid, "")                                                       // every record
+		is.Equal(got.Types, []string{"orcid.record.updated", "orcid.record.created"}) // both types
+		is.Equal(platformNotify(t, h, notifyTok, other), 1)                           // another record's event reaches it now
+		all := platformCreate(t, h, tok, `{"targetURL":"https://example.com/all","orcid":"*"}`)
+		is.Equal(all.Orcid, "") // "*" on creation too
 	})
 }
 
