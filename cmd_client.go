@@ -46,10 +46,10 @@ func (e *env) clientAdd(ctx context.Context, args []string) error {
 		return err
 	}
 	if *name == "" {
-		return errors.New("client add: -name is required")
+		return usagef("client add: -name is required")
 	}
 	if (*id == "") != (*sec == "") {
-		return errors.New("client add: give -id and -secret together, or neither")
+		return usagef("client add: give -id and -secret together, or neither")
 	}
 	sc, err := store.ParseScopes(*scopes)
 	if err != nil {
@@ -148,9 +148,9 @@ func (e *env) clientRotate(ctx context.Context, args []string) error {
 	}
 	switch {
 	case *signing && *sec != "":
-		return errors.New("client rotate: give -secret or -signing, not both (hookd makes the signing secret)")
+		return usagef("client rotate: give -secret or -signing, not both (hookd makes the signing secret)")
 	case *revoke && !*signing:
-		return errors.New("client rotate: -revoke-previous is for the signing secret: give -signing too")
+		return usagef("client rotate: -revoke-previous is for the signing secret: give -signing too")
 	}
 	st, _, err := e.open(ctx, cmd, *path)
 	if err != nil {

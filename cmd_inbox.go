@@ -81,13 +81,13 @@ func (e *env) inboxList(ctx context.Context, args []string) error {
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	if *limit < 1 || *limit > 1000 {
-		return fmt.Errorf("inbox list: -limit: must be a number from 1 to 1000, got %d", *limit)
+		return usagef("inbox list: -limit: must be a number from 1 to 1000, got %d", *limit)
 	}
 	if set["delivery"] && *delivery < 1 {
-		return fmt.Errorf("inbox list: -delivery: must be a delivery's id (1 or more), got %d", *delivery)
+		return usagef("inbox list: -delivery: must be a delivery's id (1 or more), got %d", *delivery)
 	}
 	if set["limit"] && len(pos) == 0 && !set["delivery"] {
-		return errors.New("inbox list: -limit: counts requests, of an inbox NAME or of -delivery N; the inboxes are listed whole")
+		return usagef("inbox list: -limit: counts requests, of an inbox NAME or of -delivery N; the inboxes are listed whole")
 	}
 	st, cfg, err := e.open(ctx, "inbox list", *path)
 	if err != nil {
@@ -222,7 +222,7 @@ func (e *env) inboxShow(ctx context.Context, args []string) error {
 	}
 	id, err := strconv.ParseInt(pos[0], 10, 64)
 	if err != nil || id <= 0 {
-		return fmt.Errorf("inbox show: %q is not a request id (a number from hookd inbox list)", pos[0])
+		return usagef("inbox show: %q is not a request id (a number from hookd inbox list)", pos[0])
 	}
 	st, _, err := e.open(ctx, "inbox show", *path)
 	if err != nil {
@@ -260,10 +260,10 @@ func (e *env) inboxTail(ctx context.Context, args []string) error {
 		return inboxArgError("inbox tail", err)
 	}
 	if *interval < minTailInterval || *interval > maxTailInterval {
-		return fmt.Errorf("inbox tail: -interval must be from %s to %s, got %s", minTailInterval, maxTailInterval, *interval)
+		return usagef("inbox tail: -interval must be from %s to %s, got %s", minTailInterval, maxTailInterval, *interval)
 	}
 	if *n < 0 || *n > 1000 {
-		return fmt.Errorf("inbox tail: -n must be from 0 to 1000, got %d", *n)
+		return usagef("inbox tail: -n must be from 0 to 1000, got %d", *n)
 	}
 	st, cfg, err := e.open(ctx, "inbox tail", *path)
 	if err != nil {
@@ -340,15 +340,15 @@ func (e *env) inboxSet(ctx context.Context, args []string) error {
 	delete(set, "config")
 	switch {
 	case *reset && len(set) > 1:
-		return errors.New("inbox set: -reset goes alone: it makes the inbox answer 204 at once")
+		return usagef("inbox set: -reset goes alone: it makes the inbox answer 204 at once")
 	case len(set) == 0:
-		return errors.New("inbox set: say how the inbox answers (-status, -retry-after, -redirect, -delay), or -reset")
+		return usagef("inbox set: say how the inbox answers (-status, -retry-after, -redirect, -delay), or -reset")
 	}
 	if set["status"] && *status == 0 { // the store's "not set"; typed, it is no status
-		return errors.New("inbox set: -status: 0 is not a status an inbox answers with: use 200 to 599")
+		return usagef("inbox set: -status: 0 is not a status an inbox answers with: use 200 to 599")
 	}
 	if most := int(store.MaxInboxRetryAfter / time.Second); set["retry-after"] && (*retryAfter < 1 || *retryAfter > most) { // before seconds overflow a duration
-		return fmt.Errorf("inbox set: -retry-after: must be whole seconds from 1 to %d (a day), got %d", most, *retryAfter)
+		return usagef("inbox set: -retry-after: must be whole seconds from 1 to %d (a day), got %d", most, *retryAfter)
 	}
 	st, cfg, err := e.open(ctx, "inbox set", *path)
 	if err != nil {
@@ -402,6 +402,9 @@ func (e *env) inboxClear(ctx context.Context, args []string) error {
 func inboxArgError(cmd string, err error) error {
 	var e *store.Error
 	if errors.As(err, &e) && e.Field == "inbox" {
+		if e.Code == store.Invalid { // not a name an inbox can have
+			return usagef("%s: %s", cmd, e.Message)
+		}
 		return fmt.Errorf("%s: %s", cmd, e.Message)
 	}
 	return fmt.Errorf("%s: %w", cmd, err)

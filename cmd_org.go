@@ -21,7 +21,7 @@ import (
 // findOrg resolves an organisation given by id or name.
 func findOrg(ctx context.Context, st *store.Store, ref string) (store.Organisation, error) {
 	if ref == "" {
-		return store.Organisation{}, errors.New("name the organisation (its id or name)")
+		return store.Organisation{}, usagef("name the organisation (its id or name)")
 	}
 	byName, err := st.OrganisationByName(ctx, ref)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
@@ -38,9 +38,19 @@ func findOrg(ctx context.Context, st *store.Store, ref string) (store.Organisati
 		}
 	}
 	if !named {
-		return store.Organisation{}, fmt.Errorf("no organisation with id or name %q (hookd org list shows them)", ref)
+		return store.Organisation{}, &store.Error{Code: store.NotFound, Message: fmt.Sprintf("no organisation with id or name %q (hookd org list shows them)", ref)}
 	}
 	return byName, nil
+}
+
+// orgFilterError is findOrg's error about the -org of a filter ("only this
+// organisation's"): one that names no organisation is a value the filter does not
+// take, a usage error, as a filter naming nothing is for the API (400).
+func orgFilterError(cmd string, err error) error {
+	if errors.Is(err, store.ErrNotFound) {
+		return usagef("%s: -org: %v", cmd, err)
+	}
+	return fmt.Errorf("%s: -org: %w", cmd, err)
 }
 
 // orgFlags are the flags of org add and org set, by the field names of the store's errors.
@@ -246,7 +256,7 @@ func (e *env) orgSet(ctx context.Context, args []string) error {
 		}
 	}
 	if set["apikey-file"] && *clearKey {
-		return errors.New("org set: give -apikey-file or -clear-apikey, not both")
+		return usagef("org set: give -apikey-file or -clear-apikey, not both")
 	}
 	o, err := findOrg(ctx, st, pos[0])
 	if err != nil {
@@ -381,7 +391,7 @@ func orcidArgs(cmd string, args []string) ([]string, error) {
 	for i, a := range args {
 		ids[i] = orcid.Normalize(a)
 		if err := orcid.Check(ids[i]); err != nil {
-			return nil, fmt.Errorf("%s: %w", cmd, err) // an argument has no field name to show
+			return nil, usagef("%s: %w", cmd, err) // an argument has no field name to show
 		}
 	}
 	return ids, nil
@@ -396,6 +406,9 @@ func (e *env) memberAdd(ctx context.Context, args []string) error {
 	pos, err := e.parse(fs, args, 1, -1)
 	if err != nil {
 		return err
+	}
+	if *org == "" { // before anything is opened
+		return usagef("org member add: -org is required: the organisation's id or name")
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
@@ -443,6 +456,13 @@ func (e *env) memberRemove(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	if *org == "" { // before anything is opened
+		return usagef("org member remove: -org is required: the organisation's id or name")
+	}
+	ids, err := orcidArgs("org member remove", pos)
+	if err != nil {
+		return err
+	}
 	st, _, err := e.open(ctx, "org member remove", *path)
 	if err != nil {
 		return err
@@ -451,10 +471,6 @@ func (e *env) memberRemove(ctx context.Context, args []string) error {
 	o, err := findOrg(ctx, st, *org)
 	if err != nil {
 		return fmt.Errorf("org member remove: -org: %w", err)
-	}
-	ids, err := orcidArgs("org member remove", pos)
-	if err != nil {
-		return err
 	}
 	if err := st.RemoveMembers(ctx, o.ID, ids...); err != nil { // all or none
 		return fmt.Errorf("%w (none removed)", flagError("org member remove", err, nil))
@@ -472,6 +488,9 @@ func (e *env) memberImport(ctx context.Context, args []string) error {
 	pos, err := e.parse(fs, args, 1, 1)
 	if err != nil {
 		return err
+	}
+	if *org == "" { // before anything is opened
+		return usagef("org member import: -org is required: the organisation's id or name")
 	}
 	f, err := os.Open(pos[0])
 	if err != nil {
@@ -521,7 +540,7 @@ func (e *env) orgStatus(ctx context.Context, args []string) error {
 	if *org != "" {
 		o, err := findOrg(ctx, st, *org)
 		if err != nil {
-			return fmt.Errorf("org status: -org: %w", err)
+			return orgFilterError("org status", err)
 		}
 		orgs = []store.Organisation{o}
 	} else if orgs, err = st.Organisations(ctx); err != nil {

@@ -25,7 +25,7 @@ func (e *env) cmdNotify(ctx context.Context, args []string) error {
 		return err
 	}
 	if *typ == "" { // the API's "left out"; a flag given empty is a slip
-		return errors.New("notify: -type: must be UPDATED or CREATED, got \"\"")
+		return usagef("notify: -type: must be UPDATED or CREATED, got \"\"")
 	}
 	t, err := store.ParseEventType("type", *typ)
 	if err != nil {
@@ -180,7 +180,7 @@ func (e *env) deliveriesList(ctx context.Context, args []string) error {
 		return err
 	}
 	if *limit < 1 {
-		return fmt.Errorf("deliveries list: -limit: must be at least 1, got %d", *limit)
+		return usagef("deliveries list: -limit: must be at least 1, got %d", *limit)
 	}
 	st, _, err := e.open(ctx, "deliveries list", *path)
 	if err != nil {
@@ -309,9 +309,9 @@ func deliveryArg(cmd, flagName, s string) (int64, error) {
 	id, err := strconv.ParseInt(s, 10, 64)
 	if err != nil || id <= 0 {
 		if flagName != "" {
-			return 0, fmt.Errorf("%s: -%s: %q is not a delivery id (a positive number, as deliveries list shows)", cmd, flagName, s)
+			return 0, usagef("%s: -%s: %q is not a delivery id (a positive number, as deliveries list shows)", cmd, flagName, s)
 		}
-		return 0, fmt.Errorf("%s: %q is not a delivery id (a positive number, as deliveries list shows)", cmd, s)
+		return 0, usagef("%s: %q is not a delivery id (a positive number, as deliveries list shows)", cmd, s)
 	}
 	return id, nil
 }
@@ -393,15 +393,22 @@ func (e *env) deliveriesReplay(ctx context.Context, args []string) error {
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	switch {
 	case set["id"] && set["since"]:
-		return errors.New("deliveries replay: give -id DELIVERY or -since TIME, not both: -id replays that one delivery")
+		return usagef("deliveries replay: give -id DELIVERY or -since TIME, not both: -id replays that one delivery")
 	case !set["id"] && !set["since"]:
-		return errors.New("deliveries replay: give -id DELIVERY, or -since TIME (with other filters if you like)")
+		return usagef("deliveries replay: give -id DELIVERY, or -since TIME (with other filters if you like)")
 	}
 	if set["id"] {
 		for _, name := range slices.Sorted(maps.Keys(set)) {
 			if name != "id" && name != "config" {
-				return fmt.Errorf("deliveries replay: -%s goes with -since, not with -id (which replays that one delivery)", name)
+				return usagef("deliveries replay: -%s goes with -since, not with -id (which replays that one delivery)", name)
 			}
+		}
+	}
+	var one int64
+	if set["id"] {
+		var err error
+		if one, err = deliveryArg("deliveries replay", "id", *id); err != nil {
+			return err
 		}
 	}
 	st, _, err := e.open(ctx, "deliveries replay", *path)
@@ -413,11 +420,7 @@ func (e *env) deliveriesReplay(ctx context.Context, args []string) error {
 	if err != nil {
 		return flagError("deliveries replay", err, filterFlags)
 	}
-	if set["id"] {
-		if f.ID, err = deliveryArg("deliveries replay", "id", *id); err != nil {
-			return err
-		}
-	}
+	f.ID = one
 	res, err := st.Replay(ctx, f)
 	if se := (*store.Error)(nil); errors.As(err, &se) && errors.Is(se, store.ErrDeactivated) {
 		return fmt.Errorf("deliveries replay: %s (hookd webhooks activate %s)", se.Message, se.Value)
@@ -440,7 +443,7 @@ func (e *env) deliveriesPurge(ctx context.Context, args []string) error {
 		return err
 	}
 	if *before == "" {
-		return errors.New("deliveries purge: -before is required, e.g. -before 30d")
+		return usagef("deliveries purge: -before is required, e.g. -before 30d")
 	}
 	t, err := store.ParseTime("before", *before, time.Now(), time.Local)
 	if err != nil {
@@ -448,7 +451,7 @@ func (e *env) deliveriesPurge(ctx context.Context, args []string) error {
 	}
 	st, ok := store.ParseState(*state)
 	if !ok || (st != store.StateDead && st != store.StateDelivered) {
-		return fmt.Errorf("deliveries purge: -state: must be %s or %s, got %q", store.StateDead, store.StateDelivered, *state)
+		return usagef("deliveries purge: -state: must be %s or %s, got %q", store.StateDead, store.StateDelivered, *state)
 	}
 	s, _, err := e.open(ctx, "deliveries purge", *path)
 	if err != nil {

@@ -83,7 +83,7 @@ func (e *env) webhooksList(ctx context.Context, args []string) error {
 	if *org != "" {
 		o, err := findOrg(ctx, st, *org)
 		if err != nil {
-			return fmt.Errorf("webhooks list: -org: %w", err)
+			return orgFilterError("webhooks list", err)
 		}
 		f.OrgID = o.ID
 	}

@@ -36,8 +36,37 @@ func main() {
 	defer stop()
 	if err := run(ctx, os.Args, os.Getenv, os.Stdin, os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "hookd:", err)
-		os.Exit(1)
+		os.Exit(exitStatus(err))
 	}
+}
+
+// usageError is a mistake in how a command was typed: an unknown command or flag, a
+// missing or extra argument, a flag given twice, flags that do not go together, or
+// a value a flag or an argument does not take (a malformed iD, time or number, a
+// state that is none, a filter that names nothing). hookd exits with status 2 for
+// one, as Go's flag package does, so that a script can tell it from a command that
+// failed (1).
+type usageError struct{ err error }
+
+func (u *usageError) Error() string { return u.err.Error() }
+func (u *usageError) Unwrap() error { return u.err }
+
+// usagef is a usageError of format and args, as fmt.Errorf makes them.
+func usagef(format string, args ...any) error {
+	return &usageError{fmt.Errorf(format, args...)}
+}
+
+// exitStatus is the status hookd exits with after err: 2 for a usage error, 1 for
+// any other (0 is for none).
+func exitStatus(err error) int {
+	var u *usageError
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &u):
+		return 2
+	}
+	return 1
 }
 
 // command is one hookd command or subcommand: how the usage lists it and what runs
@@ -174,7 +203,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 func runCommand(ctx context.Context, args []string, e *env) error {
 	if len(args) < 2 {
 		fmt.Fprint(e.stderr, usage())
-		return errors.New("no command given")
+		return usagef("no command given")
 	}
 	words := args[1:]
 	switch words[0] {
@@ -213,7 +242,7 @@ func runCommand(ctx context.Context, args []string, e *env) error {
 	}
 	if group == "" {
 		fmt.Fprint(e.stderr, usage())
-		return fmt.Errorf("unknown command %q", words[0])
+		return usagef("unknown command %q", words[0])
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "Usage: hookd %s COMMAND [flags] [arguments]\n\nCommands:\n", group)
@@ -232,9 +261,9 @@ func runCommand(ctx context.Context, args []string, e *env) error {
 	}
 	subs = slices.Compact(subs)
 	if len(rest) == 0 {
-		return fmt.Errorf("%s: give a command: %s", group, strings.Join(subs, ", "))
+		return usagef("%s: give a command: %s", group, strings.Join(subs, ", "))
 	}
-	return fmt.Errorf("%s: unknown command %q (%s)", group, rest[0], strings.Join(subs, ", "))
+	return usagef("%s: unknown command %q (%s)", group, rest[0], strings.Join(subs, ", "))
 }
 
 // env is what a command may touch of the outside world.
@@ -282,23 +311,23 @@ func (e *env) parse(fs *flag.FlagSet, args []string, min, max int) ([]string, er
 		return nil, err
 	}
 	if err != nil {
-		return nil, fmt.Errorf("%s: %v (usage: %s; hookd %s -h lists its flags)", name, err, c.synopsis(), name)
+		return nil, usagef("%s: %v (usage: %s; hookd %s -h lists its flags)", name, err, c.synopsis(), name)
 	}
 	if f, v := boolValueApart(fs, args); f != "" {
 		// Go's flags read "-enabled false" as -enabled, then an argument "false":
 		// which would be taken for the command's own argument, or blamed on the next.
-		return nil, fmt.Errorf("%s: -%s %s: give a true or false with =, as -%s=%s (usage: %s)", name, f, v, f, strings.ToLower(v), c.synopsis())
+		return nil, usagef("%s: -%s %s: give a true or false with =, as -%s=%s (usage: %s)", name, f, v, f, strings.ToLower(v), c.synopsis())
 	}
 	if f := givenTwice(fs, args); f != "" {
 		// Which of the two was meant cannot be told; the values are not shown
 		// (one may be a secret).
-		return nil, fmt.Errorf("%s: -%s is given twice: give it once (usage: %s)", name, f, c.synopsis())
+		return nil, usagef("%s: -%s is given twice: give it once (usage: %s)", name, f, c.synopsis())
 	}
 	switch {
 	case max >= 0 && len(pos) > max:
-		return nil, fmt.Errorf("%s: unexpected argument %q (usage: %s)", name, pos[max], c.synopsis())
+		return nil, usagef("%s: unexpected argument %q (usage: %s)", name, pos[max], c.synopsis())
 	case len(pos) < min:
-		return nil, fmt.Errorf("%s: missing argument (usage: %s)", name, c.synopsis())
+		return nil, usagef("%s: missing argument (usage: %s)", name, c.synopsis())
 	}
 	return pos, nil
 }
@@ -624,7 +653,7 @@ func (e *env) cmdCheckConfig(ctx context.Context, args []string) error {
 	}
 	path, _ := e.configFile(*flagValue)
 	if path == "" {
-		return errors.New("check-config: give the file to check with -config FILE (or HOOKD_CONFIG=FILE)")
+		return usagef("check-config: give the file to check with -config FILE (or HOOKD_CONFIG=FILE)")
 	}
 	cfg, err := LoadConfig(path)
 	if err != nil {
@@ -791,7 +820,7 @@ func (e *env) cmdBackup(ctx context.Context, args []string) error {
 	}
 	dest := pos[0]
 	if strings.TrimSpace(dest) == "" || strings.HasSuffix(dest, "/") {
-		return fmt.Errorf("backup: give the file to write, such as /var/backups/hookd/hookd-2026-11-23.db, got %q", dest)
+		return usagef("backup: give the file to write, such as /var/backups/hookd/hookd-2026-11-23.db, got %q", dest)
 	}
 	if fi, err := os.Stat(dest); err == nil && fi.IsDir() {
 		return fmt.Errorf("backup: %s is a folder: give the file to write in it", dest)
@@ -934,13 +963,17 @@ func (e *env) printJSON(v any) error {
 
 // flagError turns an error about an input (a *store.Error whose Field is in flags)
 // into one that names the flag the user typed, e.g. "org add: -tech-contact: "x" is
-// not an e-mail address" rather than the API's "tech-contact-email". Any other error
+// not an e-mail address" rather than the API's "tech-contact-email"; a value the
+// flag does not take (store.Invalid) is a usage error. Any other error
 // comes back named by the command (and a store's error without the store's step:
 // "webhooks remove: webhook … not found", not "… remove webhook: webhook …").
 func flagError(cmd string, err error, flags map[string]string) error {
 	var e *store.Error
 	if errors.As(err, &e) {
 		if f, ok := flags[e.Field]; ok {
+			if e.Code == store.Invalid {
+				return usagef("%s: -%s: %s", cmd, f, e.Message)
+			}
 			return fmt.Errorf("%s: -%s: %s", cmd, f, e.Message)
 		}
 		return fmt.Errorf("%s: %w", cmd, e) // in the command's words, not the store's step

@@ -1,0 +1,177 @@
+package main
+
+import (
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/matryer/is"
+)
+
+// TestUsageErrorsExitTwo is the rule: a command typed wrong (an unknown command or
+// flag, a missing or extra argument, a value a flag or an argument does not take,
+// flags that do not go together) exits with status 2, as Go's flag package has
+// it; a command that fails exits with 1.
+func TestUsageErrorsExitTwo(t *testing.T) {
+	cfg := cliFixture(t)
+	t.Run("an unknown flag, every command", func(t *testing.T) {
+		for _, c := range commands {
+			t.Run(c.name, func(t *testing.T) {
+				is := is.New(t)
+				_, err := runCmd(t, append(strings.Fields(c.name), "-nosuch", "-config", cfg)...)
+				is.True(err != nil)                               // refused
+				is.True(strings.Contains(err.Error(), "-nosuch")) // naming the flag
+				is.Equal(exitStatus(err), 2)                      // a usage error
+			})
+		}
+	})
+	t.Run("an extra argument, every command", func(t *testing.T) {
+		for _, c := range commands {
+			if strings.HasSuffix(c.args, "...") {
+				continue // takes any number
+			}
+			t.Run(c.name, func(t *testing.T) {
+				is := is.New(t)
+				_, err := runCmd(t, append(append(strings.Fields(c.name), argsOf(t, c)...), "-config", cfg, "surplus")...)
+				is.True(err != nil)          // refused
+				is.Equal(exitStatus(err), 2) // a usage error
+			})
+		}
+	})
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{nil, "no command given"},
+		{[]string{"nosuch"}, `unknown command "nosuch"`},
+		{[]string{"help", "nosuch"}, `unknown command "nosuch"`},
+		{[]string{"deliveries"}, "deliveries: give a command"},
+		{[]string{"deliveries", "nosuch"}, `deliveries: unknown command "nosuch"`},
+		{[]string{"deliveries", "show"}, "deliveries show: missing argument"},
+		{[]string{"notify"}, "notify: missing argument"},
+		{[]string{"deliveries", "list", "-limit", "abc"}, `invalid value "abc" for flag -limit`},
+		{[]string{"deliveries", "list", "-limit", "1.5"}, `invalid value "1.5" for flag -limit`},
+		{[]string{"deliveries", "list", "-state", "garbage"}, "deliveries list: -state: "},
+		{[]string{"deliveries", "list", "-state", "dead", "-state", "failed"}, "-state is given twice"},
+		{[]string{"deliveries", "list", "-org", "nope"}, "deliveries list: -org: "},
+		{[]string{"deliveries", "list", "-client", "nope"}, "deliveries list: -client: "},
+		{[]string{"deliveries", "show", "x"}, `deliveries show: "x" is not a delivery id`},
+		{[]string{"deliveries", "replay"}, "deliveries replay: give -id DELIVERY, or -since TIME"},
+		{[]string{"deliveries", "replay", "-id", "x"}, "deliveries replay: -id: "},
+		{[]string{"deliveries", "purge"}, "deliveries purge: -before is required"},
+		{[]string{"deliveries", "purge", "-before", "2h", "-state", "pending"}, "deliveries purge: -state: "},
+		{[]string{"webhooks", "list", "-org", "nope"}, "webhooks list: -org: "},
+		{[]string{"webhooks", "list", "-status", "garbage"}, "webhooks list: -status: "},
+		{[]string{"notify", "0000-0002-7253-3646"}, "notify: "},
+		{[]string{"notify", "-type", "DELETED", "0000-0002-7253-3645"}, "notify: -type: "},
+		{[]string{"client", "add"}, "client add: -name is required"},
+		{[]string{"client", "add", "-name", "y", "-id", "y"}, "client add: give -id and -secret together"},
+		{[]string{"client", "add", "-name", "y", "-scopes", "/nosuch"}, "client add: -scopes: "},
+		{[]string{"client", "rotate", "-revoke-previous", "fixture"}, "client rotate: -revoke-previous is for the signing secret"},
+		{[]string{"org", "add", "-name", "Other", "-tech-contact", "nope"}, "org add: -tech-contact: "},
+		{[]string{"org", "set", "Uni", "-apikey-file", "k", "-clear-apikey"}, "org set: give -apikey-file or -clear-apikey, not both"},
+		{[]string{"org", "set", "Uni", "-enabled", "false"}, "org set: -enabled false: give a true or false with ="},
+		{[]string{"org", "status", "-org", "nope"}, "org status: -org: "},
+		{[]string{"org", "member", "add", "0000-0002-7253-3645"}, "org member add: -org is required"},
+		{[]string{"org", "member", "remove", "0000-0002-7253-3645"}, "org member remove: -org is required"},
+		{[]string{"org", "member", "import", "members.csv"}, "org member import: -org is required"},
+		{[]string{"org", "member", "add", "-org", "Uni", "0000-0002-7253-3646"}, "org member add: "},
+		{[]string{"inbox", "show", "x"}, `inbox show: "x" is not a request id`},
+		{[]string{"inbox", "tail", "-n", "-1", "demo"}, "inbox tail: -n must be"},
+		{[]string{"inbox", "tail", "a/b"}, "inbox tail: "},
+		{[]string{"inbox", "set", "demo"}, "inbox set: say how the inbox answers"},
+		{[]string{"inbox", "set", "demo", "-redirect", "ftp://x"}, "inbox set: -redirect: "},
+		{[]string{"dev", "-listen", "nowhere"}, "dev: -listen: "},
+		{[]string{"backup", ""}, "backup: give the file to write"},
+		{[]string{"--version", "extra"}, "version: unexpected argument"},
+	} {
+		t.Run(strings.Join(append([]string{"hookd"}, tt.args...), " "), func(t *testing.T) {
+			is := is.New(t)
+			args := tt.args
+			if len(args) > 0 && args[0] != "help" && args[0] != "nosuch" && args[0] != "--version" && len(args) > 1 {
+				args = append(args, "-config", cfg)
+			}
+			_, err := runCmd(t, args...)
+			is.True(err != nil) // refused
+			if !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("error %q does not say %q", err, tt.want)
+			}
+			is.Equal(exitStatus(err), 2) // a usage error
+		})
+	}
+
+	// Failures keep status 1: the command was typed right, and what it acts on is
+	// not there, or clashes, or cannot be done.
+	webhook := "0190a000-0000-7000-8000-000000000001"
+	existing := filepath.Join(t.TempDir(), "exists.db")
+	if err := os.WriteFile(existing, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"webhooks", "activate", webhook}, "webhooks activate: webhook "},
+		{[]string{"webhooks", "remove", webhook}, "webhooks remove: webhook "},
+		{[]string{"deliveries", "show", "999"}, "deliveries show: "},
+		{[]string{"inbox", "list", "-delivery", "999"}, "inbox list: -delivery: no delivery 999"},
+		{[]string{"org", "show", "nope"}, `no organisation with id or name "nope"`},
+		{[]string{"org", "member", "add", "-org", "nope", "0000-0002-7253-3645"}, "org member add: -org: no organisation"},
+		{[]string{"client", "add", "-name", "again", "-id", "fixture", "-secret", "another-secret"}, "client add: "},
+		{[]string{"client", "remove", "APP-NOBODY"}, "client remove: "},
+		{[]string{"backup", existing}, "already exists"},
+	} {
+		t.Run(strings.Join(append([]string{"hookd"}, tt.args...), " "), func(t *testing.T) {
+			is := is.New(t)
+			_, err := runCmd(t, append(tt.args, "-config", cfg)...)
+			is.True(err != nil) // refused
+			if !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("error %q does not say %q", err, tt.want)
+			}
+			is.Equal(exitStatus(err), 1) // a failure, not a usage error
+		})
+	}
+	t.Run("no database", func(t *testing.T) {
+		is := is.New(t)
+		t.Chdir(t.TempDir())
+		_, err := runCmd(t, "webhooks", "list")
+		is.True(err != nil)          // refused
+		is.Equal(exitStatus(err), 1) // a failure
+	})
+}
+
+// TestExitStatusOfTheProcess: the built hookd exits with 2 for a usage error, 1 for
+// a failure, 0 for help asked for.
+func TestExitStatusOfTheProcess(t *testing.T) {
+	bin := hookdBinary(t)
+	dir := t.TempDir()
+	for _, tt := range []struct {
+		args   []string
+		status int
+	}{
+		{[]string{"deliveries", "list", "-nosuch"}, 2},
+		{[]string{"nosuch"}, 2},
+		{[]string{"deliveries", "show"}, 2},
+		{[]string{"webhooks", "list"}, 1}, // no database here
+		{[]string{"deliveries", "list", "-h"}, 0},
+	} {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			is := is.New(t)
+			cmd := exec.Command(bin, tt.args...)
+			cmd.Dir = dir
+			cmd.Env = append(os.Environ(), "HOOKD_CONFIG=")
+			out, err := cmd.CombinedOutput()
+			var exit *exec.ExitError
+			if tt.status == 0 {
+				is.NoErr(err) // help is no error
+				return
+			}
+			is.True(errors.As(err, &exit)) // it exited with a status
+			is.Equal(exit.ExitCode(), tt.status)
+			is.True(strings.HasPrefix(string(out), "hookd: ") || strings.Contains(string(out), "\nhookd: ")) // saying why
+		})
+	}
+}
