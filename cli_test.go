@@ -732,12 +732,12 @@ func TestOperatorCommands(t *testing.T) {
 	is.True(strings.Contains(err.Error(), "hookd webhooks activate "+uid)) // and what to do
 	out, err = runCmd(t, "deliveries", "replay", "-config", cfg, "-since", "1h")
 	is.NoErr(err)
-	is.True(strings.Contains(out, "of deactivated webhooks left as they are")) // a bulk replay says what it left
+	is.True(strings.Contains(out, "1 failed or dead delivery of a deactivated webhook left as it is: activate the webhook")) // a bulk replay says what it left
 	_, err = runCmd(t, "webhooks", "activate", "-config", cfg, uid)
 	is.NoErr(err)
 	out, err = runCmd(t, "deliveries", "replay", "-config", cfg, "-id", "1")
 	is.NoErr(err)
-	is.True(strings.HasPrefix(out, "1 delivery(ies) due again")) // replayed once active
+	is.True(strings.HasPrefix(out, "1 delivery due again now; a running hookd sends it")) // replayed once active, in the singular
 
 	_, err = runCmd(t, "webhooks", "remove", "-config", cfg, uid)
 	is.NoErr(err) // removed
@@ -1132,8 +1132,8 @@ func TestNotifySaysWhenDue(t *testing.T) {
 		withWebhook(t, cfg)
 		out, err := runCmd(t, "notify", "-config", cfg, record)
 		is.NoErr(err)
-		is.True(strings.Contains(out, "1 delivery(ies) queued or merged, due in 5m0s or less (delivery.coalesce_window")) // when it is due, and why
-		is.True(!strings.Contains(out, "next tick"))                                                                      // not at once
+		is.True(strings.Contains(out, "recorded 1 event: 1 delivery queued or merged, due in 5m0s or less (delivery.coalesce_window")) // when it is due, and why
+		is.True(!strings.Contains(out, "next tick"))                                                                                   // not at once
 	})
 	t.Run("README dev.toml", func(t *testing.T) {
 		is := is.New(t)
@@ -1149,7 +1149,7 @@ func TestNotifySaysWhenDue(t *testing.T) {
 		withWebhook(t, cfg)
 		out, err := runCmd(t, "notify", "-config", cfg, record)
 		is.NoErr(err)
-		is.True(strings.Contains(out, "1 delivery(ies) queued or merged; a running hookd sends them on its next tick")) // due at once
+		is.True(strings.Contains(out, "recorded 1 event: 1 delivery queued or merged; a running hookd sends it on its next tick")) // due at once
 		st := openTestStore(t, cfg)
 		defer st.Close()
 		ds, err := st.Deliveries(context.Background(), store.DeliveryFilter{})

@@ -393,7 +393,7 @@ func (e *env) inboxClear(ctx context.Context, args []string) error {
 	if err != nil {
 		return inboxArgError("inbox clear", err)
 	}
-	fmt.Fprintf(e.stdout, "deleted %d request(s) of inbox %s (its answer stays)\n", n, pos[0])
+	fmt.Fprintf(e.stdout, "deleted %s of inbox %s (its answer stays)\n", count(n, "request", "requests"), pos[0])
 	return nil
 }
 

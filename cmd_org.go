@@ -514,13 +514,13 @@ func (e *env) memberImport(ctx context.Context, args []string) error {
 		fmt.Fprintf(e.stderr, "%s:%d: rejected %q: %s\n", pos[0], r.Line, r.Orcid, r.Reason)
 	}
 	if *strict && len(file.Rejected) > 0 {
-		return fmt.Errorf("%s: %d rows rejected; nothing imported (-strict)", pos[0], len(file.Rejected))
+		return fmt.Errorf("%s: %s rejected; nothing imported (-strict)", pos[0], count(len(file.Rejected), "row", "rows"))
 	}
 	res, err := st.ImportMembers(ctx, o.ID, file.Rows, cfg.Delivery.CoalesceWindow.Duration)
 	if err != nil {
 		return fmt.Errorf("%s: %w", pos[0], err)
 	}
-	fmt.Fprintf(e.stdout, "%s: %d members added, %d updated, %d rejected (organisation %q)\n", pos[0], res.Added, res.Updated, len(file.Rejected), o.Name)
+	fmt.Fprintf(e.stdout, "%s: %s added, %d updated, %d rejected (organisation %q)\n", pos[0], count(res.Added, "member", "members"), res.Updated, len(file.Rejected), o.Name)
 	return nil
 }
 

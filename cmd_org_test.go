@@ -39,7 +39,7 @@ func TestOrgMemberImport(t *testing.T) {
 
 	_, stderr, err := runImport("-strict", file)
 	is.True(err != nil)                                                                           // -strict refuses a file with a bad row
-	is.True(strings.Contains(err.Error(), "1 rows rejected; nothing imported (-strict)"))         // and says so
+	is.True(strings.Contains(err.Error(), "1 row rejected; nothing imported (-strict)"))          // and says so
 	is.True(strings.Contains(stderr, file+`:3: rejected "0000-0002-7253-3646": orcid: ORCID iD`)) // listing the row
 	is.True(!strings.Contains(members(), "0000-0002-7253-3645"))                                  // nothing imported
 

@@ -48,13 +48,18 @@ func (e *env) cmdNotify(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	recorded := fmt.Sprintf("recorded %s: %s queued or merged", count(res.Accepted, "event", "events"), count(res.Deliveries, "delivery", "deliveries"))
 	if w := cfg.Delivery.CoalesceWindow.Duration; w > 0 && res.Deliveries > 0 {
 		// The window runs from a delivery's first event: a merged one is due sooner.
-		fmt.Fprintf(e.stdout, "recorded %d event(s): %d delivery(ies) queued or merged, due in %s or less (delivery.coalesce_window, from each one's first event); a running hookd sends them then\n",
-			res.Accepted, res.Deliveries, w)
+		fmt.Fprintf(e.stdout, "%s, due in %s or less (delivery.coalesce_window, from each one's first event); a running hookd sends %s then\n",
+			recorded, w, them(res.Deliveries))
 		return nil
 	}
-	fmt.Fprintf(e.stdout, "recorded %d event(s): %d delivery(ies) queued or merged; a running hookd sends them on its next tick\n", res.Accepted, res.Deliveries)
+	if res.Deliveries == 0 {
+		fmt.Fprintf(e.stdout, "%s: no active webhook takes %s\n", recorded, map[bool]string{true: "its record", false: "their records"}[res.Accepted == 1])
+		return nil
+	}
+	fmt.Fprintf(e.stdout, "%s; a running hookd sends %s on its next tick\n", recorded, them(res.Deliveries))
 	return nil
 }
 
@@ -365,7 +370,7 @@ func (e *env) deliveriesShow(ctx context.Context, args []string) error {
 		line("organisation", strconv.FormatInt(d.OrgID, 10))
 	}
 	line("target", d.Target+" ("+d.Format+")")
-	line("record", d.Subject+" ("+d.EventType+", "+strconv.Itoa(d.EventCount)+" event(s))")
+	line("record", d.Subject+" ("+d.EventType+", "+count(d.EventCount, "event", "events")+")")
 	line("events", when(d.FirstEventAt)+" to "+when(d.LastEventAt))
 	if d.State == store.StatePending {
 		line("due", when(d.DueAt))
@@ -428,9 +433,15 @@ func (e *env) deliveriesReplay(ctx context.Context, args []string) error {
 	if err != nil {
 		return flagError("deliveries replay", err, filterFlags)
 	}
-	fmt.Fprintf(e.stdout, "%d delivery(ies) due again now; a running hookd sends them on its next tick\n", res.Replayed)
-	if res.Deactivated > 0 {
-		fmt.Fprintf(e.stdout, "%d failed or dead delivery(ies) of deactivated webhooks left as they are: activate a webhook (hookd webhooks activate WEBHOOK) and replay again to send them\n", res.Deactivated)
+	if res.Replayed > 0 {
+		fmt.Fprintf(e.stdout, "%s due again now; a running hookd sends %s on its next tick\n", count(res.Replayed, "delivery", "deliveries"), them(res.Replayed))
+	} else {
+		fmt.Fprintln(e.stdout, "0 deliveries due again now")
+	}
+	if n := res.Deactivated; n > 0 {
+		fmt.Fprintf(e.stdout, "%s left as %s: activate %s (hookd webhooks activate WEBHOOK) and replay again to send %s\n",
+			count(n, "failed or dead delivery of a deactivated webhook", "failed or dead deliveries of deactivated webhooks"),
+			map[bool]string{true: "it is", false: "they are"}[n == 1], map[bool]string{true: "the webhook", false: "a webhook"}[n == 1], them(n))
 	}
 	return nil
 }
@@ -469,6 +480,6 @@ func (e *env) deliveriesPurge(ctx context.Context, args []string) error {
 			break
 		}
 	}
-	fmt.Fprintf(e.stdout, "purged %d %s delivery(ies) finished before %s\n", total, *state, t.Format(time.RFC3339))
+	fmt.Fprintf(e.stdout, "purged %s finished before %s\n", count(total, st.String()+" delivery", st.String()+" deliveries"), t.Format(time.RFC3339))
 	return nil
 }

@@ -225,8 +225,8 @@ level = "debug"
 
 	// ORCID (A) says Ann's record changed.
 	out, err = runCmd(t, "notify", "-config", cfgA, hubAnn)
-	is.NoErr(err)                                     // notify at A
-	is.True(strings.Contains(out, "1 delivery(ies)")) // to B's relay, the one webhook of the record
+	is.NoErr(err)                                       // notify at A
+	is.True(strings.Contains(out, "1 delivery queued")) // to B's relay, the one webhook of the record
 
 	var update hubCall
 	waitFor(t, "the UPDATED webhook call at the organisation's receiver", logs, func() bool {

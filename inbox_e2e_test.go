@@ -633,7 +633,7 @@ func TestInboxNameNoneOfThem(t *testing.T) {
 	// before a webhook calls the inbox).
 	out, stderr, err = runEnv(t, nil, "inbox", "clear", "Demo", "-config", cfg)
 	is.NoErr(err)
-	is.True(strings.Contains(out, "deleted 0 request(s) of inbox Demo"))
+	is.True(strings.Contains(out, "deleted 0 requests of inbox Demo"))
 	is.True(strings.Contains(stderr, "inbox clear: inbox Demo has received nothing"))
 	is.True(strings.Contains(stderr, "are demo"))
 	out, stderr, err = runEnv(t, nil, "inbox", "set", "Demo", "-status", "410", "-config", cfg)

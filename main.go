@@ -16,6 +16,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"unicode"
@@ -951,6 +952,22 @@ func textWidth(s string) int {
 		}
 	}
 	return n
+}
+
+// count is n with the word for n things: "1 delivery", "0 deliveries", "2 deliveries".
+func count(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return strconv.Itoa(n) + " " + many
+}
+
+// them is the pronoun of n things: "it" for one, "them" for any other number.
+func them(n int) string {
+	if n == 1 {
+		return "it"
+	}
+	return "them"
 }
 
 // printJSON is the -json output of every command: indented, with snake_case keys.

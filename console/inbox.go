@@ -414,7 +414,7 @@ func (h *Handler) handleInboxAction() http.Handler {
 				h.internal(w, r, err)
 				return
 			}
-			h.audit(r, p, "inbox.clear", name, obj, strconv.Itoa(n)+" requests")
+			h.audit(r, p, "inbox.clear", name, obj, count(n, "request", "requests"))
 			h.redirectDone(w, r, self, "cleared")
 		}
 	})

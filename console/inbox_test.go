@@ -260,7 +260,7 @@ func TestInboxAnswerForm(t *testing.T) {
 		log, err := e.st.AuditLog(ctx, store.AuditQuery{Visible: store.Visibility{ClientID: e.a.ID}, Action: "inbox.clear"})
 		is.NoErr(err)
 		is.Equal(len(log), 1) // audited
-		is.Equal(log[0].Detail, "1 requests")
+		is.Equal(log[0].Detail, "1 request")
 		_, err = e.st.InboxRequestByID(ctx, w.orgReq.ID)
 		is.NoErr(err) // another inbox's stay
 	})

@@ -73,13 +73,8 @@ var funcs = template.FuncMap{
 	"stateName": stateClass,
 	"status":    statusWord,
 	"add":       func(a, b int) int { return a + b },
-	"count": func(n int, one, many string) string {
-		if n == 1 {
-			return "1 " + one
-		}
-		return strconv.Itoa(n) + " " + many
-	},
-	"join": strings.Join,
+	"count":     count,
+	"join":      strings.Join,
 	// dict makes a map of key, value pairs, to pass several values to a partial.
 	"dict": func(kv ...any) map[string]any {
 		m := make(map[string]any, len(kv)/2)

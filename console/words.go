@@ -1,6 +1,8 @@
 package console
 
 import (
+	"strconv"
+
 	"hookd/store"
 )
 
@@ -49,3 +51,11 @@ func stateWord(d store.Delivery) string { return stateLabel(d.StateName()) }
 // statusWord is the word of a subscription's status (store.Subscription.Status)
 // for an organisation's settings, which say whether each is on.
 func statusWord(active bool) string { return store.Subscription{Active: active}.Status() }
+
+// count is n with the word for n things: "1 request", "0 requests", "2 requests".
+func count(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return strconv.Itoa(n) + " " + many
+}

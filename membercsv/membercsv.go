@@ -105,7 +105,11 @@ func Parse(r io.Reader) (File, error) {
 			f.Rejected = append(f.Rejected, Rejected{Line: line, Orcid: raw, Reason: reason})
 		}
 		if len(rec) != len(header) {
-			reject(fmt.Sprintf("has %d columns, the header %d", len(rec), len(header)))
+			columns := "columns"
+			if len(rec) == 1 {
+				columns = "column"
+			}
+			reject(fmt.Sprintf("has %d %s, the header %d", len(rec), columns, len(header)))
 			continue
 		}
 		id := orcid.Normalize(raw)

@@ -66,6 +66,15 @@ func TestParse(t *testing.T) {
 	})
 }
 
+// TestOneColumnRowInTheSingular: a row of one column is said to have "1 column".
+func TestOneColumnRowInTheSingular(t *testing.T) {
+	is := is.New(t)
+	f, err := membercsv.Parse(strings.NewReader("orcid,name\n" + memberOrcid(1) + "\n"))
+	is.NoErr(err)
+	is.Equal(len(f.Rejected), 1)                                 // the short row
+	is.Equal(f.Rejected[0].Reason, "has 1 column, the header 2") // in the singular
+}
+
 func TestParseBadFiles(t *testing.T) {
 	for _, tt := range []struct{ name, file, want string }{
 		{"empty", "", "the file is empty"},
