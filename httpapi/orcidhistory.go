@@ -40,8 +40,11 @@ func (s *Server) handleOrcidDeliveries() http.Handler {
 			s.writeProblem(w, r, err, nil)
 			return
 		}
-		// A registration made while private targets were allowed still has its history.
-		if _, err := store.CheckTarget("callback", callback, s.targets(true)); err != nil {
+		// A registration made while private targets were allowed, or under an older
+		// hookd's rules, still has its history.
+		t := s.targets(true)
+		t.Existing = true
+		if _, err := store.CheckTarget("callback", callback, t); err != nil {
 			s.writeProblem(w, r, err, nil)
 			return
 		}

@@ -410,6 +410,7 @@ func TestPlatformValidation(t *testing.T) {
 		{"header name not ASCII", `{` + target + `,"headers":{"X-Ä":"v"}}`, "headers", "header name"},
 		{"reserved header Host", `{` + target + `,"headers":{"host":"example.org"}}`, "headers.host", "cannot be overridden"},
 		{"port 0", `{"targetURL":"https://example.com:0/x"}`, "targetURL", "port"},
+		{"an empty fragment", `{"targetURL":"https://example.com/x#"}`, "targetURL", "not even an empty one"},
 		{"port 99999", `{"targetURL":"https://example.com:99999/x"}`, "targetURL", "port"},
 		{"control character in URL", `{"targetURL":"https://example.com/a\u0007b"}`, "targetURL", "control character"},
 		{"tokenURL port 0", `{` + target + `,"auth":{"type":"client_credential","clientID":"c","clientSecret":"pw-never-echo","tokenURL":"https://a.example.com:0/t"}}`, "auth.tokenURL", "port"},

@@ -97,6 +97,11 @@ func CheckTarget(field, raw string, t Targets) (*url.URL, error) {
 	if u.Fragment != "" {
 		return bad("URL %q must not have a #fragment", shown)
 	}
+	if strings.Contains(raw, "#") && !t.Existing {
+		// An empty fragment ("…/hook#"): never sent either, it would only make a
+		// second registration of the same address, called twice for each change.
+		return bad("URL %q must not have a #fragment, not even an empty one", shown)
+	}
 	if strings.Contains(raw, " ") {
 		return bad("URL %q contains white space", shown)
 	}

@@ -52,6 +52,9 @@ func TestCheckURLTargetParts(t *testing.T) {
 		{"ftp://example.org/", false, "http"},
 		{"https://user:pw@example.org/", false, "user name"},
 		{"https://example.org/#x", false, "fragment"},
+		{"https://example.org/hook#", false, "not even an empty one"},
+		{"https://example.org/hook?a=1#", false, "not even an empty one"},
+		{"https://example.org/hook%23", true, ""}, // an encoded '#' is part of the path
 		{"https://" + strings.Repeat("a", 2048) + ".org/", false, "2048"},
 		{"https://[::1]/", false, "Loopback"},
 	}
@@ -61,6 +64,17 @@ func TestCheckURLTargetParts(t *testing.T) {
 			checkOutcome(t, err, tt.ok, "targetURL", tt.want)
 		})
 	}
+}
+
+// TestCheckURLEmptyFragmentOfAnExisting: a registration an older hookd took with
+// an empty fragment ("…/hook#") can still be read and removed.
+func TestCheckURLEmptyFragmentOfAnExisting(t *testing.T) {
+	is := is.New(t)
+	_, err := store.CheckTarget("callback", "https://example.org/hook#", store.Targets{})
+	is.True(err != nil) // not taken anew
+	u, err := store.CheckTarget("callback", "https://example.org/hook#", store.Targets{Existing: true})
+	is.NoErr(err)                   // named to be read or removed
+	is.Equal(u.Host, "example.org") // as it is
 }
 
 // TestCheckURLQuotesNoPassword: a URL with a user name or password is refused, and
