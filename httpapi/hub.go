@@ -251,6 +251,12 @@ func (s *Server) handleHubSettingsPut() http.Handler {
 				return
 			}
 		}
+		if in.AppendOrcid && in.URL == "" {
+			// Settings without a url have no webhook: the true would be dropped
+			// without a word (as a non-empty apikey would, which the store refuses).
+			s.writeProblem(w, r, inputError("append-orcid", "needs the webhook's url: without one there is no webhook to append the iD to"), nil)
+			return
+		}
 		h, newly, err := s.store.SetHubSettings(r.Context(), id, store.HubSettings{
 			Enabled: in.Enabled, URL: in.URL, AppendOrcid: in.AppendOrcid, APIKey: in.APIKey,
 			EmailEnabled: in.EmailNotificationsEnabled, NotificationEmail: in.NotificationEmail,

@@ -487,3 +487,31 @@ func TestHubSettingsWarnWithoutRelay(t *testing.T) {
 		})
 	}
 }
+
+// TestHubAppendOrcidNeedsURL: "append-orcid": true without a url is refused naming
+// it, as a non-empty apikey is, rather than answered with 200 and dropped; nothing
+// of the body is taken.
+func TestHubAppendOrcidNeedsURL(t *testing.T) {
+	is := is.New(t)
+	h := newHarness(t, func(o *httpapi.Options) { o.EmailConfigured = true })
+	admin := h.token(t, h.client(t, "admin", store.ScopeAdmin), store.ScopeAdmin).AccessToken
+	res := h.hubReq(t, http.MethodPost, "/api/hub/v1/organisations", admin, `{"name": "Uni", "tech-contact-email": "tech@uni.example"}`)
+	is.Equal(res.status, http.StatusCreated) // organisation created
+	var org orgBody
+	decodeJSON(t, res.body, &org)
+	settings := fmt.Sprintf("/api/hub/v1/organisations/%d/webhook", org.ID)
+
+	p := problemOf(t, h.hubReq(t, http.MethodPut, settings, admin, `{"append-orcid": true, "email-notifications-enabled": true}`), http.StatusBadRequest, "append-orcid")
+	is.True(strings.Contains(p.Detail, "append-orcid: needs the webhook's url")) // says what is missing
+	res = h.hubReq(t, http.MethodGet, settings, admin, "")
+	is.Equal(res.status, http.StatusOK)
+	var s settingsBody
+	decodeJSON(t, res.body, &s)
+	is.Equal(s, settingsBody{}) // nothing taken, e-mail included
+
+	res = h.hubReq(t, http.MethodPut, settings, admin, `{"url": "https://hooks.uni.example/orcid", "append-orcid": true}`)
+	is.Equal(res.status, http.StatusOK) // with the url it is taken
+	s = settingsBody{}
+	decodeJSON(t, res.body, &s)
+	is.True(s.AppendOrcid)
+}
