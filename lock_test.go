@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -372,4 +374,62 @@ func TestCommandDoesNotMigrateUnderDaemon(t *testing.T) {
 	is.NoErr(err)                                                                                    // no daemon: the command migrates the file
 	is.True(strings.Contains(migrated.String(), "applying database migration 0026_failing_due.sql")) // and says so
 	is.Equal(version(), 26)                                                                          // to this binary's schema
+}
+
+// TestRestoreUnderRunningDaemonIsRefused: a backup restored in the database's
+// place while the daemon runs (the README's restore without its "systemctl stop")
+// leaves the daemon with the old file open, which nobody opens again. The daemon
+// acknowledges no event into it, since that event would be lost at its next start:
+// the events API answers 503 saying why, /readyz says so too, and what the
+// restored file holds after a restart is the copy, whole.
+func TestRestoreUnderRunningDaemonIsRefused(t *testing.T) {
+	is := is.New(t)
+	w := newRestoreWorld(t, "0000-0002-7253-3645")
+	out, err := runCmd(t, "client", "add", "-config", w.cfg, "-name", "notifier", "-scopes", "/notify", "-json")
+	is.NoErr(err) // a client that sends events
+	var c credentials
+	is.NoErr(json.Unmarshal([]byte(out), &c))
+	d := startDaemon(t, w.cfg)
+	tok := scopedToken(t, d.url, c.ClientID, c.ClientSecret, "/notify")
+	event := func(id string) *http.Response {
+		t.Helper()
+		req, err := http.NewRequest(http.MethodPost, d.url+"/api/notifications/v1/events",
+			strings.NewReader(`{"orcid": "0000-0002-7253-3645", "id": "`+id+`"}`))
+		is.NoErr(err)
+		req.Header.Set("Authorization", "Bearer "+tok)
+		req.Header.Set("Content-Type", "application/json")
+		res, err := noRedirects.Do(req)
+		is.NoErr(err) // the events API answers
+		return res
+	}
+	res := event("before")
+	res.Body.Close()
+	is.Equal(res.StatusCode, http.StatusAccepted) // taken, before the restore
+
+	w.restore(t, w.backup(t)) // the daemon still runs
+	res = event("after")
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	is.Equal(res.StatusCode, http.StatusServiceUnavailable)                    // not acknowledged
+	is.True(strings.Contains(string(body), "no longer the file hookd opened")) // says why
+	res, err = noRedirects.Get(d.url + "/readyz")
+	is.NoErr(err)
+	body, _ = io.ReadAll(res.Body)
+	res.Body.Close()
+	is.Equal(res.StatusCode, http.StatusServiceUnavailable)                    // not ready
+	is.True(strings.Contains(string(body), "no longer the file hookd opened")) // for that reason
+	is.True(strings.Contains(string(body), "restart hookd"))                   // and what to do
+	d.stop()
+
+	d = startDaemon(t, w.cfg) // the restart the operator was told of
+	res = event("after")
+	res.Body.Close()
+	is.Equal(res.StatusCode, http.StatusAccepted) // taken now, into the restored file
+	is.NoErr(d.stop())
+	st := openTestStore(t, w.cfg)
+	defer st.Close()
+	ds, err := st.Deliveries(context.Background(), store.DeliveryFilter{Orcid: "0000-0002-7253-3645"})
+	is.NoErr(err)
+	is.Equal(len(ds), 1)          // one delivery waits
+	is.Equal(ds[0].EventCount, 2) // with the event of before the backup and the one taken since
 }

@@ -4,6 +4,9 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
+	"io/fs"
+	"os"
 	"sync"
 	"time"
 
@@ -81,6 +84,9 @@ const faultProbeEvery = time.Second
 // probes too, at most once a second: a disk that filled up while hookd wrote
 // nothing is reported before a write meets it.
 func (s *Store) Fault(ctx context.Context) error {
+	if err := s.checkFile(); err != nil {
+		s.noteFault(err) // known at once, without a write: the probe below would fail the same
+	}
 	s.fault.mu.Lock()
 	err := s.fault.err
 	due := !s.fault.probing && time.Since(s.fault.probed) >= faultProbeEvery
@@ -136,6 +142,32 @@ func (s *Store) probeWrite(ctx context.Context) error {
 		_, err := tx.ExecContext(ctx, "DELETE FROM idempotency WHERE client_id = '' AND key = 'store-probe'")
 		return err
 	})
+}
+
+// checkFile returns a store fault when the file at the database's path is no
+// longer the one the store opened: it was removed, or another was put in its place
+// (a backup or a replica restored while hookd ran). SQLite goes on writing the
+// file it has open, which nobody opens again: what a write stored there, and was
+// acknowledged, would be lost at the next start. So every write transaction
+// checks first (one stat), and refuses; a restart opens the file now there.
+func (s *Store) checkFile() error {
+	if s.file == nil {
+		return nil
+	}
+	fi, err := os.Stat(s.path)
+	switch {
+	case err == nil && os.SameFile(fi, s.file):
+		return nil
+	case err != nil && !errors.Is(err, fs.ErrNotExist):
+		return nil // no answer (a folder closed to this user): SQLite's own errors say what is wrong
+	}
+	what := "replaced by another file"
+	if err != nil {
+		what = "removed"
+	}
+	return &Error{Code: Unavailable, Message: fmt.Sprintf("the database file %s is no longer the file hookd opened: it was %s while hookd ran "+
+		"(a restore without stopping hookd first?); hookd writes nothing more, since it would go to the old file and be lost: "+
+		"restart hookd (systemctl restart hookd), which opens the file now there, once the restore is done (its old -wal and -shm removed)", s.path, what)}
 }
 
 // The test hooks below simulate faults on the write connection, which is one

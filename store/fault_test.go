@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -175,4 +176,53 @@ func TestClassify(t *testing.T) {
 		is.Equal(store.Classify(plain), plain) // an error not of SQLite is left as it is
 		is.NoErr(st.Fault(ctx))                // and nothing is remembered
 	})
+}
+
+// TestStoreFileReplaced: a database file removed or replaced while the store has
+// it open (a backup restored, or a replica, under a running daemon) takes no more
+// writes: they would go to the old file, which nobody opens again, and be lost
+// once hookd restarts. Every write fails as a store fault that says so, and
+// readiness keeps saying it, while reads go on.
+func TestStoreFileReplaced(t *testing.T) {
+	for _, how := range []string{"replaced", "removed"} {
+		t.Run(how, func(t *testing.T) {
+			is := is.New(t)
+			ctx := context.Background()
+			path := filepath.Join(t.TempDir(), "hookd.db")
+			st := openAt(t, path, newBox(t))
+			c, err := st.CreateClient(ctx, store.NewClient{Name: "lab", Scopes: []string{store.ScopeNotify}})
+			is.NoErr(err) // create client
+			_, _, err = st.PutOrcidWebhook(ctx, c.ID, "0000-0002-7253-3645", "https://example.org/cb")
+			is.NoErr(err) // a subscription, so events make deliveries
+
+			backup := filepath.Join(t.TempDir(), "backup.db")
+			is.NoErr(st.Backup(ctx, backup)) // a copy, as hookd backup makes one
+			for _, f := range []string{path, path + "-wal", path + "-shm"} {
+				is.NoErr(os.Remove(f)) // the README's restore, without stopping hookd first
+			}
+			if how == "replaced" {
+				b, err := os.ReadFile(backup)
+				is.NoErr(err)
+				is.NoErr(os.WriteFile(path, b, 0o600)) // the copy in its place
+			}
+
+			_, err = st.Intake(ctx, c.ID, "", []store.Event{{Orcid: "0000-0002-7253-3645"}}, 0)
+			is.True(errors.Is(err, store.ErrUnavailable))                      // the group writer refuses: a store fault
+			is.True(strings.Contains(err.Error(), "no longer the file hookd")) // that says what is wrong
+			is.True(strings.Contains(err.Error(), "restart hookd"))            // and what to do
+			_, err = st.CreateClient(ctx, store.NewClient{Name: "other", Scopes: []string{store.ScopeNotify}})
+			is.True(errors.Is(err, store.ErrUnavailable)) // one transaction: the same
+			if how == "replaced" {
+				_, err = st.Client(ctx, c.ID)
+				is.NoErr(err) // reads go on
+			} else {
+				st.Client(ctx, c.ID) // a read, on a connection of its own maybe
+				_, err = os.Stat(path)
+				is.True(errors.Is(err, os.ErrNotExist)) // makes no new, empty database in its place
+			}
+			ferr := st.Fault(ctx)
+			is.True(errors.Is(ferr, store.ErrUnavailable))                      // readiness knows
+			is.True(strings.Contains(ferr.Error(), "no longer the file hookd")) // why
+		})
+	}
 }

@@ -367,6 +367,9 @@ func (s *Store) beginGroup(ctx context.Context, lazy bool) (tx *sql.Tx, release 
 		tx, err := s.begin(ctx)
 		return tx, s.yield.leave, err
 	}
+	if err := s.checkFile(); err != nil {
+		return nil, nil, err
+	}
 	s.yield.enter()
 	conn, err := s.write.Conn(ctx)
 	if err != nil {

@@ -143,6 +143,8 @@ type Store struct {
 	inboxWatch inboxWatchers // the channels of WatchInbox
 	fault      faultState    // the last store fault a write met (Fault)
 	dir        string        // the database's folder, whose free space Fault watches
+	path       string        // the database's path, absolute (checkFile)
+	file       os.FileInfo   // the file at path when Open opened it, or nil (checkFile)
 
 	// Now is the clock every method uses; tests pin it.
 	Now func() time.Time
@@ -204,9 +206,14 @@ func Open(ctx context.Context, opts Options) (_ *Store, err error) {
 			}
 		}()
 	}
+	// opened is set once the write connection has opened (or created) the file:
+	// every connection opened after it (reads, the checkpointer, a backup) opens
+	// that file and never makes one, so that a database removed under hookd is not
+	// made again, empty, by its next read.
+	opened := false
 	dsn := func(extra ...string) string {
 		q := url.Values{}
-		if opts.MustExist {
+		if opts.MustExist || opened {
 			q.Add("mode", "rw") // SQLite itself refuses to create the file
 		}
 		// SQLite's default 4 KiB pages: 16 KiB pages measured no faster for the
@@ -252,8 +259,16 @@ func Open(ctx context.Context, opts Options) (_ *Store, err error) {
 		write.Close()
 		return nil, fmt.Errorf("open store %s: journal_mode is %q, want wal", opts.Path, mode)
 	}
+	opened = true
 
 	s := &Store{write: write, box: opts.Box, Now: time.Now, backupDSN: dsn(), dir: filepath.Dir(opts.Path), yield: openYielder(opts.Path, opts.Daemon), syncFull: sync == "full", daemon: opts.Daemon}
+	// The file the write connection has open, which every write checks is still
+	// the one at the path (checkFile).
+	if abs, err := filepath.Abs(opts.Path); err == nil {
+		if fi, err := os.Stat(abs); err == nil {
+			s.path, s.file = abs, fi
+		}
+	}
 	// The key is checked before a migration when the file's schema has the
 	// tables checkKey reads (version keyCheckSchema on): another database's key
 	// then leaves the file as it was, at a schema the hookd before still opens.
@@ -766,6 +781,9 @@ func (s *Store) faulted(err error) error {
 // begin starts a write transaction, after giving way to other processes' writes
 // (yielder); the caller calls s.yield.leave() once it has committed or rolled back.
 func (s *Store) begin(ctx context.Context) (*sql.Tx, error) {
+	if err := s.checkFile(); err != nil {
+		return nil, err
+	}
 	s.yield.enter()
 	tx, err := s.write.BeginTx(ctx, nil)
 	if err != nil {
