@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -432,4 +433,50 @@ func TestRestoreUnderRunningDaemonIsRefused(t *testing.T) {
 	is.NoErr(err)
 	is.Equal(len(ds), 1)          // one delivery waits
 	is.Equal(ds[0].EventCount, 2) // with the event of before the backup and the one taken since
+}
+
+// TestSecondServeThroughHardLinkRefused: a second name of the database file (a
+// hard link, as cp -l or a hard-link snapshot of its folder makes one) has a lock
+// file of its own, and SQLite would keep a WAL of its own beside it: a second
+// daemon (or a command) through it would corrupt the file under the first. Both
+// names are refused, by check-config (the unit's ExecStartPre) too, saying why;
+// the running daemon goes on.
+func TestSecondServeThroughHardLinkRefused(t *testing.T) {
+	is := is.New(t)
+	cfg := testConfig(t, "")
+	d := startDaemon(t, cfg)
+	db := filepath.Join(filepath.Dir(cfg), "hookd.db")
+	snap := t.TempDir()
+	if err := os.Link(db, filepath.Join(snap, "hookd.db")); err != nil {
+		t.Skipf("no hard links here: %v", err)
+	}
+	is.NoErr(os.Link(filepath.Join(filepath.Dir(cfg), "hookd.key"), filepath.Join(snap, "hookd.key")))
+	other := filepath.Join(snap, "hookd.toml")
+	is.NoErr(os.WriteFile(other, []byte("[http]\nlisten = \"127.0.0.1:0\"\n[store]\npath = \"hookd.db\"\n"), 0o600))
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	stderr, done := serveIn(ctx, other, noenv)
+	var err error
+	select {
+	case err = <-done:
+	case <-stderr.listening:
+		cancel()
+		<-done
+		t.Fatal("a second daemon started through the other name")
+	}
+	is.True(err != nil)                                                // a second daemon through the other name is refused
+	is.True(strings.Contains(err.Error(), "has 2 names (hard links)")) // says why
+	is.True(strings.Contains(err.Error(), "hookd backup"))             // and how to copy a database instead
+	_, err = runCmd(t, "check-config", "-config", other)
+	is.True(err != nil && strings.Contains(err.Error(), "hard links")) // check-config says so first
+	_, err = runCmd(t, "client", "list", "-config", cfg)
+	is.True(err != nil && strings.Contains(err.Error(), "hard links")) // a command by the first name too
+	_, err = os.Stat(filepath.Join(snap, "hookd.db-wal"))
+	is.True(errors.Is(err, os.ErrNotExist)) // nothing opened the other name
+	res, err := noRedirects.Get(d.url + "/readyz")
+	is.NoErr(err)
+	res.Body.Close()
+	is.Equal(res.StatusCode, http.StatusOK) // the daemon goes on
+	is.NoErr(d.stop())
 }

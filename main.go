@@ -693,6 +693,9 @@ func (e *env) cmdCheckConfig(ctx context.Context, args []string) error {
 		if err != nil {
 			return fmt.Errorf("config %s: auth.secret_key_file: %w: hookd serve would refuse to start; restore the key kept with the database's backups", path, err)
 		}
+		if err := store.CheckOneName(cfg.Store.Path); err != nil {
+			return fmt.Errorf("config %s: %w; hookd serve would refuse to start", path, err)
+		}
 		have, err := store.FileCheck(ctx, cfg.Store.Path, box)
 		switch known := store.SchemaVersion(); {
 		case errors.Is(err, store.ErrWrongKey):

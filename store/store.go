@@ -195,7 +195,11 @@ func Open(ctx context.Context, opts Options) (_ *Store, err error) {
 		if _, err := os.Stat(opts.Path); err != nil {
 			return nil, &Error{Code: NotFound, Field: "store.path", Value: opts.Path, Message: fmt.Sprintf("no database at %s", opts.Path)}
 		}
-	} else if createPrivate(opts.Path) {
+	}
+	if err := CheckOneName(opts.Path); err != nil {
+		return nil, err
+	}
+	if !opts.MustExist && createPrivate(opts.Path) {
 		// An open that fails leaves no empty file it made behind (a later
 		// check-config would take it for a new database).
 		defer func() {
@@ -327,6 +331,28 @@ func Open(ctx context.Context, opts Options) (_ *Store, err error) {
 	}
 	go s.groupWriter()
 	return s, nil
+}
+
+// CheckOneName refuses a database file that has more than one name (hard links,
+// as cp -l, ln, or a hard-link snapshot of its folder make them). SQLite keeps the
+// -wal and -shm files beside the name a database is opened by, so two processes
+// that open one file by two names (the daemon by one, a command or a second daemon
+// by the other, whose lock file beside that name is free) each keep a WAL of their
+// own for the same file, and corrupt it. It is checked before SQLite opens the
+// file, so that nothing is made beside either name; check-config calls it too.
+func CheckOneName(path string) error {
+	fi, err := os.Stat(path)
+	if err != nil || !fi.Mode().IsRegular() {
+		return nil // missing, or no file: Open says so
+	}
+	if n := linkCount(fi); n > 1 {
+		return &Error{Code: Invalid, Field: "store.path", Value: path, Message: fmt.Sprintf(
+			"the database file %s has %d names (hard links): SQLite keeps a -wal and a -shm file beside each name, "+
+				"and hookd opening the file by two names at once would corrupt it; remove the other names "+
+				"(find / -xdev -samefile %s lists them) while no hookd runs, and copy a database with hookd backup, never with ln or cp -l",
+			path, n, path)}
+	}
+	return nil
 }
 
 // createPrivate makes a new database's file readable by its owner only (0600,

@@ -789,3 +789,37 @@ func TestFailedOpenLeavesNoFile(t *testing.T) {
 	_, err = os.Stat(":memory:")
 	is.True(os.IsNotExist(err)) // and nothing made
 }
+
+// TestOpenRefusesHardLinkedFile: SQLite keeps the -wal and -shm files beside the
+// name a database is opened by, so two processes that open one file by two names
+// (hard links, as cp -l or a hard-link snapshot of the folder makes them) write two
+// WALs of one file and corrupt it; the lock file, beside each name, does not see
+// the other. A database file with more than one name is refused under each, before
+// SQLite makes a -wal beside it, with an error that says what to do.
+func TestOpenRefusesHardLinkedFile(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "hookd.db")
+	box := newBox(t)
+	st, err := store.Open(ctx, store.Options{Path: path, Box: box})
+	is.NoErr(err) // a database
+	is.NoErr(st.Close())
+	other := filepath.Join(t.TempDir(), "snapshot.db")
+	if err := os.Link(path, other); err != nil {
+		t.Skipf("no hard links here: %v", err)
+	}
+	for _, p := range []string{other, path} {
+		_, err := store.Open(ctx, store.Options{Path: p, Box: box, MustExist: true})
+		is.True(err != nil)                                    // refused, by either name
+		is.True(strings.Contains(err.Error(), "2 names"))      // saying why
+		is.True(strings.Contains(err.Error(), "hard link"))    // in words an operator looks up
+		is.True(strings.Contains(err.Error(), "hookd backup")) // and how to copy one instead
+		_, serr := os.Stat(p + "-wal")
+		is.True(errors.Is(serr, os.ErrNotExist)) // SQLite never opened it
+	}
+	is.NoErr(os.Remove(other))
+	st, err = store.Open(ctx, store.Options{Path: path, Box: box, MustExist: true})
+	is.NoErr(err) // one name again: it opens
+	is.NoErr(st.Close())
+}
