@@ -721,6 +721,40 @@ func TestRetryAfterEchoNotStored(t *testing.T) {
 	is.True(!strings.Contains(row.LastError, pass))                               // nor in the delivery's last error
 }
 
+// TestRetryAfterReadBeforeRedaction: a Retry-After is read as the receiver sent
+// it, even when a secret the call sent is part of it (a short password such as
+// "12" is in "120", a year in an HTTP date): the receiver is waited for as it
+// asked, not backed off from as if it had sent something unreadable.
+func TestRetryAfterReadBeforeRedaction(t *testing.T) {
+	for _, tc := range []struct{ name, pass, header string }{
+		{"seconds", "12", "120"},
+		{"HTTP date", "GMT", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			is := is.New(t)
+			e := newEnv(t)
+			a := newAuthAPI(e)
+			header := tc.header
+			if header == "" {
+				header = e.start.Add(2 * time.Minute).Format(http.TimeFormat)
+			}
+			rv := newReceiver(t, func(_ int, w http.ResponseWriter, _ *http.Request, _ []byte) error {
+				w.Header().Set("Retry-After", header)
+				w.WriteHeader(http.StatusTooManyRequests)
+				return nil
+			})
+			a.create(`{"targetURL":"` + rv.URL + `/notify","auth":{"type":"basic","username":"hookd-user","password":"` + tc.pass + `"}}`)
+			d := e.dispatcher(func(o *dispatch.Options) { o.RetryBase = time.Hour })
+			e.intake(0, store.Event{Orcid: orcidA})
+			is.Equal(e.tick(d), 1) // one call
+			row := e.only()
+			is.Equal(row.LastStatus, http.StatusTooManyRequests)             // the status is kept
+			is.True(row.DueAt.Equal(e.start.Add(2 * time.Minute)))           // due as the Retry-After asked, not after the backoff
+			is.True(!strings.Contains(row.LastError, "neither seconds nor")) // not taken for unreadable
+		})
+	}
+}
+
 // TestShutdownBeforeTheRequestIsNotSent: a shutdown that cuts a call while it still
 // waits for its token releases the delivery as unsent: its first message to the
 // receiver is msg_N, whatever it took in meanwhile.

@@ -108,7 +108,7 @@ func (p policy) outcome(c store.Claimed, r result, now time.Time) store.Outcome 
 			case askedOK:
 				delay = asked
 			case (r.status == http.StatusTooManyRequests || r.status == http.StatusServiceUnavailable) && r.retryAfter != "":
-				o.Error += fmt.Sprintf(" (its Retry-After %q is neither seconds nor an HTTP date: backing off instead)", truncate(r.retryAfter, 64))
+				o.Error += fmt.Sprintf(" (its Retry-After %q is neither seconds nor an HTTP date: backing off instead)", r.retryAfterQuoted())
 			}
 			o.RetryAt = now.Add(delay)
 		}

@@ -350,9 +350,16 @@ func truncate(text string, n int) string {
 
 // redactResult makes what a call brought back safe to store and log: its error
 // and its response snippet, with every secret it sent redacted, both bounded.
+// Its Retry-After stays as the receiver sent it, to be read: a secret that is
+// part of it (a short password, "12" in "120") must not make it unreadable. The
+// outcome redacts it where it quotes one that does not read (retryAfterQuoted).
 func (r *result) redactResult() {
 	r.err = strings.ToValidUTF8(truncate(r.sent.redact(r.err), maxErrorText), "?") // a token endpoint's answer is in it
 	r.body = strings.ToValidUTF8(truncate(r.sent.redact(r.body), responseSnippet), "?")
-	// A Retry-After that does not read is quoted in the outcome's error.
-	r.retryAfter = r.sent.redact(r.retryAfter)
+}
+
+// retryAfterQuoted is the call's Retry-After as the attempt log may quote it:
+// bounded, with every secret the call sent redacted (a receiver may echo one there).
+func (r *result) retryAfterQuoted() string {
+	return strings.ToValidUTF8(truncate(r.sent.redact(r.retryAfter), 64), "?")
 }
