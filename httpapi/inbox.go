@@ -158,7 +158,11 @@ func (s *Server) handleInbox() http.Handler {
 		if answer.RetryAfter > 0 {
 			h.Set("Retry-After", strconv.FormatInt(int64(answer.RetryAfter/time.Second), 10))
 		}
-		if answer.Location != "" {
+		if answer.Location != "" && r.Method != http.MethodGet && r.Method != http.MethodHead {
+			// Said to what a webhook sends (a POST, a PUT…), never to a GET or HEAD:
+			// a link to an inbox would otherwise take a browser anywhere its answer
+			// names, from hookd's own address (an open redirect, with the inbox on in
+			// serve). A GET gets the status and the line saying where it points.
 			h.Set("Location", answer.Location)
 		}
 		status := answer.StatusCode()

@@ -270,6 +270,17 @@ func TestInboxAnswerModes(t *testing.T) {
 			last := h.requests(t, "modes")[0]
 			is.Equal(last.AnswerStatus, tt.status)      // recorded with its answer
 			is.Equal(last.AnswerDelay, tt.answer.Delay) // and delay
+			if tt.answer.Location != "" {
+				// A browser that follows a link to the inbox is not sent on: the
+				// redirect's Location goes with a webhook's POST alone.
+				for _, m := range []string{http.MethodGet, http.MethodHead} {
+					res := h.post(t, m, "/inbox/modes/cb", "")
+					is.Equal(res.status, tt.status)          // the same status
+					is.Equal(res.header.Get("Location"), "") // without where to
+				}
+				res := h.post(t, http.MethodGet, "/inbox/modes/cb", "")
+				is.True(strings.Contains(string(res.body), tt.answer.Location)) // the line names it
+			}
 		})
 	}
 }
