@@ -216,6 +216,16 @@ func (s *Store) Members(ctx context.Context, orgID int64) ([]Member, error) {
 	return s.MembersPage(ctx, orgID, "", -1)
 }
 
+// qMembersPage reads a page of an organisation's members (org_id, after, limit)
+// with the state of their upstream registrations.
+const qMembersPage = `SELECT m.org_id, m.orcid, m.name, m.email, m.eppn, m.created_at,
+	CASE WHEN NOT ` + upstreamOn + ` OR NOT ` + covered + ` THEN ''
+	     WHEN u.registered = 1 THEN 'registered'
+	     WHEN coalesce(u.last_error, '') != '' THEN 'failed: ' || u.last_error
+	     ELSE 'pending' END
+	FROM members m LEFT JOIN upstream_registrations u ON u.orcid = m.orcid
+	WHERE m.org_id = ? AND m.orcid > ? ORDER BY m.orcid LIMIT ?`
+
 // MembersPage lists an organisation's members by iD after the iD after (for
 // paging; "" from the first), at most limit (-1 for all), with their upstream
 // registration state.
@@ -223,13 +233,7 @@ func (s *Store) MembersPage(ctx context.Context, orgID int64, after string, limi
 	if _, err := getOrg(ctx, s.read, orgID); err != nil {
 		return nil, fmt.Errorf("list members: %w", err)
 	}
-	rows, err := s.read.QueryContext(ctx, `SELECT m.org_id, m.orcid, m.name, m.email, m.eppn, m.created_at,
-		CASE WHEN NOT `+upstreamOn+` OR NOT `+covered+` THEN ''
-		     WHEN u.registered = 1 THEN 'registered'
-		     WHEN coalesce(u.last_error, '') != '' THEN 'failed: ' || u.last_error
-		     ELSE 'pending' END
-		FROM members m LEFT JOIN upstream_registrations u ON u.orcid = m.orcid
-		WHERE m.org_id = ? AND m.orcid > ? ORDER BY m.orcid LIMIT ?`, orgID, after, limit)
+	rows, err := s.read.QueryContext(ctx, qMembersPage, orgID, after, limit)
 	if err != nil {
 		return nil, fmt.Errorf("list members: %w", err)
 	}

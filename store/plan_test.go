@@ -297,3 +297,24 @@ func TestEndLapsedRunsPlan(t *testing.T) {
 		t.Errorf("plan:\n%s", plan)
 	}
 }
+
+// TestMembersPagePlan: a page of an organisation's members (the Hub API's list,
+// the console's organisation page) and the upstream figures ask whether upstream
+// registration is on through the small index of the subscriptions to every
+// record, where hookd's upstream registration is, not by reading every
+// subscription (one per researcher's registration, a million of them) each time.
+func TestMembersPagePlan(t *testing.T) {
+	st := openGroupStore(t)
+	for name, q := range map[string]string{
+		"members page":    qMembersPage,
+		"upstream status": qUpstreamStatus,
+	} {
+		plan := queryPlanAnyArgs(t, st, q)
+		joined := strings.Join(plan, "\n")
+		for _, step := range plan {
+			if step == "SCAN subscriptions" || step == "SCAN s" {
+				t.Errorf("%s: %q in its plan:\n%s", name, step, joined)
+			}
+		}
+	}
+}
