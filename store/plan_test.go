@@ -318,3 +318,16 @@ func TestMembersPagePlan(t *testing.T) {
 		}
 	}
 }
+
+// TestPlatformWebhooksPagePlan: a page of a client's platform webhooks walks that
+// client's platform webhooks alone, in id order from the cursor, not every
+// subscription the client has: a client with an ORCID-style registration per
+// researcher (a hundred thousand of them) and a few platform webhooks read all
+// those registrations for each page, even an empty one.
+func TestPlatformWebhooksPagePlan(t *testing.T) {
+	st := openGroupStore(t)
+	plan := strings.Join(queryPlan(t, st.read, "SELECT "+subscriptionColumns+" FROM subscriptions "+qPlatformWebhooksWhere, "c", 0, 51), "\n")
+	if !strings.Contains(plan, "subscriptions_platform (client_id=? AND id>?)") || strings.Contains(plan, "TEMP B-TREE") {
+		t.Errorf("plan:\n%s", plan)
+	}
+}

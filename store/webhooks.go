@@ -193,6 +193,12 @@ func (s *Store) Webhook(ctx context.Context, clientID, uid string) (Subscription
 	return sub, nil
 }
 
+// qPlatformWebhooksWhere chooses a page of a client's platform webhooks (client,
+// after, limit), walking the index of platform webhooks (schema version 27):
+// without statistics SQLite takes subscriptions_client for as good, which holds
+// every subscription of the client.
+const qPlatformWebhooksWhere = "INDEXED BY subscriptions_platform WHERE client_id = ? AND format = 'standard' AND id > ? ORDER BY id LIMIT ?"
+
 // Webhooks lists a client's platform webhooks in creation order, at most limit,
 // starting after the webhook whose id is after (empty for the first page).
 func (s *Store) Webhooks(ctx context.Context, clientID string, limit int, after string) ([]Subscription, error) {
@@ -207,7 +213,7 @@ func (s *Store) Webhooks(ctx context.Context, clientID string, limit int, after 
 			return nil, fmt.Errorf("list webhooks: %w", err)
 		}
 	}
-	subs, err := querySubscriptions(ctx, s.read, "WHERE client_id = ? AND format = 'standard' AND id > ? ORDER BY id LIMIT ?", clientID, afterID, limit)
+	subs, err := querySubscriptions(ctx, s.read, qPlatformWebhooksWhere, clientID, afterID, limit)
 	if err != nil {
 		return nil, fmt.Errorf("list webhooks: %w", err)
 	}
