@@ -331,3 +331,18 @@ func TestPlatformWebhooksPagePlan(t *testing.T) {
 		t.Errorf("plan:\n%s", plan)
 	}
 }
+
+// TestRecordWebhooksAnyStatusPlan: the list of a record's webhooks whatever their
+// status (the admin API's ?orcid=, the command line's -orcid) finds them through
+// the record's index and the small index of deactivated webhooks, not by reading
+// every subscription for each page.
+func TestRecordWebhooksAnyStatusPlan(t *testing.T) {
+	st := openGroupStore(t)
+	c := recordCond("0000-0002-1825-0097")
+	plan := queryPlan(t, st.read, namedSubscriptions+" WHERE "+c.sql+" AND id > ? ORDER BY id LIMIT 51", append(c.args, 0)...)
+	for _, step := range plan {
+		if step == "SCAN subscriptions" || strings.HasPrefix(step, "SCAN subscriptions USING") && !strings.Contains(step, "subscriptions_inactive") {
+			t.Errorf("%q in the plan:\n%s", step, strings.Join(plan, "\n"))
+		}
+	}
+}

@@ -343,7 +343,7 @@ func (s *Store) Subscriptions(ctx context.Context, f SubscriptionFilter) ([]Subs
 		w.add("org_id = ?", f.OrgID)
 	}
 	if f.Orcid != "" {
-		w.add("orcid = ?", f.Orcid)
+		w.and(recordCond(f.Orcid))
 	}
 	if f.Covers != "" {
 		// As the intake's fan-out: the record's own, every record's, its organisations'.
@@ -386,6 +386,16 @@ func (s *Store) Subscriptions(ctx context.Context, f SubscriptionFilter) ([]Subs
 		out = append(out, sub)
 	}
 	return out, rows.Err()
+}
+
+// recordCond chooses the subscriptions for one record, active or not. Both of the
+// record's indexes are partial (active ones; ORCID-style ones), so "orcid = ?"
+// alone read every subscription; this reads the record's active ones through
+// subscriptions_by_orcid and the deactivated ones (few) through
+// subscriptions_inactive.
+func recordCond(orcid string) cond {
+	return cond{`id IN (SELECT id FROM subscriptions WHERE orcid = ? AND active = 1
+		UNION ALL SELECT id FROM subscriptions WHERE active = 0 AND orcid = ?)`, []any{orcid, orcid}}
 }
 
 // Operator actions: what an operator may do to any subscription, whoever owns it.
