@@ -526,7 +526,10 @@ func TestErrorsNameTheFlag(t *testing.T) {
 		{[]string{"dev", "-listen", "127.0.0.1:abc"}, "dev: -listen: "},
 		{[]string{"deliveries", "replay", "-id", "1", "-state", "dead"}, "deliveries replay: -state goes with -since"},
 		{[]string{"deliveries", "replay", "-id", "1", "-since", "2h"}, "deliveries replay: give -id DELIVERY or -since TIME, not both"},
-		{[]string{"deliveries", "replay"}, "deliveries replay: give -id DELIVERY, or -since TIME"},
+		{[]string{"deliveries", "replay"}, "deliveries replay: give the DELIVERY (or -id DELIVERY), or -since TIME"},
+		{[]string{"deliveries", "replay", "-id", "1", "2"}, "deliveries replay: give the delivery once, as -id 1 or as 2, not both"},
+		{[]string{"deliveries", "replay", "x"}, "deliveries replay: -id: "},
+		{[]string{"deliveries", "replay", "1", "2"}, "deliveries replay: "},
 		{[]string{"inbox", "list", "demo", "-limit", "0"}, "inbox list: -limit: "},
 		{[]string{"inbox", "list", "-delivery", "-1"}, "inbox list: -delivery: "},
 		{[]string{"inbox", "list", "-delivery", "999"}, "inbox list: -delivery: no delivery 999"},
@@ -738,6 +741,9 @@ func TestOperatorCommands(t *testing.T) {
 	out, err = runCmd(t, "deliveries", "replay", "-config", cfg, "-id", "1")
 	is.NoErr(err)
 	is.True(strings.HasPrefix(out, "1 delivery due again now; a running hookd sends it")) // replayed once active, in the singular
+	out, err = runCmd(t, "deliveries", "replay", "-config", cfg, "1")
+	is.NoErr(err)
+	is.True(strings.HasPrefix(out, "1 delivery due again now")) // named as deliveries show names it
 
 	_, err = runCmd(t, "webhooks", "remove", "-config", cfg, uid)
 	is.NoErr(err) // removed

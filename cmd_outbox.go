@@ -391,16 +391,24 @@ func (e *env) deliveriesReplay(ctx context.Context, args []string) error {
 	id := fs.String("id", "", "replay this delivery")
 	filter := e.deliveryFilterFlags(fs)
 	fs.Lookup("state").Usage = "only this state: failed or dead (default: both); a replay takes no other"
-	if _, err := e.parse(fs, args, 0, 0); err != nil {
+	rest, err := e.parse(fs, args, 0, 1)
+	if err != nil {
 		return err
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if len(rest) == 1 {
+		// "deliveries replay 12", as "deliveries show 12" names it.
+		if set["id"] {
+			return usagef("deliveries replay: give the delivery once, as -id %s or as %s, not both", *id, rest[0])
+		}
+		*id, set["id"] = rest[0], true
+	}
 	switch {
 	case set["id"] && set["since"]:
 		return usagef("deliveries replay: give -id DELIVERY or -since TIME, not both: -id replays that one delivery")
 	case !set["id"] && !set["since"]:
-		return usagef("deliveries replay: give -id DELIVERY, or -since TIME (with other filters if you like)")
+		return usagef("deliveries replay: give the DELIVERY (or -id DELIVERY), or -since TIME (with other filters if you like)")
 	}
 	if set["id"] {
 		for _, name := range slices.Sorted(maps.Keys(set)) {

@@ -59,7 +59,7 @@ func TestUsageErrorsExitTwo(t *testing.T) {
 		{[]string{"deliveries", "list", "-org", "nope"}, "deliveries list: -org: "},
 		{[]string{"deliveries", "list", "-client", "nope"}, "deliveries list: -client: "},
 		{[]string{"deliveries", "show", "x"}, `deliveries show: "x" is not a delivery id`},
-		{[]string{"deliveries", "replay"}, "deliveries replay: give -id DELIVERY, or -since TIME"},
+		{[]string{"deliveries", "replay"}, "deliveries replay: give the DELIVERY (or -id DELIVERY), or -since TIME"},
 		{[]string{"deliveries", "replay", "-id", "x"}, "deliveries replay: -id: "},
 		{[]string{"deliveries", "purge"}, "deliveries purge: -before is required"},
 		{[]string{"deliveries", "purge", "-before", "2h", "-state", "pending"}, "deliveries purge: -state: "},

@@ -107,7 +107,7 @@ func commandList() []command {
 		{"deliveries list", "[-state S] [-orcid ID] [-webhook W] [-client C] [-org ORG] [-since T] [-until T] [-limit N] [-attempts] [-json]",
 			"list deliveries, newest first", (*env).deliveriesList},
 		{"deliveries show", "[-json] DELIVERY", "show one delivery with its attempts", (*env).deliveriesShow},
-		{"deliveries replay", "-id DELIVERY | -since T [-until T] [-state S] [-orcid ID] [-webhook W] [-client C] [-org ORG]",
+		{"deliveries replay", "DELIVERY | -id DELIVERY | -since T [-until T] [-state S] [-orcid ID] [-webhook W] [-client C] [-org ORG]",
 			"send a delivery, or failed and dead ones, again", (*env).deliveriesReplay},
 		{"deliveries purge", "-before T [-state dead|delivered]", "delete finished deliveries", (*env).deliveriesPurge},
 		{"org add", "-name NAME -tech-contact EMAIL [-json]", "create an organisation", (*env).orgAdd},
