@@ -271,7 +271,7 @@ func TestUnknownFilterValues(t *testing.T) {
 			"org=999", "org=x", "since=yesterday", "until=soon", "limit=0", "cursor=x", "state=dead&state=failed"),
 		admin("/api/admin/v1/webhooks", "garbage=1", "format=garbage", "status=garbage", "client=nope", "org=999", "orcid=x", "limit=x", "cursor=nope"),
 		admin("/api/hub/v1/organisations", "garbage=1"),
-		admin("/api/hub/v1/organisations/"+strconv.FormatInt(f.org.ID, 10)+"/members", "garbage=1", "limit=10"),
+		admin("/api/hub/v1/organisations/"+strconv.FormatInt(f.org.ID, 10)+"/members", "garbage=1", "limit=0", "limit=x", "cursor=nope"),
 		plat("/api/notifications/v1/webhooks", "garbage=1", "limit=0", "cursor=nope"),
 		plat("/api/notifications/v1/webhooks/"+f.platUID+"/deliveries", "garbage=1", "state=garbage", "orcid=x", "since=yesterday", "webhook="+f.platUID),
 	} {

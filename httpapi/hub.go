@@ -401,24 +401,48 @@ func (s *Server) handleMemberDelete() http.Handler {
 
 func (s *Server) handleMemberList() http.Handler {
 	type response struct {
-		Members []memberJSON `json:"members"`
+		Members    []memberJSON `json:"members"`
+		NextCursor string       `json:"nextCursor,omitempty"`
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if _, err := query(r); err != nil {
+		q, err := query(r, "limit", "cursor")
+		if err != nil {
 			s.writeProblem(w, r, err, nil)
+			return
+		}
+		// Without limit, every member (after the cursor), as the list always
+		// answered: an organisation of tens of thousands pages with limit.
+		limit := -1
+		if q.Has("limit") {
+			if limit, err = pageLimit(q); err != nil {
+				s.writeProblem(w, r, err, nil)
+				return
+			}
+		}
+		after := q.Get("cursor")
+		if after != "" && store.CheckOrcid("cursor", after) != nil {
+			s.writeProblem(w, r, inputError("cursor", "must be the nextCursor of the previous page (a member's ORCID iD), got %q", after), nil)
 			return
 		}
 		id, ok := orgID(w, r)
 		if !ok {
 			return
 		}
-		list, err := s.store.Members(r.Context(), id)
+		ask := limit
+		if limit > 0 {
+			ask = limit + 1 // one more tells whether a next page follows
+		}
+		list, err := s.store.MembersPage(r.Context(), id, after, ask)
 		if err != nil {
 			s.writeProblem(w, r, err, nil)
 			return
 		}
 		out := response{Members: []memberJSON{}}
-		for _, m := range list {
+		for i, m := range list {
+			if i == limit {
+				out.NextCursor = list[i-1].Orcid
+				break
+			}
 			out.Members = append(out.Members, memberJSON{Orcid: m.Orcid, Name: m.Name, Email: m.Email, EPPN: m.EPPN, CreatedAt: m.CreatedAt, Upstream: m.Upstream})
 		}
 		encode(w, http.StatusOK, out)

@@ -88,6 +88,7 @@ type membersBody struct {
 		CreatedAt string `json:"created-at"`
 		Upstream  string `json:"upstream"`
 	} `json:"members"`
+	NextCursor string `json:"nextCursor"`
 }
 
 func TestHubAdminAPI(t *testing.T) {
@@ -228,6 +229,32 @@ func TestHubAdminAPI(t *testing.T) {
 		is.Equal(len(ms.Members), 2)
 		is.Equal(ms.Members[0].Orcid, seedOrcid)
 		is.Equal(ms.Members[0].EPPN, "ann@uni")
+		is.Equal(ms.NextCursor, "") // all of them, as without limit the list always answered
+
+		// Paged: one a page, by iD, the next page after the last iD of the one before.
+		var seen []string
+		cursor := ""
+		for page := 0; page < 5; page++ {
+			res = h.hubReq(t, http.MethodGet, one+"/members?limit=1&cursor="+cursor, admin, "")
+			is.Equal(res.status, http.StatusOK)
+			var p membersBody
+			decodeJSON(t, res.body, &p)
+			is.True(len(p.Members) <= 1) // at most the limit
+			for _, m := range p.Members {
+				seen = append(seen, m.Orcid)
+			}
+			if cursor = p.NextCursor; cursor == "" {
+				break
+			}
+		}
+		is.Equal(seen, []string{ms.Members[0].Orcid, ms.Members[1].Orcid}) // each once, in order
+		res = h.hubReq(t, http.MethodGet, one+"/members?cursor="+ms.Members[0].Orcid, admin, "")
+		var rest membersBody
+		decodeJSON(t, res.body, &rest)
+		is.Equal(len(rest.Members), 1) // every member after the cursor
+		problemOf(t, h.hubReq(t, http.MethodGet, one+"/members?limit=0", admin, ""), http.StatusBadRequest, "limit")
+		problemOf(t, h.hubReq(t, http.MethodGet, one+"/members?cursor=nope", admin, ""), http.StatusBadRequest, "cursor")
+		problemOf(t, h.hubReq(t, http.MethodGet, one+"/members?sort=name", admin, ""), http.StatusBadRequest, "sort")
 
 		res = h.hubReq(t, http.MethodDelete, one+"/members/"+seedOrcidX, admin, "")
 		is.Equal(res.status, http.StatusNoContent)
