@@ -9,7 +9,6 @@ import (
 	"net/url"
 	"os"
 	"strconv"
-	"strings"
 	"time"
 
 	"hookd/dispatch"
@@ -597,8 +596,12 @@ func hubOptions(cfg Config, public string) (dispatch.HubOptions, error) {
 		}
 		h.Upstream = dispatch.UpstreamOptions{APIURL: u.APIURL, TokenURL: u.TokenURL, ClientID: u.ClientID,
 			ClientSecret: sec, PublicURL: public}
-		if pu, err := url.Parse(u.APIURL); err == nil && strings.Contains(pu.Host, "sandbox.orcid.org") {
-			h.RecordURL = "https://sandbox.orcid.org/"
+		// A record's "url" in what organisations receive is in the environment
+		// the records come from (the sandbox's, QA's); production's otherwise.
+		if pu, err := url.Parse(u.APIURL); err == nil {
+			if env, ok := orcid.EnvironmentOf(pu.Host); ok {
+				h.RecordURL = env.RecordURL
+			}
 		}
 	}
 	return h, nil

@@ -267,3 +267,29 @@ func TestOrgRotateSecretSaysWhatToDo(t *testing.T) {
 	_, err = runCmd(t, "org", "rotate-secret", "-config", cfg, "-revoke-previous", "Uni")
 	is.NoErr(err) // which it does
 }
+
+// TestHubOptionsRecordURL: a record's "url" in what organisations receive is in
+// the ORCID environment [upstream] registers with: the sandbox's or QA's records
+// are not production's, and a stand-in's are production's.
+func TestHubOptionsRecordURL(t *testing.T) {
+	secret := filepath.Join(t.TempDir(), "upstream.secret")
+	if err := os.WriteFile(secret, []byte("s3cret"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct{ api, want string }{
+		{"", ""}, // no upstream: the dispatcher's default, production's
+		{"https://api.orcid.org/v3.0", "https://orcid.org/"},
+		{"https://api.sandbox.orcid.org/v3.0", "https://sandbox.orcid.org/"},
+		{"https://api.qa.orcid.org/v3.0", "https://qa.orcid.org/"},
+		{"http://127.0.0.1:9/v3.0", ""}, // a stand-in: the default
+	} {
+		t.Run(tt.api, func(t *testing.T) {
+			is := is.New(t)
+			cfg := DefaultConfig()
+			cfg.Upstream.APIURL, cfg.Upstream.ClientSecretFile = tt.api, secret
+			h, err := hubOptions(cfg, "https://hookd.example.org")
+			is.NoErr(err)
+			is.Equal(h.RecordURL, tt.want)
+		})
+	}
+}

@@ -10,17 +10,18 @@ import (
 // endpoint does not know another's clients. Telling them apart by host lets hookd
 // say so when its [upstream] settings mix two.
 type Environment struct {
-	Name     string // "production", "sandbox", "QA"
-	APIURL   string // its Member API, where webhooks are registered
-	TokenURL string // its token endpoint
+	Name      string // "production", "sandbox", "QA"
+	APIURL    string // its Member API, where webhooks are registered
+	TokenURL  string // its token endpoint
+	RecordURL string // where its records are read: the base of a record's "url"
 }
 
 // environments are ORCID's environments by the host under orcid.org that names
 // them: "" for orcid.org itself.
 var environments = map[string]Environment{
-	"":        {"production", "https://api.orcid.org", "https://orcid.org/oauth/token"},
-	"sandbox": {"sandbox", "https://api.sandbox.orcid.org", "https://sandbox.orcid.org/oauth/token"},
-	"qa":      {"QA", "https://api.qa.orcid.org", "https://qa.orcid.org/oauth/token"},
+	"":        {"production", "https://api.orcid.org", "https://orcid.org/oauth/token", "https://orcid.org/"},
+	"sandbox": {"sandbox", "https://api.sandbox.orcid.org", "https://sandbox.orcid.org/oauth/token", "https://sandbox.orcid.org/"},
+	"qa":      {"QA", "https://api.qa.orcid.org", "https://qa.orcid.org/oauth/token", "https://qa.orcid.org/"},
 }
 
 // EnvironmentOf returns the ORCID environment host (a URL's host, with a port or
