@@ -27,6 +27,10 @@ type pager struct {
 	Label string
 	First string // empty on the first page
 	Next  string // empty on the last page
+	// NewestFirst: the table is newest first, so its first page is the newest and
+	// the next one older; other tables (in the order made, or by iD) say "first"
+	// and "next".
+	NewestFirst bool
 }
 
 // pageSize is how many rows a console table shows at once.
@@ -34,9 +38,10 @@ const pageSize = 50
 
 // newPager makes the pager of a list fetched with one row more than a page (so
 // there is a next page when it came back full); cursor is the paging parameter and
-// next its value for the following page.
+// next its value for the following page. A list newest first pages "before" a
+// row; one oldest first, or by iD, "after" it.
 func newPager(label, path string, q url.Values, cursor string, more bool, next string) pager {
-	p := pager{Label: label}
+	p := pager{Label: label, NewestFirst: cursor == "before"}
 	if q.Get(cursor) != "" {
 		p.First = withQuery(path, q, cursor, "")
 	}

@@ -686,3 +686,44 @@ func TestOrganisationFilterErrorWithoutOrganisations(t *testing.T) {
 		})
 	}
 }
+
+// TestPagerWordsFollowTheOrder: a list in iD order (an organisation's members) or
+// in the order made (clients) pages to its "next page" and back to its "first
+// page"; only a list newest first pages to older rows and back to the newest.
+func TestPagerWordsFollowTheOrder(t *testing.T) {
+	is := is.New(t)
+	e := newEnv(t)
+	ctx := context.Background()
+	var rows []store.MemberRow
+	for i := range 60 {
+		rows = append(rows, store.MemberRow{Orcid: orcidOf(strconv.Itoa(200000000000000 + i))})
+	}
+	_, err := e.st.ImportMembers(ctx, e.orgA.ID, rows, 0)
+	is.NoErr(err)
+	u := e.as(t, "staffA")
+	path := "/console/organisations/" + strconv.FormatInt(e.orgA.ID, 10)
+	p := u.get(t, path)
+	next := regexp.MustCompile(`<a href="([^"]+)" rel="next">([^<]+)</a>`).FindStringSubmatch(p.body)
+	is.True(next != nil)             // a second page of members
+	is.Equal(next[2], "Next page »") // not "Older": members are in iD order
+	is.True(!strings.Contains(p.body, "Older"))
+	p2 := u.get(t, strings.ReplaceAll(next[1], "&amp;", "&"))
+	is.True(strings.Contains(p2.body, "« First page</a>")) // back to the first iDs
+	is.True(!strings.Contains(p2.body, "Newest"))
+
+	for i := range 55 {
+		_, err := e.st.CreateClient(ctx, store.NewClient{ID: fmt.Sprintf("paged-%02d", i), Name: fmt.Sprintf("paged %02d", i), Scopes: []string{store.ScopeWebhook}})
+		is.NoErr(err)
+	}
+	c := e.as(t, "token").get(t, "/console/clients")
+	is.True(strings.Contains(c.body, `rel="next">Next page »</a>`)) // clients are oldest first
+
+	var events []store.Event
+	for i := range 60 {
+		events = append(events, store.Event{Orcid: orcidOf(strconv.Itoa(300000000000000 + i))})
+	}
+	_, err = e.st.Intake(ctx, "", "", events, 0)
+	is.NoErr(err)
+	d := e.as(t, "a").get(t, "/console/deliveries")
+	is.True(strings.Contains(d.body, `rel="next">Older »</a>`)) // deliveries are newest first
+}
