@@ -316,3 +316,24 @@ func TestPathIDAsWritten(t *testing.T) {
 		})
 	}
 }
+
+// TestWebhookPageTitleSaysItsKindOnce: an organisation's webhook is titled
+// "Organisation webhook", not "Organisation webhook webhook"; a platform one
+// "Platform webhook"; a removed one's history page names it the same way.
+func TestWebhookPageTitleSaysItsKindOnce(t *testing.T) {
+	is := is.New(t)
+	e := newEnv(t)
+	u := e.as(t, "staffA")
+	p := u.get(t, "/console/webhooks/"+e.orgHookA.UID)
+	is.Equal(p.status, http.StatusOK)
+	is.True(strings.Contains(p.body, "<h1>Organisation webhook</h1>"))               // said once
+	is.True(strings.Contains(p.body, "<title>Organisation webhook · hookd console")) // and in the tab's title
+	is.True(!strings.Contains(p.body, "webhook webhook"))
+	a := e.as(t, "a").get(t, "/console/webhooks/"+e.hookA.UID)
+	is.True(strings.Contains(a.body, "<h1>Platform webhook</h1>"))
+
+	is.NoErr(e.st.RemoveSubscription(context.Background(), e.orgHookA.UID))
+	gone := u.get(t, "/console/webhooks/"+e.orgHookA.UID)
+	is.True(strings.Contains(gone.body, "The Organisation webhook <code")) // its history page
+	is.True(!strings.Contains(gone.body, "webhook webhook"))
+}

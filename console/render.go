@@ -69,6 +69,7 @@ var funcs = template.FuncMap{
 	// would hide or reorder what follows them, shown as escapes.
 	"visible":   func(s string) string { return store.VisibleText(s, true) },
 	"kind":      kindWord,
+	"kindTitle": kindTitle,
 	"stateWord": stateWord,
 	"stateName": stateClass,
 	"status":    statusWord,

@@ -189,7 +189,7 @@ func (h *Handler) webhookPage(w http.ResponseWriter, r *http.Request, status int
 	if v.Errors == nil {
 		v.Errors = formErrors{}
 	}
-	h.render(w, r, status, "webhook", kindWord(v.W.Format)+" webhook", v)
+	h.render(w, r, status, "webhook", kindTitle(v.W.Format), v)
 }
 
 // newestAttempts is the newest n of several deliveries' attempt logs, newest first.

@@ -30,6 +30,17 @@ func kindWord(format string) string {
 	return format
 }
 
+// kindTitle names a subscription format as a webhook's page is titled: "Platform
+// webhook", "ORCID-style webhook", but "Organisation webhook" and "Organisation
+// e-mail" as they are (not "Organisation webhook webhook").
+func kindTitle(format string) string {
+	switch format {
+	case store.FormatHub, store.FormatEmail, store.FormatUpstream:
+		return kindWord(format)
+	}
+	return kindWord(format) + " webhook"
+}
+
 // stateLabels are the store's state words (store.StateNames) that the console says
 // otherwise; the others it says as they are.
 var stateLabels = map[string]string{"failed": "retrying", "in-flight": "in flight"}
