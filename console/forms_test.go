@@ -135,10 +135,13 @@ func TestOrganisationWebhookForm(t *testing.T) {
 		is.True(n != nil && n[1] != m[1]) // the webhook's page rotates it, for the organisation's staff too
 		is.True(strings.Contains(hook.body, "The old secret keeps signing beside it until"))
 		again := u.post(t, "/console/webhooks/"+h.WebhookUID+"/rotate-secret", nil)
-		is.Equal(again.status, http.StatusBadRequest)                                                    // not twice within the overlap
-		is.True(strings.Contains(again.body, "the secret the last rotation replaced still signs until")) // saying until when
-		is.True(!strings.Contains(again.body, "whsec_"))                                                 // no new secret
-		is.True(strings.Contains(again.body, `name="revoke"`))                                           // the form offers to revoke the old ones instead
+		is.Equal(again.status, http.StatusBadRequest)                                                                       // not twice within the overlap
+		is.True(strings.Contains(again.body, "Not rotated: the secret the last rotation replaced still signs until <time")) // saying until when, beside the revoke box
+		is.True(strings.Contains(again.body, `id="revoke-error"`))
+		is.True(!strings.Contains(again.body, "Not saved. the secret"))                // a sentence, not the API's fragment
+		is.True(!regexp.MustCompile(`until \d{4}-\d\d-\d\dT`).MatchString(again.body)) // the time as every time on the page is written, not RFC 3339
+		is.True(!strings.Contains(again.body, "whsec_"))                               // no new secret
+		is.True(strings.Contains(again.body, `name="revoke"`))                         // the form offers to revoke the old ones instead
 
 		// One leaked: the rotation revokes the old secrets at once, during the overlap too.
 		revoked := u.post(t, "/console/webhooks/"+h.WebhookUID+"/rotate-secret", url.Values{"revoke": {"yes"}})

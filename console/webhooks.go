@@ -129,6 +129,9 @@ type webhookView struct {
 	NewSecret   string
 	SecretUntil time.Time
 	Revoked     bool // the rotation revoked the secrets before the new one
+	// OverlapUntil: a rotation was refused because the secret the last one
+	// replaced signs until then; the form says so beside its revoke box.
+	OverlapUntil time.Time
 }
 
 // loadWebhook finds the webhook of the path and checks that p may do act to it; it
@@ -278,6 +281,12 @@ func (h *Handler) handleWebhookAction() http.Handler {
 				v.NewSecret, v.SecretUntil, err = h.st.RotateOrgSecret(ctx, wh.OrgID, how)
 			} else {
 				v.NewSecret, v.SecretUntil, err = h.st.RotateWebhookSecret(ctx, wh.ClientID, wh.UID, how)
+			}
+			var overlap *store.Error
+			if errors.As(err, &overlap) && overlap.Code == store.Conflict && !overlap.Until.IsZero() {
+				v.OverlapUntil = overlap.Until
+				h.webhookPage(w, r, http.StatusBadRequest, v)
+				return
 			}
 			if err == nil {
 				v.Revoked = how == store.RevokePrevious

@@ -2,6 +2,7 @@ package store
 
 import (
 	"errors"
+	"time"
 
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
@@ -38,6 +39,10 @@ type Error struct {
 	// Value is the value at fault, when a caller must name it in words of its own
 	// (OAuth's "Invalid scope: /admin"); most errors leave it empty.
 	Value string
+	// Until is when a conflict that lasts for a while ends (a rotation refused
+	// while the secret the last one replaced still signs), for a caller that
+	// writes the time its own way; most errors leave it zero.
+	Until time.Time
 	// cause is the error this one stands for (a store fault's SQLite error), for
 	// errors.As and for logs; it is not shown to callers.
 	cause error

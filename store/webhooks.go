@@ -440,8 +440,9 @@ func (s *Store) overlapEnded(ctx context.Context, tx *sql.Tx, id int64) error {
 // overlapConflict is the refusal of a rotation while the secret the last one
 // replaced still signs, until the time (unix milliseconds) it promised.
 func overlapConflict(until int64) *Error {
-	return &Error{Code: Conflict, Message: fmt.Sprintf("the secret the last rotation replaced still signs until %s, as that rotation promised: rotate again after then, or revoke both old secrets with this rotation",
-		time.UnixMilli(until).UTC().Format(time.RFC3339))}
+	t := time.UnixMilli(until).UTC()
+	return &Error{Code: Conflict, Until: t, Message: fmt.Sprintf("the secret the last rotation replaced still signs until %s, as that rotation promised: rotate again after then, or revoke both old secrets with this rotation",
+		t.Format(time.RFC3339))}
 }
 
 // PageCursor reads the cursor of a list of webhooks: the position after which the
