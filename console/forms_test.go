@@ -226,6 +226,21 @@ func TestMemberImport(t *testing.T) {
 		is.True(besideField(p.body, "file", "choose a CSV file to upload"))
 	})
 
+	t.Run("a file not in UTF-8: refused beside the field, nothing imported", func(t *testing.T) {
+		is := is.New(t)
+		before, err := e.st.Members(context.Background(), e.orgA.ID)
+		is.NoErr(err)
+		// A spreadsheet's plain "CSV" in Windows-1252: one name has an accent.
+		csv := "orcid,name\n0000-0001-5000-0007,Ann\n0000-0002-1694-233X,Jos\xe9\n"
+		p := u.upload(t, path+"/members/import", nil, "file", "latin1.csv", csv)
+		is.Equal(p.status, http.StatusBadRequest)
+		is.True(besideField(p.body, "file", "line 3 is not UTF-8")) // the file's fault, beside the file field
+		is.True(strings.Contains(p.body, "save it as &#34;CSV UTF-8&#34;"))
+		after, err := e.st.Members(context.Background(), e.orgA.ID)
+		is.NoErr(err)
+		is.Equal(len(after), len(before)) // not the rows without an accent either
+	})
+
 	t.Run("a file over 32 MB: refused beside the field, signed in, nothing imported", func(t *testing.T) {
 		is := is.New(t)
 		before, err := e.st.Members(context.Background(), e.orgA.ID)

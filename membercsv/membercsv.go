@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"unicode/utf8"
 
 	"hookd/orcid"
 	"hookd/store"
@@ -42,7 +43,8 @@ var columnNames = map[string]string{
 // Parse reads a member CSV file. A row with a bad iD, a bad e-mail, a wrong number of
 // columns or an iD already given earlier in the file is rejected (and listed with its
 // line); the others are returned in file order. A file that cannot be read as such
-// a CSV is an error (a *store.Error of code invalid), and nothing of it is returned.
+// a CSV, or that is not in UTF-8, is an error (a *store.Error of code invalid), and
+// nothing of it is returned.
 func Parse(r io.Reader) (File, error) {
 	// A byte-order mark (Excel's and Python's utf-8-sig files) goes before the CSV
 	// reader sees it: before a quoted header it would make the quote a bare one.
@@ -65,6 +67,9 @@ func Parse(r io.Reader) (File, error) {
 	}
 	if err != nil {
 		return File{}, invalid(err.Error())
+	}
+	if !validUTF8(header) {
+		return File{}, notUTF8(1)
 	}
 	col := map[string]int{}
 	for i, h := range header {
@@ -96,6 +101,12 @@ func Parse(r io.Reader) (File, error) {
 		}
 		if blank(rec) {
 			continue // a blank line, or a row of empty cells (",,," as spreadsheets write one)
+		}
+		if !validUTF8(rec) {
+			// The whole file is in another encoding (a spreadsheet's plain "CSV" in
+			// Windows-1252): its rows with an accent would be rejected one by one
+			// while the others went in, each for a fault of the file's.
+			return File{}, notUTF8(line)
 		}
 		raw := ""
 		if i := col["orcid"]; i < len(rec) {
@@ -129,6 +140,21 @@ func Parse(r io.Reader) (File, error) {
 		seen[id] = line
 		f.Rows = append(f.Rows, store.MemberRow{Orcid: id, Info: info})
 	}
+}
+
+// validUTF8 reports whether every field of a record is UTF-8.
+func validUTF8(rec []string) bool {
+	for _, f := range rec {
+		if !utf8.ValidString(f) {
+			return false
+		}
+	}
+	return true
+}
+
+// notUTF8 refuses a file whose line is not UTF-8.
+func notUTF8(line int) error {
+	return invalid(fmt.Sprintf("line %d is not UTF-8: the file is in another encoding (a spreadsheet's plain \"CSV\" is often Windows-1252); save it as \"CSV UTF-8\" and import it again", line))
 }
 
 // headerPeek is how much of a file's start separator reads for its header line.
