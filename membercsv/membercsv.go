@@ -57,6 +57,10 @@ func Parse(r io.Reader) (File, error) {
 		// in UTF-16, has a zero byte beside it, which no CSV file in UTF-8 has.
 		return File{}, invalid("the file is UTF-16 (a spreadsheet's \"Unicode text\"); save it as CSV in UTF-8")
 	}
+	if b, _ := br.Peek(4); string(b) == "PK\x03\x04" {
+		// A ZIP archive: an .xlsx or .ods workbook, chosen in place of its CSV.
+		return File{}, invalid("the file is a spreadsheet workbook (.xlsx or .ods), not CSV; save it as \"CSV UTF-8\" and import that")
+	}
 	cr := csv.NewReader(br)
 	cr.Comma = separator(br)
 	cr.FieldsPerRecord = -1

@@ -87,6 +87,7 @@ func TestParseBadFiles(t *testing.T) {
 		{"UTF-16 without its mark, little-endian", "o\x00r\x00c\x00i\x00d\x00\n\x00", "the file is UTF-16"},
 		{"UTF-16 without its mark, big-endian", "\x00o\x00r\x00c\x00i\x00d\x00\n", "the file is UTF-16"},
 		{"Windows-1252, an accent in a name", "orcid,name\n0000-0002-1825-0097,Ann\n0000-0001-5109-3700,Jos\xe9\n", "line 3 is not UTF-8"},
+		{"an .xlsx workbook", "PK\x03\x04\x14\x00\x06\x00\x08\x00\x00\x00!\x00[Content_Types].xml", "a spreadsheet workbook (.xlsx or .ods), not CSV"},
 		{"Windows-1252, an accent in the header", "orcid,n\xe4me\n", "line 1 is not UTF-8"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
