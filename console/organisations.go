@@ -234,6 +234,12 @@ func (h *Handler) handleHubSettings() http.Handler {
 			NotificationEmail: strings.TrimSpace(r.PostFormValue("notification_email")),
 		}
 		v := orgView{Principal: p, Org: o, Form: f, Errors: formErrors{}}
+		if f.Enabled && f.URL == "" {
+			// The store's "required when enabled is true", in the form's words: the
+			// box is ticked for an organisation with no settings yet, so this is
+			// what a first save of e-mail alone meets.
+			v.Errors["url"] = "type the webhook's URL, or untick Enabled for no webhook"
+		}
 		if f.URL != "" {
 			if _, err := store.CheckTarget("url", f.URL, store.Targets{AllowPrivate: h.opts.AllowPrivateTargets, Inbox: h.opts.Inbox}); err != nil {
 				v.Errors.fromStore(err, map[string]string{"url": "url"})
