@@ -420,6 +420,9 @@ func TestWebhookActions(t *testing.T) {
 		p = u.post(t, self+"/replay", url.Values{"since": {"2024-03-01"}})
 		is.Equal(p.status, http.StatusOK)
 		is.True(regexp.MustCompile(`0 deliveries are due again. \d+ deliveries were left as they were: the webhook is deactivated. Activate it first`).MatchString(p.body)) // says why nothing went
+		p = u.post(t, self+"/test", nil)                                                                                                                                    // by hand: the page offers no test event now
+		is.Equal(p.status, http.StatusBadRequest)
+		is.True(strings.Contains(p.body, "<strong>Not done.</strong> Webhook "+e.hookA.UID+" is deactivated")) // a sentence, and not "Not saved." for an event never sent
 		p = u.post(t, self+"/activate", nil)
 		is.Equal(p.status, http.StatusSeeOther)
 		is.True(strings.Contains(u.get(t, p.location).body, `<span class="badge status-active">active</span>`))

@@ -70,6 +70,7 @@ var funcs = template.FuncMap{
 	"visible":   func(s string) string { return store.VisibleText(s, true) },
 	"kind":      kindWord,
 	"kindTitle": kindTitle,
+	"sentence":  sentence,
 	"stateWord": stateWord,
 	"stateName": stateClass,
 	"status":    statusWord,

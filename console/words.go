@@ -2,6 +2,8 @@ package console
 
 import (
 	"strconv"
+	"unicode"
+	"unicode/utf8"
 
 	"hookd/store"
 )
@@ -69,4 +71,14 @@ func count(n int, one, many string) string {
 		return "1 " + one
 	}
 	return strconv.Itoa(n) + " " + many
+}
+
+// sentence is a message of the store (lower case, as Go's errors are) begun as a
+// sentence, for a form's error after its "Not saved.": "Webhook … is deactivated".
+func sentence(msg string) string {
+	r, n := utf8.DecodeRuneInString(msg)
+	if n == 0 || !unicode.IsLower(r) {
+		return msg
+	}
+	return string(unicode.ToUpper(r)) + msg[n:]
 }
