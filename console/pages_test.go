@@ -337,3 +337,28 @@ func TestWebhookPageTitleSaysItsKindOnce(t *testing.T) {
 	is.True(strings.Contains(gone.body, "The Organisation webhook <code")) // its history page
 	is.True(!strings.Contains(gone.body, "webhook webhook"))
 }
+
+// TestEmailToTechContactSaysSo: an organisation's e-mail to its technical contact
+// is named so on the webhooks list, its page and its deliveries, not by the
+// store's "tech-contact", which reads like an address.
+func TestEmailToTechContactSaysSo(t *testing.T) {
+	is := is.New(t)
+	e := newEnv(t)
+	ctx := context.Background()
+	h, err := e.st.HubSettings(ctx, e.orgA.ID)
+	is.NoErr(err)
+	_, _, err = e.st.SetHubSettings(ctx, e.orgA.ID, store.HubSettings{Enabled: true, URL: h.URL, EmailEnabled: true})
+	is.NoErr(err)
+	ws, err := e.st.Subscriptions(ctx, store.SubscriptionFilter{OrgID: e.orgA.ID, Format: store.FormatEmail})
+	is.NoErr(err)
+	is.Equal(len(ws), 1)
+	id, err := e.st.SendTestEvent(ctx, ws[0].UID, "")
+	is.NoErr(err)
+	u := e.as(t, "staffA")
+	for _, path := range []string{"/console/webhooks", "/console/webhooks/" + ws[0].UID, "/console/deliveries", "/console/deliveries/" + strconv.FormatInt(id, 10)} {
+		p := u.get(t, path)
+		is.Equal(p.status, http.StatusOK)
+		is.True(strings.Contains(p.body, "the organisation&#39;s technical contact</code>")) // in words
+		is.True(!strings.Contains(p.body, ">tech-contact<"))                                 // not the store's
+	}
+}

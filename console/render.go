@@ -71,6 +71,7 @@ var funcs = template.FuncMap{
 	"kind":      kindWord,
 	"kindTitle": kindTitle,
 	"sentence":  sentence,
+	"target":    target,
 	"stateWord": stateWord,
 	"stateName": stateClass,
 	"status":    statusWord,

@@ -82,3 +82,13 @@ func sentence(msg string) string {
 	}
 	return string(unicode.ToUpper(r)) + msg[n:]
 }
+
+// target is a webhook's target as the console writes it: its URL, or its e-mail
+// address; an organisation's e-mail to its technical contact (whoever that is when
+// it goes out) says so, not the store's "tech-contact".
+func target(t string) string {
+	if t == store.TechContactTarget {
+		return "the organisation's technical contact"
+	}
+	return t
+}

@@ -84,7 +84,11 @@ func hubSettings(ctx context.Context, q queryRower, orgID int64) (HubSettings, e
 
 // techContactTarget is the target of an e-mail subscription that writes to the
 // organisation's technical contact (whatever it is when the e-mail goes out).
-const techContactTarget = "tech-contact"
+const techContactTarget = TechContactTarget
+
+// TechContactTarget is the target of an organisation's e-mail subscription that
+// writes to its technical contact, for a front that names it in words of its own.
+const TechContactTarget = "tech-contact"
 
 // HubSettings returns an organisation's settings (without the apikey itself).
 func (s *Store) HubSettings(ctx context.Context, orgID int64) (HubSettings, error) {
