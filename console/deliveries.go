@@ -188,8 +188,14 @@ func (h *Handler) handleReplaySince() http.Handler {
 		}
 		ctx := r.Context()
 		v := deliveriesView{Principal: p, Replayed: -1, ReplaySince: r.PostFormValue("since"), ReplayErrors: formErrors{}}
-		_, q, errs := deliveryQuery(p, r.URL.Query(), h.st.Now())
+		f, q, errs := deliveryQuery(p, r.URL.Query(), h.st.Now())
 		if len(errs) > 0 { // the page shows them beside the filter's fields
+			h.deliveriesPage(w, r, v)
+			return
+		}
+		if !store.ReplayableState(f.State) {
+			// The page offers no replay of such a list: an address typed by hand.
+			v.ReplayErrors[""] = "a replay sends retrying or dead deliveries again, and this list is of " + stateLabel(f.State) + " ones: choose retrying, dead or any state"
 			h.deliveriesPage(w, r, v)
 			return
 		}

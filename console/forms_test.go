@@ -637,6 +637,15 @@ func TestReplayTakesTheListsFilter(t *testing.T) {
 	is.Equal(p.status, http.StatusBadRequest)
 	is.True(besideField(p.body, "f-orcid", "wrong check digit")) // nothing replayed
 
+	// A list that no replay takes, posted by hand: said why, nothing replayed.
+	p = u.post(t, "/console/deliveries/replay?state=delivered", url.Values{"since": {"24h"}})
+	is.Equal(p.status, http.StatusBadRequest)
+	is.True(strings.Contains(p.body, "<strong>Not replayed.</strong> A replay sends retrying or dead deliveries again, and this list is of delivered ones"))
+	// A bad time for a list with no rows: said too, though the page shows no replay form.
+	p = u.post(t, "/console/deliveries/replay?orcid=0000-0002-1825-0097", url.Values{"since": {"yesterday"}})
+	is.Equal(p.status, http.StatusBadRequest)
+	is.True(strings.Contains(p.body, "<strong>Not replayed.</strong> &#34;yesterday&#34; is not a time"))
+
 	p = u.post(t, "/console/deliveries/replay?webhook="+e.hookA.UID, url.Values{"since": {"24h"}})
 	is.Equal(p.status, http.StatusOK)
 	is.True(strings.Contains(p.body, strconv.Itoa(len(ofA))+" deliver")) // A's only
