@@ -362,3 +362,20 @@ func TestEmailToTechContactSaysSo(t *testing.T) {
 		is.True(!strings.Contains(p.body, ">tech-contact<"))                                 // not the store's
 	}
 }
+
+// TestDeliveryInFlightSaysItsAttemptIsUnderWay: a delivery out on its first call
+// counts that attempt; its page says the attempt is under way, not "Not attempted
+// yet" beside "Attempts 1".
+func TestDeliveryInFlightSaysItsAttemptIsUnderWay(t *testing.T) {
+	is := is.New(t)
+	e := newEnv(t)
+	e.clock.Advance(time.Hour) // everything is due
+	claimed, err := e.st.Claim(context.Background(), 1000, time.Minute)
+	is.NoErr(err)
+	is.True(len(claimed) > 0)
+	p := e.as(t, "staffA").get(t, "/console/deliveries/"+strconv.FormatInt(e.delOrgA.ID, 10))
+	is.Equal(p.status, http.StatusOK)
+	is.True(strings.Contains(p.body, "in flight"))
+	is.True(strings.Contains(p.body, "The first attempt is under way"))
+	is.True(!strings.Contains(p.body, "Not attempted yet"))
+}
