@@ -274,7 +274,12 @@ func TestMemberImport(t *testing.T) {
 
 	t.Run("one member, with a bad iD then a good one", func(t *testing.T) {
 		is := is.New(t)
-		p := u.post(t, path+"/members", url.Values{"orcid": {"0000-0001-5109-370"}, "name": {"Ann"}})
+		p := u.post(t, path+"/members", url.Values{"orcid": {" "}, "name": {"Ann"}})
+		is.Equal(p.status, http.StatusBadRequest)
+		is.True(besideField(p.body, "m-orcid", "type the member&#39;s ORCID iD")) // asked for, not `ORCID iD "" must have the form`
+		is.True(!strings.Contains(p.body, "ORCID iD &#34;&#34;"))
+		is.True(strings.Contains(p.body, `value="Ann"`)) // the name typed stays
+		p = u.post(t, path+"/members", url.Values{"orcid": {"0000-0001-5109-370"}, "name": {"Ann"}})
 		is.Equal(p.status, http.StatusBadRequest)
 		is.True(besideField(p.body, "m-orcid", "must have the form"))
 		is.True(strings.Contains(p.body, `value="Ann"`)) // the name typed stays

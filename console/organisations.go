@@ -369,6 +369,11 @@ func (h *Handler) handleMemberAdd() http.Handler {
 		m := memberForm{Orcid: orcid.Normalize(r.PostFormValue("orcid")), Name: strings.TrimSpace(r.PostFormValue("name")),
 			Email: strings.TrimSpace(r.PostFormValue("email")), EPPN: strings.TrimSpace(r.PostFormValue("eppn"))}
 		v := orgView{Principal: p, Org: o, Member: m, MemberErrors: formErrors{}}
+		if m.Orcid == "" {
+			v.MemberErrors["orcid"] = "type the member's ORCID iD, as 0000-0002-1825-0097 or https://orcid.org/0000-0002-1825-0097"
+			h.orgPage(w, r, http.StatusBadRequest, v)
+			return
+		}
 		// A field left empty is not given: a member that is there already keeps
 		// it, as the admin API's PUT and the command line's member add keep it.
 		given := func(v string) *string {
