@@ -40,9 +40,10 @@ var columnNames = map[string]string{
 	"name": "name", "email": "email", "e-mail": "email", "mail": "email", "eppn": "eppn",
 }
 
-// Parse reads a member CSV file. A row with a bad iD, a bad e-mail, a wrong number of
-// columns or an iD already given earlier in the file is rejected (and listed with its
-// line); the others are returned in file order. A file that cannot be read as such
+// Parse reads a member CSV file. A column with an empty heading is left out (its
+// cells must be empty). A row with a bad iD, a bad e-mail, a wrong number of
+// columns, a value in an unnamed column or an iD already given earlier in the file
+// is rejected (and listed with its line); the others are returned in file order. A file that cannot be read as such
 // a CSV, or that is not in UTF-8, is an error (a *store.Error of code invalid), and
 // nothing of it is returned.
 func Parse(r io.Reader) (File, error) {
@@ -76,7 +77,12 @@ func Parse(r io.Reader) (File, error) {
 		return File{}, notUTF8(1)
 	}
 	col := map[string]int{}
+	var unnamed []int // columns with an empty heading, as a spreadsheet writes "orcid,name,,"
 	for i, h := range header {
+		if strings.TrimSpace(h) == "" {
+			unnamed = append(unnamed, i)
+			continue
+		}
 		name, ok := columnNames[strings.ToLower(strings.TrimSpace(h))]
 		if !ok {
 			return File{}, invalid(fmt.Sprintf("line 1: unknown column %q (known: orcid, name, email, eppn)", h))
@@ -127,6 +133,10 @@ func Parse(r io.Reader) (File, error) {
 			reject(fmt.Sprintf("has %d %s, the header %d", len(rec), columns, len(header)))
 			continue
 		}
+		if i, ok := valueUnnamed(rec, unnamed); ok {
+			reject(fmt.Sprintf("column %d has a value, but the header names no column %d", i+1, i+1))
+			continue
+		}
 		id := orcid.Normalize(raw)
 		if id == "" {
 			reject("orcid is empty")
@@ -144,6 +154,16 @@ func Parse(r io.Reader) (File, error) {
 		seen[id] = line
 		f.Rows = append(f.Rows, store.MemberRow{Orcid: id, Info: info})
 	}
+}
+
+// valueUnnamed finds a value in a column the header gave no name (its index).
+func valueUnnamed(rec []string, unnamed []int) (int, bool) {
+	for _, i := range unnamed {
+		if strings.TrimSpace(rec[i]) != "" {
+			return i, true
+		}
+	}
+	return 0, false
 }
 
 // validUTF8 reports whether every field of a record is UTF-8.

@@ -66,6 +66,20 @@ func TestParse(t *testing.T) {
 	})
 }
 
+// TestUnnamedEmptyColumns: columns a spreadsheet adds with an empty heading
+// ("orcid,name,,") are left out while their cells are empty; a row with a value
+// there is rejected, saying which column, rather than the value being dropped.
+func TestUnnamedEmptyColumns(t *testing.T) {
+	is := is.New(t)
+	f, err := membercsv.Parse(strings.NewReader("orcid,name,,\n" + memberOrcid(1) + ",Ann,,\n" + memberOrcid(2) + ",Bob,,bob@uni.example\n"))
+	is.NoErr(err)            // not an unknown column ""
+	is.Equal(len(f.Rows), 1) // Ann
+	is.Equal(*f.Rows[0].Info.Name, "Ann")
+	is.Equal(len(f.Rejected), 1) // Bob's e-mail is in a column without a name
+	is.Equal(f.Rejected[0].Line, 3)
+	is.Equal(f.Rejected[0].Reason, "column 4 has a value, but the header names no column 4")
+}
+
 // TestOneColumnRowInTheSingular: a row of one column is said to have "1 column".
 func TestOneColumnRowInTheSingular(t *testing.T) {
 	is := is.New(t)
