@@ -84,6 +84,9 @@ func Parse(r io.Reader) (File, error) {
 			continue
 		}
 		name, ok := columnNames[strings.ToLower(strings.TrimSpace(h))]
+		if !ok && orcid.Check(orcid.Normalize(h)) == nil {
+			return File{}, invalid(fmt.Sprintf("line 1 is a member (%s), not a header: the first line names the columns, as orcid,name,email,eppn", strings.TrimSpace(h)))
+		}
 		if !ok {
 			return File{}, invalid(fmt.Sprintf("line 1: unknown column %q (known: orcid, name, email, eppn)", h))
 		}

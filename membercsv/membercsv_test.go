@@ -94,6 +94,7 @@ func TestParseBadFiles(t *testing.T) {
 		{"empty", "", "the file is empty"},
 		{"no orcid column", "name,email\nAnn,a@b.example\n", "no orcid column"},
 		{"unknown column", "orcid,colour\n", `unknown column "colour"`},
+		{"no header", "0000-0002-1825-0097,Josiah\n0000-0001-5109-3700,Ann\n", "line 1 is a member (0000-0002-1825-0097), not a header: the first line names the columns"},
 		{"column twice", "orcid,mail,email\n", `column "email" appears twice`},
 		{"not CSV", "orcid\n\"unterminated\n", "line"},
 		{"UTF-16, little-endian", "\xff\xfeo\x00r\x00c\x00i\x00d\x00\n\x00", "the file is UTF-16"},
