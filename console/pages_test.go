@@ -379,3 +379,27 @@ func TestDeliveryInFlightSaysItsAttemptIsUnderWay(t *testing.T) {
 	is.True(strings.Contains(p.body, "The first attempt is under way"))
 	is.True(!strings.Contains(p.body, "Not attempted yet"))
 }
+
+// TestPagePastTheEndSaysSo: a list's page past its end (an old link, or its rows
+// gone meanwhile) says so and leads to the first page, instead of saying that the
+// organisation has no members or that nothing was delivered or recorded yet.
+func TestPagePastTheEndSaysSo(t *testing.T) {
+	is := is.New(t)
+	e := newEnv(t)
+	u := e.as(t, "staffA")
+	for path, first := range map[string]string{
+		"/console/organisations/" + strconv.FormatInt(e.orgA.ID, 10) + "?after=9999-9999-9999-9999": "Go to the first page",
+		"/console/deliveries?before=1":            "Go to the newest",
+		"/console/deliveries?before=1&state=dead": "Go to the newest",
+		"/console/webhooks?before=1":              "Go to the newest",
+		"/console/audit?before=1":                 "Go to the newest",
+	} {
+		p := u.get(t, path)
+		is.Equal(p.status, http.StatusOK)
+		is.True(strings.Contains(p.body, "this page is past the end of the list")) // said
+		is.True(strings.Contains(p.body, first+"</a>"))                            // with the way back
+		for _, untrue := range []string{"No members yet", "No deliveries yet", "No delivery matches", "Nothing recorded yet", "has no webhook yet"} {
+			is.True(!strings.Contains(p.body, untrue)) // not that the list is empty
+		}
+	}
+}
