@@ -292,7 +292,12 @@ func TestMemberImport(t *testing.T) {
 		is.True(strings.Contains(page.body, "<td><code>0000-0001-5109-3700</code></td><td><bdi>Ann</bdi></td>"))
 		p = u.post(t, path+"/members/0000-0001-5109-3700/remove", nil)
 		is.Equal(p.status, http.StatusSeeOther)
-		is.True(!strings.Contains(u.get(t, path).body, "0000-0001-5109-3700"))
+		page = u.get(t, p.location)
+		is.True(!strings.Contains(page.body, "0000-0001-5109-3700"))
+		is.True(strings.Contains(page.body, "The member is removed.")) // not a bare "Removed."
+		p = u.post(t, path+"/members/0000-0001-5109-3700/remove", nil) // again, from a page that still showed it
+		is.Equal(p.status, http.StatusSeeOther)                        // not "Not found … not yours to see"
+		is.True(strings.Contains(u.get(t, p.location).body, "That record was not a member"))
 	})
 
 	t.Run("a member added again keeps what the form leaves empty", func(t *testing.T) {

@@ -411,7 +411,9 @@ func (h *Handler) handleMemberRemove() http.Handler {
 		id := r.PathValue("orcid")
 		if err := h.st.RemoveMember(r.Context(), o.ID, id); err != nil {
 			if errors.Is(err, store.ErrNotFound) {
-				h.notFound(w, r)
+				// A second click, or a page older than the list: the organisation
+				// is the reader's, only the member is gone.
+				h.redirectDone(w, r, "/console/organisations/"+strconv.FormatInt(o.ID, 10), "not-member")
 				return
 			}
 			h.internal(w, r, err)
