@@ -400,7 +400,7 @@ func (e *env) deliveriesReplay(ctx context.Context, args []string) error {
 	if len(rest) == 1 {
 		// "deliveries replay 12", as "deliveries show 12" names it.
 		if set["id"] {
-			return usagef("deliveries replay: give the delivery once, as -id %s or as %s, not both", *id, rest[0])
+			return usagef("deliveries replay: unexpected argument %q: -id %s names the delivery already", rest[0], *id)
 		}
 		*id, set["id"] = rest[0], true
 	}
