@@ -15,3 +15,11 @@ func linkCount(fi os.FileInfo) uint64 {
 	}
 	return 0
 }
+
+// device is the file system that holds the file of fi, when the system says.
+func device(fi os.FileInfo) (uint64, bool) {
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		return uint64(st.Dev), true
+	}
+	return 0, false
+}

@@ -346,13 +346,49 @@ func CheckOneName(path string) error {
 		return nil // missing, or no file: Open says so
 	}
 	if n := linkCount(fi); n > 1 {
+		top, real := fileSystemTop(path, fi)
 		return &Error{Code: Invalid, Field: "store.path", Value: path, Message: fmt.Sprintf(
 			"the database file %s has %d names (hard links): SQLite keeps a -wal and a -shm file beside each name, "+
 				"and hookd opening the file by two names at once would corrupt it; remove the other names "+
-				"(find / -xdev -samefile %s lists them) while no hookd runs, and copy a database with hookd backup, never with ln or cp -l",
-			path, n, path)}
+				"(find %s -xdev -samefile %s lists them) while no hookd runs, and copy a database with hookd backup, never with ln or cp -l",
+			path, n, top, real)}
 	}
 	return nil
+}
+
+// fileSystemTop is where find looks for a file's other names: the top folder of
+// the file system that holds it (its mount point), since a hard link is always on
+// its file's file system and find -xdev searches only the one it starts on (from
+// "/", not a database on a volume of its own, as /var/lib/hookd -> /data/hookd
+// has it); and the file's path with its symlinks resolved. Where the system does
+// not say, "/" and path.
+func fileSystemTop(path string, fi os.FileInfo) (top, real string) {
+	dev, ok := device(fi)
+	if !ok {
+		return "/", path
+	}
+	real, err := filepath.EvalSymlinks(path)
+	if err == nil {
+		real, err = filepath.Abs(real)
+	}
+	if err != nil {
+		return "/", path
+	}
+	top = filepath.Dir(real)
+	for {
+		parent := filepath.Dir(top)
+		if parent == top {
+			return top, real
+		}
+		pfi, err := os.Stat(parent)
+		if err != nil {
+			return top, real
+		}
+		if d, _ := device(pfi); d != dev {
+			return top, real
+		}
+		top = parent
+	}
 }
 
 // createPrivate makes a new database's file readable by its owner only (0600,

@@ -823,3 +823,35 @@ func TestOpenRefusesHardLinkedFile(t *testing.T) {
 	is.NoErr(err) // one name again: it opens
 	is.NoErr(st.Close())
 }
+
+// TestHardLinkErrorFindsTheOtherNames: the command the refusal gives to list the
+// other names searches the file system that holds the file, by its real path: a
+// database reached through a symlink to another volume (/var/lib/hookd ->
+// /data/hookd) is not on the root's file system, which "find / -xdev" would
+// search alone, listing nothing.
+func TestHardLinkErrorFindsTheOtherNames(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	real := t.TempDir()
+	path := filepath.Join(real, "hookd.db")
+	box := newBox(t)
+	st, err := store.Open(ctx, store.Options{Path: path, Box: box})
+	is.NoErr(err) // a database
+	is.NoErr(st.Close())
+	if err := os.Link(path, filepath.Join(real, "copy.db")); err != nil {
+		t.Skipf("no hard links here: %v", err)
+	}
+	link := filepath.Join(t.TempDir(), "hookd")
+	if err := os.Symlink(real, link); err != nil {
+		t.Skipf("no symlinks here: %v", err)
+	}
+	resolved, err := filepath.EvalSymlinks(path)
+	is.NoErr(err)
+	_, err = store.Open(ctx, store.Options{Path: filepath.Join(link, "hookd.db"), Box: box, MustExist: true})
+	is.True(err != nil) // refused through the symlink too
+	msg := err.Error()
+	is.True(strings.Contains(msg, " -xdev -samefile "+resolved+" ")) // the file by its real path
+	top, _, ok := strings.Cut(msg[strings.Index(msg, "(find ")+len("(find "):], " -xdev")
+	is.True(ok)
+	is.True(top == "/" || strings.HasPrefix(resolved, top+string(filepath.Separator))) // searched from a folder that holds it
+}
