@@ -329,7 +329,7 @@ func TestRetryAfterHeader(t *testing.T) {
 		}, 5 * time.Minute},
 		{"500 ignores it", http.StatusInternalServerError, func(time.Time) string { return "120" }, time.Minute},
 		{"503 unparsable", http.StatusServiceUnavailable, func(time.Time) string { return "soon" }, time.Minute},
-		{"503 past what a duration holds", http.StatusServiceUnavailable, func(time.Time) string { return "9223372037" }, 24 * time.Hour},
+		{"503 past a day, within give_up_after", http.StatusServiceUnavailable, func(time.Time) string { return "172800" }, 24 * time.Hour},
 		{"429 at once", http.StatusTooManyRequests, func(time.Time) string { return "0" }, time.Second},
 	}
 	for _, tt := range tests {

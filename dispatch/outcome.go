@@ -66,9 +66,11 @@ func (p policy) outcome(c store.Claimed, r result, now time.Time) store.Outcome 
 		// endpoint's is waited for too, but the receiver was never reached: it
 		// counts toward disable_after as any failure.
 		var asked time.Duration
+		var askedUntil time.Time // as asked, past maxRetryAfter too
 		askedOK := false
 		if r.status == http.StatusTooManyRequests || r.status == http.StatusServiceUnavailable || r.tokenAsked {
 			asked, askedOK = retryAfter(r.retryAfter, now)
+			askedUntil = retryAfterUntil(r.retryAfter, now, asked)
 		}
 		switch {
 		case now.Sub(failing) >= p.disableAfter && (!askedOK || r.tokenAsked) && c.Target.Format != store.FormatUpstream &&
@@ -89,7 +91,7 @@ func (p policy) outcome(c store.Claimed, r result, now time.Time) store.Outcome 
 			// updates until someone replayed it. They retry every retry_max_delay.
 			o.Kind = store.OutcomeDead
 			o.Error = fmt.Sprintf("gave up after %s: %s", p.giveUpAfter, o.Error)
-		case askedOK && now.Add(asked).After(first.Add(p.giveUpAfter)) && c.Target.Format != store.FormatUpstream:
+		case askedOK && askedUntil.After(first.Add(p.giveUpAfter)) && c.Target.Format != store.FormatUpstream:
 			// The receiver (or its token endpoint) asks not to be called again before
 			// give_up_after has passed: calling it sooner goes against its word, and
 			// waiting keeps the delivery past give_up_after. It ends here, saying
@@ -100,7 +102,7 @@ func (p policy) outcome(c store.Claimed, r result, now time.Time) store.Outcome 
 			}
 			o.Kind = store.OutcomeDead
 			o.Error = fmt.Sprintf("gave up: %s Retry-After asks to wait until %s, past give_up_after (%s since the first attempt, %s): %s",
-				who, now.Add(asked).UTC().Format(time.RFC3339), p.giveUpAfter, first.Add(p.giveUpAfter).UTC().Format(time.RFC3339), o.Error)
+				who, askedUntil.UTC().Format(time.RFC3339), p.giveUpAfter, first.Add(p.giveUpAfter).UTC().Format(time.RFC3339), o.Error)
 		default:
 			o.Kind = store.OutcomeRetry
 			delay := Backoff(c.Try, p.retryBase, p.retryMaxDelay, p.rand())
@@ -155,6 +157,28 @@ const (
 	maxRetryAfter = 24 * time.Hour
 	minRetryAfter = time.Second
 )
+
+// retryAfterRead bounds how far ahead retryAfterUntil reads a count of seconds,
+// which a Duration past about 292 years would overflow.
+const retryAfterRead = 100 * 365 * 24 * time.Hour
+
+// retryAfterUntil is the time a Retry-After that retryAfter read as wait asks
+// hookd to wait until, as asked: one past maxRetryAfter too, which retryAfter
+// bounds. Whether the receiver asks to wait past a delivery's give_up_after is
+// decided on it, not on the longest wait hookd keeps: a receiver that asks for a
+// week is not called against its word after a day.
+func retryAfterUntil(h string, now time.Time, wait time.Duration) time.Time {
+	if wait < maxRetryAfter {
+		return now.Add(wait)
+	}
+	if secs, err := strconv.ParseUint(h, 10, 64); err == nil || errors.Is(err, strconv.ErrRange) {
+		return now.Add(time.Duration(min(secs, uint64(retryAfterRead/time.Second))) * time.Second)
+	}
+	if t, ok := httpDate(h); ok && t.After(now.Add(wait)) {
+		return t
+	}
+	return now.Add(wait)
+}
 
 // httpDate reads an HTTP date (RFC 9110 §5.6.7): the preferred form, or one of the
 // two obsolete ones, in GMT. Read here rather than with http.ParseTime, which takes
