@@ -528,7 +528,9 @@ func TestErrorsNameTheFlag(t *testing.T) {
 		{[]string{"deliveries", "replay", "-id", "1", "-since", "2h"}, "deliveries replay: give -id DELIVERY or -since TIME, not both"},
 		{[]string{"deliveries", "replay"}, "deliveries replay: give the DELIVERY (or -id DELIVERY), or -since TIME"},
 		{[]string{"deliveries", "replay", "-id", "1", "2"}, `deliveries replay: unexpected argument "2": -id 1 names the delivery already`},
-		{[]string{"deliveries", "replay", "x"}, "deliveries replay: -id: "},
+		{[]string{"deliveries", "replay", "x"}, `deliveries replay: "x" is not a delivery id`}, // no -id was typed
+		{[]string{"deliveries", "replay", "1", "-since", "2h"}, "deliveries replay: give a DELIVERY or -since TIME, not both"},
+		{[]string{"deliveries", "replay", "1", "-state", "dead"}, "deliveries replay: -state goes with -since, not with a DELIVERY"},
 		{[]string{"deliveries", "replay", "1", "2"}, "deliveries replay: "},
 		{[]string{"inbox", "list", "demo", "-limit", "0"}, "inbox list: -limit: "},
 		{[]string{"inbox", "list", "-delivery", "-1"}, "inbox list: -delivery: "},

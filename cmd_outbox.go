@@ -397,30 +397,33 @@ func (e *env) deliveriesReplay(ctx context.Context, args []string) error {
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	idFlag, idWord := "id", "-id DELIVERY"
 	if len(rest) == 1 {
 		// "deliveries replay 12", as "deliveries show 12" names it.
 		if set["id"] {
 			return usagef("deliveries replay: unexpected argument %q: -id %s names the delivery already", rest[0], *id)
 		}
 		*id, set["id"] = rest[0], true
+		// Messages name what was typed: the argument, not a -id never given.
+		idFlag, idWord = "", "a DELIVERY"
 	}
 	switch {
 	case set["id"] && set["since"]:
-		return usagef("deliveries replay: give -id DELIVERY or -since TIME, not both: -id replays that one delivery")
+		return usagef("deliveries replay: give %s or -since TIME, not both: %s replays that one delivery", idWord, idWord)
 	case !set["id"] && !set["since"]:
 		return usagef("deliveries replay: give the DELIVERY (or -id DELIVERY), or -since TIME (with other filters if you like)")
 	}
 	if set["id"] {
 		for _, name := range slices.Sorted(maps.Keys(set)) {
 			if name != "id" && name != "config" {
-				return usagef("deliveries replay: -%s goes with -since, not with -id (which replays that one delivery)", name)
+				return usagef("deliveries replay: -%s goes with -since, not with %s (which replays that one delivery)", name, idWord)
 			}
 		}
 	}
 	var one int64
 	if set["id"] {
 		var err error
-		if one, err = deliveryArg("deliveries replay", "id", *id); err != nil {
+		if one, err = deliveryArg("deliveries replay", idFlag, *id); err != nil {
 			return err
 		}
 	}
