@@ -1574,3 +1574,19 @@ func TestDevFolderNotWritable(t *testing.T) {
 	is.True(strings.Contains(err.Error(), "-db FILE"))                                              // and what to do
 	is.True(!strings.Contains(err.Error(), "auth.secret_key_file"))                                 // not the key nobody set
 }
+
+// TestInboxCommandsSayTheInboxIsOff: an inbox command naming an inbox that has seen
+// nothing, with a configuration whose inbox is off, says so and how to turn it on,
+// instead of leaving its reader waiting for requests that hookd serve refuses.
+func TestInboxCommandsSayTheInboxIsOff(t *testing.T) {
+	is := is.New(t)
+	off := testConfig(t, "")
+	_, stderr, err := runEnv(t, nil, "inbox", "set", "-config", off, "demo", "-status", "500")
+	is.NoErr(err)                                                   // the answer is set all the same
+	is.True(strings.Contains(stderr, "[inbox] enabled = true"))     // how to turn it on
+	is.True(strings.Contains(stderr, "inbox set: inbox demo has ")) // on the same line as before
+	on := testConfig(t, "[inbox]\nenabled = true\n")
+	_, stderr, err = runEnv(t, nil, "inbox", "set", "-config", on, "demo", "-status", "500")
+	is.NoErr(err)
+	is.True(!strings.Contains(stderr, "enabled = true")) // nothing to turn on
+}

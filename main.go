@@ -383,6 +383,7 @@ func (e *env) loadConfig(flagValue string, preferDev bool) (cfg Config, from str
 			c.Store.Path = devDatabase
 			c.Delivery.AllowPrivateTargets = true
 			c.Delivery.CoalesceWindow = Duration{}
+			c.Inbox.Enabled = true // as dev runs it
 		case errServe == nil && errDev == nil:
 			// A "hookd serve" or "hookd init" run here once made ./hookd.db beside
 			// dev's: the command acts on it, which beside a running hookd dev is
