@@ -167,7 +167,7 @@ func (s *Store) checkFile() error {
 	}
 	return &Error{Code: Unavailable, Message: fmt.Sprintf("the database file %s is no longer the file hookd opened: it was %s while hookd ran "+
 		"(a restore without stopping hookd first?); hookd writes nothing more, since it would go to the old file and be lost: "+
-		"restart hookd (systemctl restart hookd), which opens the file now there, once the restore is done (its old -wal and -shm removed)", s.path, what)}
+		"restart hookd (under systemd: systemctl restart hookd), which opens the file now there, once the restore is done (its old -wal and -shm removed)", s.path, what)}
 }
 
 // The test hooks below simulate faults on the write connection, which is one
