@@ -69,8 +69,12 @@ func (p policy) outcome(c store.Claimed, r result, now time.Time) store.Outcome 
 		var askedUntil time.Time // as asked, past maxRetryAfter too
 		askedOK := false
 		if r.status == http.StatusTooManyRequests || r.status == http.StatusServiceUnavailable || r.tokenAsked {
-			asked, askedOK = retryAfter(r.retryAfter, now)
-			askedUntil = retryAfterUntil(r.retryAfter, now, asked)
+			if asked, askedOK = retryAfter(r.retryAfter, now); askedOK {
+				askedUntil = now.Add(asked)
+				if until, _ := retryAfterAsked(r.retryAfter, now); until.After(askedUntil) {
+					askedUntil = until // past maxRetryAfter
+				}
+			}
 		}
 		switch {
 		case now.Sub(failing) >= p.disableAfter && (!askedOK || r.tokenAsked) && c.Target.Format != store.FormatUpstream &&
@@ -158,26 +162,25 @@ const (
 	minRetryAfter = time.Second
 )
 
-// retryAfterRead bounds how far ahead retryAfterUntil reads a count of seconds,
+// retryAfterRead bounds how far ahead retryAfterAsked reads a count of seconds,
 // which a Duration past about 292 years would overflow.
 const retryAfterRead = 100 * 365 * 24 * time.Hour
 
-// retryAfterUntil is the time a Retry-After that retryAfter read as wait asks
-// hookd to wait until, as asked: one past maxRetryAfter too, which retryAfter
-// bounds. Whether the receiver asks to wait past a delivery's give_up_after is
-// decided on it, not on the longest wait hookd keeps: a receiver that asks for a
-// week is not called against its word after a day.
-func retryAfterUntil(h string, now time.Time, wait time.Duration) time.Time {
-	if wait < maxRetryAfter {
-		return now.Add(wait)
+// retryAfterAsked reads a Retry-After header (seconds or an HTTP date) as the time
+// it asks hookd to wait until, as asked: past maxRetryAfter too. Whether the
+// receiver asks to wait past a delivery's give_up_after is decided on it, not on
+// the longest wait hookd keeps: a receiver that asks for a week is not called
+// against its word after a day. ok is false when it is absent or does not parse.
+func retryAfterAsked(h string, now time.Time) (time.Time, bool) {
+	if h == "" {
+		return time.Time{}, false
 	}
 	if secs, err := strconv.ParseUint(h, 10, 64); err == nil || errors.Is(err, strconv.ErrRange) {
-		return now.Add(time.Duration(min(secs, uint64(retryAfterRead/time.Second))) * time.Second)
+		// Bounded before it becomes a Duration, which a large count of seconds
+		// overflows. Past uint64, ParseUint gives its largest value.
+		return now.Add(time.Duration(min(secs, uint64(retryAfterRead/time.Second))) * time.Second), true
 	}
-	if t, ok := httpDate(h); ok && t.After(now.Add(wait)) {
-		return t
-	}
-	return now.Add(wait)
+	return httpDate(h)
 }
 
 // httpDate reads an HTTP date (RFC 9110 §5.6.7): the preferred form, or one of the
@@ -197,19 +200,9 @@ func httpDate(h string) (time.Time, bool) {
 // bounded to [minRetryAfter, maxRetryAfter]; ok is false when it is absent or does
 // not parse.
 func retryAfter(h string, now time.Time) (time.Duration, bool) {
-	if h == "" {
+	until, ok := retryAfterAsked(h, now)
+	if !ok {
 		return 0, false
 	}
-	var d time.Duration
-	if secs, err := strconv.ParseUint(h, 10, 64); err == nil || errors.Is(err, strconv.ErrRange) {
-		// Bounded before it becomes a Duration, which a large count of seconds
-		// overflows (into a negative delay: a retry at once, for ever). Past
-		// uint64, ParseUint gives its largest value.
-		d = time.Duration(min(secs, uint64(maxRetryAfter/time.Second))) * time.Second
-	} else if t, ok := httpDate(h); ok {
-		d = t.Sub(now)
-	} else {
-		return 0, false
-	}
-	return min(max(d, minRetryAfter), maxRetryAfter), true
+	return min(max(until.Sub(now), minRetryAfter), maxRetryAfter), true // Sub saturates
 }
