@@ -299,23 +299,26 @@ func repeatedTable(path string, line int) (name string, first int, ok bool) {
 	if line < 1 || line > len(lines) {
 		return "", 0, false
 	}
-	header := func(l string) string {
-		m := tableHeader.FindStringSubmatch(strings.TrimSuffix(l, "\r"))
-		if m == nil {
-			return ""
-		}
-		return strings.Join(strings.Fields(m[1]), "")
-	}
-	name = header(lines[line-1])
+	name = tableName(lines[line-1])
 	if name == "" {
 		return "", 0, false
 	}
 	for i, l := range lines[:line-1] {
-		if header(l) == name {
+		if tableName(l) == name {
 			return name, i + 1, true
 		}
 	}
 	return "", 0, false
+}
+
+// tableName is the table a line's header opens, its dots unspaced ("delivery.retry"
+// for "[ delivery . retry ]"), or "" for a line that is no header.
+func tableName(l string) string {
+	m := tableHeader.FindStringSubmatch(strings.TrimSuffix(l, "\r"))
+	if m == nil {
+		return ""
+	}
+	return strings.Join(strings.Fields(m[1]), "")
 }
 
 // repeatedKey finds the line before line where the file at path sets key (dotted,
@@ -328,9 +331,8 @@ func repeatedKey(path, key string, line int) (first int, ok bool) {
 	lines := strings.Split(string(b), "\n")
 	table := ""
 	for i, l := range lines[:min(max(line-1, 0), len(lines))] {
-		l = strings.TrimSuffix(l, "\r")
-		if m := tableHeader.FindStringSubmatch(l); m != nil {
-			table = strings.Join(strings.Fields(m[1]), "")
+		if name := tableName(l); name != "" {
+			table = name
 			continue
 		}
 		m := keyLine.FindStringSubmatch(l)
