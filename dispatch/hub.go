@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"html"
+	"mime"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -281,6 +282,17 @@ func (d *Dispatcher) callUpstream(ctx context.Context, c store.Claimed) result {
 		r.status = http.StatusBadGateway
 		r.err = "HTTP 410 from the upstream"
 	}
+	if mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); r.err == "" && r.status >= 200 && r.status < 300 && mt == "text/html" {
+		// ORCID answers a registration 201 or 204 with no page: a page in a 2xx is
+		// what stands in the way answering in its place (a proxy's sign-in page, a
+		// captive portal), and the webhook was not registered.
+		page := "an HTML page"
+		if title, _ := pageTitle(r.body); title != "" {
+			page += fmt.Sprintf(" (%q)", title)
+		}
+		r.err = fmt.Sprintf("HTTP %d with %s where the ORCID API answers with none: something between hookd and [upstream] api_url answered in its place (a proxy, a sign-in page), and the call did not reach ORCID", r.status, page)
+		r.status = http.StatusBadGateway
+	}
 	return r
 }
 
@@ -322,16 +334,27 @@ func (d *Dispatcher) markUpstream(c store.Claimed, r result) {
 // or a load balancer's 502, a maintenance page), its title, where its first line
 // ("<html>", "<!DOCTYPE html>") would say nothing.
 func answerLine(body string) string {
-	b := strings.TrimSpace(body)
-	if lower := strings.ToLower(b[:min(len(b), 64)]); !strings.HasPrefix(lower, "<!doctype html") && !strings.HasPrefix(lower, "<html") {
+	title, page := pageTitle(body)
+	switch {
+	case !page:
 		return strings.TrimSpace(firstLine(body))
-	}
-	if m := htmlTitle.FindStringSubmatch(b); m != nil {
-		if title := strings.Join(strings.Fields(html.UnescapeString(m[1])), " "); title != "" {
-			return "(an HTML page: " + firstLine(title) + ")"
-		}
+	case title != "":
+		return "(an HTML page: " + title + ")"
 	}
 	return "(an HTML page)"
+}
+
+// pageTitle tells whether body is an HTML page, and its title's first line if it
+// has one.
+func pageTitle(body string) (title string, page bool) {
+	b := strings.TrimSpace(body)
+	if lower := strings.ToLower(b[:min(len(b), 64)]); !strings.HasPrefix(lower, "<!doctype html") && !strings.HasPrefix(lower, "<html") {
+		return "", false
+	}
+	if m := htmlTitle.FindStringSubmatch(b); m != nil {
+		return firstLine(strings.Join(strings.Fields(html.UnescapeString(m[1])), " ")), true
+	}
+	return "", true
 }
 
 // htmlTitle finds an HTML page's title.

@@ -844,3 +844,45 @@ func TestUpstreamHTMLAnswerNamed(t *testing.T) {
 		})
 	}
 }
+
+// TestUpstreamPageIn2xxNotRegistered: a proxy or a captive portal between hookd and
+// the upstream that answers a registration 200 with its sign-in page has not
+// registered anything: the order fails and is retried, and hookd org status says
+// what answered, where taking any 2xx left the member "registered" for good. An
+// answer as ORCID gives it (201, no body) registers.
+func TestUpstreamPageIn2xxNotRegistered(t *testing.T) {
+	is := is.New(t)
+	e := newEnv(t)
+	var proxied atomic.Bool
+	proxied.Store(true)
+	upstream := newReceiver(t, func(_ int, w http.ResponseWriter, r *http.Request, _ []byte) error {
+		if r.URL.Path == "/oauth/token" {
+			answerToken(w)
+			return nil
+		}
+		if proxied.Load() {
+			w.Header().Set("Content-Type", "text/html; charset=utf-8")
+			io.WriteString(w, "<!DOCTYPE html><html><head><title>Sign in to the\n campus network</title></head><body><form></form></body></html>")
+			return nil
+		}
+		w.WriteHeader(http.StatusCreated)
+		return nil
+	})
+	d, org := upstreamAt(t, e, 1, upstream.URL, upstream.URL, nil)
+	is.Equal(e.tick(d), 1)
+	dl := e.only()
+	is.Equal(dl.StateName(), "failed")
+	want := `HTTP 200 with an HTML page ("Sign in to the campus network") where the ORCID API answers with none: something between hookd and [upstream] api_url answered in its place (a proxy, a sign-in page), and the call did not reach ORCID`
+	is.Equal(dl.LastError, want)
+	ms, err := e.st.Members(context.Background(), org)
+	is.NoErr(err)
+	is.Equal(ms[0].Upstream, "failed: "+want)
+
+	proxied.Store(false)
+	e.clock.Advance(time.Hour)
+	is.Equal(e.tick(d), 1)
+	is.Equal(e.only().StateName(), "delivered")
+	ms, err = e.st.Members(context.Background(), org)
+	is.NoErr(err)
+	is.Equal(ms[0].Upstream, "registered")
+}
