@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -1589,4 +1590,80 @@ func TestInboxCommandsSayTheInboxIsOff(t *testing.T) {
 	_, stderr, err = runEnv(t, nil, "inbox", "set", "-config", on, "demo", "-status", "500")
 	is.NoErr(err)
 	is.True(!strings.Contains(stderr, "enabled = true")) // nothing to turn on
+}
+
+// TestJSONListAsPrintJSON: a list written element by element is what printJSON
+// writes of the whole slice, empty, of one element and of several, with text
+// printJSON leaves unescaped.
+func TestJSONListAsPrintJSON(t *testing.T) {
+	is := is.New(t)
+	type row struct {
+		ID   int      `json:"id"`
+		Name string   `json:"name"`
+		Tags []string `json:"tags"`
+	}
+	all := []row{{1, "a <b> & c", []string{"x"}}, {2, "東京", nil}, {3, "", []string{}}}
+	for n := range len(all) + 1 {
+		var want, got bytes.Buffer
+		e := &env{stdout: &want}
+		is.NoErr(e.printJSON(append([]row{}, all[:n]...)))
+		l := newJSONList(&got)
+		for i, r := range all[:n] {
+			is.NoErr(l.add(r))
+			if i%2 == 0 {
+				is.NoErr(l.flush())
+			}
+		}
+		is.NoErr(l.end())
+		is.Equal(got.String(), want.String()) // as printJSON, for n elements
+	}
+}
+
+// TestWebhooksListPages: webhooks list reads and prints a long list a page at a
+// time (with a million webhooks the whole list took 2 GB), and still prints every
+// webhook once, in order, under one heading, as a table and as JSON, with and
+// without a filter.
+func TestWebhooksListPages(t *testing.T) {
+	is := is.New(t)
+	cfg := cliFixture(t)
+	st := openTestStore(t, cfg)
+	ctx := context.Background()
+	for i := range 6 {
+		_, _, err := st.PutOrcidWebhook(ctx, "fixture", "0000-0002-7253-3645", fmt.Sprintf("https://example.org/cb%d", i))
+		is.NoErr(err)
+	}
+	st.Close()
+	whole, err := runCmd(t, "webhooks", "list", "-config", cfg)
+	is.NoErr(err)
+	wholeJSON, err := runCmd(t, "webhooks", "list", "-json", "-config", cfg)
+	is.NoErr(err)
+	filtered, err := runCmd(t, "webhooks", "list", "-client", "fixture", "-json", "-config", cfg)
+	is.NoErr(err)
+	defer func(n int) { listPage = n }(listPage)
+	for _, page := range []int{1, 2, 3, 6, 7, 8} { // the fixture's webhook and these 6: 7
+		listPage = page
+		out, err := runCmd(t, "webhooks", "list", "-config", cfg)
+		is.NoErr(err)
+		is.True(strings.HasPrefix(out, "ID  "))
+		is.Equal(strings.Count(out, "\nID  "), 0) // one heading
+		var ids []string
+		for _, line := range strings.Split(strings.TrimSpace(out), "\n")[1:] {
+			ids = append(ids, strings.Fields(line)[0])
+		}
+		var wantIDs []string
+		for _, line := range strings.Split(strings.TrimSpace(whole), "\n")[1:] {
+			wantIDs = append(wantIDs, strings.Fields(line)[0])
+		}
+		is.Equal(len(wantIDs), 7)
+		is.Equal(ids, wantIDs) // each once, in order
+		out, err = runCmd(t, "webhooks", "list", "-json", "-config", cfg)
+		is.NoErr(err)
+		is.Equal(out, wholeJSON) // the same JSON whatever the page
+		out, err = runCmd(t, "webhooks", "list", "-client", "fixture", "-json", "-config", cfg)
+		is.NoErr(err)
+		is.Equal(out, filtered)
+	}
+	var rows []map[string]any
+	is.NoErr(json.Unmarshal([]byte(filtered), &rows))
+	is.Equal(len(rows), 7) // the client's: its fixture webhook and the 6
 }

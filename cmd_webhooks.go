@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
 	"time"
@@ -87,19 +88,52 @@ func (e *env) webhooksList(ctx context.Context, args []string) error {
 		}
 		f.OrgID = o.ID
 	}
-	subs, err := st.Subscriptions(ctx, f)
-	if err != nil {
-		return flagError("webhooks list", err, filterFlags)
-	}
+	// A page at a time, each printed before the next is read: with a million
+	// webhooks the whole list in memory took 2 GB, and one read held the
+	// database's history from being checkpointed while the output was read.
+	f.Limit = listPage
+	var list *jsonList
 	if *asJSON {
-		rows := make([]webhookJSON, 0, len(subs))
-		for _, s := range subs {
-			rows = append(rows, toWebhookJSON(s))
-		}
-		return e.printJSON(rows)
+		list = newJSONList(e.stdout)
 	}
-	tw := newTable(e.stdout)
-	fmt.Fprintln(tw, "ID\tOWNER\tFORMAT\tORCID\tTARGET\tSTATUS")
+	for first := true; ; first = false {
+		subs, err := st.Subscriptions(ctx, f)
+		if err != nil {
+			return flagError("webhooks list", err, filterFlags)
+		}
+		if list != nil {
+			for _, s := range subs {
+				if err := list.add(toWebhookJSON(s)); err != nil {
+					return err
+				}
+			}
+			if err := list.flush(); err != nil {
+				return err
+			}
+		} else if err := printWebhooks(e.stdout, subs, first); err != nil {
+			return err
+		}
+		if len(subs) < listPage {
+			break
+		}
+		f.AfterID = subs[len(subs)-1].ID
+	}
+	if list != nil {
+		return list.end()
+	}
+	return nil
+}
+
+// listPage is how many rows a long list's command reads and prints at a time.
+var listPage = 1000
+
+// printWebhooks prints a page of webhooks as a table, under its heading for the
+// first page; each page is laid out on its own.
+func printWebhooks(w io.Writer, subs []store.Subscription, heading bool) error {
+	tw := newTable(w)
+	if heading {
+		fmt.Fprintln(tw, "ID\tOWNER\tFORMAT\tORCID\tTARGET\tSTATUS")
+	}
 	for _, s := range subs {
 		orcidID := s.Orcid
 		if orcidID == "" {

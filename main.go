@@ -20,6 +20,7 @@ import (
 	"strings"
 	"syscall"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/lmittmann/tint"
 	"github.com/mattn/go-isatty"
@@ -877,8 +878,10 @@ func (e *env) cmdBackup(ctx context.Context, args []string) error {
 // any other control character (a form feed or a vertical tab ends a row or a cell
 // for text/tabwriter too; an escape drives the terminal) shows escaped.
 func cell(s string) string {
-	return store.VisibleText(strings.NewReplacer("\n", `\n`, "\r", `\r`, "\t", `\t`).Replace(s), false)
+	return store.VisibleText(cellBreaks.Replace(s), false)
 }
+
+var cellBreaks = strings.NewReplacer("\n", `\n`, "\r", `\r`, "\t", `\t`)
 
 // tableWriter lays out a table's rows, their cells ended by tabs, as
 // text/tabwriter does with two spaces between columns (a column runs down the
@@ -943,6 +946,13 @@ func (t *tableWriter) Flush() error {
 
 // textWidth is how many columns of a terminal s takes.
 func textWidth(s string) int {
+	ascii := true
+	for i := 0; i < len(s) && ascii; i++ {
+		ascii = s[i] < utf8.RuneSelf
+	}
+	if ascii {
+		return len(s)
+	}
 	n := 0
 	for _, r := range s {
 		switch {
@@ -972,6 +982,56 @@ func them(n int) string {
 		return "it"
 	}
 	return "them"
+}
+
+// jsonList writes a JSON array element by element, as printJSON writes a whole
+// slice, for a list too long to hold in memory: the elements added go out at
+// each flush.
+type jsonList struct {
+	w   io.Writer
+	buf bytes.Buffer
+	enc *json.Encoder
+	n   int
+}
+
+func newJSONList(w io.Writer) *jsonList {
+	l := &jsonList{w: w}
+	l.enc = json.NewEncoder(&l.buf)
+	l.enc.SetIndent("  ", "  ")
+	l.enc.SetEscapeHTML(false)
+	return l
+}
+
+// add adds v as the list's next element.
+func (l *jsonList) add(v any) error {
+	if l.n == 0 {
+		l.buf.WriteString("[\n  ")
+	} else {
+		l.buf.WriteString(",\n  ")
+	}
+	if err := l.enc.Encode(v); err != nil {
+		return err
+	}
+	l.buf.Truncate(l.buf.Len() - 1) // Encode's newline: a comma or the end follows
+	l.n++
+	return nil
+}
+
+// flush writes the elements added since the last flush.
+func (l *jsonList) flush() error {
+	_, err := l.w.Write(l.buf.Bytes())
+	l.buf.Reset()
+	return err
+}
+
+// end writes the rest of the list and closes it ("[]" if it had no element).
+func (l *jsonList) end() error {
+	if l.n == 0 {
+		l.buf.WriteString("[]\n")
+	} else {
+		l.buf.WriteString("\n]\n")
+	}
+	return l.flush()
 }
 
 // printJSON is the -json output of every command: indented, with snake_case keys.
