@@ -9,9 +9,11 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/matryer/is"
 
+	"hookd/dispatch"
 	"hookd/store"
 )
 
@@ -112,6 +114,67 @@ func TestRefusedUpstreamNamesWhatToCheck(t *testing.T) {
 			ms, err := e.st.Members(context.Background(), org)
 			is.NoErr(err)                                      // members
 			is.True(strings.Contains(ms[0].Upstream, tc.want)) // hookd org status says the same
+		})
+	}
+}
+
+// TestAnswerCutOffMidLine: an answer whose status line or a header line is cut
+// off (the call's timeout, or the receiver closing the connection) is logged as
+// what happened, not as a malformed answer quoting the part line ("malformed HTTP
+// response \"HTTP/\""), which the receiver never sent as a line.
+func TestAnswerCutOffMidLine(t *testing.T) {
+	serve := func(t *testing.T, send string, closeAfter bool) string {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan struct{})
+		t.Cleanup(func() { close(done); ln.Close() })
+		go func() {
+			for {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				go func() {
+					defer c.Close()
+					if req, err := http.ReadRequest(bufio.NewReader(c)); err == nil {
+						req.Body.Close()
+					}
+					c.Write([]byte(send))
+					if !closeAfter {
+						<-done // the rest never comes
+					}
+				}()
+			}
+		}()
+		return "http://" + ln.Addr().String() + "/hook"
+	}
+	cases := []struct {
+		name, send string
+		closeAfter bool
+		want       string
+	}{
+		{"status line, timeout", "HTTP/", false, "timeout after 300ms"},
+		{"header line, timeout", "HTTP/1.1 200 OK\r\nX-Slow: aaa", false, "timeout after 300ms"},
+		{"status line, closed", "HTTP/1.1 2", true, "the receiver closed the connection"},
+		{"header line, closed", "HTTP/1.1 200 OK\r\nX-Slow: aaa", true, "the receiver closed the connection"},
+	}
+	for i, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			is := is.New(t)
+			e := newEnv(t)
+			e.subscribe(testOrcid(i), serve(t, tc.send, tc.closeAfter))
+			d := e.dispatcher(func(o *dispatch.Options) { o.Timeout = 300 * time.Millisecond })
+			e.intake(0, store.Event{Orcid: testOrcid(i)})
+			e.tick(d)
+			dl := e.only()
+			as := e.attempts(dl.ID)
+			is.Equal(len(as), 1) // one failed attempt
+			t.Log(as[0].Error)
+			is.Equal(as[0].Status, 0)                            // no answer came whole
+			is.True(strings.Contains(as[0].Error, tc.want))      // says what happened
+			is.True(!strings.Contains(as[0].Error, "malformed")) // not a malformed answer
 		})
 	}
 }

@@ -75,12 +75,19 @@ type conn struct {
 	idleAt time.Time
 	// answered is set once a byte of the call's answer has come (roundTrip resets it).
 	answered bool
+	// readErr is the first read error of the call (roundTrip resets it): the
+	// parser takes a line cut off by it as a whole line and reports that line as
+	// malformed, keeping quiet about the timeout or the closed connection.
+	readErr error
 }
 
 // Read reads for br, within c.limit.
 func (c *conn) Read(p []byte) (int, error) {
 	n, err := readCapped(c.Conn, p, &c.limit, errHeaderTooLong)
 	c.answered = c.answered || n > 0
+	if err != nil && c.readErr == nil {
+		c.readErr = err
+	}
 	return n, err
 }
 
@@ -195,7 +202,7 @@ func (e notSent) Unwrap() error { return e.error }
 // standard transport (https): a receiver may send as many as fit (a few Early
 // Hints before its 2xx), and one that sends them without end is cut off there.
 func (c *conn) roundTrip(req *http.Request) (*http.Response, error) {
-	c.answered = false
+	c.answered, c.readErr = false, nil
 	if err := req.Write(c.bw); err != nil {
 		return nil, err
 	}
@@ -211,6 +218,11 @@ func (c *conn) roundTrip(req *http.Request) (*http.Response, error) {
 				// The cut came in the middle of a line, which the parser reports as
 				// a malformed header: the headers' length is what is wrong.
 				return nil, errHeaderTooLong
+			}
+			if c.readErr != nil {
+				// The answer broke off (the call's timeout, a closed connection)
+				// inside a line, which the parser read as a whole one.
+				return nil, c.readErr
 			}
 			return nil, err
 		}
