@@ -38,8 +38,8 @@ func (e *env) cmdServe(ctx context.Context, args []string) error {
 	}
 	// The daemon has nothing to reload (it reads its configuration at start): a
 	// SIGHUP, which would kill it without a word, and which systemd takes for a
-	// clean exit it does not restart, is noted and ignored. hookd dev keeps Go's
-	// default, so closing its terminal stops it.
+	// clean exit it does not restart, is noted and ignored. hookd dev stops on it
+	// (cmdDev), so closing its terminal stops it.
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer func() {
@@ -455,6 +455,11 @@ func devConfig() Config {
 // http.base_path and the rest can be tried in dev mode), and -listen and -db over
 // both. HOOKD_CONFIG, meant for the service's commands, does not apply.
 func (e *env) cmdDev(ctx context.Context, args []string) error {
+	// Closing dev's terminal (a SIGHUP) stops it as Ctrl-C does, recording the
+	// outcomes of the calls made: Go's default would end it at once, and those
+	// deliveries would go out again at the next start.
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGHUP)
+	defer stop()
 	fs, path := e.flags("dev")
 	fs.Lookup("config").Usage = "configuration file (TOML) over dev's settings; HOOKD_CONFIG is not read"
 	listen := fs.String("listen", "", "address to listen on (default 127.0.0.1:8080, or http.listen of -config)")

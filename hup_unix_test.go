@@ -3,6 +3,7 @@
 package main
 
 import (
+	"encoding/json"
 	"net/http"
 	"os"
 	"strings"
@@ -31,4 +32,28 @@ func TestServeIgnoresHUP(t *testing.T) {
 	res.Body.Close()
 	is.Equal(res.StatusCode, http.StatusOK)
 	is.NoErr(d.stop()) // and stops as it should
+}
+
+// TestDevStopsOnHUP: hookd dev stops on a SIGHUP (its terminal closing) as on
+// Ctrl-C, recording the outcomes of the calls it has made before it ends, where
+// Go's default ended it at once and left them to be sent again at the next start.
+func TestDevStopsOnHUP(t *testing.T) {
+	is := is.New(t)
+	p := startProcess(t, "dev", "-config", testConfig(t, ""))
+	is.NoErr(p.cmd.Process.Signal(syscall.SIGHUP))
+	select {
+	case <-p.done:
+	case <-time.After(20 * time.Second):
+		t.Fatalf("hookd dev did not stop within 20s of SIGHUP:\n%s", p.logs)
+	}
+	var last string
+	for _, line := range strings.Split(strings.TrimSpace(p.logs.String()), "\n") {
+		var rec struct {
+			Msg string `json:"msg"`
+		}
+		is.NoErr(json.Unmarshal([]byte(line), &rec)) // a JSON line
+		last = rec.Msg
+	}
+	is.Equal(last, "stopped") // a clean stop, its database closed
+	is.Equal(p.cmd.ProcessState.ExitCode(), 0)
 }
