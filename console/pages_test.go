@@ -403,3 +403,22 @@ func TestPagePastTheEndSaysSo(t *testing.T) {
 		}
 	}
 }
+
+// TestOperatorListsPastTheEndSaySo: the clients' and the organisations' pages
+// past their end (an old link) say so and lead back to the first page, as every
+// other list does, instead of saying there is no client or organisation yet.
+func TestOperatorListsPastTheEndSaySo(t *testing.T) {
+	is := is.New(t)
+	e := newEnv(t)
+	u := e.as(t, "token")
+	for path, untrue := range map[string]string{
+		"/console/clients?after=99999999999999:ZZZ": "No clients yet",
+		"/console/organisations?after=999999":       "No organisation yet",
+	} {
+		p := u.get(t, path)
+		is.Equal(p.status, http.StatusOK)
+		is.True(strings.Contains(p.body, "this page is past the end of the list")) // said
+		is.True(strings.Contains(p.body, "Go to the first page</a>"))              // with the way back
+		is.True(!strings.Contains(p.body, untrue))                                 // not that the list is empty
+	}
+}
