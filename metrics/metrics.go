@@ -97,7 +97,7 @@ var (
 	descUp      = prometheus.NewDesc("hookd_store_up", "1 when the store answered the scrape's queries and takes writes; 0 while it cannot be written (a full disk, a read-only file: /readyz names why).", nil, nil)
 	descTx      = prometheus.NewDesc("hookd_store_write_transactions_total", "Transactions the group writer committed or rolled back (intake, registrations, other API writes and the dispatch loop's turns).", nil, nil)
 	descOff     = prometheus.NewDesc("hookd_webhooks_inactive", "Webhooks switched off (a 410, or failing past disable_after) and not reactivated: their events are not delivered.", nil, nil)
-	descFailing = prometheus.NewDesc("hookd_webhooks_failing", "Active webhooks whose deliveries have failed since their last success (disable_after counts from the first of those failures).", nil, nil)
+	descFailing = prometheus.NewDesc("hookd_webhooks_failing", "Active webhooks whose deliveries have failed since their last success, and which hookd is still trying (not idle past retry_max_delay after the retry planned); disable_after counts from the first of those failures.", nil, nil)
 	descCalls   = prometheus.NewDesc("hookd_store_write_calls_total", "Write calls those transactions carried: calls / transactions is the group commit size.", nil, nil)
 )
 
