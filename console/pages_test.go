@@ -422,3 +422,17 @@ func TestOperatorListsPastTheEndSaySo(t *testing.T) {
 		is.True(!strings.Contains(p.body, untrue))                                 // not that the list is empty
 	}
 }
+
+// TestOrganisationPageSaysImportsAreNotEmailed: the organisation's page does not
+// promise an e-mail for every record that joins: a member added alone is told to
+// the webhook and the e-mail, but an import tells the webhook only, and the page
+// says so where it tells what is sent and beside the import.
+func TestOrganisationPageSaysImportsAreNotEmailed(t *testing.T) {
+	is := is.New(t)
+	e := newEnv(t)
+	p := e.as(t, "staffA").get(t, "/console/organisations/"+strconv.FormatInt(e.orgA.ID, 10))
+	is.Equal(p.status, http.StatusOK)
+	is.True(!strings.Contains(p.body, "and when a record joins the organisation, hookd calls the webhook with the Hub's JSON and, when e-mail is on, writes")) // not promised for every joining record
+	is.True(strings.Contains(p.body, "an import tells the webhook only"))                                                                                      // what is sent, said
+	is.True(strings.Contains(p.body, "no e-mail for each of them"))                                                                                            // and beside the import
+}
