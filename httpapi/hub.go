@@ -410,10 +410,11 @@ func (s *Server) handleMemberList() http.Handler {
 			s.writeProblem(w, r, err, nil)
 			return
 		}
-		// Without limit, every member (after the cursor), as the list always
-		// answered: an organisation of tens of thousands pages with limit.
+		// Without limit (or with an empty one), every member (after the cursor),
+		// as the list always answered: an organisation of tens of thousands pages
+		// with limit.
 		limit := -1
-		if q.Has("limit") {
+		if q.Get("limit") != "" {
 			if limit, err = pageLimit(q); err != nil {
 				s.writeProblem(w, r, err, nil)
 				return

@@ -16,6 +16,7 @@ import (
 
 	"hookd/httpapi"
 	"hookd/metrics"
+	"hookd/orcid"
 	"hookd/store"
 )
 
@@ -253,6 +254,29 @@ func TestHubAdminAPI(t *testing.T) {
 		decodeJSON(t, res.body, &rest)
 		is.Equal(len(rest.Members), 1) // every member after the cursor
 		problemOf(t, h.hubReq(t, http.MethodGet, one+"/members?limit=0", admin, ""), http.StatusBadRequest, "limit")
+
+		// An empty limit is no limit, as the list says without one: every member,
+		// not a page of 50.
+		var rows []store.MemberRow
+		for i := range 60 {
+			base := fmt.Sprintf("000000020%06d", i)
+			id := base + string(orcid.CheckDigit(base))
+			rows = append(rows, store.MemberRow{Orcid: id[0:4] + "-" + id[4:8] + "-" + id[8:12] + "-" + id[12:16]})
+		}
+		_, err = h.st.ImportMembers(context.Background(), org.ID, rows, 0)
+		is.NoErr(err)
+		res = h.hubReq(t, http.MethodGet, one+"/members?limit=", admin, "")
+		is.Equal(res.status, http.StatusOK)
+		var every membersBody
+		decodeJSON(t, res.body, &every)
+		is.Equal(len(every.Members), 62) // the two and the sixty
+		is.Equal(every.NextCursor, "")
+		is.NoErr(h.st.RemoveMembers(context.Background(), org.ID, func() (ids []string) {
+			for _, r := range rows {
+				ids = append(ids, r.Orcid)
+			}
+			return ids
+		}()...))
 		problemOf(t, h.hubReq(t, http.MethodGet, one+"/members?cursor=nope", admin, ""), http.StatusBadRequest, "cursor")
 		problemOf(t, h.hubReq(t, http.MethodGet, one+"/members?sort=name", admin, ""), http.StatusBadRequest, "sort")
 
