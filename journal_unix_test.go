@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -87,4 +88,39 @@ func TestJournalPriorities(t *testing.T) {
 	var buf strings.Builder
 	newLogger(cfg, &buf, false).Error("e")
 	is.True(strings.HasPrefix(buf.String(), "{")) // elsewhere, the JSON line alone
+}
+
+// TestJournalErrorPriority: the error hookd ends with (here check-config's, the
+// unit's ExecStartPre, on a file with two bad values) goes to the journal at the
+// error priority, each of its lines, so `journalctl -u hookd -p err` shows why
+// hookd did not start. Elsewhere it has no prefix.
+func TestJournalErrorPriority(t *testing.T) {
+	is := is.New(t)
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "hookd.toml")
+	is.NoErr(os.WriteFile(cfg, []byte("[delivery]\ntimeout = \"0s\"\nretention = \"0s\"\n"), 0o600))
+	for _, journal := range []bool{true, false} {
+		path := filepath.Join(dir, fmt.Sprintf("stderr-%t", journal))
+		f, err := os.Create(path)
+		is.NoErr(err)
+		cmd := exec.Command(hookdBinary(t), "check-config", "-config", cfg)
+		cmd.Stderr = f
+		if journal {
+			cmd.Env = append(os.Environ(), "JOURNAL_STREAM="+journalStream(t, f))
+		} else {
+			cmd.Env = append(os.Environ(), "JOURNAL_STREAM=")
+		}
+		err = cmd.Run()
+		is.NoErr(f.Close())
+		is.True(err != nil) // the check fails
+		b, err := os.ReadFile(path)
+		is.NoErr(err)
+		lines := strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
+		is.Equal(len(lines), 2) // one line a bad value
+		for _, l := range lines {
+			is.Equal(strings.HasPrefix(l, "<3>"), journal) // the error priority on the journal, and only there
+		}
+		is.True(strings.Contains(lines[0], "hookd: config "+cfg+": delivery.timeout: must be > 0")) // the error as elsewhere
+		is.True(strings.Contains(lines[1], "delivery.retention"))
+	}
 }

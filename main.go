@@ -37,9 +37,22 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, os.Args, os.Getenv, os.Stdin, os.Stdout, os.Stderr); err != nil {
-		fmt.Fprintln(os.Stderr, "hookd:", err)
+		writeError(os.Stderr, toJournal(os.Getenv, os.Stderr), err)
 		os.Exit(exitStatus(err))
 	}
+}
+
+// writeError writes the error hookd ends with to w: "hookd: " and the error. On
+// the journal (toJournal) every line of it starts with the error priority, "<3>",
+// as the logger's errors do, so that `journalctl -u hookd -p err` shows why hookd
+// did not start (a configuration check that failed, a missing key) beside
+// systemd's "Failed to start", not only at the journal's default priority, info.
+func writeError(w io.Writer, journal bool, err error) {
+	msg := "hookd: " + err.Error()
+	if journal {
+		msg = "<3>" + strings.ReplaceAll(msg, "\n", "\n<3>")
+	}
+	fmt.Fprintln(w, msg)
 }
 
 // usageError is a mistake in how a command was typed: an unknown command or flag, a
