@@ -109,6 +109,9 @@ func (e *env) cmdInit(ctx context.Context, args []string) error {
 	}
 	_, keyErr := os.Stat(key)
 	if err := checkKeyAhead(cfg); err != nil {
+		if nerr := e.noConfigError("init", *path, err); nerr != nil {
+			return nerr
+		}
 		return fmt.Errorf("init: %w", err)
 	}
 	if err := os.MkdirAll(filepath.Dir(db), 0o700); err != nil {

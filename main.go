@@ -429,6 +429,9 @@ func (e *env) openWith(ctx context.Context, cmd, flagValue string,
 	st, err := open(ctx, cfg, false, false, func(name string) {
 		fmt.Fprintf(e.stderr, "hookd: applying database migration %s to %s\n", name, cfg.Store.Path)
 	})
+	if nerr := e.noConfigError(cmd, flagValue, err); nerr != nil {
+		return nil, cfg, nerr
+	}
 	if errors.Is(err, store.ErrNoDatabase) {
 		db, _ := filepath.Abs(cfg.Store.Path)
 		initCmd := "hookd init"
@@ -439,8 +442,8 @@ func (e *env) openWith(ctx context.Context, cmd, flagValue string,
 			// Most often a newcomer ahead of hookd dev: "hookd init" would make a
 			// ./hookd.db that dev, serving ./hookd-dev.db, never reads.
 			return nil, cfg, fmt.Errorf("%s: no database at %s (%s); start \"hookd dev\" (or \"hookd serve\") in this folder first: "+
-				"dev makes ./%s, which the commands then use; or point hookd at the service's configuration with -config FILE or HOOKD_CONFIG=FILE, or create a new database with %q",
-				cmd, db, from, devDatabase, initCmd)
+				"dev makes ./%s, which the commands then use; or point hookd at the service's configuration with -config FILE or HOOKD_CONFIG=FILE%s, or create a new database with %q",
+				cmd, db, from, devDatabase, e.sudoHint(), initCmd)
 		}
 		return nil, cfg, fmt.Errorf("%s: no database at %s (%s); point hookd at the service's configuration with -config FILE or HOOKD_CONFIG=FILE, or create a new database with %q",
 			cmd, db, from, initCmd)
@@ -586,8 +589,7 @@ func checkDatabaseAccess(db string) error {
 	fi, err := os.Stat(db)
 	switch {
 	case errors.Is(err, fs.ErrPermission):
-		return fmt.Errorf("store.path: %s cannot be reached (%w): its folder is closed to this user; "+
-			"run hookd as the user the database belongs to (the service's: sudo -u hookd hookd …); nothing was changed", db, err)
+		return &unreachableError{db: db, err: err}
 	case err != nil || !fi.Mode().IsRegular():
 		return nil // missing, or no file: the callers say so
 	}
@@ -596,6 +598,50 @@ func checkDatabaseAccess(db string) error {
 			"run hookd as the user the database belongs to (the service's: sudo -u hookd hookd …), or give that user write permission (chmod u+w); nothing was changed", db, err)
 	}
 	return nil
+}
+
+// unreachableError is a database at db whose folder this user may not enter.
+type unreachableError struct {
+	db  string
+	err error // the stat's
+}
+
+func (u *unreachableError) Error() string {
+	return fmt.Sprintf("store.path: %s cannot be reached (%v): its folder is closed to this user; "+
+		"run hookd as the user the database belongs to (the service's: sudo -u hookd hookd …); nothing was changed", u.db, u.err)
+}
+
+func (u *unreachableError) Unwrap() error { return u.err }
+
+// noConfigError is the error of a command given no configuration file (no -config,
+// no HOOKD_CONFIG) whose database err says is out of reach: the built-in ./hookd.db
+// in a working folder this user may not enter. Most often that is "sudo -u hookd
+// hookd …" run from a home folder, sudo having left HOOKD_CONFIG behind: the user
+// is the right one, and what is missing is the configuration, so this says that
+// rather than to run hookd as the database's owner. It is nil for any other error.
+func (e *env) noConfigError(cmd, flagValue string, err error) error {
+	var u *unreachableError
+	if file, _ := e.configFile(flagValue); file != "" || !errors.As(err, &u) {
+		return nil
+	}
+	folder := "the working folder"
+	// os.Getwd stats ".", which a folder closed to this user refuses; the
+	// system call answers all the same.
+	if wd, err := syscall.Getwd(); err == nil {
+		folder += ", " + wd + ","
+	}
+	return fmt.Errorf("%s: no -config given and HOOKD_CONFIG not set, so the database is the built-in default ./%s, in %s which this user may not enter (%v); "+
+		"point hookd at the service's configuration with -config FILE or HOOKD_CONFIG=FILE%s; nothing was changed",
+		cmd, filepath.Base(u.db), folder, u.err, e.sudoHint())
+}
+
+// sudoHint says, under sudo, that sudo does not pass HOOKD_CONFIG on: a shell's
+// "export HOOKD_CONFIG=…" does not reach "sudo -u hookd hookd …" unless sudoers keeps it.
+func (e *env) sudoHint() string {
+	if e.getenv("SUDO_USER") == "" {
+		return ""
+	}
+	return ` (sudo does not pass HOOKD_CONFIG on: give -config, or keep it with Defaults env_keep += "HOOKD_CONFIG" in visudo)`
 }
 
 // emptyFile reports whether db is a file of 0 bytes without a WAL beside it (as

@@ -1,0 +1,113 @@
+//go:build unix
+
+package main
+
+import (
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/matryer/is"
+)
+
+// TestNoConfigFolderClosed: a command given no configuration file, run by a user
+// who may not enter the working folder (as "sudo -u hookd hookd client list" from
+// an administrator's home, sudo having left HOOKD_CONFIG behind), says that no
+// configuration was given, that the built-in ./hookd.db is in a folder it may not
+// enter, and to give -config (under sudo, that sudo does not pass HOOKD_CONFIG on);
+// not to run hookd as the user the database belongs to, which it may well be
+// already. It changes nothing. The command runs in a process of its own, in a
+// folder closed to it: as root, as the user nobody (uid 65534), which setpriv
+// becomes once in the folder; as any other user, after closing its own folder.
+func TestNoConfigFolderClosed(t *testing.T) {
+	is := is.New(t)
+	bin := hookdBinary(t)
+	dir := t.TempDir()
+	closed := filepath.Join(dir, "home")
+	is.NoErr(os.Mkdir(closed, 0o700))
+	t.Cleanup(func() { os.Chmod(closed, 0o700) })
+	var prefix []string
+	if os.Geteuid() == 0 {
+		setpriv, err := exec.LookPath("setpriv")
+		if err != nil {
+			t.Skip("as root, needs setpriv (util-linux) to run hookd as another user")
+		}
+		// A copy of the binary that user may run, in a folder it may enter.
+		open, err := os.MkdirTemp("", "hookd-nobody-")
+		is.NoErr(err)
+		t.Cleanup(func() { os.RemoveAll(open) })
+		is.NoErr(os.Chmod(open, 0o755))
+		copied := filepath.Join(open, "hookd")
+		src, err := os.Open(bin)
+		is.NoErr(err)
+		defer src.Close()
+		dst, err := os.OpenFile(copied, os.O_CREATE|os.O_WRONLY, 0o755)
+		is.NoErr(err)
+		_, err = io.Copy(dst, src)
+		is.NoErr(err)
+		is.NoErr(dst.Close())
+		bin = copied
+		prefix = []string{setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", "--"}
+	}
+	for _, tt := range []struct {
+		name string
+		args []string
+		sudo bool
+	}{
+		{"client list under sudo", []string{"client", "list"}, true},
+		{"notify", []string{"notify", "0000-0002-7253-3645"}, false},
+		{"init under sudo", []string{"init"}, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			is := is.New(t)
+			var cmd *exec.Cmd
+			if prefix != nil {
+				cmd = exec.Command(prefix[0], append(append(prefix[1:], bin), tt.args...)...)
+				cmd.Dir = closed // root enters it; setpriv then becomes nobody, who may not
+			} else {
+				// The user enters its folder, closes it, and runs hookd there.
+				cmd = exec.Command("sh", append([]string{"-c", `cd "$1" && chmod 000 . && shift && exec "$@"`, "sh", closed, bin}, tt.args...)...)
+			}
+			env := []string{"PATH=" + os.Getenv("PATH")} // no HOOKD_CONFIG
+			if tt.sudo {
+				env = append(env, "SUDO_USER=admin")
+			}
+			cmd.Env = env
+			out, err := cmd.CombinedOutput()
+			os.Chmod(closed, 0o700)
+			msg := string(out)
+			is.True(err != nil) // refused
+			t.Log(msg)
+			is.True(strings.Contains(msg, "no -config given and HOOKD_CONFIG not set"))                       // what is missing
+			is.True(strings.Contains(msg, "built-in default ./hookd.db, in the working folder, "+closed+",")) // where it looked
+			is.True(strings.Contains(msg, "which this user may not enter"))                                   // and why it could not
+			is.True(strings.Contains(msg, "-config FILE or HOOKD_CONFIG=FILE"))                               // what to do
+			is.Equal(strings.Contains(msg, "sudo does not pass HOOKD_CONFIG on"), tt.sudo)                    // and under sudo, why the variable is not there
+			is.True(!strings.Contains(msg, "run hookd as the user the database belongs to"))                  // not to change users
+			entries, err := os.ReadDir(closed)
+			is.NoErr(err)
+			is.Equal(len(entries), 0) // nothing made
+		})
+	}
+}
+
+// TestNoDatabaseUnderSudo: a command given no configuration file that finds no
+// database says, under sudo, that sudo does not pass HOOKD_CONFIG on (the shell's
+// export does not reach "sudo -u hookd hookd …"), and only there.
+func TestNoDatabaseUnderSudo(t *testing.T) {
+	t.Chdir(t.TempDir())
+	for _, sudo := range []bool{true, false} {
+		is := is.New(t)
+		env := map[string]string{}
+		if sudo {
+			env["SUDO_USER"] = "admin"
+		}
+		_, _, err := runEnv(t, env, "client", "list")
+		is.True(err != nil)                                                                 // no database
+		is.True(strings.Contains(err.Error(), "no database at"))                            // says so
+		is.Equal(strings.Contains(err.Error(), "sudo does not pass HOOKD_CONFIG on"), sudo) // and, under sudo, why HOOKD_CONFIG is not set
+	}
+}
