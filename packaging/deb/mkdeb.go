@@ -98,11 +98,9 @@ func run(args []string) error {
 		if strings.Count(s, want) != 1 {
 			return "", fmt.Errorf("config.example.toml has no single line %s: update mkdeb.go", want)
 		}
-		// As the service's user: as root, every folder is writable, so check-config
-		// would pass a store.path the service cannot write.
+		// The example says how to check it, as the service's user.
 		return "# hookd's configuration, from the hookd Debian package (a conffile: your edits\n" +
-			"# are kept on upgrade). Check it, as the service's user, with:\n" +
-			"#   sudo -u hookd hookd check-config -config /etc/hookd/hookd.toml\n\n" + s, nil
+			"# are kept on upgrade).\n\n" + s, nil
 	})
 	if err != nil {
 		return err
