@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -110,4 +111,53 @@ func TestNoDatabaseUnderSudo(t *testing.T) {
 		is.True(strings.Contains(err.Error(), "no database at"))                            // says so
 		is.Equal(strings.Contains(err.Error(), "sudo does not pass HOOKD_CONFIG on"), sudo) // and, under sudo, why HOOKD_CONFIG is not set
 	}
+}
+
+// TestCheckConfigAsAnotherUser: check-config run by a user who may not write the
+// database's folder, which belongs to another user (the service's /var/lib/hookd,
+// checked by an administrator as themselves), names that user and says to run
+// hookd as it, rather than only that the folder is not writable, which reads as a
+// fault of the folder. It runs the built hookd as uid 1 on a folder of uid 65534,
+// so only as root.
+func TestCheckConfigAsAnotherUser(t *testing.T) {
+	is := is.New(t)
+	if os.Geteuid() != 0 {
+		t.Skip("makes a folder of another user's: only as root")
+	}
+	setpriv, err := exec.LookPath("setpriv")
+	if err != nil {
+		t.Skip("needs setpriv (util-linux) to run hookd as another user")
+	}
+	open, err := os.MkdirTemp("", "hookd-other-")
+	is.NoErr(err)
+	t.Cleanup(func() { os.RemoveAll(open) })
+	is.NoErr(os.Chmod(open, 0o755))
+	bin := filepath.Join(open, "hookd")
+	src, err := os.Open(hookdBinary(t))
+	is.NoErr(err)
+	defer src.Close()
+	dst, err := os.OpenFile(bin, os.O_CREATE|os.O_WRONLY, 0o755)
+	is.NoErr(err)
+	_, err = io.Copy(dst, src)
+	is.NoErr(err)
+	is.NoErr(dst.Close())
+	service := filepath.Join(open, "lib")
+	is.NoErr(os.Mkdir(service, 0o755))
+	is.NoErr(os.Chown(service, 65534, 65534)) // the service's folder
+	cfg := filepath.Join(open, "hookd.toml")
+	is.NoErr(os.WriteFile(cfg, []byte("[store]\npath = "+strconv.Quote(filepath.Join(service, "hookd.db"))+"\n"), 0o644))
+	out, err := exec.Command(setpriv, "--reuid=1", "--regid=1", "--clear-groups", "--", bin, "check-config", "-config", cfg).CombinedOutput()
+	msg := string(out)
+	t.Log(msg)
+	is.True(err != nil)                                                            // refused
+	is.True(strings.Contains(msg, "the database's folder "+service+" belongs to")) // whose folder it is
+	is.True(strings.Contains(msg, "is not writable by this user"))                 // what is wrong
+	is.True(strings.Contains(msg, "run hookd as "))                                // and what to do
+	entries, err := os.ReadDir(service)
+	is.NoErr(err)
+	is.Equal(len(entries), 0) // nothing made
+
+	out, err = exec.Command(setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", "--", bin, "check-config", "-config", cfg).CombinedOutput()
+	is.NoErr(err) // as the folder's user, the check passes
+	is.True(strings.Contains(string(out), "ok"))
 }

@@ -2,7 +2,12 @@
 
 package main
 
-import "syscall"
+import (
+	"os"
+	"os/user"
+	"strconv"
+	"syscall"
+)
 
 // writable reports whether this process may write the file at path, or make files
 // in the folder at path, as access(2) says: it honours read-only mounts such as the
@@ -14,4 +19,20 @@ func writable(path string, folder bool) error {
 		mode |= xOK
 	}
 	return syscall.Access(path, mode)
+}
+
+// ownerOther names the user the file or folder at path belongs to when that is
+// another user than this process's, and not root ("" otherwise, or when it cannot
+// be told): a folder of the service's user, which an administrator checking the
+// configuration as themselves may not write. (A folder of root's is no service's.)
+func ownerOther(path string) string {
+	var st syscall.Stat_t
+	if syscall.Stat(path, &st) != nil || int(st.Uid) == os.Geteuid() || st.Uid == 0 {
+		return ""
+	}
+	id := strconv.FormatUint(uint64(st.Uid), 10)
+	if u, err := user.LookupId(id); err == nil {
+		return u.Username
+	}
+	return "uid " + id
 }
