@@ -346,3 +346,16 @@ func TestRecordWebhooksAnyStatusPlan(t *testing.T) {
 		}
 	}
 }
+
+// TestUpstreamSubscriptionPlan: hookd's upstream subscription is found through its
+// own index, at start and for every change of an organisation's members, never by
+// reading the subscriptions until it comes (all of them when there is none).
+func TestUpstreamSubscriptionPlan(t *testing.T) {
+	st := openGroupStore(t)
+	for _, q := range []string{qUpstreamSub, qUpstreamSubAny} {
+		plan := strings.Join(queryPlan(t, st.read, q), "\n")
+		if !strings.Contains(plan, "subscriptions_upstream") {
+			t.Errorf("%s: plan\n%s", q, plan)
+		}
+	}
+}

@@ -56,10 +56,17 @@ SELECT ?1, orcid, 'REGISTER', 0, ?2, ?2, ?2 FROM upstream_registrations WHERE re
 AND NOT EXISTS (SELECT 1 FROM deliveries d INDEXED BY deliveries_one_pending WHERE d.subscription_id = ?1 AND d.subject = orcid AND d.state = 0)
 AND NOT EXISTS (SELECT 1 FROM deliveries d INDEXED BY deliveries_in_flight WHERE d.subscription_id = ?1 AND d.subject = orcid AND d.state = 1)`
 
+// qUpstreamSub finds the active upstream subscription, and qUpstreamSubAny the
+// upstream subscription, active or not, through its index (subscriptions_upstream).
+const (
+	qUpstreamSub    = "SELECT id FROM subscriptions WHERE format = 'upstream' AND active = 1 ORDER BY id LIMIT 1"
+	qUpstreamSubAny = "SELECT id, target, active, registered_as FROM subscriptions WHERE format = 'upstream' ORDER BY id LIMIT 1"
+)
+
 // upstreamSub returns the id of the active upstream subscription, or 0.
 func upstreamSub(ctx context.Context, tx *sql.Tx) (int64, error) {
 	var id int64
-	err := tx.QueryRowContext(ctx, "SELECT id FROM subscriptions WHERE format = 'upstream' AND active = 1 ORDER BY id LIMIT 1").Scan(&id)
+	err := tx.QueryRowContext(ctx, qUpstreamSub).Scan(&id)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, nil
 	}
@@ -427,7 +434,7 @@ func (s *Store) setUpstreamSub(ctx context.Context, tx *sql.Tx, apiURL string, n
 	var target string
 	var active bool
 	var as sql.NullString
-	err := tx.QueryRowContext(ctx, "SELECT id, target, active, registered_as FROM subscriptions WHERE format = 'upstream' ORDER BY id LIMIT 1").Scan(&id, &target, &active, &as)
+	err := tx.QueryRowContext(ctx, qUpstreamSubAny).Scan(&id, &target, &active, &as)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		if apiURL == "" {
