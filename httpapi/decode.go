@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -210,7 +211,9 @@ func unmarshalStrict(body []byte, v any) *store.Error {
 		case errors.As(err, &te) && te.Field == "":
 			return inputError("", "request body must be %s, got %s", jsonKind(te.Type), te.Value)
 		case errors.As(err, &te):
-			return inputError(te.Field, "must be %s, got %s", jsonKind(te.Type), te.Value)
+			// encoding/json names the struct field that holds the value ("types"),
+			// not the element of its list or map that is at fault ("types[1]").
+			return inputError(cmp.Or(mistyped(body, reflect.TypeOf(v)), te.Field), "must be %s, got %s", jsonKind(te.Type), te.Value)
 		}
 		if f := unknownField(body, reflect.TypeOf(v)); f != "" {
 			return inputError(f, "unknown field")
@@ -709,4 +712,113 @@ func hex4(b []byte, i int) (rune, bool) {
 	}
 	v, err := strconv.ParseUint(string(b[i:i+4]), 16, 32)
 	return rune(v), err == nil
+}
+
+// mistyped finds, in a body that encoding/json reported a type error for, the first
+// value (in the body's order, as the decoder reads it) whose JSON kind t does not
+// take there, as a path ("types[1]", "headers.X-A", "auth.type"); "" when it finds
+// none.
+func mistyped(body []byte, t reflect.Type) string {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	path, _ := mistypedIn(dec, t, "")
+	return path
+}
+
+// mistypedIn reads one value from dec and returns the path of the first value in it
+// that t does not take; an error ends the search.
+func mistypedIn(dec *json.Decoder, t reflect.Type, path string) (string, error) {
+	tok, err := dec.Token()
+	if err != nil {
+		return "", err
+	}
+	for t != nil && t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	open, isDelim := tok.(json.Delim)
+	if t == nil || t.Kind() == reflect.Interface || t.Implements(unmarshalerType) || reflect.PointerTo(t).Implements(unmarshalerType) {
+		t = nil // takes anything: what is inside is read past
+	}
+	if isDelim {
+		object := open == '{'
+		fits := t == nil || object && (t.Kind() == reflect.Struct || t.Kind() == reflect.Map) ||
+			!object && (t.Kind() == reflect.Slice || t.Kind() == reflect.Array)
+		if !fits {
+			return path, nil
+		}
+		for i := 0; dec.More(); i++ {
+			var elem reflect.Type
+			at := fmt.Sprintf("%s[%d]", path, i)
+			if object {
+				key, err := dec.Token()
+				if err != nil {
+					return "", err
+				}
+				name, _ := key.(string)
+				at = joinPath(path, name)
+				switch {
+				case t == nil:
+				case t.Kind() == reflect.Map:
+					elem = t.Elem()
+				default:
+					if f, ok := foldedField(t, name); ok {
+						elem = f.Type
+					}
+				}
+			} else if t != nil {
+				elem = t.Elem()
+			}
+			if p, err := mistypedIn(dec, elem, at); p != "" || err != nil {
+				return p, err
+			}
+		}
+		_, err := dec.Token() // the closing delimiter
+		return "", err
+	}
+	if t == nil || tok == nil {
+		return "", nil // null fits anything
+	}
+	switch v := tok.(type) {
+	case string:
+		if t.Kind() != reflect.String {
+			return path, nil
+		}
+	case bool:
+		if t.Kind() != reflect.Bool {
+			return path, nil
+		}
+	case json.Number:
+		switch t.Kind() {
+		case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+			if _, err := strconv.ParseInt(v.String(), 10, t.Bits()); err != nil {
+				return path, nil
+			}
+		case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+			if _, err := strconv.ParseUint(v.String(), 10, t.Bits()); err != nil {
+				return path, nil
+			}
+		case reflect.Float32, reflect.Float64:
+			if _, err := strconv.ParseFloat(v.String(), t.Bits()); err != nil {
+				return path, nil
+			}
+		default:
+			return path, nil
+		}
+	}
+	return "", nil
+}
+
+// foldedField finds the field of struct t that encoding/json decodes the member
+// name into: the one spelled exactly so, else one of its name in another case.
+func foldedField(t reflect.Type, name string) (reflect.StructField, bool) {
+	if f, ok := jsonField(t, name); ok {
+		return f, true
+	}
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if n, ok := jsonName(f); ok && strings.EqualFold(n, name) {
+			return f, true
+		}
+	}
+	return reflect.StructField{}, false
 }

@@ -409,3 +409,34 @@ func TestHeaderKeysCanonical(t *testing.T) {
 		t.Error("a header not sent has a value")
 	}
 }
+
+// TestUnmarshalTypeErrorNamesTheElement: a value of the wrong kind inside a list or
+// a map is named by its own path, not by the struct field that holds it, which is
+// all encoding/json says.
+func TestUnmarshalTypeErrorNamesTheElement(t *testing.T) {
+	tests := []struct {
+		body, field, message string
+	}{
+		{`{"url":5}`, "url", "must be a string, got number"},
+		{`{"auth":{"type":true}}`, "auth.type", "must be a string, got bool"},
+		{`{"headers":{"A":"1","B":2}}`, "headers.B", "must be a string, got number"},
+		{`{"events":[{"orcid":"x"},{"orcid":[]}]}`, "events[1].orcid", "must be a string, got array"},
+		{`{"events":[{"orcid":"x"},"y"]}`, "events[1]", "must be an object, got string"},
+		{`{"headers":{"A":"1"},"events":[{},{},{"orcid":{}}]}`, "events[2].orcid", "must be a string, got object"},
+		{`{"Plain":1.5}`, "Plain", "got number 1.5"},
+		{`{"Plain":99999999999999999999}`, "Plain", "got number 99999999999999999999"},
+		{`{"AUTH":{"TYPE":1}}`, "AUTH.TYPE", "must be a string, got number"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.body, func(t *testing.T) {
+			is := is.New(t)
+			var v nameHook
+			err := unmarshal([]byte(tt.body), &v)
+			is.True(err != nil)           // refused
+			is.Equal(err.Field, tt.field) // the value at fault, by its path
+			if !strings.Contains(err.Message, tt.message) {
+				t.Errorf("message %q does not say %q", err.Message, tt.message)
+			}
+		})
+	}
+}
