@@ -104,10 +104,19 @@ func (s *Server) handleEvents() http.Handler {
 				s.writeProblem(w, r, renamed(err, field("orcid")), nil)
 				return
 			}
-			typ, err := store.ParseEventType("type", ev.Type)
-			if err != nil {
-				s.writeProblem(w, r, renamed(err, field("type")), nil)
-				return
+			typ := store.EventUpdated
+			if ev.Type != nil {
+				if *ev.Type == "" {
+					// As for an empty orcid: a script's unset variable must not
+					// send its CREATED as UPDATED.
+					writeProblemBody(w, http.StatusBadRequest, field("type")+": is empty: give UPDATED or CREATED, or leave type out for UPDATED", field("type"))
+					return
+				}
+				var err error
+				if typ, err = store.ParseEventType("type", *ev.Type); err != nil {
+					s.writeProblem(w, r, renamed(err, field("type")), nil)
+					return
+				}
 			}
 			if ev.ID != "" {
 				if err := store.CheckText(field("id"), ev.ID, maxEventID); err != nil {
@@ -169,11 +178,12 @@ func renamed(err error, field string) error {
 	return err
 }
 
-// event is one event as the intake takes it.
+// event is one event as the intake takes it. Type is nil when left out (or null):
+// UPDATED; "" is refused.
 type event struct {
-	Orcid string `json:"orcid"`
-	Type  string `json:"type"`
-	ID    string `json:"id"`
+	Orcid string  `json:"orcid"`
+	Type  *string `json:"type"`
+	ID    string  `json:"id"`
 }
 
 // elementAtFault is the error of a batch that did not decode, naming the element

@@ -300,6 +300,8 @@ func TestEventsBadRequests(t *testing.T) {
 		{"bad checksum", ev("0000-0002-7253-3646"), "orcid", "check digit"},
 		{"bad iD in a batch", "[" + ev(eventsOrcidA) + "," + ev("0000-0002-7253-364") + "]", "[1].orcid", "0000-0002-7253-364"},
 		{"bad type", `{"orcid":"` + eventsOrcidA + `","type":"DELETED"}`, "type", "UPDATED or CREATED"},
+		{"an empty type", `{"orcid":"` + eventsOrcidA + `","type":""}`, "type", "type: is empty: give UPDATED or CREATED, or leave type out"},
+		{"an empty type in a batch", "[" + ev(eventsOrcidA) + `,{"orcid":"` + eventsOrcidA + `","type":""}]`, "[1].type", "[1].type: is empty"},
 		{"bad type in a batch", "[" + ev(eventsOrcidA) + `,{"orcid":"` + eventsOrcidA + `","type":"DELETED"}]`, "[1].type", "[1].type: must be UPDATED or CREATED"},
 		{"unknown field", `{"orcid":"` + eventsOrcidA + `","colour":"red"}`, "colour", "unknown field"},
 		{"unknown field in a batch", `[{"orcid":"` + eventsOrcidA + `","colour":"red"}]`, "[0].colour", "unknown field"},
