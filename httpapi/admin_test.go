@@ -254,6 +254,38 @@ func TestAdminClientByName(t *testing.T) {
 	is.Equal(p.Field, "client") // a name nobody has names nothing
 }
 
+// TestReplayEmptyFilterRefused: a replay's filter given empty ("orcid": "", as a
+// script's unset variable writes it) is a 400 naming it that replays nothing, in
+// the admin API and the platform API, where it would otherwise narrow nothing and
+// replay every record's (every webhook's, every client's) deliveries.
+func TestReplayEmptyFilterRefused(t *testing.T) {
+	f := newAdminFixture(t)
+	platTok := f.token(t, f.other, store.ScopeWebhook).AccessToken
+	platReplay := "/api/notifications/v1/webhooks/" + f.platUID + "/replay"
+	for _, c := range []struct{ path, token, body, field string }{
+		{"/api/admin/v1/replay", f.admin, `{"since":"2h","orcid":""}`, "orcid"},
+		{"/api/admin/v1/replay", f.admin, `{"since":"2h","state":""}`, "state"},
+		{"/api/admin/v1/replay", f.admin, `{"since":"2h","webhook":""}`, "webhook"},
+		{"/api/admin/v1/replay", f.admin, `{"since":"2h","client":""}`, "client"},
+		{"/api/admin/v1/replay", f.admin, `{"deliveryId":` + strconv.FormatInt(f.platDeliveryID, 10) + `,"webhook":""}`, "webhook"},
+		{platReplay, platTok, `{"since":"2h","orcid":""}`, "orcid"},
+		{platReplay, platTok, `{"since":"2h","state":""}`, "state"},
+	} {
+		t.Run(c.path+" "+c.body, func(t *testing.T) {
+			is := is.New(t)
+			p := platformProblem(t, platformCall(t, f.harness, http.MethodPost, c.path, c.token, c.body), http.StatusBadRequest)
+			is.Equal(p.Field, c.field)                                       // names the empty filter
+			is.True(strings.HasPrefix(p.Detail, c.field+": is empty: give")) // and what to give
+		})
+	}
+	is := is.New(t)
+	var res struct {
+		Replayed int `json:"replayed"`
+	}
+	platformOK(t, platformCall(t, f.harness, http.MethodPost, "/api/admin/v1/replay", f.admin, `{"since":"2h"}`), http.StatusAccepted, &res)
+	is.Equal(res.Replayed, 3) // the refused replays replayed nothing: all three still failed
+}
+
 // TestUnknownFilterValues is the rule on every list of the APIs: a query parameter
 // the list does not take, or a value that names nothing, is a 400 naming it, never
 // a 200 with everything.

@@ -255,6 +255,22 @@ func (in replayRequest) filter(now time.Time) (store.DeliveryFilter, error) {
 	default:
 		return f, inputError("since", "give since (an RFC 3339 time, a date, or how long ago: 2h, 7d) to replay every failed or dead delivery since then, or deliveryId for one")
 	}
+	// A filter given empty would narrow nothing: a script's unset variable would
+	// replay every record's, every webhook's or every client's deliveries.
+	for _, e := range []struct {
+		name string
+		v    *string
+		say  string
+	}{
+		{"state", in.State, "give failed or dead, or leave state out for both"},
+		{"orcid", in.Orcid, "give an ORCID iD, or leave orcid out for every record's deliveries"},
+		{"webhook", in.Webhook, "give a webhook's id, or leave webhook out for every webhook's deliveries"},
+		{"client", in.Client, "give a client's id or name, or leave client out for every client's deliveries"},
+	} {
+		if e.v != nil && *e.v == "" {
+			return f, inputError(e.name, "is empty: %s", e.say)
+		}
+	}
 	if in.DeliveryID != nil && (in.Until != nil || in.State != nil || in.Orcid != nil) {
 		return f, inputError("deliveryId", "replays one delivery: until, state and orcid go with since")
 	}
