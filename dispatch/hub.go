@@ -188,7 +188,7 @@ func (h *hubState) source() *tokenSource {
 // organisation covers the record now (store.UpstreamWanted), not by the order's
 // event type: an order that waited for a retry or a replay while the member list
 // changed would otherwise register a record nothing covers any more, for good. An
-// unregistration the upstream answers 404 is done.
+// unregistration the upstream answers 404 or 410 is done.
 func (d *Dispatcher) callUpstream(ctx context.Context, c store.Claimed) result {
 	r := result{started: d.store.Now()}
 	t0 := time.Now()
@@ -274,11 +274,16 @@ func (d *Dispatcher) callUpstream(ctx context.Context, c store.Claimed) result {
 	case resp.StatusCode == http.StatusUnauthorized && h.mixed != "":
 		r.err = cmp.Or(r.err, "HTTP 401") + ": " + h.mixed
 	}
-	if method == http.MethodDelete && resp.StatusCode == http.StatusNotFound {
+	switch {
+	case method == http.MethodDelete && resp.StatusCode == http.StatusNotFound:
 		r.status, r.body = http.StatusNoContent, "404 from the upstream: the webhook was not registered there"
+	case method == http.MethodDelete && resp.StatusCode == http.StatusGone:
+		// Gone is what the unregistration asks for: retrying it would never end.
+		r.status, r.body = http.StatusNoContent, "410 from the upstream: the webhook is gone there"
 	}
 	if r.status == http.StatusGone {
-		// A 410 would deactivate the whole upstream subscription: count it as a failure.
+		// A 410 to a registration would deactivate the whole upstream
+		// subscription: count it as a failure.
 		r.status = http.StatusBadGateway
 		r.err = "HTTP 410 from the upstream"
 	}

@@ -201,6 +201,78 @@ func TestUpstreamRegistration(t *testing.T) {
 	}
 }
 
+// TestUpstreamUnregistrationGone: an unregistration the upstream answers 410 Gone
+// is done, as one it answers 404: the webhook is not there, which is what the
+// DELETE asked for. It used to be a failure, retried for as long as hookd ran (an
+// upstream order is never given up). A 410 to a registration stays a failure.
+func TestUpstreamUnregistrationGone(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	e := newEnv(t)
+	var mu sync.Mutex
+	var calls []string
+	putStatus := http.StatusCreated
+	upstream := newReceiver(t, func(n int, w http.ResponseWriter, r *http.Request, body []byte) error {
+		if r.URL.Path == "/oauth/token" {
+			answerToken(w)
+			return nil
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		calls = append(calls, r.Method)
+		if r.Method == http.MethodPut {
+			w.WriteHeader(putStatus)
+		} else {
+			w.WriteHeader(http.StatusGone)
+		}
+		return nil
+	})
+	_, err := e.st.ConfigureUpstream(ctx, upstream.URL)
+	is.NoErr(err)
+	org, err := e.st.CreateOrganisation(ctx, "A", "tech@a.example")
+	is.NoErr(err)
+	_, err = e.st.PutMember(ctx, org.ID, orcidA, store.MemberInfo{}, 0)
+	is.NoErr(err)
+	_, _, err = e.st.SetHubSettings(ctx, org.ID, store.HubSettings{EmailEnabled: true})
+	is.NoErr(err)
+	d := e.dispatcher(nil)
+	d.ConfigureHub(dispatch.HubOptions{Upstream: dispatch.UpstreamOptions{APIURL: upstream.URL, TokenURL: upstream.URL + "/oauth/token",
+		ClientID: "APP-1", ClientSecret: "up-secret", PublicURL: "https://hub.example.org"}})
+	e.tick(d) // registered
+	is.NoErr(e.st.RemoveMember(ctx, org.ID, orcidA))
+	e.tick(d) // unregistered: 410
+	unregistrations := 0
+	for _, dl := range e.deliveries(store.DeliveryFilter{Orcid: orcidA}) {
+		if dl.EventType == store.UpstreamUnregister {
+			unregistrations++
+			is.Equal(dl.StateName(), "delivered") // done, not failed
+			is.Equal(dl.LastError, "")            // with no error
+		}
+	}
+	is.Equal(unregistrations, 1) // the one order
+	e.clock.Advance(3 * time.Hour)
+	e.tick(d)
+	mu.Lock()
+	is.Equal(calls, []string{http.MethodPut, http.MethodDelete}) // and not tried again
+	mu.Unlock()
+
+	// A registration answered 410 is a failure, retried.
+	mu.Lock()
+	putStatus = http.StatusGone
+	mu.Unlock()
+	_, err = e.st.PutMember(ctx, org.ID, orcidA, store.MemberInfo{}, 0)
+	is.NoErr(err)
+	e.tick(d)
+	failed := 0
+	for _, dl := range e.deliveries(store.DeliveryFilter{Orcid: orcidA, State: "failed"}) {
+		if dl.EventType == store.UpstreamRegister {
+			failed++
+			is.True(strings.Contains(dl.LastError, "HTTP 410 from the upstream")) // saying so
+		}
+	}
+	is.Equal(failed, 1) // the registration failed, to be retried
+}
+
 // TestUpstreamOrderDoneAsItStandsNow: a registration order replayed after its
 // record stopped being covered unregisters it (DELETE), where it used to register a
 // record nothing covered any more, for good.
