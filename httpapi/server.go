@@ -111,7 +111,23 @@ func newRouter() *httprouter.Router {
 
 // ServeHTTP routes a request.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if encodedSlash(r) {
+		// The router sees the decoded path, where "%2F" would be a separator:
+		// "/webhooks/{id}%2Fdeactivate" would deactivate the webhook.
+		writeProblemBody(w, http.StatusNotFound, "no such resource: "+r.Method+" "+rawPath(r)+" (an encoded slash, %2F, is no path separator, and no id of this API holds one)", "")
+		return
+	}
 	s.router.ServeHTTP(w, r)
+}
+
+// encodedSlash reports whether r's path is one of hookd's own API (/api/…) with an
+// encoded slash in it. Only an ORCID route's callback segment holds one.
+func encodedSlash(r *http.Request) bool {
+	if r.URL.RawPath == "" || !strings.HasPrefix(r.URL.Path, "/api/") {
+		return false // RawPath is set only when the path has an escape of its own
+	}
+	p := rawPath(r)
+	return strings.Contains(p, "%2F") || strings.Contains(p, "%2f")
 }
 
 // serveORCID routes on the escaped path, so a percent-encoded callback stays one

@@ -1141,6 +1141,28 @@ func TestPlatformBodylessCallsRefuseABody(t *testing.T) {
 	is.Equal(platformGet(t, h, tok, rec.ID).Status, "active")
 }
 
+// TestAPIEncodedSlashIsNoSeparator: an encoded slash (%2F) in a path of hookd's
+// API is no path separator: "{id}%2Fdeactivate" is no webhook id, and is a 404
+// that changes nothing, where the router, reading the decoded path, used to
+// deactivate the webhook.
+func TestAPIEncodedSlashIsNoSeparator(t *testing.T) {
+	is := is.New(t)
+	h := newHarness(t)
+	tok := h.webhookToken(t, "slashes")
+	rec := platformCreate(t, h, tok, `{"targetURL":"https://example.com/x"}`)
+	for _, c := range []struct{ method, path string }{
+		{http.MethodPost, platformPath + "/" + rec.ID + "%2Fdeactivate"},
+		{http.MethodPost, platformPath + "/" + rec.ID + "%2fdeactivate"},
+		{http.MethodDelete, platformPath + "%2F" + rec.ID},
+		{http.MethodGet, "/api/notifications/v1%2Fwebhooks"},
+	} {
+		p := platformProblem(t, platformCall(t, h, c.method, c.path, tok, ""), http.StatusNotFound)
+		is.True(strings.Contains(p.Detail, "%2F")) // says why
+	}
+	got := platformGet(t, h, tok, rec.ID)
+	is.Equal(got.Status, "active") // neither deactivated nor deleted
+}
+
 // TestPlatformTypesOnce: a types list that names one type twice, in either of its
 // names, is refused naming the repeat.
 func TestPlatformTypesOnce(t *testing.T) {
