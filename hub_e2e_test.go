@@ -310,6 +310,12 @@ level = "debug"
 	is.Equal(len(recv.calls()), 3)                  // two CREATED and one UPDATED, no extra call
 	is.Equal(len(smtpSrv.Messages()), 3)            // and as many e-mails
 
+	// A logged B's registrations (at debug level) and its call to B's relay without
+	// the relays' keys: whoever holds one makes B fan an update out.
+	is.True(!strings.Contains(a.stderr.String(), keyAnn))                                                 // Ann's key is not in A's log
+	is.True(!strings.Contains(a.stderr.String(), keyBob))                                                 // nor Bob's
+	is.True(strings.Contains(a.stderr.String(), url.QueryEscape(publicB+"/relay/"+hubAnn+"/[redacted]"))) // the registration is logged
+
 	is.NoErr(b.stop()) // the hub stops cleanly
 	is.NoErr(a.stop()) // and so does "ORCID"
 }

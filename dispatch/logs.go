@@ -155,12 +155,12 @@ func (f *deferredLines) take(id int64) (outcomeLine, bool) {
 	return l, ok
 }
 
-// redact is a URL without its query, fragment and user information, for logs.
+// redact is a URL as hookd logs it (store.LoggedURL): without its query,
+// fragment and user information, or a relay callback's key.
 func redact(raw string) string {
 	u, err := url.Parse(raw)
 	if err != nil {
 		return "(unparsable URL)"
 	}
-	u.RawQuery, u.Fragment, u.User = "", "", nil
-	return u.String()
+	return store.LoggedURL(u)
 }

@@ -77,6 +77,39 @@ func TestFailureLogIsRateLimited(t *testing.T) {
 	is.True(strings.Contains(logs.String(), `"suppressed":19`))          // counting the first minute's others
 }
 
+// TestRelayKeyNotLogged: a callback that is another hookd's relay
+// (…/relay/{orcid}/{key}, which a hookd in Hub mode registers at the hookd serving
+// as its upstream) is logged without its key, a credential that lets whoever holds
+// it make that hookd fan an update out: in the line of a failure, and in the line
+// of every delivery that hookd dev logs.
+func TestRelayKeyNotLogged(t *testing.T) {
+	const key = "6dc9ba0ed70fab6ccfd2d1e54de534654cccbde1"
+	for _, fail := range []bool{true, false} {
+		t.Run(map[bool]string{true: "failed", false: "delivered"}[fail], func(t *testing.T) {
+			is := is.New(t)
+			e := newEnv(t)
+			var logs lockedBuffer
+			rv := newReceiver(t, func(_ int, w http.ResponseWriter, _ *http.Request, _ []byte) error {
+				if fail {
+					w.WriteHeader(http.StatusServiceUnavailable)
+				} else {
+					w.WriteHeader(http.StatusNoContent)
+				}
+				return nil
+			})
+			e.subscribe(testOrcid(0), rv.URL+"/hub/relay/"+testOrcid(0)+"/"+key)
+			d := e.dispatcher(func(o *dispatch.Options) {
+				o.Logger = slog.New(slog.NewJSONHandler(&logs, nil))
+				o.LogDeliveries = !fail
+			})
+			e.intake(0, store.Event{Orcid: testOrcid(0)})
+			is.Equal(e.tick(d), 1)                                                                                  // one call
+			is.True(strings.Contains(logs.String(), `"target":"`+rv.URL+"/hub/relay/"+testOrcid(0)+`/[redacted]"`)) // logged, with its record
+			is.True(!strings.Contains(logs.String(), key[:12]))                                                     // without its key
+		})
+	}
+}
+
 // TestDeathLogIsRateLimited: a receiver down past give_up_after makes every one of
 // its deliveries die, one after another; they make one line a minute per host, as
 // its retries do, and the next says how many were left out.

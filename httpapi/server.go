@@ -251,7 +251,9 @@ func logPath(r *http.Request) string {
 	return p
 }
 
-// logCallback is an encoded callback URL without what may carry a credential.
+// logCallback is an encoded callback URL without what may carry a credential
+// (store.LoggedURL): its user, query and fragment, and the key of a relay callback,
+// which a hookd in Hub mode registers here when this hookd serves as its upstream.
 func logCallback(escaped string) string {
 	raw, err := url.PathUnescape(escaped)
 	if err != nil {
@@ -261,8 +263,7 @@ func logCallback(escaped string) string {
 	if err != nil || u.Host == "" {
 		return "[redacted]"
 	}
-	u.User, u.RawQuery, u.ForceQuery, u.Fragment, u.RawFragment = nil, "", false, "", ""
-	return url.QueryEscape(u.String())
+	return url.QueryEscape(store.LoggedURL(u))
 }
 
 // Handler returns the server wrapped in its access log, with the client's address

@@ -87,10 +87,10 @@ func (s *Store) Audit(ctx context.Context, e AuditEntry) error {
 // auditURL is a URL in an audit entry's detail.
 var auditURL = regexp.MustCompile(`(?i)https?://\S+`)
 
-// urlsCut writes the URLs of an audit entry's detail as the logs write them,
-// without a user, query or fragment: the log is kept for a year, and shown to
-// others than the webhook's owner (its organisation's staff, the operator), and a
-// URL's query may carry a token.
+// urlsCut writes the URLs of an audit entry's detail as the logs write them
+// (LoggedURL), without a user, query or fragment, or a relay's key: the log is
+// kept for a year, and shown to others than the webhook's owner (its
+// organisation's staff, the operator), and a URL's query may carry a token.
 func urlsCut(detail string) string {
 	return auditURL.ReplaceAllStringFunc(detail, func(raw string) string {
 		trimmed := strings.TrimRight(raw, ".,;:!)]}\"'>") // the sentence's, not the URL's
@@ -98,9 +98,34 @@ func urlsCut(detail string) string {
 		if err != nil {
 			return "(a URL)"
 		}
-		u.User, u.RawQuery, u.ForceQuery, u.Fragment, u.RawFragment = nil, "", false, "", ""
-		return u.String() + raw[len(trimmed):]
+		return LoggedURL(u) + raw[len(trimmed):]
 	})
+}
+
+// LoggedURL is u as hookd's logs and audit log write a URL: without its user,
+// query and fragment, which may carry a credential, and without the key of a
+// relay callback (…/relay/{orcid}/{key}), which is one: it is the callback a
+// hookd in Hub mode registers at its upstream, and whoever holds the key makes
+// that hookd fan an update out, so a hookd serving as another's upstream
+// registers and calls such URLs, and logs them so.
+func LoggedURL(u *url.URL) string {
+	c := *u
+	c.User, c.RawQuery, c.ForceQuery, c.Fragment, c.RawFragment = nil, "", false, "", ""
+	s := c.String()
+	if !relayCallback(c.Path) {
+		return s
+	}
+	// The key is the last segment, which holds no slash (escaped or not: the
+	// relay would not take it), so it is what follows the last one.
+	return s[:strings.LastIndexByte(s, '/')+1] + "[redacted]"
+}
+
+// relayCallback reports whether a URL's (decoded) path ends as a relay
+// callback's: relay, an ORCID iD, and a key.
+func relayCallback(path string) bool {
+	seg := strings.Split(path, "/")
+	n := len(seg)
+	return n >= 4 && seg[n-3] == "relay" && CheckOrcid("", seg[n-2]) == nil && seg[n-1] != ""
 }
 
 // AuditQuery filters the audit log. Visible limits it to what a principal may see:

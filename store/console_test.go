@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -739,6 +740,30 @@ func TestAuditCutsURLs(t *testing.T) {
 		es, err := st.AuditLog(ctx, store.AuditQuery{Limit: 1})
 		is.NoErr(err)
 		is.Equal(es[0].Detail, want) // quotes in the path, capitals, a URL glued to a word
+	}
+}
+
+// TestLoggedURL: a URL as the logs and the audit log write it keeps no
+// credential: not its user, query or fragment, nor the key of a relay callback,
+// which a hookd in Hub mode registers at the hookd serving as its upstream; a path
+// that only looks like one in part keeps its last segment.
+func TestLoggedURL(t *testing.T) {
+	for _, tt := range []struct{ raw, want string }{
+		{"https://u:pw@hooks.example/in?token=T#f", "https://hooks.example/in"},
+		{"http://127.0.0.1:8080/relay/0000-0002-7253-3645/6dc9ba0ed70fab6ccfd2d1e54de534654cccbde1", "http://127.0.0.1:8080/relay/0000-0002-7253-3645/[redacted]"},
+		{"https://hub.example/hookd/relay/0000-0002-1825-0097/KEY?x=1", "https://hub.example/hookd/relay/0000-0002-1825-0097/[redacted]"},
+		{"https://hub.example/%72elay/0000-0002-1825-0097/K%45Y", "https://hub.example/%72elay/0000-0002-1825-0097/[redacted]"}, // escaped as it was written
+		{"https://h.example/relay/0000-0002-1825-0098/KEY", "https://h.example/relay/0000-0002-1825-0098/KEY"},                  // not an iD
+		{"https://h.example/relay/0000-0002-1825-0097/", "https://h.example/relay/0000-0002-1825-0097/"},                        // no key
+		{"https://h.example/x/relay/0000-0002-1825-0097", "https://h.example/x/relay/0000-0002-1825-0097"},
+	} {
+		t.Run(tt.raw, func(t *testing.T) {
+			is := is.New(t)
+			u, err := url.Parse(tt.raw)
+			is.NoErr(err)
+			is.Equal(store.LoggedURL(u), tt.want)
+			is.Equal(u.String(), tt.raw) // u is left as it was
+		})
 	}
 }
 
