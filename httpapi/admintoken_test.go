@@ -1,9 +1,11 @@
 package httpapi_test
 
 import (
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/matryer/is"
 
@@ -32,4 +34,46 @@ func TestAdminToken(t *testing.T) {
 	is.Equal(call(http.MethodGet, "/api/hub/v1/organisations", admin+"x", ""), http.StatusUnauthorized)                             // a wrong token
 	is.Equal(call(http.MethodGet, "/api/notifications/v1/webhooks", admin, ""), http.StatusForbidden)                               // no /webhook scope
 	is.Equal(call(http.MethodPost, "/api/notifications/v1/events", admin, `{"orcid":"0000-0002-7253-3645"}`), http.StatusForbidden) // no /notify scope
+}
+
+// TestAdminTokenGuessingIsSlowed: the admin routes take the operator's admin
+// token, which a person may have chosen (16 characters will do): guessing at it
+// there is slowed as at the token endpoint, counted against the address and the
+// admin token; the right token still gets through, after its wait, and an
+// address guessing on several connections at once is checked one request at a
+// time, a request whose turn is more than 5 s away refused with 429.
+func TestAdminTokenGuessingIsSlowed(t *testing.T) {
+	is := is.New(t)
+	const admin = "operator-chosen-1"
+	h := newHarness(t, func(o *httpapi.Options) { o.AdminToken = admin })
+	guess := func(tok string) response { return h.do(t, http.MethodGet, "/api/admin/v1/webhooks", tok) }
+	for i := range 5 {
+		is.Equal(guess(fmt.Sprintf("operator-chosen-guess-%d", i)).status, http.StatusUnauthorized) // a wrong token
+	}
+	is.Equal(h.delays(), []time.Duration{250 * time.Millisecond, 500 * time.Millisecond})       // the 4th and 5th waited
+	is.Equal(h.do(t, http.MethodGet, "/api/hub/v1/organisations", admin).status, http.StatusOK) // the right one: slowed, not locked out
+	is.Equal(h.delays()[2], time.Second)                                                        // after its wait
+	is.Equal(h.do(t, http.MethodGet, "/api/hub/v1/organisations", "").status, http.StatusUnauthorized)
+	is.Equal(len(h.delays()), 3) // no token at all is no guess
+
+	for i := range 3 {
+		is.Equal(guess(fmt.Sprintf("operator-chosen-again-%d", i)).status, http.StatusUnauthorized)
+	}
+	release := h.holdAuth()
+	t.Cleanup(release) // a failure below must not leave the held request waiting
+	first := make(chan response, 1)
+	n := len(h.delays())
+	go func() { first <- guess("operator-chosen-held") }()
+	for deadline := time.Now().Add(10 * time.Second); len(h.delays()) == n; {
+		if time.Now().After(deadline) {
+			t.Fatal("the held guess never began its wait")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	res := guess(admin) // even the right token: its turn is too far away
+	is.Equal(res.status, http.StatusTooManyRequests)
+	is.True(res.header.Get("Retry-After") != "")                                   // says when
+	is.True(strings.Contains(string(res.body), "too many failed authentications")) // and why
+	release()
+	is.Equal((<-first).status, http.StatusUnauthorized) // the guess that had the turn was checked
 }

@@ -296,16 +296,40 @@ func (s *Server) bearer(scope string, style apiStyle, h http.Handler) http.Handl
 			unauthorized(w, "", "Full authentication is required to access this resource: send Authorization: Bearer <access token>")
 			return
 		}
+		// The admin routes take the operator's admin token, which a person may
+		// have chosen: guessing at it there is slowed as at the token endpoint,
+		// each unknown token counted against the address and the admin token
+		// (a client's token, as good as unguessable, is never slowed but by its
+		// address's guesses).
+		guarded := scope == store.ScopeAdmin
+		if guarded {
+			if err := s.guard.wait(r.Context(), r, store.ActorAdminToken); err != nil {
+				var busy errGuardBusy
+				if errors.As(err, &busy) {
+					secs := retrySeconds(busy.retry)
+					w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
+					writeProblemBody(w, http.StatusTooManyRequests,
+						fmt.Sprintf("too many failed authentications from this address: try again in %d s", secs), "")
+				}
+				return // else the client went away
+			}
+		}
 		var t store.Token
 		var err error
 		digest := secret.Hash(tok)
 		if s.isAdminDigest(digest) {
 			t = store.Token{Scopes: []string{store.ScopeAdmin}} // the operator's token: /admin only
+			if guarded {
+				s.guard.succeeded(r, store.ActorAdminToken)
+			}
 		} else {
 			t, err = s.store.TokenInfoByDigest(r.Context(), digest)
 		}
 		switch {
 		case errors.Is(err, store.ErrTokenInvalid):
+			if guarded {
+				s.guard.failed(r, store.ActorAdminToken)
+			}
 			unauthorized(w, "invalid_token", "Invalid access token")
 			return
 		case errors.Is(err, store.ErrTokenExpired):
