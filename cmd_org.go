@@ -245,7 +245,9 @@ func (e *env) orgSet(ctx context.Context, args []string) error {
 	defer st.Close()
 	// Check every value before changing anything: bad input changes nothing.
 	if set["url"] && *hookURL != "" {
-		if _, err := store.CheckTarget("url", *hookURL, cfg.targets()); err != nil {
+		t := cfg.targets()
+		t.Credentials = "give a key with -apikey-file"
+		if _, err := store.CheckTarget("url", *hookURL, t); err != nil {
 			return flagError("org set", err, orgFlags)
 		}
 	}

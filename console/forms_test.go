@@ -65,6 +65,9 @@ func TestOrganisationWebhookForm(t *testing.T) {
 	}{
 		{"not a URL", url.Values{"url": {"hooks.example.org/orcid"}, "enabled": {"on"}}, "url", "must be an absolute http or https URL", "hooks.example.org/orcid"},
 		{"a private address", url.Values{"url": {"http://10.1.2.3/hook"}, "enabled": {"on"}}, "url", "10.0.0.0/8 (Private-Use)", "http://10.1.2.3/hook"},
+		// The form has no auth settings: the key goes in its API key field.
+		{"a URL with a password", url.Values{"url": {"https://ann:pw@hooks.example.org/orcid"}, "enabled": {"on"}}, "url",
+			"must not carry a user name or password (put a key in the API key field)", ""},
 		{"enabled without a URL", url.Values{"enabled": {"on"}}, "url", "type the webhook&#39;s URL, or untick Enabled for no webhook", ""},
 		{"e-mail alone, Enabled left ticked", url.Values{"enabled": {"on"}, "email_enabled": {"on"}}, "url", "or untick Enabled for no webhook", ""},
 		{"a bad notification address", url.Values{"url": {"https://ok.example/h"}, "email_enabled": {"on"}, "notification_email": {"not an address"}},

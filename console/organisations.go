@@ -241,7 +241,8 @@ func (h *Handler) handleHubSettings() http.Handler {
 			v.Errors["url"] = "type the webhook's URL, or untick Enabled for no webhook"
 		}
 		if f.URL != "" {
-			if _, err := store.CheckTarget("url", f.URL, store.Targets{AllowPrivate: h.opts.AllowPrivateTargets, Inbox: h.opts.Inbox}); err != nil {
+			t := store.Targets{AllowPrivate: h.opts.AllowPrivateTargets, Inbox: h.opts.Inbox, Credentials: "put a key in the API key field"}
+			if _, err := store.CheckTarget("url", f.URL, t); err != nil {
 				v.Errors.fromStore(err, map[string]string{"url": "url"})
 			}
 		}

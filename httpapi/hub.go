@@ -246,7 +246,9 @@ func (s *Server) handleHubSettingsPut() http.Handler {
 			return
 		}
 		if in.URL != "" {
-			if _, err := store.CheckTarget("url", in.URL, s.targets(s.opts.AllowPrivateTargets)); err != nil {
+			t := s.targets(s.opts.AllowPrivateTargets)
+			t.Credentials = "send a key as apikey"
+			if _, err := store.CheckTarget("url", in.URL, t); err != nil {
 				s.writeProblem(w, r, err, nil)
 				return
 			}

@@ -205,7 +205,9 @@ func (s *Server) check(in webhookInput, creating bool) (store.WebhookPatch, erro
 		if in.TargetURL == nil {
 			return p, inputError("targetURL", "is required")
 		}
-		if _, err := store.CheckTarget("targetURL", *in.TargetURL, s.targets(s.opts.AllowPrivateTargets)); err != nil {
+		t := s.targets(s.opts.AllowPrivateTargets)
+		t.Credentials = "use the auth settings"
+		if _, err := store.CheckTarget("targetURL", *in.TargetURL, t); err != nil {
 			return p, err
 		}
 		p.TargetURL = in.TargetURL

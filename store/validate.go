@@ -43,6 +43,10 @@ type Targets struct {
 	// rules of an older hookd (to read or remove it): its form is checked, its host
 	// is not.
 	Existing bool
+	// Credentials says where the caller's credentials go instead of a user name
+	// or password in the URL ("use the auth settings"): the refusal of such a URL
+	// ends with it. Empty where there is no such place, and the refusal names none.
+	Credentials string
 }
 
 // CheckTarget is CheckURL with the exception for hookd's own inbox: it checks raw
@@ -71,9 +75,13 @@ func CheckTarget(field, raw string, t Targets) (*url.URL, error) {
 		return bad("URL %q has a control character at byte %d", shown, i)
 	}
 	u, err := url.Parse(raw)
+	instead := "" // where credentials go instead, when the caller has a place
+	if t.Credentials != "" {
+		instead = " (" + t.Credentials + ")"
+	}
 	if slashed {
 		// Parse's reason would quote the password's first part as a port.
-		return bad("URL %q does not parse: a host's port must be a number from 1 to 65535, and a URL must not carry a user name or password (use the auth settings)", shown)
+		return bad("URL %q does not parse: a host's port must be a number from 1 to 65535, and a URL must not carry a user name or password%s", shown, instead)
 	}
 	if err != nil {
 		var ue *url.Error
@@ -92,7 +100,7 @@ func CheckTarget(field, raw string, t Targets) (*url.URL, error) {
 		return bad("URL %q: port %s must be a number from 1 to 65535", shown, p)
 	}
 	if u.User != nil {
-		return bad("URL %q must not carry a user name or password (use the auth settings)", shown)
+		return bad("URL %q must not carry a user name or password%s", shown, instead)
 	}
 	if u.Fragment != "" {
 		return bad("URL %q must not have a #fragment", shown)

@@ -77,6 +77,24 @@ func TestCheckURLEmptyFragmentOfAnExisting(t *testing.T) {
 	is.Equal(u.Host, "example.org") // as it is
 }
 
+// TestCheckTargetSaysWhereCredentialsGo: a URL with a user name or password is
+// refused naming the place its caller gives for credentials, and none where the
+// caller has none (an ORCID callback, an inbox's redirect).
+func TestCheckTargetSaysWhereCredentialsGo(t *testing.T) {
+	for _, raw := range []string{"https://ann:pw@example.org/hook", "https://ann:p/w@example.org/hook"} {
+		is := is.New(t)
+		_, err := store.CheckTarget("targetURL", raw, store.Targets{Credentials: "use the auth settings"})
+		is.True(err != nil)
+		is.True(strings.HasSuffix(err.Error(), "must not carry a user name or password (use the auth settings)")) // the caller's place
+		_, err = store.CheckTarget("callback", raw, store.Targets{})
+		is.True(err != nil)
+		is.True(strings.HasSuffix(err.Error(), "must not carry a user name or password")) // no place of another caller's
+		_, err = store.CheckURL("location", raw, true)
+		is.True(err != nil)
+		is.True(!strings.Contains(err.Error(), "auth settings"))
+	}
+}
+
 // TestCheckURLQuotesNoPassword: a URL with a user name or password is refused, and
 // every error that quotes it, whatever else is wrong, shows "[redacted]" in their place.
 func TestCheckURLQuotesNoPassword(t *testing.T) {
