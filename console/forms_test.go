@@ -72,6 +72,8 @@ func TestOrganisationWebhookForm(t *testing.T) {
 		{"e-mail alone, Enabled left ticked", url.Values{"enabled": {"on"}, "email_enabled": {"on"}}, "url", "or untick Enabled for no webhook", ""},
 		{"a bad notification address", url.Values{"url": {"https://ok.example/h"}, "email_enabled": {"on"}, "notification_email": {"not an address"}},
 			"notification_email", "is not an e-mail address", "not an address"},
+		// Saved, the tick would be dropped without a word: the API refuses it too.
+		{"Append the iD without a URL", url.Values{"append_orcid": {"on"}}, "append_orcid", "there is no webhook URL to append the iD to", ""},
 		{"a two-line API key", url.Values{"url": {"https://ok.example/h"}, "apikey": {"a\nb"}}, "apikey", "control character", ""},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

@@ -246,6 +246,11 @@ func (h *Handler) handleHubSettings() http.Handler {
 				v.Errors.fromStore(err, map[string]string{"url": "url"})
 			}
 		}
+		if f.AppendOrcid && f.URL == "" && v.Errors["url"] == "" {
+			// The admin API and the command line refuse it too: saved, the tick
+			// would be dropped without a word, as there is no webhook to keep it.
+			v.Errors["append_orcid"] = "there is no webhook URL to append the iD to: type the URL, or untick this box"
+		}
 		var apikey *string // checked by the store, as the admin API's
 		switch key := r.PostFormValue("apikey"); {
 		case r.PostFormValue("remove_apikey") == "on":
