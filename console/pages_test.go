@@ -247,6 +247,35 @@ func TestDeliveryOfDeactivatedWebhookOffersNoDeadEnd(t *testing.T) {
 
 var mainRe = regexp.MustCompile(`(?s)<main[^>]*>(.*)</main>`)
 
+// TestKindFilterOffersWhatTheReaderHas: the webhooks page's Kind filter offers
+// each role the kinds it can have: a client no organisation's kinds, an
+// organisation's staff those but not hookd's upstream registration, the
+// operator every kind.
+func TestKindFilterOffersWhatTheReaderHas(t *testing.T) {
+	e := newEnv(t)
+	option := regexp.MustCompile(`<option value="([a-z]*)"[^>]*>([^<]*)</option>`)
+	for _, tt := range []struct {
+		who  string
+		want []string
+	}{
+		{"a", []string{"any", "ORCID-style", "Platform"}},
+		{"staffA", []string{"any", "ORCID-style", "Platform", "Organisation webhook", "Organisation e-mail"}},
+		{"token", []string{"any", "ORCID-style", "Platform", "Organisation webhook", "Organisation e-mail", "Upstream registration"}},
+	} {
+		t.Run(tt.who, func(t *testing.T) {
+			is := is.New(t)
+			p := e.as(t, tt.who).get(t, "/console/webhooks")
+			is.Equal(p.status, http.StatusOK)
+			sel := regexp.MustCompile(`(?s)<select id="f-kind".*?</select>`).FindString(p.body)
+			var got []string
+			for _, m := range option.FindAllStringSubmatch(sel, -1) {
+				got = append(got, m[2])
+			}
+			is.Equal(got, tt.want) // the kinds offered
+		})
+	}
+}
+
 // TestBadChoiceSaidInThePageWords: a state or kind the select does not offer
 // (a hand-edited or old bookmark) is answered beside the field in the words the
 // select shows (retrying, in flight; ORCID-style, Platform, …), not the store's

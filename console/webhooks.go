@@ -71,7 +71,7 @@ func (h *Handler) handleWebhooks() http.Handler {
 			v.Errors["kind"] = "choose a kind from the list" // in its words, not the store's
 		}
 		for _, k := range kinds {
-			if k.Format == store.FormatUpstream && !p.Operator() {
+			if !offersKind(p, k.Format) {
 				continue
 			}
 			v.Kinds = append(v.Kinds, option{Value: k.Format, Label: k.Label, Selected: k.Format == f.Kind})

@@ -22,6 +22,21 @@ var kinds = []kindOption{
 	{store.FormatUpstream, "Upstream registration"},
 }
 
+// offersKind reports whether the webhooks filter offers p the kind: only what p
+// can see any of. hookd's upstream registration is the operator's; an
+// organisation's webhook and e-mail belong to an organisation, so a client bound
+// to none has neither. (A kind typed into the address is still taken: it lists
+// nothing.)
+func offersKind(p Principal, format string) bool {
+	switch format {
+	case store.FormatUpstream:
+		return p.Operator()
+	case store.FormatHub, store.FormatEmail:
+		return p.Operator() || p.Staff()
+	}
+	return true
+}
+
 // kindWord names a subscription format.
 func kindWord(format string) string {
 	for _, k := range kinds {
