@@ -136,6 +136,16 @@ func TestBrowserInbox(t *testing.T) {
 		is.True(strings.Contains(get(t, tab, "the error", chromedp.Text(css("#status-error"))), "99 is not a status an inbox answers with"))
 		is.Equal(get(t, tab, "aria-invalid", chromedp.Evaluate[string](`document.querySelector("#status").getAttribute("aria-invalid")`)), "true")
 		accessible(t, tab, "inbox answer error")
+		// The refused form's page is at the form's address, which no GET answers: its
+		// live view still fetches the inbox's page, and what was typed stays.
+		do(t, tab, "the live view starts beside the refused form", chromedp.WaitVisible(css("#live-status")))
+		n := rows(t)
+		res, err := http.Post(s.url+"/inbox/demo/beside-a-refused-form", "text/plain", strings.NewReader("x"))
+		is.NoErr(err)
+		res.Body.Close()
+		waitRows(t, "the request appears beside the refused form", n+1)
+		is.True(strings.Contains(get(t, tab, "status", chromedp.Text(css("#live-status"))), "New: request #"))
+		is.Equal(get(t, tab, "the typed status", chromedp.Evaluate[string](`document.querySelector("#status").value`)), "99")
 		do(t, tab, "500", chromedp.Clear(css("#status")), chromedp.SendKeys(css("#status"), "500"),
 			chromedp.Click(css(`form[action$="/answer"] button[type="submit"]`)), chromedp.WaitVisible(css(".flash")))
 		is.True(strings.Contains(text(t, tab), "Now: 500 Internal Server Error."))

@@ -186,8 +186,9 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, nam
 }
 
 // addressAttrs are the attributes whose values the pages give the browser to
-// follow: links, style sheet and scripts, forms, and the inbox page's stream.
-var addressAttrs = []string{"href", "src", "action", "data-live"}
+// follow: links, style sheet and scripts, forms, and the inbox page's stream and
+// the address its script fetches again.
+var addressAttrs = []string{"href", "src", "action", "data-live", "data-page"}
 
 // sectionOf is the navigation section a console path belongs to.
 func sectionOf(p string) Page {

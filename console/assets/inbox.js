@@ -1,13 +1,16 @@
 // hookd console: keeps the inbox page's lists up to date. The server sends a
 // server-sent event for each request an inbox records; the script then fetches
-// this page again and puts its new lists (the parts marked data-swap) in place of
-// the old ones. Without the script the page's Refresh link does the same. The
+// this page again (at its own address, data-page: a refused form's page is shown
+// at the form's, which answers no GET) and puts its new lists (the parts marked
+// data-swap) in place of the old ones. Without the script the page's Refresh link
+// does the same. The
 // refreshes say so in a header: they are no use of the session, which still ends
 // after its idle time while the page stays open.
 (function () {
   "use strict";
   var live = document.querySelector("[data-live]");
   if (!live || !window.EventSource || !window.fetch || !window.DOMParser) return;
+  var page = live.getAttribute("data-page") || location.href;
   var status = document.getElementById("live-status");
   var say = function (text) {
     if (!status) return;
@@ -21,7 +24,7 @@
       return;
     }
     busy = true;
-    fetch(location.href, { credentials: "same-origin", headers: { Accept: "text/html", "X-Hookd-Live": "refresh" } })
+    fetch(page, { credentials: "same-origin", headers: { Accept: "text/html", "X-Hookd-Live": "refresh" } })
       .then(function (res) {
         if (!res.ok) throw new Error("HTTP " + res.status);
         return res.text();
