@@ -85,11 +85,14 @@ func TestBrowserStaffFirstDay(t *testing.T) {
 	is.Equal(get(t, tab, "focus", chromedp.Evaluate[string](`document.activeElement.id`)), "revoke")                    // the box that mends it has the focus
 	accessible(t, tab, "a refused rotation")
 
-	// In a phone's window too: tables scroll in their frame, the rest wraps.
+	// In a phone's window too: tables scroll in their frame, the rest wraps, and a
+	// frame that scrolls can be scrolled from the keyboard.
 	do(t, tab, "a phone's window", chromedp.EmulateViewport(400, 800))
-	for _, path := range []string{"/console/organisations/" + strconv.FormatInt(s.orgA.ID, 10), "/console/webhooks/" + h.WebhookUID, "/console/deliveries", "/console/clients", "/console/inbox"} {
+	for _, path := range []string{"/console/organisations/" + strconv.FormatInt(s.orgA.ID, 10), "/console/webhooks/" + h.WebhookUID, "/console/deliveries",
+		"/console/deliveries/" + strconv.FormatInt(ds[0].ID, 10), "/console/clients", "/console/inbox", "/console/audit", "/console/"} {
 		do(t, tab, "open "+path, chromedp.Navigate(s.url+path), chromedp.WaitVisible(css("main")))
 		fits(t, tab, path+" at 400 px")
+		accessible(t, tab, path+" at 400 px")
 	}
 	b.check()
 }
