@@ -185,6 +185,19 @@ func TestBrowserInbox(t *testing.T) {
 		is.True(strings.Contains(text(t, tab), `<img src=x onerror=alert(3)>`)) // the body, as text
 	})
 
+	t.Run("the focus stays on its link while the list updates", func(t *testing.T) {
+		is := is.New(t)
+		do(t, tab, "the demo inbox", chromedp.Navigate(s.url+"/console/inbox?inbox=demo"), chromedp.WaitVisible(css("#live-status")))
+		n := rows(t)
+		href := get(t, tab, "a keyboard on a request's link", chromedp.Evaluate[string](
+			`(a => (a.focus(), a.getAttribute("href")))(document.querySelector("#requests tbody tr:last-child a"))`))
+		res, err := http.Post(s.url+"/inbox/demo/while-reading", "text/plain", strings.NewReader("x"))
+		is.NoErr(err)
+		res.Body.Close()
+		waitRows(t, "the request appears", n+1)
+		is.Equal(get(t, tab, "the focus", chromedp.Evaluate[string](`document.activeElement.getAttribute("href") || document.activeElement.tagName`)), href) // not thrown back to the page's top
+	})
+
 	t.Run("a live view left open does not keep its session", func(t *testing.T) {
 		is := is.New(t)
 		s.clock.Advance(20 * time.Minute)

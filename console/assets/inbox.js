@@ -17,6 +17,23 @@
     status.hidden = false;
     status.textContent = text;
   };
+  // keptFocus: when the focus is on a link (or another element with an id) inside
+  // a list about to be replaced, a function that puts it on the same one in the
+  // new list, so that a keyboard or screen reader user reading the list is not
+  // thrown back to the top of the page each time a request arrives.
+  function keptFocus(old) {
+    var el = document.activeElement;
+    if (!el || el === old || !old.contains(el)) return null;
+    var attr = el.id ? "id" : el.getAttribute("href") ? "href" : "";
+    if (!attr) return null;
+    var value = el.getAttribute(attr);
+    return function (now) {
+      var same = Array.prototype.find.call(now.querySelectorAll("[" + attr + "]"), function (c) {
+        return c.getAttribute(attr) === value;
+      });
+      if (same) same.focus({ preventScroll: true });
+    };
+  }
   var busy = false, again = false;
   function refresh() {
     if (busy) {
@@ -35,7 +52,9 @@
           var now = fresh.getElementById(old.id);
           if (!now) return;
           now = document.importNode(now, true);
+          var kept = keptFocus(old);
           old.replaceWith(now);
+          if (kept) kept(now);
           now.dispatchEvent(new CustomEvent("hookd:swapped", { bubbles: true }));
         });
       })
