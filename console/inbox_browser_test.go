@@ -198,6 +198,23 @@ func TestBrowserInbox(t *testing.T) {
 		is.Equal(get(t, tab, "the focus", chromedp.Evaluate[string](`document.activeElement.getAttribute("href") || document.activeElement.tagName`)), href) // not thrown back to the page's top
 	})
 
+	t.Run("a live view refused for too many open says so", func(t *testing.T) {
+		is := is.New(t)
+		do(t, tab, "away from the inbox (its live view ends)", chromedp.Navigate(s.url+"/console/"), chromedp.WaitVisible(css(".who")))
+		other, cancel := chromedp.NewContext(tab) // another tab of the same sign-in
+		defer cancel()
+		is.NoErr(chromedp.Do(other)) // opened here, to live past the steps' time limits
+		do(t, other, "four live views in another tab", chromedp.Navigate(s.url+"/console/"), chromedp.WaitVisible(css(".who")),
+			chromedp.Evaluate[chromedp.Void](`window.views = [1, 2, 3, 4].map(() => new EventSource("/console/inbox/events?inbox=demo"))`),
+			chromedp.Poll[chromedp.Void](`window.views.every(v => v.readyState === EventSource.OPEN)`))
+		do(t, tab, "the demo inbox, a fifth", chromedp.Navigate(s.url+"/console/inbox?inbox=demo"),
+			chromedp.Poll[chromedp.Void](`document.querySelector("#live-status").textContent.includes("Live updates")`))
+		status := get(t, tab, "status", chromedp.Text(css("#live-status")))
+		is.True(strings.Contains(status, "too many live views of the inbox are open")) // the reason, not "signed out, or hookd stopped"
+		is.True(!strings.Contains(status, "signed out"))
+		do(t, other, "close them", chromedp.Evaluate[chromedp.Void](`window.views.forEach(v => v.close())`))
+	})
+
 	t.Run("a live view left open does not keep its session", func(t *testing.T) {
 		is := is.New(t)
 		s.clock.Advance(20 * time.Minute)

@@ -69,7 +69,31 @@
         }
       });
   }
-  var events = new EventSource(live.getAttribute("data-live"));
+  var stream = live.getAttribute("data-live");
+  // why asks the stream's address once more, for the reason the browser's
+  // EventSource does not give, and says it: too many live views open (a 503), the
+  // session ended (led to the sign-in page), the inbox no longer the reader's (404),
+  // or hookd out of reach. An answer of 200 (a place freed meanwhile) is not read.
+  function why() {
+    var ctl = window.AbortController ? new AbortController() : null;
+    fetch(stream, { credentials: "same-origin", signal: ctl ? ctl.signal : undefined })
+      .then(function (res) {
+        if (ctl) ctl.abort();
+        if (res.status === 503) {
+          say("Live updates are off in this tab: too many live views of the inbox are open (at most 4 for one sign-in). Close another tab that shows the inbox, then refresh this page.");
+        } else if (res.redirected || res.status === 401 || res.status === 403) {
+          say("Live updates stopped: you are signed out. Sign in again, then refresh the page.");
+        } else if (res.status === 404) {
+          say("Live updates stopped: this inbox is no longer shown to you. Refresh the page.");
+        } else {
+          say("Live updates stopped: refresh the page.");
+        }
+      })
+      .catch(function () {
+        say("Live updates stopped: hookd cannot be reached (it stopped, or the network is down). Refresh the page when it is back.");
+      });
+  }
+  var events = new EventSource(stream);
   events.addEventListener("open", function () {
     say("Live: new requests appear below as they arrive.");
   });
@@ -82,8 +106,6 @@
     refresh();
   });
   events.addEventListener("error", function () {
-    if (events.readyState === EventSource.CLOSED) {
-      say("Live updates stopped (signed out, or hookd stopped): refresh the page.");
-    }
+    if (events.readyState === EventSource.CLOSED) why();
   });
 })();
