@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -219,6 +220,8 @@ type inboxesView struct {
 	Endpoint string
 	Enabled  bool
 	Inboxes  []store.Inbox
+	// InboxesPager pages the list of inboxes (of every inbox the reader sees), by name.
+	InboxesPager pager
 	// Selected is the inbox of ?inbox=, "" for every inbox the reader sees.
 	Selected string
 	Rows     []inboxRow
@@ -276,6 +279,20 @@ func (h *Handler) inboxPage(w http.ResponseWriter, r *http.Request, status int, 
 	if v.Inboxes, err = h.st.Inboxes(ctx, h.inboxesFilter(v.Principal)); err != nil {
 		h.internal(w, r, err)
 		return
+	}
+	if v.Selected == "" {
+		// A page of them, by name (as the store sorts them): the inbox keeps up to
+		// inbox.keep_total requests, each maybe to a name of its own.
+		after := qs.Get("inboxes_after")
+		page := v.Inboxes[sort.Search(len(v.Inboxes), func(i int) bool { return v.Inboxes[i].Name > after }):]
+		more := len(page) > pageSize
+		next := ""
+		if more {
+			page = page[:pageSize]
+			next = page[pageSize-1].Name
+		}
+		v.Inboxes = page
+		v.InboxesPager = newPager("Inboxes", "/console/inbox", qs, "inboxes_after", more, next)
 	}
 	f := store.InboxFilter{Inbox: v.Selected, Before: cursorInt(qs, "before"), Limit: pageSize + 1}
 	if v.Selected == "" {

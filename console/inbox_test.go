@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"regexp"
 	"runtime"
 	"strconv"
 	"strings"
@@ -606,4 +607,40 @@ func TestInboxStreamReadsNoBodies(t *testing.T) {
 	runtime.ReadMemStats(&after)
 	read := after.TotalAlloc - before.TotalAlloc
 	is.True(read < 2<<20) // under 2 MB for 100 bodies of 60 KB (6 MB)
+}
+
+// TestInboxesListPages: the list of inboxes pages as every table does (50 by
+// name, "Next page" and "First page"), so a hookd whose inbox holds requests to
+// hundreds of names does not send them all with each live update.
+func TestInboxesListPages(t *testing.T) {
+	is := is.New(t)
+	e := newEnv(t)
+	for i := range 60 {
+		postInbox(t, e, fmt.Sprintf("box-%02d", i), "/x", nil, "")
+	}
+	u := e.as(t, "token")
+	inboxes := regexp.MustCompile(`(?s)<section id="inboxes".*?</section>`)
+	named := regexp.MustCompile(`<td><a href="/console/inbox\?inbox=([^"]+)">`)
+	names := func(body string) []string {
+		var out []string
+		for _, m := range named.FindAllStringSubmatch(inboxes.FindString(body), -1) {
+			out = append(out, m[1])
+		}
+		return out
+	}
+	p := u.get(t, "/console/inbox")
+	is.Equal(p.status, http.StatusOK)
+	first := names(p.body)
+	is.Equal(len(first), 50)                                                                             // a page
+	is.Equal(first[0], "box-00")                                                                         // by name
+	is.True(strings.Contains(p.body, `href="/console/inbox?inboxes_after=box-49" rel="next">Next page`)) // and the next one
+	p = u.get(t, "/console/inbox?inboxes_after=box-49")
+	is.Equal(p.status, http.StatusOK)
+	rest := names(p.body)
+	is.Equal(len(rest), 10)
+	is.Equal(rest[0], "box-50")
+	is.True(strings.Contains(p.body, `<a href="/console/inbox">« First page</a>`))
+	is.True(strings.Contains(p.body, `data-page="/console/inbox?inboxes_after=box-49"`)) // the live update keeps the page
+	p = u.get(t, "/console/inbox?inboxes_after=zzz")
+	is.True(strings.Contains(inboxes.FindString(p.body), "past the end of the list")) // an old link says so
 }
