@@ -341,6 +341,10 @@ func TestOrganisationAndClientForms(t *testing.T) {
 		p = u.post(t, "/console/organisations", url.Values{"name": {""}, "tech_contact": {"it@c.example"}})
 		is.Equal(p.status, http.StatusBadRequest)
 		is.True(besideField(p.body, "name", "is required"))
+		p = u.post(t, "/console/organisations", url.Values{"name": {""}, "tech_contact": {""}})
+		is.Equal(p.status, http.StatusBadRequest)
+		is.True(besideField(p.body, "name", "is required"))         // an empty form: both fields
+		is.True(besideField(p.body, "tech_contact", "is required")) // at once
 		p = u.post(t, "/console/organisations", url.Values{"name": {"C"}, "tech_contact": {"it@c.example"}})
 		is.Equal(p.status, http.StatusSeeOther)
 		is.True(strings.Contains(u.get(t, p.location).body, "<h1><bdi>C</bdi></h1>"))

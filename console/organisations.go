@@ -72,6 +72,13 @@ func (h *Handler) handleOrganisationCreate() http.Handler {
 		}
 		v := orgsView{Principal: p, Errors: formErrors{},
 			Form: orgForm{Name: r.PostFormValue("name"), TechContact: strings.TrimSpace(r.PostFormValue("tech_contact"))}}
+		// Both fields left empty are said at once, beside each (the store names the
+		// first it checks).
+		if strings.TrimSpace(v.Form.Name) == "" && v.Form.TechContact == "" {
+			v.Errors["name"], v.Errors["tech_contact"] = "is required", "is required"
+			h.organisationsPage(w, r, http.StatusBadRequest, v)
+			return
+		}
 		o, err := h.st.CreateOrganisation(r.Context(), v.Form.Name, v.Form.TechContact)
 		if err != nil {
 			if v.Errors.fromStore(err, map[string]string{"name": "name", "tech-contact-email": "tech_contact"}) {
