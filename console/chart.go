@@ -46,6 +46,7 @@ type charts struct {
 	Delivered     string // polyline points
 	Failed        string
 	Latency       []string // polylines: one per run of minutes with attempts
+	LatencyDots   []point  // a minute with attempts alone: a dot, as a line of one point draws nothing
 	CountTicks    []tick
 	LatencyTicks  []tick
 	TimeTicks     []tick
@@ -61,6 +62,9 @@ type charts struct {
 	From, To      time.Time
 	LatencyScaleM string
 }
+
+// point is a place on a chart.
+type point struct{ X, Y float64 }
 
 // buildCharts draws the figures of the 24 hours before now (now's minute included).
 func buildCharts(figs []store.MinuteFigures, now time.Time) charts {
@@ -95,19 +99,32 @@ func buildCharts(figs []store.MinuteFigures, now time.Time) charts {
 	y := func(v, top float64) float64 { return plotBottom - v/top*(plotBottom-plotTop) }
 	var okPts, failPts strings.Builder
 	var seg strings.Builder
+	run, lone := 0, point{} // the minutes in seg, and the first one's place
+	endRun := func() {
+		switch {
+		case run == 1:
+			c.LatencyDots = append(c.LatencyDots, lone)
+		case run > 1:
+			c.Latency = append(c.Latency, seg.String())
+		}
+		seg.Reset()
+		run = 0
+	}
 	for i := range chartMinutes {
 		fmt.Fprintf(&okPts, "%.1f,%.1f ", x(i), y(float64(ok[i]), yMax))
 		fmt.Fprintf(&failPts, "%.1f,%.1f ", x(i), y(float64(failed[i]), yMax))
 		if has[i] {
-			fmt.Fprintf(&seg, "%.1f,%.1f ", x(i), y(float64(avg[i].Milliseconds()), latMax))
-		} else if seg.Len() > 0 {
-			c.Latency = append(c.Latency, seg.String())
-			seg.Reset()
+			p := point{x(i), y(float64(avg[i].Milliseconds()), latMax)}
+			fmt.Fprintf(&seg, "%.1f,%.1f ", p.X, p.Y)
+			if run == 0 {
+				lone = p
+			}
+			run++
+		} else {
+			endRun()
 		}
 	}
-	if seg.Len() > 0 {
-		c.Latency = append(c.Latency, seg.String())
-	}
+	endRun()
 	c.Delivered, c.Failed = strings.TrimSpace(okPts.String()), strings.TrimSpace(failPts.String())
 	for _, v := range []float64{0, yMax / 2, yMax} {
 		c.CountTicks = append(c.CountTicks, tick{X: plotLeft - 6, Y: y(v, yMax), Label: trimFloat(v)})

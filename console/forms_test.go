@@ -576,7 +576,11 @@ func TestOverview(t *testing.T) {
 	is.Equal(op.status, http.StatusOK)
 	is.True(strings.Contains(op.body, "<dt>Delivered in the last hour</dt><dd>3</dd>")) // A's three (recordX and the members)
 	is.True(strings.Contains(op.body, "1 failed attempt"))
-	is.True(strings.Contains(op.body, `<polyline class="series ok" points="`))     // drawn
+	is.True(strings.Contains(op.body, `<polyline class="series ok" points="`)) // drawn
+	// Attempts in one minute only: their duration is a dot, as a line of one point
+	// draws nothing.
+	is.True(regexp.MustCompile(`<circle class="dot lat" cx="[\d.]+" cy="[\d.]+" r="[\d.]+"/>`).MatchString(op.body))
+	is.True(!regexp.MustCompile(`<polyline class="series lat" points="[\d.]+,[\d.]+ ?"`).MatchString(op.body))
 	is.True(strings.Contains(op.body, "3 successful and 1 failed attempts"))       // described
 	is.True(strings.Contains(op.body, `href="/console/webhooks/`+e.hookB.UID+`"`)) // B's is failing
 	is.True(strings.Contains(op.body, "HTTP 503"))
