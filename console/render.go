@@ -231,10 +231,13 @@ var flashes = map[string]string{
 type errorView struct {
 	Heading string
 	Message string
+	// SignIn is the sign-in link of a page for the signed-out: the sign-in page,
+	// and back to a page when one is given.
+	SignIn string
 }
 
 func (h *Handler) errorPage(w http.ResponseWriter, r *http.Request, status int, heading, message string) {
-	h.render(w, r, status, "error", heading, errorView{Heading: heading, Message: message})
+	h.render(w, r, status, "error", heading, errorView{Heading: heading, Message: message, SignIn: "/console/signin"})
 }
 
 func (h *Handler) notFound(w http.ResponseWriter, r *http.Request) {

@@ -230,6 +230,16 @@ func (h *Handler) open(ctx context.Context, idHash []byte) (cs store.ConsoleSess
 	return cs, true, nil
 }
 
+// publicHost is the host of http.public_url ("" without one), where the browser
+// reaches hookd behind a proxy.
+func (h *Handler) publicHost() string {
+	u, err := url.Parse(h.opts.PublicURL)
+	if err != nil {
+		return ""
+	}
+	return u.Host
+}
+
 // signedIn runs next for a request with an open session; without one, a GET goes
 // to the sign-in page (and back here after) and anything else is refused. Every
 // POST must carry the session's CSRF token in its form, or it is a 403.
@@ -245,7 +255,15 @@ func (h *Handler) signedIn(next http.Handler) http.Handler {
 				h.redirect(w, r, "/console/signin?next="+url.QueryEscape(h.base+r.URL.RequestURI()), http.StatusSeeOther)
 				return
 			}
-			h.errorPage(w, r, http.StatusForbidden, "Signed out", "Your session has ended. Sign in again, then repeat what you did.")
+			// The sign-in comes back to the page the form was on (the Referer, which
+			// Referrer-Policy same-origin sends from the console's pages), to send it again.
+			v := errorView{Heading: "Signed out", Message: "Your session has ended. Sign in again, then repeat what you did.", SignIn: "/console/signin"}
+			if ref, err := url.Parse(r.Referer()); err == nil && (ref.Host == r.Host || ref.Host == h.publicHost()) {
+				if back := h.safeNext(ref.RequestURI()); back != "/console/" {
+					v.SignIn = "/console/signin?next=" + url.QueryEscape(h.base+back)
+				}
+			}
+			h.render(w, r, http.StatusForbidden, "error", v.Heading, v)
 			return
 		}
 		r = r.WithContext(context.WithValue(r.Context(), sessionKey{}, s))

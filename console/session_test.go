@@ -439,3 +439,35 @@ func TestAdminSessionKeepsNoDigestOfTheToken(t *testing.T) {
 	resp.Body.Close()
 	is.Equal(resp.StatusCode, http.StatusSeeOther) // it has ended: sign in again
 }
+
+// TestSignedOutFormLeadsBack: a form sent after its session ended (signed out in
+// another tab, idle too long) is refused with a sign-in link that comes back to
+// the page the form was on, where it can be sent again, not to the overview.
+func TestSignedOutFormLeadsBack(t *testing.T) {
+	is := is.New(t)
+	e := newEnv(t)
+	u := e.as(t, "a")
+	csrf := u.csrf
+	is.Equal(u.post(t, "/console/signout", nil).status, http.StatusSeeOther) // in another tab
+	form := url.Values{"csrf": {csrf}, "status": {"500"}}
+	req, err := http.NewRequest(http.MethodPost, e.srv.URL+"/console/inbox/a-box/answer", strings.NewReader(form.Encode()))
+	is.NoErr(err)
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Referer", e.srv.URL+"/console/inbox?inbox=a-box")
+	p := u.do(t, req)
+	is.Equal(p.status, http.StatusForbidden)
+	is.True(strings.Contains(p.body, "Your session has ended."))
+	is.True(strings.Contains(p.body, `<a href="/console/signin?next=%2Fconsole%2Finbox%3Finbox%3Da-box">Sign in</a>`)) // back to the form's page
+
+	// A page of another site, or none, leads to the plain sign-in.
+	for _, ref := range []string{"", "https://elsewhere.example/console/inbox", e.srv.URL + "/console/signin"} {
+		req, err := http.NewRequest(http.MethodPost, e.srv.URL+"/console/inbox/a-box/answer", strings.NewReader(form.Encode()))
+		is.NoErr(err)
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		if ref != "" {
+			req.Header.Set("Referer", ref)
+		}
+		p := u.do(t, req)
+		is.True(strings.Contains(p.body, `<a href="/console/signin">Sign in</a>`)) // ref
+	}
+}
