@@ -287,7 +287,7 @@ func (d *Dispatcher) callUpstream(ctx context.Context, c store.Claimed) result {
 		r.status = http.StatusBadGateway
 		r.err = "HTTP 410 from the upstream"
 	}
-	if mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); r.err == "" && r.status >= 200 && r.status < 300 && mt == "text/html" {
+	if mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); r.err == "" && resp.StatusCode >= 200 && resp.StatusCode < 300 && mt == "text/html" {
 		// ORCID answers a registration 201 or 204 with no page: a page in a 2xx is
 		// what stands in the way answering in its place (a proxy's sign-in page, a
 		// captive portal), and the webhook was not registered.
@@ -295,7 +295,7 @@ func (d *Dispatcher) callUpstream(ctx context.Context, c store.Claimed) result {
 		if title, _ := pageTitle(r.body); title != "" {
 			page += fmt.Sprintf(" (%q)", title)
 		}
-		r.err = fmt.Sprintf("HTTP %d with %s where the ORCID API answers with none: something between hookd and [upstream] api_url answered in its place (a proxy, a sign-in page), and the call did not reach ORCID", r.status, page)
+		r.err = fmt.Sprintf("HTTP %d with %s where the ORCID API answers with none: something between hookd and [upstream] api_url answered in its place (a proxy, a sign-in page), and the call did not reach ORCID", resp.StatusCode, page)
 		r.status = http.StatusBadGateway
 	}
 	return r
