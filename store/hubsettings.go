@@ -117,7 +117,7 @@ func (h HubSettings) Check() error {
 			// dropped, and a url given later would start without it.
 			return invalid("apikey", "needs the webhook's url: without one there is no webhook to send it with")
 		}
-		if err := CheckHeaderValue("apikey", *h.APIKey); err != nil {
+		if err := CheckSentHeaderValue("apikey", *h.APIKey); err != nil {
 			return err
 		}
 	}

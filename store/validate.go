@@ -328,9 +328,26 @@ func CheckHeaders(field string, h map[string]string) error {
 		if reservedHeaders[canonical] {
 			return invalid(field+"."+k, "is set by hookd and cannot be overridden")
 		}
-		if err := CheckHeaderValue(field+"."+k, h[k]); err != nil {
+		if err := CheckSentHeaderValue(field+"."+k, h[k]); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// CheckSentHeaderValue is CheckHeaderValue for a value hookd sends as a header's
+// whole value (a custom header, an organisation's apikey): a receiver drops the
+// spaces and tabs around a header's value (RFC 9110's optional whitespace), so a
+// value with them there, or of nothing else, would not arrive as it was given.
+func CheckSentHeaderValue(field, v string) error {
+	if err := CheckHeaderValue(field, v); err != nil {
+		return err
+	}
+	switch trimmed := strings.Trim(v, " \t"); {
+	case trimmed == "" && v != "":
+		return invalid(field, "value is only spaces: a receiver would get an empty value")
+	case trimmed != v:
+		return invalid(field, "value begins or ends with a space or a tab, which a receiver drops: remove it")
 	}
 	return nil
 }

@@ -163,6 +163,10 @@ func TestCheckHeaders(t *testing.T) {
 		{"body framing", map[string]string{"Content-Encoding": "gzip"}, false, "headers.Content-Encoding", "overridden"},
 		{"expect", map[string]string{"expect": "100-continue"}, false, "headers.expect", "overridden"},
 		{"one name in two cases", map[string]string{"x-a": "1", "X-A": "2"}, false, "headers.x-a", `same header as "X-A"`},
+		{"space after the value", map[string]string{"X-A": "key "}, false, "headers.X-A", "begins or ends with a space"},
+		{"tab before the value", map[string]string{"X-A": "\tkey"}, false, "headers.X-A", "begins or ends with a space or a tab"},
+		{"only spaces", map[string]string{"X-A": "   "}, false, "headers.X-A", "only spaces"},
+		{"empty value", map[string]string{"X-A": ""}, true, "", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -287,4 +291,16 @@ func TestCheckTargetOwnInbox(t *testing.T) {
 			is.True(strings.Contains(err.Error(), tt.wantErr)) // and the problem
 		})
 	}
+}
+
+// TestHubAPIKeyAsSent: an organisation's apikey goes out as a header's whole value,
+// whose surrounding spaces a receiver drops: one with them, or of spaces alone, is
+// refused rather than arriving as another key, or none.
+func TestHubAPIKeyAsSent(t *testing.T) {
+	key := func(k string) store.HubSettings {
+		return store.HubSettings{Enabled: true, URL: "https://hooks.uni.example/orcid", APIKey: &k}
+	}
+	checkOutcome(t, key("s3cret-key").Check(), true, "", "")
+	checkOutcome(t, key("   ").Check(), false, "apikey", "only spaces")
+	checkOutcome(t, key("s3cret-key ").Check(), false, "apikey", "begins or ends with a space")
 }
