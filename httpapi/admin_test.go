@@ -278,6 +278,20 @@ func TestReplayEmptyFilterRefused(t *testing.T) {
 			is.True(strings.HasPrefix(p.Detail, c.field+": is empty: give")) // and what to give
 		})
 	}
+	// A state a replay does not take, a real one or not, is named with the two it
+	// takes, not all five there are.
+	for _, c := range []struct{ path, token, body string }{
+		{"/api/admin/v1/replay", f.admin, `{"since":"2h","state":"   "}`},
+		{"/api/admin/v1/replay", f.admin, `{"since":"2h","state":"delivered"}`},
+		{platReplay, platTok, `{"since":"2h","state":"in-flight"}`},
+	} {
+		t.Run(c.path+" "+c.body, func(t *testing.T) {
+			is := is.New(t)
+			p := platformProblem(t, platformCall(t, f.harness, http.MethodPost, c.path, c.token, c.body), http.StatusBadRequest)
+			is.Equal(p.Field, "state")
+			is.True(strings.HasPrefix(p.Detail, "state: a replay takes failed or dead deliveries")) // the two it takes
+		})
+	}
 	is := is.New(t)
 	var res struct {
 		Replayed int `json:"replayed"`

@@ -282,6 +282,10 @@ func (in replayRequest) filter(now time.Time) (store.DeliveryFilter, error) {
 		f.Until = t
 	}
 	if in.State != nil {
+		if !store.ReplayableState(*in.State) {
+			// Said before the filter's check, which would list every state there is.
+			return f, inputError("state", "a replay takes failed or dead deliveries (or leave state out for both), got %q", *in.State)
+		}
 		f.State = *in.State
 	}
 	if in.Orcid != nil {
