@@ -3,6 +3,7 @@ package httpapi_test
 import (
 	"fmt"
 	"net/http"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"github.com/matryer/is"
 
 	"hookd/httpapi"
+	"hookd/store"
 )
 
 // TestAdminToken: the operator's static token (auth.admin_token_file) reaches the
@@ -76,4 +78,33 @@ func TestAdminTokenGuessingIsSlowed(t *testing.T) {
 	is.True(strings.Contains(string(res.body), "too many failed authentications")) // and why
 	release()
 	is.Equal((<-first).status, http.StatusUnauthorized) // the guess that had the turn was checked
+}
+
+// TestAdminClientNotSlowedByGuesses: guesses at the admin token from one address
+// slow that address and the admin token, not a client's /admin token sent from
+// another address (such a token is generated, as good as unguessable): an
+// attacker sending wrong tokens must not make every call of the Hub's client
+// wait.
+func TestAdminClientNotSlowedByGuesses(t *testing.T) {
+	is := is.New(t)
+	const admin = "operator-chosen-1"
+	h := newHarness(t, func(o *httpapi.Options) {
+		o.AdminToken = admin
+		o.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}
+	})
+	tok := h.token(t, h.client(t, "hub", store.ScopeAdmin), store.ScopeAdmin).AccessToken
+	from := func(addr, tok string) response {
+		return h.do(t, http.MethodGet, "/api/hub/v1/organisations", tok, "X-Forwarded-For", addr)
+	}
+	for i := range 8 {
+		is.Equal(from("192.0.2.1", fmt.Sprintf("operator-chosen-guess-%d", i)).status, http.StatusUnauthorized) // a wrong token
+	}
+	n := len(h.delays())
+	is.True(n > 0) // the guesses were slowed
+	for range 3 {
+		is.Equal(from("198.51.100.7", tok).status, http.StatusOK) // the client's token
+	}
+	is.Equal(len(h.delays()), n) // without a wait
+	is.Equal(from("198.51.100.7", admin).status, http.StatusOK)
+	is.Equal(len(h.delays()), n+1) // the admin token itself waits, as README says
 }

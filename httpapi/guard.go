@@ -144,15 +144,19 @@ func (g *authGuard) count(key string, now time.Time) float64 {
 	return n
 }
 
-// wait blocks for the delay a request naming client id has earned. It fails
-// when the request ends meanwhile, or at once with errGuardBusy when its
-// address's turns are taken for longer than guardMaxDelay.
+// wait blocks for the delay a request naming client id has earned (with id "",
+// its address's alone). It fails when the request ends meanwhile, or at once
+// with errGuardBusy when its address's turns are taken for longer than
+// guardMaxDelay.
 func (g *authGuard) wait(ctx context.Context, r *http.Request, id string) error {
 	keys := guardKeysOf(r, id)
 	g.mu.Lock()
 	now := g.now()
 	byAddr := guardDelay(g.count(keys[0], now))
-	at := now.Add(guardDelay(g.count(keys[1], now)))
+	at := now
+	if id != "" {
+		at = now.Add(guardDelay(g.count(keys[1], now)))
+	}
 	if byAddr > 0 {
 		f := g.keys[keys[0]] // count kept it: it has failures
 		turn := later(now, f.turn).Add(byAddr)

@@ -296,14 +296,29 @@ func (s *Server) bearer(scope string, style apiStyle, h http.Handler) http.Handl
 			unauthorized(w, "", "Full authentication is required to access this resource: send Authorization: Bearer <access token>")
 			return
 		}
+		var t store.Token
+		var err error
+		digest := secret.Hash(tok)
+		admin := s.isAdminDigest(digest)
+		if admin {
+			t = store.Token{Scopes: []string{store.ScopeAdmin}} // the operator's token: /admin only
+		} else {
+			t, err = s.store.TokenInfoByDigest(r.Context(), digest)
+		}
 		// The admin routes take the operator's admin token, which a person may
 		// have chosen: guessing at it there is slowed as at the token endpoint,
-		// each unknown token counted against the address and the admin token
-		// (a client's token, as good as unguessable, is never slowed but by its
-		// address's guesses).
+		// the admin token and each unknown token waiting for what the address and
+		// the admin token have earned, and each unknown token counted against
+		// both. A client's token, as good as unguessable, waits for its address's
+		// guesses alone: guesses from elsewhere do not slow the calls of a client
+		// with the /admin scope.
 		guarded := scope == store.ScopeAdmin
 		if guarded {
-			if err := s.guard.wait(r.Context(), r, store.ActorAdminToken); err != nil {
+			id := store.ActorAdminToken
+			if !admin && !errors.Is(err, store.ErrTokenInvalid) {
+				id = "" // a client's token
+			}
+			if err := s.guard.wait(r.Context(), r, id); err != nil {
 				var busy errGuardBusy
 				if errors.As(err, &busy) {
 					secs := retrySeconds(busy.retry)
@@ -313,17 +328,9 @@ func (s *Server) bearer(scope string, style apiStyle, h http.Handler) http.Handl
 				}
 				return // else the client went away
 			}
-		}
-		var t store.Token
-		var err error
-		digest := secret.Hash(tok)
-		if s.isAdminDigest(digest) {
-			t = store.Token{Scopes: []string{store.ScopeAdmin}} // the operator's token: /admin only
-			if guarded {
+			if admin {
 				s.guard.succeeded(r, store.ActorAdminToken)
 			}
-		} else {
-			t, err = s.store.TokenInfoByDigest(r.Context(), digest)
 		}
 		switch {
 		case errors.Is(err, store.ErrTokenInvalid):
