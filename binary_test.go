@@ -63,7 +63,13 @@ type process struct {
 // (JSON logs on stderr); its stderr is kept in logs.
 func startProcess(tb testing.TB, args ...string) *process {
 	tb.Helper()
-	cmd := exec.Command(hookdBinary(tb), args...)
+	return startCmd(tb, exec.Command(hookdBinary(tb), args...), args...)
+}
+
+// startCmd is startProcess of a command made by the caller: cmd runs hookd with
+// args.
+func startCmd(tb testing.TB, cmd *exec.Cmd, args ...string) *process {
+	tb.Helper()
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		tb.Fatalf("stderr pipe: %v", err)

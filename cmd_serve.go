@@ -460,9 +460,14 @@ func devConfig() Config {
 func (e *env) cmdDev(ctx context.Context, args []string) error {
 	// Closing dev's terminal (a SIGHUP) stops it as Ctrl-C does, recording the
 	// outcomes of the calls made: Go's default would end it at once, and those
-	// deliveries would go out again at the next start.
-	ctx, stop := signal.NotifyContext(ctx, syscall.SIGHUP)
-	defer stop()
+	// deliveries would go out again at the next start. Started with SIGHUP
+	// ignored (nohup, to outlive the terminal), it stays ignored: Notify would
+	// turn it back on.
+	if !signal.Ignored(syscall.SIGHUP) {
+		var stop context.CancelFunc
+		ctx, stop = signal.NotifyContext(ctx, syscall.SIGHUP)
+		defer stop()
+	}
 	fs, path := e.flags("dev")
 	fs.Lookup("config").Usage = "configuration file (TOML) over dev's settings; HOOKD_CONFIG is not read"
 	listen := fs.String("listen", "", "address to listen on (default 127.0.0.1:8080, or http.listen of -config)")

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"os"
+	"os/exec"
 	"strings"
 	"syscall"
 	"testing"
@@ -56,4 +57,24 @@ func TestDevStopsOnHUP(t *testing.T) {
 	}
 	is.Equal(last, "stopped") // a clean stop, its database closed
 	is.Equal(p.cmd.ProcessState.ExitCode(), 0)
+}
+
+// TestDevUnderNohupIgnoresHUP: hookd dev started with SIGHUP ignored (nohup, or a
+// shell's trap "" HUP), which asks it to outlive its terminal, goes on serving
+// after a SIGHUP, as Go's default leaves such a signal ignored.
+func TestDevUnderNohupIgnoresHUP(t *testing.T) {
+	is := is.New(t)
+	args := []string{"dev", "-config", testConfig(t, "")}
+	cmd := exec.Command("/bin/sh", append([]string{"-c", `trap "" HUP; exec "$0" "$@"`, hookdBinary(t)}, args...)...)
+	p := startCmd(t, cmd, args...)
+	is.NoErr(p.cmd.Process.Signal(syscall.SIGHUP))
+	select {
+	case <-p.done:
+		t.Fatalf("hookd dev under nohup stopped on SIGHUP:\n%s", p.logs)
+	case <-time.After(2 * time.Second):
+	}
+	res, err := noRedirects.Get(p.url + "/healthz")
+	is.NoErr(err) // still serving
+	res.Body.Close()
+	is.Equal(res.StatusCode, http.StatusOK)
 }
