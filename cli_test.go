@@ -1667,3 +1667,26 @@ func TestWebhooksListPages(t *testing.T) {
 	is.NoErr(json.Unmarshal([]byte(filtered), &rows))
 	is.Equal(len(rows), 7) // the client's: its fixture webhook and the 6
 }
+
+// TestReplayRefusesEmptyFilter: a bulk replay given a filter flag with an empty
+// value (a script's unset variable: -orcid "$ID") is refused naming the flag, and
+// replays nothing, as the admin API refuses "orcid": "": taken as no filter, it
+// made every record's, webhook's or client's failed and dead deliveries due again.
+func TestReplayRefusesEmptyFilter(t *testing.T) {
+	cfg := cliFixture(t)
+	for _, name := range []string{"orcid", "webhook", "client", "org", "state", "until"} {
+		t.Run(name, func(t *testing.T) {
+			is := is.New(t)
+			out, err := runCmd(t, "deliveries", "replay", "-config", cfg, "-since", "30d", "-"+name, "")
+			is.True(err != nil)                                                                       // refused
+			is.True(strings.HasPrefix(err.Error(), "deliveries replay: -"+name+": is empty"))         // naming the flag
+			is.Equal(exitStatus(err), 2)                                                              // as a mistake in how it was typed
+			is.Equal(out, "")                                                                         // nothing replayed
+			list, err := runCmd(t, "deliveries", "list", "-config", cfg, "-state", "failed", "-json") // the failed delivery
+			is.NoErr(err)
+			var rows []map[string]any
+			is.NoErr(json.Unmarshal([]byte(list), &rows))
+			is.Equal(len(rows), 1) // still failed, not due again
+		})
+	}
+}

@@ -420,6 +420,21 @@ func (e *env) deliveriesReplay(ctx context.Context, args []string) error {
 			}
 		}
 	}
+	// A filter given empty would narrow nothing: a script's unset variable
+	// (-orcid "$ID") would replay every record's, webhook's or client's failed and
+	// dead deliveries, as the admin API refuses "orcid": "" for.
+	for _, e := range []struct{ name, say string }{
+		{"state", "give failed or dead, or leave -state out for both"},
+		{"orcid", "give an ORCID iD, or leave -orcid out for every record's deliveries"},
+		{"webhook", "give a webhook's id, or leave -webhook out for every webhook's deliveries"},
+		{"client", "give a client's id or name, or leave -client out for every client's deliveries"},
+		{"org", "give an organisation's id or name, or leave -org out for every organisation's deliveries"},
+		{"until", "give a time, or leave -until out for every delivery since -since"},
+	} {
+		if set[e.name] && fs.Lookup(e.name).Value.String() == "" {
+			return usagef("deliveries replay: -%s: is empty: %s; nothing was replayed", e.name, e.say)
+		}
+	}
 	var one int64
 	if set["id"] {
 		var err error
