@@ -837,10 +837,10 @@ func databaseFolder(db string) (string, error) {
 			return "", fmt.Errorf("%s is not a folder", d)
 		}
 		if err := writable(d, true); err != nil {
-			if owner := ownerOther(d); d == dir && owner != "" && errors.Is(err, fs.ErrPermission) {
+			if owner, sudoUser := ownerOther(d); d == dir && owner != "" && errors.Is(err, fs.ErrPermission) {
 				// Most often the service's folder, checked by an administrator as
 				// themselves: the folder is right, the user is not.
-				return "", fmt.Errorf("the database's folder %s belongs to %s and is not writable by this user (%w): run hookd as %s, the user it runs as (sudo -u %s hookd …)", d, owner, err, owner, owner)
+				return "", fmt.Errorf("the database's folder %s belongs to %s and is not writable by this user (%w): run hookd as %s, the user it runs as (sudo -u %s hookd …)", d, owner, err, owner, sudoUser)
 			}
 			if d == dir {
 				return "", fmt.Errorf("the database's folder %s is not writable (hookd keeps the database, its -wal, -shm and lock files there): %w", d, err)

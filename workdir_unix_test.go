@@ -160,4 +160,15 @@ func TestCheckConfigAsAnotherUser(t *testing.T) {
 	out, err = exec.Command(setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", "--", bin, "check-config", "-config", cfg).CombinedOutput()
 	is.NoErr(err) // as the folder's user, the check passes
 	is.True(strings.Contains(string(out), "ok"))
+
+	// A user with no name (a container's, a removed account's) is named by its
+	// number, and sudo is told it the way sudo takes one.
+	is.NoErr(os.Chown(service, 54321, 54321))
+	out, err = exec.Command(setpriv, "--reuid=1", "--regid=1", "--clear-groups", "--", bin, "check-config", "-config", cfg).CombinedOutput()
+	msg = string(out)
+	t.Log(msg)
+	is.True(err != nil)                                                                      // refused
+	is.True(strings.Contains(msg, "the database's folder "+service+" belongs to uid 54321")) // whose folder it is
+	is.True(strings.Contains(msg, "(sudo -u '#54321' hookd …)"))                             // a command sudo takes
+	is.True(!strings.Contains(msg, "sudo -u uid"))                                           // not one it refuses
 }

@@ -7,4 +7,4 @@ package main
 func writable(path string, folder bool) error { return nil }
 
 // ownerOther cannot tell a file's owner here; it reports none.
-func ownerOther(path string) string { return "" }
+func ownerOther(path string) (owner, sudoUser string) { return "", "" }

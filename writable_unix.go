@@ -25,14 +25,16 @@ func writable(path string, folder bool) error {
 // another user than this process's, and not root ("" otherwise, or when it cannot
 // be told): a folder of the service's user, which an administrator checking the
 // configuration as themselves may not write. (A folder of root's is no service's.)
-func ownerOther(path string) string {
+// sudoUser is that user as sudo -u takes it: its name, or '#' and its number for a
+// user without one ("uid 1234" in words).
+func ownerOther(path string) (owner, sudoUser string) {
 	var st syscall.Stat_t
 	if syscall.Stat(path, &st) != nil || int(st.Uid) == os.Geteuid() || st.Uid == 0 {
-		return ""
+		return "", ""
 	}
 	id := strconv.FormatUint(uint64(st.Uid), 10)
 	if u, err := user.LookupId(id); err == nil {
-		return u.Username
+		return u.Username, u.Username
 	}
-	return "uid " + id
+	return "uid " + id, "'#" + id + "'"
 }
