@@ -2,8 +2,10 @@ package dispatch_test
 
 import (
 	"context"
+	"database/sql"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -232,13 +234,23 @@ func TestCallbackRequestTargetExact(t *testing.T) {
 // TestEchoedCustomHeaderSecretWithSpaces: a custom header named as a credential is
 // sent without the spaces and tabs around its value (as HTTP sends any header), and
 // that value, as the receiver got and echoed it, is redacted from the attempt log.
+// The API refuses such a value now; a webhook stored with one before keeps it.
 func TestEchoedCustomHeaderSecretWithSpaces(t *testing.T) {
 	is := is.New(t)
 	e := newEnv(t)
 	a := newAuthAPI(e)
 	tok := "header-TOKEN-" + hex.EncodeToString(secret.Random(8))
 	target := newReceiver(t, echo(http.StatusInternalServerError))
-	a.create(`{"targetURL":"` + target.URL + `/headers","headers":{"X-Api-Token":" \t` + tok + ` "}}`)
+	a.create(`{"targetURL":"` + target.URL + `/headers","headers":{"X-Api-Token":"` + tok + `"}}`)
+	db, err := sql.Open("sqlite", filepath.Join(e.dir, "hookd.db"))
+	is.NoErr(err)
+	spaced, _ := json.Marshal(map[string]string{"X-Api-Token": " \t" + tok + " "})
+	res, err := db.Exec("UPDATE subscriptions SET headers = ? WHERE format = 'standard'", string(spaced))
+	is.NoErr(err)
+	n, err := res.RowsAffected()
+	is.NoErr(err)
+	is.Equal(n, int64(1)) // stored as an older hookd took it
+	is.NoErr(db.Close())
 
 	d := e.dispatcher(func(o *dispatch.Options) { o.RetryBase = time.Minute })
 	e.intake(0, store.Event{Orcid: orcidA})
