@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	dto "github.com/prometheus/client_model/go"
 
 	"hookd/store"
 )
@@ -58,7 +59,27 @@ func New(st *store.Store) *Metrics {
 
 // Handler serves the metrics in the Prometheus text format.
 func (m *Metrics) Handler() http.Handler {
-	return promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{})
+	return promhttp.HandlerFor(prometheus.GathererFunc(m.gather), promhttp.HandlerOpts{})
+}
+
+// clashing names the Go collector's families that would share a family name with
+// another once a counter's _total is taken off, as OpenMetrics (and converters of
+// Prometheus text, such as OpenTelemetry's receiver) name a counter's family:
+// go_memstats_alloc_bytes is the gauge beside the counter
+// go_memstats_alloc_bytes_total. Its value is go_memstats_heap_alloc_bytes's, which
+// stays.
+var clashing = map[string]bool{"go_memstats_alloc_bytes": true}
+
+// gather is the registry's families without the clashing ones.
+func (m *Metrics) gather() ([]*dto.MetricFamily, error) {
+	fams, err := m.registry.Gather()
+	kept := fams[:0]
+	for _, f := range fams {
+		if !clashing[f.GetName()] {
+			kept = append(kept, f)
+		}
+	}
+	return kept, err
 }
 
 // Outcome counts one recorded delivery outcome and, for an attempt, its duration.
