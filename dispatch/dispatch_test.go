@@ -366,6 +366,40 @@ func TestRetryAfterHeader(t *testing.T) {
 	}
 }
 
+// TestDeactivationLoggedOnce: the calls to a webhook that were in flight together
+// and all answered 410 deactivate it once, and its deactivation is logged once,
+// saying what to do; the others' lines are its host's failures, rate-limited as
+// those are, instead of one deactivation line per call.
+func TestDeactivationLoggedOnce(t *testing.T) {
+	is := is.New(t)
+	e := newEnv(t)
+	ctx := context.Background()
+	rv := newReceiver(t, func(_ int, w http.ResponseWriter, _ *http.Request, _ []byte) error {
+		w.WriteHeader(http.StatusGone)
+		return nil
+	})
+	sub, _, err := e.st.CreateWebhook(ctx, e.client.ID, store.WebhookSpec{TargetURL: rv.URL + "/hook", Auth: store.Auth{Type: store.AuthNone}})
+	is.NoErr(err) // a webhook for every record
+	var logs lockedBuffer
+	d := e.dispatcher(func(o *dispatch.Options) { o.Logger = slog.New(slog.NewJSONHandler(&logs, nil)) })
+
+	e.intake(0, store.Event{Orcid: orcidA}, store.Event{Orcid: orcidB},
+		store.Event{Orcid: "0000-0000-0001-0007"}, store.Event{Orcid: "0000-0000-0001-0015"})
+	is.Equal(e.tick(d), 4) // four calls, each answered 410
+	got, err := e.st.Subscription(ctx, sub.UID)
+	is.NoErr(err)
+	is.True(!got.Active) // deactivated
+	out := logs.String()
+	is.Equal(strings.Count(out, `"state":"deactivated"`), 1)                              // one line says it was deactivated
+	is.Equal(strings.Count(out, `"msg":"webhook deactivated`), 1)                         // and one what to do
+	is.True(strings.Contains(out, "hookd webhooks activate "+sub.UID))                    // activate it
+	is.True(strings.Contains(out, "hookd deliveries replay -webhook "+sub.UID+" -since")) // and replay what it missed
+	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+		is.True(strings.Count(l, `"msg"`) == 1) // one JSON line each
+	}
+	is.True(strings.Count(out, "\n") <= 3) // the other calls' 410s are rate-limited with the host's failures
+}
+
 func TestGoneDeactivates(t *testing.T) {
 	is := is.New(t)
 	e := newEnv(t)

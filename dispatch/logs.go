@@ -24,7 +24,8 @@ const (
 // host, and so is a delivery that ends dead, counted apart (a receiver down past
 // give_up_after makes every delivery to it die, one after another); the next line
 // of each says how many were left out meanwhile. A webhook's deactivation (gone,
-// deactivated), which comes once per webhook, is always logged.
+// deactivated), which comes once per webhook, is always logged; the other calls
+// in flight to it that answer alike end dead, and are logged as such.
 type failureLog struct {
 	mu    sync.Mutex
 	hosts *recent[string, int] // per host, and per host for deaths: failures left out since its last line, stamped with that line's time
@@ -85,7 +86,14 @@ type outcomeLine struct {
 func (d *Dispatcher) logFailure(l outcomeLine, o store.Outcome) {
 	now := d.store.Now()
 	attrs := append(l.attrs, "err", o.Error)
-	switch o.Kind {
+	kind := o.Kind
+	if (kind == store.OutcomeGone || kind == store.OutcomeDeactivate) && !o.Deactivated {
+		// Its webhook was off already (the calls in flight to it when a first one
+		// switched it off answer alike) or removed: the delivery is dead, one of the
+		// host's failures, not a deactivation of its own.
+		kind = store.OutcomeDead
+	}
+	switch kind {
 	case store.OutcomeRetry:
 		attrs = append(attrs, "retry_in", o.RetryAt.Sub(now).Round(time.Second))
 	case store.OutcomeDead:
@@ -96,7 +104,7 @@ func (d *Dispatcher) logFailure(l outcomeLine, o store.Outcome) {
 		attrs = append(attrs, "state", "deactivated", "failing_since", o.FailingSince.UTC().Format(time.RFC3339))
 	}
 	if !d.opts.LogDeliveries {
-		suppressed, ok := d.failures.admit(l.host, o.Kind, now)
+		suppressed, ok := d.failures.admit(l.host, kind, now)
 		if !ok {
 			return
 		}

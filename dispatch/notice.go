@@ -49,22 +49,31 @@ func noticeError(o EmailOptions, err error) string {
 	return truncate(secrets.redact(err.Error()), 1024)
 }
 
-// noticeOwners tells the owners of subscriptions this batch deactivated (410 Gone,
-// or failing for disable_after), by e-mail where e-mail is configured and the owner
-// has an address. It runs in the background; a failure is logged, not retried.
+// noticeOwners logs each deactivation of this batch (410 Gone, or failing for
+// disable_after) once, with what to do, and tells the owners of the webhooks by
+// e-mail where e-mail is configured and the owner has an address. The e-mail goes
+// in the background; a failure is logged, not retried.
 func (d *Dispatcher) noticeOwners(batch []store.Outcome) {
 	o := d.hub().opts.Email
 	for _, out := range batch {
-		if out.Kind != store.OutcomeGone && out.Kind != store.OutcomeDeactivate {
+		if !out.Deactivated || (out.Kind != store.OutcomeGone && out.Kind != store.OutcomeDeactivate) {
 			continue
 		}
-		// Several deliveries of one subscription may fail at once, or finish after it
-		// was deactivated: tell its owner once.
-		if !d.told.tell(out.SubscriptionID, d.now()) {
-			continue
+		uid := out.SubscriptionUID
+		// A webhook deactivated again soon after (reactivated, and still failing):
+		// its owner is told once an hour at most.
+		tell := d.told.tell(out.SubscriptionID, d.now())
+		owner := "an e-mail tells its owner"
+		switch {
+		case o.Addr == "":
+			owner = "not told: no e-mail is configured (email.smtp_addr)"
+		case !tell:
+			owner = "not told again: told of its deactivation less than an hour ago"
 		}
-		if o.Addr == "" {
-			d.log.Warn("webhook deactivated; no e-mail configured to tell its owner", "webhook", out.SubscriptionUID)
+		d.log.Warn("webhook deactivated: its events are not delivered until it is activated", "webhook", uid, "owner", owner,
+			"next", "once its target works: hookd webhooks activate "+uid+", then hookd deliveries replay -webhook "+uid+
+				" -since TIME (a time before the first delivery it missed) sends again what it missed")
+		if o.Addr == "" || !tell {
 			continue
 		}
 		d.notices.Add(1)
@@ -75,7 +84,7 @@ func (d *Dispatcher) noticeOwners(batch []store.Outcome) {
 			if err := d.sendNotice(ctx, o, subID); err != nil {
 				d.log.Error("deactivation notice", "webhook", uid, "err", noticeError(o, err))
 			}
-		}(out.SubscriptionID, out.SubscriptionUID)
+		}(out.SubscriptionID, uid)
 	}
 }
 
@@ -85,7 +94,7 @@ func (d *Dispatcher) sendNotice(ctx context.Context, o EmailOptions, subID int64
 		return err
 	}
 	if n.To == "" {
-		d.log.Warn("webhook deactivated; its owner has no e-mail address", "webhook", n.UID)
+		d.log.Warn("deactivation notice not sent: the webhook's owner has no e-mail address", "webhook", n.UID)
 		return nil
 	}
 	m := mail.NewMsg()

@@ -737,6 +737,11 @@ type Outcome struct {
 	// (the dispatcher's retry_max_delay): one that comes later, after a silence
 	// with nothing tried, begins a new run. Zero lets no run lapse.
 	RunGap time.Duration
+	// Deactivated is set by the store for an OutcomeGone or OutcomeDeactivate that
+	// switched its subscription off: only the first of the outcomes that would,
+	// not one for a subscription already off (by an earlier outcome, of the same
+	// turn or before) or removed, so a deactivation is told once.
+	Deactivated bool
 }
 
 // record writes outcomes: the attempt log, each delivery's new state, and the
@@ -847,6 +852,7 @@ func (s *Store) record(ctx context.Context, tx *sql.Tx, outcomes []Outcome, now 
 			if o.Kind == OutcomeDead {
 				continue
 			}
+			o.Deactivated = false
 			var owns bool
 			if err := tx.QueryRowContext(ctx, qOwns, o.DeliveryID, o.SubscriptionID).Scan(&owns); err != nil {
 				return cleared, err
@@ -867,6 +873,7 @@ func (s *Store) record(ctx context.Context, tx *sql.Tx, outcomes []Outcome, now 
 			if !wasOn {
 				continue // turned off already, by an earlier outcome of the turn or before it
 			}
+			o.Deactivated = true
 			if err := s.unregisterUncovered(ctx, tx, o.SubscriptionID, now); err != nil {
 				return cleared, err
 			}
