@@ -398,7 +398,7 @@ func (e *env) serve(ctx context.Context, cfg Config, listenError func(error) err
 				return err
 			}
 			return alive(ctx)
-		})
+		}, log)
 	}
 
 	select {

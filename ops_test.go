@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -12,6 +14,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -145,6 +148,47 @@ func TestWatchdogInterval(t *testing.T) {
 }
 
 // TestMetricsAndNoSecretsInLogs runs the whole path with debug logging, then parses
+
+// TestWatchdogWithheldIsLogged: a watchdog ping withheld because hookd is not
+// healthy is logged once, with why, as systemd will restart hookd for it (its own
+// line, "Watchdog timeout", says nothing of the cause), not once per interval; and
+// the pings starting again are logged too.
+func TestWatchdogWithheldIsLogged(t *testing.T) {
+	is := is.New(t)
+	sock := filepath.Join(t.TempDir(), "notify.sock")
+	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
+	is.NoErr(err) // systemd's end of the socket
+	defer conn.Close()
+	var logs safeBuffer
+	log := slog.New(slog.NewJSONHandler(&logs, nil))
+	var calls atomic.Int32
+	healthy := func(context.Context) error {
+		if calls.Add(1) <= 5 {
+			return errors.New("dispatcher last took a turn 1m0s ago")
+		}
+		return nil
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go newNotifier(func(string) string { return sock }).watchdog(ctx, 5*time.Millisecond, healthy, log)
+
+	buf := make([]byte, 64)
+	conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	n, err := conn.Read(buf)
+	is.NoErr(err)                           // pinged once healthy again
+	is.Equal(string(buf[:n]), "WATCHDOG=1") // the ping
+	cancel()
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(logs.String(), "pinged again") && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	out := logs.String()
+	is.Equal(strings.Count(out, "not pinged"), 1)                          // one line for the five misses
+	is.True(strings.Contains(out, "dispatcher last took a turn 1m0s ago")) // saying why
+	is.True(strings.Contains(out, "restart"))                              // and what systemd will do
+	is.Equal(strings.Count(out, "pinged again"), 1)                        // and one when it is healthy again
+}
+
 // /metrics and checks that no secret or token appears anywhere in the logs.
 func TestMetricsAndNoSecretsInLogs(t *testing.T) {
 	is := is.New(t)

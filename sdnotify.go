@@ -58,9 +58,13 @@ func watchdogInterval(getenv func(string) string, pid int) (time.Duration, error
 }
 
 // watchdog pings "WATCHDOG=1" every interval while healthy says so, until ctx ends.
-func (n *notifier) watchdog(ctx context.Context, interval time.Duration, healthy func(context.Context) error) {
+// A ping it withholds is logged, once until the pings start again (which is logged
+// too): systemd restarts hookd once the pings have stopped for WatchdogSec, and its
+// own line ("Watchdog timeout") does not say why.
+func (n *notifier) watchdog(ctx context.Context, interval time.Duration, healthy func(context.Context) error, log *slog.Logger) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
+	var withheld bool
 	for {
 		select {
 		case <-ctx.Done():
@@ -69,8 +73,18 @@ func (n *notifier) watchdog(ctx context.Context, interval time.Duration, healthy
 			hctx, cancel := context.WithTimeout(ctx, interval)
 			err := healthy(hctx)
 			cancel()
-			if err == nil {
+			switch {
+			case err == nil:
 				n.notify("WATCHDOG=1")
+				if withheld {
+					log.Info("systemd watchdog pinged again")
+					withheld = false
+				}
+			case ctx.Err() != nil:
+				return // stopping
+			case !withheld:
+				log.Error("systemd watchdog not pinged: systemd will restart hookd (SIGABRT) if this lasts the unit's WatchdogSec", "err", err)
+				withheld = true
 			}
 		}
 	}
