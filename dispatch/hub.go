@@ -287,10 +287,11 @@ func (d *Dispatcher) callUpstream(ctx context.Context, c store.Claimed) result {
 		r.status = http.StatusBadGateway
 		r.err = "HTTP 410 from the upstream"
 	}
-	if mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); r.err == "" && resp.StatusCode >= 200 && resp.StatusCode < 300 && mt == "text/html" {
+	if mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); r.err == "" && resp.StatusCode >= 200 && resp.StatusCode < 300 && mt == "text/html" && strings.TrimSpace(r.body) != "" {
 		// ORCID answers a registration 201 or 204 with no page: a page in a 2xx is
 		// what stands in the way answering in its place (a proxy's sign-in page, a
-		// captive portal), and the webhook was not registered.
+		// captive portal), and the webhook was not registered. An empty answer is
+		// ORCID's, whatever type it names.
 		page := "an HTML page"
 		if title, _ := pageTitle(r.body); title != "" {
 			page += fmt.Sprintf(" (%q)", title)

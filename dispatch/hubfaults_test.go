@@ -865,6 +865,7 @@ func TestUpstreamPageIn2xxNotRegistered(t *testing.T) {
 			io.WriteString(w, "<!DOCTYPE html><html><head><title>Sign in to the\n campus network</title></head><body><form></form></body></html>")
 			return nil
 		}
+		w.Header().Set("Content-Type", "text/html")
 		w.WriteHeader(http.StatusCreated)
 		return nil
 	})
@@ -881,7 +882,7 @@ func TestUpstreamPageIn2xxNotRegistered(t *testing.T) {
 	proxied.Store(false)
 	e.clock.Advance(time.Hour)
 	is.Equal(e.tick(d), 1)
-	is.Equal(e.only().StateName(), "delivered")
+	is.Equal(e.only().StateName(), "delivered") // ORCID's 201, with no body and a type it may name (text/html here)
 	ms, err = e.st.Members(context.Background(), org)
 	is.NoErr(err)
 	is.Equal(ms[0].Upstream, "registered")
