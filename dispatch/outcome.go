@@ -69,9 +69,11 @@ func (p policy) outcome(c store.Claimed, r result, now time.Time) store.Outcome 
 		var askedUntil time.Time // as asked, past maxRetryAfter too
 		askedOK := false
 		if r.status == http.StatusTooManyRequests || r.status == http.StatusServiceUnavailable || r.tokenAsked {
-			if asked, askedOK = retryAfter(r.retryAfter, now); askedOK {
+			var until time.Time
+			if until, askedOK = retryAfterAsked(r.retryAfter, now); askedOK {
+				asked = boundRetryAfter(until, now)
 				askedUntil = now.Add(asked)
-				if until, _ := retryAfterAsked(r.retryAfter, now); until.After(askedUntil) {
+				if until.After(askedUntil) {
 					askedUntil = until // past maxRetryAfter
 				}
 			}
@@ -204,5 +206,11 @@ func retryAfter(h string, now time.Time) (time.Duration, bool) {
 	if !ok {
 		return 0, false
 	}
-	return min(max(until.Sub(now), minRetryAfter), maxRetryAfter), true // Sub saturates
+	return boundRetryAfter(until, now), true
+}
+
+// boundRetryAfter is the wait until a Retry-After's time, from now, within
+// minRetryAfter and maxRetryAfter.
+func boundRetryAfter(until, now time.Time) time.Duration {
+	return min(max(until.Sub(now), minRetryAfter), maxRetryAfter) // Sub saturates
 }
