@@ -319,9 +319,10 @@ func TestCommandDoesNotMigrateUnderDaemon(t *testing.T) {
 	dbPath := filepath.Join(filepath.Dir(cfg), "hookd.db")
 	// The database as the version before made it: without the newest migration.
 	newest := store.SchemaVersion()
-	is.Equal(newest, 28) // (the undoing below is of migration 28; a newer one needs its own)
+	is.Equal(newest, 29) // (the undoing below is of migration 29; a newer one needs its own)
 	undo := func(db *sql.DB) {
-		_, err := db.Exec(`DROP INDEX subscriptions_upstream; DELETE FROM schema_migrations WHERE version = 28`)
+		_, err := db.Exec(`DROP INDEX deliveries_waiting; ALTER TABLE deliveries DROP COLUMN waiting_since;
+			DELETE FROM schema_migrations WHERE version = 29`)
 		is.NoErr(err)
 	}
 	version := func() int {
@@ -336,7 +337,7 @@ func TestCommandDoesNotMigrateUnderDaemon(t *testing.T) {
 	is.NoErr(err)
 	undo(db)
 	is.NoErr(db.Close())
-	is.Equal(version(), 27)
+	is.Equal(version(), 28)
 
 	lock, _, err := acquireServeLock(dbPath, "127.0.0.1:8080") // the older daemon, running
 	is.NoErr(err)
@@ -344,10 +345,10 @@ func TestCommandDoesNotMigrateUnderDaemon(t *testing.T) {
 	err = run(context.Background(), []string{"hookd", "client", "list", "-config", cfg}, noenv, strings.NewReader(""), &stdout, &stderr)
 	is.True(err != nil) // refused
 	msg := err.Error()
-	is.True(strings.Contains(msg, "is at schema version 27, which this hookd would migrate to 28"))                 // says why
+	is.True(strings.Contains(msg, "is at schema version 28, which this hookd would migrate to 29"))                 // says why
 	is.True(strings.Contains(msg, fmt.Sprintf("a hookd daemon (pid %d, listening on 127.0.0.1:8080", os.Getpid()))) // names the daemon
 	is.True(strings.Contains(msg, "restart it with this binary"))                                                   // and what to do
-	is.Equal(version(), 27)                                                                                         // nothing changed
+	is.Equal(version(), 28)                                                                                         // nothing changed
 	lock.release()
 
 	// A backup, under the daemon or not, copies the file as it is: the copy is one
@@ -360,11 +361,11 @@ func TestCommandDoesNotMigrateUnderDaemon(t *testing.T) {
 		dest := filepath.Join(t.TempDir(), "before-upgrade.db")
 		out, err := runCmd(t, "backup", dest, "-config", cfg)
 		is.NoErr(err)                                                                              // backed up
-		is.True(strings.Contains(out, "at its schema version 27, unmigrated (this hookd's is 28")) // and says how
-		is.Equal(version(), 27)                                                                    // the file as it was
+		is.True(strings.Contains(out, "at its schema version 28, unmigrated (this hookd's is 29")) // and says how
+		is.Equal(version(), 28)                                                                    // the file as it was
 		v, err := store.FileCheck(context.Background(), dest, nil)
 		is.NoErr(err)
-		is.Equal(v, 27) // and its copy too
+		is.Equal(v, 28) // and its copy too
 		if daemon {
 			lock.release()
 		}
@@ -372,9 +373,9 @@ func TestCommandDoesNotMigrateUnderDaemon(t *testing.T) {
 
 	var migrated safeBuffer
 	err = run(context.Background(), []string{"hookd", "client", "list", "-config", cfg}, noenv, strings.NewReader(""), &stdout, &migrated)
-	is.NoErr(err)                                                                                              // no daemon: the command migrates the file
-	is.True(strings.Contains(migrated.String(), "applying database migration 0028_upstream_subscription.sql")) // and says so
-	is.Equal(version(), 28)                                                                                    // to this binary's schema
+	is.NoErr(err)                                                                                      // no daemon: the command migrates the file
+	is.True(strings.Contains(migrated.String(), "applying database migration 0029_waiting_since.sql")) // and says so
+	is.Equal(version(), 29)                                                                            // to this binary's schema
 }
 
 // TestRestoreUnderRunningDaemonIsRefused: a backup restored in the database's

@@ -58,10 +58,15 @@ const (
 		last_error = not_sent, not_sent = '' WHERE id = ?3`
 	qDeleteDelivery = "DELETE FROM deliveries WHERE id = ?"
 	qFoldTwin       = `UPDATE deliveries SET state = 0, due_at = ?1, lease_until = NULL, attempts = max(attempts + ?2, 0),
-		event_count = event_count + ?3, last_event_at = max(last_event_at, ?4),
+		waiting_since = ` + waitingSince + `, event_count = event_count + ?3, last_event_at = max(last_event_at, ?4),
 		event_type = CASE WHEN ?5 = 'CREATED' THEN 'CREATED' ELSE event_type END,
 		msg_rev = CASE WHEN attempts + ?2 > 0 OR first_attempt_at IS NOT NULL THEN ` + revNext + ` ELSE msg_rev END WHERE id = ?6`
-	qToPending = "UPDATE deliveries SET state = 0, due_at = ?, lease_until = NULL, attempts = max(attempts + ?, 0) WHERE id = ?"
+	qToPending = "UPDATE deliveries SET state = 0, due_at = ?1, lease_until = NULL, attempts = max(attempts + ?2, 0), waiting_since = " + waitingSince + " WHERE id = ?3"
+	// waitingSince is a row's waiting_since as it goes back to pending with the
+	// attempt delta ?2: a row handed back unattempted (a negative delta) keeps the
+	// due time it had when first handed back, the one it was claimed at (the claim
+	// leaves due_at as it was); an attempted or replayed row has waited for nothing yet.
+	waitingSince = "CASE WHEN ?2 < 0 THEN coalesce(waiting_since, due_at) END"
 	// An attempt is logged only while its delivery exists: an operator may have purged
 	// it during the call.
 	qAttempt = `INSERT INTO attempts(delivery_id, attempt, started_at, duration_ms, status, error, response, target)

@@ -43,7 +43,8 @@ const qOutboxFigures = `WITH mine AS (
 		(SELECT count(*) FROM (SELECT 1 FROM mine CROSS JOIN deliveries d INDEXED BY deliveries_one_pending ON d.subscription_id = mine.id AND d.state = 0 AND d.attempts > d.attempt_base LIMIT ?4)),
 		(SELECT count(*) FROM (SELECT 1 FROM mine CROSS JOIN deliveries d INDEXED BY deliveries_in_flight ON d.subscription_id = mine.id AND d.state = 1 LIMIT ?4)),
 		(SELECT count(*) FROM (SELECT 1 FROM mine CROSS JOIN deliveries d INDEXED BY deliveries_dead_subscription ON d.subscription_id = mine.id AND d.state = 3 LIMIT ?4)),
-		(SELECT min(d.due_at) FROM mine CROSS JOIN deliveries d INDEXED BY deliveries_one_pending ON d.subscription_id = mine.id AND d.state = 0 AND d.due_at <= ?3)`
+		(SELECT min(coalesce(d.waiting_since, d.due_at)) FROM mine CROSS JOIN deliveries d INDEXED BY deliveries_one_pending
+			ON d.subscription_id = mine.id AND d.state = 0 AND coalesce(d.waiting_since, d.due_at) <= ?3)`
 
 // OutboxFigures counts the deliveries v sees, each through an index: for all of
 // hookd the metrics' Gauges (the state indexes); for a principal, the pending and

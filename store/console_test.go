@@ -802,3 +802,54 @@ func TestAuditPurgeAfterTheClockStepsBack(t *testing.T) {
 	is.NoErr(err)
 	is.Equal(n, 10) // the entries written since, two days old
 }
+
+// TestOldestDueAcrossReleases: a delivery handed back unattempted turn after turn
+// (its host busy) is as old in the gauges and the overview as the time it has
+// waited since it was due, not the tick it was last due again; once attempted,
+// its wait starts over at its retry.
+func TestOldestDueAcrossReleases(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	st := newStore(t)
+	advance := movable(st)
+	f := newFixture(t, st)
+	_, err := st.Intake(ctx, "", "", []store.Event{{Orcid: "0000-0002-7253-3645"}}, 0)
+	is.NoErr(err)
+	age := func() (all, mine time.Duration) {
+		g, err := st.Gauges(ctx)
+		is.NoErr(err)
+		o, err := st.OutboxFigures(ctx, store.Visibility{ClientID: f.b.ID})
+		is.NoErr(err)
+		return g.OldestDueAge, o.OldestDueAge
+	}
+	turn := func(kind store.OutcomeKind, retry time.Duration) {
+		claimed, err := st.Claim(ctx, 100, time.Minute)
+		is.NoErr(err)
+		is.True(len(claimed) > 0) // the delivery was due
+		var outs []store.Outcome
+		for _, c := range claimed {
+			outs = append(outs, store.Outcome{DeliveryID: c.ID, SubscriptionID: c.Target.SubscriptionID, Kind: kind, Attempt: c.Attempt,
+				StartedAt: st.Now(), Status: 503, Error: "HTTP 503", RetryAt: st.Now().Add(retry)})
+		}
+		is.NoErr(recordOutcomes(ctx, st, outs))
+	}
+	for range 5 {
+		advance(time.Second)
+		turn(store.OutcomeReleased, 200*time.Millisecond)
+	}
+	advance(100 * time.Millisecond)
+	all, mine := age()
+	is.Equal(all, 5100*time.Millisecond)  // due since the event came, handed back five times
+	is.Equal(mine, 5100*time.Millisecond) // the owner's overview too
+
+	advance(200 * time.Millisecond)
+	turn(store.OutcomeRetry, 10*time.Second)
+	advance(time.Second)
+	all, mine = age()
+	is.Equal(all, time.Duration(0)) // attempted: waiting for its retry, not due
+	is.Equal(mine, time.Duration(0))
+	advance(10 * time.Second)
+	all, mine = age()
+	is.Equal(all, time.Second) // due since its retry time
+	is.Equal(mine, time.Second)
+}

@@ -699,10 +699,12 @@ func (s *Store) Counts(ctx context.Context) (map[string]int, error) {
 
 // Gauges are the outbox figures for metrics, each read through an index.
 type Gauges struct {
-	Pending      int
-	InFlight     int
-	Dead         int
-	OldestDueAge time.Duration // how long the oldest due delivery has been due
+	Pending  int
+	InFlight int
+	Dead     int
+	// OldestDueAge is how long the oldest due delivery has been due: for one
+	// handed back unattempted (its host busy), since the due time it had then.
+	OldestDueAge time.Duration
 	// Inactive counts webhooks hookd switched off by itself (a 410, failing past
 	// disable_after) and not reactivated: not those switched off on purpose (by
 	// their owner, an operator or an organisation's settings, hookd's upstream
@@ -712,18 +714,25 @@ type Gauges struct {
 	Failing  int
 }
 
+// qGauges reads the outbox's and the webhooks' figures at ?1, each through an
+// index: the oldest due is the sooner of the oldest due_at and the oldest
+// waiting_since (a row handed back unattempted is due again a tick later, and
+// keeps when it first was), ?1 when there is neither.
+const qGauges = `SELECT
+		(SELECT count(*) FROM deliveries WHERE state = 0),
+		(SELECT count(*) FROM deliveries WHERE state = 1),
+		(SELECT count(*) FROM deliveries WHERE state = 3),
+		min(coalesce((SELECT min(due_at) FROM deliveries WHERE state = 0 AND due_at <= ?1), ?1),
+			coalesce((SELECT min(waiting_since) FROM deliveries WHERE state = 0 AND waiting_since IS NOT NULL), ?1)),
+		(SELECT count(*) FROM subscriptions WHERE active = 0 AND reason NOT IN ('', ?2, ?3, ?4)),
+		(SELECT count(*) FROM subscriptions WHERE failing_since IS NOT NULL AND active = 1)`
+
 // Gauges reads the outbox's and the webhooks' figures in one read transaction.
 func (s *Store) Gauges(ctx context.Context) (Gauges, error) {
 	var g Gauges
 	var oldest sql.NullInt64
 	now := ms(s.Now())
-	err := s.read.QueryRowContext(ctx, `SELECT
-		(SELECT count(*) FROM deliveries WHERE state = 0),
-		(SELECT count(*) FROM deliveries WHERE state = 1),
-		(SELECT count(*) FROM deliveries WHERE state = 3),
-		(SELECT min(due_at) FROM deliveries WHERE state = 0 AND due_at <= ?),
-		(SELECT count(*) FROM subscriptions WHERE active = 0 AND reason NOT IN ('', ?2, ?3, ?4)),
-		(SELECT count(*) FROM subscriptions WHERE failing_since IS NOT NULL AND active = 1)`, now, reasonRemoving, ReasonOperator, reasonUpstreamUnconfigured).Scan(&g.Pending, &g.InFlight, &g.Dead, &oldest, &g.Inactive, &g.Failing)
+	err := s.read.QueryRowContext(ctx, qGauges, now, reasonRemoving, ReasonOperator, reasonUpstreamUnconfigured).Scan(&g.Pending, &g.InFlight, &g.Dead, &oldest, &g.Inactive, &g.Failing)
 	if err != nil {
 		return Gauges{}, fmt.Errorf("outbox gauges: %w", err)
 	}

@@ -359,3 +359,19 @@ func TestUpstreamSubscriptionPlan(t *testing.T) {
 		}
 	}
 }
+
+// TestGaugesPlan: the metrics' gauges read each figure through an index, the
+// oldest wait of a handed-back row through the index of those rows alone.
+func TestGaugesPlan(t *testing.T) {
+	st := openGroupStore(t)
+	lines := queryPlan(t, st.read, qGauges, 1, "a", "b", "c")
+	plan := strings.Join(lines, "\n")
+	if !strings.Contains(plan, "SEARCH deliveries USING COVERING INDEX deliveries_waiting") {
+		t.Errorf("plan\n%s", plan)
+	}
+	for _, l := range lines {
+		if strings.HasPrefix(l, "SCAN") && !strings.Contains(l, "INDEX") && l != "SCAN CONSTANT ROW" {
+			t.Errorf("a table read whole: %s; plan\n%s", l, plan)
+		}
+	}
+}

@@ -205,9 +205,11 @@ func TestUpgradeToVersion14(t *testing.T) {
 
 	st := openAt(t, path, box)
 	// Every index of deliveries and attempts as it was, but for version 16's index
-	// of a delivery's attempts by number, which takes the place of the one by delivery.
+	// of a delivery's attempts by number, which takes the place of the one by
+	// delivery, and version 29's of the deliveries handed back unsent.
 	before = strings.Replace(before, "CREATE INDEX attempts_delivery ON attempts(delivery_id)",
 		"CREATE INDEX attempts_delivery_attempt ON attempts(delivery_id, attempt)", 1)
+	before += ";CREATE INDEX deliveries_waiting ON deliveries(waiting_since) WHERE state = 0 AND waiting_since IS NOT NULL"
 	is.Equal(indexes(), before)
 	var check string
 	is.NoErr(db.QueryRow("PRAGMA integrity_check").Scan(&check))
