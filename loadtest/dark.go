@@ -40,6 +40,10 @@ func dark(ctx context.Context, o options, recv *receiver) error {
 		}
 		missing = fmt.Sprintf("; %d callbacks had not arrived 2 minutes after the last send", nOther-len(pl.acked))
 	}
+	// The backlog has waited at least since hookd started delivering: what the
+	// gauge of the oldest due delivery's age reads now, against that.
+	waited := time.Since(start)
+	gauge, gaugeRead := h.metrics(client)["hookd_oldest_due_delivery_age_seconds"]
 	st, err := getStats(client, control, false)
 	if err != nil {
 		return err
@@ -56,6 +60,10 @@ func dark(ctx context.Context, o options, recv *receiver) error {
 		pl.acked.p(50), pl.acked.p(90), pl.acked.p(99), pl.acked.max(), len(pl.acked), pl.sent.p(99), missing)
 	rep.add("other host, from 2 s after hookd started", "acknowledgement → callback p50 %s p90 %s p99 %s max %s (%d events)",
 		later.p(50), later.p(90), later.p(99), later.max(), len(later))
+	if gaugeRead {
+		rep.add("oldest due delivery's age (hookd_oldest_due_delivery_age_seconds)", "%.1f s at the phase's end, when the backlog had waited at least %s (since hookd started delivering)",
+			gauge, waited.Round(100*time.Millisecond))
+	}
 	rep.add("hookd peak memory", "%s RSS (VmHWM)", mib(h.peakRSS()))
 	rep.print(os.Stdout)
 	return nil

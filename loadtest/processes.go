@@ -327,24 +327,28 @@ func notifyDuring(ctx context.Context, o options, phase string, r *report) func(
 // (its /metrics): calls per transaction is the group commit's size. Zeros when the
 // metrics cannot be read.
 func (h *hookd) writeStats(c *http.Client) (tx, calls int64) {
+	m := h.metrics(c)
+	return int64(m["hookd_store_write_transactions_total"]), int64(m["hookd_store_write_calls_total"])
+}
+
+// metrics reads hookd's /metrics: the value of each series without labels, by
+// name. Empty when the metrics cannot be read.
+func (h *hookd) metrics(c *http.Client) map[string]float64 {
+	m := map[string]float64{}
 	res, err := c.Get(h.url + "/metrics")
 	if err != nil {
-		return 0, 0
+		return m
 	}
 	defer res.Body.Close()
 	sc := bufio.NewScanner(res.Body)
 	for sc.Scan() {
 		name, value, ok := strings.Cut(sc.Text(), " ")
-		if !ok {
+		if !ok || strings.HasPrefix(name, "#") || strings.Contains(name, "{") {
 			continue
 		}
-		v, _ := strconv.ParseFloat(value, 64)
-		switch name {
-		case "hookd_store_write_transactions_total":
-			tx = int64(v)
-		case "hookd_store_write_calls_total":
-			calls = int64(v)
+		if v, err := strconv.ParseFloat(value, 64); err == nil {
+			m[name] = v
 		}
 	}
-	return tx, calls
+	return m
 }
