@@ -594,8 +594,12 @@ func checkDatabaseAccess(db string) error {
 		return nil // missing, or no file: the callers say so
 	}
 	if err := writable(db, false); err != nil {
+		runAs := "the service's: sudo -u hookd hookd …"
+		if owner, sudoUser := ownerOther(db); owner != "" && errors.Is(err, fs.ErrPermission) {
+			runAs = owner + ": sudo -u " + sudoUser + " hookd …"
+		}
 		return fmt.Errorf("store.path: %s cannot be written (%w): hookd writes a database, and its -wal and -shm files beside it, even to read it; "+
-			"run hookd as the user the database belongs to (the service's: sudo -u hookd hookd …), or give that user write permission (chmod u+w); nothing was changed", db, err)
+			"run hookd as the user the database belongs to (%s), or give that user write permission (chmod u+w); nothing was changed", db, err, runAs)
 	}
 	return nil
 }
@@ -807,6 +811,11 @@ func databaseFolder(db string) (string, error) {
 			return "", fmt.Errorf("%s is not a file", abs)
 		}
 		if err := writable(abs, false); err != nil {
+			if owner, sudoUser := ownerOther(abs); owner != "" && errors.Is(err, fs.ErrPermission) {
+				// The service's database, checked by an administrator as themselves
+				// (its folder open to them): the file is right, the user is not.
+				return "", fmt.Errorf("%s belongs to %s and is not writable by this user (%w): run hookd as %s, the user it runs as (sudo -u %s hookd …)", abs, owner, err, owner, sudoUser)
+			}
 			return "", fmt.Errorf("%s cannot be written: %w", abs, err)
 		}
 		// The files hookd keeps beside it: one left by another user (hookd serve run

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -171,4 +172,73 @@ func TestCheckConfigAsAnotherUser(t *testing.T) {
 	is.True(strings.Contains(msg, "the database's folder "+service+" belongs to uid 54321")) // whose folder it is
 	is.True(strings.Contains(msg, "(sudo -u '#54321' hookd …)"))                             // a command sudo takes
 	is.True(!strings.Contains(msg, "sudo -u uid"))                                           // not one it refuses
+}
+
+// TestDatabaseOfAnotherUser: a command or check-config run by a user who may not
+// write an existing database that belongs to another user, in a folder open to
+// them (a store.path of the service's in a folder others may read), names that
+// user and says to run hookd as it, as for a database yet to be made in such a
+// user's folder, rather than only that the file cannot be written, or to run it as
+// a user "hookd" the database may not belong to. It changes nothing. It runs the
+// built hookd as uid 1 on a database of uid 65534, so only as root.
+func TestDatabaseOfAnotherUser(t *testing.T) {
+	is := is.New(t)
+	if os.Geteuid() != 0 {
+		t.Skip("makes a database of another user's: only as root")
+	}
+	setpriv, err := exec.LookPath("setpriv")
+	if err != nil {
+		t.Skip("needs setpriv (util-linux) to run hookd as another user")
+	}
+	open, err := os.MkdirTemp("", "hookd-other-")
+	is.NoErr(err)
+	t.Cleanup(func() { os.RemoveAll(open) })
+	is.NoErr(os.Chmod(open, 0o755))
+	bin := filepath.Join(open, "hookd")
+	src, err := os.Open(hookdBinary(t))
+	is.NoErr(err)
+	defer src.Close()
+	dst, err := os.OpenFile(bin, os.O_CREATE|os.O_WRONLY, 0o755)
+	is.NoErr(err)
+	_, err = io.Copy(dst, src)
+	is.NoErr(err)
+	is.NoErr(dst.Close())
+	service := filepath.Join(open, "lib")
+	is.NoErr(os.Mkdir(service, 0o755)) // open to others
+	db := filepath.Join(service, "hookd.db")
+	cfg := filepath.Join(open, "hookd.toml")
+	is.NoErr(os.WriteFile(cfg, []byte("[store]\npath = "+strconv.Quote(db)+"\n"), 0o644))
+	out, err := exec.Command(bin, "init", "-config", cfg).CombinedOutput()
+	is.NoErr(err)
+	t.Log(string(out))
+	entries, err := os.ReadDir(service)
+	is.NoErr(err)
+	var made []string
+	for _, e := range entries {
+		made = append(made, e.Name())
+		is.NoErr(os.Chown(filepath.Join(service, e.Name()), 65534, 65534))
+	}
+	is.NoErr(os.Chown(service, 65534, 65534)) // the service's folder and files
+	owner, sudoUser := "uid 65534", "'#65534'"
+	if u, err := user.LookupId("65534"); err == nil {
+		owner, sudoUser = u.Username, u.Username
+	}
+	for _, args := range [][]string{{"check-config"}, {"client", "list"}} {
+		out, err := exec.Command(setpriv, append([]string{"--reuid=1", "--regid=1", "--clear-groups", "--", bin}, append(args, "-config", cfg)...)...).CombinedOutput()
+		msg := string(out)
+		t.Log(msg)
+		is.True(err != nil)                                            // refused
+		is.True(strings.Contains(msg, db))                             // naming the database
+		is.True(strings.Contains(msg, "sudo -u "+sudoUser+" hookd …")) // and as whom to run hookd
+		if args[0] == "check-config" {
+			is.True(strings.Contains(msg, db+" belongs to "+owner+" and is not writable by this user")) // whose it is
+		}
+	}
+	entries, err = os.ReadDir(service)
+	is.NoErr(err)
+	var after []string
+	for _, e := range entries {
+		after = append(after, e.Name())
+	}
+	is.Equal(after, made) // nothing made
 }
