@@ -1690,3 +1690,26 @@ func TestReplayRefusesEmptyFilter(t *testing.T) {
 		})
 	}
 }
+
+// TestReplayStateNamesTheTwo: a bulk replay's -state that is not failed or dead, a
+// state there is or not, is refused naming the two a replay takes, as the admin
+// API refuses it, and replays nothing: an unknown one was answered with every
+// state there is, pending, in-flight and delivered among them.
+func TestReplayStateNamesTheTwo(t *testing.T) {
+	cfg := cliFixture(t)
+	for _, state := range []string{"bogus", "pending", "in-flight", "delivered"} {
+		t.Run(state, func(t *testing.T) {
+			is := is.New(t)
+			out, err := runCmd(t, "deliveries", "replay", "-config", cfg, "-since", "30d", "-state", state)
+			is.True(err != nil) // refused
+			is.Equal(err.Error(), `deliveries replay: -state: a replay takes failed or dead deliveries (or leave -state out for both), got "`+state+`"; nothing was replayed`)
+			is.Equal(exitStatus(err), 2) // as a mistake in how it was typed
+			is.Equal(out, "")
+			list, err := runCmd(t, "deliveries", "list", "-config", cfg, "-state", "failed", "-json") // the failed delivery
+			is.NoErr(err)
+			var rows []map[string]any
+			is.NoErr(json.Unmarshal([]byte(list), &rows))
+			is.Equal(len(rows), 1) // still failed, not due again
+		})
+	}
+}

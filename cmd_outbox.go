@@ -435,6 +435,11 @@ func (e *env) deliveriesReplay(ctx context.Context, args []string) error {
 			return usagef("deliveries replay: -%s: is empty: %s; nothing was replayed", e.name, e.say)
 		}
 	}
+	if s := fs.Lookup("state").Value.String(); !store.ReplayableState(s) {
+		// Said before the filter's check, which would list every state there is,
+		// as the admin API says it.
+		return usagef("deliveries replay: -state: a replay takes failed or dead deliveries (or leave -state out for both), got %q; nothing was replayed", s)
+	}
 	var one int64
 	if set["id"] {
 		var err error
