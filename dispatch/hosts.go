@@ -31,6 +31,11 @@ const parkedPerWorker = 4
 // due again.
 const releaseDelay = 100 * time.Millisecond
 
+// stalledHandBackMax bounds how long a row handed back by a host that has stalled
+// waits before it is due again (stalledHandBack): the longest a host that answers
+// again waits for its rows.
+const stalledHandBackMax = 5 * time.Second
+
 // speedHosts bounds how many hosts' speeds the scheduler remembers; past it, it
 // forgets them all and learns again.
 const speedHosts = 10000
@@ -120,6 +125,19 @@ func stalled(h *hostState, now time.Time) bool {
 	return h.inFlight > 0 && now.Sub(h.progress) > stallAfter
 }
 
+// stalledHandBack is how long a row that host h cannot take waits before it is
+// due again: a tick, or, once the host has stalled, as long as it has been
+// stalled, up to stalledHandBackMax. A host that has stopped answering (its calls
+// wait out delivery.timeout) then has its rows claimed and handed back every few
+// seconds, not at every turn, where they came first in each claim (the oldest
+// due) and took its place from other hosts' rows.
+func (s *scheduler) stalledHandBack(h *hostState, now time.Time) time.Duration {
+	if !stalled(h, now) {
+		return s.tick
+	}
+	return min(max(s.tick, now.Sub(h.progress)), stalledHandBackMax)
+}
+
 // free is how many more rows the next turn may claim.
 func (s *scheduler) free() int { return s.capacity() - s.held() }
 
@@ -182,10 +200,11 @@ func (s *scheduler) queue(claimed []store.Claimed, out []store.Outcome) (int, []
 			// so a slow receiver cannot take capacity that other hosts could use. A
 			// host that only filled up in this turn gets it back shortly, so a brief
 			// imbalance leaves no tail of late deliveries; a slow one's wait a tick,
-			// so a dead host does not churn the outbox.
+			// and a stalled one's longer (stalledHandBack), so a dead host does not
+			// churn the outbox.
 			delay := min(s.tick, releaseDelay)
 			if ht.slow {
-				delay = s.tick
+				delay = s.stalledHandBack(h, now)
 			}
 			out = append(out, released(c, now.Add(delay)))
 			continue
@@ -205,8 +224,8 @@ func (s *scheduler) queue(claimed []store.Claimed, out []store.Outcome) (int, []
 	return n, out
 }
 
-// trim parks the calls of hosts that have stalled, and hands back, a tick later,
-// what a host holds queued beyond its room: a host that has stalled keeps one round
+// trim parks the calls of hosts that have stalled, and hands back (a tick later,
+// or longer: stalledHandBack) what a host holds queued beyond its room: a host that has stalled keeps one round
 // of calls, so no queued row outlives its lease. It appends the rows handed back to
 // out and returns how many, and out; s.parked tells how many calls are parked.
 func (s *scheduler) trim(out []store.Outcome) (int, []store.Outcome) {
@@ -222,7 +241,7 @@ func (s *scheduler) trim(out []store.Outcome) (int, []store.Outcome) {
 			c := h.queue[len(h.queue)-1]
 			h.queue[len(h.queue)-1] = store.Claimed{} // the array stays: it holds no target
 			h.queue = h.queue[:len(h.queue)-1]
-			out = append(out, released(c, now.Add(s.tick)))
+			out = append(out, released(c, now.Add(s.stalledHandBack(h, now))))
 			s.queued--
 			n++
 		}

@@ -90,8 +90,9 @@ func TestSchedulerHandsBack(t *testing.T) {
 
 // TestSchedulerTrimsStalledHost: a host known to be fast may hold the whole
 // capacity; once its calls stop finishing for longer than stallAfter, trim cuts it
-// back to one round of calls, handing the rest back a tick later, and parks its
-// calls: they take no worker and no place in the capacity.
+// back to one round of calls, handing the rest back a tick later (or as long as it
+// has stalled, if that is longer), and parks its calls: they take no worker and no
+// place in the capacity.
 func TestSchedulerTrimsStalledHost(t *testing.T) {
 	is := is.New(t)
 	clock := &stepClock{t: time.Date(2024, 3, 1, 12, 0, 0, 0, time.UTC)}
@@ -116,8 +117,8 @@ func TestSchedulerTrimsStalledHost(t *testing.T) {
 	is.Equal(trimmed, 30-2) // stalled: cut back to one round of its calls
 	is.Equal(len(back), 30-2)
 	for _, o := range back {
-		is.Equal(o.Kind, store.OutcomeReleased)       // unattempted
-		is.Equal(o.RetryAt, clock.t.Add(time.Second)) // due a tick later
+		is.Equal(o.Kind, store.OutcomeReleased)                       // unattempted
+		is.Equal(o.RetryAt, clock.t.Add(stallAfter+time.Millisecond)) // due as long after as the host has stalled, a tick and more
 	}
 	is.Equal(s.parked, 2)   // its 2 calls are parked
 	is.Equal(s.active(), 0) // and take no worker
@@ -378,4 +379,34 @@ func countRows(model map[string][]int64) int {
 		n += len(ids)
 	}
 	return n
+}
+
+// TestSchedulerStalledHandBack: the rows a host that has stalled cannot take wait
+// as long as it has stalled before they are due again (a tick at least, and
+// stalledHandBackMax at most), so a host that stopped answering does not have its
+// rows claimed and handed back at every turn; once a call to it finishes, as before.
+func TestSchedulerStalledHandBack(t *testing.T) {
+	is := is.New(t)
+	clock := &stepClock{t: time.Date(2024, 3, 1, 12, 0, 0, 0, time.UTC)}
+	s := newScheduler(4, 2, 200*time.Millisecond, clock.now)
+	s.queue(claimsFor(1, 4, "a:1"), nil)
+	for range 2 {
+		_, _, ok := s.take()
+		is.True(ok) // its 2 calls start, and hang
+	}
+	handBack := func(id int64) time.Duration {
+		_, back := s.queue(claimsFor(id, 40, "a:1"), nil)
+		is.True(len(back) > 0) // it cannot take them all
+		return back[len(back)-1].RetryAt.Sub(clock.t)
+	}
+	is.Equal(handBack(100), releaseDelay)         // filled up in this turn: shortly
+	is.Equal(handBack(150), 200*time.Millisecond) // slow, not stalled: a tick
+	clock.t = clock.t.Add(3 * time.Second)
+	s.trim(nil)
+	is.Equal(handBack(200), 3*time.Second) // stalled for 3 s: 3 s
+	clock.t = clock.t.Add(time.Minute)
+	s.trim(nil)
+	is.Equal(handBack(300), stalledHandBackMax) // at most stalledHandBackMax
+	s.done("a:1", time.Millisecond, false)      // a call ends: the host moves again
+	is.Equal(handBack(400), releaseDelay)       // and, quick now, gets its rows back shortly
 }

@@ -43,7 +43,9 @@ func dark(ctx context.Context, o options, recv *receiver) error {
 	// The backlog has waited at least since hookd started delivering: what the
 	// gauge of the oldest due delivery's age reads now, against that.
 	waited := time.Since(start)
-	gauge, gaugeRead := h.metrics(client)["hookd_oldest_due_delivery_age_seconds"]
+	m := h.metrics(client)
+	gauge, gaugeRead := m["hookd_oldest_due_delivery_age_seconds"]
+	handedBack := m[`hookd_deliveries_total{outcome="released"}`]
 	st, err := getStats(client, control, false)
 	if err != nil {
 		return err
@@ -55,7 +57,8 @@ func dark(ctx context.Context, o options, recv *receiver) error {
 			later = append(later, l)
 		}
 	}
-	rep.add("calls to the hosts that never answer", "%d in %s", st.Count, time.Since(start).Round(time.Second))
+	rep.add("calls to the hosts that never answer", "%d in %s; deliveries claimed and handed back unsent %.0f (hookd_deliveries_total{outcome=\"released\"})",
+		st.Count, time.Since(start).Round(time.Second), handedBack)
 	rep.add("other host, the whole phase", "acknowledgement → callback p50 %s p90 %s p99 %s max %s (%d events); sent → callback p99 %s%s",
 		pl.acked.p(50), pl.acked.p(90), pl.acked.p(99), pl.acked.max(), len(pl.acked), pl.sent.p(99), missing)
 	rep.add("other host, from 2 s after hookd started", "acknowledgement → callback p50 %s p90 %s p99 %s max %s (%d events)",

@@ -331,8 +331,9 @@ func (h *hookd) writeStats(c *http.Client) (tx, calls int64) {
 	return int64(m["hookd_store_write_transactions_total"]), int64(m["hookd_store_write_calls_total"])
 }
 
-// metrics reads hookd's /metrics: the value of each series without labels, by
-// name. Empty when the metrics cannot be read.
+// metrics reads hookd's /metrics: the value of each series by its name and
+// labels as written there (hookd_deliveries_total{outcome="released"}). Empty
+// when the metrics cannot be read.
 func (h *hookd) metrics(c *http.Client) map[string]float64 {
 	m := map[string]float64{}
 	res, err := c.Get(h.url + "/metrics")
@@ -343,7 +344,7 @@ func (h *hookd) metrics(c *http.Client) map[string]float64 {
 	sc := bufio.NewScanner(res.Body)
 	for sc.Scan() {
 		name, value, ok := strings.Cut(sc.Text(), " ")
-		if !ok || strings.HasPrefix(name, "#") || strings.Contains(name, "{") {
+		if !ok || strings.HasPrefix(name, "#") {
 			continue
 		}
 		if v, err := strconv.ParseFloat(value, 64); err == nil {
