@@ -473,7 +473,13 @@ func (s *Server) handleRelay() http.Handler {
 			notFound()
 			return
 		}
-		io.Copy(io.Discard, io.LimitReader(r.Body, maxSmallBody))
+		if _, err := io.Copy(io.Discard, io.LimitReader(r.Body, maxSmallBody)); err != nil {
+			// A body that breaks off (a malformed chunk, a caller stalled past the
+			// read timeout) is a call that did not arrive whole: it records nothing,
+			// as on ORCID's routes, and is the caller's fault, not hookd's.
+			s.writeProblem(w, r, inputError("", "the request body could not be read: %v", err), nil)
+			return
+		}
 		res, err := s.store.Intake(r.Context(), "relay", "", []store.Event{{Orcid: id, Type: store.EventUpdated}}, s.opts.CoalesceWindow)
 		if err != nil {
 			s.writeProblem(w, r, err, nil)

@@ -1,10 +1,13 @@
 package httpapi_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -565,4 +568,45 @@ func TestHubAppendOrcidNeedsURL(t *testing.T) {
 	s = settingsBody{}
 	decodeJSON(t, res.body, &s)
 	is.True(s.AppendOrcid)
+}
+
+// TestRelayBodyThatBreaksOff: a relay call whose body cannot be read whole (a
+// malformed chunk here; a caller that stalls past the server's read timeout
+// likewise) did not arrive as sent: it is a 400 that records nothing, as on ORCID's
+// routes, not a 204 for a request cut short, nor a 500 logged as hookd's own error.
+func TestRelayBodyThatBreaksOff(t *testing.T) {
+	is := is.New(t)
+	var logs lockedBuffer
+	h := newHarness(t, func(o *httpapi.Options) {
+		o.AllowPrivateTargets = true
+		o.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	})
+	key := relayMember(t, h)
+	ctx := context.Background()
+	events := func() int {
+		ds, err := h.st.Deliveries(ctx, store.DeliveryFilter{Orcid: seedOrcid})
+		is.NoErr(err)
+		n := 0
+		for _, d := range ds {
+			n += d.EventCount
+		}
+		return n
+	}
+	before := events()
+
+	conn, err := net.Dial("tcp", h.srv.Listener.Addr().String())
+	is.NoErr(err)
+	defer conn.Close()
+	_, err = fmt.Fprintf(conn, "POST /relay/%s/%s HTTP/1.1\r\nHost: hookd\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", seedOrcid, key)
+	is.NoErr(err)
+	is.NoErr(conn.SetReadDeadline(time.Now().Add(10 * time.Second)))
+	res, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	is.NoErr(err)
+	body, err := io.ReadAll(res.Body)
+	is.NoErr(err)
+	res.Body.Close()
+	p := problemOf(t, response{status: res.StatusCode, header: res.Header, body: body}, http.StatusBadRequest, "")
+	is.True(strings.Contains(p.Detail, "the request body could not be read")) // says what was wrong
+	is.Equal(events(), before)                                                // nothing recorded
+	is.True(!strings.Contains(logs.String(), "level=ERROR"))                  // not logged as hookd's fault
 }
