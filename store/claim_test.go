@@ -705,3 +705,22 @@ func TestLateSuccessLeavesAReclaimedRowWithNewEvents(t *testing.T) {
 	is.Equal(len(again), 1) // the new event goes out at the retry
 	is.Equal(again[0].ID, first[0].ID)
 }
+
+// TestCalledURLAppendsTheIDAsTheHub: an organisation webhook with append-orcid calls
+// its URL as written with "/{orcid}" after it, as the ORCID Hub builds it: a trailing
+// "/" is not doubled, and a query gets the iD at its end (README, "What the
+// organisation's receiver gets").
+func TestCalledURLAppendsTheIDAsTheHub(t *testing.T) {
+	is := is.New(t)
+	const id = "0000-0002-7253-3645"
+	for url, want := range map[string]string{
+		"https://hooks.example/orcid":       "https://hooks.example/orcid/" + id,
+		"https://hooks.example/orcid/":      "https://hooks.example/orcid/" + id,
+		"https://hooks.example":             "https://hooks.example/" + id,
+		"https://hooks.example/orcid?k=1":   "https://hooks.example/orcid?k=1/" + id,
+		"https://hooks.example/a%2Fb?x=%2F": "https://hooks.example/a%2Fb?x=%2F/" + id,
+	} {
+		is.Equal((&store.Target{URL: url, AppendOrcid: true}).CalledURL(id), want) // appended
+		is.Equal((&store.Target{URL: url}).CalledURL(id), url)                     // as registered without append-orcid
+	}
+}
