@@ -489,3 +489,36 @@ func TestTokenSeveralAuthorizationHeadersRefused(t *testing.T) {
 	is := is.New(t)
 	is.Equal(h.do(t, http.MethodGet, "/"+seedOrcid+"/webhook", tok.AccessToken).status, http.StatusOK) // nothing was revoked
 }
+
+// TestTokenAnswersJSONAndReadsTheFormOnly: the token endpoint answers JSON whatever
+// the Accept (ORCID's produces JSON alone), its errors too, and does not read
+// credentials from the query string, where they would end up in access logs.
+func TestTokenAnswersJSONAndReadsTheFormOnly(t *testing.T) {
+	is := is.New(t)
+	h := newHarness(t)
+	c := h.client(t, "lab", store.ScopeWebhook)
+	post := func(query string, form url.Values) response {
+		req, err := http.NewRequest(http.MethodPost, h.srv.URL+"/oauth/token?"+query, strings.NewReader(form.Encode()))
+		is.NoErr(err)
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Accept", "application/xml")
+		return h.send(t, req)
+	}
+
+	res := post("", url.Values{"client_id": {c.ID}, "client_secret": {c.Secret}, "grant_type": {"client_credentials"}, "scope": {"/webhook"}})
+	is.Equal(res.status, http.StatusOK)                                        // a token
+	is.Equal(res.header.Get("Content-Type"), "application/json;charset=UTF-8") // in JSON, though XML was asked for
+	var tr tokenResponse
+	decodeJSON(t, res.body, &tr)
+	is.Equal(tr.Scope, "/webhook")
+
+	res = post("", url.Values{"client_id": {c.ID}, "client_secret": {"wrong"}, "grant_type": {"client_credentials"}})
+	is.Equal(res.status, http.StatusUnauthorized)                              // a wrong secret
+	is.Equal(res.header.Get("Content-Type"), "application/json;charset=UTF-8") // its error in JSON too
+	is.True(strings.Contains(string(res.body), `"error":"invalid_client"`))
+
+	q := url.Values{"client_id": {c.ID}, "client_secret": {c.Secret}, "grant_type": {"client_credentials"}}.Encode()
+	res = post(q, nil)
+	is.Equal(res.status, http.StatusUnauthorized) // credentials in the query string are not read
+	is.True(strings.Contains(string(res.body), `"error":"invalid_client"`))
+}
