@@ -398,6 +398,17 @@ func TestDeactivationLoggedOnce(t *testing.T) {
 		is.True(strings.Count(l, `"msg"`) == 1) // one JSON line each
 	}
 	is.True(strings.Count(out, "\n") <= 3) // the other calls' 410s are rate-limited with the host's failures
+	said := 0
+	for _, row := range e.deliveries(store.DeliveryFilter{State: "dead", Limit: 10}) {
+		as, err := e.st.Attempts(ctx, row.ID)
+		is.NoErr(err)
+		is.Equal(len(as), 1) // its one attempt
+		is.True(strings.HasPrefix(as[0].Error, "410 Gone: the target asked to be removed"))
+		if strings.HasSuffix(as[0].Error, "; subscription deactivated") {
+			said++
+		}
+	}
+	is.Equal(said, 1) // only the attempt that switched the webhook off says it did
 }
 
 func TestGoneDeactivates(t *testing.T) {

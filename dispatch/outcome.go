@@ -48,7 +48,7 @@ func (p policy) outcome(c store.Claimed, r result, now time.Time) store.Outcome 
 		o.Kind = store.OutcomeDelivered
 	case r.status == http.StatusGone:
 		o.Kind = store.OutcomeGone
-		o.Error = "410 Gone: the target asked to be removed; subscription deactivated"
+		o.Error = "410 Gone: the target asked to be removed" // the store adds whether that switched its webhook off
 	default:
 		if o.Error == "" {
 			o.Error = fmt.Sprintf("HTTP %d", r.status)

@@ -37,7 +37,7 @@ func TestPolicy(t *testing.T) {
 		{"cancelled at shutdown", store.Claimed{Attempt: 1, Try: 1, Target: healthy}, result{err: "context canceled", cancelled: true},
 			store.OutcomeReleased, "context canceled", now, time.Time{}},
 		{"410", store.Claimed{Attempt: 1, Try: 1, Target: healthy}, result{status: 410}, store.OutcomeGone,
-			"410 Gone: the target asked to be removed; subscription deactivated", time.Time{}, time.Time{}},
+			"410 Gone: the target asked to be removed", time.Time{}, time.Time{}},
 		{"first failure", store.Claimed{Attempt: 1, Try: 1, Target: healthy}, result{status: 500}, store.OutcomeRetry, "HTTP 500", now.Add(time.Minute), time.Time{}},
 		{"third failure", store.Claimed{Attempt: 3, Try: 3, FirstAttempt: now.Add(-time.Hour), Target: target(store.FormatEmpty, now.Add(-time.Hour))},
 			result{status: 500}, store.OutcomeRetry, "HTTP 500", now.Add(4 * time.Minute), time.Time{}},

@@ -107,6 +107,10 @@ const (
 	// lets no run lapse.
 	runLapsed = `(failing_since IS NULL OR (?4 > 0 AND coalesce(failing_due, 0) + ?4 < ?1))`
 	qOwns     = "SELECT EXISTS (SELECT 1 FROM deliveries WHERE id = ? AND subscription_id = ?)"
+	// qSwitchesOff tells whether deactivate would switch subscription ?2, which
+	// delivery ?1 is still of, off (its reason ?3: one deactivated ahead of its removal).
+	qSwitchesOff = `SELECT EXISTS (SELECT 1 FROM deliveries d JOIN subscriptions s ON s.id = d.subscription_id
+		WHERE d.id = ?1 AND d.subscription_id = ?2 AND (s.active = 1 OR s.reason = ?3))`
 )
 
 // A delivery's attempt log keeps its first attemptsFirst attempts and its last
@@ -818,6 +822,19 @@ func (s *Store) record(ctx context.Context, tx *sql.Tx, outcomes []Outcome, now 
 			}
 		}
 		msg := o.Error
+		if o.Kind == OutcomeGone {
+			// Its attempt says it switched its webhook off only when it does: not
+			// for the calls in flight when a first 410 switched it off, nor for a
+			// webhook removed during the call.
+			var switches bool
+			if err := tx.QueryRowContext(ctx, qSwitchesOff, o.DeliveryID, o.SubscriptionID, reasonRemoving).Scan(&switches); err != nil {
+				return cleared, err
+			}
+			if switches {
+				msg += "; subscription deactivated"
+			}
+			o.Error = msg // as its log line says it too
+		}
 		if o.Kind == OutcomeDeactivate {
 			// The attempt log and the reason both say since when it has been failing.
 			msg = "deliveries failed continuously since " + o.FailingSince.UTC().Format(time.RFC3339) + " (last: " + o.Error + ")"
