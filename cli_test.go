@@ -1583,9 +1583,9 @@ func TestInboxCommandsSayTheInboxIsOff(t *testing.T) {
 	is := is.New(t)
 	off := testConfig(t, "")
 	_, stderr, err := runEnv(t, nil, "inbox", "set", "-config", off, "demo", "-status", "500")
-	is.NoErr(err)                                                   // the answer is set all the same
-	is.True(strings.Contains(stderr, "[inbox] enabled = true"))     // how to turn it on
-	is.True(strings.Contains(stderr, "inbox set: inbox demo has ")) // on the same line as before
+	is.NoErr(err)                                                         // the answer is set all the same
+	is.True(strings.Contains(stderr, "[inbox] enabled = true"))           // how to turn it on
+	is.True(strings.Contains(stderr, "inbox set: note: inbox demo has ")) // on the same line as before
 	on := testConfig(t, "[inbox]\nenabled = true\n")
 	_, stderr, err = runEnv(t, nil, "inbox", "set", "-config", on, "demo", "-status", "500")
 	is.NoErr(err)

@@ -170,7 +170,7 @@ func (e *env) noteUnknownInbox(ctx context.Context, st *store.Store, cfg Config,
 		// Nothing will arrive either: say why, and what turns the inbox on.
 		known += "; the inbox is off in this configuration: hookd serve records and answers nothing at /inbox/… until [inbox] enabled = true (hookd dev has it on)"
 	}
-	fmt.Fprintf(e.stderr, "hookd: %s: inbox %s has received nothing and no webhook calls it; %s\n", cmd, name, known)
+	fmt.Fprintf(e.stderr, "hookd: %s: note: inbox %s has received nothing and no webhook calls it; %s\n", cmd, name, known)
 	return nil
 }
 
