@@ -8,6 +8,7 @@ package console
 import (
 	"context"
 	"embed"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
@@ -259,11 +260,25 @@ func cleanPath(p string) string {
 func (h *Handler) nudge() { h.opts.Nudge() }
 
 // internal logs the cause of a failed request and shows the reader a page that says
-// so without the cause.
+// so without the cause. A request whose reader went away (a tab closed, a page left,
+// a connection cut: its context canceled) failed for that alone: it is logged at
+// debug, not as an error, since anyone can send a request and hang up, with any
+// session cookie, and so write error lines at will.
 func (h *Handler) internal(w http.ResponseWriter, r *http.Request, err error) {
-	h.log.LogAttrs(r.Context(), slog.LevelError, "console request failed", slog.String("method", r.Method),
-		slog.String("path", r.URL.Path), slog.String("err", err.Error()))
+	if callerLeft(r, err) {
+		h.log.LogAttrs(r.Context(), slog.LevelDebug, "console request abandoned by its reader", slog.String("method", r.Method),
+			slog.String("path", r.URL.Path), slog.String("err", err.Error()))
+	} else {
+		h.log.LogAttrs(r.Context(), slog.LevelError, "console request failed", slog.String("method", r.Method),
+			slog.String("path", r.URL.Path), slog.String("err", err.Error()))
+	}
 	h.errorPage(w, r, http.StatusInternalServerError, "Something went wrong", "The console could not do this. The cause is in hookd's log.")
+}
+
+// callerLeft reports whether err is the cancellation of r's own context: its
+// caller went away.
+func callerLeft(r *http.Request, err error) bool {
+	return errors.Is(err, context.Canceled) && errors.Is(r.Context().Err(), context.Canceled)
 }
 
 // detached is a context for writes that must finish even when the reader goes away

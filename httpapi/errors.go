@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"cmp"
+	"context"
 	"encoding/xml"
 	"errors"
 	"fmt"
@@ -98,8 +99,16 @@ func errorChain(err error) string {
 	return msg
 }
 
-// internal logs the cause of a 500.
+// internal logs the cause of a 500. A request whose caller went away (its context
+// canceled: the connection dropped) failed for that alone: it is logged at debug,
+// not as an error, since anyone can send a request (with any bearer token) and hang
+// up, and so write error lines at will.
 func (s *Server) internal(r *http.Request, err error) {
+	if errors.Is(err, context.Canceled) && errors.Is(r.Context().Err(), context.Canceled) {
+		s.log.LogAttrs(r.Context(), slog.LevelDebug, "request abandoned by its caller", slog.String("method", r.Method),
+			slog.String("path", logPath(r)), slog.String("err", err.Error()))
+		return
+	}
 	s.log.LogAttrs(r.Context(), slog.LevelError, "request failed", slog.String("method", r.Method),
 		slog.String("path", logPath(r)), slog.String("err", err.Error()))
 }
