@@ -197,7 +197,7 @@ func (h *Handler) routes() {
 	h.mux.Handle("GET /console/organisations/{id}", h.signedIn(h.handleOrganisation()))
 	h.mux.Handle("POST /console/organisations/{id}/webhook", h.signedIn(h.handleHubSettings()))
 	h.mux.Handle("POST /console/organisations/{id}/members", h.signedIn(h.handleMemberAdd()))
-	h.mux.Handle("POST /console/organisations/{id}/members/import", h.signedIn(h.handleMemberImport()))
+	h.mux.Handle(importPattern, h.signedIn(h.handleMemberImport()))
 	h.mux.Handle("POST /console/organisations/{id}/members/{orcid}/remove", h.signedIn(h.handleMemberRemove()))
 
 	h.mux.Handle("GET /console/clients", h.signedIn(h.handleClients()))

@@ -268,8 +268,21 @@ func (h *Handler) signedIn(next http.Handler) http.Handler {
 		}
 		r = r.WithContext(context.WithValue(r.Context(), sessionKey{}, s))
 		if r.Method == http.MethodPost {
+			upload := r.Pattern == importPattern
+			if upload {
+				// A file is read only for whoever may import into that organisation:
+				// anyone else is answered before its upload is read.
+				id, ok := store.ParseID(r.PathValue("id"))
+				if !ok {
+					h.notFound(w, r)
+					return
+				}
+				if !h.may(w, r, s.principal, PageOrganisations, ActImport, Object{OrgID: id}) {
+					return
+				}
+			}
 			// A refused form's page is shown signed in: the session goes on.
-			if err := parseForm(w, r); err != nil {
+			if err := parseForm(w, r, upload); err != nil {
 				if errors.Is(err, errUploadTooLarge) {
 					h.importTooLarge(w, r)
 					return
@@ -311,11 +324,16 @@ const (
 // import form's file field.
 var errUploadTooLarge = fmt.Errorf("the file is larger than %d MB: split it, and import the parts one after the other", maxUpload>>20)
 
-// parseForm reads a POST's form, within its size limit.
-func parseForm(w http.ResponseWriter, r *http.Request) error {
-	// Only the members' import uploads a file: any other form is small, and read
-	// within maxForm (the sign-in's before its CSRF token or credentials are known).
-	if strings.HasPrefix(r.Header.Get("Content-Type"), "multipart/form-data") && strings.HasSuffix(r.URL.Path, "/members/import") {
+// importPattern is the route of the members' import, the one form that uploads a file.
+const importPattern = "POST /console/organisations/{id}/members/import"
+
+// parseForm reads a POST's form, within its size limit: maxUpload for an upload (the
+// members' import, by a principal who may import), maxForm for any other.
+func parseForm(w http.ResponseWriter, r *http.Request, upload bool) error {
+	// Any other form is small, and read within maxForm (the sign-in's before its
+	// CSRF token or credentials are known); a file sent with it is not read at all
+	// (ParseForm reads no multipart body), and its CSRF token with it: it is refused.
+	if upload && strings.HasPrefix(r.Header.Get("Content-Type"), "multipart/form-data") {
 		r.Body = http.MaxBytesReader(w, r.Body, maxUpload)
 		if err := r.ParseMultipartForm(1 << 20); err != nil {
 			if _, big := errors.AsType[*http.MaxBytesError](err); big {
@@ -384,7 +402,7 @@ func (h *Handler) handleSignInForm() http.Handler {
 // session. Failed attempts slow down further ones for the same id and address.
 func (h *Handler) handleSignIn() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if err := parseForm(w, r); err != nil {
+		if err := parseForm(w, r, false); err != nil {
 			h.errorPage(w, r, http.StatusBadRequest, "Form too large", err.Error())
 			return
 		}
