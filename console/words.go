@@ -100,10 +100,13 @@ func sentence(msg string) string {
 
 // target is a webhook's target as the console writes it: its URL, or its e-mail
 // address; an organisation's e-mail to its technical contact (whoever that is when
-// it goes out) says so, not the store's "tech-contact".
+// it goes out) says so, not the store's "tech-contact". A URL may hold what its
+// owner chose in its path or query, a direction control (U+202E…) too, which would
+// turn around the text after it (the description, status or sentence beside the
+// URL on another's screen): it is written as an escape (store.VisibleText).
 func target(t string) string {
 	if t == store.TechContactTarget {
 		return "the organisation's technical contact"
 	}
-	return t
+	return store.VisibleText(t, false)
 }
