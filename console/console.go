@@ -229,6 +229,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	hd.Set("Cross-Origin-Opener-Policy", "same-origin")
 	if !strings.HasPrefix(r.URL.Path, "/console/assets/") {
 		hd.Set("Cache-Control", "no-store")
+		if embeddedElsewhere(r) {
+			h.errorPage(w, r, http.StatusForbidden, "Not from another site",
+				"A page of another site asked for this one (as an image, a frame, a script or a fetch). Open the console at its own address.")
+			return
+		}
 	}
 	// A path not in its clean form ("/console//webhooks", which a browser keeps) goes
 	// to its clean form, as the mux would send it, but under the base path.
@@ -241,6 +246,30 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.serve.ServeHTTP(w, r)
+}
+
+// embeddedElsewhere reports whether a browser asks for a console page on behalf of
+// a page of another site, or of another origin of the same site (another subdomain
+// of the same domain, or another port of the host, to which SameSite cookies go),
+// other than by following a link to it: as an image, a frame, a script, a style
+// sheet, a fetch or a stream (Sec-Fetch-*, which browsers send over https and to
+// localhost). Such a request is refused before its session is looked up: it would
+// otherwise count as a use of the reader's session, so that a page of the same site
+// left open could keep the session from ending when idle, open the inbox's live
+// streams in the reader's name, or tell from how pages load what the reader sees.
+// A link followed from anywhere (a top-level navigation), the console's own pages,
+// and clients that send no Sec-Fetch-Site (curl, scripts) are not refused; forms
+// posted from elsewhere are refused by crossOriginProtection.
+func embeddedElsewhere(r *http.Request) bool {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		return false // a form: crossOriginProtection's
+	}
+	switch r.Header.Get("Sec-Fetch-Site") {
+	case "same-site", "cross-site":
+	default: // "same-origin", "none" (typed, a bookmark), or no header
+		return false
+	}
+	return r.Header.Get("Sec-Fetch-Mode") != "navigate" || r.Header.Get("Sec-Fetch-Dest") != "document"
 }
 
 // cleanPath is p without "." and ".." segments or doubled slashes, keeping its final
