@@ -111,6 +111,9 @@ func newRouter() *httprouter.Router {
 
 // ServeHTTP routes a request.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	// No answer of hookd's is to be read as another type than it names: an
+	// error body that echoes a caller's input is never script or a page.
+	w.Header().Set("X-Content-Type-Options", "nosniff")
 	if encodedSlash(r) {
 		// The router sees the decoded path, where "%2F" would be a separator:
 		// "/webhooks/{id}%2Fdeactivate" would deactivate the webhook.

@@ -174,6 +174,12 @@ func (h *harness) send(tb testing.TB, req *http.Request) response {
 		tb.Fatalf("%s %s: got a redirect %d to %q", req.Method, req.URL.RequestURI(), res.StatusCode, res.Header.Get("Location"))
 	}
 	checkAPI(tb, h.opts.BasePath, req, reqBody, res, body)
+	// Every answer of hookd's says nosniff; net/http's own refusal of a request it
+	// cannot parse (a 400 that closes the connection) comes before any handler.
+	netHTTPs := res.StatusCode == http.StatusBadRequest && res.Close
+	if got := res.Header.Get("X-Content-Type-Options"); got != "nosniff" && !netHTTPs {
+		tb.Errorf("%s %s: X-Content-Type-Options %q, want nosniff", req.Method, req.URL.RequestURI(), got)
+	}
 	return response{status: res.StatusCode, header: res.Header, body: body}
 }
 
