@@ -18,9 +18,16 @@ const leaseSlack = 30 * time.Second
 
 // stallAfter is how long a host with calls running may go without finishing one
 // before it counts as stalled: its queue is cut back to one round of calls, and
-// its calls no longer take workers from other hosts (parked). A call that gets no
-// answer for longer than this marks its host as hanging: one call at a time.
-const stallAfter = time.Second
+// its calls no longer take workers from other hosts (parked). At a second, hosts
+// that stopped answering together held every worker and the whole capacity (their
+// queues) for that second; a host whose calls each take longer, all started
+// together, only has its queue kept short and its calls parked meanwhile, which
+// costs it nothing: its per_host limit still counts them.
+const stallAfter = 250 * time.Millisecond
+
+// hangAfter is how long a call may get no answer before its host counts as
+// hanging: one call at a time until a call to it is answered.
+const hangAfter = time.Second
 
 // parkedPerWorker bounds the calls parked at once, per worker: hosts that stop
 // answering hold no worker until 4 × workers of their calls wait at once (each a
@@ -61,7 +68,7 @@ type hostState struct {
 // stalled (no call to it finished for stallAfter), its running calls are parked:
 // they count neither against workers nor in the capacity, so the other hosts get
 // every worker while those calls wait out their timeout (at most parkMax calls are
-// parked at once). A host whose call got no answer for longer than stallAfter is
+// parked at once). A host whose call got no answer for longer than hangAfter is
 // hanging: it gets one call at a time, and one round of rows queued, until a call
 // to it is answered.
 //
@@ -80,7 +87,7 @@ type scheduler struct {
 	queued   int                      // rows waiting for a worker
 	hosts    map[string]*hostState    // hosts with calls running or rows queued
 	speed    map[string]time.Duration // per host: average call duration
-	hanging  map[string]struct{}      // hosts whose last call got no answer for longer than stallAfter
+	hanging  map[string]struct{}      // hosts whose last call got no answer for longer than hangAfter
 	ready    []string                 // hosts with queued rows, in turn order
 }
 
@@ -293,7 +300,7 @@ func (s *scheduler) take() (store.Claimed, string, bool) {
 }
 
 // done counts a call to host key that took took as finished; answered says whether
-// it got an answer (any status). A call with no answer after more than stallAfter
+// it got an answer (any status). A call with no answer after more than hangAfter
 // makes the host hanging; an answer ends that. It reports whether a host's limit
 // rose (this one was hanging, or the hosts remembered as hanging were forgotten),
 // so more rows may start than the one its worker takes next.
@@ -307,7 +314,7 @@ func (s *scheduler) done(key string, took time.Duration, answered bool) (rose bo
 			_, rose = s.hanging[key]
 			delete(s.hanging, key)
 		}
-	case took > stallAfter:
+	case took > hangAfter:
 		if len(s.hanging) >= speedHosts {
 			s.hanging = map[string]struct{}{} // bounded: forget and learn again
 			rose = true                       // (each of them gets its limit back)

@@ -120,7 +120,7 @@ func TestWakeNeverLeavesRowsAsleep(t *testing.T) {
 					continue
 				}
 				w := busy[r.IntN(len(busy))]
-				// Answered or not: a call with no answer after more than stallAfter
+				// Answered or not: a call with no answer after more than hangAfter
 				// makes its host hanging (one call at a time), an answer ends it.
 				if d.sched.done(host[w], time.Duration(1+r.IntN(3))*time.Second, r.IntN(2) == 0) {
 					before := d.waking
