@@ -522,6 +522,10 @@ func (e *env) cmdDev(ctx context.Context, args []string) error {
 		if err != nil {
 			return fmt.Errorf("dev client: %w", err)
 		}
+		if !cfg.Inbox.Enabled {
+			printDevBannerNoInbox(e, cfg, base, c, *path, e.devCommandFlags(cfg.Store.Path, *path))
+			return nil
+		}
 		printDevBanner(e, cfg, base, c, e.devCommandFlags(cfg.Store.Path, *path))
 		return nil
 	})
@@ -699,6 +703,58 @@ client_secret above). The inbox page shows what the inbox got, live:
 		cli.note,
 		devInbox, cli.flags, devInbox, cli.flags,
 		api, record, webhook, base, base, devInbox)
+}
+
+// printDevBannerNoInbox is hookd dev's banner when its -config file turns the inbox
+// off: the same first steps, with no callback at hookd's own inbox, which would be
+// refused at registration (or answered 404 where private targets are allowed), and
+// no inbox commands or page, which would show nothing.
+func printDevBannerNoInbox(e *env, cfg Config, base string, c devClient, file string, cli devCommands) {
+	api := base + cfg.HTTP.BasePath
+	const record = "0000-0002-7253-3645"
+	private := ""
+	if !cfg.Delivery.AllowPrivateTargets {
+		private = "; an address on\nthis machine or a private network needs delivery.allow_private_targets = true"
+	}
+	fmt.Fprintf(e.stdout, `
+hookd %s is running in development mode.
+  database        %s (%s)
+  client_id       %s
+  client_secret   %s
+  signing secret  %s
+  inbox           off: [inbox] enabled = false in -config %s (hookd dev turns it on without that line)
+
+Get a /webhook token (paste into a shell):
+
+  TOKEN=$(curl -s -H 'Accept: application/json' -d 'client_id=%s' -d 'client_secret=%s' --data-urlencode 'scope=/webhook /notify' -d 'grant_type=client_credentials' '%s/oauth/token' | sed -E 's/.*"access_token":"([^"]+)".*/\1/')
+
+Register a webhook for %s calling a receiver of your own (hookd's inbox is off), its
+URL encoded as one path segment (http://127.0.0.1:9000/hook is http%%3A%%2F%%2F127.0.0.1%%3A9000%%2Fhook%s):
+
+  curl -i -H 'Accept: application/json' -H "Authorization: Bearer $TOKEN" -H 'Content-Length: 0' -X PUT '%s/%s/webhook/ENCODED-URL'
+
+Tell hookd the record changed:
+
+  curl -i -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' -d '{"orcid":"%s"}' '%s/api/notifications/v1/events'
+
+See the deliveries and their attempts:
+
+  hookd deliveries list -attempts%s          (from a checkout: go run . deliveries list -attempts%s)
+
+%sList the record's webhooks:
+
+  curl -s -H "Authorization: Bearer $TOKEN" '%s/%s/webhook'
+
+Watch the deliveries in the console: %s/console/ (sign in with the client_id and
+client_secret above).
+
+`, version, cfg.Store.Path, devSettings(cfg), c.ClientID, c.ClientSecret, c.SigningSecret, file,
+		c.ClientID, c.ClientSecret, api,
+		record, private, api, record,
+		record, base,
+		cli.flags, cli.flags,
+		cli.note,
+		api, record, base)
 }
 
 // unusableLogger logs a webhook that cannot be called (its claimed deliveries die

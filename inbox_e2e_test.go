@@ -596,6 +596,86 @@ func TestDevBannerCommandsReachItsDatabase(t *testing.T) {
 	})
 }
 
+// TestDevBannerInboxOff: hookd dev with a -config file that turns the inbox off (a
+// copy of config.example.toml, say) says so in its banner and shows no callback at
+// hookd's own inbox, which nothing would answer, nor inbox commands; the steps it
+// shows instead work with a receiver of one's own.
+func TestDevBannerInboxOff(t *testing.T) {
+	is := is.New(t)
+	dir := t.TempDir()
+	cfg := writeConfig(t, "[store]\npath = \""+filepath.Join(dir, "dev.db")+"\"\n[inbox]\nenabled = false\n")
+	got := make(chan string, 1)
+	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case got <- r.Method + " " + r.URL.Path:
+		default:
+		}
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer recv.Close()
+
+	ctx, cancel := context.WithCancel(context.Background())
+	var stdout safeBuffer
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"hookd", "dev", "-listen", "127.0.0.1:0", "-config", cfg}, noenv,
+			strings.NewReader(""), &stdout, newLogWatcher())
+	}()
+	defer func() {
+		cancel()
+		is.NoErr(<-done) // hookd dev stops cleanly
+	}()
+	eventually(t, 10*time.Second, "hookd dev's banner", func() bool {
+		return strings.Contains(stdout.String(), "client_secret above")
+	})
+	banner := stdout.String()
+	is.True(strings.Contains(banner, "inbox           off: [inbox] enabled = false in -config "+cfg)) // says why
+	is.True(!strings.Contains(banner, "/inbox/"))                                                     // no callback nothing answers
+	is.True(!strings.Contains(banner, "hookd inbox"))                                                 // nor commands that show nothing
+
+	field := func(name string) string {
+		m := regexp.MustCompile(`(?m)^  ` + name + ` +(\S+)$`).FindStringSubmatch(banner)
+		if m == nil {
+			t.Fatalf("no %s in the banner:\n%s", name, banner)
+		}
+		return m[1]
+	}
+	put := regexp.MustCompile(`-X PUT '([^']+)/ENCODED-URL'`).FindStringSubmatch(banner)
+	if put == nil {
+		t.Fatalf("no registration in the banner:\n%s", banner)
+	}
+	base := strings.TrimSuffix(put[1], "/0000-0002-7253-3645/webhook")
+	res, err := noRedirects.PostForm(base+"/oauth/token", url.Values{"client_id": {field("client_id")},
+		"client_secret": {field("client_secret")}, "grant_type": {"client_credentials"}})
+	is.NoErr(err)
+	var tok struct {
+		AccessToken string `json:"access_token"`
+	}
+	is.NoErr(json.NewDecoder(res.Body).Decode(&tok))
+	res.Body.Close()
+	req, err := http.NewRequest(http.MethodPut, put[1]+"/"+httpapi.EscapeSegment(recv.URL+"/hook"), nil)
+	is.NoErr(err)
+	req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
+	res, err = noRedirects.Do(req)
+	is.NoErr(err)
+	res.Body.Close()
+	is.Equal(res.StatusCode, http.StatusCreated) // the banner's registration, with a receiver's URL
+	req, err = http.NewRequest(http.MethodPost, base+"/api/notifications/v1/events", strings.NewReader(`{"orcid":"0000-0002-7253-3645"}`))
+	is.NoErr(err)
+	req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
+	req.Header.Set("Content-Type", "application/json")
+	res, err = noRedirects.Do(req)
+	is.NoErr(err)
+	res.Body.Close()
+	is.Equal(res.StatusCode, http.StatusAccepted) // the banner's event
+	select {
+	case call := <-got:
+		is.Equal(call, "POST /hook") // delivered to the receiver
+	case <-time.After(10 * time.Second):
+		t.Fatal("the receiver got no call within 10s")
+	}
+}
+
 // TestInboxNameNoneOfThem: "hookd inbox list NAME" and "hookd inbox tail NAME" of a
 // name that is none of the inboxes (a typo, another case) say so and name the
 // inboxes there are, rather than showing an empty list, or waiting, in silence.
