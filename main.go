@@ -304,6 +304,25 @@ func (e *env) flags(name string) (*flag.FlagSet, *string) {
 	return fs, cfg
 }
 
+// devFlagElsewhere says, of hookd dev's -listen or -db given to another command (a
+// developer going on from dev to serve, or to the commands beside a dev started
+// with -db), where that command takes the setting from instead: its -config file.
+func devFlagElsewhere(name string, err error) string {
+	flagName, ok := strings.CutPrefix(err.Error(), "flag provided but not defined: -")
+	if !ok || name == "dev" {
+		return ""
+	}
+	switch strings.TrimPrefix(flagName, "-") {
+	case "listen":
+		if name == "serve" {
+			return `: -listen is hookd dev's; serve listens at http.listen of its -config file ([http] listen = "127.0.0.1:8081")`
+		}
+	case "db":
+		return `: -db is hookd dev's; the other commands open the database their -config file names ([store] path = "other.db")`
+	}
+	return ""
+}
+
 // parse reads a command's flags, which may come before or after its arguments, and
 // checks that it got at least min arguments and at most max (-1: any number). Help
 // that was asked for goes to stdout.
@@ -326,7 +345,7 @@ func (e *env) parse(fs *flag.FlagSet, args []string, min, max int) ([]string, er
 		return nil, err
 	}
 	if err != nil {
-		return nil, usagef("%s: %v (usage: %s; hookd %s -h lists its flags)", name, err, c.synopsis(), name)
+		return nil, usagef("%s: %v%s (usage: %s; hookd %s -h lists its flags)", name, err, devFlagElsewhere(name, err), c.synopsis(), name)
 	}
 	if f, v := boolValueApart(fs, args); f != "" {
 		// Go's flags read "-enabled false" as -enabled, then an argument "false":
