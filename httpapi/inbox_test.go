@@ -478,7 +478,8 @@ func TestInboxOff(t *testing.T) {
 	is := is.New(t)
 	h := newInboxHarness(t, store.InboxLimits{}, func(o *httpapi.Options) { o.Inbox = nil })
 	res := h.post(t, http.MethodPost, "/inbox/demo", "x")
-	is.Equal(res.status, http.StatusNotFound) // no inbox
+	is.Equal(res.status, http.StatusNotFound)                                                               // no inbox
+	is.True(strings.Contains(string(res.body), "hookd's inbox is off: [inbox] enabled = true turns it on")) // saying why, and what to do
 	tok := h.webhookToken(t, "dev")
 	res = h.do(t, http.MethodPut, webhookPath(seedOrcid, httpapi.EscapeSegment(h.self.Base()+"/inbox/demo")), tok, "Accept", "application/json")
 	orcidError(t, res, http.StatusBadRequest, 9012) // loopback, refused like any other

@@ -192,6 +192,10 @@ func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
 		// Walk-throughs and clients written for the root are the usual cause.
 		msg += " (the ORCID routes are under http.base_path " + bp + ": " + bp + r.URL.Path + ")"
 	}
+	if s.inbox == nil && strings.HasPrefix(r.URL.Path, "/inbox/") {
+		// A sender pointed at the inbox of a hookd serve, where it is off unless asked for.
+		msg += " (hookd's inbox is off: [inbox] enabled = true turns it on)"
+	}
 	writeORCIDBody(w, r, http.StatusNotFound, codeNotFound, msg, "The resource was not found.")
 }
 
