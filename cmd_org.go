@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"time"
 
@@ -401,9 +402,9 @@ func orcidArgs(cmd string, args []string) ([]string, error) {
 func (e *env) memberAdd(ctx context.Context, args []string) error {
 	fs, path := e.flags("org member add")
 	org := fs.String("org", "", "organisation id or name")
-	name := fs.String("name", "", "member name")
-	email := fs.String("email", "", "member e-mail")
-	eppn := fs.String("eppn", "", "member eduPersonPrincipalName")
+	name := fs.String("name", "", "member name (with one ORCID)")
+	email := fs.String("email", "", "member e-mail (with one ORCID)")
+	eppn := fs.String("eppn", "", "member eduPersonPrincipalName (with one ORCID)")
 	pos, err := e.parse(fs, args, 1, -1)
 	if err != nil {
 		return err
@@ -426,6 +427,12 @@ func (e *env) memberAdd(ctx context.Context, args []string) error {
 	ids, err := orcidArgs("org member add", pos)
 	if err != nil {
 		return err // before anything changes
+	}
+	if (set["name"] || set["email"] || set["eppn"]) && len(slices.Compact(slices.Sorted(slices.Values(ids)))) > 1 {
+		// One person's name and address given to every record named would rename
+		// the members there are already, and send each one's webhook calls the
+		// same e-mail address.
+		return usagef("org member add: -name, -email and -eppn describe one member: give one ORCID with them (several members' details go in a CSV file: hookd org member import)")
 	}
 	st, cfg, err := e.open(ctx, "org member add", *path)
 	if err != nil {

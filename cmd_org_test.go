@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -100,6 +101,35 @@ func TestOrgCommandsChangeAllOrNothing(t *testing.T) {
 	_, err = runCmd(t, "org", "add", "-config", cfg, "-name", "2", "-tech-contact", "it@two.example")
 	is.True(err != nil)                                            // a name that is a number
 	is.True(strings.Contains(err.Error(), "must not be a number")) // would be taken for an id
+}
+
+// TestOrgMemberAddDetailsOfOne: org member add with -name, -email or -eppn and
+// several iDs is refused, as typed wrong, and changes nothing: one person's details
+// would otherwise rename the members there are, and give them one address.
+func TestOrgMemberAddDetailsOfOne(t *testing.T) {
+	is := is.New(t)
+	cfg := testConfig(t, "")
+	_, err := runCmd(t, "org", "add", "-config", cfg, "-name", "Uni", "-tech-contact", "it@uni.example")
+	is.NoErr(err)
+	_, err = runCmd(t, "org", "member", "add", "-config", cfg, "-org", "Uni", "-name", "Carl", "-email", "carl@uni.example", "0000-0001-5109-3700")
+	is.NoErr(err) // one member, with his details
+	for _, flags := range [][]string{{"-name", "Ann"}, {"-email", "ann@uni.example"}, {"-eppn", "ann@uni"}} {
+		_, err = runCmd(t, append(append([]string{"org", "member", "add", "-config", cfg, "-org", "Uni"}, flags...), "0000-0002-7253-3645", "0000-0001-5109-3700")...)
+		var usage *usageError
+		is.True(errors.As(err, &usage))                                               // typed wrong: exit status 2
+		is.True(strings.Contains(err.Error(), "describe one member: give one ORCID")) // saying how
+	}
+	_, err = runCmd(t, "org", "member", "add", "-config", cfg, "-org", "Uni", "-name", "Ann", "0000-0002-7253-3645", "https://orcid.org/0000-0002-7253-3645")
+	is.NoErr(err) // one record, named twice, is one member
+	st := openTestStore(t, cfg)
+	defer st.Close()
+	members, err := st.Members(context.Background(), 1)
+	is.NoErr(err)
+	is.Equal(len(members), 2)
+	is.Equal(members[0].Orcid, "0000-0001-5109-3700")
+	is.Equal(members[0].Name, "Carl")              // not renamed
+	is.Equal(members[0].Email, "carl@uni.example") // nor given another's address
+	is.Equal(members[1].Name, "Ann")
 }
 
 // TestOrgSetEmptyAPIKeyFile: "org set -apikey-file F" with an empty file (a key
