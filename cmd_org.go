@@ -450,8 +450,10 @@ func (e *env) memberAdd(ctx context.Context, args []string) error {
 		}
 		if created {
 			fmt.Fprintf(e.stdout, "%s added to %q\n", id, o.Name)
+		} else if set["name"] || set["email"] || set["eppn"] {
+			fmt.Fprintf(e.stdout, "%s already a member of %q (its details updated)\n", id, o.Name)
 		} else {
-			fmt.Fprintf(e.stdout, "%s already a member of %q (updated)\n", id, o.Name)
+			fmt.Fprintf(e.stdout, "%s already a member of %q: nothing changed\n", id, o.Name)
 		}
 	}
 	return nil

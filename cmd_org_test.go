@@ -119,8 +119,12 @@ func TestOrgMemberAddDetailsOfOne(t *testing.T) {
 		is.True(errors.As(err, &usage))                                               // typed wrong: exit status 2
 		is.True(strings.Contains(err.Error(), "describe one member: give one ORCID")) // saying how
 	}
-	_, err = runCmd(t, "org", "member", "add", "-config", cfg, "-org", "Uni", "-name", "Ann", "0000-0002-7253-3645", "https://orcid.org/0000-0002-7253-3645")
+	out, err := runCmd(t, "org", "member", "add", "-config", cfg, "-org", "Uni", "-name", "Ann", "0000-0002-7253-3645", "https://orcid.org/0000-0002-7253-3645")
 	is.NoErr(err) // one record, named twice, is one member
+	is.True(strings.Contains(out, `0000-0002-7253-3645 already a member of "Uni" (its details updated)`))
+	out, err = runCmd(t, "org", "member", "add", "-config", cfg, "-org", "Uni", "0000-0002-7253-3645", "0000-0001-5109-3700")
+	is.NoErr(err) // members again, with no details
+	is.True(strings.Contains(out, `0000-0001-5109-3700 already a member of "Uni": nothing changed`))
 	st := openTestStore(t, cfg)
 	defer st.Close()
 	members, err := st.Members(context.Background(), 1)
