@@ -1064,6 +1064,31 @@ func TestInboxJSONDurationsAsText(t *testing.T) {
 	}
 }
 
+// TestInboxShowAsListed: hookd inbox list shows request 15 as #15; inbox show takes
+// it so ("#15", quoted), and, given none (a shell took an unquoted #15 for a
+// comment), says to leave the # out.
+func TestInboxShowAsListed(t *testing.T) {
+	is := is.New(t)
+	cfg := testConfig(t, "")
+	st := openTestStore(t, cfg)
+	rq, _, err := st.RecordInboxRequest(context.Background(), store.InboxReceipt{Inbox: "demo", Method: "POST", Path: "/inbox/demo/x",
+		RemoteAddr: "127.0.0.1:1"}, store.InboxLimits{PerInbox: 10, Total: 10})
+	st.Close()
+	is.NoErr(err)
+	listed := "#" + strconv.FormatInt(rq.ID, 10)
+	out, err := runCmd(t, "inbox", "list", "demo", "-config", cfg)
+	is.NoErr(err)
+	is.True(strings.Contains(out, listed+" ")) // as the list shows it
+	out, err = runCmd(t, "inbox", "show", listed, "-config", cfg)
+	is.NoErr(err)
+	is.True(strings.HasPrefix(out, "request "+strconv.FormatInt(rq.ID, 10)+" in inbox demo")) // taken so
+
+	_, err = runCmd(t, "inbox", "show", "-config", cfg) // hookd inbox show #1, in a shell
+	var usage *usageError
+	is.True(errors.As(err, &usage))                                            // typed wrong
+	is.True(strings.Contains(err.Error(), "without its # (a shell reads a #")) // saying what happened
+}
+
 // TestInboxListLimitWithoutName: "inbox list -limit N" without NAME (the
 // inboxes' list, which -limit does not bound) is refused, saying what -limit counts.
 func TestInboxListLimitWithoutName(t *testing.T) {

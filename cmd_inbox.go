@@ -220,11 +220,17 @@ func (e *env) printInboxes(ctx context.Context, st *store.Store, cfg Config, asJ
 func (e *env) inboxShow(ctx context.Context, args []string) error {
 	fs, path := e.flags("inbox show")
 	asJSON := fs.Bool("json", false, "print JSON")
-	pos, err := e.parse(fs, args, 1, 1)
+	pos, err := e.parse(fs, args, 0, 1)
 	if err != nil {
 		return err
 	}
-	id, err := strconv.ParseInt(pos[0], 10, 64)
+	if len(pos) == 0 {
+		// hookd inbox list shows request 15 as #15, which a shell, given
+		// "hookd inbox show #15", takes for a comment.
+		c, _ := lookup("inbox show")
+		return usagef("inbox show: missing argument: the request's number, as hookd inbox list shows it, without its # (a shell reads a # and what follows as a comment: #15 is 15) (usage: %s)", c.synopsis())
+	}
+	id, err := strconv.ParseInt(strings.TrimPrefix(pos[0], "#"), 10, 64)
 	if err != nil || id <= 0 {
 		return usagef("inbox show: %q is not a request id (a number from hookd inbox list)", pos[0])
 	}
