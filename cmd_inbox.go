@@ -452,7 +452,7 @@ func printInboxRequest(w io.Writer, r store.InboxRequest) {
 		if r.Attempt != 0 {
 			attempt = "attempt " + strconv.Itoa(r.Attempt)
 		}
-		fmt.Fprintf(w, "sent by    hookd delivery %d, %s (hookd deliveries list -attempts)\n", r.DeliveryID, attempt)
+		fmt.Fprintf(w, "sent by    hookd delivery %d, %s (hookd deliveries show %d)\n", r.DeliveryID, attempt, r.DeliveryID)
 	}
 	fmt.Fprintln(w, "headers")
 	for _, h := range r.Header {

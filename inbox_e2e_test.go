@@ -170,6 +170,10 @@ func TestInboxEndToEnd(t *testing.T) {
 	is.NoErr(err)                                                                      // inbox show
 	is.True(strings.Contains(out, "hookd delivery "+strconvI(delivery)+", attempt 1")) // names them
 	is.True(strings.Contains(out, "Webhook-Id: msg_"+strconvI(delivery)))              // from its webhook-id
+	is.True(strings.Contains(out, "(hookd deliveries show "+strconvI(delivery)+")"))   // and the command that shows it
+	out, err = runCmd(t, "deliveries", "show", strconvI(delivery), "-config", cfg)
+	is.NoErr(err)
+	is.True(strings.HasPrefix(out, "delivery     "+strconvI(delivery)+" ")) // which does
 
 	// The same links in the console, for the client that owns the registration: the
 	// delivery's page lists the requests it made, a request's page names its delivery.
