@@ -1089,6 +1089,24 @@ func TestInboxShowAsListed(t *testing.T) {
 	is.True(strings.Contains(err.Error(), "without its # (a shell reads a #")) // saying what happened
 }
 
+// TestInboxSetDelayInSeconds: inbox set -delay takes what the console's answer form
+// takes, a duration or a bare number of seconds.
+func TestInboxSetDelayInSeconds(t *testing.T) {
+	is := is.New(t)
+	cfg := testConfig(t, "")
+	for _, c := range []struct{ delay, want string }{{"30", "after 30s"}, {"2m", "after 2m0s"}, {"1500ms", "after 1.5s"}} {
+		out, err := runCmd(t, "inbox", "set", "demo", "-delay", c.delay, "-config", cfg)
+		is.NoErr(err)
+		is.True(strings.Contains(out, c.want)) // taken
+	}
+	for _, c := range []struct{ delay, want string }{{"301", "must be from 0 to 300 seconds"}, {"soon", "or a number of seconds"}} {
+		_, err := runCmd(t, "inbox", "set", "demo", "-delay", c.delay, "-config", cfg)
+		var usage *usageError
+		is.True(errors.As(err, &usage))                // typed wrong
+		is.True(strings.Contains(err.Error(), c.want)) // saying what it takes
+	}
+}
+
 // TestInboxListLimitWithoutName: "inbox list -limit N" without NAME (the
 // inboxes' list, which -limit does not bound) is refused, saying what -limit counts.
 func TestInboxListLimitWithoutName(t *testing.T) {

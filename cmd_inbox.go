@@ -331,12 +331,40 @@ func (e *env) inboxTail(ctx context.Context, args []string) error {
 	}
 }
 
+// delayFlag is inbox set's -delay: a duration (30s, 2m) or a bare number of
+// seconds (30), which the console's answer form takes too.
+type delayFlag struct{ d time.Duration }
+
+func (f *delayFlag) String() string {
+	if f == nil {
+		return "0s"
+	}
+	return f.d.String()
+}
+
+func (f *delayFlag) Set(s string) error {
+	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
+		if most := int64(store.MaxInboxDelay / time.Second); n < 0 || n > most { // before seconds overflow a duration
+			return fmt.Errorf("must be from 0 to %d seconds (%s), got %d", most, store.MaxInboxDelay, n)
+		}
+		f.d = store.Seconds(n)
+		return nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return errors.New("write a duration such as 30s or 2m, or a number of seconds")
+	}
+	f.d = d
+	return nil
+}
+
 func (e *env) inboxSet(ctx context.Context, args []string) error {
 	fs, path := e.flags("inbox set")
 	status := fs.Int("status", 0, "answer with this status: a 2xx (default 204), 500, 410, 429, ... (200 to 599)")
 	retryAfter := fs.Int("retry-after", 0, "send Retry-After with this many seconds (with -status 429 or 503)")
 	redirect := fs.String("redirect", "", "redirect to this URL (302 unless -status says 301, 303, 307 or 308)")
-	delay := fs.Duration("delay", 0, fmt.Sprintf("wait this long before answering, e.g. 30s: longer than delivery.timeout makes a timeout (at most %s)", store.MaxInboxDelay))
+	delay := new(delayFlag)
+	fs.Var(delay, "delay", fmt.Sprintf("wait this long before answering: a `duration` such as 30s, or seconds (30), as the console's form takes it; longer than delivery.timeout makes a timeout (at most %s)", store.MaxInboxDelay))
 	reset := fs.Bool("reset", false, "answer the default again: 204 at once")
 	pos, err := e.parse(fs, args, 1, 1)
 	if err != nil {
@@ -370,7 +398,7 @@ func (e *env) inboxSet(ctx context.Context, args []string) error {
 			return err
 		}
 	}
-	a := store.InboxAnswer{Status: *status, RetryAfter: store.Seconds(int64(*retryAfter)), Location: *redirect, Delay: *delay}
+	a := store.InboxAnswer{Status: *status, RetryAfter: store.Seconds(int64(*retryAfter)), Location: *redirect, Delay: delay.d}
 	if *reset {
 		a = store.InboxAnswer{}
 	}
