@@ -116,4 +116,11 @@ func TestMailErrorLookupWithoutResolver(t *testing.T) {
 	if !errors.Is(err, reset) {
 		t.Errorf("mailError(%v) = %v; want the network error kept in its chain", reset, err)
 	}
+	// Over IPv6 too, and in an error's text that does not unwrap to it.
+	reset6 := &net.OpError{Op: "read", Net: "tcp", Source: &net.TCPAddr{IP: net.ParseIP("2001:db8::5"), Port: 40112},
+		Addr: &net.TCPAddr{IP: net.ParseIP("2001:db8::25"), Port: 587}, Err: &os.SyscallError{Syscall: "read", Err: syscall.ECONNRESET}}
+	if got := mailError("[2001:db8::25]:587", errors.New("send failed: "+reset6.Error())).Error(); strings.Contains(got, "2001:db8::5") ||
+		strings.Contains(got, "40112") || !strings.Contains(got, "read tcp [2001:db8::25]:587: read: connection reset by peer") {
+		t.Errorf("mailError: %q; want the relay's end of the connection only", got)
+	}
 }

@@ -301,16 +301,17 @@ func mailError(addr string, err error) error {
 	if errors.As(err, &lookup) {
 		return fmt.Errorf("smtp %s: %s", addr, lookupLine(lookup))
 	}
-	text := err.Error()
-	var op *net.OpError
-	if errors.As(err, &op) && op.Source != nil {
-		relayEnd := *op
-		relayEnd.Source = nil
-		text = strings.Replace(text, op.Error(), relayEnd.Error(), 1)
-	}
+	// Every connection error in the text, not only the one errors.As finds: go-mail's
+	// SendError keeps the errors of a send (an answer that timed out) as text of its
+	// own, out of the chain, beside the failed close that is in it.
+	text := hookdEnd.ReplaceAllString(err.Error(), "$1 ")
 	text = strings.Join(strings.FieldsFunc(text, func(r rune) bool { return r == '\n' || r == '\r' }), "; ")
 	return &sendError{text: "smtp " + addr + ": " + text, err: err}
 }
+
+// hookdEnd is hookd's own end of a connection as a net.OpError writes it before
+// the relay's ("read tcp 10.0.0.5:40112->10.0.0.25:587: …", "[2001:db8::5]:40112->").
+var hookdEnd = regexp.MustCompile(`\b(tcp[46]?) (?:\[[0-9A-Za-z:.%_-]+\]|[0-9.]+):\d+->`)
 
 // sendError is a failed send's error in the words the attempt log keeps, with the
 // error it was made from in its chain (refusedForGood reads it).

@@ -264,3 +264,44 @@ func TestEmailNamesOnOneLine(t *testing.T) {
 	is.True(strings.Contains(body, "Ann Record: https://evil.example/ E-mail: ")) // the name is kept, on one line
 	is.Equal(info.Member.Name, "Ann"+forged)                                      // the caller's copy untouched
 }
+
+// TestSendMailTimeoutNamesRelayEndOnly: a relay that takes the message and never
+// answers its final dot ends the call at its timeout; the error names the relay's
+// end of the connection only, not hookd's own address and port, in the answer
+// that timed out as in the failed close after it (go-mail keeps the first inside
+// an error that does not unwrap to it).
+func TestSendMailTimeoutNamesRelayEndOnly(t *testing.T) {
+	is := is.New(t)
+	client := make(chan string, 1)
+	srv := newScriptedSMTP(t, func(c net.Conn) {
+		client <- c.RemoteAddr().String()
+		c.Write([]byte("220 scripted ESMTP\r\n"))
+		br := bufio.NewReader(c)
+		for data := false; ; {
+			line, err := br.ReadString('\n')
+			if err != nil {
+				return
+			}
+			switch {
+			case data && line == ".\r\n":
+				br.ReadString('\n') // hangs at the final dot, until the call gives up
+				return
+			case data:
+			case strings.HasPrefix(strings.ToUpper(line), "DATA"):
+				data = true
+				c.Write([]byte("354 go on\r\n"))
+			default:
+				c.Write([]byte("250 ok\r\n"))
+			}
+		}
+	}, 0, "")
+	err := sendMail(context.Background(), srv.options(), 500*time.Millisecond, testMessage(t))
+	is.True(err != nil) // no answer to the message
+	_, port, _ := net.SplitHostPort(<-client)
+	text := err.Error()
+	is.True(strings.Contains(text, "i/o timeout"))
+	if strings.Contains(text, ":"+port) || strings.Contains(text, "->") {
+		t.Errorf("error names hookd's end of the connection (port %s): %q", port, text)
+	}
+	is.True(strings.Contains(text, "read tcp "+srv.ln.Addr().String()+": i/o timeout")) // the relay's end
+}
