@@ -61,23 +61,14 @@ func (d *Dispatcher) sendEmail(ctx context.Context, c store.Claimed) result {
 	if err != nil {
 		return fail(err.Error())
 	}
-	m := mail.NewMsg()
-	if err := m.From(o.From); err != nil {
-		return fail("email.from: " + err.Error())
-	}
-	if err := m.To(info.To); err != nil {
-		return fail("recipient: " + err.Error())
+	// The same Message-ID on every try of a delivery, so a mail system that got a
+	// try hookd could not see through drops the next as the same message.
+	m, err := d.newMessage(o, info.To, store.MessageID(c.ID, c.Rev)+"."+c.Target.UID)
+	if err != nil {
+		return fail(err.Error())
 	}
 	m.Subject("ORCID Profile Update (" + c.Subject + ")")
 	m.SetGenHeader("X-Hookd-Delivery", store.MessageID(c.ID, c.Rev))
-	// Sent by a program, not a person (RFC 3834): vacation and out-of-office
-	// replies are not sent back for it.
-	m.SetGenHeader("Auto-Submitted", "auto-generated")
-	m.SetUserAgent(d.opts.UserAgent) // hookd's, not the mail library's
-	// The same Message-ID on every try of a delivery, so a mail system that got a
-	// try hookd could not see through drops the next as the same message.
-	m.SetMessageIDWithValue(store.MessageID(c.ID, c.Rev) + "." + c.Target.UID + "@" + mailDomain(o.From))
-	m.SetDate()
 	m.SetBodyString(mail.TypeTextPlain, emailBody(c, info, h.opts.RecordURL))
 
 	r.sending = true
@@ -91,6 +82,27 @@ func (d *Dispatcher) sendEmail(ctx context.Context, c store.Claimed) result {
 	r.status = emailStatus
 	r.body = fmt.Sprintf("accepted by %s for %s", o.Addr, info.To)
 	return r
+}
+
+// newMessage is a message of hookd's from email.from to one address: the e-mail of
+// an organisation and a notice to a webhook's owner alike. It is sent by a
+// program, not a person (RFC 3834): vacation and out-of-office replies are not
+// sent back for it; it names hookd, not the mail library, as its User-Agent and
+// X-Mailer; and its Message-ID is id at the domain of email.from, not at the name
+// of hookd's machine.
+func (d *Dispatcher) newMessage(o EmailOptions, to, id string) (*mail.Msg, error) {
+	m := mail.NewMsg()
+	if err := m.From(o.From); err != nil {
+		return nil, fmt.Errorf("email.from: %w", err)
+	}
+	if err := m.To(to); err != nil {
+		return nil, fmt.Errorf("recipient: %w", err)
+	}
+	m.SetGenHeader("Auto-Submitted", "auto-generated")
+	m.SetUserAgent(d.opts.UserAgent)
+	m.SetMessageIDWithValue(id + "@" + mailDomain(o.From))
+	m.SetDate()
+	return m, nil
 }
 
 // refusedForGood reports whether a send failed because the server refused the

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/google/uuid"
 	mail "github.com/wneessen/go-mail"
 
 	"hookd/store"
@@ -97,20 +98,15 @@ func (d *Dispatcher) sendNotice(ctx context.Context, o EmailOptions, subID int64
 		d.log.Warn("deactivation notice not sent: the webhook's owner has no e-mail address", "webhook", n.UID)
 		return nil
 	}
-	m := mail.NewMsg()
-	if err := m.From(o.From); err != nil {
-		return fmt.Errorf("email.from: %w", err)
-	}
-	if err := m.To(n.To); err != nil {
-		return fmt.Errorf("recipient: %w", err)
+	m, err := d.newMessage(o, n.To, "notice."+uuid.NewString())
+	if err != nil {
+		return err
 	}
 	what := "webhook"
 	if n.Format == store.FormatEmail {
 		what = "organisation e-mail"
 	}
 	m.Subject("hookd: " + what + " deactivated (" + redact(n.Target) + ")")
-	m.SetMessageID()
-	m.SetDate()
 	var b strings.Builder
 	fmt.Fprintf(&b, "hookd deactivated the %s %s at %s.\n\n", what, n.UID, time.Now().UTC().Format("2006-01-02 15:04 UTC"))
 	fmt.Fprintf(&b, "Target: %s\nReason: %s\n\n", redact(n.Target), n.Reason)

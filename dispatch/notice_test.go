@@ -3,6 +3,7 @@ package dispatch_test
 import (
 	"context"
 	"net/http"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -40,6 +41,14 @@ func TestDeactivationNotice(t *testing.T) {
 	is.Equal(msgs[0].To, []string{"ops@lab.example"})              // to the owner
 	is.True(strings.Contains(msgs[0].Data, "webhook deactivated")) // says what happened
 	is.True(strings.Contains(msgs[0].Data, "410 Gone"))            // and why
+	// A message of hookd's, as an organisation's e-mail is: no out-of-office
+	// replies to it, hookd's name, and a Message-ID of email.from's domain, not
+	// of the name of hookd's machine.
+	is.True(regexp.MustCompile(`(?m)^Auto-Submitted: auto-generated\r$`).MatchString(msgs[0].Data))
+	is.True(regexp.MustCompile(`(?m)^X-Mailer: hookd/1.2.3-test\r$`).MatchString(msgs[0].Data))
+	is.True(regexp.MustCompile(`(?m)^User-Agent: hookd/1.2.3-test\r$`).MatchString(msgs[0].Data))
+	is.True(!strings.Contains(msgs[0].Data, "go-mail"))
+	is.True(regexp.MustCompile(`(?m)^Message-ID: <notice\.[0-9a-f-]{36}@hookd\.example>\r$`).MatchString(msgs[0].Data))
 	sub, err := e.st.OrcidWebhook(ctx, owner.ID, orcidA, rv.URL+"/gone")
 	is.NoErr(err)
 	is.True(!sub.Active) // deactivated
