@@ -106,7 +106,7 @@ func (d *Dispatcher) sendNotice(ctx context.Context, o EmailOptions, subID int64
 	if n.Format == store.FormatEmail {
 		what = "organisation e-mail"
 	}
-	m.Subject("hookd: " + what + " deactivated (" + redact(n.Target) + ")")
+	m.Subject("hookd: " + what + " deactivated (" + subjectTarget(redact(n.Target)) + ")")
 	var b strings.Builder
 	fmt.Fprintf(&b, "hookd deactivated the %s %s at %s.\n\n", what, n.UID, time.Now().UTC().Format("2006-01-02 15:04 UTC"))
 	fmt.Fprintf(&b, "Target: %s\nReason: %s\n\n", redact(n.Target), n.Reason)
@@ -127,4 +127,20 @@ func (d *Dispatcher) sendNotice(ctx context.Context, o EmailOptions, subID int64
 	}
 	m.SetBodyString(mail.TypeTextPlain, b.String())
 	return sendMail(ctx, o, d.opts.Timeout, m)
+}
+
+// subjectMax bounds the target a notice's subject names: go-mail folds a header
+// only at its spaces, and a URL has none, so a longer one would make a line of its
+// own longer than a header line should be (RFC 5322: 78 characters, and never
+// more than 998; a URL may have 2,048 bytes). The body names it whole.
+const subjectMax = 60
+
+// subjectTarget is target as a notice's subject names it: at most subjectMax
+// bytes, ending in "..." when cut (in ASCII, which keeps an ASCII subject
+// unencoded for the filters that read it).
+func subjectTarget(target string) string {
+	if len(target) <= subjectMax {
+		return target
+	}
+	return truncate(target, subjectMax-len("...")) + "..."
 }

@@ -122,3 +122,38 @@ func TestSubscriptionDeletedInFlight(t *testing.T) {
 	is.Equal(e.tick(d), 1)  // the dispatcher goes on
 	is.Equal(ok.count(), 1) // and delivers
 }
+
+// TestDeactivationNoticeLongTarget: a webhook of a URL of 2,000 bytes, deactivated,
+// is named in its notice's subject cut short, on a header line of a length a
+// relay takes (RFC 5322: 78 characters, never more than 998), and whole in the
+// body.
+func TestDeactivationNoticeLongTarget(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	e := newEnv(t)
+	mail := smtptest.NewServer(t, "", "")
+	owner, err := e.st.CreateClient(ctx, store.NewClient{Name: "owner", Scopes: []string{store.ScopeWebhook}, Email: "ops@lab.example"})
+	is.NoErr(err)
+	rv := newReceiver(t, func(_ int, w http.ResponseWriter, _ *http.Request, _ []byte) error {
+		w.WriteHeader(http.StatusGone)
+		return nil
+	})
+	long := rv.URL + "/gone/" + strings.Repeat("x", 2000-len(rv.URL+"/gone/"))
+	_, _, err = e.st.PutOrcidWebhook(ctx, owner.ID, orcidA, long)
+	is.NoErr(err)
+	d := e.dispatcher(func(o *dispatch.Options) {
+		o.Hub = dispatch.HubOptions{Email: dispatch.EmailOptions{Addr: mail.Addr, From: "hookd@hookd.example"}}
+	})
+	e.intake(0, store.Event{Orcid: orcidA})
+	is.Equal(e.tick(d), 1)
+	msgs := mail.Messages()
+	is.Equal(len(msgs), 1) // the notice
+	head, body, _ := strings.Cut(msgs[0].Data, "\r\n\r\n")
+	for _, l := range strings.Split(head, "\r\n") {
+		if len(l) > 78 {
+			t.Errorf("header line of %d characters: %.100q…", len(l), l)
+		}
+	}
+	is.True(regexp.MustCompile(`\(http://127\.0\.0\.1:\d+/gone/x+\.\.\.\)\r\n`).MatchString(head + "\r\n")) // the subject names it, cut
+	is.True(strings.Count(strings.ReplaceAll(body, "=\r\n", ""), "x") >= 1900)                              // the body names it whole
+}
