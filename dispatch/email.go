@@ -17,6 +17,7 @@ import (
 
 	mail "github.com/wneessen/go-mail"
 
+	"hookd/ssrf"
 	"hookd/store"
 )
 
@@ -90,19 +91,45 @@ func (d *Dispatcher) sendEmail(ctx context.Context, c store.Claimed) result {
 // sent back for it; it names hookd, not the mail library, as its User-Agent and
 // X-Mailer; and its Message-ID is id at the domain of email.from, not at the name
 // of hookd's machine.
+//
+// A domain in another script is sent in its IDNA form ("universität.example" is
+// "xn--universitt-y5a.example"), in the envelope and in the headers alike: that
+// is the one form of it every relay takes, where UTF-8 in an address needs a
+// relay that offers SMTPUTF8 (RFC 6531), and one that does not may refuse it as
+// a bad address.
 func (d *Dispatcher) newMessage(o EmailOptions, to, id string) (*mail.Msg, error) {
 	m := mail.NewMsg()
-	if err := m.From(o.From); err != nil {
+	from, err := asciiDomain(o.From)
+	if err != nil {
 		return nil, fmt.Errorf("email.from: %w", err)
 	}
-	if err := m.To(to); err != nil {
+	m.FromMailAddress(from)
+	rcpt, err := asciiDomain(to)
+	if err != nil {
 		return nil, fmt.Errorf("recipient: %w", err)
 	}
+	m.ToMailAddress(rcpt)
 	m.SetGenHeader("Auto-Submitted", "auto-generated")
 	m.SetUserAgent(d.opts.UserAgent)
-	m.SetMessageIDWithValue(id + "@" + mailDomain(o.From))
+	m.SetMessageIDWithValue(id + "@" + mailDomain(from.Address))
 	m.SetDate()
 	return m, nil
+}
+
+// asciiDomain reads one address (with a name or without), its domain in its IDNA
+// form when it is in another script.
+func asciiDomain(addr string) (*netmail.Address, error) {
+	a, err := netmail.ParseAddress(addr)
+	if err != nil {
+		return nil, fmt.Errorf("%q is not an e-mail address: %w", addr, err)
+	}
+	at := strings.LastIndexByte(a.Address, '@')
+	domain, err := ssrf.ASCIIHost(a.Address[at+1:])
+	if err != nil {
+		return nil, fmt.Errorf("%q: its domain has no IDNA form: %w", addr, err)
+	}
+	a.Address = a.Address[:at+1] + domain
+	return a, nil
 }
 
 // refusedForGood reports whether a send failed because the server refused the

@@ -611,3 +611,34 @@ func TestEmailOverTLS(t *testing.T) {
 		})
 	}
 }
+
+// TestEmailDomainInIDNAForm: an organisation's notification address, and
+// email.from, whose domain is in another script go to the relay with the domain
+// in its IDNA form, in the envelope and in the headers: a relay that does not
+// offer SMTPUTF8 (as this one does not) takes no UTF-8 in an address, and may
+// refuse it as a bad one.
+func TestEmailDomainInIDNAForm(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	e := newEnv(t)
+	mail := smtptest.NewServer(t, "", "")
+	org, err := e.st.CreateOrganisation(ctx, "Universität", "tech@uni.example")
+	is.NoErr(err)
+	_, _, err = e.st.SetHubSettings(ctx, org.ID, store.HubSettings{EmailEnabled: true, NotificationEmail: "orcid@universität.example"})
+	is.NoErr(err) // a notification address with a domain in another script
+	_, err = e.st.PutMember(ctx, org.ID, orcidA, store.MemberInfo{}, 0)
+	is.NoErr(err)
+	d := e.dispatcher(nil)
+	d.ConfigureHub(dispatch.HubOptions{Email: dispatch.EmailOptions{Addr: mail.Addr, From: "ORCID Hub <hookd@hub.universität.example>"}})
+	is.Equal(e.tick(d), 1)
+	is.Equal(e.only().StateName(), "delivered")
+
+	msgs := mail.Messages()
+	is.Equal(len(msgs), 1)
+	m := msgs[0]
+	is.Equal(m.From, "hookd@hub.xn--universitt-y5a.example")                            // the envelope's sender
+	is.Equal(strings.Join(m.To, ","), "orcid@xn--universitt-y5a.example")               // and recipient
+	is.True(strings.Contains(m.Data, "\r\nTo: <orcid@xn--universitt-y5a.example>\r\n")) // the headers too
+	is.True(strings.Contains(m.Data, "\r\nFrom: \"ORCID Hub\" <hookd@hub.xn--universitt-y5a.example>\r\n"))
+	is.True(regexp.MustCompile(`(?m)^Message-ID:(\r\n)? <msg_1\.[0-9a-f-]{36}@hub\.xn--universitt-y5a\.example>\r$`).MatchString(m.Data))
+}
