@@ -20,14 +20,32 @@ const noticeEvery = time.Hour
 const noticeSubs = 10000
 
 // toldOwners remembers, for noticeEvery, which subscriptions' owners were told of
-// a deactivation, for at most noticeSubs subscriptions.
+// a deactivation, for at most noticeSubs subscriptions, and which addresses a
+// notice went to.
 type toldOwners struct {
-	mu   sync.Mutex
-	subs *recent[int64, struct{}]
+	mu    sync.Mutex
+	subs  *recent[int64, struct{}]
+	addrs *recent[string, struct{}]
 }
 
 func newToldOwners() *toldOwners {
-	return &toldOwners{subs: newRecent[int64, struct{}](noticeEvery, noticeSubs)}
+	return &toldOwners{subs: newRecent[int64, struct{}](noticeEvery, noticeSubs), addrs: newRecent[string, struct{}](noticeEvery, noticeSubs)}
+}
+
+// mail reports whether a notice may go to address to now: one an hour at most,
+// however many of its owner's webhooks are deactivated. A client whose webhooks
+// for thousands of records call one URL that answers 410 has each deactivated on
+// its own, and would otherwise get a notice for each, every one a session of
+// hookd's relay at once.
+func (t *toldOwners) mail(to string, now time.Time) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	to = strings.ToLower(to)
+	if _, _, seen := t.addrs.get(to, now); seen {
+		return false
+	}
+	t.addrs.set(to, struct{}{}, now)
+	return true
 }
 
 // tell reports whether the owner of subscription id is to be told now (not if they
@@ -98,6 +116,10 @@ func (d *Dispatcher) sendNotice(ctx context.Context, o EmailOptions, subID int64
 		d.log.Warn("deactivation notice not sent: the webhook's owner has no e-mail address", "webhook", n.UID)
 		return nil
 	}
+	if !d.told.mail(n.To, d.now()) {
+		d.log.Warn("deactivation notice not sent: its owner's address was sent one less than an hour ago, which says how to find the others", "webhook", n.UID)
+		return nil
+	}
 	m, err := d.newMessage(o, n.To, "notice."+uuid.NewString())
 	if err != nil {
 		return err
@@ -125,6 +147,8 @@ func (d *Dispatcher) sendNotice(ctx context.Context, o EmailOptions, subID int64
 		fmt.Fprintf(&b, "Once the target works again, activate the webhook (POST /api/notifications/v1/webhooks/%s/activate)\n", n.UID)
 		fmt.Fprintf(&b, "and replay what was missed (POST /api/notifications/v1/webhooks/%s/replay).\n", n.UID)
 	}
+	fmt.Fprintf(&b, "\nThis address is sent one such notice an hour at most: other webhooks deactivated meanwhile\n")
+	fmt.Fprintf(&b, "are not told of in notices of their own; they are listed as deactivated, with their reason.\n")
 	m.SetBodyString(mail.TypeTextPlain, b.String())
 	return sendMail(ctx, o, d.opts.Timeout, m)
 }

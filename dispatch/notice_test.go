@@ -157,3 +157,44 @@ func TestDeactivationNoticeLongTarget(t *testing.T) {
 	is.True(regexp.MustCompile(`\(http://127\.0\.0\.1:\d+/gone/x+\.\.\.\)\r\n`).MatchString(head + "\r\n")) // the subject names it, cut
 	is.True(strings.Count(strings.ReplaceAll(body, "=\r\n", ""), "x") >= 1900)                              // the body names it whole
 }
+
+// TestDeactivationNoticeOncePerAddress: a client's webhooks for 30 records call one
+// URL, which answers 410: each is deactivated on its own, and the client's address
+// gets one notice, not 30 at once (each a session of hookd's relay).
+func TestDeactivationNoticeOncePerAddress(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	e := newEnv(t)
+	mail := smtptest.NewServer(t, "", "")
+	owner, err := e.st.CreateClient(ctx, store.NewClient{Name: "owner", Scopes: []string{store.ScopeWebhook}, Email: "ops@lab.example"})
+	is.NoErr(err)
+	other, err := e.st.CreateClient(ctx, store.NewClient{Name: "other", Scopes: []string{store.ScopeWebhook}, Email: "it@other.example"})
+	is.NoErr(err)
+	rv := newReceiver(t, func(_ int, w http.ResponseWriter, _ *http.Request, _ []byte) error {
+		w.WriteHeader(http.StatusGone)
+		return nil
+	})
+	var evs []store.Event
+	for i := range 30 {
+		_, _, err := e.st.PutOrcidWebhook(ctx, owner.ID, testOrcid(i), rv.URL+"/gone")
+		is.NoErr(err)
+		evs = append(evs, store.Event{Orcid: testOrcid(i)})
+	}
+	_, _, err = e.st.PutOrcidWebhook(ctx, other.ID, testOrcid(0), rv.URL+"/other")
+	is.NoErr(err)
+	d := e.dispatcher(func(o *dispatch.Options) {
+		o.Hub = dispatch.HubOptions{Email: dispatch.EmailOptions{Addr: mail.Addr, From: "hookd@hookd.example"}}
+	})
+	e.intake(0, evs...)
+	for i := 0; i < 10 && rv.count() < 31; i++ {
+		e.tick(d)
+		e.clock.Advance(10 * time.Second)
+	}
+	is.Equal(rv.count(), 31) // every webhook called, answered 410
+	to := map[string]int{}
+	for _, m := range mail.Messages() {
+		to[strings.Join(m.To, ",")]++
+		is.True(strings.Contains(strings.ReplaceAll(m.Data, "=\r\n", ""), "one such notice an hour at most")) // says so
+	}
+	is.Equal(to, map[string]int{"ops@lab.example": 1, "it@other.example": 1}) // one each
+}
