@@ -278,6 +278,41 @@ func TestCheckConfigOtherDatabases(t *testing.T) {
 	is.Equal(files(t, dir), before) // and no index made
 }
 
+// TestCheckConfigNotADatabaseWithoutKey: store.path naming a file that is no
+// hookd database, with no key beside it (a wrong path: another application's
+// database, or no database at all), is named as such by check-config, as serve
+// and every command name it, not taken for a database whose key is to be restored.
+func TestCheckConfigNotADatabaseWithoutKey(t *testing.T) {
+	dir := t.TempDir()
+	foreign := filepath.Join(dir, "orders.db")
+	raw, err := sql.Open("sqlite", foreign)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := raw.Exec("CREATE TABLE orders(id INTEGER PRIMARY KEY)"); err != nil {
+		t.Fatal(err)
+	}
+	raw.Close()
+	text := filepath.Join(dir, "notes.txt")
+	if err := os.WriteFile(text, []byte("not a database at all, but long enough to be read as one\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct{ db, want string }{
+		{foreign, "not a hookd database"},
+		{text, "cannot be read as a database"},
+	} {
+		cfg := writeConfig(t, "[store]\npath = \""+tt.db+"\"\n")
+		_, err := runCmd(t, "client", "list", "-config", cfg)
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Fatalf("client list on %s: %v, want %q", filepath.Base(tt.db), err, tt.want)
+		}
+		_, err = runCmd(t, "check-config", "-config", cfg)
+		if err == nil || !strings.Contains(err.Error(), tt.want) || strings.Contains(err.Error(), "restore the key") {
+			t.Errorf("check-config on %s: %v, want %q, as the commands say, and nothing of a key to restore", filepath.Base(tt.db), err, tt.want)
+		}
+	}
+}
+
 // TestBackupTriesTheKey: the backup says to keep the key beside the database only
 // when that key opens the copy's sealed secrets; a key of another database, or a
 // file that holds no key, is named as such, and the copy is made all the same.

@@ -765,6 +765,11 @@ func (e *env) cmdCheckConfig(ctx context.Context, args []string) error {
 		}
 		state += fmt.Sprintf(", empty: hookd serve will make its tables (schema version %d) and its key", store.SchemaVersion())
 	} else if _, err := os.Stat(cfg.Store.Path); err == nil {
+		// A file that is no hookd database has no key to restore: say what it is,
+		// as serve and every command do, before asking for its key.
+		if err := checkIsDatabase(ctx, cfg.Store.Path); err != nil {
+			return fmt.Errorf("config %s: %w", path, err)
+		}
 		if keyErr != nil {
 			if hint := cfg.keyElsewhere(); hint != "" {
 				return fmt.Errorf("config %s: auth.secret_key_file: the database %s exists, and its key %s cannot be read (%v)%s",
