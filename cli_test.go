@@ -1129,6 +1129,34 @@ func TestInboxListLimitWithoutName(t *testing.T) {
 	is.Equal(len(rows), 1)
 }
 
+// TestInboxListEmptyName: "inbox list NAME" with NAME given empty (a script's
+// unset variable) is refused as no inbox's name, as inbox tail, set and clear
+// refuse it, instead of listing every inbox's requests.
+func TestInboxListEmptyName(t *testing.T) {
+	cfg := testConfig(t, "")
+	st := openTestStore(t, cfg)
+	for _, name := range []string{"a", "b"} {
+		if _, _, err := st.RecordInboxRequest(context.Background(), store.InboxReceipt{Inbox: name, Method: "POST", Path: "/inbox/" + name + "/x",
+			RemoteAddr: "127.0.0.1:1"}, store.InboxLimits{PerInbox: 10, Total: 10}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st.Close()
+	for _, args := range [][]string{{"inbox", "list", ""}, {"inbox", "list", "", "-limit", "1"}, {"inbox", "list", "", "-json"}, {"inbox", "tail", ""}} {
+		out, err := runCmd(t, append(args, "-config", cfg)...)
+		if exitStatus(err) != 2 || !strings.Contains(fmt.Sprint(err), `"" is not an inbox name`) {
+			t.Errorf("hookd %q: status %d, %v; want 2 and %q", args, exitStatus(err), err, `"" is not an inbox name`)
+		}
+		if out != "" {
+			t.Errorf("hookd %q printed %q, want nothing", args, out)
+		}
+	}
+	out, err := runCmd(t, "inbox", "list", "a", "-config", cfg, "-json")
+	if err != nil || !strings.Contains(out, `"inbox": "a"`) || strings.Contains(out, `"inbox": "b"`) {
+		t.Errorf("inbox list a: %v, %s; want a's request alone", err, out)
+	}
+}
+
 // TestCheckConfigFileBesideTheDatabase: a lock, -wal or -shm file beside the
 // database that the service's user cannot write (one left by hookd run once as
 // root) is named by check-config, with what to do, as serve would fail on it.

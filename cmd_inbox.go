@@ -78,6 +78,13 @@ func (e *env) inboxList(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	if len(pos) == 1 {
+		// A NAME given empty (a script's unset variable) is no inbox's: it would
+		// list every inbox's requests as one's.
+		if err := store.CheckInboxName("inbox", pos[0]); err != nil {
+			return inboxArgError("inbox list", err)
+		}
+	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	if *limit < 1 || *limit > 1000 {
