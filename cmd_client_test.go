@@ -49,3 +49,32 @@ func TestClientRotateSigningSecret(t *testing.T) {
 		is.Equal(out, "")                                  // rotating nothing
 	}
 }
+
+// TestClientAddNameSpaces: a client's name is taken without the spaces around it,
+// as an organisation's is (and the console's form takes it): "sp " beside "sp"
+// would be a second client that a list shows under the same name, and -client sp
+// would find only one of them.
+func TestClientAddNameSpaces(t *testing.T) {
+	is := is.New(t)
+	cfg := testConfig(t, "")
+	_, err := runCmd(t, "client", "add", "-config", cfg, "-name", "sp")
+	is.NoErr(err)
+	out, err := runCmd(t, "client", "add", "-config", cfg, "-name", "sp ")
+	is.True(err != nil) // the name is taken
+	is.True(strings.Contains(err.Error(), `-name: a client named "sp" already exists`))
+	is.Equal(out, "")
+
+	_, err = runCmd(t, "client", "add", "-config", cfg, "-name", "  padded\u00a0 ", "-id", "padded-id", "-secret", "padded-secret")
+	is.NoErr(err)
+	out, err = runCmd(t, "client", "list", "-config", cfg, "-json")
+	is.NoErr(err)
+	var clients []struct {
+		ID   string `json:"client_id"`
+		Name string `json:"name"`
+	}
+	is.NoErr(json.Unmarshal([]byte(out), &clients))
+	is.Equal(len(clients), 2)
+	is.Equal(clients[1].Name, "padded") // without its spaces
+	_, err = runCmd(t, "webhooks", "list", "-config", cfg, "-client", "padded")
+	is.NoErr(err) // found by the name it shows
+}

@@ -119,7 +119,10 @@ func NewClientID() string {
 // CreateClient adds a client and returns its credentials, including the signing
 // secret of its ORCID-style registrations.
 func (s *Store) CreateClient(ctx context.Context, nc NewClient) (Credentials, error) {
-	if strings.TrimSpace(nc.Name) == "" {
+	// As an organisation's name: spaces around a name do not show in a list, and
+	// "sp " beside "sp" would be a second client under what reads as one name.
+	nc.Name = strings.TrimSpace(nc.Name)
+	if nc.Name == "" {
 		return Credentials{}, invalid("name", "is required")
 	}
 	if err := CheckLine("name", nc.Name, maxNameLen); err != nil {
