@@ -30,6 +30,9 @@ func (e *env) printCredentials(c store.Credentials, asJSON bool) error {
 	return nil
 }
 
+// clientGive says what a CLIENT argument takes.
+const clientGive = "the client's id or name (hookd client list shows them)"
+
 // clientFlags are the flags of client add and rotate, by the field names of the store's errors.
 var clientFlags = map[string]string{"name": "name", "scope": "scopes", "id": "id", "secret": "secret", "email": "email"}
 
@@ -120,6 +123,9 @@ func (e *env) clientRemove(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	if err := needArg("client remove", "CLIENT", clientGive, pos[0]); err != nil {
+		return err
+	}
 	st, _, err := e.open(ctx, "client remove", *path)
 	if err != nil {
 		return err
@@ -151,6 +157,9 @@ func (e *env) clientRotate(ctx context.Context, args []string) error {
 		return usagef("client rotate: give -secret or -signing, not both (hookd makes the signing secret)")
 	case *revoke && !*signing:
 		return usagef("client rotate: -revoke-previous is for the signing secret: give -signing too")
+	}
+	if err := needArg(cmd, "CLIENT", clientGive, pos[0]); err != nil {
+		return err
 	}
 	st, _, err := e.open(ctx, cmd, *path)
 	if err != nil {

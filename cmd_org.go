@@ -502,6 +502,9 @@ func (e *env) memberImport(ctx context.Context, args []string) error {
 	if *org == "" { // before anything is opened
 		return usagef("org member import: -org is required: the organisation's id or name")
 	}
+	if err := needArg("org member import", "FILE.csv", "the CSV file of the members to import", pos[0]); err != nil {
+		return err
+	}
 	f, err := os.Open(pos[0])
 	if err != nil {
 		return err

@@ -11,6 +11,9 @@ import (
 	"hookd/store"
 )
 
+// webhookGive says what a WEBHOOK argument takes.
+const webhookGive = "the webhook's id (hookd webhooks list shows them)"
+
 // webhookJSON is a webhook of any kind in the command line's -json output.
 type webhookJSON struct {
 	ID           string    `json:"id"`
@@ -161,6 +164,9 @@ func (e *env) webhooksShow(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	if err := needArg("webhooks show", "WEBHOOK", webhookGive, pos[0]); err != nil {
+		return err
+	}
 	st, _, err := e.open(ctx, "webhooks show", *path)
 	if err != nil {
 		return err
@@ -213,6 +219,9 @@ func (e *env) webhookSetActive(ctx context.Context, cmd string, args []string, a
 	if err != nil {
 		return err
 	}
+	if err := needArg(cmd, "WEBHOOK", webhookGive, pos[0]); err != nil {
+		return err
+	}
 	st, _, err := e.open(ctx, cmd, *path)
 	if err != nil {
 		return err
@@ -234,6 +243,9 @@ func (e *env) webhooksRemove(ctx context.Context, args []string) error {
 	fs, path := e.flags("webhooks remove")
 	pos, err := e.parse(fs, args, 1, 1)
 	if err != nil {
+		return err
+	}
+	if err := needArg("webhooks remove", "WEBHOOK", webhookGive, pos[0]); err != nil {
 		return err
 	}
 	st, _, err := e.open(ctx, "webhooks remove", *path)

@@ -86,6 +86,19 @@ func TestUsageErrorsExitTwo(t *testing.T) {
 		{[]string{"inbox", "set", "demo", "-redirect", "ftp://x"}, "inbox set: -redirect: "},
 		{[]string{"dev", "-listen", "nowhere"}, "dev: -listen: "},
 		{[]string{"backup", ""}, "backup: give the file to write"},
+		// An argument given empty (a script's unset variable) names nothing.
+		{[]string{"client", "remove", ""}, "client remove: CLIENT is empty: give the client's id or name"},
+		{[]string{"client", "rotate", ""}, "client rotate: CLIENT is empty: give the client's id or name"},
+		{[]string{"client", "rotate", "-signing", ""}, "client rotate: CLIENT is empty: give the client's id or name"},
+		{[]string{"webhooks", "show", ""}, "webhooks show: WEBHOOK is empty: give the webhook's id"},
+		{[]string{"webhooks", "deactivate", ""}, "webhooks deactivate: WEBHOOK is empty: give the webhook's id"},
+		{[]string{"webhooks", "activate", ""}, "webhooks activate: WEBHOOK is empty: give the webhook's id"},
+		{[]string{"webhooks", "remove", ""}, "webhooks remove: WEBHOOK is empty: give the webhook's id"},
+		{[]string{"org", "member", "import", "-org", "Uni", ""}, "org member import: FILE.csv is empty: give the CSV file"},
+		{[]string{"org", "show", ""}, "org show: name the organisation"},
+		{[]string{"deliveries", "show", ""}, `deliveries show: "" is not a delivery id`},
+		{[]string{"inbox", "clear", ""}, `inbox clear: "" is not an inbox name`},
+		{[]string{"notify", ""}, `notify: ORCID iD "" must have the form`},
 		{[]string{"--version", "extra"}, "version: unexpected argument"},
 	} {
 		t.Run(strings.Join(append([]string{"hookd"}, tt.args...), " "), func(t *testing.T) {

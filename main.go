@@ -71,6 +71,16 @@ func usagef(format string, args ...any) error {
 	return &usageError{fmt.Errorf(format, args...)}
 }
 
+// needArg refuses an argument given empty (a script's unset variable, as in
+// hookd client remove "$ID"), which names nothing, as a usage error that says
+// what to give: what is the argument's name in the synopsis, and give what it takes.
+func needArg(cmd, what, give, arg string) error {
+	if strings.TrimSpace(arg) != "" {
+		return nil
+	}
+	return usagef("%s: %s is empty: give %s", cmd, what, give)
+}
+
 // exitStatus is the status hookd exits with after err: 2 for a usage error, 1 for
 // any other (0 is for none).
 func exitStatus(err error) int {
