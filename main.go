@@ -528,6 +528,9 @@ func openStore(ctx context.Context, cfg Config, daemon, create bool, migrating f
 		fresh = errors.Is(err, fs.ErrNotExist) || emptyFile(cfg.Store.Path)
 	}
 	box, err := secret.LoadKeyFile(keyPath, fresh)
+	if errors.Is(err, fs.ErrPermission) {
+		return nil, keyUnreadable(keyPath, err)
+	}
 	if errors.Is(err, fs.ErrNotExist) && emptyFile(cfg.Store.Path) {
 		return nil, fmt.Errorf("store.path: %s is an empty file, no database yet: hookd init (or serve) makes the database in it, and its key", cfg.Store.Path)
 	}
@@ -592,7 +595,11 @@ func checkKeyAhead(cfg Config) error {
 	}
 	key := cfg.SecretKeyPath()
 	if _, err := os.Stat(key); err == nil {
-		if _, err := secret.LoadKeyFile(key, false); err != nil {
+		_, err := secret.LoadKeyFile(key, false)
+		if errors.Is(err, fs.ErrPermission) {
+			return keyUnreadable(key, err)
+		}
+		if err != nil {
 			return fmt.Errorf("auth.secret_key_file: %w", err)
 		}
 		return nil
@@ -645,6 +652,18 @@ func (u *unreachableError) Error() string {
 }
 
 func (u *unreachableError) Unwrap() error { return u.err }
+
+// keyUnreadable is the error for the secret key at key, which exists, when this
+// user may not read it (err): most often the service's key (mode 0600) read by
+// an administrator as themselves. The key is right and the user is not, so it
+// says whose the key is, not to restore it.
+func keyUnreadable(key string, err error) error {
+	who := "the user the database belongs to (the service's: sudo -u hookd hookd …)"
+	if owner, sudoUser := ownerOther(key); owner != "" {
+		who = fmt.Sprintf("%s, the user it belongs to (sudo -u %s hookd …)", owner, sudoUser)
+	}
+	return fmt.Errorf("auth.secret_key_file: the secret key %s cannot be read by this user (%w): run hookd as %s; nothing was changed", key, fs.ErrPermission, who)
+}
 
 // noConfigError is the error of a command given no configuration file (no -config,
 // no HOOKD_CONFIG) whose database err says is out of reach: the built-in ./hookd.db
@@ -780,6 +799,9 @@ func (e *env) cmdCheckConfig(ctx context.Context, args []string) error {
 		if err := checkIsDatabase(ctx, cfg.Store.Path); err != nil {
 			return fmt.Errorf("config %s: %w", path, err)
 		}
+		if errors.Is(keyErr, os.ErrPermission) {
+			return fmt.Errorf("config %s: %w", path, keyUnreadable(cfg.SecretKeyPath(), keyErr))
+		}
 		if keyErr != nil {
 			if hint := cfg.keyElsewhere(); hint != "" {
 				return fmt.Errorf("config %s: auth.secret_key_file: the database %s exists, and its key %s cannot be read (%v)%s",
@@ -789,6 +811,9 @@ func (e *env) cmdCheckConfig(ctx context.Context, args []string) error {
 				path, cfg.Store.Path, cfg.SecretKeyPath(), errors.Unwrap(keyErr))
 		}
 		box, err := secret.LoadKeyFile(cfg.SecretKeyPath(), false)
+		if errors.Is(err, os.ErrPermission) {
+			return fmt.Errorf("config %s: %w", path, keyUnreadable(cfg.SecretKeyPath(), err))
+		}
 		if err != nil {
 			return fmt.Errorf("config %s: auth.secret_key_file: %w: hookd serve would refuse to start; restore the key kept with the database's backups", path, err)
 		}

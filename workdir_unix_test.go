@@ -242,3 +242,64 @@ func TestDatabaseOfAnotherUser(t *testing.T) {
 	}
 	is.Equal(after, made) // nothing made
 }
+
+// TestKeyOfAnotherUser: a secret key this user may not read, beside a database
+// it may write (the service's key, mode 0600, read by an administrator as
+// themselves), is named as a key of another user, with whom to run hookd as, by
+// every command and by check-config, and changes nothing; not taken for a key to
+// restore from the backups, which would replace the one the database needs. It
+// runs the built hookd as uid 65534 on a key of uid 54321, so only as root.
+func TestKeyOfAnotherUser(t *testing.T) {
+	is := is.New(t)
+	if os.Geteuid() != 0 {
+		t.Skip("makes a key of another user's: only as root")
+	}
+	setpriv, err := exec.LookPath("setpriv")
+	if err != nil {
+		t.Skip("needs setpriv (util-linux) to run hookd as another user")
+	}
+	open, err := os.MkdirTemp("", "hookd-key-")
+	is.NoErr(err)
+	t.Cleanup(func() { os.RemoveAll(open) })
+	is.NoErr(os.Chmod(open, 0o755))
+	bin := filepath.Join(open, "hookd")
+	src, err := os.Open(hookdBinary(t))
+	is.NoErr(err)
+	defer src.Close()
+	dst, err := os.OpenFile(bin, os.O_CREATE|os.O_WRONLY, 0o755)
+	is.NoErr(err)
+	_, err = io.Copy(dst, src)
+	is.NoErr(err)
+	is.NoErr(dst.Close())
+	service := filepath.Join(open, "lib")
+	is.NoErr(os.Mkdir(service, 0o755))
+	db := filepath.Join(service, "hookd.db")
+	cfg := filepath.Join(open, "hookd.toml")
+	is.NoErr(os.WriteFile(cfg, []byte("[store]\npath = "+strconv.Quote(db)+"\n"), 0o644))
+	_, err = runCmd(t, "init", "-config", cfg)
+	is.NoErr(err)
+	entries, err := os.ReadDir(service)
+	is.NoErr(err)
+	for _, e := range append(entries, nil) {
+		name := service
+		if e != nil {
+			name = filepath.Join(service, e.Name())
+		}
+		is.NoErr(os.Chown(name, 65534, 65534)) // the database, its folder and files: this user's
+	}
+	key := filepath.Join(service, "hookd.key")
+	is.NoErr(os.Chown(key, 54321, 54321)) // the key: another user's, mode 0600
+	before := files(t, service)
+	for _, args := range [][]string{{"client", "list"}, {"notify", "0000-0002-7253-3645"}, {"check-config"}, {"serve"}} {
+		out, err := exec.Command(setpriv, append([]string{"--reuid=65534", "--regid=65534", "--clear-groups", "--", bin},
+			append(args, "-config", cfg)...)...).CombinedOutput()
+		msg := string(out)
+		t.Log(msg)
+		is.True(err != nil)                                                                  // refused
+		is.True(strings.Contains(msg, "the secret key "+key+" cannot be read by this user")) // what is wrong
+		is.True(strings.Contains(msg, "run hookd as uid 54321, the user it belongs to"))     // and whose key it is
+		is.True(strings.Contains(msg, "(sudo -u '#54321' hookd …)"))
+		is.True(!strings.Contains(msg, "restore")) // not a key to replace
+		is.Equal(files(t, service), before)        // nothing made
+	}
+}
