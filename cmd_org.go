@@ -334,7 +334,11 @@ func (e *env) orgSet(ctx context.Context, args []string) error {
 		}
 		signing = out.SigningSecret
 	}
-	if err := e.orgShow(ctx, []string{"-config", *path, strconv.FormatInt(o.ID, 10)}); err != nil {
+	show := []string{strconv.FormatInt(o.ID, 10)}
+	if *path != "" {
+		show = append(show, "-config", *path)
+	}
+	if err := e.orgShow(ctx, show); err != nil {
 		return err
 	}
 	if signing != "" {

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -186,5 +188,44 @@ func TestExitStatusOfTheProcess(t *testing.T) {
 			is.Equal(exit.ExitCode(), tt.status)
 			is.True(strings.HasPrefix(string(out), "hookd: ") || strings.Contains(string(out), "\nhookd: ")) // saying why
 		})
+	}
+}
+
+// TestConfigGivenEmpty: -config given empty (a script's unset variable, as in
+// -config "$CONFIG") is refused, every command, with status 2, instead of being
+// taken for no -config: the command would act on the database of the file
+// HOOKD_CONFIG names (or on ./hookd.db), which the script did not name. Without
+// -config, HOOKD_CONFIG's file is used, org set's settings shown included.
+func TestConfigGivenEmpty(t *testing.T) {
+	cfg := cliFixture(t)
+	getenv := func(k string) string {
+		if k == "HOOKD_CONFIG" {
+			return cfg
+		}
+		return ""
+	}
+	hookd := func(args ...string) (string, error) {
+		var stdout, stderr safeBuffer
+		err := run(context.Background(), append([]string{"hookd"}, args...), getenv, strings.NewReader(""), &stdout, &stderr)
+		return stdout.String(), err
+	}
+	for _, c := range commands {
+		t.Run(c.name, func(t *testing.T) {
+			out, err := hookd(append(append(strings.Fields(c.name), argsOf(t, c)...), "-config", "")...)
+			if exitStatus(err) != 2 || !strings.Contains(fmt.Sprint(err), "-config: is empty: give the configuration file") {
+				t.Errorf("status %d, %v; want 2, -config: is empty", exitStatus(err), err)
+			}
+			if out != "" {
+				t.Errorf("printed %q, want nothing", out)
+			}
+		})
+	}
+	out, err := hookd("client", "list", "-json")
+	if err != nil || strings.Count(out, `"client_id"`) != 1 {
+		t.Fatalf("client list: %v, %s; want the fixture's client alone, client add -config \"\" having added none", err, out)
+	}
+	out, err = hookd("org", "set", "Uni", "-email=false")
+	if err != nil || !strings.Contains(out, `organisation 1 "Uni"`) {
+		t.Errorf("org set without -config: %v, %s; want the settings shown", err, out)
 	}
 }

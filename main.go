@@ -367,6 +367,19 @@ func (e *env) parse(fs *flag.FlagSet, args []string, min, max int) ([]string, er
 		// (one may be a secret).
 		return nil, usagef("%s: -%s is given twice: give it once (usage: %s)", name, f, c.synopsis())
 	}
+	if configGivenEmpty(fs) {
+		// A script's unset variable (-config "$CONFIG"): taken as no -config, the
+		// command would act on the database of HOOKD_CONFIG's file, or on
+		// ./hookd.db, which the script did not name.
+		without := "the file HOOKD_CONFIG names, else built-in defaults"
+		switch name {
+		case "dev":
+			without = "dev's own settings"
+		case "check-config":
+			without = "the file HOOKD_CONFIG names"
+		}
+		return nil, usagef("%s: -config: is empty: give the configuration file, or leave -config out for %s", name, without)
+	}
 	switch {
 	case max >= 0 && len(pos) > max:
 		return nil, usagef("%s: unexpected argument %q (usage: %s)", name, pos[max], c.synopsis())
@@ -1248,6 +1261,17 @@ func givenTwice(fs *flag.FlagSet, args []string) string {
 		seen[g.name] = true
 	}
 	return ""
+}
+
+// configGivenEmpty reports whether fs, parsed, was given -config with an empty value.
+func configGivenEmpty(fs *flag.FlagSet) bool {
+	empty := false
+	fs.Visit(func(f *flag.Flag) {
+		if f.Name == "config" && f.Value.String() == "" {
+			empty = true
+		}
+	})
+	return empty
 }
 
 // boolValueApart finds, in args that fs parsed without an error, a bool flag
