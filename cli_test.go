@@ -1787,3 +1787,29 @@ func TestReplayStateNamesTheTwo(t *testing.T) {
 		})
 	}
 }
+
+// TestInboxSetRefusedSaysOneThing: an answer refused for an inbox that is none of
+// those there are is told in one line, the refusal, as every command typed wrong
+// tells it; the note that the inbox is none of them goes with an answer set.
+func TestInboxSetRefusedSaysOneThing(t *testing.T) {
+	cfg := testConfig(t, "")
+	hookd := func(args ...string) (string, string, error) {
+		var stdout, stderr safeBuffer
+		err := run(context.Background(), append([]string{"hookd"}, append(args, "-config", cfg)...), noenv, strings.NewReader(""), &stdout, &stderr)
+		return stdout.String(), stderr.String(), err
+	}
+	_, stderr, err := hookd("inbox", "set", "fresh", "-status", "301")
+	if exitStatus(err) != 2 || !strings.Contains(err.Error(), "-redirect: a redirect (301) needs a Location") {
+		t.Fatalf("inbox set fresh -status 301: %v; want it refused, naming -redirect", err)
+	}
+	if stderr != "" {
+		t.Errorf("inbox set fresh -status 301 wrote %q to stderr besides its error, want nothing", stderr)
+	}
+	out, stderr, err := hookd("inbox", "set", "fresh", "-status", "429")
+	if err != nil || !strings.Contains(out, "inbox fresh answers 429") {
+		t.Fatalf("inbox set fresh -status 429: %v, %q", err, out)
+	}
+	if !strings.Contains(stderr, "inbox fresh has received nothing and no webhook calls it") {
+		t.Errorf("inbox set fresh -status 429: stderr %q, want the note that no inbox fresh was there", stderr)
+	}
+}

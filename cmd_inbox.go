@@ -158,14 +158,24 @@ func inboxesHere(ctx context.Context, st *store.Store, cfg Config) ([]store.Inbo
 // are: an inbox name given by mistake (names are case-sensitive) shows nothing
 // rather than failing, and would be followed or listed in silence.
 func (e *env) noteUnknownInbox(ctx context.Context, st *store.Store, cfg Config, cmd, name string) error {
+	note, err := unknownInboxNote(ctx, st, cfg, cmd, name)
+	if note != "" {
+		fmt.Fprint(e.stderr, note)
+	}
+	return err
+}
+
+// unknownInboxNote is the line noteUnknownInbox writes, "" when name is one of
+// inboxesHere.
+func unknownInboxNote(ctx context.Context, st *store.Store, cfg Config, cmd, name string) (string, error) {
 	ins, err := inboxesHere(ctx, st, cfg)
 	if err != nil {
-		return err
+		return "", err
 	}
 	names := make([]string, 0, len(ins))
 	for _, in := range ins {
 		if in.Name == name {
-			return nil
+			return "", nil
 		}
 		names = append(names, in.Name)
 	}
@@ -177,8 +187,7 @@ func (e *env) noteUnknownInbox(ctx context.Context, st *store.Store, cfg Config,
 		// Nothing will arrive either: say why, and what turns the inbox on.
 		known += "; the inbox is off in this configuration: hookd serve records and answers nothing at /inbox/… until [inbox] enabled = true (hookd dev has it on)"
 	}
-	fmt.Fprintf(e.stderr, "hookd: %s: note: inbox %s has received nothing and no webhook calls it; %s\n", cmd, name, known)
-	return nil
+	return fmt.Sprintf("hookd: %s: note: inbox %s has received nothing and no webhook calls it; %s\n", cmd, name, known), nil
 }
 
 func (e *env) printInboxes(ctx context.Context, st *store.Store, cfg Config, asJSON bool) error {
@@ -400,10 +409,11 @@ func (e *env) inboxSet(ctx context.Context, args []string) error {
 		return err
 	}
 	defer st.Close()
-	if store.CheckInboxName("inbox", pos[0]) == nil {
-		if err := e.noteUnknownInbox(ctx, st, cfg, "inbox set", pos[0]); err != nil {
-			return err
-		}
+	// Whether the inbox is one there is, as it was before this answer: the note
+	// follows the answer set (an answer the store refuses is told alone).
+	note, err := unknownInboxNote(ctx, st, cfg, "inbox set", pos[0])
+	if err != nil {
+		return err
 	}
 	a := store.InboxAnswer{Status: *status, RetryAfter: store.Seconds(int64(*retryAfter)), Location: *redirect, Delay: delay.d}
 	if *reset {
@@ -415,6 +425,7 @@ func (e *env) inboxSet(ctx context.Context, args []string) error {
 			"retry_after": "retry-after", "location": "redirect", "delay": "delay"})
 	}
 	fmt.Fprintf(e.stdout, "inbox %s answers %s from now on\n", pos[0], a)
+	fmt.Fprint(e.stderr, note)
 	return nil
 }
 
