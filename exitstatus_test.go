@@ -50,6 +50,8 @@ func TestUsageErrorsExitTwo(t *testing.T) {
 		{nil, "no command given"},
 		{[]string{"nosuch"}, `unknown command "nosuch"`},
 		{[]string{"help", "nosuch"}, `unknown command "nosuch"`},
+		{[]string{"-config", "hookd.toml", "client", "list"}, "-config before the command: flags go after it, as in hookd client list -config hookd.toml"},
+		{[]string{"--json", "org", "member", "add", "-org", "Uni"}, "-json before the command: flags go after it, as in hookd org member add --json -org Uni"},
 		{[]string{"deliveries"}, "deliveries: give a command"},
 		{[]string{"deliveries", "nosuch"}, `deliveries: unknown command "nosuch"`},
 		{[]string{"deliveries", "show"}, "deliveries show: missing argument"},

@@ -265,6 +265,20 @@ func runCommand(ctx context.Context, args []string, e *env) error {
 			}
 		}
 	}
+	if group == "" && len(words[0]) > 1 && words[0][0] == '-' {
+		// "hookd -config FILE client list", as other tools take a flag before
+		// their command: every flag is a command's, after it.
+		flagName, _, _ := strings.Cut(strings.TrimLeft(words[0], "-"), "=")
+		for i := 1; i < len(words); i++ {
+			for _, c := range commands {
+				if n := len(strings.Fields(c.name)); n <= len(words)-i && strings.Join(words[i:i+n], " ") == c.name {
+					typed := append(append(strings.Fields(c.name), words[:i]...), words[i+n:]...)
+					return usagef("-%s before the command: flags go after it, as in hookd %s", flagName, strings.Join(typed, " "))
+				}
+			}
+		}
+		return usagef("-%s before the command: flags go after it, as in hookd COMMAND -%s … (hookd -h lists the commands)", flagName, flagName)
+	}
 	if group == "" {
 		fmt.Fprint(e.stderr, usage())
 		return usagef("unknown command %q", words[0])
