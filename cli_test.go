@@ -1813,3 +1813,36 @@ func TestInboxSetRefusedSaysOneThing(t *testing.T) {
 		t.Errorf("inbox set fresh -status 429: stderr %q, want the note that no inbox fresh was there", stderr)
 	}
 }
+
+// TestHumanTimesAreLocal: README, "Command line": the command line shows times in
+// the machine's local time zone (TZ), and in UTC only in -json. inbox show's
+// receipt and a rotation's "keeps signing until" are local too, as inbox list,
+// deliveries show and deliveries purge show theirs: the same request was shown
+// at 21:16 by inbox list and at 12:16Z by inbox show.
+func TestHumanTimesAreLocal(t *testing.T) {
+	local := time.Local
+	time.Local = time.FixedZone("JST", 9*3600)
+	t.Cleanup(func() { time.Local = local })
+	cfg := cliFixture(t)
+	st := openTestStore(t, cfg)
+	rq, _, err := st.RecordInboxRequest(context.Background(), store.InboxReceipt{Inbox: "demo", Method: "POST", Path: "/inbox/demo/x",
+		RemoteAddr: "127.0.0.1:1"}, store.InboxLimits{PerInbox: 10, Total: 10})
+	st.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := runCmd(t, "inbox", "show", "-config", cfg, strconv.FormatInt(rq.ID, 10))
+	if err != nil || !strings.Contains(out, "received "+rq.ReceivedAt.In(time.Local).Format(time.RFC3339Nano)+" from") {
+		t.Errorf("inbox show: %v\n%s\nwant the receipt at %s, local time", err, out, rq.ReceivedAt.In(time.Local).Format(time.RFC3339Nano))
+	}
+	_, err = runCmd(t, "org", "set", "-config", cfg, "Uni", "-url", "https://example.org/hook")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"client", "rotate", "-signing", "fixture"}, {"org", "rotate-secret", "Uni"}} {
+		out, err := runCmd(t, append(args, "-config", cfg)...)
+		if err != nil || !regexp.MustCompile(`keeps signing beside it until \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+09:00\.`).MatchString(out) {
+			t.Errorf("hookd %s: %v\n%s\nwant the end of the overlap in local time", strings.Join(args, " "), err, out)
+		}
+	}
+}

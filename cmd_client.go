@@ -204,7 +204,7 @@ func (e *env) clientRotateSigning(ctx context.Context, st *store.Store, client s
 	if revoke {
 		fmt.Fprintln(e.stdout, "The secrets before it no longer sign: only this one does.")
 	} else {
-		fmt.Fprintf(e.stdout, "The old one keeps signing beside it until %s.\n", until.Format(time.RFC3339))
+		fmt.Fprintf(e.stdout, "The old one keeps signing beside it until %s.\n", until.Local().Format(time.RFC3339))
 	}
 	return nil
 }

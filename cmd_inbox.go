@@ -489,7 +489,7 @@ func inboxLine(r store.InboxRequest, sep string) string {
 // printInboxRequest shows one request whole. What a sender wrote is shown as text,
 // with control characters escaped so it cannot drive the terminal.
 func printInboxRequest(w io.Writer, r store.InboxRequest) {
-	fmt.Fprintf(w, "request %d in inbox %s, received %s from %s\n", r.ID, r.Inbox, r.ReceivedAt.Format(time.RFC3339Nano), store.VisibleText(r.RemoteAddr, false))
+	fmt.Fprintf(w, "request %d in inbox %s, received %s from %s\n", r.ID, r.Inbox, r.ReceivedAt.Local().Format(time.RFC3339Nano), store.VisibleText(r.RemoteAddr, false))
 	fmt.Fprintf(w, "%s %s\n", store.VisibleText(r.Method, false), store.VisibleText(r.URL(), false))
 	fmt.Fprintf(w, "answered   %s\n", r.AnswerWords())
 	fmt.Fprintf(w, "signature  %s: %s\n", r.Signature.Verdict, store.VisibleText(r.Signature.Detail, false))

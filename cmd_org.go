@@ -382,7 +382,7 @@ func (e *env) orgRotate(ctx context.Context, args []string) error {
 	case *revoke:
 		fmt.Fprintln(e.stdout, "The secrets before it no longer sign: only this one does.")
 	case !until.IsZero():
-		fmt.Fprintf(e.stdout, "The old one keeps signing beside it until %s.\n", until.Format(time.RFC3339))
+		fmt.Fprintf(e.stdout, "The old one keeps signing beside it until %s.\n", until.Local().Format(time.RFC3339))
 	}
 	return nil
 }
