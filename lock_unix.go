@@ -159,7 +159,7 @@ func holderOf(path string) (_ lockHolder, ok bool) {
 
 // String names the daemon: its pid, address and start.
 func (h lockHolder) String() string {
-	return fmt.Sprintf("pid %d, listening on %s since %s", h.PID, h.Listen, h.Started.Format(time.RFC3339))
+	return fmt.Sprintf("pid %d, listening on %s since %s", h.PID, h.Listen, h.Started.Local().Format(time.RFC3339))
 }
 
 // serveLockHeld reports, as inUse's error, whether another daemon holds the lock

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/matryer/is"
 )
@@ -301,5 +302,18 @@ func TestKeyOfAnotherUser(t *testing.T) {
 		is.True(strings.Contains(msg, "(sudo -u '#54321' hookd …)"))
 		is.True(!strings.Contains(msg, "restore")) // not a key to replace
 		is.Equal(files(t, service), before)        // nothing made
+	}
+}
+
+// TestLockHolderSinceIsLocal: a daemon that holds the database is named with
+// when it started in the machine's local time zone, as the command line shows
+// every time but in -json.
+func TestLockHolderSinceIsLocal(t *testing.T) {
+	local := time.Local
+	time.Local = time.FixedZone("JST", 9*3600)
+	t.Cleanup(func() { time.Local = local })
+	h := lockHolder{PID: 42, Listen: "127.0.0.1:8080", Started: time.Date(2026, 12, 3, 12, 16, 27, 0, time.UTC)}
+	if got, want := h.String(), "pid 42, listening on 127.0.0.1:8080 since 2026-12-03T21:16:27+09:00"; got != want {
+		t.Errorf("got %q, want %q", got, want)
 	}
 }
