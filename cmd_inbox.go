@@ -398,6 +398,9 @@ func (e *env) inboxSet(ctx context.Context, args []string) error {
 	case len(set) == 0:
 		return usagef("inbox set: say how the inbox answers (-status, -retry-after, -redirect, -delay), or -reset")
 	}
+	if set["redirect"] && strings.TrimSpace(*redirect) == "" { // the store's "not set"; typed, a script's unset variable
+		return usagef("inbox set: -redirect: is empty: give the URL to redirect to, or leave -redirect out")
+	}
 	if set["status"] && *status == 0 { // the store's "not set"; typed, it is no status
 		return usagef("inbox set: -status: 0 is not a status an inbox answers with: use 200 to 599")
 	}

@@ -88,6 +88,8 @@ func TestUsageErrorsExitTwo(t *testing.T) {
 		{[]string{"inbox", "tail", "a/b"}, "inbox tail: "},
 		{[]string{"inbox", "set", "demo"}, "inbox set: say how the inbox answers"},
 		{[]string{"inbox", "set", "demo", "-redirect", "ftp://x"}, "inbox set: -redirect: "},
+		{[]string{"inbox", "set", "demo", "-redirect", ""}, "inbox set: -redirect: is empty: give the URL to redirect to"},
+		{[]string{"inbox", "set", "demo", "-status", "307", "-redirect", ""}, "inbox set: -redirect: is empty: give the URL to redirect to"},
 		{[]string{"dev", "-listen", "nowhere"}, "dev: -listen: "},
 		{[]string{"backup", ""}, "backup: give the file to write"},
 		// An argument given empty (a script's unset variable) names nothing.
