@@ -58,6 +58,12 @@ func TestUsageErrorsExitTwo(t *testing.T) {
 		{[]string{"notify"}, "notify: missing argument"},
 		{[]string{"deliveries", "list", "-limit", "abc"}, `invalid value "abc" for flag -limit`},
 		{[]string{"deliveries", "list", "-limit", "1.5"}, `invalid value "1.5" for flag -limit`},
+		// Go's flags read a leading 0 as octal, 0x as hexadecimal, and step over _.
+		{[]string{"deliveries", "list", "-limit", "010"}, "deliveries list: -limit 010: give the number in decimal digits, without a leading 0 or a prefix (010 reads as 8)"},
+		{[]string{"inbox", "set", "demo", "-status", "429", "-retry-after", "0120"}, "inbox set: -retry-after 0120: give the number in decimal digits, without a leading 0 or a prefix (0120 reads as 80)"},
+		{[]string{"inbox", "set", "demo", "-status=0x1f4"}, "inbox set: -status 0x1f4: give the number in decimal digits"},
+		{[]string{"inbox", "list", "-delivery", "1_0"}, "inbox list: -delivery 1_0: give the number in decimal digits"},
+		{[]string{"inbox", "tail", "demo", "-n", "012"}, "inbox tail: -n 012: give the number in decimal digits"},
 		{[]string{"deliveries", "list", "-state", "garbage"}, "deliveries list: -state: "},
 		{[]string{"deliveries", "list", "-state", "dead", "-state", "failed"}, "-state is given twice"},
 		{[]string{"deliveries", "list", "-org", "nope"}, "deliveries list: -org: "},

@@ -376,6 +376,9 @@ func (e *env) parse(fs *flag.FlagSet, args []string, min, max int) ([]string, er
 		// which would be taken for the command's own argument, or blamed on the next.
 		return nil, usagef("%s: -%s %s: give a true or false with =, as -%s=%s (usage: %s)", name, f, v, f, strings.ToLower(v), c.synopsis())
 	}
+	if f, typed, read := notDecimal(fs, args); f != "" {
+		return nil, usagef("%s: -%s %s: give the number in decimal digits, without a leading 0 or a prefix (%s reads as %s) (usage: %s)", name, f, typed, typed, read, c.synopsis())
+	}
 	if f := givenTwice(fs, args); f != "" {
 		// Which of the two was meant cannot be told; the values are not shown
 		// (one may be a secret).
@@ -1226,9 +1229,10 @@ func flagError(cmd string, err error, flags map[string]string) error {
 
 // givenFlag is a flag of a FlagSet as arguments give it.
 type givenFlag struct {
-	name string // the flag's name, however many dashes it was given with
-	bare bool   // a bool flag without =value
-	next string // a bare bool flag's next argument ("" when none)
+	name  string // the flag's name, however many dashes it was given with
+	bare  bool   // a bool flag without =value
+	next  string // a bare bool flag's next argument ("" when none)
+	value string // the value of a flag that is not a bool, as typed
 }
 
 // flagsGiven lists the flags of fs that args, which fs parsed without an error,
@@ -1256,8 +1260,14 @@ func flagsGiven(fs *flag.FlagSet, args []string) []givenFlag {
 			if i+1 < len(args) {
 				g.next = args[i+1]
 			}
+		case ok && b.IsBoolFlag():
 		case !hasValue:
 			i++ // its value is the next argument, whatever it looks like
+			if i < len(args) {
+				g.value = args[i]
+			}
+		default:
+			_, g.value, _ = strings.Cut(a, "=")
 		}
 		out = append(out, g)
 	}
@@ -1286,6 +1296,30 @@ func configGivenEmpty(fs *flag.FlagSet) bool {
 		}
 	})
 	return empty
+}
+
+// notDecimal finds, in args that fs parsed without an error, a number flag whose
+// value is not written in decimal digits, and returns the flag's name, the value
+// as typed and the number Go's flags read; "" when there is none. Go's flags
+// read "0120" as octal (80), "0x1f4" as hexadecimal and "1_000" as 1000: a
+// number padded with a zero would be taken for another.
+func notDecimal(fs *flag.FlagSet, args []string) (name, typed, read string) {
+	for _, g := range flagsGiven(fs, args) {
+		f := fs.Lookup(g.name)
+		getter, ok := f.Value.(flag.Getter)
+		if !ok {
+			continue
+		}
+		switch getter.Get().(type) {
+		case int, int64:
+		default:
+			continue
+		}
+		if n, err := strconv.ParseInt(g.value, 10, 64); err != nil || strconv.FormatInt(n, 10) != f.Value.String() {
+			return g.name, g.value, f.Value.String()
+		}
+	}
+	return "", "", ""
 }
 
 // boolValueApart finds, in args that fs parsed without an error, a bool flag
