@@ -1846,3 +1846,33 @@ func TestHumanTimesAreLocal(t *testing.T) {
 		}
 	}
 }
+
+// TestWebhookActivateAlready: activating a webhook that is active, or
+// deactivating one that is deactivated, says so and that nothing changed, instead
+// of telling of deliveries that died while it was off, or that its waiting
+// deliveries are now dead; a deactivation keeps the reason it had.
+func TestWebhookActivateAlready(t *testing.T) {
+	cfg := cliFixture(t)
+	out, err := runCmd(t, "webhooks", "list", "-config", cfg, "-client", "fixture", "-json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var hooks []struct {
+		ID string `json:"id"`
+	}
+	if err := json.Unmarshal([]byte(out), &hooks); err != nil || len(hooks) != 1 {
+		t.Fatalf("webhooks list: %v, %s", err, out)
+	}
+	id := hooks[0].ID
+	for _, tt := range []struct{ cmd, want string }{
+		{"activate", "webhook " + id + " was active already: nothing changed\n"},
+		{"deactivate", "webhook " + id + " is deactivated; its waiting deliveries are dead"},
+		{"deactivate", "webhook " + id + " was deactivated already (deactivated by an operator): nothing changed\n"},
+		{"activate", "webhook " + id + " is active; deliveries that died while it was off stay dead"},
+	} {
+		out, err := runCmd(t, "webhooks", tt.cmd, "-config", cfg, id)
+		if err != nil || !strings.HasPrefix(out, tt.want) {
+			t.Errorf("webhooks %s: %v, %q; want %q", tt.cmd, err, out, tt.want)
+		}
+	}
+}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -227,9 +228,20 @@ func (e *env) webhookSetActive(ctx context.Context, cmd string, args []string, a
 		return err
 	}
 	defer st.Close()
+	before, berr := st.Subscription(ctx, pos[0])
 	s, err := st.SetSubscriptionActive(ctx, pos[0], active, store.ReasonOperator)
 	if err != nil {
 		return flagError(cmd, err, nil)
+	}
+	switch {
+	case berr == nil && active && before.Active:
+		fmt.Fprintf(e.stdout, "webhook %s was active already: nothing changed\n", s.UID)
+		return nil
+	case berr == nil && !active && !before.Active && before.Reason == s.Reason:
+		// Deactivated before, by its owner, an operator or hookd (a 410), whose
+		// reason it keeps.
+		fmt.Fprintf(e.stdout, "webhook %s was deactivated already (%s): nothing changed\n", s.UID, cell(cmp.Or(s.Reason, "by its owner")))
+		return nil
 	}
 	if active {
 		fmt.Fprintf(e.stdout, "webhook %s is active; deliveries that died while it was off stay dead: hookd deliveries replay -webhook %s -since TIME sends them\n", s.UID, s.UID)
