@@ -375,3 +375,38 @@ func TestGaugesPlan(t *testing.T) {
 		}
 	}
 }
+
+// TestChosenRowsOwnerPlan: a list whose own index chooses its rows (one webhook's
+// deliveries, one delivery) tests the owner (the caller's client, a principal's
+// visibility) on those rows alone: it never gathers the owner's subscriptions
+// into a list first, which for a client with a registration per researcher read
+// a million of them to answer a page of one webhook's history.
+func TestChosenRowsOwnerPlan(t *testing.T) {
+	ctx := context.Background()
+	st := openGroupStore(t)
+	c, err := st.CreateClient(ctx, NewClient{Name: "lab", Scopes: []string{ScopeWebhook}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub, _, err := st.PutOrcidWebhook(ctx, c.ID, "0000-0002-1825-0097", "https://lab.example/cb")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []DeliveryFilter{
+		{ClientID: c.ID, Webhook: sub.UID},
+		{Visible: Visibility{ClientID: c.ID, OrgID: 1}, Webhook: sub.UID, State: "dead"},
+		{ClientID: c.ID, ID: 7},
+		{Visible: Visibility{ClientID: c.ID}, SubscriptionID: sub.ID},
+	} {
+		where, args, err := f.where(ctx, st.read, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		joined := strings.Join(queryPlan(t, st.read, deliveriesPageQuery("", where), append(args, 20)...), "\n")
+		choice, _, _ := strings.Cut(joined, "SCAN page")
+		if strings.Contains(choice, "LIST SUBQUERY") || strings.Contains(choice, "SCAN d") || strings.Contains(choice, "TEMP B-TREE") ||
+			!strings.Contains(choice, "SEARCH d USING") {
+			t.Errorf("%+v: plan\n%s", f, joined)
+		}
+	}
+}
