@@ -64,6 +64,15 @@ func SetDeliveriesWindow(n int64) (restore func()) {
 	return func() { deliveriesWindow = old }
 }
 
+// SetBigOwner sets what makes an owner big enough that its list of deliveries
+// walks the ids in order past the first window instead of gathering its rows: one
+// subscription in share, and at least min; until the returned function restores it.
+func SetBigOwner(share, min int64) (restore func()) {
+	oldShare, oldMin := bigOwnerShare, bigOwnerMin
+	bigOwnerShare, bigOwnerMin = share, min
+	return func() { bigOwnerShare, bigOwnerMin = oldShare, oldMin }
+}
+
 // ExecWrite runs a statement on the store's write connection, for tests that set
 // rows up as only a long history would leave them.
 func ExecWrite(ctx context.Context, s *Store, query string, args ...any) error {

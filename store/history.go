@@ -199,15 +199,9 @@ func (f DeliveryFilter) where(ctx context.Context, q queryRower, each bool) ([]s
 		and(ownedDeliveries(f.Visible.ClientID, f.Visible.OrgID, each))
 	}
 	if f.ClientID != "" {
-		// By id, else by name; a removed client's history by the id it had.
-		var id string
-		err := q.QueryRowContext(ctx, `SELECT coalesce((SELECT id FROM clients WHERE id = ?1), (SELECT id FROM clients WHERE name = ?1),
-			(SELECT client_id FROM removed_subscriptions WHERE client_id = ?1 LIMIT 1), '')`, f.ClientID).Scan(&id)
+		id, err := filterClient(ctx, q, f.ClientID)
 		if err != nil {
 			return nil, nil, err
-		}
-		if id == "" {
-			return nil, nil, invalid("client", fmt.Sprintf("no client %q", f.ClientID))
 		}
 		f.ClientID = id
 		and(ownedDeliveries(f.ClientID, 0, each))
@@ -288,6 +282,21 @@ func (f DeliveryFilter) where(ctx context.Context, q queryRower, each bool) ([]s
 	return where, args, nil
 }
 
+// filterClient is the id of the client a filter names by id, else by name; a
+// removed client's history by the id it had.
+func filterClient(ctx context.Context, q queryRower, client string) (string, error) {
+	var id string
+	err := q.QueryRowContext(ctx, `SELECT coalesce((SELECT id FROM clients WHERE id = ?1), (SELECT id FROM clients WHERE name = ?1),
+		(SELECT client_id FROM removed_subscriptions WHERE client_id = ?1 LIMIT 1), '')`, client).Scan(&id)
+	if err != nil {
+		return "", err
+	}
+	if id == "" {
+		return "", invalid("client", fmt.Sprintf("no client %q", client))
+	}
+	return id, nil
+}
+
 // deliveriesWindow is how many of the newest delivery ids an owner's list reads
 // in id order before it falls back on gathering and sorting (Deliveries).
 var deliveriesWindow int64 = 1000
@@ -301,7 +310,9 @@ var deliveriesWindow int64 = 1000
 // deliveries (a week's history, for an owner who has most of them). So such a
 // list first walks the newest deliveriesWindow ids in order, testing each row,
 // and gathers and sorts only when that window did not fill the page: then only
-// the rows below it.
+// the rows below it. An owner of a large share of the subscriptions (bigOwner)
+// walks on down the ids instead, to the page's last row: gathering its rows read
+// all of them.
 func (s *Store) Deliveries(ctx context.Context, f DeliveryFilter) ([]Delivery, error) {
 	where, args, err := f.where(ctx, s.read, false)
 	if err != nil {
@@ -329,11 +340,64 @@ func (s *Store) Deliveries(ctx context.Context, f DeliveryFilter) ([]Delivery, e
 	if err != nil || len(page) == f.Limit || lo == 1 {
 		return page, err
 	}
-	rest, err := s.deliveriesPage(ctx, "", append(where, "d.id < ?"), append(args, lo), f.Limit-len(page))
+	hint := ""
+	if big, err := s.bigOwner(ctx, f); err != nil {
+		return nil, fmt.Errorf("list deliveries: %w", err)
+	} else if big {
+		where, args, hint = each, eachArgs, "NOT INDEXED" // walk on down, in id order
+	}
+	rest, err := s.deliveriesPage(ctx, hint, append(where, "d.id < ?"), append(args, lo), f.Limit-len(page))
 	if err != nil {
 		return nil, err
 	}
 	return append(page, rest...), nil
+}
+
+// bigOwnerShare and bigOwnerMin make an owner big (bigOwner): one subscription
+// in bigOwnerShare of them, and at least bigOwnerMin.
+var (
+	bigOwnerShare int64 = 100
+	bigOwnerMin   int64 = 10000
+)
+
+// bigOwner reports whether the owners f names (its Visible, client and
+// organisation) have one live subscription in bigOwnerShare between them, and at
+// least bigOwnerMin. Gathering such an owner's deliveries and sorting them (their
+// list of subscriptions first) reads every one it has, several seconds for a
+// client with a registration per researcher, a million of them; while its share
+// of the rows makes a walk down the ids in order come to a page's rows soon.
+func (s *Store) bigOwner(ctx context.Context, f DeliveryFilter) (bool, error) {
+	var owners []string
+	var args []any
+	add := func(c cond) {
+		owners = append(owners, c.sql)
+		args = append(args, c.args...)
+	}
+	if !f.Visible.All() {
+		add(ownedLive("s2", f.Visible.ClientID, f.Visible.OrgID))
+	}
+	if f.ClientID != "" {
+		id, err := filterClient(ctx, s.read, f.ClientID)
+		if err != nil {
+			return false, err
+		}
+		add(ownedLive("s2", id, 0))
+	}
+	if f.OrgID != 0 {
+		add(ownedLive("s2", "", f.OrgID))
+	}
+	var all int64
+	if err := s.read.QueryRowContext(ctx, "SELECT coalesce(max(id), 0) FROM subscriptions").Scan(&all); err != nil {
+		return false, err
+	}
+	need := max(all/bigOwnerShare, bigOwnerMin)
+	if len(owners) == 0 || all < need {
+		return false, nil
+	}
+	var n int64
+	err := s.read.QueryRowContext(ctx, "SELECT count(*) FROM (SELECT 1 FROM subscriptions s2 WHERE "+strings.Join(owners, " OR ")+" LIMIT ?)",
+		append(args, need)...).Scan(&n)
+	return n >= need, err
 }
 
 // deliveriesPageQuery is deliveriesPage's query, its last argument the limit. The

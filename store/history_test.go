@@ -114,8 +114,53 @@ func TestOwnerListsWindowed(t *testing.T) {
 		for i, f := range filters {
 			is.Equal(list(f), want[i]) // the same list, window by window
 		}
+		// Every owner big: each walks on down the ids past the window.
+		big := store.SetBigOwner(1000, 1)
+		for i, f := range filters {
+			is.Equal(list(f), want[i]) // the same list, walked
+		}
+		big()
 		restore()
 	}
+}
+
+// TestBigOwnerWalks: the list of deliveries of an owner of a large share of the
+// subscriptions, whose newest deliveries are not its own, walks on down the ids
+// past the first window instead of gathering its rows and sorting them, and lists
+// what gathering them would; an owner of few subscriptions still gathers.
+func TestBigOwnerWalks(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	st := newStore(t)
+	f := newFixture(t, st)
+	records := []string{"0000-0002-7253-3645", "0000-0001-5109-3700", "0000-0003-1415-9269", "0000-0002-1825-0097"}
+	for _, id := range records {
+		_, _, err := st.PutOrcidWebhook(ctx, f.b.ID, id, "https://b.example/"+id)
+		is.NoErr(err)
+	}
+	// b's deliveries first, then a's (its platform webhook takes every record's)
+	// and the organisation's, newer than b's.
+	for round := range 2 {
+		for i := range 10 {
+			_, err := st.Intake(ctx, "", "", []store.Event{{Orcid: records[i%len(records)]}}, 0)
+			is.NoErr(err)
+			err = store.ExecWrite(ctx, st, "UPDATE deliveries SET state = 2, done_at = due_at WHERE state = 0")
+			is.NoErr(err)
+		}
+		if round == 0 {
+			is.NoErr(store.ExecWrite(ctx, st, "UPDATE subscriptions SET active = 0 WHERE client_id = ?", f.b.ID))
+		}
+	}
+	restoreWindow := store.SetDeliveriesWindow(5)
+	defer restoreWindow()
+	gathered, err := st.Deliveries(ctx, store.DeliveryFilter{ClientID: "b", Limit: 4})
+	is.NoErr(err)
+	is.Equal(len(gathered), 4)
+	restore := store.SetBigOwner(2, 1) // b has more than half the subscriptions
+	walked, err := st.Deliveries(ctx, store.DeliveryFilter{ClientID: "b", Limit: 4})
+	restore()
+	is.NoErr(err)
+	is.Equal(walked, gathered)
 }
 
 // TestParseMessageID: a webhook-id is read back only as MessageID writes it.
