@@ -410,3 +410,32 @@ func TestChosenRowsOwnerPlan(t *testing.T) {
 		}
 	}
 }
+
+// TestFewWebhooksPlan: a list of a client's platform webhooks, or of the
+// deactivated webhooks (a client's too), whatever else narrows it and wherever
+// its page starts, reads those few through their own index: not every
+// subscription of the client in id order (a million, for a client with a
+// registration per researcher, to find none), nor every subscription.
+func TestFewWebhooksPlan(t *testing.T) {
+	st := openGroupStore(t)
+	for _, f := range []SubscriptionFilter{
+		{ClientID: "c", Format: FormatStandard, Limit: 51},
+		{ClientID: "c", Format: FormatStandard, AfterID: 7, Limit: 1000},
+		{ClientID: "c", Status: "deactivated", Limit: 51},
+		{ClientID: "c", Status: "deactivated", NewestFirst: true, BeforeID: 9, Limit: 51},
+		{Status: "deactivated", Limit: 51},
+		{Visible: Visibility{ClientID: "c"}, Status: "deactivated", NewestFirst: true, Limit: 51},
+		{Visible: Visibility{ClientID: "c", OrgID: 1}, ClientID: "c", Format: FormatStandard, Status: "deactivated", Limit: 51},
+	} {
+		q, args := f.query()
+		plan := queryPlan(t, st.read, q, args...)
+		joined := strings.Join(plan, "\n")
+		small := strings.Contains(joined, "subscriptions_platform") || strings.Contains(joined, "subscriptions_inactive")
+		for _, step := range plan {
+			if strings.HasPrefix(step, "SCAN subscriptions") && !strings.Contains(step, "subscriptions_inactive") && !strings.Contains(step, "subscriptions_platform") ||
+				strings.Contains(step, "subscriptions_client (client_id=?)") || !small {
+				t.Errorf("%+v: %q in the plan:\n%s", f, step, joined)
+			}
+		}
+	}
+}
