@@ -1742,6 +1742,70 @@ func TestWebhooksListPages(t *testing.T) {
 	is.Equal(len(rows), 7) // the client's: its fixture webhook and the 6
 }
 
+// TestOrgStatusPages: org status reads and prints the members a page at a time
+// (an organisation's hundreds of thousands were all held in memory), and still
+// prints every member once, in order, under one heading, and as JSON the object
+// printJSON writes, whatever the page's size; an organisation without members
+// and none at all print the heading alone, and an empty list.
+func TestOrgStatusPages(t *testing.T) {
+	is := is.New(t)
+	cfg := cliFixture(t) // Uni, with one member
+	_, err := runCmd(t, "org", "add", "-config", cfg, "-name", "Empty", "-tech-contact", "it@empty.example")
+	is.NoErr(err)
+	_, err = runCmd(t, "org", "add", "-config", cfg, "-name", "Lab", "-tech-contact", "it@lab.example")
+	is.NoErr(err)
+	_, err = runCmd(t, "org", "member", "add", "-config", cfg, "-org", "Lab", "0000-0002-9079-593X", "0000-0001-5109-3700", "0000-0003-1415-9269", "0000-0002-1825-0097")
+	is.NoErr(err)
+	type status struct {
+		Upstream   bool `json:"upstream"`
+		Registered int  `json:"registered"`
+		Members    []struct {
+			Org   string `json:"organisation"`
+			Orcid string `json:"orcid"`
+		} `json:"members"`
+	}
+	wantJSON := func(out string) {
+		t.Helper()
+		var st status
+		is.NoErr(json.Unmarshal([]byte(out), &st)) // one object
+		is.Equal(len(st.Members), 5)
+		is.Equal(st.Members[0].Org, "Uni")
+		is.Equal(st.Members[1].Orcid, "0000-0001-5109-3700") // Lab's by iD
+		is.Equal(st.Members[4].Orcid, "0000-0003-1415-9269")
+		var again bytes.Buffer
+		is.NoErr((&env{stdout: &again}).printJSON(json.RawMessage(out)))
+		is.Equal(out, again.String()) // as printJSON writes it
+	}
+	wholeJSON, err := runCmd(t, "org", "status", "-json", "-config", cfg)
+	is.NoErr(err)
+	wantJSON(wholeJSON)
+	defer func(n int) { listPage = n }(listPage)
+	for _, page := range []int{1, 2, 3, 4, 5} {
+		listPage = page
+		out, err := runCmd(t, "org", "status", "-config", cfg)
+		is.NoErr(err)
+		lines := strings.Split(strings.TrimSpace(out), "\n")
+		is.True(strings.HasPrefix(lines[1], "ORGANISATION  ")) // under the upstream line
+		is.Equal(strings.Count(out, "ORGANISATION"), 1)        // one heading
+		var ids []string
+		for _, line := range lines[2:] {
+			ids = append(ids, strings.Fields(line)[1])
+		}
+		is.Equal(ids, []string{"0000-0002-7253-3645", "0000-0001-5109-3700", "0000-0002-1825-0097", "0000-0002-9079-593X", "0000-0003-1415-9269"})
+		out, err = runCmd(t, "org", "status", "-json", "-config", cfg)
+		is.NoErr(err)
+		is.Equal(out, wholeJSON) // the same JSON whatever the page
+		out, err = runCmd(t, "org", "status", "-org", "Empty", "-config", cfg)
+		is.NoErr(err)
+		is.Equal(strings.Fields(strings.Split(out, "\n")[1]), []string{"ORGANISATION", "ORCID", "UPSTREAM"}) // the heading alone
+		out, err = runCmd(t, "org", "status", "-org", "Empty", "-json", "-config", cfg)
+		is.NoErr(err)
+		is.True(strings.Contains(out, `"members": [],`))
+		var st status
+		is.NoErr(json.Unmarshal([]byte(out), &st))
+	}
+}
+
 // TestReplayRefusesEmptyFilter: a bulk replay given a filter flag with an empty
 // value (a script's unset variable: -orcid "$ID") is refused naming the flag, and
 // replays nothing, as the admin API refuses "orcid": "": taken as no filter, it

@@ -572,30 +572,67 @@ func (e *env) orgStatus(ctx context.Context, args []string) error {
 		Orcid    string `json:"orcid"`
 		Upstream string `json:"upstream,omitempty"` // none without [upstream]
 	}
-	rows := []memberOut{}
-	for _, o := range orgs {
-		ms, err := st.Members(ctx, o.ID)
-		if err != nil {
-			return err
-		}
-		for _, m := range ms {
-			rows = append(rows, memberOut{o.Name, m.Orcid, m.Upstream})
-		}
-	}
+	// The members a page at a time, each printed before the next is read (as
+	// webhooks list does): an organisation's hundreds of thousands at once held
+	// them all in memory, twice over in the table.
+	var list *jsonList
 	if *asJSON {
-		return e.printJSON(map[string]any{"upstream": up.On, "registered": up.Registered, "pending": up.Pending, "failed": up.Failed, "members": rows})
-	}
-	if !up.On {
+		// As printJSON writes the object, its keys in order, with the list streamed.
+		fmt.Fprintf(e.stdout, "{\n  \"failed\": %d,\n  \"members\": ", up.Failed)
+		list = newJSONListIn(e.stdout, "  ")
+	} else if !up.On {
 		fmt.Fprintln(e.stdout, "upstream registration: off ([upstream] is not configured, or hookd serve has not started with it)")
 	} else {
 		fmt.Fprintf(e.stdout, "upstream registration: on; %d registered, %d pending, %d failing\n", up.Registered, up.Pending, up.Failed)
 	}
-	tw := newTable(e.stdout)
-	fmt.Fprintln(tw, "ORGANISATION\tORCID\tUPSTREAM")
-	for _, r := range rows {
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", cell(r.Org), r.Orcid, cell(cmp.Or(r.Upstream, "-")))
+	heading := true // the table's, on its first page
+	printPage := func(org string, ms []store.Member) error {
+		tw := newTable(e.stdout)
+		if heading {
+			fmt.Fprintln(tw, "ORGANISATION\tORCID\tUPSTREAM")
+			heading = false
+		}
+		for _, m := range ms {
+			fmt.Fprintf(tw, "%s\t%s\t%s\n", cell(org), m.Orcid, cell(cmp.Or(m.Upstream, "-")))
+		}
+		return tw.Flush()
 	}
-	return tw.Flush()
+	for _, o := range orgs {
+		for after := ""; ; {
+			ms, err := st.MembersPage(ctx, o.ID, after, listPage)
+			if err != nil {
+				return err
+			}
+			if list != nil {
+				for _, m := range ms {
+					if err := list.add(memberOut{o.Name, m.Orcid, m.Upstream}); err != nil {
+						return err
+					}
+				}
+				err = list.flush()
+			} else if len(ms) > 0 || heading {
+				err = printPage(o.Name, ms)
+			}
+			if err != nil {
+				return err
+			}
+			if len(ms) < listPage {
+				break
+			}
+			after = ms[len(ms)-1].Orcid
+		}
+	}
+	if list == nil {
+		if heading { // no organisation
+			return printPage("", nil)
+		}
+		return nil
+	}
+	if err := list.end(); err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(e.stdout, ",\n  \"pending\": %d,\n  \"registered\": %d,\n  \"upstream\": %t\n}\n", up.Pending, up.Registered, up.On)
+	return err
 }
 
 // hubOptions builds the dispatcher's Hub settings from [email] and [upstream],

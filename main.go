@@ -1150,16 +1150,22 @@ func them(n int) string {
 // slice, for a list too long to hold in memory: the elements added go out at
 // each flush.
 type jsonList struct {
-	w   io.Writer
-	buf bytes.Buffer
-	enc *json.Encoder
-	n   int
+	w      io.Writer
+	buf    bytes.Buffer
+	enc    *json.Encoder
+	n      int
+	indent string // of the line the list begins on: "" at the top, "  " as a key's value
 }
 
-func newJSONList(w io.Writer) *jsonList {
-	l := &jsonList{w: w}
+func newJSONList(w io.Writer) *jsonList { return newJSONListIn(w, "") }
+
+// newJSONListIn is a list written as the value of a key of an object that
+// printJSON writes, the key's line indented by indent; end then leaves the line
+// after "]" for the rest of the object.
+func newJSONListIn(w io.Writer, indent string) *jsonList {
+	l := &jsonList{w: w, indent: indent}
 	l.enc = json.NewEncoder(&l.buf)
-	l.enc.SetIndent("  ", "  ")
+	l.enc.SetIndent(indent+"  ", "  ")
 	l.enc.SetEscapeHTML(false)
 	return l
 }
@@ -1167,9 +1173,9 @@ func newJSONList(w io.Writer) *jsonList {
 // add adds v as the list's next element.
 func (l *jsonList) add(v any) error {
 	if l.n == 0 {
-		l.buf.WriteString("[\n  ")
+		l.buf.WriteString("[\n  " + l.indent)
 	} else {
-		l.buf.WriteString(",\n  ")
+		l.buf.WriteString(",\n  " + l.indent)
 	}
 	if err := l.enc.Encode(v); err != nil {
 		return err
@@ -1189,9 +1195,12 @@ func (l *jsonList) flush() error {
 // end writes the rest of the list and closes it ("[]" if it had no element).
 func (l *jsonList) end() error {
 	if l.n == 0 {
-		l.buf.WriteString("[]\n")
+		l.buf.WriteString("[]")
 	} else {
-		l.buf.WriteString("\n]\n")
+		l.buf.WriteString("\n" + l.indent + "]")
+	}
+	if l.indent == "" {
+		l.buf.WriteString("\n")
 	}
 	return l.flush()
 }
