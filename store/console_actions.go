@@ -86,7 +86,7 @@ func (s *Store) CreateOrgClient(ctx context.Context, orgID int64, nc NewClient) 
 	if slices.Contains(nc.Scopes, ScopeAdmin) {
 		return Credentials{}, invalid("scope", "an organisation's staff cannot have /admin: a client with /admin signs in to the console as the operator, who sees every organisation")
 	}
-	if _, err := getOrg(ctx, s.read, orgID); err != nil {
+	if err := orgExists(ctx, s.read, orgID); err != nil {
 		return Credentials{}, fmt.Errorf("create client: %w", err)
 	}
 	creds, err := s.CreateClient(ctx, nc)

@@ -55,7 +55,7 @@ func orgSub(ctx context.Context, q queryRower, orgID int64, format string) (Subs
 // hubSettings reads an organisation's settings.
 func hubSettings(ctx context.Context, q queryRower, orgID int64) (HubSettings, error) {
 	var h HubSettings
-	if _, err := getOrg(ctx, q, orgID); err != nil {
+	if err := orgExists(ctx, q, orgID); err != nil {
 		return h, err
 	}
 	hub, ok, err := orgSub(ctx, q, orgID, FormatHub)
@@ -150,7 +150,7 @@ func (s *Store) SetHubSettings(ctx context.Context, orgID int64, h HubSettings) 
 	var newlyEnabled bool
 	var signing string
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		if _, err := getOrg(ctx, tx, orgID); err != nil {
+		if err := orgExists(ctx, tx, orgID); err != nil {
 			return err
 		}
 		webhookOn, made, err := s.setOrgWebhook(ctx, tx, orgID, h, now)
@@ -244,7 +244,7 @@ func (s *Store) RotateOrgSecret(ctx context.Context, orgID int64, how Rotation) 
 	var signing string
 	var until time.Time
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		if _, err := getOrg(ctx, tx, orgID); err != nil {
+		if err := orgExists(ctx, tx, orgID); err != nil {
 			return err
 		}
 		hub, ok, err := orgSub(ctx, tx, orgID, FormatHub)
@@ -325,7 +325,7 @@ func (s *Store) DeleteHubSettings(ctx context.Context, orgID int64) error {
 	ctx = removal(ctx) // it may remove webhooks (removeSubscriptions)
 	now := ms(s.Now())
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		if _, err := getOrg(ctx, tx, orgID); err != nil {
+		if err := orgExists(ctx, tx, orgID); err != nil {
 			return err
 		}
 		for _, format := range []string{FormatHub, FormatEmail} {

@@ -132,7 +132,7 @@ func (s *Store) PutMember(ctx context.Context, orgID int64, id string, info Memb
 	}
 	now := s.Now()
 	err = s.inTx(ctx, func(tx *sql.Tx) error {
-		if _, err := getOrg(ctx, tx, orgID); err != nil {
+		if err := orgExists(ctx, tx, orgID); err != nil {
 			return err
 		}
 		created, _, err = s.putMember(ctx, newTxStmts(tx), orgID, id, info, ms(now), ms(now.Add(window)), true)
@@ -164,7 +164,7 @@ func (s *Store) RemoveMembers(ctx context.Context, orgID int64, ids ...string) e
 	ids = slices.Compact(slices.Sorted(slices.Values(ids))) // a record named twice is removed once
 	now := ms(s.Now())
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		if _, err := getOrg(ctx, tx, orgID); err != nil {
+		if err := orgExists(ctx, tx, orgID); err != nil {
 			return err
 		}
 		for _, id := range ids {
@@ -230,7 +230,7 @@ const qMembersPage = `SELECT m.org_id, m.orcid, m.name, m.email, m.eppn, m.creat
 // paging; "" from the first), at most limit (-1 for all), with their upstream
 // registration state.
 func (s *Store) MembersPage(ctx context.Context, orgID int64, after string, limit int) ([]Member, error) {
-	if _, err := getOrg(ctx, s.read, orgID); err != nil {
+	if err := orgExists(ctx, s.read, orgID); err != nil {
 		return nil, fmt.Errorf("list members: %w", err)
 	}
 	rows, err := s.read.QueryContext(ctx, qMembersPage, orgID, after, limit)
@@ -281,7 +281,7 @@ func (s *Store) ImportMembers(ctx context.Context, orgID int64, rows []MemberRow
 	var res ImportResult
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		res = ImportResult{}
-		if _, err := getOrg(ctx, tx, orgID); err != nil {
+		if err := orgExists(ctx, tx, orgID); err != nil {
 			return err
 		}
 		var added []string

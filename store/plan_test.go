@@ -439,3 +439,19 @@ func TestFewWebhooksPlan(t *testing.T) {
 		}
 	}
 }
+
+// TestOrgCheckPlans: the checks that an organisation exists, before a page of its
+// members, a list of its webhooks, or a change in a write transaction, read its
+// row alone, not its members (getOrg counts them: 10 ms for a hundred thousand,
+// for each page of them, and while every other write waits).
+func TestOrgCheckPlans(t *testing.T) {
+	st := openGroupStore(t)
+	plan := strings.Join(queryPlan(t, st.read, qOrgExists, 1), "\n")
+	if strings.Contains(plan, "members") || !strings.Contains(plan, "organisations USING INTEGER PRIMARY KEY") {
+		t.Errorf("plan:\n%s", plan)
+	}
+	getOrgPlan := strings.Join(queryPlan(t, st.read, "SELECT "+orgColumns+" FROM organisations o WHERE o.id = ?", 1), "\n")
+	if !strings.Contains(getOrgPlan, "SEARCH m") {
+		t.Fatalf("getOrg's plan:\n%s\nno longer counts the members: the checks may use it again", getOrgPlan)
+	}
+}

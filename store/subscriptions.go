@@ -329,7 +329,7 @@ func (s *Store) Subscriptions(ctx context.Context, f SubscriptionFilter) ([]Subs
 		}
 	}
 	if f.OrgID != 0 {
-		if _, err := getOrg(ctx, s.read, f.OrgID); err != nil {
+		if err := orgExists(ctx, s.read, f.OrgID); err != nil {
 			if errors.Is(err, ErrNotFound) {
 				return nil, invalid("org", fmt.Sprintf("no organisation %d", f.OrgID))
 			}
