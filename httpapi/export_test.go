@@ -26,6 +26,14 @@ func SetAuthSleep(s *Server, sleep func(context.Context, time.Duration) error) {
 	}
 }
 
+// SetMemberPage sets how many members the list without a limit reads at a time,
+// until the returned function restores it.
+func SetMemberPage(n int) (restore func()) {
+	old := memberPage
+	memberPage = n
+	return func() { memberPage = old }
+}
+
 // Routes returns the method and path pattern (httprouter's syntax: ":id",
 // "*callback") of every route NewServer(opts) registers, in order.
 func Routes(opts Options) [][2]string {

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -431,11 +432,11 @@ func (s *Server) handleMemberList() http.Handler {
 		if !ok {
 			return
 		}
-		ask := limit
-		if limit > 0 {
-			ask = limit + 1 // one more tells whether a next page follows
+		if limit < 0 {
+			s.streamMembers(w, r, id, after)
+			return
 		}
-		list, err := s.store.MembersPage(r.Context(), id, after, ask)
+		list, err := s.store.MembersPage(r.Context(), id, after, limit+1) // one more tells whether a next page follows
 		if err != nil {
 			s.writeProblem(w, r, err, nil)
 			return
@@ -450,6 +451,53 @@ func (s *Server) handleMemberList() http.Handler {
 		}
 		encode(w, http.StatusOK, out)
 	})
+}
+
+// memberPage is how many members the list without a limit reads at a time.
+var memberPage = 1000
+
+// streamMembers answers the list of an organisation's members without a limit:
+// every one after the iD after, read and written memberPage at a time, in the body
+// the paged list has (without nextCursor). Read whole, an organisation of 100,000
+// members took 160 MB for each such call, growing with it. A fault on the first
+// page is a 503 as anywhere; on a later one the body is cut off, never a list
+// that looks whole.
+func (s *Server) streamMembers(w http.ResponseWriter, r *http.Request, orgID int64, after string) {
+	list, err := s.store.MembersPage(r.Context(), orgID, after, memberPage)
+	if err != nil {
+		s.writeProblem(w, r, err, nil)
+		return
+	}
+	w.Header()[hContentType] = jsonTypeHeader
+	w.WriteHeader(http.StatusOK)
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	buf.WriteString(`{"members":[`)
+	for n := 0; ; {
+		for _, m := range list {
+			if n > 0 {
+				buf.WriteByte(',')
+			}
+			n++
+			if err := enc.Encode(memberJSON{Orcid: m.Orcid, Name: m.Name, Email: m.Email, EPPN: m.EPPN, CreatedAt: m.CreatedAt, Upstream: m.Upstream}); err != nil {
+				panic(http.ErrAbortHandler)
+			}
+			buf.Truncate(buf.Len() - 1) // Encode's newline
+		}
+		if _, err := w.Write(buf.Bytes()); err != nil {
+			return // the client went away
+		}
+		buf.Reset()
+		if len(list) < memberPage {
+			break
+		}
+		if list, err = s.store.MembersPage(r.Context(), orgID, list[len(list)-1].Orcid, memberPage); err != nil {
+			s.log.Warn("organisation members: list cut off", "org", orgID, "err", err)
+			panic(http.ErrAbortHandler)
+		}
+	}
+	w.Write([]byte("]}\n"))
 }
 
 // handleRelay is the callback hookd registers upstream for each covered record: a

@@ -274,6 +274,20 @@ func TestHubAdminAPI(t *testing.T) {
 		decodeJSON(t, res.body, &every)
 		is.Equal(len(every.Members), 62) // the two and the sixty
 		is.Equal(every.NextCursor, "")
+		// Read and written a page at a time, it is the body of one page holding them all.
+		whole := h.hubReq(t, http.MethodGet, one+"/members?limit=500", admin, "")
+		is.Equal(whole.body, res.body)
+		for _, page := range []int{1, 2, 61, 62, 63} {
+			restore := httpapi.SetMemberPage(page)
+			res = h.hubReq(t, http.MethodGet, one+"/members", admin, "")
+			is.Equal(res.status, http.StatusOK)
+			is.Equal(res.body, whole.body) // every member once, in order
+			res = h.hubReq(t, http.MethodGet, one+"/members?cursor="+every.Members[59].Orcid, admin, "")
+			var tail membersBody
+			decodeJSON(t, res.body, &tail)
+			is.Equal(len(tail.Members), 2) // after the cursor
+			restore()
+		}
 		is.NoErr(h.st.RemoveMembers(context.Background(), org.ID, func() (ids []string) {
 			for _, r := range rows {
 				ids = append(ids, r.Orcid)
