@@ -602,6 +602,22 @@ func TestFailingWebhooks(t *testing.T) {
 	is.NoErr(err)
 	is.Equal(figs.Dead, store.FailingCap+5) // an owner's counts go further
 	is.True(figs.RetryingKnown)
+	// Read the other way round, as for an owner of many subscriptions (each
+	// state's index, testing each row's owner): the same figures.
+	for _, v := range []store.Visibility{{ClientID: f.a.ID}, {ClientID: f.b.ID}, {OrgID: f.org.ID}, {ClientID: f.b.ID, OrgID: f.org.ID}} {
+		want, err := st.OutboxFigures(ctx, v)
+		is.NoErr(err)
+		restore := store.SetOwnerSubscriptionsCap(1)
+		got, err := st.OutboxFigures(ctx, v)
+		restore()
+		is.NoErr(err)
+		is.Equal(got, want)
+	}
+	restore := store.SetOwnerSubscriptionsCap(1)
+	defer restore()
+	figs, err = st.OutboxFigures(ctx, store.Visibility{ClientID: f.a.ID})
+	is.NoErr(err)
+	is.Equal(figs.Dead, store.FailingCap+5) // client a's, counted through the dead ones' index
 }
 
 // recordOutcomes records outcomes as a turn of the dispatch loop does, claiming nothing.

@@ -73,6 +73,14 @@ func SetBigOwner(share, min int64) (restore func()) {
 	return func() { bigOwnerShare, bigOwnerMin = oldShare, oldMin }
 }
 
+// SetOwnerSubscriptionsCap sets how many subscriptions make an owner's overview
+// figures read the state indexes, until the returned function restores it.
+func SetOwnerSubscriptionsCap(n int) (restore func()) {
+	old := ownerSubscriptionsCap
+	ownerSubscriptionsCap = n
+	return func() { ownerSubscriptionsCap = old }
+}
+
 // ExecWrite runs a statement on the store's write connection, for tests that set
 // rows up as only a long history would leave them.
 func ExecWrite(ctx context.Context, s *Store, query string, args ...any) error {

@@ -455,3 +455,25 @@ func TestOrgCheckPlans(t *testing.T) {
 		t.Fatalf("getOrg's plan:\n%s\nno longer counts the members: the checks may use it again", getOrgPlan)
 	}
 }
+
+// TestOwnerFiguresPlans: the overview of an owner of many subscriptions reads each
+// state's index, testing each row's owner by its subscription's id, and finds the
+// failing webhooks through their own index: asking each of a client's million
+// subscriptions for its deliveries in each state, or reading them all for the
+// failing few, took seconds on every refresh.
+func TestOwnerFiguresPlans(t *testing.T) {
+	st := openGroupStore(t)
+	plan := strings.Join(queryPlan(t, st.read, qOutboxFiguresByState, "c", 1, 2, 3), "\n")
+	for _, index := range []string{"deliveries_one_pending", "deliveries_in_flight", "deliveries_dead_subscription", "deliveries_due"} {
+		if !strings.Contains(plan, index) {
+			t.Errorf("no %s in the plan:\n%s", index, plan)
+		}
+	}
+	if strings.Contains(plan, "subscriptions_client") || strings.Contains(plan, "SCAN s2") || strings.Contains(plan, "deliveries_subscription") {
+		t.Errorf("plan:\n%s", plan)
+	}
+	failing := strings.Join(queryPlan(t, st.read, namedSubscriptions+" INDEXED BY subscriptions_failing WHERE failing_since IS NOT NULL AND (subscriptions.client_id = ?) ORDER BY failing_since, id LIMIT 5", "c"), "\n")
+	if !strings.Contains(failing, "subscriptions_failing") || strings.Contains(failing, "subscriptions_client") {
+		t.Errorf("failing webhooks' plan:\n%s", failing)
+	}
+}
