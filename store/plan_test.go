@@ -426,6 +426,7 @@ func TestFewWebhooksPlan(t *testing.T) {
 		{Status: "deactivated", Limit: 51},
 		{Visible: Visibility{ClientID: "c"}, Status: "deactivated", NewestFirst: true, Limit: 51},
 		{Visible: Visibility{ClientID: "c", OrgID: 1}, ClientID: "c", Format: FormatStandard, Status: "deactivated", Limit: 51},
+		{Visible: Visibility{ClientID: "c"}, Format: FormatStandard, NewestFirst: true, BeforeID: 9, Limit: 51},
 	} {
 		q, args := f.query()
 		plan := queryPlan(t, st.read, q, args...)
@@ -475,5 +476,32 @@ func TestOwnerFiguresPlans(t *testing.T) {
 	failing := strings.Join(queryPlan(t, st.read, namedSubscriptions+" INDEXED BY subscriptions_failing WHERE failing_since IS NOT NULL AND (subscriptions.client_id = ?) ORDER BY failing_since, id LIMIT 5", "c"), "\n")
 	if !strings.Contains(failing, "subscriptions_failing") || strings.Contains(failing, "subscriptions_client") {
 		t.Errorf("failing webhooks' plan:\n%s", failing)
+	}
+}
+
+// TestCoversPlan: the webhooks that cover a record (the console's filter by
+// record), for the operator and for a client, are found through the record's
+// indexes, the platform webhooks', and its organisations': not by testing every
+// subscription (of the client) in id order.
+func TestCoversPlan(t *testing.T) {
+	st := openGroupStore(t)
+	for _, f := range []SubscriptionFilter{
+		{Covers: "0000-0002-1825-0097", NewestFirst: true, Limit: 51},
+		{Visible: Visibility{ClientID: "c"}, Covers: "0000-0002-1825-0097", NewestFirst: true, BeforeID: 9, Limit: 51},
+		{Visible: Visibility{ClientID: "c", OrgID: 1}, Covers: "0000-0002-1825-0097", Status: "active", NewestFirst: true, Limit: 51},
+	} {
+		q, args := f.query()
+		plan := queryPlan(t, st.read, q, args...)
+		joined := strings.Join(plan, "\n")
+		for _, step := range plan {
+			if step == "SCAN subscriptions" || strings.Contains(step, "subscriptions_client (client_id=?)") || strings.Contains(step, "SCAN subscriptions USING INDEX subscriptions_client") {
+				t.Errorf("%+v: %q in the plan:\n%s", f, step, joined)
+			}
+		}
+		for _, index := range []string{"subscriptions_by_orcid", "subscriptions_platform", "subscriptions_org_all"} {
+			if !strings.Contains(joined, index) {
+				t.Errorf("%+v: no %s in the plan:\n%s", f, index, joined)
+			}
+		}
 	}
 }
