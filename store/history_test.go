@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 
@@ -176,4 +177,57 @@ func TestParseMessageID(t *testing.T) {
 		_, _, ok := store.ParseMessageID(s)
 		is.True(!ok) // not one of hookd's
 	}
+}
+
+// TestBigOwnerReplays: a bulk replay of an owner of a large share of the
+// subscriptions, which tests each row's owner instead of gathering the owner's
+// subscriptions first, replays what the gathering one replays: the owner's failed
+// and dead deliveries of the time, every state or one, and no one else's.
+func TestBigOwnerReplays(t *testing.T) {
+	type outcome struct {
+		dead, rest store.ReplayResult
+		states     []string // every delivery's, in id order, afterwards
+	}
+	var got []outcome
+	for _, big := range []bool{false, true} {
+		is := is.New(t)
+		ctx := context.Background()
+		st := newStore(t)
+		f := newFixture(t, st)
+		records := []string{"0000-0002-7253-3645", "0000-0001-5109-3700", "0000-0003-1415-9269", "0000-0002-1825-0097"}
+		for _, id := range records {
+			_, _, err := st.PutOrcidWebhook(ctx, f.b.ID, id, "https://b.example/"+id)
+			is.NoErr(err)
+		}
+		for i := range 12 {
+			_, err := st.Intake(ctx, "", "", []store.Event{{Orcid: records[i%len(records)]}}, 0)
+			is.NoErr(err)
+			// A third dead, a third failed (tried, pending again), a third delivered.
+			err = store.ExecWrite(ctx, st, `UPDATE deliveries SET state = CASE id % 3 WHEN 0 THEN 3 WHEN 1 THEN 0 ELSE 2 END,
+				attempts = 1, done_at = CASE id % 3 WHEN 1 THEN NULL ELSE due_at END WHERE state = 0 AND attempts = 0`)
+			is.NoErr(err)
+		}
+		restore := store.SetBigOwner(1000, 1)
+		if !big {
+			restore()
+		}
+		since := st.Now().Add(-time.Hour)
+		var o outcome
+		var err error
+		o.dead, err = st.Replay(ctx, store.DeliveryFilter{ClientID: "b", State: "dead", Since: since})
+		is.NoErr(err)
+		o.rest, err = st.Replay(ctx, store.DeliveryFilter{ClientID: "b", Since: since})
+		is.NoErr(err)
+		restore()
+		all, err := st.Deliveries(ctx, store.DeliveryFilter{Limit: 1000})
+		is.NoErr(err)
+		for _, d := range all {
+			o.states = append(o.states, d.ClientName+" "+d.StateName())
+		}
+		is.True(o.dead.Replayed > 0 && o.rest.Replayed > 0) // b's dead ones, then its failed ones
+		got = append(got, o)
+	}
+	is := is.New(t)
+	is.Equal(got[1], got[0]) // the same replays, and the same states after them
+	is.True(slices.Contains(got[0].states, "a dead"))
 }
