@@ -31,7 +31,8 @@ type OutboxFigures struct {
 
 // qOutboxFigures counts the deliveries of the subscriptions of client ?1 or
 // organisation ?2 by state, each count stopping at ?4, and finds the oldest due at
-// ?3. Each count names its state's index: left to choose, SQLite took the index of
+// ?3, as qGauges does (a row handed back unsent counts from when it first was due,
+// claimed again or not). Each count names its state's index: left to choose, SQLite took the index of
 // all a subscription's deliveries, and read every one it has kept (a week of them,
 // by default) on every refresh of the overview. CROSS JOIN keeps the principal's
 // subscriptions the outer loop: with the index named, SQLite otherwise read the
@@ -43,8 +44,12 @@ const qOutboxFigures = `WITH mine AS (
 		(SELECT count(*) FROM (SELECT 1 FROM mine CROSS JOIN deliveries d INDEXED BY deliveries_one_pending ON d.subscription_id = mine.id AND d.state = 0 AND d.attempts > d.attempt_base LIMIT ?4)),
 		(SELECT count(*) FROM (SELECT 1 FROM mine CROSS JOIN deliveries d INDEXED BY deliveries_in_flight ON d.subscription_id = mine.id AND d.state = 1 LIMIT ?4)),
 		(SELECT count(*) FROM (SELECT 1 FROM mine CROSS JOIN deliveries d INDEXED BY deliveries_dead_subscription ON d.subscription_id = mine.id AND d.state = 3 LIMIT ?4)),
-		(SELECT min(coalesce(d.waiting_since, d.due_at)) FROM mine CROSS JOIN deliveries d INDEXED BY deliveries_one_pending
-			ON d.subscription_id = mine.id AND d.state = 0 AND coalesce(d.waiting_since, d.due_at) <= ?3)`
+		(SELECT min(w) FROM (
+			SELECT min(coalesce(d.waiting_since, d.due_at)) AS w FROM mine CROSS JOIN deliveries d INDEXED BY deliveries_one_pending
+				ON d.subscription_id = mine.id AND d.state = 0 AND coalesce(d.waiting_since, d.due_at) <= ?3
+			UNION ALL
+			SELECT min(d.waiting_since) FROM mine CROSS JOIN deliveries d INDEXED BY deliveries_in_flight
+				ON d.subscription_id = mine.id AND d.state = 1 AND d.waiting_since <= ?3))`
 
 // ownedRow is the condition that the deliveries row d is of a live subscription of
 // client ?1 or organisation ?2, tested on the row.

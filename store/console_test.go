@@ -869,3 +869,64 @@ func TestOldestDueAcrossReleases(t *testing.T) {
 	is.Equal(all, time.Second) // due since its retry time
 	is.Equal(mine, time.Second)
 }
+
+// TestOldestDueWhileClaimedAgain: a delivery handed back unattempted turn after
+// turn is claimed again at each turn it is due, and is in flight until the next
+// turn hands it back: it is as old then as it was, in the gauges and in each
+// owner's overview, not gone from them (a backlog its host cannot take was
+// claimed whole, and the age read 0 a turn out of every few); once attempted,
+// its wait starts over.
+func TestOldestDueWhileClaimedAgain(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	st := newStore(t)
+	advance := movable(st)
+	f := newFixture(t, st)
+	staff, err := st.CreateClient(ctx, store.NewClient{Name: "staff", Scopes: []string{store.ScopeWebhook}})
+	is.NoErr(err)
+	// Client b's webhook, client a's platform webhook, and the organisation's.
+	_, err = st.Intake(ctx, "", "", []store.Event{{Orcid: "0000-0002-7253-3645"}, {Orcid: f.orgMember}}, 0)
+	is.NoErr(err)
+	ages := func() []time.Duration {
+		g, err := st.Gauges(ctx)
+		is.NoErr(err)
+		out := []time.Duration{g.OldestDueAge}
+		for _, v := range []store.Visibility{{ClientID: f.a.ID}, {ClientID: f.b.ID}, {ClientID: staff.ID, OrgID: f.org.ID}} {
+			o, err := st.OutboxFigures(ctx, v)
+			is.NoErr(err)
+			out = append(out, o.OldestDueAge)
+		}
+		return out
+	}
+	claim := func() []store.Claimed {
+		claimed, err := st.Claim(ctx, 100, time.Minute)
+		is.NoErr(err)
+		is.Equal(len(claimed), 4) // every delivery was due
+		return claimed
+	}
+	record := func(claimed []store.Claimed, kind store.OutcomeKind, retry time.Duration) {
+		var outs []store.Outcome
+		for _, c := range claimed {
+			outs = append(outs, store.Outcome{DeliveryID: c.ID, SubscriptionID: c.Target.SubscriptionID, Kind: kind, Attempt: c.Attempt,
+				StartedAt: st.Now(), Status: 503, Error: "HTTP 503", RetryAt: st.Now().Add(retry)})
+		}
+		is.NoErr(recordOutcomes(ctx, st, outs))
+	}
+	for range 3 {
+		advance(time.Second)
+		record(claim(), store.OutcomeReleased, 200*time.Millisecond)
+	}
+	advance(time.Second)
+	claimed := claim() // claimed again, to be handed back at the next turn
+	advance(100 * time.Millisecond)
+	want := 4100 * time.Millisecond // due since the events came
+	is.Equal(ages(), []time.Duration{want, want, want, want})
+
+	record(claimed, store.OutcomeReleased, 200*time.Millisecond)
+	is.Equal(ages(), []time.Duration{want, want, want, want}) // handed back: as old
+
+	advance(200 * time.Millisecond)
+	claimed = claim()
+	record(claimed, store.OutcomeRetry, 10*time.Second)
+	is.Equal(ages(), []time.Duration{0, 0, 0, 0}) // attempted: waiting for its retry
+}

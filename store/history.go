@@ -781,7 +781,8 @@ type Gauges struct {
 	InFlight int
 	Dead     int
 	// OldestDueAge is how long the oldest due delivery has been due: for one
-	// handed back unattempted (its host busy), since the due time it had then.
+	// handed back unattempted (its host busy), since the due time it had then,
+	// also while it is claimed again.
 	OldestDueAge time.Duration
 	// Inactive counts webhooks hookd switched off by itself (a 410, failing past
 	// disable_after) and not reactivated: not those switched off on purpose (by
@@ -795,13 +796,18 @@ type Gauges struct {
 // qGauges reads the outbox's and the webhooks' figures at ?1, each through an
 // index: the oldest due is the sooner of the oldest due_at and the oldest
 // waiting_since (a row handed back unattempted is due again a tick later, and
-// keeps when it first was), ?1 when there is neither.
+// keeps when it first was), ?1 when there is neither. A row handed back is claimed
+// again at each turn it is due, and is in flight until the next turn hands it back:
+// the in-flight rows' waiting_since counts too (they are few, the dispatcher's
+// capacity, and read through their index), or a backlog its host cannot take,
+// claimed whole, would be gone from the age a turn out of every few.
 const qGauges = `SELECT
 		(SELECT count(*) FROM deliveries WHERE state = 0),
 		(SELECT count(*) FROM deliveries WHERE state = 1),
 		(SELECT count(*) FROM deliveries WHERE state = 3),
 		min(coalesce((SELECT min(due_at) FROM deliveries WHERE state = 0 AND due_at <= ?1), ?1),
-			coalesce((SELECT min(waiting_since) FROM deliveries WHERE state = 0 AND waiting_since IS NOT NULL), ?1)),
+			coalesce((SELECT min(waiting_since) FROM deliveries WHERE state = 0 AND waiting_since IS NOT NULL), ?1),
+			coalesce((SELECT min(waiting_since) FROM deliveries INDEXED BY deliveries_in_flight WHERE state = 1), ?1)),
 		(SELECT count(*) FROM subscriptions WHERE active = 0 AND reason NOT IN ('', ?2, ?3, ?4)),
 		(SELECT count(*) FROM subscriptions WHERE failing_since IS NOT NULL AND active = 1)`
 
