@@ -107,8 +107,11 @@ func (d *Dispatcher) deliver(ctx context.Context, c store.Claimed) (store.Outcom
 			// The upstream asked hookd to wait (its answer to another order): the
 			// order goes back unsent, due when the wait ends, and is no attempt,
 			// so it counts toward nothing; orders held alike are due together
-			// and are claimed in their order.
-			return released(c, until), false
+			// and are claimed in their order. Like a retry, it is due from then:
+			// it is not late meanwhile (store.Outcome.Held).
+			o := released(c, until)
+			o.Held = true
+			return o, false
 		}
 	}
 	r := d.call(ctx, c)

@@ -571,7 +571,8 @@ func TestEmailErrorOnOneLine(t *testing.T) {
 // TestUpstreamRateLimitHoldsEveryOrder: the upstream answers a registration 429
 // with a Retry-After while 100 orders wait. The limit is the upstream's, not that
 // order's: the other orders wait until it passes, unsent (no request each, no
-// attempt, no failure), and then go out, every one of them; unregistrations alike.
+// attempt, no failure), due when it ends as the refused ones are (none is counted
+// late meanwhile), and then go out, every one of them; unregistrations alike.
 func TestUpstreamRateLimitHoldsEveryOrder(t *testing.T) {
 	is := is.New(t)
 	ctx := context.Background()
@@ -639,6 +640,9 @@ func TestUpstreamRateLimitHoldsEveryOrder(t *testing.T) {
 			}
 		}
 		is.Equal(int64(tried), refused.Load()) // the wait is no attempt of the orders held
+		g, err := e.st.Gauges(ctx)
+		is.NoErr(err)
+		is.Equal(g.OldestDueAge, time.Duration(0)) // and, as a retry's, not due yet: no order is late while the upstream's wait lasts
 		if kind == store.UpstreamRegister {
 			ms, err := e.st.Members(ctx, org)
 			is.NoErr(err)

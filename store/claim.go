@@ -57,16 +57,18 @@ const (
 	qNotSentDone = `UPDATE deliveries SET state = 3, done_at = ?1, lease_until = NULL, attempts = max(attempts + ?2, 0),
 		last_error = not_sent, not_sent = '' WHERE id = ?3`
 	qDeleteDelivery = "DELETE FROM deliveries WHERE id = ?"
-	qFoldTwin       = `UPDATE deliveries SET state = 0, due_at = ?1, lease_until = NULL, attempts = max(attempts + ?2, 0),
-		waiting_since = ` + waitingSince + `, event_count = event_count + ?3, last_event_at = max(last_event_at, ?4),
+	// qFoldTwin and qToPending set a row's waiting_since as it goes back to pending,
+	// by their last parameter, which says it waits on (backToPendingAt): a row handed
+	// back unattempted for a next turn (its host busy or stalled) keeps the due time
+	// it had when first handed back, the one it was claimed at (the claim leaves
+	// due_at as it was); an attempted or replayed row has waited for nothing yet, nor
+	// has one handed back to wait for a time hookd was asked to (Outcome.Held), which
+	// is due from then as a retry is.
+	qFoldTwin = `UPDATE deliveries SET state = 0, due_at = ?1, lease_until = NULL, attempts = max(attempts + ?2, 0),
+		waiting_since = CASE WHEN ?7 THEN coalesce(waiting_since, due_at) END, event_count = event_count + ?3, last_event_at = max(last_event_at, ?4),
 		event_type = CASE WHEN ?5 = 'CREATED' THEN 'CREATED' ELSE event_type END,
 		msg_rev = CASE WHEN attempts + ?2 > 0 OR first_attempt_at IS NOT NULL THEN ` + revNext + ` ELSE msg_rev END WHERE id = ?6`
-	qToPending = "UPDATE deliveries SET state = 0, due_at = ?1, lease_until = NULL, attempts = max(attempts + ?2, 0), waiting_since = " + waitingSince + " WHERE id = ?3"
-	// waitingSince is a row's waiting_since as it goes back to pending with the
-	// attempt delta ?2: a row handed back unattempted (a negative delta) keeps the
-	// due time it had when first handed back, the one it was claimed at (the claim
-	// leaves due_at as it was); an attempted or replayed row has waited for nothing yet.
-	waitingSince = "CASE WHEN ?2 < 0 THEN coalesce(waiting_since, due_at) END"
+	qToPending = "UPDATE deliveries SET state = 0, due_at = ?1, lease_until = NULL, attempts = max(attempts + ?2, 0), waiting_since = CASE WHEN ?4 THEN coalesce(waiting_since, due_at) END WHERE id = ?3"
 	// An attempt is logged only while its delivery exists: an operator may have purged
 	// it during the call.
 	qAttempt = `INSERT INTO attempts(delivery_id, attempt, started_at, duration_ms, status, error, response, target)
@@ -365,15 +367,16 @@ func (s *Store) reclaim(ctx context.Context, tx *sql.Tx, now int64) (int, error)
 // out (the clock jumped past it) and another claim took it, may be calling it, or
 // may have delivered it.
 func (s *Store) backToPending(ctx context.Context, tx *sql.Tx, id, due int64, attemptDelta, claim int) error {
-	return s.backToPendingAt(ctx, tx, id, due, attemptDelta, claim, false)
+	return s.backToPendingAt(ctx, tx, id, due, attemptDelta, claim, false, attemptDelta < 0)
 }
 
 // backToPendingAt is backToPending; with retry (a failed call's outcome, due its
 // retry time), due is the earliest the pair goes out again even when a twin waits
 // with an earlier time: events that came during the failed call wait for the
 // backoff, or the receiver's Retry-After, as those that come after it do (they
-// merge into the waiting row and keep its time).
-func (s *Store) backToPendingAt(ctx context.Context, tx *sql.Tx, id, due int64, attemptDelta, claim int, retry bool) error {
+// merge into the waiting row and keep its time). With waits, the row keeps how
+// long it has waited (waitingSince).
+func (s *Store) backToPendingAt(ctx context.Context, tx *sql.Tx, id, due int64, attemptDelta, claim int, retry, waits bool) error {
 	var state State
 	var attempts int
 	var removed bool
@@ -397,7 +400,7 @@ func (s *Store) backToPendingAt(ctx context.Context, tx *sql.Tx, id, due int64, 
 		}
 		return err
 	case twin == 0:
-		_, err = tx.StmtContext(ctx, s.claim.toPending).ExecContext(ctx, due, attemptDelta, id)
+		_, err = tx.StmtContext(ctx, s.claim.toPending).ExecContext(ctx, due, attemptDelta, id, waits)
 		return err
 	case twinAttempts > 0:
 		// The waiting twin has a history of its own (a finished row replayed while
@@ -411,7 +414,7 @@ func (s *Store) backToPendingAt(ctx context.Context, tx *sql.Tx, id, due int64, 
 	if !retry {
 		due = min(due, twinDue)
 	}
-	_, err = tx.StmtContext(ctx, s.claim.foldTwin).ExecContext(ctx, due, attemptDelta, twinCount, twinLast, twinType, id)
+	_, err = tx.StmtContext(ctx, s.claim.foldTwin).ExecContext(ctx, due, attemptDelta, twinCount, twinLast, twinType, id, waits)
 	return err
 }
 
@@ -733,7 +736,12 @@ type Outcome struct {
 	Target string
 	// Sent marks a release of a call cut short (a shutdown): not an attempt, but
 	// its request may have reached the receiver.
-	Sent    bool
+	Sent bool
+	// Held marks a release due at a time hookd was asked to wait for (the
+	// upstream's Retry-After, given to another call), not at a next turn: like a
+	// retry, the delivery is due from then, and how long it waited before is not
+	// kept (waiting_since), as it is for one its host could not take.
+	Held    bool
 	RetryAt time.Time
 	// WasFailing says the subscription was failing when the delivery was claimed, so a
 	// success must clear its failing_since.
@@ -786,7 +794,7 @@ func (s *Store) record(ctx context.Context, tx *sql.Tx, outcomes []Outcome, now 
 					return cleared, err
 				}
 			}
-			if err := s.backToPending(ctx, tx, o.DeliveryID, ms(o.RetryAt), -1, o.Attempt); err != nil {
+			if err := s.backToPendingAt(ctx, tx, o.DeliveryID, ms(o.RetryAt), -1, o.Attempt, false, !o.Held); err != nil {
 				return cleared, err
 			}
 			continue
@@ -852,7 +860,7 @@ func (s *Store) record(ctx context.Context, tx *sql.Tx, outcomes []Outcome, now 
 			if _, err := tx.StmtContext(ctx, s.claim.failed).ExecContext(ctx, o.Status, msg, ms(o.StartedAt), o.DeliveryID, o.Attempt); err != nil {
 				return cleared, err
 			}
-			if err := s.backToPendingAt(ctx, tx, o.DeliveryID, ms(o.RetryAt), 0, o.Attempt, true); err != nil {
+			if err := s.backToPendingAt(ctx, tx, o.DeliveryID, ms(o.RetryAt), 0, o.Attempt, true, false); err != nil {
 				return cleared, err
 			}
 			if marked, err := s.markFailing(ctx, tx, *o, ms(o.StartedAt)); err != nil {
