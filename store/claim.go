@@ -63,12 +63,13 @@ const (
 	// it had when first handed back, the one it was claimed at (the claim leaves
 	// due_at as it was); an attempted or replayed row has waited for nothing yet, nor
 	// has one handed back to wait for a time hookd was asked to (Outcome.Held), which
-	// is due from then as a retry is.
+	// is due from then as a retry is. A row replayed while it waits (qToPending of a
+	// pending row: Replay) keeps it: due now, it still has not been sent.
 	qFoldTwin = `UPDATE deliveries SET state = 0, due_at = ?1, lease_until = NULL, attempts = max(attempts + ?2, 0),
 		waiting_since = CASE WHEN ?7 THEN coalesce(waiting_since, due_at) END, event_count = event_count + ?3, last_event_at = max(last_event_at, ?4),
 		event_type = CASE WHEN ?5 = 'CREATED' THEN 'CREATED' ELSE event_type END,
 		msg_rev = CASE WHEN attempts + ?2 > 0 OR first_attempt_at IS NOT NULL THEN ` + revNext + ` ELSE msg_rev END WHERE id = ?6`
-	qToPending = "UPDATE deliveries SET state = 0, due_at = ?1, lease_until = NULL, attempts = max(attempts + ?2, 0), waiting_since = CASE WHEN ?4 THEN coalesce(waiting_since, due_at) END WHERE id = ?3"
+	qToPending = "UPDATE deliveries SET state = 0, due_at = ?1, lease_until = NULL, attempts = max(attempts + ?2, 0), waiting_since = CASE WHEN ?4 THEN coalesce(waiting_since, due_at) WHEN state = 0 THEN waiting_since END WHERE id = ?3"
 	// An attempt is logged only while its delivery exists: an operator may have purged
 	// it during the call.
 	qAttempt = `INSERT INTO attempts(delivery_id, attempt, started_at, duration_ms, status, error, response, target)

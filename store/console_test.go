@@ -930,3 +930,65 @@ func TestOldestDueWhileClaimedAgain(t *testing.T) {
 	record(claimed, store.OutcomeRetry, 10*time.Second)
 	is.Equal(ages(), []time.Duration{0, 0, 0, 0}) // attempted: waiting for its retry
 }
+
+// TestOldestDueAcrossReplayOfWaiting: a delivery handed back unsent, replayed
+// while it waits (its page's button, or a bulk replay of the failed ones), is due
+// now with a fresh retry budget, but has not been sent: it keeps how long it has
+// waited, in the gauges and the owner's overview, and so across its next hand-backs.
+func TestOldestDueAcrossReplayOfWaiting(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	st := newStore(t)
+	advance := movable(st)
+	f := newFixture(t, st)
+	_, err := st.Intake(ctx, "", "", []store.Event{{Orcid: "0000-0002-7253-3645"}}, 0)
+	is.NoErr(err)
+	ages := func() []time.Duration {
+		g, err := st.Gauges(ctx)
+		is.NoErr(err)
+		o, err := st.OutboxFigures(ctx, store.Visibility{ClientID: f.b.ID})
+		is.NoErr(err)
+		return []time.Duration{g.OldestDueAge, o.OldestDueAge}
+	}
+	turn := func(kind store.OutcomeKind, retry time.Duration) {
+		claimed, err := st.Claim(ctx, 100, time.Minute)
+		is.NoErr(err)
+		is.Equal(len(claimed), 2) // both deliveries were due
+		var outs []store.Outcome
+		for _, c := range claimed {
+			outs = append(outs, store.Outcome{DeliveryID: c.ID, SubscriptionID: c.Target.SubscriptionID, Kind: kind, Attempt: c.Attempt,
+				StartedAt: st.Now(), Status: 503, Error: "HTTP 503", RetryAt: st.Now().Add(retry)})
+		}
+		is.NoErr(recordOutcomes(ctx, st, outs))
+	}
+	for range 3 {
+		advance(time.Second)
+		turn(store.OutcomeReleased, 500*time.Millisecond)
+	}
+	is.Equal(ages(), []time.Duration{3 * time.Second, 3 * time.Second}) // due since the event came
+
+	pending, err := st.Deliveries(ctx, store.DeliveryFilter{State: "pending"})
+	is.NoErr(err)
+	is.Equal(len(pending), 2)
+	for _, d := range pending {
+		_, err := st.Replay(ctx, store.DeliveryFilter{ID: d.ID}) // its page's button
+		is.NoErr(err)
+	}
+	is.Equal(ages(), []time.Duration{3 * time.Second, 3 * time.Second}) // replayed, not sent: as old
+	advance(time.Second)
+	turn(store.OutcomeReleased, 500*time.Millisecond)
+	is.Equal(ages(), []time.Duration{4 * time.Second, 4 * time.Second}) // and so across its next hand-back
+
+	// Failed, then due for its retry and handed back, then replayed in bulk.
+	advance(time.Second)
+	turn(store.OutcomeRetry, 10*time.Second)
+	is.Equal(ages(), []time.Duration{0, 0}) // attempted: waiting for its retry
+	advance(10 * time.Second)
+	turn(store.OutcomeReleased, 500*time.Millisecond)
+	advance(time.Second)
+	is.Equal(ages(), []time.Duration{time.Second, time.Second}) // due since its retry time
+	res, err := st.Replay(ctx, store.DeliveryFilter{Since: st.Now().Add(-time.Hour)})
+	is.NoErr(err)
+	is.Equal(res.Replayed, 2)
+	is.Equal(ages(), []time.Duration{time.Second, time.Second}) // replayed, not sent: as old
+}
