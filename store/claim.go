@@ -376,7 +376,7 @@ func (s *Store) backToPending(ctx context.Context, tx *sql.Tx, id, due int64, at
 // with an earlier time: events that came during the failed call wait for the
 // backoff, or the receiver's Retry-After, as those that come after it do (they
 // merge into the waiting row and keep its time). With waits, the row keeps how
-// long it has waited (waitingSince).
+// long it has waited (waiting_since: qToPending).
 func (s *Store) backToPendingAt(ctx context.Context, tx *sql.Tx, id, due int64, attemptDelta, claim int, retry, waits bool) error {
 	var state State
 	var attempts int
@@ -407,7 +407,7 @@ func (s *Store) backToPendingAt(ctx context.Context, tx *sql.Tx, id, due int64, 
 		// The waiting twin has a history of its own (a finished row replayed while
 		// this one was out): it carries this row's events, due at the sooner of
 		// the two, and this row ends here, its own history kept.
-		return s.continueIn(ctx, tx, id, twin, due, attemptDelta, retry)
+		return s.continueIn(ctx, tx, id, twin, due, attemptDelta, retry, waits)
 	}
 	if _, err := tx.StmtContext(ctx, s.claim.deleteDelivery).ExecContext(ctx, twin); err != nil {
 		return err
@@ -423,7 +423,9 @@ func (s *Store) backToPendingAt(ctx context.Context, tx *sql.Tx, id, due int64, 
 // which has attempts of its own and so cannot be folded into it: the twin carries
 // id's events, due at the sooner of the two (after a failed call, the later: retry);
 // id ends dead ("continued as delivery N") with its attempts, attemptDelta applied.
-func (s *Store) continueIn(ctx context.Context, tx *sql.Tx, id, twin, due int64, attemptDelta int, retry bool) error {
+// With waits (id handed back unsent), how long id has waited goes with its events:
+// the twin is as old as the older of the two (waiting_since).
+func (s *Store) continueIn(ctx context.Context, tx *sql.Tx, id, twin, due int64, attemptDelta int, retry, waits bool) error {
 	pick := "min" // the sooner of the two; after a failed call, the later (backToPendingAt)
 	if retry {
 		pick = "max"
@@ -433,9 +435,10 @@ func (s *Store) continueIn(ctx context.Context, tx *sql.Tx, id, twin, due int64,
 			first_event_at = min(deliveries.first_event_at, d.first_event_at),
 			last_event_at = max(deliveries.last_event_at, d.last_event_at),
 			event_type = CASE WHEN d.event_type = 'CREATED' THEN 'CREATED' ELSE deliveries.event_type END,
+			waiting_since = CASE WHEN ?4 THEN min(coalesce(deliveries.waiting_since, d.waited), d.waited) ELSE deliveries.waiting_since END,
 			`+revised+`
-		FROM (SELECT event_count, first_event_at, last_event_at, event_type FROM deliveries WHERE id = ?1) d
-		WHERE deliveries.id = ?2`, id, twin, due); err != nil {
+		FROM (SELECT event_count, first_event_at, last_event_at, event_type, coalesce(waiting_since, due_at) AS waited FROM deliveries WHERE id = ?1) d
+		WHERE deliveries.id = ?2`, id, twin, due, waits); err != nil {
 		return err
 	}
 	_, err := tx.ExecContext(ctx, `UPDATE deliveries SET state = 3, done_at = ?1, lease_until = NULL, attempts = max(attempts + ?2, 0),

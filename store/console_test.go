@@ -992,3 +992,68 @@ func TestOldestDueAcrossReplayOfWaiting(t *testing.T) {
 	is.Equal(res.Replayed, 2)
 	is.Equal(ages(), []time.Duration{time.Second, time.Second}) // replayed, not sent: as old
 }
+
+// TestOldestDueContinuedInReplayed: a delivery handed back unsent whose record's
+// finished delivery was replayed while it was out ends in that one, which carries
+// its events (continued as): the wait of those events goes with them.
+func TestOldestDueContinuedInReplayed(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	st := newStore(t)
+	advance := movable(st)
+	f := newFixture(t, st)
+	intake := func() {
+		_, err := st.Intake(ctx, f.b.ID, "", []store.Event{{Orcid: "0000-0002-7253-3645"}}, 0)
+		is.NoErr(err)
+	}
+	age := func() time.Duration {
+		o, err := st.OutboxFigures(ctx, store.Visibility{ClientID: f.b.ID})
+		is.NoErr(err)
+		g, err := st.Gauges(ctx)
+		is.NoErr(err)
+		is.Equal(g.OldestDueAge, o.OldestDueAge) // (client a's platform webhook has nothing waiting)
+		return o.OldestDueAge
+	}
+	claim := func() []store.Claimed {
+		claimed, err := st.Claim(ctx, 100, time.Minute)
+		is.NoErr(err)
+		var mine []store.Claimed
+		for _, c := range claimed {
+			if c.Target.SubscriptionID == f.orcidSub.ID {
+				mine = append(mine, c)
+				continue
+			}
+			is.NoErr(recordOutcomes(ctx, st, []store.Outcome{{DeliveryID: c.ID, SubscriptionID: c.Target.SubscriptionID,
+				Kind: store.OutcomeDelivered, Attempt: c.Attempt, StartedAt: st.Now(), Status: 204}}))
+		}
+		is.Equal(len(mine), 1) // the record's delivery was due
+		return mine
+	}
+	outcome := func(c store.Claimed, kind store.OutcomeKind) {
+		is.NoErr(recordOutcomes(ctx, st, []store.Outcome{{DeliveryID: c.ID, SubscriptionID: c.Target.SubscriptionID, Kind: kind,
+			Attempt: c.Attempt, StartedAt: st.Now(), Status: 204, RetryAt: st.Now().Add(500 * time.Millisecond)}}))
+	}
+	intake()
+	first := claim()[0]
+	outcome(first, store.OutcomeDelivered) // delivered
+
+	intake() // a new event: a new delivery
+	start := st.Now()
+	for range 3 {
+		advance(time.Second)
+		outcome(claim()[0], store.OutcomeReleased) // its host busy
+	}
+	advance(time.Second)
+	out := claim()[0]                                            // out again
+	_, err := st.Replay(ctx, store.DeliveryFilter{ID: first.ID}) // the delivered one replayed meanwhile: waiting, beside it
+	is.NoErr(err)
+	outcome(out, store.OutcomeReleased) // handed back: it ends in the replayed one
+	ds, err := st.Deliveries(ctx, store.DeliveryFilter{ID: out.ID})
+	is.NoErr(err)
+	is.Equal(ds[0].LastError, fmt.Sprintf("continued as delivery %d", first.ID))
+	advance(time.Second)
+	is.Equal(age(), st.Now().Sub(start)) // its events have waited since they were due
+	advance(time.Second)
+	outcome(claim()[0], store.OutcomeReleased) // and on, handed back again
+	is.Equal(age(), st.Now().Sub(start))
+}
