@@ -71,7 +71,8 @@ func noticeError(o EmailOptions, err error) string {
 // noticeOwners logs each deactivation of this batch (410 Gone, or failing for
 // disable_after) once, with what to do, and tells the owners of the webhooks by
 // e-mail where e-mail is configured and the owner has an address. The e-mail goes
-// in the background; a failure is logged, not retried.
+// in the background, per_host sessions at most at once; a failure is logged, not
+// retried, and a notice still waiting for a session when hookd stops is not sent.
 func (d *Dispatcher) noticeOwners(batch []store.Outcome) {
 	o := d.hub().opts.Email
 	for _, out := range batch {
@@ -98,6 +99,13 @@ func (d *Dispatcher) noticeOwners(batch []store.Outcome) {
 		d.notices.Add(1)
 		go func(subID int64, uid string) {
 			defer d.notices.Done()
+			select {
+			case d.noticeSlots <- struct{}{}: // per_host sessions at most, as the relay's
+			case <-d.callCtx.Done():
+				d.log.Warn("deactivation notice not sent: hookd stopped while it waited for the relay", "webhook", uid)
+				return
+			}
+			defer func() { <-d.noticeSlots }()
 			ctx, cancel := context.WithTimeout(context.Background(), d.opts.Timeout)
 			defer cancel()
 			if err := d.sendNotice(ctx, o, subID); err != nil {

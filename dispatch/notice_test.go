@@ -2,6 +2,7 @@ package dispatch_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"regexp"
 	"strings"
@@ -197,4 +198,41 @@ func TestDeactivationNoticeOncePerAddress(t *testing.T) {
 		is.True(strings.Contains(strings.ReplaceAll(m.Data, "=\r\n", ""), "one such notice an hour at most")) // says so
 	}
 	is.Equal(to, map[string]int{"ops@lab.example": 1, "it@other.example": 1}) // one each
+}
+
+// TestDeactivationNoticesBoundedSessions: deactivation notices to many owners at
+// once (a host that answers 410 for the webhooks of many clients) go to the relay
+// at most per_host sessions at a time, as organisation e-mail does, not one
+// session each at once; every one is sent.
+func TestDeactivationNoticesBoundedSessions(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	e := newEnv(t)
+	mail := smtptest.NewServer(t, "", "")
+	mail.SetDataDelay(100 * time.Millisecond) // a relay slow enough for sessions to overlap
+	rv := newReceiver(t, func(_ int, w http.ResponseWriter, _ *http.Request, _ []byte) error {
+		w.WriteHeader(http.StatusGone)
+		return nil
+	})
+	const owners = 12
+	var evs []store.Event
+	for i := range owners {
+		c, err := e.st.CreateClient(ctx, store.NewClient{Name: fmt.Sprintf("owner %d", i), Scopes: []string{store.ScopeWebhook},
+			Email: fmt.Sprintf("ops%d@lab.example", i)})
+		is.NoErr(err)
+		_, _, err = e.st.PutOrcidWebhook(ctx, c.ID, testOrcid(i), rv.URL+"/gone")
+		is.NoErr(err)
+		evs = append(evs, store.Event{Orcid: testOrcid(i)})
+	}
+	d := e.dispatcher(func(o *dispatch.Options) {
+		o.PerHost = 2
+		o.Hub = dispatch.HubOptions{Email: dispatch.EmailOptions{Addr: mail.Addr, From: "hookd@hookd.example"}}
+	})
+	e.intake(0, evs...)
+	for i := 0; i < 10 && rv.count() < owners; i++ {
+		e.tick(d)
+	}
+	is.Equal(rv.count(), owners)           // every webhook called, answered 410
+	is.Equal(len(mail.Messages()), owners) // each owner told
+	is.True(mail.PeakData() <= 2)          // at most per_host sessions at once
 }

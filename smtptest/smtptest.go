@@ -15,6 +15,7 @@ import (
 	"math/big"
 	"net"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -43,7 +44,19 @@ type Server struct {
 
 	mu   sync.Mutex
 	msgs []Message
+
+	inData, peak atomic.Int64 // messages being taken now (DATA), and the most at once
+	dataDelay    atomic.Int64 // how long DATA waits before it takes a message
 }
+
+// SetDataDelay makes each DATA wait d before taking its message, as a slow relay
+// does.
+func (s *Server) SetDataDelay(d time.Duration) { s.dataDelay.Store(int64(d)) }
+
+// PeakData is the most messages the server was taking at once (sessions in
+// DATA): a client that waits for one message's answer before it begins the next
+// never has more of them at once than it has sessions.
+func (s *Server) PeakData() int { return int(s.peak.Load()) }
 
 // NewServer starts a server, closed when tb ends. With a user, it requires
 // AUTH PLAIN with user and pass (over plain TCP, as a local relay would).
@@ -182,6 +195,11 @@ func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 }
 
 func (s *session) Data(r io.Reader) error {
+	n := s.srv.inData.Add(1)
+	defer s.srv.inData.Add(-1)
+	for p := s.srv.peak.Load(); n > p && !s.srv.peak.CompareAndSwap(p, n); p = s.srv.peak.Load() {
+	}
+	time.Sleep(time.Duration(s.srv.dataDelay.Load()))
 	b, err := io.ReadAll(r)
 	if err != nil {
 		return err
