@@ -417,12 +417,16 @@ func waitFor(tb testing.TB, ch <-chan struct{}, what string) {
 	}
 }
 
-// TestInboxSignatureOverHTTP: a request signed with the official library and a
-// client's secret is valid; with a stranger's, invalid.
+// TestInboxSignatureOverHTTP: a request signed with the official library and the
+// secret of a client whose registration calls the inbox is valid; with a changed
+// body, or another client's secret, invalid.
 func TestInboxSignatureOverHTTP(t *testing.T) {
 	is := is.New(t)
 	h := newInboxHarness(t, store.InboxLimits{})
 	c := h.client(t, "signer", store.ScopeWebhook)
+	_, _, err := h.st.PutOrcidWebhook(context.Background(), c.ID, "0000-0002-1825-0097", h.self.Base()+"/inbox/sig")
+	is.NoErr(err) // its registration calls the inbox
+	other := h.client(t, "another", store.ScopeWebhook)
 	const body = `{"type":"orcid.record.updated"}`
 	wh, err := standardwebhooks.NewWebhook(c.SigningSecret)
 	is.NoErr(err) // the official library
@@ -431,11 +435,19 @@ func TestInboxSignatureOverHTTP(t *testing.T) {
 	ts := strconv.FormatInt(h.clock.Now().Unix(), 10)
 	h.post(t, http.MethodPost, "/inbox/sig", body, "webhook-id", "msg_x", "webhook-timestamp", ts, "webhook-signature", sig)
 	h.post(t, http.MethodPost, "/inbox/sig", body+"!", "webhook-id", "msg_x", "webhook-timestamp", ts, "webhook-signature", sig)
+	owh, err := standardwebhooks.NewWebhook(other.SigningSecret)
+	is.NoErr(err)
+	osig, err := owh.Sign("msg_y", h.clock.Now(), []byte(body))
+	is.NoErr(err) // signed with the secret of a client none of whose webhooks call the inbox
+	h.post(t, http.MethodPost, "/inbox/sig", body, "webhook-id", "msg_y", "webhook-timestamp", ts, "webhook-signature", osig)
 	rs := h.requests(t, "sig")
-	is.Equal(rs[1].Signature.Verdict, store.VerdictValid)                    // the first: valid
-	is.Equal(rs[1].Signature.Signer, store.Signer{Kind: "client", ID: c.ID}) // the client's secret
-	is.Equal(rs[0].Signature.Verdict, store.VerdictInvalid)                  // the changed body: invalid
-	is.Equal(rs[0].Signature.Problem, store.SignatureWrong)                  // wrong secret
+	is.Equal(rs[2].Signature.Verdict, store.VerdictValid)                    // the first: valid
+	is.Equal(rs[2].Signature.Signer, store.Signer{Kind: "client", ID: c.ID}) // the client's secret
+	is.Equal(rs[1].Signature.Verdict, store.VerdictInvalid)                  // the changed body: invalid
+	is.Equal(rs[1].Signature.Problem, store.SignatureWrong)                  // wrong secret
+	is.Equal(rs[0].Signature.Verdict, store.VerdictInvalid)                  // another client's secret: invalid
+	is.Equal(rs[0].Signature.Problem, store.SignatureWrong)                  // not named
+	is.Equal(rs[0].Signature.Signer, store.Signer{})
 }
 
 // TestInboxRegistration: with private targets refused, a registration may name

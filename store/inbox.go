@@ -187,7 +187,7 @@ func (s *Store) RecordInboxRequest(ctx context.Context, rc InboxReceipt, lim Inb
 		return InboxRequest{}, InboxAnswer{}, fmt.Errorf("record inbox request: %w", err)
 	}
 	r.DeliveryID, r.Attempt = sender.deliveryID, sender.attempt
-	if r.Signature, err = s.checkSignature(ctx, rc.Header, rc.Body, now, sender.subscriptionID); err != nil {
+	if r.Signature, err = s.checkSignature(ctx, rc.Header, rc.Body, now, sender.subscriptionID, rc.Inbox); err != nil {
 		return InboxRequest{}, InboxAnswer{}, fmt.Errorf("record inbox request: %w", err)
 	}
 	r = withoutSecrets(r) // checked as it came, kept without its credentials

@@ -266,20 +266,28 @@ func TestInboxSignatureVerdicts(t *testing.T) {
 	var offset atomic.Int64
 	st.Now = func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
 
+	// Every secret here signs the deliveries of a webhook that calls the inbox
+	// "sig", but one: a webhook of the same client that calls another inbox.
 	c, err := st.CreateClient(ctx, store.NewClient{Name: "signer", Scopes: []string{store.ScopeWebhook}})
 	is.NoErr(err) // a client, with its signing secret
-	hook, first, err := st.CreateWebhook(ctx, c.ID, store.WebhookSpec{TargetURL: "https://example.org/h", Auth: store.Auth{Type: store.AuthNone}})
+	_, _, err = st.PutOrcidWebhook(ctx, c.ID, "0000-0002-1825-0097", "https://hookd.example/inbox/sig/cb")
+	is.NoErr(err) // whose ORCID-style registration calls the inbox
+	hook, first, err := st.CreateWebhook(ctx, c.ID, store.WebhookSpec{TargetURL: "https://hookd.example/inbox/sig/h", Auth: store.Auth{Type: store.AuthNone}})
 	is.NoErr(err) // a platform webhook, with its own
 	current, _, err := st.RotateWebhookSecret(ctx, c.ID, hook.UID, store.KeepPrevious)
 	is.NoErr(err) // rotated now: first signs for 24 h more
-	old, oldFirst, err := st.CreateWebhook(ctx, c.ID, store.WebhookSpec{TargetURL: "https://example.org/o", Auth: store.Auth{Type: store.AuthNone}})
+	old, oldFirst, err := st.CreateWebhook(ctx, c.ID, store.WebhookSpec{TargetURL: "https://hookd.example/inbox/sig/o", Auth: store.Auth{Type: store.AuthNone}})
 	is.NoErr(err) // another webhook
+	_, elsewhere, err := st.CreateWebhook(ctx, c.ID, store.WebhookSpec{TargetURL: "https://hookd.example/inbox/other/h", Auth: store.Auth{Type: store.AuthNone}})
+	is.NoErr(err) // a webhook that calls another inbox
 	offset.Store(int64(-25 * time.Hour))
 	_, _, err = st.RotateWebhookSecret(ctx, c.ID, old.UID, store.KeepPrevious)
 	is.NoErr(err) // rotated 25 h ago: its overlap is over
 	offset.Store(0)
 	rc, err := st.CreateClient(ctx, store.NewClient{Name: "rotating signer", Scopes: []string{store.ScopeWebhook}})
 	is.NoErr(err) // a client whose ORCID-style callbacks' secret is rotated
+	_, _, err = st.PutOrcidWebhook(ctx, rc.ID, "0000-0002-1825-0097", "https://hookd.example/inbox/sig/rc")
+	is.NoErr(err) // which call the inbox
 	_, _, _, err = st.RotateClientSigningSecret(ctx, rc.ID, store.KeepPrevious)
 	is.NoErr(err) // rotated now: its first signs for 24 h more
 
@@ -306,6 +314,8 @@ func TestInboxSignatureVerdicts(t *testing.T) {
 		{name: "rotated-out secret after the overlap", secret: oldFirst, header: signedBy(t, oldFirst, "msg_d", now, body),
 			verdict: store.VerdictInvalid, problem: store.SignatureWrong},
 		{name: "a secret hookd does not hold", secret: stranger, header: signedBy(t, stranger, "msg_e", now, body),
+			verdict: store.VerdictInvalid, problem: store.SignatureWrong},
+		{name: "the secret of a webhook that calls another inbox", secret: elsewhere, header: signedBy(t, elsewhere, "msg_q", now, body),
 			verdict: store.VerdictInvalid, problem: store.SignatureWrong},
 		{name: "timestamp too old", secret: c.SigningSecret, header: signedBy(t, c.SigningSecret, "msg_f", now.Add(-10*time.Minute), body),
 			verdict: store.VerdictInvalid, problem: store.SignatureTooOld, signer: store.Signer{Kind: "client", ID: c.ID}, libErr: standardwebhooks.ErrMessageTooOld},
@@ -353,9 +363,9 @@ func TestInboxSignatureVerdicts(t *testing.T) {
 			is.Equal(r.Signature.Signer, tt.signer)   // whose secret it matches
 			is.True(r.Signature.Detail != "")         // said in words
 			if tt.problem == store.SignatureWrong {
-				// without how many secrets hookd holds: a client sees the requests
-				// to its inboxes, not how many clients and webhooks there are
-				is.Equal(r.Signature.Detail, "the signature matches none of the signing secrets hookd holds")
+				// without how many secrets there are, or whose: a client sees the
+				// requests to its inboxes, not the other owners' webhooks
+				is.Equal(r.Signature.Detail, "the signature matches none of the signing secrets of the webhooks that call this inbox")
 			}
 			saved, err := st.InboxRequestByID(ctx, r.ID)
 			is.NoErr(err)                          // read back

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"fmt"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -16,8 +17,8 @@ import (
 // The inbox's check of a request's Standard Webhooks signature
 // (https://www.standardwebhooks.com/): webhook-id, webhook-timestamp and
 // webhook-signature ("v1,<base64 HMAC-SHA256>" values, space-separated), checked
-// in the order the reference libraries check them, against every signing secret
-// hookd holds.
+// in the order the reference libraries check them, against the signing secrets of
+// the webhooks that call the inbox.
 
 // SignatureTolerance is how far webhook-timestamp may be from the time of receipt,
 // either way: the Standard Webhooks libraries' default.
@@ -28,7 +29,7 @@ type Verdict string
 
 // The verdicts.
 const (
-	VerdictValid    Verdict = "valid"    // it matches a secret hookd holds, with a timestamp in tolerance
+	VerdictValid    Verdict = "valid"    // it matches a secret of a webhook that calls the inbox, with a timestamp in tolerance
 	VerdictInvalid  Verdict = "invalid"  // signed, but it does not hold (Signature.Problem says why)
 	VerdictUnsigned Verdict = "unsigned" // no webhook-signature header
 )
@@ -41,7 +42,7 @@ const (
 	SignatureMalformed SignatureProblem = "malformed_header"  // a header is missing or unreadable
 	SignatureTooOld    SignatureProblem = "timestamp_too_old" // webhook-timestamp is older than SignatureTolerance
 	SignatureTooNew    SignatureProblem = "timestamp_too_new" // webhook-timestamp is further ahead than SignatureTolerance
-	SignatureWrong     SignatureProblem = "wrong_secret"      // it matches none of the secrets hookd holds
+	SignatureWrong     SignatureProblem = "wrong_secret"      // it matches none of the secrets of the webhooks that call the inbox
 )
 
 // Signer is whose signing secret a signature matches.
@@ -102,14 +103,9 @@ type signingKey struct {
 }
 
 // signingKeys returns the secrets that sign subscription subID's deliveries (its
-// own, or its client's; a rotated-out one during its overlap), or, when subID is
-// 0, every secret hookd signs with: every client's, and every platform or
-// organisation webhook's.
+// own, or its client's; a rotated-out one during its overlap).
 func (s *Store) signingKeys(ctx context.Context, subID int64, now time.Time) ([]signingKey, error) {
-	var q string
-	args := []any{ms(now)}
-	if subID != 0 {
-		q = `SELECT CASE WHEN s.signing_secret IS NULL THEN 'client' ELSE 'webhook' END,
+	q := `SELECT CASE WHEN s.signing_secret IS NULL THEN 'client' ELSE 'webhook' END,
 				CASE WHEN s.signing_secret IS NULL THEN c.id ELSE s.uid END, coalesce(s.signing_secret, c.signing_secret), 0
 			FROM subscriptions s LEFT JOIN clients c ON c.id = s.client_id
 			WHERE s.id = ?2 AND coalesce(s.signing_secret, c.signing_secret) IS NOT NULL
@@ -119,18 +115,7 @@ func (s *Store) signingKeys(ctx context.Context, subID int64, now time.Time) ([]
 			UNION ALL
 			SELECT 'client', c.id, c.previous_signing_secret, 1 FROM subscriptions s JOIN clients c ON c.id = s.client_id
 			WHERE s.id = ?2 AND s.signing_secret IS NULL AND c.previous_signing_secret IS NOT NULL AND c.previous_signing_until > ?1`
-		args = append(args, subID)
-	} else {
-		q = `SELECT 'client', id, signing_secret, 0 FROM clients
-			UNION ALL
-			SELECT 'client', id, previous_signing_secret, 1 FROM clients
-			WHERE previous_signing_secret IS NOT NULL AND previous_signing_until > ?1
-			UNION ALL
-			SELECT 'webhook', uid, signing_secret, 0 FROM subscriptions WHERE signing_secret IS NOT NULL
-			UNION ALL
-			SELECT 'webhook', uid, previous_secret, 1 FROM subscriptions
-			WHERE signing_secret IS NOT NULL AND previous_secret IS NOT NULL AND previous_until > ?1`
-	}
+	args := []any{ms(now), subID}
 	rows, err := s.read.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("signing secrets: %w", err)
@@ -151,10 +136,68 @@ func (s *Store) signingKeys(ctx context.Context, subID int64, now time.Time) ([]
 	return keys, rows.Err()
 }
 
-// checkSignature judges a request's signature at now. The secrets of subscription
-// subID (the delivery that sent it, when one did) are tried first; every secret
-// hookd holds after them.
-func (s *Store) checkSignature(ctx context.Context, h map[string][]string, body []byte, now time.Time, subID int64) (Signature, error) {
+// qInboxCallers is the webhooks that call an inbox, through the index of the
+// targets under /inbox/ (schema version 24): their id, target, whether they sign
+// with a secret of their own, and their client.
+const qInboxCallers = `SELECT id, target, signing_secret IS NOT NULL, coalesce(client_id, '')
+	FROM subscriptions INDEXED BY subscriptions_inbox WHERE instr(target, '/inbox/') > 0`
+
+// inboxSigningKeys returns the secrets that sign the deliveries of the webhooks
+// that call inbox: each such webhook's own, and the secret of each client whose
+// ORCID-style registrations call it (with rotated-out ones during their overlap),
+// each once.
+func (s *Store) inboxSigningKeys(ctx context.Context, inbox string, now time.Time) ([]signingKey, error) {
+	rows, err := s.read.QueryContext(ctx, qInboxCallers)
+	if err != nil {
+		return nil, fmt.Errorf("signing secrets: %w", err)
+	}
+	var subs []int64 // one subscription for each secret (or client) to try
+	clients := map[string]bool{}
+	for rows.Next() {
+		var id int64
+		var target, client string
+		var own bool
+		if err := rows.Scan(&id, &target, &own, &client); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("signing secrets: %w", err)
+		}
+		u, err := url.Parse(target)
+		if err != nil {
+			continue
+		}
+		if name, ok := InboxName(u.Path); !ok || name != inbox {
+			continue
+		}
+		if !own {
+			if client == "" || clients[client] {
+				continue // the client's secret is tried once
+			}
+			clients[client] = true
+		}
+		subs = append(subs, id)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, fmt.Errorf("signing secrets: %w", err)
+	}
+	var keys []signingKey
+	for _, id := range subs {
+		k, err := s.signingKeys(ctx, id, now)
+		if err != nil {
+			return nil, err
+		}
+		keys = append(keys, k...)
+	}
+	return keys, nil
+}
+
+// checkSignature judges a request's signature to inbox at now. The secrets of
+// subscription subID (the delivery that sent it, when one did) are tried first;
+// those of every webhook that calls the inbox after them. Not every secret hookd
+// holds: anyone may post to an inbox, and each secret is opened and tried, so a
+// wrongly signed request cost as many as there are platform webhooks (40 ms
+// beside 3,000), and told the inbox's reader whose secret, of any owner, signed
+// what it had been sent.
+func (s *Store) checkSignature(ctx context.Context, h map[string][]string, body []byte, now time.Time, subID int64, inbox string) (Signature, error) {
 	sigHeader := headerValue(h, "Webhook-Signature")
 	if sigHeader == "" {
 		return Signature{Verdict: VerdictUnsigned, Detail: "no webhook-signature header"}, nil
@@ -197,7 +240,7 @@ func (s *Store) checkSignature(ctx context.Context, h map[string][]string, body 
 		signer = matchSignature(keys, msg, sigs)
 	}
 	if signer.Kind == "" {
-		keys, err := s.signingKeys(ctx, 0, now)
+		keys, err := s.inboxSigningKeys(ctx, inbox, now)
 		if err != nil {
 			return Signature{}, err
 		}
@@ -215,7 +258,7 @@ func (s *Store) checkSignature(ctx context.Context, h map[string][]string, body 
 			Detail: fmt.Sprintf("webhook-timestamp %s is %s after its receipt (tolerance %s)", tsHeader, sent.Sub(now).Round(time.Second), SignatureTolerance)}
 	case signer.Kind == "":
 		return Signature{Verdict: VerdictInvalid, Problem: SignatureWrong,
-			Detail: "the signature matches none of the signing secrets hookd holds"}, nil
+			Detail: "the signature matches none of the signing secrets of the webhooks that call this inbox"}, nil
 	default:
 		return Signature{Verdict: VerdictValid, Signer: signer, Detail: "signed with the signing secret of " + signer.String()}, nil
 	}
@@ -223,7 +266,7 @@ func (s *Store) checkSignature(ctx context.Context, h map[string][]string, body 
 		sig.Signer = signer
 		sig.Detail += "; the signature matches the signing secret of " + signer.String()
 	} else {
-		sig.Detail += "; the signature matches none of the signing secrets hookd holds"
+		sig.Detail += "; the signature matches none of the signing secrets of the webhooks that call this inbox"
 	}
 	return sig, nil
 }

@@ -505,3 +505,14 @@ func TestCoversPlan(t *testing.T) {
 		}
 	}
 }
+
+// TestInboxCallersPlan: the secrets a request to an inbox is checked against are
+// found through the index of the webhooks that call an inbox, not by reading every
+// subscription.
+func TestInboxCallersPlan(t *testing.T) {
+	st := openGroupStore(t)
+	plan := strings.Join(queryPlan(t, st.read, qInboxCallers), "\n")
+	if !strings.Contains(plan, "INDEX subscriptions_inbox") {
+		t.Errorf("plan:\n%s", plan)
+	}
+}
