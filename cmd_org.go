@@ -10,6 +10,7 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"hookd/dispatch"
@@ -20,6 +21,9 @@ import (
 
 // findOrg resolves an organisation given by id or name.
 func findOrg(ctx context.Context, st *store.Store, ref string) (store.Organisation, error) {
+	// Names are kept without the spaces around them: " Uni " is Uni, as typed in
+	// quotes from a list that pads them.
+	ref = strings.TrimSpace(ref)
 	if ref == "" {
 		return store.Organisation{}, usagef("name the organisation (its id or name)")
 	}

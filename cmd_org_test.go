@@ -327,3 +327,19 @@ func TestHubOptionsRecordURL(t *testing.T) {
 		})
 	}
 }
+
+// TestOrgNamedWithSpaces: an organisation named with spaces around its name (as
+// copied from a padded list) is the one of that name, as the name was kept without
+// them; spaces alone name none.
+func TestOrgNamedWithSpaces(t *testing.T) {
+	is := is.New(t)
+	cfg := testConfig(t, "")
+	_, err := runCmd(t, "org", "add", "-config", cfg, "-name", " Padded Uni ", "-tech-contact", "it@uni.example")
+	is.NoErr(err)
+	out, err := runCmd(t, "org", "show", " Padded Uni ", "-config", cfg)
+	is.NoErr(err) // found
+	is.True(strings.Contains(out, "Padded Uni"))
+	_, err = runCmd(t, "org", "show", "  ", "-config", cfg)
+	is.True(err != nil)          // spaces name no organisation
+	is.Equal(exitStatus(err), 2) // a usage error, as an empty name is
+}

@@ -64,8 +64,8 @@ type Dispatcher struct {
 	// a stalled host does not hold a worker from the others.
 	running int
 
-	wg          sync.WaitGroup // claimed rows whose outcome is not yet pending
-	notices     sync.WaitGroup // owner notices being sent
+	wg      sync.WaitGroup // claimed rows whose outcome is not yet pending
+	notices sync.WaitGroup // owner notices being sent
 	// noticeSlots bounds the notices sent at once to per_host, the relay's
 	// sessions as organisation e-mail has them.
 	noticeSlots chan struct{}
