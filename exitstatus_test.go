@@ -64,6 +64,8 @@ func TestUsageErrorsExitTwo(t *testing.T) {
 		{[]string{"inbox", "set", "demo", "-status=0x1f4"}, "inbox set: -status 0x1f4: give the number in decimal digits"},
 		{[]string{"inbox", "list", "-delivery", "1_0"}, "inbox list: -delivery 1_0: give the number in decimal digits"},
 		{[]string{"inbox", "tail", "demo", "-n", "012"}, "inbox tail: -n 012: give the number in decimal digits"},
+		{[]string{"deliveries", "list", "-limit", "010", "-limit", "5"}, "deliveries list: -limit 010: give the number in decimal digits, without a leading 0 or a prefix (010 reads as 8)"},
+		{[]string{"deliveries", "list", "-limit", "5", "-limit", "6"}, "deliveries list: -limit is given twice"}, // not "5 reads as 6"
 		{[]string{"deliveries", "list", "-state", "garbage"}, "deliveries list: -state: "},
 		{[]string{"deliveries", "list", "-state", "dead", "-state", "failed"}, "-state is given twice"},
 		{[]string{"deliveries", "list", "-org", "nope"}, "deliveries list: -org: "},

@@ -1324,8 +1324,14 @@ func notDecimal(fs *flag.FlagSet, args []string) (name, typed, read string) {
 		default:
 			continue
 		}
-		if n, err := strconv.ParseInt(g.value, 10, 64); err != nil || strconv.FormatInt(n, 10) != f.Value.String() {
-			return g.name, g.value, f.Value.String()
+		// Each value as typed is judged alone (a flag given twice is refused after:
+		// the value the flag holds is the last one's), and read as Go's flags read it.
+		n, err := strconv.ParseInt(g.value, 0, 64)
+		if err != nil {
+			continue // not a number at all: the flag package refused it already
+		}
+		if d, err := strconv.ParseInt(g.value, 10, 64); err != nil || d != n {
+			return g.name, g.value, strconv.FormatInt(n, 10)
 		}
 	}
 	return "", "", ""
