@@ -519,8 +519,10 @@ func (c *Config) Validate() error {
 	if f := c.Email.From; f != "" {
 		// As every e-mail reads it: one address, with a name or without. Anything
 		// else would fail every e-mail, each retried until give_up_after.
-		if _, err := mail.ParseAddress(f); err != nil {
+		if a, err := mail.ParseAddress(f); err != nil {
 			bad("email.from", "must be one e-mail address (\"hookd@uni.example\" or \"hookd <hookd@uni.example>\"), got %q", f)
+		} else if err := store.MailDomainIDNA(a.Address); err != nil {
+			bad("email.from", "%v", err)
 		}
 	}
 	if u := c.Upstream; u.APIURL == "" && (u.TokenURL != "" || u.ClientID != "" || u.ClientSecretFile != "") {

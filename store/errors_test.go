@@ -110,8 +110,10 @@ func TestCheckOrcidAndEmail(t *testing.T) {
 	is.Equal(e.Field, "[3].orcid") // the caller's field
 	is.Equal(e.Error(), `[3].orcid: ORCID iD "0000-0002-7253-3646" has a wrong check digit: the last character should be 5`)
 
-	is.NoErr(store.CheckEmail("email", "ann@uni.example")) // a plain address
-	for _, bad := range []string{"nope", "Ann <ann@uni.example>", "a@b@c", strings.Repeat("a", 250) + "@b.example", "ann\u2028Record:x@uni.example", "ann\u0085x@uni.example"} {
+	is.NoErr(store.CheckEmail("email", "ann@uni.example"))         // a plain address
+	is.NoErr(store.CheckEmail("email", "ann@universität.example")) // a domain in another script, sent in its IDNA form
+	for _, bad := range []string{"nope", "Ann <ann@uni.example>", "a@b@c", strings.Repeat("a", 250) + "@b.example", "ann\u2028Record:x@uni.example", "ann\u0085x@uni.example",
+		"ann@ü-.example", "ann@bü_cher.example"} { // a domain an e-mail could not be sent to: it has no IDNA form
 		e := fieldErr(t, store.CheckEmail("tech-contact-email", bad))
 		is.Equal(e.Code, store.Invalid)               // refused
 		is.Equal(e.Field, "tech-contact-email")       // naming the field

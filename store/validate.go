@@ -226,6 +226,21 @@ func CheckEmail(field, s string) error {
 	if err != nil || a.Address != s || a.Name != "" || strings.ContainsAny(s, "\u0085\u2028\u2029") {
 		return invalid(field, fmt.Sprintf("%q is not an e-mail address", s))
 	}
+	if err := MailDomainIDNA(s); err != nil {
+		return invalid(field, err.Error())
+	}
+	return nil
+}
+
+// MailDomainIDNA returns nil when the domain of address (an address alone, as
+// net/mail reads it) is ASCII or has an IDNA form: an e-mail goes to the relay with
+// its domain in that form, so one that has none ("ü-.example": a label ending in a
+// hyphen) could never be sent to, or from.
+func MailDomainIDNA(address string) error {
+	domain := address[strings.LastIndexByte(address, '@')+1:]
+	if _, err := ssrf.ASCIIHost(domain); err != nil {
+		return fmt.Errorf("%q: its domain %q has no IDNA form, in which e-mail is sent (%v)", address, domain, err)
+	}
 	return nil
 }
 
