@@ -48,6 +48,13 @@ func (t *toldOwners) mail(to string, now time.Time) bool {
 	return true
 }
 
+// unmail forgets that a notice went to address to: it failed, and the next may go.
+func (t *toldOwners) unmail(to string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.addrs.forget(strings.ToLower(to))
+}
+
 // tell reports whether the owner of subscription id is to be told now (not if they
 // were told less than noticeEvery ago), and notes that they are.
 func (t *toldOwners) tell(id int64, now time.Time) bool {
@@ -125,9 +132,15 @@ func (d *Dispatcher) sendNotice(ctx context.Context, o EmailOptions, subID int64
 		return nil
 	}
 	if !d.told.mail(n.To, d.now()) {
-		d.log.Warn("deactivation notice not sent: its owner's address was sent one less than an hour ago, which says how to find the others", "webhook", n.UID)
+		d.log.Warn("deactivation notice not sent: its owner's address was sent one less than an hour ago (or is being sent one), which says how to find the others", "webhook", n.UID)
 		return nil
 	}
+	sent := false
+	defer func() {
+		if !sent {
+			d.told.unmail(n.To) // the next deactivation of its owner's may tell them
+		}
+	}()
 	m, err := d.newMessage(o, n.To, "notice."+uuid.NewString())
 	if err != nil {
 		return err
@@ -158,7 +171,11 @@ func (d *Dispatcher) sendNotice(ctx context.Context, o EmailOptions, subID int64
 	fmt.Fprintf(&b, "\nThis address is sent one such notice an hour at most: other webhooks deactivated meanwhile\n")
 	fmt.Fprintf(&b, "are not told of in notices of their own; they are listed as deactivated, with their reason.\n")
 	m.SetBodyString(mail.TypeTextPlain, b.String())
-	return sendMail(ctx, o, d.opts.Timeout, m)
+	if err := sendMail(ctx, o, d.opts.Timeout, m); err != nil {
+		return err
+	}
+	sent = true
+	return nil
 }
 
 // subjectMax bounds the target a notice's subject names: go-mail folds a header

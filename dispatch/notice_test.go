@@ -3,6 +3,7 @@ package dispatch_test
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"regexp"
 	"strings"
@@ -235,4 +236,38 @@ func TestDeactivationNoticesBoundedSessions(t *testing.T) {
 	is.Equal(rv.count(), owners)           // every webhook called, answered 410
 	is.Equal(len(mail.Messages()), owners) // each owner told
 	is.True(mail.PeakData() <= 2)          // at most per_host sessions at once
+}
+
+// TestDeactivationNoticeAfterFailedOne: a notice that the relay refused does not
+// count as the address's one notice of the hour: the next deactivation of its
+// owner's tells them.
+func TestDeactivationNoticeAfterFailedOne(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	e := newEnv(t)
+	mail := smtptest.NewServer(t, "", "")
+	owner, err := e.st.CreateClient(ctx, store.NewClient{Name: "owner", Scopes: []string{store.ScopeWebhook}, Email: "ops@lab.example"})
+	is.NoErr(err)
+	rv := newReceiver(t, func(_ int, w http.ResponseWriter, _ *http.Request, _ []byte) error {
+		w.WriteHeader(http.StatusGone)
+		return nil
+	})
+	for i := range 2 {
+		_, _, err := e.st.PutOrcidWebhook(ctx, owner.ID, testOrcid(i), rv.URL+fmt.Sprintf("/gone/%d", i))
+		is.NoErr(err)
+	}
+	var logs lockedBuffer
+	d := e.dispatcher(func(o *dispatch.Options) {
+		o.Logger = slog.New(slog.NewJSONHandler(&logs, nil))
+		o.Hub = dispatch.HubOptions{Email: dispatch.EmailOptions{Addr: mail.Addr, From: "hookd@hookd.example"}}
+	})
+	mail.SetRefuse(true)
+	e.intake(0, store.Event{Orcid: testOrcid(0)})
+	is.Equal(e.tick(d), 1)                                      // the first webhook answers 410 and is deactivated
+	is.Equal(len(mail.Messages()), 0)                           // its notice refused by the relay
+	is.True(strings.Contains(logs.String(), "try again later")) // and logged
+	mail.SetRefuse(false)
+	e.intake(0, store.Event{Orcid: testOrcid(1)})
+	is.Equal(e.tick(d), 1)            // the second one too
+	is.Equal(len(mail.Messages()), 1) // its owner is told
 }

@@ -44,6 +44,9 @@ func (r *recent[K, V]) set(k K, v V, at time.Time) {
 	r.m[k] = stamped[V]{v: v, at: at}
 }
 
+// forget drops k.
+func (r *recent[K, V]) forget(k K) { delete(r.m, k) }
+
 // len is how many entries the map holds, expired ones not yet dropped included.
 func (r *recent[K, V]) len() int { return len(r.m) }
 

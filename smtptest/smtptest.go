@@ -47,7 +47,11 @@ type Server struct {
 
 	inData, peak atomic.Int64 // messages being taken now (DATA), and the most at once
 	dataDelay    atomic.Int64 // how long DATA waits before it takes a message
+	refuse       atomic.Bool  // refuse every message (SetRefuse)
 }
+
+// SetRefuse makes the server refuse each message (451 at MAIL) while on.
+func (s *Server) SetRefuse(on bool) { s.refuse.Store(on) }
 
 // SetDataDelay makes each DATA wait d before taking its message, as a slow relay
 // does.
@@ -182,6 +186,9 @@ func (s *session) Auth(string) (sasl.Server, error) {
 }
 
 func (s *session) Mail(from string, _ *smtp.MailOptions) error {
+	if s.srv.refuse.Load() {
+		return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "try again later"}
+	}
 	if s.srv.user != "" && !s.auth {
 		return smtp.ErrAuthRequired
 	}
