@@ -1806,6 +1806,56 @@ func TestOrgStatusPages(t *testing.T) {
 	}
 }
 
+// TestOrgStatusTableAligned: org status, printed a page at a time, lays its table
+// out as one: each organisation's rows line up under the heading whatever the
+// length of its name and of the page, an organisation without members first or
+// not, as when the whole table was laid out at once.
+func TestOrgStatusTableAligned(t *testing.T) {
+	is := is.New(t)
+	cfg := cliFixture(t) // Uni, with one member
+	for _, a := range [][]string{
+		{"org", "add", "-name", "Empty", "-tech-contact", "it@empty.example"},
+		{"org", "add", "-name", "A Rather Longer Organisation", "-tech-contact", "it@long.example"},
+		{"org", "member", "add", "-org", "A Rather Longer Organisation", "0000-0002-9079-593X"},
+		{"org", "add", "-name", "Lab", "-tech-contact", "it@lab.example"},
+		{"org", "member", "add", "-org", "Lab", "0000-0001-5109-3700", "0000-0003-1415-9269"},
+	} {
+		_, err := runCmd(t, append(a, "-config", cfg)...)
+		is.NoErr(err)
+	}
+	const off = "upstream registration: off ([upstream] is not configured, or hookd serve has not started with it)\n"
+	want := off +
+		"ORGANISATION                  ORCID                UPSTREAM\n" +
+		"Uni                           0000-0002-7253-3645  -\n" +
+		"A Rather Longer Organisation  0000-0002-9079-593X  -\n" +
+		"Lab                           0000-0001-5109-3700  -\n" +
+		"Lab                           0000-0003-1415-9269  -\n"
+	wantLab := off +
+		"ORGANISATION  ORCID                UPSTREAM\n" +
+		"Lab           0000-0001-5109-3700  -\n" +
+		"Lab           0000-0003-1415-9269  -\n"
+	defer func(n int) { listPage = n }(listPage)
+	for _, page := range []int{1, 2, 1000} {
+		listPage = page
+		out, err := runCmd(t, "org", "status", "-config", cfg)
+		is.NoErr(err)
+		is.Equal(out, want)
+		out, err = runCmd(t, "org", "status", "-org", "Lab", "-config", cfg)
+		is.NoErr(err)
+		is.Equal(out, wantLab)
+		out, err = runCmd(t, "org", "status", "-org", "Empty", "-config", cfg)
+		is.NoErr(err)
+		is.Equal(out, off+"ORGANISATION  ORCID  UPSTREAM\n")
+	}
+	// Begun by an organisation without members, the heading is laid out with the
+	// rows that follow it.
+	_, err := runCmd(t, "org", "member", "remove", "-config", cfg, "-org", "Uni", "0000-0002-7253-3645")
+	is.NoErr(err)
+	out, err := runCmd(t, "org", "status", "-config", cfg)
+	is.NoErr(err)
+	is.Equal(out, strings.Replace(want, "Uni                           0000-0002-7253-3645  -\n", "", 1))
+}
+
 // TestReplayRefusesEmptyFilter: a bulk replay given a filter flag with an empty
 // value (a script's unset variable: -orcid "$ID") is refused naming the flag, and
 // replays nothing, as the admin API refuses "orcid": "": taken as no filter, it

@@ -590,8 +590,17 @@ func (e *env) orgStatus(ctx context.Context, args []string) error {
 		fmt.Fprintf(e.stdout, "upstream registration: on; %d registered, %d pending, %d failing\n", up.Registered, up.Pending, up.Failed)
 	}
 	heading := true // the table's, on its first page
+	// Each page is laid out as the whole table was: the organisation's column as
+	// wide as the longest name of one with members, the iDs' as an iD.
+	widths := []int{textWidth("ORGANISATION"), textWidth("ORCID")}
+	for _, o := range orgs {
+		if o.Members > 0 {
+			widths = []int{max(widths[0], textWidth(cell(o.Name))), max(widths[1], len("0000-0000-0000-0000"))}
+		}
+	}
 	printPage := func(org string, ms []store.Member) error {
 		tw := newTable(e.stdout)
+		tw.min = widths
 		if heading {
 			fmt.Fprintln(tw, "ORGANISATION\tORCID\tUPSTREAM")
 			heading = false

@@ -1055,6 +1055,9 @@ var cellBreaks = strings.NewReplacer("\n", `\n`, "\r", `\r`, "\t", `\t`)
 type tableWriter struct {
 	w   io.Writer
 	buf bytes.Buffer
+	// min is each column's least width, its cells' widest: a table printed a
+	// part at a time lays every part out as the whole would be.
+	min []int
 }
 
 // newTable makes a tableWriter that writes to w when flushed.
@@ -1079,6 +1082,9 @@ func (t *tableWriter) Flush() error {
 				continue // no cell ended by a tab in this column
 			}
 			j, w := i, 0
+			if col < len(t.min) {
+				w = t.min[col] + 2
+			}
 			for ; j < last && col < len(rows[j])-1; j++ {
 				w = max(w, textWidth(rows[j][col])+2)
 			}
