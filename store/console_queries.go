@@ -60,13 +60,23 @@ const ownedRow = `EXISTS (SELECT 1 FROM subscriptions s2 WHERE s2.id = d.subscri
 // as the operator's figures read it, testing each row's owner, each count
 // stopping at ?4. Asking each of a million subscriptions for its deliveries in
 // each state took three seconds on every refresh of the overview, however small
-// the backlog.
+// the backlog. The oldest due is qOutboxFigures's, read as qGauges reads it: a
+// pending row's due time unless it was handed back, then its waiting_since, and
+// the waiting_since of a row handed back and claimed again.
 const qOutboxFiguresByState = `SELECT
 	(SELECT count(*) FROM (SELECT 1 FROM deliveries d INDEXED BY deliveries_one_pending WHERE d.state = 0 AND ` + ownedRow + ` LIMIT ?4)),
 	(SELECT count(*) FROM (SELECT 1 FROM deliveries d INDEXED BY deliveries_one_pending WHERE d.state = 0 AND d.attempts > d.attempt_base AND ` + ownedRow + ` LIMIT ?4)),
 	(SELECT count(*) FROM (SELECT 1 FROM deliveries d INDEXED BY deliveries_in_flight WHERE d.state = 1 AND ` + ownedRow + ` LIMIT ?4)),
 	(SELECT count(*) FROM (SELECT 1 FROM deliveries d INDEXED BY deliveries_dead_subscription WHERE d.state = 3 AND ` + ownedRow + ` LIMIT ?4)),
-	(SELECT d.due_at FROM deliveries d INDEXED BY deliveries_due WHERE d.state = 0 AND d.due_at <= ?3 AND ` + ownedRow + ` ORDER BY d.due_at LIMIT 1)`
+	(SELECT min(w) FROM (
+		SELECT * FROM (SELECT d.due_at AS w FROM deliveries d INDEXED BY deliveries_due
+			WHERE d.state = 0 AND d.due_at <= ?3 AND d.waiting_since IS NULL AND ` + ownedRow + ` ORDER BY d.due_at LIMIT 1)
+		UNION ALL
+		SELECT * FROM (SELECT d.waiting_since FROM deliveries d INDEXED BY deliveries_waiting
+			WHERE d.state = 0 AND d.waiting_since IS NOT NULL AND d.waiting_since <= ?3 AND ` + ownedRow + ` ORDER BY d.waiting_since LIMIT 1)
+		UNION ALL
+		SELECT min(d.waiting_since) FROM deliveries d INDEXED BY deliveries_in_flight
+			WHERE d.state = 1 AND d.waiting_since <= ?3 AND ` + ownedRow + `))`
 
 // ownerSubscriptionsCap is how many subscriptions make an owner's figures read
 // the state indexes (qOutboxFiguresByState) rather than each subscription's rows.

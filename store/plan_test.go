@@ -465,7 +465,7 @@ func TestOrgCheckPlans(t *testing.T) {
 func TestOwnerFiguresPlans(t *testing.T) {
 	st := openGroupStore(t)
 	plan := strings.Join(queryPlan(t, st.read, qOutboxFiguresByState, "c", 1, 2, 3), "\n")
-	for _, index := range []string{"deliveries_one_pending", "deliveries_in_flight", "deliveries_dead_subscription", "deliveries_due"} {
+	for _, index := range []string{"deliveries_one_pending", "deliveries_in_flight", "deliveries_dead_subscription", "deliveries_due", "deliveries_waiting"} {
 		if !strings.Contains(plan, index) {
 			t.Errorf("no %s in the plan:\n%s", index, plan)
 		}
