@@ -325,3 +325,168 @@ func TestOwnerFiguresBranches(t *testing.T) {
 		is.Equal(gathered, want)
 	}
 }
+
+// TestOwnerReplayBranches: a bulk replay by an owner, the big owner's way (each
+// row's owner tested) and the gathering way, replays the same rows, the owner's
+// failed and dead ones of the time alone, and says the same.
+func TestOwnerReplayBranches(t *testing.T) {
+	type result struct {
+		res   []store.ReplayResult
+		after []store.Delivery
+	}
+	var got [2]result
+	for i, big := range []bool{false, true} {
+		is := is.New(t)
+		ctx := context.Background()
+		sc := buildOwnerScene(t)
+		before, err := sc.st.Deliveries(ctx, store.DeliveryFilter{Limit: 100000})
+		is.NoErr(err)
+		since := sc.st.Now().Add(-24 * time.Hour)
+		restore := func() {}
+		if big {
+			restore = store.SetBigOwner(1000, 1)
+		}
+		filters := []store.DeliveryFilter{
+			{ClientID: sc.b, State: "dead"},
+			{Visible: store.Visibility{ClientID: sc.staff, OrgID: sc.org1}, State: "failed"},
+			{OrgID: sc.org3},
+			{Visible: store.Visibility{ClientID: sc.staff, OrgID: sc.org1}, ClientID: sc.b},
+			{ClientID: sc.c},
+			{Visible: store.Visibility{ClientID: sc.a}},
+		}
+		var replayed []func(store.Delivery) bool
+		for _, f := range filters {
+			f.Since = since
+			res, err := sc.st.Replay(ctx, f)
+			is.NoErr(err)
+			t.Logf("big %v %+v: %+v", big, f, res)
+			got[i].res = append(got[i].res, res)
+			// The reference: what the filter sees, failed or dead.
+			var want int
+			v := f.Visible
+			for _, d := range before {
+				if (v.All() || sc.sees(d, v.ClientID, v.OrgID)) && (f.ClientID == "" || sc.sees(d, f.ClientID, 0)) &&
+					(f.OrgID == 0 || sc.sees(d, "", f.OrgID)) && (f.State == "" && (d.StateName() == "failed" || d.StateName() == "dead") || d.StateName() == f.State) {
+					want++
+				}
+			}
+			is.True(res.Replayed+res.Deactivated <= want)
+			ff := f
+			replayed = append(replayed, func(d store.Delivery) bool {
+				return (ff.Visible.All() || sc.sees(d, ff.Visible.ClientID, ff.Visible.OrgID)) && (ff.ClientID == "" || sc.sees(d, ff.ClientID, 0)) &&
+					(ff.OrgID == 0 || sc.sees(d, "", ff.OrgID))
+			})
+		}
+		restore()
+		after, err := sc.st.Deliveries(ctx, store.DeliveryFilter{Limit: 100000})
+		is.NoErr(err)
+		got[i].after = after
+		// No one else's row was touched.
+		was := map[int64]store.Delivery{}
+		for _, d := range before {
+			was[d.ID] = d
+		}
+		for _, d := range after {
+			if d == was[d.ID] {
+				continue
+			}
+			mine := false
+			for _, r := range replayed {
+				mine = mine || r(was[d.ID])
+			}
+			if _, ok := was[d.ID]; ok && !mine {
+				t.Errorf("big %v: delivery %d of %s/%d changed by a replay not its owner's", big, d.ID, d.ClientID, d.OrgID)
+			}
+		}
+	}
+	is := is.New(t)
+	is.Equal(got[1].res, got[0].res)
+	is.Equal(len(got[1].after), len(got[0].after))
+	for i := range got[0].after {
+		got[0].after[i].SubscriptionUID, got[1].after[i].SubscriptionUID = "", "" // made at random
+		is.Equal(got[1].after[i], got[0].after[i])
+	}
+}
+
+// TestOwnerSubscriptionsPages: every principal's list of webhooks, by kind, by
+// status, by the record they cover, walked page by page either way, is the
+// reference's: each it sees once, in order, no other's.
+func TestOwnerSubscriptionsPages(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	sc := buildOwnerScene(t)
+	// Deactivated ones of several owners, a platform webhook among them.
+	is.NoErr(store.ExecWrite(ctx, sc.st, "UPDATE subscriptions SET active = 0, reason = 'gone' WHERE id % 4 = 1"))
+	all, err := sc.st.Subscriptions(ctx, store.SubscriptionFilter{})
+	is.NoErr(err)
+	members := map[int64][]string{}
+	for _, o := range []int64{sc.org1, sc.org3} {
+		ms, err := sc.st.Members(ctx, o)
+		is.NoErr(err)
+		for _, m := range ms {
+			members[o] = append(members[o], m.Orcid)
+		}
+	}
+	vis := []store.Visibility{{}, {ClientID: sc.a}, {ClientID: sc.b}, {ClientID: sc.c}, {ClientID: sc.staff, OrgID: sc.org1},
+		{OrgID: sc.org1}, {OrgID: sc.org3}, {ClientID: sc.staff}}
+	var filters []store.SubscriptionFilter
+	for _, v := range vis {
+		for _, client := range []string{"", sc.a, sc.b, sc.staff} {
+			for _, format := range []string{"", store.FormatStandard, store.FormatEmpty, store.FormatHub} {
+				for _, status := range []string{"", "active", "deactivated"} {
+					filters = append(filters, store.SubscriptionFilter{Visible: v, ClientID: client, Format: format, Status: status})
+				}
+			}
+			for _, r := range sceneRecords {
+				filters = append(filters, store.SubscriptionFilter{Visible: v, ClientID: client, Covers: r},
+					store.SubscriptionFilter{Visible: v, ClientID: client, Covers: r, Format: store.FormatStandard, Status: "deactivated"})
+			}
+		}
+		filters = append(filters, store.SubscriptionFilter{Visible: v, OrgID: sc.org1}, store.SubscriptionFilter{Visible: v, OrgID: sc.org3, Format: store.FormatStandard})
+	}
+	for _, f := range filters {
+		var want []int64
+		for _, s := range all {
+			v := f.Visible
+			ok := (v.All() || v.ClientID != "" && s.ClientID == v.ClientID || v.OrgID != 0 && s.OrgID == v.OrgID) &&
+				(f.ClientID == "" || s.ClientID == f.ClientID) && (f.OrgID == 0 || s.OrgID == f.OrgID) &&
+				(f.Format == "" || s.Format == f.Format) && (f.Status == "" || s.Status() == f.Status)
+			if f.Covers != "" {
+				ok = ok && (s.Orcid == f.Covers || s.Orcid == "" && s.OrgID == 0 && s.Format == store.FormatStandard ||
+					s.OrgID != 0 && slices.Contains(members[s.OrgID], f.Covers))
+			}
+			if ok {
+				want = append(want, s.ID)
+			}
+		}
+		for _, newest := range []bool{false, true} {
+			w := slices.Clone(want)
+			if newest {
+				slices.Reverse(w)
+			}
+			for _, limit := range []int{1, 2, 3, 100} {
+				g := f
+				g.NewestFirst, g.Limit = newest, limit
+				var got []int64
+				for range 1000 {
+					page, err := sc.st.Subscriptions(ctx, g)
+					is.NoErr(err)
+					for _, s := range page {
+						got = append(got, s.ID)
+					}
+					if len(page) < limit {
+						break
+					}
+					if newest {
+						g.BeforeID = page[len(page)-1].ID
+					} else {
+						g.AfterID = page[len(page)-1].ID
+					}
+				}
+				if !slices.Equal(got, w) {
+					t.Errorf("%+v newest %v limit %d:\n got %v\nwant %v", f, newest, limit, got, w)
+				}
+			}
+		}
+	}
+}
