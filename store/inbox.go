@@ -78,6 +78,24 @@ func InboxName(path string) (string, bool) {
 	return name, CheckInboxName("", name) == nil
 }
 
+// callsInbox reports whether a webhook whose target has the (decoded) path p calls
+// the inbox name: p is /inbox/{name}/…, or ends in that under a path a proxy in
+// front of hookd takes off (http.public_url's: https://hookd.example/hookd/inbox/{name}
+// reaches hookd as /inbox/{name}), whatever the host.
+func callsInbox(p, name string) bool {
+	for i := 0; i < len(p); {
+		j := strings.Index(p[i:], ssrf.InboxPrefix)
+		if j < 0 {
+			return false
+		}
+		if n, ok := InboxName(p[i+j:]); ok && n == name {
+			return true
+		}
+		i += j + 1
+	}
+	return false
+}
+
 // HeaderField is one header line of a recorded request.
 type HeaderField struct {
 	Name, Value string
@@ -295,7 +313,7 @@ func (s *Store) inboxSender(ctx context.Context, rc InboxReceipt) (inboxSender, 
 	if err != nil {
 		return inboxSender{}, nil
 	}
-	if name, ok := InboxName(u.Path); !ok || name != rc.Inbox {
+	if !callsInbox(u.Path, rc.Inbox) {
 		return inboxSender{}, nil
 	}
 	if state != StateInFlight {

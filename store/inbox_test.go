@@ -457,3 +457,44 @@ func TestInboxReadsWithoutCredentials(t *testing.T) {
 	is.Equal(r.Query, "token=%5Bredacted%5D&page=2")
 	is.Equal(string(r.Body), "grant_type=client_credentials&client_secret=%5Bredacted%5D")
 }
+
+// TestInboxSignatureUnderProxyPath: a webhook that calls the inbox through a proxy
+// in front of hookd, under the path the proxy takes off (http.public_url's), and
+// at any spelling of the host, with a query, calls it: its deliveries are linked
+// and valid, and a request sent again by hand, no longer a delivery in flight, is
+// valid too; a webhook under that path that calls another inbox is not tried.
+func TestInboxSignatureUnderProxyPath(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	st := newStore(t)
+	c, err := st.CreateClient(ctx, store.NewClient{Name: "dev", Scopes: []string{store.ScopeWebhook}})
+	is.NoErr(err)
+	const orcidID = "0000-0002-7253-3645"
+	_, _, err = st.PutOrcidWebhook(ctx, c.ID, orcidID, "https://hookd.example/hookd/inbox/demo/"+orcidID+"/updated")
+	is.NoErr(err) // registered at the inbox, under public_url's path
+
+	_, err = st.Intake(ctx, "", "", []store.Event{{Orcid: orcidID}}, 0)
+	is.NoErr(err)
+	claimed, err := st.Claim(ctx, 10, time.Minute)
+	is.NoErr(err)
+	is.Equal(len(claimed), 1) // the registration's delivery, in flight
+	d := claimed[0]
+	_, hookSecret, err := st.CreateWebhook(ctx, c.ID, store.WebhookSpec{TargetURL: "https://HookD.example./hookd/inbox/demo/h?via=proxy", Auth: store.Auth{Type: store.AuthNone}})
+	is.NoErr(err) // a platform webhook: another spelling of the host, a query
+	_, elsewhere, err := st.CreateWebhook(ctx, c.ID, store.WebhookSpec{TargetURL: "https://hookd.example/hookd/inbox/other/h", Auth: store.Auth{Type: store.AuthNone}})
+	is.NoErr(err) // one that calls another inbox
+	h := signedBy(t, c.SigningSecret, store.MessageID(d.ID, 0), st.Now(), "")
+	r := record(t, st, receipt("demo", h, ""), store.InboxLimits{})
+	is.Equal(r.DeliveryID, d.ID)                                         // linked to the delivery
+	is.Equal(r.Signature.Verdict, store.VerdictValid)                    // valid
+	is.Equal(r.Signature.Signer, store.Signer{Kind: "client", ID: c.ID}) // by its client's secret
+
+	byHand := record(t, st, receipt("demo", signedBy(t, c.SigningSecret, "msg_byhand", st.Now(), "{}"), "{}"), store.InboxLimits{})
+	is.Equal(byHand.DeliveryID, int64(0))                  // no delivery sent it
+	is.Equal(byHand.Signature.Verdict, store.VerdictValid) // the client's secret, found through its registration
+	platform := record(t, st, receipt("demo", signedBy(t, hookSecret, "msg_platform", st.Now(), "{}"), "{}"), store.InboxLimits{})
+	is.Equal(platform.Signature.Verdict, store.VerdictValid) // the platform webhook's own secret
+	other := record(t, st, receipt("demo", signedBy(t, elsewhere, "msg_other", st.Now(), "{}"), "{}"), store.InboxLimits{})
+	is.Equal(other.Signature.Problem, store.SignatureWrong) // not a caller of demo
+	is.Equal(other.Signature.Signer, store.Signer{})
+}

@@ -165,7 +165,7 @@ func (s *Store) inboxSigningKeys(ctx context.Context, inbox string, now time.Tim
 		if err != nil {
 			continue
 		}
-		if name, ok := InboxName(u.Path); !ok || name != inbox {
+		if !callsInbox(u.Path, inbox) {
 			continue
 		}
 		if !own {
