@@ -55,6 +55,14 @@ func (t *toldOwners) unmail(to string) {
 	t.addrs.forget(strings.ToLower(to))
 }
 
+// untell forgets that the owner of subscription id was told: the notice failed,
+// and the webhook's next deactivation may tell them.
+func (t *toldOwners) untell(id int64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.subs.forget(id)
+}
+
 // tell reports whether the owner of subscription id is to be told now (not if they
 // were told less than noticeEvery ago), and notes that they are.
 func (t *toldOwners) tell(id int64, now time.Time) bool {
@@ -116,6 +124,7 @@ func (d *Dispatcher) noticeOwners(batch []store.Outcome) {
 			ctx, cancel := context.WithTimeout(context.Background(), d.opts.Timeout)
 			defer cancel()
 			if err := d.sendNotice(ctx, o, subID); err != nil {
+				d.told.untell(subID) // not told: its next deactivation may tell them
 				d.log.Error("deactivation notice", "webhook", uid, "err", noticeError(o, err))
 			}
 		}(out.SubscriptionID, uid)

@@ -271,3 +271,38 @@ func TestDeactivationNoticeAfterFailedOne(t *testing.T) {
 	is.Equal(e.tick(d), 1)            // the second one too
 	is.Equal(len(mail.Messages()), 1) // its owner is told
 }
+
+// TestDeactivationNoticeAgainAfterFailedOne: a webhook whose deactivation notice
+// the relay refused, made active again and deactivated again within the hour, has
+// its owner told then: the refused notice told no one.
+func TestDeactivationNoticeAgainAfterFailedOne(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	e := newEnv(t)
+	mail := smtptest.NewServer(t, "", "")
+	owner, err := e.st.CreateClient(ctx, store.NewClient{Name: "owner", Scopes: []string{store.ScopeWebhook}, Email: "ops@lab.example"})
+	is.NoErr(err)
+	rv := newReceiver(t, func(_ int, w http.ResponseWriter, _ *http.Request, _ []byte) error {
+		w.WriteHeader(http.StatusGone)
+		return nil
+	})
+	_, _, err = e.st.PutOrcidWebhook(ctx, owner.ID, testOrcid(0), rv.URL+"/gone")
+	is.NoErr(err)
+	var logs lockedBuffer
+	d := e.dispatcher(func(o *dispatch.Options) {
+		o.Logger = slog.New(slog.NewJSONHandler(&logs, nil))
+		o.Hub = dispatch.HubOptions{Email: dispatch.EmailOptions{Addr: mail.Addr, From: "hookd@hookd.example"}}
+	})
+	mail.SetRefuse(true)
+	e.intake(0, store.Event{Orcid: testOrcid(0)})
+	is.Equal(e.tick(d), 1)                                      // the webhook answers 410 and is deactivated
+	is.Equal(len(mail.Messages()), 0)                           // its notice refused by the relay
+	is.True(strings.Contains(logs.String(), "try again later")) // and logged
+	mail.SetRefuse(false)
+	_, _, err = e.st.PutOrcidWebhook(ctx, owner.ID, testOrcid(0), rv.URL+"/gone")
+	is.NoErr(err) // registered again
+	e.intake(0, store.Event{Orcid: testOrcid(0)})
+	is.Equal(e.tick(d), 1)                                                                      // deactivated again
+	is.Equal(len(mail.Messages()), 1)                                                           // its owner is told
+	is.True(!strings.Contains(logs.String(), "told of its deactivation less than an hour ago")) // not said to be told before
+}
