@@ -20,9 +20,8 @@ const leaseSlack = 30 * time.Second
 // before it counts as stalled: its queue is cut back to one round of calls, and
 // its calls no longer take workers from other hosts (parked). At a second, hosts
 // that stopped answering together held every worker and the whole capacity (their
-// queues) for that second; a host whose calls each take longer, all started
-// together, only has its queue kept short and its calls parked meanwhile, which
-// costs it nothing: its per_host limit still counts them.
+// queues) for that second. A host whose calls are known to take longer has
+// longer (see scheduler.stalled).
 const stallAfter = 250 * time.Millisecond
 
 // hangAfter is how long a call may get no answer before its host counts as
@@ -126,10 +125,25 @@ func (s *scheduler) limit(key string) int {
 	return s.perHost
 }
 
-// stalled reports whether host h has calls running and none has finished for
-// longer than stallAfter.
-func stalled(h *hostState, now time.Time) bool {
-	return h.inFlight > 0 && now.Sub(h.progress) > stallAfter
+// stalled reports whether host key (h) has calls running and none has finished
+// for longer than stallAfter, or, for a host whose calls are known to take longer,
+// twice its average call, up to hangAfter, unless it is hanging (its calls' time
+// is then how long they waited for no answer): a receiver that answers every call in
+// 300 ms, its calls started together, finishes none for 300 ms at a time; counted
+// as stalled then, its queue was cut to one round between every two, and with the
+// rows handed back due a tick later it had none for the next round now and again
+// (a backlog for one such host drained at 22 deliveries a second, not 26).
+func (s *scheduler) stalled(key string, h *hostState, now time.Time) bool {
+	if h.inFlight == 0 {
+		return false
+	}
+	after := stallAfter
+	if speed := s.speed[key]; 2*speed > after {
+		if _, hanging := s.hanging[key]; !hanging {
+			after = min(2*speed, hangAfter)
+		}
+	}
+	return now.Sub(h.progress) > after
 }
 
 // stalledHandBack is how long a row that host h cannot take waits before it is
@@ -138,8 +152,8 @@ func stalled(h *hostState, now time.Time) bool {
 // wait out delivery.timeout) then has its rows claimed and handed back every few
 // seconds, not at every turn, where they came first in each claim (the oldest
 // due) and took its place from other hosts' rows.
-func (s *scheduler) stalledHandBack(h *hostState, now time.Time) time.Duration {
-	if !stalled(h, now) {
+func (s *scheduler) stalledHandBack(key string, h *hostState, now time.Time) time.Duration {
+	if !s.stalled(key, h, now) {
 		return s.tick
 	}
 	return min(max(s.tick, now.Sub(h.progress)), stalledHandBackMax)
@@ -157,7 +171,7 @@ func (s *scheduler) free() int { return s.capacity() - s.held() }
 func (s *scheduler) room(key string, h *hostState, now time.Time) int {
 	limit := s.limit(key)
 	switch {
-	case stalled(h, now):
+	case s.stalled(key, h, now):
 		return limit
 	case limit < s.perHost:
 		return queueDepth * limit
@@ -211,7 +225,7 @@ func (s *scheduler) queue(claimed []store.Claimed, out []store.Outcome) (int, []
 			// churn the outbox.
 			delay := min(s.tick, releaseDelay)
 			if ht.slow {
-				delay = s.stalledHandBack(h, now)
+				delay = s.stalledHandBack(key, h, now)
 			}
 			out = append(out, released(c, now.Add(delay)))
 			continue
@@ -239,7 +253,7 @@ func (s *scheduler) trim(out []store.Outcome) (int, []store.Outcome) {
 	now := s.now()
 	n := 0
 	for key, h := range s.hosts {
-		if h.parked < h.inFlight && s.parked < s.parkMax && stalled(h, now) {
+		if h.parked < h.inFlight && s.parked < s.parkMax && s.stalled(key, h, now) {
 			k := min(h.inFlight-h.parked, s.parkMax-s.parked)
 			h.parked += k
 			s.parked += k
@@ -248,7 +262,7 @@ func (s *scheduler) trim(out []store.Outcome) (int, []store.Outcome) {
 			c := h.queue[len(h.queue)-1]
 			h.queue[len(h.queue)-1] = store.Claimed{} // the array stays: it holds no target
 			h.queue = h.queue[:len(h.queue)-1]
-			out = append(out, released(c, now.Add(s.stalledHandBack(h, now))))
+			out = append(out, released(c, now.Add(s.stalledHandBack(key, h, now))))
 			s.queued--
 			n++
 		}

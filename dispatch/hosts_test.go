@@ -131,6 +131,53 @@ func TestSchedulerTrimsStalledHost(t *testing.T) {
 	is.Equal(s.room("a:1", s.hosts["a:1"], clock.now()), 32)
 }
 
+// TestSchedulerSlowHostStallsLater: a host whose calls are known to take 300 ms
+// counts as stalled only after twice that with none finishing, not after
+// stallAfter: between two rounds of its calls it keeps its queue and its calls
+// their workers. One known to take longer still stalls by hangAfter, and one of
+// unknown speed after stallAfter, as does a hanging one, whose calls' time is how
+// long they got no answer.
+func TestSchedulerSlowHostStallsLater(t *testing.T) {
+	is := is.New(t)
+	clock := &stepClock{t: time.Date(2024, 3, 1, 12, 0, 0, 0, time.UTC)}
+	s := newScheduler(8, 2, time.Second, clock.now) // hostQueueMax 16
+	s.speed["slow:1"] = 300 * time.Millisecond
+	s.speed["slower:1"] = 5 * time.Second
+	s.speed["dead:1"] = 20 * time.Second // its calls timed out
+	s.hanging["dead:1"] = struct{}{}     // (one at a time)
+	s.queue(append(append(append(claimsFor(1, 10, "slow:1"), claimsFor(11, 10, "slower:1")...), claimsFor(21, 10, "new:1")...), claimsFor(31, 10, "dead:1")...), nil)
+	for range 7 {
+		_, _, ok := s.take()
+		is.True(ok) // each host's 2 calls start, dead:1's one
+	}
+	trimmed := func() map[string]int {
+		_, back := s.trim(nil)
+		n := map[string]int{}
+		for _, o := range back {
+			n[map[int64]string{0: "slow:1", 1: "slower:1", 2: "new:1", 3: "dead:1"}[(o.DeliveryID-1)/10]]++
+		}
+		return n
+	}
+
+	clock.t = clock.t.Add(stallAfter + time.Millisecond)
+	is.Equal(trimmed(), map[string]int{"new:1": 8 - 2, "dead:1": 8 - 1 - 1}) // only the host of unknown speed and the hanging one have stalled
+	is.Equal(s.parked, 3)                                                    // and only their calls are parked
+	is.Equal(s.hosts["slow:1"].parked, 0)
+
+	clock.t = clock.t.Add(599*time.Millisecond - stallAfter) // 600 ms with no call finished: twice slow:1's
+	is.Equal(len(trimmed()), 0)
+	clock.t = clock.t.Add(time.Millisecond)
+	is.Equal(trimmed(), map[string]int{"slow:1": 8 - 2}) // now it has stalled too
+	is.Equal(s.hosts["slow:1"].parked, 2)
+	is.Equal(s.hosts["slower:1"].parked, 0)
+
+	clock.t = clock.t.Add(hangAfter - 601*time.Millisecond)
+	is.Equal(len(trimmed()), 0)
+	clock.t = clock.t.Add(time.Millisecond)
+	is.Equal(trimmed(), map[string]int{"slower:1": 8 - 2}) // by hangAfter, however slow it is known to be
+	is.Equal(s.parked, 7)
+}
+
 // TestSchedulerParksStalledHosts: the calls of hosts that stall take no worker once
 // a trim has parked them (at most parkMax of them), so another host's rows start;
 // a call that got no answer for longer than hangAfter leaves its host one call at
