@@ -147,16 +147,32 @@ func (s *scheduler) stalled(key string, h *hostState, now time.Time) bool {
 }
 
 // stalledHandBack is how long a row that host h cannot take waits before it is
-// due again: a tick, or, once the host has stalled, as long as it has been
-// stalled, up to stalledHandBackMax. A host that has stopped answering (its calls
+// due again: a tick, or as long as the host takes to work through its queue
+// (queueTime) if that is longer, or, once the host has stalled, as long as it has
+// been stalled, up to stalledHandBackMax. A host that has stopped answering (its calls
 // wait out delivery.timeout) then has its rows claimed and handed back every few
 // seconds, not at every turn, where they came first in each claim (the oldest
 // due) and took its place from other hosts' rows.
 func (s *scheduler) stalledHandBack(key string, h *hostState, now time.Time) time.Duration {
 	if !s.stalled(key, h, now) {
-		return s.tick
+		return max(s.tick, s.queueTime(key, h))
 	}
 	return min(max(s.tick, now.Sub(h.progress)), stalledHandBackMax)
+}
+
+// queueTime is about how long host key (h) takes to work through the rows it has
+// queued, at its average call and its limit of calls at once, up to
+// stalledHandBackMax; 0 for a host whose speed is not known. A row such a host
+// cannot take is due again then rather than a tick later: a backlog for a host
+// whose calls take 300 ms was claimed and handed back 22,680 times in 15 s for
+// 392 deliveries, each of its rows at every turn, though the host could take none
+// of them for seconds.
+func (s *scheduler) queueTime(key string, h *hostState) time.Duration {
+	speed := s.speed[key]
+	if speed <= 0 {
+		return 0
+	}
+	return min(time.Duration(len(h.queue))*speed/time.Duration(s.limit(key)), stalledHandBackMax)
 }
 
 // free is how many more rows the next turn may claim.

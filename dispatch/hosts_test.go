@@ -457,3 +457,29 @@ func TestSchedulerStalledHandBack(t *testing.T) {
 	s.done("a:1", time.Millisecond, false)      // a call ends: the host moves again
 	is.Equal(handBack(400), releaseDelay)       // and, quick now, gets its rows back shortly
 }
+
+// TestSchedulerSlowHostHandsBackForItsQueue: the rows a slow host cannot take (its
+// calls known to take 300 ms) are due again once it has worked through its queue,
+// not a tick later, so a backlog for it is not claimed and handed back at every
+// turn; a quick host's, a tick later; never later than stalledHandBackMax.
+func TestSchedulerSlowHostHandsBackForItsQueue(t *testing.T) {
+	is := is.New(t)
+	clock := &stepClock{t: time.Date(2024, 3, 1, 12, 0, 0, 0, time.UTC)}
+	s := newScheduler(4, 2, 200*time.Millisecond, clock.now) // hostQueueMax 16
+	s.speed["slow:1"] = 300 * time.Millisecond
+	s.speed["quick:1"] = time.Millisecond
+	s.speed["dead:1"] = time.Minute
+	for _, tt := range []struct {
+		host string
+		want time.Duration
+	}{
+		{"slow:1", 16 * 300 * time.Millisecond / 2}, // 16 queued, 2 at a time: 2.4 s
+		{"quick:1", 200 * time.Millisecond},         // a tick
+		{"dead:1", stalledHandBackMax},              // at most
+	} {
+		s.queue(claimsFor(1, 40, tt.host), nil) // fills its room
+		_, back := s.queue(claimsFor(100, 3, tt.host), nil)
+		is.Equal(len(back), 3)                          // handed back: the host is full
+		is.Equal(back[0].RetryAt.Sub(clock.t), tt.want) // due again then
+	}
+}
