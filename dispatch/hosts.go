@@ -37,10 +37,10 @@ const parkedPerWorker = 4
 // due again.
 const releaseDelay = 100 * time.Millisecond
 
-// stalledHandBackMax bounds how long a row handed back by a host that has stalled
-// waits before it is due again (stalledHandBack): the longest a host that answers
-// again waits for its rows.
-const stalledHandBackMax = 5 * time.Second
+// handBackMax bounds how long a row a host cannot take waits before it is due
+// again (handBackDelay): the longest a host that answers again, or works through
+// its queue sooner than its average call says, waits for its rows.
+const handBackMax = 5 * time.Second
 
 // speedHosts bounds how many hosts' speeds the scheduler remembers; past it, it
 // forgets them all and learns again.
@@ -146,23 +146,23 @@ func (s *scheduler) stalled(key string, h *hostState, now time.Time) bool {
 	return now.Sub(h.progress) > after
 }
 
-// stalledHandBack is how long a row that host h cannot take waits before it is
+// handBackDelay is how long a row that host h cannot take waits before it is
 // due again: a tick, or as long as the host takes to work through its queue
 // (queueTime) if that is longer, or, once the host has stalled, as long as it has
-// been stalled, up to stalledHandBackMax. A host that has stopped answering (its calls
+// been stalled, up to handBackMax. A host that has stopped answering (its calls
 // wait out delivery.timeout) then has its rows claimed and handed back every few
 // seconds, not at every turn, where they came first in each claim (the oldest
 // due) and took its place from other hosts' rows.
-func (s *scheduler) stalledHandBack(key string, h *hostState, now time.Time) time.Duration {
+func (s *scheduler) handBackDelay(key string, h *hostState, now time.Time) time.Duration {
 	if !s.stalled(key, h, now) {
 		return max(s.tick, s.queueTime(key, h))
 	}
-	return min(max(s.tick, now.Sub(h.progress)), stalledHandBackMax)
+	return min(max(s.tick, now.Sub(h.progress)), handBackMax)
 }
 
 // queueTime is about how long host key (h) takes to work through the rows it has
 // queued, at its average call and its limit of calls at once, up to
-// stalledHandBackMax; 0 for a host whose speed is not known. A row such a host
+// handBackMax; 0 for a host whose speed is not known. A row such a host
 // cannot take is due again then rather than a tick later: a backlog for a host
 // whose calls take 300 ms was claimed and handed back 22,680 times in 15 s for
 // 392 deliveries, each of its rows at every turn, though the host could take none
@@ -172,7 +172,7 @@ func (s *scheduler) queueTime(key string, h *hostState) time.Duration {
 	if speed <= 0 {
 		return 0
 	}
-	return min(time.Duration(len(h.queue))*speed/time.Duration(s.limit(key)), stalledHandBackMax)
+	return min(time.Duration(len(h.queue))*speed/time.Duration(s.limit(key)), handBackMax)
 }
 
 // free is how many more rows the next turn may claim.
@@ -236,12 +236,13 @@ func (s *scheduler) queue(claimed []store.Claimed, out []store.Outcome) (int, []
 			// The host is saturated: hand the row back untouched, behind the others,
 			// so a slow receiver cannot take capacity that other hosts could use. A
 			// host that only filled up in this turn gets it back shortly, so a brief
-			// imbalance leaves no tail of late deliveries; a slow one's wait a tick,
-			// and a stalled one's longer (stalledHandBack), so a dead host does not
-			// churn the outbox.
+			// imbalance leaves no tail of late deliveries; a slow one's wait a tick or
+			// until it has worked through its queue, and a stalled one's as long as
+			// it has stalled (handBackDelay), so a slow or dead host does not churn
+			// the outbox.
 			delay := min(s.tick, releaseDelay)
 			if ht.slow {
-				delay = s.stalledHandBack(key, h, now)
+				delay = s.handBackDelay(key, h, now)
 			}
 			out = append(out, released(c, now.Add(delay)))
 			continue
@@ -262,7 +263,7 @@ func (s *scheduler) queue(claimed []store.Claimed, out []store.Outcome) (int, []
 }
 
 // trim parks the calls of hosts that have stalled, and hands back (a tick later,
-// or longer: stalledHandBack) what a host holds queued beyond its room: a host that has stalled keeps one round
+// or longer: handBackDelay) what a host holds queued beyond its room: a host that has stalled keeps one round
 // of calls, so no queued row outlives its lease. It appends the rows handed back to
 // out and returns how many, and out; s.parked tells how many calls are parked.
 func (s *scheduler) trim(out []store.Outcome) (int, []store.Outcome) {
@@ -278,7 +279,7 @@ func (s *scheduler) trim(out []store.Outcome) (int, []store.Outcome) {
 			c := h.queue[len(h.queue)-1]
 			h.queue[len(h.queue)-1] = store.Claimed{} // the array stays: it holds no target
 			h.queue = h.queue[:len(h.queue)-1]
-			out = append(out, released(c, now.Add(s.stalledHandBack(key, h, now))))
+			out = append(out, released(c, now.Add(s.handBackDelay(key, h, now))))
 			s.queued--
 			n++
 		}

@@ -430,7 +430,7 @@ func countRows(model map[string][]int64) int {
 
 // TestSchedulerStalledHandBack: the rows a host that has stalled cannot take wait
 // as long as it has stalled before they are due again (a tick at least, and
-// stalledHandBackMax at most), so a host that stopped answering does not have its
+// handBackMax at most), so a host that stopped answering does not have its
 // rows claimed and handed back at every turn; once a call to it finishes, as before.
 func TestSchedulerStalledHandBack(t *testing.T) {
 	is := is.New(t)
@@ -453,15 +453,15 @@ func TestSchedulerStalledHandBack(t *testing.T) {
 	is.Equal(handBack(200), 3*time.Second) // stalled for 3 s: 3 s
 	clock.t = clock.t.Add(time.Minute)
 	s.trim(nil)
-	is.Equal(handBack(300), stalledHandBackMax) // at most stalledHandBackMax
-	s.done("a:1", time.Millisecond, false)      // a call ends: the host moves again
-	is.Equal(handBack(400), releaseDelay)       // and, quick now, gets its rows back shortly
+	is.Equal(handBack(300), handBackMax)   // at most handBackMax
+	s.done("a:1", time.Millisecond, false) // a call ends: the host moves again
+	is.Equal(handBack(400), releaseDelay)  // and, quick now, gets its rows back shortly
 }
 
 // TestSchedulerSlowHostHandsBackForItsQueue: the rows a slow host cannot take (its
 // calls known to take 300 ms) are due again once it has worked through its queue,
 // not a tick later, so a backlog for it is not claimed and handed back at every
-// turn; a quick host's, a tick later; never later than stalledHandBackMax.
+// turn; a quick host's, a tick later; never later than handBackMax.
 func TestSchedulerSlowHostHandsBackForItsQueue(t *testing.T) {
 	is := is.New(t)
 	clock := &stepClock{t: time.Date(2024, 3, 1, 12, 0, 0, 0, time.UTC)}
@@ -475,7 +475,7 @@ func TestSchedulerSlowHostHandsBackForItsQueue(t *testing.T) {
 	}{
 		{"slow:1", 16 * 300 * time.Millisecond / 2}, // 16 queued, 2 at a time: 2.4 s
 		{"quick:1", 200 * time.Millisecond},         // a tick
-		{"dead:1", stalledHandBackMax},              // at most
+		{"dead:1", handBackMax},                     // at most
 	} {
 		s.queue(claimsFor(1, 40, tt.host), nil) // fills its room
 		_, back := s.queue(claimsFor(100, 3, tt.host), nil)
