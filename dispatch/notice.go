@@ -40,11 +40,15 @@ func newToldOwners() *toldOwners {
 func (t *toldOwners) mail(to string, now time.Time) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	to = strings.ToLower(to)
-	if _, _, seen := t.addrs.get(to, now); seen {
+	return firstIn(t.addrs, strings.ToLower(to), now)
+}
+
+// firstIn reports whether k is not in r as of now, and notes it there.
+func firstIn[K comparable](r *recent[K, struct{}], k K, now time.Time) bool {
+	if _, _, seen := r.get(k, now); seen {
 		return false
 	}
-	t.addrs.set(to, struct{}{}, now)
+	r.set(k, struct{}{}, now)
 	return true
 }
 
@@ -68,11 +72,7 @@ func (t *toldOwners) untell(id int64) {
 func (t *toldOwners) tell(id int64, now time.Time) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if _, _, seen := t.subs.get(id, now); seen {
-		return false
-	}
-	t.subs.set(id, struct{}{}, now)
-	return true
+	return firstIn(t.subs, id, now)
 }
 
 // noticeError is a notice's error as the log may show it: the SMTP server's answer
