@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	mail "github.com/wneessen/go-mail"
@@ -299,11 +300,29 @@ func sendMail(ctx context.Context, o EmailOptions, timeout time.Duration, m *mai
 	// The relay's address as a dialer reads it: go-mail's own ("%s:%d") has no
 	// brackets around an IPv6 address ("::1:25").
 	relay := net.JoinHostPort(host, strconv.Itoa(port))
+	// The connection is closed when the send ends, however it ends: go-mail leaves
+	// it open when the session fails after the greeting (EHLO, STARTTLS) or
+	// its QUIT does (a relay that went silent), for the relay to hold until its
+	// own timeout and hookd until the garbage collector finds it.
+	var dialled struct {
+		sync.Mutex
+		conns []net.Conn
+	}
+	defer func() {
+		dialled.Lock()
+		defer dialled.Unlock()
+		for _, c := range dialled.conns {
+			c.Close()
+		}
+	}()
 	opts = append(opts, mail.WithDialContextFunc(func(ctx context.Context, network, _ string) (net.Conn, error) {
 		nc, err := (&net.Dialer{}).DialContext(ctx, network, relay)
 		if err != nil {
 			return nil, err
 		}
+		dialled.Lock()
+		dialled.conns = append(dialled.conns, nc)
+		dialled.Unlock()
 		c := &smtpConn{Conn: nc, end: end, left: smtpAnswers}
 		c.SetDeadline(end)
 		if !implicit {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -13,6 +14,7 @@ import (
 	"github.com/matryer/is"
 	mail "github.com/wneessen/go-mail"
 
+	"hookd/smtptest"
 	"hookd/store"
 )
 
@@ -304,4 +306,79 @@ func TestSendMailTimeoutNamesRelayEndOnly(t *testing.T) {
 		t.Errorf("error names hookd's end of the connection (port %s): %q", port, text)
 	}
 	is.True(strings.Contains(text, "read tcp "+srv.ln.Addr().String()+": i/o timeout")) // the relay's end
+}
+
+// TestSendMailRelayFaults: a relay that is slow at any stage of a session (past
+// the call's timeout), turns hookd away at its greeting (421), hangs up partway
+// through the message, or offers STARTTLS and then fails or stalls its handshake
+// ends the call within its timeout, with an error that says what happened (an
+// answer for a reply, none for silence), no message taken, and nothing left
+// behind: no connection open at the relay (go-mail leaves one open when a session
+// fails after the greeting, or its QUIT does), no goroutine in hookd.
+func TestSendMailRelayFaults(t *testing.T) {
+	const timeout = 250 * time.Millisecond
+	const slow = time.Second // each slow answer, well past the timeout
+	before := runtime.NumGoroutine()
+	for _, tc := range []struct {
+		name     string
+		tls      bool
+		set      func(s *smtptest.Server)
+		want     string // in the error
+		answered bool   // the relay's reply, not a silence or a broken connection
+	}{
+		{"slow greeting", false, func(s *smtptest.Server) { s.SetDelay(smtptest.Greeting, slow) }, "i/o timeout", false},
+		{"slow MAIL", false, func(s *smtptest.Server) { s.SetDelay(smtptest.Mail, slow) }, "MAIL FROM command: read tcp ", false},
+		{"slow RCPT", false, func(s *smtptest.Server) { s.SetDelay(smtptest.Rcpt, slow) }, "RCPT TO command: read tcp ", false},
+		{"slow DATA", false, func(s *smtptest.Server) { s.SetDelay(smtptest.Data, slow) }, "DATA command: read tcp ", false},
+		{"slow final dot", false, func(s *smtptest.Server) { s.SetDelay(smtptest.Dot, slow) }, "closing SMTP DATA writer: read tcp ", false},
+		{"421 at greeting", false, func(s *smtptest.Server) {
+			s.SetReply(smtptest.Greeting, 421, []int{4, 3, 2}, "Service not available, closing transmission channel")
+		}, `421 "4.3.2 Service not available`, true},
+		{"gone mid-DATA", false, func(s *smtptest.Server) { s.SetDropInData(true) }, "closing SMTP DATA writer: EOF", false},
+		{"STARTTLS broken", true, func(s *smtptest.Server) { s.SetReply(smtptest.Handshake, 454, nil, "no certificate") }, "tls: internal error", false},
+		{"STARTTLS stalled", true, func(s *smtptest.Server) { s.SetDelay(smtptest.Handshake, slow) }, "i/o timeout", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			is := is.New(t)
+			var srv *smtptest.Server
+			o := EmailOptions{From: "hookd@uni.example"}
+			if tc.tls {
+				srv = smtptest.NewTLSServer(t, "", "", smtptest.StartTLS)
+				o.StartTLS, o.roots = true, srv.Roots
+			} else {
+				srv = smtptest.NewServer(t, "", "")
+			}
+			o.Addr = srv.Addr
+			tc.set(srv)
+			t0 := time.Now()
+			err := sendMail(context.Background(), o, timeout, testMessage(t))
+			took := time.Since(t0)
+			is.True(err != nil)
+			if took > timeout+200*time.Millisecond {
+				t.Errorf("took %v, past its timeout of %v", took, timeout)
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %q; want it to say %q", err, tc.want)
+			}
+			is.Equal(smtpAnswered(err), tc.answered)
+			is.True(!refusedForGood(err))
+			if tc.name != "slow final dot" {
+				is.Equal(len(srv.Messages()), 0) // nothing taken
+			} // (a relay that answers its final dot too late may have taken it: the next try carries the same Message-ID)
+			// The relay's session ends once its slow answer finds hookd gone, or at
+			// once: not at the relay's own read timeout (10 s).
+			for end := time.Now().Add(slow + 2*time.Second); srv.Sessions() > 0; time.Sleep(20 * time.Millisecond) {
+				if time.Now().After(end) {
+					t.Fatalf("%d sessions still open at the relay, %v after the call ended", srv.Sessions(), time.Since(t0)-took)
+				}
+			}
+		})
+	}
+	// Every server is closed: hookd has nothing left running either.
+	for end := time.Now().Add(5 * time.Second); runtime.NumGoroutine() > before; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(end) {
+			buf := make([]byte, 1<<20)
+			t.Fatalf("%d goroutines, %d before:\n%s", runtime.NumGoroutine(), before, buf[:runtime.Stack(buf, true)])
+		}
+	}
 }

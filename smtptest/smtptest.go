@@ -10,6 +10,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"errors"
+	"fmt"
 	"io"
 	"log"
 	"math/big"
@@ -48,6 +49,81 @@ type Server struct {
 	inData, peak atomic.Int64 // messages being taken now (DATA), and the most at once
 	dataDelay    atomic.Int64 // how long DATA waits before it takes a message
 	refuse       atomic.Bool  // refuse every message (SetRefuse)
+	open         atomic.Int64 // connections open now (Sessions)
+
+	faultMu sync.Mutex
+	delays  map[Stage]time.Duration
+	replies map[Stage]*smtp.SMTPError
+	drop    bool // DropInData
+}
+
+// Stage is a point of a session where the server can be made slow (SetDelay) or
+// answer otherwise than it would (SetReply).
+type Stage int
+
+const (
+	Greeting  Stage = iota // the server's first line
+	Mail                   // the answer to MAIL FROM
+	Rcpt                   // the answer to RCPT TO
+	Data                   // the answer to DATA (354, go on)
+	Dot                    // the answer to the message's final dot
+	Handshake              // the TLS handshake after STARTTLS (a server of NewTLSServer's StartTLS)
+)
+
+// SetDelay makes the server wait d before its answer at stage st (at Handshake,
+// before its side of the handshake).
+func (s *Server) SetDelay(st Stage, d time.Duration) {
+	s.faultMu.Lock()
+	defer s.faultMu.Unlock()
+	if s.delays == nil {
+		s.delays = map[Stage]time.Duration{}
+	}
+	s.delays[st] = d
+}
+
+// SetReply makes the server answer code, enhanced (RFC 3463; nil for none) and
+// text at stage st, until it is set again with code 0: at Greeting it greets so
+// and hangs up (421 is a server that will not serve now), at Mail, Rcpt and Dot
+// it refuses the sender, the recipient or the message. At Handshake, any code
+// breaks the handshake: the server advertises STARTTLS, says 220 to it, and then
+// fails its side of the handshake.
+func (s *Server) SetReply(st Stage, code int, enhanced []int, text string) {
+	s.faultMu.Lock()
+	defer s.faultMu.Unlock()
+	if s.replies == nil {
+		s.replies = map[Stage]*smtp.SMTPError{}
+	}
+	if code == 0 {
+		delete(s.replies, st)
+		return
+	}
+	e := &smtp.SMTPError{Code: code, EnhancedCode: smtp.NoEnhancedCode, Message: text}
+	if len(enhanced) == 3 {
+		e.EnhancedCode = smtp.EnhancedCode{enhanced[0], enhanced[1], enhanced[2]}
+	}
+	s.replies[st] = e
+}
+
+// SetDropInData makes the server hang up partway through each message, after its
+// first bytes, without an answer.
+func (s *Server) SetDropInData(on bool) {
+	s.faultMu.Lock()
+	defer s.faultMu.Unlock()
+	s.drop = on
+}
+
+// Sessions is how many connections to the server are open now: a client that
+// leaves none behind has none open once it is done (and the server done with it).
+func (s *Server) Sessions() int { return int(s.open.Load()) }
+
+// fault is what the server is set to do at stage st: wait, then answer with the
+// reply when there is one.
+func (s *Server) fault(st Stage) *smtp.SMTPError {
+	s.faultMu.Lock()
+	d, reply := s.delays[st], s.replies[st]
+	s.faultMu.Unlock()
+	time.Sleep(d)
+	return reply
 }
 
 // SetRefuse makes the server refuse each message (451 at MAIL) while on.
@@ -105,9 +181,17 @@ func start(tb testing.TB, s *Server, mode string) *Server {
 	if err != nil {
 		tb.Fatalf("smtptest: listen: %v", err)
 	}
+	ln = &listener{Listener: ln, srv: s} // under TLS: it counts connections, and sees what goes out before TLS
 	switch mode {
 	case "starttls":
-		srv.TLSConfig = s.tls
+		srv.TLSConfig = s.tls.Clone()
+		srv.TLSConfig.GetCertificate = func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+			if err := s.fault(Handshake); err != nil {
+				return nil, err
+			}
+			return &s.tls.Certificates[0], nil
+		}
+		srv.TLSConfig.Certificates = nil
 	case "implicit":
 		ln = tls.NewListener(ln, s.tls)
 	}
@@ -115,6 +199,65 @@ func start(tb testing.TB, s *Server, mode string) *Server {
 	go srv.Serve(ln)
 	tb.Cleanup(func() { srv.Close() })
 	return s
+}
+
+// listener counts the server's open connections, and makes the greeting and the
+// answer to DATA late or, for the greeting, another (SetDelay, SetReply): go-smtp
+// writes both itself. It sees the connection under TLS, so the answer to DATA is
+// made late on a server without TLS only.
+type listener struct {
+	net.Listener
+	srv *Server
+}
+
+func (l *listener) Accept() (net.Conn, error) {
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		l.srv.open.Add(1)
+		wc := &conn{Conn: c, srv: l.srv}
+		l.srv.faultMu.Lock()
+		reply := l.srv.replies[Greeting]
+		l.srv.faultMu.Unlock()
+		if reply == nil {
+			return wc, nil
+		}
+		go func() { // a greeting that turns the client away, and no session
+			defer wc.Close()
+			wc.SetDeadline(time.Now().Add(10 * time.Second))
+			line := fmt.Sprintf("%d %s", reply.Code, reply.Message)
+			if e := reply.EnhancedCode; e != smtp.NoEnhancedCode {
+				line = fmt.Sprintf("%d %d.%d.%d %s", reply.Code, e[0], e[1], e[2], reply.Message)
+			}
+			io.WriteString(wc, line+"\r\n")
+		}()
+	}
+}
+
+// conn is a connection of the server's, counted until it is closed.
+type conn struct {
+	net.Conn
+	srv    *Server
+	writes atomic.Int64
+	closed sync.Once
+}
+
+func (c *conn) Write(p []byte) (int, error) {
+	switch {
+	case c.writes.Add(1) == 1: // the greeting
+		c.srv.fault(Greeting)
+	case len(p) >= 4 && string(p[:4]) == "354 ":
+		c.srv.fault(Data)
+	}
+	return c.Conn.Write(p)
+}
+
+func (c *conn) Close() error {
+	err := c.Conn.Close()
+	c.closed.Do(func() { c.srv.open.Add(-1) })
+	return err
 }
 
 // certificate makes a self-signed certificate for 127.0.0.1 and localhost, and the
@@ -186,6 +329,9 @@ func (s *session) Auth(string) (sasl.Server, error) {
 }
 
 func (s *session) Mail(from string, _ *smtp.MailOptions) error {
+	if err := s.srv.fault(Mail); err != nil {
+		return err
+	}
 	if s.srv.refuse.Load() {
 		return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "try again later"}
 	}
@@ -197,6 +343,9 @@ func (s *session) Mail(from string, _ *smtp.MailOptions) error {
 }
 
 func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
+	if err := s.srv.fault(Rcpt); err != nil {
+		return err
+	}
 	s.msg.To = append(s.msg.To, to)
 	return nil
 }
@@ -207,9 +356,20 @@ func (s *session) Data(r io.Reader) error {
 	for p := s.srv.peak.Load(); n > p && !s.srv.peak.CompareAndSwap(p, n); p = s.srv.peak.Load() {
 	}
 	time.Sleep(time.Duration(s.srv.dataDelay.Load()))
+	s.srv.faultMu.Lock()
+	drop := s.srv.drop
+	s.srv.faultMu.Unlock()
+	if drop {
+		io.ReadFull(r, make([]byte, 16))
+		s.conn.Close() // gone partway through the message, without an answer
+		return errors.New("hung up")
+	}
 	b, err := io.ReadAll(r)
 	if err != nil {
 		return err
+	}
+	if err := s.srv.fault(Dot); err != nil {
+		return err // taken whole, then refused
 	}
 	s.msg.Data = string(b)
 	_, s.msg.TLS = s.conn.TLSConnectionState()
