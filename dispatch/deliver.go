@@ -38,6 +38,10 @@ type result struct {
 	// refused is set for an e-mail whose recipient the SMTP server refused for good
 	// (a 5xx to RCPT TO): the address, not the relay, is at fault.
 	refused bool
+	// forGood is set for an e-mail the SMTP server refused for good, its recipient
+	// or the message itself (smtpRefusal): sent again as it is, it is refused
+	// again, so it is not retried.
+	forGood bool
 	// answered is set once the receiver (for an e-mail, the SMTP relay) answered
 	// the call, whatever it said: a status, a malformed one, or a relay's refusal.
 	answered bool

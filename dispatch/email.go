@@ -75,7 +75,8 @@ func (d *Dispatcher) sendEmail(ctx context.Context, c store.Claimed) result {
 
 	r.sending = true
 	if err := sendMail(ctx, o, d.opts.Timeout, m); err != nil {
-		r.refused = refusedForGood(err)
+		why := smtpRefusal(err)
+		r.refused, r.forGood = why == refusedRecipient, why != notForGood
 		r.answered = smtpAnswered(err)
 		return fail(err.Error())
 	}
@@ -133,52 +134,100 @@ func asciiDomain(addr string) (*netmail.Address, error) {
 	return a, nil
 }
 
-// refusedForGood reports whether a send failed because the server refused the
-// recipient for good: a 5xx to RCPT TO about the recipient's address. (go-mail
-// calls any error there not starting with '4' permanent, a dropped connection or a
-// timeout too.) A relay that refuses hookd itself answers every recipient alike,
-// and counting that against each organisation's address would switch off every
-// organisation's e-mail: it is the relay's fault, retried until it is mended.
-//
-// Only the server's own answer is read (not the addresses go-mail adds, with
-// anything between < and > taken out). In this order:
+// refusal is what a send's refusal by the SMTP server is about, as it decides what
+// becomes of the delivery.
+type refusal int
+
+const (
+	// notForGood: no refusal for good. A 4xx, no answer, a lost connection; or a
+	// 5xx that refuses hookd itself, the same for every message (its sender
+	// address, relaying for it, its authentication, its host), or a full mailbox:
+	// the relay's set-up or the mailbox's state, mended without the message
+	// changing. Retried until give_up_after; counting it against each
+	// organisation's address would switch off every organisation's e-mail at once.
+	notForGood refusal = iota
+	// refusedRecipient: a 5xx about the recipient's address. The delivery ends,
+	// and the refusal counts toward switching the organisation's e-mail off.
+	refusedRecipient
+	// refusedMessage: a 5xx about this message (its size, its content: at the
+	// final dot, 552 "exceeded storage allocation" or 554 "transaction failed").
+	// Sending it again as it is gets the same answer: the delivery ends.
+	refusedMessage
+)
+
+// smtpRefusal reads a failed send's error as the server's refusal. (go-mail calls
+// any error not starting with '4' permanent, a dropped connection or a timeout
+// too.) Only the server's own answer is read (not the addresses and message id
+// go-mail adds, with anything between < and > taken out). A 5xx (RFC 5321: a
+// permanent answer), by where it came and what it says:
 //   - about hookd's own sender address (RFC 3463 X.1.0, X.1.7, X.1.8, or an answer
-//     that speaks of the sender: Postfix refuses a sender at RCPT TO), or a
-//     refusal to relay ("Relay access denied") or of authentication: not the
-//     recipient's;
-//   - an enhanced status code of class 5.1 (bad mailbox, bad domain, moved) or
-//     5.2.1 (mailbox disabled): the recipient's, for good;
-//   - an answer that speaks of the recipient ("Recipient address rejected", under
-//     5.7.1 or Exchange's 5.4.1, "no such user"; not RFC 5321's "mailbox
-//     unavailable", its words for any 550, a policy's too): the recipient's, for good;
-//   - any other enhanced code (5.2.2 mailbox full, 5.3, 5.4, 5.5, 5.7 policy), or
-//     no code and a mention of relaying: not;
-//   - no enhanced code: 550, 551 and 553 are taken at their word.
-func refusedForGood(err error) bool {
+//     that speaks of the sender: Postfix refuses a sender at RCPT TO), a refusal
+//     to relay ("Relay access denied"), of authentication or of hookd's host:
+//     notForGood, wherever it came;
+//   - at MAIL FROM, which names hookd's sender: notForGood, unless its enhanced
+//     code is a message's (X.3.4 too big, X.6.x its content or form);
+//   - at RCPT TO: an enhanced status code of class 5.1 (bad mailbox, bad domain,
+//     moved) or 5.2.1 (mailbox disabled), or an answer that speaks of the
+//     recipient ("Recipient address rejected", under 5.7.1 or Exchange's 5.4.1,
+//     "no such user"; not RFC 5321's "mailbox unavailable", its words for any
+//     550, a policy's too), or no enhanced code and a bare 550, 551 or 553:
+//     refusedRecipient; a message's code: refusedMessage; anything else (5.2.2
+//     mailbox full, 5.3, 5.4, 5.5, 5.7 policy, or no code and a mention of
+//     relaying): notForGood;
+//   - to DATA or at the final dot, where the server has the message: the
+//     recipient's as at RCPT TO when it speaks of the recipient or has its code,
+//     notForGood for a full mailbox (5.2.2) or a mention of relaying without a
+//     code, and else refusedMessage (552, 554, 550 content rejected, 5.7.1 spam).
+func smtpRefusal(err error) refusal {
 	var se *mail.SendError
-	if !errors.As(err, &se) || se.Reason != mail.ErrSMTPRcptTo || se.ErrorCode() < 500 || se.ErrorCode() > 599 {
-		return false
+	if !errors.As(err, &se) || se.ErrorCode() < 500 || se.ErrorCode() > 599 {
+		return notForGood
 	}
 	reply, _, _ := strings.Cut(se.Error(), ", affected recipient(s): ")
+	reply, _, _ = strings.Cut(reply, ", affected message ID: ")
 	reply = strings.ToLower(bracketed.ReplaceAllString(reply, "<>"))
 	code := se.EnhancedStatusCode()
 	if m := replyCode.FindStringSubmatch(reply); code == "" && m != nil {
 		code = m[1]
 	}
-	switch {
-	case code == "5.1.0" || code == "5.1.7" || code == "5.1.8" || aboutHookd.MatchString(reply):
-		return false
-	case strings.HasPrefix(code, "5.1.") || code == "5.2.1" || aboutRecipient.MatchString(reply):
-		return true
-	case code != "" || aboutRelay.MatchString(reply):
-		return false
+	ofMessage := code == "5.3.4" || strings.HasPrefix(code, "5.6.")
+	ofRecipient := strings.HasPrefix(code, "5.1.") || code == "5.2.1" || aboutRecipient.MatchString(reply)
+	if code == "5.1.0" || code == "5.1.7" || code == "5.1.8" || aboutHookd.MatchString(reply) {
+		return notForGood
 	}
-	switch se.ErrorCode() {
-	case 550, 551, 553:
-		return true
+	switch se.Reason {
+	case mail.ErrSMTPMailFrom:
+		if ofMessage {
+			return refusedMessage
+		}
+	case mail.ErrSMTPRcptTo:
+		switch {
+		case ofRecipient:
+			return refusedRecipient
+		case ofMessage:
+			return refusedMessage
+		case code != "" || aboutRelay.MatchString(reply):
+			return notForGood
+		}
+		switch se.ErrorCode() {
+		case 550, 551, 553:
+			return refusedRecipient
+		}
+	case mail.ErrSMTPData, mail.ErrSMTPDataClose:
+		switch {
+		case ofRecipient:
+			return refusedRecipient
+		case code == "5.2.2" || code == "" && aboutRelay.MatchString(reply):
+			return notForGood
+		}
+		return refusedMessage
 	}
-	return false
+	return notForGood
 }
+
+// refusedForGood reports whether a send failed because the server refused the
+// recipient for good (smtpRefusal): the address, not the relay, is at fault.
+func refusedForGood(err error) bool { return smtpRefusal(err) == refusedRecipient }
 
 // smtpAnswered reports whether a send that failed got an answer from the SMTP
 // server: a reply with a code, at any step (a refusal of the recipient, of the
@@ -197,11 +246,11 @@ var (
 	bracketed = regexp.MustCompile(`<[^>]*>`)
 	// replyCode is the enhanced status code (RFC 3463) that follows a reply's code.
 	replyCode = regexp.MustCompile(`\b[45]\d\d[ -]"?([45]\.\d{1,3}\.\d{1,3})\b`)
-	// aboutHookd is an answer about hookd's side: its sender address, a relay's
-	// refusal to relay for it (in the phrases servers use: "relay" alone is often
-	// a host's name, or Postfix's "relay recipient table" of known recipients), or
-	// its authentication.
-	aboutHookd = regexp.MustCompile(`\bsender\b|relay access denied|\brelaying (is )?(denied|not (allowed|permitted))|\brelay not permitted|\bunable to relay|\bnot permitted to relay|we do not relay|allowed rcpthosts|authenticat|\bauth(entication)? required\b`)
+	// aboutHookd is an answer about hookd's side: its sender address, its host
+	// (Postfix's "Client host rejected"), a relay's refusal to relay for it (in the
+	// phrases servers use: "relay" alone is often a host's name, or Postfix's
+	// "relay recipient table" of known recipients), or its authentication.
+	aboutHookd = regexp.MustCompile(`\bsender\b|\bclient host\b|relay access denied|\brelaying (is )?(denied|not (allowed|permitted))|\brelay not permitted|\bunable to relay|\bnot permitted to relay|we do not relay|allowed rcpthosts|authenticat|\bauth(entication)? required\b`)
 	// aboutRelay is a mention of relaying in an answer without an enhanced code
 	// that says nothing of the recipient: taken as the relay's matter.
 	aboutRelay = regexp.MustCompile(`\brelay(ing)?(\.?([^.\w-]|$))`) // the word (a sentence's end too), not a host named relay.…
@@ -372,7 +421,7 @@ func mailError(addr string, err error) error {
 var hookdEnd = regexp.MustCompile(`\b(tcp[46]?) (?:\[[0-9A-Za-z:.%_-]+\]|[0-9.]+):\d+->`)
 
 // sendError is a failed send's error in the words the attempt log keeps, with the
-// error it was made from in its chain (refusedForGood reads it).
+// error it was made from in its chain (smtpRefusal reads it).
 type sendError struct {
 	text string
 	err  error

@@ -143,7 +143,7 @@ func TestRefusedEmailIsAnAnswer(t *testing.T) {
 	d.ConfigureHub(dispatch.HubOptions{Email: dispatch.EmailOptions{Addr: relay, From: "hookd@uni.example"}})
 	is.Equal(e.tick(d), 1)
 	dl := e.only()
-	is.Equal(dl.StateName(), "failed")                                  // refused
+	is.Equal(dl.StateName(), "dead")                                    // refused for good
 	is.True(strings.Contains(dl.LastError, `550 "5.1.1 user unknown"`)) // the relay answered
 	host := (&store.Target{URL: "orcid@uni.example"}).Host()
 	is.Equal(dispatch.HostLimit(d, host), 4) // an answer: the e-mail keeps its limit

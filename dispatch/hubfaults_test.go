@@ -16,6 +16,7 @@ import (
 	"github.com/matryer/is"
 
 	"hookd/dispatch"
+	"hookd/smtptest"
 	"hookd/store"
 )
 
@@ -530,11 +531,12 @@ func TestEmailErrorOnOneLine(t *testing.T) {
 	gmail := &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "The email account that you tried to reach does not exist. Please try\n" +
 		"5.1.1 double-checking the recipient's email address for typos or\n5.1.1 unnecessary spaces. https://support.google.com/mail/?p=NoSuchUser"}
 	for name, tt := range map[string]struct {
-		rcpt *smtp.SMTPError
-		says []string
+		rcpt  *smtp.SMTPError
+		says  []string
+		state string
 	}{
-		"an answer of several lines": {gmail, []string{"550", "does not exist. Please try", "typos or", "unnecessary spaces"}},
-		"gone mid-message":           {nil, []string{"smtp 127.0.0.1:", "failed to close connection"}},
+		"an answer of several lines": {gmail, []string{"550", "does not exist. Please try", "typos or", "unnecessary spaces"}, "dead"}, // refused for good
+		"gone mid-message":           {nil, []string{"smtp 127.0.0.1:", "failed to close connection"}, "failed"},                       // to be tried again
 	} {
 		t.Run(name, func(t *testing.T) {
 			is := is.New(t)
@@ -553,7 +555,7 @@ func TestEmailErrorOnOneLine(t *testing.T) {
 			is.Equal(e.tick(d), 1)
 
 			dl := e.only()
-			is.Equal(dl.StateName(), "failed") // to be tried again
+			is.Equal(dl.StateName(), tt.state)
 			as := e.attempts(dl.ID)
 			is.Equal(len(as), 1)
 			for _, got := range []string{as[0].Error, dl.LastError} {
@@ -890,4 +892,133 @@ func TestUpstreamPageIn2xxNotRegistered(t *testing.T) {
 	ms, err = e.st.Members(context.Background(), org)
 	is.NoErr(err)
 	is.Equal(ms[0].Upstream, "registered")
+}
+
+// TestEmailRefusedForGood: a relay's answer decides what becomes of an
+// organisation's e-mail, as SMTP means it. A 5xx to the message (552 "exceeded
+// storage allocation" or 554 "transaction failed" at the final dot) or to its
+// recipient is permanent: the same message would get the same answer, so the
+// delivery is dead at once, its attempt quoting the answer (without the relay's
+// password, which the answer may echo), and a replay sends it once that is
+// mended. A 4xx, or no answer, is retried; so is a 5xx that refuses hookd itself
+// (its sender, relaying for it), which is every organisation's until the
+// operator mends it. None of them switches the organisation's e-mail off.
+func TestEmailRefusedForGood(t *testing.T) {
+	const pass = "S3cr3t-relay-pass"
+	for _, tc := range []struct {
+		name    string
+		set     func(m *smtptest.Server)
+		state   string // after the first try
+		quoted  string // in its attempt
+		refused bool   // refused for good, said so
+	}{
+		{"552 at the final dot", func(m *smtptest.Server) {
+			m.SetReply(smtptest.Dot, 552, []int{5, 3, 4}, "Message size exceeds fixed maximum message size, "+pass)
+		}, "dead", `552 "5.3.4 Message size exceeds fixed maximum message size`, true},
+		{"554 at the final dot", func(m *smtptest.Server) {
+			m.SetReply(smtptest.Dot, 554, nil, "Transaction failed")
+		}, "dead", `554 "Transaction failed"`, true},
+		{"550 spam at the final dot", func(m *smtptest.Server) {
+			m.SetReply(smtptest.Dot, 550, []int{5, 7, 1}, "Message rejected as spam")
+		}, "dead", `550 "5.7.1 Message rejected as spam"`, true},
+		{"552 too big at MAIL", func(m *smtptest.Server) {
+			m.SetReply(smtptest.Mail, 552, []int{5, 3, 4}, "Message size exceeds fixed limit")
+		}, "dead", `552 "5.3.4 Message size exceeds fixed limit"`, true},
+		{"550 user unknown at RCPT", func(m *smtptest.Server) {
+			m.SetReply(smtptest.Rcpt, 550, []int{5, 1, 1}, "User unknown")
+		}, "dead", `550 "5.1.1 User unknown"`, true},
+		{"451 at the final dot", func(m *smtptest.Server) {
+			m.SetReply(smtptest.Dot, 451, []int{4, 3, 0}, "Try again later")
+		}, "failed", `451 "4.3.0 Try again later"`, false},
+		{"552 mailbox full at the final dot", func(m *smtptest.Server) {
+			m.SetReply(smtptest.Dot, 552, []int{5, 2, 2}, "Mailbox full")
+		}, "failed", `552 "5.2.2 Mailbox full"`, false},
+		{"sender refused at MAIL", func(m *smtptest.Server) {
+			m.SetReply(smtptest.Mail, 553, []int{5, 1, 8}, "Sender address rejected: Domain not found")
+		}, "failed", `553 "5.1.8 Sender address rejected`, false},
+		{"relaying denied at the final dot", func(m *smtptest.Server) {
+			m.SetReply(smtptest.Dot, 554, []int{5, 7, 1}, "Relay access denied")
+		}, "failed", `554 "5.7.1 Relay access denied"`, false},
+		{"421 at the greeting", func(m *smtptest.Server) {
+			m.SetReply(smtptest.Greeting, 421, []int{4, 3, 2}, "Service not available")
+		}, "failed", `421 "4.3.2 Service not available"`, false},
+		{"gone mid-DATA", func(m *smtptest.Server) { m.SetDropInData(true) }, "failed", "closing SMTP DATA writer: EOF", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			is := is.New(t)
+			ctx := context.Background()
+			e := newEnv(t)
+			e.emailOrg()
+			relay := smtptest.NewServer(t, "hookd", pass)
+			tc.set(relay)
+			d := e.dispatcher(func(o *dispatch.Options) { o.DisableAfter = time.Hour })
+			d.ConfigureHub(dispatch.HubOptions{Email: dispatch.EmailOptions{Addr: relay.Addr, From: "hookd@hub.example", Username: "hookd", Password: pass}})
+			is.Equal(e.tick(d), 1)
+			dl := e.only()
+			is.Equal(dl.StateName(), tc.state) // dead at once, or to be tried again
+			as := e.attempts(dl.ID)
+			is.Equal(len(as), 1)
+			if !strings.Contains(as[0].Error, tc.quoted) {
+				t.Errorf("attempt %q; want it to quote %q", as[0].Error, tc.quoted)
+			}
+			is.Equal(strings.HasPrefix(as[0].Error, "refused for good, not retried: smtp "+relay.Addr+": "), tc.refused)
+			is.True(!strings.Contains(as[0].Error, pass)) // the password the answer echoed is not kept
+			is.Equal(len(relay.Messages()), 0)
+			h, err := e.st.HubSettings(ctx, 1)
+			is.NoErr(err)
+			is.True(h.EmailEnabled) // one refusal switches nothing off
+
+			// Mended: a dead one is sent by a replay, a failed one by its retry.
+			relay.SetReply(smtptest.Greeting, 0, nil, "")
+			relay.SetReply(smtptest.Mail, 0, nil, "")
+			relay.SetReply(smtptest.Rcpt, 0, nil, "")
+			relay.SetReply(smtptest.Dot, 0, nil, "")
+			relay.SetDropInData(false)
+			e.clock.Advance(time.Minute)
+			if tc.state == "dead" {
+				is.Equal(e.tick(d), 0) // not retried
+				_, err := e.st.Replay(ctx, store.DeliveryFilter{ID: dl.ID})
+				is.NoErr(err)
+			} else {
+				e.clock.Advance(time.Hour)
+			}
+			is.Equal(e.tick(d), 1)
+			is.Equal(e.only().StateName(), "delivered")
+			is.Equal(len(relay.Messages()), 1)
+		})
+	}
+}
+
+// TestEmailRecipientRefusedSwitchedOff: each e-mail to an address the relay
+// refuses for good is dead at once; refused on and on for disable_after, the
+// organisation's e-mail is switched off, as a webhook failing as long is.
+func TestEmailRecipientRefusedSwitchedOff(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	e := newEnv(t)
+	e.emailOrg()
+	relay := smtptest.NewServer(t, "", "")
+	relay.SetReply(smtptest.Rcpt, 550, []int{5, 1, 1}, "<orcid@uni.example>: Recipient address rejected: User unknown")
+	d := e.dispatcher(func(o *dispatch.Options) {
+		o.DisableAfter = time.Hour
+		o.RetryMaxDelay = time.Hour
+	})
+	d.ConfigureHub(dispatch.HubOptions{Email: dispatch.EmailOptions{Addr: relay.Addr, From: "hookd@hub.example"}})
+	for i := 0; i < 3; i++ {
+		if i > 0 {
+			e.clock.Advance(35 * time.Minute)
+			e.intake(0, store.Event{Orcid: orcidA}) // the record changed again
+		}
+		is.Equal(e.tick(d), 1)
+		h, err := e.st.HubSettings(ctx, 1)
+		is.NoErr(err)
+		is.Equal(h.EmailEnabled, i < 2) // switched off once refused for longer than disable_after
+	}
+	for _, dl := range e.deliveries(store.DeliveryFilter{}) {
+		is.Equal(dl.StateName(), "dead") // each at once, never retried
+		is.Equal(dl.Attempts, 1)
+	}
+	h, err := e.st.HubSettings(ctx, 1)
+	is.NoErr(err)
+	is.True(strings.Contains(h.EmailReason, "Recipient address rejected")) // saying why
 }

@@ -14,8 +14,9 @@ import (
 // policy decides what the result of a call becomes: delivered on a 2xx; gone on a
 // 410 (its subscription is deactivated); otherwise a failure that deactivates its
 // subscription once it has been failing for disableAfter (unless the receiver said
-// when to come back: a 429 or 503 with a Retry-After), is dead once giveUpAfter
-// has passed since the delivery's first attempt, or when the receiver's
+// when to come back: a 429 or 503 with a Retry-After), is dead at once when an
+// SMTP server refused it for good (a 5xx to the message or its recipient), is
+// dead once giveUpAfter has passed since the delivery's first attempt, or when the receiver's
 // Retry-After asks to wait past that (but for an upstream registration's, which
 // retries on), and else is retried after a backoff or the receiver's Retry-After. A call cut short by shutdown is released,
 // not counted. It decides from the claim, the result and now alone.
@@ -91,6 +92,12 @@ func (p policy) outcome(c store.Claimed, r result, now time.Time) store.Outcome 
 			// When to try again should the run have ended during the call (a
 			// success or a replay meanwhile): the store then retries it instead.
 			o.RetryAt = now.Add(Backoff(c.Try, p.retryBase, p.retryMaxDelay, p.rand()))
+		case r.forGood:
+			// An SMTP server's permanent answer (a 5xx) to the message or its
+			// recipient: the same message gets the same answer. It ends here,
+			// quoting the answer; a replay sends it again once that is mended.
+			o.Kind = store.OutcomeDead
+			o.Error = "refused for good, not retried: " + o.Error
 		case now.Sub(first) >= p.giveUpAfter && c.Target.Format != store.FormatUpstream:
 			// hookd's own upstream registrations never give up either: a record
 			// left unregistered after a long outage of the upstream would miss its

@@ -77,7 +77,11 @@ func TestPolicy(t *testing.T) {
 		{"an organisation's e-mail is not deactivated for the relay's fault", store.Claimed{Attempt: 2, Try: 2, FirstAttempt: now.Add(-time.Hour), Target: target(store.FormatEmail, now.Add(-120*time.Hour))},
 			result{err: "smtp relay: tls: failed to verify certificate"}, store.OutcomeRetry, "smtp relay: tls: failed to verify certificate", now.Add(2 * time.Minute), time.Time{}},
 		{"an organisation's e-mail refused for good is deactivated", store.Claimed{Attempt: 2, Try: 2, FirstAttempt: now.Add(-time.Hour), Target: target(store.FormatEmail, now.Add(-120*time.Hour))},
-			result{err: "550 5.1.1 user unknown", refused: true}, store.OutcomeDeactivate, "550 5.1.1 user unknown", now.Add(2 * time.Minute), now.Add(-120 * time.Hour)},
+			result{err: "550 5.1.1 user unknown", refused: true, forGood: true}, store.OutcomeDeactivate, "550 5.1.1 user unknown", now.Add(2 * time.Minute), now.Add(-120 * time.Hour)},
+		{"an e-mail refused for good within disable_after is dead at once", store.Claimed{Attempt: 1, Try: 1, Target: target(store.FormatEmail, now.Add(-time.Hour))},
+			result{err: "550 5.1.1 user unknown", refused: true, forGood: true}, store.OutcomeDead, "refused for good, not retried: 550 5.1.1 user unknown", time.Time{}, time.Time{}},
+		{"a message refused for good is dead at once, its e-mail kept on", store.Claimed{Attempt: 1, Try: 1, Target: target(store.FormatEmail, now.Add(-120*time.Hour))},
+			result{err: `552 "5.3.4 Message too big"`, forGood: true}, store.OutcomeDead, `refused for good, not retried: 552 "5.3.4 Message too big"`, time.Time{}, time.Time{}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"runtime"
 	"strings"
@@ -380,5 +381,54 @@ func TestSendMailRelayFaults(t *testing.T) {
 			buf := make([]byte, 1<<20)
 			t.Fatalf("%d goroutines, %d before:\n%s", runtime.NumGoroutine(), before, buf[:runtime.Stack(buf, true)])
 		}
+	}
+}
+
+// TestSMTPRefusalByStage: what a 5xx refuses depends on where it comes and what it
+// says: at MAIL FROM hookd's sender (but for a message's own code), at RCPT TO the
+// recipient, at the final dot the message (but for what speaks of the recipient
+// or of hookd); a 4xx refuses nothing for good.
+func TestSMTPRefusalByStage(t *testing.T) {
+	for _, tc := range []struct {
+		stage smtptest.Stage
+		code  int
+		esc   []int
+		text  string
+		want  refusal
+	}{
+		{smtptest.Dot, 552, []int{5, 3, 4}, "Message size exceeds fixed maximum message size", refusedMessage},
+		{smtptest.Dot, 552, nil, "Requested mail action aborted: exceeded storage allocation", refusedMessage},
+		{smtptest.Dot, 554, nil, "Transaction failed", refusedMessage},
+		{smtptest.Dot, 554, []int{5, 7, 1}, "Message rejected as spam", refusedMessage},
+		{smtptest.Dot, 550, []int{5, 6, 0}, "Content rejected", refusedMessage},
+		{smtptest.Dot, 550, []int{5, 1, 1}, "User unknown", refusedRecipient},
+		{smtptest.Dot, 554, []int{5, 7, 1}, "<orcid@uni.example>: Recipient address rejected: Access denied", refusedRecipient},
+		{smtptest.Dot, 552, []int{5, 2, 2}, "Mailbox full", notForGood},
+		{smtptest.Dot, 554, []int{5, 7, 1}, "Relay access denied", notForGood},
+		{smtptest.Dot, 554, []int{5, 7, 1}, "Client host rejected: Access denied", notForGood},
+		{smtptest.Dot, 550, []int{5, 7, 1}, "Sender address rejected: not owned by user", notForGood},
+		{smtptest.Dot, 530, []int{5, 7, 0}, "Authentication required", notForGood},
+		{smtptest.Dot, 451, []int{4, 3, 0}, "Try again later", notForGood},
+		{smtptest.Dot, 452, []int{4, 3, 1}, "Insufficient system storage", notForGood},
+		{smtptest.Mail, 552, []int{5, 3, 4}, "Message size exceeds fixed limit", refusedMessage},
+		{smtptest.Mail, 550, []int{5, 7, 1}, "Access denied", notForGood},
+		{smtptest.Mail, 553, []int{5, 1, 8}, "Sender address rejected: Domain not found", notForGood},
+		{smtptest.Mail, 554, nil, "Transaction failed", notForGood},
+		{smtptest.Rcpt, 550, []int{5, 1, 1}, "User unknown", refusedRecipient},
+		{smtptest.Rcpt, 553, []int{5, 6, 7}, "Non-ASCII address not permitted", refusedMessage},
+		{smtptest.Rcpt, 552, []int{5, 2, 2}, "Mailbox full", notForGood},
+		{smtptest.Rcpt, 554, []int{5, 7, 1}, "Relay access denied", notForGood},
+		{smtptest.Rcpt, 450, []int{4, 2, 0}, "Mailbox busy", notForGood},
+	} {
+		t.Run(fmt.Sprintf("%d %v %s at %d", tc.code, tc.esc, tc.text, tc.stage), func(t *testing.T) {
+			is := is.New(t)
+			srv := smtptest.NewServer(t, "", "")
+			srv.SetReply(tc.stage, tc.code, tc.esc, tc.text)
+			err := sendMail(context.Background(), EmailOptions{Addr: srv.Addr, From: "hookd@uni.example"}, 5*time.Second, testMessage(t))
+			is.True(err != nil)
+			is.True(strings.Contains(err.Error(), tc.text)) // the relay's answer, quoted
+			is.Equal(smtpRefusal(err), tc.want)
+			is.True(smtpAnswered(err))
+		})
 	}
 }
