@@ -257,7 +257,7 @@ func (e *env) orgSet(ctx context.Context, args []string) error {
 		}
 	}
 	if set["notification-email"] && *notify != "" {
-		if err := store.CheckEmail("notification-email", *notify); err != nil {
+		if err := store.CheckMailbox("notification-email", *notify); err != nil {
 			return flagError("org set", err, orgFlags)
 		}
 	}

@@ -523,6 +523,8 @@ func (c *Config) Validate() error {
 			bad("email.from", "must be one e-mail address (\"hookd@uni.example\" or \"hookd <hookd@uni.example>\"), got %q", f)
 		} else if err := store.MailDomainIDNA(a.Address); err != nil {
 			bad("email.from", "%v", err)
+		} else if err := store.MailLocalASCII(a.Address); err != nil {
+			bad("email.from", "%v", err)
 		}
 	}
 	if u := c.Upstream; u.APIURL == "" && (u.TokenURL != "" || u.ClientID != "" || u.ClientSecretFile != "") {

@@ -160,6 +160,7 @@ keep_total = 100
 		{"from with a name", "[email]\nsmtp_addr = \"127.0.0.1:25\"\nfrom = \"ORCID Hub <hookd@example.org>\"\n", ""},
 		{"from at a domain with no IDNA form", "[email]\nsmtp_addr = \"127.0.0.1:25\"\nfrom = \"hookd@ü-.example\"\n", `email.from: "hookd@ü-.example": its domain "ü-.example" has no IDNA form`},
 		{"from at a domain in another script", "[email]\nsmtp_addr = \"127.0.0.1:25\"\nfrom = \"hookd@universität.example\"\n", ""},
+		{"from with a local part beyond ASCII", "[email]\nsmtp_addr = \"127.0.0.1:25\"\nfrom = \"ORCID Hub <höokd@uni.example>\"\n", `email.from: "höokd@uni.example" has a non-ASCII local part, which needs a relay with SMTPUTF8`},
 		{"from with a name beyond ASCII", "[email]\nsmtp_addr = \"smtp.example.org:587\"\nfrom = \"Universität <hookd@example.org>\"\n", ""},
 		{"upstream api of production, token of the sandbox", "[http]\npublic_url = \"https://hookd.example.org\"\n[upstream]\napi_url = \"https://api.orcid.org\"\ntoken_url = \"https://sandbox.orcid.org/oauth/token\"\nclient_id = \"APP-1\"\nclient_secret_file = \"x\"\n",
 			`upstream.token_url: must be of the same ORCID environment as upstream.api_url: sandbox.orcid.org is ORCID's sandbox, but upstream.api_url's api.orcid.org is its production, whose API refuses the sandbox's tokens (did you mean token_url = "https://orcid.org/oauth/token"? or, for the sandbox, api_url = "https://api.sandbox.orcid.org")`},

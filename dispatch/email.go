@@ -66,6 +66,10 @@ func (d *Dispatcher) sendEmail(ctx context.Context, c store.Claimed) result {
 	// The same Message-ID on every try of a delivery, so a mail system that got a
 	// try hookd could not see through drops the next as the same message.
 	m, err := d.newMessage(o, info.To, store.MessageID(c.ID, c.Rev)+"."+c.Target.UID)
+	var local *localPartError
+	if errors.As(err, &local) {
+		r.refused, r.forGood = true, true // the address's, as a relay's 5xx to it
+	}
 	if err != nil {
 		return fail(err.Error())
 	}
@@ -110,6 +114,11 @@ func (d *Dispatcher) newMessage(o EmailOptions, to, id string) (*mail.Msg, error
 	if err != nil {
 		return nil, fmt.Errorf("recipient: %w", err)
 	}
+	if err := store.MailLocalASCII(rcpt.Address); err != nil {
+		// Kept by an older hookd, which took such an address: not sent raw to a
+		// relay that may not take UTF-8 in an address.
+		return nil, &localPartError{fmt.Errorf("recipient: %w", err)}
+	}
 	m.ToMailAddress(rcpt)
 	m.SetGenHeader("Auto-Submitted", "auto-generated")
 	m.SetUserAgent(d.opts.UserAgent)
@@ -117,6 +126,14 @@ func (d *Dispatcher) newMessage(o EmailOptions, to, id string) (*mail.Msg, error
 	m.SetDate()
 	return m, nil
 }
+
+// localPartError is a recipient's address with a non-ASCII local part
+// (store.MailLocalASCII), which hookd does not send to: for good, as a relay's
+// refusal of it would be.
+type localPartError struct{ err error }
+
+func (e *localPartError) Error() string { return e.err.Error() }
+func (e *localPartError) Unwrap() error { return e.err }
 
 // asciiDomain reads one address (with a name or without), its domain in its IDNA
 // form when it is in another script.

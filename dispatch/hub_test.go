@@ -2,11 +2,13 @@ package dispatch_test
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"io"
 	"net"
 	"net/http"
 	"net/url"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -641,4 +643,35 @@ func TestEmailDomainInIDNAForm(t *testing.T) {
 	is.True(strings.Contains(m.Data, "\r\nTo: <orcid@xn--universitt-y5a.example>\r\n")) // the headers too
 	is.True(strings.Contains(m.Data, "\r\nFrom: \"ORCID Hub\" <hookd@hub.xn--universitt-y5a.example>\r\n"))
 	is.True(regexp.MustCompile(`(?m)^Message-ID:(\r\n)? <msg_1\.[0-9a-f-]{36}@hub\.xn--universitt-y5a\.example>\r$`).MatchString(m.Data))
+}
+
+// TestEmailNonASCIILocalPartNotSent: an address with a local part in another
+// script, which an older hookd took, is not sent to: it would go to the relay in
+// UTF-8, which a relay that does not offer SMTPUTF8 (as this one does not) may
+// refuse, bounce later or pass on mangled. The delivery is dead at once, saying
+// why, as for an address the relay refused for good.
+func TestEmailNonASCIILocalPartNotSent(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	e := newEnv(t)
+	relay := smtptest.NewServer(t, "", "")
+	org, err := e.st.CreateOrganisation(ctx, "Universität", "tech@uni.example")
+	is.NoErr(err)
+	_, _, err = e.st.SetHubSettings(ctx, org.ID, store.HubSettings{EmailEnabled: true}) // to the technical contact
+	is.NoErr(err)
+	_, err = e.st.PutMember(ctx, org.ID, orcidA, store.MemberInfo{}, 0)
+	is.NoErr(err)
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(e.dir, "hookd.db")+"?_pragma=busy_timeout(5000)")
+	is.NoErr(err)
+	_, err = db.Exec("UPDATE organisations SET tech_contact_email = 'jöe@uni.example'") // as an older hookd took it
+	is.NoErr(err)
+	is.NoErr(db.Close())
+
+	d := e.dispatcher(nil)
+	d.ConfigureHub(dispatch.HubOptions{Email: dispatch.EmailOptions{Addr: relay.Addr, From: "hookd@uni.example"}})
+	is.Equal(e.tick(d), 1)
+	dl := e.only()
+	is.Equal(dl.StateName(), "dead")
+	is.Equal(dl.LastError, `refused for good, not retried: recipient: "jöe@uni.example" has a non-ASCII local part, which needs a relay with SMTPUTF8 (RFC 6531), and hookd sends e-mail to ASCII local parts only: give an address whose part before the @ is ASCII (a domain in another script is fine)`)
+	is.Equal(len(relay.Messages()), 0) // nothing went to the relay
 }

@@ -137,7 +137,7 @@ func (s *Store) CreateClient(ctx context.Context, nc NewClient) (Credentials, er
 		}
 	}
 	if nc.Email != "" {
-		if err := CheckEmail("email", nc.Email); err != nil {
+		if err := CheckMailbox("email", nc.Email); err != nil {
 			return Credentials{}, err
 		}
 	}

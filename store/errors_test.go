@@ -112,6 +112,11 @@ func TestCheckOrcidAndEmail(t *testing.T) {
 
 	is.NoErr(store.CheckEmail("email", "ann@uni.example"))         // a plain address
 	is.NoErr(store.CheckEmail("email", "ann@universität.example")) // a domain in another script, sent in its IDNA form
+	is.NoErr(store.CheckEmail("email", "jöe@uni.example"))         // a local part in another script: a member's, which e-mail only names
+	is.NoErr(store.CheckMailbox("notification-email", "ann@universität.example"))
+	e = fieldErr(t, store.CheckMailbox("notification-email", "jöe@uni.example")) // one to send e-mail to: not in UTF-8
+	is.Equal(e.Field, "notification-email")
+	is.True(strings.Contains(e.Message, "has a non-ASCII local part, which needs a relay with SMTPUTF8"))
 	for _, bad := range []string{"nope", "Ann <ann@uni.example>", "a@b@c", strings.Repeat("a", 250) + "@b.example", "ann\u2028Record:x@uni.example", "ann\u0085x@uni.example",
 		"ann@ü-.example", "ann@bü_cher.example"} { // a domain an e-mail could not be sent to: it has no IDNA form
 		e := fieldErr(t, store.CheckEmail("tech-contact-email", bad))

@@ -107,7 +107,7 @@ func (h HubSettings) Check() error {
 		return invalid("url", "required when enabled is true")
 	}
 	if h.NotificationEmail != "" {
-		if err := CheckEmail("notification-email", h.NotificationEmail); err != nil {
+		if err := CheckMailbox("notification-email", h.NotificationEmail); err != nil {
 			return err
 		}
 	}

@@ -42,6 +42,15 @@ func checkOrg(name, email string) error {
 	return CheckEmail("tech-contact-email", email)
 }
 
+// checkTechContact refuses a technical contact's address hookd could not send
+// e-mail to (CheckMailbox), once checkOrg took it as an address.
+func checkTechContact(email string) error {
+	if err := MailLocalASCII(email); err != nil {
+		return invalid("tech-contact-email", err.Error())
+	}
+	return nil
+}
+
 // checkOrgName refuses a new name that is a number (the command line and the
 // console take a number for an organisation's id), or that is more than one line
 // (it goes into the e-mails hookd sends, where a line break would add lines of
@@ -119,7 +128,7 @@ func createOrganisation(ctx context.Context, tx *sql.Tx, name, techContact strin
 // CreateOrganisation adds an organisation; a name already taken is a Conflict.
 func (s *Store) CreateOrganisation(ctx context.Context, name, techContact string) (Organisation, error) {
 	name = strings.TrimSpace(name)
-	if err := cmp.Or(checkOrg(name, techContact), checkOrgName(name)); err != nil {
+	if err := cmp.Or(checkOrg(name, techContact), checkTechContact(techContact), checkOrgName(name)); err != nil {
 		return Organisation{}, err
 	}
 	now := ms(s.Now())
@@ -207,6 +216,11 @@ func (s *Store) UpdateOrganisation(ctx context.Context, id int64, p Organisation
 		}
 		if err := checkOrg(cur.Name, cur.TechContactEmail); err != nil {
 			return err
+		}
+		if p.TechContactEmail != nil { // one an older hookd took stays until it is given
+			if err := checkTechContact(cur.TechContactEmail); err != nil {
+				return err
+			}
 		}
 		if renamed { // a name an older hookd took may be given again unchanged
 			if err := checkOrgName(cur.Name); err != nil {

@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -1283,4 +1284,47 @@ func TestSettingTurnedOffByHookdKeepsRegistrationsLeft(t *testing.T) {
 		}
 	}
 	is.Equal(len(registering), members) // every member's registration is queued
+}
+
+// TestNonASCIILocalPartRefused: an address hookd sends e-mail to (a technical
+// contact, a notification address, a client's address) with a local part in
+// another script is refused where it is given, saying why: it would go to a relay
+// in UTF-8, which needs one that offers SMTPUTF8. A domain in another script is
+// taken (it is sent in its IDNA form), and so is a member's address, which e-mail
+// only names. A technical contact an older hookd took does not stop a rename.
+func TestNonASCIILocalPartRefused(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "hookd.db")
+	st := openAt(t, path, newBox(t))
+	const utf8Local = "jöe@example.org"
+	refused := func(err error, field string) {
+		t.Helper()
+		e := fieldErr(t, err)
+		is.Equal(e.Code, store.Invalid)
+		is.Equal(e.Field, field)
+		is.Equal(e.Message, `"jöe@example.org" has a non-ASCII local part, which needs a relay with SMTPUTF8 (RFC 6531), and hookd sends e-mail to ASCII local parts only: give an address whose part before the @ is ASCII (a domain in another script is fine)`)
+	}
+	_, err := st.CreateOrganisation(ctx, "Universität", utf8Local)
+	refused(err, "tech-contact-email")
+	org, err := st.CreateOrganisation(ctx, "Universität", "orcid@universität.example") // a domain in another script
+	is.NoErr(err)
+	_, err = st.UpdateOrganisation(ctx, org.ID, store.OrganisationPatch{TechContactEmail: ptr(utf8Local)})
+	refused(err, "tech-contact-email")
+	_, _, err = st.SetHubSettings(ctx, org.ID, store.HubSettings{EmailEnabled: true, NotificationEmail: utf8Local})
+	refused(err, "notification-email")
+	_, err = st.CreateClient(ctx, store.NewClient{Name: "platform", Scopes: []string{store.ScopeWebhook}, Email: utf8Local})
+	refused(err, "email")
+	_, err = st.PutMember(ctx, org.ID, memberOrcid(1), store.MemberInfo{Email: ptr(utf8Local)}, 0)
+	is.NoErr(err) // a member's, which e-mail only names
+
+	// Taken by an older hookd: the organisation can still be renamed.
+	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(5000)")
+	is.NoErr(err)
+	_, err = db.Exec("UPDATE organisations SET tech_contact_email = ? WHERE id = ?", utf8Local, org.ID)
+	is.NoErr(err)
+	is.NoErr(db.Close())
+	o, err := st.UpdateOrganisation(ctx, org.ID, store.OrganisationPatch{Name: ptr("Universität Beispiel")})
+	is.NoErr(err)
+	is.Equal(o.TechContactEmail, utf8Local)
 }

@@ -232,6 +232,37 @@ func CheckEmail(field, s string) error {
 	return nil
 }
 
+// CheckMailbox is CheckEmail for an address hookd sends e-mail to (an
+// organisation's technical contact or notification address, a client's address):
+// its local part must be ASCII too (MailLocalASCII). A member's address, which
+// e-mail only names, is CheckEmail's.
+func CheckMailbox(field, s string) error {
+	if err := CheckEmail(field, s); err != nil {
+		return err
+	}
+	if err := MailLocalASCII(s); err != nil {
+		return invalid(field, err.Error())
+	}
+	return nil
+}
+
+// MailLocalASCII returns nil when the local part of address (an address alone, as
+// net/mail reads it: the part before its last '@') is ASCII. One in another script
+// ("jöe@uni.example") goes to a relay only in UTF-8 (RFC 6531), which needs a
+// relay that offers SMTPUTF8: one that does not may refuse it, bounce it later or
+// pass it on mangled. Unlike a domain, it has no ASCII form to send instead, and
+// hookd's relay is not asked what it offers until a message goes: such an address
+// is refused where it is given, and not sent to.
+func MailLocalASCII(address string) error {
+	local := address[:max(strings.LastIndexByte(address, '@'), 0)]
+	for i := 0; i < len(local); i++ {
+		if local[i] >= utf8.RuneSelf {
+			return fmt.Errorf("%q has a non-ASCII local part, which needs a relay with SMTPUTF8 (RFC 6531), and hookd sends e-mail to ASCII local parts only: give an address whose part before the @ is ASCII (a domain in another script is fine)", address)
+		}
+	}
+	return nil
+}
+
 // MailDomainIDNA returns nil when the domain of address (an address alone, as
 // net/mail reads it) is ASCII or has an IDNA form: an e-mail goes to the relay with
 // its domain in that form, so one that has none ("ü-.example": a label ending in a
