@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/matryer/is"
+	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
 	"hookd/httpapi"
 	"hookd/store"
@@ -777,4 +778,101 @@ func TestInboxOfDevOnItsOwnPort(t *testing.T) {
 	_, stderr2, err = runEnv(t, nil, "inbox", "set", "walk", "-status", "500", "-config", cfg)
 	is.NoErr(err)
 	is.Equal(stderr2, "") // one of the inboxes: nothing to say of it
+}
+
+// consoleGet gets a console page as c and returns its status and body.
+func consoleGet(tb testing.TB, c *http.Client, u string) (int, string) {
+	tb.Helper()
+	is := is.New(tb)
+	res, err := c.Get(u)
+	is.NoErr(err)
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	is.NoErr(err)
+	return res.StatusCode, string(b)
+}
+
+// postSigned posts body to u signed with the signing secret whsec, as a request a
+// receiver got from hookd and sends on by hand, and returns the status.
+func postSigned(tb testing.TB, u, whsec, body string) int {
+	tb.Helper()
+	is := is.New(tb)
+	wh, err := standardwebhooks.NewWebhook(whsec)
+	is.NoErr(err)
+	now := time.Now()
+	sig, err := wh.Sign("msg_byhand", now, []byte(body))
+	is.NoErr(err)
+	req, err := http.NewRequest(http.MethodPost, u, strings.NewReader(body))
+	is.NoErr(err)
+	req.Header.Set("Webhook-Id", "msg_byhand")
+	req.Header.Set("Webhook-Timestamp", strconv.FormatInt(now.Unix(), 10))
+	req.Header.Set("Webhook-Signature", sig)
+	res, err := http.DefaultClient.Do(req)
+	is.NoErr(err)
+	io.Copy(io.Discard, res.Body)
+	res.Body.Close()
+	return res.StatusCode
+}
+
+// TestInboxCalledByAnEscapedPath: hookd serve with private targets refused. A
+// client's callback at /inbox%2Fdemo/… reaches the inbox demo, as hookd reads
+// paths decoded, so the client calls demo: its delivery's request is linked and
+// valid, one sent again by hand with its secret is valid, and it sees the inbox in
+// the console. Another client that registers /inbox/demo/… as well does not take
+// the inbox, and the requests of the first one's deliveries, as its only caller's:
+// the inbox is the operator's alone while both call it.
+func TestInboxCalledByAnEscapedPath(t *testing.T) {
+	is := is.New(t)
+	tokenFile := filepath.Join(t.TempDir(), "admin-token")
+	is.NoErr(os.WriteFile(tokenFile, []byte("operator-token-0123456789\n"), 0o600))
+	cfg := testConfig(t, "[auth]\nadmin_token_file = \""+tokenFile+"\"\n[delivery]\ncoalesce_window = \"0s\"\ntick = \"100ms\"\n"+
+		"allow_private_targets = false\n[inbox]\nenabled = true\n")
+	var a, b credentials
+	for _, c := range []struct {
+		name string
+		to   *credentials
+	}{{"a", &a}, {"b", &b}} {
+		out, err := runCmd(t, "client", "add", "-config", cfg, "-name", c.name, "-scopes", "/webhook", "-json")
+		is.NoErr(err)
+		is.NoErr(json.Unmarshal([]byte(out), c.to))
+	}
+	d := startDaemon(t, cfg)
+
+	const record = "0000-0002-7253-3645"
+	res := put(t, d.url, "/"+record+"/webhook/"+httpapi.EscapeSegment(d.url+"/inbox%2Fdemo/"+record+"/updated"), token(t, d.url, a.ClientID, a.ClientSecret))
+	is.Equal(res.StatusCode, http.StatusCreated) // hookd's own inbox, by an escaped path
+	_, err := runCmd(t, "notify", "-config", cfg, record)
+	is.NoErr(err)
+	var rs []inboxJSON
+	eventually(t, 10*time.Second, "the delivery's request in the inbox demo", func() bool {
+		rs = inboxRequests(t, cfg, "demo")
+		return len(rs) == 1
+	})
+	is.Equal(rs[0].Path, "/inbox%2Fdemo/"+record+"/updated")        // as sent
+	is.True(rs[0].DeliveryID != 0)                                  // linked to its delivery
+	is.Equal(rs[0].Verdict+" "+rs[0].SignerID, "valid "+a.ClientID) // and valid
+
+	is.Equal(postSigned(t, d.url+"/inbox/demo/again", a.SigningSecret, "{}"), http.StatusNoContent)
+	rs = inboxRequests(t, cfg, "demo")
+	is.Equal(rs[0].Verdict+" "+rs[0].SignerID, "valid "+a.ClientID) // sent again by hand: valid, a's secret
+
+	ca := consoleSignIn(t, d.url, url.Values{"kind": {"client"}, "client_id": {a.ClientID}, "secret": {a.ClientSecret}})
+	status, page := consoleGet(t, ca, d.url+"/console/inbox?inbox=demo")
+	is.Equal(status, http.StatusOK)                          // a sees the inbox its callback calls
+	is.True(strings.Contains(page, "/inbox%2Fdemo/"+record)) // with its delivery's request
+
+	res = put(t, d.url, "/"+record+"/webhook/"+httpapi.EscapeSegment(d.url+"/inbox/demo/mine"), token(t, d.url, b.ClientID, b.ClientSecret))
+	is.Equal(res.StatusCode, http.StatusCreated) // b calls demo too
+	cb := consoleSignIn(t, d.url, url.Values{"kind": {"client"}, "client_id": {b.ClientID}, "secret": {b.ClientSecret}})
+	status, page = consoleGet(t, cb, d.url+"/console/inbox?inbox=demo")
+	is.Equal(status, http.StatusNotFound)                     // b does not take the inbox
+	is.True(!strings.Contains(page, "/inbox%2Fdemo/"+record)) // nor a's requests
+	status, _ = consoleGet(t, cb, d.url+"/console/inbox/requests/"+strconvI(rs[1].ID))
+	is.Equal(status, http.StatusNotFound) // not one by its id
+	status, _ = consoleGet(t, ca, d.url+"/console/inbox?inbox=demo")
+	is.Equal(status, http.StatusNotFound) // nor does a, while b calls it too
+	op := consoleSignIn(t, d.url, url.Values{"kind": {"token"}, "token": {"operator-token-0123456789"}})
+	status, page = consoleGet(t, op, d.url+"/console/inbox?inbox=demo")
+	is.Equal(status, http.StatusOK) // the operator's alone
+	is.True(strings.Contains(page, "/inbox%2Fdemo/"+record))
 }

@@ -37,7 +37,7 @@ func newInboxStack(t *testing.T) *stack {
 	opts.PublicURL = "http://" + srv.Listener.Addr().String()
 	cons := console.New(opts)
 	api := httpapi.NewServer(httpapi.Options{Store: s.st, Logger: s.opts.Logger, Console: cons, Nudge: s.disp.Nudge,
-		AllowPrivateTargets: true, Inbox: &httpapi.InboxOptions{}})
+		PublicURL: opts.PublicURL, AllowPrivateTargets: true, Inbox: &httpapi.InboxOptions{}})
 	srv.Config.Handler = api.Handler()
 	srv.Start()
 	t.Cleanup(srv.Close)

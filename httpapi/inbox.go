@@ -79,6 +79,7 @@ var inboxRefusals = map[string]int{
 // handleInbox records a request and answers it.
 func (s *Server) handleInbox() http.Handler {
 	answering := make(chan struct{}, cmp.Or(s.opts.Inbox.MaxAnswering, DefaultInboxAnswering))
+	ours := store.InboxReachedAt(s.opts.Inbox.Self, s.opts.PublicURL) // where a webhook's calls reach this hookd
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		name, ok := store.InboxName(r.URL.Path)
 		if !ok {
@@ -116,6 +117,7 @@ func (s *Server) handleInbox() http.Handler {
 		// What arrived whole is recorded even if its sender goes away meanwhile.
 		rec, answer, err := s.store.RecordInboxRequest(context.WithoutCancel(r.Context()), store.InboxReceipt{
 			Inbox: name, Method: r.Method, Path: rawPath(r), Query: r.URL.RawQuery, Header: header, Body: body, RemoteAddr: r.RemoteAddr,
+			Ours: ours,
 		}, s.opts.Inbox.Limits)
 		if err != nil {
 			if e, _, ok := storeError(err); ok && e.Code == store.Invalid {

@@ -78,22 +78,35 @@ func InboxName(path string) (string, bool) {
 	return name, CheckInboxName("", name) == nil
 }
 
-// callsInbox reports whether a webhook whose target has the (decoded) path p calls
-// the inbox name: p is /inbox/{name}/…, or ends in that under a path a proxy in
-// front of hookd takes off (http.public_url's: https://hookd.example/hookd/inbox/{name}
-// reaches hookd as /inbox/{name}), whatever the host.
-func callsInbox(p, name string) bool {
-	for i := 0; i < len(p); {
-		j := strings.Index(p[i:], ssrf.InboxPrefix)
-		if j < 0 {
-			return false
-		}
-		if n, ok := InboxName(p[i+j:]); ok && n == name {
-			return true
-		}
-		i += j + 1
+// ReachedAt says whether a URL hookd calls reaches this hookd, and at which path
+// hookd sees it (decoded, a proxy's prefix taken off): InboxReachedAt's. Nil takes
+// any host, and the URL's path as it is.
+type ReachedAt func(*url.URL) (path string, ok bool)
+
+// calledInbox returns the name of the inbox of this hookd that a call to the URL
+// raw reaches, as the call goes out (ParseTargetURL) and hookd routes it: by its
+// path decoded, so /inbox%2Fdemo/x and /%69nbox/demo/x reach the inbox demo, at a
+// host ours takes. False when the call reaches none.
+func calledInbox(raw string, ours ReachedAt) (string, bool) {
+	u, err := ParseTargetURL(raw)
+	if err != nil {
+		return "", false
 	}
-	return false
+	path, ok := u.Path, true
+	if ours != nil {
+		path, ok = ours(u)
+	}
+	if !ok {
+		return "", false
+	}
+	return InboxName(path)
+}
+
+// callsInbox reports whether a webhook whose URL is target calls the inbox name:
+// its calls reach that inbox (calledInbox).
+func callsInbox(target, name string, ours ReachedAt) bool {
+	n, ok := calledInbox(target, ours)
+	return ok && n == name
 }
 
 // HeaderField is one header line of a recorded request.
@@ -110,6 +123,11 @@ type InboxReceipt struct {
 	Header      map[string][]string // an http.Header
 	Body        []byte
 	RemoteAddr  string
+	// Ours is where a webhook's URL reaches this hookd (InboxReachedAt of its
+	// address and public URL): a webhook calls the inbox, for the signature check
+	// and the link to its delivery, only when its calls reach it. Nil takes any
+	// host and the URL's path as it is.
+	Ours ReachedAt
 }
 
 // InboxRequest is a request an inbox recorded. Anyone who can reach hookd can post
@@ -178,10 +196,11 @@ func (r InboxRequest) BodyText() (text string, isText bool) {
 }
 
 // RecordInboxRequest keeps one request an inbox received: with the verdict on its
-// Standard Webhooks signature (checked against every signing secret hookd holds)
-// and, when a hookd delivery sent it, that delivery and attempt. The oldest requests
-// beyond lim are deleted in the same transaction, so the inboxes cannot fill the
-// disk. It returns the request as recorded and how the inbox answers it.
+// Standard Webhooks signature (checked against the signing secrets of the webhooks
+// that call the inbox, their calls reaching it at rc.Ours) and, when a hookd
+// delivery sent it, that delivery and attempt. The oldest requests beyond lim are
+// deleted in the same transaction, so the inboxes cannot fill the disk. It returns
+// the request as recorded and how the inbox answers it.
 func (s *Store) RecordInboxRequest(ctx context.Context, rc InboxReceipt, lim InboxLimits) (InboxRequest, InboxAnswer, error) {
 	lim = lim.withDefaults()
 	if err := CheckInboxName("inbox", rc.Inbox); err != nil {
@@ -205,7 +224,7 @@ func (s *Store) RecordInboxRequest(ctx context.Context, rc InboxReceipt, lim Inb
 		return InboxRequest{}, InboxAnswer{}, fmt.Errorf("record inbox request: %w", err)
 	}
 	r.DeliveryID, r.Attempt = sender.deliveryID, sender.attempt
-	if r.Signature, err = s.checkSignature(ctx, rc.Header, rc.Body, now, sender.subscriptionID, rc.Inbox); err != nil {
+	if r.Signature, err = s.checkSignature(ctx, rc.Header, rc.Body, now, sender.subscriptionID, rc.Inbox, rc.Ours); err != nil {
 		return InboxRequest{}, InboxAnswer{}, fmt.Errorf("record inbox request: %w", err)
 	}
 	r = withoutSecrets(r) // checked as it came, kept without its credentials
@@ -309,11 +328,7 @@ func (s *Store) inboxSender(ctx context.Context, rc InboxReceipt) (inboxSender, 
 	if err != nil {
 		return inboxSender{}, err
 	}
-	u, err := url.Parse(target)
-	if err != nil {
-		return inboxSender{}, nil
-	}
-	if !callsInbox(u.Path, rc.Inbox) {
+	if !callsInbox(target, rc.Inbox, rc.Ours) {
 		return inboxSender{}, nil
 	}
 	if state != StateInFlight {

@@ -121,7 +121,9 @@ func TestInboxReachedAt(t *testing.T) {
 		{"127.0.0.1:8080", "https://hookd.example.", "https://hookd.example/inbox/a/x", "/inbox/a/x"},
 		{"127.0.0.1:8080", "https://[2001:db8::1]:8443", "https://[2001:DB8:0::1]:8443/inbox/a/x", "/inbox/a/x"},
 		{"127.0.0.1:8080", "https://hookd.example", "https://other.example/inbox/a/x", ""},
-		{"127.0.0.1:8080", "https://hookd.example", "http://hookd.example:443/inbox/a/x", ""}, // plain HTTP to the TLS port
+		{"127.0.0.1:8080", "https://hookd.example", "http://hookd.example:443/inbox/a/x", ""},                 // plain HTTP to the TLS port
+		{"127.0.0.1:8080", "https://hookd.example", "http://[::ffff:127.0.0.1]:8080/inbox/a/x", "/inbox/a/x"}, // dialled as 127.0.0.1
+		{"127.0.0.1:8080", "https://hookd.example", "http://[::ffff:127.0.0.1]:8081/inbox/a/x", ""},
 	} {
 		in, err := ssrf.NewInbox(c.listen)
 		if err != nil {

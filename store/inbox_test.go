@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -15,6 +16,7 @@ import (
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
 	"hookd/secret"
+	"hookd/ssrf"
 	"hookd/store"
 )
 
@@ -460,9 +462,10 @@ func TestInboxReadsWithoutCredentials(t *testing.T) {
 
 // TestInboxSignatureUnderProxyPath: a webhook that calls the inbox through a proxy
 // in front of hookd, under the path the proxy takes off (http.public_url's), and
-// at any spelling of the host, with a query, calls it: its deliveries are linked
-// and valid, and a request sent again by hand, no longer a delivery in flight, is
-// valid too; a webhook under that path that calls another inbox is not tried.
+// at any spelling of the public URL's host, with a query, calls it: its deliveries
+// are linked and valid, and a request sent again by hand, no longer a delivery in
+// flight, is valid too; a webhook under that path that calls another inbox is not
+// tried.
 func TestInboxSignatureUnderProxyPath(t *testing.T) {
 	is := is.New(t)
 	ctx := context.Background()
@@ -483,18 +486,84 @@ func TestInboxSignatureUnderProxyPath(t *testing.T) {
 	is.NoErr(err) // a platform webhook: another spelling of the host, a query
 	_, elsewhere, err := st.CreateWebhook(ctx, c.ID, store.WebhookSpec{TargetURL: "https://hookd.example/hookd/inbox/other/h", Auth: store.Auth{Type: store.AuthNone}})
 	is.NoErr(err) // one that calls another inbox
+	at := func(rc store.InboxReceipt) store.InboxReceipt {
+		rc.Ours = store.InboxReachedAt(nil, "https://hookd.example/hookd") // the inbox's hookd, behind the proxy
+		return rc
+	}
 	h := signedBy(t, c.SigningSecret, store.MessageID(d.ID, 0), st.Now(), "")
-	r := record(t, st, receipt("demo", h, ""), store.InboxLimits{})
+	r := record(t, st, at(receipt("demo", h, "")), store.InboxLimits{})
 	is.Equal(r.DeliveryID, d.ID)                                         // linked to the delivery
 	is.Equal(r.Signature.Verdict, store.VerdictValid)                    // valid
 	is.Equal(r.Signature.Signer, store.Signer{Kind: "client", ID: c.ID}) // by its client's secret
 
-	byHand := record(t, st, receipt("demo", signedBy(t, c.SigningSecret, "msg_byhand", st.Now(), "{}"), "{}"), store.InboxLimits{})
+	byHand := record(t, st, at(receipt("demo", signedBy(t, c.SigningSecret, "msg_byhand", st.Now(), "{}"), "{}")), store.InboxLimits{})
 	is.Equal(byHand.DeliveryID, int64(0))                  // no delivery sent it
 	is.Equal(byHand.Signature.Verdict, store.VerdictValid) // the client's secret, found through its registration
-	platform := record(t, st, receipt("demo", signedBy(t, hookSecret, "msg_platform", st.Now(), "{}"), "{}"), store.InboxLimits{})
+	platform := record(t, st, at(receipt("demo", signedBy(t, hookSecret, "msg_platform", st.Now(), "{}"), "{}")), store.InboxLimits{})
 	is.Equal(platform.Signature.Verdict, store.VerdictValid) // the platform webhook's own secret
-	other := record(t, st, receipt("demo", signedBy(t, elsewhere, "msg_other", st.Now(), "{}"), "{}"), store.InboxLimits{})
+	other := record(t, st, at(receipt("demo", signedBy(t, elsewhere, "msg_other", st.Now(), "{}"), "{}")), store.InboxLimits{})
 	is.Equal(other.Signature.Problem, store.SignatureWrong) // not a caller of demo
 	is.Equal(other.Signature.Signer, store.Signer{})
+}
+
+// TestInboxCallersAreThoseItsRequestsComeFrom: a webhook calls an inbox exactly
+// when its calls reach that inbox, as hookd routes them, by their path decoded, at
+// an address of hookd's or under its public URL: an escaped spelling of the path
+// calls it (a request its secret signed, sent by hand, is valid; its owner sees
+// the inbox); a path hookd answers 404 for (no name, a dot segment, the prefix
+// in capitals or under a path of its own that no proxy takes off), another host or
+// another port does not (its secret is not tried; its owner has no part in it).
+func TestInboxCallersAreThoseItsRequestsComeFrom(t *testing.T) {
+	ctx := context.Background()
+	in, err := ssrf.NewInbox("127.0.0.1:8080")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ours := store.InboxReachedAt(in, "https://hookd.example/hookd")
+	for _, c := range []struct {
+		target string
+		calls  bool // calls the inbox demo
+	}{
+		{"http://127.0.0.1:8080/inbox/demo/x", true},
+		{"http://127.0.0.1:8080/inbox%2Fdemo/x", true},
+		{"http://127.0.0.1:8080/inbox%2fdemo", true},
+		{"http://127.0.0.1:8080/%69nbox/demo/x", true},
+		{"http://127.0.0.1:8080/inbox/de%6Do?x=%2F", true},
+		{"http://127.0.0.1:8080%2Finbox/demo", false}, // no URL: a port is digits
+		{"http://[::ffff:127.0.0.1]:8080/inbox/demo/x", true},
+		{"http://localhost:8080/inbox/demo/x", true},
+		{"https://hookd.example/hookd/inbox%2Fdemo/x", true},
+		{"https://hookd.example./hookd/%69nbox/demo", true},
+		{"http://127.0.0.1:8080/inbox//demo", false},
+		{"http://127.0.0.1:8080/inbox%2F%2Fdemo", false},
+		{"http://127.0.0.1:8080/INBOX/demo", false},
+		{"http://127.0.0.1:8080/x/inbox/demo", false},
+		{"http://127.0.0.1:8080/inbox/demo/../demo", false},
+		{"http://127.0.0.1:8080/inbox/demo%2F..%2Fdemo", false},
+		{"http://127.0.0.1:8080/inbox/demo", true},
+		{"http://127.0.0.1:8081/inbox/demo/x", false},
+		{"https://127.0.0.1:8080/inbox/demo/x", false},
+		{"https://partner.example/inbox/demo/x", false},
+		{"https://hookd.example/inbox/demo/x", false}, // outside the public URL's path
+		{"https://hookd.example/hookd/x/inbox/demo", false},
+	} {
+		t.Run(c.target, func(t *testing.T) {
+			is := is.New(t)
+			st := newStore(t)
+			cl, err := st.CreateClient(ctx, store.NewClient{Name: "dev", Scopes: []string{store.ScopeWebhook}})
+			is.NoErr(err)
+			_, whsec, err := st.CreateWebhook(ctx, cl.ID, store.WebhookSpec{TargetURL: c.target, Auth: store.Auth{Type: store.AuthNone}})
+			if err != nil {
+				is.True(!c.calls) // a URL hookd does not keep
+				return
+			}
+			rc := receipt("demo", signedBy(t, whsec, "msg_byhand", st.Now(), "{}"), "{}")
+			rc.Ours = ours
+			r := record(t, st, rc, store.InboxLimits{})
+			is.Equal(r.Signature.Verdict == store.VerdictValid, c.calls) // its secret is tried exactly when it calls the inbox
+			names, err := st.InboxesCalled(ctx, store.InboxesFilter{ClientID: cl.ID, Ours: ours})
+			is.NoErr(err)
+			is.Equal(slices.Contains(names, "demo"), c.calls) // and its owner sees it exactly then
+		})
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/netip"
 	"net/url"
 	"sort"
 	"strings"
@@ -25,8 +26,8 @@ type Inbox struct {
 	Answer   InboxAnswer
 }
 
-// InboxesFilter narrows Inboxes to the inboxes an owner's webhooks call (a target
-// path under /inbox/{name}, on any host): a client's (ClientID), an organisation's
+// InboxesFilter narrows Inboxes to the inboxes an owner's webhooks call (their
+// calls reach /inbox/{name}: calledInbox): a client's (ClientID), an organisation's
 // (OrgID), or either's when both are set. The zero filter is every inbox.
 type InboxesFilter struct {
 	ClientID string
@@ -35,7 +36,7 @@ type InboxesFilter struct {
 	// public URL), and at which path hookd sees it: an inbox counts as called only by
 	// such a URL, so that a webhook pointed at another host's /inbox/{name} gives
 	// its owner no part in hookd's inbox of that name. Nil: any host, the URL's path.
-	Ours func(*url.URL) (path string, ok bool)
+	Ours ReachedAt
 }
 
 func (f InboxesFilter) all() bool { return f.ClientID == "" && f.OrgID == 0 }
@@ -91,17 +92,15 @@ func (s *Store) Inboxes(ctx context.Context, f InboxesFilter) ([]Inbox, error) {
 	return kept, nil
 }
 
-// qInboxTargets is the targets under /inbox/ of every webhook, with their
-// owners. It reads the index of such targets (schema version 24), which holds the
-// few webhooks that call an inbox, rather than every subscription; '/inbox/' is
-// ssrf.InboxPrefix, written out so that SQLite sees the index's condition in the
-// query's.
+// qInboxTargets is the targets that may call an inbox, of every webhook, with
+// their owners. It reads the index of such targets (schema version 30), which holds
+// the few webhooks that may call an inbox, rather than every subscription.
 const qInboxTargets = `SELECT DISTINCT target, coalesce(client_id, ''), coalesce(org_id, 0)
-	FROM subscriptions INDEXED BY subscriptions_inbox WHERE instr(target, '/inbox/') > 0`
+	FROM subscriptions INDEXED BY subscriptions_inbox WHERE ` + inboxTargets
 
-// InboxesCalled returns, sorted, the names of the inboxes that webhooks call (a
-// target path under /inbox/{name}, on a host f.Ours takes): without an owner in f,
-// every such inbox; with one, those that f's client's or organisation's webhooks
+// InboxesCalled returns, sorted, the names of the inboxes that webhooks call (their
+// calls reach the inbox: calledInbox, at a host f.Ours takes): without an owner in
+// f, every such inbox; with one, those that f's client's or organisation's webhooks
 // call and no other owner's do. An inbox is its caller's to read, answer and
 // empty, and its answer acts on every webhook that calls it (a 410 deactivates
 // them): one that the webhooks of two owners call would let either read the
@@ -120,16 +119,8 @@ func (s *Store) InboxesCalled(ctx context.Context, f InboxesFilter) ([]string, e
 		if err := rows.Scan(&target, &clientID, &orgID); err != nil {
 			return nil, fmt.Errorf("inboxes called: %w", err)
 		}
-		u, err := url.Parse(target)
-		if err != nil {
-			continue
-		}
-		path, ours := u.Path, true
-		if f.Ours != nil {
-			path, ours = f.Ours(u)
-		}
-		name, ok := InboxName(path)
-		if !ours || !ok {
+		name, ok := calledInbox(target, f.Ours)
+		if !ok {
 			continue
 		}
 		if f.all() || f.ClientID != "" && clientID == f.ClientID || f.OrgID != 0 && orgID == f.OrgID {
@@ -223,9 +214,9 @@ func (w *inboxWatchers) notify() {
 // InboxReachedAt is the InboxesFilter.Ours of a hookd whose own inbox is in (its
 // listening address; nil when not known) and whose public URL is public: a URL
 // reaches it at in's address ("localhost" at its port too, as the resolver has
-// it), with its path as it is, or under the public URL (its scheme, its host, a
+// it, and an IPv4 address written as IPv6, [::ffff:127.0.0.1], as it is dialled), with its path as it is, or under the public URL (its scheme, its host, a
 // final dot or not, and its path, which a proxy in front of hookd takes off).
-func InboxReachedAt(in *ssrf.Inbox, public string) func(*url.URL) (string, bool) {
+func InboxReachedAt(in *ssrf.Inbox, public string) ReachedAt {
 	pubKey, pubPath, pubScheme := "", "", ""
 	if pub, err := url.Parse(public); err == nil && pub.Host != "" {
 		pubKey, pubPath, pubScheme = absoluteKey(pub), strings.TrimSuffix(pub.Path, "/"), pub.Scheme
@@ -233,6 +224,14 @@ func InboxReachedAt(in *ssrf.Inbox, public string) func(*url.URL) (string, bool)
 	return func(u *url.URL) (string, bool) {
 		if in.Match(u) {
 			return u.Path, true
+		}
+		if a, err := netip.ParseAddr(u.Hostname()); err == nil && a.Is4In6() {
+			// [::ffff:127.0.0.1] is dialled as 127.0.0.1.
+			lu := *u
+			lu.Host = net.JoinHostPort(a.Unmap().String(), cmp.Or(u.Port(), "80"))
+			if in.Match(&lu) {
+				return u.Path, true
+			}
 		}
 		if host := strings.ToLower(strings.TrimSuffix(u.Hostname(), ".")); host == "localhost" || strings.HasSuffix(host, ".localhost") {
 			for _, loop := range []string{"127.0.0.1", "::1"} {

@@ -273,12 +273,12 @@ func TestClearNotSentPlan(t *testing.T) {
 }
 
 // TestInboxTargetsPlan: the inboxes webhooks call are read through the index of
-// the targets under /inbox/, not by reading every subscription (the operator's
-// inbox page, a client's, each check of an inbox's owner, beside a million
-// registrations).
+// the targets that may call an inbox, not by reading every subscription (the
+// operator's inbox page, a client's, each check of an inbox's owner, beside a
+// million registrations).
 func TestInboxTargetsPlan(t *testing.T) {
 	if ssrf.InboxPrefix != "/inbox/" {
-		t.Fatalf("the inbox queries write the prefix out as /inbox/, not %s", ssrf.InboxPrefix)
+		t.Fatalf("the inbox queries write the prefix out as '/inbox', from /inbox/, not from %s", ssrf.InboxPrefix)
 	}
 	st := openGroupStore(t)
 	plan := strings.Join(queryPlan(t, st.read, qInboxTargets), "\n")

@@ -521,3 +521,25 @@ func TestUpgradeKeepsRunsOfFailures(t *testing.T) {
 	is.NoErr(rows.Err())
 	is.Equal(due, map[int64]any{1: int64(5000), 2: int64(3000), 3: nil, 4: nil}) // each failing webhook's due time
 }
+
+// TestUpgradeFindsInboxCallersByAnyPath: a webhook an older hookd kept, whose
+// target reaches an inbox by an escaped path, calls that inbox once the file is
+// migrated: the index of such targets is made again with it.
+func TestUpgradeFindsInboxCallersByAnyPath(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "hookd.db")
+	box := newBox(t)
+	is.NoErr(store.MigrateTo(ctx, path, 29))
+	db := rawDB(t, path)
+	_, err := db.Exec(`INSERT INTO clients(id, name, secret_salt, secret_hash, scopes, signing_secret, created_at) VALUES ('APP-OLD', 'old', x'00', x'00', '/webhook', ?, 1)`,
+		box.SealString("whsec_old"))
+	is.NoErr(err)
+	_, err = db.Exec(`INSERT INTO subscriptions(id, uid, client_id, format, target, orcid, created_at, updated_at)
+		VALUES (1, 'u1', 'APP-OLD', 'empty', 'http://127.0.0.1:8080/inbox%2Fdemo/x', '0000-0002-7253-3645', 1, 1)`)
+	is.NoErr(err)
+	st := openAt(t, path, box)
+	names, err := st.InboxesCalled(ctx, store.InboxesFilter{ClientID: "APP-OLD"})
+	is.NoErr(err)
+	is.Equal(names, []string{"demo"}) // found through the index made again
+}
