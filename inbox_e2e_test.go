@@ -876,3 +876,74 @@ func TestInboxCalledByAnEscapedPath(t *testing.T) {
 	is.Equal(status, http.StatusOK) // the operator's alone
 	is.True(strings.Contains(page, "/inbox%2Fdemo/"+record))
 }
+
+// TestInboxOfEachMemberCalledByTheOrganisationsWebhook: hookd serve with loopback
+// callbacks allowed; an organisation's webhook at hookd's /inbox with the record's
+// iD appended calls /inbox/{iD}: the inbox of each member's iD. A delivery's
+// request is linked and valid, one sent again by hand with the webhook's secret to
+// a member's inbox is valid (to another iD's it is not), the command line lists
+// the members' inboxes before they received anything, and the organisation's staff
+// see them, until another client's webhook calls one of them too.
+func TestInboxOfEachMemberCalledByTheOrganisationsWebhook(t *testing.T) {
+	is := is.New(t)
+	cfg := testConfig(t, "[delivery]\ncoalesce_window = \"0s\"\ntick = \"100ms\"\nallow_private_targets = true\n[inbox]\nenabled = true\n")
+	const member, quiet, stranger = "0000-0002-7253-3645", "0000-0002-1825-0097", "0000-0001-5109-3700"
+	_, err := runCmd(t, "org", "add", "-config", cfg, "-name", "Uni", "-tech-contact", "it@uni.example")
+	is.NoErr(err)
+	_, err = runCmd(t, "org", "member", "add", "-config", cfg, "-org", "Uni", member, quiet)
+	is.NoErr(err)
+	var staff, other credentials
+	out, err := runCmd(t, "client", "add", "-config", cfg, "-name", "uni-staff", "-org", "Uni", "-json")
+	is.NoErr(err)
+	is.NoErr(json.Unmarshal([]byte(out), &staff))
+	out, err = runCmd(t, "client", "add", "-config", cfg, "-name", "other", "-scopes", "/webhook", "-json")
+	is.NoErr(err)
+	is.NoErr(json.Unmarshal([]byte(out), &other))
+	d := startDaemon(t, cfg)
+
+	out, err = runCmd(t, "org", "set", "Uni", "-config", cfg, "-url", d.url+"/inbox", "-append-orcid")
+	is.NoErr(err) // the organisation's webhook: /inbox/{iD}
+	m := regexp.MustCompile(`signing secret\s+(whsec_\S+)`).FindStringSubmatch(out)
+	is.True(m != nil) // its signing secret
+	whsec := m[1]
+	_, err = runCmd(t, "notify", "-config", cfg, member)
+	is.NoErr(err)
+	var rs []inboxJSON
+	eventually(t, 10*time.Second, "the delivery's request in the member's inbox", func() bool {
+		rs = inboxRequests(t, cfg, member)
+		return len(rs) == 1
+	})
+	is.Equal(rs[0].Path, "/inbox/"+member) // the iD appended
+	is.True(rs[0].DeliveryID != 0)         // linked to its delivery
+	is.Equal(rs[0].Verdict, "valid")       // and valid
+	is.Equal(rs[0].SignerKind, "webhook")  // with the webhook's secret
+	delivered := rs[0].ID
+
+	is.Equal(postSigned(t, d.url+"/inbox/"+quiet+"/again", whsec, "{}"), http.StatusNoContent)
+	is.Equal(inboxRequests(t, cfg, quiet)[0].Verdict, "valid") // another member's inbox: the webhook calls it too
+	is.Equal(postSigned(t, d.url+"/inbox/"+stranger+"/again", whsec, "{}"), http.StatusNoContent)
+	is.Equal(inboxRequests(t, cfg, stranger)[0].Problem, "wrong_secret") // no member's: the webhook calls it never
+
+	_, err = runCmd(t, "org", "member", "add", "-config", cfg, "-org", "Uni", "0000-0003-1415-9269")
+	is.NoErr(err) // a new member
+	out, err = runCmd(t, "inbox", "list", "-config", cfg)
+	is.NoErr(err)
+	is.True(strings.Contains(out, "0000-0003-1415-9269")) // its inbox, listed before it received anything
+
+	staffConsole := consoleSignIn(t, d.url, url.Values{"kind": {"client"}, "client_id": {staff.ClientID}, "secret": {staff.ClientSecret}})
+	status, page := consoleGet(t, staffConsole, d.url+"/console/inbox?inbox="+member)
+	is.Equal(status, http.StatusOK)                                                 // the staff see the member's inbox
+	is.True(strings.Contains(page, "/console/inbox/requests/"+strconvI(delivered))) // with the delivery's request
+	_, page = consoleGet(t, staffConsole, d.url+"/console/inbox")
+	is.True(strings.Contains(page, `?inbox=0000-0003-1415-9269"`)) // and every member's, listed
+
+	res := put(t, d.url, "/"+member+"/webhook/"+httpapi.EscapeSegment(d.url+"/inbox/"+member+"/mine"), token(t, d.url, other.ClientID, other.ClientSecret))
+	is.Equal(res.StatusCode, http.StatusCreated) // another client calls the member's inbox too
+	oc := consoleSignIn(t, d.url, url.Values{"kind": {"client"}, "client_id": {other.ClientID}, "secret": {other.ClientSecret}})
+	status, _ = consoleGet(t, oc, d.url+"/console/inbox?inbox="+member)
+	is.Equal(status, http.StatusNotFound) // it does not take the inbox, nor the organisation's requests
+	status, _ = consoleGet(t, oc, d.url+"/console/inbox/requests/"+strconvI(delivered))
+	is.Equal(status, http.StatusNotFound)
+	status, _ = consoleGet(t, staffConsole, d.url+"/console/inbox?inbox="+member)
+	is.Equal(status, http.StatusNotFound) // the operator's alone, while both call it
+}

@@ -102,11 +102,35 @@ func calledInbox(raw string, ours ReachedAt) (string, bool) {
 	return InboxName(path)
 }
 
-// callsInbox reports whether a webhook whose URL is target calls the inbox name:
-// its calls reach that inbox (calledInbox).
-func callsInbox(target, name string, ours ReachedAt) bool {
-	n, ok := calledInbox(target, ours)
-	return ok && n == name
+// Two records' iDs that webhookInbox appends to a URL, to tell whether the inbox
+// its calls reach is the same for every record or each record's own.
+const (
+	someRecord  = "0000-0002-1825-0097"
+	otherRecord = "0000-0002-7253-3645"
+)
+
+// webhookInbox returns the inbox of this hookd that a webhook's calls reach: the
+// one inbox name that each of its calls reaches, or, perRecord, an inbox for each
+// record, named by its iD (an organisation's webhook at …/inbox with the record's
+// iD appended: Target.CalledURL calls /inbox/{iD}). ok is false when its calls
+// reach no inbox.
+func webhookInbox(target string, appendOrcid bool, ours ReachedAt) (name string, perRecord, ok bool) {
+	if !appendOrcid {
+		name, ok = calledInbox(target, ours)
+		return name, false, ok
+	}
+	t := Target{URL: target, AppendOrcid: true}
+	some, ok := calledInbox(t.CalledURL(someRecord), ours)
+	other, otherOK := calledInbox(t.CalledURL(otherRecord), ours)
+	switch {
+	case !ok || !otherOK:
+		return "", false, false
+	case some == someRecord && other == otherRecord:
+		return "", true, true
+	case some == other:
+		return some, false, true
+	}
+	return "", false, false
 }
 
 // HeaderField is one header line of a recorded request.
@@ -319,17 +343,18 @@ func (s *Store) inboxSender(ctx context.Context, rc InboxReceipt) (inboxSender, 
 	var state State
 	var attempts int
 	var subID int64
-	var target string
-	err := s.read.QueryRowContext(ctx, `SELECT d.state, d.attempts, s.id, s.target FROM deliveries d
-		JOIN subscriptions s ON s.id = d.subscription_id WHERE d.id = ?`, id).Scan(&state, &attempts, &subID, &target)
+	var t Target
+	var subject string
+	err := s.read.QueryRowContext(ctx, `SELECT d.state, d.attempts, d.subject, s.id, s.target, s.append_orcid FROM deliveries d
+		JOIN subscriptions s ON s.id = d.subscription_id WHERE d.id = ?`, id).Scan(&state, &attempts, &subject, &subID, &t.URL, &t.AppendOrcid)
 	if errors.Is(err, sql.ErrNoRows) {
 		return inboxSender{}, nil
 	}
 	if err != nil {
 		return inboxSender{}, err
 	}
-	if !callsInbox(target, rc.Inbox, rc.Ours) {
-		return inboxSender{}, nil
+	if name, ok := calledInbox(t.CalledURL(subject), rc.Ours); !ok || name != rc.Inbox {
+		return inboxSender{}, nil // the delivery calls another inbox, or none
 	}
 	if state != StateInFlight {
 		return inboxSender{}, nil

@@ -142,3 +142,71 @@ func TestInboxReachedAt(t *testing.T) {
 		}
 	}
 }
+
+// TestInboxesOfOrganisationPerRecord: an organisation's webhook with the record's
+// iD appended calls the inbox its calls reach: at …/inbox (or /inbox/, or an
+// escape of it) each member's iD's own, at …/inbox/x the inbox x, with a query
+// none (the iD goes after it). Its staff see the members' inboxes, a member's
+// removed no longer, and one that another client's webhook calls too, not.
+func TestInboxesOfOrganisationPerRecord(t *testing.T) {
+	ctx := context.Background()
+	const a, b = "0000-0002-7253-3645", "0000-0001-5109-3700"
+	for _, c := range []struct {
+		url  string
+		want []string
+	}{
+		{"http://127.0.0.1:8080/inbox", []string{b, a}},
+		{"http://127.0.0.1:8080/inbox/", []string{b, a}},
+		{"http://127.0.0.1:8080/%69nbox", []string{b, a}},
+		{"http://127.0.0.1:8080/inbox/x", []string{"x"}},
+		{"http://127.0.0.1:8080/inbox/0000-0002-1825-0097/", []string{"0000-0002-1825-0097"}},
+		{"http://127.0.0.1:8080/inbox//", nil},
+		{"http://127.0.0.1:8080/inbox?via=x", nil},
+		{"http://127.0.0.1:8080/x/inbox", nil},
+		{"http://127.0.0.1:8081/inbox", nil},
+	} {
+		t.Run(c.url, func(t *testing.T) {
+			is := is.New(t)
+			st := newStore(t)
+			in, err := ssrf.NewInbox("127.0.0.1:8080")
+			is.NoErr(err)
+			ours := store.InboxReachedAt(in, "http://127.0.0.1:8080")
+			org, err := st.CreateOrganisation(ctx, "University", "it@uni.example")
+			is.NoErr(err)
+			for _, id := range []string{a, b} {
+				_, err = st.PutMember(ctx, org.ID, id, store.MemberInfo{}, 0)
+				is.NoErr(err)
+			}
+			_, _, err = st.SetHubSettings(ctx, org.ID, store.HubSettings{Enabled: true, URL: c.url, AppendOrcid: true})
+			is.NoErr(err)
+			names, err := st.InboxesCalled(ctx, store.InboxesFilter{OrgID: org.ID, Ours: ours})
+			is.NoErr(err)
+			is.Equal(names, c.want) // the inboxes its calls reach
+			every, err := st.InboxesCalled(ctx, store.InboxesFilter{Ours: ours})
+			is.NoErr(err)
+			is.Equal(every, c.want) // the operator's list: the same
+		})
+	}
+
+	is := is.New(t)
+	st := newStore(t)
+	org, err := st.CreateOrganisation(ctx, "University", "it@uni.example")
+	is.NoErr(err)
+	for _, id := range []string{a, b} {
+		_, err = st.PutMember(ctx, org.ID, id, store.MemberInfo{}, 0)
+		is.NoErr(err)
+	}
+	_, _, err = st.SetHubSettings(ctx, org.ID, store.HubSettings{Enabled: true, URL: "http://127.0.0.1:8080/inbox", AppendOrcid: true})
+	is.NoErr(err)
+	c, err := st.CreateClient(ctx, store.NewClient{Name: "c", Scopes: []string{store.ScopeWebhook}})
+	is.NoErr(err)
+	_, _, err = st.PutOrcidWebhook(ctx, c.ID, a, "http://127.0.0.1:8080/inbox/"+a+"/updated")
+	is.NoErr(err) // a client's callback calls a's inbox too
+	is.NoErr(st.RemoveMember(ctx, org.ID, b))
+	names, err := st.InboxesCalled(ctx, store.InboxesFilter{OrgID: org.ID})
+	is.NoErr(err)
+	is.Equal(len(names), 0) // a's: the operator's; b's: not a member's any more
+	names, err = st.InboxesCalled(ctx, store.InboxesFilter{ClientID: c.ID})
+	is.NoErr(err)
+	is.Equal(len(names), 0) // nor the client's
+}

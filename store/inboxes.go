@@ -93,44 +93,69 @@ func (s *Store) Inboxes(ctx context.Context, f InboxesFilter) ([]Inbox, error) {
 }
 
 // qInboxTargets is the targets that may call an inbox, of every webhook, with
-// their owners. It reads the index of such targets (schema version 30), which holds
-// the few webhooks that may call an inbox, rather than every subscription.
-const qInboxTargets = `SELECT DISTINCT target, coalesce(client_id, ''), coalesce(org_id, 0)
+// whether the record's iD is appended to them, and their owners. It reads the
+// index of such targets (schema version 30), which holds the few webhooks that may
+// call an inbox, rather than every subscription.
+const qInboxTargets = `SELECT DISTINCT target, append_orcid, coalesce(client_id, ''), coalesce(org_id, 0)
 	FROM subscriptions INDEXED BY subscriptions_inbox WHERE ` + inboxTargets
 
 // InboxesCalled returns, sorted, the names of the inboxes that webhooks call (their
-// calls reach the inbox: calledInbox, at a host f.Ours takes): without an owner in
-// f, every such inbox; with one, those that f's client's or organisation's webhooks
-// call and no other owner's do. An inbox is its caller's to read, answer and
-// empty, and its answer acts on every webhook that calls it (a 410 deactivates
-// them): one that the webhooks of two owners call would let either read the
-// other's requests and turn the other's webhooks off, so it is the operator's
-// alone.
+// calls reach the inbox: webhookInbox, at a host f.Ours takes; an organisation's
+// webhook whose calls reach an inbox for each record calls those of its members'
+// iDs): without an owner in f, every such inbox; with one, those that f's client's
+// or organisation's webhooks call and no other owner's do. An inbox is its
+// caller's to read, answer and empty, and its answer acts on every webhook that
+// calls it (a 410 deactivates them): one that the webhooks of two owners call
+// would let either read the other's requests and turn the other's webhooks off, so
+// it is the operator's alone.
 func (s *Store) InboxesCalled(ctx context.Context, f InboxesFilter) ([]string, error) {
 	rows, err := s.read.QueryContext(ctx, qInboxTargets)
 	if err != nil {
 		return nil, fmt.Errorf("inboxes called: %w", err)
 	}
-	defer rows.Close()
 	mine, others := map[string]bool{}, map[string]bool{}
+	perRecord := map[int64]bool{} // the organisations whose webhooks call their members' inboxes: whether f owns them
 	for rows.Next() {
 		var target, clientID string
 		var orgID int64
-		if err := rows.Scan(&target, &clientID, &orgID); err != nil {
+		var appendOrcid bool
+		if err := rows.Scan(&target, &appendOrcid, &clientID, &orgID); err != nil {
+			rows.Close()
 			return nil, fmt.Errorf("inboxes called: %w", err)
 		}
-		name, ok := calledInbox(target, f.Ours)
-		if !ok {
+		name, each, ok := webhookInbox(target, appendOrcid, f.Ours)
+		if !ok || each && orgID == 0 {
 			continue
 		}
-		if f.all() || f.ClientID != "" && clientID == f.ClientID || f.OrgID != 0 && orgID == f.OrgID {
+		owned := f.all() || f.ClientID != "" && clientID == f.ClientID || f.OrgID != 0 && orgID == f.OrgID
+		switch {
+		case each:
+			perRecord[orgID] = perRecord[orgID] || owned
+		case owned:
 			mine[name] = true
-		} else {
+		default:
 			others[name] = true
 		}
 	}
-	if err := rows.Err(); err != nil {
+	err = rows.Err()
+	if cerr := rows.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
 		return nil, fmt.Errorf("inboxes called: %w", err)
+	}
+	for org, owned := range perRecord {
+		ids, err := s.memberIDs(ctx, org)
+		if err != nil {
+			return nil, fmt.Errorf("inboxes called: %w", err)
+		}
+		for _, id := range ids {
+			if owned {
+				mine[id] = true
+			} else {
+				others[id] = true
+			}
+		}
 	}
 	var names []string
 	for name := range mine {
@@ -140,6 +165,24 @@ func (s *Store) InboxesCalled(ctx context.Context, f InboxesFilter) ([]string, e
 	}
 	sort.Strings(names)
 	return names, nil
+}
+
+// memberIDs returns the iDs of an organisation's members.
+func (s *Store) memberIDs(ctx context.Context, orgID int64) ([]string, error) {
+	rows, err := s.read.QueryContext(ctx, "SELECT orcid FROM members WHERE org_id = ?", orgID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
 }
 
 // ClearInbox deletes an inbox's recorded requests (its answer stays) and returns

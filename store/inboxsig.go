@@ -142,15 +142,17 @@ func (s *Store) signingKeys(ctx context.Context, subID int64, now time.Time) ([]
 const inboxTargets = `instr(target, '/inbox') > 0 OR instr(target, '%') > 0`
 
 // qInboxCallers is the webhooks that may call an inbox, through the index of
-// their targets: their id, target, whether they sign with a secret of their own,
-// and their client.
-const qInboxCallers = `SELECT id, target, signing_secret IS NOT NULL, coalesce(client_id, '')
+// their targets: their id, target, whether the record's iD is appended to it,
+// whether they sign with a secret of their own, their client and organisation.
+const qInboxCallers = `SELECT id, target, append_orcid, signing_secret IS NOT NULL, coalesce(client_id, ''), coalesce(org_id, 0)
 	FROM subscriptions INDEXED BY subscriptions_inbox WHERE ` + inboxTargets
 
 // inboxSigningKeys returns the secrets that sign the deliveries of the webhooks
-// that call inbox (their calls reach it at a host ours takes): each such webhook's
-// own, and the secret of each client whose ORCID-style registrations call it (with
-// rotated-out ones during their overlap), each once.
+// that call inbox (their calls reach it at a host ours takes; an organisation's
+// webhook whose calls reach an inbox for each record calls the inboxes of its
+// members' iDs): each such webhook's own, and the secret of each client whose
+// ORCID-style registrations call it (with rotated-out ones during their overlap),
+// each once.
 func (s *Store) inboxSigningKeys(ctx context.Context, inbox string, now time.Time, ours ReachedAt) ([]signingKey, error) {
 	rows, err := s.read.QueryContext(ctx, qInboxCallers)
 	if err != nil {
@@ -158,15 +160,25 @@ func (s *Store) inboxSigningKeys(ctx context.Context, inbox string, now time.Tim
 	}
 	var subs []int64 // one subscription for each secret (or client) to try
 	clients := map[string]bool{}
+	perRecord := map[int64][]int64{} // the subscriptions that call the inbox if it is a member's of the organisation
 	for rows.Next() {
-		var id int64
+		var id, org int64
 		var target, client string
-		var own bool
-		if err := rows.Scan(&id, &target, &own, &client); err != nil {
+		var appendOrcid, own bool
+		if err := rows.Scan(&id, &target, &appendOrcid, &own, &client, &org); err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("signing secrets: %w", err)
 		}
-		if !callsInbox(target, inbox, ours) {
+		name, each, ok := webhookInbox(target, appendOrcid, ours)
+		switch {
+		case !ok:
+			continue
+		case each:
+			if org != 0 {
+				perRecord[org] = append(perRecord[org], id)
+			}
+			continue
+		case name != inbox:
 			continue
 		}
 		if !own {
@@ -179,6 +191,16 @@ func (s *Store) inboxSigningKeys(ctx context.Context, inbox string, now time.Tim
 	}
 	if err := rows.Close(); err != nil {
 		return nil, fmt.Errorf("signing secrets: %w", err)
+	}
+	for org, ids := range perRecord {
+		var member bool
+		err := s.read.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM members WHERE org_id = ? AND orcid = ?)", org, inbox).Scan(&member)
+		if err != nil {
+			return nil, fmt.Errorf("signing secrets: %w", err)
+		}
+		if member {
+			subs = append(subs, ids...)
+		}
 	}
 	var keys []signingKey
 	for _, id := range subs {
