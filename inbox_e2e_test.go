@@ -947,3 +947,114 @@ func TestInboxOfEachMemberCalledByTheOrganisationsWebhook(t *testing.T) {
 	status, _ = consoleGet(t, staffConsole, d.url+"/console/inbox?inbox="+member)
 	is.Equal(status, http.StatusNotFound) // the operator's alone, while both call it
 }
+
+// consolePost posts form to a console path as c, with the session's CSRF token
+// from page, and returns the status (a redirect is not followed).
+func consolePost(tb testing.TB, c *http.Client, base, page, path string, form url.Values) int {
+	tb.Helper()
+	is := is.New(tb)
+	_, body := consoleGet(tb, c, base+page)
+	m := regexp.MustCompile(`name="csrf" value="([^"]+)"`).FindStringSubmatch(body)
+	is.True(m != nil) // the session's token
+	form.Set("csrf", m[1])
+	nc := *c
+	nc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	res, err := nc.PostForm(base+path, form)
+	is.NoErr(err)
+	io.Copy(io.Discard, res.Body)
+	res.Body.Close()
+	return res.StatusCode
+}
+
+// TestInboxOwnersOverHTTP: who reads, answers and empties an inbox, over a hookd
+// serve's console: a client the inbox its webhook calls, an organisation's staff
+// the one its webhook calls, the operator every inbox, one nobody's webhook calls
+// too; nobody else, not by name, a request's id, the answer form or emptying it.
+// A client that points a webhook at another's inbox takes nothing: the inbox is
+// the operator's alone while both call it, so neither may answer 410 for the
+// other's webhooks.
+func TestInboxOwnersOverHTTP(t *testing.T) {
+	is := is.New(t)
+	tokenFile := filepath.Join(t.TempDir(), "admin-token")
+	is.NoErr(os.WriteFile(tokenFile, []byte("operator-token-0123456789\n"), 0o600))
+	cfg := testConfig(t, "[auth]\nadmin_token_file = \""+tokenFile+"\"\n[delivery]\npaused = true\nallow_private_targets = true\n[inbox]\nenabled = true\n")
+	_, err := runCmd(t, "org", "add", "-config", cfg, "-name", "Uni", "-tech-contact", "it@uni.example")
+	is.NoErr(err)
+	var a, b, staff credentials
+	for _, c := range []struct {
+		to   *credentials
+		args []string
+	}{{&a, []string{"-name", "a", "-scopes", "/webhook"}}, {&b, []string{"-name", "b", "-scopes", "/webhook"}}, {&staff, []string{"-name", "uni-staff", "-org", "Uni"}}} {
+		out, err := runCmd(t, append([]string{"client", "add", "-config", cfg, "-json"}, c.args...)...)
+		is.NoErr(err)
+		is.NoErr(json.Unmarshal([]byte(out), c.to))
+	}
+	d := startDaemon(t, cfg)
+	const record = "0000-0002-7253-3645"
+	res := put(t, d.url, "/"+record+"/webhook/"+httpapi.EscapeSegment(d.url+"/inbox/a-box/"+record), token(t, d.url, a.ClientID, a.ClientSecret))
+	is.Equal(res.StatusCode, http.StatusCreated) // a calls a-box
+	_, err = runCmd(t, "org", "set", "Uni", "-config", cfg, "-url", d.url+"/inbox/org-box")
+	is.NoErr(err) // the organisation's webhook calls org-box
+	ids := map[string]int64{}
+	for _, name := range []string{"a-box", "org-box", "free"} {
+		res, err := http.Post(d.url+"/inbox/"+name+"/x", "application/json", strings.NewReader(`{"for":"`+name+`"}`))
+		is.NoErr(err)
+		res.Body.Close()
+		is.Equal(res.StatusCode, http.StatusNoContent)
+		ids[name] = inboxRequests(t, cfg, name)[0].ID
+	}
+
+	signIn := func(form url.Values) *http.Client { return consoleSignIn(t, d.url, form) }
+	users := map[string]*http.Client{
+		"a":        signIn(url.Values{"kind": {"client"}, "client_id": {a.ClientID}, "secret": {a.ClientSecret}}),
+		"b":        signIn(url.Values{"kind": {"client"}, "client_id": {b.ClientID}, "secret": {b.ClientSecret}}),
+		"staff":    signIn(url.Values{"kind": {"client"}, "client_id": {staff.ClientID}, "secret": {staff.ClientSecret}}),
+		"operator": signIn(url.Values{"kind": {"token"}, "token": {"operator-token-0123456789"}}),
+	}
+	sees := func(who, name string) bool {
+		status, page := consoleGet(t, users[who], d.url+"/console/inbox?inbox="+name)
+		byID, _ := consoleGet(t, users[who], d.url+"/console/inbox/requests/"+strconvI(ids[name]))
+		is.Equal(byID, status) // a request by its id as its inbox
+		if status == http.StatusOK {
+			is.True(strings.Contains(page, `{&#34;for&#34;:&#34;`+name+`&#34;}`) || strings.Contains(page, "/console/inbox/requests/"+strconvI(ids[name])))
+		}
+		_, list := consoleGet(t, users[who], d.url+"/console/inbox")
+		is.Equal(strings.Contains(list, `?inbox=`+name+`"`), status == http.StatusOK) // listed exactly when seen
+		return status == http.StatusOK
+	}
+	answers := func(who, name string) bool {
+		status := consolePost(t, users[who], d.url, "/console/inbox", "/console/inbox/"+name+"/answer", url.Values{"status": {"410"}})
+		if status == http.StatusSeeOther {
+			is.Equal(consolePost(t, users[who], d.url, "/console/inbox", "/console/inbox/"+name+"/answer", url.Values{"reset": {"1"}}), http.StatusSeeOther)
+		}
+		return status == http.StatusSeeOther
+	}
+	for _, c := range []struct {
+		who   string
+		names []string // the inboxes it reads and answers
+	}{
+		{"a", []string{"a-box"}},
+		{"b", nil},
+		{"staff", []string{"org-box"}},
+		{"operator", []string{"a-box", "org-box", "free"}},
+	} {
+		for _, name := range []string{"a-box", "org-box", "free"} {
+			want := slices.Contains(c.names, name)
+			if sees(c.who, name) != want || answers(c.who, name) != want {
+				t.Errorf("%s reads and answers %s: want %v", c.who, name, want)
+			}
+		}
+	}
+	status := consolePost(t, users["b"], d.url, "/console/inbox", "/console/inbox/a-box/clear", url.Values{"confirm": {"yes"}})
+	is.Equal(status, http.StatusNotFound) // b empties nothing of a's
+	is.Equal(len(inboxRequests(t, cfg, "a-box")), 1)
+
+	// b points a webhook at a-box: the inbox is the operator's alone.
+	res = put(t, d.url, "/"+record+"/webhook/"+httpapi.EscapeSegment(d.url+"/inbox/a-box/b"), token(t, d.url, b.ClientID, b.ClientSecret))
+	is.Equal(res.StatusCode, http.StatusCreated)
+	for who, want := range map[string]bool{"a": false, "b": false, "staff": false, "operator": true} {
+		if sees(who, "a-box") != want || answers(who, "a-box") != want {
+			t.Errorf("with two owners' webhooks calling it, %s reads and answers a-box: want %v", who, want)
+		}
+	}
+}
