@@ -87,12 +87,12 @@ func TestBrowserStaffFirstDay(t *testing.T) {
 
 	// In a phone's window too: tables scroll in their frame, the rest wraps, and a
 	// frame that scrolls can be scrolled from the keyboard.
-	do(t, tab, "a phone's window", chromedp.EmulateViewport(400, 800))
+	do(t, tab, "a phone's window", chromedp.EmulateViewport(375, 800))
 	for _, path := range []string{"/console/organisations/" + strconv.FormatInt(s.orgA.ID, 10), "/console/webhooks/" + h.WebhookUID, "/console/deliveries",
 		"/console/deliveries/" + strconv.FormatInt(ds[0].ID, 10), "/console/clients", "/console/inbox", "/console/audit", "/console/"} {
 		do(t, tab, "open "+path, chromedp.Navigate(s.url+path), chromedp.WaitVisible(css("main")))
-		fits(t, tab, path+" at 400 px")
-		accessible(t, tab, path+" at 400 px")
+		fits(t, tab, path+" at 375 px")
+		accessible(t, tab, path+" at 375 px")
 	}
 	b.check()
 }
