@@ -572,3 +572,70 @@ func TestBrowserNarrowTablesKeepWords(t *testing.T) {
 		}
 	}
 }
+
+// TestBrowserTableCellsKeepWords: a table's cells keep their words as its headings
+// do, in a desktop window, a phone's (375 px) and at 200% zoom: an organisation's
+// members table broke its Remove buttons ("Remov|e") and e-mail addresses at 1280
+// px, and in a narrow window its iDs into pairs of digits and the audit log's
+// "signin" into "signi|n", while the table scrolled in its frame all the same. A
+// long name without a space still wraps in its cell.
+func TestBrowserTableCellsKeepWords(t *testing.T) {
+	b := newBrowser(t)
+	s := newStack(t)
+	ctx := context.Background()
+	o, err := s.st.CreateOrganisation(ctx, "University of Testing", "it@uni.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, id := range []string{"0000-0002-1825-0097", "0000-0001-5109-3700", "0000-0002-7253-3645", "0000-0002-9079-593X"} {
+		name, email := fmt.Sprintf("Member %d", i+1), fmt.Sprintf("member%d@uni.example", i+1)
+		if _, err := s.st.PutMember(ctx, o.ID, id, store.MemberInfo{Name: &name, Email: &email}, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A name without a space, as long as the API takes, still wraps in its cell:
+	// the clients table keeps to the window instead of scrolling in its frame.
+	if _, err := s.st.CreateClient(ctx, store.NewClient{Name: "c" + strings.Repeat("x", 199), Scopes: []string{store.ScopeWebhook}}); err != nil {
+		t.Fatal(err)
+	}
+	tab := b.tab()
+	signInToken(t, tab, s.url)
+	do(t, tab, "clients", chromedp.Navigate(s.url+"/console/clients"), chromedp.WaitVisible(css("main table")))
+	if w := get(t, tab, "the table's width", chromedp.Evaluate[[]int](`(f => [f.scrollWidth, f.clientWidth])(document.querySelector("main .table-wrap"))`)); w[0] > w[1] {
+		t.Errorf("the clients table is %d px wide in a frame of %d px at 1280 px: a long name is not wrapped", w[0], w[1])
+	}
+	// The words of the cells' text broken across lines: a word may break after
+	// its hyphen (an iD at its groups), not inside. URLs and a webhook's
+	// description wrap anywhere on purpose, and a word wider than a cell may
+	// be, the long name, breaks.
+	const brokenWords = `[...document.querySelectorAll('main td')].flatMap(td => {
+		const broken = [], walk = document.createTreeWalker(td, NodeFilter.SHOW_TEXT);
+		for (let n; (n = walk.nextNode()); ) {
+			if (n.parentElement.closest('.desc, code.url, pre, .visually-hidden')) continue;
+			for (const m of n.data.matchAll(/[^\s-]+-?/g)) {
+				if (m[0].length > 40) continue;
+				const r = document.createRange(); r.setStart(n, m.index); r.setEnd(n, m.index + m[0].length);
+				if (new Set([...r.getClientRects()].filter(x => x.width > 0).map(x => Math.round(x.top))).size > 1) broken.push(m[0]);
+			}
+		}
+		return broken;
+	})`
+	paths := []string{"/console/organisations/" + strconv.FormatInt(o.ID, 10), "/console/clients", "/console/audit", "/console/deliveries"}
+	for _, w := range []struct {
+		name          string
+		width, height int64
+		scale         float64
+	}{{"1280 px", 1280, 900, 1}, {"375 px", 375, 800, 1}, {"200% zoom", 640, 450, 2}} {
+		do(t, tab, "a window of "+w.name, chromedp.EmulateViewport(w.width, w.height, chromedp.EmulateScale(w.scale)))
+		for _, path := range paths {
+			do(t, tab, "open "+path, chromedp.Navigate(s.url+path), chromedp.WaitVisible(css("main table")))
+			if broken := get(t, tab, "measure "+path, chromedp.Evaluate[[]string](brokenWords)); len(broken) > 0 {
+				t.Errorf("%s at %s: the words %q are broken inside", path, w.name, broken)
+			}
+			if wh := get(t, tab, "page width", chromedp.Evaluate[[]int](`[document.documentElement.scrollWidth, window.innerWidth]`)); wh[0] > wh[1] {
+				t.Errorf("%s at %s is %d px wide in a window of %d px", path, w.name, wh[0], wh[1])
+			}
+		}
+	}
+	b.check()
+}
