@@ -639,3 +639,34 @@ func TestBrowserTableCellsKeepWords(t *testing.T) {
 	}
 	b.check()
 }
+
+// TestBrowserReplayTheDeadSaysSo: a client follows the overview's link to its
+// dead deliveries and replays them; the list, narrowed to dead ones, is then empty,
+// and the page says how many are due again, where it said only that no delivery
+// matches the filter, as if nothing had been done.
+func TestBrowserReplayTheDeadSaysSo(t *testing.T) {
+	is := is.New(t)
+	b := newBrowser(t)
+	s := newStack(t)
+	ctx := context.Background()
+	failEvery(t, s.env, store.Outcome{Kind: store.OutcomeDead, Status: 500, Error: "HTTP 500"})
+	ofA, err := s.st.Deliveries(ctx, store.DeliveryFilter{Webhook: s.hookA.UID})
+	is.NoErr(err)
+	is.True(len(ofA) > 1) // A's platform webhook covers every record
+	tab := b.tab()
+	signIn(t, tab, s.url, s.a.ID, s.a.Secret)
+	do(t, tab, "the dead ones", chromedp.Click(css(`a[href="/console/deliveries?state=dead"]`)), chromedp.WaitVisible(css("#replay-h")))
+	is.True(strings.Contains(text(t, tab), "#"+strconv.FormatInt(s.delA.ID, 10))) // A's dead deliveries
+	do(t, tab, "replay them", chromedp.Click(css(`section[aria-labelledby="replay-h"] button[type="submit"]`)),
+		chromedp.WaitNotPresent(css("#replay-h")))
+	page := text(t, tab)
+	is.True(strings.Contains(page, fmt.Sprintf("%d deliveries are due again and go out from now on", len(ofA)))) // what was done
+	is.True(strings.Contains(page, "No delivery matches this filter."))                                          // and the list, now empty
+	accessible(t, tab, "replayed")
+	for _, d := range ofA {
+		got, err := s.st.Delivery(ctx, store.DeliveryFilter{ID: d.ID})
+		is.NoErr(err)
+		is.Equal(got.StateName(), "pending") // due again
+	}
+	b.check()
+}
