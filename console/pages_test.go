@@ -465,3 +465,18 @@ func TestOrganisationPageSaysImportsAreNotEmailed(t *testing.T) {
 	is.True(strings.Contains(p.body, "an import tells the webhook only"))                                                                                      // what is sent, said
 	is.True(strings.Contains(p.body, "no e-mail for each of them"))                                                                                            // and beside the import
 }
+
+// TestReplaySectionReads: the replay form under the deliveries says what it does
+// in a sentence to the operator too, who sees every owner's deliveries ("every
+// retrying or dead deliveries" it said), as to a client.
+func TestReplaySectionReads(t *testing.T) {
+	is := is.New(t)
+	e := newEnv(t)
+	failEvery(t, e, store.Outcome{Kind: store.OutcomeDead, Status: 500, Error: "HTTP 500"})
+	for who, want := range map[string]string{"token": "Makes every one of the retrying or dead deliveries whose last event",
+		"a": "Makes every one of your retrying or dead deliveries whose last event"} {
+		p := e.as(t, who).get(t, "/console/deliveries")
+		is.Equal(p.status, http.StatusOK)
+		is.True(strings.Contains(p.body, want)) // the sentence, for who
+	}
+}
