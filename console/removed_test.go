@@ -30,7 +30,16 @@ func TestRemovedWebhookHistory(t *testing.T) {
 
 	t.Run("its owner sees the history", func(t *testing.T) {
 		is := is.New(t)
-		is.True(strings.Contains(a.get(t, p.location).body, "Its deliveries are kept as history")) // the flash says so
+		// The delete leads to the history, which the page could only name by an id
+		// it no longer showed.
+		loc, err := url.Parse(p.location)
+		is.NoErr(err)
+		is.Equal(loc.Path, "/console/deliveries")
+		is.Equal(loc.Query().Get("webhook"), e.hookA.UID)
+		after := a.get(t, p.location).body
+		is.True(strings.Contains(after, "The webhook is deleted.")) // the flash says so
+		is.True(strings.Contains(after, "was removed <time"))       // beside what the history is
+		is.True(strings.Contains(after, `href="`+del+`"`))          // and its deliveries
 		list := a.get(t, "/console/deliveries")
 		is.Equal(list.status, http.StatusOK)
 		is.True(strings.Contains(list.body, `href="`+del+`"`))                             // still listed
@@ -51,6 +60,16 @@ func TestRemovedWebhookHistory(t *testing.T) {
 		is.Equal(d.status, http.StatusOK)
 		is.True(strings.Contains(d.body, "kept as history until retention purges it")) // marked
 		is.True(!strings.Contains(d.body, "Replay this delivery"))                     // offered no replay
+	})
+
+	t.Run("a webhook that had no deliveries", func(t *testing.T) {
+		is := is.New(t)
+		wh, _, err := e.st.CreateWebhook(ctx, e.a.ID, store.WebhookSpec{TargetURL: "https://a.example/other", Auth: store.Auth{Type: store.AuthNone}})
+		is.NoErr(err)
+		p := a.post(t, "/console/webhooks/"+wh.UID+"/delete", url.Values{"confirm": {"yes"}})
+		is.Equal(p.status, http.StatusSeeOther)
+		is.True(strings.HasPrefix(p.location, "/console/webhooks?"))                                          // back to the list
+		is.True(strings.Contains(a.get(t, p.location).body, "The webhook is deleted. It had no deliveries.")) // nothing to look for
 	})
 
 	t.Run("never sent again", func(t *testing.T) {

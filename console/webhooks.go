@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"errors"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -261,7 +262,18 @@ func (h *Handler) handleWebhookAction() http.Handler {
 			}
 			if err = h.st.RemoveSubscription(ctx, wh.UID); err == nil {
 				h.audit(r, p, "webhook.delete", wh.UID, obj, wh.Target)
-				h.redirectDone(w, r, "/console/webhooks", "deleted")
+				// Its deliveries are history now: the page leads to them, which
+				// the webhooks list could name only by an id it no longer shows.
+				ds, derr := h.st.Deliveries(ctx, store.DeliveryFilter{Visible: p.Visible(), Webhook: wh.UID, Limit: 1})
+				if derr != nil && !errors.Is(derr, store.ErrInvalid) { // invalid: a webhook gone without a trace
+					h.internal(w, r, derr)
+					return
+				}
+				if len(ds) == 0 {
+					h.redirectDone(w, r, "/console/webhooks", "deleted-none")
+					return
+				}
+				h.redirectDone(w, r, "/console/deliveries?webhook="+url.QueryEscape(wh.UID), "deleted")
 				return
 			}
 		case ActTest:
