@@ -130,19 +130,23 @@ const FailingCap = 1000
 
 // qFailingFigures is what FailingWebhooks reads of each failing subscription f:
 // its deliveries waiting for a retry and its dead ones (each count stopping at ?1),
-// and one waiting delivery's answer; each through the index of its state, as
-// qOutboxFigures. The subscriptions follow it as a subquery.
+// and one waiting delivery's answer or, when none waits (retries used up, or the
+// webhook deactivated), the newest dead one's; each through the index of its
+// state, as qOutboxFigures. The subscriptions follow it as a subquery.
 const qFailingFigures = `SELECT f.*,
 	(SELECT count(*) FROM (SELECT 1 FROM deliveries d INDEXED BY deliveries_one_pending WHERE d.subscription_id = f.id AND d.state = 0 AND d.attempts > d.attempt_base LIMIT ?1)),
 	(SELECT count(*) FROM (SELECT 1 FROM deliveries d INDEXED BY deliveries_dead_subscription WHERE d.subscription_id = f.id AND d.state = 3 LIMIT ?1)),
-	coalesce((SELECT d.last_status FROM deliveries d INDEXED BY deliveries_one_pending WHERE d.subscription_id = f.id AND d.state = 0 AND d.attempts > d.attempt_base LIMIT 1), 0),
-	coalesce((SELECT d.last_error FROM deliveries d INDEXED BY deliveries_one_pending WHERE d.subscription_id = f.id AND d.state = 0 AND d.attempts > d.attempt_base LIMIT 1), '')
+	coalesce((SELECT d.last_status FROM deliveries d INDEXED BY deliveries_one_pending WHERE d.subscription_id = f.id AND d.state = 0 AND d.attempts > d.attempt_base LIMIT 1),
+		(SELECT d.last_status FROM deliveries d INDEXED BY deliveries_dead_subscription WHERE d.subscription_id = f.id AND d.state = 3 ORDER BY d.id DESC LIMIT 1), 0),
+	coalesce((SELECT d.last_error FROM deliveries d INDEXED BY deliveries_one_pending WHERE d.subscription_id = f.id AND d.state = 0 AND d.attempts > d.attempt_base LIMIT 1),
+		(SELECT d.last_error FROM deliveries d INDEXED BY deliveries_dead_subscription WHERE d.subscription_id = f.id AND d.state = 3 ORDER BY d.id DESC LIMIT 1), '')
 	FROM (`
 
 // FailingWebhooks lists the subscriptions v sees that are failing now, the
 // longest-failing first, at most limit, with their owners' names. They are found
 // through a partial index that holds only failing subscriptions; the answer shown
-// is that of one waiting delivery, found without reading the others.
+// is that of one waiting delivery (else the newest dead one), found without reading
+// the others.
 func (s *Store) FailingWebhooks(ctx context.Context, v Visibility, limit int) ([]FailingWebhook, error) {
 	var w conds
 	w.add("failing_since IS NOT NULL")

@@ -595,6 +595,8 @@ func TestFailingWebhooks(t *testing.T) {
 	is.Equal(failing[0].UID, f.platform.UID)      //
 	is.Equal(failing[0].Dead, store.FailingCap+1) // counted up to the cap
 	is.Equal(failing[0].Retrying, 0)              //
+	is.Equal(failing[0].LastStatus, 502)          // its answer, from a dead delivery when none waits for a retry
+	is.Equal(failing[0].LastError, "HTTP 502")    //
 	mine, err := st.FailingWebhooks(ctx, store.Visibility{ClientID: f.b.ID}, 5)
 	is.NoErr(err)
 	is.Equal(len(mine), 0) // not client b's
