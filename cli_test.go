@@ -1990,3 +1990,38 @@ func TestWebhookActivateAlready(t *testing.T) {
 		}
 	}
 }
+
+// TestListsRefuseEmptyFilter: a list's filter given empty (-client "", a
+// script's unset variable) is refused naming the flag, as a replay's is, and
+// lists nothing: it listed everything, as if the filter had not been given.
+func TestListsRefuseEmptyFilter(t *testing.T) {
+	cfg := cliFixture(t)
+	for _, tt := range []struct {
+		cmd   string
+		flags []string
+	}{
+		{"deliveries list", []string{"state", "orcid", "webhook", "client", "org", "since", "until"}},
+		{"webhooks list", []string{"client", "org", "orcid", "format", "status"}},
+		{"org status", []string{"org"}},
+	} {
+		for _, name := range tt.flags {
+			for _, value := range []string{"", " "} {
+				t.Run(fmt.Sprintf("%s -%s %q", tt.cmd, name, value), func(t *testing.T) {
+					is := is.New(t)
+					for _, asJSON := range []bool{false, true} {
+						args := append(strings.Fields(tt.cmd), "-config", cfg, "-"+name, value)
+						if asJSON {
+							args = append(args, "-json")
+						}
+						out, err := runCmd(t, args...)
+						is.True(err != nil)                                                     // refused
+						is.True(strings.HasPrefix(err.Error(), tt.cmd+": -"+name+": is empty")) // naming the flag
+						is.True(strings.Contains(err.Error(), "leave -"+name+" out"))           // and how to list everything
+						is.Equal(exitStatus(err), 2)                                            // as a mistake in how it was typed
+						is.Equal(out, "")                                                       // nothing listed
+					}
+				})
+			}
+		}
+	}
+}

@@ -552,6 +552,11 @@ func (e *env) orgStatus(ctx context.Context, args []string) error {
 	if _, err := e.parse(fs, args, 0, 0); err != nil {
 		return err
 	}
+	if err := refuseEmpty("org status", fs, "", []emptyFilter{
+		{"org", "give an organisation's id or name, or leave -org out for every organisation's members"},
+	}); err != nil {
+		return err
+	}
 	st, _, err := e.open(ctx, "org status", *path)
 	if err != nil {
 		return err

@@ -115,6 +115,34 @@ func (e *env) deliveryFilterFlags(fs *flag.FlagSet) func(context.Context, *store
 	}
 }
 
+// emptyFilter is a filter flag and what to give it, or leave out, when it is
+// given empty.
+type emptyFilter struct{ name, say string }
+
+// refuseEmpty refuses, as a usage error naming the flag, the first of filters
+// that fs (parsed) was given empty or blank: a script's unset variable (-client
+// "$CLIENT") narrows nothing, so the command would list or act on every
+// client's, record's or webhook's rows where one's were meant. after ends the
+// message ("; nothing was replayed").
+func refuseEmpty(cmd string, fs *flag.FlagSet, after string, filters []emptyFilter) error {
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	for _, f := range filters {
+		if given[f.name] && strings.TrimSpace(fs.Lookup(f.name).Value.String()) == "" {
+			return usagef("%s: -%s: is empty: %s%s", cmd, f.name, f.say, after)
+		}
+	}
+	return nil
+}
+
+// orWords is words as a list in a sentence: "a, b or c".
+func orWords(words []string) string {
+	if len(words) < 2 {
+		return strings.Join(words, "")
+	}
+	return strings.Join(words[:len(words)-1], ", ") + " or " + words[len(words)-1]
+}
+
 // orcidFlag reads an iD given to a flag (bare or as an https://orcid.org/ URL).
 func orcidFlag(field, v string) (string, error) {
 	ids, err := orcidArgs("", []string{v})
@@ -186,6 +214,19 @@ func (e *env) deliveriesList(ctx context.Context, args []string) error {
 	}
 	if *limit < 1 {
 		return usagef("deliveries list: -limit: must be at least 1, got %d", *limit)
+	}
+	// As a replay refuses them: a script's unset variable (-client "$CLIENT")
+	// would list every client's deliveries as if they were the one's.
+	if err := refuseEmpty("deliveries list", fs, "", []emptyFilter{
+		{"state", "give a state (" + orWords(store.StateNames) + "), or leave -state out for every state"},
+		{"orcid", "give an ORCID iD, or leave -orcid out for every record's deliveries"},
+		{"webhook", "give a webhook's id, or leave -webhook out for every webhook's deliveries"},
+		{"client", "give a client's id or name, or leave -client out for every client's deliveries"},
+		{"org", "give an organisation's id or name, or leave -org out for every organisation's deliveries"},
+		{"since", "give a time, or leave -since out for deliveries of any time"},
+		{"until", "give a time, or leave -until out for deliveries up to now"},
+	}); err != nil {
+		return err
 	}
 	st, _, err := e.open(ctx, "deliveries list", *path)
 	if err != nil {
@@ -423,17 +464,15 @@ func (e *env) deliveriesReplay(ctx context.Context, args []string) error {
 	// A filter given empty would narrow nothing: a script's unset variable
 	// (-orcid "$ID") would replay every record's, webhook's or client's failed and
 	// dead deliveries, as the admin API refuses "orcid": "" for.
-	for _, e := range []struct{ name, say string }{
+	if err := refuseEmpty("deliveries replay", fs, "; nothing was replayed", []emptyFilter{
 		{"state", "give failed or dead, or leave -state out for both"},
 		{"orcid", "give an ORCID iD, or leave -orcid out for every record's deliveries"},
 		{"webhook", "give a webhook's id, or leave -webhook out for every webhook's deliveries"},
 		{"client", "give a client's id or name, or leave -client out for every client's deliveries"},
 		{"org", "give an organisation's id or name, or leave -org out for every organisation's deliveries"},
 		{"until", "give a time, or leave -until out for every delivery since -since"},
-	} {
-		if set[e.name] && fs.Lookup(e.name).Value.String() == "" {
-			return usagef("deliveries replay: -%s: is empty: %s; nothing was replayed", e.name, e.say)
-		}
+	}); err != nil {
+		return err
 	}
 	if s := fs.Lookup("state").Value.String(); !store.ReplayableState(s) {
 		// Said before the filter's check, which would list every state there is,
