@@ -2025,3 +2025,42 @@ func TestListsRefuseEmptyFilter(t *testing.T) {
 		}
 	}
 }
+
+// TestPurgeRefusesTheFuture: deliveries purge -before a time to come is refused,
+// saying that it would purge every finished delivery and how to do that on
+// purpose, and purges nothing: a time in the future (a year mistyped, tomorrow's
+// date) purged every dead or delivered delivery there was.
+func TestPurgeRefusesTheFuture(t *testing.T) {
+	is := is.New(t)
+	cfg := cliFixture(t)
+	_, err := runCmd(t, "webhooks", "deactivate", "-config", cfg, fixtureWebhook(t, cfg))
+	is.NoErr(err) // its failed delivery is dead
+	dead := func() int {
+		out, err := runCmd(t, "deliveries", "list", "-config", cfg, "-state", "dead", "-json")
+		is.NoErr(err)
+		var rows []deliveryJSON
+		is.NoErr(json.Unmarshal([]byte(out), &rows))
+		return len(rows)
+	}
+	is.Equal(dead(), 1)
+	tomorrow := time.Now().AddDate(0, 0, 1).Format(time.DateOnly)
+	soon := time.Now().Add(time.Hour).UTC().Format(time.RFC3339)
+	for _, before := range []string{"2099-01-01", tomorrow, soon} {
+		for _, state := range []string{"dead", "delivered"} {
+			out, err := runCmd(t, "deliveries", "purge", "-config", cfg, "-before", before, "-state", state)
+			is.True(err != nil)                                                    // refused
+			is.True(strings.HasPrefix(err.Error(), "deliveries purge: -before: ")) // naming the flag
+			is.True(strings.Contains(err.Error(), "is in the future"))             // saying what is wrong
+			is.True(strings.Contains(err.Error(), "every "+state+" delivery"))     // what it would do
+			is.True(strings.Contains(err.Error(), "-before 1s"))                   // and how to do that on purpose
+			is.Equal(exitStatus(err), 2)                                           // as a value the flag does not take
+			is.Equal(out, "")
+			is.Equal(dead(), 1) // nothing purged
+		}
+	}
+	time.Sleep(1100 * time.Millisecond)
+	out, err := runCmd(t, "deliveries", "purge", "-config", cfg, "-before", "1s")
+	is.NoErr(err)
+	is.True(strings.HasPrefix(out, "purged 1 dead delivery")) // every one, on purpose
+	is.Equal(dead(), 0)
+}

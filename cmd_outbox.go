@@ -526,13 +526,21 @@ func (e *env) deliveriesPurge(ctx context.Context, args []string) error {
 	if *before == "" {
 		return usagef("deliveries purge: -before is required, e.g. -before 30d")
 	}
-	t, err := store.ParseTime("before", *before, time.Now(), time.Local)
+	now := time.Now()
+	t, err := store.ParseTime("before", *before, now, time.Local)
 	if err != nil {
 		return flagError("deliveries purge", err, filterFlags)
 	}
 	st, ok := store.ParseState(*state)
 	if !ok || (st != store.StateDead && st != store.StateDelivered) {
 		return usagef("deliveries purge: -state: must be %s or %s, got %q", store.StateDead, store.StateDelivered, *state)
+	}
+	if t.After(now) {
+		// Nothing has finished after now: a time to come (a year mistyped,
+		// tomorrow's date) would purge every one, which is seldom what was meant.
+		return usagef("deliveries purge: -before: %s is in the future, so every %s delivery would be purged; "+
+			"to purge every one, give -before 1s (those that finished more than a second ago); nothing was purged",
+			t.Local().Format(time.DateTime), st)
 	}
 	s, _, err := e.open(ctx, "deliveries purge", *path)
 	if err != nil {
