@@ -257,7 +257,13 @@ func TestHelpEveryCommand(t *testing.T) {
 				out, _, err := runEnv(t, nil, append(strings.Fields(c.name), h)...)
 				is.NoErr(err)                                          // help is not an error
 				is.True(strings.Contains(out, "Usage: hookd "+c.name)) // on stdout, with the synopsis
-				is.True(strings.Contains(out, "-config"))              // and the flags
+				if c.name == "version" {
+					// It reads no configuration: it lists no -config, and no flags.
+					is.True(!strings.Contains(out, "-config"))
+					is.True(!strings.Contains(out, "Flags:"))
+					return
+				}
+				is.True(strings.Contains(out, "-config")) // and the flags
 			})
 		}
 	}
@@ -541,7 +547,6 @@ func TestErrorsNameTheFlag(t *testing.T) {
 		{[]string{"backup", ""}, "backup: give the file to write"},
 		{[]string{"notify", "-type", "", "0000-0002-7253-3645"}, "notify: -type: "},
 		{[]string{"inbox", "set", "demo", "-status", "0"}, "inbox set: -status: 0 is not a status"},
-		{[]string{"--version", "extra"}, "version: unexpected argument"},
 		{[]string{"deliveries", "list", "-since", "1h", "-until", "2h"}, "deliveries list: -until: must be later than -since ("},
 		{[]string{"deliveries", "replay", "-since", "1h", "-until", "2h"}, "deliveries replay: -until: must be later than -since ("},
 	} {
@@ -1289,6 +1294,9 @@ func TestStartRefusedForItsKeyMakesNothing(t *testing.T) {
 func TestFlagGivenTwice(t *testing.T) {
 	t.Chdir(t.TempDir())
 	for _, c := range commands {
+		if c.name == "version" {
+			continue // it takes no -config, nor any other flag (TestVersionTakesNoConfig)
+		}
 		t.Run(c.name, func(t *testing.T) {
 			is := is.New(t)
 			args := append(strings.Fields(c.name), argsOf(t, c)...)
@@ -2063,4 +2071,26 @@ func TestPurgeRefusesTheFuture(t *testing.T) {
 	is.NoErr(err)
 	is.True(strings.HasPrefix(out, "purged 1 dead delivery")) // every one, on purpose
 	is.Equal(dead(), 0)
+}
+
+// TestVersionTakesNoConfig: hookd version reads no configuration, so it takes no
+// -config: its help listed one, and -config FILE was taken and not read.
+func TestVersionTakesNoConfig(t *testing.T) {
+	is := is.New(t)
+	for _, args := range [][]string{{"version", "-h"}, {"--version", "-h"}, {"help", "version"}} {
+		out, _, err := runEnv(t, nil, args...)
+		is.NoErr(err)
+		is.Equal(out, "Usage: hookd version\n\nPrint the version.\n") // no flags
+	}
+	for _, args := range [][]string{{"version", "-config", "hookd.toml"}, {"--version", "-config", "hookd.toml"}} {
+		_, err := runCmd(t, args...)
+		is.True(err != nil)                                                                        // refused
+		is.True(strings.HasPrefix(err.Error(), "version: flag provided but not defined: -config")) // naming the flag
+		is.Equal(exitStatus(err), 2)
+	}
+	_, err := runCmd(t, "--version", "extra")
+	is.True(err != nil && strings.HasPrefix(err.Error(), `version: unexpected argument "extra"`)) // nor arguments
+	out, err := runCmd(t, "version")
+	is.NoErr(err)
+	is.Equal(out, "hookd "+version+"\n")
 }

@@ -178,13 +178,13 @@ Commands:
 `)
 	writeCommands(&b, "")
 	b.WriteString(`
-Every command takes -config FILE; without it, the file HOOKD_CONFIG names (not
-for dev, which reads only its own -config); without either, built-in defaults.
-Their database is ./hookd.db for serve and init, ./hookd-dev.db for dev, and
-for the other commands ./hookd.db, or hookd dev's ./hookd-dev.db (with dev's
-delivery settings) when ./hookd.db does not exist but that does. check-config
-needs a file. Only serve, dev and init create a database. Run "hookd help
-COMMAND" (or "hookd COMMAND -h") for a command's flags.
+Every command but version takes -config FILE; without it, the file HOOKD_CONFIG
+names (not for dev, which reads only its own -config); without either, built-in
+defaults. Their database is ./hookd.db for serve and init, ./hookd-dev.db for
+dev, and for the other commands ./hookd.db, or hookd dev's ./hookd-dev.db (with
+dev's delivery settings) when ./hookd.db does not exist but that does.
+check-config needs a file. Only serve, dev and init create a database. Run
+"hookd help COMMAND" (or "hookd COMMAND -h") for a command's flags.
 `)
 	return b.String()
 }
@@ -317,15 +317,28 @@ type env struct {
 // flags makes the flag set of the command name, with -config; -h shows the command's
 // synopsis, summary and flags.
 func (e *env) flags(name string) (*flag.FlagSet, *string) {
+	fs := e.flagSet(name)
+	cfg := fs.String("config", "", "configuration file (TOML); default: the file HOOKD_CONFIG names, else built-in defaults")
+	return fs, cfg
+}
+
+// flagSet makes the flag set of the command name without -config, for a command
+// that reads no configuration (version); -h shows the command's synopsis,
+// summary and flags, if it has any.
+func (e *env) flagSet(name string) *flag.FlagSet {
 	c, _ := lookup(name)
 	fs := flag.NewFlagSet("hookd "+name, flag.ContinueOnError)
 	fs.SetOutput(e.stderr)
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: %s\n\n%s.\n\nFlags:\n", c.synopsis(), strings.ToUpper(c.summary[:1])+c.summary[1:])
-		fs.PrintDefaults()
+		fmt.Fprintf(fs.Output(), "Usage: %s\n\n%s.\n", c.synopsis(), strings.ToUpper(c.summary[:1])+c.summary[1:])
+		n := 0
+		fs.VisitAll(func(*flag.Flag) { n++ })
+		if n > 0 {
+			fmt.Fprintf(fs.Output(), "\nFlags:\n")
+			fs.PrintDefaults()
+		}
 	}
-	cfg := fs.String("config", "", "configuration file (TOML); default: the file HOOKD_CONFIG names, else built-in defaults")
-	return fs, cfg
+	return fs
 }
 
 // devFlagElsewhere says, of hookd dev's -listen or -db given to another command (a
@@ -369,6 +382,11 @@ func (e *env) parse(fs *flag.FlagSet, args []string, min, max int) ([]string, er
 		return nil, err
 	}
 	if err != nil {
+		n := 0
+		fs.VisitAll(func(*flag.Flag) { n++ })
+		if n == 0 {
+			return nil, usagef("%s: %v (usage: %s; it takes no flags)", name, err, c.synopsis())
+		}
 		return nil, usagef("%s: %v%s (usage: %s; hookd %s -h lists its flags)", name, err, devFlagElsewhere(name, err), c.synopsis(), name)
 	}
 	if f, v := boolValueApart(fs, args); f != "" {
@@ -407,7 +425,7 @@ func (e *env) parse(fs *flag.FlagSet, args []string, min, max int) ([]string, er
 }
 
 func (e *env) cmdVersion(_ context.Context, args []string) error {
-	fs, _ := e.flags("version")
+	fs := e.flagSet("version") // it reads no configuration
 	if _, err := e.parse(fs, args, 0, 0); err != nil {
 		return err
 	}
