@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"net/url"
 	"os"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -407,6 +406,21 @@ func orcidArgs(cmd string, args []string) ([]string, error) {
 	return ids, nil
 }
 
+// distinct is ids without the repeats of an iD named more than once (as typed,
+// or bare and as its URL), in the order first given: each is one member, added
+// or removed once, and told once.
+func distinct(ids []string) []string {
+	seen := map[string]bool{}
+	out := ids[:0:0]
+	for _, id := range ids {
+		if !seen[id] {
+			seen[id] = true
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
 func (e *env) memberAdd(ctx context.Context, args []string) error {
 	fs, path := e.flags("org member add")
 	org := fs.String("org", "", "organisation id or name")
@@ -436,7 +450,8 @@ func (e *env) memberAdd(ctx context.Context, args []string) error {
 	if err != nil {
 		return err // before anything changes
 	}
-	if (set["name"] || set["email"] || set["eppn"]) && len(slices.Compact(slices.Sorted(slices.Values(ids)))) > 1 {
+	ids = distinct(ids)
+	if (set["name"] || set["email"] || set["eppn"]) && len(ids) > 1 {
 		// One person's name and address given to every record named would rename
 		// the members there are already, and send each one's webhook calls the
 		// same e-mail address.
@@ -481,6 +496,7 @@ func (e *env) memberRemove(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	ids = distinct(ids)
 	st, _, err := e.open(ctx, "org member remove", *path)
 	if err != nil {
 		return err

@@ -120,8 +120,8 @@ func TestOrgMemberAddDetailsOfOne(t *testing.T) {
 		is.True(strings.Contains(err.Error(), "describe one member: give one ORCID")) // saying how
 	}
 	out, err := runCmd(t, "org", "member", "add", "-config", cfg, "-org", "Uni", "-name", "Ann", "0000-0002-7253-3645", "https://orcid.org/0000-0002-7253-3645")
-	is.NoErr(err) // one record, named twice, is one member
-	is.True(strings.Contains(out, `0000-0002-7253-3645 already a member of "Uni" (its details updated)`))
+	is.NoErr(err)                                           // one record, named twice, is one member
+	is.Equal(out, "0000-0002-7253-3645 added to \"Uni\"\n") // and told once
 	out, err = runCmd(t, "org", "member", "add", "-config", cfg, "-org", "Uni", "0000-0002-7253-3645", "0000-0001-5109-3700")
 	is.NoErr(err) // members again, with no details
 	is.True(strings.Contains(out, `0000-0001-5109-3700 already a member of "Uni": nothing changed`))
@@ -342,4 +342,25 @@ func TestOrgNamedWithSpaces(t *testing.T) {
 	_, err = runCmd(t, "org", "show", "  ", "-config", cfg)
 	is.True(err != nil)          // spaces name no organisation
 	is.Equal(exitStatus(err), 2) // a usage error, as an empty name is
+}
+
+// TestOrgMemberSameIDTwice: an iD named twice (as typed, or once bare and once as
+// its https://orcid.org/ URL) is one member: org member remove says once that it
+// removed it, and org member add once that it added it, where remove printed its
+// line twice and add said "added" and then "already a member: nothing changed".
+func TestOrgMemberSameIDTwice(t *testing.T) {
+	is := is.New(t)
+	cfg := testConfig(t, "")
+	_, err := runCmd(t, "org", "add", "-config", cfg, "-name", "Uni", "-tech-contact", "it@uni.example")
+	is.NoErr(err)
+	const id, other = "0000-0002-7253-3645", "0000-0002-9079-593X"
+	out, err := runCmd(t, "org", "member", "add", "-config", cfg, "-org", "Uni", id, other, "https://orcid.org/"+id, id)
+	is.NoErr(err)
+	is.Equal(out, id+" added to \"Uni\"\n"+other+" added to \"Uni\"\n") // each once, in the order given
+	out, err = runCmd(t, "org", "member", "remove", "-config", cfg, "-org", "Uni", id, id, "https://orcid.org/"+id)
+	is.NoErr(err)
+	is.Equal(out, id+" removed from \"Uni\"\n") // once
+	out, err = runCmd(t, "org", "status", "-config", cfg, "-org", "Uni", "-json")
+	is.NoErr(err)
+	is.True(!strings.Contains(out, id) && strings.Contains(out, other)) // the other stays
 }
