@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -2093,4 +2094,40 @@ func TestVersionTakesNoConfig(t *testing.T) {
 	out, err := runCmd(t, "version")
 	is.NoErr(err)
 	is.Equal(out, "hookd "+version+"\n")
+}
+
+// TestFlagBeforeCommandHintPastes: the command line suggested for a flag given
+// before the command quotes each word a shell would split or read otherwise, so
+// that it can be pasted: -config "my file.toml" was suggested as -config my
+// file.toml, two arguments.
+func TestFlagBeforeCommandHintPastes(t *testing.T) {
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-config", "my file.toml", "client", "list"}, `hookd client list -config 'my file.toml'`},
+		{[]string{"-org", "O'Brien College", "org", "status", "-json"}, `hookd org status -org 'O'\''Brien College' -json`},
+		{[]string{"-config=/etc/hookd/my hookd.toml", "deliveries", "list", "-client", "a b", "-state", "dead"},
+			`hookd deliveries list '-config=/etc/hookd/my hookd.toml' -client 'a b' -state dead`},
+		{[]string{"-org", "", "org", "status"}, `hookd org status -org ''`},
+		{[]string{"-since", "2026-11-23T14:00:00+01:00", "deliveries", "list", "-orcid", "https://orcid.org/0000-0002-7253-3645"},
+			`hookd deliveries list -since 2026-11-23T14:00:00+01:00 -orcid https://orcid.org/0000-0002-7253-3645`},
+		{[]string{"-org", "Uni $HOME `x` *", "org", "status"}, "hookd org status -org 'Uni $HOME `x` *'"},
+	} {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			is := is.New(t)
+			_, err := runCmd(t, tt.args...)
+			is.True(err != nil)
+			is.Equal(exitStatus(err), 2)
+			_, hint, ok := strings.Cut(err.Error(), "flags go after it, as in ")
+			is.True(ok)
+			is.Equal(hint, tt.want) // every word as a shell reads it back
+			if _, err := exec.LookPath("bash"); err == nil {
+				out, err := exec.Command("bash", "-c", `printf '%s\n' `+strings.TrimPrefix(hint, "hookd ")).Output()
+				is.NoErr(err)
+				words := strings.Split(strings.TrimSuffix(string(out), "\n"), "\n")
+				is.Equal(len(words), len(tt.args)) // the same words, moved
+			}
+		})
+	}
 }

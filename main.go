@@ -273,7 +273,7 @@ func runCommand(ctx context.Context, args []string, e *env) error {
 			for _, c := range commands {
 				if n := len(strings.Fields(c.name)); n <= len(words)-i && strings.Join(words[i:i+n], " ") == c.name {
 					typed := append(append(strings.Fields(c.name), words[:i]...), words[i+n:]...)
-					return usagef("-%s before the command: flags go after it, as in hookd %s", flagName, strings.Join(typed, " "))
+					return usagef("-%s before the command: flags go after it, as in hookd %s", flagName, shellWords(typed))
 				}
 			}
 		}
@@ -303,6 +303,32 @@ func runCommand(ctx context.Context, args []string, e *env) error {
 		return usagef("%s: give a command: %s", group, strings.Join(subs, ", "))
 	}
 	return usagef("%s: unknown command %q (%s)", group, rest[0], strings.Join(subs, ", "))
+}
+
+// shellWords is words as a command line to paste into a shell: each word that a
+// shell would split, expand or read otherwise (a space, a quote, a $, an empty
+// word) in single quotes, so that the shell reads back the words as they are.
+func shellWords(words []string) string {
+	out := make([]string, len(words))
+	for i, w := range words {
+		out[i] = shellWord(w)
+	}
+	return strings.Join(out, " ")
+}
+
+// shellWord is w as shellWords writes it.
+func shellWord(w string) string {
+	plain := w != ""
+	for _, r := range w {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("@%+=:,./_-", r)) {
+			plain = false
+			break
+		}
+	}
+	if plain {
+		return w
+	}
+	return "'" + strings.ReplaceAll(w, "'", `'\''`) + "'"
 }
 
 // env is what a command may touch of the outside world.
