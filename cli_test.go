@@ -2131,3 +2131,20 @@ func TestFlagBeforeCommandHintPastes(t *testing.T) {
 		})
 	}
 }
+
+// TestSuggestedCommandsQuoteTheFile: the command lines hookd suggests with the
+// -config file given quote its name when a shell would split it, so that they can
+// be pasted: init's "next:" line and the "no database" error's hookd init said
+// -config my conf.toml, two arguments.
+func TestSuggestedCommandsQuoteTheFile(t *testing.T) {
+	is := is.New(t)
+	dir := t.TempDir()
+	file := filepath.Join(dir, "my conf.toml")
+	is.NoErr(os.WriteFile(file, []byte("[store]\npath = "+strconv.Quote(filepath.Join(dir, "hookd.db"))+"\n"), 0o600))
+	_, err := runCmd(t, "client", "list", "-config", file)
+	is.True(err != nil) // no database yet
+	is.True(strings.Contains(err.Error(), `create a new database with "hookd init -config '`+file+`'"`))
+	out, err := runCmd(t, "init", "-config", file)
+	is.NoErr(err)
+	is.True(strings.Contains(out, "next: hookd client add -config '"+file+"' -name NAME, then hookd serve -config '"+file+"'\n"))
+}

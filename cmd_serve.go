@@ -132,7 +132,7 @@ func (e *env) cmdInit(ctx context.Context, args []string) error {
 	}
 	cfgFlag := ""
 	if *path != "" {
-		cfgFlag = " -config " + *path
+		cfgFlag = " -config " + shellWord(*path)
 	}
 	fmt.Fprintf(e.stdout, "next: hookd client add%s -name NAME, then hookd serve%s\n", cfgFlag, cfgFlag)
 	return nil
@@ -623,7 +623,7 @@ func (e *env) devCommandFlags(db, file string) devCommands {
 		return devCommands{}
 	}
 	if file != "" && sameFile(e.commandDatabase(file), db) {
-		return devCommands{flags: " -config " + file}
+		return devCommands{flags: " -config " + shellWord(file)}
 	}
 	abs, err := filepath.Abs(db)
 	if err != nil {

@@ -586,6 +586,17 @@ func TestDevBannerCommandsReachItsDatabase(t *testing.T) {
 		is.NoErr(os.WriteFile(file, []byte("[store]\npath = "+m[1]+"\n"), 0o600))
 		is.Equal(answer(t, banner, file, file), "500") // that database answers 500 now
 	})
+	t.Run("-config with a space in its name", func(t *testing.T) {
+		is := is.New(t)
+		file := filepath.Join(t.TempDir(), "my dev.toml")
+		db := filepath.Join(filepath.Dir(file), "dev.db")
+		is.NoErr(os.WriteFile(file, []byte("[store]\npath = "+strconv.Quote(db)+"\n"), 0o600))
+		banner := devBanner(t, noenv, "-config", file)
+		// The banner's lines are pasted into a shell: the file's name is one word.
+		is.True(strings.Contains(banner, "inbox set demo -status 500 -config '"+file+"'\n"))
+		is.True(strings.Contains(banner, "hookd inbox tail demo -config '"+file+"'"))
+		is.True(!strings.Contains(banner, "-config "+file))
+	})
 	t.Run("HOOKD_CONFIG set", func(t *testing.T) {
 		is := is.New(t)
 		service := writeConfig(t, "[store]\npath = \""+filepath.Join(t.TempDir(), "hookd.db")+"\"\n")

@@ -539,7 +539,7 @@ func (e *env) openWith(ctx context.Context, cmd, flagValue string,
 		db, _ := filepath.Abs(cfg.Store.Path)
 		initCmd := "hookd init"
 		if flagValue != "" {
-			initCmd += " -config " + flagValue
+			initCmd += " -config " + shellWord(flagValue)
 		}
 		if file, _ := e.configFile(flagValue); file == "" {
 			// Most often a newcomer ahead of hookd dev: "hookd init" would make a
