@@ -3,13 +3,17 @@ package main
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"os/exec"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -80,4 +84,61 @@ func TestCommandLineWritesUnderIntake(t *testing.T) {
 	slices.Sort(took)
 	t.Logf("%d events posted meanwhile; hookd notify p50 %v, max %v", sent.Load(), took[len(took)/2], took[len(took)-1])
 	is.True(sent.Load() > 0) // the daemon was under load
+}
+
+// TestNotifyLockedSaysWhatToDo: hookd notify on a database whose write lock is
+// held past the busy timeout says, in its own name, that it recorded nothing and
+// what to do: run it again, or, beside a running daemon (named), send the events
+// to that daemon over HTTP. It named the store's step ("intake: the database is
+// locked …") and no way on.
+func TestNotifyLockedSaysWhatToDo(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits out SQLite's busy timeout (10 s): skipped with -short")
+	}
+	lock := func(t *testing.T, cfg string) {
+		t.Helper()
+		is := is.New(t)
+		c, err := LoadConfig(cfg)
+		is.NoErr(err)
+		holder, err := sql.Open("sqlite", "file:"+c.Store.Path+"?_txlock=immediate")
+		is.NoErr(err)
+		tx, err := holder.BeginTx(context.Background(), nil)
+		is.NoErr(err) // another process holds the write lock
+		t.Cleanup(func() {
+			tx.Rollback()
+			holder.Close()
+		})
+	}
+	beside := testConfig(t, "")
+	d := startDaemon(t, beside)
+	alone := testConfig(t, "")
+	lock(t, beside)
+	lock(t, alone)
+	errs := make(chan error, 2)
+	for _, cfg := range []string{beside, alone} {
+		go func() {
+			_, err := runCmd(t, "notify", "-config", cfg, "0000-0002-7253-3645")
+			errs <- err
+		}()
+	}
+	for range 2 {
+		err := <-errs
+		if err == nil {
+			t.Fatal("hookd notify on a locked database succeeded")
+		}
+		msg := err.Error()
+		if !strings.HasPrefix(msg, "notify: the database is locked by another process, for longer than the busy timeout; nothing was recorded") ||
+			strings.Contains(msg, "intake") || exitStatus(err) != 1 {
+			t.Errorf("hookd notify on a locked database: %q (status %d), want it in notify's name, saying that nothing was recorded", msg, exitStatus(err))
+		}
+		if strings.Contains(msg, "A hookd daemon (") {
+			// Beside the daemon: named, with its events route.
+			if !strings.Contains(msg, "pid "+strconv.Itoa(os.Getpid())) || !strings.Contains(msg, "POST "+d.url+"/api/notifications/v1/events") ||
+				!strings.Contains(msg, "run hookd notify again") {
+				t.Errorf("hookd notify beside a daemon: %q, want the daemon named, and its events route", msg)
+			}
+		} else if !strings.Contains(msg, "no hookd daemon runs on it") || !strings.Contains(msg, "run hookd notify again") {
+			t.Errorf("hookd notify with no daemon: %q, want that none runs, and to run it again", msg)
+		}
+	}
 }

@@ -46,7 +46,7 @@ func (e *env) cmdNotify(ctx context.Context, args []string) error {
 	defer st.Close()
 	res, err := st.Intake(ctx, "", "", events, cfg.Delivery.CoalesceWindow.Duration)
 	if err != nil {
-		return err
+		return notRecorded(cfg, err)
 	}
 	recorded := fmt.Sprintf("recorded %s: %s queued or merged", count(res.Accepted, "event", "events"), count(res.Deliveries, "delivery", "deliveries"))
 	if w := cfg.Delivery.CoalesceWindow.Duration; w > 0 && res.Deliveries > 0 {
@@ -61,6 +61,35 @@ func (e *env) cmdNotify(ctx context.Context, args []string) error {
 	}
 	fmt.Fprintf(e.stdout, "%s; a running hookd sends %s on its next tick\n", recorded, them(res.Deliveries))
 	return nil
+}
+
+// notRecorded is notify's error for err, the intake's, in notify's words: a store
+// fault (a full disk, a lock held too long) recorded none of the events, and a
+// lock held too long says what to do. Beside a running daemon a command's write
+// goes first (the daemon gives way before each of its own), so a lock held past
+// the busy timeout is a long write (the daemon's, or another program's): the
+// command can be run again, or the events sent to the daemon, whose HTTP intake
+// waits its turn behind the daemon's own writes.
+func notRecorded(cfg Config, err error) error {
+	var se *store.Error
+	if !errors.As(err, &se) || !errors.Is(err, store.ErrUnavailable) {
+		return fmt.Errorf("notify: %w", err)
+	}
+	msg := "notify: " + se.Message + "; nothing was recorded"
+	if !store.Locked(err) {
+		return errors.New(msg)
+	}
+	daemon, held := daemonOn(cfg.Store.Path)
+	if !held {
+		return fmt.Errorf("%s, and no hookd daemon runs on it: another program holds the lock of %s (a transaction left open?); run hookd notify again once it has let go", msg, cfg.Store.Path)
+	}
+	listen := daemonListen(cfg.Store.Path)
+	if listen == "" {
+		listen = cfg.HTTP.Listen
+	}
+	return fmt.Errorf("%s. %s runs on it: run hookd notify again in a moment, or send the events to the daemon, "+
+		"which takes them in turn with its own writes: POST %s/api/notifications/v1/events with a token of the /notify scope",
+		msg, strings.ToUpper(daemon[:1])+daemon[1:], cfg.PublicBase(listen))
 }
 
 // filterFlags are the flags of the delivery and webhook filters, by the field names

@@ -54,6 +54,19 @@ func Classify(err error) error {
 	return &Error{Code: Unavailable, Message: msg, cause: err}
 }
 
+// Locked reports whether err is the store fault of a database whose lock
+// another process held for longer than the busy timeout (SQLITE_BUSY or
+// SQLITE_LOCKED): nothing of the call was stored, and the same call may succeed
+// once that process lets go.
+func Locked(err error) bool {
+	var se *sqlite.Error
+	if !errors.Is(err, ErrUnavailable) || !errors.As(err, &se) {
+		return false
+	}
+	code := se.Code() & 0xff
+	return code == sqlite3.SQLITE_BUSY || code == sqlite3.SQLITE_LOCKED
+}
+
 // faultState is the store's last known fault.
 type faultState struct {
 	mu      sync.Mutex
