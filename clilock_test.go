@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -140,5 +141,49 @@ func TestNotifyLockedSaysWhatToDo(t *testing.T) {
 		} else if !strings.Contains(msg, "no hookd daemon runs on it") || !strings.Contains(msg, "run hookd notify again") {
 			t.Errorf("hookd notify with no daemon: %q, want that none runs, and to run it again", msg)
 		}
+	}
+}
+
+// TestWritesLockedNameTheCommand: deliveries purge, inbox clear and org member
+// import, on a database locked past the busy timeout, say so in the command's
+// name and what they left undone, as every other command does: they named the
+// store's step ("purge: …", "inbox clear: clear inbox: …", "members.csv: import
+// members: …").
+func TestWritesLockedNameTheCommand(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits out SQLite's busy timeout (10 s): skipped with -short")
+	}
+	is := is.New(t)
+	cfg := testConfig(t, "")
+	_, err := runCmd(t, "org", "add", "-config", cfg, "-name", "Uni", "-tech-contact", "it@uni.example")
+	is.NoErr(err)
+	file := filepath.Join(t.TempDir(), "members.csv")
+	is.NoErr(os.WriteFile(file, []byte("orcid\n0000-0002-7253-3645\n"), 0o600))
+	c, err := LoadConfig(cfg)
+	is.NoErr(err)
+	holder, err := sql.Open("sqlite", "file:"+c.Store.Path+"?_txlock=immediate")
+	is.NoErr(err)
+	tx, err := holder.BeginTx(context.Background(), nil)
+	is.NoErr(err)      // another process holds the write lock
+	t.Cleanup(func() { // after the subtests, which run in parallel
+		tx.Rollback()
+		holder.Close()
+	})
+	const locked = "the database is locked by another process, for longer than the busy timeout"
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"deliveries", "purge", "-before", "1s"}, "deliveries purge: " + locked + "; nothing was purged"},
+		{[]string{"inbox", "clear", "demo"}, "inbox clear: " + locked},
+		{[]string{"org", "member", "import", "-org", "Uni", file}, "org member import: " + file + ": " + locked + "; nothing was imported"},
+	} {
+		t.Run(strings.Join(tt.args[:2], " "), func(t *testing.T) {
+			t.Parallel()
+			_, err := runCmd(t, append(tt.args, "-config", cfg)...)
+			if err == nil || err.Error() != tt.want {
+				t.Errorf("%v, want %q", err, tt.want)
+			}
+		})
 	}
 }

@@ -466,7 +466,7 @@ func inboxArgError(cmd string, err error) error {
 		}
 		return fmt.Errorf("%s: %s", cmd, e.Message)
 	}
-	return fmt.Errorf("%s: %w", cmd, err)
+	return flagError(cmd, err, nil) // in the command's words, not the store's step
 }
 
 // inboxLine is one request on one line, its columns joined by sep.

@@ -555,7 +555,12 @@ func (e *env) memberImport(ctx context.Context, args []string) error {
 	}
 	res, err := st.ImportMembers(ctx, o.ID, file.Rows, cfg.Delivery.CoalesceWindow.Duration)
 	if err != nil {
-		return fmt.Errorf("%s: %w", pos[0], err)
+		// In the command's words, not the store's step; one transaction, so none
+		// of the rows is in.
+		if se := (*store.Error)(nil); errors.As(err, &se) {
+			err = se
+		}
+		return fmt.Errorf("org member import: %s: %w; nothing was imported", pos[0], err)
 	}
 	fmt.Fprintf(e.stdout, "%s: %s added, %d updated, %d rejected (organisation %q)\n", pos[0], count(res.Added, "member", "members"), res.Updated, len(file.Rejected), o.Name)
 	return nil

@@ -581,7 +581,12 @@ func (e *env) deliveriesPurge(ctx context.Context, args []string) error {
 		n, _, err := s.Purge(ctx, st, t, 1000)
 		total += n
 		if err != nil {
-			return err
+			// Each batch is a transaction of its own: those before stay purged.
+			done := "nothing was purged"
+			if total > 0 {
+				done = fmt.Sprintf("%s purged before it, the rest left: run it again", count(total, st.String()+" delivery", st.String()+" deliveries"))
+			}
+			return fmt.Errorf("%w; %s", flagError("deliveries purge", err, nil), done)
 		}
 		if n < 1000 {
 			break
