@@ -51,6 +51,17 @@ func (e *env) clientAdd(ctx context.Context, args []string) error {
 	if *name == "" {
 		return usagef("client add: -name is required")
 	}
+	// Given empty (a script's unset variable), each would be taken as left out:
+	// a client of no organisation, without its contact, or with credentials
+	// hookd chose, made in silence.
+	if err := refuseEmpty("client add", fs, "; nothing was created", []emptyFlag{
+		{"id", "give the client id, or leave -id and -secret out for new ones"},
+		{"secret", "give the client secret, or leave -id and -secret out for new ones"},
+		{"email", "give the contact address, or leave -email out for none"},
+		{"org", "give the organisation's id or name, or leave -org out for a client of no organisation"},
+	}); err != nil {
+		return err
+	}
 	if (*id == "") != (*sec == "") {
 		return usagef("client add: give -id and -secret together, or neither")
 	}
@@ -150,6 +161,13 @@ func (e *env) clientRotate(ctx context.Context, args []string) error {
 	asJSON := fs.Bool("json", false, "print the credentials as JSON")
 	pos, err := e.parse(fs, args, 1, 1)
 	if err != nil {
+		return err
+	}
+	// Given empty (a script's unset variable), it would be taken as left out:
+	// a random secret, the client's tokens revoked.
+	if err := refuseEmpty(cmd, fs, "; nothing was changed", []emptyFlag{
+		{"secret", "give the new secret, or leave -secret out for a random one"},
+	}); err != nil {
 		return err
 	}
 	switch {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -77,4 +78,42 @@ func TestClientAddNameSpaces(t *testing.T) {
 	is.Equal(clients[1].Name, "padded") // without its spaces
 	_, err = runCmd(t, "webhooks", "list", "-config", cfg, "-client", "padded")
 	is.NoErr(err) // found by the name it shows
+}
+
+// TestClientFlagsGivenEmpty: client rotate -secret "" and client add's -id,
+// -secret, -email and -org given empty or blank (a script's unset variable) are
+// refused, naming the flag, and change nothing: rotate made a random secret and
+// revoked the client's tokens, and add made a client of no organisation, or one
+// without its contact address, in silence.
+func TestClientFlagsGivenEmpty(t *testing.T) {
+	is := is.New(t)
+	cfg := cliFixture(t)
+	for _, value := range []string{"", " "} {
+		out, err := runCmd(t, "client", "rotate", "-config", cfg, "-secret", value, "fixture")
+		is.True(err != nil) // refused
+		is.True(strings.HasPrefix(err.Error(), "client rotate: -secret: is empty: ") && strings.Contains(err.Error(), "leave -secret out"))
+		is.Equal(exitStatus(err), 2)
+		is.Equal(out, "")
+		for _, flags := range [][]string{
+			{"-id", value, "-secret", "chosen-secret"},
+			{"-id", "chosen-id", "-secret", value},
+			{"-id", value, "-secret", value},
+			{"-email", value},
+			{"-org", value},
+		} {
+			out, err := runCmd(t, append([]string{"client", "add", "-config", cfg, "-name", "scripted"}, flags...)...)
+			is.True(err != nil) // refused
+			is.True(strings.HasPrefix(err.Error(), "client add: -"+strings.TrimPrefix(flags[0], "-")+": is empty: ") ||
+				strings.HasPrefix(err.Error(), "client add: -secret: is empty: "))
+			is.Equal(exitStatus(err), 2)
+			is.Equal(out, "")
+		}
+	}
+	st := openTestStore(t, cfg)
+	defer st.Close()
+	_, err := st.AuthenticateClient(context.Background(), "fixture", "fixture-secret")
+	is.NoErr(err) // its secret is the one it had
+	clients, err := st.Clients(context.Background())
+	is.NoErr(err)
+	is.Equal(len(clients), 1) // and no client was added
 }

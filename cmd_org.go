@@ -573,7 +573,7 @@ func (e *env) orgStatus(ctx context.Context, args []string) error {
 	if _, err := e.parse(fs, args, 0, 0); err != nil {
 		return err
 	}
-	if err := refuseEmpty("org status", fs, "", []emptyFilter{
+	if err := refuseEmpty("org status", fs, "", []emptyFlag{
 		{"org", "give an organisation's id or name, or leave -org out for every organisation's members"},
 	}); err != nil {
 		return err

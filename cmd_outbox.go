@@ -144,19 +144,21 @@ func (e *env) deliveryFilterFlags(fs *flag.FlagSet) func(context.Context, *store
 	}
 }
 
-// emptyFilter is a filter flag and what to give it, or leave out, when it is
-// given empty.
-type emptyFilter struct{ name, say string }
+// emptyFlag is a flag that may not be given empty, and what to give it, or
+// leave out, instead.
+type emptyFlag struct{ name, say string }
 
-// refuseEmpty refuses, as a usage error naming the flag, the first of filters
-// that fs (parsed) was given empty or blank: a script's unset variable (-client
-// "$CLIENT") narrows nothing, so the command would list or act on every
-// client's, record's or webhook's rows where one's were meant. after ends the
-// message ("; nothing was replayed").
-func refuseEmpty(cmd string, fs *flag.FlagSet, after string, filters []emptyFilter) error {
+// refuseEmpty refuses, as a usage error naming the flag, the first of flags
+// that fs (parsed) was given empty or blank. Such a value is most often a
+// script's unset variable (-client "$CLIENT"), and taken as the flag left out it
+// would do what was not meant: a filter would narrow nothing, so the command
+// would list or act on every client's, record's or webhook's rows where one's
+// were meant; a value to set would make hookd choose one. after ends the message
+// ("; nothing was replayed").
+func refuseEmpty(cmd string, fs *flag.FlagSet, after string, flags []emptyFlag) error {
 	given := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
-	for _, f := range filters {
+	for _, f := range flags {
 		if given[f.name] && strings.TrimSpace(fs.Lookup(f.name).Value.String()) == "" {
 			return usagef("%s: -%s: is empty: %s%s", cmd, f.name, f.say, after)
 		}
@@ -246,7 +248,7 @@ func (e *env) deliveriesList(ctx context.Context, args []string) error {
 	}
 	// As a replay refuses them: a script's unset variable (-client "$CLIENT")
 	// would list every client's deliveries as if they were the one's.
-	if err := refuseEmpty("deliveries list", fs, "", []emptyFilter{
+	if err := refuseEmpty("deliveries list", fs, "", []emptyFlag{
 		{"state", "give a state (" + orWords(store.StateNames) + "), or leave -state out for every state"},
 		{"orcid", "give an ORCID iD, or leave -orcid out for every record's deliveries"},
 		{"webhook", "give a webhook's id, or leave -webhook out for every webhook's deliveries"},
@@ -493,7 +495,7 @@ func (e *env) deliveriesReplay(ctx context.Context, args []string) error {
 	// A filter given empty would narrow nothing: a script's unset variable
 	// (-orcid "$ID") would replay every record's, webhook's or client's failed and
 	// dead deliveries, as the admin API refuses "orcid": "" for.
-	if err := refuseEmpty("deliveries replay", fs, "; nothing was replayed", []emptyFilter{
+	if err := refuseEmpty("deliveries replay", fs, "; nothing was replayed", []emptyFlag{
 		{"state", "give failed or dead, or leave -state out for both"},
 		{"orcid", "give an ORCID iD, or leave -orcid out for every record's deliveries"},
 		{"webhook", "give a webhook's id, or leave -webhook out for every webhook's deliveries"},

@@ -70,7 +70,7 @@ func (e *env) webhooksList(ctx context.Context, args []string) error {
 	if _, err := e.parse(fs, args, 0, 0); err != nil {
 		return err
 	}
-	if err := refuseEmpty("webhooks list", fs, "", []emptyFilter{
+	if err := refuseEmpty("webhooks list", fs, "", []emptyFlag{
 		{"client", "give a client's id or name, or leave -client out for every owner's webhooks"},
 		{"org", "give an organisation's id or name, or leave -org out for every owner's webhooks"},
 		{"orcid", "give an ORCID iD, or leave -orcid out for every record's webhooks"},
