@@ -242,6 +242,13 @@ func (e *env) orgSet(ctx context.Context, args []string) error {
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	// A file named empty (-apikey-file "$F", F unset) is typed wrong, before
+	// anything is opened; an empty file is refused below, as failed.
+	if err := refuseEmpty("org set", fs, "", []emptyFlag{
+		{"apikey-file", "give the file that holds the apikey, or -clear-apikey to send none"},
+	}); err != nil {
+		return err
+	}
 	st, cfg, err := e.open(ctx, "org set", *path)
 	if err != nil {
 		return err

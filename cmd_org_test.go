@@ -161,6 +161,19 @@ func TestOrgSetEmptyAPIKeyFile(t *testing.T) {
 	out, err = runCmd(t, "org", "show", "Uni", "-config", cfg)
 	is.NoErr(err)
 	is.True(strings.Contains(out, "apikey             set")) // the key kept
+
+	// The flag given empty (-apikey-file "$F", F unset) is typed wrong: status 2,
+	// as every flag given a value it does not take.
+	for _, value := range []string{"", " "} {
+		_, setErr = runCmd(t, "org", "set", "Uni", "-config", cfg, "-apikey-file", value)
+		is.True(setErr != nil)                                                                       // refused
+		is.True(strings.HasPrefix(setErr.Error(), "org set: -apikey-file: is empty: give the file")) // naming the flag
+		is.True(strings.Contains(setErr.Error(), "-clear-apikey"))                                   // and the flag that removes the key
+		is.Equal(exitStatus(setErr), 2)
+	}
+	out, err = runCmd(t, "org", "show", "Uni", "-config", cfg)
+	is.NoErr(err)
+	is.True(strings.Contains(out, "apikey             set")) // the key kept
 }
 
 // TestOrgSetWebhookFlagsWithoutURL: "org set -apikey-file F" or "-append-orcid" for
