@@ -2148,3 +2148,33 @@ func TestSuggestedCommandsQuoteTheFile(t *testing.T) {
 	is.NoErr(err)
 	is.True(strings.Contains(out, "next: hookd client add -config '"+file+"' -name NAME, then hookd serve -config '"+file+"'\n"))
 }
+
+// TestDevFlagsGivenEmpty: hookd dev -db "" and -listen "" (a script's unset
+// variable) are refused, naming the flag, before anything is made or started, as
+// -config "" is: each was taken as left out, and dev started on ./hookd-dev.db,
+// or on its default address.
+func TestDevFlagsGivenEmpty(t *testing.T) {
+	t.Chdir(t.TempDir())
+	cfg := writeConfig(t, "[http]\nlisten = \"127.0.0.1:0\"\n[store]\npath = \"from-config.db\"\n")
+	for _, args := range [][]string{
+		{"-db", "", "-listen", "127.0.0.1:0"},
+		{"-db", " ", "-listen", "127.0.0.1:0"},
+		{"-listen", "", "-config", cfg},
+		{"-listen", " ", "-config", cfg},
+	} {
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			is := is.New(t)
+			// A dev that starts is stopped after a while: the test fails then.
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			var stdout, stderr safeBuffer
+			err := run(ctx, append([]string{"hookd", "dev"}, args...), noenv, strings.NewReader(""), &stdout, &stderr)
+			is.True(err != nil)                                                     // refused
+			is.True(strings.HasPrefix(err.Error(), "dev: "+args[0]+": is empty: ")) // naming the flag
+			is.True(strings.Contains(err.Error(), "leave "+args[0]+" out"))         // and how to have the default
+			is.Equal(exitStatus(err), 2)
+			is.Equal(stdout.String(), "")
+			is.Equal(files(t, "."), []string(nil)) // nothing made
+		})
+	}
+}

@@ -475,6 +475,14 @@ func (e *env) cmdDev(ctx context.Context, args []string) error {
 	if _, err := e.parse(fs, args, 0, 0); err != nil {
 		return err
 	}
+	// As -config "" is (parse): a script's unset variable, taken as left out,
+	// would start dev on a database or an address the script did not name.
+	if err := refuseEmpty("dev", fs, "", []emptyFlag{
+		{"db", "give the database file, or leave -db out for ./" + devDatabase + " (or store.path of -config)"},
+		{"listen", "give host:port, such as 127.0.0.1:8081, or leave -listen out for 127.0.0.1:8080 (or http.listen of -config)"},
+	}); err != nil {
+		return err
+	}
 	cfg := devConfig()
 	if *path != "" {
 		var err error
