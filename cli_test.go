@@ -2178,3 +2178,17 @@ func TestDevFlagsGivenEmpty(t *testing.T) {
 		})
 	}
 }
+
+// TestDoubleDashBeforeCommand: "hookd --" and "hookd -- client list" are an
+// unknown command "--", as "hookd -" is: they were taken for a flag named "",
+// "- before the command: flags go after it, as in hookd COMMAND - …".
+func TestDoubleDashBeforeCommand(t *testing.T) {
+	for _, args := range [][]string{{"--"}, {"--", "client", "list"}, {"-"}, {"--=x", "client", "list"}, {""}} {
+		is := is.New(t)
+		_, stderr, err := runEnv(t, nil, args...)
+		is.True(err != nil)
+		is.Equal(err.Error(), `unknown command "`+args[0]+`"`)
+		is.Equal(exitStatus(err), 2)
+		is.True(strings.Contains(stderr, "Usage: hookd COMMAND")) // with the commands there are
+	}
+}

@@ -265,10 +265,10 @@ func runCommand(ctx context.Context, args []string, e *env) error {
 			}
 		}
 	}
-	if group == "" && len(words[0]) > 1 && words[0][0] == '-' {
-		// "hookd -config FILE client list", as other tools take a flag before
-		// their command: every flag is a command's, after it.
-		flagName, _, _ := strings.Cut(strings.TrimLeft(words[0], "-"), "=")
+	// "hookd -config FILE client list", as other tools take a flag before their
+	// command: every flag is a command's, after it. ("--", a flag of no name, is
+	// an unknown command, as "-" is.)
+	if flagName, _, _ := strings.Cut(strings.TrimLeft(words[0], "-"), "="); group == "" && strings.HasPrefix(words[0], "-") && flagName != "" {
 		for i := 1; i < len(words); i++ {
 			for _, c := range commands {
 				if n := len(strings.Fields(c.name)); n <= len(words)-i && strings.Join(words[i:i+n], " ") == c.name {
