@@ -242,6 +242,11 @@ func (e *env) orgSet(ctx context.Context, args []string) error {
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if len(set) == 0 || len(set) == 1 && set["config"] {
+		// As inbox set: nothing to set is a slip ("hookd org set Uni $FLAGS",
+		// FLAGS unset), not a way to show the settings.
+		return usagef("org set: give what to change: -name, -tech-contact, -url, -enabled, -append-orcid, -apikey-file or -clear-apikey, -email, -notification-email (hookd org show %s shows the settings)", shellWord(pos[0]))
+	}
 	// A file named empty (-apikey-file "$F", F unset) is typed wrong, before
 	// anything is opened; an empty file is refused below, as failed.
 	if err := refuseEmpty("org set", fs, "", []emptyFlag{

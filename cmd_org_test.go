@@ -377,3 +377,22 @@ func TestOrgMemberSameIDTwice(t *testing.T) {
 	is.NoErr(err)
 	is.True(!strings.Contains(out, id) && strings.Contains(out, other)) // the other stays
 }
+
+// TestOrgSetNothingToChange: org set given no setting to change is refused, as
+// inbox set is, naming the flags it takes and org show: it printed the
+// settings, with status 0, as if something had been set (a script's
+// "hookd org set Uni $FLAGS", FLAGS unset).
+func TestOrgSetNothingToChange(t *testing.T) {
+	is := is.New(t)
+	cfg := testConfig(t, "")
+	_, err := runCmd(t, "org", "add", "-config", cfg, "-name", "Uni", "-tech-contact", "it@uni.example")
+	is.NoErr(err)
+	out, err := runCmd(t, "org", "set", "-config", cfg, "Uni")
+	is.True(err != nil)                                                                                 // refused
+	is.True(strings.HasPrefix(err.Error(), "org set: give what to change: -name, -tech-contact, -url")) // saying what it takes
+	is.True(strings.Contains(err.Error(), "hookd org show Uni"))                                        // and what shows the settings
+	is.Equal(exitStatus(err), 2)
+	is.Equal(out, "")
+	_, err = runCmd(t, "org", "set", "-config", cfg, "Uni", "-email=false")
+	is.NoErr(err) // a setting, the one it has, is something to set
+}
