@@ -2192,3 +2192,24 @@ func TestDoubleDashBeforeCommand(t *testing.T) {
 		is.True(strings.Contains(stderr, "Usage: hookd COMMAND")) // with the commands there are
 	}
 }
+
+// TestDevFlagBeforeOtherCommand: hookd dev's -db or -listen given before another
+// command is not moved after it in the hint, which that command would refuse:
+// the hint says where the command takes the setting from, as the command says
+// of the flag after it.
+func TestDevFlagBeforeOtherCommand(t *testing.T) {
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-db", "x.db", "deliveries", "list"}, `-db before the command: hookd deliveries list takes no -db: -db is hookd dev's; the other commands open the database their -config file names ([store] path = "other.db")`},
+		{[]string{"-listen", "127.0.0.1:8081", "serve"}, `-listen before the command: hookd serve takes no -listen: -listen is hookd dev's; serve listens at http.listen of its -config file ([http] listen = "127.0.0.1:8081")`},
+		{[]string{"-db", "x.db", "dev"}, `-db before the command: flags go after it, as in hookd dev -db x.db`},
+	} {
+		is := is.New(t)
+		_, err := runCmd(t, tt.args...)
+		is.True(err != nil)
+		is.Equal(err.Error(), tt.want)
+		is.Equal(exitStatus(err), 2)
+	}
+}

@@ -272,6 +272,10 @@ func runCommand(ctx context.Context, args []string, e *env) error {
 		for i := 1; i < len(words); i++ {
 			for _, c := range commands {
 				if n := len(strings.Fields(c.name)); n <= len(words)-i && strings.Join(words[i:i+n], " ") == c.name {
+					if why := devFlagElsewhere(c.name, errors.New("flag provided but not defined: -"+flagName)); why != "" {
+						// hookd dev's -db or -listen: after the command, it would be refused.
+						return usagef("-%s before the command: hookd %s takes no -%s%s", flagName, c.name, flagName, why)
+					}
 					typed := append(append(strings.Fields(c.name), words[:i]...), words[i+n:]...)
 					return usagef("-%s before the command: flags go after it, as in hookd %s", flagName, shellWords(typed))
 				}
