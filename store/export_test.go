@@ -205,3 +205,20 @@ func SetWALSizeLimit(n int64) (restore func()) {
 	walSizeLimit = n
 	return func() { walSizeLimit = old }
 }
+
+// SetReplayBatch sets how many deliveries a bulk replay replays a transaction,
+// until the returned function restores it.
+func SetReplayBatch(n int) (restore func()) {
+	old := replayBatch
+	replayBatch = n
+	return func() { replayBatch = old }
+}
+
+// OnReplayBatch has fn called before each batch of a bulk replay is written, with
+// the ids it chose from that batch's on (all of them, the first time), until the
+// returned function restores it.
+func OnReplayBatch(fn func(rest []int64)) (restore func()) {
+	old := replayNext
+	replayNext = fn
+	return func() { replayNext = old }
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -567,6 +568,19 @@ func (s *Store) ReplayOwner(ctx context.Context, f DeliveryFilter) (clientID str
 	return clientID, orgID
 }
 
+// replayBatch is how many deliveries a bulk replay replays a transaction. Its rows
+// are chosen first, in a read transaction, and then replayed by id a batch at a
+// time: every other write of hookd (the intake, the dispatch loop's turns,
+// registrations) waits while a batch is written, so it waits for one batch, not
+// for the choice and every row of the replay (a second and more, for an owner
+// with a registration per researcher). A variable for the tests.
+var replayBatch = 256
+
+// replayNext, when set, is called before each batch of a bulk replay is written,
+// with the ids it chose from that batch's on (all of them, the first time: between
+// the choice and the first write). A hook for the tests.
+var replayNext func(rest []int64)
+
 // Replay makes deliveries due now again: a dead or delivered row becomes pending with
 // a fresh attempt budget (its attempt numbers go on); a failed pending row is made
 // due at once. With f.ID it replays that one delivery, and says why when it cannot:
@@ -574,150 +588,53 @@ func (s *Store) ReplayOwner(ctx context.Context, f DeliveryFilter) (clientID str
 // one. Without, it replays every failed or dead delivery f chooses, which must set
 // Since (a bulk recovery is bounded in time), and counts those of deactivated
 // webhooks it left alone. Removed webhooks' deliveries are history: never replayed.
+//
+// A bulk replay chooses its rows, then replays them replayBatch at a time, each
+// transaction checking every row again: one that changed since it was chosen (it
+// was claimed, it finished, its webhook was deactivated or removed) is left alone,
+// or counted as what it is now. An error after some batches (a store fault, ctx
+// ended) leaves those replayed, and the result counts them: replaying again takes
+// the rest, as what was replayed is no longer failed or dead.
 func (s *Store) Replay(ctx context.Context, f DeliveryFilter) (ReplayResult, error) {
+	if f.ID != 0 {
+		return s.replayOne(ctx, f)
+	}
+	if f.Since.IsZero() {
+		return ReplayResult{}, invalid("since", "is required: every failed or dead delivery whose last event is at or after it is sent again")
+	}
+	if !ReplayableState(f.State) {
+		return ReplayResult{}, invalid("state", fmt.Sprintf("%q: a replay takes %s or %s deliveries", f.State, failedName, StateDead))
+	}
+	res, err := s.replayBulk(ctx, f)
+	if err != nil {
+		return res, fmt.Errorf("replay: %w", err)
+	}
+	return res, nil
+}
+
+// replayOne replays the one delivery f.ID in one transaction, or says why it cannot.
+func (s *Store) replayOne(ctx context.Context, f DeliveryFilter) (ReplayResult, error) {
 	var res ReplayResult
-	if f.ID == 0 {
-		if f.Since.IsZero() {
-			return res, invalid("since", "is required: every failed or dead delivery whose last event is at or after it is sent again")
-		}
-		if !ReplayableState(f.State) {
-			return res, invalid("state", fmt.Sprintf("%q: a replay takes %s or %s deliveries", f.State, failedName, StateDead))
-		}
-	}
-	// A big owner's rows are chosen through the states' indexes, testing each
-	// row's owner: gathering every subscription of a client with a registration
-	// per researcher first held every other write for a second, to replay none.
-	big := false
-	if f.ID == 0 {
-		var err error
-		if big, err = s.bigOwner(ctx, f); err != nil {
-			return res, err
-		}
-	}
 	now := ms(s.Now())
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		res = ReplayResult{}
-		where, args, err := f.where(ctx, tx, big)
+		where, args, err := f.where(ctx, tx, false)
 		if err != nil {
 			return err
 		}
-		if f.ID == 0 && f.State == "" {
-			where = append(where, "(d.state = 3 OR (d.state = 0 AND d.attempts > d.attempt_base))")
-		}
-		// left: a delivery that was not sent because its record left the
-		// organisation, which it has not joined again.
-		rows, err := tx.QueryContext(ctx, `SELECT d.id, d.state, coalesce(s.uid, r.uid), d.removed_subscription_id IS NOT NULL,
-			coalesce(s.active, 0), coalesce(s.reason, ''),
-			coalesce(d.last_error = '`+notSentNoMember+`' AND s.org_id IS NOT NULL
-				AND NOT EXISTS (SELECT 1 FROM members m WHERE m.org_id = s.org_id AND m.orcid = d.subject), 0),
-			CASE WHEN d.state = 3 AND d.last_error LIKE '`+continuedAs+`%' THEN substr(d.last_error, `+strconv.Itoa(len(continuedAs)+1)+`) ELSE '' END
-			FROM deliveries d LEFT JOIN subscriptions s ON s.id = d.subscription_id
-			LEFT JOIN removed_subscriptions r ON r.id = d.removed_subscription_id
-			WHERE `+strings.Join(where, " AND ")+" ORDER BY d.id", args...)
+		chosen, err := replayRows(ctx, tx, "deliveries d", where, args)
 		if err != nil {
 			return err
 		}
-		type row struct {
-			id                    int64
-			state                 State
-			uid, reason           string
-			removed, active, left bool
-			continued             string // the delivery that carries its events, when it ended in one
-		}
-		var chosen []row
-		for rows.Next() {
-			var r row
-			if err := rows.Scan(&r.id, &r.state, &r.uid, &r.removed, &r.active, &r.reason, &r.left, &r.continued); err != nil {
-				rows.Close()
-				return err
-			}
-			chosen = append(chosen, r)
-		}
-		if err := rows.Close(); err != nil {
+		ids, err := f.replayable(chosen, &res)
+		if err != nil {
 			return err
 		}
-		var ids []int64
-		for _, r := range chosen {
-			switch {
-			case f.ID != 0 && r.state == StateInFlight:
-				return &Error{Code: Conflict, Value: r.uid, Message: fmt.Sprintf(
-					"delivery %d is being attempted now: wait for its outcome, and replay it if it fails", r.id)}
-			case r.removed && f.ID != 0:
-				return &Error{Code: Conflict, Value: r.uid, Message: fmt.Sprintf(
-					"delivery %d belongs to webhook %s, which was removed: its deliveries are kept as history and cannot be sent again", r.id, r.uid)}
-			case r.removed:
-			case !r.active && f.ID != 0:
-				why := ""
-				if r.reason != "" {
-					why = " (" + r.reason + ")"
-				}
-				return &Error{Code: Conflict, Field: "status", Value: r.uid, Message: fmt.Sprintf(
-					"delivery %d belongs to webhook %s, which is deactivated%s: activate the webhook first, then replay", r.id, r.uid, why)}
-			case !r.active:
-				res.Deactivated++
-			case r.left && f.ID != 0:
-				return &Error{Code: Conflict, Value: r.uid, Message: fmt.Sprintf(
-					"delivery %d was not sent because its record left the organisation: it is sent again only once the record is a member again", r.id)}
-			case r.left:
-				res.NotMembers++
-			case r.continued != "" && f.ID != 0:
-				return &Error{Code: Conflict, Value: r.uid, Message: fmt.Sprintf(
-					"delivery %d was continued as delivery %s, which carries its events: replay that one", r.id, r.continued)}
-			case r.continued != "": // its events are in the one it continued as, which this replay takes when it failed
-			default:
-				ids = append(ids, r.id)
-			}
-		}
-		if f.ID != 0 && len(chosen) == 0 {
+		if len(chosen) == 0 {
 			return deliveryNotFound(f.ID)
 		}
-		for _, id := range ids {
-			// A finished row whose pair has a row waiting (one failed and waiting for
-			// its retry, or made by an event since) goes into that one, due now: the
-			// pair has one waiting row at most, and folding the waiting one into this
-			// would delete it with its attempts. This row keeps its history as it is.
-			if into, err := s.replayInto(ctx, tx, id, now); err != nil {
-				return err
-			} else if into {
-				continue
-			}
-			// A delivered row starts over: keep its success in the attempts log.
-			if _, err := tx.ExecContext(ctx, `INSERT INTO attempts(delivery_id, attempt, started_at, duration_ms, status, response)
-				SELECT id, attempts, ok_started_at, ok_duration_ms, last_status, ok_response FROM deliveries
-				WHERE id = ? AND ok_started_at IS NOT NULL`, id); err != nil {
-				return err
-			}
-			// A replayed row, finished or waiting for its retry, gets a fresh attempt
-			// budget: the backoff and give_up_after count from here, while its attempt
-			// numbers go on (an operator replays once the receiver is mended).
-			if _, err := tx.ExecContext(ctx, `UPDATE deliveries SET ok_started_at = NULL, ok_duration_ms = 0, ok_response = '', not_sent = '',
-				attempt_base = attempts, first_attempt_at = NULL, done_at = NULL, replayed_at = ?
-				WHERE id = ?`, now, id); err != nil {
-				return err
-			}
-			if err := s.backToPending(ctx, tx, id, now, 0, 0); err != nil {
-				return err
-			}
-		}
-		res.Replayed = len(ids)
-		// A replay is a fresh start for the webhooks too: their run of failures,
-		// which may have begun days ago, ends here, or the first failure after the
-		// replay would deactivate a webhook past disable_after at once.
-		if len(ids) > 0 {
-			list, _ := json.Marshal(ids)
-			subs, err := queryColumn[int64](ctx, tx, `UPDATE subscriptions SET failing_since = NULL WHERE failing_since IS NOT NULL
-				AND id IN (SELECT subscription_id FROM deliveries WHERE id IN (SELECT value FROM json_each(?)))
-				RETURNING id`, string(list))
-			if err != nil {
-				return err
-			}
-			for _, id := range subs {
-				// Counted as a change: deliveries claimed with the run still on go
-				// back unsent and are claimed again without it.
-				s.targetCache.forget(id)
-			}
-		}
-		return nil
+		_, err = s.replayIDs(ctx, tx, ids, now, nil, &res)
+		return err
 	})
 	if err != nil {
 		return ReplayResult{}, fmt.Errorf("replay: %w", err)
@@ -725,13 +642,310 @@ func (s *Store) Replay(ctx context.Context, f DeliveryFilter) (ReplayResult, err
 	return res, nil
 }
 
+// replayBulk replays every failed or dead delivery f chooses (Replay): the rows are
+// chosen in a read transaction, and replayed replayBatch at a time, each batch's
+// rows chosen again by id in its write transaction.
+func (s *Store) replayBulk(ctx context.Context, f DeliveryFilter) (ReplayResult, error) {
+	var res ReplayResult
+	// A big owner's rows are chosen through the states' indexes, testing each
+	// row's owner: gathering every subscription of a client with a registration
+	// per researcher first took a second, to replay none.
+	big, err := s.bigOwner(ctx, f)
+	if err != nil {
+		return res, err
+	}
+	ids, each, eachArgs, err := s.replayChoose(ctx, f, big)
+	if err != nil {
+		return res, Classify(err)
+	}
+	rest := make(map[int64]bool, len(ids)) // chosen, and not replayed yet
+	for _, id := range ids {
+		rest[id] = true
+	}
+	now := ms(s.Now())
+	for first := true; len(ids) > 0; first = false {
+		if !first {
+			s.yield.pause() // beside the daemon, its writes go between the batches
+		}
+		if replayNext != nil {
+			replayNext(ids)
+		}
+		var batch []int64
+		for len(ids) > 0 && len(batch) < replayBatch {
+			if rest[ids[0]] { // else replayed already, with a finished row of its pair
+				batch = append(batch, ids[0])
+			}
+			ids = ids[1:]
+		}
+		if len(batch) == 0 {
+			continue
+		}
+		list, err := json.Marshal(batch)
+		if err != nil {
+			return res, err
+		}
+		var part ReplayResult
+		var done []int64
+		err = s.inTx(ctx, func(tx *sql.Tx) error {
+			part = ReplayResult{}
+			// The batch's rows, read by id, that f still chooses (each tests every
+			// row's owner on the row), with what they are now.
+			chosen, err := replayRows(ctx, tx, replayBatchFrom, each, append([]any{string(list)}, eachArgs...))
+			if err != nil {
+				return err
+			}
+			todo, err := f.replayable(chosen, &part)
+			if err != nil {
+				return err
+			}
+			// A finished row is replayed into its pair's waiting row (replayInto),
+			// which, failed, the replay may have chosen too: it is replayed with
+			// the finished one, as one transaction replaying both did, when f
+			// still chooses it; a later batch would find it no longer failed.
+			also := map[int64]bool{}
+			var later []int64
+			for _, id := range todo {
+				also[id] = true
+			}
+			for _, r := range chosen {
+				if r.waiting != 0 && rest[r.waiting] && !slices.Contains(batch, r.waiting) {
+					later = append(later, r.waiting)
+				}
+			}
+			if len(later) > 0 {
+				laterList, _ := json.Marshal(later)
+				rows, err := replayRows(ctx, tx, replayBatchFrom, each, append([]any{string(laterList)}, eachArgs...))
+				if err != nil {
+					return err
+				}
+				more, err := f.replayable(rows, &ReplayResult{}) // counted in their own batch, if left
+				if err != nil {
+					return err
+				}
+				for _, id := range more {
+					also[id] = true
+				}
+			}
+			done, err = s.replayIDs(ctx, tx, todo, now, also, &part)
+			return err
+		})
+		if err != nil {
+			return res, err
+		}
+		for _, id := range batch {
+			delete(rest, id)
+		}
+		for _, id := range done {
+			delete(rest, id)
+		}
+		res.Replayed += part.Replayed
+		res.Deactivated += part.Deactivated
+		res.NotMembers += part.NotMembers
+	}
+	return res, nil
+}
+
+// replayChoose chooses the rows of a bulk replay by f, in a read transaction: the
+// ids of the failed or dead deliveries f chooses, in id order, and the conditions
+// (on d, with their args) that choose them again row by row, as each batch does.
+func (s *Store) replayChoose(ctx context.Context, f DeliveryFilter, big bool) (ids []int64, each []string, eachArgs []any, err error) {
+	tx, err := s.read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	defer tx.Rollback()
+	where, args, err := f.where(ctx, tx, big)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	each, eachArgs = slices.Clone(where), args
+	if !big {
+		if each, eachArgs, err = f.where(ctx, tx, true); err != nil {
+			return nil, nil, nil, err
+		}
+	}
+	if f.State == "" {
+		const either = "(d.state = 3 OR (d.state = 0 AND d.attempts > d.attempt_base))"
+		where, each = append(where, either), append(each, either)
+	}
+	ids, err = queryColumn[int64](ctx, tx, "SELECT d.id FROM deliveries d WHERE "+strings.Join(where, " AND ")+" ORDER BY d.id", args...)
+	return ids, each, eachArgs, err
+}
+
+// replayRow is what a replay reads of a delivery it may replay.
+type replayRow struct {
+	id                    int64
+	state                 State
+	uid, reason           string
+	removed, active, left bool
+	continued             string // the delivery that carries its events, when it ended in one
+	waiting               int64  // a finished one's: its pair's waiting row, if there is one
+}
+
+// replayBatchFrom is what a batch of a bulk replay reads its rows from: their ids
+// (a JSON array, the first argument), each row then read by its id.
+const replayBatchFrom = "json_each(?) j CROSS JOIN deliveries d ON d.id = j.value"
+
+// replayRowsQuery is replayRows' query.
+func replayRowsQuery(from string, where []string) string {
+	return `SELECT d.id, d.state, coalesce(s.uid, r.uid), d.removed_subscription_id IS NOT NULL,
+			coalesce(s.active, 0), coalesce(s.reason, ''),
+			coalesce(d.last_error = '` + notSentNoMember + `' AND s.org_id IS NOT NULL
+				AND NOT EXISTS (SELECT 1 FROM members m WHERE m.org_id = s.org_id AND m.orcid = d.subject), 0),
+			CASE WHEN d.state = 3 AND d.last_error LIKE '` + continuedAs + `%' THEN substr(d.last_error, ` + strconv.Itoa(len(continuedAs)+1) + `) ELSE '' END,
+			CASE WHEN d.state IN (2, 3) THEN coalesce((SELECT w.id FROM deliveries w
+				WHERE w.subscription_id = d.subscription_id AND w.subject = d.subject AND w.state = 0), 0) ELSE 0 END
+			FROM ` + from + ` LEFT JOIN subscriptions s ON s.id = d.subscription_id
+			LEFT JOIN removed_subscriptions r ON r.id = d.removed_subscription_id
+			WHERE ` + strings.Join(where, " AND ") + " ORDER BY d.id"
+}
+
+// replayRows reads what a replay needs to know of the deliveries d that meet the
+// conditions where (with args), from from (naming the deliveries d), in id order.
+// left: a delivery that was not sent because its record left the organisation,
+// which it has not joined again.
+func replayRows(ctx context.Context, tx *sql.Tx, from string, where []string, args []any) ([]replayRow, error) {
+	rows, err := tx.QueryContext(ctx, replayRowsQuery(from, where), args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var chosen []replayRow
+	for rows.Next() {
+		var r replayRow
+		if err := rows.Scan(&r.id, &r.state, &r.uid, &r.removed, &r.active, &r.reason, &r.left, &r.continued, &r.waiting); err != nil {
+			return nil, err
+		}
+		chosen = append(chosen, r)
+	}
+	return chosen, rows.Err()
+}
+
+// replayable is which of the rows a replay by f chose it replays, counting in res
+// those it leaves for their webhook being deactivated or their record having left
+// the organisation. A replay of one delivery (f.ID) says why it cannot replay it.
+func (f DeliveryFilter) replayable(chosen []replayRow, res *ReplayResult) ([]int64, error) {
+	var ids []int64
+	for _, r := range chosen {
+		switch {
+		case f.ID != 0 && r.state == StateInFlight:
+			return nil, &Error{Code: Conflict, Value: r.uid, Message: fmt.Sprintf(
+				"delivery %d is being attempted now: wait for its outcome, and replay it if it fails", r.id)}
+		case r.removed && f.ID != 0:
+			return nil, &Error{Code: Conflict, Value: r.uid, Message: fmt.Sprintf(
+				"delivery %d belongs to webhook %s, which was removed: its deliveries are kept as history and cannot be sent again", r.id, r.uid)}
+		case r.removed:
+		case !r.active && f.ID != 0:
+			why := ""
+			if r.reason != "" {
+				why = " (" + r.reason + ")"
+			}
+			return nil, &Error{Code: Conflict, Field: "status", Value: r.uid, Message: fmt.Sprintf(
+				"delivery %d belongs to webhook %s, which is deactivated%s: activate the webhook first, then replay", r.id, r.uid, why)}
+		case !r.active:
+			res.Deactivated++
+		case r.left && f.ID != 0:
+			return nil, &Error{Code: Conflict, Value: r.uid, Message: fmt.Sprintf(
+				"delivery %d was not sent because its record left the organisation: it is sent again only once the record is a member again", r.id)}
+		case r.left:
+			res.NotMembers++
+		case r.continued != "" && f.ID != 0:
+			return nil, &Error{Code: Conflict, Value: r.uid, Message: fmt.Sprintf(
+				"delivery %d was continued as delivery %s, which carries its events: replay that one", r.id, r.continued)}
+		case r.continued != "": // its events are in the one it continued as, which this replay takes when it failed
+		default:
+			ids = append(ids, r.id)
+		}
+	}
+	return ids, nil
+}
+
+// replayIDs replays the deliveries ids in tx, due at now, and counts them in res;
+// their webhooks' runs of failures end. A waiting row that a finished one is
+// replayed into is replayed too, then, when it is one of also (a bulk replay's
+// rows, of this batch or a later one, that it replays), and not again in its
+// turn. It returns the rows it replayed.
+func (s *Store) replayIDs(ctx context.Context, tx *sql.Tx, ids []int64, now int64, also map[int64]bool, res *ReplayResult) ([]int64, error) {
+	var done []int64
+	taken := map[int64]bool{}
+	c := newTxStmts(tx) // the same few statements for every row
+	for _, id := range ids {
+		if taken[id] {
+			continue // replayed already, with the finished row replayed into it (below)
+		}
+		taken[id] = true
+		done = append(done, id)
+		// A finished row whose pair has a row waiting (one failed and waiting for
+		// its retry, or made by an event since) goes into that one, due now: the
+		// pair has one waiting row at most, and folding the waiting one into this
+		// would delete it with its attempts. This row keeps its history as it is.
+		into, err := s.replayInto(ctx, c, id, now)
+		if err != nil {
+			return nil, err
+		}
+		if into == 0 {
+			if err := s.replayRow(ctx, c, id, now); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		// The waiting row may be one the replay replays too: now, as it would
+		// be in its turn.
+		if also[into] && !taken[into] {
+			taken[into] = true
+			done = append(done, into)
+			if err := s.replayRow(ctx, c, into, now); err != nil {
+				return nil, err
+			}
+		}
+	}
+	res.Replayed += len(done)
+	// A replay is a fresh start for the webhooks too: their run of failures,
+	// which may have begun days ago, ends here, or the first failure after the
+	// replay would deactivate a webhook past disable_after at once.
+	if len(done) > 0 {
+		list, _ := json.Marshal(done)
+		subs, err := queryColumn[int64](ctx, tx, `UPDATE subscriptions SET failing_since = NULL WHERE failing_since IS NOT NULL
+			AND id IN (SELECT subscription_id FROM deliveries WHERE id IN (SELECT value FROM json_each(?)))
+			RETURNING id`, string(list))
+		if err != nil {
+			return nil, err
+		}
+		for _, id := range subs {
+			// Counted as a change: deliveries claimed with the run still on go
+			// back unsent and are claimed again without it.
+			s.targetCache.forget(id)
+		}
+	}
+	return done, nil
+}
+
+// replayRow replays the delivery id, finished or waiting for its retry, in c's
+// transaction: it is pending, due at now, with a fresh attempt budget.
+func (s *Store) replayRow(ctx context.Context, c *txStmts, id, now int64) error {
+	// A delivered row starts over: keep its success in the attempts log.
+	if _, err := c.exec(ctx, `INSERT INTO attempts(delivery_id, attempt, started_at, duration_ms, status, response)
+		SELECT id, attempts, ok_started_at, ok_duration_ms, last_status, ok_response FROM deliveries
+		WHERE id = ? AND ok_started_at IS NOT NULL`, id); err != nil {
+		return err
+	}
+	// A replayed row, finished or waiting for its retry, gets a fresh attempt
+	// budget: the backoff and give_up_after count from here, while its attempt
+	// numbers go on (an operator replays once the receiver is mended).
+	if _, err := c.exec(ctx, `UPDATE deliveries SET ok_started_at = NULL, ok_duration_ms = 0, ok_response = '', not_sent = '',
+		attempt_base = attempts, first_attempt_at = NULL, done_at = NULL, replayed_at = ?
+		WHERE id = ?`, now, id); err != nil {
+		return err
+	}
+	return s.backToPending(ctx, c.tx, id, now, 0, 0)
+}
+
 // replayInto replays the finished delivery id into the row waiting for the same
 // webhook and record, if there is one: that row is due at now, with a fresh attempt
 // budget, and carries id's events too; id is marked replayed and otherwise left as
-// it is. It reports whether
-// there was such a row.
-func (s *Store) replayInto(ctx context.Context, tx *sql.Tx, id, now int64) (bool, error) {
-	r, err := tx.ExecContext(ctx, `UPDATE deliveries SET due_at = min(deliveries.due_at, ?2),
+// it is. It returns that row's id, 0 when there is none.
+func (s *Store) replayInto(ctx context.Context, c *txStmts, id, now int64) (int64, error) {
+	st, err := c.stmt(ctx, `UPDATE deliveries SET due_at = min(deliveries.due_at, ?2),
 			attempt_base = deliveries.attempts, first_attempt_at = NULL,
 			event_count = deliveries.event_count + d.event_count,
 			first_event_at = min(deliveries.first_event_at, d.first_event_at),
@@ -741,15 +955,20 @@ func (s *Store) replayInto(ctx context.Context, tx *sql.Tx, id, now int64) (bool
 		FROM (SELECT subscription_id, subject, event_count, first_event_at, last_event_at, event_type FROM deliveries
 			WHERE id = ?1 AND state IN (2, 3)) d
 		WHERE deliveries.subscription_id = d.subscription_id AND deliveries.subject = d.subject
-			AND deliveries.state = 0 AND deliveries.id != ?1`, id, now)
+			AND deliveries.state = 0 AND deliveries.id != ?1
+		RETURNING deliveries.id`)
 	if err != nil {
-		return false, err
+		return 0, err
 	}
-	if n, err := r.RowsAffected(); err != nil || n == 0 {
-		return false, err
+	var into int64 // the pair has one waiting row at most
+	switch err := st.QueryRowContext(ctx, id, now).Scan(&into); {
+	case errors.Is(err, sql.ErrNoRows):
+		return 0, nil
+	case err != nil:
+		return 0, err
 	}
-	_, err = tx.ExecContext(ctx, "UPDATE deliveries SET replayed_at = ? WHERE id = ?", now, id)
-	return true, err
+	_, err = c.exec(ctx, "UPDATE deliveries SET replayed_at = ? WHERE id = ?", now, id)
+	return into, err
 }
 
 // Counts returns how many deliveries are in each state, by StateName-style words

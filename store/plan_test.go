@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"hookd/ssrf"
 )
@@ -514,5 +515,42 @@ func TestInboxCallersPlan(t *testing.T) {
 	plan := strings.Join(queryPlan(t, st.read, qInboxCallers), "\n")
 	if !strings.Contains(plan, "INDEX subscriptions_inbox") {
 		t.Errorf("plan:\n%s", plan)
+	}
+}
+
+// TestReplayBatchPlan: a batch of a bulk replay reads its rows by id, each row's
+// owner tested on the row, whatever the filter: not through a state's index (every
+// owner's failed or dead deliveries) nor an owner's subscriptions gathered first
+// (a million, for a client with a registration per researcher), while every other
+// write waits for the batch.
+func TestReplayBatchPlan(t *testing.T) {
+	ctx := context.Background()
+	st := openGroupStore(t)
+	c, err := st.CreateClient(ctx, NewClient{Name: "lab", Scopes: []string{ScopeWebhook}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	org, err := st.CreateOrganisation(ctx, "Uni", "it@uni.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	since := st.Now().Add(-time.Hour)
+	for _, f := range []DeliveryFilter{
+		{Since: since},
+		{Since: since, ClientID: c.ID, State: "dead"},
+		{Since: since, Visible: Visibility{ClientID: c.ID, OrgID: org.ID}, State: "failed", Orcid: "0000-0002-1825-0097"},
+		{Since: since, OrgID: org.ID, Until: st.Now()},
+		{Since: since, Visible: Visibility{ClientID: c.ID}, ClientID: c.ID},
+	} {
+		_, each, args, err := st.replayChoose(ctx, f, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		plan := queryPlan(t, st.write, replayRowsQuery(replayBatchFrom, each), append([]any{"[1,2,3]"}, args...)...)
+		joined := strings.Join(plan, "\n")
+		if strings.Contains(joined, "LIST SUBQUERY") || strings.Contains(joined, "SCAN d") || strings.Contains(joined, "AUTOMATIC") ||
+			!strings.Contains(joined, "SEARCH d USING INTEGER PRIMARY KEY (rowid=?)") {
+			t.Errorf("%+v: plan\n%s", f, joined)
+		}
 	}
 }

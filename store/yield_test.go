@@ -47,3 +47,37 @@ func TestDaemonYieldsToOtherWriters(t *testing.T) {
 	cli2.leave()
 	cli.leave()
 }
+
+// TestOtherWritersPauseForTheDaemon: a process other than the daemon that writes a
+// long run of transactions (a bulk replay's batches) pauses between them, and a
+// daemon's write waiting for it begins then, not once the whole run is done: it
+// began the next one at once, and the daemon, looking every 200 µs, all but never
+// saw it between two.
+func TestOtherWritersPauseForTheDaemon(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "hookd.db")
+	daemon := openYielder(db, true)
+	cli := openYielder(db, false)
+	defer daemon.close()
+	defer cli.close()
+	cli.enter()
+	entered := make(chan struct{})
+	go func() {
+		daemon.enter()
+		close(entered)
+	}()
+	for range 10 { // the run's transactions, each begun after the pause
+		time.Sleep(time.Millisecond) // the transaction
+		cli.leave()
+		cli.pause()
+		select {
+		case <-entered:
+			daemon.leave()
+			return
+		default:
+		}
+		cli.enter()
+	}
+	cli.leave()
+	<-entered
+	t.Fatal("the daemon's write waited for the whole run of another process's writes")
+}

@@ -62,6 +62,23 @@ func (y *yielder) enter() {
 	}
 }
 
+// yieldGap is how long a process other than the daemon leaves the database to the
+// daemon between the write transactions of a long run of them (pause): long enough
+// for the daemon's writer, if it is waiting (it looks every 200 µs: enter), to
+// begin its own.
+const yieldGap = 2 * time.Millisecond
+
+// pause is called between the write transactions of a long run of them (a bulk
+// replay's batches). A process other than the daemon gives way for a moment: it
+// begins its next one at once otherwise, and the daemon's writes, waiting for it
+// to be done, wait out the whole run instead of one transaction.
+func (y *yielder) pause() {
+	if y == nil || y.daemon {
+		return
+	}
+	time.Sleep(yieldGap)
+}
+
 // leave is called when the write transaction has ended.
 func (y *yielder) leave() {
 	if y == nil || y.daemon {
