@@ -528,6 +528,10 @@ func (e *env) deliveriesReplay(ctx context.Context, args []string) error {
 	}
 	f.ID = one
 	res, err := st.Replay(ctx, f)
+	if res.Stopped {
+		// What the batches written before the error did stays done.
+		fmt.Fprintf(e.stdout, "%s due again now before the replay stopped: the same command replays the rest\n", count(res.Replayed, "delivery", "deliveries"))
+	}
 	if se := (*store.Error)(nil); errors.As(err, &se) && errors.Is(se, store.ErrDeactivated) {
 		return fmt.Errorf("deliveries replay: %s (hookd webhooks activate %s)", se.Message, se.Value)
 	}

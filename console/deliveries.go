@@ -212,6 +212,16 @@ func (h *Handler) handleReplaySince() http.Handler {
 		// Removed webhooks' history is never sent again, and deactivated webhooks'
 		// deliveries are left alone.
 		res, err := h.st.Replay(ctx, q)
+		if err == nil || res.Stopped { // a bulk replay stopped part way did replay some
+			obj := Object{ClientID: p.ClientID, OrgID: p.OrgID}
+			if p.Operator() {
+				obj.ClientID, obj.OrgID = h.st.ReplayOwner(ctx, q)
+			}
+			h.audit(r, p, "deliveries.replay", q.Webhook, obj, q.ReplayDetail(res))
+			if res.Replayed > 0 {
+				h.nudge()
+			}
+		}
 		if err != nil {
 			if !v.ReplayErrors.fromStore(err, map[string]string{"since": "since"}) {
 				h.internal(w, r, err)
@@ -221,14 +231,6 @@ func (h *Handler) handleReplaySince() http.Handler {
 			return
 		}
 		v.Replayed, v.Deactivated = res.Replayed, res.Deactivated
-		obj := Object{ClientID: p.ClientID, OrgID: p.OrgID}
-		if p.Operator() {
-			obj.ClientID, obj.OrgID = h.st.ReplayOwner(ctx, q)
-		}
-		h.audit(r, p, "deliveries.replay", q.Webhook, obj, q.ReplayDetail(res))
-		if v.Replayed > 0 {
-			h.nudge()
-		}
 		h.deliveriesPage(w, r, v)
 	})
 }

@@ -315,12 +315,19 @@ func (h *Handler) handleWebhookAction() http.Handler {
 				return
 			}
 			var res store.ReplayResult
-			if res, err = h.st.Replay(ctx, store.DeliveryFilter{Since: since, SubscriptionID: wh.ID}); err == nil {
-				v.Replayed, v.Deactivated = res.Replayed, res.Deactivated
-				h.audit(r, p, "webhook.replay", wh.UID, obj, "since "+since.UTC().Format(time.RFC3339)+": "+strconv.Itoa(v.Replayed))
-				if v.Replayed > 0 {
+			res, err = h.st.Replay(ctx, store.DeliveryFilter{Since: since, SubscriptionID: wh.ID})
+			if err == nil || res.Stopped { // a bulk replay stopped part way did replay some
+				detail := "since " + since.UTC().Format(time.RFC3339) + ": " + strconv.Itoa(res.Replayed)
+				if res.Stopped {
+					detail += "; " + store.ReplayStopped
+				}
+				h.audit(r, p, "webhook.replay", wh.UID, obj, detail)
+				if res.Replayed > 0 {
 					h.nudge()
 				}
+			}
+			if err == nil {
+				v.Replayed, v.Deactivated = res.Replayed, res.Deactivated
 				h.webhookPage(w, r, http.StatusOK, v)
 				return
 			}

@@ -191,13 +191,15 @@ func (s *Server) handleAdminReplay() http.Handler {
 			return
 		}
 		res, err := s.store.Replay(r.Context(), f)
+		if err == nil || res.Stopped { // a bulk replay stopped part way did replay some
+			s.auditReplay(r, f, res)
+			if res.Replayed > 0 {
+				s.opts.Nudge()
+			}
+		}
 		if err != nil {
 			s.writeProblem(w, r, err, nil)
 			return
-		}
-		s.auditReplay(r, f, res)
-		if res.Replayed > 0 {
-			s.opts.Nudge()
 		}
 		encode(w, http.StatusAccepted, replayResponse{Replayed: res.Replayed, Deactivated: res.Deactivated})
 	})

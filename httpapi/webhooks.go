@@ -557,12 +557,12 @@ func (s *Server) handleWebhookReplay() http.Handler {
 		}
 		f.SubscriptionID, f.ClientID = sub.ID, clientID
 		res, err := s.store.Replay(r.Context(), f)
+		if res.Replayed > 0 { // also a bulk replay stopped part way
+			s.opts.Nudge()
+		}
 		if err != nil {
 			s.writeProblem(w, r, err, platformAnswers)
 			return
-		}
-		if res.Replayed > 0 {
-			s.opts.Nudge()
 		}
 		encode(w, http.StatusAccepted, replayResponse{Replayed: res.Replayed})
 	})

@@ -527,6 +527,9 @@ type ReplayResult struct {
 	// NotMembers counts those left as they are because they were not sent when
 	// their record left the organisation, which it has not joined again.
 	NotMembers int
+	// Stopped is set when an error ended a bulk replay after some of its batches
+	// were written: the counts are theirs, and the rest was not replayed.
+	Stopped bool
 }
 
 // ReplayDetail says what a bulk replay by f chose and what it did, as an audit
@@ -544,9 +547,17 @@ func (f DeliveryFilter) ReplayDetail(res ReplayResult) string {
 	if f.OrgID != 0 {
 		parts = append(parts, "org "+strconv.FormatInt(f.OrgID, 10))
 	}
-	return strings.Join(parts, ", ") + ": " + strconv.Itoa(res.Replayed) + " replayed, " +
+	detail := strings.Join(parts, ", ") + ": " + strconv.Itoa(res.Replayed) + " replayed, " +
 		strconv.Itoa(res.Deactivated) + " left (webhook deactivated)"
+	if res.Stopped {
+		detail += "; " + ReplayStopped
+	}
+	return detail
 }
+
+// ReplayStopped says what a bulk replay that stopped part way did not do
+// (ReplayResult.Stopped).
+const ReplayStopped = "stopped part way by an error: the rest was not replayed (replay again for it)"
 
 // ReplayOwner is whose audit a bulk replay by f belongs in besides the operator's:
 // the client or organisation it names, else, narrowed to one webhook, that
@@ -593,8 +604,8 @@ var replayNext func(rest []int64)
 // transaction checking every row again: one that changed since it was chosen (it
 // was claimed, it finished, its webhook was deactivated or removed) is left alone,
 // or counted as what it is now. An error after some batches (a store fault, ctx
-// ended) leaves those replayed, and the result counts them: replaying again takes
-// the rest, as what was replayed is no longer failed or dead.
+// ended) leaves those replayed, and the result counts them, Stopped: replaying
+// again takes the rest, as what was replayed is no longer failed or dead.
 func (s *Store) Replay(ctx context.Context, f DeliveryFilter) (ReplayResult, error) {
 	if f.ID != 0 {
 		return s.replayOne(ctx, f)
@@ -663,6 +674,7 @@ func (s *Store) replayBulk(ctx context.Context, f DeliveryFilter) (ReplayResult,
 		rest[id] = true
 	}
 	now := ms(s.Now())
+	written := false // a batch was
 	for first := true; len(ids) > 0; first = false {
 		if !first {
 			s.yield.pause() // beside the daemon, its writes go between the batches
@@ -730,6 +742,7 @@ func (s *Store) replayBulk(ctx context.Context, f DeliveryFilter) (ReplayResult,
 			return err
 		})
 		if err != nil {
+			res.Stopped = written
 			return res, err
 		}
 		for _, id := range batch {
@@ -738,6 +751,7 @@ func (s *Store) replayBulk(ctx context.Context, f DeliveryFilter) (ReplayResult,
 		for _, id := range done {
 			delete(rest, id)
 		}
+		written = true
 		res.Replayed += part.Replayed
 		res.Deactivated += part.Deactivated
 		res.NotMembers += part.NotMembers

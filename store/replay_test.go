@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -175,4 +176,52 @@ func TestBulkReplayRowsMoved(t *testing.T) {
 		}
 		is.True(slices.Equal(chosen, slices.Sorted(slices.Values(chosen))))
 	}
+}
+
+// TestBulkReplayStoppedPartWay: a bulk replay whose batch fails (here the database
+// refuses writes from the second batch on) keeps what the batches before did, says
+// so (Stopped, with their counts, and in its audit detail), and leaves the rest as
+// they were; the same replay again replays the rest.
+func TestBulkReplayStoppedPartWay(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	st := newStore(t)
+	b, err := st.CreateClient(ctx, store.NewClient{ID: "b", Name: "b", Scopes: []string{store.ScopeWebhook}})
+	is.NoErr(err)
+	records := []string{"0000-0002-7253-3645", "0000-0001-5109-3700", "0000-0003-1415-9269", "0000-0002-1825-0097", "0000-0002-9079-593X"}
+	for _, r := range records {
+		_, _, err := st.PutOrcidWebhook(ctx, b.ID, r, "https://b.example/"+r)
+		is.NoErr(err)
+		_, err = st.Intake(ctx, "", "", []store.Event{{Orcid: r}}, 0)
+		is.NoErr(err)
+	}
+	is.NoErr(store.ExecWrite(ctx, st, `UPDATE deliveries SET state = 3, attempts = 1, last_error = 'HTTP 500', done_at = due_at`))
+	restore := store.SetReplayBatch(2)
+	defer restore()
+	calls := 0
+	restoreHook := store.OnReplayBatch(func([]int64) {
+		if calls++; calls == 2 {
+			is.NoErr(st.QueryOnly(ctx, true))
+		}
+	})
+	f := store.DeliveryFilter{Since: st.Now().Add(-time.Hour)}
+	res, err := st.Replay(ctx, f)
+	restoreHook()
+	is.True(err != nil)
+	is.Equal(res, store.ReplayResult{Replayed: 2, Stopped: true}) // the first batch's
+	is.True(strings.HasSuffix(f.ReplayDetail(res), "2 replayed, 0 left (webhook deactivated); "+store.ReplayStopped))
+	is.NoErr(st.QueryOnly(ctx, false))
+	states := func() (out []string) {
+		ds, err := st.Deliveries(ctx, store.DeliveryFilter{Limit: 100})
+		is.NoErr(err)
+		for _, d := range slices.Backward(ds) {
+			out = append(out, d.StateName())
+		}
+		return out
+	}
+	is.Equal(states(), []string{"pending", "pending", "dead", "dead", "dead"}) // the oldest replayed, the rest as they were
+	res, err = st.Replay(ctx, f)
+	is.NoErr(err)
+	is.Equal(res, store.ReplayResult{Replayed: 3}) // the rest
+	is.Equal(states(), []string{"pending", "pending", "pending", "pending", "pending"})
 }
