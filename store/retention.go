@@ -43,6 +43,9 @@ func (s *Store) Purge(ctx context.Context, state State, before time.Time, limit 
 	}
 	b, _ := json.Marshal(ids)
 	var n, k int64
+	// hookd deliveries purge calls Purge batch after batch: beside the daemon, its
+	// writes go between them.
+	s.yield.pause()
 	err = s.inTx(ctx, func(tx *sql.Tx) error {
 		if len(ids) > 0 {
 			// Re-check the state: a row may have been replayed since it was read. A

@@ -69,8 +69,8 @@ func (y *yielder) enter() {
 const yieldGap = 2 * time.Millisecond
 
 // pause is called between the write transactions of a long run of them (a bulk
-// replay's batches). A process other than the daemon gives way for a moment: it
-// begins its next one at once otherwise, and the daemon's writes, waiting for it
+// replay's batches, a purge's). A process other than the daemon gives way for a
+// moment: it begins its next one at once otherwise, and the daemon's writes, waiting for it
 // to be done, wait out the whole run instead of one transaction.
 func (y *yielder) pause() {
 	if y == nil || y.daemon {
