@@ -26,21 +26,35 @@ type toldOwners struct {
 	mu    sync.Mutex
 	subs  *recent[int64, struct{}]
 	addrs *recent[string, struct{}]
+	// sending holds the addresses a notice is being sent to, each with the
+	// subscriptions whose notice was skipped for it (mail): if it fails, their
+	// owners were not told either (unmail).
+	sending map[string][]int64
 }
 
 func newToldOwners() *toldOwners {
-	return &toldOwners{subs: newRecent[int64, struct{}](noticeEvery, noticeSubs), addrs: newRecent[string, struct{}](noticeEvery, noticeSubs)}
+	return &toldOwners{subs: newRecent[int64, struct{}](noticeEvery, noticeSubs), addrs: newRecent[string, struct{}](noticeEvery, noticeSubs),
+		sending: map[string][]int64{}}
 }
 
-// mail reports whether a notice may go to address to now: one an hour at most,
-// however many of its owner's webhooks are deactivated. A client whose webhooks
-// for thousands of records call one URL that answers 410 has each deactivated on
-// its own, and would otherwise get a notice for each, every one a session of
-// hookd's relay at once.
-func (t *toldOwners) mail(to string, now time.Time) bool {
+// mail reports whether the notice of subscription id's deactivation may go to
+// address to now: one an hour at most, however many of its owner's webhooks are
+// deactivated. A client whose webhooks for thousands of records call one URL that
+// answers 410 has each deactivated on its own, and would otherwise get a notice
+// for each, every one a session of hookd's relay at once. One that may go is being
+// sent until unmail.
+func (t *toldOwners) mail(to string, id int64, now time.Time) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return firstIn(t.addrs, strings.ToLower(to), now)
+	to = strings.ToLower(to)
+	if firstIn(t.addrs, to, now) {
+		t.sending[to] = nil
+		return true
+	}
+	if riders, ok := t.sending[to]; ok {
+		t.sending[to] = append(riders, id)
+	}
+	return false
 }
 
 // firstIn reports whether k is not in r as of now, and notes it there.
@@ -52,11 +66,20 @@ func firstIn[K comparable](r *recent[K, struct{}], k K, now time.Time) bool {
 	return true
 }
 
-// unmail forgets that a notice went to address to: it failed, and the next may go.
-func (t *toldOwners) unmail(to string) {
+// unmail ends the sending of a notice to address to (mail). When it failed
+// (sent false), it forgets that a notice went there, so the next may go, and that
+// the owners of the subscriptions skipped for it were told.
+func (t *toldOwners) unmail(to string, sent bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.addrs.forget(strings.ToLower(to))
+	to = strings.ToLower(to)
+	if !sent {
+		t.addrs.forget(to)
+		for _, id := range t.sending[to] {
+			t.subs.forget(id)
+		}
+	}
+	delete(t.sending, to)
 }
 
 // untell forgets that the owner of subscription id was told: the notice failed,
@@ -140,16 +163,12 @@ func (d *Dispatcher) sendNotice(ctx context.Context, o EmailOptions, subID int64
 		d.log.Warn("deactivation notice not sent: the webhook's owner has no e-mail address", "webhook", n.UID)
 		return nil
 	}
-	if !d.told.mail(n.To, d.now()) {
+	if !d.told.mail(n.To, subID, d.now()) {
 		d.log.Warn("deactivation notice not sent: its owner's address was sent one less than an hour ago (or is being sent one), which says how to find the others", "webhook", n.UID)
 		return nil
 	}
 	sent := false
-	defer func() {
-		if !sent {
-			d.told.unmail(n.To) // the next deactivation of its owner's may tell them
-		}
-	}()
+	defer func() { d.told.unmail(n.To, sent) }() // not sent: the next deactivation of its owner's may tell them
 	m, err := d.newMessage(o, n.To, "notice."+uuid.NewString())
 	if err != nil {
 		return err

@@ -2,6 +2,7 @@ package dispatch_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -305,4 +306,56 @@ func TestDeactivationNoticeAgainAfterFailedOne(t *testing.T) {
 	is.Equal(e.tick(d), 1)                                                                      // deactivated again
 	is.Equal(len(mail.Messages()), 1)                                                           // its owner is told
 	is.True(!strings.Contains(logs.String(), "told of its deactivation less than an hour ago")) // not said to be told before
+}
+
+// TestDeactivationNoticeRiderOfAFailedOne: two webhooks of one owner deactivated
+// at once make one notice, the other skipped for the one being sent to the same
+// address; when the relay refuses that one, the owner of the skipped one was not
+// told either, and its next deactivation within the hour tells them.
+func TestDeactivationNoticeRiderOfAFailedOne(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	e := newEnv(t)
+	mail := smtptest.NewServer(t, "", "")
+	owner, err := e.st.CreateClient(ctx, store.NewClient{Name: "owner", Scopes: []string{store.ScopeWebhook}, Email: "ops@lab.example"})
+	is.NoErr(err)
+	rv := newReceiver(t, func(_ int, w http.ResponseWriter, _ *http.Request, _ []byte) error {
+		w.WriteHeader(http.StatusGone)
+		return nil
+	})
+	orcidOf, urlOf := map[string]string{}, map[string]string{} // by webhook uid
+	for i := range 2 {
+		sub, _, err := e.st.PutOrcidWebhook(ctx, owner.ID, testOrcid(i), rv.URL+fmt.Sprintf("/gone/%d", i))
+		is.NoErr(err)
+		orcidOf[sub.UID], urlOf[sub.UID] = testOrcid(i), rv.URL+fmt.Sprintf("/gone/%d", i)
+	}
+	var logs lockedBuffer
+	d := e.dispatcher(func(o *dispatch.Options) {
+		o.Logger = slog.New(slog.NewJSONHandler(&logs, nil))
+		o.Hub = dispatch.HubOptions{Email: dispatch.EmailOptions{Addr: mail.Addr, From: "hookd@hookd.example"}}
+	})
+	// The relay takes its time over the first notice, so the second is skipped
+	// while it is being sent, and then refuses it.
+	mail.SetDelay(smtptest.Dot, 300*time.Millisecond)
+	mail.SetReply(smtptest.Dot, 451, []int{4, 3, 0}, "try again later")
+	e.intake(0, store.Event{Orcid: testOrcid(0)}, store.Event{Orcid: testOrcid(1)})
+	is.Equal(e.tick(d), 2)            // both answer 410 and are deactivated
+	is.Equal(len(mail.Messages()), 0) // the one notice refused
+	rider := ""
+	for _, line := range strings.Split(logs.String(), "\n") {
+		var rec struct{ Msg, Webhook string }
+		if json.Unmarshal([]byte(line), &rec) == nil && strings.HasPrefix(rec.Msg, "deactivation notice not sent: its owner's address") {
+			rider = rec.Webhook
+		}
+	}
+	is.True(orcidOf[rider] != "") // one notice was skipped for the other
+	mail.SetReply(smtptest.Dot, 0, nil, "")
+	mail.SetDelay(smtptest.Dot, 0)
+	_, _, err = e.st.PutOrcidWebhook(ctx, owner.ID, orcidOf[rider], urlOf[rider])
+	is.NoErr(err) // registered again
+	before := len(logs.String())
+	e.intake(0, store.Event{Orcid: orcidOf[rider]})
+	is.Equal(e.tick(d), 1)                                                                               // the skipped one, registered again, deactivated again
+	is.Equal(len(mail.Messages()), 1)                                                                    // its owner is told
+	is.True(!strings.Contains(logs.String()[before:], "told of its deactivation less than an hour ago")) // not said to be told before
 }
