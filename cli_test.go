@@ -258,13 +258,7 @@ func TestHelpEveryCommand(t *testing.T) {
 				out, _, err := runEnv(t, nil, append(strings.Fields(c.name), h)...)
 				is.NoErr(err)                                          // help is not an error
 				is.True(strings.Contains(out, "Usage: hookd "+c.name)) // on stdout, with the synopsis
-				if c.name == "version" {
-					// It reads no configuration: it lists no -config, and no flags.
-					is.True(!strings.Contains(out, "-config"))
-					is.True(!strings.Contains(out, "Flags:"))
-					return
-				}
-				is.True(strings.Contains(out, "-config")) // and the flags
+				is.True(strings.Contains(out, "-config"))              // and the flags
 			})
 		}
 	}
@@ -1295,9 +1289,6 @@ func TestStartRefusedForItsKeyMakesNothing(t *testing.T) {
 func TestFlagGivenTwice(t *testing.T) {
 	t.Chdir(t.TempDir())
 	for _, c := range commands {
-		if c.name == "version" {
-			continue // it takes no -config, nor any other flag (TestVersionTakesNoConfig)
-		}
 		t.Run(c.name, func(t *testing.T) {
 			is := is.New(t)
 			args := append(strings.Fields(c.name), argsOf(t, c)...)
@@ -2074,26 +2065,31 @@ func TestPurgeRefusesTheFuture(t *testing.T) {
 	is.Equal(dead(), 0)
 }
 
-// TestVersionTakesNoConfig: hookd version reads no configuration, so it takes no
-// -config: its help listed one, and -config FILE was taken and not read.
-func TestVersionTakesNoConfig(t *testing.T) {
+// TestVersionTakesConfig: hookd version takes -config, as every command does, so
+// that a script may give every command its -config (hookd "$@" -config FILE), and
+// reads none: its help says so, and a file that is not there is no error. It was
+// refused as a flag it does not take.
+func TestVersionTakesConfig(t *testing.T) {
 	is := is.New(t)
 	for _, args := range [][]string{{"version", "-h"}, {"--version", "-h"}, {"help", "version"}} {
 		out, _, err := runEnv(t, nil, args...)
 		is.NoErr(err)
-		is.Equal(out, "Usage: hookd version\n\nPrint the version.\n") // no flags
+		is.True(strings.HasPrefix(out, "Usage: hookd version\n\nPrint the version.\n\nFlags:\n  -config")) // its -config
+		is.True(strings.Contains(out, "not read: version reads no configuration"))                         // said as it is
 	}
-	for _, args := range [][]string{{"version", "-config", "hookd.toml"}, {"--version", "-config", "hookd.toml"}} {
-		_, err := runCmd(t, args...)
-		is.True(err != nil)                                                                        // refused
-		is.True(strings.HasPrefix(err.Error(), "version: flag provided but not defined: -config")) // naming the flag
-		is.Equal(exitStatus(err), 2)
+	dir := t.TempDir()
+	t.Chdir(dir)
+	for _, args := range [][]string{{"version", "-config", "nowhere.toml"}, {"--version", "-config", "nowhere.toml"}, {"version"}} {
+		out, err := runCmd(t, args...)
+		is.NoErr(err) // taken, not read
+		is.Equal(out, "hookd "+version+"\n")
 	}
-	_, err := runCmd(t, "--version", "extra")
+	_, err := runCmd(t, "version", "-config", "")
+	is.True(err != nil && strings.HasPrefix(err.Error(), "version: -config: is empty: ")) // as every command refuses it
+	is.True(strings.Contains(err.Error(), "version reads no configuration"))
+	_, err = runCmd(t, "--version", "extra")
 	is.True(err != nil && strings.HasPrefix(err.Error(), `version: unexpected argument "extra"`)) // nor arguments
-	out, err := runCmd(t, "version")
-	is.NoErr(err)
-	is.Equal(out, "hookd "+version+"\n")
+	is.Equal(files(t, dir), []string(nil))                                                        // nothing made
 }
 
 // TestFlagBeforeCommandHintPastes: the command line suggested for a flag given

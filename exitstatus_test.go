@@ -222,9 +222,6 @@ func TestConfigGivenEmpty(t *testing.T) {
 		return stdout.String(), err
 	}
 	for _, c := range commands {
-		if c.name == "version" {
-			continue // it takes no -config (TestVersionTakesNoConfig)
-		}
 		t.Run(c.name, func(t *testing.T) {
 			out, err := hookd(append(append(strings.Fields(c.name), argsOf(t, c)...), "-config", "")...)
 			if exitStatus(err) != 2 || !strings.Contains(fmt.Sprint(err), "-config: is empty: give the configuration file") {

@@ -178,13 +178,14 @@ Commands:
 `)
 	writeCommands(&b, "")
 	b.WriteString(`
-Every command but version takes -config FILE; without it, the file HOOKD_CONFIG
-names (not for dev, which reads only its own -config); without either, built-in
-defaults. Their database is ./hookd.db for serve and init, ./hookd-dev.db for
-dev, and for the other commands ./hookd.db, or hookd dev's ./hookd-dev.db (with
-dev's delivery settings) when ./hookd.db does not exist but that does.
-check-config needs a file. Only serve, dev and init create a database. Run
-"hookd help COMMAND" (or "hookd COMMAND -h") for a command's flags.
+Every command takes -config FILE; without it, the file HOOKD_CONFIG names (not
+for dev, which reads only its own -config; version reads none); without either,
+built-in defaults. Their database is ./hookd.db for serve and init,
+./hookd-dev.db for dev, and for the other commands ./hookd.db, or hookd dev's
+./hookd-dev.db (with dev's delivery settings) when ./hookd.db does not exist but
+that does. check-config needs a file. Only serve, dev and init create a
+database. Run "hookd help COMMAND" (or "hookd COMMAND -h") for a command's
+flags.
 `)
 	return b.String()
 }
@@ -347,28 +348,15 @@ type env struct {
 // flags makes the flag set of the command name, with -config; -h shows the command's
 // synopsis, summary and flags.
 func (e *env) flags(name string) (*flag.FlagSet, *string) {
-	fs := e.flagSet(name)
-	cfg := fs.String("config", "", "configuration file (TOML); default: the file HOOKD_CONFIG names, else built-in defaults")
-	return fs, cfg
-}
-
-// flagSet makes the flag set of the command name without -config, for a command
-// that reads no configuration (version); -h shows the command's synopsis,
-// summary and flags, if it has any.
-func (e *env) flagSet(name string) *flag.FlagSet {
 	c, _ := lookup(name)
 	fs := flag.NewFlagSet("hookd "+name, flag.ContinueOnError)
 	fs.SetOutput(e.stderr)
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: %s\n\n%s.\n", c.synopsis(), strings.ToUpper(c.summary[:1])+c.summary[1:])
-		n := 0
-		fs.VisitAll(func(*flag.Flag) { n++ })
-		if n > 0 {
-			fmt.Fprintf(fs.Output(), "\nFlags:\n")
-			fs.PrintDefaults()
-		}
+		fmt.Fprintf(fs.Output(), "Usage: %s\n\n%s.\n\nFlags:\n", c.synopsis(), strings.ToUpper(c.summary[:1])+c.summary[1:])
+		fs.PrintDefaults()
 	}
-	return fs
+	cfg := fs.String("config", "", "configuration file (TOML); default: the file HOOKD_CONFIG names, else built-in defaults")
+	return fs, cfg
 }
 
 // devFlagElsewhere says, of hookd dev's -listen or -db given to another command (a
@@ -412,11 +400,6 @@ func (e *env) parse(fs *flag.FlagSet, args []string, min, max int) ([]string, er
 		return nil, err
 	}
 	if err != nil {
-		n := 0
-		fs.VisitAll(func(*flag.Flag) { n++ })
-		if n == 0 {
-			return nil, usagef("%s: %v (usage: %s; it takes no flags)", name, err, c.synopsis())
-		}
 		return nil, usagef("%s: %v%s (usage: %s; hookd %s -h lists its flags)", name, err, devFlagElsewhere(name, err), c.synopsis(), name)
 	}
 	if f, v := boolValueApart(fs, args); f != "" {
@@ -438,6 +421,8 @@ func (e *env) parse(fs *flag.FlagSet, args []string, min, max int) ([]string, er
 		// ./hookd.db, which the script did not name.
 		without := "the file HOOKD_CONFIG names, else built-in defaults"
 		switch name {
+		case "version":
+			without = "the same: version reads no configuration"
 		case "dev":
 			without = "dev's own settings"
 		case "check-config":
@@ -455,7 +440,10 @@ func (e *env) parse(fs *flag.FlagSet, args []string, min, max int) ([]string, er
 }
 
 func (e *env) cmdVersion(_ context.Context, args []string) error {
-	fs := e.flagSet("version") // it reads no configuration
+	// It reads no configuration, and takes -config as every command does, so that
+	// a script may give every command its -config.
+	fs, _ := e.flags("version")
+	fs.Lookup("config").Usage = "taken, as every command takes it, and not read: version reads no configuration"
 	if _, err := e.parse(fs, args, 0, 0); err != nil {
 		return err
 	}
