@@ -2209,3 +2209,36 @@ func TestDevFlagBeforeOtherCommand(t *testing.T) {
 		is.Equal(exitStatus(err), 2)
 	}
 }
+
+// TestFlagBeforeCommandItDoesNotTake: a flag given before a command that does not
+// take it is not moved after it in the hint, a command line that command refuses
+// ("hookd -json org member add …" suggested "hookd org member add -json …"): the
+// hint says that the command takes no such flag, and where its flags are listed.
+// Learning the command's flags runs nothing of it.
+func TestFlagBeforeCommandItDoesNotTake(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-json", "org", "member", "add", "-org", "Uni", "0000-0002-7253-3645"}, `-json before the command: hookd org member add takes no -json (hookd org member add -h lists its flags)`},
+		{[]string{"-limit", "5", "client", "list"}, `-limit before the command: hookd client list takes no -limit (hookd client list -h lists its flags)`},
+		{[]string{"-json", "version"}, `-json before the command: hookd version takes no -json (hookd version -h lists its flags)`},
+		{[]string{"--revoke-previous", "client", "rotate", "app"}, `-revoke-previous before the command: flags go after it, as in hookd client rotate --revoke-previous app`},
+		{[]string{"-json", "org", "show", "Uni"}, `-json before the command: flags go after it, as in hookd org show -json Uni`},
+		{[]string{"-config", "hookd.toml", "version"}, `-config before the command: flags go after it, as in hookd version -config hookd.toml`},
+	} {
+		is := is.New(t)
+		_, err := runCmd(t, tt.args...)
+		is.True(err != nil)
+		is.Equal(err.Error(), tt.want)
+		is.Equal(exitStatus(err), 2)
+	}
+	for _, c := range commands {
+		is := is.New(t)
+		is.True(takesFlag(context.Background(), c, "config")) // every command's
+		is.True(!takesFlag(context.Background(), c, "nosuch"))
+	}
+	is.New(t).Equal(files(t, dir), []string(nil)) // nothing made
+}

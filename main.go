@@ -273,8 +273,13 @@ func runCommand(ctx context.Context, args []string, e *env) error {
 		for i := 1; i < len(words); i++ {
 			for _, c := range commands {
 				if n := len(strings.Fields(c.name)); n <= len(words)-i && strings.Join(words[i:i+n], " ") == c.name {
-					if why := devFlagElsewhere(c.name, errors.New("flag provided but not defined: -"+flagName)); why != "" {
-						// hookd dev's -db or -listen: after the command, it would be refused.
+					if !takesFlag(ctx, c, flagName) {
+						// After the command it would be refused: say so, and, of hookd
+						// dev's -db or -listen, where the command takes the setting from.
+						why := devFlagElsewhere(c.name, errors.New("flag provided but not defined: -"+flagName))
+						if why == "" {
+							why = fmt.Sprintf(" (hookd %s -h lists its flags)", c.name)
+						}
 						return usagef("-%s before the command: hookd %s takes no -%s%s", flagName, c.name, flagName, why)
 					}
 					typed := append(append(strings.Fields(c.name), words[:i]...), words[i+n:]...)
@@ -343,6 +348,25 @@ type env struct {
 	stdout io.Writer
 	stderr io.Writer
 	dev    bool // hookd dev: log every delivery
+	// flagsOf, when set, stops a command at its flags: parse hands it the
+	// command's flag set, whole, and returns errFlagsOnly, before the command
+	// reads, opens or changes anything.
+	flagsOf func(*flag.FlagSet)
+}
+
+// errFlagsOnly ends a command run only for its flags (env.flagsOf).
+var errFlagsOnly = errors.New("flags only")
+
+// takesFlag reports whether the command c takes the flag name, by its flag set
+// as parse receives it: c runs with flagsOf set, and stops there.
+func takesFlag(ctx context.Context, c command, name string) bool {
+	var fs *flag.FlagSet
+	e := &env{getenv: func(string) string { return "" }, stdin: strings.NewReader(""), stdout: io.Discard, stderr: io.Discard,
+		flagsOf: func(f *flag.FlagSet) { fs = f }}
+	if err := c.run(e, ctx, nil); !errors.Is(err, errFlagsOnly) || fs == nil {
+		return true // not told: as before, the flag is moved after the command
+	}
+	return fs.Lookup(name) != nil
 }
 
 // flags makes the flag set of the command name, with -config; -h shows the command's
@@ -382,6 +406,10 @@ func devFlagElsewhere(name string, err error) string {
 // checks that it got at least min arguments and at most max (-1: any number). Help
 // that was asked for goes to stdout.
 func (e *env) parse(fs *flag.FlagSet, args []string, min, max int) ([]string, error) {
+	if e.flagsOf != nil {
+		e.flagsOf(fs)
+		return nil, errFlagsOnly
+	}
 	// A mistake is told once, in one line with the synopsis; the flags' whole list
 	// is for -h.
 	fs.SetOutput(io.Discard)
