@@ -480,6 +480,17 @@ func TestDeliveriesPage(t *testing.T) {
 		is.True(!strings.Contains(p.body, "/console/deliveries/"+strconv.FormatInt(e.delOrgA.ID, 10)+`"`)) // another record's
 		p = u.get(t, "/console/deliveries?state=dead")
 		is.True(strings.Contains(p.body, "No delivery matches this filter."))
+		// The filter form sent with its fields left empty is no filter (where the
+		// APIs refuse an empty filter): every delivery, and no field in error.
+		p = u.get(t, "/console/deliveries?state=&orcid=&webhook=&client=&org=&since=&until=")
+		is.Equal(p.status, http.StatusOK)
+		is.True(strings.Contains(p.body, "/console/deliveries/"+strconv.FormatInt(e.delB.ID, 10)+`"`))
+		is.True(strings.Contains(p.body, "/console/deliveries/"+strconv.FormatInt(e.delOrgA.ID, 10)+`"`))
+		is.True(!strings.Contains(p.body, `aria-invalid="true"`))
+		p = u.get(t, "/console/webhooks?client=&orcid=&org=&kind=&status=&url=")
+		is.Equal(p.status, http.StatusOK)
+		is.True(strings.Contains(p.body, "/console/webhooks/"+e.hookA.UID))
+		is.True(!strings.Contains(p.body, `aria-invalid="true"`))
 	})
 
 	t.Run("paging keeps the filter", func(t *testing.T) {

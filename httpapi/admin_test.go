@@ -3,6 +3,7 @@ package httpapi_test
 import (
 	"context"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"testing"
@@ -333,27 +334,57 @@ func TestUnknownFilterValues(t *testing.T) {
 	}
 }
 
-// TestEmptyFilterValuesAreLeftOut: a list's parameter given empty (?state=, as a
-// form with an empty field sends it) is the same as leaving it out, as the
-// README says: the same page, and a request the API document takes.
-func TestEmptyFilterValuesAreLeftOut(t *testing.T) {
+// TestEmptyFilterValuesAreRefused: a list's filter given empty or blank (?client=,
+// a script's unset variable in ?client=$CLIENT) is a 400 naming it, saying what
+// to give or to leave out, as the command line's filters and a replay's body
+// refuse one: it narrowed nothing, so every client's, record's or webhook's rows
+// were listed as the one's. limit and cursor, which page and narrow nothing,
+// given empty are left out: the same first page.
+func TestEmptyFilterValuesAreRefused(t *testing.T) {
 	f := newAdminFixture(t)
 	platTok := f.token(t, f.other, store.ScopeWebhook).AccessToken
-	for _, l := range []struct{ path, token, query string }{
-		{"/api/admin/v1/deliveries", f.admin, "state=&orcid=&webhook=&client=&org=&since=&until=&limit=&cursor="},
-		{"/api/admin/v1/webhooks", f.admin, "client=&org=&orcid=&format=&status=&limit=&cursor="},
-		{"/api/notifications/v1/webhooks", platTok, "limit=&cursor="},
-		{"/api/notifications/v1/webhooks/" + f.platUID + "/deliveries", platTok, "state=&orcid=&since=&until=&limit=&cursor="},
+	history := orcidDeliveriesPath + "?" + url.Values{"orcid": {seedOrcid}, "callback": {seedCallback}}.Encode() + "&"
+	for _, l := range []struct {
+		path, token string
+		filters     []string
+	}{
+		{"/api/admin/v1/deliveries?", f.admin, []string{"state", "orcid", "webhook", "client", "org", "since", "until"}},
+		{"/api/admin/v1/webhooks?", f.admin, []string{"client", "org", "orcid", "format", "status"}},
+		{"/api/notifications/v1/webhooks/" + f.platUID + "/deliveries?", platTok, []string{"state", "orcid", "since", "until"}},
+		{history, f.ownerTok, []string{"state", "since", "until"}},
 	} {
-		t.Run(l.path, func(t *testing.T) {
+		for _, name := range l.filters {
+			for _, q := range []string{name + "=", name + "=%20", name, name + "=&limit=5"} {
+				t.Run(l.path+q, func(t *testing.T) {
+					is := is.New(t)
+					p := platformProblem(t, platformCall(t, f.harness, http.MethodGet, l.path+q, l.token, ""), http.StatusBadRequest)
+					is.Equal(p.Field, name)                                        // names the filter
+					is.True(strings.HasPrefix(p.Detail, name+": is empty: give ")) // says what is wrong
+					is.True(strings.Contains(p.Detail, "or leave "+name+" out"))   // and how to list every row
+				})
+			}
+		}
+		t.Run(l.path+"limit=&cursor=", func(t *testing.T) {
 			is := is.New(t)
-			all := platformCall(t, f.harness, http.MethodGet, l.path, l.token, "")
+			all := platformCall(t, f.harness, http.MethodGet, strings.TrimRight(l.path, "?&"), l.token, "")
 			is.Equal(all.status, http.StatusOK) // listed
-			empty := platformCall(t, f.harness, http.MethodGet, l.path+"?"+l.query, l.token, "")
+			empty := platformCall(t, f.harness, http.MethodGet, l.path+"limit=&cursor=", l.token, "")
 			is.Equal(empty.status, http.StatusOK)          // listed, the document taking the request
 			is.Equal(string(empty.body), string(all.body)) // the same page
 		})
 	}
+	// The record and the callback of a registration's history are required: given
+	// blank, they are told as missing.
+	for _, q := range []url.Values{{"orcid": {" "}, "callback": {seedCallback}}, {"orcid": {seedOrcid}, "callback": {" "}}} {
+		is := is.New(t)
+		p := platformProblem(t, orcidDeliveries(t, f.harness, f.ownerTok, q), http.StatusBadRequest)
+		is.True(strings.HasPrefix(p.Detail, p.Field+": required: "))
+	}
+	// The platform's list of webhooks takes no filter: given empty, its limit and
+	// cursor are left out.
+	all := platformCall(t, f.harness, http.MethodGet, "/api/notifications/v1/webhooks", platTok, "")
+	empty := platformCall(t, f.harness, http.MethodGet, "/api/notifications/v1/webhooks?limit=&cursor=", platTok, "")
+	is.New(t).Equal(string(empty.body), string(all.body))
 }
 
 // TestPlatformReplayForms: the platform API replays one delivery by id, or by the

@@ -181,12 +181,53 @@ func pageLimit(q url.Values) (int, error) {
 	return n, nil
 }
 
+// emptyParam is a list's filter parameter and what to give it, or leave out,
+// when it is given empty.
+type emptyParam struct{ name, say string }
+
+// refuseEmpty refuses, naming it, the first of params that q gives empty or
+// blank (?client=, a script's unset variable in ?client=$CLIENT): it would narrow
+// nothing, so the list would show every client's, record's or webhook's rows as
+// the one's, as the command line's filters and a replay's refuse one. limit and
+// cursor are no filters, and given empty are left out: the first page, of the
+// default size.
+func refuseEmpty(q url.Values, params []emptyParam) error {
+	for _, p := range params {
+		if v, ok := q[p.name]; ok && len(v) > 0 && strings.TrimSpace(v[0]) == "" {
+			return inputError(p.name, "is empty: %s", p.say)
+		}
+	}
+	return nil
+}
+
+// deliveryFilters are the filters of a deliveries list, as refuseEmpty tells them.
+var deliveryFilters = []emptyParam{
+	{"state", "give a state (" + orWords(store.StateNames) + "), or leave state out for every state"},
+	{"orcid", "give an ORCID iD, or leave orcid out for every record's deliveries"},
+	{"webhook", "give a webhook's id, or leave webhook out for every webhook's deliveries"},
+	{"client", "give a client's id or name, or leave client out for every client's deliveries"},
+	{"org", "give an organisation's id, or leave org out for every organisation's deliveries"},
+	{"since", "give a time, or leave since out for deliveries of any time"},
+	{"until", "give a time, or leave until out for deliveries up to now"},
+}
+
+// orWords is words as a list in a sentence: "a, b or c".
+func orWords(words []string) string {
+	if len(words) < 2 {
+		return strings.Join(words, "")
+	}
+	return strings.Join(words[:len(words)-1], ", ") + " or " + words[len(words)-1]
+}
+
 // deliveryFilter reads a delivery filter from query parameters (those query has
 // allowed): state, orcid, since, until (the command line's time forms, a date in
-// UTC), webhook, client, org, limit and cursor.
+// UTC), webhook, client, org, limit and cursor. A filter given empty is refused.
 func deliveryFilter(q url.Values, now time.Time) (store.DeliveryFilter, error) {
 	var f store.DeliveryFilter
 	var err error
+	if err := refuseEmpty(q, deliveryFilters); err != nil {
+		return f, err
+	}
 	if f.Limit, err = pageLimit(q); err != nil {
 		return f, err
 	}

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"net/http"
+	"strings"
 
 	"hookd/store"
 )
@@ -28,10 +29,10 @@ func (s *Server) handleOrcidDeliveries() http.Handler {
 		}
 		orcid, callback := q.Get("orcid"), q.Get("callback")
 		switch {
-		case orcid == "":
+		case strings.TrimSpace(orcid) == "":
 			s.writeProblem(w, r, inputError("orcid", "required: the record's ORCID iD, as in PUT /{orcid}/webhook/{callback}"), nil)
 			return
-		case callback == "":
+		case strings.TrimSpace(callback) == "":
 			s.writeProblem(w, r, inputError("callback", "required: the callback URL as registered, as a query value (curl -G --data-urlencode 'callback=https://…')"), nil)
 			return
 		}
