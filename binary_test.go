@@ -43,6 +43,17 @@ func hookdBinary(tb testing.TB) string {
 	return binaryPath
 }
 
+// unavailable skips a test for want of what it needs (a program, a feature of the
+// system), saying what, or fails it where CI=true: CI has everything the tests
+// need, and a test skipped there would never run.
+func unavailable(tb testing.TB, format string, args ...any) {
+	tb.Helper()
+	if os.Getenv("CI") == "true" {
+		tb.Fatalf(format+" (CI=true: CI must have it)", args...)
+	}
+	tb.Skipf(format, args...)
+}
+
 func TestMain(m *testing.M) {
 	code := m.Run()
 	if binaryDir != "" {

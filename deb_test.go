@@ -217,7 +217,7 @@ func TestDebianPackageContents(t *testing.T) {
 		t.Skip("builds two packages")
 	}
 	if _, err := exec.LookPath("dpkg-deb"); err != nil {
-		t.Skip("needs dpkg-deb (Debian or Ubuntu)")
+		unavailable(t, "needs dpkg-deb (Debian or Ubuntu)")
 	}
 	for _, tc := range []struct {
 		goarch, debArch string

@@ -35,12 +35,8 @@ func buildLitestream(tb testing.TB) string {
 	cmd := exec.Command("go", "install", "github.com/benbjohnson/litestream/cmd/litestream@"+litestreamVersion)
 	cmd.Env = append(os.Environ(), "GOBIN="+dir)
 	if out, err := cmd.CombinedOutput(); err != nil {
-		msg := fmt.Sprintf("cannot build Litestream %s with the go command (go install github.com/benbjohnson/litestream/cmd/litestream@%s): %v\n%s",
+		unavailable(tb, "cannot build Litestream %s with the go command (go install github.com/benbjohnson/litestream/cmd/litestream@%s): %v\n%s",
 			litestreamVersion, litestreamVersion, err, out)
-		if os.Getenv("CI") == "true" {
-			tb.Fatal(msg)
-		}
-		tb.Skip(msg)
 	}
 	return filepath.Join(dir, "litestream")
 }

@@ -36,7 +36,7 @@ func TestNoConfigFolderClosed(t *testing.T) {
 	if os.Geteuid() == 0 {
 		setpriv, err := exec.LookPath("setpriv")
 		if err != nil {
-			t.Skip("as root, needs setpriv (util-linux) to run hookd as another user")
+			unavailable(t, "as root, needs setpriv (util-linux) to run hookd as another user")
 		}
 		// A copy of the binary that user may run, in a folder it may enter.
 		open, err := os.MkdirTemp("", "hookd-nobody-")
@@ -128,7 +128,7 @@ func TestCheckConfigAsAnotherUser(t *testing.T) {
 	}
 	setpriv, err := exec.LookPath("setpriv")
 	if err != nil {
-		t.Skip("needs setpriv (util-linux) to run hookd as another user")
+		unavailable(t, "needs setpriv (util-linux) to run hookd as another user")
 	}
 	open, err := os.MkdirTemp("", "hookd-other-")
 	is.NoErr(err)
@@ -189,7 +189,7 @@ func TestDatabaseOfAnotherUser(t *testing.T) {
 	}
 	setpriv, err := exec.LookPath("setpriv")
 	if err != nil {
-		t.Skip("needs setpriv (util-linux) to run hookd as another user")
+		unavailable(t, "needs setpriv (util-linux) to run hookd as another user")
 	}
 	open, err := os.MkdirTemp("", "hookd-other-")
 	is.NoErr(err)
@@ -257,7 +257,7 @@ func TestKeyOfAnotherUser(t *testing.T) {
 	}
 	setpriv, err := exec.LookPath("setpriv")
 	if err != nil {
-		t.Skip("needs setpriv (util-linux) to run hookd as another user")
+		unavailable(t, "needs setpriv (util-linux) to run hookd as another user")
 	}
 	open, err := os.MkdirTemp("", "hookd-key-")
 	is.NoErr(err)
