@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -25,6 +26,17 @@ const (
 	orcidA = "0000-0002-7253-3645"
 	orcidB = "0000-0002-9079-593X"
 )
+
+// unavailable skips a test for want of what it needs (a feature of the system or
+// of this build), saying what, or fails it where CI=true: CI has everything the
+// tests need, and a test skipped there would never run.
+func unavailable(tb testing.TB, format string, args ...any) {
+	tb.Helper()
+	if os.Getenv("CI") == "true" {
+		tb.Fatalf(format+" (CI=true: CI must have it)", args...)
+	}
+	tb.Skipf(format, args...)
+}
 
 // testOrcid returns the i-th of a series of valid, distinct iDs.
 func testOrcid(i int) string {

@@ -23,7 +23,7 @@ func TestPerHostSpellings(t *testing.T) {
 		is := is.New(t)
 		ln, err := net.Listen("tcp", "127.0.0.1:80")
 		if err != nil {
-			t.Skipf("cannot listen on 127.0.0.1:80 (this subtest needs the default port): %v", err)
+			unavailable(t, "cannot listen on 127.0.0.1:80 (this subtest needs the default port): %v", err)
 		}
 		e := newEnv(t)
 		rv := newReceiver(t, func(_ int, w http.ResponseWriter, r *http.Request, _ []byte) error {

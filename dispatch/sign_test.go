@@ -101,7 +101,7 @@ func verify(whsec, sig, id string, ts int64, body []byte) error {
 func TestSignerStartsOverWhenFull(t *testing.T) {
 	is := is.New(t)
 	if !cloneable() {
-		t.Skip("this build's HMAC cannot be cloned: the signer keeps none")
+		unavailable(t, "this build's HMAC cannot be cloned: the signer keeps none")
 	}
 	var s dispatch.Signer
 	var last string
@@ -123,7 +123,7 @@ func TestSignerStartsOverWhenFull(t *testing.T) {
 func TestSignerKeepsBoundedStates(t *testing.T) {
 	is := is.New(t)
 	if !cloneable() {
-		t.Skip("this build's HMAC cannot be cloned: the signer keeps none")
+		unavailable(t, "this build's HMAC cannot be cloned: the signer keeps none")
 	}
 	var s dispatch.Signer
 	secrets := make([]string, dispatch.KeptMax+10)
@@ -149,7 +149,7 @@ func TestSignerKeepsBoundedStates(t *testing.T) {
 func TestSignerCountsWhatItKeeps(t *testing.T) {
 	is := is.New(t)
 	if !cloneable() {
-		t.Skip("this build's HMAC cannot be cloned: the signer keeps none")
+		unavailable(t, "this build's HMAC cannot be cloned: the signer keeps none")
 	}
 	var s dispatch.Signer
 	for range 200 {
