@@ -363,11 +363,14 @@ func TestTokenEndpointRetryAfterWaited(t *testing.T) {
 	})
 	e.tick(d)
 	is.Equal(tokenCalls.Load(), int64(1))
+	held := 0
 	for _, dl := range e.deliveries(store.DeliveryFilter{}) {
 		if dl.EventType == store.UpstreamRegister {
+			held++
 			is.Equal(dl.DueAt, e.clock.Now().Add(time.Hour)) // when the endpoint said
 		}
 	}
+	is.Equal(held, 20) // every registration
 	e.clock.Advance(5 * time.Minute)
 	e.tick(d)
 	is.Equal(tokenCalls.Load(), int64(1)) // not asked again before then
@@ -428,11 +431,14 @@ func TestTokenExpiredOnTheWay(t *testing.T) {
 	})
 	e.tick(d)
 	is.Equal(tokenCalls.Load(), int64(2)) // a new token after the 401
+	registered := 0
 	for _, dl := range e.deliveries(store.DeliveryFilter{}) {
 		if dl.EventType == store.UpstreamRegister {
+			registered++
 			is.Equal(dl.State, store.StateDelivered) // registered with it
 		}
 	}
+	is.Equal(registered, 1) // the one registration
 }
 
 // TestTokenRevokedMomentsAfterItsFetch: a token the upstream took, then refuses
@@ -463,11 +469,14 @@ func TestTokenRevokedMomentsAfterItsFetch(t *testing.T) {
 	for i := 0; i < 10 && e.tick(d) > 0; i++ { // a turn claims a few calls' worth
 	}
 	is.Equal(tokenCalls.Load(), int64(2)) // a new token, once
+	registered := 0
 	for _, dl := range e.deliveries(store.DeliveryFilter{}) {
 		if dl.EventType == store.UpstreamRegister {
+			registered++
 			is.Equal(dl.State, store.StateDelivered) // every record registered
 		}
 	}
+	is.Equal(registered, 20) // of the 20
 }
 
 // TestUpstreamRefusingFreshTokens: an upstream that answers 401 to the token its
@@ -707,11 +716,14 @@ func TestUpstreamRateLimitBounds(t *testing.T) {
 				return
 			}
 			is.True(calls.Load() <= 8) // only the calls out at once
+			held := 0
 			for _, dl := range e.deliveries(store.DeliveryFilter{}) {
 				if dl.EventType == store.UpstreamRegister {
+					held++
 					is.Equal(dl.DueAt, start.Add(tc.wait)) // every order, the one answered too
 				}
 			}
+			is.Equal(held, 20) // of the 20
 		})
 	}
 }
