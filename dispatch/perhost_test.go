@@ -48,6 +48,7 @@ func TestPerHostSpellings(t *testing.T) {
 			e.tick(d)
 			e.clock.Advance(time.Second)
 		}
+		is.Equal(len(e.deliveries(store.DeliveryFilter{State: "delivered"})), 2) // both called, one at a time
 		for _, row := range e.deliveries(store.DeliveryFilter{}) {
 			for _, a := range e.attempts(row.ID) {
 				is.True(a.Status == http.StatusNoContent) // no attempt failed: the receiver answered each in 600ms, within the 1s timeout
