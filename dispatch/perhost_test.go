@@ -1,6 +1,7 @@
 package dispatch_test
 
 import (
+	"context"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -99,8 +100,16 @@ func TestQueuedPastItsLeaseNotCalled(t *testing.T) {
 	e.intake(0, store.Event{Orcid: orcidA}, store.Event{Orcid: orcidB})
 	d := e.dispatcher(func(o *dispatch.Options) { o.Workers, o.PerHost, o.Timeout = 1, 1, time.Second }) // a lease of 39 s
 
-	ticked := make(chan int, 1)
-	go func() { ticked <- e.tick(d) }()
+	ticked := make(chan error, 1)
+	go func() { // the turn's error is asserted here, in the test's goroutine
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_, err := d.Tick(ctx)
+		if err == nil {
+			err = d.Wait(ctx)
+		}
+		ticked <- err
+	}()
 	select {
 	case <-arrived:
 	case <-time.After(10 * time.Second):
@@ -108,7 +117,7 @@ func TestQueuedPastItsLeaseNotCalled(t *testing.T) {
 	}
 	e.clock.Advance(30 * time.Second) // the second row's lease has 9 s left: less than a call and its recording need
 	close(release)
-	<-ticked
+	is.NoErr(<-ticked)      // the turn, its call and its outcomes
 	is.Equal(rv.count(), 1) // one call; the other row went back
 	var waiting store.Delivery
 	for _, dl := range e.deliveries(store.DeliveryFilter{}) {
