@@ -519,6 +519,7 @@ func TestTransportFraming(t *testing.T) {
 		"late":        "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello",
 	}
 	closes := map[string]bool{"http10": true, "untilEnd": true, "close": true, "longLength": true}
+	lateSent := make(chan struct{}, 2)
 	srv := newRawServer(t, func(c net.Conn, req *http.Request, body string) bool {
 		shape := strings.TrimPrefix(req.URL.Path, "/")
 		if shape == "ok" {
@@ -529,6 +530,7 @@ func TestTransportFraming(t *testing.T) {
 		if shape == "late" { // an answer nobody asked for, once the call is over
 			time.Sleep(30 * time.Millisecond)
 			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nEVIL")
+			lateSent <- struct{}{}
 		}
 		return closes[shape]
 	})
@@ -542,8 +544,12 @@ func TestTransportFraming(t *testing.T) {
 			case shape != "longLength" && err != nil:
 				t.Errorf("%s: %v", shape, err)
 			}
-			if shape == "late" {
-				time.Sleep(60 * time.Millisecond)
+			if shape == "late" { // the next call goes once the late answer is sent, however busy the machine
+				select {
+				case <-lateSent:
+				case <-time.After(10 * time.Second):
+					t.Fatal("the late answer was not sent within 10 s")
+				}
 			}
 			want := fmt.Sprintf("%s-%d", shape, i)
 			if _, got, err := post(tr, context.Background(), srv.url()+"/ok", want); err != nil || got != want {
