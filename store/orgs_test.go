@@ -1268,7 +1268,10 @@ func TestSettingTurnedOffByHookdKeepsRegistrationsLeft(t *testing.T) {
 	is.True(!h.EmailEnabled) // turned off
 	is.True(h.Enabled)       // the webhook still covers the members
 
-	for {
+	for i := 0; ; i++ {
+		if i == members {
+			t.Fatalf("%d batches of 2 for %d members: the batches do not end", i, members)
+		}
 		n, err := st.QueueUpstreamLeft(ctx, 2)
 		is.NoErr(err)
 		if n < 2 {
