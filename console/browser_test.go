@@ -83,6 +83,11 @@ func newBrowser(t *testing.T) *browser {
 		chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("disable-sync", true),
 		chromedp.Flag("disable-default-apps", true),
+		// Every name but 127.0.0.1 and localhost resolves to nothing, without asking DNS: the pages
+		// are on 127.0.0.1, and chromium otherwise looks up Google's services
+		// (www.google.com, accounts.google.com, content-autofill.googleapis.com, ...)
+		// and would call them.
+		chromedp.Flag("host-resolver-rules", "MAP * ~NOTFOUND , EXCLUDE 127.0.0.1 , EXCLUDE localhost"),
 		chromedp.Flag("lang", "en-GB"),
 		chromedp.UserDataDir(t.TempDir()),
 		chromedp.WindowSize(1280, 900),
