@@ -480,6 +480,7 @@ func TestUpstreamUnregisteredInBatches(t *testing.T) {
 	is.True(!slices.Contains(got, memberOrcid(9))) // not A's member
 	ms, err := st.Members(ctx, a.ID)
 	is.NoErr(err)
+	is.Equal(len(ms), 8) // A's members
 	for _, m := range ms {
 		if m.Orcid == memberOrcid(8) {
 			is.Equal(m.Upstream, "registered")
@@ -594,6 +595,7 @@ func TestUpstreamFollowsSettingsInBatches(t *testing.T) {
 	is.Equal(orders()[store.UpstreamRegister], 3) // a batch in the call, turned back from unregistrations
 	ms, err := st.Members(ctx, a.ID)
 	is.NoErr(err)
+	is.Equal(len(ms), members)
 	for _, m := range ms {
 		is.Equal(m.Upstream, "pending") // done or not yet, each is to be registered
 	}
