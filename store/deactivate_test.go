@@ -473,6 +473,7 @@ func TestDeactivationOnAnEndedRun(t *testing.T) {
 	is.Equal(dead, 0) // and the figures count a failed attempt, not a dead delivery
 	subs, err := st.Subscriptions(ctx, store.SubscriptionFilter{ClientID: c.ID})
 	is.NoErr(err)
+	is.Equal(len(subs), 1) // the one webhook
 	for _, s := range subs {
 		is.True(s.Active) // still on
 	}
