@@ -2,6 +2,7 @@ package dispatch_test
 
 import (
 	"context"
+	"sync"
 	"testing"
 	"time"
 
@@ -19,7 +20,8 @@ import (
 func TestNudgeWhileOutcomesWait(t *testing.T) {
 	e := newEnv(t)
 	release := make(chan struct{})
-	defer close(release)
+	answer := sync.OnceFunc(func() { close(release) })
+	defer answer()
 	slow1 := hangingReceiver(t, release, 20*time.Second)
 	slow2 := hangingReceiver(t, release, 20*time.Second)
 	fast := newReceiver(t, nil)
@@ -35,7 +37,8 @@ func TestNudgeWhileOutcomesWait(t *testing.T) {
 	d := e.dispatcher(func(o *dispatch.Options) { o.Workers, o.PerHost, o.Tick = 3, 1, time.Hour })
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	go d.Run(ctx)
+	ran := make(chan error, 1)
+	go func() { ran <- d.Run(ctx) }()
 	waitFor(t, 5*time.Second, "both slow hosts called", func() bool { return slow1.count() == 1 && slow2.count() == 1 })
 	post := func() { // as the intake's handler does
 		if res := e.intake(0, store.Event{Orcid: orcidB}); res.Deliveries > 0 && !res.Claimed {
@@ -47,4 +50,9 @@ func TestNudgeWhileOutcomesWait(t *testing.T) {
 	time.Sleep(50 * time.Millisecond) // its outcome waits in the loop
 	post()
 	waitFor(t, 3*time.Second, "the second event's call", func() bool { return fast.count() == 2 })
+	answer() // the slow hosts answer at last
+	cancel() // and the loop ends as at a shutdown, without an error
+	if err := <-ran; err != nil {
+		t.Fatalf("run: %v", err)
+	}
 }
