@@ -578,14 +578,24 @@ func TestFailingWebhooks(t *testing.T) {
 	is.NoErr(err)
 	claimed, err := st.Claim(ctx, 10*store.FailingCap, time.Minute)
 	is.NoErr(err)
+	var newest int64 // the platform webhook's newest delivery, which answered otherwise
+	for _, c := range claimed {
+		if c.Target.SubscriptionID == f.platform.ID {
+			newest = max(newest, c.ID)
+		}
+	}
 	var outs []store.Outcome
 	for _, c := range claimed {
 		kind := store.OutcomeReleased
 		if c.Target.SubscriptionID == f.platform.ID {
 			kind = store.OutcomeDead
 		}
+		status := 502
+		if c.ID == newest {
+			status = 503
+		}
 		outs = append(outs, store.Outcome{DeliveryID: c.ID, SubscriptionID: c.Target.SubscriptionID, Kind: kind, Attempt: c.Attempt,
-			StartedAt: st.Now(), Status: 502, Error: "HTTP 502", RetryAt: st.Now().Add(time.Hour)})
+			StartedAt: st.Now(), Status: status, Error: fmt.Sprintf("HTTP %d", status), RetryAt: st.Now().Add(time.Hour)})
 	}
 	is.NoErr(recordOutcomes(ctx, st, outs))
 
@@ -595,8 +605,8 @@ func TestFailingWebhooks(t *testing.T) {
 	is.Equal(failing[0].UID, f.platform.UID)      //
 	is.Equal(failing[0].Dead, store.FailingCap+1) // counted up to the cap
 	is.Equal(failing[0].Retrying, 0)              //
-	is.Equal(failing[0].LastStatus, 502)          // its answer, from a dead delivery when none waits for a retry
-	is.Equal(failing[0].LastError, "HTTP 502")    //
+	is.Equal(failing[0].LastStatus, 503)          // its answer, from its newest dead delivery when none waits for a retry
+	is.Equal(failing[0].LastError, "HTTP 503")    //
 	mine, err := st.FailingWebhooks(ctx, store.Visibility{ClientID: f.b.ID}, 5)
 	is.NoErr(err)
 	is.Equal(len(mine), 0) // not client b's
