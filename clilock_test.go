@@ -175,7 +175,7 @@ func TestWritesLockedNameTheCommand(t *testing.T) {
 		want string
 	}{
 		{[]string{"deliveries", "purge", "-before", "1s"}, "deliveries purge: " + locked + "; nothing was purged"},
-		{[]string{"inbox", "clear", "demo"}, "inbox clear: " + locked},
+		{[]string{"inbox", "clear", "demo"}, "inbox clear: " + locked + "; nothing was cleared"},
 		{[]string{"org", "member", "import", "-org", "Uni", file}, "org member import: " + file + ": " + locked + "; nothing was imported"},
 	} {
 		t.Run(strings.Join(tt.args[:2], " "), func(t *testing.T) {

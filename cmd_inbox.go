@@ -450,6 +450,9 @@ func (e *env) inboxClear(ctx context.Context, args []string) error {
 	}
 	n, err := st.ClearInbox(ctx, pos[0])
 	if err != nil {
+		if store.Locked(err) { // one statement: nothing was deleted
+			return fmt.Errorf("%w; nothing was cleared", inboxArgError("inbox clear", err))
+		}
 		return inboxArgError("inbox clear", err)
 	}
 	fmt.Fprintf(e.stdout, "deleted %s of inbox %s (its answer stays)\n", count(n, "request", "requests"), pos[0])
