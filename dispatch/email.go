@@ -181,6 +181,11 @@ const (
 //     that speaks of the sender: Postfix refuses a sender at RCPT TO), a refusal
 //     to relay ("Relay access denied"), of authentication or of hookd's host:
 //     notForGood, wherever it came;
+//   - a full mailbox (X.2.2, "over quota", an inbox out of storage) or a limit
+//     that passes (X.4.5 congestion, a quota, a rate, a limit or threshold
+//     exceeded: a daily sending limit, one of outgoing messages, a recipient
+//     receiving too fast), but for a message's size: notForGood, wherever it
+//     came, whatever else it says (of the recipient too);
 //   - at MAIL FROM, which names hookd's sender: notForGood, unless its enhanced
 //     code is a message's (X.3.4 too big, X.6.x its content or form);
 //   - at RCPT TO: an enhanced status code of class 5.1 (bad mailbox, bad domain,
@@ -188,13 +193,12 @@ const (
 //     recipient ("Recipient address rejected", under 5.7.1 or Exchange's 5.4.1,
 //     "no such user"; not RFC 5321's "mailbox unavailable", its words for any
 //     550, a policy's too), or no enhanced code and a bare 550, 551 or 553:
-//     refusedRecipient; a message's code: refusedMessage; anything else (5.2.2
-//     mailbox full, 5.3, 5.4, 5.5, 5.7 policy, or no code and a mention of
-//     relaying): notForGood;
+//     refusedRecipient; a message's code: refusedMessage; anything else (5.3,
+//     5.4, 5.5, 5.7 policy, or no code and a mention of relaying): notForGood;
 //   - to DATA or at the final dot, where the server has the message: the
 //     recipient's as at RCPT TO when it speaks of the recipient or has its code,
-//     notForGood for a full mailbox (5.2.2) or a mention of relaying without a
-//     code, and else refusedMessage (552, 554, 550 content rejected, 5.7.1 spam).
+//     notForGood for a mention of relaying without a code, and else
+//     refusedMessage (552, 554, 550 content rejected, 5.7.1 spam).
 func smtpRefusal(err error) refusal {
 	var se *mail.SendError
 	if !errors.As(err, &se) || se.ErrorCode() < 500 || se.ErrorCode() > 599 {
@@ -210,6 +214,12 @@ func smtpRefusal(err error) refusal {
 	ofMessage := code == "5.3.4" || strings.HasPrefix(code, "5.6.")
 	ofRecipient := strings.HasPrefix(code, "5.1.") || code == "5.2.1" || aboutRecipient.MatchString(reply)
 	if code == "5.1.0" || code == "5.1.7" || code == "5.1.8" || aboutHookd.MatchString(reply) {
+		return notForGood
+	}
+	if code == "5.2.2" || code == "5.4.5" || !ofMessage && !aboutSize.MatchString(reply) && aboutLimit.MatchString(reply) {
+		// A full mailbox or a limit, whatever else the answer says (Postfix's
+		// "Recipient address rejected: User over quota", Gmail's "Please direct
+		// the recipient to …"): it passes.
 		return notForGood
 	}
 	switch se.Reason {
@@ -234,7 +244,7 @@ func smtpRefusal(err error) refusal {
 		switch {
 		case ofRecipient:
 			return refusedRecipient
-		case code == "5.2.2" || code == "" && aboutRelay.MatchString(reply):
+		case code == "" && aboutRelay.MatchString(reply):
 			return notForGood
 		}
 		return refusedMessage
@@ -271,6 +281,14 @@ var (
 	// aboutRelay is a mention of relaying in an answer without an enhanced code
 	// that says nothing of the recipient: taken as the relay's matter.
 	aboutRelay = regexp.MustCompile(`\brelay(ing)?(\.?([^.\w-]|$))`) // the word (a sentence's end too), not a host named relay.…
+	// aboutLimit is an answer about a limit that passes: a full mailbox, a quota
+	// (a mailbox's, a daily sending one), a rate, a limit or threshold exceeded.
+	// Read after aboutSize: a message's size limit is the message's.
+	aboutLimit = regexp.MustCompile(`quota|limit|threshold|\brate\b|\b(mailbox|inbox)( \w+)? (is )?full\b|\bfull mailbox\b|\bout of storage\b`)
+	// aboutSize is an answer about a message's size ("Message size exceeds fixed
+	// limit", "exceeded Google's message size limits", "Message too big"), not a
+	// mailbox's ("Mailbox size limit exceeded").
+	aboutSize = regexp.MustCompile(`\bmessage( \w+)? size\b|\bsize of (the|this|your) message\b|\b(message|mail)( is)? too (big|large)\b`)
 	// aboutRecipient is an answer about the recipient's address.
 	aboutRecipient = regexp.MustCompile(`\brecipient\b|\bno such (user|mailbox|recipient)\b|\buser unknown\b|\bunknown (user|recipient)\b|\b(mailbox|user|address) does not exist\b`)
 )

@@ -945,6 +945,12 @@ func TestEmailRefusedForGood(t *testing.T) {
 		{"552 mailbox full at the final dot", func(m *smtptest.Server) {
 			m.SetReply(smtptest.Dot, 552, []int{5, 2, 2}, "Mailbox full")
 		}, "failed", `552 "5.2.2 Mailbox full"`, false},
+		{"552 over quota at RCPT, in the recipient's words", func(m *smtptest.Server) {
+			m.SetReply(smtptest.Rcpt, 552, []int{5, 2, 2}, "<orcid@uni.example>: Recipient address rejected: User over quota")
+		}, "failed", `552 "5.2.2 <orcid@uni.example>: Recipient address rejected: User over quota"`, false},
+		{"550 daily sending limit at the final dot", func(m *smtptest.Server) {
+			m.SetReply(smtptest.Dot, 550, []int{5, 4, 5}, "Daily user sending limit exceeded.")
+		}, "failed", `550 "5.4.5 Daily user sending limit exceeded."`, false},
 		{"sender refused at MAIL", func(m *smtptest.Server) {
 			m.SetReply(smtptest.Mail, 553, []int{5, 1, 8}, "Sender address rejected: Domain not found")
 		}, "failed", `553 "5.1.8 Sender address rejected`, false},

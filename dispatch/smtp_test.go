@@ -387,7 +387,8 @@ func TestSendMailRelayFaults(t *testing.T) {
 // TestSMTPRefusalByStage: what a 5xx refuses depends on where it comes and what it
 // says: at MAIL FROM hookd's sender (but for a message's own code), at RCPT TO the
 // recipient, at the final dot the message (but for what speaks of the recipient
-// or of hookd); a 4xx refuses nothing for good.
+// or of hookd); a full mailbox or a limit, nothing for good, at any stage; a 4xx
+// refuses nothing for good.
 func TestSMTPRefusalByStage(t *testing.T) {
 	for _, tc := range []struct {
 		stage smtptest.Stage
@@ -419,6 +420,20 @@ func TestSMTPRefusalByStage(t *testing.T) {
 		{smtptest.Rcpt, 552, []int{5, 2, 2}, "Mailbox full", notForGood},
 		{smtptest.Rcpt, 554, []int{5, 7, 1}, "Relay access denied", notForGood},
 		{smtptest.Rcpt, 450, []int{4, 2, 0}, "Mailbox busy", notForGood},
+		// A full mailbox or a limit passes, whatever else the answer says: in the
+		// words of Postfix (a quota policy's answer at RCPT TO), Gmail, Exim,
+		// Plesk and Microsoft 365 (a relay's sending limits).
+		{smtptest.Rcpt, 552, []int{5, 2, 2}, "<orcid@uni.example>: Recipient address rejected: User over quota", notForGood},
+		{smtptest.Rcpt, 552, []int{5, 2, 2}, "<orcid@uni.example>: Recipient address rejected: Mailbox is full", notForGood},
+		{smtptest.Rcpt, 552, []int{5, 2, 2}, "The email account that you tried to reach is over quota. Please direct the recipient to https://support.google.com/mail/?p=OverQuotaPerm", notForGood},
+		{smtptest.Rcpt, 550, []int{5, 2, 1}, "The user you are trying to contact is receiving mail at a rate that prevents additional messages from being delivered.", notForGood},
+		{smtptest.Rcpt, 550, nil, "<orcid@uni.example>... Mailbox full", notForGood},
+		{smtptest.Dot, 552, nil, "Mailbox size limit exceeded", notForGood},
+		{smtptest.Dot, 550, []int{5, 4, 5}, "Daily user sending limit exceeded.", notForGood},
+		{smtptest.Dot, 554, []int{5, 7, 0}, "Your message could not be sent. The limit on the number of allowed outgoing messages was exceeded. Try again later.", notForGood},
+		{smtptest.Dot, 554, []int{5, 2, 0}, "STOREDRV.Submission.Exception:SubmissionQuotaExceededException; Failed to process message due to a permanent exception with message Cannot submit message.", notForGood},
+		{smtptest.Dot, 552, []int{5, 2, 3}, "Your message exceeded Google's message size limits.", refusedMessage}, // a message's size limit is the message's
+		{smtptest.Dot, 552, nil, "Message size exceeds maximum permitted", refusedMessage},
 	} {
 		t.Run(fmt.Sprintf("%d %v %s at %d", tc.code, tc.esc, tc.text, tc.stage), func(t *testing.T) {
 			is := is.New(t)
