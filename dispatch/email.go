@@ -178,9 +178,10 @@ const (
 // go-mail adds, with anything between < and > taken out). A 5xx (RFC 5321: a
 // permanent answer), by where it came and what it says:
 //   - about hookd's own sender address (RFC 3463 X.1.0, X.1.7, X.1.8, or an answer
-//     that speaks of the sender: Postfix refuses a sender at RCPT TO), a refusal
-//     to relay ("Relay access denied"), of authentication or of hookd's host:
-//     notForGood, wherever it came;
+//     that speaks of the sender: Postfix refuses a sender at RCPT TO, Microsoft
+//     365 refuses to send as it at the final dot), its sending domain (DMARC,
+//     SPF), a refusal to relay ("Relay access denied"), of authentication or of
+//     hookd's host (its IP address): notForGood, wherever it came;
 //   - a full mailbox (X.2.2, "over quota", an inbox out of storage) or a limit
 //     that passes (X.4.5 congestion, a quota, a rate, a limit or threshold
 //     exceeded: a daily sending limit, one of outgoing messages, a recipient
@@ -273,11 +274,14 @@ var (
 	bracketed = regexp.MustCompile(`<[^>]*>`)
 	// replyCode is the enhanced status code (RFC 3463) that follows a reply's code.
 	replyCode = regexp.MustCompile(`\b[45]\d\d[ -]"?([45]\.\d{1,3}\.\d{1,3})\b`)
-	// aboutHookd is an answer about hookd's side: its sender address, its host
-	// (Postfix's "Client host rejected"), a relay's refusal to relay for it (in the
-	// phrases servers use: "relay" alone is often a host's name, or Postfix's
-	// "relay recipient table" of known recipients), or its authentication.
-	aboutHookd = regexp.MustCompile(`\bsender\b|\bclient host\b|relay access denied|\brelaying (is )?(denied|not (allowed|permitted))|\brelay not permitted|\bunable to relay|\bnot permitted to relay|we do not relay|allowed rcpthosts|authenticat|\bauth(entication)? required\b`)
+	// aboutHookd is an answer about hookd's side: its sender address (Microsoft
+	// 365's SendAsDenied at the final dot: its account may not send as
+	// email.from), its sending domain (DMARC, SPF), its host (Postfix's "Client
+	// host rejected", an IP address blocked or on a block list), a relay's refusal
+	// to relay for it (in the phrases servers use: "relay" alone is often a host's
+	// name, or Postfix's "relay recipient table" of known recipients), or its
+	// authentication.
+	aboutHookd = regexp.MustCompile(`\bsender\b|\bsendas|\bsend as\b|\bsending domain\b|\bdmarc\b|\bspf\b|\bclient (host|blocked)\b|\bip\b|\bblock ?list|\bblacklist|\bblocked using\b|relay access denied|\brelaying (is )?(denied|not (allowed|permitted))|\brelay not permitted|\bunable to relay|\bnot permitted to relay|we do not relay|allowed rcpthosts|authenticat|\bauth(entication)? required\b`)
 	// aboutRelay is a mention of relaying in an answer without an enhanced code
 	// that says nothing of the recipient: taken as the relay's matter.
 	aboutRelay = regexp.MustCompile(`\brelay(ing)?(\.?([^.\w-]|$))`) // the word (a sentence's end too), not a host named relay.…

@@ -951,6 +951,9 @@ func TestEmailRefusedForGood(t *testing.T) {
 		{"550 daily sending limit at the final dot", func(m *smtptest.Server) {
 			m.SetReply(smtptest.Dot, 550, []int{5, 4, 5}, "Daily user sending limit exceeded.")
 		}, "failed", `550 "5.4.5 Daily user sending limit exceeded."`, false},
+		{"send-as refused at the final dot", func(m *smtptest.Server) {
+			m.SetReply(smtptest.Dot, 554, []int{5, 2, 0}, "STOREDRV.Submission.Exception:SendAsDeniedException.MapiExceptionSendAsDenied; Failed to process message due to a permanent exception with message Cannot submit message.")
+		}, "failed", `554 "5.2.0 STOREDRV.Submission.Exception:SendAsDeniedException`, false},
 		{"sender refused at MAIL", func(m *smtptest.Server) {
 			m.SetReply(smtptest.Mail, 553, []int{5, 1, 8}, "Sender address rejected: Domain not found")
 		}, "failed", `553 "5.1.8 Sender address rejected`, false},

@@ -434,6 +434,14 @@ func TestSMTPRefusalByStage(t *testing.T) {
 		{smtptest.Dot, 554, []int{5, 2, 0}, "STOREDRV.Submission.Exception:SubmissionQuotaExceededException; Failed to process message due to a permanent exception with message Cannot submit message.", notForGood},
 		{smtptest.Dot, 552, []int{5, 2, 3}, "Your message exceeded Google's message size limits.", refusedMessage}, // a message's size limit is the message's
 		{smtptest.Dot, 552, nil, "Message size exceeds maximum permitted", refusedMessage},
+		// hookd's sender, sending domain or host, refused at the final dot (in
+		// Microsoft 365's words) or at RCPT TO without a code: every message's.
+		{smtptest.Dot, 554, []int{5, 2, 0}, "STOREDRV.Submission.Exception:SendAsDeniedException.MapiExceptionSendAsDenied; Failed to process message due to a permanent exception with message Cannot submit message.", notForGood},
+		{smtptest.Dot, 550, []int{5, 7, 509}, "Access denied, sending domain hub.example does not pass DMARC verification and has a DMARC policy of reject.", notForGood},
+		{smtptest.Dot, 550, []int{5, 7, 708}, "Service unavailable. Access denied, traffic not accepted from this IP.", notForGood},
+		{smtptest.Dot, 550, []int{5, 7, 750}, "Service unavailable. Client blocked from sending from unregistered domains.", notForGood},
+		{smtptest.Rcpt, 550, nil, "IP 203.0.113.5 is blocked by EarthLink. Go to earthlink.net/block for details.", notForGood},
+		{smtptest.Rcpt, 550, nil, "Unfortunately, messages from [203.0.113.5] weren't sent. Please contact your Internet service provider since part of their network is on our block list.", notForGood},
 	} {
 		t.Run(fmt.Sprintf("%d %v %s at %d", tc.code, tc.esc, tc.text, tc.stage), func(t *testing.T) {
 			is := is.New(t)
