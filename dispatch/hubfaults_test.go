@@ -1043,3 +1043,43 @@ func TestEmailRecipientRefusedSwitchedOff(t *testing.T) {
 	is.NoErr(err)
 	is.True(strings.Contains(h.EmailReason, "Recipient address rejected")) // saying why
 }
+
+// TestEmailRefusedDailySwitchedOffAndTold: an organisation whose address the relay
+// refuses for good, and whose members' records change once a day, has each e-mail
+// dead at once; refused so for disable_after (the defaults: 120 h, with
+// retry_max_delay 2 h and give_up_after 72 h), its e-mail is switched off and its
+// technical contact told, as when each e-mail was retried until give_up_after.
+func TestEmailRefusedDailySwitchedOffAndTold(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	e := newEnv(t)
+	e.emailOrg() // to orcid@uni.example, its technical contact tech@uni.example
+	relay := smtptest.NewServer(t, "", "")
+	relay.RefuseRecipient("orcid@uni.example", 550, []int{5, 1, 1}, "<orcid@uni.example>: Recipient address rejected: User unknown in virtual mailbox table")
+	d := e.dispatcher(nil) // the default retry_max_delay, give_up_after and disable_after
+	d.ConfigureHub(dispatch.HubOptions{Email: dispatch.EmailOptions{Addr: relay.Addr, From: "hookd@hub.example"}})
+	for day := 0; day <= 5; day++ {
+		if day > 0 {
+			e.clock.Advance(24 * time.Hour)
+			_, err := d.Purge(ctx) // the retention pass, which ends the runs that lapsed
+			is.NoErr(err)
+			e.intake(0, store.Event{Orcid: orcidA}) // the record changed again
+		}
+		is.Equal(e.tick(d), 1)
+		h, err := e.st.HubSettings(ctx, 1)
+		is.NoErr(err)
+		is.Equal(h.EmailEnabled, day < 5) // switched off once refused for disable_after
+		if !h.EmailEnabled {
+			is.True(strings.Contains(h.EmailReason, "failed continuously since "+e.start.Format(time.RFC3339))) // since the first refusal
+		}
+	}
+	for _, dl := range e.deliveries(store.DeliveryFilter{}) {
+		is.Equal(dl.StateName(), "dead") // each at once
+		is.Equal(dl.Attempts, 1)
+	}
+	msgs := relay.Messages()
+	is.Equal(len(msgs), 1) // the notice, to the technical contact
+	is.Equal(msgs[0].To, []string{"tech@uni.example"})
+	is.True(strings.Contains(msgs[0].Data, "organisation e-mail deactivated"))
+	is.True(strings.Contains(msgs[0].Data, "Recipient address rejected"))
+}

@@ -98,6 +98,13 @@ func (p policy) outcome(c store.Claimed, r result, now time.Time) store.Outcome 
 			// quoting the answer; a replay sends it again once that is mended.
 			o.Kind = store.OutcomeDead
 			o.Error = "refused for good, not retried: " + o.Error
+			if r.refused {
+				// Its address refused: the run of failures that switches the
+				// organisation's e-mail off holds as the retries until
+				// give_up_after held it, so the next e-mail's refusal, a day
+				// later, continues it.
+				o.RunDue = first.Add(p.giveUpAfter)
+			}
 		case now.Sub(first) >= p.giveUpAfter && c.Target.Format != store.FormatUpstream:
 			// hookd's own upstream registrations never give up either: a record
 			// left unregistered after a long outage of the upstream would miss its

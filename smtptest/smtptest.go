@@ -15,6 +15,7 @@ import (
 	"log"
 	"math/big"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -54,7 +55,8 @@ type Server struct {
 	faultMu sync.Mutex
 	delays  map[Stage]time.Duration
 	replies map[Stage]*smtp.SMTPError
-	drop    bool // DropInData
+	drop    bool                       // DropInData
+	rcpts   map[string]*smtp.SMTPError // RefuseRecipient's, by address
 }
 
 // Stage is a point of a session where the server can be made slow (SetDelay) or
@@ -102,6 +104,26 @@ func (s *Server) SetReply(st Stage, code int, enhanced []int, text string) {
 		e.EnhancedCode = smtp.EnhancedCode{enhanced[0], enhanced[1], enhanced[2]}
 	}
 	s.replies[st] = e
+}
+
+// RefuseRecipient makes the server answer code, enhanced (RFC 3463; nil for none)
+// and text to RCPT TO of the address to (as it comes, compared without regard to
+// case), and take the others, until it is set again with code 0.
+func (s *Server) RefuseRecipient(to string, code int, enhanced []int, text string) {
+	s.faultMu.Lock()
+	defer s.faultMu.Unlock()
+	if s.rcpts == nil {
+		s.rcpts = map[string]*smtp.SMTPError{}
+	}
+	if code == 0 {
+		delete(s.rcpts, strings.ToLower(to))
+		return
+	}
+	e := &smtp.SMTPError{Code: code, EnhancedCode: smtp.NoEnhancedCode, Message: text}
+	if len(enhanced) == 3 {
+		e.EnhancedCode = smtp.EnhancedCode{enhanced[0], enhanced[1], enhanced[2]}
+	}
+	s.rcpts[strings.ToLower(to)] = e
 }
 
 // SetDropInData makes the server hang up partway through each message, after its
@@ -345,6 +367,12 @@ func (s *session) Mail(from string, _ *smtp.MailOptions) error {
 func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 	if err := s.srv.fault(Rcpt); err != nil {
 		return err
+	}
+	s.srv.faultMu.Lock()
+	refused := s.srv.rcpts[strings.ToLower(to)]
+	s.srv.faultMu.Unlock()
+	if refused != nil {
+		return refused
 	}
 	s.msg.To = append(s.msg.To, to)
 	return nil

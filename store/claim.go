@@ -758,6 +758,12 @@ type Outcome struct {
 	// (the dispatcher's retry_max_delay): one that comes later, after a silence
 	// with nothing tried, begins a new run. Zero lets no run lapse.
 	RunGap time.Duration
+	// RunDue, for a failure that ended its delivery where it would have been
+	// retried (an e-mail whose address the SMTP relay refused for good, dead at
+	// once), is when those retries would have ended: its subscription's run of
+	// failures holds until then, as they would have held it, so that the next
+	// refusal continues the run rather than beginning a new one.
+	RunDue time.Time
 	// Deactivated is set by the store for an OutcomeGone or OutcomeDeactivate that
 	// switched its subscription off: only the first of the outcomes that would,
 	// not one for a subscription already off (by an earlier outcome, of the same
@@ -995,13 +1001,17 @@ func (s *Store) forgetMarks(ids []int64) {
 // markFailing records a failed outcome, which started at at, in its
 // subscription's run of failures: it begins one if none is on or the one on
 // lapsed (Outcome.RunGap), and otherwise moves the run's due time on to the retry
-// the outcome planned (the failure itself for one that ended the delivery). It
+// the outcome planned (the failure itself for one that ended the delivery, or its
+// Outcome.RunDue). It
 // reports whether it began a run (and marked it).
 func (s *Store) markFailing(ctx context.Context, tx *sql.Tx, o Outcome, at int64) (marked bool, err error) {
 	subID := o.SubscriptionID
 	due := at
 	if o.Kind == OutcomeRetry {
 		due = max(due, ms(o.RetryAt))
+	}
+	if !o.RunDue.IsZero() {
+		due = max(due, ms(o.RunDue))
 	}
 	var began bool
 	err = tx.StmtContext(ctx, s.claim.failing).QueryRowContext(ctx, at, subID, o.DeliveryID, o.RunGap.Milliseconds(), due).Scan(&began)
