@@ -107,7 +107,9 @@ func (h HubSettings) Check() error {
 		return invalid("url", "required when enabled is true")
 	}
 	if h.NotificationEmail != "" {
-		if err := CheckMailbox("notification-email", h.NotificationEmail); err != nil {
+		// Its local part is SetHubSettings's to check (CheckMailbox), for a new
+		// address: one an older hookd took stays until another is given.
+		if err := CheckEmail("notification-email", h.NotificationEmail); err != nil {
 			return err
 		}
 	}
@@ -133,6 +135,21 @@ func (s *Store) SetHubSettings(ctx context.Context, orgID int64, h HubSettings) 
 	ctx = removal(ctx) // it may remove webhooks (removeSubscriptions)
 	if err := h.Check(); err != nil {
 		return HubSettings{}, false, err
+	}
+	if h.NotificationEmail != "" {
+		// A notification address with a local part in another script is refused
+		// when it is given anew; one an older hookd took, given again as it is
+		// (the settings are given whole), does not stop the others from changing,
+		// the e-mail from being turned off among them.
+		cur, err := hubSettings(ctx, s.read, orgID)
+		if err != nil && !errors.Is(err, ErrNotFound) {
+			return HubSettings{}, false, fmt.Errorf("set organisation settings: %w", err)
+		}
+		if h.NotificationEmail != cur.NotificationEmail {
+			if err := CheckMailbox("notification-email", h.NotificationEmail); err != nil {
+				return HubSettings{}, false, err
+			}
+		}
 	}
 	// What a setting turned on again had left waiting dies first, a batch a
 	// transaction; a setting removed instead keeps its own for the removal ("not

@@ -1333,3 +1333,41 @@ func TestNonASCIILocalPartRefused(t *testing.T) {
 	is.NoErr(err)
 	is.Equal(o.TechContactEmail, utf8Local)
 }
+
+// TestNonASCIINotificationAddressKept: a notification address with a local part in
+// another script, which an older hookd took, does not stop its organisation's other
+// settings from changing: given again as it is (settings are given whole, by a
+// PUT, the console's form or org set), it is kept, and the e-mail can be turned
+// off; given anew, such an address is refused.
+func TestNonASCIINotificationAddressKept(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "hookd.db")
+	st := openAt(t, path, newBox(t))
+	org, err := st.CreateOrganisation(ctx, "Universität", "tech@uni.example")
+	is.NoErr(err)
+	_, _, err = st.SetHubSettings(ctx, org.ID, store.HubSettings{EmailEnabled: true, NotificationEmail: "orcid@uni.example"})
+	is.NoErr(err)
+	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(5000)")
+	is.NoErr(err)
+	_, err = db.Exec("UPDATE subscriptions SET target = 'jöe@uni.example' WHERE format = 'email'") // as an older hookd took it
+	is.NoErr(err)
+	is.NoErr(db.Close())
+
+	h, err := st.HubSettings(ctx, org.ID)
+	is.NoErr(err)
+	is.Equal(h.NotificationEmail, "jöe@uni.example")
+	h.EmailEnabled = false // turned off
+	h, _, err = st.SetHubSettings(ctx, org.ID, h)
+	is.NoErr(err)
+	is.True(!h.EmailEnabled)
+	h.Enabled, h.URL = true, "https://hooks.uni.example/orcid" // a webhook beside it
+	h, _, err = st.SetHubSettings(ctx, org.ID, h)
+	is.NoErr(err)
+	is.Equal(h.NotificationEmail, "jöe@uni.example") // kept as it was
+	h.NotificationEmail = "zoë@uni.example"          // another such address, given anew
+	_, _, err = st.SetHubSettings(ctx, org.ID, h)
+	e := fieldErr(t, err)
+	is.Equal(e.Field, "notification-email")
+	is.True(strings.Contains(e.Message, `"zoë@uni.example" has a non-ASCII local part`))
+}
