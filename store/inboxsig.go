@@ -136,10 +136,13 @@ func (s *Store) signingKeys(ctx context.Context, subID int64, now time.Time) ([]
 }
 
 // inboxTargets is the condition of the index of the targets that may call an
-// inbox (schema version 30): '/inbox' written out, or an escape. The queries write
-// it as the index does, so that SQLite sees that they imply it; '/inbox' is
+// inbox (schema version 31): a path (the target before its query) that has
+// '/inbox' in it, or an escape of one of its characters ('/' %2F, 'i' %69, 'n' %6E,
+// 'b' %62, 'o' %6F, 'x' %78, either case), without which it cannot decode to one
+// under /inbox/: not a target whose query alone has escapes. The queries write it
+// as the index does, so that SQLite sees that they imply it; '/inbox' is
 // ssrf.InboxPrefix without its last slash.
-const inboxTargets = `instr(target, '/inbox') > 0 OR instr(target, '%') > 0`
+const inboxTargets = `instr(lower(substr(target, 1, instr(target || '?', '?') - 1)), '/inbox') > 0 OR instr(lower(substr(target, 1, instr(target || '?', '?') - 1)), '%2f') > 0 OR instr(lower(substr(target, 1, instr(target || '?', '?') - 1)), '%69') > 0 OR instr(lower(substr(target, 1, instr(target || '?', '?') - 1)), '%6e') > 0 OR instr(lower(substr(target, 1, instr(target || '?', '?') - 1)), '%62') > 0 OR instr(lower(substr(target, 1, instr(target || '?', '?') - 1)), '%6f') > 0 OR instr(lower(substr(target, 1, instr(target || '?', '?') - 1)), '%78') > 0`
 
 // qInboxCallers is the webhooks that may call an inbox, through the index of
 // their targets: their id, target, whether the record's iD is appended to it,
