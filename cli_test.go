@@ -22,6 +22,7 @@ import (
 
 	"github.com/matryer/is"
 
+	"hookd/orcid"
 	"hookd/secret"
 	"hookd/store"
 )
@@ -2241,4 +2242,35 @@ func TestFlagBeforeCommandItDoesNotTake(t *testing.T) {
 		is.True(!takesFlag(context.Background(), c, "nosuch"))
 	}
 	is.New(t).Equal(files(t, dir), []string(nil)) // nothing made
+}
+
+// TestUnknownInboxNoteNamesAFew: the note that an inbox name given holds nothing
+// and no webhook calls it names a few of the inboxes there are, not each of an
+// organisation's members' (its webhook at hookd's /inbox with the record's iD
+// appended calls one for each, 100,000 of them), and a member's inbox is known.
+func TestUnknownInboxNoteNamesAFew(t *testing.T) {
+	is := is.New(t)
+	cfg := testConfig(t, "public_url = \"http://127.0.0.1:8080\"\n[delivery]\nallow_private_targets = true")
+	_, err := runCmd(t, "org", "add", "-config", cfg, "-name", "Uni", "-tech-contact", "it@uni.example")
+	is.NoErr(err)
+	var ids []string
+	for i := range 30 {
+		base := fmt.Sprintf("000000061%06d", i)
+		d := base + string(orcid.CheckDigit(base))
+		ids = append(ids, d[0:4]+"-"+d[4:8]+"-"+d[8:12]+"-"+d[12:16])
+	}
+	_, err = runCmd(t, append([]string{"org", "member", "add", "-config", cfg, "-org", "Uni"}, ids...)...)
+	is.NoErr(err)
+	_, err = runCmd(t, "org", "set", "Uni", "-config", cfg, "-url", "http://127.0.0.1:8080/inbox", "-append-orcid")
+	is.NoErr(err)
+	note := func(name string) string {
+		var stdout, stderr safeBuffer
+		err := run(context.Background(), []string{"hookd", "inbox", "list", name, "-config", cfg}, noenv, strings.NewReader(""), &stdout, &stderr)
+		is.NoErr(err)
+		return stderr.String()
+	}
+	is.Equal(note(ids[17]), "") // a member's inbox: called, so known
+	got := note("typo")
+	is.True(strings.Contains(got, "inbox typo has received nothing and no webhook calls it; the inboxes are "+strings.Join(ids[:10], ", ")+" and more (hookd inbox list shows them all"))
+	is.True(!strings.Contains(got, ids[10])) // a few, not each
 }

@@ -146,12 +146,21 @@ func (e *env) inboxList(ctx context.Context, args []string) error {
 // runs on the database (hookd dev -listen 127.0.0.1:8081 is in no file), else
 // http.listen's.
 func inboxesHere(ctx context.Context, st *store.Store, cfg Config) ([]store.Inbox, error) {
+	return st.Inboxes(ctx, inboxesHereFilter(cfg))
+}
+
+// inboxesHereFilter is the store's filter of inboxesHere.
+func inboxesHereFilter(cfg Config) store.InboxesFilter {
 	listen := cfg.HTTP.Listen
 	if l := daemonListen(cfg.Store.Path); l != "" {
 		listen = l
 	}
-	return st.Inboxes(ctx, store.InboxesFilter{Ours: store.InboxReachedAt(listenInbox(listen), cfg.PublicBase(listen))})
+	return store.InboxesFilter{Ours: store.InboxReachedAt(listenInbox(listen), cfg.PublicBase(listen))}
 }
+
+// noteNames is how many inboxes' names unknownInboxNote names at most: an
+// organisation's webhook may call an inbox for each of 100,000 members.
+const noteNames = 10
 
 // noteUnknownInbox says on stderr when inbox name is none of inboxesHere (it holds
 // nothing, answers as by default and no webhook calls it), naming those there
@@ -168,19 +177,24 @@ func (e *env) noteUnknownInbox(ctx context.Context, st *store.Store, cfg Config,
 // unknownInboxNote is the line noteUnknownInbox writes, "" when name is one of
 // inboxesHere.
 func unknownInboxNote(ctx context.Context, st *store.Store, cfg Config, cmd, name string) (string, error) {
-	ins, err := inboxesHere(ctx, st, cfg)
+	f := inboxesHereFilter(cfg)
+	if listed, err := st.InboxListed(ctx, f, name); err != nil || listed {
+		return "", err
+	}
+	f.Limit = noteNames + 1
+	ins, err := st.Inboxes(ctx, f)
 	if err != nil {
 		return "", err
 	}
 	names := make([]string, 0, len(ins))
 	for _, in := range ins {
-		if in.Name == name {
-			return "", nil
-		}
 		names = append(names, in.Name)
 	}
 	known := "no inbox has received anything yet"
-	if len(names) > 0 {
+	switch {
+	case len(names) > noteNames:
+		known = "the inboxes are " + strings.Join(names[:noteNames], ", ") + " and more (hookd inbox list shows them all; names are case-sensitive)"
+	case len(names) > 0:
 		known = "the inboxes are " + strings.Join(names, ", ") + " (names are case-sensitive)"
 	}
 	if !cfg.Inbox.Enabled {

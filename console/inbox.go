@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -24,16 +22,13 @@ import (
 // are shown as \xNN (a body as a hex dump).
 
 // visibleInboxes are the inboxes p sees: nil for every inbox (an operator), else
-// the names of those its webhooks call (possibly none).
-func (h *Handler) visibleInboxes(ctx context.Context, p Principal) ([]string, error) {
+// those its webhooks call (possibly none), told of name by name (an
+// organisation's webhook may call one for each of 100,000 members).
+func (h *Handler) visibleInboxes(ctx context.Context, p Principal) (*store.InboxCallers, error) {
 	if p.Operator() {
 		return nil, nil
 	}
-	names, err := h.st.InboxesCalled(ctx, h.ownerInboxes(p))
-	if names == nil && err == nil {
-		names = []string{}
-	}
-	return names, err
+	return h.st.InboxCallersOf(ctx, h.ownerInboxes(p))
 }
 
 // ownerInboxes is the store's filter of the inboxes p's webhooks call: its client's,
@@ -56,11 +51,15 @@ func (h *Handler) inboxObject(ctx context.Context, p Principal, name string, del
 	if p.Operator() {
 		return obj, nil
 	}
-	names, err := h.st.InboxesCalled(ctx, h.ownerInboxes(p))
+	callers, err := h.st.InboxCallersOf(ctx, h.ownerInboxes(p))
 	if err != nil {
 		return obj, err
 	}
-	if slices.Contains(names, name) {
+	mine, err := callers.Calls(ctx, name)
+	if err != nil {
+		return obj, err
+	}
+	if mine {
 		obj.ClientID = p.ClientID
 		if p.Staff() {
 			obj.OrgID = p.OrgID
@@ -276,27 +275,27 @@ func (h *Handler) inboxPage(w http.ResponseWriter, r *http.Request, status int, 
 	v.Endpoint = strings.TrimSuffix(h.opts.PublicURL, "/") + "/inbox/"
 	v.Enabled = h.opts.InboxEnabled
 	var err error
-	if v.Inboxes, err = h.st.Inboxes(ctx, h.inboxesFilter(v.Principal)); err != nil {
-		h.internal(w, r, err)
-		return
-	}
 	if v.Selected == "" {
 		// A page of them, by name (as the store sorts them): the inbox keeps up to
-		// inbox.keep_total requests, each maybe to a name of its own.
-		after := qs.Get("inboxes_after")
-		page := v.Inboxes[sort.Search(len(v.Inboxes), func(i int) bool { return v.Inboxes[i].Name > after }):]
-		more := len(page) > pageSize
+		// inbox.keep_total requests, each maybe to a name of its own, and an
+		// organisation's webhook may call an inbox for each of its members.
+		lf := h.inboxesFilter(v.Principal)
+		lf.After, lf.Limit = qs.Get("inboxes_after"), pageSize+1
+		if v.Inboxes, err = h.st.Inboxes(ctx, lf); err != nil {
+			h.internal(w, r, err)
+			return
+		}
+		more := len(v.Inboxes) > pageSize
 		next := ""
 		if more {
-			page = page[:pageSize]
-			next = page[pageSize-1].Name
+			v.Inboxes = v.Inboxes[:pageSize]
+			next = v.Inboxes[pageSize-1].Name
 		}
-		v.Inboxes = page
 		v.InboxesPager = newPager("Inboxes", "/console/inbox", qs, "inboxes_after", more, next)
 	}
 	f := store.InboxFilter{Inbox: v.Selected, Before: cursorInt(qs, "before"), Limit: pageSize + 1}
 	if v.Selected == "" {
-		if f.Names, err = h.visibleInboxes(ctx, v.Principal); err != nil {
+		if f.CalledBy, err = h.visibleInboxes(ctx, v.Principal); err != nil {
 			h.internal(w, r, err)
 			return
 		}

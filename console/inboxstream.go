@@ -5,9 +5,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"slices"
 	"strconv"
 	"time"
+
+	"hookd/store"
 )
 
 // The inbox page's live updates: a stream of server-sent events, one per request
@@ -74,7 +75,7 @@ func (h *Handler) handleInboxEvents() http.Handler {
 		ctx := r.Context()
 		qs := r.URL.Query()
 		name := qs.Get("inbox")
-		var names []string // nil: every inbox
+		var names *store.InboxCallers // nil: every inbox
 		if name != "" {
 			if _, ok := h.loadInbox(w, r, p, name, ActView); !ok {
 				return
@@ -130,7 +131,16 @@ func (h *Handler) handleInboxEvents() http.Handler {
 				}
 				for _, rq := range rs {
 					after = rq.ID
-					if names == nil || slices.Contains(names, rq.Inbox) {
+					sees := names == nil
+					if !sees {
+						if sees, err = names.Calls(ctx, rq.Inbox); err != nil {
+							if ctx.Err() == nil {
+								h.log.Error("console inbox stream", "err", err)
+							}
+							return
+						}
+					}
+					if sees {
 						data, _ := json.Marshal(streamEvent{ID: rq.ID, Inbox: rq.Inbox})
 						fmt.Fprintf(w, "id: %d\nevent: request\ndata: %s\n\n", rq.ID, data)
 					}
@@ -188,7 +198,7 @@ const seesEvery = time.Second
 
 // stillSees reports whether p still sees the inbox of a stream of one inbox
 // (name), or, for a stream of every inbox p sees, sets *names to those it sees now.
-func (h *Handler) stillSees(ctx context.Context, p Principal, name string, names *[]string) (bool, error) {
+func (h *Handler) stillSees(ctx context.Context, p Principal, name string, names **store.InboxCallers) (bool, error) {
 	if name == "" {
 		var err error
 		*names, err = h.visibleInboxes(ctx, p)

@@ -418,6 +418,10 @@ type InboxFilter struct {
 	// Names, when not nil, lists only the requests of these inboxes (none when it
 	// is empty): what a reader who sees some inboxes sees of them all.
 	Names []string
+	// CalledBy, when not nil, lists only the requests of the inboxes it calls
+	// (InboxCallers.Calls): an owner's, without a list of them, which may be long
+	// (an organisation's members' inboxes).
+	CalledBy *InboxCallers
 	// DeliveryID lists the requests a hookd delivery sent (one per attempt that
 	// reached the inbox).
 	DeliveryID int64
@@ -449,6 +453,14 @@ func (s *Store) InboxRequests(ctx context.Context, f InboxFilter) ([]InboxReques
 		}
 		where = append(where, "inbox IN (SELECT value FROM json_each(?))")
 		args = append(args, string(names))
+	}
+	if f.CalledBy != nil {
+		cond, condArgs, err := f.CalledBy.condition("inbox")
+		if err != nil {
+			return nil, fmt.Errorf("list inbox requests: %w", err)
+		}
+		where = append(where, cond)
+		args = append(args, condArgs...)
 	}
 	if f.DeliveryID != 0 {
 		where = append(where, "delivery_id = ?")

@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"net/url"
+	"slices"
 	"testing"
 
 	"github.com/matryer/is"
@@ -209,4 +210,90 @@ func TestInboxesOfOrganisationPerRecord(t *testing.T) {
 	names, err = st.InboxesCalled(ctx, store.InboxesFilter{ClientID: c.ID})
 	is.NoErr(err)
 	is.Equal(len(names), 0) // nor the client's
+}
+
+// TestInboxesOfMembersPaged: an organisation's webhook at hookd's /inbox with the
+// record's iD appended calls its members' inboxes, which a list shows a page at a
+// time (After, Limit), read page by page rather than every member at once; a
+// member's inbox that another owner's webhook calls too, by name or as a member of
+// its own, is neither's but the operator's; and the requests of the inboxes an
+// owner calls are read without a list of them (InboxFilter.CalledBy).
+func TestInboxesOfMembersPaged(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	st := newStore(t)
+	in, err := ssrf.NewInbox("127.0.0.1:8080")
+	is.NoErr(err)
+	ours := store.InboxReachedAt(in, "http://127.0.0.1:8080")
+	m := make([]string, 10)
+	for i := range m {
+		m[i] = memberOrcid(i)
+	}
+	slices.Sort(m)
+	uni, err := st.CreateOrganisation(ctx, "University", "it@uni.example")
+	is.NoErr(err)
+	lab, err := st.CreateOrganisation(ctx, "Lab", "it@lab.example")
+	is.NoErr(err)
+	for _, id := range m {
+		_, err = st.PutMember(ctx, uni.ID, id, store.MemberInfo{}, 0)
+		is.NoErr(err)
+	}
+	for _, id := range m[8:] { // the lab's members are the university's too
+		_, err = st.PutMember(ctx, lab.ID, id, store.MemberInfo{}, 0)
+		is.NoErr(err)
+	}
+	for _, o := range []store.Organisation{uni, lab} {
+		_, _, err = st.SetHubSettings(ctx, o.ID, store.HubSettings{Enabled: true, URL: "http://127.0.0.1:8080/inbox", AppendOrcid: true})
+		is.NoErr(err)
+	}
+	c, err := st.CreateClient(ctx, store.NewClient{Name: "platform", Scopes: []string{store.ScopeWebhook}})
+	is.NoErr(err)
+	for _, name := range []string{m[3], "zeta"} { // one calls a member's inbox by name
+		_, _, err = st.CreateWebhook(ctx, c.ID, store.WebhookSpec{TargetURL: "http://127.0.0.1:8080/inbox/" + name + "/h", Auth: store.Auth{Type: store.AuthNone}})
+		is.NoErr(err)
+	}
+	uniOnly := []string{m[0], m[1], m[2], m[4], m[5], m[6], m[7]}
+
+	f := store.InboxesFilter{OrgID: uni.ID, Ours: ours}
+	all, err := st.InboxesCalled(ctx, f)
+	is.NoErr(err)
+	is.Equal(all, uniOnly) // its members' inboxes that no other owner's webhook calls
+	var paged []string
+	for f.After, f.Limit = "", 3; ; {
+		page, err := st.Inboxes(ctx, f)
+		is.NoErr(err)
+		is.True(len(page) <= 3)
+		for _, in := range page {
+			paged = append(paged, in.Name)
+		}
+		if len(page) < 3 {
+			break
+		}
+		f.After = page[len(page)-1].Name
+	}
+	is.Equal(paged, uniOnly) // page by page, the same
+
+	callers, err := st.InboxCallersOf(ctx, store.InboxesFilter{OrgID: uni.ID, Ours: ours})
+	is.NoErr(err)
+	for name, want := range map[string]bool{m[0]: true, m[7]: true, m[3]: false, m[8]: false, "zeta": false, "0000-0002-1825-0097": false} {
+		got, err := callers.Calls(ctx, name)
+		is.NoErr(err)
+		is.Equal(got, want) // as InboxesCalled counts it
+	}
+	for _, name := range []string{m[0], m[3], m[8], "zeta", "stray"} {
+		record(t, st, receipt(name, nil, "{}"), store.InboxLimits{})
+	}
+	rs, err := st.InboxRequests(ctx, store.InboxFilter{CalledBy: callers})
+	is.NoErr(err)
+	is.Equal(len(rs), 1)
+	is.Equal(rs[0].Inbox, m[0]) // the requests of its inboxes alone
+
+	every, err := st.Inboxes(ctx, store.InboxesFilter{Ours: ours, After: m[9], Limit: 2})
+	is.NoErr(err)
+	is.Equal(len(every), 2)
+	is.Equal([]string{every[0].Name, every[1].Name}, []string{"stray", "zeta"}) // the operator's: one that holds a request, one called by name
+	is.Equal(every[0].Requests, 1)
+	listed, err := st.InboxListed(ctx, store.InboxesFilter{Ours: ours}, m[8])
+	is.NoErr(err)
+	is.True(listed) // called by two owners: the operator's
 }

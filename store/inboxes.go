@@ -3,10 +3,13 @@ package store
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"fmt"
+	"maps"
 	"net"
 	"net/netip"
 	"net/url"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -37,26 +40,54 @@ type InboxesFilter struct {
 	// such a URL, so that a webhook pointed at another host's /inbox/{name} gives
 	// its owner no part in hookd's inbox of that name. Nil: any host, the URL's path.
 	Ours ReachedAt
+	// After and Limit page a list, by name: its names after After, at most Limit
+	// of them (0: all). An organisation whose webhook calls an inbox for each
+	// record has one for each member, 100,000 of them: a page reads those it shows.
+	After string
+	Limit int
 }
 
 func (f InboxesFilter) all() bool { return f.ClientID == "" && f.OrgID == 0 }
 
-// Inboxes lists inboxes by name: without an owner in f, every inbox that holds
-// requests, has an answer set or is called by a webhook; with one, the inboxes the
-// owner's webhooks call. Those called are listed before they hold anything.
+// Inboxes lists inboxes by name (a page of them, f.After and f.Limit): without an
+// owner in f, every inbox that holds requests, has an answer set or is called by a
+// webhook; with one, the inboxes the owner's webhooks call. Those called are listed
+// before they hold anything.
 func (s *Store) Inboxes(ctx context.Context, f InboxesFilter) ([]Inbox, error) {
+	names, err := s.InboxesCalled(ctx, f)
+	if err != nil {
+		return nil, err
+	}
+	if f.all() {
+		// Those that hold requests or have an answer, though no webhook calls them:
+		// the inbox keeps inbox.keep_total requests, an answer is set by hand.
+		for _, q := range []string{"SELECT DISTINCT inbox FROM inbox_requests WHERE inbox > ? ORDER BY inbox LIMIT ?",
+			"SELECT name FROM inboxes WHERE name > ? ORDER BY name LIMIT ?"} {
+			more, err := queryColumn[string](ctx, s.read, q, f.After, sqlLimit(f.Limit))
+			if err != nil {
+				return nil, fmt.Errorf("list inboxes: %w", err)
+			}
+			names = append(names, more...)
+		}
+		names = firstNames(names, f.Limit)
+	}
+	list, err := jsonList(names)
+	if err != nil {
+		return nil, fmt.Errorf("list inboxes: %w", err)
+	}
 	rows, err := s.read.QueryContext(ctx, `SELECT name, sum(n), max(last_id), max(last_at), max(status), max(retry_after),
 		max(location), max(delay_ms) FROM (
 			SELECT inbox AS name, count(*) AS n, max(id) AS last_id, max(received_at) AS last_at,
-				0 AS status, 0 AS retry_after, '' AS location, 0 AS delay_ms FROM inbox_requests GROUP BY inbox
+				0 AS status, 0 AS retry_after, '' AS location, 0 AS delay_ms FROM inbox_requests
+				WHERE inbox IN (SELECT value FROM json_each(?1)) GROUP BY inbox
 			UNION ALL
-			SELECT name, 0, 0, 0, status, retry_after, location, delay_ms FROM inboxes)
-		GROUP BY name ORDER BY name`)
+			SELECT name, 0, 0, 0, status, retry_after, location, delay_ms FROM inboxes WHERE name IN (SELECT value FROM json_each(?1)))
+		GROUP BY name`, list)
 	if err != nil {
 		return nil, fmt.Errorf("list inboxes: %w", err)
 	}
 	defer rows.Close()
-	var out []Inbox
+	held := map[string]Inbox{}
 	for rows.Next() {
 		var in Inbox
 		var last, retry, delay int64
@@ -65,55 +96,96 @@ func (s *Store) Inboxes(ctx context.Context, f InboxesFilter) ([]Inbox, error) {
 		}
 		in.LastAt = fromMS(last)
 		in.Answer.RetryAfter, in.Answer.Delay = time.Duration(retry)*time.Second, time.Duration(delay)*time.Millisecond
-		out = append(out, in)
+		held[in.Name] = in
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("list inboxes: %w", err)
 	}
-	names, err := s.InboxesCalled(ctx, f)
-	if err != nil {
-		return nil, err
-	}
-	called := map[string]bool{}
+	out := make([]Inbox, 0, len(names))
 	for _, n := range names {
-		called[n] = true
+		in, ok := held[n]
+		if !ok {
+			in = Inbox{Name: n}
+		}
+		out = append(out, in)
 	}
-	kept := out[:0]
-	for _, in := range out {
-		if called[in.Name] || f.all() {
-			kept = append(kept, in)
-			delete(called, in.Name)
+	return out, nil
+}
+
+// InboxListed reports whether Inboxes, with f, lists the inbox name: without
+// listing them.
+func (s *Store) InboxListed(ctx context.Context, f InboxesFilter, name string) (bool, error) {
+	if f.all() {
+		var held bool
+		err := s.read.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM inbox_requests WHERE inbox = ?1)
+			OR EXISTS (SELECT 1 FROM inboxes WHERE name = ?1)`, name).Scan(&held)
+		if err != nil || held {
+			return held, err
 		}
 	}
-	for n := range called {
-		kept = append(kept, Inbox{Name: n})
+	c, err := s.InboxCallersOf(ctx, f)
+	if err != nil {
+		return false, err
 	}
-	sort.Slice(kept, func(i, j int) bool { return kept[i].Name < kept[j].Name })
-	return kept, nil
+	return c.Calls(ctx, name)
+}
+
+// jsonList is a list as json_each reads it: [] when empty (json.Marshal writes a
+// nil slice as null, which json_each reads as one NULL, and NOT IN a NULL holds
+// for nothing).
+func jsonList[T any](v []T) (string, error) {
+	if len(v) == 0 {
+		return "[]", nil
+	}
+	b, err := json.Marshal(v)
+	return string(b), err
+}
+
+// sqlLimit is a LIMIT of at most n rows, 0 for all (SQLite's -1).
+func sqlLimit(n int) int {
+	if n <= 0 {
+		return -1
+	}
+	return n
+}
+
+// firstNames sorts names and returns the first limit of them (0: all), each once.
+func firstNames(names []string, limit int) []string {
+	sort.Strings(names)
+	names = slices.Compact(names)
+	if limit > 0 && len(names) > limit {
+		names = names[:limit]
+	}
+	return names
 }
 
 // qInboxTargets is the targets that may call an inbox, of every webhook, with
 // whether the record's iD is appended to them, and their owners. It reads the
-// index of such targets (schema version 30), which holds the few webhooks that may
+// index of such targets (schema version 31), which holds the few webhooks that may
 // call an inbox, rather than every subscription.
 const qInboxTargets = `SELECT DISTINCT target, append_orcid, coalesce(client_id, ''), coalesce(org_id, 0)
 	FROM subscriptions INDEXED BY subscriptions_inbox WHERE ` + inboxTargets
 
-// InboxesCalled returns, sorted, the names of the inboxes that webhooks call (their
-// calls reach the inbox: webhookInbox, at a host f.Ours takes; an organisation's
-// webhook whose calls reach an inbox for each record calls those of its members'
-// iDs): without an owner in f, every such inbox; with one, those that f's client's
-// or organisation's webhooks call and no other owner's do. An inbox is its
-// caller's to read, answer and empty, and its answer acts on every webhook that
-// calls it (a 410 deactivates them): one that the webhooks of two owners call
-// would let either read the other's requests and turn the other's webhooks off, so
-// it is the operator's alone.
-func (s *Store) InboxesCalled(ctx context.Context, f InboxesFilter) ([]string, error) {
+// InboxCallers is who calls which inbox, as InboxesCalled counts it for a filter:
+// the names that webhooks call, whether the filter's owner's webhooks call each and
+// whether another owner's do, and the organisations whose webhook calls an inbox
+// for each record (their members' iDs), the owner's and the others'. It is read
+// from the few webhooks that may call an inbox; an organisation's members, which
+// may be 100,000, are looked up as a name needs them, not read whole.
+type InboxCallers struct {
+	st                  *Store
+	mine, others        map[string]bool
+	mineOrgs, otherOrgs []int64
+}
+
+// InboxCallersOf reads who calls which inbox (InboxCallers), for f's owner (f.After
+// and f.Limit aside).
+func (s *Store) InboxCallersOf(ctx context.Context, f InboxesFilter) (*InboxCallers, error) {
 	rows, err := s.read.QueryContext(ctx, qInboxTargets)
 	if err != nil {
 		return nil, fmt.Errorf("inboxes called: %w", err)
 	}
-	mine, others := map[string]bool{}, map[string]bool{}
+	c := &InboxCallers{st: s, mine: map[string]bool{}, others: map[string]bool{}}
 	perRecord := map[int64]bool{} // the organisations whose webhooks call their members' inboxes: whether f owns them
 	for rows.Next() {
 		var target, clientID string
@@ -132,9 +204,9 @@ func (s *Store) InboxesCalled(ctx context.Context, f InboxesFilter) ([]string, e
 		case each:
 			perRecord[orgID] = perRecord[orgID] || owned
 		case owned:
-			mine[name] = true
+			c.mine[name] = true
 		default:
-			others[name] = true
+			c.others[name] = true
 		}
 	}
 	err = rows.Err()
@@ -145,44 +217,128 @@ func (s *Store) InboxesCalled(ctx context.Context, f InboxesFilter) ([]string, e
 		return nil, fmt.Errorf("inboxes called: %w", err)
 	}
 	for org, owned := range perRecord {
-		ids, err := s.memberIDs(ctx, org)
-		if err != nil {
-			return nil, fmt.Errorf("inboxes called: %w", err)
-		}
-		for _, id := range ids {
-			if owned {
-				mine[id] = true
-			} else {
-				others[id] = true
-			}
+		if owned {
+			c.mineOrgs = append(c.mineOrgs, org)
+		} else {
+			c.otherOrgs = append(c.otherOrgs, org)
 		}
 	}
-	var names []string
-	for name := range mine {
-		if !others[name] {
-			names = append(names, name)
-		}
-	}
-	sort.Strings(names)
-	return names, nil
+	slices.Sort(c.mineOrgs)
+	slices.Sort(c.otherOrgs)
+	return c, nil
 }
 
-// memberIDs returns the iDs of an organisation's members.
-func (s *Store) memberIDs(ctx context.Context, orgID int64) ([]string, error) {
-	rows, err := s.read.QueryContext(ctx, "SELECT orcid FROM members WHERE org_id = ?", orgID)
+// Calls reports whether name is one of the inboxes the owner's webhooks call and
+// no other owner's do (InboxesCalled's), without listing them.
+func (c *InboxCallers) Calls(ctx context.Context, name string) (bool, error) {
+	if !c.mine[name] {
+		mine, err := c.st.memberOfAny(ctx, c.mineOrgs, name)
+		if err != nil || !mine {
+			return false, err
+		}
+	}
+	if c.others[name] {
+		return false, nil
+	}
+	other, err := c.st.memberOfAny(ctx, c.otherOrgs, name)
+	return err == nil && !other, err
+}
+
+// memberOfAny reports whether the iD id is a member of any of the organisations orgs.
+func (s *Store) memberOfAny(ctx context.Context, orgs []int64, id string) (bool, error) {
+	if len(orgs) == 0 {
+		return false, nil
+	}
+	list, err := jsonList(orgs)
+	if err != nil {
+		return false, err
+	}
+	var member bool
+	err = s.read.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM members WHERE orcid = ? AND org_id IN (SELECT value FROM json_each(?)))`,
+		id, list).Scan(&member)
+	if err != nil {
+		return false, fmt.Errorf("inboxes called: %w", err)
+	}
+	return member, nil
+}
+
+// condition is the SQL condition, on an inbox's name in column col, that holds
+// for the inboxes the owner's webhooks call and no other owner's do, and its
+// arguments: what Calls reports, for a query to read the requests of those
+// inboxes without a list of them.
+func (c *InboxCallers) condition(col string) (string, []any, error) {
+	mine, err := jsonList(slices.Sorted(maps.Keys(c.mine)))
+	if err != nil {
+		return "", nil, err
+	}
+	mineOrgs, err := jsonList(c.mineOrgs)
+	if err != nil {
+		return "", nil, err
+	}
+	others, err := jsonList(slices.Sorted(maps.Keys(c.others)))
+	if err != nil {
+		return "", nil, err
+	}
+	otherOrgs, err := jsonList(c.otherOrgs)
+	if err != nil {
+		return "", nil, err
+	}
+	args := []any{mine, mineOrgs, others, otherOrgs}
+	cond := `(` + col + ` IN (SELECT value FROM json_each(?))
+			OR EXISTS (SELECT 1 FROM members m WHERE m.orcid = ` + col + ` AND m.org_id IN (SELECT value FROM json_each(?))))
+		AND ` + col + ` NOT IN (SELECT value FROM json_each(?))
+		AND NOT EXISTS (SELECT 1 FROM members m WHERE m.orcid = ` + col + ` AND m.org_id IN (SELECT value FROM json_each(?)))`
+	return cond, args, nil
+}
+
+// InboxesCalled returns, sorted, the names of the inboxes that webhooks call (their
+// calls reach the inbox: webhookInbox, at a host f.Ours takes; an organisation's
+// webhook whose calls reach an inbox for each record calls those of its members'
+// iDs), a page of them (f.After, f.Limit): without an owner in f, every such
+// inbox; with one, those that f's client's or organisation's webhooks call and no
+// other owner's do. An inbox is its caller's to read, answer and empty, and its
+// answer acts on every webhook that calls it (a 410 deactivates them): one that
+// the webhooks of two owners call would let either read the other's requests and
+// turn the other's webhooks off, so it is the operator's alone.
+func (s *Store) InboxesCalled(ctx context.Context, f InboxesFilter) ([]string, error) {
+	c, err := s.InboxCallersOf(ctx, f)
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	var ids []string
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
+	var names []string
+	for name := range c.mine {
+		if name <= f.After || c.others[name] {
+			continue
+		}
+		other, err := s.memberOfAny(ctx, c.otherOrgs, name)
+		if err != nil {
 			return nil, err
 		}
-		ids = append(ids, id)
+		if !other {
+			names = append(names, name)
+		}
 	}
-	return ids, rows.Err()
+	others, err := jsonList(slices.Sorted(maps.Keys(c.others)))
+	if err != nil {
+		return nil, fmt.Errorf("inboxes called: %w", err)
+	}
+	otherOrgs, err := jsonList(c.otherOrgs)
+	if err != nil {
+		return nil, fmt.Errorf("inboxes called: %w", err)
+	}
+	for _, org := range c.mineOrgs {
+		// The members' iDs after f.After, through the members' key: as many as the
+		// page shows, not every member.
+		ids, err := queryColumn[string](ctx, s.read, `SELECT orcid FROM members m WHERE org_id = ? AND orcid > ?
+			AND orcid NOT IN (SELECT value FROM json_each(?))
+			AND NOT EXISTS (SELECT 1 FROM members o WHERE o.orcid = m.orcid AND o.org_id IN (SELECT value FROM json_each(?)))
+			ORDER BY orcid LIMIT ?`, org, f.After, others, otherOrgs, sqlLimit(f.Limit))
+		if err != nil {
+			return nil, fmt.Errorf("inboxes called: %w", err)
+		}
+		names = append(names, ids...)
+	}
+	return firstNames(names, f.Limit), nil
 }
 
 // ClearInbox deletes an inbox's recorded requests (its answer stays) and returns
