@@ -215,7 +215,10 @@ func (h *Handler) handleReplaySince() http.Handler {
 		if err == nil || res.Stopped { // a bulk replay stopped part way did replay some
 			obj := Object{ClientID: p.ClientID, OrgID: p.OrgID}
 			if p.Operator() {
-				obj.ClientID, obj.OrgID = h.st.ReplayOwner(ctx, q)
+				// Looked up though the reader may have gone: that ends a replay part way.
+				octx, cancel := detached(ctx)
+				obj.ClientID, obj.OrgID = h.st.ReplayOwner(octx, q)
+				cancel()
 			}
 			h.audit(r, p, "deliveries.replay", q.Webhook, obj, q.ReplayDetail(res))
 			if res.Replayed > 0 {

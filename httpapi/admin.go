@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"net/http"
 	"strconv"
 	"time"
@@ -216,17 +217,20 @@ func (s *Server) handleAdminReplay() http.Handler {
 }
 
 // auditReplay records a replay: one delivery, with its webhook's owner, or a bulk
-// replay with its filter and what it did.
+// replay with its filter and what it did. The owner is looked up even when the
+// caller has gone: a bulk replay stopped part way by that is recorded too.
 func (s *Server) auditReplay(r *http.Request, f store.DeliveryFilter, res store.ReplayResult) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 5*time.Second)
+	defer cancel()
 	if f.ID != 0 {
 		e := auditEntry{action: "delivery.replay", target: strconv.FormatInt(f.ID, 10)}
-		if d, err := s.store.Delivery(r.Context(), store.DeliveryFilter{ID: f.ID}); err == nil {
+		if d, err := s.store.Delivery(ctx, store.DeliveryFilter{ID: f.ID}); err == nil {
 			e.clientID, e.orgID, e.detail = d.ClientID, d.OrgID, d.Target
 		}
 		s.audit(r, e)
 		return
 	}
 	e := auditEntry{action: "deliveries.replay", target: f.Webhook, detail: f.ReplayDetail(res)}
-	e.clientID, e.orgID = s.store.ReplayOwner(r.Context(), f)
+	e.clientID, e.orgID = s.store.ReplayOwner(ctx, f)
 	s.audit(r, e)
 }
