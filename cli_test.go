@@ -2274,3 +2274,27 @@ func TestUnknownInboxNoteNamesAFew(t *testing.T) {
 	is.True(strings.Contains(got, "inbox typo has received nothing and no webhook calls it; the inboxes are "+strings.Join(ids[:10], ", ")+" and more (hookd inbox list shows them all"))
 	is.True(!strings.Contains(got, ids[10])) // a few, not each
 }
+
+// TestOrgWebhookAtOwnInboxPerRecord: with private targets refused, an
+// organisation's webhook may be hookd's own …/inbox when the record's iD is
+// appended (each record's calls reach the inbox of its iD); without the iD it is
+// no target, and turning append-orcid off on it is refused, changing nothing.
+func TestOrgWebhookAtOwnInboxPerRecord(t *testing.T) {
+	is := is.New(t)
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "hookd.toml")
+	is.NoErr(os.WriteFile(cfg, []byte("[http]\nlisten = \"127.0.0.1:18999\"\n[inbox]\nenabled = true\n[store]\npath = \"hookd.db\"\n"), 0o600))
+	initDB(t, cfg)
+	_, err := runCmd(t, "org", "add", "-config", cfg, "-name", "Uni", "-tech-contact", "it@uni.example")
+	is.NoErr(err)
+	_, err = runCmd(t, "org", "set", "Uni", "-config", cfg, "-url", "http://127.0.0.1:18999/inbox")
+	is.True(err != nil) // /inbox alone names no inbox
+	is.True(strings.Contains(err.Error(), "Loopback"))
+	_, err = runCmd(t, "org", "set", "Uni", "-config", cfg, "-url", "http://127.0.0.1:18999/inbox", "-append-orcid")
+	is.NoErr(err) // with the iD appended: the inbox of each record
+	_, err = runCmd(t, "org", "set", "Uni", "-config", cfg, "-append-orcid=false")
+	is.True(err != nil) // its URL would then name no inbox
+	out, err := runCmd(t, "org", "show", "Uni", "-config", cfg, "-json")
+	is.NoErr(err)
+	is.True(strings.Contains(out, `"append_orcid": true`)) // unchanged
+}

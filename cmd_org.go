@@ -260,13 +260,6 @@ func (e *env) orgSet(ctx context.Context, args []string) error {
 	}
 	defer st.Close()
 	// Check every value before changing anything: bad input changes nothing.
-	if set["url"] && *hookURL != "" {
-		t := cfg.targets()
-		t.Credentials = "give a key with -apikey-file"
-		if _, err := store.CheckTarget("url", *hookURL, t); err != nil {
-			return flagError("org set", err, orgFlags)
-		}
-	}
 	if set["notification-email"] && *notify != "" {
 		if err := store.CheckMailbox("notification-email", *notify); err != nil {
 			return flagError("org set", err, orgFlags)
@@ -295,6 +288,15 @@ func (e *env) orgSet(ctx context.Context, args []string) error {
 	}
 	if set["append-orcid"] {
 		h.AppendOrcid, changed = *appendOrcid, true
+	}
+	if (set["url"] || set["append-orcid"]) && h.URL != "" {
+		// The URL as it will be called: hookd's own …/inbox is a target only
+		// with the iD appended (its inbox of each record).
+		t := cfg.targets()
+		t.Credentials, t.AppendOrcid = "give a key with -apikey-file", h.AppendOrcid
+		if _, err := store.CheckTarget("url", h.URL, t); err != nil {
+			return flagError("org set", err, orgFlags)
+		}
 	}
 	h.APIKey = nil
 	switch {

@@ -44,6 +44,16 @@ func TestOrganisationWebhookFormTakesTheInbox(t *testing.T) {
 	p = u.post(t, path, url.Values{"url": {"http://127.0.0.1:8080/console/"}, "enabled": {"on"}})
 	is.Equal(p.status, http.StatusBadRequest)                                 // the rest of hookd's address is not
 	is.True(besideField(p.body, "url", "set delivery.allow_private_targets")) // saying why
+	// …/inbox with the record's iD appended calls the inbox of each record; alone
+	// it names none.
+	p = u.post(t, path, url.Values{"url": {"http://127.0.0.1:8080/inbox"}, "enabled": {"on"}})
+	is.Equal(p.status, http.StatusBadRequest) // no inbox without the iD
+	p = u.post(t, path, url.Values{"url": {"http://127.0.0.1:8080/inbox"}, "enabled": {"on"}, "append_orcid": {"on"}})
+	is.Equal(p.status, http.StatusSeeOther) // taken
+	h, err = e.st.HubSettings(context.Background(), e.orgA.ID)
+	is.NoErr(err)
+	is.Equal(h.URL, "http://127.0.0.1:8080/inbox") // and saved
+	is.True(h.AppendOrcid)
 }
 
 func TestOrganisationWebhookForm(t *testing.T) {

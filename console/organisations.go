@@ -248,7 +248,8 @@ func (h *Handler) handleHubSettings() http.Handler {
 			v.Errors["url"] = "type the webhook's URL, or untick Enabled for no webhook"
 		}
 		if f.URL != "" {
-			t := store.Targets{AllowPrivate: h.opts.AllowPrivateTargets, Inbox: h.opts.Inbox, Credentials: "put a key in the API key field"}
+			t := store.Targets{AllowPrivate: h.opts.AllowPrivateTargets, Inbox: h.opts.Inbox, Credentials: "put a key in the API key field",
+				AppendOrcid: f.AppendOrcid}
 			if _, err := store.CheckTarget("url", f.URL, t); err != nil {
 				v.Errors.fromStore(err, map[string]string{"url": "url"})
 			}

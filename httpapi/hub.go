@@ -248,7 +248,7 @@ func (s *Server) handleHubSettingsPut() http.Handler {
 		}
 		if in.URL != "" {
 			t := s.targets(s.opts.AllowPrivateTargets)
-			t.Credentials = "send a key as apikey"
+			t.Credentials, t.AppendOrcid = "send a key as apikey", in.AppendOrcid
 			if _, err := store.CheckTarget("url", in.URL, t); err != nil {
 				s.writeProblem(w, r, err, nil)
 				return

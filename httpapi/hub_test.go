@@ -20,6 +20,7 @@ import (
 	"hookd/httpapi"
 	"hookd/metrics"
 	"hookd/orcid"
+	"hookd/ssrf"
 	"hookd/store"
 )
 
@@ -623,4 +624,23 @@ func TestRelayBodyThatBreaksOff(t *testing.T) {
 	is.True(strings.Contains(p.Detail, "the request body could not be read")) // says what was wrong
 	is.Equal(events(), before)                                                // nothing recorded
 	is.True(!strings.Contains(logs.String(), "level=ERROR"))                  // not logged as hookd's fault
+}
+
+// TestHubWebhookAtOwnInboxPerRecord: with private targets refused, an
+// organisation's webhook may be hookd's own …/inbox with append-orcid (each
+// record's calls reach the inbox of its iD), and is refused without it.
+func TestHubWebhookAtOwnInboxPerRecord(t *testing.T) {
+	is := is.New(t)
+	self, err := ssrf.NewInbox("127.0.0.1:18999")
+	is.NoErr(err)
+	h := newHarness(t, func(o *httpapi.Options) { o.Inbox = &httpapi.InboxOptions{Self: self} })
+	admin := h.token(t, h.client(t, "admin", store.ScopeAdmin), store.ScopeAdmin).AccessToken
+	res := h.hubReq(t, http.MethodPost, "/api/hub/v1/organisations", admin, `{"name": "Uni", "tech-contact-email": "tech@uni.example"}`)
+	is.Equal(res.status, http.StatusCreated) // organisation created
+	var org orgBody
+	decodeJSON(t, res.body, &org)
+	settings := fmt.Sprintf("/api/hub/v1/organisations/%d/webhook", org.ID)
+	problemOf(t, h.hubReq(t, http.MethodPut, settings, admin, `{"enabled": true, "url": "http://127.0.0.1:18999/inbox"}`), http.StatusBadRequest, "url")
+	res = h.hubReq(t, http.MethodPut, settings, admin, `{"enabled": true, "url": "http://127.0.0.1:18999/inbox", "append-orcid": true}`)
+	is.Equal(res.status, http.StatusCreated) // the inbox of each record
 }

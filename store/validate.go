@@ -39,6 +39,11 @@ type Targets struct {
 	// under /inbox/ passes whatever AllowPrivate says (ssrf.Inbox.Match), and
 	// nothing else on that address does.
 	Inbox *ssrf.Inbox
+	// AppendOrcid: hookd calls the URL with a record's iD appended (an
+	// organisation's webhook with append-orcid: Target.CalledURL), so hookd's own
+	// …/inbox is a URL of its inbox too: each record's calls reach the inbox named
+	// by its iD.
+	AppendOrcid bool
 	// Existing: the URL names a registration that may have been made under the
 	// rules of an older hookd (to read or remove it): its form is checked, its host
 	// is not.
@@ -112,6 +117,12 @@ func CheckTarget(field, raw string, t Targets) (*url.URL, error) {
 	}
 	if strings.Contains(raw, " ") {
 		return bad("URL %q contains white space", shown)
+	}
+	if t.AppendOrcid && u.RawQuery == "" && !t.Inbox.Match(u) {
+		called, err := url.Parse((&Target{URL: raw, AppendOrcid: true}).CalledURL(someRecord))
+		if err == nil && t.Inbox.Match(called) {
+			return u, nil // …/inbox: each record's calls reach the inbox of its iD
+		}
 	}
 	if t.Inbox.Match(u) {
 		// hookd's own inbox (Match has checked the path): a name it would answer

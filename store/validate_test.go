@@ -252,6 +252,7 @@ func TestCheckTargetOwnInbox(t *testing.T) {
 		t.Fatal(err)
 	}
 	own := store.Targets{Inbox: in}
+	perRecord := store.Targets{Inbox: in, AppendOrcid: true} // an organisation's webhook with append-orcid
 	tests := []struct {
 		url     string
 		t       store.Targets
@@ -276,6 +277,15 @@ func TestCheckTargetOwnInbox(t *testing.T) {
 		{"http://127.0.0.1:8080/inbox/_hidden/x", own, `"_hidden" is not an inbox name`},
 		{"http://127.0.0.1:8080/inbox/a%21b/x", own, `"a!b" is not an inbox name`},
 		{"http://127.0.0.1:8080/inbox/" + strings.Repeat("n", 65) + "/x", own, "is not an inbox name: use letters, digits"},
+		// With the record's iD appended, …/inbox calls the inbox of each iD.
+		{"http://127.0.0.1:8080/inbox", perRecord, ""},
+		{"http://127.0.0.1:8080/inbox/", perRecord, ""},
+		{"http://127.0.0.1:8080/inbox/demo", perRecord, ""},
+		{"http://127.0.0.1:8080/inbox", own, "127.0.0.0/8 (Loopback)"},
+		{"http://127.0.0.1:8080/inbox?x=1", perRecord, "127.0.0.0/8 (Loopback)"}, // the iD goes into the query
+		{"http://127.0.0.1:8080/hooks", perRecord, "127.0.0.0/8 (Loopback)"},
+		{"http://127.0.0.1:8080/", perRecord, "127.0.0.0/8 (Loopback)"},
+		{"http://127.0.0.1:9000/inbox", perRecord, "127.0.0.0/8 (Loopback)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.url[:min(len(tt.url), 50)], func(t *testing.T) {
