@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -158,6 +159,13 @@ func (e *testEnv) tick(d *dispatch.Dispatcher) int {
 	is := is.New(e.tb)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	// A tick whose calls have not ended by its deadline fails the test once they
+	// do: what every goroutine was doing then says which call held it.
+	stuck := time.AfterFunc(10*time.Second, func() {
+		buf := make([]byte, 1<<20)
+		e.tb.Logf("the tick's calls are still running after 10 s; the goroutines:\n%s", buf[:runtime.Stack(buf, true)])
+	})
+	defer stuck.Stop()
 	n, err := d.Tick(ctx)
 	is.NoErr(err)         // tick
 	is.NoErr(d.Wait(ctx)) // wait for calls and record outcomes
