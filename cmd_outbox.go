@@ -166,14 +166,6 @@ func refuseEmpty(cmd string, fs *flag.FlagSet, after string, flags []emptyFlag) 
 	return nil
 }
 
-// orWords is words as a list in a sentence: "a, b or c".
-func orWords(words []string) string {
-	if len(words) < 2 {
-		return strings.Join(words, "")
-	}
-	return strings.Join(words[:len(words)-1], ", ") + " or " + words[len(words)-1]
-}
-
 // orcidFlag reads an iD given to a flag (bare or as an https://orcid.org/ URL).
 func orcidFlag(field, v string) (string, error) {
 	ids, err := orcidArgs("", []string{v})
@@ -249,7 +241,7 @@ func (e *env) deliveriesList(ctx context.Context, args []string) error {
 	// As a replay refuses them: a script's unset variable (-client "$CLIENT")
 	// would list every client's deliveries as if they were the one's.
 	if err := refuseEmpty("deliveries list", fs, "", []emptyFlag{
-		{"state", "give a state (" + orWords(store.StateNames) + "), or leave -state out for every state"},
+		{"state", "give a state (" + store.OrWords(store.StateNames) + "), or leave -state out for every state"},
 		{"orcid", "give an ORCID iD, or leave -orcid out for every record's deliveries"},
 		{"webhook", "give a webhook's id, or leave -webhook out for every webhook's deliveries"},
 		{"client", "give a client's id or name, or leave -client out for every client's deliveries"},

@@ -74,7 +74,7 @@ func (e *env) webhooksList(ctx context.Context, args []string) error {
 		{"client", "give a client's id or name, or leave -client out for every owner's webhooks"},
 		{"org", "give an organisation's id or name, or leave -org out for every owner's webhooks"},
 		{"orcid", "give an ORCID iD, or leave -orcid out for every record's webhooks"},
-		{"format", "give a kind (" + orWords(store.Formats) + "), or leave -format out for every kind"},
+		{"format", "give a kind (" + store.OrWords(store.Formats) + "), or leave -format out for every kind"},
 		{"status", "give active or deactivated, or leave -status out for both"},
 	}); err != nil {
 		return err

@@ -62,7 +62,7 @@ func (s *Server) handleAdminWebhooks() http.Handler {
 			{"client", "give a client's id or name, or leave client out for every owner's webhooks"},
 			{"org", "give an organisation's id, or leave org out for every owner's webhooks"},
 			{"orcid", "give an ORCID iD, or leave orcid out for every record's webhooks"},
-			{"format", "give a format (" + orWords(store.Formats) + "), or leave format out for every kind"},
+			{"format", "give a format (" + store.OrWords(store.Formats) + "), or leave format out for every kind"},
 			{"status", "give active or deactivated, or leave status out for both"},
 		}); err != nil {
 			s.writeProblem(w, r, err, nil)

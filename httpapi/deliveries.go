@@ -202,21 +202,13 @@ func refuseEmpty(q url.Values, params []emptyParam) error {
 
 // deliveryFilters are the filters of a deliveries list, as refuseEmpty tells them.
 var deliveryFilters = []emptyParam{
-	{"state", "give a state (" + orWords(store.StateNames) + "), or leave state out for every state"},
+	{"state", "give a state (" + store.OrWords(store.StateNames) + "), or leave state out for every state"},
 	{"orcid", "give an ORCID iD, or leave orcid out for every record's deliveries"},
 	{"webhook", "give a webhook's id, or leave webhook out for every webhook's deliveries"},
 	{"client", "give a client's id or name, or leave client out for every client's deliveries"},
 	{"org", "give an organisation's id, or leave org out for every organisation's deliveries"},
 	{"since", "give a time, or leave since out for deliveries of any time"},
 	{"until", "give a time, or leave until out for deliveries up to now"},
-}
-
-// orWords is words as a list in a sentence: "a, b or c".
-func orWords(words []string) string {
-	if len(words) < 2 {
-		return strings.Join(words, "")
-	}
-	return strings.Join(words[:len(words)-1], ", ") + " or " + words[len(words)-1]
 }
 
 // deliveryFilter reads a delivery filter from query parameters (those query has

@@ -479,3 +479,12 @@ func CheckLine(field, s string, max int) error {
 	}
 	return nil
 }
+
+// OrWords is words as a list in a sentence: "a, b or c" (the states, formats or
+// statuses a value may be, in an error's words).
+func OrWords(words []string) string {
+	if len(words) < 2 {
+		return strings.Join(words, "")
+	}
+	return strings.Join(words[:len(words)-1], ", ") + " or " + words[len(words)-1]
+}
