@@ -70,10 +70,29 @@ func TestBrowserInbox(t *testing.T) {
 	rows := func(t *testing.T) int {
 		return get(t, tab, "rows", chromedp.Evaluate[int](`document.querySelectorAll("#requests tbody tr").length`))
 	}
-	// waitRows waits until the page lists n requests, as the browser shows it.
+	// waitRows waits until the page lists n requests, as the browser shows it. When
+	// it does not, it says what the page, the inbox and the deliveries hold.
 	waitRows := func(t *testing.T, what string, n int) {
 		t.Helper()
-		do(t, tab, what, chromedp.WaitVisible(css(fmt.Sprintf("#requests tbody tr:nth-child(%d)", n))))
+		wait, cancel := context.WithTimeout(tab, stepLimit)
+		defer cancel()
+		err := chromedp.Do(wait, chromedp.WaitVisible(css(fmt.Sprintf("#requests tbody tr:nth-child(%d)", n))))
+		if err == nil {
+			return
+		}
+		t.Errorf("%s: %v", what, err)
+		inboxState(t, tab, s.st)
+		t.FailNow()
+	}
+
+	// liveStarts waits until the page's live view has started: its status shown and
+	// not one of the reasons it stopped (too many views, signed out).
+	liveStarts := func(t *testing.T, what string) {
+		t.Helper()
+		do(t, tab, what, chromedp.WaitVisible(css("#live-status")))
+		if status := get(t, tab, "status", chromedp.Text(css("#live-status"))); strings.HasPrefix(status, "Live updates") {
+			t.Fatalf("%s: %s", what, status)
+		}
 	}
 
 	t.Run("a request posted to the inbox appears without a reload", func(t *testing.T) {
@@ -138,7 +157,7 @@ func TestBrowserInbox(t *testing.T) {
 		accessible(t, tab, "inbox answer error")
 		// The refused form's page is at the form's address, which no GET answers: its
 		// live view still fetches the inbox's page, and what was typed stays.
-		do(t, tab, "the live view starts beside the refused form", chromedp.WaitVisible(css("#live-status")))
+		liveStarts(t, "the live view starts beside the refused form")
 		n := rows(t)
 		res, err := http.Post(s.url+"/inbox/demo/beside-a-refused-form", "text/plain", strings.NewReader("x"))
 		is.NoErr(err)
@@ -149,7 +168,7 @@ func TestBrowserInbox(t *testing.T) {
 		do(t, tab, "500", chromedp.Clear(css("#status")), chromedp.SendKeys(css("#status"), "500"),
 			chromedp.Click(css(`form[action$="/answer"] button[type="submit"]`)), chromedp.WaitVisible(css(".flash")))
 		is.True(strings.Contains(text(t, tab), "Now: 500 Internal Server Error."))
-		do(t, tab, "the live view starts again", chromedp.WaitVisible(css("#live-status")))
+		liveStarts(t, "the live view starts again")
 		before := rows(t)
 		if _, err := s.st.Intake(ctx, "", "", []store.Event{{Orcid: record}}, 0); err != nil {
 			t.Fatal(err)
@@ -280,4 +299,30 @@ func TestBrowserScreenshotsInbox(t *testing.T) {
 	png := get(t, tab, "screenshot inbox", chromedp.FullScreenshot(100))
 	is.NoErr(os.WriteFile(filepath.Join(shots, "console-inbox.png"), png, 0o644))
 	b.check()
+}
+
+// inboxState logs what a failed wait on the inbox page needs to be understood: the
+// live view's status and the rows the page lists, the requests the inbox recorded,
+// and the deliveries with their states.
+func inboxState(t *testing.T, tab context.Context, st *store.Store) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(tab, 5*time.Second)
+	defer cancel()
+	page, err := chromedp.Run(ctx, chromedp.Evaluate[string](`(document.querySelector("#live-status") || {}).textContent + " | rows " +
+		document.querySelectorAll("#requests tbody tr").length + " | " + location.href`))
+	t.Logf("the page: %q (err %v)", page, err)
+	rs, err := st.InboxRequests(context.Background(), store.InboxFilter{})
+	if err != nil {
+		t.Logf("inbox requests: %v", err)
+	}
+	for _, r := range rs {
+		t.Logf("inbox request #%d %s %s %s answered %d, delivery %d attempt %d", r.ID, r.Inbox, r.Method, r.Path, r.AnswerStatus, r.DeliveryID, r.Attempt)
+	}
+	ds, err := st.Deliveries(context.Background(), store.DeliveryFilter{})
+	if err != nil {
+		t.Logf("deliveries: %v", err)
+	}
+	for _, d := range ds {
+		t.Logf("delivery #%d %s due %s attempts %d events %d", d.ID, d.State, d.DueAt.Format(time.RFC3339Nano), d.Attempts, d.EventCount)
+	}
 }
