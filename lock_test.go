@@ -319,11 +319,10 @@ func TestCommandDoesNotMigrateUnderDaemon(t *testing.T) {
 	dbPath := filepath.Join(filepath.Dir(cfg), "hookd.db")
 	// The database as the version before made it: without the newest migration.
 	newest := store.SchemaVersion()
-	is.Equal(newest, 31) // (the undoing below is of migration 31; a newer one needs its own)
+	is.Equal(newest, 32) // (the undoing below is of migration 32; a newer one needs its own)
 	undo := func(db *sql.DB) {
-		_, err := db.Exec(`DROP INDEX subscriptions_inbox;
-			CREATE INDEX subscriptions_inbox ON subscriptions(target) WHERE instr(target, '/inbox') > 0 OR instr(target, '%') > 0;
-			DELETE FROM schema_migrations WHERE version = 31`)
+		_, err := db.Exec(`ALTER TABLE lineage DROP COLUMN rev_floor; ALTER TABLE lineage DROP COLUMN rev_below;
+			DELETE FROM schema_migrations WHERE version = 32`)
 		is.NoErr(err)
 	}
 	version := func() int {
@@ -338,7 +337,7 @@ func TestCommandDoesNotMigrateUnderDaemon(t *testing.T) {
 	is.NoErr(err)
 	undo(db)
 	is.NoErr(db.Close())
-	is.Equal(version(), 30)
+	is.Equal(version(), 31)
 
 	lock, _, err := acquireServeLock(dbPath, "127.0.0.1:8080") // the older daemon, running
 	is.NoErr(err)
@@ -346,10 +345,10 @@ func TestCommandDoesNotMigrateUnderDaemon(t *testing.T) {
 	err = run(context.Background(), []string{"hookd", "client", "list", "-config", cfg}, noenv, strings.NewReader(""), &stdout, &stderr)
 	is.True(err != nil) // refused
 	msg := err.Error()
-	is.True(strings.Contains(msg, "is at schema version 30, which this hookd would migrate to 31"))                 // says why
+	is.True(strings.Contains(msg, "is at schema version 31, which this hookd would migrate to 32"))                 // says why
 	is.True(strings.Contains(msg, fmt.Sprintf("a hookd daemon (pid %d, listening on 127.0.0.1:8080", os.Getpid()))) // names the daemon
 	is.True(strings.Contains(msg, "restart it with this binary"))                                                   // and what to do
-	is.Equal(version(), 30)                                                                                         // nothing changed
+	is.Equal(version(), 31)                                                                                         // nothing changed
 	lock.release()
 
 	// A backup, under the daemon or not, copies the file as it is: the copy is one
@@ -362,11 +361,11 @@ func TestCommandDoesNotMigrateUnderDaemon(t *testing.T) {
 		dest := filepath.Join(t.TempDir(), "before-upgrade.db")
 		out, err := runCmd(t, "backup", dest, "-config", cfg)
 		is.NoErr(err)                                                                              // backed up
-		is.True(strings.Contains(out, "at its schema version 30, unmigrated (this hookd's is 31")) // and says how
-		is.Equal(version(), 30)                                                                    // the file as it was
+		is.True(strings.Contains(out, "at its schema version 31, unmigrated (this hookd's is 32")) // and says how
+		is.Equal(version(), 31)                                                                    // the file as it was
 		v, err := store.FileCheck(context.Background(), dest, nil)
 		is.NoErr(err)
-		is.Equal(v, 30) // and its copy too
+		is.Equal(v, 31) // and its copy too
 		if daemon {
 			lock.release()
 		}
@@ -374,9 +373,9 @@ func TestCommandDoesNotMigrateUnderDaemon(t *testing.T) {
 
 	var migrated safeBuffer
 	err = run(context.Background(), []string{"hookd", "client", "list", "-config", cfg}, noenv, strings.NewReader(""), &stdout, &migrated)
-	is.NoErr(err)                                                                                    // no daemon: the command migrates the file
-	is.True(strings.Contains(migrated.String(), "applying database migration 0031_inbox_paths.sql")) // and says so
-	is.Equal(version(), 31)                                                                          // to this binary's schema
+	is.NoErr(err)                                                                                       // no daemon: the command migrates the file
+	is.True(strings.Contains(migrated.String(), "applying database migration 0032_revision_floor.sql")) // and says so
+	is.Equal(version(), 32)                                                                             // to this binary's schema
 }
 
 // TestRestoreUnderRunningDaemonIsRefused: a backup restored in the database's

@@ -480,7 +480,7 @@ WHERE id IN (
 		  AND NOT EXISTS (SELECT 1 FROM deliveries f WHERE f.state = 1 AND f.subscription_id = x.subscription_id AND f.subject = x.subject)
 		ORDER BY x.due_at DESC LIMIT ?4 + 0))
 RETURNING id, subscription_id, subject, event_type, attempts, attempts - attempt_base, event_count, first_event_at, last_event_at,
-	coalesce(first_attempt_at, 0), coalesce(msg_rev, 0)`
+	coalesce(first_attempt_at, 0), ` + revNow
 
 // claimNewest is the share of a claim that goes to the newest due rows.
 func claimNewest(limit int) int { return limit / 4 }

@@ -56,7 +56,24 @@ func ParseMessageID(s string) (deliveryID int64, rev int, ok bool) {
 // request may have reached the receiver). Written with CASE, no function: the
 // single event's fan-out merges with it and must need no statement journal
 // (qFanOut).
-const revNext = "CASE WHEN msg_rev IS NULL THEN 1 ELSE msg_rev + 1 END"
+const revNext = "CASE WHEN msg_rev > " + revFloor + " OR id >= " + revBelow + " THEN CASE WHEN msg_rev IS NULL THEN 1 ELSE msg_rev + 1 END ELSE " + revFloor + " + 1 END"
+
+// revFloor and revBelow are the SQL of the lineage row's revision floor: a
+// delivery whose id is below revBelow (one the database held when Lineage took it
+// for a copy) is at revision revFloor at least, past any the original can have
+// given it. Both are 0 in a database that never moved (or has no lineage row).
+const (
+	revFloor = "coalesce((SELECT rev_floor FROM lineage WHERE id = 1), 0)"
+	revBelow = "coalesce((SELECT rev_below FROM lineage WHERE id = 1), 0)"
+)
+
+// revNow and revOfD are the SQL of a delivery's revision, as its webhook-id
+// carries it (MessageID): its msg_rev, raised to the lineage's floor. revNow reads
+// the row of a statement on deliveries alone, revOfD delivery d's.
+const (
+	revNow = "CASE WHEN msg_rev > " + revFloor + " OR id >= " + revBelow + " THEN coalesce(msg_rev, 0) ELSE " + revFloor + " END"
+	revOfD = "CASE WHEN d.msg_rev > " + revFloor + " OR d.id >= " + revBelow + " THEN coalesce(d.msg_rev, 0) ELSE " + revFloor + " END"
+)
 
 // revised sets msg_rev in an UPDATE (or an upsert's) of a row that takes in new
 // events (revNext).
@@ -158,7 +175,7 @@ const (
 	coalesce(s.org_id, r.org_id, 0), coalesce(c.name, ''), coalesce(o.name, ''), coalesce(s.format, r.format),
 	coalesce(s.target, r.target), coalesce(r.removed_at, 0),
 	d.subject, d.event_type, d.state, d.due_at, d.attempts, d.attempt_base, d.event_count, d.first_event_at, d.last_event_at,
-	d.last_status, d.last_error, coalesce(d.done_at, 0), coalesce(d.replayed_at, 0), coalesce(d.msg_rev, 0)`
+	d.last_status, d.last_error, coalesce(d.done_at, 0), coalesce(d.replayed_at, 0), ` + revOfD
 	deliveryJoins = ` LEFT JOIN subscriptions s ON s.id = d.subscription_id
 	LEFT JOIN removed_subscriptions r ON r.id = d.removed_subscription_id
 	LEFT JOIN clients c ON c.id = coalesce(s.client_id, r.client_id) AND c.created_at <= coalesce(r.removed_at, c.created_at)

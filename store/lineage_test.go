@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
@@ -180,5 +181,77 @@ func TestCopysReplayedDeliveryTakesNewRevision(t *testing.T) {
 			is.NoErr(err)
 			is.True(ds[0].MessageID() != original) // not the original's webhook-id for other content
 		})
+	}
+}
+
+// TestLineageRevisionFloor: a copy's deliveries take a revision past every one
+// they held (their own, the floor of an earlier move, a revision past the current
+// time), read through the lineage row, and the same in the claim and in the
+// history; a delivery made after the move is msg_<id>, as in any database, and
+// one revised after it counts on from the floor. A second move goes past all of it.
+func TestLineageRevisionFloor(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	now := time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC)
+	st := openerAt(t, now)(filepath.Join(t.TempDir(), "hookd.db"))
+	c, err := st.CreateClient(ctx, store.NewClient{Name: "lab", Scopes: []string{store.ScopeWebhook}})
+	is.NoErr(err)
+	records := []string{"0000-0002-7253-3645", "0000-0002-1825-0097", "0000-0001-5109-3700"}
+	for _, r := range records {
+		_, _, err = st.PutOrcidWebhook(ctx, c.ID, r, "https://example.org/"+r)
+		is.NoErr(err)
+	}
+	// claim makes an event for record and claims its delivery.
+	claim := func(record string) store.Claimed {
+		t.Helper()
+		_, err := st.Intake(ctx, "", "", []store.Event{{Orcid: record}}, 0)
+		is.NoErr(err)
+		claimed, err := st.Claim(ctx, 10, time.Minute)
+		is.NoErr(err)
+		is.Equal(len(claimed), 1)
+		return claimed[0]
+	}
+	// history is delivery id's webhook-id as the history reads it.
+	history := func(id int64) string {
+		t.Helper()
+		ds, err := st.Deliveries(ctx, store.DeliveryFilter{ID: id})
+		is.NoErr(err)
+		is.Equal(len(ds), 1)
+		return ds[0].MessageID()
+	}
+	first := store.NewMark()
+	_, err = st.Lineage(ctx, store.Seen{}, first)
+	is.NoErr(err)
+	one := claim(records[0]) // msg_1, out
+	is.Equal(store.MessageID(one.ID, one.Rev), "msg_1")
+	two := claim(records[1]) // msg_2, revised past the clock (by a clock once ahead)
+	is.NoErr(store.ExecWrite(ctx, st, "UPDATE deliveries SET msg_rev = ? WHERE id = ?", now.Unix()+5, two.ID))
+
+	moved, err := st.Lineage(ctx, store.Seen{Marks: []string{first}, Elsewhere: true}, store.NewMark()) // taken for a copy
+	is.NoErr(err)
+	is.True(moved > two.ID)
+	floor := int(now.Unix()) + 6 // past delivery 2's revision
+	is.Equal(history(one.ID), store.MessageID(one.ID, floor))
+	is.Equal(history(two.ID), store.MessageID(two.ID, floor))
+	fresh := claim(records[2]) // made after the move: no revision
+	is.True(fresh.ID >= moved)
+	is.Equal(store.MessageID(fresh.ID, fresh.Rev), fmt.Sprintf("msg_%d", fresh.ID))
+	is.Equal(history(fresh.ID), store.MessageID(fresh.ID, 0))
+
+	// Delivery 1's call fails; an event meanwhile revises it past the floor, which
+	// its next claim sends.
+	_, err = st.Exchange(ctx, []store.Outcome{{DeliveryID: one.ID, SubscriptionID: one.Target.SubscriptionID, Kind: store.OutcomeRetry,
+		Attempt: one.Attempt, StartedAt: now, Status: 500, RetryAt: now}}, 0, time.Minute)
+	is.NoErr(err)
+	again := claim(records[0])
+	is.Equal(again.ID, one.ID)
+	is.Equal(store.MessageID(again.ID, again.Rev), store.MessageID(one.ID, floor+1))
+	is.Equal(history(one.ID), store.MessageID(one.ID, floor+1))
+
+	// A second move, the clock where it was: past every revision again.
+	_, err = st.Lineage(ctx, store.Seen{Elsewhere: true}, store.NewMark())
+	is.NoErr(err)
+	for _, id := range []int64{one.ID, two.ID, fresh.ID} {
+		is.Equal(history(id), store.MessageID(id, floor+2))
 	}
 }
