@@ -620,10 +620,12 @@ func (e *env) orgStatus(ctx context.Context, args []string) error {
 	// webhooks list does): an organisation's hundreds of thousands at once held
 	// them all in memory, twice over in the table.
 	var list *jsonList
+	var out spool // the JSON, printed once every member is read
+	defer out.discard()
 	if *asJSON {
 		// As printJSON writes the object, its keys in order, with the list streamed.
-		fmt.Fprintf(e.stdout, "{\n  \"failed\": %d,\n  \"members\": ", up.Failed)
-		list = newJSONListIn(e.stdout, "  ")
+		fmt.Fprintf(&out, "{\n  \"failed\": %d,\n  \"members\": ", up.Failed)
+		list = newJSONListIn(&out, "  ")
 	} else if !up.On {
 		fmt.Fprintln(e.stdout, "upstream registration: off ([upstream] is not configured, or hookd serve has not started with it)")
 	} else {
@@ -662,7 +664,9 @@ func (e *env) orgStatus(ctx context.Context, args []string) error {
 						return err
 					}
 				}
-				err = list.flush()
+				if err = list.flush(); err != nil {
+					err = fmt.Errorf("org status: %w", err)
+				}
 			} else if len(ms) > 0 || heading {
 				err = printPage(o.Name, ms)
 			}
@@ -682,10 +686,12 @@ func (e *env) orgStatus(ctx context.Context, args []string) error {
 		return nil
 	}
 	if err := list.end(); err != nil {
-		return err
+		return fmt.Errorf("org status: %w", err)
 	}
-	_, err = fmt.Fprintf(e.stdout, ",\n  \"pending\": %d,\n  \"registered\": %d,\n  \"upstream\": %t\n}\n", up.Pending, up.Registered, up.On)
-	return err
+	if _, err := fmt.Fprintf(&out, ",\n  \"pending\": %d,\n  \"registered\": %d,\n  \"upstream\": %t\n}\n", up.Pending, up.Registered, up.On); err != nil {
+		return fmt.Errorf("org status: %w", err)
+	}
+	return out.copyTo(e.stdout)
 }
 
 // hubOptions builds the dispatcher's Hub settings from [email] and [upstream],

@@ -106,8 +106,10 @@ func (e *env) webhooksList(ctx context.Context, args []string) error {
 	// database's history from being checkpointed while the output was read.
 	f.Limit = listPage
 	var list *jsonList
+	var out spool // the JSON, printed once the list is read whole
+	defer out.discard()
 	if *asJSON {
-		list = newJSONList(e.stdout)
+		list = newJSONList(&out)
 	}
 	for first := true; ; first = false {
 		subs, err := st.Subscriptions(ctx, f)
@@ -121,7 +123,7 @@ func (e *env) webhooksList(ctx context.Context, args []string) error {
 				}
 			}
 			if err := list.flush(); err != nil {
-				return err
+				return fmt.Errorf("webhooks list: %w", err)
 			}
 		} else if err := printWebhooks(e.stdout, subs, first); err != nil {
 			return err
@@ -132,7 +134,10 @@ func (e *env) webhooksList(ctx context.Context, args []string) error {
 		f.AfterID = subs[len(subs)-1].ID
 	}
 	if list != nil {
-		return list.end()
+		if err := list.end(); err != nil {
+			return fmt.Errorf("webhooks list: %w", err)
+		}
+		return out.copyTo(e.stdout)
 	}
 	return nil
 }

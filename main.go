@@ -1275,6 +1275,67 @@ func (l *jsonList) end() error {
 	return l.flush()
 }
 
+// spool keeps a list's -json output until the list has been read whole, to
+// print it then: a list read a page at a time that fails part-way prints
+// nothing, where its first pages went out as a document cut short, which a
+// script would read as the list, or part of it. The first spoolMemory bytes are
+// kept in memory, the rest in a temporary file (in TMPDIR), removed by discard.
+type spool struct {
+	mem  bytes.Buffer
+	file *os.File
+	err  error // the first write's error: each one after fails with it
+}
+
+// spoolMemory is how much of a spooled list is kept in memory: 8 MiB, some
+// 20,000 webhooks; a million take some 400 MB of the temporary file.
+var spoolMemory = 8 << 20
+
+func (s *spool) Write(p []byte) (int, error) {
+	if s.err != nil {
+		return 0, s.err
+	}
+	if s.file == nil && s.mem.Len()+len(p) <= spoolMemory {
+		return s.mem.Write(p)
+	}
+	if s.file == nil {
+		if s.file, s.err = os.CreateTemp("", "hookd-list-*.json"); s.err != nil {
+			s.err = fmt.Errorf("-json: no temporary file to keep the list in until it is read whole: %w (TMPDIR sets another folder)", s.err)
+			return 0, s.err
+		}
+		os.Remove(s.file.Name()) // where a file may go while open: nothing is left if hookd is killed
+	}
+	n, err := s.file.Write(p)
+	if err != nil {
+		s.err = fmt.Errorf("-json: keeping the list until it is read whole: %w", err)
+		return n, s.err
+	}
+	return n, nil
+}
+
+// copyTo writes what the spool holds to w.
+func (s *spool) copyTo(w io.Writer) error {
+	if s.err != nil {
+		return s.err
+	}
+	if _, err := w.Write(s.mem.Bytes()); err != nil || s.file == nil {
+		return err
+	}
+	if _, err := s.file.Seek(0, io.SeekStart); err != nil {
+		return fmt.Errorf("-json: reading the list back: %w", err)
+	}
+	_, err := io.Copy(w, s.file)
+	return err
+}
+
+// discard removes the temporary file, if any.
+func (s *spool) discard() {
+	if s.file != nil {
+		s.file.Close()
+		os.Remove(s.file.Name())
+		s.file = nil
+	}
+}
+
 // printJSON is the -json output of every command: indented, with snake_case keys.
 func (e *env) printJSON(v any) error {
 	enc := json.NewEncoder(e.stdout)
