@@ -260,33 +260,68 @@ func (e *env) deliveriesList(ctx context.Context, args []string) error {
 	if err != nil {
 		return flagError("deliveries list", err, filterFlags)
 	}
-	f.Limit = *limit
-	ds, err := st.Deliveries(ctx, f)
-	if err != nil {
-		return flagError("deliveries list", err, filterFlags)
+	// A page at a time, each printed before the next is read (as webhooks list
+	// does): however large -limit is, what is held is a page.
+	var list *jsonList
+	var out spool // the JSON, printed once every page is read
+	defer out.discard()
+	if *asJSON {
+		list = newJSONList(&out)
 	}
-	var logs map[int64][]store.Attempt
-	if *attempts {
-		ids := make([]int64, len(ds))
-		for i, d := range ds {
-			ids[i] = d.ID
+	for left, first := *limit, true; left > 0; first = false {
+		f.Limit = min(left, listPage)
+		ds, err := st.Deliveries(ctx, f)
+		if err != nil {
+			return flagError("deliveries list", err, filterFlags)
 		}
-		if logs, err = st.AttemptsOf(ctx, ids); err != nil {
+		var logs map[int64][]store.Attempt
+		if *attempts {
+			ids := make([]int64, len(ds))
+			for i, d := range ds {
+				ids[i] = d.ID
+			}
+			if logs, err = st.AttemptsOf(ctx, ids); err != nil {
+				return flagError("deliveries list", err, nil)
+			}
+		}
+		if list != nil {
+			for _, d := range ds {
+				if err := list.add(toDeliveryJSON(d, logs[d.ID])); err != nil {
+					return err
+				}
+			}
+			if err := list.flush(); err != nil {
+				return fmt.Errorf("deliveries list: %w", err)
+			}
+		} else if err := e.printDeliveries(ds, logs, first); err != nil {
 			return err
 		}
-	}
-	if *asJSON {
-		rows := make([]deliveryJSON, 0, len(ds))
-		for _, d := range ds {
-			rows = append(rows, toDeliveryJSON(d, logs[d.ID]))
+		if len(ds) < f.Limit {
+			break
 		}
-		return e.printJSON(rows)
+		left -= len(ds)
+		f.BeforeID = ds[len(ds)-1].ID
 	}
+	if list != nil {
+		if err := list.end(); err != nil {
+			return fmt.Errorf("deliveries list: %w", err)
+		}
+		return out.copyTo(e.stdout)
+	}
+	return nil
+}
+
+// printDeliveries prints a page of deliveries as a table, under its heading for
+// the first page, each one's attempts in logs after its row; each page is laid
+// out on its own.
+func (e *env) printDeliveries(ds []store.Delivery, logs map[int64][]store.Attempt, heading bool) error {
 	// The deliveries are aligned as a table of their own; each one's attempts follow
 	// its row, indented, so their text does not widen the table's columns.
 	var table bytes.Buffer
 	tw := newTable(&table)
-	fmt.Fprintln(tw, "ID\tSTATE\tWEBHOOK\tORCID\tTARGET\tEVENTS\tATTEMPTS\tDUE\tLAST")
+	if heading {
+		fmt.Fprintln(tw, "ID\tSTATE\tWEBHOOK\tORCID\tTARGET\tEVENTS\tATTEMPTS\tDUE\tLAST")
+	}
 	for _, d := range ds {
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\n", d.ID, d.StateName(), webhookWord(d), d.Subject, d.Target,
 			d.EventCount, d.Attempts, dueWord(d), cell(lastWord(d))) // an error may hold a line break (an OAuth library's does)
@@ -295,9 +330,12 @@ func (e *env) deliveriesList(ctx context.Context, args []string) error {
 		return err
 	}
 	lines := strings.SplitAfter(table.String(), "\n")
-	io.WriteString(e.stdout, lines[0])
+	if heading {
+		io.WriteString(e.stdout, lines[0])
+		lines = lines[1:]
+	}
 	for i, d := range ds {
-		io.WriteString(e.stdout, lines[i+1])
+		io.WriteString(e.stdout, lines[i])
 		for _, a := range logs[d.ID] {
 			fmt.Fprintf(e.stdout, "    attempt %d  %s  %s  %s%s\n", a.Attempt, a.StartedAt.Local().Format("2006-01-02 15:04:05"),
 				a.Duration.Round(time.Millisecond), cell(attemptWord(a)), toWord(d, a))

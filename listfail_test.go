@@ -3,13 +3,17 @@ package main
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/matryer/is"
+
+	"hookd/store"
 )
 
 // rawDB opens the database of the config file cfg (made by testConfig) with no
@@ -127,4 +131,74 @@ func TestSpoolBeyondMemory(t *testing.T) {
 		is.Equal(out, "")
 		is.Equal(stderr, "")
 	}
+}
+
+// TestDeliveriesListPages: deliveries list reads and prints a page at a time,
+// however large -limit is (it read them all at once: -limit 100000000 held the
+// whole outbox in memory), and still prints the newest -limit once each, in
+// order, under one heading, as a table and as JSON, with their attempts; a page
+// that cannot be read ends the table after the pages printed, and the JSON
+// prints nothing.
+func TestDeliveriesListPages(t *testing.T) {
+	is := is.New(t)
+	cfg := cliFixture(t) // one failed delivery
+	st := openTestStore(t, cfg)
+	ctx := context.Background()
+	for i := range 6 {
+		_, _, err := st.PutOrcidWebhook(ctx, "fixture", "0000-0002-7253-3645", fmt.Sprintf("https://example.org/cb%d", i))
+		is.NoErr(err)
+	}
+	_, err := st.Intake(ctx, "", "", []store.Event{{Orcid: "0000-0002-7253-3645"}}, 0)
+	is.NoErr(err) // a delivery to each new webhook
+	st.Close()
+	ids := func(out string) []string {
+		var ids []string
+		for _, line := range strings.Split(strings.TrimSpace(out), "\n")[1:] {
+			if !strings.HasPrefix(line, " ") { // not an attempt's line
+				ids = append(ids, strings.Fields(line)[0])
+			}
+		}
+		return ids
+	}
+	whole, err := runCmd(t, "deliveries", "list", "-attempts", "-config", cfg)
+	is.NoErr(err)
+	wholeIDs := ids(whole)
+	is.Equal(len(wholeIDs), 7)
+	is.True(strings.Contains(whole, "    attempt 1 ")) // the failed one's attempt
+	wholeJSON, err := runCmd(t, "deliveries", "list", "-attempts", "-json", "-config", cfg)
+	is.NoErr(err)
+	defer func(n int) { listPage = n }(listPage)
+	for _, page := range []int{1, 2, 3, 7, 8} {
+		listPage = page
+		for _, limit := range []int{1, 2, 3, 6, 7, 8, 1000000000000} {
+			n := min(limit, 7)
+			out, err := runCmd(t, "deliveries", "list", "-attempts", "-limit", strconv.Itoa(limit), "-config", cfg)
+			is.NoErr(err)
+			is.True(strings.HasPrefix(out, "ID  "))
+			is.Equal(strings.Count(out, "\nID  "), 0)                 // one heading
+			is.Equal(ids(out), wholeIDs[:n])                          // the newest, each once, in order
+			is.Equal(strings.Contains(out, "    attempt 1 "), n == 7) // the oldest's attempt, with it
+			out, err = runCmd(t, "deliveries", "list", "-attempts", "-json", "-limit", strconv.Itoa(limit), "-config", cfg)
+			is.NoErr(err)
+			var rows []map[string]any
+			is.NoErr(json.Unmarshal([]byte(out), &rows))
+			is.Equal(len(rows), n)
+			if limit >= 7 {
+				is.Equal(out, wholeJSON) // the same JSON whatever the page
+			}
+		}
+	}
+
+	// The oldest delivery names a webhook that is not there: its page cannot be read.
+	db := rawDB(t, cfg)
+	_, err = db.Exec("UPDATE deliveries SET subscription_id = 999999 WHERE id = ?", wholeIDs[6])
+	is.NoErr(err)
+	db.Close()
+	listPage = 2
+	out, _, err := runEnv(t, nil, "deliveries", "list", "-limit", "100", "-config", cfg)
+	is.True(err != nil)              // the fourth page cannot be read
+	is.Equal(ids(out), wholeIDs[:6]) // the three pages before it were printed
+	out, _, err = runEnv(t, nil, "deliveries", "list", "-limit", "100", "-json", "-config", cfg)
+	is.True(err != nil)
+	is.Equal(out, "") // the JSON, nothing
 }
