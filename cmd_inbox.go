@@ -60,11 +60,26 @@ func listenInbox(listen string) *ssrf.Inbox {
 }
 
 // targets is what a registration made from the command line may call: what the
-// daemon of cfg takes (its own inbox when it listens on a fixed address).
+// daemon of cfg takes, with its own inbox at the address of the daemon that runs
+// on the database (port 0, hookd dev -listen: what no file says), else at
+// http.listen's; with neither, a refused URL of the inbox says why its address
+// is not known.
 func (c *Config) targets() store.Targets {
 	t := store.Targets{AllowPrivate: c.Delivery.AllowPrivateTargets}
-	if c.Inbox.Enabled {
-		t.Inbox, _ = ssrf.NewInbox(c.HTTP.Listen) // a name or port 0: no exception
+	if !c.Inbox.Enabled {
+		return t
+	}
+	listen := c.HTTP.Listen
+	if l := daemonListen(c.Store.Path); l != "" {
+		listen = l
+	}
+	if t.Inbox = listenInbox(listen); t.Inbox == nil {
+		why := "it names a host, not its address"
+		if _, port, err := net.SplitHostPort(listen); err == nil && port == "0" {
+			why = "port 0 is chosen as hookd starts"
+		}
+		t.InboxUnknown = fmt.Sprintf("http.listen %q does not tell it (%s), and no hookd runs on %s to say it; "+
+			"start hookd and give the address its line \"listening\" names, or set http.listen to a fixed address", listen, why, c.Store.Path)
 	}
 	return t
 }

@@ -396,3 +396,40 @@ func TestOrgSetNothingToChange(t *testing.T) {
 	_, err = runCmd(t, "org", "set", "-config", cfg, "Uni", "-email=false")
 	is.NoErr(err) // a setting, the one it has, is something to set
 }
+
+// TestOrgWebhookAtOwnInboxListenUnfixed: with [inbox] on and http.listen on port
+// 0, org set -url takes hookd's own inbox at the address of the daemon that runs
+// on the database, and without one refuses it saying that the address is not
+// known, and why: it was refused with or without a daemon, saying that the
+// inbox is called only with [inbox] enabled = true, which it was. An http.listen
+// of "localhost", which the daemon listens on as 127.0.0.1, is that address.
+func TestOrgWebhookAtOwnInboxListenUnfixed(t *testing.T) {
+	is := is.New(t)
+	cfg := testConfig(t, "[inbox]\nenabled = true") // listen 127.0.0.1:0
+	_, err := runCmd(t, "org", "add", "-config", cfg, "-name", "Uni", "-tech-contact", "it@uni.example")
+	is.NoErr(err)
+	_, err = runCmd(t, "org", "set", "Uni", "-config", cfg, "-url", "http://127.0.0.1:18997/inbox/uni")
+	is.True(err != nil)                                                        // no daemon: the inbox's address is not known
+	is.True(!strings.Contains(err.Error(), "enabled = true"))                  // not that the inbox is off
+	is.True(strings.Contains(err.Error(), `http.listen "127.0.0.1:0"`))        // but what the file says
+	is.True(strings.Contains(err.Error(), "port 0 is chosen as hookd starts")) // and why that does not tell it
+	d := startDaemon(t, cfg)
+	_, err = runCmd(t, "org", "set", "Uni", "-config", cfg, "-url", d.url+"/inbox/uni")
+	is.NoErr(err) // the running daemon's inbox
+	out, err := runCmd(t, "org", "show", "Uni", "-config", cfg, "-json")
+	is.NoErr(err)
+	is.True(strings.Contains(out, `"url": "`+d.url+`/inbox/uni"`))
+	_, err = runCmd(t, "org", "set", "Uni", "-config", cfg, "-url", "http://127.0.0.1:18997/inbox/uni")
+	is.True(err != nil) // another port is not its inbox
+	is.True(strings.Contains(err.Error(), "hookd's own inbox is called at "+d.url+"/inbox/"))
+	is.NoErr(d.stop())
+
+	dir := t.TempDir()
+	local := filepath.Join(dir, "hookd.toml")
+	is.NoErr(os.WriteFile(local, []byte("[http]\nlisten = \"localhost:18997\"\n[inbox]\nenabled = true\n[store]\npath = \"hookd.db\"\n"), 0o600))
+	initDB(t, local)
+	_, err = runCmd(t, "org", "add", "-config", local, "-name", "Uni", "-tech-contact", "it@uni.example")
+	is.NoErr(err)
+	_, err = runCmd(t, "org", "set", "Uni", "-config", local, "-url", "http://127.0.0.1:18997/inbox/uni")
+	is.NoErr(err) // localhost's inbox, as the daemon will listen
+}

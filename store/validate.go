@@ -39,6 +39,11 @@ type Targets struct {
 	// under /inbox/ passes whatever AllowPrivate says (ssrf.Inbox.Match), and
 	// nothing else on that address does.
 	Inbox *ssrf.Inbox
+	// InboxUnknown, with Inbox nil, says why hookd's own inbox's address is not
+	// known where the URL is checked although the inbox is on (http.listen's
+	// port 0, chosen as the daemon starts): a refusal of a URL of the inbox says
+	// so, where it said that the inbox is off.
+	InboxUnknown string
 	// AppendOrcid: hookd calls the URL with a record's iD appended (an
 	// organisation's webhook with append-orcid: Target.CalledURL), so hookd's own
 	// …/inbox is a URL of its inbox too: each record's calls reach the inbox named
@@ -139,7 +144,10 @@ func CheckTarget(field, raw string, t Targets) (*url.URL, error) {
 	if err := ssrf.CheckHost(u.Hostname(), t.AllowPrivate); err != nil {
 		if ssrf.InboxPath(u.Path) {
 			// Most often meant for hookd's own inbox: say how that is reached.
-			if t.Inbox == nil {
+			switch {
+			case t.Inbox == nil && t.InboxUnknown != "":
+				return bad("%v; hookd's own inbox (/inbox/…) is called at the address hookd listens on, not known here: %s", err, t.InboxUnknown)
+			case t.Inbox == nil:
 				return bad("%v; hookd's own inbox (/inbox/…) is called only with [inbox] enabled = true", err)
 			}
 			return bad("%v; hookd's own inbox is called at %s/inbox/…", err, t.Inbox.Base())

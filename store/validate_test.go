@@ -268,6 +268,7 @@ func TestCheckTargetOwnInbox(t *testing.T) {
 		{"http://localhost:8080/inbox/demo", own, "loopback name"},
 		// Meant for hookd's own inbox: the error says how it is reached.
 		{"http://127.0.0.1:8080/inbox/demo", store.Targets{}, "hookd's own inbox (/inbox/…) is called only with [inbox] enabled = true"},
+		{"http://127.0.0.1:8080/inbox/demo", store.Targets{InboxUnknown: "port 0"}, "hookd's own inbox (/inbox/…) is called at the address hookd listens on, not known here: port 0"},
 		{"http://127.0.0.1:9000/inbox/demo", own, "hookd's own inbox is called at http://127.0.0.1:8080/inbox/…"},
 		{"http://localhost:8080/inbox/demo", own, "hookd's own inbox is called at http://127.0.0.1:8080/inbox/…"},
 		{"http://127.0.0.1:8080/inbox/demo#x", own, "fragment"},
