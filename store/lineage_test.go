@@ -255,3 +255,252 @@ func TestLineageRevisionFloor(t *testing.T) {
 		is.Equal(history(id), store.MessageID(id, floor+2))
 	}
 }
+
+// TestCopysRevisionsCountOnFromTheFloor: each statement that gives a delivery the
+// copy held a new revision (an event merged into it, a test event, a member's
+// CREATED, a call back whose row takes in its waiting twin or carries on in the
+// replayed one, a replay into the waiting row) gives it the floor's next, and the
+// revision after that the next again: neither its own count, which the original
+// may have given, nor the floor, under which the copy may have sent it already.
+func TestCopysRevisionsCountOnFromTheFloor(t *testing.T) {
+	now := time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC)
+	floor := int(now.Unix()) // nothing was revised before the move, which is at now
+	for _, tc := range []struct {
+		name string
+		// before makes the deliveries the copy holds, as its original did, and
+		// returns the one whose revisions the case follows.
+		before func(c *floorCopy) int64
+		// revise is what gives delivery id its next revision in the copy.
+		revise func(c *floorCopy, id int64)
+	}{
+		{"an event", func(c *floorCopy) int64 {
+			return c.fail(c.claim(c.event(c.record))) // waits for its retry
+		}, func(c *floorCopy, _ int64) {
+			c.event(c.record)
+		}},
+		{"a test event", func(c *floorCopy) int64 {
+			return c.fail(c.claim(c.event(c.record)))
+		}, func(c *floorCopy, _ int64) {
+			_, err := c.st.SendTestEvent(context.Background(), c.webhook.UID, "")
+			is.New(c.t).NoErr(err)
+		}},
+		{"a member's CREATED", func(c *floorCopy) int64 {
+			is := is.New(c.t)
+			id := c.deliver(c.claim(c.event(c.member)))
+			is.Equal(c.claimed[id].Target.SubscriptionID, c.hub.ID) // the organisation's
+			is.NoErr(c.st.RemoveMember(context.Background(), c.org, c.member))
+			return id
+		}, func(c *floorCopy, id int64) {
+			is := is.New(c.t)
+			_, err := c.st.Replay(context.Background(), store.DeliveryFilter{ID: id}) // waits again
+			is.NoErr(err)
+			created, err := c.st.PutMember(context.Background(), c.org, c.member, store.MemberInfo{}, 0) // a member again
+			is.NoErr(err)
+			is.True(created)
+		}},
+		{"a call back that takes in its waiting twin", func(c *floorCopy) int64 {
+			return c.claim(c.event(c.record)) // out on a call
+		}, func(c *floorCopy, id int64) {
+			c.event(c.record) // a row waits beside it
+			c.fail(id)        // and goes into it as it comes back
+		}},
+		{"a call back that carries on in the replayed row", func(c *floorCopy) int64 {
+			done := c.deliver(c.claim(c.event(c.record)))
+			c.claim(c.event(c.record)) // out on a call
+			return done
+		}, func(c *floorCopy, id int64) {
+			_, err := c.st.Replay(context.Background(), store.DeliveryFilter{ID: id}) // the delivered one waits again
+			is.New(c.t).NoErr(err)
+			for out := range c.claimed {
+				if out != id {
+					c.fail(out) // and carries on what comes back
+				}
+			}
+		}},
+		{"a replay into the waiting row", func(c *floorCopy) int64 {
+			c.deliver(c.claim(c.event(c.record)))
+			return c.fail(c.claim(c.event(c.record))) // waits for its retry
+		}, func(c *floorCopy, id int64) {
+			for done := range c.claimed {
+				if done != id {
+					_, err := c.st.Replay(context.Background(), store.DeliveryFilter{ID: done}) // goes into it
+					is.New(c.t).NoErr(err)
+				}
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			is := is.New(t)
+			ctx := context.Background()
+			st := openerAt(t, now)(filepath.Join(t.TempDir(), "hookd.db"))
+			c := &floorCopy{t: t, st: st, record: "0000-0002-7253-3645", member: "0000-0002-1825-0097", claimed: map[int64]store.Claimed{}}
+			cl, err := st.CreateClient(ctx, store.NewClient{Name: "lab", Scopes: []string{store.ScopeWebhook}})
+			is.NoErr(err)
+			c.webhook, _, err = st.PutOrcidWebhook(ctx, cl.ID, c.record, "https://example.org/"+c.record)
+			is.NoErr(err)
+			o, err := st.CreateOrganisation(ctx, "A", "tech@a.example")
+			is.NoErr(err)
+			c.org = o.ID
+			_, _, err = st.SetHubSettings(ctx, o.ID, store.HubSettings{Enabled: true, URL: "https://a.example/hub"})
+			is.NoErr(err)
+			subs, err := st.Subscriptions(ctx, store.SubscriptionFilter{OrgID: o.ID})
+			is.NoErr(err)
+			is.Equal(len(subs), 1)
+			c.hub = subs[0]
+			_, err = st.PutMember(ctx, o.ID, c.member, store.MemberInfo{}, 0)
+			is.NoErr(err)
+			is.NoErr(store.ExecWrite(ctx, st, "DELETE FROM deliveries")) // its CREATED: the case makes its own
+			mark := store.NewMark()
+			_, err = st.Lineage(ctx, store.Seen{}, mark)
+			is.NoErr(err)
+
+			id := tc.before(c)
+			moved, err := st.Lineage(ctx, store.Seen{Marks: []string{mark}, Elsewhere: true}, store.NewMark()) // taken for a copy
+			is.NoErr(err)
+			is.True(moved > id)
+			is.Equal(c.history(id), store.MessageID(id, floor)) // the floor, under which it may be sent
+
+			tc.revise(c, id)
+			is.Equal(c.history(id), store.MessageID(id, floor+1)) // past it
+			sent := c.claimed[c.claim(id)]
+			is.Equal(store.MessageID(sent.ID, sent.Rev), store.MessageID(id, floor+1)) // and sent so
+			c.fail(id)
+			if sent.Target.SubscriptionID == c.hub.ID {
+				c.event(c.member)
+			} else {
+				c.event(c.record)
+			}
+			is.Equal(c.history(id), store.MessageID(id, floor+2)) // and on from there
+		})
+	}
+}
+
+// floorCopy is a database for TestCopysRevisionsCountOnFromTheFloor: a webhook
+// for record, an organisation's (hub) with member as its member, and what its
+// claims took.
+type floorCopy struct {
+	t            *testing.T
+	st           *store.Store
+	webhook, hub store.Subscription
+	org          int64
+	record       string
+	member       string
+	claimed      map[int64]store.Claimed
+}
+
+// event makes an event about record, due now, and returns the delivery that waits
+// with it.
+func (c *floorCopy) event(record string) int64 {
+	c.t.Helper()
+	_, err := c.st.Intake(context.Background(), "", "", []store.Event{{Orcid: record}}, 0)
+	is.New(c.t).NoErr(err)
+	ds, err := c.st.Deliveries(context.Background(), store.DeliveryFilter{Orcid: record})
+	is.New(c.t).NoErr(err)
+	for _, d := range ds {
+		if d.State == store.StatePending {
+			return d.ID
+		}
+	}
+	c.t.Fatalf("no delivery of %s waits: %+v", record, ds)
+	return 0
+}
+
+// claim claims what is due, which must take delivery id.
+func (c *floorCopy) claim(id int64) int64 {
+	c.t.Helper()
+	claimed, err := c.st.Claim(context.Background(), 10, time.Minute)
+	is.New(c.t).NoErr(err)
+	for _, cl := range claimed {
+		c.claimed[cl.ID] = cl
+	}
+	for _, cl := range claimed {
+		if cl.ID == id {
+			return id
+		}
+	}
+	c.t.Fatalf("delivery %d not claimed: %+v", id, claimed)
+	return 0
+}
+
+// fail and deliver record the outcome of delivery id's claimed call: a failure,
+// due again at once, or a success.
+func (c *floorCopy) fail(id int64) int64 {
+	c.t.Helper()
+	return c.outcome(id, store.OutcomeRetry, 500)
+}
+
+func (c *floorCopy) deliver(id int64) int64 {
+	c.t.Helper()
+	return c.outcome(id, store.OutcomeDelivered, 204)
+}
+
+func (c *floorCopy) outcome(id int64, kind store.OutcomeKind, status int) int64 {
+	c.t.Helper()
+	cl := c.claimed[id]
+	now := c.st.Now()
+	_, err := c.st.Exchange(context.Background(), []store.Outcome{{DeliveryID: id, SubscriptionID: cl.Target.SubscriptionID, Kind: kind,
+		Attempt: cl.Attempt, StartedAt: now, Status: status, RetryAt: now}}, 0, time.Minute)
+	is.New(c.t).NoErr(err)
+	return id
+}
+
+// history is delivery id's webhook-id as the history reads it.
+func (c *floorCopy) history(id int64) string {
+	c.t.Helper()
+	ds, err := c.st.Deliveries(context.Background(), store.DeliveryFilter{ID: id})
+	is.New(c.t).NoErr(err)
+	is.New(c.t).Equal(len(ds), 1)
+	return ds[0].MessageID()
+}
+
+// TestLineageSecondMoveGoesPastTheFirstFloor: a copy of a copy, taken for one
+// within the same second as the copy it was taken of (or on a clock behind it),
+// gives the deliveries it holds a revision past the first floor, under which the
+// first copy sends them (though it wrote none of them), and past it too the ones
+// the first copy made.
+func TestLineageSecondMoveGoesPastTheFirstFloor(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	now := time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC)
+	st := openerAt(t, now)(filepath.Join(t.TempDir(), "hookd.db"))
+	c, err := st.CreateClient(ctx, store.NewClient{Name: "lab", Scopes: []string{store.ScopeWebhook}})
+	is.NoErr(err)
+	r := "0000-0002-7253-3645"
+	_, _, err = st.PutOrcidWebhook(ctx, c.ID, r, "https://example.org/"+r)
+	is.NoErr(err)
+	history := func(id int64) string {
+		t.Helper()
+		ds, err := st.Deliveries(ctx, store.DeliveryFilter{ID: id})
+		is.NoErr(err)
+		is.Equal(len(ds), 1)
+		return ds[0].MessageID()
+	}
+	mark := store.NewMark()
+	_, err = st.Lineage(ctx, store.Seen{}, mark)
+	is.NoErr(err)
+	_, err = st.Intake(ctx, "", "", []store.Event{{Orcid: r}}, 0)
+	is.NoErr(err)
+
+	first := store.NewMark()
+	moved, err := st.Lineage(ctx, store.Seen{Marks: []string{mark}, Elsewhere: true}, first)
+	is.NoErr(err)
+	is.True(moved > 1)
+	floor := int(now.Unix())
+	claimed, err := st.Claim(ctx, 10, time.Minute)
+	is.NoErr(err)
+	is.Equal(len(claimed), 1)
+	is.Equal(store.MessageID(claimed[0].ID, claimed[0].Rev), store.MessageID(1, floor)) // sent so by the first copy
+	_, err = st.Intake(ctx, "", "", []store.Event{{Orcid: r}}, 0)                       // the row made after the move
+	is.NoErr(err)
+	ds, err := st.Deliveries(ctx, store.DeliveryFilter{State: "pending"})
+	is.NoErr(err)
+	is.Equal(len(ds), 1)
+	made := ds[0].ID
+	is.True(made >= moved)
+	is.Equal(history(made), fmt.Sprintf("msg_%d", made))
+
+	_, err = st.Lineage(ctx, store.Seen{Marks: []string{first}, Elsewhere: true}, store.NewMark()) // the second copy, the same second
+	is.NoErr(err)
+	is.Equal(history(1), store.MessageID(1, floor+1))
+	is.Equal(history(made), store.MessageID(made, floor+1))
+}
