@@ -211,14 +211,7 @@ func TestLineageRevisionFloor(t *testing.T) {
 		is.Equal(len(claimed), 1)
 		return claimed[0]
 	}
-	// history is delivery id's webhook-id as the history reads it.
-	history := func(id int64) string {
-		t.Helper()
-		ds, err := st.Deliveries(ctx, store.DeliveryFilter{ID: id})
-		is.NoErr(err)
-		is.Equal(len(ds), 1)
-		return ds[0].MessageID()
-	}
+	history := func(id int64) string { return webhookIDOf(t, st, id) }
 	first := store.NewMark()
 	_, err = st.Lineage(ctx, store.Seen{}, first)
 	is.NoErr(err)
@@ -445,11 +438,14 @@ func (c *floorCopy) outcome(id int64, kind store.OutcomeKind, status int) int64 
 }
 
 // history is delivery id's webhook-id as the history reads it.
-func (c *floorCopy) history(id int64) string {
-	c.t.Helper()
-	ds, err := c.st.Deliveries(context.Background(), store.DeliveryFilter{ID: id})
-	is.New(c.t).NoErr(err)
-	is.New(c.t).Equal(len(ds), 1)
+func (c *floorCopy) history(id int64) string { return webhookIDOf(c.t, c.st, id) }
+
+// webhookIDOf is delivery id's webhook-id in st, as the history reads it.
+func webhookIDOf(t *testing.T, st *store.Store, id int64) string {
+	t.Helper()
+	ds, err := st.Deliveries(context.Background(), store.DeliveryFilter{ID: id})
+	is.New(t).NoErr(err)
+	is.New(t).Equal(len(ds), 1)
 	return ds[0].MessageID()
 }
 
@@ -468,13 +464,7 @@ func TestLineageSecondMoveGoesPastTheFirstFloor(t *testing.T) {
 	r := "0000-0002-7253-3645"
 	_, _, err = st.PutOrcidWebhook(ctx, c.ID, r, "https://example.org/"+r)
 	is.NoErr(err)
-	history := func(id int64) string {
-		t.Helper()
-		ds, err := st.Deliveries(ctx, store.DeliveryFilter{ID: id})
-		is.NoErr(err)
-		is.Equal(len(ds), 1)
-		return ds[0].MessageID()
-	}
+	history := func(id int64) string { return webhookIDOf(t, st, id) }
 	mark := store.NewMark()
 	_, err = st.Lineage(ctx, store.Seen{}, mark)
 	is.NoErr(err)
