@@ -26,8 +26,14 @@ func (h *Handler) handleAudit() http.Handler {
 		qs := r.URL.Query()
 		v := auditView{Principal: p, Actor: strings.TrimSpace(qs.Get("actor")), Action: strings.TrimSpace(qs.Get("action"))}
 		v.Filtered = v.Actor != "" || v.Action != ""
+		before, bad := cursorInt(qs, "before")
+		if bad != "" {
+			v.Pager = pager{Bad: bad}
+			h.render(w, r, http.StatusBadRequest, "audit", "Audit log", v)
+			return
+		}
 		rows, err := h.st.AuditLog(r.Context(), store.AuditQuery{Visible: p.Visible(), Actor: v.Actor, Action: v.Action,
-			Before: cursorInt(qs, "before"), Limit: pageSize + 1})
+			Before: before, Limit: pageSize + 1})
 		if err != nil {
 			h.internal(w, r, err)
 			return

@@ -46,32 +46,36 @@ func (h *Handler) handleClients() http.Handler {
 // else: itself), a page at a time.
 func (h *Handler) clientsPage(w http.ResponseWriter, r *http.Request, status int, v clientsView) {
 	ctx := r.Context()
-	all, err := h.st.ConsoleClients(ctx)
-	if err != nil {
-		h.internal(w, r, err)
-		return
-	}
 	qs := r.URL.Query()
-	afterMS, afterID, paged := clientCursor(qs.Get("after"))
-	for _, c := range all {
-		if paged {
-			ms := c.CreatedAt.UnixMilli()
-			if ms < afterMS || (ms == afterMS && c.ID <= afterID) {
-				continue // on an earlier page
+	if afterMS, afterID, bad := clientCursor(qs.Get("after")); bad != "" {
+		v.Pager = pager{Bad: bad}
+	} else {
+		all, err := h.st.ConsoleClients(ctx)
+		if err != nil {
+			h.internal(w, r, err)
+			return
+		}
+		paged := qs.Get("after") != ""
+		for _, c := range all {
+			if paged {
+				ms := c.CreatedAt.UnixMilli()
+				if ms < afterMS || (ms == afterMS && c.ID <= afterID) {
+					continue // on an earlier page
+				}
+			}
+			if allowed(v.Principal, PageClients, ActView, Object{ClientID: c.ID}) {
+				v.Rows = append(v.Rows, c)
 			}
 		}
-		if allowed(v.Principal, PageClients, ActView, Object{ClientID: c.ID}) {
-			v.Rows = append(v.Rows, c)
+		more := len(v.Rows) > pageSize
+		next := ""
+		if more {
+			v.Rows = v.Rows[:pageSize]
+			last := v.Rows[pageSize-1]
+			next = strconv.FormatInt(last.CreatedAt.UnixMilli(), 10) + ":" + last.ID
 		}
+		v.Pager = newPager("Clients", "/console/clients", qs, "after", more, next)
 	}
-	more := len(v.Rows) > pageSize
-	next := ""
-	if more {
-		v.Rows = v.Rows[:pageSize]
-		last := v.Rows[pageSize-1]
-		next = strconv.FormatInt(last.CreatedAt.UnixMilli(), 10) + ":" + last.ID
-	}
-	v.Pager = newPager("Clients", "/console/clients", qs, "after", more, next)
 	if v.Errors == nil {
 		v.Errors = formErrors{}
 		v.Form.Scopes = map[string]bool{store.ScopeWebhook: true}
@@ -88,7 +92,7 @@ func (h *Handler) clientsPage(w http.ResponseWriter, r *http.Request, status int
 			v.Orgs = append(v.Orgs, option{Value: id, Label: o.Name, Selected: id == v.Form.Org})
 		}
 	}
-	h.render(w, r, status, "clients", "Clients", v)
+	h.render(w, r, pagedStatus(status, v.Pager), "clients", "Clients", v)
 }
 
 // scopeField is a scope's checkbox name in the form ("/webhook" is scope_webhook).
@@ -259,13 +263,17 @@ func (h *Handler) confirmPage(w http.ResponseWriter, r *http.Request, act Action
 // clientCursor reads the clients list's position, "MS:ID": the last row shown, by
 // when it was made (Unix milliseconds) and its id, the list's order. A row comes
 // after it when it was made later, or in the same millisecond with a greater id,
-// so the next page is right even when that client was removed meanwhile. paged is
-// false for an empty or unreadable position: the first page.
-func clientCursor(s string) (ms int64, id string, paged bool) {
-	m, id, ok := strings.Cut(s, ":")
-	if !ok {
-		return 0, "", false
+// so the next page is right even when that client was removed meanwhile. An empty
+// position is the first page; bad says why one that is not of this form cannot be
+// read (badCursor).
+func clientCursor(s string) (ms int64, id string, bad string) {
+	if s == "" {
+		return 0, "", ""
 	}
+	m, id, ok := strings.Cut(s, ":")
 	ms, err := strconv.ParseInt(m, 10, 64)
-	return ms, id, err == nil
+	if !ok || err != nil || ms < 0 || id == "" {
+		return 0, "", badCursor("after", s, "not a client's time and id (milliseconds, a colon and the id)")
+	}
+	return ms, id, ""
 }

@@ -51,7 +51,8 @@ var deliveryFields = map[string]string{"state": "state", "orcid": "orcid", "webh
 	"since": "since", "until": "until"}
 
 // deliveryQuery reads the list's filter from a query string into the store's filter
-// of what p sees; what it cannot read is an error by the form's field.
+// of what p sees, without the page's position; what it cannot read is an error by
+// the form's field.
 func deliveryQuery(p Principal, qs url.Values, now time.Time) (deliveryFilter, store.DeliveryFilter, formErrors) {
 	f := deliveryFilter{State: qs.Get("state"), Orcid: strings.TrimSpace(qs.Get("orcid")), Webhook: strings.TrimSpace(qs.Get("webhook")),
 		Client: strings.TrimSpace(qs.Get("client")), Org: qs.Get("org"), Since: strings.TrimSpace(qs.Get("since")), Until: strings.TrimSpace(qs.Get("until"))}
@@ -60,7 +61,7 @@ func deliveryQuery(p Principal, qs url.Values, now time.Time) (deliveryFilter, s
 	}
 	errs := formErrors{}
 	q := store.DeliveryFilter{Visible: p.Visible(), State: f.State, Orcid: orcid.Normalize(f.Orcid), Webhook: f.Webhook, ClientID: f.Client,
-		BeforeID: cursorInt(qs, "before"), Limit: pageSize + 1}
+		Limit: pageSize + 1}
 	if f.Org != "" {
 		id, err := strconv.ParseInt(f.Org, 10, 64)
 		if err != nil || id <= 0 {
@@ -122,7 +123,11 @@ func (h *Handler) deliveriesPage(w http.ResponseWriter, r *http.Request, v deliv
 			return
 		}
 	}
-	if len(v.Errors) == 0 {
+	var bad string
+	q.BeforeID, bad = cursorInt(qs, "before")
+	if bad != "" {
+		v.Pager = pager{Bad: bad}
+	} else if len(v.Errors) == 0 {
 		rows, err := h.st.Deliveries(ctx, q)
 		if err != nil && !v.Errors.fromStore(err, deliveryFields) {
 			h.internal(w, r, err)
@@ -146,7 +151,7 @@ func (h *Handler) deliveriesPage(w http.ResponseWriter, r *http.Request, v deliv
 	if len(v.Errors) > 0 || len(v.ReplayErrors) > 0 {
 		status = http.StatusBadRequest
 	}
-	h.render(w, r, status, "deliveries", "Deliveries", v)
+	h.render(w, r, pagedStatus(status, v.Pager), "deliveries", "Deliveries", v)
 }
 
 // replaySince is what the replay form offers as its time: the list's since, else

@@ -3,6 +3,7 @@ package console
 import (
 	"context"
 	"errors"
+	"net/http"
 	"net/url"
 	"strconv"
 	"time"
@@ -31,6 +32,9 @@ type pager struct {
 	// the next one older; other tables (in the order made, or by iD) say "first"
 	// and "next".
 	NewestFirst bool
+	// Bad says why the page's position in the address (its before or after) could
+	// not be read: the page shows it instead of the list and its links.
+	Bad string
 }
 
 // pageSize is how many rows a console table shows at once.
@@ -69,13 +73,39 @@ func withQuery(path string, q url.Values, key, value string) string {
 	return path + "?" + c.Encode()
 }
 
-// cursorInt reads a numeric paging cursor; a bad one starts at the first page.
-func cursorInt(q url.Values, key string) int64 {
-	n, err := strconv.ParseInt(q.Get(key), 10, 64)
-	if err != nil || n < 0 {
-		return 0
+// cursorInt reads a numeric paging cursor, 0 when the address has none. bad is
+// set for one that is not a row's number (an address edited by hand): the page
+// says so (badCursor), where it showed the first page with links to the first
+// and the next as if the value meant something.
+func cursorInt(q url.Values, key string) (n int64, bad string) {
+	v := q.Get(key)
+	if v == "" {
+		return 0, ""
 	}
-	return n
+	n, err := strconv.ParseInt(v, 10, 64)
+	switch {
+	case err != nil:
+		return 0, badCursor(key, v, "not a number")
+	case n <= 0:
+		return 0, badCursor(key, v, "not a row's number, which is 1 or more")
+	}
+	return n, ""
+}
+
+// badCursor is the message of a list page whose position in the address, key=v,
+// is what: the list's own links give the positions it takes.
+func badCursor(key, v, what string) string {
+	return "the page's position in the address, " + key + "=" + strconv.Quote(v) + ", is " + what +
+		": page through the list with its own links"
+}
+
+// pagedStatus is the status of a list page: 400 when its position could not be
+// read (p.Bad), as a filter's bad value is; otherwise status.
+func pagedStatus(status int, p pager) int {
+	if p.Bad != "" && status == http.StatusOK {
+		return http.StatusBadRequest
+	}
+	return status
 }
 
 // errNoConfirm is the message beside a destructive action's confirmation box.

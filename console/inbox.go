@@ -281,40 +281,51 @@ func (h *Handler) inboxPage(w http.ResponseWriter, r *http.Request, status int, 
 		// organisation's webhook may call an inbox for each of its members.
 		lf := h.inboxesFilter(v.Principal)
 		lf.After, lf.Limit = qs.Get("inboxes_after"), pageSize+1
-		if v.Inboxes, err = h.st.Inboxes(ctx, lf); err != nil {
+		if lf.After != "" && store.CheckInboxName("inboxes_after", lf.After) != nil {
+			v.InboxesPager = pager{Bad: badCursor("inboxes_after", lf.After, "not an inbox name")}
+		} else {
+			if v.Inboxes, err = h.st.Inboxes(ctx, lf); err != nil {
+				h.internal(w, r, err)
+				return
+			}
+			more := len(v.Inboxes) > pageSize
+			next := ""
+			if more {
+				v.Inboxes = v.Inboxes[:pageSize]
+				next = v.Inboxes[pageSize-1].Name
+			}
+			v.InboxesPager = newPager("Inboxes", "/console/inbox", qs, "inboxes_after", more, next)
+		}
+	}
+	v.Refresh = withQuery("/console/inbox", qs, "", "")
+	f := store.InboxFilter{Inbox: v.Selected, Limit: pageSize + 1}
+	var rs []store.InboxRequest
+	if before, bad := cursorInt(qs, "before"); bad != "" {
+		v.Pager = pager{Bad: bad}
+	} else {
+		f.Before = before
+		if v.Selected == "" {
+			if f.CalledBy, err = h.visibleInboxes(ctx, v.Principal); err != nil {
+				h.internal(w, r, err)
+				return
+			}
+		}
+		if rs, err = h.st.InboxRequests(ctx, f); err != nil {
 			h.internal(w, r, err)
 			return
 		}
-		more := len(v.Inboxes) > pageSize
+		more := len(rs) > pageSize
 		next := ""
 		if more {
-			v.Inboxes = v.Inboxes[:pageSize]
-			next = v.Inboxes[pageSize-1].Name
+			rs = rs[:pageSize]
+			next = strconv.FormatInt(rs[pageSize-1].ID, 10)
 		}
-		v.InboxesPager = newPager("Inboxes", "/console/inbox", qs, "inboxes_after", more, next)
+		v.Rows = inboxRows(rs, h.deliveryLinks(ctx, v.Principal))
+		v.Pager = newPager("Requests", "/console/inbox", qs, "before", more, next)
 	}
-	f := store.InboxFilter{Inbox: v.Selected, Before: cursorInt(qs, "before"), Limit: pageSize + 1}
-	if v.Selected == "" {
-		if f.CalledBy, err = h.visibleInboxes(ctx, v.Principal); err != nil {
-			h.internal(w, r, err)
-			return
-		}
-	}
-	rs, err := h.st.InboxRequests(ctx, f)
-	if err != nil {
-		h.internal(w, r, err)
-		return
-	}
-	more := len(rs) > pageSize
-	next := ""
-	if more {
-		rs = rs[:pageSize]
-		next = strconv.FormatInt(rs[pageSize-1].ID, 10)
-	}
-	v.Rows = inboxRows(rs, h.deliveryLinks(ctx, v.Principal))
-	v.Pager = newPager("Requests", "/console/inbox", qs, "before", more, next)
-	v.Refresh = withQuery("/console/inbox", qs, "", "")
-	if f.Before == 0 {
+	// No live view on a page in error (a position it cannot read): its refreshes
+	// would be answered 400.
+	if f.Before == 0 && v.Pager.Bad == "" && v.InboxesPager.Bad == "" {
 		var newest int64
 		if len(rs) > 0 {
 			newest = rs[0].ID
@@ -353,7 +364,7 @@ func (h *Handler) inboxPage(w http.ResponseWriter, r *http.Request, status int, 
 	if v.Selected != "" {
 		title = "Inbox " + v.Selected
 	}
-	h.render(w, r, status, "inbox", title, v)
+	h.render(w, r, pagedStatus(pagedStatus(status, v.InboxesPager), v.Pager), "inbox", title, v)
 }
 
 // inboxesFilter is the store's filter of the inboxes the list shows p.

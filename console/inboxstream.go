@@ -90,7 +90,17 @@ func (h *Handler) handleInboxEvents() http.Handler {
 				return
 			}
 		}
-		after := cursorInt(qs, "after")
+		// The page's newest request when it was made: 0 when there was none.
+		var after int64
+		if s := qs.Get("after"); s != "" {
+			n, err := strconv.ParseInt(s, 10, 64)
+			if err != nil || n < 0 {
+				h.errorPage(w, r, http.StatusBadRequest, "Not shown", "The live view's position in the address, after="+strconv.Quote(s)+
+					", is not a request's number: open the inbox page again for a live view.")
+				return
+			}
+			after = n
+		}
 		if id, err := strconv.ParseInt(r.Header.Get("Last-Event-ID"), 10, 64); err == nil && id > 0 {
 			after = id // a reconnection: from the last event the browser got
 		}

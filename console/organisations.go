@@ -41,14 +41,19 @@ func (h *Handler) handleOrganisations() http.Handler {
 }
 
 func (h *Handler) organisationsPage(w http.ResponseWriter, r *http.Request, status int, v orgsView) {
+	qs := r.URL.Query()
+	after, bad := cursorInt(qs, "after")
+	if bad != "" {
+		v.Pager = pager{Bad: bad}
+		h.render(w, r, pagedStatus(status, v.Pager), "organisations", "Organisations", v)
+		return
+	}
 	all, err := h.st.Organisations(r.Context())
 	if err != nil {
 		h.internal(w, r, err)
 		return
 	}
 	// Organisations are few: the page is a slice of the list, by id.
-	qs := r.URL.Query()
-	after := cursorInt(qs, "after")
 	for _, o := range all {
 		if o.ID > after {
 			v.Orgs = append(v.Orgs, o)
@@ -186,18 +191,23 @@ func (h *Handler) orgPage(w http.ResponseWriter, r *http.Request, status int, v 
 		v.StaffErrors = formErrors{}
 	}
 	qs := r.URL.Query()
-	after := qs.Get("after")
-	if v.Members, err = h.st.MembersPage(ctx, v.Org.ID, after, pageSize+1); err != nil {
-		h.internal(w, r, err)
-		return
+	// Members are by iD: a page goes on after the last iD of the one before, as
+	// the Hub API's cursor does.
+	if after := qs.Get("after"); after != "" && store.CheckOrcid("after", after) != nil {
+		v.Pager = pager{Bad: badCursor("after", after, "not a member's ORCID iD")}
+	} else {
+		if v.Members, err = h.st.MembersPage(ctx, v.Org.ID, after, pageSize+1); err != nil {
+			h.internal(w, r, err)
+			return
+		}
+		more := len(v.Members) > pageSize
+		next := ""
+		if more {
+			v.Members = v.Members[:pageSize]
+			next = v.Members[pageSize-1].Orcid
+		}
+		v.Pager = newPager("Members", "/console/organisations/"+strconv.FormatInt(v.Org.ID, 10), qs, "after", more, next)
 	}
-	more := len(v.Members) > pageSize
-	next := ""
-	if more {
-		v.Members = v.Members[:pageSize]
-		next = v.Members[pageSize-1].Orcid
-	}
-	v.Pager = newPager("Members", "/console/organisations/"+strconv.FormatInt(v.Org.ID, 10), qs, "after", more, next)
 	clients, err := h.st.ConsoleClients(ctx)
 	if err != nil {
 		h.internal(w, r, err)
@@ -210,7 +220,7 @@ func (h *Handler) orgPage(w http.ResponseWriter, r *http.Request, status int, v 
 	}
 	v.Operator = v.Principal.Operator()
 	v.Can = can(v.Principal, PageOrganisations, Object{OrgID: v.Org.ID}, ActEdit, ActImport, ActAddMember, ActRemove)
-	h.render(w, r, status, "organisation", v.Org.Name, v)
+	h.render(w, r, pagedStatus(status, v.Pager), "organisation", v.Org.Name, v)
 }
 
 func (h *Handler) handleOrganisation() http.Handler {

@@ -417,7 +417,7 @@ func TestPagePastTheEndSaysSo(t *testing.T) {
 	e := newEnv(t)
 	u := e.as(t, "staffA")
 	for path, first := range map[string]string{
-		"/console/organisations/" + strconv.FormatInt(e.orgA.ID, 10) + "?after=9999-9999-9999-9999": "Go to the first page",
+		"/console/organisations/" + strconv.FormatInt(e.orgA.ID, 10) + "?after=9999-9999-9999-9994": "Go to the first page",
 		"/console/deliveries?before=1":            "Go to the newest",
 		"/console/deliveries?before=1&state=dead": "Go to the newest",
 		"/console/webhooks?before=1":              "Go to the newest",
@@ -450,6 +450,59 @@ func TestOperatorListsPastTheEndSaySo(t *testing.T) {
 		is.True(strings.Contains(p.body, "Go to the first page</a>"))              // with the way back
 		is.True(!strings.Contains(p.body, untrue))                                 // not that the list is empty
 	}
+}
+
+// TestMalformedPagePositionSaidSo: a list page whose position in the address
+// (before, after) is not one its links give, as a person editing the address
+// writes it, is a 400 that says so in place of the list, as a filter's bad value
+// is: no rows, no links to the first and the next page, no live view. It showed
+// the first page with both links, as if the value meant something.
+func TestMalformedPagePositionSaidSo(t *testing.T) {
+	e := newEnv(t)
+	postInbox(t, e, "demo", "/x", nil, "")
+	org := "/console/organisations/" + strconv.FormatInt(e.orgA.ID, 10)
+	const (
+		deliveries = "Deliveries, newest first"
+		webhooks   = "Webhooks, newest first"
+		requests   = "Requests, newest first"
+	)
+	for _, tt := range []struct{ path, says, list string }{
+		{"/console/deliveries?before=abc", "before=&#34;abc&#34;, is not a number", deliveries},
+		{"/console/deliveries?state=dead&before=abc", "before=&#34;abc&#34;, is not a number", deliveries},
+		{"/console/deliveries?before=0", "before=&#34;0&#34;, is not a row&#39;s number", deliveries},
+		{"/console/deliveries?before=-3", "before=&#34;-3&#34;, is not a row&#39;s number", deliveries},
+		{"/console/webhooks?before=abc", "before=&#34;abc&#34;, is not a number", webhooks},
+		{"/console/webhooks?kind=standard&before=1x", "before=&#34;1x&#34;, is not a number", webhooks},
+		{"/console/audit?before=abc", "before=&#34;abc&#34;, is not a number", "Audit log, newest first"},
+		{"/console/organisations?after=abc", "after=&#34;abc&#34;, is not a number", `<caption class="visually-hidden">Organisations</caption>`},
+		{org + "?after=abc", "after=&#34;abc&#34;, is not a member&#39;s ORCID iD", "Members by iD"},
+		{"/console/clients?after=abc", "after=&#34;abc&#34;, is not a client&#39;s time and id", "Clients, oldest first"},
+		{"/console/clients?after=x:" + e.a.ID, "after=&#34;x:" + e.a.ID + "&#34;, is not a client&#39;s time and id", "Clients, oldest first"},
+		{"/console/inbox?before=abc", "before=&#34;abc&#34;, is not a number", requests},
+		{"/console/inbox?inbox=demo&before=abc", "before=&#34;abc&#34;, is not a number", requests},
+		{"/console/inbox?inboxes_after=a%2Fb", "inboxes_after=&#34;a/b&#34;, is not an inbox name", "Inboxes by name"},
+	} {
+		t.Run(tt.path, func(t *testing.T) {
+			is := is.New(t)
+			p := e.as(t, "token").get(t, tt.path)
+			is.Equal(p.status, http.StatusBadRequest)                                                                                                                       // refused, as a filter's bad value is
+			is.True(strings.Contains(p.body, `<div class="form-error" role="alert" tabindex="-1"><p><strong>Not shown.</strong> The page&#39;s position in the address, `)) // said in the console's error style
+			is.True(strings.Contains(p.body, tt.says))                                                                                                                      // saying what is wrong
+			is.True(strings.Contains(p.body, "page through the list with its own links."))                                                                                  // and what to do
+			is.True(!strings.Contains(p.body, tt.list))                                                                                                                     // not the list
+			is.True(!strings.Contains(p.body, `class="pager"`))                                                                                                             // nor links to its pages
+			is.True(!strings.Contains(p.body, "past the end of the list"))                                                                                                  // nor an old link's words
+			is.True(!strings.Contains(p.body, "data-live="))                                                                                                                // nor a live view
+		})
+	}
+	t.Run("the live view's position", func(t *testing.T) {
+		is := is.New(t)
+		u := e.as(t, "token")
+		for _, path := range []string{"/console/inbox/events?after=abc", "/console/inbox/events?inbox=demo&after=-1"} {
+			_, res := u.stream(t, path)
+			is.Equal(res.StatusCode, http.StatusBadRequest) // not a stream of every request since the first
+		}
+	})
 }
 
 // TestOrganisationPageSaysImportsAreNotEmailed: the organisation's page does not

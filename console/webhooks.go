@@ -60,7 +60,11 @@ func (h *Handler) handleWebhooks() http.Handler {
 		v := webhooksView{Principal: p, Filter: f, Errors: formErrors{}}
 		v.Filtered = f != webhookFilter{}
 		q := store.SubscriptionFilter{Visible: p.Visible(), ClientID: f.Client, Covers: orcid.Normalize(f.Orcid), Status: f.Status,
-			Format: f.Kind, URLContains: f.URL, NewestFirst: true, BeforeID: cursorInt(qs, "before"), Limit: pageSize + 1}
+			Format: f.Kind, URLContains: f.URL, NewestFirst: true, Limit: pageSize + 1}
+		var bad string
+		if q.BeforeID, bad = cursorInt(qs, "before"); bad != "" {
+			v.Pager = pager{Bad: bad}
+		}
 		if f.Org != "" {
 			id, err := strconv.ParseInt(f.Org, 10, 64)
 			if err != nil || id <= 0 {
@@ -87,7 +91,7 @@ func (h *Handler) handleWebhooks() http.Handler {
 				return
 			}
 		}
-		if len(v.Errors) == 0 {
+		if len(v.Errors) == 0 && bad == "" {
 			rows, err := h.st.Subscriptions(ctx, q)
 			if err != nil && !v.Errors.fromStore(err, webhookFields) {
 				h.internal(w, r, err)
@@ -108,7 +112,7 @@ func (h *Handler) handleWebhooks() http.Handler {
 		if len(v.Errors) > 0 {
 			status = http.StatusBadRequest
 		}
-		h.render(w, r, status, "webhooks", "Webhooks", v)
+		h.render(w, r, pagedStatus(status, v.Pager), "webhooks", "Webhooks", v)
 	})
 }
 
