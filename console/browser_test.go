@@ -675,3 +675,32 @@ func TestBrowserReplayTheDeadSaysSo(t *testing.T) {
 	}
 	b.check()
 }
+
+// TestBrowserReasonTimeInReadersZone: the time in the reason hookd switched a
+// webhook off for is in the reader's zone, with the UTC time as its title, as
+// every other time of the console, on the webhook's page, the list and the
+// organisation's page: it was the server's RFC 3339 text.
+func TestBrowserReasonTimeInReadersZone(t *testing.T) {
+	b := newBrowser(t)
+	s := newStack(t)
+	switchOff(t, s.env)
+	tab := b.tab()
+	signInToken(t, tab, s.url)
+	for _, path := range []string{"/console/webhooks/" + s.orgHookA.UID, "/console/webhooks", "/console/organisations/" + strconv.FormatInt(s.orgA.ID, 10)} {
+		is := is.New(t)
+		do(t, tab, "open "+path, chromedp.Navigate(s.url+path), chromedp.WaitVisible(css("main")))
+		sel := `.reason time`
+		if strings.HasPrefix(path, "/console/organisations/") {
+			sel = `.form-error time`
+		}
+		got := get(t, tab, "the reason's time on "+path, chromedp.Evaluate[[]string](
+			`(el => el ? [el.closest(".reason, .form-error").textContent, el.title] : [])(document.querySelector('`+sel+`[datetime="2024-03-01T14:00:00Z"]'))`))
+		if len(got) != 2 {
+			t.Fatalf("%s: no <time> in the reason", path)
+		}
+		is.True(strings.Contains(got[0], "deliveries failed continuously since 1 Mar 2024, 15:00:00 CET (last: HTTP 500)")) // in the reader's zone (Europe/Berlin)
+		is.Equal(got[1], "2024-03-01 14:00:00 UTC")                                                                         // the UTC time at hand
+		accessible(t, tab, path)
+	}
+	b.check()
+}

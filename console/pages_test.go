@@ -533,3 +533,76 @@ func TestReplaySectionReads(t *testing.T) {
 		is.True(strings.Contains(p.body, want)) // the sentence, for who
 	}
 }
+
+// switchOff switches webhooks off as the dispatch loop does: every delivery fails
+// (at 14:00 UTC), then organisation A's webhook is deactivated for failing since
+// then and A's platform webhook for a 410 Gone (at 16:00 UTC).
+func switchOff(t *testing.T, e *env) {
+	t.Helper()
+	ctx := context.Background()
+	failEvery(t, e, store.Outcome{Kind: store.OutcomeRetry, Status: 500, Error: "HTTP 500"})
+	since := e.clock.Now()
+	e.clock.Advance(2 * time.Hour)
+	claimed, err := e.st.Claim(ctx, 1000, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var outs []store.Outcome
+	for _, c := range claimed {
+		o := store.Outcome{DeliveryID: c.ID, SubscriptionID: c.Target.SubscriptionID, Attempt: c.Attempt, StartedAt: e.clock.Now(),
+			Kind: store.OutcomeRetry, Status: 500, Error: "HTTP 500", RetryAt: e.clock.Now().Add(time.Hour)}
+		switch c.Target.SubscriptionID {
+		case e.orgHookA.ID:
+			o.Kind, o.FailingSince = store.OutcomeDeactivate, since
+		case e.hookA.ID:
+			o.Kind, o.Status, o.Error = store.OutcomeGone, 410, "HTTP 410"
+		}
+		outs = append(outs, o)
+	}
+	if err := recordOutcomes(ctx, e.st, outs); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestReasonTimeAsOtherTimes: the reason hookd gives a webhook it switched off
+// (failing since a time, a 410 Gone at a time) shows that time as the console
+// shows every time, a <time> in UTC that the script puts in the reader's zone,
+// where it was RFC 3339 text in the middle of the sentence; so does the error of
+// the attempt that switched it off, which says the same. The store and the APIs
+// keep the reason as it was.
+func TestReasonTimeAsOtherTimes(t *testing.T) {
+	is := is.New(t)
+	e := newEnv(t)
+	switchOff(t, e)
+	ctx := context.Background()
+	const (
+		failing = `deliveries failed continuously since <time datetime="2024-03-01T14:00:00Z">2024-03-01 14:00:00 UTC</time> (last: HTTP 500)`
+		gone    = `the target answered 410 Gone at <time datetime="2024-03-01T16:00:00Z">2024-03-01 16:00:00 UTC</time>`
+	)
+	org, err := e.st.Subscription(ctx, e.orgHookA.UID)
+	is.NoErr(err)
+	is.Equal(org.Reason, "deliveries failed continuously since 2024-03-01T14:00:00Z (last: HTTP 500)") // the store's words, as before
+	hook, err := e.st.Subscription(ctx, e.hookA.UID)
+	is.NoErr(err)
+	is.Equal(hook.Reason, "the target answered 410 Gone at 2024-03-01T16:00:00Z")
+
+	u := e.as(t, "token")
+	for path, says := range map[string][]string{
+		"/console/webhooks/" + e.orgHookA.UID:                        {`<span class="reason">` + failing + `</span>`},
+		"/console/webhooks/" + e.hookA.UID:                           {`<span class="reason">` + gone + `</span>`},
+		"/console/webhooks":                                          {`<span class="reason">` + failing + `</span>`, `<span class="reason">` + gone + `</span>`},
+		"/console/organisations/" + strconv.FormatInt(e.orgA.ID, 10): {"hookd turned the webhook off: " + failing + "."},
+		"/console/deliveries?webhook=" + e.orgHookA.UID:              {`<span class="error-text">` + failing + `</span>`},
+		"/console/deliveries/" + strconv.FormatInt(e.delOrgA.ID, 10): {`<dd><span class="error-text">` + failing + `</span></dd>`, `<td><span class="error-text">` + failing + `</span></td>`},
+	} {
+		p := u.get(t, path)
+		is.Equal(p.status, http.StatusOK)
+		for _, s := range says {
+			if !strings.Contains(p.body, s) {
+				t.Errorf("%s does not say %s", path, s)
+			}
+		}
+		is.True(!strings.Contains(p.body, "2024-03-01T14:00:00Z (last")) // not the raw time
+		is.True(!strings.Contains(p.body, "Gone at 2024-03-01T16:00:00Z"))
+	}
+}

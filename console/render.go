@@ -35,11 +35,8 @@ var assetVersion = func() string {
 }()
 
 var funcs = template.FuncMap{
-	// iso is a time as the datetime attribute of <time> wants it (UTC).
-	"iso": func(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05Z") },
-	// utc is a time as the page shows it before the script (if any) puts it in the
-	// reader's zone.
-	"utc": func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05") + " UTC" },
+	"iso": iso,
+	"utc": utc,
 	"ms": func(d time.Duration) string {
 		if d < time.Second {
 			return strconv.FormatInt(d.Milliseconds(), 10) + " ms"
@@ -57,17 +54,22 @@ var funcs = template.FuncMap{
 	"figuresCap": func() int { return store.FiguresCap },
 	"failingCap": func() int { return store.FailingCap },
 	// beyond is an error text unless it only repeats the HTTP status shown beside it,
-	// made visible: an error may quote a receiver's answer.
-	"beyond": func(status int, err string) string {
+	// made visible: an error may quote a receiver's answer. One that begins with the
+	// reason hookd switched a webhook off for shows its time as reason does.
+	"beyond": func(status int, err string) template.HTML {
 		if err == "HTTP "+strconv.Itoa(status) {
 			return ""
 		}
-		return store.VisibleText(err, false)
+		return withTime(err, false)
 	},
 	// visible is text a receiver (or an SMTP relay) wrote, as the inbox pages show
 	// what senders wrote: control characters and bidirectional overrides, which
 	// would hide or reorder what follows them, shown as escapes.
-	"visible":   func(s string) string { return store.VisibleText(s, true) },
+	"visible": func(s string) string { return store.VisibleText(s, true) },
+	// reason is why hookd switched a webhook or an organisation's e-mail off, made
+	// visible (it may quote a receiver's answer), its time (failing since, a 410
+	// Gone at) written as every time is, for the script to show in the reader's zone.
+	"reason":    func(s string) template.HTML { return withTime(s, true) },
 	"kind":      kindWord,
 	"kindTitle": kindTitle,
 	"sentence":  sentence,
@@ -281,6 +283,26 @@ func (h *Handler) redirectDone(w http.ResponseWriter, r *http.Request, to, done 
 	q.Set("done", done)
 	u.RawQuery = q.Encode()
 	h.redirect(w, r, u.String(), http.StatusSeeOther)
+}
+
+// iso is a time as the datetime attribute of <time> wants it (UTC).
+func iso(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05Z") }
+
+// utc is a time as the page shows it before the script (if any) puts it in the
+// reader's zone.
+func utc(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05") + " UTC" }
+
+// withTime is a text that may begin with the reason hookd switched a webhook off
+// for (store.ReasonTime), made visible (store.VisibleText) and escaped, with the
+// time the reason names as the "when" partial writes one: a <time> in UTC, which
+// the script shows in the reader's zone with the UTC time as its title.
+func withTime(s string, multiline bool) template.HTML {
+	text := func(s string) string { return template.HTMLEscapeString(store.VisibleText(s, multiline)) }
+	before, t, after, ok := store.ReasonTime(s)
+	if !ok {
+		return template.HTML(text(s))
+	}
+	return template.HTML(text(before) + `<time datetime="` + iso(t) + `">` + utc(t) + `</time>` + text(after))
 }
 
 // age is a duration as a person reads it: "3 min", "2 h 5 min", "4 days".

@@ -855,7 +855,7 @@ func (s *Store) record(ctx context.Context, tx *sql.Tx, outcomes []Outcome, now 
 		}
 		if o.Kind == OutcomeDeactivate {
 			// The attempt log and the reason both say since when it has been failing.
-			msg = "deliveries failed continuously since " + o.FailingSince.UTC().Format(time.RFC3339) + " (last: " + o.Error + ")"
+			msg = reasonFailingSince + o.FailingSince.UTC().Format(time.RFC3339) + " (last: " + o.Error + ")"
 		}
 		if _, err := tx.StmtContext(ctx, s.claim.attempt).ExecContext(ctx, o.DeliveryID, o.Attempt, ms(o.StartedAt), o.Duration.Milliseconds(), o.Status, msg, o.Response, o.Target); err != nil {
 			return cleared, err
@@ -902,7 +902,7 @@ func (s *Store) record(ctx context.Context, tx *sql.Tx, outcomes []Outcome, now 
 			}
 			reason := msg
 			if o.Kind == OutcomeGone {
-				reason = fmt.Sprintf("the target answered 410 Gone at %s", fromMS(ms(o.StartedAt)).Format(time.RFC3339))
+				reason = reasonGoneAt + fromMS(ms(o.StartedAt)).Format(time.RFC3339)
 			} else {
 				cleared = append(cleared, o.SubscriptionID) // no success will come to clear it
 			}

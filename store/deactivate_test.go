@@ -575,3 +575,72 @@ func TestHubNewAPIKeyFailsAfresh(t *testing.T) {
 	is.NoErr(err)
 	is.True(!hubFailing()) // a new key: afresh, as a platform webhook's new auth
 }
+
+// TestReasonTimeOfADeactivation: the time in the reason hookd gives a webhook it
+// switches off for failing, in the error of the attempt that does it and in the
+// last error of what it leaves unsent, and in the reason of one switched off for
+// a 410 Gone, is found again (ReasonTime) as the words around it, for a page to
+// show it in its reader's zone; the receiver's words after it are not read for one.
+func TestReasonTimeOfADeactivation(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	st, wh := backlogStore(t, 2, 1) // two due now, one in an hour
+	claimed, err := st.Exchange(ctx, nil, 10, time.Minute)
+	is.NoErr(err)
+	is.Equal(len(claimed), 2)
+	first := answered(st, claimed[0], store.OutcomeRetry)
+	_, err = st.Exchange(ctx, []store.Outcome{first}, 0, time.Minute)
+	is.NoErr(err) // the run of failures begins
+	o := answered(st, claimed[1], store.OutcomeDeactivate)
+	o.FailingSince, o.Error = first.StartedAt, "HTTP 500: down until 2024-03-02T00:00:00Z"
+	_, err = st.Exchange(ctx, []store.Outcome{o}, 0, time.Minute)
+	is.NoErr(err)
+
+	sub, err := st.Subscription(ctx, wh.UID)
+	is.NoErr(err)
+	is.True(!sub.Active)
+	dead, err := st.Delivery(ctx, store.DeliveryFilter{ID: claimed[1].ID})
+	is.NoErr(err)
+	ds, err := st.Deliveries(ctx, store.DeliveryFilter{Webhook: wh.UID, State: "dead", Limit: 10})
+	is.NoErr(err)
+	var unsent string
+	for _, d := range ds {
+		if d.Attempts == 0 {
+			unsent = d.LastError
+		}
+	}
+	for _, text := range []string{sub.Reason, dead.LastError, unsent} {
+		before, at, after, ok := store.ReasonTime(text)
+		is.True(ok)                                                                             // the time is found
+		is.True(at.Equal(first.StartedAt))                                                      // the run's first failure's
+		is.True(strings.HasSuffix(before, "failed continuously since "))                        // the words before it
+		is.True(strings.HasPrefix(after, " (last: HTTP 500: down until 2024-03-02T00:00:00Z)")) // and after it, the receiver's time left as it is
+		is.Equal(before+at.UTC().Format(time.RFC3339)+after, text)                              // and nothing else
+	}
+	is.True(strings.HasPrefix(unsent, "not sent: subscription deactivated ("))
+
+	_, err = st.SetSubscriptionActive(ctx, wh.UID, true, "")
+	is.NoErr(err)
+	_, err = st.Replay(ctx, store.DeliveryFilter{ID: claimed[0].ID})
+	is.NoErr(err)
+	again, err := st.Exchange(ctx, nil, 10, time.Minute)
+	is.NoErr(err)
+	is.Equal(len(again), 1)
+	gone := answered(st, again[0], store.OutcomeGone)
+	gone.Status, gone.Error = 410, "HTTP 410"
+	_, err = st.Exchange(ctx, []store.Outcome{gone}, 0, time.Minute)
+	is.NoErr(err)
+	sub, err = st.Subscription(ctx, wh.UID)
+	is.NoErr(err)
+	before, at, after, ok := store.ReasonTime(sub.Reason)
+	is.True(ok)
+	is.Equal(before, "the target answered 410 Gone at ")
+	is.True(at.Equal(gone.StartedAt))
+	is.Equal(after, "")
+
+	for _, text := range []string{"", store.ReasonOperator, "HTTP 500: deliveries failed continuously since 2024-03-01T12:00:00Z",
+		"deliveries failed continuously since yesterday (last: HTTP 500)"} {
+		_, _, _, ok := store.ReasonTime(text)
+		is.True(!ok) // no time of hookd's own
+	}
+}

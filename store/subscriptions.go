@@ -449,6 +449,45 @@ func recordCond(orcid string) cond {
 // ReasonOperator is the reason of a subscription an operator deactivated.
 const ReasonOperator = "deactivated by an operator"
 
+// The reasons of a subscription hookd switched off itself, for failing and for a
+// 410 Gone, begin with these words and the time (RFC 3339, UTC); the attempt
+// that switched it off says the first as its error too. ReasonTime finds the time.
+const (
+	reasonFailingSince = "deliveries failed continuously since "
+	reasonGoneAt       = "the target answered 410 Gone at "
+)
+
+// notSentDeactivatedWith begins the last error of a delivery left unsent by a
+// deactivation that gave a reason: the reason follows, in brackets.
+const notSentDeactivatedWith = "not sent: subscription deactivated ("
+
+// ReasonTime finds the time a text names when it begins with the reason hookd
+// gave a subscription it switched off (the subscription's Reason, the error of the
+// attempt that switched it off, or the last error of a delivery the deactivation
+// left unsent), so that a page can show that time as it shows others, in its
+// reader's zone: the text is before, then t, then after. ok is false for a text
+// that names no such time; what follows the reason's own words (the receiver's
+// answer) is never read for one.
+func ReasonTime(text string) (before string, t time.Time, after string, ok bool) {
+	rest := strings.TrimPrefix(text, notSentDeactivatedWith)
+	for _, words := range []string{reasonFailingSince, reasonGoneAt} {
+		if !strings.HasPrefix(rest, words) {
+			continue
+		}
+		at := len(text) - len(rest) + len(words)
+		end := strings.IndexByte(text[at:], ' ')
+		if end < 0 {
+			end = len(text) - at
+		}
+		t, err := time.Parse(time.RFC3339, text[at:at+end])
+		if err != nil {
+			return "", time.Time{}, "", false
+		}
+		return text[:at], t, text[at+end:], true
+	}
+	return "", time.Time{}, "", false
+}
+
 // Subscription returns any subscription by its public id, with its owner's names.
 // One that was removed is NotFound, saying when it was removed.
 func (s *Store) Subscription(ctx context.Context, uid string) (Subscription, error) {
@@ -602,7 +641,7 @@ func notSentDeactivated(reason string) string {
 	if reason == reasonRemoving {
 		return notSentRemoved
 	}
-	return strings.TrimSuffix("not sent: subscription deactivated ("+reason+")", " ()")
+	return strings.TrimSuffix(notSentDeactivatedWith+reason+")", " ()")
 }
 
 // deactivate turns a subscription off with a reason; its pending deliveries become
@@ -669,7 +708,7 @@ func (s *Store) killBacklogFirst(ctx context.Context, where string, args ...any)
 // deliveries, from its subscription's reason.
 const sqlNotSentDeactivated = `(SELECT CASE s.reason WHEN '' THEN 'not sent: subscription deactivated'
 	WHEN '` + reasonRemoving + `' THEN '` + notSentRemoved + `'
-	ELSE 'not sent: subscription deactivated (' || s.reason || ')' END
+	ELSE '` + notSentDeactivatedWith + `' || s.reason || ')' END
 	FROM subscriptions s WHERE s.id = deliveries.subscription_id)`
 
 // qInactivePending finds up to ?1 waiting deliveries of deactivated subscriptions.
