@@ -704,3 +704,57 @@ func TestBrowserReasonTimeInReadersZone(t *testing.T) {
 	}
 	b.check()
 }
+
+// TestBrowserMemberRemovalAsksFirst: removing an organisation's member asks first,
+// as removing a client does, on the same page, and by keyboard: Tab to the row's
+// Remove button and Enter ask; Cancel leads back with the member kept; the
+// confirming button, reached with Tab, removes it.
+func TestBrowserMemberRemovalAsksFirst(t *testing.T) {
+	is := is.New(t)
+	b := newBrowser(t)
+	s := newStack(t)
+	ctx := context.Background()
+	path := "/console/organisations/" + strconv.FormatInt(s.orgA.ID, 10)
+	remove := `button[aria-label="Remove ` + memberA + `"]`
+	member := func() bool {
+		ms, err := s.st.Members(ctx, s.orgA.ID)
+		is.NoErr(err)
+		return len(ms) == 1 && ms[0].Orcid == memberA
+	}
+	tab := b.tab()
+	signIn(t, tab, s.url, s.staffA.ID, s.staffA.Secret)
+	ask := func() {
+		t.Helper()
+		do(t, tab, "the organisation", chromedp.Navigate(s.url+path), chromedp.WaitVisible(css(remove)))
+		tabTo(t, tab, remove)
+		do(t, tab, "remove: asked first", chromedp.KeyEvent(kb.Enter), chromedp.WaitVisible(css("form.buttons button")))
+		is.True(strings.Contains(text(t, tab), "Remove "+memberA+" from “University A”?")) // the question
+		is.True(member())                                                                  // nothing changed yet
+	}
+	ask()
+	accessible(t, tab, "confirm a member's removal")
+	tabTo(t, tab, `main a[href="`+path+`"]`)
+	do(t, tab, "cancel", chromedp.KeyEvent(kb.Enter), chromedp.WaitVisible(css(remove)))
+	is.True(member()) // kept
+
+	ask()
+	tabTo(t, tab, "form.buttons button.danger")
+	do(t, tab, "confirm", chromedp.KeyEvent(kb.Enter), chromedp.WaitVisible(css(".flash")))
+	is.True(strings.Contains(text(t, tab), "The member is removed."))
+	is.True(!member()) // removed
+	accessible(t, tab, "a member removed")
+	b.check()
+}
+
+// tabTo presses Tab until the element sel has the focus, as a keyboard user reaches
+// it, and fails the test when 100 presses do not reach it.
+func tabTo(t *testing.T, tab context.Context, sel string) {
+	t.Helper()
+	for range 100 {
+		if get(t, tab, "the focus", chromedp.Evaluate[bool](`document.activeElement.matches(`+strconv.Quote(sel)+`)`)) {
+			return
+		}
+		do(t, tab, "Tab", chromedp.KeyEvent(kb.Tab))
+	}
+	t.Fatalf("Tab does not reach %s", sel)
+}

@@ -241,6 +241,12 @@ type confirmView struct {
 	Danger           bool
 }
 
+// confirm renders the page that asks before a change: its form posts the change
+// again to v.Action, with confirm=yes.
+func (h *Handler) confirm(w http.ResponseWriter, r *http.Request, v confirmView) {
+	h.render(w, r, http.StatusOK, "confirm", v.Heading, v)
+}
+
 // confirmPage asks the reader to confirm rotating or removing a client's secret:
 // either breaks whatever uses the client until it is given the new credentials.
 func (h *Handler) confirmPage(w http.ResponseWriter, r *http.Request, act Action, c store.Client) {
@@ -257,7 +263,7 @@ func (h *Handler) confirmPage(w http.ResponseWriter, r *http.Request, act Action
 		v.Heading, v.Button, v.Danger = "Remove “"+c.Name+"”?", "Remove the client", true
 		v.Message = "The client is deleted with its tokens, its webhooks and its console sessions; its webhooks' deliveries stay as history (listed as a removed webhook's) until retention. This cannot be undone."
 	}
-	h.render(w, r, http.StatusOK, "confirm", v.Heading, v)
+	h.confirm(w, r, v)
 }
 
 // clientCursor reads the clients list's position, "MS:ID": the last row shown, by

@@ -306,12 +306,19 @@ func TestMemberImport(t *testing.T) {
 		page := u.get(t, path)
 		is.True(strings.Contains(page.body, "<td><code>0000-0001-5109-3700</code></td><td><bdi>Ann</bdi></td>"))
 		p = u.post(t, path+"/members/0000-0001-5109-3700/remove", nil)
+		is.Equal(p.status, http.StatusOK)
+		is.True(strings.Contains(p.body, "<h1>Remove 0000-0001-5109-3700 from “University A”?</h1>"))                                  // asked first, as a client's removal is
+		is.True(strings.Contains(p.body, `<form method="post" action="`+path+`/members/0000-0001-5109-3700/remove" class="buttons">`)) // with the confirming form
+		is.True(strings.Contains(p.body, `<input type="hidden" name="confirm" value="yes">`))
+		is.True(strings.Contains(p.body, `<a href="`+path+`">Cancel</a>`))                                                 // and the way back
+		is.True(strings.Contains(u.get(t, path).body, "<td><code>0000-0001-5109-3700</code></td><td><bdi>Ann</bdi></td>")) // nothing changed yet
+		p = u.post(t, path+"/members/0000-0001-5109-3700/remove", url.Values{"confirm": {"yes"}})
 		is.Equal(p.status, http.StatusSeeOther)
 		page = u.get(t, p.location)
 		is.True(!strings.Contains(page.body, "0000-0001-5109-3700"))
-		is.True(strings.Contains(page.body, "The member is removed.")) // not a bare "Removed."
-		p = u.post(t, path+"/members/0000-0001-5109-3700/remove", nil) // again, from a page that still showed it
-		is.Equal(p.status, http.StatusSeeOther)                        // not "Not found … not yours to see"
+		is.True(strings.Contains(page.body, "The member is removed."))                            // not a bare "Removed."
+		p = u.post(t, path+"/members/0000-0001-5109-3700/remove", url.Values{"confirm": {"yes"}}) // again, from a page that still showed it
+		is.Equal(p.status, http.StatusSeeOther)                                                   // not "Not found … not yours to see"
 		is.True(strings.Contains(u.get(t, p.location).body, "That record was not a member"))
 	})
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 
@@ -433,11 +434,20 @@ func (h *Handler) handleMemberRemove() http.Handler {
 			return
 		}
 		id := r.PathValue("orcid")
+		page := "/console/organisations/" + strconv.FormatInt(o.ID, 10)
+		if r.PostFormValue("confirm") != "yes" {
+			// Asked first, as a client's removal is: the record's deliveries
+			// still waiting for the organisation go with it.
+			h.confirm(w, r, confirmView{Heading: "Remove " + id + " from “" + o.Name + "”?", Button: "Remove the member", Danger: true,
+				Message: "The record leaves the organisation: its webhook and e-mail are no longer told of its changes. Its deliveries to the organisation still waiting are dropped (those already tried stay as history), and it is unregistered upstream when no other organisation has it.",
+				Action:  page + "/members/" + url.PathEscape(id) + "/remove", Cancel: page})
+			return
+		}
 		if err := h.st.RemoveMember(r.Context(), o.ID, id); err != nil {
 			if errors.Is(err, store.ErrNotFound) {
 				// A second click, or a page older than the list: the organisation
 				// is the reader's, only the member is gone.
-				h.redirectDone(w, r, "/console/organisations/"+strconv.FormatInt(o.ID, 10), "not-member")
+				h.redirectDone(w, r, page, "not-member")
 				return
 			}
 			h.internal(w, r, err)
@@ -445,6 +455,6 @@ func (h *Handler) handleMemberRemove() http.Handler {
 		}
 		h.audit(r, p, "organisation.member.remove", strconv.FormatInt(o.ID, 10), Object{OrgID: o.ID}, id)
 		h.nudge() // an upstream unregistration may be due
-		h.redirectDone(w, r, "/console/organisations/"+strconv.FormatInt(o.ID, 10), "removed")
+		h.redirectDone(w, r, page, "removed")
 	})
 }

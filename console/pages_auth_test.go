@@ -75,10 +75,16 @@ func TestPagesAuthorisation(t *testing.T) {
 			nil, "orcid\n0000-0002-1825-0097\n", [4]int{200, 200, 404, 404}},
 		{"remove A's member", "POST", func(e *env) string {
 			return "/console/organisations/" + id(e.orgA.ID) + "/members/" + memberA + "/remove"
-		}, nil, "", [4]int{303, 303, 404, 303}},
+		}, url.Values{"confirm": {"yes"}}, "", [4]int{303, 303, 404, 303}},
 		{"remove B's member", "POST", func(e *env) string {
 			return "/console/organisations/" + id(e.orgB.ID) + "/members/" + memberB + "/remove"
-		}, nil, "", [4]int{303, 303, 404, 404}},
+		}, url.Values{"confirm": {"yes"}}, "", [4]int{303, 303, 404, 404}},
+		{"ask before removing A's member", "POST", func(e *env) string {
+			return "/console/organisations/" + id(e.orgA.ID) + "/members/" + memberA + "/remove"
+		}, nil, "", [4]int{200, 200, 404, 200}},
+		{"ask before removing B's member", "POST", func(e *env) string {
+			return "/console/organisations/" + id(e.orgB.ID) + "/members/" + memberB + "/remove"
+		}, nil, "", [4]int{200, 200, 404, 404}},
 
 		{"clients", "GET", func(*env) string { return "/console/clients" }, nil, "", [4]int{200, 200, 200, 200}},
 		{"create a client", "POST", func(*env) string { return "/console/clients" }, url.Values{"name": {"new"}, "scope_webhook": {"on"}}, "", [4]int{201, 201, 403, 403}},
