@@ -313,7 +313,8 @@ func (e *env) deliveriesList(ctx context.Context, args []string) error {
 
 // printDeliveries prints a page of deliveries as a table, under its heading for
 // the first page, each one's attempts in logs after its row; each page is laid
-// out on its own.
+// out on its own. A write that fails (a full disk under "> file") ends it with
+// its error.
 func (e *env) printDeliveries(ds []store.Delivery, logs map[int64][]store.Attempt, heading bool) error {
 	// The deliveries are aligned as a table of their own; each one's attempts follow
 	// its row, indented, so their text does not widen the table's columns.
@@ -330,18 +331,24 @@ func (e *env) printDeliveries(ds []store.Delivery, logs map[int64][]store.Attemp
 		return err
 	}
 	lines := strings.SplitAfter(table.String(), "\n")
+	var err error // the first write's that failed: nothing more is written
+	write := func(s string) {
+		if err == nil {
+			_, err = io.WriteString(e.stdout, s)
+		}
+	}
 	if heading {
-		io.WriteString(e.stdout, lines[0])
+		write(lines[0])
 		lines = lines[1:]
 	}
 	for i, d := range ds {
-		io.WriteString(e.stdout, lines[i])
+		write(lines[i])
 		for _, a := range logs[d.ID] {
-			fmt.Fprintf(e.stdout, "    attempt %d  %s  %s  %s%s\n", a.Attempt, a.StartedAt.Local().Format("2006-01-02 15:04:05"),
-				a.Duration.Round(time.Millisecond), cell(attemptWord(a)), toWord(d, a))
+			write(fmt.Sprintf("    attempt %d  %s  %s  %s%s\n", a.Attempt, a.StartedAt.Local().Format("2006-01-02 15:04:05"),
+				a.Duration.Round(time.Millisecond), cell(attemptWord(a)), toWord(d, a)))
 		}
 	}
-	return nil
+	return err
 }
 
 // toWord says where attempt a of d went, when that is not where its webhook

@@ -202,3 +202,25 @@ func TestDeliveriesListPages(t *testing.T) {
 	is.True(err != nil)
 	is.Equal(out, "") // the JSON, nothing
 }
+
+// TestDeliveriesListStdoutFails: deliveries list fails when its table cannot be
+// written (a full disk under hookd deliveries list > file), as webhooks list and
+// org status do, saying why: it exited 0 with the table cut short or missing,
+// and went on reading every page it was asked for.
+func TestDeliveriesListStdoutFails(t *testing.T) {
+	full, err := os.OpenFile("/dev/full", os.O_WRONLY, 0)
+	if err != nil {
+		t.Skip("no /dev/full:", err)
+	}
+	defer full.Close()
+	cfg := cliFixture(t) // one delivery, with an attempt
+	for _, args := range [][]string{{"deliveries", "list"}, {"deliveries", "list", "-attempts"}, {"deliveries", "list", "-json"}} {
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			is := is.New(t)
+			var stderr safeBuffer
+			err := run(context.Background(), append([]string{"hookd"}, append(args, "-config", cfg)...), noenv, strings.NewReader(""), full, &stderr)
+			is.True(err != nil)                                               // the list did not go out
+			is.True(strings.Contains(err.Error(), "no space left on device")) // saying why
+		})
+	}
+}
