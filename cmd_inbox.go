@@ -63,7 +63,8 @@ func listenInbox(listen string) *ssrf.Inbox {
 // daemon of cfg takes, with its own inbox at the address of the daemon that runs
 // on the database (port 0, hookd dev -listen: what no file says), else at
 // http.listen's; with neither, a refused URL of the inbox says why its address
-// is not known.
+// is not known: no daemon runs, or its lock file, which says where it listens,
+// cannot be read.
 func (c *Config) targets() store.Targets {
 	t := store.Targets{AllowPrivate: c.Delivery.AllowPrivateTargets}
 	if !c.Inbox.Enabled {
@@ -78,8 +79,16 @@ func (c *Config) targets() store.Targets {
 		if _, port, err := net.SplitHostPort(listen); err == nil && port == "0" {
 			why = "port 0 is chosen as hookd starts"
 		}
-		t.InboxUnknown = fmt.Sprintf("http.listen %q does not tell it (%s), and no hookd runs on %s to say it; "+
-			"start hookd and give the address its line \"listening\" names, or set http.listen to a fixed address", listen, why, c.Store.Path)
+		daemon := fmt.Sprintf("no hookd runs on %s to say it; start hookd and give the address its line \"listening\" names", c.Store.Path)
+		if owner, sudoUser, err := lockUnreadable(c.Store.Path); err != nil {
+			runAs := "the service's: sudo -u hookd hookd …"
+			if owner != "" {
+				runAs = owner + ": sudo -u " + sudoUser + " hookd …"
+			}
+			daemon = fmt.Sprintf("whether a hookd runs on %s to say it is not known: its lock file cannot be read (%v); "+
+				"run hookd as the user the database belongs to (%s)", c.Store.Path, err, runAs)
+		}
+		t.InboxUnknown = fmt.Sprintf("http.listen %q does not tell it (%s), and %s, or set http.listen to a fixed address", listen, why, daemon)
 	}
 	return t
 }

@@ -433,3 +433,32 @@ func TestOrgWebhookAtOwnInboxListenUnfixed(t *testing.T) {
 	_, err = runCmd(t, "org", "set", "Uni", "-config", local, "-url", "http://127.0.0.1:18997/inbox/uni")
 	is.NoErr(err) // localhost's inbox, as the daemon will listen
 }
+
+// TestOrgWebhookAtOwnInboxLockUnreadable: with http.listen on port 0, a daemon
+// running on the database whose lock file this user may not read (the
+// service's, mode 0600) is not taken for no daemon: org set -url's refusal of
+// the inbox says that the lock file cannot be read, and as whom to run, where
+// it said that no hookd runs on the database and to start one.
+func TestOrgWebhookAtOwnInboxLockUnreadable(t *testing.T) {
+	if os.Geteuid() == 0 {
+		t.Skip("root reads every file")
+	}
+	is := is.New(t)
+	cfg := testConfig(t, "[inbox]\nenabled = true") // listen 127.0.0.1:0
+	_, err := runCmd(t, "org", "add", "-config", cfg, "-name", "Uni", "-tech-contact", "it@uni.example")
+	is.NoErr(err)
+	d := startDaemon(t, cfg)
+	lock := filepath.Join(filepath.Dir(cfg), "hookd.db.lock")
+	is.NoErr(os.Chmod(lock, 0))
+	defer os.Chmod(lock, 0o600)
+	_, err = runCmd(t, "org", "set", "Uni", "-config", cfg, "-url", d.url+"/inbox/uni")
+	is.True(err != nil)                                         // where the daemon listens is not known
+	is.True(!strings.Contains(err.Error(), "no hookd runs on")) // but not that none runs
+	is.True(strings.Contains(err.Error(), "hookd.db.lock"))     // the file that says it
+	is.True(strings.Contains(err.Error(), "permission denied")) // cannot be read
+	is.True(strings.Contains(err.Error(), "run hookd as the user the database belongs to"))
+	is.NoErr(os.Chmod(lock, 0o600))
+	_, err = runCmd(t, "org", "set", "Uni", "-config", cfg, "-url", d.url+"/inbox/uni")
+	is.NoErr(err) // read, the daemon's inbox
+	is.NoErr(d.stop())
+}

@@ -17,9 +17,10 @@ const keepsMark = false
 func acquireServeLock(db, listen string) (*serveLock, lockHolder, error) {
 	return &serveLock{}, lockHolder{}, nil
 }
-func (l *serveLock) seen() lockHolder            { return lockHolder{} }
-func (l *serveLock) keep(lockHolder, bool) error { return nil }
-func (l *serveLock) release()                    {}
-func serveLockHeld(db string) error              { return nil }
-func daemonOn(db string) (string, bool)          { return "", false }
-func daemonListen(db string) string              { return "" }
+func (l *serveLock) seen() lockHolder                  { return lockHolder{} }
+func (l *serveLock) keep(lockHolder, bool) error       { return nil }
+func (l *serveLock) release()                          {}
+func serveLockHeld(db string) error                    { return nil }
+func daemonOn(db string) (string, bool)                { return "", false }
+func daemonListen(db string) string                    { return "" }
+func lockUnreadable(db string) (string, string, error) { return "", "", nil }

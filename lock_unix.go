@@ -201,6 +201,25 @@ func daemonOn(db string) (string, bool) {
 	return "a hookd daemon (it holds " + path + ")", true
 }
 
+// lockUnreadable is why the lock file of the database at db cannot be opened
+// when it is there (a daemon's, mode 0600, read by another user): whether a
+// daemon holds it, and where that listens, cannot be told; owner and sudoUser
+// are the user the file belongs to, as ownerOther names them. A nil err when it
+// opens, or is not there.
+func lockUnreadable(db string) (owner, sudoUser string, err error) {
+	path := lockPath(db)
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", "", nil
+	}
+	if err != nil {
+		owner, sudoUser = ownerOther(path)
+		return owner, sudoUser, err
+	}
+	f.Close()
+	return "", "", nil
+}
+
 // release gives the lock up; the file stays (removing it would race a new daemon).
 func (l *serveLock) release() {
 	if l != nil && l.f != nil {
