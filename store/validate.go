@@ -123,11 +123,14 @@ func CheckTarget(field, raw string, t Targets) (*url.URL, error) {
 	if strings.Contains(raw, " ") {
 		return bad("URL %q contains white space", shown)
 	}
-	if t.AppendOrcid && u.RawQuery == "" && !t.Inbox.Match(u) {
-		called, err := url.Parse((&Target{URL: raw, AppendOrcid: true}).CalledURL(someRecord))
-		if err == nil && t.Inbox.Match(called) {
-			return u, nil // …/inbox: each record's calls reach the inbox of its iD
-		}
+	// With the iD appended to its path, a record's calls go to called: under
+	// /inbox/ for …/inbox, as an inbox's URL.
+	var called *url.URL
+	if t.AppendOrcid && u.RawQuery == "" {
+		called, _ = url.Parse((&Target{URL: raw, AppendOrcid: true}).CalledURL(someRecord))
+	}
+	if called != nil && !t.Inbox.Match(u) && t.Inbox.Match(called) {
+		return u, nil // …/inbox: each record's calls reach the inbox of its iD
 	}
 	if t.Inbox.Match(u) {
 		// hookd's own inbox (Match has checked the path): a name it would answer
@@ -142,7 +145,7 @@ func CheckTarget(field, raw string, t Targets) (*url.URL, error) {
 		return u, nil
 	}
 	if err := ssrf.CheckHost(u.Hostname(), t.AllowPrivate); err != nil {
-		if ssrf.InboxPath(u.Path) {
+		if ssrf.InboxPath(u.Path) || called != nil && ssrf.InboxPath(called.Path) {
 			// Most often meant for hookd's own inbox: say how that is reached.
 			switch {
 			case t.Inbox == nil && t.InboxUnknown != "":

@@ -287,6 +287,11 @@ func TestCheckTargetOwnInbox(t *testing.T) {
 		{"http://127.0.0.1:8080/hooks", perRecord, "127.0.0.0/8 (Loopback)"},
 		{"http://127.0.0.1:8080/", perRecord, "127.0.0.0/8 (Loopback)"},
 		{"http://127.0.0.1:9000/inbox", perRecord, "127.0.0.0/8 (Loopback)"},
+		// …/inbox with the iD appended is meant for the inbox too: the error says how
+		// it is reached.
+		{"http://127.0.0.1:9000/inbox", perRecord, "hookd's own inbox is called at http://127.0.0.1:8080/inbox/…"},
+		{"http://127.0.0.1:8080/inbox/", store.Targets{AppendOrcid: true}, "hookd's own inbox (/inbox/…) is called only with [inbox] enabled = true"},
+		{"http://127.0.0.1:8080/inbox", store.Targets{AppendOrcid: true, InboxUnknown: "port 0"}, "hookd's own inbox (/inbox/…) is called at the address hookd listens on, not known here: port 0"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.url[:min(len(tt.url), 50)], func(t *testing.T) {
@@ -301,6 +306,11 @@ func TestCheckTargetOwnInbox(t *testing.T) {
 			is.Equal(e.Field, "callback")                      // naming the field
 			is.True(strings.Contains(err.Error(), tt.wantErr)) // and the problem
 		})
+	}
+	// A URL whose calls do not go under /inbox/ is not taken for the inbox's.
+	for _, u := range []string{"http://127.0.0.1:9000/hooks", "http://127.0.0.1:9000/inbox?x=1", "http://127.0.0.1:9000/"} {
+		_, err := store.CheckTarget("callback", u, perRecord)
+		is.New(t).True(err != nil && !strings.Contains(err.Error(), "own inbox")) // only the loopback refused
 	}
 }
 
