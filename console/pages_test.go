@@ -606,3 +606,48 @@ func TestReasonTimeAsOtherTimes(t *testing.T) {
 		is.True(!strings.Contains(p.body, "Gone at 2024-03-01T16:00:00Z"))
 	}
 }
+
+// TestReasonTimeOfGoneInWhatItLeftUnsent: a delivery a 410 Gone's deactivation
+// left unsent says so with the reason's time as the console's other times, a
+// <time> in UTC, in the list and on its page, as one left by a deactivation for
+// failing does: the bracket after the time kept it RFC 3339 text.
+func TestReasonTimeOfGoneInWhatItLeftUnsent(t *testing.T) {
+	is := is.New(t)
+	e := newEnv(t)
+	ctx := context.Background()
+	e.clock.Advance(2 * time.Hour) // the env's deliveries are due
+	claimed, err := e.st.Claim(ctx, 1000, time.Minute)
+	is.NoErr(err)
+	_, err = e.st.Intake(ctx, "", "", []store.Event{{Orcid: recordX}}, time.Hour) // one more for A's platform webhook, due in an hour
+	is.NoErr(err)
+	var outs []store.Outcome
+	for _, c := range claimed {
+		o := store.Outcome{DeliveryID: c.ID, SubscriptionID: c.Target.SubscriptionID, Attempt: c.Attempt, StartedAt: e.clock.Now(),
+			Kind: store.OutcomeRetry, Status: 500, Error: "HTTP 500", RetryAt: e.clock.Now().Add(time.Hour)}
+		if c.Target.SubscriptionID == e.hookA.ID {
+			o.Kind, o.Status, o.Error = store.OutcomeGone, 410, "HTTP 410"
+		}
+		outs = append(outs, o)
+	}
+	is.NoErr(recordOutcomes(ctx, e.st, outs))
+	ds, err := e.st.Deliveries(ctx, store.DeliveryFilter{Webhook: e.hookA.UID, State: "dead", Limit: 10})
+	is.NoErr(err)
+	var unsent store.Delivery
+	for _, d := range ds {
+		if d.Attempts == 0 {
+			unsent = d
+		}
+	}
+	is.Equal(unsent.LastError, "not sent: subscription deactivated (the target answered 410 Gone at 2024-03-01T14:00:00Z)") // the store's words, as before
+
+	const says = `<span class="error-text">not sent: subscription deactivated (the target answered 410 Gone at <time datetime="2024-03-01T14:00:00Z">2024-03-01 14:00:00 UTC</time>)</span>`
+	u := e.as(t, "token")
+	for _, path := range []string{"/console/deliveries?webhook=" + e.hookA.UID, "/console/deliveries/" + strconv.FormatInt(unsent.ID, 10)} {
+		p := u.get(t, path)
+		is.Equal(p.status, http.StatusOK)
+		if !strings.Contains(p.body, says) {
+			t.Errorf("%s does not say %s", path, says)
+		}
+		is.True(!strings.Contains(p.body, "Gone at 2024-03-01T14:00:00Z")) // not the raw time
+	}
+}

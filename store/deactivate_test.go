@@ -644,3 +644,36 @@ func TestReasonTimeOfADeactivation(t *testing.T) {
 		is.True(!ok) // no time of hookd's own
 	}
 }
+
+// TestReasonTimeOfAGoneDeactivationsUnsent: the time in the last error of a
+// delivery that a 410 Gone's deactivation left unsent, "not sent: subscription
+// deactivated (the target answered 410 Gone at …)", is found as the reason's own
+// is: the bracket that closes the reason follows it without a space, and it was
+// taken as part of the time, which then could not be read.
+func TestReasonTimeOfAGoneDeactivationsUnsent(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	st, wh := backlogStore(t, 1, 1) // one due now, one in an hour
+	claimed, err := st.Exchange(ctx, nil, 10, time.Minute)
+	is.NoErr(err)
+	is.Equal(len(claimed), 1)
+	gone := answered(st, claimed[0], store.OutcomeGone)
+	gone.Status, gone.Error = 410, "HTTP 410"
+	_, err = st.Exchange(ctx, []store.Outcome{gone}, 0, time.Minute)
+	is.NoErr(err)
+	ds, err := st.Deliveries(ctx, store.DeliveryFilter{Webhook: wh.UID, State: "dead", Limit: 10})
+	is.NoErr(err)
+	var unsent string
+	for _, d := range ds {
+		if d.Attempts == 0 {
+			unsent = d.LastError
+		}
+	}
+	is.True(strings.HasPrefix(unsent, "not sent: subscription deactivated (the target answered 410 Gone at ")) // left unsent by the 410
+	before, at, after, ok := store.ReasonTime(unsent)
+	is.True(ok) // the time is found
+	is.Equal(before, "not sent: subscription deactivated (the target answered 410 Gone at ")
+	is.True(at.Equal(gone.StartedAt.Truncate(time.Second))) // the 410's
+	is.Equal(after, ")")                                    // and the bracket after it
+	is.Equal(before+at.UTC().Format(time.RFC3339)+after, unsent)
+}

@@ -467,7 +467,8 @@ const notSentDeactivatedWith = "not sent: subscription deactivated ("
 // left unsent), so that a page can show that time as it shows others, in its
 // reader's zone: the text is before, then t, then after. ok is false for a text
 // that names no such time; what follows the reason's own words (the receiver's
-// answer) is never read for one.
+// answer) is never read for one. The time ends at a space (" (last: …") or at
+// the bracket that closes a reason quoted in a delivery's error ("… at TIME)").
 func ReasonTime(text string) (before string, t time.Time, after string, ok bool) {
 	rest := strings.TrimPrefix(text, notSentDeactivatedWith)
 	for _, words := range []string{reasonFailingSince, reasonGoneAt} {
@@ -475,7 +476,7 @@ func ReasonTime(text string) (before string, t time.Time, after string, ok bool)
 			continue
 		}
 		at := len(text) - len(rest) + len(words)
-		end := strings.IndexByte(text[at:], ' ')
+		end := strings.IndexAny(text[at:], " )")
 		if end < 0 {
 			end = len(text) - at
 		}
