@@ -28,7 +28,7 @@ func (h *Handler) handleAudit() http.Handler {
 		v.Filtered = v.Actor != "" || v.Action != ""
 		before, bad := cursorInt(qs, "before")
 		if bad != "" {
-			v.Pager = pager{Bad: bad}
+			v.Pager = badPager("Audit log", "/console/audit", qs, "before", bad)
 			h.render(w, r, http.StatusBadRequest, "audit", "Audit log", v)
 			return
 		}

@@ -48,7 +48,7 @@ func (h *Handler) clientsPage(w http.ResponseWriter, r *http.Request, status int
 	ctx := r.Context()
 	qs := r.URL.Query()
 	if afterMS, afterID, bad := clientCursor(qs.Get("after")); bad != "" {
-		v.Pager = pager{Bad: bad}
+		v.Pager = badPager("Clients", "/console/clients", qs, "after", bad)
 	} else {
 		all, err := h.st.ConsoleClients(ctx)
 		if err != nil {

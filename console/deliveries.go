@@ -126,7 +126,7 @@ func (h *Handler) deliveriesPage(w http.ResponseWriter, r *http.Request, v deliv
 	var bad string
 	q.BeforeID, bad = cursorInt(qs, "before")
 	if bad != "" {
-		v.Pager = pager{Bad: bad}
+		v.Pager = badPager("Deliveries", "/console/deliveries", qs, "before", bad)
 	} else if len(v.Errors) == 0 {
 		rows, err := h.st.Deliveries(ctx, q)
 		if err != nil && !v.Errors.fromStore(err, deliveryFields) {

@@ -33,7 +33,7 @@ type pager struct {
 	// and "next".
 	NewestFirst bool
 	// Bad says why the page's position in the address (its before or after) could
-	// not be read: the page shows it instead of the list and its links.
+	// not be read: the page shows it, and a link to First, instead of the list.
 	Bad string
 }
 
@@ -97,6 +97,15 @@ func cursorInt(q url.Values, key string) (n int64, bad string) {
 func badCursor(key, v, what string) string {
 	return "the page's position in the address, " + key + "=" + strconv.Quote(v) + ", is " + what +
 		": page through the list with its own links"
+}
+
+// badPager is the pager of a list page whose position in the address (cursor)
+// could not be read, bad saying why: in place of the list it links the list's
+// first page, with the filter kept.
+func badPager(label, path string, q url.Values, cursor, bad string) pager {
+	p := newPager(label, path, q, cursor, false, "")
+	p.Bad = bad
+	return p
 }
 
 // pagedStatus is the status of a list page: 400 when its position could not be

@@ -282,7 +282,7 @@ func (h *Handler) inboxPage(w http.ResponseWriter, r *http.Request, status int, 
 		lf := h.inboxesFilter(v.Principal)
 		lf.After, lf.Limit = qs.Get("inboxes_after"), pageSize+1
 		if lf.After != "" && store.CheckInboxName("inboxes_after", lf.After) != nil {
-			v.InboxesPager = pager{Bad: badCursor("inboxes_after", lf.After, "not an inbox name")}
+			v.InboxesPager = badPager("Inboxes", "/console/inbox", qs, "inboxes_after", badCursor("inboxes_after", lf.After, "not an inbox name"))
 		} else {
 			if v.Inboxes, err = h.st.Inboxes(ctx, lf); err != nil {
 				h.internal(w, r, err)
@@ -301,7 +301,7 @@ func (h *Handler) inboxPage(w http.ResponseWriter, r *http.Request, status int, 
 	f := store.InboxFilter{Inbox: v.Selected, Limit: pageSize + 1}
 	var rs []store.InboxRequest
 	if before, bad := cursorInt(qs, "before"); bad != "" {
-		v.Pager = pager{Bad: bad}
+		v.Pager = badPager("Requests", "/console/inbox", qs, "before", bad)
 	} else {
 		f.Before = before
 		if v.Selected == "" {

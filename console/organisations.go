@@ -45,7 +45,7 @@ func (h *Handler) organisationsPage(w http.ResponseWriter, r *http.Request, stat
 	qs := r.URL.Query()
 	after, bad := cursorInt(qs, "after")
 	if bad != "" {
-		v.Pager = pager{Bad: bad}
+		v.Pager = badPager("Organisations", "/console/organisations", qs, "after", bad)
 		h.render(w, r, pagedStatus(status, v.Pager), "organisations", "Organisations", v)
 		return
 	}
@@ -195,7 +195,7 @@ func (h *Handler) orgPage(w http.ResponseWriter, r *http.Request, status int, v 
 	// Members are by iD: a page goes on after the last iD of the one before, as
 	// the Hub API's cursor does.
 	if after := qs.Get("after"); after != "" && store.CheckOrcid("after", after) != nil {
-		v.Pager = pager{Bad: badCursor("after", after, "not a member's ORCID iD")}
+		v.Pager = badPager("Members", "/console/organisations/"+strconv.FormatInt(v.Org.ID, 10), qs, "after", badCursor("after", after, "not a member's ORCID iD"))
 	} else {
 		if v.Members, err = h.st.MembersPage(ctx, v.Org.ID, after, pageSize+1); err != nil {
 			h.internal(w, r, err)

@@ -505,6 +505,34 @@ func TestMalformedPagePositionSaidSo(t *testing.T) {
 	})
 }
 
+// TestMalformedPagePositionLeadsToTheList: the 400 of a list page whose position
+// in the address is none of its own links the list's first page (the newest of a
+// newest-first one), with the filter kept, as a page past the end does: it told
+// the reader to page through the list with its own links, and showed none.
+func TestMalformedPagePositionLeadsToTheList(t *testing.T) {
+	e := newEnv(t)
+	postInbox(t, e, "demo", "/x", nil, "")
+	org := "/console/organisations/" + strconv.FormatInt(e.orgA.ID, 10)
+	for _, tt := range []struct{ path, link string }{
+		{"/console/deliveries?state=dead&before=abc", `<a href="/console/deliveries?state=dead">Go to the newest</a>`},
+		{"/console/webhooks?kind=standard&before=1x", `<a href="/console/webhooks?kind=standard">Go to the newest</a>`},
+		{"/console/audit?action=webhook.&before=abc", `<a href="/console/audit?action=webhook.">Go to the newest</a>`},
+		{"/console/organisations?after=abc", `<a href="/console/organisations">Go to the first page</a>`},
+		{org + "?after=abc", `<a href="` + org + `">Go to the first page</a>`},
+		{"/console/clients?after=abc", `<a href="/console/clients">Go to the first page</a>`},
+		{"/console/inbox?inbox=demo&before=abc", `<a href="/console/inbox?inbox=demo">Go to the newest</a>`},
+		{"/console/inbox?inboxes_after=a%2Fb", `<a href="/console/inbox">Go to the first page</a>`},
+	} {
+		t.Run(tt.path, func(t *testing.T) {
+			is := is.New(t)
+			p := e.as(t, "token").get(t, tt.path)
+			is.Equal(p.status, http.StatusBadRequest)
+			is.True(strings.Contains(p.body, "page through the list with its own links. "+tt.link+".")) // the way back to the list, in the message
+			is.True(!strings.Contains(p.body, `class="pager"`))                                         // and no other page's link
+		})
+	}
+}
+
 // TestOrganisationPageSaysImportsAreNotEmailed: the organisation's page does not
 // promise an e-mail for every record that joins: a member added alone is told to
 // the webhook and the e-mail, but an import tells the webhook only, and the page

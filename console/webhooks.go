@@ -63,7 +63,7 @@ func (h *Handler) handleWebhooks() http.Handler {
 			Format: f.Kind, URLContains: f.URL, NewestFirst: true, Limit: pageSize + 1}
 		var bad string
 		if q.BeforeID, bad = cursorInt(qs, "before"); bad != "" {
-			v.Pager = pager{Bad: bad}
+			v.Pager = badPager("Webhooks", "/console/webhooks", qs, "before", bad)
 		}
 		if f.Org != "" {
 			id, err := strconv.ParseInt(f.Org, 10, 64)
