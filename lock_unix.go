@@ -82,7 +82,7 @@ func acquireServeLock(db, listen string) (_ *serveLock, before lockHolder, err e
 	if err != nil {
 		return nil, before, fmt.Errorf("lock %s: %w", path, err)
 	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+	if err := lockExclusive(f); err != nil {
 		defer f.Close()
 		if !errors.Is(err, syscall.EWOULDBLOCK) {
 			return nil, before, fmt.Errorf("lock %s: %w", path, err)
@@ -101,6 +101,36 @@ func acquireServeLock(db, listen string) (_ *serveLock, before lockHolder, err e
 	}
 	return l, before, nil
 }
+
+// lockExclusive takes f's lock for a daemon, without waiting for another daemon
+// that holds it. A command that asks whether a daemon runs (daemonOn) holds the
+// lock shared for a moment: a daemon that starts then waits that out, up to
+// lookWait, where it took the command's look for a daemon and would not start
+// ("in use by another hookd daemon"). It returns EWOULDBLOCK when a daemon holds
+// the lock (or looks held it all the while).
+func lockExclusive(f *os.File) error {
+	fd := int(f.Fd())
+	deadline := time.Now().Add(lookWait)
+	for {
+		err := syscall.Flock(fd, syscall.LOCK_EX|syscall.LOCK_NB)
+		if !errors.Is(err, syscall.EWOULDBLOCK) {
+			return err
+		}
+		// Held exclusively (a daemon), or shared (commands looking): only the
+		// latter lets a shared lock be taken.
+		if syscall.Flock(fd, syscall.LOCK_SH|syscall.LOCK_NB) != nil || time.Now().After(deadline) {
+			return err
+		}
+		if err := syscall.Flock(fd, syscall.LOCK_UN); err != nil {
+			return err
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// lookWait bounds how long a starting daemon waits for commands' looks at the
+// lock (lockExclusive): each holds it for the time of an open and a read.
+const lookWait = 2 * time.Second
 
 // seen is what the lock file says of the database (kept), and keep writes it,
 // synced to the disk when sync is set (before a new mark goes into the database).
