@@ -7,3 +7,11 @@ func SetMaxSlowed(n int) (restore func()) {
 	maxSlowed = n
 	return func() { maxSlowed = old }
 }
+
+// SetMaxStreams sets how many live views clients and staff may keep open
+// together, until the returned function restores it.
+func SetMaxStreams(n int) (restore func()) {
+	old := maxStreams
+	maxStreams = n
+	return func() { maxStreams = old }
+}

@@ -498,6 +498,29 @@ func TestInboxStreamsEach(t *testing.T) {
 	is.Equal(res.StatusCode, http.StatusOK) // another principal still gets one
 }
 
+// TestInboxStreamsLeaveTheOperatorOne: clients and staff who have every live view
+// the console allows them together open leave the operator (the admin token, an
+// admin client) its own: a stream of theirs is refused, the operator's opens.
+func TestInboxStreamsLeaveTheOperatorOne(t *testing.T) {
+	is := is.New(t)
+	defer console.SetMaxStreams(8)()
+	e := newEnv(t)
+	seedInbox(t, e)
+	for _, who := range []string{"a", "b"} {
+		u := e.as(t, who)
+		for range 4 {
+			_, res := u.stream(t, "/console/inbox/events?after=0")
+			is.Equal(res.StatusCode, http.StatusOK) // a tab's live view
+		}
+	}
+	_, res := e.as(t, "staffA").stream(t, "/console/inbox/events?after=0")
+	is.Equal(res.StatusCode, http.StatusServiceUnavailable) // every client's and staff member's place taken
+	for _, who := range []string{"token", "admin"} {
+		_, res := e.as(t, who).stream(t, "/console/inbox/events?after=0")
+		is.Equal(res.StatusCode, http.StatusOK) // the operator's still opens
+	}
+}
+
 // TestInboxNotCalledFromAnotherHost: a webhook pointed at another host's
 // /inbox/{name} does not call hookd's inbox of that name, so its owner gets no
 // part in it (it could otherwise set the answer another client's deliveries get,

@@ -15,47 +15,58 @@ import (
 // recorded, that the page's script follows.
 
 // Bounds of the stream of new requests: each stream ends after streamFor (the
-// browser reconnects, which checks the session again), and at most maxStreams run
-// at once.
+// browser reconnects, which checks the session again), and at most maxStreams of
+// clients' and staff's run at once.
 const (
 	streamFor   = 5 * time.Minute
 	streamRetry = 2 * time.Second // how soon the browser reconnects
 	streamBeat  = 20 * time.Second
-	maxStreams  = 64
 	// maxStreamsEach bounds one principal's streams (a few tabs), so one signed-in
 	// client cannot take them all.
 	maxStreamsEach = 4
 )
 
+// maxStreams bounds the streams of clients and staff together. An operator's
+// (the admin token's, an admin client's) are not counted in it, only in
+// maxStreamsEach: sixteen clients with four tabs each would otherwise leave the
+// operator without a live view.
+var maxStreams = 64
+
 // openStream counts a stream of p's in, and reports false (counting nothing) when
-// p, or everyone together, has as many open as may be.
+// p, or every client and staff member together, has as many open as may be.
 func (h *Handler) openStream(p Principal) bool {
-	key := "client:" + p.ClientID
-	if p.ClientID == "" {
-		key = "admin token"
-	}
+	key := streamKey(p)
 	h.streamMu.Lock()
 	defer h.streamMu.Unlock()
-	if h.streamBy[key] >= maxStreamsEach || h.streams.Load() >= maxStreams {
+	if h.streamBy[key] >= maxStreamsEach || !p.Operator() && h.streams.Load() >= int32(maxStreams) {
 		return false
 	}
 	h.streamBy[key]++
-	h.streams.Add(1)
+	if !p.Operator() {
+		h.streams.Add(1)
+	}
 	return true
 }
 
 // closeStream counts a stream of p's out.
 func (h *Handler) closeStream(p Principal) {
-	key := "client:" + p.ClientID
-	if p.ClientID == "" {
-		key = "admin token"
-	}
+	key := streamKey(p)
 	h.streamMu.Lock()
 	defer h.streamMu.Unlock()
 	if h.streamBy[key]--; h.streamBy[key] <= 0 {
 		delete(h.streamBy, key)
 	}
-	h.streams.Add(-1)
+	if !p.Operator() {
+		h.streams.Add(-1)
+	}
+}
+
+// streamKey is whose streams maxStreamsEach counts.
+func streamKey(p Principal) string {
+	if p.ClientID == "" {
+		return "admin token"
+	}
+	return "client:" + p.ClientID
 }
 
 // streamEvent is the data of a "request" event.
