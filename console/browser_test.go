@@ -254,6 +254,8 @@ type stack struct {
 	disp   *dispatch.Dispatcher
 	status atomic.Int32 // what the receiver answers
 	recv   *httptest.Server
+	// saw, when set, is told of each request the server gets (newInboxStack's).
+	saw atomic.Pointer[func(*http.Request)]
 }
 
 func newStack(t *testing.T) *stack {

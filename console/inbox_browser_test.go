@@ -8,9 +8,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	cdppage "github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 	"github.com/matryer/is"
 
@@ -38,7 +40,13 @@ func newInboxStack(t *testing.T) *stack {
 	cons := console.New(opts)
 	api := httpapi.NewServer(httpapi.Options{Store: s.st, Logger: s.opts.Logger, Console: cons, Nudge: s.disp.Nudge,
 		PublicURL: opts.PublicURL, AllowPrivateTargets: true, Inbox: &httpapi.InboxOptions{}})
-	srv.Config.Handler = api.Handler()
+	h := api.Handler()
+	srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if saw := s.saw.Load(); saw != nil {
+			(*saw)(r)
+		}
+		h.ServeHTTP(w, r)
+	})
 	srv.Start()
 	t.Cleanup(srv.Close)
 	t.Cleanup(cons.Shutdown) // before the server closes: the live views' streams end
@@ -215,6 +223,60 @@ func TestBrowserInbox(t *testing.T) {
 		res.Body.Close()
 		waitRows(t, "the request appears", n+1)
 		is.Equal(get(t, tab, "the focus", chromedp.Evaluate[string](`document.activeElement.getAttribute("href") || document.activeElement.tagName`)), href) // not thrown back to the page's top
+	})
+
+	t.Run("the inbox page left again and again keeps its live view", func(t *testing.T) {
+		is := is.New(t)
+		// The streams the server is asked to open (a GET of the stream's address), and
+		// the questions why one stopped (a HEAD).
+		var mu sync.Mutex
+		var opened []string
+		var asked int
+		saw := func(r *http.Request) {
+			if r.URL.Path != "/console/inbox/events" {
+				return
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if r.Method == http.MethodGet {
+				opened = append(opened, r.Header.Get("Accept"))
+			} else {
+				asked++
+			}
+		}
+		s.saw.Store(&saw)
+		defer s.saw.Store(nil)
+		// Each page takes a while to go, as on a busy machine: its stream closes
+		// first, its script asks why (it cannot tell a page being left from a stream
+		// refused), and the question reaches the server before the page has gone.
+		slow, err := chromedp.Call(tab, cdppage.AddScriptToEvaluateOnNewDocument, cdppage.AddScriptToEvaluateOnNewDocumentParams{
+			Source: `addEventListener("pagehide", () => { const end = Date.now() + 100; while (Date.now() < end); });`})
+		is.NoErr(err)
+		defer chromedp.Call(tab, cdppage.RemoveScriptToEvaluateOnNewDocument, cdppage.RemoveScriptToEvaluateOnNewDocumentParams(slow))
+		const pages = 6
+		for range pages {
+			do(t, tab, "the demo inbox", chromedp.Navigate(s.url+"/console/inbox?inbox=demo"), chromedp.WaitVisible(css("#live-status")))
+			do(t, tab, "and away", chromedp.Navigate(s.url+"/console/"), chromedp.WaitVisible(css(".who")))
+		}
+		do(t, tab, "the demo inbox again", chromedp.Navigate(s.url+"/console/inbox?inbox=demo"))
+		liveStarts(t, "its live view starts")
+		n := rows(t)
+		res, err := http.Post(s.url+"/inbox/demo/after-leaving", "text/plain", strings.NewReader("x"))
+		is.NoErr(err)
+		res.Body.Close()
+		waitRows(t, "the request appears", n+1)
+		mu.Lock()
+		defer mu.Unlock()
+		// Only the pages' EventSources opened a stream. The question why is a HEAD,
+		// which opens none: as a GET it opened one, which a browser may keep for
+		// seconds after the page has gone (Chromium reads on an abandoned answer for
+		// up to 5 s), a live view of the reader's that long, so that a few pages
+		// left in a row could have the next one's refused as one too many.
+		t.Logf("%d streams opened, %d questions why", len(opened), asked)
+		is.True(len(opened) >= pages+1) // a stream for each page
+		for _, accept := range opened {
+			is.Equal(accept, "text/event-stream") // an EventSource's, and no other
+		}
 	})
 
 	t.Run("a live view refused for too many open says so", func(t *testing.T) {

@@ -521,6 +521,57 @@ func TestInboxStreamsLeaveTheOperatorOne(t *testing.T) {
 	}
 }
 
+// TestInboxStreamAskedWhy: the page's script asks why its live view stopped with a
+// HEAD of the stream's address (inbox.js), which answers as the stream would and
+// opens none. A page being left asks too, and the browser may keep that request
+// open for seconds after the page has gone: each one took a place as a stream, and
+// the next page's live view could be refused as one too many.
+func TestInboxStreamAskedWhy(t *testing.T) {
+	is := is.New(t)
+	e := newEnv(t)
+	seedInbox(t, e)
+	a := e.as(t, "a")
+	// head asks on a connection of its own, which stays open, as a browser that
+	// keeps the request after its page has gone does.
+	head := func() *http.Response {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		t.Cleanup(cancel)
+		req, err := http.NewRequestWithContext(ctx, http.MethodHead, e.srv.URL+"/console/inbox/events?inbox=a-box&after=0", nil)
+		is.NoErr(err)
+		tr := &http.Transport{}
+		t.Cleanup(tr.CloseIdleConnections)
+		res, err := (&http.Client{Jar: a.http.Jar, Transport: tr, CheckRedirect: a.http.CheckRedirect}).Do(req)
+		is.NoErr(err) // the question
+		t.Cleanup(func() { res.Body.Close() })
+		return res
+	}
+	for range 3 {
+		_, res := a.stream(t, "/console/inbox/events?inbox=a-box&after=0")
+		is.Equal(res.StatusCode, http.StatusOK) // a tab's live view
+	}
+	for range 4 {
+		res := head()
+		is.Equal(res.StatusCode, http.StatusOK) // a place is free
+		is.Equal(res.Header.Get("Content-Type"), "text/event-stream; charset=utf-8")
+	}
+	_, res := a.stream(t, "/console/inbox/events?inbox=a-box&after=0")
+	is.Equal(res.StatusCode, http.StatusOK) // the fourth tab's live view: the questions took no place
+	res = head()
+	is.Equal(res.StatusCode, http.StatusServiceUnavailable) // now none is free, and the answer says so
+	is.Equal(res.Header.Get("Retry-After"), "30")
+
+	// Answered as the stream is: the inbox must be the reader's, the session open.
+	for _, c := range []struct {
+		u    *user
+		want int
+	}{{e.as(t, "b"), http.StatusNotFound}, {e.newUser(t), http.StatusSeeOther}} {
+		req, err := http.NewRequest(http.MethodHead, e.srv.URL+"/console/inbox/events?inbox=a-box", nil)
+		is.NoErr(err)
+		is.Equal(c.u.do(t, req).status, c.want)
+	}
+}
+
 // TestInboxNotCalledFromAnotherHost: a webhook pointed at another host's
 // /inbox/{name} does not call hookd's inbox of that name, so its owner gets no
 // part in it (it could otherwise set the answer another client's deliveries get,

@@ -32,13 +32,27 @@ const (
 // operator without a live view.
 var maxStreams = 64
 
+// streamRoomLocked reports whether a stream of p's may open now: neither p nor
+// (for a client or staff member) every client and staff member together has as
+// many open as may be. h.streamMu must be held.
+func (h *Handler) streamRoomLocked(p Principal) bool {
+	return h.streamBy[streamKey(p)] < maxStreamsEach && (p.Operator() || h.streams.Load() < int32(maxStreams))
+}
+
+// streamRoom reports whether a stream of p's may open now, counting nothing.
+func (h *Handler) streamRoom(p Principal) bool {
+	h.streamMu.Lock()
+	defer h.streamMu.Unlock()
+	return h.streamRoomLocked(p)
+}
+
 // openStream counts a stream of p's in, and reports false (counting nothing) when
 // p, or every client and staff member together, has as many open as may be.
 func (h *Handler) openStream(p Principal) bool {
 	key := streamKey(p)
 	h.streamMu.Lock()
 	defer h.streamMu.Unlock()
-	if h.streamBy[key] >= maxStreamsEach || !p.Operator() && h.streams.Load() >= int32(maxStreams) {
+	if !h.streamRoomLocked(p) {
 		return false
 	}
 	h.streamBy[key]++
@@ -79,6 +93,16 @@ type streamEvent struct {
 // request's id) for each request recorded after ?after= (or Last-Event-ID) in the
 // inbox of ?inbox=, or in any inbox the reader sees. The page's script refreshes
 // its lists on each event.
+//
+// A HEAD is answered as a GET would be (200, or 503 with too many open, or the
+// sign-in, a 404, a 400 for the same reasons) without opening a stream: the page's
+// script asks with one why its live view stopped (inbox.js). A page being left asks
+// too (the browser closes its stream first), and a browser may hold that request
+// open for seconds after the page has gone (Chromium reads on an abandoned answer
+// for up to 5 s to keep its connection): as a stream, each such request took one
+// of the reader's places that long, so that a few pages left in a row (the inbox
+// page, a refused form, the page after it) could have the next page's live view
+// refused as one too many.
 func (h *Handler) handleInboxEvents() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s := sessionOf(r)
@@ -115,9 +139,17 @@ func (h *Handler) handleInboxEvents() http.Handler {
 		if id, err := strconv.ParseInt(r.Header.Get("Last-Event-ID"), 10, 64); err == nil && id > 0 {
 			after = id // a reconnection: from the last event the browser got
 		}
+		if r.Method == http.MethodHead {
+			if !h.streamRoom(p) {
+				tooManyStreams(w)
+				return
+			}
+			w.Header().Set("Content-Type", "text/event-stream; charset=utf-8")
+			w.WriteHeader(http.StatusOK)
+			return
+		}
 		if !h.openStream(p) {
-			w.Header().Set("Retry-After", "30")
-			http.Error(w, "too many live views open: close a tab, or refresh later", http.StatusServiceUnavailable)
+			tooManyStreams(w)
 			return
 		}
 		defer h.closeStream(p)
@@ -211,6 +243,13 @@ func (h *Handler) handleInboxEvents() http.Handler {
 			}
 		}
 	})
+}
+
+// tooManyStreams answers a stream that may not open: its reader, or everyone
+// together, has as many open as may be.
+func tooManyStreams(w http.ResponseWriter) {
+	w.Header().Set("Retry-After", "30")
+	http.Error(w, "too many live views open: close a tab, or refresh later", http.StatusServiceUnavailable)
 }
 
 // seesEvery is how often at most a live view checks again which inboxes its

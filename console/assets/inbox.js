@@ -73,12 +73,13 @@
   // why asks the stream's address once more, for the reason the browser's
   // EventSource does not give, and says it: too many live views open (a 503), the
   // session ended (led to the sign-in page), the inbox no longer the reader's (404),
-  // or hookd out of reach. An answer of 200 (a place freed meanwhile) is not read.
+  // or hookd out of reach. It asks with a HEAD, which the server answers as it would
+  // the stream without opening one: the question takes none of the reader's live
+  // views, also when the page is being left (its stream closes first, so it asks)
+  // and the browser keeps the request open after the page has gone.
   function why() {
-    var ctl = window.AbortController ? new AbortController() : null;
-    fetch(stream, { credentials: "same-origin", signal: ctl ? ctl.signal : undefined })
+    fetch(stream, { method: "HEAD", credentials: "same-origin" })
       .then(function (res) {
-        if (ctl) ctl.abort();
         if (res.status === 503) {
           say("Live updates are off in this tab: too many live views of the inbox are open (at most 4 for one sign-in). Close another tab that shows the inbox, then refresh this page.");
         } else if (res.redirected || res.status === 401 || res.status === 403) {
