@@ -81,12 +81,8 @@ func (c *Config) targets() store.Targets {
 		}
 		daemon := fmt.Sprintf("no hookd runs on %s to say it; start hookd and give the address its line \"listening\" names", c.Store.Path)
 		if owner, sudoUser, err := lockUnreadable(c.Store.Path); err != nil {
-			runAs := "the service's: sudo -u hookd hookd …"
-			if owner != "" {
-				runAs = owner + ": sudo -u " + sudoUser + " hookd …"
-			}
 			daemon = fmt.Sprintf("whether a hookd runs on %s to say it is not known: its lock file cannot be read (%v); "+
-				"run hookd as the user the database belongs to (%s)", c.Store.Path, err, runAs)
+				"run hookd as the user the database belongs to (%s)", c.Store.Path, err, runAs(owner, sudoUser))
 		}
 		t.InboxUnknown = fmt.Sprintf("http.listen %q does not tell it (%s), and %s, or set http.listen to a fixed address", listen, why, daemon)
 	}

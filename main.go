@@ -724,14 +724,23 @@ func checkDatabaseAccess(db string) error {
 		return nil // missing, or no file: the callers say so
 	}
 	if err := writable(db, false); err != nil {
-		runAs := "the service's: sudo -u hookd hookd …"
-		if owner, sudoUser := ownerOther(db); owner != "" && errors.Is(err, fs.ErrPermission) {
-			runAs = owner + ": sudo -u " + sudoUser + " hookd …"
+		var owner, sudoUser string
+		if errors.Is(err, fs.ErrPermission) {
+			owner, sudoUser = ownerOther(db)
 		}
 		return fmt.Errorf("store.path: %s cannot be written (%w): hookd writes a database, and its -wal and -shm files beside it, even to read it; "+
-			"run hookd as the user the database belongs to (%s), or give that user write permission (chmod u+w); nothing was changed", db, err, runAs)
+			"run hookd as the user the database belongs to (%s), or give that user write permission (chmod u+w); nothing was changed", db, err, runAs(owner, sudoUser))
 	}
 	return nil
+}
+
+// runAs says as whom to run hookd on a file that belongs to owner (sudoUser, as
+// ownerOther names them): that user, or the service's when owner is not known.
+func runAs(owner, sudoUser string) string {
+	if owner == "" {
+		return "the service's: sudo -u hookd hookd …"
+	}
+	return owner + ": sudo -u " + sudoUser + " hookd …"
 }
 
 // unreachableError is a database at db whose folder this user may not enter.

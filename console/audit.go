@@ -38,14 +38,7 @@ func (h *Handler) handleAudit() http.Handler {
 			h.internal(w, r, err)
 			return
 		}
-		more := len(rows) > pageSize
-		next := ""
-		if more {
-			rows = rows[:pageSize]
-			next = strconv.FormatInt(rows[len(rows)-1].ID, 10)
-		}
-		v.Rows = rows
-		v.Pager = newPager("Audit log", "/console/audit", qs, "before", more, next)
+		v.Rows, v.Pager = pageOf(rows, "Audit log", "/console/audit", qs, "before", func(e store.AuditEntry) string { return strconv.FormatInt(e.ID, 10) })
 		h.render(w, r, http.StatusOK, "audit", "Audit log", v)
 	})
 }

@@ -67,14 +67,9 @@ func (h *Handler) clientsPage(w http.ResponseWriter, r *http.Request, status int
 				v.Rows = append(v.Rows, c)
 			}
 		}
-		more := len(v.Rows) > pageSize
-		next := ""
-		if more {
-			v.Rows = v.Rows[:pageSize]
-			last := v.Rows[pageSize-1]
-			next = strconv.FormatInt(last.CreatedAt.UnixMilli(), 10) + ":" + last.ID
-		}
-		v.Pager = newPager("Clients", "/console/clients", qs, "after", more, next)
+		v.Rows, v.Pager = pageOf(v.Rows, "Clients", "/console/clients", qs, "after", func(c store.ClientRow) string {
+			return strconv.FormatInt(c.CreatedAt.UnixMilli(), 10) + ":" + c.ID
+		})
 	}
 	if v.Errors == nil {
 		v.Errors = formErrors{}

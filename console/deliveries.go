@@ -133,19 +133,10 @@ func (h *Handler) deliveriesPage(w http.ResponseWriter, r *http.Request, v deliv
 			h.internal(w, r, err)
 			return
 		}
-		more := len(rows) > pageSize
-		if more {
-			rows = rows[:pageSize]
+		v.Rows, v.Pager = pageOf(rows, "Deliveries", "/console/deliveries", qs, "before", func(d store.Delivery) string { return strconv.FormatInt(d.ID, 10) })
+		if q.Webhook != "" && len(v.Rows) > 0 && !v.Rows[0].RemovedAt.IsZero() {
+			v.Removed = &v.Rows[0]
 		}
-		v.Rows = rows
-		if q.Webhook != "" && len(rows) > 0 && !rows[0].RemovedAt.IsZero() {
-			v.Removed = &rows[0]
-		}
-		next := ""
-		if more {
-			next = strconv.FormatInt(rows[len(rows)-1].ID, 10)
-		}
-		v.Pager = newPager("Deliveries", "/console/deliveries", qs, "before", more, next)
 	}
 	status := http.StatusOK
 	if len(v.Errors) > 0 || len(v.ReplayErrors) > 0 {

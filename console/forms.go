@@ -73,6 +73,18 @@ func withQuery(path string, q url.Values, key, value string) string {
 	return path + "?" + c.Encode()
 }
 
+// pageOf cuts rows, read one past pageSize, to a page and makes its pager (as
+// newPager): the next page goes on from position of the page's last row.
+func pageOf[T any](rows []T, label, path string, q url.Values, cursor string, position func(T) string) ([]T, pager) {
+	more := len(rows) > pageSize
+	next := ""
+	if more {
+		rows = rows[:pageSize]
+		next = position(rows[pageSize-1])
+	}
+	return rows, newPager(label, path, q, cursor, more, next)
+}
+
 // cursorInt reads a numeric paging cursor, 0 when the address has none. bad is
 // set for one that is not a row's number (an address edited by hand): the page
 // says so (badCursor), where it showed the first page with links to the first

@@ -288,13 +288,7 @@ func (h *Handler) inboxPage(w http.ResponseWriter, r *http.Request, status int, 
 				h.internal(w, r, err)
 				return
 			}
-			more := len(v.Inboxes) > pageSize
-			next := ""
-			if more {
-				v.Inboxes = v.Inboxes[:pageSize]
-				next = v.Inboxes[pageSize-1].Name
-			}
-			v.InboxesPager = newPager("Inboxes", "/console/inbox", qs, "inboxes_after", more, next)
+			v.Inboxes, v.InboxesPager = pageOf(v.Inboxes, "Inboxes", "/console/inbox", qs, "inboxes_after", func(i store.Inbox) string { return i.Name })
 		}
 	}
 	v.Refresh = withQuery("/console/inbox", qs, "", "")
@@ -314,14 +308,8 @@ func (h *Handler) inboxPage(w http.ResponseWriter, r *http.Request, status int, 
 			h.internal(w, r, err)
 			return
 		}
-		more := len(rs) > pageSize
-		next := ""
-		if more {
-			rs = rs[:pageSize]
-			next = strconv.FormatInt(rs[pageSize-1].ID, 10)
-		}
+		rs, v.Pager = pageOf(rs, "Requests", "/console/inbox", qs, "before", func(rq store.InboxRequest) string { return strconv.FormatInt(rq.ID, 10) })
 		v.Rows = inboxRows(rs, h.deliveryLinks(ctx, v.Principal))
-		v.Pager = newPager("Requests", "/console/inbox", qs, "before", more, next)
 	}
 	// No live view on a page in error (a position it cannot read): its refreshes
 	// would be answered 400.

@@ -60,13 +60,7 @@ func (h *Handler) organisationsPage(w http.ResponseWriter, r *http.Request, stat
 			v.Orgs = append(v.Orgs, o)
 		}
 	}
-	more := len(v.Orgs) > pageSize
-	next := ""
-	if more {
-		v.Orgs = v.Orgs[:pageSize]
-		next = strconv.FormatInt(v.Orgs[pageSize-1].ID, 10)
-	}
-	v.Pager = newPager("Organisations", "/console/organisations", qs, "after", more, next)
+	v.Orgs, v.Pager = pageOf(v.Orgs, "Organisations", "/console/organisations", qs, "after", func(o store.Organisation) string { return strconv.FormatInt(o.ID, 10) })
 	h.render(w, r, status, "organisations", "Organisations", v)
 }
 
@@ -201,13 +195,7 @@ func (h *Handler) orgPage(w http.ResponseWriter, r *http.Request, status int, v 
 			h.internal(w, r, err)
 			return
 		}
-		more := len(v.Members) > pageSize
-		next := ""
-		if more {
-			v.Members = v.Members[:pageSize]
-			next = v.Members[pageSize-1].Orcid
-		}
-		v.Pager = newPager("Members", "/console/organisations/"+strconv.FormatInt(v.Org.ID, 10), qs, "after", more, next)
+		v.Members, v.Pager = pageOf(v.Members, "Members", "/console/organisations/"+strconv.FormatInt(v.Org.ID, 10), qs, "after", func(m store.Member) string { return m.Orcid })
 	}
 	clients, err := h.st.ConsoleClients(ctx)
 	if err != nil {

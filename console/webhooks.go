@@ -97,16 +97,7 @@ func (h *Handler) handleWebhooks() http.Handler {
 				h.internal(w, r, err)
 				return
 			}
-			more := len(rows) > pageSize
-			if more {
-				rows = rows[:pageSize]
-			}
-			v.Rows = rows
-			next := ""
-			if more {
-				next = strconv.FormatInt(rows[len(rows)-1].ID, 10)
-			}
-			v.Pager = newPager("Webhooks", "/console/webhooks", qs, "before", more, next)
+			v.Rows, v.Pager = pageOf(rows, "Webhooks", "/console/webhooks", qs, "before", func(s store.Subscription) string { return strconv.FormatInt(s.ID, 10) })
 		}
 		status := http.StatusOK
 		if len(v.Errors) > 0 {
