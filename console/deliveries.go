@@ -324,8 +324,11 @@ func (h *Handler) handleReplayOne() http.Handler {
 		var se *store.Error
 		switch {
 		case errors.As(err, &se) && (se.Code == store.Conflict || se.Code == store.NotFound):
-			// In flight, its webhook deactivated or removed: the store says which and what to do.
-			h.errorPage(w, r, http.StatusConflict, "Not replayed", se.Message)
+			// In flight, its webhook deactivated or removed: the store says which and
+			// what to do, quoting the reason of a deactivation with its time, which
+			// the page shows as it shows every time.
+			h.render(w, r, http.StatusConflict, "error", "Not replayed",
+				errorView{Heading: "Not replayed", Message: se.Message, SignIn: "/console/signin", Reason: true})
 			return
 		case err != nil:
 			h.internal(w, r, err)

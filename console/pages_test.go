@@ -679,3 +679,27 @@ func TestReasonTimeOfGoneInWhatItLeftUnsent(t *testing.T) {
 		is.True(!strings.Contains(p.body, "Gone at 2024-03-01T14:00:00Z")) // not the raw time
 	}
 }
+
+// TestReasonTimeInReplayRefusal: a replay of a delivery refused because its
+// webhook is deactivated (the page was open before it was) quotes the reason with
+// its time as the console's other times, a <time> in UTC, where it was the RFC
+// 3339 text the store wrote.
+func TestReasonTimeInReplayRefusal(t *testing.T) {
+	is := is.New(t)
+	e := newEnv(t)
+	switchOff(t, e)
+	u := e.as(t, "token")
+	for id, says := range map[int64]string{
+		e.delOrgA.ID: `, which is deactivated (deliveries failed continuously since <time datetime="2024-03-01T14:00:00Z">2024-03-01 14:00:00 UTC</time> (last: HTTP 500)): activate the webhook first, then replay`,
+		e.delA.ID:    `, which is deactivated (the target answered 410 Gone at <time datetime="2024-03-01T16:00:00Z">2024-03-01 16:00:00 UTC</time>): activate the webhook first, then replay`,
+	} {
+		p := u.post(t, "/console/deliveries/"+strconv.FormatInt(id, 10)+"/replay", nil)
+		is.Equal(p.status, http.StatusConflict)
+		is.True(strings.Contains(p.body, "<h1>Not replayed</h1>"))
+		if !strings.Contains(p.body, says) {
+			t.Errorf("the refusal of delivery %d does not say %s:\n%s", id, says, p.body)
+		}
+		is.True(!strings.Contains(p.body, "2024-03-01T14:00:00Z (last")) // not the raw time
+		is.True(!strings.Contains(p.body, "Gone at 2024-03-01T16:00:00Z"))
+	}
+}

@@ -237,6 +237,9 @@ type errorView struct {
 	// SignIn is the sign-in link of a page for the signed-out: the sign-in page,
 	// and back to a page when one is given.
 	SignIn string
+	// Reason is set when Message may quote why hookd switched a webhook off (a
+	// replay refused for it): it is shown as the reason template func shows one.
+	Reason bool
 }
 
 func (h *Handler) errorPage(w http.ResponseWriter, r *http.Request, status int, heading, message string) {

@@ -677,3 +677,44 @@ func TestReasonTimeOfAGoneDeactivationsUnsent(t *testing.T) {
 	is.Equal(after, ")")                                    // and the bracket after it
 	is.Equal(before+at.UTC().Format(time.RFC3339)+after, unsent)
 }
+
+// TestReasonTimeOfAReplayRefusal: the refusal to replay a delivery of a webhook
+// hookd switched off quotes the reason, and its time is found (ReasonTime) as in
+// the reason itself, for a page to show it in its reader's zone: the refusal
+// begins with the delivery and the webhook, and the time was not looked for.
+func TestReasonTimeOfAReplayRefusal(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	st, wh := backlogStore(t, 1, 0)
+	claimed, err := st.Exchange(ctx, nil, 10, time.Minute)
+	is.NoErr(err)
+	is.Equal(len(claimed), 1)
+	gone := answered(st, claimed[0], store.OutcomeGone)
+	gone.Status, gone.Error = 410, "HTTP 410"
+	_, err = st.Exchange(ctx, []store.Outcome{gone}, 0, time.Minute)
+	is.NoErr(err)
+	_, err = st.Replay(ctx, store.DeliveryFilter{ID: claimed[0].ID})
+	var se *store.Error
+	is.True(errors.As(err, &se) && errors.Is(se, store.ErrDeactivated)) // refused
+	before, at, after, ok := store.ReasonTime(se.Message)
+	is.True(ok) // the time is found
+	is.Equal(before, fmt.Sprintf("delivery %d belongs to webhook %s, which is deactivated (the target answered 410 Gone at ", claimed[0].ID, wh.UID))
+	is.True(at.Equal(gone.StartedAt.Truncate(time.Second))) // the 410's
+	is.Equal(after, "): activate the webhook first, then replay")
+
+	_, err = st.SetSubscriptionActive(ctx, wh.UID, true, "")
+	is.NoErr(err)
+	_, err = st.SetSubscriptionActive(ctx, wh.UID, false, "endpoint retired")
+	is.NoErr(err)
+	_, err = st.Replay(ctx, store.DeliveryFilter{ID: claimed[0].ID})
+	is.True(errors.As(err, &se) && errors.Is(se, store.ErrDeactivated))
+	_, _, _, ok = store.ReasonTime(se.Message)
+	is.True(!ok) // an operator's reason names no time of hookd's
+	for _, text := range []string{
+		"delivery 1 belongs to webhook x y, which is deactivated (the target answered 410 Gone at 2024-03-01T16:00:00Z)",
+		"HTTP 500: delivery 1 belongs to webhook 0190, which is deactivated (the target answered 410 Gone at 2024-03-01T16:00:00Z)",
+	} {
+		_, _, _, ok := store.ReasonTime(text)
+		is.True(!ok) // not hookd's refusal
+	}
+}

@@ -871,6 +871,7 @@ func (f DeliveryFilter) replayable(chosen []replayRow, res *ReplayResult) ([]int
 			if r.reason != "" {
 				why = " (" + r.reason + ")"
 			}
+			// ReasonTime finds the reason's time in it (replayRefusedDeactivated).
 			return nil, &Error{Code: Conflict, Field: "status", Value: r.uid, Message: fmt.Sprintf(
 				"delivery %d belongs to webhook %s, which is deactivated%s: activate the webhook first, then replay", r.id, r.uid, why)}
 		case !r.active:

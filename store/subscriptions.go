@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -461,16 +462,25 @@ const (
 // deactivation that gave a reason: the reason follows, in brackets.
 const notSentDeactivatedWith = "not sent: subscription deactivated ("
 
+// replayRefusedDeactivated is how a replay of one delivery refused for its webhook
+// being deactivated begins, "delivery ID belongs to webhook UID, which is
+// deactivated (", the reason following in brackets when there is one.
+var replayRefusedDeactivated = regexp.MustCompile(`^delivery [0-9]+ belongs to webhook [0-9a-f-]+, which is deactivated \(`)
+
 // ReasonTime finds the time a text names when it begins with the reason hookd
 // gave a subscription it switched off (the subscription's Reason, the error of the
-// attempt that switched it off, or the last error of a delivery the deactivation
-// left unsent), so that a page can show that time as it shows others, in its
-// reader's zone: the text is before, then t, then after. ok is false for a text
-// that names no such time; what follows the reason's own words (the receiver's
-// answer) is never read for one. The time ends at a space (" (last: …") or at
-// the bracket that closes a reason quoted in a delivery's error ("… at TIME)").
+// attempt that switched it off, the last error of a delivery the deactivation
+// left unsent, or the refusal to replay one of its deliveries), so that a page can
+// show that time as it shows others, in its reader's zone: the text is before,
+// then t, then after. ok is false for a text that names no such time; what
+// follows the reason's own words (the receiver's answer) is never read for one.
+// The time ends at a space (" (last: …") or at the bracket that closes a reason
+// quoted in a delivery's error or a refusal ("… at TIME)").
 func ReasonTime(text string) (before string, t time.Time, after string, ok bool) {
 	rest := strings.TrimPrefix(text, notSentDeactivatedWith)
+	if m := replayRefusedDeactivated.FindString(text); m != "" {
+		rest = text[len(m):]
+	}
 	for _, words := range []string{reasonFailingSince, reasonGoneAt} {
 		if !strings.HasPrefix(rest, words) {
 			continue
