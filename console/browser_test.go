@@ -709,8 +709,8 @@ func TestBrowserReasonTimeInReadersZone(t *testing.T) {
 
 // TestBrowserMemberRemovalAsksFirst: removing an organisation's member asks first,
 // as removing a client does, on the same page, and by keyboard: Tab to the row's
-// Remove button and Enter ask; Cancel leads back with the member kept; the
-// confirming button, reached with Tab, removes it.
+// Remove button and Enter ask; Cancel leads back with the member kept, to the page
+// of the list asked on; the confirming button, reached with Tab, removes it.
 func TestBrowserMemberRemovalAsksFirst(t *testing.T) {
 	is := is.New(t)
 	b := newBrowser(t)
@@ -725,21 +725,28 @@ func TestBrowserMemberRemovalAsksFirst(t *testing.T) {
 	}
 	tab := b.tab()
 	signIn(t, tab, s.url, s.staffA.ID, s.staffA.Secret)
-	ask := func() {
+	ask := func(page string) {
 		t.Helper()
-		do(t, tab, "the organisation", chromedp.Navigate(s.url+path), chromedp.WaitVisible(css(remove)))
+		do(t, tab, "the organisation", chromedp.Navigate(s.url+page), chromedp.WaitVisible(css(remove)))
 		tabTo(t, tab, remove)
 		do(t, tab, "remove: asked first", chromedp.KeyEvent(kb.Enter), chromedp.WaitVisible(css("form.buttons button")))
 		is.True(strings.Contains(text(t, tab), "Remove "+memberA+" from “University A”?")) // the question
 		is.True(member())                                                                  // nothing changed yet
 	}
-	ask()
+	ask(path)
 	accessible(t, tab, "confirm a member's removal")
 	tabTo(t, tab, `main a[href="`+path+`"]`)
 	do(t, tab, "cancel", chromedp.KeyEvent(kb.Enter), chromedp.WaitVisible(css(remove)))
 	is.True(member()) // kept
 
-	ask()
+	later := path + "?after=" + memberB // a page after the first, with the member on it
+	ask(later)
+	tabTo(t, tab, `main a[href="`+later+`"]`)
+	do(t, tab, "cancel from a later page", chromedp.KeyEvent(kb.Enter), chromedp.WaitVisible(css(remove)))
+	is.Equal(get(t, tab, "the address", chromedp.Evaluate[string](`location.pathname + location.search`)), later) // back to that page
+	is.True(member())
+
+	ask(path)
 	tabTo(t, tab, "form.buttons button.danger")
 	do(t, tab, "confirm", chromedp.KeyEvent(kb.Enter), chromedp.WaitVisible(css(".flash")))
 	is.True(strings.Contains(text(t, tab), "The member is removed."))

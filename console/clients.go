@@ -232,14 +232,35 @@ func (h *Handler) handleClientAction() http.Handler {
 type confirmView struct {
 	Heading, Message string
 	Action, Button   string
-	Cancel           string
-	Danger           bool
+	// Cancel is where the page's Cancel leads: the page the form asking was on
+	// (its back field), or else this.
+	Cancel string
+	Danger bool
 }
 
 // confirm renders the page that asks before a change: its form posts the change
-// again to v.Action, with confirm=yes.
+// again to v.Action, with confirm=yes. Its Cancel leads back to the page the
+// reader asked on, as its form's back field names it (the list's page and
+// filter), when that is a console page; v.Cancel otherwise.
 func (h *Handler) confirm(w http.ResponseWriter, r *http.Request, v confirmView) {
+	if back := h.back(r.PostFormValue("back")); back != "" {
+		v.Cancel = back
+	}
 	h.render(w, r, http.StatusOK, "confirm", v.Heading, v)
+}
+
+// back is the console page a form's back field names (the page the form was on,
+// as view.Here gives it), without its flash, or "" when it names none: an
+// absolute URL, another host's ("//host/…"), or any path outside the console's.
+func (h *Handler) back(s string) string {
+	if s == "" {
+		return ""
+	}
+	u, ok := h.consoleURL(s)
+	if !ok {
+		return ""
+	}
+	return here(u)
 }
 
 // confirmPage asks the reader to confirm rotating or removing a client's secret:

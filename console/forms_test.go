@@ -810,3 +810,71 @@ func TestPagerWordsFollowTheOrder(t *testing.T) {
 	d := e.as(t, "a").get(t, "/console/deliveries")
 	is.True(strings.Contains(d.body, `rel="next">Older »</a>`)) // deliveries are newest first
 }
+
+// TestConfirmCancelLeadsBack: the Cancel of a page that asks before a change (a
+// member's removal, a client's rotation or removal) leads back to the list's page
+// the reader asked on, its position and filter kept and its flash left out, where
+// it led to the list's first page; a back that is not a console page (an absolute
+// URL, another host's, a path outside the console, the sign-in) leads where it did.
+func TestConfirmCancelLeadsBack(t *testing.T) {
+	is := is.New(t)
+	e := newEnv(t)
+	ctx := context.Background()
+	for i := range 55 {
+		_, err := e.st.CreateClient(ctx, store.NewClient{ID: fmt.Sprintf("paged-%02d", i), Name: fmt.Sprintf("paged %02d", i), Scopes: []string{store.ScopeWebhook}})
+		is.NoErr(err)
+	}
+	u := e.as(t, "token")
+	backField := regexp.MustCompile(`<input type="hidden" name="back" value="([^"]*)">`)
+	cancel := regexp.MustCompile(`<a href="([^"]*)">Cancel</a>`)
+	unescape := func(s string) string { return strings.ReplaceAll(s, "&amp;", "&") }
+	// asks posts the form of the row with action on page (as the page has it) and
+	// returns where the question's Cancel leads.
+	asks := func(page, action string) string {
+		t.Helper()
+		p := u.get(t, page)
+		is.Equal(p.status, http.StatusOK)
+		form := regexp.MustCompile(`<form method="post" action="` + regexp.QuoteMeta(action) + `">.*?</form>`).FindString(p.body)
+		is.True(form != "") // the row's form
+		m := backField.FindStringSubmatch(form)
+		if m == nil {
+			t.Fatalf("the form of %s on %s names no page to come back to: %s", action, page, form)
+		}
+		q := u.post(t, action, url.Values{"back": {unescape(m[1])}})
+		is.Equal(q.status, http.StatusOK)
+		c := cancel.FindStringSubmatch(q.body)
+		is.True(c != nil) // the way back
+		return unescape(c[1])
+	}
+
+	org := "/console/organisations/" + strconv.FormatInt(e.orgA.ID, 10)
+	after := org + "?after=" + memberB // a page after the first: memberA is on it
+	remove := org + "/members/" + memberA + "/remove"
+	is.Equal(asks(after, remove), after)
+	is.Equal(asks(after+"&done=member", remove), after) // not the flash again
+	is.Equal(asks(org, remove), org)
+
+	p := u.get(t, "/console/clients")
+	next := regexp.MustCompile(`<a href="([^"]+)" rel="next">`).FindStringSubmatch(p.body)
+	is.True(next != nil)
+	second := unescape(next[1])
+	ids := regexp.MustCompile(`<code class="id">([^<]+)</code>`).FindAllStringSubmatch(u.get(t, second).body, -1)
+	is.True(len(ids) > 0)
+	for _, act := range []string{"rotate", "remove"} {
+		is.Equal(asks(second, "/console/clients/"+ids[0][1]+"/"+act), second)
+	}
+
+	for _, back := range []string{"", "https://evil.example/console/clients", "//evil.example/console/clients", "/\\evil.example/console/",
+		"http:/console/clients", "/api/webhooks", "/console/../api/webhooks", "/console/signin?next=/console/", "console/clients", "javascript:alert(1)"} {
+		q := u.post(t, remove, url.Values{"back": {back}})
+		is.Equal(q.status, http.StatusOK)
+		c := cancel.FindStringSubmatch(q.body)
+		is.True(c != nil)
+		if c[1] != org {
+			t.Errorf("back %q: Cancel leads to %s, not %s", back, c[1], org)
+		}
+	}
+	ms, err := e.st.Members(ctx, e.orgA.ID)
+	is.NoErr(err)
+	is.Equal(len(ms), 1) // nothing removed
+}

@@ -8,6 +8,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -197,5 +198,39 @@ func TestBehindProxyPathNextStaysUnderThePath(t *testing.T) {
 			is.Equal(p.status, http.StatusSeeOther) // signed in
 			is.Equal(p.location, want)              // and sent on
 		})
+	}
+}
+
+// TestBehindProxyPathCancelLeadsBack: behind a proxy that serves hookd under a
+// path, the Cancel of a page that asks first leads back to the page asked on under
+// the path, whether its back field names that page as the console has it (as the
+// page gives it) or as the browser does; one that leaves hookd's console leads to
+// the organisation's page.
+func TestBehindProxyPathCancelLeadsBack(t *testing.T) {
+	is := is.New(t)
+	p := newPathProxy(t)
+	e := newEnv(t, func(o *console.Options) { o.PublicURL = p.front() })
+	p.start(e.srv.URL)
+	e.srv = p.srv // the reader goes through the proxy
+	u := e.newUser(t)
+	signin := u.get(t, "/hookd/console/signin")
+	m := csrfField.FindStringSubmatch(signin.body)
+	is.True(m != nil) // the sign-in form
+	is.Equal(u.post(t, "/hookd/console/signin", url.Values{"csrf": {m[1]}, "kind": {"token"}, "token": {adminTok}}).status, http.StatusSeeOther)
+	u.csrf = csrfField.FindStringSubmatch(u.get(t, "/hookd/console/").body)[1]
+
+	org := "/console/organisations/" + strconv.FormatInt(e.orgA.ID, 10)
+	page := u.get(t, "/hookd"+org+"?after="+memberB)
+	is.True(strings.Contains(page.body, `<input type="hidden" name="back" value="`+org+`?after=`+memberB+`">`)) // the page, as the console has it
+	for back, want := range map[string]string{
+		org + "?after=" + memberB:            "/hookd" + org + "?after=" + memberB,
+		"/hookd" + org + "?after=" + memberB: "/hookd" + org + "?after=" + memberB,
+		"/hookd/.." + org:                    "/hookd" + org,
+	} {
+		q := u.post(t, "/hookd"+org+"/members/"+memberA+"/remove", url.Values{"back": {back}})
+		is.Equal(q.status, http.StatusOK)
+		if !strings.Contains(q.body, `<a href="`+want+`">Cancel</a>`) {
+			t.Errorf("back %q: Cancel does not lead to %s", back, want)
+		}
 	}
 }

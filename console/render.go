@@ -144,12 +144,33 @@ type view struct {
 	Flash     string
 	Version   string
 	Assets    string
-	Page      any
+	// Here is the address of a page got with a GET, its flash left out, for a
+	// form on it that asks first (a removal) to lead back to it.
+	Here string
+	Page any
+}
+
+// here is the address of a console page u, without the flash of a change.
+func here(u *url.URL) string {
+	q := u.Query()
+	if _, ok := q["done"]; !ok {
+		return u.RequestURI()
+	}
+	q.Del("done")
+	if len(q) == 0 {
+		return u.EscapedPath()
+	}
+	return u.EscapedPath() + "?" + q.Encode()
 }
 
 // render writes a page with status.
 func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, name, title string, data any) {
 	v := view{Title: title, Version: h.opts.Version, Assets: assetVersion, Page: data, Flash: flashes[r.URL.Query().Get("done")]}
+	if r.Method == http.MethodGet || r.Method == http.MethodHead {
+		// A page rendered for a form posted (a refused one) is at the form's
+		// address, which is not one to come back to.
+		v.Here = here(r.URL)
+	}
 	if s := sessionOf(r); s != nil {
 		p := s.principal
 		v.Principal, v.CSRF = &p, s.csrf

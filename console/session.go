@@ -354,18 +354,30 @@ func parseForm(w http.ResponseWriter, r *http.Request, upload bool) error {
 // browser has it, under the base path, or without it), or the overview; a path
 // without the base path.
 func (h *Handler) safeNext(next string) string {
-	if h.base != "" && strings.HasPrefix(next, h.base+"/") {
-		next = strings.TrimPrefix(next, h.base)
+	u, ok := h.consoleURL(next)
+	if !ok {
+		return "/console/"
 	}
-	u, err := url.Parse(next)
+	return u.RequestURI()
+}
+
+// consoleURL reads s as the address of a console page other than the sign-in
+// (as the browser has it, under the base path, or without it), to send the
+// reader to: ok is false for anything else, an absolute URL or one of another
+// host ("//host/…") among them. The URL it gives has no base path.
+func (h *Handler) consoleURL(s string) (*url.URL, bool) {
+	if h.base != "" && strings.HasPrefix(s, h.base+"/") {
+		s = strings.TrimPrefix(s, h.base)
+	}
+	u, err := url.Parse(s)
 	// The path as a browser resolves it: "/console/../api" is not the console's, and
 	// a path not in its clean form is none: under the base path, "/../console/x" or
 	// "/console/../../console/x" leaves hookd's.
 	if err != nil || u.Scheme != "" || u.Host != "" || !strings.HasPrefix(path.Clean(u.Path)+"/", "/console/") || cleanPath(u.Path) != u.Path ||
-		strings.HasPrefix(next, "//") || strings.Contains(next, "\\") || strings.HasPrefix(u.Path, "/console/signin") {
-		return "/console/"
+		strings.HasPrefix(s, "//") || strings.Contains(s, "\\") || strings.HasPrefix(u.Path, "/console/signin") {
+		return nil, false
 	}
-	return u.RequestURI()
+	return u, true
 }
 
 // signInView is the sign-in page's data.
