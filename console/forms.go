@@ -113,11 +113,9 @@ func badCursor(key, v, what string) string {
 
 // badPager is the pager of a list page whose position in the address (cursor)
 // could not be read, bad saying why: in place of the list it links the list's
-// first page, with the filter kept.
+// first page, with the filter kept (q may have the position or not).
 func badPager(label, path string, q url.Values, cursor, bad string) pager {
-	p := newPager(label, path, q, cursor, false, "")
-	p.Bad = bad
-	return p
+	return pager{Label: label, NewestFirst: cursor == "before", First: withQuery(path, q, cursor, ""), Bad: bad}
 }
 
 // pagedStatus is the status of a list page: 400 when its position could not be

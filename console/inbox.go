@@ -274,28 +274,44 @@ func (h *Handler) inboxPage(w http.ResponseWriter, r *http.Request, status int, 
 	qs := r.URL.Query()
 	v.Endpoint = strings.TrimSuffix(h.opts.PublicURL, "/") + "/inbox/"
 	v.Enabled = h.opts.InboxEnabled
+	// The page's links (Refresh, the page its live view refreshes, each list's
+	// pages) keep the address's query but for a position that cannot be read,
+	// inboxes_after's or before's: kept, each would lead to the same 400, or carry
+	// it on from an inbox's page, which has no list of inboxes to page.
+	inboxesAfter := qs.Get("inboxes_after")
+	badInboxes := ""
+	if inboxesAfter != "" && store.CheckInboxName("inboxes_after", inboxesAfter) != nil {
+		badInboxes = badCursor("inboxes_after", inboxesAfter, "not an inbox name")
+	}
+	before, badBefore := cursorInt(qs, "before")
+	links := url.Values{}
+	for k, vs := range qs {
+		if (k != "inboxes_after" || badInboxes == "") && (k != "before" || badBefore == "") {
+			links[k] = vs
+		}
+	}
 	var err error
 	if v.Selected == "" {
 		// A page of them, by name (as the store sorts them): the inbox keeps up to
 		// inbox.keep_total requests, each maybe to a name of its own, and an
 		// organisation's webhook may call an inbox for each of its members.
 		lf := h.inboxesFilter(v.Principal)
-		lf.After, lf.Limit = qs.Get("inboxes_after"), pageSize+1
-		if lf.After != "" && store.CheckInboxName("inboxes_after", lf.After) != nil {
-			v.InboxesPager = badPager("Inboxes", "/console/inbox", qs, "inboxes_after", badCursor("inboxes_after", lf.After, "not an inbox name"))
+		lf.After, lf.Limit = inboxesAfter, pageSize+1
+		if badInboxes != "" {
+			v.InboxesPager = badPager("Inboxes", "/console/inbox", links, "inboxes_after", badInboxes)
 		} else {
 			if v.Inboxes, err = h.st.Inboxes(ctx, lf); err != nil {
 				h.internal(w, r, err)
 				return
 			}
-			v.Inboxes, v.InboxesPager = pageOf(v.Inboxes, "Inboxes", "/console/inbox", qs, "inboxes_after", func(i store.Inbox) string { return i.Name })
+			v.Inboxes, v.InboxesPager = pageOf(v.Inboxes, "Inboxes", "/console/inbox", links, "inboxes_after", func(i store.Inbox) string { return i.Name })
 		}
 	}
-	v.Refresh = withQuery("/console/inbox", qs, "", "")
+	v.Refresh = withQuery("/console/inbox", links, "", "")
 	f := store.InboxFilter{Inbox: v.Selected, Limit: pageSize + 1}
 	var rs []store.InboxRequest
-	if before, bad := cursorInt(qs, "before"); bad != "" {
-		v.Pager = badPager("Requests", "/console/inbox", qs, "before", bad)
+	if badBefore != "" {
+		v.Pager = badPager("Requests", "/console/inbox", links, "before", badBefore)
 	} else {
 		f.Before = before
 		if v.Selected == "" {
@@ -308,7 +324,7 @@ func (h *Handler) inboxPage(w http.ResponseWriter, r *http.Request, status int, 
 			h.internal(w, r, err)
 			return
 		}
-		rs, v.Pager = pageOf(rs, "Requests", "/console/inbox", qs, "before", func(rq store.InboxRequest) string { return strconv.FormatInt(rq.ID, 10) })
+		rs, v.Pager = pageOf(rs, "Requests", "/console/inbox", links, "before", func(rq store.InboxRequest) string { return strconv.FormatInt(rq.ID, 10) })
 		v.Rows = inboxRows(rs, h.deliveryLinks(ctx, v.Principal))
 	}
 	// No live view on a page in error (a position it cannot read): its refreshes

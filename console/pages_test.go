@@ -2,6 +2,8 @@ package console_test
 
 import (
 	"context"
+	"fmt"
+	"html"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -529,6 +531,46 @@ func TestMalformedPagePositionLeadsToTheList(t *testing.T) {
 			is.Equal(p.status, http.StatusBadRequest)
 			is.True(strings.Contains(p.body, "page through the list with its own links. "+tt.link+".")) // the way back to the list, in the message
 			is.True(!strings.Contains(p.body, `class="pager"`))                                         // and no other page's link
+		})
+	}
+}
+
+// TestInboxLinksLeaveAMalformedPosition: the inbox page's links back to its lists
+// (Refresh, the page its live view refreshes, each list's pager and first page)
+// leave out a position in the address that is none of its own (an inboxes_after
+// that is not an inbox name, a before that is not a row's number), keeping the
+// rest: they kept it, so each led to the same 400, or on an inbox's page carried
+// it on.
+func TestInboxLinksLeaveAMalformedPosition(t *testing.T) {
+	e := newEnv(t)
+	for i := range 55 {
+		postInbox(t, e, fmt.Sprintf("box-%02d", i), "/x", nil, "")
+	}
+	links := regexp.MustCompile(`(?:href|data-page|data-live)="(/console/inbox[^"]*)"`)
+	for _, tt := range []struct {
+		path    string
+		status  int
+		refresh string
+	}{
+		{"/console/inbox?inboxes_after=a%2Fb", http.StatusBadRequest, "/console/inbox"},
+		{"/console/inbox?inboxes_after=a%2Fb&before=abc", http.StatusBadRequest, "/console/inbox"},
+		{"/console/inbox?inboxes_after=box-00&before=abc", http.StatusBadRequest, "/console/inbox?inboxes_after=box-00"},
+		{"/console/inbox?inboxes_after=a%2Fb&before=3", http.StatusBadRequest, "/console/inbox?before=3"},
+		{"/console/inbox?inbox=box-01&inboxes_after=a%2Fb", http.StatusOK, "/console/inbox?inbox=box-01"},
+		{"/console/inbox?inbox=box-01&before=abc", http.StatusBadRequest, "/console/inbox?inbox=box-01"},
+	} {
+		t.Run(tt.path, func(t *testing.T) {
+			is := is.New(t)
+			p := e.as(t, "token").get(t, tt.path)
+			is.Equal(p.status, tt.status)
+			if !strings.Contains(p.body, `<a href="`+html.EscapeString(tt.refresh)+`">Refresh</a>`) {
+				t.Errorf("Refresh does not lead to %s", tt.refresh)
+			}
+			for _, m := range links.FindAllStringSubmatch(p.body, -1) {
+				if strings.Contains(m[1], "a%2Fb") || strings.Contains(m[1], "before=abc") {
+					t.Errorf("a link keeps the malformed position: %s", m[1])
+				}
+			}
 		})
 	}
 }
