@@ -59,6 +59,14 @@ func TestUsageErrorsExitTwo(t *testing.T) {
 		{[]string{"notify"}, "notify: missing argument"},
 		{[]string{"deliveries", "list", "-limit", "abc"}, `invalid value "abc" for flag -limit`},
 		{[]string{"deliveries", "list", "-limit", "1.5"}, `invalid value "1.5" for flag -limit`},
+		// A value its flag's type cannot read says what the flag takes, where Go's
+		// flags say "parse error".
+		{[]string{"deliveries", "list", "-limit", "ten"}, `deliveries list: invalid value "ten" for flag -limit: write a whole number in decimal digits (usage: `},
+		{[]string{"inbox", "set", "demo", "-status", "429", "-retry-after", "2m"}, `inbox set: invalid value "2m" for flag -retry-after: write a whole number in decimal digits (usage: `},
+		{[]string{"inbox", "list", "-delivery", "#3"}, `inbox list: invalid value "#3" for flag -delivery: write a whole number in decimal digits (usage: `},
+		{[]string{"inbox", "tail", "-interval", "1", "demo"}, `inbox tail: invalid value "1" for flag -interval: write a duration with its unit, such as 500ms, 2s or 1m (usage: `},
+		{[]string{"deliveries", "list", "-json=maybe"}, `deliveries list: invalid boolean value "maybe" for -json: write true or false (usage: `},
+		{[]string{"deliveries", "list", "-limit", "99999999999999999999"}, `invalid value "99999999999999999999" for flag -limit: value out of range`},
 		// Go's flags read a leading 0 as octal, 0x as hexadecimal, and step over _.
 		{[]string{"deliveries", "list", "-limit", "010"}, "deliveries list: -limit 010: give the number in decimal digits, without a leading 0 or a prefix (010 reads as 8)"},
 		{[]string{"inbox", "set", "demo", "-status", "429", "-retry-after", "0120"}, "inbox set: -retry-after 0120: give the number in decimal digits, without a leading 0 or a prefix (0120 reads as 80)"},

@@ -15,10 +15,12 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -402,6 +404,36 @@ func devFlagElsewhere(name string, err error) string {
 	return ""
 }
 
+// unreadValue matches the error Go's flags give a value its flag's type cannot
+// read, which names the value and the flag and ends in "parse error" alone.
+var unreadValue = regexp.MustCompile(`^(invalid (?:boolean )?value ".*" for (?:flag )?-([^ :]+)): parse error$`)
+
+// flagValueWanted is err's text, with what the flag takes in place of Go's "parse
+// error" when err is a value the flag's type cannot read: "-interval 1" lacks its
+// unit, "-retry-after 2m" is a count of seconds.
+func flagValueWanted(fs *flag.FlagSet, err error) string {
+	m := unreadValue.FindStringSubmatch(err.Error())
+	if m == nil {
+		return err.Error()
+	}
+	var getter flag.Getter
+	if f := fs.Lookup(m[2]); f != nil {
+		getter, _ = f.Value.(flag.Getter)
+	}
+	if getter == nil {
+		return err.Error()
+	}
+	switch getter.Get().(type) {
+	case bool:
+		return m[1] + ": write true or false"
+	case time.Duration:
+		return m[1] + ": write a duration with its unit, such as 500ms, 2s or 1m"
+	case int, int64, uint, uint64:
+		return m[1] + ": write a whole number in decimal digits"
+	}
+	return err.Error()
+}
+
 // parse reads a command's flags, which may come before or after its arguments, and
 // checks that it got at least min arguments and at most max (-1: any number). Help
 // that was asked for goes to stdout.
@@ -428,7 +460,7 @@ func (e *env) parse(fs *flag.FlagSet, args []string, min, max int) ([]string, er
 		return nil, err
 	}
 	if err != nil {
-		return nil, usagef("%s: %v%s (usage: %s; hookd %s -h lists its flags)", name, err, devFlagElsewhere(name, err), c.synopsis(), name)
+		return nil, usagef("%s: %s%s (usage: %s; hookd %s -h lists its flags)", name, flagValueWanted(fs, err), devFlagElsewhere(name, err), c.synopsis(), name)
 	}
 	if f, v := boolValueApart(fs, args); f != "" {
 		// Go's flags read "-enabled false" as -enabled, then an argument "false":
