@@ -73,6 +73,12 @@ func TestCheckURL(t *testing.T) {
 		{"http://localhost/x", false, `host "localhost" is a loopback name`},
 		{"ftp://example.org/x", false, `URL "ftp://example.org/x" must be an absolute http or https URL`},
 		{"/relative/path", false, "absolute http or https"},
+		// An address written without its http:// is told to give its scheme, where
+		// 127.0.0.1:9000/x was "first path segment in URL cannot contain colon".
+		{"127.0.0.1:9000/x", true, `URL "127.0.0.1:9000/x" must be an absolute http or https URL: give its scheme, as http://127.0.0.1:9000/x`},
+		{"hooks.example/x", false, `URL "hooks.example/x" must be an absolute http or https URL: give its scheme, as http://hooks.example/x`},
+		{"localhost:9000", true, `URL "localhost:9000" must be an absolute http or https URL: give its scheme, as http://localhost:9000`},
+		{"javascript:alert(1)", false, `URL "javascript:alert(1)" must be an absolute http or https URL`},
 		{"http:///nohost", false, "no host"},
 		{"http://user:pw@example.org/", false, "user name"},
 		{"http://example.org/#top", false, "#fragment"},
@@ -80,6 +86,13 @@ func TestCheckURL(t *testing.T) {
 		{"http://example.org/%zz", false, `URL "http://example.org/%zz" does not parse: invalid URL escape "%zz"`},
 		{long, false, "URL is 2068 bytes long; the limit is 2048 bytes"},
 		{"", false, "URL is empty"},
+	}
+	// A scheme of its own, or a path, is not taken for an address without http://.
+	for _, raw := range []string{"javascript:alert(1)", "mailto:ann@uni.example", "/relative/path", "ftp://example.org/x"} {
+		e := fieldErr(t, func() error { _, err := store.CheckURL("targetURL", raw, true); return err }())
+		if strings.Contains(e.Message, "give its scheme") {
+			t.Errorf("%s: %q", raw, e.Message)
+		}
 	}
 	// The limit counts bytes, as SPEC does: 2048 characters of 4076 bytes are refused.
 	if _, err := store.CheckURL("targetURL", "https://example.org/"+strings.Repeat("é", 2028), false); err == nil {

@@ -93,6 +93,12 @@ func CheckTarget(field, raw string, t Targets) (*url.URL, error) {
 		// Parse's reason would quote the password's first part as a port.
 		return bad("URL %q does not parse: a host's port must be a number from 1 to 65535, and a URL must not carry a user name or password%s", shown, instead)
 	}
+	if (err != nil || u.Scheme != "http" && u.Scheme != "https") && schemeLeftOut(raw, u) {
+		// 127.0.0.1:9000/hook does not parse ("first path segment in URL cannot
+		// contain colon"), hooks.example/x is a path, localhost:9000 a scheme of
+		// its own: each is an address written without its http://.
+		return bad("URL %q must be an absolute http or https URL: give its scheme, as http://%s", shown, shown)
+	}
 	if err != nil {
 		var ue *url.Error
 		if errors.As(err, &ue) {
@@ -158,6 +164,21 @@ func CheckTarget(field, raw string, t Targets) (*url.URL, error) {
 		return bad("%v", err)
 	}
 	return u, nil
+}
+
+// schemeLeftOut reports whether raw, which url.Parse read as u (nil when it did
+// not parse) with no http or https scheme, is a host (and port, path, query)
+// written without "http://": with it, raw has a host, and without it, raw has no
+// scheme, or none but a host's name before a port (localhost:9000).
+func schemeLeftOut(raw string, u *url.URL) bool {
+	if strings.Contains(raw, "://") || strings.HasPrefix(raw, "/") {
+		return false
+	}
+	c, err := url.Parse("http://" + raw)
+	if err != nil || c.Hostname() == "" || c.User != nil || !validPort(c.Port()) {
+		return false
+	}
+	return u == nil || u.Scheme == "" || c.Port() != "" && strings.EqualFold(u.Scheme, c.Hostname())
 }
 
 // withoutUserinfo is raw with the user name and password of its authority, if it
