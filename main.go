@@ -123,7 +123,7 @@ func commandList() []command {
 		{"client add", "-name N [-scopes S] [-id ID -secret S] [-email E] [-org ORG] [-json]", "create an API client; prints its credentials once", (*env).clientAdd},
 		{"client list", "[-json]", "list API clients", (*env).clientList},
 		{"client remove", "CLIENT", "remove a client with its tokens and registrations", (*env).clientRemove},
-		{"client rotate", "[-secret S | -signing [-revoke-previous]] [-json] CLIENT", "give a client a new secret (revokes its tokens)", (*env).clientRotate},
+		{"client rotate", "[-secret S | -signing [-revoke-previous]] [-json] CLIENT", "give a client a new secret (revokes its tokens), or with -signing a new signing secret (its secret and tokens stay)", (*env).clientRotate},
 		{"notify", "[-type UPDATED|CREATED] ORCID...", "record that ORCID records changed", (*env).cmdNotify},
 		{"webhooks list", "[-client C] [-org ORG] [-orcid ID] [-format F] [-status S] [-json]", "list webhooks of every kind and owner", (*env).webhooksList},
 		{"webhooks show", "[-json] WEBHOOK", "show one webhook", (*env).webhooksShow},
