@@ -192,12 +192,26 @@ flags.
 	return b.String()
 }
 
-// writeCommands lists the commands in group ("" for all), one per line.
+// writeCommands lists the commands in group ("" for all), one per line: a summary
+// that would pass 80 columns goes on over the next lines, under its first.
 func writeCommands(b *strings.Builder, group string) {
+	const column = 24 // where a summary begins: "  ", the name in 20, "  "
 	for _, c := range commands {
-		if group == "" || strings.HasPrefix(c.name, group+" ") {
-			fmt.Fprintf(b, "  %-20s  %s\n", c.name, c.summary)
+		if group != "" && !strings.HasPrefix(c.name, group+" ") {
+			continue
 		}
+		name := fmt.Sprintf("  %-20s ", c.name)
+		b.WriteString(name)
+		width := utf8.RuneCountInString(name)
+		for i, word := range strings.Fields(c.summary) {
+			if i > 0 && width+1+utf8.RuneCountInString(word) > 80 {
+				b.WriteString("\n" + strings.Repeat(" ", column-1))
+				width = column - 1
+			}
+			b.WriteString(" " + word)
+			width += 1 + utf8.RuneCountInString(word)
+		}
+		b.WriteString("\n")
 	}
 }
 
