@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
-	"path"
 	"strconv"
 	"strings"
 	"sync"
@@ -372,8 +371,10 @@ func (h *Handler) consoleURL(s string) (*url.URL, bool) {
 	u, err := url.Parse(s)
 	// The path as a browser resolves it: "/console/../api" is not the console's, and
 	// a path not in its clean form is none: under the base path, "/../console/x" or
-	// "/console/../../console/x" leaves hookd's.
-	if err != nil || u.Scheme != "" || u.Host != "" || !strings.HasPrefix(path.Clean(u.Path)+"/", "/console/") || cleanPath(u.Path) != u.Path ||
+	// "/console/../../console/x" leaves hookd's. Nor is "/console" without its
+	// slash: a page gives it the base path only from "/console/" on (render), and
+	// under the base path it is the host's /console.
+	if err != nil || u.Scheme != "" || u.Host != "" || !strings.HasPrefix(u.Path, "/console/") || cleanPath(u.Path) != u.Path ||
 		strings.HasPrefix(s, "//") || strings.Contains(s, "\\") || strings.HasPrefix(u.Path, "/console/signin") {
 		return nil, false
 	}
