@@ -79,6 +79,8 @@ func TestCheckURL(t *testing.T) {
 		{"hooks.example/x", false, `URL "hooks.example/x" must be an absolute http or https URL: give its scheme, as http://hooks.example/x`},
 		{"localhost:9000", true, `URL "localhost:9000" must be an absolute http or https URL: give its scheme, as http://localhost:9000`},
 		{"javascript:alert(1)", false, `URL "javascript:alert(1)" must be an absolute http or https URL`},
+		{"httpbin.example/post", false, `URL "httpbin.example/post" must be an absolute http or https URL: give its scheme, as http://httpbin.example/post`},
+		{"http//example.org/x", false, `URL "http//example.org/x" must be an absolute http or https URL`},
 		{"http:///nohost", false, "no host"},
 		{"http://user:pw@example.org/", false, "user name"},
 		{"http://example.org/#top", false, "#fragment"},
@@ -87,8 +89,11 @@ func TestCheckURL(t *testing.T) {
 		{long, false, "URL is 2068 bytes long; the limit is 2048 bytes"},
 		{"", false, "URL is empty"},
 	}
-	// A scheme of its own, or a path, is not taken for an address without http://.
-	for _, raw := range []string{"javascript:alert(1)", "mailto:ann@uni.example", "/relative/path", "ftp://example.org/x"} {
+	// A scheme of its own, or a path, is not taken for an address without http://;
+	// nor is a scheme written without its colon (http//host/x, whose "host" is
+	// "http"), which the hint would have written as http://http//host/x.
+	for _, raw := range []string{"javascript:alert(1)", "mailto:ann@uni.example", "/relative/path", "ftp://example.org/x",
+		"http//example.org/x", "https//example.org/x", "HTTPS//example.org", "http;//example.org/x", "ftp//example.org/x", "http/x"} {
 		e := fieldErr(t, func() error { _, err := store.CheckURL("targetURL", raw, true); return err }())
 		if strings.Contains(e.Message, "give its scheme") {
 			t.Errorf("%s: %q", raw, e.Message)

@@ -169,13 +169,19 @@ func CheckTarget(field, raw string, t Targets) (*url.URL, error) {
 // schemeLeftOut reports whether raw, which url.Parse read as u (nil when it did
 // not parse) with no http or https scheme, is a host (and port, path, query)
 // written without "http://": with it, raw has a host, and without it, raw has no
-// scheme, or none but a host's name before a port (localhost:9000).
+// scheme, or none but a host's name before a port (localhost:9000). A scheme
+// written without its colon (http//host/x, https;//host) is not: its "host" is
+// the scheme, http or followed by "//".
 func schemeLeftOut(raw string, u *url.URL) bool {
 	if strings.Contains(raw, "://") || strings.HasPrefix(raw, "/") {
 		return false
 	}
 	c, err := url.Parse("http://" + raw)
 	if err != nil || c.Hostname() == "" || c.User != nil || !validPort(c.Port()) {
+		return false
+	}
+	if strings.EqualFold(c.Hostname(), "http") || strings.EqualFold(c.Hostname(), "https") ||
+		c.Port() == "" && strings.HasPrefix(c.EscapedPath(), "//") {
 		return false
 	}
 	return u == nil || u.Scheme == "" || c.Port() != "" && strings.EqualFold(u.Scheme, c.Hostname())
