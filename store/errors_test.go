@@ -81,6 +81,11 @@ func TestCheckURL(t *testing.T) {
 		{"javascript:alert(1)", false, `URL "javascript:alert(1)" must be an absolute http or https URL`},
 		{"httpbin.example/post", false, `URL "httpbin.example/post" must be an absolute http or https URL: give its scheme, as http://httpbin.example/post`},
 		{"http//example.org/x", false, `URL "http//example.org/x" must be an absolute http or https URL`},
+		// What the error quotes has what may be a user name and password redacted
+		// (an '@' before any query): the hint does not write it as the URL to give,
+		// which would carry a user name.
+		{"127.0.0.1:9000/hook/ann@uni.example", true, `URL "[redacted]@uni.example" must be an absolute http or https URL: give its scheme, http:// or https://, before its host`},
+		{"ann:123/45@hooks.example/x", false, `URL "[redacted]@hooks.example/x" must be an absolute http or https URL: give its scheme, http:// or https://, before its host`},
 		{"http:///nohost", false, "no host"},
 		{"http://user:pw@example.org/", false, "user name"},
 		{"http://example.org/#top", false, "#fragment"},

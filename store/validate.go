@@ -97,6 +97,10 @@ func CheckTarget(field, raw string, t Targets) (*url.URL, error) {
 		// 127.0.0.1:9000/hook does not parse ("first path segment in URL cannot
 		// contain colon"), hooks.example/x is a path, localhost:9000 a scheme of
 		// its own: each is an address written without its http://.
+		if shown != raw {
+			// Redacted, shown would make a URL with a user name ("[redacted]@…").
+			return bad("URL %q must be an absolute http or https URL: give its scheme, http:// or https://, before its host", shown)
+		}
 		return bad("URL %q must be an absolute http or https URL: give its scheme, as http://%s", shown, shown)
 	}
 	if err != nil {
