@@ -119,16 +119,7 @@ func TestBehindProxyPath(t *testing.T) {
 // typed.
 func TestBehindProxyPathKeepsWhatWasTyped(t *testing.T) {
 	is := is.New(t)
-	p := newPathProxy(t)
-	e := newEnv(t, func(o *console.Options) { o.PublicURL = p.front() })
-	p.start(e.srv.URL)
-	e.srv = p.srv // the reader goes through the proxy
-	u := e.newUser(t)
-	signin := u.get(t, "/hookd/console/signin")
-	m := csrfField.FindStringSubmatch(signin.body)
-	is.True(m != nil) // the sign-in form
-	is.Equal(u.post(t, "/hookd/console/signin", url.Values{"csrf": {m[1]}, "kind": {"token"}, "token": {adminTok}}).status, http.StatusSeeOther)
-	u.csrf = csrfField.FindStringSubmatch(u.get(t, "/hookd/console/").body)[1]
+	_, u := signedInBehindProxyPath(t)
 
 	refused := u.post(t, "/hookd/console/clients", url.Values{"name": {"/console/reports"}, "email": {"not an address"}, "scope_webhook": {"on"}})
 	is.Equal(refused.status, http.StatusBadRequest)                                                           // the e-mail address is refused
@@ -209,16 +200,7 @@ func TestBehindProxyPathNextStaysUnderThePath(t *testing.T) {
 // addresses under the path are not made from, and which is the host's /console.
 func TestBehindProxyPathCancelLeadsBack(t *testing.T) {
 	is := is.New(t)
-	p := newPathProxy(t)
-	e := newEnv(t, func(o *console.Options) { o.PublicURL = p.front() })
-	p.start(e.srv.URL)
-	e.srv = p.srv // the reader goes through the proxy
-	u := e.newUser(t)
-	signin := u.get(t, "/hookd/console/signin")
-	m := csrfField.FindStringSubmatch(signin.body)
-	is.True(m != nil) // the sign-in form
-	is.Equal(u.post(t, "/hookd/console/signin", url.Values{"csrf": {m[1]}, "kind": {"token"}, "token": {adminTok}}).status, http.StatusSeeOther)
-	u.csrf = csrfField.FindStringSubmatch(u.get(t, "/hookd/console/").body)[1]
+	e, u := signedInBehindProxyPath(t)
 
 	org := "/console/organisations/" + strconv.FormatInt(e.orgA.ID, 10)
 	page := u.get(t, "/hookd"+org+"?after="+memberB)
@@ -237,4 +219,22 @@ func TestBehindProxyPathCancelLeadsBack(t *testing.T) {
 			t.Errorf("back %q: Cancel leads to %v, not %s", back, c, want)
 		}
 	}
+}
+
+// signedInBehindProxyPath is a console served under /hookd/ by a proxy that takes
+// the path off, and its operator signed in through it with the admin token.
+func signedInBehindProxyPath(t *testing.T) (*env, *user) {
+	t.Helper()
+	is := is.New(t)
+	p := newPathProxy(t)
+	e := newEnv(t, func(o *console.Options) { o.PublicURL = p.front() })
+	p.start(e.srv.URL)
+	e.srv = p.srv // the reader goes through the proxy
+	u := e.newUser(t)
+	signin := u.get(t, "/hookd/console/signin")
+	m := csrfField.FindStringSubmatch(signin.body)
+	is.True(m != nil) // the sign-in form
+	is.Equal(u.post(t, "/hookd/console/signin", url.Values{"csrf": {m[1]}, "kind": {"token"}, "token": {adminTok}}).status, http.StatusSeeOther)
+	u.csrf = csrfField.FindStringSubmatch(u.get(t, "/hookd/console/").body)[1]
+	return e, u
 }
