@@ -623,13 +623,7 @@ func TestReasonTimeOfADeactivation(t *testing.T) {
 	is.NoErr(err)
 	_, err = st.Replay(ctx, store.DeliveryFilter{ID: claimed[0].ID})
 	is.NoErr(err)
-	again, err := st.Exchange(ctx, nil, 10, time.Minute)
-	is.NoErr(err)
-	is.Equal(len(again), 1)
-	gone := answered(st, again[0], store.OutcomeGone)
-	gone.Status, gone.Error = 410, "HTTP 410"
-	_, err = st.Exchange(ctx, []store.Outcome{gone}, 0, time.Minute)
-	is.NoErr(err)
+	_, gone := claimGone(t, st)
 	sub, err = st.Subscription(ctx, wh.UID)
 	is.NoErr(err)
 	before, at, after, ok := store.ReasonTime(sub.Reason)
@@ -654,13 +648,7 @@ func TestReasonTimeOfAGoneDeactivationsUnsent(t *testing.T) {
 	is := is.New(t)
 	ctx := context.Background()
 	st, wh := backlogStore(t, 1, 1) // one due now, one in an hour
-	claimed, err := st.Exchange(ctx, nil, 10, time.Minute)
-	is.NoErr(err)
-	is.Equal(len(claimed), 1)
-	gone := answered(st, claimed[0], store.OutcomeGone)
-	gone.Status, gone.Error = 410, "HTTP 410"
-	_, err = st.Exchange(ctx, []store.Outcome{gone}, 0, time.Minute)
-	is.NoErr(err)
+	_, gone := claimGone(t, st)
 	ds, err := st.Deliveries(ctx, store.DeliveryFilter{Webhook: wh.UID, State: "dead", Limit: 10})
 	is.NoErr(err)
 	var unsent string
@@ -686,14 +674,8 @@ func TestReasonTimeOfAReplayRefusal(t *testing.T) {
 	is := is.New(t)
 	ctx := context.Background()
 	st, wh := backlogStore(t, 1, 0)
-	claimed, err := st.Exchange(ctx, nil, 10, time.Minute)
-	is.NoErr(err)
-	is.Equal(len(claimed), 1)
-	gone := answered(st, claimed[0], store.OutcomeGone)
-	gone.Status, gone.Error = 410, "HTTP 410"
-	_, err = st.Exchange(ctx, []store.Outcome{gone}, 0, time.Minute)
-	is.NoErr(err)
-	_, err = st.Replay(ctx, store.DeliveryFilter{ID: claimed[0].ID})
+	claimed, gone := claimGone(t, st)
+	_, err := st.Replay(ctx, store.DeliveryFilter{ID: claimed[0].ID})
 	var se *store.Error
 	is.True(errors.As(err, &se) && errors.Is(se, store.ErrDeactivated)) // refused
 	before, at, after, ok := store.ReasonTime(se.Message)
@@ -717,4 +699,20 @@ func TestReasonTimeOfAReplayRefusal(t *testing.T) {
 		_, _, _, ok := store.ReasonTime(text)
 		is.True(!ok) // not hookd's refusal
 	}
+}
+
+// claimGone claims the one delivery due in st and records the target's 410 Gone
+// for it, which deactivates its webhook: it returns the claimed delivery and the
+// outcome recorded.
+func claimGone(t *testing.T, st *store.Store) ([]store.Claimed, store.Outcome) {
+	t.Helper()
+	is := is.New(t)
+	claimed, err := st.Exchange(context.Background(), nil, 10, time.Minute)
+	is.NoErr(err)
+	is.Equal(len(claimed), 1)
+	gone := answered(st, claimed[0], store.OutcomeGone)
+	gone.Status, gone.Error = 410, "HTTP 410"
+	_, err = st.Exchange(context.Background(), []store.Outcome{gone}, 0, time.Minute)
+	is.NoErr(err)
+	return claimed, gone
 }
