@@ -223,7 +223,7 @@ func (h *Handler) handleClientAction() http.Handler {
 				return
 			}
 			h.audit(r, p, "client.remove", c.ID, Object{ClientID: c.ID}, c.Name)
-			h.redirectDone(w, r, "/console/clients", "client-removed")
+			h.redirectDone(w, r, h.backTo(r, "/console/clients"), "client-removed")
 		}
 	})
 }
@@ -235,6 +235,9 @@ type confirmView struct {
 	// Cancel is where the page's Cancel leads: the page the form asking was on
 	// (its back field), or else this.
 	Cancel string
+	// Back is the page the form asking was on, when its back field named one:
+	// the confirming form sends it on, so the change too leads back there.
+	Back   string
 	Danger bool
 }
 
@@ -244,7 +247,7 @@ type confirmView struct {
 // filter), when that is a console page; v.Cancel otherwise.
 func (h *Handler) confirm(w http.ResponseWriter, r *http.Request, v confirmView) {
 	if back := h.back(r.PostFormValue("back")); back != "" {
-		v.Cancel = back
+		v.Cancel, v.Back = back, back
 	}
 	h.render(w, r, http.StatusOK, "confirm", v.Heading, v)
 }
@@ -261,6 +264,17 @@ func (h *Handler) back(s string) string {
 		return ""
 	}
 	return here(u)
+}
+
+// backTo is where a confirmed change leads: the page its form was asked on (its
+// back field), when that is a page of path, the list the change was made from,
+// at any position or filter; path otherwise.
+func (h *Handler) backTo(r *http.Request, path string) string {
+	back := h.back(r.PostFormValue("back"))
+	if p, _, _ := strings.Cut(back, "?"); back == "" || p != path {
+		return path
+	}
+	return back
 }
 
 // confirmPage asks the reader to confirm rotating or removing a client's secret:

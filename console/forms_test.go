@@ -3,6 +3,7 @@ package console_test
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -877,4 +878,51 @@ func TestConfirmCancelLeadsBack(t *testing.T) {
 	ms, err := e.st.Members(ctx, e.orgA.ID)
 	is.NoErr(err)
 	is.Equal(len(ms), 1) // nothing removed
+}
+
+// TestConfirmedChangeLeadsBack: a change confirmed on the page that asks first
+// leads back to the list's page it was asked on, its position and filter kept,
+// with the change's flash: the confirming form sends on the page its question came
+// from. A page that is not of the list the change was made from, or none, leads
+// to the list's first page, as before.
+func TestConfirmedChangeLeadsBack(t *testing.T) {
+	is := is.New(t)
+	e := newEnv(t)
+	ctx := context.Background()
+	for i := range 55 {
+		_, err := e.st.CreateClient(ctx, store.NewClient{ID: fmt.Sprintf("paged-%02d", i), Name: fmt.Sprintf("paged %02d", i), Scopes: []string{store.ScopeWebhook}})
+		is.NoErr(err)
+	}
+	u := e.as(t, "token")
+	backField := regexp.MustCompile(`<input type="hidden" name="back" value="([^"]*)">`)
+	unescape := func(s string) string { return strings.ReplaceAll(s, "&amp;", "&") }
+	// confirms asks with back, then posts the question's own form, and returns
+	// where the change led.
+	confirms := func(action, back string) string {
+		t.Helper()
+		q := u.post(t, action, url.Values{"back": {back}})
+		is.Equal(q.status, http.StatusOK) // the question
+		f := url.Values{"confirm": {"yes"}}
+		if m := backField.FindStringSubmatch(q.body); m != nil {
+			f.Set("back", unescape(m[1]))
+		}
+		c := u.post(t, action, f)
+		is.Equal(c.status, http.StatusSeeOther)
+		return c.location
+	}
+
+	org := "/console/organisations/" + strconv.FormatInt(e.orgA.ID, 10)
+	is.Equal(confirms(org+"/members/"+memberA+"/remove", org+"?after="+memberB), org+"?after="+memberB+"&done=removed")
+	is.Equal(confirms(org+"/members/"+memberA+"/remove", org+"?after="+memberB), org+"?after="+memberB+"&done=not-member") // gone already
+	_, err := e.st.PutMember(ctx, e.orgA.ID, memberB, store.MemberInfo{}, 0)                                               // a second member of A
+	is.NoErr(err)
+	is.Equal(confirms(org+"/members/"+memberB+"/remove", "/console/clients?after=x"), org+"?done=removed") // not the organisation's page
+	is.Equal(confirms("/console/clients/paged-00/remove", "/console/clients?after=1%3Apaged-50"), "/console/clients?after=1%3Apaged-50&done=client-removed")
+	is.Equal(confirms("/console/clients/paged-01/remove", "//evil.example/console/clients"), "/console/clients?done=client-removed")
+	is.Equal(confirms("/console/clients/paged-02/remove", ""), "/console/clients?done=client-removed")
+	ms, err := e.st.Members(ctx, e.orgA.ID)
+	is.NoErr(err)
+	is.Equal(len(ms), 0) // both removed
+	_, err = e.st.Client(ctx, "paged-00")
+	is.True(errors.Is(err, store.ErrNotFound)) // and the clients
 }

@@ -435,7 +435,7 @@ func (h *Handler) handleMemberRemove() http.Handler {
 			if errors.Is(err, store.ErrNotFound) {
 				// A second click, or a page older than the list: the organisation
 				// is the reader's, only the member is gone.
-				h.redirectDone(w, r, page, "not-member")
+				h.redirectDone(w, r, h.backTo(r, page), "not-member")
 				return
 			}
 			h.internal(w, r, err)
@@ -443,6 +443,6 @@ func (h *Handler) handleMemberRemove() http.Handler {
 		}
 		h.audit(r, p, "organisation.member.remove", strconv.FormatInt(o.ID, 10), Object{OrgID: o.ID}, id)
 		h.nudge() // an upstream unregistration may be due
-		h.redirectDone(w, r, page, "removed")
+		h.redirectDone(w, r, h.backTo(r, page), "removed")
 	})
 }
