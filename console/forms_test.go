@@ -819,16 +819,9 @@ func TestPagerWordsFollowTheOrder(t *testing.T) {
 // URL, another host's, a path outside the console, the sign-in) leads where it did.
 func TestConfirmCancelLeadsBack(t *testing.T) {
 	is := is.New(t)
-	e := newEnv(t)
+	e, u := pagedClients(t)
 	ctx := context.Background()
-	for i := range 55 {
-		_, err := e.st.CreateClient(ctx, store.NewClient{ID: fmt.Sprintf("paged-%02d", i), Name: fmt.Sprintf("paged %02d", i), Scopes: []string{store.ScopeWebhook}})
-		is.NoErr(err)
-	}
-	u := e.as(t, "token")
-	backField := regexp.MustCompile(`<input type="hidden" name="back" value="([^"]*)">`)
 	cancel := regexp.MustCompile(`<a href="([^"]*)">Cancel</a>`)
-	unescape := func(s string) string { return strings.ReplaceAll(s, "&amp;", "&") }
 	// asks posts the form of the row with action on page (as the page has it) and
 	// returns where the question's Cancel leads.
 	asks := func(page, action string) string {
@@ -841,11 +834,11 @@ func TestConfirmCancelLeadsBack(t *testing.T) {
 		if m == nil {
 			t.Fatalf("the form of %s on %s names no page to come back to: %s", action, page, form)
 		}
-		q := u.post(t, action, url.Values{"back": {unescape(m[1])}})
+		q := u.post(t, action, url.Values{"back": {unescapeAmp(m[1])}})
 		is.Equal(q.status, http.StatusOK)
 		c := cancel.FindStringSubmatch(q.body)
 		is.True(c != nil) // the way back
-		return unescape(c[1])
+		return unescapeAmp(c[1])
 	}
 
 	org := "/console/organisations/" + strconv.FormatInt(e.orgA.ID, 10)
@@ -858,7 +851,7 @@ func TestConfirmCancelLeadsBack(t *testing.T) {
 	p := u.get(t, "/console/clients")
 	next := regexp.MustCompile(`<a href="([^"]+)" rel="next">`).FindStringSubmatch(p.body)
 	is.True(next != nil)
-	second := unescape(next[1])
+	second := unescapeAmp(next[1])
 	ids := regexp.MustCompile(`<code class="id">([^<]+)</code>`).FindAllStringSubmatch(u.get(t, second).body, -1)
 	is.True(len(ids) > 0)
 	for _, act := range []string{"rotate", "remove"} {
@@ -887,15 +880,8 @@ func TestConfirmCancelLeadsBack(t *testing.T) {
 // to the list's first page, as before.
 func TestConfirmedChangeLeadsBack(t *testing.T) {
 	is := is.New(t)
-	e := newEnv(t)
+	e, u := pagedClients(t)
 	ctx := context.Background()
-	for i := range 55 {
-		_, err := e.st.CreateClient(ctx, store.NewClient{ID: fmt.Sprintf("paged-%02d", i), Name: fmt.Sprintf("paged %02d", i), Scopes: []string{store.ScopeWebhook}})
-		is.NoErr(err)
-	}
-	u := e.as(t, "token")
-	backField := regexp.MustCompile(`<input type="hidden" name="back" value="([^"]*)">`)
-	unescape := func(s string) string { return strings.ReplaceAll(s, "&amp;", "&") }
 	// confirms asks with back, then posts the question's own form, and returns
 	// where the change led.
 	confirms := func(action, back string) string {
@@ -904,7 +890,7 @@ func TestConfirmedChangeLeadsBack(t *testing.T) {
 		is.Equal(q.status, http.StatusOK) // the question
 		f := url.Values{"confirm": {"yes"}}
 		if m := backField.FindStringSubmatch(q.body); m != nil {
-			f.Set("back", unescape(m[1]))
+			f.Set("back", unescapeAmp(m[1]))
 		}
 		c := u.post(t, action, f)
 		is.Equal(c.status, http.StatusSeeOther)
@@ -925,4 +911,23 @@ func TestConfirmedChangeLeadsBack(t *testing.T) {
 	is.Equal(len(ms), 0) // both removed
 	_, err = e.st.Client(ctx, "paged-00")
 	is.True(errors.Is(err, store.ErrNotFound)) // and the clients
+}
+
+// backField is the field of a form that names the page it is on.
+var backField = regexp.MustCompile(`<input type="hidden" name="back" value="([^"]*)">`)
+
+// unescapeAmp is an address as a page's attribute writes it, read back.
+func unescapeAmp(s string) string { return strings.ReplaceAll(s, "&amp;", "&") }
+
+// pagedClients is a console with 55 clients besides its own, two pages of the
+// clients list, and its operator signed in.
+func pagedClients(t *testing.T) (*env, *user) {
+	t.Helper()
+	is := is.New(t)
+	e := newEnv(t)
+	for i := range 55 {
+		_, err := e.st.CreateClient(context.Background(), store.NewClient{ID: fmt.Sprintf("paged-%02d", i), Name: fmt.Sprintf("paged %02d", i), Scopes: []string{store.ScopeWebhook}})
+		is.NoErr(err)
+	}
+	return e, e.as(t, "token")
 }

@@ -78,6 +78,15 @@ func TestBrowserInbox(t *testing.T) {
 	rows := func(t *testing.T) int {
 		return get(t, tab, "rows", chromedp.Evaluate[int](`document.querySelectorAll("#requests tbody tr").length`))
 	}
+	// post sends a request to the demo inbox at path.
+	post := func(t *testing.T, path string) {
+		t.Helper()
+		res, err := http.Post(s.url+"/inbox/demo/"+path, "text/plain", strings.NewReader("x"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+	}
 	// waitRows waits until the page lists n requests, as the browser shows it. When
 	// it does not, it says what the page, the inbox and the deliveries hold.
 	waitRows := func(t *testing.T, what string, n int) {
@@ -167,9 +176,7 @@ func TestBrowserInbox(t *testing.T) {
 		// live view still fetches the inbox's page, and what was typed stays.
 		liveStarts(t, "the live view starts beside the refused form")
 		n := rows(t)
-		res, err := http.Post(s.url+"/inbox/demo/beside-a-refused-form", "text/plain", strings.NewReader("x"))
-		is.NoErr(err)
-		res.Body.Close()
+		post(t, "beside-a-refused-form")
 		waitRows(t, "the request appears beside the refused form", n+1)
 		is.True(strings.Contains(get(t, tab, "status", chromedp.Text(css("#live-status"))), "New: request #"))
 		is.Equal(get(t, tab, "the typed status", chromedp.Evaluate[string](`document.querySelector("#status").value`)), "99")
@@ -218,9 +225,7 @@ func TestBrowserInbox(t *testing.T) {
 		n := rows(t)
 		href := get(t, tab, "a keyboard on a request's link", chromedp.Evaluate[string](
 			`(a => (a.focus(), a.getAttribute("href")))(document.querySelector("#requests tbody tr:last-child a"))`))
-		res, err := http.Post(s.url+"/inbox/demo/while-reading", "text/plain", strings.NewReader("x"))
-		is.NoErr(err)
-		res.Body.Close()
+		post(t, "while-reading")
 		waitRows(t, "the request appears", n+1)
 		is.Equal(get(t, tab, "the focus", chromedp.Evaluate[string](`document.activeElement.getAttribute("href") || document.activeElement.tagName`)), href) // not thrown back to the page's top
 	})
@@ -261,9 +266,7 @@ func TestBrowserInbox(t *testing.T) {
 		do(t, tab, "the demo inbox again", chromedp.Navigate(s.url+"/console/inbox?inbox=demo"))
 		liveStarts(t, "its live view starts")
 		n := rows(t)
-		res, err := http.Post(s.url+"/inbox/demo/after-leaving", "text/plain", strings.NewReader("x"))
-		is.NoErr(err)
-		res.Body.Close()
+		post(t, "after-leaving")
 		waitRows(t, "the request appears", n+1)
 		mu.Lock()
 		defer mu.Unlock()
@@ -310,9 +313,7 @@ func TestBrowserInbox(t *testing.T) {
 		do(t, tab, "the demo inbox", chromedp.Navigate(s.url+"/console/inbox?inbox=demo"), chromedp.WaitVisible(css("#live-status")))
 		before := rows(t)
 		s.clock.Advance(20 * time.Minute) // nobody at the page
-		res, err := http.Post(s.url+"/inbox/demo/unattended", "text/plain", strings.NewReader("x"))
-		is.NoErr(err)
-		res.Body.Close()
+		post(t, "unattended")
 		waitRows(t, "the request appears", before+1) // the script fetched the page again
 		s.clock.Advance(15 * time.Minute)            // 35 minutes since the reader's last page
 		do(t, tab, "the overview", chromedp.Navigate(s.url+"/console/"), chromedp.WaitVisible(css("#client_id")))
