@@ -20,28 +20,35 @@ import (
 	"hookd/httpapi"
 )
 
-// pathProxy is a reverse proxy on 127.0.0.1 that serves hookd under /hookd/ and
-// takes that path off, as nginx's `location /hookd/ { proxy_pass …/; }` does, and
-// serves a page of its own at any other path (another application of the same
-// host), noting the cookies a browser sends it.
+// pathProxy is a reverse proxy on 127.0.0.1 that serves hookd under /hookd/ (or
+// another path) and takes that path off, as nginx's `location /hookd/ { proxy_pass
+// …/; }` does, and serves a page of its own at any other path (another application
+// of the same host), noting the cookies a browser sends it.
 type pathProxy struct {
-	srv *httptest.Server
-	mu  sync.Mutex
+	srv   *httptest.Server
+	under string // the path hookd is served under, "/hookd"
+	mu    sync.Mutex
 	// others are the Cookie headers the browser sent to the other application.
 	others []string
 }
 
-// newPathProxy starts the proxy, unstarted until target is known: its address
-// makes hookd's public URL.
+// newPathProxy starts the proxy under /hookd, unstarted until target is known:
+// its address makes hookd's public URL.
 func newPathProxy(t *testing.T) *pathProxy {
 	t.Helper()
-	p := &pathProxy{srv: httptest.NewUnstartedServer(nil)}
+	return newPathProxyUnder(t, "/hookd")
+}
+
+// newPathProxyUnder is newPathProxy serving hookd under the path under.
+func newPathProxyUnder(t *testing.T, under string) *pathProxy {
+	t.Helper()
+	p := &pathProxy{srv: httptest.NewUnstartedServer(nil), under: under}
 	t.Cleanup(p.srv.Close)
 	return p
 }
 
 // front is hookd's address as the browser reaches it: http.public_url.
-func (p *pathProxy) front() string { return "http://" + p.srv.Listener.Addr().String() + "/hookd" }
+func (p *pathProxy) front() string { return "http://" + p.srv.Listener.Addr().String() + p.under }
 
 // start forwards /hookd/… to target, without /hookd.
 func (p *pathProxy) start(target string) {
@@ -51,12 +58,12 @@ func (p *pathProxy) start(target string) {
 	}
 	rp := &httputil.ReverseProxy{Rewrite: func(pr *httputil.ProxyRequest) {
 		pr.SetURL(u)
-		pr.Out.URL.Path = strings.TrimPrefix(pr.In.URL.Path, "/hookd")
+		pr.Out.URL.Path = strings.TrimPrefix(pr.In.URL.Path, p.under)
 		pr.Out.URL.RawPath = ""
 		pr.SetXForwarded()
 	}}
 	p.srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/hookd" || strings.HasPrefix(r.URL.Path, "/hookd/") {
+		if r.URL.Path == p.under || strings.HasPrefix(r.URL.Path, p.under+"/") {
 			rp.ServeHTTP(w, r)
 			return
 		}

@@ -119,7 +119,7 @@ func TestBehindProxyPath(t *testing.T) {
 // typed.
 func TestBehindProxyPathKeepsWhatWasTyped(t *testing.T) {
 	is := is.New(t)
-	_, u := signedInBehindProxyPath(t)
+	_, u := signedInBehindProxyPath(t, "/hookd")
 
 	refused := u.post(t, "/hookd/console/clients", url.Values{"name": {"/console/reports"}, "email": {"not an address"}, "scope_webhook": {"on"}})
 	is.Equal(refused.status, http.StatusBadRequest)                                                           // the e-mail address is refused
@@ -200,7 +200,7 @@ func TestBehindProxyPathNextStaysUnderThePath(t *testing.T) {
 // addresses under the path are not made from, and which is the host's /console.
 func TestBehindProxyPathCancelLeadsBack(t *testing.T) {
 	is := is.New(t)
-	e, u := signedInBehindProxyPath(t)
+	e, u := signedInBehindProxyPath(t, "/hookd")
 
 	org := "/console/organisations/" + strconv.FormatInt(e.orgA.ID, 10)
 	page := u.get(t, "/hookd"+org+"?after="+memberB)
@@ -221,20 +221,95 @@ func TestBehindProxyPathCancelLeadsBack(t *testing.T) {
 	}
 }
 
-// signedInBehindProxyPath is a console served under /hookd/ by a proxy that takes
-// the path off, and its operator signed in through it with the admin token.
-func signedInBehindProxyPath(t *testing.T) (*env, *user) {
+// TestBehindProxyPathConsole: behind a proxy that serves hookd under /console/
+// (public_url "…/console", the console at /console/console/), a page's back field
+// and the sign-in's next lead to the console page they name, whether they name it
+// as the console has it (/console/organisations/1, as the page gives it) or as the
+// browser does (/console/console/organisations/1): the first lost /console as the
+// base path and was refused, so that Cancel and the confirmed change led to the
+// list's first page and the sign-in to the overview. What leaves the console, and
+// the sign-in, are refused under this path too.
+func TestBehindProxyPathConsole(t *testing.T) {
+	e, u := signedInBehindProxyPath(t, "/console")
+	org := "/console/organisations/" + strconv.FormatInt(e.orgA.ID, 10)
+	page := u.get(t, "/console"+org+"?after="+memberB)
+	is.New(t).True(strings.Contains(page.body, `<input type="hidden" name="back" value="`+org+`?after=`+memberB+`">`)) // the page, as the console has it
+
+	cancel := regexp.MustCompile(`<a href="([^"]*)">Cancel</a>`)
+	for back, want := range map[string]string{
+		org + "?after=" + memberB:              "/console" + org + "?after=" + memberB,
+		"/console" + org + "?after=" + memberB: "/console" + org + "?after=" + memberB,
+		"/console/console/":                    "/console/console/",
+		"/console":                             "/console" + org,
+		"/console/console":                     "/console" + org,
+		"/console/console?after=" + memberB:    "/console" + org,
+		"/console/signin":                      "/console" + org,
+		"/console/console/signin?next=" + org:  "/console" + org,
+		"/console/.." + org:                    "/console" + org,
+		"/console/console/../.." + org:         "/console" + org,
+		"/console/%2e%2e" + org:                "/console" + org,
+		"//evil.example" + org:                 "/console" + org,
+		"//evil.example/console" + org:         "/console" + org,
+		"http://evil.example/console" + org:    "/console" + org,
+		"/console/console\\organisations":      "/console" + org,
+		"/console\\console" + org:              "/console" + org,
+	} {
+		q := u.post(t, "/console"+org+"/members/"+memberA+"/remove", url.Values{"back": {back}})
+		if q.status != http.StatusOK {
+			t.Fatalf("back %q: the question is %d", back, q.status)
+		}
+		if c := cancel.FindStringSubmatch(q.body); c == nil || c[1] != want {
+			t.Errorf("back %q: Cancel leads to %v, not %s", back, c, want)
+		}
+	}
+
+	// The change confirmed leads back to the page asked on, with its flash.
+	done := u.post(t, "/console"+org+"/members/"+memberA+"/remove", url.Values{"confirm": {"yes"}, "back": {org + "?after=" + memberB}})
+	is.New(t).Equal(done.status, http.StatusSeeOther)
+	if want := "/console" + org + "?after=" + memberB + "&done=removed"; done.location != want {
+		t.Errorf("the removal leads to %s, not %s", done.location, want)
+	}
+
+	for next, want := range map[string]string{
+		"/console/deliveries?state=dead":            "/console/console/deliveries?state=dead",
+		"/console/console/deliveries?state=dead":    "/console/console/deliveries?state=dead",
+		"/console/console":                          "/console/console/",
+		"/console/console/signin":                   "/console/console/",
+		"/console/signin?next=%2Fconsole%2Fclients": "/console/console/",
+		"/console/../console/webhooks":              "/console/console/",
+		"/console/%2e%2e/console/webhooks":          "/console/console/",
+		"/console/console/../../console/webhooks":   "/console/console/",
+		"//evil.example/console/webhooks":           "/console/console/",
+	} {
+		t.Run(next, func(t *testing.T) {
+			is := is.New(t)
+			u := e.newUser(t)
+			form := u.get(t, "/console/console/signin?next="+url.QueryEscape(next))
+			m := csrfField.FindStringSubmatch(form.body)
+			is.True(m != nil)                                                    // the sign-in form
+			is.True(strings.Contains(form.body, `name="next" value="`+want+`"`)) // it names where it leads
+			p := u.post(t, "/console/console/signin", url.Values{"csrf": {m[1]}, "kind": {"token"}, "token": {adminTok}, "next": {next}})
+			is.Equal(p.status, http.StatusSeeOther) // signed in
+			is.Equal(p.location, want)              // and sent on
+		})
+	}
+}
+
+// signedInBehindProxyPath is a console served under the path under (/hookd) by a
+// proxy that takes the path off, and its operator signed in through it with the
+// admin token.
+func signedInBehindProxyPath(t *testing.T, under string) (*env, *user) {
 	t.Helper()
 	is := is.New(t)
-	p := newPathProxy(t)
+	p := newPathProxyUnder(t, under)
 	e := newEnv(t, func(o *console.Options) { o.PublicURL = p.front() })
 	p.start(e.srv.URL)
 	e.srv = p.srv // the reader goes through the proxy
 	u := e.newUser(t)
-	signin := u.get(t, "/hookd/console/signin")
+	signin := u.get(t, under+"/console/signin")
 	m := csrfField.FindStringSubmatch(signin.body)
 	is.True(m != nil) // the sign-in form
-	is.Equal(u.post(t, "/hookd/console/signin", url.Values{"csrf": {m[1]}, "kind": {"token"}, "token": {adminTok}}).status, http.StatusSeeOther)
-	u.csrf = csrfField.FindStringSubmatch(u.get(t, "/hookd/console/").body)[1]
+	is.Equal(u.post(t, under+"/console/signin", url.Values{"csrf": {m[1]}, "kind": {"token"}, "token": {adminTok}}).status, http.StatusSeeOther)
+	u.csrf = csrfField.FindStringSubmatch(u.get(t, under+"/console/").body)[1]
 	return e, u
 }

@@ -364,10 +364,29 @@ func (h *Handler) safeNext(next string) string {
 // (as the browser has it, under the base path, or without it), to send the
 // reader to: ok is false for anything else, an absolute URL or one of another
 // host ("//host/…") among them. The URL it gives has no base path.
+//
+// Under some base paths both readings are console paths: with public_url's path
+// /console, /console/console/deliveries is the browser's and /console/deliveries
+// the console's address of the same page. What s names under the base path
+// decides when it is of the console at all (/console/console/signin is the
+// sign-in, /console/console hookd's /console without its slash: both refused);
+// otherwise s is read as given.
 func (h *Handler) consoleURL(s string) (*url.URL, bool) {
 	if h.base != "" && strings.HasPrefix(s, h.base+"/") {
-		s = strings.TrimPrefix(s, h.base)
+		under := strings.TrimPrefix(s, h.base)
+		if u, ok := consolePage(under); ok {
+			return u, true
+		}
+		if u, err := url.Parse(under); err == nil && (u.Path == "/console" || strings.HasPrefix(u.Path, "/console/")) {
+			return nil, false
+		}
 	}
+	return consolePage(s)
+}
+
+// consolePage reads s as the address of a console page other than the sign-in,
+// as the console has it (without the base path).
+func consolePage(s string) (*url.URL, bool) {
 	u, err := url.Parse(s)
 	// The path as a browser resolves it: "/console/../api" is not the console's, and
 	// a path not in its clean form is none: under the base path, "/../console/x" or
