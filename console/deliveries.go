@@ -326,9 +326,14 @@ func (h *Handler) handleReplayOne() http.Handler {
 		case errors.As(err, &se) && (se.Code == store.Conflict || se.Code == store.NotFound):
 			// In flight, its webhook deactivated or removed: the store says which and
 			// what to do, quoting the reason of a deactivation with its time, which
-			// the page shows as it shows every time.
-			h.render(w, r, http.StatusConflict, "error", "Not replayed",
-				errorView{Heading: "Not replayed", Message: se.Message, SignIn: "/console/signin", Reason: true})
+			// the page shows as it shows every time. A deactivated webhook is
+			// activated on its page, and the delivery replayed from its own after.
+			v := errorView{Heading: "Not replayed", Message: se.Message, SignIn: "/console/signin", Reason: true}
+			if errors.Is(err, store.ErrDeactivated) {
+				v.Links = append(v.Links, pageLink{Href: "/console/webhooks/" + d.SubscriptionUID, Label: "Go to the webhook, to activate it"})
+			}
+			v.Links = append(v.Links, pageLink{Href: self, Label: "Go back to delivery #" + strconv.FormatInt(d.ID, 10)})
+			h.render(w, r, http.StatusConflict, "error", v.Heading, v)
 			return
 		case err != nil:
 			h.internal(w, r, err)

@@ -745,3 +745,39 @@ func TestReasonTimeInReplayRefusal(t *testing.T) {
 		is.True(!strings.Contains(p.body, "Gone at 2024-03-01T16:00:00Z"))
 	}
 }
+
+// TestReplayRefusalLinks: the page of a replay refused because the delivery's
+// webhook is deactivated links to the webhook's page, where it is activated, and
+// back to the delivery's, where it is replayed after, under public_url's path as
+// every link of a page is (behind a proxy that serves hookd under /hookd/); it quotes the store's refusal as before. It linked to
+// the overview only. A refusal for another cause (the webhook removed) links back
+// to the delivery, not to the webhook.
+func TestReplayRefusalLinks(t *testing.T) {
+	is := is.New(t)
+	e, _ := signedInBehindProxyPath(t, "/hookd")
+	switchOff(t, e)
+	u := e.operatorUnder(t, "/hookd") // the first session is idle past its end
+	del := "/console/deliveries/" + strconv.FormatInt(e.delOrgA.ID, 10)
+	p := u.post(t, "/hookd"+del+"/replay", nil)
+	is.Equal(p.status, http.StatusConflict)
+	is.True(strings.Contains(p.body, "<h1>Not replayed</h1>"))
+	is.True(strings.Contains(p.body, "<p>delivery "+strconv.FormatInt(e.delOrgA.ID, 10)+" belongs to webhook "+e.orgHookA.UID+", which is deactivated (")) // the store's words
+	for _, link := range []string{
+		`<a href="/hookd/console/webhooks/` + e.orgHookA.UID + `">`,
+		`<a href="/hookd` + del + `">`,
+		`<a href="/hookd/console/">Go to the overview</a>`,
+	} {
+		if !strings.Contains(p.body, link) {
+			t.Errorf("the refusal has no link %s:\n%s", link, p.body)
+		}
+	}
+
+	// A removed webhook's delivery: its page, where it is history, not the webhook's.
+	is.NoErr(e.st.RemoveSubscription(context.Background(), e.hookB.UID))
+	del = "/console/deliveries/" + strconv.FormatInt(e.delB.ID, 10)
+	p = u.post(t, "/hookd"+del+"/replay", nil)
+	is.Equal(p.status, http.StatusConflict)
+	is.True(strings.Contains(p.body, "cannot be sent again")) // the store's words
+	is.True(strings.Contains(p.body, `<a href="/hookd`+del+`">`))
+	is.True(!strings.Contains(p.body, `href="/hookd/console/webhooks/`+e.hookB.UID))
+}

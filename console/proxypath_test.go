@@ -300,16 +300,23 @@ func TestBehindProxyPathConsole(t *testing.T) {
 // admin token.
 func signedInBehindProxyPath(t *testing.T, under string) (*env, *user) {
 	t.Helper()
-	is := is.New(t)
 	p := newPathProxyUnder(t, under)
 	e := newEnv(t, func(o *console.Options) { o.PublicURL = p.front() })
 	p.start(e.srv.URL)
 	e.srv = p.srv // the reader goes through the proxy
+	return e, e.operatorUnder(t, under)
+}
+
+// operatorUnder is the env's operator signed in with the admin token through a
+// proxy that serves the console under the path under.
+func (e *env) operatorUnder(t *testing.T, under string) *user {
+	t.Helper()
+	is := is.New(t)
 	u := e.newUser(t)
 	signin := u.get(t, under+"/console/signin")
 	m := csrfField.FindStringSubmatch(signin.body)
 	is.True(m != nil) // the sign-in form
 	is.Equal(u.post(t, under+"/console/signin", url.Values{"csrf": {m[1]}, "kind": {"token"}, "token": {adminTok}}).status, http.StatusSeeOther)
 	u.csrf = csrfField.FindStringSubmatch(u.get(t, under+"/console/").body)[1]
-	return e, u
+	return u
 }

@@ -261,6 +261,15 @@ type errorView struct {
 	// Reason is set when Message may quote why hookd switched a webhook off (a
 	// replay refused for it): it is shown as the reason template func shows one.
 	Reason bool
+	// Links are the console pages a signed-in reader goes on to from here (a
+	// refused replay's delivery, and its webhook to activate), before the overview.
+	Links []pageLink
+}
+
+// pageLink is a link to a console page, and its words.
+type pageLink struct {
+	Href  string
+	Label string
 }
 
 func (h *Handler) errorPage(w http.ResponseWriter, r *http.Request, status int, heading, message string) {
