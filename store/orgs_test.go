@@ -1157,6 +1157,56 @@ func TestUpstreamRegisteredAgainWhenItsCallbacksMove(t *testing.T) {
 	is.Equal(n, 1) // and compared from then on
 }
 
+// TestUpstreamSameAPIWrittenAnotherWay: upstream.api_url written another way at a
+// start (a trailing slash, the host in capitals, its scheme's port) names the API
+// the registrations are at, and nothing is done again: no record is registered
+// anew, and an unregistration still waiting is kept, where they read as another
+// API's, every covered record was registered again and the unregistrations
+// waiting were dropped, leaving those records registered upstream for good.
+func TestUpstreamSameAPIWrittenAnotherWay(t *testing.T) {
+	ctx := context.Background()
+	for _, again := range []string{"https://api.sandbox.orcid.org/", "https://API.Sandbox.ORCID.org", "HTTPS://api.sandbox.orcid.org:443/"} {
+		t.Run(again, func(t *testing.T) {
+			is := is.New(t)
+			st := newStore(t)
+			_, err := st.ConfigureUpstream(ctx, "https://api.sandbox.orcid.org")
+			is.NoErr(err)
+			c := orgWithEmail(t, st)
+			for _, m := range []string{memberOrcid(1), memberOrcid(2)} {
+				_, err = st.PutMember(ctx, c.ID, m, store.MemberInfo{}, 0)
+				is.NoErr(err)
+			}
+			claimed, err := st.Exchange(ctx, nil, 100, time.Minute)
+			is.NoErr(err)
+			var outs []store.Outcome
+			for _, cl := range claimed {
+				if cl.EventType == store.UpstreamRegister {
+					is.NoErr(st.MarkUpstream(ctx, cl.Subject, store.UpstreamRegister, true, ""))
+				}
+				outs = append(outs, answered(st, cl, store.OutcomeDelivered))
+			}
+			_, err = st.Exchange(ctx, outs, 0, time.Minute)
+			is.NoErr(err)
+			is.NoErr(st.RemoveMember(ctx, c.ID, memberOrcid(2))) // its unregistration waits
+
+			n, err := st.ConfigureUpstream(ctx, again)
+			is.NoErr(err)
+			is.Equal(n, 0) // nothing queued anew
+			ms, err := st.Members(ctx, c.ID)
+			is.NoErr(err)
+			is.Equal(ms[0].Upstream, "registered") // still registered
+			ds, err := st.Deliveries(ctx, store.DeliveryFilter{Orcid: memberOrcid(2), State: "pending"})
+			is.NoErr(err)
+			is.Equal(len(ds), 1) // the unregistration still waits
+			is.Equal(ds[0].EventType, store.UpstreamUnregister)
+
+			n, err = st.ConfigureUpstream(ctx, "https://api.orcid.org") // another API
+			is.NoErr(err)
+			is.Equal(n, 1) // registered there
+		})
+	}
+}
+
 // TestReplayLeavesWhatLeftTheOrganisation: a delivery that was not sent because
 // its record left the organisation is not sent by a replay (a bulk one leaves it
 // and counts it, one by its id is refused), until the record is a member again.

@@ -9,6 +9,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
+	"net/url"
+	"strings"
 	"sync"
 
 	"hookd/secret"
@@ -459,8 +462,9 @@ func (s *Store) setUpstreamSub(ctx context.Context, tx *sql.Tx, apiURL string, n
 		return 0, nil
 	}
 	// Registered at another API, or as another client or with callbacks at another
-	// address (UpstreamAs): everything is registered anew.
-	if target != apiURL || (s.UpstreamAs != "" && as.Valid && as.String != s.UpstreamAs) {
+	// address (UpstreamAs): everything is registered anew. The same API written
+	// another way is not another.
+	if apiAddress(target) != apiAddress(apiURL) || (s.UpstreamAs != "" && as.Valid && as.String != s.UpstreamAs) {
 		if err := forgetUpstreamRegistrations(ctx, tx, id); err != nil {
 			return 0, err
 		}
@@ -475,6 +479,30 @@ func (s *Store) setUpstreamSub(ctx context.Context, tx *sql.Tx, apiURL string, n
 		return id, s.reactivate(ctx, tx, id, now)
 	}
 	return id, nil
+}
+
+// apiAddress is an upstream API's URL as the address its calls go to: without the
+// trailing slash the dispatcher leaves out, its scheme and host in lower case, and
+// without its scheme's own port. upstream.api_url written another way at a start
+// (https://api.orcid.org/, https://API.orcid.org:443) is the same API: read as
+// another, every record was registered there again, and the unregistrations
+// waiting were dropped, their records left registered for good.
+func apiAddress(raw string) string {
+	raw = strings.TrimSuffix(raw, "/")
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return raw
+	}
+	host, port := strings.ToLower(u.Hostname()), u.Port()
+	if (u.Scheme == "https" && port == "443") || (u.Scheme == "http" && port == "80") {
+		port = ""
+	}
+	if port != "" || strings.Contains(host, ":") {
+		host = net.JoinHostPort(host, port)
+		host = strings.TrimSuffix(host, ":") // an IPv6 address without a port keeps its brackets
+	}
+	u.Host = host
+	return u.String()
 }
 
 // keepUnregistrations notes, as registrations not yet confirmed, the records whose
