@@ -280,6 +280,13 @@ func (d *Dispatcher) callUpstream(ctx context.Context, c store.Claimed) result {
 	case method == http.MethodDelete && resp.StatusCode == http.StatusGone:
 		// Gone is what the unregistration asks for: retrying it would never end.
 		r.status, r.body = http.StatusNoContent, "410 from the upstream: the webhook is gone there"
+	case method == http.MethodDelete && resp.StatusCode == http.StatusForbidden && anotherClients.MatchString(r.body):
+		// ORCID's 9014: the webhook is another client's, one registered before
+		// [upstream] client_id changed (the new client's PUT of it answered 204
+		// and left it so). This client can never remove it: retried, it would
+		// be tried for as long as hookd runs. It ends dead, replayable.
+		r.forGood = true
+		r.err = "HTTP 403 (ORCID's error 9014): the webhook is another ORCID client's there (registered before upstream.client_id changed), which hookd's client cannot remove: remove it with the client that registered it"
 	}
 	if r.status == http.StatusGone {
 		// A 410 to a registration would deactivate the whole upstream
@@ -301,6 +308,10 @@ func (d *Dispatcher) callUpstream(ctx context.Context, c store.Claimed) result {
 	}
 	return r
 }
+
+// anotherClients finds ORCID's error code 9014 (the webhook is another client's)
+// in an error body, JSON or XML, also one cut short after it.
+var anotherClients = regexp.MustCompile(`"error-code"\s*:\s*"?9014\b|<error-code>\s*9014\s*</error-code>`)
 
 // mixedRefusal is what a token endpoint's refusal err (an answer, 400 or 401, as
 // to a client it does not know) is followed by when the upstream's API and token

@@ -278,6 +278,79 @@ func TestUpstreamUnregistrationGone(t *testing.T) {
 	is.Equal(failed, 1) // the registration failed, to be retried
 }
 
+// TestUpstreamUnregistrationOfAnotherClients: an unregistration the upstream
+// refuses because the webhook is another client's (ORCID's 403 with error code
+// 9014: one registered before upstream.client_id changed, which the new client's
+// PUT answered 204 and left as it was) ends dead, saying so and what to do, and is
+// not tried again: hookd's client can never remove it, and it was retried every
+// retry_max_delay for as long as hookd ran. A 403 of another kind (a token
+// without the /webhook scope, which the operator mends) is retried as before.
+func TestUpstreamUnregistrationOfAnotherClients(t *testing.T) {
+	for _, tc := range []struct {
+		name, body, state string
+	}{
+		{"another client's", `{"response-code":403,"developer-message":"403 Forbidden: The client application is not authorized for this webhook.","user-message":"The client application is not authorized for this webhook.","error-code":9014,"more-info":"https://members.orcid.org/api/resources/troubleshooting"}`, "dead"},
+		{"as XML", `<orcid-message><response-code>403</response-code><developer-message>Not the owner.</developer-message><error-code>9014</error-code></orcid-message>`, "dead"},
+		{"wrong scope", `{"response-code":403,"developer-message":"403 Forbidden: the token lacks the /webhook scope.","user-message":"Forbidden.","error-code":9038,"more-info":""}`, "failed"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			is := is.New(t)
+			ctx := context.Background()
+			e := newEnv(t)
+			var mu sync.Mutex
+			var calls []string
+			upstream := newReceiver(t, func(_ int, w http.ResponseWriter, r *http.Request, _ []byte) error {
+				if r.URL.Path == "/oauth/token" {
+					answerToken(w)
+					return nil
+				}
+				mu.Lock()
+				calls = append(calls, r.Method)
+				mu.Unlock()
+				if r.Method == http.MethodPut {
+					w.WriteHeader(http.StatusNoContent) // as ORCID answers a PUT of another client's webhook
+					return nil
+				}
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(http.StatusForbidden)
+				io.WriteString(w, tc.body)
+				return nil
+			})
+			d, org := upstreamAt(t, e, 1, upstream.URL, upstream.URL, func(o *dispatch.Options) {
+				o.RetryBase, o.RetryMaxDelay = time.Minute, 10*time.Minute
+			})
+			e.tick(d) // registered, as far as the upstream says
+			is.NoErr(e.st.RemoveMember(ctx, org, testOrcid(0)))
+			e.tick(d) // its unregistration: 403
+			var order store.Delivery
+			for _, dl := range e.deliveries(store.DeliveryFilter{Orcid: testOrcid(0)}) {
+				if dl.EventType == store.UpstreamUnregister {
+					order = dl
+				}
+			}
+			t.Log(order.LastError)
+			is.Equal(order.StateName(), tc.state)
+			if tc.state == "dead" {
+				is.True(strings.HasPrefix(order.LastError, "refused for good, not retried: HTTP 403")) // saying why
+				is.True(strings.Contains(order.LastError, "another ORCID client's"))
+				is.True(strings.Contains(order.LastError, "upstream.client_id"))
+			}
+			for range 6 { // an hour
+				e.clock.Advance(10 * time.Minute)
+				e.tick(d)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			deletes := strings.Count(strings.Join(calls, ","), http.MethodDelete)
+			if tc.state == "dead" {
+				is.Equal(deletes, 1) // not tried again
+			} else {
+				is.True(deletes > 1) // retried
+			}
+		})
+	}
+}
+
 // TestUpstreamOrderDoneAsItStandsNow: a registration order replayed after its
 // record stopped being covered unregisters it (DELETE), where it used to register a
 // record nothing covered any more, for good.
