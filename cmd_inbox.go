@@ -482,6 +482,12 @@ func (e *env) inboxClear(ctx context.Context, args []string) error {
 			return err
 		}
 	}
+	// The answer, read before anything is deleted: one set by hand stays, and is
+	// told of; an inbox without one answers the default, as before.
+	a, err := st.InboxAnswerOf(ctx, pos[0])
+	if err != nil {
+		return inboxArgError("inbox clear", err)
+	}
 	n, err := st.ClearInbox(ctx, pos[0])
 	if err != nil {
 		if store.Locked(err) { // one statement: nothing was deleted
@@ -489,7 +495,11 @@ func (e *env) inboxClear(ctx context.Context, args []string) error {
 		}
 		return inboxArgError("inbox clear", err)
 	}
-	fmt.Fprintf(e.stdout, "deleted %s of inbox %s (its answer stays)\n", count(n, "request", "requests"), pos[0])
+	stays := ""
+	if !a.IsDefault() {
+		stays = fmt.Sprintf(" (its answer stays: %s)", a)
+	}
+	fmt.Fprintf(e.stdout, "deleted %s of inbox %s%s\n", count(n, "request", "requests"), pos[0], stays)
 	return nil
 }
 

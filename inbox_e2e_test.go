@@ -741,6 +741,29 @@ func TestInboxNameNoneOfThem(t *testing.T) {
 	is.Equal(stderr, "") // an inbox there is: nothing to say
 }
 
+// TestInboxClearTellsOfAnAnswerSet: inbox clear says that the inbox's answer stays,
+// and which it is, only of an inbox that has one set; of one that answers the
+// default it says what it deleted, where it said "its answer stays" of every inbox.
+func TestInboxClearTellsOfAnAnswerSet(t *testing.T) {
+	is := is.New(t)
+	cfg := cliFixture(t) // one request in inbox demo, which has no answer set
+	out, err := runCmd(t, "inbox", "clear", "demo", "-config", cfg)
+	is.NoErr(err)
+	is.Equal(out, "deleted 1 request of inbox demo\n") // no answer of its own to keep
+
+	_, err = runCmd(t, "inbox", "set", "demo", "-status", "429", "-retry-after", "120", "-config", cfg)
+	is.NoErr(err)
+	out, err = runCmd(t, "inbox", "clear", "demo", "-config", cfg)
+	is.NoErr(err)
+	is.Equal(out, "deleted 0 requests of inbox demo (its answer stays: 429 Too Many Requests, Retry-After: 120)\n") // the answer set, kept
+
+	_, err = runCmd(t, "inbox", "set", "demo", "-reset", "-config", cfg)
+	is.NoErr(err)
+	out, err = runCmd(t, "inbox", "clear", "demo", "-config", cfg)
+	is.NoErr(err)
+	is.Equal(out, "deleted 0 requests of inbox demo\n") // reset: the default again
+}
+
 // TestInboxOfDevOnItsOwnPort: beside a hookd dev started with -listen (the README's
 // way round a port 8080 that is taken), an inbox a webhook calls at dev's address is
 // one of the inboxes, before anything arrives: inbox list shows it and inbox set

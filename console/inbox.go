@@ -440,13 +440,24 @@ func (h *Handler) handleInboxAction() http.Handler {
 				h.inboxPage(w, r, http.StatusBadRequest, v)
 				return
 			}
+			// The answer, read before anything is deleted: one set by hand stays,
+			// and the flash says so; an inbox without one answers the default.
+			a, err := h.st.InboxAnswerOf(ctx, name)
+			if err != nil {
+				h.internal(w, r, err)
+				return
+			}
 			n, err := h.st.ClearInbox(ctx, name)
 			if err != nil {
 				h.internal(w, r, err)
 				return
 			}
 			h.audit(r, p, "inbox.clear", name, obj, count(n, "request", "requests"))
-			h.redirectDone(w, r, self, "cleared")
+			done := "cleared"
+			if !a.IsDefault() {
+				done = "cleared-answer"
+			}
+			h.redirectDone(w, r, self, done)
 		}
 	})
 }

@@ -265,6 +265,31 @@ func TestInboxAnswerForm(t *testing.T) {
 		_, err = e.st.InboxRequestByID(ctx, w.orgReq.ID)
 		is.NoErr(err) // another inbox's stay
 	})
+
+	t.Run("clear says that the answer stays only of one set", func(t *testing.T) {
+		is := is.New(t)
+		a, err := e.st.InboxAnswerOf(ctx, "a-box")
+		is.NoErr(err)
+		is.True(a.IsDefault()) // none set
+		page := u.get(t, "/console/inbox?inbox=a-box")
+		is.True(strings.Contains(page.body, "Delete every request of inbox a-box</label>")) // no answer of its own to keep
+		p := u.post(t, "/console/inbox/a-box/clear", url.Values{"confirm": {"yes"}})
+		is.Equal(p.status, http.StatusSeeOther)
+		page = u.get(t, p.location)
+		is.True(strings.Contains(page.body, "The inbox is emptied."))
+		is.True(!strings.Contains(page.body, "answer stays")) // of an answer it has not
+
+		_, err = e.st.SetInboxAnswer(ctx, "a-box", store.InboxAnswer{Status: 500})
+		is.NoErr(err)
+		page = u.get(t, "/console/inbox?inbox=a-box")
+		is.True(strings.Contains(page.body, "Delete every request of inbox a-box (its answer stays)</label>")) // the answer set
+		p = u.post(t, "/console/inbox/a-box/clear", url.Values{"confirm": {"yes"}})
+		is.Equal(p.status, http.StatusSeeOther)
+		page = u.get(t, p.location)
+		is.True(strings.Contains(page.body, "The inbox is emptied; its answer stays as set below.")) // kept, and said
+		is.True(strings.Contains(page.body, "<strong>500 Internal Server Error</strong>"))
+		is.NoErr(e.st.ResetInboxAnswer(ctx, "a-box"))
+	})
 }
 
 // TestInboxLinksDelivery: a request that a hookd delivery sent links to the

@@ -248,7 +248,8 @@ var flashes = map[string]string{
 	"not-member":     "That record was not a member (removed already, in another tab or by someone else): nothing changed.",
 	"client-removed": "The client is removed, with its tokens, registrations and sessions.",
 	"answer":         "The inbox answers as set below from now on.",
-	"cleared":        "The inbox is emptied; its answer stays as it was.",
+	"cleared":        "The inbox is emptied.",
+	"cleared-answer": "The inbox is emptied; its answer stays as set below.",
 }
 
 // errorView is the data of the error page.
