@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 	"unicode/utf8"
 
@@ -34,7 +35,8 @@ func inboxWiring(cfg Config, listenAddr string) (*ssrf.Inbox, *httpapi.InboxOpti
 }
 
 // listenInbox is the inbox's exception for the address http.listen names, as the
-// daemon's listener will report it: every interface for ":PORT", loopback for
+// daemon's listener will report it: every interface for ":PORT" and "0.0.0.0:PORT"
+// (everyHost says which address that listener reports), loopback for
 // "localhost:PORT"; nil for another name or port 0, which only the running daemon
 // knows.
 func listenInbox(listen string) *ssrf.Inbox {
@@ -44,12 +46,16 @@ func listenInbox(listen string) *ssrf.Inbox {
 	}
 	switch strings.ToLower(host) {
 	case "":
-		host = "::"
+		host = everyHost(host)
 	case "localhost":
 		host = "127.0.0.1"
 	default:
-		if a, err := netip.ParseAddr(host); err == nil && a.Is4In6() {
-			host = a.Unmap().String() // as the listener reports it
+		if a, err := netip.ParseAddr(host); err == nil {
+			if a = a.Unmap(); a.IsUnspecified() {
+				host = everyHost(host)
+			} else if a.Is4() {
+				host = a.String() // as the listener reports it
+			}
 		}
 	}
 	in, err := ssrf.NewInbox(net.JoinHostPort(host, port))
@@ -57,6 +63,27 @@ func listenInbox(listen string) *ssrf.Inbox {
 		return nil
 	}
 	return in
+}
+
+// everyHost is the address that a listener on every interface (host "", 0.0.0.0
+// or ::) reports, as Go's net opens the daemon's on this machine: "::" where it
+// opens an IPv6 socket, which takes IPv4 too (for "0.0.0.0:8080" as for ":8080"),
+// "0.0.0.0" where it opens an IPv4 one (a machine without IPv6 sockets). The
+// socket is asked which it is and closed before it is bound: nothing listens.
+func everyHost(host string) string {
+	network := ""
+	errUnbound := errors.New("not bound")
+	lc := net.ListenConfig{Control: func(nw, _ string, _ syscall.RawConn) error {
+		network = nw
+		return errUnbound
+	}}
+	if ln, err := lc.Listen(context.Background(), "tcp", net.JoinHostPort(host, "0")); err == nil {
+		ln.Close() // not reached: Control refuses every bind
+	}
+	if network == "tcp6" {
+		return "::"
+	}
+	return "0.0.0.0"
 }
 
 // targets is what a registration made from the command line may call: what the
