@@ -9,17 +9,20 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/matryer/is"
 )
 
 // TestInboxOnEveryInterface: for an http.listen on every interface (":PORT",
 // "0.0.0.0:PORT", "[::]:PORT"), the inbox's exception that the command line makes
-// from the setting is the one the daemon makes from its listener, with IPv6 on and
-// with it switched off (net.ipv6.conf.*.disable_ipv6): the command line took
-// "0.0.0.0:PORT" for 127.0.0.1 alone where the daemon, on [::], takes ::1 too.
-// Each case runs in a network namespace of its own, which has only its loopback:
-// nothing listens on the machine's interfaces.
+// from the setting is the one the daemon makes from its listener, and each of its
+// addresses reaches that listener, with IPv6 on and with it switched off
+// (net.ipv6.conf.*.disable_ipv6, where Go still listens on [::]): the command line
+// took "0.0.0.0:PORT" for 127.0.0.1 alone where the daemon, on [::], takes ::1 too,
+// and where IPv6 is off both took ::1, which connects to nothing, and told to call
+// the inbox there. Each case runs in a network namespace of its own, which has
+// only its loopback: nothing listens on the machine's interfaces.
 func TestInboxOnEveryInterface(t *testing.T) {
 	if os.Getenv("HOOKD_TEST_NETNS") != "" {
 		inboxOnEveryInterface(t) // in the namespace
@@ -85,11 +88,27 @@ func inboxOnEveryInterface(t *testing.T) {
 			ln, err := net.Listen("tcp", listen)
 			is.NoErr(err)
 			defer ln.Close()
+			go func() {
+				for {
+					c, err := ln.Accept()
+					if err != nil {
+						return
+					}
+					c.Close()
+				}
+			}()
 			on := DefaultConfig()
 			on.Inbox.Enabled = true
 			self, _, err := inboxWiring(on, ln.Addr().String())
 			is.NoErr(err)
 			is.Equal(self.Addrs(), predicted) // the command line's is the daemon's
+			for _, a := range self.Addrs() {
+				c, err := net.DialTimeout("tcp", a.String(), 5*time.Second)
+				if err != nil {
+					t.Fatalf("the inbox's address %s, of a listener on %s: %v", a, ln.Addr(), err)
+				}
+				c.Close()
+			}
 		})
 	}
 }

@@ -2,6 +2,7 @@ package ssrf
 
 import (
 	"fmt"
+	"net"
 	"net/netip"
 	"net/url"
 	"strconv"
@@ -23,7 +24,9 @@ type Inbox struct {
 // NewInbox returns the exception for the address hookd listens on, as its
 // listener reports it ("127.0.0.1:8080", "[::]:8080"). A listener on every
 // interface is reached through loopback: 127.0.0.1 for 0.0.0.0, and ::1 or
-// 127.0.0.1 for [::].
+// 127.0.0.1 for [::], ::1 only where the machine has it (Go listens on [::] for
+// ":8080" and "0.0.0.0:8080" where IPv6 is switched off too, and there ::1
+// connects to nothing).
 func NewInbox(listenAddr string) (*Inbox, error) {
 	ap, err := netip.ParseAddrPort(listenAddr)
 	if err != nil {
@@ -37,10 +40,29 @@ func NewInbox(listenAddr string) (*Inbox, error) {
 	switch {
 	case a.IsUnspecified() && a.Is4():
 		return &Inbox{addrs: []netip.AddrPort{loop4}}, nil
+	case a.IsUnspecified() && !HasLoopback6():
+		return &Inbox{addrs: []netip.AddrPort{loop4}}, nil
 	case a.IsUnspecified():
 		return &Inbox{addrs: []netip.AddrPort{netip.AddrPortFrom(netip.IPv6Loopback(), port), loop4}}, nil
 	}
 	return &Inbox{addrs: []netip.AddrPort{netip.AddrPortFrom(a, port)}}, nil
+}
+
+// HasLoopback6 reports whether one of the machine's interfaces has ::1, IPv6's
+// loopback address, through which a listener on [::] is reached besides
+// 127.0.0.1: not when IPv6 is off (net.ipv6.conf.lo.disable_ipv6), nor when the
+// interfaces cannot be read.
+func HasLoopback6() bool {
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return false
+	}
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok && n.IP.Equal(net.IPv6loopback) {
+			return true
+		}
+	}
+	return false
 }
 
 // Base is the base URL of hookd's own address, e.g. "http://127.0.0.1:8080".

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/url"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/matryer/is"
@@ -126,6 +127,9 @@ func TestInboxReachedAt(t *testing.T) {
 		{"127.0.0.1:8080", "https://hookd.example", "http://[::ffff:127.0.0.1]:8080/inbox/a/x", "/inbox/a/x"}, // dialled as 127.0.0.1
 		{"127.0.0.1:8080", "https://hookd.example", "http://[::ffff:127.0.0.1]:8081/inbox/a/x", ""},
 	} {
+		if c.listen == "[::]:8080" && strings.Contains(c.target, "[::1]") && !ssrf.HasLoopback6() {
+			continue // the machine has no ::1 (IPv6 is off): [::1] reaches no listener
+		}
 		in, err := ssrf.NewInbox(c.listen)
 		if err != nil {
 			t.Fatal(err)
