@@ -86,6 +86,12 @@ func TestCheckURL(t *testing.T) {
 		// which would carry a user name.
 		{"127.0.0.1:9000/hook/ann@uni.example", true, `URL "[redacted]@uni.example" must be an absolute http or https URL: give its scheme, http:// or https://, before its host`},
 		{"ann:123/45@hooks.example/x", false, `URL "[redacted]@hooks.example/x" must be an absolute http or https URL: give its scheme, http:// or https://, before its host`},
+		// One refused with its scheme too is told both at once, not a URL to give
+		// that is refused in turn (for its space, after the http:// is added).
+		{"hooks.example/a b", false, `URL "hooks.example/a b" must be an absolute http or https URL: give its scheme, http:// or https://, before its host; with it, URL "http://hooks.example/a b" contains white space`},
+		{"hooks.example/x#top", false, `URL "hooks.example/x#top" must be an absolute http or https URL: give its scheme, http:// or https://, before its host; with it, URL "http://hooks.example/x#top" must not have a #fragment`},
+		{"127.0.0.1:9000/x", false, `URL "127.0.0.1:9000/x" must be an absolute http or https URL: give its scheme, http:// or https://, before its host; with it, host 127.0.0.1 is in 127.0.0.0/8 (Loopback); set delivery.allow_private_targets to allow it`},
+		{"ann:123/45@hooks.example/a b", false, `URL "[redacted]@hooks.example/a b" must be an absolute http or https URL: give its scheme, http:// or https://, before its host; with it, URL "http://[redacted]@hooks.example/a b" contains white space`},
 		{"http:///nohost", false, "no host"},
 		{"http://user:pw@example.org/", false, "user name"},
 		{"http://example.org/#top", false, "#fragment"},
@@ -122,6 +128,11 @@ func TestCheckURL(t *testing.T) {
 			is.Equal(e.Field, "targetURL")                      // the field the caller named
 			is.True(strings.Contains(e.Message, tt.wantErr))    // says what is wrong
 			is.True(!strings.HasPrefix(e.Message, "targetURL")) // without repeating the field
+			is.True(!strings.Contains(e.Message, "123/45"))     // nor a password
+			if _, give, ok := strings.Cut(e.Message, "give its scheme, as "); ok {
+				_, err := store.CheckURL("targetURL", give, tt.private)
+				is.NoErr(err) // the URL the hint gives is taken
+			}
 		})
 	}
 }

@@ -97,6 +97,17 @@ func CheckTarget(field, raw string, t Targets) (*url.URL, error) {
 		// 127.0.0.1:9000/hook does not parse ("first path segment in URL cannot
 		// contain colon"), hooks.example/x is a path, localhost:9000 a scheme of
 		// its own: each is an address written without its http://.
+		with, _ := url.Parse("http://" + raw) // schemeLeftOut has parsed it
+		if _, err := checkParsed(field, "http://"+raw, "http://"+shown, instead, with, t); err != nil {
+			// With its scheme it is refused too (hooks.example/a b, for its space):
+			// both are told at once, not a URL to give that is refused in turn.
+			why := err.Error()
+			var e *Error
+			if errors.As(err, &e) {
+				why = e.Message
+			}
+			return bad("URL %q must be an absolute http or https URL: give its scheme, http:// or https://, before its host; with it, %s", shown, why)
+		}
 		if shown != raw {
 			// Redacted, shown would make a URL with a user name ("[redacted]@…").
 			return bad("URL %q must be an absolute http or https URL: give its scheme, http:// or https://, before its host", shown)
@@ -109,6 +120,16 @@ func CheckTarget(field, raw string, t Targets) (*url.URL, error) {
 			err = ue.Err // the reason, without Parse's repeat of the URL
 		}
 		return bad("URL %q does not parse: %v", shown, err)
+	}
+	return checkParsed(field, raw, shown, instead, u, t)
+}
+
+// checkParsed is CheckTarget of raw once url.Parse has read it as u: its scheme,
+// its parts and its host. Its errors quote shown for raw, and say where
+// credentials go instead of the URL (instead, when the caller has a place).
+func checkParsed(field, raw, shown, instead string, u *url.URL, t Targets) (*url.URL, error) {
+	bad := func(format string, args ...any) (*url.URL, error) {
+		return nil, invalid(field, fmt.Sprintf(format, args...))
 	}
 	if u.Scheme != "http" && u.Scheme != "https" {
 		return bad("URL %q must be an absolute http or https URL", shown)
