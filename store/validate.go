@@ -106,7 +106,11 @@ func CheckTarget(field, raw string, t Targets) (*url.URL, error) {
 			if errors.As(err, &e) {
 				why = e.Message
 			}
-			return bad("URL %q must be an absolute http or https URL: give its scheme, http:// or https://, before its host; with it, %s", shown, why)
+			// Redacted, shown hides all before the '@': a refusal that quotes a
+			// part of the URL (its host, an inbox's name) would show it again.
+			if shown == raw || strings.HasPrefix(why, fmt.Sprintf("URL %q", "http://"+shown)) {
+				return bad("URL %q must be an absolute http or https URL: give its scheme, http:// or https://, before its host; with it, %s", shown, why)
+			}
 		}
 		if shown != raw {
 			// Redacted, shown would make a URL with a user name ("[redacted]@…").

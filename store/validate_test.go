@@ -314,6 +314,37 @@ func TestCheckTargetOwnInbox(t *testing.T) {
 	}
 }
 
+// TestSchemeLeftOutRedacted: a URL written without its http:// whose quote has
+// all before an '@' redacted (what may be a user name and password) is told to
+// give its scheme, and what the quote hides is not quoted again as the problem
+// the URL would have with its scheme: its host, or the name of hookd's own inbox
+// its path gives, where the hint said "with it, host 10.0.0.5 is in 10.0.0.0/8"
+// or "with it, "ann:s3cret@hooks.example" is not an inbox name".
+func TestSchemeLeftOutRedacted(t *testing.T) {
+	in, err := ssrf.NewInbox("127.0.0.1:8080")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		raw, hidden string
+		t           store.Targets
+	}{
+		{"10.0.0.5:123/45@hooks.example/x", "10.0.0.5", store.Targets{}},
+		{"127.0.0.1:8080/inbox/ann:s3cret@hooks.example", "s3cret", store.Targets{Inbox: in}},
+	} {
+		t.Run(tt.raw, func(t *testing.T) {
+			is := is.New(t)
+			_, err := store.CheckTarget("callback", tt.raw, tt.t)
+			var e *store.Error
+			is.True(errors.As(err, &e))
+			t.Log(e.Message)
+			is.True(strings.Contains(e.Message, `URL "[redacted]@`))                                      // quoted redacted
+			is.True(strings.Contains(e.Message, "give its scheme, http:// or https://, before its host")) // told to give its scheme
+			is.True(!strings.Contains(e.Message, tt.hidden))                                              // and what the quote hides is not shown
+		})
+	}
+}
+
 // TestHubAPIKeyAsSent: an organisation's apikey goes out as a header's whole value,
 // whose surrounding spaces a receiver drops: one with them, or of spaces alone, is
 // refused rather than arriving as another key, or none.
