@@ -310,8 +310,9 @@ func (d *Dispatcher) callUpstream(ctx context.Context, c store.Claimed) result {
 }
 
 // anotherClients finds ORCID's error code 9014 (the webhook is another client's)
-// in an error body, JSON or XML, also one cut short after it.
-var anotherClients = regexp.MustCompile(`"error-code"\s*:\s*"?9014\b|<error-code>\s*9014\s*</error-code>`)
+// in an error body, JSON or XML (its elements in ORCID's namespace, error:, or
+// none), also one cut short after it.
+var anotherClients = regexp.MustCompile(`"error-code"\s*:\s*"?9014\b|<(\w+:)?error-code>\s*9014\s*</(\w+:)?error-code>`)
 
 // mixedRefusal is what a token endpoint's refusal err (an answer, 400 or 401, as
 // to a client it does not know) is followed by when the upstream's API and token

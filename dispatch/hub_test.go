@@ -291,6 +291,7 @@ func TestUpstreamUnregistrationOfAnotherClients(t *testing.T) {
 	}{
 		{"another client's", `{"response-code":403,"developer-message":"403 Forbidden: The client application is not authorized for this webhook.","user-message":"The client application is not authorized for this webhook.","error-code":9014,"more-info":"https://members.orcid.org/api/resources/troubleshooting"}`, "dead"},
 		{"as XML", `<orcid-message><response-code>403</response-code><developer-message>Not the owner.</developer-message><error-code>9014</error-code></orcid-message>`, "dead"},
+		{"as ORCID's namespaced XML", `<error:orcid-error xmlns:error="http://www.orcid.org/ns/error"><error:response-code>403</error:response-code><error:error-code>9014</error:error-code></error:orcid-error>`, "dead"},
 		{"wrong scope", `{"response-code":403,"developer-message":"403 Forbidden: the token lacks the /webhook scope.","user-message":"Forbidden.","error-code":9038,"more-info":""}`, "failed"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

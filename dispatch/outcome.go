@@ -94,7 +94,8 @@ func (p policy) outcome(c store.Claimed, r result, now time.Time) store.Outcome 
 			o.RetryAt = now.Add(Backoff(c.Try, p.retryBase, p.retryMaxDelay, p.rand()))
 		case r.forGood:
 			// An SMTP server's permanent answer (a 5xx) to the message or its
-			// recipient: the same message gets the same answer. It ends here,
+			// recipient, or ORCID's refusal to unregister another client's
+			// webhook (9014): the same call gets the same answer. It ends here,
 			// quoting the answer; a replay sends it again once that is mended.
 			o.Kind = store.OutcomeDead
 			o.Error = "refused for good, not retried: " + o.Error
