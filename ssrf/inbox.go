@@ -43,7 +43,8 @@ func NewInbox(listenAddr string) (*Inbox, error) {
 	case a.IsUnspecified() && !HasLoopback6():
 		return &Inbox{addrs: []netip.AddrPort{loop4}}, nil
 	case a.IsUnspecified():
-		return &Inbox{addrs: []netip.AddrPort{netip.AddrPortFrom(netip.IPv6Loopback(), port), loop4}}, nil
+		// 127.0.0.1 first: Base names it, the address every client reaches.
+		return &Inbox{addrs: []netip.AddrPort{loop4, netip.AddrPortFrom(netip.IPv6Loopback(), port)}}, nil
 	}
 	return &Inbox{addrs: []netip.AddrPort{netip.AddrPortFrom(a, port)}}, nil
 }

@@ -20,7 +20,7 @@ func TestNewInbox(t *testing.T) {
 	// [::1] for a listener on [::] only where the machine has ::1 (IPv6 on).
 	every := []string{"127.0.0.1:8080"}
 	if ssrf.HasLoopback6() {
-		every = []string{"[::1]:8080", "127.0.0.1:8080"}
+		every = []string{"127.0.0.1:8080", "[::1]:8080"}
 	}
 	for _, tt := range []struct {
 		listen string
