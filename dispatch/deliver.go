@@ -93,6 +93,17 @@ func payload(c store.Claimed, hub store.HubDelivery, recordURL string) ([]byte, 
 // back unsent got none. What the call brought back is redacted here, once, before
 // anything is stored or logged: the call knows which secrets it sent.
 func (d *Dispatcher) deliver(ctx context.Context, c store.Claimed) (store.Outcome, bool) {
+	if c.Target.Format == store.FormatEmail {
+		// A session of the relay's, of the per_host it has for e-mail and owners'
+		// notices together (smtpSessions): taken before the checks below, so an
+		// e-mail that waited for a notice's session goes as its webhook and its
+		// lease are when it goes. One still waiting when hookd stops goes back
+		// unsent.
+		if err := d.smtp.take(ctx, forEmail); err != nil {
+			return released(c, d.store.Now()), false
+		}
+		defer d.smtp.done()
+	}
 	if d.store.Changed(c.Target) {
 		// The webhook changed since the claim (deactivated, removed, its URL, auth,
 		// headers or secret) while the delivery waited for its host: it goes back

@@ -66,9 +66,9 @@ type Dispatcher struct {
 
 	wg      sync.WaitGroup // claimed rows whose outcome is not yet pending
 	notices sync.WaitGroup // owner notices being sent
-	// noticeSlots bounds the notices sent at once to per_host, the relay's
-	// sessions as organisation e-mail has them.
-	noticeSlots chan struct{}
+	// smtp bounds the sessions of organisation e-mail and owners' notices at the
+	// SMTP relay, together, to per_host.
+	smtp        *smtpSessions
 	told        *toldOwners
 	callCtx     context.Context // parent of every HTTP call; cancelled after the shutdown grace
 	cancelCalls context.CancelFunc
@@ -102,7 +102,7 @@ func New(opts Options) *Dispatcher {
 		outcomeReady: make(chan struct{}, 1),
 		failures:     newFailureLog(),
 		told:         newToldOwners(),
-		noticeSlots:  make(chan struct{}, opts.PerHost),
+		smtp:         newSMTPSessions(opts.PerHost),
 	}
 	d.sched = newScheduler(opts.Workers, opts.PerHost, opts.Tick, d.now)
 	d.work = sync.NewCond(&d.mu)

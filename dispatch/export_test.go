@@ -64,6 +64,14 @@ func Remembered(d *Dispatcher) (failureHosts, toldSubs, tokenSubs int) {
 	return failureHosts, toldSubs, tokenSubs
 }
 
+// WaitingForRelay is how many e-mails and notices wait for a session of the SMTP
+// relay.
+func WaitingForRelay(d *Dispatcher) (emails, notices int) {
+	d.smtp.mu.Lock()
+	defer d.smtp.mu.Unlock()
+	return len(d.smtp.waiting[forEmail]), len(d.smtp.waiting[forNotice])
+}
+
 // TurnClaimMax is the most rows one turn claims.
 const TurnClaimMax = turnClaimMax
 

@@ -109,8 +109,9 @@ func noticeError(o EmailOptions, err error) string {
 // noticeOwners logs each deactivation of this batch (410 Gone, or failing for
 // disable_after) once, with what to do, and tells the owners of the webhooks by
 // e-mail where e-mail is configured and the owner has an address. The e-mail goes
-// in the background, per_host sessions at most at once; a failure is logged, not
-// retried, and a notice still waiting for a session when hookd stops is not sent.
+// in the background, in the relay's per_host sessions that organisation e-mail
+// has too (smtpSessions); a failure is logged, not retried, and a notice still
+// waiting for a session when hookd stops is not sent.
 func (d *Dispatcher) noticeOwners(batch []store.Outcome) {
 	o := d.hub().opts.Email
 	for _, out := range batch {
@@ -137,13 +138,13 @@ func (d *Dispatcher) noticeOwners(batch []store.Outcome) {
 		d.notices.Add(1)
 		go func(subID int64, uid string) {
 			defer d.notices.Done()
-			select {
-			case d.noticeSlots <- struct{}{}: // per_host sessions at most, as the relay's
-			case <-d.callCtx.Done():
+			// A session of the relay's, of the per_host it has for e-mail and
+			// notices together.
+			if err := d.smtp.take(d.callCtx, forNotice); err != nil {
 				d.log.Warn("deactivation notice not sent: hookd stopped while it waited for the relay", "webhook", uid)
 				return
 			}
-			defer func() { <-d.noticeSlots }()
+			defer d.smtp.done()
 			ctx, cancel := context.WithTimeout(context.Background(), d.opts.Timeout)
 			defer cancel()
 			if err := d.sendNotice(ctx, o, subID); err != nil {

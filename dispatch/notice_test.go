@@ -359,3 +359,117 @@ func TestDeactivationNoticeRiderOfAFailedOne(t *testing.T) {
 	is.Equal(len(mail.Messages()), 1)                                                                    // its owner is told
 	is.True(!strings.Contains(logs.String()[before:], "told of its deactivation less than an hour ago")) // not said to be told before
 }
+
+// TestNoticesAndEmailShareRelaySessions: deactivation notices to many owners sent
+// while an organisation's e-mail deliveries go out share the relay's per_host
+// sessions with them: the relay never has more than per_host sessions of hookd's
+// at once, and every message of both kinds is sent.
+func TestNoticesAndEmailShareRelaySessions(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	e := newEnv(t)
+	mail := smtptest.NewServer(t, "", "")
+	mail.SetDataDelay(100 * time.Millisecond) // a relay slow enough for sessions to overlap
+	rv := newReceiver(t, func(_ int, w http.ResponseWriter, _ *http.Request, _ []byte) error {
+		w.WriteHeader(http.StatusGone)
+		return nil
+	})
+	const n = 8
+	var evs []store.Event
+	for i := range n {
+		c, err := e.st.CreateClient(ctx, store.NewClient{Name: fmt.Sprintf("owner %d", i), Scopes: []string{store.ScopeWebhook},
+			Email: fmt.Sprintf("ops%d@lab.example", i)})
+		is.NoErr(err)
+		_, _, err = e.st.PutOrcidWebhook(ctx, c.ID, testOrcid(i), rv.URL+"/gone")
+		is.NoErr(err)
+		evs = append(evs, store.Event{Orcid: testOrcid(i)})
+	}
+	org, err := e.st.CreateOrganisation(ctx, "University of Testing", "tech@uni.example")
+	is.NoErr(err)
+	_, _, err = e.st.SetHubSettings(ctx, org.ID, store.HubSettings{EmailEnabled: true, NotificationEmail: "orcid@uni.example"})
+	is.NoErr(err)
+	for i := range n {
+		_, err = e.st.PutMember(ctx, org.ID, testOrcid(100+i), store.MemberInfo{}, 0)
+		is.NoErr(err) // each member's e-mail of CREATED
+	}
+	d := e.dispatcher(func(o *dispatch.Options) {
+		o.PerHost = 2
+		o.Hub = dispatch.HubOptions{Email: dispatch.EmailOptions{Addr: mail.Addr, From: "hookd@hookd.example"}}
+	})
+	e.intake(0, evs...)
+	claimed, err := d.Tick(ctx)
+	is.NoErr(err)
+	is.Equal(claimed, 2*n) // the webhooks' calls and the e-mails, the e-mails two at a time
+	waitFor(t, 5*time.Second, "every webhook's 410", func() bool { return rv.count() == n })
+	// The turns that record the 410s send the notices while the e-mails still go
+	// (what a relay busy with notices cannot take yet is handed back, and claimed
+	// again by a later turn).
+	notices := func() int {
+		k := 0
+		for _, m := range mail.Messages() {
+			if strings.HasPrefix(m.To[0], "ops") {
+				k++
+			}
+		}
+		return k
+	}
+	for i := 0; i < 300 && len(mail.Messages()) < 2*n; i++ {
+		_, err := d.Tick(ctx)
+		is.NoErr(err)
+		time.Sleep(10 * time.Millisecond)
+	}
+	is.NoErr(d.Wait(ctx))
+	is.Equal(notices(), n)              // each owner told
+	is.Equal(len(mail.Messages()), 2*n) // and each e-mail sent
+	t.Logf("the most sessions at once: %d", mail.PeakSessions())
+	is.True(mail.PeakSessions() <= 2) // at most per_host sessions at once, of both kinds
+}
+
+// TestEmailWaitingForNoticeAtShutdown: an organisation's e-mail that waits for
+// the relay's one session, held by a notice, when hookd stops goes back unsent
+// once the grace ends, not counted as an attempt, and the loop stops: the notice
+// is sent.
+func TestEmailWaitingForNoticeAtShutdown(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	e := newEnv(t)
+	mail := smtptest.NewServer(t, "", "")
+	mail.SetDataDelay(time.Second) // the notice holds the relay's session for a second
+	owner, err := e.st.CreateClient(ctx, store.NewClient{Name: "owner", Scopes: []string{store.ScopeWebhook}, Email: "ops@lab.example"})
+	is.NoErr(err)
+	rv := newReceiver(t, func(_ int, w http.ResponseWriter, _ *http.Request, _ []byte) error {
+		w.WriteHeader(http.StatusGone)
+		return nil
+	})
+	_, _, err = e.st.PutOrcidWebhook(ctx, owner.ID, orcidB, rv.URL+"/gone")
+	is.NoErr(err)
+	d := e.dispatcher(func(o *dispatch.Options) {
+		o.PerHost, o.Tick, o.ShutdownGrace = 1, 20*time.Millisecond, 100*time.Millisecond
+		o.Hub = dispatch.HubOptions{Email: dispatch.EmailOptions{Addr: mail.Addr, From: "hookd@hookd.example"}}
+	})
+	e.intake(0, store.Event{Orcid: orcidB})
+	rctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	ran := make(chan error, 1)
+	go func() { ran <- d.Run(rctx) }()
+	waitFor(t, 5*time.Second, "the notice's session", func() bool { return mail.Sessions() == 1 })
+	e.emailOrg() // an e-mail of orcidA's, due now
+	waitFor(t, 5*time.Second, "the e-mail to wait for the relay", func() bool {
+		emails, _ := dispatch.WaitingForRelay(d)
+		return emails == 1
+	})
+	cancel()
+	select {
+	case err := <-ran:
+		is.NoErr(err) // Run stops
+	case <-time.After(5 * time.Second):
+		t.Fatal("Run did not return with an e-mail waiting for the relay")
+	}
+	msgs := mail.Messages()
+	is.Equal(len(msgs), 1)                            // the notice alone
+	is.Equal(msgs[0].To, []string{"ops@lab.example"}) // to the owner
+	emailed := e.deliveries(store.DeliveryFilter{Orcid: orcidA})
+	is.Equal(len(emailed), 1)
+	is.Equal(emailed[0].StateName(), "pending") // handed back
+	is.Equal(len(e.attempts(emailed[0].ID)), 0) // not an attempt
+}

@@ -51,6 +51,7 @@ type Server struct {
 	dataDelay    atomic.Int64 // how long DATA waits before it takes a message
 	refuse       atomic.Bool  // refuse every message (SetRefuse)
 	open         atomic.Int64 // connections open now (Sessions)
+	live, most   atomic.Int64 // sessions not yet ended, and the most at once (PeakSessions)
 
 	faultMu sync.Mutex
 	delays  map[Stage]time.Duration
@@ -137,6 +138,12 @@ func (s *Server) SetDropInData(on bool) {
 // Sessions is how many connections to the server are open now: a client that
 // leaves none behind has none open once it is done (and the server done with it).
 func (s *Server) Sessions() int { return int(s.open.Load()) }
+
+// PeakSessions is the most sessions the server had at once: each from its
+// connection until the server answers its QUIT (the client is done with it once
+// it has that answer, before the server closes the connection) or the connection
+// closes, whichever comes first.
+func (s *Server) PeakSessions() int { return int(s.most.Load()) }
 
 // fault is what the server is set to do at stage st: wait, then answer with the
 // reply when there is one.
@@ -239,6 +246,8 @@ func (l *listener) Accept() (net.Conn, error) {
 			return nil, err
 		}
 		l.srv.open.Add(1)
+		for n, most := l.srv.live.Add(1), l.srv.most.Load(); n > most && !l.srv.most.CompareAndSwap(most, n); most = l.srv.most.Load() {
+		}
 		wc := &conn{Conn: c, srv: l.srv}
 		l.srv.faultMu.Lock()
 		reply := l.srv.replies[Greeting]
@@ -264,6 +273,7 @@ type conn struct {
 	srv    *Server
 	writes atomic.Int64
 	closed sync.Once
+	ended  sync.Once // the session no longer counts as live
 }
 
 func (c *conn) Write(p []byte) (int, error) {
@@ -272,6 +282,8 @@ func (c *conn) Write(p []byte) (int, error) {
 		c.srv.fault(Greeting)
 	case len(p) >= 4 && string(p[:4]) == "354 ":
 		c.srv.fault(Data)
+	case len(p) >= 4 && string(p[:4]) == "221 ": // the answer to QUIT: the session ends
+		c.end()
 	}
 	return c.Conn.Write(p)
 }
@@ -279,8 +291,12 @@ func (c *conn) Write(p []byte) (int, error) {
 func (c *conn) Close() error {
 	err := c.Conn.Close()
 	c.closed.Do(func() { c.srv.open.Add(-1) })
+	c.end()
 	return err
 }
+
+// end counts the session as ended, once.
+func (c *conn) end() { c.ended.Do(func() { c.srv.live.Add(-1) }) }
 
 // certificate makes a self-signed certificate for 127.0.0.1 and localhost, and the
 // pool that trusts it.
