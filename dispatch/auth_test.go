@@ -446,11 +446,12 @@ func TestTokenEndpointFailure(t *testing.T) {
 	row := e.only()
 	is.Equal(row.StateName(), "failed") // the attempt failed
 	as := e.attempts(row.ID)
-	is.Equal(len(as), 1)                                        // logged
-	is.Equal(as[0].Status, 0)                                   // with no response from the target
-	is.True(strings.Contains(as[0].Error, "token endpoint"))    // the error names the token endpoint
-	is.True(!strings.Contains(as[0].Error, "cs-SECRET-cc-456")) // and does not carry the client secret
-	is.True(row.DueAt.Equal(e.start.Add(time.Minute)))          // retried after the backoff
+	is.Equal(len(as), 1)                                                 // logged
+	is.Equal(as[0].Status, 0)                                            // with no response from the target
+	is.True(strings.Contains(as[0].Error, "token endpoint"))             // the error names the token endpoint
+	is.Equal(as[0].Error, "token endpoint: HTTP 500 token service down") // on one line, with the endpoint's status and answer
+	is.True(!strings.Contains(as[0].Error, "cs-SECRET-cc-456"))          // and does not carry the client secret
+	is.True(row.DueAt.Equal(e.start.Add(time.Minute)))                   // retried after the backoff
 
 	t.Run("recovers when the token endpoint does", func(t *testing.T) {
 		is := is.New(t)

@@ -115,8 +115,10 @@ func describe(err error, timeout time.Duration, check string) string {
 		return lookupLine(lookup)
 	}
 	// *url.Error repeats the method and URL; keep the cause. Nothing else is cut:
-	// a token endpoint's error (oauth2's) carries its status and its answer, which
-	// the redaction then reads whole.
+	// a token endpoint's error carries its status and its answer, oauth2's OAuth
+	// error or the line of it a tokenAnswerError made (with the client's
+	// credentials redacted before it was cut), which the redaction then reads
+	// whole.
 	msg := err.Error()
 	var ue *url.Error
 	if errors.As(err, &ue) {

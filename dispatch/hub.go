@@ -1,6 +1,7 @@
 package dispatch
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"encoding/json"
@@ -334,7 +335,7 @@ func (d *Dispatcher) markUpstream(c store.Claimed, r result) {
 	ok := r.err == "" && r.status >= 200 && r.status < 300
 	msg := r.err
 	if !ok && msg == "" {
-		msg = strings.TrimSpace(fmt.Sprintf("HTTP %d %s", r.status, answerLine(r.body)))
+		msg = answerSummary(r.status, r.body)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -347,17 +348,33 @@ func (d *Dispatcher) markUpstream(c store.Claimed, r result) {
 	}
 }
 
+// answerSummary is what a registration's state says of an answer of the
+// upstream's, or of its token endpoint's, that failed: one line, its status and
+// what its body says (answerLine).
+func answerSummary(status int, body string) string {
+	return strings.TrimSpace(fmt.Sprintf("HTTP %d %s", status, answerLine(body)))
+}
+
 // answerLine is what a registration's state says of the upstream's answer body:
-// its first line (ORCID's error is JSON on one), or, for an HTML page (a proxy's
-// or a load balancer's 502, a maintenance page), its title, where its first line
-// ("<html>", "<!DOCTYPE html>") would say nothing.
+// JSON on one line (ORCID's error is on one already), else its first line that
+// is not blank, or, for an HTML page (a proxy's or a load balancer's 502, a
+// maintenance page), its title, or else its first text, where its first line
+// ("<html>", "<!DOCTYPE html>") would say nothing. Each is at most lineMax
+// bytes.
 func answerLine(body string) string {
 	title, page := pageTitle(body)
 	switch {
+	case !page && json.Valid([]byte(body)):
+		var b bytes.Buffer
+		json.Compact(&b, []byte(body))
+		return firstLine(b.String())
 	case !page:
-		return strings.TrimSpace(firstLine(body))
+		return firstLine(body)
 	case title != "":
 		return "(an HTML page: " + title + ")"
+	}
+	if text := pageText(body); text != "" {
+		return "(an HTML page: " + text + ")"
 	}
 	return "(an HTML page)"
 }
@@ -378,10 +395,38 @@ func pageTitle(body string) (title string, page bool) {
 // htmlTitle finds an HTML page's title.
 var htmlTitle = regexp.MustCompile(`(?is)<title[^>]*>(.*?)</title>`)
 
+// pageTextFrom bounds how much of a page pageText reads.
+const pageTextFrom = 64 << 10
+
+// pageText is the text an HTML page shows first (its scripts, styles, comments
+// and tags left out, its white space as single spaces), at most lineMax bytes.
+func pageText(page string) string {
+	page = truncate(page, pageTextFrom)
+	page = htmlHidden.ReplaceAllString(page, " ")
+	page = htmlTag.ReplaceAllString(page, " ")
+	return firstLine(strings.Join(strings.Fields(html.UnescapeString(page)), " "))
+}
+
+var (
+	// htmlHidden is what a page does not show as text: its scripts, styles and
+	// comments (one cut short runs to the end).
+	htmlHidden = regexp.MustCompile(`(?is)<script\b.*?(?:</script\s*>|$)|<style\b.*?(?:</style\s*>|$)|<!--.*?(?:-->|$)`)
+	// htmlTag is a tag (or a tag cut short at the end).
+	htmlTag = regexp.MustCompile(`<[^>]*(?:>|$)`)
+)
+
+// lineMax bounds the line answerLine makes of an answer.
+const lineMax = 200
+
+// firstLine is s's first line that is not blank, trimmed, at most lineMax bytes
+// (ending in "..." when cut).
 func firstLine(s string) string {
-	s, _, _ = strings.Cut(s, "\n")
-	if len(s) > 200 {
-		s = s[:200]
+	for line := range strings.Lines(s) {
+		if line = strings.TrimSpace(line); len(line) > lineMax {
+			return truncate(line, lineMax-len("...")) + "..."
+		} else if line != "" {
+			return line
+		}
 	}
-	return s
+	return ""
 }

@@ -834,7 +834,8 @@ func TestUpstreamHTMLAnswerNamed(t *testing.T) {
 			"failed: HTTP 502 (an HTML page: 502 Bad Gateway)"},
 		{"one line", "<!DOCTYPE html><html><head><style>" + strings.Repeat("p{}", 100) + "</style><TITLE>\n  ORCID &amp; maintenance\n</TITLE></head><body>back soon</body></html>",
 			"failed: HTTP 502 (an HTML page: ORCID & maintenance)"},
-		{"untitled", "<html><body>down</body></html>", "failed: HTTP 502 (an HTML page)"},
+		{"untitled", "<html><body>down</body></html>", "failed: HTTP 502 (an HTML page: down)"},
+		{"no text", "<html><head><style>p{}</style></head><body><img src=x></body></html>", "failed: HTTP 502 (an HTML page)"},
 		{"ORCID's JSON", `{"response-code":502,"developer-message":"upstream down","error-code":9008}`,
 			`failed: HTTP 502 {"response-code":502,"developer-message":"upstream down","error-code":9008}`},
 		{"empty", "", "failed: HTTP 502"},
@@ -1082,4 +1083,63 @@ func TestEmailRefusedDailySwitchedOffAndTold(t *testing.T) {
 	is.Equal(msgs[0].To, []string{"tech@uni.example"})
 	is.True(strings.Contains(msgs[0].Data, "organisation e-mail deactivated"))
 	is.True(strings.Contains(msgs[0].Data, "Recipient address rejected"))
+}
+
+// proxyErrorPage is a proxy's 502 page as a token endpoint behind it may answer:
+// 77 lines, about 1 KB, its style first.
+func proxyErrorPage() string {
+	var b strings.Builder
+	b.WriteString("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>502 Bad Gateway</title>\n<style>\n")
+	for i := range 60 {
+		fmt.Fprintf(&b, "  .c%d { margin: %dpx; }\n", i, i)
+	}
+	b.WriteString("</style>\n</head>\n<body>\n<h1>Bad Gateway</h1>\n<p>The proxy server received an invalid\nresponse from an upstream server.</p>\n<hr>\n<address>Apache Server at orcid.example Port 443</address>\n</body>\n</html>\n")
+	return b.String()
+}
+
+// TestUpstreamTokenEndpointHTMLPageNamed: an upstream token endpoint behind a
+// proxy that answers 502 with its HTML page leaves a member's registration state
+// (hookd org status, the console, the API) and the attempt's error on one line,
+// saying the status and the page's title, as an API answer of the kind does,
+// not the page's 77 lines.
+func TestUpstreamTokenEndpointHTMLPageNamed(t *testing.T) {
+	for _, tc := range []struct{ name, body, want string }{
+		{"titled", proxyErrorPage(), "upstream token endpoint: HTTP 502 (an HTML page: 502 Bad Gateway)"},
+		{"untitled", "<html>\n<body>\n<h1>Bad Gateway</h1>\n<p>The upstream\nis down</p>\n</body>\n</html>\n",
+			"upstream token endpoint: HTTP 502 (an HTML page: Bad Gateway The upstream is down)"},
+		{"text", "\n\nupstream connect error or disconnect/reset before headers.\nreset reason: connection failure\n",
+			"upstream token endpoint: HTTP 502 upstream connect error or disconnect/reset before headers."},
+		{"not OAuth's JSON", "{\n  \"response-code\": 502,\n  \"developer-message\": \"down\"\n}\n", `upstream token endpoint: HTTP 502 {"response-code":502,"developer-message":"down"}`},
+		// The page echoes the client secret where its title is cut: the secret
+		// is redacted before the cut, so no part of it is left.
+		{"long title", "<html><head><title>" + strings.Repeat("x", 192) + " up-secret</title></head></html>",
+			"upstream token endpoint: HTTP 502 (an HTML page: " + strings.Repeat("x", 192) + " [red...)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			is := is.New(t)
+			ctx := context.Background()
+			e := newEnv(t)
+			var apiCalls atomic.Int64
+			upstream := newReceiver(t, func(_ int, w http.ResponseWriter, r *http.Request, _ []byte) error {
+				if r.URL.Path == "/oauth/token" {
+					w.Header().Set("Content-Type", "text/html")
+					w.WriteHeader(http.StatusBadGateway)
+					io.WriteString(w, tc.body)
+					return nil
+				}
+				apiCalls.Add(1)
+				w.WriteHeader(http.StatusCreated)
+				return nil
+			})
+			d, org := upstreamAt(t, e, 1, upstream.URL, upstream.URL, nil)
+			is.Equal(e.tick(d), 1)
+			is.Equal(apiCalls.Load(), int64(0)) // no token, no registration
+			ms, err := e.st.Members(ctx, org)
+			is.NoErr(err)
+			is.Equal(ms[0].Upstream, "failed: "+tc.want)       // one line: the status and what the page says
+			is.True(!strings.Contains(ms[0].Upstream, "up-s")) // no part of the client secret
+			dl := e.only()
+			is.Equal(dl.LastError, tc.want) // the attempt's error alike
+		})
+	}
 }

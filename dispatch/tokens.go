@@ -152,6 +152,9 @@ func (s *tokenSource) token(ctx context.Context, client *http.Client, rejected s
 		switch {
 		case errors.As(err, &re) && re.Response != nil:
 			answer = re.Response
+			if re.ErrorCode == "" {
+				err = s.answerError(re)
+			}
 		case seen.whole():
 			// An answer read whole that holds no token (JSON cut short, a page
 			// in HTML, no access_token): as much a refusal as an error's, which
@@ -180,6 +183,30 @@ func (s *tokenSource) token(ctx context.Context, client *http.Client, rejected s
 		s.useUntil = tok.Expiry.Add(-min(tokenEarly, tok.Expiry.Sub(asked)/2))
 	}
 	return tok.AccessToken, nil
+}
+
+// tokenAnswerError is a token endpoint's answer that refused a token without an
+// OAuth error (RFC 6749's "error", which oauth2 words on one line): a proxy's 502
+// page, a load balancer's text, another JSON. oauth2's own words for it are its
+// status and its whole body (a proxy's page, 77 lines), which would be an
+// attempt's error and a registration's state; these are one line, as an
+// answer of the API's is (answerSummary).
+type tokenAnswerError struct {
+	text string
+	err  *oauth2.RetrieveError
+}
+
+func (e *tokenAnswerError) Error() string { return e.text }
+func (e *tokenAnswerError) Unwrap() error { return e.err }
+
+// answerError is re, an answer without an OAuth error, in one line: its status
+// and what its body says, the source's client credentials redacted first (an
+// error page may echo the request), so that none is cut short where the line
+// ends and slips past the redaction of the call's outcome.
+func (s *tokenSource) answerError(re *oauth2.RetrieveError) error {
+	var secrets sent
+	secrets.addClient(s.cfg.ClientID, s.cfg.ClientSecret)
+	return &tokenAnswerError{text: answerSummary(re.Response.StatusCode, secrets.redact(string(re.Body))), err: re}
 }
 
 // usable reports whether the source's token can be sent now: it has no expiry,
