@@ -1,13 +1,13 @@
 package dispatch
 
 import (
-	"bytes"
 	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"html"
+	"io"
 	"mime"
 	"net/http"
 	"net/url"
@@ -356,18 +356,16 @@ func answerSummary(status int, body string) string {
 }
 
 // answerLine is what a registration's state says of the upstream's answer body:
-// JSON on one line (ORCID's error is on one already), else its first line that
-// is not blank, or, for an HTML page (a proxy's or a load balancer's 502, a
-// maintenance page), its title, or else its first text, where its first line
-// ("<html>", "<!DOCTYPE html>") would say nothing. Each is at most lineMax
-// bytes.
+// JSON on one line (ORCID writes its error over lines, "{" first), else its
+// first line that is not blank, or, for an HTML page (a proxy's or a load
+// balancer's 502, a maintenance page), its title, or else its first text, where
+// its first line ("<html>", "<!DOCTYPE html>") would say nothing. Each is at
+// most lineMax bytes.
 func answerLine(body string) string {
 	title, page := pageTitle(body)
 	switch {
-	case !page && json.Valid([]byte(body)):
-		var b bytes.Buffer
-		json.Compact(&b, []byte(body))
-		return firstLine(b.String())
+	case !page && isJSON(body):
+		return firstLine(compactJSON(body))
 	case !page:
 		return firstLine(body)
 	case title != "":
@@ -377,6 +375,39 @@ func answerLine(body string) string {
 		return "(an HTML page: " + text + ")"
 	}
 	return "(an HTML page)"
+}
+
+// isJSON reports whether body is a JSON text, whole or cut short: of an answer
+// longer than the attempt log keeps (responseSnippet), what the call's result
+// holds is the start of one.
+func isJSON(body string) bool {
+	if json.Valid([]byte(body)) {
+		return true
+	}
+	err := json.NewDecoder(strings.NewReader(body)).Decode(new(json.RawMessage))
+	return errors.Is(err, io.ErrUnexpectedEOF)
+}
+
+// compactJSON is a JSON text, or the start of one, without the white space
+// between its tokens, as json.Compact writes a whole one.
+func compactJSON(s string) string {
+	b := make([]byte, 0, len(s))
+	inString, escaped := false, false
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case escaped:
+			escaped = false
+		case inString && c == '\\':
+			escaped = true
+		case c == '"':
+			inString = !inString
+		case !inString && (c == ' ' || c == '\t' || c == '\n' || c == '\r'):
+			continue
+		}
+		b = append(b, c)
+	}
+	return string(b)
 }
 
 // pageTitle tells whether body is an HTML page, and its title's first line if it

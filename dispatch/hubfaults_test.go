@@ -864,6 +864,48 @@ func TestUpstreamHTMLAnswerNamed(t *testing.T) {
 	}
 }
 
+// orcidError is an error of ORCID's API as it answers one: JSON over lines,
+// "key" : value.
+func orcidError(code, errorCode int, developer string) string {
+	return fmt.Sprintf("{\n  \"response-code\" : %d,\n  \"developer-message\" : %q,\n  \"user-message\" : \"There was an error with the request.\",\n  \"error-code\" : %d,\n  \"more-info\" : \"https://members.orcid.org/api/resources/troubleshooting\"\n}", code, developer, errorCode)
+}
+
+// TestUpstreamJSONAnswerOnOneLine: ORCID's error, JSON over lines, leaves a
+// registration's state (hookd org status) saying it on one line, not its first
+// line ("{"), also one longer than the attempt log keeps (its first 512 bytes),
+// which is JSON cut short; a text that only starts as JSON might says its first
+// line.
+func TestUpstreamJSONAnswerOnOneLine(t *testing.T) {
+	long := "400 Bad Request: There was an error with the request. Full validation error: " + strings.Repeat("the callback URL is not valid; ", 16)
+	for _, tc := range []struct{ name, body, want string }{
+		{"whole", orcidError(400, 9006, "400 Bad Request: bad callback"),
+			`failed: HTTP 400 {"response-code":400,"developer-message":"400 Bad Request: bad callback","user-message":"There was an error with the request.","error-code":9006,"more-info":"https://members.orcid.org/api/resources...`},
+		{"longer than the attempt log keeps", orcidError(400, 9006, long),
+			`failed: HTTP 400 {"response-code":400,"developer-message":"400 Bad Request: There was an error with the request. Full validation error: the callback URL is not valid; the callback URL is not valid; the callback URL...`},
+		{"text that is not JSON", "[error] upstream timed out\n(110: Connection timed out)\n", "failed: HTTP 400 [error] upstream timed out"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			is := is.New(t)
+			e := newEnv(t)
+			upstream := newReceiver(t, func(_ int, w http.ResponseWriter, r *http.Request, _ []byte) error {
+				if r.URL.Path == "/oauth/token" {
+					answerToken(w)
+					return nil
+				}
+				w.Header().Set("Content-Type", "application/json;charset=UTF-8")
+				w.WriteHeader(http.StatusBadRequest)
+				io.WriteString(w, tc.body)
+				return nil
+			})
+			d, org := upstreamAt(t, e, 1, upstream.URL, upstream.URL, nil)
+			is.Equal(e.tick(d), 1)
+			ms, err := e.st.Members(context.Background(), org)
+			is.NoErr(err)
+			is.Equal(ms[0].Upstream, tc.want) // one line: the status and the JSON
+		})
+	}
+}
+
 // TestUpstreamPageIn2xxNotRegistered: a proxy or a captive portal between hookd and
 // the upstream that answers a registration 200 with its sign-in page has not
 // registered anything: the order fails and is retried, and hookd org status says
