@@ -202,23 +202,19 @@ func TestDeactivationNoticeOncePerAddress(t *testing.T) {
 	is.Equal(to, map[string]int{"ops@lab.example": 1, "it@other.example": 1}) // one each
 }
 
-// TestDeactivationNoticesBoundedSessions: deactivation notices to many owners at
-// once (a host that answers 410 for the webhooks of many clients) go to the relay
-// at most per_host sessions at a time, as organisation e-mail does, not one
-// session each at once; every one is sent.
-func TestDeactivationNoticesBoundedSessions(t *testing.T) {
+// goneOwners makes n clients with an e-mail address (ops0@lab.example, …), each
+// with an ORCID webhook for testOrcid(i) at a receiver that answers 410 Gone,
+// and returns the receiver and an event for each webhook.
+func goneOwners(t *testing.T, e *testEnv, n int) (*receiver, []store.Event) {
+	t.Helper()
 	is := is.New(t)
 	ctx := context.Background()
-	e := newEnv(t)
-	mail := smtptest.NewServer(t, "", "")
-	mail.SetDataDelay(100 * time.Millisecond) // a relay slow enough for sessions to overlap
 	rv := newReceiver(t, func(_ int, w http.ResponseWriter, _ *http.Request, _ []byte) error {
 		w.WriteHeader(http.StatusGone)
 		return nil
 	})
-	const owners = 12
 	var evs []store.Event
-	for i := range owners {
+	for i := range n {
 		c, err := e.st.CreateClient(ctx, store.NewClient{Name: fmt.Sprintf("owner %d", i), Scopes: []string{store.ScopeWebhook},
 			Email: fmt.Sprintf("ops%d@lab.example", i)})
 		is.NoErr(err)
@@ -226,6 +222,20 @@ func TestDeactivationNoticesBoundedSessions(t *testing.T) {
 		is.NoErr(err)
 		evs = append(evs, store.Event{Orcid: testOrcid(i)})
 	}
+	return rv, evs
+}
+
+// TestDeactivationNoticesBoundedSessions: deactivation notices to many owners at
+// once (a host that answers 410 for the webhooks of many clients) go to the relay
+// at most per_host sessions at a time, as organisation e-mail does, not one
+// session each at once; every one is sent.
+func TestDeactivationNoticesBoundedSessions(t *testing.T) {
+	is := is.New(t)
+	e := newEnv(t)
+	mail := smtptest.NewServer(t, "", "")
+	mail.SetDataDelay(100 * time.Millisecond) // a relay slow enough for sessions to overlap
+	const owners = 12
+	rv, evs := goneOwners(t, e, owners)
 	d := e.dispatcher(func(o *dispatch.Options) {
 		o.PerHost = 2
 		o.Hub = dispatch.HubOptions{Email: dispatch.EmailOptions{Addr: mail.Addr, From: "hookd@hookd.example"}}
@@ -370,20 +380,8 @@ func TestNoticesAndEmailShareRelaySessions(t *testing.T) {
 	e := newEnv(t)
 	mail := smtptest.NewServer(t, "", "")
 	mail.SetDataDelay(100 * time.Millisecond) // a relay slow enough for sessions to overlap
-	rv := newReceiver(t, func(_ int, w http.ResponseWriter, _ *http.Request, _ []byte) error {
-		w.WriteHeader(http.StatusGone)
-		return nil
-	})
 	const n = 8
-	var evs []store.Event
-	for i := range n {
-		c, err := e.st.CreateClient(ctx, store.NewClient{Name: fmt.Sprintf("owner %d", i), Scopes: []string{store.ScopeWebhook},
-			Email: fmt.Sprintf("ops%d@lab.example", i)})
-		is.NoErr(err)
-		_, _, err = e.st.PutOrcidWebhook(ctx, c.ID, testOrcid(i), rv.URL+"/gone")
-		is.NoErr(err)
-		evs = append(evs, store.Event{Orcid: testOrcid(i)})
-	}
+	rv, evs := goneOwners(t, e, n)
 	org, err := e.st.CreateOrganisation(ctx, "University of Testing", "tech@uni.example")
 	is.NoErr(err)
 	_, _, err = e.st.SetHubSettings(ctx, org.ID, store.HubSettings{EmailEnabled: true, NotificationEmail: "orcid@uni.example"})
