@@ -843,21 +843,7 @@ func TestUpstreamHTMLAnswerNamed(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			is := is.New(t)
 			e := newEnv(t)
-			upstream := newReceiver(t, func(_ int, w http.ResponseWriter, r *http.Request, _ []byte) error {
-				if r.URL.Path == "/oauth/token" {
-					answerToken(w)
-					return nil
-				}
-				w.Header().Set("Content-Type", "text/html")
-				w.WriteHeader(http.StatusBadGateway)
-				io.WriteString(w, tc.body)
-				return nil
-			})
-			d, org := upstreamAt(t, e, 1, upstream.URL, upstream.URL, nil)
-			is.Equal(e.tick(d), 1)
-			ms, err := e.st.Members(context.Background(), org)
-			is.NoErr(err)
-			is.Equal(ms[0].Upstream, tc.want)
+			is.Equal(upstreamStateAfter(t, e, http.StatusBadGateway, "text/html", tc.body), tc.want)
 			as := e.attempts(e.only().ID)
 			is.Equal(as[len(as)-1].Response, tc.body) // the attempt log keeps the page
 		})
@@ -887,23 +873,32 @@ func TestUpstreamJSONAnswerOnOneLine(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			is := is.New(t)
 			e := newEnv(t)
-			upstream := newReceiver(t, func(_ int, w http.ResponseWriter, r *http.Request, _ []byte) error {
-				if r.URL.Path == "/oauth/token" {
-					answerToken(w)
-					return nil
-				}
-				w.Header().Set("Content-Type", "application/json;charset=UTF-8")
-				w.WriteHeader(http.StatusBadRequest)
-				io.WriteString(w, tc.body)
-				return nil
-			})
-			d, org := upstreamAt(t, e, 1, upstream.URL, upstream.URL, nil)
-			is.Equal(e.tick(d), 1)
-			ms, err := e.st.Members(context.Background(), org)
-			is.NoErr(err)
-			is.Equal(ms[0].Upstream, tc.want) // one line: the status and the JSON
+			got := upstreamStateAfter(t, e, http.StatusBadRequest, "application/json;charset=UTF-8", tc.body)
+			is.Equal(got, tc.want) // one line: the status and the JSON
 		})
 	}
+}
+
+// upstreamStateAfter registers one member upstream at an API that answers status
+// with body, and returns the member's upstream state after the turn that called.
+func upstreamStateAfter(t *testing.T, e *testEnv, status int, contentType, body string) string {
+	t.Helper()
+	is := is.New(t)
+	upstream := newReceiver(t, func(_ int, w http.ResponseWriter, r *http.Request, _ []byte) error {
+		if r.URL.Path == "/oauth/token" {
+			answerToken(w)
+			return nil
+		}
+		w.Header().Set("Content-Type", contentType)
+		w.WriteHeader(status)
+		io.WriteString(w, body)
+		return nil
+	})
+	d, org := upstreamAt(t, e, 1, upstream.URL, upstream.URL, nil)
+	is.Equal(e.tick(d), 1)
+	ms, err := e.st.Members(context.Background(), org)
+	is.NoErr(err)
+	return ms[0].Upstream
 }
 
 // TestUpstreamPageIn2xxNotRegistered: a proxy or a captive portal between hookd and
