@@ -1096,6 +1096,25 @@ func TestSettingsOnAgainKillBacklogFirst(t *testing.T) {
 	}
 }
 
+// registerClaimed claims what is due and records each upstream registration
+// among it as done at the upstream, and every claimed delivery as delivered.
+func registerClaimed(t *testing.T, st *store.Store) {
+	t.Helper()
+	is := is.New(t)
+	ctx := context.Background()
+	claimed, err := st.Exchange(ctx, nil, 100, time.Minute)
+	is.NoErr(err)
+	var outs []store.Outcome
+	for _, cl := range claimed {
+		if cl.EventType == store.UpstreamRegister {
+			is.NoErr(st.MarkUpstream(ctx, cl.Subject, store.UpstreamRegister, true, ""))
+		}
+		outs = append(outs, answered(st, cl, store.OutcomeDelivered))
+	}
+	_, err = st.Exchange(ctx, outs, 0, time.Minute)
+	is.NoErr(err)
+}
+
 // TestUpstreamRegisteredAgainWhenItsCallbacksMove: records registered upstream are
 // registered again when hookd's callbacks move (http.public_url) or its client id
 // there changes (UpstreamAs): the upstream API keeps a webhook by record and
@@ -1112,20 +1131,7 @@ func TestUpstreamRegisteredAgainWhenItsCallbacksMove(t *testing.T) {
 	c := orgWithEmail(t, st)
 	_, err = st.PutMember(ctx, c.ID, memberOrcid(1), store.MemberInfo{}, 0)
 	is.NoErr(err)
-	registered := func() {
-		claimed, err := st.Exchange(ctx, nil, 100, time.Minute)
-		is.NoErr(err)
-		var outs []store.Outcome
-		for _, cl := range claimed {
-			if cl.EventType == store.UpstreamRegister {
-				is.NoErr(st.MarkUpstream(ctx, cl.Subject, store.UpstreamRegister, true, ""))
-			}
-			outs = append(outs, answered(st, cl, store.OutcomeDelivered))
-		}
-		_, err = st.Exchange(ctx, outs, 0, time.Minute)
-		is.NoErr(err)
-	}
-	registered()
+	registerClaimed(t, st)
 	upstream := func() string {
 		ms, err := st.Members(ctx, c.ID)
 		is.NoErr(err)
@@ -1144,7 +1150,7 @@ func TestUpstreamRegisteredAgainWhenItsCallbacksMove(t *testing.T) {
 	is.NoErr(err)
 	is.Equal(n, 1) // registered again
 	is.Equal(upstream(), "pending")
-	registered()
+	registerClaimed(t, st)
 
 	is.NoErr(store.ExecWrite(ctx, st, "UPDATE subscriptions SET registered_as = NULL WHERE format = 'upstream'")) // from before
 	st.UpstreamAs = "APP-2 https://new.example"
@@ -1176,17 +1182,7 @@ func TestUpstreamSameAPIWrittenAnotherWay(t *testing.T) {
 				_, err = st.PutMember(ctx, c.ID, m, store.MemberInfo{}, 0)
 				is.NoErr(err)
 			}
-			claimed, err := st.Exchange(ctx, nil, 100, time.Minute)
-			is.NoErr(err)
-			var outs []store.Outcome
-			for _, cl := range claimed {
-				if cl.EventType == store.UpstreamRegister {
-					is.NoErr(st.MarkUpstream(ctx, cl.Subject, store.UpstreamRegister, true, ""))
-				}
-				outs = append(outs, answered(st, cl, store.OutcomeDelivered))
-			}
-			_, err = st.Exchange(ctx, outs, 0, time.Minute)
-			is.NoErr(err)
+			registerClaimed(t, st)
 			is.NoErr(st.RemoveMember(ctx, c.ID, memberOrcid(2))) // its unregistration waits
 
 			n, err := st.ConfigureUpstream(ctx, again)
