@@ -52,7 +52,7 @@ func TestInboxShowsText(t *testing.T) {
 			`<code class="url">` + htmlText(evilQuery) + `</code>`,                                              // the query
 			`<td><code>X-Evil</code></td><td><code class="url">` + htmlText(evilValue) + `</code></td>`,
 			`<td><code class="url">javascript:alert(28)</code></td>`,                                          // a URL in a header is no link
-			`<td><code>X-Bytes</code></td><td><code class="url">a` + "\uFFFD" + `b\x1b</code></td>`,           // kept as JSON: a byte that is not UTF-8 is U+FFFD
+			`<td><code>X-Bytes</code></td><td><code class="url">a\xffb\x1b</code></td>`,                       // a byte that is not UTF-8 kept, shown as \xff
 			htmlText(evilBody) + "\n" + `\x1b[31mred\u202e</pre>`,                                             // the body, its controls escaped
 			`<code>malformed_header</code>: webhook-timestamp ` + htmlText(`"\"><script>alert(25)</script>"`), // the verdict quotes the header
 		},

@@ -141,6 +141,25 @@ func TestInboxRecordsRequest(t *testing.T) {
 	is.Equal(rs[0].Path, "/inbox/demo")
 }
 
+// TestInboxKeepsHeaderBytes: a header value with bytes that are not UTF-8 (HTTP
+// allows any byte from 0x80 up in one) is kept as sent, as a path is, so that the
+// command line and the console show them as \xNN: the headers' JSON turned each
+// into U+FFFD, and the request read back was not the one sent.
+func TestInboxKeepsHeaderBytes(t *testing.T) {
+	is := is.New(t)
+	h := newInboxHarness(t, store.InboxLimits{})
+	res := h.post(t, http.MethodPost, "/inbox/bin/p%FF", "", "X-Bin", "ab\xff\xfecd", "X-Text", "caf\u00e9 <b>")
+	is.Equal(res.status, http.StatusNoContent) // taken
+	rs := h.requests(t, "bin")
+	is.Equal(len(rs), 1)                                                           // recorded
+	is.Equal(rs[0].HeaderValue("X-Bin"), "ab\xff\xfecd")                           // its bytes as sent
+	is.Equal(rs[0].HeaderValue("X-Text"), "caf\u00e9 <b>")                         // text as before
+	is.Equal(store.VisibleText(rs[0].HeaderValue("X-Bin"), false), `ab\xff\xfecd`) // shown as \xNN
+	r, err := h.st.InboxRequestByID(context.Background(), rs[0].ID)
+	is.NoErr(err)
+	is.Equal(r.HeaderValue("X-Bin"), "ab\xff\xfecd") // read alone, too
+}
+
 // TestInboxKeepsNoCredentials: whoever sees an inbox sees every request to it, so
 // it keeps no credentials: the values of the headers that carry them (an
 // Authorization's scheme stays) and a form's secrets; the rest as sent.

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -316,12 +317,52 @@ func headerFields(h map[string][]string) ([]HeaderField, int) {
 	return out, size
 }
 
-func headerPairs(fields []HeaderField) [][2]string {
-	out := make([][2]string, len(fields))
+// headerPairs are the fields as the column headers keeps them: ["name","value"]
+// each, or, for a field with bytes that are not UTF-8 (HTTP takes any byte from
+// 0x80 up in a value), ["name in base64","value in base64","base64"], which JSON
+// would have turned into U+FFFD.
+func headerPairs(fields []HeaderField) [][]string {
+	out := make([][]string, len(fields))
 	for i, f := range fields {
-		out[i] = [2]string{f.Name, f.Value}
+		if utf8.ValidString(f.Name) && utf8.ValidString(f.Value) {
+			out[i] = []string{f.Name, f.Value}
+			continue
+		}
+		b64 := base64.StdEncoding.EncodeToString
+		out[i] = []string{b64([]byte(f.Name)), b64([]byte(f.Value)), pairBase64}
 	}
 	return out
+}
+
+// pairBase64 marks a pair of headerPairs written in base64.
+const pairBase64 = "base64"
+
+// headerFieldsOf reads the column headers back (headerPairs).
+func headerFieldsOf(headers string) ([]HeaderField, error) {
+	var pairs [][]string
+	if err := json.Unmarshal([]byte(headers), &pairs); err != nil {
+		return nil, err
+	}
+	out := make([]HeaderField, 0, len(pairs))
+	for _, p := range pairs {
+		switch {
+		case len(p) == 2:
+			out = append(out, HeaderField{Name: p[0], Value: p[1]})
+		case len(p) == 3 && p[2] == pairBase64:
+			name, err := base64.StdEncoding.DecodeString(p[0])
+			if err != nil {
+				return nil, err
+			}
+			value, err := base64.StdEncoding.DecodeString(p[1])
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, HeaderField{Name: string(name), Value: string(value)})
+		default:
+			return nil, fmt.Errorf("a header field of %d strings", len(p))
+		}
+	}
+	return out, nil
 }
 
 // inboxSender is the hookd delivery that sent a request, when one did.
@@ -385,12 +426,11 @@ func scanInboxRequest(row interface{ Scan(...any) error }) (InboxRequest, error)
 	}
 	r.ReceivedAt, r.AnswerDelay = fromMS(received), time.Duration(delay)*time.Millisecond
 	r.Signature.Verdict, r.Signature.Problem = Verdict(verdict), SignatureProblem(problem)
-	var pairs [][2]string
-	if err := json.Unmarshal([]byte(headers), &pairs); err != nil {
+	if r.Header, err = headerFieldsOf(headers); err != nil {
 		return InboxRequest{}, fmt.Errorf("inbox request %d headers: %w", r.ID, err)
 	}
-	for _, p := range pairs {
-		r.Header = append(r.Header, HeaderField{Name: p[0], Value: p[1]})
+	if len(r.Header) == 0 {
+		r.Header = nil
 	}
 	return withoutSecrets(r), nil // one an older hookd recorded whole, too
 }
