@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"encoding/base64"
@@ -234,9 +235,13 @@ func (s *Store) RecordInboxRequest(ctx context.Context, rc InboxReceipt, lim Inb
 	if len(rc.Body) > MaxInboxBody {
 		return InboxRequest{}, InboxAnswer{}, invalid("body", fmt.Sprintf("is longer than %d bytes, all an inbox keeps", MaxInboxBody))
 	}
-	fields, size := headerFields(rc.Header)
-	if size > MaxInboxHeaders {
-		return InboxRequest{}, InboxAnswer{}, invalid("headers", fmt.Sprintf("are %d bytes long; an inbox keeps at most %d", size, MaxInboxHeaders))
+	fields := headerFields(rc.Header)
+	// Measured as kept: each field costs its quotes and brackets too, so that many
+	// empty ones (10,000 "A:" lines, 40 KB as sent) do not make a record of 90 KB.
+	if kept, err := headersJSON(fields); err != nil {
+		return InboxRequest{}, InboxAnswer{}, err
+	} else if len(kept) > MaxInboxHeaders {
+		return InboxRequest{}, InboxAnswer{}, invalid("headers", fmt.Sprintf("are %d bytes long as kept; an inbox keeps at most %d", len(kept), MaxInboxHeaders))
 	}
 	now := s.Now()
 	r := InboxRequest{Inbox: rc.Inbox, ReceivedAt: now.UTC().Truncate(time.Millisecond), Method: rc.Method, Path: rc.Path,
@@ -253,7 +258,7 @@ func (s *Store) RecordInboxRequest(ctx context.Context, rc InboxReceipt, lim Inb
 		return InboxRequest{}, InboxAnswer{}, fmt.Errorf("record inbox request: %w", err)
 	}
 	r = withoutSecrets(r) // checked as it came, kept without its credentials
-	headers, err := json.Marshal(headerPairs(r.Header))
+	headers, err := headersJSON(r.Header)
 	if err != nil {
 		return InboxRequest{}, InboxAnswer{}, err
 	}
@@ -299,22 +304,32 @@ func nullInt(v int64) any {
 	return v
 }
 
-// headerFields sorts a header into fields and measures it (names and values).
-func headerFields(h map[string][]string) ([]HeaderField, int) {
+// headerFields sorts a header into fields.
+func headerFields(h map[string][]string) []HeaderField {
 	names := make([]string, 0, len(h))
 	for k := range h {
 		names = append(names, k)
 	}
 	sort.Strings(names)
 	var out []HeaderField
-	size := 0
 	for _, k := range names {
 		for _, v := range h[k] {
 			out = append(out, HeaderField{Name: k, Value: v})
-			size += len(k) + len(v)
 		}
 	}
-	return out, size
+	return out
+}
+
+// headersJSON is the column headers of fields: headerPairs in JSON, '<', '>' and
+// '&' as they are (escaped, each took six bytes).
+func headersJSON(fields []HeaderField) ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(headerPairs(fields)); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
 }
 
 // headerPairs are the fields as the column headers keeps them: ["name","value"]
