@@ -205,7 +205,18 @@ func (e *env) newUser(tb testing.TB) *user {
 	tb.Helper()
 	jar, err := cookiejar.New(nil)
 	is.New(tb).NoErr(err)
-	return &user{e: e, http: &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+	return &user{e: e, http: &http.Client{Jar: jar, Transport: ownTransport(tb), CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+}
+
+// ownTransport is a transport of the test's own, its idle connections closed
+// when the test ends. Not http.DefaultTransport: every httptest.Server's Close
+// closes that one's idle connections, and a parallel test's Close could break
+// one the moment it was taken for a request ("HTTP/1.x transport connection
+// broken: http: CloseIdleConnections called").
+func ownTransport(tb testing.TB) *http.Transport {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tb.Cleanup(tr.CloseIdleConnections)
+	return tr
 }
 
 // page is a fully read response.

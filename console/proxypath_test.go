@@ -45,7 +45,7 @@ func TestBehindProxyPath(t *testing.T) {
 
 	jar, err := cookiejar.New(nil)
 	is.NoErr(err)
-	c := &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	c := &http.Client{Jar: jar, Transport: ownTransport(t), CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	get := func(path string) (int, string, string) {
 		t.Helper()
 		res, err := c.Get(proxy.URL + path)

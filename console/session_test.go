@@ -433,7 +433,7 @@ func TestAdminSessionKeepsNoDigestOfTheToken(t *testing.T) {
 		Address: "127.0.0.1", MaxAge: time.Hour, Idle: time.Hour})) // a session as an older hookd kept it
 	req, _ := http.NewRequest(http.MethodGet, e.srv.URL+"/console/", nil)
 	req.AddCookie(&http.Cookie{Name: "hookd_session", Value: old})
-	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	noRedirect := &http.Client{Transport: ownTransport(t), CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	resp, err := noRedirect.Do(req)
 	is.NoErr(err)
 	resp.Body.Close()
