@@ -90,11 +90,18 @@ func (s *Server) handleInbox() http.Handler {
 			inboxText(w, http.StatusNotFound, "no such inbox: "+why+"\n")
 			return
 		}
+		tooLongText := fmt.Sprintf("the body is longer than %d bytes, all an inbox keeps: nothing was recorded\n", store.MaxInboxBody)
+		if r.ContentLength > store.MaxInboxBody {
+			// Refused unread: a caller that asks first (Expect: 100-continue) is not
+			// told to send what would be refused once 64 KiB of it had come.
+			inboxText(w, http.StatusRequestEntityTooLarge, tooLongText)
+			return
+		}
 		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, store.MaxInboxBody))
 		var tooLong *http.MaxBytesError
 		switch {
 		case errors.As(err, &tooLong):
-			inboxText(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("the body is longer than %d bytes, all an inbox keeps: nothing was recorded\n", store.MaxInboxBody))
+			inboxText(w, http.StatusRequestEntityTooLarge, tooLongText)
 			return
 		case err != nil:
 			inboxText(w, http.StatusBadRequest, "the body could not be read: nothing was recorded\n")

@@ -1,8 +1,10 @@
 package httpapi_test
 
 import (
+	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -228,6 +230,34 @@ func TestInboxRefuses(t *testing.T) {
 	res = h.post(t, http.MethodPost, "/inbox/_hooks/x", "")
 	is.Equal(res.status, http.StatusNotFound)                                                                                                                           // a name the rule refuses
 	is.Equal(string(res.body), "no such inbox: \"_hooks\" is not an inbox name: use letters, digits, '.', '_' and '-' (at most 64, starting with a letter or digit)\n") // says which rule
+}
+
+// TestInboxRefusesLongBodyUnsent: a body its Content-Length says is longer than
+// an inbox keeps is refused before it is sent: a caller that asks first
+// (Expect: 100-continue) is answered 413 at once, not told to go on and sent
+// the 413 only once 64 KiB of it have arrived.
+func TestInboxRefusesLongBodyUnsent(t *testing.T) {
+	is := is.New(t)
+	h := newInboxHarness(t, store.InboxLimits{})
+	conn, err := net.Dial("tcp", strings.TrimPrefix(h.srv.URL, "http://"))
+	is.NoErr(err) // connect
+	defer conn.Close()
+	_, err = fmt.Fprintf(conn, "POST /inbox/demo HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: %d\r\n\r\n", store.MaxInboxBody+1)
+	is.NoErr(err) // the request's head, no body
+	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	res, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	is.NoErr(err) // an answer without the body
+	defer res.Body.Close()
+	body, err := io.ReadAll(res.Body)
+	is.NoErr(err)
+	is.Equal(res.StatusCode, http.StatusRequestEntityTooLarge) // refused at once, no 100 Continue
+	is.Equal(string(body), fmt.Sprintf("the body is longer than %d bytes, all an inbox keeps: nothing was recorded\n", store.MaxInboxBody))
+	is.Equal(len(h.requests(t, "demo")), 0) // nothing was recorded
+
+	// A body of exactly the bound, announced the same way, is asked for and kept.
+	res2 := h.post(t, http.MethodPost, "/inbox/demo", strings.Repeat("x", store.MaxInboxBody), "Expect", "100-continue")
+	is.Equal(res2.status, http.StatusNoContent) // taken
+	is.Equal(len(h.requests(t, "demo")), 1)     // recorded
 }
 
 // TestInboxBounds: the handler keeps the newest per inbox and in all.
