@@ -28,7 +28,7 @@ import (
 // Bounds of what the inbox keeps of one request.
 const (
 	MaxInboxBody    = 64 << 10 // bytes of a body; a longer one is refused (413), not cut
-	MaxInboxHeaders = 32 << 10 // bytes of all header names and values; more is refused (431)
+	MaxInboxHeaders = 32 << 10 // bytes of the headers as kept (headersJSON); more is refused (431)
 	// MaxInboxDelay is the longest an inbox may wait before it answers: longer than
 	// any sensible delivery.timeout, short enough that a forgotten setting ends.
 	MaxInboxDelay = 5 * time.Minute
@@ -235,19 +235,23 @@ func (s *Store) RecordInboxRequest(ctx context.Context, rc InboxReceipt, lim Inb
 	if len(rc.Body) > MaxInboxBody {
 		return InboxRequest{}, InboxAnswer{}, invalid("body", fmt.Sprintf("is longer than %d bytes, all an inbox keeps", MaxInboxBody))
 	}
-	fields := headerFields(rc.Header)
-	// Measured as kept: each field costs its quotes and brackets too, so that many
-	// empty ones (10,000 "A:" lines, 40 KB as sent) do not make a record of 90 KB.
-	if kept, err := headersJSON(fields); err != nil {
-		return InboxRequest{}, InboxAnswer{}, err
-	} else if len(kept) > MaxInboxHeaders {
-		return InboxRequest{}, InboxAnswer{}, invalid("headers", fmt.Sprintf("are %d bytes long as kept; an inbox keeps at most %d", len(kept), MaxInboxHeaders))
-	}
 	now := s.Now()
 	r := InboxRequest{Inbox: rc.Inbox, ReceivedAt: now.UTC().Truncate(time.Millisecond), Method: rc.Method, Path: rc.Path,
-		Query: rc.Query, Header: fields, Body: rc.Body, RemoteAddr: rc.RemoteAddr}
+		Query: rc.Query, Header: headerFields(rc.Header), Body: rc.Body, RemoteAddr: rc.RemoteAddr}
 	if r.Body == nil {
 		r.Body = []byte{}
+	}
+	// Kept without its credentials (its signature is checked on rc, as it came),
+	// and measured as kept: each field costs its quotes and brackets too, so that
+	// many empty ones (10,000 "A:" lines, 40 KB as sent) do not make a record of
+	// 90 KB, nor 2,000 empty "X-Token:" ones, each kept as "[redacted]", one of 50 KB.
+	r = withoutSecrets(r)
+	headers, err := headersJSON(r.Header)
+	if err != nil {
+		return InboxRequest{}, InboxAnswer{}, err
+	}
+	if len(headers) > MaxInboxHeaders {
+		return InboxRequest{}, InboxAnswer{}, invalid("headers", fmt.Sprintf("are %d bytes long as kept; an inbox keeps at most %d", len(headers), MaxInboxHeaders))
 	}
 	sender, err := s.inboxSender(ctx, rc)
 	if err != nil {
@@ -256,11 +260,6 @@ func (s *Store) RecordInboxRequest(ctx context.Context, rc InboxReceipt, lim Inb
 	r.DeliveryID, r.Attempt = sender.deliveryID, sender.attempt
 	if r.Signature, err = s.checkSignature(ctx, rc.Header, rc.Body, now, sender.subscriptionID, rc.Inbox, rc.Ours); err != nil {
 		return InboxRequest{}, InboxAnswer{}, fmt.Errorf("record inbox request: %w", err)
-	}
-	r = withoutSecrets(r) // checked as it came, kept without its credentials
-	headers, err := headersJSON(r.Header)
-	if err != nil {
-		return InboxRequest{}, InboxAnswer{}, err
 	}
 	var answer InboxAnswer
 	err = s.group(ctx, func(ctx context.Context, tx *sql.Tx) error {

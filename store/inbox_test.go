@@ -110,6 +110,9 @@ func TestInboxRecordRefusesBadInput(t *testing.T) {
 	// 10,000 empty fields: 40 KB as sent ("A:" and a line break each), 90 KB as kept,
 	// where the names and values alone make 10,000 bytes.
 	manyHeaders := http.Header{"A": make([]string, 10000)}
+	// 2,000 empty credentials' fields: 30 KB of ["X-Token",""] as sent, 50 KB of
+	// ["X-Token","[redacted]"] as kept.
+	manySecrets := http.Header{"X-Token": make([]string, 2000)}
 	for _, tt := range []struct {
 		name  string
 		rc    store.InboxReceipt
@@ -120,6 +123,7 @@ func TestInboxRecordRefusesBadInput(t *testing.T) {
 		{"long body", receipt("a", nil, strings.Repeat("x", store.MaxInboxBody+1)), "body"},
 		{"long headers", receipt("a", bigHeader, ""), "headers"},
 		{"many headers", receipt("a", manyHeaders, ""), "headers"},
+		{"many redacted headers", receipt("a", manySecrets, ""), "headers"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			is := is.New(t)
@@ -138,6 +142,11 @@ func TestInboxRecordRefusesBadInput(t *testing.T) {
 	is.NoErr(err) // a body of exactly the bound is kept
 	_, _, err = st.RecordInboxRequest(ctx, receipt("a", http.Header{"X-Big": {strings.Repeat("<", store.MaxInboxHeaders-20)}}, ""), store.InboxLimits{})
 	is.NoErr(err) // headers just within the bound are kept, '<' counted once
+	// A token longer than the bound is not kept, so it does not count: the record
+	// is short.
+	r, _, err := st.RecordInboxRequest(ctx, receipt("a", http.Header{"Authorization": {"Bearer " + strings.Repeat("x", store.MaxInboxHeaders)}}, ""), store.InboxLimits{})
+	is.NoErr(err)                                                 // kept
+	is.Equal(r.HeaderValue("Authorization"), "Bearer [redacted]") // without the token
 }
 
 func TestInboxAnswers(t *testing.T) {
