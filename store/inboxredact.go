@@ -30,9 +30,10 @@ func SecretName(name string) bool {
 
 // withoutCredential is a header's value as an inbox keeps it: a credential's goes,
 // an Authorization keeping its scheme ("Basic [redacted]") so the record still
-// says what kind was sent.
+// says what kind was sent. A value already redacted comes out the same; one that
+// only ends in "[redacted]" ("s3cret [redacted]") goes like any other.
 func withoutCredential(name, v string) string {
-	if !SecretName(name) || v == inboxRedacted || strings.HasSuffix(v, " "+inboxRedacted) {
+	if !SecretName(name) || v == inboxRedacted {
 		return v
 	}
 	if scheme, _, ok := strings.Cut(strings.TrimSpace(v), " "); ok && strings.HasSuffix(strings.ToLower(name), "authorization") {
