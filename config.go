@@ -656,8 +656,8 @@ func (c *Config) SecretFileWarnings() []string {
 // minTick is the shortest delivery.tick.
 const minTick = 10 * time.Millisecond
 
-// maxInboxKeep bounds inbox.keep_total: at most 96 KiB a request (body and
-// headers), the inboxes can take no more than about 10 GB.
+// maxInboxKeep bounds inbox.keep_total: at most 104 KiB a request (body, headers,
+// method, path and query), the inboxes can take no more than about 10 GB.
 const maxInboxKeep = 100000
 
 // EmailRelay says the configuration names an SMTP relay to send organisations'

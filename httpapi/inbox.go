@@ -74,6 +74,9 @@ var inboxRefusals = map[string]int{
 	"inbox":   http.StatusNotFound,
 	"body":    http.StatusRequestEntityTooLarge,
 	"headers": http.StatusRequestHeaderFieldsTooLarge,
+	// The method, path and query: hookd's 64 KiB of headers let a request line of
+	// nearly as much through.
+	"request line": http.StatusRequestURITooLong,
 }
 
 // handleInbox records a request and answers it.

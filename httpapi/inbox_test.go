@@ -262,6 +262,40 @@ func TestInboxRefusesLongBodyUnsent(t *testing.T) {
 	is.Equal(len(h.requests(t, "demo")), 1)     // recorded
 }
 
+// TestInboxBoundsRequestLine: an inbox keeps at most 8 KiB of a request's method,
+// path and query, as kept, its credentials as "[redacted]": a path or a query as
+// long as hookd's 64 KiB of headers let through was kept whole, past the bounds of
+// the body and headers, and a query of 1,000 empty "token" parameters (6 KB) as
+// 21 KB. Each is a 414 saying what is too long; every URL hookd calls fits.
+func TestInboxBoundsRequestLine(t *testing.T) {
+	h := newInboxHarnessWith(t, store.InboxLimits{}, func(s *http.Server) { s.MaxHeaderBytes = 64 << 10 }) // as hookd serve has it
+	for _, tt := range []struct{ name, path, says string }{
+		{"long path", "/inbox/demo/" + strings.Repeat("p", 60000),
+			"request line: the method, path and query are 60017 bytes long as kept; an inbox keeps at most 8192: nothing was recorded\n"},
+		{"long query", "/inbox/demo?" + strings.Repeat("a", 60000),
+			"request line: the method, path and query are 60017 bytes long as kept; an inbox keeps at most 8192: nothing was recorded\n"},
+		{"redacted query", "/inbox/demo?" + strings.Repeat("token&", 1000),
+			"request line: the method, path and query are 21017 bytes long as kept, its credentials as [redacted]; an inbox keeps at most 8192: nothing was recorded\n"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			is := is.New(t)
+			res := h.post(t, http.MethodPost, tt.path, "")
+			is.Equal(res.status, http.StatusRequestURITooLong) // refused
+			is.Equal(string(res.body), tt.says)                // saying what is too long
+		})
+	}
+	is := is.New(t)
+	is.Equal(len(h.requests(t, "")), 0) // nothing was recorded
+
+	// A URL hookd calls fits, even one of its 2,048 bytes of "token" parameters,
+	// each kept as 20 bytes.
+	url := "/inbox/demo?" + strings.Repeat("token&", (store.MaxURLLength-len("http://127.0.0.1:65535/inbox/demo?"))/6)
+	is.Equal(h.post(t, http.MethodDelete, url, "").status, http.StatusNoContent) // kept
+	rs := h.requests(t, "demo")
+	is.Equal(len(rs), 1)                                                   // recorded
+	is.True(strings.HasPrefix(rs[0].Query, "token=%5Bredacted%5D&token=")) // its credentials redacted
+}
+
 // TestInboxBounds: the handler keeps the newest per inbox and in all.
 func TestInboxBounds(t *testing.T) {
 	is := is.New(t)

@@ -29,6 +29,11 @@ import (
 const (
 	MaxInboxBody    = 64 << 10 // bytes of a body; a longer one is refused (413), not cut
 	MaxInboxHeaders = 32 << 10 // bytes of the headers as kept (headersJSON); more is refused (431)
+	// MaxInboxRequestLine bounds the method, path and query as kept (a space and
+	// the '?' counted): four times the longest URL hookd calls (MaxURLLength), so
+	// that its every call fits, a query of credentials each kept as "[redacted]"
+	// too; more is refused (414).
+	MaxInboxRequestLine = 8 << 10
 	// MaxInboxDelay is the longest an inbox may wait before it answers: longer than
 	// any sensible delivery.timeout, short enough that a forgotten setting ends.
 	MaxInboxDelay = 5 * time.Minute
@@ -244,8 +249,18 @@ func (s *Store) RecordInboxRequest(ctx context.Context, rc InboxReceipt, lim Inb
 	// Kept without its credentials (its signature is checked on rc, as it came),
 	// and measured as kept: each field costs its quotes and brackets too, so that
 	// many empty ones (10,000 "A:" lines, 40 KB as sent) do not make a record of
-	// 90 KB, nor 2,000 empty "X-Token:" ones, each kept as "[redacted]", one of 50 KB.
-	r = withoutSecrets(r)
+	// 90 KB, nor 2,000 empty "X-Token:" ones, each kept as "[redacted]", one of 50 KB;
+	// and so are the method, path and query: a query of 1,000 empty "token"
+	// parameters (6 KB) is kept as 21 KB.
+	kept := withoutSecrets(r)
+	if n := len(kept.Method) + len(" ") + len(kept.URL()); n > MaxInboxRequestLine {
+		redacted := ""
+		if kept.Query != r.Query {
+			redacted = ", its credentials as " + inboxRedacted
+		}
+		return InboxRequest{}, InboxAnswer{}, invalid("request line", fmt.Sprintf("the method, path and query are %d bytes long as kept%s; an inbox keeps at most %d", n, redacted, MaxInboxRequestLine))
+	}
+	r = kept
 	headers, err := headersJSON(r.Header)
 	if err != nil {
 		return InboxRequest{}, InboxAnswer{}, err

@@ -29,6 +29,12 @@ func receipt(inbox string, h http.Header, body string) store.InboxReceipt {
 		Body: []byte(body), RemoteAddr: "127.0.0.1:50000"}
 }
 
+// withURL is rc with the path and query given.
+func withURL(rc store.InboxReceipt, path, query string) store.InboxReceipt {
+	rc.Path, rc.Query = path, query
+	return rc
+}
+
 func record(tb testing.TB, st *store.Store, rc store.InboxReceipt, lim store.InboxLimits) store.InboxRequest {
 	tb.Helper()
 	r, _, err := st.RecordInboxRequest(context.Background(), rc, lim)
@@ -124,6 +130,9 @@ func TestInboxRecordRefusesBadInput(t *testing.T) {
 		{"long headers", receipt("a", bigHeader, ""), "headers"},
 		{"many headers", receipt("a", manyHeaders, ""), "headers"},
 		{"many redacted headers", receipt("a", manySecrets, ""), "headers"},
+		{"long path", withURL(receipt("a", nil, ""), "/inbox/a/"+strings.Repeat("p", store.MaxInboxRequestLine), ""), "request line"},
+		// 1,000 empty "token" parameters: 6 KB as sent, 21 KB as kept.
+		{"many redacted parameters", withURL(receipt("a", nil, ""), "/inbox/a", strings.Repeat("token&", 1000)), "request line"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			is := is.New(t)
