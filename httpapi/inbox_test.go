@@ -296,6 +296,28 @@ func TestInboxBoundsRequestLine(t *testing.T) {
 	is.True(strings.HasPrefix(rs[0].Query, "token=%5Bredacted%5D&token=")) // its credentials redacted
 }
 
+// TestInboxBoundsFormAsKept: a form's body is bounded as kept, its credentials
+// as "[redacted]": 10,922 empty "token" fields (64 KiB as sent) were kept as
+// 229 KB of "token=%5Bredacted%5D", three and a half times the 64 KiB an inbox
+// keeps of a body. It is a 413 saying so; a form of the bound whose credentials
+// are longer than "[redacted]" is kept.
+func TestInboxBoundsFormAsKept(t *testing.T) {
+	is := is.New(t)
+	h := newInboxHarness(t, store.InboxLimits{})
+	form := []string{"Content-Type", "application/x-www-form-urlencoded"}
+	res := h.post(t, http.MethodPost, "/inbox/demo", strings.Repeat("token&", store.MaxInboxBody/6), form...)
+	is.Equal(res.status, http.StatusRequestEntityTooLarge) // refused
+	is.Equal(string(res.body), "body: is 229362 bytes long as kept, its form's credentials as [redacted]; an inbox keeps at most 65536: nothing was recorded\n")
+	is.Equal(len(h.requests(t, "")), 0) // nothing was recorded
+
+	body := "client_secret=" + strings.Repeat("s", 40) + "&x="
+	body += strings.Repeat("x", store.MaxInboxBody-len(body))
+	is.Equal(h.post(t, http.MethodPost, "/inbox/demo", body, form...).status, http.StatusNoContent) // kept
+	rs := h.requests(t, "demo")
+	is.Equal(len(rs), 1)                                                                 // recorded
+	is.True(strings.HasPrefix(string(rs[0].Body), "client_secret=%5Bredacted%5D&x=xxx")) // its credential redacted
+}
+
 // TestInboxBounds: the handler keeps the newest per inbox and in all.
 func TestInboxBounds(t *testing.T) {
 	is := is.New(t)

@@ -251,8 +251,12 @@ func (s *Store) RecordInboxRequest(ctx context.Context, rc InboxReceipt, lim Inb
 	// many empty ones (10,000 "A:" lines, 40 KB as sent) do not make a record of
 	// 90 KB, nor 2,000 empty "X-Token:" ones, each kept as "[redacted]", one of 50 KB;
 	// and so are the method, path and query: a query of 1,000 empty "token"
-	// parameters (6 KB) is kept as 21 KB.
+	// parameters (6 KB) is kept as 21 KB; and a form's body, whose 64 KiB of
+	// empty "token" fields are kept as 229 KB.
 	kept := withoutSecrets(r)
+	if len(kept.Body) > MaxInboxBody {
+		return InboxRequest{}, InboxAnswer{}, invalid("body", fmt.Sprintf("is %d bytes long as kept, its form's credentials as %s; an inbox keeps at most %d", len(kept.Body), inboxRedacted, MaxInboxBody))
+	}
 	if n := len(kept.Method) + len(" ") + len(kept.URL()); n > MaxInboxRequestLine {
 		redacted := ""
 		if kept.Query != r.Query {

@@ -132,6 +132,9 @@ func TestInboxRecordRefusesBadInput(t *testing.T) {
 		{"many redacted headers", receipt("a", manySecrets, ""), "headers"},
 		{"long path", withURL(receipt("a", nil, ""), "/inbox/a/"+strings.Repeat("p", store.MaxInboxRequestLine), ""), "request line"},
 		// 1,000 empty "token" parameters: 6 KB as sent, 21 KB as kept.
+		// A form of 10,922 empty "token" fields: 64 KiB as sent, 229 KB as kept.
+		{"many redacted form fields", receipt("a", http.Header{"Content-Type": {"application/x-www-form-urlencoded; charset=UTF-8"}},
+			strings.Repeat("token&", store.MaxInboxBody/6)), "body"},
 		{"many redacted parameters", withURL(receipt("a", nil, ""), "/inbox/a", strings.Repeat("token&", 1000)), "request line"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
