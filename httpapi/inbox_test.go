@@ -2,11 +2,14 @@ package httpapi_test
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"mime"
+	"mime/multipart"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -196,6 +199,57 @@ func TestInboxKeepsNoCredentials(t *testing.T) {
 			for _, f := range r.Header {
 				is.True(!strings.Contains(f.Value, secret)) // no trace in any header
 			}
+		}
+	}
+}
+
+// TestInboxKeepsNoMultipartCredentials: a form sent as multipart/form-data keeps
+// no credentials either: its fields whose names carry one (a file's too) were
+// kept whole, a password and a client_secret readable by whoever sees the inbox,
+// where the same form urlencoded had them redacted. The rest stays byte for byte.
+func TestInboxKeepsNoMultipartCredentials(t *testing.T) {
+	is := is.New(t)
+	h := newInboxHarness(t, store.InboxLimits{})
+	var b strings.Builder
+	mw := multipart.NewWriter(&b)
+	for _, f := range [][2]string{{"user", "ann"}, {"Password", "PW1"}, {"client_secret", "CS2"}, {"note", "kept\r\n--not a delimiter"}} {
+		is.NoErr(mw.WriteField(f[0], f[1]))
+	}
+	fw, err := mw.CreateFormFile("api_key", "key.txt")
+	is.NoErr(err)
+	io.WriteString(fw, "AK3")
+	fw, err = mw.CreateFormFile("upload", "token.txt") // a file named so, its field not
+	is.NoErr(err)
+	io.WriteString(fw, "file body")
+	is.NoErr(mw.Close())
+	res := h.post(t, http.MethodPost, "/inbox/mp/x", b.String(), "Content-Type", mw.FormDataContentType()+"; charset=UTF-8")
+	is.Equal(res.status, http.StatusNoContent)
+	// Lines ending in LF alone, as Go's reader takes them, and a quoted name.
+	lf := "--b\nContent-Disposition: form-data; name=\"X-Session\"\n\nSE4\n--b\nContent-Disposition: form-data; name=x\n\ny\n--b--\n"
+	res = h.post(t, http.MethodPost, "/inbox/mp/lf", lf, "Content-Type", "multipart/form-data; boundary=b")
+	is.Equal(res.status, http.StatusNoContent)
+
+	rs := h.requests(t, "mp")
+	is.Equal(len(rs), 2)
+	is.Equal(string(rs[0].Body), strings.Replace(lf, "SE4", "[redacted]", 1)) // only the credential's value changed
+	_, params, err := mime.ParseMediaType(rs[1].HeaderValue("Content-Type"))
+	is.NoErr(err)
+	form, err := multipart.NewReader(bytes.NewReader(rs[1].Body), params["boundary"]).ReadForm(1 << 20)
+	is.NoErr(err) // still a form
+	is.Equal(form.Value["user"], []string{"ann"})
+	is.Equal(form.Value["Password"], []string{"[redacted]"})
+	is.Equal(form.Value["client_secret"], []string{"[redacted]"})
+	is.Equal(form.Value["note"], []string{"kept\r\n--not a delimiter"})
+	for name, want := range map[string]string{"api_key": "[redacted]", "upload": "file body"} {
+		f, err := form.File[name][0].Open()
+		is.NoErr(err)
+		got, err := io.ReadAll(f)
+		is.NoErr(err)
+		is.Equal(string(got), want) // a file as its field's name says
+	}
+	for _, secret := range []string{"PW1", "CS2", "AK3", "SE4"} {
+		for _, r := range rs {
+			is.True(!strings.Contains(string(r.Body), secret)) // no trace
 		}
 	}
 }

@@ -594,3 +594,33 @@ func TestInboxCallersAreThoseItsRequestsComeFrom(t *testing.T) {
 		})
 	}
 }
+
+// TestInboxMultipartWithoutCredentials: a multipart/form-data body is kept with
+// the content of its credentials' fields as "[redacted]" and every other byte as
+// sent, however its sender wrote it.
+func TestInboxMultipartWithoutCredentials(t *testing.T) {
+	st := newStore(t)
+	for _, tt := range []struct{ name, body, want string }{
+		{"preamble and epilogue",
+			"pre\r\n--b\r\nContent-Disposition: form-data; name=token\r\n\r\nT1\r\n--b--\r\nepilogue --b\r\n",
+			"pre\r\n--b\r\nContent-Disposition: form-data; name=token\r\n\r\n[redacted]\r\n--b--\r\nepilogue --b\r\n"},
+		{"cut off", "--b\r\ncontent-disposition: form-data; name=\"passw\"\r\n\r\nP2 and the rest",
+			"--b\r\ncontent-disposition: form-data; name=\"passw\"\r\n\r\n[redacted]"},
+		{"a line like a delimiter", "--b\r\nContent-Disposition: form-data; name=secret\r\n\r\nS3\r\n--bb\r\nS3\r\n--b \r\nContent-Disposition: form-data; name=a\r\n\r\nS3\r\n--b--",
+			"--b\r\nContent-Disposition: form-data; name=secret\r\n\r\n[redacted]\r\n--b \r\nContent-Disposition: form-data; name=a\r\n\r\nS3\r\n--b--"},
+		{"empty", "--b\r\nContent-Disposition: form-data; name=token\r\n\r\n\r\n--b--", "--b\r\nContent-Disposition: form-data; name=token\r\n\r\n\r\n--b--"},
+		{"unreadable disposition", "--b\r\nContent-Disposition: form-data; name=\"api_key\r\n\r\nK4\r\n--b--",
+			"--b\r\nContent-Disposition: form-data; name=\"api_key\r\n\r\n[redacted]\r\n--b--"},
+		{"name in RFC 2231", "--b\r\nContent-Disposition: form-data; name*=UTF-8''%74oken\r\n\r\nT5\r\n--b--",
+			"--b\r\nContent-Disposition: form-data; name*=UTF-8''%74oken\r\n\r\n[redacted]\r\n--b--"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			is := is.New(t)
+			r := record(t, st, receipt("mp", http.Header{"Content-Type": {`multipart/form-data; boundary="b"`}}, tt.body), store.InboxLimits{})
+			is.Equal(string(r.Body), tt.want) // as recorded
+			got, err := st.InboxRequestByID(context.Background(), r.ID)
+			is.NoErr(err)
+			is.Equal(string(got.Body), tt.want) // and read back
+		})
+	}
+}

@@ -1,6 +1,8 @@
 package store
 
 import (
+	"bytes"
+	"cmp"
 	"mime"
 	"net/url"
 	"slices"
@@ -43,25 +45,30 @@ func withoutCredential(name, v string) string {
 }
 
 // withoutSecrets is r without the credentials of its headers, its query and, when
-// it is a form, its body.
+// it is a form (either kind), its body.
 func withoutSecrets(r InboxRequest) InboxRequest {
-	form := false
+	form, boundary := false, ""
 	header := make([]HeaderField, len(r.Header))
 	for i, f := range r.Header {
 		header[i] = HeaderField{Name: f.Name, Value: withoutCredential(f.Name, f.Value)}
-		form = form || (strings.EqualFold(f.Name, "Content-Type") && isForm(f.Value))
+		if strings.EqualFold(f.Name, "Content-Type") {
+			mt, params, _ := mime.ParseMediaType(f.Value)
+			switch mt {
+			case "application/x-www-form-urlencoded":
+				form = true
+			case "multipart/form-data":
+				boundary = cmp.Or(boundary, params["boundary"])
+			}
+		}
 	}
 	r.Header, r.Query = header, formWithoutSecrets(r.Query)
-	if form {
+	switch {
+	case form:
 		r.Body = []byte(formWithoutSecrets(string(r.Body)))
+	case boundary != "":
+		r.Body = multipartWithoutSecrets(r.Body, boundary)
 	}
 	return r
-}
-
-// isForm reports whether a Content-Type is a form's (application/x-www-form-urlencoded).
-func isForm(contentType string) bool {
-	mt, _, _ := mime.ParseMediaType(contentType)
-	return mt == "application/x-www-form-urlencoded"
 }
 
 // formWithoutSecrets replaces the values of a query's or a form's fields that
@@ -89,4 +96,101 @@ func formWithoutSecrets(form string) string {
 		return form
 	}
 	return strings.Join(pairs, "&")
+}
+
+// multipartWithoutSecrets replaces the content of a multipart/form-data body's
+// parts whose field names carry credentials (by Content-Disposition's name, a
+// file's too), keeping the rest byte for byte: its delimiters, each part's
+// headers, the other parts. Lines may end in CRLF or, as Go's reader takes them,
+// in LF alone; a part cut off by the body's end is read to it.
+func multipartWithoutSecrets(body []byte, boundary string) []byte {
+	delim := []byte("--" + boundary)
+	next := func(from int) int { // the start of the next delimiter line at or after from
+		for i := from; i <= len(body); {
+			j := bytes.Index(body[i:], delim)
+			if j < 0 {
+				return -1
+			}
+			d := i + j
+			if (d == 0 || body[d-1] == '\n') && isDelimiter(body[d+len(delim):]) {
+				return d
+			}
+			i = d + 1
+		}
+		return -1
+	}
+	var out []byte
+	kept := 0 // body[:kept] is in out, or out is nil and nothing changed
+	for d := next(0); d >= 0; {
+		rest := body[d+len(delim):]
+		if bytes.HasPrefix(rest, []byte("--")) {
+			break // the close delimiter: what follows is the epilogue
+		}
+		nl := bytes.IndexByte(rest, '\n')
+		if nl < 0 {
+			break
+		}
+		start := d + len(delim) + nl + 1
+		end, nd := len(body), next(start)
+		if nd >= 0 {
+			end = nd - 1 // the line break before a delimiter is the delimiter's
+			if end > start && body[end-1] == '\r' {
+				end--
+			}
+			end = max(end, start)
+		}
+		if content, ok := partContent(body[start:end]); ok && content < end-start {
+			at := start + content
+			if string(body[at:end]) != inboxRedacted {
+				out = append(append(out, body[kept:at]...), inboxRedacted...)
+				kept = end
+			}
+		}
+		d = nd
+	}
+	if out == nil {
+		return body
+	}
+	return append(out, body[kept:]...)
+}
+
+// isDelimiter reports whether what follows "--boundary" makes it a delimiter line:
+// "--", or optional spaces and tabs and a line break.
+func isDelimiter(rest []byte) bool {
+	if bytes.HasPrefix(rest, []byte("--")) {
+		return true
+	}
+	rest = bytes.TrimLeft(rest, " \t")
+	return len(rest) == 0 || rest[0] == '\r' || rest[0] == '\n'
+}
+
+// partContent returns where the content of a multipart body's part starts, when
+// its field's name carries a credential (SecretName); ok is false otherwise.
+func partContent(part []byte) (start int, ok bool) {
+	// The headers end at the first empty line, its line break CRLF or LF.
+	i := bytes.Index(part, []byte("\n\n"))
+	crlf := bytes.Index(part, []byte("\n\r\n"))
+	switch {
+	case crlf >= 0 && (i < 0 || crlf < i):
+		start = crlf + 3
+	case i >= 0:
+		start = i + 2
+	default:
+		return 0, false // no content
+	}
+	head := part[:start]
+	for line := range strings.Lines(string(head)) {
+		name, value, found := strings.Cut(strings.TrimRight(line, "\r\n"), ":")
+		if !found || !strings.EqualFold(strings.TrimSpace(name), "Content-Disposition") {
+			continue
+		}
+		if _, params, err := mime.ParseMediaType(value); err == nil {
+			if SecretName(params["name"]) {
+				return start, true
+			}
+		} else if SecretName(value) { // unreadable: a name may still be in it
+			return start, true
+		}
+	}
+	return 0, false
 }
