@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"encoding/xml"
 	"errors"
 	"fmt"
 	"html"
@@ -356,17 +357,21 @@ func answerSummary(status int, body string) string {
 }
 
 // answerLine is what a registration's state says of the upstream's answer body:
-// JSON on one line (ORCID writes its error over lines, "{" first), else its
-// first line that is not blank, or, for an HTML page (a proxy's or a load
-// balancer's 502, a maintenance page), its title, or else its first text, where
-// its first line ("<html>", "<!DOCTYPE html>") would say nothing. Each is at
-// most lineMax bytes.
+// JSON on one line (ORCID writes its error over lines, "{" first), ORCID's XML
+// error by its elements (xmlLine), else its first line that is not blank, or,
+// for an HTML page (a proxy's or a load balancer's 502, a maintenance page), its
+// title, or else its first text, where its first line ("<html>", "<!DOCTYPE
+// html>", "<?xml version=...?>") would say nothing. Each is at most lineMax
+// bytes.
 func answerLine(body string) string {
 	title, page := pageTitle(body)
 	switch {
 	case !page && isJSON(body):
 		return firstLine(compactJSON(body))
 	case !page:
+		if line, ok := xmlLine(body); ok {
+			return line
+		}
 		return firstLine(body)
 	case title != "":
 		return "(an HTML page: " + title + ")"
@@ -375,6 +380,62 @@ func answerLine(body string) string {
 		return "(an HTML page: " + text + ")"
 	}
 	return "(an HTML page)"
+}
+
+// xmlLine is an XML answer (ORCID's error, as its API gives one in XML: an
+// <error:error> of <error:response-code>, <error:developer-message>, ...) on one
+// line, its elements that hold text, each by its name without its namespace and
+// its text ("response-code: 500; developer-message: ..."), at most lineMax
+// bytes; also one cut short (the attempt log keeps the start of a longer
+// answer). ok is false when body is no XML, or XML that holds no text.
+func xmlLine(body string) (line string, ok bool) {
+	if b := strings.TrimSpace(body); !strings.HasPrefix(b, "<?xml") && !strings.HasPrefix(b, "<") {
+		return "", false
+	}
+	dec := xml.NewDecoder(strings.NewReader(body))
+	dec.Strict = false
+	var parts []string
+	var name string // the element open, while it holds only text
+	var text strings.Builder
+	whole := true
+	for {
+		tok, err := dec.Token()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			// Cut short: what the element open holds so far is said too.
+			if v := strings.Join(strings.Fields(text.String()), " "); name != "" && v != "" {
+				parts = append(parts, name+": "+v)
+			}
+			whole = false
+			break
+		}
+		switch t := tok.(type) {
+		case xml.StartElement:
+			name = t.Name.Local
+			text.Reset()
+		case xml.CharData:
+			if name != "" {
+				text.Write(t)
+			}
+		case xml.EndElement:
+			if name == t.Name.Local {
+				if v := strings.Join(strings.Fields(text.String()), " "); v != "" {
+					parts = append(parts, name+": "+v)
+				}
+			}
+			name = ""
+		}
+	}
+	if len(parts) == 0 {
+		return "", false
+	}
+	line = strings.Join(parts, "; ")
+	if !whole {
+		line += "; ..."
+	}
+	return firstLine(line), true
 }
 
 // isJSON reports whether body is a JSON text, whole or cut short: of an answer
@@ -414,6 +475,12 @@ func compactJSON(s string) string {
 // has one.
 func pageTitle(body string) (title string, page bool) {
 	b := strings.TrimSpace(body)
+	if strings.HasPrefix(b, "<?xml") {
+		// An XHTML page: its XML declaration first.
+		if _, rest, ok := strings.Cut(b, "?>"); ok {
+			b = strings.TrimSpace(rest)
+		}
+	}
 	if lower := strings.ToLower(b[:min(len(b), 64)]); !strings.HasPrefix(lower, "<!doctype html") && !strings.HasPrefix(lower, "<html") {
 		return "", false
 	}

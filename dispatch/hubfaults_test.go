@@ -879,6 +879,37 @@ func TestUpstreamJSONAnswerOnOneLine(t *testing.T) {
 	}
 }
 
+// orcidXMLError is an error of ORCID's API in XML, as it answers one: its
+// declaration, then elements in ORCID's error namespace, over lines.
+func orcidXMLError(code, errorCode int, developer string) string {
+	return fmt.Sprintf("<?xml version=\"1.0\" encoding=\"UTF-8\" standalone=\"yes\"?>\n<error:error xmlns:error=\"http://www.orcid.org/ns/error\">\n    <error:response-code>%d</error:response-code>\n    <error:developer-message>%s</error:developer-message>\n    <error:user-message>There was an error with the request.</error:user-message>\n    <error:error-code>%d</error:error-code>\n    <error:more-info>https://members.orcid.org/api/resources/troubleshooting</error:more-info>\n</error:error>\n", code, developer, errorCode)
+}
+
+// TestUpstreamXMLAnswerOnOneLine: ORCID's error in XML leaves a registration's
+// state (hookd org status) saying what its elements say on one line, not its
+// first line (its XML declaration, which says nothing), also one longer than the
+// attempt log keeps; an XHTML page is named by its title.
+func TestUpstreamXMLAnswerOnOneLine(t *testing.T) {
+	long := "404 Not Found: The resource was not found. Full validation error: " + strings.Repeat("no such record; ", 40)
+	for _, tc := range []struct{ name, body, want string }{
+		{"whole", orcidXMLError(500, 9008, "Something went wrong in ORCID."),
+			"failed: HTTP 500 response-code: 500; developer-message: Something went wrong in ORCID.; user-message: There was an error with the request.; error-code: 9008; more-info: https://members.orcid.org/api/resources/troub..."},
+		{"longer than the attempt log keeps", orcidXMLError(500, 9008, long),
+			"failed: HTTP 500 response-code: 500; developer-message: 404 Not Found: The resource was not found. Full validation error: no such record; no such record; no such record; no such record; no such record; no such reco..."},
+		{"on one line", strings.ReplaceAll(orcidXMLError(500, 9008, "down"), "\n", ""),
+			"failed: HTTP 500 response-code: 500; developer-message: down; user-message: There was an error with the request.; error-code: 9008; more-info: https://members.orcid.org/api/resources/troubleshooting"},
+		{"XHTML", `<?xml version="1.0" encoding="UTF-8"?>` + "\n" + `<!DOCTYPE html><html xmlns="http://www.w3.org/1999/xhtml"><head><title>502 Bad Gateway</title></head><body></body></html>`,
+			"failed: HTTP 500 (an HTML page: 502 Bad Gateway)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			is := is.New(t)
+			e := newEnv(t)
+			got := upstreamStateAfter(t, e, http.StatusInternalServerError, "application/xml;charset=UTF-8", tc.body)
+			is.Equal(got, tc.want) // one line: the status and what the elements say
+		})
+	}
+}
+
 // upstreamStateAfter registers one member upstream at an API that answers status
 // with body, and returns the member's upstream state after the turn that called.
 func upstreamStateAfter(t *testing.T, e *testEnv, status int, contentType, body string) string {
