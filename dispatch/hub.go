@@ -62,6 +62,33 @@ type hubState struct {
 	// call 429 (or 503 with a Retry-After), a limit on every call of hookd's
 	// client, not on the one order. Zero when it never did.
 	holdUntil time.Time
+	// refusal is the upstream's 401 to a token fetched moments before (it
+	// refuses every token its endpoint issues), the answer of every call until
+	// refusedUntil without asking again, as a token endpoint's refusal is
+	// (tokenRefusedFor): without it, each of an organisation's 100,000 orders
+	// called the API at each of its retries, to be refused alike.
+	refusal      string
+	refusedUntil time.Time
+}
+
+// refused returns, while the upstream's refusal of the tokens its endpoint
+// issues holds, what the call that met it came to, saying so, and when the API
+// is asked again.
+func (h *hubState) refused(now time.Time) (string, bool) {
+	h.holdMu.Lock()
+	defer h.holdMu.Unlock()
+	if h.refusal == "" || !now.Before(h.refusedUntil) {
+		return "", false
+	}
+	return h.refusal + " (its answer of a moment before; asked again from " + h.refusedUntil.UTC().Format(time.TimeOnly) + " UTC)", true
+}
+
+// refuse notes that the upstream refused a token its endpoint issued moments
+// before, with msg: calls take that answer for tokenRefusedFor from now.
+func (h *hubState) refuse(msg string, now time.Time) {
+	h.holdMu.Lock()
+	defer h.holdMu.Unlock()
+	h.refusal, h.refusedUntil = msg, now.Add(tokenRefusedFor)
 }
 
 // upstreamHoldMax bounds how long one answer of the upstream holds every
@@ -218,6 +245,9 @@ func (d *Dispatcher) callUpstream(ctx context.Context, c store.Claimed) result {
 		method, action = http.MethodPut, store.UpstreamRegister
 	}
 	r.upstreamAction = action
+	if msg, ok := h.refused(d.store.Now()); ok {
+		return fail(msg) // no call: the upstream would refuse it alike
+	}
 	key, err := d.store.RelayKey(ctx, c.Subject)
 	if err != nil {
 		return fail(err.Error())
@@ -245,6 +275,7 @@ func (d *Dispatcher) callUpstream(ctx context.Context, c store.Claimed) result {
 	r.sent.add(token)
 	resp, err := send(token)
 	refusedFresh := false
+	fetched := "no other was fetched"
 	if err == nil && resp.StatusCode == http.StatusUnauthorized {
 		if refusedFresh = h.source().fresh(ctx, token, d.store.Now()); !refusedFresh {
 			drain(resp)
@@ -254,6 +285,10 @@ func (d *Dispatcher) callUpstream(ctx context.Context, c store.Claimed) result {
 			}
 			r.sent.add(token)
 			resp, err = send(token)
+			// A 401 to the token that replaced the one refused, fetched moments
+			// before, is the upstream's refusal of what its endpoint issues too.
+			refusedFresh = err == nil && resp.StatusCode == http.StatusUnauthorized && h.source().fresh(ctx, token, d.store.Now())
+			fetched = "it replaced one refused before"
 		}
 	}
 	if err != nil {
@@ -270,9 +305,11 @@ func (d *Dispatcher) callUpstream(ctx context.Context, c store.Claimed) result {
 	}
 	switch {
 	case refusedFresh && r.err == "" && h.mixed != "":
-		r.err = "HTTP 401 to a token fetched moments before: the upstream refuses the tokens its token endpoint issues: " + h.mixed + "; no other was fetched"
+		r.err = "HTTP 401 to a token fetched moments before: the upstream refuses the tokens its token endpoint issues: " + h.mixed + "; " + fetched
+		h.refuse(r.err, d.store.Now())
 	case refusedFresh && r.err == "":
-		r.err = "HTTP 401 to a token fetched moments before: the upstream refuses the tokens its token endpoint issues (the client's permissions, [upstream] client_id); no other was fetched"
+		r.err = "HTTP 401 to a token fetched moments before: the upstream refuses the tokens its token endpoint issues (the client's permissions, [upstream] client_id); " + fetched
+		h.refuse(r.err, d.store.Now())
 	case resp.StatusCode == http.StatusUnauthorized && h.mixed != "":
 		r.err = cmp.Or(r.err, "HTTP 401") + ": " + h.mixed
 	}

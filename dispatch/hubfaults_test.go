@@ -481,12 +481,17 @@ func TestTokenRevokedMomentsAfterItsFetch(t *testing.T) {
 
 // TestUpstreamRefusingFreshTokens: an upstream that answers 401 to the token its
 // endpoint just issued (the client lacks the permission) is not sent a new token
-// for every registration.
+// for every registration, nor called by every registration: its refusal is the
+// answer of the others for half a minute, as a token endpoint's is, each saying
+// so, where each of the 20 (of an organisation's 100,000) called the API at each
+// of its retries, to be refused alike.
 func TestUpstreamRefusingFreshTokens(t *testing.T) {
 	is := is.New(t)
+	ctx := context.Background()
 	e := newEnv(t)
+	const perHost = 4
 	var tokenCalls, puts atomic.Int64
-	d := upstreamWith(t, e, 20, time.Minute, func(_ int, w http.ResponseWriter, r *http.Request, _ []byte) error {
+	upstream := newReceiver(t, func(_ int, w http.ResponseWriter, r *http.Request, _ []byte) error {
 		if r.URL.Path == "/oauth/token" {
 			tokenCalls.Add(1)
 			w.Header().Set("Content-Type", "application/json")
@@ -498,9 +503,40 @@ func TestUpstreamRefusingFreshTokens(t *testing.T) {
 		io.WriteString(w, `{"error":"invalid_token"}`)
 		return nil
 	})
-	e.tick(d)
-	is.Equal(puts.Load(), int64(20))      // each registration tried
+	d, org := upstreamAt(t, e, 20, upstream.URL, upstream.URL, func(o *dispatch.Options) { o.RetryBase, o.PerHost = 5*time.Second, perHost })
+	for range 5 { // the 20, then their retries, within half a minute
+		e.tick(d)
+		e.clock.Advance(5 * time.Second)
+	}
+	t.Logf("%d calls of the API, %d of the token endpoint", puts.Load(), tokenCalls.Load())
+	is.True(puts.Load() >= 1)             // the upstream was asked
+	is.True(puts.Load() <= perHost)       // by the calls out at once when it refused, not by every order
 	is.Equal(tokenCalls.Load(), int64(1)) // with the one token
+	ms, err := e.st.Members(ctx, org)
+	is.NoErr(err)
+	is.Equal(len(ms), 20)
+	for _, m := range ms { // every registration failed, saying why
+		is.True(strings.HasPrefix(m.Upstream, "failed: HTTP 401 to a token fetched moments before: the upstream refuses the tokens its token endpoint issues"))
+	}
+	handedOn := 0
+	for _, dl := range e.deliveries(store.DeliveryFilter{}) {
+		if dl.EventType == store.UpstreamRegister && strings.Contains(dl.LastError, "(its answer of a moment before; asked again from 12:00:30 UTC)") {
+			handedOn++
+		}
+	}
+	is.True(handedOn >= 20-perHost) // the others took its answer, saying when it is asked again
+
+	e.clock.Set(e.start.Add(30 * time.Second)) // the half minute over
+	before := puts.Load()
+	for range 2 {
+		e.clock.Advance(time.Minute)
+		e.tick(d)
+	}
+	t.Logf("then %d calls of the API, %d of the token endpoint", puts.Load()-before, tokenCalls.Load())
+	is.True(puts.Load() > before) // asked again
+	// At each turn, by the calls out at once (each sent again with one new token:
+	// the first is a minute old), not by the 20 orders.
+	is.True(puts.Load() <= before+2*2*perHost)
 }
 
 // cuttingBackend is a real SMTP server (go-smtp) that answers RCPT TO with rcpt
