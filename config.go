@@ -538,6 +538,20 @@ func (c *Config) Validate() error {
 				bad(f.key, "must not hold a user name or password (hookd would keep it in the database and show it in lists; the client's credentials are upstream.client_id and client_secret_file)")
 			} else if err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" {
 				bad(f.key, "must be an absolute http(s) URL, got %q", withoutUserinfo(f.url))
+			} else if env, ok := orcid.EnvironmentOf(pu.Host); ok && pu.Scheme == "http" {
+				// ORCID is called over https only: over http, what the call
+				// carries would cross the network in clear.
+				what := "the client secret (in every token request)"
+				if f.key == "upstream.api_url" {
+					what = "hookd's token for ORCID's API (in every registration)"
+				}
+				https := *pu
+				https.Scheme = "https"
+				if pu.Port() == "80" {
+					https.Host = pu.Hostname()
+				}
+				bad(f.key, "must be https at ORCID's %s (%s): over http %s would cross the network in clear (did you mean %q?)",
+					env.Name, pu.Hostname(), what, https.String())
 			} else {
 				hosts = append(hosts, pu.Hostname())
 			}
