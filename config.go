@@ -503,7 +503,9 @@ func (c *Config) Validate() error {
 		bad("delivery.per_host", "must be between 1 and delivery.workers (%d), got %d", c.Delivery.Workers, c.Delivery.PerHost)
 	}
 	if a := c.Email.SMTPAddr; a != "" {
-		if host, _, _ := net.SplitHostPort(a); !hostPort(a, false) || host == "" { // no host: hookd would not know whom to dial
+		if strings.Contains(a, "@") { // a URL's user:password@ (smtp://hookd:pw@host:587): not echoed
+			bad("email.smtp_addr", "must be host:port alone, without a user name or password (hookd signs in with email.username and email.password_file), got %q", withoutUserinfo(a))
+		} else if host, _, _ := net.SplitHostPort(a); !hostPort(a, false) || host == "" { // no host: hookd would not know whom to dial
 			bad("email.smtp_addr", "must be host:port with a port from 1 to 65535 (e.g. \"smtp.example.org:587\"), got %q", a)
 		}
 		if c.Email.From == "" {

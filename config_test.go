@@ -152,6 +152,10 @@ keep_total = 100
 		{"smtp without from", "[email]\nsmtp_addr = \"127.0.0.1:25\"\n", "email.from"},
 		// What no e-mail could be sent with: each would fail and be retried for days.
 		{"smtp without a host", "[email]\nsmtp_addr = \":25\"\nfrom = \"hookd@example.org\"\n", "email.smtp_addr: must be host:port"},
+		// A relay written as a URL with its sign-in: refused without showing the password.
+		{"smtp as a URL with a password", "[email]\nsmtp_addr = \"smtp://hookd:hunter2@smtp.example.org:587\"\nfrom = \"hookd@example.org\"\n", `email.smtp_addr: must be host:port alone, without a user name or password (hookd signs in with email.username and email.password_file), got "smtp://…@smtp.example.org:587"`},
+		{"smtp with a password", "[email]\nsmtp_addr = \"hookd:hunter2@smtp.example.org:587\"\nfrom = \"hookd@example.org\"\n", `email.smtp_addr: must be host:port alone`},
+		{"smtp with a user name", "[email]\nsmtp_addr = \"hookd@smtp.example.org:587\"\nfrom = \"hookd@example.org\"\n", `email.smtp_addr: must be host:port alone`},
 		{"from with two @", "[email]\nsmtp_addr = \"127.0.0.1:25\"\nfrom = \"hookd@uni@example.org\"\n", "email.from: must be one e-mail address"},
 		{"from without a domain", "[email]\nsmtp_addr = \"127.0.0.1:25\"\nfrom = \"hookd@\"\n", "email.from"},
 		{"from with an unclosed bracket", "[email]\nsmtp_addr = \"127.0.0.1:25\"\nfrom = \"hookd <hookd@example.org\"\n", "email.from"},
