@@ -538,8 +538,14 @@ func (c *Config) Validate() error {
 			pu, err := url.Parse(f.url)
 			if err == nil && pu.User != nil { // not echoed: it may hold a password
 				bad(f.key, "must not hold a user name or password (hookd would keep it in the database and show it in lists; the client's credentials are upstream.client_id and client_secret_file)")
-			} else if err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" {
+			} else if err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Hostname() == "" {
 				bad(f.key, "must be an absolute http(s) URL, got %q", withoutUserinfo(f.url))
+			} else if !portOK(pu.Port(), false) { // every call would fail to dial
+				bad(f.key, "must have a port from 1 to 65535, got %q", f.url)
+			} else if f.key == "upstream.api_url" && strings.ContainsAny(f.url, "?#") {
+				// hookd appends each record's path to it: after a query, the
+				// path would be part of the query, and every call one to the API's root.
+				bad(f.key, "must have no query or fragment (hookd appends each record's /{orcid}/webhook/… to it), got %q", f.url)
 			} else if env, ok := orcid.EnvironmentOf(pu.Host); ok && pu.Scheme == "http" {
 				// ORCID is called over https only: over http, what the call
 				// carries would cross the network in clear.
