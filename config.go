@@ -15,6 +15,7 @@ import (
 	"regexp"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/BurntSushi/toml"
 
@@ -574,8 +575,12 @@ func (c *Config) Validate() error {
 					hosts[1], tok.Name, hosts[0], api.Name, tok.Name, api.TokenURL, tok.Name, tok.APIURL)
 			}
 		}
-		if c.Upstream.ClientID == "" {
+		if id := c.Upstream.ClientID; id == "" {
 			bad("upstream.client_id", "must be set when upstream.api_url is")
+		} else if strings.IndexFunc(id, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) >= 0 {
+			// A space copied with the id (or a line break) is sent with it, and
+			// every token request is refused as if the secret were wrong.
+			bad("upstream.client_id", "must have no white space or control character (ORCID's client ids are APP-…), got %q", id)
 		}
 		if c.Upstream.ClientSecretFile == "" {
 			bad("upstream.client_secret_file", "must be set when upstream.api_url is")

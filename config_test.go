@@ -191,6 +191,11 @@ keep_total = 100
 		{"upstream api without a host", "[http]\npublic_url = \"https://hookd.example.org\"\n[upstream]\napi_url = \"https://:443\"\ntoken_url = \"https://sandbox.orcid.org/oauth/token\"\nclient_id = \"APP-1\"\nclient_secret_file = \"x\"\n",
 			"upstream.api_url: must be an absolute http(s) URL"},
 		{"upstream at a port of its own", "[http]\npublic_url = \"https://hookd.example.org\"\n[upstream]\napi_url = \"http://127.0.0.1:8099/v3.0/\"\ntoken_url = \"http://127.0.0.1:8099/oauth/token?realm=x\"\nclient_id = \"APP-1\"\nclient_secret_file = \"x\"\n", ""},
+		// Sent as it is, refused by the token endpoint as if the secret were wrong.
+		{"upstream client id with a space copied", "[http]\npublic_url = \"https://hookd.example.org\"\n[upstream]\napi_url = \"https://api.sandbox.orcid.org\"\ntoken_url = \"https://sandbox.orcid.org/oauth/token\"\nclient_id = \"APP-1 \"\nclient_secret_file = \"x\"\n",
+			`upstream.client_id: must have no white space or control character (ORCID's client ids are APP-…), got "APP-1 "`},
+		{"upstream client id with a line break", "[http]\npublic_url = \"https://hookd.example.org\"\n[upstream]\napi_url = \"https://api.sandbox.orcid.org\"\ntoken_url = \"https://sandbox.orcid.org/oauth/token\"\nclient_id = \"\"\"\nAPP-1\n\"\"\"\nclient_secret_file = \"x\"\n",
+			`upstream.client_id: must have no white space or control character (ORCID's client ids are APP-…), got "APP-1\n"`},
 		{"upstream without the rest", "[upstream]\napi_url = \"https://api.sandbox.orcid.org\"\n", "upstream.token_url"},
 		{"upstream settings without its api_url", "[upstream]\nclient_id = \"APP-1\"\n", "upstream.api_url: must be set when"},
 		{"inbox keeps nothing", "[inbox]\nkeep_total = 0\n", "inbox.keep_total"},
