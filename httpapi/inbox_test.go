@@ -177,7 +177,8 @@ func TestInboxKeepsNoCredentials(t *testing.T) {
 	is.Equal(res.status, http.StatusNoContent)
 	res = h.post(t, http.MethodPost, "/inbox/shared/bearer?access_token=QT1&author=ann&api%5Fkey=QT2", `{}`, "Content-Type", "application/json",
 		"Authorization", "Bearer 677d530f-aaaa", "X-Auth-Token", "XT3", "Private-Token", "PT4",
-		"X-Session-Id", "SI5 [redacted]") // a value that only looks redacted
+		"X-Session-Id", "SI5 [redacted]", // a value that only looks redacted
+		"Proxy-Authorization", "sk_live_PA6 extra") // a token sent bare: no scheme to keep
 	is.Equal(res.status, http.StatusNoContent)
 
 	rs := h.requests(t, "shared")
@@ -186,6 +187,7 @@ func TestInboxKeepsNoCredentials(t *testing.T) {
 	is.Equal(rs[0].HeaderValue("X-Auth-Token"), "[redacted]")
 	is.Equal(rs[0].HeaderValue("Private-Token"), "[redacted]")
 	is.Equal(rs[0].HeaderValue("X-Session-Id"), "[redacted]")
+	is.Equal(rs[0].HeaderValue("Proxy-Authorization"), "[redacted]")
 	is.Equal(rs[0].Query, "access_token=%5Bredacted%5D&author=ann&api%5Fkey=%5Bredacted%5D") // a token in the URL goes too; other parameters stay
 	form, body := rs[1], string(rs[1].Body)
 	is.Equal(form.HeaderValue("Authorization"), "Basic [redacted]")
@@ -195,7 +197,7 @@ func TestInboxKeepsNoCredentials(t *testing.T) {
 	is.Equal(form.HeaderValue("X-Custom"), "kept")                                                       // other headers as sent
 	is.Equal(body, "grant_type=client_credentials&client_id=APP-1&client_secret=%5Bredacted%5D&scope=x") // the form's secret goes, the rest stays
 	for _, r := range rs {
-		for _, secret := range []string{"aWJ1c2Vy", "hub-key-1", "k2", "abc", "s3cr", "677d530f", "XT3", "PT4", "SI5"} {
+		for _, secret := range []string{"aWJ1c2Vy", "hub-key-1", "k2", "abc", "s3cr", "677d530f", "XT3", "PT4", "SI5", "PA6"} {
 			for _, f := range r.Header {
 				is.True(!strings.Contains(f.Value, secret)) // no trace in any header
 			}

@@ -32,17 +32,37 @@ func SecretName(name string) bool {
 
 // withoutCredential is a header's value as an inbox keeps it: a credential's goes,
 // an Authorization keeping its scheme ("Basic [redacted]") so the record still
-// says what kind was sent. A value already redacted comes out the same; one that
-// only ends in "[redacted]" ("s3cret [redacted]") goes like any other.
+// says what kind was sent, when its first word reads as one (authScheme): a
+// token sent bare with more after it ("sk_live_H1 x") goes whole. A value
+// already redacted comes out the same; one that only ends in "[redacted]"
+// ("s3cret [redacted]") goes like any other.
 func withoutCredential(name, v string) string {
 	if !SecretName(name) || v == inboxRedacted {
 		return v
 	}
-	if scheme, _, ok := strings.Cut(strings.TrimSpace(v), " "); ok && strings.HasSuffix(strings.ToLower(name), "authorization") {
+	if scheme, _, ok := strings.Cut(strings.TrimSpace(v), " "); ok && authScheme(scheme) && strings.HasSuffix(strings.ToLower(name), "authorization") {
 		return scheme + " " + inboxRedacted
 	}
 	return inboxRedacted
 }
+
+// authScheme reports whether an Authorization's first word reads as an
+// authentication scheme (Basic, Bearer, Digest, AWS4-HMAC-SHA256, SCRAM-SHA-256):
+// a letter, then letters, digits and hyphens, 24 bytes at most. Tokens are longer,
+// or hold other characters (sk_live_…, base64's +/=), or begin with a digit (hex).
+func authScheme(w string) bool {
+	if len(w) == 0 || len(w) > 24 || !isLetter(w[0]) {
+		return false
+	}
+	for i := 1; i < len(w); i++ {
+		if c := w[i]; !isLetter(c) && (c < '0' || c > '9') && c != '-' {
+			return false
+		}
+	}
+	return true
+}
+
+func isLetter(c byte) bool { return (c|0x20) >= 'a' && (c|0x20) <= 'z' }
 
 // withoutSecrets is r without the credentials of its headers, its query and, when
 // it is a form (either kind), its body.
