@@ -545,7 +545,7 @@ func (e *env) memberImport(ctx context.Context, args []string) error {
 	}
 	f, err := os.Open(pos[0])
 	if err != nil {
-		return err
+		return fmt.Errorf("org member import: %w", err)
 	}
 	defer f.Close()
 	st, cfg, err := e.open(ctx, "org member import", *path)
@@ -559,13 +559,13 @@ func (e *env) memberImport(ctx context.Context, args []string) error {
 	}
 	file, err := membercsv.Parse(f)
 	if err != nil {
-		return fmt.Errorf("%s: %w", pos[0], err)
+		return fmt.Errorf("org member import: %s: %w; nothing was imported", pos[0], err)
 	}
 	for _, r := range file.Rejected {
 		fmt.Fprintf(e.stderr, "%s:%d: rejected %q: %s\n", pos[0], r.Line, r.Orcid, r.Reason)
 	}
 	if *strict && len(file.Rejected) > 0 {
-		return fmt.Errorf("%s: %s rejected; nothing imported (-strict)", pos[0], count(len(file.Rejected), "row", "rows"))
+		return fmt.Errorf("org member import: %s: %s rejected; nothing imported (-strict)", pos[0], count(len(file.Rejected), "row", "rows"))
 	}
 	res, err := st.ImportMembers(ctx, o.ID, file.Rows, cfg.Delivery.CoalesceWindow.Duration)
 	if err != nil {

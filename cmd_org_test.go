@@ -39,10 +39,10 @@ func TestOrgMemberImport(t *testing.T) {
 	}
 
 	_, stderr, err := runImport("-strict", file)
-	is.True(err != nil)                                                                           // -strict refuses a file with a bad row
-	is.True(strings.Contains(err.Error(), "1 row rejected; nothing imported (-strict)"))          // and says so
-	is.True(strings.Contains(stderr, file+`:3: rejected "0000-0002-7253-3646": orcid: ORCID iD`)) // listing the row
-	is.True(!strings.Contains(members(), "0000-0002-7253-3645"))                                  // nothing imported
+	is.True(err != nil)                                                                                                // -strict refuses a file with a bad row
+	is.True(strings.HasPrefix(err.Error(), "org member import: "+file+": 1 row rejected; nothing imported (-strict)")) // and says so
+	is.True(strings.Contains(stderr, file+`:3: rejected "0000-0002-7253-3646": orcid: ORCID iD`))                      // listing the row
+	is.True(!strings.Contains(members(), "0000-0002-7253-3645"))                                                       // nothing imported
 
 	stdout, stderr, err := runImport(file)
 	is.NoErr(err) // lenient: the good rows
@@ -55,7 +55,7 @@ func TestOrgMemberImport(t *testing.T) {
 	is.NoErr(os.WriteFile(bad, []byte("orcid,colour\n0000-0002-7253-3645,red\n"), 0o600))
 	_, _, err = runImport(bad)
 	is.True(err != nil) // not a member list
-	is.Equal(err.Error(), bad+`: line 1: unknown column "colour" (known: orcid, name, email, eppn)`)
+	is.Equal(err.Error(), "org member import: "+bad+`: line 1: unknown column "colour" (known: orcid, name, email, eppn); nothing was imported`)
 }
 
 // TestOrgCommandsChangeAllOrNothing: a command that fails changes nothing, though

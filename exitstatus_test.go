@@ -159,6 +159,7 @@ func TestUsageErrorsExitTwo(t *testing.T) {
 		{[]string{"client", "add", "-name", "again", "-id", "fixture", "-secret", "another-secret"}, "client add: "},
 		{[]string{"client", "remove", "APP-NOBODY"}, "client remove: "},
 		{[]string{"backup", existing}, "already exists"},
+		{[]string{"org", "member", "import", "-org", "Uni", filepath.Join(t.TempDir(), "none.csv")}, "org member import: open "},
 	} {
 		t.Run(strings.Join(append([]string{"hookd"}, tt.args...), " "), func(t *testing.T) {
 			is := is.New(t)
