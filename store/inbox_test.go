@@ -611,6 +611,8 @@ func TestInboxMultipartWithoutCredentials(t *testing.T) {
 		{"empty", "--b\r\nContent-Disposition: form-data; name=token\r\n\r\n\r\n--b--", "--b\r\nContent-Disposition: form-data; name=token\r\n\r\n\r\n--b--"},
 		{"unreadable disposition", "--b\r\nContent-Disposition: form-data; name=\"api_key\r\n\r\nK4\r\n--b--",
 			"--b\r\nContent-Disposition: form-data; name=\"api_key\r\n\r\n[redacted]\r\n--b--"},
+		{"disposition folded", "--b\r\nContent-Disposition: form-data;\r\n name=\"password\"\r\n\r\nP6\r\n--b\r\nContent-Disposition:\r\n\tform-data; name=token\r\n\r\nT7\r\n--b--",
+			"--b\r\nContent-Disposition: form-data;\r\n name=\"password\"\r\n\r\n[redacted]\r\n--b\r\nContent-Disposition:\r\n\tform-data; name=token\r\n\r\n[redacted]\r\n--b--"},
 		{"name in RFC 2231", "--b\r\nContent-Disposition: form-data; name*=UTF-8''%74oken\r\n\r\nT5\r\n--b--",
 			"--b\r\nContent-Disposition: form-data; name*=UTF-8''%74oken\r\n\r\n[redacted]\r\n--b--"},
 	} {

@@ -198,9 +198,20 @@ func partContent(part []byte) (start int, ok bool) {
 	default:
 		return 0, false // no content
 	}
-	head := part[:start]
-	for line := range strings.Lines(string(head)) {
-		name, value, found := strings.Cut(strings.TrimRight(line, "\r\n"), ":")
+	// A header folded over lines (a line beginning with a space or a tab goes
+	// on the one before) is read whole, as Go's reader reads it: its name may
+	// be on a line of its own.
+	var fields []string
+	for line := range strings.Lines(string(part[:start])) {
+		line = strings.TrimRight(line, "\r\n")
+		if n := len(fields); n > 0 && line != "" && (line[0] == ' ' || line[0] == '\t') {
+			fields[n-1] += " " + strings.TrimLeft(line, " \t")
+			continue
+		}
+		fields = append(fields, line)
+	}
+	for _, field := range fields {
+		name, value, found := strings.Cut(field, ":")
 		if !found || !strings.EqualFold(strings.TrimSpace(name), "Content-Disposition") {
 			continue
 		}
