@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
 
 	"hookd/orcid"
 	"hookd/store"
@@ -93,6 +94,15 @@ func (s *Server) checkAuth(in *authInput) (store.Auth, error) {
 		// Sent in a header or a form: text, no control characters, of a header's length.
 		return store.CheckHeaderValue("auth."+field, v)
 	}
+	// A user name or client id is sent as given: a space copied before or after
+	// it would go with it, and every call (every token request) be refused as if
+	// the password or secret were wrong. Secrets are taken as they are.
+	id := func(field, v string) error {
+		if strings.TrimFunc(v, unicode.IsSpace) != v {
+			return inputError("auth."+field, "%q begins or ends with white space, which would be sent with it: remove it", v)
+		}
+		return nil
+	}
 	switch a.Type {
 	case "":
 		return store.Auth{}, inputError("auth.type", "is required: basic, client_credential or noauth")
@@ -102,7 +112,7 @@ func (s *Server) checkAuth(in *authInput) (store.Auth, error) {
 		}
 		return store.Auth{Type: store.AuthNone}, nil
 	case store.AuthBasic:
-		for _, err := range []error{extra("username", "password"), required("username", a.Username), required("password", a.Password)} {
+		for _, err := range []error{extra("username", "password"), required("username", a.Username), id("username", a.Username), required("password", a.Password)} {
 			if err != nil {
 				return store.Auth{}, err
 			}
@@ -112,7 +122,7 @@ func (s *Server) checkAuth(in *authInput) (store.Auth, error) {
 		}
 		return store.Auth{Type: store.AuthBasic, Username: a.Username, Secret: a.Password}, nil
 	case store.AuthClientCredential:
-		for _, err := range []error{extra("clientID", "clientSecret", "tokenURL"), required("clientID", a.ClientID),
+		for _, err := range []error{extra("clientID", "clientSecret", "tokenURL"), required("clientID", a.ClientID), id("clientID", a.ClientID),
 			required("clientSecret", a.ClientSecret), required("tokenURL", a.TokenURL)} {
 			if err != nil {
 				return store.Auth{}, err

@@ -368,6 +368,11 @@ func TestPlatformValidation(t *testing.T) {
 		{"basic username with colon", `{` + target + `,"auth":{"type":"basic","username":"a:b","password":"pw-never-echo"}}`, "auth.username", ":"},
 		{"basic username with a line break", `{` + target + `,"auth":{"type":"basic","username":"u\r\n","password":"pw-never-echo"}}`, "auth.username", "control character"},
 		{"basic username far too long", `{` + target + `,"auth":{"type":"basic","username":"` + strings.Repeat("u", 60000) + `","password":"pw-never-echo"}}`, "auth.username", "the limit is 1024"},
+		// Sent as given: every call, every token request, would be refused as if
+		// the password or secret were wrong.
+		{"basic username with a space copied after it", `{` + target + `,"auth":{"type":"basic","username":"u ","password":"pw-never-echo"}}`, "auth.username", `"u " begins or ends with white space`},
+		{"client id with a space copied after it", `{` + target + `,"auth":{"type":"client_credential","clientID":"APP-1 ","clientSecret":"pw-never-echo","tokenURL":"https://id.example.org/token"}}`, "auth.clientID", `"APP-1 " begins or ends with white space`},
+		{"client id with a no-break space before it", `{` + target + `,"auth":{"type":"client_credential","clientID":"\u00a0APP-1","clientSecret":"pw-never-echo","tokenURL":"https://id.example.org/token"}}`, "auth.clientID", "white space"},
 		{"client id with a NUL", `{` + target + `,"auth":{"type":"client_credential","clientID":"a\u0000","clientSecret":"s","tokenURL":"https://id.example.org/token"}}`, "auth.clientID", "control character"},
 		{"basic with clientID", `{` + target + `,"auth":{"type":"basic","username":"u","password":"pw-never-echo","clientID":"c"}}`, "auth.clientID", "basic"},
 		{"client_credential without tokenURL", `{` + target + `,"auth":{"type":"client_credential","clientID":"c","clientSecret":"pw-never-echo"}}`, "auth.tokenURL", "required"},
@@ -459,6 +464,8 @@ func TestPlatformValidation(t *testing.T) {
 		for _, body := range []string{
 			`{"targetURL":"ftp://example.com/x","description":"d1"}`,
 			`{"description":"d1","auth":{"type":"basic","username":"u2"}}`,
+			`{"description":"d1","auth":{"type":"basic","username":" u2","password":"p2"}}`,
+			`{"description":"d1","auth":{"type":"client_credential","clientID":"APP-1\t","clientSecret":"s","tokenURL":"https://id.example.org/token"}}`,
 			`{"description":"d1","auth":{"type":"noauth","username":"","password":""}}`,
 			`{"description":"d1","headers":{"webhook-signature":"v1,x"}}`,
 			`{"description":"d1","types":["nope"]}`,
