@@ -3,6 +3,7 @@ package httpapi
 import (
 	"cmp"
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"maps"
@@ -27,7 +28,7 @@ func (s *Server) clientAuth(w http.ResponseWriter, r *http.Request) (store.Clien
 		writeOAuthBody(w, http.StatusBadRequest, "invalid_request", fmt.Sprintf("%d Authorization headers: send the client's credentials once, in one Authorization header or in the form", n))
 		return store.Client{}, false
 	}
-	id, sec, basic := r.BasicAuth()
+	id, sec, basic, unread := basicAuth(r)
 	rawID, rawSec := id, sec
 	if basic {
 		// RFC 6749 §2.3.1 form-encodes the client id and secret before Basic; curl
@@ -52,6 +53,16 @@ func (s *Server) clientAuth(w http.ResponseWriter, r *http.Request) (store.Clien
 		id, sec = formID, formSecret
 	} else if formID != "" && formID != id {
 		writeOAuthBody(w, http.StatusBadRequest, "invalid_request", "client_id in the form differs from the HTTP Basic user")
+		return store.Client{}, false
+	}
+	if id == "" && unread != "" {
+		// Credentials were sent, in a header hookd cannot read: "required" would
+		// say none came.
+		if strings.HasPrefix(unread, "HTTP Basic") {
+			w.Header().Set("WWW-Authenticate", `Basic realm="hookd"`)
+		}
+		writeOAuthBody(w, http.StatusUnauthorized, "invalid_client", "Client authentication failed: "+unread+
+			": send Authorization: Basic base64(client_id:client_secret), or client_id and client_secret in the form")
 		return store.Client{}, false
 	}
 	if id == "" {
@@ -98,6 +109,34 @@ func (s *Server) clientAuth(w http.ResponseWriter, r *http.Request) (store.Clien
 	}
 	s.guard.succeeded(r, id)
 	return c, true
+}
+
+// basicAuth reads the HTTP Basic credentials of the request's Authorization header,
+// as r.BasicAuth does, but with the scheme and the credentials apart by one space
+// or more (RFC 9110 §11.4's 1*SP), where net/http's takes one alone. When the
+// header is there but holds no credentials it reads, unread says why.
+func basicAuth(r *http.Request) (id, sec string, ok bool, unread string) {
+	auth := headerValue(r.Header, hAuthorization)
+	if auth == "" {
+		return "", "", false, ""
+	}
+	scheme, creds, _ := strings.Cut(auth, " ")
+	if !strings.EqualFold(scheme, "Basic") {
+		return "", "", false, "the Authorization header is not HTTP Basic"
+	}
+	creds = strings.TrimLeft(creds, " ")
+	if creds == "" {
+		return "", "", false, "HTTP Basic without credentials"
+	}
+	raw, err := base64.StdEncoding.DecodeString(creds)
+	if err != nil {
+		return "", "", false, "HTTP Basic credentials that are not base64"
+	}
+	id, sec, ok = strings.Cut(string(raw), ":")
+	if !ok {
+		return "", "", false, "HTTP Basic credentials without a ':' between client_id and client_secret"
+	}
+	return id, sec, true, ""
 }
 
 // parseForm reads a form body, capped, and refuses other content types.

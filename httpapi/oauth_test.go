@@ -1,6 +1,7 @@
 package httpapi_test
 
 import (
+	"encoding/base64"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -521,4 +522,47 @@ func TestTokenAnswersJSONAndReadsTheFormOnly(t *testing.T) {
 	res = post(q, nil)
 	is.Equal(res.status, http.StatusUnauthorized) // credentials in the query string are not read
 	is.True(strings.Contains(string(res.body), `"error":"invalid_client"`))
+}
+
+// TestTokenAuthorizationHeaderRead: HTTP Basic credentials apart from the scheme
+// by more than one space (RFC 9110's 1*SP) authenticate; an Authorization header
+// that holds no credentials hookd reads is refused saying what is wrong with it,
+// not as if no credentials had come; and form credentials beside a header of
+// another scheme still count.
+func TestTokenAuthorizationHeaderRead(t *testing.T) {
+	h := newHarness(t)
+	c := h.client(t, "lab", store.ScopeWebhook)
+	basic := base64.StdEncoding.EncodeToString([]byte(c.ID + ":" + c.Secret))
+	post := func(t *testing.T, auth string, form url.Values) response {
+		t.Helper()
+		form.Set("grant_type", "client_credentials")
+		req, err := http.NewRequest(http.MethodPost, h.srv.URL+"/oauth/token", strings.NewReader(form.Encode()))
+		is.New(t).NoErr(err) // make request
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Authorization", auth)
+		return h.send(t, req)
+	}
+	for name, auth := range map[string]string{"one space": "Basic " + basic, "two spaces": "Basic  " + basic, "lower case, three spaces": "basic   " + basic} {
+		t.Run(name, func(t *testing.T) {
+			is.New(t).Equal(post(t, auth, url.Values{}).status, http.StatusOK) // a token
+		})
+	}
+	for _, tc := range []struct{ name, auth, says string }{
+		{"a bearer token", "Bearer " + basic, "is not HTTP Basic"},
+		{"not base64", "Basic not/base64!", "not base64"},
+		{"no colon", "Basic " + base64.StdEncoding.EncodeToString([]byte(c.ID+c.Secret)), "without a ':'"},
+		{"no credentials", "Basic", "without credentials"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			is := is.New(t)
+			e := oauthError(t, post(t, tc.auth, url.Values{}), http.StatusUnauthorized, "invalid_client")
+			is.True(strings.Contains(e.Description, tc.says))        // says what is wrong with the header
+			is.True(!strings.Contains(e.Description, "is required")) // not that nothing came
+			is.True(!strings.Contains(e.Description, c.Secret))      // and shows no secret
+		})
+	}
+	t.Run("form beside another scheme", func(t *testing.T) {
+		res := post(t, "Bearer something-a-proxy-added", url.Values{"client_id": {c.ID}, "client_secret": {c.Secret}})
+		is.New(t).Equal(res.status, http.StatusOK) // the form's credentials
+	})
 }
