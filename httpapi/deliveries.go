@@ -322,7 +322,14 @@ func (in replayRequest) filter(now time.Time) (store.DeliveryFilter, error) {
 		f.State = *in.State
 	}
 	if in.Orcid != nil {
-		f.Orcid = *in.Orcid
+		// As a webhook's orcid and the deliveries list's: also its https://orcid.org/
+		// URL. One that holds no iD ("https://orcid.org/", spaces) is refused, never
+		// read as no filter: that would replay every record's deliveries.
+		v := orcid.Normalize(*in.Orcid)
+		if v == "" {
+			return f, inputError("orcid", "%q is not an ORCID iD: give one, or leave orcid out for every record's deliveries", *in.Orcid)
+		}
+		f.Orcid = v
 	}
 	if in.Webhook != nil {
 		f.Webhook = strings.ToLower(*in.Webhook)

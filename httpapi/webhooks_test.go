@@ -1333,3 +1333,33 @@ func TestBodyTooLarge(t *testing.T) {
 	res = h.hubReq(t, http.MethodGet, one+"/members", admin, "")
 	is.True(!strings.Contains(string(res.body), "0000-0002-7253-3645")) // nor a member
 }
+
+// TestPlatformReplayOrcidAsURL: a replay's orcid may be the record's
+// https://orcid.org/ URL, as a webhook's orcid and the deliveries list's may; one
+// that holds no iD is refused, naming orcid, and replays nothing (read as no
+// filter, it would replay every record's deliveries).
+func TestPlatformReplayOrcidAsURL(t *testing.T) {
+	is := is.New(t)
+	h := newHarness(t)
+	tok, notify := platformTokens(t, h, "replayer")
+	rec := platformCreate(t, h, tok, `{"targetURL":"https://example.com/r"}`)
+	is.Equal(platformNotify(t, h, notify, seedOrcid), 1) // one delivery
+	replay := platformPath + "/" + rec.ID + "/replay"
+	// Deactivated, its pending delivery is dead; activated, it can be replayed.
+	platformOK(t, platformCall(t, h, http.MethodPost, platformPath+"/"+rec.ID+"/deactivate", tok, ""), http.StatusOK, &platformRecord{})
+	platformOK(t, platformCall(t, h, http.MethodPost, platformPath+"/"+rec.ID+"/activate", tok, ""), http.StatusOK, &platformRecord{})
+	is.Equal(platformDeliveries(t, h, tok, rec.ID)[0].State, "dead")
+
+	for _, orcid := range []string{"https://orcid.org/", "   "} {
+		p := platformProblem(t, platformCall(t, h, http.MethodPost, replay, tok, `{"since":"1h","orcid":"`+orcid+`"}`), http.StatusBadRequest)
+		is.Equal(p.Field, "orcid")                                       // names orcid
+		is.True(strings.Contains(p.Detail, "is not an ORCID iD"))        // saying why
+		is.Equal(platformDeliveries(t, h, tok, rec.ID)[0].State, "dead") // nothing replayed
+	}
+	var got struct {
+		Replayed int `json:"replayed"`
+	}
+	platformOK(t, platformCall(t, h, http.MethodPost, replay, tok, `{"since":"1h","orcid":"https://orcid.org/`+seedOrcid+`"}`), http.StatusAccepted, &got)
+	is.Equal(got.Replayed, 1)                                           // the record's delivery
+	is.Equal(platformDeliveries(t, h, tok, rec.ID)[0].State, "pending") // due again
+}
