@@ -32,22 +32,33 @@ func newInboxClient(opts Options) *http.Client {
 }
 
 func newGuardedClient(opts Options, control func(network, address string, c syscall.RawConn) error) *http.Client {
-	dialer := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second, Control: control}
+	dialer := &net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second, Control: control}
+	dial := func(ctx context.Context, network, address string) (net.Conn, error) {
+		c, err := dialer.DialContext(ctx, network, address)
+		if err != nil && isTimeout(err) && ctx.Err() == nil {
+			if d, ok := ctx.Deadline(); !ok || time.Now().Before(d) {
+				// The dialer's own limit, before the call's: the host never took
+				// the connection (it is down, or a firewall drops what hookd sends).
+				return nil, connectTimeout{err}
+			}
+		}
+		return c, err
+	}
 	next := &http.Transport{
 		Proxy:                  nil,
-		DialContext:            dialer.DialContext,
+		DialContext:            dial,
 		MaxIdleConns:           opts.Workers,
 		MaxIdleConnsPerHost:    opts.PerHost,
 		MaxConnsPerHost:        opts.PerHost,
 		IdleConnTimeout:        idleConnTimeout,
-		TLSHandshakeTimeout:    10 * time.Second,
+		TLSHandshakeTimeout:    tlsHandshakeTimeout,
 		ResponseHeaderTimeout:  opts.Timeout,
 		MaxResponseHeaderBytes: maxResponseHeader, // as on plain http (Go's default is 10 MiB)
 		ForceAttemptHTTP2:      true,
 	}
 	return &http.Client{
 		// The transport bounds each call by opts.Timeout (see transport).
-		Transport: newTransport(dialer.DialContext, next, opts.PerHost, opts.Workers, opts.Timeout, idleConnTimeout),
+		Transport: newTransport(dial, next, opts.PerHost, opts.Workers, opts.Timeout, idleConnTimeout),
 		CheckRedirect: func(*http.Request, []*http.Request) error {
 			return http.ErrUseLastResponse
 		},
@@ -74,6 +85,23 @@ func (t tokenHeaders) RoundTrip(r *http.Request) (*http.Response, error) {
 	r.Header.Set("Accept", "application/json")
 	return t.next.RoundTrip(r)
 }
+
+// dialTimeout bounds the making of a connection, tlsHandshakeTimeout its TLS
+// handshake, each within the call's own timeout.
+const (
+	dialTimeout         = 10 * time.Second
+	tlsHandshakeTimeout = 10 * time.Second
+)
+
+// connectTimeout is the error of a connection that the host did not take within
+// dialTimeout, the call's timeout not yet reached.
+type connectTimeout struct{ error }
+
+func (e connectTimeout) Unwrap() error { return e.error }
+
+// errTLSHandshakeTimeout is the standard transport's words for a TLS handshake
+// that did not end within its TLSHandshakeTimeout (its error has no type of its own).
+const errTLSHandshakeTimeout = "net/http: TLS handshake timeout"
 
 // idleConnTimeout is how long a keep-alive connection is kept without a call.
 const idleConnTimeout = 90 * time.Second
@@ -107,6 +135,12 @@ func describe(err error, timeout time.Duration, check string) string {
 		return describe(held.err, timeout, check) + held.suffix()
 	case errors.As(err, &blocked):
 		return blocked.Unnamed()
+	case errors.As(err, new(connectTimeout)):
+		// Not the call's timeout, which a line of its own would name: the host
+		// never took the connection, nothing was sent.
+		return fmt.Sprintf("connect: timeout after %s (the host did not take the connection)", dialTimeout)
+	case isTimeout(err) && err.Error() == errTLSHandshakeTimeout:
+		return fmt.Sprintf("TLS handshake: timeout after %s", tlsHandshakeTimeout)
 	case errors.Is(err, context.DeadlineExceeded) || isTimeout(err):
 		return fmt.Sprintf("timeout after %s", timeout)
 	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
