@@ -495,6 +495,55 @@ func TestRedirectNotFollowed(t *testing.T) {
 	is.True(strings.Contains(as[0].Error, other.URL))      // and where it pointed
 }
 
+// TestRedirectLine: a 3xx's attempt log names where it points, resolved against
+// the URL called when its Location is a path alone (as receivers often write
+// one), without its query; a 3xx without a Location (a 304 from a cache in
+// front of the receiver, a 300) is no redirect, and is not called one.
+func TestRedirectLine(t *testing.T) {
+	e := newEnv(t)
+	rv := newReceiver(t, func(_ int, w http.ResponseWriter, r *http.Request, _ []byte) error {
+		switch r.URL.Path {
+		case "/relative":
+			w.Header().Set("Location", "/moved/here?session=s3cr3t")
+			w.WriteHeader(http.StatusFound)
+		case "/not-modified":
+			w.WriteHeader(http.StatusNotModified)
+		case "/choices":
+			w.WriteHeader(http.StatusMultipleChoices)
+		}
+		return nil
+	})
+	cases := map[string]string{
+		testOrcid(1): "/relative",
+		testOrcid(2): "/not-modified",
+		testOrcid(3): "/choices",
+	}
+	want := map[string]string{
+		"/relative":     `HTTP 302 redirect to "` + rv.URL + `/moved/here" not followed`,
+		"/not-modified": "HTTP 304",
+		"/choices":      "HTTP 300",
+	}
+	var events []store.Event
+	for id, path := range cases {
+		e.subscribe(id, rv.URL+path)
+		events = append(events, store.Event{Orcid: id})
+	}
+	d := e.dispatcher(nil)
+	e.intake(0, events...)
+	e.tick(d)
+	for _, dl := range e.deliveries(store.DeliveryFilter{}) {
+		path := cases[dl.Subject]
+		as := e.attempts(dl.ID)
+		if len(as) != 1 || dl.StateName() != "failed" {
+			t.Errorf("%s: %s with %d attempts, want failed with 1", path, dl.StateName(), len(as))
+			continue
+		}
+		if as[0].Error != want[path] || dl.LastError != want[path] {
+			t.Errorf("%s: attempt error %q, last error %q; want %q", path, as[0].Error, dl.LastError, want[path])
+		}
+	}
+}
+
 func TestPerHostIsolation(t *testing.T) {
 	is := is.New(t)
 	e := newEnv(t)
