@@ -202,11 +202,18 @@ func (e *tokenAnswerError) Unwrap() error { return e.err }
 // answerError is re, an answer without an OAuth error, in one line: its status
 // and what its body says, the source's client credentials redacted first (an
 // error page may echo the request), so that none is cut short where the line
-// ends and slips past the redaction of the call's outcome.
+// ends and slips past the redaction of the call's outcome. A redirect, which is
+// not followed (the client secret would go along), says where it points, as a
+// call's does: a token URL written with http:// where its server moved to https://
+// answers every fetch with one.
 func (s *tokenSource) answerError(re *oauth2.RetrieveError) error {
+	code := re.Response.StatusCode
+	if loc, err := re.Response.Location(); code >= 300 && code < 400 && err == nil {
+		return &tokenAnswerError{text: fmt.Sprintf("HTTP %d redirect to %q not followed", code, redact(loc.String())), err: re}
+	}
 	var secrets sent
 	secrets.addClient(s.cfg.ClientID, s.cfg.ClientSecret)
-	return &tokenAnswerError{text: answerSummary(re.Response.StatusCode, secrets.redact(string(re.Body))), err: re}
+	return &tokenAnswerError{text: answerSummary(code, secrets.redact(string(re.Body))), err: re}
 }
 
 // usable reports whether the source's token can be sent now: it has no expiry,

@@ -95,3 +95,47 @@ func TestShutdownCancelsTokenFetch(t *testing.T) {
 	is.Equal(row.StateName(), "pending") // released
 	is.Equal(row.Attempts, 0)            // not counted as an attempt
 }
+
+// TestTokenEndpointRedirect: a token endpoint that redirects (a token URL written
+// with http:// where its server moved to https://, or a path moved) is not
+// followed, the client secret would go along, and the attempt log says where it
+// points, as for a receiver's redirect, not "HTTP 301" alone.
+func TestTokenEndpointRedirect(t *testing.T) {
+	var moved atomic.Int32
+	tok := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/oauth/token":
+			w.Header().Set("Location", "https://"+r.Host+"/oauth/token?from=http")
+			w.WriteHeader(http.StatusMovedPermanently)
+		case "/old/token":
+			w.Header().Set("Location", "/oauth2/v2/token")
+			w.WriteHeader(http.StatusPermanentRedirect)
+		default:
+			moved.Add(1)
+		}
+	}))
+	t.Cleanup(tok.Close)
+	for _, tc := range []struct{ path, want string }{
+		{"/oauth/token", `token endpoint: HTTP 301 redirect to "https://` + tok.Listener.Addr().String() + `/oauth/token" not followed`},
+		{"/old/token", `token endpoint: HTTP 308 redirect to "` + tok.URL + `/oauth2/v2/token" not followed`},
+	} {
+		t.Run(tc.path, func(t *testing.T) {
+			is := is.New(t)
+			e := newEnv(t)
+			a := newAuthAPI(e)
+			rv := newReceiver(t, nil)
+			a.create(`{"targetURL":"` + rv.URL + `/cc","auth":{"type":"client_credential","clientID":"callback-app",
+		"clientSecret":"cs-SECRET-cc-456","tokenURL":"` + tok.URL + tc.path + `"}}`)
+			d := e.dispatcher(nil)
+			e.intake(0, store.Event{Orcid: orcidA})
+			is.Equal(e.tick(d), 1) // one attempt
+			dl := e.only()
+			as := e.attempts(dl.ID)
+			is.Equal(len(as), 1)               // logged
+			is.Equal(as[0].Error, tc.want)     // saying where the endpoint points
+			is.Equal(dl.StateName(), "failed") // retried
+			is.Equal(rv.count(), 0)            // the receiver is not called without a token
+			is.Equal(moved.Load(), int32(0))   // and the redirect is not followed
+		})
+	}
+}
