@@ -551,7 +551,8 @@ func (h *Handler) handleSignIn() http.Handler {
 		}
 		h.limiter.forget("id:" + id)
 		h.setCookie(w, sessionCookie, sessionID, 0)
-		h.setCookie(w, signinCookie, "", -1)
+		// The sign-in token's cookie stays: a sign-in page opened before this one
+		// (another tab of the same browser) carries the same token, and signs in too.
 		h.audit(r, principal, "signin", principal.Actor(), Object{ClientID: principal.ClientID}, "")
 		http.Redirect(w, r, v.Next, http.StatusSeeOther)
 	})

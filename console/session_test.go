@@ -471,3 +471,32 @@ func TestSignedOutFormLeadsBack(t *testing.T) {
 		is.True(strings.Contains(p.body, `<a href="/console/signin">Sign in</a>`)) // ref
 	}
 }
+
+// TestSignInFormOfAnotherTab: a sign-in page opened before a sign-in in the same
+// browser (a second tab, both sent to the sign-in when the session ended) still
+// signs in, as whoever is typed into it, to the page it names: it was refused as a
+// form without its token, as if it came from another site, and what was typed lost.
+func TestSignInFormOfAnotherTab(t *testing.T) {
+	is := is.New(t)
+	e := newEnv(t)
+	u := e.newUser(t)
+	first := u.signInForm(t)
+	second := u.signInForm(t) // another tab, same browser
+	p := u.post(t, "/console/signin", url.Values{"csrf": {first}, "kind": {"client"}, "client_id": {e.a.ID}, "secret": {e.a.Secret},
+		"next": {"/console/webhooks"}})
+	is.Equal(p.status, http.StatusSeeOther)
+	is.Equal(p.location, "/console/webhooks")
+	p = u.post(t, "/console/signin", url.Values{"csrf": {second}, "kind": {"client"}, "client_id": {e.b.ID}, "secret": {e.b.Secret},
+		"next": {"/console/deliveries"}})
+	is.Equal(p.status, http.StatusSeeOther) // signed in, not refused
+	is.Equal(p.location, "/console/deliveries")
+	home := u.get(t, "/console/clients")
+	is.Equal(home.status, http.StatusOK)
+	is.True(strings.Contains(home.body, e.b.ID)) // as the client typed into the second tab
+	is.True(!strings.Contains(home.body, e.a.ID))
+
+	// A forged token is still refused.
+	p = u.post(t, "/console/signin", url.Values{"csrf": {"forged-forged-forged-forged-forged-forged"}, "kind": {"client"},
+		"client_id": {e.a.ID}, "secret": {e.a.Secret}})
+	is.Equal(p.status, http.StatusForbidden)
+}
