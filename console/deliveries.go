@@ -41,6 +41,7 @@ type deliveriesView struct {
 	ReplayOffered bool
 	ReplayAction  template.URL
 	ReplaySince   string
+	replaySent    bool // ReplaySince is as the form sent it, empty or not
 	ReplayErrors  formErrors
 	Replayed      int // -1 before a replay
 	Deactivated   int // failed or dead deliveries a replay left alone: their webhooks are deactivated
@@ -110,7 +111,7 @@ func (h *Handler) deliveriesPage(w http.ResponseWriter, r *http.Request, v deliv
 	v.Filtered = f != deliveryFilter{}
 	v.ReplayOffered = store.ReplayableState(f.State)
 	v.ReplayAction = replayAction(qs)
-	if v.ReplaySince == "" {
+	if !v.replaySent {
 		v.ReplaySince = replaySince(f, q)
 	}
 	for _, s := range store.StateNames {
@@ -183,7 +184,7 @@ func (h *Handler) handleReplaySince() http.Handler {
 			return
 		}
 		ctx := r.Context()
-		v := deliveriesView{Principal: p, Replayed: -1, ReplaySince: r.PostFormValue("since"), ReplayErrors: formErrors{}}
+		v := deliveriesView{Principal: p, Replayed: -1, ReplaySince: r.PostFormValue("since"), replaySent: true, ReplayErrors: formErrors{}}
 		f, q, errs := deliveryQuery(p, r.URL.Query(), h.st.Now())
 		if len(errs) > 0 { // the page shows them beside the filter's fields
 			h.deliveriesPage(w, r, v)

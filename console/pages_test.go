@@ -781,3 +781,31 @@ func TestReplayRefusalLinks(t *testing.T) {
 	is.True(strings.Contains(p.body, `<a href="/hookd`+del+`">`))
 	is.True(!strings.Contains(p.body, `href="/hookd/console/webhooks/`+e.hookB.UID))
 }
+
+// TestReplaySinceKeptAsTyped: the replay form of a list sent with its time
+// emptied is refused beside the field, left empty as it was sent, as the webhook
+// page's replay form leaves it: the field came back with 24h in it beside the
+// error that "" is not a time, which read as if 24h were refused.
+func TestReplaySinceKeptAsTyped(t *testing.T) {
+	is := is.New(t)
+	e := newEnv(t)
+	failEvery(t, e, store.Outcome{Kind: store.OutcomeDead, Status: 500, Error: "HTTP 500"})
+	u := e.as(t, "token")
+	sinceField := regexp.MustCompile(`<input id="since" name="since" value="([^"]*)"`)
+	for _, path := range []string{"/console/deliveries/replay", "/console/deliveries/replay?state=dead", "/console/webhooks/" + e.hookA.UID + "/replay"} {
+		p := u.post(t, path, url.Values{"since": {""}})
+		is.Equal(p.status, http.StatusBadRequest) // refused
+		m := sinceField.FindStringSubmatch(p.body)
+		is.True(m != nil)                                     // the form is shown again
+		is.Equal(m[1], "")                                    // as typed: empty
+		is.True(strings.Contains(p.body, `id="since-error"`)) // its error beside it
+		p = u.post(t, path, url.Values{"since": {"  3x "}})
+		is.Equal(sinceField.FindStringSubmatch(p.body)[1], "  3x ") // as typed
+	}
+	ds, err := e.st.Deliveries(context.Background(), store.DeliveryFilter{State: "dead"})
+	is.NoErr(err)
+	is.True(len(ds) > 0) // nothing replayed
+	// Not sent, the form offers the list's own time.
+	p := u.get(t, "/console/deliveries?state=dead")
+	is.Equal(sinceField.FindStringSubmatch(p.body)[1], "24h")
+}
