@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"database/sql"
 	"encoding/hex"
 	"fmt"
@@ -344,4 +345,42 @@ func TestBackupTriesTheKey(t *testing.T) {
 	is.NoErr(os.WriteFile(key, own, 0o600))
 	_, err = runCmd(t, "client", "list", "-config", cfg)
 	is.NoErr(err) // the database's own key opens it still
+}
+
+// TestBackupCopiesNewerSchema: a database a newer hookd migrated, which this one
+// refuses to open (after a downgrade), is still copied, as it is, so that what it
+// holds is kept before an older backup is restored over it; the backup says that
+// only a hookd that knows its version opens the copy, and leaves the file as it was.
+func TestBackupCopiesNewerSchema(t *testing.T) {
+	is := is.New(t)
+	cfg := testConfig(t, "")
+	_, err := runCmd(t, "client", "add", "-config", cfg, "-name", "kept")
+	is.NoErr(err) // something to keep
+	db := filepath.Join(filepath.Dir(cfg), "hookd.db")
+	known := store.SchemaVersion()
+	raw, err := sql.Open("sqlite", db)
+	is.NoErr(err)
+	_, err = raw.Exec("INSERT INTO schema_migrations(version, applied_at) VALUES (?, 0)", known+1)
+	is.NoErr(err)
+	is.NoErr(raw.Close())
+	_, err = runCmd(t, "client", "list", "-config", cfg)
+	is.True(err != nil) // this hookd opens it no more
+
+	dest := filepath.Join(t.TempDir(), "newer.db")
+	out, err := runCmd(t, "backup", dest, "-config", cfg)
+	is.NoErr(err)                                                                                                        // copied all the same
+	is.True(strings.Contains(out, fmt.Sprintf("at its schema version %d, newer than this hookd's (%d", known+1, known))) // saying so
+	checkIntegrity(t, dest)
+	v, err := store.FileCheck(context.Background(), dest, nil)
+	is.NoErr(err)
+	is.Equal(v, known+1) // at its own version
+	copied, err := sql.Open("sqlite", "file:"+dest+"?mode=ro")
+	is.NoErr(err)
+	defer copied.Close()
+	var n int
+	is.NoErr(copied.QueryRow("SELECT count(*) FROM clients WHERE name = 'kept'").Scan(&n))
+	is.Equal(n, 1) // with what the database held
+	v, err = store.FileCheck(context.Background(), db, nil)
+	is.NoErr(err)
+	is.Equal(v, known+1) // and the database as it was
 }

@@ -982,7 +982,7 @@ func (e *env) cmdCheckConfig(ctx context.Context, args []string) error {
 		case have == 0:
 			state += fmt.Sprintf(", empty: hookd serve will make its tables (schema version %d)", known)
 		case have > known:
-			return fmt.Errorf("config %s: store.path: the database %s has schema version %d, newer than this hookd binary knows (%d): hookd serve would refuse to start; run a newer hookd, or restore a backup made by this version",
+			return fmt.Errorf("config %s: store.path: the database %s has schema version %d, newer than this hookd binary knows (%d): hookd serve would refuse to start; run a newer hookd, or restore a backup made by this version (hookd backup copies this database first, as it is)",
 				path, cfg.Store.Path, have, known)
 		case have < known:
 			state += fmt.Sprintf(", schema version %d: hookd serve will migrate it to %d", have, known)
@@ -1118,10 +1118,13 @@ func (e *env) cmdBackup(ctx context.Context, args []string) error {
 	}
 	st, cfg, err := e.openWith(ctx, "backup", *path, openForCopy)
 	var older *olderSchema
+	var newer *store.NewerSchemaError
 	switch {
-	case errors.As(err, &older):
+	case errors.As(err, &older), errors.As(err, &newer):
 		// Copied as the hookd that made it left it, so that it opens with that
-		// hookd: a backup taken before an upgrade is one to go back to.
+		// hookd: a backup taken before an upgrade is one to go back to, and one of
+		// a file a newer hookd migrated keeps what it holds before a downgrade
+		// restores an older backup over it.
 		err = writeBackup(ctx, func(ctx context.Context, name string) error {
 			return store.BackupAsIs(ctx, cfg.Store.Path, name)
 		}, dest)
@@ -1135,6 +1138,9 @@ func (e *env) cmdBackup(ctx context.Context, args []string) error {
 	backedUp := fmt.Sprintf("backed up %s to %s", cfg.Store.Path, dest)
 	if older != nil {
 		backedUp += fmt.Sprintf(" at its schema version %d, unmigrated (this hookd's is %d: it migrates the copy when it opens it)", older.have, older.want)
+	}
+	if newer != nil {
+		backedUp += fmt.Sprintf(" at its schema version %d, newer than this hookd's (%d: only a hookd that knows version %d opens the copy)", newer.Have, newer.Want, newer.Have)
 	}
 	if _, err := os.Stat(cfg.SecretKeyPath()); err != nil {
 		fmt.Fprintf(e.stdout, "%s (there is no key at %s: the copy's sealed secrets open only with the database's own key)\n", backedUp, cfg.SecretKeyPath())

@@ -642,6 +642,15 @@ func schemaVersion(ctx context.Context, db interface {
 	return v, Classify(err)
 }
 
+// NewerSchemaError is Open's refusal of a database whose schema version is newer
+// than this binary's: a newer hookd migrated it, and this one does not know its
+// tables. hookd backup still copies it, as it is.
+type NewerSchemaError struct{ Have, Want int }
+
+func (e *NewerSchemaError) Error() string {
+	return fmt.Sprintf("database schema version %d is newer than this hookd binary knows (%d): run a newer hookd, or restore a backup made by this version (hookd backup copies this database first, as it is)", e.Have, e.Want)
+}
+
 type migration struct {
 	version int
 	name    string
@@ -687,7 +696,7 @@ func (s *Store) migrate(ctx context.Context, migrating func(name string), before
 	}
 	newest := ms[len(ms)-1].version
 	if current > newest {
-		return fmt.Errorf("database schema version %d is newer than this hookd binary knows (%d): run a newer hookd, or restore a backup made by this version", current, newest)
+		return &NewerSchemaError{Have: current, Want: newest}
 	}
 	if before != nil && len(applied) > 0 && slices.ContainsFunc(ms, func(m migration) bool { return !applied[m.version] }) {
 		if err := before(current, newest); err != nil {
