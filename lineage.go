@@ -75,8 +75,16 @@ func markLineage(ctx context.Context, st *store.Store, lock *serveLock, before l
 		}
 	}
 	if moved > 0 {
-		log.Warn("this database is not the state this daemon's file last ran on (a restored backup or replica, a copy, a new database): new deliveries take ids from here on, and those not yet done new webhook-ids, past any the original can have sent",
-			"first_delivery_id", moved)
+		// What waits in the copy is sent, also what the original sent after the
+		// copy was taken: under a new webhook-id, which its receiver cannot tell
+		// from another message's.
+		attrs := []any{"first_delivery_id", moved}
+		if g, err := st.Gauges(ctx); err == nil {
+			attrs = append(attrs, "waiting", g.Pending+g.InFlight)
+		}
+		log.Warn("this database is not the state this daemon's file last ran on (a restored backup or replica, a copy, a new database): new deliveries take ids from here on, and those not yet done new webhook-ids, past any the original can have sent; "+
+			"the deliveries waiting in it are sent, and those the original sent after it was copied reach their receivers a second time, under a new webhook-id",
+			attrs...)
 	}
 	// issued writes the highest delivery id given, when it changed or force is set.
 	issued := func(ctx context.Context, force bool) {

@@ -481,3 +481,25 @@ func TestSecondServeThroughHardLinkRefused(t *testing.T) {
 	is.Equal(res.StatusCode, http.StatusOK) // the daemon goes on
 	is.NoErr(d.stop())
 }
+
+// TestRestoredBackupWarnsOfRepeats: a restored backup's start says that the
+// deliveries waiting in it are sent, and that those the original sent after the
+// backup reach their receivers a second time, and how many wait.
+func TestRestoredBackupWarnsOfRepeats(t *testing.T) {
+	is := is.New(t)
+	w := newRestoreWorld(t, "0000-0002-7253-3645", "0000-0002-1825-0097", "0000-0001-5109-3700")
+	d := startDaemon(t, w.cfg)
+	w.event(t, w.records[0])
+	w.event(t, w.records[1])
+	backup := w.backup(t) // two deliveries wait in it
+	w.event(t, w.records[2])
+	is.NoErr(d.stop())
+
+	w.restore(t, backup)
+	d = startDaemon(t, w.cfg)
+	is.NoErr(d.stop())
+	logs := d.stderr.String()
+	is.True(strings.Contains(logs, "this database is not the state this daemon's file last ran on"))                                           // taken for a copy
+	is.True(strings.Contains(logs, "those the original sent after it was copied reach their receivers a second time, under a new webhook-id")) // says deliveries may repeat
+	is.True(strings.Contains(logs, `"waiting":2`))                                                                                             // and how many wait
+}
