@@ -23,7 +23,14 @@ func writeBackup(ctx context.Context, copyTo func(ctx context.Context, name stri
 		return fmt.Errorf("backup: the folder %s does not exist: make it first (the backup goes into it, it does not make it)", dir)
 	}
 	if err != nil {
-		return fmt.Errorf("backup: %w", err)
+		// The file it could not make is a temporary one, which is not there: the
+		// folder is what is at fault (not writable by this user, a read-only mount,
+		// a full disk).
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return fmt.Errorf("backup: cannot write a file in the folder %s: %w; nothing was written", dir, err)
 	}
 	name := tmp.Name()
 	// VACUUM INTO writes only into a missing or empty file: close ours empty.

@@ -20,7 +20,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	_ "modernc.org/sqlite" // registers the "sqlite" driver
+	"modernc.org/sqlite" // registers the "sqlite" driver
+	sqlite3 "modernc.org/sqlite/lib"
 
 	"hookd/secret"
 )
@@ -528,7 +529,7 @@ func (s *Store) Backup(ctx context.Context, path string) error {
 	}
 	defer db.Close()
 	if _, err := db.ExecContext(ctx, "VACUUM INTO ?", path); err != nil {
-		return fmt.Errorf("backup to %s: %w", path, err)
+		return backupError(s.path, path, err)
 	}
 	return nil
 }
@@ -544,9 +545,28 @@ func BackupAsIs(ctx context.Context, path, dest string) error {
 	}
 	defer db.Close()
 	if _, err := db.ExecContext(ctx, "VACUUM INTO ?", dest); err != nil {
-		return fmt.Errorf("backup to %s: %w", dest, err)
+		return backupError(path, dest, err)
 	}
 	return nil
+}
+
+// backupError is the error of a copy of the database at src to dest that failed:
+// a full disk is named as the disk of dest's folder, with what is free there.
+// SQLite says "database or disk is full" of the copy it writes, which read as if
+// the database's own disk were full, where only the backup's folder lacks room.
+// (The copy may also fail so under a limit on a file's size, ulimit -f: with
+// more free than the database takes, the disk is not named.)
+func backupError(src, dest string, err error) error {
+	var se *sqlite.Error
+	if errors.As(err, &se) && se.Code()&0xff == sqlite3.SQLITE_FULL {
+		dir := filepath.Dir(dest)
+		fi, serr := os.Stat(src)
+		if free, ok := freeBytes(dir); ok && serr == nil && free < uint64(fi.Size()) {
+			return fmt.Errorf("backup: the disk that holds %s is full: %d bytes free, for a copy of up to the database's %d: "+
+				"free space on it, or back up to a folder on another disk (the database itself is as it was)", dir, free, fi.Size())
+		}
+	}
+	return fmt.Errorf("backup to %s: %w", dest, err)
 }
 
 // minFreeToOpen is the free space below which an I/O error at open is put down to a
