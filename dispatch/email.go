@@ -332,7 +332,13 @@ type smtpConn struct {
 	net.Conn
 	end  time.Time
 	left int64
+	// head is the first smtpHead bytes the server sent: its greeting and what it
+	// offers (EHLO), in the clear unless under implicit TLS (offersStartTLS).
+	head []byte
 }
+
+// smtpHead bounds what smtpConn keeps of a session's beginning.
+const smtpHead = 4 << 10
 
 func (c *smtpConn) clamp(t time.Time) time.Time {
 	if t.IsZero() || t.After(c.end) {
@@ -345,7 +351,40 @@ func (c *smtpConn) SetDeadline(t time.Time) error      { return c.Conn.SetDeadli
 func (c *smtpConn) SetReadDeadline(t time.Time) error  { return c.Conn.SetReadDeadline(c.clamp(t)) }
 func (c *smtpConn) SetWriteDeadline(t time.Time) error { return c.Conn.SetWriteDeadline(c.clamp(t)) }
 
-func (c *smtpConn) Read(p []byte) (int, error) { return readCapped(c.Conn, p, &c.left, errSMTPTooMuch) }
+func (c *smtpConn) Read(p []byte) (int, error) {
+	n, err := readCapped(c.Conn, p, &c.left, errSMTPTooMuch)
+	if keep := min(n, smtpHead-len(c.head)); keep > 0 {
+		c.head = append(c.head, p[:keep]...)
+	}
+	return n, err
+}
+
+// offersStartTLS reports whether the server's answer to EHLO, as head has it,
+// offers STARTTLS.
+func (c *smtpConn) offersStartTLS() bool { return startTLSOffered.Match(c.head) }
+
+var startTLSOffered = regexp.MustCompile(`(?im)^250[ -]STARTTLS\s*$`)
+
+// authHint says why the server offered no AUTH to sign in with, as
+// email.username asks: one that offers it only after STARTTLS (Postfix's
+// submission port, smtpd_tls_auth_only) when email.starttls is off, or one that
+// offers none. go-mail says "server does not support SMTP AUTH" for both, which
+// leaves the operator to guess at the first.
+func authHint(err error, o EmailOptions, startTLS bool) error {
+	text := err.Error()
+	i := strings.Index(text, noAuth)
+	if o.Username == "" || i < 0 || strings.HasPrefix(text[i+len(noAuth):], " type") {
+		return err
+	}
+	if !o.StartTLS && !o.ImplicitTLS && startTLS {
+		return fmt.Errorf("%w (the relay offers STARTTLS and no AUTH before it, and email.starttls is false: set email.starttls = true for hookd to sign in as email.username)", err)
+	}
+	return fmt.Errorf("%w (the relay offers no AUTH: email.username and email.password_file are for a relay that asks hookd to sign in)", err)
+}
+
+// noAuth is go-mail's error for a server that offers no AUTH when hookd has
+// credentials to sign in with.
+const noAuth = "server does not support SMTP AUTH"
 
 // sendMail sends m through the configured SMTP server within timeout. A message the
 // server accepted is sent, whatever goes wrong after (a reset or a QUIT that fails):
@@ -395,6 +434,7 @@ func sendMail(ctx context.Context, o EmailOptions, timeout time.Duration, m *mai
 	var dialled struct {
 		sync.Mutex
 		conns []net.Conn
+		first *smtpConn // the first connection's, what the server offered on it
 	}
 	defer func() {
 		dialled.Lock()
@@ -413,6 +453,11 @@ func sendMail(ctx context.Context, o EmailOptions, timeout time.Duration, m *mai
 		dialled.Unlock()
 		c := &smtpConn{Conn: nc, end: end, left: smtpAnswers}
 		c.SetDeadline(end)
+		dialled.Lock()
+		if dialled.first == nil {
+			dialled.first = c
+		}
+		dialled.Unlock()
 		if !implicit {
 			return c, nil
 		}
@@ -430,7 +475,10 @@ func sendMail(ctx context.Context, o EmailOptions, timeout time.Duration, m *mai
 	cctx, cancel := context.WithDeadline(ctx, end)
 	defer cancel()
 	if err := client.DialAndSendWithContext(cctx, m); err != nil && !m.IsDelivered() {
-		return mailError(o.Addr, err)
+		dialled.Lock()
+		startTLS := dialled.first != nil && !implicit && dialled.first.offersStartTLS()
+		dialled.Unlock()
+		return mailError(o.Addr, authHint(err, o, startTLS))
 	}
 	return nil
 }

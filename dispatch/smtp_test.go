@@ -455,3 +455,41 @@ func TestSMTPRefusalByStage(t *testing.T) {
 		})
 	}
 }
+
+// TestSendMailAuthNotOffered: a relay that offers AUTH only after STARTTLS (as
+// Postfix's submission port does), with email.starttls off, is not signed in to,
+// and the error says what to change; one that offers no AUTH at all is told from
+// it. Neither is refused for good, and neither error holds the password.
+func TestSendMailAuthNotOffered(t *testing.T) {
+	const pass = "S3cr3t-relay-pass"
+	for _, tc := range []struct {
+		name string
+		srv  func(t *testing.T) *smtptest.Server
+		want string
+		not  string
+	}{
+		{"AUTH only after STARTTLS", func(t *testing.T) *smtptest.Server {
+			return smtptest.NewTLSServer(t, "hookd", pass, smtptest.StartTLS)
+		}, "the relay offers STARTTLS and no AUTH before it, and email.starttls is false: set email.starttls = true", ""},
+		{"no AUTH at all", func(t *testing.T) *smtptest.Server {
+			return smtptest.NewServer(t, "", "")
+		}, "the relay offers no AUTH", "starttls"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			is := is.New(t)
+			srv := tc.srv(t)
+			o := EmailOptions{Addr: srv.Addr, From: "hookd@uni.example", Username: "hookd", Password: pass}
+			err := sendMail(context.Background(), o, 5*time.Second, testMessage(t))
+			is.True(err != nil)
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %q; want it to say %q", err, tc.want)
+			}
+			if tc.not != "" && strings.Contains(err.Error(), tc.not) {
+				t.Errorf("error %q; want it not to say %q", err, tc.not)
+			}
+			is.True(!strings.Contains(err.Error(), pass))
+			is.Equal(smtpRefusal(err), notForGood) // retried: the configuration's fault
+			is.Equal(len(srv.Messages()), 0)
+		})
+	}
+}
