@@ -111,7 +111,9 @@ func noticeError(o EmailOptions, err error) string {
 // e-mail where e-mail is configured and the owner has an address. The e-mail goes
 // in the background, in the relay's per_host sessions that organisation e-mail
 // has too (smtpSessions); a failure is logged, not retried, and a notice still
-// waiting for a session when hookd stops is not sent.
+// waiting for a session when hookd stops is not sent. Where a notice may go, the
+// deactivation is logged once its owner's address is read, saying whether an
+// e-mail tells them.
 func (d *Dispatcher) noticeOwners(batch []store.Outcome) {
 	o := d.hub().opts.Email
 	for _, out := range batch {
@@ -122,22 +124,33 @@ func (d *Dispatcher) noticeOwners(batch []store.Outcome) {
 		// A webhook deactivated again soon after (reactivated, and still failing):
 		// its owner is told once an hour at most.
 		tell := d.told.tell(out.SubscriptionID, d.now())
-		owner := "an e-mail tells its owner"
 		switch {
 		case o.Addr == "":
-			owner = "not told: no e-mail is configured (email.smtp_addr)"
+			d.logDeactivated(uid, "not told: no e-mail is configured (email.smtp_addr)")
+			continue
 		case !tell:
-			owner = "not told again: told of its deactivation less than an hour ago"
-		}
-		d.log.Warn("webhook deactivated: its events are not delivered until it is activated", "webhook", uid, "owner", owner,
-			"next", "once its target works: hookd webhooks activate "+uid+", then hookd deliveries replay -webhook "+uid+
-				" -since TIME (a time before the first delivery it missed) sends again what it missed")
-		if o.Addr == "" || !tell {
+			d.logDeactivated(uid, "not told again: told of its deactivation less than an hour ago")
 			continue
 		}
 		d.notices.Add(1)
 		go func(subID int64, uid string) {
 			defer d.notices.Done()
+			// Whom to tell, read before a session of the relay's is waited for: an
+			// owner without an address takes none.
+			ctx, cancel := context.WithTimeout(context.Background(), d.opts.Timeout)
+			n, err := d.store.DeactivationNotice(ctx, subID)
+			cancel()
+			switch {
+			case err != nil:
+				d.logDeactivated(uid, "not told: its owner's address was not read")
+				d.told.untell(subID) // not told: its next deactivation may tell them
+				d.log.Error("deactivation notice", "webhook", uid, "err", noticeError(o, err))
+				return
+			case n.To == "":
+				d.logDeactivated(uid, "not told: its owner has no e-mail address")
+				return
+			}
+			d.logDeactivated(uid, "an e-mail tells its owner")
 			// A session of the relay's, of the per_host it has for e-mail and
 			// notices together.
 			if err := d.smtp.take(d.callCtx, forNotice); err != nil {
@@ -145,9 +158,9 @@ func (d *Dispatcher) noticeOwners(batch []store.Outcome) {
 				return
 			}
 			defer d.smtp.done()
-			ctx, cancel := context.WithTimeout(context.Background(), d.opts.Timeout)
+			ctx, cancel = context.WithTimeout(context.Background(), d.opts.Timeout)
 			defer cancel()
-			if err := d.sendNotice(ctx, o, subID); err != nil {
+			if err := d.sendNotice(ctx, o, subID, n); err != nil {
 				d.told.untell(subID) // not told: its next deactivation may tell them
 				d.log.Error("deactivation notice", "webhook", uid, "err", noticeError(o, err))
 			}
@@ -155,15 +168,17 @@ func (d *Dispatcher) noticeOwners(batch []store.Outcome) {
 	}
 }
 
-func (d *Dispatcher) sendNotice(ctx context.Context, o EmailOptions, subID int64) error {
-	n, err := d.store.DeactivationNotice(ctx, subID)
-	if err != nil {
-		return err
-	}
-	if n.To == "" {
-		d.log.Warn("deactivation notice not sent: the webhook's owner has no e-mail address", "webhook", n.UID)
-		return nil
-	}
+// logDeactivated logs the deactivation of webhook uid, with what to do and whether
+// its owner is told (owner).
+func (d *Dispatcher) logDeactivated(uid, owner string) {
+	d.log.Warn("webhook deactivated: its events are not delivered until it is activated", "webhook", uid, "owner", owner,
+		"next", "once its target works: hookd webhooks activate "+uid+", then hookd deliveries replay -webhook "+uid+
+			" -since TIME (a time before the first delivery it missed) sends again what it missed")
+}
+
+// sendNotice sends notice n of subscription subID's deactivation to its owner's
+// address, unless that address was sent one less than noticeEvery ago.
+func (d *Dispatcher) sendNotice(ctx context.Context, o EmailOptions, subID int64, n store.Notice) error {
 	if !d.told.mail(n.To, subID, d.now()) {
 		d.log.Warn("deactivation notice not sent: its owner's address was sent one less than an hour ago (or is being sent one), which says how to find the others", "webhook", n.UID)
 		return nil

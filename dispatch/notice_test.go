@@ -471,3 +471,40 @@ func TestEmailWaitingForNoticeAtShutdown(t *testing.T) {
 	is.Equal(emailed[0].StateName(), "pending") // handed back
 	is.Equal(len(e.attempts(emailed[0].ID)), 0) // not an attempt
 }
+
+// TestDeactivationNoticeOwnerWithoutAddress: a webhook whose owner has no e-mail
+// address is logged as deactivated with its owner not told, and why: not as told
+// by an e-mail that never goes. The relay is not called.
+func TestDeactivationNoticeOwnerWithoutAddress(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	e := newEnv(t)
+	mail := smtptest.NewServer(t, "", "")
+	owner, err := e.st.CreateClient(ctx, store.NewClient{Name: "owner", Scopes: []string{store.ScopeWebhook}})
+	is.NoErr(err) // a client without a contact address
+	rv := newReceiver(t, func(_ int, w http.ResponseWriter, _ *http.Request, _ []byte) error {
+		w.WriteHeader(http.StatusGone)
+		return nil
+	})
+	_, _, err = e.st.PutOrcidWebhook(ctx, owner.ID, orcidA, rv.URL+"/gone")
+	is.NoErr(err)
+	var logs lockedBuffer
+	d := e.dispatcher(func(o *dispatch.Options) {
+		o.Logger = slog.New(slog.NewJSONHandler(&logs, nil))
+		o.Hub = dispatch.HubOptions{Email: dispatch.EmailOptions{Addr: mail.Addr, From: "hookd@hookd.example"}}
+	})
+	e.intake(0, store.Event{Orcid: orcidA})
+	is.Equal(e.tick(d), 1) // answered 410, deactivated
+
+	var owners []string
+	for _, line := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
+		var l struct{ Msg, Owner string }
+		is.NoErr(json.Unmarshal([]byte(line), &l))
+		if strings.HasPrefix(l.Msg, "webhook deactivated") {
+			owners = append(owners, l.Owner)
+		}
+	}
+	is.Equal(owners, []string{"not told: its owner has no e-mail address"}) // one line, saying so
+	is.Equal(len(mail.Messages()), 0)
+	is.Equal(mail.PeakSessions(), 0) // the relay is not called
+}
