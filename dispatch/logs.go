@@ -2,6 +2,7 @@ package dispatch
 
 import (
 	"net/url"
+	"strings"
 	"sync"
 	"time"
 
@@ -164,8 +165,14 @@ func (f *deferredLines) take(id int64) (outcomeLine, bool) {
 }
 
 // redact is a URL as hookd logs it (store.LoggedURL): without its query,
-// fragment and user information, or a relay callback's key.
+// fragment and user information, or a relay callback's key. An organisation's
+// e-mail target, an address (validated when it was set), is written as it is:
+// as a URL's path, a domain not in ASCII came out percent-encoded
+// (orcid@universit%C3%A4t.example).
 func redact(raw string) string {
+	if !strings.Contains(raw, "://") && strings.Contains(raw, "@") {
+		return raw
+	}
 	u, err := url.Parse(raw)
 	if err != nil {
 		return "(unparsable URL)"

@@ -288,3 +288,18 @@ func TestRedactMarksOnce(t *testing.T) {
 	out := s.redact("Apikey: hub-KEY-0a1b2c3d\nX-Api-Key: [redacted]\n" + `{"Authorization":["Bearer abcdefgh12345678"]}`)
 	is.Equal(out, "Apikey: [redacted]\nX-Api-Key: [redacted]\n"+`{"Authorization":["[redacted]"]}`)
 }
+
+// TestRedactTarget: a target as logs and notices write it: a URL without what may
+// carry a credential, an e-mail address as it is (a domain not in ASCII too).
+func TestRedactTarget(t *testing.T) {
+	for _, tt := range []struct{ in, want string }{
+		{"https://u:p@hooks.example/x?token=T#f", "https://hooks.example/x"},
+		{"http://127.0.0.1:8080/relay/0000-0002-7253-3645/KEY", "http://127.0.0.1:8080/relay/0000-0002-7253-3645/[redacted]"},
+		{"orcid@universität.example", "orcid@universität.example"},
+		{"orcid@uni.example", "orcid@uni.example"},
+	} {
+		if got := redact(tt.in); got != tt.want {
+			t.Errorf("redact(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
