@@ -13,6 +13,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -315,4 +317,28 @@ func TestReadyzOnIdleFullDisk(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	is.NoErr(d.stop()) // a clean stop
+}
+
+// TestBackupToFullDiskSaysWhatIsFree: the bytes free that a backup's full disk
+// is named with are what the disk has for a copy, as df shows them after: not
+// what was left beside the part of the copy written before it filled the disk
+// ("0 bytes free" of a disk that had 2 MiB).
+func TestBackupToFullDiskSaysWhatIsFree(t *testing.T) {
+	_, mnt := smallTmpfs(t) // 2 MiB, empty
+	is := is.New(t)
+	cfg := testConfig(t, "")
+	fillDatabase(t, cfg, 4)
+
+	_, err := runCmd(t, "backup", filepath.Join(mnt, "copy.db"), "-config", cfg)
+	is.True(err != nil) // the copy does not fit
+	m := regexp.MustCompile(`is full: (\d+) bytes free`).FindStringSubmatch(err.Error())
+	is.True(m != nil) // names the disk, with what is free
+	said, perr := strconv.ParseUint(m[1], 10, 64)
+	is.NoErr(perr)
+	var fs syscall.Statfs_t
+	is.NoErr(syscall.Statfs(mnt, &fs))
+	free := uint64(fs.Bavail) * uint64(fs.Bsize)
+	if said+64<<10 < free || said > free {
+		t.Errorf("said %d bytes free; the disk has %d", said, free)
+	}
 }

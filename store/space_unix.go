@@ -12,3 +12,14 @@ func freeBytes(dir string) (uint64, bool) {
 	}
 	return uint64(fs.Bavail) * uint64(fs.Bsize), true
 }
+
+// takenBytes is the space the file at path takes on its disk (0 for none): its
+// blocks, which may be fewer than its size says (SQLite sets a file's size
+// before it writes what fills it).
+func takenBytes(path string) uint64 {
+	var st syscall.Stat_t
+	if err := syscall.Stat(path, &st); err != nil || st.Mode&syscall.S_IFMT != syscall.S_IFREG {
+		return 0
+	}
+	return uint64(st.Blocks) * 512
+}

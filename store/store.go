@@ -561,7 +561,14 @@ func backupError(src, dest string, err error) error {
 	if errors.As(err, &se) && se.Code()&0xff == sqlite3.SQLITE_FULL {
 		dir := filepath.Dir(dest)
 		fi, serr := os.Stat(src)
-		if free, ok := freeBytes(dir); ok && serr == nil && free < uint64(fi.Size()) {
+		free, ok := freeBytes(dir)
+		// The copy that failed still takes what it wrote, until it is removed
+		// (writeBackup does): what is free for a copy counts it, or a disk that
+		// was empty would read as having had nothing free.
+		for _, suffix := range []string{"", "-journal"} {
+			free += takenBytes(dest + suffix)
+		}
+		if ok && serr == nil && free < uint64(fi.Size()) {
 			return fmt.Errorf("backup: the disk that holds %s is full: %d bytes free, for a copy of up to the database's %d: "+
 				"free space on it, or back up to a folder on another disk (the database itself is as it was)", dir, free, fi.Size())
 		}
