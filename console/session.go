@@ -550,6 +550,13 @@ func (h *Handler) handleSignIn() http.Handler {
 			return
 		}
 		h.limiter.forget("id:" + id)
+		// The session this browser held (a sign-in page of another tab, sent after
+		// this one signed in) ends: its cookie is replaced, and no one would hold it.
+		if c, err := h.cookie(r, sessionCookie); err == nil && c.Value != "" && c.Value != sessionID {
+			if err := h.st.EndSession(r.Context(), secret.Hash(c.Value)); err != nil {
+				h.log.Warn("console: ending the session a sign-in replaced", "err", err)
+			}
+		}
 		h.setCookie(w, sessionCookie, sessionID, 0)
 		// The sign-in token's cookie stays: a sign-in page opened before this one
 		// (another tab of the same browser) carries the same token, and signs in too.

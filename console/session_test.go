@@ -486,6 +486,9 @@ func TestSignInFormOfAnotherTab(t *testing.T) {
 		"next": {"/console/webhooks"}})
 	is.Equal(p.status, http.StatusSeeOther)
 	is.Equal(p.location, "/console/webhooks")
+	front, err := url.Parse(e.srv.URL + "/console/")
+	is.NoErr(err)
+	firstSession := u.http.Jar.Cookies(front) // the session the first tab opened
 	p = u.post(t, "/console/signin", url.Values{"csrf": {second}, "kind": {"client"}, "client_id": {e.b.ID}, "secret": {e.b.Secret},
 		"next": {"/console/deliveries"}})
 	is.Equal(p.status, http.StatusSeeOther) // signed in, not refused
@@ -494,6 +497,12 @@ func TestSignInFormOfAnotherTab(t *testing.T) {
 	is.Equal(home.status, http.StatusOK)
 	is.True(strings.Contains(home.body, e.b.ID)) // as the client typed into the second tab
 	is.True(!strings.Contains(home.body, e.a.ID))
+
+	// The first session ended with the sign-in that replaced its cookie: a copy of
+	// that cookie opens nothing.
+	old := e.newUser(t)
+	old.http.Jar.SetCookies(front, firstSession)
+	is.Equal(old.get(t, "/console/webhooks").status, http.StatusSeeOther) // to the sign-in
 
 	// A forged token is still refused.
 	p = u.post(t, "/console/signin", url.Values{"csrf": {"forged-forged-forged-forged-forged-forged"}, "kind": {"client"},
