@@ -57,10 +57,9 @@ func (s *Server) clientAuth(w http.ResponseWriter, r *http.Request) (store.Clien
 	}
 	if id == "" && unread != "" {
 		// Credentials were sent, in a header hookd cannot read: "required" would
-		// say none came.
-		if strings.HasPrefix(unread, "HTTP Basic") {
-			w.Header().Set("WWW-Authenticate", `Basic realm="hookd"`)
-		}
+		// say none came. A client that authenticated in the header is told the
+		// scheme the endpoint takes (RFC 6749 §5.2), whatever scheme it sent.
+		w.Header().Set("WWW-Authenticate", `Basic realm="hookd"`)
 		writeOAuthBody(w, http.StatusUnauthorized, "invalid_client", "Client authentication failed: "+unread+
 			": send Authorization: Basic base64(client_id:client_secret), or client_id and client_secret in the form")
 		return store.Client{}, false

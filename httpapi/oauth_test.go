@@ -555,10 +555,12 @@ func TestTokenAuthorizationHeaderRead(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			is := is.New(t)
-			e := oauthError(t, post(t, tc.auth, url.Values{}), http.StatusUnauthorized, "invalid_client")
-			is.True(strings.Contains(e.Description, tc.says))        // says what is wrong with the header
-			is.True(!strings.Contains(e.Description, "is required")) // not that nothing came
-			is.True(!strings.Contains(e.Description, c.Secret))      // and shows no secret
+			res := post(t, tc.auth, url.Values{})
+			e := oauthError(t, res, http.StatusUnauthorized, "invalid_client")
+			is.Equal(res.header.Get("WWW-Authenticate"), `Basic realm="hookd"`) // the scheme it takes (RFC 6749 §5.2)
+			is.True(strings.Contains(e.Description, tc.says))                   // says what is wrong with the header
+			is.True(!strings.Contains(e.Description, "is required"))            // not that nothing came
+			is.True(!strings.Contains(e.Description, c.Secret))                 // and shows no secret
 		})
 	}
 	t.Run("form beside another scheme", func(t *testing.T) {
