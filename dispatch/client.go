@@ -103,6 +103,22 @@ func (e connectTimeout) Unwrap() error { return e.error }
 // that did not end within its TLSHandshakeTimeout (its error has no type of its own).
 const errTLSHandshakeTimeout = "net/http: TLS handshake timeout"
 
+// redirectLine is what an attempt says of resp, a 3xx that is not followed (the
+// call's credentials would go along): where it points, resolved against the URL
+// called (a Location is often a path alone), as URLs are logged. It is "" for
+// another status, or a 3xx without a Location (a 304, a 300), whose status says
+// it all; err is Location's error then, ErrNoLocation for none.
+func redirectLine(resp *http.Response) (string, error) {
+	if resp.StatusCode < 300 || resp.StatusCode >= 400 {
+		return "", nil
+	}
+	loc, err := resp.Location()
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("HTTP %d redirect to %q not followed", resp.StatusCode, redact(loc.String())), nil
+}
+
 // idleConnTimeout is how long a keep-alive connection is kept without a call.
 const idleConnTimeout = 90 * time.Second
 

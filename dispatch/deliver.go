@@ -298,16 +298,11 @@ func (d *Dispatcher) call(ctx context.Context, c store.Claimed) result {
 	if err != nil {
 		return fail(describe(err, d.opts.Timeout, checkReceiver))
 	}
-	if resp.StatusCode >= 300 && resp.StatusCode < 400 {
-		// Where it points, resolved against the URL called (a Location is often
-		// a path alone), as URLs are logged. A 3xx without one (a 304, a 300) is
-		// no redirect: its status says it all.
-		switch loc, err := resp.Location(); {
-		case err == nil:
-			r.err = fmt.Sprintf("HTTP %d redirect to %q not followed", resp.StatusCode, redact(loc.String()))
-		case !errors.Is(err, http.ErrNoLocation):
-			r.err = fmt.Sprintf("HTTP %d redirect to %q not followed", resp.StatusCode, "(unparsable URL)")
-		}
+	switch line, err := redirectLine(resp); {
+	case line != "":
+		r.err = line
+	case err != nil && !errors.Is(err, http.ErrNoLocation):
+		r.err = fmt.Sprintf("HTTP %d redirect to %q not followed", resp.StatusCode, "(unparsable URL)")
 	}
 	r.read(resp, t0, d.opts.Timeout)
 	if bearer != "" && resp.StatusCode >= 200 && resp.StatusCode < 300 {

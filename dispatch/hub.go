@@ -294,10 +294,8 @@ func (d *Dispatcher) callUpstream(ctx context.Context, c store.Claimed) result {
 	if err != nil {
 		return fail(describe(err, d.opts.Timeout, checkUpstreamAPI))
 	}
-	if loc, err := resp.Location(); resp.StatusCode >= 300 && resp.StatusCode < 400 && err == nil {
-		// As for a delivery: redirects are not followed (the token would go
-		// along), and the attempt says where it pointed (relative to the call).
-		r.err = fmt.Sprintf("HTTP %d redirect to %q not followed", resp.StatusCode, redact(loc.String()))
+	if line, _ := redirectLine(resp); line != "" {
+		r.err = line // as for a delivery: the token would go along
 	}
 	r.read(resp, t0, d.opts.Timeout)
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {

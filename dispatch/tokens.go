@@ -207,13 +207,12 @@ func (e *tokenAnswerError) Unwrap() error { return e.err }
 // call's does: a token URL written with http:// where its server moved to https://
 // answers every fetch with one.
 func (s *tokenSource) answerError(re *oauth2.RetrieveError) error {
-	code := re.Response.StatusCode
-	if loc, err := re.Response.Location(); code >= 300 && code < 400 && err == nil {
-		return &tokenAnswerError{text: fmt.Sprintf("HTTP %d redirect to %q not followed", code, redact(loc.String())), err: re}
+	if line, _ := redirectLine(re.Response); line != "" {
+		return &tokenAnswerError{text: line, err: re}
 	}
 	var secrets sent
 	secrets.addClient(s.cfg.ClientID, s.cfg.ClientSecret)
-	return &tokenAnswerError{text: answerSummary(code, secrets.redact(string(re.Body))), err: re}
+	return &tokenAnswerError{text: answerSummary(re.Response.StatusCode, secrets.redact(string(re.Body))), err: re}
 }
 
 // usable reports whether the source's token can be sent now: it has no expiry,

@@ -67,6 +67,13 @@ func Locked(err error) bool {
 	return code == sqlite3.SQLITE_BUSY || code == sqlite3.SQLITE_LOCKED
 }
 
+// diskFull reports whether err is SQLite's SQLITE_FULL: the database, or a file
+// it wrote (a backup's copy), found its disk full.
+func diskFull(err error) bool {
+	var se *sqlite.Error
+	return errors.As(err, &se) && se.Code()&0xff == sqlite3.SQLITE_FULL
+}
+
 // faultState is the store's last known fault.
 type faultState struct {
 	mu      sync.Mutex

@@ -20,8 +20,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"modernc.org/sqlite" // registers the "sqlite" driver
-	sqlite3 "modernc.org/sqlite/lib"
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
 
 	"hookd/secret"
 )
@@ -557,8 +556,7 @@ func BackupAsIs(ctx context.Context, path, dest string) error {
 // (The copy may also fail so under a limit on a file's size, ulimit -f: with
 // more free than the database takes, the disk is not named.)
 func backupError(src, dest string, err error) error {
-	var se *sqlite.Error
-	if errors.As(err, &se) && se.Code()&0xff == sqlite3.SQLITE_FULL {
+	if diskFull(err) {
 		dir := filepath.Dir(dest)
 		fi, serr := os.Stat(src)
 		free, ok := freeBytes(dir)
