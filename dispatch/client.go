@@ -155,7 +155,7 @@ func describe(err error, timeout time.Duration, check string) string {
 		// Not the call's timeout, which a line of its own would name: the host
 		// never took the connection, nothing was sent.
 		return fmt.Sprintf("connect: timeout after %s (the host did not take the connection)", dialTimeout)
-	case isTimeout(err) && err.Error() == errTLSHandshakeTimeout:
+	case isTLSHandshakeTimeout(err):
 		return fmt.Sprintf("TLS handshake: timeout after %s", tlsHandshakeTimeout)
 	case errors.Is(err, context.DeadlineExceeded) || isTimeout(err):
 		return fmt.Sprintf("timeout after %s", timeout)
@@ -213,6 +213,20 @@ func opLine(e *net.OpError) string {
 // what failed, without the resolver Go's error names ("lookup x on 10.0.0.2:53"),
 // an address of hookd's network.
 func lookupLine(e *net.DNSError) string { return "lookup " + e.Name + ": " + e.Err }
+
+// isTLSHandshakeTimeout reports whether err is the standard transport's TLS
+// handshake timeout, as the transport gives it or wrapped in the *url.Error of a
+// client's call (a token endpoint's, through oauth2).
+func isTLSHandshakeTimeout(err error) bool {
+	if !isTimeout(err) {
+		return false
+	}
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
+	return err.Error() == errTLSHandshakeTimeout
+}
 
 func isTimeout(err error) bool {
 	var te interface{ Timeout() bool }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"os"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -53,6 +54,14 @@ func unreachable(t *testing.T) string {
 // a TLS receiver whose handshake never ends.
 func silent(t *testing.T) string {
 	t.Helper()
+	addr, _ := silentCounted(t)
+	return addr
+}
+
+// silentCounted is silent, and the count of the connections it took.
+func silentCounted(t *testing.T) (string, *atomic.Int32) {
+	t.Helper()
+	var n atomic.Int32
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -71,10 +80,11 @@ func silent(t *testing.T) string {
 			if err != nil {
 				return
 			}
+			n.Add(1)
 			held <- c
 		}
 	}()
-	return ln.Addr().String()
+	return ln.Addr().String(), &n
 }
 
 // TestConnectTimeoutSaysSo: a host that never takes the connection, or never
@@ -111,6 +121,57 @@ func TestConnectTimeoutSaysSo(t *testing.T) {
 			is.Equal(dl.LastError, tc.want)          // as the delivery's last error does
 			is.True(as[0].Duration < 15*time.Second) // which is how long it took
 			is.Equal(dl.StateName(), "failed")       // retried
+		})
+	}
+}
+
+// TestTokenEndpointTimeoutSaysSo: a client_credential webhook's token endpoint
+// that never takes the connection, or never ends its TLS handshake, is told as
+// a receiver's is, naming the token endpoint: not "timeout after 20s", the
+// call's. It is asked once, not again with the client's credentials in the
+// form (which only an answer refusing the first way calls for), so the attempt
+// takes the 10 s it says.
+func TestTokenEndpointTimeoutSaysSo(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits 10 s for the connections to time out")
+	}
+	tlsAddr, handshakes := silentCounted(t)
+	cases := []struct {
+		name, url, want string
+		conns           *atomic.Int32
+	}{
+		{"connect", "http://" + unreachable(t) + "/oauth/token", "token endpoint: connect: timeout after 10s (the host did not take the connection)", nil},
+		{"tls handshake", "https://" + tlsAddr + "/oauth/token", "token endpoint: TLS handshake: timeout after 10s", handshakes},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			is := is.New(t)
+			e := newEnv(t)
+			a := newAuthAPI(e)
+			rv := newReceiver(t, nil)
+			a.create(`{"targetURL":"` + rv.URL + `/cc","auth":{"type":"client_credential","clientID":"callback-app",
+		"clientSecret":"cs-SECRET-cc-456","tokenURL":"` + tc.url + `"}}`)
+			d := e.dispatcher(func(o *dispatch.Options) { o.Timeout = 20 * time.Second })
+			e.intake(0, store.Event{Orcid: orcidA})
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			n, err := d.Tick(ctx)
+			is.NoErr(err)
+			is.Equal(n, 1)
+			is.NoErr(d.Wait(ctx))
+			dl := e.only()
+			as := e.attempts(dl.ID)
+			is.Equal(len(as), 1) // one failed attempt
+			t.Log(as[0].Error, as[0].Duration)
+			is.Equal(as[0].Error, tc.want)           // names the token endpoint, what did not end, and after how long
+			is.Equal(dl.LastError, tc.want)          // as the delivery's last error does
+			is.True(as[0].Duration < 15*time.Second) // which is how long it took
+			if tc.conns != nil {
+				is.Equal(tc.conns.Load(), int32(1)) // one connection, not one for each way of sending the credentials
+			}
+			is.Equal(rv.count(), 0)            // the receiver is not called without a token
+			is.Equal(dl.StateName(), "failed") // retried
 		})
 	}
 }

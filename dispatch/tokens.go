@@ -69,6 +69,9 @@ type tokenSource struct {
 	cfg  clientcredentials.Config
 	turn chan struct{} // held by the call fetching a token; guards what follows
 	tok  *oauth2.Token // the last token fetched
+	// style is how the client's credentials got a token from the endpoint
+	// (fetch), when cfg leaves it to be found: unknown until they have.
+	style oauth2.AuthStyle
 	// fetched is when tok was fetched; refusal the endpoint's last refusal, handed
 	// out until its until.
 	fetched time.Time
@@ -145,7 +148,7 @@ func (s *tokenSource) token(ctx context.Context, client *http.Client, rejected s
 	tc := *client
 	tc.Transport = seen
 	asked := time.Now()
-	tok, err := s.cfg.Token(context.WithValue(ctx, oauth2.HTTPClient, &tc))
+	tok, err := s.fetch(context.WithValue(ctx, oauth2.HTTPClient, &tc), seen)
 	if err != nil {
 		var re *oauth2.RetrieveError
 		var answer *http.Response
@@ -183,6 +186,51 @@ func (s *tokenSource) token(ctx context.Context, client *http.Client, rejected s
 		s.useUntil = tok.Expiry.Add(-min(tokenEarly, tok.Expiry.Sub(asked)/2))
 	}
 	return tok.AccessToken, nil
+}
+
+// fetch asks the endpoint for a token within ctx, which carries the client
+// whose transport is seen. When cfg does not say how the client's credentials
+// are sent (a callback's), they go in an Authorization header (HTTP Basic),
+// and after an answer that may refuse them there (a 4xx but a 429, a 2xx
+// without a token), in the form, as oauth2 finds it out; the way that got a
+// token is kept. After no answer (a connection not taken, a TLS handshake that
+// never ends, the call's deadline), a redirect, a 429 or a 5xx, the other way
+// is not tried: it would wait as long again, or ask at once an endpoint that
+// said to wait, and tell nothing of how the credentials are taken.
+func (s *tokenSource) fetch(ctx context.Context, seen *answerSeen) (*oauth2.Token, error) {
+	style, probe := s.cfg.AuthStyle, false
+	if style == oauth2.AuthStyleAutoDetect {
+		style, probe = s.style, s.style == oauth2.AuthStyleAutoDetect
+		if probe {
+			style = oauth2.AuthStyleInHeader
+		}
+	}
+	tok, err := s.fetchAs(ctx, style)
+	if err != nil && probe && seen.resp != nil && mayRefuseStyle(seen.resp.StatusCode) {
+		seen.resp, seen.eof = nil, false
+		style = oauth2.AuthStyleInParams
+		tok, err = s.fetchAs(ctx, style)
+	}
+	if err == nil && probe {
+		s.style = style
+	}
+	return tok, err
+}
+
+// fetchAs asks the endpoint for a token with the client's credentials sent as
+// style says.
+func (s *tokenSource) fetchAs(ctx context.Context, style oauth2.AuthStyle) (*oauth2.Token, error) {
+	cfg := &clientcredentials.Config{ClientID: s.cfg.ClientID, ClientSecret: s.cfg.ClientSecret, TokenURL: s.cfg.TokenURL,
+		Scopes: s.cfg.Scopes, EndpointParams: s.cfg.EndpointParams, AuthStyle: style}
+	return cfg.Token(ctx)
+}
+
+// mayRefuseStyle reports whether a token endpoint's answer of status, which
+// gave no token, may refuse the way the client's credentials were sent: a 4xx
+// (RFC 6749's invalid_client is a 401 or a 400) but a 429, or a 2xx (some
+// endpoints answer an OAuth error with a 200).
+func mayRefuseStyle(status int) bool {
+	return status >= 200 && status < 300 || status >= 400 && status < 500 && status != http.StatusTooManyRequests
 }
 
 // tokenAnswerError is a token endpoint's answer that refused a token without an

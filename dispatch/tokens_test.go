@@ -2,8 +2,12 @@ package dispatch_test
 
 import (
 	"context"
+	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -136,6 +140,83 @@ func TestTokenEndpointRedirect(t *testing.T) {
 			is.Equal(dl.StateName(), "failed") // retried
 			is.Equal(rv.count(), 0)            // the receiver is not called without a token
 			is.Equal(moved.Load(), int32(0))   // and the redirect is not followed
+		})
+	}
+}
+
+// TestTokenEndpointClientAuthentication: a callback's client credentials go to
+// its token endpoint in an Authorization header (HTTP Basic); an endpoint that
+// refuses them there (a 401 or 400 invalid_client) is asked again with them in
+// the form, which is kept for its later fetches. One that answers 429, 503 or
+// 500 is not asked again at once the other way: it said to wait, or failed
+// whatever the way.
+func TestTokenEndpointClientAuthentication(t *testing.T) {
+	cases := []struct {
+		name  string
+		basic int // the endpoint's status to credentials in the header; the form's get a token
+		form  int // 0: a token
+		want  []string
+	}{
+		{"form only", http.StatusUnauthorized, 0, []string{"basic", "form", "form"}},
+		{"invalid_client both ways", http.StatusBadRequest, http.StatusBadRequest, []string{"basic", "form"}},
+		{"429", http.StatusTooManyRequests, 0, []string{"basic"}},
+		{"503", http.StatusServiceUnavailable, 0, []string{"basic"}},
+		{"500", http.StatusInternalServerError, 0, []string{"basic"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			is := is.New(t)
+			e := newEnv(t)
+			a := newAuthAPI(e)
+			var mu sync.Mutex
+			var ways []string
+			tok := newReceiver(t, func(_ int, w http.ResponseWriter, r *http.Request, body []byte) error {
+				way, status := "form", tc.form
+				if id, secret, ok := r.BasicAuth(); ok {
+					if id != "callback-app" || secret != "cs-SECRET-cc-456" {
+						return fmt.Errorf("Basic credentials %q", id)
+					}
+					way, status = "basic", tc.basic
+				} else if f, _ := url.ParseQuery(string(body)); f.Get("client_id") != "callback-app" || f.Get("client_secret") != "cs-SECRET-cc-456" {
+					return fmt.Errorf("no credentials in the form: %s", body)
+				}
+				mu.Lock()
+				ways = append(ways, way)
+				mu.Unlock()
+				w.Header().Set("Content-Type", "application/json")
+				if status != 0 {
+					w.Header().Set("Retry-After", "60")
+					w.WriteHeader(status)
+					io.WriteString(w, `{"error":"invalid_client"}`)
+					return nil
+				}
+				io.WriteString(w, `{"access_token":"tok-abcdefgh","token_type":"bearer","expires_in":3600}`)
+				return nil
+			})
+			rv := newReceiver(t, func(n int, w http.ResponseWriter, _ *http.Request, _ []byte) error {
+				if n == 2 {
+					w.WriteHeader(http.StatusUnauthorized) // the token taken before, revoked: a new one is fetched
+					return nil
+				}
+				w.WriteHeader(http.StatusNoContent)
+				return nil
+			})
+			a.create(`{"targetURL":"` + rv.URL + `/cc","auth":{"type":"client_credential","clientID":"callback-app",
+		"clientSecret":"cs-SECRET-cc-456","tokenURL":"` + tok.URL + `/oauth/token"}}`)
+			d := e.dispatcher(nil)
+			e.intake(0, store.Event{Orcid: orcidA})
+			is.Equal(e.tick(d), 1)
+			if tc.form == 0 && tc.basic == http.StatusUnauthorized {
+				e.intake(0, store.Event{Orcid: orcidB})
+				is.Equal(e.tick(d), 1)
+				is.Equal(rv.count(), 3) // delivered, refused (401), delivered with the new token
+			}
+			for _, r := range tok.requests() {
+				is.NoErr(r.verr) // the endpoint had the client's credentials
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			is.Equal(ways, tc.want) // how, and how often, the endpoint was asked
 		})
 	}
 }
