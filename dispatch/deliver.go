@@ -29,7 +29,8 @@ type result struct {
 	err        string
 	body       string
 	retryAfter string
-	// tokenAsked: retryAfter is a token endpoint's, from its 429 or 503 (tokenWait).
+	// tokenAsked: retryAfter is a token endpoint's, from its 429 or 503 (tokenWait);
+	// one that does not read is backed off from.
 	tokenAsked bool
 	cancelled  bool // stopped by shutdown: not an attempt
 	// sending is set once the request is handed on to go out (the transport, the

@@ -130,7 +130,7 @@ func (p policy) outcome(c store.Claimed, r result, now time.Time) store.Outcome 
 			switch {
 			case askedOK:
 				delay = asked
-			case (r.status == http.StatusTooManyRequests || r.status == http.StatusServiceUnavailable) && r.retryAfter != "":
+			case (r.status == http.StatusTooManyRequests || r.status == http.StatusServiceUnavailable || r.tokenAsked) && r.retryAfter != "":
 				o.Error += fmt.Sprintf(" (its Retry-After %q is neither seconds nor an HTTP date: backing off instead)", r.retryAfterQuoted())
 			}
 			o.RetryAt = now.Add(delay)

@@ -343,11 +343,16 @@ func (s *tokenSource) wasTaken(token string) bool {
 // said to come back at, so the delivery waits for it as for a receiver's: the
 // refusal's own time, as an HTTP date (rounded up to its second), not its
 // Retry-After again from this call's moment (a refusal is handed on for as long).
+// A Retry-After that is neither seconds nor an HTTP date is given as it came,
+// which the outcome backs off from, saying so, as from a receiver's.
 func (r *result) tokenWait(err error) {
 	var tr *tokenRefusal
 	if errors.As(err, &tr) && (tr.status == http.StatusTooManyRequests || tr.status == http.StatusServiceUnavailable) && tr.retryAfter != "" {
-		at := tr.until.UTC().Add(time.Second - time.Nanosecond).Truncate(time.Second)
-		r.retryAfter, r.tokenAsked = at.Format(http.TimeFormat), true
+		r.retryAfter, r.tokenAsked = tr.retryAfter, true
+		if _, ok := retryAfterAsked(tr.retryAfter, tr.until); ok {
+			at := tr.until.UTC().Add(time.Second - time.Nanosecond).Truncate(time.Second)
+			r.retryAfter = at.Format(http.TimeFormat)
+		}
 	}
 }
 

@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -217,6 +219,49 @@ func TestTokenEndpointClientAuthentication(t *testing.T) {
 			mu.Lock()
 			defer mu.Unlock()
 			is.Equal(ways, tc.want) // how, and how often, the endpoint was asked
+		})
+	}
+}
+
+// TestTokenEndpointUnreadableRetryAfter: a token endpoint's 429 or 503 whose
+// Retry-After is neither seconds nor an HTTP date is backed off from, as a
+// receiver's is, and the attempt log says so: it held the delivery 30 s as if
+// the endpoint had asked for that, saying nothing. The refusal handed on to
+// the next delivery reads the same.
+func TestTokenEndpointUnreadableRetryAfter(t *testing.T) {
+	for _, status := range []int{http.StatusTooManyRequests, http.StatusServiceUnavailable} {
+		t.Run(strconv.Itoa(status), func(t *testing.T) {
+			is := is.New(t)
+			e := newEnv(t)
+			a := newAuthAPI(e)
+			tok := newReceiver(t, func(_ int, w http.ResponseWriter, _ *http.Request, _ []byte) error {
+				w.Header().Set("Retry-After", "soon")
+				w.WriteHeader(status)
+				return nil
+			})
+			rv := newReceiver(t, nil)
+			a.create(`{"targetURL":"` + rv.URL + `/cc","auth":{"type":"client_credential","clientID":"callback-app",
+		"clientSecret":"cs-SECRET-cc-456","tokenURL":"` + tok.URL + `/oauth/token"}}`)
+			d := e.dispatcher(func(o *dispatch.Options) { o.RetryBase = 2 * time.Minute })
+			const note = ` (its Retry-After "soon" is neither seconds nor an HTTP date: backing off instead)`
+			t0 := e.clock.Now()
+			e.intake(0, store.Event{Orcid: orcidA})
+			is.Equal(e.tick(d), 1)
+			e.clock.Advance(10 * time.Second)
+			e.intake(0, store.Event{Orcid: orcidB})
+			is.Equal(e.tick(d), 1) // handed the refusal of a moment before
+			is.Equal(tok.count(), 1)
+			is.Equal(rv.count(), 0) // the receiver is not called without a token
+			for _, dl := range e.deliveries(store.DeliveryFilter{}) {
+				t.Log(dl.LastError)
+				is.True(strings.HasPrefix(dl.LastError, "token endpoint: "))
+				is.True(strings.Contains(dl.LastError, note)) // says why it was not waited for
+				at := t0
+				if dl.Subject == orcidB {
+					at = t0.Add(10 * time.Second)
+				}
+				is.Equal(dl.DueAt, at.Add(2*time.Minute)) // backed off, not held 30 s
+			}
 		})
 	}
 }
