@@ -7,6 +7,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -180,6 +181,19 @@ func (s *tokenSource) token(ctx context.Context, client *http.Client, rejected s
 		s.refusal = r
 		return "", r
 	}
+	if tt := tok.TokenType; tt != "" && !strings.EqualFold(tt, "bearer") {
+		// RFC 6749 §7.1: a token of a type hookd does not understand (mac,
+		// DPoP, N_A) is not used; as "Authorization: Bearer" it would be
+		// refused, or taken where it should not be. The answer is a refusal,
+		// handed on as one.
+		status := http.StatusOK
+		if seen.resp != nil {
+			status = seen.resp.StatusCode
+		}
+		r := &tokenRefusal{err: notBearer(status, tt, tok.AccessToken, s.cfg.ClientID, s.cfg.ClientSecret), status: status, until: now.Add(tokenRefusedFor)}
+		s.refusal = r
+		return "", r
+	}
 	s.tok, s.fetched, s.refusal = tok, now, nil
 	s.useUntil = time.Time{}
 	if !tok.Expiry.IsZero() {
@@ -231,6 +245,18 @@ func (s *tokenSource) fetchAs(ctx context.Context, style oauth2.AuthStyle) (*oau
 // endpoints answer an OAuth error with a 200).
 func mayRefuseStyle(status int) bool {
 	return status >= 200 && status < 300 || status >= 400 && status < 500 && status != http.StatusTooManyRequests
+}
+
+// notBearer is the error of a token endpoint's answer of status that issued
+// token of tokenType, which is not bearer: the type named, quoted and bounded,
+// with the token and the client's credentials (id, secret) redacted (an
+// endpoint may echo them anywhere).
+func notBearer(status int, tokenType, token, id, secret string) error {
+	var secrets sent
+	secrets.add(token)
+	secrets.addClient(id, secret)
+	tt := strings.ToValidUTF8(truncate(secrets.redact(tokenType), 64), "?")
+	return fmt.Errorf("HTTP %d issued a token of token_type %q, which hookd does not send: it sends bearer tokens only", status, tt)
 }
 
 // tokenAnswerError is a token endpoint's answer that refused a token without an

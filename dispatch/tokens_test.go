@@ -265,3 +265,58 @@ func TestTokenEndpointUnreadableRetryAfter(t *testing.T) {
 		})
 	}
 }
+
+// TestTokenTypeNotBearer: a token endpoint that issues a token of another type
+// than bearer (mac, DPoP, N_A) has it refused, not sent as "Authorization:
+// Bearer" (RFC 6749 §7.1: a client does not use a token type it does not
+// understand); the attempt log names the type. One of token_type "Bearer" in
+// any case, or none (taken for bearer, as oauth2 does), is sent.
+func TestTokenTypeNotBearer(t *testing.T) {
+	cases := []struct {
+		name, answer, want string // want: the attempt's error, "" for delivered
+	}{
+		{"mac", `{"access_token":"tok-abcdefgh","token_type":"mac","expires_in":3600}`,
+			`token endpoint: HTTP 200 issued a token of token_type "mac", which hookd does not send: it sends bearer tokens only`},
+		{"DPoP", `{"access_token":"tok-abcdefgh","token_type":"DPoP","expires_in":3600}`,
+			`token endpoint: HTTP 200 issued a token of token_type "DPoP", which hookd does not send: it sends bearer tokens only`},
+		{"N_A", `{"access_token":"tok-abcdefgh","token_type":"N_A"}`,
+			`token endpoint: HTTP 200 issued a token of token_type "N_A", which hookd does not send: it sends bearer tokens only`},
+		{"echoed secret", `{"access_token":"tok-abcdefgh","token_type":"cs-SECRET-cc-456 tok-abcdefgh"}`,
+			`token endpoint: HTTP 200 issued a token of token_type "[redacted] [redacted]", which hookd does not send: it sends bearer tokens only`},
+		{"Bearer", `{"access_token":"tok-abcdefgh","token_type":"Bearer","expires_in":3600}`, ""},
+		{"none", `{"access_token":"tok-abcdefgh","expires_in":3600}`, ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			is := is.New(t)
+			e := newEnv(t)
+			a := newAuthAPI(e)
+			tok := newReceiver(t, func(_ int, w http.ResponseWriter, _ *http.Request, _ []byte) error {
+				w.Header().Set("Content-Type", "application/json")
+				io.WriteString(w, tc.answer)
+				return nil
+			})
+			rv := newReceiver(t, nil)
+			a.create(`{"targetURL":"` + rv.URL + `/cc","auth":{"type":"client_credential","clientID":"callback-app",
+		"clientSecret":"cs-SECRET-cc-456","tokenURL":"` + tok.URL + `/oauth/token"}}`)
+			d := e.dispatcher(nil)
+			e.intake(0, store.Event{Orcid: orcidA})
+			is.Equal(e.tick(d), 1)
+			dl := e.only()
+			if tc.want == "" {
+				is.Equal(dl.StateName(), "delivered")
+				is.Equal(rv.requests()[0].header.Get("Authorization"), "Bearer tok-abcdefgh")
+				return
+			}
+			is.Equal(rv.count(), 0) // the token is not sent
+			as := e.attempts(dl.ID)
+			is.Equal(len(as), 1)
+			is.Equal(as[0].Error, tc.want)     // names the type
+			is.Equal(dl.StateName(), "failed") // retried
+			e.intake(0, store.Event{Orcid: orcidB})
+			is.Equal(e.tick(d), 1)
+			is.Equal(tok.count(), 1) // the answer is handed on for a while, as a refusal is
+			is.Equal(rv.count(), 0)
+		})
+	}
+}
