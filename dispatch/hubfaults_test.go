@@ -1149,6 +1149,135 @@ func TestEmailRecipientRefusedSwitchedOff(t *testing.T) {
 	is.True(strings.Contains(h.EmailReason, "Recipient address rejected")) // saying why
 }
 
+// TestEmailRefusedAfterRelayOutage: the relay is down for longer than
+// disable_after, every e-mail to the organisation failing for the relay's fault;
+// back, it refuses the organisation's address for good. That one refusal does not
+// switch the organisation's e-mail off: the run of refusals counts from the first
+// refusal, not from the relay's outage. A relay fault between refusals does not
+// end that run either: refused on and on for disable_after, the e-mail is
+// switched off, its reason naming the first refusal.
+func TestEmailRefusedAfterRelayOutage(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	e := newEnv(t)
+	e.emailOrg()
+	relay := smtptest.NewServer(t, "", "")
+	relay.SetReply(smtptest.Greeting, 421, []int{4, 3, 2}, "Service not available") // the relay down
+	d := e.dispatcher(func(o *dispatch.Options) {
+		o.DisableAfter = time.Hour
+		o.RetryMaxDelay = 10 * time.Minute
+	})
+	d.ConfigureHub(dispatch.HubOptions{Email: dispatch.EmailOptions{Addr: relay.Addr, From: "hookd@hub.example"}})
+	on := func() bool {
+		t.Helper()
+		h, err := e.st.HubSettings(ctx, 1)
+		is.NoErr(err)
+		return h.EmailEnabled
+	}
+	is.Equal(e.tick(d), 1)
+	for e.clock.Now().Sub(e.start) < 2*time.Hour { // twice disable_after, retried on and on
+		e.clock.Advance(10 * time.Minute)
+		is.Equal(e.tick(d), 1)
+		is.Equal(e.only().StateName(), "failed")
+		is.True(on()) // the relay's fault switches nothing off
+	}
+
+	// Back, the relay refuses the address, once: the e-mail stays on.
+	relay.SetReply(smtptest.Greeting, 0, nil, "")
+	relay.RefuseRecipient("orcid@uni.example", 550, []int{5, 1, 1}, "<orcid@uni.example>: Recipient address rejected: User unknown")
+	e.clock.Advance(10 * time.Minute)
+	firstRefusal := e.clock.Now()
+	is.Equal(e.tick(d), 1)
+	is.Equal(e.only().StateName(), "dead") // refused for good, dead at once
+	is.True(on())                          // refused once, moments ago: still on
+
+	// The relay down again: a new e-mail fails for its fault, which neither
+	// switches the e-mail off nor ends the run of refusals.
+	relay.SetReply(smtptest.Greeting, 421, []int{4, 3, 2}, "Service not available")
+	e.clock.Advance(20 * time.Minute)
+	e.intake(0, store.Event{Orcid: orcidA})
+	is.Equal(e.tick(d), 1)
+	is.True(on())
+	e.clock.Advance(10 * time.Minute)
+	is.Equal(e.tick(d), 1)
+	is.True(on())
+
+	// Back, refusing the address still, 40 minutes after the first refusal:
+	// still within disable_after of it.
+	relay.SetReply(smtptest.Greeting, 0, nil, "")
+	e.clock.Advance(10 * time.Minute)
+	is.Equal(e.tick(d), 1)
+	is.True(on())
+
+	// Refused an hour after the first refusal: switched off, saying since when.
+	e.clock.Advance(20 * time.Minute)
+	e.intake(0, store.Event{Orcid: orcidA})
+	is.Equal(e.tick(d), 1)
+	h, err := e.st.HubSettings(ctx, 1)
+	is.NoErr(err)
+	is.True(!h.EmailEnabled)
+	is.True(strings.Contains(h.EmailReason, "failed continuously since "+firstRefusal.Format(time.RFC3339))) // the first refusal
+	is.True(strings.Contains(h.EmailReason, "Recipient address rejected"))                                   // saying why
+}
+
+// TestEmailRefusalsEndWithADelivery: an e-mail the relay takes ends the run of
+// refusals of the organisation's address. A refusal after it, even past
+// disable_after from the first and after a relay fault since, begins a new run:
+// the e-mail stays on.
+func TestEmailRefusalsEndWithADelivery(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	e := newEnv(t)
+	e.emailOrg()
+	relay := smtptest.NewServer(t, "", "")
+	const rejected = "<orcid@uni.example>: Recipient address rejected: User unknown"
+	relay.RefuseRecipient("orcid@uni.example", 550, []int{5, 1, 1}, rejected)
+	d := e.dispatcher(func(o *dispatch.Options) {
+		o.DisableAfter = time.Hour
+		o.RetryMaxDelay = 10 * time.Minute
+	})
+	d.ConfigureHub(dispatch.HubOptions{Email: dispatch.EmailOptions{Addr: relay.Addr, From: "hookd@hub.example"}})
+	on := func() bool {
+		t.Helper()
+		h, err := e.st.HubSettings(ctx, 1)
+		is.NoErr(err)
+		return h.EmailEnabled
+	}
+	is.Equal(e.tick(d), 1) // refused: the run of refusals begins
+	is.True(on())
+
+	relay.RefuseRecipient("orcid@uni.example", 0, nil, "") // the address mended
+	e.clock.Advance(10 * time.Minute)
+	e.intake(0, store.Event{Orcid: orcidA})
+	is.Equal(e.tick(d), 1)
+	is.Equal(len(relay.Messages()), 1) // taken: the run ends
+
+	relay.SetReply(smtptest.Greeting, 421, []int{4, 3, 2}, "Service not available") // the relay down
+	e.clock.Advance(10 * time.Minute)
+	e.intake(0, store.Event{Orcid: orcidA})
+	is.Equal(e.tick(d), 1) // a new run, of the relay's faults
+	for e.clock.Now().Sub(e.start) < 90*time.Minute {
+		e.clock.Advance(10 * time.Minute)
+		is.Equal(e.tick(d), 1)
+		is.True(on())
+	}
+
+	// Back, refusing the address again, past disable_after from the first
+	// refusal: the first of a new run of refusals.
+	relay.SetReply(smtptest.Greeting, 0, nil, "")
+	relay.RefuseRecipient("orcid@uni.example", 550, []int{5, 1, 1}, rejected)
+	e.clock.Advance(10 * time.Minute)
+	is.Equal(e.tick(d), 1)
+	is.True(on())
+	var dead int
+	for _, dl := range e.deliveries(store.DeliveryFilter{}) {
+		if dl.StateName() == "dead" {
+			dead++
+		}
+	}
+	is.Equal(dead, 2) // the first refused and this one
+}
+
 // TestEmailRefusedDailySwitchedOffAndTold: an organisation whose address the relay
 // refuses for good, and whose members' records change once a day, has each e-mail
 // dead at once; refused so for disable_after (the defaults: 120 h, with

@@ -14,7 +14,9 @@ import (
 // policy decides what the result of a call becomes: delivered on a 2xx; gone on a
 // 410 (its subscription is deactivated); otherwise a failure that deactivates its
 // subscription once it has been failing for disableAfter (unless the receiver said
-// when to come back: a 429 or 503 with a Retry-After), is dead at once when an
+// when to come back: a 429 or 503 with a Retry-After; an organisation's e-mail
+// only once its address has been refused for good for disableAfter, counted from
+// the first refusal), is dead at once when an
 // SMTP server refused it for good (a 5xx to the message or its recipient), is
 // dead once giveUpAfter has passed since the delivery's first attempt, or when the receiver's
 // Retry-After asks to wait past that (but for an upstream registration's, which
@@ -62,6 +64,17 @@ func (p policy) outcome(c store.Claimed, r result, now time.Time) store.Outcome 
 		if failing.IsZero() {
 			failing = r.started
 		}
+		if c.Target.Format == store.FormatEmail {
+			// An organisation's e-mail counts disable_after from the first refusal
+			// of its address in the run, not from a fault of the relay before it: a
+			// relay down for days, back to refuse the address once, would switch
+			// it off at once. A fault of the relay between refusals does not end
+			// them, a success does (it ends the run).
+			failing = c.Target.RefusedSince
+			if failing.IsZero() || c.Target.FailingSince.IsZero() {
+				failing = r.started
+			}
+		}
 		// A receiver that answers 429 or 503 with a Retry-After hookd can read is up
 		// and says when to come back: it is waited for, not switched off. A token
 		// endpoint's is waited for too, but the receiver was never reached: it
@@ -88,7 +101,7 @@ func (p policy) outcome(c store.Claimed, r result, now time.Time) store.Outcome 
 			// off every organisation's at once: only when the relay refuses its
 			// address for good. Its deliveries retry until give_up_after, and stay
 			// replayable.
-			o.Kind, o.FailingSince = store.OutcomeDeactivate, failing
+			o.Kind, o.FailingSince, o.Refused = store.OutcomeDeactivate, failing, r.refused
 			// When to try again should the run have ended during the call (a
 			// success or a replay meanwhile): the store then retries it instead.
 			o.RetryAt = now.Add(Backoff(c.Try, p.retryBase, p.retryMaxDelay, p.rand()))
@@ -99,6 +112,7 @@ func (p policy) outcome(c store.Claimed, r result, now time.Time) store.Outcome 
 			// quoting the answer; a replay sends it again once that is mended.
 			o.Kind = store.OutcomeDead
 			o.Error = "refused for good, not retried: " + o.Error
+			o.Refused = r.refused
 			if r.refused {
 				// Its address refused: the run of failures that switches the
 				// organisation's e-mail off holds as the retries until

@@ -23,6 +23,13 @@ func TestPolicy(t *testing.T) {
 	target := func(format string, failingSince time.Time) *store.Target {
 		return &store.Target{SubscriptionID: 7, URL: "http://receiver.example/hook", Format: format, FailingSince: failingSince}
 	}
+	// refused is an organisation's e-mail failing since failingSince, its address
+	// first refused at refusedSince.
+	refused := func(failingSince, refusedSince time.Time) *store.Target {
+		t := target(store.FormatEmail, failingSince)
+		t.RefusedSince = refusedSince
+		return t
+	}
 	healthy := target(store.FormatEmpty, time.Time{})
 	tests := []struct {
 		name  string
@@ -76,8 +83,14 @@ func TestPolicy(t *testing.T) {
 			result{status: 500}, store.OutcomeRetry, "HTTP 500", now.Add(2 * time.Minute), time.Time{}},
 		{"an organisation's e-mail is not deactivated for the relay's fault", store.Claimed{Attempt: 2, Try: 2, FirstAttempt: now.Add(-time.Hour), Target: target(store.FormatEmail, now.Add(-120*time.Hour))},
 			result{err: "smtp relay: tls: failed to verify certificate"}, store.OutcomeRetry, "smtp relay: tls: failed to verify certificate", now.Add(2 * time.Minute), time.Time{}},
-		{"an organisation's e-mail refused for good is deactivated", store.Claimed{Attempt: 2, Try: 2, FirstAttempt: now.Add(-time.Hour), Target: target(store.FormatEmail, now.Add(-120*time.Hour))},
+		{"an organisation's e-mail refused for good is deactivated", store.Claimed{Attempt: 2, Try: 2, FirstAttempt: now.Add(-time.Hour), Target: refused(now.Add(-120*time.Hour), now.Add(-120*time.Hour))},
 			result{err: "550 5.1.1 user unknown", refused: true, forGood: true}, store.OutcomeDeactivate, "550 5.1.1 user unknown", now.Add(2 * time.Minute), now.Add(-120 * time.Hour)},
+		{"an organisation's e-mail refused for good since a relay's outage is deactivated from the first refusal", store.Claimed{Attempt: 2, Try: 2, FirstAttempt: now.Add(-time.Hour), Target: refused(now.Add(-200*time.Hour), now.Add(-120*time.Hour))},
+			result{err: "550 5.1.1 user unknown", refused: true, forGood: true}, store.OutcomeDeactivate, "550 5.1.1 user unknown", now.Add(2 * time.Minute), now.Add(-120 * time.Hour)},
+		{"an e-mail first refused after a relay's outage past disable_after is dead at once, its e-mail kept on", store.Claimed{Attempt: 5, Try: 5, FirstAttempt: now.Add(-time.Hour), Target: target(store.FormatEmail, now.Add(-120*time.Hour))},
+			result{err: "550 5.1.1 user unknown", refused: true, forGood: true}, store.OutcomeDead, "refused for good, not retried: 550 5.1.1 user unknown", time.Time{}, time.Time{}},
+		{"an e-mail refused within disable_after of the first refusal, after an outage, is dead at once", store.Claimed{Attempt: 1, Try: 1, Target: refused(now.Add(-200*time.Hour), now.Add(-119*time.Hour))},
+			result{err: "550 5.1.1 user unknown", refused: true, forGood: true}, store.OutcomeDead, "refused for good, not retried: 550 5.1.1 user unknown", time.Time{}, time.Time{}},
 		{"an e-mail refused for good within disable_after is dead at once", store.Claimed{Attempt: 1, Try: 1, Target: target(store.FormatEmail, now.Add(-time.Hour))},
 			result{err: "550 5.1.1 user unknown", refused: true, forGood: true}, store.OutcomeDead, "refused for good, not retried: 550 5.1.1 user unknown", time.Time{}, time.Time{}},
 		{"a message refused for good is dead at once, its e-mail kept on", store.Claimed{Attempt: 1, Try: 1, Target: target(store.FormatEmail, now.Add(-120*time.Hour))},
@@ -92,6 +105,7 @@ func TestPolicy(t *testing.T) {
 			is.Equal(o.Error, tt.err)                                  // what the attempt log says
 			is.Equal(o.RetryAt, tt.retry)                              // when it is due again
 			is.Equal(o.FailingSince, tt.since)                         // since when it failed, for a deactivation
+			is.Equal(o.Refused, tt.r.refused)                          // an address refused for good, which begins a run's refusals
 			is.Equal(o.WasFailing, !tt.c.Target.FailingSince.IsZero()) // whether a success must clear failing_since
 			is.Equal(o.SubscriptionID, tt.c.Target.SubscriptionID)     // for its subscription
 			is.Equal(o.Attempt, tt.c.Attempt)                          // numbered as in the delivery's log, replays included

@@ -97,13 +97,18 @@ const (
 	// qFailing records a failure that started at ?1 in its subscription's run of
 	// failures: it begins a run when none is on, or when the run lapsed (runLapsed),
 	// and moves the run's due time (failing_due) on to ?5, the retry the failure
-	// planned. It returns whether a run began (a row only when it changed one).
+	// planned. A failure that is an e-mail address refused for good (?6) begins the
+	// run's refusals (refused_since) when none came before it in the run; a run
+	// that begins takes its refusals afresh. It returns whether a run began, and
+	// whether its refusals did (a row only when it changed one).
 	qFailing = `UPDATE subscriptions SET
 			failing_since = CASE WHEN ` + runLapsed + ` THEN ?1 ELSE failing_since END,
-			failing_due = CASE WHEN ` + runLapsed + ` THEN ?5 ELSE max(coalesce(failing_due, 0), ?5) END
-		WHERE id = ?2 AND (` + runLapsed + ` OR coalesce(failing_due, 0) < ?5)
+			failing_due = CASE WHEN ` + runLapsed + ` THEN ?5 ELSE max(coalesce(failing_due, 0), ?5) END,
+			refused_since = CASE WHEN ` + runLapsed + ` THEN CASE WHEN ?6 THEN ?1 END
+				WHEN ?6 THEN coalesce(refused_since, ?1) ELSE refused_since END
+		WHERE id = ?2 AND (` + runLapsed + ` OR coalesce(failing_due, 0) < ?5 OR (?6 AND refused_since IS NULL))
 			AND EXISTS (SELECT 1 FROM deliveries WHERE id = ?3 AND subscription_id = ?2)
-		RETURNING failing_since = ?1`
+		RETURNING failing_since = ?1, ?6 AND refused_since = ?1`
 	// runLapsed, of a subscription row and a failure at ?1 with a run gap ?4, holds
 	// when no run of failures is on, or the one on has lapsed: it planned its last
 	// retry more than the gap before ?1. A gap of 0 (a caller that does not say)
@@ -155,6 +160,10 @@ type Target struct {
 	APIKey         string
 	// FailingSince is when the subscription's current run of failures began (zero when healthy).
 	FailingSince time.Time
+	// RefusedSince, of an organisation's e-mail, is when the SMTP relay first
+	// refused its address for good in that run (zero when it has not): what
+	// disable_after counts from for it, which a fault of the relay never switches off.
+	RefusedSince time.Time
 	// validUntil, when set, is when SigningSecrets lose the rotated-out secret: the
 	// target cache must not serve this target from then on.
 	validUntil int64
@@ -673,16 +682,17 @@ func (s *Store) scanTarget(row interface{ Scan(...any) error }, now int64) (*Tar
 	var t Target
 	var headers string
 	var authSecret, apikey, signing, previous []byte
-	var previousUntil, failing int64
+	var previousUntil, failing, refused int64
 	var active bool
 	if err := row.Scan(&t.SubscriptionID, &t.UID, &t.ClientID, &t.orgID, &t.Format, &t.URL, &headers,
 		&t.Auth.Type, &t.Auth.Username, &t.Auth.ClientID, &t.Auth.TokenURL, &authSecret, &t.AppendOrcid, &apikey,
-		&signing, &previous, &previousUntil, &failing, &active, &t.reason); err != nil {
+		&signing, &previous, &previousUntil, &failing, &refused, &active, &t.reason); err != nil {
 		return nil, err
 	}
 	t.inactive = !active
 	t.scope = t.ownerScope()
 	t.FailingSince = fromMS(failing)
+	t.RefusedSince = fromMS(refused)
 	if u, err := ParseTargetURL(t.URL); err == nil {
 		t.parsed = u
 	}
@@ -751,8 +761,14 @@ type Outcome struct {
 	// success must clear its failing_since.
 	WasFailing bool
 	// FailingSince is when the subscription's run of failures began, for an
-	// OutcomeDeactivate: the reason it is deactivated names it.
+	// OutcomeDeactivate: the reason it is deactivated names it. For a Refused one
+	// (an organisation's e-mail) it is when the run's refusals began.
 	FailingSince time.Time
+	// Refused marks the failure of an e-mail whose address the SMTP relay refused
+	// for good: the first in its subscription's run of failures begins the run's
+	// refusals, which disable_after counts for an organisation's e-mail (a fault
+	// of the relay neither begins nor ends them).
+	Refused bool
 	// RunGap, for a failure, is how long after the latest retry its subscription's
 	// run of failures planned the failure may come and still continue that run
 	// (the dispatcher's retry_max_delay): one that comes later, after a silence
@@ -814,12 +830,18 @@ func (s *Store) record(ctx context.Context, tx *sql.Tx, outcomes []Outcome, now 
 			// call (a success, a replay) does not deactivate: the delivery is retried.
 			// Nor does one that lapsed before this failure (the webhook was not tried
 			// for longer than the run's gap): this failure begins a new run.
-			var since, due sql.NullInt64
-			if err := tx.QueryRowContext(ctx, "SELECT failing_since, failing_due FROM subscriptions WHERE id = ?", o.SubscriptionID).Scan(&since, &due); err != nil && !errors.Is(err, sql.ErrNoRows) {
+			// An e-mail refused for good is decided on the run's refusals, which
+			// began with the run's first refusal.
+			var since, due, refused sql.NullInt64
+			if err := tx.QueryRowContext(ctx, "SELECT failing_since, failing_due, refused_since FROM subscriptions WHERE id = ?", o.SubscriptionID).Scan(&since, &due, &refused); err != nil && !errors.Is(err, sql.ErrNoRows) {
 				return cleared, err
 			}
 			lapsed := o.RunGap > 0 && due.Int64+o.RunGap.Milliseconds() < ms(o.StartedAt)
-			if !since.Valid || since.Int64 != ms(o.FailingSince) || lapsed {
+			run := since
+			if o.Refused {
+				run = refused
+			}
+			if !since.Valid || !run.Valid || run.Int64 != ms(o.FailingSince) || lapsed {
 				o.Kind = OutcomeRetry
 				if o.RetryAt.IsZero() {
 					o.RetryAt = s.Now()
@@ -1002,8 +1024,8 @@ func (s *Store) forgetMarks(ids []int64) {
 // subscription's run of failures: it begins one if none is on or the one on
 // lapsed (Outcome.RunGap), and otherwise moves the run's due time on to the retry
 // the outcome planned (the failure itself for one that ended the delivery, or its
-// Outcome.RunDue). It
-// reports whether it began a run (and marked it).
+// Outcome.RunDue). A Refused outcome begins the run's refusals when none came
+// before it in the run. It reports whether it began a run (and marked it).
 func (s *Store) markFailing(ctx context.Context, tx *sql.Tx, o Outcome, at int64) (marked bool, err error) {
 	subID := o.SubscriptionID
 	due := at
@@ -1013,13 +1035,16 @@ func (s *Store) markFailing(ctx context.Context, tx *sql.Tx, o Outcome, at int64
 	if !o.RunDue.IsZero() {
 		due = max(due, ms(o.RunDue))
 	}
-	var began bool
-	err = tx.StmtContext(ctx, s.claim.failing).QueryRowContext(ctx, at, subID, o.DeliveryID, o.RunGap.Milliseconds(), due).Scan(&began)
+	var began, refusals bool
+	err = tx.StmtContext(ctx, s.claim.failing).QueryRowContext(ctx, at, subID, o.DeliveryID, o.RunGap.Milliseconds(), due, o.Refused).Scan(&began, &refusals)
 	if errors.Is(err, sql.ErrNoRows) {
 		return false, nil // the run goes on as it was (or the subscription is gone)
 	}
 	if err != nil {
 		return false, err
+	}
+	if refusals && !began {
+		s.targetCache.refresh(subID) // the next claim reads since when its address has been refused
 	}
 	if began {
 		s.targetCache.refresh(subID)

@@ -15,7 +15,7 @@ const qTargets = `SELECT s.id, s.uid, coalesce(s.client_id, ''), coalesce(s.org_
 	coalesce(s.signing_secret, c.signing_secret),
 	CASE WHEN s.signing_secret IS NULL THEN c.previous_signing_secret ELSE s.previous_secret END,
 	coalesce(CASE WHEN s.signing_secret IS NULL THEN c.previous_signing_until ELSE s.previous_until END, 0), coalesce(s.failing_since, 0),
-	s.active, s.reason
+	coalesce(CASE WHEN s.failing_since IS NOT NULL THEN s.refused_since END, 0), s.active, s.reason
 	FROM subscriptions s LEFT JOIN clients c ON c.id = s.client_id WHERE s.id IN (SELECT value FROM json_each(?))`
 
 func (s *Store) prepareTargets(ctx context.Context) error {

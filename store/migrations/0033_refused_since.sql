@@ -1,0 +1,15 @@
+-- hookd schema, version 33: when an organisation's e-mail address was first
+-- refused in its run of failures.
+--
+-- An organisation's e-mail is switched off only for its address, refused for good
+-- by the SMTP relay (a 5xx), never for a fault of the relay (down, a 4xx, its
+-- certificate or hookd's password wrong), which would switch off every
+-- organisation's at once. Yet disable_after was counted from failing_since, which
+-- the relay's faults begin too: after an outage longer than disable_after, the
+-- first refusal of an address switched its e-mail off at once. refused_since is
+-- the time of the first refusal in the run of failures failing_since began; it is
+-- set afresh whenever a run begins (by a refusal, or left empty by another
+-- failure) and read only while a run is on, so it needs no clearing where a run
+-- ends. A run on when this version arrives has none: its next refusal begins the
+-- count, since its attempts do not tell an address's refusal from a message's.
+ALTER TABLE subscriptions ADD COLUMN refused_since INTEGER;
