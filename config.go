@@ -508,6 +508,10 @@ func (c *Config) Validate() error {
 			bad("email.smtp_addr", "must be host:port alone, without a user name or password (hookd signs in with email.username and email.password_file), got %q", withoutUserinfo(a))
 		} else if host, _, _ := net.SplitHostPort(a); !hostPort(a, false) || host == "" { // no host: hookd would not know whom to dial
 			bad("email.smtp_addr", "must be host:port with a port from 1 to 65535 (e.g. \"smtp.example.org:587\"), got %q", a)
+		} else if strings.IndexFunc(host, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) >= 0 {
+			// No host name or address has one: every e-mail would fail to
+			// find the relay, and be retried until give_up_after.
+			bad("email.smtp_addr", "its host %q has white space or a control character in it: must be host:port with the relay's name or address (e.g. \"smtp.example.org:587\"), got %q", host, a)
 		}
 		if c.Email.From == "" {
 			bad("email.from", "must be set when email.smtp_addr is")

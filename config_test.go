@@ -151,6 +151,9 @@ keep_total = 100
 		{"section for a string", "[store.path]\nx = 1\n", "store.path: must be a string, got a section (line 1)"},
 		{"smtp without from", "[email]\nsmtp_addr = \"127.0.0.1:25\"\n", "email.from"},
 		// What no e-mail could be sent with: each would fail and be retried for days.
+		{"smtp with a space in its host", "[email]\nsmtp_addr = \"mail example.org:587\"\nfrom = \"hookd@example.org\"\n", `email.smtp_addr: its host "mail example.org" has white space or a control character in it: must be host:port with the relay's name or address (e.g. "smtp.example.org:587"), got "mail example.org:587"`},
+		{"smtp with a space before its host", "[email]\nsmtp_addr = \" smtp.example.org:587\"\nfrom = \"hookd@example.org\"\n", `email.smtp_addr: its host " smtp.example.org" has white space`},
+		{"smtp with a tab in its host", "[email]\nsmtp_addr = \"smtp\\t.example.org:587\"\nfrom = \"hookd@example.org\"\n", `email.smtp_addr: its host "smtp\t.example.org" has white space`},
 		{"smtp without a host", "[email]\nsmtp_addr = \":25\"\nfrom = \"hookd@example.org\"\n", "email.smtp_addr: must be host:port"},
 		// A relay written as a URL with its sign-in: refused without showing the password.
 		{"smtp as a URL with a password", "[email]\nsmtp_addr = \"smtp://hookd:hunter2@smtp.example.org:587\"\nfrom = \"hookd@example.org\"\n", `email.smtp_addr: must be host:port alone, without a user name or password (hookd signs in with email.username and email.password_file), got "smtp://…@smtp.example.org:587"`},
