@@ -471,12 +471,19 @@ func (c *Config) Validate() error {
 	if c.Store.Checkpoints != "hookd" && c.Store.Checkpoints != "external" {
 		bad("store.checkpoints", "must be \"hookd\" or \"external\" (Litestream), got %q", c.Store.Checkpoints)
 	}
-	positive := func(key string, d Duration) {
-		if d.Duration <= 0 {
+	// Each duration has a least value below which it means nothing, most often a
+	// unit mistyped ("1ns", "20ms" for 20s): a token gone before its client uses
+	// it, a call timed out before a receiver could answer, retries sent back to
+	// back, rows purged as soon as they are written.
+	atLeast := func(key string, d Duration, least time.Duration, why string) {
+		switch {
+		case d.Duration <= 0:
 			bad(key, "must be > 0, got %q", d.String())
+		case d.Duration < least:
+			bad(key, "must be at least %s (%s), got %q", durationWord(least), why, d.String())
 		}
 	}
-	positive("auth.token_ttl", c.Auth.TokenTTL)
+	atLeast("auth.token_ttl", c.Auth.TokenTTL, time.Second, "a token would expire before its client could use it")
 	// A turn of the dispatch loop is a write transaction: a tick of nanoseconds
 	// would run them back to back, a core busy while there is nothing to send. A
 	// long one only makes a due retry or coalesced delivery wait for the next tick
@@ -487,16 +494,18 @@ func (c *Config) Validate() error {
 	if c.Delivery.CoalesceWindow.Duration < 0 {
 		bad("delivery.coalesce_window", "must be >= 0, got %q", c.Delivery.CoalesceWindow.String())
 	}
-	positive("delivery.timeout", c.Delivery.Timeout)
-	positive("delivery.retry_base", c.Delivery.RetryBase)
-	positive("delivery.retry_max_delay", c.Delivery.RetryMaxDelay)
-	if c.Delivery.RetryMaxDelay.Duration > 0 && c.Delivery.RetryMaxDelay.Duration < c.Delivery.RetryBase.Duration {
+	atLeast("delivery.timeout", c.Delivery.Timeout, time.Second, "a call would time out before a receiver could answer")
+	// A retry is due on a tick, so a delay shorter than the shortest tick is not kept.
+	atLeast("delivery.retry_base", c.Delivery.RetryBase, minTick, "as delivery.tick: retries would follow each other back to back")
+	atLeast("delivery.retry_max_delay", c.Delivery.RetryMaxDelay, minTick, "as delivery.tick: retries would follow each other back to back")
+	if c.Delivery.RetryMaxDelay.Duration >= minTick && c.Delivery.RetryMaxDelay.Duration < c.Delivery.RetryBase.Duration {
 		bad("delivery.retry_max_delay", "must be >= delivery.retry_base (%s), got %q", c.Delivery.RetryBase.String(), c.Delivery.RetryMaxDelay.String())
 	}
-	positive("delivery.give_up_after", c.Delivery.GiveUpAfter)
-	positive("delivery.disable_after", c.Delivery.DisableAfter)
-	positive("delivery.retention", c.Delivery.Retention)
-	positive("audit.retention", c.Audit.Retention)
+	atLeast("delivery.give_up_after", c.Delivery.GiveUpAfter, time.Second, "a failing delivery would be dead before a retry")
+	atLeast("delivery.disable_after", c.Delivery.DisableAfter, time.Second, "a webhook would be deactivated at its first failure")
+	// Retention runs every minute: a shorter one purges no sooner.
+	atLeast("delivery.retention", c.Delivery.Retention, time.Minute, "retention runs every minute")
+	atLeast("audit.retention", c.Audit.Retention, time.Minute, "retention runs every minute")
 	if c.Delivery.Workers < 1 || c.Delivery.Workers > 10000 {
 		bad("delivery.workers", "must be between 1 and 10000, got %d", c.Delivery.Workers)
 	}
@@ -684,8 +693,21 @@ func (c *Config) SecretFileWarnings() []string {
 	return warns
 }
 
-// minTick is the shortest delivery.tick.
+// minTick is the shortest delivery.tick, and the shortest retry delay.
 const minTick = 10 * time.Millisecond
+
+// durationWord is a duration as a configuration writes it: "1m", where Go
+// writes "1m0s".
+func durationWord(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}
 
 // maxInboxKeep bounds inbox.keep_total: at most 104 KiB a request (body, headers,
 // method, path and query), the inboxes can take no more than about 10 GB.

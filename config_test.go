@@ -269,6 +269,50 @@ func TestConfigErrorsInOrder(t *testing.T) {
 	}
 }
 
+// TestDurationsAtLeast: a duration below the least that means anything (most often
+// a unit mistyped: "1ns", "20ms" for 20s) is refused, naming the key and the least
+// value it takes, and that value is taken: "1ns" was taken for every one, so that
+// tokens expired as they were made, every call timed out, retries followed each
+// other back to back and rows were purged as they were written.
+func TestDurationsAtLeast(t *testing.T) {
+	for _, tt := range []struct {
+		key, least, below string
+	}{
+		{"auth.token_ttl", "1s", "999ms"},
+		{"delivery.timeout", "1s", "999ms"},
+		{"delivery.retry_base", "10ms", "9ms"},
+		{"delivery.retry_max_delay", "10ms", "9ms"},
+		{"delivery.give_up_after", "1s", "999ms"},
+		{"delivery.disable_after", "1s", "999ms"},
+		{"delivery.retention", "1m", "59s"},
+		{"audit.retention", "1m", "59s"},
+	} {
+		t.Run(tt.key, func(t *testing.T) {
+			is := is.New(t)
+			table, name, _ := strings.Cut(tt.key, ".")
+			file := func(v string) string {
+				body := fmt.Sprintf("[%s]\n%s = %q\n", table, name, v)
+				if tt.key == "delivery.retry_max_delay" {
+					body = fmt.Sprintf("[delivery]\nretry_base = %q\nretry_max_delay = %q\n", tt.least, v)
+				}
+				return writeConfig(t, body)
+			}
+			for _, v := range []string{"1ns", tt.below} {
+				_, err := LoadConfig(file(v))
+				is.True(err != nil) // refused
+				_, msg, _ := strings.Cut(err.Error(), ".toml: ")
+				is.True(strings.HasPrefix(msg, tt.key+": must be at least "+tt.least+" (")) // naming the key and the least value
+				is.True(strings.HasSuffix(msg, fmt.Sprintf("), got %q", v)))                // and what it was given
+				is.True(!strings.Contains(msg, "\n"))                                       // one error for one value
+			}
+			_, err := LoadConfig(file(tt.least))
+			is.NoErr(err) // the least value is taken
+			_, err = LoadConfig(file("0s"))
+			is.True(err != nil && strings.Contains(err.Error(), tt.key+": must be > 0, got \"0s\"")) // as before
+		})
+	}
+}
+
 func TestLoadConfigValues(t *testing.T) {
 	is := is.New(t)
 	path := writeConfig(t, "[delivery]\ncoalesce_window = \"0s\"\ntimeout = \"90s\"\n[http]\nbase_path = \"/orcid-api-web\"\n")
