@@ -2146,6 +2146,35 @@ func TestSuggestedCommandsQuoteTheFile(t *testing.T) {
 	is.True(strings.Contains(out, "next: hookd client add -config '"+file+"' -name NAME, then hookd serve -config '"+file+"'\n"))
 }
 
+// TestDatabasePathFromSaysSo: where a command's database path came from is said as
+// the file has it: a file in the folder hookd runs in that sets store.path to the
+// built-in default's hookd.db sets it, and one without store.path does not. Both
+// were said to take "its default when the file does not set it".
+func TestDatabasePathFromSaysSo(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	for _, tt := range []struct {
+		file, body, want string
+	}{
+		{"sets.toml", "[store]\npath = \"hookd.db\"\n", "(store.path of -config sets.toml)"},
+		{"sets-dot.toml", "[store]\npath = \"./hookd.db\"\n", "(store.path of -config sets-dot.toml)"},
+		{"unset.toml", "[log]\nlevel = \"info\"\n", "(store.path of -config unset.toml, its default when the file does not set it)"},
+	} {
+		t.Run(tt.file, func(t *testing.T) {
+			is := is.New(t)
+			is.NoErr(os.WriteFile(tt.file, []byte(tt.body), 0o600))
+			_, err := runCmd(t, "webhooks", "list", "-config", tt.file)
+			is.True(err != nil) // no database yet
+			is.True(strings.Contains(err.Error(), "no database at "+filepath.Join(dir, "hookd.db")+" "+tt.want+";"))
+			out, err := runCmd(t, "init", "-config", tt.file)
+			is.NoErr(err)
+			is.True(strings.Contains(out, tt.want[1:len(tt.want)-1]+")\n")) // init says it alike
+			is.NoErr(os.Remove("hookd.db"))
+			is.NoErr(os.Remove("hookd.key"))
+		})
+	}
+}
+
 // TestDevFlagsGivenEmpty: hookd dev -db "" and -listen "" (a script's unset
 // variable) are refused, naming the flag, before anything is made or started, as
 // -config "" is: each was taken as left out, and dev started on ./hookd-dev.db,

@@ -486,7 +486,7 @@ func (e *env) cmdDev(ctx context.Context, args []string) error {
 	cfg := devConfig()
 	if *path != "" {
 		var err error
-		if cfg, err = loadConfigOver(devConfig(), *path); err != nil {
+		if cfg, err = loadConfigOver(devConfig(), *path, nil); err != nil {
 			return err
 		}
 	}

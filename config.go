@@ -139,11 +139,15 @@ func DefaultConfig() Config {
 
 // LoadConfig reads a TOML file over the defaults and validates the result. Unknown
 // keys are an error, so a misspelt key is never silently ignored.
-func LoadConfig(path string) (Config, error) { return loadConfigOver(DefaultConfig(), path) }
+func LoadConfig(path string) (Config, error) { return loadConfigOver(DefaultConfig(), path, nil) }
 
-// loadConfigOver is LoadConfig over other defaults (hookd dev's).
-func loadConfigOver(c Config, path string) (Config, error) {
+// loadConfigOver is LoadConfig over other defaults (hookd dev's). When set is not
+// nil, it is given which keys the file sets.
+func loadConfigOver(c Config, path string, set *toml.MetaData) (Config, error) {
 	md, err := toml.DecodeFile(path, &c)
+	if set != nil {
+		*set = md
+	}
 	if err != nil {
 		var perr toml.ParseError
 		if errors.As(err, &perr) {

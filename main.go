@@ -24,6 +24,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/BurntSushi/toml"
 	"github.com/lmittmann/tint"
 	"github.com/mattn/go-isatty"
 	"golang.org/x/text/width"
@@ -545,12 +546,15 @@ func (e *env) configFile(flagValue string) (path, from string) {
 func (e *env) loadConfig(flagValue string, preferDev bool) (cfg Config, from string, err error) {
 	path, from := e.configFile(flagValue)
 	if path != "" {
-		cfg, err := LoadConfig(path)
+		var set toml.MetaData
+		cfg, err := loadConfigOver(DefaultConfig(), path, &set)
 		if err != nil && flagValue == "" {
 			err = fmt.Errorf("%w (HOOKD_CONFIG names the file)", err)
 		}
 		from = "store.path of " + from
-		if cfg.Store.Path == DefaultConfig().Store.Path {
+		if !set.IsDefined("store", "path") {
+			// Not what the path is: a file in the folder hookd runs in may set
+			// the default's own hookd.db.
 			from += ", its default when the file does not set it"
 		}
 		return cfg, from, err
