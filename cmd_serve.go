@@ -173,6 +173,9 @@ func (e *env) serve(ctx context.Context, cfg Config, listenError func(error) err
 	for _, w := range cfg.SecretFileWarnings() {
 		log.Warn("secret file open to other users", "detail", w)
 	}
+	if w := cfg.EmailWithoutRelay(); w != "" {
+		log.Warn("e-mail settings without a relay", "detail", w)
+	}
 	// HOOKD_CPUPROFILE=FILE writes a CPU profile of the whole run to FILE when hookd
 	// stops (the load tool's -cpuprofile, BENCHMARKS.md); HOOKD_TRACE=FILE a Go
 	// execution trace (go tool trace), which grows by megabytes a second under

@@ -697,6 +697,41 @@ func (c *Config) SecretFileWarnings() []string {
 	return warns
 }
 
+// EmailWithoutRelay says which [email] settings the configuration gives without
+// email.smtp_addr, so that hookd uses none of them and sends no e-mail, or "" when
+// it gives none. It is a warning (check-config, and the daemon's log at start),
+// not an error: emptying smtp_addr is how e-mail is turned off, the rest kept for
+// when it is turned on again.
+func (c *Config) EmailWithoutRelay() string {
+	if c.Email.SMTPAddr != "" {
+		return ""
+	}
+	var keys []string
+	for _, k := range []struct {
+		key string
+		set bool
+	}{
+		{"email.from", c.Email.From != ""},
+		{"email.username", c.Email.Username != ""},
+		{"email.password_file", c.Email.PasswordFile != ""},
+		{"email.starttls", !c.Email.StartTLS}, // true by default
+		{"email.implicit_tls", c.Email.ImplicitTLS},
+	} {
+		if k.set {
+			keys = append(keys, k.key)
+		}
+	}
+	if len(keys) == 0 {
+		return ""
+	}
+	given, them := keys[0]+" is", "it"
+	if n := len(keys); n > 1 {
+		given, them = strings.Join(keys[:n-1], ", ")+" and "+keys[n-1]+" are", "them"
+	}
+	return fmt.Sprintf("%s set, but email.smtp_addr is empty: hookd sends no e-mail (neither organisations' e-mail nor notices to webhooks' owners) and does not use %s; set email.smtp_addr to the relay's host:port to send e-mail, or leave %s out",
+		given, them, them)
+}
+
 // minTick is the shortest delivery.tick, and the shortest retry delay.
 const minTick = 10 * time.Millisecond
 

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -601,4 +602,58 @@ func TestKeyBesideTheDatabaseNamed(t *testing.T) {
 	is.NoErr(os.Rename(filepath.Join(dir, "hookd.key"), elsewhere)) // as it says
 	_, err = runCmd(t, "client", "list", "-config", path)
 	is.NoErr(err)
+}
+
+// TestEmailWithoutRelay: [email] settings given without email.smtp_addr, which
+// hookd then never uses, are told, naming them: check-config warns, and the daemon
+// logs it at start. They were ignored without a word, so a relay's address
+// forgotten went unnoticed until an organisation missed its e-mail. A warning, not
+// an error: emptying smtp_addr is how e-mail is turned off.
+func TestEmailWithoutRelay(t *testing.T) {
+	for _, tt := range []struct {
+		name, email, want string
+	}{
+		{"from", "from = \"hookd@uni.example\"\n", "email.from is set, but email.smtp_addr is empty: hookd sends no e-mail"},
+		{"sign-in", "username = \"hookd\"\npassword_file = \"pw\"\n", "email.username and email.password_file are set, but email.smtp_addr is empty"},
+		{"every one", "from = \"hookd@uni.example\"\nusername = \"hookd\"\npassword_file = \"pw\"\nstarttls = false\nimplicit_tls = true\n",
+			"email.from, email.username, email.password_file, email.starttls and email.implicit_tls are set, but email.smtp_addr is empty"},
+		{"as the example has them", "smtp_addr = \"\"\nusername = \"\"\npassword_file = \"\"\nfrom = \"\"\nstarttls = true\n", ""},
+		{"with a relay", "smtp_addr = \"127.0.0.1:25\"\nfrom = \"hookd@uni.example\"\nusername = \"hookd\"\npassword_file = \"pw\"\n", ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			is := is.New(t)
+			dir := t.TempDir()
+			is.NoErr(os.WriteFile(filepath.Join(dir, "pw"), []byte("S3cret-pw\n"), 0o600))
+			path := filepath.Join(dir, "hookd.toml")
+			is.NoErr(os.WriteFile(path, []byte("[http]\nlisten = \"127.0.0.1:0\"\n[store]\npath = \"hookd.db\"\n[log]\nformat = \"json\"\n[email]\n"+tt.email), 0o600))
+			cfg, err := LoadConfig(path)
+			is.NoErr(err) // loads: a warning, not an error
+			w := cfg.EmailWithoutRelay()
+			is.True(strings.HasPrefix(w, tt.want))
+			out, stderr, err := runEnv(t, nil, "check-config", "-config", path)
+			is.NoErr(err) // check-config passes it
+			is.True(strings.Contains(out, ": ok"))
+			if tt.want == "" {
+				is.Equal(w, "")
+				is.True(!strings.Contains(stderr, "warning")) // nothing to say
+				return
+			}
+			is.Equal(stderr, "config "+path+": warning: "+w+"\n") // and warns
+			is.True(!strings.Contains(stderr, "S3cret-pw"))
+
+			initDB(t, path)
+			d := startDaemon(t, path)
+			is.NoErr(d.stop())
+			var logged bool
+			for _, line := range strings.Split(d.stderr.String(), "\n") {
+				var rec struct{ Level, Msg, Detail string }
+				if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == "e-mail settings without a relay" {
+					is.Equal(rec.Level, "WARN")
+					is.Equal(rec.Detail, w)
+					logged = true
+				}
+			}
+			is.True(logged) // the daemon logs it at start
+		})
+	}
 }
