@@ -2066,6 +2066,44 @@ func TestPurgeRefusesTheFuture(t *testing.T) {
 	is.Equal(dead(), 0)
 }
 
+// TestReplayRefusesTheFuture: deliveries replay -since a time to come is refused,
+// naming the flag and the time, as purge refuses -before one, and replays nothing:
+// it replayed nothing and exited 0, "0 deliveries due again now", which reads as
+// if nothing had failed.
+func TestReplayRefusesTheFuture(t *testing.T) {
+	is := is.New(t)
+	cfg := cliFixture(t) // a failed delivery
+	due := func() int {
+		out, err := runCmd(t, "deliveries", "list", "-config", cfg, "-json")
+		is.NoErr(err)
+		var rows []deliveryJSON
+		is.NoErr(json.Unmarshal([]byte(out), &rows))
+		is.Equal(len(rows), 1) // the fixture's one delivery
+		return int(time.Until(rows[0].DueAt) / time.Minute)
+	}
+	later := due()
+	is.True(later > 30) // its retry an hour away
+	tomorrow := time.Now().AddDate(0, 0, 1).Format(time.DateOnly)
+	soon := time.Now().Add(time.Hour).UTC().Format(time.RFC3339)
+	for _, since := range []string{"2099-01-01", tomorrow, soon} {
+		for _, extra := range [][]string{nil, {"-state", "failed"}} {
+			args := append([]string{"deliveries", "replay", "-config", cfg, "-since", since}, extra...)
+			out, err := runCmd(t, args...)
+			is.True(err != nil)                                                      // refused
+			is.True(strings.HasPrefix(err.Error(), "deliveries replay: -since: 20")) // naming the flag and the time
+			is.True(strings.Contains(err.Error(), "is in the future"))               // saying what is wrong
+			is.True(strings.HasSuffix(err.Error(), "; nothing was replayed"))        // and that nothing was done
+			is.Equal(exitStatus(err), 2)                                             // as a value the flag does not take
+			is.Equal(out, "")
+			is.Equal(due(), later) // nothing replayed
+		}
+	}
+	out, err := runCmd(t, "deliveries", "replay", "-config", cfg, "-since", "1h")
+	is.NoErr(err)
+	is.True(strings.HasPrefix(out, "1 delivery due again now")) // a time past replays
+	is.True(due() < 1)
+}
+
 // TestVersionTakesConfig: hookd version takes -config, as every command does, so
 // that a script may give every command its -config (hookd "$@" -config FILE), and
 // reads none: its help says so, and a file that is not there is no error. It was

@@ -563,6 +563,12 @@ func (e *env) deliveriesReplay(ctx context.Context, args []string) error {
 	if err != nil {
 		return flagError("deliveries replay", err, filterFlags)
 	}
+	if f.Since.After(time.Now()) {
+		// As purge refuses -before: a time to come (a year mistyped, tomorrow's
+		// date) replays nothing, which reads as if nothing had failed.
+		return usagef("deliveries replay: -since: %s is in the future, so no delivery's last event is at or after it and none would be replayed; "+
+			"give a time before now (a date, or how long ago: -since 2h); nothing was replayed", f.Since.Local().Format(time.DateTime))
+	}
 	f.ID = one
 	res, err := st.Replay(ctx, f)
 	if res.Stopped {
