@@ -1992,6 +1992,46 @@ func TestWebhookActivateAlready(t *testing.T) {
 	}
 }
 
+// TestWebhookIDInCapitals: a webhook's id in capitals (a UUID as some tools write
+// it) names the webhook in every command that takes one, as the API takes it: the
+// commands said "not found", and -webhook listed and replayed nothing.
+func TestWebhookIDInCapitals(t *testing.T) {
+	is := is.New(t)
+	cfg := cliFixture(t)
+	id := fixtureWebhook(t, cfg)
+	upper := strings.ToUpper(id)
+	is.True(upper != id)
+
+	out, err := runCmd(t, "webhooks", "show", "-config", cfg, "-json", upper)
+	is.NoErr(err) // found
+	var hook webhookJSON
+	is.NoErr(json.Unmarshal([]byte(out), &hook))
+	is.Equal(hook.ID, id) // the webhook, its id as hookd writes it
+	listed := func() []deliveryJSON {
+		out, err := runCmd(t, "deliveries", "list", "-config", cfg, "-webhook", upper, "-json")
+		is.NoErr(err)
+		var rows []deliveryJSON
+		is.NoErr(json.Unmarshal([]byte(out), &rows))
+		return rows
+	}
+	is.Equal(len(listed()), 1) // its delivery
+	out, err = runCmd(t, "webhooks", "deactivate", "-config", cfg, upper)
+	is.NoErr(err)
+	is.True(strings.HasPrefix(out, "webhook "+id+" is deactivated"))
+	is.Equal(listed()[0].State, "dead")
+	out, err = runCmd(t, "webhooks", "activate", "-config", cfg, upper)
+	is.NoErr(err)
+	is.True(strings.HasPrefix(out, "webhook "+id+" is active"))
+	out, err = runCmd(t, "deliveries", "replay", "-config", cfg, "-webhook", upper, "-since", "1h")
+	is.NoErr(err)
+	is.True(strings.HasPrefix(out, "1 delivery due again now")) // replayed
+	out, err = runCmd(t, "webhooks", "remove", "-config", cfg, upper)
+	is.NoErr(err)
+	is.Equal(out, "webhook "+id+" removed; its deliveries stay until retention: hookd deliveries list -webhook "+id+"\n")
+	_, err = runCmd(t, "webhooks", "show", "-config", cfg, upper)
+	is.True(err != nil && strings.Contains(err.Error(), "webhook "+id+" was removed")) // removed, as it says
+}
+
 // TestListsRefuseEmptyFilter: a list's filter given empty (-client "", a
 // script's unset variable) is refused naming the flag, as a replay's is, and
 // lists nothing: it listed everything, as if the filter had not been given.

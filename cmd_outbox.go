@@ -110,7 +110,7 @@ func (e *env) deliveryFilterFlags(fs *flag.FlagSet) func(context.Context, *store
 	since := fs.String("since", "", "only those whose last event is at or after this time (RFC 3339, a date, or how long ago: 2h, 7d)")
 	until := fs.String("until", "", "only those whose last event is before this time (as -since)")
 	return func(ctx context.Context, st *store.Store) (store.DeliveryFilter, error) {
-		f := store.DeliveryFilter{State: *state, Webhook: *webhook, ClientID: *client}
+		f := store.DeliveryFilter{State: *state, Webhook: webhookID(*webhook), ClientID: *client}
 		var err error
 		now := time.Now()
 		if *orcidID != "" {

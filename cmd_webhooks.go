@@ -15,6 +15,10 @@ import (
 // webhookGive says what a WEBHOOK argument takes.
 const webhookGive = "the webhook's id (hookd webhooks list shows them)"
 
+// webhookID is a webhook id as given, in lower case as hookd writes it: a UUID in
+// capitals is the same id, as the API takes it.
+func webhookID(arg string) string { return strings.ToLower(arg) }
+
 // webhookJSON is a webhook of any kind in the command line's -json output.
 type webhookJSON struct {
 	ID           string    `json:"id"`
@@ -187,7 +191,7 @@ func (e *env) webhooksShow(ctx context.Context, args []string) error {
 		return err
 	}
 	defer st.Close()
-	s, err := st.Subscription(ctx, pos[0])
+	s, err := st.Subscription(ctx, webhookID(pos[0]))
 	if err != nil {
 		return fmt.Errorf("webhooks show: %w", err)
 	}
@@ -242,8 +246,9 @@ func (e *env) webhookSetActive(ctx context.Context, cmd string, args []string, a
 		return err
 	}
 	defer st.Close()
-	before, berr := st.Subscription(ctx, pos[0])
-	s, err := st.SetSubscriptionActive(ctx, pos[0], active, store.ReasonOperator)
+	id := webhookID(pos[0])
+	before, berr := st.Subscription(ctx, id)
+	s, err := st.SetSubscriptionActive(ctx, id, active, store.ReasonOperator)
 	if err != nil {
 		return flagError(cmd, err, nil)
 	}
@@ -279,9 +284,10 @@ func (e *env) webhooksRemove(ctx context.Context, args []string) error {
 		return err
 	}
 	defer st.Close()
-	if err := st.RemoveSubscription(ctx, pos[0]); err != nil {
+	id := webhookID(pos[0])
+	if err := st.RemoveSubscription(ctx, id); err != nil {
 		return flagError("webhooks remove", err, nil)
 	}
-	fmt.Fprintf(e.stdout, "webhook %s removed; its deliveries stay until retention: hookd deliveries list -webhook %s\n", pos[0], pos[0])
+	fmt.Fprintf(e.stdout, "webhook %s removed; its deliveries stay until retention: hookd deliveries list -webhook %s\n", id, id)
 	return nil
 }
