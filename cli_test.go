@@ -1354,6 +1354,41 @@ func TestBoolFlagValueApart(t *testing.T) {
 	is.NoErr(err) // and a value of a flag that takes one stays its value
 }
 
+// TestBoolFlagBeforeAValue: a value given after a flag that is on or off, which
+// reads it as an argument too many, is told as that, naming the flag: org set's
+// -email, which takes an address in client add and org member add, sends the
+// address to -notification-email, wherever it comes (before ORG it made the ORG
+// the argument too many); an argument the command takes after such a flag is not
+// blamed on it; nothing changes.
+func TestBoolFlagBeforeAValue(t *testing.T) {
+	is := is.New(t)
+	cfg := cliFixture(t)
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"org", "set", "Uni", "-email", "orcid@uni.example"},
+			`org set: unexpected argument "orcid@uni.example" (-email takes no value: it is on or off, as -email or -email=false, so "orcid@uni.example" after it is read as an argument; the address for e-mail notifications goes in -notification-email)`},
+		{[]string{"org", "set", "-email", "orcid@uni.example", "Uni"},
+			`org set: unexpected argument "Uni" (-email takes no value: it is on or off, as -email or -email=false, so "orcid@uni.example" after it is read as an argument; the address for e-mail notifications goes in -notification-email)`},
+		{[]string{"org", "set", "Uni", "-append-orcid", "yes", "-url", "https://hooks.uni.example/orcid"},
+			`org set: unexpected argument "yes" (-append-orcid takes no value: it is on or off, as -append-orcid or -append-orcid=false, so "yes" after it is read as an argument)`},
+		{[]string{"deliveries", "show", "-json", "1", "2"}, `deliveries show: unexpected argument "2" (usage: `}, // 1 is its argument
+	} {
+		_, err := runCmd(t, append(tt.args, "-config", cfg)...)
+		is.True(err != nil) // refused
+		is.True(strings.HasPrefix(err.Error(), tt.want))
+		var usage *usageError
+		is.True(errors.As(err, &usage)) // typed wrong: exit status 2
+	}
+	out, err := runCmd(t, "org", "show", "-config", cfg, "-json", "Uni")
+	is.NoErr(err)
+	is.True(strings.Contains(out, `"email_notifications_enabled": false`)) // nothing changed
+	is.True(!strings.Contains(out, "orcid@uni.example"))
+	_, err = runCmd(t, "org", "set", "Uni", "-email", "-notification-email", "orcid@uni.example", "-config", cfg)
+	is.NoErr(err) // as the note says, it works
+}
+
 // TestStorePathNotADatabase: a file at store.path that is no SQLite database, or
 // another application's, is named for what it is, by every command (not taken for
 // a database whose key is missing), and by init, which does not call it set up.

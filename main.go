@@ -507,7 +507,7 @@ func (e *env) parse(fs *flag.FlagSet, args []string, min, max int) ([]string, er
 	}
 	switch {
 	case max >= 0 && len(pos) > max:
-		return nil, usagef("%s: unexpected argument %q (usage: %s)", name, pos[max], c.synopsis())
+		return nil, usagef("%s: unexpected argument %q%s (usage: %s)", name, pos[max], boolValueTaken(fs, args, max), c.synopsis())
 	case len(pos) < min:
 		return nil, usagef("%s: missing argument (usage: %s)", name, c.synopsis())
 	}
@@ -1547,6 +1547,56 @@ func boolValueApart(fs *flag.FlagSet, args []string) (name, value string) {
 		}
 	}
 	return "", ""
+}
+
+// boolValueTaken says, of arguments one too many, that the one told as too many
+// came right after a flag that is on or off, as its value would: "org set ORG
+// -email orcid@uni.example" (-email takes an address in client add and org member
+// add) reads the address as a second argument. An address after org set's -email
+// is told wherever it comes, since "org set -email orcid@uni.example ORG" blames
+// the ORG. max is how many arguments the command takes; "" when nothing is to be
+// told.
+func boolValueTaken(fs *flag.FlagSet, args []string, max int) string {
+	n := 0 // arguments before args[i]
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			break
+		}
+		if len(a) < 2 || a[0] != '-' {
+			n++
+			continue
+		}
+		name, _, hasValue := strings.Cut(strings.TrimPrefix(a[1:], "-"), "=")
+		f := fs.Lookup(name)
+		if f == nil {
+			continue
+		}
+		b, ok := f.Value.(interface{ IsBoolFlag() bool })
+		switch {
+		case !ok || !b.IsBoolFlag():
+			if !hasValue {
+				i++ // its value
+			}
+			continue
+		case hasValue || i+1 >= len(args):
+			continue
+		}
+		next := args[i+1]
+		if len(next) >= 2 && next[0] == '-' {
+			continue // a flag
+		}
+		address := f.Name == "email" && fs.Lookup("notification-email") != nil
+		if n < max && !address {
+			continue // an argument the command takes: not a value
+		}
+		note := fmt.Sprintf(" (-%s takes no value: it is on or off, as -%s or -%s=false, so %q after it is read as an argument", f.Name, f.Name, f.Name, next)
+		if address {
+			note += "; the address for e-mail notifications goes in -notification-email"
+		}
+		return note + ")"
+	}
+	return ""
 }
 
 // parseInterspersed parses flags that may come before or after positional arguments.
