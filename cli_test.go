@@ -1389,6 +1389,26 @@ func TestBoolFlagBeforeAValue(t *testing.T) {
 	is.NoErr(err) // as the note says, it works
 }
 
+// TestMemberImportOrgAsArgument: "org member import ORG FILE.csv", the organisation
+// given as an argument as org show and org set take it, says that -org is required,
+// as org member add and remove do, instead of blaming the file as an argument too
+// many; nothing is imported.
+func TestMemberImportOrgAsArgument(t *testing.T) {
+	is := is.New(t)
+	cfg := cliFixture(t)
+	csv := filepath.Join(t.TempDir(), "members.csv")
+	is.NoErr(os.WriteFile(csv, []byte("orcid\n0000-0002-1825-0097\n"), 0o600))
+	_, err := runCmd(t, "org", "member", "import", "-config", cfg, "Uni", csv)
+	is.True(err != nil)
+	is.True(strings.HasPrefix(err.Error(), "org member import: -org is required")) // not "unexpected argument"
+	_, err = runCmd(t, "org", "member", "import", "-config", cfg, "-org", "Uni", csv, "extra.csv")
+	is.True(err != nil)
+	is.True(strings.HasPrefix(err.Error(), `org member import: unexpected argument "extra.csv" (usage: `)) // one too many, still named
+	out, err := runCmd(t, "org", "show", "-config", cfg, "Uni")
+	is.NoErr(err)
+	is.True(strings.Contains(out, "members            1")) // nothing imported
+}
+
 // TestStorePathNotADatabase: a file at store.path that is no SQLite database, or
 // another application's, is named for what it is, by every command (not taken for
 // a database whose key is missing), and by init, which does not call it set up.

@@ -533,12 +533,19 @@ func (e *env) memberImport(ctx context.Context, args []string) error {
 	fs, path := e.flags("org member import")
 	org := fs.String("org", "", "organisation id or name")
 	strict := fs.Bool("strict", false, "import nothing when any row is rejected")
-	pos, err := e.parse(fs, args, 1, 1)
+	// The arguments are counted after -org is: an organisation given as an
+	// argument ("org member import Uni members.csv", as org show takes it) is
+	// told as a missing -org, not blamed on the file.
+	pos, err := e.parse(fs, args, 1, -1)
 	if err != nil {
 		return err
 	}
 	if *org == "" { // before anything is opened
 		return usagef("org member import: -org is required: the organisation's id or name")
+	}
+	if len(pos) > 1 {
+		c, _ := lookup("org member import")
+		return usagef("org member import: unexpected argument %q%s (usage: %s)", pos[1], boolValueTaken(fs, args, 1), c.synopsis())
 	}
 	if err := needArg("org member import", "FILE.csv", "the CSV file of the members to import", pos[0]); err != nil {
 		return err
