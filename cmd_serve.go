@@ -646,6 +646,16 @@ func (e *env) devCommandFlags(db, file string) devCommands {
 			"  coalesce_window = \"0s\" and allow_private_targets = true), and give it with -config.\n", abs, abs)
 	if env := e.getenv("HOOKD_CONFIG"); env != "" {
 		note += fmt.Sprintf("  (Without -config, the command line reads HOOKD_CONFIG=%s, set in this shell: another database.)\n", env)
+	} else if _, err := os.Stat(DefaultConfig().Store.Path); err == nil {
+		// A hookd init or serve run here once: told, or the banner reads as if
+		// dev's database were out of the command line's reach wherever it is.
+		serveDB := DefaultConfig().Store.Path
+		note += "  (Without -config, the command line here uses ./" + serveDB + ", another database, which hookd init or\n" +
+			"  hookd serve made in this folder"
+		if sameFile(devDatabase, db) {
+			note += ": move it and its ./" + defaultKeyPath(serveDB) + " away, and the command lines need no -config"
+		}
+		note += ".)\n"
 	}
 	return devCommands{flags: " -config FILE", note: note + "\n"}
 }

@@ -529,7 +529,8 @@ func TestInboxListAtTheDaemonsAddresses(t *testing.T) {
 // TestDevBannerCommandsReachItsDatabase: the command lines hookd dev's banner
 // prints act on dev's database when run, as printed, from the folder dev runs in:
 // as they are beside ./hookd-dev.db; with -config FILE, and the FILE to write,
-// when dev's -db puts the database where the command line does not look.
+// when dev's -db puts the database where the command line does not look, and,
+// when a ./hookd.db there is what the command line uses instead, saying so.
 func TestDevBannerCommandsReachItsDatabase(t *testing.T) {
 	dir := t.TempDir()
 	t.Chdir(dir)
@@ -614,6 +615,26 @@ func TestDevBannerCommandsReachItsDatabase(t *testing.T) {
 		}) // ./hookd-dev.db, which the command line would find without HOOKD_CONFIG
 		is.True(strings.Contains(banner, "inbox set demo -status 500 -config FILE")) // a file is needed
 		is.True(strings.Contains(banner, "HOOKD_CONFIG="+service))                   // and why the shell's is not it
+	})
+	t.Run("./hookd.db beside it", func(t *testing.T) {
+		is := is.New(t)
+		_, err := runCmd(t, "init") // ./hookd.db and ./hookd.key, which the command line then uses
+		is.NoErr(err)
+		banner := devBanner(t, noenv)
+		is.True(strings.Contains(banner, "inbox set demo -status 500 -config FILE")) // a file is needed
+		is.True(strings.Contains(banner, "the command line here uses ./hookd.db"))   // and why
+		is.True(strings.Contains(banner, "move it and its ./hookd.key away"))        // and the other way out
+		// Taken, that way out works: the line as the banner would have printed it.
+		is.NoErr(os.Rename("hookd.db", filepath.Join(t.TempDir(), "hookd.db")))
+		is.NoErr(os.Rename("hookd.key", filepath.Join(t.TempDir(), "hookd.key")))
+		_, _, err = runEnv(t, nil, "inbox", "set", "demo", "-status", "503")
+		is.NoErr(err)
+		cfg := writeConfig(t, "[store]\npath = \""+filepath.Join(dir, devDatabase)+"\"\n")
+		st := openTestStore(t, cfg)
+		defer st.Close()
+		a, err := st.InboxAnswerOf(context.Background(), "demo")
+		is.NoErr(err)
+		is.Equal(a.Status, 503) // dev's database
 	})
 }
 
