@@ -1656,7 +1656,9 @@ func TestFlagMistakeInOneLine(t *testing.T) {
 // no folder can hold it (under a file here; an unwritable folder alike), say so
 // naming the setting the user gave (store.path, dev's -db, or dev's folder), not
 // auth.secret_key_file, which nobody set: the key would only go beside the
-// database. Nothing is made.
+// database; dev, given a file whose store.path is the service's (a copy of
+// config.example.toml), says what to do: -db, or another store.path. Nothing is
+// made.
 func TestNewDatabaseFolderNamed(t *testing.T) {
 	dir := t.TempDir()
 	file := filepath.Join(dir, "a-file")
@@ -1668,19 +1670,20 @@ func TestNewDatabaseFolderNamed(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, c := range []struct {
-		name, want string
-		args       []string
+		name, want, todo string
+		args             []string
 	}{
-		{"serve", "store.path: " + file + " is not a folder", []string{"serve", "-config", cfg}},
-		{"init", "init: store.path: " + file + " is not a folder", []string{"init", "-config", cfg}},
-		{"dev -db", "dev: -db " + filepath.Join(file, "dev.db") + ": " + file + " is not a folder", []string{"dev", "-listen", "127.0.0.1:0", "-db", filepath.Join(file, "dev.db")}},
-		{"dev -config", "dev: store.path of -config " + cfg + ": " + file + " is not a folder", []string{"dev", "-listen", "127.0.0.1:0", "-config", cfg}},
+		{"serve", "store.path: " + file + " is not a folder", "", []string{"serve", "-config", cfg}},
+		{"init", "init: store.path: " + file + " is not a folder", "", []string{"init", "-config", cfg}},
+		{"dev -db", "dev: -db " + filepath.Join(file, "dev.db") + ": " + file + " is not a folder", "give -db a file in a folder you may write", []string{"dev", "-listen", "127.0.0.1:0", "-db", filepath.Join(file, "dev.db")}},
+		{"dev -config", "dev: store.path of -config " + cfg + ": " + file + " is not a folder", "give -db FILE, or set [store] path in " + cfg + " to a file in a folder you may write", []string{"dev", "-listen", "127.0.0.1:0", "-config", cfg}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			is := is.New(t)
 			_, _, err := runEnv(t, nil, c.args...)
 			is.True(err != nil)                                             // refused
 			is.True(strings.HasPrefix(err.Error(), c.want))                 // naming the setting given, and what is wrong
+			is.True(strings.Contains(err.Error(), c.todo))                  // and, to dev, what to do
 			is.True(!strings.Contains(err.Error(), "auth.secret_key_file")) // not the key nobody set
 			is.Equal(files(t, dir), []string{"a-file", "hookd.toml"})       // nothing made
 		})

@@ -522,7 +522,9 @@ func (e *env) cmdDev(ctx context.Context, args []string) error {
 			case *db != "":
 				return fmt.Errorf("dev: -db %s: %w: give -db a file in a folder you may write", *db, err)
 			case cfg.Store.Path != devConfig().Store.Path:
-				return fmt.Errorf("dev: store.path of -config %s: %w", *path, err)
+				// A copy of config.example.toml names the service's
+				// /var/lib/hookd/hookd.db, which a developer may not make.
+				return fmt.Errorf("dev: store.path of -config %s: %w: give -db FILE, or set [store] path in %s to a file in a folder you may write", *path, err, *path)
 			}
 			return fmt.Errorf("dev: its database ./%s cannot be made here: %w: run hookd dev in a folder you may write, or give it -db FILE", devDatabase, err)
 		}
