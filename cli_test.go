@@ -744,7 +744,7 @@ func TestOperatorCommands(t *testing.T) {
 	is.NoErr(err)
 	out, err = runCmd(t, "deliveries", "replay", "-config", cfg, "-id", "1")
 	is.NoErr(err)
-	is.True(strings.HasPrefix(out, "1 delivery due again now; a running hookd sends it")) // replayed once active, in the singular
+	is.True(strings.HasPrefix(out, "1 delivery due again now; no hookd runs on this database to send it")) // replayed once active, in the singular
 	out, err = runCmd(t, "deliveries", "replay", "-config", cfg, "1")
 	is.NoErr(err)
 	is.True(strings.HasPrefix(out, "1 delivery due again now")) // named as deliveries show names it
@@ -1230,7 +1230,7 @@ func TestNotifySaysWhenDue(t *testing.T) {
 		withWebhook(t, cfg)
 		out, err := runCmd(t, "notify", "-config", cfg, record)
 		is.NoErr(err)
-		is.True(strings.Contains(out, "recorded 1 event: 1 delivery queued or merged; a running hookd sends it on its next tick")) // due at once
+		is.True(strings.Contains(out, "recorded 1 event: 1 delivery queued or merged; no hookd runs on this database to send it")) // due at once (no window said)
 		st := openTestStore(t, cfg)
 		defer st.Close()
 		ds, err := st.Deliveries(context.Background(), store.DeliveryFilter{})
@@ -1238,6 +1238,33 @@ func TestNotifySaysWhenDue(t *testing.T) {
 		is.Equal(len(ds), 1)
 		is.True(!ds[0].DueAt.After(time.Now())) // as the message says
 	})
+}
+
+// TestCommandsSayWhetherADaemonSends: hookd notify and hookd deliveries replay,
+// with no daemon on the database (hookd dev stopped with Ctrl-C, a service not
+// started), say that none runs to send what they made due, and what to start;
+// beside a running daemon they say that it sends it.
+func TestCommandsSayWhetherADaemonSends(t *testing.T) {
+	is := is.New(t)
+	cfg := testConfig(t, "[delivery]\ncoalesce_window = \"0s\"\nallow_private_targets = true\n")
+	_, err := runCmd(t, "client", "add", "-config", cfg, "-name", "app", "-id", "app", "-secret", "app-secret")
+	is.NoErr(err)
+	st := openTestStore(t, cfg)
+	_, _, err = st.PutOrcidWebhook(context.Background(), "app", "0000-0002-7253-3645", "http://127.0.0.1:1/cb")
+	is.NoErr(err)
+	st.Close()
+	none := "no hookd runs on this database to send it: start hookd serve (or hookd dev) on it\n"
+	out, err := runCmd(t, "notify", "-config", cfg, "0000-0002-7253-3645")
+	is.NoErr(err)
+	is.Equal(out, "recorded 1 event: 1 delivery queued or merged; "+none) // none runs, before any ran
+	d := startDaemon(t, cfg)
+	out, err = runCmd(t, "notify", "-config", cfg, "0000-0002-7253-3645")
+	is.NoErr(err)
+	is.True(strings.HasSuffix(out, "; a running hookd sends it on its next tick\n")) // one runs
+	is.NoErr(d.stop())
+	out, err = runCmd(t, "deliveries", "replay", "-config", cfg, "-since", "1h")
+	is.NoErr(err)
+	is.True(regexp.MustCompile(` due again now; no hookd runs on this database to send (it|them): start hookd serve \(or hookd dev\) on it\n$`).MatchString(out)) // it stopped: none runs again
 }
 
 // TestStartRefusedForItsKeyMakesNothing: serve, dev and init refuse a key they

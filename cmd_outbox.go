@@ -51,16 +51,27 @@ func (e *env) cmdNotify(ctx context.Context, args []string) error {
 	recorded := fmt.Sprintf("recorded %s: %s queued or merged", count(res.Accepted, "event", "events"), count(res.Deliveries, "delivery", "deliveries"))
 	if w := cfg.Delivery.CoalesceWindow.Duration; w > 0 && res.Deliveries > 0 {
 		// The window runs from a delivery's first event: a merged one is due sooner.
-		fmt.Fprintf(e.stdout, "%s, due in %s or less (delivery.coalesce_window, from each one's first event); a running hookd sends %s then\n",
-			recorded, w, them(res.Deliveries))
+		fmt.Fprintf(e.stdout, "%s, due in %s or less (delivery.coalesce_window, from each one's first event); %s\n",
+			recorded, w, sender(cfg.Store.Path, res.Deliveries, " then"))
 		return nil
 	}
 	if res.Deliveries == 0 {
 		fmt.Fprintf(e.stdout, "%s: no active webhook takes %s\n", recorded, map[bool]string{true: "its record", false: "their records"}[res.Accepted == 1])
 		return nil
 	}
-	fmt.Fprintf(e.stdout, "%s; a running hookd sends %s on its next tick\n", recorded, them(res.Deliveries))
+	fmt.Fprintf(e.stdout, "%s; %s\n", recorded, sender(cfg.Store.Path, res.Deliveries, " on its next tick"))
 	return nil
+}
+
+// sender says who sends the n deliveries a command made due: a running hookd, at
+// when, or, when no daemon runs on the database at db (hookd dev stopped with
+// Ctrl-C, a service not started), that one must be started, which "a running hookd
+// sends them" left to be guessed while nothing arrived.
+func sender(db string, n int, when string) string {
+	if noDaemonOn(db) {
+		return fmt.Sprintf("no hookd runs on this database to send %s: start hookd serve (or hookd dev) on it", them(n))
+	}
+	return "a running hookd sends " + them(n) + when
 }
 
 // notRecorded is notify's error for err, the intake's, in notify's words: a store
@@ -554,7 +565,7 @@ func (e *env) deliveriesReplay(ctx context.Context, args []string) error {
 			return err
 		}
 	}
-	st, _, err := e.open(ctx, "deliveries replay", *path)
+	st, cfg, err := e.open(ctx, "deliveries replay", *path)
 	if err != nil {
 		return err
 	}
@@ -582,7 +593,7 @@ func (e *env) deliveriesReplay(ctx context.Context, args []string) error {
 		return flagError("deliveries replay", err, filterFlags)
 	}
 	if res.Replayed > 0 {
-		fmt.Fprintf(e.stdout, "%s due again now; a running hookd sends %s on its next tick\n", count(res.Replayed, "delivery", "deliveries"), them(res.Replayed))
+		fmt.Fprintf(e.stdout, "%s due again now; %s\n", count(res.Replayed, "delivery", "deliveries"), sender(cfg.Store.Path, res.Replayed, " on its next tick"))
 	} else {
 		fmt.Fprintln(e.stdout, "0 deliveries due again now")
 	}

@@ -23,4 +23,5 @@ func (l *serveLock) release()                          {}
 func serveLockHeld(db string) error                    { return nil }
 func daemonOn(db string) (string, bool)                { return "", false }
 func daemonListen(db string) string                    { return "" }
+func noDaemonOn(db string) bool                        { return false }
 func lockUnreadable(db string) (string, string, error) { return "", "", nil }

@@ -231,6 +231,22 @@ func daemonOn(db string) (string, bool) {
 	return "a hookd daemon (it holds " + path + ")", true
 }
 
+// noDaemonOn reports whether no daemon runs on the database at db, as far as its
+// lock file tells: none was ever started on it (no lock file), or none holds the
+// lock now. False when a daemon holds it, or it cannot tell (a file this user may
+// not open). It creates nothing.
+func noDaemonOn(db string) bool {
+	f, err := os.Open(lockPath(db))
+	if errors.Is(err, fs.ErrNotExist) {
+		return true
+	}
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	return syscall.Flock(int(f.Fd()), syscall.LOCK_SH|syscall.LOCK_NB) == nil // let go as f closes
+}
+
 // lockUnreadable is why the lock file of the database at db cannot be opened
 // when it is there (a daemon's, mode 0600, read by another user): whether a
 // daemon holds it, and where that listens, cannot be told; owner and sudoUser
