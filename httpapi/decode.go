@@ -55,6 +55,14 @@ func decodeBody(w http.ResponseWriter, r *http.Request, v any, limit int64) ([]b
 // The body is read as JSON whatever its Content-Type: curl -d sends a form's, and a
 // call that needs no body should not fail on the label of one that says nothing.
 func decodeOptional(w http.ResponseWriter, r *http.Request, v any, limit int64) error {
+	return decodeOptionalSaying(w, r, v, limit, nil)
+}
+
+// decodeOptionalSaying is decodeOptional for a body of flags (a rotation's "revoke
+// previous"), where a member given as null is refused, naming it, with what
+// nullSays says of it (by field, after "is null: "): a flag's null is no answer,
+// and read as false it would do the opposite of a true left unset by a script.
+func decodeOptionalSaying(w http.ResponseWriter, r *http.Request, v any, limit int64, nullSays map[string]string) error {
 	body, err := readLimited(w, r, limit)
 	if err != nil {
 		return err
@@ -64,6 +72,9 @@ func decodeOptional(w http.ResponseWriter, r *http.Request, v any, limit int64) 
 	}
 	if err := unmarshal(body, v); err != nil {
 		return err
+	}
+	if nullSays != nil {
+		return refuseNull(body, nullSays)
 	}
 	return nil
 }
@@ -258,6 +269,12 @@ func decodePatchSaying(w http.ResponseWriter, r *http.Request, v any, limit int6
 	if err != nil {
 		return err
 	}
+	return refuseNull(body, nullSays)
+}
+
+// refuseNull refuses a body, one JSON value that decoded, with a null member or
+// element in it, naming the first (nullIn) with what nullSays says of its field.
+func refuseNull(body []byte, nullSays map[string]string) error {
 	if bytes.Contains(body, []byte("null")) { // looked for only when the word is there
 		var doc any
 		if json.Unmarshal(body, &doc) == nil {

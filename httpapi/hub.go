@@ -212,7 +212,7 @@ func (s *Server) handleOrgRotate() http.Handler {
 			return
 		}
 		var in request
-		if err := decodeOptional(w, r, &in, maxSmallBody); err != nil {
+		if err := decodeOptionalSaying(w, r, &in, maxSmallBody, rotationNullSays("revoke-previous")); err != nil {
 			s.writeProblem(w, r, err, nil)
 			return
 		}

@@ -438,7 +438,7 @@ func (s *Server) handleWebhookRotate() http.Handler {
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var in request
-		if err := decodeOptional(w, r, &in, maxSmallBody); err != nil {
+		if err := decodeOptionalSaying(w, r, &in, maxSmallBody, rotationNullSays("revokePrevious")); err != nil {
 			s.writeProblem(w, r, err, nil)
 			return
 		}
@@ -460,6 +460,14 @@ func rotationConflict(err error, field string) error {
 		return err
 	}
 	return &store.Error{Code: store.Conflict, Field: field, Message: fmt.Sprintf(`%s ({"%s": true})`, e.Message, field)}
+}
+
+// rotationNullSays is what a rotation says of its "revoke previous" flag given as
+// null, named field: read as false, a null meant as true (a script's unset
+// variable, for a secret that leaked) would leave the old secret signing a day.
+func rotationNullSays(field string) map[string]string {
+	return map[string]string{field: "give true to stop the old secret signing at once (a secret that leaked), or false, or leave " +
+		field + " out, to keep it signing for 24 h"}
 }
 
 // rotation is the store's rotation for a request's "revoke previous" flag.

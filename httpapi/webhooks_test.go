@@ -1363,3 +1363,43 @@ func TestPlatformReplayOrcidAsURL(t *testing.T) {
 	is.Equal(got.Replayed, 1)                                           // the record's delivery
 	is.Equal(platformDeliveries(t, h, tok, rec.ID)[0].State, "pending") // due again
 }
+
+// TestRotateSecretNullFlag: a rotation's "revoke previous" flag given as null is
+// refused, naming it, and rotates nothing, on the platform API and the Hub API
+// alike: read as false, a null meant as true (a script's unset variable, for a
+// secret that leaked) would leave the old secret signing for a day.
+func TestRotateSecretNullFlag(t *testing.T) {
+	h := newHarness(t)
+	t.Run("platform", func(t *testing.T) {
+		is := is.New(t)
+		tok := h.webhookToken(t, "rotator")
+		rec := platformCreate(t, h, tok, `{"targetURL":"https://example.com/r"}`)
+		rotate := platformPath + "/" + rec.ID + "/rotate-secret"
+		for _, body := range []string{`{"revokePrevious": null}`, `{"revokePrevious":null}`} {
+			p := platformProblem(t, platformCall(t, h, http.MethodPost, rotate, tok, body), http.StatusBadRequest)
+			is.Equal(p.Field, "revokePrevious")                                              // names the flag
+			is.True(strings.Contains(p.Detail, "is null: give true to stop the old secret")) // and what to give
+		}
+		var got struct {
+			SigningSecret            string    `json:"signingSecret"`
+			PreviousSecretValidUntil time.Time `json:"previousSecretValidUntil"`
+		}
+		platformOK(t, platformCall(t, h, http.MethodPost, rotate, tok, ""), http.StatusOK, &got) // nothing rotated before: no 409
+		is.True(!got.PreviousSecretValidUntil.IsZero())
+		platformProblem(t, platformCall(t, h, http.MethodPost, rotate, tok, "null"), http.StatusConflict) // a null body is still no body
+	})
+	t.Run("organisation", func(t *testing.T) {
+		is := is.New(t)
+		admin := h.token(t, h.client(t, "admin", store.ScopeAdmin), store.ScopeAdmin).AccessToken
+		const orgs = "/api/hub/v1/organisations"
+		res := h.hubReq(t, http.MethodPost, orgs, admin, `{"name": "Uni", "tech-contact-email": "it@uni.example"}`)
+		is.Equal(res.status, http.StatusCreated)
+		var o orgBody
+		decodeJSON(t, res.body, &o)
+		one := fmt.Sprintf("%s/%d", orgs, o.ID)
+		is.Equal(h.hubReq(t, http.MethodPut, one+"/webhook", admin, `{"enabled": true, "url": "https://hooks.uni.example/orcid"}`).status, http.StatusCreated)
+		p := problemOf(t, h.hubReq(t, http.MethodPost, one+"/webhook/rotate-secret", admin, `{"revoke-previous": null}`), http.StatusBadRequest, "revoke-previous")
+		is.True(strings.Contains(p.Detail, "leave revoke-previous out"))                                      // in this API's words
+		is.Equal(h.hubReq(t, http.MethodPost, one+"/webhook/rotate-secret", admin, "").status, http.StatusOK) // nothing rotated before
+	})
+}
