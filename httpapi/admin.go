@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"hookd/orcid"
@@ -84,8 +85,8 @@ func (s *Server) handleAdminWebhooks() http.Handler {
 		if v := q.Get("cursor"); v != "" {
 			if id, ok := store.PageCursor(v); ok {
 				f.AfterID = id
-			} else if after, err := s.store.Subscription(r.Context(), v); err == nil {
-				f.AfterID = after.ID // a webhook's id, as cursors were once
+			} else if after, err := s.store.Subscription(r.Context(), strings.ToLower(v)); err == nil {
+				f.AfterID = after.ID // a webhook's id, as cursors were once (in capitals too, as webhookParam takes it)
 			} else {
 				s.writeProblem(w, r, inputError("cursor", "must be the nextCursor of the previous page, got %q", v), nil)
 				return

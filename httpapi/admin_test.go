@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/matryer/is"
 
 	"hookd/store"
@@ -449,4 +450,38 @@ func TestORCIDPutBody(t *testing.T) {
 	orcidError(t, send(strings.Repeat("x", 2048)), http.StatusRequestEntityTooLarge, 9001) // too large
 	is.Equal(len(h.allSubscriptions(t)), 0)                                                // nothing registered
 	is.Equal(send("{}").status, http.StatusCreated)                                        // a stray "{}" is ignored
+}
+
+// TestListCursorInCapitals: a webhook's id as a list's cursor (the cursor of
+// earlier versions) is taken in capitals, as GET …/webhooks/{id} takes the id,
+// on the platform API and the admin API alike.
+func TestListCursorInCapitals(t *testing.T) {
+	f := newAdminFixture(t)
+	t.Run("platform", func(t *testing.T) {
+		is := is.New(t)
+		tok := f.webhookToken(t, "pager")
+		var ids []string
+		for _, p := range []string{"a", "b", "c"} {
+			ids = append(ids, platformCreate(t, f.harness, tok, `{"targetURL":"https://example.com/`+p+`"}`).ID)
+		}
+		upper := strings.ToUpper(ids[0])
+		is.Equal(platformGet(t, f.harness, tok, upper).ID, ids[0]) // the id in capitals is the webhook
+		p := platformList(t, f.harness, tok, "cursor="+upper)
+		is.Equal(len(p.Webhooks), 2)       // the page after it
+		is.Equal(p.Webhooks[0].ID, ids[1]) // as in lower case
+		res := platformProblem(t, platformCall(t, f.harness, http.MethodGet, platformPath+"?cursor="+strings.ToUpper(uuid.NewString()), tok, ""), http.StatusBadRequest)
+		is.Equal(res.Field, "cursor") // an id of no webhook is still refused
+	})
+	t.Run("admin", func(t *testing.T) {
+		is := is.New(t)
+		type webhooks struct {
+			Webhooks   []adminWebhook `json:"webhooks"`
+			NextCursor string         `json:"nextCursor"`
+		}
+		var all, after webhooks
+		f.get(t, "/api/admin/v1/webhooks", &all)
+		is.True(len(all.Webhooks) > 1)
+		f.get(t, "/api/admin/v1/webhooks?cursor="+strings.ToUpper(all.Webhooks[0].ID), &after)
+		is.Equal(after.Webhooks[0].ID, all.Webhooks[1].ID) // the page after it
+	})
 }

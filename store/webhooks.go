@@ -204,8 +204,9 @@ const qPlatformWebhooksWhere = "INDEXED BY subscriptions_platform WHERE client_i
 func (s *Store) Webhooks(ctx context.Context, clientID string, limit int, after string) ([]Subscription, error) {
 	afterID, isID := PageCursor(after)
 	if after != "" && !isID {
-		// A webhook's id, as cursors were once: it must still exist.
-		err := s.read.QueryRowContext(ctx, "SELECT id FROM subscriptions WHERE uid = ? AND client_id = ?", after, clientID).Scan(&afterID)
+		// A webhook's id, as cursors were once: it must still exist. In capitals
+		// it is the same id, as the API's paths take it.
+		err := s.read.QueryRowContext(ctx, "SELECT id FROM subscriptions WHERE uid = ? AND client_id = ?", strings.ToLower(after), clientID).Scan(&afterID)
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil, invalid("cursor", fmt.Sprintf("%q is not one of your webhooks", after))
 		}
