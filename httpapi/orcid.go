@@ -239,6 +239,13 @@ func (s *Server) handleWebhookList() http.Handler {
 		if !ok {
 			return
 		}
+		// As every list of hookd's: a parameter it does not take is refused, not
+		// ignored (?orcid=, ?limit= would seem to be heeded).
+		if _, err := query(r); err != nil {
+			writeORCIDBody(w, r, http.StatusBadRequest, codeBadRequest, statusLine(http.StatusBadRequest)+": "+err.Error(),
+				"The request could not be processed.")
+			return
+		}
 		subs, err := s.store.OrcidWebhooks(r.Context(), tokenFrom(r.Context()).ClientID, id)
 		if err != nil {
 			s.writeORCIDError(w, r, err, nil) // a list fails only inside

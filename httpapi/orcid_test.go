@@ -472,3 +472,25 @@ func TestORCIDRegistrationMadeBeforeStillReachable(t *testing.T) {
 		})
 	}
 }
+
+// TestWebhookListUnknownQuery: the list of a record's registrations takes no query
+// parameter; one given is refused, named, as every other list of hookd's refuses
+// one it does not take, in ORCID's error body.
+func TestWebhookListUnknownQuery(t *testing.T) {
+	is := is.New(t)
+	h := newHarness(t)
+	tok := h.webhookToken(t, "lab")
+	is.Equal(h.do(t, http.MethodPut, webhookPath(seedOrcid, seedSegment), tok).status, http.StatusCreated)
+	for query, want := range map[string]string{
+		"x=1":        "x: unknown query parameter: this list takes none",
+		"limit=1":    "limit: unknown query parameter",
+		"orcid=&x=1": "orcid: unknown query parameter",
+		"a=%zz":      "the query string does not parse",
+	} {
+		e := orcidError(t, h.do(t, http.MethodGet, "/"+seedOrcid+"/webhook?"+query, tok), http.StatusBadRequest, 9001)
+		is.True(strings.Contains(e.DeveloperMessage, want)) // names the parameter
+	}
+	e := orcidXMLError(t, h.do(t, http.MethodGet, "/"+seedOrcid+"/webhook?x=1", tok, "Accept", "application/xml"), http.StatusBadRequest, 9001)
+	is.True(strings.Contains(e.DeveloperMessage, "x: unknown query parameter")) // in XML when asked for
+	is.Equal(len(h.list(t, seedOrcid, tok).Webhooks), 1)                        // without a query, the list
+}
