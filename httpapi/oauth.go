@@ -327,10 +327,14 @@ func (s *Server) bearer(scope string, style apiStyle, h http.Handler) http.Handl
 			unauthorized(w, "invalid_request", fmt.Sprintf("%d Authorization headers: send one Authorization header, Bearer <access token>", n))
 			return
 		}
-		auth := headerValue(r.Header, hAuthorization)
-		kind, tok, _ := strings.Cut(auth, " ")
-		tok = strings.TrimSpace(tok)
-		if auth == "" || !strings.EqualFold(kind, "Bearer") || tok == "" {
+		tok, malformed := bearerToken(headerValue(r.Header, hAuthorization))
+		if malformed != "" {
+			// RFC 6750 §3.1: a malformed request is invalid_request, said so; the
+			// token is not echoed.
+			unauthorized(w, "invalid_request", "The Authorization header is malformed: "+malformed+": send Authorization: Bearer <access token>")
+			return
+		}
+		if tok == "" {
 			unauthorized(w, "", "Full authentication is required to access this resource: send Authorization: Bearer <access token>")
 			return
 		}
@@ -399,6 +403,32 @@ func (s *Server) bearer(scope string, style apiStyle, h http.Handler) http.Handl
 		info.token, info.authed = t, true
 		h.ServeHTTP(w, r)
 	})
+}
+
+// bearerToken reads the access token of an Authorization header, RFC 6750 §2.1's
+// "Bearer" 1*SP token: "" when there is none (no header, another scheme, "Bearer"
+// alone). A header of the Bearer scheme that is not of that form (a tab after
+// "Bearer", more than the token after it) is malformed: it says what is wrong, and
+// not what was sent, since the token is a secret.
+func bearerToken(auth string) (tok, malformed string) {
+	end := strings.IndexAny(auth, " \t")
+	if end < 0 {
+		end = len(auth)
+	}
+	if !strings.EqualFold(auth[:end], "Bearer") {
+		return "", ""
+	}
+	rest := auth[end:]
+	tok = strings.TrimLeft(rest, " \t")
+	switch {
+	case tok == "":
+		return "", ""
+	case strings.Contains(rest[:len(rest)-len(tok)], "\t"):
+		return "", "a tab separates Bearer from the token, where RFC 6750 takes spaces"
+	case strings.ContainsAny(tok, " \t"):
+		return "", "more than the token follows Bearer (white space inside it)"
+	}
+	return tok, ""
 }
 
 func orcidScopeDenied(w http.ResponseWriter, r *http.Request, scope string) {

@@ -1403,3 +1403,38 @@ func TestRotateSecretNullFlag(t *testing.T) {
 		is.Equal(h.hubReq(t, http.MethodPost, one+"/webhook/rotate-secret", admin, "").status, http.StatusOK) // nothing rotated before
 	})
 }
+
+// TestMalformedBearerHeader: an Authorization header of the Bearer scheme that is
+// not "Bearer" 1*SP token (RFC 6750 §2.1) is a 401 invalid_request that says what
+// is wrong with it, with WWW-Authenticate naming the error, on every bearer route
+// in its own body, and never echoes the token; spaces before the token are fine.
+func TestMalformedBearerHeader(t *testing.T) {
+	h := newHarness(t)
+	tok := h.webhookToken(t, "malformed")
+	for _, path := range []string{platformPath, "/" + seedOrcid + "/webhook"} {
+		for header, want := range map[string]string{
+			"Bearer " + tok + " extra": "more than the token follows Bearer",
+			"Bearer\t" + tok:           "a tab separates Bearer from the token",
+			"bearer \t" + tok:          "a tab separates Bearer from the token",
+			"Bearer " + tok + "\tx":    "more than the token follows Bearer",
+		} {
+			t.Run(path+" "+strings.ReplaceAll(header, tok, "TOKEN"), func(t *testing.T) {
+				is := is.New(t)
+				res := h.doRaw(t, http.MethodGet, path, "", "Authorization", header)
+				is.Equal(res.status, http.StatusUnauthorized)                                                 // refused
+				is.Equal(res.header.Get("WWW-Authenticate"), `Bearer realm="hookd", error="invalid_request"`) // as for two headers
+				is.True(strings.Contains(string(res.body), "The Authorization header is malformed: "+want))   // saying what is wrong
+				is.True(!strings.Contains(string(res.body), tok))                                             // not the token
+				if strings.HasPrefix(path, "/api/") {
+					is.Equal(res.header.Get("Content-Type"), "application/problem+json") // the route's own body
+				} else {
+					is.True(strings.Contains(string(res.body), `"error":"invalid_request"`)) // OAuth's, as ORCID answers
+				}
+			})
+		}
+		t.Run(path+" spaces", func(t *testing.T) {
+			res := h.doRaw(t, http.MethodGet, path, "", "Authorization", "Bearer   "+tok)
+			is.New(t).Equal(res.status, http.StatusOK) // 1*SP
+		})
+	}
+}
