@@ -141,7 +141,13 @@ func basicAuth(r *http.Request) (id, sec string, ok bool, unread string) {
 // parseForm reads a form body, capped, and refuses other content types.
 func parseForm(w http.ResponseWriter, r *http.Request) bool {
 	const form = "application/x-www-form-urlencoded"
-	switch ct := r.Header.Get("Content-Type"); {
+	if n := len(r.Header[hContentType]); n > 1 {
+		// Which one labels the body would be a guess (net/http's form reader takes
+		// the first), as for a JSON body (checkJSONType).
+		writeOAuthBody(w, http.StatusBadRequest, "invalid_request", fmt.Sprintf("%d Content-Type headers: send one, %s", n, form))
+		return false
+	}
+	switch ct := headerValue(r.Header, hContentType); {
 	case ct == "" && r.ContentLength != 0:
 		// Go reads no form from a body without its Content-Type: the credentials in
 		// it would go unseen, and the answer blame them.

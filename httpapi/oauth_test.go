@@ -568,3 +568,34 @@ func TestTokenAuthorizationHeaderRead(t *testing.T) {
 		is.New(t).Equal(res.status, http.StatusOK) // the form's credentials
 	})
 }
+
+// TestTokenSeveralContentTypesRefused: a token or revoke request with two
+// Content-Type headers is refused, saying so, as a JSON body with two is: which one
+// labels the body would be a guess (the form reader took the first). Nothing is
+// revoked.
+func TestTokenSeveralContentTypesRefused(t *testing.T) {
+	h := newHarness(t)
+	c := h.client(t, "lab", store.ScopeWebhook)
+	issued := h.token(t, c, store.ScopeWebhook)
+	for _, tt := range []struct {
+		path string
+		form url.Values
+	}{
+		{"/oauth/token", url.Values{"client_id": {c.ID}, "client_secret": {c.Secret}, "grant_type": {"client_credentials"}}},
+		{"/oauth/revoke", url.Values{"client_id": {c.ID}, "client_secret": {c.Secret}, "token": {issued.AccessToken}}},
+	} {
+		for _, second := range []string{"application/json", "application/x-www-form-urlencoded"} {
+			t.Run(tt.path+" "+second, func(t *testing.T) {
+				is := is.New(t)
+				req, err := http.NewRequest(http.MethodPost, h.srv.URL+tt.path, strings.NewReader(tt.form.Encode()))
+				is.NoErr(err) // make request
+				req.Header.Add("Content-Type", "application/x-www-form-urlencoded")
+				req.Header.Add("Content-Type", second)
+				e := oauthError(t, h.send(t, req), http.StatusBadRequest, "invalid_request")
+				is.Equal(e.Description, "2 Content-Type headers: send one, application/x-www-form-urlencoded") // says what is wrong
+			})
+		}
+	}
+	is := is.New(t)
+	is.Equal(h.list(t, seedOrcid, issued.AccessToken).Orcid, seedOrcid) // the token was not revoked
+}
