@@ -257,6 +257,9 @@ func (s *Server) check(in webhookInput, creating bool) (store.WebhookPatch, erro
 		if err := store.CheckText("description", *in.Description, maxDescription); err != nil {
 			return p, err
 		}
+		if err := store.CheckShown("description", *in.Description); err != nil {
+			return p, err // it is shown in the console's list of webhooks, and by hookd webhooks show
+		}
 		p.Description = in.Description
 	}
 	if in.Headers != nil {

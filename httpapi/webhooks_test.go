@@ -1438,3 +1438,42 @@ func TestMalformedBearerHeader(t *testing.T) {
 		})
 	}
 }
+
+// TestHiddenCharactersRefused: a webhook's description, or an organisation's name,
+// with a direction control (U+202E turns the text after it around in the console)
+// or a zero-width character (two texts that differ look alike) is a 400 naming the
+// field, the character and its byte, and changes nothing; Persian's zero-width
+// non-joiner between its letters is text.
+func TestHiddenCharactersRefused(t *testing.T) {
+	h := newHarness(t)
+	tok := h.webhookToken(t, "hidden")
+	rec := platformCreate(t, h, tok, `{"targetURL":"https://example.com/h","description":"nightly sync"}`)
+	for desc, want := range map[string]string{
+		`abc\u202eevil`:      "description: has a direction control character (U+202E) at byte 3",
+		`abc\u2067x`:         "description: has a direction control character (U+2067) at byte 3",
+		`nightly\u200b sync`: "description: has a zero-width character (U+200B) at byte 7, which shows as nothing: remove it",
+		`\ufeffnightly sync`: "description: has a zero-width character (U+FEFF) at byte 0, which shows as nothing: remove it",
+		`night\u200dly sync`: "description: has a zero-width character (U+200D) at byte 5, which shows as nothing: remove it",
+		"line one\n\u202ex":  "description: has a direction control character (U+202E) at byte 9",
+	} {
+		t.Run(desc, func(t *testing.T) {
+			is := is.New(t)
+			body := `{"targetURL":"https://example.com/h2","description":"` + strings.ReplaceAll(desc, "\n", `\n`) + `"}`
+			p := platformProblem(t, platformCall(t, h, http.MethodPost, platformPath, tok, body), http.StatusBadRequest)
+			is.Equal(p.Field, "description") // names the field
+			is.Equal(p.Detail, want)         // the character and where it is
+			p = platformProblem(t, platformCall(t, h, http.MethodPatch, platformPath+"/"+rec.ID, tok, `{"description":"`+strings.ReplaceAll(desc, "\n", `\n`)+`"}`), http.StatusBadRequest)
+			is.Equal(p.Field, "description")                                     // so for a change
+			is.Equal(platformGet(t, h, tok, rec.ID).Description, "nightly sync") // which changes nothing
+		})
+	}
+	is := is.New(t)
+	is.Equal(len(platformList(t, h, tok, "").Webhooks), 1) // none was created
+	persian := "همگام\u200cسازی شبانه"
+	is.Equal(platformCreate(t, h, tok, `{"targetURL":"https://example.com/fa","description":"`+persian+`"}`).Description, persian) // text
+
+	admin := h.token(t, h.client(t, "admin", store.ScopeAdmin), store.ScopeAdmin).AccessToken
+	const orgs = "/api/hub/v1/organisations"
+	p := problemOf(t, h.hubReq(t, http.MethodPost, orgs, admin, `{"name": "Uni\u200bversity", "tech-contact-email": "it@uni.example"}`), http.StatusBadRequest, "name")
+	is.Equal(p.Detail, "name: has a zero-width character (U+200B) at byte 3, which shows as nothing: remove it") // a name, as a description
+}

@@ -530,7 +530,7 @@ func CheckText(field, s string, max int) error {
 
 // CheckLine is CheckText for text that must stay on one line (a name, an eppn: they
 // go into e-mail hookd sends and sentences of the console): no line break either,
-// nor U+2028/U+2029, nor a direction control.
+// nor U+2028/U+2029, nor a direction control or zero-width character (CheckShown).
 func CheckLine(field, s string, max int) error {
 	if err := CheckText(field, s, max); err != nil {
 		return err
@@ -538,13 +538,48 @@ func CheckLine(field, s string, max int) error {
 	if i := strings.IndexAny(s, "\r\n\u2028\u2029"); i >= 0 {
 		return invalid(field, fmt.Sprintf("has a line break at byte %d; it must be one line", i))
 	}
-	// A direction control (U+202E…) would turn the rest of a sentence the name
-	// sits in around, in the console and in e-mails.
-	if i := strings.IndexFunc(s, func(r rune) bool { return unicode.In(r, unicode.Bidi_Control) }); i >= 0 {
-		r, _ := utf8.DecodeRuneInString(s[i:])
+	return CheckShown(field, s)
+}
+
+// CheckShown refuses text that others read (a description, a name: in the console,
+// the command line, e-mails) with a character in it that changes how the text
+// shows without showing itself, naming it and where it is: a direction control
+// (U+202A…U+202E, U+2066…U+2069, U+200E, U+200F, U+061C) turns the text after it
+// around; a zero-width character (U+200B, U+2060, U+FEFF, and U+200C or U+200D
+// where they join nothing) makes two texts that differ look alike.
+func CheckShown(field, s string) error {
+	i, r := hiddenChar(s)
+	switch {
+	case i < 0:
+		return nil
+	case unicode.In(r, unicode.Bidi_Control):
 		return invalid(field, fmt.Sprintf("has a direction control character (U+%04X) at byte %d", r, i))
+	default:
+		return invalid(field, fmt.Sprintf("has a zero-width character (U+%04X) at byte %d, which shows as nothing: remove it", r, i))
 	}
-	return nil
+}
+
+// hiddenChar finds the first character of s that CheckShown refuses, and where it
+// is (-1 for none). The zero-width non-joiner and joiner (U+200C, U+200D) are
+// taken between two characters beyond ASCII that are letters, marks or symbols:
+// Persian writes words with the one, Indic scripts and emoji sequences (a woman,
+// U+200D, a laptop) need the other there; beside ASCII, a space, punctuation or
+// the text's ends they join nothing.
+func hiddenChar(s string) (int, rune) {
+	joins := func(r rune) bool { return r >= utf8.RuneSelf && unicode.In(r, unicode.L, unicode.M, unicode.S) }
+	for i, r := range s {
+		switch {
+		case unicode.In(r, unicode.Bidi_Control), r == '\u200b', r == '\u2060', r == '\ufeff':
+			return i, r
+		case r == '\u200c' || r == '\u200d':
+			before, _ := utf8.DecodeLastRuneInString(s[:i])
+			after, _ := utf8.DecodeRuneInString(s[i+utf8.RuneLen(r):])
+			if i == 0 || !joins(before) || i+utf8.RuneLen(r) == len(s) || !joins(after) {
+				return i, r
+			}
+		}
+	}
+	return -1, 0
 }
 
 // OrWords is words as a list in a sentence: "a, b or c" (the states, formats or

@@ -191,6 +191,41 @@ func TestCheckText(t *testing.T) {
 	checkOutcome(t, store.CheckText("description", strings.Repeat("é", 501), 500), false, "description", "500") // as the API document's maxLength does
 }
 
+// TestCheckShown: a direction control, or a zero-width character, in text others
+// read is refused naming the field, the character and its byte; the zero-width
+// non-joiner and joiner are taken where they join two characters of a script
+// that needs them, or of an emoji sequence.
+func TestCheckShown(t *testing.T) {
+	for _, tt := range []struct {
+		text string
+		ok   bool
+		want string
+	}{
+		{"nightly sync", true, ""},
+		{"abc\u202eevil", false, "direction control character (U+202E) at byte 3"},
+		{"\u202aa", false, "direction control character (U+202A) at byte 0"},
+		{"é\u2066x\u2069", false, "direction control character (U+2066) at byte 2"},
+		{"a\u200fb", false, "direction control character (U+200F) at byte 1"},
+		{"ab\u200bc", false, "zero-width character (U+200B) at byte 2, which shows as nothing"},
+		{"\ufeffsync", false, "zero-width character (U+FEFF) at byte 0"},
+		{"a\u2060b", false, "zero-width character (U+2060) at byte 1"},
+		{"AC\u200dME", false, "zero-width character (U+200D) at byte 2"},          // between ASCII letters it joins nothing
+		{"sync\u200c", false, "zero-width character (U+200C) at byte 4"},          // nor at the end
+		{"\u200cمی", false, "zero-width character (U+200C) at byte 0"},            // nor at the start
+		{"می \u200cخواهم", false, "zero-width character (U+200C) at byte 5"},      // nor after a space
+		{"می\u200d\u200cخواهم", false, "zero-width character (U+200D) at byte 4"}, // nor beside another
+		{"می\u200cخواهم", true, ""},                                               // Persian's non-joiner
+		{"क्\u200dष", true, ""},                                                   // a joiner after a virama
+		{"team \U0001F469\u200d\U0001F4BB", true, ""},                             // an emoji sequence
+		{"\u2764\ufe0f\u200d\U0001F525", true, ""},                                // after a variation selector
+	} {
+		t.Run(tt.text, func(t *testing.T) {
+			checkOutcome(t, store.CheckShown("description", tt.text), tt.ok, "description", tt.want)
+			checkOutcome(t, store.CheckLine("name", tt.text, 200), tt.ok, "name", tt.want) // and a name, as a description
+		})
+	}
+}
+
 // TestCheckURLSpecialAddresses: a literal host is judged by ssrf's registries,
 // including the IPv4 address an IPv6 form carries.
 func TestCheckURLSpecialAddresses(t *testing.T) {
