@@ -30,6 +30,29 @@ func EscapeSegment(s string) string {
 	return b.String()
 }
 
+// uriSegment is a callback segment as the client sent it, with what a URI cannot
+// hold as it is percent-encoded as EscapeSegment encodes it: a byte beyond ASCII
+// (Go's server takes a path of raw UTF-8), '"', '<', '>', '\', '^', '`',
+// '{', '|', '}'. What a path may hold stays as sent, its escapes too, so the
+// Location of a segment sent well-formed is that segment.
+func uriSegment(raw string) string {
+	const hex = "0123456789ABCDEF"
+	var b strings.Builder
+	for i := 0; i < len(raw); i++ {
+		c := raw[i]
+		// RFC 3986 §3.3: unreserved, pct-encoded ('%' of an escape that decoded),
+		// sub-delims, ':', '@'; and '/' of a callback sent unencoded.
+		if 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || strings.IndexByte("-._~%!$&'()*+,;=:@/", c) >= 0 {
+			b.WriteByte(c)
+			continue
+		}
+		b.WriteByte('%')
+		b.WriteByte(hex[c>>4])
+		b.WriteByte(hex[c&15])
+	}
+	return b.String()
+}
+
 // webhookJSON is how hookd shows one ORCID-style registration.
 type webhookJSON struct {
 	Orcid     string    `json:"orcid"`
@@ -182,7 +205,7 @@ func (s *Server) handleWebhookPut() http.Handler {
 			w.WriteHeader(http.StatusNoContent)
 			return
 		}
-		w.Header().Set("Location", s.webhookLocation(r, id, raw))
+		w.Header().Set("Location", s.webhookLocation(r, id, uriSegment(raw)))
 		w.Header().Set("Content-Type", "application/json;charset=UTF-8") // as ORCID's 201, with no body
 		w.Header().Set("Content-Length", "0")
 		w.WriteHeader(http.StatusCreated)

@@ -494,3 +494,33 @@ func TestWebhookListUnknownQuery(t *testing.T) {
 	is.True(strings.Contains(e.DeveloperMessage, "x: unknown query parameter")) // in XML when asked for
 	is.Equal(len(h.list(t, seedOrcid, tok).Webhooks), 1)                        // without a query, the list
 }
+
+// TestWebhookLocationIsURI: a 201's Location is a URI: the callback segment as sent,
+// with what a URI cannot hold as it is (a letter beyond ASCII sent as raw UTF-8,
+// '{', '|') percent-encoded as the GET's location encodes it; it names the same
+// registration, and a segment that is a URI's already is echoed as sent.
+func TestWebhookLocationIsURI(t *testing.T) {
+	h := newHarness(t)
+	tok := h.webhookToken(t, "lab")
+	for _, tt := range []struct{ sent, location, callback string }{
+		{"http:%2F%2Fb\xc3\xbccher.example%2F\xc3\xbc", "http:%2F%2Fb%C3%BCcher.example%2F%C3%BC", "http://bücher.example/ü"},
+		{"http%3A%2F%2Fa.example%2F%7Ba%7D{b|c}^", "http%3A%2F%2Fa.example%2F%7Ba%7D%7Bb%7Cc%7D%5E", "http://a.example/{a}{b|c}^"},
+		{"http:%2F%2Fa.example%2Fok;x=1", "http:%2F%2Fa.example%2Fok;x=1", "http://a.example/ok;x=1"}, // a URI's already: as sent
+	} {
+		t.Run(tt.callback, func(t *testing.T) {
+			is := is.New(t)
+			res := h.do(t, http.MethodPut, webhookPath(seedOrcid, tt.sent), tok)
+			is.Equal(res.status, http.StatusCreated)
+			loc := res.header.Get("Location")
+			is.Equal(loc, testPublic+webhookPath(seedOrcid, tt.location)) // percent-encoded where it must be
+			u, err := url.Parse(loc)
+			is.NoErr(err) // a URI
+			var got webhook
+			res = h.do(t, http.MethodGet, u.EscapedPath(), tok)
+			is.Equal(res.status, http.StatusOK) // naming the registration
+			decodeJSON(t, res.body, &got)
+			is.Equal(got.Callback, tt.callback)
+			is.Equal(got.Location, testPublic+webhookPath(seedOrcid, httpapi.EscapeSegment(tt.callback))) // as the GET encodes it
+		})
+	}
+}
