@@ -524,3 +524,43 @@ func TestWebhookLocationIsURI(t *testing.T) {
 		})
 	}
 }
+
+// TestWebhookCallbackSchemeHostCase: a callback's scheme and host are
+// case-insensitive (RFC 3986 §6.2.2.1): registered in capitals and again in lower
+// case, it is one registration, kept and shown in lower case, found and removed
+// under either spelling, and an event calls it once. Its path keeps its case.
+func TestWebhookCallbackSchemeHostCase(t *testing.T) {
+	is := is.New(t)
+	h := newHarness(t)
+	tok := h.webhookToken(t, "lab")
+	upper := httpapi.EscapeSegment("HTTP://EXAMPLE.COM/Hook")
+	res := h.do(t, http.MethodPut, webhookPath(seedOrcid, upper), tok)
+	is.Equal(res.status, http.StatusCreated)
+	is.Equal(res.header.Get("Location"), testPublic+webhookPath(seedOrcid, upper)) // the segment as sent
+	for _, spelling := range []string{"http://example.com/Hook", "Http://Example.Com/Hook"} {
+		is.Equal(h.do(t, http.MethodPut, webhookPath(seedOrcid, httpapi.EscapeSegment(spelling)), tok).status, http.StatusNoContent) // the same receiver
+	}
+	other := h.webhookToken(t, "other")
+	is.Equal(h.do(t, http.MethodPut, webhookPath(seedOrcid, url.PathEscape("http://EXAMPLE.com/Hook")), other).status, http.StatusNoContent) // another client's PUT of it, as at ORCID
+
+	l := h.list(t, seedOrcid, tok)
+	is.Equal(len(l.Webhooks), 1)                                // one registration
+	is.Equal(l.Webhooks[0].Callback, "http://example.com/Hook") // kept in lower case, its path as sent
+	var one webhook
+	res = h.do(t, http.MethodGet, webhookPath(seedOrcid, upper), tok)
+	is.Equal(res.status, http.StatusOK) // found under the spelling it was sent in
+	decodeJSON(t, res.body, &one)
+	is.Equal(one.Callback, "http://example.com/Hook")
+	is.Equal(one.Location, testPublic+webhookPath(seedOrcid, httpapi.EscapeSegment("http://example.com/Hook")))
+
+	is.Equal(h.do(t, http.MethodPut, webhookPath(seedOrcid, httpapi.EscapeSegment("http://example.com/hook")), tok).status, http.StatusCreated) // a path in another case is another's
+	is.Equal(h.do(t, http.MethodDelete, webhookPath(seedOrcid, httpapi.EscapeSegment("http://example.com/hook")), tok).status, http.StatusNoContent)
+
+	notify := h.token(t, h.client(t, "notifier", store.ScopeNotify), store.ScopeNotify).AccessToken
+	var got eventsAccepted
+	platformOK(t, platformCall(t, h, http.MethodPost, "/api/notifications/v1/events", notify, `{"orcid":"`+seedOrcid+`"}`), http.StatusAccepted, &got)
+	is.Equal(got.Deliveries, 1) // one call
+
+	is.Equal(h.do(t, http.MethodDelete, webhookPath(seedOrcid, httpapi.EscapeSegment("http://Example.COM/Hook")), tok).status, http.StatusNoContent) // removed under another spelling
+	is.Equal(len(h.allSubscriptions(t)), 0)
+}

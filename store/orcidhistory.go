@@ -12,16 +12,19 @@ import (
 // (DeliveryFilter.Webhook): the live registration's or, once it was removed, the
 // most recently removed one's, whose deliveries are kept until retention. When
 // the client has none, another client's live registration is Forbidden, as ORCID
-// answers for it; no registration at all is NotFound.
+// answers for it; no registration at all is NotFound. The callback is found
+// under any spelling of its scheme and host (CanonicalURL), the one spelled as
+// given first.
 func (s *Store) OrcidWebhookUID(ctx context.Context, clientID, orcid, callback string) (string, error) {
 	var uid, owner string
+	target, head := canonicalURL(callback)
 	err := s.read.QueryRowContext(ctx, `SELECT uid, client_id FROM (
-			SELECT uid, coalesce(client_id, '') AS client_id, 1 AS live, 0 AS removed_at FROM subscriptions
-				WHERE format = 'empty' AND orcid = ?1 AND target = ?2
+			SELECT uid, coalesce(client_id, '') AS client_id, 1 AS live, 0 AS removed_at, target = ?5 AS as_given FROM subscriptions
+				WHERE format = 'empty' AND orcid = ?1 AND lower(substr(target, 1, ?4)) || substr(target, ?4 + 1) = ?2
 			UNION ALL
-			SELECT uid, client_id, 0, removed_at FROM removed_subscriptions
-				WHERE format = 'empty' AND orcid = ?1 AND target = ?2 AND client_id = ?3)
-		ORDER BY client_id = ?3 DESC, live DESC, removed_at DESC LIMIT 1`, orcid, callback, clientID).Scan(&uid, &owner)
+			SELECT uid, client_id, 0, removed_at, target = ?5 FROM removed_subscriptions
+				WHERE format = 'empty' AND orcid = ?1 AND lower(substr(target, 1, ?4)) || substr(target, ?4 + 1) = ?2 AND client_id = ?3)
+		ORDER BY client_id = ?3 DESC, live DESC, as_given DESC, removed_at DESC LIMIT 1`, orcid, target, clientID, head, callback).Scan(&uid, &owner)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return "", errNoOrcidWebhook

@@ -100,12 +100,27 @@ func (s scanTail) Scan(dest ...any) error { return s.row.Scan(append(dest, s.tai
 // given (id_marks, migration 18), so no id is used twice, whatever was removed.
 const newSubscriptionID = "(SELECT value + 1 FROM id_marks WHERE name = 'subscriptions')"
 
+// The condition "lower(substr(target, 1, N)) || substr(target, N + 1) = C" below
+// holds for a target that is the canonical URL C (CanonicalURL) in any spelling
+// of its first N characters, its scheme and host (canonicalURL's head); with N = 0,
+// for C alone. SQLite's lower() folds ASCII letters alone, as CanonicalURL does.
+
 const (
-	qOrcidWebhook    = "SELECT " + subscriptionColumns + " FROM subscriptions WHERE format = 'empty' AND orcid = ? AND target = ?"
+	qOrcidWebhook = "SELECT " + subscriptionColumns + " FROM subscriptions WHERE format = 'empty' AND orcid = ? AND target = ?"
+	// A new registration (uid, client, canonical callback, orcid, created, updated,
+	// the callback's head length), unless one exists under any spelling of the
+	// callback's scheme and host (an older hookd kept them as sent).
 	qPutOrcidWebhook = `INSERT INTO subscriptions(id, uid, client_id, format, target, orcid, created_at, updated_at)
-		VALUES (` + newSubscriptionID + `, ?, ?, 'empty', ?, ?, ?, ?)
+		SELECT ` + newSubscriptionID + `, ?1, ?2, 'empty', ?3, ?4, ?5, ?6
+		WHERE NOT EXISTS (SELECT 1 FROM subscriptions INDEXED BY subscriptions_orcid_webhook
+			WHERE format = 'empty' AND orcid = ?4 AND lower(substr(target, 1, ?7)) || substr(target, ?7 + 1) = ?3)
 		ON CONFLICT(orcid, target) WHERE format = 'empty' DO NOTHING
 		RETURNING ` + subscriptionColumns
+	// The registration of (orcid, canonical callback) that an older hookd kept
+	// under another spelling of its scheme and host (orcid, head length, canonical
+	// callback, callback as given): the one spelled as given first.
+	qOrcidWebhookSpelled = "SELECT " + subscriptionColumns + " FROM subscriptions INDEXED BY subscriptions_orcid_webhook" +
+		" WHERE format = 'empty' AND orcid = ?1 AND lower(substr(target, 1, ?2)) || substr(target, ?2 + 1) = ?3 ORDER BY target = ?4 DESC, id LIMIT 1"
 )
 
 // subscriptionStmts are the ORCID registration's hot statements, prepared once at Open.
@@ -160,9 +175,14 @@ func querySubscriptions(ctx context.Context, q interface {
 	return out, rows.Err()
 }
 
-// orcidWebhook finds the ORCID-style registration of (orcid, callback), whoever owns it.
+// orcidWebhook finds the ORCID-style registration of (orcid, callback), whoever
+// owns it, under any spelling of the callback's scheme and host.
 func (s *Store) orcidWebhook(ctx context.Context, tx *sql.Tx, orcid, callback string) (Subscription, error) {
-	sub, err := scanSubscription(tx.StmtContext(ctx, s.subs.orcidWebhook).QueryRowContext(ctx, orcid, callback))
+	target, head := canonicalURL(callback)
+	sub, err := scanSubscription(tx.StmtContext(ctx, s.subs.orcidWebhook).QueryRowContext(ctx, orcid, target))
+	if errors.Is(err, sql.ErrNoRows) && head > 0 { // one an older hookd kept as it was sent
+		sub, err = scanSubscription(tx.QueryRowContext(ctx, qOrcidWebhookSpelled, orcid, head, target, callback))
+	}
 	if errors.Is(err, sql.ErrNoRows) {
 		return Subscription{}, errNoOrcidWebhook
 	}
@@ -181,11 +201,14 @@ var (
 // existing one again reactivates it (if hookd had deactivated it) and changes nothing
 // else. When another client registered the same (orcid, callback), it changes nothing
 // and returns created false with a zero Subscription, as ORCID answers 204 then.
+// The callback is kept with its scheme and host in lower case (CanonicalURL), and
+// one registered in another case of them is the same registration.
 func (s *Store) PutOrcidWebhook(ctx context.Context, clientID, orcid, callback string) (sub Subscription, created bool, err error) {
 	now := ms(s.Now())
+	target, head := canonicalURL(callback)
 	err = s.group(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		// A new registration is one statement; only an existing one needs more.
-		sub, err = scanSubscription(tx.StmtContext(ctx, s.subs.putOrcidWebhook).QueryRowContext(ctx, newUID(), clientID, callback, orcid, now, now))
+		sub, err = scanSubscription(tx.StmtContext(ctx, s.subs.putOrcidWebhook).QueryRowContext(ctx, newUID(), clientID, target, orcid, now, now, head))
 		if created = err == nil; created || !errors.Is(err, sql.ErrNoRows) {
 			return err
 		}
@@ -212,14 +235,22 @@ func (s *Store) PutOrcidWebhook(ctx context.Context, clientID, orcid, callback s
 	return sub, created, nil
 }
 
-// OrcidWebhook returns a client's registration of callback for orcid: ErrNotFound when
-// there is none, ErrForbidden when another client owns it.
+// OrcidWebhook returns a client's registration of callback for orcid (under any
+// spelling of the callback's scheme and host): ErrNotFound when there is none,
+// ErrForbidden when another client owns it.
 func (s *Store) OrcidWebhook(ctx context.Context, clientID, orcid, callback string) (Subscription, error) {
 	st, err := s.readStmt(ctx, qOrcidWebhook)
 	if err != nil {
 		return Subscription{}, fmt.Errorf("get webhook: %w", err)
 	}
-	sub, err := scanSubscription(st.QueryRowContext(ctx, orcid, callback))
+	target, head := canonicalURL(callback)
+	sub, err := scanSubscription(st.QueryRowContext(ctx, orcid, target))
+	if errors.Is(err, sql.ErrNoRows) && head > 0 { // one an older hookd kept as it was sent
+		if st, err = s.readStmt(ctx, qOrcidWebhookSpelled); err != nil {
+			return Subscription{}, fmt.Errorf("get webhook: %w", err)
+		}
+		sub, err = scanSubscription(st.QueryRowContext(ctx, orcid, head, target, callback))
+	}
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return Subscription{}, errNoOrcidWebhook

@@ -59,6 +59,42 @@ type Targets struct {
 	Credentials string
 }
 
+// CanonicalURL is raw, a URL CheckTarget took, with its scheme and host in lower
+// case (RFC 3986 §6.2.2.1: they are case-insensitive): the one spelling an
+// ORCID-style registration is kept under, so that "HTTP://EXAMPLE.COM/x" and
+// "http://example.com/x" are one receiver, called once. Only ASCII letters change
+// (the IDNA mapping hookd dials by folds the others its own way); the port, path
+// and query stay as written, the receiver's to spell. A URL with a user name (an
+// older hookd took some) stays as it is.
+func CanonicalURL(raw string) string {
+	u, _ := canonicalURL(raw)
+	return u
+}
+
+// canonicalURL is CanonicalURL, and the length in characters of raw's scheme and
+// authority, the part it folds: 0 when it folds none.
+func canonicalURL(raw string) (string, int) {
+	i := strings.Index(raw, "://")
+	if i <= 0 || strings.IndexFunc(raw[:i], func(r rune) bool { return !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z') }) >= 0 {
+		return raw, 0
+	}
+	end := len(raw)
+	if j := strings.IndexAny(raw[i+3:], "/?#"); j >= 0 {
+		end = i + 3 + j
+	}
+	head := raw[:end]
+	if strings.Contains(head, "@") {
+		return raw, 0
+	}
+	lower := []byte(head)
+	for k, c := range lower {
+		if 'A' <= c && c <= 'Z' {
+			lower[k] = c + 'a' - 'A'
+		}
+	}
+	return string(lower) + raw[end:], utf8.RuneCountInString(head)
+}
+
 // CheckTarget is CheckURL with the exception for hookd's own inbox: it checks raw
 // as CheckURL does, and then its host against t.
 func CheckTarget(field, raw string, t Targets) (*url.URL, error) {

@@ -1,0 +1,89 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/matryer/is"
+)
+
+// TestCanonicalURL: a URL's scheme and host are folded to lower case, ASCII letters
+// alone, and nothing after the host; a URL with a user name is left as it is.
+func TestCanonicalURL(t *testing.T) {
+	for raw, want := range map[string]string{
+		"HTTP://EXAMPLE.COM/x":            "http://example.com/x",
+		"Https://Example.com:8443/A?B=C":  "https://example.com:8443/A?B=C",
+		"http://EXAMPLE.COM":              "http://example.com",
+		"http://EXAMPLE.COM?Q=1":          "http://example.com?Q=1",
+		"http://[FE80::1]/P":              "http://[fe80::1]/P",
+		"http://BÜCHER.example/Ü":         "http://bÜcher.example/Ü", // IDNA folds the others its own way
+		"http://nowhere2.com/0000-0002-X": "http://nowhere2.com/0000-0002-X",
+		"http://User:Pw@EXAMPLE.COM/x":    "http://User:Pw@EXAMPLE.COM/x",
+	} {
+		if got := CanonicalURL(raw); got != want {
+			t.Errorf("CanonicalURL(%q) = %q, want %q", raw, got, want)
+		}
+	}
+}
+
+// TestOrcidWebhookSpellings: an ORCID-style registration is kept with its
+// callback's scheme and host in lower case, and a PUT, GET or DELETE of it in
+// another case of them is the same registration. One that an older hookd kept as
+// it was sent (in capitals) is found under every spelling, the one spelled as
+// given first, and no second is registered beside it.
+func TestOrcidWebhookSpellings(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	st := openGroupStore(t)
+	c, err := st.CreateClient(ctx, NewClient{Name: "lab", Scopes: []string{ScopeWebhook}})
+	is.NoErr(err)
+	const orcid = "0000-0002-7253-3645"
+
+	sub, created, err := st.PutOrcidWebhook(ctx, c.ID, orcid, "HTTP://EXAMPLE.COM/x")
+	is.NoErr(err)
+	is.True(created)
+	is.Equal(sub.Target, "http://example.com/x") // kept in lower case
+	for _, spelling := range []string{"http://example.com/x", "Http://Example.Com/x", "HTTP://EXAMPLE.COM/x"} {
+		_, created, err := st.PutOrcidWebhook(ctx, c.ID, orcid, spelling)
+		is.NoErr(err)
+		is.True(!created) // the same registration
+		got, err := st.OrcidWebhook(ctx, c.ID, orcid, spelling)
+		is.NoErr(err)
+		is.Equal(got.ID, sub.ID)
+	}
+	_, created, err = st.PutOrcidWebhook(ctx, c.ID, orcid, "http://example.com/X")
+	is.NoErr(err)
+	is.True(created) // a path in another case is another receiver's
+
+	// Registrations an older hookd kept as sent: two spellings of one receiver.
+	for _, target := range []string{"HTTPS://LEGACY.EXAMPLE/y", "https://Legacy.Example/y"} {
+		_, err = st.write.ExecContext(ctx, `INSERT INTO subscriptions(id, uid, client_id, format, target, orcid, created_at, updated_at)
+			VALUES (`+newSubscriptionID+`, ?, ?, 'empty', ?, ?, 0, 0)`, newUID(), c.ID, target, orcid)
+		is.NoErr(err)
+	}
+	first, err := st.OrcidWebhook(ctx, c.ID, orcid, "HTTPS://LEGACY.EXAMPLE/y")
+	is.NoErr(err)
+	is.Equal(first.Target, "HTTPS://LEGACY.EXAMPLE/y")
+	second, err := st.OrcidWebhook(ctx, c.ID, orcid, "https://Legacy.Example/y")
+	is.NoErr(err)
+	is.Equal(second.Target, "https://Legacy.Example/y") // the one spelled as given
+	got, err := st.OrcidWebhook(ctx, c.ID, orcid, "https://legacy.example/y")
+	is.NoErr(err)
+	is.Equal(got.ID, first.ID) // in lower case: the first of them
+	uid, err := st.OrcidWebhookUID(ctx, c.ID, orcid, "https://legacy.example/y")
+	is.NoErr(err)
+	is.Equal(uid, first.UID) // its deliveries too
+	_, created, err = st.PutOrcidWebhook(ctx, c.ID, orcid, "https://legacy.example/y")
+	is.NoErr(err)
+	is.True(!created) // no third beside them
+	is.NoErr(st.DeleteOrcidWebhook(ctx, c.ID, orcid, "https://Legacy.Example/y"))
+	_, err = st.OrcidWebhook(ctx, c.ID, orcid, "https://Legacy.Example/y")
+	is.NoErr(err)
+	got, err = st.OrcidWebhook(ctx, c.ID, orcid, "HTTPS://legacy.EXAMPLE/y")
+	is.NoErr(err)
+	is.Equal(got.ID, first.ID) // the one removed was the one spelled as given
+	is.NoErr(st.DeleteOrcidWebhook(ctx, c.ID, orcid, "https://legacy.example/y"))
+	_, err = st.OrcidWebhook(ctx, c.ID, orcid, "https://legacy.example/y")
+	is.True(errors.Is(err, ErrNotFound)) // both gone
+}
