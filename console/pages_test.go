@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -808,4 +809,81 @@ func TestReplaySinceKeptAsTyped(t *testing.T) {
 	// Not sent, the form offers the list's own time.
 	p := u.get(t, "/console/deliveries?state=dead")
 	is.Equal(sinceField.FindStringSubmatch(p.body)[1], "24h")
+}
+
+// TestDeactivateTwiceChangesNothing: a webhook deactivated already (a second
+// click, a page of another tab, two clicks at once) is left as it was, with the
+// reason it was deactivated for, and no second audit entry: the page says it was
+// deactivated already. Activating an active one is the same.
+func TestDeactivateTwiceChangesNothing(t *testing.T) {
+	is := is.New(t)
+	e := newEnv(t)
+	ctx := context.Background()
+	owner, op := e.as(t, "a"), e.as(t, "token")
+	self := "/console/webhooks/" + e.hookA.UID
+	entries := func(action string) int {
+		t.Helper()
+		log, err := e.st.AuditLog(ctx, store.AuditQuery{Action: action})
+		is.NoErr(err)
+		n := 0
+		for _, en := range log {
+			if en.Action == action && en.Target == e.hookA.UID {
+				n++
+			}
+		}
+		return n
+	}
+	p := owner.post(t, self+"/deactivate", nil)
+	is.Equal(p.status, http.StatusSeeOther)
+	is.True(strings.Contains(owner.get(t, p.location).body, "The webhook is deactivated."))
+	for _, u := range []*user{owner, op} { // the owner's second click; the operator's page of before
+		p = u.post(t, self+"/deactivate", nil)
+		is.Equal(p.status, http.StatusSeeOther)
+		page := u.get(t, p.location).body
+		is.True(strings.Contains(page, "The webhook was deactivated already"))                 // said so
+		is.True(!strings.Contains(page, "The webhook is deactivated. Its pending deliveries")) // not as if this did it
+	}
+	is.Equal(entries("webhook.deactivate"), 1) // one entry: the change there was
+	w, err := e.st.Subscription(ctx, e.hookA.UID)
+	is.NoErr(err)
+	is.True(!w.Active)
+	is.Equal(w.Reason, "") // the owner's own, not made the operator's by the second
+
+	// Two clicks at once: one changes it, the other finds it changed.
+	p = owner.post(t, self+"/activate", nil)
+	is.Equal(p.status, http.StatusSeeOther)
+	form := url.Values{"csrf": {owner.csrf}}.Encode()
+	done := make(chan *http.Response, 2)
+	for range 2 {
+		go func() {
+			req, _ := http.NewRequest(http.MethodPost, e.srv.URL+self+"/deactivate", strings.NewReader(form))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			res, err := owner.http.Do(req)
+			if err != nil {
+				t.Error(err)
+			} else {
+				res.Body.Close()
+			}
+			done <- res
+		}()
+	}
+	var flashes []string
+	for range 2 {
+		res := <-done
+		is.True(res != nil)
+		is.Equal(res.StatusCode, http.StatusSeeOther)
+		u, err := url.Parse(res.Header.Get("Location"))
+		is.NoErr(err)
+		flashes = append(flashes, u.Query().Get("done"))
+	}
+	slices.Sort(flashes)
+	is.Equal(strings.Join(flashes, " "), "already-deactivated deactivated")
+	is.Equal(entries("webhook.deactivate"), 2)
+
+	p = owner.post(t, self+"/activate", nil)
+	is.Equal(p.status, http.StatusSeeOther)
+	p = owner.post(t, self+"/activate", nil)
+	is.Equal(p.status, http.StatusSeeOther)
+	is.True(strings.Contains(owner.get(t, p.location).body, "The webhook was active already"))
+	is.Equal(entries("webhook.activate"), 2) // the two that activated it
 }

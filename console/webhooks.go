@@ -244,7 +244,14 @@ func (h *Handler) handleWebhookAction() http.Handler {
 			if p.Operator() {
 				reason = store.ReasonOperator
 			}
-			if _, err = h.st.SetSubscriptionActive(ctx, wh.UID, act == ActActivate, reason); err == nil {
+			var changed bool
+			if _, changed, err = h.st.SwitchSubscription(ctx, wh.UID, act == ActActivate, reason); err == nil {
+				if !changed {
+					// A second click, or a page of another tab: it was so already,
+					// and stays as it was, with the reason it was deactivated for.
+					h.redirectDone(w, r, self, "already-"+name+"d")
+					return
+				}
 				h.audit(r, p, "webhook."+name, wh.UID, obj, wh.Target)
 				h.redirectDone(w, r, self, name+"d")
 				return

@@ -576,23 +576,32 @@ func operated(ctx context.Context, tx *sql.Tx, uid string) (Subscription, error)
 // own, as the platform API's) and makes its pending deliveries dead (replayable);
 // activating does not send them by itself.
 func (s *Store) SetSubscriptionActive(ctx context.Context, uid string, active bool, reason string) (Subscription, error) {
+	sub, _, err := s.SwitchSubscription(ctx, uid, active, reason)
+	return sub, err
+}
+
+// SwitchSubscription is SetSubscriptionActive, and says whether the call changed
+// the subscription: changed is false when it was active, or deactivated, already
+// (a second click, a page of another tab), which the call leaves as it was, its
+// reason too.
+func (s *Store) SwitchSubscription(ctx context.Context, uid string, active bool, reason string) (sub Subscription, changed bool, err error) {
 	if active {
 		if err := s.killBacklogFirst(ctx, "uid = ? AND format <> ?", uid, FormatUpstream); err != nil {
-			return Subscription{}, fmt.Errorf("set webhook status: %w", err)
+			return Subscription{}, false, fmt.Errorf("set webhook status: %w", err)
 		}
 	}
 	now := ms(s.Now())
-	var sub Subscription
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err = s.inTx(ctx, func(tx *sql.Tx) error {
+		changed = false // fn may run again (inTx)
 		cur, err := operated(ctx, tx, uid)
 		if err != nil {
 			return err
 		}
 		switch {
 		case active && !cur.Active:
-			err = s.reactivate(ctx, tx, cur.ID, now)
+			err, changed = s.reactivate(ctx, tx, cur.ID, now), true
 		case !active && cur.on():
-			_, err = s.deactivate(ctx, tx, cur.ID, reason, now)
+			changed, err = s.deactivate(ctx, tx, cur.ID, reason, now)
 		}
 		if err != nil {
 			return err
@@ -606,12 +615,12 @@ func (s *Store) SetSubscriptionActive(ctx context.Context, uid string, active bo
 		return err
 	})
 	if err != nil {
-		return Subscription{}, fmt.Errorf("set webhook status: %w", err)
+		return Subscription{}, false, fmt.Errorf("set webhook status: %w", err)
 	}
 	if err := s.finishUpstreamLeft(ctx); err != nil {
-		return sub, fmt.Errorf("set webhook status: %w", err)
+		return sub, changed, fmt.Errorf("set webhook status: %w", err)
 	}
-	return sub, nil
+	return sub, changed, nil
 }
 
 // RemoveSubscription removes any subscription, as an operator; its deliveries stay
