@@ -887,3 +887,29 @@ func TestDeactivateTwiceChangesNothing(t *testing.T) {
 	is.True(strings.Contains(owner.get(t, p.location).body, "The webhook was active already"))
 	is.Equal(entries("webhook.activate"), 2) // the two that activated it
 }
+
+// TestBadTimeQuotedShort: a time that is not one, 10,000 characters pasted into
+// the replay form's field or a list's filter, is quoted in its error by its first
+// 64 characters and an ellipsis, not whole; the field keeps what was typed.
+func TestBadTimeQuotedShort(t *testing.T) {
+	is := is.New(t)
+	e := newEnv(t)
+	failEvery(t, e, store.Outcome{Kind: store.OutcomeDead, Status: 500, Error: "HTTP 500"})
+	u := e.as(t, "token")
+	long := strings.Repeat("x", 10000)
+	quoted := "&#34;" + strings.Repeat("x", 64) + "&#34;… is not a time"
+	for _, path := range []string{"/console/deliveries/replay?state=dead", "/console/webhooks/" + e.hookA.UID + "/replay"} {
+		p := u.post(t, path, url.Values{"since": {long}})
+		is.Equal(p.status, http.StatusBadRequest)
+		is.True(besideField(p.body, "since", quoted))                  // the first 64 and an ellipsis
+		is.Equal(strings.Count(p.body, long), 1)                       // once: in the field, as typed
+		is.True(strings.Contains(p.body, `name="since" value="`+long)) // kept
+	}
+	p := u.get(t, "/console/deliveries?until="+long)
+	is.Equal(p.status, http.StatusBadRequest)
+	is.True(besideField(p.body, "f-until", quoted))
+	is.Equal(strings.Count(p.body, long), 1) // in the field only
+	ds, err := e.st.Deliveries(context.Background(), store.DeliveryFilter{State: "dead"})
+	is.NoErr(err)
+	is.True(len(ds) > 0) // nothing replayed
+}

@@ -2,6 +2,7 @@ package store
 
 import (
 	"errors"
+	"strconv"
 	"time"
 
 	"modernc.org/sqlite"
@@ -106,6 +107,24 @@ func invalid(field, msg string) *Error { return &Error{Code: Invalid, Field: fie
 
 // notFound is a NotFound error.
 func notFound(msg string) *Error { return &Error{Code: NotFound, Message: msg} }
+
+// quoteMax is how many bytes of a value Quote shows.
+const quoteMax = 64
+
+// Quote is s quoted as an error message quotes what was given: whole when it is
+// short, or else its first quoteMax bytes (cut at a character's start) with an
+// ellipsis after the quote, so that 10,000 characters pasted into a field are not
+// said back whole.
+func Quote(s string) string {
+	if len(s) <= quoteMax {
+		return strconv.Quote(s)
+	}
+	n := quoteMax
+	for n > 0 && !isRuneStart(s[n]) {
+		n--
+	}
+	return strconv.Quote(s[:n]) + "…"
+}
 
 // isUnique reports whether err is SQLite's UNIQUE or PRIMARY KEY constraint failure,
 // by its extended result code.

@@ -1,7 +1,6 @@
 package store
 
 import (
-	"fmt"
 	"strconv"
 	"strings"
 	"time"
@@ -16,10 +15,13 @@ func ParseTime(field, s string, now time.Time, loc *time.Location) (time.Time, e
 	t, err := parseTime(field, s, now, loc)
 	if err == nil && t.Year() < 1970 { // in its own zone: 1970-01-01 in Berlin is 1969 in UTC
 		// Times are kept from 1970 on; year 1 would also read as "not given".
-		return time.Time{}, invalid(field, fmt.Sprintf("%q is before 1970: hookd keeps nothing that old", strings.TrimSpace(s)))
+		return time.Time{}, invalid(field, Quote(strings.TrimSpace(s))+" is before 1970: hookd keeps nothing that old")
 	}
 	return t, err
 }
+
+// TimeForms are the forms of a time ParseTime takes, as its errors name them.
+const TimeForms = "an RFC 3339 time (2026-01-02T15:04:05Z), a date (2026-01-02) or how long ago (90m, 2h, 7d)"
 
 func parseTime(field, s string, now time.Time, loc *time.Location) (time.Time, error) {
 	s = strings.TrimSpace(s)
@@ -37,7 +39,7 @@ func parseTime(field, s string, now time.Time, loc *time.Location) (time.Time, e
 		return now.Add(-d), nil
 	}
 	if farBack(s) {
-		return time.Time{}, invalid(field, fmt.Sprintf("%q is before 1970: hookd keeps nothing that old", s))
+		return time.Time{}, invalid(field, Quote(s)+" is before 1970: hookd keeps nothing that old")
 	}
 	hint := ""
 	ago := s // how long ago, read by Go's units: days as as many hours, for the sign
@@ -53,7 +55,7 @@ func parseTime(field, s string, now time.Time, loc *time.Location) (time.Time, e
 			hint = " (in a URL's query, write the offset's + as %2B)"
 		}
 	}
-	return time.Time{}, invalid(field, fmt.Sprintf("%q is not a time%s: give an RFC 3339 time (2026-01-02T15:04:05Z), a date (2026-01-02) or how long ago (90m, 2h, 7d)", s, hint))
+	return time.Time{}, invalid(field, Quote(s)+" is not a time"+hint+": give "+TimeForms)
 }
 
 // parseAgo reads a positive duration: Go's units, and d for days.

@@ -62,3 +62,18 @@ func TestParseTimeAgoMoreThanZero(t *testing.T) {
 	_, err = store.ParseTime("before", "soon", now, time.UTC)
 	is.New(t).True(err != nil && !strings.Contains(err.Error(), "more than 0")) // no such hint for other mistakes
 }
+
+// TestParseTimeQuotesShort: a long value that is not a time is quoted by its
+// first 64 bytes, cut at a character's start, and an ellipsis; a short one whole.
+func TestParseTimeQuotesShort(t *testing.T) {
+	is := is.New(t)
+	now := time.Date(2026, 12, 1, 16, 0, 0, 0, time.UTC)
+	_, err := store.ParseTime("since", strings.Repeat("x", 10000), now, time.UTC)
+	is.True(err != nil)
+	is.True(strings.HasPrefix(err.Error(), `since: "`+strings.Repeat("x", 64)+`"… is not a time: give `))
+	_, err = store.ParseTime("since", "x"+strings.Repeat("é", 100), now, time.UTC) // a 2-byte character across byte 64
+	is.True(strings.HasPrefix(err.Error(), `since: "x`+strings.Repeat("é", 31)+`"… is not a time`))
+	_, err = store.ParseTime("since", "soon", now, time.UTC)
+	is.True(strings.HasPrefix(err.Error(), `since: "soon" is not a time: give `))
+	is.Equal(store.Quote(strings.Repeat("y", 64)), `"`+strings.Repeat("y", 64)+`"`) // 64 bytes: whole
+}
