@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"hookd/store"
@@ -15,6 +16,11 @@ import (
 // takes one (store.ParseTime): an RFC 3339 time, a date or a date and time without
 // a zone (UTC), or how long ago (2h). Its error is the message shown beside the field.
 func parseWhen(s string, now time.Time) (time.Time, error) {
+	if strings.TrimSpace(s) == "" {
+		// The store's "is empty" names no field: the form's error may be shown
+		// away from it (a replay of a list with no rows left).
+		return time.Time{}, errors.New("the time is missing: give " + store.TimeForms)
+	}
 	t, err := store.ParseTime("", s, now, time.UTC)
 	var e *store.Error
 	if errors.As(err, &e) {

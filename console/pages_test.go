@@ -913,3 +913,30 @@ func TestBadTimeQuotedShort(t *testing.T) {
 	is.NoErr(err)
 	is.True(len(ds) > 0) // nothing replayed
 }
+
+// TestReplayTimeMissing: a replay form sent with its time emptied says the time
+// is missing and the forms it takes, where it said `"" is not a time`; on a list
+// with no rows left, where the form is not shown, the message above says so too.
+func TestReplayTimeMissing(t *testing.T) {
+	is := is.New(t)
+	e := newEnv(t)
+	u := e.as(t, "token")
+	const says = "the time is missing: give an RFC 3339 time (2026-01-02T15:04:05Z), a date (2026-01-02) or how long ago (90m, 2h, 7d)"
+	// No dead deliveries yet: the list is empty, and its form not shown.
+	p := u.post(t, "/console/deliveries/replay?state=dead", url.Values{"since": {""}})
+	is.Equal(p.status, http.StatusBadRequest)
+	is.True(strings.Contains(p.body, "<strong>Not replayed.</strong> The time is missing: give an RFC 3339 time"))
+	failEvery(t, e, store.Outcome{Kind: store.OutcomeDead, Status: 500, Error: "HTTP 500"})
+	u = e.as(t, "token") // the clock moved past the session's idle end
+	for _, path := range []string{"/console/deliveries/replay", "/console/deliveries/replay?state=dead", "/console/webhooks/" + e.hookA.UID + "/replay"} {
+		for _, since := range []string{"", "   "} {
+			p := u.post(t, path, url.Values{"since": {since}})
+			is.Equal(p.status, http.StatusBadRequest)
+			is.True(besideField(p.body, "since", says))
+			is.True(!strings.Contains(p.body, "is not a time"))
+		}
+	}
+	ds, err := e.st.Deliveries(context.Background(), store.DeliveryFilter{State: "dead"})
+	is.NoErr(err)
+	is.True(len(ds) > 0) // nothing replayed
+}

@@ -25,6 +25,9 @@ const TimeForms = "an RFC 3339 time (2026-01-02T15:04:05Z), a date (2026-01-02) 
 
 func parseTime(field, s string, now time.Time, loc *time.Location) (time.Time, error) {
 	s = strings.TrimSpace(s)
+	if s == "" {
+		return time.Time{}, invalid(field, "is empty: give "+TimeForms)
+	}
 	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
 		return t, nil
 	}

@@ -77,3 +77,15 @@ func TestParseTimeQuotesShort(t *testing.T) {
 	is.True(strings.HasPrefix(err.Error(), `since: "soon" is not a time: give `))
 	is.Equal(store.Quote(strings.Repeat("y", 64)), `"`+strings.Repeat("y", 64)+`"`) // 64 bytes: whole
 }
+
+// TestParseTimeEmpty: an empty or blank time is refused as empty, saying the
+// forms it takes, not quoted as `"" is not a time`.
+func TestParseTimeEmpty(t *testing.T) {
+	is := is.New(t)
+	now := time.Date(2026, 12, 1, 16, 0, 0, 0, time.UTC)
+	for _, in := range []string{"", "  "} {
+		_, err := store.ParseTime("since", in, now, time.UTC)
+		is.True(err != nil)
+		is.Equal(err.Error(), "since: is empty: give "+store.TimeForms)
+	}
+}
