@@ -138,6 +138,20 @@ func (h *Handler) handleClientCreate() http.Handler {
 		}
 		if err != nil {
 			if errors.Is(err, store.ErrNotFound) {
+				if r.PostFormValue("from") == "organisation" {
+					// The organisation's page it was sent from is gone with it; the
+					// Clients page, its form sent again, would make a client bound
+					// to no organisation.
+					what := "The staff sign-in was not created."
+					if f.Name != "" {
+						what = "The staff sign-in " + store.Quote(f.Name) + " was not created."
+					}
+					h.render(w, r, http.StatusNotFound, "error", "Organisation not found", errorView{Heading: "Organisation not found",
+						Message: "There is no organisation " + strconv.FormatInt(orgID, 10) + ": it was deleted, perhaps since its page was shown. " + what,
+						Links: []pageLink{{Href: "/console/organisations", Label: "Go to the organisations"},
+							{Href: "/console/clients", Label: "Go to the clients, to create it for another organisation"}}})
+					return
+				}
 				v.Errors["org"] = "there is no such organisation"
 				h.clientsPage(w, r, http.StatusBadRequest, v)
 				return

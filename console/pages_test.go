@@ -185,19 +185,42 @@ func TestStaffSignInFormErrorOnItsPage(t *testing.T) {
 }
 
 // TestStaffSignInFormForNoOrganisation: the staff sign-in form sent for an
-// organisation that does not exist (removed since the page was shown, or a forged
-// id) with a name that is refused answers on the Clients page with the errors, not
-// with an error of the server's.
+// organisation that does not exist (deleted since the page was shown, or a forged
+// id) answers that the organisation is not found, naming the sign-in typed, which
+// was not created: it answered on the Clients page, whose form, sent again as it
+// was, made a client bound to no organisation. It is not an error of the server's.
 func TestStaffSignInFormForNoOrganisation(t *testing.T) {
 	is := is.New(t)
 	e := newEnv(t)
 	u := e.as(t, "token")
-	for _, name := range []string{"", "staff-a"} { // refused as empty, and as taken
-		p := u.post(t, "/console/clients", url.Values{"org": {"999999"}, "from": {"organisation"}, "scope_webhook": {"on"}, "name": {name}})
-		is.Equal(p.status, http.StatusBadRequest)                          // refused, not a 500
-		is.True(strings.Contains(p.body, `<h1>Clients</h1>`))              // on the Clients page
+	ctx := context.Background()
+	gone, err := e.st.CreateOrganisation(ctx, "University Gone", "it@gone.example")
+	is.NoErr(err)
+	is.True(strings.Contains(u.get(t, "/console/organisations/"+strconv.FormatInt(gone.ID, 10)).body, `id="staff-name"`)) // the page, with its form
+	is.NoErr(e.st.DeleteOrganisation(ctx, gone.ID))                                                                       // deleted meanwhile (the Hub API)
+	before, err := e.st.ConsoleClients(ctx)
+	is.NoErr(err)
+	for _, tt := range []struct{ org, name, says string }{
+		{strconv.FormatInt(gone.ID, 10), "gone staff", "The staff sign-in &#34;gone staff&#34; was not created."},
+		{strconv.FormatInt(gone.ID, 10), strings.Repeat("n", 300), "The staff sign-in &#34;" + strings.Repeat("n", 64) + "&#34;… was not created."},
+		{strconv.FormatInt(gone.ID, 10), "", "The staff sign-in was not created."},
+		{"999999", "staff-a", "The staff sign-in &#34;staff-a&#34; was not created."}, // taken, but the organisation is what is wrong
+	} {
+		p := u.post(t, "/console/clients", url.Values{"org": {tt.org}, "from": {"organisation"}, "scope_webhook": {"on"}, "name": {tt.name}})
+		is.Equal(p.status, http.StatusNotFound)                              // refused, not a 500
+		is.True(strings.Contains(p.body, "<h1>Organisation not found</h1>")) // not the Clients page
+		is.True(strings.Contains(p.body, "There is no organisation "+tt.org+": it was deleted"))
+		is.True(strings.Contains(p.body, tt.says))                         // what was typed, and that it was not made
 		is.True(!strings.Contains(p.body, "<bdi>University A</bdi></h1>")) // no other organisation's page
+		is.True(strings.Contains(p.body, `<a href="/console/clients">`))
 	}
+	after, err := e.st.ConsoleClients(ctx)
+	is.NoErr(err)
+	is.Equal(len(after), len(before)) // nothing made
+	// The Clients page's own form keeps its answer beside its select.
+	p := u.post(t, "/console/clients", url.Values{"org": {"999999"}, "scope_webhook": {"on"}, "name": {"x"}})
+	is.Equal(p.status, http.StatusBadRequest)
+	is.True(besideField(p.body, "org", "there is no such organisation"))
 }
 
 // TestEmailOnWithoutRelay: an organisation's page with e-mail on says when hookd's
