@@ -113,7 +113,7 @@ func cursorInt(q url.Values, key string) (n int64, bad string) {
 // badCursor is the message of a list page whose position in the address, key=v,
 // is what: the list's own links give the positions it takes.
 func badCursor(key, v, what string) string {
-	return "the page's position in the address, " + key + "=" + strconv.Quote(v) + ", is " + what +
+	return "the page's position in the address, " + key + "=" + store.Quote(v) + ", is " + what +
 		": page through the list with its own links"
 }
 

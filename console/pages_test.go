@@ -963,3 +963,43 @@ func TestReplayTimeMissing(t *testing.T) {
 	is.NoErr(err)
 	is.True(len(ds) > 0) // nothing replayed
 }
+
+// TestLongValuesQuotedShort: 10,000 characters pasted into a filter's field (a
+// record, a webhook id, a client), the member form's iD, a members file's header
+// or a list's position in the address are quoted in their error by the first 64
+// characters and an ellipsis, not whole.
+func TestLongValuesQuotedShort(t *testing.T) {
+	e := newEnv(t)
+	u := e.as(t, "token")
+	long := strings.Repeat("x", 10000)
+	short := "&#34;" + strings.Repeat("x", 64) + "&#34;…"
+	org := "/console/organisations/" + strconv.FormatInt(e.orgA.ID, 10)
+	for _, tt := range []struct {
+		name  string
+		p     func() page
+		field string // the field the error is beside ("": above the list)
+		says  string
+	}{
+		{"deliveries' record", func() page { return u.get(t, "/console/deliveries?orcid="+long) }, "f-orcid", "ORCID iD " + short + " must have the form"},
+		{"deliveries' webhook", func() page { return u.get(t, "/console/deliveries?webhook="+long) }, "f-webhook", "no webhook " + short},
+		{"deliveries' client", func() page { return u.get(t, "/console/deliveries?client="+long) }, "f-client", "no client " + short},
+		{"webhooks' record", func() page { return u.get(t, "/console/webhooks?orcid="+long) }, "f-orcid", "ORCID iD " + short},
+		{"webhooks' client", func() page { return u.get(t, "/console/webhooks?client="+long) }, "f-client", "no client " + short},
+		{"webhooks' status", func() page { return u.get(t, "/console/webhooks?status="+long) }, "f-status", short + ": use active or deactivated"},
+		{"a member's iD", func() page { return u.post(t, org+"/members", url.Values{"orcid": {long}}) }, "m-orcid", "ORCID iD " + short},
+		{"a members file's header", func() page { return u.upload(t, org+"/members/import", nil, "file", "m.csv", long+"\n") }, "file", "unknown column " + short},
+		{"the deliveries' position", func() page { return u.get(t, "/console/deliveries?before="+long) }, "", "before=" + short + ", is not a number"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			is := is.New(t)
+			p := tt.p()
+			is.Equal(p.status, http.StatusBadRequest)
+			if tt.field != "" {
+				is.True(besideField(p.body, tt.field, tt.says))
+			} else {
+				is.True(strings.Contains(p.body, tt.says))
+			}
+			is.True(strings.Count(p.body, long) <= 1) // whole in the field as typed, if anywhere
+		})
+	}
+}

@@ -88,7 +88,7 @@ func Parse(r io.Reader) (File, error) {
 			return File{}, invalid(fmt.Sprintf("line 1 is a member (%s), not a header: the first line names the columns, as orcid,name,email,eppn", strings.TrimSpace(h)))
 		}
 		if !ok {
-			return File{}, invalid(fmt.Sprintf("line 1: unknown column %q (known: orcid, name, email, eppn)", h))
+			return File{}, invalid(fmt.Sprintf("line 1: unknown column %s (known: orcid, name, email, eppn)", store.Quote(h)))
 		}
 		if _, dup := col[name]; dup {
 			return File{}, invalid(fmt.Sprintf("line 1: column %q appears twice", name))
@@ -96,7 +96,7 @@ func Parse(r io.Reader) (File, error) {
 		col[name] = i
 	}
 	if _, ok := col["orcid"]; !ok {
-		return File{}, invalid(fmt.Sprintf("line 1: the header has no orcid column (got %q)", strings.Join(header, ",")))
+		return File{}, invalid(fmt.Sprintf("line 1: the header has no orcid column (got %s)", store.Quote(strings.Join(header, ","))))
 	}
 	var f File
 	seen := map[string]int{}

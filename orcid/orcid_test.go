@@ -43,6 +43,15 @@ func TestCheck(t *testing.T) {
 	}
 }
 
+// TestCheckQuotesShort: a long value is quoted by its first 64 bytes and an
+// ellipsis, cut at a character's start; a short one whole.
+func TestCheckQuotesShort(t *testing.T) {
+	is := is.New(t)
+	is.Equal(orcid.Check(strings.Repeat("1", 10000)).Error(), `ORCID iD "`+strings.Repeat("1", 64)+`"… must have the form 0000-0000-0000-000X`)
+	is.Equal(orcid.Check("1"+strings.Repeat("é", 100)).Error(), `ORCID iD "1`+strings.Repeat("é", 31)+`"… must have the form 0000-0000-0000-000X`)
+	is.Equal(orcid.Check("0000-0002-7253-364").Error(), `ORCID iD "0000-0002-7253-364" must have the form 0000-0000-0000-000X`)
+}
+
 func TestCheckDigit(t *testing.T) {
 	is := is.New(t)
 	is.Equal(orcid.CheckDigit("000000021825009"), byte('7')) // ORCID's documented example

@@ -264,7 +264,7 @@ func (f DeliveryFilter) where(ctx context.Context, q queryRower, each bool) ([]s
 		case removedID != 0:
 			add("d.removed_subscription_id = ?", removedID)
 		default:
-			return nil, nil, invalid("webhook", fmt.Sprintf("no webhook %q", f.Webhook))
+			return nil, nil, invalid("webhook", "no webhook "+Quote(f.Webhook))
 		}
 	}
 	switch f.State {
@@ -310,7 +310,7 @@ func filterClient(ctx context.Context, q queryRower, client string) (string, err
 		return "", err
 	}
 	if id == "" {
-		return "", invalid("client", fmt.Sprintf("no client %q", client))
+		return "", invalid("client", "no client "+Quote(client))
 	}
 	return id, nil
 }

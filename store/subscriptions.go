@@ -337,7 +337,7 @@ func (f SubscriptionFilter) Check() error {
 		return invalid("format", fmt.Sprintf("%q: use one of %s", f.Format, strings.Join(Formats, ", ")))
 	}
 	if f.Status != "" && !slices.Contains(Statuses, f.Status) {
-		return invalid("status", fmt.Sprintf("%q: use active or deactivated", f.Status))
+		return invalid("status", Quote(f.Status)+": use active or deactivated")
 	}
 	if f.Limit < 0 || f.OrgID < 0 || f.AfterID < 0 || f.BeforeID < 0 {
 		return invalid("", "numbers in a webhook filter must not be negative")
@@ -355,7 +355,7 @@ func (s *Store) Subscriptions(ctx context.Context, f SubscriptionFilter) ([]Subs
 	if f.ClientID != "" {
 		if _, err := s.Client(ctx, f.ClientID); err != nil {
 			if errors.Is(err, ErrNotFound) {
-				return nil, invalid("client", fmt.Sprintf("no client %q", f.ClientID))
+				return nil, invalid("client", "no client "+Quote(f.ClientID))
 			}
 			return nil, err
 		}
