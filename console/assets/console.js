@@ -1,8 +1,8 @@
-// hookd console: shows the pages' times in the reader's time zone, and puts the
-// focus where a refused form is mended. Every page works without this script; the
-// server writes UTC times in <time datetime>. A part of a page replaced later (the
-// inbox's live list) sends "hookd:swapped", and its times are shown in the
-// reader's zone too.
+// hookd console: shows the pages' times in the reader's time zone, puts the
+// focus where a refused form is mended, and sends a form once for a double click.
+// Every page works without this script; the server writes UTC times in <time
+// datetime>. A part of a page replaced later (the inbox's live list) sends
+// "hookd:swapped", and its times are shown in the reader's zone too.
 (function () {
   "use strict";
   // A refused form: its first field in error takes the focus (or, for an error of
@@ -12,6 +12,28 @@
     var mend = document.querySelector('form [aria-invalid="true"]') || document.querySelector(".form-error[tabindex]");
     if (mend) mend.focus();
   }
+  // A form that changes something is sent once: a second click while its answer
+  // is on its way (a double click) would send it again, and the browser shows the
+  // second answer, "a client named … already exists" or "Not rotated", in place
+  // of the first's, which holds a secret shown only once. A page come back to
+  // with the Back button, or a form left without an answer for a while (its
+  // sending stopped), may be sent again.
+  document.addEventListener("submit", function (ev) {
+    var form = ev.target;
+    if (form.method !== "post") return;
+    var sent = Number(form.getAttribute("data-sent"));
+    if (sent && Date.now() - sent < 10000) {
+      ev.preventDefault();
+      return;
+    }
+    form.setAttribute("data-sent", String(Date.now()));
+  });
+  window.addEventListener("pageshow", function (ev) {
+    if (!ev.persisted) return;
+    Array.prototype.forEach.call(document.querySelectorAll("form[data-sent]"), function (form) {
+      form.removeAttribute("data-sent");
+    });
+  });
   var zone;
   try {
     zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
