@@ -404,6 +404,12 @@ func (h *Handler) handleMemberAdd() http.Handler {
 			h.internal(w, r, err)
 			return
 		}
+		if !created && m.Name == "" && m.Email == "" && m.EPPN == "" {
+			// A member already, and no field given to change: the page says so,
+			// where it said the member was updated.
+			h.redirectDone(w, r, "/console/organisations/"+strconv.FormatInt(o.ID, 10), "member-already")
+			return
+		}
 		action, done := "organisation.member.update", "member-updated"
 		if created {
 			action, done = "organisation.member.add", "member"

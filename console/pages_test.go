@@ -1003,3 +1003,29 @@ func TestLongValuesQuotedShort(t *testing.T) {
 		})
 	}
 }
+
+// TestMemberAddedAgainChangesNothing: the Add a member form sent for a record that
+// is a member already, with no other field (a second click, or a member added
+// before), says so and that nothing changed, with no audit entry; it said "The
+// member is updated.". With a field given, the member is updated, as before.
+func TestMemberAddedAgainChangesNothing(t *testing.T) {
+	is := is.New(t)
+	e := newEnv(t)
+	ctx := context.Background()
+	u := e.as(t, "staffA")
+	org := "/console/organisations/" + strconv.FormatInt(e.orgA.ID, 10)
+	p := u.post(t, org+"/members", url.Values{"orcid": {memberA}})
+	is.Equal(p.status, http.StatusSeeOther)
+	page := u.get(t, p.location).body
+	is.True(strings.Contains(page, "That record is a member already, and the form gave no name, e-mail or eduPersonPrincipalName to change: nothing changed."))
+	is.True(!strings.Contains(page, "The member is updated."))
+	log, err := e.st.AuditLog(ctx, store.AuditQuery{Action: "organisation.member."})
+	is.NoErr(err)
+	is.Equal(len(log), 0) // nothing to record
+	p = u.post(t, org+"/members", url.Values{"orcid": {memberA}, "name": {"Ann"}})
+	is.Equal(p.status, http.StatusSeeOther)
+	is.True(strings.Contains(u.get(t, p.location).body, "The member is updated."))
+	log, err = e.st.AuditLog(ctx, store.AuditQuery{Action: "organisation.member."})
+	is.NoErr(err)
+	is.Equal(len(log), 1)
+}
