@@ -87,3 +87,59 @@ func TestOrcidWebhookSpellings(t *testing.T) {
 	_, err = st.OrcidWebhook(ctx, c.ID, orcid, "https://legacy.example/y")
 	is.True(errors.Is(err, ErrNotFound)) // both gone
 }
+
+// TestOrcidWebhookSpellingsOfTwoClients: two clients whose registrations of one
+// receiver an older hookd kept under two spellings of its scheme and host (one of
+// them in lower case) each find their own under their spelling, and under any
+// other: a GET, PUT or DELETE of a client's own was answered for the other's, 403
+// "registered by another client", and the owner could neither see nor remove it.
+func TestOrcidWebhookSpellingsOfTwoClients(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	st := openGroupStore(t)
+	const orcid = "0000-0002-7253-3645"
+	a, err := st.CreateClient(ctx, NewClient{Name: "a", Scopes: []string{ScopeWebhook}})
+	is.NoErr(err)
+	b, err := st.CreateClient(ctx, NewClient{Name: "b", Scopes: []string{ScopeWebhook}})
+	is.NoErr(err)
+	legacy := func(clientID, target string) string {
+		t.Helper()
+		uid := newUID()
+		_, err := st.write.ExecContext(ctx, `INSERT INTO subscriptions(id, uid, client_id, format, target, orcid, created_at, updated_at)
+			VALUES (`+newSubscriptionID+`, ?, ?, 'empty', ?, ?, 0, 0)`, uid, clientID, target, orcid)
+		is.NoErr(err)
+		return uid
+	}
+	other := legacy(b.ID, "http://example.com/x") // b's, in lower case
+	own := legacy(a.ID, "HTTP://EXAMPLE.COM/x")   // a's, in capitals
+	legacy(b.ID, "Http://Example.Com/y")          // b's, first
+	ownY := legacy(a.ID, "HTTP://EXAMPLE.COM/y")  // a's
+	for _, spelling := range []string{"HTTP://EXAMPLE.COM/x", "http://example.com/x", "Http://Example.com/x"} {
+		got, err := st.OrcidWebhook(ctx, a.ID, orcid, spelling)
+		is.NoErr(err) // a's own, not b's
+		is.Equal(got.UID, own)
+		got, err = st.OrcidWebhook(ctx, b.ID, orcid, spelling)
+		is.NoErr(err)
+		is.Equal(got.UID, other) // and b's, b's
+	}
+	for _, spelling := range []string{"http://example.com/y", "HTTP://EXAMPLE.COM/y"} {
+		got, err := st.OrcidWebhook(ctx, a.ID, orcid, spelling)
+		is.NoErr(err)
+		is.Equal(got.UID, ownY)
+	}
+	_, err = st.write.ExecContext(ctx, "UPDATE subscriptions SET active = 0 WHERE uid = ?", own)
+	is.NoErr(err)
+	_, created, err := st.PutOrcidWebhook(ctx, a.ID, orcid, "http://example.com/x")
+	is.NoErr(err)
+	is.True(!created)
+	got, err := st.OrcidWebhook(ctx, a.ID, orcid, "HTTP://EXAMPLE.COM/x")
+	is.NoErr(err)
+	is.True(got.Active) // a's own registered again, so on again
+
+	is.NoErr(st.DeleteOrcidWebhook(ctx, a.ID, orcid, "HTTP://EXAMPLE.COM/x")) // a removes its own
+	_, err = st.OrcidWebhook(ctx, a.ID, orcid, "HTTP://EXAMPLE.COM/x")
+	is.True(errors.Is(err, ErrForbidden)) // b's is left
+	got, err = st.OrcidWebhook(ctx, b.ID, orcid, "http://example.com/x")
+	is.NoErr(err)
+	is.Equal(got.UID, other)
+}

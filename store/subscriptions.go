@@ -116,11 +116,13 @@ const (
 			WHERE format = 'empty' AND orcid = ?4 AND lower(substr(target, 1, ?7)) || substr(target, ?7 + 1) = ?3)
 		ON CONFLICT(orcid, target) WHERE format = 'empty' DO NOTHING
 		RETURNING ` + subscriptionColumns
-	// The registration of (orcid, canonical callback) that an older hookd kept
-	// under another spelling of its scheme and host (orcid, head length, canonical
-	// callback, callback as given): the one spelled as given first.
+	// The registration of (orcid, canonical callback) under any spelling of its
+	// scheme and host, which an older hookd kept as sent (orcid, head length,
+	// canonical callback, callback as given, the caller's client): the caller's
+	// own first, then the one spelled as given, then the one in lower case.
 	qOrcidWebhookSpelled = "SELECT " + subscriptionColumns + " FROM subscriptions INDEXED BY subscriptions_orcid_webhook" +
-		" WHERE format = 'empty' AND orcid = ?1 AND lower(substr(target, 1, ?2)) || substr(target, ?2 + 1) = ?3 ORDER BY target = ?4 DESC, id LIMIT 1"
+		" WHERE format = 'empty' AND orcid = ?1 AND lower(substr(target, 1, ?2)) || substr(target, ?2 + 1) = ?3" +
+		" ORDER BY coalesce(client_id, '') = ?5 DESC, target = ?4 DESC, target = ?3 DESC, id LIMIT 1"
 )
 
 // subscriptionStmts are the ORCID registration's hot statements, prepared once at Open.
@@ -176,17 +178,31 @@ func querySubscriptions(ctx context.Context, q interface {
 }
 
 // orcidWebhook finds the ORCID-style registration of (orcid, callback), whoever
-// owns it, under any spelling of the callback's scheme and host.
-func (s *Store) orcidWebhook(ctx context.Context, tx *sql.Tx, orcid, callback string) (Subscription, error) {
+// owns it, under any spelling of the callback's scheme and host: client clientID's
+// own first (spelled), as an older hookd may have kept another client's of the
+// same receiver under another spelling.
+func (s *Store) orcidWebhook(ctx context.Context, tx *sql.Tx, clientID, orcid, callback string) (Subscription, error) {
 	target, head := canonicalURL(callback)
 	sub, err := scanSubscription(tx.StmtContext(ctx, s.subs.orcidWebhook).QueryRowContext(ctx, orcid, target))
-	if errors.Is(err, sql.ErrNoRows) && head > 0 { // one an older hookd kept as it was sent
-		sub, err = scanSubscription(tx.QueryRowContext(ctx, qOrcidWebhookSpelled, orcid, head, target, callback))
+	if spelled(err, sub, clientID, callback, target, head) { // one an older hookd kept as it was sent
+		sub, err = scanSubscription(tx.QueryRowContext(ctx, qOrcidWebhookSpelled, orcid, head, target, callback, clientID))
 	}
 	if errors.Is(err, sql.ErrNoRows) {
 		return Subscription{}, errNoOrcidWebhook
 	}
 	return sub, err
+}
+
+// spelled reports whether the registration of a callback's canonical spelling
+// target (sub, or err) may not be the one client clientID names by callback, and
+// another spelling of its scheme and host (head, canonicalURL's) is looked for:
+// there is none, it is another client's, or the callback was given in another
+// spelling, which an older hookd may have kept as it was sent.
+func spelled(err error, sub Subscription, clientID, callback, target string, head int) bool {
+	if head == 0 {
+		return false
+	}
+	return errors.Is(err, sql.ErrNoRows) || err == nil && (sub.ClientID != clientID || callback != target)
 }
 
 // The answers about another client's or a missing ORCID-style registration, in the
@@ -212,7 +228,7 @@ func (s *Store) PutOrcidWebhook(ctx context.Context, clientID, orcid, callback s
 		if created = err == nil; created || !errors.Is(err, sql.ErrNoRows) {
 			return err
 		}
-		sub, err = s.orcidWebhook(ctx, tx, orcid, callback)
+		sub, err = s.orcidWebhook(ctx, tx, clientID, orcid, callback)
 		switch {
 		case err != nil:
 			return err
@@ -245,11 +261,11 @@ func (s *Store) OrcidWebhook(ctx context.Context, clientID, orcid, callback stri
 	}
 	target, head := canonicalURL(callback)
 	sub, err := scanSubscription(st.QueryRowContext(ctx, orcid, target))
-	if errors.Is(err, sql.ErrNoRows) && head > 0 { // one an older hookd kept as it was sent
+	if spelled(err, sub, clientID, callback, target, head) { // one an older hookd kept as it was sent
 		if st, err = s.readStmt(ctx, qOrcidWebhookSpelled); err != nil {
 			return Subscription{}, fmt.Errorf("get webhook: %w", err)
 		}
-		sub, err = scanSubscription(st.QueryRowContext(ctx, orcid, head, target, callback))
+		sub, err = scanSubscription(st.QueryRowContext(ctx, orcid, head, target, callback, clientID))
 	}
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
@@ -281,7 +297,7 @@ func (s *Store) OrcidWebhooks(ctx context.Context, clientID, orcid string) ([]Su
 func (s *Store) DeleteOrcidWebhook(ctx context.Context, clientID, orcid, callback string) error {
 	ctx = removal(ctx) // it may remove webhooks (removeSubscriptions)
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		sub, err := s.orcidWebhook(ctx, tx, orcid, callback)
+		sub, err := s.orcidWebhook(ctx, tx, clientID, orcid, callback)
 		if err != nil {
 			return err
 		}
