@@ -13,18 +13,20 @@ import (
 // most recently removed one's, whose deliveries are kept until retention. When
 // the client has none, another client's live registration is Forbidden, as ORCID
 // answers for it; no registration at all is NotFound. The callback is found
-// under any spelling of its scheme and host (CanonicalURL), the one spelled as
-// given first.
+// under any spelling of its scheme and host (CanonicalURL): of two live ones, the
+// one spelled as given, then the one in lower case (as OrcidWebhook); of removed
+// ones, the most recently removed, whatever its spelling (one removed, then
+// registered again under the same spelling, is kept in lower case).
 func (s *Store) OrcidWebhookUID(ctx context.Context, clientID, orcid, callback string) (string, error) {
 	var uid, owner string
 	target, head := canonicalURL(callback)
 	err := s.read.QueryRowContext(ctx, `SELECT uid, client_id FROM (
-			SELECT uid, coalesce(client_id, '') AS client_id, 1 AS live, 0 AS removed_at, target = ?5 AS as_given FROM subscriptions
+			SELECT uid, coalesce(client_id, '') AS client_id, 1 AS live, 0 AS removed_at, target = ?5 AS as_given, target = ?2 AS canonical FROM subscriptions
 				WHERE format = 'empty' AND orcid = ?1 AND lower(substr(target, 1, ?4)) || substr(target, ?4 + 1) = ?2
 			UNION ALL
-			SELECT uid, client_id, 0, removed_at, target = ?5 FROM removed_subscriptions
+			SELECT uid, client_id, 0, removed_at, target = ?5, target = ?2 FROM removed_subscriptions
 				WHERE format = 'empty' AND orcid = ?1 AND lower(substr(target, 1, ?4)) || substr(target, ?4 + 1) = ?2 AND client_id = ?3)
-		ORDER BY client_id = ?3 DESC, live DESC, as_given DESC, removed_at DESC LIMIT 1`, orcid, target, clientID, head, callback).Scan(&uid, &owner)
+		ORDER BY client_id = ?3 DESC, live DESC, live AND as_given DESC, live AND canonical DESC, removed_at DESC, as_given DESC LIMIT 1`, orcid, target, clientID, head, callback).Scan(&uid, &owner)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return "", errNoOrcidWebhook

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/matryer/is"
 )
@@ -142,4 +143,46 @@ func TestOrcidWebhookSpellingsOfTwoClients(t *testing.T) {
 	got, err = st.OrcidWebhook(ctx, b.ID, orcid, "http://example.com/x")
 	is.NoErr(err)
 	is.Equal(got.UID, other)
+}
+
+// TestOrcidWebhookUIDMostRecentlyRemoved: a registration an older hookd kept in
+// capitals, removed, registered again under that spelling (kept in lower case)
+// and removed again: its deliveries list under the spelling first sent is the
+// most recently removed registration's, as for any removed one. It was the older
+// one's, the spelling as sent taken before when it was removed.
+func TestOrcidWebhookUIDMostRecentlyRemoved(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	st := openGroupStore(t)
+	const orcid = "0000-0002-7253-3645"
+	c, err := st.CreateClient(ctx, NewClient{Name: "lab", Scopes: []string{ScopeWebhook}})
+	is.NoErr(err)
+	const spelling = "HTTP://EXAMPLE.COM/x"
+	_, err = st.write.ExecContext(ctx, `INSERT INTO subscriptions(id, uid, client_id, format, target, orcid, created_at, updated_at)
+		VALUES (`+newSubscriptionID+`, ?, ?, 'empty', ?, ?, 0, 0)`, newUID(), c.ID, spelling, orcid)
+	is.NoErr(err)
+	event := func() {
+		t.Helper()
+		_, err := st.Intake(ctx, "", "", []Event{{Orcid: orcid}}, 0)
+		is.NoErr(err)
+	}
+	event()
+	old, err := st.OrcidWebhookUID(ctx, c.ID, orcid, spelling)
+	is.NoErr(err)
+	is.NoErr(st.DeleteOrcidWebhook(ctx, c.ID, orcid, spelling))
+
+	later := time.Now().Add(time.Minute)
+	st.Now = func() time.Time { return later } // removed later
+	sub, created, err := st.PutOrcidWebhook(ctx, c.ID, orcid, spelling)
+	is.NoErr(err)
+	is.True(created)
+	is.True(sub.UID != old)
+	event()
+	is.NoErr(st.DeleteOrcidWebhook(ctx, c.ID, orcid, spelling))
+
+	for _, s := range []string{spelling, "http://example.com/x"} {
+		uid, err := st.OrcidWebhookUID(ctx, c.ID, orcid, s)
+		is.NoErr(err)
+		is.Equal(uid, sub.UID) // the most recently removed
+	}
 }
