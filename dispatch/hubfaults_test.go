@@ -1376,3 +1376,50 @@ func TestUpstreamTokenEndpointHTMLPageNamed(t *testing.T) {
 		})
 	}
 }
+
+// TestEmailRefusalsEndWithANewTechContact: an organisation's e-mail that goes to
+// its technical contact (no notification address set) starts its run of
+// refusals afresh when the technical contact's address changes, as when the
+// notification address does: the new address, refused once, leaves the e-mail
+// on. It was switched off at once, "failed continuously since" the first refusal
+// of the address that was replaced.
+func TestEmailRefusalsEndWithANewTechContact(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	e := newEnv(t)
+	org, err := e.st.CreateOrganisation(ctx, "University of Testing", "tech@uni.example")
+	is.NoErr(err)
+	_, _, err = e.st.SetHubSettings(ctx, org.ID, store.HubSettings{EmailEnabled: true}) // to the technical contact
+	is.NoErr(err)
+	_, err = e.st.PutMember(ctx, org.ID, orcidA, store.MemberInfo{}, 0)
+	is.NoErr(err)
+	relay := smtptest.NewServer(t, "", "")
+	relay.RefuseRecipient("tech@uni.example", 550, []int{5, 1, 1}, "<tech@uni.example>: Recipient address rejected: User unknown")
+	relay.RefuseRecipient("tech2@uni.example", 550, []int{5, 1, 1}, "<tech2@uni.example>: Recipient address rejected: User unknown")
+	d := e.dispatcher(func(o *dispatch.Options) {
+		o.DisableAfter = time.Hour
+		o.RetryMaxDelay = time.Hour
+	})
+	d.ConfigureHub(dispatch.HubOptions{Email: dispatch.EmailOptions{Addr: relay.Addr, From: "hookd@hub.example"}})
+	on := func() bool {
+		t.Helper()
+		h, err := e.st.HubSettings(ctx, org.ID)
+		is.NoErr(err)
+		return h.EmailEnabled
+	}
+	is.Equal(e.tick(d), 1) // the old address refused
+	is.True(on())
+	e.clock.Advance(35 * time.Minute)
+	e.intake(0, store.Event{Orcid: orcidA})
+	is.Equal(e.tick(d), 1) // and again
+	is.True(on())
+
+	newContact := "tech2@uni.example"
+	_, err = e.st.UpdateOrganisation(ctx, org.ID, store.OrganisationPatch{TechContactEmail: &newContact})
+	is.NoErr(err)
+	e.clock.Advance(35 * time.Minute) // past disable_after from the old address's first refusal
+	e.intake(0, store.Event{Orcid: orcidA})
+	is.Equal(e.tick(d), 1) // the new address refused, once
+	is.True(on())
+	is.Equal(len(relay.Messages()), 0)
+}

@@ -206,7 +206,7 @@ func (s *Store) UpdateOrganisation(ctx context.Context, id int64, p Organisation
 			o = cur // a patch that gives no field changes nothing, updated_at included
 			return nil
 		}
-		renamed := false
+		renamed, contact := false, cur.TechContactEmail
 		if p.Name != nil {
 			renamed = strings.TrimSpace(*p.Name) != cur.Name
 			cur.Name = strings.TrimSpace(*p.Name)
@@ -234,6 +234,20 @@ func (s *Store) UpdateOrganisation(ctx context.Context, id int64, p Organisation
 		}
 		if err != nil {
 			return err
+		}
+		if cur.TechContactEmail != contact {
+			// The e-mail that writes to the technical contact goes to another
+			// address: its run of failures (and of its address's refusals) starts
+			// afresh, as for a new notification address (putOrgSub), or the new
+			// address's first refusal would switch it off for the old one's.
+			subs, err := queryColumn[int64](ctx, tx, `UPDATE subscriptions SET failing_since = NULL
+				WHERE org_id = ? AND format = ? AND target = ? AND failing_since IS NOT NULL RETURNING id`, id, FormatEmail, techContactTarget)
+			if err != nil {
+				return err
+			}
+			for _, sub := range subs {
+				s.targetCache.forget(sub)
+			}
 		}
 		o, err = getOrg(ctx, tx, id)
 		return err
