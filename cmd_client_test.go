@@ -51,6 +51,36 @@ func TestClientRotateSigningSecret(t *testing.T) {
 	}
 }
 
+// TestRotateRefusalTime: a rotation refused within the overlap says from when a
+// rotation is taken, to the second: the overlap keeps milliseconds, and the
+// refusal gave the second before them (…:31Z for …:31.961Z), when a rotation was
+// still refused.
+func TestRotateRefusalTime(t *testing.T) {
+	is := is.New(t)
+	cfg := cliFixture(t)
+	_, err := runCmd(t, "org", "set", "Uni", "-config", cfg, "-url", "https://hooks.uni.example/orcid")
+	is.NoErr(err)
+	for _, args := range [][]string{{"client", "rotate", "-signing", "fixture"}, {"org", "rotate-secret", "Uni"}} {
+		var rotated struct {
+			Until time.Time `json:"previous_secret_valid_until"`
+		}
+		// A promise on a whole second reads the same either way: rotate
+		// again, revoking the old secrets, until one is not.
+		for try := 0; try < 5 && rotated.Until.Nanosecond() == 0; try++ {
+			_, err := runCmd(t, append([]string{args[0], args[1], "-config", cfg, "-revoke-previous"}, args[2:]...)...)
+			is.NoErr(err)
+			out, err := runCmd(t, append([]string{args[0], args[1], "-config", cfg, "-json"}, args[2:]...)...)
+			is.NoErr(err)
+			is.NoErr(json.Unmarshal([]byte(out), &rotated))
+		}
+		is.True(rotated.Until.Nanosecond() != 0) // a promise with milliseconds
+		_, err := runCmd(t, append([]string{args[0], args[1], "-config", cfg}, args[2:]...)...)
+		is.True(err != nil) // refused within the overlap
+		from := rotated.Until.UTC().Truncate(time.Second).Add(time.Second).Format(time.RFC3339)
+		is.True(strings.Contains(err.Error(), "still signs until "+from+", as that rotation promised: rotate again from then")) // the second after the promise
+	}
+}
+
 // TestClientAddNameSpaces: a client's name is taken without the spaces around it,
 // as an organisation's is (and the console's form takes it): "sp " beside "sp"
 // would be a second client that a list shows under the same name, and -client sp

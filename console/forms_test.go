@@ -480,6 +480,22 @@ func TestWebhookActions(t *testing.T) {
 	})
 }
 
+// TestRotationRefusalTime: a second rotation within the overlap is refused
+// with the first second a rotation is taken at. The overlap keeps milliseconds
+// (12:00:00.961); the page said 12:00:00, when a rotation was still refused.
+func TestRotationRefusalTime(t *testing.T) {
+	is := is.New(t)
+	e := newEnv(t)
+	e.clock.Advance(961 * time.Millisecond)
+	u := e.as(t, "a")
+	self := "/console/webhooks/" + e.hookA.UID
+	is.Equal(u.post(t, self+"/rotate-secret", nil).status, http.StatusOK)
+	e.clock.Advance(time.Minute)
+	p := u.post(t, self+"/rotate-secret", nil)
+	is.Equal(p.status, http.StatusBadRequest) // not twice within the overlap
+	is.True(strings.Contains(p.body, `still signs until <time datetime="2024-03-02T12:00:01Z">2024-03-02 12:00:01 UTC</time>, as that rotation promised. Rotate again from then`))
+}
+
 func TestDeliveriesPage(t *testing.T) {
 	e := newEnv(t)
 	u := e.as(t, "token")

@@ -943,9 +943,9 @@ func TestPlatformRotateSecret(t *testing.T) {
 	// the time promised: it is refused, saying until when, and changes nothing.
 	h.clock.Advance(30 * time.Minute)
 	p := platformProblem(t, platformCall(t, h, http.MethodPost, platformPath+"/"+rec.ID+"/rotate-secret", tok, ""), http.StatusConflict)
-	is.True(strings.Contains(p.Detail, "the secret the last rotation replaced still signs until 2024-03-02T12:00:00Z")) // until when
-	is.Equal(p.Field, "revokePrevious")                                                                                 // the field that makes it now
-	is.True(strings.Contains(p.Detail, `({"revokePrevious": true})`))                                                   // and how to give it
+	is.True(strings.Contains(p.Detail, "the secret the last rotation replaced still signs until 2024-03-02T12:00:00Z, as that rotation promised: rotate again from then")) // until when
+	is.Equal(p.Field, "revokePrevious")                                                                                                                                    // the field that makes it now
+	is.True(strings.Contains(p.Detail, `({"revokePrevious": true})`))                                                                                                      // and how to give it
 	h.clock.Advance(store.SecretOverlap - 30*time.Minute)
 	tok = h.token(t, c, store.ScopeWebhook).AccessToken
 	again := got
@@ -975,6 +975,33 @@ func TestPlatformRotateSecret(t *testing.T) {
 	next := got
 	platformOK(t, platformCall(t, h, http.MethodPost, platformPath+"/"+rec.ID+"/rotate-secret", tok, "{}"), http.StatusOK, &next) // no overlap left to wait for
 	is.True(next.PreviousSecretValidUntil.Equal(h.clock.Now().Add(store.SecretOverlap)))
+}
+
+// TestPlatformRotateSecretRefusalTime: the time a second rotation's 409 gives is
+// the first second a rotation is taken at. The overlap a rotation promises keeps
+// milliseconds (…:00.961Z); the refusal said …:00Z, so a rotation at …:00Z, as
+// told, was refused again.
+func TestPlatformRotateSecretRefusalTime(t *testing.T) {
+	is := is.New(t)
+	h := newHarness(t)
+	h.clock.Advance(961 * time.Millisecond)
+	c := h.client(t, "rotator", store.ScopeWebhook)
+	tok := h.token(t, c, store.ScopeWebhook).AccessToken
+	rec := platformCreate(t, h, tok, `{"targetURL":"https://example.com/r"}`)
+	var got struct {
+		SigningSecret            string    `json:"signingSecret"`
+		PreviousSecretValidUntil time.Time `json:"previousSecretValidUntil"`
+	}
+	platformOK(t, platformCall(t, h, http.MethodPost, platformPath+"/"+rec.ID+"/rotate-secret", tok, ""), http.StatusOK, &got)
+	is.Equal(got.PreviousSecretValidUntil.Format(time.RFC3339Nano), "2024-03-02T12:00:00.961Z") // the promise, to the millisecond
+
+	h.clock.Advance(store.SecretOverlap - 1*time.Millisecond) // 2024-03-02T12:00:00.960Z
+	tok = h.token(t, c, store.ScopeWebhook).AccessToken
+	p := platformProblem(t, platformCall(t, h, http.MethodPost, platformPath+"/"+rec.ID+"/rotate-secret", tok, ""), http.StatusConflict)
+	is.True(strings.Contains(p.Detail, "still signs until 2024-03-02T12:00:01Z, as that rotation promised: rotate again from then")) // the second it is taken at
+	h.clock.Advance(40 * time.Millisecond)                                                                                           // 2024-03-02T12:00:01Z, as told
+	tok = h.token(t, c, store.ScopeWebhook).AccessToken
+	platformOK(t, platformCall(t, h, http.MethodPost, platformPath+"/"+rec.ID+"/rotate-secret", tok, ""), http.StatusOK, &got) // taken
 }
 
 // platformSecretsHarness is newHarness on a store at a path the test knows, so it

@@ -439,10 +439,16 @@ func (s *Store) overlapEnded(ctx context.Context, tx *sql.Tx, id int64) error {
 }
 
 // overlapConflict is the refusal of a rotation while the secret the last one
-// replaced still signs, until the time (unix milliseconds) it promised.
+// replaced still signs, until the time (unix milliseconds) it promised. The time
+// it gives (in Message and Until) is that time rounded up to the whole second,
+// the first second a rotation is taken at: the promise keeps milliseconds
+// (12:00:31.961), and a refusal saying 12:00:31 refused a rotation at 12:00:31.
 func overlapConflict(until int64) *Error {
 	t := time.UnixMilli(until).UTC()
-	return &Error{Code: Conflict, Until: t, Message: fmt.Sprintf("the secret the last rotation replaced still signs until %s, as that rotation promised: rotate again after then, or revoke both old secrets with this rotation",
+	if r := t.Truncate(time.Second); r.Before(t) {
+		t = r.Add(time.Second)
+	}
+	return &Error{Code: Conflict, Until: t, Message: fmt.Sprintf("the secret the last rotation replaced still signs until %s, as that rotation promised: rotate again from then, or revoke both old secrets with this rotation",
 		t.Format(time.RFC3339))}
 }
 
