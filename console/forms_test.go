@@ -672,6 +672,34 @@ func TestClientsPaging(t *testing.T) {
 	is.True(!strings.Contains(p2.body, `<code class="id">`+last+`</code>`))
 }
 
+// TestReplayFutureSinceRefused: a replay since a time to come (tomorrow's date,
+// a year mistyped), from the deliveries page or a webhook's, is refused beside
+// its since field, saying so, and replays nothing, as the APIs and hookd
+// deliveries replay refuse it: it said "0 deliveries are due again".
+func TestReplayFutureSinceRefused(t *testing.T) {
+	is := is.New(t)
+	e := newEnv(t)
+	ctx := context.Background()
+	failEvery(t, e, store.Outcome{Kind: store.OutcomeDead, Status: 500, Error: "HTTP 500"})
+	u := e.as(t, "token")
+	for _, path := range []string{"/console/deliveries/replay", "/console/webhooks/" + e.hookA.UID + "/replay"} {
+		for _, since := range []string{"2024-03-02", "2025-03-01 12:00"} {
+			p := u.post(t, path, url.Values{"since": {since}})
+			is.Equal(p.status, http.StatusBadRequest)                                                                    // refused
+			is.True(besideField(p.body, "since", "is in the future, so no delivery&#39;s last event is at or after it")) // beside the field, saying why
+			is.True(strings.Contains(p.body, "nothing was replayed"))
+		}
+	}
+	ds, err := e.st.Deliveries(ctx, store.DeliveryFilter{State: "dead"})
+	is.NoErr(err)
+	is.True(len(ds) >= 3) // still dead: nothing replayed
+	for _, action := range []string{"deliveries.replay", "webhook.replay"} {
+		log, err := e.st.AuditLog(ctx, store.AuditQuery{Action: action})
+		is.NoErr(err)
+		is.Equal(len(log), 0) // nor audited as done
+	}
+}
+
 // TestReplayTakesTheListsFilter: the replay form under a filtered list replays the
 // failed and dead deliveries of that list only, and its audit entry is the
 // webhook owner's too.

@@ -334,7 +334,7 @@ func (h *Handler) handleWebhookAction() http.Handler {
 				return
 			}
 		}
-		if v.Errors.fromStore(err, nil) {
+		if v.Errors.fromStore(err, map[string]string{"since": "since"}) { // a replay's since in the future
 			h.webhookPage(w, r, http.StatusBadRequest, v)
 			return
 		}

@@ -679,11 +679,13 @@ func TestReplaySince(t *testing.T) {
 	is.Equal(statuses(ds[orcidB]), []int{500}) // after one attempt
 
 	status, body := a.call(http.MethodPost, authWebhooks+"/"+rec.ID+"/replay", `{}`)
-	is.Equal(status, http.StatusBadRequest)                    // since is required
-	is.True(strings.Contains(string(body), `"since"`))         // and named
-	is.Equal(a.replay(rec.ID, e.start.Add(time.Hour)), 0)      // nothing since an hour later
-	is.Equal(a.replay(rec.ID, e.start.Add(30*time.Second)), 1) // only B since 30 s after A's event
-	is.Equal(a.replay(rec.ID, e.start), 1)                     // since A's event: A (B is due already, with a fresh budget)
+	is.Equal(status, http.StatusBadRequest)            // since is required
+	is.True(strings.Contains(string(body), `"since"`)) // and named
+	status, body = a.call(http.MethodPost, authWebhooks+"/"+rec.ID+"/replay", `{"since":"`+e.start.Add(time.Hour).Format(time.RFC3339)+`"}`)
+	is.Equal(status, http.StatusBadRequest)                     // an hour later is to come: refused, not "replayed 0"
+	is.True(strings.Contains(string(body), "is in the future")) // saying so
+	is.Equal(a.replay(rec.ID, e.start.Add(30*time.Second)), 1)  // only B since 30 s after A's event
+	is.Equal(a.replay(rec.ID, e.start), 1)                      // since A's event: A (B is due already, with a fresh budget)
 
 	up.Store(true)
 	is.Equal(e.tick(d), 2)  // both are due at once, without moving the clock

@@ -302,6 +302,37 @@ func TestReplayEmptyFilterRefused(t *testing.T) {
 	is.Equal(res.Replayed, 3) // the refused replays replayed nothing: all three still failed
 }
 
+// TestReplayFutureSinceRefused: a replay since a time to come (a year mistyped,
+// tomorrow's date) is a 400 naming since, in the admin API and the platform API,
+// as hookd deliveries replay -since refuses one: it was a 202 {"replayed": 0},
+// which reads as if no delivery had failed.
+func TestReplayFutureSinceRefused(t *testing.T) {
+	f := newAdminFixture(t)
+	platTok := f.token(t, f.other, store.ScopeWebhook).AccessToken
+	platReplay := "/api/notifications/v1/webhooks/" + f.platUID + "/replay"
+	tomorrow := f.clock.Now().AddDate(0, 0, 1)
+	for _, c := range []struct{ path, token, since string }{
+		{"/api/admin/v1/replay", f.admin, tomorrow.Format(time.DateOnly)},
+		{"/api/admin/v1/replay", f.admin, tomorrow.Format(time.RFC3339)},
+		{platReplay, platTok, tomorrow.Format(time.DateOnly)},
+	} {
+		t.Run(c.path+" "+c.since, func(t *testing.T) {
+			is := is.New(t)
+			p := platformProblem(t, platformCall(t, f.harness, http.MethodPost, c.path, c.token, `{"since":"`+c.since+`"}`), http.StatusBadRequest)
+			is.Equal(p.Field, "since")                                                                                                        // names since
+			is.True(strings.HasPrefix(p.Detail, "since: "+tomorrow.Truncate(24*time.Hour).Format("2006-01-02T")))                             // and the time
+			is.True(strings.Contains(p.Detail, "is in the future, so no delivery's last event is at or after it and none would be replayed")) // why
+			is.True(strings.HasSuffix(p.Detail, "; nothing was replayed"))
+		})
+	}
+	is := is.New(t)
+	var res struct {
+		Replayed int `json:"replayed"`
+	}
+	platformOK(t, platformCall(t, f.harness, http.MethodPost, "/api/admin/v1/replay", f.admin, `{"since":"2h"}`), http.StatusAccepted, &res)
+	is.Equal(res.Replayed, 3) // the refused replays replayed nothing: all three still failed
+}
+
 // TestUnknownFilterValues is the rule on every list of the APIs: a query parameter
 // the list does not take, or a value that names nothing, is a 400 naming it, never
 // a 200 with everything.

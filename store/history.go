@@ -614,8 +614,9 @@ var replayNext func(rest []int64)
 // due at once. With f.ID it replays that one delivery, and says why when it cannot:
 // not found (or not in f's scope), in flight, of a deactivated webhook, of a removed
 // one. Without, it replays every failed or dead delivery f chooses, which must set
-// Since (a bulk recovery is bounded in time), and counts those of deactivated
-// webhooks it left alone. Removed webhooks' deliveries are history: never replayed.
+// Since, not in the future (a bulk recovery is bounded in time), and counts those
+// of deactivated webhooks it left alone. Removed webhooks' deliveries are history:
+// never replayed.
 //
 // A bulk replay chooses its rows, then replays them replayBatch at a time, each
 // transaction checking every row again: one that changed since it was chosen (it
@@ -629,6 +630,12 @@ func (s *Store) Replay(ctx context.Context, f DeliveryFilter) (ReplayResult, err
 	}
 	if f.Since.IsZero() {
 		return ReplayResult{}, invalid("since", "is required: every failed or dead delivery whose last event is at or after it is sent again")
+	}
+	if f.Since.After(s.Now()) {
+		// A time to come (a year mistyped, tomorrow's date) replays nothing, which
+		// reads as if nothing had failed.
+		return ReplayResult{}, invalid("since", fmt.Sprintf("%s is in the future, so no delivery's last event is at or after it and none would be replayed: "+
+			"give a time before now (a date, or how long ago: 2h, 7d); nothing was replayed", f.Since.UTC().Format(time.RFC3339)))
 	}
 	if !ReplayableState(f.State) {
 		return ReplayResult{}, invalid("state", fmt.Sprintf("%q: a replay takes %s or %s deliveries", f.State, failedName, StateDead))
