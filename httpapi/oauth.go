@@ -187,6 +187,9 @@ func parseForm(w http.ResponseWriter, r *http.Request) bool {
 // that does not hold is invalid_grant (400, not 401: the client authenticated).
 var tokenAnswers = oauthAnswers{
 	store.Invalid: {code: "invalid_scope", describe: func(e *store.Error) string {
+		if e.Value != "" && e.Message != "" { // ORCID's words, then how to get the scope
+			return "Invalid scope: " + e.Value + " (" + e.Message + ")"
+		}
 		return "Invalid scope: " + cmp.Or(e.Value, e.Message)
 	}},
 	store.Unauthorized: {status: http.StatusBadRequest, code: "invalid_grant", describe: func(*store.Error) string {
@@ -399,9 +402,9 @@ func (s *Server) bearer(scope string, style apiStyle, h http.Handler) http.Handl
 		}
 		if !t.HasScope(scope) {
 			if style == styleProblem {
-				writeProblemBody(w, http.StatusForbidden, "the access token lacks the "+scope+" scope", "")
+				writeProblemBody(w, http.StatusForbidden, "the access token lacks the "+scope+" scope"+s.scopeHint(r.Context(), t, scope), "")
 			} else {
-				orcidScopeDenied(w, r, scope)
+				orcidScopeDenied(w, r, scope, s.scopeHint(r.Context(), t, scope))
 			}
 			return
 		}
@@ -437,8 +440,21 @@ func bearerToken(auth string) (tok, malformed string) {
 	return tok, ""
 }
 
-func orcidScopeDenied(w http.ResponseWriter, r *http.Request, scope string) {
+func orcidScopeDenied(w http.ResponseWriter, r *http.Request, scope, hint string) {
 	writeORCIDBody(w, r, http.StatusForbidden, codeScope,
-		"403 Forbidden: You do not have the required permissions. Insufficient or wrong scope: this call needs "+scope,
+		"403 Forbidden: You do not have the required permissions. Insufficient or wrong scope: this call needs "+scope+hint,
 		"The client application is not authorized for this call.")
+}
+
+// scopeHint says, after a refusal of token t for the lack of scope, how a
+// caller gets a token with it: from the token endpoint when t's client is
+// granted it, else from hookd's operator, who grants scopes.
+func (s *Server) scopeHint(ctx context.Context, t store.Token, scope string) string {
+	if t.ClientID == "" { // the operator's admin token
+		return ": the admin token has " + store.ScopeAdmin + " alone; call with the token of a client granted " + scope + " (" + store.ScopeGrant(scope) + ")"
+	}
+	if c, err := s.store.Client(ctx, t.ClientID); err == nil && c.HasScope(scope) {
+		return ", which the token's client is granted: ask the token endpoint for a token with it (scope " + scope + ", or no scope for every scope the client is granted)"
+	}
+	return ", and the token's client is not granted it: " + store.ScopeGrant(scope)
 }

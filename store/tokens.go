@@ -33,7 +33,22 @@ const DefaultTokenTTL = 631138518 * time.Second
 
 // scopeNotGranted is the ErrScope error for a scope the client may not have.
 func scopeNotGranted(scope string) error {
-	return &Error{Code: Invalid, Field: "scope", Value: scope, Message: fmt.Sprintf("%s is not granted to this client", scope)}
+	return &Error{Code: Invalid, Field: "scope", Value: scope, Message: fmt.Sprintf("%s is not granted to this client: %s", scope, ScopeGrant(scope))}
+}
+
+// scopeNotRefreshed is the ErrScope error for a scope the client has but the
+// refresh token was not issued with.
+func scopeNotRefreshed(scope string) error {
+	return &Error{Code: Invalid, Field: "scope", Value: scope, Message: fmt.Sprintf(
+		"the refresh token was not issued with %s: ask for a new token with it (grant_type client_credentials, scope %s)", scope, scope)}
+}
+
+// ScopeGrant says how a client comes to have scope, for a caller refused for
+// the lack of it: the operator grants it, when making a client, since nothing
+// changes the scopes of a client made.
+func ScopeGrant(scope string) string {
+	return "hookd's operator grants scopes when making a client (hookd client add -scopes " + scope +
+		", or the console's Clients page), and a client's scopes do not change once it is made"
 }
 
 // IssueToken makes an access token (with a refresh token) for a client, for the
@@ -99,8 +114,11 @@ func (s *Store) RefreshToken(ctx context.Context, c Client, refresh string, scop
 			scopes = granted
 		}
 		for _, sc := range scopes {
-			if !hasScope(granted, sc) || !c.HasScope(sc) {
+			if !c.HasScope(sc) {
 				return scopeNotGranted(sc)
+			}
+			if !hasScope(granted, sc) {
+				return scopeNotRefreshed(sc)
 			}
 		}
 		t = newToken(c.ID, scopes, s.Now(), ttl)
