@@ -4,29 +4,40 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
 	"hookd/store"
 )
 
-// credentialsJSON is the -json output of client add and rotate.
+// credentialsJSON is the -json output of client add and rotate; OrgID and Org
+// are the organisation client add made the client staff of (-org).
 type credentialsJSON struct {
 	ClientID      string   `json:"client_id"`
 	ClientSecret  string   `json:"client_secret"`
 	SigningSecret string   `json:"signing_secret,omitempty"`
 	Scopes        []string `json:"scopes"`
+	OrgID         int64    `json:"org_id,omitempty"`
+	Org           string   `json:"organisation,omitempty"`
 }
 
-func (e *env) printCredentials(c store.Credentials, asJSON bool) error {
+// printCredentials prints a client's credentials, and the organisation it is
+// staff of when org is one (client add -org).
+func (e *env) printCredentials(c store.Credentials, org store.Organisation, asJSON bool) error {
 	if asJSON {
-		return e.printJSON(credentialsJSON{ClientID: c.ID, ClientSecret: c.Secret, SigningSecret: c.SigningSecret, Scopes: c.Scopes})
+		return e.printJSON(credentialsJSON{ClientID: c.ID, ClientSecret: c.Secret, SigningSecret: c.SigningSecret, Scopes: c.Scopes,
+			OrgID: org.ID, Org: org.Name})
 	}
 	fmt.Fprintf(e.stdout, "client_id       %s\nclient_secret   %s\n", c.ID, c.Secret)
 	if c.SigningSecret != "" {
 		fmt.Fprintf(e.stdout, "signing_secret  %s\n", c.SigningSecret)
 	}
-	fmt.Fprintf(e.stdout, "scopes          %s\n\nThe secrets are shown only now; hookd keeps the client secret hashed.\n", strings.Join(c.Scopes, " "))
+	fmt.Fprintf(e.stdout, "scopes          %s\n", strings.Join(c.Scopes, " "))
+	if org.ID != 0 {
+		fmt.Fprintf(e.stdout, "staff_of        organisation %d %q (the client signs in to the console as its staff)\n", org.ID, org.Name)
+	}
+	fmt.Fprintf(e.stdout, "\nThe secrets are shown only now; hookd keeps the client secret hashed.\n")
 	return nil
 }
 
@@ -76,8 +87,10 @@ func (e *env) clientAdd(ctx context.Context, args []string) error {
 	defer st.Close()
 	nc := store.NewClient{ID: *id, Name: *name, Secret: *sec, Scopes: sc, Email: *email}
 	var c store.Credentials
+	var o store.Organisation
 	if *org != "" {
-		o, ferr := findOrg(ctx, st, *org)
+		var ferr error
+		o, ferr = findOrg(ctx, st, *org)
 		if ferr != nil {
 			return fmt.Errorf("client add: -org: %w", ferr)
 		}
@@ -88,7 +101,7 @@ func (e *env) clientAdd(ctx context.Context, args []string) error {
 	if err != nil {
 		return flagError("client add", err, clientFlags)
 	}
-	return e.printCredentials(c, *asJSON)
+	return e.printCredentials(c, o, *asJSON)
 }
 
 func (e *env) clientList(ctx context.Context, args []string) error {
@@ -102,7 +115,7 @@ func (e *env) clientList(ctx context.Context, args []string) error {
 		return err
 	}
 	defer st.Close()
-	clients, err := st.Clients(ctx)
+	clients, err := st.ConsoleClients(ctx) // with the organisation each is staff of
 	if err != nil {
 		return err
 	}
@@ -113,17 +126,23 @@ func (e *env) clientList(ctx context.Context, args []string) error {
 			Scopes    []string  `json:"scopes"`
 			Email     string    `json:"email,omitempty"`
 			CreatedAt time.Time `json:"created_at"`
+			OrgID     int64     `json:"org_id,omitempty"`
+			Org       string    `json:"organisation,omitempty"`
 		}
 		rows := make([]row, 0, len(clients))
 		for _, c := range clients {
-			rows = append(rows, row{c.ID, c.Name, c.Scopes, c.Email, c.CreatedAt.UTC()})
+			rows = append(rows, row{c.ID, c.Name, c.Scopes, c.Email, c.CreatedAt.UTC(), c.OrgID, c.OrgName})
 		}
 		return e.printJSON(rows)
 	}
 	tw := newTable(e.stdout)
-	fmt.Fprintln(tw, "CLIENT ID\tNAME\tSCOPES\tCREATED")
+	fmt.Fprintln(tw, "CLIENT ID\tNAME\tSCOPES\tSTAFF OF\tCREATED")
 	for _, c := range clients {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", c.ID, cell(c.Name), strings.Join(c.Scopes, " "), c.CreatedAt.Local().Format("2006-01-02 15:04"))
+		org := "-"
+		if c.OrgID != 0 {
+			org = strconv.FormatInt(c.OrgID, 10) + " " + c.OrgName
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", c.ID, cell(c.Name), strings.Join(c.Scopes, " "), cell(org), c.CreatedAt.Local().Format("2006-01-02 15:04"))
 	}
 	return tw.Flush()
 }
@@ -194,7 +213,7 @@ func (e *env) clientRotate(ctx context.Context, args []string) error {
 	if !*asJSON {
 		fmt.Fprintln(e.stdout, "New secret; the client's existing tokens are revoked.")
 	}
-	return e.printCredentials(c, *asJSON)
+	return e.printCredentials(c, store.Organisation{}, *asJSON)
 }
 
 // clientRotateSigning gives a client a new signing secret and prints it once.

@@ -3,6 +3,9 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"maps"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -81,6 +84,46 @@ func TestRotateRefusalTime(t *testing.T) {
 	}
 }
 
+// TestClientStaffOfShown: client add -org says the client is that organisation's
+// staff, and client list shows the organisation each client is staff of (a
+// column; org_id and organisation in -json, beside the fields it had). Neither
+// said it: a staff client listed as any other.
+func TestClientStaffOfShown(t *testing.T) {
+	is := is.New(t)
+	cfg := testConfig(t, "")
+	_, err := runCmd(t, "org", "add", "-config", cfg, "-name", "University of Testing", "-tech-contact", "it@uni.example")
+	is.NoErr(err)
+	out, err := runCmd(t, "client", "add", "-config", cfg, "-name", "uni-staff", "-org", "University of Testing")
+	is.NoErr(err)
+	is.True(strings.Contains(out, "\nstaff_of        organisation 1 \"University of Testing\" (the client signs in to the console as its staff)\n"))
+	out, err = runCmd(t, "client", "add", "-config", cfg, "-name", "uni-staff-2", "-org", "1", "-json")
+	is.NoErr(err)
+	var added map[string]any
+	is.NoErr(json.Unmarshal([]byte(out), &added))
+	is.Equal(added["org_id"], float64(1))
+	is.Equal(added["organisation"], "University of Testing")
+	out, err = runCmd(t, "client", "add", "-config", cfg, "-name", "platform")
+	is.NoErr(err)
+	is.True(!strings.Contains(out, "staff_of")) // a client of no organisation
+
+	out, err = runCmd(t, "client", "list", "-config", cfg)
+	is.NoErr(err)
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	is.Equal(len(lines), 4)
+	is.True(regexp.MustCompile(`^CLIENT ID +NAME +SCOPES +STAFF OF +CREATED$`).MatchString(lines[0]))
+	is.True(regexp.MustCompile(`^APP-\S+ +uni-staff +/webhook +1 University of Testing +\d{4}-`).MatchString(lines[1]))
+	is.True(regexp.MustCompile(`^APP-\S+ +platform +/webhook +- +\d{4}-`).MatchString(lines[3]))
+
+	out, err = runCmd(t, "client", "list", "-config", cfg, "-json")
+	is.NoErr(err)
+	var rows []map[string]any
+	is.NoErr(json.Unmarshal([]byte(out), &rows))
+	is.Equal(len(rows), 3)
+	is.Equal(keys(rows[0]), []string{"client_id", "created_at", "name", "org_id", "organisation", "scopes"}) // the fields it had, and the organisation
+	is.Equal(rows[0]["organisation"], "University of Testing")
+	is.Equal(keys(rows[2]), []string{"client_id", "created_at", "name", "scopes"}) // none for a client of no organisation
+}
+
 // TestClientAddNameSpaces: a client's name is taken without the spaces around it,
 // as an organisation's is (and the console's form takes it): "sp " beside "sp"
 // would be a second client that a list shows under the same name, and -client sp
@@ -147,3 +190,6 @@ func TestClientFlagsGivenEmpty(t *testing.T) {
 	is.NoErr(err)
 	is.Equal(len(clients), 1) // and no client was added
 }
+
+// keys are a JSON object's keys, sorted.
+func keys(m map[string]any) []string { return slices.Sorted(maps.Keys(m)) }
