@@ -113,19 +113,28 @@ func (s *Server) clientAuth(w http.ResponseWriter, r *http.Request) (store.Clien
 // basicAuth reads the HTTP Basic credentials of the request's Authorization header,
 // as r.BasicAuth does, but with the scheme and the credentials apart by one space
 // or more (RFC 9110 §11.4's 1*SP), where net/http's takes one alone. When the
-// header is there but holds no credentials it reads, unread says why.
+// header is there but holds no credentials it reads, unread says why: a tab
+// between the scheme and the credentials is named, as bearerToken names one after
+// Bearer, not taken for another scheme.
 func basicAuth(r *http.Request) (id, sec string, ok bool, unread string) {
 	auth := headerValue(r.Header, hAuthorization)
 	if auth == "" {
 		return "", "", false, ""
 	}
-	scheme, creds, _ := strings.Cut(auth, " ")
-	if !strings.EqualFold(scheme, "Basic") {
+	end := strings.IndexAny(auth, " \t")
+	if end < 0 {
+		end = len(auth)
+	}
+	if !strings.EqualFold(auth[:end], "Basic") {
 		return "", "", false, "the Authorization header is not HTTP Basic"
 	}
-	creds = strings.TrimLeft(creds, " ")
+	rest := auth[end:]
+	creds := strings.TrimLeft(rest, " \t")
 	if creds == "" {
 		return "", "", false, "HTTP Basic without credentials"
+	}
+	if strings.Contains(rest[:len(rest)-len(creds)], "\t") {
+		return "", "", false, "a tab separates Basic from the credentials, where RFC 9110 takes spaces"
 	}
 	raw, err := base64.StdEncoding.DecodeString(creds)
 	if err != nil {

@@ -552,6 +552,10 @@ func TestTokenAuthorizationHeaderRead(t *testing.T) {
 		{"not base64", "Basic not/base64!", "not base64"},
 		{"no colon", "Basic " + base64.StdEncoding.EncodeToString([]byte(c.ID+c.Secret)), "without a ':'"},
 		{"no credentials", "Basic", "without credentials"},
+		// A tab where RFC 9110 takes spaces is named, not taken for another
+		// scheme ("is not HTTP Basic"), as a tab after Bearer is.
+		{"a tab after Basic", "Basic\t" + basic, "Client authentication failed: a tab separates Basic from the credentials, where RFC 9110 takes spaces: send Authorization: Basic base64(client_id:client_secret)"},
+		{"a space and a tab after Basic", "Basic \t" + basic, "a tab separates Basic from the credentials, where RFC 9110 takes spaces"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			is := is.New(t)
