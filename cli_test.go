@@ -59,7 +59,7 @@ var validArgs = map[string][]string{
 	"org list":            {},
 	"org show":            {"Uni"},
 	"org set":             {"Uni", "-url", "https://hooks.uni.example/orcid"},
-	"org status":          {},
+	"org status":          {"Uni"},
 	"org rotate-secret":   {"Uni"},
 	"org member add":      {"-org", "Uni", "0000-0002-7253-3645"},
 	"org member remove":   {"-org", "Uni", "0000-0002-7253-3645"},

@@ -589,15 +589,33 @@ func (e *env) memberImport(ctx context.Context, args []string) error {
 
 func (e *env) orgStatus(ctx context.Context, args []string) error {
 	fs, path := e.flags("org status")
-	org := fs.String("org", "", "only this organisation (id or name)")
+	org := fs.String("org", "", "only this organisation (id or name); or give it as the argument")
 	asJSON := fs.Bool("json", false, "print JSON")
-	if _, err := e.parse(fs, args, 0, 0); err != nil {
+	pos, err := e.parse(fs, args, 0, 1)
+	if err != nil {
 		return err
 	}
 	if err := refuseEmpty("org status", fs, "", []emptyFlag{
 		{"org", "give an organisation's id or name, or leave -org out for every organisation's members"},
 	}); err != nil {
 		return err
+	}
+	// "org status Uni", as "org show Uni" and "org set Uni" name it, or -org Uni.
+	orgErr := func(err error) error { return orgFilterError("org status", err) }
+	if len(pos) == 1 {
+		if *org != "" {
+			return usagef("org status: unexpected argument %q: -org %s names the organisation already", pos[0], *org)
+		}
+		if err := needArg("org status", "ORG", "an organisation's id or name, or leave it out for every organisation's members", pos[0]); err != nil {
+			return err
+		}
+		*org = pos[0]
+		orgErr = func(err error) error { // names what was typed: the argument, not a -org never given
+			if errors.Is(err, store.ErrNotFound) {
+				return usagef("org status: %v", err)
+			}
+			return fmt.Errorf("org status: %w", err)
+		}
 	}
 	st, _, err := e.open(ctx, "org status", *path)
 	if err != nil {
@@ -608,7 +626,7 @@ func (e *env) orgStatus(ctx context.Context, args []string) error {
 	if *org != "" {
 		o, err := findOrg(ctx, st, *org)
 		if err != nil {
-			return orgFilterError("org status", err)
+			return orgErr(err)
 		}
 		orgs = []store.Organisation{o}
 	} else if orgs, err = st.Organisations(ctx); err != nil {

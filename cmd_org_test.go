@@ -462,3 +462,51 @@ func TestOrgWebhookAtOwnInboxLockUnreadable(t *testing.T) {
 	is.NoErr(err) // read, the daemon's inbox
 	is.NoErr(d.stop())
 }
+
+// TestOrgStatusTakesTheOrganisationAsArgument: org status names the organisation
+// as its argument, as org show and org set do, or with -org, to the same
+// output; both at once, an empty argument or an unknown organisation are usage
+// errors that say so, the last without naming a -org never given. "org status
+// Uni" was refused as an unexpected argument.
+func TestOrgStatusTakesTheOrganisationAsArgument(t *testing.T) {
+	is := is.New(t)
+	cfg := testConfig(t, "")
+	for _, args := range [][]string{
+		{"org", "add", "-name", "Uni", "-tech-contact", "it@uni.example"},
+		{"org", "add", "-name", "Lab", "-tech-contact", "it@lab.example"},
+		{"org", "member", "add", "-org", "Uni", "0000-0002-7253-3645"},
+		{"org", "member", "add", "-org", "Lab", "0000-0002-1825-0097"},
+	} {
+		_, err := runCmd(t, append(args, "-config", cfg)...)
+		is.NoErr(err)
+	}
+	byFlag, err := runCmd(t, "org", "status", "-org", "Uni", "-config", cfg)
+	is.NoErr(err)
+	is.True(strings.Contains(byFlag, "0000-0002-7253-3645") && !strings.Contains(byFlag, "0000-0002-1825-0097")) // Uni's alone
+	for _, ref := range []string{"Uni", "1"} {
+		out, err := runCmd(t, "org", "status", ref, "-config", cfg)
+		is.NoErr(err)         // taken as the argument
+		is.Equal(out, byFlag) // as with -org
+	}
+	byFlag, err = runCmd(t, "org", "status", "-org", "Lab", "-json", "-config", cfg)
+	is.NoErr(err)
+	out, err := runCmd(t, "org", "status", "-json", "-config", cfg, "Lab")
+	is.NoErr(err)
+	is.Equal(out, byFlag) // after the flags too, in JSON
+
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"Uni", "-org", "Lab"}, `org status: unexpected argument "Uni": -org Lab names the organisation already`},
+		{[]string{" "}, "org status: ORG is empty: give an organisation's id or name, or leave it out for every organisation's members"},
+		{[]string{"Nowhere"}, `org status: no organisation with id or name "Nowhere"`},
+		{[]string{"Uni", "Lab"}, `org status: unexpected argument "Lab"`},
+	} {
+		out, err := runCmd(t, append(append([]string{"org", "status"}, tc.args...), "-config", cfg)...)
+		is.True(err != nil)                              // refused
+		is.Equal(exitStatus(err), 2)                     // as a usage error
+		is.True(strings.HasPrefix(err.Error(), tc.want)) // saying what is wrong
+		is.Equal(out, "")
+	}
+}

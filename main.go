@@ -143,7 +143,7 @@ func commandList() []command {
 		{"org set", "ORG [-name N] [-tech-contact E] [-url U] [-enabled=B] [-append-orcid=B] [-apikey-file F | -clear-apikey] [-email=B] [-notification-email E]",
 			"change an organisation's webhook and e-mail settings", (*env).orgSet},
 		{"org rotate-secret", "[-revoke-previous] [-json] ORG", "give an organisation's webhook a new signing secret", (*env).orgRotate},
-		{"org status", "[-org ORG] [-json]", "show the upstream registration of members", (*env).orgStatus},
+		{"org status", "[ORG | -org ORG] [-json]", "show the upstream registration of members", (*env).orgStatus},
 		{"org member add", "-org ORG [-name N] [-email E] [-eppn P] ORCID...", "add members to an organisation", (*env).memberAdd},
 		{"org member remove", "-org ORG ORCID...", "remove members from an organisation", (*env).memberRemove},
 		{"org member import", "-org ORG [-strict] FILE.csv", "add or update members from a CSV file", (*env).memberImport},
