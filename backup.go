@@ -78,6 +78,56 @@ func writeBackup(ctx context.Context, copyTo func(ctx context.Context, name stri
 	return nil
 }
 
+// besideDatabase refuses a backup whose FILE is the database db itself or one of
+// the files kept beside it, however FILE names it (a relative path, another
+// spelling of the folder, a symbolic link to the folder): a copy named as the
+// WAL or the -shm index would be taken for the database's own, and one named as
+// its rollback journal for a journal left by a crash, which SQLite rolls back
+// and deletes at the next open, the backup with it.
+func besideDatabase(dest, db string) error {
+	destDir, err := os.Stat(filepath.Dir(dest))
+	if err != nil {
+		return nil // no such folder: writeBackup says so
+	}
+	names := []string{db}
+	// SQLite keeps its files beside the file a symbolic link names, and so does
+	// hookd its lock and yield files.
+	if real, err := filepath.EvalSymlinks(db); err == nil && real != db {
+		names = append(names, real)
+	}
+	for _, name := range names {
+		dbDir, err := os.Stat(filepath.Dir(name))
+		if err != nil || !os.SameFile(destDir, dbDir) {
+			continue
+		}
+		for _, f := range databaseFiles {
+			if filepath.Base(dest) != filepath.Base(name)+f.suffix {
+				continue
+			}
+			abs, err := filepath.Abs(name)
+			if err != nil {
+				abs = name
+			}
+			if f.suffix == "" {
+				return fmt.Errorf("backup: %s is the database being backed up (%s): give a new file to write the copy to, outside its folder or of another name, such as hookd-2026-11-23.db; nothing was written", dest, abs)
+			}
+			return fmt.Errorf("backup: %s is the name of %s beside the database %s: %s; give a new file of another name, such as hookd-2026-11-23.db; nothing was written", dest, f.what, abs, f.why)
+		}
+	}
+	return nil
+}
+
+// databaseFiles are the files beside the database that a backup may not be named
+// as: the database's name with each suffix.
+var databaseFiles = []struct{ suffix, what, why string }{
+	{"", "", ""},
+	{"-wal", "SQLite's write-ahead log", "SQLite would read a copy there as the database's own log"},
+	{"-shm", "SQLite's shared-memory index of the write-ahead log", "SQLite would read a copy there as the database's own index"},
+	{"-journal", "SQLite's rollback journal", "SQLite would take a copy there for a journal a crash left, and delete it when it next opens the database"},
+	{".lock", "hookd's lock file", "the daemon would write its pid and address over a copy there"},
+	{".yield", "hookd's yield file", "every hookd that opens the database would open a copy there as its own"},
+}
+
 // backupTakesName is called just before a backup's copy takes dest's name (tests
 // make a file appear there: a check that dest is free, then a rename, would
 // replace it).

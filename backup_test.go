@@ -416,3 +416,63 @@ func TestBackupToFullOrReadOnlyDisk(t *testing.T) {
 	_, err = runCmd(t, "client", "list", "-config", cfg)
 	is.NoErr(err) // the database as it was
 }
+
+// TestBackupRefusesTheDatabaseFiles: a FILE that is the database or one of the
+// files kept beside it (SQLite's -wal, -shm and -journal, hookd's .lock and
+// .yield), however it is spelt (relative, absolute, through a symbolic link to
+// the folder, or with the database named through a link), is refused before
+// anything is copied, saying which file it is: a copy named as the journal was
+// deleted by SQLite at the next open, taken for a journal a crash left.
+func TestBackupRefusesTheDatabaseFiles(t *testing.T) {
+	is := is.New(t)
+	cfg := testConfig(t, "")
+	dir := filepath.Dir(cfg)
+	db := filepath.Join(dir, "hookd.db")
+	link := filepath.Join(t.TempDir(), "data")
+	is.NoErr(os.Symlink(dir, link))
+	// A second configuration that names the database through a symbolic link.
+	other := t.TempDir()
+	is.NoErr(os.Symlink(db, filepath.Join(other, "alias.db")))
+	aliasCfg := filepath.Join(other, "hookd.toml")
+	is.NoErr(os.WriteFile(aliasCfg, []byte("[store]\npath = \"alias.db\"\n"), 0o600))
+	t.Chdir(dir)
+	before, err := os.ReadDir(dir)
+	is.NoErr(err)
+
+	for _, c := range []struct{ cfg, dest, says string }{
+		{cfg, "hookd.db", "is the database being backed up (" + db + ")"},
+		{cfg, "./hookd.db-wal", "is the name of SQLite's write-ahead log beside the database " + db},
+		{cfg, "hookd.db-wal", "write-ahead log"},
+		{cfg, filepath.Join(dir, "hookd.db-wal"), "write-ahead log"},
+		{cfg, filepath.Join(link, "hookd.db-wal"), "write-ahead log"},
+		{cfg, filepath.Join(dir, "missing", "..", "hookd.db-shm"), "shared-memory index"},
+		{cfg, "hookd.db-journal", "rollback journal"},
+		{cfg, filepath.Join(link, "hookd.db-journal"), "rollback journal"},
+		{cfg, "hookd.db.lock", "hookd's lock file"},
+		{cfg, "hookd.db.yield", "hookd's yield file"},
+		{aliasCfg, filepath.Join(dir, "hookd.db-journal"), "rollback journal"},
+		{aliasCfg, filepath.Join(other, "alias.db-wal"), "write-ahead log"},
+	} {
+		_, err := runCmd(t, "backup", "-config", c.cfg, c.dest)
+		is.True(err != nil)                                           // refused
+		is.True(strings.Contains(err.Error(), "backup: "+c.dest+" ")) // naming FILE as given
+		is.True(strings.Contains(err.Error(), c.says))                // and which file it is
+		is.True(strings.Contains(err.Error(), "nothing was written"))
+		after, err := os.ReadDir(dir)
+		is.NoErr(err)
+		is.Equal(len(after), len(before)) // nothing made beside the database
+	}
+
+	// Names that are no file of the database's are copied to.
+	elsewhere := filepath.Join(t.TempDir(), "hookd.db-wal")
+	_, err = runCmd(t, "backup", "-config", cfg, elsewhere)
+	is.NoErr(err) // another folder's hookd.db-wal
+	_, err = runCmd(t, "backup", "-config", cfg, "hookd.db-2026-11-23")
+	is.NoErr(err) // a name that only begins as the database's
+	_, err = os.Stat("hookd.db-journal")
+	is.True(os.IsNotExist(err))
+	_, err = runCmd(t, "client", "list", "-config", cfg)
+	is.NoErr(err) // the database opens as before
+	_, err = os.Stat("hookd.db-2026-11-23")
+	is.NoErr(err) // and the copy beside it is kept
+}

@@ -1120,10 +1120,20 @@ func (e *env) cmdBackup(ctx context.Context, args []string) error {
 		return fmt.Errorf("backup: %s is a folder: give the file to write in it", dest)
 	}
 	// Lstat: a symbolic link there, even one to nothing, is a file that exists.
-	if _, err := os.Lstat(dest); err == nil {
-		return fmt.Errorf("backup: %s already exists; choose a new file", dest)
-	}
-	st, cfg, err := e.openWith(ctx, "backup", *path, openForCopy)
+	_, err = os.Lstat(dest)
+	exists := err == nil
+	st, cfg, err := e.openWith(ctx, "backup", *path, func(ctx context.Context, cfg Config, daemon, create bool, migrating func(name string)) (*store.Store, error) {
+		// Before the database is opened (which makes its -wal and -shm): a FILE
+		// that is one of the database's own files says so, and one that exists
+		// (the live -wal among them) is not taken for a file to replace.
+		if err := besideDatabase(dest, cfg.Store.Path); err != nil {
+			return nil, err
+		}
+		if exists {
+			return nil, fmt.Errorf("backup: %s already exists; choose a new file", dest)
+		}
+		return openForCopy(ctx, cfg, daemon, create, migrating)
+	})
 	var older *olderSchema
 	var newer *store.NewerSchemaError
 	switch {
