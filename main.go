@@ -862,8 +862,12 @@ func emptyFile(db string) bool {
 }
 
 // checkIsDatabase checks that the file at db, which exists, is an SQLite database
-// hookd may open (its own, or one without tables), without changing it.
+// hookd may open (its own, or one without tables), and that the WAL beside it is
+// its own (store.CheckWAL), without changing it.
 func checkIsDatabase(ctx context.Context, db string) error {
+	if err := store.CheckWAL(db); err != nil {
+		return err
+	}
 	_, err := store.FileSchemaVersion(ctx, db)
 	switch {
 	case err == nil, errors.Is(err, store.ErrWALWithoutIndex):

@@ -222,3 +222,11 @@ func OnReplayBatch(fn func(rest []int64)) (restore func()) {
 	replayNext = fn
 	return func() { replayNext = old }
 }
+
+// WALCopied reports whether the -shm index of the database at path says that a
+// checkpoint copied every commit of its WAL into the file, with the number of the
+// WAL's frame of its last commit (0 where the index and the WAL do not agree).
+func WALCopied(path string) (frames uint32, copied bool) {
+	w, ok := readWAL(path)
+	return w.last, ok && w.copied == w.last
+}

@@ -85,6 +85,7 @@ type Store struct {
 	prepared    []*sql.Stmt
 	preparedSQL []string // their SQL, for the plan tests
 
+	release     func()   // ends holdFile's note that this process has the file open
 	yield       *yielder // gives way between this process's writes and others'
 	syncFull    bool     // store.synchronous is full (beginGroup)
 	targetCache targetCache
@@ -199,6 +200,15 @@ func Open(ctx context.Context, opts Options) (_ *Store, err error) {
 	if err := CheckOneName(opts.Path); err != nil {
 		return nil, err
 	}
+	if err := CheckWAL(opts.Path); err != nil {
+		return nil, err
+	}
+	release := holdFile(opts.Path)
+	defer func() {
+		if err != nil {
+			release()
+		}
+	}()
 	if !opts.MustExist && createPrivate(opts.Path) {
 		// An open that fails leaves no empty file it made behind (a later
 		// check-config would take it for a new database).
@@ -265,7 +275,7 @@ func Open(ctx context.Context, opts Options) (_ *Store, err error) {
 	}
 	opened = true
 
-	s := &Store{write: write, box: opts.Box, Now: time.Now, backupDSN: dsn(), dir: filepath.Dir(opts.Path), yield: openYielder(opts.Path, opts.Daemon), syncFull: sync == "full", daemon: opts.Daemon}
+	s := &Store{release: release, write: write, box: opts.Box, Now: time.Now, backupDSN: dsn(), dir: filepath.Dir(opts.Path), yield: openYielder(opts.Path, opts.Daemon), syncFull: sync == "full", daemon: opts.Daemon}
 	// The file the write connection has open, which every write checks is still
 	// the one at the path (checkFile).
 	if abs, err := filepath.Abs(opts.Path); err == nil {
@@ -468,6 +478,7 @@ func (s *Store) close() error {
 		return true
 	})
 	s.yield.close()
+	defer s.release()
 	return errors.Join(s.read.Close(), s.write.Close())
 }
 
@@ -538,6 +549,10 @@ func (s *Store) Backup(ctx context.Context, path string) error {
 // backup copies without migrating it (Options.BeforeMigrations), so that the
 // copy opens with that hookd.
 func BackupAsIs(ctx context.Context, path, dest string) error {
+	if err := CheckWAL(path); err != nil {
+		return err
+	}
+	defer holdFile(path)()
 	db, err := sql.Open("sqlite", "file:"+(&url.URL{Path: path}).EscapedPath()+"?mode=rw&_pragma=busy_timeout(10000)")
 	if err != nil {
 		return fmt.Errorf("backup: %w", err)
@@ -618,6 +633,10 @@ func FileSchemaVersion(ctx context.Context, path string) (int, error) {
 // is the database's key (Open's check: ErrWrongKey), as Open does before it
 // migrates (a database of a schema before keyCheckSchema has nothing sealed to try).
 func FileCheck(ctx context.Context, path string, box *secret.Box) (int, error) {
+	if err := CheckWAL(path); err != nil {
+		return 0, err
+	}
+	defer holdFile(path)()
 	mode := "immutable=1"
 	wal, walErr := os.Stat(path + "-wal")
 	_, shmErr := os.Stat(path + "-shm")
