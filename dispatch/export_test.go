@@ -175,3 +175,11 @@ func HostLimit(d *Dispatcher, host string) int {
 func RefusingSMTP(t *testing.T, delay time.Duration, rcpt string) string {
 	return newScriptedSMTP(t, nil, delay, "ok", rcpt).ln.Addr().String()
 }
+
+// OnNoticeRead calls fn with the webhook's id as a deactivation notice's owner is
+// about to be read, until the test ends.
+func OnNoticeRead(t *testing.T, fn func(subID int64)) {
+	old := noticeRead
+	noticeRead = fn
+	t.Cleanup(func() { noticeRead = old })
+}

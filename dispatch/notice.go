@@ -2,6 +2,7 @@ package dispatch
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -137,10 +138,16 @@ func (d *Dispatcher) noticeOwners(batch []store.Outcome) {
 			defer d.notices.Done()
 			// Whom to tell, read before a session of the relay's is waited for: an
 			// owner without an address takes none.
+			noticeRead(subID)
 			ctx, cancel := context.WithTimeout(context.Background(), d.opts.Timeout)
 			n, err := d.store.DeactivationNotice(ctx, subID)
 			cancel()
 			switch {
+			case errors.Is(err, store.ErrNotFound):
+				// Removed since its deactivation: nobody is told of a webhook that
+				// is no more.
+				d.logDeactivated(uid, "not told: the webhook was removed")
+				return
 			case err != nil:
 				d.logDeactivated(uid, "not told: its owner's address was not read")
 				d.told.untell(subID) // not told: its next deactivation may tell them
@@ -167,6 +174,10 @@ func (d *Dispatcher) noticeOwners(batch []store.Outcome) {
 		}(out.SubscriptionID, uid)
 	}
 }
+
+// noticeRead is called as a deactivation notice's owner is about to be read (tests
+// remove the webhook then).
+var noticeRead = func(subID int64) {}
 
 // logDeactivated logs the deactivation of webhook uid, with what to do and whether
 // its owner is told (owner).

@@ -508,3 +508,46 @@ func TestDeactivationNoticeOwnerWithoutAddress(t *testing.T) {
 	is.Equal(len(mail.Messages()), 0)
 	is.Equal(mail.PeakSessions(), 0) // the relay is not called
 }
+
+// TestDeactivationNoticeWebhookRemoved: a webhook removed after its deactivation,
+// before its owner's address is read, is logged as deactivated with its owner not
+// told because it was removed, and nothing else: it was logged as "its owner's
+// address was not read", beside an error line that the subscription was not
+// found. No e-mail goes.
+func TestDeactivationNoticeWebhookRemoved(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	e := newEnv(t)
+	mail := smtptest.NewServer(t, "", "")
+	owner, err := e.st.CreateClient(ctx, store.NewClient{Name: "owner", Scopes: []string{store.ScopeWebhook}, Email: "ops@lab.example"})
+	is.NoErr(err)
+	rv := newReceiver(t, func(_ int, w http.ResponseWriter, _ *http.Request, _ []byte) error {
+		w.WriteHeader(http.StatusGone)
+		return nil
+	})
+	sub, _, err := e.st.PutOrcidWebhook(ctx, owner.ID, orcidA, rv.URL+"/gone")
+	is.NoErr(err)
+	dispatch.OnNoticeRead(t, func(int64) {
+		is.NoErr(e.st.RemoveSubscription(context.Background(), sub.UID)) // removed meanwhile
+	})
+	var logs lockedBuffer
+	d := e.dispatcher(func(o *dispatch.Options) {
+		o.Logger = slog.New(slog.NewJSONHandler(&logs, nil))
+		o.Hub = dispatch.HubOptions{Email: dispatch.EmailOptions{Addr: mail.Addr, From: "hookd@hookd.example"}}
+	})
+	e.intake(0, store.Event{Orcid: orcidA})
+	is.Equal(e.tick(d), 1) // answered 410, deactivated
+
+	var owners []string
+	for _, line := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
+		var l struct{ Level, Msg, Owner string }
+		is.NoErr(json.Unmarshal([]byte(line), &l))
+		is.True(l.Level != "ERROR") // no error line
+		if strings.HasPrefix(l.Msg, "webhook deactivated") {
+			owners = append(owners, l.Owner)
+		}
+	}
+	is.Equal(owners, []string{"not told: the webhook was removed"}) // one line, saying so
+	is.Equal(len(mail.Messages()), 0)
+	is.Equal(mail.PeakSessions(), 0) // the relay is not called
+}
