@@ -121,20 +121,20 @@ func (d *Dispatcher) noticeOwners(batch []store.Outcome) {
 		if !out.Deactivated || (out.Kind != store.OutcomeGone && out.Kind != store.OutcomeDeactivate) {
 			continue
 		}
-		uid := out.SubscriptionUID
+		uid, delivery := out.SubscriptionUID, out.DeliveryID
 		// A webhook deactivated again soon after (reactivated, and still failing):
 		// its owner is told once an hour at most.
 		tell := d.told.tell(out.SubscriptionID, d.now())
 		switch {
 		case o.Addr == "":
-			d.logDeactivated(uid, "not told: no e-mail is configured (email.smtp_addr)")
+			d.logDeactivated(uid, delivery, "not told: no e-mail is configured (email.smtp_addr)")
 			continue
 		case !tell:
-			d.logDeactivated(uid, "not told again: told of its deactivation less than an hour ago")
+			d.logDeactivated(uid, delivery, "not told again: told of its deactivation less than an hour ago")
 			continue
 		}
 		d.notices.Add(1)
-		go func(subID int64, uid string) {
+		go func(subID int64, uid string, delivery int64) {
 			defer d.notices.Done()
 			// Whom to tell, read before a session of the relay's is waited for: an
 			// owner without an address takes none.
@@ -146,32 +146,32 @@ func (d *Dispatcher) noticeOwners(batch []store.Outcome) {
 			case errors.Is(err, store.ErrNotFound):
 				// Removed since its deactivation: nobody is told of a webhook that
 				// is no more.
-				d.logDeactivated(uid, "not told: the webhook was removed")
+				d.logDeactivated(uid, delivery, "not told: the webhook was removed")
 				return
 			case err != nil:
-				d.logDeactivated(uid, "not told: its owner's address was not read")
+				d.logDeactivated(uid, delivery, "not told: its owner's address was not read")
 				d.told.untell(subID) // not told: its next deactivation may tell them
-				d.log.Error("deactivation notice", "webhook", uid, "err", noticeError(o, err))
+				d.log.Error("deactivation notice", "webhook", uid, "delivery", delivery, "err", noticeError(o, err))
 				return
 			case n.To == "":
-				d.logDeactivated(uid, "not told: its owner has no e-mail address")
+				d.logDeactivated(uid, delivery, "not told: its owner has no e-mail address")
 				return
 			}
-			d.logDeactivated(uid, "an e-mail tells its owner")
+			d.logDeactivated(uid, delivery, "an e-mail tells its owner")
 			// A session of the relay's, of the per_host it has for e-mail and
 			// notices together.
 			if err := d.smtp.take(d.callCtx, forNotice); err != nil {
-				d.log.Warn("deactivation notice not sent: hookd stopped while it waited for the relay", "webhook", uid)
+				d.log.Warn("deactivation notice not sent: hookd stopped while it waited for the relay", "webhook", uid, "delivery", delivery)
 				return
 			}
 			defer d.smtp.done()
 			ctx, cancel = context.WithTimeout(context.Background(), d.opts.Timeout)
 			defer cancel()
-			if err := d.sendNotice(ctx, o, subID, n); err != nil {
+			if err := d.sendNotice(ctx, o, subID, delivery, n); err != nil {
 				d.told.untell(subID) // not told: its next deactivation may tell them
-				d.log.Error("deactivation notice", "webhook", uid, "err", noticeError(o, err))
+				d.log.Error("deactivation notice", "webhook", uid, "delivery", delivery, "err", noticeError(o, err))
 			}
-		}(out.SubscriptionID, uid)
+		}(out.SubscriptionID, uid, delivery)
 	}
 }
 
@@ -179,19 +179,22 @@ func (d *Dispatcher) noticeOwners(batch []store.Outcome) {
 // remove the webhook then).
 var noticeRead = func(subID int64) {}
 
-// logDeactivated logs the deactivation of webhook uid, with what to do and whether
-// its owner is told (owner).
-func (d *Dispatcher) logDeactivated(uid, owner string) {
-	d.log.Warn("webhook deactivated: its events are not delivered until it is activated", "webhook", uid, "owner", owner,
+// logDeactivated logs the deactivation of webhook uid by the outcome of delivery,
+// with what to do and whether its owner is told (owner). Its line may come after
+// other lines (it is written in the background once the owner's address is read):
+// the delivery's id and the webhook's tie it to the delivery's own line.
+func (d *Dispatcher) logDeactivated(uid string, delivery int64, owner string) {
+	d.log.Warn("webhook deactivated: its events are not delivered until it is activated", "webhook", uid, "delivery", delivery, "owner", owner,
 		"next", "once its target works: hookd webhooks activate "+uid+", then hookd deliveries replay -webhook "+uid+
 			" -since TIME (a time before the first delivery it missed) sends again what it missed")
 }
 
-// sendNotice sends notice n of subscription subID's deactivation to its owner's
-// address, unless that address was sent one less than noticeEvery ago.
-func (d *Dispatcher) sendNotice(ctx context.Context, o EmailOptions, subID int64, n store.Notice) error {
+// sendNotice sends notice n of subscription subID's deactivation (by the outcome
+// of delivery) to its owner's address, unless that address was sent one less than
+// noticeEvery ago.
+func (d *Dispatcher) sendNotice(ctx context.Context, o EmailOptions, subID, delivery int64, n store.Notice) error {
 	if !d.told.mail(n.To, subID, d.now()) {
-		d.log.Warn("deactivation notice not sent: its owner's address was sent one less than an hour ago (or is being sent one), which says how to find the others", "webhook", n.UID)
+		d.log.Warn("deactivation notice not sent: its owner's address was sent one less than an hour ago (or is being sent one), which says how to find the others", "webhook", n.UID, "delivery", delivery)
 		return nil
 	}
 	sent := false

@@ -551,3 +551,48 @@ func TestDeactivationNoticeWebhookRemoved(t *testing.T) {
 	is.Equal(len(mail.Messages()), 0)
 	is.Equal(mail.PeakSessions(), 0) // the relay is not called
 }
+
+// TestDeactivationLinesNameTheDelivery: the lines of a webhook's deactivation,
+// written in the background once its owner's address is read (and so maybe after
+// other lines), name the delivery whose answer deactivated it beside the webhook,
+// as that delivery's own line does: the deactivation's line, and the notice's
+// error when the relay refuses it. They named the webhook alone, which a second
+// deactivation of the same webhook (activated, and failing again) shares.
+func TestDeactivationLinesNameTheDelivery(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	e := newEnv(t)
+	relay := dispatch.RefusingSMTP(t, 0, "550 5.1.1 user unknown")
+	owner, err := e.st.CreateClient(ctx, store.NewClient{Name: "owner", Scopes: []string{store.ScopeWebhook}, Email: "ops@lab.example"})
+	is.NoErr(err)
+	rv := newReceiver(t, func(_ int, w http.ResponseWriter, _ *http.Request, _ []byte) error {
+		w.WriteHeader(http.StatusGone)
+		return nil
+	})
+	sub, _, err := e.st.PutOrcidWebhook(ctx, owner.ID, orcidA, rv.URL+"/gone")
+	is.NoErr(err)
+	var logs lockedBuffer
+	d := e.dispatcher(func(o *dispatch.Options) {
+		o.Logger = slog.New(slog.NewJSONHandler(&logs, nil))
+		o.Hub = dispatch.HubOptions{Email: dispatch.EmailOptions{Addr: relay, From: "hookd@hookd.example"}}
+	})
+	e.intake(0, store.Event{Orcid: orcidA})
+	is.Equal(e.tick(d), 1) // answered 410, deactivated
+	id := e.only().ID
+
+	lines := map[string]int{}
+	for _, line := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
+		var l struct {
+			Msg, Webhook, Owner string
+			Delivery            int64
+		}
+		is.NoErr(json.Unmarshal([]byte(line), &l))
+		switch {
+		case l.Msg == "delivery failed", strings.HasPrefix(l.Msg, "webhook deactivated"), l.Msg == "deactivation notice":
+			lines[l.Msg]++
+			is.Equal(l.Webhook, sub.UID) // the webhook
+			is.Equal(l.Delivery, id)     // and the delivery, on each line
+		}
+	}
+	is.Equal(len(lines), 3) // the delivery's line, the deactivation's and the refused notice's
+}
