@@ -176,6 +176,9 @@ func (e *env) serve(ctx context.Context, cfg Config, listenError func(error) err
 	if w := cfg.EmailWithoutRelay(); w != "" {
 		log.Warn("e-mail settings without a relay", "detail", w)
 	}
+	for _, w := range cfg.ShortDurations() {
+		log.Warn("duration below the least it means much at", "detail", w)
+	}
 	// HOOKD_CPUPROFILE=FILE writes a CPU profile of the whole run to FILE when hookd
 	// stops (the load tool's -cpuprofile, BENCHMARKS.md); HOOKD_TRACE=FILE a Go
 	// execution trace (go tool trace), which grows by megabytes a second under

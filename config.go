@@ -475,19 +475,12 @@ func (c *Config) Validate() error {
 	if c.Store.Checkpoints != "hookd" && c.Store.Checkpoints != "external" {
 		bad("store.checkpoints", "must be \"hookd\" or \"external\" (Litestream), got %q", c.Store.Checkpoints)
 	}
-	// Each duration has a least value below which it means nothing, most often a
-	// unit mistyped ("1ns", "20ms" for 20s): a token gone before its client uses
-	// it, a call timed out before a receiver could answer, retries sent back to
-	// back, rows purged as soon as they are written.
-	atLeast := func(key string, d Duration, least time.Duration, why string) {
-		switch {
-		case d.Duration <= 0:
+	positive := func(key string, d Duration) {
+		if d.Duration <= 0 {
 			bad(key, "must be > 0, got %q", d.String())
-		case d.Duration < least:
-			bad(key, "must be at least %s (%s), got %q", durationWord(least), why, d.String())
 		}
 	}
-	atLeast("auth.token_ttl", c.Auth.TokenTTL, time.Second, "a token would expire before its client could use it")
+	positive("auth.token_ttl", c.Auth.TokenTTL)
 	// A turn of the dispatch loop is a write transaction: a tick of nanoseconds
 	// would run them back to back, a core busy while there is nothing to send. A
 	// long one only makes a due retry or coalesced delivery wait for the next tick
@@ -498,18 +491,16 @@ func (c *Config) Validate() error {
 	if c.Delivery.CoalesceWindow.Duration < 0 {
 		bad("delivery.coalesce_window", "must be >= 0, got %q", c.Delivery.CoalesceWindow.String())
 	}
-	atLeast("delivery.timeout", c.Delivery.Timeout, time.Second, "a call would time out before a receiver could answer")
-	// A retry is due on a tick, so a delay shorter than the shortest tick is not kept.
-	atLeast("delivery.retry_base", c.Delivery.RetryBase, minTick, "as delivery.tick: retries would follow each other back to back")
-	atLeast("delivery.retry_max_delay", c.Delivery.RetryMaxDelay, minTick, "as delivery.tick: retries would follow each other back to back")
-	if c.Delivery.RetryMaxDelay.Duration >= minTick && c.Delivery.RetryMaxDelay.Duration < c.Delivery.RetryBase.Duration {
+	positive("delivery.timeout", c.Delivery.Timeout)
+	positive("delivery.retry_base", c.Delivery.RetryBase)
+	positive("delivery.retry_max_delay", c.Delivery.RetryMaxDelay)
+	if c.Delivery.RetryMaxDelay.Duration > 0 && c.Delivery.RetryMaxDelay.Duration < c.Delivery.RetryBase.Duration {
 		bad("delivery.retry_max_delay", "must be >= delivery.retry_base (%s), got %q", c.Delivery.RetryBase.String(), c.Delivery.RetryMaxDelay.String())
 	}
-	atLeast("delivery.give_up_after", c.Delivery.GiveUpAfter, time.Second, "a failing delivery would be dead before a retry")
-	atLeast("delivery.disable_after", c.Delivery.DisableAfter, time.Second, "a webhook would be deactivated at its first failure")
-	// Retention runs every minute: a shorter one purges no sooner.
-	atLeast("delivery.retention", c.Delivery.Retention, time.Minute, "retention runs every minute")
-	atLeast("audit.retention", c.Audit.Retention, time.Minute, "retention runs every minute")
+	positive("delivery.give_up_after", c.Delivery.GiveUpAfter)
+	positive("delivery.disable_after", c.Delivery.DisableAfter)
+	positive("delivery.retention", c.Delivery.Retention)
+	positive("audit.retention", c.Audit.Retention)
 	if c.Delivery.Workers < 1 || c.Delivery.Workers > 10000 {
 		bad("delivery.workers", "must be between 1 and 10000, got %d", c.Delivery.Workers)
 	}
@@ -693,6 +684,40 @@ func (c *Config) SecretFileWarnings() []string {
 		}
 		warns = append(warns, fmt.Sprintf("%s: %s has mode %04o: every user of this machine may read or change the secret it holds; make it readable by hookd's user alone (chmod o-rw %s)",
 			f.key, f.path, fi.Mode().Perm(), f.path))
+	}
+	return warns
+}
+
+// ShortDurations says which durations are below the least they mean much at, most
+// often a unit mistyped ("1ns", "20ms" for 20s): each with that least value and
+// what hookd then does. They are warnings (check-config, and the daemon's log at
+// start), not errors: hookd does what they say, and a configuration an older
+// hookd took ("retry_base = \"5ms\"" in a test's file, a timeout of "500ms" for
+// receivers on the same network) must not stop the service from starting after
+// an upgrade.
+func (c *Config) ShortDurations() []string {
+	var warns []string
+	for _, d := range []struct {
+		key   string
+		v     Duration
+		least time.Duration
+		does  string
+	}{
+		{"auth.token_ttl", c.Auth.TokenTTL, time.Second, "a token expires that soon after it is issued, most likely before its client uses it"},
+		{"delivery.timeout", c.Delivery.Timeout, time.Second, "a call to a receiver that takes longer to answer times out"},
+		// A retry is due on a tick, so a shorter delay is not kept.
+		{"delivery.retry_base", c.Delivery.RetryBase, minTick, "a retry is due on a tick (delivery.tick, at least 10ms), so it waits that long anyway"},
+		{"delivery.retry_max_delay", c.Delivery.RetryMaxDelay, minTick, "a retry is due on a tick (delivery.tick, at least 10ms), so it waits that long anyway"},
+		{"delivery.give_up_after", c.Delivery.GiveUpAfter, time.Second, "a failing delivery is dead that soon after its first attempt, most likely before a retry"},
+		{"delivery.disable_after", c.Delivery.DisableAfter, time.Second, "a webhook whose deliveries fail is deactivated that soon after the first failure"},
+		// Retention runs every minute: a shorter one purges no sooner.
+		{"delivery.retention", c.Delivery.Retention, time.Minute, "retention runs every minute, and then purges what is that old"},
+		{"audit.retention", c.Audit.Retention, time.Minute, "retention runs every minute, and then purges what is that old"},
+	} {
+		if d.v.Duration > 0 && d.v.Duration < d.least {
+			warns = append(warns, fmt.Sprintf("%s is %q, less than %s: %s; if a unit was mistyped (\"20ms\" for \"20s\"), mend it",
+				d.key, d.v.String(), durationWord(d.least), d.does))
+		}
 	}
 	return warns
 }

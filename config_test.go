@@ -270,22 +270,24 @@ func TestConfigErrorsInOrder(t *testing.T) {
 	}
 }
 
-// TestDurationsAtLeast: a duration below the least that means anything (most often
-// a unit mistyped: "1ns", "20ms" for 20s) is refused, naming the key and the least
-// value it takes, and that value is taken: "1ns" was taken for every one, so that
-// tokens expired as they were made, every call timed out, retries followed each
-// other back to back and rows were purged as they were written.
-func TestDurationsAtLeast(t *testing.T) {
+// TestShortDurationsWarned: a duration below the least it means much at (most
+// often a unit mistyped: "1ns", "20ms" for 20s) is a warning that names the key,
+// the value, that least value and what hookd then does, in check-config and in
+// the daemon's log at start; the configuration still loads, as it did before
+// these were looked at: "retry_base = \"5ms\"" in a test's file, or a timeout of
+// "500ms", refused at start would stop a service that ran until its upgrade.
+// "0s" stays an error.
+func TestShortDurationsWarned(t *testing.T) {
 	for _, tt := range []struct {
 		key, least, below string
 	}{
 		{"auth.token_ttl", "1s", "999ms"},
-		{"delivery.timeout", "1s", "999ms"},
-		{"delivery.retry_base", "10ms", "9ms"},
+		{"delivery.timeout", "1s", "500ms"},
+		{"delivery.retry_base", "10ms", "5ms"},
 		{"delivery.retry_max_delay", "10ms", "9ms"},
 		{"delivery.give_up_after", "1s", "999ms"},
 		{"delivery.disable_after", "1s", "999ms"},
-		{"delivery.retention", "1m", "59s"},
+		{"delivery.retention", "1m", "30s"},
 		{"audit.retention", "1m", "59s"},
 	} {
 		t.Run(tt.key, func(t *testing.T) {
@@ -294,24 +296,51 @@ func TestDurationsAtLeast(t *testing.T) {
 			file := func(v string) string {
 				body := fmt.Sprintf("[%s]\n%s = %q\n", table, name, v)
 				if tt.key == "delivery.retry_max_delay" {
-					body = fmt.Sprintf("[delivery]\nretry_base = %q\nretry_max_delay = %q\n", tt.least, v)
+					body = fmt.Sprintf("[delivery]\nretry_base = %q\nretry_max_delay = %q\n", v, v)
 				}
 				return writeConfig(t, body)
 			}
 			for _, v := range []string{"1ns", tt.below} {
-				_, err := LoadConfig(file(v))
-				is.True(err != nil) // refused
-				_, msg, _ := strings.Cut(err.Error(), ".toml: ")
-				is.True(strings.HasPrefix(msg, tt.key+": must be at least "+tt.least+" (")) // naming the key and the least value
-				is.True(strings.HasSuffix(msg, fmt.Sprintf("), got %q", v)))                // and what it was given
-				is.True(!strings.Contains(msg, "\n"))                                       // one error for one value
+				path := file(v)
+				cfg, err := LoadConfig(path)
+				is.NoErr(err) // taken, as before
+				var warns []string
+				for _, w := range cfg.ShortDurations() {
+					if strings.HasPrefix(w, tt.key+" ") {
+						warns = append(warns, w)
+					}
+				}
+				is.Equal(len(warns), 1)                                                                            // one warning for one value
+				is.True(strings.HasPrefix(warns[0], fmt.Sprintf("%s is %q, less than %s: ", tt.key, v, tt.least))) // naming the key, the value and the least value
+				_, stderr, err := runEnv(t, nil, "check-config", "-config", path)
+				is.NoErr(err)                                                                 // check-config passes it
+				is.True(strings.Contains(stderr, "config "+path+": warning: "+warns[0]+"\n")) // and warns
 			}
-			_, err := LoadConfig(file(tt.least))
-			is.NoErr(err) // the least value is taken
+			cfg, err := LoadConfig(file(tt.least))
+			is.NoErr(err)
+			is.Equal(len(cfg.ShortDurations()), 0) // the least value is nothing to warn of
 			_, err = LoadConfig(file("0s"))
 			is.True(err != nil && strings.Contains(err.Error(), tt.key+": must be > 0, got \"0s\"")) // as before
 		})
 	}
+	t.Run("daemon", func(t *testing.T) {
+		is := is.New(t)
+		dir := t.TempDir()
+		path := filepath.Join(dir, "hookd.toml")
+		is.NoErr(os.WriteFile(path, []byte("[http]\nlisten = \"127.0.0.1:0\"\n[store]\npath = \"hookd.db\"\n[log]\nformat = \"json\"\n[delivery]\nretry_base = \"5ms\"\n"), 0o600))
+		initDB(t, path)
+		d := startDaemon(t, path) // starts
+		is.NoErr(d.stop())
+		var logged bool
+		for _, line := range strings.Split(d.stderr.String(), "\n") {
+			var rec struct{ Level, Msg, Detail string }
+			if json.Unmarshal([]byte(line), &rec) == nil && strings.HasPrefix(rec.Detail, "delivery.retry_base is \"5ms\", less than 10ms") {
+				is.Equal(rec.Level, "WARN")
+				logged = true
+			}
+		}
+		is.True(logged) // the daemon logs it at start
+	})
 }
 
 func TestLoadConfigValues(t *testing.T) {
