@@ -481,14 +481,16 @@ func (e *env) memberAdd(ctx context.Context, args []string) error {
 		return fmt.Errorf("org member add: -org: %w", err)
 	}
 	for _, id := range ids {
-		created, err := st.PutMember(ctx, o.ID, id, info, cfg.Delivery.CoalesceWindow.Duration)
+		created, changed, err := st.PutMemberChanged(ctx, o.ID, id, info, cfg.Delivery.CoalesceWindow.Duration)
 		if err != nil {
 			return flagError("org member add", err, memberFlags)
 		}
 		if created {
 			fmt.Fprintf(e.stdout, "%s added to %q\n", id, o.Name)
-		} else if set["name"] || set["email"] || set["eppn"] {
+		} else if changed {
 			fmt.Fprintf(e.stdout, "%s already a member of %q (its details updated)\n", id, o.Name)
+		} else if set["name"] || set["email"] || set["eppn"] {
+			fmt.Fprintf(e.stdout, "%s already a member of %q, with the details given: nothing changed\n", id, o.Name)
 		} else {
 			fmt.Fprintf(e.stdout, "%s already a member of %q: nothing changed\n", id, o.Name)
 		}

@@ -510,3 +510,30 @@ func TestOrgStatusTakesTheOrganisationAsArgument(t *testing.T) {
 		is.Equal(out, "")
 	}
 }
+
+// TestOrgMemberAddSameDetails: org member add of a member with the details it has
+// already says that nothing changed; it said "its details updated". A detail that
+// differs still updates it, and says so.
+func TestOrgMemberAddSameDetails(t *testing.T) {
+	is := is.New(t)
+	cfg := testConfig(t, "")
+	_, err := runCmd(t, "org", "add", "-config", cfg, "-name", "Uni", "-tech-contact", "it@uni.example")
+	is.NoErr(err)
+	add := func(flags ...string) string {
+		t.Helper()
+		out, err := runCmd(t, append(append([]string{"org", "member", "add", "-config", cfg, "-org", "Uni"}, flags...), "0000-0002-7253-3645")...)
+		is.NoErr(err)
+		return out
+	}
+	is.Equal(add("-name", "Ann", "-email", "ann@uni.example"), "0000-0002-7253-3645 added to \"Uni\"\n")
+	is.Equal(add("-name", "Ann", "-email", "ann@uni.example"), "0000-0002-7253-3645 already a member of \"Uni\", with the details given: nothing changed\n")
+	is.Equal(add("-name", "Ann"), "0000-0002-7253-3645 already a member of \"Uni\", with the details given: nothing changed\n")
+	is.Equal(add("-name", "Ann Lee"), "0000-0002-7253-3645 already a member of \"Uni\" (its details updated)\n")
+	st := openTestStore(t, cfg)
+	defer st.Close()
+	members, err := st.Members(context.Background(), 1)
+	is.NoErr(err)
+	is.Equal(len(members), 1)
+	is.Equal(members[0].Name, "Ann Lee")
+	is.Equal(members[0].Email, "ann@uni.example")
+}

@@ -395,7 +395,7 @@ func (h *Handler) handleMemberAdd() http.Handler {
 			}
 			return &v
 		}
-		created, err := h.st.PutMember(r.Context(), o.ID, m.Orcid, store.MemberInfo{Name: given(m.Name), Email: given(m.Email), EPPN: given(m.EPPN)}, h.opts.CoalesceWindow)
+		created, changed, err := h.st.PutMemberChanged(r.Context(), o.ID, m.Orcid, store.MemberInfo{Name: given(m.Name), Email: given(m.Email), EPPN: given(m.EPPN)}, h.opts.CoalesceWindow)
 		if err != nil {
 			if v.MemberErrors.fromStore(err, map[string]string{"orcid": "orcid", "name": "name", "email": "email", "eppn": "eppn"}) {
 				h.orgPage(w, r, http.StatusBadRequest, v)
@@ -408,6 +408,12 @@ func (h *Handler) handleMemberAdd() http.Handler {
 			// A member already, and no field given to change: the page says so,
 			// where it said the member was updated.
 			h.redirectDone(w, r, "/console/organisations/"+strconv.FormatInt(o.ID, 10), "member-already")
+			return
+		}
+		if !changed {
+			// A member already, with the fields given (the form sent twice, a
+			// member added before): nothing to update, nor to record.
+			h.redirectDone(w, r, "/console/organisations/"+strconv.FormatInt(o.ID, 10), "member-same")
 			return
 		}
 		action, done := "organisation.member.update", "member-updated"

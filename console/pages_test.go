@@ -1029,3 +1029,48 @@ func TestMemberAddedAgainChangesNothing(t *testing.T) {
 	is.NoErr(err)
 	is.Equal(len(log), 1)
 }
+
+// TestMemberAddedAgainSameDetails: the Add a member form sent for a member with the
+// details it has already (the form sent twice, a member added before) says that
+// nothing changed, with no audit entry; it said "The member is updated." and
+// logged organisation.member.update for a member left as it was. A detail that
+// differs still updates it.
+func TestMemberAddedAgainSameDetails(t *testing.T) {
+	is := is.New(t)
+	e := newEnv(t)
+	ctx := context.Background()
+	u := e.as(t, "staffA")
+	org := "/console/organisations/" + strconv.FormatInt(e.orgA.ID, 10)
+	const id = "0000-0002-7253-3645"
+	form := url.Values{"orcid": {id}, "name": {"Ann Lee"}, "email": {"ann@uni.example"}}
+	entries := func() int {
+		t.Helper()
+		log, err := e.st.AuditLog(ctx, store.AuditQuery{Action: "organisation.member."})
+		is.NoErr(err)
+		return len(log)
+	}
+	p := u.post(t, org+"/members", form)
+	is.Equal(p.status, http.StatusSeeOther)
+	is.True(strings.Contains(u.get(t, p.location).body, "The member is added."))
+	is.Equal(entries(), 1)
+	for _, f := range []url.Values{form, {"orcid": {id}, "name": {"Ann Lee"}}} { // sent again; a part of it
+		p = u.post(t, org+"/members", f)
+		is.Equal(p.status, http.StatusSeeOther)
+		page := u.get(t, p.location).body
+		is.True(strings.Contains(page, "That record is a member already, with the details the form gave: nothing changed."))
+		is.True(!strings.Contains(page, "The member is updated."))
+		is.Equal(entries(), 1) // nothing to record
+	}
+	p = u.post(t, org+"/members", url.Values{"orcid": {id}, "name": {"Ann Lee-Smith"}})
+	is.Equal(p.status, http.StatusSeeOther)
+	is.True(strings.Contains(u.get(t, p.location).body, "The member is updated."))
+	is.Equal(entries(), 2)
+	members, err := e.st.Members(ctx, e.orgA.ID)
+	is.NoErr(err)
+	for _, m := range members {
+		if m.Orcid == id {
+			is.Equal(m.Name, "Ann Lee-Smith")
+			is.Equal(m.Email, "ann@uni.example") // kept
+		}
+	}
+}

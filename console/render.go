@@ -247,6 +247,7 @@ var flashes = map[string]string{
 	"member":              "The member is added.",
 	"member-updated":      "The member is updated.",
 	"member-already":      "That record is a member already, and the form gave no name, e-mail or eduPersonPrincipalName to change: nothing changed.",
+	"member-same":         "That record is a member already, with the details the form gave: nothing changed.",
 	"removed":             "The member is removed.",
 	"not-member":          "That record was not a member (removed already, in another tab or by someone else): nothing changed.",
 	"client-removed":      "The client is removed, with its tokens, registrations and sessions.",

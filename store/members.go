@@ -75,6 +75,13 @@ ON CONFLICT(subscription_id, subject) WHERE state = 0 DO UPDATE SET
 // for each of its organisation's active settings, its e-mail only when email is
 // set. It reports whether it was new and how many deliveries it queued.
 func (s *Store) putMember(ctx context.Context, c *txStmts, orgID int64, id string, info MemberInfo, now, due int64, email bool) (bool, int, error) {
+	created, _, n, err := s.putMemberChanged(ctx, c, orgID, id, info, now, due, email)
+	return created, n, err
+}
+
+// putMemberChanged is putMember, and says whether a member that was there already
+// changed: false when info gives no field, or each as the member has it.
+func (s *Store) putMemberChanged(ctx context.Context, c *txStmts, orgID int64, id string, info MemberInfo, now, due int64, email bool) (created, changed bool, n int, err error) {
 	str := func(p *string) string {
 		if p == nil {
 			return ""
@@ -84,31 +91,38 @@ func (s *Store) putMember(ctx context.Context, c *txStmts, orgID int64, id strin
 	r, err := c.exec(ctx, `INSERT INTO members(org_id, orcid, name, email, eppn, created_at) VALUES (?, ?, ?, ?, ?, ?)
 		ON CONFLICT(org_id, orcid) DO NOTHING`, orgID, id, str(info.Name), str(info.Email), str(info.EPPN), now)
 	if err != nil {
-		return false, 0, err
+		return false, false, 0, err
 	}
 	if n, _ := r.RowsAffected(); n == 0 {
-		sets, args := []string{}, []any{}
+		sets, args, differ := []string{}, []any{}, []string{}
 		for _, f := range []struct {
 			col string
 			v   *string
 		}{{"name", info.Name}, {"email", info.Email}, {"eppn", info.EPPN}} {
 			if f.v != nil {
 				sets = append(sets, f.col+" = ?")
+				differ = append(differ, f.col+" IS NOT ?")
 				args = append(args, *f.v)
 			}
 		}
-		if len(sets) > 0 {
-			args = append(args, orgID, id)
-			if _, err := c.exec(ctx, "UPDATE members SET "+strings.Join(sets, ", ")+" WHERE org_id = ? AND orcid = ?", args...); err != nil {
-				return false, 0, err
-			}
+		if len(sets) == 0 {
+			return false, false, 0, nil
 		}
-		return false, 0, nil
+		// Written only when a field differs, so that the caller knows whether
+		// anything changed.
+		args = append(args, orgID, id)
+		args = append(args, args[:len(differ)]...)
+		r, err := c.exec(ctx, "UPDATE members SET "+strings.Join(sets, ", ")+" WHERE org_id = ? AND orcid = ? AND ("+strings.Join(differ, " OR ")+")", args...)
+		if err != nil {
+			return false, false, 0, err
+		}
+		n, err := r.RowsAffected()
+		return false, n > 0, 0, err
 	}
 	// A member again: what its removal told not to be sent again, out on a call
 	// since, is sent again as any other should its call fail (RemoveMembers).
 	if _, err := c.tx.StmtContext(ctx, s.claim.clearNotSent).ExecContext(ctx, id, orgID); err != nil {
-		return false, 0, err
+		return false, false, 0, err
 	}
 	formats := FormatHub // matches the webhook alone
 	if email {
@@ -116,10 +130,10 @@ func (s *Store) putMember(ctx context.Context, c *txStmts, orgID int64, id strin
 	}
 	r, err = c.exec(ctx, memberCreated, id, orgID, due, now, eventBit(EventCreated), formats)
 	if err != nil {
-		return false, 0, err
+		return false, false, 0, err
 	}
-	n, _ := r.RowsAffected()
-	return true, int(n), nil
+	queued, _ := r.RowsAffected()
+	return true, true, int(queued), nil
 }
 
 // PutMember adds a member to an organisation, or updates the fields of info that are
@@ -127,24 +141,33 @@ func (s *Store) putMember(ctx context.Context, c *txStmts, orgID int64, id strin
 // as CREATED (due window from now, like any event) and, with upstream registration on,
 // registered upstream. It reports whether the member is new.
 func (s *Store) PutMember(ctx context.Context, orgID int64, id string, info MemberInfo, window time.Duration) (created bool, err error) {
+	created, _, err = s.PutMemberChanged(ctx, orgID, id, info, window)
+	return created, err
+}
+
+// PutMemberChanged is PutMember, and says whether the call changed anything:
+// changed is false for a member that was there already when info gives no field,
+// or each as the member has it (a form sent twice, a member added before), which
+// the call leaves as it was.
+func (s *Store) PutMemberChanged(ctx context.Context, orgID int64, id string, info MemberInfo, window time.Duration) (created, changed bool, err error) {
 	if err := CheckMember(id, info); err != nil {
-		return false, err
+		return false, false, err
 	}
 	now := s.Now()
 	err = s.inTx(ctx, func(tx *sql.Tx) error {
 		if err := orgExists(ctx, tx, orgID); err != nil {
 			return err
 		}
-		created, _, err = s.putMember(ctx, newTxStmts(tx), orgID, id, info, ms(now), ms(now.Add(window)), true)
+		created, changed, _, err = s.putMemberChanged(ctx, newTxStmts(tx), orgID, id, info, ms(now), ms(now.Add(window)), true)
 		if err != nil || !created {
 			return err
 		}
 		return s.syncUpstream(ctx, tx, ms(now), id)
 	})
 	if err != nil {
-		return false, fmt.Errorf("put member: %w", err)
+		return false, false, fmt.Errorf("put member: %w", err)
 	}
-	return created, nil
+	return created, changed, nil
 }
 
 // notSentNoMember is the last error of a delivery to an organisation that was
