@@ -12,6 +12,8 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"golang.org/x/text/unicode/norm"
+
 	"hookd/orcid"
 	"hookd/ssrf"
 )
@@ -599,8 +601,11 @@ func CheckShown(field, s string) error {
 // is (-1 for none). The zero-width non-joiner and joiner (U+200C, U+200D) are
 // taken between two characters beyond ASCII that are letters, marks or symbols:
 // Persian writes words with the one, Indic scripts and emoji sequences (a woman,
-// U+200D, a laptop) need the other there; beside ASCII, a space, punctuation or
-// the text's ends they join nothing.
+// U+200D, a laptop) need the other there; and after a virama, whatever follows:
+// they choose the form of the consonant before it, at a word's end too (Malayalam
+// written before its chillu letters had code points of their own ends "അരുണ്‍",
+// Arun, with NA, VIRAMA, ZWJ). Elsewhere, beside ASCII, a space, punctuation or
+// the text's ends, they join nothing.
 func hiddenChar(s string) (int, rune) {
 	joins := func(r rune) bool { return r >= utf8.RuneSelf && unicode.In(r, unicode.L, unicode.M, unicode.S) }
 	for i, r := range s {
@@ -610,12 +615,21 @@ func hiddenChar(s string) (int, rune) {
 		case r == '\u200c' || r == '\u200d':
 			before, _ := utf8.DecodeLastRuneInString(s[:i])
 			after, _ := utf8.DecodeRuneInString(s[i+utf8.RuneLen(r):])
+			if i > 0 && isVirama(before) {
+				continue
+			}
 			if i == 0 || !joins(before) || i+utf8.RuneLen(r) == len(s) || !joins(after) {
 				return i, r
 			}
 		}
 	}
 	return -1, 0
+}
+
+// isVirama reports whether r is a virama (or a script's like sign: Sinhala's al-lakuna,
+// Khmer's coeng), a mark of canonical combining class 9.
+func isVirama(r rune) bool {
+	return r >= utf8.RuneSelf && unicode.Is(unicode.Mn, r) && norm.NFD.PropertiesString(string(r)).CCC() == 9
 }
 
 // OrWords is words as a list in a sentence: "a, b or c" (the states, formats or

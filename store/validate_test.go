@@ -1,6 +1,7 @@
 package store_test
 
 import (
+	"context"
 	"errors"
 	"strings"
 	"testing"
@@ -224,6 +225,42 @@ func TestCheckShown(t *testing.T) {
 			checkOutcome(t, store.CheckLine("name", tt.text, 200), tt.ok, "name", tt.want) // and a name, as a description
 		})
 	}
+}
+
+// TestCheckShownJoinerAfterVirama: a zero-width joiner or non-joiner after a
+// virama chooses the form of the consonant before it, at a word's end too:
+// Malayalam written before its chillu letters had their own code points ends
+// names so ("അരുണ്‍ കുമാര്‍", Arun Kumar: NA, VIRAMA, ZWJ), and such a name is a
+// member's name, whose organisation takes it. After a letter that is no virama, at
+// the end, a joiner still joins nothing.
+func TestCheckShownJoinerAfterVirama(t *testing.T) {
+	for _, tt := range []struct {
+		text string
+		ok   bool
+	}{
+		{"\u0d05\u0d30\u0d41\u0d23\u0d4d\u200d \u0d15\u0d41\u0d2e\u0d3e\u0d30\u0d4d\u200d", true}, // അരുണ്‍ കുമാര്‍
+		{"\u0d1c\u0d4b\u0d23\u0d4d\u200d", true},                                                  // ജോണ്‍, John
+		{"\u0d28\u0d3f\u0d24\u0d3f\u0d28\u0d4d\u200d, Kochi", true},                               // before punctuation
+		{"\u0915\u094d\u200c", true},                                                              // Hindi's explicit virama
+		{"\u0d05\u0d30\u0d41\u0d23\u200d", false},                                                 // after a letter, at the end
+		{"\u0d4d\u200d", true},                                                                    // what the virama marks is not judged
+	} {
+		t.Run(tt.text, func(t *testing.T) {
+			checkOutcome(t, store.CheckLine("name", tt.text, 200), tt.ok, "name", "zero-width character (U+200D)")
+		})
+	}
+	is := is.New(t)
+	st := newStore(t)
+	ctx := context.Background()
+	org, err := st.CreateOrganisation(ctx, "Uni", "it@uni.example")
+	is.NoErr(err)
+	const name = "\u0d05\u0d30\u0d41\u0d23\u0d4d\u200d \u0d15\u0d41\u0d2e\u0d3e\u0d30\u0d4d\u200d"
+	created, err := st.PutMember(ctx, org.ID, "0000-0002-7253-3645", store.MemberInfo{Name: ptr(name)}, 0)
+	is.NoErr(err) // taken
+	is.True(created)
+	members, err := st.Members(ctx, org.ID)
+	is.NoErr(err)
+	is.Equal(members[0].Name, name) // as given
 }
 
 // TestCheckURLSpecialAddresses: a literal host is judged by ssrf's registries,
