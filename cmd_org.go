@@ -576,7 +576,11 @@ func (e *env) memberImport(ctx context.Context, args []string) error {
 	if *strict && len(file.Rejected) > 0 {
 		return fmt.Errorf("org member import: %s: %s rejected; nothing imported (-strict)", pos[0], count(len(file.Rejected), "row", "rows"))
 	}
-	res, err := st.ImportMembers(ctx, o.ID, file.Rows, cfg.Delivery.CoalesceWindow.Duration)
+	importMembers := st.ImportMembers
+	if *strict {
+		importMembers = st.ImportMembersStrict
+	}
+	res, err := importMembers(ctx, o.ID, file.Rows, cfg.Delivery.CoalesceWindow.Duration)
 	if err != nil {
 		// In the command's words, not the store's step; one transaction, so none
 		// of the rows is in.
@@ -585,7 +589,16 @@ func (e *env) memberImport(ctx context.Context, args []string) error {
 		}
 		return fmt.Errorf("org member import: %s: %w; nothing was imported", pos[0], err)
 	}
-	fmt.Fprintf(e.stdout, "%s: %s added, %d updated, %d rejected (organisation %q)\n", pos[0], count(res.Added, "member", "members"), res.Updated, len(file.Rejected), o.Name)
+	// Rows the store left out: a name or eppn with a character that shows as
+	// nothing, other than the member's own.
+	for _, r := range res.Rejected {
+		fmt.Fprintf(e.stderr, "%s:%d: rejected %q: %s\n", pos[0], r.Line, r.Orcid, r.Reason)
+	}
+	rejected := len(file.Rejected) + len(res.Rejected)
+	if *strict && len(res.Rejected) > 0 {
+		return fmt.Errorf("org member import: %s: %s rejected; nothing imported (-strict)", pos[0], count(rejected, "row", "rows"))
+	}
+	fmt.Fprintf(e.stdout, "%s: %s added, %d updated, %d rejected (organisation %q)\n", pos[0], count(res.Added, "member", "members"), res.Updated, rejected, o.Name)
 	return nil
 }
 

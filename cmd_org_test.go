@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"os"
@@ -536,4 +537,73 @@ func TestOrgMemberAddSameDetails(t *testing.T) {
 	is.Equal(len(members), 1)
 	is.Equal(members[0].Name, "Ann Lee")
 	is.Equal(members[0].Email, "ann@uni.example")
+}
+
+// TestOrgMemberHiddenCharactersKept: a member's name and eppn that an older hookd
+// stored with a zero-width character are taken when a members file is imported
+// again, or org member add gives them again, unchanged: each such row was
+// rejected, and the command refused. A row that changes one, or a new member's
+// with one, is still rejected with its line, and the others imported; -strict
+// then imports nothing.
+func TestOrgMemberHiddenCharactersKept(t *testing.T) {
+	is := is.New(t)
+	cfg := testConfig(t, "")
+	_, err := runCmd(t, "org", "add", "-config", cfg, "-name", "Uni", "-tech-contact", "it@uni.example")
+	is.NoErr(err)
+	_, err = runCmd(t, "org", "member", "add", "-config", cfg, "-org", "Uni", "-name", "Ann Lee", "-eppn", "ann@uni", "0000-0002-7253-3645")
+	is.NoErr(err)
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(filepath.Dir(cfg), "hookd.db")+"?_pragma=busy_timeout(5000)")
+	is.NoErr(err)
+	_, err = db.Exec("UPDATE members SET name = 'Ann\u200b Lee', eppn = 'ann\ufeff@uni'") // as an older hookd took them
+	is.NoErr(err)
+	stored := func() (name, eppn string, n int) {
+		is.NoErr(db.QueryRow("SELECT name, eppn, (SELECT count(*) FROM members) FROM members WHERE orcid = '0000-0002-7253-3645'").Scan(&name, &eppn, &n))
+		return name, eppn, n
+	}
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		file := filepath.Join(dir, name)
+		is.NoErr(os.WriteFile(file, []byte(body), 0o600))
+		return file
+	}
+	runImport := func(args ...string) (string, string, error) {
+		var stdout, stderr safeBuffer
+		err := run(context.Background(), append([]string{"hookd", "org", "member", "import", "-config", cfg, "-org", "Uni"}, args...),
+			noenv, strings.NewReader(""), &stdout, &stderr)
+		return stdout.String(), stderr.String(), err
+	}
+
+	same := write("same.csv", "orcid,name,email,eppn\n0000-0002-7253-3645,Ann\u200b Lee,ann@uni.example,ann\ufeff@uni\n")
+	stdout, stderr, err := runImport(same)
+	is.NoErr(err) // the file exported before, imported again
+	is.Equal(stdout, same+": 0 members added, 1 updated, 0 rejected (organisation \"Uni\")\n")
+	is.Equal(stderr, "")
+	name, eppn, _ := stored()
+	is.Equal(name, "Ann\u200b Lee")
+	is.Equal(eppn, "ann\ufeff@uni")
+	out, err := runCmd(t, "org", "member", "add", "-config", cfg, "-org", "Uni", "-name", "Ann\u200b Lee", "-eppn", "ann\ufeff@uni", "0000-0002-7253-3645")
+	is.NoErr(err) // given again on the command line
+	is.True(strings.Contains(out, "nothing changed"))
+
+	changed := write("changed.csv", "orcid,name,email,eppn\n"+
+		"0000-0002-7253-3645,Ann\u200b Lea,ann@uni.example,ann\ufeff@uni\n"+
+		"0000-0002-9079-593X,Bob,,\n"+
+		"0000-0001-5109-3700,Eve\u200b,,\n")
+	_, stderr, err = runImport("-strict", changed)
+	is.True(err != nil) // -strict: a row left out imports nothing
+	is.Equal(err.Error(), "org member import: "+changed+": 2 rows rejected; nothing imported (-strict)")
+	_, _, n := stored()
+	is.Equal(n, 1)
+	stdout, stderr, err = runImport(changed)
+	is.NoErr(err)
+	is.Equal(stdout, changed+": 1 member added, 0 updated, 2 rejected (organisation \"Uni\")\n")
+	is.True(strings.Contains(stderr, changed+`:2: rejected "0000-0002-7253-3645": name: has a zero-width character (U+200B) at byte 3`)) // changed
+	is.True(strings.Contains(stderr, changed+`:4: rejected "0000-0001-5109-3700": name: has a zero-width character (U+200B) at byte 3`)) // new
+	name, _, n = stored()
+	is.Equal(name, "Ann\u200b Lee") // left as it was
+	is.Equal(n, 2)                  // Bob's row imported
+	_, err = runCmd(t, "org", "member", "add", "-config", cfg, "-org", "Uni", "-name", "Ann\u200b Lea", "0000-0002-7253-3645")
+	is.True(err != nil) // a changed name on the command line
+	is.True(strings.Contains(err.Error(), "has a zero-width character (U+200B) at byte 3"))
+	is.NoErr(db.Close())
 }

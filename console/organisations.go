@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -316,8 +317,22 @@ func (h *Handler) importMembers(ctx context.Context, orgID int64, file io.Reader
 	if strict && len(f.Rejected) > 0 {
 		return rep, nil
 	}
-	res, err := h.st.ImportMembers(ctx, orgID, f.Rows, h.opts.CoalesceWindow)
+	importMembers := h.st.ImportMembers
+	if strict {
+		importMembers = h.st.ImportMembersStrict
+	}
+	res, err := importMembers(ctx, orgID, f.Rows, h.opts.CoalesceWindow)
 	rep.Added, rep.Updated = res.Added, res.Updated
+	if len(res.Rejected) > 0 {
+		// Rows the store left out (a name or eppn with a character that shows as
+		// nothing, other than the member's own), among the file's, by line.
+		rej := slices.Clone(f.Rejected)
+		for _, r := range res.Rejected {
+			rej = append(rej, membercsv.Rejected{Line: r.Line, Orcid: r.Orcid, Reason: r.Reason})
+		}
+		slices.SortStableFunc(rej, func(a, b membercsv.Rejected) int { return a.Line - b.Line })
+		rep.Rejected, rep.Shown = rej, rej[:min(len(rej), maxRejectedShown)]
+	}
 	return rep, err
 }
 

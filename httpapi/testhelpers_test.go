@@ -48,19 +48,28 @@ func (c *clock) Advance(d time.Duration) { c.ms.Add(d.Milliseconds()) }
 // newStore opens a real SQLite file in a temporary folder, closed when the test ends.
 func newStore(tb testing.TB) *store.Store {
 	tb.Helper()
+	st, _ := newStoreAt(tb)
+	return st
+}
+
+// newStoreAt is newStore, and the path of its database file.
+func newStoreAt(tb testing.TB) (*store.Store, string) {
+	tb.Helper()
 	is := is.New(tb)
 	box, err := secret.NewBox(secret.Random(secret.KeySize))
 	is.NoErr(err) // make secret box
-	st, err := store.Open(context.Background(), store.Options{Path: filepath.Join(tb.TempDir(), "hookd.db"), Box: box})
+	path := filepath.Join(tb.TempDir(), "hookd.db")
+	st, err := store.Open(context.Background(), store.Options{Path: path, Box: box})
 	is.NoErr(err) // open store
 	tb.Cleanup(func() { st.Close() })
-	return st
+	return st, path
 }
 
 // harness is the real router on a real store, behind a real HTTP server. Its
 // methods take the testing.TB of the (sub)test that calls them.
 type harness struct {
 	st     *store.Store
+	path   string // the store's database file
 	clock  *clock
 	srv    *httptest.Server
 	http   *http.Client
@@ -120,7 +129,7 @@ func (h *harness) delays() []time.Duration {
 // The store's clock is pinned (2024-03-01 12:00 UTC) and the token TTL is one hour.
 func newHarness(tb testing.TB, opt ...func(*httpapi.Options)) *harness {
 	tb.Helper()
-	st := newStore(tb)
+	st, path := newStoreAt(tb)
 	clk := newClock(time.Date(2024, 3, 1, 12, 0, 0, 0, time.UTC))
 	st.Now = clk.Now
 	opts := httpapi.Options{
@@ -132,7 +141,7 @@ func newHarness(tb testing.TB, opt ...func(*httpapi.Options)) *harness {
 	for _, o := range opt {
 		o(&opts)
 	}
-	h := &harness{st: st, clock: clk, opts: opts, public: opts.PublicURL + opts.BasePath, auth: &authDelays{}}
+	h := &harness{st: st, path: path, clock: clk, opts: opts, public: opts.PublicURL + opts.BasePath, auth: &authDelays{}}
 	api := httpapi.NewServer(opts)
 	httpapi.SetAuthSleep(api, h.auth.sleep)
 	h.srv = httptest.NewServer(api.Handler())

@@ -257,8 +257,13 @@ func (s *Server) check(in webhookInput, creating bool) (store.WebhookPatch, erro
 		if err := store.CheckText("description", *in.Description, maxDescription); err != nil {
 			return p, err
 		}
-		if err := store.CheckShown("description", *in.Description); err != nil {
-			return p, err // it is shown in the console's list of webhooks, and by hookd webhooks show
+		// It is shown in the console's list of webhooks, and by hookd webhooks
+		// show. A PATCH's is the store's to check: it takes the description the
+		// webhook has, which an older hookd may have stored with such characters.
+		if creating {
+			if err := store.CheckShown("description", *in.Description); err != nil {
+				return p, err
+			}
 		}
 		p.Description = in.Description
 	}

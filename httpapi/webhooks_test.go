@@ -3,6 +3,7 @@ package httpapi_test
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -1503,4 +1504,65 @@ func TestHiddenCharactersRefused(t *testing.T) {
 	const orgs = "/api/hub/v1/organisations"
 	p := problemOf(t, h.hubReq(t, http.MethodPost, orgs, admin, `{"name": "Uni\u200bversity", "tech-contact-email": "it@uni.example"}`), http.StatusBadRequest, "name")
 	is.Equal(p.Detail, "name: has a zero-width character (U+200B) at byte 3, which shows as nothing: remove it") // a name, as a description
+}
+
+// TestHiddenCharactersKeptWhenResent: a webhook's description and a member's name
+// and eppn that an older hookd stored with a zero-width character or a direction
+// control are taken when sent again unchanged (a PATCH that sends the whole
+// webhook back, a Hub sync that PUTs the member again): they were refused, so
+// automation sending back what hookd answered failed after an upgrade. A new or
+// changed value with such a character is still refused, and changes nothing.
+func TestHiddenCharactersKeptWhenResent(t *testing.T) {
+	is := is.New(t)
+	h := newHarness(t)
+	tok := h.webhookToken(t, "kept")
+	rec := platformCreate(t, h, tok, `{"targetURL":"https://example.com/h","description":"nightly sync"}`)
+	admin := h.token(t, h.client(t, "admin", store.ScopeAdmin), store.ScopeAdmin).AccessToken
+	const orgs = "/api/hub/v1/organisations"
+	var org orgBody
+	res := h.hubReq(t, http.MethodPost, orgs, admin, `{"name": "Uni", "tech-contact-email": "it@uni.example"}`)
+	is.Equal(res.status, http.StatusCreated)
+	decodeJSON(t, res.body, &org)
+	member := fmt.Sprintf("%s/%d/members/%s", orgs, org.ID, seedOrcid)
+	is.Equal(h.hubReq(t, http.MethodPut, member, admin, `{"name": "Ann Lee", "eppn": "ann@uni"}`).status, http.StatusCreated)
+
+	const desc, name, eppn = "nightly\u200b sync \u202eevil", "Ann\u200b Lee", "ann\u2060@uni"
+	db, err := sql.Open("sqlite", "file:"+h.path+"?_pragma=busy_timeout(5000)")
+	is.NoErr(err)
+	_, err = db.Exec("UPDATE subscriptions SET description = ? WHERE uid = ?", desc, rec.ID) // as an older hookd took them
+	is.NoErr(err)
+	_, err = db.Exec("UPDATE members SET name = ?, eppn = ?", name, eppn)
+	is.NoErr(err)
+	is.NoErr(db.Close())
+
+	got := platformGet(t, h, tok, rec.ID)
+	is.Equal(got.Description, desc)
+	whole, err := json.Marshal(map[string]any{"targetURL": got.TargetURL, "description": got.Description})
+	is.NoErr(err)
+	var patched platformRecord
+	platformOK(t, platformCall(t, h, http.MethodPatch, platformPath+"/"+rec.ID, tok, string(whole)), http.StatusOK, &patched)
+	is.Equal(patched.Description, desc) // sent back unchanged: taken
+
+	p := platformProblem(t, platformCall(t, h, http.MethodPatch, platformPath+"/"+rec.ID, tok, `{"description":"nightly\u200b sync"}`), http.StatusBadRequest)
+	is.Equal(p.Field, "description") // a changed one is refused
+	is.Equal(p.Detail, "description: has a zero-width character (U+200B) at byte 7, which shows as nothing: remove it")
+	is.Equal(platformGet(t, h, tok, rec.ID).Description, desc) // and changes nothing
+	p = platformProblem(t, platformCall(t, h, http.MethodPost, platformPath, tok, `{"targetURL":"https://example.com/h2","description":"nightly\u200b sync \u202eevil"}`), http.StatusBadRequest)
+	is.Equal(p.Field, "description") // a new webhook's too, the same text as another's
+
+	sync := `{"name": "Ann\u200b Lee", "email": "ann@uni.example", "eppn": "ann\u2060@uni"}`
+	is.Equal(h.hubReq(t, http.MethodPut, member, admin, sync).status, http.StatusNoContent) // the Hub's sync: taken
+	ms, err := h.st.Members(context.Background(), org.ID)
+	is.NoErr(err)
+	is.Equal(len(ms), 1)
+	is.Equal([]string{ms[0].Name, ms[0].Email, ms[0].EPPN}, []string{name, "ann@uni.example", eppn})
+
+	pb := problemOf(t, h.hubReq(t, http.MethodPut, member, admin, `{"name": "Ann\u200b Lea"}`), http.StatusBadRequest, "name")
+	is.Equal(pb.Detail, "name: has a zero-width character (U+200B) at byte 3, which shows as nothing: remove it") // changed: refused
+	problemOf(t, h.hubReq(t, http.MethodPut, member, admin, `{"eppn": "ann@uni\u200b"}`), http.StatusBadRequest, "eppn")
+	problemOf(t, h.hubReq(t, http.MethodPut, fmt.Sprintf("%s/%d/members/%s", orgs, org.ID, seedOrcidX), admin, sync), http.StatusBadRequest, "name") // a new member's
+	ms, err = h.st.Members(context.Background(), org.ID)
+	is.NoErr(err)
+	is.Equal(len(ms), 1)
+	is.Equal([]string{ms[0].Name, ms[0].EPPN}, []string{name, eppn}) // nothing changed
 }

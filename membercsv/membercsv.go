@@ -146,7 +146,9 @@ func Parse(r io.Reader) (File, error) {
 			continue
 		}
 		info := store.MemberInfo{Name: field(rec, col, "name"), Email: field(rec, col, "email"), EPPN: field(rec, col, "eppn")}
-		if err := store.CheckMember(id, info); err != nil {
+		// A name or eppn with a character that shows as nothing is the store's to
+		// check: it takes the one an older hookd stored for the member again.
+		if err := store.CheckMemberForm(id, info); err != nil {
 			reject(err.Error())
 			continue
 		}
@@ -155,7 +157,7 @@ func Parse(r io.Reader) (File, error) {
 			continue
 		}
 		seen[id] = line
-		f.Rows = append(f.Rows, store.MemberRow{Orcid: id, Info: info})
+		f.Rows = append(f.Rows, store.MemberRow{Orcid: id, Info: info, Line: line})
 	}
 }
 

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -32,14 +33,30 @@ type MemberInfo struct {
 	EPPN  *string
 }
 
-// CheckMember checks an iD and the member fields that are set, as PutMember and
-// ImportMembers do; a file reader uses it to reject rows one by one.
+// CheckMember checks an iD and the member fields that are set, as a new member's.
 func CheckMember(id string, info MemberInfo) error {
+	if err := CheckMemberForm(id, info); err != nil {
+		return err
+	}
+	for _, f := range memberShown(info) {
+		if err := CheckShown(f.field, *f.v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// CheckMemberForm is CheckMember but for the characters that show as nothing
+// (CheckShown) in a name or an eppn, as PutMember and ImportMembers check before
+// their transaction, and a file reader to reject rows one by one: within it, a
+// member's name or eppn an older hookd stored with such a character is taken
+// again unchanged (checkMemberShown).
+func CheckMemberForm(id string, info MemberInfo) error {
 	if err := CheckOrcid("orcid", id); err != nil {
 		return err
 	}
 	if info.Name != nil {
-		if err := CheckLine("name", *info.Name, maxNameLen); err != nil {
+		if err := checkOneLine("name", *info.Name, maxNameLen); err != nil {
 			return err
 		}
 	}
@@ -49,7 +66,53 @@ func CheckMember(id string, info MemberInfo) error {
 		}
 	}
 	if info.EPPN != nil {
-		if err := CheckLine("eppn", *info.EPPN, maxEPPNLen); err != nil {
+		if err := checkOneLine("eppn", *info.EPPN, maxEPPNLen); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+type shownField struct {
+	field string
+	v     *string
+}
+
+// memberShown lists the fields of info that CheckShown checks.
+func memberShown(info MemberInfo) []shownField {
+	var out []shownField
+	for _, f := range []shownField{{"name", info.Name}, {"eppn", info.EPPN}} {
+		if f.v != nil {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// checkMemberShown is CheckShown for the name and eppn info gives, in the
+// transaction that writes them: a value the member has already, stored by an
+// older hookd with a character that shows as nothing, is taken (a Hub sync, a
+// members file imported again, a form sent again send it back unchanged); a new
+// member's, or a changed one, is refused. The member is read only for a value
+// with such a character.
+func checkMemberShown(ctx context.Context, c *txStmts, orgID int64, id string, info MemberInfo) error {
+	var stored *struct{ name, eppn string }
+	for _, f := range memberShown(info) {
+		if !hasHidden(*f.v) {
+			continue
+		}
+		if stored == nil {
+			stored = &struct{ name, eppn string }{}
+			err := c.tx.QueryRowContext(ctx, "SELECT name, eppn FROM members WHERE org_id = ? AND orcid = ?", orgID, id).Scan(&stored.name, &stored.eppn)
+			if err != nil && !errors.Is(err, sql.ErrNoRows) {
+				return err
+			}
+		}
+		was := stored.name
+		if f.field == "eppn" {
+			was = stored.eppn
+		}
+		if err := checkShownKept(f.field, *f.v, was); err != nil {
 			return err
 		}
 	}
@@ -150,7 +213,7 @@ func (s *Store) PutMember(ctx context.Context, orgID int64, id string, info Memb
 // or each as the member has it (a form sent twice, a member added before), which
 // the call leaves as it was.
 func (s *Store) PutMemberChanged(ctx context.Context, orgID int64, id string, info MemberInfo, window time.Duration) (created, changed bool, err error) {
-	if err := CheckMember(id, info); err != nil {
+	if err := CheckMemberForm(id, info); err != nil {
 		return false, false, err
 	}
 	now := s.Now()
@@ -158,7 +221,11 @@ func (s *Store) PutMemberChanged(ctx context.Context, orgID int64, id string, in
 		if err := orgExists(ctx, tx, orgID); err != nil {
 			return err
 		}
-		created, changed, _, err = s.putMemberChanged(ctx, newTxStmts(tx), orgID, id, info, ms(now), ms(now.Add(window)), true)
+		c := newTxStmts(tx)
+		if err := checkMemberShown(ctx, c, orgID, id, info); err != nil {
+			return err
+		}
+		created, changed, _, err = s.putMemberChanged(ctx, c, orgID, id, info, ms(now), ms(now.Add(window)), true)
 		if err != nil || !created {
 			return err
 		}
@@ -278,6 +345,14 @@ func (s *Store) MembersPage(ctx context.Context, orgID int64, after string, limi
 type MemberRow struct {
 	Orcid string
 	Info  MemberInfo
+	Line  int // the line of the file it was read from (0: none), for its refusal's words
+}
+
+// RejectedRow is a row of an import that was left out, and why.
+type RejectedRow struct {
+	Line   int // the row's Line
+	Orcid  string
+	Reason string
 }
 
 // ImportResult says what a member import did.
@@ -285,6 +360,9 @@ type ImportResult struct {
 	Added      int
 	Updated    int
 	Deliveries int // CREATED deliveries queued for the new members (to the webhook only)
+	// Rejected are the rows left out, in their order: a name or eppn with a
+	// character that shows as nothing (CheckShown) other than the member's own.
+	Rejected []RejectedRow
 }
 
 // ImportMembers adds or updates rows (already read and checked, e.g. by membercsv)
@@ -293,10 +371,26 @@ type ImportResult struct {
 // one gets the fields its row gives. The organisation's e-mail is not told of the
 // new members one message each (an import of thousands would flood a person's
 // inbox); it hears of their updates as of any member's. A row that does not pass
-// CheckMember refuses the whole import.
+// CheckMemberForm refuses the whole import; a row whose name or eppn has a
+// character that shows as nothing, other than as the member has it already (an
+// older hookd stored it so), is left out and listed in Rejected.
 func (s *Store) ImportMembers(ctx context.Context, orgID int64, rows []MemberRow, window time.Duration) (ImportResult, error) {
+	return s.importMembers(ctx, orgID, rows, window, false)
+}
+
+// ImportMembersStrict is ImportMembers that imports nothing when it leaves a row
+// out: the result then lists the rows it would have left out, and adds and
+// updates none.
+func (s *Store) ImportMembersStrict(ctx context.Context, orgID int64, rows []MemberRow, window time.Duration) (ImportResult, error) {
+	return s.importMembers(ctx, orgID, rows, window, true)
+}
+
+// errImportRejected rolls a strict import back.
+var errImportRejected = errors.New("rows rejected")
+
+func (s *Store) importMembers(ctx context.Context, orgID int64, rows []MemberRow, window time.Duration, strict bool) (ImportResult, error) {
 	for _, r := range rows {
-		if err := CheckMember(r.Orcid, r.Info); err != nil {
+		if err := CheckMemberForm(r.Orcid, r.Info); err != nil {
 			return ImportResult{}, fmt.Errorf("import members: %s: %w", r.Orcid, err)
 		}
 	}
@@ -310,6 +404,13 @@ func (s *Store) ImportMembers(ctx context.Context, orgID int64, rows []MemberRow
 		var added []string
 		c := newTxStmts(tx)
 		for _, r := range rows {
+			if err := checkMemberShown(ctx, c, orgID, r.Orcid, r.Info); err != nil {
+				if se := (*Error)(nil); errors.As(err, &se) {
+					res.Rejected = append(res.Rejected, RejectedRow{Line: r.Line, Orcid: r.Orcid, Reason: se.Error()})
+					continue
+				}
+				return fmt.Errorf("%s: %w", r.Orcid, err)
+			}
 			created, n, err := s.putMember(ctx, c, orgID, r.Orcid, r.Info, ms(now), ms(now.Add(window)), false)
 			if err != nil {
 				return fmt.Errorf("%s: %w", r.Orcid, err)
@@ -322,8 +423,14 @@ func (s *Store) ImportMembers(ctx context.Context, orgID int64, rows []MemberRow
 				res.Updated++
 			}
 		}
+		if strict && len(res.Rejected) > 0 {
+			return errImportRejected
+		}
 		return s.syncUpstream(ctx, tx, ms(now), added...)
 	})
+	if errors.Is(err, errImportRejected) {
+		return ImportResult{Rejected: res.Rejected}, nil
+	}
 	if err != nil {
 		return ImportResult{}, fmt.Errorf("import members: %w", err)
 	}

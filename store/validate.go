@@ -570,13 +570,22 @@ func CheckText(field, s string, max int) error {
 // go into e-mail hookd sends and sentences of the console): no line break either,
 // nor U+2028/U+2029, nor a direction control or zero-width character (CheckShown).
 func CheckLine(field, s string, max int) error {
+	if err := checkOneLine(field, s, max); err != nil {
+		return err
+	}
+	return CheckShown(field, s)
+}
+
+// checkOneLine is CheckLine but for CheckShown, which a value an older hookd
+// stored is spared when it is given again unchanged (checkShownKept).
+func checkOneLine(field, s string, max int) error {
 	if err := CheckText(field, s, max); err != nil {
 		return err
 	}
 	if i := strings.IndexAny(s, "\r\n\u2028\u2029"); i >= 0 {
 		return invalid(field, fmt.Sprintf("has a line break at byte %d; it must be one line", i))
 	}
-	return CheckShown(field, s)
+	return nil
 }
 
 // CheckShown refuses text that others read (a description, a name: in the console,
@@ -595,6 +604,23 @@ func CheckShown(field, s string) error {
 	default:
 		return invalid(field, fmt.Sprintf("has a zero-width character (U+%04X) at byte %d, which shows as nothing: remove it", r, i))
 	}
+}
+
+// checkShownKept is CheckShown for a new value of a field the object has as
+// stored: the value it has already is taken, as an older hookd, which took such
+// characters, stored it (a PATCH or a sync sends back what hookd answered); a
+// new or changed value is checked.
+func checkShownKept(field, s, stored string) error {
+	if s == stored {
+		return nil
+	}
+	return CheckShown(field, s)
+}
+
+// hasHidden reports whether CheckShown would refuse s.
+func hasHidden(s string) bool {
+	i, _ := hiddenChar(s)
+	return i >= 0
 }
 
 // hiddenChar finds the first character of s that CheckShown refuses, and where it

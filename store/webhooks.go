@@ -232,7 +232,8 @@ type WebhookPatch struct {
 }
 
 // UpdateWebhook changes a client's platform webhook. A patch with no field leaves
-// it as it is, updated_at included.
+// it as it is, updated_at included. A description with a character that shows as
+// nothing (CheckShown) is refused, unless the webhook has it already.
 func (s *Store) UpdateWebhook(ctx context.Context, clientID, uid string, p WebhookPatch) (Subscription, error) {
 	var sub Subscription
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
@@ -269,6 +270,12 @@ func (s *Store) UpdateWebhook(ctx context.Context, clientID, uid string, p Webho
 			set("types", typesColumn(*p.Types))
 		}
 		if p.Description != nil {
+			// One with a direction control or a zero-width character is refused,
+			// unless it is the webhook's own, as an older hookd stored it: a PATCH
+			// that sends the whole webhook back sends it unchanged.
+			if err := checkShownKept("description", *p.Description, cur.Description); err != nil {
+				return err
+			}
 			set("description", *p.Description)
 		}
 		if p.Headers != nil {
