@@ -246,10 +246,14 @@ const maxFramesCompared = 65536
 // is not the one the checkpoint copied into. A checkpoint copies, of each page,
 // the last of its frames, and only when that frame is among the ones it copies:
 // so a page whose last frame is one of the frames copied (up to w.copied) is in
-// the file as that frame has it, byte for byte. A page past the file's end, or of
-// zeros, says nothing: a later checkpoint may have cut the file, and another (of
-// a database VACUUM made smaller, and larger again) grown it past pages it had
-// yet to write.
+// the file as that frame has it, byte for byte. But a checkpoint copies no page
+// past the database's size at the last commit it sees: a page past its size at
+// the WAL's last commit (w.pages; a VACUUM made it smaller) may never have been
+// copied, and is left as it was (a page within that size was written again as
+// the database grew back to it, in a frame after every frame copied). A page past
+// the file's end, or of zeros, says nothing: a later checkpoint may have cut the
+// file, and another (of a database VACUUM made smaller, and larger again) grown
+// it past pages it had yet to write.
 func pageNotFromWAL(path string, w walState) (uint32, bool) {
 	if w.last > maxFramesCompared {
 		return 0, false
@@ -274,7 +278,7 @@ func pageNotFromWAL(path string, w walState) (uint32, bool) {
 	}
 	pages := make([]uint32, 0, len(lastFrame))
 	for p, n := range lastFrame {
-		if n <= w.copied {
+		if n <= w.copied && p <= w.pages {
 			pages = append(pages, p)
 		}
 	}

@@ -194,3 +194,65 @@ func TestOpenRefusesAnotherDatabasesWALCopiedInPart(t *testing.T) {
 	_, err = store.FileSchemaVersion(ctx, killed)
 	is.True(errors.Is(err, store.ErrNotHookd)) // the database as it was left is read: past the WAL, to its tables
 }
+
+// TestCheckWALPassesVacuumCopiedInPart: a database VACUUM made smaller (an
+// operator's sqlite3 beside hookd), whose checkpoint a reader held back to the
+// commits before the VACUUM, passes as a kill leaves it, and opens with the
+// VACUUM's commit: the checkpoint copied no page past the database's new size,
+// so the page near the file's end that the commit before it had changed was
+// left as it was, and was taken for a page of another database.
+func TestCheckWALPassesVacuumCopiedInPart(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "hookd.db")
+	st, err := store.Open(ctx, store.Options{Path: path, Box: newBox(t)})
+	is.NoErr(err) // open store
+	_, err = st.CreateClient(ctx, store.NewClient{Name: "kept", Scopes: []string{store.ScopeWebhook}})
+	is.NoErr(err)
+	is.NoErr(st.Close())
+
+	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=journal_mode(WAL)&_pragma=wal_autocheckpoint(0)")
+	is.NoErr(err)
+	defer db.Close()
+	exec := func(c interface {
+		ExecContext(context.Context, string, ...any) (sql.Result, error)
+	}, q string) {
+		t.Helper()
+		if _, err := c.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	exec(db, "CREATE TABLE pad(x BLOB)")
+	exec(db, "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM n WHERE i < 300) INSERT INTO pad SELECT randomblob(2000) FROM n")
+	exec(db, "PRAGMA wal_checkpoint(TRUNCATE)") // every page in the file
+	exec(db, "UPDATE pad SET x = randomblob(2000) WHERE rowid = 290")
+	// A reader holds the commits after the update back from the checkpoint.
+	reader, err := db.Conn(ctx)
+	is.NoErr(err)
+	tx, err := reader.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	is.NoErr(err)
+	var n int
+	is.NoErr(tx.QueryRowContext(ctx, "SELECT count(*) FROM pad").Scan(&n))
+	writer, err := db.Conn(ctx)
+	is.NoErr(err)
+	exec(writer, "DROP TABLE pad")
+	exec(writer, "VACUUM")
+	exec(writer, "PRAGMA wal_checkpoint(PASSIVE)")
+	frames, copied := store.WALCopied(path)
+	is.True(frames > 0 && !copied) // copied in part
+	killed := filepath.Join(t.TempDir(), "hookd.db")
+	for _, suffix := range []string{"", "-wal", "-shm"} {
+		copyFile(t, path+suffix, killed+suffix)
+	}
+	is.NoErr(tx.Rollback())
+	is.NoErr(reader.Close())
+	is.NoErr(writer.Close())
+
+	is.NoErr(store.CheckWAL(killed)) // its own WAL
+	is.Equal(clientNames(t, killed), []string{"kept"})
+	kdb, err := sql.Open("sqlite", "file:"+killed+"?mode=ro")
+	is.NoErr(err)
+	defer kdb.Close()
+	is.NoErr(kdb.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_schema WHERE name = 'pad'").Scan(&n))
+	is.Equal(n, 0) // the VACUUM's commit was read from the WAL
+}
