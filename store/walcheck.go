@@ -110,7 +110,20 @@ type heldFile struct {
 func (f *files) has(path string) bool {
 	fi, err := os.Stat(path)
 	for _, h := range f.held {
-		if h.path == path || err == nil && h.fi != nil && os.SameFile(h.fi, fi) {
+		if h.path == path {
+			return true
+		}
+		if err != nil {
+			continue
+		}
+		hfi := h.fi
+		if hfi == nil {
+			// A file made after it was noted, by SQLite or createPrivate: its
+			// path was noted as given, where the links to it (a folder that
+			// is a symbolic link) could not be resolved yet.
+			hfi, _ = os.Stat(h.path)
+		}
+		if hfi != nil && os.SameFile(hfi, fi) {
 			return true
 		}
 	}

@@ -75,3 +75,25 @@ func TestOpenKeepsThisProcessLocks(t *testing.T) {
 	is.NoErr(err)               // check-config's
 	is.True(shmLocked(t, path)) // still
 }
+
+// TestOpenKeepsThisProcessLocksOfNewFileBehindLink: the same for a database the
+// store made, named through a folder that is a symbolic link: the file was noted
+// by the name it was opened with, which the WAL check, resolving the link once
+// the file was there, no longer matched, and it closed the -shm it opened.
+func TestOpenKeepsThisProcessLocksOfNewFileBehindLink(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	link := filepath.Join(t.TempDir(), "link")
+	is.NoErr(os.Symlink(t.TempDir(), link))
+	path := filepath.Join(link, "hookd.db")
+	st, err := store.Open(ctx, store.Options{Path: path, Box: newBox(t)})
+	is.NoErr(err) // the daemon's, making the database
+	defer st.Close()
+	_, err = st.CreateClient(ctx, store.NewClient{Name: "w", Scopes: []string{store.ScopeWebhook}})
+	is.NoErr(err)
+	is.True(shmLocked(t, path)) // seen open from another process
+
+	_, err = store.FileSchemaVersion(ctx, path)
+	is.NoErr(err)               // check-config's
+	is.True(shmLocked(t, path)) // still
+}
