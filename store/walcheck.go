@@ -83,8 +83,9 @@ func CheckWAL(path string) error {
 	return &Error{Code: Invalid, Field: "store.path", Value: path, Message: fmt.Sprintf(
 		"the WAL beside the database, %s-wal, was written for another database file than %s (%s): "+
 			"the file was replaced (a backup restored over it) while the -wal and -shm of the database before it stayed, "+
-			"and SQLite would write that database's changes into this one; if %s is the copy you mean to run on, "+
-			"remove %s-wal and %s-shm while no hookd (nor Litestream) runs, as a restore does, and start hookd again; nothing was changed",
+			"and SQLite would write that database's changes into this one; if you restored a backup to %s and mean to run on it, "+
+			"remove %s-wal and %s-shm while no hookd (nor Litestream) runs, as a restore does, and start hookd again; "+
+			"if nothing replaced the file, remove nothing (the WAL would hold its latest changes): keep a copy of the three files; nothing was changed",
 		path, path, saw, path, path, path)}
 }
 
