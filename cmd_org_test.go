@@ -589,7 +589,7 @@ func TestOrgMemberHiddenCharactersKept(t *testing.T) {
 		"0000-0002-7253-3645,Ann\u200b Lea,ann@uni.example,ann\ufeff@uni\n"+
 		"0000-0002-9079-593X,Bob,,\n"+
 		"0000-0001-5109-3700,Eve\u200b,,\n")
-	_, stderr, err = runImport("-strict", changed)
+	_, _, err = runImport("-strict", changed)
 	is.True(err != nil) // -strict: a row left out imports nothing
 	is.Equal(err.Error(), "org member import: "+changed+": 2 rows rejected; nothing imported (-strict)")
 	_, _, n := stored()
