@@ -65,11 +65,11 @@ func (s *Server) clientAuth(w http.ResponseWriter, r *http.Request) (store.Clien
 		return store.Client{}, false
 	}
 	if id == "" {
-		writeOAuthBody(w, http.StatusUnauthorized, "invalid_client", "Client authentication is required: client_id and client_secret")
+		writeOAuthBody(w, http.StatusUnauthorized, "invalid_client", "Client authentication is required: client_id and client_secret"+inQuery(r, "client_id", "client_secret"))
 		return store.Client{}, false
 	}
 	if sec == "" { // as ORCID answers a client id without a secret
-		writeOAuthBody(w, http.StatusBadRequest, "invalid_request", "Missing client_secret: give it with client_id, in the form or with HTTP Basic")
+		writeOAuthBody(w, http.StatusBadRequest, "invalid_request", "Missing client_secret: give it with client_id, in the form or with HTTP Basic"+inQuery(r, "client_secret"))
 		return store.Client{}, false
 	}
 	// Guessing is slowed: a source address or client id with failures behind it
@@ -145,6 +145,32 @@ func basicAuth(r *http.Request) (id, sec string, ok bool, unread string) {
 		return "", "", false, "HTTP Basic credentials without a ':' between client_id and client_secret"
 	}
 	return id, sec, true, ""
+}
+
+// inQuery is what the refusal of a missing parameter of the token or revoke
+// endpoint adds when the parameter came in the URL's query instead of the form
+// body: it is not read there (RFC 6749 §2.3.1 keeps a client's credentials out of
+// URLs, which proxies and logs keep), so "missing" alone would deny what was sent.
+func inQuery(r *http.Request, names ...string) string {
+	q := r.URL.Query()
+	var sent []string
+	for _, n := range names {
+		if q.Has(n) && !r.PostForm.Has(n) {
+			sent = append(sent, n)
+		}
+	}
+	if len(sent) == 0 {
+		return ""
+	}
+	them := "it"
+	if len(sent) > 1 {
+		them = "them"
+	}
+	where := "in the form body (application/x-www-form-urlencoded, as curl -d sends it)"
+	if slices.Contains(sent, "client_id") || slices.Contains(sent, "client_secret") {
+		where += " or with HTTP Basic"
+	}
+	return " (" + strings.Join(sent, " and ") + " came in the URL's query, which is not read: send " + them + " " + where + ")"
 }
 
 // parseForm reads a form body, capped, and refuses other content types.
@@ -234,7 +260,7 @@ func (s *Server) handleToken() http.Handler {
 		var t store.Token
 		switch gt := r.PostForm.Get("grant_type"); gt {
 		case "":
-			writeOAuthBody(w, http.StatusBadRequest, "invalid_request", "Missing grant type")
+			writeOAuthBody(w, http.StatusBadRequest, "invalid_request", "Missing grant type"+inQuery(r, "grant_type"))
 			return
 		case "client_credentials":
 			if len(scopes) == 0 {
@@ -244,7 +270,7 @@ func (s *Server) handleToken() http.Handler {
 		case "refresh_token":
 			rt := r.PostForm.Get("refresh_token")
 			if rt == "" {
-				writeOAuthBody(w, http.StatusBadRequest, "invalid_request", "Missing refresh_token")
+				writeOAuthBody(w, http.StatusBadRequest, "invalid_request", "Missing refresh_token"+inQuery(r, "refresh_token"))
 				return
 			}
 			// As ORCID: the old access token is revoked unless revoke_old says
@@ -293,7 +319,7 @@ func (s *Server) handleRevoke() http.Handler {
 		}
 		tok := r.PostForm.Get("token")
 		if tok == "" {
-			writeOAuthBody(w, http.StatusBadRequest, "invalid_request", "Missing token")
+			writeOAuthBody(w, http.StatusBadRequest, "invalid_request", "Missing token"+inQuery(r, "token"))
 			return
 		}
 		if err := s.store.RevokeToken(r.Context(), c.ID, tok); err != nil {

@@ -521,7 +521,21 @@ func TestTokenAnswersJSONAndReadsTheFormOnly(t *testing.T) {
 	q := url.Values{"client_id": {c.ID}, "client_secret": {c.Secret}, "grant_type": {"client_credentials"}}.Encode()
 	res = post(q, nil)
 	is.Equal(res.status, http.StatusUnauthorized) // credentials in the query string are not read
-	is.True(strings.Contains(string(res.body), `"error":"invalid_client"`))
+	e := oauthError(t, res, http.StatusUnauthorized, "invalid_client")
+	// ... and the refusal says they came there, not that none came.
+	is.Equal(e.Description, "Client authentication is required: client_id and client_secret (client_id and client_secret came in the URL's query, which is not read: send them in the form body (application/x-www-form-urlencoded, as curl -d sends it) or with HTTP Basic)")
+
+	res = post(url.Values{"client_secret": {c.Secret}}.Encode(), url.Values{"client_id": {c.ID}, "grant_type": {"client_credentials"}})
+	e = oauthError(t, res, http.StatusBadRequest, "invalid_request")
+	is.True(strings.Contains(e.Description, "(client_secret came in the URL's query, which is not read: send it in the form body")) // the secret alone
+
+	res = post(url.Values{"grant_type": {"client_credentials"}}.Encode(), url.Values{"client_id": {c.ID}, "client_secret": {c.Secret}})
+	e = oauthError(t, res, http.StatusBadRequest, "invalid_request")
+	is.Equal(e.Description, "Missing grant type (grant_type came in the URL's query, which is not read: send it in the form body (application/x-www-form-urlencoded, as curl -d sends it))")
+
+	res = post("", url.Values{"client_id": {c.ID}, "client_secret": {c.Secret}})
+	e = oauthError(t, res, http.StatusBadRequest, "invalid_request")
+	is.Equal(e.Description, "Missing grant type") // none sent anywhere: as before
 }
 
 // TestTokenAuthorizationHeaderRead: HTTP Basic credentials apart from the scheme
