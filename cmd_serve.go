@@ -179,6 +179,9 @@ func (e *env) serve(ctx context.Context, cfg Config, listenError func(error) err
 	for _, w := range cfg.ShortDurations() {
 		log.Warn("duration below the least it means much at", "detail", w)
 	}
+	for _, w := range cfg.UpstreamRefused() {
+		log.Warn("upstream refused by the SSRF guard", "detail", w)
+	}
 	// HOOKD_CPUPROFILE=FILE writes a CPU profile of the whole run to FILE when hookd
 	// stops (the load tool's -cpuprofile, BENCHMARKS.md); HOOKD_TRACE=FILE a Go
 	// execution trace (go tool trace), which grows by megabytes a second under

@@ -722,6 +722,36 @@ func (c *Config) ShortDurations() []string {
 	return warns
 }
 
+// UpstreamRefused says which of upstream.api_url and upstream.token_url have a
+// host the SSRF guard refuses: a loopback or private address (or localhost)
+// while delivery.allow_private_targets is off, an address where hookd never
+// delivers (link-local, unspecified, ...) whatever it says. hookd calls the
+// upstream through the guard, as it calls callbacks, so every call there is
+// refused at connection and no record is registered upstream. A name is judged
+// once resolved, at connection. They are warnings (check-config, and the
+// daemon's log at start), not errors: the rest of hookd works, and a
+// configuration an older hookd took must not stop the service from starting.
+func (c *Config) UpstreamRefused() []string {
+	if c.Upstream.APIURL == "" {
+		return nil
+	}
+	var warns []string
+	for _, f := range []struct{ key, url string }{{"upstream.api_url", c.Upstream.APIURL}, {"upstream.token_url", c.Upstream.TokenURL}} {
+		u, err := url.Parse(f.url)
+		if err != nil || u.User != nil || u.Hostname() == "" {
+			continue // Validate refuses it
+		}
+		host := u.Hostname()
+		if _, err := netip.ParseAddr(host); err != nil && !strings.EqualFold(host, "localhost") && !strings.HasSuffix(strings.ToLower(host), ".localhost") {
+			continue // a name: the guard judges what it resolves to
+		}
+		if err := ssrf.CheckHost(host, c.Delivery.AllowPrivateTargets); err != nil {
+			warns = append(warns, fmt.Sprintf("%s %q: %v: hookd calls the upstream through its SSRF guard, as it calls callbacks, so every call there is refused at connection and every registration upstream fails", f.key, f.url, err))
+		}
+	}
+	return warns
+}
+
 // EmailWithoutRelay says which [email] settings the configuration gives without
 // email.smtp_addr, so that hookd uses none of them and sends no e-mail, or "" when
 // it gives none. It is a warning (check-config, and the daemon's log at start),

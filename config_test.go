@@ -686,3 +686,58 @@ func TestEmailWithoutRelay(t *testing.T) {
 		})
 	}
 }
+
+// TestUpstreamRefusedWarned: an [upstream] URL whose host is an address the SSRF
+// guard refuses (loopback or private while delivery.allow_private_targets is off;
+// link-local, unspecified and the like whatever it says) is a warning of
+// check-config and of the daemon's log at start, naming the key, the host, its
+// range and the setting: hookd calls the upstream through the guard, as it calls
+// callbacks, so every registration upstream failed at connection ("refused to
+// connect") with nothing said before. A name is judged once resolved, at
+// connection, and an address the guard takes is nothing to warn of.
+func TestUpstreamRefusedWarned(t *testing.T) {
+	secretFile := filepath.Join(t.TempDir(), "orcid-secret")
+	if err := os.WriteFile(secretFile, []byte("up-secret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	file := func(api, token string, allowPrivate bool) string {
+		return writeConfig(t, fmt.Sprintf("[http]\npublic_url = \"https://hookd.example.org\"\n[delivery]\nallow_private_targets = %t\n"+
+			"[upstream]\napi_url = %q\ntoken_url = %q\nclient_id = \"APP-1\"\nclient_secret_file = %q\n", allowPrivate, api, token, secretFile))
+	}
+	for _, tt := range []struct {
+		name, api, token string
+		allowPrivate     bool
+		want             []string // a part of each warning, in order
+	}{
+		{"loopback stand-in", "http://127.0.0.1:9000/v3.0", "http://127.0.0.1:9000/oauth/token", false, []string{
+			"upstream.api_url \"http://127.0.0.1:9000/v3.0\": host 127.0.0.1 is in 127.0.0.0/8 (Loopback); set delivery.allow_private_targets to allow it",
+			"upstream.token_url \"http://127.0.0.1:9000/oauth/token\": host 127.0.0.1 is in 127.0.0.0/8 (Loopback); set delivery.allow_private_targets to allow it"}},
+		{"localhost", "http://localhost:9000", "https://orcid.org/oauth/token", false, []string{
+			"upstream.api_url \"http://localhost:9000\": host \"localhost\" is a loopback name; set delivery.allow_private_targets to allow it"}},
+		{"private proxy", "https://api.orcid.org", "http://[::ffff:10.0.0.5]:3128/oauth/token", false, []string{
+			"upstream.token_url \"http://[::ffff:10.0.0.5]:3128/oauth/token\": host ::ffff:10.0.0.5 is in ::ffff:0.0.0.0/96 (IPv4-mapped Address) and its IPv4 address 10.0.0.5 is in 10.0.0.0/8 (Private-Use)"}},
+		{"link-local, private allowed", "http://169.254.169.254/v3.0", "https://orcid.org/oauth/token", true, []string{
+			"upstream.api_url \"http://169.254.169.254/v3.0\": host 169.254.169.254 is in 169.254.0.0/16 (Link Local), where hookd never delivers"}},
+		{"loopback, private allowed", "http://127.0.0.1:9000", "http://127.0.0.1:9000/oauth/token", true, nil},
+		{"names", "https://api.sandbox.orcid.org", "https://sandbox.orcid.org/oauth/token", false, nil},
+		{"a name that resolves to loopback", "http://upstream.internal:9000", "http://upstream.internal:9000/oauth/token", false, nil},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			is := is.New(t)
+			path := file(tt.api, tt.token, tt.allowPrivate)
+			cfg, err := LoadConfig(path)
+			is.NoErr(err) // taken: the rest of hookd works
+			warns := cfg.UpstreamRefused()
+			is.Equal(len(warns), len(tt.want)) // one warning for each URL refused
+			for i, w := range warns {
+				is.True(strings.HasPrefix(w, tt.want[i]))                         // naming the key, the URL, the host and why
+				is.True(strings.Contains(w, "every registration upstream fails")) // and what it does
+			}
+			_, stderr, err := runEnv(t, nil, "check-config", "-config", path)
+			is.NoErr(err) // check-config passes it
+			for _, w := range warns {
+				is.True(strings.Contains(stderr, "config "+path+": warning: "+w+"\n")) // and warns
+			}
+		})
+	}
+}

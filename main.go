@@ -945,6 +945,9 @@ func (e *env) cmdCheckConfig(ctx context.Context, args []string) error {
 	for _, w := range cfg.ShortDurations() {
 		fmt.Fprintf(e.stderr, "config %s: warning: %s\n", path, w)
 	}
+	for _, w := range cfg.UpstreamRefused() {
+		fmt.Fprintf(e.stderr, "config %s: warning: %s\n", path, w)
+	}
 	state, err := checkDatabaseFolder(cfg.Store.Path)
 	if err != nil {
 		return fmt.Errorf("config %s: %w", path, err)
