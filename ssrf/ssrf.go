@@ -103,10 +103,12 @@ func Blocked(addr netip.Addr) string {
 // CheckHost checks the host of a URL hookd will call, before any name is
 // resolved: a "localhost" name or a literal address of the Private class is
 // refused unless allowPrivate is set, one of the Never class always, and so is a
-// host written as an old-style number (127.1), rather than guessed at. Names are
+// host written as an old-style number (127.1), rather than guessed at, and an
+// address with a dot after it (8.8.8.8.), looked up as a name and never found. Names are
 // checked again after resolution, when hookd connects (Control). The error says
 // why, naming the host but not the URL.
 func CheckHost(host string, allowPrivate bool) error {
+	written := host
 	host = strings.TrimSuffix(host, ".")
 	if host == "" || host[0] == '.' || host[len(host)-1] == '.' || strings.Contains(host, "..") {
 		return fmt.Errorf("host %q has an empty label (a dot first, or two in a row): no name server answers for it", host)
@@ -136,6 +138,11 @@ func CheckHost(host string, allowPrivate bool) error {
 			return fmt.Errorf("host %s is %s; set delivery.allow_private_targets to allow it", host, b.Why)
 		}
 		return fmt.Errorf("host %s is %s, where hookd never delivers", host, b.Why)
+	}
+	if written != host {
+		// An address is read as one only as it is: with a dot after it, resolvers
+		// look it up as a name, which no name server answers for.
+		return fmt.Errorf("host %q is an IP address with a dot after it, which is looked up as a name and never found; write %s", written, host)
 	}
 	return nil
 }

@@ -285,6 +285,8 @@ func TestCheckHostWrittenOtherwise(t *testing.T) {
 		{"bücher.example", ""},
 		{"xn--bcher-kva.example", ""},
 		{"receiver.example.", ""}, // an absolute name
+		{"8.8.8.8.", `host "8.8.8.8." is an IP address with a dot after it, which is looked up as a name and never found; write 8.8.8.8`},
+		{"127.0.0.1.", "host 127.0.0.1 is in 127.0.0.0/8 (Loopback)"}, // refused for its address first
 		{"１２７．０．０．１", "host 127.0.0.1 is in 127.0.0.0/8 (Loopback)"},
 		{"１６９．２５４．１６９．２５４", "where hookd never delivers"},
 		{"ｌｏｃａｌｈｏｓｔ", "loopback name"},
