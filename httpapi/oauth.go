@@ -252,6 +252,13 @@ func (s *Server) handleToken() http.Handler {
 		if !ok {
 			return
 		}
+		// What shapes the token, sent in the query alone, would go unread: a
+		// token of every scope the client is granted for ?scope=/webhook, the old
+		// token revoked for ?revoke_old=false.
+		if q := inQuery(r, "scope", "expires_in", "revoke_old"); q != "" {
+			writeOAuthBody(w, http.StatusBadRequest, "invalid_request", "Not issued: the token would not be the one asked for"+q)
+			return
+		}
 		scopes, err := store.ParseScopes(r.PostForm.Get("scope"))
 		if err != nil {
 			writeOAuthBody(w, http.StatusBadRequest, "invalid_scope", "Invalid scope: "+r.PostForm.Get("scope"))

@@ -617,3 +617,38 @@ func TestTokenSeveralContentTypesRefused(t *testing.T) {
 	is := is.New(t)
 	is.Equal(h.list(t, seedOrcid, issued.AccessToken).Orcid, seedOrcid) // the token was not revoked
 }
+
+// TestTokenQueryParametersNotIgnored: a parameter that shapes the token (scope,
+// expires_in, revoke_old) sent in the URL's query, which is not read, refuses the
+// request, saying so: a client asking ?scope=/webhook with its credentials and
+// grant in the form was issued a token of every scope it is granted, and a
+// refresh with ?revoke_old=false revoked the old token.
+func TestTokenQueryParametersNotIgnored(t *testing.T) {
+	is := is.New(t)
+	h := newHarness(t)
+	c := h.client(t, "lab", store.ScopeWebhook, store.ScopeNotify)
+	post := func(query string, form url.Values) response {
+		req, err := http.NewRequest(http.MethodPost, h.srv.URL+"/oauth/token?"+query, strings.NewReader(form.Encode()))
+		is.NoErr(err)
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		return h.send(t, req)
+	}
+	creds := url.Values{"client_id": {c.ID}, "client_secret": {c.Secret}, "grant_type": {"client_credentials"}}
+	res := post(url.Values{"scope": {"/webhook"}}.Encode(), creds)
+	e := oauthError(t, res, http.StatusBadRequest, "invalid_request")
+	is.Equal(e.Description, "Not issued: the token would not be the one asked for (scope came in the URL's query, which is not read: send it in the form body (application/x-www-form-urlencoded, as curl -d sends it))")
+
+	tr := h.token(t, c, store.ScopeWebhook)
+	refresh := url.Values{"client_id": {c.ID}, "client_secret": {c.Secret}, "grant_type": {"refresh_token"}, "refresh_token": {tr.RefreshToken}}
+	res = post(url.Values{"revoke_old": {"false"}, "expires_in": {"60"}}.Encode(), refresh)
+	e = oauthError(t, res, http.StatusBadRequest, "invalid_request")
+	is.True(strings.Contains(e.Description, "(expires_in and revoke_old came in the URL's query, which is not read"))
+	is.Equal(h.do(t, http.MethodGet, "/"+seedOrcid+"/webhook", tr.AccessToken).status, http.StatusOK) // nothing was revoked
+
+	// The same in the form: issued as asked.
+	res = post("", url.Values{"client_id": {c.ID}, "client_secret": {c.Secret}, "grant_type": {"client_credentials"}, "scope": {"/webhook"}})
+	is.Equal(res.status, http.StatusOK)
+	var ok tokenResponse
+	decodeJSON(t, res.body, &ok)
+	is.Equal(ok.Scope, "/webhook")
+}
