@@ -31,7 +31,14 @@ import (
 // commit, no valid frame after that), or of which no frame was copied yet, tells
 // nothing, and passes: SQLite still writes it into the file. Open, FileCheck and
 // BackupAsIs call it, and serve and check-config before them.
+//
+// An operator who knows better (the file was not replaced) turns it off with
+// HOOKD_WAL_CHECK=off in the environment: SQLite then writes the WAL into the
+// file, as it does without this check.
 func CheckWAL(path string) error {
+	if os.Getenv("HOOKD_WAL_CHECK") == "off" {
+		return nil
+	}
 	// SQLite keeps the WAL beside the file a symbolic link names.
 	path = realPath(path)
 	// The files are opened and closed here, and closing a file drops every fcntl
@@ -85,7 +92,8 @@ func CheckWAL(path string) error {
 			"the file was replaced (a backup restored over it) while the -wal and -shm of the database before it stayed, "+
 			"and SQLite would write that database's changes into this one; if you restored a backup to %s and mean to run on it, "+
 			"remove %s-wal and %s-shm while no hookd (nor Litestream) runs, as a restore does, and start hookd again; "+
-			"if nothing replaced the file, remove nothing (the WAL would hold its latest changes): keep a copy of the three files; nothing was changed",
+			"if nothing replaced the file, remove nothing (the WAL would hold its latest changes): keep a copy of the three files "+
+			"and start hookd with HOOKD_WAL_CHECK=off in its environment, which leaves the WAL to SQLite; nothing was changed",
 		path, path, saw, path, path, path)}
 }
 

@@ -130,6 +130,11 @@ func TestOpenRefusesAnotherDatabasesWAL(t *testing.T) {
 
 	restored := restoreOver(t, killed, backup)
 	refusesStaleWAL(t, restored)
+	// An operator who knows the file was not replaced turns the check off.
+	t.Setenv("HOOKD_WAL_CHECK", "off")
+	is.NoErr(store.CheckWAL(restored)) // not checked
+	t.Setenv("HOOKD_WAL_CHECK", "")
+	refusesStaleWAL(t, restored) // and on again
 	// As a restore does: without the WAL and its index, the backup is what opens.
 	is.NoErr(os.Remove(restored + "-wal"))
 	is.NoErr(os.Remove(restored + "-shm"))
