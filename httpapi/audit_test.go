@@ -166,3 +166,32 @@ func TestAdminWritesAudited(t *testing.T) {
 		is.Equal(strings.Join(actions, " "), "webhook.delete deliveries.replay delivery.replay webhook.activate webhook.deactivate")
 	})
 }
+
+// TestMemberPutAgainNotAudited: the Hub API's member PUT of a member as it is
+// (a sync sending every member again) answers 204 and adds no audit entry; one
+// that changes a detail adds one. Each PUT was logged as
+// organisation.member.update.
+func TestMemberPutAgainNotAudited(t *testing.T) {
+	const adminTok = "operator-token-0123456789"
+	is := is.New(t)
+	h := newHarness(t, func(o *httpapi.Options) { o.AdminToken = adminTok })
+	ctx := context.Background()
+	res := h.doJSON(t, "POST", "/api/hub/v1/organisations", adminTok, `{"name":"Uni","tech-contact-email":"it@uni.example"}`)
+	is.Equal(res.status, http.StatusCreated)
+	var o struct {
+		ID int64 `json:"id"`
+	}
+	decodeLoose(t, res.body, &o)
+	path := "/api/hub/v1/organisations/" + strconv.FormatInt(o.ID, 10) + "/members/0000-0002-1825-0097"
+	entries := func() int {
+		es, err := h.st.AuditLog(ctx, store.AuditQuery{Action: "organisation.member.update"})
+		is.NoErr(err)
+		return len(es)
+	}
+	is.Equal(h.doJSON(t, "PUT", path, adminTok, `{"name":"Josiah Carberry","email":"j@uni.example"}`).status, http.StatusCreated)
+	is.Equal(h.doJSON(t, "PUT", path, adminTok, `{"name":"Josiah Carberry","email":"j@uni.example"}`).status, http.StatusNoContent)
+	is.Equal(h.doJSON(t, "PUT", path, adminTok, "").status, http.StatusNoContent)
+	is.Equal(entries(), 0) // as it was: nothing to log
+	is.Equal(h.doJSON(t, "PUT", path, adminTok, `{"name":"Josiah S. Carberry"}`).status, http.StatusNoContent)
+	is.Equal(entries(), 1) // a change is logged
+}

@@ -362,7 +362,7 @@ func (s *Server) handleMemberPut() http.Handler {
 				return
 			}
 		}
-		created, err := s.store.PutMember(r.Context(), id, m, store.MemberInfo{Name: in.Name, Email: in.Email, EPPN: in.EPPN}, s.opts.CoalesceWindow)
+		created, changed, err := s.store.PutMemberChanged(r.Context(), id, m, store.MemberInfo{Name: in.Name, Email: in.Email, EPPN: in.EPPN}, s.opts.CoalesceWindow)
 		if err != nil {
 			s.writeProblem(w, r, err, nil)
 			return
@@ -371,7 +371,11 @@ func (s *Server) handleMemberPut() http.Handler {
 		if created {
 			action = "organisation.member.add"
 		}
-		s.audit(r, auditEntry{action: action, target: orgTarget(id), orgID: id, detail: m})
+		if created || changed {
+			// A member PUT again as it is (a sync that sends every member each
+			// night) changes nothing, and the audit log says nothing of it.
+			s.audit(r, auditEntry{action: action, target: orgTarget(id), orgID: id, detail: m})
+		}
 		if !created {
 			w.WriteHeader(http.StatusNoContent)
 			return
