@@ -308,8 +308,11 @@ func (s *Server) handleToken() http.Handler {
 			AccessToken:  t.Access,
 			TokenType:    "bearer",
 			RefreshToken: t.Refresh,
-			ExpiresIn:    int64(t.ExpiresAt.Sub(t.CreatedAt) / time.Second), // on the store's clock, not the wall clock
-			Scope:        strings.Join(t.Scopes, " "),
+			// On the store's clock, not the wall clock; a part of a second counts
+			// whole: an auth.token_ttl under a second would say 0, which clients
+			// read as a token that never expires (Go's oauth2) or one already expired.
+			ExpiresIn: int64((t.ExpiresAt.Sub(t.CreatedAt) + time.Second - 1) / time.Second),
+			Scope:     strings.Join(t.Scopes, " "),
 		})
 	})
 }

@@ -310,6 +310,16 @@ func TestTokenDefaultLifetime(t *testing.T) {
 	is.Equal(tr.ExpiresIn, int64(631138518)) // ORCID's expires_in
 }
 
+// TestTokenShortLifetime: a lifetime of part of a second (auth.token_ttl = "500ms",
+// warned of) is an expires_in of 1, not 0, which Go's oauth2 reads as a token
+// that never expires.
+func TestTokenShortLifetime(t *testing.T) {
+	is := is.New(t)
+	h := newHarness(t, func(o *httpapi.Options) { o.TokenTTL = 500 * time.Millisecond })
+	tr := h.token(t, h.client(t, "lab", store.ScopeWebhook), "/webhook")
+	is.Equal(tr.ExpiresIn, int64(1))
+}
+
 // TestTokenEndpointSlowsGuessing: wrong secrets at the token and revoke endpoints
 // earn a growing wait before the next check; the right secret still gets in.
 func TestTokenEndpointSlowsGuessing(t *testing.T) {
