@@ -31,6 +31,9 @@ type adminWebhookJSON struct {
 	Description  string    `json:"description,omitempty"`
 	CreatedAt    time.Time `json:"createdAt"`
 	UpdatedAt    time.Time `json:"updatedAt"`
+	// Unchanged: an activate or deactivate of a webhook that was so already
+	// (a request sent again), which the call left as it was.
+	Unchanged bool `json:"unchanged,omitempty"`
 }
 
 func toAdminWebhook(s store.Subscription) adminWebhookJSON {
@@ -121,12 +124,23 @@ func (s *Server) handleAdminWebhook() http.Handler {
 }
 
 // handleAdminWebhookActive deactivates (reason "deactivated by an operator") or
-// activates any webhook; hookd's own upstream registration is a 409.
+// activates any webhook; hookd's own upstream registration is a 409. A webhook
+// so already stays as it was, its answer says "unchanged": true, and no audit
+// entry is written.
 func (s *Server) handleAdminWebhookActive(active bool) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		sub, err := s.store.SetSubscriptionActive(r.Context(), webhookParam(r), active, store.ReasonOperator)
+		sub, changed, err := s.store.SwitchSubscription(r.Context(), webhookParam(r), active, store.ReasonOperator)
 		if err != nil {
 			s.writeProblem(w, r, err, nil)
+			return
+		}
+		if !changed {
+			// Active, or deactivated, already (a request sent again): it stays
+			// as it was, with the reason it was deactivated for, and nothing is
+			// audited, as the console's.
+			out := toAdminWebhook(sub)
+			out.Unchanged = true
+			encode(w, http.StatusOK, out)
 			return
 		}
 		action := "webhook.deactivate"

@@ -30,6 +30,7 @@ type adminWebhook struct {
 	Description  string    `json:"description"`
 	CreatedAt    time.Time `json:"createdAt"`
 	UpdatedAt    time.Time `json:"updatedAt"`
+	Unchanged    bool      `json:"unchanged"`
 }
 
 // adminFixture is a harness with an admin token, two clients' webhooks (an
@@ -515,4 +516,58 @@ func TestListCursorInCapitals(t *testing.T) {
 		f.get(t, "/api/admin/v1/webhooks?cursor="+strings.ToUpper(all.Webhooks[0].ID), &after)
 		is.Equal(after.Webhooks[0].ID, all.Webhooks[1].ID) // the page after it
 	})
+}
+
+// TestAdminActivateAgainChangesNothing: the admin API's deactivate or activate of
+// a webhook that is so already (a request sent again) leaves it as it was, with
+// the reason it was deactivated for, says "unchanged": true and writes no audit
+// entry, as the console's buttons do; one that changes it says nothing of the
+// kind and writes one.
+func TestAdminActivateAgainChangesNothing(t *testing.T) {
+	f := newAdminFixture(t)
+	ctx := context.Background()
+	entries := func(t *testing.T) int {
+		t.Helper()
+		es, err := f.st.AuditLog(ctx, store.AuditQuery{Limit: 1000})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(es)
+	}
+	call := func(t *testing.T, action, uid string) adminWebhook {
+		t.Helper()
+		var w adminWebhook
+		platformOK(t, platformCall(t, f.harness, http.MethodPost, "/api/admin/v1/webhooks/"+uid+"/"+action, f.admin, ""), http.StatusOK, &w)
+		return w
+	}
+	is := is.New(t)
+	n := entries(t)
+	w := call(t, "activate", f.platUID)
+	is.Equal(w.Status, "active")
+	is.True(w.Unchanged)    // it was active already
+	is.Equal(entries(t), n) // and nothing is audited
+	w = call(t, "deactivate", f.platUID)
+	is.Equal(w.Status, "deactivated")
+	is.True(!w.Unchanged)     // a change
+	is.Equal(entries(t), n+1) // audited once
+	f.clock.Advance(time.Minute)
+	again := call(t, "deactivate", f.platUID)
+	is.Equal(again.Status, "deactivated")
+	is.True(again.Unchanged)                    // sent again: nothing changed
+	is.True(again.UpdatedAt.Equal(w.UpdatedAt)) // not even its time
+	is.Equal(entries(t), n+1)                   // and no second entry
+	w = call(t, "activate", f.platUID)
+	is.True(!w.Unchanged)
+	is.Equal(entries(t), n+2)
+	w = call(t, "activate", f.platUID)
+	is.True(w.Unchanged)
+	is.Equal(entries(t), n+2)
+
+	// Deactivated by its owner (no reason), an operator's deactivate keeps it so.
+	_, err := f.st.SetWebhookActive(ctx, f.other.ID, f.platUID, false)
+	is.NoErr(err)
+	w = call(t, "deactivate", f.platUID)
+	is.True(w.Unchanged)
+	is.Equal(w.Reason, "") // the owner's own, as it was
+	is.Equal(entries(t), n+2)
 }
