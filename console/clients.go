@@ -82,9 +82,23 @@ func (h *Handler) clientsPage(w http.ResponseWriter, r *http.Request, status int
 			h.internal(w, r, err)
 			return
 		}
+		chosen := v.Form.Org == ""
 		for _, o := range orgs {
 			id := strconv.FormatInt(o.ID, 10)
 			v.Orgs = append(v.Orgs, option{Value: id, Label: o.Name, Selected: id == v.Form.Org})
+			chosen = chosen || id == v.Form.Org
+		}
+		if !chosen {
+			// The organisation chosen is gone (deleted since the page was shown):
+			// the form keeps it chosen, so that sending it again is refused again,
+			// where the list's first choice, none, would make a staff client one
+			// bound to no organisation. Another organisation, or none, is chosen
+			// by hand.
+			label := "organisation " + v.Form.Org + " (deleted): choose another, or none"
+			if id, err := strconv.ParseInt(v.Form.Org, 10, 64); err != nil || id <= 0 {
+				label = store.Quote(v.Form.Org) + " (no organisation): choose one, or none"
+			}
+			v.Orgs = append([]option{{Value: v.Form.Org, Label: label, Selected: true}}, v.Orgs...)
 		}
 	}
 	h.render(w, r, pagedStatus(status, v.Pager), "clients", "Clients", v)
@@ -152,7 +166,7 @@ func (h *Handler) handleClientCreate() http.Handler {
 							{Href: "/console/clients", Label: "Go to the clients, to create it for another organisation"}}})
 					return
 				}
-				v.Errors["org"] = "there is no such organisation"
+				v.Errors["org"] = "there is no such organisation: it was deleted, perhaps since this page was shown; choose another, or none for a client of no organisation"
 				h.clientsPage(w, r, http.StatusBadRequest, v)
 				return
 			}

@@ -1074,3 +1074,68 @@ func TestMemberAddedAgainSameDetails(t *testing.T) {
 		}
 	}
 }
+
+// TestClientsFormKeepsADeletedOrganisation: the Clients page's form, sent for an
+// organisation deleted since the page was shown, is shown again with that
+// organisation still chosen and an error beside it, so that sending it again as
+// it is is refused again: the list then showed "none" chosen, and the form sent
+// again made the staff client one bound to no organisation. Another
+// organisation, or none, chosen by hand, is taken.
+func TestClientsFormKeepsADeletedOrganisation(t *testing.T) {
+	is := is.New(t)
+	e := newEnv(t)
+	u := e.as(t, "token")
+	ctx := context.Background()
+	gone, err := e.st.CreateOrganisation(ctx, "University Gone", "it@gone.example")
+	is.NoErr(err)
+	is.True(strings.Contains(u.get(t, "/console/clients").body, ">University Gone</option>")) // the form offers it
+	is.NoErr(e.st.DeleteOrganisation(ctx, gone.ID))                                           // deleted meanwhile (the Hub API)
+	before, err := e.st.ConsoleClients(ctx)
+	is.NoErr(err)
+
+	// chosen is the value of the org select's chosen option, as a browser sends it.
+	chosen := func(body string) string {
+		sel := regexp.MustCompile(`(?s)<select id="org"[^>]*>(.*?)</select>`).FindStringSubmatch(body)
+		is.True(sel != nil) // the form is shown again
+		opt := regexp.MustCompile(`<option value="([^"]*)" selected>`).FindAllStringSubmatch(sel[1], -1)
+		if len(opt) == 0 {
+			return "" // none chosen: a browser sends the first, "none"
+		}
+		is.Equal(len(opt), 1)
+		return html.UnescapeString(opt[0][1])
+	}
+	form := url.Values{"org": {strconv.FormatInt(gone.ID, 10)}, "scope_webhook": {"on"}, "name": {"gone staff"}}
+	for range 2 { // sent, then sent again as shown
+		p := u.post(t, "/console/clients", form)
+		is.Equal(p.status, http.StatusBadRequest)
+		is.True(besideField(p.body, "org", "there is no such organisation"))
+		is.True(strings.Contains(p.body, "choose another, or none"))
+		is.Equal(chosen(p.body), strconv.FormatInt(gone.ID, 10)) // still chosen, not none
+		is.True(strings.Contains(p.body, "organisation "+strconv.FormatInt(gone.ID, 10)+" (deleted)"))
+		is.True(strings.Contains(p.body, `value="gone staff"`)) // what was typed kept
+		form.Set("org", chosen(p.body))
+	}
+	// Nor a value that names no organisation at all.
+	p := u.post(t, "/console/clients", url.Values{"org": {"abc"}, "scope_webhook": {"on"}, "name": {"gone staff"}})
+	is.Equal(p.status, http.StatusBadRequest)
+	is.True(besideField(p.body, "org", "choose an organisation from the list"))
+	is.Equal(chosen(p.body), "abc")
+	after, err := e.st.ConsoleClients(ctx)
+	is.NoErr(err)
+	is.Equal(len(after), len(before)) // nothing made
+
+	// Another organisation chosen by hand is taken, and so is none.
+	form.Set("org", strconv.FormatInt(e.orgA.ID, 10))
+	p = u.post(t, "/console/clients", form)
+	is.Equal(p.status, http.StatusCreated)
+	p = u.post(t, "/console/clients", url.Values{"org": {""}, "scope_webhook": {"on"}, "name": {"unbound"}})
+	is.Equal(p.status, http.StatusCreated)
+	after, err = e.st.ConsoleClients(ctx)
+	is.NoErr(err)
+	orgOf := map[string]int64{}
+	for _, c := range after {
+		orgOf[c.Name] = c.OrgID
+	}
+	is.Equal(orgOf["gone staff"], e.orgA.ID) // the organisation chosen
+	is.Equal(orgOf["unbound"], int64(0))     // none, chosen
+}
