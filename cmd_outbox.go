@@ -66,10 +66,19 @@ func (e *env) cmdNotify(ctx context.Context, args []string) error {
 // sender says who sends the n deliveries a command made due: a running hookd, at
 // when, or, when no daemon runs on the database at db (hookd dev stopped with
 // Ctrl-C, a service not started), that one must be started, which "a running hookd
-// sends them" left to be guessed while nothing arrived.
+// sends them" left to be guessed while nothing arrived; or, when the daemon runs
+// with delivery.paused (its lock file says so), that it sends nothing until it is
+// restarted without it.
 func sender(db string, n int, when string) string {
 	if noDaemonOn(db) {
 		return fmt.Sprintf("no hookd runs on this database to send %s: start hookd serve (or hookd dev) on it", them(n))
+	}
+	if daemonPaused(db) {
+		these := "these deliveries"
+		if n == 1 {
+			these = "this delivery"
+		}
+		return "the hookd running on this database has delivery paused (delivery.paused): it sends nothing, " + these + " included, until it is restarted without it"
 	}
 	return "a running hookd sends " + them(n) + when
 }

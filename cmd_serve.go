@@ -217,7 +217,7 @@ func (e *env) serve(ctx context.Context, cfg Config, listenError func(error) err
 	if err := os.MkdirAll(filepath.Dir(cfg.Store.Path), 0o700); err != nil {
 		return fmt.Errorf("store.path: %w", err)
 	}
-	lock, before, err := acquireServeLock(cfg.Store.Path, ln.Addr().String())
+	lock, before, err := acquireServeLock(cfg.Store.Path, ln.Addr().String(), cfg.Delivery.Paused)
 	if err != nil {
 		return err
 	}

@@ -29,7 +29,7 @@ func TestServeStartsBesideACommandsLook(t *testing.T) {
 	is.NoErr(syscall.Flock(int(look.Fd()), syscall.LOCK_SH|syscall.LOCK_NB)) // the command's look, under way
 	done := time.AfterFunc(100*time.Millisecond, func() { syscall.Flock(int(look.Fd()), syscall.LOCK_UN) })
 	defer done.Stop()
-	lock, _, err := acquireServeLock(db, "127.0.0.1:1")
+	lock, _, err := acquireServeLock(db, "127.0.0.1:1", false)
 	is.NoErr(err) // started once the look ended
 	defer lock.release()
 
@@ -37,6 +37,6 @@ func TestServeStartsBesideACommandsLook(t *testing.T) {
 	name, held := daemonOn(db)
 	is.True(held)
 	is.True(strings.Contains(name, "listening on 127.0.0.1:1"))
-	_, _, err = acquireServeLock(db, "127.0.0.1:2")
+	_, _, err = acquireServeLock(db, "127.0.0.1:2", false)
 	is.True(err != nil && strings.Contains(err.Error(), "in use by another hookd daemon"))
 }

@@ -14,7 +14,7 @@ type lockHolder struct {
 // keepsMark: without a lock file, no mark is kept, and none is checked.
 const keepsMark = false
 
-func acquireServeLock(db, listen string) (*serveLock, lockHolder, error) {
+func acquireServeLock(db, listen string, paused bool) (*serveLock, lockHolder, error) {
 	return &serveLock{}, lockHolder{}, nil
 }
 func (l *serveLock) seen() lockHolder                  { return lockHolder{} }
@@ -24,4 +24,5 @@ func serveLockHeld(db string) error                    { return nil }
 func daemonOn(db string) (string, bool)                { return "", false }
 func daemonListen(db string) string                    { return "" }
 func noDaemonOn(db string) bool                        { return false }
+func daemonPaused(db string) bool                      { return false }
 func lockUnreadable(db string) (string, string, error) { return "", "", nil }

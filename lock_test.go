@@ -149,10 +149,10 @@ func TestSecondServeThroughSymlinkRefused(t *testing.T) {
 	is.NoErr(os.WriteFile(db, nil, 0o600))
 	link := filepath.Join(t.TempDir(), "linked.db")
 	is.NoErr(os.Symlink(db, link))
-	first, _, err := acquireServeLock(db, "127.0.0.1:1")
+	first, _, err := acquireServeLock(db, "127.0.0.1:1", false)
 	is.NoErr(err)
 	defer first.release()
-	_, _, err = acquireServeLock(link, "127.0.0.1:2")
+	_, _, err = acquireServeLock(link, "127.0.0.1:2", false)
 	is.True(err != nil && strings.Contains(err.Error(), "in use by another hookd daemon")) // one lock for one file
 	is.True(strings.Contains(err.Error(), "listening on 127.0.0.1:1"))
 }
@@ -339,7 +339,7 @@ func TestCommandDoesNotMigrateUnderDaemon(t *testing.T) {
 	is.NoErr(db.Close())
 	is.Equal(version(), 32)
 
-	lock, _, err := acquireServeLock(dbPath, "127.0.0.1:8080") // the older daemon, running
+	lock, _, err := acquireServeLock(dbPath, "127.0.0.1:8080", false) // the older daemon, running
 	is.NoErr(err)
 	var stdout, stderr safeBuffer
 	err = run(context.Background(), []string{"hookd", "client", "list", "-config", cfg}, noenv, strings.NewReader(""), &stdout, &stderr)
@@ -355,7 +355,7 @@ func TestCommandDoesNotMigrateUnderDaemon(t *testing.T) {
 	// that the older hookd opens.
 	for _, daemon := range []bool{true, false} {
 		if daemon {
-			lock, _, err = acquireServeLock(dbPath, "127.0.0.1:8080")
+			lock, _, err = acquireServeLock(dbPath, "127.0.0.1:8080", false)
 			is.NoErr(err)
 		}
 		dest := filepath.Join(t.TempDir(), "before-upgrade.db")

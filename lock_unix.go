@@ -33,6 +33,9 @@ type lockHolder struct {
 	PID     int       `json:"pid"`
 	Listen  string    `json:"listen"`
 	Started time.Time `json:"started"`
+	// Paused: the daemon runs with delivery.paused, and sends nothing until it
+	// is restarted without it (absent in an older hookd's file: not paused).
+	Paused bool `json:"paused,omitempty"`
 	// What the daemon saw of the database (store.Seen): its mark and the one
 	// before, the highest delivery id given, and the machine (/etc/machine-id) it
 	// ran on.
@@ -73,7 +76,9 @@ func realPath(p string) string {
 // acquireServeLock takes the database's daemon lock or says which daemon holds it.
 // The operating system releases it when the process ends, however it ends.
 // Holder is what the file said before: the mark the last daemon left in it.
-func acquireServeLock(db, listen string) (_ *serveLock, before lockHolder, err error) {
+// Paused is written for the commands beside the daemon (daemonPaused): a daemon
+// with delivery.paused sends nothing they make due.
+func acquireServeLock(db, listen string, paused bool) (_ *serveLock, before lockHolder, err error) {
 	path := lockPath(db)
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if errors.Is(err, fs.ErrPermission) {
@@ -95,6 +100,7 @@ func acquireServeLock(db, listen string) (_ *serveLock, before lockHolder, err e
 	// start that fails before that leaves it for the next).
 	l := &serveLock{f: f, size: len(b), holder: before}
 	l.holder.PID, l.holder.Listen, l.holder.Started = os.Getpid(), listen, time.Now().UTC().Truncate(time.Second)
+	l.holder.Paused = paused
 	if err := l.write(false); err != nil {
 		f.Close()
 		return nil, before, fmt.Errorf("lock %s: %w", path, err)
@@ -137,7 +143,7 @@ const lookWait = 2 * time.Second
 func (l *serveLock) seen() lockHolder { return l.holder }
 
 func (l *serveLock) keep(h lockHolder, sync bool) error {
-	h.PID, h.Listen, h.Started = l.holder.PID, l.holder.Listen, l.holder.Started
+	h.PID, h.Listen, h.Started, h.Paused = l.holder.PID, l.holder.Listen, l.holder.Started, l.holder.Paused
 	l.holder = h
 	if err := l.write(sync); err != nil {
 		return fmt.Errorf("lock %s: %w", l.f.Name(), err)
@@ -229,6 +235,17 @@ func daemonOn(db string) (string, bool) {
 		return "a hookd daemon (" + h.String() + ")", true
 	}
 	return "a hookd daemon (it holds " + path + ")", true
+}
+
+// daemonPaused reports whether a daemon holds the lock of the database at db and
+// its lock file says it runs with delivery.paused; false when none does, the file
+// is an older hookd's (which says nothing of it), or it cannot tell.
+func daemonPaused(db string) bool {
+	if _, held := daemonOn(db); !held {
+		return false
+	}
+	h, ok := holderOf(lockPath(db))
+	return ok && h.Paused
 }
 
 // noDaemonOn reports whether no daemon runs on the database at db, as far as its
