@@ -554,3 +554,17 @@ func TestReplayBatchPlan(t *testing.T) {
 		}
 	}
 }
+
+// TestOrcidWebhookUIDPlan: the deliveries list of an ORCID-style registration
+// (?orcid=…&callback=…) finds the client's removed registrations of the record
+// through removed_subscriptions_client_orcid, by client and record: it read every
+// registration the client ever removed (USING INDEX removed_subscriptions_client
+// (client_id=?)), a row each, on each page of the list.
+func TestOrcidWebhookUIDPlan(t *testing.T) {
+	st := openGroupStore(t)
+	plan := strings.Join(queryPlan(t, st.read, qOrcidWebhookUID, "0000-0002-1825-0097", "https://example.com/cb", "app", 19, "https://example.com/cb"), "\n")
+	if !strings.Contains(plan, "removed_subscriptions USING INDEX removed_subscriptions_client_orcid (client_id=? AND orcid=?)") ||
+		strings.Contains(plan, "SCAN removed_subscriptions") || strings.Contains(plan, "SCAN subscriptions") || strings.Contains(plan, "AUTOMATIC") {
+		t.Errorf("plan:\n%s", plan)
+	}
+}
