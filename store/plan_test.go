@@ -562,7 +562,7 @@ func TestReplayBatchPlan(t *testing.T) {
 // (client_id=?)), a row each, on each page of the list.
 func TestOrcidWebhookUIDPlan(t *testing.T) {
 	st := openGroupStore(t)
-	plan := strings.Join(queryPlan(t, st.read, qOrcidWebhookUID, "0000-0002-1825-0097", "https://example.com/cb", "app", 19, "https://example.com/cb"), "\n")
+	plan := strings.Join(queryPlan(t, st.read, qOrcidWebhookUID, "0000-0002-1825-0097", "https://example.com/cb", "app", 19, "https://example.com/cb", "https://example.com:443/cb", 23), "\n")
 	if !strings.Contains(plan, "removed_subscriptions USING INDEX removed_subscriptions_client_orcid (client_id=? AND orcid=?)") ||
 		strings.Contains(plan, "SCAN removed_subscriptions") || strings.Contains(plan, "SCAN subscriptions") || strings.Contains(plan, "AUTOMATIC") {
 		t.Errorf("plan:\n%s", plan)

@@ -21,6 +21,17 @@ func TestCanonicalURL(t *testing.T) {
 		"http://BÜCHER.example/Ü":         "http://bÜcher.example/Ü", // IDNA folds the others its own way
 		"http://nowhere2.com/0000-0002-X": "http://nowhere2.com/0000-0002-X",
 		"http://User:Pw@EXAMPLE.COM/x":    "http://User:Pw@EXAMPLE.COM/x",
+		// A scheme's default port is dropped (RFC 3986 §6.2.3); another stays.
+		"http://example.com:80/x":       "http://example.com/x",
+		"HTTP://EXAMPLE.COM:80":         "http://example.com",
+		"https://example.com:443/x?y=1": "https://example.com/x?y=1",
+		"https://example.com:80/x":      "https://example.com:80/x",
+		"http://example.com:443/x":      "http://example.com:443/x",
+		"http://example.com:8080/x":     "http://example.com:8080/x",
+		"http://example.com:180/x":      "http://example.com:180/x",
+		"http://[FE80::1]:80/x":         "http://[fe80::1]/x",
+		"http://[::80]/x":               "http://[::80]/x",
+		"http://User@EXAMPLE.COM:80/x":  "http://User@EXAMPLE.COM:80/x",
 	} {
 		if got := CanonicalURL(raw); got != want {
 			t.Errorf("CanonicalURL(%q) = %q, want %q", raw, got, want)
@@ -184,5 +195,71 @@ func TestOrcidWebhookUIDMostRecentlyRemoved(t *testing.T) {
 		uid, err := st.OrcidWebhookUID(ctx, c.ID, orcid, s)
 		is.NoErr(err)
 		is.Equal(uid, sub.UID) // the most recently removed
+	}
+}
+
+// TestOrcidWebhookDefaultPort: a callback with its scheme's default port written
+// out (http://…:80, https://…:443) is the same receiver as without it, kept
+// without it: a PUT of each registered two, called twice for each event. One an
+// older hookd kept with the port (in any case) is found under either spelling by
+// PUT, GET, DELETE and the deliveries list, and no second is registered beside it.
+func TestOrcidWebhookDefaultPort(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	st := openGroupStore(t)
+	c, err := st.CreateClient(ctx, NewClient{Name: "lab", Scopes: []string{ScopeWebhook}})
+	is.NoErr(err)
+	const orcid = "0000-0002-7253-3645"
+
+	sub, created, err := st.PutOrcidWebhook(ctx, c.ID, orcid, "http://example.com:80/x")
+	is.NoErr(err)
+	is.True(created)
+	is.Equal(sub.Target, "http://example.com/x") // kept without the port
+	for _, spelling := range []string{"http://example.com/x", "HTTP://Example.com:80/x", "http://example.com:80/x"} {
+		_, created, err := st.PutOrcidWebhook(ctx, c.ID, orcid, spelling)
+		is.NoErr(err)
+		is.True(!created) // the same registration
+		got, err := st.OrcidWebhook(ctx, c.ID, orcid, spelling)
+		is.NoErr(err)
+		is.Equal(got.ID, sub.ID)
+	}
+	_, created, err = st.PutOrcidWebhook(ctx, c.ID, orcid, "http://example.com:8080/x")
+	is.NoErr(err)
+	is.True(created) // another port is another receiver
+
+	// Registrations an older hookd kept as sent, with the default port.
+	legacy := func(target string) string {
+		t.Helper()
+		uid := newUID()
+		_, err := st.write.ExecContext(ctx, `INSERT INTO subscriptions(id, uid, client_id, format, target, orcid, created_at, updated_at)
+			VALUES (`+newSubscriptionID+`, ?, ?, 'empty', ?, ?, 0, 0)`, uid, c.ID, target, orcid)
+		is.NoErr(err)
+		return uid
+	}
+	for _, tt := range []struct{ stored, other string }{
+		{"https://legacy.example:443/y", "https://legacy.example/y"},
+		{"HTTPS://LEGACY.EXAMPLE:443/z", "https://Legacy.Example/z"},
+		{"http://[::1]:80/w", "HTTP://[::1]/w"},
+	} {
+		uid := legacy(tt.stored)
+		for _, spelling := range []string{tt.stored, tt.other, CanonicalURL(tt.stored)} {
+			got, err := st.OrcidWebhook(ctx, c.ID, orcid, spelling)
+			is.NoErr(err) // found under either spelling
+			is.Equal(got.UID, uid)
+			_, created, err := st.PutOrcidWebhook(ctx, c.ID, orcid, spelling)
+			is.NoErr(err)
+			is.True(!created) // and none registered beside it
+			u, err := st.OrcidWebhookUID(ctx, c.ID, orcid, spelling)
+			is.NoErr(err)
+			is.Equal(u, uid) // its deliveries too
+		}
+		_, err := st.Intake(ctx, "", "", []Event{{Orcid: orcid}}, 0) // a delivery, kept once it is removed
+		is.NoErr(err)
+		is.NoErr(st.DeleteOrcidWebhook(ctx, c.ID, orcid, tt.other)) // removed under the other spelling
+		_, err = st.OrcidWebhook(ctx, c.ID, orcid, tt.stored)
+		is.True(errors.Is(err, ErrNotFound)) // gone
+		u, err := st.OrcidWebhookUID(ctx, c.ID, orcid, tt.other)
+		is.NoErr(err)
+		is.Equal(u, uid) // its history found under either spelling
 	}
 }

@@ -104,24 +104,30 @@ const newSubscriptionID = "(SELECT value + 1 FROM id_marks WHERE name = 'subscri
 // holds for a target that is the canonical URL C (CanonicalURL) in any spelling
 // of its first N characters, its scheme and host (canonicalURL's head); with N = 0,
 // for C alone. SQLite's lower() folds ASCII letters alone, as CanonicalURL does.
+// Each is ORed with the same for C with its scheme's default port written out
+// (receiverSpellings), under which an older hookd kept "http://example.com:80/x".
 
 const (
 	qOrcidWebhook = "SELECT " + subscriptionColumns + " FROM subscriptions WHERE format = 'empty' AND orcid = ? AND target = ?"
 	// A new registration (uid, client, canonical callback, orcid, created, updated,
-	// the callback's head length), unless one exists under any spelling of the
-	// callback's scheme and host (an older hookd kept them as sent).
+	// the callback's head length, then the callback with its default port and that
+	// one's head length), unless one exists under any spelling of the callback's
+	// scheme, host and default port (an older hookd kept them as sent).
 	qPutOrcidWebhook = `INSERT INTO subscriptions(id, uid, client_id, format, target, orcid, created_at, updated_at)
 		SELECT ` + newSubscriptionID + `, ?1, ?2, 'empty', ?3, ?4, ?5, ?6
 		WHERE NOT EXISTS (SELECT 1 FROM subscriptions INDEXED BY subscriptions_orcid_webhook
-			WHERE format = 'empty' AND orcid = ?4 AND lower(substr(target, 1, ?7)) || substr(target, ?7 + 1) = ?3)
+			WHERE format = 'empty' AND orcid = ?4 AND (lower(substr(target, 1, ?7)) || substr(target, ?7 + 1) = ?3
+				OR lower(substr(target, 1, ?9)) || substr(target, ?9 + 1) = ?8))
 		ON CONFLICT(orcid, target) WHERE format = 'empty' DO NOTHING
 		RETURNING ` + subscriptionColumns
 	// The registration of (orcid, canonical callback) under any spelling of its
-	// scheme and host, which an older hookd kept as sent (orcid, head length,
-	// canonical callback, callback as given, the caller's client): the caller's
-	// own first, then the one spelled as given, then the one in lower case.
+	// scheme, host and default port, which an older hookd kept as sent (orcid, head
+	// length, canonical callback, callback as given, the caller's client, the
+	// callback with its default port's head length, that callback): the caller's
+	// own first, then the one spelled as given, then the canonical one.
 	qOrcidWebhookSpelled = "SELECT " + subscriptionColumns + " FROM subscriptions INDEXED BY subscriptions_orcid_webhook" +
-		" WHERE format = 'empty' AND orcid = ?1 AND lower(substr(target, 1, ?2)) || substr(target, ?2 + 1) = ?3" +
+		" WHERE format = 'empty' AND orcid = ?1 AND (lower(substr(target, 1, ?2)) || substr(target, ?2 + 1) = ?3" +
+		" OR lower(substr(target, 1, ?6)) || substr(target, ?6 + 1) = ?7)" +
 		" ORDER BY coalesce(client_id, '') = ?5 DESC, target = ?4 DESC, target = ?3 DESC, id LIMIT 1"
 )
 
@@ -182,10 +188,10 @@ func querySubscriptions(ctx context.Context, q interface {
 // own first (spelled), as an older hookd may have kept another client's of the
 // same receiver under another spelling.
 func (s *Store) orcidWebhook(ctx context.Context, tx *sql.Tx, clientID, orcid, callback string) (Subscription, error) {
-	target, head := canonicalURL(callback)
+	target, head, ported, portedHead := receiverSpellings(callback)
 	sub, err := scanSubscription(tx.StmtContext(ctx, s.subs.orcidWebhook).QueryRowContext(ctx, orcid, target))
 	if spelled(err, sub, clientID, callback, target, head) { // one an older hookd kept as it was sent
-		sub, err = scanSubscription(tx.QueryRowContext(ctx, qOrcidWebhookSpelled, orcid, head, target, callback, clientID))
+		sub, err = scanSubscription(tx.QueryRowContext(ctx, qOrcidWebhookSpelled, orcid, head, target, callback, clientID, portedHead, ported))
 	}
 	if errors.Is(err, sql.ErrNoRows) {
 		return Subscription{}, errNoOrcidWebhook
@@ -217,14 +223,15 @@ var (
 // existing one again reactivates it (if hookd had deactivated it) and changes nothing
 // else. When another client registered the same (orcid, callback), it changes nothing
 // and returns created false with a zero Subscription, as ORCID answers 204 then.
-// The callback is kept with its scheme and host in lower case (CanonicalURL), and
-// one registered in another case of them is the same registration.
+// The callback is kept with its scheme and host in lower case and without its
+// scheme's default port (CanonicalURL), and one registered in another case of
+// them, or with the port written out, is the same registration.
 func (s *Store) PutOrcidWebhook(ctx context.Context, clientID, orcid, callback string) (sub Subscription, created bool, err error) {
 	now := ms(s.Now())
-	target, head := canonicalURL(callback)
+	target, head, ported, portedHead := receiverSpellings(callback)
 	err = s.group(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		// A new registration is one statement; only an existing one needs more.
-		sub, err = scanSubscription(tx.StmtContext(ctx, s.subs.putOrcidWebhook).QueryRowContext(ctx, newUID(), clientID, target, orcid, now, now, head))
+		sub, err = scanSubscription(tx.StmtContext(ctx, s.subs.putOrcidWebhook).QueryRowContext(ctx, newUID(), clientID, target, orcid, now, now, head, ported, portedHead))
 		if created = err == nil; created || !errors.Is(err, sql.ErrNoRows) {
 			return err
 		}
@@ -259,13 +266,13 @@ func (s *Store) OrcidWebhook(ctx context.Context, clientID, orcid, callback stri
 	if err != nil {
 		return Subscription{}, fmt.Errorf("get webhook: %w", err)
 	}
-	target, head := canonicalURL(callback)
+	target, head, ported, portedHead := receiverSpellings(callback)
 	sub, err := scanSubscription(st.QueryRowContext(ctx, orcid, target))
 	if spelled(err, sub, clientID, callback, target, head) { // one an older hookd kept as it was sent
 		if st, err = s.readStmt(ctx, qOrcidWebhookSpelled); err != nil {
 			return Subscription{}, fmt.Errorf("get webhook: %w", err)
 		}
-		sub, err = scanSubscription(st.QueryRowContext(ctx, orcid, head, target, callback, clientID))
+		sub, err = scanSubscription(st.QueryRowContext(ctx, orcid, head, target, callback, clientID, portedHead, ported))
 	}
 	switch {
 	case errors.Is(err, sql.ErrNoRows):

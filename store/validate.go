@@ -62,39 +62,75 @@ type Targets struct {
 }
 
 // CanonicalURL is raw, a URL CheckTarget took, with its scheme and host in lower
-// case (RFC 3986 §6.2.2.1: they are case-insensitive): the one spelling an
-// ORCID-style registration is kept under, so that "HTTP://EXAMPLE.COM/x" and
-// "http://example.com/x" are one receiver, called once. Only ASCII letters change
-// (the IDNA mapping hookd dials by folds the others its own way); the port, path
-// and query stay as written, the receiver's to spell. A URL with a user name (an
-// older hookd took some) stays as it is.
+// case (RFC 3986 §6.2.2.1: they are case-insensitive) and without its scheme's
+// default port (§6.2.3: http's 80, https's 443): the one spelling an ORCID-style
+// registration is kept under, so that "HTTP://EXAMPLE.COM/x",
+// "http://example.com:80/x" and "http://example.com/x" are one receiver, called
+// once. Only ASCII letters change (the IDNA mapping hookd dials by folds the
+// others its own way); another port, the path and query stay as written, the
+// receiver's to spell. A URL with a user name (an older hookd took some) stays as
+// it is.
 func CanonicalURL(raw string) string {
 	u, _ := canonicalURL(raw)
 	return u
 }
 
-// canonicalURL is CanonicalURL, and the length in characters of raw's scheme and
+// canonicalURL is CanonicalURL, and the length in characters of its scheme and
 // authority, the part it folds: 0 when it folds none.
 func canonicalURL(raw string) (string, int) {
+	u, head, _ := canonicalParts(raw)
+	return u, utf8.RuneCountInString(u[:head])
+}
+
+// canonicalParts is CanonicalURL, the length in bytes of its scheme and
+// authority (0 when it folds none), and the default port of its scheme (":80",
+// ":443") when its authority names none, else "".
+func canonicalParts(raw string) (u string, head int, port string) {
 	i := strings.Index(raw, "://")
 	if i <= 0 || strings.IndexFunc(raw[:i], func(r rune) bool { return !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z') }) >= 0 {
-		return raw, 0
+		return raw, 0, ""
 	}
 	end := len(raw)
 	if j := strings.IndexAny(raw[i+3:], "/?#"); j >= 0 {
 		end = i + 3 + j
 	}
-	head := raw[:end]
-	if strings.Contains(head, "@") {
-		return raw, 0
+	if strings.Contains(raw[:end], "@") {
+		return raw, 0, ""
 	}
-	lower := []byte(head)
+	lower := []byte(raw[:end])
 	for k, c := range lower {
 		if 'A' <= c && c <= 'Z' {
 			lower[k] = c + 'a' - 'A'
 		}
 	}
-	return string(lower) + raw[end:], utf8.RuneCountInString(head)
+	folded := string(lower)
+	switch string(lower[:i]) {
+	case "http":
+		port = ":80"
+	case "https":
+		port = ":443"
+	}
+	authority := folded[i+3:]
+	if port != "" && strings.HasSuffix(authority, port) && len(authority) > len(port) {
+		folded = folded[:len(folded)-len(port)] // the default port, written out
+	} else if colon := strings.LastIndexByte(authority, ':'); colon > strings.LastIndexByte(authority, ']') {
+		port = "" // another port: the receiver's own
+	}
+	return folded + raw[end:], len(folded), port
+}
+
+// receiverSpellings are what the SQL condition receiverMatch (in subscriptions.go)
+// compares a stored target with, for callback: its canonical form and the length
+// in characters of its folded part, and the same with its scheme's default port
+// written out, which an older hookd kept as sent (the canonical form again, when
+// the callback names another port or folds nothing).
+func receiverSpellings(callback string) (target string, head int, ported string, portedHead int) {
+	u, n, port := canonicalParts(callback)
+	target, head = u, utf8.RuneCountInString(u[:n])
+	if n == 0 || port == "" {
+		return target, head, target, head
+	}
+	return target, head, u[:n] + port + u[n:], head + len(port)
 }
 
 // CheckTarget is CheckURL with the exception for hookd's own inbox: it checks raw
