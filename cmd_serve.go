@@ -182,6 +182,9 @@ func (e *env) serve(ctx context.Context, cfg Config, listenError func(error) err
 	for _, w := range cfg.UpstreamRefused() {
 		log.Warn("upstream refused by the SSRF guard", "detail", w)
 	}
+	if w := cfg.UpstreamNotTheAPI(); w != "" {
+		log.Warn("upstream.api_url not ORCID's API root", "detail", w)
+	}
 	// HOOKD_CPUPROFILE=FILE writes a CPU profile of the whole run to FILE when hookd
 	// stops (the load tool's -cpuprofile, BENCHMARKS.md); HOOKD_TRACE=FILE a Go
 	// execution trace (go tool trace), which grows by megabytes a second under

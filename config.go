@@ -752,6 +752,33 @@ func (c *Config) UpstreamRefused() []string {
 	return warns
 }
 
+// UpstreamNotTheAPI says, when upstream.api_url is at one of ORCID's hosts but
+// not at the root of its Member API (a version such as /v3.0 after it, or the
+// public API's or the site's host), where ORCID's webhooks are: "" otherwise.
+// ORCID's documentation registers a webhook at the API's root,
+// https://api.sandbox.orcid.org/{orcid}/webhook/{callback}, and hookd appends
+// each record's path to api_url. A warning (check-config, and the daemon's log at
+// start), not an error: what ORCID answers elsewhere is its to say.
+func (c *Config) UpstreamNotTheAPI() string {
+	u, err := url.Parse(c.Upstream.APIURL)
+	if c.Upstream.APIURL == "" || err != nil || u.User != nil {
+		return ""
+	}
+	env, ok := orcid.EnvironmentOf(u.Host)
+	if !ok || env.APIURL == "" {
+		return ""
+	}
+	want, err := url.Parse(env.APIURL)
+	if err != nil {
+		return ""
+	}
+	if strings.EqualFold(strings.TrimSuffix(u.Hostname(), "."), want.Hostname()) && strings.Trim(u.Path, "/") == "" {
+		return ""
+	}
+	return fmt.Sprintf("upstream.api_url %q is not the root of ORCID's %s Member API, where ORCID registers webhooks (%s/{orcid}/webhook/{callback}, without a version such as /v3.0): hookd appends each record's path to api_url, so registrations may fail; did you mean api_url = %q?",
+		c.Upstream.APIURL, env.Name, strings.TrimSuffix(env.APIURL, "/"), env.APIURL)
+}
+
 // EmailWithoutRelay says which [email] settings the configuration gives without
 // email.smtp_addr, so that hookd uses none of them and sends no e-mail, or "" when
 // it gives none. It is a warning (check-config, and the daemon's log at start),

@@ -741,3 +741,40 @@ func TestUpstreamRefusedWarned(t *testing.T) {
 		})
 	}
 }
+
+// TestUpstreamNotTheAPIWarned: an upstream.api_url at one of ORCID's hosts but not
+// at its Member API's root (a version after it, the public API's host, the site's)
+// is a warning of check-config naming the URL meant: ORCID registers webhooks at
+// the API's root, and hookd appends each record's path to api_url. It was taken
+// without a word. ORCID's root, with or without a slash, and any other host, are
+// nothing to warn of.
+func TestUpstreamNotTheAPIWarned(t *testing.T) {
+	secretFile := filepath.Join(t.TempDir(), "orcid-secret")
+	if err := os.WriteFile(secretFile, []byte("up-secret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		api, token, want string
+	}{
+		{"https://api.sandbox.orcid.org/v3.0", "https://sandbox.orcid.org/oauth/token", `did you mean api_url = "https://api.sandbox.orcid.org"?`},
+		{"https://pub.orcid.org", "https://orcid.org/oauth/token", `did you mean api_url = "https://api.orcid.org"?`},
+		{"https://sandbox.orcid.org/", "https://sandbox.orcid.org/oauth/token", `did you mean api_url = "https://api.sandbox.orcid.org"?`},
+		{"https://api.sandbox.orcid.org", "https://sandbox.orcid.org/oauth/token", ""},
+		{"https://api.orcid.org/", "https://orcid.org/oauth/token", ""},
+		{"https://orcid-proxy.uni.example/v3.0", "https://orcid.org/oauth/token", ""},
+	} {
+		t.Run(tt.api, func(t *testing.T) {
+			is := is.New(t)
+			path := writeConfig(t, fmt.Sprintf("[http]\npublic_url = \"https://hookd.example.org\"\n"+
+				"[upstream]\napi_url = %q\ntoken_url = %q\nclient_id = \"APP-1\"\nclient_secret_file = %q\n", tt.api, tt.token, secretFile))
+			cfg, err := LoadConfig(path)
+			is.NoErr(err) // taken
+			w := cfg.UpstreamNotTheAPI()
+			is.True(strings.HasSuffix(w, tt.want)) // the URL meant
+			is.Equal(w == "", tt.want == "")       // and only then
+			_, stderr, err := runEnv(t, nil, "check-config", "-config", path)
+			is.NoErr(err) // check-config passes it
+			is.Equal(strings.Contains(stderr, "warning: upstream.api_url "), tt.want != "")
+		})
+	}
+}

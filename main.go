@@ -948,6 +948,9 @@ func (e *env) cmdCheckConfig(ctx context.Context, args []string) error {
 	for _, w := range cfg.UpstreamRefused() {
 		fmt.Fprintf(e.stderr, "config %s: warning: %s\n", path, w)
 	}
+	if w := cfg.UpstreamNotTheAPI(); w != "" {
+		fmt.Fprintf(e.stderr, "config %s: warning: %s\n", path, w)
+	}
 	state, err := checkDatabaseFolder(cfg.Store.Path)
 	if err != nil {
 		return fmt.Errorf("config %s: %w", path, err)
