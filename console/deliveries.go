@@ -112,7 +112,7 @@ func (h *Handler) deliveriesPage(w http.ResponseWriter, r *http.Request, v deliv
 	v.ReplayOffered = store.ReplayableState(f.State)
 	v.ReplayAction = replayAction(qs)
 	if !v.replaySent {
-		v.ReplaySince = replaySince(f, q)
+		v.ReplaySince = replaySince(f, q, h.st.Now())
 	}
 	for _, s := range store.StateNames {
 		v.States = append(v.States, option{Value: s, Label: stateLabel(s), Selected: s == f.State})
@@ -147,12 +147,13 @@ func (h *Handler) deliveriesPage(w http.ResponseWriter, r *http.Request, v deliv
 }
 
 // replaySince is what the replay form offers as its time: the list's since, else
-// a day before the list's until, else the last day.
-func replaySince(f deliveryFilter, q store.DeliveryFilter) string {
+// a day before the list's until when that is past (a time to come is refused),
+// else the last day.
+func replaySince(f deliveryFilter, q store.DeliveryFilter, now time.Time) string {
 	switch {
 	case f.Since != "":
 		return f.Since
-	case f.Until != "" && !q.Until.IsZero():
+	case f.Until != "" && !q.Until.IsZero() && !q.Until.Add(-24*time.Hour).After(now):
 		return q.Until.Add(-24 * time.Hour).UTC().Format("2006-01-02 15:04")
 	default:
 		return "24h"

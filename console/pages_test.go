@@ -832,6 +832,13 @@ func TestReplaySinceKeptAsTyped(t *testing.T) {
 	// Not sent, the form offers the list's own time.
 	p := u.get(t, "/console/deliveries?state=dead")
 	is.Equal(sinceField.FindStringSubmatch(p.body)[1], "24h")
+	// A list until a time more than a day to come offers the last day, not a day
+	// before its until: a time to come, which the form would refuse as offered.
+	later := e.st.Now().Add(72 * time.Hour).UTC().Format("2006-01-02 15:04")
+	p = u.get(t, "/console/deliveries?state=dead&until="+url.QueryEscape(later))
+	is.Equal(sinceField.FindStringSubmatch(p.body)[1], "24h")
+	p = u.post(t, "/console/deliveries/replay?state=dead&until="+url.QueryEscape(later), url.Values{"since": {"24h"}})
+	is.True(!strings.Contains(p.body, `id="since-error"`)) // taken
 }
 
 // TestDeactivateTwiceChangesNothing: a webhook deactivated already (a second
