@@ -170,20 +170,8 @@ func (e *env) serve(ctx context.Context, cfg Config, listenError func(error) err
 		return err
 	}
 	log := newLogger(cfg, e.stderr, toJournal(e.getenv, e.stderr))
-	for _, w := range cfg.SecretFileWarnings() {
-		log.Warn("secret file open to other users", "detail", w)
-	}
-	if w := cfg.EmailWithoutRelay(); w != "" {
-		log.Warn("e-mail settings without a relay", "detail", w)
-	}
-	for _, w := range cfg.ShortDurations() {
-		log.Warn("duration below the least it means much at", "detail", w)
-	}
-	for _, w := range cfg.UpstreamRefused() {
-		log.Warn("upstream refused by the SSRF guard", "detail", w)
-	}
-	if w := cfg.UpstreamNotTheAPI(); w != "" {
-		log.Warn("upstream.api_url not ORCID's API root", "detail", w)
+	for _, w := range cfg.Warnings() {
+		log.Warn(w.what, "detail", w.detail)
 	}
 	// HOOKD_CPUPROFILE=FILE writes a CPU profile of the whole run to FILE when hookd
 	// stops (the load tool's -cpuprofile, BENCHMARKS.md); HOOKD_TRACE=FILE a Go

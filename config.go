@@ -688,6 +688,29 @@ func (c *Config) SecretFileWarnings() []string {
 	return warns
 }
 
+// configWarning is one thing check-config and the daemon's start warn of: what
+// kind it is (the log's message) and what it says.
+type configWarning struct{ what, detail string }
+
+// Warnings is every warning of the configuration, in the order check-config
+// prints them and the daemon logs them at start.
+func (c *Config) Warnings() []configWarning {
+	var warns []configWarning
+	add := func(what string, details ...string) {
+		for _, d := range details {
+			if d != "" {
+				warns = append(warns, configWarning{what, d})
+			}
+		}
+	}
+	add("secret file open to other users", c.SecretFileWarnings()...)
+	add("e-mail settings without a relay", c.EmailWithoutRelay())
+	add("duration below the least it means much at", c.ShortDurations()...)
+	add("upstream refused by the SSRF guard", c.UpstreamRefused()...)
+	add("upstream.api_url not ORCID's API root", c.UpstreamNotTheAPI())
+	return warns
+}
+
 // ShortDurations says which durations are below the least they mean much at, most
 // often a unit mistyped ("1ns", "20ms" for 20s): each with that least value and
 // what hookd then does. They are warnings (check-config, and the daemon's log at

@@ -936,20 +936,8 @@ func (e *env) cmdCheckConfig(ctx context.Context, args []string) error {
 	if err := cfg.CheckSecretFiles(); err != nil {
 		return fmt.Errorf("config %s: %w", path, err)
 	}
-	for _, w := range cfg.SecretFileWarnings() {
-		fmt.Fprintf(e.stderr, "config %s: warning: %s\n", path, w)
-	}
-	if w := cfg.EmailWithoutRelay(); w != "" {
-		fmt.Fprintf(e.stderr, "config %s: warning: %s\n", path, w)
-	}
-	for _, w := range cfg.ShortDurations() {
-		fmt.Fprintf(e.stderr, "config %s: warning: %s\n", path, w)
-	}
-	for _, w := range cfg.UpstreamRefused() {
-		fmt.Fprintf(e.stderr, "config %s: warning: %s\n", path, w)
-	}
-	if w := cfg.UpstreamNotTheAPI(); w != "" {
-		fmt.Fprintf(e.stderr, "config %s: warning: %s\n", path, w)
+	for _, w := range cfg.Warnings() {
+		fmt.Fprintf(e.stderr, "config %s: warning: %s\n", path, w.detail)
 	}
 	state, err := checkDatabaseFolder(cfg.Store.Path)
 	if err != nil {
