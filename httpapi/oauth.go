@@ -121,19 +121,14 @@ func basicAuth(r *http.Request) (id, sec string, ok bool, unread string) {
 	if auth == "" {
 		return "", "", false, ""
 	}
-	end := strings.IndexAny(auth, " \t")
-	if end < 0 {
-		end = len(auth)
-	}
-	if !strings.EqualFold(auth[:end], "Basic") {
+	creds, basic, tab := authCredentials(auth, "Basic")
+	if !basic {
 		return "", "", false, "the Authorization header is not HTTP Basic"
 	}
-	rest := auth[end:]
-	creds := strings.TrimLeft(rest, " \t")
 	if creds == "" {
 		return "", "", false, "HTTP Basic without credentials"
 	}
-	if strings.Contains(rest[:len(rest)-len(creds)], "\t") {
+	if tab {
 		return "", "", false, "a tab separates Basic from the credentials, where RFC 9110 takes spaces"
 	}
 	raw, err := base64.StdEncoding.DecodeString(creds)
@@ -145,6 +140,23 @@ func basicAuth(r *http.Request) (id, sec string, ok bool, unread string) {
 		return "", "", false, "HTTP Basic credentials without a ':' between client_id and client_secret"
 	}
 	return id, sec, true, ""
+}
+
+// authCredentials splits an Authorization header of scheme (in any case) into
+// what follows it, RFC 9110's auth-scheme 1*SP credentials: isScheme is false for
+// another scheme, and tab reports a tab between the two, which RFC 9110 does not
+// take.
+func authCredentials(auth, scheme string) (creds string, isScheme, tab bool) {
+	end := strings.IndexAny(auth, " \t")
+	if end < 0 {
+		end = len(auth)
+	}
+	if !strings.EqualFold(auth[:end], scheme) {
+		return "", false, false
+	}
+	rest := auth[end:]
+	creds = strings.TrimLeft(rest, " \t")
+	return creds, true, strings.Contains(rest[:len(rest)-len(creds)], "\t")
 }
 
 // inQuery is what the refusal of a missing parameter of the token or revoke
@@ -465,19 +477,11 @@ func (s *Server) bearer(scope string, style apiStyle, h http.Handler) http.Handl
 // "Bearer", more than the token after it) is malformed: it says what is wrong, and
 // not what was sent, since the token is a secret.
 func bearerToken(auth string) (tok, malformed string) {
-	end := strings.IndexAny(auth, " \t")
-	if end < 0 {
-		end = len(auth)
-	}
-	if !strings.EqualFold(auth[:end], "Bearer") {
-		return "", ""
-	}
-	rest := auth[end:]
-	tok = strings.TrimLeft(rest, " \t")
+	tok, bearer, tab := authCredentials(auth, "Bearer")
 	switch {
-	case tok == "":
+	case !bearer || tok == "":
 		return "", ""
-	case strings.Contains(rest[:len(rest)-len(tok)], "\t"):
+	case tab:
 		return "", "a tab separates Bearer from the token, where RFC 6750 takes spaces"
 	case strings.ContainsAny(tok, " \t"):
 		return "", "more than the token follows Bearer (white space inside it)"
