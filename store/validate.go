@@ -71,15 +71,8 @@ type Targets struct {
 // receiver's to spell. A URL with a user name (an older hookd took some) stays as
 // it is.
 func CanonicalURL(raw string) string {
-	u, _ := canonicalURL(raw)
+	u, _, _ := canonicalParts(raw)
 	return u
-}
-
-// canonicalURL is CanonicalURL, and the length in characters of its scheme and
-// authority, the part it folds: 0 when it folds none.
-func canonicalURL(raw string) (string, int) {
-	u, head, _ := canonicalParts(raw)
-	return u, utf8.RuneCountInString(u[:head])
 }
 
 // canonicalParts is CanonicalURL, the length in bytes of its scheme and
