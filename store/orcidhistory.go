@@ -39,12 +39,10 @@ func (s *Store) OrcidWebhookUID(ctx context.Context, clientID, orcid, callback s
 // callback's canonical form, ?3 the client, ?4 the length of its scheme and host,
 // ?5 the callback as given, ?6 and ?7 the callback with its scheme's default port
 // written out and that one's length (receiverSpellings).
-const qOrcidWebhookUID = `SELECT uid, client_id FROM (
+var qOrcidWebhookUID = `SELECT uid, client_id FROM (
 			SELECT uid, coalesce(client_id, '') AS client_id, 1 AS live, 0 AS removed_at, target = ?5 AS as_given, target = ?2 AS canonical FROM subscriptions
-				WHERE format = 'empty' AND orcid = ?1 AND (lower(substr(target, 1, ?4)) || substr(target, ?4 + 1) = ?2
-					OR lower(substr(target, 1, ?7)) || substr(target, ?7 + 1) = ?6)
+				WHERE format = 'empty' AND orcid = ?1 AND ` + spelledAs(4, 2, 7, 6) + `
 			UNION ALL
 			SELECT uid, client_id, 0, removed_at, target = ?5, target = ?2 FROM removed_subscriptions
-				WHERE format = 'empty' AND orcid = ?1 AND (lower(substr(target, 1, ?4)) || substr(target, ?4 + 1) = ?2
-					OR lower(substr(target, 1, ?7)) || substr(target, ?7 + 1) = ?6) AND client_id = ?3)
+				WHERE format = 'empty' AND orcid = ?1 AND ` + spelledAs(4, 2, 7, 6) + ` AND client_id = ?3)
 		ORDER BY client_id = ?3 DESC, live DESC, live AND as_given DESC, live AND canonical DESC, removed_at DESC, as_given DESC LIMIT 1`

@@ -100,15 +100,22 @@ func (s scanTail) Scan(dest ...any) error { return s.row.Scan(append(dest, s.tai
 // given (id_marks, migration 18), so no id is used twice, whatever was removed.
 const newSubscriptionID = "(SELECT value + 1 FROM id_marks WHERE name = 'subscriptions')"
 
-// The condition "lower(substr(target, 1, N)) || substr(target, N + 1) = C" below
-// holds for a target that is the canonical URL C (CanonicalURL) in any spelling
-// of its first N characters, its scheme and host (canonicalURL's head); with N = 0,
-// for C alone. SQLite's lower() folds ASCII letters alone, as CanonicalURL does.
-// Each is ORed with the same for C with its scheme's default port written out
-// (receiverSpellings), under which an older hookd kept "http://example.com:80/x".
+// spelledAs is the condition that a row's target is a callback's receiver under
+// any spelling of its scheme and host: "lower(substr(target, 1, N)) ||
+// substr(target, N + 1) = C" holds for a target that is the canonical URL C
+// (CanonicalURL, parameter c) in any spelling of its first N characters (parameter
+// n), its scheme and host; with N = 0, for C alone. SQLite's lower() folds ASCII
+// letters alone, as CanonicalURL does. It is ORed with the same for C with its
+// scheme's default port written out (parameters p and pn, receiverSpellings),
+// under which an older hookd kept "http://example.com:80/x".
+func spelledAs(n, c, pn, p int) string {
+	return fmt.Sprintf("(lower(substr(target, 1, ?%[1]d)) || substr(target, ?%[1]d + 1) = ?%[2]d"+
+		" OR lower(substr(target, 1, ?%[3]d)) || substr(target, ?%[3]d + 1) = ?%[4]d)", n, c, pn, p)
+}
 
-const (
-	qOrcidWebhook = "SELECT " + subscriptionColumns + " FROM subscriptions WHERE format = 'empty' AND orcid = ? AND target = ?"
+const qOrcidWebhook = "SELECT " + subscriptionColumns + " FROM subscriptions WHERE format = 'empty' AND orcid = ? AND target = ?"
+
+var (
 	// A new registration (uid, client, canonical callback, orcid, created, updated,
 	// the callback's head length, then the callback with its default port and that
 	// one's head length), unless one exists under any spelling of the callback's
@@ -116,8 +123,7 @@ const (
 	qPutOrcidWebhook = `INSERT INTO subscriptions(id, uid, client_id, format, target, orcid, created_at, updated_at)
 		SELECT ` + newSubscriptionID + `, ?1, ?2, 'empty', ?3, ?4, ?5, ?6
 		WHERE NOT EXISTS (SELECT 1 FROM subscriptions INDEXED BY subscriptions_orcid_webhook
-			WHERE format = 'empty' AND orcid = ?4 AND (lower(substr(target, 1, ?7)) || substr(target, ?7 + 1) = ?3
-				OR lower(substr(target, 1, ?9)) || substr(target, ?9 + 1) = ?8))
+			WHERE format = 'empty' AND orcid = ?4 AND ` + spelledAs(7, 3, 9, 8) + `)
 		ON CONFLICT(orcid, target) WHERE format = 'empty' DO NOTHING
 		RETURNING ` + subscriptionColumns
 	// The registration of (orcid, canonical callback) under any spelling of its
@@ -126,8 +132,7 @@ const (
 	// callback with its default port's head length, that callback): the caller's
 	// own first, then the one spelled as given, then the canonical one.
 	qOrcidWebhookSpelled = "SELECT " + subscriptionColumns + " FROM subscriptions INDEXED BY subscriptions_orcid_webhook" +
-		" WHERE format = 'empty' AND orcid = ?1 AND (lower(substr(target, 1, ?2)) || substr(target, ?2 + 1) = ?3" +
-		" OR lower(substr(target, 1, ?6)) || substr(target, ?6 + 1) = ?7)" +
+		" WHERE format = 'empty' AND orcid = ?1 AND " + spelledAs(2, 3, 6, 7) +
 		" ORDER BY coalesce(client_id, '') = ?5 DESC, target = ?4 DESC, target = ?3 DESC, id LIMIT 1"
 )
 
