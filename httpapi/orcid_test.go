@@ -1,6 +1,8 @@
 package httpapi_test
 
 import (
+	"database/sql"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -563,4 +565,49 @@ func TestWebhookCallbackSchemeHostCase(t *testing.T) {
 
 	is.Equal(h.do(t, http.MethodDelete, webhookPath(seedOrcid, httpapi.EscapeSegment("http://Example.COM/Hook")), tok).status, http.StatusNoContent) // removed under another spelling
 	is.Equal(len(h.allSubscriptions(t)), 0)
+}
+
+// TestWebhookDeleteRemovesEverySpelling: a client's registrations of one receiver
+// that an older hookd kept under two spellings of its scheme, host and default
+// port (HTTP://EXAMPLE.COM/x, http://Example.com:80/x) are one registration: a
+// DELETE under any spelling removes both, and the receiver is no longer called.
+// It removed one, answered 204, and the GET of the callback just removed still
+// answered 200, the event still calling the receiver through the other. Another
+// client's registration of the receiver stays.
+func TestWebhookDeleteRemovesEverySpelling(t *testing.T) {
+	is := is.New(t)
+	h := newHarness(t)
+	lab := h.client(t, "lab", store.ScopeWebhook)
+	tok := h.token(t, lab, store.ScopeWebhook).AccessToken
+	other := h.client(t, "other", store.ScopeWebhook)
+	otherTok := h.token(t, other, store.ScopeWebhook).AccessToken
+	db, err := sql.Open("sqlite", "file:"+h.path+"?_pragma=busy_timeout(5000)")
+	is.NoErr(err)
+	for i, r := range []struct{ client, target string }{
+		{lab.ID, "HTTP://EXAMPLE.COM/x"}, {lab.ID, "http://Example.com:80/x"}, {other.ID, "http://EXAMPLE.com/x"},
+	} { // as an older hookd kept them, each spelling apart
+		_, err = db.Exec(`INSERT INTO subscriptions(id, uid, client_id, format, target, orcid, created_at, updated_at)
+			VALUES ((SELECT value + 1 FROM id_marks WHERE name = 'subscriptions'), ?, ?, 'empty', ?, ?, 0, 0)`,
+			fmt.Sprintf("00000000-0000-7000-8000-%012d", i+1), r.client, r.target, seedOrcid)
+		is.NoErr(err)
+	}
+	is.NoErr(db.Close())
+	is.Equal(len(h.list(t, seedOrcid, tok).Webhooks), 2)
+
+	seg := httpapi.EscapeSegment("http://example.com/x")
+	is.Equal(h.do(t, http.MethodDelete, webhookPath(seedOrcid, seg), tok).status, http.StatusNoContent)
+	for _, spelling := range []string{"http://example.com/x", "HTTP://EXAMPLE.COM/x", "http://Example.com:80/x"} {
+		is.Equal(h.do(t, http.MethodGet, webhookPath(seedOrcid, httpapi.EscapeSegment(spelling)), tok).status, http.StatusForbidden) // only the other client's is left
+	}
+	is.Equal(len(h.list(t, seedOrcid, tok).Webhooks), 0)                                           // none of the client's
+	is.Equal(h.do(t, http.MethodGet, webhookPath(seedOrcid, seg), otherTok).status, http.StatusOK) // the other client's stays
+
+	notify := h.token(t, h.client(t, "notifier", store.ScopeNotify), store.ScopeNotify).AccessToken
+	var got eventsAccepted
+	platformOK(t, platformCall(t, h, http.MethodPost, "/api/notifications/v1/events", notify, `{"orcid":"`+seedOrcid+`"}`), http.StatusAccepted, &got)
+	is.Equal(got.Deliveries, 1) // the other client's alone
+
+	is.Equal(h.do(t, http.MethodDelete, webhookPath(seedOrcid, seg), otherTok).status, http.StatusNoContent)
+	is.Equal(h.do(t, http.MethodDelete, webhookPath(seedOrcid, seg), tok).status, http.StatusNotFound) // gone
+	is.Equal(h.do(t, http.MethodPut, webhookPath(seedOrcid, seg), tok).status, http.StatusCreated)     // registered anew
 }

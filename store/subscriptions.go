@@ -134,6 +134,12 @@ var (
 	qOrcidWebhookSpelled = "SELECT " + subscriptionColumns + " FROM subscriptions INDEXED BY subscriptions_orcid_webhook" +
 		" WHERE format = 'empty' AND orcid = ?1 AND " + spelledAs(2, 3, 6, 7) +
 		" ORDER BY coalesce(client_id, '') = ?5 DESC, target = ?4 DESC, target = ?3 DESC, id LIMIT 1"
+	// The ids of a client's registrations of (orcid, canonical callback) under
+	// every spelling of its scheme, host and default port (orcid, head length,
+	// canonical callback, the client, the callback with its default port's head
+	// length, that callback): an older hookd kept one for each spelling sent.
+	qOrcidWebhookTwins = "SELECT id FROM subscriptions INDEXED BY subscriptions_orcid_webhook" +
+		" WHERE format = 'empty' AND orcid = ?1 AND " + spelledAs(2, 3, 5, 6) + " AND client_id = ?4"
 )
 
 // subscriptionStmts are the ORCID registration's hot statements, prepared once at Open.
@@ -306,6 +312,9 @@ func (s *Store) OrcidWebhooks(ctx context.Context, clientID, orcid string) ([]Su
 
 // DeleteOrcidWebhook removes a client's registration. Its deliveries stay as the
 // history of a removed subscription (waiting ones become dead) until retention.
+// The client's registrations of the callback under other spellings of its
+// scheme, host and default port, which an older hookd kept apart, go with it:
+// they are the one registration, and one left would still be called.
 func (s *Store) DeleteOrcidWebhook(ctx context.Context, clientID, orcid, callback string) error {
 	ctx = removal(ctx) // it may remove webhooks (removeSubscriptions)
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
@@ -316,7 +325,19 @@ func (s *Store) DeleteOrcidWebhook(ctx context.Context, clientID, orcid, callbac
 		if sub.ClientID != clientID {
 			return errOrcidWebhookTaken
 		}
-		return s.removeSubscriptions(ctx, tx, []int64{sub.ID}, ms(s.Now()))
+		ids := []int64{sub.ID}
+		if target, head, ported, portedHead := receiverSpellings(callback); head > 0 {
+			twins, err := queryColumn[int64](ctx, tx, qOrcidWebhookTwins, orcid, head, target, clientID, portedHead, ported)
+			if err != nil {
+				return err
+			}
+			for _, id := range twins {
+				if id != sub.ID {
+					ids = append(ids, id)
+				}
+			}
+		}
+		return s.removeSubscriptions(ctx, tx, ids, ms(s.Now()))
 	})
 	if err != nil {
 		return fmt.Errorf("unregister webhook: %w", err)
