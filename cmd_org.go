@@ -598,8 +598,18 @@ func (e *env) memberImport(ctx context.Context, args []string) error {
 	if *strict && len(res.Rejected) > 0 {
 		return fmt.Errorf("org member import: %s: %s rejected; nothing imported (-strict)", pos[0], count(rejected, "row", "rows"))
 	}
-	fmt.Fprintf(e.stdout, "%s: %s added, %d updated, %d rejected (organisation %q)\n", pos[0], count(res.Added, "member", "members"), res.Updated, rejected, o.Name)
+	fmt.Fprintf(e.stdout, "%s: %s added, %d updated, %s%d rejected (organisation %q)\n", pos[0], count(res.Added, "member", "members"), res.Updated, unchanged(res.Unchanged), rejected, o.Name)
 	return nil
+}
+
+// unchanged is what an import's report says of the members it left as they
+// were (rows that gave each field as the member has it: a file imported again),
+// after those it updated: nothing when there are none.
+func unchanged(n int) string {
+	if n == 0 {
+		return ""
+	}
+	return strconv.Itoa(n) + " unchanged, "
 }
 
 func (e *env) orgStatus(ctx context.Context, args []string) error {

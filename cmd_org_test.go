@@ -14,8 +14,9 @@ import (
 )
 
 // TestOrgMemberImport runs "hookd org member import" on a file with good and bad
-// rows: the bad ones are listed with their line, -strict imports nothing, and a file
-// that is not a member list changes nothing.
+// rows: the bad ones are listed with their line, -strict imports nothing, the same
+// file again updates none (each is unchanged), and a file that is not a member
+// list changes nothing.
 func TestOrgMemberImport(t *testing.T) {
 	is := is.New(t)
 	cfg := testConfig(t, "")
@@ -51,6 +52,16 @@ func TestOrgMemberImport(t *testing.T) {
 	is.True(strings.Contains(stderr, file+":3: rejected")) // the bad one is listed
 	got := members()
 	is.True(strings.Contains(got, "0000-0002-7253-3645") && strings.Contains(got, "0000-0002-9079-593X")) // both imported
+
+	// The same file again (a nightly import): its members are as it gives them,
+	// which it says, and not that it updated them.
+	stdout, _, err = runImport(file)
+	is.NoErr(err)
+	is.Equal(stdout, file+": 0 members added, 0 updated, 2 unchanged, 1 rejected (organisation \"Uni\")\n")
+	is.NoErr(os.WriteFile(file, []byte("orcid,name,email\n0000-0002-7253-3645,Ann Lee,ann@uni.example\n0000-0002-9079-593X,Bob,\n"), 0o600))
+	stdout, _, err = runImport(file)
+	is.NoErr(err)
+	is.Equal(stdout, file+": 0 members added, 1 updated, 1 unchanged, 0 rejected (organisation \"Uni\")\n") // Ann's name changed
 
 	bad := filepath.Join(dir, "bad.csv")
 	is.NoErr(os.WriteFile(bad, []byte("orcid,colour\n0000-0002-7253-3645,red\n"), 0o600))

@@ -297,10 +297,21 @@ func (h *Handler) handleHubSettings() http.Handler {
 // CLI's org member import reports them.
 type importReport struct {
 	Added, Updated int
-	Rejected       []membercsv.Rejected
+	// Unchanged are the members a row gave as they were (a file imported again).
+	Unchanged int
+	Rejected  []membercsv.Rejected
 	// Shown are the rejected rows the page lists: the first maxRejectedShown (a
 	// file of 200,000 bad rows made a page of 35 MB); the rest are counted.
 	Shown []membercsv.Rejected
+}
+
+// unchanged is what an import's report says of the members it left as they
+// were, after those it updated: nothing when there are none.
+func unchanged(n int) string {
+	if n == 0 {
+		return ""
+	}
+	return strconv.Itoa(n) + " unchanged, "
 }
 
 // maxRejectedShown bounds the rejected rows an import's page lists.
@@ -322,7 +333,7 @@ func (h *Handler) importMembers(ctx context.Context, orgID int64, file io.Reader
 		importMembers = h.st.ImportMembersStrict
 	}
 	res, err := importMembers(ctx, orgID, f.Rows, h.opts.CoalesceWindow)
-	rep.Added, rep.Updated = res.Added, res.Updated
+	rep.Added, rep.Updated, rep.Unchanged = res.Added, res.Updated, res.Unchanged
 	if len(res.Rejected) > 0 {
 		// Rows the store left out (a name or eppn with a character that shows as
 		// nothing, other than the member's own), among the file's, by line.
@@ -365,7 +376,7 @@ func (h *Handler) handleMemberImport() http.Handler {
 		imported := !(v.ImportStrict && len(res.Rejected) > 0)
 		if imported {
 			h.audit(r, p, "organisation.members.import", strconv.FormatInt(o.ID, 10), Object{OrgID: o.ID},
-				hdr.Filename+": "+strconv.Itoa(res.Added)+" added, "+strconv.Itoa(res.Updated)+" updated, "+strconv.Itoa(len(res.Rejected))+" rejected")
+				hdr.Filename+": "+strconv.Itoa(res.Added)+" added, "+strconv.Itoa(res.Updated)+" updated, "+unchanged(res.Unchanged)+strconv.Itoa(len(res.Rejected))+" rejected")
 			if res.Added > 0 {
 				h.nudge()
 			}

@@ -357,8 +357,11 @@ type RejectedRow struct {
 
 // ImportResult says what a member import did.
 type ImportResult struct {
-	Added      int
-	Updated    int
+	Added   int
+	Updated int // members that were there already, a field of theirs changed
+	// Unchanged are the members that were there already with the fields their
+	// rows give (a file imported again), which the import left as they were.
+	Unchanged  int
 	Deliveries int // CREATED deliveries queued for the new members (to the webhook only)
 	// Rejected are the rows left out, in their order: a name or eppn with a
 	// character that shows as nothing (CheckShown) other than the member's own.
@@ -411,16 +414,19 @@ func (s *Store) importMembers(ctx context.Context, orgID int64, rows []MemberRow
 				}
 				return fmt.Errorf("%s: %w", r.Orcid, err)
 			}
-			created, n, err := s.putMember(ctx, c, orgID, r.Orcid, r.Info, ms(now), ms(now.Add(window)), false)
+			created, changed, n, err := s.putMemberChanged(ctx, c, orgID, r.Orcid, r.Info, ms(now), ms(now.Add(window)), false)
 			if err != nil {
 				return fmt.Errorf("%s: %w", r.Orcid, err)
 			}
-			if created {
+			switch {
+			case created:
 				res.Added++
 				res.Deliveries += n
 				added = append(added, r.Orcid)
-			} else {
+			case changed:
 				res.Updated++
+			default:
+				res.Unchanged++
 			}
 		}
 		if strict && len(res.Rejected) > 0 {

@@ -202,12 +202,24 @@ func TestImportMembers(t *testing.T) {
 		is.Equal(len(ms), 3000)
 		is.Equal(ms[0].Email, "p1@uni.example") // the row's fields
 
-		// Again: every row is now an update, and no CREATED is sent again.
+		// Again: every row is a member already, with the fields its row gives:
+		// unchanged, not updated, and no CREATED is sent again.
 		res, err = st.ImportMembers(ctx, o.ID, rows, 0)
 		is.NoErr(err)
 		is.Equal(res.Added, 0)
-		is.Equal(res.Updated, 3000)
+		is.Equal(res.Updated, 0)
+		is.Equal(res.Unchanged, 3000)
 		is.Equal(res.Deliveries, 0)
+
+		// A row whose field differs updates its member; the others are unchanged.
+		again := slices.Clone(rows)
+		again[1].Info.Name = ptr("Person Two")
+		res, err = st.ImportMembers(ctx, o.ID, again, 0)
+		is.NoErr(err)
+		is.Equal([]int{res.Added, res.Updated, res.Unchanged}, []int{0, 1, 2999})
+		ms, err = st.Members(ctx, o.ID)
+		is.NoErr(err)
+		is.Equal(ms[1].Name, "Person Two")
 	})
 
 	t.Run("the webhook hears of each new member, the e-mail of none", func(t *testing.T) {
