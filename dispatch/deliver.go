@@ -50,6 +50,9 @@ type result struct {
 	// upstreamAction is what a registration work order's call did (REGISTER or
 	// UNREGISTER), which may differ from the order's event type (callUpstream).
 	upstreamAction string
+	// upstream is what a registration work order's call found of the upstream
+	// as a whole: answering, down, or not reached.
+	upstream upstreamState
 }
 
 // minHeaderSecret is the shortest custom header value taken for a secret.
@@ -118,9 +121,12 @@ func (d *Dispatcher) deliver(ctx context.Context, c store.Claimed) (store.Outcom
 		// success would not be recorded. It goes back unsent, to be claimed afresh.
 		return released(c, now), false
 	}
+	probe := false
 	if c.Target.Format == store.FormatUpstream {
-		if until, ok := d.hub().held(d.store.Now()); ok {
-			// The upstream asked hookd to wait (its answer to another order): the
+		until, wait, p := d.hub().admit(d.store.Now(), d.opts.Timeout)
+		if wait {
+			// The upstream asked hookd to wait (its answer to another order), or
+			// is down and another order's call asks it whether it is back: the
 			// order goes back unsent, due when the wait ends, and is no attempt,
 			// so it counts toward nothing; orders held alike are due together
 			// and are claimed in their order. Like a retry, it is due from then:
@@ -129,6 +135,7 @@ func (d *Dispatcher) deliver(ctx context.Context, c store.Claimed) (store.Outcom
 			o.Held = true
 			return o, false
 		}
+		probe = p
 	}
 	r := d.call(ctx, c)
 	r.redactResult()
@@ -137,13 +144,42 @@ func (d *Dispatcher) deliver(ctx context.Context, c store.Claimed) (store.Outcom
 	}
 	now := d.store.Now()
 	o := d.policy.outcome(c, r, now)
-	if c.Target.Format == store.FormatUpstream && o.Kind == store.OutcomeRetry && rateLimited(r, now) {
-		// A rate limit is the upstream's, not this order's: every upstream call
-		// waits until this one's retry (its Retry-After, or its backoff).
-		o.RetryAt = d.hub().hold(o.RetryAt, now)
+	if c.Target.Format == store.FormatUpstream {
+		if o.Kind == store.OutcomeRetry && rateLimited(r, now) {
+			// A rate limit is the upstream's, not this order's: every upstream call
+			// waits until this one's retry (its Retry-After, or its backoff).
+			o.RetryAt = d.hub().hold(o.RetryAt, now)
+		}
+		d.settleUpstream(c, r, &o, probe, now)
 	}
 	d.logOutcome(c, o)
 	return o, r.answered
+}
+
+// settleUpstream notes what an upstream order's call (the probe's, when probe)
+// found of the upstream. A failure of the upstream as a whole, not of the record
+// (an outage: no answer, or a 5xx without a Retry-After), holds every order for
+// the backoff of such failures in a row, the first counted afresh, and this one
+// is retried at its end (or at its own backoff, when later). The others are due
+// a turn before it, so that another order asks next: an order whose record
+// alone fails so (ORCID's 500 to that record) does not ask first each time,
+// holding the others for good. An answer ends the outage. Its beginning and end
+// are logged once each.
+func (d *Dispatcher) settleUpstream(c store.Claimed, r result, o *store.Outcome, probe bool, now time.Time) {
+	p := d.policy
+	retry, began, ended := d.hub().settle(r.upstream, probe, now, func(n int) time.Duration {
+		return Backoff(n, p.retryBase, p.retryMaxDelay, p.rand())
+	}, d.opts.Tick)
+	if !retry.IsZero() && o.Kind == store.OutcomeRetry && o.RetryAt.Before(retry) {
+		o.RetryAt = retry
+	}
+	switch {
+	case began:
+		d.log.Warn("upstream ORCID API failing: one registration order at a time asks it, the others wait",
+			"orcid", c.Subject, "err", o.Error, "asked_again", retry.UTC().Format(time.RFC3339))
+	case ended:
+		d.log.Info("upstream ORCID API answers again: the registration orders waiting go out", "orcid", c.Subject, "status", r.status)
+	}
 }
 
 func (d *Dispatcher) call(ctx context.Context, c store.Claimed) result {

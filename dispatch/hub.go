@@ -60,7 +60,8 @@ type hubState struct {
 	holdMu sync.Mutex
 	// holdUntil is when the upstream API may be called again: it answered a
 	// call 429 (or 503 with a Retry-After), a limit on every call of hookd's
-	// client, not on the one order. Zero when it never did.
+	// client, not on the one order, or it is down (down). Zero when it never
+	// was either.
 	holdUntil time.Time
 	// refusal is the upstream's 401 to a token fetched moments before (it
 	// refuses every token its endpoint issues), the answer of every call until
@@ -69,7 +70,37 @@ type hubState struct {
 	// called the API at each of its retries, to be refused alike.
 	refusal      string
 	refusedUntil time.Time
+
+	// down says that the upstream's last call found it down, failing as it
+	// does without saying when to come back (its API or its token endpoint gave
+	// no answer: a connection refused, a timeout, a TLS failure; or a 5xx
+	// without a Retry-After): while it is, one order at a time calls it (the
+	// probe), the others wait for that call's outcome, and a failure of the
+	// probe holds every order (holdUntil) for the backoff of the failures in a
+	// row, fails. Without it, each of an organisation's 10,000 orders called
+	// the API at each of its retries through an outage. probing is set while
+	// the probe's call is out, probeUntil when it has ended at the latest.
+	down       bool
+	fails      int
+	probing    bool
+	probeUntil time.Time
 }
+
+// upstreamState is what one call of an upstream order says of the upstream as
+// a whole, not of the record.
+type upstreamState int
+
+const (
+	// upstreamUnknown: the call did not get as far as the upstream (a store
+	// fault, hookd stopping, the upstream's refusal of its tokens held).
+	upstreamUnknown upstreamState = iota
+	// upstreamAnswered: it answered, whatever it said (a 2xx, a 4xx refusing
+	// the record, a 429), or its token endpoint did (a refusal of the client).
+	upstreamAnswered
+	// upstreamDown: it failed as an outage does, its API or its token endpoint
+	// (isDown).
+	upstreamDown
+)
 
 // refused returns, while the upstream's refusal of the tokens its endpoint
 // issues holds, what the call that met it came to, saying so, and when the API
@@ -96,11 +127,90 @@ func (h *hubState) refuse(msg string, now time.Time) {
 // token (tokenRefusedMax): past it, one order asks again.
 const upstreamHoldMax = tokenRefusedMax
 
-// held reports until when the upstream asked hookd to wait, when that is after now.
-func (h *hubState) held(now time.Time) (time.Time, bool) {
+// admit says whether an upstream order may call now, and if not until when it
+// waits: while the upstream asked hookd to wait, or a failure of it holds every
+// order (holdUntil), or, while it is down, another order's call asks it whether
+// it is back (until that call's end at the latest: timeout from its start).
+// While it is down and no call asks, the order is the one that does: probe, to
+// be told what it found (settle).
+func (h *hubState) admit(now time.Time, timeout time.Duration) (until time.Time, wait, probe bool) {
 	h.holdMu.Lock()
 	defer h.holdMu.Unlock()
-	return h.holdUntil, now.Before(h.holdUntil)
+	switch {
+	case now.Before(h.holdUntil):
+		return h.holdUntil, true, false
+	case !h.down:
+		return time.Time{}, false, false
+	case h.probing && now.Before(h.probeUntil):
+		return h.probeUntil, true, false
+	}
+	h.probing, h.probeUntil = true, now.Add(timeout)
+	return time.Time{}, false, true
+}
+
+// settle notes what an upstream order's call (the probe's, when probe) found of
+// the upstream at now (state). For one that found it down, it returns when the
+// order is retried at the soonest, backoff(n) from now for the nth failure of
+// the probes in a row (the first when it was not down), and holds every other
+// order until a little before that (lead, at most half the backoff), so that
+// another order asks next, or until a later end already set. began and ended
+// say that the outage began, or ended, with this call.
+func (h *hubState) settle(state upstreamState, probe bool, now time.Time, backoff func(int) time.Duration, lead time.Duration) (retry time.Time, began, ended bool) {
+	h.holdMu.Lock()
+	defer h.holdMu.Unlock()
+	if probe {
+		h.probing, h.probeUntil = false, time.Time{}
+	}
+	switch state {
+	case upstreamAnswered:
+		ended = h.down
+		h.down, h.fails = false, 0
+	case upstreamDown:
+		switch {
+		case !h.down:
+			h.down, h.fails, began = true, 1, true
+		case probe:
+			h.fails++ // the calls out when it went down count once
+		}
+		b := backoff(h.fails)
+		retry = now.Add(b)
+		if end := retry.Add(-min(lead, b/2)); end.After(h.holdUntil) {
+			h.holdUntil = end
+		}
+	}
+	return retry, began, ended
+}
+
+// isDown says what an upstream's answer of status with the Retry-After header
+// ra, at now, says of it: down for a 5xx that says nothing of when to come back
+// (a 503 with a Retry-After it can read is a rate limit, see rateLimited), else
+// answered.
+func isDown(status int, ra string, now time.Time) upstreamState {
+	if status < 500 {
+		return upstreamAnswered
+	}
+	if _, ok := retryAfter(ra, now); ok && status == http.StatusServiceUnavailable {
+		return upstreamAnswered
+	}
+	return upstreamDown
+}
+
+// tokenState is what the upstream token endpoint's failure to give a token
+// (err) says of the upstream: down when it gave no answer (handed out again for
+// the moments after, tokenUnansweredFor; or the call's deadline passed while
+// another call's fetch waited for one) or answered a 5xx that says nothing of
+// when to come back; answered when it refused otherwise.
+func tokenState(err error, now time.Time) upstreamState {
+	var tr *tokenRefusal
+	switch {
+	case errors.As(err, &tr) && tr.status == 0:
+		return upstreamDown
+	case errors.As(err, &tr):
+		return isDown(tr.status, tr.retryAfter, now)
+	case errors.Is(err, context.DeadlineExceeded):
+		return upstreamDown
+	}
+	return upstreamUnknown
 }
 
 // hold notes that the upstream asked hookd to wait until until (bounded by
@@ -270,6 +380,7 @@ func (d *Dispatcher) callUpstream(ctx context.Context, c store.Claimed) result {
 	token, err := h.upstreamToken(ctx, d.tokenClient, "", d.store.Now())
 	if err != nil {
 		r.tokenWait(err)
+		r.upstream = tokenState(err, d.store.Now())
 		return fail("upstream token endpoint: " + describe(err, d.opts.Timeout, checkUpstreamTokenURL) + h.mixedRefusal(err))
 	}
 	r.sent.add(token)
@@ -281,6 +392,7 @@ func (d *Dispatcher) callUpstream(ctx context.Context, c store.Claimed) result {
 			drain(resp)
 			if token, err = h.upstreamToken(ctx, d.tokenClient, token, d.store.Now()); err != nil {
 				r.tokenWait(err)
+				r.upstream = tokenState(err, d.store.Now())
 				return fail("upstream token endpoint (after a 401): " + describe(err, d.opts.Timeout, checkUpstreamTokenURL) + h.mixedRefusal(err))
 			}
 			r.sent.add(token)
@@ -292,12 +404,16 @@ func (d *Dispatcher) callUpstream(ctx context.Context, c store.Claimed) result {
 		}
 	}
 	if err != nil {
+		if d.callCtx.Err() == nil {
+			r.upstream = upstreamDown // no answer: a connection refused, a timeout, a TLS failure
+		}
 		return fail(describe(err, d.opts.Timeout, checkUpstreamAPI))
 	}
 	if line, _ := redirectLine(resp); line != "" {
 		r.err = line // as for a delivery: the token would go along
 	}
 	r.read(resp, t0, d.opts.Timeout)
+	r.upstream = isDown(resp.StatusCode, r.retryAfter, d.store.Now())
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
 		h.source().took(token)
 	}

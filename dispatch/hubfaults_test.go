@@ -290,8 +290,9 @@ func TestTokenEndpointAnswerWithoutTokenAskedOnce(t *testing.T) {
 
 // TestTokenEndpointUnansweredAskedOnce: a token endpoint that gives no answer
 // (it cuts the connection: overloaded, or down behind its balancer) is asked once
-// by the registrations waiting for a token, not once by each of them, and again
-// ten seconds later; they say why, and are made once it answers.
+// by the registrations waiting for a token, not once by each of them, and not
+// again for ten seconds; those that were out say why, the others wait unsent, as
+// for the API down, and all are made once it answers.
 func TestTokenEndpointUnansweredAskedOnce(t *testing.T) {
 	is := is.New(t)
 	e := newEnv(t)
@@ -320,12 +321,19 @@ func TestTokenEndpointUnansweredAskedOnce(t *testing.T) {
 	is.Equal(tokenCalls.Load(), int64(1)) // asked once
 	is.Equal(apiCalls.Load(), int64(0))
 	var why []string
+	waiting := 0
 	for _, dl := range e.deliveries(store.DeliveryFilter{}) {
-		if dl.EventType == store.UpstreamRegister {
+		switch {
+		case dl.EventType != store.UpstreamRegister:
+		case dl.Attempts == 0:
+			waiting++
+			is.Equal(dl.LastError, "") // held, not failed
+		default:
 			why = append(why, dl.LastError)
 		}
 	}
-	is.Equal(len(why), 40)
+	is.True(len(why) >= 1 && len(why) <= 8) // the calls out at once (per_host)
+	is.Equal(len(why)+waiting, 40)
 	for _, w := range why {
 		is.True(strings.HasPrefix(w, "upstream token endpoint: the receiver closed the connection without answering")) // the same cause, for each
 	}
@@ -716,18 +724,20 @@ func TestUpstreamRateLimitHoldsEveryOrder(t *testing.T) {
 // TestUpstreamRateLimitBounds: a 429 that says to wait a day holds the upstream
 // calls for an hour, as a token endpoint's Retry-After holds the calls needing a
 // token; a 429 without a Retry-After, for the order's backoff; a 503 without one
-// (one failing node) holds nothing.
+// (the API down, saying nothing of when it is back) for the backoff too, the
+// orders held due a turn before those that failed, so that another asks next.
 func TestUpstreamRateLimitBounds(t *testing.T) {
 	for _, tc := range []struct {
 		name       string
 		status     int
 		retryAfter string
-		wait       time.Duration // when every order is due again; 0: only the one answered
+		wait       time.Duration // when every order is due again
+		down       bool          // the orders not tried are due a turn (a second) before
 	}{
-		{"a day, held an hour", http.StatusTooManyRequests, "86400", time.Hour},
-		{"no Retry-After, the backoff", http.StatusTooManyRequests, "", 5 * time.Second},
-		{"503 with Retry-After", http.StatusServiceUnavailable, "30", 30 * time.Second},
-		{"503 without", http.StatusServiceUnavailable, "", 0},
+		{"a day, held an hour", http.StatusTooManyRequests, "86400", time.Hour, false},
+		{"no Retry-After, the backoff", http.StatusTooManyRequests, "", 5 * time.Second, false},
+		{"503 with Retry-After", http.StatusServiceUnavailable, "30", 30 * time.Second, false},
+		{"503 without, the backoff", http.StatusServiceUnavailable, "", 5 * time.Second, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			is := is.New(t)
@@ -747,15 +757,15 @@ func TestUpstreamRateLimitBounds(t *testing.T) {
 			})
 			start := e.clock.Now()
 			e.tick(d)
-			if tc.wait == 0 {
-				is.Equal(calls.Load(), int64(20)) // each order tried
-				return
-			}
 			is.True(calls.Load() <= 8) // only the calls out at once
 			held := 0
 			for _, dl := range e.deliveries(store.DeliveryFilter{}) {
 				if dl.EventType == store.UpstreamRegister {
 					held++
+					if tc.down && dl.Attempts == 0 {
+						is.Equal(dl.DueAt, start.Add(tc.wait-time.Second))
+						continue
+					}
 					is.Equal(dl.DueAt, start.Add(tc.wait)) // every order, the one answered too
 				}
 			}
@@ -1422,4 +1432,224 @@ func TestEmailRefusalsEndWithANewTechContact(t *testing.T) {
 	is.Equal(e.tick(d), 1) // the new address refused, once
 	is.True(on())
 	is.Equal(len(relay.Messages()), 0)
+}
+
+// TestUpstreamOutageOneOrderAsks: ORCID's API is down without saying when to come
+// back (a 500 without a Retry-After; or nothing takes the connection) while 60
+// registration orders wait. Only the calls out when it went down meet it; then
+// one order at a time asks, at the backoff of the failures in a row, while the
+// others wait unsent (no call, no attempt, no failure: their members stay
+// pending, with no error made up for them), also across a restart of hookd,
+// which sends at most the calls out at once before it holds again. Once the
+// API answers, every order is carried out, each once.
+func TestUpstreamOutageOneOrderAsks(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		refuse bool // nothing listens: connections are refused
+	}{
+		{"500 without Retry-After", false},
+		{"connections refused", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			is := is.New(t)
+			ctx := context.Background()
+			e := newEnv(t)
+			const n, perHost = 60, 8
+			const base, maxDelay = 5 * time.Second, 40 * time.Second
+			var down atomic.Bool
+			down.Store(true)
+			var calls atomic.Int64 // requests that reached the API
+			api := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				calls.Add(1)
+				if down.Load() {
+					w.Header().Set("Content-Type", "text/html")
+					w.WriteHeader(http.StatusInternalServerError)
+					io.WriteString(w, "<html><head><title>500 Internal Server Error</title></head></html>")
+					return
+				}
+				if r.Method == http.MethodPut {
+					w.WriteHeader(http.StatusCreated)
+				} else {
+					w.WriteHeader(http.StatusNoContent)
+				}
+			})
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			is.NoErr(err)
+			addr := ln.Addr().String()
+			srv := &http.Server{Handler: api}
+			t.Cleanup(func() { srv.Close() })
+			if tc.refuse {
+				ln.Close()
+			} else {
+				go srv.Serve(ln)
+			}
+			tokens := newReceiver(t, func(_ int, w http.ResponseWriter, _ *http.Request, _ []byte) error {
+				answerToken(w)
+				return nil
+			})
+			opts := func(o *dispatch.Options) { o.RetryBase, o.RetryMaxDelay, o.PerHost = base, maxDelay, perHost }
+			d, org := upstreamAt(t, e, n, "http://"+addr, tokens.URL, opts)
+
+			// tries is how many calls the orders made (each attempt is one), and
+			// how many orders made none.
+			tries := func() (made, none int) {
+				for _, dl := range e.deliveries(store.DeliveryFilter{Limit: 1000}) {
+					if dl.EventType != store.UpstreamRegister {
+						continue
+					}
+					made += dl.Attempts
+					if dl.Attempts == 0 {
+						none++
+						is.Equal(dl.LastError, "") // a wait, no failure
+						is.Equal(dl.State, store.StatePending)
+					}
+				}
+				return made, none
+			}
+			restartAt := e.clock.Now().Add(5 * time.Minute)
+			end := e.clock.Now().Add(10 * time.Minute)
+			restarted := false
+			last, bursts := 0, 0
+			var lastCall time.Time
+			for e.clock.Now().Before(end) {
+				if !restarted && !e.clock.Now().Before(restartAt) {
+					// A restart during the wait: what the process held in memory is lost.
+					d.Close()
+					d = e.dispatcher(opts)
+					d.ConfigureHub(dispatch.HubOptions{Upstream: dispatch.UpstreamOptions{APIURL: "http://" + addr + "/v3.0", TokenURL: tokens.URL + "/oauth/token",
+						ClientID: "APP-1", ClientSecret: "up-secret", PublicURL: "https://hub.example.org"}})
+					restarted = true
+				}
+				e.tick(d)
+				made, _ := tries()
+				if wave := made - last; wave > 1 {
+					// The calls out at once when the API went down: at the start,
+					// and once after the restart.
+					bursts++
+					is.True(wave <= perHost)
+				}
+				if made > last {
+					lastCall = e.clock.Now()
+				}
+				last = made
+				e.clock.Advance(time.Second)
+			}
+			made, none := tries()
+			t.Logf("%d calls in 10 minutes of the outage; %d of %d orders made none", made, none, n)
+			is.True(bursts <= 2)                                                         // the start and the restart
+			is.True(made >= 10)                                                          // asked again all along, at the backoff
+			is.True(made <= 2*perHost+20)                                                // not once per order and retry: 60 orders, 17 waves
+			is.True(end.Sub(lastCall) <= maxDelay+dispatch.DefaultTimeout+2*time.Second) // still asked, at retry_max_delay
+			if !tc.refuse {
+				is.Equal(calls.Load(), int64(made)) // each attempt one call, and no other
+			}
+			ms, err := e.st.Members(ctx, org)
+			is.NoErr(err)
+			pending := 0
+			for _, m := range ms {
+				switch {
+				case m.Upstream == "pending":
+					pending++
+				case strings.HasPrefix(m.Upstream, "failed: "):
+					if tc.refuse {
+						is.True(strings.Contains(m.Upstream, "refused")) // what the call met
+					} else {
+						is.True(strings.Contains(m.Upstream, "HTTP 500 (an HTML page: 500 Internal Server Error)"))
+					}
+				default:
+					t.Fatalf("member %s: %q", m.Orcid, m.Upstream)
+				}
+			}
+			is.Equal(pending, none) // the orders that waited are pending, not failed
+
+			// The API is back.
+			if tc.refuse {
+				ln, err := net.Listen("tcp", addr)
+				is.NoErr(err)
+				go srv.Serve(ln)
+			}
+			down.Store(false)
+			before := calls.Load()
+			for i := 0; i < 120; i++ {
+				e.tick(d)
+				e.clock.Advance(time.Second)
+			}
+			for _, dl := range e.deliveries(store.DeliveryFilter{Limit: 1000}) {
+				if dl.EventType == store.UpstreamRegister {
+					is.Equal(dl.State, store.StateDelivered) // every order carried out
+				}
+			}
+			is.Equal(calls.Load()-before, int64(n)) // each once
+			ms, err = e.st.Members(ctx, org)
+			is.NoErr(err)
+			for _, m := range ms {
+				is.Equal(m.Upstream, "registered")
+			}
+		})
+	}
+}
+
+// TestUpstreamRecordRefusalHoldsNothing: ORCID refuses one record (a 4xx, or a
+// 500 to that record alone) while the others are registered: that is the
+// record's, not the API's. A 4xx holds no other order; a 500 holds them for one
+// backoff, after which another order asks and the rest go out, and the record's
+// own retries, at its own backoff, do not keep the others waiting.
+func TestUpstreamRecordRefusalHoldsNothing(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		status int
+	}{
+		{"404", http.StatusNotFound},
+		{"500", http.StatusInternalServerError},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			is := is.New(t)
+			e := newEnv(t)
+			const n = 30
+			bad := testOrcid(0)
+			var calls atomic.Int64
+			upstream := newReceiver(t, func(_ int, w http.ResponseWriter, r *http.Request, _ []byte) error {
+				if r.URL.Path == "/oauth/token" {
+					answerToken(w)
+					return nil
+				}
+				calls.Add(1)
+				if strings.Contains(r.URL.Path, "/"+bad+"/") {
+					w.WriteHeader(tc.status)
+					return nil
+				}
+				w.WriteHeader(http.StatusCreated)
+				return nil
+			})
+			// One call at a time: the record's order, claimed first, is the first
+			// to ask at each turn it is due.
+			d, _ := upstreamAt(t, e, n, upstream.URL, upstream.URL, func(o *dispatch.Options) { o.RetryBase, o.PerHost = 5*time.Second, 1 })
+			delivered := func() int {
+				k := 0
+				for _, dl := range e.deliveries(store.DeliveryFilter{Limit: 1000}) {
+					if dl.EventType == store.UpstreamRegister && dl.State == store.StateDelivered {
+						k++
+					}
+				}
+				return k
+			}
+			for range 5 { // the host's turns: a queue of 8 rows each
+				e.tick(d)
+				e.clock.Advance(time.Second)
+			}
+			if tc.status < 500 {
+				is.Equal(delivered(), n-1) // none held
+				return
+			}
+			for range 10 {
+				e.clock.Advance(5 * time.Second)
+				for range 5 {
+					e.tick(d)
+					e.clock.Advance(time.Second)
+				}
+			}
+			is.Equal(delivered(), n-1) // held a backoff each time the record failed, not for good
+			t.Logf("%d calls", calls.Load())
+		})
+	}
 }
