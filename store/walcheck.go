@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 )
@@ -33,10 +34,12 @@ import (
 // BackupAsIs call it, and serve and check-config before them.
 //
 // An operator who knows better (the file was not replaced) turns it off with
-// HOOKD_WAL_CHECK=off in the environment: SQLite then writes the WAL into the
-// file, as it does without this check.
+// HOOKD_WAL_CHECK=off in the environment (in any case, white space around it
+// aside): SQLite then writes the WAL into the file, as it does without this
+// check. Another value leaves it on, and its refusal says so.
 func CheckWAL(path string) error {
-	if os.Getenv("HOOKD_WAL_CHECK") == "off" {
+	setting := os.Getenv("HOOKD_WAL_CHECK")
+	if strings.EqualFold(strings.TrimSpace(setting), "off") {
 		return nil
 	}
 	// SQLite keeps the WAL beside the file a symbolic link names.
@@ -87,14 +90,19 @@ func CheckWAL(path string) error {
 	if saw == "" {
 		return nil
 	}
+	set := ""
+	if setting != "" {
+		// "0", "false": set to turn the check off, and read as leaving it on.
+		set = fmt.Sprintf(" (HOOKD_WAL_CHECK is %s in this environment, which leaves the check on: only off turns it off)", Quote(setting))
+	}
 	return &Error{Code: Invalid, Field: "store.path", Value: path, Message: fmt.Sprintf(
 		"the WAL beside the database, %s-wal, was written for another database file than %s (%s): "+
 			"the file was replaced (a backup restored over it) while the -wal and -shm of the database before it stayed, "+
 			"and SQLite would write that database's changes into this one; if you restored a backup to %s and mean to run on it, "+
 			"remove %s-wal and %s-shm while no hookd (nor Litestream) runs, as a restore does, and start hookd again; "+
 			"if nothing replaced the file, remove nothing (the WAL would hold its latest changes): keep a copy of the three files "+
-			"and start hookd with HOOKD_WAL_CHECK=off in its environment, which leaves the WAL to SQLite; nothing was changed",
-		path, path, saw, path, path, path)}
+			"and start hookd with HOOKD_WAL_CHECK=off in its environment%s, which leaves the WAL to SQLite; nothing was changed",
+		path, path, saw, path, path, path, set)}
 }
 
 // openHere is what this process has open of databases through SQLite (holdFile).

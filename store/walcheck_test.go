@@ -133,8 +133,25 @@ func TestOpenRefusesAnotherDatabasesWAL(t *testing.T) {
 	// An operator who knows the file was not replaced turns the check off.
 	t.Setenv("HOOKD_WAL_CHECK", "off")
 	is.NoErr(store.CheckWAL(restored)) // not checked
+	// In any case, with white space around it, as a unit file or a shell may
+	// write it: the refusal said to set it off, and ignored "OFF".
+	for _, off := range []string{"OFF", "Off", " off\n"} {
+		t.Setenv("HOOKD_WAL_CHECK", off)
+		is.NoErr(store.CheckWAL(restored)) // not checked
+	}
+	// Another value leaves the check on, and the refusal says so.
+	for _, other := range []string{"0", "false", "no"} {
+		t.Setenv("HOOKD_WAL_CHECK", other)
+		err = store.CheckWAL(restored)
+		is.True(err != nil) // checked
+		if err != nil {
+			is.True(strings.Contains(err.Error(), fmt.Sprintf("HOOKD_WAL_CHECK is %q in this environment, which leaves the check on: only off turns it off", other)))
+		}
+	}
 	t.Setenv("HOOKD_WAL_CHECK", "")
 	refusesStaleWAL(t, restored) // and on again
+	err = store.CheckWAL(restored)
+	is.True(err != nil && !strings.Contains(err.Error(), "in this environment, which leaves")) // unset: nothing said of it
 	// As a restore does: without the WAL and its index, the backup is what opens.
 	is.NoErr(os.Remove(restored + "-wal"))
 	is.NoErr(os.Remove(restored + "-shm"))
