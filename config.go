@@ -748,12 +748,14 @@ func (c *Config) ShortDurations() []string {
 // UpstreamRefused says which of upstream.api_url and upstream.token_url have a
 // host the SSRF guard refuses: a loopback or private address (or localhost)
 // while delivery.allow_private_targets is off, an address where hookd never
-// delivers (link-local, unspecified, ...) whatever it says. hookd calls the
-// upstream through the guard, as it calls callbacks, so every call there is
-// refused at connection and no record is registered upstream. A name is judged
-// once resolved, at connection. They are warnings (check-config, and the
-// daemon's log at start), not errors: the rest of hookd works, and a
-// configuration an older hookd took must not stop the service from starting.
+// delivers (link-local, unspecified, ...) whatever it says, or a host no
+// resolver finds as written (an address with a dot after it, 127.1), as
+// registration refuses a callback's. hookd calls the upstream through the
+// guard, as it calls callbacks, so every call there fails and no record is
+// registered upstream. A name is judged once resolved, at connection. They are
+// warnings (check-config, and the daemon's log at start), not errors: the rest
+// of hookd works, and a configuration an older hookd took must not stop the
+// service from starting.
 func (c *Config) UpstreamRefused() []string {
 	if c.Upstream.APIURL == "" {
 		return nil
@@ -765,12 +767,18 @@ func (c *Config) UpstreamRefused() []string {
 			continue // Validate refuses it
 		}
 		host := u.Hostname()
-		if _, err := netip.ParseAddr(host); err != nil && !strings.EqualFold(host, "localhost") && !strings.HasSuffix(strings.ToLower(host), ".localhost") {
-			continue // a name: the guard judges what it resolves to
+		// A name is judged once resolved, at connection; one no resolver finds as
+		// written (an address with a dot after it, 127.1) is refused here as a
+		// callback's is, and then fails "no such host".
+		err = ssrf.CheckHost(host, c.Delivery.AllowPrivateTargets)
+		if err == nil {
+			continue
 		}
-		if err := ssrf.CheckHost(host, c.Delivery.AllowPrivateTargets); err != nil {
-			warns = append(warns, fmt.Sprintf("%s %q: %v: hookd calls the upstream through its SSRF guard, as it calls callbacks, so every call there is refused at connection and every registration upstream fails", f.key, f.url, err))
+		how := "hookd calls the upstream through its SSRF guard, as it calls callbacks, so every call there is refused at connection"
+		if _, perr := netip.ParseAddr(host); perr != nil && !strings.EqualFold(host, "localhost") && !strings.HasSuffix(strings.ToLower(host), ".localhost") {
+			how = "hookd calls the upstream as it calls callbacks, so every call there fails"
 		}
+		warns = append(warns, fmt.Sprintf("%s %q: %v: %s and every registration upstream fails", f.key, f.url, err, how))
 	}
 	return warns
 }

@@ -719,6 +719,14 @@ func TestUpstreamRefusedWarned(t *testing.T) {
 		{"link-local, private allowed", "http://169.254.169.254/v3.0", "https://orcid.org/oauth/token", true, []string{
 			"upstream.api_url \"http://169.254.169.254/v3.0\": host 169.254.169.254 is in 169.254.0.0/16 (Link Local), where hookd never delivers"}},
 		{"loopback, private allowed", "http://127.0.0.1:9000", "http://127.0.0.1:9000/oauth/token", true, nil},
+		// Hosts no resolver finds as written, as a callback's are refused: every
+		// call failed "lookup 127.0.0.1.: no such host", with nothing said before.
+		{"an address with a dot after it", "http://127.0.0.1.:9000", "http://127.0.0.1:9000/oauth/token", true, []string{
+			"upstream.api_url \"http://127.0.0.1.:9000\": host \"127.0.0.1.\" is an IP address with a dot after it, which is looked up as a name and never found; write 127.0.0.1"}},
+		{"an address in an old form", "https://api.orcid.org", "http://2130706433/oauth/token", false, []string{
+			"upstream.token_url \"http://2130706433/oauth/token\": host \"2130706433\" is not an IP address hookd reads; write IPv4 as four decimal numbers (a.b.c.d)"}},
+		{"localhost with a dot after it", "http://localhost.:9000", "https://orcid.org/oauth/token", false, []string{
+			"upstream.api_url \"http://localhost.:9000\": host \"localhost\" is a loopback name; set delivery.allow_private_targets to allow it"}},
 		{"names", "https://api.sandbox.orcid.org", "https://sandbox.orcid.org/oauth/token", false, nil},
 		{"a name that resolves to loopback", "http://upstream.internal:9000", "http://upstream.internal:9000/oauth/token", false, nil},
 	} {
