@@ -1401,6 +1401,10 @@ func TestBoolFlagBeforeAValue(t *testing.T) {
 		{[]string{"org", "set", "Uni", "-append-orcid", "yes", "-url", "https://hooks.uni.example/orcid"},
 			`org set: unexpected argument "yes" (-append-orcid takes no value: it is on or off, as -append-orcid or -append-orcid=false, so "yes" after it is read as an argument)`},
 		{[]string{"deliveries", "show", "-json", "1", "2"}, `deliveries show: unexpected argument "2" (usage: `}, // 1 is its argument
+		// The argument too many came before the flag: the value after it is not
+		// the one named, and is not told as if it were.
+		{[]string{"org", "show", "Uni", "x", "-json", "y"}, `org show: unexpected argument "x" (usage: `},
+		{[]string{"org", "set", "Uni", "x", "-email", "orcid@uni.example"}, `org set: unexpected argument "x" (usage: `},
 	} {
 		_, err := runCmd(t, append(tt.args, "-config", cfg)...)
 		is.True(err != nil) // refused

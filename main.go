@@ -1564,9 +1564,9 @@ func boolValueApart(fs *flag.FlagSet, args []string) (name, value string) {
 // came right after a flag that is on or off, as its value would: "org set ORG
 // -email orcid@uni.example" (-email takes an address in client add and org member
 // add) reads the address as a second argument. An address after org set's -email
-// is told wherever it comes, since "org set -email orcid@uni.example ORG" blames
-// the ORG. max is how many arguments the command takes; "" when nothing is to be
-// told.
+// is told wherever it comes before the argument told as too many, since "org set
+// -email orcid@uni.example ORG" blames the ORG. max is how many arguments the
+// command takes; "" when nothing is to be told.
 func boolValueTaken(fs *flag.FlagSet, args []string, max int) string {
 	n := 0 // arguments before args[i]
 	for i := 0; i < len(args); i++ {
@@ -1600,6 +1600,11 @@ func boolValueTaken(fs *flag.FlagSet, args []string, max int) string {
 		address := f.Name == "email" && fs.Lookup("notification-email") != nil
 		if n < max && !address {
 			continue // an argument the command takes: not a value
+		}
+		if n > max {
+			// The argument told as too many came before the flag: what follows
+			// it is another.
+			break
 		}
 		note := fmt.Sprintf(" (-%s takes no value: it is on or off, as -%s or -%s=false, so %q after it is read as an argument", f.Name, f.Name, f.Name, next)
 		if address {
