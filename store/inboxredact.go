@@ -92,8 +92,11 @@ func withoutSecrets(r InboxRequest) InboxRequest {
 }
 
 // formWithoutSecrets replaces the values of a query's or a form's fields that
-// carry credentials (their names read with their escapes), keeping the rest as
-// sent.
+// carry credentials, keeping the rest as sent. A field's name is read with its
+// escapes, one that is malformed ("%zz") left as it came, as lenient readers
+// read it (PHP's: "%74oken%zz" is "token%zz"); and a ';' separates fields too,
+// as it does to some readers (Go's refuses it, and keeps "a" = "1;token=T"):
+// "a=1;token=T" is kept as "a=1;token=%5Bredacted%5D".
 func formWithoutSecrets(form string) string {
 	if form == "" {
 		return form
@@ -101,21 +104,65 @@ func formWithoutSecrets(form string) string {
 	pairs := strings.Split(form, "&")
 	changed := false
 	for i, p := range pairs {
-		k, _, _ := strings.Cut(p, "=")
-		name, err := url.QueryUnescape(k)
-		if err != nil {
-			name = k
-		}
-		if SecretName(name) {
-			if r := k + "=" + url.QueryEscape(inboxRedacted); r != p {
-				pairs[i], changed = r, true
-			}
+		if r := fieldWithoutSecret(p); r != p {
+			pairs[i], changed = r, true
 		}
 	}
 	if !changed {
 		return form
 	}
 	return strings.Join(pairs, "&")
+}
+
+// fieldWithoutSecret is one of a form's fields ("name=value", between two '&')
+// without its credential: its whole value when its name carries one, and
+// otherwise that of each field after a ';' in it whose name does.
+func fieldWithoutSecret(p string) string {
+	redacted := func(f string) string {
+		k, _, _ := strings.Cut(f, "=")
+		if !SecretName(looseUnescape(k)) {
+			return f
+		}
+		return k + "=" + url.QueryEscape(inboxRedacted)
+	}
+	if r := redacted(p); r != p {
+		return r
+	}
+	fields := strings.Split(p, ";")
+	for i := 1; i < len(fields); i++ {
+		fields[i] = redacted(fields[i])
+	}
+	return strings.Join(fields, ";")
+}
+
+// looseUnescape is a name with its escapes read ('+' a space), each malformed
+// one ("%zz", a '%' at the end) left as it is.
+func looseUnescape(s string) string {
+	if n, err := url.QueryUnescape(s); err == nil {
+		return n
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '+':
+			b.WriteByte(' ')
+		case c == '%' && i+2 < len(s) && isHex(s[i+1]) && isHex(s[i+2]):
+			b.WriteByte(unhex(s[i+1])<<4 | unhex(s[i+2]))
+			i += 2
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
+}
+
+func isHex(c byte) bool { return c >= '0' && c <= '9' || (c|0x20) >= 'a' && (c|0x20) <= 'f' }
+
+func unhex(c byte) byte {
+	if c <= '9' {
+		return c - '0'
+	}
+	return (c | 0x20) - 'a' + 10
 }
 
 // multipartWithoutSecrets replaces the content of a multipart/form-data body's
