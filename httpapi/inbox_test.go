@@ -280,6 +280,44 @@ func TestInboxKeepsNoCredentialsOfLooseFields(t *testing.T) {
 	}
 }
 
+// TestInboxKeepsNoCredentialsOfAnyForm: a body that a receiver may read as a form
+// keeps no credentials, however its Content-Type says so: two Content-Type
+// headers (Go's reader takes the first, others the last), multipart/mixed (Go's
+// Request.MultipartReader reads it), a type Go's reader refuses but others read
+// (a ',' after it, a parameter with no value), a multipart type with no boundary,
+// or one its body's delimiters do not have. Each was kept whole, its secret
+// field readable by whoever sees the inbox. JSON stays whole.
+func TestInboxKeepsNoCredentialsOfAnyForm(t *testing.T) {
+	is := is.New(t)
+	h := newInboxHarness(t, store.InboxLimits{})
+	const mp = "--b\r\nContent-Disposition: form-data; name=token\r\n\r\nMP1\r\n--b--\r\n"
+	const mpKept = "--b\r\nContent-Disposition: form-data; name=token\r\n\r\n[redacted]\r\n--b--\r\n"
+	for _, tt := range []struct {
+		types      []string
+		body, want string
+	}{
+		{[]string{"multipart/form-data; boundary=b", "application/x-www-form-urlencoded"}, mp, mpKept},
+		{[]string{"application/x-www-form-urlencoded", "multipart/form-data; boundary=b"}, mp, mpKept},
+		{[]string{"application/x-www-form-urlencoded", "multipart/form-data; boundary=b"}, "a=1&token=FT1", "a=1&token=%5Bredacted%5D"},
+		{[]string{"multipart/mixed; boundary=b"}, mp, mpKept},
+		{[]string{"multipart/form-data; boundary=b; charset"}, mp, mpKept},
+		{[]string{"multipart/form-data"}, mp, mpKept},
+		{[]string{"multipart/form-data; boundary=other"}, mp, mpKept},
+		{[]string{"application/x-www-form-urlencoded, text/plain"}, "a=1&token=FT2", "a=1&token=%5Bredacted%5D"},
+		{[]string{"application/json"}, `{"token":"JS1"}`, `{"token":"JS1"}`}, // JSON is kept whole
+	} {
+		req, err := http.NewRequest(http.MethodPost, h.srv.URL+"/inbox/forms/x", strings.NewReader(tt.body))
+		is.NoErr(err)
+		req.Header["Content-Type"] = tt.types
+		res, err := h.http.Do(req)
+		is.NoErr(err)
+		res.Body.Close()
+		is.Equal(res.StatusCode, http.StatusNoContent)
+		rs := h.requests(t, "forms")
+		is.Equal(string(rs[0].Body), tt.want) // the body without its credential
+	}
+}
+
 func TestInboxRefuses(t *testing.T) {
 	h := newInboxHarness(t, store.InboxLimits{})
 	for _, tt := range []struct {

@@ -2,7 +2,6 @@ package store
 
 import (
 	"bytes"
-	"cmp"
 	"mime"
 	"net/url"
 	"slices"
@@ -65,30 +64,92 @@ func authScheme(w string) bool {
 func isLetter(c byte) bool { return (c|0x20) >= 'a' && (c|0x20) <= 'z' }
 
 // withoutSecrets is r without the credentials of its headers, its query and, when
-// it is a form (either kind), its body.
+// it is a form (either kind), its body. A body is read as every kind its
+// Content-Type headers name, when it has more than one (Go's reader takes the
+// first, others the last), and as multipart under any of its subtypes
+// (multipart/mixed, which Go's Request.MultipartReader reads too).
 func withoutSecrets(r InboxRequest) InboxRequest {
-	form, boundary := false, ""
+	form, multi, boundaries := false, false, []string(nil)
 	header := make([]HeaderField, len(r.Header))
 	for i, f := range r.Header {
 		header[i] = HeaderField{Name: f.Name, Value: withoutCredential(f.Name, f.Value)}
 		if strings.EqualFold(f.Name, "Content-Type") {
-			mt, params, _ := mime.ParseMediaType(f.Value)
-			switch mt {
-			case "application/x-www-form-urlencoded":
+			switch mt, boundary := mediaType(f.Value); {
+			case mt == "application/x-www-form-urlencoded":
 				form = true
-			case "multipart/form-data":
-				boundary = cmp.Or(boundary, params["boundary"])
+			case strings.HasPrefix(mt, "multipart/"):
+				multi = true
+				if boundary != "" {
+					boundaries = append(boundaries, boundary)
+				}
 			}
 		}
 	}
 	r.Header, r.Query = header, formWithoutSecrets(r.Query)
-	switch {
-	case form:
+	if n := len(boundaries); n > 2 {
+		// The first's and the last's, those readers take: each is a reading of the
+		// whole body, and a request may have a thousand.
+		boundaries = []string{boundaries[0], boundaries[n-1]}
+	}
+	if multi {
+		// And by the boundary its first delimiter has, which may be none of theirs.
+		boundaries = append(boundaries, firstDelimiter(r.Body))
+	}
+	for i, b := range boundaries {
+		if b != "" && !slices.Contains(boundaries[:i], b) {
+			r.Body = multipartWithoutSecrets(r.Body, b)
+		}
+	}
+	if form {
 		r.Body = []byte(formWithoutSecrets(string(r.Body)))
-	case boundary != "":
-		r.Body = multipartWithoutSecrets(r.Body, boundary)
 	}
 	return r
+}
+
+// mediaType is a Content-Type's media type, in lower case, and its boundary. One
+// that Go's reader refuses is read as lenient readers read it: its type is what
+// comes before a ';' or a ',' ("application/x-www-form-urlencoded, text/plain"),
+// and its boundary what follows "boundary=" ("boundary=b; charset", a parameter
+// with no value).
+func mediaType(v string) (mt, boundary string) {
+	mt, params, err := mime.ParseMediaType(v)
+	if err == nil {
+		return mt, params["boundary"]
+	}
+	t, _, _ := strings.Cut(v, ";")
+	t, _, _ = strings.Cut(t, ",")
+	mt = strings.ToLower(strings.TrimSpace(t))
+	i := strings.Index(strings.ToLower(v), "boundary=")
+	if i < 0 {
+		return mt, ""
+	}
+	b := v[i+len("boundary="):]
+	if q, ok := strings.CutPrefix(b, `"`); ok {
+		b, _, _ = strings.Cut(q, `"`)
+		return mt, b
+	}
+	if end := strings.IndexAny(b, "; \t,"); end >= 0 {
+		b = b[:end]
+	}
+	return mt, b
+}
+
+// firstDelimiter is the boundary of a multipart body's first delimiter: what
+// follows "--" on the first line that begins with it (a line ending in CRLF, LF
+// or CR), or "".
+func firstDelimiter(body []byte) string {
+	for len(body) > 0 {
+		line := body
+		if i := bytes.IndexAny(body, "\r\n"); i >= 0 {
+			line, body = body[:i], body[i+1:]
+		} else {
+			body = nil
+		}
+		if b, ok := bytes.CutPrefix(bytes.TrimRight(line, " \t"), []byte("--")); ok {
+			return string(b)
+		}
+	}
+	return ""
 }
 
 // formWithoutSecrets replaces the values of a query's or a form's fields that
