@@ -318,6 +318,34 @@ func TestInboxKeepsNoCredentialsOfAnyForm(t *testing.T) {
 	}
 }
 
+// TestInboxKeepsNoCredentialsOfOddMultipart: a multipart body that Go's reader
+// refuses but others read keeps no credentials either: lines ending in a CR alone
+// (Python's email parser ends a line there), and a part whose headers end at a line
+// that is no header, or with no empty line after them. Each was kept whole, its
+// secret readable by whoever sees the inbox. What Go's reader takes for one value
+// goes whole, a CR before a delimiter in it or not; the rest stays as sent.
+func TestInboxKeepsNoCredentialsOfOddMultipart(t *testing.T) {
+	is := is.New(t)
+	h := newInboxHarness(t, store.InboxLimits{})
+	for _, tt := range []struct{ body, want string }{
+		{"--b\rContent-Disposition: form-data; name=password\r\rPW1\r--b\rContent-Disposition: form-data; name=x\r\rkept\r--b--\r",
+			"--b\rContent-Disposition: form-data; name=password\r\r[redacted]\r--b\rContent-Disposition: form-data; name=x\r\rkept\r--b--\r"},
+		{"--b\r\nContent-Type: text/plain\rContent-Disposition: form-data; name=token\r\r\nT2\r\n--b--",
+			"--b\r\nContent-Type: text/plain\rContent-Disposition: form-data; name=token\r\r\n[redacted]\r\n--b--"},
+		{"--b\r\nContent-Disposition: form-data; name=token\r\nT3\r\n--b--",
+			"--b\r\nContent-Disposition: form-data; name=token\r\n[redacted]\r\n--b--"},
+		{"--b\r\nContent-Disposition: form-data; name=secret\r\nS4 one\r\n\r\nS4 two\r\n--b--",
+			"--b\r\nContent-Disposition: form-data; name=secret\r\n[redacted]\r\n--b--"},
+		{"--b\r\nContent-Disposition: form-data; name=token\r\n\r\nT5\r--b\r\nT5 too\r\n--b--",
+			"--b\r\nContent-Disposition: form-data; name=token\r\n\r\n[redacted]\r\n--b--"},
+	} {
+		res := h.post(t, http.MethodPost, "/inbox/odd/x", tt.body, "Content-Type", "multipart/form-data; boundary=b")
+		is.Equal(res.status, http.StatusNoContent)
+		rs := h.requests(t, "odd")
+		is.Equal(string(rs[0].Body), tt.want) // only the credential's value changed
+	}
+}
+
 func TestInboxRefuses(t *testing.T) {
 	h := newInboxHarness(t, store.InboxLimits{})
 	for _, tt := range []struct {

@@ -229,9 +229,17 @@ func unhex(c byte) byte {
 // multipartWithoutSecrets replaces the content of a multipart/form-data body's
 // parts whose field names carry credentials (by Content-Disposition's name, a
 // file's too), keeping the rest byte for byte: its delimiters, each part's
-// headers, the other parts. Lines may end in CRLF or, as Go's reader takes them,
-// in LF alone; a part cut off by the body's end is read to it.
+// headers, the other parts. It reads the body twice: with lines that end in CRLF
+// or, as Go's reader takes them, in LF alone, then as readers that end a line at
+// a CR alone too (Python's email parser); what either reads as a credential
+// goes. A part cut off by the body's end is read to it.
 func multipartWithoutSecrets(body []byte, boundary string) []byte {
+	return partsWithoutSecrets(partsWithoutSecrets(body, boundary, false), boundary, true)
+}
+
+// partsWithoutSecrets is multipartWithoutSecrets reading the body once, a CR
+// alone ending a line when cr.
+func partsWithoutSecrets(body []byte, boundary string, cr bool) []byte {
 	delim := []byte("--" + boundary)
 	next := func(from int) int { // the start of the next delimiter line at or after from
 		for i := from; i <= len(body); {
@@ -240,7 +248,7 @@ func multipartWithoutSecrets(body []byte, boundary string) []byte {
 				return -1
 			}
 			d := i + j
-			if (d == 0 || body[d-1] == '\n') && isDelimiter(body[d+len(delim):]) {
+			if (d == 0 || body[d-1] == '\n' || cr && body[d-1] == '\r') && isDelimiter(body[d+len(delim):]) {
 				return d
 			}
 			i = d + 1
@@ -254,20 +262,20 @@ func multipartWithoutSecrets(body []byte, boundary string) []byte {
 		if bytes.HasPrefix(rest, []byte("--")) {
 			break // the close delimiter: what follows is the epilogue
 		}
-		nl := bytes.IndexByte(rest, '\n')
-		if nl < 0 {
+		n, brk := lineAt(rest, cr)
+		if brk == 0 {
 			break
 		}
-		start := d + len(delim) + nl + 1
+		start := d + len(delim) + n + brk
 		end, nd := len(body), next(start)
 		if nd >= 0 {
 			end = nd - 1 // the line break before a delimiter is the delimiter's
-			if end > start && body[end-1] == '\r' {
+			if body[end] == '\n' && end > start && body[end-1] == '\r' {
 				end--
 			}
 			end = max(end, start)
 		}
-		if content, ok := partContent(body[start:end]); ok && content < end-start {
+		if content, ok := partContent(body[start:end], cr); ok && content < end-start {
 			at := start + content
 			if string(body[at:end]) != inboxRedacted {
 				out = append(append(out, body[kept:at]...), inboxRedacted...)
@@ -282,6 +290,23 @@ func multipartWithoutSecrets(body []byte, boundary string) []byte {
 	return append(out, body[kept:]...)
 }
 
+// lineAt returns the length of the line b begins with and that of its line
+// break: CRLF or LF, or with cr a CR alone too; brk is 0 for a line that ends
+// with b.
+func lineAt(b []byte, cr bool) (n, brk int) {
+	for i, c := range b {
+		switch {
+		case c == '\n':
+			return i, 1
+		case c == '\r' && i+1 < len(b) && b[i+1] == '\n':
+			return i, 2
+		case c == '\r' && cr:
+			return i, 1
+		}
+	}
+	return len(b), 0
+}
+
 // isDelimiter reports whether what follows "--boundary" makes it a delimiter line:
 // "--", or optional spaces and tabs and a line break.
 func isDelimiter(rest []byte) bool {
@@ -293,30 +318,37 @@ func isDelimiter(rest []byte) bool {
 }
 
 // partContent returns where the content of a multipart body's part starts, when
-// its field's name carries a credential (SecretName); ok is false otherwise.
-func partContent(part []byte) (start int, ok bool) {
-	// The headers end at the first empty line, its line break CRLF or LF.
-	i := bytes.Index(part, []byte("\n\n"))
-	crlf := bytes.Index(part, []byte("\n\r\n"))
-	switch {
-	case crlf >= 0 && (i < 0 || crlf < i):
-		start = crlf + 3
-	case i >= 0:
-		start = i + 2
-	default:
-		return 0, false // no content
-	}
+// its field's name carries a credential (SecretName); ok is false otherwise. Its
+// lines end as lineAt reads them with cr. Its headers end at the first empty
+// line, or at the first line that is no header (one without a ':', where Go's
+// reader fails and others read on): the content is what follows the one, and
+// begins with the other.
+func partContent(part []byte, cr bool) (start int, ok bool) {
 	// A header folded over lines (a line beginning with a space or a tab goes
 	// on the one before) is read whole, as Go's reader reads it: its name may
 	// be on a line of its own.
 	var fields []string
-	for line := range strings.Lines(string(part[:start])) {
-		line = strings.TrimRight(line, "\r\n")
-		if n := len(fields); n > 0 && line != "" && (line[0] == ' ' || line[0] == '\t') {
-			fields[n-1] += " " + strings.TrimLeft(line, " \t")
-			continue
+	for at := 0; ; {
+		n, brk := lineAt(part[at:], cr)
+		line := string(part[at : at+n])
+		if k := len(fields); k > 0 && n > 0 && (line[0] == ' ' || line[0] == '\t') {
+			fields[k-1] += " " + strings.TrimLeft(line, " \t")
+		} else if strings.Contains(line, ":") {
+			fields = append(fields, line)
+		} else {
+			start = at // a line that is no header begins the content
+			if n == 0 {
+				start += brk // the empty line ends the headers
+			}
+			if n == 0 && brk == 0 {
+				return 0, false // no content
+			}
+			break
 		}
-		fields = append(fields, line)
+		if brk == 0 {
+			return 0, false // no content
+		}
+		at += n + brk
 	}
 	for _, field := range fields {
 		name, value, found := strings.Cut(field, ":")
