@@ -346,6 +346,25 @@ func TestInboxKeepsNoCredentialsOfOddMultipart(t *testing.T) {
 	}
 }
 
+// TestInboxKeepsNoCredentialsOfURLsInHeaders: a URL in another header keeps no
+// credential of its query either. A proxy in front of hookd may send the URL it
+// was called at (X-Original-URI, X-Envoy-Original-Path): the query was kept
+// without its token and the header with it, readable by whoever sees the inbox.
+func TestInboxKeepsNoCredentialsOfURLsInHeaders(t *testing.T) {
+	is := is.New(t)
+	h := newInboxHarness(t, store.InboxLimits{})
+	res := h.post(t, http.MethodPost, "/inbox/proxied/x?a=1&token=QT1", "",
+		"X-Original-Uri", "/hookd/inbox/proxied/x?a=1&token=QT1",
+		"Referer", "https://app.example/cb?code=c&access_token=QT2#state",
+		"X-Note", "why? no credential here")
+	is.Equal(res.status, http.StatusNoContent)
+	rs := h.requests(t, "proxied")
+	is.Equal(rs[0].Query, "a=1&token=%5Bredacted%5D")
+	is.Equal(rs[0].HeaderValue("X-Original-Uri"), "/hookd/inbox/proxied/x?a=1&token=%5Bredacted%5D") // as the query is kept
+	is.Equal(rs[0].HeaderValue("Referer"), "https://app.example/cb?code=c&access_token=%5Bredacted%5D#state")
+	is.Equal(rs[0].HeaderValue("X-Note"), "why? no credential here") // the rest as sent
+}
+
 func TestInboxRefuses(t *testing.T) {
 	h := newInboxHarness(t, store.InboxLimits{})
 	for _, tt := range []struct {

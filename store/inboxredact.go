@@ -34,9 +34,24 @@ func SecretName(name string) bool {
 // says what kind was sent, when its first word reads as one (authScheme): a
 // token sent bare with more after it ("sk_live_H1 x") goes whole. A value
 // already redacted comes out the same; one that only ends in "[redacted]"
-// ("s3cret [redacted]") goes like any other.
+// ("s3cret [redacted]") goes like any other. Another header's value that is a
+// URL (a '?' in it, no space) keeps no credential of its query
+// (formWithoutSecrets): a proxy in front of hookd may send the URL it was called
+// at ("X-Original-URI: /hookd/inbox/a?token=T").
 func withoutCredential(name, v string) string {
-	if !SecretName(name) || v == inboxRedacted {
+	if !SecretName(name) {
+		if base, query, ok := strings.Cut(v, "?"); ok && !strings.ContainsAny(v, " \t") {
+			query, fragment, hasFragment := strings.Cut(query, "#")
+			if q := formWithoutSecrets(query); q != query {
+				v = base + "?" + q
+				if hasFragment {
+					v += "#" + fragment
+				}
+			}
+		}
+		return v
+	}
+	if v == inboxRedacted {
 		return v
 	}
 	if scheme, _, ok := strings.Cut(strings.TrimSpace(v), " "); ok && authScheme(scheme) && strings.HasSuffix(strings.ToLower(name), "authorization") {
