@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -1116,5 +1117,100 @@ func TestInboxOwnersOverHTTP(t *testing.T) {
 		if sees(who, "a-box") != want || answers(who, "a-box") != want {
 			t.Errorf("with two owners' webhooks calling it, %s reads and answers a-box: want %v", who, want)
 		}
+	}
+}
+
+// TestInboxShownWithoutCredentials: wherever a request is shown (hookd inbox
+// list, show and tail, with -json and -full, and the console's inbox page, the
+// live view's fetch of it and a request's page), it is shown without its
+// credentials, as recorded now and as an older hookd recorded it, whole: a
+// query's token after a ';', a multipart body with a second Content-Type and
+// lines ending in a CR alone, a bare token as Authorization, a Cookie of several
+// pairs, a Proxy-Authorization, and a URL's query in another header.
+func TestInboxShownWithoutCredentials(t *testing.T) {
+	is := is.New(t)
+	tokenFile := filepath.Join(t.TempDir(), "admin-token")
+	is.NoErr(os.WriteFile(tokenFile, []byte("operator-token-0123456789\n"), 0o600))
+	cfg := testConfig(t, "[auth]\nadmin_token_file = \""+tokenFile+"\"\n[inbox]\nenabled = true\n")
+	d := startDaemon(t, cfg)
+
+	const query = "a=1;token=QT1"
+	const body = "--b\rContent-Disposition: form-data; name=password\r\rPW1\r--b--\r"
+	header := [][2]string{{"Content-Type", "application/x-www-form-urlencoded"}, {"Content-Type", "multipart/form-data; boundary=b"},
+		{"Authorization", "ab12cd"}, {"Cookie", "a=1; session=CK1"}, {"Proxy-Authorization", "Basic UEExOng="},
+		{"X-Original-Uri", "/hookd/inbox/old/x?" + query}}
+	secrets := []string{"QT1", "PW1", "ab12cd", "CK1", "UEExOng", "Basic UEE"}
+	for range 2 {
+		req, err := http.NewRequest(http.MethodPost, d.url+"/inbox/old/x?"+query, strings.NewReader(body))
+		is.NoErr(err)
+		for _, f := range header {
+			req.Header.Add(f[0], f[1])
+		}
+		res, err := http.DefaultClient.Do(req)
+		is.NoErr(err)
+		res.Body.Close()
+		is.Equal(res.StatusCode, http.StatusNoContent) // recorded
+	}
+	// The first as an older hookd kept it: whole.
+	headers, err := json.Marshal(append([][2]string{{"Host", strings.TrimPrefix(d.url, "http://")}}, header...))
+	is.NoErr(err)
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(filepath.Dir(cfg), "hookd.db")+"?_pragma=busy_timeout(5000)")
+	is.NoErr(err)
+	defer db.Close()
+	res, err := db.Exec("UPDATE inbox_requests SET query = ?, headers = ?, body = ? WHERE id = (SELECT min(id) FROM inbox_requests)",
+		query, string(headers), []byte(body))
+	is.NoErr(err)
+	n, err := res.RowsAffected()
+	is.NoErr(err)
+	is.Equal(n, int64(1)) // the older one
+	rs := inboxRequests(t, cfg, "old")
+	is.Equal(len(rs), 2)
+
+	shown := map[string]string{}
+	for _, args := range [][]string{{"list", "old"}, {"list", "old", "-json"}, {"show", strconvI(rs[1].ID)}, {"show", "-json", strconvI(rs[1].ID)},
+		{"show", strconvI(rs[0].ID)}} {
+		out, err := runCmd(t, append(append([]string{"inbox"}, args...), "-config", cfg)...)
+		is.NoErr(err)
+		shown["hookd inbox "+strings.Join(args, " ")] = out
+	}
+	for _, full := range []string{"-full", "-full=false"} {
+		ctx, stop := context.WithCancel(context.Background())
+		var out, errOut safeBuffer
+		done := make(chan error, 1)
+		go func() {
+			done <- run(ctx, []string{"hookd", "inbox", "tail", full, "-n", "2", "-config", cfg, "old"}, noenv, strings.NewReader(""), &out, &errOut)
+		}()
+		eventually(t, 10*time.Second, "tail to show the requests", func() bool { return strings.Contains(errOut.String(), "following inbox old") })
+		stop()
+		is.NoErr(<-done)
+		shown["hookd inbox tail "+full] = out.String()
+	}
+	op := consoleSignIn(t, d.url, url.Values{"kind": {"token"}, "token": {"operator-token-0123456789"}})
+	shown["the console's inbox page"] = consolePage(t, op, d.url+"/console/inbox?inbox=old")
+	live, err := http.NewRequest(http.MethodGet, d.url+"/console/inbox?inbox=old", nil)
+	is.NoErr(err)
+	live.Header.Set("X-Hookd-Live", "refresh") // as the live view fetches it
+	lres, err := op.Do(live)
+	is.NoErr(err)
+	b, err := io.ReadAll(lres.Body)
+	lres.Body.Close()
+	is.NoErr(err)
+	is.Equal(lres.StatusCode, http.StatusOK)
+	shown["the live view's fetch"] = string(b)
+	for _, r := range rs {
+		shown["the console's request "+strconvI(r.ID)] = consolePage(t, op, d.url+"/console/inbox/requests/"+strconvI(r.ID))
+	}
+	for where, out := range shown {
+		for _, s := range secrets {
+			if strings.Contains(out, s) {
+				t.Errorf("%s shows %q:\n%s", where, s, out)
+			}
+		}
+		is.True(strings.Contains(out, "token="+url.QueryEscape("[redacted]"))) // the query shown, without its token
+	}
+	for _, where := range []string{"hookd inbox show " + strconvI(rs[1].ID), "hookd inbox show " + strconvI(rs[0].ID), "hookd inbox tail -full",
+		"the console's request " + strconvI(rs[1].ID)} {
+		is.True(strings.Contains(shown[where], "Basic [redacted]")) // the scheme shown
+		is.True(strings.Contains(shown[where], "name=password"))    // the body shown, but its password
 	}
 }
