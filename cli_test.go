@@ -2233,6 +2233,25 @@ func TestReplayRefusesTheFuture(t *testing.T) {
 	is.True(due() < 1)
 }
 
+// TestListSinceTheFutureSaysSo: deliveries list -since a time to come lists
+// nothing and says why on stderr (a list of nothing is an answer, so not an
+// error); it printed an empty table without a word, as for a filter that
+// matched nothing.
+func TestListSinceTheFutureSaysSo(t *testing.T) {
+	is := is.New(t)
+	cfg := cliFixture(t) // a delivery
+	for _, args := range [][]string{nil, {"-json"}} {
+		out, errOut, err := runEnv(t, nil, append([]string{"deliveries", "list", "-config", cfg, "-since", "2099-01-01"}, args...)...)
+		is.NoErr(err)                                                                    // not an error
+		is.True(!strings.Contains(out, "0000-"))                                         // nothing listed
+		is.True(strings.Contains(errOut, "-since 2099-01-01 00:00:00 is in the future")) // saying why
+		out, errOut, err = runEnv(t, nil, append([]string{"deliveries", "list", "-config", cfg, "-since", "2h"}, args...)...)
+		is.NoErr(err)
+		is.True(strings.Contains(out, "0000-")) // the fixture's delivery
+		is.Equal(errOut, "")                    // and no note
+	}
+}
+
 // TestVersionTakesConfig: hookd version takes -config, as every command does, so
 // that a script may give every command its -config (hookd "$@" -config FILE), and
 // reads none: its help says so, and a file that is not there is no error. It was

@@ -288,12 +288,14 @@ func (e *env) deliveriesList(ctx context.Context, args []string) error {
 	if *asJSON {
 		list = newJSONList(&out)
 	}
+	listed := 0
 	for left, first := *limit, true; left > 0; first = false {
 		f.Limit = min(left, listPage)
 		ds, err := st.Deliveries(ctx, f)
 		if err != nil {
 			return flagError("deliveries list", err, filterFlags)
 		}
+		listed += len(ds)
 		var logs map[int64][]store.Attempt
 		if *attempts {
 			ids := make([]int64, len(ds))
@@ -321,6 +323,13 @@ func (e *env) deliveriesList(ctx context.Context, args []string) error {
 		}
 		left -= len(ds)
 		f.BeforeID = ds[len(ds)-1].ID
+	}
+	if listed == 0 && f.Since.After(time.Now()) {
+		// Not an error (a list of nothing is an answer), but not silent either:
+		// a -since given as a date a year on, or in the wrong order, lists
+		// nothing for a reason the empty table does not tell.
+		fmt.Fprintf(e.stderr, "hookd: deliveries list: -since %s is in the future, so no delivery's last event is at or after it (how long ago: -since 2h)\n",
+			f.Since.Local().Format(time.DateTime))
 	}
 	if list != nil {
 		if err := list.end(); err != nil {
