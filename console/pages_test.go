@@ -1146,3 +1146,48 @@ func TestClientsFormKeepsADeletedOrganisation(t *testing.T) {
 	is.Equal(orgOf["gone staff"], e.orgA.ID) // the organisation chosen
 	is.Equal(orgOf["unbound"], int64(0))     // none, chosen
 }
+
+// TestStaleFormsOfADeletedOrganisation: a form shown for an organisation that is
+// deleted before it is sent, after another organisation was made, is refused and
+// changes nothing: the newcomer does not take the deleted one's id, so the Clients
+// form made a staff client of the newcomer, and the deleted organisation's page's
+// forms acted on the newcomer.
+func TestStaleFormsOfADeletedOrganisation(t *testing.T) {
+	is := is.New(t)
+	e := newEnv(t)
+	u := e.as(t, "token")
+	ctx := context.Background()
+	gone, err := e.st.CreateOrganisation(ctx, "University Gone", "it@gone.example") // the newest
+	is.NoErr(err)
+	page := "/console/organisations/" + strconv.FormatInt(gone.ID, 10)
+	is.True(strings.Contains(u.get(t, "/console/clients").body, ">University Gone</option>")) // the Clients form offers it
+	is.Equal(u.get(t, page).status, http.StatusOK)                                            // and its page is shown
+	is.NoErr(e.st.DeleteOrganisation(ctx, gone.ID))                                           // deleted meanwhile (the Hub API)
+	newcomer, err := e.st.CreateOrganisation(ctx, "University New", "it@new.example")         // and another made
+	is.NoErr(err)
+	before, err := e.st.ConsoleClients(ctx)
+	is.NoErr(err)
+
+	p := u.post(t, "/console/clients", url.Values{"org": {strconv.FormatInt(gone.ID, 10)}, "scope_webhook": {"on"}, "name": {"gone staff"}})
+	is.Equal(p.status, http.StatusBadRequest) // refused
+	is.True(besideField(p.body, "org", "there is no such organisation"))
+	is.True(strings.Contains(p.body, "organisation "+strconv.FormatInt(gone.ID, 10)+" (deleted)"))
+	p = u.post(t, page+"/members", url.Values{"orcid": {"0000-0002-7253-3645"}, "name": {"Ann Lee"}})
+	is.Equal(p.status, http.StatusNotFound) // the deleted one's page's forms too
+	p = u.post(t, page+"/webhook", url.Values{"url": {"https://gone.example/hook"}, "enabled": {"on"}})
+	is.Equal(p.status, http.StatusNotFound)
+
+	after, err := e.st.ConsoleClients(ctx)
+	is.NoErr(err)
+	is.Equal(len(after), len(before)) // no client made
+	for _, c := range after {
+		is.True(c.OrgID != newcomer.ID) // least of all the newcomer's staff
+	}
+	members, err := e.st.Members(ctx, newcomer.ID)
+	is.NoErr(err)
+	is.Equal(len(members), 0) // nor a member of the newcomer's
+	settings, err := e.st.HubSettings(ctx, newcomer.ID)
+	is.NoErr(err)
+	is.Equal(settings.URL, "")     // nor its webhook
+	is.True(newcomer.ID > gone.ID) // which has an id of its own
+}

@@ -2,6 +2,7 @@ package console_test
 
 import (
 	"context"
+	"database/sql"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -118,12 +119,19 @@ func TestRemovedWebhookHistory(t *testing.T) {
 		is.Equal(h.status, http.StatusOK) // a removed client's history is found by its id
 		is.True(strings.Contains(h.body, `href="/console/deliveries/`+strconv.FormatInt(e.delB.ID, 10)+`"`))
 
-		// An organisation made later may get the deleted one's id: its staff do not
-		// see the deleted organisation's history.
+		// An organisation made later with the deleted one's id (as a hookd before
+		// schema version 35 gave it): its staff do not see the deleted
+		// organisation's history.
 		e.clock.Advance(time.Second)
-		c, err := e.st.CreateOrganisation(ctx, "University C", "it@c.example")
+		rw, err := sql.Open("sqlite", "file:"+e.path)
 		is.NoErr(err)
-		is.Equal(c.ID, e.orgB.ID) // SQLite gave the id again
+		defer rw.Close()
+		now := e.clock.Now().UnixMilli()
+		_, err = rw.Exec(`INSERT INTO organisations(id, name, tech_contact_email, created_at, updated_at)
+			VALUES (?, 'University C', 'it@c.example', ?, ?)`, e.orgB.ID, now, now)
+		is.NoErr(err)
+		c, err := e.st.Organisation(ctx, e.orgB.ID)
+		is.NoErr(err) // the id given again
 		staff, err := e.st.CreateOrgClient(ctx, c.ID, store.NewClient{Name: "staff-c", Scopes: []string{store.ScopeWebhook}})
 		is.NoErr(err)
 		u := e.newUser(t)

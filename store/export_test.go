@@ -230,3 +230,15 @@ func WALCopied(path string) (frames uint32, copied bool) {
 	w, ok := readWAL(path)
 	return w.last, ok && w.copied == w.last
 }
+
+// CreateOrganisationWithID inserts an organisation with the id given, at the
+// store's time, as a hookd before schema version 35 gave a deleted organisation's
+// id to the next one made.
+func CreateOrganisationWithID(ctx context.Context, s *Store, id int64, name string) (Organisation, error) {
+	now := ms(s.Now())
+	if _, err := s.write.ExecContext(ctx, `INSERT INTO organisations(id, name, tech_contact_email, created_at, updated_at)
+		VALUES (?, ?, 'it@example.org', ?, ?)`, id, name, now, now); err != nil {
+		return Organisation{}, err
+	}
+	return s.Organisation(ctx, id)
+}

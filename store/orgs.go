@@ -112,10 +112,14 @@ func nameTaken(name string) error {
 	return &Error{Code: Conflict, Field: "name", Message: fmt.Sprintf("an organisation named %q already exists", name)}
 }
 
+// newOrganisationID is the id of a new organisation: one above the highest ever
+// given (id_marks, migration 35), so no id is used twice, whatever was deleted.
+const newOrganisationID = "(SELECT value + 1 FROM id_marks WHERE name = 'organisations')"
+
 // createOrganisation inserts a checked organisation and returns its id.
 func createOrganisation(ctx context.Context, tx *sql.Tx, name, techContact string, now int64) (int64, error) {
-	r, err := tx.ExecContext(ctx, "INSERT INTO organisations(name, tech_contact_email, created_at, updated_at) VALUES (?, ?, ?, ?)",
-		name, techContact, now, now)
+	r, err := tx.ExecContext(ctx, "INSERT INTO organisations(id, name, tech_contact_email, created_at, updated_at) VALUES ("+
+		newOrganisationID+", ?, ?, ?, ?)", name, techContact, now, now)
 	if isUnique(err) { // the name is the one unique column
 		return 0, nameTaken(name)
 	}

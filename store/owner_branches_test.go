@@ -106,7 +106,8 @@ func buildOwnerScene(t *testing.T) ownerScene {
 	is.NoErr(store.ExecWrite(ctx, st, "UPDATE subscriptions SET active = 0, reason = 'gone' WHERE client_id = ? AND orcid = ?", sc.b, sceneRecords[3]))
 	round(5)
 	// Removed: one of c's registrations, b's platform webhook; then c itself,
-	// made again; org2 deleted, its id made again.
+	// made again; org2 deleted, its id made again (as a hookd before schema version
+	// 35 gave it).
 	is.NoErr(st.DeleteOrcidWebhook(ctx, sc.c, sceneRecords[0], "https://c.example/"+sceneRecords[0]))
 	is.NoErr(st.DeleteWebhook(ctx, sc.b, platform[sc.b].UID))
 	round(3)
@@ -115,7 +116,7 @@ func buildOwnerScene(t *testing.T) ownerScene {
 	is.NoErr(st.DeleteOrganisation(ctx, org2.ID))
 	advance(time.Minute)
 	mk("c")
-	org3, err := st.CreateOrganisation(ctx, "Lab again", "it@lab.example")
+	org3, err := store.CreateOrganisationWithID(ctx, st, org2.ID, "Lab again")
 	is.NoErr(err)
 	is.Equal(org3.ID, org2.ID) // the id given again
 	sc.org3 = org3.ID

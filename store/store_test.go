@@ -702,12 +702,12 @@ func TestWrongKeyLeavesAnOlderSchema(t *testing.T) {
 	known := store.SchemaVersion()
 	raw, err := sql.Open("sqlite", path)
 	is.NoErr(err)
-	// As the version before left it: migration 34 (an index added) not yet run.
+	// As the version before left it: migration 35 (a trigger and a mark added) not yet run.
 	_, err = raw.Exec("DELETE FROM schema_migrations WHERE version = ?", known)
 	is.NoErr(err)
-	_, err = raw.Exec("DROP INDEX removed_subscriptions_client_orcid")
+	_, err = raw.Exec("DROP TRIGGER organisations_id_mark; DELETE FROM id_marks WHERE name = 'organisations'")
 	is.NoErr(err)
-	is.Equal(known, 34) // (a newer migration: undo that one here instead)
+	is.Equal(known, 35) // (a newer migration: undo that one here instead)
 	is.NoErr(raw.Close())
 
 	v, err := store.FileCheck(ctx, path, b)
@@ -757,6 +757,86 @@ func TestSubscriptionIDsNotReused(t *testing.T) {
 	sub, _, err := st.PutOrcidWebhook(ctx, c.ID, "0000-0002-7253-3645", "https://example.org/after")
 	is.NoErr(err)
 	is.Equal(sub.ID, last+3) // above the older hookd's, removed too
+}
+
+// TestOrganisationIDsNotReused: a new organisation never takes the id of one
+// deleted before it, after the store is opened again too, and whoever inserted the
+// last (an older hookd beside this one gives SQLite's own choice: the mark follows
+// it). SQLite gave the newest deleted one's id to the next one made, so whatever
+// still named the deleted one by its id (a console form, a script, an API client)
+// acted on the newcomer.
+func TestOrganisationIDsNotReused(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "hookd.db")
+	box := newBox(t)
+	st := openAt(t, path, box)
+	a, err := st.CreateOrganisation(ctx, "A", "it@a.example")
+	is.NoErr(err)
+	b, err := st.CreateOrganisation(ctx, "B", "it@b.example")
+	is.NoErr(err)
+	is.True(b.ID > a.ID)
+	is.NoErr(st.DeleteOrganisation(ctx, b.ID)) // the newest goes
+	c, err := st.CreateOrganisation(ctx, "C", "it@c.example")
+	is.NoErr(err)
+	is.Equal(c.ID, b.ID+1) // not B's again
+
+	is.NoErr(st.DeleteOrganisation(ctx, c.ID))
+	is.NoErr(st.Close())
+	st = openAt(t, path, box) // opened again
+	d, err := st.CreateOrganisation(ctx, "D", "it@d.example")
+	is.NoErr(err)
+	is.Equal(d.ID, c.ID+1) // not C's
+
+	r, err := rawDB(t, path).ExecContext(ctx, `INSERT INTO organisations(name, tech_contact_email, created_at, updated_at)
+		VALUES ('Older', 'it@older.example', 1, 1)`) // as an older hookd inserts
+	is.NoErr(err)
+	older, err := r.LastInsertId()
+	is.NoErr(err)
+	is.Equal(older, d.ID+1) // SQLite's choice
+	is.NoErr(st.DeleteOrganisation(ctx, older))
+	is.NoErr(st.DeleteOrganisation(ctx, d.ID))
+	e, err := st.CreateOrganisation(ctx, "E", "it@e.example")
+	is.NoErr(err)
+	is.Equal(e.ID, older+1) // above the older hookd's, deleted too
+	_, err = st.Organisation(ctx, b.ID)
+	is.True(errors.Is(err, store.ErrNotFound)) // B's id names nothing
+}
+
+// TestUpgradeMarksOrganisationIDs: a file of the schema before version 35 gives
+// its next organisation an id above every one the file still names: its
+// organisations', and those of deleted ones that its audit log or removed webhooks'
+// history keep.
+func TestUpgradeMarksOrganisationIDs(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name, keep string
+		want       int64
+	}{
+		{"none", "", 3}, // the newest deleted before leaves no trace
+		{"audit", `INSERT INTO audit_log(at, actor, via, address, action, target, org_id) VALUES (1, 'admin-token', 'api', '127.0.0.1', 'organisation.delete', '5', 5)`, 6},
+		{"removed webhooks", `INSERT INTO removed_subscriptions(uid, org_id, format, target, removed_at) VALUES ('u', 4, 'hub', 'https://example.org/hub', 1)`, 5},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			is := is.New(t)
+			path := filepath.Join(t.TempDir(), "hookd.db")
+			is.NoErr(store.MigrateTo(ctx, path, 34))
+			db := rawDB(t, path)
+			_, err := db.Exec(`INSERT INTO organisations(id, name, tech_contact_email, created_at, updated_at)
+				VALUES (1, 'A', 'it@a.example', 1, 1), (2, 'B', 'it@b.example', 1, 1), (3, 'Gone', 'it@gone.example', 1, 1),
+				       (4, 'Gone too', 'it@gone.example', 1, 1), (5, 'Gone three', 'it@gone.example', 1, 1);
+				DELETE FROM organisations WHERE id > 2`)
+			is.NoErr(err)
+			if tc.keep != "" {
+				_, err = db.Exec(tc.keep)
+				is.NoErr(err)
+			}
+			st := openAt(t, path, newBox(t))
+			o, err := st.CreateOrganisation(ctx, "New", "it@new.example")
+			is.NoErr(err)
+			is.Equal(o.ID, tc.want)
+		})
+	}
 }
 
 // TestOpenEmptyButForSQLitesTables: a file that holds SQLite's own tables only

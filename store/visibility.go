@@ -9,8 +9,9 @@ import (
 // client: its own webhooks. ClientID and OrgID are an organisation's staff: the
 // organisation's webhook and e-mail, and what the staff client registered itself.
 // A removed webhook's history stays its owner's, and only its owner's: a client or
-// organisation made later with the same id does not see it (an organisation's id
-// can be used again after the last one was deleted).
+// organisation made later with the same id does not see it (a client may be made
+// with a removed one's id; an organisation's id was used again after the last one
+// was deleted before schema version 35, and a file from then keeps both).
 //
 // DeliveryFilter, SubscriptionFilter and AuditQuery take one (Visible), and so do
 // the overview's figures, so every list a principal reads is limited the same way.
