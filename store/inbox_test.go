@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -592,6 +593,29 @@ func TestInboxCallersAreThoseItsRequestsComeFrom(t *testing.T) {
 			is.NoErr(err)
 			is.Equal(slices.Contains(names, "demo"), c.calls) // and its owner sees it exactly then
 		})
+	}
+}
+
+// TestInboxMultipartFoldedHeaderCostsItsLength: a part's header folded over
+// thousands of lines, which anyone who reaches an inbox may send, is read in time
+// and memory of its length, when recorded and each time it is read: 64 KiB of
+// them cost gigabytes of copying, seconds a reading, so a page of such requests
+// held a reader of the inbox for minutes.
+func TestInboxMultipartFoldedHeaderCostsItsLength(t *testing.T) {
+	is := is.New(t)
+	st := newStore(t)
+	for _, eol := range []string{"\r\n", "\n", "\r"} {
+		body := "--b" + eol + "Content-Disposition: form-data;" + eol + strings.Repeat(" a"+eol, store.MaxInboxBody)
+		body = body[:store.MaxInboxBody-16-len(eol+" name=token"+eol+eol+"T1")] + eol + " name=token" + eol + eol + "T1"
+		runtime.GC()
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		r := record(t, st, receipt("mp", http.Header{"Content-Type": {"multipart/form-data; boundary=b"}}, body), store.InboxLimits{})
+		got, err := st.InboxRequestByID(context.Background(), r.ID)
+		runtime.ReadMemStats(&after)
+		is.NoErr(err)
+		is.True(strings.HasSuffix(string(got.Body), eol+eol+"[redacted]")) // its name read at the end of the fold
+		is.True(after.TotalAlloc-before.TotalAlloc < 32<<20)               // under 32 MB for a record and a reading of 64 KiB
 	}
 }
 

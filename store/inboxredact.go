@@ -341,15 +341,16 @@ func isDelimiter(rest []byte) bool {
 func partContent(part []byte, cr bool) (start int, ok bool) {
 	// A header folded over lines (a line beginning with a space or a tab goes
 	// on the one before) is read whole, as Go's reader reads it: its name may
-	// be on a line of its own.
-	var fields []string
+	// be on a line of its own. Each is kept as its lines and joined once, a
+	// header of thousands of lines costing its length.
+	var fields [][]string
 	for at := 0; ; {
 		n, brk := lineAt(part[at:], cr)
 		line := string(part[at : at+n])
 		if k := len(fields); k > 0 && n > 0 && (line[0] == ' ' || line[0] == '\t') {
-			fields[k-1] += " " + strings.TrimLeft(line, " \t")
+			fields[k-1] = append(fields[k-1], strings.TrimLeft(line, " \t"))
 		} else if strings.Contains(line, ":") {
-			fields = append(fields, line)
+			fields = append(fields, []string{line})
 		} else {
 			start = at // a line that is no header begins the content
 			if n == 0 {
@@ -365,11 +366,12 @@ func partContent(part []byte, cr bool) (start int, ok bool) {
 		}
 		at += n + brk
 	}
-	for _, field := range fields {
-		name, value, found := strings.Cut(field, ":")
+	for _, lines := range fields {
+		name, value, found := strings.Cut(lines[0], ":")
 		if !found || !strings.EqualFold(strings.TrimSpace(name), "Content-Disposition") {
 			continue
 		}
+		value = strings.Join(append([]string{value}, lines[1:]...), " ")
 		if _, params, err := mime.ParseMediaType(value); err == nil {
 			if SecretName(params["name"]) {
 				return start, true
