@@ -619,6 +619,33 @@ func TestInboxMultipartFoldedHeaderCostsItsLength(t *testing.T) {
 	}
 }
 
+// TestInboxContentTypeNotUTF8: a Content-Type that Go's reader refuses for bytes
+// that are not ASCII before its boundary is read as lenient readers read it, its
+// boundary whatever those bytes: one not UTF-8 ("\xff") made the inbox drop the
+// connection unanswered, its reading panicking, and so did every reading of such
+// a request an older hookd recorded (hookd inbox list crashed); a Kelvin sign
+// ("\u212a", one byte fewer in lower case) shifted the boundary read to
+// "ary=abc", the form's token kept.
+func TestInboxContentTypeNotUTF8(t *testing.T) {
+	st := newStore(t)
+	for _, tt := range []struct{ name, contentType, body, want string }{
+		{"not UTF-8", "multipart/form-data; x=\xff\xff; boundary=", "--b\r\nContent-Disposition: form-data; name=token\r\n\r\nT1\r\n--b--",
+			"--b\r\nContent-Disposition: form-data; name=token\r\n\r\n[redacted]\r\n--b--"},
+		{"shorter in lower case", "multipart/form-data; x=\u212a\u212a; boundary=abc", "--pre\r\n--abc\r\nContent-Disposition: form-data; name=token\r\n\r\nT2\r\n--abc--",
+			"--pre\r\n--abc\r\nContent-Disposition: form-data; name=token\r\n\r\n[redacted]\r\n--abc--"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			is := is.New(t)
+			r := record(t, st, receipt("ct", http.Header{"Content-Type": {tt.contentType}}, tt.body), store.InboxLimits{})
+			is.Equal(string(r.Body), tt.want) // as recorded
+			got, err := st.InboxRequestByID(context.Background(), r.ID)
+			is.NoErr(err)
+			is.Equal(string(got.Body), tt.want)                       // and read back
+			is.Equal(got.HeaderValue("Content-Type"), tt.contentType) // the Content-Type as sent
+		})
+	}
+}
+
 // TestInboxMultipartWithoutCredentials: a multipart/form-data body is kept with
 // the content of its credentials' fields as "[redacted]" and every other byte as
 // sent, however its sender wrote it.

@@ -134,7 +134,7 @@ func mediaType(v string) (mt, boundary string) {
 	t, _, _ := strings.Cut(v, ";")
 	t, _, _ = strings.Cut(t, ",")
 	mt = strings.ToLower(strings.TrimSpace(t))
-	i := strings.Index(strings.ToLower(v), "boundary=")
+	i := indexFold(v, "boundary=")
 	if i < 0 {
 		return mt, ""
 	}
@@ -147,6 +147,23 @@ func mediaType(v string) (mt, boundary string) {
 		b = b[:end]
 	}
 	return mt, b
+}
+
+// indexFold is the index in s of the first instance of the ASCII word w, in any
+// case of its letters, or -1. Unlike strings.ToLower's, it is an index in s: a
+// byte that is not UTF-8, or a letter whose lower case is longer or shorter
+// (K, the Kelvin sign), stays as long as it is.
+func indexFold(s, w string) int {
+	for i := 0; i+len(w) <= len(s); i++ {
+		j := 0
+		for j < len(w) && s[i+j]|0x20 == w[j]|0x20 && (isLetter(w[j]) || s[i+j] == w[j]) {
+			j++
+		}
+		if j == len(w) {
+			return i
+		}
+	}
+	return -1
 }
 
 // firstDelimiter is the boundary of a multipart body's first delimiter: what
