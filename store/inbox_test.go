@@ -646,6 +646,26 @@ func TestInboxContentTypeNotUTF8(t *testing.T) {
 	}
 }
 
+// TestInboxJSONSentAsFormKeptWhole: a JSON body whose Content-Type names a form,
+// as curl -d '{…}' sends it, is kept whole, as JSON is: read as a form, all of it
+// up to its first "=" was the name of a field, one holding "session", and what
+// followed went, so the record kept the session's value and lost the JSON's end.
+// A form is still read as one.
+func TestInboxJSONSentAsFormKeptWhole(t *testing.T) {
+	is := is.New(t)
+	st := newStore(t)
+	form := http.Header{"Content-Type": {"application/x-www-form-urlencoded"}}
+	for _, body := range []string{`{"session_id":"S1","callback":"https://example.org/x?a=b","n":1}`, " [{\"token\": \"T1==\"}, 2]\n"} {
+		r := record(t, st, receipt("js", form, body), store.InboxLimits{})
+		is.Equal(string(r.Body), body) // as sent
+		got, err := st.InboxRequestByID(context.Background(), r.ID)
+		is.NoErr(err)
+		is.Equal(string(got.Body), body) // and read so
+	}
+	r := record(t, st, receipt("js", form, `{"a":1}&token=T2`), store.InboxLimits{})
+	is.Equal(string(r.Body), `{"a":1}&token=%5Bredacted%5D`) // no JSON: a form
+}
+
 // TestInboxMultipartWithoutCredentials: a multipart/form-data body is kept with
 // the content of its credentials' fields as "[redacted]" and every other byte as
 // sent, however its sender wrote it.

@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"encoding/json"
 	"mime"
 	"net/url"
 	"slices"
@@ -115,10 +116,20 @@ func withoutSecrets(r InboxRequest) InboxRequest {
 			r.Body = multipartWithoutSecrets(r.Body, b)
 		}
 	}
-	if form {
+	if form && !jsonBody(r.Body) {
 		r.Body = []byte(formWithoutSecrets(string(r.Body)))
 	}
 	return r
+}
+
+// jsonBody reports whether body is a JSON object or array, which no form is: it
+// is kept whole as JSON is, whatever its Content-Type says (curl -d '{…}' sends
+// it as a form). Read as a form, all of it up to its first '=' would be a field's
+// name, which holds a credential's when a key does ("session_id"), and what
+// follows would go: the JSON's end, and not the credential.
+func jsonBody(body []byte) bool {
+	b := bytes.TrimLeft(body, " \t\r\n")
+	return len(b) > 0 && (b[0] == '{' || b[0] == '[') && json.Valid(b)
 }
 
 // mediaType is a Content-Type's media type, in lower case, and its boundary. One
