@@ -686,6 +686,10 @@ func TestInboxMultipartWithoutCredentials(t *testing.T) {
 			"--b\r\nContent-Disposition: form-data;\r\n name=\"password\"\r\n\r\n[redacted]\r\n--b\r\nContent-Disposition:\r\n\tform-data; name=token\r\n\r\n[redacted]\r\n--b--"},
 		{"name in RFC 2231", "--b\r\nContent-Disposition: form-data; name*=UTF-8''%74oken\r\n\r\nT5\r\n--b--",
 			"--b\r\nContent-Disposition: form-data; name*=UTF-8''%74oken\r\n\r\n[redacted]\r\n--b--"},
+		{"a multipart/mixed part", "--b\r\nContent-Disposition: form-data; name=files\r\nContent-Type: multipart/mixed; boundary=c\r\n\r\n" +
+			"--c\r\nContent-Disposition: form-data; name=token\r\n\r\nT8\r\n--c\r\nContent-Disposition: file; filename=a.txt\r\n\r\nA\r\n--c--\r\n--b--",
+			"--b\r\nContent-Disposition: form-data; name=files\r\nContent-Type: multipart/mixed; boundary=c\r\n\r\n" +
+				"--c\r\nContent-Disposition: form-data; name=token\r\n\r\n[redacted]\r\n--c\r\nContent-Disposition: file; filename=a.txt\r\n\r\nA\r\n--c--\r\n--b--"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			is := is.New(t)

@@ -275,14 +275,20 @@ func unhex(c byte) byte {
 // headers, the other parts. It reads the body twice: with lines that end in CRLF
 // or, as Go's reader takes them, in LF alone, then as readers that end a line at
 // a CR alone too (Python's email parser); what either reads as a credential
-// goes. A part cut off by the body's end is read to it.
+// goes. A part cut off by the body's end is read to it. A part whose content is
+// multipart itself (a form's multipart/mixed field of files, which Python's cgi
+// reads part by part, each by its name) is read so too, to maxPartNesting.
 func multipartWithoutSecrets(body []byte, boundary string) []byte {
-	return partsWithoutSecrets(partsWithoutSecrets(body, boundary, false), boundary, true)
+	return partsWithoutSecrets(partsWithoutSecrets(body, boundary, false, 0), boundary, true, 0)
 }
 
+// maxPartNesting is how deep in parts within parts a multipart body is read:
+// each level reads its content once more.
+const maxPartNesting = 4
+
 // partsWithoutSecrets is multipartWithoutSecrets reading the body once, a CR
-// alone ending a line when cr.
-func partsWithoutSecrets(body []byte, boundary string, cr bool) []byte {
+// alone ending a line when cr, as a part nested depth deep in another.
+func partsWithoutSecrets(body []byte, boundary string, cr bool, depth int) []byte {
 	delim := []byte("--" + boundary)
 	next := func(from int) int { // the start of the next delimiter line at or after from
 		for i := from; i <= len(body); {
@@ -318,11 +324,17 @@ func partsWithoutSecrets(body []byte, boundary string, cr bool) []byte {
 			}
 			end = max(end, start)
 		}
-		if content, ok := partContent(body[start:end], cr); ok && content < end-start {
+		if content, secret, nested, ok := partContent(body[start:end], cr); ok && content < end-start {
 			at := start + content
-			if string(body[at:end]) != inboxRedacted {
+			switch {
+			case secret && string(body[at:end]) != inboxRedacted:
 				out = append(append(out, body[kept:at]...), inboxRedacted...)
 				kept = end
+			case !secret && nested != "" && depth < maxPartNesting:
+				if inner := partsWithoutSecrets(body[at:end], nested, cr, depth+1); !bytes.Equal(inner, body[at:end]) {
+					out = append(append(out, body[kept:at]...), inner...)
+					kept = end
+				}
 			}
 		}
 		d = nd
@@ -360,13 +372,14 @@ func isDelimiter(rest []byte) bool {
 	return len(rest) == 0 || rest[0] == '\r' || rest[0] == '\n'
 }
 
-// partContent returns where the content of a multipart body's part starts, when
-// its field's name carries a credential (SecretName); ok is false otherwise. Its
-// lines end as lineAt reads them with cr. Its headers end at the first empty
-// line, or at the first line that is no header (one without a ':', where Go's
-// reader fails and others read on): the content is what follows the one, and
-// begins with the other.
-func partContent(part []byte, cr bool) (start int, ok bool) {
+// partContent returns where the content of a multipart body's part starts (ok
+// is false when it has none), whether its field's name carries a credential
+// (SecretName), and the boundary of its content when its Content-Type says it
+// is multipart. Its lines end as lineAt reads them with cr. Its headers end at
+// the first empty line, or at the first line that is no header (one without a
+// ':', where Go's reader fails and others read on): the content is what follows
+// the one, and begins with the other.
+func partContent(part []byte, cr bool) (start int, secret bool, nested string, ok bool) {
 	// A header folded over lines (a line beginning with a space or a tab goes
 	// on the one before) is read whole, as Go's reader reads it: its name may
 	// be on a line of its own. Each is kept as its lines and joined once, a
@@ -385,28 +398,32 @@ func partContent(part []byte, cr bool) (start int, ok bool) {
 				start += brk // the empty line ends the headers
 			}
 			if n == 0 && brk == 0 {
-				return 0, false // no content
+				return 0, false, "", false // no content
 			}
 			break
 		}
 		if brk == 0 {
-			return 0, false // no content
+			return 0, false, "", false // no content
 		}
 		at += n + brk
 	}
 	for _, lines := range fields {
-		name, value, found := strings.Cut(lines[0], ":")
-		if !found || !strings.EqualFold(strings.TrimSpace(name), "Content-Disposition") {
-			continue
-		}
+		name, value, _ := strings.Cut(lines[0], ":")
 		value = strings.Join(append([]string{value}, lines[1:]...), " ")
-		if _, params, err := mime.ParseMediaType(value); err == nil {
-			if SecretName(params["name"]) {
-				return start, true
+		switch name = strings.TrimSpace(name); {
+		case strings.EqualFold(name, "Content-Disposition"):
+			if _, params, err := mime.ParseMediaType(value); err == nil {
+				if SecretName(params["name"]) {
+					return start, true, "", true
+				}
+			} else if SecretName(value) { // unreadable: a name may still be in it
+				return start, true, "", true
 			}
-		} else if SecretName(value) { // unreadable: a name may still be in it
-			return start, true
+		case strings.EqualFold(name, "Content-Type"):
+			if mt, boundary := mediaType(value); strings.HasPrefix(mt, "multipart/") {
+				nested = boundary
+			}
 		}
 	}
-	return 0, false
+	return start, false, nested, true
 }
