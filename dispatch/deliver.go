@@ -138,6 +138,12 @@ func (d *Dispatcher) deliver(ctx context.Context, c store.Claimed) (store.Outcom
 		probe = p
 	}
 	r := d.call(ctx, c)
+	var found upstreamFound
+	if c.Target.Format == store.FormatUpstream {
+		// Noted as the call came back, before its writes, which wait for one
+		// another's: the calls' outcomes are told in the order they came.
+		found = d.noteUpstream(c, r, probe)
+	}
 	r.redactResult()
 	if c.Target.Format == store.FormatUpstream {
 		d.markUpstream(c, r)
@@ -150,34 +156,50 @@ func (d *Dispatcher) deliver(ctx context.Context, c store.Claimed) (store.Outcom
 			// waits until this one's retry (its Retry-After, or its backoff).
 			o.RetryAt = d.hub().hold(o.RetryAt, now)
 		}
-		d.settleUpstream(c, r, &o, probe, now)
+		d.settleUpstream(c, r, &o, found)
 	}
 	d.logOutcome(c, o)
 	return o, r.answered
 }
 
-// settleUpstream notes what an upstream order's call (the probe's, when probe)
-// found of the upstream. A failure of the upstream as a whole, not of the record
-// (an outage: no answer, or a 5xx without a Retry-After), holds every order for
-// the backoff of such failures in a row, the first counted afresh, and this one
-// is retried at its end (or at its own backoff, when later). The others are due
-// a turn before it, so that another order asks next: an order whose record
-// alone fails so (ORCID's 500 to that record) does not ask first each time,
-// holding the others for good. An answer ends the outage. Its beginning and end
-// are logged once each.
-func (d *Dispatcher) settleUpstream(c store.Claimed, r result, o *store.Outcome, probe bool, now time.Time) {
+// upstreamFound is what an upstream order's call found of the upstream
+// (hubState.settle): when the order is retried at the soonest (zero: at its own
+// backoff), and whether the outage began or ended with it.
+type upstreamFound struct {
+	retry        time.Time
+	began, ended bool
+}
+
+// noteUpstream notes what an upstream order's call (the probe's, when probe)
+// found of the upstream as a whole, not of the record. A failure of the
+// upstream (an outage: no answer, or a 5xx without a Retry-After), once
+// another record's call meets it next, holds every order for the backoff of
+// such failures in a row, the first counted afresh, and this one is retried at
+// its end (or at its own backoff, when later); a failure alone (ORCID's 500 to
+// that record, or to one call) holds nothing. The others are due a turn before
+// the order that asked, so that another order asks next. An answer ends the
+// outage.
+func (d *Dispatcher) noteUpstream(c store.Claimed, r result, probe bool) upstreamFound {
 	p := d.policy
-	retry, began, ended := d.hub().settle(r.upstream, probe, now, func(n int) time.Duration {
+	var f upstreamFound
+	f.retry, f.began, f.ended = d.hub().settle(r.upstream, probe, c.Subject, d.store.Now(), time.Now(), d.opts.Timeout, func(n int) time.Duration {
 		return Backoff(n, p.retryBase, p.retryMaxDelay, p.rand())
 	}, d.opts.Tick)
-	if !retry.IsZero() && o.Kind == store.OutcomeRetry && o.RetryAt.Before(retry) {
-		o.RetryAt = retry
+	return f
+}
+
+// settleUpstream applies to an upstream order's outcome o what its call found
+// of the upstream (noteUpstream): its retry at the end of the outage's wait, at
+// the soonest. The outage's beginning and end are logged once each.
+func (d *Dispatcher) settleUpstream(c store.Claimed, r result, o *store.Outcome, f upstreamFound) {
+	if !f.retry.IsZero() && o.Kind == store.OutcomeRetry && o.RetryAt.Before(f.retry) {
+		o.RetryAt = f.retry
 	}
 	switch {
-	case began:
+	case f.began:
 		d.log.Warn("upstream ORCID API failing: one registration order at a time asks it, the others wait",
-			"orcid", c.Subject, "err", o.Error, "asked_again", retry.UTC().Format(time.RFC3339))
-	case ended:
+			"orcid", c.Subject, "err", o.Error, "asked_again", f.retry.UTC().Format(time.RFC3339))
+	case f.ended:
 		d.log.Info("upstream ORCID API answers again: the registration orders waiting go out", "orcid", c.Subject, "status", r.status)
 	}
 }

@@ -71,7 +71,7 @@ type hubState struct {
 	refusal      string
 	refusedUntil time.Time
 
-	// down says that the upstream's last call found it down, failing as it
+	// down says that the upstream's last calls found it down, failing as it
 	// does without saying when to come back (its API or its token endpoint gave
 	// no answer: a connection refused, a timeout, a TLS failure; or a 5xx
 	// without a Retry-After): while it is, one order at a time calls it (the
@@ -84,6 +84,18 @@ type hubState struct {
 	fails      int
 	probing    bool
 	probeUntil time.Time
+	// suspect is the record of a call that failed so while it was not down,
+	// with no other call's outcome since, at suspectAt. One such failure is no
+	// outage: ORCID answers 500 to a record it cannot process, and a node
+	// behind its balancer may fail one call, while it answers every other.
+	// Another record's call failing next, within a call's time, makes it one.
+	// Taken for one at once, each stray 500 held every order for a backoff,
+	// and a record's 500 at each of its retries. answered is when the last
+	// call the upstream answered came back, on the monotonic clock: it orders
+	// the calls as they came back.
+	suspect   string
+	suspectAt time.Time
+	answered  time.Time
 }
 
 // upstreamState is what one call of an upstream order says of the upstream as
@@ -148,14 +160,19 @@ func (h *hubState) admit(now time.Time, timeout time.Duration) (until time.Time,
 	return time.Time{}, false, true
 }
 
-// settle notes what an upstream order's call (the probe's, when probe) found of
-// the upstream at now (state). For one that found it down, it returns when the
-// order is retried at the soonest, backoff(n) from now for the nth failure of
-// the probes in a row (the first when it was not down), and holds every other
-// order until a little before that (lead, at most half the backoff), so that
-// another order asks next, or until a later end already set. began and ended
-// say that the outage began, or ended, with this call.
-func (h *hubState) settle(state upstreamState, probe bool, now time.Time, backoff func(int) time.Duration, lead time.Duration) (retry time.Time, began, ended bool) {
+// settle notes what an upstream order's call for the record subject (the
+// probe's, when probe), which came back at back (time.Now), found of the
+// upstream at now (state). A failure while it is not down is only suspected to
+// be the upstream's: it holds nothing, and the order is retried at its own
+// backoff. The next outcome tells: an answer clears it; another record's
+// failure within window (a call's time) makes the upstream down. For a call
+// that found it down so, settle returns when the order is retried at the
+// soonest, backoff(n) from now for the nth failure of the probes in a row (the
+// one that made it down the first), and holds every other order until a little
+// before that (lead, at most half the backoff), so that another order asks
+// next, or until a later end already set. began and ended say that the outage
+// began, or ended, with this call.
+func (h *hubState) settle(state upstreamState, probe bool, subject string, now, back time.Time, window time.Duration, backoff func(int) time.Duration, lead time.Duration) (retry time.Time, began, ended bool) {
 	h.holdMu.Lock()
 	defer h.holdMu.Unlock()
 	if probe {
@@ -164,13 +181,23 @@ func (h *hubState) settle(state upstreamState, probe bool, now time.Time, backof
 	switch state {
 	case upstreamAnswered:
 		ended = h.down
-		h.down, h.fails = false, 0
+		h.down, h.fails, h.suspect = false, 0, ""
+		if back.After(h.answered) {
+			h.answered = back
+		}
 	case upstreamDown:
 		switch {
-		case !h.down:
-			h.down, h.fails, began = true, 1, true
-		case probe:
+		case h.down && probe:
 			h.fails++ // the calls out when it went down count once
+		case h.down: // a call out when it went down: the wait holds
+		case back.Before(h.answered):
+			return // another call was answered after this one came back
+		case h.suspect == "" || h.suspect == subject || now.Sub(h.suspectAt) >= window:
+			// Maybe the record's alone, or the one call's.
+			h.suspect, h.suspectAt = subject, now
+			return
+		default:
+			h.down, h.fails, h.suspect, began = true, 1, "", true
 		}
 		b := backoff(h.fails)
 		retry = now.Add(b)
