@@ -123,7 +123,7 @@ func (d *Dispatcher) deliver(ctx context.Context, c store.Claimed) (store.Outcom
 	}
 	probe := false
 	if c.Target.Format == store.FormatUpstream {
-		until, wait, p := d.hub().admit(d.store.Now(), d.opts.Timeout)
+		until, wait, p := d.hub().admit(c.Subject, d.store.Now(), d.opts.Timeout, d.opts.Tick)
 		if wait {
 			// The upstream asked hookd to wait (its answer to another order), or
 			// is down and another order's call asks it whether it is back: the

@@ -96,7 +96,19 @@ type hubState struct {
 	suspect   string
 	suspectAt time.Time
 	answered  time.Time
+	// asked holds the records whose calls failed since it went down (at most
+	// askedMax): their orders ask a turn after every other order held since
+	// came back (heldTo, the latest time one was held until), and asking
+	// again, their failure does not make the wait longer. A record ORCID fails
+	// for good (its 500 to that record) would otherwise ask first at the end
+	// of each wait, its order claimed before the others, and hold them, for
+	// longer each time, for good.
+	asked  map[string]bool
+	heldTo time.Time
 }
+
+// askedMax bounds the records hubState.asked holds.
+const askedMax = 10000
 
 // upstreamState is what one call of an upstream order says of the upstream as
 // a whole, not of the record.
@@ -139,25 +151,45 @@ func (h *hubState) refuse(msg string, now time.Time) {
 // token (tokenRefusedMax): past it, one order asks again.
 const upstreamHoldMax = tokenRefusedMax
 
-// admit says whether an upstream order may call now, and if not until when it
-// waits: while the upstream asked hookd to wait, or a failure of it holds every
-// order (holdUntil), or, while it is down, another order's call asks it whether
-// it is back (until that call's end at the latest: timeout from its start).
-// While it is down and no call asks, the order is the one that does: probe, to
-// be told what it found (settle).
-func (h *hubState) admit(now time.Time, timeout time.Duration) (until time.Time, wait, probe bool) {
+// admit says whether an upstream order for the record subject may call now, and
+// if not until when it waits: while the upstream asked hookd to wait, or a
+// failure of it holds every order (holdUntil), or, while it is down, another
+// order's call asks it whether it is back (until that call's end at the latest:
+// timeout from its start), or, for a record whose call failed since it went
+// down, until a turn (tick) after the other orders held came back, so that
+// another order asks first. While it is down and no call asks, the order is the
+// one that does: probe, to be told what it found (settle).
+func (h *hubState) admit(subject string, now time.Time, timeout, tick time.Duration) (until time.Time, wait, probe bool) {
 	h.holdMu.Lock()
 	defer h.holdMu.Unlock()
 	switch {
 	case now.Before(h.holdUntil):
-		return h.holdUntil, true, false
+		until = h.holdUntil
 	case !h.down:
 		return time.Time{}, false, false
 	case h.probing && now.Before(h.probeUntil):
-		return h.probeUntil, true, false
+		until = h.probeUntil
+	case h.asked[subject]:
+		if after := later(h.holdUntil, h.heldTo).Add(tick); now.Before(after) {
+			return after, true, false
+		}
+	}
+	if !until.IsZero() {
+		if h.down && !h.asked[subject] && until.After(h.heldTo) {
+			h.heldTo = until
+		}
+		return until, true, false
 	}
 	h.probing, h.probeUntil = true, now.Add(timeout)
 	return time.Time{}, false, true
+}
+
+// later is the later of a and b.
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
 
 // settle notes what an upstream order's call for the record subject (the
@@ -181,15 +213,15 @@ func (h *hubState) settle(state upstreamState, probe bool, subject string, now, 
 	switch state {
 	case upstreamAnswered:
 		ended = h.down
-		h.down, h.fails, h.suspect = false, 0, ""
+		h.down, h.fails, h.suspect, h.asked, h.heldTo = false, 0, "", nil, time.Time{}
 		if back.After(h.answered) {
 			h.answered = back
 		}
 	case upstreamDown:
 		switch {
-		case h.down && probe:
-			h.fails++ // the calls out when it went down count once
-		case h.down: // a call out when it went down: the wait holds
+		case h.down && probe && !h.asked[subject]:
+			h.fails++ // the calls out when it went down count once, and so does each record
+		case h.down: // a call out when it went down, or a record's that asked before: the wait holds
 		case back.Before(h.answered):
 			return // another call was answered after this one came back
 		case h.suspect == "" || h.suspect == subject || now.Sub(h.suspectAt) >= window:
@@ -197,7 +229,12 @@ func (h *hubState) settle(state upstreamState, probe bool, subject string, now, 
 			h.suspect, h.suspectAt = subject, now
 			return
 		default:
-			h.down, h.fails, h.suspect, began = true, 1, "", true
+			h.down, h.fails, began = true, 1, true
+			h.asked = map[string]bool{h.suspect: true}
+			h.suspect = ""
+		}
+		if len(h.asked) < askedMax {
+			h.asked[subject] = true
 		}
 		b := backoff(h.fails)
 		retry = now.Add(b)

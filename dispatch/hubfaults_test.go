@@ -1722,3 +1722,66 @@ func TestUpstreamStrayFailuresHoldNothing(t *testing.T) {
 	is.Equal(calls.Load(), before+1)
 	is.True(!strings.Contains(logs.String(), "API failing")) // no outage said
 }
+
+// TestUpstreamFailingRecordsStarveNoOrder: ORCID answers 500 to two records it
+// cannot process, for good, and every other call; whatever the two made of it
+// (an outage, when they fail in a row), they do not keep asking first while the
+// other orders wait, nor make the wait longer: with the default settings, the
+// orders of another record go out within a wait. Both when the two are all
+// there is to register for two hours before a member is added (a wait of
+// retry_base), and when they are the oldest orders through ORCID's outage of
+// ten minutes, which then ends (the wait it had reached, 8 minutes at most).
+func TestUpstreamFailingRecordsStarveNoOrder(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		n      int           // members, the two failing ones first
+		outage time.Duration // ORCID down at first for so long
+		quiet  time.Duration // then nothing else to do for so long, before a member is added
+		within time.Duration // the others are carried out within so long after
+	}{
+		{"alone, then a member added", 2, 0, 2 * time.Hour, 70 * time.Second},
+		{"the oldest through an outage", 20, 10 * time.Minute, 0, 10 * time.Minute},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			is := is.New(t)
+			ctx := context.Background()
+			e := newEnv(t)
+			start := e.clock.Now()
+			broken := func(id string) bool { return id == testOrcid(0) || id == testOrcid(1) }
+			upstream := newReceiver(t, func(_ int, w http.ResponseWriter, r *http.Request, _ []byte) error {
+				if r.URL.Path == "/oauth/token" {
+					answerToken(w)
+					return nil
+				}
+				id := strings.Split(strings.TrimPrefix(r.URL.Path, "/v3.0/"), "/")[0]
+				if broken(id) || e.clock.Now().Before(start.Add(tc.outage)) {
+					w.WriteHeader(http.StatusInternalServerError)
+					return nil
+				}
+				w.WriteHeader(http.StatusCreated)
+				return nil
+			})
+			d, org := upstreamAt(t, e, tc.n, upstream.URL, upstream.URL, nil)
+			for e.clock.Now().Before(start.Add(tc.outage + tc.quiet)) {
+				e.tick(d)
+				e.clock.Advance(time.Second)
+			}
+			n := tc.n
+			if tc.quiet > 0 {
+				_, err := e.st.PutMember(ctx, org, testOrcid(n), store.MemberInfo{}, 0)
+				is.NoErr(err)
+				n++
+			}
+			// A wait of the default settings (Rand 0.5: jittered x1), and a turn.
+			for end := e.clock.Now().Add(tc.within); e.clock.Now().Before(end); {
+				e.tick(d)
+				e.clock.Advance(time.Second)
+			}
+			for _, dl := range e.deliveries(store.DeliveryFilter{Limit: 1000}) {
+				if dl.EventType == store.UpstreamRegister && !broken(dl.Subject) {
+					is.Equal(dl.State, store.StateDelivered) // not held behind the two
+				}
+			}
+		})
+	}
+}
