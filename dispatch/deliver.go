@@ -200,7 +200,13 @@ func (d *Dispatcher) settleUpstream(c store.Claimed, r result, o *store.Outcome,
 		d.log.Warn("upstream ORCID API failing: one registration order at a time asks it, the others wait",
 			"orcid", c.Subject, "err", o.Error, "asked_again", f.retry.UTC().Format(time.RFC3339))
 	case f.ended:
-		d.log.Info("upstream ORCID API answers again: the registration orders waiting go out", "orcid", c.Subject, "status", r.status)
+		// A call out when it went down may answer while the wait it began holds
+		// (or a rate limit's): the orders go out when it ends.
+		args := []any{"orcid", c.Subject, "status", r.status}
+		if until, ok := d.hub().holding(d.store.Now()); ok {
+			args = append(args, "from", until.UTC().Format(time.RFC3339))
+		}
+		d.log.Info("upstream ORCID API answers again: the registration orders waiting go out", args...)
 	}
 }
 

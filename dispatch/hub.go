@@ -184,6 +184,14 @@ func (h *hubState) admit(subject string, now time.Time, timeout, tick time.Durat
 	return time.Time{}, false, true
 }
 
+// holding reports until when every upstream order waits, when that is after now
+// (a rate limit's wait, or an outage's).
+func (h *hubState) holding(now time.Time) (time.Time, bool) {
+	h.holdMu.Lock()
+	defer h.holdMu.Unlock()
+	return h.holdUntil, now.Before(h.holdUntil)
+}
+
 // later is the later of a and b.
 func later(a, b time.Time) time.Time {
 	if a.After(b) {

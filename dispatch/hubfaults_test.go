@@ -1785,3 +1785,67 @@ func TestUpstreamFailingRecordsStarveNoOrder(t *testing.T) {
 		})
 	}
 }
+
+// TestUpstreamAnswerEndingOutageSaysWhen: ORCID fails the calls out at once but
+// two, which it answers after the others failed (it was down a moment). The
+// answer ends the outage, but not the wait already begun (a backoff): hookd's
+// log says when the orders waiting go out, and they go out then.
+func TestUpstreamAnswerEndingOutageSaysWhen(t *testing.T) {
+	is := is.New(t)
+	e := newEnv(t)
+	var calls, failed atomic.Int64
+	upstream := newReceiver(t, func(_ int, w http.ResponseWriter, r *http.Request, _ []byte) error {
+		if r.URL.Path == "/oauth/token" {
+			answerToken(w)
+			return nil
+		}
+		if k := calls.Add(1); k <= 2 || k > 8 {
+			// Answered once the others failed.
+			for end := time.Now().Add(5 * time.Second); k <= 2 && failed.Load() < 5 && time.Now().Before(end); {
+				time.Sleep(5 * time.Millisecond)
+			}
+			w.WriteHeader(http.StatusCreated)
+			return nil
+		}
+		w.WriteHeader(http.StatusBadGateway)
+		failed.Add(1)
+		return nil
+	})
+	var logs lockedBuffer
+	d, _ := upstreamAt(t, e, 40, upstream.URL, upstream.URL, func(o *dispatch.Options) {
+		o.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	})
+	start := e.clock.Now()
+	e.tick(d)
+	is.True(strings.Contains(logs.String(), "upstream ORCID API failing"))
+	var line string
+	for l := range strings.Lines(logs.String()) {
+		if strings.Contains(l, "upstream ORCID API answers again") {
+			line = l
+		}
+	}
+	wait := start.Add(time.Minute - time.Second) // retry_base, jittered x1, a turn before the order that asked
+	is.True(strings.Contains(line, "from="+wait.Format(time.RFC3339)))
+	delivered := func() int {
+		k := 0
+		for _, dl := range e.deliveries(store.DeliveryFilter{Limit: 1000}) {
+			if dl.EventType == store.UpstreamRegister && dl.State == store.StateDelivered {
+				k++
+			}
+		}
+		return k
+	}
+	before := delivered()
+	for e.clock.Now().Before(wait) {
+		e.clock.Advance(time.Second)
+		if e.clock.Now().Before(wait) {
+			e.tick(d)
+			is.Equal(delivered(), before) // the wait holds
+		}
+	}
+	for range 3 {
+		e.tick(d)
+		e.clock.Advance(time.Second)
+	}
+	is.True(delivered() >= 40-8) // then they go out (the calls that failed at their own backoff)
+}
