@@ -943,6 +943,69 @@ func TestOldestDueWhileClaimedAgain(t *testing.T) {
 	is.Equal(ages(), []time.Duration{0, 0, 0, 0}) // attempted: waiting for its retry
 }
 
+// TestOldestDueAcrossCrash: a delivery handed back unsent turn after turn (its
+// host busy), out again when hookd is killed (a crash, an OOM kill, a power cut),
+// is due again at the next start (RecoverInFlight) as it was: as old in the gauges
+// and the owner's overview as the time it has waited since it was due, not 0, and
+// so is one that was out for its first call, which has not been answered either.
+func TestOldestDueAcrossCrash(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "hookd.db")
+	box := newBox(t)
+	st, err := store.Open(ctx, store.Options{Path: path, Box: box})
+	is.NoErr(err) // open store
+	advance := movable(st)
+	f := newFixture(t, st)
+	_, err = st.Intake(ctx, "", "", []store.Event{{Orcid: "0000-0002-7253-3645"}}, 0)
+	is.NoErr(err)
+	claim := func(st *store.Store) []store.Claimed {
+		claimed, err := st.Claim(ctx, 100, time.Minute)
+		is.NoErr(err)
+		return claimed
+	}
+	for range 3 {
+		advance(time.Second)
+		var outs []store.Outcome
+		for _, c := range claim(st) {
+			outs = append(outs, store.Outcome{DeliveryID: c.ID, SubscriptionID: c.Target.SubscriptionID, Kind: store.OutcomeReleased,
+				Attempt: c.Attempt, RetryAt: st.Now().Add(200 * time.Millisecond)})
+		}
+		is.Equal(len(outs), 2) // both deliveries were due, and handed back unsent
+		is.NoErr(recordOutcomes(ctx, st, outs))
+	}
+	advance(time.Second)
+	is.Equal(len(claim(st)), 2) // out again when hookd is killed
+	_, err = st.Intake(ctx, "", "", []store.Event{{Orcid: f.orgMember}}, 0)
+	is.NoErr(err)
+	is.Equal(len(claim(st)), 2) // the organisation's two, out for their first call
+	advance(time.Second)
+	g, err := st.Gauges(ctx)
+	is.NoErr(err)
+	is.Equal(g.OldestDueAge, 5*time.Second) // due since the first event came
+	is.NoErr(st.Close())                    // killed: no outcome recorded
+
+	st, err = store.Open(ctx, store.Options{Path: path, Box: box})
+	is.NoErr(err) // the next start
+	defer st.Close()
+	now := time.Date(2024, 3, 1, 12, 0, 6, 0, time.UTC) // a second later
+	st.Now = func() time.Time { return now }
+	n, err := st.RecoverInFlight(ctx)
+	is.NoErr(err)
+	is.Equal(n, 4) // every delivery out is due again
+	g, err = st.Gauges(ctx)
+	is.NoErr(err)
+	is.Equal(g.InFlight, 0)
+	is.Equal(g.Pending, 4)
+	is.Equal(g.OldestDueAge, 6*time.Second) // still due since the first event came
+	o, err := st.OutboxFigures(ctx, store.Visibility{ClientID: f.b.ID})
+	is.NoErr(err)
+	is.Equal(o.OldestDueAge, 6*time.Second) // the owner's overview too
+	o, err = st.OutboxFigures(ctx, store.Visibility{OrgID: f.org.ID})
+	is.NoErr(err)
+	is.Equal(o.OldestDueAge, 2*time.Second) // the organisation's, due since their event
+}
+
 // TestOldestDueAcrossReplayOfWaiting: a delivery handed back unsent, replayed
 // while it waits (its page's button, or a bulk replay of the failed ones), is due
 // now with a fresh retry budget, but has not been sent: it keeps how long it has

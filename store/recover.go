@@ -9,7 +9,11 @@ import (
 // RecoverInFlight returns every in-flight delivery to pending, due now, without
 // waiting for its lease. Only the one daemon of a file may call it, at start, before
 // it claims: then nothing else holds those leases, and the work of a process that
-// crashed is sent again at once. It reports how many rows it returned.
+// crashed is sent again at once. Each keeps how long it has waited (waiting_since),
+// as one handed back unsent does: no outcome of its call was recorded, so it has
+// waited since it was due (or first handed back), and the oldest due delivery's
+// age goes on from there, not from the start. It reports how many rows it
+// returned.
 func (s *Store) RecoverInFlight(ctx context.Context) (int, error) {
 	var n int
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
@@ -19,7 +23,7 @@ func (s *Store) RecoverInFlight(ctx context.Context) (int, error) {
 		}
 		now := ms(s.Now())
 		for _, id := range ids {
-			if err := s.backToPending(ctx, tx, id, now, 0, 0); err != nil {
+			if err := s.backToPendingAt(ctx, tx, id, now, 0, 0, false, true); err != nil {
 				return err
 			}
 		}
