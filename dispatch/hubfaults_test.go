@@ -1766,11 +1766,9 @@ func TestUpstreamFailingRecordsStarveNoOrder(t *testing.T) {
 				e.tick(d)
 				e.clock.Advance(time.Second)
 			}
-			n := tc.n
 			if tc.quiet > 0 {
-				_, err := e.st.PutMember(ctx, org, testOrcid(n), store.MemberInfo{}, 0)
+				_, err := e.st.PutMember(ctx, org, testOrcid(tc.n), store.MemberInfo{}, 0)
 				is.NoErr(err)
-				n++
 			}
 			// A wait of the default settings (Rand 0.5: jittered x1), and a turn.
 			for end := e.clock.Now().Add(tc.within); e.clock.Now().Before(end); {

@@ -135,7 +135,7 @@ const (
 type claimStmts struct {
 	claim, anyDue, expiredLeases, twin, removedDone, deleteDelivery, foldTwin, toPending *sql.Stmt
 	attempt, thinAttempt, done, deliveredOK, healthy, failed, failing                    *sql.Stmt
-	clearNotSent                                                                         *sql.Stmt // for putMember, once a new member
+	clearNotSent                                                                         *sql.Stmt // for putMemberChanged, once a new member
 }
 
 func (s *Store) prepareClaim(ctx context.Context) error {

@@ -134,16 +134,11 @@ ON CONFLICT(subscription_id, subject) WHERE state = 0 DO UPDATE SET
 	event_type = 'CREATED',
 	` + revised
 
-// putMember adds or updates one member in tx; a new member gets a CREATED delivery
-// for each of its organisation's active settings, its e-mail only when email is
-// set. It reports whether it was new and how many deliveries it queued.
-func (s *Store) putMember(ctx context.Context, c *txStmts, orgID int64, id string, info MemberInfo, now, due int64, email bool) (bool, int, error) {
-	created, _, n, err := s.putMemberChanged(ctx, c, orgID, id, info, now, due, email)
-	return created, n, err
-}
-
-// putMemberChanged is putMember, and says whether a member that was there already
-// changed: false when info gives no field, or each as the member has it.
+// putMemberChanged adds or updates one member in tx; a new member gets a CREATED
+// delivery for each of its organisation's active settings, its e-mail only when
+// email is set. It reports whether it was new, whether a member that was there
+// already changed (false when info gives no field, or each as the member has
+// it), and how many deliveries it queued.
 func (s *Store) putMemberChanged(ctx context.Context, c *txStmts, orgID int64, id string, info MemberInfo, now, due int64, email bool) (created, changed bool, n int, err error) {
 	str := func(p *string) string {
 		if p == nil {
