@@ -52,7 +52,9 @@ func NewMark() string { return hex.EncodeToString(secret.Random(16)) }
 // revision past any the original can have given it, the current time in
 // seconds (a number an int holds on every platform until 2038, and no revision
 // count reaches), so that what it sends from now on is a new message too: a repeat
-// under a new id rather than a change dropped. movedTo is the first id new
+// under a new id rather than a change dropped. New organisations take ids from
+// the current time in seconds on too: the original may have made some since,
+// which its Hub or a script names by their ids. movedTo is the first id new
 // deliveries take, 0 when nothing moved. A database without a mark (from an older
 // hookd) beside a lock file without one moves nothing.
 func (s *Store) Lineage(ctx context.Context, seen Seen, next string) (movedTo int64, err error) {
@@ -105,6 +107,13 @@ func (s *Store) moveIDs(ctx context.Context, tx *sql.Tx, issued int64) (int64, e
 		WHERE true
 		ON CONFLICT (id) DO UPDATE SET rev_floor = excluded.rev_floor, rev_below = excluded.rev_below`, s.Now().Unix(), seq+1)
 	if err != nil {
+		return 0, err
+	}
+	// An organisation made from now on takes an id past any the original can have
+	// given since (the current time in seconds, as the revisions): the original's
+	// ORCID Hub, a script or a page still naming one it made after the copy by its
+	// id would act on the copy's newcomer with that id.
+	if _, err := tx.ExecContext(ctx, "UPDATE id_marks SET value = max(value, ?) WHERE name = 'organisations'", s.Now().Unix()-1); err != nil {
 		return 0, err
 	}
 	return seq + 1, nil

@@ -494,3 +494,49 @@ func TestLineageSecondMoveGoesPastTheFirstFloor(t *testing.T) {
 	is.Equal(history(1), store.MessageID(1, floor+1))
 	is.Equal(history(made), store.MessageID(made, floor+1))
 }
+
+// TestLineageMovesOrganisationIDsOfACopy: a backup restored gives its new
+// organisations ids past any the original gave after the backup: the original's
+// ORCID Hub, a script or a console page that names an organisation made since
+// by its id would act on the copy's newcomer, which took the same id. The
+// original itself moves nothing.
+func TestLineageMovesOrganisationIDsOfACopy(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	dir := t.TempDir()
+	now := time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC)
+	open := openerAt(t, now)
+	st := open(filepath.Join(dir, "hookd.db"))
+	first := store.NewMark()
+	_, err := st.Lineage(ctx, store.Seen{}, first)
+	is.NoErr(err)
+	a, err := st.CreateOrganisation(ctx, "A", "it@a.example")
+	is.NoErr(err)
+	backup := filepath.Join(dir, "backup.db")
+	is.NoErr(st.Backup(ctx, backup)) // holds A
+	second := store.NewMark()
+	_, err = st.Lineage(ctx, store.Seen{Marks: []string{first}}, second) // a minute on
+	is.NoErr(err)
+	b, err := st.CreateOrganisation(ctx, "B", "it@b.example") // made after the backup
+	is.NoErr(err)
+	is.Equal(b.ID, a.ID+1)
+	is.NoErr(st.Close())
+
+	restored := open(backup)
+	_, err = restored.Lineage(ctx, store.Seen{Marks: []string{second}}, store.NewMark())
+	is.NoErr(err)
+	c, err := restored.CreateOrganisation(ctx, "C", "it@c.example")
+	is.NoErr(err)
+	is.True(c.ID != b.ID)                       // not B's id, for another organisation
+	is.True(c.ID >= now.Unix() && c.ID < 1<<53) // past any the original can have given
+	d, err := restored.CreateOrganisation(ctx, "D", "it@d.example")
+	is.NoErr(err)
+	is.Equal(d.ID, c.ID+1) // and on from there
+
+	original := open(filepath.Join(dir, "hookd.db"))
+	_, err = original.Lineage(ctx, store.Seen{Marks: []string{second}}, store.NewMark())
+	is.NoErr(err)
+	e, err := original.CreateOrganisation(ctx, "E", "it@e.example")
+	is.NoErr(err)
+	is.Equal(e.ID, b.ID+1) // the original counts on
+}
