@@ -172,17 +172,17 @@ type upstreamFound struct {
 
 // noteUpstream notes what an upstream order's call (the probe's, when probe)
 // found of the upstream as a whole, not of the record. A failure of the
-// upstream (an outage: no answer, or a 5xx without a Retry-After), once
-// another record's call meets it next, holds every order for the backoff of
-// such failures in a row, the first counted afresh, and this one is retried at
-// its end (or at its own backoff, when later); a failure alone (ORCID's 500 to
-// that record, or to one call) holds nothing. The others are due a turn before
-// the order that asked, so that another order asks next. An answer ends the
-// outage.
+// upstream (an outage: no answer, or a 5xx without a Retry-After), once the
+// calls of per_host records in a row meet it, holds every order for the
+// backoff of such failures in a row, the first counted afresh, and this one is
+// retried at its end (or at its own backoff, when later); fewer (ORCID's 500
+// to records it cannot process, or to some of the calls) hold nothing. The
+// others are due a turn before the order that asked, so that another order
+// asks next. An answer ends the outage.
 func (d *Dispatcher) noteUpstream(c store.Claimed, r result, probe bool) upstreamFound {
 	p := d.policy
 	var f upstreamFound
-	f.retry, f.began, f.ended = d.hub().settle(r.upstream, probe, c.Subject, d.store.Now(), time.Now(), d.opts.Timeout, func(n int) time.Duration {
+	f.retry, f.began, f.ended = d.hub().settle(r.upstream, probe, c.Subject, d.store.Now(), time.Now(), d.opts.Timeout, d.opts.PerHost, func(n int) time.Duration {
 		return Backoff(n, p.retryBase, p.retryMaxDelay, p.rand())
 	}, d.opts.Tick)
 	return f

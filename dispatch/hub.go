@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -84,16 +85,19 @@ type hubState struct {
 	fails      int
 	probing    bool
 	probeUntil time.Time
-	// suspect is the record of a call that failed so while it was not down,
-	// with no other call's outcome since, at suspectAt. One such failure is no
-	// outage: ORCID answers 500 to a record it cannot process, and a node
-	// behind its balancer may fail one call, while it answers every other.
-	// Another record's call failing next, within a call's time, makes it one.
-	// Taken for one at once, each stray 500 held every order for a backoff,
-	// and a record's 500 at each of its retries. answered is when the last
-	// call the upstream answered came back, on the monotonic clock: it orders
-	// the calls as they came back.
-	suspect   string
+	// suspects are the records of the calls that failed so in a row while it
+	// was not down, with no call answered between them, each within a call's
+	// time of the one before, the last at suspectAt. Such failures of a few
+	// records are no outage: ORCID answers 500 to records it cannot process
+	// (a members file may hold several in a row), and a node behind its
+	// balancer may fail some of the calls, while it answers the others. An
+	// outage fails every call out at once: the calls of as many records as
+	// delivery.per_host in a row (two at least) make it one. Taken for one at
+	// two in a row, ORCID failing 30% of calls, or five records it cannot
+	// process in a row, held every order for a wait again and again. answered
+	// is when the last call the upstream answered came back, on the monotonic
+	// clock: it orders the calls as they came back.
+	suspects  []string
 	suspectAt time.Time
 	answered  time.Time
 	// asked holds the records whose calls failed since it went down (at most
@@ -204,15 +208,16 @@ func later(a, b time.Time) time.Time {
 // probe's, when probe), which came back at back (time.Now), found of the
 // upstream at now (state). A failure while it is not down is only suspected to
 // be the upstream's: it holds nothing, and the order is retried at its own
-// backoff. The next outcome tells: an answer clears it; another record's
-// failure within window (a call's time) makes the upstream down. For a call
-// that found it down so, settle returns when the order is retried at the
-// soonest, backoff(n) from now for the nth failure of the probes in a row (the
-// one that made it down the first), and holds every other order until a little
-// before that (lead, at most half the backoff), so that another order asks
-// next, or until a later end already set. began and ended say that the outage
-// began, or ended, with this call.
-func (h *hubState) settle(state upstreamState, probe bool, subject string, now, back time.Time, window time.Duration, backoff func(int) time.Duration, lead time.Duration) (retry time.Time, began, ended bool) {
+// backoff. The next outcomes tell: an answer clears it; the failures of
+// inARow records (two at least) in a row, each within window (a call's time)
+// of the one before, make the upstream down. For a call that found it down
+// so, settle returns when the order is retried at the soonest, backoff(n) from
+// now for the nth failure of the probes in a row (the one that made it down
+// the first), and holds every other order until a little before that (lead,
+// at most half the backoff), so that another order asks next, or until a later
+// end already set. began and ended say that the outage began, or ended, with
+// this call.
+func (h *hubState) settle(state upstreamState, probe bool, subject string, now, back time.Time, window time.Duration, inARow int, backoff func(int) time.Duration, lead time.Duration) (retry time.Time, began, ended bool) {
 	h.holdMu.Lock()
 	defer h.holdMu.Unlock()
 	if probe {
@@ -221,7 +226,7 @@ func (h *hubState) settle(state upstreamState, probe bool, subject string, now, 
 	switch state {
 	case upstreamAnswered:
 		ended = h.down
-		h.down, h.fails, h.suspect, h.asked, h.heldTo = false, 0, "", nil, time.Time{}
+		h.down, h.fails, h.suspects, h.asked, h.heldTo = false, 0, nil, nil, time.Time{}
 		if back.After(h.answered) {
 			h.answered = back
 		}
@@ -232,14 +237,23 @@ func (h *hubState) settle(state upstreamState, probe bool, subject string, now, 
 		case h.down: // a call out when it went down, or a record's that asked before: the wait holds
 		case back.Before(h.answered):
 			return // another call was answered after this one came back
-		case h.suspect == "" || h.suspect == subject || now.Sub(h.suspectAt) >= window:
-			// Maybe the record's alone, or the one call's.
-			h.suspect, h.suspectAt = subject, now
-			return
 		default:
+			if now.Sub(h.suspectAt) >= window {
+				h.suspects = h.suspects[:0]
+			}
+			if !slices.Contains(h.suspects, subject) {
+				h.suspects = append(h.suspects, subject)
+			}
+			h.suspectAt = now
+			if len(h.suspects) < max(inARow, 2) {
+				return // maybe the records', or the calls'
+			}
 			h.down, h.fails, began = true, 1, true
-			h.asked = map[string]bool{h.suspect: true}
-			h.suspect = ""
+			h.asked = map[string]bool{}
+			for _, s := range h.suspects {
+				h.asked[s] = true
+			}
+			h.suspects = nil
 		}
 		if len(h.asked) < askedMax {
 			h.asked[subject] = true
