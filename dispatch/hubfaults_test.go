@@ -180,7 +180,7 @@ func upstreamWith(t *testing.T, e *testEnv, n int, rb time.Duration, handler rec
 // organisation with e-mail on, against ORCID's API at api (under /v3.0) and its
 // token endpoint at tokens (/oauth/token), and returns a dispatcher with opts and
 // the organisation's id.
-func upstreamAt(t *testing.T, e *testEnv, n int, api, tokens string, opts func(*dispatch.Options)) (*dispatch.Dispatcher, int64) {
+func upstreamAt(t testing.TB, e *testEnv, n int, api, tokens string, opts func(*dispatch.Options)) (*dispatch.Dispatcher, int64) {
 	t.Helper()
 	is := is.New(t)
 	ctx := context.Background()
