@@ -6,6 +6,8 @@ import (
 	"context"
 	"net/http"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -23,6 +25,7 @@ type Metrics struct {
 	duration   prometheus.Histogram
 	events     prometheus.Counter
 	requests   *prometheus.CounterVec
+	outbox     *outbox
 }
 
 // New registers hookd's metrics, the outbox gauges of st, and the Go runtime's.
@@ -46,9 +49,10 @@ func New(st *store.Store) *Metrics {
 			Name: "hookd_http_requests_total",
 			Help: "HTTP requests by route, method and status.",
 		}, []string{"route", "method", "status"}),
+		outbox: &outbox{st: st},
 	}
 	m.registry.MustRegister(m.deliveries, m.duration, m.events, m.requests,
-		&outbox{st: st},
+		m.outbox,
 		collectors.NewGoCollector(), schedLatencies{},
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for _, o := range []string{"delivered", "retry", "dead", "gone", "deactivated", "released"} {
@@ -109,13 +113,45 @@ func methodLabel(method string) string {
 	return "OTHER"
 }
 
-// outbox reads the outbox gauges from the store when scraped.
-type outbox struct{ st *store.Store }
+// readingFor is how long a reading of the outbox gauges serves the scrapes that
+// come after it. A reading counts every pending, in-flight and dead delivery and
+// the webhooks switched off or failing: tens of milliseconds of a core at a
+// million deliveries, half a second at a million webhooks half of them off. A
+// scraper asks every 15 to 60 seconds, so a second's wait is nothing to it, and
+// scrapes of /metrics however many cost at most one reading a second.
+const readingFor = time.Second
+
+// outbox reads the outbox gauges from the store when scraped: one reading at a
+// time, which the scrapes waiting for it and those of the next readingFor share.
+type outbox struct {
+	st       *store.Store
+	mu       sync.Mutex // held while reading
+	g        store.Gauges
+	err      error
+	at       time.Time    // when the last reading started; zero before the first
+	readings atomic.Int64 // readings made, for tests
+}
+
+// gauges is a reading of the store's gauges started within readingFor: the last
+// one, or a new one if it is older.
+func (o *outbox) gauges() (store.Gauges, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if !o.at.IsZero() && time.Since(o.at) < readingFor {
+		return o.g, o.err
+	}
+	o.at = time.Now()
+	o.readings.Add(1)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	o.g, o.err = o.st.Gauges(ctx)
+	return o.g, o.err
+}
 
 var (
 	descState   = prometheus.NewDesc("hookd_outbox_deliveries", "Deliveries in the outbox by state (pending includes failed ones awaiting a retry).", []string{"state"}, nil)
 	descAge     = prometheus.NewDesc("hookd_oldest_due_delivery_age_seconds", "How long the oldest due delivery has been due (0 when none is).", nil, nil)
-	descUp      = prometheus.NewDesc("hookd_store_up", "1 when the store answered the scrape's queries and takes writes; 0 while it cannot be written (a full disk, a read-only file: /readyz names why).", nil, nil)
+	descUp      = prometheus.NewDesc("hookd_store_up", "1 when the store answered the last reading of the gauges (at most a second old) and takes writes; 0 while it cannot be written (a full disk, a read-only file: /readyz names why).", nil, nil)
 	descTx      = prometheus.NewDesc("hookd_store_write_transactions_total", "Transactions the group writer committed or rolled back (intake, registrations, other API writes and the dispatch loop's turns).", nil, nil)
 	descOff     = prometheus.NewDesc("hookd_webhooks_inactive", "Webhooks switched off (a 410, or failing past disable_after) and not reactivated: their events are not delivered.", nil, nil)
 	descFailing = prometheus.NewDesc("hookd_webhooks_failing", "Active webhooks whose deliveries have failed since their last success, and which hookd is still trying (not idle past retry_max_delay after the retry planned); disable_after counts from the first of those failures.", nil, nil)
@@ -136,15 +172,17 @@ func (o *outbox) Collect(ch chan<- prometheus.Metric) {
 	groups, calls := o.st.WriteStats()
 	ch <- prometheus.MustNewConstMetric(descTx, prometheus.CounterValue, float64(groups))
 	ch <- prometheus.MustNewConstMetric(descCalls, prometheus.CounterValue, float64(calls))
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	g, err := o.st.Gauges(ctx)
+	g, err := o.gauges()
 	if err != nil {
 		ch <- prometheus.MustNewConstMetric(descUp, prometheus.GaugeValue, 0)
 		return
 	}
 	// A store that answers reads but refuses writes (a full disk) is not up: every
-	// intake and outcome fails, as /readyz says.
+	// intake and outcome fails, as /readyz says. The store knows that without a
+	// read (a stat, and a test write at most once a second while the disk is
+	// almost full), so each scrape asks.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
 	up := 1.0
 	if o.st.Fault(ctx) != nil {
 		up = 0

@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -155,6 +156,7 @@ func TestWebhookHealthGauges(t *testing.T) {
 		_, err := db.ExecContext(ctx, q, now)
 		is.NoErr(err)
 	}
+	time.Sleep(metrics.ReadingFor) // the first scrape's reading no longer serves
 	fams = scrape(t, m)
 	is.Equal(gauge(fams, "hookd_webhooks_inactive"), 2.0) // the gone one and the one switched off for failing
 	is.Equal(gauge(fams, "hookd_webhooks_failing"), 1.0)  // the one failing and still on
@@ -203,4 +205,65 @@ func TestWebhooksInactiveLeavesDeliberateOnesOut(t *testing.T) {
 	}
 	is.True(off >= 4)                                             // all of them off
 	is.Equal(gauge(scrape(t, m), "hookd_webhooks_inactive"), 0.0) // none switched off by hookd
+}
+
+// TestScrapesShareAReading: /metrics is open to whoever reaches it, and a reading
+// of the outbox gauges counts the whole outbox (half a second of a core at a
+// million webhooks): 50 scrapes at once make one reading (two if the second ends
+// among them), not 50, and a reading serves the scrapes of a second only, after
+// which the gauges move.
+func TestScrapesShareAReading(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "hookd.db")
+	st := openStore(t, path)
+	m := metrics.New(st)
+	srv := httptest.NewServer(m.Handler())
+	defer srv.Close()
+	get := func() (map[string]*dto.MetricFamily, error) {
+		res, err := http.Get(srv.URL)
+		if err != nil {
+			return nil, err
+		}
+		defer res.Body.Close()
+		parser := expfmt.NewTextParser(model.UTF8Validation)
+		return parser.TextToMetricFamilies(res.Body)
+	}
+
+	var wg sync.WaitGroup
+	errs := make(chan error, 50)
+	for range 50 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			fams, err := get()
+			if err == nil && gauge(fams, "hookd_store_up") != 1 {
+				err = errors.New("a scrape without the outbox gauges")
+			}
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		is.NoErr(err) // every scrape answered, with the gauges
+	}
+	n := metrics.Readings(m)
+	t.Logf("50 scrapes at once: %d readings", n)
+	is.True(n >= 1 && n <= 2) // one reading shared, not one a scrape
+
+	c, err := st.CreateClient(ctx, store.NewClient{Name: "lab", Scopes: []string{store.ScopeWebhook}})
+	is.NoErr(err) // client
+	_, _, err = st.CreateWebhook(ctx, c.ID, store.WebhookSpec{TargetURL: "http://127.0.0.1:9/hook", Auth: store.Auth{Type: store.AuthNone}})
+	is.NoErr(err) // webhook
+	db, err := sql.Open("sqlite", path)
+	is.NoErr(err)
+	defer db.Close()
+	_, err = db.ExecContext(ctx, "UPDATE subscriptions SET active = 0, reason = '410 Gone'")
+	is.NoErr(err) // switched off by a 410
+	time.Sleep(metrics.ReadingFor)
+	fams, err := get()
+	is.NoErr(err)
+	is.Equal(gauge(fams, "hookd_webhooks_inactive"), 1.0) // a second on, the gauges move
+	is.Equal(metrics.Readings(m), n+1)                    // with a new reading
 }
