@@ -128,7 +128,7 @@ type outbox struct {
 	mu       sync.Mutex // held while reading
 	g        store.Gauges
 	err      error
-	at       time.Time    // when the last reading started; zero before the first
+	at       time.Time    // when the last reading ended; zero before the first
 	readings atomic.Int64 // readings made, for tests
 }
 
@@ -140,11 +140,13 @@ func (o *outbox) gauges() (store.Gauges, error) {
 	if !o.at.IsZero() && time.Since(o.at) < readingFor {
 		return o.g, o.err
 	}
-	o.at = time.Now()
 	o.readings.Add(1)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	o.g, o.err = o.st.Gauges(ctx)
+	// From its end: a reading that takes half a second leaves the store a
+	// second before the next, whatever scrapes wait.
+	o.at = time.Now()
 	return o.g, o.err
 }
 
