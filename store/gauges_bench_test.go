@@ -2,11 +2,8 @@ package store
 
 import (
 	"context"
-	"path/filepath"
 	"testing"
 	"time"
-
-	"hookd/secret"
 )
 
 // BenchmarkGauges reads the outbox's and the webhooks' gauges (what a scrape of
@@ -26,7 +23,7 @@ func BenchmarkGauges(b *testing.B) {
 		{"subscriptions", func(b *testing.B, st *Store, n int) { gaugeSubscriptions(b, st, n, n/2) }},
 	} {
 		b.Run(c.name, func(b *testing.B) {
-			st := gaugeStore(b)
+			st, _ := benchClientStore(b)
 			c.fill(b, st, n)
 			if _, err := st.write.ExecContext(context.Background(), "PRAGMA wal_checkpoint(TRUNCATE)"); err != nil {
 				b.Fatal(err)
@@ -45,26 +42,6 @@ func BenchmarkGauges(b *testing.B) {
 			b.ReportMetric(float64(time.Since(start).Microseconds())/1000/float64(b.N), "ms/reading")
 		})
 	}
-}
-
-// gaugeStore opens an empty store in a temporary folder, with the client "bench".
-func gaugeStore(b *testing.B) *Store {
-	b.Helper()
-	ctx := context.Background()
-	dir := b.TempDir()
-	box, err := secret.LoadKeyFile(filepath.Join(dir, "k"), true)
-	if err != nil {
-		b.Fatal(err)
-	}
-	st, err := Open(ctx, Options{Path: filepath.Join(dir, "bench.db"), Box: box})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { st.Close() })
-	if _, err := st.CreateClient(ctx, NewClient{Name: "bench", Scopes: []string{ScopeWebhook}}); err != nil {
-		b.Fatal(err)
-	}
-	return st
 }
 
 // gaugeSubscriptions writes n webhooks of the client "bench" for one host: the

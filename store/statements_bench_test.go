@@ -31,6 +31,27 @@ func processCPU() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
+// benchClientStore opens an empty store in a temporary folder, with the client
+// "bench" (scope /webhook).
+func benchClientStore(b *testing.B) (*Store, Credentials) {
+	b.Helper()
+	dir := b.TempDir()
+	box, err := secret.LoadKeyFile(filepath.Join(dir, "k"), true)
+	if err != nil {
+		b.Fatal(err)
+	}
+	st, err := Open(context.Background(), Options{Path: filepath.Join(dir, "bench.db"), Box: box})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { st.Close() })
+	c, err := st.CreateClient(context.Background(), NewClient{Name: "bench", Scopes: []string{ScopeWebhook}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return st, c
+}
+
 // orcidBenchStore opens a store in a temporary folder with subs ORCID-style
 // webhooks of one client, one record each, registered from 16 goroutines so the
 // set-up shares commits; it returns the records' iDs and their subscriptions' ids,
@@ -38,20 +59,7 @@ func processCPU() time.Duration {
 func orcidBenchStore(b *testing.B, subs int) (*Store, []string, []int64) {
 	b.Helper()
 	ctx := context.Background()
-	dir := b.TempDir()
-	box, err := secret.LoadKeyFile(filepath.Join(dir, "k"), true)
-	if err != nil {
-		b.Fatal(err)
-	}
-	st, err := Open(ctx, Options{Path: filepath.Join(dir, "bench.db"), Box: box})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { st.Close() })
-	c, err := st.CreateClient(ctx, NewClient{Name: "bench", Scopes: []string{ScopeWebhook}})
-	if err != nil {
-		b.Fatal(err)
-	}
+	st, c := benchClientStore(b)
 	ids, subIDs := make([]string, subs), make([]int64, subs)
 	register(b, subs, func(i int) (err error) {
 		base := fmt.Sprintf("%015d", 100000000000000+i)
