@@ -550,7 +550,7 @@ func (c *Config) Validate() error {
 			} else if err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Hostname() == "" {
 				bad(f.key, "must be an absolute http(s) URL, got %q", withoutUserinfo(f.url))
 			} else if !portOK(pu.Port(), false) { // every call would fail to dial
-				bad(f.key, "must have a port from 1 to 65535, got %q", f.url)
+				bad(f.key, "must have a port from 1 to 65535, got %q", withoutQuery(f.url))
 			} else if f.key == "upstream.api_url" && strings.ContainsAny(f.url, "?#") {
 				// hookd appends each record's path to it: after a query, the
 				// path would be part of the query, and every call one to the API's root.
@@ -778,7 +778,7 @@ func (c *Config) UpstreamRefused() []string {
 		if _, perr := netip.ParseAddr(host); perr != nil && !strings.EqualFold(host, "localhost") && !strings.HasSuffix(strings.ToLower(host), ".localhost") {
 			how = "hookd calls the upstream as it calls callbacks, so every call there fails"
 		}
-		warns = append(warns, fmt.Sprintf("%s %q: %v: %s and every registration upstream fails", f.key, f.url, err, how))
+		warns = append(warns, fmt.Sprintf("%s %q: %v: %s and every registration upstream fails", f.key, withoutQuery(f.url), err, how))
 	}
 	return warns
 }
@@ -946,6 +946,16 @@ func (c *Config) keyElsewhere() string {
 // withoutUserinfo is a URL as an error may show it: everything up to its last @
 // after the scheme (a user name and password, which may hold a '/', '?' or '#')
 // is left out, even when the URL does not parse.
+// withoutQuery is a URL with what follows its '?' shown as "…": a token_url's
+// query, which ORCID's has none of, may hold a key, and a warning or an error is
+// printed and logged.
+func withoutQuery(raw string) string {
+	if base, _, ok := strings.Cut(raw, "?"); ok {
+		return base + "?…"
+	}
+	return raw
+}
+
 func withoutUserinfo(raw string) string {
 	scheme, rest, ok := strings.Cut(raw, "://")
 	if !ok {

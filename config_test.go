@@ -727,6 +727,9 @@ func TestUpstreamRefusedWarned(t *testing.T) {
 			"upstream.token_url \"http://2130706433/oauth/token\": host \"2130706433\" is not an IP address hookd reads; write IPv4 as four decimal numbers (a.b.c.d)"}},
 		{"localhost with a dot after it", "http://localhost.:9000", "https://orcid.org/oauth/token", false, []string{
 			"upstream.api_url \"http://localhost.:9000\": host \"localhost\" is a loopback name; set delivery.allow_private_targets to allow it"}},
+		// A query, which may hold a key, is not shown.
+		{"a query", "https://api.orcid.org", "http://127.0.0.1:9000/oauth/token?key=pa55word", false, []string{
+			"upstream.token_url \"http://127.0.0.1:9000/oauth/token?…\": host 127.0.0.1 is in 127.0.0.0/8 (Loopback)"}},
 		{"names", "https://api.sandbox.orcid.org", "https://sandbox.orcid.org/oauth/token", false, nil},
 		{"a name that resolves to loopback", "http://upstream.internal:9000", "http://upstream.internal:9000/oauth/token", false, nil},
 	} {
@@ -746,6 +749,7 @@ func TestUpstreamRefusedWarned(t *testing.T) {
 			for _, w := range warns {
 				is.True(strings.Contains(stderr, "config "+path+": warning: "+w+"\n")) // and warns
 			}
+			is.True(!strings.Contains(stderr, "pa55word")) // showing no query
 		})
 	}
 }
