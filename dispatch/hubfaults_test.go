@@ -335,7 +335,10 @@ func TestTokenEndpointUnansweredAskedOnce(t *testing.T) {
 			why = append(why, dl.LastError)
 		}
 	}
-	is.True(len(why) >= 1 && len(why) <= 9) // the calls out at once (per_host), and the one begun as the first came back
+	// The calls out at once (per_host), and those begun as the first came back,
+	// before as many records in a row as per_host had failed: at most twice per_host.
+	is.True(len(why) >= 1 && len(why) <= 2*8)
+	t.Logf("%d calls failed, %d waited", len(why), waiting)
 	is.Equal(len(why)+waiting, 40)
 	for _, w := range why {
 		is.True(strings.HasPrefix(w, "upstream token endpoint: the receiver closed the connection without answering")) // the same cause, for each
