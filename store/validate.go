@@ -222,6 +222,18 @@ func checkParsed(field, raw, shown, instead string, u *url.URL, t Targets) (*url
 		// second registration of the same address, called twice for each change.
 		return bad("URL %q must not have a #fragment, not even an empty one", shown)
 	}
+	if !t.Existing {
+		// A ':' with no port after it, or a port written with a leading zero
+		// (":080"), calls the port as written without it: a second registration
+		// of the same address, called twice for each change, as an empty
+		// fragment would be.
+		if strings.HasSuffix(u.Host, ":") {
+			return bad("URL %q has a ':' after its host but no port: leave the ':' out, or give the port", shown)
+		}
+		if p := u.Port(); len(p) > 1 && p[0] == '0' {
+			return bad("URL %q: port %s has a leading zero: write it as %s", shown, p, strings.TrimLeft(p, "0"))
+		}
+	}
 	if strings.Contains(raw, " ") {
 		return bad("URL %q contains white space", shown)
 	}

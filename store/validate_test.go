@@ -43,6 +43,9 @@ func TestCheckURLTargetParts(t *testing.T) {
 		{"https://example.org:0/", false, "port"},
 		{"https://example.org:65536/", false, "port"},
 		{"https://example.org:99999/", false, "port"},
+		{"https://example.org:/hook", false, "a ':' after its host but no port"},
+		{"https://example.org:0443/hook", false, "port 0443 has a leading zero: write it as 443"},
+		{"http://[2001:db8::1]:/hook", false, "no port"},
 		{"https://example.org/a\x00b", false, "control character"},
 		{"https://example.org/a\x07b", false, "control character"},
 		{"https://example.org/a\x7fb", false, "control character"},
@@ -76,6 +79,20 @@ func TestCheckURLEmptyFragmentOfAnExisting(t *testing.T) {
 	u, err := store.CheckTarget("callback", "https://example.org/hook#", store.Targets{Existing: true})
 	is.NoErr(err)                   // named to be read or removed
 	is.Equal(u.Host, "example.org") // as it is
+}
+
+// TestCheckURLEmptyPortOfAnExisting: a URL with a ':' and no port after its host,
+// or a port with a leading zero, is refused anew (the same address as without
+// them, so a second registration of it, called twice for each change), and a
+// registration an older hookd took so can still be read and removed.
+func TestCheckURLEmptyPortOfAnExisting(t *testing.T) {
+	for _, raw := range []string{"https://example.org:/hook", "http://example.org:080/hook"} {
+		is := is.New(t)
+		_, err := store.CheckTarget("callback", raw, store.Targets{})
+		is.True(err != nil) // not taken anew
+		_, err = store.CheckTarget("callback", raw, store.Targets{Existing: true})
+		is.NoErr(err) // named to be read or removed
+	}
 }
 
 // TestCheckTargetSaysWhereCredentialsGo: a URL with a user name or password is
