@@ -365,6 +365,28 @@ func TestInboxKeepsNoCredentialsOfURLsInHeaders(t *testing.T) {
 	is.Equal(rs[0].HeaderValue("X-Note"), "why? no credential here") // the rest as sent
 }
 
+// TestInboxKeepsNoCredentialsOfPHPNames: a field whose name has a '.', a space
+// (a '+' or %20 in a form) or a '[' where a credential's has a '_' keeps no
+// credential either: PHP reads each as '_', so a receiver in PHP takes api.key,
+// "api key" and api[key for its api_key. Each was kept whole.
+func TestInboxKeepsNoCredentialsOfPHPNames(t *testing.T) {
+	is := is.New(t)
+	h := newInboxHarness(t, store.InboxLimits{})
+	const fields = "api.key=K1&api+key=K2&api%20key=K3&api[key=K4&x.y=kept"
+	const want = "api.key=%5Bredacted%5D&api+key=%5Bredacted%5D&api%20key=%5Bredacted%5D&api[key=%5Bredacted%5D&x.y=kept"
+	res := h.post(t, http.MethodPost, "/inbox/php/x?"+fields, fields, "Content-Type", "application/x-www-form-urlencoded", "X-Api.Key", "K5")
+	is.Equal(res.status, http.StatusNoContent)
+	const mp = "--b\r\nContent-Disposition: form-data; name=\"api.key\"\r\n\r\nK6\r\n--b\r\nContent-Disposition: form-data; name=\"api key\"\r\n\r\nK7\r\n--b--\r\n"
+	res = h.post(t, http.MethodPost, "/inbox/php/mp", mp, "Content-Type", "multipart/form-data; boundary=b")
+	is.Equal(res.status, http.StatusNoContent)
+	rs := h.requests(t, "php")
+	is.Equal(len(rs), 2)
+	is.Equal(string(rs[0].Body), strings.NewReplacer("K6", "[redacted]", "K7", "[redacted]").Replace(mp)) // the multipart fields
+	is.Equal(rs[1].Query, want)                                                                           // the query
+	is.Equal(string(rs[1].Body), want)                                                                    // the form
+	is.Equal(rs[1].HeaderValue("X-Api.Key"), "[redacted]")                                                // a header so named
+}
+
 func TestInboxRefuses(t *testing.T) {
 	h := newInboxHarness(t, store.InboxLimits{})
 	for _, tt := range []struct {

@@ -24,11 +24,18 @@ var secretWords = []string{"authoriz", "token", "secret", "passw", "apikey", "ap
 
 // SecretName reports whether a header's, parameter's or field's name is that of a
 // credential (secretWords): the inbox keeps no such value, and a delivery redacts
-// the value of such a custom header from what its receiver echoes.
+// the value of such a custom header from what its receiver echoes. A '.', a space,
+// a '+' and a '[' are read as '_', as PHP reads a field's name: a receiver in PHP
+// takes "api.key", "api key" (api+key in a form) and "api[key" for its api_key.
 func SecretName(name string) bool {
 	n := strings.ToLower(name)
+	if strings.ContainsAny(n, " .+[") {
+		n = phpNames.Replace(n)
+	}
 	return slices.ContainsFunc(secretWords, func(w string) bool { return strings.Contains(n, w) })
 }
+
+var phpNames = strings.NewReplacer(" ", "_", ".", "_", "+", "_", "[", "_")
 
 // withoutCredential is a header's value as an inbox keeps it: a credential's goes,
 // an Authorization keeping its scheme ("Basic [redacted]") so the record still

@@ -20,6 +20,7 @@ func FuzzInboxWithoutSecrets(f *testing.F) {
 		{"multipart/mixed", "", "--c\nContent-Type: multipart/mixed; boundary=d\n\n--d\nContent-Disposition: form-data; name=\"a\"\n\n1\n--d--\n--c--\n"},
 		{"application/x-www-form-urlencoded, text/plain", "", `{"session_id":"x"}`},
 		{"multipart/form-data; boundary=\u212a", "", "--\u212a\r\nX\r\n\r\n--\u212a--"},
+		{"application/x-www-form-urlencoded", "api.key=1&api+key=2&api%20key=3", "api[key=4&x.y=5"},
 	} {
 		f.Add(s.ct, s.query, []byte(s.body))
 	}
