@@ -387,6 +387,25 @@ func TestInboxKeepsNoCredentialsOfPHPNames(t *testing.T) {
 	is.Equal(rs[1].HeaderValue("X-Api.Key"), "[redacted]")                                                // a header so named
 }
 
+// TestInboxKeepsNoCredentialsOfPathParameters: a credential sent as a parameter
+// of the path (";jsessionid=…", which Java servers read from a URL's path, and
+// ";token=…") is not kept either: the path was kept as sent, the session or the
+// token readable by whoever sees the inbox. Its other parameters stay, and an
+// empty one, which holds nothing.
+func TestInboxKeepsNoCredentialsOfPathParameters(t *testing.T) {
+	is := is.New(t)
+	h := newInboxHarness(t, store.InboxLimits{})
+	res := h.post(t, http.MethodPost, "/inbox/pp/x;jsessionid=JS1/y;v=1;token=T2;%74oken=T3;session_id=;a=b/z;Secret=T4;q=\"x;token=T6\"?a=1;token=QT5", "")
+	is.Equal(res.status, http.StatusNoContent)
+	rs := h.requests(t, "pp")
+	is.Equal(len(rs), 1)
+	is.Equal(rs[0].Path, "/inbox/pp/x;jsessionid=%5Bredacted%5D/y;v=1;token=%5Bredacted%5D;%74oken=%5Bredacted%5D;session_id=;a=b/z;Secret=%5Bredacted%5D;q=\"x;token=%5Bredacted%5D")
+	is.Equal(rs[0].Query, "a=1;token=%5Bredacted%5D")
+	r, err := h.st.InboxRequestByID(context.Background(), rs[0].ID)
+	is.NoErr(err)
+	is.Equal(r.URL(), rs[0].URL()) // read alone, the same
+}
+
 func TestInboxRefuses(t *testing.T) {
 	h := newInboxHarness(t, store.InboxLimits{})
 	for _, tt := range []struct {
@@ -463,6 +482,8 @@ func TestInboxBoundsRequestLine(t *testing.T) {
 			"request line: the method, path and query are 60017 bytes long as kept; an inbox keeps at most 8192: nothing was recorded\n"},
 		{"redacted query", "/inbox/demo?" + strings.Repeat("token&", 1000),
 			"request line: the method, path and query are 21017 bytes long as kept, its credentials as [redacted]; an inbox keeps at most 8192: nothing was recorded\n"},
+		{"redacted path", "/inbox/demo/x" + strings.Repeat(";token=x", 1000),
+			"request line: the method, path and query are 21018 bytes long as kept, its credentials as [redacted]; an inbox keeps at most 8192: nothing was recorded\n"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			is := is.New(t)

@@ -259,7 +259,7 @@ func (s *Store) RecordInboxRequest(ctx context.Context, rc InboxReceipt, lim Inb
 	}
 	if n := len(kept.Method) + len(" ") + len(kept.URL()); n > MaxInboxRequestLine {
 		redacted := ""
-		if kept.Query != r.Query {
+		if kept.Query != r.Query || kept.Path != r.Path {
 			redacted = ", its credentials as " + inboxRedacted
 		}
 		return InboxRequest{}, InboxAnswer{}, invalid("request line", fmt.Sprintf("the method, path and query are %d bytes long as kept%s; an inbox keeps at most %d", n, redacted, MaxInboxRequestLine))

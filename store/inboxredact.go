@@ -108,7 +108,7 @@ func withoutSecrets(r InboxRequest) InboxRequest {
 			}
 		}
 	}
-	r.Header, r.Query = header, formWithoutSecrets(r.Query)
+	r.Path, r.Header, r.Query = pathWithoutSecrets(r.Path), header, formWithoutSecrets(r.Query)
 	if n := len(boundaries); n > 2 {
 		// The first's and the last's, those readers take: each is a reading of the
 		// whole body, and a request may have a thousand.
@@ -244,6 +244,76 @@ func fieldWithoutSecret(p string) string {
 		fields[i] = redacted(fields[i])
 	}
 	return strings.Join(fields, ";")
+}
+
+// pathWithoutSecrets is a path without the credentials of its parameters: the
+// value of each ";name=value" whose name is a credential's (";jsessionid=…",
+// which Java servers read from a URL's path, ";token=…"; read with its escapes),
+// to the next ';', '/', '?' or '#', goes; an empty one holds nothing, and stays.
+func pathWithoutSecrets(p string) string {
+	var out strings.Builder
+	kept := 0
+	for i := strings.IndexByte(p, ';'); i >= 0; {
+		from, to, secret := paramAt(p, i, 0)
+		next := from // a value in quotes, kept, is read for parameters too
+		if secret {
+			if p[from:to] != escapedRedacted {
+				out.WriteString(p[kept:from])
+				out.WriteString(escapedRedacted)
+				kept = to
+			}
+			next = to
+		}
+		j := strings.IndexByte(p[next:], ';')
+		if j < 0 {
+			break
+		}
+		i = next + j
+	}
+	if kept == 0 {
+		return p
+	}
+	out.WriteString(p[kept:])
+	return out.String()
+}
+
+// escapedRedacted is inboxRedacted as a query's or a path's value keeps it.
+var escapedRedacted = url.QueryEscape(inboxRedacted)
+
+// paramAt reads the parameter after the ';' at v[i] (";name=value", spaces and
+// tabs after the ';' skipped): v[from:to] is its value, to the next ';', '/',
+// '?', '#', space or tab, or closer (when not 0), a value in double quotes to
+// its closing quote; secret says whether its name is a credential's and its
+// value not empty. A parameter with no '=' has none: from and to are where its
+// name ends.
+func paramAt(v string, i int, closer byte) (from, to int, secret bool) {
+	stop := func(c byte) bool {
+		return c == ';' || c == '/' || c == '?' || c == '#' || c == ' ' || c == '\t' || c == closer && closer != 0
+	}
+	j := i + 1
+	for j < len(v) && (v[j] == ' ' || v[j] == '\t') {
+		j++
+	}
+	name := j
+	for j < len(v) && v[j] != '=' && !stop(v[j]) {
+		j++
+	}
+	if j == len(v) || v[j] != '=' {
+		return j, j, false
+	}
+	from, to = j+1, j+1
+	if to < len(v) && v[to] == '"' {
+		if k := strings.IndexByte(v[to+1:], '"'); k >= 0 {
+			to += k + 2
+		} else {
+			to = len(v)
+		}
+	} else {
+		for to < len(v) && !stop(v[to]) {
+			to++
+		}
+	}
+	return from, to, from < to && SecretName(looseUnescape(v[name:j]))
 }
 
 // looseUnescape is a name with its escapes read ('+' a space), each malformed

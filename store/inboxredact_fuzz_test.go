@@ -9,7 +9,7 @@ import (
 // FuzzInboxWithoutSecrets reads any request as the inbox records and shows it:
 // whatever its Content-Type, query and body (anyone may post into an inbox), the
 // reading ends without a panic, and a token sent first in the query, or first in
-// a form body, is not kept. A Content-Type with bytes a lower-cased copy
+// a form body, and a session first in the path's parameters, are not kept. A Content-Type with bytes a lower-cased copy
 // lengthens once made the reading panic, dropping the connection and failing
 // every hookd inbox list after it.
 func FuzzInboxWithoutSecrets(f *testing.F) {
@@ -21,18 +21,23 @@ func FuzzInboxWithoutSecrets(f *testing.F) {
 		{"application/x-www-form-urlencoded, text/plain", "", `{"session_id":"x"}`},
 		{"multipart/form-data; boundary=\u212a", "", "--\u212a\r\nX\r\n\r\n--\u212a--"},
 		{"application/x-www-form-urlencoded", "api.key=1&api+key=2&api%20key=3", "api[key=4&x.y=5"},
+		{"text/plain", "a=1/;token=2;b;%74oken=\"3/4\"", ""},
 	} {
 		f.Add(s.ct, s.query, []byte(s.body))
 	}
 	const secret = "SECRETQ1"
 	f.Fuzz(func(t *testing.T, ct, query string, body []byte) {
 		r := withoutSecrets(InboxRequest{
+			Path:   "/inbox/a/x;jsessionid=" + secret + ";" + query,
 			Query:  "token=" + secret + "&" + query,
 			Header: []HeaderField{{Name: "Content-Type", Value: ct}, {Name: "Referer", Value: "https://x/?" + query}},
 			Body:   body,
 		})
 		if !strings.Contains(query, secret) && strings.Contains(r.Query, secret) {
 			t.Fatalf("query %q kept its token: %q", "token="+secret+"&"+query, r.Query)
+		}
+		if !strings.Contains(query, secret) && strings.Contains(r.Path, secret) {
+			t.Fatalf("path kept its session: %q", r.Path)
 		}
 		if mt, _ := mediaType(ct); mt == "application/x-www-form-urlencoded" && !strings.Contains(ct, ",") {
 			form := withoutSecrets(InboxRequest{
