@@ -406,6 +406,39 @@ func TestInboxKeepsNoCredentialsOfPathParameters(t *testing.T) {
 	is.Equal(r.URL(), rs[0].URL()) // read alone, the same
 }
 
+// TestInboxKeepsNoCredentialsOfURLsInText: a URL in a header's value among other
+// text keeps no credential either: Link's <…>; rel="next" (an API paging with
+// its access_token), a URL in quotes or in words. Only a value that was a URL
+// alone (no space) was read: these were kept whole. A path's parameters in such
+// a URL, and a header's own parameters (; session=…), are read as a path's are.
+func TestInboxKeepsNoCredentialsOfURLsInText(t *testing.T) {
+	is := is.New(t)
+	h := newInboxHarness(t, store.InboxLimits{})
+	header := map[string][2]string{
+		"Link": {`<https://api.example/items?page=2&access_token=L1>; rel="next", <https://api.example/items;jsessionid=L2?page=9&access_token=L3>; rel="last"`,
+			`<https://api.example/items?page=2&access_token=%5Bredacted%5D>; rel="next", <https://api.example/items;jsessionid=%5Bredacted%5D?page=9&access_token=%5Bredacted%5D>; rel="last"`},
+		"X-Forwarded-Uri": {"/hookd/inbox/urls/x;jsessionid=U4?a=1#f?token=U5",
+			"/hookd/inbox/urls/x;jsessionid=%5Bredacted%5D?a=1#f?token=%5Bredacted%5D"},
+		"X-Note":     {"see https://x.example/?token=U6 for it", "see https://x.example/?token=%5Bredacted%5D for it"},
+		"X-Quoted":   {`url="https://x.example/?code=c&token=U7"; v=1`, `url="https://x.example/?code=c&token=%5Bredacted%5D"; v=1`},
+		"X-Params":   {`v; session="U8 x"; b=1`, `v; session=%5Bredacted%5D; b=1`},
+		"X-In-Param": {`a; url="https://x.example/?token=U9"`, `a; url="https://x.example/?token=%5Bredacted%5D"`},
+		"X-Text":     {"why? no credential here; none", "why? no credential here; none"},
+		"X-Already":  {"<https://x.example/?token=%5Bredacted%5D>", "<https://x.example/?token=%5Bredacted%5D>"},
+	}
+	var kv []string
+	for name, v := range header {
+		kv = append(kv, name, v[0])
+	}
+	res := h.post(t, http.MethodPost, "/inbox/urls/x", "", kv...)
+	is.Equal(res.status, http.StatusNoContent)
+	rs := h.requests(t, "urls")
+	is.Equal(len(rs), 1)
+	for name, v := range header {
+		is.Equal(rs[0].HeaderValue(name), v[1]) // without its credentials, the rest as sent
+	}
+}
+
 func TestInboxRefuses(t *testing.T) {
 	h := newInboxHarness(t, store.InboxLimits{})
 	for _, tt := range []struct {

@@ -42,22 +42,13 @@ var phpNames = strings.NewReplacer(" ", "_", ".", "_", "+", "_", "[", "_")
 // says what kind was sent, when its first word reads as one (authScheme): a
 // token sent bare with more after it ("sk_live_H1 x") goes whole. A value
 // already redacted comes out the same; one that only ends in "[redacted]"
-// ("s3cret [redacted]") goes like any other. Another header's value that is a
-// URL (a '?' in it, no space) keeps no credential of its query
-// (formWithoutSecrets): a proxy in front of hookd may send the URL it was called
-// at ("X-Original-URI: /hookd/inbox/a?token=T").
+// ("s3cret [redacted]") goes like any other. Another header's value keeps no
+// credential of the URLs in it (urlsWithoutSecrets): a proxy in front of hookd
+// may send the URL it was called at ("X-Original-URI: /hookd/inbox/a?token=T"),
+// and an API the next page's (Link: <https://x/?access_token=T>; rel="next").
 func withoutCredential(name, v string) string {
 	if !SecretName(name) {
-		if base, query, ok := strings.Cut(v, "?"); ok && !strings.ContainsAny(v, " \t") {
-			query, fragment, hasFragment := strings.Cut(query, "#")
-			if q := formWithoutSecrets(query); q != query {
-				v = base + "?" + q
-				if hasFragment {
-					v += "#" + fragment
-				}
-			}
-		}
-		return v
+		return urlsWithoutSecrets(v)
 	}
 	if v == inboxRedacted {
 		return v
@@ -274,6 +265,67 @@ func pathWithoutSecrets(p string) string {
 		return p
 	}
 	out.WriteString(p[kept:])
+	return out.String()
+}
+
+// urlsWithoutSecrets is a header's value without the credentials of the URLs in
+// it, alone or among other text: the query of each, from a '?' to a space, a
+// '#' or, in a URL after a '<' or a '"', the '>' or '"' that closes it (Link's
+// <https://x/?access_token=T>; rel="next"), as formWithoutSecrets keeps it; and
+// each ";name=value" parameter, a path's or the header's own, as paramAt reads
+// it (";jsessionid=T", "; session=T"). It reads the value once.
+func urlsWithoutSecrets(v string) string {
+	if !strings.ContainsAny(v, "?;") {
+		return v
+	}
+	var out strings.Builder
+	kept, open := 0, byte(0) // open: the '<' or '"' that a URL may be in
+	for i := 0; i < len(v); i++ {
+		closer := byte(0)
+		switch open {
+		case '<':
+			closer = '>'
+		case '"':
+			closer = '"'
+		}
+		switch c := v[i]; {
+		case c == ' ' || c == '\t':
+			open = 0
+		case c == '<':
+			open = c
+		case c == '>' && open == '<', c == '"' && open == '"':
+			open = 0
+		case c == '"':
+			open = c
+		case c == '?':
+			end := i + 1
+			for end < len(v) && v[end] != ' ' && v[end] != '\t' && v[end] != '#' && (closer == 0 || v[end] != closer) {
+				end++
+			}
+			if q, kq := v[i+1:end], formWithoutSecrets(v[i+1:end]); kq != q {
+				out.WriteString(v[kept : i+1])
+				out.WriteString(kq)
+				kept = end
+			}
+			i = end - 1
+		case c == ';':
+			from, to, secret := paramAt(v, i, closer)
+			if !secret {
+				i = from - 1 // a value kept is read on: a URL in quotes may be in it
+				break
+			}
+			if v[from:to] != escapedRedacted {
+				out.WriteString(v[kept:from])
+				out.WriteString(escapedRedacted)
+				kept = to
+			}
+			i = to - 1
+		}
+	}
+	if kept == 0 {
+		return v
+	}
+	out.WriteString(v[kept:])
 	return out.String()
 }
 
