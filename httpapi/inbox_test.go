@@ -439,6 +439,33 @@ func TestInboxKeepsNoCredentialsOfURLsInText(t *testing.T) {
 	}
 }
 
+// TestInboxKeepsNoCredentialAsScheme: an Authorization keeps its first word, the
+// scheme, only when it is one of those known: a token or a password sent bare
+// before more text (abc123 x, hunter two) read as a scheme, being a letter, then
+// letters and digits, and was kept. A known scheme is kept as sent.
+func TestInboxKeepsNoCredentialAsScheme(t *testing.T) {
+	is := is.New(t)
+	h := newInboxHarness(t, store.InboxLimits{})
+	for _, tt := range []struct{ sent, kept string }{
+		{"abc123 x", "[redacted]"},
+		{"hunter two", "[redacted]"},
+		{"Ab1-Cd2 x", "[redacted]"},
+		{"Bearer T1", "Bearer [redacted]"},
+		{"basic dTM6cDM=", "basic [redacted]"},
+		{`Digest username="u", response="R1"`, "Digest [redacted]"},
+		{"AWS4-HMAC-SHA256 Credential=AKID/20240301/us-east-1/s3/aws4_request, Signature=S1", "AWS4-HMAC-SHA256 [redacted]"},
+		{"HMAC-SHA256 Credential=c, Signature=S2", "HMAC-SHA256 [redacted]"},
+		{"Token T2", "Token [redacted]"},
+		{"SCRAM-SHA-256 data", "SCRAM-SHA-256 [redacted]"},
+		{"NTLM TlRMTVNTUAAB", "NTLM [redacted]"},
+	} {
+		res := h.post(t, http.MethodPost, "/inbox/schemes/x", "", "Authorization", tt.sent)
+		is.Equal(res.status, http.StatusNoContent)
+		rs := h.requests(t, "schemes")
+		is.Equal(rs[0].HeaderValue("Authorization"), tt.kept) // the scheme when it is one, no credential
+	}
+}
+
 func TestInboxRefuses(t *testing.T) {
 	h := newInboxHarness(t, store.InboxLimits{})
 	for _, tt := range []struct {

@@ -39,8 +39,8 @@ var phpNames = strings.NewReplacer(" ", "_", ".", "_", "+", "_", "[", "_")
 
 // withoutCredential is a header's value as an inbox keeps it: a credential's goes,
 // an Authorization keeping its scheme ("Basic [redacted]") so the record still
-// says what kind was sent, when its first word reads as one (authScheme): a
-// token sent bare with more after it ("sk_live_H1 x") goes whole. A value
+// says what kind was sent, when its first word is one hookd knows (authScheme):
+// a token sent bare with more after it ("sk_live_H1 x", "abc123 x") goes whole. A value
 // already redacted comes out the same; one that only ends in "[redacted]"
 // ("s3cret [redacted]") goes like any other. Another header's value keeps no
 // credential of the URLs in it (urlsWithoutSecrets): a proxy in front of hookd
@@ -59,20 +59,42 @@ func withoutCredential(name, v string) string {
 	return inboxRedacted
 }
 
-// authScheme reports whether an Authorization's first word reads as an
-// authentication scheme (Basic, Bearer, Digest, AWS4-HMAC-SHA256, SCRAM-SHA-256):
-// a letter, then letters, digits and hyphens, 24 bytes at most. Tokens are longer,
-// or hold other characters (sk_live_…, base64's +/=), or begin with a digit (hex).
+// authScheme reports whether an Authorization's first word is an authentication
+// scheme hookd knows (authSchemes, in any case). Its shape cannot tell: a token
+// or a password sent bare before more text may be a letter, then letters and
+// digits ("abc123 x"), as AWS4-HMAC-SHA256 is, and a scheme unknown goes with
+// the credential after it.
 func authScheme(w string) bool {
-	if len(w) == 0 || len(w) > 24 || !isLetter(w[0]) {
+	if len(w) > len("sharedaccesssignature") {
 		return false
 	}
-	for i := 1; i < len(w); i++ {
-		if c := w[i]; !isLetter(c) && (c < '0' || c > '9') && c != '-' {
+	var b [len("sharedaccesssignature")]byte
+	for i := 0; i < len(w); i++ {
+		c := w[i]
+		if c >= 0x80 {
 			return false
 		}
+		if c >= 'A' && c <= 'Z' {
+			c |= 0x20
+		}
+		b[i] = c
 	}
-	return true
+	return authSchemes[string(b[:len(w)])]
+}
+
+// authSchemes are the authentication schemes an Authorization keeps, in lower
+// case: those of IANA's registry, and others that APIs use.
+var authSchemes = map[string]bool{
+	// IANA's HTTP Authentication Scheme Registry.
+	"basic": true, "bearer": true, "concealed": true, "digest": true, "dpop": true, "gnap": true,
+	"hoba": true, "mutual": true, "negotiate": true, "oauth": true, "privatetoken": true,
+	"scram-sha-1": true, "scram-sha-256": true, "vapid": true,
+	// Others.
+	"aws": true, "aws4-hmac-sha256": true, "hmac-sha1": true, "hmac-sha256": true, "hmac-sha512": true,
+	"eg1-hmac-sha256": true, "hawk": true, "mac": true, "signature": true, "ntlm": true, "kerberos": true,
+	"token": true, "key": true, "apikey": true, "api-key": true, "jwt": true, "bot": true, "client-id": true,
+	"sharedkey": true, "sharedkeylite": true, "sharedaccesssignature": true, "ssws": true, "splunk": true,
+	"googlelogin": true, "geniekey": true, "klaviyo-api-key": true, "zoho-oauthtoken": true,
 }
 
 func isLetter(c byte) bool { return (c|0x20) >= 'a' && (c|0x20) <= 'z' }
