@@ -249,9 +249,9 @@ func logPath(r *http.Request) string {
 	p := r.URL.EscapedPath()
 	if i := strings.Index(p, "/webhook/"); i >= 0 {
 		i += len("/webhook/")
-		return p[:i] + logCallback(p[i:])
+		return store.PathWithoutSecrets(p[:i]) + logCallback(p[i:])
 	}
-	return p
+	return store.PathWithoutSecrets(p)
 }
 
 // logCallback is an encoded callback URL without what may carry a credential

@@ -263,6 +263,7 @@ func fieldWithoutSecret(p string) string {
 // value of each ";name=value" whose name is a credential's (";jsessionid=…",
 // which Java servers read from a URL's path, ";token=…"; read with its escapes),
 // to the next ';', '/', '?' or '#', goes; an empty one holds nothing, and stays.
+// The access log writes paths so too (PathWithoutSecrets).
 func pathWithoutSecrets(p string) string {
 	var out strings.Builder
 	kept := 0
@@ -289,6 +290,10 @@ func pathWithoutSecrets(p string) string {
 	out.WriteString(p[kept:])
 	return out.String()
 }
+
+// PathWithoutSecrets is an escaped path without the credentials of its ";name=value"
+// parameters, as an inbox records it: for a log line.
+func PathWithoutSecrets(p string) string { return pathWithoutSecrets(p) }
 
 // urlsWithoutSecrets is a header's value without the credentials of the URLs in
 // it, alone or among other text: the query of each, from a '?' to a space, a
