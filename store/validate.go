@@ -634,7 +634,8 @@ func checkOneLine(field, s string, max int) error {
 // shows without showing itself, naming it and where it is: a direction control
 // (U+202A…U+202E, U+2066…U+2069, U+200E, U+200F, U+061C) turns the text after it
 // around; a zero-width character (U+200B, U+2060, U+FEFF, and U+200C or U+200D
-// where they join nothing) makes two texts that differ look alike.
+// where they join nothing), or another character that shows as nothing where it
+// is (hiddenChar), makes two texts that differ look alike.
 func CheckShown(field, s string) error {
 	i, r := hiddenChar(s)
 	switch {
@@ -642,8 +643,10 @@ func CheckShown(field, s string) error {
 		return nil
 	case unicode.In(r, unicode.Bidi_Control):
 		return invalid(field, fmt.Sprintf("has a direction control character (U+%04X) at byte %d", r, i))
-	default:
+	case r == '\u200b', r == '\u2060', r == '\ufeff', r == '\u200c', r == '\u200d':
 		return invalid(field, fmt.Sprintf("has a zero-width character (U+%04X) at byte %d, which shows as nothing: remove it", r, i))
+	default:
+		return invalid(field, fmt.Sprintf("has an invisible character (U+%04X) at byte %d, which shows as nothing: remove it", r, i))
 	}
 }
 
@@ -665,32 +668,140 @@ func hasHidden(s string) bool {
 }
 
 // hiddenChar finds the first character of s that CheckShown refuses, and where it
-// is (-1 for none). The zero-width non-joiner and joiner (U+200C, U+200D) are
-// taken between two characters beyond ASCII that are letters, marks or symbols:
-// Persian writes words with the one, Indic scripts and emoji sequences (a woman,
-// U+200D, a laptop) need the other there; and after a virama, whatever follows:
-// they choose the form of the consonant before it, at a word's end too (Malayalam
-// written before its chillu letters had code points of their own ends "അരുണ്‍",
-// Arun, with NA, VIRAMA, ZWJ). Elsewhere, beside ASCII, a space, punctuation or
-// the text's ends, they join nothing.
+// is (-1 for none): a direction control, and a character that shows as nothing
+// (ignorable) where nothing it belongs with stands beside it. Those taken where
+// real text needs them:
+//
+//   - The zero-width non-joiner and joiner (U+200C, U+200D), between two
+//     characters beyond ASCII that are letters, marks or symbols: Persian writes
+//     words with the one, Indic scripts and emoji sequences (a woman, U+200D, a
+//     laptop) need the other there; and after a virama, whatever follows: they
+//     choose the form of the consonant before it, at a word's end too (Malayalam
+//     written before its chillu letters had code points of their own ends
+//     "അരുണ്‍", Arun, with NA, VIRAMA, ZWJ). Elsewhere, beside ASCII, a space,
+//     punctuation or the text's ends, they join nothing.
+//   - A variation selector (U+FE00…U+FE0F) right after a character beyond ASCII
+//     that shows (a letter, mark, number, punctuation or symbol): it chooses an
+//     emoji's or a text's look (❤ U+FE0F, ‼ U+FE0F), a CJK compatibility
+//     ideograph's, a mathematical symbol's; and U+FE0F between a digit, # or *
+//     and U+20E3, a keycap (1️⃣). Not after ASCII otherwise, a space, the text's
+//     start or another selector: there it varies nothing, and a run of them
+//     after one character carries text that does not show.
+//   - An ideographic variation selector (U+E0100…U+E01EF) right after a CJK
+//     ideograph, whose registered variant it chooses (葛 U+E0100); the
+//     sequences registered are of ideographs only.
+//   - Mongolian's free variation selectors (U+180B…U+180D, U+180F) right after
+//     a Mongolian letter, whose form they choose, and its vowel separator
+//     (U+180E) between two Mongolian letters, where it chooses the final vowel's
+//     form and shows as a gap; elsewhere, in Latin text, they show nothing.
+//   - The combining grapheme joiner (U+034F) after a letter or a mark and before
+//     a combining mark: it keeps marks in the order written (Hebrew's points, a
+//     diaeresis told from an umlaut), which the marks show. Between two letters
+//     (a hint to collation) it shows nothing.
+//   - Tag characters (U+E0020…U+E007F) in a flag of a region's subdivision: the
+//     black flag (U+1F3F4), three to seven tag letters or digits (a Unicode
+//     subdivision code, gbeng) and the cancel tag (U+E007F): the flag of
+//     England, of Scotland, of Wales. Elsewhere they spell ASCII that does not
+//     show (an instruction to a program that reads the text).
+//
+// Refused wherever they are: the soft hyphen (U+00AD), which shows only where a
+// line happens to break at it, and elsewhere leaves two texts that differ
+// looking alike (a name is one line); the Hangul fillers
+// (U+115F, U+1160, U+3164, U+FFA0), which stand for a part missing from a
+// syllable and show as a blank or nothing: Korean, written in syllables
+// (U+AC00…U+D7A3) or their conjoining jamo, has none, and a name of fillers
+// only reads as empty; the invisible mathematical operators (U+2061…U+2064);
+// Khmer's inherent vowels (U+17B4, U+17B5), which Unicode says not to use; the
+// deprecated format characters (U+206A…U+206F); the interlinear annotation
+// characters (U+FFF9…U+FFFB), for use within a program, which show nothing of
+// what they mark up; the shorthand and musical format controls; and the code
+// points Unicode reserves to show as nothing when they are assigned.
 func hiddenChar(s string) (int, rune) {
 	joins := func(r rune) bool { return r >= utf8.RuneSelf && unicode.In(r, unicode.L, unicode.M, unicode.S) }
-	for i, r := range s {
+	for i := 0; i < len(s); {
+		r, n := utf8.DecodeRuneInString(s[i:])
+		if !ignorable(r) && r != '\U0001F3F4' { // a direction control or a zero-width one is a format character
+			i += n
+			continue
+		}
+		var before, after rune // 0 at the text's ends
+		if i > 0 {
+			before, _ = utf8.DecodeLastRuneInString(s[:i])
+		}
+		if i+n < len(s) {
+			after, _ = utf8.DecodeRuneInString(s[i+n:])
+		}
 		switch {
 		case unicode.In(r, unicode.Bidi_Control), r == '\u200b', r == '\u2060', r == '\ufeff':
 			return i, r
 		case r == '\u200c' || r == '\u200d':
-			before, _ := utf8.DecodeLastRuneInString(s[:i])
-			after, _ := utf8.DecodeRuneInString(s[i+utf8.RuneLen(r):])
-			if i > 0 && isVirama(before) {
-				continue
-			}
-			if i == 0 || !joins(before) || i+utf8.RuneLen(r) == len(s) || !joins(after) {
+			if !isVirama(before) && (!joins(before) || !joins(after)) {
 				return i, r
 			}
+		case r == '\U0001F3F4':
+			n += flagTags(s[i+n:])
+		case ignorable(r) && !varies(before, r, after):
+			return i, r
 		}
+		i += n
 	}
 	return -1, 0
+}
+
+// ignorable reports whether r is a character Unicode makes to show as nothing:
+// of its Default_Ignorable_Code_Point property (the format characters, the
+// variation selectors, the Hangul fillers and the code points reserved for
+// more of them), and the interlinear annotation characters (U+FFF9…U+FFFB),
+// which Unicode leaves out of it, as a program that knows them shows them as
+// annotations, but which are for use within a program; not the format
+// characters that show: the prepended concatenation marks (the Arabic number
+// sign, U+0600) and the Egyptian hieroglyph format controls (U+13430…U+1343F),
+// which arrange the hieroglyphs beside them in a group.
+func ignorable(r rune) bool {
+	return r >= utf8.RuneSelf && unicode.In(r, unicode.Cf, unicode.Variation_Selector, unicode.Other_Default_Ignorable_Code_Point) &&
+		!unicode.In(r, unicode.Prepended_Concatenation_Mark, unicode.Egyptian_Hieroglyphs)
+}
+
+// varies reports whether ignorable r, between before and after (0 at the
+// text's ends), is part of a sequence that shows (hiddenChar): a variation
+// selector after a character it chooses a form of, Mongolian's vowel
+// separator between two letters, the combining grapheme joiner before a mark.
+func varies(before, r, after rune) bool {
+	switch {
+	case r >= '\ufe00' && r <= '\ufe0f':
+		return before >= utf8.RuneSelf && unicode.In(before, unicode.L, unicode.M, unicode.N, unicode.P, unicode.S) && !ignorable(before) ||
+			r == '\ufe0f' && after == '\u20e3' && (before >= '0' && before <= '9' || before == '#' || before == '*')
+	case r >= '\U000E0100' && r <= '\U000E01EF':
+		return unicode.Is(unicode.Han, before)
+	case r == '\u180e':
+		return mongolianLetter(before) && mongolianLetter(after)
+	case r >= '\u180b' && r <= '\u180f':
+		return mongolianLetter(before)
+	case r == '\u034f':
+		return unicode.In(before, unicode.L, unicode.M) && !ignorable(before) && unicode.Is(unicode.M, after) && !ignorable(after)
+	}
+	return false
+}
+
+func mongolianLetter(r rune) bool { return unicode.Is(unicode.Mongolian, r) && unicode.IsLetter(r) }
+
+// flagTags is the length in bytes of the tag characters at the start of s that
+// make, after the black flag (U+1F3F4), the flag of a region's subdivision:
+// three to seven tag letters (small) or digits, a Unicode subdivision code
+// (gbeng, England), and the cancel tag (U+E007F); 0 when those there do not.
+func flagTags(s string) int {
+	n := 0
+	for i, r := range s {
+		switch {
+		case (r >= '\U000E0030' && r <= '\U000E0039' || r >= '\U000E0061' && r <= '\U000E007A') && n < 7:
+			n++
+		case r == '\U000E007F' && n >= 3:
+			return i + utf8.RuneLen(r)
+		default:
+			return 0
+		}
+	}
+	return 0
 }
 
 // isVirama reports whether r is a virama (or a script's like sign: Sinhala's al-lakuna,

@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"errors"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -242,6 +243,101 @@ func TestCheckShown(t *testing.T) {
 			checkOutcome(t, store.CheckLine("name", tt.text, 200), tt.ok, "name", tt.want) // and a name, as a description
 		})
 	}
+}
+
+// TestCheckShownInvisible: the characters Unicode makes to show as nothing
+// (Default_Ignorable_Code_Point) are refused in text others read, as the
+// zero-width ones are, but where real text needs them: a variation selector
+// after an emoji or a CJK ideograph, a keycap's, the tags of a subdivision's
+// flag, Mongolian's selectors and vowel separator between its letters, the
+// combining grapheme joiner before a mark. A soft hyphen, a Hangul filler, an
+// invisible operator or a run of tags was taken, and made names that differ
+// look alike, or empty.
+func TestCheckShownInvisible(t *testing.T) {
+	const england = "\U0001F3F4\U000E0067\U000E0062\U000E0065\U000E006E\U000E0067\U000E007F"
+	for _, tt := range []struct {
+		text string
+		ok   bool
+		want string
+	}{
+		{"Ex\u00adample", false, "invisible character (U+00AD) at byte 2, which shows as nothing: remove it"},
+		{"x\u2061y", false, "invisible character (U+2061) at byte 1"},
+		{"a\u2062b\u2063c\u2064", false, "invisible character (U+2062) at byte 1"},
+		{"acme\u180e", false, "invisible character (U+180E) at byte 4"},
+		{"ac\u034fme", false, "invisible character (U+034F) at byte 2"}, // between letters
+		{"\u3164", false, "invisible character (U+3164) at byte 0"},     // a name of a filler only
+		{"Kim \uffa0", false, "invisible character (U+FFA0) at byte 4"},
+		{"\u115f\u1160", false, "invisible character (U+115F) at byte 0"},
+		{"\u1100\u1160", false, "invisible character (U+1160) at byte 3"},
+		{"\u1780\u17b4", false, "invisible character (U+17B4) at byte 3"},
+		{"a\u206ab", false, "invisible character (U+206A) at byte 1"},
+		{"a\ufff9b\ufffac\ufffb", false, "invisible character (U+FFF9) at byte 1"},
+		{"a\U0001D173b", false, "invisible character (U+1D173) at byte 1"},
+		{"a\U0001BCA0b", false, "invisible character (U+1BCA0) at byte 1"},
+		{"a\u2065b", false, "invisible character (U+2065) at byte 1"}, // reserved to show as nothing
+		{"a\U000E0041\U000E0042", false, "invisible character (U+E0041) at byte 1"},
+		{"\U000E0001\U000E0065\U000E006Esync", false, "invisible character (U+E0001) at byte 0"},
+		{"sync\ufe0f", false, "invisible character (U+FE0F) at byte 4"}, // after ASCII
+		{"\ufe0fsync", false, "invisible character (U+FE0F) at byte 0"},
+		{"a \ufe0e", false, "invisible character (U+FE0E) at byte 2"},
+		{"\u2764\ufe0f\ufe01", false, "invisible character (U+FE01) at byte 6"},              // a run of selectors
+		{"\U0001F600\U000E0100", false, "invisible character (U+E0100) at byte 4"},           // an ideographic one after an emoji
+		{"1\ufe0f", false, "invisible character (U+FE0F) at byte 1"},                         // no keycap
+		{"\U0001F3F4\U000E0067\U000E007F", false, "invisible character (U+E0067) at byte 4"}, // no subdivision code
+		{"\U0001F3F4\U000E0047\U000E0042\U000E0045\U000E007F", false, "(U+E0047) at byte 4"}, // capitals
+		{"\U0001F3F4" + strings.Repeat("\U000E0061", 8) + "\U000E007F", false, "(U+E0061) at byte 4"},
+		{"\U0001F3F4\U000E0067\U000E0062\U000E0065\U000E006E\U000E0067", false, "(U+E0067) at byte 4"}, // no cancel tag
+		{england + "\U000E0067\U000E007F", false, "invisible character (U+E0067) at byte 28"},          // tags after the flag
+		{"\u1820\u180b", true, ""},                   // a Mongolian letter's variant
+		{"\u182c\u1820\u1837\u180e\u1820", true, ""}, // Mongolian's vowel separator
+		{"\u180e\u1820", false, "invisible character (U+180E) at byte 0"},
+		{"acme \u2764\ufe0f", true, ""},                                    // the emoji heart
+		{"\u2764\ufe0e", true, ""},                                         // in text
+		{"\u203c\ufe0f done", true, ""},                                    // ‼ as an emoji
+		{"step 1\ufe0f\u20e3", true, ""},                                   // a keycap
+		{"#\ufe0f\u20e3 team", true, ""},                                   // another
+		{"\u845b\U000E0100\u57ce", true, ""},                               // 葛 chosen as a registered variant
+		{"\u2229\ufe00", true, ""},                                         // a mathematical symbol's
+		{"team " + england, true, ""},                                      // the flag of England
+		{"\U0001F3F4\u200d\u2620\ufe0f", true, ""},                         // the pirate flag
+		{"u\u034f\u0308ber", true, ""},                                     // a diaeresis, not an umlaut
+		{"\u05e9\u05b8\u034f\u05b7", true, ""},                             // Hebrew's points in their order
+		{"Jos\u00e9 \u0627\u0644\u0639\u0631\u0628\u064a\u0629", true, ""}, // letters beyond ASCII, no invisible one
+		{"\u0600\u0661\u0662", true, ""},                                   // the Arabic number sign shows
+	} {
+		t.Run(tt.text, func(t *testing.T) {
+			checkOutcome(t, store.CheckShown("description", tt.text), tt.ok, "description", tt.want)
+			checkOutcome(t, store.CheckLine("name", tt.text, 200), tt.ok, "name", tt.want)
+		})
+	}
+}
+
+// TestInvisibleKeptWhenStored: a member's name an older hookd stored with a
+// character that shows as nothing is taken when given again unchanged (the
+// Hub's sync PUTs it again); a new or changed one is refused and changes
+// nothing.
+func TestInvisibleKeptWhenStored(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "hookd.db")
+	st := openAt(t, path, newBox(t))
+	org, err := st.CreateOrganisation(ctx, "Uni", "it@uni.example")
+	is.NoErr(err)
+	_, err = st.PutMember(ctx, org.ID, "0000-0002-7253-3645", store.MemberInfo{Name: ptr("Ann Lee")}, 0)
+	is.NoErr(err)
+	const stored = "Ann\u00ad Lee\u3164"
+	_, err = rawDB(t, path).Exec("UPDATE members SET name = ?", stored) // as an older hookd took it
+	is.NoErr(err)
+	_, err = st.PutMember(ctx, org.ID, "0000-0002-7253-3645", store.MemberInfo{Name: ptr(stored)}, 0)
+	is.NoErr(err) // the same name: taken
+	_, err = st.PutMember(ctx, org.ID, "0000-0002-7253-3645", store.MemberInfo{Name: ptr("Ann\u00ad Lea\u3164")}, 0)
+	checkOutcome(t, err, false, "name", "invisible character (U+00AD) at byte 3") // changed: refused
+	_, err = st.PutMember(ctx, org.ID, "0000-0001-5109-3700", store.MemberInfo{Name: ptr(stored)}, 0)
+	checkOutcome(t, err, false, "name", "invisible character (U+00AD) at byte 3") // another member's: refused
+	members, err := st.Members(ctx, org.ID)
+	is.NoErr(err)
+	is.Equal(len(members), 1)
+	is.Equal(members[0].Name, stored) // nothing changed
 }
 
 // TestCheckShownJoinerAfterVirama: a zero-width joiner or non-joiner after a
