@@ -356,7 +356,7 @@ func (e *env) serve(ctx context.Context, cfg Config, listenError func(error) err
 	dispatched := make(chan error, 1)
 	if cfg.Delivery.Paused {
 		log.Warn("delivery is paused (delivery.paused): events are stored, none is delivered")
-		dispatched <- nil
+		go func() { dispatched <- disp.Paused(dctx) }() // ends the runs of failures that lapse meanwhile
 	} else {
 		go func() { dispatched <- disp.Run(dctx) }()
 	}

@@ -375,3 +375,53 @@ func TestListeningNamesDatabaseInFull(t *testing.T) {
 	}
 	is.Equal(database, filepath.Join(dir, "hookd.db")) // the file, in full
 }
+
+// TestServePausedEndsLapsedRuns: a daemon started with delivery.paused ends the
+// runs of failures that lapsed (a webhook not tried for longer than
+// retry_max_delay after the retry its last failure planned), as the retention
+// pass it does not run would: hookd_webhooks_failing counted such a webhook as
+// failing for as long as delivery stayed paused.
+func TestServePausedEndsLapsedRuns(t *testing.T) {
+	is := is.New(t)
+	var calls atomic.Int32
+	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		w.WriteHeader(http.StatusInternalServerError)
+	}))
+	defer recv.Close()
+	failing := func(d *daemon, want float64) {
+		t.Helper()
+		var got float64
+		for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+			res, err := noRedirects.Get(d.url + "/metrics")
+			is.NoErr(err)
+			parser := expfmt.NewTextParser(model.UTF8Validation)
+			fams, err := parser.TextToMetricFamilies(res.Body)
+			res.Body.Close()
+			is.NoErr(err) // /metrics is valid Prometheus text
+			if got = value(fams, "hookd_webhooks_failing", "", ""); got == want {
+				return
+			}
+		}
+		t.Fatalf("hookd_webhooks_failing is %v, not %v; daemon log:\n%s", got, want, d.stderr)
+	}
+
+	cfg := testConfig(t, fastDelivery+"retry_base = \"100ms\"\nretry_max_delay = \"300ms\"\n")
+	d := startDaemon(t, cfg)
+	registerCallback(t, cfg, d, recv.URL)
+	_, err := runCmd(t, "notify", "-config", cfg, "0000-0002-7253-3645")
+	is.NoErr(err) // notify
+	failing(d, 1) // its deliveries fail
+	is.NoErr(d.stop())
+	time.Sleep(time.Second) // past retry_max_delay after the last retry planned: the run lapsed
+
+	paused := filepath.Join(filepath.Dir(cfg), "paused.toml")
+	body, err := os.ReadFile(cfg)
+	is.NoErr(err) // read config
+	is.NoErr(os.WriteFile(paused, []byte(strings.Replace(string(body), "[delivery]\n", "[delivery]\npaused = true\n", 1)), 0o600))
+	tried := calls.Load()
+	d = startDaemon(t, paused)
+	failing(d, 0)                 // no longer failing: nothing was tried for longer than retry_max_delay
+	is.Equal(calls.Load(), tried) // nor is anything tried while paused
+	is.NoErr(d.stop())
+}

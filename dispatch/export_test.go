@@ -183,3 +183,8 @@ func OnNoticeRead(t *testing.T, fn func(subID int64)) {
 	noticeRead = fn
 	t.Cleanup(func() { noticeRead = old })
 }
+
+// PausedEvery is Paused ending lapsed runs every every, not every minute.
+func PausedEvery(ctx context.Context, d *Dispatcher, every time.Duration) error {
+	return d.paused(ctx, every)
+}

@@ -199,3 +199,43 @@ func TestRetryAfterPastGiveUp(t *testing.T) {
 	is.NoErr(err)
 	is.Equal(res.Replayed, 1) // replayable
 }
+
+// TestPausedEndsLapsedRuns: while delivery is paused (delivery.paused) hookd
+// tries nothing, and a webhook's run of failures whose latest planned retry is
+// more than retry_max_delay past ends, as the retention pass ends it: the
+// webhook no longer shows as failing (the console, hookd_webhooks_failing). It
+// was counted failing for as long as the pause lasted.
+func TestPausedEndsLapsedRuns(t *testing.T) {
+	is := is.New(t)
+	e := newEnv(t)
+	ctx := context.Background()
+	rv := failing500(t)
+	e.subscribe(orcidA, rv.URL+"/hook")
+	d := e.dispatcher(healthOptions)
+	e.intake(0, store.Event{Orcid: orcidA})
+	is.Equal(e.tick(d), 1) // fails, its retry planned a minute on
+	failing := func() int {
+		g, err := e.st.Gauges(ctx)
+		is.NoErr(err)
+		return g.Failing
+	}
+	is.Equal(failing(), 1)
+
+	pctx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- dispatch.PausedEvery(pctx, d, 10*time.Millisecond) }()
+	time.Sleep(100 * time.Millisecond)
+	is.Equal(failing(), 1) // the run holds within retry_max_delay of its retry
+	e.clock.Advance(time.Minute + 31*time.Minute)
+	deadline := time.Now().Add(5 * time.Second)
+	for failing() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the run that lapsed during the pause still counts as failing")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	stop()
+	is.NoErr(<-done)
+	is.Equal(rv.count(), 1)                                                 // nothing tried while paused
+	is.Equal(e.deliveries(store.DeliveryFilter{})[0].StateName(), "failed") // nor claimed, nor dead
+}

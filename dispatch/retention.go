@@ -75,6 +75,33 @@ func (d *Dispatcher) Purge(ctx context.Context) (int, error) {
 	return total, ctx.Err()
 }
 
+// Paused stands in for Run while delivery is paused (delivery.paused): it
+// claims, sends and purges nothing, but ends the runs of failures that lapse
+// (store.EndLapsedRuns), at once and then every purgeEvery until ctx ends, as
+// the retention pass does. No webhook is tried meanwhile, so a run whose latest
+// planned retry is more than retry_max_delay past says nothing of the webhook
+// now: it no longer shows as failing (the console, hookd_webhooks_failing), and
+// the webhook's next failure once delivery resumes begins a new run, as it
+// would have anyway. It returns nil when ctx ends.
+func (d *Dispatcher) Paused(ctx context.Context) error {
+	return d.paused(ctx, purgeEvery)
+}
+
+func (d *Dispatcher) paused(ctx context.Context, every time.Duration) error {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		if _, err := d.store.EndLapsedRuns(ctx, d.opts.RetryMaxDelay); err != nil && ctx.Err() == nil {
+			d.log.Error("retention", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
 // retention runs Purge every purgeEvery until ctx ends.
 func (d *Dispatcher) retention(ctx context.Context) {
 	t := time.NewTicker(purgeEvery)
