@@ -144,11 +144,16 @@ func describe(err error, timeout time.Duration, check string) string {
 	var blocked *ssrf.ErrBlocked
 	var lookup *net.DNSError
 	var held *tokenRefusal
+	var both *refusedBothWays
 	switch {
 	case errors.As(err, &held) && held.again:
 		// A token endpoint's failure handed out again: told as it was, and
 		// that it was.
 		return describe(held.err, timeout, check) + held.suffix()
+	case errors.As(err, &both):
+		// A token endpoint's refusal of the credentials both ways: the
+		// header's answer, then the form's try as any failure is told.
+		return both.words(describe(both.form, timeout, check))
 	case errors.As(err, &blocked):
 		return blocked.Unnamed()
 	case errors.As(err, new(connectTimeout)):

@@ -151,30 +151,27 @@ func (s *tokenSource) token(ctx context.Context, client *http.Client, rejected s
 	asked := time.Now()
 	tok, err := s.fetch(context.WithValue(ctx, oauth2.HTTPClient, &tc), seen)
 	if err != nil {
-		var re *oauth2.RetrieveError
+		// After both ways of sending the credentials, the last (the form's) is
+		// the refusal: its answer's status and Retry-After; the header's answer
+		// is told before it.
+		var both *refusedBothWays
+		if errors.As(err, &both) {
+			err = both.form
+		}
 		var answer *http.Response
+		err, answer = s.answered(err, seen)
 		switch {
-		case errors.As(err, &re) && re.Response != nil:
-			answer = re.Response
-			if re.ErrorCode == "" {
-				err = s.answerError(re)
-			}
-		case seen.whole():
-			// An answer read whole that holds no token (JSON cut short, a page
-			// in HTML, no access_token): as much a refusal as an error's, which
-			// every call would otherwise ask again for.
-			answer = seen.resp
-			err = fmt.Errorf("HTTP %d (%s) holding no token: %w", answer.StatusCode, contentType(answer), err)
+		case answer != nil:
 		case errors.Is(err, context.Canceled):
 			return "", err // the shutdown's cancel, not the endpoint's fault: the next start asks
 		default:
 			// No answer (the network, the call's deadline): the calls of the
 			// next moments take this failure instead of each asking again,
 			// every registration of an organisation's thousands at each retry.
-			s.refusal = &tokenRefusal{err: err, until: now.Add(tokenUnansweredFor)}
+			s.refusal = &tokenRefusal{err: both.with(err), until: now.Add(tokenUnansweredFor)}
 			return "", s.refusal
 		}
-		r := &tokenRefusal{err: err, status: answer.StatusCode, retryAfter: answer.Header.Get("Retry-After"), until: now.Add(tokenRefusedFor)}
+		r := &tokenRefusal{err: both.with(err), status: answer.StatusCode, retryAfter: answer.Header.Get("Retry-After"), until: now.Add(tokenRefusedFor)}
 		if d, ok := retryAfter(r.retryAfter, now); ok {
 			r.until = now.Add(min(d, tokenRefusedMax))
 		}
@@ -202,15 +199,69 @@ func (s *tokenSource) token(ctx context.Context, client *http.Client, rejected s
 	return tok.AccessToken, nil
 }
 
+// answered is err, a fetch's, in words when an answer came (seen): an OAuth
+// error as oauth2 words it, another answer's status and what its body says on
+// one line (answerError), or, for an answer read whole that holds no token, its
+// status saying so; and that answer. Without one, err is as it came, and the
+// answer nil.
+func (s *tokenSource) answered(err error, seen *answerSeen) (error, *http.Response) {
+	var re *oauth2.RetrieveError
+	switch {
+	case errors.As(err, &re) && re.Response != nil:
+		if re.ErrorCode == "" {
+			return s.answerError(re), re.Response
+		}
+		return err, re.Response
+	case seen.whole():
+		// An answer read whole that holds no token (JSON cut short, a page in
+		// HTML, no access_token): as much a refusal as an error's, which every
+		// call would otherwise ask again for.
+		return fmt.Errorf("HTTP %d (%s) holding no token: %w", seen.resp.StatusCode, contentType(seen.resp), err), seen.resp
+	}
+	return err, nil
+}
+
+// refusedBothWays is a token endpoint's refusal of the client's credentials
+// sent both ways fetch tries: its answer to them in an Authorization header
+// (HTTP Basic), in words, and then the form's try, which is the refusal (its
+// status, its Retry-After, whether it was answered at all) and what it
+// unwraps to. Told by the form's alone, a 401 invalid_client to a wrong secret
+// in the header read as the form's 400 of an endpoint that takes no
+// credentials there.
+type refusedBothWays struct {
+	header string // redacted and bounded: fetch
+	form   error
+}
+
+func (e *refusedBothWays) Error() string { return e.words(e.form.Error()) }
+
+// words is the refusal with form as the words of the form's try (describe's).
+func (e *refusedBothWays) words(form string) string {
+	return "credentials as HTTP Basic: " + e.header + "; in the form: " + form
+}
+
+func (e *refusedBothWays) Unwrap() error { return e.form }
+
+// with is form, the form's try in words, after the header's answer when both
+// ways were tried (e not nil).
+func (e *refusedBothWays) with(form error) error {
+	if e == nil {
+		return form
+	}
+	e.form = form
+	return e
+}
+
 // fetch asks the endpoint for a token within ctx, which carries the client
 // whose transport is seen. When cfg does not say how the client's credentials
 // are sent (a callback's), they go in an Authorization header (HTTP Basic),
 // and after an answer that may refuse them there (a 4xx but a 429, a 2xx
 // without a token), in the form, as oauth2 finds it out; the way that got a
-// token is kept. After no answer (a connection not taken, a TLS handshake that
-// never ends, the call's deadline), a redirect, a 429 or a 5xx, the other way
-// is not tried: it would wait as long again, or ask at once an endpoint that
-// said to wait, and tell nothing of how the credentials are taken.
+// token is kept, and when neither did, the error says what both got
+// (refusedBothWays). After no answer (a connection not taken, a TLS handshake
+// that never ends, the call's deadline), a redirect, a 429 or a 5xx, the other
+// way is not tried: it would wait as long again, or ask at once an endpoint
+// that said to wait, and tell nothing of how the credentials are taken.
 func (s *tokenSource) fetch(ctx context.Context, seen *answerSeen) (*oauth2.Token, error) {
 	style, probe := s.cfg.AuthStyle, false
 	if style == oauth2.AuthStyleAutoDetect {
@@ -221,9 +272,18 @@ func (s *tokenSource) fetch(ctx context.Context, seen *answerSeen) (*oauth2.Toke
 	}
 	tok, err := s.fetchAs(ctx, style)
 	if err != nil && probe && seen.resp != nil && mayRefuseStyle(seen.resp.StatusCode) {
+		// The header's answer in words, with the client's credentials redacted
+		// before it is bounded (one cut short would slip past the outcome's
+		// redaction), so that the form's has room after it.
+		header, _ := s.answered(err, seen)
+		var secrets sent
+		secrets.addClient(s.cfg.ClientID, s.cfg.ClientSecret)
+		first := strings.ToValidUTF8(truncate(strings.Join(strings.Fields(secrets.redact(header.Error())), " "), 2*lineMax), "?")
 		seen.resp, seen.eof = nil, false
 		style = oauth2.AuthStyleInParams
-		tok, err = s.fetchAs(ctx, style)
+		if tok, err = s.fetchAs(ctx, style); err != nil {
+			err = &refusedBothWays{header: first, form: err}
+		}
 	}
 	if err == nil && probe {
 		s.style = style

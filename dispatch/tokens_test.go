@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -221,6 +222,59 @@ func TestTokenEndpointClientAuthentication(t *testing.T) {
 			is.Equal(ways, tc.want) // how, and how often, the endpoint was asked
 		})
 	}
+}
+
+// TestTokenEndpointRefusesBothWays: a token endpoint that refuses a callback's
+// client credentials both ways, in an Authorization header (HTTP Basic) and in
+// the form, is told of by both answers, in the attempt log, the delivery's last
+// error (which the console and hookd deliveries show) and the log: only the
+// form's was, which hid the cause when it was the header's answer (a 401
+// invalid_client to a wrong secret, then a 400 to credentials in a form the
+// endpoint does not take). The refusal handed on to the next delivery reads
+// the same. The client's secret, which an answer may echo, is in none of them.
+func TestTokenEndpointRefusesBothWays(t *testing.T) {
+	is := is.New(t)
+	e := newEnv(t)
+	a := newAuthAPI(e)
+	tok := newReceiver(t, func(_ int, w http.ResponseWriter, r *http.Request, _ []byte) error {
+		if _, _, ok := r.BasicAuth(); ok {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusUnauthorized)
+			io.WriteString(w, `{"error":"invalid_client","error_description":"client authentication failed"}`)
+			return nil
+		}
+		w.Header().Set("Content-Type", "text/plain")
+		w.WriteHeader(http.StatusBadRequest)
+		io.WriteString(w, "unsupported: client_secret=cs-SECRET-cc-456 in the body\n")
+		return nil
+	})
+	rv := newReceiver(t, nil)
+	a.create(`{"targetURL":"` + rv.URL + `/cc","auth":{"type":"client_credential","clientID":"callback-app",
+		"clientSecret":"cs-SECRET-cc-456","tokenURL":"` + tok.URL + `/oauth/token"}}`)
+	var logs lockedBuffer
+	d := e.dispatcher(func(o *dispatch.Options) {
+		o.Logger = slog.New(slog.NewJSONHandler(&logs, nil))
+		o.LogDeliveries = true
+	})
+	e.intake(0, store.Event{Orcid: orcidA})
+	is.Equal(e.tick(d), 1)
+	e.clock.Advance(time.Second)
+	e.intake(0, store.Event{Orcid: orcidB})
+	is.Equal(e.tick(d), 1)   // handed the refusal of a moment before
+	is.Equal(tok.count(), 2) // asked once each way
+	is.Equal(rv.count(), 0)  // the receiver is not called without a token
+
+	const want = `token endpoint: credentials as HTTP Basic: oauth2: "invalid_client" "client authentication failed"; ` +
+		`in the form: HTTP 400 unsupported: client_secret=[redacted] in the body`
+	for _, dl := range e.deliveries(store.DeliveryFilter{}) {
+		as := e.attempts(dl.ID)
+		is.Equal(len(as), 1)
+		is.True(strings.HasPrefix(dl.LastError, want)) // both answers, the header's first
+		is.Equal(as[0].Error, dl.LastError)            // in the attempt log too
+		is.Equal(dl.StateName(), "failed")             // retried
+	}
+	is.True(strings.Contains(logs.String(), `"err":"`+strings.ReplaceAll(want, `"`, `\"`))) // and the log
+	is.True(!strings.Contains(logs.String(), "cs-SECRET-cc-456"))                           // no secret
 }
 
 // TestTokenEndpointUnreadableRetryAfter: a token endpoint's 429 or 503 whose
