@@ -1591,6 +1591,33 @@ func TestBothDatabasesNamed(t *testing.T) {
 	is.Equal(stderr, "") // a file chooses: nothing to say
 }
 
+// TestDatabaseNotedOnce: "org set" shows the settings after it changed them,
+// opening the database a second time; the note of which database a command
+// without a file uses is said once, as every other command says it.
+func TestDatabaseNotedOnce(t *testing.T) {
+	is := is.New(t)
+	dir := t.TempDir()
+	t.Chdir(dir)
+	devCfg := writeConfig(t, "[store]\npath = \""+filepath.Join(dir, devDatabase)+"\"\n")
+	_, _, err := runEnv(t, nil, "init", "-config", devCfg)
+	is.NoErr(err) // hookd dev's database
+	_, _, err = runEnv(t, nil, "org", "add", "-name", "Uni", "-tech-contact", "it@uni.example")
+	is.NoErr(err)
+
+	out, stderr, err := runEnv(t, nil, "org", "set", "Uni", "-tech-contact", "ops@uni.example")
+	is.NoErr(err)
+	is.True(strings.Contains(out, "ops@uni.example"))                      // the settings shown
+	is.Equal(strings.Count(stderr, "using hookd dev's ./hookd-dev.db"), 1) // said once
+
+	_, _, err = runEnv(t, nil, "init")
+	is.NoErr(err) // ./hookd.db beside it
+	_, _, err = runEnv(t, nil, "org", "add", "-name", "Uni", "-tech-contact", "it@uni.example")
+	is.NoErr(err)
+	_, stderr, err = runEnv(t, nil, "org", "set", "Uni", "-tech-contact", "ops@uni.example")
+	is.NoErr(err)
+	is.Equal(strings.Count(stderr, "using ./hookd.db, not hookd dev's"), 1) // said once
+}
+
 // TestDevDBFolder: "hookd dev -db FOLDER" is refused naming -db, the flag given,
 // and the file to name instead; nothing is made.
 func TestDevDBFolder(t *testing.T) {

@@ -369,6 +369,10 @@ type env struct {
 	// command's flag set, whole, and returns errFlagsOnly, before the command
 	// reads, opens or changes anything.
 	flagsOf func(*flag.FlagSet)
+	// dbNoted: the note of which database a command without a file uses
+	// (loadConfig) was written; a command that opens the database twice
+	// (org set, which shows the settings after it changed them) says it once.
+	dbNoted bool
 }
 
 // errFlagsOnly ends a command run only for its flags (env.flagsOf).
@@ -566,7 +570,10 @@ func (e *env) loadConfig(flagValue string, preferDev bool) (cfg Config, from str
 		_, errDev := os.Stat(devDatabase)
 		switch {
 		case errors.Is(errServe, os.ErrNotExist) && errDev == nil:
-			fmt.Fprintf(e.stderr, "hookd: no -config and no ./%s: using hookd dev's ./%s\n", c.Store.Path, devDatabase)
+			if !e.dbNoted {
+				fmt.Fprintf(e.stderr, "hookd: no -config and no ./%s: using hookd dev's ./%s\n", c.Store.Path, devDatabase)
+			}
+			e.dbNoted = true
 			c.Store.Path = devDatabase
 			c.Delivery.AllowPrivateTargets = true
 			c.Delivery.CoalesceWindow = Duration{}
@@ -575,8 +582,11 @@ func (e *env) loadConfig(flagValue string, preferDev bool) (cfg Config, from str
 			// A "hookd serve" or "hookd init" run here once made ./hookd.db beside
 			// dev's: the command acts on it, which beside a running hookd dev is
 			// seldom what was meant.
-			fmt.Fprintf(e.stderr, "hookd: no -config: using ./%s, not hookd dev's ./%s beside it; "+
-				"for dev's, give -config FILE, a file in this folder with [store] path = %q\n", c.Store.Path, devDatabase, devDatabase)
+			if !e.dbNoted {
+				fmt.Fprintf(e.stderr, "hookd: no -config: using ./%s, not hookd dev's ./%s beside it; "+
+					"for dev's, give -config FILE, a file in this folder with [store] path = %q\n", c.Store.Path, devDatabase, devDatabase)
+			}
+			e.dbNoted = true
 		}
 	}
 	return c, from, c.Validate()
