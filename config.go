@@ -501,11 +501,17 @@ func (c *Config) Validate() error {
 	positive("delivery.disable_after", c.Delivery.DisableAfter)
 	positive("delivery.retention", c.Delivery.Retention)
 	positive("audit.retention", c.Audit.Retention)
-	if c.Delivery.Workers < 1 || c.Delivery.Workers > 10000 {
-		bad("delivery.workers", "must be between 1 and 10000, got %d", c.Delivery.Workers)
+	// A bound that is itself refused bounds nothing: per_host is then checked
+	// against the most workers may be, so that "workers = 0" is one error, not a
+	// second one saying the default per_host must be at most 0.
+	workersOK := c.Delivery.Workers >= 1 && c.Delivery.Workers <= maxWorkers
+	if !workersOK {
+		bad("delivery.workers", "must be between 1 and %d, got %d", maxWorkers, c.Delivery.Workers)
 	}
-	if c.Delivery.PerHost < 1 || c.Delivery.PerHost > c.Delivery.Workers {
+	if workersOK && (c.Delivery.PerHost < 1 || c.Delivery.PerHost > c.Delivery.Workers) {
 		bad("delivery.per_host", "must be between 1 and delivery.workers (%d), got %d", c.Delivery.Workers, c.Delivery.PerHost)
+	} else if !workersOK && (c.Delivery.PerHost < 1 || c.Delivery.PerHost > maxWorkers) {
+		bad("delivery.per_host", "must be between 1 and delivery.workers, got %d", c.Delivery.PerHost)
 	}
 	if a := c.Email.SMTPAddr; a != "" {
 		if strings.Contains(a, "@") { // a URL's user:password@ (smtp://hookd:pw@host:587): not echoed
@@ -608,11 +614,14 @@ func (c *Config) Validate() error {
 	default:
 		bad("log.format", "must be auto, text, json or tint, got %q", c.Log.Format)
 	}
-	if c.Inbox.KeepTotal < 1 || c.Inbox.KeepTotal > maxInboxKeep {
+	keepOK := c.Inbox.KeepTotal >= 1 && c.Inbox.KeepTotal <= maxInboxKeep
+	if !keepOK {
 		bad("inbox.keep_total", "must be between 1 and %d, got %d", maxInboxKeep, c.Inbox.KeepTotal)
 	}
-	if c.Inbox.KeepPerInbox < 1 || c.Inbox.KeepPerInbox > max(c.Inbox.KeepTotal, 1) {
+	if keepOK && (c.Inbox.KeepPerInbox < 1 || c.Inbox.KeepPerInbox > c.Inbox.KeepTotal) {
 		bad("inbox.keep_per_inbox", "must be between 1 and inbox.keep_total (%d), got %d", c.Inbox.KeepTotal, c.Inbox.KeepPerInbox)
+	} else if !keepOK && (c.Inbox.KeepPerInbox < 1 || c.Inbox.KeepPerInbox > maxInboxKeep) {
+		bad("inbox.keep_per_inbox", "must be between 1 and inbox.keep_total, got %d", c.Inbox.KeepPerInbox)
 	}
 	return errors.Join(errs...)
 }
@@ -864,6 +873,9 @@ func durationWord(d time.Duration) string {
 // maxInboxKeep bounds inbox.keep_total: at most 104 KiB a request (body, headers,
 // method, path and query), the inboxes can take no more than about 10 GB.
 const maxInboxKeep = 100000
+
+// maxWorkers bounds delivery.workers.
+const maxWorkers = 10000
 
 // EmailRelay says the configuration names an SMTP relay to send organisations'
 // e-mail through: [email] smtp_addr and from.

@@ -270,6 +270,31 @@ func TestConfigErrorsInOrder(t *testing.T) {
 	}
 }
 
+// TestConfigBoundRefusedAlone: a key bounded by another that is itself refused
+// (delivery.per_host by delivery.workers, inbox.keep_per_inbox by
+// inbox.keep_total) is not refused for that bound: "workers = 0" is one error,
+// not a second one saying the default per_host of 8 must be at most 0. A value
+// of its own out of every range is still refused.
+func TestConfigBoundRefusedAlone(t *testing.T) {
+	for _, tt := range []struct{ body, want, notWant string }{
+		{"[delivery]\nworkers = 0\n", "delivery.workers: must be between 1 and 10000, got 0", "per_host"},
+		{"[delivery]\nworkers = -1\n", "delivery.workers: must be between 1 and 10000, got -1", "per_host"},
+		{"[delivery]\nworkers = 0\nper_host = 0\n", "delivery.per_host: must be between 1 and delivery.workers, got 0", "(0)"},
+		{"[delivery]\nworkers = 8\nper_host = 9\n", "delivery.per_host: must be between 1 and delivery.workers (8), got 9", "delivery.workers: must"},
+		{"[inbox]\nkeep_total = 0\n", "inbox.keep_total: must be between 1 and 100000, got 0", "keep_per_inbox"},
+		{"[inbox]\nkeep_total = -5\nkeep_per_inbox = 0\n", "inbox.keep_per_inbox: must be between 1 and inbox.keep_total, got 0", "(-5)"},
+	} {
+		t.Run(tt.body, func(t *testing.T) {
+			is := is.New(t)
+			_, err := LoadConfig(writeConfig(t, tt.body))
+			is.True(err != nil) // refused
+			t.Log(err)
+			is.True(strings.Contains(err.Error(), tt.want))     // naming the key at fault
+			is.True(!strings.Contains(err.Error(), tt.notWant)) // and not the one it bounds
+		})
+	}
+}
+
 // TestShortDurationsWarned: a duration below the least it means much at (most
 // often a unit mistyped: "1ns", "20ms" for 20s) is a warning that names the key,
 // the value, that least value and what hookd then does, in check-config and in
