@@ -167,12 +167,15 @@ func loadConfigOver(c Config, path string, set *toml.MetaData) (Config, error) {
 				return Config{}, fmt.Errorf("config %s: %s is set twice (the second time at line %d): a key is set once in TOML; keep the line with the value you mean",
 					path, key, perr.Position.Line)
 			}
-			if perr.LastKey != "" {
-				return Config{}, fmt.Errorf("config %s: %s: %s (line %d)", path, perr.LastKey, perr.Message, perr.Position.Line)
+			line, col := errorPosition(path, perr.Position)
+			// The last key read names where the error is, but not in a table's
+			// header: that is the key before it ("[store" after [http]'s keys).
+			if perr.LastKey != "" && !strings.Contains(perr.Message, "table name") {
+				return Config{}, fmt.Errorf("config %s: %s: %s (line %d)", path, perr.LastKey, perr.Message, line)
 			}
 			// Not perr.ErrorWithPosition: it panics on some positions at the end of
 			// a file (a fuzzed input keeps that in testdata/fuzz).
-			where := fmt.Sprintf("line %d, column %d", perr.Position.Line, max(perr.Position.Col, 1))
+			where := fmt.Sprintf("line %d, column %d", line, col)
 			if perr.Position.Line < 1 {
 				where = "at the end of the file"
 			}
@@ -314,6 +317,31 @@ func repeatedTable(path string, line int) (name string, first int, ok bool) {
 		}
 	}
 	return "", 0, false
+}
+
+// errorPosition is the line and column of a TOML syntax error, both counted from
+// the byte the decoder names (its Start). The decoder's own line has counted a
+// line break it stopped at ("[http" and a line break: "expected '.' or ']' to end
+// table name, but got '\n'"), so it named the line after the one at fault, with
+// the column on the line at fault.
+func errorPosition(path string, p toml.Position) (line, col int) {
+	line, col = p.Line, max(p.Col, 1)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return line, col
+	}
+	data := string(b)
+	// As the decoder reads past a byte order mark, its positions are counted after it.
+	if strings.HasPrefix(data, "\xff\xfe") || strings.HasPrefix(data, "\xfe\xff") {
+		data = data[2:]
+	} else if strings.HasPrefix(data, "\xef\xbb\xbf") {
+		data = data[3:]
+	}
+	if p.Line < 1 || p.Start < 0 || p.Start >= len(data) {
+		return line, col
+	}
+	before := data[:p.Start]
+	return strings.Count(before, "\n") + 1, p.Start - strings.LastIndexByte(before, '\n')
 }
 
 // tableName is the table a line's header opens, its dots unspaced ("delivery.retry"

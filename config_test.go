@@ -229,6 +229,29 @@ keep_total = 100
 	}
 }
 
+// TestConfigSyntaxErrorLine: a syntax error names the line at fault, also where
+// the decoder stopped at the line break that ends it (a table's header without
+// its "]", whose line the decoder counts as the next one), and a header's error
+// is not given the key before it as its place.
+func TestConfigSyntaxErrorLine(t *testing.T) {
+	for _, tt := range []struct{ name, body, want, notWant string }{
+		{"header cut at the line break", "[http\nlisten = \"127.0.0.1:8080\"\n", "(line 1, column 6)", "line 2"},
+		{"after a byte order mark", "\xef\xbb\xbf[http\nlisten = \"127.0.0.1:8080\"\n", "(line 1, column 6)", "line 2"},
+		{"header after a table's keys", "[http]\nlisten = \"127.0.0.1:8080\"\n[store\npath = \"x.db\"\n", "(line 3, column 7)", "http"},
+		{"header with a space", "[http]\nlisten = \"127.0.0.1:8080\"\n[st ore]\n", "(line 3, column 5)", "http"},
+		{"a value cut off", "[http]\n\nlisten = \n[store]\n", "http.listen: expected value but found '\\n' instead (line 3)", "line 4"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			is := is.New(t)
+			_, err := LoadConfig(writeConfig(t, tt.body))
+			is.True(err != nil) // refused
+			t.Log(err)
+			is.True(strings.Contains(err.Error(), tt.want))     // the line at fault
+			is.True(!strings.Contains(err.Error(), tt.notWant)) // not the next one, nor the key before
+		})
+	}
+}
+
 // TestSuggestKey: an unknown key is given the key it was likely meant to be: that
 // name in its own table, or one a typo or two away; none when nothing is close.
 func TestSuggestKey(t *testing.T) {
