@@ -168,6 +168,12 @@ func loadConfigOver(c Config, path string, set *toml.MetaData) (Config, error) {
 					path, key, perr.Position.Line)
 			}
 			line, col := errorPosition(path, perr.Position)
+			if key, bare, value, ok := unquotedText(path, line); ok {
+				// TOML reads an unquoted 20s or 127.0.0.1:8080 as a number cut short,
+				// and says so in words that do not tell what to write.
+				return Config{}, fmt.Errorf("config %s: %s: %s is text, which TOML writes in quotes: %s = %q (line %d)",
+					path, key, value, bare, value, line)
+			}
 			// The last key read names where the error is, but not in a table's
 			// header: that is the key before it ("[store" after [http]'s keys).
 			if perr.LastKey != "" && !strings.Contains(perr.Message, "table name") {
@@ -249,6 +255,62 @@ var configKeys = func() []string {
 	}
 	return keys
 }()
+
+// textKeys are the keys of Config whose values are text: strings and durations.
+var textKeys = func() map[string]bool {
+	keys := map[string]bool{}
+	t := reflect.TypeFor[Config]()
+	for i := range t.NumField() {
+		table := t.Field(i)
+		for j := range table.Type.NumField() {
+			f := table.Type.Field(j)
+			if f.Type.Kind() == reflect.String || f.Type == reflect.TypeFor[Duration]() {
+				keys[table.Tag.Get("toml")+"."+f.Tag.Get("toml")] = true
+			}
+		}
+	}
+	return keys
+}()
+
+// unquotedValue matches a line that sets a bare key to a value that begins as no
+// string, list or table does, and the value, before a comment.
+var unquotedValue = regexp.MustCompile(`^\s*([A-Za-z0-9_-]+)\s*=\s*([^"'\[{#\s][^#]*?)\s*(?:#.*)?$`)
+
+// unquotedText reports that the line of a syntax error sets a key whose value is
+// text (a string or a duration) without its quotes, as in "timeout = 20s" or
+// "listen = 127.0.0.1:8080": the key in full (delivery.timeout), as the line
+// names it (timeout), and the value.
+func unquotedText(path string, line int) (key, bare, value string, ok bool) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", "", "", false
+	}
+	lines := strings.Split(string(b), "\n")
+	if line < 1 || line > len(lines) {
+		return "", "", "", false
+	}
+	m := unquotedValue.FindStringSubmatch(strings.TrimSuffix(lines[line-1], "\r"))
+	if m == nil {
+		return "", "", "", false
+	}
+	table := ""
+	for _, l := range lines[:line-1] {
+		if name := tableName(l); name != "" {
+			table = name
+		}
+	}
+	key = table + "." + m[1]
+	if !textKeys[key] {
+		return "", "", "", false
+	}
+	// A value TOML reads (20, true) is not at fault for its quotes: a decoder's
+	// error of it says what is wrong ("not a duration").
+	var v map[string]any
+	if _, err := toml.Decode("v = "+m[2], &v); err == nil {
+		return "", "", "", false
+	}
+	return key, m[1], m[2], true
+}
 
 // suggestKey returns the key an unknown one was likely meant to be: the key of that
 // name in its table (listen, or delivery.path: http.listen, store.path), or one a

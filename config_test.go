@@ -252,6 +252,34 @@ func TestConfigSyntaxErrorLine(t *testing.T) {
 	}
 }
 
+// TestConfigUnquotedText: a text value written without its quotes (a duration,
+// an address, a path, a word), which TOML reads as a number cut short or a word it
+// does not know, is refused saying to quote it, with the line to write; a value
+// TOML reads keeps the error of what is wrong with it, and a key whose value is
+// no text is not told to quote it.
+func TestConfigUnquotedText(t *testing.T) {
+	for _, tt := range []struct{ body, want string }{
+		{"[delivery]\ntimeout = 20s\n", `delivery.timeout: 20s is text, which TOML writes in quotes: timeout = "20s" (line 2)`},
+		{"[delivery]\ncoalesce_window = 0s   # at once\n", `delivery.coalesce_window: 0s is text, which TOML writes in quotes: coalesce_window = "0s" (line 2)`},
+		{"[http]\nlisten = 127.0.0.1:8080\n", `http.listen: 127.0.0.1:8080 is text, which TOML writes in quotes: listen = "127.0.0.1:8080" (line 2)`},
+		{"[log]\nformat = \"json\"\nlevel = debug\n", `log.level: debug is text, which TOML writes in quotes: level = "debug" (line 3)`},
+		{"[store]\npath = /var/lib/hookd/hookd.db\n", `store.path: /var/lib/hookd/hookd.db is text, which TOML writes in quotes: path = "/var/lib/hookd/hookd.db" (line 2)`},
+		{"[delivery]\ntimeout = 20\n", `delivery.timeout: not a duration`},
+		{"[delivery]\nworkers = 6x\n", `but got 'x' instead (line 2)`},
+	} {
+		t.Run(tt.body, func(t *testing.T) {
+			is := is.New(t)
+			_, err := LoadConfig(writeConfig(t, tt.body))
+			is.True(err != nil) // refused
+			t.Log(err)
+			is.True(strings.Contains(err.Error(), tt.want)) // saying what to write
+			if !strings.Contains(tt.want, "is text") {
+				is.True(!strings.Contains(err.Error(), "quotes")) // not told to quote it
+			}
+		})
+	}
+}
+
 // TestSuggestKey: an unknown key is given the key it was likely meant to be: that
 // name in its own table, or one a typo or two away; none when nothing is close.
 func TestSuggestKey(t *testing.T) {
