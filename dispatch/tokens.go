@@ -159,7 +159,7 @@ func (s *tokenSource) token(ctx context.Context, client *http.Client, rejected s
 			err = both.form
 		}
 		var answer *http.Response
-		err, answer = s.answered(err, seen)
+		answer, err = s.answered(err, seen)
 		switch {
 		case answer != nil:
 		case errors.Is(err, context.Canceled):
@@ -204,21 +204,21 @@ func (s *tokenSource) token(ctx context.Context, client *http.Client, rejected s
 // one line (answerError), or, for an answer read whole that holds no token, its
 // status saying so; and that answer. Without one, err is as it came, and the
 // answer nil.
-func (s *tokenSource) answered(err error, seen *answerSeen) (error, *http.Response) {
+func (s *tokenSource) answered(err error, seen *answerSeen) (*http.Response, error) {
 	var re *oauth2.RetrieveError
 	switch {
 	case errors.As(err, &re) && re.Response != nil:
 		if re.ErrorCode == "" {
-			return s.answerError(re), re.Response
+			return re.Response, s.answerError(re)
 		}
-		return err, re.Response
+		return re.Response, err
 	case seen.whole():
 		// An answer read whole that holds no token (JSON cut short, a page in
 		// HTML, no access_token): as much a refusal as an error's, which every
 		// call would otherwise ask again for.
-		return fmt.Errorf("HTTP %d (%s) holding no token: %w", seen.resp.StatusCode, contentType(seen.resp), err), seen.resp
+		return seen.resp, fmt.Errorf("HTTP %d (%s) holding no token: %w", seen.resp.StatusCode, contentType(seen.resp), err)
 	}
-	return err, nil
+	return nil, err
 }
 
 // refusedBothWays is a token endpoint's refusal of the client's credentials
@@ -275,7 +275,7 @@ func (s *tokenSource) fetch(ctx context.Context, seen *answerSeen) (*oauth2.Toke
 		// The header's answer in words, with the client's credentials redacted
 		// before it is bounded (one cut short would slip past the outcome's
 		// redaction), so that the form's has room after it.
-		header, _ := s.answered(err, seen)
+		_, header := s.answered(err, seen)
 		var secrets sent
 		secrets.addClient(s.cfg.ClientID, s.cfg.ClientSecret)
 		first := strings.ToValidUTF8(truncate(strings.Join(strings.Fields(secrets.redact(header.Error())), " "), 2*lineMax), "?")
