@@ -66,10 +66,14 @@ func (s *sent) addClient(id, secret string) {
 }
 
 // forms are the encodings a secret may come back in: as sent, form- or
-// path-encoded, as a JSON string (with or without HTML escaping), in base64 (an
-// HTML-escaped echo is read first: redact).
+// path-encoded, as a JSON string (with or without HTML escaping), as a Go
+// string (oauth2 quotes an OAuth error's description so, writing a character
+// Go does not know as printable, one newer than its Unicode tables, as a \U
+// escape, which a JSON reading does not undo), in base64 (an HTML-escaped echo
+// is read first: redact).
 func forms(v string) []string {
-	out := []string{v, url.QueryEscape(v), url.PathEscape(v),
+	quoted := strconv.Quote(v)
+	out := []string{v, url.QueryEscape(v), url.PathEscape(v), quoted[1 : len(quoted)-1],
 		base64.StdEncoding.EncodeToString([]byte(v)), base64.RawStdEncoding.EncodeToString([]byte(v)),
 		base64.URLEncoding.EncodeToString([]byte(v)), base64.RawURLEncoding.EncodeToString([]byte(v))}
 	if b, err := json.Marshal(v); err == nil {
@@ -90,8 +94,9 @@ func forms(v string) []string {
 // them takes ten encodings, and most answers hold none, so it looks first for
 // what every form has:
 //   - every form is at least as long as v: an escape or base64 only lengthens it;
-//   - every escaped form (as sent, form-, path- and JSON-escaped) keeps v's ASCII
-//     letters and digits as they are, so it holds v's longest run of them;
+//   - every escaped form (as sent, form-, path-, JSON- and Go-escaped) keeps
+//     v's ASCII letters and digits as they are, so it holds v's longest run of
+//     them;
 //   - the four base64 forms differ from the standard padded one only in its
 //     '+' and '/' (the URL alphabet's '-' and '_') and its padding, so they all
 //     hold the longest run of it between those.

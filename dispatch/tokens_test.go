@@ -2,6 +2,7 @@ package dispatch_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -275,6 +276,49 @@ func TestTokenEndpointRefusesBothWays(t *testing.T) {
 	}
 	is.True(strings.Contains(logs.String(), `"err":"`+strings.ReplaceAll(want, `"`, `\"`))) // and the log
 	is.True(!strings.Contains(logs.String(), "cs-SECRET-cc-456"))                           // no secret
+}
+
+// TestTokenEndpointEchoQuotedRedacted: an OAuth error whose description
+// echoes the client's secret is worded by oauth2 with the description quoted
+// as Go quotes it, which writes a character it does not know as printable (one
+// of a Unicode version newer than Go's tables, a private use one, a tag) as
+// \U escape: such an echo, of the header's try and of the form's, was stored
+// in the attempt log, the delivery's last error and the log, the secret
+// readable but for that escape. It is redacted as the secret's other forms are.
+func TestTokenEndpointEchoQuotedRedacted(t *testing.T) {
+	is := is.New(t)
+	e := newEnv(t)
+	a := newAuthAPI(e)
+	const secret = "cs-SECRET-\U0001FAE9-cc-\U000F0041-456"
+	tok := newReceiver(t, func(_ int, w http.ResponseWriter, r *http.Request, _ []byte) error {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusUnauthorized)
+		b, _ := json.Marshal(map[string]string{"error": "invalid_client", "error_description": "wrong secret " + secret})
+		w.Write(b)
+		return nil
+	})
+	rv := newReceiver(t, nil)
+	js, _ := json.Marshal(secret)
+	a.create(`{"targetURL":"` + rv.URL + `/cc","auth":{"type":"client_credential","clientID":"callback-app",
+		"clientSecret":` + string(js) + `,"tokenURL":"` + tok.URL + `/oauth/token"}}`)
+	var logs lockedBuffer
+	d := e.dispatcher(func(o *dispatch.Options) {
+		o.Logger = slog.New(slog.NewJSONHandler(&logs, nil))
+		o.LogDeliveries = true
+	})
+	e.intake(0, store.Event{Orcid: orcidA})
+	is.Equal(e.tick(d), 1)
+	is.Equal(tok.count(), 2) // asked once each way
+	quoted := strconv.Quote(secret)
+	quoted = quoted[1 : len(quoted)-1] // as %q writes it within the description
+	dl := e.deliveries(store.DeliveryFilter{})[0]
+	const want = `token endpoint: credentials as HTTP Basic: oauth2: "invalid_client" "wrong secret [redacted]"; ` +
+		`in the form: oauth2: "invalid_client" "wrong secret [redacted]"`
+	is.True(strings.HasPrefix(dl.LastError, want))                   // both answers, the secret redacted
+	is.True(!strings.Contains(dl.LastError, "SECRET"))               // no part of it in the last error
+	is.True(!strings.Contains(e.attempts(dl.ID)[0].Error, "SECRET")) // nor in the attempt log
+	is.True(!strings.Contains(logs.String(), "SECRET"))              // nor in the log
+	is.True(!strings.Contains(logs.String(), quoted))
 }
 
 // TestTokenEndpointUnreadableRetryAfter: a token endpoint's 429 or 503 whose
