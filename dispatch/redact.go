@@ -57,11 +57,17 @@ func (s *sent) addBasic(user, password string) {
 }
 
 // addClient notes the client credentials of an OAuth token request, as
-// golang.org/x/oauth2 sends them: in the form, or form-encoded in HTTP Basic.
+// golang.org/x/oauth2 sends them: in the form, or form-encoded in HTTP Basic;
+// and the base64 of "id:secret" not form-encoded, as an endpoint that does not
+// form-encode them (RFC 6749 §2.3.1 says to, and many do not) may write what
+// it expected, when the id or the secret has a character the encoding changes.
 func (s *sent) addClient(id, secret string) {
 	s.add(secret)
 	if secret != "" {
 		s.addBasic(url.QueryEscape(id), url.QueryEscape(secret))
+		if url.QueryEscape(id) != id || url.QueryEscape(secret) != secret {
+			s.add(base64.StdEncoding.EncodeToString([]byte(id + ":" + secret)))
+		}
 	}
 }
 

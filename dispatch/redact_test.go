@@ -29,6 +29,9 @@ func TestRedact(t *testing.T) {
 	s.add(token, apikey, "")
 	basic := base64.StdEncoding.EncodeToString([]byte(user + ":" + password))
 	clientBasic := base64.StdEncoding.EncodeToString([]byte(url.QueryEscape(clientID) + ":" + url.QueryEscape(secret)))
+	// As a client or an endpoint that does not form-encode them first (RFC 6749
+	// §2.3.1 says to, and many do not) writes them.
+	clientBasicRaw := base64.StdEncoding.EncodeToString([]byte(clientID + ":" + secret))
 
 	tests := []struct {
 		name, in string
@@ -40,6 +43,7 @@ func TestRedact(t *testing.T) {
 			[]string{url.QueryEscape(secret), secret}, []string{"grant_type=client_credentials", "client_id=cb+app"}},
 		{"basic header echo", "Authorization: Basic " + basic + "\r\nAccept: */*", []string{basic}, []string{"Accept: */*"}},
 		{"oauth2 basic echo", `{"Authorization":["Basic ` + clientBasic + `"]}`, []string{clientBasic}, []string{"Authorization"}},
+		{"basic of the client's credentials not form-encoded", `{"expected":"` + clientBasicRaw + `"}`, []string{clientBasicRaw}, []string{`{"expected":"`}},
 		{"json, as Go writes it", `{"pw":"p\u0026ss wörd\u003c\"42\"\u003e"}`, []string{"wörd", "ss w"}, []string{`{"pw":"`}},
 		{"json, as Python writes it", `{"pw": "p&ss w\u00f6rd<\"42\">"}`, []string{"w\u00f6rd", "ss w"}, []string{`{"pw": "`}},
 		{"json, as JavaScript writes it", `{"pw":"p&ss wörd<\"42\">"}`, []string{"wörd", "ss w"}, []string{`{"pw":"`}},
