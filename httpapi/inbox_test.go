@@ -439,6 +439,29 @@ func TestInboxKeepsNoCredentialsOfURLsInText(t *testing.T) {
 	}
 }
 
+// TestInboxKeepsNoCredentialsOfNestedURLs: a URL in a query's value, sent
+// unescaped (?next=https://app/cb?token=T, a return address), keeps no
+// credential of its own query either: a query was read from its first '?' as
+// one, the "?token=T" after another '?' part of the value before it, and such
+// a token was kept in the query and in a header's URL (Link, a list of URLs).
+func TestInboxKeepsNoCredentialsOfNestedURLs(t *testing.T) {
+	is := is.New(t)
+	h := newInboxHarness(t, store.InboxLimits{})
+	res := h.post(t, http.MethodPost, "/inbox/nested/x?next=https://app.example/cb?token=N1&a=1", "next=/cb?session=N2&b=why?",
+		"Content-Type", "application/x-www-form-urlencoded",
+		"Link", `<https://api.example/items?page=2&return=https://api.example/b?access_token=N3>; rel="next"`,
+		"X-Urls", "https://x.example/?a=1,https://y.example/?token=N4",
+		"Referer", "https://app.example/login?next=/dashboard?session_id=N5")
+	is.Equal(res.status, http.StatusNoContent)
+	rs := h.requests(t, "nested")
+	is.Equal(len(rs), 1)
+	is.Equal(rs[0].Query, "next=https://app.example/cb?token=%5Bredacted%5D&a=1")
+	is.Equal(string(rs[0].Body), "next=/cb?session=%5Bredacted%5D&b=why?") // a '?' alone stays
+	is.Equal(rs[0].HeaderValue("Link"), `<https://api.example/items?page=2&return=https://api.example/b?access_token=%5Bredacted%5D>; rel="next"`)
+	is.Equal(rs[0].HeaderValue("X-Urls"), "https://x.example/?a=1,https://y.example/?token=%5Bredacted%5D")
+	is.Equal(rs[0].HeaderValue("Referer"), "https://app.example/login?next=/dashboard?session_id=%5Bredacted%5D")
+}
+
 // TestInboxKeepsNoCredentialAsScheme: an Authorization keeps its first word, the
 // scheme, only when it is one of those known: a token or a password sent bare
 // before more text (abc123 x, hunter two) read as a scheme, being a letter, then

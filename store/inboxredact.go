@@ -220,7 +220,8 @@ func firstDelimiter(body []byte) string {
 // escapes, one that is malformed ("%zz") left as it came, as lenient readers
 // read it (PHP's: "%74oken%zz" is "token%zz"); and a ';' separates fields too,
 // as it does to some readers (Go's refuses it, and keeps "a" = "1;token=T"):
-// "a=1;token=T" is kept as "a=1;token=%5Bredacted%5D".
+// "a=1;token=T" is kept as "a=1;token=%5Bredacted%5D"; and so does a '?' in a
+// value, which begins the query of a URL sent unescaped in it (fieldWithoutSecret).
 func formWithoutSecrets(form string) string {
 	if form == "" {
 		return form
@@ -240,7 +241,9 @@ func formWithoutSecrets(form string) string {
 
 // fieldWithoutSecret is one of a form's fields ("name=value", between two '&')
 // without its credential: its whole value when its name carries one, and
-// otherwise that of each field after a ';' in it whose name does.
+// otherwise that of each field after a ';' or a '?' in it whose name does: a
+// '?' in a value begins the query of a URL sent unescaped in it
+// ("next=https://x/cb?token=T", a return address), whose first field follows it.
 func fieldWithoutSecret(p string) string {
 	redacted := func(f string) string {
 		k, _, _ := strings.Cut(f, "=")
@@ -252,11 +255,24 @@ func fieldWithoutSecret(p string) string {
 	if r := redacted(p); r != p {
 		return r
 	}
-	fields := strings.Split(p, ";")
-	for i := 1; i < len(fields); i++ {
-		fields[i] = redacted(fields[i])
+	i := strings.IndexAny(p, ";?")
+	if i < 0 {
+		return p
 	}
-	return strings.Join(fields, ";")
+	var out strings.Builder
+	out.WriteString(p[:i+1])
+	for rest := p[i+1:]; ; {
+		f, sep := rest, ""
+		if j := strings.IndexAny(rest, ";?"); j >= 0 {
+			f, sep, rest = rest[:j], rest[j:j+1], rest[j+1:]
+		}
+		out.WriteString(redacted(f))
+		if sep == "" {
+			break
+		}
+		out.WriteString(sep)
+	}
+	return out.String()
 }
 
 // pathWithoutSecrets is a path without the credentials of its parameters: the
