@@ -462,6 +462,34 @@ func TestInboxKeepsNoCredentialsOfNestedURLs(t *testing.T) {
 	is.Equal(rs[0].HeaderValue("Referer"), "https://app.example/login?next=/dashboard?session_id=%5Bredacted%5D")
 }
 
+// TestInboxKeepsNoCredentialsOfSpacedParameters: a header's parameter with
+// spaces or tabs around its '=' (; session = T), which Go's reader
+// (mime.ParseMediaType) takes as session=T, keeps no credential either: a
+// name followed by a space, or an '=' by one, was read as no parameter or an
+// empty one, and its value kept.
+func TestInboxKeepsNoCredentialsOfSpacedParameters(t *testing.T) {
+	is := is.New(t)
+	h := newInboxHarness(t, store.InboxLimits{})
+	header := map[string][2]string{
+		"X-Spaced": {"v; session = W1; b = 1", "v; session = %5Bredacted%5D; b = 1"},
+		"X-Tabbed": {"v;\ttoken\t=\tW2", "v;\ttoken\t=\t%5Bredacted%5D"},
+		"X-After":  {`v; token= "W3 x"; b=1`, "v; token= %5Bredacted%5D; b=1"},
+		"X-Empty":  {"v; token= ; b=1", "v; token= ; b=1"}, // nothing to keep
+		"X-Words":  {"v; a token=x; b", "v; a token=x; b"}, // no parameter named token
+	}
+	var kv []string
+	for name, v := range header {
+		kv = append(kv, name, v[0])
+	}
+	res := h.post(t, http.MethodPost, "/inbox/spaced/x", "", kv...)
+	is.Equal(res.status, http.StatusNoContent)
+	rs := h.requests(t, "spaced")
+	is.Equal(len(rs), 1)
+	for name, v := range header {
+		is.Equal(rs[0].HeaderValue(name), v[1]) // without its credentials, the rest as sent
+	}
+}
+
 // TestInboxKeepsNoCredentialAsScheme: an Authorization keeps its first word, the
 // scheme, only when it is one of those known: a token or a password sent bare
 // before more text (abc123 x, hunter two) read as a scheme, being a letter, then

@@ -376,7 +376,8 @@ func urlsWithoutSecrets(v string) string {
 var escapedRedacted = url.QueryEscape(inboxRedacted)
 
 // paramAt reads the parameter after the ';' at v[i] (";name=value", spaces and
-// tabs after the ';' skipped): v[from:to] is its value, to the next ';', '/',
+// tabs after the ';' and around the '=' skipped, as Go's mime.ParseMediaType
+// skips them: "; session = T"): v[from:to] is its value, to the next ';', '/',
 // '?', '#', space or tab, or closer (when not 0), a value in double quotes to
 // its closing quote; secret says whether its name is a credential's and its
 // value not empty. A parameter with no '=' has none: from and to are where its
@@ -385,18 +386,23 @@ func paramAt(v string, i int, closer byte) (from, to int, secret bool) {
 	stop := func(c byte) bool {
 		return c == ';' || c == '/' || c == '?' || c == '#' || c == ' ' || c == '\t' || c == closer && closer != 0
 	}
-	j := i + 1
-	for j < len(v) && (v[j] == ' ' || v[j] == '\t') {
-		j++
+	space := func(j int) int {
+		for j < len(v) && (v[j] == ' ' || v[j] == '\t') {
+			j++
+		}
+		return j
 	}
-	name := j
-	for j < len(v) && v[j] != '=' && !stop(v[j]) {
-		j++
+	name := space(i + 1)
+	end := name
+	for end < len(v) && v[end] != '=' && !stop(v[end]) {
+		end++
 	}
+	j := space(end)
 	if j == len(v) || v[j] != '=' {
-		return j, j, false
+		return end, end, false
 	}
-	from, to = j+1, j+1
+	from = space(j + 1)
+	to = from
 	if to < len(v) && v[to] == '"' {
 		if k := strings.IndexByte(v[to+1:], '"'); k >= 0 {
 			to += k + 2
@@ -408,7 +414,7 @@ func paramAt(v string, i int, closer byte) (from, to int, secret bool) {
 			to++
 		}
 	}
-	return from, to, from < to && SecretName(looseUnescape(v[name:j]))
+	return from, to, from < to && SecretName(looseUnescape(v[name:end]))
 }
 
 // looseUnescape is a name with its escapes read ('+' a space), each malformed
