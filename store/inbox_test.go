@@ -488,6 +488,39 @@ func TestInboxReadsWithoutCredentials(t *testing.T) {
 	is.Equal(string(r.Body), "grant_type=client_credentials&client_secret=%5Bredacted%5D")
 }
 
+// TestInboxKeepsNoCredentialsOfQuotedValues: a parameter's value that begins
+// with a quote is read to its closing quote, an escaped one (\") not closing
+// it, as Go's reader reads a header's, and on to the next ';' or space, as a
+// Java server reads a path's ("ab"cd whole): read to the first quote after the
+// one it began with, the rest of the credential (cd, W2) was recorded, and
+// shown so once read again (the record read as a value "%5Bredacted%5Dcd").
+func TestInboxKeepsNoCredentialsOfQuotedValues(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	st := newStore(t)
+	rc := withURL(receipt("quoted", http.Header{
+		"X-Quoted": {`v; session="ab\"W2 x"; b="c\\"; token="e\\\"W3 x"; u="https://x.example/?token=W4"`},
+		"X-Tail":   {`v; session="ab"W5; b=1`},
+		"X-Open":   {`v; token="gh\"W6`},
+	}, ""), `/inbox/quoted/x;jsessionid="ab"W7/y;v="1"`, "")
+	want := map[string]string{
+		"X-Quoted": `v; session=%5Bredacted%5D; b="c\\"; token=%5Bredacted%5D; u="https://x.example/?token=%5Bredacted%5D"`,
+		"X-Tail":   "v; session=%5Bredacted%5D; b=1",
+		"X-Open":   "v; token=%5Bredacted%5D", // no closing quote: to the end
+	}
+	const wantPath = `/inbox/quoted/x;jsessionid=%5Bredacted%5D/y;v="1"`
+	recorded := record(t, st, rc, store.InboxLimits{})
+	rs, err := st.InboxRequests(ctx, store.InboxFilter{Inbox: "quoted"})
+	is.NoErr(err)
+	is.Equal(len(rs), 1)
+	for _, r := range []store.InboxRequest{recorded, rs[0]} { // as recorded, and as read
+		for name, v := range want {
+			is.Equal(r.HeaderValue(name), v)
+		}
+		is.Equal(r.Path, wantPath)
+	}
+}
+
 // TestInboxSignatureUnderProxyPath: a webhook that calls the inbox through a proxy
 // in front of hookd, under the path the proxy takes off (http.public_url's), and
 // at any spelling of the public URL's host, with a query, calls it: its deliveries

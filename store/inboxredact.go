@@ -379,7 +379,9 @@ var escapedRedacted = url.QueryEscape(inboxRedacted)
 // tabs after the ';' and around the '=' skipped, as Go's mime.ParseMediaType
 // skips them: "; session = T"): v[from:to] is its value, to the next ';', '/',
 // '?', '#', space or tab, or closer (when not 0), a value in double quotes to
-// its closing quote; secret says whether its name is a credential's and its
+// its closing quote (a '\' escaping the character after it, as Go's reader
+// reads a header's "ab\"cd") and on to one of those ('"ab"cd' whole, as a Java
+// server reads a path's); secret says whether its name is a credential's and its
 // value not empty. A parameter with no '=' has none: from and to are where its
 // name ends.
 func paramAt(v string, i int, closer byte) (from, to int, secret bool) {
@@ -404,15 +406,15 @@ func paramAt(v string, i int, closer byte) (from, to int, secret bool) {
 	from = space(j + 1)
 	to = from
 	if to < len(v) && v[to] == '"' {
-		if k := strings.IndexByte(v[to+1:], '"'); k >= 0 {
-			to += k + 2
-		} else {
-			to = len(v)
+		for to++; to < len(v) && v[to] != '"'; to++ {
+			if v[to] == '\\' && to+1 < len(v) {
+				to++ // an escaped character: \" does not close it
+			}
 		}
-	} else {
-		for to < len(v) && !stop(v[to]) {
-			to++
-		}
+		to = min(to+1, len(v)) // and its closing quote
+	}
+	for to < len(v) && !stop(v[to]) {
+		to++ // what follows a closing quote is the value's too ("ab"cd)
 	}
 	return from, to, from < to && SecretName(looseUnescape(v[name:end]))
 }
