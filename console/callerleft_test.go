@@ -19,7 +19,7 @@ import (
 // done with it (here, before it looked its session cookie up) is logged at debug,
 // not as an error: anyone can send a request with any cookie and hang up, and
 // would otherwise write error lines at will. A request that fails while its
-// reader waits is still an error.
+// reader waits is still an error, its path logged without a credential.
 func TestReaderGoneIsNoError(t *testing.T) {
 	is := is.New(t)
 	e := openEnv(t)
@@ -67,6 +67,17 @@ func TestReaderGoneIsNoError(t *testing.T) {
 	res.Body.Close()
 	is.Equal(res.StatusCode, http.StatusInternalServerError)
 	is.True(strings.Contains(logs.String(), `level=ERROR msg="console request failed"`))
+
+	// Its path is logged without a credential sent as a parameter of it.
+	req, err = http.NewRequest(http.MethodGet, srv.URL+"/console/webhooks/w1;jsessionid=PATHSESSION", nil)
+	is.NoErr(err)
+	req.AddCookie(&http.Cookie{Name: "hookd_session", Value: "whatever-anyone-sends"})
+	res, err = http.DefaultClient.Do(req)
+	is.NoErr(err)
+	res.Body.Close()
+	is.Equal(res.StatusCode, http.StatusInternalServerError)
+	is.True(strings.Contains(logs.String(), `path="/console/webhooks/w1;jsessionid=%5Bredacted%5D"`)) // the path, without
+	is.True(!strings.Contains(logs.String(), "PATHSESSION"))                                          // the session
 }
 
 // syncLog is a log destination the server's goroutines may share.

@@ -296,10 +296,10 @@ func (h *Handler) nudge() { h.opts.Nudge() }
 func (h *Handler) internal(w http.ResponseWriter, r *http.Request, err error) {
 	if callerLeft(r, err) {
 		h.log.LogAttrs(r.Context(), slog.LevelDebug, "console request abandoned by its reader", slog.String("method", r.Method),
-			slog.String("path", r.URL.Path), slog.String("err", err.Error()))
+			slog.String("path", store.PathWithoutSecrets(r.URL.EscapedPath())), slog.String("err", err.Error()))
 	} else {
 		h.log.LogAttrs(r.Context(), slog.LevelError, "console request failed", slog.String("method", r.Method),
-			slog.String("path", r.URL.Path), slog.String("err", err.Error()))
+			slog.String("path", store.PathWithoutSecrets(r.URL.EscapedPath())), slog.String("err", err.Error()))
 	}
 	h.errorPage(w, r, http.StatusInternalServerError, "Something went wrong", "The console could not do this. The cause is in hookd's log.")
 }
