@@ -425,6 +425,9 @@ func TestInboxKeepsNoCredentialsOfURLsInText(t *testing.T) {
 		"X-In-Param": {`a; url="https://x.example/?token=U9"`, `a; url="https://x.example/?token=%5Bredacted%5D"`},
 		"X-Text":     {"why? no credential here; none", "why? no credential here; none"},
 		"X-Already":  {"<https://x.example/?token=%5Bredacted%5D>", "<https://x.example/?token=%5Bredacted%5D>"},
+		"X-Fragment": {"https://app.example/cb?state=s#access_token=F1&expires_in=3600 <https://b.example/#id_token=F2>",
+			"https://app.example/cb?state=s#access_token=%5Bredacted%5D&expires_in=3600 <https://b.example/#id_token=%5Bredacted%5D>"},
+		"X-Hash": {"issue #42 fixed", "issue #42 fixed"},
 	}
 	var kv []string
 	for name, v := range header {

@@ -314,11 +314,12 @@ func PathWithoutSecrets(p string) string { return pathWithoutSecrets(p) }
 // urlsWithoutSecrets is a header's value without the credentials of the URLs in
 // it, alone or among other text: the query of each, from a '?' to a space, a
 // '#' or, in a URL after a '<' or a '"', the '>' or '"' that closes it (Link's
-// <https://x/?access_token=T>; rel="next"), as formWithoutSecrets keeps it; and
+// <https://x/?access_token=T>; rel="next"), and its fragment, from a '#' to the
+// same but a '#' (#access_token=T), as formWithoutSecrets keeps a form; and
 // each ";name=value" parameter, a path's or the header's own, as paramAt reads
 // it (";jsessionid=T", "; session=T"). It reads the value once.
 func urlsWithoutSecrets(v string) string {
-	if !strings.ContainsAny(v, "?;") {
+	if !strings.ContainsAny(v, "?;#") {
 		return v
 	}
 	var out strings.Builder
@@ -340,9 +341,11 @@ func urlsWithoutSecrets(v string) string {
 			open = 0
 		case c == '"':
 			open = c
-		case c == '?':
+		case c == '?' || c == '#':
+			// A fragment is read as a query is: OAuth's implicit grant returns its
+			// token in one (#access_token=T&token_type=bearer).
 			end := i + 1
-			for end < len(v) && v[end] != ' ' && v[end] != '\t' && v[end] != '#' && (closer == 0 || v[end] != closer) {
+			for end < len(v) && v[end] != ' ' && v[end] != '\t' && (c == '#' || v[end] != '#') && (closer == 0 || v[end] != closer) {
 				end++
 			}
 			if q, kq := v[i+1:end], formWithoutSecrets(v[i+1:end]); kq != q {
