@@ -442,6 +442,24 @@ func TestInboxKeepsNoCredentialsOfURLsInText(t *testing.T) {
 	}
 }
 
+// TestInboxKeepsNoCredentialsOfFragments: a fragment a client sends in the
+// request line (browsers do not; a hand-made request may), after the path or
+// after the query, keeps no credential: Go reads it as part of the path or of
+// the query, and it was kept as sent (#access_token=T, as OAuth's implicit
+// grant returns a token).
+func TestInboxKeepsNoCredentialsOfFragments(t *testing.T) {
+	is := is.New(t)
+	h := newInboxHarness(t, store.InboxLimits{})
+	is.Equal(h.post(t, http.MethodPost, "/inbox/frag/x?a=1#access_token=Q1&expires_in=60", "").status, http.StatusNoContent)
+	is.Equal(h.post(t, http.MethodPost, "/inbox/frag/y#access_token=P1&state=s", "").status, http.StatusNoContent)
+	rs := h.requests(t, "frag")
+	is.Equal(len(rs), 2)
+	is.Equal(rs[1].Path, "/inbox/frag/x")
+	is.Equal(rs[1].Query, "a=1#access_token=%5Bredacted%5D&expires_in=60")    // the query's fragment
+	is.Equal(rs[0].Path, "/inbox/frag/y#access_token=%5Bredacted%5D&state=s") // the path's
+	is.Equal(rs[0].Query, "")
+}
+
 // TestInboxKeepsNoCredentialsOfNestedURLs: a URL in a query's value, sent
 // unescaped (?next=https://app/cb?token=T, a return address), keeps no
 // credential of its own query either: a query was read from its first '?' as

@@ -21,6 +21,7 @@ func TestLogPath(t *testing.T) {
 		{"/0000-0002-7253-3645/webhook", "/0000-0002-7253-3645/webhook"},
 		{"/api/notifications/v1/webhooks/0190a000-0000-7000-8000-000000000001", "/api/notifications/v1/webhooks/0190a000-0000-7000-8000-000000000001"},
 		{"/inbox/pp/x;jsessionid=JSESSION/y;token=TOKEN;page=2", "/inbox/pp/x;jsessionid=%5Bredacted%5D/y;token=%5Bredacted%5D;page=2"},
+		{"/inbox/pp/y#access_token=FRAGTOKEN&expires_in=60", "/inbox/pp/y%23access_token=%5Bredacted%5D&expires_in=60"},
 		{"/0000-0002-7253-3645;access_token=TOKEN/webhook/http%3A%2F%2F127.0.0.1%3A18510%2Fecho", "/0000-0002-7253-3645;access_token=%5Bredacted%5D/webhook/http%3A%2F%2F127.0.0.1%3A18510%2Fecho"},
 	} {
 		t.Run(tt.path, func(t *testing.T) {

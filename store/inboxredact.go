@@ -241,9 +241,12 @@ func formWithoutSecrets(form string) string {
 
 // fieldWithoutSecret is one of a form's fields ("name=value", between two '&')
 // without its credential: its whole value when its name carries one, and
-// otherwise that of each field after a ';' or a '?' in it whose name does: a
-// '?' in a value begins the query of a URL sent unescaped in it
-// ("next=https://x/cb?token=T", a return address), whose first field follows it.
+// otherwise that of each field after a ';', a '?' or a '#' in it whose name
+// does: a '?' in a value begins the query of a URL sent unescaped in it
+// ("next=https://x/cb?token=T", a return address), whose first field follows
+// it, and a '#' its fragment, or the request's own, which a client may send
+// in the request line ("?a=1#access_token=T", as OAuth's implicit grant
+// returns a token).
 func fieldWithoutSecret(p string) string {
 	redacted := func(f string) string {
 		k, _, _ := strings.Cut(f, "=")
@@ -255,7 +258,7 @@ func fieldWithoutSecret(p string) string {
 	if r := redacted(p); r != p {
 		return r
 	}
-	i := strings.IndexAny(p, ";?")
+	i := strings.IndexAny(p, ";?#")
 	if i < 0 {
 		return p
 	}
@@ -263,7 +266,7 @@ func fieldWithoutSecret(p string) string {
 	out.WriteString(p[:i+1])
 	for rest := p[i+1:]; ; {
 		f, sep := rest, ""
-		if j := strings.IndexAny(rest, ";?"); j >= 0 {
+		if j := strings.IndexAny(rest, ";?#"); j >= 0 {
 			f, sep, rest = rest[:j], rest[j:j+1], rest[j+1:]
 		}
 		out.WriteString(redacted(f))
@@ -279,8 +282,13 @@ func fieldWithoutSecret(p string) string {
 // value of each ";name=value" whose name is a credential's (";jsessionid=…",
 // which Java servers read from a URL's path, ";token=…"; read with its escapes),
 // to the next ';', '/', '?' or '#', goes; an empty one holds nothing, and stays.
-// The access log writes paths so too (PathWithoutSecrets).
+// A '#' begins a fragment, which a client may send in the request line: it is
+// read as a query is (formWithoutSecrets). The access log writes paths so too
+// (PathWithoutSecrets).
 func pathWithoutSecrets(p string) string {
+	if i := strings.IndexByte(p, '#'); i >= 0 {
+		return pathWithoutSecrets(p[:i]) + "#" + formWithoutSecrets(p[i+1:])
+	}
 	var out strings.Builder
 	kept := 0
 	for i := strings.IndexByte(p, ';'); i >= 0; {
@@ -309,7 +317,13 @@ func pathWithoutSecrets(p string) string {
 
 // PathWithoutSecrets is an escaped path without the credentials of its ";name=value"
 // parameters, as an inbox records it: for a log line.
-func PathWithoutSecrets(p string) string { return pathWithoutSecrets(p) }
+// Escaped, a fragment's '#' is "%23".
+func PathWithoutSecrets(p string) string {
+	if i := strings.Index(p, "%23"); i >= 0 {
+		return pathWithoutSecrets(p[:i]) + "%23" + formWithoutSecrets(p[i+len("%23"):])
+	}
+	return pathWithoutSecrets(p)
+}
 
 // urlsWithoutSecrets is a header's value without the credentials of the URLs in
 // it, alone or among other text: the query of each, from a '?' to a space, a
