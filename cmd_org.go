@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -570,10 +571,17 @@ func (e *env) memberImport(ctx context.Context, args []string) error {
 	if err != nil {
 		return fmt.Errorf("org member import: %s: %w; nothing was imported", pos[0], err)
 	}
-	for _, r := range file.Rejected {
-		fmt.Fprintf(e.stderr, "%s:%d: rejected %q: %s\n", pos[0], r.Line, r.Orcid, r.Reason)
+	// The rejected rows, by line: the file's, and those the store left out (a
+	// name or eppn with a character that shows as nothing, other than the
+	// member's own).
+	report := func(rej []membercsv.Rejected) {
+		slices.SortStableFunc(rej, func(a, b membercsv.Rejected) int { return a.Line - b.Line })
+		for _, r := range rej {
+			fmt.Fprintf(e.stderr, "%s:%d: rejected %q: %s\n", pos[0], r.Line, r.Orcid, r.Reason)
+		}
 	}
 	if *strict && len(file.Rejected) > 0 {
+		report(file.Rejected)
 		return fmt.Errorf("org member import: %s: %s rejected; nothing imported (-strict)", pos[0], count(len(file.Rejected), "row", "rows"))
 	}
 	importMembers := st.ImportMembers
@@ -582,6 +590,7 @@ func (e *env) memberImport(ctx context.Context, args []string) error {
 	}
 	res, err := importMembers(ctx, o.ID, file.Rows, cfg.Delivery.CoalesceWindow.Duration)
 	if err != nil {
+		report(file.Rejected)
 		// In the command's words, not the store's step; one transaction, so none
 		// of the rows is in.
 		if se := (*store.Error)(nil); errors.As(err, &se) {
@@ -589,12 +598,12 @@ func (e *env) memberImport(ctx context.Context, args []string) error {
 		}
 		return fmt.Errorf("org member import: %s: %w; nothing was imported", pos[0], err)
 	}
-	// Rows the store left out: a name or eppn with a character that shows as
-	// nothing, other than the member's own.
+	rej := slices.Clone(file.Rejected)
 	for _, r := range res.Rejected {
-		fmt.Fprintf(e.stderr, "%s:%d: rejected %q: %s\n", pos[0], r.Line, r.Orcid, r.Reason)
+		rej = append(rej, membercsv.Rejected{Line: r.Line, Orcid: r.Orcid, Reason: r.Reason})
 	}
-	rejected := len(file.Rejected) + len(res.Rejected)
+	report(rej)
+	rejected := len(rej)
 	if *strict && len(res.Rejected) > 0 {
 		return fmt.Errorf("org member import: %s: %s rejected; nothing imported (-strict)", pos[0], count(rejected, "row", "rows"))
 	}

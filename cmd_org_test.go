@@ -618,3 +618,31 @@ func TestOrgMemberHiddenCharactersKept(t *testing.T) {
 	is.True(strings.Contains(err.Error(), "has a zero-width character (U+200B) at byte 3"))
 	is.NoErr(db.Close())
 }
+
+// TestOrgMemberImportRejectedByLine: the rows an import rejects are listed by
+// their line, the file's own (an iD that is none) among those the store left
+// out (a name with a character that shows as nothing): the store's came after
+// all the file's (lines 3, 5, 2, 4).
+func TestOrgMemberImportRejectedByLine(t *testing.T) {
+	is := is.New(t)
+	cfg := testConfig(t, "")
+	_, err := runCmd(t, "org", "add", "-config", cfg, "-name", "Uni", "-tech-contact", "it@uni.example")
+	is.NoErr(err)
+	file := filepath.Join(t.TempDir(), "members.csv")
+	is.NoErr(os.WriteFile(file, []byte("orcid,name\n"+
+		"0000-0002-7253-3645,Ann\u00ad Lee\n"+
+		"0000-0002-7253-3646,Bad Sum\n"+
+		"0000-0001-5109-3700,Eve\u200b\n"+
+		"not-an-id,Nobody\n"+
+		"0000-0002-9079-593X,Bob\n"), 0o600))
+	var stdout, stderr safeBuffer
+	err = run(context.Background(), []string{"hookd", "org", "member", "import", "-config", cfg, "-org", "Uni", file},
+		noenv, strings.NewReader(""), &stdout, &stderr)
+	is.NoErr(err)
+	is.Equal(stdout.String(), file+": 1 member added, 0 updated, 4 rejected (organisation \"Uni\")\n")
+	var lines []string
+	for l := range strings.Lines(stderr.String()) {
+		lines = append(lines, strings.SplitN(strings.TrimPrefix(l, file+":"), ":", 2)[0])
+	}
+	is.Equal(lines, []string{"2", "3", "4", "5"}) // by line
+}
