@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -57,4 +59,65 @@ func TestMemoryIsBounded(t *testing.T) {
 	is.Equal(failures, 1) // the others are forgotten
 	is.Equal(told, 1)
 	is.Equal(sources, 1)
+}
+
+// TestTokenAnswersNotKept: of a token endpoint's answer, a callback's token
+// source keeps the token and, of a refusal, its words, bounded: not the rest of
+// the answer (up to the 1 MiB oauth2 reads), which every one of the token cache's
+// thousands of sources would hold for as long as it is kept. An endpoint that
+// pads its answers (a field beside the token, an error's description, a page)
+// costs hookd no more than one that does not.
+func TestTokenAnswersNotKept(t *testing.T) {
+	pad := strings.Repeat("1,", 500<<10) // 1000 KiB
+	answers := map[string]func(w http.ResponseWriter){
+		"a token with a padded field beside it": func(w http.ResponseWriter) {
+			w.Header().Set("Content-Type", "application/json")
+			fmt.Fprint(w, `{"access_token":"tok","token_type":"bearer","expires_in":3600,"padding":[`+pad+`1]}`)
+		},
+		"a form-encoded token with a padded field beside it": func(w http.ResponseWriter) {
+			w.Header().Set("Content-Type", "application/x-www-form-urlencoded")
+			fmt.Fprint(w, "access_token=tok&token_type=bearer&expires_in=3600&padding="+pad)
+		},
+		"an OAuth error with a padded description": func(w http.ResponseWriter) {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusBadRequest)
+			fmt.Fprint(w, `{"error":"invalid_client","error_description":"`+pad+`"}`)
+		},
+		"a padded page": func(w http.ResponseWriter) {
+			w.Header().Set("Content-Type", "text/html")
+			w.WriteHeader(http.StatusBadGateway)
+			fmt.Fprint(w, "<html><body>"+pad+"</body></html>")
+		},
+	}
+	for name, answer := range answers {
+		t.Run(name, func(t *testing.T) {
+			is := is.New(t)
+			e := newEnv(t)
+			ctx := context.Background()
+			tokens := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { answer(w) }))
+			t.Cleanup(tokens.Close)
+			rv := newReceiver(t, nil)
+			d := e.dispatcher(nil)
+			is.Equal(e.tick(d), 0) // the dispatcher's own memory, before the sources'
+			const sources = 6
+			for i := range sources {
+				_, _, err := e.st.CreateWebhook(ctx, e.client.ID, store.WebhookSpec{TargetURL: rv.URL + "/hook", Orcid: testOrcid(i),
+					Auth: store.Auth{Type: store.AuthClientCredential, ClientID: "app", Secret: "app-secret", TokenURL: tokens.URL}})
+				is.NoErr(err) // create webhook
+				e.intake(0, store.Event{Orcid: testOrcid(i)})
+			}
+			var before, after runtime.MemStats
+			runtime.GC()
+			runtime.ReadMemStats(&before)
+			is.Equal(e.tick(d), sources) // each webhook's source asks the endpoint
+			runtime.GC()
+			runtime.ReadMemStats(&after)
+			_, _, kept := dispatch.Remembered(d)
+			is.Equal(kept, sources) // each source is kept
+			grown := int64(after.HeapAlloc) - int64(before.HeapAlloc)
+			t.Logf("heap grew by %d KiB for %d sources", grown>>10, sources)
+			is.True(grown < sources*128<<10) // far less than the answers: none of them is kept
+			runtime.KeepAlive(d)
+		})
+	}
 }

@@ -171,7 +171,7 @@ func (s *tokenSource) token(ctx context.Context, client *http.Client, rejected s
 			s.refusal = &tokenRefusal{err: both.with(err), until: now.Add(tokenUnansweredFor)}
 			return "", s.refusal
 		}
-		r := &tokenRefusal{err: both.with(err), status: answer.StatusCode, retryAfter: answer.Header.Get("Retry-After"), until: now.Add(tokenRefusedFor)}
+		r := &tokenRefusal{err: both.with(s.words(err)), status: answer.StatusCode, retryAfter: answer.Header.Get("Retry-After"), until: now.Add(tokenRefusedFor)}
 		if d, ok := retryAfter(r.retryAfter, now); ok {
 			r.until = now.Add(min(d, tokenRefusedMax))
 		}
@@ -191,6 +191,11 @@ func (s *tokenSource) token(ctx context.Context, client *http.Client, rejected s
 		s.refusal = r
 		return "", r
 	}
+	// The token alone: oauth2's keeps the whole answer besides (every field of
+	// it parsed, its up to 1 MiB many times over), which the source would hold
+	// for as long as it is kept, each of the cache's thousands; and copied, as a
+	// form-encoded answer's token is a part of the whole answer's text.
+	tok = &oauth2.Token{AccessToken: strings.Clone(tok.AccessToken), TokenType: strings.Clone(tok.TokenType), Expiry: tok.Expiry}
 	s.tok, s.fetched, s.refusal = tok, now, nil
 	s.useUntil = time.Time{}
 	if !tok.Expiry.IsZero() {
@@ -220,6 +225,22 @@ func (s *tokenSource) answered(err error, seen *answerSeen) (*http.Response, err
 	}
 	return nil, err
 }
+
+// words is err, the error of an answer that refused a token, as its words: the
+// client's credentials redacted, then bounded (twice what an attempt's error
+// keeps, so that the attempt's own redaction and cut see what they saw before).
+// It holds no more of the answer: oauth2's error keeps its whole body, and its
+// response, which a refusal handed out for as long as it holds would keep too.
+func (s *tokenSource) words(err error) error {
+	var secrets sent
+	secrets.addClient(s.cfg.ClientID, s.cfg.ClientSecret)
+	return refusalWords(strings.Clone(truncate(secrets.redact(err.Error()), 2*maxErrorText))) // not a part of the whole text
+}
+
+// refusalWords is a token endpoint's refusal in words (tokenSource.words).
+type refusalWords string
+
+func (e refusalWords) Error() string { return string(e) }
 
 // refusedBothWays is a token endpoint's refusal of the client's credentials
 // sent both ways fetch tries: its answer to them in an Authorization header
@@ -278,7 +299,7 @@ func (s *tokenSource) fetch(ctx context.Context, seen *answerSeen) (*oauth2.Toke
 		_, header := s.answered(err, seen)
 		var secrets sent
 		secrets.addClient(s.cfg.ClientID, s.cfg.ClientSecret)
-		first := strings.ToValidUTF8(truncate(strings.Join(strings.Fields(secrets.redact(header.Error())), " "), 2*lineMax), "?")
+		first := strings.Clone(strings.ToValidUTF8(truncate(strings.Join(strings.Fields(secrets.redact(header.Error())), " "), 2*lineMax), "?"))
 		seen.resp, seen.eof = nil, false
 		style = oauth2.AuthStyleInParams
 		if tok, err = s.fetchAs(ctx, style); err != nil {
