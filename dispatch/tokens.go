@@ -88,6 +88,9 @@ type tokenSource struct {
 	useUntil time.Time
 }
 
+// maxToken is the longest access token hookd sends (and keeps), in bytes.
+const maxToken = 16 << 10
+
 // tokenRefusal is a token endpoint's answer refusing a token, or a fetch of it
 // that got no answer (status 0).
 type tokenRefusal struct {
@@ -188,6 +191,19 @@ func (s *tokenSource) token(ctx context.Context, client *http.Client, rejected s
 			status = seen.resp.StatusCode
 		}
 		r := &tokenRefusal{err: notBearer(status, tt, tok.AccessToken, s.cfg.ClientID, s.cfg.ClientSecret), status: status, until: now.Add(tokenRefusedFor)}
+		s.refusal = r
+		return "", r
+	}
+	if n := len(tok.AccessToken); n > maxToken {
+		// Not sent: as "Authorization: Bearer" it is a header most servers
+		// refuse (nginx's and Apache's lines stop at 8 KiB); nor kept, each of the
+		// cache's thousands of sources holding up to the 1 MiB oauth2 reads.
+		status := http.StatusOK
+		if seen.resp != nil {
+			status = seen.resp.StatusCode
+		}
+		r := &tokenRefusal{err: fmt.Errorf("HTTP %d issued a token of %d bytes, which hookd does not send: it sends tokens of at most %d KiB, as most servers refuse a longer header", status, n, maxToken>>10),
+			status: status, until: now.Add(tokenRefusedFor)}
 		s.refusal = r
 		return "", r
 	}

@@ -418,3 +418,46 @@ func TestTokenTypeNotBearer(t *testing.T) {
 		})
 	}
 }
+
+// TestTokenTooLong: a token longer than 16 KiB is not sent, nor kept: as a
+// header, servers refuse it (most beyond 8 KiB), and the token cache would hold
+// it for each of its thousands of sources (up to the 1 MiB oauth2 reads). The
+// attempt says so, with the token's length, and the answer is handed on as a
+// refusal is; a token of 16 KiB is sent.
+func TestTokenTooLong(t *testing.T) {
+	for _, n := range []int{16 << 10, 16<<10 + 1, 1000 << 10} {
+		t.Run(strconv.Itoa(n), func(t *testing.T) {
+			is := is.New(t)
+			e := newEnv(t)
+			a := newAuthAPI(e)
+			long := strings.Repeat("t", n)
+			tok := newReceiver(t, func(_ int, w http.ResponseWriter, _ *http.Request, _ []byte) error {
+				w.Header().Set("Content-Type", "application/json")
+				fmt.Fprintf(w, `{"access_token":%q,"token_type":"bearer","expires_in":3600}`, long)
+				return nil
+			})
+			rv := newReceiver(t, nil)
+			a.create(`{"targetURL":"` + rv.URL + `/cc","auth":{"type":"client_credential","clientID":"callback-app",
+		"clientSecret":"cs-SECRET-cc-456","tokenURL":"` + tok.URL + `/oauth/token"}}`)
+			d := e.dispatcher(nil)
+			e.intake(0, store.Event{Orcid: orcidA})
+			is.Equal(e.tick(d), 1)
+			dl := e.only()
+			if n <= 16<<10 {
+				is.Equal(dl.StateName(), "delivered")
+				is.Equal(rv.requests()[0].header.Get("Authorization"), "Bearer "+long) // sent whole
+				return
+			}
+			is.Equal(rv.count(), 0) // the token is not sent
+			as := e.attempts(dl.ID)
+			is.Equal(len(as), 1)
+			is.Equal(as[0].Error, fmt.Sprintf("token endpoint: HTTP 200 issued a token of %d bytes, which hookd does not send: "+
+				"it sends tokens of at most 16 KiB, as most servers refuse a longer header", n)) // says why
+			is.Equal(dl.StateName(), "failed") // retried
+			e.intake(0, store.Event{Orcid: orcidB})
+			is.Equal(e.tick(d), 1)
+			is.Equal(tok.count(), 1) // the answer is handed on for a while, as a refusal is
+			is.Equal(rv.count(), 0)
+		})
+	}
+}
