@@ -931,6 +931,23 @@ func TestInboxRegistration(t *testing.T) {
 	platformProblem(t, res, http.StatusBadRequest) // and nothing else of hookd's
 }
 
+// TestInboxIsNoTokenURL: hookd's own inbox is an exception for a webhook's
+// target only: a client_credential token URL there is refused as any loopback
+// one is, and the refusal says so, not that the inbox is off.
+func TestInboxIsNoTokenURL(t *testing.T) {
+	is := is.New(t)
+	h := newInboxHarness(t, store.InboxLimits{})
+	tok := h.webhookToken(t, "dev")
+	own := h.self.Base()
+	res := platformCall(t, h.harness, http.MethodPost, platformPath, tok, `{"targetURL":"`+own+`/inbox/platform",`+
+		`"auth":{"type":"client_credential","clientID":"app","clientSecret":"app-secret","tokenURL":"`+own+`/inbox/tokens"}}`)
+	p := platformProblem(t, res, http.StatusBadRequest)
+	is.True(strings.Contains(p.Detail, "auth.tokenURL"))                                                                // naming the field
+	is.True(strings.Contains(p.Detail, "127.0.0.0/8 (Loopback)"))                                                       // and why it is refused
+	is.True(!strings.Contains(p.Detail, "[inbox] enabled = true"))                                                      // not the inbox being off: it is on
+	is.True(strings.Contains(p.Detail, "hookd's own inbox is called as a webhook's targetURL only, never for a token")) // what holds
+}
+
 // TestInboxOff: without the inbox option, /inbox/ is no route and hookd's own
 // address gets no exception.
 func TestInboxOff(t *testing.T) {

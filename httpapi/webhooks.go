@@ -128,7 +128,8 @@ func (s *Server) checkAuth(in *authInput) (store.Auth, error) {
 				return store.Auth{}, err
 			}
 		}
-		if _, err := store.CheckURL("auth.tokenURL", a.TokenURL, s.opts.AllowPrivateTargets); err != nil {
+		t := store.Targets{AllowPrivate: s.opts.AllowPrivateTargets, NoInbox: "hookd's own inbox is called as a webhook's targetURL only, never for a token"}
+		if _, err := store.CheckTarget("auth.tokenURL", a.TokenURL, t); err != nil {
 			return store.Auth{}, err
 		}
 		return store.Auth{Type: store.AuthClientCredential, ClientID: a.ClientID, Secret: a.ClientSecret, TokenURL: a.TokenURL}, nil

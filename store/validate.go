@@ -46,6 +46,11 @@ type Targets struct {
 	// port 0, chosen as the daemon starts): a refusal of a URL of the inbox says
 	// so, where it said that the inbox is off.
 	InboxUnknown string
+	// NoInbox, when set, says why hookd's own inbox is no exception for the URL
+	// (a token URL, which hookd calls through the guard alone, the inbox on or
+	// off): a refusal of a URL under /inbox/ says it, where it said how the inbox
+	// is reached.
+	NoInbox string
 	// AppendOrcid: hookd calls the URL with a record's iD appended (an
 	// organisation's webhook with append-orcid: Target.CalledURL), so hookd's own
 	// …/inbox is a URL of its inbox too: each record's calls reach the inbox named
@@ -262,6 +267,8 @@ func checkParsed(field, raw, shown, instead string, u *url.URL, t Targets) (*url
 		if ssrf.InboxPath(u.Path) || called != nil && ssrf.InboxPath(called.Path) {
 			// Most often meant for hookd's own inbox: say how that is reached.
 			switch {
+			case t.NoInbox != "":
+				return bad("%v; %s", err, t.NoInbox)
 			case t.Inbox == nil && t.InboxUnknown != "":
 				return bad("%v; hookd's own inbox (/inbox/…) is called at the address hookd listens on, not known here: %s", err, t.InboxUnknown)
 			case t.Inbox == nil:
