@@ -282,6 +282,46 @@ func TestStartOnFullDiskSaysSo(t *testing.T) {
 	is.True(err != nil && strings.Contains(err.Error(), "the disk that holds the database is full")) // a command says the same
 }
 
+// TestReadOnlyDatabaseFolderNamesReadWritePaths: a database on a file system that
+// is read-only to hookd, as a folder outside /var/lib/hookd is to hookd.service
+// (ProtectSystem=strict), is refused by check-config (the unit's ExecStartPre),
+// serve and a command with the ReadWritePaths= line that makes its folder
+// writable to the service, not "read-only file system" alone (nor serve's advice
+// to run hookd as the file's owner, who it runs as); and so is a database yet to
+// be made in a folder there.
+func TestReadOnlyDatabaseFolderNamesReadWritePaths(t *testing.T) {
+	dir, mnt := smallTmpfs(t)
+	is := is.New(t)
+	cfg := smallConfig(t, dir, mnt)
+	_, err := runCmd(t, "init", "-config", cfg)
+	is.NoErr(err)
+	fresh := filepath.Join(dir, "fresh.toml") // a database yet to be made on that disk
+	is.NoErr(os.WriteFile(fresh, []byte(fmt.Sprintf("[store]\npath = %q\n", filepath.Join(mnt, "data", "hookd.db"))), 0o600))
+	if out, err := exec.Command("mount", "-o", "remount,ro", mnt).CombinedOutput(); err != nil {
+		t.Fatalf("remount %s read-only: %v: %s", mnt, err, out)
+	}
+	says := func(err error, folder string) {
+		t.Helper()
+		is := is.New(t)
+		is.True(err != nil)                                                                 // refused
+		is.True(strings.Contains(err.Error(), "read-only file system"))                     // the cause
+		is.True(strings.Contains(err.Error(), "ProtectSystem=strict"))                      // where it comes from under systemd
+		is.True(strings.Contains(err.Error(), "ReadWritePaths="+folder+" under [Service]")) // and what to add
+		is.True(!strings.Contains(err.Error(), "chmod u+w"))                                // not a permission to give
+	}
+	_, err = runCmd(t, "check-config", "-config", cfg)
+	says(err, mnt)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var stdout, stderr safeBuffer
+	err = run(ctx, []string{"hookd", "serve", "-config", cfg}, noenv, strings.NewReader(""), &stdout, &stderr)
+	says(err, mnt)
+	_, err = runCmd(t, "client", "list", "-config", cfg)
+	says(err, mnt)
+	_, err = runCmd(t, "check-config", "-config", fresh)
+	says(err, filepath.Join(mnt, "data"))
+}
+
 // TestReadyzOnIdleFullDisk: a disk that fills up while hookd writes nothing (no
 // event, no delivery) makes /readyz answer 503 naming it at once, before a write
 // meets the full disk; once space is freed, /readyz answers 200 again.

@@ -784,6 +784,9 @@ func checkDatabaseAccess(db string) error {
 		return nil // missing, or no file: the callers say so
 	}
 	if err := writable(db, false); err != nil {
+		if advice := readOnlyAdvice(err, filepath.Dir(db)); advice != "" {
+			return fmt.Errorf("store.path: %s cannot be written (%w)%s; nothing was changed", db, err, advice)
+		}
 		var owner, sudoUser string
 		if errors.Is(err, fs.ErrPermission) {
 			owner, sudoUser = ownerOther(db)
@@ -1042,7 +1045,7 @@ func databaseFolder(db string) (string, error) {
 				// (its folder open to them): the file is right, the user is not.
 				return "", fmt.Errorf("%s belongs to %s and is not writable by this user (%w): run hookd as %s, the user it runs as (sudo -u %s hookd …)", abs, owner, err, owner, sudoUser)
 			}
-			return "", fmt.Errorf("%s cannot be written: %w", abs, err)
+			return "", fmt.Errorf("%s cannot be written: %w%s", abs, err, readOnlyAdvice(err, filepath.Dir(abs)))
 		}
 		// The files hookd keeps beside it: one left by another user (hookd serve run
 		// once as root) stops the service as surely.
@@ -1078,9 +1081,9 @@ func databaseFolder(db string) (string, error) {
 				return "", fmt.Errorf("the database's folder %s belongs to %s and is not writable by this user (%w): run hookd as %s, the user it runs as (sudo -u %s hookd …)", d, owner, err, owner, sudoUser)
 			}
 			if d == dir {
-				return "", fmt.Errorf("the database's folder %s is not writable (hookd keeps the database, its -wal, -shm and lock files there): %w", d, err)
+				return "", fmt.Errorf("the database's folder %s is not writable (hookd keeps the database, its -wal, -shm and lock files there): %w%s", d, err, readOnlyAdvice(err, dir))
 			}
-			return "", fmt.Errorf("the database's folder %s does not exist and cannot be made in %s: %w", dir, d, err)
+			return "", fmt.Errorf("the database's folder %s does not exist and cannot be made in %s: %w%s", dir, d, err, readOnlyAdvice(err, dir))
 		}
 		if _, err := os.Stat(abs); err == nil {
 			return abs + ": exists", nil
@@ -1111,7 +1114,7 @@ func checkNewKey(key string) error {
 			return fmt.Errorf("%s cannot be made: %s is not a folder", key, d)
 		}
 		if err := writable(d, true); err != nil {
-			return fmt.Errorf("%s cannot be made in %s: %w", key, d, err)
+			return fmt.Errorf("%s cannot be made in %s: %w%s", key, d, err, readOnlyAdvice(err, filepath.Dir(key)))
 		}
 		return nil
 	}

@@ -8,3 +8,6 @@ func writable(path string, folder bool) error { return nil }
 
 // ownerOther cannot tell a file's owner here; it reports none.
 func ownerOther(path string) (owner, sudoUser string) { return "", "" }
+
+// readOnlyAdvice has no unit to speak of here; it adds nothing.
+func readOnlyAdvice(err error, dir string) string { return "" }

@@ -3,8 +3,11 @@
 package main
 
 import (
+	"errors"
+	"fmt"
 	"os"
 	"os/user"
+	"path/filepath"
 	"strconv"
 	"syscall"
 )
@@ -19,6 +22,25 @@ func writable(path string, folder bool) error {
 		mode |= xOK
 	}
 	return syscall.Access(path, mode)
+}
+
+// readOnlyAdvice is what to add to err, a write refused for the database's folder
+// dir (or a file in it), when a read-only file system refused it. Under systemd
+// that is most often hookd.service's ProtectSystem=strict, which leaves only its
+// StateDirectory, /var/lib/hookd, writable: a database elsewhere (a data disk) is
+// read-only to the service, though the same user may write it outside the unit
+// (check-config run by hand says ok). It says so, and what makes the folder
+// writable to the service; "" for any other error.
+func readOnlyAdvice(err error, dir string) string {
+	if !errors.Is(err, syscall.EROFS) {
+		return ""
+	}
+	if abs, err := filepath.Abs(dir); err == nil {
+		dir = abs // ReadWritePaths= takes absolute paths only
+	}
+	return fmt.Sprintf(": under systemd, hookd.service's ProtectSystem=strict leaves only /var/lib/hookd writable; "+
+		"to keep hookd's files in %s, make that folder the service's (install -d -o hookd -g hookd -m 0700 %s) "+
+		"and add ReadWritePaths=%s under [Service] (systemctl edit hookd), then restart hookd", dir, dir, dir)
 }
 
 // ownerOther names the user the file or folder at path belongs to when that is
