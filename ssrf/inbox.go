@@ -49,21 +49,20 @@ func NewInbox(listenAddr string) (*Inbox, error) {
 	return &Inbox{addrs: []netip.AddrPort{netip.AddrPortFrom(a, port)}}, nil
 }
 
-// HasLoopback6 reports whether one of the machine's interfaces has ::1, IPv6's
-// loopback address, through which a listener on [::] is reached besides
-// 127.0.0.1: not when IPv6 is off (net.ipv6.conf.lo.disable_ipv6), nor when the
-// interfaces cannot be read.
+// HasLoopback6 reports whether the machine has ::1, IPv6's loopback address,
+// through which a listener on [::] is reached besides 127.0.0.1: not when IPv6 is
+// off (net.ipv6.conf.lo.disable_ipv6, or no IPv6 at all). It asks by binding a
+// UDP socket to ::1, which sends nothing and is closed at once, not by listing
+// the interfaces: that takes a netlink socket, which hookd.service refuses
+// (RestrictAddressFamilies=), so the daemon found no ::1 where the command line,
+// outside the unit, found one.
 func HasLoopback6() bool {
-	addrs, err := net.InterfaceAddrs()
+	c, err := net.ListenPacket("udp6", "[::1]:0")
 	if err != nil {
 		return false
 	}
-	for _, a := range addrs {
-		if n, ok := a.(*net.IPNet); ok && n.IP.Equal(net.IPv6loopback) {
-			return true
-		}
-	}
-	return false
+	c.Close()
+	return true
 }
 
 // Base is the base URL of hookd's own address, e.g. "http://127.0.0.1:8080".
