@@ -308,7 +308,9 @@ func (h *Handler) inboxPage(w http.ResponseWriter, r *http.Request, status int, 
 		}
 	}
 	v.Refresh = withQuery("/console/inbox", links, "", "")
-	f := store.InboxFilter{Inbox: v.Selected, Limit: pageSize + 1}
+	// What another owner's deliveries sent stays theirs (a webhook that called the
+	// inbox before the reader's did), as does what a delivery that is gone sent.
+	f := store.InboxFilter{Inbox: v.Selected, Visible: v.Principal.Visible(), Limit: pageSize + 1}
 	var rs []store.InboxRequest
 	if badBefore != "" {
 		v.Pager = badPager("Requests", "/console/inbox", links, "before", badBefore)
@@ -512,6 +514,13 @@ func (h *Handler) handleInboxRequest() http.Handler {
 		if !h.may(w, r, p, PageInbox, ActView, obj) {
 			return
 		}
+		links := h.deliveryLinks(ctx, p)
+		if rq.DeliveryID != 0 && !p.Operator() && !links(rq.DeliveryID) {
+			// Sent by a delivery the reader does not see: another owner's (its
+			// webhook called the inbox before the reader's did), or one gone.
+			h.notFound(w, r)
+			return
+		}
 		v := inboxRequestView{Principal: p, R: rq, Method: store.VisibleText(rq.Method, false), Path: store.VisibleText(rq.Path, false),
 			Query: store.VisibleText(rq.Query, false), RemoteAddr: store.VisibleText(rq.RemoteAddr, false), Answer: rq.AnswerWords(),
 			Verdict: string(rq.Signature.Verdict), Detail: store.VisibleText(rq.Signature.Detail, false)}
@@ -523,7 +532,7 @@ func (h *Handler) handleInboxRequest() http.Handler {
 			v.Body = store.VisibleText(v.Body, true)
 		}
 		if rq.DeliveryID != 0 {
-			v.DeliveryLinked = h.deliveryLinks(ctx, p)(rq.DeliveryID)
+			v.DeliveryLinked = links(rq.DeliveryID)
 		}
 		inbox, err := h.inboxObject(ctx, p, rq.Inbox, 0)
 		if err != nil {

@@ -743,3 +743,62 @@ func TestInboxesListPages(t *testing.T) {
 	p = u.get(t, "/console/inbox?inboxes_after=zzz")
 	is.True(strings.Contains(inboxes.FindString(p.body), "past the end of the list")) // an old link says so
 }
+
+// TestInboxKeepsAnotherOwnersDeliveries: the requests an owner's deliveries made
+// in an inbox stay that owner's when its webhook stops calling the inbox and
+// another owner's starts to (the name taken after it): the newcomer sees the
+// inbox, and what anyone posted into it, but not what the first owner's
+// deliveries sent (their bodies, headers and signatures), in the list, by the
+// request's address or in the live view; the first owner still sees them through
+// its deliveries, and the operator sees everything.
+func TestInboxKeepsAnotherOwnersDeliveries(t *testing.T) {
+	is := is.New(t)
+	e := newEnv(t, func(o *console.Options) { o.InboxEnabled = true })
+	w := seedInbox(t, e)
+	ctx := t.Context()
+	_, err := e.st.Intake(ctx, "", "", []store.Event{{Orcid: recordInbox}}, 0)
+	is.NoErr(err)
+	_, err = e.st.Claim(ctx, 10, time.Minute)
+	is.NoErr(err) // A's delivery to a-box is in flight
+	ds, err := e.st.Deliveries(ctx, store.DeliveryFilter{ClientID: e.a.ID, Orcid: recordInbox, State: "in-flight"})
+	is.NoErr(err)
+	var d store.Delivery
+	for _, x := range ds {
+		if strings.Contains(x.Target, "/inbox/a-box/") {
+			d = x
+		}
+	}
+	is.True(d.ID != 0)
+	sent := postInbox(t, e, "a-box", "/"+recordInbox+"/updated", http.Header{"Webhook-Id": {store.MessageID(d.ID, 0)}}, `{"of":"A's delivery"}`)
+	is.Equal(sent.DeliveryID, d.ID) // made by A's delivery
+	is.NoErr(e.st.DeleteOrcidWebhook(ctx, e.a.ID, recordInbox, "http://127.0.0.1:8080/inbox/a-box/"+recordInbox+"/updated"))
+	_, _, err = e.st.CreateWebhook(ctx, e.b.ID, store.WebhookSpec{TargetURL: "http://127.0.0.1:8080/inbox/a-box/b", Auth: store.Auth{Type: store.AuthNone}})
+	is.NoErr(err) // B's webhook calls a-box now
+	e.clock.Advance(time.Second)
+	posted := postInbox(t, e, "a-box", "/anyone", nil, "posted by anyone")
+
+	link := func(r store.InboxRequest) string {
+		return `href="/console/inbox/requests/` + strconv.FormatInt(r.ID, 10) + `"`
+	}
+	b := e.as(t, "b")
+	list := b.get(t, "/console/inbox?inbox=a-box")
+	is.Equal(list.status, http.StatusOK)               // a-box is B's now
+	is.True(strings.Contains(list.body, link(posted))) // with what anyone posted
+	is.True(!strings.Contains(list.body, link(sent)))  // but not what A's delivery sent
+	is.True(!strings.Contains(b.get(t, "/console/inbox").body, link(sent)))
+	page := b.get(t, "/console/inbox/requests/"+strconv.FormatInt(sent.ID, 10))
+	is.Equal(page.status, http.StatusNotFound) // nor by its address
+	is.True(!strings.Contains(page.body, "A&#39;s delivery"))
+	is.Equal(b.get(t, "/console/inbox/requests/"+strconv.FormatInt(posted.ID, 10)).status, http.StatusOK)
+	next, _ := b.stream(t, "/console/inbox/events?inbox=a-box&after=0")
+	id, _ := next()
+	is.Equal(id, strconv.FormatInt(w.aReq.ID, 10)) // what anyone posted, from the start
+	id, _ = next()
+	is.Equal(id, strconv.FormatInt(posted.ID, 10)) // and not A's delivery's, between
+
+	a := e.as(t, "a")
+	is.Equal(a.get(t, "/console/inbox/requests/"+strconv.FormatInt(sent.ID, 10)).status, http.StatusOK) // A still, through its delivery
+	op := e.as(t, "token")
+	is.True(strings.Contains(op.get(t, "/console/inbox?inbox=a-box").body, link(sent))) // and the operator
+	is.Equal(op.get(t, "/console/inbox/requests/"+strconv.FormatInt(sent.ID, 10)).status, http.StatusOK)
+}

@@ -166,6 +166,13 @@ func (h *Handler) handleInboxEvents() http.Handler {
 			return
 		}
 
+		// Of a request another owner's delivery sent (a webhook that called the
+		// inbox before the reader's did), or one that is gone, the reader is told
+		// nothing: the operator of all.
+		sent := func(int64) bool { return true }
+		if !p.Operator() {
+			sent = h.deliveryLinks(ctx, p)
+		}
 		checked := h.st.Now() // what the reader sees, as loadInbox or visibleInboxes just read it
 		watch, stop := h.st.WatchInbox()
 		defer stop()
@@ -185,6 +192,9 @@ func (h *Handler) handleInboxEvents() http.Handler {
 				for _, rq := range rs {
 					after = rq.ID
 					sees := names == nil
+					if rq.DeliveryID != 0 && !sent(rq.DeliveryID) {
+						continue
+					}
 					if !sees {
 						if sees, err = names.Calls(ctx, rq.Inbox); err != nil {
 							if ctx.Err() == nil {

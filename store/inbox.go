@@ -498,8 +498,14 @@ type InboxFilter struct {
 	// DeliveryID lists the requests a hookd delivery sent (one per attempt that
 	// reached the inbox).
 	DeliveryID int64
-	Before     int64 // only requests with a smaller id: the next page of a list
-	Limit      int   // at most this many (default 50, at most 1000)
+	// Visible, when it limits anything (not the zero Visibility), leaves out the
+	// requests a hookd delivery sent that it does not see (DeliveryFilter's rules):
+	// another owner's, whose webhook called the inbox before the reader's did, and
+	// one whose delivery is gone, so it cannot tell whose. What no delivery sent
+	// (posted by anyone) is left to whoever sees the inbox.
+	Visible Visibility
+	Before  int64 // only requests with a smaller id: the next page of a list
+	Limit   int   // at most this many (default 50, at most 1000)
 }
 
 // InboxRequests lists recorded requests, newest first (so a limit keeps the newest,
@@ -539,6 +545,14 @@ func (s *Store) InboxRequests(ctx context.Context, f InboxFilter) ([]InboxReques
 		where = append(where, "delivery_id = ?")
 		args = append(args, f.DeliveryID)
 	}
+	if !f.Visible.All() {
+		if err := f.Visible.check(); err != nil {
+			return nil, err
+		}
+		c := sentVisible(f.Visible)
+		where = append(where, c.sql)
+		args = append(args, c.args...)
+	}
 	if f.Before > 0 {
 		where = append(where, "id < ?")
 		args = append(args, f.Before)
@@ -549,6 +563,14 @@ func (s *Store) InboxRequests(ctx context.Context, f InboxFilter) ([]InboxReques
 		return nil, fmt.Errorf("list inbox requests: %w", err)
 	}
 	return out, nil
+}
+
+// sentVisible is the condition that the inbox_requests row was sent by no hookd
+// delivery, or by one that v (which limits something) sees.
+func sentVisible(v Visibility) cond {
+	owned := ownedDeliveries(v.ClientID, v.OrgID, true)
+	return cond{"(inbox_requests.delivery_id IS NULL OR EXISTS (SELECT 1 FROM deliveries d WHERE d.id = inbox_requests.delivery_id AND " +
+		owned.sql + "))", owned.args}
 }
 
 func pageLimit(n int) int {
@@ -588,10 +610,12 @@ func (s *Store) InboxRequestsAfter(ctx context.Context, inbox string, after int6
 	return out, nil
 }
 
-// InboxArrival is a recorded request as a live view tells of it: its id and inbox.
+// InboxArrival is a recorded request as a live view tells of it: its id and inbox,
+// and the hookd delivery that sent it (0 when none did), whose owner's it is.
 type InboxArrival struct {
-	ID    int64
-	Inbox string
+	ID         int64
+	Inbox      string
+	DeliveryID int64
 }
 
 // InboxArrivalsAfter is InboxRequestsAfter without reading the requests whole: the
@@ -603,7 +627,8 @@ func (s *Store) InboxArrivalsAfter(ctx context.Context, inbox string, after int6
 	if err != nil {
 		return nil, err
 	}
-	rows, err := s.read.QueryContext(ctx, "SELECT id, inbox FROM inbox_requests "+where+" ORDER BY id LIMIT ?", append(args, pageLimit(limit))...)
+	rows, err := s.read.QueryContext(ctx, "SELECT id, inbox, coalesce(delivery_id, 0) FROM inbox_requests "+where+" ORDER BY id LIMIT ?",
+		append(args, pageLimit(limit))...)
 	if err != nil {
 		return nil, fmt.Errorf("inbox arrivals after %d: %w", after, err)
 	}
@@ -611,7 +636,7 @@ func (s *Store) InboxArrivalsAfter(ctx context.Context, inbox string, after int6
 	var out []InboxArrival
 	for rows.Next() {
 		var a InboxArrival
-		if err := rows.Scan(&a.ID, &a.Inbox); err != nil {
+		if err := rows.Scan(&a.ID, &a.Inbox, &a.DeliveryID); err != nil {
 			return nil, fmt.Errorf("inbox arrivals after %d: %w", after, err)
 		}
 		out = append(out, a)
