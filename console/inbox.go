@@ -449,7 +449,8 @@ func (h *Handler) handleInboxAction() http.Handler {
 				h.internal(w, r, err)
 				return
 			}
-			n, err := h.st.ClearInbox(ctx, name)
+			// What another owner's deliveries sent stays: it is not the reader's.
+			n, err := h.st.ClearInboxSeen(ctx, name, p.Visible())
 			if err != nil {
 				h.internal(w, r, err)
 				return

@@ -802,3 +802,48 @@ func TestInboxKeepsAnotherOwnersDeliveries(t *testing.T) {
 	is.True(strings.Contains(op.get(t, "/console/inbox?inbox=a-box").body, link(sent))) // and the operator
 	is.Equal(op.get(t, "/console/inbox/requests/"+strconv.FormatInt(sent.ID, 10)).status, http.StatusOK)
 }
+
+// TestInboxEmptiedOfWhatItsReaderSees: an owner who empties an inbox whose name it
+// took after another owner's webhook stopped calling it deletes what it sees there,
+// not what the other owner's deliveries sent, which that owner still reads through
+// its deliveries; the operator empties it all.
+func TestInboxEmptiedOfWhatItsReaderSees(t *testing.T) {
+	is := is.New(t)
+	e := newEnv(t, func(o *console.Options) { o.InboxEnabled = true })
+	seedInbox(t, e)
+	ctx := t.Context()
+	_, err := e.st.Intake(ctx, "", "", []store.Event{{Orcid: recordInbox}}, 0)
+	is.NoErr(err)
+	_, err = e.st.Claim(ctx, 10, time.Minute)
+	is.NoErr(err)
+	ds, err := e.st.Deliveries(ctx, store.DeliveryFilter{ClientID: e.a.ID, Orcid: recordInbox, State: "in-flight"})
+	is.NoErr(err)
+	var d store.Delivery
+	for _, x := range ds {
+		if strings.Contains(x.Target, "/inbox/a-box/") {
+			d = x
+		}
+	}
+	is.True(d.ID != 0)
+	sent := postInbox(t, e, "a-box", "/"+recordInbox+"/updated", http.Header{"Webhook-Id": {store.MessageID(d.ID, 0)}}, "")
+	is.Equal(sent.DeliveryID, d.ID) // made by A's delivery
+	is.NoErr(e.st.DeleteOrcidWebhook(ctx, e.a.ID, recordInbox, "http://127.0.0.1:8080/inbox/a-box/"+recordInbox+"/updated"))
+	_, _, err = e.st.CreateWebhook(ctx, e.b.ID, store.WebhookSpec{TargetURL: "http://127.0.0.1:8080/inbox/a-box/b", Auth: store.Auth{Type: store.AuthNone}})
+	is.NoErr(err) // B's webhook calls a-box now
+
+	b := e.as(t, "b")
+	is.Equal(b.post(t, "/console/inbox/a-box/clear", url.Values{"confirm": {"yes"}}).status, http.StatusSeeOther)
+	left, err := e.st.InboxRequests(ctx, store.InboxFilter{Inbox: "a-box"})
+	is.NoErr(err)
+	is.Equal(len(left), 1)        // what anyone posted is gone
+	is.Equal(left[0].ID, sent.ID) // what A's delivery sent stays
+	a := e.as(t, "a")
+	is.Equal(a.get(t, "/console/inbox/requests/"+strconv.FormatInt(sent.ID, 10)).status, http.StatusOK) // A's still
+	log := e.as(t, "token").get(t, "/console/audit")
+	is.True(strings.Contains(log.body, "1 request")) // B's emptying deleted one
+
+	is.Equal(e.as(t, "token").post(t, "/console/inbox/a-box/clear", url.Values{"confirm": {"yes"}}).status, http.StatusSeeOther)
+	left, err = e.st.InboxRequests(ctx, store.InboxFilter{Inbox: "a-box"})
+	is.NoErr(err)
+	is.Equal(len(left), 0) // the operator's empties it all
+}

@@ -344,10 +344,26 @@ func (s *Store) InboxesCalled(ctx context.Context, f InboxesFilter) ([]string, e
 // ClearInbox deletes an inbox's recorded requests (its answer stays) and returns
 // how many it deleted.
 func (s *Store) ClearInbox(ctx context.Context, name string) (int, error) {
+	return s.ClearInboxSeen(ctx, name, Visibility{})
+}
+
+// ClearInboxSeen is ClearInbox of the requests that v sees (InboxFilter.Visible):
+// an owner who empties an inbox leaves what another owner's deliveries sent into
+// it, which stays that owner's to read.
+func (s *Store) ClearInboxSeen(ctx context.Context, name string, v Visibility) (int, error) {
 	if err := CheckInboxName("inbox", name); err != nil {
 		return 0, err
 	}
-	n, err := s.execCounted(ctx, "DELETE FROM inbox_requests WHERE inbox = ?", name)
+	if err := v.check(); err != nil {
+		return 0, err
+	}
+	where, args := "inbox = ?", []any{name}
+	if !v.All() {
+		c := sentVisible(v)
+		where += " AND " + c.sql
+		args = append(args, c.args...)
+	}
+	n, err := s.execCounted(ctx, "DELETE FROM inbox_requests WHERE "+where, args...)
 	if err != nil {
 		return 0, fmt.Errorf("clear inbox: %w", err)
 	}
