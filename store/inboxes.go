@@ -75,14 +75,21 @@ func (s *Store) Inboxes(ctx context.Context, f InboxesFilter) ([]Inbox, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list inboxes: %w", err)
 	}
+	// An owner's inboxes count what it sees of them (InboxFilter.Visible): not what
+	// another owner's deliveries sent.
+	seen, args := "", []any{list}
+	if !f.all() {
+		c := sentVisible(Visibility{ClientID: f.ClientID, OrgID: f.OrgID})
+		seen, args = " AND "+c.sql, append(args, c.args...)
+	}
 	rows, err := s.read.QueryContext(ctx, `SELECT name, sum(n), max(last_id), max(last_at), max(status), max(retry_after),
 		max(location), max(delay_ms) FROM (
 			SELECT inbox AS name, count(*) AS n, max(id) AS last_id, max(received_at) AS last_at,
 				0 AS status, 0 AS retry_after, '' AS location, 0 AS delay_ms FROM inbox_requests
-				WHERE inbox IN (SELECT value FROM json_each(?1)) GROUP BY inbox
+				WHERE inbox IN (SELECT value FROM json_each(?1))`+seen+` GROUP BY inbox
 			UNION ALL
 			SELECT name, 0, 0, 0, status, retry_after, location, delay_ms FROM inboxes WHERE name IN (SELECT value FROM json_each(?1)))
-		GROUP BY name`, list)
+		GROUP BY name`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list inboxes: %w", err)
 	}
