@@ -121,3 +121,59 @@ func TestTokenAnswersNotKept(t *testing.T) {
 		})
 	}
 }
+
+// TestTokenRetryAfterNotKept: of a token endpoint's refusal, a callback's token
+// source keeps its Retry-After bounded, as it keeps its words: a header of up to
+// the 64 KiB an answer's headers may take was kept whole, by each of the token
+// cache's thousands of sources, for as long as it held the refusal. The attempt
+// quotes it as before, and one that reads (a count of seconds written long) is
+// read as before.
+func TestTokenRetryAfterNotKept(t *testing.T) {
+	for _, tt := range []struct {
+		name, retryAfter, says string
+		due                    time.Duration
+	}{
+		{"short", "soon", ` (its Retry-After "soon" is neither seconds nor an HTTP date: backing off instead)`, time.Minute},
+		{"unreadable", strings.Repeat("soon ", 12<<10), ` (its Retry-After "` + strings.Repeat("soon ", 13)[:64] + `" is neither seconds nor an HTTP date: backing off instead)`, time.Minute},
+		{"seconds written long", strings.Repeat("0", 60<<10) + "120", "", 120 * time.Second},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			is := is.New(t)
+			e := newEnv(t)
+			ctx := context.Background()
+			tokens := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+				w.Header().Set("Retry-After", tt.retryAfter)
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(http.StatusTooManyRequests)
+				fmt.Fprint(w, `{"error":"slow_down"}`)
+			}))
+			t.Cleanup(tokens.Close)
+			rv := newReceiver(t, nil)
+			d := e.dispatcher(nil)
+			is.Equal(e.tick(d), 0) // the dispatcher's own memory, before the sources'
+			const sources = 16
+			for i := range sources {
+				_, _, err := e.st.CreateWebhook(ctx, e.client.ID, store.WebhookSpec{TargetURL: rv.URL + "/hook", Orcid: testOrcid(i),
+					Auth: store.Auth{Type: store.AuthClientCredential, ClientID: "app", Secret: "app-secret", TokenURL: tokens.URL}})
+				is.NoErr(err) // create webhook
+				e.intake(0, store.Event{Orcid: testOrcid(i)})
+			}
+			var before, after runtime.MemStats
+			runtime.GC()
+			runtime.ReadMemStats(&before)
+			is.Equal(e.tick(d), sources) // each webhook's source asks the endpoint
+			runtime.GC()
+			runtime.ReadMemStats(&after)
+			_, _, kept := dispatch.Remembered(d)
+			is.Equal(kept, sources) // each source is kept, with its refusal
+			grown := int64(after.HeapAlloc) - int64(before.HeapAlloc)
+			t.Logf("heap grew by %d KiB for %d sources", grown>>10, sources)
+			is.True(grown < sources*32<<10) // far less than the headers (60 KiB): none of them is kept
+			runtime.KeepAlive(d)
+			for _, dl := range e.deliveries(store.DeliveryFilter{}) {
+				is.Equal(dl.LastError, `token endpoint: oauth2: "slow_down"`+tt.says) // told as before
+				is.Equal(dl.DueAt.Sub(e.clock.Now()).Round(time.Second), tt.due)      // and read as before
+			}
+		})
+	}
+}

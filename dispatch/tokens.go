@@ -7,6 +7,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -174,7 +175,7 @@ func (s *tokenSource) token(ctx context.Context, client *http.Client, rejected s
 			s.refusal = &tokenRefusal{err: both.with(err), until: now.Add(tokenUnansweredFor)}
 			return "", s.refusal
 		}
-		r := &tokenRefusal{err: both.with(s.words(err)), status: answer.StatusCode, retryAfter: answer.Header.Get("Retry-After"), until: now.Add(tokenRefusedFor)}
+		r := &tokenRefusal{err: both.with(s.words(err)), status: answer.StatusCode, retryAfter: s.retryAfterKept(answer.Header.Get("Retry-After")), until: now.Add(tokenRefusedFor)}
 		if d, ok := retryAfter(r.retryAfter, now); ok {
 			r.until = now.Add(min(d, tokenRefusedMax))
 		}
@@ -251,6 +252,25 @@ func (s *tokenSource) words(err error) error {
 	var secrets sent
 	secrets.addClient(s.cfg.ClientID, s.cfg.ClientSecret)
 	return refusalWords(strings.Clone(truncate(secrets.redact(err.Error()), 2*maxErrorText))) // not a part of the whole text
+}
+
+// retryAfterKept is h, the Retry-After of an answer that refused a token, as
+// its refusal keeps it, bounded as its words are: one that reads as seconds or
+// an HTTP date reads the same (a count of seconds written longer than an HTTP
+// date, as the count it reads as), one that does not, as the attempt quotes it
+// (retryAfterQuoted), the client's credentials redacted, then cut to twice
+// that. Kept whole, it was up to the 64 KiB an answer's headers may take.
+func (s *tokenSource) retryAfterKept(h string) string {
+	const quoted = 64 // retryAfterQuoted's
+	if len(h) <= quoted {
+		return h
+	}
+	if secs, err := strconv.ParseUint(h, 10, 64); err == nil || errors.Is(err, strconv.ErrRange) {
+		return strconv.FormatUint(secs, 10)
+	}
+	var secrets sent
+	secrets.addClient(s.cfg.ClientID, s.cfg.ClientSecret)
+	return strings.Clone(truncate(secrets.redact(h), 2*quoted))
 }
 
 // refusalWords is a token endpoint's refusal in words (tokenSource.words).
