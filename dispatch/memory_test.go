@@ -1,8 +1,20 @@
 package dispatch_test
 
 import (
+	"bufio"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/asn1"
 	"fmt"
+	"io"
+	"log"
+	"math/big"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"runtime"
@@ -175,5 +187,108 @@ func TestTokenRetryAfterNotKept(t *testing.T) {
 				is.Equal(dl.DueAt.Sub(e.clock.Now()).Round(time.Second), tt.due)      // and read as before
 			}
 		})
+	}
+}
+
+// TestTokenFailuresNotKept: of a token endpoint's failure to answer, a callback's
+// token source keeps what describes it, not what it holds of the endpoint: a TLS
+// certificate it refused (its whole chain, up to the 256 KiB Go reads, parsed
+// beside its bytes) or a status line it could not read (quoted whole, up to the
+// 64 KiB an answer's headers may take) was kept by each of the token cache's
+// thousands of sources for as long as it held the failure. The attempt says what
+// it said.
+func TestTokenFailuresNotKept(t *testing.T) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	status := "2" + strings.Repeat("0", 60<<10)
+	for _, tt := range []struct {
+		name     string
+		endpoint func(t *testing.T, i int) string // the token URL of source i
+		says     string
+	}{
+		{"a status line, padded", func(t *testing.T, _ int) string {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { ln.Close() })
+			go func() {
+				for {
+					c, err := ln.Accept()
+					if err != nil {
+						return
+					}
+					go func() {
+						defer c.Close()
+						if _, err := http.ReadRequest(bufio.NewReader(c)); err == nil {
+							fmt.Fprintf(c, "HTTP/1.1 %s OK\r\n\r\n", status)
+						}
+					}()
+				}
+			}()
+			return "http://" + ln.Addr().String()
+		}, fmt.Sprintf("token endpoint: malformed HTTP status code %q", status)[:1024]},
+		{"an untrusted certificate, padded", func(t *testing.T, i int) string {
+			// A certificate of its own for each: Go's TLS shares the parsing of
+			// one met twice.
+			pad := make([]byte, 200<<10)
+			rand.Read(pad)
+			tmpl := &x509.Certificate{SerialNumber: big.NewInt(int64(i + 1)), Subject: pkix.Name{CommonName: "tokens"},
+				NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
+				ExtraExtensions: []pkix.Extension{{Id: asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 32473, 1}, Value: pad}}}
+			der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s := httptest.NewUnstartedServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+			s.Config.ErrorLog = log.New(io.Discard, "", 0) // the handshake hookd refuses
+			s.TLS = &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}
+			s.StartTLS()
+			t.Cleanup(s.Close)
+			return s.URL
+		}, "token endpoint: tls: failed to verify certificate: x509: certificate signed by unknown authority"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			is := is.New(t)
+			e := newEnv(t)
+			ctx := context.Background()
+			rv := newReceiver(t, nil)
+			d := e.dispatcher(nil)
+			is.Equal(e.tick(d), 0) // the dispatcher's own memory, before the sources'
+			const sources = 16
+			for i := range sources {
+				_, _, err := e.st.CreateWebhook(ctx, e.client.ID, store.WebhookSpec{TargetURL: rv.URL + "/hook", Orcid: testOrcid(i),
+					Auth: store.Auth{Type: store.AuthClientCredential, ClientID: "app", Secret: "app-secret", TokenURL: tt.endpoint(t, i)}})
+				is.NoErr(err) // create webhook
+				e.intake(0, store.Event{Orcid: testOrcid(i)})
+			}
+			var before, after runtime.MemStats
+			settle()
+			runtime.ReadMemStats(&before)
+			is.Equal(e.tick(d), sources) // each webhook's source asks its endpoint
+			settle()
+			runtime.ReadMemStats(&after)
+			_, _, kept := dispatch.Remembered(d)
+			is.Equal(kept, sources) // each source is kept, with its failure
+			grown := int64(after.HeapAlloc) - int64(before.HeapAlloc)
+			t.Logf("heap grew by %d KiB for %d sources", grown>>10, sources)
+			is.True(grown < sources*32<<10) // far less than what each endpoint sent: none of it is kept
+			runtime.KeepAlive(d)
+			for _, dl := range e.deliveries(store.DeliveryFilter{}) {
+				is.Equal(dl.LastError, tt.says) // told as before
+			}
+		})
+	}
+}
+
+// settle collects garbage until what goes with it has gone: Go's TLS keeps a
+// certificate's bytes for its cache of them until a cleanup, run after a
+// collection, lets the next one take them.
+func settle() {
+	for range 3 {
+		runtime.GC()
+		time.Sleep(10 * time.Millisecond)
 	}
 }

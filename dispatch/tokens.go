@@ -2,11 +2,13 @@ package dispatch
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
 	"mime"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -172,7 +174,7 @@ func (s *tokenSource) token(ctx context.Context, client *http.Client, rejected s
 			// No answer (the network, the call's deadline): the calls of the
 			// next moments take this failure instead of each asking again,
 			// every registration of an organisation's thousands at each retry.
-			s.refusal = &tokenRefusal{err: both.with(err), until: now.Add(tokenUnansweredFor)}
+			s.refusal = &tokenRefusal{err: both.with(s.unanswered(err)), until: now.Add(tokenUnansweredFor)}
 			return "", s.refusal
 		}
 		r := &tokenRefusal{err: both.with(s.words(err)), status: answer.StatusCode, retryAfter: s.retryAfterKept(answer.Header.Get("Retry-After")), until: now.Add(tokenRefusedFor)}
@@ -252,6 +254,25 @@ func (s *tokenSource) words(err error) error {
 	var secrets sent
 	secrets.addClient(s.cfg.ClientID, s.cfg.ClientSecret)
 	return refusalWords(strings.Clone(truncate(secrets.redact(err.Error()), 2*maxErrorText))) // not a part of the whole text
+}
+
+// unanswered is err, the error of a fetch that got no answer, as its refusal
+// keeps it: as it came, for describe to tell (a timeout, a connection refused, a
+// name that does not resolve), unless it holds more of the endpoint than its
+// words: a TLS certificate the handshake refused (the whole chain the endpoint
+// sent, up to the 256 KiB Go reads, parsed beside its bytes), or words longer
+// than its words are kept (a status line that does not read, quoted whole, up to
+// the 64 KiB an answer's headers may take). Those are kept as their words
+// (words), in the *url.Error they came in, which describe leaves out.
+func (s *tokenSource) unanswered(err error) error {
+	var cert *tls.CertificateVerificationError
+	if !errors.As(err, &cert) && len(err.Error()) <= 2*maxErrorText {
+		return err
+	}
+	if ue, ok := err.(*url.Error); ok {
+		return &url.Error{Op: ue.Op, URL: ue.URL, Err: s.words(ue.Err)}
+	}
+	return s.words(err)
 }
 
 // retryAfterKept is h, the Retry-After of an answer that refused a token, as
