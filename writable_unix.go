@@ -9,6 +9,7 @@ import (
 	"os/user"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 )
 
@@ -40,7 +41,26 @@ func readOnlyAdvice(err error, dir string) string {
 	}
 	return fmt.Sprintf(": under systemd, hookd.service's ProtectSystem=strict leaves only /var/lib/hookd writable; "+
 		"to keep hookd's files in %s, make that folder the service's (install -d -o hookd -g hookd -m 0700 %s) "+
-		"and add ReadWritePaths=%s under [Service] (systemctl edit hookd), then restart hookd", dir, dir, dir)
+		"and add ReadWritePaths=%s under [Service] (systemctl edit hookd), then restart hookd", dir, shellWord(dir), unitWord(dir))
+}
+
+// unitWord is the path p as one word of a unit file's list of paths
+// (ReadWritePaths=): as it is when it holds letters, digits and / . _ + , : @ =
+// - alone, else in double quotes, a '\' and a '"' escaped, a '%' doubled, since
+// systemd reads a specifier there (%h is a home folder): a space made two
+// paths, a quote opened a string.
+func unitWord(p string) string {
+	plain := p != ""
+	for _, r := range p {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("/._+,:@=-", r)) {
+			plain = false
+			break
+		}
+	}
+	if plain {
+		return p
+	}
+	return `"` + strings.NewReplacer(`%`, `%%`, `\`, `\\`, `"`, `\"`).Replace(p) + `"`
 }
 
 // ownerOther names the user the file or folder at path belongs to when that is
