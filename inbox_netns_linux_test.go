@@ -18,7 +18,9 @@ import (
 // "0.0.0.0:PORT", "[::]:PORT"), the inbox's exception that the command line makes
 // from the setting is the one the daemon makes from its listener, and each of its
 // addresses reaches that listener, with IPv6 on and with it switched off
-// (net.ipv6.conf.*.disable_ipv6, where Go still listens on [::]): the command line
+// (net.ipv6.conf.*.disable_ipv6, where Go still listens on [::]), also where a
+// socket may bind to an address the machine does not have
+// (net.ipv6.ip_nonlocal_bind): the command line
 // took "0.0.0.0:PORT" for 127.0.0.1 alone where the daemon, on [::], takes ::1 too,
 // and where IPv6 is off both took ::1, which connects to nothing, and told to call
 // the inbox there. Each case runs in a network namespace of its own, which has
@@ -41,6 +43,11 @@ func TestInboxOnEveryInterface(t *testing.T) {
 	for _, tt := range []struct{ name, setup string }{
 		{"IPv6 on", ""},
 		{"IPv6 off", "for f in /proc/sys/net/ipv6/conf/all/disable_ipv6 /proc/sys/net/ipv6/conf/lo/disable_ipv6; do [ ! -e $f ] || echo 1 > $f; done && "},
+		// A machine that lets a socket bind to an address it does not have (a
+		// load balancer's, for an address that moves to it), where a socket
+		// bound to ::1 does not tell that ::1 is there.
+		{"IPv6 off, non-local binds allowed", "for f in /proc/sys/net/ipv6/conf/all/disable_ipv6 /proc/sys/net/ipv6/conf/lo/disable_ipv6; do [ ! -e $f ] || echo 1 > $f; done && " +
+			"echo 1 > /proc/sys/net/ipv6/ip_nonlocal_bind && "},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			cmd := exec.Command("unshare", "--user", "--map-root-user", "--net", "sh", "-c",

@@ -51,18 +51,22 @@ func NewInbox(listenAddr string) (*Inbox, error) {
 
 // HasLoopback6 reports whether the machine has ::1, IPv6's loopback address,
 // through which a listener on [::] is reached besides 127.0.0.1: not when IPv6 is
-// off (net.ipv6.conf.lo.disable_ipv6, or no IPv6 at all). It asks by binding a
-// UDP socket to ::1, which sends nothing and is closed at once, not by listing
-// the interfaces: that takes a netlink socket, which hookd.service refuses
-// (RestrictAddressFamilies=), so the daemon found no ::1 where the command line,
-// outside the unit, found one.
+// off (net.ipv6.conf.lo.disable_ipv6, or no IPv6 at all). It asks by connecting a
+// UDP socket to ::1, which sends nothing and is closed at once, and seeing that
+// the socket's own address is ::1: the system picks it only where ::1 is there
+// (without it, a route elsewhere would give another, or none). Not by listing
+// the interfaces, which takes a netlink socket that hookd.service refuses
+// (RestrictAddressFamilies=), so that the daemon found no ::1 where the command
+// line, outside the unit, found one; nor by binding a socket to ::1, which a
+// machine that lets sockets bind to addresses it does not have
+// (net.ipv6.ip_nonlocal_bind) allows without one.
 func HasLoopback6() bool {
-	c, err := net.ListenPacket("udp6", "[::1]:0")
+	c, err := net.DialUDP("udp6", nil, &net.UDPAddr{IP: net.IPv6loopback, Port: 9})
 	if err != nil {
 		return false
 	}
-	c.Close()
-	return true
+	defer c.Close()
+	return c.LocalAddr().(*net.UDPAddr).IP.Equal(net.IPv6loopback)
 }
 
 // Base is the base URL of hookd's own address, e.g. "http://127.0.0.1:8080".
