@@ -42,6 +42,10 @@ func TestReadOnlyAdviceWorks(t *testing.T) {
 			is.True(ok)
 			is.True(strings.HasPrefix(line, "ReadWritePaths="))
 			if _, err := exec.LookPath("systemd-analyze"); err != nil {
+				if os.Getenv("CI") == "true" {
+					t.Fatal("systemd-analyze is needed to check the unit line (apt-get install systemd)")
+				}
+				t.Log("systemd-analyze not found: the unit line is not checked")
 				return
 			}
 			unit := filepath.Join(t.TempDir(), "hookd-advice.service")
