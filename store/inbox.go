@@ -409,6 +409,11 @@ type inboxSender struct {
 // delivery is in flight to this inbox, as a delivery is while its call waits for
 // the inbox's answer. One that is not in flight sent no request: a request that
 // names it (ids are counted, anyone may post to an inbox) is linked to nothing.
+// A delivery whose webhook was removed while it was on its way (by its owner, with
+// its client or organisation) is still in flight to the inbox its webhook called:
+// what it sent is its owner's, not what anyone posted, which an owner whose
+// webhook calls the inbox after reads. The removed webhook keeps no append-orcid;
+// an organisation's (hub) called {URL}/{iD} when its URL named no inbox itself.
 func (s *Store) inboxSender(ctx context.Context, rc InboxReceipt) (inboxSender, error) {
 	id, _, ok := ParseMessageID(headerValue(rc.Header, "Webhook-Id"))
 	if !ok {
@@ -418,16 +423,24 @@ func (s *Store) inboxSender(ctx context.Context, rc InboxReceipt) (inboxSender, 
 	var attempts int
 	var subID int64
 	var t Target
-	var subject string
-	err := s.read.QueryRowContext(ctx, `SELECT d.state, d.attempts, d.subject, s.id, s.target, s.append_orcid FROM deliveries d
-		JOIN subscriptions s ON s.id = d.subscription_id WHERE d.id = ?`, id).Scan(&state, &attempts, &subject, &subID, &t.URL, &t.AppendOrcid)
+	var subject, removedFormat string
+	err := s.read.QueryRowContext(ctx, `SELECT d.state, d.attempts, d.subject, coalesce(s.id, 0), coalesce(s.target, r.target, ''),
+		coalesce(s.append_orcid, 0), coalesce(r.format, '') FROM deliveries d
+		LEFT JOIN subscriptions s ON s.id = d.subscription_id
+		LEFT JOIN removed_subscriptions r ON r.id = d.removed_subscription_id WHERE d.id = ?`, id).Scan(&state, &attempts, &subject,
+		&subID, &t.URL, &t.AppendOrcid, &removedFormat)
 	if errors.Is(err, sql.ErrNoRows) {
 		return inboxSender{}, nil
 	}
 	if err != nil {
 		return inboxSender{}, err
 	}
-	if name, ok := calledInbox(t.CalledURL(subject), rc.Ours); !ok || name != rc.Inbox {
+	name, ok := calledInbox(t.CalledURL(subject), rc.Ours)
+	if !ok && removedFormat == FormatHub {
+		t.AppendOrcid = true
+		name, ok = calledInbox(t.CalledURL(subject), rc.Ours)
+	}
+	if !ok || name != rc.Inbox {
 		return inboxSender{}, nil // the delivery calls another inbox, or none
 	}
 	if state != StateInFlight {

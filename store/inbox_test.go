@@ -467,6 +467,57 @@ func TestInboxLinksDelivery(t *testing.T) {
 	is.Equal(ids(byDelivery), []int64{r.ID}) // still the one it made
 }
 
+// TestInboxLinksDeliveryOfRemovedWebhook: a delivery under way when its webhook is
+// removed (by its owner, with its client or its organisation) still reaches the
+// inbox, and what it sent there is linked to it: its owner reads it on the
+// delivery's page, and an owner whose webhook calls the inbox after does not read
+// it as something anyone posted. An organisation's webhook at /inbox with the
+// record's iD appended sent it to the member's inbox.
+func TestInboxLinksDeliveryOfRemovedWebhook(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	st := newStore(t)
+	const member = "0000-0002-7253-3645"
+	a, err := st.CreateClient(ctx, store.NewClient{Name: "a", Scopes: []string{store.ScopeWebhook}})
+	is.NoErr(err)
+	b, err := st.CreateClient(ctx, store.NewClient{Name: "b", Scopes: []string{store.ScopeWebhook}})
+	is.NoErr(err)
+	org, err := st.CreateOrganisation(ctx, "University", "it@uni.example")
+	is.NoErr(err)
+	_, err = st.PutMember(ctx, org.ID, member, store.MemberInfo{}, 0)
+	is.NoErr(err)
+	_, _, err = st.SetHubSettings(ctx, org.ID, store.HubSettings{Enabled: true, URL: "http://127.0.0.1:8080/inbox", AppendOrcid: true})
+	is.NoErr(err) // the organisation's webhook calls the member's inbox
+	callback := "http://127.0.0.1:8080/inbox/a-box/" + member + "/updated"
+	_, _, err = st.PutOrcidWebhook(ctx, a.ID, member, callback)
+	is.NoErr(err) // A's calls a-box
+	_, err = st.Intake(ctx, "", "", []store.Event{{Orcid: member}}, 0)
+	is.NoErr(err)
+	claimed, err := st.Claim(ctx, 10, time.Minute)
+	is.NoErr(err)
+	is.Equal(len(claimed), 2) // both deliveries are on their way
+	sent := map[string]int64{}
+	for _, d := range claimed {
+		sent[d.Target.Format] = d.ID
+	}
+
+	is.NoErr(st.DeleteOrcidWebhook(ctx, a.ID, member, callback)) // meanwhile, A removes its webhook
+	is.NoErr(st.DeleteOrganisation(ctx, org.ID))                 // and the organisation goes
+	byA := record(t, st, receipt("a-box", http.Header{"Webhook-Id": {store.MessageID(sent[store.FormatEmpty], 0)}}, "A's"), store.InboxLimits{})
+	is.Equal(byA.DeliveryID, sent[store.FormatEmpty]) // linked to A's delivery
+	byOrg := record(t, st, receipt(member, http.Header{"Webhook-Id": {store.MessageID(sent[store.FormatHub], 0)}}, "the organisation's"), store.InboxLimits{})
+	is.Equal(byOrg.DeliveryID, sent[store.FormatHub]) // and the organisation's, in the member's inbox
+
+	rs, err := st.InboxRequests(ctx, store.InboxFilter{DeliveryID: sent[store.FormatEmpty]})
+	is.NoErr(err)
+	is.Equal(ids(rs), []int64{byA.ID}) // A's delivery's page shows it
+	_, _, err = st.CreateWebhook(ctx, b.ID, store.WebhookSpec{TargetURL: "http://127.0.0.1:8080/inbox/a-box/b", Auth: store.Auth{Type: store.AuthNone}})
+	is.NoErr(err) // B's webhook calls a-box now
+	rs, err = st.InboxRequests(ctx, store.InboxFilter{Inbox: "a-box", Visible: store.Visibility{ClientID: b.ID}})
+	is.NoErr(err)
+	is.Equal(len(rs), 0) // and B does not read it
+}
+
 // TestInboxReadsWithoutCredentials: a request recorded with its credentials (as an
 // older hookd kept them) is read without them: its credential headers, query
 // parameters and form fields; the rest as recorded.
