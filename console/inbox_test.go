@@ -850,3 +850,57 @@ func TestInboxEmptiedOfWhatItsReaderSees(t *testing.T) {
 	is.NoErr(err)
 	is.Equal(len(left), 0) // the operator's empties it all
 }
+
+// TestInboxStreamReadsPastAnotherOwnersDeliveries: a live view passes over what
+// another owner's deliveries sent as it passes over any request it does not tell
+// of, in the query that reads the arrivals: the 2,000 that inbox.keep_total keeps
+// (100,000 at most), each sent by a delivery of another owner into its inboxes,
+// cost a reader's stream from the first kept request (after=0, as any signed-in
+// reader may ask, or a reader whose own inbox is quiet, reconnecting every five
+// minutes) about what 2,000 requests anyone posted cost, where each was looked up
+// as a delivery of its own: 13 MB and a third of a second.
+func TestInboxStreamReadsPastAnotherOwnersDeliveries(t *testing.T) {
+	is := is.New(t)
+	e := newEnv(t, func(o *console.Options) { o.InboxEnabled = true })
+	ctx := t.Context()
+	const inboxes, each = 10, store.DefaultInboxKeepTotal / 10
+	webhooks := map[int64]string{}
+	for i := range inboxes {
+		name := "a-" + strconv.Itoa(i)
+		w, _, err := e.st.CreateWebhook(ctx, e.a.ID, store.WebhookSpec{TargetURL: "http://127.0.0.1:8080/inbox/" + name, Auth: store.Auth{Type: store.AuthNone}})
+		is.NoErr(err) // A's webhooks call a-0 to a-9
+		webhooks[w.ID] = name
+	}
+	events := make([]store.Event, each)
+	for i := range events {
+		events[i] = store.Event{Orcid: manyMembers(i)}
+	}
+	_, err := e.st.Intake(ctx, "", "", events, 0)
+	is.NoErr(err)
+	claimed, err := e.st.Claim(ctx, 20*each, time.Hour)
+	is.NoErr(err)
+	sent := 0
+	for _, c := range claimed {
+		if name, ok := webhooks[c.Target.SubscriptionID]; ok {
+			r := postInbox(t, e, name, "", http.Header{"Webhook-Id": {store.MessageID(c.ID, 0)}}, "{}")
+			is.Equal(r.DeliveryID, c.ID)
+			sent++
+		}
+	}
+	is.Equal(sent, inboxes*each) // each of A's deliveries sent one
+	_, _, err = e.st.CreateWebhook(ctx, e.b.ID, store.WebhookSpec{TargetURL: "http://127.0.0.1:8080/inbox/b-box", Auth: store.Auth{Type: store.AuthNone}})
+	is.NoErr(err) // B's webhook calls b-box
+	posted := postInbox(t, e, "b-box", "/anyone", nil, "")
+
+	b := e.as(t, "b")
+	runtime.GC()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	next, _ := b.stream(t, "/console/inbox/events?after=0")
+	id, _ := next()
+	runtime.ReadMemStats(&after)
+	is.Equal(id, strconv.FormatInt(posted.ID, 10)) // what was posted into B's inbox, past A's deliveries'
+	if read := after.TotalAlloc - before.TotalAlloc; read > 2<<20 {
+		t.Errorf("%d KB to pass over %d requests of another owner's deliveries", read>>10, sent)
+	}
+}

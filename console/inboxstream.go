@@ -166,13 +166,6 @@ func (h *Handler) handleInboxEvents() http.Handler {
 			return
 		}
 
-		// Of a request another owner's delivery sent (a webhook that called the
-		// inbox before the reader's did), or one that is gone, the reader is told
-		// nothing: the operator of all.
-		sent := func(int64) bool { return true }
-		if !p.Operator() {
-			sent = h.deliveryLinks(ctx, p)
-		}
 		checked := h.st.Now() // what the reader sees, as loadInbox or visibleInboxes just read it
 		watch, stop := h.st.WatchInbox()
 		defer stop()
@@ -182,7 +175,10 @@ func (h *Handler) handleInboxEvents() http.Handler {
 		defer beat.Stop()
 		for {
 			for {
-				rs, err := h.st.InboxArrivalsAfter(ctx, name, after, 100)
+				// Of a request another owner's delivery sent (a webhook that called
+				// the inbox before the reader's did), or one that is gone, the reader
+				// is told nothing (Seen): the operator of all.
+				rs, err := h.st.InboxArrivalsSeen(ctx, name, after, 100, p.Visible())
 				if err != nil {
 					if ctx.Err() == nil {
 						h.log.Error("console inbox stream", "err", err)
@@ -192,7 +188,7 @@ func (h *Handler) handleInboxEvents() http.Handler {
 				for _, rq := range rs {
 					after = rq.ID
 					sees := names == nil
-					if rq.DeliveryID != 0 && !sent(rq.DeliveryID) {
+					if !rq.Seen {
 						continue
 					}
 					if !sees {

@@ -624,11 +624,13 @@ func (s *Store) InboxRequestsAfter(ctx context.Context, inbox string, after int6
 }
 
 // InboxArrival is a recorded request as a live view tells of it: its id and inbox,
-// and the hookd delivery that sent it (0 when none did), whose owner's it is.
+// and the hookd delivery that sent it (0 when none did), whose owner's it is. Seen
+// is whether the reader InboxArrivalsSeen was given sees it (InboxFilter.Visible).
 type InboxArrival struct {
 	ID         int64
 	Inbox      string
 	DeliveryID int64
+	Seen       bool
 }
 
 // InboxArrivalsAfter is InboxRequestsAfter without reading the requests whole: the
@@ -636,12 +638,28 @@ type InboxArrival struct {
 // view tells of new requests with it, so that a view opened from the first request
 // kept costs little however many, and however large, are kept.
 func (s *Store) InboxArrivalsAfter(ctx context.Context, inbox string, after int64, limit int) ([]InboxArrival, error) {
+	return s.InboxArrivalsSeen(ctx, inbox, after, limit, Visibility{})
+}
+
+// InboxArrivalsSeen is InboxArrivalsAfter for a reader who sees what v does: each
+// arrival says whether the reader sees it, decided in the query that reads them, so
+// that a live view passes over another owner's deliveries' requests (2,000 of them,
+// 100,000 at most) as cheaply as over any other, without a look-up of each.
+func (s *Store) InboxArrivalsSeen(ctx context.Context, inbox string, after int64, limit int, v Visibility) ([]InboxArrival, error) {
 	where, args, err := afterIn(inbox, after)
 	if err != nil {
 		return nil, err
 	}
-	rows, err := s.read.QueryContext(ctx, "SELECT id, inbox, coalesce(delivery_id, 0) FROM inbox_requests "+where+" ORDER BY id LIMIT ?",
-		append(args, pageLimit(limit))...)
+	seen, seenArgs := "1", []any(nil)
+	if !v.All() {
+		if err := v.check(); err != nil {
+			return nil, err
+		}
+		c := sentVisible(v)
+		seen, seenArgs = c.sql, c.args
+	}
+	rows, err := s.read.QueryContext(ctx, "SELECT id, inbox, coalesce(delivery_id, 0), "+seen+" FROM inbox_requests "+where+" ORDER BY id LIMIT ?",
+		append(append(seenArgs, args...), pageLimit(limit))...)
 	if err != nil {
 		return nil, fmt.Errorf("inbox arrivals after %d: %w", after, err)
 	}
@@ -649,7 +667,7 @@ func (s *Store) InboxArrivalsAfter(ctx context.Context, inbox string, after int6
 	var out []InboxArrival
 	for rows.Next() {
 		var a InboxArrival
-		if err := rows.Scan(&a.ID, &a.Inbox, &a.DeliveryID); err != nil {
+		if err := rows.Scan(&a.ID, &a.Inbox, &a.DeliveryID, &a.Seen); err != nil {
 			return nil, fmt.Errorf("inbox arrivals after %d: %w", after, err)
 		}
 		out = append(out, a)

@@ -91,7 +91,7 @@ func TestInboxBounds(t *testing.T) {
 	is.Equal(ids(after), []int64{b[1], b[2]}) // oldest first
 	arrived, err := st.InboxArrivalsAfter(ctx, "", a[4], 10)
 	is.NoErr(err) // what came after a's newest, in every inbox
-	is.Equal(arrived, []store.InboxArrival{{ID: b[0], Inbox: "b"}, {ID: b[1], Inbox: "b"}, {ID: b[2], Inbox: "b"}})
+	is.Equal(arrived, []store.InboxArrival{{ID: b[0], Inbox: "b", Seen: true}, {ID: b[1], Inbox: "b", Seen: true}, {ID: b[2], Inbox: "b", Seen: true}})
 	arrived, err = st.InboxArrivalsAfter(ctx, "a", a[3], 10)
 	is.NoErr(err)             // in a
 	is.Equal(len(arrived), 1) // its newest
