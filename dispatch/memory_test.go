@@ -105,31 +105,14 @@ func TestTokenAnswersNotKept(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			is := is.New(t)
 			e := newEnv(t)
-			ctx := context.Background()
 			tokens := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { answer(w) }))
 			t.Cleanup(tokens.Close)
 			rv := newReceiver(t, nil)
 			d := e.dispatcher(nil)
 			is.Equal(e.tick(d), 0) // the dispatcher's own memory, before the sources'
 			const sources = 6
-			for i := range sources {
-				_, _, err := e.st.CreateWebhook(ctx, e.client.ID, store.WebhookSpec{TargetURL: rv.URL + "/hook", Orcid: testOrcid(i),
-					Auth: store.Auth{Type: store.AuthClientCredential, ClientID: "app", Secret: "app-secret", TokenURL: tokens.URL}})
-				is.NoErr(err) // create webhook
-				e.intake(0, store.Event{Orcid: testOrcid(i)})
-			}
-			var before, after runtime.MemStats
-			runtime.GC()
-			runtime.ReadMemStats(&before)
-			is.Equal(e.tick(d), sources) // each webhook's source asks the endpoint
-			runtime.GC()
-			runtime.ReadMemStats(&after)
-			_, _, kept := dispatch.Remembered(d)
-			is.Equal(kept, sources) // each source is kept
-			grown := int64(after.HeapAlloc) - int64(before.HeapAlloc)
-			t.Logf("heap grew by %d KiB for %d sources", grown>>10, sources)
+			grown := sourcesGrowth(t, e, d, rv.URL+"/hook", sources, func(int) string { return tokens.URL })
 			is.True(grown < sources*128<<10) // far less than the answers: none of them is kept
-			runtime.KeepAlive(d)
 		})
 	}
 }
@@ -152,7 +135,6 @@ func TestTokenRetryAfterNotKept(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			is := is.New(t)
 			e := newEnv(t)
-			ctx := context.Background()
 			tokens := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 				w.Header().Set("Retry-After", tt.retryAfter)
 				w.Header().Set("Content-Type", "application/json")
@@ -164,24 +146,8 @@ func TestTokenRetryAfterNotKept(t *testing.T) {
 			d := e.dispatcher(nil)
 			is.Equal(e.tick(d), 0) // the dispatcher's own memory, before the sources'
 			const sources = 16
-			for i := range sources {
-				_, _, err := e.st.CreateWebhook(ctx, e.client.ID, store.WebhookSpec{TargetURL: rv.URL + "/hook", Orcid: testOrcid(i),
-					Auth: store.Auth{Type: store.AuthClientCredential, ClientID: "app", Secret: "app-secret", TokenURL: tokens.URL}})
-				is.NoErr(err) // create webhook
-				e.intake(0, store.Event{Orcid: testOrcid(i)})
-			}
-			var before, after runtime.MemStats
-			runtime.GC()
-			runtime.ReadMemStats(&before)
-			is.Equal(e.tick(d), sources) // each webhook's source asks the endpoint
-			runtime.GC()
-			runtime.ReadMemStats(&after)
-			_, _, kept := dispatch.Remembered(d)
-			is.Equal(kept, sources) // each source is kept, with its refusal
-			grown := int64(after.HeapAlloc) - int64(before.HeapAlloc)
-			t.Logf("heap grew by %d KiB for %d sources", grown>>10, sources)
+			grown := sourcesGrowth(t, e, d, rv.URL+"/hook", sources, func(int) string { return tokens.URL })
 			is.True(grown < sources*32<<10) // far less than the headers (60 KiB): none of them is kept
-			runtime.KeepAlive(d)
 			for _, dl := range e.deliveries(store.DeliveryFilter{}) {
 				is.Equal(dl.LastError, `token endpoint: oauth2: "slow_down"`+tt.says) // told as before
 				is.Equal(dl.DueAt.Sub(e.clock.Now()).Round(time.Second), tt.due)      // and read as before
@@ -253,34 +219,44 @@ func TestTokenFailuresNotKept(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			is := is.New(t)
 			e := newEnv(t)
-			ctx := context.Background()
 			rv := newReceiver(t, nil)
 			d := e.dispatcher(nil)
 			is.Equal(e.tick(d), 0) // the dispatcher's own memory, before the sources'
 			const sources = 16
-			for i := range sources {
-				_, _, err := e.st.CreateWebhook(ctx, e.client.ID, store.WebhookSpec{TargetURL: rv.URL + "/hook", Orcid: testOrcid(i),
-					Auth: store.Auth{Type: store.AuthClientCredential, ClientID: "app", Secret: "app-secret", TokenURL: tt.endpoint(t, i)}})
-				is.NoErr(err) // create webhook
-				e.intake(0, store.Event{Orcid: testOrcid(i)})
-			}
-			var before, after runtime.MemStats
-			settle()
-			runtime.ReadMemStats(&before)
-			is.Equal(e.tick(d), sources) // each webhook's source asks its endpoint
-			settle()
-			runtime.ReadMemStats(&after)
-			_, _, kept := dispatch.Remembered(d)
-			is.Equal(kept, sources) // each source is kept, with its failure
-			grown := int64(after.HeapAlloc) - int64(before.HeapAlloc)
-			t.Logf("heap grew by %d KiB for %d sources", grown>>10, sources)
+			grown := sourcesGrowth(t, e, d, rv.URL+"/hook", sources, func(i int) string { return tt.endpoint(t, i) })
 			is.True(grown < sources*32<<10) // far less than what each endpoint sent: none of it is kept
-			runtime.KeepAlive(d)
 			for _, dl := range e.deliveries(store.DeliveryFilter{}) {
 				is.Equal(dl.LastError, tt.says) // told as before
 			}
 		})
 	}
+}
+
+// sourcesGrowth registers n webhooks with client_credential auth at target, the
+// ith asking tokenURL(i) for its tokens, each with an event due, and returns by
+// how much the heap grew over the tick that calls them all, each webhook's token
+// source kept (with its token, or its refusal or failure).
+func sourcesGrowth(t *testing.T, e *testEnv, d *dispatch.Dispatcher, target string, n int, tokenURL func(i int) string) int64 {
+	t.Helper()
+	is := is.New(t)
+	for i := range n {
+		_, _, err := e.st.CreateWebhook(context.Background(), e.client.ID, store.WebhookSpec{TargetURL: target, Orcid: testOrcid(i),
+			Auth: store.Auth{Type: store.AuthClientCredential, ClientID: "app", Secret: "app-secret", TokenURL: tokenURL(i)}})
+		is.NoErr(err) // create webhook
+		e.intake(0, store.Event{Orcid: testOrcid(i)})
+	}
+	var before, after runtime.MemStats
+	settle()
+	runtime.ReadMemStats(&before)
+	is.Equal(e.tick(d), n) // each webhook's source asks its endpoint
+	settle()
+	runtime.ReadMemStats(&after)
+	_, _, kept := dispatch.Remembered(d)
+	is.Equal(kept, n) // each source is kept
+	grown := int64(after.HeapAlloc) - int64(before.HeapAlloc)
+	t.Logf("heap grew by %d KiB for %d sources", grown>>10, n)
+	runtime.KeepAlive(d)
+	return grown
 }
 
 // settle collects garbage until what goes with it has gone: Go's TLS keeps a
