@@ -278,7 +278,8 @@ func (s *tokenSource) unanswered(err error) error {
 // retryAfterKept is h, the Retry-After of an answer that refused a token, as
 // its refusal keeps it, bounded as its words are: one that reads as seconds or
 // an HTTP date reads the same (a count of seconds written longer than an HTTP
-// date, as the count it reads as), one that does not, as the attempt quotes it
+// date, as the count it reads as; a date written long, its seconds with a
+// fraction, as the time it reads as), one that does not, as the attempt quotes it
 // (retryAfterQuoted), the client's credentials redacted, then cut to twice
 // that. Kept whole, it was up to the 64 KiB an answer's headers may take.
 func (s *tokenSource) retryAfterKept(h string) string {
@@ -288,6 +289,11 @@ func (s *tokenSource) retryAfterKept(h string) string {
 	}
 	if secs, err := strconv.ParseUint(h, 10, 64); err == nil || errors.Is(err, strconv.ErrRange) {
 		return strconv.FormatUint(secs, 10)
+	}
+	if at, ok := httpDate(h); ok {
+		// Its seconds with a fraction written long: the time it reads as, which
+		// a cut would leave unread (" GMT" gone).
+		return at.Format("Mon, 02 Jan 2006 15:04:05.999999999 GMT")
 	}
 	var secrets sent
 	secrets.addClient(s.cfg.ClientID, s.cfg.ClientSecret)

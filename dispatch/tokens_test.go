@@ -461,3 +461,41 @@ func TestTokenTooLong(t *testing.T) {
 		})
 	}
 }
+
+// TestTokenEndpointLongRetryAfterDate: a token endpoint's Retry-After that reads
+// as an HTTP date written long (its seconds with a fraction, which the date
+// takes) is waited for as it reads, however long: the refusal kept it cut to 128
+// bytes, its " GMT" gone, so that the delivery backed off instead, its attempt
+// saying the endpoint's date was neither seconds nor an HTTP date.
+func TestTokenEndpointLongRetryAfterDate(t *testing.T) {
+	for _, zeros := range []int{40, 200, 60 << 10} {
+		t.Run(strconv.Itoa(zeros), func(t *testing.T) {
+			is := is.New(t)
+			e := newEnv(t)
+			a := newAuthAPI(e)
+			t0 := e.clock.Now()
+			at := t0.Add(20 * time.Minute).UTC().Truncate(time.Second)
+			date := at.Format("Mon, 02 Jan 2006 15:04:05") + "." + strings.Repeat("0", zeros) + " GMT"
+			tok := newReceiver(t, func(_ int, w http.ResponseWriter, _ *http.Request, _ []byte) error {
+				w.Header().Set("Retry-After", date)
+				w.WriteHeader(http.StatusTooManyRequests)
+				return nil
+			})
+			rv := newReceiver(t, nil)
+			a.create(`{"targetURL":"` + rv.URL + `/cc","auth":{"type":"client_credential","clientID":"callback-app",
+		"clientSecret":"cs-SECRET-cc-456","tokenURL":"` + tok.URL + `/oauth/token"}}`)
+			d := e.dispatcher(func(o *dispatch.Options) { o.RetryBase = 2 * time.Minute })
+			e.intake(0, store.Event{Orcid: orcidA})
+			is.Equal(e.tick(d), 1)
+			e.clock.Advance(10 * time.Second)
+			e.intake(0, store.Event{Orcid: orcidB})
+			is.Equal(e.tick(d), 1) // handed the refusal of a moment before
+			is.Equal(tok.count(), 1)
+			for _, dl := range e.deliveries(store.DeliveryFilter{}) {
+				t.Log(dl.LastError)
+				is.True(!strings.Contains(dl.LastError, "neither seconds nor an HTTP date"))
+				is.Equal(dl.DueAt, at) // waited for as the endpoint asked
+			}
+		})
+	}
+}
