@@ -251,9 +251,15 @@ func (s *tokenSource) answered(err error, seen *answerSeen) (*http.Response, err
 // It holds no more of the answer: oauth2's error keeps its whole body, and its
 // response, which a refusal handed out for as long as it holds would keep too.
 func (s *tokenSource) words(err error) error {
+	return refusalWords(strings.Clone(truncate(s.redacted(err.Error()), 2*maxErrorText))) // not a part of the whole text
+}
+
+// redacted is text, a token endpoint's answer or its words, without the client's
+// credentials in any form they may come back in.
+func (s *tokenSource) redacted(text string) string {
 	var secrets sent
 	secrets.addClient(s.cfg.ClientID, s.cfg.ClientSecret)
-	return refusalWords(strings.Clone(truncate(secrets.redact(err.Error()), 2*maxErrorText))) // not a part of the whole text
+	return secrets.redact(text)
 }
 
 // unanswered is err, the error of a fetch that got no answer, as its refusal
@@ -295,9 +301,7 @@ func (s *tokenSource) retryAfterKept(h string) string {
 		// a cut would leave unread (" GMT" gone).
 		return at.Format("Mon, 02 Jan 2006 15:04:05.999999999 GMT")
 	}
-	var secrets sent
-	secrets.addClient(s.cfg.ClientID, s.cfg.ClientSecret)
-	return strings.Clone(truncate(secrets.redact(h), 2*quoted))
+	return strings.Clone(truncate(s.redacted(h), 2*quoted))
 }
 
 // refusalWords is a token endpoint's refusal in words (tokenSource.words).
@@ -360,9 +364,7 @@ func (s *tokenSource) fetch(ctx context.Context, seen *answerSeen) (*oauth2.Toke
 		// before it is bounded (one cut short would slip past the outcome's
 		// redaction), so that the form's has room after it.
 		_, header := s.answered(err, seen)
-		var secrets sent
-		secrets.addClient(s.cfg.ClientID, s.cfg.ClientSecret)
-		first := strings.Clone(strings.ToValidUTF8(truncate(strings.Join(strings.Fields(secrets.redact(header.Error())), " "), 2*lineMax), "?"))
+		first := strings.Clone(strings.ToValidUTF8(truncate(strings.Join(strings.Fields(s.redacted(header.Error())), " "), 2*lineMax), "?"))
 		seen.resp, seen.eof = nil, false
 		style = oauth2.AuthStyleInParams
 		if tok, err = s.fetchAs(ctx, style); err != nil {
@@ -428,9 +430,7 @@ func (s *tokenSource) answerError(re *oauth2.RetrieveError) error {
 	if line, _ := redirectLine(re.Response); line != "" {
 		return &tokenAnswerError{text: line, err: re}
 	}
-	var secrets sent
-	secrets.addClient(s.cfg.ClientID, s.cfg.ClientSecret)
-	return &tokenAnswerError{text: answerSummary(re.Response.StatusCode, secrets.redact(string(re.Body))), err: re}
+	return &tokenAnswerError{text: answerSummary(re.Response.StatusCode, s.redacted(string(re.Body))), err: re}
 }
 
 // usable reports whether the source's token can be sent now: it has no expiry,

@@ -558,14 +558,12 @@ func (s *Store) InboxRequests(ctx context.Context, f InboxFilter) ([]InboxReques
 		where = append(where, "delivery_id = ?")
 		args = append(args, f.DeliveryID)
 	}
-	if !f.Visible.All() {
-		if err := f.Visible.check(); err != nil {
-			return nil, err
-		}
-		c := sentVisible(f.Visible)
-		where = append(where, c.sql)
-		args = append(args, c.args...)
+	seen, err := sentSeen(f.Visible)
+	if err != nil {
+		return nil, err
 	}
+	where = append(where, seen.sql)
+	args = append(args, seen.args...)
 	if f.Before > 0 {
 		where = append(where, "id < ?")
 		args = append(args, f.Before)
@@ -576,6 +574,18 @@ func (s *Store) InboxRequests(ctx context.Context, f InboxFilter) ([]InboxReques
 		return nil, fmt.Errorf("list inbox requests: %w", err)
 	}
 	return out, nil
+}
+
+// sentSeen is the condition that v sees an inbox_requests row (InboxFilter.Visible):
+// always, when v limits nothing; else sentVisible.
+func sentSeen(v Visibility) (cond, error) {
+	if err := v.check(); err != nil {
+		return cond{}, err
+	}
+	if v.All() {
+		return cond{sql: "1"}, nil
+	}
+	return sentVisible(v), nil
 }
 
 // sentVisible is the condition that the inbox_requests row was sent by no hookd
@@ -623,14 +633,13 @@ func (s *Store) InboxRequestsAfter(ctx context.Context, inbox string, after int6
 	return out, nil
 }
 
-// InboxArrival is a recorded request as a live view tells of it: its id and inbox,
-// and the hookd delivery that sent it (0 when none did), whose owner's it is. Seen
-// is whether the reader InboxArrivalsSeen was given sees it (InboxFilter.Visible).
+// InboxArrival is a recorded request as a live view tells of it: its id and inbox.
+// Seen is whether the reader InboxArrivalsSeen was given sees it
+// (InboxFilter.Visible).
 type InboxArrival struct {
-	ID         int64
-	Inbox      string
-	DeliveryID int64
-	Seen       bool
+	ID    int64
+	Inbox string
+	Seen  bool
 }
 
 // InboxArrivalsAfter is InboxRequestsAfter without reading the requests whole: the
@@ -650,16 +659,12 @@ func (s *Store) InboxArrivalsSeen(ctx context.Context, inbox string, after int64
 	if err != nil {
 		return nil, err
 	}
-	seen, seenArgs := "1", []any(nil)
-	if !v.All() {
-		if err := v.check(); err != nil {
-			return nil, err
-		}
-		c := sentVisible(v)
-		seen, seenArgs = c.sql, c.args
+	seen, err := sentSeen(v)
+	if err != nil {
+		return nil, err
 	}
-	rows, err := s.read.QueryContext(ctx, "SELECT id, inbox, coalesce(delivery_id, 0), "+seen+" FROM inbox_requests "+where+" ORDER BY id LIMIT ?",
-		append(append(seenArgs, args...), pageLimit(limit))...)
+	rows, err := s.read.QueryContext(ctx, "SELECT id, inbox, "+seen.sql+" FROM inbox_requests "+where+" ORDER BY id LIMIT ?",
+		append(append(seen.args, args...), pageLimit(limit))...)
 	if err != nil {
 		return nil, fmt.Errorf("inbox arrivals after %d: %w", after, err)
 	}
@@ -667,7 +672,7 @@ func (s *Store) InboxArrivalsSeen(ctx context.Context, inbox string, after int64
 	var out []InboxArrival
 	for rows.Next() {
 		var a InboxArrival
-		if err := rows.Scan(&a.ID, &a.Inbox, &a.DeliveryID, &a.Seen); err != nil {
+		if err := rows.Scan(&a.ID, &a.Inbox, &a.Seen); err != nil {
 			return nil, fmt.Errorf("inbox arrivals after %d: %w", after, err)
 		}
 		out = append(out, a)

@@ -361,16 +361,11 @@ func (s *Store) ClearInboxSeen(ctx context.Context, name string, v Visibility) (
 	if err := CheckInboxName("inbox", name); err != nil {
 		return 0, err
 	}
-	if err := v.check(); err != nil {
+	seen, err := sentSeen(v)
+	if err != nil {
 		return 0, err
 	}
-	where, args := "inbox = ?", []any{name}
-	if !v.All() {
-		c := sentVisible(v)
-		where += " AND " + c.sql
-		args = append(args, c.args...)
-	}
-	n, err := s.execCounted(ctx, "DELETE FROM inbox_requests WHERE "+where, args...)
+	n, err := s.execCounted(ctx, "DELETE FROM inbox_requests WHERE inbox = ? AND "+seen.sql, append([]any{name}, seen.args...)...)
 	if err != nil {
 		return 0, fmt.Errorf("clear inbox: %w", err)
 	}

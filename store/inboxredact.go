@@ -289,17 +289,12 @@ func pathWithoutSecrets(p string) string {
 	if i := strings.IndexByte(p, '#'); i >= 0 {
 		return pathWithoutSecrets(p[:i]) + "#" + formWithoutSecrets(p[i+1:])
 	}
-	var out strings.Builder
-	kept := 0
+	out := splice{s: p}
 	for i := strings.IndexByte(p, ';'); i >= 0; {
 		from, to, secret := paramAt(p, i, 0)
 		next := from // a value in quotes, kept, is read for parameters too
 		if secret {
-			if p[from:to] != escapedRedacted {
-				out.WriteString(p[kept:from])
-				out.WriteString(escapedRedacted)
-				kept = to
-			}
+			out.replace(from, to, escapedRedacted)
 			next = to
 		}
 		j := strings.IndexByte(p[next:], ';')
@@ -308,11 +303,36 @@ func pathWithoutSecrets(p string) string {
 		}
 		i = next + j
 	}
-	if kept == 0 {
-		return p
-	}
-	out.WriteString(p[kept:])
 	return out.String()
+}
+
+// splice is s with some of its parts replaced, in order, each written only when
+// it changes s; String is s itself when none did.
+type splice struct {
+	s       string
+	out     strings.Builder
+	kept    int // s[:kept] is written
+	changed bool
+}
+
+// replace puts with in the place of s[from:to], which comes after any part
+// replaced before it.
+func (b *splice) replace(from, to int, with string) {
+	if b.s[from:to] == with {
+		return
+	}
+	b.out.WriteString(b.s[b.kept:from])
+	b.out.WriteString(with)
+	b.kept, b.changed = to, true
+}
+
+func (b *splice) String() string {
+	if !b.changed {
+		return b.s
+	}
+	b.out.WriteString(b.s[b.kept:])
+	b.kept = len(b.s)
+	return b.out.String()
 }
 
 // PathWithoutSecrets is an escaped path without the credentials of its ";name=value"
@@ -336,8 +356,8 @@ func urlsWithoutSecrets(v string) string {
 	if !strings.ContainsAny(v, "?;#") {
 		return v
 	}
-	var out strings.Builder
-	kept, open := 0, byte(0) // open: the '<' or '"' that a URL may be in
+	out := splice{s: v}
+	open := byte(0) // the '<' or '"' that a URL may be in
 	for i := 0; i < len(v); i++ {
 		closer := byte(0)
 		switch open {
@@ -362,11 +382,7 @@ func urlsWithoutSecrets(v string) string {
 			for end < len(v) && v[end] != ' ' && v[end] != '\t' && (c == '#' || v[end] != '#') && (closer == 0 || v[end] != closer) {
 				end++
 			}
-			if q, kq := v[i+1:end], formWithoutSecrets(v[i+1:end]); kq != q {
-				out.WriteString(v[kept : i+1])
-				out.WriteString(kq)
-				kept = end
-			}
+			out.replace(i+1, end, formWithoutSecrets(v[i+1:end]))
 			i = end - 1
 		case c == ';':
 			from, to, secret := paramAt(v, i, closer)
@@ -374,18 +390,10 @@ func urlsWithoutSecrets(v string) string {
 				i = from - 1 // a value kept is read on: a URL in quotes may be in it
 				break
 			}
-			if v[from:to] != escapedRedacted {
-				out.WriteString(v[kept:from])
-				out.WriteString(escapedRedacted)
-				kept = to
-			}
+			out.replace(from, to, escapedRedacted)
 			i = to - 1
 		}
 	}
-	if kept == 0 {
-		return v
-	}
-	out.WriteString(v[kept:])
 	return out.String()
 }
 
