@@ -412,7 +412,6 @@ func TestInboxKeepsNoCredentialsOfPathParameters(t *testing.T) {
 // alone (no space) was read: these were kept whole. A path's parameters in such
 // a URL, and a header's own parameters (; session=…), are read as a path's are.
 func TestInboxKeepsNoCredentialsOfURLsInText(t *testing.T) {
-	is := is.New(t)
 	h := newInboxHarness(t, store.InboxLimits{})
 	header := map[string][2]string{
 		"Link": {`<https://api.example/items?page=2&access_token=L1>; rel="next", <https://api.example/items;jsessionid=L2?page=9&access_token=L3>; rel="last"`,
@@ -429,13 +428,21 @@ func TestInboxKeepsNoCredentialsOfURLsInText(t *testing.T) {
 			"https://app.example/cb?state=s#access_token=%5Bredacted%5D&expires_in=3600 <https://b.example/#id_token=%5Bredacted%5D>"},
 		"X-Hash": {"issue #42 fixed", "issue #42 fixed"},
 	}
+	h.keptHeaders(t, "urls", header)
+}
+
+// keptHeaders posts one request to inbox with each header's value as sent
+// (header[name][0]) and checks that the inbox kept it as header[name][1].
+func (h *inboxHarness) keptHeaders(t *testing.T, inbox string, header map[string][2]string) {
+	t.Helper()
+	is := is.New(t)
 	var kv []string
 	for name, v := range header {
 		kv = append(kv, name, v[0])
 	}
-	res := h.post(t, http.MethodPost, "/inbox/urls/x", "", kv...)
+	res := h.post(t, http.MethodPost, "/inbox/"+inbox+"/x", "", kv...)
 	is.Equal(res.status, http.StatusNoContent)
-	rs := h.requests(t, "urls")
+	rs := h.requests(t, inbox)
 	is.Equal(len(rs), 1)
 	for name, v := range header {
 		is.Equal(rs[0].HeaderValue(name), v[1]) // without its credentials, the rest as sent
@@ -489,7 +496,6 @@ func TestInboxKeepsNoCredentialsOfNestedURLs(t *testing.T) {
 // name followed by a space, or an '=' by one, was read as no parameter or an
 // empty one, and its value kept.
 func TestInboxKeepsNoCredentialsOfSpacedParameters(t *testing.T) {
-	is := is.New(t)
 	h := newInboxHarness(t, store.InboxLimits{})
 	header := map[string][2]string{
 		"X-Spaced": {"v; session = W1; b = 1", "v; session = %5Bredacted%5D; b = 1"},
@@ -498,17 +504,7 @@ func TestInboxKeepsNoCredentialsOfSpacedParameters(t *testing.T) {
 		"X-Empty":  {"v; token= ; b=1", "v; token= ; b=1"}, // nothing to keep
 		"X-Words":  {"v; a token=x; b", "v; a token=x; b"}, // no parameter named token
 	}
-	var kv []string
-	for name, v := range header {
-		kv = append(kv, name, v[0])
-	}
-	res := h.post(t, http.MethodPost, "/inbox/spaced/x", "", kv...)
-	is.Equal(res.status, http.StatusNoContent)
-	rs := h.requests(t, "spaced")
-	is.Equal(len(rs), 1)
-	for name, v := range header {
-		is.Equal(rs[0].HeaderValue(name), v[1]) // without its credentials, the rest as sent
-	}
+	h.keptHeaders(t, "spaced", header)
 }
 
 // TestInboxKeepsNoCredentialAsScheme: an Authorization keeps its first word, the
