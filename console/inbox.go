@@ -43,10 +43,10 @@ func (h *Handler) ownerInboxes(p Principal) store.InboxesFilter {
 
 // inboxObject is the authorisation's object of an inbox for p: it names p's own
 // client (and organisation, for its staff) when the inbox is p's, called by its
-// webhooks and no other owner's (store.InboxesCalled), and otherwise the owner of
-// the delivery that sent the request (deliveryID, when not 0), so the owner of a
-// delivery sees what it made even after its webhook is gone.
-func (h *Handler) inboxObject(ctx context.Context, p Principal, name string, deliveryID int64) (Object, error) {
+// webhooks and no other owner's (store.InboxesCalled). (A request a delivery sent
+// is its webhook's owner's: store.InboxRequest's SenderClientID and SenderOrgID,
+// so the owner of a delivery sees what it made after its webhook is gone.)
+func (h *Handler) inboxObject(ctx context.Context, p Principal, name string) (Object, error) {
 	obj := Object{Inbox: name}
 	if p.Operator() {
 		return obj, nil
@@ -63,20 +63,6 @@ func (h *Handler) inboxObject(ctx context.Context, p Principal, name string, del
 		obj.ClientID = p.ClientID
 		if p.Staff() {
 			obj.OrgID = p.OrgID
-		}
-		return obj, nil
-	}
-	if deliveryID != 0 {
-		// Visible: what the principal may see of the delivery, by the store's rules
-		// (an organisation or client that took a removed one's id sees nothing of
-		// the removed one's), not only the ids the delivery bears.
-		d, err := h.st.Delivery(ctx, store.DeliveryFilter{Visible: p.Visible(), ID: deliveryID})
-		switch {
-		case errors.Is(err, store.ErrNotFound):
-		case err != nil:
-			return obj, err
-		case allowed(p, PageDeliveries, ActView, Object{ClientID: d.ClientID, OrgID: d.OrgID, Format: d.Format}):
-			obj.ClientID, obj.OrgID = d.ClientID, d.OrgID
 		}
 	}
 	return obj, nil
@@ -258,7 +244,7 @@ func (h *Handler) loadInbox(w http.ResponseWriter, r *http.Request, p Principal,
 		h.notFound(w, r)
 		return Object{}, false
 	}
-	obj, err := h.inboxObject(r.Context(), p, name, 0)
+	obj, err := h.inboxObject(r.Context(), p, name)
 	if err != nil {
 		h.internal(w, r, err)
 		return obj, false
@@ -350,7 +336,7 @@ func (h *Handler) inboxPage(w http.ResponseWriter, r *http.Request, status int, 
 			h.internal(w, r, err)
 			return
 		}
-		obj, err := h.inboxObject(ctx, v.Principal, v.Selected, 0)
+		obj, err := h.inboxObject(ctx, v.Principal, v.Selected)
 		if err != nil {
 			h.internal(w, r, err)
 			return
@@ -498,7 +484,9 @@ func (h *Handler) handleInboxRequest() http.Handler {
 			return
 		}
 		ctx := r.Context()
-		rq, err := h.st.InboxRequestByID(ctx, id)
+		// One sent by another owner's delivery (its webhook called the inbox before
+		// the reader's did) is not found.
+		rq, err := h.st.InboxRequestSeen(ctx, id, p.Visible())
 		if errors.Is(err, store.ErrNotFound) {
 			h.notFound(w, r)
 			return
@@ -507,21 +495,20 @@ func (h *Handler) handleInboxRequest() http.Handler {
 			h.internal(w, r, err)
 			return
 		}
-		obj, err := h.inboxObject(ctx, p, rq.Inbox, rq.DeliveryID)
+		obj, err := h.inboxObject(ctx, p, rq.Inbox)
 		if err != nil {
 			h.internal(w, r, err)
 			return
+		}
+		if rq.DeliveryID != 0 && !p.Operator() {
+			// Seen as its own delivery's, whose webhook may call the inbox no more
+			// (and the delivery may be purged).
+			obj = Object{Inbox: rq.Inbox, ClientID: rq.SenderClientID, OrgID: rq.SenderOrgID}
 		}
 		if !h.may(w, r, p, PageInbox, ActView, obj) {
 			return
 		}
 		links := h.deliveryLinks(ctx, p)
-		if rq.DeliveryID != 0 && !p.Operator() && !links(rq.DeliveryID) {
-			// Sent by a delivery the reader does not see: another owner's (its
-			// webhook called the inbox before the reader's did), or one gone.
-			h.notFound(w, r)
-			return
-		}
 		v := inboxRequestView{Principal: p, R: rq, Method: store.VisibleText(rq.Method, false), Path: store.VisibleText(rq.Path, false),
 			Query: store.VisibleText(rq.Query, false), RemoteAddr: store.VisibleText(rq.RemoteAddr, false), Answer: rq.AnswerWords(),
 			Verdict: string(rq.Signature.Verdict), Detail: store.VisibleText(rq.Signature.Detail, false)}
@@ -535,7 +522,7 @@ func (h *Handler) handleInboxRequest() http.Handler {
 		if rq.DeliveryID != 0 {
 			v.DeliveryLinked = links(rq.DeliveryID)
 		}
-		inbox, err := h.inboxObject(ctx, p, rq.Inbox, 0)
+		inbox, err := h.inboxObject(ctx, p, rq.Inbox)
 		if err != nil {
 			h.internal(w, r, err)
 			return

@@ -806,6 +806,55 @@ func TestInboxKeepsAnotherOwnersDeliveries(t *testing.T) {
 	is.Equal(op.get(t, "/console/inbox/requests/"+strconv.FormatInt(sent.ID, 10)).status, http.StatusOK)
 }
 
+// TestInboxKeepsAnOwnersRequestsPastItsDeliveries: a request an owner's delivery
+// sent stays that owner's after retention has purged the delivery (the inbox keeps
+// requests longer than hookd keeps delivered deliveries): the owner still reads it,
+// the owner who took the inbox's name after it still does not, and the operator
+// does.
+func TestInboxKeepsAnOwnersRequestsPastItsDeliveries(t *testing.T) {
+	is := is.New(t)
+	e := newEnv(t, func(o *console.Options) { o.InboxEnabled = true })
+	seedInbox(t, e)
+	ctx := t.Context()
+	_, err := e.st.Intake(ctx, "", "", []store.Event{{Orcid: recordInbox}}, 0)
+	is.NoErr(err)
+	claimed, err := e.st.Claim(ctx, 10, time.Minute)
+	is.NoErr(err)
+	var c store.Claimed
+	for _, x := range claimed {
+		if x.Target != nil && strings.Contains(x.Target.URL, "/inbox/a-box/") {
+			c = x
+		}
+	}
+	is.True(c.ID != 0) // A's delivery to a-box, in flight
+	sent := postInbox(t, e, "a-box", "/"+recordInbox+"/updated", http.Header{"Webhook-Id": {store.MessageID(c.ID, 0)}}, `{"of":"A's delivery"}`)
+	is.Equal(sent.DeliveryID, c.ID)
+	var outcomes []store.Outcome
+	for _, x := range claimed {
+		outcomes = append(outcomes, store.Outcome{DeliveryID: x.ID, SubscriptionID: x.Target.SubscriptionID,
+			Kind: store.OutcomeDelivered, Attempt: x.Attempt, StartedAt: e.st.Now(), Status: 204})
+	}
+	_, err = e.st.Exchange(ctx, outcomes, 0, time.Minute)
+	is.NoErr(err) // delivered
+	is.NoErr(e.st.DeleteOrcidWebhook(ctx, e.a.ID, recordInbox, "http://127.0.0.1:8080/inbox/a-box/"+recordInbox+"/updated"))
+	_, _, err = e.st.CreateWebhook(ctx, e.b.ID, store.WebhookSpec{TargetURL: "http://127.0.0.1:8080/inbox/a-box/b", Auth: store.Auth{Type: store.AuthNone}})
+	is.NoErr(err) // B's webhook calls a-box now
+	e.clock.Advance(time.Second)
+	n, _, err := e.st.Purge(ctx, store.StateDelivered, e.st.Now(), 100)
+	is.NoErr(err)
+	is.True(n >= 1) // A's delivery is gone
+	_, err = e.st.Delivery(ctx, store.DeliveryFilter{ID: c.ID})
+	is.True(err != nil)
+
+	page := "/console/inbox/requests/" + strconv.FormatInt(sent.ID, 10)
+	a := e.as(t, "a")
+	got := a.get(t, page)
+	is.Equal(got.status, http.StatusOK) // A still reads what its delivery sent
+	is.True(strings.Contains(got.body, "A&#39;s delivery"))
+	is.Equal(e.as(t, "b").get(t, page).status, http.StatusNotFound) // B, whose inbox it is now, does not
+	is.Equal(e.as(t, "token").get(t, page).status, http.StatusOK)   // the operator does
+}
+
 // TestInboxEmptiedOfWhatItsReaderSees: an owner who empties an inbox whose name it
 // took after another owner's webhook stopped calling it deletes what it sees there,
 // not what the other owner's deliveries sent, which that owner still reads through

@@ -270,7 +270,7 @@ func (h *Handler) stillSees(ctx context.Context, p Principal, name string, names
 		*names, err = h.visibleInboxes(ctx, p)
 		return err == nil, err
 	}
-	obj, err := h.inboxObject(ctx, p, name, 0)
+	obj, err := h.inboxObject(ctx, p, name)
 	return err == nil && allowed(p, PageInbox, ActView, obj), err
 }
 

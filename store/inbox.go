@@ -179,6 +179,12 @@ type InboxRequest struct {
 	// Attempt is which of its attempts, 0 when unknown.
 	DeliveryID int64
 	Attempt    int
+	// SenderClientID and SenderOrgID are whose webhook the delivery was (its client
+	// or its organisation) when the request arrived, kept after retention purges
+	// the delivery; both empty when no delivery sent it, or when that is not known
+	// (its delivery purged before hookd kept them).
+	SenderClientID string
+	SenderOrgID    int64
 	// AnswerStatus and AnswerDelay are what the inbox answered, and after how long;
 	// AnswerStatus is 0 when the caller went away during the delay, before any
 	// answer (AnswerDelay is then how long it waited).
@@ -291,11 +297,12 @@ func (s *Store) RecordInboxRequest(ctx context.Context, rc InboxReceipt, lim Inb
 		sig := r.Signature
 		err = tx.QueryRowContext(ctx, `INSERT INTO inbox_requests(inbox, received_at, method, path, query, headers, body,
 			remote_addr, verdict, problem, detail, signer_kind, signer_id, signer_previous, delivery_id, attempt,
-			answer_status, answer_delay_ms)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+			answer_status, answer_delay_ms, sender_client_id, sender_org_id)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
 			r.Inbox, ms(r.ReceivedAt), r.Method, r.Path, r.Query, string(headers), r.Body, r.RemoteAddr,
 			string(sig.Verdict), string(sig.Problem), sig.Detail, sig.Signer.Kind, sig.Signer.ID, sig.Signer.Previous,
-			nullInt(r.DeliveryID), nullInt(int64(r.Attempt)), r.AnswerStatus, r.AnswerDelay.Milliseconds()).Scan(&r.ID)
+			nullInt(r.DeliveryID), nullInt(int64(r.Attempt)), r.AnswerStatus, r.AnswerDelay.Milliseconds(),
+			sender.owner.clientID, sender.owner.orgID).Scan(&r.ID)
 		if err != nil {
 			return err
 		}
@@ -403,6 +410,15 @@ type inboxSender struct {
 	deliveryID     int64
 	attempt        int
 	subscriptionID int64
+	owner          senderOwner
+}
+
+// senderOwner is the client or the organisation whose webhook a delivery is, as
+// the columns sender_client_id and sender_org_id of inbox_requests keep it: a
+// request it sent shows to them (sentVisible) after retention purged the delivery.
+type senderOwner struct {
+	clientID sql.NullString
+	orgID    sql.NullInt64
 }
 
 // inboxSender finds the delivery a request's webhook-id names (msg_N), when that
@@ -412,8 +428,9 @@ type inboxSender struct {
 // A delivery whose webhook was removed while it was on its way (by its owner, with
 // its client or organisation) is still in flight to the inbox its webhook called:
 // what it sent is its owner's, not what anyone posted, which an owner whose
-// webhook calls the inbox after reads. The removed webhook keeps no append-orcid;
-// an organisation's (hub) called {URL}/{iD} when its URL named no inbox itself.
+// webhook calls the inbox after reads. A webhook an older hookd removed kept no
+// append-orcid: an organisation's (hub) called {URL}/{iD} when its URL named no
+// inbox itself.
 func (s *Store) inboxSender(ctx context.Context, rc InboxReceipt) (inboxSender, error) {
 	id, _, ok := ParseMessageID(headerValue(rc.Header, "Webhook-Id"))
 	if !ok {
@@ -424,11 +441,14 @@ func (s *Store) inboxSender(ctx context.Context, rc InboxReceipt) (inboxSender, 
 	var subID int64
 	var t Target
 	var subject, removedFormat string
+	var removedAppend sql.NullBool
+	var owner senderOwner
 	err := s.read.QueryRowContext(ctx, `SELECT d.state, d.attempts, d.subject, coalesce(s.id, 0), coalesce(s.target, r.target, ''),
-		coalesce(s.append_orcid, 0), coalesce(r.format, '') FROM deliveries d
+		coalesce(s.append_orcid, r.append_orcid, 0), coalesce(r.format, ''), CASE WHEN s.id IS NULL THEN r.append_orcid ELSE 0 END,
+		coalesce(s.client_id, r.client_id), coalesce(s.org_id, r.org_id) FROM deliveries d
 		LEFT JOIN subscriptions s ON s.id = d.subscription_id
 		LEFT JOIN removed_subscriptions r ON r.id = d.removed_subscription_id WHERE d.id = ?`, id).Scan(&state, &attempts, &subject,
-		&subID, &t.URL, &t.AppendOrcid, &removedFormat)
+		&subID, &t.URL, &t.AppendOrcid, &removedFormat, &removedAppend, &owner.clientID, &owner.orgID)
 	if errors.Is(err, sql.ErrNoRows) {
 		return inboxSender{}, nil
 	}
@@ -436,7 +456,7 @@ func (s *Store) inboxSender(ctx context.Context, rc InboxReceipt) (inboxSender, 
 		return inboxSender{}, err
 	}
 	name, ok := calledInbox(t.CalledURL(subject), rc.Ours)
-	if !ok && removedFormat == FormatHub {
+	if !ok && removedFormat == FormatHub && !removedAppend.Valid {
 		t.AppendOrcid = true
 		name, ok = calledInbox(t.CalledURL(subject), rc.Ours)
 	}
@@ -446,7 +466,7 @@ func (s *Store) inboxSender(ctx context.Context, rc InboxReceipt) (inboxSender, 
 	if state != StateInFlight {
 		return inboxSender{}, nil
 	}
-	return inboxSender{deliveryID: id, subscriptionID: subID, attempt: attempts}, nil
+	return inboxSender{deliveryID: id, subscriptionID: subID, attempt: attempts, owner: owner}, nil
 }
 
 // headerValue is the first value of a header by its canonical name.
@@ -458,7 +478,8 @@ func headerValue(h map[string][]string, canonical string) string {
 }
 
 const inboxRequestColumns = `id, inbox, received_at, method, path, query, headers, body, remote_addr, verdict, problem,
-	detail, signer_kind, signer_id, signer_previous, coalesce(delivery_id, 0), coalesce(attempt, 0), answer_status, answer_delay_ms`
+	detail, signer_kind, signer_id, signer_previous, coalesce(delivery_id, 0), coalesce(attempt, 0), answer_status, answer_delay_ms,
+	coalesce(sender_client_id, ''), coalesce(sender_org_id, 0)`
 
 func scanInboxRequest(row interface{ Scan(...any) error }) (InboxRequest, error) {
 	var r InboxRequest
@@ -466,7 +487,7 @@ func scanInboxRequest(row interface{ Scan(...any) error }) (InboxRequest, error)
 	var headers, verdict, problem string
 	err := row.Scan(&r.ID, &r.Inbox, &received, &r.Method, &r.Path, &r.Query, &headers, &r.Body, &r.RemoteAddr,
 		&verdict, &problem, &r.Signature.Detail, &r.Signature.Signer.Kind, &r.Signature.Signer.ID,
-		&r.Signature.Signer.Previous, &r.DeliveryID, &r.Attempt, &r.AnswerStatus, &delay)
+		&r.Signature.Signer.Previous, &r.DeliveryID, &r.Attempt, &r.AnswerStatus, &delay, &r.SenderClientID, &r.SenderOrgID)
 	if err != nil {
 		return InboxRequest{}, err
 	}
@@ -589,11 +610,26 @@ func sentSeen(v Visibility) (cond, error) {
 }
 
 // sentVisible is the condition that the inbox_requests row was sent by no hookd
-// delivery, or by one that v (which limits something) sees.
+// delivery, or by one of a webhook of v's (which limits something), as the row
+// keeps its owner (senderOwner): the client or the organisation it was when the
+// request arrived, if that client or organisation is the one that exists now (a
+// client removed and made again under its id reads none of the old one's). One
+// whose owner is not known (its delivery purged before hookd kept owners) shows to
+// the operator alone.
 func sentVisible(v Visibility) cond {
-	owned := ownedDeliveries(v.ClientID, v.OrgID, true)
-	return cond{"(inbox_requests.delivery_id IS NULL OR EXISTS (SELECT 1 FROM deliveries d WHERE d.id = inbox_requests.delivery_id AND " +
-		owned.sql + "))", owned.args}
+	var or []string
+	var args []any
+	if v.ClientID != "" {
+		or = append(or, "(inbox_requests.sender_client_id = ? AND inbox_requests.received_at >= "+
+			"coalesce((SELECT c.created_at FROM clients c WHERE c.id = inbox_requests.sender_client_id), 0))")
+		args = append(args, v.ClientID)
+	}
+	if v.OrgID != 0 {
+		or = append(or, "(inbox_requests.sender_org_id = ? AND inbox_requests.received_at >= "+
+			"coalesce((SELECT o.created_at FROM organisations o WHERE o.id = inbox_requests.sender_org_id), 0))")
+		args = append(args, v.OrgID)
+	}
+	return cond{"(inbox_requests.delivery_id IS NULL OR " + strings.Join(or, " OR ") + ")", args}
 }
 
 func pageLimit(n int) int {
@@ -686,6 +722,24 @@ func (s *Store) InboxArrivalsSeen(ctx context.Context, inbox string, after int64
 // InboxRequestByID returns one recorded request.
 func (s *Store) InboxRequestByID(ctx context.Context, id int64) (InboxRequest, error) {
 	rs, err := s.queryInboxRequests(ctx, "WHERE id = ?", id)
+	if err != nil {
+		return InboxRequest{}, fmt.Errorf("inbox request %d: %w", id, err)
+	}
+	if len(rs) == 0 {
+		return InboxRequest{}, notFound(fmt.Sprintf("inbox request %d not found (the inbox keeps only the newest)", id))
+	}
+	return rs[0], nil
+}
+
+// InboxRequestSeen returns the recorded request by its id when v sees it
+// (InboxFilter.Visible): one a delivery sent shows to who owned that delivery's
+// webhook, also after retention purged the delivery. It is ErrNotFound otherwise.
+func (s *Store) InboxRequestSeen(ctx context.Context, id int64, v Visibility) (InboxRequest, error) {
+	seen, err := sentSeen(v)
+	if err != nil {
+		return InboxRequest{}, err
+	}
+	rs, err := s.queryInboxRequests(ctx, "WHERE id = ? AND "+seen.sql, append([]any{id}, seen.args...)...)
 	if err != nil {
 		return InboxRequest{}, fmt.Errorf("inbox request %d: %w", id, err)
 	}

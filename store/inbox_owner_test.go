@@ -2,10 +2,14 @@ package store_test
 
 import (
 	"context"
+	"errors"
+	"net/http"
 	"net/url"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/matryer/is"
 
@@ -300,4 +304,62 @@ func TestInboxesOfMembersPaged(t *testing.T) {
 	listed, err := st.InboxListed(ctx, store.InboxesFilter{Ours: ours}, m[8])
 	is.NoErr(err)
 	is.True(listed) // called by two owners: the operator's
+}
+
+// TestUpgradeKeepsInboxSenders: a file of the schema before version 36 keeps, on
+// each request a delivery sent, the owner of that delivery's webhook, so the owner
+// still reads it after retention purges the delivery; one whose delivery was
+// purged before the upgrade stays the operator's alone, as it was.
+func TestUpgradeKeepsInboxSenders(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "hookd.db")
+	box := newBox(t)
+	st, err := store.Open(ctx, store.Options{Path: path, Box: box})
+	is.NoErr(err)
+	a, err := st.CreateClient(ctx, store.NewClient{Name: "a", Scopes: []string{store.ScopeWebhook}})
+	is.NoErr(err)
+	const orcid = "0000-0002-7253-3645"
+	_, _, err = st.PutOrcidWebhook(ctx, a.ID, orcid, "http://127.0.0.1:8080/inbox/a-box/"+orcid+"/updated")
+	is.NoErr(err)
+	sent := func() store.InboxRequest {
+		_, err := st.Intake(ctx, "", "", []store.Event{{Orcid: orcid}}, 0)
+		is.NoErr(err)
+		claimed, err := st.Claim(ctx, 10, time.Minute)
+		is.NoErr(err)
+		is.Equal(len(claimed), 1)
+		r := record(t, st, receipt("a-box", http.Header{"Webhook-Id": {store.MessageID(claimed[0].ID, 0)}}, "sent"), store.InboxLimits{})
+		is.Equal(r.DeliveryID, claimed[0].ID)
+		_, err = st.Exchange(ctx, []store.Outcome{{DeliveryID: claimed[0].ID, SubscriptionID: claimed[0].Target.SubscriptionID,
+			Kind: store.OutcomeDelivered, Attempt: 1, StartedAt: st.Now(), Status: 204}}, 0, time.Minute)
+		is.NoErr(err)
+		return r
+	}
+	early, kept := sent(), sent()
+	is.NoErr(st.Close())
+
+	// As the version before left it: no owners kept, and the early delivery purged.
+	db := rawDB(t, path)
+	_, err = db.Exec(`ALTER TABLE inbox_requests DROP COLUMN sender_client_id;
+		ALTER TABLE inbox_requests DROP COLUMN sender_org_id;
+		ALTER TABLE removed_subscriptions DROP COLUMN append_orcid;
+		DELETE FROM schema_migrations WHERE version = 36;
+		DELETE FROM deliveries WHERE id = ?`, early.DeliveryID)
+	is.NoErr(err)
+	is.NoErr(db.Close())
+
+	st = openAt(t, path, box)
+	mine := store.Visibility{ClientID: a.ID}
+	r, err := st.InboxRequestSeen(ctx, kept.ID, mine)
+	is.NoErr(err)
+	is.Equal(r.SenderClientID, a.ID) // the owner, from its delivery
+	n, _, err := st.Purge(ctx, store.StateDelivered, st.Now().Add(time.Minute), 100)
+	is.NoErr(err)
+	is.Equal(n, 1) // the delivery goes
+	_, err = st.InboxRequestSeen(ctx, kept.ID, mine)
+	is.NoErr(err) // what it sent stays its owner's
+	_, err = st.InboxRequestSeen(ctx, early.ID, mine)
+	is.True(errors.Is(err, store.ErrNotFound)) // whose, nothing tells
+	_, err = st.InboxRequestSeen(ctx, early.ID, store.Visibility{})
+	is.NoErr(err) // the operator's
 }

@@ -518,6 +518,31 @@ func TestInboxLinksDeliveryOfRemovedWebhook(t *testing.T) {
 	is.Equal(len(rs), 0) // and B does not read it
 }
 
+// TestInboxLinksNoRemovedWebhookCallingElsewhere: an organisation's webhook whose
+// URL is the inbox's root without the record's iD appended calls no inbox; once it
+// is removed with a call out, a request posted to a member's inbox with that
+// delivery's webhook-id is what anyone posted, linked to nothing.
+func TestInboxLinksNoRemovedWebhookCallingElsewhere(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	st := newStore(t)
+	const member = "0000-0002-7253-3645"
+	org, err := st.CreateOrganisation(ctx, "University", "it@uni.example")
+	is.NoErr(err)
+	_, err = st.PutMember(ctx, org.ID, member, store.MemberInfo{}, 0)
+	is.NoErr(err)
+	_, _, err = st.SetHubSettings(ctx, org.ID, store.HubSettings{Enabled: true, URL: "http://127.0.0.1:8080/inbox"})
+	is.NoErr(err) // calls /inbox itself
+	_, err = st.Intake(ctx, "", "", []store.Event{{Orcid: member}}, 0)
+	is.NoErr(err)
+	claimed, err := st.Claim(ctx, 10, time.Minute)
+	is.NoErr(err)
+	is.Equal(len(claimed), 1) // on its way
+	is.NoErr(st.DeleteOrganisation(ctx, org.ID))
+	posted := record(t, st, receipt(member, http.Header{"Webhook-Id": {store.MessageID(claimed[0].ID, 0)}}, "anyone's"), store.InboxLimits{})
+	is.Equal(posted.DeliveryID, int64(0)) // not the organisation's delivery's
+}
+
 // TestInboxReadsWithoutCredentials: a request recorded with its credentials (as an
 // older hookd kept them) is read without them: its credential headers, query
 // parameters and form fields; the rest as recorded.

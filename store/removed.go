@@ -56,12 +56,13 @@ func (s *Store) removeSubscriptions(ctx context.Context, tx *sql.Tx, ids []int64
 	}
 	// A subscription whose history was moved ahead has its removed record already:
 	// it now says what the subscription was when it went.
-	if _, err := tx.ExecContext(ctx, `INSERT INTO removed_subscriptions(uid, client_id, org_id, format, target, orcid, removed_at)
-		SELECT uid, client_id, org_id, format, target, orcid, ?2 FROM subscriptions s
+	if _, err := tx.ExecContext(ctx, `INSERT INTO removed_subscriptions(uid, client_id, org_id, format, target, orcid, append_orcid, removed_at)
+		SELECT uid, client_id, org_id, format, target, orcid, append_orcid, ?2 FROM subscriptions s
 		WHERE id IN (SELECT value FROM json_each(?1)) AND (EXISTS (SELECT 1 FROM deliveries d WHERE d.subscription_id = s.id)
 			OR EXISTS (SELECT 1 FROM removed_subscriptions r WHERE r.uid = s.uid))
 		ON CONFLICT(uid) DO UPDATE SET client_id = excluded.client_id, org_id = excluded.org_id, format = excluded.format,
-			target = excluded.target, orcid = excluded.orcid, removed_at = excluded.removed_at`,
+			target = excluded.target, orcid = excluded.orcid, append_orcid = excluded.append_orcid,
+			removed_at = excluded.removed_at`,
 		list, now); err != nil {
 		return fmt.Errorf("remove subscriptions: %w", err)
 	}
@@ -125,8 +126,8 @@ func (s *Store) moveAhead(ctx context.Context, ids []int64) error {
 	for {
 		var moved int64
 		err := s.inLazyTx(ctx, func(tx *sql.Tx) error {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO removed_subscriptions(uid, client_id, org_id, format, target, orcid, removed_at)
-				SELECT uid, client_id, org_id, format, target, orcid, ?2 FROM subscriptions s
+			if _, err := tx.ExecContext(ctx, `INSERT INTO removed_subscriptions(uid, client_id, org_id, format, target, orcid, append_orcid, removed_at)
+				SELECT uid, client_id, org_id, format, target, orcid, append_orcid, ?2 FROM subscriptions s
 				WHERE id IN (SELECT value FROM json_each(?1)) AND EXISTS (SELECT 1 FROM deliveries d WHERE d.subscription_id = s.id AND d.state IN (2, 3))
 				ON CONFLICT(uid) DO NOTHING`, string(b), ms(s.Now())); err != nil {
 				return err
