@@ -1346,8 +1346,8 @@ func TestFlagGivenTwice(t *testing.T) {
 		out, err := runCmd(t, "client", "list", "-config", cfg, "-json")
 		is.NoErr(err)
 		is.Equal(strings.TrimSpace(out), "[]") // nothing added
-		_, _, err = runEnv(t, nil, "client", "add", "-config", cfg, "-name", "-name")
-		is.NoErr(err) // a value that looks like the flag is its value
+		_, _, err = runEnv(t, nil, "client", "add", "-config", cfg, "-name=-name")
+		is.NoErr(err) // a value that looks like the flag, given with =, is its value
 	})
 }
 
@@ -1377,8 +1377,8 @@ func TestBoolFlagValueApart(t *testing.T) {
 	is.Equal(strings.TrimSpace(out), "[]") // org set changed nothing
 	_, err = runCmd(t, "org", "set", "Uni", "-url", "https://hooks.uni.example/orcid", "-enabled=false", "-config", cfg)
 	is.NoErr(err) // with =, it works
-	_, err = runCmd(t, "client", "add", "-name", "-json", "-config", cfg)
-	is.NoErr(err) // and a value of a flag that takes one stays its value
+	_, err = runCmd(t, "client", "add", "-name=-json", "-config", cfg)
+	is.NoErr(err) // and a value of a flag that takes one, given with =, stays its value
 }
 
 // TestBoolFlagBeforeAValue: a value given after a flag that is on or off, which
@@ -1691,6 +1691,7 @@ func TestFlagMistakeInOneLine(t *testing.T) {
 		{[]string{"deliveries", "list", "-limit", "abc"}, `deliveries list: invalid value "abc" for flag -limit`},
 		{[]string{"deliveries", "show", "-1"}, "deliveries show: flag provided but not defined: -1 (usage: hookd deliveries show [-json] DELIVERY; hookd deliveries show -h lists its flags)"},
 		{[]string{"notify", "-config"}, "notify: flag needs an argument: -config"},
+		{[]string{"notify", "-config", "-type", "CREATED"}, `notify: flag -config needs a value: "-type" is a flag (write -config=-type for a value that starts with "-")`},
 		// hookd dev's flags, given to the commands that take the setting from a file.
 		{[]string{"serve", "-listen", "127.0.0.1:8081"}, `serve: flag provided but not defined: -listen: -listen is hookd dev's; serve listens at http.listen of its -config file`},
 		{[]string{"notify", "-db", "other.db", "0000-0002-7253-3645"}, `notify: flag provided but not defined: -db: -db is hookd dev's; the other commands open the database their -config file names ([store] path = "other.db")`},
@@ -1708,6 +1709,26 @@ func TestFlagMistakeInOneLine(t *testing.T) {
 	if err != nil || stderr != "" || !strings.Contains(stdout, "Usage: hookd deliveries list") || !strings.Contains(stdout, "-attempts") {
 		t.Errorf("-h: err %v, stdout %q, stderr %q; want the usage and flags on stdout", err, stdout, stderr)
 	}
+}
+
+// TestFlagValueWithEquals: a value that starts with "-", even one of the command's
+// flags, is given with =, and is taken as it is; apart, such a value is refused
+// (TestUsageErrorsExitTwo) and changes nothing.
+func TestFlagValueWithEquals(t *testing.T) {
+	is := is.New(t)
+	cfg := cliFixture(t)
+	_, err := runCmd(t, "client", "add", "-config", cfg, "-name", "-json")
+	is.Equal(exitStatus(err), 2) // refused
+	_, err = runCmd(t, "client", "add", "-config", cfg, "-name=-json", "--scopes=/webhook")
+	is.NoErr(err)
+	_, err = runCmd(t, "org", "set", "Uni", "-config", cfg, "-name=-email")
+	is.NoErr(err)
+	out, err := runCmd(t, "client", "list", "-config", cfg, "-json")
+	is.NoErr(err)
+	is.Equal(strings.Count(out, `"name": "-json"`), 1) // the one given with =
+	out, err = runCmd(t, "org", "list", "-config", cfg)
+	is.NoErr(err)
+	is.True(strings.Contains(out, "-email")) // renamed
 }
 
 // TestNewDatabaseFolderNamed: serve, init and dev, asked to make a database where

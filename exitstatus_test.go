@@ -123,6 +123,27 @@ func TestUsageErrorsExitTwo(t *testing.T) {
 		{[]string{"inbox", "clear", ""}, `inbox clear: "" is not an inbox name`},
 		{[]string{"notify", ""}, `notify: ORCID iD "" must have the form`},
 		{[]string{"--version", "extra"}, "version: unexpected argument"},
+		// A flag written without its value would take the next word, another of the
+		// command's flags: a client named "-json", an organisation renamed "-email".
+		{[]string{"client", "add", "-name", "-json"}, `client add: flag -name needs a value: "-json" is a flag (write -name=-json for a value that starts with "-")`},
+		{[]string{"client", "add", "-name", "-scopes", "/webhook"}, `client add: flag -name needs a value: "-scopes" is a flag`},
+		{[]string{"client", "add", "--name", "--json"}, `client add: flag -name needs a value: "--json" is a flag`},
+		{[]string{"client", "add", "-name", "y", "-id", "y", "-secret", "-secret=not-shown-1"}, `client add: flag -secret needs a value: "-secret=…" is a flag (write -secret=VALUE for a value`},
+		{[]string{"client", "rotate", "-secret", "-signing", "fixture"}, `client rotate: flag -secret needs a value: "-signing" is a flag`},
+		{[]string{"org", "set", "Uni", "-name", "-email"}, `org set: flag -name needs a value: "-email" is a flag`},
+		{[]string{"org", "set", "Uni", "-notification-email", "-email=true"}, `org set: flag -notification-email needs a value: "-email=…" is a flag`},
+		{[]string{"org", "status", "-org", "-json"}, `org status: flag -org needs a value: "-json" is a flag`},
+		{[]string{"org", "member", "add", "-org", "Uni", "-eppn", "-name", "0000-0002-7253-3645"}, `org member add: flag -eppn needs a value: "-name" is a flag`},
+		{[]string{"webhooks", "list", "-client", "-json"}, `webhooks list: flag -client needs a value: "-json" is a flag`},
+		{[]string{"deliveries", "list", "-config", "-h"}, `deliveries list: flag -config needs a value: "-h" is a flag (write -config=-h for`},
+		{[]string{"deliveries", "purge", "-state", "-before", "720h"}, `deliveries purge: flag -state needs a value: "-before" is a flag`},
+		{[]string{"deliveries", "replay", "-since", "-state", "dead"}, `deliveries replay: flag -since needs a value: "-state" is a flag`},
+		{[]string{"notify", "-type", "-config", "0000-0002-7253-3645"}, `notify: flag -type needs a value: "-config" is a flag`},
+		{[]string{"inbox", "tail", "-n", "-full", "demo"}, `inbox tail: flag -n needs a value: "-full" is a flag`},
+		{[]string{"dev", "-listen", "-db", "x.db"}, `dev: flag -listen needs a value: "-db" is a flag`},
+		// A value that starts with "-" and is no flag of the command is the value.
+		{[]string{"inbox", "set", "demo", "-delay", "-5"}, "inbox set: invalid value \"-5\" for flag -delay: must be from 0 to 300 seconds"},
+		{[]string{"client", "add", "-name", "-nosuch", "-scopes", "/nosuch"}, "client add: -scopes: "},
 	} {
 		t.Run(strings.Join(append([]string{"hookd"}, tt.args...), " "), func(t *testing.T) {
 			is := is.New(t)
@@ -136,6 +157,9 @@ func TestUsageErrorsExitTwo(t *testing.T) {
 				t.Errorf("error %q does not say %q", err, tt.want)
 			}
 			is.Equal(exitStatus(err), 2) // a usage error
+			if strings.Contains(err.Error(), "not-shown") {
+				t.Errorf("error %q shows the value given with =", err)
+			}
 		})
 	}
 
@@ -192,7 +216,8 @@ func TestExitStatusOfTheProcess(t *testing.T) {
 		{[]string{"deliveries", "list", "-nosuch"}, 2},
 		{[]string{"nosuch"}, 2},
 		{[]string{"deliveries", "show"}, 2},
-		{[]string{"webhooks", "list"}, 1}, // no database here
+		{[]string{"client", "add", "-name", "-json"}, 2}, // not a failure for the database missing
+		{[]string{"webhooks", "list"}, 1},                // no database here
 		{[]string{"deliveries", "list", "-h"}, 0},
 	} {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {

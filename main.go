@@ -474,6 +474,19 @@ func (e *env) parse(fs *flag.FlagSet, args []string, min, max int) ([]string, er
 	}
 	name := strings.TrimPrefix(fs.Name(), "hookd ")
 	c, _ := lookup(name)
+	if f, v := valueIsFlag(fs, args); f != "" {
+		// Go's flags take the next word for a flag's value whatever it is: "-name
+		// -json" would make a client named "-json", "-config -json" read a file of
+		// that name. A value that starts with "-" is given with =.
+		hint := shellWord("-" + f + "=" + v)
+		if _, _, ok := strings.Cut(v, "="); ok {
+			// The word's own value is not repeated (it may be a secret).
+			v, _, _ = strings.Cut(v, "=")
+			v += "=…"
+			hint = "-" + f + "=VALUE"
+		}
+		return nil, usagef("%s: flag -%s needs a value: %q is a flag (write %s for a value that starts with \"-\")", name, f, v, hint)
+	}
 	pos, err := parseInterspersed(fs, args)
 	if errors.Is(err, flag.ErrHelp) {
 		return nil, err
@@ -1505,6 +1518,43 @@ func flagsGiven(fs *flag.FlagSet, args []string) []givenFlag {
 		out = append(out, g)
 	}
 	return out
+}
+
+// valueIsFlag finds, in args, a flag of fs that takes a value given apart whose
+// value is itself one of fs's flags (-x, --x or -x=…, -h and -help included),
+// and returns the flag's name and that word; "" when there is none. The flags
+// are read in order as Go's flags read them, up to one fs does not know (which
+// they refuse) or "--"; a value given with = is any value.
+func valueIsFlag(fs *flag.FlagSet, args []string) (name, value string) {
+	isFlag := func(a string) bool {
+		if len(a) < 2 || a[0] != '-' {
+			return false
+		}
+		n, _, _ := strings.Cut(strings.TrimPrefix(a[1:], "-"), "=")
+		return n != "" && n[0] != '-' && (fs.Lookup(n) != nil || n == "h" || n == "help")
+	}
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			break
+		}
+		if len(a) < 2 || a[0] != '-' {
+			continue // an argument
+		}
+		n, _, hasValue := strings.Cut(strings.TrimPrefix(a[1:], "-"), "=")
+		f := fs.Lookup(n)
+		if f == nil {
+			break // unknown, or -h: Go's flags stop there
+		}
+		if b, ok := f.Value.(interface{ IsBoolFlag() bool }); hasValue || ok && b.IsBoolFlag() {
+			continue
+		}
+		i++
+		if i < len(args) && isFlag(args[i]) {
+			return f.Name, args[i]
+		}
+	}
+	return "", ""
 }
 
 // givenTwice is the name of the first flag of fs that args, which fs parsed
