@@ -257,12 +257,13 @@ func (e *env) serve(ctx context.Context, cfg Config, listenError func(error) err
 	} else if n > 0 {
 		log.Warn("webhooks whose removal a stopped process left unfinished keep their history", "webhooks", n)
 	}
+	var stopEnd time.Time // set at SIGTERM: when the stop's writes end (stopTimes)
 	if keepsMark {
 		stopMarks, err := markLineage(ctx, st, lock, before, log)
 		if err != nil {
 			return err
 		}
-		defer stopMarks() // after the dispatcher has stopped (deferred below): its last mark
+		defer func() { stopMarks(stopEnd) }() // after the dispatcher has stopped (deferred below): its last mark
 	}
 	public := cfg.PublicBase(ln.Addr().String())
 	self, inbox, err := inboxWiring(cfg, ln.Addr().String())
@@ -408,13 +409,27 @@ func (e *env) serve(ctx context.Context, cfg Config, listenError func(error) err
 	}
 	log.Info("shutting down")
 	sd.notify("STOPPING=1")
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	// One budget for the whole stop, from the signal (stopTimes): the dispatcher
+	// stops once the requests under way are finished.
+	now := time.Now()
+	stopEnd = now.Add(stopTimes.end)
+	disp.StopBy(now.Add(stopTimes.cut), stopEnd)
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), stopTimes.drain)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {
 		log.Warn("http shutdown", "err", err)
 	}
 	return nil
 }
+
+// stopTimes bounds hookd serve's stop, from its SIGTERM (tests shorten them): the
+// HTTP requests under way are finished by drain, while delivery goes on; calls
+// still in flight then have the shutdown grace, min(timeout, 10 s), ending by
+// cut at the latest, and owners' notices still being sent are cut short at cut;
+// every outcome is recorded, and the database's last mark kept, by end. The
+// database is then closed and "stopped" logged: end is well inside the unit's
+// TimeoutStopSec (30 s in hookd.service), so the stop is not ended by a SIGKILL.
+var stopTimes = struct{ drain, cut, end time.Duration }{10 * time.Second, 20 * time.Second, 25 * time.Second}
 
 // gcPercent is the GOGC hookd serve runs with unless the environment sets GOGC.
 const gcPercent = 300

@@ -36,10 +36,11 @@ func machineID() string {
 // markLineage checks the database against what its lock file saw (before), keeps in
 // the lock file what this daemon sees (a new mark now, every markEvery and at its
 // stop; the highest delivery id given every issuedEvery), until the returned stop
-// is called at the daemon's stop. A new mark goes into the lock file, synced, before
+// is called at the daemon's stop, which writes the last mark within 5 s (and before
+// the time it is given, when that is set). A new mark goes into the lock file, synced, before
 // it goes into the database: a stop between the two leaves the database a mark the
 // lock file knows (as its previous one).
-func markLineage(ctx context.Context, st *store.Store, lock *serveLock, before lockHolder, log *slog.Logger) (stop func(), err error) {
+func markLineage(ctx context.Context, st *store.Store, lock *serveLock, before lockHolder, log *slog.Logger) (stop func(by time.Time), err error) {
 	machine := machineID()
 	seen := store.Seen{Issued: before.Issued, Elsewhere: before.Machine != "" && machine != "" && before.Machine != machine}
 	for _, m := range []string{before.Mark, before.Previous} {
@@ -140,10 +141,14 @@ func markLineage(ctx context.Context, st *store.Store, lock *serveLock, before l
 			}
 		}
 	}()
-	return func() {
+	return func(by time.Time) {
 		cancel()
 		<-done
-		sctx, stop := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		end := time.Now().Add(5 * time.Second)
+		if !by.IsZero() && by.Before(end) {
+			end = by // the stop's own bound (stopTimes)
+		}
+		sctx, stop := context.WithDeadline(context.WithoutCancel(ctx), end)
 		defer stop()
 		remark(sctx)
 		issued(sctx, false)

@@ -1,13 +1,22 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"regexp"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/matryer/is"
+
+	"hookd/httpapi"
+	"hookd/smtptest"
 )
 
 // TestStopIsLogged: on SIGTERM, hookd serve logs "shutting down" and, once its
@@ -34,4 +43,111 @@ func TestStopIsLogged(t *testing.T) {
 	is.Equal(msgs[len(msgs)-2], "shutting down") // then
 	is.Equal(msgs[len(msgs)-1], "stopped")       // the last line
 	is.Equal(p.cmd.ProcessState.ExitCode(), 0)
+}
+
+// TestStopCutsHangingNotice: a webhook's deactivation notice whose relay stops
+// answering mid-session (it holds the message and says nothing) when hookd serve
+// is told to stop does not hold the stop past its bounds (stopTimes, shortened
+// here; the delivery timeout is a minute, which go-mail would wait out): serve
+// ends by stopTimes.end with "stopped" last, the log says the notice was not sent
+// because hookd stopped, and the webhook's deactivation and the delivery's
+// outcome are recorded.
+func TestStopCutsHangingNotice(t *testing.T) {
+	is := is.New(t)
+	saved := stopTimes
+	stopTimes.drain, stopTimes.cut, stopTimes.end = time.Second, 2*time.Second, 3*time.Second
+	t.Cleanup(func() { stopTimes = saved })
+	relay := smtptest.NewHanging(t)
+	gone := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusGone) }))
+	defer gone.Close()
+	cfg := testConfig(t, fastDelivery+"timeout = \"1m\"\n\n[email]\nsmtp_addr = \""+relay.Addr+"\"\nfrom = \"hookd@hookd.example\"\nstarttls = false\n")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	logs, done := serveIn(ctx, cfg, noenv)
+	var base string
+	select {
+	case base = <-logs.listening:
+	case err := <-done:
+		t.Fatalf("hookd serve ended before listening: %v; log:\n%s", err, logs)
+	case <-time.After(10 * time.Second):
+		t.Fatalf("hookd serve did not log \"listening\" within 10s; log:\n%s", logs)
+	}
+	checkAPI(t, base)
+	out, err := runCmd(t, "client", "add", "-config", cfg, "-name", "owner", "-scopes", "/webhook", "-email", "ops@lab.example", "-json")
+	is.NoErr(err) // client add
+	var c credentials
+	is.NoErr(json.Unmarshal([]byte(out), &c))
+	const record = "0000-0002-7253-3645"
+	res := put(t, base, "/"+record+"/webhook/"+httpapi.EscapeSegment(gone.URL+"/"+record+"/updated"), token(t, base, c.ClientID, c.ClientSecret))
+	is.Equal(res.StatusCode, http.StatusCreated) // registered
+	_, err = runCmd(t, "notify", "-config", cfg, record)
+	is.NoErr(err) // notify: the call is answered 410, the owner's notice goes to the relay
+	select {
+	case <-relay.Held():
+	case <-time.After(10 * time.Second):
+		t.Fatalf("the notice did not reach the relay within 10s; log:\n%s", logs)
+	}
+
+	stopped := time.Now()
+	cancel() // SIGTERM's
+	select {
+	case err := <-done:
+		is.NoErr(err) // a clean stop
+	case <-time.After(15 * time.Second):
+		t.Fatalf("hookd serve did not stop within 15s (its bound: %s); log:\n%s", stopTimes.end, logs)
+	}
+	took := time.Since(stopped)
+	t.Logf("stopped in %s", took.Round(time.Millisecond))
+	is.True(took >= stopTimes.cut)                     // the notice had until the cut
+	is.True(took < stopTimes.end+500*time.Millisecond) // and the stop ended within its bound
+
+	var msgs []string
+	for _, line := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
+		var rec struct {
+			Msg string `json:"msg"`
+		}
+		is.NoErr(json.Unmarshal([]byte(line), &rec)) // a JSON line
+		msgs = append(msgs, rec.Msg)
+	}
+	is.Equal(msgs[len(msgs)-1], "stopped") // the last line
+	is.True(slices.Contains(msgs, "deactivation notice not sent: hookd stopped while it was being sent"))
+	is.True(!strings.Contains(logs.String(), `"level":"ERROR"`)) // nothing else went wrong
+	waitFor(t, "hookd to close its connection to the relay", logs.String, func() bool { return relay.Sessions() == 0 })
+
+	// What the stop cut short was a notice only: the deactivation and the
+	// delivery's outcome are in the database.
+	out, err = runCmd(t, "webhooks", "list", "-config", cfg, "-status", "deactivated", "-json")
+	is.NoErr(err)
+	var hooks []struct{ Status string }
+	is.NoErr(json.Unmarshal([]byte(out), &hooks))
+	is.Equal(len(hooks), 1) // the webhook is deactivated
+	out, err = runCmd(t, "deliveries", "list", "-config", cfg, "-json")
+	is.NoErr(err)
+	var deliveries []struct {
+		State      string
+		Attempts   int
+		LastStatus int `json:"last_status"`
+	}
+	is.NoErr(json.Unmarshal([]byte(out), &deliveries))
+	is.Equal(len(deliveries), 1)
+	is.Equal(deliveries[0].State, "dead") // its 410, recorded
+	is.Equal(deliveries[0].Attempts, 1)
+	is.Equal(deliveries[0].LastStatus, http.StatusGone)
+}
+
+// TestStopFitsTheUnit: hookd serve's stop (stopTimes) ends well inside the time
+// hookd.service gives it (TimeoutStopSec), after which systemd would kill it; and
+// its steps come in their order: the requests under way, then the calls in
+// flight with their whole grace (at most 10 s), then the outcomes written.
+func TestStopFitsTheUnit(t *testing.T) {
+	is := is.New(t)
+	unit, err := os.ReadFile("hookd.service")
+	is.NoErr(err)
+	m := regexp.MustCompile(`(?m)^TimeoutStopSec=(\S+)$`).FindSubmatch(unit)
+	is.True(m != nil) // hookd.service sets TimeoutStopSec
+	budget, err := time.ParseDuration(string(m[1]))
+	is.NoErr(err)
+	is.True(stopTimes.end+5*time.Second <= budget)           // a margin for closing the database
+	is.True(stopTimes.drain+10*time.Second <= stopTimes.cut) // the calls' grace is not cut short by default
+	is.True(stopTimes.cut+5*time.Second <= stopTimes.end)    // time to record the outcomes
 }

@@ -72,6 +72,14 @@ type Dispatcher struct {
 	told        *toldOwners
 	callCtx     context.Context // parent of every HTTP call; cancelled after the shutdown grace
 	cancelCalls context.CancelFunc
+	// noticeCtx is the parent of every owner's notice; cancelled when a stop's
+	// time for them ends (StopBy).
+	noticeCtx     context.Context
+	cancelNotices context.CancelFunc
+	// stopCut and stopEnd bound Run's stop (StopBy; zero: unbounded but by the
+	// grace and the delivery timeout). Guarded by mu.
+	stopCut, stopEnd time.Time
+
 	stopping    atomic.Bool
 	more        bool         // the last turn left work for another at once (Run's goroutine only)
 	lastTick    atomic.Int64 // when a turn last succeeded (Ready), on the monotonic clock (sinceStart)
@@ -107,6 +115,7 @@ func New(opts Options) *Dispatcher {
 	d.sched = newScheduler(opts.Workers, opts.PerHost, opts.Tick, d.now)
 	d.work = sync.NewCond(&d.mu)
 	d.callCtx, d.cancelCalls = context.WithCancel(context.Background())
+	d.noticeCtx, d.cancelNotices = context.WithCancel(context.Background())
 	d.client = newHTTPClient(opts)
 	if opts.Inbox != nil {
 		d.inbox = newInboxClient(opts)
@@ -291,29 +300,64 @@ func (d *Dispatcher) turnDue() bool {
 	return d.sched.queued < d.sched.capacity()/2 || len(d.pending) >= d.sched.capacity()/4
 }
 
-// shutdown stops claiming, waits for in-flight calls up to the grace period, then
-// cancels the rest (their deliveries are released, not counted as attempts), and
-// records every outcome.
+// StopBy bounds Run's stop in time, once its ctx ends (hookd serve sets it at
+// SIGTERM, so the whole stop fits the service manager's time for it): calls in
+// flight get the shutdown grace, but end no later than cut, and owners' notices
+// still being sent at cut are cut short (not sent; the log says so); the
+// outcomes are recorded by end at the latest. Without it, the stop waits the
+// grace, up to 10 s for the outcomes, and for each notice to end (within the
+// delivery timeout).
+func (d *Dispatcher) StopBy(cut, end time.Time) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.stopCut, d.stopEnd = cut, end
+}
+
+// shutdown stops claiming, waits for in-flight calls up to the grace period (or
+// StopBy's cut), then cancels the rest (their deliveries are released, not counted
+// as attempts), records every outcome, and waits for the owners' notices being
+// sent (until StopBy's cut).
 func (d *Dispatcher) shutdown(ctx context.Context) error {
 	d.store.ClaimFresh(nil)
 	d.stopping.Store(true)
 	d.mu.Lock()
 	d.releaseQueuedLocked()
+	cut, end := d.stopCut, d.stopEnd
 	d.mu.Unlock()
+	grace := d.opts.ShutdownGrace
+	if !cut.IsZero() {
+		grace = max(0, min(grace, time.Until(cut)))
+	}
 	done := make(chan struct{})
 	go func() { d.wg.Wait(); close(done) }()
 	select {
 	case <-done:
-	case <-time.After(d.opts.ShutdownGrace):
-		d.log.Warn("cancelling in-flight deliveries at shutdown", "grace", d.opts.ShutdownGrace)
+	case <-time.After(grace):
+		d.log.Warn("cancelling in-flight deliveries at shutdown", "grace", grace)
 		d.cancelCalls()
 		<-done
 	}
 	d.cancelCalls()
-	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	recordBy := time.Now().Add(10 * time.Second)
+	if !end.IsZero() && end.Before(recordBy) {
+		recordBy = end
+	}
+	wctx, cancel := context.WithDeadline(context.WithoutCancel(ctx), recordBy)
 	defer cancel()
 	err := d.flush(wctx)
-	d.notices.Wait() // each is bounded by the delivery timeout
+	// Each notice is bounded by the delivery timeout, and by the stop's cut.
+	sent := make(chan struct{})
+	go func() { d.notices.Wait(); close(sent) }()
+	if !cut.IsZero() {
+		t := time.NewTimer(time.Until(cut))
+		defer t.Stop()
+		select {
+		case <-sent:
+		case <-t.C:
+			d.cancelNotices()
+		}
+	}
+	<-sent
 	return err
 }
 

@@ -431,18 +431,30 @@ func sendMail(ctx context.Context, o EmailOptions, timeout time.Duration, m *mai
 	// it open when the session fails after the greeting (EHLO, STARTTLS) or
 	// its QUIT does (a relay that went silent), for the relay to hold until its
 	// own timeout and hookd until the garbage collector finds it.
+	// It is also closed when ctx ends mid-session (hookd stopping): go-mail reads
+	// ctx only while it dials, and a relay that stops answering would otherwise
+	// hold the send, and hookd's stop, until timeout.
 	var dialled struct {
 		sync.Mutex
 		conns []net.Conn
 		first *smtpConn // the first connection's, what the server offered on it
+		cut   bool      // ctx ended: the connections are closed
 	}
-	defer func() {
+	closeAll := func(cut bool) {
 		dialled.Lock()
 		defer dialled.Unlock()
+		dialled.cut = dialled.cut || cut
 		for _, c := range dialled.conns {
 			c.Close()
 		}
-	}()
+	}
+	defer closeAll(false)
+	defer context.AfterFunc(ctx, func() {
+		// (Its deadline ends the session as timeout does: end is that.)
+		if errors.Is(ctx.Err(), context.Canceled) {
+			closeAll(true)
+		}
+	})()
 	opts = append(opts, mail.WithDialContextFunc(func(ctx context.Context, network, _ string) (net.Conn, error) {
 		nc, err := (&net.Dialer{}).DialContext(ctx, network, relay)
 		if err != nil {
@@ -450,7 +462,12 @@ func sendMail(ctx context.Context, o EmailOptions, timeout time.Duration, m *mai
 		}
 		dialled.Lock()
 		dialled.conns = append(dialled.conns, nc)
+		cut := dialled.cut
 		dialled.Unlock()
+		if cut {
+			nc.Close()
+			return nil, context.Cause(ctx)
+		}
 		c := &smtpConn{Conn: nc, end: end, left: smtpAnswers}
 		c.SetDeadline(end)
 		dialled.Lock()
@@ -477,7 +494,12 @@ func sendMail(ctx context.Context, o EmailOptions, timeout time.Duration, m *mai
 	if err := client.DialAndSendWithContext(cctx, m); err != nil && !m.IsDelivered() {
 		dialled.Lock()
 		startTLS := dialled.first != nil && !implicit && dialled.first.offersStartTLS()
+		cut := dialled.cut
 		dialled.Unlock()
+		if cut {
+			// What go-mail says then is of a connection closed under it.
+			return mailError(o.Addr, fmt.Errorf("the session was cut short before the relay took the message: %w", context.Cause(ctx)))
+		}
 		return mailError(o.Addr, authHint(err, o, startTLS))
 	}
 	return nil

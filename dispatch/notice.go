@@ -112,7 +112,8 @@ func noticeError(o EmailOptions, err error) string {
 // e-mail where e-mail is configured and the owner has an address. The e-mail goes
 // in the background, in the relay's per_host sessions that organisation e-mail
 // has too (smtpSessions); a failure is logged, not retried, and a notice still
-// waiting for a session when hookd stops is not sent. Where a notice may go, the
+// waiting for a session when hookd stops is not sent, nor one still being sent
+// when the stop's time for it ends (StopBy). Where a notice may go, the
 // deactivation is logged once its owner's address is read, saying whether an
 // e-mail tells them.
 func (d *Dispatcher) noticeOwners(batch []store.Outcome) {
@@ -139,7 +140,7 @@ func (d *Dispatcher) noticeOwners(batch []store.Outcome) {
 			// Whom to tell, read before a session of the relay's is waited for: an
 			// owner without an address takes none.
 			noticeRead(subID)
-			ctx, cancel := context.WithTimeout(context.Background(), d.opts.Timeout)
+			ctx, cancel := context.WithTimeout(d.noticeCtx, d.opts.Timeout)
 			n, err := d.store.DeactivationNotice(ctx, subID)
 			cancel()
 			switch {
@@ -147,6 +148,9 @@ func (d *Dispatcher) noticeOwners(batch []store.Outcome) {
 				// Removed since its deactivation: nobody is told of a webhook that
 				// is no more.
 				d.logDeactivated(uid, delivery, "not told: the webhook was removed")
+				return
+			case err != nil && d.noticeCtx.Err() != nil:
+				d.logDeactivated(uid, delivery, "not told: hookd stopped before its owner's address was read")
 				return
 			case err != nil:
 				d.logDeactivated(uid, delivery, "not told: its owner's address was not read")
@@ -165,10 +169,15 @@ func (d *Dispatcher) noticeOwners(batch []store.Outcome) {
 				return
 			}
 			defer d.smtp.done()
-			ctx, cancel = context.WithTimeout(context.Background(), d.opts.Timeout)
+			ctx, cancel = context.WithTimeout(d.noticeCtx, d.opts.Timeout)
 			defer cancel()
 			if err := d.sendNotice(ctx, o, subID, delivery, n); err != nil {
 				d.told.untell(subID) // not told: its next deactivation may tell them
+				if d.noticeCtx.Err() != nil {
+					// Cut short by the stop (StopBy): the relay had not taken it.
+					d.log.Warn("deactivation notice not sent: hookd stopped while it was being sent", "webhook", uid, "delivery", delivery, "err", noticeError(o, err))
+					return
+				}
 				d.log.Error("deactivation notice", "webhook", uid, "delivery", delivery, "err", noticeError(o, err))
 			}
 		}(out.SubscriptionID, uid, delivery)

@@ -472,6 +472,99 @@ func TestEmailWaitingForNoticeAtShutdown(t *testing.T) {
 	is.Equal(len(e.attempts(emailed[0].ID)), 0) // not an attempt
 }
 
+// TestEmailInHangingSessionAtShutdown: an organisation's e-mail whose relay stops
+// answering after the message (it holds it, and says nothing) when hookd stops is
+// cut short once the grace ends, handed back unsent and not counted as an
+// attempt: the stop does not wait for the session's own timeout, which go-mail
+// would (it reads the context only while it dials).
+func TestEmailInHangingSessionAtShutdown(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	e := newEnv(t)
+	relay := smtptest.NewHanging(t)
+	d := e.dispatcher(func(o *dispatch.Options) {
+		o.Tick, o.Timeout, o.ShutdownGrace = 20*time.Millisecond, time.Minute, 100*time.Millisecond
+		o.Hub = dispatch.HubOptions{Email: dispatch.EmailOptions{Addr: relay.Addr, From: "hookd@hookd.example"}}
+	})
+	e.emailOrg()
+	rctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	ran := make(chan error, 1)
+	go func() { ran <- d.Run(rctx) }()
+	select {
+	case <-relay.Held():
+	case <-time.After(5 * time.Second):
+		t.Fatal("the e-mail did not reach the relay")
+	}
+	stopped := time.Now()
+	cancel()
+	select {
+	case err := <-ran:
+		is.NoErr(err) // Run stops
+	case <-time.After(5 * time.Second):
+		t.Fatal("Run did not return within 5s with an e-mail's session hanging (the delivery timeout is a minute)")
+	}
+	t.Logf("stopped in %s", time.Since(stopped).Round(time.Millisecond))
+	emailed := e.deliveries(store.DeliveryFilter{Orcid: orcidA})
+	is.Equal(len(emailed), 1)
+	is.Equal(emailed[0].StateName(), "pending") // handed back, sent again later
+	is.Equal(len(e.attempts(emailed[0].ID)), 0) // not an attempt
+	waitFor(t, 5*time.Second, "hookd to close its connection", func() bool { return relay.Sessions() == 0 })
+}
+
+// TestNoticeInHangingSessionCutAtStop: a deactivation notice whose relay stops
+// answering after the message is cut short at StopBy's cut, however long the
+// delivery timeout: Run returns by then, the log says the notice was not sent
+// because hookd stopped, and the deactivation is recorded.
+func TestNoticeInHangingSessionCutAtStop(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	e := newEnv(t)
+	relay := smtptest.NewHanging(t)
+	owner, err := e.st.CreateClient(ctx, store.NewClient{Name: "owner", Scopes: []string{store.ScopeWebhook}, Email: "ops@lab.example"})
+	is.NoErr(err)
+	rv := newReceiver(t, func(_ int, w http.ResponseWriter, _ *http.Request, _ []byte) error {
+		w.WriteHeader(http.StatusGone)
+		return nil
+	})
+	_, _, err = e.st.PutOrcidWebhook(ctx, owner.ID, orcidB, rv.URL+"/gone")
+	is.NoErr(err)
+	var logs lockedBuffer
+	d := e.dispatcher(func(o *dispatch.Options) {
+		o.Tick, o.Timeout = 20*time.Millisecond, time.Minute
+		o.Logger = slog.New(slog.NewJSONHandler(&logs, nil))
+		o.Hub = dispatch.HubOptions{Email: dispatch.EmailOptions{Addr: relay.Addr, From: "hookd@hookd.example"}}
+	})
+	e.intake(0, store.Event{Orcid: orcidB})
+	rctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	ran := make(chan error, 1)
+	go func() { ran <- d.Run(rctx) }()
+	select {
+	case <-relay.Held():
+	case <-time.After(5 * time.Second):
+		t.Fatal("the notice did not reach the relay")
+	}
+	stopped := time.Now()
+	d.StopBy(stopped.Add(300*time.Millisecond), stopped.Add(time.Second))
+	cancel()
+	select {
+	case err := <-ran:
+		is.NoErr(err) // Run stops
+	case <-time.After(5 * time.Second):
+		t.Fatal("Run did not return within 5s with a notice's session hanging (the delivery timeout is a minute)")
+	}
+	took := time.Since(stopped)
+	t.Logf("stopped in %s", took.Round(time.Millisecond))
+	is.True(took >= 300*time.Millisecond) // the notice had until the cut
+	is.True(took < 2*time.Second)
+	is.True(strings.Contains(logs.String(), `"msg":"deactivation notice not sent: hookd stopped while it was being sent"`))
+	sub, err := e.st.OrcidWebhook(ctx, owner.ID, orcidB, rv.URL+"/gone")
+	is.NoErr(err)
+	is.True(!sub.Active) // the deactivation is recorded
+	waitFor(t, 5*time.Second, "hookd to close its connection", func() bool { return relay.Sessions() == 0 })
+}
+
 // TestDeactivationNoticeOwnerWithoutAddress: a webhook whose owner has no e-mail
 // address is logged as deactivated with its owner not told, and why: not as told
 // by an e-mail that never goes. The relay is not called.
