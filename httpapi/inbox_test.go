@@ -498,13 +498,31 @@ func TestInboxKeepsNoCredentialsOfNestedURLs(t *testing.T) {
 func TestInboxKeepsNoCredentialsOfSpacedParameters(t *testing.T) {
 	h := newInboxHarness(t, store.InboxLimits{})
 	header := map[string][2]string{
-		"X-Spaced": {"v; session = W1; b = 1", "v; session = %5Bredacted%5D; b = 1"},
-		"X-Tabbed": {"v;\ttoken\t=\tW2", "v;\ttoken\t=\t%5Bredacted%5D"},
-		"X-After":  {`v; token= "W3 x"; b=1`, "v; token= %5Bredacted%5D; b=1"},
-		"X-Empty":  {"v; token= ; b=1", "v; token= ; b=1"}, // nothing to keep
-		"X-Words":  {"v; a token=x; b", "v; a token=x; b"}, // no parameter named token
+		"X-Spaced":  {"v; session = W1; b = 1", "v; session = %5Bredacted%5D; b = 1"},
+		"X-Tabbed":  {"v;\ttoken\t=\tW2", "v;\ttoken\t=\t%5Bredacted%5D"},
+		"X-After":   {`v; token= "W3 x"; b=1`, "v; token= %5Bredacted%5D; b=1"},
+		"X-Empty":   {"v; token= ; b=1", "v; token= ; b=1"},              // nothing to keep
+		"X-Words":   {"v; a token=x; b", "v; a token=%5Bredacted%5D; b"}, // a word token=x, as one without the ';'
+		"X-Nothing": {"v; a token; b", "v; a token; b"},                  // no value
 	}
 	h.keptHeaders(t, "spaced", header)
+}
+
+// TestInboxKeepsNoCredentialsOfFirstFields: a name=value pair that begins a
+// header's value, or follows a ',', a space or a tab (a list of them, without
+// the ';' of a parameter), keeps no credential: only those after a ';' were
+// read, and X-Params: token=T; a=1 was kept.
+func TestInboxKeepsNoCredentialsOfFirstFields(t *testing.T) {
+	h := newInboxHarness(t, store.InboxLimits{})
+	header := map[string][2]string{
+		"X-Params": {"token=F1; a=1", "token=%5Bredacted%5D; a=1"},
+		"X-List":   {"a=1, session_id=F2", "a=1, session_id=%5Bredacted%5D"},
+		"X-Words":  {"user=bob password=F3", "user=bob password=%5Bredacted%5D"},
+		"X-Spaced": {"api_key = F4", "api_key = %5Bredacted%5D"},
+		"X-Kept":   {"a=1, b=2; c=3", "a=1, b=2; c=3"},
+		"X-Quoted": {`token="F5 x", a=1`, "token=%5Bredacted%5D, a=1"},
+	}
+	h.keptHeaders(t, "first", header)
 }
 
 // TestInboxKeepsNoCredentialAsScheme: an Authorization keeps its first word, the

@@ -351,20 +351,33 @@ func PathWithoutSecrets(p string) string {
 // <https://x/?access_token=T>; rel="next"), and its fragment, from a '#' to the
 // same but a '#' (#access_token=T), as formWithoutSecrets keeps a form; and
 // each ";name=value" parameter, a path's or the header's own, as paramAt reads
-// it (";jsessionid=T", "; session=T"). It reads the value once.
+// it (";jsessionid=T", "; session=T"), and so each "name=value" that begins the
+// value or follows a ',', a space or a tab outside a URL in '<' or '"' ("token=T;
+// a=1", "a=1, token=T"), its value ending at a ',' too. It reads the value once.
 func urlsWithoutSecrets(v string) string {
-	if !strings.ContainsAny(v, "?;#") {
+	if !strings.ContainsAny(v, "?;#=") {
 		return v
 	}
 	out := splice{s: v}
 	open := byte(0) // the '<' or '"' that a URL may be in
-	for i := 0; i < len(v); i++ {
+	for i := -1; i < len(v); i++ {
 		closer := byte(0)
 		switch open {
 		case '<':
 			closer = '>'
 		case '"':
 			closer = '"'
+		}
+		if i < 0 || open == 0 && (v[i] == ',' || v[i] == ' ' || v[i] == '\t') {
+			// A parameter without its ';': the value's first, or one of a list.
+			if from, to, secret := paramAt(v, i, ','); secret {
+				out.replace(from, to, escapedRedacted)
+				i = to - 1
+				continue
+			}
+			if i < 0 {
+				continue
+			}
 		}
 		switch c := v[i]; {
 		case c == ' ' || c == '\t':
