@@ -428,9 +428,10 @@ type senderOwner struct {
 // A delivery whose webhook was removed while it was on its way (by its owner, with
 // its client or organisation) is still in flight to the inbox its webhook called:
 // what it sent is its owner's, not what anyone posted, which an owner whose
-// webhook calls the inbox after reads. A webhook an older hookd removed kept no
-// append-orcid: an organisation's (hub) called {URL}/{iD} when its URL named no
-// inbox itself.
+// webhook calls the inbox after reads; once a client (or an organisation) took
+// the removed owner's id, the operator's alone (removedOwner). A webhook an older
+// hookd removed kept no append-orcid: an organisation's (hub) called {URL}/{iD}
+// when its URL named no inbox itself.
 func (s *Store) inboxSender(ctx context.Context, rc InboxReceipt) (inboxSender, error) {
 	id, _, ok := ParseMessageID(headerValue(rc.Header, "Webhook-Id"))
 	if !ok {
@@ -445,7 +446,8 @@ func (s *Store) inboxSender(ctx context.Context, rc InboxReceipt) (inboxSender, 
 	var owner senderOwner
 	err := s.read.QueryRowContext(ctx, `SELECT d.state, d.attempts, d.subject, coalesce(s.id, 0), coalesce(s.target, r.target, ''),
 		coalesce(s.append_orcid, r.append_orcid, 0), coalesce(r.format, ''), CASE WHEN s.id IS NULL THEN r.append_orcid ELSE 0 END,
-		coalesce(s.client_id, r.client_id), coalesce(s.org_id, r.org_id) FROM deliveries d
+		coalesce(s.client_id, `+removedOwner("client_id", "clients")+`), coalesce(s.org_id, `+removedOwner("org_id", "organisations")+`)
+		FROM deliveries d
 		LEFT JOIN subscriptions s ON s.id = d.subscription_id
 		LEFT JOIN removed_subscriptions r ON r.id = d.removed_subscription_id WHERE d.id = ?`, id).Scan(&state, &attempts, &subject,
 		&subID, &t.URL, &t.AppendOrcid, &removedFormat, &removedAppend, &owner.clientID, &owner.orgID)
@@ -467,6 +469,15 @@ func (s *Store) inboxSender(ctx context.Context, rc InboxReceipt) (inboxSender, 
 		return inboxSender{}, nil
 	}
 	return inboxSender{deliveryID: id, subscriptionID: subID, attempt: attempts, owner: owner}, nil
+}
+
+// removedOwner is the removed_subscriptions row r's owner column col (client_id,
+// org_id) when the client or organisation of that id in table is the one that
+// owned the webhook (or none exists), as ownedRemoved reads it; else NULL: a
+// request its delivery sends after a client took the removed one's id shows to
+// the operator alone, as the delivery does.
+func removedOwner(col, table string) string {
+	return "CASE WHEN r.removed_at >= coalesce((SELECT o.created_at FROM " + table + " o WHERE o.id = r." + col + "), 0) THEN r." + col + " END"
 }
 
 // headerValue is the first value of a header by its canonical name.

@@ -363,3 +363,47 @@ func TestUpgradeKeepsInboxSenders(t *testing.T) {
 	_, err = st.InboxRequestSeen(ctx, early.ID, store.Visibility{})
 	is.NoErr(err) // the operator's
 }
+
+// TestInboxRequestOfARemovedClientNotItsSuccessors: a delivery of a client's
+// webhook that was on its way when the client was removed, and reaches the inbox
+// after a new client took the removed one's id, is not the new client's to read:
+// not in the inbox's list, nor by its address, nor in the inbox's count.
+func TestInboxRequestOfARemovedClientNotItsSuccessors(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	st := newStore(t)
+	advance := movable(st)
+	const orcid = "0000-0002-7253-3645"
+	old, err := st.CreateClient(ctx, store.NewClient{ID: "APP-SAME", Name: "old", Scopes: []string{store.ScopeWebhook}})
+	is.NoErr(err)
+	_, _, err = st.PutOrcidWebhook(ctx, old.ID, orcid, "http://127.0.0.1:8080/inbox/a-box/"+orcid+"/updated")
+	is.NoErr(err)
+	_, err = st.Intake(ctx, "", "", []store.Event{{Orcid: orcid}}, 0)
+	is.NoErr(err)
+	claimed, err := st.Claim(ctx, 10, time.Minute)
+	is.NoErr(err)
+	is.Equal(len(claimed), 1) // on its way
+	advance(time.Second)
+	is.NoErr(st.RemoveClient(ctx, old.ID))
+	advance(time.Second)
+	again, err := st.CreateClient(ctx, store.NewClient{ID: "APP-SAME", Name: "new", Scopes: []string{store.ScopeWebhook}})
+	is.NoErr(err)
+	_, _, err = st.PutOrcidWebhook(ctx, again.ID, orcid, "http://127.0.0.1:8080/inbox/a-box/"+orcid+"/updated")
+	is.NoErr(err) // the new client's webhook calls a-box too
+	advance(time.Second)
+	sent := record(t, st, receipt("a-box", http.Header{"Webhook-Id": {store.MessageID(claimed[0].ID, 0)}}, "the old client's"), store.InboxLimits{})
+	is.Equal(sent.DeliveryID, claimed[0].ID) // the removed client's delivery sent it
+
+	v := store.Visibility{ClientID: again.ID}
+	rs, err := st.InboxRequests(ctx, store.InboxFilter{Inbox: "a-box", Visible: v})
+	is.NoErr(err)
+	is.Equal(len(rs), 0) // not listed
+	_, err = st.InboxRequestSeen(ctx, sent.ID, v)
+	is.True(errors.Is(err, store.ErrNotFound)) // nor read by its address
+	boxes, err := st.Inboxes(ctx, store.InboxesFilter{ClientID: again.ID})
+	is.NoErr(err)
+	is.Equal(len(boxes), 1)
+	is.Equal(boxes[0].Requests, 0) // nor counted
+	_, err = st.InboxRequestSeen(ctx, sent.ID, store.Visibility{})
+	is.NoErr(err) // the operator reads it
+}
