@@ -322,6 +322,7 @@ func TestCommandDoesNotMigrateUnderDaemon(t *testing.T) {
 	is.Equal(newest, 36) // (the undoing below is of migration 36; a newer one needs its own)
 	undo := func(db *sql.DB) {
 		_, err := db.Exec(`ALTER TABLE inbox_requests DROP COLUMN sender_client_id;
+			ALTER TABLE inbox_requests DROP COLUMN sender_client_since;
 			ALTER TABLE inbox_requests DROP COLUMN sender_org_id;
 			ALTER TABLE removed_subscriptions DROP COLUMN append_orcid;
 			DELETE FROM schema_migrations WHERE version = 36`)

@@ -295,7 +295,7 @@ func (h *Handler) inboxPage(w http.ResponseWriter, r *http.Request, status int, 
 	}
 	v.Refresh = withQuery("/console/inbox", links, "", "")
 	// What another owner's deliveries sent stays theirs (a webhook that called the
-	// inbox before the reader's did), as does what a delivery that is gone sent.
+	// inbox before the reader's did), also once those deliveries are purged.
 	f := store.InboxFilter{Inbox: v.Selected, Visible: v.Principal.Visible(), Limit: pageSize + 1}
 	var rs []store.InboxRequest
 	if badBefore != "" {

@@ -176,8 +176,8 @@ func (h *Handler) handleInboxEvents() http.Handler {
 		for {
 			for {
 				// Of a request another owner's delivery sent (a webhook that called
-				// the inbox before the reader's did), or one that is gone, the reader
-				// is told nothing (Seen): the operator of all.
+				// the inbox before the reader's did), the reader is told nothing
+				// (Seen): the operator of all.
 				rs, err := h.st.InboxArrivalsSeen(ctx, name, after, 100, p.Visible())
 				if err != nil {
 					if ctx.Err() == nil {

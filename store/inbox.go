@@ -283,6 +283,7 @@ func (s *Store) RecordInboxRequest(ctx context.Context, rc InboxReceipt, lim Inb
 		return InboxRequest{}, InboxAnswer{}, fmt.Errorf("record inbox request: %w", err)
 	}
 	r.DeliveryID, r.Attempt = sender.deliveryID, sender.attempt
+	r.SenderClientID, r.SenderOrgID = sender.owner.clientID.String, sender.owner.orgID.Int64
 	if r.Signature, err = s.checkSignature(ctx, rc.Header, rc.Body, now, sender.subscriptionID, rc.Inbox, rc.Ours); err != nil {
 		return InboxRequest{}, InboxAnswer{}, fmt.Errorf("record inbox request: %w", err)
 	}
@@ -297,12 +298,12 @@ func (s *Store) RecordInboxRequest(ctx context.Context, rc InboxReceipt, lim Inb
 		sig := r.Signature
 		err = tx.QueryRowContext(ctx, `INSERT INTO inbox_requests(inbox, received_at, method, path, query, headers, body,
 			remote_addr, verdict, problem, detail, signer_kind, signer_id, signer_previous, delivery_id, attempt,
-			answer_status, answer_delay_ms, sender_client_id, sender_org_id)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+			answer_status, answer_delay_ms, sender_client_id, sender_client_since, sender_org_id)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
 			r.Inbox, ms(r.ReceivedAt), r.Method, r.Path, r.Query, string(headers), r.Body, r.RemoteAddr,
 			string(sig.Verdict), string(sig.Problem), sig.Detail, sig.Signer.Kind, sig.Signer.ID, sig.Signer.Previous,
 			nullInt(r.DeliveryID), nullInt(int64(r.Attempt)), r.AnswerStatus, r.AnswerDelay.Milliseconds(),
-			sender.owner.clientID, sender.owner.orgID).Scan(&r.ID)
+			sender.owner.clientID, sender.owner.clientSince, sender.owner.orgID).Scan(&r.ID)
 		if err != nil {
 			return err
 		}
@@ -414,11 +415,13 @@ type inboxSender struct {
 }
 
 // senderOwner is the client or the organisation whose webhook a delivery is, as
-// the columns sender_client_id and sender_org_id of inbox_requests keep it: a
-// request it sent shows to them (sentVisible) after retention purged the delivery.
+// the columns sender_client_id, sender_client_since (when that client was made)
+// and sender_org_id of inbox_requests keep it: a request it sent shows to them
+// (sentVisible), also after retention purged the delivery.
 type senderOwner struct {
-	clientID sql.NullString
-	orgID    sql.NullInt64
+	clientID    sql.NullString
+	clientSince sql.NullInt64
+	orgID       sql.NullInt64
 }
 
 // inboxSender finds the delivery a request's webhook-id names (msg_N), when that
@@ -444,13 +447,15 @@ func (s *Store) inboxSender(ctx context.Context, rc InboxReceipt) (inboxSender, 
 	var subject, removedFormat string
 	var removedAppend sql.NullBool
 	var owner senderOwner
+	client := "coalesce(s.client_id, " + removedOwner("client_id", "clients") + ")"
 	err := s.read.QueryRowContext(ctx, `SELECT d.state, d.attempts, d.subject, coalesce(s.id, 0), coalesce(s.target, r.target, ''),
 		coalesce(s.append_orcid, r.append_orcid, 0), coalesce(r.format, ''), CASE WHEN s.id IS NULL THEN r.append_orcid ELSE 0 END,
-		coalesce(s.client_id, `+removedOwner("client_id", "clients")+`), coalesce(s.org_id, `+removedOwner("org_id", "organisations")+`)
+		`+client+`, (SELECT c.created_at FROM clients c WHERE c.id = `+client+`),
+		coalesce(s.org_id, `+removedOwner("org_id", "organisations")+`)
 		FROM deliveries d
 		LEFT JOIN subscriptions s ON s.id = d.subscription_id
 		LEFT JOIN removed_subscriptions r ON r.id = d.removed_subscription_id WHERE d.id = ?`, id).Scan(&state, &attempts, &subject,
-		&subID, &t.URL, &t.AppendOrcid, &removedFormat, &removedAppend, &owner.clientID, &owner.orgID)
+		&subID, &t.URL, &t.AppendOrcid, &removedFormat, &removedAppend, &owner.clientID, &owner.clientSince, &owner.orgID)
 	if errors.Is(err, sql.ErrNoRows) {
 		return inboxSender{}, nil
 	}
@@ -621,25 +626,29 @@ func sentSeen(v Visibility) (cond, error) {
 }
 
 // sentVisible is the condition that the inbox_requests row was sent by no hookd
-// delivery, or by one of a webhook of v's (which limits something), as the row
-// keeps its owner (senderOwner): the client or the organisation it was when the
-// request arrived, if that client or organisation is the one that exists now (a
-// client removed and made again under its id reads none of the old one's). One
-// whose owner is not known (its delivery purged before hookd kept owners) shows to
-// the operator alone.
+// delivery, or by one of a webhook of v's (which limits something). The row keeps
+// its sender's owner (senderOwner) as it was when the request arrived: a client,
+// if it is the one of that id now (made at sender_client_since: one made again
+// under its id reads none of the old one's), or an organisation (whose ids are
+// never given again). A row that keeps no owner is read through its delivery, as
+// DeliveryFilter reads it, while the delivery is kept: one an older hookd
+// recorded, and one whose webhook's owner is gone (the operator's alone).
 func sentVisible(v Visibility) cond {
 	var or []string
 	var args []any
 	if v.ClientID != "" {
-		or = append(or, "(inbox_requests.sender_client_id = ? AND inbox_requests.received_at >= "+
-			"coalesce((SELECT c.created_at FROM clients c WHERE c.id = inbox_requests.sender_client_id), 0))")
+		or = append(or, "(inbox_requests.sender_client_id = ? AND inbox_requests.sender_client_since = "+
+			"(SELECT c.created_at FROM clients c WHERE c.id = inbox_requests.sender_client_id))")
 		args = append(args, v.ClientID)
 	}
 	if v.OrgID != 0 {
-		or = append(or, "(inbox_requests.sender_org_id = ? AND inbox_requests.received_at >= "+
-			"coalesce((SELECT o.created_at FROM organisations o WHERE o.id = inbox_requests.sender_org_id), 0))")
+		or = append(or, "inbox_requests.sender_org_id = ?")
 		args = append(args, v.OrgID)
 	}
+	owned := ownedDeliveries(v.ClientID, v.OrgID, true)
+	or = append(or, "(inbox_requests.sender_client_id IS NULL AND inbox_requests.sender_org_id IS NULL AND "+
+		"EXISTS (SELECT 1 FROM deliveries d WHERE d.id = inbox_requests.delivery_id AND "+owned.sql+"))")
+	args = append(args, owned.args...)
 	return cond{"(inbox_requests.delivery_id IS NULL OR " + strings.Join(or, " OR ") + ")", args}
 }
 

@@ -306,11 +306,12 @@ func TestInboxesOfMembersPaged(t *testing.T) {
 	is.True(listed) // called by two owners: the operator's
 }
 
-// TestUpgradeKeepsInboxSenders: a file of the schema before version 36 keeps, on
-// each request a delivery sent, the owner of that delivery's webhook, so the owner
-// still reads it after retention purges the delivery; one whose delivery was
-// purged before the upgrade stays the operator's alone, as it was.
-func TestUpgradeKeepsInboxSenders(t *testing.T) {
+// TestUpgradeReadsOlderInboxSendersThroughDeliveries: a request recorded before
+// schema version 36, which kept no owner, is read through its delivery as
+// before (its owner reads it while the delivery is kept; the operator alone
+// once it is purged), and the upgrade leaves such rows as they are; a request
+// recorded after keeps its owner past its delivery.
+func TestUpgradeReadsOlderInboxSendersThroughDeliveries(t *testing.T) {
 	is := is.New(t)
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "hookd.db")
@@ -322,7 +323,7 @@ func TestUpgradeKeepsInboxSenders(t *testing.T) {
 	const orcid = "0000-0002-7253-3645"
 	_, _, err = st.PutOrcidWebhook(ctx, a.ID, orcid, "http://127.0.0.1:8080/inbox/a-box/"+orcid+"/updated")
 	is.NoErr(err)
-	sent := func() store.InboxRequest {
+	sent := func(st *store.Store) store.InboxRequest {
 		_, err := st.Intake(ctx, "", "", []store.Event{{Orcid: orcid}}, 0)
 		is.NoErr(err)
 		claimed, err := st.Claim(ctx, 10, time.Minute)
@@ -335,32 +336,37 @@ func TestUpgradeKeepsInboxSenders(t *testing.T) {
 		is.NoErr(err)
 		return r
 	}
-	early, kept := sent(), sent()
+	older := sent(st)
 	is.NoErr(st.Close())
 
-	// As the version before left it: no owners kept, and the early delivery purged.
+	// As the version before left it: the request keeps no owner.
 	db := rawDB(t, path)
 	_, err = db.Exec(`ALTER TABLE inbox_requests DROP COLUMN sender_client_id;
+		ALTER TABLE inbox_requests DROP COLUMN sender_client_since;
 		ALTER TABLE inbox_requests DROP COLUMN sender_org_id;
 		ALTER TABLE removed_subscriptions DROP COLUMN append_orcid;
-		DELETE FROM schema_migrations WHERE version = 36;
-		DELETE FROM deliveries WHERE id = ?`, early.DeliveryID)
+		DELETE FROM schema_migrations WHERE version = 36`)
 	is.NoErr(err)
 	is.NoErr(db.Close())
 
 	st = openAt(t, path, box)
 	mine := store.Visibility{ClientID: a.ID}
-	r, err := st.InboxRequestSeen(ctx, kept.ID, mine)
+	r, err := st.InboxRequestSeen(ctx, older.ID, mine)
+	is.NoErr(err) // its owner's, through its delivery
+	is.Equal(r.SenderClientID, "")
+	newer := sent(st)
+	is.Equal(newer.SenderClientID, a.ID)
+	r, err = st.InboxRequestSeen(ctx, newer.ID, mine)
 	is.NoErr(err)
-	is.Equal(r.SenderClientID, a.ID) // the owner, from its delivery
+	is.Equal(r.SenderClientID, a.ID) // kept on the request
 	n, _, err := st.Purge(ctx, store.StateDelivered, st.Now().Add(time.Minute), 100)
 	is.NoErr(err)
-	is.Equal(n, 1) // the delivery goes
-	_, err = st.InboxRequestSeen(ctx, kept.ID, mine)
-	is.NoErr(err) // what it sent stays its owner's
-	_, err = st.InboxRequestSeen(ctx, early.ID, mine)
-	is.True(errors.Is(err, store.ErrNotFound)) // whose, nothing tells
-	_, err = st.InboxRequestSeen(ctx, early.ID, store.Visibility{})
+	is.Equal(n, 2) // both deliveries go
+	_, err = st.InboxRequestSeen(ctx, newer.ID, mine)
+	is.NoErr(err) // what the newer one sent stays its owner's
+	_, err = st.InboxRequestSeen(ctx, older.ID, mine)
+	is.True(errors.Is(err, store.ErrNotFound)) // the older one's, whose, nothing tells now
+	_, err = st.InboxRequestSeen(ctx, older.ID, store.Visibility{})
 	is.NoErr(err) // the operator's
 }
 

@@ -702,10 +702,11 @@ func TestWrongKeyLeavesAnOlderSchema(t *testing.T) {
 	known := store.SchemaVersion()
 	raw, err := sql.Open("sqlite", path)
 	is.NoErr(err)
-	// As the version before left it: migration 36 (three columns added) not yet run.
+	// As the version before left it: migration 36 (four columns added) not yet run.
 	_, err = raw.Exec("DELETE FROM schema_migrations WHERE version = ?", known)
 	is.NoErr(err)
 	_, err = raw.Exec(`ALTER TABLE inbox_requests DROP COLUMN sender_client_id;
+		ALTER TABLE inbox_requests DROP COLUMN sender_client_since;
 		ALTER TABLE inbox_requests DROP COLUMN sender_org_id;
 		ALTER TABLE removed_subscriptions DROP COLUMN append_orcid`)
 	is.NoErr(err)
