@@ -504,6 +504,19 @@ func (h *Handler) handleInboxRequest() http.Handler {
 			// Seen as its own delivery's, whose webhook may call the inbox no more
 			// (and the delivery may be purged).
 			obj = Object{Inbox: rq.Inbox, ClientID: rq.SenderClientID, OrgID: rq.SenderOrgID}
+			if obj.ClientID == "" && obj.OrgID == 0 {
+				// One an older hookd recorded keeps no owner: the store read it
+				// through its delivery (store.InboxRequestSeen), whose owner it is.
+				d, err := h.st.Delivery(ctx, store.DeliveryFilter{Visible: p.Visible(), ID: rq.DeliveryID})
+				switch {
+				case errors.Is(err, store.ErrNotFound):
+				case err != nil:
+					h.internal(w, r, err)
+					return
+				default:
+					obj.ClientID, obj.OrgID = d.ClientID, d.OrgID
+				}
+			}
 		}
 		if !h.may(w, r, p, PageInbox, ActView, obj) {
 			return

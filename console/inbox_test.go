@@ -3,6 +3,7 @@ package console_test
 import (
 	"bufio"
 	"context"
+	"database/sql"
 	"fmt"
 	"io"
 	"net/http"
@@ -853,6 +854,61 @@ func TestInboxKeepsAnOwnersRequestsPastItsDeliveries(t *testing.T) {
 	is.True(strings.Contains(got.body, "A&#39;s delivery"))
 	is.Equal(e.as(t, "b").get(t, page).status, http.StatusNotFound) // B, whose inbox it is now, does not
 	is.Equal(e.as(t, "token").get(t, page).status, http.StatusOK)   // the operator does
+}
+
+// TestInboxRequestRecordedBeforeOwnersKept: a request a delivery sent that an
+// older hookd recorded keeps no owner (schema version 36 added the columns and
+// left the rows already kept as they were): while its delivery is kept, its
+// owner reads it in the list and by its address alike, a client's and an
+// organisation's staff; another owner does neither.
+func TestInboxRequestRecordedBeforeOwnersKept(t *testing.T) {
+	is := is.New(t)
+	e := newEnv(t, func(o *console.Options) { o.InboxEnabled = true })
+	seedInbox(t, e)
+	ctx := t.Context()
+	_, err := e.st.Intake(ctx, "", "", []store.Event{{Orcid: recordInbox}}, 0)
+	is.NoErr(err)
+	e.clock.Advance(2 * time.Hour) // the world's deliveries are due, organisation A's to memberA too
+	claimed, err := e.st.Claim(ctx, 20, time.Minute)
+	is.NoErr(err)
+	var toA, toOrg store.Claimed
+	for _, x := range claimed {
+		switch {
+		case x.Target == nil:
+		case strings.Contains(x.Target.URL, "/inbox/a-box/"):
+			toA = x
+		case x.Target.SubscriptionID == e.orgHookA.ID:
+			toOrg = x
+		}
+	}
+	is.True(toA.ID != 0)   // A's delivery to a-box, in flight
+	is.True(toOrg.ID != 0) // organisation A's to org-a-box
+	sentA := postInbox(t, e, "a-box", "/"+recordInbox+"/updated", http.Header{"Webhook-Id": {store.MessageID(toA.ID, 0)}}, `{"of":"A's delivery"}`)
+	is.Equal(sentA.DeliveryID, toA.ID)
+	sentOrg := postInbox(t, e, "org-a-box", "", http.Header{"Webhook-Id": {store.MessageID(toOrg.ID, 0)}}, `{"of":"the organisation's delivery"}`)
+	is.Equal(sentOrg.DeliveryID, toOrg.ID)
+
+	// As an older hookd recorded them: no owner on the request.
+	db, err := sql.Open("sqlite", "file:"+e.path+"?_pragma=busy_timeout(5000)")
+	is.NoErr(err)
+	defer db.Close()
+	_, err = db.Exec(`UPDATE inbox_requests SET sender_client_id = NULL, sender_client_since = NULL, sender_org_id = NULL`)
+	is.NoErr(err)
+
+	for _, c := range []struct {
+		role, inbox, body string
+		sent              store.InboxRequest
+	}{{"a", "a-box", "A&#39;s delivery", sentA}, {"staffA", "org-a-box", "the organisation&#39;s delivery", sentOrg}} {
+		u := e.as(t, c.role)
+		page := "/console/inbox/requests/" + strconv.FormatInt(c.sent.ID, 10)
+		list := u.get(t, "/console/inbox?inbox="+c.inbox)
+		is.Equal(list.status, http.StatusOK)
+		is.True(strings.Contains(list.body, `href="`+page+`"`)) // listed to its owner
+		got := u.get(t, page)
+		is.Equal(got.status, http.StatusOK) // and read by its address
+		is.True(strings.Contains(got.body, c.body))
+		is.Equal(e.as(t, "b").get(t, page).status, http.StatusNotFound) // not another owner
+	}
 }
 
 // TestInboxEmptiedOfWhatItsReaderSees: an owner who empties an inbox whose name it
