@@ -911,6 +911,51 @@ func TestInboxRequestRecordedBeforeOwnersKept(t *testing.T) {
 	}
 }
 
+// TestInboxStreamReadsPastAnotherKindOfOwner: a live view of every inbox passes
+// over a request that an owner of the other kind sent (an organisation's webhook
+// for a client, a client's for an organisation's staff), as over any other
+// owner's, to tell of the next one its reader sees.
+func TestInboxStreamReadsPastAnotherKindOfOwner(t *testing.T) {
+	is := is.New(t)
+	e := newEnv(t, func(o *console.Options) { o.InboxEnabled = true })
+	w := seedInbox(t, e)
+	ctx := t.Context()
+	_, err := e.st.Intake(ctx, "", "", []store.Event{{Orcid: recordInbox}}, 0)
+	is.NoErr(err)
+	e.clock.Advance(2 * time.Hour) // the world's deliveries are due, organisation A's to memberA too
+	claimed, err := e.st.Claim(ctx, 20, time.Minute)
+	is.NoErr(err)
+	var toA, toOrg store.Claimed
+	for _, x := range claimed {
+		switch {
+		case x.Target == nil:
+		case strings.Contains(x.Target.URL, "/inbox/a-box/"):
+			toA = x
+		case x.Target.SubscriptionID == e.orgHookA.ID:
+			toOrg = x
+		}
+	}
+	is.True(toA.ID != 0 && toOrg.ID != 0) // A's delivery to a-box and organisation A's to org-a-box, in flight
+	sentA := postInbox(t, e, "a-box", "/"+recordInbox+"/updated", http.Header{"Webhook-Id": {store.MessageID(toA.ID, 0)}}, "{}")
+	is.Equal(sentA.SenderClientID, e.a.ID)
+	sentOrg := postInbox(t, e, "org-a-box", "", http.Header{"Webhook-Id": {store.MessageID(toOrg.ID, 0)}}, "{}")
+	is.Equal(sentOrg.SenderOrgID, e.orgA.ID)
+	laterA := postInbox(t, e, "a-box", "/anyone", nil, "")
+	laterOrg := postInbox(t, e, "org-a-box", "/anyone", nil, "")
+	from := "/console/inbox/events?after=" + strconv.FormatInt(w.strangerReq.ID, 10)
+
+	next, _ := e.as(t, "a").stream(t, from)
+	for _, want := range []store.InboxRequest{sentA, laterA} {
+		id, _ := next()
+		is.Equal(id, strconv.FormatInt(want.ID, 10)) // A's own, past the organisation's delivery's
+	}
+	next, _ = e.as(t, "staffA").stream(t, from)
+	for _, want := range []store.InboxRequest{sentOrg, laterOrg} {
+		id, _ := next()
+		is.Equal(id, strconv.FormatInt(want.ID, 10)) // the organisation's, past A's delivery's
+	}
+}
+
 // TestInboxEmptiedOfWhatItsReaderSees: an owner who empties an inbox whose name it
 // took after another owner's webhook stopped calling it deletes what it sees there,
 // not what the other owner's deliveries sent, which that owner still reads through

@@ -632,7 +632,9 @@ func sentSeen(v Visibility) (cond, error) {
 // under its id reads none of the old one's), or an organisation (whose ids are
 // never given again). A row that keeps no owner is read through its delivery, as
 // DeliveryFilter reads it, while the delivery is kept: one an older hookd
-// recorded, and one whose webhook's owner is gone (the operator's alone).
+// recorded, and one whose webhook's owner is gone (the operator's alone). It is
+// true or false, never NULL (a row's owner columns are NULL for the other kind of
+// owner, or all of them): InboxArrivalsSeen reads it as a value.
 func sentVisible(v Visibility) cond {
 	var or []string
 	var args []any
@@ -649,7 +651,7 @@ func sentVisible(v Visibility) cond {
 	or = append(or, "(inbox_requests.sender_client_id IS NULL AND inbox_requests.sender_org_id IS NULL AND "+
 		"EXISTS (SELECT 1 FROM deliveries d WHERE d.id = inbox_requests.delivery_id AND "+owned.sql+"))")
 	args = append(args, owned.args...)
-	return cond{"(inbox_requests.delivery_id IS NULL OR " + strings.Join(or, " OR ") + ")", args}
+	return cond{"coalesce(inbox_requests.delivery_id IS NULL OR " + strings.Join(or, " OR ") + ", 0)", args}
 }
 
 func pageLimit(n int) int {
