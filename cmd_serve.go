@@ -407,13 +407,15 @@ func (e *env) serve(ctx context.Context, cfg Config, listenError func(error) err
 	case err := <-served:
 		return fmt.Errorf("http server: %w", err)
 	}
-	log.Info("shutting down")
-	sd.notify("STOPPING=1")
 	// One budget for the whole stop, from the signal (stopTimes): the dispatcher
-	// stops once the requests under way are finished.
+	// stops once the requests under way are finished; and no write waits past its
+	// end for the database's lock, which another process may hold.
 	now := time.Now()
 	stopEnd = now.Add(stopTimes.end)
 	disp.StopBy(now.Add(stopTimes.cut), stopEnd)
+	st.WritesEndBy(stopEnd)
+	log.Info("shutting down")
+	sd.notify("STOPPING=1")
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), stopTimes.drain)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {

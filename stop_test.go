@@ -2,10 +2,12 @@ package main
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -150,4 +152,104 @@ func TestStopFitsTheUnit(t *testing.T) {
 	is.True(stopTimes.end+5*time.Second <= budget)           // a margin for closing the database
 	is.True(stopTimes.drain+10*time.Second <= stopTimes.cut) // the calls' grace is not cut short by default
 	is.True(stopTimes.cut+5*time.Second <= stopTimes.end)    // time to record the outcomes
+}
+
+// TestStopWithDatabaseLocked: another process holding the database's write lock
+// (an sqlite3 shell's open transaction) when hookd serve stops does not hold the
+// stop past its bound (stopTimes, shortened here) for SQLite's busy timeout (10 s
+// a write): the write of the stop's outcomes gives up at stopTimes.end, the log
+// says they are not recorded (their leases return them), and "stopped" is the
+// last line, in time. The call cut short at the stop goes out again at the next
+// start.
+func TestStopWithDatabaseLocked(t *testing.T) {
+	is := is.New(t)
+	saved := stopTimes
+	stopTimes.drain, stopTimes.cut, stopTimes.end = time.Second, 2*time.Second, 3*time.Second
+	t.Cleanup(func() { stopTimes = saved })
+	called := make(chan struct{}, 1)
+	hanging := httptest.NewServer(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
+		select {
+		case called <- struct{}{}:
+		default:
+		}
+		<-r.Context().Done() // no answer until hookd gives up the call
+	}))
+	defer hanging.Close()
+	cfg := testConfig(t, fastDelivery+"timeout = \"1m\"\n")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	logs, done := serveIn(ctx, cfg, noenv)
+	var base string
+	select {
+	case base = <-logs.listening:
+	case err := <-done:
+		t.Fatalf("hookd serve ended before listening: %v; log:\n%s", err, logs)
+	case <-time.After(10 * time.Second):
+		t.Fatalf("hookd serve did not log \"listening\" within 10s; log:\n%s", logs)
+	}
+	out, err := runCmd(t, "client", "add", "-config", cfg, "-name", "owner", "-scopes", "/webhook", "-json")
+	is.NoErr(err) // client add
+	var c credentials
+	is.NoErr(json.Unmarshal([]byte(out), &c))
+	const record = "0000-0002-7253-3645"
+	res := put(t, base, "/"+record+"/webhook/"+httpapi.EscapeSegment(hanging.URL+"/"+record+"/updated"), token(t, base, c.ClientID, c.ClientSecret))
+	is.Equal(res.StatusCode, http.StatusCreated) // registered
+	_, err = runCmd(t, "notify", "-config", cfg, record)
+	is.NoErr(err) // notify
+	select {
+	case <-called:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("the call did not reach the receiver within 10s; log:\n%s", logs)
+	}
+
+	stopped := time.Now()
+	cancel() // SIGTERM's
+	waitFor(t, "hookd serve to log \"shutting down\"", logs.String, func() bool {
+		return strings.Contains(logs.String(), `"msg":"shutting down"`)
+	})
+	// Another process takes the write lock, and keeps it.
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(filepath.Dir(cfg), "hookd.db")+"?_pragma=busy_timeout(5000)")
+	is.NoErr(err)
+	defer db.Close()
+	holder, err := db.Conn(context.Background())
+	is.NoErr(err)
+	defer holder.Close()
+	_, err = holder.ExecContext(context.Background(), "BEGIN IMMEDIATE")
+	is.NoErr(err) // the write lock, taken
+	select {
+	case err := <-done:
+		is.NoErr(err) // a clean stop
+	case <-time.After(30 * time.Second):
+		t.Fatalf("hookd serve did not stop within 30s; log:\n%s", logs)
+	}
+	took := time.Since(stopped)
+	t.Logf("stopped in %s", took.Round(time.Millisecond))
+	is.True(took < stopTimes.end+time.Second) // the busy timeout (10 s) did not hold it
+	var msgs []string
+	for _, line := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
+		var rec struct {
+			Msg string `json:"msg"`
+		}
+		is.NoErr(json.Unmarshal([]byte(line), &rec)) // a JSON line
+		msgs = append(msgs, rec.Msg)
+	}
+	is.Equal(msgs[len(msgs)-1], "stopped") // the last line
+	is.True(slices.Contains(msgs, "dispatcher stopped with unrecorded outcomes; their leases will return them"))
+
+	// Once the lock is let go, the next start sends the call again.
+	_, err = holder.ExecContext(context.Background(), "ROLLBACK")
+	is.NoErr(err)
+	ctx2, cancel2 := context.WithCancel(context.Background())
+	defer cancel2()
+	logs2, done2 := serveIn(ctx2, cfg, noenv)
+	select {
+	case <-called:
+	case err := <-done2:
+		t.Fatalf("hookd serve ended: %v; log:\n%s", err, logs2)
+	case <-time.After(10 * time.Second):
+		t.Fatalf("the call was not made again within 10s of the next start; log:\n%s", logs2)
+	}
+	is.True(strings.Contains(logs2.String(), `"msg":"deliveries left in flight by a stopped daemon are due again"`))
+	cancel2()
+	<-done2
 }

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"runtime"
 	"slices"
+	"sync"
+	"time"
 )
 
 // groupMax bounds how many calls share one transaction.
@@ -363,6 +365,64 @@ func (s *Store) committed() {
 // The setting belongs to the connection and cannot change inside a transaction, so
 // the writer holds the connection from before BEGIN until FULL is back.
 func (s *Store) beginGroup(ctx context.Context, lazy bool) (tx *sql.Tx, release func(), err error) {
+	if end := s.writesEnd.Load(); end != 0 {
+		return s.beginGroupBy(ctx, lazy, time.Unix(0, end))
+	}
+	return s.beginGroupNow(ctx, lazy)
+}
+
+// WritesEndBy bounds from now on how long a transaction of the group writer
+// waits for the database's write lock while another process holds it (an
+// sqlite3 shell's open transaction, a long write of another program): it gives
+// up at end, with a store fault, instead of waiting out the busy timeout (10 s
+// a try), and none begins after end. hookd serve sets it when it stops, so that
+// the writes of its stop end within the stop's time whatever holds the lock,
+// and the database is closed before the service manager kills the process. A
+// transaction that has begun runs to its end.
+func (s *Store) WritesEndBy(end time.Time) { s.writesEnd.Store(end.UnixNano()) }
+
+// beginGroupBy is beginGroupNow that gives up waiting for the write lock (and for
+// the write connection) at end.
+func (s *Store) beginGroupBy(ctx context.Context, lazy bool, end time.Time) (*sql.Tx, func(), error) {
+	if !time.Now().Before(end) {
+		return nil, nil, &Error{Code: Unavailable, Message: "hookd is stopping, and the time its stop gives its writes has ended"}
+	}
+	// The transaction lives as long as its context: cancelled only while BEGIN
+	// waits, never once it has begun.
+	bctx, cancel := context.WithCancel(ctx)
+	var mu sync.Mutex
+	begun := false
+	t := time.AfterFunc(time.Until(end), func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if !begun {
+			cancel()
+		}
+	})
+	tx, release, err := s.beginGroupNow(bctx, lazy)
+	t.Stop()
+	mu.Lock()
+	begun = true
+	late := bctx.Err() != nil
+	mu.Unlock()
+	if late {
+		if err == nil {
+			tx.Rollback()
+			release()
+		}
+		cancel()
+		return nil, nil, &Error{Code: Unavailable, Message: "the database is locked by another process, past the time hookd's stop gives its writes", cause: err}
+	}
+	if err != nil {
+		cancel()
+		return nil, nil, err
+	}
+	return tx, func() { release(); cancel() }, nil
+}
+
+// beginGroupNow is beginGroup, waiting for the write lock as long as the busy
+// timeout lets it (or until ctx ends).
+func (s *Store) beginGroupNow(ctx context.Context, lazy bool) (tx *sql.Tx, release func(), err error) {
 	if !lazy || !s.syncFull {
 		tx, err := s.begin(ctx)
 		return tx, s.yield.leave, err
@@ -377,7 +437,8 @@ func (s *Store) beginGroup(ctx context.Context, lazy bool) (tx *sql.Tx, release 
 		return nil, nil, err
 	}
 	release = func() {
-		if _, err := conn.ExecContext(ctx, "PRAGMA synchronous = FULL"); err != nil {
+		// (Whatever became of ctx meanwhile: the connection goes back synced.)
+		if _, err := conn.ExecContext(context.WithoutCancel(ctx), "PRAGMA synchronous = FULL"); err != nil {
 			// Never hand the connection back unsynced: drop it, and the pool opens a
 			// new one with the DSN's pragmas.
 			conn.Raw(func(any) error { return driver.ErrBadConn })

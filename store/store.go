@@ -137,6 +137,9 @@ type Store struct {
 	closed      chan struct{}
 	groupDone   chan struct{}
 	closeOnce   sync.Once
+	// writesEnd is when the group writer's transactions stop waiting for the
+	// write lock (WritesEndBy), in Unix nanoseconds; 0: never.
+	writesEnd atomic.Int64
 
 	checkpointDone chan struct{} // closed when the background checkpointer has stopped
 	catchUp        chan struct{} // the checkpointer asks the group writer to finish a checkpoint
