@@ -326,7 +326,9 @@ func (d *Dispatcher) shutdown(ctx context.Context) error {
 	d.mu.Unlock()
 	grace := d.opts.ShutdownGrace
 	if !cut.IsZero() {
-		grace = max(0, min(grace, time.Until(cut)))
+		// At least a millisecond past the cut: done is closed by then when no
+		// call is in flight, and a timer of 0 s would race it.
+		grace = max(time.Millisecond, min(grace, time.Until(cut)))
 	}
 	done := make(chan struct{})
 	go func() { d.wg.Wait(); close(done) }()
