@@ -281,7 +281,7 @@ func (e *env) serve(ctx context.Context, cfg Config, listenError func(error) err
 		Observer:            m,
 		Logger:              log,
 		Store:               st,
-		Tick:                cfg.Delivery.Tick.Duration,
+		Tick:                cfg.DispatchTick(),
 		Timeout:             cfg.Delivery.Timeout.Duration,
 		RetryBase:           cfg.Delivery.RetryBase.Duration,
 		RetryMaxDelay:       cfg.Delivery.RetryMaxDelay.Duration,

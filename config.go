@@ -572,12 +572,12 @@ func (c *Config) Validate() error {
 	}
 	positive("auth.token_ttl", c.Auth.TokenTTL)
 	// A turn of the dispatch loop is a write transaction: a tick of nanoseconds
-	// would run them back to back, a core busy while there is nothing to send. A
-	// long one only makes a due retry or coalesced delivery wait for the next tick
-	// (the intake wakes the loop at once), and is left to the operator.
-	if t := c.Delivery.Tick.Duration; t < minTick {
-		bad("delivery.tick", "must be at least %s, got %q", minTick, c.Delivery.Tick.String())
-	}
+	// would run them back to back, a core busy while there is nothing to send, so
+	// one below minTick is warned of (ShortDurations) and taken as minTick
+	// (DispatchTick). A long one only makes a due retry or coalesced delivery wait
+	// for the next tick (the intake wakes the loop at once), and is left to the
+	// operator.
+	positive("delivery.tick", c.Delivery.Tick)
 	if c.Delivery.CoalesceWindow.Duration < 0 {
 		bad("delivery.coalesce_window", "must be >= 0, got %q", c.Delivery.CoalesceWindow.String())
 	}
@@ -826,6 +826,8 @@ func (c *Config) ShortDurations() []string {
 		does  string
 	}{
 		{"auth.token_ttl", c.Auth.TokenTTL, time.Second, "a token expires that soon after it is issued, most likely before its client uses it"},
+		// A turn of the loop is a write transaction: more often would keep a core busy.
+		{"delivery.tick", c.Delivery.Tick, minTick, "hookd looks for due work every 10ms instead, as each look is a write transaction"},
 		{"delivery.timeout", c.Delivery.Timeout, time.Second, "a call to a receiver that takes longer to answer times out"},
 		// A retry is due on a tick, so a shorter delay is not kept.
 		{"delivery.retry_base", c.Delivery.RetryBase, minTick, "a retry is due on a tick (delivery.tick, at least 10ms), so it waits that long anyway"},
@@ -943,6 +945,10 @@ func (c *Config) EmailWithoutRelay() string {
 	return fmt.Sprintf("%s set, but email.smtp_addr is empty: hookd sends no e-mail (neither organisations' e-mail nor notices to webhooks' owners) and does not use %s; set email.smtp_addr to the relay's host:port to send e-mail, or leave %s out",
 		given, them, them)
 }
+
+// DispatchTick is how often the dispatcher looks for due work: delivery.tick, or
+// minTick when it is shorter (ShortDurations warns of it).
+func (c *Config) DispatchTick() time.Duration { return max(c.Delivery.Tick.Duration, minTick) }
 
 // minTick is the shortest delivery.tick, and the shortest retry delay.
 const minTick = 10 * time.Millisecond

@@ -99,7 +99,8 @@ keep_total = 100
 		{"negative tick", "[delivery]\ntick = \"-1s\"\n", "delivery.tick"},
 		{"tick of an hour", "[delivery]\ntick = \"1h0m0s\"\n", ""}, // as the load tool's -tick 1h writes it: a long tick only waits
 		{"tick of 10ms", "[delivery]\ntick = \"10ms\"\n", ""},
-		{"tick of a nanosecond", "[delivery]\ntick = \"1ns\"\n", "delivery.tick: must be at least 10ms, got \"1ns\""},
+		{"tick of a nanosecond", "[delivery]\ntick = \"1ns\"\n", ""}, // warned of (TestShortDurationsWarned), as an older hookd took it
+		{"zero tick", "[delivery]\ntick = \"0s\"\n", "delivery.tick: must be > 0, got \"0s\""},
 		{"negative coalesce window", "[delivery]\ncoalesce_window = \"-1m\"\n", "delivery.coalesce_window"},
 		{"zero workers", "[delivery]\nworkers = 0\n", "delivery.workers"},
 		{"per_host above workers", "[delivery]\nworkers = 2\nper_host = 3\n", "delivery.per_host"},
@@ -358,6 +359,7 @@ func TestShortDurationsWarned(t *testing.T) {
 		key, least, below string
 	}{
 		{"auth.token_ttl", "1s", "999ms"},
+		{"delivery.tick", "10ms", "5ms"},
 		{"delivery.timeout", "1s", "500ms"},
 		{"delivery.retry_base", "10ms", "5ms"},
 		{"delivery.retry_max_delay", "10ms", "9ms"},
@@ -403,19 +405,24 @@ func TestShortDurationsWarned(t *testing.T) {
 		is := is.New(t)
 		dir := t.TempDir()
 		path := filepath.Join(dir, "hookd.toml")
-		is.NoErr(os.WriteFile(path, []byte("[http]\nlisten = \"127.0.0.1:0\"\n[store]\npath = \"hookd.db\"\n[log]\nformat = \"json\"\n[delivery]\nretry_base = \"5ms\"\n"), 0o600))
+		is.NoErr(os.WriteFile(path, []byte("[http]\nlisten = \"127.0.0.1:0\"\n[store]\npath = \"hookd.db\"\n[log]\nformat = \"json\"\n[delivery]\nretry_base = \"5ms\"\ntick = \"1ms\"\n"), 0o600))
 		initDB(t, path)
-		d := startDaemon(t, path) // starts
+		cfg, err := LoadConfig(path)
+		is.NoErr(err)
+		is.Equal(cfg.DispatchTick(), 10*time.Millisecond) // the loop looks every 10ms, not every 1ms
+		d := startDaemon(t, path)                         // starts
 		is.NoErr(d.stop())
-		var logged bool
+		logged := map[string]bool{}
 		for _, line := range strings.Split(d.stderr.String(), "\n") {
 			var rec struct{ Level, Msg, Detail string }
-			if json.Unmarshal([]byte(line), &rec) == nil && strings.HasPrefix(rec.Detail, "delivery.retry_base is \"5ms\", less than 10ms") {
-				is.Equal(rec.Level, "WARN")
-				logged = true
+			for _, w := range []string{"delivery.retry_base is \"5ms\", less than 10ms", "delivery.tick is \"1ms\", less than 10ms"} {
+				if json.Unmarshal([]byte(line), &rec) == nil && strings.HasPrefix(rec.Detail, w) {
+					is.Equal(rec.Level, "WARN")
+					logged[w] = true
+				}
 			}
 		}
-		is.True(logged) // the daemon logs it at start
+		is.Equal(len(logged), 2) // the daemon logs each at start
 	})
 }
 
