@@ -495,11 +495,12 @@ func (h *Handler) handleInboxRequest() http.Handler {
 			h.internal(w, r, err)
 			return
 		}
-		obj, err := h.inboxObject(ctx, p, rq.Inbox)
+		inbox, err := h.inboxObject(ctx, p, rq.Inbox)
 		if err != nil {
 			h.internal(w, r, err)
 			return
 		}
+		obj := inbox
 		if rq.DeliveryID != 0 && !p.Operator() {
 			// Seen as its own delivery's, whose webhook may call the inbox no more
 			// (and the delivery may be purged).
@@ -534,11 +535,6 @@ func (h *Handler) handleInboxRequest() http.Handler {
 		}
 		if rq.DeliveryID != 0 {
 			v.DeliveryLinked = links(rq.DeliveryID)
-		}
-		inbox, err := h.inboxObject(ctx, p, rq.Inbox)
-		if err != nil {
-			h.internal(w, r, err)
-			return
 		}
 		v.InboxLinked = allowed(p, PageInbox, ActView, inbox)
 		h.render(w, r, http.StatusOK, "inbox_request", "Request #"+strconv.FormatInt(rq.ID, 10), v)
