@@ -182,7 +182,7 @@ type InboxRequest struct {
 	// SenderClientID and SenderOrgID are whose webhook the delivery was (its client
 	// or its organisation) when the request arrived, kept after retention purges
 	// the delivery; both empty when no delivery sent it, or when that is not known
-	// (its delivery purged before hookd kept them).
+	// (recorded by a hookd before schema version 36, or that owner was gone).
 	SenderClientID string
 	SenderOrgID    int64
 	// AnswerStatus and AnswerDelay are what the inbox answered, and after how long;
