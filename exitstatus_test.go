@@ -141,6 +141,9 @@ func TestUsageErrorsExitTwo(t *testing.T) {
 		{[]string{"notify", "-type", "-config", "0000-0002-7253-3645"}, `notify: flag -type needs a value: "-config" is a flag`},
 		{[]string{"inbox", "tail", "-n", "-full", "demo"}, `inbox tail: flag -n needs a value: "-full" is a flag`},
 		{[]string{"dev", "-listen", "-db", "x.db"}, `dev: flag -listen needs a value: "-db" is a flag`},
+		// "--" makes the word after it an argument; flags may follow that.
+		{[]string{"org", "set", "--", "Uni", "-name", "-email"}, `org set: flag -name needs a value: "-email" is a flag`},
+		{[]string{"org", "member", "import", "-org", "Uni", "--", "-x.csv", "-org", "-strict"}, `org member import: flag -org needs a value: "-strict" is a flag`},
 		// A value that starts with "-" and is no flag of the command is the value.
 		{[]string{"inbox", "set", "demo", "-delay", "-5"}, "inbox set: invalid value \"-5\" for flag -delay: must be from 0 to 300 seconds"},
 		{[]string{"client", "add", "-name", "-nosuch", "-scopes", "/nosuch"}, "client add: -scopes: "},

@@ -1523,8 +1523,9 @@ func flagsGiven(fs *flag.FlagSet, args []string) []givenFlag {
 // valueIsFlag finds, in args, a flag of fs that takes a value given apart whose
 // value is itself one of fs's flags (-x, --x or -x=…, -h and -help included),
 // and returns the flag's name and that word; "" when there is none. The flags
-// are read in order as Go's flags read them, up to one fs does not know (which
-// they refuse) or "--"; a value given with = is any value.
+// are read in order as parseInterspersed reads them, up to one fs does not know
+// (which Go's flags refuse); the word after "--" is an argument, and flags may
+// follow it; a value given with = is any value.
 func valueIsFlag(fs *flag.FlagSet, args []string) (name, value string) {
 	isFlag := func(a string) bool {
 		if len(a) < 2 || a[0] != '-' {
@@ -1536,7 +1537,8 @@ func valueIsFlag(fs *flag.FlagSet, args []string) (name, value string) {
 	for i := 0; i < len(args); i++ {
 		a := args[i]
 		if a == "--" {
-			break
+			i++ // an argument, whatever it looks like
+			continue
 		}
 		if len(a) < 2 || a[0] != '-' {
 			continue // an argument
