@@ -141,6 +141,11 @@ func TestUsageErrorsExitTwo(t *testing.T) {
 		{[]string{"notify", "-type", "-config", "0000-0002-7253-3645"}, `notify: flag -type needs a value: "-config" is a flag`},
 		{[]string{"inbox", "tail", "-n", "-full", "demo"}, `inbox tail: flag -n needs a value: "-full" is a flag`},
 		{[]string{"dev", "-listen", "-db", "x.db"}, `dev: flag -listen needs a value: "-db" is a flag`},
+		// Another command's flag is no more a value: a client named "-limit", serve
+		// reading a file "-listen" and blaming the address after it.
+		{[]string{"client", "add", "-name", "-limit"}, `client add: flag -name needs a value: "-limit" is a flag of another command (write -name=-limit for`},
+		{[]string{"serve", "-config", "-listen", "127.0.0.1:9"}, `serve: flag -config needs a value: "-listen" is a flag of another command`},
+		{[]string{"client", "rotate", "fixture", "-secret", "-listen=not-shown-2"}, `client rotate: flag -secret needs a value: "-listen=…" is a flag of another command`},
 		// "--" makes the word after it an argument; flags may follow that.
 		{[]string{"org", "set", "--", "Uni", "-name", "-email"}, `org set: flag -name needs a value: "-email" is a flag`},
 		{[]string{"org", "member", "import", "-org", "Uni", "--", "-x.csv", "-org", "-strict"}, `org member import: flag -org needs a value: "-strict" is a flag`},

@@ -390,6 +390,21 @@ func takesFlag(ctx context.Context, c command, name string) bool {
 	return fs.Lookup(name) != nil
 }
 
+// anyCommandTakes reports whether some command takes the flag name, by the flag
+// sets as parse receives them (takesFlag); a command that does not tell them
+// takes none.
+func anyCommandTakes(name string) bool {
+	for _, c := range commands {
+		var fs *flag.FlagSet
+		e := &env{getenv: func(string) string { return "" }, stdin: strings.NewReader(""), stdout: io.Discard, stderr: io.Discard,
+			flagsOf: func(f *flag.FlagSet) { fs = f }}
+		if err := c.run(e, context.Background(), nil); errors.Is(err, errFlagsOnly) && fs != nil && fs.Lookup(name) != nil {
+			return true
+		}
+	}
+	return false
+}
+
 // flags makes the flag set of the command name, with -config; -h shows the command's
 // synopsis, summary and flags.
 func (e *env) flags(name string) (*flag.FlagSet, *string) {
@@ -485,7 +500,11 @@ func (e *env) parse(fs *flag.FlagSet, args []string, min, max int) ([]string, er
 			v += "=…"
 			hint = "-" + f + "=VALUE"
 		}
-		return nil, usagef("%s: flag -%s needs a value: %q is a flag (write %s for a value that starts with \"-\")", name, f, v, hint)
+		whose := ""
+		if n, _, _ := strings.Cut(strings.TrimLeft(v, "-"), "="); fs.Lookup(n) == nil && n != "h" && n != "help" {
+			whose = " of another command"
+		}
+		return nil, usagef("%s: flag -%s needs a value: %q is a flag%s (write %s for a value that starts with \"-\")", name, f, v, whose, hint)
 	}
 	pos, err := parseInterspersed(fs, args)
 	if errors.Is(err, flag.ErrHelp) {
@@ -1521,18 +1540,18 @@ func flagsGiven(fs *flag.FlagSet, args []string) []givenFlag {
 }
 
 // valueIsFlag finds, in args, a flag of fs that takes a value given apart whose
-// value is itself one of fs's flags (-x, --x or -x=…, -h and -help included),
-// and returns the flag's name and that word; "" when there is none. The flags
-// are read in order as parseInterspersed reads them, up to one fs does not know
-// (which Go's flags refuse); the word after "--" is an argument, and flags may
-// follow it; a value given with = is any value.
+// value is itself a flag, one of fs's or another command's (-x, --x or -x=…, -h
+// and -help included), and returns the flag's name and that word; "" when there
+// is none. The flags are read in order as parseInterspersed reads them, up to
+// one fs does not know (which Go's flags refuse); the word after "--" is an
+// argument, and flags may follow it; a value given with = is any value.
 func valueIsFlag(fs *flag.FlagSet, args []string) (name, value string) {
 	isFlag := func(a string) bool {
 		if len(a) < 2 || a[0] != '-' {
 			return false
 		}
 		n, _, _ := strings.Cut(strings.TrimPrefix(a[1:], "-"), "=")
-		return n != "" && n[0] != '-' && (fs.Lookup(n) != nil || n == "h" || n == "help")
+		return n != "" && n[0] != '-' && (fs.Lookup(n) != nil || n == "h" || n == "help" || anyCommandTakes(n))
 	}
 	for i := 0; i < len(args); i++ {
 		a := args[i]
