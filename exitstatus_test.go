@@ -139,7 +139,10 @@ func TestUsageErrorsExitTwo(t *testing.T) {
 		{[]string{"deliveries", "purge", "-state", "-before", "720h"}, `deliveries purge: flag -state needs a value: "-before" is a flag`},
 		{[]string{"deliveries", "replay", "-since", "-state", "dead"}, `deliveries replay: flag -since needs a value: "-state" is a flag`},
 		{[]string{"notify", "-type", "-config", "0000-0002-7253-3645"}, `notify: flag -type needs a value: "-config" is a flag`},
-		{[]string{"inbox", "tail", "-n", "-full", "demo"}, `inbox tail: flag -n needs a value: "-full" is a flag`},
+		{[]string{"inbox", "tail", "-n", "-full", "demo"}, `inbox tail: flag -n needs a value: "-full" is a flag (usage: hookd inbox tail [-n N]`},
+		// A number or a duration is not told to be written with =.
+		{[]string{"deliveries", "list", "-limit", "-json"}, `deliveries list: flag -limit needs a value: "-json" is a flag (usage: hookd deliveries list`},
+		{[]string{"inbox", "set", "demo", "-delay", "-status=500"}, `inbox set: flag -delay needs a value: "-status=…" is a flag (usage: hookd inbox set`},
 		{[]string{"dev", "-listen", "-db", "x.db"}, `dev: flag -listen needs a value: "-db" is a flag`},
 		// Another command's flag is no more a value: a client named "-limit", serve
 		// reading a file "-listen" and blaming the address after it.

@@ -504,6 +504,11 @@ func (e *env) parse(fs *flag.FlagSet, args []string, min, max int) ([]string, er
 		if n, _, _ := strings.Cut(strings.TrimLeft(v, "-"), "="); fs.Lookup(n) == nil && n != "h" && n != "help" {
 			whose = " of another command"
 		}
+		if g, ok := fs.Lookup(f).Value.(flag.Getter); !ok || !isString(g.Get()) {
+			// A number or a duration: no value of it is written with a "-"
+			// that could be taken for a flag (-5 is not one).
+			return nil, usagef("%s: flag -%s needs a value: %q is a flag%s (usage: %s)", name, f, v, whose, c.synopsis())
+		}
 		return nil, usagef("%s: flag -%s needs a value: %q is a flag%s (write %s for a value that starts with \"-\")", name, f, v, whose, hint)
 	}
 	pos, err := parseInterspersed(fs, args)
@@ -1537,6 +1542,12 @@ func flagsGiven(fs *flag.FlagSet, args []string) []givenFlag {
 		out = append(out, g)
 	}
 	return out
+}
+
+// isString reports whether v, a flag's value, is text.
+func isString(v any) bool {
+	_, ok := v.(string)
+	return ok
 }
 
 // valueIsFlag finds, in args, a flag of fs that takes a value given apart whose
