@@ -152,6 +152,10 @@ func TestUsageErrorsExitTwo(t *testing.T) {
 		// "--" makes the word after it an argument; flags may follow that.
 		{[]string{"org", "set", "--", "Uni", "-name", "-email"}, `org set: flag -name needs a value: "-email" is a flag`},
 		{[]string{"org", "member", "import", "-org", "Uni", "--", "-x.csv", "-org", "-strict"}, `org member import: flag -org needs a value: "-strict" is a flag`},
+		{[]string{"org", "set", "--", "Uni", "-name", "Uni", "-name", "Uni"}, "org set: -name is given twice"},
+		{[]string{"inbox", "set", "--", "demo", "-status", "0500"}, "inbox set: -status 0500: give the number in decimal digits"},
+		{[]string{"org", "set", "--", "Uni", "-enabled", "false"}, "org set: -enabled false: give a true or false with ="},
+		{[]string{"org", "set", "--", "Uni", "-email", "orcid@uni.example"}, `-email takes no value: it is on or off`},
 		// A value that starts with "-" and is no flag of the command is the value.
 		{[]string{"inbox", "set", "demo", "-delay", "-5"}, "inbox set: invalid value \"-5\" for flag -delay: must be from 0 to 300 seconds"},
 		{[]string{"client", "add", "-name", "-nosuch", "-scopes", "/nosuch"}, "client add: -scopes: "},

@@ -1507,13 +1507,15 @@ type givenFlag struct {
 
 // flagsGiven lists the flags of fs that args, which fs parsed without an error,
 // give, in order: a flag's value given apart is stepped over, an argument or a
-// name fs does not know (-h) is not a flag, and "--" ends them.
+// name fs does not know (-h) is not a flag, and the word after "--" is an
+// argument, which flags may follow (parseInterspersed).
 func flagsGiven(fs *flag.FlagSet, args []string) []givenFlag {
 	var out []givenFlag
 	for i := 0; i < len(args); i++ {
 		a := args[i]
 		if a == "--" {
-			break
+			i++ // an argument, whatever it looks like
+			continue
 		}
 		if len(a) < 2 || a[0] != '-' {
 			continue // an argument
@@ -1667,7 +1669,12 @@ func boolValueTaken(fs *flag.FlagSet, args []string, max int) string {
 	for i := 0; i < len(args); i++ {
 		a := args[i]
 		if a == "--" {
-			break
+			// The word after it is an argument, whatever it looks like.
+			if i+1 < len(args) {
+				n++
+			}
+			i++
+			continue
 		}
 		if len(a) < 2 || a[0] != '-' {
 			n++
