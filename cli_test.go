@@ -2465,6 +2465,9 @@ func TestDevFlagBeforeOtherCommand(t *testing.T) {
 		{[]string{"-db", "x.db", "deliveries", "list"}, `-db before the command: hookd deliveries list takes no -db: -db is hookd dev's; the other commands open the database their -config file names ([store] path = "other.db")`},
 		{[]string{"-listen", "127.0.0.1:8081", "serve"}, `-listen before the command: hookd serve takes no -listen: -listen is hookd dev's; serve listens at http.listen of its -config file ([http] listen = "127.0.0.1:8081")`},
 		{[]string{"-db", "x.db", "dev"}, `-db before the command: flags go after it, as in hookd dev -db x.db`},
+		// A secret typed is not repeated: the message may reach a log.
+		{[]string{"-secret", "S3CRET", "client", "add", "-name", "z"}, `-secret before the command: flags go after it, as in hookd client add -secret SECRET -name z`},
+		{[]string{"-name", "z", "client", "add", "-secret=S3CRET"}, `-name before the command: flags go after it, as in hookd client add -name z -secret=SECRET`},
 	} {
 		is := is.New(t)
 		_, err := runCmd(t, tt.args...)

@@ -300,7 +300,7 @@ func runCommand(ctx context.Context, args []string, e *env) error {
 						return usagef("-%s before the command: hookd %s takes no -%s%s", flagName, c.name, flagName, why)
 					}
 					typed := append(append(strings.Fields(c.name), words[:i]...), words[i+n:]...)
-					return usagef("-%s before the command: flags go after it, as in hookd %s", flagName, shellWords(typed))
+					return usagef("-%s before the command: flags go after it, as in hookd %s", flagName, shellWords(secretsOut(typed)))
 				}
 			}
 		}
@@ -341,6 +341,30 @@ func shellWords(words []string) string {
 		out[i] = shellWord(w)
 	}
 	return strings.Join(out, " ")
+}
+
+// secretsOut is words with the value of each flag that takes a secret (-secret;
+// not a file's name, -apikey-file) as SECRET: what an error message repeats of a
+// command line goes to a terminal, and maybe a log.
+func secretsOut(words []string) []string {
+	out := slices.Clone(words)
+	for i := 0; i < len(out); i++ {
+		w := out[i]
+		if len(w) < 2 || w[0] != '-' {
+			continue
+		}
+		name, _, hasValue := strings.Cut(strings.TrimLeft(w, "-"), "=")
+		if !store.SecretName(name) || strings.HasSuffix(name, "-file") {
+			continue
+		}
+		if hasValue {
+			out[i] = w[:strings.Index(w, "=")+1] + "SECRET"
+		} else if i+1 < len(out) {
+			i++
+			out[i] = "SECRET"
+		}
+	}
+	return out
 }
 
 // shellWord is w as shellWords writes it.
