@@ -728,6 +728,39 @@ func TestInboxMultipartFoldedHeaderCostsItsLength(t *testing.T) {
 	}
 }
 
+// TestInboxHeaderOfSpacesCostsItsLength: a header's value with a run of
+// thousands of spaces or tabs, which anyone who reaches an inbox may send, is
+// read in time of its length, when recorded and each time it is read: each
+// space read the rest of the run for a name=value pair after it, so the 30 KB
+// of spaces a record keeps cost 0.15 s of a core each reading (a page of 100
+// such requests held a reader of the inbox for 15 s), and 60 KB of tabs,
+// refused as too long, a second; the pair after the run is still read.
+func TestInboxHeaderOfSpacesCostsItsLength(t *testing.T) {
+	is := is.New(t)
+	st := newStore(t)
+	ctx := context.Background()
+	start := time.Now()
+	for _, c := range []struct {
+		run string
+		n   int // as many as a record keeps: a tab is 2 bytes in its JSON
+	}{{" ", 30000}, {"\t", 15000}} {
+		run := c.run
+		h := http.Header{"X-Pad": {"a" + strings.Repeat(run, c.n) + "token=T1"}}
+		r := record(t, st, receipt("pad", h, ""), store.InboxLimits{})
+		for range 5 {
+			got, err := st.InboxRequestByID(ctx, r.ID)
+			is.NoErr(err)
+			is.True(strings.HasSuffix(got.HeaderValue("X-Pad"), run+"token=%5Bredacted%5D")) // the pair after the run read
+		}
+		h = http.Header{"X-Pad": {"a" + strings.Repeat(run, 60000) + "b=1"}}
+		_, _, err := st.RecordInboxRequest(ctx, receipt("pad", h, ""), store.InboxLimits{})
+		is.True(err != nil) // over the headers an inbox keeps
+	}
+	took := time.Since(start)
+	t.Logf("two records, ten readings and two refusals: %v", took)
+	is.True(took < time.Second) // 2 s and more when each space read the run after it
+}
+
 // TestInboxContentTypeNotUTF8: a Content-Type that Go's reader refuses for bytes
 // that are not ASCII before its boundary is read as lenient readers read it, its
 // boundary whatever those bytes: one not UTF-8 ("\xff") made the inbox drop the

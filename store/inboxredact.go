@@ -353,7 +353,8 @@ func PathWithoutSecrets(p string) string {
 // each ";name=value" parameter, a path's or the header's own, as paramAt reads
 // it (";jsessionid=T", "; session=T"), and so each "name=value" that begins the
 // value or follows a ',', a space or a tab outside a URL in '<' or '"' ("token=T;
-// a=1", "a=1, token=T"), its value ending at a ',' too. It reads the value once.
+// a=1", "a=1, token=T"), its value ending at a ',' too. It reads the value once,
+// and a run of spaces once.
 func urlsWithoutSecrets(v string) string {
 	if !strings.ContainsAny(v, "?;#=") {
 		return v
@@ -368,8 +369,10 @@ func urlsWithoutSecrets(v string) string {
 		case '"':
 			closer = '"'
 		}
-		if i < 0 || open == 0 && (v[i] == ',' || v[i] == ' ' || v[i] == '\t') {
-			// A parameter without its ';': the value's first, or one of a list.
+		if i < 0 || open == 0 && (v[i] == ',' || v[i] == ' ' || v[i] == '\t') && (i+1 == len(v) || v[i+1] != ' ' && v[i+1] != '\t') {
+			// A parameter without its ';': the value's first, or one of a list,
+			// read once from the last of the spaces before it (paramAt skips
+			// them: read from each, a run of them cost its length squared).
 			if from, to, secret := paramAt(v, i, ','); secret {
 				out.replace(from, to, escapedRedacted)
 				i = to - 1
