@@ -525,6 +525,24 @@ func TestInboxKeepsNoCredentialsOfFirstFields(t *testing.T) {
 	h.keptHeaders(t, "first", header)
 }
 
+// TestInboxKeepsNoCredentialsOfListedFields: a name=value pair after an '&' (a
+// query sent in a header, as a proxy may send one), or after a quoted text with
+// a space in it, or in quotes, keeps no credential: the closing quote of "My
+// App" was read as opening one, and the pairs after it were not read, nor were
+// those after an '&'.
+func TestInboxKeepsNoCredentialsOfListedFields(t *testing.T) {
+	h := newInboxHarness(t, store.InboxLimits{})
+	header := map[string][2]string{
+		"X-Args":    {"a=1&b=2&token=L1", "a=1&b=2&token=%5Bredacted%5D"},
+		"X-Note":    {`note="hello world" token=L2`, `note="hello world" token=%5Bredacted%5D`},
+		"X-Realm":   {`realm="My App",session_id=L3`, `realm="My App",session_id=%5Bredacted%5D`},
+		"X-Escaped": {`x="a \" b",api_key=L4`, `x="a \" b",api_key=%5Bredacted%5D`},
+		"X-Quoted":  {`a="x, password=L5", b=1`, `a="x, password=%5Bredacted%5D", b=1`},
+		"X-Kept":    {`a=1&b=2, c="d e",f=g&h`, `a=1&b=2, c="d e",f=g&h`},
+	}
+	h.keptHeaders(t, "listed", header)
+}
+
 // TestInboxKeepsNoCredentialAsScheme: an Authorization keeps its first word, the
 // scheme, only when it is one of those known: a token or a password sent bare
 // before more text (abc123 x, hunter two) read as a scheme, being a letter, then

@@ -291,7 +291,7 @@ func pathWithoutSecrets(p string) string {
 	}
 	out := splice{s: p}
 	for i := strings.IndexByte(p, ';'); i >= 0; {
-		from, to, secret := paramAt(p, i, 0)
+		from, to, secret := paramAt(p, i, 0, false)
 		next := from // a value in quotes, kept, is read for parameters too
 		if secret {
 			out.replace(from, to, escapedRedacted)
@@ -352,9 +352,10 @@ func PathWithoutSecrets(p string) string {
 // same but a '#' (#access_token=T), as formWithoutSecrets keeps a form; and
 // each ";name=value" parameter, a path's or the header's own, as paramAt reads
 // it (";jsessionid=T", "; session=T"), and so each "name=value" that begins the
-// value or follows a ',', a space or a tab outside a URL in '<' or '"' ("token=T;
-// a=1", "a=1, token=T"), its value ending at a ',' too. It reads the value once,
-// and a run of spaces once.
+// value or follows a ',', an '&', a space or a tab ("token=T; a=1", "a=1,
+// token=T", "a=1&token=T"), in quotes or a URL too ('note="a b",token=T'), its
+// name ending at a ',' or an '&' too and its value at a ','. It reads the value
+// once, a run of spaces and the name after each separator once.
 func urlsWithoutSecrets(v string) string {
 	if !strings.ContainsAny(v, "?;#=") {
 		return v
@@ -369,11 +370,13 @@ func urlsWithoutSecrets(v string) string {
 		case '"':
 			closer = '"'
 		}
-		if i < 0 || open == 0 && (v[i] == ',' || v[i] == ' ' || v[i] == '\t') && (i+1 == len(v) || v[i+1] != ' ' && v[i+1] != '\t') {
+		if i < 0 || listSeparator(v[i]) && (i+1 == len(v) || v[i+1] != ' ' && v[i+1] != '\t') {
 			// A parameter without its ';': the value's first, or one of a list,
 			// read once from the last of the spaces before it (paramAt skips
-			// them: read from each, a run of them cost its length squared).
-			if from, to, secret := paramAt(v, i, ','); secret {
+			// them: read from each, a run of them cost its length squared); in
+			// a URL or quotes too, whose state a space ends, the closing quote
+			// of a quoted text with a space in it then read as an opening one.
+			if from, to, secret := paramAt(v, i, closer, true); secret {
 				out.replace(from, to, escapedRedacted)
 				i = to - 1
 				continue
@@ -401,7 +404,7 @@ func urlsWithoutSecrets(v string) string {
 			out.replace(i+1, end, formWithoutSecrets(v[i+1:end]))
 			i = end - 1
 		case c == ';':
-			from, to, secret := paramAt(v, i, closer)
+			from, to, secret := paramAt(v, i, closer, false)
 			if !secret {
 				i = from - 1 // a value kept is read on: a URL in quotes may be in it
 				break
@@ -412,6 +415,10 @@ func urlsWithoutSecrets(v string) string {
 	}
 	return out.String()
 }
+
+// listSeparator reports whether c separates the "name=value" pairs of a
+// header's value written as a list, without the ';' of a parameter.
+func listSeparator(c byte) bool { return c == ',' || c == '&' || c == ' ' || c == '\t' }
 
 // escapedRedacted is inboxRedacted as a query's or a path's value keeps it.
 var escapedRedacted = url.QueryEscape(inboxRedacted)
@@ -424,10 +431,13 @@ var escapedRedacted = url.QueryEscape(inboxRedacted)
 // reads a header's "ab\"cd") and on to one of those ('"ab"cd' whole, as a Java
 // server reads a path's); secret says whether its name is a credential's and its
 // value not empty. A parameter with no '=' has none: from and to are where its
-// name ends.
-func paramAt(v string, i int, closer byte) (from, to int, secret bool) {
+// name ends. In a list (a pair without its ';'), a ',' ends the value and the
+// name too, and an '&' the name. The value of a name that is not a credential's
+// is not read, to is from: read for each '&' of "a=x&b=x&…", which ends no
+// value, it would cost the length of the list squared.
+func paramAt(v string, i int, closer byte, list bool) (from, to int, secret bool) {
 	stop := func(c byte) bool {
-		return c == ';' || c == '/' || c == '?' || c == '#' || c == ' ' || c == '\t' || c == closer && closer != 0
+		return c == ';' || c == '/' || c == '?' || c == '#' || c == ' ' || c == '\t' || c == closer && closer != 0 || c == ',' && list
 	}
 	space := func(j int) int {
 		for j < len(v) && (v[j] == ' ' || v[j] == '\t') {
@@ -437,7 +447,7 @@ func paramAt(v string, i int, closer byte) (from, to int, secret bool) {
 	}
 	name := space(i + 1)
 	end := name
-	for end < len(v) && v[end] != '=' && !stop(v[end]) {
+	for end < len(v) && v[end] != '=' && !stop(v[end]) && (v[end] != '&' || !list) {
 		end++
 	}
 	j := space(end)
@@ -446,6 +456,9 @@ func paramAt(v string, i int, closer byte) (from, to int, secret bool) {
 	}
 	from = space(j + 1)
 	to = from
+	if !SecretName(looseUnescape(v[name:end])) {
+		return from, to, false
+	}
 	if to < len(v) && v[to] == '"' {
 		for to++; to < len(v) && v[to] != '"'; to++ {
 			if v[to] == '\\' && to+1 < len(v) {
@@ -457,7 +470,7 @@ func paramAt(v string, i int, closer byte) (from, to int, secret bool) {
 	for to < len(v) && !stop(v[to]) {
 		to++ // what follows a closing quote is the value's too ("ab"cd)
 	}
-	return from, to, from < to && SecretName(looseUnescape(v[name:end]))
+	return from, to, from < to
 }
 
 // looseUnescape is a name with its escapes read ('+' a space), each malformed
