@@ -543,6 +543,22 @@ func TestInboxKeepsNoCredentialsOfListedFields(t *testing.T) {
 	h.keptHeaders(t, "listed", header)
 }
 
+// TestInboxKeepsNoCredentialsOfBase64Fields: the value of a name=value pair
+// without its ';' (one that begins a header's value, or follows a ',', an '&',
+// a space or a tab) goes whole when it has a '/', as base64 values have (an AWS
+// secret access key): it ended at the first '/', as a path's parameter does,
+// and the rest of it was kept.
+func TestInboxKeepsNoCredentialsOfBase64Fields(t *testing.T) {
+	h := newInboxHarness(t, store.InboxLimits{})
+	header := map[string][2]string{
+		"X-Keys":  {"id=AKIA1, aws_secret=wJalrXUtnFEMI/K7MDENG/bPxRfiCYB64, region=eu", "id=AKIA1, aws_secret=%5Bredacted%5D, region=eu"},
+		"X-First": {"token=YWJj/ZGVm+Z2hp== x", "token=%5Bredacted%5D x"},
+		"X-URL":   {"a=1 session=https://x/a?b=1", "a=1 session=%5Bredacted%5D?b=1"},
+		"X-Kept":  {"next=/a/b, path=/c", "next=/a/b, path=/c"},
+	}
+	h.keptHeaders(t, "base64", header)
+}
+
 // TestInboxKeepsNoCredentialAsScheme: an Authorization keeps its first word, the
 // scheme, only when it is one of those known: a token or a password sent bare
 // before more text (abc123 x, hunter two) read as a scheme, being a letter, then

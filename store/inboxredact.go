@@ -354,8 +354,8 @@ func PathWithoutSecrets(p string) string {
 // it (";jsessionid=T", "; session=T"), and so each "name=value" that begins the
 // value or follows a ',', an '&', a space or a tab ("token=T; a=1", "a=1,
 // token=T", "a=1&token=T"), in quotes or a URL too ('note="a b",token=T'), its
-// name ending at a ',' or an '&' too and its value at a ','. It reads the value
-// once, a run of spaces and the name after each separator once.
+// name ending at a ',' or an '&' too and its value at a ',', not at a '/'. It
+// reads the value once, a run of spaces and the name after each separator once.
 func urlsWithoutSecrets(v string) string {
 	if !strings.ContainsAny(v, "?;#=") {
 		return v
@@ -432,7 +432,9 @@ var escapedRedacted = url.QueryEscape(inboxRedacted)
 // server reads a path's); secret says whether its name is a credential's and its
 // value not empty. A parameter with no '=' has none: from and to are where its
 // name ends. In a list (a pair without its ';'), a ',' ends the value and the
-// name too, and an '&' the name. The value of a name that is not a credential's
+// name too, and an '&' the name; a '/' ends the name alone, as base64 has it
+// (secret=wJalr/K7MDENG/bPxRfi, whose last parts were kept, as a path's
+// parameter ends at a '/'). The value of a name that is not a credential's
 // is not read, to is from: read for each '&' of "a=x&b=x&…", which ends no
 // value, it would cost the length of the list squared.
 func paramAt(v string, i int, closer byte, list bool) (from, to int, secret bool) {
@@ -467,7 +469,7 @@ func paramAt(v string, i int, closer byte, list bool) (from, to int, secret bool
 		}
 		to = min(to+1, len(v)) // and its closing quote
 	}
-	for to < len(v) && !stop(v[to]) {
+	for to < len(v) && (!stop(v[to]) || v[to] == '/' && list) {
 		to++ // what follows a closing quote is the value's too ("ab"cd)
 	}
 	return from, to, from < to
