@@ -402,18 +402,23 @@ func (e *env) serve(ctx context.Context, cfg Config, listenError func(error) err
 		}, log)
 	}
 
+	// One budget for the whole stop, from the signal (stopTimes): the dispatcher
+	// stops once the requests under way are finished; and no write waits past its
+	// end for the database's lock, which another process may hold. So too when
+	// the HTTP server fails.
+	bound := func() {
+		now := time.Now()
+		stopEnd = now.Add(stopTimes.end)
+		disp.StopBy(now.Add(stopTimes.cut), stopEnd)
+		st.WritesEndBy(stopEnd)
+	}
 	select {
 	case <-ctx.Done():
 	case err := <-served:
+		bound()
 		return fmt.Errorf("http server: %w", err)
 	}
-	// One budget for the whole stop, from the signal (stopTimes): the dispatcher
-	// stops once the requests under way are finished; and no write waits past its
-	// end for the database's lock, which another process may hold.
-	now := time.Now()
-	stopEnd = now.Add(stopTimes.end)
-	disp.StopBy(now.Add(stopTimes.cut), stopEnd)
-	st.WritesEndBy(stopEnd)
+	bound()
 	log.Info("shutting down")
 	sd.notify("STOPPING=1")
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), stopTimes.drain)
