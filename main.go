@@ -39,6 +39,13 @@ var version = "0.1.0-dev"
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// A second Ctrl-C (or SIGTERM) during the stop ends hookd at once, as Go's
+	// default for the signal does: what was in flight goes out again at the next
+	// start.
+	go func() {
+		<-ctx.Done()
+		stop()
+	}()
 	if err := run(ctx, os.Args, os.Getenv, os.Stdin, os.Stdout, os.Stderr); err != nil {
 		writeError(os.Stderr, toJournal(os.Getenv, os.Stderr), err)
 		os.Exit(exitStatus(err))

@@ -253,3 +253,51 @@ func TestStopWithDatabaseLocked(t *testing.T) {
 	cancel2()
 	<-done2
 }
+
+// TestSecondSignalEndsTheStop: a second SIGINT during a stop that waits for a
+// call in flight (Ctrl-C pressed again in hookd dev's terminal) ends hookd at
+// once, as the signal's default does, where the stop would wait out its grace.
+func TestSecondSignalEndsTheStop(t *testing.T) {
+	is := is.New(t)
+	called := make(chan struct{}, 4)
+	hanging := httptest.NewServer(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
+		select {
+		case called <- struct{}{}:
+		default:
+		}
+		<-r.Context().Done() // no answer until hookd gives up the call
+	}))
+	defer hanging.Close()
+	cfg := testConfig(t, fastDelivery+"timeout = \"1m\"\n")
+	p := startProcess(t, "serve", "-config", cfg)
+	out, err := runCmd(t, "client", "add", "-config", cfg, "-name", "owner", "-scopes", "/webhook", "-json")
+	is.NoErr(err) // client add
+	var c credentials
+	is.NoErr(json.Unmarshal([]byte(out), &c))
+	const record = "0000-0002-7253-3645"
+	res := put(t, p.url, "/"+record+"/webhook/"+httpapi.EscapeSegment(hanging.URL+"/"+record+"/updated"), token(t, p.url, c.ClientID, c.ClientSecret))
+	is.Equal(res.StatusCode, http.StatusCreated) // registered
+	_, err = runCmd(t, "notify", "-config", cfg, record)
+	is.NoErr(err) // notify
+	select {
+	case <-called:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("the call did not reach the receiver within 10s; log:\n%s", p.logs)
+	}
+
+	is.NoErr(p.cmd.Process.Signal(syscall.SIGINT))
+	waitFor(t, "hookd serve to log \"shutting down\"", p.logs.String, func() bool {
+		return strings.Contains(p.logs.String(), `"msg":"shutting down"`)
+	})
+	again := time.Now()
+	is.NoErr(p.cmd.Process.Signal(syscall.SIGINT))
+	select {
+	case <-p.done:
+	case <-time.After(5 * time.Second):
+		t.Fatalf("hookd did not end within 5s of a second SIGINT (its stop gives the call 10s); log:\n%s", p.logs)
+	}
+	t.Logf("ended %s after the second signal", time.Since(again).Round(time.Millisecond))
+	is.True(!p.cmd.ProcessState.Success()) // ended by the signal, not a clean stop
+	is.True(!strings.Contains(p.logs.String(), `"msg":"stopped"`))
+	// (The call goes out again once its lease ends: TestCrashLosesNoAcknowledgedEvent.)
+}
