@@ -37,14 +37,23 @@ import (
 var version = "0.1.0-dev"
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
-	// A second Ctrl-C (or SIGTERM) during the stop ends hookd at once, as Go's
-	// default for the signal does: what was in flight goes out again at the next
-	// start.
+	// The first Ctrl-C (or SIGTERM) stops hookd; a second one during the stop ends
+	// it at once, as Go's default for the signal does: what was in flight goes
+	// out again at the next start.
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 	go func() {
-		<-ctx.Done()
+		<-sigs
 		stop()
+		s := <-sigs
+		signal.Stop(sigs)
+		if p, err := os.FindProcess(os.Getpid()); err == nil {
+			p.Signal(s) // the signal's default: the process ends by it
+		}
+		time.Sleep(time.Second)
+		os.Exit(2)
 	}()
 	if err := run(ctx, os.Args, os.Getenv, os.Stdin, os.Stdout, os.Stderr); err != nil {
 		writeError(os.Stderr, toJournal(os.Getenv, os.Stderr), err)
