@@ -33,14 +33,7 @@ func TestStopIsLogged(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Fatalf("hookd did not stop within 20s of SIGTERM:\n%s", p.logs)
 	}
-	var msgs []string
-	for _, line := range strings.Split(strings.TrimSpace(p.logs.String()), "\n") {
-		var rec struct {
-			Msg string `json:"msg"`
-		}
-		is.NoErr(json.Unmarshal([]byte(line), &rec)) // a JSON line
-		msgs = append(msgs, rec.Msg)
-	}
+	msgs := logMessages(t, p.logs.String())
 	is.True(len(msgs) >= 3)
 	is.Equal(msgs[len(msgs)-2], "shutting down") // then
 	is.Equal(msgs[len(msgs)-1], "stopped")       // the last line
@@ -56,34 +49,16 @@ func TestStopIsLogged(t *testing.T) {
 // outcome are recorded.
 func TestStopCutsHangingNotice(t *testing.T) {
 	is := is.New(t)
-	saved := stopTimes
-	stopTimes.drain, stopTimes.cut, stopTimes.end = time.Second, 2*time.Second, 3*time.Second
-	t.Cleanup(func() { stopTimes = saved })
+	shortStop(t)
 	relay := smtptest.NewHanging(t)
 	gone := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusGone) }))
 	defer gone.Close()
 	cfg := testConfig(t, fastDelivery+"timeout = \"1m\"\n\n[email]\nsmtp_addr = \""+relay.Addr+"\"\nfrom = \"hookd@hookd.example\"\nstarttls = false\n")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	logs, done := serveIn(ctx, cfg, noenv)
-	var base string
-	select {
-	case base = <-logs.listening:
-	case err := <-done:
-		t.Fatalf("hookd serve ended before listening: %v; log:\n%s", err, logs)
-	case <-time.After(10 * time.Second):
-		t.Fatalf("hookd serve did not log \"listening\" within 10s; log:\n%s", logs)
-	}
+	logs, done, base := servedIn(t, ctx, cfg)
 	checkAPI(t, base)
-	out, err := runCmd(t, "client", "add", "-config", cfg, "-name", "owner", "-scopes", "/webhook", "-email", "ops@lab.example", "-json")
-	is.NoErr(err) // client add
-	var c credentials
-	is.NoErr(json.Unmarshal([]byte(out), &c))
-	const record = "0000-0002-7253-3645"
-	res := put(t, base, "/"+record+"/webhook/"+httpapi.EscapeSegment(gone.URL+"/"+record+"/updated"), token(t, base, c.ClientID, c.ClientSecret))
-	is.Equal(res.StatusCode, http.StatusCreated) // registered
-	_, err = runCmd(t, "notify", "-config", cfg, record)
-	is.NoErr(err) // notify: the call is answered 410, the owner's notice goes to the relay
+	webhookNotified(t, cfg, base, gone.URL, "-email", "ops@lab.example") // the call is answered 410, the owner's notice goes to the relay
 	select {
 	case <-relay.Held():
 	case <-time.After(10 * time.Second):
@@ -103,14 +78,7 @@ func TestStopCutsHangingNotice(t *testing.T) {
 	is.True(took >= stopTimes.cut)                     // the notice had until the cut
 	is.True(took < stopTimes.end+500*time.Millisecond) // and the stop ended within its bound
 
-	var msgs []string
-	for _, line := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
-		var rec struct {
-			Msg string `json:"msg"`
-		}
-		is.NoErr(json.Unmarshal([]byte(line), &rec)) // a JSON line
-		msgs = append(msgs, rec.Msg)
-	}
+	msgs := logMessages(t, logs.String())
 	is.Equal(msgs[len(msgs)-1], "stopped") // the last line
 	is.True(slices.Contains(msgs, "deactivation notice not sent: hookd stopped while it was being sent"))
 	is.True(!strings.Contains(logs.String(), `"level":"ERROR"`)) // nothing else went wrong
@@ -118,7 +86,7 @@ func TestStopCutsHangingNotice(t *testing.T) {
 
 	// What the stop cut short was a notice only: the deactivation and the
 	// delivery's outcome are in the database.
-	out, err = runCmd(t, "webhooks", "list", "-config", cfg, "-status", "deactivated", "-json")
+	out, err := runCmd(t, "webhooks", "list", "-config", cfg, "-status", "deactivated", "-json")
 	is.NoErr(err)
 	var hooks []struct{ Status string }
 	is.NoErr(json.Unmarshal([]byte(out), &hooks))
@@ -163,39 +131,13 @@ func TestStopFitsTheUnit(t *testing.T) {
 // start.
 func TestStopWithDatabaseLocked(t *testing.T) {
 	is := is.New(t)
-	saved := stopTimes
-	stopTimes.drain, stopTimes.cut, stopTimes.end = time.Second, 2*time.Second, 3*time.Second
-	t.Cleanup(func() { stopTimes = saved })
-	called := make(chan struct{}, 1)
-	hanging := httptest.NewServer(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
-		select {
-		case called <- struct{}{}:
-		default:
-		}
-		<-r.Context().Done() // no answer until hookd gives up the call
-	}))
-	defer hanging.Close()
+	shortStop(t)
+	hanging, called := hangingReceiver(t)
 	cfg := testConfig(t, fastDelivery+"timeout = \"1m\"\n")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	logs, done := serveIn(ctx, cfg, noenv)
-	var base string
-	select {
-	case base = <-logs.listening:
-	case err := <-done:
-		t.Fatalf("hookd serve ended before listening: %v; log:\n%s", err, logs)
-	case <-time.After(10 * time.Second):
-		t.Fatalf("hookd serve did not log \"listening\" within 10s; log:\n%s", logs)
-	}
-	out, err := runCmd(t, "client", "add", "-config", cfg, "-name", "owner", "-scopes", "/webhook", "-json")
-	is.NoErr(err) // client add
-	var c credentials
-	is.NoErr(json.Unmarshal([]byte(out), &c))
-	const record = "0000-0002-7253-3645"
-	res := put(t, base, "/"+record+"/webhook/"+httpapi.EscapeSegment(hanging.URL+"/"+record+"/updated"), token(t, base, c.ClientID, c.ClientSecret))
-	is.Equal(res.StatusCode, http.StatusCreated) // registered
-	_, err = runCmd(t, "notify", "-config", cfg, record)
-	is.NoErr(err) // notify
+	logs, done, base := servedIn(t, ctx, cfg)
+	webhookNotified(t, cfg, base, hanging.URL)
 	select {
 	case <-called:
 	case <-time.After(10 * time.Second):
@@ -225,14 +167,7 @@ func TestStopWithDatabaseLocked(t *testing.T) {
 	took := time.Since(stopped)
 	t.Logf("stopped in %s", took.Round(time.Millisecond))
 	is.True(took < stopTimes.end+time.Second) // the busy timeout (10 s) did not hold it
-	var msgs []string
-	for _, line := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
-		var rec struct {
-			Msg string `json:"msg"`
-		}
-		is.NoErr(json.Unmarshal([]byte(line), &rec)) // a JSON line
-		msgs = append(msgs, rec.Msg)
-	}
+	msgs := logMessages(t, logs.String())
 	is.Equal(msgs[len(msgs)-1], "stopped") // the last line
 	is.True(slices.Contains(msgs, "dispatcher stopped with unrecorded outcomes; their leases will return them"))
 
@@ -259,26 +194,10 @@ func TestStopWithDatabaseLocked(t *testing.T) {
 // once, as the signal's default does, where the stop would wait out its grace.
 func TestSecondSignalEndsTheStop(t *testing.T) {
 	is := is.New(t)
-	called := make(chan struct{}, 4)
-	hanging := httptest.NewServer(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
-		select {
-		case called <- struct{}{}:
-		default:
-		}
-		<-r.Context().Done() // no answer until hookd gives up the call
-	}))
-	defer hanging.Close()
+	hanging, called := hangingReceiver(t)
 	cfg := testConfig(t, fastDelivery+"timeout = \"1m\"\n")
 	p := startProcess(t, "serve", "-config", cfg)
-	out, err := runCmd(t, "client", "add", "-config", cfg, "-name", "owner", "-scopes", "/webhook", "-json")
-	is.NoErr(err) // client add
-	var c credentials
-	is.NoErr(json.Unmarshal([]byte(out), &c))
-	const record = "0000-0002-7253-3645"
-	res := put(t, p.url, "/"+record+"/webhook/"+httpapi.EscapeSegment(hanging.URL+"/"+record+"/updated"), token(t, p.url, c.ClientID, c.ClientSecret))
-	is.Equal(res.StatusCode, http.StatusCreated) // registered
-	_, err = runCmd(t, "notify", "-config", cfg, record)
-	is.NoErr(err) // notify
+	webhookNotified(t, cfg, p.url, hanging.URL)
 	select {
 	case <-called:
 	case <-time.After(10 * time.Second):
@@ -300,4 +219,75 @@ func TestSecondSignalEndsTheStop(t *testing.T) {
 	is.True(!p.cmd.ProcessState.Success()) // ended by the signal, not a clean stop
 	is.True(!strings.Contains(p.logs.String(), `"msg":"stopped"`))
 	// (The call goes out again once its lease ends: TestCrashLosesNoAcknowledgedEvent.)
+}
+
+// shortStop shortens hookd serve's stop (stopTimes) to 1, 2 and 3 s for the test.
+func shortStop(t *testing.T) {
+	saved := stopTimes
+	stopTimes.drain, stopTimes.cut, stopTimes.end = time.Second, 2*time.Second, 3*time.Second
+	t.Cleanup(func() { stopTimes = saved })
+}
+
+// servedIn is serveIn, once hookd serve listens: its log, its end, and its URL.
+func servedIn(t *testing.T, ctx context.Context, cfg string) (*logWatcher, <-chan error, string) {
+	t.Helper()
+	logs, done := serveIn(ctx, cfg, noenv)
+	select {
+	case base := <-logs.listening:
+		return logs, done, base
+	case err := <-done:
+		t.Fatalf("hookd serve ended before listening: %v; log:\n%s", err, logs)
+	case <-time.After(10 * time.Second):
+		t.Fatalf("hookd serve did not log \"listening\" within 10s; log:\n%s", logs)
+	}
+	return nil, nil, ""
+}
+
+// hangingReceiver is a receiver that answers no call until hookd gives it up,
+// and tells of each call it gets (when the channel has room).
+func hangingReceiver(t *testing.T) (*httptest.Server, <-chan struct{}) {
+	called := make(chan struct{}, 4)
+	hanging := httptest.NewServer(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
+		select {
+		case called <- struct{}{}:
+		default:
+		}
+		<-r.Context().Done()
+	}))
+	t.Cleanup(hanging.Close)
+	return hanging, called
+}
+
+// stopRecord is the record of webhookNotified's webhook.
+const stopRecord = "0000-0002-7253-3645"
+
+// webhookNotified registers, for a new client (client add with more flags), an
+// ORCID-style webhook of stopRecord at target (as {target}/{iD}/updated), in the
+// hookd serve at base of the configuration cfg, and notifies a change of it.
+func webhookNotified(t *testing.T, cfg, base, target string, more ...string) {
+	t.Helper()
+	is := is.New(t)
+	out, err := runCmd(t, append([]string{"client", "add", "-config", cfg, "-name", "owner", "-scopes", "/webhook", "-json"}, more...)...)
+	is.NoErr(err) // client add
+	var c credentials
+	is.NoErr(json.Unmarshal([]byte(out), &c))
+	res := put(t, base, "/"+stopRecord+"/webhook/"+httpapi.EscapeSegment(target+"/"+stopRecord+"/updated"), token(t, base, c.ClientID, c.ClientSecret))
+	is.Equal(res.StatusCode, http.StatusCreated) // registered
+	_, err = runCmd(t, "notify", "-config", cfg, stopRecord)
+	is.NoErr(err) // notify
+}
+
+// logMessages are the messages of a JSON log's lines, in order.
+func logMessages(t *testing.T, logs string) []string {
+	t.Helper()
+	is := is.New(t)
+	var msgs []string
+	for _, line := range strings.Split(strings.TrimSpace(logs), "\n") {
+		var rec struct {
+			Msg string `json:"msg"`
+		}
+		is.NoErr(json.Unmarshal([]byte(line), &rec)) // a JSON line
+		msgs = append(msgs, rec.Msg)
+	}
+	return msgs
 }
