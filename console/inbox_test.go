@@ -817,16 +817,7 @@ func TestInboxKeepsAnOwnersRequestsPastItsDeliveries(t *testing.T) {
 	e := newEnv(t, func(o *console.Options) { o.InboxEnabled = true })
 	seedInbox(t, e)
 	ctx := t.Context()
-	_, err := e.st.Intake(ctx, "", "", []store.Event{{Orcid: recordInbox}}, 0)
-	is.NoErr(err)
-	claimed, err := e.st.Claim(ctx, 10, time.Minute)
-	is.NoErr(err)
-	var c store.Claimed
-	for _, x := range claimed {
-		if x.Target != nil && strings.Contains(x.Target.URL, "/inbox/a-box/") {
-			c = x
-		}
-	}
+	claimed, c, _ := inFlightToInboxes(t, e, 0, 10)
 	is.True(c.ID != 0) // A's delivery to a-box, in flight
 	sent := postInbox(t, e, "a-box", "/"+recordInbox+"/updated", http.Header{"Webhook-Id": {store.MessageID(c.ID, 0)}}, `{"of":"A's delivery"}`)
 	is.Equal(sent.DeliveryID, c.ID)
@@ -835,7 +826,7 @@ func TestInboxKeepsAnOwnersRequestsPastItsDeliveries(t *testing.T) {
 		outcomes = append(outcomes, store.Outcome{DeliveryID: x.ID, SubscriptionID: x.Target.SubscriptionID,
 			Kind: store.OutcomeDelivered, Attempt: x.Attempt, StartedAt: e.st.Now(), Status: 204})
 	}
-	_, err = e.st.Exchange(ctx, outcomes, 0, time.Minute)
+	_, err := e.st.Exchange(ctx, outcomes, 0, time.Minute)
 	is.NoErr(err) // delivered
 	is.NoErr(e.st.DeleteOrcidWebhook(ctx, e.a.ID, recordInbox, "http://127.0.0.1:8080/inbox/a-box/"+recordInbox+"/updated"))
 	_, _, err = e.st.CreateWebhook(ctx, e.b.ID, store.WebhookSpec{TargetURL: "http://127.0.0.1:8080/inbox/a-box/b", Auth: store.Auth{Type: store.AuthNone}})
@@ -865,24 +856,9 @@ func TestInboxRequestRecordedBeforeOwnersKept(t *testing.T) {
 	is := is.New(t)
 	e := newEnv(t, func(o *console.Options) { o.InboxEnabled = true })
 	seedInbox(t, e)
-	ctx := t.Context()
-	_, err := e.st.Intake(ctx, "", "", []store.Event{{Orcid: recordInbox}}, 0)
-	is.NoErr(err)
-	e.clock.Advance(2 * time.Hour) // the world's deliveries are due, organisation A's to memberA too
-	claimed, err := e.st.Claim(ctx, 20, time.Minute)
-	is.NoErr(err)
-	var toA, toOrg store.Claimed
-	for _, x := range claimed {
-		switch {
-		case x.Target == nil:
-		case strings.Contains(x.Target.URL, "/inbox/a-box/"):
-			toA = x
-		case x.Target.SubscriptionID == e.orgHookA.ID:
-			toOrg = x
-		}
-	}
-	is.True(toA.ID != 0)   // A's delivery to a-box, in flight
-	is.True(toOrg.ID != 0) // organisation A's to org-a-box
+	_, toA, toOrg := inFlightToInboxes(t, e, 2*time.Hour, 20) // the world's deliveries are due, organisation A's to memberA too
+	is.True(toA.ID != 0)                                      // A's delivery to a-box, in flight
+	is.True(toOrg.ID != 0)                                    // organisation A's to org-a-box
 	sentA := postInbox(t, e, "a-box", "/"+recordInbox+"/updated", http.Header{"Webhook-Id": {store.MessageID(toA.ID, 0)}}, `{"of":"A's delivery"}`)
 	is.Equal(sentA.DeliveryID, toA.ID)
 	sentOrg := postInbox(t, e, "org-a-box", "", http.Header{"Webhook-Id": {store.MessageID(toOrg.ID, 0)}}, `{"of":"the organisation's delivery"}`)
@@ -919,23 +895,8 @@ func TestInboxStreamReadsPastAnotherKindOfOwner(t *testing.T) {
 	is := is.New(t)
 	e := newEnv(t, func(o *console.Options) { o.InboxEnabled = true })
 	w := seedInbox(t, e)
-	ctx := t.Context()
-	_, err := e.st.Intake(ctx, "", "", []store.Event{{Orcid: recordInbox}}, 0)
-	is.NoErr(err)
-	e.clock.Advance(2 * time.Hour) // the world's deliveries are due, organisation A's to memberA too
-	claimed, err := e.st.Claim(ctx, 20, time.Minute)
-	is.NoErr(err)
-	var toA, toOrg store.Claimed
-	for _, x := range claimed {
-		switch {
-		case x.Target == nil:
-		case strings.Contains(x.Target.URL, "/inbox/a-box/"):
-			toA = x
-		case x.Target.SubscriptionID == e.orgHookA.ID:
-			toOrg = x
-		}
-	}
-	is.True(toA.ID != 0 && toOrg.ID != 0) // A's delivery to a-box and organisation A's to org-a-box, in flight
+	_, toA, toOrg := inFlightToInboxes(t, e, 2*time.Hour, 20) // the world's deliveries are due, organisation A's to memberA too
+	is.True(toA.ID != 0 && toOrg.ID != 0)                     // A's delivery to a-box and organisation A's to org-a-box, in flight
 	sentA := postInbox(t, e, "a-box", "/"+recordInbox+"/updated", http.Header{"Webhook-Id": {store.MessageID(toA.ID, 0)}}, "{}")
 	is.Equal(sentA.SenderClientID, e.a.ID)
 	sentOrg := postInbox(t, e, "org-a-box", "", http.Header{"Webhook-Id": {store.MessageID(toOrg.ID, 0)}}, "{}")
@@ -954,6 +915,29 @@ func TestInboxStreamReadsPastAnotherKindOfOwner(t *testing.T) {
 		id, _ := next()
 		is.Equal(id, strconv.FormatInt(want.ID, 10)) // the organisation's, past A's delivery's
 	}
+}
+
+// inFlightToInboxes sends an event of recordInbox and, after advance, claims up
+// to limit deliveries: those claimed, and among them A's to a-box and organisation
+// A's (each zero when not claimed).
+func inFlightToInboxes(t *testing.T, e *env, advance time.Duration, limit int) (claimed []store.Claimed, toA, toOrg store.Claimed) {
+	t.Helper()
+	is := is.New(t)
+	_, err := e.st.Intake(t.Context(), "", "", []store.Event{{Orcid: recordInbox}}, 0)
+	is.NoErr(err)
+	e.clock.Advance(advance)
+	claimed, err = e.st.Claim(t.Context(), limit, time.Minute)
+	is.NoErr(err)
+	for _, x := range claimed {
+		switch {
+		case x.Target == nil:
+		case strings.Contains(x.Target.URL, "/inbox/a-box/"):
+			toA = x
+		case x.Target.SubscriptionID == e.orgHookA.ID:
+			toOrg = x
+		}
+	}
+	return claimed, toA, toOrg
 }
 
 // TestInboxEmptiedOfWhatItsReaderSees: an owner who empties an inbox whose name it
