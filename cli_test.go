@@ -1692,6 +1692,7 @@ func TestFlagMistakeInOneLine(t *testing.T) {
 		{[]string{"deliveries", "show", "-1"}, "deliveries show: flag provided but not defined: -1 (usage: hookd deliveries show [-json] DELIVERY; hookd deliveries show -h lists its flags)"},
 		{[]string{"notify", "-config"}, "notify: flag needs an argument: -config"},
 		{[]string{"notify", "-config", "-type", "CREATED"}, `notify: flag -config needs a value: "-type" is a flag (write -config=-type for a value that starts with "-")`},
+		{[]string{"client", "add", "-name", "--version"}, `client add: flag -name needs a value: "--version" is a flag of hookd itself (write -name=--version for a value that starts with "-")`},
 		// hookd dev's flags, given to the commands that take the setting from a file.
 		{[]string{"serve", "-listen", "127.0.0.1:8081"}, `serve: flag provided but not defined: -listen: -listen is hookd dev's; serve listens at http.listen of its -config file`},
 		{[]string{"notify", "-db", "other.db", "0000-0002-7253-3645"}, `notify: flag provided but not defined: -db: -db is hookd dev's; the other commands open the database their -config file names ([store] path = "other.db")`},

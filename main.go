@@ -541,7 +541,10 @@ func (e *env) parse(fs *flag.FlagSet, args []string, min, max int) ([]string, er
 			hint = "-" + f + "=VALUE"
 		}
 		whose := ""
-		if n, _, _ := strings.Cut(strings.TrimLeft(v, "-"), "="); fs.Lookup(n) == nil && n != "h" && n != "help" {
+		switch n, _, _ := strings.Cut(strings.TrimLeft(v, "-"), "="); {
+		case n == "version":
+			whose = " of hookd itself"
+		case fs.Lookup(n) == nil && n != "h" && n != "help":
 			whose = " of another command"
 		}
 		if g, ok := fs.Lookup(f).Value.(flag.Getter); !ok || !isString(g.Get()) {
@@ -1593,8 +1596,8 @@ func isString(v any) bool {
 }
 
 // valueIsFlag finds, in args, a flag of fs that takes a value given apart whose
-// value is itself a flag, one of fs's or another command's (-x, --x or -x=…, -h
-// and -help included), and returns the flag's name and that word; "" when there
+// value is itself a flag, one of fs's or another command's (-x, --x or -x=…, -h,
+// -help and hookd's own -version included), and returns the flag's name and that word; "" when there
 // is none. The flags are read in order as parseInterspersed reads them, up to
 // one fs does not know (which Go's flags refuse); the word after "--" is an
 // argument, and flags may follow it; a value given with = is any value.
@@ -1604,7 +1607,7 @@ func valueIsFlag(fs *flag.FlagSet, args []string) (name, value string) {
 			return false
 		}
 		n, _, _ := strings.Cut(strings.TrimPrefix(a[1:], "-"), "=")
-		return n != "" && n[0] != '-' && (fs.Lookup(n) != nil || n == "h" || n == "help" || anyCommandTakes(n))
+		return n != "" && n[0] != '-' && (fs.Lookup(n) != nil || n == "h" || n == "help" || n == "version" || anyCommandTakes(n))
 	}
 	for i := 0; i < len(args); i++ {
 		a := args[i]
