@@ -666,7 +666,11 @@ func (e *env) orgStatus(ctx context.Context, args []string) error {
 	} else if orgs, err = st.Organisations(ctx); err != nil {
 		return err
 	}
+	// The figures are of the members listed: one organisation's when one is named.
 	up, err := st.UpstreamStatus(ctx)
+	if *org != "" {
+		up, err = st.UpstreamStatusOf(ctx, orgs[0].ID)
+	}
 	if err != nil {
 		return err
 	}

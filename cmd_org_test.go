@@ -11,6 +11,8 @@ import (
 	"testing"
 
 	"github.com/matryer/is"
+
+	"hookd/store"
 )
 
 // TestOrgMemberImport runs "hookd org member import" on a file with good and bad
@@ -645,4 +647,43 @@ func TestOrgMemberImportRejectedByLine(t *testing.T) {
 		lines = append(lines, strings.SplitN(strings.TrimPrefix(l, file+":"), ":", 2)[0])
 	}
 	is.Equal(lines, []string{"2", "3", "4", "5"}) // by line
+}
+
+// TestOrgStatusOfOneOrganisationCountsItsMembers: "org status ORG" heads the
+// organisation's members with their figures, not every record's: a record of
+// another organisation that ORCID refuses is not one of its failures, and its
+// members all registered read so.
+func TestOrgStatusOfOneOrganisationCountsItsMembers(t *testing.T) {
+	is := is.New(t)
+	cfg := cliFixture(t) // Uni, with one member
+	for _, a := range [][]string{
+		{"org", "set", "Uni", "-email"},
+		{"org", "add", "-name", "Lab", "-tech-contact", "it@lab.example"},
+		{"org", "set", "Lab", "-email"},
+		{"org", "member", "add", "-org", "Lab", "0000-0002-9079-593X", "0000-0001-5109-3700"},
+	} {
+		_, err := runCmd(t, append(a, "-config", cfg)...)
+		is.NoErr(err)
+	}
+	st := openTestStore(t, cfg)
+	ctx := context.Background()
+	_, err := st.ConfigureUpstream(ctx, "https://api.sandbox.orcid.org") // as hookd serve does at its start
+	is.NoErr(err)
+	is.NoErr(st.MarkUpstream(ctx, "0000-0002-7253-3645", store.UpstreamRegister, true, ""))                    // Uni's
+	is.NoErr(st.MarkUpstream(ctx, "0000-0002-9079-593X", store.UpstreamRegister, true, ""))                    // Lab's
+	is.NoErr(st.MarkUpstream(ctx, "0000-0001-5109-3700", store.UpstreamRegister, false, "HTTP 404 {\"x\":1}")) // Lab's, refused
+	is.NoErr(st.Close())
+
+	out, err := runCmd(t, "org", "status", "-config", cfg, "Uni")
+	is.NoErr(err)
+	is.Equal(strings.Split(out, "\n")[0], "upstream registration: on; 1 registered, 0 pending, 0 failing") // Uni's one member
+	out, err = runCmd(t, "org", "status", "-config", cfg, "-org", "Lab", "-json")
+	is.NoErr(err)
+	var got struct{ Registered, Pending, Failed int }
+	is.NoErr(json.Unmarshal([]byte(out), &got))
+	is.Equal(got.Registered, 1) // Lab's
+	is.Equal(got.Failed, 1)
+	out, err = runCmd(t, "org", "status", "-config", cfg)
+	is.NoErr(err)
+	is.Equal(strings.Split(out, "\n")[0], "upstream registration: on; 2 registered, 0 pending, 1 failing") // every record's
 }

@@ -307,8 +307,9 @@ func TestEndLapsedRunsPlan(t *testing.T) {
 func TestMembersPagePlan(t *testing.T) {
 	st := openGroupStore(t)
 	for name, q := range map[string]string{
-		"members page":    qMembersPage,
-		"upstream status": qUpstreamStatus,
+		"members page":                       qMembersPage,
+		"upstream status":                    qUpstreamStatus,
+		"upstream status of an organisation": qUpstreamStatusOf,
 	} {
 		plan := queryPlanAnyArgs(t, st, q)
 		joined := strings.Join(plan, "\n")

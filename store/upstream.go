@@ -640,6 +640,30 @@ func (s *Store) UpstreamStatus(ctx context.Context) (UpstreamCounts, error) {
 	return c, nil
 }
 
+// qUpstreamStatusOf is UpstreamStatusOf's query (org_id): the states of the
+// organisation's members as its members' page says them (qMembersPage).
+const qUpstreamStatusOf = `SELECT ` + upstreamOn + `,
+	coalesce(sum(st = 'registered'), 0), coalesce(sum(st = 'pending'), 0), coalesce(sum(st = 'failed'), 0)
+	FROM (SELECT CASE WHEN NOT ` + upstreamOn + ` OR NOT ` + covered + ` THEN ''
+	     WHEN u.registered = 1 THEN 'registered'
+	     WHEN coalesce(u.last_error, '') != '' THEN 'failed'
+	     ELSE 'pending' END AS st
+	FROM members m LEFT JOIN upstream_registrations u ON u.orcid = m.orcid
+	WHERE m.org_id = ?)`
+
+// UpstreamStatusOf counts the upstream registrations of organisation orgID's
+// members, as its members' list says each (a record registered for another
+// organisation counts too): the figures of "hookd org status ORG", which are
+// that organisation's, not every record's.
+func (s *Store) UpstreamStatusOf(ctx context.Context, orgID int64) (UpstreamCounts, error) {
+	var c UpstreamCounts
+	err := s.read.QueryRowContext(ctx, qUpstreamStatusOf, orgID).Scan(&c.On, &c.Registered, &c.Pending, &c.Failed)
+	if err != nil {
+		return c, fmt.Errorf("upstream status: %w", err)
+	}
+	return c, nil
+}
+
 // RelayKey is the key in the relay callback of a record, an HMAC of its iD with a
 // secret only this hookd knows, so nobody else can make it fan an update out. It is
 // ErrNotFound before ConfigureUpstream has made the secret.
