@@ -119,6 +119,11 @@ func (d *Dispatcher) newMessage(o EmailOptions, to, id string) (*mail.Msg, error
 		// relay that may not take UTF-8 in an address.
 		return nil, &localPartError{fmt.Errorf("recipient: %w", err)}
 	}
+	if err := store.MailDomainName(rcpt.Address); err != nil {
+		// Kept by an older hookd, which took an address literal: its relay would
+		// connect to that address.
+		return nil, &localPartError{fmt.Errorf("recipient: %w", err)}
+	}
 	m.ToMailAddress(rcpt)
 	m.SetGenHeader("Auto-Submitted", "auto-generated")
 	m.SetUserAgent(d.opts.UserAgent)
@@ -128,8 +133,8 @@ func (d *Dispatcher) newMessage(o EmailOptions, to, id string) (*mail.Msg, error
 }
 
 // localPartError is a recipient's address with a non-ASCII local part
-// (store.MailLocalASCII), which hookd does not send to: for good, as a relay's
-// refusal of it would be.
+// (store.MailLocalASCII), or an address for its domain (store.MailDomainName),
+// which hookd does not send to: for good, as a relay's refusal of it would be.
 type localPartError struct{ err error }
 
 func (e *localPartError) Error() string { return e.err.Error() }

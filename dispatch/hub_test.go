@@ -752,3 +752,33 @@ func TestEmailNonASCIILocalPartNotSent(t *testing.T) {
 	is.Equal(dl.LastError, `refused for good, not retried: recipient: "jöe@uni.example" has a non-ASCII local part, which needs a relay with SMTPUTF8 (RFC 6531), and hookd sends e-mail to ASCII local parts only: give an address whose part before the @ is ASCII (a domain in another script is fine)`)
 	is.Equal(len(relay.Messages()), 0) // nothing went to the relay
 }
+
+// TestEmailAddressLiteralNotSent: an address whose domain is an address literal,
+// which an older hookd took, is not sent to: the relay would connect to that
+// address itself, an address of its network that hookd's guard never sees. The
+// delivery is dead at once, saying why.
+func TestEmailAddressLiteralNotSent(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	e := newEnv(t)
+	relay := smtptest.NewServer(t, "", "")
+	org, err := e.st.CreateOrganisation(ctx, "Uni", "tech@uni.example")
+	is.NoErr(err)
+	_, _, err = e.st.SetHubSettings(ctx, org.ID, store.HubSettings{EmailEnabled: true}) // to the technical contact
+	is.NoErr(err)
+	_, err = e.st.PutMember(ctx, org.ID, orcidA, store.MemberInfo{}, 0)
+	is.NoErr(err)
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(e.dir, "hookd.db")+"?_pragma=busy_timeout(5000)")
+	is.NoErr(err)
+	_, err = db.Exec("UPDATE organisations SET tech_contact_email = 'root@[10.0.0.5]'") // as an older hookd took it
+	is.NoErr(err)
+	is.NoErr(db.Close())
+
+	d := e.dispatcher(nil)
+	d.ConfigureHub(dispatch.HubOptions{Email: dispatch.EmailOptions{Addr: relay.Addr, From: "hookd@uni.example"}})
+	is.Equal(e.tick(d), 1)
+	dl := e.only()
+	is.Equal(dl.StateName(), "dead")
+	is.True(strings.Contains(dl.LastError, `refused for good, not retried: recipient: "root@[10.0.0.5]" has an address literal for its domain`))
+	is.Equal(len(relay.Messages()), 0) // nothing went to the relay
+}

@@ -48,6 +48,9 @@ func checkTechContact(email string) error {
 	if err := MailLocalASCII(email); err != nil {
 		return invalid("tech-contact-email", err.Error())
 	}
+	if err := MailDomainName(email); err != nil {
+		return invalid("tech-contact-email", err.Error())
+	}
 	return nil
 }
 

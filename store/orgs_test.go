@@ -1429,3 +1429,48 @@ func TestNonASCIINotificationAddressKept(t *testing.T) {
 	is.Equal(e.Field, "notification-email")
 	is.True(strings.Contains(e.Message, `"zoë@uni.example" has a non-ASCII local part`))
 }
+
+// TestAddressDomainRecipientRefused: an address hookd sends e-mail to (a technical
+// contact, a notification address, a client's address) whose domain is an address
+// literal ("x@[10.0.0.5]", which net/mail takes) or an IP address ("x@127.0.0.1")
+// is refused where it is given, saying why: hookd's SMTP relay would connect to
+// that address itself, beyond the guard on the targets hookd calls. A domain name
+// is taken, one that starts with digits too, and so is a member's address, which
+// e-mail only names.
+func TestAddressDomainRecipientRefused(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	st := openAt(t, filepath.Join(t.TempDir(), "hookd.db"), newBox(t))
+	org, err := st.CreateOrganisation(ctx, "Uni", "tech@uni.example")
+	is.NoErr(err)
+	for _, addr := range []string{"x@[127.0.0.1]", "x@[10.0.0.5]", "x@[IPv6:::1]", "x@127.0.0.1", "x@0x7f.1", "x@2130706433", "x@１２７.0.0.1"} {
+		refused := func(err error, field string) {
+			t.Helper()
+			if strings.Contains(addr, "IPv6") { // net/mail reads no IPv6 literal: not an address at all
+				is.True(err != nil)
+				return
+			}
+			e := fieldErr(t, err)
+			is.Equal(e.Code, store.Invalid)
+			is.Equal(e.Field, field)
+			if !strings.Contains(e.Message, "would have hookd's SMTP relay connect to that address itself") {
+				t.Errorf("%s: %s", addr, e.Message) // says why
+			}
+		}
+		_, err := st.CreateOrganisation(ctx, "Uni "+addr, addr)
+		refused(err, "tech-contact-email")
+		_, err = st.UpdateOrganisation(ctx, org.ID, store.OrganisationPatch{TechContactEmail: ptr(addr)})
+		refused(err, "tech-contact-email")
+		_, _, err = st.SetHubSettings(ctx, org.ID, store.HubSettings{EmailEnabled: true, NotificationEmail: addr})
+		refused(err, "notification-email")
+		_, err = st.CreateClient(ctx, store.NewClient{Name: "platform", Scopes: []string{store.ScopeWebhook}, Email: addr})
+		refused(err, "email")
+	}
+	h, err := st.HubSettings(ctx, org.ID)
+	is.NoErr(err)
+	is.Equal(h.NotificationEmail, "") // nothing changed
+	_, _, err = st.SetHubSettings(ctx, org.ID, store.HubSettings{EmailEnabled: true, NotificationEmail: "orcid@3m.example"})
+	is.NoErr(err) // a name, if one that starts with a digit
+	_, err = st.PutMember(ctx, org.ID, memberOrcid(1), store.MemberInfo{Email: ptr("x@[10.0.0.5]")}, 0)
+	is.NoErr(err) // a member's, which e-mail only names
+}

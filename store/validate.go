@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/mail"
+	"net/netip"
 	"net/textproto"
 	"net/url"
 	"sort"
@@ -407,7 +408,40 @@ func CheckMailbox(field, s string) error {
 	if err := MailLocalASCII(s); err != nil {
 		return invalid(field, err.Error())
 	}
+	if err := MailDomainName(s); err != nil {
+		return invalid(field, err.Error())
+	}
 	return nil
+}
+
+// MailDomainName returns nil when the domain of address (an address alone, as
+// net/mail reads it: the part after its last '@') is a name, not an address: an
+// address literal ("x@[10.0.0.5]", which net/mail takes) or a domain that reads
+// as one ("x@127.0.0.1") has the relay connect to that address itself, an
+// address of its network that hookd's guard on targets never sees. hookd sends
+// e-mail to domain names only, whatever delivery.allow_private_targets says.
+func MailDomainName(address string) error {
+	domain := address[strings.LastIndexByte(address, '@')+1:]
+	if strings.HasPrefix(domain, "[") {
+		return fmt.Errorf("%q has an address literal for its domain, which would have hookd's SMTP relay connect to that address itself, and hookd sends e-mail to domain names only: give the address at its domain name", address)
+	}
+	if a, err := ssrf.ASCIIHost(domain); err == nil && numericDomain(strings.TrimSuffix(a, ".")) {
+		return fmt.Errorf("%q has an IP address for its domain, which would have hookd's SMTP relay connect to that address itself, and hookd sends e-mail to domain names only: give the address at its domain name", address)
+	}
+	return nil
+}
+
+// numericDomain reports whether a domain reads as an IP address, in any form a
+// resolver may take (ssrf.CheckHost's): its last label is a number.
+func numericDomain(domain string) bool {
+	if _, err := netip.ParseAddr(domain); err == nil {
+		return true
+	}
+	last := strings.ToLower(domain[strings.LastIndex(domain, ".")+1:])
+	if h, ok := strings.CutPrefix(last, "0x"); ok {
+		return strings.Trim(h, "0123456789abcdef") == ""
+	}
+	return last != "" && strings.Trim(last, "0123456789") == ""
 }
 
 // MailLocalASCII returns nil when the local part of address (an address alone, as
