@@ -131,6 +131,11 @@ func CheckHost(host string, allowPrivate bool) error {
 		if numericHost(host) {
 			return fmt.Errorf("host %q is not an IP address hookd reads; write IPv4 as four decimal numbers (a.b.c.d)", host)
 		}
+		// A URL's host may hold '%' (from "%25") and the sub-delims (!$&'()*+,;=):
+		// no name server answers for such a name, and the resolver is asked anyway.
+		if i := strings.IndexFunc(host, func(r rune) bool { return !nameChar(r) }); i >= 0 {
+			return fmt.Errorf("host %q has a %q, which no host name has: write a name of letters, digits, '-', '_' and '.'", host, host[i])
+		}
 		return nil
 	}
 	if b := check(addr, allowPrivate); b != nil {
@@ -172,6 +177,13 @@ func numericHost(host string) bool {
 		return strings.Trim(l[2:], "0123456789abcdef") == ""
 	}
 	return strings.Trim(last, "0123456789") == ""
+}
+
+// nameChar reports whether c may be in a host name as hookd looks it up: an
+// ASCII letter or digit, '-', '.', or '_' (which DNS takes, and some hosts' names
+// have).
+func nameChar(c rune) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '.' || c == '_'
 }
 
 // ErrBlocked is the error a guarded dialer returns for a refused address.

@@ -295,6 +295,11 @@ func TestCheckHostWrittenOtherwise(t *testing.T) {
 		{"a..example", "empty label"},
 		{".example", "empty label"},
 		{"bad-.bücher.example", "not a name hookd can look up"},
+		{"127.0.0.1%09", `host "127.0.0.1%09" has a '%', which no host name has`}, // http://127.0.0.1%2509/
+		{"a!b.example", `has a '!'`},
+		{"a$b.example", `has a '$'`},
+		{"a;b.example", `has a ';'`},
+		{"my_host.example", ""},
 	} {
 		t.Run(tt.host, func(t *testing.T) {
 			host := tt.host
