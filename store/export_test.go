@@ -242,3 +242,6 @@ func CreateOrganisationWithID(ctx context.Context, s *Store, id int64, name stri
 	}
 	return s.Organisation(ctx, id)
 }
+
+// MaxClientTokens and KeptClientTokens are the bounds of a client's tokens.
+const MaxClientTokens, KeptClientTokens = maxClientTokens, keptClientTokens

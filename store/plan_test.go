@@ -321,6 +321,18 @@ func TestMembersPagePlan(t *testing.T) {
 	}
 }
 
+// TestClientTokensPlan: the bound on a client's tokens walks that client's
+// tokens by tokens_client, not every client's, at each token it is given.
+func TestClientTokensPlan(t *testing.T) {
+	st := openGroupStore(t)
+	for name, q := range map[string]string{"full": qTokensFull, "trim": qTrimTokens} {
+		plan := strings.Join(queryPlanAnyArgs(t, st, q), "\n")
+		if strings.Contains(plan, "SCAN tokens") || !strings.Contains(plan, "tokens_client") {
+			t.Errorf("%s: plan:\n%s", name, plan)
+		}
+	}
+}
+
 // TestPlatformWebhooksPagePlan: a page of a client's platform webhooks walks that
 // client's platform webhooks alone, in id order from the cursor, not every
 // subscription the client has: a client with an ORCID-style registration per

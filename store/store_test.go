@@ -578,6 +578,74 @@ func TestSecretsAtRest(t *testing.T) {
 
 // A token revoked by another process on the same file (the CLI beside the daemon)
 // stops working within the token cache's two seconds.
+// TestClientTokensBounded: a client holds at most store.MaxClientTokens tokens,
+// however often it asks for one (a client asking for a token for each call, or
+// for nothing but tokens, added a row each time, for the 20 years they live);
+// past it, its oldest go, down to store.KeptClientTokens, and are refused as
+// unknown, one the token cache held too. Refreshing counts alike; another
+// client's tokens stay.
+func TestClientTokensBounded(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "hookd.db")
+	st := openAt(t, path, newBox(t))
+	db := rawDB(t, path)
+	c, err := st.CreateClient(ctx, store.NewClient{Name: "busy", Scopes: []string{store.ScopeWebhook}})
+	is.NoErr(err)
+	other, err := st.CreateClient(ctx, store.NewClient{Name: "other", Scopes: []string{store.ScopeWebhook}})
+	is.NoErr(err)
+	issue := func(c store.Client) store.Token {
+		t.Helper()
+		tok, err := st.IssueToken(ctx, c, []string{store.ScopeWebhook}, time.Hour)
+		is.NoErr(err)
+		return tok
+	}
+	kept := issue(other.Client)
+	var toks []store.Token
+	for range store.MaxClientTokens {
+		toks = append(toks, issue(c.Client))
+	}
+	for _, tok := range []store.Token{toks[0], toks[len(toks)-1]} {
+		_, err := st.TokenInfo(ctx, tok.Access) // read, and cached
+		is.NoErr(err)
+	}
+	count := func(id string) (n int) {
+		t.Helper()
+		is.NoErr(db.QueryRowContext(ctx, "SELECT count(*) FROM tokens WHERE client_id = ?", id).Scan(&n))
+		return n
+	}
+	is.Equal(count(c.ID), store.MaxClientTokens) // every one kept up to the bound
+
+	toks = append(toks, issue(c.Client)) // one past it
+	is.Equal(count(c.ID), store.KeptClientTokens)
+	gone := len(toks) - store.KeptClientTokens // the oldest
+	for i, tok := range toks {
+		_, err := st.TokenInfo(ctx, tok.Access)
+		if i < gone {
+			if !errors.Is(err, store.ErrTokenInvalid) {
+				t.Fatalf("token %d of %d: %v, want it refused as unknown", i, len(toks), err)
+			}
+		} else if err != nil {
+			t.Fatalf("token %d of %d: %v, want it kept", i, len(toks), err)
+		}
+	}
+	_, err = st.TokenInfo(ctx, kept.Access)
+	is.NoErr(err) // another client's
+	is.Equal(count(other.ID), 1)
+
+	// A refresh adds a token too, and is bounded alike.
+	last := toks[len(toks)-1]
+	for range store.MaxClientTokens - store.KeptClientTokens + 1 {
+		last, err = st.RefreshToken(ctx, c.Client, last.Refresh, nil, time.Hour, false)
+		is.NoErr(err)
+	}
+	is.Equal(count(c.ID), store.KeptClientTokens)
+	_, err = st.TokenInfo(ctx, last.Access)
+	is.NoErr(err) // the newest works
+	_, err = st.TokenInfo(ctx, toks[gone].Access)
+	is.True(errors.Is(err, store.ErrTokenInvalid)) // the oldest of before went
+}
+
 func TestTokenRevokedElsewhere(t *testing.T) {
 	is := is.New(t)
 	ctx := context.Background()

@@ -63,16 +63,60 @@ func (s *Store) IssueToken(ctx context.Context, c Client, scopes []string, ttl t
 		}
 	}
 	t := newToken(c.ID, scopes, s.Now(), ttl)
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	full, err := s.tokensFull(ctx, c.ID)
+	if err != nil {
+		return Token{}, fmt.Errorf("issue token: %w", err)
+	}
+	if full {
+		defer s.tokens.revoke()()
+	}
+	err = s.inTx(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO tokens(client_id, access_hash, refresh_hash, scope, created_at, expires_at)
 			VALUES (?, ?, ?, ?, ?, ?)`, c.ID, secret.Hash(t.Access), secret.Hash(t.Refresh),
 			strings.Join(scopes, " "), ms(t.CreatedAt), ms(t.ExpiresAt))
-		return err
+		if err != nil || !full {
+			return err
+		}
+		return trimTokens(ctx, tx, c.ID)
 	})
 	if err != nil {
 		return Token{}, fmt.Errorf("issue token: %w", err)
 	}
 	return t, nil
+}
+
+// A client holds at most maxClientTokens tokens (live, expired or revoked: each
+// is a row until retention purges it): one that asks for a token for every call,
+// or for nothing but tokens, would otherwise add a row each time for as long as
+// tokens live (about 20 years). Past it, the client's oldest go, down to
+// keptClientTokens, and are refused as unknown from then on.
+const (
+	maxClientTokens  = 1000
+	keptClientTokens = 900
+)
+
+// qTokensFull and qTrimTokens walk a client's tokens by tokens_client, newest first.
+const (
+	qTokensFull = `SELECT EXISTS (SELECT 1 FROM tokens WHERE client_id = ? ORDER BY id DESC LIMIT 1 OFFSET ?)`
+	qTrimTokens = `DELETE FROM tokens WHERE client_id = ?1 AND id <= (SELECT id FROM tokens
+		WHERE client_id = ?1 ORDER BY id DESC LIMIT 1 OFFSET ?2)`
+)
+
+// tokensFull reports whether client clientID holds maxClientTokens tokens, so
+// that the one it is given next removes its oldest (trimTokens). Two tokens
+// given at once may both find it not full, and the client hold one or two more
+// until the next.
+func (s *Store) tokensFull(ctx context.Context, clientID string) (bool, error) {
+	var full bool
+	err := s.read.QueryRowContext(ctx, qTokensFull, clientID, maxClientTokens-1).Scan(&full)
+	return full, err
+}
+
+// trimTokens deletes client clientID's tokens but the newest keptClientTokens,
+// in a transaction run inside the token cache's revoke.
+func trimTokens(ctx context.Context, tx *sql.Tx, clientID string) error {
+	_, err := tx.ExecContext(ctx, qTrimTokens, clientID, keptClientTokens)
+	return err
 }
 
 func newToken(clientID string, scopes []string, now time.Time, ttl time.Duration) Token {
@@ -93,10 +137,14 @@ func newToken(clientID string, scopes []string, now time.Time, ttl time.Duration
 // the old access token is revoked when revokeOld is true.
 func (s *Store) RefreshToken(ctx context.Context, c Client, refresh string, scopes []string, ttl time.Duration, revokeOld bool) (Token, error) {
 	var t Token
-	if revokeOld {
+	full, err := s.tokensFull(ctx, c.ID)
+	if err != nil {
+		return Token{}, fmt.Errorf("refresh token: %w", err)
+	}
+	if revokeOld || full {
 		defer s.tokens.revoke()()
 	}
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err = s.inTx(ctx, func(tx *sql.Tx) error {
 		var id int64
 		var scope string
 		var expires int64
@@ -133,7 +181,10 @@ func (s *Store) RefreshToken(ctx context.Context, c Client, refresh string, scop
 		_, err = tx.ExecContext(ctx, `INSERT INTO tokens(client_id, access_hash, refresh_hash, scope, refresh_scope, created_at, expires_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?)`, c.ID, secret.Hash(t.Access), secret.Hash(t.Refresh),
 			strings.Join(scopes, " "), scope, ms(t.CreatedAt), ms(t.ExpiresAt))
-		return err
+		if err != nil || !full {
+			return err
+		}
+		return trimTokens(ctx, tx, c.ID)
 	})
 	if err != nil {
 		return Token{}, fmt.Errorf("refresh token: %w", err)
