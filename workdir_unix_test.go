@@ -276,7 +276,9 @@ func TestKeyOfAnotherUser(t *testing.T) {
 	is.NoErr(os.Mkdir(service, 0o755))
 	db := filepath.Join(service, "hookd.db")
 	cfg := filepath.Join(open, "hookd.toml")
-	is.NoErr(os.WriteFile(cfg, []byte("[store]\npath = "+strconv.Quote(db)+"\n"), 0o644))
+	// A free port: serve listens before it reads the key, and hookd's default,
+	// 127.0.0.1:8080, may be a hookd dev's, run beside the tests.
+	is.NoErr(os.WriteFile(cfg, []byte("[http]\nlisten = \"127.0.0.1:0\"\n[store]\npath = "+strconv.Quote(db)+"\n"), 0o644))
 	_, err = runCmd(t, "init", "-config", cfg)
 	is.NoErr(err)
 	entries, err := os.ReadDir(service)
