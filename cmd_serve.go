@@ -407,6 +407,7 @@ func (e *env) serve(ctx context.Context, cfg Config, listenError func(error) err
 	// end for the database's lock, which another process may hold. So too when
 	// the HTTP server fails.
 	bound := func() {
+		disp.InboxClosed() // the listener closes: hookd's own inbox answers no more calls
 		now := time.Now()
 		stopEnd = now.Add(stopTimes.end)
 		disp.StopBy(now.Add(stopTimes.cut), stopEnd)

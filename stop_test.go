@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -185,6 +187,77 @@ func TestStopWithDatabaseLocked(t *testing.T) {
 		t.Fatalf("the call was not made again within 10s of the next start; log:\n%s", logs2)
 	}
 	is.True(strings.Contains(logs2.String(), `"msg":"deliveries left in flight by a stopped daemon are due again"`))
+	cancel2()
+	<-done2
+}
+
+// TestStopHandsBackInboxCalls: a delivery to hookd's own inbox that falls due
+// while hookd serve stops (its HTTP server finishing a request under way, delivery
+// going on meanwhile) is not called at the listener that closed, to fail
+// "connection refused" as if the inbox were a receiver that is down and count as
+// a failed attempt: it goes back unsent, no attempt, and goes out at the next
+// start.
+func TestStopHandsBackInboxCalls(t *testing.T) {
+	is := is.New(t)
+	shortStop(t)
+	cfg := testConfig(t, fastDelivery+"\n[inbox]\nenabled = true\n")
+	// One address for both starts: the webhook calls the inbox of the first.
+	b, err := os.ReadFile(cfg)
+	is.NoErr(err)
+	is.NoErr(os.WriteFile(cfg, []byte(strings.Replace(string(b), "127.0.0.1:0", freeAddr(t), 1)), 0o600))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	logs, done, base := servedIn(t, ctx, cfg)
+	webhookNotified(t, cfg, base, base+"/inbox/stop")
+	answered := func(n int) func() bool {
+		return func() bool {
+			out, err := runCmd(t, "inbox", "list", "stop", "-config", cfg, "-json")
+			return err == nil && strings.Count(out, `"answer_status": 204`) == n
+		}
+	}
+	waitFor(t, "the first call to reach the inbox", logs.String, answered(1))
+
+	// A request under way, whose body never comes, holds the stop's HTTP drain
+	// (stopTimes.drain) open while delivery goes on.
+	conn, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))
+	is.NoErr(err)
+	defer conn.Close()
+	_, err = io.WriteString(conn, "POST /oauth/token HTTP/1.1\r\nHost: hookd\r\n"+
+		"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\ngrant_type=")
+	is.NoErr(err)
+	time.Sleep(200 * time.Millisecond) // taken by the server before it stops
+
+	cancel() // SIGTERM's
+	waitFor(t, "hookd serve to log \"shutting down\"", logs.String, func() bool {
+		return strings.Contains(logs.String(), `"msg":"shutting down"`)
+	})
+	_, err = runCmd(t, "notify", "-config", cfg, stopRecord)
+	is.NoErr(err) // due at once, during the drain
+	select {
+	case err := <-done:
+		is.NoErr(err) // a clean stop
+	case <-time.After(15 * time.Second):
+		t.Fatalf("hookd serve did not stop within 15s; log:\n%s", logs)
+	}
+	out, err := runCmd(t, "deliveries", "list", "-config", cfg, "-json")
+	is.NoErr(err)
+	var deliveries []struct {
+		State     string
+		Attempts  int
+		LastError string `json:"last_error"`
+	}
+	is.NoErr(json.Unmarshal([]byte(out), &deliveries))
+	is.Equal(len(deliveries), 2)
+	t.Logf("the delivery made during the stop: %+v", deliveries[0])
+	is.Equal(deliveries[0].Attempts, 0) // handed back unsent: no attempt counted
+	is.Equal(deliveries[0].State, "pending")
+	is.True(!strings.Contains(logs.String(), "connection refused"))
+
+	// The next start sends it.
+	ctx2, cancel2 := context.WithCancel(context.Background())
+	defer cancel2()
+	logs2, done2 := serveIn(ctx2, cfg, noenv)
+	waitFor(t, "the call handed back to reach the inbox at the next start", logs2.String, answered(2))
 	cancel2()
 	<-done2
 }

@@ -121,6 +121,13 @@ func (d *Dispatcher) deliver(ctx context.Context, c store.Claimed) (store.Outcom
 		// success would not be recorded. It goes back unsent, to be claimed afresh.
 		return released(c, now), false
 	}
+	if d.inboxClosed.Load() && d.callsInbox(c) {
+		// hookd's own inbox stopped listening (InboxClosed): the delivery goes back
+		// unsent, due a tick on, so that the turns of the stop do not claim it
+		// again at once; it goes out at the next start.
+		now := d.store.Now()
+		return released(c, now.Add(d.opts.Tick)), false
+	}
 	probe := false
 	if c.Target.Format == store.FormatUpstream {
 		until, wait, p := d.hub().admit(c.Subject, d.store.Now(), d.opts.Timeout, d.opts.Tick)
@@ -361,6 +368,9 @@ func (d *Dispatcher) call(ctx context.Context, c store.Claimed) result {
 		}
 	}
 	if err != nil {
+		if d.inboxClosed.Load() && d.clientFor(target) == d.inbox {
+			r.cancelled = true // hookd's own inbox stopped listening during the call: not the receiver's failure
+		}
 		return fail(describe(err, d.opts.Timeout, checkReceiver))
 	}
 	switch line, err := redirectLine(resp); {
@@ -377,6 +387,18 @@ func (d *Dispatcher) call(ctx context.Context, c store.Claimed) result {
 		r.err = "HTTP 401 to a token fetched moments before: the receiver refuses the tokens its token endpoint issues (their client, scope or audience); no other was fetched"
 	}
 	return r
+}
+
+// callsInbox reports whether delivery c calls hookd's own inbox (clientFor).
+func (d *Dispatcher) callsInbox(c store.Claimed) bool {
+	if d.inbox == nil || c.Target.Format == store.FormatEmail || c.Target.Format == store.FormatUpstream {
+		return false
+	}
+	u, err := c.Target.ParsedURL()
+	if err == nil && c.Target.AppendOrcid {
+		u, err = store.ParseTargetURL(c.Target.CalledURL(c.Subject))
+	}
+	return err == nil && d.opts.Inbox.Match(u)
 }
 
 // clientFor is the client that calls u: the inbox's for hookd's own inbox

@@ -81,6 +81,7 @@ type Dispatcher struct {
 	stopCut, stopEnd time.Time
 
 	stopping    atomic.Bool
+	inboxClosed atomic.Bool  // hookd's own inbox no longer answers (InboxClosed)
 	more        bool         // the last turn left work for another at once (Run's goroutine only)
 	lastTick    atomic.Int64 // when a turn last succeeded (Ready), on the monotonic clock (sinceStart)
 	lastTurn    atomic.Int64 // when a turn was last taken, whether it succeeded or not (Alive), as lastTick
@@ -312,6 +313,14 @@ func (d *Dispatcher) StopBy(cut, end time.Time) {
 	defer d.mu.Unlock()
 	d.stopCut, d.stopEnd = cut, end
 }
+
+// InboxClosed tells the dispatcher that hookd's own inbox (Options.Inbox) no
+// longer answers: hookd has stopped listening (its stop has begun, or its HTTP
+// server failed) while delivery goes on for the other receivers. A call to the
+// inbox would fail as if the receiver were down ("connection refused"), and be
+// counted as its failed attempt: a delivery to the inbox goes back unsent instead,
+// not an attempt, and goes out at the next start.
+func (d *Dispatcher) InboxClosed() { d.inboxClosed.Store(true) }
 
 // shutdown stops claiming, waits for in-flight calls up to the grace period (or
 // StopBy's cut), then cancels the rest (their deliveries are released, not counted
