@@ -720,7 +720,7 @@ Tell hookd the record changed:
 
   curl -i -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' -d '{"orcid":"%s"}' '%s/api/notifications/v1/events'
 
-Watch the callback arrive (headers, signature verdict, the delivery that sent it):
+Watch the callback arrive (its signature verdict and the delivery that sent it; -full adds headers and body):
 
   hookd inbox tail %s%s          (from a checkout: go run . inbox tail %s%s)
 

@@ -354,6 +354,10 @@ func TestDevFirstMinute(t *testing.T) {
 	is.True(strings.Contains(line, "POST /inbox/demo/0000-0002-7253-3645/updated")) // the callback
 	is.True(strings.Contains(line, " 204 "))                                        // answered 204
 	is.True(strings.Contains(line, "delivery 1 attempt 1"))                         // by the first attempt of the first delivery
+	// The banner says what the tail shows: the verdict and the delivery, not the
+	// headers, which -full adds.
+	is.True(!strings.Contains(line, "Webhook-Signature:"))
+	is.True(strings.Contains(banner, "Watch the callback arrive (its signature verdict and the delivery that sent it; -full adds headers and body):"))
 }
 
 func TestInboxCommandErrors(t *testing.T) {
