@@ -24,6 +24,7 @@ import (
 	"hookd/dispatch"
 	"hookd/httpapi"
 	"hookd/metrics"
+	"hookd/ssrf"
 	"hookd/store"
 )
 
@@ -162,9 +163,9 @@ func (e *env) measuring(name string, start func(io.Writer) error, stop func()) (
 
 // serve runs the daemon until ctx ends. listenError makes the error of an address
 // it cannot listen on, in the words of the setting that chose it. onListen, when
-// set, is called with the public base URL once hookd listens and the store is
-// migrated.
-func (e *env) serve(ctx context.Context, cfg Config, listenError func(error) error, onListen func(base string, st *store.Store) error) error {
+// set, is called with the public base URL and hookd's own inbox (nil when it is
+// off) once hookd listens and the store is migrated.
+func (e *env) serve(ctx context.Context, cfg Config, listenError func(error) error, onListen func(base string, self *ssrf.Inbox, st *store.Store) error) error {
 	// The secrets the daemon reads at start, before it creates anything.
 	if err := cfg.CheckSecretFiles(); err != nil {
 		return err
@@ -377,7 +378,7 @@ func (e *env) serve(ctx context.Context, cfg Config, listenError func(error) err
 	log.Info("listening", "addr", ln.Addr().String(), "url", public+cfg.HTTP.BasePath, "database", database, "version", version)
 
 	if onListen != nil {
-		if err := onListen(public, st); err != nil {
+		if err := onListen(public, self, st); err != nil {
 			srv.Close()
 			return err
 		}
@@ -550,7 +551,7 @@ func (e *env) cmdDev(ctx context.Context, args []string) error {
 		}
 	}
 	credPath := devCredentials(cfg.Store.Path)
-	return e.serve(ctx, cfg, devListenError(listenSetting), func(base string, st *store.Store) error {
+	return e.serve(ctx, cfg, devListenError(listenSetting), func(base string, self *ssrf.Inbox, st *store.Store) error {
 		c, err := ensureDevClient(ctx, st, credPath)
 		if err != nil {
 			return fmt.Errorf("dev client: %w", err)
@@ -559,7 +560,7 @@ func (e *env) cmdDev(ctx context.Context, args []string) error {
 			printDevBannerNoInbox(e, cfg, base, c, *path, e.devCommandFlags(cfg.Store.Path, *path))
 			return nil
 		}
-		printDevBanner(e, cfg, base, c, e.devCommandFlags(cfg.Store.Path, *path))
+		printDevBanner(e, cfg, base, self.Base(), c, e.devCommandFlags(cfg.Store.Path, *path))
 		return nil
 	})
 }
@@ -695,10 +696,15 @@ func sameFile(a, b string) bool {
 	return err == nil && os.SameFile(fa, fb)
 }
 
-func printDevBanner(e *env, cfg Config, base string, c devClient, cli devCommands) {
+// printDevBanner is hookd dev's banner with the inbox on. base is where hookd is
+// reached (http.public_url, or made from the listener: "localhost" for one on every
+// interface); inbox is hookd's own address (ssrf.Inbox.Base), where its callback
+// goes: the one address at which the SSRF guard lets hookd call its inbox, also
+// with delivery.allow_private_targets off, which refuses "localhost".
+func printDevBanner(e *env, cfg Config, base, inbox string, c devClient, cli devCommands) {
 	api := base + cfg.HTTP.BasePath
 	const record = "0000-0002-7253-3645"
-	callback := base + "/inbox/" + devInbox + "/" + record + "/updated"
+	callback := inbox + "/inbox/" + devInbox + "/" + record + "/updated"
 	webhook := api + "/" + record + "/webhook/" + httpapi.EscapeSegment(callback)
 	fmt.Fprintf(e.stdout, `
 hookd %s is running in development mode.
@@ -738,7 +744,7 @@ Watch the deliveries in the console: %s/console/ (sign in with the client_id and
 client_secret above). The inbox page shows what the inbox got, live:
 %s/console/inbox?inbox=%s
 
-`, version, cfg.Store.Path, devSettings(cfg), c.ClientID, c.ClientSecret, c.SigningSecret, base, cli.flags,
+`, version, cfg.Store.Path, devSettings(cfg), c.ClientID, c.ClientSecret, c.SigningSecret, inbox, cli.flags,
 		c.ClientID, c.ClientSecret, api,
 		record, devInbox, webhook,
 		record, base,

@@ -3,9 +3,15 @@
 package main
 
 import (
+	"context"
+	"encoding/json"
+	"io"
 	"net"
+	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -120,4 +126,102 @@ func inboxOnEveryInterface(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestDevBannerOnEveryInterface: hookd dev listening on every interface with
+// loopback callbacks refused (a -config file setting http.listen to "0.0.0.0:PORT"
+// and delivery.allow_private_targets = false) prints a registration whose callback
+// hookd takes: at 127.0.0.1, where hookd calls its own inbox, not at the
+// "localhost" of its URLs, which the SSRF guard refuses as a loopback name. It
+// runs in a network namespace of its own, as TestInboxOnEveryInterface does, so
+// that nothing listens on the machine's interfaces.
+func TestDevBannerOnEveryInterface(t *testing.T) {
+	if os.Getenv("HOOKD_TEST_NETNS") != "" {
+		devBannerOnEveryInterface(t) // in the namespace
+		return
+	}
+	for _, tool := range []string{"unshare", "ip"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			unavailable(t, "needs %s (Debian's util-linux and iproute2): %v", tool, err)
+		}
+	}
+	if out, err := exec.Command("unshare", "--user", "--map-root-user", "--net", "true").CombinedOutput(); err != nil {
+		t.Skipf("cannot make a network namespace here: %v: %s", err, out)
+	}
+	cmd := exec.Command("unshare", "--user", "--map-root-user", "--net", "sh", "-c",
+		`ip link set lo up && exec "$0" -test.run='^TestDevBannerOnEveryInterface$' -test.count=1 -test.v`, os.Args[0])
+	cmd.Env = append(os.Environ(), "HOOKD_TEST_NETNS=1")
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "--- PASS: TestDevBannerOnEveryInterface") {
+		t.Fatalf("in a network namespace: %v\n%s", err, out)
+	}
+}
+
+// devBannerOnEveryInterface is TestDevBannerOnEveryInterface in its namespace.
+func devBannerOnEveryInterface(t *testing.T) {
+	is := is.New(t)
+	cfg := writeConfig(t, "[http]\nlisten = \"0.0.0.0:0\"\n[store]\npath = \"hookd-dev.db\"\n[delivery]\nallow_private_targets = false\n")
+	ctx, cancel := context.WithCancel(context.Background())
+	var stdout safeBuffer
+	stderr := newLogWatcher()
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"hookd", "dev", "-config", cfg}, noenv, strings.NewReader(""), &stdout, stderr)
+	}()
+	defer func() {
+		cancel()
+		select {
+		case err := <-done:
+			is.NoErr(err) // hookd dev stops cleanly
+		case <-time.After(15 * time.Second):
+			t.Fatalf("hookd dev did not stop within 15s; log:\n%s", stderr)
+		}
+	}()
+	eventually(t, 10*time.Second, "hookd dev's banner", func() bool { return strings.Contains(stdout.String(), "hookd inbox tail demo") })
+	banner := stdout.String()
+	find := func(re string) string {
+		m := regexp.MustCompile(re).FindStringSubmatch(banner)
+		if m == nil {
+			t.Fatalf("no match for %s in the banner:\n%s", re, banner)
+		}
+		return m[1]
+	}
+	putURL := find(`-X PUT '([^']+)'`)
+	base := putURL[:strings.Index(putURL, "/0000-")]
+	t.Logf("the API at %s, the registration %s", base, putURL)
+
+	form := url.Values{"client_id": {find(`(?m)^  client_id +(\S+)$`)}, "client_secret": {find(`(?m)^  client_secret +(\S+)$`)},
+		"scope": {"/webhook /notify"}, "grant_type": {"client_credentials"}}
+	tr, err := noRedirects.PostForm(base+"/oauth/token", form)
+	is.NoErr(err) // token
+	var tok struct {
+		AccessToken string `json:"access_token"`
+	}
+	is.NoErr(json.NewDecoder(tr.Body).Decode(&tok))
+	tr.Body.Close()
+	req, err := http.NewRequest(http.MethodPut, putURL, nil)
+	is.NoErr(err)
+	req.URL.Opaque = strings.TrimPrefix(putURL, base[:strings.Index(base, "//")]) // the escaped path as printed
+	req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
+	res, err := noRedirects.Do(req)
+	is.NoErr(err) // the banner's PUT
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != http.StatusCreated {
+		t.Fatalf("the banner's registration: %d %s", res.StatusCode, body)
+	}
+
+	// An event: its call reaches the inbox.
+	ev, err := http.NewRequest(http.MethodPost, find(`'(http://[^']+/api/notifications/v1/events)'`), strings.NewReader(`{"orcid":"0000-0002-7253-3645"}`))
+	is.NoErr(err)
+	ev.Header.Set("Authorization", "Bearer "+tok.AccessToken)
+	ev.Header.Set("Content-Type", "application/json")
+	res, err = noRedirects.Do(ev)
+	is.NoErr(err) // the banner's event
+	res.Body.Close()
+	is.Equal(res.StatusCode, http.StatusAccepted) // taken
+	eventually(t, 10*time.Second, "the callback in the inbox", func() bool {
+		out, err := runCmd(t, "inbox", "list", "demo", "-config", cfg)
+		return err == nil && strings.Contains(out, "POST /inbox/demo/0000-0002-7253-3645/updated")
+	})
 }
