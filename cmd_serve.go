@@ -318,7 +318,7 @@ func (e *env) serve(ctx context.Context, cfg Config, listenError func(error) err
 	cons := console.New(console.Options{
 		Store: st, Logger: log, AdminToken: adminToken, PublicURL: public, Version: version,
 		AllowPrivateTargets: cfg.Delivery.AllowPrivateTargets, CoalesceWindow: cfg.Delivery.CoalesceWindow.Duration, Nudge: disp.Nudge,
-		InboxEnabled: inbox != nil, Inbox: self, EmailConfigured: cfg.EmailRelay(),
+		InboxEnabled: inbox != nil, Inbox: self, InboxURL: consoleInboxURL(cfg, self), EmailConfigured: cfg.EmailRelay(),
 	})
 	api := httpapi.NewServer(httpapi.Options{
 		Console:             cons,
@@ -429,6 +429,18 @@ func (e *env) serve(ctx context.Context, cfg Config, listenError func(error) err
 		log.Warn("http shutdown", "err", err)
 	}
 	return nil
+}
+
+// consoleInboxURL is where the console's inbox page says a callback reaches the
+// inbox: under http.public_url when it is set (a reader elsewhere reaches hookd
+// there), else at hookd's own address (ssrf.Inbox.Base), where hookd calls its
+// inbox also with delivery.allow_private_targets off: the public URL made from a
+// listener on every interface names localhost, which that refuses.
+func consoleInboxURL(cfg Config, self *ssrf.Inbox) string {
+	if cfg.PublicURL() != "" || self == nil {
+		return ""
+	}
+	return self.Base()
 }
 
 // stopTimes bounds hookd serve's stop, from its SIGTERM (tests shorten them): the

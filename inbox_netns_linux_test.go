@@ -131,8 +131,9 @@ func inboxOnEveryInterface(t *testing.T) {
 // TestDevBannerOnEveryInterface: hookd dev listening on every interface with
 // loopback callbacks refused (a -config file setting http.listen to "0.0.0.0:PORT"
 // and delivery.allow_private_targets = false) prints a registration whose callback
-// hookd takes: at 127.0.0.1, where hookd calls its own inbox, not at the
-// "localhost" of its URLs, which the SSRF guard refuses as a loopback name. It
+// hookd takes, and the console's inbox page names the same: at 127.0.0.1, where
+// hookd calls its own inbox, not at the "localhost" of its URLs, which the SSRF
+// guard refuses as a loopback name. It
 // runs in a network namespace of its own, as TestInboxOnEveryInterface does, so
 // that nothing listens on the machine's interfaces.
 func TestDevBannerOnEveryInterface(t *testing.T) {
@@ -190,7 +191,19 @@ func devBannerOnEveryInterface(t *testing.T) {
 	base := putURL[:strings.Index(putURL, "/0000-")]
 	t.Logf("the API at %s, the registration %s", base, putURL)
 
-	form := url.Values{"client_id": {find(`(?m)^  client_id +(\S+)$`)}, "client_secret": {find(`(?m)^  client_secret +(\S+)$`)},
+	id, secret := find(`(?m)^  client_id +(\S+)$`), find(`(?m)^  client_secret +(\S+)$`)
+	callback, err := url.PathUnescape(putURL[strings.LastIndex(putURL, "/")+1:])
+	is.NoErr(err)
+	is.True(strings.HasPrefix(callback, "http://127.0.0.1:")) // where hookd calls its inbox
+
+	// The console's inbox page, before the registration, names that address too.
+	browser := consoleSignIn(t, base, url.Values{"kind": {"client"}, "client_id": {id}, "secret": {secret}})
+	page := consolePage(t, browser, base+"/console/inbox")
+	if !strings.Contains(page, "a callback at <code class=\"url\">"+callback+"</code>") {
+		t.Fatalf("the inbox page does not name the banner's callback %s:\n%s", callback, page)
+	}
+
+	form := url.Values{"client_id": {id}, "client_secret": {secret},
 		"scope": {"/webhook /notify"}, "grant_type": {"client_credentials"}}
 	tr, err := noRedirects.PostForm(base+"/oauth/token", form)
 	is.NoErr(err) // token

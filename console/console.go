@@ -52,6 +52,12 @@ type Options struct {
 	// Inbox, when set, is hookd's own inbox: a webhook URL may name it even where
 	// private targets are refused, as in the API (store.Targets).
 	Inbox *ssrf.Inbox
+	// InboxURL, when set, is where the inbox page says a callback reaches the
+	// inbox (before "/inbox/"): hookd's own address when http.public_url is not
+	// set, where PublicURL, made from a listener on every interface, names
+	// localhost, which hookd refuses as a callback where private targets are.
+	// Empty: PublicURL.
+	InboxURL string
 	// EmailConfigured says [email] names a relay to send through (smtp_addr and
 	// from); an organisation's page with e-mail on says so when it does not.
 	EmailConfigured bool

@@ -201,7 +201,8 @@ var answerFields = map[string]string{"status": "status", "retry_after": "retry_a
 
 type inboxesView struct {
 	Principal Principal
-	// Endpoint is where the inboxes receive: {public URL}/inbox/.
+	// Endpoint is where the inboxes receive: {public URL}/inbox/, or
+	// {Options.InboxURL}/inbox/.
 	Endpoint string
 	Enabled  bool
 	Inboxes  []store.Inbox
@@ -258,7 +259,11 @@ func (h *Handler) loadInbox(w http.ResponseWriter, r *http.Request, p Principal,
 func (h *Handler) inboxPage(w http.ResponseWriter, r *http.Request, status int, v inboxesView) {
 	ctx := r.Context()
 	qs := r.URL.Query()
-	v.Endpoint = strings.TrimSuffix(h.opts.PublicURL, "/") + "/inbox/"
+	at := h.opts.PublicURL
+	if h.opts.InboxURL != "" {
+		at = h.opts.InboxURL
+	}
+	v.Endpoint = strings.TrimSuffix(at, "/") + "/inbox/"
 	v.Enabled = h.opts.InboxEnabled
 	// The page's links (Refresh, the page its live view refreshes, each list's
 	// pages) keep the address's query but for a position that cannot be read,
