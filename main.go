@@ -1163,7 +1163,13 @@ func databaseFolder(db string) (string, error) {
 			if d == dir {
 				return "", fmt.Errorf("the database's folder %s is not writable (hookd keeps the database, its -wal, -shm and lock files there): %w%s", d, err, readOnlyAdvice(err, dir))
 			}
-			return "", fmt.Errorf("the database's folder %s does not exist and cannot be made in %s: %w%s", dir, d, err, readOnlyAdvice(err, dir))
+			advice := readOnlyAdvice(err, dir)
+			if advice == "" && errors.Is(err, fs.ErrPermission) {
+				// Most often config.example.toml's /var/lib/hookd, tried as oneself
+				// before the package (which makes it) is installed.
+				advice = fmt.Sprintf(": make it as root for the user hookd runs as (install -d -o USER -m 0700 %s), or set store.path to a file in a folder this user may write", shellWord(dir))
+			}
+			return "", fmt.Errorf("the database's folder %s does not exist and cannot be made in %s: %w%s", dir, d, err, advice)
 		}
 		if _, err := os.Stat(abs); err == nil {
 			return abs + ": exists", nil

@@ -3,7 +3,9 @@
 package main
 
 import (
+	"errors"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"os/user"
@@ -173,6 +175,22 @@ func TestCheckConfigAsAnotherUser(t *testing.T) {
 	is.True(strings.Contains(msg, "the database's folder "+service+" belongs to uid 54321")) // whose folder it is
 	is.True(strings.Contains(msg, "(sudo -u '#54321' hookd …)"))                             // a command sudo takes
 	is.True(!strings.Contains(msg, "sudo -u uid"))                                           // not one it refuses
+
+	// A folder yet to be made in one this user may not write (config.example.toml's
+	// /var/lib/hookd, tried before the package made it): what to do, both ways.
+	missing := filepath.Join(open, "root-only", "hookd")
+	is.NoErr(os.Mkdir(filepath.Dir(missing), 0o755))
+	cfg2 := filepath.Join(open, "hookd2.toml")
+	is.NoErr(os.WriteFile(cfg2, []byte("[store]\npath = "+strconv.Quote(filepath.Join(missing, "hookd.db"))+"\n"), 0o644))
+	out, err = exec.Command(setpriv, "--reuid=1", "--regid=1", "--clear-groups", "--", bin, "check-config", "-config", cfg2).CombinedOutput()
+	msg = string(out)
+	t.Log(msg)
+	is.True(err != nil)                                                                                   // refused
+	is.True(strings.Contains(msg, "the database's folder "+missing+" does not exist and cannot be made")) // what is wrong
+	is.True(strings.Contains(msg, "install -d -o USER -m 0700 "+missing))                                 // what to do as root
+	is.True(strings.Contains(msg, "or set store.path to a file in a folder this user may write"))         // or as oneself
+	_, err = os.Stat(missing)
+	is.True(errors.Is(err, fs.ErrNotExist)) // nothing made
 }
 
 // TestDatabaseOfAnotherUser: a command or check-config run by a user who may not
