@@ -73,6 +73,16 @@ func SetBigOwner(share, min int64) (restore func()) {
 	return func() { bigOwnerShare, bigOwnerMin = oldShare, oldMin }
 }
 
+// SetOwnerWalk sets how far a big owner's list of deliveries walks the ids past
+// the first window before it gathers its rows (walk ids), and below how many
+// subscriptions an owner does so (gather; others walk on), until the returned
+// function restores them.
+func SetOwnerWalk(gather, walk int64) (restore func()) {
+	oldGather, oldWalk := bigOwnerGather, deliveriesWalk
+	bigOwnerGather, deliveriesWalk = gather, walk
+	return func() { bigOwnerGather, deliveriesWalk = oldGather, oldWalk }
+}
+
 // SetOwnerSubscriptionsCap sets how many subscriptions make an owner's overview
 // figures read the state indexes, until the returned function restores it.
 func SetOwnerSubscriptionsCap(n int) (restore func()) {

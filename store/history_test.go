@@ -115,10 +115,15 @@ func TestOwnerListsWindowed(t *testing.T) {
 		for i, f := range filters {
 			is.Equal(list(f), want[i]) // the same list, window by window
 		}
-		// Every owner big: each walks on down the ids past the window.
+		// Every owner big: each walks on down the ids past the window; or walks a
+		// few ids more and then gathers the rest.
 		big := store.SetBigOwner(1000, 1)
-		for i, f := range filters {
-			is.Equal(list(f), want[i]) // the same list, walked
+		for _, walk := range []struct{ gather, ids int64 }{{1, 0}, {1000, 1}, {1000, 3}, {1000, 1000}} {
+			restoreWalk := store.SetOwnerWalk(walk.gather, walk.ids)
+			for i, f := range filters {
+				is.Equal(list(f), want[i]) // the same list, walked
+			}
+			restoreWalk()
 		}
 		big()
 		restore()
