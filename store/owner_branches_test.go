@@ -410,14 +410,26 @@ func TestOwnerReplayBranches(t *testing.T) {
 }
 
 // TestOwnerSubscriptionsPages: every principal's list of webhooks, by kind, by
-// status, by the record they cover, walked page by page either way, is the
-// reference's: each it sees once, in order, no other's.
+// status, by the record they cover or are for, by organisation, walked page by
+// page either way, is the reference's: each it sees once, in order, no other's.
 func TestOwnerSubscriptionsPages(t *testing.T) {
 	is := is.New(t)
 	ctx := context.Background()
 	sc := buildOwnerScene(t)
-	// Deactivated ones of several owners, a platform webhook among them.
-	is.NoErr(store.ExecWrite(ctx, sc.st, "UPDATE subscriptions SET active = 0, reason = 'gone' WHERE id % 4 = 1"))
+	// Every kind: an organisation's e-mail, hookd's upstream registration,
+	// platform webhooks of one record.
+	_, _, err := sc.st.SetHubSettings(ctx, sc.org3, store.HubSettings{Enabled: true, URL: "https://org3.example/orcid", EmailEnabled: true})
+	is.NoErr(err)
+	_, err = sc.st.ConfigureUpstream(ctx, "https://api.sandbox.orcid.org")
+	is.NoErr(err)
+	for i, c := range []string{sc.a, sc.b, sc.a, sc.staff} {
+		_, _, err = sc.st.CreateWebhook(ctx, c, store.WebhookSpec{TargetURL: fmt.Sprintf("https://%s.example/one/%d", c, i),
+			Orcid: sceneRecords[i%2], Auth: store.Auth{Type: store.AuthNone}})
+		is.NoErr(err)
+	}
+	// Deactivated ones of several owners and kinds and records, platform webhooks
+	// among them.
+	is.NoErr(store.ExecWrite(ctx, sc.st, "UPDATE subscriptions SET active = 0, reason = 'gone' WHERE id % 4 = 1 OR orcid IS NOT NULL AND id % 3 = 0 OR format IN ('email', 'upstream')"))
 	all, err := sc.st.Subscriptions(ctx, store.SubscriptionFilter{})
 	is.NoErr(err)
 	members := map[int64][]string{}
@@ -433,7 +445,7 @@ func TestOwnerSubscriptionsPages(t *testing.T) {
 	var filters []store.SubscriptionFilter
 	for _, v := range vis {
 		for _, client := range []string{"", sc.a, sc.b, sc.staff} {
-			for _, format := range []string{"", store.FormatStandard, store.FormatEmpty, store.FormatHub} {
+			for _, format := range append([]string{""}, store.Formats...) {
 				for _, status := range []string{"", "active", "deactivated"} {
 					filters = append(filters, store.SubscriptionFilter{Visible: v, ClientID: client, Format: format, Status: status})
 				}
@@ -441,9 +453,19 @@ func TestOwnerSubscriptionsPages(t *testing.T) {
 			for _, r := range sceneRecords {
 				filters = append(filters, store.SubscriptionFilter{Visible: v, ClientID: client, Covers: r},
 					store.SubscriptionFilter{Visible: v, ClientID: client, Covers: r, Format: store.FormatStandard, Status: "deactivated"})
+				for _, status := range []string{"", "active", "deactivated"} {
+					filters = append(filters, store.SubscriptionFilter{Visible: v, ClientID: client, Covers: r, Status: status},
+						store.SubscriptionFilter{Visible: v, ClientID: client, Orcid: r, Status: status})
+				}
 			}
 		}
 		filters = append(filters, store.SubscriptionFilter{Visible: v, OrgID: sc.org1}, store.SubscriptionFilter{Visible: v, OrgID: sc.org3, Format: store.FormatStandard})
+		for _, o := range []int64{sc.org1, sc.org3} {
+			for _, status := range []string{"active", "deactivated"} {
+				filters = append(filters, store.SubscriptionFilter{Visible: v, OrgID: o, Status: status},
+					store.SubscriptionFilter{Visible: v, OrgID: o, Format: store.FormatEmail, Status: status})
+			}
+		}
 	}
 	for _, f := range filters {
 		var want []int64
@@ -451,7 +473,8 @@ func TestOwnerSubscriptionsPages(t *testing.T) {
 			v := f.Visible
 			ok := (v.All() || v.ClientID != "" && s.ClientID == v.ClientID || v.OrgID != 0 && s.OrgID == v.OrgID) &&
 				(f.ClientID == "" || s.ClientID == f.ClientID) && (f.OrgID == 0 || s.OrgID == f.OrgID) &&
-				(f.Format == "" || s.Format == f.Format) && (f.Status == "" || s.Status() == f.Status)
+				(f.Format == "" || s.Format == f.Format) && (f.Status == "" || s.Status() == f.Status) &&
+				(f.Orcid == "" || s.Orcid == f.Orcid)
 			if f.Covers != "" {
 				ok = ok && (s.Orcid == f.Covers || s.Orcid == "" && s.OrgID == 0 && s.Format == store.FormatStandard ||
 					s.OrgID != 0 && slices.Contains(members[s.OrgID], f.Covers))

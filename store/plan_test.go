@@ -375,13 +375,17 @@ func TestUpstreamSubscriptionPlan(t *testing.T) {
 }
 
 // TestGaugesPlan: the metrics' gauges read each figure through an index, the
-// oldest wait of a handed-back row through the index of those rows alone.
+// oldest wait of a handed-back row through the index of those rows alone, and the
+// webhooks switched off without reading each one's reason.
 func TestGaugesPlan(t *testing.T) {
 	st := openGroupStore(t)
-	lines := queryPlan(t, st.read, qGauges, 1, "a", "b", "c")
+	lines := queryPlan(t, st.read, qGauges, 1)
 	plan := strings.Join(lines, "\n")
-	if !strings.Contains(plan, "SEARCH deliveries USING COVERING INDEX deliveries_waiting") {
-		t.Errorf("plan\n%s", plan)
+	for _, want := range []string{"SEARCH deliveries USING COVERING INDEX deliveries_waiting",
+		"SCAN subscriptions USING COVERING INDEX subscriptions_inactive", "INDEX subscriptions_off_on_purpose"} {
+		if !strings.Contains(plan, want) {
+			t.Errorf("no %q in the plan\n%s", want, plan)
+		}
 	}
 	for _, l := range lines {
 		if strings.HasPrefix(l, "SCAN") && !strings.Contains(l, "INDEX") && l != "SCAN CONSTANT ROW" {
@@ -426,10 +430,11 @@ func TestChosenRowsOwnerPlan(t *testing.T) {
 }
 
 // TestFewWebhooksPlan: a list of a client's platform webhooks, or of the
-// deactivated webhooks (a client's too), whatever else narrows it and wherever
+// deactivated webhooks (an owner's too), whatever else narrows it and wherever
 // its page starts, reads those few through their own index: not every
 // subscription of the client in id order (a million, for a client with a
-// registration per researcher, to find none), nor every subscription.
+// registration per researcher, to find none), nor every subscription, nor every
+// deactivated one to find an owner's.
 func TestFewWebhooksPlan(t *testing.T) {
 	st := openGroupStore(t)
 	for _, f := range []SubscriptionFilter{
@@ -441,13 +446,20 @@ func TestFewWebhooksPlan(t *testing.T) {
 		{Visible: Visibility{ClientID: "c"}, Status: "deactivated", NewestFirst: true, Limit: 51},
 		{Visible: Visibility{ClientID: "c", OrgID: 1}, ClientID: "c", Format: FormatStandard, Status: "deactivated", Limit: 51},
 		{Visible: Visibility{ClientID: "c"}, Format: FormatStandard, NewestFirst: true, BeforeID: 9, Limit: 51},
+		{Visible: Visibility{ClientID: "c", OrgID: 1}, Status: "deactivated", NewestFirst: true, Limit: 51},
+		{OrgID: 1, Status: "deactivated", Limit: 51},
+		{Visible: Visibility{ClientID: "c", OrgID: 1}, Status: "deactivated", NewestFirst: true, BeforeID: 9, Limit: 51},
 	} {
 		q, args := f.query()
 		plan := queryPlan(t, st.read, q, args...)
 		joined := strings.Join(plan, "\n")
-		small := strings.Contains(joined, "subscriptions_platform") || strings.Contains(joined, "subscriptions_inactive")
+		small := false
+		for _, index := range []string{"subscriptions_platform", "subscriptions_inactive", "subscriptions_off_by_client", "subscriptions_org_all"} {
+			small = small || strings.Contains(joined, index)
+		}
 		for _, step := range plan {
-			if strings.HasPrefix(step, "SCAN subscriptions") && !strings.Contains(step, "subscriptions_inactive") && !strings.Contains(step, "subscriptions_platform") ||
+			if strings.HasPrefix(step, "SCAN subscriptions") && !strings.Contains(step, "subscriptions_platform") &&
+				!(strings.Contains(step, "subscriptions_inactive") && f.Visible.All() && f.ClientID == "" && f.OrgID == 0) ||
 				strings.Contains(step, "subscriptions_client (client_id=?)") || !small {
 				t.Errorf("%+v: %q in the plan:\n%s", f, step, joined)
 			}

@@ -444,10 +444,11 @@ func (f SubscriptionFilter) query() (string, []any) {
 		w.add("client_id = "+qFilterClient, f.ClientID, f.ClientID, f.ClientID)
 	}
 	// The rows of a few, chosen through their own small index, in the page's
-	// range of ids: a client's platform webhooks (subscriptions_platform), the
-	// deactivated webhooks (subscriptions_inactive). As conditions on each row,
-	// they were tested on every subscription of the client in id order (a
-	// million, for a client with a registration per researcher, to find none).
+	// range of ids: a client's platform webhooks (subscriptions_platform), an
+	// owner's deactivated webhooks (subscriptions_off_by_client, an
+	// organisation's own few). As conditions on each row, they were tested on
+	// every subscription of the client in id order (a million, for a client with
+	// a registration per researcher, to find none).
 	var few []cond
 	switch {
 	case f.Format != FormatStandard:
@@ -456,8 +457,26 @@ func (f SubscriptionFilter) query() (string, []any) {
 	case f.Visible.ClientID != "" && f.Visible.OrgID == 0: // a client's own, in the console
 		few = append(few, cond{"format = 'standard' AND client_id = ?", []any{f.Visible.ClientID}})
 	}
+	// The deactivated ones may be half of a million webhooks: gathered first
+	// (0.1 s), and then tested for an owner's (0.4 s for a client of 20,000).
+	// They are an owner's few when there is an owner; else, when nothing else
+	// chooses the rows, their index is read in id order, to the page's last row.
+	hint := ""
 	if f.Status == "deactivated" {
-		few = append(few, cond{"active = 0", nil})
+		switch {
+		case f.ClientID != "":
+			few = append(few, cond{"active = 0 AND client_id = " + qFilterClient, []any{f.ClientID, f.ClientID, f.ClientID}})
+		case f.OrgID != 0:
+			few = append(few, cond{"active = 0 AND org_id = ?", []any{f.OrgID}})
+		case !f.Visible.All():
+			owner := ownedLive("subscriptions", f.Visible.ClientID, f.Visible.OrgID)
+			few = append(few, cond{"active = 0 AND " + owner.sql, owner.args})
+		case len(few) > 0: // each of the other few tested
+		case f.Orcid == "" && f.Covers == "" && f.Format == "":
+			hint = " INDEXED BY subscriptions_inactive"
+		default:
+			few = append(few, cond{"active = 0", nil})
+		}
 	}
 	for _, c := range few {
 		var in conds
@@ -482,15 +501,18 @@ func (f SubscriptionFilter) query() (string, []any) {
 		// row they were tested on every subscription of a client in id order (a
 		// million, for a client with a registration per researcher: a second).
 		w.add(`id IN (SELECT id FROM subscriptions WHERE orcid = ? AND active = 1
-			UNION ALL SELECT id FROM subscriptions WHERE active = 0 AND orcid = ?
+			UNION ALL SELECT id FROM subscriptions INDEXED BY subscriptions_off_by_orcid WHERE active = 0 AND orcid = ?
 			UNION ALL SELECT id FROM subscriptions WHERE format = 'standard' AND orcid IS NULL AND org_id IS NULL
 			UNION ALL SELECT id FROM subscriptions WHERE org_id IN (SELECT m.org_id FROM members m WHERE m.orcid = ?))`, f.Covers, f.Covers, f.Covers)
 	}
 	if f.Format != "" {
 		w.add("format = ?", f.Format)
 	}
-	if f.Status != "" {
-		w.add("active = ?", f.Status == "active")
+	switch f.Status { // literals: subscriptions_inactive's condition is implied
+	case "active":
+		w.add("active = 1")
+	case "deactivated":
+		w.add("active = 0")
 	}
 	if f.URLContains != "" {
 		w.add("instr(lower(target), lower(?)) > 0", f.URLContains)
@@ -508,7 +530,7 @@ func (f SubscriptionFilter) query() (string, []any) {
 	if f.Limit > 0 {
 		order += fmt.Sprintf(" LIMIT %d", f.Limit)
 	}
-	return namedSubscriptions + w.where() + order, w.args
+	return namedSubscriptions + hint + w.where() + order, w.args
 }
 
 // qFilterClient is the id of the client a filter names by id or by name, given
@@ -518,11 +540,12 @@ const qFilterClient = "(SELECT id FROM clients WHERE id = ? OR name = ? ORDER BY
 // recordCond chooses the subscriptions for one record, active or not. Both of the
 // record's indexes are partial (active ones; ORCID-style ones), so "orcid = ?"
 // alone read every subscription; this reads the record's active ones through
-// subscriptions_by_orcid and the deactivated ones (few) through
-// subscriptions_inactive.
+// subscriptions_by_orcid and the deactivated ones through
+// subscriptions_off_by_orcid (through subscriptions_inactive, it read every
+// deactivated one: 0.4 s with half a million of them).
 func recordCond(orcid string) cond {
 	return cond{`id IN (SELECT id FROM subscriptions WHERE orcid = ? AND active = 1
-		UNION ALL SELECT id FROM subscriptions WHERE active = 0 AND orcid = ?)`, []any{orcid, orcid}}
+		UNION ALL SELECT id FROM subscriptions INDEXED BY subscriptions_off_by_orcid WHERE active = 0 AND orcid = ?)`, []any{orcid, orcid}}
 }
 
 // Operator actions: what an operator may do to any subscription, whoever owns it.
