@@ -429,7 +429,8 @@ func TestChosenRowsOwnerPlan(t *testing.T) {
 	}
 }
 
-// TestFewWebhooksPlan: a list of a client's platform webhooks, or of the
+// TestFewWebhooksPlan: a list of a client's platform webhooks, of the
+// organisations' webhooks or e-mail, of hookd's upstream registration, or of the
 // deactivated webhooks (an owner's too), whatever else narrows it and wherever
 // its page starts, reads those few through their own index: not every
 // subscription of the client in id order (a million, for a client with a
@@ -448,17 +449,23 @@ func TestFewWebhooksPlan(t *testing.T) {
 		{Visible: Visibility{ClientID: "c"}, Format: FormatStandard, NewestFirst: true, BeforeID: 9, Limit: 51},
 		{Visible: Visibility{ClientID: "c", OrgID: 1}, Status: "deactivated", NewestFirst: true, Limit: 51},
 		{OrgID: 1, Status: "deactivated", Limit: 51},
+		{Format: FormatHub, NewestFirst: true, Limit: 51},
+		{Format: FormatEmail, Status: "deactivated", NewestFirst: true, BeforeID: 9, Limit: 51},
+		{Format: FormatUpstream, Limit: 51},
+		{Format: FormatUpstream, NewestFirst: true, BeforeID: 9, Limit: 51},
+		{Format: FormatHub, AfterID: 7, Limit: 51},
 		{Visible: Visibility{ClientID: "c", OrgID: 1}, Status: "deactivated", NewestFirst: true, BeforeID: 9, Limit: 51},
 	} {
 		q, args := f.query()
 		plan := queryPlan(t, st.read, q, args...)
 		joined := strings.Join(plan, "\n")
 		small := false
-		for _, index := range []string{"subscriptions_platform", "subscriptions_inactive", "subscriptions_off_by_client", "subscriptions_org_all"} {
+		for _, index := range []string{"subscriptions_platform", "subscriptions_inactive", "subscriptions_off_by_client", "subscriptions_org_all", "subscriptions_upstream"} {
 			small = small || strings.Contains(joined, index)
 		}
 		for _, step := range plan {
 			if strings.HasPrefix(step, "SCAN subscriptions") && !strings.Contains(step, "subscriptions_platform") &&
+				!strings.Contains(step, "subscriptions_upstream") && !strings.Contains(step, "subscriptions_org_all") &&
 				!(strings.Contains(step, "subscriptions_inactive") && f.Visible.All() && f.ClientID == "" && f.OrgID == 0) ||
 				strings.Contains(step, "subscriptions_client (client_id=?)") || !small {
 				t.Errorf("%+v: %q in the plan:\n%s", f, step, joined)
