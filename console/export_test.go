@@ -15,3 +15,11 @@ func SetMaxStreams(n int) (restore func()) {
 	maxStreams = n
 	return func() { maxStreams = old }
 }
+
+// SetURLSearchSpan sets how many webhooks' ids a page of the webhooks filtered by
+// a URL's words looks through at most, until the returned function restores it.
+func SetURLSearchSpan(n int64) (restore func()) {
+	old := urlSearchSpan
+	urlSearchSpan = n
+	return func() { urlSearchSpan = old }
+}

@@ -975,3 +975,66 @@ func pagedClients(t *testing.T) (*env, *user) {
 	}
 	return e, e.as(t, "token")
 }
+
+// TestURLSearchInParts: the webhooks filtered by a URL's words, which a page looks
+// for through a part of the webhooks at most, list across their pages the same
+// webhooks, in the same order, as the filter read whole: for the operator and for
+// a client, whether the matches fill a part's page, leave it short or miss it.
+func TestURLSearchInParts(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	e := newEnv(t)
+	// 120 registrations of B's, one in three at a URL with the words; then a run
+	// of 60 in a row with them, more than a page.
+	for i := range 180 {
+		host := "other.example"
+		if i%3 == 0 || i >= 120 {
+			host = "Match.example"
+		}
+		base := strconv.Itoa(100000000000000 + i)
+		_, _, err := e.st.PutOrcidWebhook(ctx, e.b.ID, orcidOf(base), fmt.Sprintf("https://%s/cb/%d", host, i))
+		is.NoErr(err)
+	}
+	next := regexp.MustCompile(`<a href="([^"]+)" rel="next">`)
+	row := regexp.MustCompile(`<a href="/console/webhooks/([0-9a-f-]+)">`)
+	for _, who := range []string{"token", "b"} {
+		u := e.as(t, who)
+		var want []string
+		f := store.SubscriptionFilter{URLContains: "match.EXAMPLE", NewestFirst: true}
+		if who == "b" {
+			f.Visible = store.Visibility{ClientID: e.b.ID}
+		}
+		all, err := e.st.Subscriptions(ctx, f)
+		is.NoErr(err)
+		for _, s := range all {
+			want = append(want, s.UID)
+		}
+		is.Equal(len(want), 100) // 40 and 60
+		for _, span := range []int64{7, 40, 1000} {
+			restore := console.SetURLSearchSpan(span)
+			var got []string
+			short := 0 // pages shorter than a page with more to look through
+			for path, n := "/console/webhooks?url=match.EXAMPLE", 0; path != ""; n++ {
+				is.True(n < 200) // the pages end
+				p := u.get(t, path)
+				is.Equal(p.status, http.StatusOK)
+				rows := row.FindAllStringSubmatch(p.body, -1)
+				for _, r := range rows {
+					got = append(got, r[1])
+				}
+				path = ""
+				if m := next.FindStringSubmatch(p.body); m != nil {
+					path = strings.ReplaceAll(m[1], "&amp;", "&")
+					is.True(strings.Contains(path, "url=match.EXAMPLE")) // with the filter
+					if len(rows) < 50 {
+						short++
+						is.True(strings.Contains(p.body, "search by URL looks through")) // says why the page is short
+					}
+				}
+			}
+			is.Equal(got, want)              // every match, newest first, once
+			is.Equal(short > 0, span < 1000) // a span shorter than the list makes short pages
+			restore()
+		}
+	}
+}

@@ -434,6 +434,17 @@ func (s *Store) Subscriptions(ctx context.Context, f SubscriptionFilter) ([]Subs
 	return out, rows.Err()
 }
 
+// NewestSubscriptionID is the row id of the newest subscription, 0 when there is
+// none: where a list of them newest first, read a range of ids at a time,
+// begins.
+func (s *Store) NewestSubscriptionID(ctx context.Context) (int64, error) {
+	var id int64
+	if err := s.read.QueryRowContext(ctx, "SELECT coalesce(max(id), 0) FROM subscriptions").Scan(&id); err != nil {
+		return 0, fmt.Errorf("newest subscription: %w", err)
+	}
+	return id, nil
+}
+
 // query is the SQL of Subscriptions for f, and its arguments.
 func (f SubscriptionFilter) query() (string, []any) {
 	var w conds
