@@ -482,11 +482,16 @@ func (f SubscriptionFilter) query() (string, []any) {
 	}
 	// The deactivated ones may be half of a million webhooks: gathered first
 	// (0.1 s), and then tested for an owner's (0.4 s for a client of 20,000).
-	// They are an owner's few when there is an owner; else, when nothing else
-	// chooses the rows, their index is read in id order, to the page's last row.
+	// When nothing else chooses the rows, their index (one client's, or
+	// everyone's) is read in id order, to the page's last row; else they are an
+	// owner's few when there is an owner.
 	hint := ""
 	if f.Status == "deactivated" {
+		oneClient := f.ClientID != "" || f.Visible.ClientID != "" && f.Visible.OrgID == 0
+		alone := len(few) == 0 && f.Orcid == "" && f.Covers == "" && f.Format == ""
 		switch {
+		case oneClient && alone && f.OrgID == 0: // its index read in id order, as the operator's
+			hint = " INDEXED BY subscriptions_off_by_client"
 		case f.ClientID != "":
 			few = append(few, cond{"active = 0 AND client_id = " + qFilterClient, []any{f.ClientID, f.ClientID, f.ClientID}})
 		case f.OrgID != 0:
@@ -495,7 +500,7 @@ func (f SubscriptionFilter) query() (string, []any) {
 			owner := ownedLive("subscriptions", f.Visible.ClientID, f.Visible.OrgID)
 			few = append(few, cond{"active = 0 AND " + owner.sql, owner.args})
 		case len(few) > 0: // each of the other few tested
-		case f.Orcid == "" && f.Covers == "" && f.Format == "":
+		case alone:
 			hint = " INDEXED BY subscriptions_inactive"
 		default:
 			few = append(few, cond{"active = 0", nil})
