@@ -429,7 +429,7 @@ func TestChosenRowsOwnerPlan(t *testing.T) {
 	}
 }
 
-// TestFewWebhooksPlan: a list of a client's platform webhooks, of the
+// TestFewWebhooksPlan: a list of the platform webhooks (a client's too), of the
 // organisations' webhooks or e-mail, of hookd's upstream registration, or of the
 // deactivated webhooks (an owner's too), whatever else narrows it and wherever
 // its page starts, reads those few through their own index: not every
@@ -452,6 +452,8 @@ func TestFewWebhooksPlan(t *testing.T) {
 		{Format: FormatHub, NewestFirst: true, Limit: 51},
 		{Format: FormatEmail, Status: "deactivated", NewestFirst: true, BeforeID: 9, Limit: 51},
 		{Format: FormatUpstream, Limit: 51},
+		{Format: FormatStandard, NewestFirst: true, BeforeID: 9, Limit: 51},
+		{Format: FormatStandard, Status: "deactivated", NewestFirst: true, Limit: 51},
 		{Format: FormatUpstream, NewestFirst: true, BeforeID: 9, Limit: 51},
 		{Format: FormatHub, AfterID: 7, Limit: 51},
 		{Visible: Visibility{ClientID: "c", OrgID: 1}, Status: "deactivated", NewestFirst: true, BeforeID: 9, Limit: 51},

@@ -455,7 +455,9 @@ func (f SubscriptionFilter) query() (string, []any) {
 		w.add("client_id = "+qFilterClient, f.ClientID, f.ClientID, f.ClientID)
 	}
 	// The rows of a few, chosen through their own small index, in the page's
-	// range of ids: a client's platform webhooks (subscriptions_platform), the
+	// range of ids: the platform webhooks, a client's or everyone's
+	// (subscriptions_platform: 0.25 s to find those made before a million
+	// ORCID-style registrations, and 0.5 s for the deactivated among them), the
 	// organisations' webhooks and e-mail (subscriptions_org_all: only theirs have
 	// an organisation), hookd's upstream registration, an owner's deactivated
 	// webhooks (subscriptions_off_by_client, an organisation's own few). As
@@ -479,6 +481,9 @@ func (f SubscriptionFilter) query() (string, []any) {
 		few = append(few, cond{"format = 'standard' AND client_id = " + qFilterClient, []any{f.ClientID, f.ClientID, f.ClientID}})
 	case f.Visible.ClientID != "" && f.Visible.OrgID == 0: // a client's own, in the console
 		few = append(few, cond{"format = 'standard' AND client_id = ?", []any{f.Visible.ClientID}})
+	case f.Visible.All() && f.OrgID == 0: // everyone's
+		from[len(few)] = " INDEXED BY subscriptions_platform"
+		few = append(few, cond{"format = 'standard'", nil})
 	}
 	// The deactivated ones may be half of a million webhooks: gathered first
 	// (0.1 s), and then tested for an owner's (0.4 s for a client of 20,000).
