@@ -312,8 +312,7 @@ func (s *Store) RecordInboxRequest(ctx context.Context, rc InboxReceipt, lim Inb
 			(SELECT id FROM inbox_requests WHERE inbox = ?1 ORDER BY id DESC LIMIT 1 OFFSET ?2)`, r.Inbox, lim.PerInbox); err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, `DELETE FROM inbox_requests WHERE id <=
-			(SELECT id FROM inbox_requests ORDER BY id DESC LIMIT 1 OFFSET ?1)`, lim.Total)
+		_, err = tx.ExecContext(ctx, qInboxKeepTotal, lim.Total)
 		return err
 	})
 	if err != nil {
@@ -322,6 +321,14 @@ func (s *Store) RecordInboxRequest(ctx context.Context, rc InboxReceipt, lim Inb
 	s.inboxWatch.notify()
 	return r, answer, nil
 }
+
+// qInboxKeepTotal deletes the oldest requests of all inboxes, as many as are over
+// ?1: counted through an index (a look at its pages' counts), where the newest
+// ?1's last was found by stepping through the requests themselves, bodies and
+// all: 70 ms at a keep_total of 100,000, for each request, in the write
+// transaction that the intake shares.
+const qInboxKeepTotal = `DELETE FROM inbox_requests WHERE id IN (SELECT id FROM inbox_requests ORDER BY id
+	LIMIT max(0, (SELECT count(*) FROM inbox_requests) - ?1))`
 
 func nullInt(v int64) any {
 	if v == 0 {

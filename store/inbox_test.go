@@ -108,6 +108,20 @@ func TestInboxBounds(t *testing.T) {
 	one, err := st.InboxRequestByID(ctx, a[4])
 	is.NoErr(err)            // a's are kept
 	is.Equal(one.Inbox, "a") // the one asked for
+
+	// A smaller Total (keep_total lowered) keeps the newest of all at the next
+	// request: every one over it goes at once.
+	var c []int64
+	for i := range 3 {
+		c = append(c, record(t, st, receipt("c", nil, fmt.Sprint("c", i)), lim).ID)
+	}
+	all, err = st.InboxRequests(ctx, store.InboxFilter{})
+	is.NoErr(err)
+	is.Equal(ids(all), []int64{c[2], c[1], c[0], a[4], a[3]}) // 5 in all
+	c = append(c, record(t, st, receipt("c", nil, "c3"), store.InboxLimits{PerInbox: 3, Total: 2}).ID)
+	all, err = st.InboxRequests(ctx, store.InboxFilter{})
+	is.NoErr(err)
+	is.Equal(ids(all), []int64{c[3], c[2]}) // the newest 2
 }
 
 func TestInboxRecordRefusesBadInput(t *testing.T) {

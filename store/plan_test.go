@@ -609,3 +609,14 @@ func TestOrcidWebhookUIDPlan(t *testing.T) {
 		t.Errorf("plan:\n%s", plan)
 	}
 }
+
+// TestInboxKeepTotalPlan: the trim of all inboxes to keep_total, in the write
+// transaction of each request an inbox records, counts them through an index,
+// not by stepping through keep_total requests, bodies and all.
+func TestInboxKeepTotalPlan(t *testing.T) {
+	st := openGroupStore(t)
+	plan := strings.Join(queryPlan(t, st.write, qInboxKeepTotal, 2000), "\n")
+	if !strings.Contains(plan, "SCAN inbox_requests USING COVERING INDEX") {
+		t.Errorf("plan\n%s", plan)
+	}
+}
