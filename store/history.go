@@ -273,7 +273,10 @@ func (f DeliveryFilter) where(ctx context.Context, q queryRower, each bool) ([]s
 	case failedName:
 		add("d.state = 0 AND d.attempts > d.attempt_base")
 	case StateInFlight.String():
-		add("d.state = 1")
+		// Through their own index: they are few (the dispatcher's claims), and
+		// tested on each row in id order they were looked for among every
+		// delivery kept (0.13 s for a million, to find none).
+		add("d.state = 1 AND d.id IN (SELECT id FROM deliveries INDEXED BY deliveries_in_flight WHERE state = 1)")
 	case StateDelivered.String():
 		add("d.state = 2")
 	case StateDead.String():

@@ -192,6 +192,8 @@ func (sc ownerScene) cases() []ownerCase {
 			func(d store.Delivery) bool { return sc.sees(d, sc.b, 0) && d.StateName() == state }})
 		out = append(out, ownerCase{"org1 visible " + state, store.DeliveryFilter{Visible: store.Visibility{OrgID: sc.org1}, State: state},
 			func(d store.Delivery) bool { return sc.sees(d, "", sc.org1) && d.StateName() == state }})
+		out = append(out, ownerCase{"every " + state, store.DeliveryFilter{State: state},
+			func(d store.Delivery) bool { return d.StateName() == state }})
 	}
 	r := sceneRecords[2]
 	out = append(out, ownerCase{"c record", store.DeliveryFilter{Visible: store.Visibility{ClientID: sc.c}, Orcid: r},

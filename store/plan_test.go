@@ -620,3 +620,22 @@ func TestInboxKeepTotalPlan(t *testing.T) {
 		t.Errorf("plan\n%s", plan)
 	}
 }
+
+// TestInFlightListPlan: a list of the deliveries in flight, the operator's or an
+// owner's, finds them through their own index (they are the dispatcher's claims,
+// few), not by testing every delivery kept in id order.
+func TestInFlightListPlan(t *testing.T) {
+	ctx := context.Background()
+	st := openGroupStore(t)
+	for _, f := range []DeliveryFilter{{State: "in-flight"}, {State: "in-flight", Orcid: "0000-0002-1825-0097"}} {
+		where, args, err := f.where(ctx, st.read, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		plan := queryPlan(t, st.read, deliveriesPageQuery("", where), append(args, 51)...)
+		joined := strings.Join(plan, "\n")
+		if !strings.Contains(joined, "INDEX deliveries_in_flight") || slices.Contains(plan, "SCAN d") {
+			t.Errorf("%+v: plan\n%s", f, joined)
+		}
+	}
+}
