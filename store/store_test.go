@@ -576,8 +576,6 @@ func TestSecretsAtRest(t *testing.T) {
 	check("after close")
 }
 
-// A token revoked by another process on the same file (the CLI beside the daemon)
-// stops working within the token cache's two seconds.
 // TestClientTokensBounded: a client holds at most store.MaxClientTokens tokens,
 // however often it asks for one (a client asking for a token for each call, or
 // for nothing but tokens, added a row each time, for the 20 years they live);
@@ -646,6 +644,39 @@ func TestClientTokensBounded(t *testing.T) {
 	is.True(errors.Is(err, store.ErrTokenInvalid)) // the oldest of before went
 }
 
+// TestClientTokensBoundKeepsLiveTokens: the bound on a client's tokens counts
+// its revoked and expired rows too, but takes them before any live token: a
+// client that keeps one token for years beside another it refreshes (each
+// refresh revokes the token before) holds two live tokens, and the one it kept
+// still works once its rows pass the bound.
+func TestClientTokensBoundKeepsLiveTokens(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "hookd.db")
+	st := openAt(t, path, newBox(t))
+	db := rawDB(t, path)
+	c, err := st.CreateClient(ctx, store.NewClient{Name: "service", Scopes: []string{store.ScopeWebhook}})
+	is.NoErr(err)
+	kept, err := st.IssueToken(ctx, c.Client, []string{store.ScopeWebhook}, time.Hour) // the oldest, live
+	is.NoErr(err)
+	last, err := st.IssueToken(ctx, c.Client, []string{store.ScopeWebhook}, time.Hour)
+	is.NoErr(err)
+	for range store.MaxClientTokens {
+		last, err = st.RefreshToken(ctx, c.Client, last.Refresh, nil, time.Hour, true) // the one before revoked
+		is.NoErr(err)
+	}
+	var rows, live int
+	is.NoErr(db.QueryRowContext(ctx, "SELECT count(*), count(*) FILTER (WHERE revoked_at IS NULL) FROM tokens WHERE client_id = ?", c.ID).Scan(&rows, &live))
+	is.True(rows <= store.MaxClientTokens) // bounded
+	is.Equal(live, 2)                      // the token kept and the newest
+	_, err = st.TokenInfo(ctx, kept.Access)
+	is.NoErr(err) // the oldest token, live, still works
+	_, err = st.TokenInfo(ctx, last.Access)
+	is.NoErr(err)
+}
+
+// A token revoked by another process on the same file (the CLI beside the daemon)
+// stops working within the token cache's two seconds.
 func TestTokenRevokedElsewhere(t *testing.T) {
 	is := is.New(t)
 	ctx := context.Background()

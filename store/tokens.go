@@ -77,7 +77,7 @@ func (s *Store) IssueToken(ctx context.Context, c Client, scopes []string, ttl t
 		if err != nil || !full {
 			return err
 		}
-		return trimTokens(ctx, tx, c.ID)
+		return trimTokens(ctx, tx, c.ID, t.CreatedAt)
 	})
 	if err != nil {
 		return Token{}, fmt.Errorf("issue token: %w", err)
@@ -88,18 +88,22 @@ func (s *Store) IssueToken(ctx context.Context, c Client, scopes []string, ttl t
 // A client holds at most maxClientTokens tokens (live, expired or revoked: each
 // is a row until retention purges it): one that asks for a token for every call,
 // or for nothing but tokens, would otherwise add a row each time for as long as
-// tokens live (about 20 years). Past it, the client's oldest go, down to
-// keptClientTokens, and are refused as unknown from then on.
+// tokens live (about 20 years). Past it, the client's expired and revoked tokens
+// go first, then its oldest live ones, down to keptClientTokens; a live one that
+// went is refused as unknown from then on.
 const (
 	maxClientTokens  = 1000
 	keptClientTokens = 900
 )
 
-// qTokensFull and qTrimTokens walk a client's tokens by tokens_client, newest first.
+// qTokensFull and qTrimTokens walk a client's tokens by tokens_client; the
+// trim keeps the newest ?2, its live ones (not revoked, expiring after ?3)
+// before the others: a client's revoked and expired rows never cost it a token
+// it still uses.
 const (
 	qTokensFull = `SELECT EXISTS (SELECT 1 FROM tokens WHERE client_id = ? ORDER BY id DESC LIMIT 1 OFFSET ?)`
-	qTrimTokens = `DELETE FROM tokens WHERE client_id = ?1 AND id <= (SELECT id FROM tokens
-		WHERE client_id = ?1 ORDER BY id DESC LIMIT 1 OFFSET ?2)`
+	qTrimTokens = `DELETE FROM tokens WHERE client_id = ?1 AND id NOT IN (SELECT id FROM tokens
+		WHERE client_id = ?1 ORDER BY revoked_at IS NULL AND expires_at > ?3 DESC, id DESC LIMIT ?2)`
 )
 
 // tokensFull reports whether client clientID holds maxClientTokens tokens, so
@@ -112,10 +116,11 @@ func (s *Store) tokensFull(ctx context.Context, clientID string) (bool, error) {
 	return full, err
 }
 
-// trimTokens deletes client clientID's tokens but the newest keptClientTokens,
-// in a transaction run inside the token cache's revoke.
-func trimTokens(ctx context.Context, tx *sql.Tx, clientID string) error {
-	_, err := tx.ExecContext(ctx, qTrimTokens, clientID, keptClientTokens)
+// trimTokens deletes client clientID's tokens but keptClientTokens, live ones
+// first, newest first (qTrimTokens), in a transaction run inside the token
+// cache's revoke.
+func trimTokens(ctx context.Context, tx *sql.Tx, clientID string, now time.Time) error {
+	_, err := tx.ExecContext(ctx, qTrimTokens, clientID, keptClientTokens, ms(now))
 	return err
 }
 
@@ -184,7 +189,7 @@ func (s *Store) RefreshToken(ctx context.Context, c Client, refresh string, scop
 		if err != nil || !full {
 			return err
 		}
-		return trimTokens(ctx, tx, c.ID)
+		return trimTokens(ctx, tx, c.ID, t.CreatedAt)
 	})
 	if err != nil {
 		return Token{}, fmt.Errorf("refresh token: %w", err)
