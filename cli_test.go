@@ -810,6 +810,39 @@ func TestDevReadsConfig(t *testing.T) {
 	is.True(strings.Contains(err.Error(), "missing.toml")) // naming it
 }
 
+// TestDevBannerInboxAtPublicURL: hookd dev with http.public_url (a tunnel that
+// lets a sender elsewhere reach it) names that URL on its banner's inbox line, as
+// the console's inbox page does, not the loopback address a sender elsewhere
+// cannot reach; its registration's callback stays at hookd's own address, where
+// hookd calls its inbox.
+func TestDevBannerInboxAtPublicURL(t *testing.T) {
+	is := is.New(t)
+	dir := t.TempDir()
+	cfg := writeConfig(t, "[http]\nlisten = \"127.0.0.1:0\"\npublic_url = \"https://hookd.tunnel.example\"\n[store]\npath = \""+
+		filepath.Join(dir, "hookd-dev.db")+"\"\n")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	stderr := newLogWatcher()
+	var stdout safeBuffer
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"hookd", "dev", "-config", cfg}, noenv, strings.NewReader(""), &stdout, stderr)
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(stdout.String(), "hookd inbox tail demo") { // the banner, whole
+		if time.Now().After(deadline) {
+			t.Fatalf("hookd dev printed no banner within 10s:\n%s", stderr)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	is.NoErr(<-done)
+	banner := stdout.String()
+	t.Log(banner)
+	is.True(strings.Contains(banner, "  inbox           https://hookd.tunnel.example/inbox/NAME/... ")) // where a sender reaches it
+	is.True(strings.Contains(banner, "/webhook/http%3A%2F%2F127.0.0.1%3A"))                             // the callback at hookd's own address
+}
+
 // TestCheckConfigFolder: check-config checks that the database's folder exists and
 // is writable, or can be made, and creates nothing.
 func TestCheckConfigFolder(t *testing.T) {

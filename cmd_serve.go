@@ -712,11 +712,18 @@ func sameFile(a, b string) bool {
 // reached (http.public_url, or made from the listener: "localhost" for one on every
 // interface); inbox is hookd's own address (ssrf.Inbox.Base), where its callback
 // goes: the one address at which the SSRF guard lets hookd call its inbox, also
-// with delivery.allow_private_targets off, which refuses "localhost".
+// with delivery.allow_private_targets off, which refuses "localhost". The inbox
+// line names where the inbox receives as the console's inbox page does
+// (consoleInboxURL): under http.public_url when it is set, where a sender
+// elsewhere reaches hookd, else at hookd's own address.
 func printDevBanner(e *env, cfg Config, base, inbox string, c devClient, cli devCommands) {
 	api := base + cfg.HTTP.BasePath
 	const record = "0000-0002-7253-3645"
 	callback := inbox + "/inbox/" + devInbox + "/" + record + "/updated"
+	receives := inbox
+	if cfg.PublicURL() != "" {
+		receives = base
+	}
 	webhook := api + "/" + record + "/webhook/" + httpapi.EscapeSegment(callback)
 	fmt.Fprintf(e.stdout, `
 hookd %s is running in development mode.
@@ -756,7 +763,7 @@ Watch the deliveries in the console: %s/console/ (sign in with the client_id and
 client_secret above). The inbox page shows what the inbox got, live:
 %s/console/inbox?inbox=%s
 
-`, version, cfg.Store.Path, devSettings(cfg), c.ClientID, c.ClientSecret, c.SigningSecret, inbox, cli.flags,
+`, version, cfg.Store.Path, devSettings(cfg), c.ClientID, c.ClientSecret, c.SigningSecret, receives, cli.flags,
 		c.ClientID, c.ClientSecret, api,
 		record, devInbox, webhook,
 		record, base,
