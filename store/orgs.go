@@ -224,7 +224,7 @@ func (s *Store) UpdateOrganisation(ctx context.Context, id int64, p Organisation
 		if err := checkOrg(cur.Name, cur.TechContactEmail); err != nil {
 			return err
 		}
-		if p.TechContactEmail != nil { // one an older hookd took stays until it is given
+		if cur.TechContactEmail != contact { // one an older hookd took stays, given again as it is or not at all
 			if err := checkTechContact(cur.TechContactEmail); err != nil {
 				return err
 			}

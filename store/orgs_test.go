@@ -1390,6 +1390,21 @@ func TestNonASCIILocalPartRefused(t *testing.T) {
 	o, err := st.UpdateOrganisation(ctx, org.ID, store.OrganisationPatch{Name: ptr("Universität Beispiel")})
 	is.NoErr(err)
 	is.Equal(o.TechContactEmail, utf8Local)
+	// Given again as it is (the console's form and a PATCH of the whole
+	// organisation send it back), it stays too; an address literal alike.
+	o, err = st.UpdateOrganisation(ctx, org.ID, store.OrganisationPatch{Name: ptr("Universität B"), TechContactEmail: ptr(utf8Local)})
+	is.NoErr(err)
+	is.Equal(o.Name, "Universität B")
+	db, err = sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(5000)")
+	is.NoErr(err)
+	_, err = db.Exec("UPDATE organisations SET tech_contact_email = 'it@[10.0.0.5]' WHERE id = ?", org.ID)
+	is.NoErr(err)
+	is.NoErr(db.Close())
+	o, err = st.UpdateOrganisation(ctx, org.ID, store.OrganisationPatch{Name: ptr("Universität C"), TechContactEmail: ptr("it@[10.0.0.5]")})
+	is.NoErr(err)
+	is.Equal(o.TechContactEmail, "it@[10.0.0.5]")
+	_, err = st.UpdateOrganisation(ctx, org.ID, store.OrganisationPatch{TechContactEmail: ptr("it@[10.0.0.6]")})
+	is.Equal(fieldErr(t, err).Field, "tech-contact-email") // another, given anew, is refused
 }
 
 // TestNonASCIINotificationAddressKept: a notification address with a local part in
