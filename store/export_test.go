@@ -153,6 +153,13 @@ func QueryInt(ctx context.Context, s *Store, query string, args ...any) (int64, 
 	return n, err
 }
 
+// QueryString runs a query of one text value on a read connection.
+func QueryString(ctx context.Context, s *Store, query string, args ...any) (string, error) {
+	var v string
+	err := s.read.QueryRowContext(ctx, query, args...).Scan(&v)
+	return v, err
+}
+
 // SetKillBatch sets how many waiting deliveries a deactivation turns dead in its
 // own transaction, until the returned function restores it.
 func SetKillBatch(n int) (restore func()) {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -837,4 +838,75 @@ func TestRemovalStandsWhenItsKeysCannotGo(t *testing.T) {
 	n, err := store.QueryInt(ctx, st, "SELECT count(*) FROM idempotency WHERE client_id = 'APP-HALF'")
 	is.NoErr(err)
 	is.Equal(n, int64(0)) // the key left is gone before the new client's first call
+}
+
+// manyWebhooks is a store whose client has n ORCID-style webhooks of one record,
+// each with one delivery waiting and, but for every fifth, done finished ones.
+func manyWebhooks(t *testing.T, n, done int) (*store.Store, store.Client) {
+	t.Helper()
+	is := is.New(t)
+	ctx := context.Background()
+	st := newStore(t)
+	c, err := st.CreateClient(ctx, store.NewClient{Name: "many", Scopes: []string{store.ScopeWebhook}})
+	is.NoErr(err)
+	for i := range n {
+		_, _, err := st.PutOrcidWebhook(ctx, c.ID, histOrcid, fmt.Sprintf("https://example.org/cb/%03d", i))
+		is.NoErr(err)
+	}
+	_, err = st.Intake(ctx, "", "", []store.Event{{Orcid: histOrcid}}, 0)
+	is.NoErr(err) // one waiting for each
+	at := st.Now().Add(-time.Hour).UnixMilli()
+	for i := range done {
+		is.NoErr(store.ExecWrite(ctx, st, `INSERT INTO deliveries(subscription_id, subject, event_type, state,
+			due_at, first_event_at, last_event_at, attempts, done_at)
+			SELECT id, orcid, 'UPDATED', 2 + (id + ?2) % 2, ?3, ?3, ?3, 1, ?3 FROM subscriptions
+			WHERE client_id = ?1 AND id % 5 != 0 ORDER BY id`, c.ID, i, at+int64(i)))
+	}
+	return st, c.Client
+}
+
+// TestRemovalOfManyWebhooksMovesEachOnce: a removal of many webhooks moves their
+// history ahead, and kills their backlog, a few webhooks a transaction: none
+// makes removed records for webhooks whose history it does not move, and what the
+// removal leaves is what one in one transaction leaves.
+func TestRemovalOfManyWebhooksMovesEachOnce(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	const n, done = 40, 4
+	removed := func(ahead bool) string {
+		t.Helper()
+		if ahead {
+			defer store.SetAhead(2, 3)()
+			defer store.SetKillBatch(3)()
+		}
+		st, c := manyWebhooks(t, n, done)
+		now := st.Now()
+		var worst int64 // most removed records made and not yet pointed to
+		st.Now = func() time.Time {
+			made, err := store.QueryInt(ctx, st, `SELECT (SELECT count(*) FROM removed_subscriptions)
+				- (SELECT count(DISTINCT removed_subscription_id) FROM deliveries WHERE removed_subscription_id IS NOT NULL)`)
+			if err != nil {
+				t.Error(err)
+			}
+			worst = max(worst, made)
+			return now
+		}
+		moves := store.AheadMoves(st)
+		is.NoErr(st.RemoveClient(ctx, c.ID))
+		if ahead {
+			is.True(store.AheadMoves(st)-moves >= (n+(n-n/5)*done)/3) // the backlog, then the history, 3 rows a transaction
+			is.True(worst <= 3)                                       // a few webhooks' records ahead of their history, never all
+		}
+		left, err := store.QueryInt(ctx, st, "SELECT count(*) FROM subscriptions")
+		is.NoErr(err)
+		is.Equal(left, int64(0))
+		kept, err := store.QueryString(ctx, st, `SELECT group_concat(line, char(10)) FROM (SELECT r.target || ' ' || r.orcid || ' ' ||
+			r.removed_at || ' ' || d.state || ' ' || d.last_error || ' ' || d.done_at AS line
+			FROM deliveries d JOIN removed_subscriptions r ON r.id = d.removed_subscription_id ORDER BY r.target, d.id)`)
+		is.NoErr(err)
+		return kept
+	}
+	whole, ahead := removed(false), removed(true)
+	is.Equal(len(strings.Split(ahead, "\n")), n+(n-n/5)*done) // every delivery kept
+	is.Equal(ahead, whole)
 }
