@@ -250,23 +250,26 @@ func (b *backlogAhead) Error() string { return "remove subscriptions: backlog to
 // killAhead deactivates those of the subscriptions ids that are active and turns
 // what they all have waiting dead, killBatch a transaction, each committed without
 // its own fsync (a crash that loses one leaves deliveries waiting for a deactivated
-// webhook, which die unsent as any such). It returns the ids it deactivated.
+// webhook, which die unsent as any such, or webhooks active that were to be
+// deactivated, as if the removal had not begun). It returns the ids it
+// deactivated, also when it fails after some: the deactivation of 490,000 webhooks
+// in one transaction held every other write for 13 s.
 func (s *Store) killAhead(ctx context.Context, ids []int64) (off []int64, err error) {
-	b, _ := json.Marshal(ids)
-	err = s.inTxOnce(ctx, func(tx *sql.Tx) error {
-		var err error
-		if off, err = queryColumn[int64](ctx, tx, "SELECT id FROM subscriptions WHERE id IN (SELECT value FROM json_each(?1)) AND active = 1", string(b)); err != nil {
-			return err
+	err = s.chunkBatches(ctx, ids, killBatch, func(tx *sql.Tx, chunk string, limit int) (int64, error) {
+		these, err := queryColumn[int64](ctx, tx, `UPDATE subscriptions SET active = 0, reason = ?2, updated_at = ?3
+			WHERE id IN (SELECT id FROM subscriptions WHERE id IN (SELECT value FROM json_each(?1)) AND active = 1 LIMIT ?4) RETURNING id`,
+			chunk, reasonRemoving, ms(s.Now()), limit)
+		if err != nil {
+			return 0, err
 		}
-		for _, id := range off {
+		for _, id := range these {
 			s.targetCache.forget(id)
 		}
-		_, err = tx.ExecContext(ctx, "UPDATE subscriptions SET active = 0, reason = ?2, updated_at = ?3 WHERE id IN (SELECT value FROM json_each(?1)) AND active = 1",
-			string(b), reasonRemoving, ms(s.Now()))
-		return err
-	}, false)
+		off = append(off, these...) // undoKill leaves those a failed transaction did not deactivate
+		return int64(len(these)), nil
+	}, nil)
 	if err != nil {
-		return nil, fmt.Errorf("remove subscriptions: deactivate them first: %w", err)
+		return off, fmt.Errorf("remove subscriptions: deactivate them first: %w", err)
 	}
 	err = s.chunkBatches(ctx, ids, killBatch, func(tx *sql.Tx, chunk string, limit int) (int64, error) {
 		r, err := tx.ExecContext(ctx, `UPDATE deliveries SET state = 3, done_at = ?2, last_error = ?3

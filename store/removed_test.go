@@ -910,3 +910,29 @@ func TestRemovalOfManyWebhooksMovesEachOnce(t *testing.T) {
 	is.Equal(len(strings.Split(ahead, "\n")), n+(n-n/5)*done) // every delivery kept
 	is.Equal(ahead, whole)
 }
+
+// TestRemovalDeactivatesAFewWebhooksATransaction: a removal of many webhooks with a
+// backlog deactivates them ahead of it a few a transaction, not all at once, and
+// then kills their backlog.
+func TestRemovalDeactivatesAFewWebhooksATransaction(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	const n = 40
+	defer store.SetKillBatch(3)()
+	st, c := manyWebhooks(t, n, 0)
+	now := st.Now()
+	var partly bool // some of the webhooks deactivated ahead of the removal, not all
+	st.Now = func() time.Time {
+		off, err := store.QueryInt(ctx, st, "SELECT count(*) FROM subscriptions WHERE active = 0 AND reason = 'being removed'")
+		if err != nil {
+			t.Error(err)
+		}
+		partly = partly || off > 0 && off < n
+		return now
+	}
+	is.NoErr(st.RemoveClient(ctx, c.ID))
+	is.True(partly)
+	dead, err := store.QueryInt(ctx, st, "SELECT count(*) FROM deliveries WHERE state = 3 AND last_error = 'not sent: webhook removed'")
+	is.NoErr(err)
+	is.Equal(dead, int64(n)) // each one's waiting delivery died with it
+}
