@@ -639,3 +639,29 @@ func TestInFlightListPlan(t *testing.T) {
 		}
 	}
 }
+
+// TestRecordDeactivatedWebhooksPlan: the deactivated webhooks of one record, or of
+// those that cover it (the console's iD filter with the status, webhooks list
+// -orcid -status deactivated), are the record's few, read through its indexes and
+// tested: not every deactivated webhook gathered first (half a million), nor every
+// deactivated one of the owner (a client that switched off most of a million;
+// looking up the record's by their ids in the owner's index is no gathering).
+func TestRecordDeactivatedWebhooksPlan(t *testing.T) {
+	st := openGroupStore(t)
+	const r = "0000-0002-1825-0097"
+	for _, v := range []Visibility{{}, {ClientID: "c"}, {OrgID: 1}, {ClientID: "c", OrgID: 1}} {
+		for _, f := range []SubscriptionFilter{
+			{Visible: v, Orcid: r, Status: "deactivated", NewestFirst: true, Limit: 51},
+			{Visible: v, Covers: r, Status: "deactivated", NewestFirst: true, Limit: 51},
+			{Visible: v, ClientID: "c", Orcid: r, Status: "deactivated", NewestFirst: true, BeforeID: 9, Limit: 51},
+			{Visible: v, OrgID: 1, Covers: r, Status: "deactivated", Limit: 51},
+		} {
+			q, args := f.query()
+			plan := strings.Join(queryPlan(t, st.read, q, args...), "\n")
+			if strings.Contains(plan, "subscriptions_inactive") || strings.Contains(plan, "subscriptions_off_by_client (client_id=?)") ||
+				!strings.Contains(plan, "subscriptions_off_by_orcid") {
+				t.Errorf("%+v: plan\n%s", f, plan)
+			}
+		}
+	}
+}

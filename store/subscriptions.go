@@ -497,6 +497,9 @@ func (f SubscriptionFilter) query() (string, []any) {
 		switch {
 		case oneClient && alone && f.OrgID == 0: // its index read in id order, as the operator's
 			hint = " INDEXED BY subscriptions_off_by_client"
+		case f.Orcid != "" || f.Covers != "":
+			// A record's few, read through its indexes, each tested: gathering the
+			// deactivated ones first read all of them, or all of an owner's.
 		case f.ClientID != "":
 			few = append(few, cond{"active = 0 AND client_id = " + qFilterClient, []any{f.ClientID, f.ClientID, f.ClientID}})
 		case f.OrgID != 0:
