@@ -318,6 +318,9 @@ func unquotedText(path string, line int) (key, bare, value string, ok bool) {
 // none is.
 func suggestKey(unknown string) string {
 	name := unknown[strings.LastIndex(unknown, ".")+1:]
+	if k, ok := keyMeant[name]; ok && (unknown == name || strings.HasPrefix(k, unknown[:len(unknown)-len(name)])) {
+		return k // at the top, or in the key's own table: [email] host is not http's
+	}
 	for _, k := range configKeys {
 		if _, n, ok := strings.Cut(k, "."); ok && n == name {
 			return k
@@ -330,6 +333,15 @@ func suggestKey(unknown string) string {
 		}
 	}
 	return best
+}
+
+// keyMeant is the key meant by a name other servers' files use for it: hookd
+// takes the address and the port in one key, http.listen ("127.0.0.1:8080"), and
+// the database by its file, store.path. Only at the top of a file or in that
+// key's own table.
+var keyMeant = map[string]string{
+	"port": "http.listen", "host": "http.listen", "addr": "http.listen", "address": "http.listen", "bind": "http.listen",
+	"database": "store.path", "db": "store.path", "file": "store.path", "dsn": "store.path",
 }
 
 // editDistance is the Levenshtein distance between a and b, in bytes (keys are ASCII).

@@ -292,8 +292,14 @@ func TestSuggestKey(t *testing.T) {
 		{"htp.listen", "http.listen"},
 		{"inbox.enable", "inbox.enabled"},
 		{"delivery.retries", ""},
-		{"http.port", ""},
-		{"store.database", ""},
+		{"http.port", "http.listen"}, // other servers' names for hookd's keys
+		{"http.host", "http.listen"},
+		{"port", "http.listen"},
+		{"store.database", "store.path"},
+		{"store.db", "store.path"},
+		{"delivery.give_up", ""},
+		{"email.host", ""}, // not http's
+		{"upstream.port", ""},
 	} {
 		t.Run(tt.unknown, func(t *testing.T) {
 			is := is.New(t)
