@@ -292,8 +292,28 @@ func (s *Store) killAhead(ctx context.Context, ids []int64) (off []int64, err er
 // among them covers its members again: those added meanwhile, which nothing
 // covered then, are registered upstream (syncOrgUpstream).
 func (s *Store) undoKill(ctx context.Context, ids []int64) error {
+	var err error
+	for len(ids) > 0 && err == nil {
+		// killBatch a transaction, as killAhead deactivated them: one for 490,000
+		// webhooks held every other write for seconds. Those a failure leaves
+		// deactivated RecoverKilled activates at the next start.
+		n := min(len(ids), killBatch)
+		err = s.undoKillBatch(ctx, ids[:n])
+		ids = ids[n:]
+	}
+	if err == nil {
+		err = s.finishUpstreamLeft(ctx)
+	}
+	if err != nil {
+		return fmt.Errorf("remove subscriptions: activate them again: %w", err)
+	}
+	return nil
+}
+
+// undoKillBatch is one transaction of undoKill.
+func (s *Store) undoKillBatch(ctx context.Context, ids []int64) error {
 	b, _ := json.Marshal(ids)
-	err := s.inTxOnce(ctx, func(tx *sql.Tx) error {
+	return s.inTxOnce(ctx, func(tx *sql.Tx) error {
 		off, err := queryColumn[int64](ctx, tx, "SELECT id FROM subscriptions WHERE id IN (SELECT value FROM json_each(?1)) AND active = 0 AND reason = ?2",
 			string(b), reasonRemoving)
 		if err != nil {
@@ -318,13 +338,6 @@ func (s *Store) undoKill(ctx context.Context, ids []int64) error {
 		}
 		return nil
 	}, false)
-	if err == nil {
-		err = s.finishUpstreamLeft(ctx)
-	}
-	if err != nil {
-		return fmt.Errorf("remove subscriptions: activate them again: %w", err)
-	}
-	return nil
 }
 
 // execBatches runs a statement that changes at most batch rows (exec) in one lazy

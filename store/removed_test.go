@@ -936,3 +936,34 @@ func TestRemovalDeactivatesAFewWebhooksATransaction(t *testing.T) {
 	is.NoErr(err)
 	is.Equal(dead, int64(n)) // each one's waiting delivery died with it
 }
+
+// TestRecoverKilledAFewWebhooksATransaction: the webhooks a removal that did not
+// happen had deactivated are activated again a few a transaction, as they were
+// deactivated, not all at once: one transaction for 490,000 held every other
+// write for seconds.
+func TestRecoverKilledAFewWebhooksATransaction(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	const n = 40
+	defer store.SetKillBatch(3)()
+	st, c := manyWebhooks(t, n, 0)
+	now := st.Now()
+	is.NoErr(store.ExecWrite(ctx, st, "UPDATE subscriptions SET active = 0, reason = 'being removed', updated_at = ? WHERE client_id = ?",
+		now.Add(-time.Hour).UnixMilli(), c.ID)) // as a removal killed part-way left them
+	var partly bool // some of the webhooks active again, not all
+	st.Now = func() time.Time {
+		on, err := store.QueryInt(ctx, st, "SELECT count(*) FROM subscriptions WHERE active = 1")
+		if err != nil {
+			t.Error(err)
+		}
+		partly = partly || on > 0 && on < n
+		return now
+	}
+	got, err := st.RecoverKilled(ctx, now.Add(-15*time.Minute))
+	is.NoErr(err)
+	is.Equal(got, n)
+	is.True(partly)
+	on, err := store.QueryInt(ctx, st, "SELECT count(*) FROM subscriptions WHERE active = 1 AND reason = ''")
+	is.NoErr(err)
+	is.Equal(on, int64(n)) // every one active again
+}
