@@ -303,26 +303,9 @@ func TestDevFirstMinute(t *testing.T) {
 	is.True(strings.Contains(callback, "/inbox/demo/"))                               // is hookd's own inbox
 	is.True(strings.HasPrefix(putURL, callback[:strings.Index(callback, "/inbox/")])) // on hookd's own address
 
-	// The token line asks for /webhook and /notify.
-	form := url.Values{"client_id": {field("client_id")}, "client_secret": {field("client_secret")},
-		"scope": {"/webhook /notify"}, "grant_type": {"client_credentials"}}
 	base := putURL[:strings.Index(putURL, "/0000-")]
-	tr, err := noRedirects.PostForm(base+"/oauth/token", form)
-	is.NoErr(err) // token
-	var tok struct {
-		AccessToken string `json:"access_token"`
-	}
-	is.NoErr(json.NewDecoder(tr.Body).Decode(&tok))
-	tr.Body.Close()
-
-	req, err := http.NewRequest(http.MethodPut, putURL, nil)
-	is.NoErr(err)
-	req.URL.Opaque = strings.TrimPrefix(putURL, base[:strings.Index(base, "//")]) // the escaped path as printed
-	req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
-	res, err := noRedirects.Do(req)
-	is.NoErr(err) // the banner's PUT
-	res.Body.Close()
-	is.Equal(res.StatusCode, http.StatusCreated) // registered
+	token, status, _ := bannerPUT(t, base, putURL, field("client_id"), field("client_secret"))
+	is.Equal(status, http.StatusCreated) // registered
 
 	// "hookd inbox tail demo" follows the inbox, from the dev database.
 	cfg := filepath.Join(dir, "cli.toml")
@@ -338,9 +321,9 @@ func TestDevFirstMinute(t *testing.T) {
 
 	ev, err := http.NewRequest(http.MethodPost, eventsURL, strings.NewReader(`{"orcid":"0000-0002-7253-3645"}`))
 	is.NoErr(err)
-	ev.Header.Set("Authorization", "Bearer "+tok.AccessToken)
+	ev.Header.Set("Authorization", "Bearer "+token)
 	ev.Header.Set("Content-Type", "application/json")
-	res, err = noRedirects.Do(ev)
+	res, err := noRedirects.Do(ev)
 	is.NoErr(err) // the banner's event
 	res.Body.Close()
 	is.Equal(res.StatusCode, http.StatusAccepted) // taken
@@ -1217,4 +1200,31 @@ func TestInboxShownWithoutCredentials(t *testing.T) {
 		is.True(strings.Contains(shown[where], "Basic [redacted]")) // the scheme shown
 		is.True(strings.Contains(shown[where], "name=password"))    // the body shown, but its password
 	}
+}
+
+// bannerPUT makes the banner's registration as a newcomer would, pasting its
+// lines: a token with /webhook and /notify (the token line asks for both) for
+// the client clientID, then the PUT of putURL with the escaped path as printed.
+// It returns the token, and the PUT's status and body.
+func bannerPUT(t *testing.T, base, putURL, clientID, secret string) (token string, status int, body string) {
+	t.Helper()
+	is := is.New(t)
+	form := url.Values{"client_id": {clientID}, "client_secret": {secret},
+		"scope": {"/webhook /notify"}, "grant_type": {"client_credentials"}}
+	tr, err := noRedirects.PostForm(base+"/oauth/token", form)
+	is.NoErr(err) // token
+	var tok struct {
+		AccessToken string `json:"access_token"`
+	}
+	is.NoErr(json.NewDecoder(tr.Body).Decode(&tok))
+	tr.Body.Close()
+	req, err := http.NewRequest(http.MethodPut, putURL, nil)
+	is.NoErr(err)
+	req.URL.Opaque = strings.TrimPrefix(putURL, base[:strings.Index(base, "//")]) // the escaped path as printed
+	req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
+	res, err := noRedirects.Do(req)
+	is.NoErr(err) // the banner's PUT
+	b, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	return tok.AccessToken, res.StatusCode, string(b)
 }

@@ -4,8 +4,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
-	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -203,33 +201,17 @@ func devBannerOnEveryInterface(t *testing.T) {
 		t.Fatalf("the inbox page does not name the banner's callback %s:\n%s", callback, page)
 	}
 
-	form := url.Values{"client_id": {id}, "client_secret": {secret},
-		"scope": {"/webhook /notify"}, "grant_type": {"client_credentials"}}
-	tr, err := noRedirects.PostForm(base+"/oauth/token", form)
-	is.NoErr(err) // token
-	var tok struct {
-		AccessToken string `json:"access_token"`
-	}
-	is.NoErr(json.NewDecoder(tr.Body).Decode(&tok))
-	tr.Body.Close()
-	req, err := http.NewRequest(http.MethodPut, putURL, nil)
-	is.NoErr(err)
-	req.URL.Opaque = strings.TrimPrefix(putURL, base[:strings.Index(base, "//")]) // the escaped path as printed
-	req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
-	res, err := noRedirects.Do(req)
-	is.NoErr(err) // the banner's PUT
-	body, _ := io.ReadAll(res.Body)
-	res.Body.Close()
-	if res.StatusCode != http.StatusCreated {
-		t.Fatalf("the banner's registration: %d %s", res.StatusCode, body)
+	token, status, body := bannerPUT(t, base, putURL, id, secret)
+	if status != http.StatusCreated {
+		t.Fatalf("the banner's registration: %d %s", status, body)
 	}
 
 	// An event: its call reaches the inbox.
 	ev, err := http.NewRequest(http.MethodPost, find(`'(http://[^']+/api/notifications/v1/events)'`), strings.NewReader(`{"orcid":"0000-0002-7253-3645"}`))
 	is.NoErr(err)
-	ev.Header.Set("Authorization", "Bearer "+tok.AccessToken)
+	ev.Header.Set("Authorization", "Bearer "+token)
 	ev.Header.Set("Content-Type", "application/json")
-	res, err = noRedirects.Do(ev)
+	res, err := noRedirects.Do(ev)
 	is.NoErr(err) // the banner's event
 	res.Body.Close()
 	is.Equal(res.StatusCode, http.StatusAccepted) // taken
