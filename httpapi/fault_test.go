@@ -235,18 +235,21 @@ func TestReadOnlyDatabase(t *testing.T) {
 }
 
 // TestTokenCheckFault: when the token cannot be checked (here the store is
-// closed), the answer is in the route's own format: a problem on the JSON API,
-// OAuth's error on the ORCID-style routes, whose token errors are OAuth's.
+// closed, as hookd stops), the answer is in the route's own format: a problem on
+// the JSON API, OAuth's error on the ORCID-style routes, whose token errors are
+// OAuth's; a 503 to make again, with Retry-After, saying that hookd is stopping.
 func TestTokenCheckFault(t *testing.T) {
 	is := is.New(t)
 	h := newHarness(t)
 	is.NoErr(h.st.Close())
 	res := h.doJSON(t, http.MethodPost, "/api/notifications/v1/events", "not-a-known-token", `{"orcid":"`+seedOrcid+`"}`)
-	is.True(res.status >= 500)                                           // a fault, not the caller's error
+	is.Equal(res.status, http.StatusServiceUnavailable)                  // a fault, not the caller's error, to make again
 	is.Equal(res.header.Get("Content-Type"), "application/problem+json") // in the API's format
+	is.True(res.header.Get("Retry-After") != "")
+	is.True(strings.Contains(string(res.body), "hookd is stopping")) // why
 	problemOf(t, res, res.status, "")
 
 	res = h.do(t, http.MethodGet, webhookPath(seedOrcid, httpapi.EscapeSegment("https://a.example/cb")), "not-a-known-token")
-	is.True(res.status >= 500)
-	oauthError(t, res, res.status, "server_error") // OAuth's error, as ORCID's token errors are
+	is.Equal(res.status, http.StatusServiceUnavailable)
+	oauthError(t, res, res.status, "temporarily_unavailable") // OAuth's error, as ORCID's token errors are
 }

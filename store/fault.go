@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -43,6 +44,9 @@ func Classify(err error) error {
 	if errors.As(err, &e) {
 		return err
 	}
+	if closedDB(err) {
+		return &Error{Code: Unavailable, Message: errStopped.Message, cause: err}
+	}
 	var se *sqlite.Error
 	if !errors.As(err, &se) {
 		return err
@@ -52,6 +56,18 @@ func Classify(err error) error {
 		return err
 	}
 	return &Error{Code: Unavailable, Message: msg, cause: err}
+}
+
+// errStopped is what a call meets once the store is closed, as hookd stops (a
+// request its HTTP server still served past the stop's drain): nothing of it was
+// stored, and it may be made again once hookd runs (a 503, not a 500).
+var errStopped = &Error{Code: Unavailable, Message: "hookd is stopping: nothing of this call was stored; make it again once hookd runs"}
+
+// closedDB reports whether err is database/sql's for a database or a statement
+// closed with the store (it has no sentinel for them).
+func closedDB(err error) bool {
+	msg := err.Error()
+	return strings.Contains(msg, "sql: database is closed") || strings.Contains(msg, "sql: statement is closed")
 }
 
 // Locked reports whether err is the store fault of a database whose lock

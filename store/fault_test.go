@@ -226,3 +226,24 @@ func TestStoreFileReplaced(t *testing.T) {
 		})
 	}
 }
+
+// TestClosedStoreIsUnavailable: a call made once the store is closed (a request
+// hookd's HTTP server still served past its stop's drain) is a store fault,
+// Unavailable, saying that hookd is stopping and nothing was stored (a 503 its
+// caller makes again), not an error of no kind (a 500): a write through the
+// group writer, a write of its own, and a read alike.
+func TestClosedStoreIsUnavailable(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	st := newStore(t)
+	c, err := st.CreateClient(ctx, store.NewClient{Name: "late", Scopes: []string{store.ScopeWebhook, store.ScopeNotify}})
+	is.NoErr(err)
+	is.NoErr(st.Close())
+	_, err = st.Intake(ctx, c.ID, "", []store.Event{{Orcid: "0000-0002-7253-3645"}}, 0)
+	is.True(errors.Is(err, store.ErrUnavailable))
+	is.True(strings.Contains(err.Error(), "hookd is stopping: nothing of this call was stored"))
+	_, err = st.IssueToken(ctx, c.Client, []string{store.ScopeWebhook}, time.Hour)
+	is.True(errors.Is(store.Classify(err), store.ErrUnavailable))
+	_, err = st.Client(ctx, c.ID)
+	is.True(errors.Is(store.Classify(err), store.ErrUnavailable))
+}

@@ -5,7 +5,6 @@ import (
 	"context"
 	"database/sql"
 	"database/sql/driver"
-	"fmt"
 	"runtime"
 	"slices"
 	"sync"
@@ -110,7 +109,7 @@ func (s *Store) enqueue(ctx context.Context, req *groupReq, ch chan *groupReq) e
 	case <-ctx.Done():
 		return ctx.Err()
 	case <-s.closed:
-		return fmt.Errorf("store is closed")
+		return errStopped
 	}
 	// Once queued, fn runs: wait for its commit whatever ctx does, unless the writer
 	// has stopped (the store was closed) without taking it.
@@ -122,7 +121,7 @@ func (s *Store) enqueue(ctx context.Context, req *groupReq, ch chan *groupReq) e
 		case err := <-req.done:
 			return err
 		default:
-			return fmt.Errorf("store is closed")
+			return errStopped
 		}
 	}
 }
