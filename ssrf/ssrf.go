@@ -128,7 +128,7 @@ func CheckHost(host string, allowPrivate bool) error {
 	}
 	addr, err := netip.ParseAddr(host)
 	if err != nil {
-		if numericHost(host) {
+		if NumericHost(host) {
 			return fmt.Errorf("host %q is not an IP address hookd reads; write IPv4 as four decimal numbers (a.b.c.d)", host)
 		}
 		// A URL's host may hold '%' (from "%25") and the sub-delims (!$&'()*+,;=):
@@ -165,10 +165,11 @@ func ASCIIHost(host string) (string, error) {
 	return host, nil
 }
 
-// numericHost reports whether host would be read as an IPv4 address by a URL
-// parser that accepts the old forms (127.1, 0x7f.0.0.1, 2130706433, 0177.0.0.1):
-// its last label is a number. Such a host is refused rather than guessed at.
-func numericHost(host string) bool {
+// NumericHost reports whether host would be read as an IPv4 address by a URL
+// parser or a resolver that accepts the old forms (127.1, 0x7f.0.0.1,
+// 2130706433, 0177.0.0.1): its last label is a number. Such a host is refused
+// rather than guessed at.
+func NumericHost(host string) bool {
 	last := host[strings.LastIndex(host, ".")+1:]
 	if last == "" {
 		return false

@@ -432,16 +432,10 @@ func MailDomainName(address string) error {
 }
 
 // numericDomain reports whether a domain reads as an IP address, in any form a
-// resolver may take (ssrf.CheckHost's): its last label is a number.
+// resolver may take (ssrf.CheckHost's).
 func numericDomain(domain string) bool {
-	if _, err := netip.ParseAddr(domain); err == nil {
-		return true
-	}
-	last := strings.ToLower(domain[strings.LastIndex(domain, ".")+1:])
-	if h, ok := strings.CutPrefix(last, "0x"); ok {
-		return strings.Trim(h, "0123456789abcdef") == ""
-	}
-	return last != "" && strings.Trim(last, "0123456789") == ""
+	_, err := netip.ParseAddr(domain)
+	return err == nil || ssrf.NumericHost(domain)
 }
 
 // MailLocalASCII returns nil when the local part of address (an address alone, as
