@@ -254,14 +254,9 @@ func (d *Dispatcher) call(ctx context.Context, c store.Claimed) result {
 	if err != nil {
 		return fail(err.Error())
 	}
-	target, err := c.Target.ParsedURL()
+	target, err := calledURL(c)
 	if err != nil {
 		return fail(fmt.Sprintf("bad target URL: %v", err))
-	}
-	if c.Target.AppendOrcid {
-		if target, err = store.ParseTargetURL(c.Target.CalledURL(c.Subject)); err != nil {
-			return fail(fmt.Sprintf("bad target URL: %v", err))
-		}
 	}
 	id := store.MessageID(c.ID, c.Rev)
 	ts := time.Now().Unix()
@@ -394,11 +389,18 @@ func (d *Dispatcher) callsInbox(c store.Claimed) bool {
 	if d.inbox == nil || c.Target.Format == store.FormatEmail || c.Target.Format == store.FormatUpstream {
 		return false
 	}
+	u, err := calledURL(c)
+	return err == nil && d.clientFor(u) == d.inbox
+}
+
+// calledURL is the URL delivery c calls: its webhook's, with the record's iD
+// after it when the webhook appends it.
+func calledURL(c store.Claimed) (*url.URL, error) {
 	u, err := c.Target.ParsedURL()
 	if err == nil && c.Target.AppendOrcid {
 		u, err = store.ParseTargetURL(c.Target.CalledURL(c.Subject))
 	}
-	return err == nil && d.opts.Inbox.Match(u)
+	return u, err
 }
 
 // clientFor is the client that calls u: the inbox's for hookd's own inbox
