@@ -465,25 +465,25 @@ func (f SubscriptionFilter) query() (string, []any) {
 	// client in id order (a million, for a client with a registration per
 	// researcher, to find none), or on every subscription (0.25 s for the one
 	// organisation's webhook among a million).
-	// Those of an index with no equality to seek name it: SQLite otherwise read
-	// the subscriptions in id order below the page's start.
-	var few []cond
-	from := map[int]string{}
+	// Those of an index with no equality to seek name it (from): SQLite otherwise
+	// read the subscriptions in id order below the page's start.
+	type fewRows struct {
+		cond
+		from string
+	}
+	var few []fewRows
 	switch {
 	case f.Format == FormatHub || f.Format == FormatEmail:
-		from[len(few)] = " INDEXED BY subscriptions_org_all"
-		few = append(few, cond{"org_id IS NOT NULL AND format = ?", []any{f.Format}})
+		few = append(few, fewRows{cond{"org_id IS NOT NULL AND format = ?", []any{f.Format}}, " INDEXED BY subscriptions_org_all"})
 	case f.Format == FormatUpstream:
-		from[len(few)] = " INDEXED BY subscriptions_upstream"
-		few = append(few, cond{"format = 'upstream'", nil})
+		few = append(few, fewRows{cond{"format = 'upstream'", nil}, " INDEXED BY subscriptions_upstream"})
 	case f.Format != FormatStandard:
 	case f.ClientID != "":
-		few = append(few, cond{"format = 'standard' AND client_id = " + qFilterClient, []any{f.ClientID, f.ClientID, f.ClientID}})
+		few = append(few, fewRows{cond: cond{"format = 'standard' AND client_id = " + qFilterClient, []any{f.ClientID, f.ClientID, f.ClientID}}})
 	case f.Visible.ClientID != "" && f.Visible.OrgID == 0: // a client's own, in the console
-		few = append(few, cond{"format = 'standard' AND client_id = ?", []any{f.Visible.ClientID}})
+		few = append(few, fewRows{cond: cond{"format = 'standard' AND client_id = ?", []any{f.Visible.ClientID}}})
 	case f.Visible.All() && f.OrgID == 0: // everyone's
-		from[len(few)] = " INDEXED BY subscriptions_platform"
-		few = append(few, cond{"format = 'standard'", nil})
+		few = append(few, fewRows{cond{"format = 'standard'", nil}, " INDEXED BY subscriptions_platform"})
 	}
 	// The deactivated ones may be half of a million webhooks: gathered first
 	// (0.1 s), and then tested for an owner's (0.4 s for a client of 20,000).
@@ -501,29 +501,29 @@ func (f SubscriptionFilter) query() (string, []any) {
 			// A record's few, read through its indexes, each tested: gathering the
 			// deactivated ones first read all of them, or all of an owner's.
 		case f.ClientID != "":
-			few = append(few, cond{"active = 0 AND client_id = " + qFilterClient, []any{f.ClientID, f.ClientID, f.ClientID}})
+			few = append(few, fewRows{cond: cond{"active = 0 AND client_id = " + qFilterClient, []any{f.ClientID, f.ClientID, f.ClientID}}})
 		case f.OrgID != 0:
-			few = append(few, cond{"active = 0 AND org_id = ?", []any{f.OrgID}})
+			few = append(few, fewRows{cond: cond{"active = 0 AND org_id = ?", []any{f.OrgID}}})
 		case !f.Visible.All():
 			owner := ownedLive("subscriptions", f.Visible.ClientID, f.Visible.OrgID)
-			few = append(few, cond{"active = 0 AND " + owner.sql, owner.args})
+			few = append(few, fewRows{cond: cond{"active = 0 AND " + owner.sql, owner.args}})
 		case len(few) > 0: // each of the other few tested
 		case alone:
 			hint = " INDEXED BY subscriptions_inactive"
 		default:
-			few = append(few, cond{"active = 0", nil})
+			few = append(few, fewRows{cond: cond{"active = 0", nil}})
 		}
 	}
-	for i, c := range few {
+	for _, c := range few {
 		var in conds
-		in.and(c)
+		in.and(c.cond)
 		if f.AfterID != 0 {
 			in.add("id > ?", f.AfterID)
 		}
 		if f.BeforeID != 0 {
 			in.add("id < ?", f.BeforeID)
 		}
-		w.add("id IN (SELECT id FROM subscriptions"+from[i]+in.where()+")", in.args...)
+		w.add("id IN (SELECT id FROM subscriptions"+c.from+in.where()+")", in.args...)
 	}
 	if f.OrgID != 0 {
 		w.add("org_id = ?", f.OrgID)
