@@ -1,6 +1,7 @@
 package console
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -259,11 +260,7 @@ func (h *Handler) loadInbox(w http.ResponseWriter, r *http.Request, p Principal,
 func (h *Handler) inboxPage(w http.ResponseWriter, r *http.Request, status int, v inboxesView) {
 	ctx := r.Context()
 	qs := r.URL.Query()
-	at := h.opts.PublicURL
-	if h.opts.InboxURL != "" {
-		at = h.opts.InboxURL
-	}
-	v.Endpoint = strings.TrimSuffix(at, "/") + "/inbox/"
+	v.Endpoint = strings.TrimSuffix(cmp.Or(h.opts.InboxURL, h.opts.PublicURL), "/") + "/inbox/"
 	v.Enabled = h.opts.InboxEnabled
 	// The page's links (Refresh, the page its live view refreshes, each list's
 	// pages) keep the address's query but for a position that cannot be read,
