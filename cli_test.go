@@ -766,37 +766,15 @@ func TestDevReadsConfig(t *testing.T) {
 	dir := t.TempDir()
 	cfg := writeConfig(t, "[http]\nbase_path = \"/orcid-api-web\"\nlisten = \"127.0.0.1:1\"\n[store]\npath = \""+
 		filepath.Join(dir, "from-config.db")+"\"\n[log]\nformat = \"json\"\n[delivery]\ncoalesce_window = \"15s\"\n")
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	stderr := newLogWatcher()
-	var stdout safeBuffer
-	done := make(chan error, 1)
-	go func() {
-		done <- run(ctx, []string{"hookd", "dev", "-config", cfg, "-listen", "127.0.0.1:0", "-db", filepath.Join(dir, "dev.db")},
-			noenv, strings.NewReader(""), &stdout, stderr)
-	}()
-	select {
-	case u := <-stderr.listening:
-		is.True(strings.HasSuffix(u, "/orcid-api-web"))    // the file's base path
-		is.True(!strings.HasSuffix(u, ":1/orcid-api-web")) // -listen over the file's
-	case err := <-done:
-		t.Fatalf("hookd dev ended: %v\n%s", err, stderr)
-	case <-time.After(10 * time.Second):
-		t.Fatalf("hookd dev did not listen within 10s:\n%s", stderr)
-	}
-	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(stdout.String(), "client_id") { // the banner: dev is ready
-		if time.Now().After(deadline) {
-			t.Fatalf("hookd dev printed no banner within 10s:\n%s", stderr)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	is.True(strings.Contains(stdout.String(), "/orcid-api-web/oauth/token"))  // its curl lines use the base path
-	is.True(strings.Contains(stdout.String(), "callbacks coalesced for 15s")) // the file's window, not dev's none
-	is.True(strings.Contains(stdout.String(), "loopback callbacks allowed"))  // dev's own, the file being silent
-	is.True(!strings.Contains(stdout.String(), "no coalescing delay"))        //
-	cancel()
-	is.NoErr(<-done)
+	dev := startDev(t, noenv, "-config", cfg, "-listen", "127.0.0.1:0", "-db", filepath.Join(dir, "dev.db"))
+	u := <-dev.stderr.listening
+	is.True(strings.HasSuffix(u, "/orcid-api-web"))                      // the file's base path
+	is.True(!strings.HasSuffix(u, ":1/orcid-api-web"))                   // -listen over the file's
+	is.True(strings.Contains(dev.banner, "/orcid-api-web/oauth/token"))  // its curl lines use the base path
+	is.True(strings.Contains(dev.banner, "callbacks coalesced for 15s")) // the file's window, not dev's none
+	is.True(strings.Contains(dev.banner, "loopback callbacks allowed"))  // dev's own, the file being silent
+	is.True(!strings.Contains(dev.banner, "no coalescing delay"))        //
+	is.NoErr(dev.stop())
 	is.True(slices.Contains(files(t, dir), "dev.db"))          // -db over the file's store.path
 	is.True(!slices.Contains(files(t, dir), "from-config.db")) // which was not used
 	is.True(slices.Contains(files(t, dir), "dev.client.json")) // its credentials named after it
@@ -820,24 +798,9 @@ func TestDevBannerInboxAtPublicURL(t *testing.T) {
 	dir := t.TempDir()
 	cfg := writeConfig(t, "[http]\nlisten = \"127.0.0.1:0\"\npublic_url = \"https://hookd.tunnel.example\"\n[store]\npath = \""+
 		filepath.Join(dir, "hookd-dev.db")+"\"\n")
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	stderr := newLogWatcher()
-	var stdout safeBuffer
-	done := make(chan error, 1)
-	go func() {
-		done <- run(ctx, []string{"hookd", "dev", "-config", cfg}, noenv, strings.NewReader(""), &stdout, stderr)
-	}()
-	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(stdout.String(), "hookd inbox tail demo") { // the banner, whole
-		if time.Now().After(deadline) {
-			t.Fatalf("hookd dev printed no banner within 10s:\n%s", stderr)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	cancel()
-	is.NoErr(<-done)
-	banner := stdout.String()
+	dev := startDev(t, noenv, "-config", cfg)
+	is.NoErr(dev.stop())
+	banner := dev.banner
 	t.Log(banner)
 	is.True(strings.Contains(banner, "  inbox           https://hookd.tunnel.example/inbox/NAME/... ")) // where a sender reaches it
 	is.True(strings.Contains(banner, "/webhook/http%3A%2F%2F127.0.0.1%3A"))                             // the callback at hookd's own address

@@ -262,26 +262,9 @@ func TestDevFirstMinute(t *testing.T) {
 	is := is.New(t)
 	dir := t.TempDir()
 	db := filepath.Join(dir, "hookd-dev.db")
-	ctx, cancel := context.WithCancel(context.Background())
-	stderr := newLogWatcher()
-	var stdout safeBuffer
-	done := make(chan error, 1)
-	go func() {
-		done <- run(ctx, []string{"hookd", "dev", "-listen", "127.0.0.1:0", "-db", db}, noenv, strings.NewReader(""), &stdout, stderr)
-	}()
-	defer func() {
-		cancel()
-		select {
-		case err := <-done:
-			is.NoErr(err) // hookd dev stops cleanly
-		case <-time.After(15 * time.Second):
-			t.Fatalf("hookd dev did not stop within 15s; log:\n%s", stderr)
-		}
-	}()
-	eventually(t, 10*time.Second, "hookd dev's banner", func() bool {
-		return strings.Contains(stdout.String(), "hookd inbox tail demo")
-	})
-	banner := stdout.String()
+	dev := startDev(t, noenv, "-listen", "127.0.0.1:0", "-db", db)
+	defer func() { is.NoErr(dev.stop()) }() // hookd dev stops cleanly
+	banner := dev.banner
 	field := func(name string) string {
 		m := regexp.MustCompile(`(?m)^  ` + name + ` +(\S+)$`).FindStringSubmatch(banner)
 		if m == nil {
@@ -524,23 +507,13 @@ func TestDevBannerCommandsReachItsDatabase(t *testing.T) {
 	t.Chdir(dir)
 	// devBanner runs hookd dev with args until the test ends and returns its banner.
 	devBanner := func(t *testing.T, getenv func(string) string, args ...string) string {
-		ctx, cancel := context.WithCancel(context.Background())
-		var stdout safeBuffer
-		done := make(chan error, 1)
-		go func() {
-			done <- run(ctx, append([]string{"hookd", "dev", "-listen", "127.0.0.1:0"}, args...), getenv,
-				strings.NewReader(""), &stdout, newLogWatcher())
-		}()
+		dev := startDev(t, getenv, append([]string{"-listen", "127.0.0.1:0"}, args...)...)
 		t.Cleanup(func() {
-			cancel()
-			if err := <-done; err != nil {
+			if err := dev.stop(); err != nil {
 				t.Errorf("hookd dev: %v", err)
 			}
 		})
-		eventually(t, 10*time.Second, "hookd dev's banner", func() bool {
-			return strings.Contains(stdout.String(), "The inbox page shows")
-		})
-		return stdout.String()
+		return dev.banner
 	}
 	// answer runs the banner's "hookd inbox set demo -status 500" line, with FILE
 	// replaced by file, and returns how inbox demo answers in cfg's database.
@@ -644,21 +617,9 @@ func TestDevBannerInboxOff(t *testing.T) {
 	}))
 	defer recv.Close()
 
-	ctx, cancel := context.WithCancel(context.Background())
-	var stdout safeBuffer
-	done := make(chan error, 1)
-	go func() {
-		done <- run(ctx, []string{"hookd", "dev", "-listen", "127.0.0.1:0", "-config", cfg}, noenv,
-			strings.NewReader(""), &stdout, newLogWatcher())
-	}()
-	defer func() {
-		cancel()
-		is.NoErr(<-done) // hookd dev stops cleanly
-	}()
-	eventually(t, 10*time.Second, "hookd dev's banner", func() bool {
-		return strings.Contains(stdout.String(), "client_secret above")
-	})
-	banner := stdout.String()
+	dev := startDev(t, noenv, "-listen", "127.0.0.1:0", "-config", cfg)
+	defer func() { is.NoErr(dev.stop()) }() // hookd dev stops cleanly
+	banner := dev.banner
 	is.True(strings.Contains(banner, "inbox           off: [inbox] enabled = false in -config "+cfg)) // says why
 	is.True(!strings.Contains(banner, "/inbox/"))                                                     // no callback nothing answers
 	is.True(!strings.Contains(banner, "hookd inbox"))                                                 // nor commands that show nothing
@@ -785,18 +746,9 @@ func TestInboxClearTellsOfAnAnswerSet(t *testing.T) {
 func TestInboxOfDevOnItsOwnPort(t *testing.T) {
 	is := is.New(t)
 	dir := t.TempDir()
-	ctx, cancel := context.WithCancel(context.Background())
-	var stdout, stderr safeBuffer
-	done := make(chan error, 1)
-	go func() {
-		done <- run(ctx, []string{"hookd", "dev", "-listen", "127.0.0.1:0", "-db", filepath.Join(dir, "hookd-dev.db")}, noenv, strings.NewReader(""), &stdout, &stderr)
-	}()
-	defer func() {
-		cancel()
-		is.NoErr(<-done) // hookd dev stops cleanly
-	}()
-	eventually(t, 10*time.Second, "hookd dev's banner", func() bool { return strings.Contains(stdout.String(), "hookd inbox tail demo") })
-	base := regexp.MustCompile(`http://127\.0\.0\.1:\d+`).FindString(stdout.String())
+	dev := startDev(t, noenv, "-listen", "127.0.0.1:0", "-db", filepath.Join(dir, "hookd-dev.db"))
+	defer func() { is.NoErr(dev.stop()) }() // hookd dev stops cleanly
+	base := regexp.MustCompile(`http://127\.0\.0\.1:\d+`).FindString(dev.banner)
 	is.True(base != "" && base != "http://127.0.0.1:8080") // on a port of its own
 
 	cfg := filepath.Join(dir, "cli.toml")

@@ -3,7 +3,6 @@
 package main
 
 import (
-	"context"
 	"net"
 	"net/http"
 	"net/url"
@@ -160,24 +159,9 @@ func TestDevBannerOnEveryInterface(t *testing.T) {
 func devBannerOnEveryInterface(t *testing.T) {
 	is := is.New(t)
 	cfg := writeConfig(t, "[http]\nlisten = \"0.0.0.0:0\"\n[store]\npath = \"hookd-dev.db\"\n[delivery]\nallow_private_targets = false\n")
-	ctx, cancel := context.WithCancel(context.Background())
-	var stdout safeBuffer
-	stderr := newLogWatcher()
-	done := make(chan error, 1)
-	go func() {
-		done <- run(ctx, []string{"hookd", "dev", "-config", cfg}, noenv, strings.NewReader(""), &stdout, stderr)
-	}()
-	defer func() {
-		cancel()
-		select {
-		case err := <-done:
-			is.NoErr(err) // hookd dev stops cleanly
-		case <-time.After(15 * time.Second):
-			t.Fatalf("hookd dev did not stop within 15s; log:\n%s", stderr)
-		}
-	}()
-	eventually(t, 10*time.Second, "hookd dev's banner", func() bool { return strings.Contains(stdout.String(), "hookd inbox tail demo") })
-	banner := stdout.String()
+	dev := startDev(t, noenv, "-config", cfg)
+	defer func() { is.NoErr(dev.stop()) }() // hookd dev stops cleanly
+	banner := dev.banner
 	find := func(re string) string {
 		m := regexp.MustCompile(re).FindStringSubmatch(banner)
 		if m == nil {

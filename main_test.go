@@ -137,41 +137,69 @@ type daemon struct {
 // startDaemon runs "hookd serve -config cfg" and waits until it logs "listening".
 func startDaemon(tb testing.TB, cfg string) *daemon {
 	tb.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	stderr := newLogWatcher()
-	var stdout safeBuffer
-	done := make(chan error, 1)
-	go func() {
-		done <- run(ctx, []string{"hookd", "serve", "-config", cfg}, noenv, strings.NewReader(""), &stdout, stderr)
-	}()
-	var stopped bool
-	var result error
-	stop := func() error {
-		if stopped {
-			return result
-		}
-		stopped = true
-		cancel()
-		select {
-		case result = <-done:
-		case <-time.After(15 * time.Second):
-			tb.Fatalf("hookd serve did not stop within 15s after cancel; stderr:\n%s", stderr)
-		}
-		return result
-	}
-	tb.Cleanup(func() { stop() })
-
+	_, stderr, done, stop := runUntilStopped(tb, noenv, "serve", "-config", cfg)
 	select {
 	case u := <-stderr.listening:
 		checkAPI(tb, u)
 		return &daemon{url: u, stderr: stderr, stop: stop}
-	case err := <-done:
-		cancel()
-		tb.Fatalf("hookd serve ended before listening: %v; stderr:\n%s", err, stderr)
+	case <-done:
+		tb.Fatalf("hookd serve ended before listening: %v; stderr:\n%s", stop(), stderr)
 	case <-time.After(10 * time.Second):
 		tb.Fatalf("hookd serve did not log \"listening\" within 10s; stderr:\n%s", stderr)
 	}
 	return nil
+}
+
+// devDaemon is a running "hookd dev".
+type devDaemon struct {
+	banner string // what it printed once ready
+	stderr *logWatcher
+	stop   func() error // cancels the context and returns run's result
+}
+
+// startDev runs "hookd dev args…" with getenv as its environment and waits for its
+// banner, which is printed whole once dev is ready.
+func startDev(tb testing.TB, getenv func(string) string, args ...string) *devDaemon {
+	tb.Helper()
+	stdout, stderr, done, stop := runUntilStopped(tb, getenv, append([]string{"dev"}, args...)...)
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(stdout.String(), "client_secret above") { // the end of either banner
+		select {
+		case <-done:
+			tb.Fatalf("hookd dev ended before its banner: %v; stderr:\n%s", stop(), stderr)
+		case <-time.After(10 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("hookd dev printed no banner within 10s; stderr:\n%s", stderr)
+		}
+	}
+	return &devDaemon{banner: stdout.String(), stderr: stderr, stop: stop}
+}
+
+// runUntilStopped runs "hookd args…" with getenv as its environment until stop is
+// called or the test ends; done is closed when run returns. Stop cancels run's
+// context and returns run's result (the test fails if run has not returned within
+// 15s), the same result each time it is called.
+func runUntilStopped(tb testing.TB, getenv func(string) string, args ...string) (stdout *safeBuffer, stderr *logWatcher, done <-chan struct{}, stop func() error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	stdout, stderr = new(safeBuffer), newLogWatcher()
+	ended := make(chan struct{})
+	var result error
+	go func() {
+		defer close(ended)
+		result = run(ctx, append([]string{"hookd"}, args...), getenv, strings.NewReader(""), stdout, stderr)
+	}()
+	stop = func() error {
+		cancel()
+		select {
+		case <-ended:
+		case <-time.After(15 * time.Second):
+			tb.Fatalf("hookd %s did not stop within 15s after cancel; stderr:\n%s", args[0], stderr)
+		}
+		return result
+	}
+	tb.Cleanup(func() { stop() })
+	return stdout, stderr, ended, stop
 }
 
 // credentials is the -json output of "hookd client add".
