@@ -75,6 +75,31 @@ func TestRestoredBackupTakesNewDeliveryIDs(t *testing.T) {
 	is.True(strings.Contains(d.stderr.String(), fmt.Sprintf(`"first_delivery_id":%d`, id)))
 }
 
+// TestCompactedCopyCountsOn: the README's copy that gives the space back, made
+// with hookd backup while the daemon is stopped and put in the database's place,
+// gives deliveries ids that go on from the original's: the copy is the state the
+// daemon last ran on, not a restored backup.
+func TestCompactedCopyCountsOn(t *testing.T) {
+	is := is.New(t)
+	w := newRestoreWorld(t, "0000-0002-7253-3645", "0000-0002-1825-0097")
+	d := startDaemon(t, w.cfg)
+	is.Equal(w.event(t, w.records[0]), int64(1))
+	is.NoErr(d.stop())
+
+	copyPath := filepath.Join(filepath.Dir(w.db), "hookd-compact.db")
+	_, err := runCmd(t, "backup", "-config", w.cfg, copyPath)
+	is.NoErr(err)
+	for _, f := range []string{w.db + "-wal", w.db + "-shm"} {
+		os.Remove(f)
+	}
+	is.NoErr(os.Rename(copyPath, w.db))
+
+	d = startDaemon(t, w.cfg)
+	is.Equal(w.event(t, w.records[1]), int64(2)) // counts on
+	is.NoErr(d.stop())
+	is.True(!strings.Contains(d.stderr.String(), "not the state")) // its own database
+}
+
 // restoreWorld is a configuration with a database that has a client and a webhook
 // for each of its records, for the tests of a restored database.
 type restoreWorld struct {
