@@ -353,7 +353,10 @@ func (e *env) serve(ctx context.Context, cfg Config, listenError func(error) err
 	srv.RegisterOnShutdown(api.StopInbox) // a delayed inbox answer does not hold up a shutdown
 	srv.RegisterOnShutdown(cons.Shutdown) // nor does a live view of the console's inbox page
 	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
+	// At most http.max_connections at once, the API's, the console's and the
+	// inbox's together: one past them is answered 503 (connLimit).
+	limited := limitConns(ln, cfg.HTTP.MaxConnections, m, log)
+	go func() { served <- srv.Serve(limited) }()
 	dctx, stopDispatch := context.WithCancel(context.WithoutCancel(ctx))
 	dispatched := make(chan error, 1)
 	if cfg.Delivery.Paused {

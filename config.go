@@ -51,6 +51,9 @@ type Config struct {
 		// TrustedProxies are the reverse proxies (addresses or CIDR prefixes) whose
 		// X-Forwarded-For names the client; see TrustedProxyPrefixes.
 		TrustedProxies []string `toml:"trusted_proxies"`
+		// MaxConnections bounds the connections hookd holds open at once; one
+		// past it is answered 503 and closed (connLimit).
+		MaxConnections int `toml:"max_connections"`
 	} `toml:"http"`
 	Store struct {
 		Path        string `toml:"path"`
@@ -114,6 +117,7 @@ type Config struct {
 func DefaultConfig() Config {
 	var c Config
 	c.HTTP.Listen = "127.0.0.1:8080"
+	c.HTTP.MaxConnections = defaultMaxConnections
 	c.Store.Path = "hookd.db"
 	c.Store.Synchronous = "full"
 	c.Store.Checkpoints = "hookd"
@@ -558,6 +562,10 @@ func (c *Config) Validate() error {
 	if _, err := c.TrustedProxyPrefixes(); err != nil {
 		bad("http.trusted_proxies", "%v", err)
 	}
+	if c.HTTP.MaxConnections < 1 {
+		bad("http.max_connections", "must be at least 1, got %d: it is how many connections hookd holds open at once (default %d); 0 is not \"no limit\", and would refuse every one",
+			c.HTTP.MaxConnections, defaultMaxConnections)
+	}
 	if c.Store.Path == "" {
 		bad("store.path", "must not be empty")
 	} else if fi, err := os.Stat(c.Store.Path); err == nil && !fi.Mode().IsRegular() {
@@ -984,6 +992,14 @@ const maxInboxKeep = 100000
 
 // maxWorkers bounds delivery.workers.
 const maxWorkers = 10000
+
+// defaultMaxConnections is http.max_connections's default. A connection reading
+// its request's headers may hold 64 KiB of them (maxRequestHeaders): 1,024 such
+// connections, sent slowly again and again, took hookd from 27 to 185 MB (4,000
+// took it to 811 MB), within a VM of 512 MB, and far more connections than a
+// webhook daemon's callers keep open (a reverse proxy's pool, ORCID's calls, the
+// console's tabs).
+const defaultMaxConnections = 1024
 
 // EmailRelay says the configuration names an SMTP relay to send organisations'
 // e-mail through: [email] smtp_addr and from.

@@ -29,6 +29,7 @@ func TestDefaultConfig(t *testing.T) {
 	c := DefaultConfig()
 	is.NoErr(c.Validate())                                                   // the defaults are valid
 	is.Equal(c.HTTP.Listen, "127.0.0.1:8080")                                // documented default
+	is.Equal(c.HTTP.MaxConnections, 1024)                                    // documented default
 	is.Equal(c.Store.Path, "hookd.db")                                       // documented default
 	is.Equal(c.Store.Synchronous, "full")                                    // documented default
 	is.Equal(c.Store.Checkpoints, "hookd")                                   // hookd checkpoints its own WAL
@@ -57,6 +58,7 @@ func TestLoadConfig(t *testing.T) {
 listen = "127.0.0.1:0"
 base_path = "/orcid-api-web"
 public_url = "https://hookd.example.org"
+max_connections = 100
 [store]
 path = "x.db"
 synchronous = "normal"
@@ -114,6 +116,10 @@ keep_total = 100
 		{"bad log level", "[log]\nlevel = \"loud\"\n", "log.level"},
 		{"base path without slash", "[http]\nbase_path = \"nope\"\n", "http.base_path"},
 		{"base path with trailing slash", "[http]\nbase_path = \"/orcid-api-web/\"\n", "http.base_path"},
+		{"no connections", "[http]\nmax_connections = 0\n", `http.max_connections: must be at least 1, got 0: it is how many connections hookd holds open at once (default 1024); 0 is not "no limit", and would refuse every one`},
+		{"negative connections", "[http]\nmax_connections = -1\n", "http.max_connections: must be at least 1, got -1"},
+		{"connections as a string", "[http]\nmax_connections = \"1024\"\n", "http.max_connections: must be a whole number, got a string (line 2)"},
+		{"one connection", "[http]\nmax_connections = 1\n", ""},
 		{"listen without port", "[http]\nlisten = \"localhost\"\n", "http.listen"},
 		{"listen on a port that is a word", "[http]\nlisten = \"127.0.0.1:abc\"\n", "http.listen"},
 		{"listen on a port past 65535", "[http]\nlisten = \":99999\"\n", "http.listen"},

@@ -25,6 +25,8 @@ type Metrics struct {
 	duration   prometheus.Histogram
 	events     prometheus.Counter
 	requests   *prometheus.CounterVec
+	conns      prometheus.Gauge
+	refused    prometheus.Counter
 	outbox     *outbox
 }
 
@@ -49,9 +51,17 @@ func New(st *store.Store) *Metrics {
 			Name: "hookd_http_requests_total",
 			Help: "HTTP requests by route, method and status.",
 		}, []string{"route", "method", "status"}),
+		conns: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "hookd_http_connections_open",
+			Help: "HTTP connections open, idle keep-alive ones included: at most http.max_connections.",
+		}),
+		refused: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "hookd_http_connections_refused_total",
+			Help: "HTTP connections refused as http.max_connections were open: answered 503 and closed (closed alone when one sent nothing within a second, or 256 refusals were under way).",
+		}),
 		outbox: &outbox{st: st},
 	}
-	m.registry.MustRegister(m.deliveries, m.duration, m.events, m.requests,
+	m.registry.MustRegister(m.deliveries, m.duration, m.events, m.requests, m.conns, m.refused,
 		m.outbox,
 		collectors.NewGoCollector(), schedLatencies{},
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -101,6 +111,15 @@ func (m *Metrics) Events(n int) { m.events.Add(float64(n)) }
 func (m *Metrics) Request(route, method string, status int) {
 	m.requests.WithLabelValues(route, methodLabel(method), strconv.Itoa(status)).Inc()
 }
+
+// ConnOpened counts an HTTP connection taken, open until ConnClosed.
+func (m *Metrics) ConnOpened() { m.conns.Inc() }
+
+// ConnClosed counts the close of a connection ConnOpened counted.
+func (m *Metrics) ConnClosed() { m.conns.Dec() }
+
+// ConnRefused counts an HTTP connection refused at http.max_connections.
+func (m *Metrics) ConnRefused() { m.refused.Inc() }
 
 // methodLabel is a request's method as a label: one of HTTP's own, or OTHER, so a
 // client choosing methods (the inbox takes any) does not add series without end.

@@ -1,0 +1,162 @@
+package main
+
+import (
+	"bufio"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/matryer/is"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+)
+
+// rawConn is a TCP connection to the daemon that sends requests by hand, so a
+// test knows which connection each request takes.
+type rawConn struct {
+	net.Conn
+	r *bufio.Reader
+}
+
+func dialRaw(tb testing.TB, host string) *rawConn {
+	tb.Helper()
+	c, err := net.DialTimeout("tcp", host, 5*time.Second)
+	if err != nil {
+		tb.Fatalf("dial %s: %v", host, err)
+	}
+	tb.Cleanup(func() { c.Close() })
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	return &rawConn{Conn: c, r: bufio.NewReader(c)}
+}
+
+// get sends GET path on c and reads the answer: its status, Retry-After and body.
+func (c *rawConn) get(tb testing.TB, path string) (status int, retryAfter, body string) {
+	tb.Helper()
+	if _, err := io.WriteString(c, "GET "+path+" HTTP/1.1\r\nHost: hookd\r\n\r\n"); err != nil {
+		tb.Fatalf("GET %s: write: %v", path, err)
+	}
+	res, err := http.ReadResponse(c.r, nil)
+	if err != nil {
+		tb.Fatalf("GET %s: read the answer: %v", path, err)
+	}
+	b, err := io.ReadAll(res.Body)
+	res.Body.Close()
+	if err != nil {
+		tb.Fatalf("GET %s: read the body: %v", path, err)
+	}
+	return res.StatusCode, res.Header.Get("Retry-After"), string(b)
+}
+
+// connMetrics reads the connection metrics over c.
+func (c *rawConn) connMetrics(tb testing.TB) (open, refused float64) {
+	tb.Helper()
+	status, _, body := c.get(tb, "/metrics")
+	if status != http.StatusOK {
+		tb.Fatalf("GET /metrics: %d %s", status, body)
+	}
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := parser.TextToMetricFamilies(strings.NewReader(body))
+	if err != nil {
+		tb.Fatalf("GET /metrics: %v", err)
+	}
+	return value(fams, "hookd_http_connections_open", "", ""), value(fams, "hookd_http_connections_refused_total", "", "")
+}
+
+// TestServeConnectionLimit: hookd holds at most http.max_connections open at once.
+// One more is answered 503 at once, with Retry-After and a line naming the
+// setting, and closed (not left waiting without a word in the kernel's queue),
+// also when its client sent its request first, and also for /healthz; one
+// that sends nothing is closed. The connections open go on being served. Once one closes, a new one is taken.
+// The metrics count the connections open and those refused, and the log says
+// so once, not once a connection.
+func TestServeConnectionLimit(t *testing.T) {
+	is := is.New(t)
+	const limit = 3
+	d := startDaemon(t, testConfig(t, "max_connections = 3"))
+	u, err := url.Parse(d.url)
+	is.NoErr(err)
+	host := u.Host
+	// Starting, the tests' client kept a connection open: wait until it is gone
+	// and the daemon counts one connection, this one.
+	http.DefaultClient.CloseIdleConnections()
+	first := dialRaw(t, host)
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		open, refused := first.connMetrics(t)
+		is.Equal(refused, 0.0) // none refused yet
+		if open == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the daemon counts %v connections open, not 1", open)
+		}
+	}
+	held := []*rawConn{first}
+	for len(held) < limit {
+		c := dialRaw(t, host)
+		status, _, _ := c.get(t, "/healthz")
+		is.Equal(status, http.StatusOK) // within the limit
+		held = append(held, c)
+	}
+
+	refused := 0
+	// One more, its request sent before anything is read: a 503, then the close.
+	c := dialRaw(t, host)
+	status, retryAfter, body := c.get(t, "/healthz")
+	refused++
+	is.Equal(status, http.StatusServiceUnavailable) // refused at the limit
+	is.Equal(retryAfter, "5")                       // with when to try again
+	is.True(strings.Contains(body, "3 connections open, its limit (http.max_connections)"))
+	_, err = c.r.ReadByte()
+	is.Equal(err, io.EOF) // and closed
+	// As a client sees it.
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	res, err := client.Get(d.url + "/api/notifications/v1/webhooks")
+	is.NoErr(err) // an answer, not a hang or a reset
+	res.Body.Close()
+	refused++
+	is.Equal(res.StatusCode, http.StatusServiceUnavailable)
+
+	// One that sends nothing is closed without an answer, in a second: a refusal
+	// holds nothing for long.
+	silent := dialRaw(t, host)
+	b, err := io.ReadAll(silent)
+	refused++
+	is.NoErr(err)       // closed, not reset
+	is.Equal(len(b), 0) // without an answer
+
+	// The connections open are served on.
+	for _, c := range held[1:] {
+		status, _, _ := c.get(t, "/healthz")
+		is.Equal(status, http.StatusOK) // an open connection is served at the limit
+	}
+	open, counted := first.connMetrics(t)
+	is.Equal(open, float64(limit))      // the connections open
+	is.Equal(counted, float64(refused)) // each refusal counted
+
+	// One closes: its place is taken by the next (once the daemon has seen the close).
+	held[1].Close()
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		c := dialRaw(t, host)
+		status, _, _ := c.get(t, "/healthz")
+		if status == http.StatusOK {
+			break
+		}
+		refused++
+		is.Equal(status, http.StatusServiceUnavailable)
+		if time.Now().After(deadline) {
+			t.Fatal("no connection taken within 5s after one closed")
+		}
+	}
+	open, counted = first.connMetrics(t)
+	is.Equal(open, float64(limit)) // the new one in the closed one's place
+	is.Equal(counted, float64(refused))
+
+	is.NoErr(d.stop())
+	logs := d.stderr.String()
+	is.Equal(strings.Count(logs, "HTTP connections refused"), 1) // one line for every refusal of the minute
+	is.True(strings.Contains(logs, `"max_connections":3,"refused":1`))
+}
