@@ -80,6 +80,10 @@ type Config struct {
 		AllowPrivateTargets bool     `toml:"allow_private_targets"`
 		Paused              bool     `toml:"paused"`
 		Retention           Duration `toml:"retention"`
+		// MaxEveryRecordWebhooks and MaxWebhooksPerRecord bound each client's
+		// active webhooks for every record, and for one record (FanOutCaps).
+		MaxEveryRecordWebhooks int `toml:"max_every_record_webhooks"`
+		MaxWebhooksPerRecord   int `toml:"max_webhooks_per_record"`
 	} `toml:"delivery"`
 	Email struct {
 		SMTPAddr     string `toml:"smtp_addr"`
@@ -132,6 +136,8 @@ func DefaultConfig() Config {
 	c.Delivery.Workers = dispatch.DefaultWorkers
 	c.Delivery.PerHost = dispatch.DefaultPerHost
 	c.Delivery.Retention = Duration{dispatch.DefaultRetention}
+	c.Delivery.MaxEveryRecordWebhooks = store.DefaultMaxEveryRecordWebhooks
+	c.Delivery.MaxWebhooksPerRecord = store.DefaultMaxWebhooksPerRecord
 	c.Audit.Retention = Duration{store.DefaultAuditRetention}
 	c.Email.StartTLS = true
 	c.Log.Level = "info"
@@ -623,6 +629,16 @@ func (c *Config) Validate() error {
 	} else if !workersOK && (c.Delivery.PerHost < 1 || c.Delivery.PerHost > maxWorkers) {
 		bad("delivery.per_host", "must be between 1 and delivery.workers, got %d", c.Delivery.PerHost)
 	}
+	// A cap of 0, written to mean "no cap", would refuse every such webhook:
+	// there is no value for none, and a number above any client's is one.
+	for _, f := range []struct {
+		key string
+		n   int
+	}{{"delivery.max_every_record_webhooks", c.Delivery.MaxEveryRecordWebhooks}, {"delivery.max_webhooks_per_record", c.Delivery.MaxWebhooksPerRecord}} {
+		if f.n < 1 {
+			bad(f.key, "must be at least 1, got %d: it is the most active webhooks one client may have of them (for no cap, give a number above any client's)", f.n)
+		}
+	}
 	if a := c.Email.SMTPAddr; a != "" {
 		if strings.Contains(a, "@") { // a URL's user:password@ (smtp://hookd:pw@host:587): not echoed
 			bad("email.smtp_addr", "must be host:port alone, without a user name or password (hookd signs in with email.username and email.password_file), got %q", withoutUserinfo(a))
@@ -1024,6 +1040,12 @@ func (c *Config) PublicURL() string {
 	}
 	u.Host = host
 	return u.String()
+}
+
+// FanOutCaps are the bounds of each client's active webhooks for every record
+// and for one record.
+func (c *Config) FanOutCaps() store.FanOutCaps {
+	return store.FanOutCaps{EveryRecord: c.Delivery.MaxEveryRecordWebhooks, PerRecord: c.Delivery.MaxWebhooksPerRecord}
 }
 
 // InboxLimits are the bounds of what the inboxes keep.

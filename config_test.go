@@ -27,23 +27,24 @@ func writeConfig(tb testing.TB, body string) string {
 func TestDefaultConfig(t *testing.T) {
 	is := is.New(t)
 	c := DefaultConfig()
-	is.NoErr(c.Validate())                                                   // the defaults are valid
-	is.Equal(c.HTTP.Listen, "127.0.0.1:8080")                                // documented default
-	is.Equal(c.HTTP.MaxConnections, 1024)                                    // documented default
-	is.Equal(c.Store.Path, "hookd.db")                                       // documented default
-	is.Equal(c.Store.Synchronous, "full")                                    // documented default
-	is.Equal(c.Store.Checkpoints, "hookd")                                   // hookd checkpoints its own WAL
-	is.Equal(c.Auth.TokenTTL.Duration, 631138518*time.Second)                // ORCID's expires_in
-	is.Equal(c.Delivery.CoalesceWindow.Duration, 5*time.Minute)              // ORCID's "every five minutes"
-	is.Equal(c.Delivery.Timeout.Duration, 20*time.Second)                    // ORCID's 20 s
-	is.Equal(c.Delivery.Workers, 64)                                         // documented default
-	is.Equal(c.Delivery.PerHost, 8)                                          // documented default
-	is.Equal(c.Delivery.AllowPrivateTargets, false)                          // SSRF guard on
-	is.Equal(c.Inbox.Enabled, false)                                         // no inbox in serve unless asked
-	is.Equal(c.InboxLimits(), store.InboxLimits{PerInbox: 200, Total: 2000}) // documented bounds
-	is.Equal(c.Log.Format, "auto")                                           // documented default
-	is.Equal(c.SecretKeyPath(), "hookd.key")                                 // key beside the database
-	is.Equal(c.PublicBase("0.0.0.0:8080"), "http://localhost:8080")          // a usable URL from a wildcard listen
+	is.NoErr(c.Validate())                                                       // the defaults are valid
+	is.Equal(c.HTTP.Listen, "127.0.0.1:8080")                                    // documented default
+	is.Equal(c.HTTP.MaxConnections, 1024)                                        // documented default
+	is.Equal(c.Store.Path, "hookd.db")                                           // documented default
+	is.Equal(c.Store.Synchronous, "full")                                        // documented default
+	is.Equal(c.Store.Checkpoints, "hookd")                                       // hookd checkpoints its own WAL
+	is.Equal(c.Auth.TokenTTL.Duration, 631138518*time.Second)                    // ORCID's expires_in
+	is.Equal(c.Delivery.CoalesceWindow.Duration, 5*time.Minute)                  // ORCID's "every five minutes"
+	is.Equal(c.Delivery.Timeout.Duration, 20*time.Second)                        // ORCID's 20 s
+	is.Equal(c.Delivery.Workers, 64)                                             // documented default
+	is.Equal(c.Delivery.PerHost, 8)                                              // documented default
+	is.Equal(c.Delivery.AllowPrivateTargets, false)                              // SSRF guard on
+	is.Equal(c.Inbox.Enabled, false)                                             // no inbox in serve unless asked
+	is.Equal(c.InboxLimits(), store.InboxLimits{PerInbox: 200, Total: 2000})     // documented bounds
+	is.Equal(c.FanOutCaps(), store.FanOutCaps{EveryRecord: 100, PerRecord: 100}) // documented caps
+	is.Equal(c.Log.Format, "auto")                                               // documented default
+	is.Equal(c.SecretKeyPath(), "hookd.key")                                     // key beside the database
+	is.Equal(c.PublicBase("0.0.0.0:8080"), "http://localhost:8080")              // a usable URL from a wildcard listen
 }
 
 func TestLoadConfig(t *testing.T) {
@@ -77,6 +78,8 @@ workers = 4
 per_host = 2
 allow_private_targets = true
 retention = "24h"
+max_every_record_webhooks = 5
+max_webhooks_per_record = 3
 [audit]
 retention = "720h"
 [email]
@@ -106,6 +109,9 @@ keep_total = 100
 		{"negative coalesce window", "[delivery]\ncoalesce_window = \"-1m\"\n", "delivery.coalesce_window"},
 		{"zero workers", "[delivery]\nworkers = 0\n", "delivery.workers"},
 		{"per_host above workers", "[delivery]\nworkers = 2\nper_host = 3\n", "delivery.per_host"},
+		{"no webhook for every record", "[delivery]\nmax_every_record_webhooks = 0\n", "delivery.max_every_record_webhooks: must be at least 1, got 0"},
+		{"negative webhooks per record", "[delivery]\nmax_webhooks_per_record = -1\n", "delivery.max_webhooks_per_record: must be at least 1, got -1"},
+		{"webhooks per record in a fraction", "[delivery]\nmax_webhooks_per_record = 1.5\n", "delivery.max_webhooks_per_record: must be a whole number"},
 		{"max delay below base", "[delivery]\nretry_base = \"1h\"\nretry_max_delay = \"1m\"\n", "delivery.retry_max_delay"},
 		{"zero token ttl", "[auth]\ntoken_ttl = \"0s\"\n", "auth.token_ttl"},
 		{"zero audit retention", "[audit]\nretention = \"0s\"\n", "audit.retention"},

@@ -782,7 +782,7 @@ func openStore(ctx context.Context, cfg Config, daemon, create bool, migrating f
 		return nil, err
 	}
 	opts := store.Options{Path: cfg.Store.Path, Synchronous: cfg.Store.Synchronous, Box: box, Daemon: daemon,
-		ExternalCheckpoints: cfg.Store.Checkpoints == "external", MustExist: !create, Migrating: migrating}
+		ExternalCheckpoints: cfg.Store.Checkpoints == "external", MustExist: !create, Migrating: migrating, FanOut: cfg.FanOutCaps()}
 	if !daemon {
 		opts.BeforeMigrations = notUnderDaemon(cfg.Store.Path)
 	}

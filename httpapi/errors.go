@@ -180,6 +180,7 @@ const (
 	codeDeleteMissing = 9028 // DELETE of a webhook that does not exist
 	codeScope         = 9038 // the token lacks the scope the call needs
 	codeMethod        = 9001
+	codeCapReached    = 9001 // a client's cap of webhooks for a record reached: ORCID has no such cap, nor a code for it
 	codeInternal      = 9008
 )
 

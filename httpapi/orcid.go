@@ -97,6 +97,10 @@ var (
 	orcidTaken       = orcidAnswer{codeForbidden, "The client application is not authorized for this webhook.", ""}
 	orcidGetAnswers  = orcidAnswers{store.Forbidden: orcidTaken, store.NotFound: {codeNotFound, "The webhook was not found.", ""}}
 	orcidDelAnswers  = orcidAnswers{store.Forbidden: orcidTaken, store.NotFound: {codeDeleteMissing, "The webhook was not found.", ""}}
+	// A client that has as many active webhooks for the record as
+	// delivery.max_webhooks_per_record allows: a 409, as on hookd's other routes
+	// and as ORCID answers a record's own limits (10,000 works).
+	orcidPutAnswers = orcidAnswers{store.Conflict: {codeCapReached, "The client application has as many webhooks for this ORCID iD as it may have.", ""}}
 )
 
 // orcidParam checks the {orcid} segment and answers the error itself.
@@ -185,7 +189,9 @@ func (s *Server) orcidTooLarge(w http.ResponseWriter, r *http.Request) {
 
 // handleWebhookPut registers a callback: 201 with Location when new, 204 when it
 // existed, whoever registered it (ORCID finds a registration by iD and callback, so
-// another client's PUT answers 204 and changes nothing).
+// another client's PUT answers 204 and changes nothing); 409 when a new one, or the
+// caller's deactivated one turned on again, would be past the caller's cap of
+// webhooks for the record.
 func (s *Server) handleWebhookPut() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id, ok := s.orcidParam(w, r)
@@ -198,7 +204,7 @@ func (s *Server) handleWebhookPut() http.Handler {
 		}
 		_, created, err := s.store.PutOrcidWebhook(r.Context(), tokenFrom(r.Context()).ClientID, id, cb)
 		if err != nil {
-			s.writeORCIDError(w, r, err, nil) // only an internal error is left
+			s.writeORCIDError(w, r, err, orcidPutAnswers) // a cap reached, or an internal error
 			return
 		}
 		if !created {

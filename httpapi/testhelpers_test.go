@@ -52,14 +52,19 @@ func newStore(tb testing.TB) *store.Store {
 	return st
 }
 
-// newStoreAt is newStore, and the path of its database file.
-func newStoreAt(tb testing.TB) (*store.Store, string) {
+// newStoreAt is newStore, and the path of its database file; with, when given,
+// changes the store's options before it opens.
+func newStoreAt(tb testing.TB, with ...func(*store.Options)) (*store.Store, string) {
 	tb.Helper()
 	is := is.New(tb)
 	box, err := secret.NewBox(secret.Random(secret.KeySize))
 	is.NoErr(err) // make secret box
 	path := filepath.Join(tb.TempDir(), "hookd.db")
-	st, err := store.Open(context.Background(), store.Options{Path: path, Box: box})
+	so := store.Options{Path: path, Box: box}
+	for _, w := range with {
+		w(&so)
+	}
+	st, err := store.Open(context.Background(), so)
 	is.NoErr(err) // open store
 	tb.Cleanup(func() { st.Close() })
 	return st, path
@@ -129,7 +134,17 @@ func (h *harness) delays() []time.Duration {
 // The store's clock is pinned (2024-03-01 12:00 UTC) and the token TTL is one hour.
 func newHarness(tb testing.TB, opt ...func(*httpapi.Options)) *harness {
 	tb.Helper()
-	st, path := newStoreAt(tb)
+	return newHarnessOn(tb, nil, opt...)
+}
+
+// newHarnessOn is newHarness on a store whose options with changes (when not nil).
+func newHarnessOn(tb testing.TB, with func(*store.Options), opt ...func(*httpapi.Options)) *harness {
+	tb.Helper()
+	var ws []func(*store.Options)
+	if with != nil {
+		ws = append(ws, with)
+	}
+	st, path := newStoreAt(tb, ws...)
 	clk := newClock(time.Date(2024, 3, 1, 12, 0, 0, 0, time.UTC))
 	st.Now = clk.Now
 	opts := httpapi.Options{

@@ -296,6 +296,18 @@ var platformAnswers = problemAnswers{store.NotFound: {detail: "not found"}}
 // is a 422, as for the events intake.
 var webhookCreateAnswers = problemAnswers{store.NotFound: {detail: "not found"}, store.Conflict: {status: http.StatusUnprocessableEntity}}
 
+// createAnswers are the answers to the error of a webhook's creation: the 422 of
+// webhookCreateAnswers is the Idempotency-Key's alone; a client's cap of
+// webhooks reached (field orcid) is a 409, as it is on the routes that activate
+// a webhook or widen it.
+func createAnswers(err error) problemAnswers {
+	var e *store.Error
+	if errors.As(err, &e) && e.Code == store.Conflict && e.Field != "Idempotency-Key" {
+		return platformAnswers
+	}
+	return webhookCreateAnswers
+}
+
 // handleWebhookCreate registers a webhook. An Idempotency-Key makes a repeat within
 // 24 h answer the webhook the first call created, with its signing secret.
 func (s *Server) handleWebhookCreate() http.Handler {
@@ -329,7 +341,7 @@ func (s *Server) handleWebhookCreate() http.Handler {
 		}
 		sub, signing, replayed, err := s.store.CreateWebhookOnce(r.Context(), tokenFrom(r.Context()).ClientID, key, spec)
 		if err != nil {
-			s.writeProblem(w, r, err, webhookCreateAnswers)
+			s.writeProblem(w, r, err, createAnswers(err))
 			return
 		}
 		if replayed {

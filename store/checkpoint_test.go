@@ -33,7 +33,10 @@ func TestCheckpointerRestartsWAL(t *testing.T) {
 	is := is.New(t)
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "hookd.db")
-	st := openAt(t, path, newBox(t))
+	// As many callbacks for the record as the writes take, past the built-in cap.
+	st, err := store.Open(ctx, store.Options{Path: path, Box: newBox(t), FanOut: store.FanOutCaps{PerRecord: 1 << 20}})
+	is.NoErr(err) // open store
+	t.Cleanup(func() { st.Close() })
 	c, err := st.CreateClient(ctx, store.NewClient{Name: "w", Scopes: []string{store.ScopeWebhook}})
 	is.NoErr(err) // client
 	register := func(i int) {

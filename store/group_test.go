@@ -233,6 +233,7 @@ func TestFullDiskFailsTheFanOutAlone(t *testing.T) {
 	is := is.New(t)
 	ctx := context.Background()
 	st := openGroupStore(t)
+	st.caps.EveryRecord = 1000 // past the built-in cap
 	c, err := st.CreateClient(ctx, NewClient{Name: "full", Scopes: []string{ScopeWebhook}})
 	is.NoErr(err)
 	for i := range 1000 { // webhooks for every record: an event's fan-out needs new pages

@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -15,8 +16,12 @@ import (
 // one that calls the inbox: what a stranger's wrongly signed request costs.
 func BenchmarkInboxWrongSignature(b *testing.B) {
 	ctx := context.Background()
-	st := newStore(b)
-	st.Now = time.Now
+	// Webhooks for every record, far past the built-in cap.
+	st, err := store.Open(ctx, store.Options{Path: filepath.Join(b.TempDir(), "hookd.db"), Box: newBox(b), FanOut: store.FanOutCaps{EveryRecord: 3001}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { st.Close() })
 	c, err := st.CreateClient(ctx, store.NewClient{Name: "platform", Scopes: []string{store.ScopeWebhook}})
 	if err != nil {
 		b.Fatal(err)

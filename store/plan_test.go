@@ -665,3 +665,22 @@ func TestRecordDeactivatedWebhooksPlan(t *testing.T) {
 		}
 	}
 }
+
+// TestFanOutCapPlans: the counts a client's caps are checked with read its
+// webhooks for every record through the small index of those (which every
+// event's fan-out reads whole), and its webhooks for one record through the
+// record's index, as the registration's one statement does: never through the
+// client's index, which holds a registration per researcher of an organisation.
+func TestFanOutCapPlans(t *testing.T) {
+	st := openGroupStore(t)
+	for _, c := range []struct{ name, q, want string }{
+		{"qEveryRecordCount", qEveryRecordCount, "subscriptions_everything"},
+		{"qRecordCount", qRecordCount, "subscriptions_by_orcid (orcid=?)"},
+		{"qPutOrcidWebhook", qPutOrcidWebhook, "subscriptions_by_orcid (orcid=?)"},
+	} {
+		plan := strings.Join(queryPlanAnyArgs(t, st, c.q), "\n")
+		if !strings.Contains(plan, c.want) || strings.Contains(plan, "subscriptions_client") || strings.Contains(plan, "SCAN subscriptions\n") {
+			t.Errorf("%s: plan\n%s", c.name, plan)
+		}
+	}
+}

@@ -62,6 +62,9 @@ type Options struct {
 	// SkipKeyCheck opens the file whatever Box is (checkKey): for a copy of it,
 	// which opens no secret and seals none.
 	SkipKeyCheck bool
+	// FanOut bounds each client's active webhooks for every record and for one
+	// record (the built-in caps where zero).
+	FanOut FanOutCaps
 }
 
 // Store is hookd's SQLite database. Writes go through one connection (SQLite has one
@@ -128,6 +131,8 @@ type Store struct {
 	// daemon is Options.Daemon: only the serving process has a retention pass to
 	// leave work to (finishUpstreamLeft).
 	daemon bool
+	// caps are Options.FanOut, with the built-in caps where it has none.
+	caps FanOutCaps
 	// removeWhole is set while a removal's last try runs: it moves whatever history
 	// is left in its own transaction (removeSubscriptions). Only the transaction
 	// that holds the write connection reads it.
@@ -278,7 +283,8 @@ func Open(ctx context.Context, opts Options) (_ *Store, err error) {
 	}
 	opened = true
 
-	s := &Store{release: release, write: write, box: opts.Box, Now: time.Now, backupDSN: dsn(), dir: filepath.Dir(opts.Path), yield: openYielder(opts.Path, opts.Daemon), syncFull: sync == "full", daemon: opts.Daemon}
+	s := &Store{release: release, write: write, box: opts.Box, Now: time.Now, backupDSN: dsn(), dir: filepath.Dir(opts.Path), yield: openYielder(opts.Path, opts.Daemon), syncFull: sync == "full", daemon: opts.Daemon,
+		caps: opts.FanOut.withDefaults()}
 	// The file the write connection has open, which every write checks is still
 	// the one at the path (checkFile).
 	if abs, err := filepath.Abs(opts.Path); err == nil {

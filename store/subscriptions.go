@@ -119,11 +119,15 @@ var (
 	// A new registration (uid, client, canonical callback, orcid, created, updated,
 	// the callback's head length, then the callback with its default port and that
 	// one's head length), unless one exists under any spelling of the callback's
-	// scheme, host and default port (an older hookd kept them as sent).
+	// scheme, host and default port (an older hookd kept them as sent), or the
+	// client has as many active webhooks for the record as ?10 (FanOutCaps), counted
+	// through the record's index (qRecordCount).
 	qPutOrcidWebhook = `INSERT INTO subscriptions(id, uid, client_id, format, target, orcid, created_at, updated_at)
 		SELECT ` + newSubscriptionID + `, ?1, ?2, 'empty', ?3, ?4, ?5, ?6
 		WHERE NOT EXISTS (SELECT 1 FROM subscriptions INDEXED BY subscriptions_orcid_webhook
 			WHERE format = 'empty' AND orcid = ?4 AND ` + spelledAs(7, 3, 9, 8) + `)
+		AND (SELECT count(*) FROM subscriptions INDEXED BY subscriptions_by_orcid
+			WHERE orcid = ?4 AND active = 1 AND client_id = ?2) < ?10
 		ON CONFLICT(orcid, target) WHERE format = 'empty' DO NOTHING
 		RETURNING ` + subscriptionColumns
 	// The registration of (orcid, canonical callback) under any spelling of its
@@ -236,18 +240,27 @@ var (
 // and returns created false with a zero Subscription, as ORCID answers 204 then.
 // The callback is kept with its scheme and host in lower case and without its
 // scheme's default port (CanonicalURL), and one registered in another case of
-// them, or with the port written out, is the same registration.
+// them, or with the port written out, is the same registration. A new
+// registration, or a reactivation, of a client that has as many active webhooks
+// for the record as FanOutCaps.PerRecord allows is a Conflict that changes
+// nothing; registering an active one again is not.
 func (s *Store) PutOrcidWebhook(ctx context.Context, clientID, orcid, callback string) (sub Subscription, created bool, err error) {
 	now := ms(s.Now())
 	target, head, ported, portedHead := receiverSpellings(callback)
 	err = s.group(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		// A new registration is one statement; only an existing one needs more.
-		sub, err = scanSubscription(tx.StmtContext(ctx, s.subs.putOrcidWebhook).QueryRowContext(ctx, newUID(), clientID, target, orcid, now, now, head, ported, portedHead))
+		sub, err = scanSubscription(tx.StmtContext(ctx, s.subs.putOrcidWebhook).QueryRowContext(ctx, newUID(), clientID, target, orcid, now, now, head, ported, portedHead, s.caps.PerRecord))
 		if created = err == nil; created || !errors.Is(err, sql.ErrNoRows) {
 			return err
 		}
 		sub, err = s.orcidWebhook(ctx, tx, clientID, orcid, callback)
 		switch {
+		case errors.Is(err, errNoOrcidWebhook):
+			// None was made, and none is there: the client is at its cap.
+			if err := s.roomFor(ctx, tx, clientID, orcid, ""); err != nil {
+				return err
+			}
+			return fmt.Errorf("no registration was made for %s, and none is there", orcid)
 		case err != nil:
 			return err
 		case sub.ClientID != clientID:
@@ -256,6 +269,9 @@ func (s *Store) PutOrcidWebhook(ctx context.Context, clientID, orcid, callback s
 			sub = Subscription{}
 			return nil
 		case !sub.Active:
+			if err := s.roomFor(ctx, tx, clientID, orcid, ""); err != nil {
+				return err
+			}
 			if err := s.reactivate(ctx, tx, sub.ID, now); err != nil {
 				return err
 			}
@@ -682,7 +698,9 @@ func operated(ctx context.Context, tx *sql.Tx, uid string) (Subscription, error)
 // upstream registration (whoever may do so is the caller's to decide). A
 // deactivation gives reason (ReasonOperator for an operator's, "" for the owner's
 // own, as the platform API's) and makes its pending deliveries dead (replayable);
-// activating does not send them by itself.
+// activating does not send them by itself. Activating a client's webhook that
+// would take the client past its cap (FanOutCaps) is a Conflict that changes
+// nothing.
 func (s *Store) SetSubscriptionActive(ctx context.Context, uid string, active bool, reason string) (Subscription, error) {
 	sub, _, err := s.SwitchSubscription(ctx, uid, active, reason)
 	return sub, err
@@ -706,6 +724,11 @@ func (s *Store) SwitchSubscription(ctx context.Context, uid string, active bool,
 			return err
 		}
 		switch {
+		case active && !cur.Active && cur.ClientID != "":
+			// A client's webhook: within the client's cap of its kind.
+			if err = s.roomFor(ctx, tx, cur.ClientID, cur.Orcid, ""); err == nil {
+				err, changed = s.reactivate(ctx, tx, cur.ID, now), true
+			}
 		case active && !cur.Active:
 			err, changed = s.reactivate(ctx, tx, cur.ID, now), true
 		case !active && cur.on():

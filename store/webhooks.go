@@ -70,7 +70,9 @@ func (s *Store) CreateWebhook(ctx context.Context, clientID string, spec Webhook
 // nothing and returns the webhook the first call created, as it is now, with its
 // signing secret (a client whose first answer was lost learns it from the repeat),
 // and replayed true. The key sent with another spec, or once its webhook was
-// removed, is a conflict (field Idempotency-Key) that changes nothing.
+// removed, is a conflict (field Idempotency-Key) that changes nothing. A new
+// webhook that would take the client past its cap (FanOutCaps) for its record, or
+// for every record, is a conflict (field orcid) that creates nothing.
 func (s *Store) CreateWebhookOnce(ctx context.Context, clientID, key string, spec WebhookSpec) (sub Subscription, signing string, replayed bool, err error) {
 	headers, err := headersColumn(spec.Headers)
 	if err != nil {
@@ -99,6 +101,9 @@ func (s *Store) CreateWebhookOnce(ctx context.Context, clientID, key string, spe
 			case !errors.Is(err, sql.ErrNoRows):
 				return err
 			}
+		}
+		if err := s.roomFor(ctx, tx, clientID, spec.Orcid, "orcid"); err != nil {
+			return err
 		}
 		signing = secret.NewSigningSecret()
 		uid := newUID()
@@ -233,7 +238,9 @@ type WebhookPatch struct {
 
 // UpdateWebhook changes a client's platform webhook. A patch with no field leaves
 // it as it is, updated_at included. A description with a character that shows as
-// nothing (CheckShown) is refused, unless the webhook has it already.
+// nothing (CheckShown) is refused, unless the webhook has it already. An active
+// webhook moved to another record, or to every record, past the client's cap of
+// those (FanOutCaps) is a conflict (field orcid) that changes nothing.
 func (s *Store) UpdateWebhook(ctx context.Context, clientID, uid string, p WebhookPatch) (Subscription, error) {
 	var sub Subscription
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
@@ -264,6 +271,12 @@ func (s *Store) UpdateWebhook(ctx context.Context, clientID, uid string, p Webho
 			set("auth_secret", s.box.SealString(p.Auth.Secret))
 		}
 		if p.Orcid != nil {
+			if *p.Orcid != cur.Orcid && cur.Active {
+				// Another record, or every record: within the cap of those.
+				if err := s.roomFor(ctx, tx, clientID, *p.Orcid, "orcid"); err != nil {
+					return err
+				}
+			}
 			set("orcid", nullString(*p.Orcid))
 		}
 		if p.Types != nil {
@@ -322,7 +335,9 @@ func (s *Store) DeleteWebhook(ctx context.Context, clientID, uid string) error {
 
 // SetWebhookActive activates or deactivates a client's platform webhook. A
 // deactivation by the client has no reason; deliveries pending then become dead
-// (replayable), and activating does not replay them by itself.
+// (replayable), and activating does not replay them by itself. Activating one
+// that would take the client past its cap (FanOutCaps) is a conflict that changes
+// nothing.
 func (s *Store) SetWebhookActive(ctx context.Context, clientID, uid string, active bool) (Subscription, error) {
 	if active {
 		if err := s.killBacklogFirst(ctx, "client_id = ? AND uid = ?", clientID, uid); err != nil {
@@ -337,6 +352,9 @@ func (s *Store) SetWebhookActive(ctx context.Context, clientID, uid string, acti
 			return err
 		}
 		if active && !cur.Active {
+			if err := s.roomFor(ctx, tx, clientID, cur.Orcid, ""); err != nil {
+				return err
+			}
 			if err := s.reactivate(ctx, tx, cur.ID, now); err != nil {
 				return err
 			}
