@@ -324,8 +324,8 @@ func (d *Dispatcher) InboxClosed() { d.inboxClosed.Store(true) }
 
 // shutdown stops claiming, waits for in-flight calls up to the grace period (or
 // StopBy's cut), then cancels the rest (their deliveries are released, not counted
-// as attempts), records every outcome, and waits for the owners' notices being
-// sent (until StopBy's cut).
+// as attempts), records every outcome, waits for the owners' notices being
+// sent (until StopBy's cut), and sums up the deactivations left out of the log.
 func (d *Dispatcher) shutdown(ctx context.Context) error {
 	d.store.ClaimFresh(nil)
 	d.stopping.Store(true)
@@ -369,6 +369,7 @@ func (d *Dispatcher) shutdown(ctx context.Context) error {
 		}
 	}
 	<-sent
+	d.logSummaries(true) // before the stop's last line
 	return err
 }
 
@@ -584,6 +585,7 @@ const (
 // workers. It returns how many rows it claimed.
 func (d *Dispatcher) Tick(ctx context.Context) (int, error) {
 	d.lastTurn.Store(sinceStart())
+	d.logSummaries(false) // a host's deactivations left out of the log in a minute now over
 	d.more = false
 	d.mu.Lock()
 	parked := d.sched.parked

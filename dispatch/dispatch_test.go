@@ -429,9 +429,10 @@ func TestGoneDeactivates(t *testing.T) {
 	d := e.dispatcher(func(o *dispatch.Options) { o.Logger = slog.New(slog.NewJSONHandler(&logs, nil)) })
 
 	e.intake(0, store.Event{Orcid: orcidA})
-	is.Equal(e.tick(d), 1) // the call answered 410
-	is.Equal(strings.Count(logs.String(), `"msg":"delivery failed"`), 1)
-	is.True(strings.Contains(logs.String(), `"state":"deactivated"`)) // logged as deactivating its webhook
+	is.Equal(e.tick(d), 1)                                                  // the call answered 410
+	is.Equal(strings.Count(logs.String(), `"msg":"webhook deactivated`), 1) // one line
+	is.True(strings.Contains(logs.String(), `"state":"deactivated"`))       // logged as deactivating its webhook
+	is.True(strings.Contains(logs.String(), `"status":410`))                // with the answer that did
 	row := e.only()
 	is.Equal(row.StateName(), "dead") // a 410 is final
 	as := e.attempts(row.ID)

@@ -2,6 +2,7 @@ package dispatch
 
 import (
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -11,6 +12,11 @@ import (
 
 // failLogEvery is how often at most a host's retried failures are logged.
 const failLogEvery = time.Minute
+
+// deactLogMax is how many deactivations of webhooks calling one host are logged
+// one by one in a minute (failLogEvery); the others of that minute are summed up
+// in one line once it ends.
+const deactLogMax = 10
 
 // failLogKeep and failLogHosts bound what the failure log remembers: a host is
 // forgotten an hour after its last line (a count of failures left out since then
@@ -25,33 +31,132 @@ const (
 // host, and so is a delivery that ends dead, counted apart (a receiver down past
 // give_up_after makes every delivery to it die, one after another); the next line
 // of each says how many were left out meanwhile. A webhook's deactivation (gone,
-// deactivated), which comes once per webhook, is always logged; the other calls
-// in flight to it that answer alike end dead, and are logged as such.
+// deactivated) comes once per webhook, but a receiver that answers 410 for
+// thousands of webhooks deactivates them all within seconds: deactivations are
+// counted apart too, the first deactLogMax of a host's minute logged one by one
+// and the others summed up in one line when the minute ends (summaries). The
+// other calls in flight to a deactivated webhook that answer alike end dead, and
+// are logged as such.
 type failureLog struct {
 	mu    sync.Mutex
-	hosts *recent[string, int] // per host, and per host for deaths: failures left out since its last line, stamped with that line's time
+	hosts *recent[string, hostLines] // per host, and per host for deaths and for deactivations: what was logged and left out since the line that began its minute, stamped with that line's time
+	// due holds the keys of hosts whose deactivations were left out of the log,
+	// to be summed up when their minute ends.
+	due map[string]struct{}
+}
+
+// hostLines is what the failure log counts of one host's lines of a kind in a
+// minute.
+type hostLines struct {
+	logged     int            // lines logged
+	suppressed int            // failures left out
+	reasons    deactivatedFor // why the deactivations left out were made
+}
+
+// deactivatedFor is a set of the reasons of deactivations: a 410, disable_after.
+type deactivatedFor uint8
+
+const (
+	deactivatedGone deactivatedFor = 1 << iota
+	deactivatedFailing
+)
+
+// String names the reasons as the summary line does: "410 Gone", "disable_after".
+func (r deactivatedFor) String() string {
+	var words []string
+	if r&deactivatedGone != 0 {
+		words = append(words, "410 Gone")
+	}
+	if r&deactivatedFailing != 0 {
+		words = append(words, "disable_after")
+	}
+	return strings.Join(words, ", ")
+}
+
+// leftOut is the count of a host's failures of a kind left out of the log in the
+// minute that began at since: for a deactivation, the sum its summary line says.
+type leftOut struct {
+	host    string
+	since   time.Time
+	n       int
+	reasons deactivatedFor
 }
 
 func newFailureLog() *failureLog {
-	return &failureLog{hosts: newRecent[string, int](failLogKeep, failLogHosts)}
+	return &failureLog{hosts: newRecent[string, hostLines](failLogKeep, failLogHosts), due: map[string]struct{}{}}
 }
 
-// admit says whether a failure of kind at host may be logged now and, if so, how
-// many of the host's failures were left out since its last line.
-func (f *failureLog) admit(host string, kind store.OutcomeKind, now time.Time) (suppressed int, ok bool) {
-	key := host
-	if kind == store.OutcomeDead {
+// deactivationKey is the failure log's key for host's deactivations.
+func deactivationKey(host string) string { return "deactivated " + host } // no host has a space
+
+// admit says whether a failure of kind at host may be logged now and, if so, what
+// of the host's failures of that kind was left out since its last line: a
+// retried or dead one is logged once a minute, a deactivation deactLogMax times a
+// minute. The count of a minute's deactivations left out is summed up when that
+// minute ends (summaries), or, if it was not yet, by the line admitted next.
+func (f *failureLog) admit(host string, kind store.OutcomeKind, now time.Time) (left leftOut, ok bool) {
+	key, most := host, 1
+	switch kind {
+	case store.OutcomeDead:
 		key = "dead " + host // no host has a space
+	case store.OutcomeGone, store.OutcomeDeactivate:
+		key, most = deactivationKey(host), deactLogMax
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	suppressed, last, seen := f.hosts.get(key, now)
-	if seen && now.Sub(last) < failLogEvery && (kind == store.OutcomeRetry || kind == store.OutcomeDead) {
-		f.hosts.set(key, suppressed+1, last)
-		return 0, false
+	e, since, seen := f.hosts.get(key, now)
+	if seen && now.Sub(since) < failLogEvery {
+		if e.logged < most {
+			e.logged++
+			f.hosts.set(key, e, since)
+			return leftOut{}, true
+		}
+		e.suppressed++
+		switch kind {
+		case store.OutcomeGone:
+			e.reasons |= deactivatedGone
+		case store.OutcomeDeactivate:
+			e.reasons |= deactivatedFailing
+		}
+		f.hosts.set(key, e, since)
+		if most > 1 {
+			f.due[key] = struct{}{}
+		}
+		return leftOut{}, false
 	}
-	f.hosts.set(key, 0, now)
-	return suppressed, true
+	delete(f.due, key)
+	f.hosts.set(key, hostLines{logged: 1}, now)
+	if !seen {
+		return leftOut{}, true
+	}
+	return leftOut{host: host, since: since, n: e.suppressed, reasons: e.reasons}, true
+}
+
+// summaries returns, by host, the deactivations left out of the log in a minute
+// that has ended by now (all: in every minute, as hookd stops), and forgets them.
+func (f *failureLog) summaries(now time.Time, all bool) []leftOut {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.due) == 0 {
+		return nil // the common case
+	}
+	var out []leftOut
+	for key := range f.due {
+		e, since, seen := f.hosts.get(key, now)
+		if !seen || e.suppressed == 0 {
+			delete(f.due, key) // forgotten meanwhile, or summed up by a line
+			continue
+		}
+		if !all && now.Sub(since) < failLogEvery {
+			continue
+		}
+		out = append(out, leftOut{host: strings.TrimPrefix(key, deactivationKey("")), since: since, n: e.suppressed, reasons: e.reasons})
+		e.suppressed, e.reasons = 0, 0
+		f.hosts.set(key, e, since)
+		delete(f.due, key)
+	}
+	slices.SortFunc(out, func(a, b leftOut) int { return strings.Compare(a.host, b.host) })
+	return out
 }
 
 // logOutcome logs deliveries in dev mode, and failures always, but rate-limited by
@@ -83,12 +188,12 @@ type outcomeLine struct {
 }
 
 // logFailure logs a failed delivery's line as o says, rate-limited unless every
-// delivery is logged.
+// delivery is logged. A deactivation has a line of its own (logDeactivated).
 func (d *Dispatcher) logFailure(l outcomeLine, o store.Outcome) {
 	now := d.store.Now()
 	attrs := append(l.attrs, "err", o.Error)
 	kind := o.Kind
-	if (kind == store.OutcomeGone || kind == store.OutcomeDeactivate) && !o.Deactivated {
+	if kind == store.OutcomeGone || kind == store.OutcomeDeactivate {
 		// Its webhook was off already (the calls in flight to it when a first one
 		// switched it off answer alike) or removed: the delivery is dead, one of the
 		// host's failures, not a deactivation of its own.
@@ -99,35 +204,101 @@ func (d *Dispatcher) logFailure(l outcomeLine, o store.Outcome) {
 		attrs = append(attrs, "retry_in", o.RetryAt.Sub(now).Round(time.Second))
 	case store.OutcomeDead:
 		attrs = append(attrs, "state", store.StateDead.String())
-	case store.OutcomeGone:
-		attrs = append(attrs, "state", "deactivated")
-	case store.OutcomeDeactivate:
-		attrs = append(attrs, "state", "deactivated", "failing_since", o.FailingSince.UTC().Format(time.RFC3339))
 	}
 	if !d.opts.LogDeliveries {
-		suppressed, ok := d.failures.admit(l.host, kind, now)
+		left, ok := d.failures.admit(l.host, kind, now)
 		if !ok {
 			return
 		}
-		if suppressed > 0 {
-			attrs = append(attrs, "suppressed", suppressed)
+		if left.n > 0 {
+			attrs = append(attrs, "suppressed", left.n)
 		}
 	}
 	d.log.Warn("delivery failed", attrs...)
 }
 
 // logRecorded logs the lines held back until their outcomes were recorded, as the
-// store recorded them: a deactivation, or the retry it made of one (the webhook
-// moved during the call, or its failures ended during it).
+// store recorded them: the retry it made of a deactivation (the webhook moved
+// during the call, or its failures ended during it), or a delivery dead because
+// its webhook was off already. A deactivation's line is its own, with what to do
+// and whether its owner is told (noticeOwners).
 func (d *Dispatcher) logRecorded(batch []store.Outcome) {
 	if d.deferred.empty() {
 		return // the common case: no line is held back, and no outcome is looked up
 	}
 	for _, o := range batch {
+		if o.Deactivated {
+			continue
+		}
 		if l, ok := d.deferred.take(o.DeliveryID); ok {
 			d.logFailure(l, o)
 		}
 	}
+}
+
+// deactivationLine is the log line of a webhook's deactivation, before what its
+// owner is told.
+type deactivationLine struct {
+	outcomeLine
+	uid  string
+	kind store.OutcomeKind
+}
+
+// deactivationOf is the line of o's deactivation: its delivery's line held back
+// until o was recorded, with its error and, for disable_after, when its failures
+// began.
+func (d *Dispatcher) deactivationOf(o store.Outcome) deactivationLine {
+	l, ok := d.deferred.take(o.DeliveryID)
+	if !ok {
+		// Its line was dropped with the others held back (deferredMax): what
+		// the outcome says.
+		l = outcomeLine{attrs: []any{"delivery", o.DeliveryID, "webhook", o.SubscriptionUID, "target", redact(o.Target), "attempt", o.Attempt,
+			"status", o.Status, "duration", o.Duration.Round(time.Millisecond)}}
+		if u, err := store.ParseTargetURL(o.Target); err == nil {
+			l.host = store.HostKey(u)
+		}
+	}
+	l.attrs = append(l.attrs, "err", o.Error, "state", "deactivated")
+	if o.Kind == store.OutcomeDeactivate {
+		l.attrs = append(l.attrs, "failing_since", o.FailingSince.UTC().Format(time.RFC3339))
+	}
+	return deactivationLine{outcomeLine: l, uid: o.SubscriptionUID, kind: o.Kind}
+}
+
+// logDeactivated logs a webhook's deactivation (l), with what to do and whether
+// its owner is told (owner): deactLogMax a minute per host, unless every delivery
+// is logged; the others are summed up (logLeftOut). Its line may come after
+// other lines (it is written in the background once the owner's address is
+// read): the delivery's id and the webhook's tie it to the delivery's own lines.
+func (d *Dispatcher) logDeactivated(l deactivationLine, owner string) {
+	if !d.opts.LogDeliveries {
+		left, ok := d.failures.admit(l.host, l.kind, d.now())
+		if left.n > 0 {
+			d.logLeftOut(left) // of a minute the loop had not summed up yet
+		}
+		if !ok {
+			return
+		}
+	}
+	d.log.Warn("webhook deactivated: its events are not delivered until it is activated", append(l.attrs, "owner", owner,
+		"next", "once its target works: hookd webhooks activate "+l.uid+", then hookd deliveries replay -webhook "+l.uid+
+			" -since TIME (a time before the first delivery it missed) sends again what it missed")...)
+}
+
+// logSummaries sums up, per host, the deactivations left out of the log in a
+// minute that has ended (all: in any minute, as hookd stops).
+func (d *Dispatcher) logSummaries(all bool) {
+	for _, left := range d.failures.summaries(d.now(), all) {
+		d.logLeftOut(left)
+	}
+}
+
+// logLeftOut is the line that sums up the deactivations of webhooks calling one
+// host left out of the log in a minute.
+func (d *Dispatcher) logLeftOut(left leftOut) {
+	d.log.Warn("more webhooks deactivated: their events are not delivered until each is activated",
+		"host", left.host, "more", left.n, "reasons", left.reasons.String(), "since", left.since.UTC().Format(time.RFC3339),
+		"list", "hookd webhooks list -status deactivated (or the console's Webhooks page, status deactivated) lists each with its reason")
 }
 
 // deferredLines holds the lines of outcomes that would deactivate a webhook until

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	"github.com/matryer/is"
 
 	"hookd/dispatch"
+	"hookd/smtptest"
 	"hookd/store"
 )
 
@@ -184,4 +186,172 @@ func TestPoisonOutcomeDropped(t *testing.T) {
 	_, err = d.Tick(ctx)
 	is.NoErr(err)                    // the loop goes on
 	is.Equal(dispatch.Pending(d), 0) // with nothing left over
+}
+
+// logLines parses a JSON log, one record a line.
+func logLines(t *testing.T, logs string) []map[string]any {
+	t.Helper()
+	var lines []map[string]any
+	for _, l := range strings.Split(strings.TrimSpace(logs), "\n") {
+		if l == "" {
+			continue
+		}
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(l), &rec); err != nil {
+			t.Fatalf("a log line that is not one JSON record: %q", l)
+		}
+		lines = append(lines, rec)
+	}
+	return lines
+}
+
+// TestMassDeactivationLogIsBounded: 200 ORCID-style webhooks calling one receiver
+// that answers 410 are deactivated within a turn or two; the log has ten of them
+// in full, one line each (the delivery's failure and the deactivation's advice
+// together; with e-mail configured, the notice that does not go to the owner's
+// address again too), and once their minute ends one line sums up the others,
+// naming the host, how many, why and how to list them, where it had two or three
+// lines for each, enough to make journald drop lines. Every one is deactivated,
+// with its reason. A webhook of another host deactivated in the same minute is
+// logged in full.
+func TestMassDeactivationLogIsBounded(t *testing.T) {
+	const n = 200
+	for _, withEmail := range []bool{false, true} {
+		t.Run(map[bool]string{false: "no e-mail", true: "e-mail"}[withEmail], func(t *testing.T) {
+			is := is.New(t)
+			ctx := context.Background()
+			e := newEnv(t)
+			var email dispatch.EmailOptions
+			var mail *smtptest.Server
+			if withEmail {
+				mail = smtptest.NewServer(t, "", "")
+				email = dispatch.EmailOptions{Addr: mail.Addr, From: "hookd@hookd.example"}
+			}
+			owner, err := e.st.CreateClient(ctx, store.NewClient{Name: "owner", Scopes: []string{store.ScopeWebhook}, Email: "ops@lab.example"})
+			is.NoErr(err)
+			gone := func(_ int, w http.ResponseWriter, _ *http.Request, _ []byte) error {
+				w.WriteHeader(http.StatusGone)
+				return nil
+			}
+			rv, other := newReceiver(t, gone), newReceiver(t, gone)
+			var evs []store.Event
+			for i := range n {
+				_, _, err := e.st.PutOrcidWebhook(ctx, owner.ID, testOrcid(i), rv.URL+"/gone/"+testOrcid(i)+"?token=SECRET-IN-QUERY")
+				is.NoErr(err)
+				evs = append(evs, store.Event{Orcid: testOrcid(i)})
+			}
+			var logs lockedBuffer
+			d := e.dispatcher(func(o *dispatch.Options) {
+				o.Logger = slog.New(slog.NewJSONHandler(&logs, nil))
+				o.Workers, o.PerHost = 32, 32
+				o.Hub = dispatch.HubOptions{Email: email}
+			})
+			e.intake(0, evs...)
+			for i := 0; i < 20 && rv.count() < n; i++ {
+				e.tick(d)
+			}
+			is.Equal(rv.count(), n) // every webhook called, answered 410
+
+			// Another host's webhook, deactivated in the same minute.
+			otherSub, _, err := e.st.PutOrcidWebhook(ctx, owner.ID, orcidA, other.URL+"/gone")
+			is.NoErr(err)
+			e.intake(0, store.Event{Orcid: orcidA})
+			e.clock.Advance(10 * time.Second)
+			is.Equal(e.tick(d), 1)
+
+			// Every one deactivated, with its reason, and listed as such.
+			subs, err := e.st.Subscriptions(ctx, store.SubscriptionFilter{ClientID: owner.ID, Status: "deactivated"})
+			is.NoErr(err)
+			is.Equal(len(subs), n+1) // every one deactivated
+			for _, s := range subs {
+				is.True(!s.Active)
+				is.True(strings.Contains(s.Reason, "410 Gone")) // with its reason
+			}
+
+			host := strings.TrimPrefix(rv.URL, "http://")
+			full, otherFull, apart := 0, 0, 0
+			for _, l := range logLines(t, logs.String()) {
+				msg, _ := l["msg"].(string)
+				if strings.HasPrefix(msg, "deactivation notice not sent") || l["state"] == "deactivated" && !strings.HasPrefix(msg, "webhook deactivated") {
+					apart++
+				}
+				if strings.HasPrefix(msg, "webhook deactivated") {
+					is.True(l["webhook"] != "" && l["delivery"] != nil) // naming the webhook and the delivery
+					if l["webhook"] == otherSub.UID {
+						otherFull++
+					} else {
+						full++
+					}
+				}
+			}
+			t.Logf("%d lines for %d deactivations of one host", len(logLines(t, logs.String())), n)
+			is.Equal(full, 10)                                                            // ten in full
+			is.Equal(otherFull, 1)                                                        // the other host's in full, in the same minute
+			is.Equal(apart, 0)                                                            // the delivery's failure and the notice not sent are said on the deactivation's line
+			is.True(!strings.Contains(logs.String(), `"msg":"more webhooks deactivated`)) // the minute is not over
+			is.True(len(logLines(t, logs.String())) <= 11)                                // nor any other line
+
+			e.clock.Advance(time.Minute) // the minute is over
+			e.tick(d)
+			var sums []map[string]any
+			for _, l := range logLines(t, logs.String()) {
+				if strings.HasPrefix(l["msg"].(string), "more webhooks deactivated") {
+					sums = append(sums, l)
+				}
+			}
+			is.Equal(len(sums), 1)                                                                         // one line sums up the others
+			is.Equal(sums[0]["host"], host)                                                                // naming the host
+			is.Equal(sums[0]["more"], float64(n-10))                                                       // how many
+			is.Equal(sums[0]["reasons"], "410 Gone")                                                       // why
+			is.True(strings.Contains(sums[0]["list"].(string), "hookd webhooks list -status deactivated")) // and how to list them
+			is.True(len(logLines(t, logs.String())) <= 12)
+			is.True(!strings.Contains(logs.String(), "SECRET-IN-QUERY")) // no credential of a URL's
+
+			e.clock.Advance(time.Minute)
+			e.tick(d)
+			is.Equal(len(logLines(t, logs.String())), 12) // summed up once
+			if withEmail {
+				is.Equal(len(mail.Messages()), 1) // the owner's address told once
+			}
+		})
+	}
+}
+
+// TestDeactivationsLeftOutSummedUpAtStop: the deactivations left out of the log
+// in a minute that has not ended when hookd stops are summed up before Run
+// returns, not lost with the process.
+func TestDeactivationsLeftOutSummedUpAtStop(t *testing.T) {
+	const n = 25
+	is := is.New(t)
+	ctx := context.Background()
+	e := newEnv(t)
+	rv := newReceiver(t, func(_ int, w http.ResponseWriter, _ *http.Request, _ []byte) error {
+		w.WriteHeader(http.StatusGone)
+		return nil
+	})
+	var evs []store.Event
+	for i := range n {
+		e.subscribe(testOrcid(i), rv.URL+"/gone")
+		evs = append(evs, store.Event{Orcid: testOrcid(i)})
+	}
+	var logs lockedBuffer
+	d := e.dispatcher(func(o *dispatch.Options) {
+		o.Logger = slog.New(slog.NewJSONHandler(&logs, nil))
+		o.Tick = 20 * time.Millisecond
+	})
+	e.intake(0, evs...)
+	rctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	ran := make(chan error, 1)
+	go func() { ran <- d.Run(rctx) }()
+	waitFor(t, 10*time.Second, "every webhook deactivated", func() bool {
+		subs, err := e.st.Subscriptions(ctx, store.SubscriptionFilter{ClientID: e.client.ID, Status: "deactivated"})
+		return err == nil && len(subs) == n
+	})
+	waitFor(t, 5*time.Second, "ten lines", func() bool { return strings.Count(logs.String(), `"msg":"webhook deactivated`) == 10 })
+	is.True(!strings.Contains(logs.String(), `"msg":"more webhooks deactivated`)) // the minute has not ended
+	cancel()
+	is.NoErr(<-ran)
+	is.Equal(strings.Count(logs.String(), `"msg":"more webhooks deactivated`), 1) // summed up as the loop stops
+	is.True(strings.Contains(logs.String(), fmt.Sprintf(`"more":%d`, n-10)))
 }

@@ -108,35 +108,37 @@ func noticeError(o EmailOptions, err error) string {
 }
 
 // noticeOwners logs each deactivation of this batch (410 Gone, or failing for
-// disable_after) once, with what to do, and tells the owners of the webhooks by
-// e-mail where e-mail is configured and the owner has an address. The e-mail goes
-// in the background, in the relay's per_host sessions that organisation e-mail
-// has too (smtpSessions); a failure is logged, not retried, and a notice still
-// waiting for a session when hookd stops is not sent, nor one still being sent
-// when the stop's time for it ends (StopBy). Where a notice may go, the
-// deactivation is logged once its owner's address is read, saying whether an
-// e-mail tells them.
+// disable_after) once (logDeactivated: a few a minute per host, the others summed
+// up), with what to do, and tells the owners of the webhooks by e-mail where
+// e-mail is configured and the owner has an address: one notice an hour at most
+// per address (toldOwners.mail). The e-mail goes in the background, in the
+// relay's per_host sessions that organisation e-mail has too (smtpSessions); a
+// failure is logged, not retried, and a notice still waiting for a session when
+// hookd stops is not sent, nor one still being sent when the stop's time for it
+// ends (StopBy). Where a notice may go, the deactivation is logged once its
+// owner's address is read, saying whether an e-mail tells them.
 func (d *Dispatcher) noticeOwners(batch []store.Outcome) {
 	o := d.hub().opts.Email
 	for _, out := range batch {
 		if !out.Deactivated || (out.Kind != store.OutcomeGone && out.Kind != store.OutcomeDeactivate) {
 			continue
 		}
-		uid, delivery := out.SubscriptionUID, out.DeliveryID
+		l := d.deactivationOf(out)
 		// A webhook deactivated again soon after (reactivated, and still failing):
 		// its owner is told once an hour at most.
 		tell := d.told.tell(out.SubscriptionID, d.now())
 		switch {
 		case o.Addr == "":
-			d.logDeactivated(uid, delivery, "not told: no e-mail is configured (email.smtp_addr)")
+			d.logDeactivated(l, "not told: no e-mail is configured (email.smtp_addr)")
 			continue
 		case !tell:
-			d.logDeactivated(uid, delivery, "not told again: told of its deactivation less than an hour ago")
+			d.logDeactivated(l, "not told again: told of its deactivation less than an hour ago")
 			continue
 		}
 		d.notices.Add(1)
-		go func(subID int64, uid string, delivery int64) {
+		go func(subID int64, l deactivationLine) {
 			defer d.notices.Done()
+			uid, delivery := l.uid, out.DeliveryID
 			// Whom to tell, read before a session of the relay's is waited for: an
 			// owner without an address takes none.
 			noticeRead(subID)
@@ -147,21 +149,28 @@ func (d *Dispatcher) noticeOwners(batch []store.Outcome) {
 			case errors.Is(err, store.ErrNotFound):
 				// Removed since its deactivation: nobody is told of a webhook that
 				// is no more.
-				d.logDeactivated(uid, delivery, "not told: the webhook was removed")
+				d.logDeactivated(l, "not told: the webhook was removed")
 				return
 			case err != nil && d.noticeCtx.Err() != nil:
-				d.logDeactivated(uid, delivery, "not told: hookd stopped before its owner's address was read")
+				d.logDeactivated(l, "not told: hookd stopped before its owner's address was read")
 				return
 			case err != nil:
-				d.logDeactivated(uid, delivery, "not told: its owner's address was not read")
+				d.logDeactivated(l, "not told: its owner's address was not read")
 				d.told.untell(subID) // not told: its next deactivation may tell them
 				d.log.Error("deactivation notice", "webhook", uid, "delivery", delivery, "err", noticeError(o, err))
 				return
 			case n.To == "":
-				d.logDeactivated(uid, delivery, "not told: its owner has no e-mail address")
+				d.logDeactivated(l, "not told: its owner has no e-mail address")
+				return
+			case !d.told.mail(n.To, subID, d.now()):
+				// Before a session of the relay's is waited for: a notice that
+				// does not go takes none.
+				d.logDeactivated(l, "not told again: its owner's address was sent a notice less than an hour ago (or is being sent one), which says how to find the others")
 				return
 			}
-			d.logDeactivated(uid, delivery, "an e-mail tells its owner")
+			sent := false
+			defer func() { d.told.unmail(n.To, sent) }() // not sent: the next deactivation of its owner's may tell them
+			d.logDeactivated(l, "an e-mail tells its owner")
 			// A session of the relay's, of the per_host it has for e-mail and
 			// notices together.
 			if err := d.smtp.take(d.callCtx, forNotice); err != nil {
@@ -171,7 +180,7 @@ func (d *Dispatcher) noticeOwners(batch []store.Outcome) {
 			defer d.smtp.done()
 			ctx, cancel = context.WithTimeout(d.noticeCtx, d.opts.Timeout)
 			defer cancel()
-			if err := d.sendNotice(ctx, o, subID, delivery, n); err != nil {
+			if err := d.sendNotice(ctx, o, n); err != nil {
 				d.told.untell(subID) // not told: its next deactivation may tell them
 				if d.noticeCtx.Err() != nil {
 					// Cut short by the stop (StopBy): the relay had not taken it.
@@ -179,8 +188,10 @@ func (d *Dispatcher) noticeOwners(batch []store.Outcome) {
 					return
 				}
 				d.log.Error("deactivation notice", "webhook", uid, "delivery", delivery, "err", noticeError(o, err))
+				return
 			}
-		}(out.SubscriptionID, uid, delivery)
+			sent = true
+		}(out.SubscriptionID, l)
 	}
 }
 
@@ -188,26 +199,8 @@ func (d *Dispatcher) noticeOwners(batch []store.Outcome) {
 // remove the webhook then).
 var noticeRead = func(subID int64) {}
 
-// logDeactivated logs the deactivation of webhook uid by the outcome of delivery,
-// with what to do and whether its owner is told (owner). Its line may come after
-// other lines (it is written in the background once the owner's address is read):
-// the delivery's id and the webhook's tie it to the delivery's own line.
-func (d *Dispatcher) logDeactivated(uid string, delivery int64, owner string) {
-	d.log.Warn("webhook deactivated: its events are not delivered until it is activated", "webhook", uid, "delivery", delivery, "owner", owner,
-		"next", "once its target works: hookd webhooks activate "+uid+", then hookd deliveries replay -webhook "+uid+
-			" -since TIME (a time before the first delivery it missed) sends again what it missed")
-}
-
-// sendNotice sends notice n of subscription subID's deactivation (by the outcome
-// of delivery) to its owner's address, unless that address was sent one less than
-// noticeEvery ago.
-func (d *Dispatcher) sendNotice(ctx context.Context, o EmailOptions, subID, delivery int64, n store.Notice) error {
-	if !d.told.mail(n.To, subID, d.now()) {
-		d.log.Warn("deactivation notice not sent: its owner's address was sent one less than an hour ago (or is being sent one), which says how to find the others", "webhook", n.UID, "delivery", delivery)
-		return nil
-	}
-	sent := false
-	defer func() { d.told.unmail(n.To, sent) }() // not sent: the next deactivation of its owner's may tell them
+// sendNotice sends notice n of a webhook's deactivation to its owner's address.
+func (d *Dispatcher) sendNotice(ctx context.Context, o EmailOptions, n store.Notice) error {
 	m, err := d.newMessage(o, n.To, "notice."+uuid.NewString())
 	if err != nil {
 		return err
@@ -238,11 +231,7 @@ func (d *Dispatcher) sendNotice(ctx context.Context, o EmailOptions, subID, deli
 	fmt.Fprintf(&b, "\nThis address is sent one such notice an hour at most: other webhooks deactivated meanwhile\n")
 	fmt.Fprintf(&b, "are not told of in notices of their own; they are listed as deactivated, with their reason.\n")
 	m.SetBodyString(mail.TypeTextPlain, b.String())
-	if err := sendMail(ctx, o, d.opts.Timeout, m); err != nil {
-		return err
-	}
-	sent = true
-	return nil
+	return sendMail(ctx, o, d.opts.Timeout, m)
 }
 
 // subjectMax bounds the target a notice's subject names: go-mail folds a header

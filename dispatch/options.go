@@ -46,7 +46,8 @@ type Options struct {
 	// UserAgent is sent with every call, e.g. "hookd/1.0.0".
 	UserAgent string
 	// LogDeliveries logs every outcome at info level (hookd dev); otherwise only
-	// failures are logged, at most once a minute per host.
+	// failures are logged, at most once a minute per host (deactivations ten a
+	// minute per host, the others summed up).
 	LogDeliveries bool
 	// ShutdownGrace bounds how long Run waits for in-flight calls when stopping
 	// (default: Timeout, at most 10s); calls still running then are cancelled and
