@@ -92,6 +92,7 @@ type Handler struct {
 	stop     chan struct{}  // closed by Shutdown: the streams end
 	stopOnce sync.Once
 	admin    adminCredentials // what operators' sessions keep of the admin token
+	faults   faultLog         // the log lines of store faults met by requests
 }
 
 // New returns the console's handler, to be mounted at /console/ (it sees full paths).
@@ -298,16 +299,66 @@ func (h *Handler) nudge() { h.opts.Nudge() }
 // so without the cause. A request whose reader went away (a tab closed, a page left,
 // a connection cut: its context canceled) failed for that alone: it is logged at
 // debug, not as an error, since anyone can send a request and hang up, with any
-// session cookie, and so write error lines at will.
+// session cookie, and so write error lines at will. A store fault (hookd stopping,
+// a full disk, a database locked past the busy timeout) is no failure of the
+// console's: it is a 503 with Retry-After in the fault's words, as the APIs answer
+// it, logged as they log it (once a minute at most).
 func (h *Handler) internal(w http.ResponseWriter, r *http.Request, err error) {
-	if callerLeft(r, err) {
+	var f *store.Error
+	switch {
+	case callerLeft(r, err):
 		h.log.LogAttrs(r.Context(), slog.LevelDebug, "console request abandoned by its reader", slog.String("method", r.Method),
 			slog.String("path", store.PathWithoutSecrets(r.URL.EscapedPath())), slog.String("err", err.Error()))
-	} else {
+	case errors.As(store.Classify(err), &f) && f.Code == store.Unavailable:
+		h.faults.log(h.log, r, err)
+		w.Header().Set("Retry-After", retryAfterFault)
+		h.errorPage(w, r, http.StatusServiceUnavailable, "Not done: try again later", f.Message+"; nothing was stored, try again later.")
+		return
+	default:
 		h.log.LogAttrs(r.Context(), slog.LevelError, "console request failed", slog.String("method", r.Method),
 			slog.String("path", store.PathWithoutSecrets(r.URL.EscapedPath())), slog.String("err", err.Error()))
 	}
 	h.errorPage(w, r, http.StatusInternalServerError, "Something went wrong", "The console could not do this. The cause is in hookd's log.")
+}
+
+// retryAfterFault is the Retry-After of a page that answers a store fault, the
+// APIs' own.
+const retryAfterFault = "10"
+
+// faultLog rate-limits the log lines of store faults: while the disk is full,
+// every request would log one.
+type faultLog struct {
+	mu         sync.Mutex
+	last       time.Time
+	suppressed int
+}
+
+// faultLogEvery is how often at most a store fault met by requests is logged.
+const faultLogEvery = time.Minute
+
+// log logs a store fault met by r, unless one was logged less than faultLogEvery
+// ago; the next line says how many were left out. The error is logged with the
+// SQLite error behind the fault, which the fault's own text does not show.
+func (f *faultLog) log(log *slog.Logger, r *http.Request, err error) {
+	f.mu.Lock()
+	if time.Since(f.last) < faultLogEvery {
+		f.suppressed++
+		f.mu.Unlock()
+		return
+	}
+	f.last = time.Now()
+	suppressed := f.suppressed
+	f.suppressed = 0
+	f.mu.Unlock()
+	msg := err.Error()
+	var e *store.Error
+	if errors.As(store.Classify(err), &e) {
+		if c := errors.Unwrap(e); c != nil && !strings.Contains(msg, c.Error()) {
+			msg += " (" + c.Error() + ")"
+		}
+	}
+	log.LogAttrs(r.Context(), slog.LevelError, "request refused: store fault", slog.String("method", r.Method),
+		slog.String("path", store.PathWithoutSecrets(r.URL.EscapedPath())), slog.String("err", msg), slog.Int("suppressed", suppressed))
 }
 
 // callerLeft reports whether err is the cancellation of r's own context: its
