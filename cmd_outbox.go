@@ -68,7 +68,9 @@ func (e *env) cmdNotify(ctx context.Context, args []string) error {
 // Ctrl-C, a service not started), that one must be started, which "a running hookd
 // sends them" left to be guessed while nothing arrived; or, when the daemon runs
 // with delivery.paused (its lock file says so), that it sends nothing until it is
-// restarted without it.
+// restarted without it; or, when the daemon's stop has begun (its lock file says
+// so), that they may go out only at its next start, not on a next tick it may not
+// have.
 func sender(db string, n int, when string) string {
 	if noDaemonOn(db) {
 		return fmt.Sprintf("no hookd runs on this database to send %s: start hookd serve (or hookd dev) on it", them(n))
@@ -79,6 +81,11 @@ func sender(db string, n int, when string) string {
 			these = "this delivery"
 		}
 		return "the hookd running on this database has delivery paused (delivery.paused): it sends nothing, " + these + " included, until it is restarted without it"
+	}
+	if daemonStopping(db) {
+		// Its dispatch loop goes on while requests under way finish, then stops
+		// claiming: it may send them before it stops, or not.
+		return "the hookd running on this database is stopping: it may send " + them(n) + " before it stops; what it does not send goes out once hookd serve (or hookd dev) is started on this database again"
 	}
 	return "a running hookd sends " + them(n) + when
 }

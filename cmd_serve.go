@@ -416,6 +416,9 @@ func (e *env) serve(ctx context.Context, cfg Config, listenError func(error) err
 		stopEnd = now.Add(stopTimes.end)
 		disp.StopBy(now.Add(stopTimes.cut), stopEnd)
 		st.WritesEndBy(stopEnd)
+		if err := lock.stopping(); err != nil {
+			log.Warn("the lock file cannot say that hookd is stopping: commands beside it still say it sends what they queue", "err", err)
+		}
 	}
 	select {
 	case <-ctx.Done():

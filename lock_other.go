@@ -20,9 +20,11 @@ func acquireServeLock(db, listen string, paused bool) (*serveLock, lockHolder, e
 func (l *serveLock) seen() lockHolder                  { return lockHolder{} }
 func (l *serveLock) keep(lockHolder, bool) error       { return nil }
 func (l *serveLock) release()                          {}
+func (l *serveLock) stopping() error                   { return nil }
 func serveLockHeld(db string) error                    { return nil }
 func daemonOn(db string) (string, bool)                { return "", false }
 func daemonListen(db string) string                    { return "" }
 func noDaemonOn(db string) bool                        { return false }
 func daemonPaused(db string) bool                      { return false }
+func daemonStopping(db string) bool                    { return false }
 func lockUnreadable(db string) (string, string, error) { return "", "", nil }

@@ -36,6 +36,10 @@ type lockHolder struct {
 	// Paused: the daemon runs with delivery.paused, and sends nothing until it
 	// is restarted without it (absent in an older hookd's file: not paused).
 	Paused bool `json:"paused,omitempty"`
+	// Stopping: the daemon's stop has begun (its SIGTERM): what it has not sent by
+	// the time it stops is sent at its next start (absent in an older hookd's
+	// file, and in a running one's).
+	Stopping bool `json:"stopping,omitempty"`
 	// What the daemon saw of the database (store.Seen): its mark and the one
 	// before, the highest delivery id given, and the machine (/etc/machine-id) it
 	// ran on.
@@ -100,7 +104,7 @@ func acquireServeLock(db, listen string, paused bool) (_ *serveLock, before lock
 	// start that fails before that leaves it for the next).
 	l := &serveLock{f: f, size: len(b), holder: before}
 	l.holder.PID, l.holder.Listen, l.holder.Started = os.Getpid(), listen, time.Now().UTC().Truncate(time.Second)
-	l.holder.Paused = paused
+	l.holder.Paused, l.holder.Stopping = paused, false
 	if err := l.write(false); err != nil {
 		f.Close()
 		return nil, before, fmt.Errorf("lock %s: %w", path, err)
@@ -143,9 +147,20 @@ const lookWait = 2 * time.Second
 func (l *serveLock) seen() lockHolder { return l.holder }
 
 func (l *serveLock) keep(h lockHolder, sync bool) error {
-	h.PID, h.Listen, h.Started, h.Paused = l.holder.PID, l.holder.Listen, l.holder.Started, l.holder.Paused
+	h.PID, h.Listen, h.Started, h.Paused, h.Stopping = l.holder.PID, l.holder.Listen, l.holder.Started, l.holder.Paused, l.holder.Stopping
 	l.holder = h
 	if err := l.write(sync); err != nil {
+		return fmt.Errorf("lock %s: %w", l.f.Name(), err)
+	}
+	return nil
+}
+
+// stopping writes in the lock file that the daemon's stop has begun, for the
+// commands beside it (daemonStopping): what they make due is not sent on its
+// next tick, which may not come.
+func (l *serveLock) stopping() error {
+	l.holder.Stopping = true
+	if err := l.write(false); err != nil {
 		return fmt.Errorf("lock %s: %w", l.f.Name(), err)
 	}
 	return nil
@@ -246,6 +261,17 @@ func daemonPaused(db string) bool {
 	}
 	h, ok := holderOf(lockPath(db))
 	return ok && h.Paused
+}
+
+// daemonStopping reports whether a daemon holds the lock of the database at db
+// and its lock file says its stop has begun; false when none does, the file is
+// an older hookd's (which says nothing of it), or it cannot tell.
+func daemonStopping(db string) bool {
+	if _, held := daemonOn(db); !held {
+		return false
+	}
+	h, ok := holderOf(lockPath(db))
+	return ok && h.Stopping
 }
 
 // noDaemonOn reports whether no daemon runs on the database at db, as far as its
