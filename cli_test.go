@@ -6,7 +6,9 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -320,8 +322,9 @@ func TestFlagHelpSaysWhatTheCommandTakes(t *testing.T) {
 	is := is.New(t)
 	out, _, err := runEnv(t, nil, "check-config", "-h")
 	is.NoErr(err)
-	is.True(strings.Contains(out, "required unless HOOKD_CONFIG names one")) // check-config needs a file
-	is.True(!strings.Contains(out, "built-in defaults"))                     // it checks no defaults
+	flat := strings.Join(strings.Fields(out), " ")                            // as a line wrapped at 80 columns says it
+	is.True(strings.Contains(flat, "required unless HOOKD_CONFIG names one")) // check-config needs a file
+	is.True(!strings.Contains(flat, "built-in defaults"))                     // it checks no defaults
 	out, _, err = runEnv(t, nil, "deliveries", "replay", "-h")
 	is.NoErr(err)
 	is.True(strings.Contains(out, "failed or dead")) // the states a replay takes
@@ -347,6 +350,55 @@ func TestUsage(t *testing.T) {
 	is.True(strings.Contains(flat, "not for dev, which reads only its own -config")) // dev ignores HOOKD_CONFIG
 	is.True(strings.Contains(flat, "./hookd-dev.db for dev"))                        // and has its own database
 	is.True(strings.Contains(flat, `"hookd help COMMAND"`))                          // help of one command
+}
+
+// TestCommandHelpWidth: every command's help ("hookd X -h"), its synopsis, its
+// summary and each flag's description with its default, and every group's, keeps
+// its lines within 80 columns, a tab taken as a terminal shows it (to the next
+// multiple of 8); and wrapping loses no word.
+func TestCommandHelpWidth(t *testing.T) {
+	t.Chdir(t.TempDir())
+	width := func(line string) int {
+		n := 0
+		for _, r := range line {
+			if r == '\t' {
+				n += 8 - n%8
+			} else {
+				n++
+			}
+		}
+		return n
+	}
+	check := func(t *testing.T, args ...string) string {
+		t.Helper()
+		out, _, err := runEnv(t, nil, append(args, "-h")...)
+		is.New(t).NoErr(err)
+		for line := range strings.Lines(out) {
+			if width(strings.TrimSuffix(line, "\n")) > 80 {
+				t.Errorf("hookd %s -h: line longer than 80 columns: %q", strings.Join(args, " "), line)
+			}
+		}
+		return out
+	}
+	for _, c := range commands {
+		t.Run(c.name, func(t *testing.T) {
+			is := is.New(t)
+			flat := strings.Join(strings.Fields(check(t, strings.Fields(c.name)...)), " ")
+			is.True(strings.Contains(flat, "Usage: "+c.synopsis()))                           // the whole synopsis
+			is.True(strings.Contains(flat, strings.Join(strings.Fields(c.summary[1:]), " "))) // and summary
+			var set *flag.FlagSet
+			e := &env{getenv: noenv, stdin: strings.NewReader(""), stdout: io.Discard, stderr: io.Discard,
+				flagsOf: func(f *flag.FlagSet) { set = f }}
+			is.True(errors.Is(c.run(e, context.Background(), nil), errFlagsOnly)) // its flags
+			set.VisitAll(func(f *flag.Flag) {
+				_, usage := flag.UnquoteUsage(f)
+				is.True(strings.Contains(flat, strings.Join(strings.Fields(usage), " "))) // every flag's whole description
+			})
+		})
+	}
+	for _, g := range []string{"client", "webhooks", "deliveries", "org", "org member", "inbox"} {
+		t.Run(g, func(t *testing.T) { check(t, strings.Fields(g)...) })
+	}
 }
 
 // TestExtraArguments is the rule: a command given more arguments than it takes
@@ -2306,8 +2358,8 @@ func TestVersionTakesConfig(t *testing.T) {
 	for _, args := range [][]string{{"version", "-h"}, {"--version", "-h"}, {"help", "version"}} {
 		out, _, err := runEnv(t, nil, args...)
 		is.NoErr(err)
-		is.True(strings.HasPrefix(out, "Usage: hookd version\n\nPrint the version.\n\nFlags:\n  -config")) // its -config
-		is.True(strings.Contains(out, "not read: version reads no configuration"))                         // said as it is
+		is.True(strings.HasPrefix(out, "Usage: hookd version\n\nPrint the version.\n\nFlags:\n  -config"))            // its -config
+		is.True(strings.Contains(strings.Join(strings.Fields(out), " "), "not read: version reads no configuration")) // said as it is
 	}
 	dir := t.TempDir()
 	t.Chdir(dir)

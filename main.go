@@ -451,12 +451,100 @@ func (e *env) flags(name string) (*flag.FlagSet, *string) {
 	c, _ := lookup(name)
 	fs := flag.NewFlagSet("hookd "+name, flag.ContinueOnError)
 	fs.SetOutput(e.stderr)
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: %s\n\n%s.\n\nFlags:\n", c.synopsis(), strings.ToUpper(c.summary[:1])+c.summary[1:])
-		fs.PrintDefaults()
-	}
+	fs.Usage = func() { fmt.Fprint(fs.Output(), commandHelp(fs, c)) }
 	cfg := fs.String("config", "", "configuration file (TOML); default: the file HOOKD_CONFIG names, else built-in defaults")
 	return fs, cfg
+}
+
+// commandHelp is the text of "hookd COMMAND -h": c's synopsis, its summary and
+// fs's flags as Go's flags print them, every line within 80 columns: a line that
+// would pass them goes on over the next ones, the synopsis's under its arguments
+// (never within a bracket), a flag's description (with its default) under its
+// first line.
+func commandHelp(fs *flag.FlagSet, c command) string {
+	var b strings.Builder
+	head := "Usage: hookd " + c.name + " "
+	if c.args == "" {
+		b.WriteString(strings.TrimSpace(head) + "\n")
+	} else {
+		indent := utf8.RuneCountInString(head)
+		if indent > 40 {
+			indent = 8
+		}
+		writeWrapped(&b, head, strings.Repeat(" ", indent), synopsisWords(c.args))
+	}
+	b.WriteString("\n")
+	writeWrapped(&b, "", "", strings.Fields(strings.ToUpper(c.summary[:1])+c.summary[1:]+"."))
+	b.WriteString("\nFlags:\n")
+	// Go prints each flag's description on lines that start with a tab (after
+	// "    ", or "  -x" for a flag of one letter).
+	out := fs.Output()
+	var defaults strings.Builder
+	fs.SetOutput(&defaults)
+	fs.PrintDefaults()
+	fs.SetOutput(out)
+	for line := range strings.Lines(defaults.String()) {
+		line = strings.TrimSuffix(line, "\n")
+		lead, text, ok := strings.Cut(line, "\t")
+		if !ok {
+			b.WriteString(line + "\n")
+			continue
+		}
+		writeWrapped(&b, lead+"\t", "    \t", strings.Fields(text))
+	}
+	return b.String()
+}
+
+// writeWrapped writes words after first, and on over lines that start with next
+// when a line would pass 80 columns; a word longer than a line is written whole.
+func writeWrapped(b *strings.Builder, first, next string, words []string) {
+	b.WriteString(first)
+	width := columns(first)
+	for i, w := range words {
+		n := utf8.RuneCountInString(w)
+		switch {
+		case i == 0:
+		case width+1+n > 80:
+			b.WriteString("\n" + next)
+			width = columns(next)
+		default:
+			b.WriteString(" ")
+			width++
+		}
+		b.WriteString(w)
+		width += n
+	}
+	b.WriteString("\n")
+}
+
+// columns is the width of s on a terminal, whose tabs stop every 8 columns.
+func columns(s string) int {
+	n := 0
+	for _, r := range s {
+		if r == '\t' {
+			n += 8 - n%8
+		} else {
+			n++
+		}
+	}
+	return n
+}
+
+// synopsisWords are a synopsis's arguments as the words a line may end after: a
+// bracket's content stays on one line ("[-until T]", "[-secret S | -signing
+// [-revoke-previous]]").
+func synopsisWords(args string) []string {
+	var words []string
+	depth := 0
+	for _, f := range strings.Fields(args) {
+		if depth > 0 {
+			words[len(words)-1] += " " + f
+		} else {
+			words = append(words, f)
+		}
+		depth += strings.Count(f, "[") - strings.Count(f, "]")
+	}
+	return words
 }
 
 // devFlagElsewhere says, of hookd dev's -listen or -db given to another command (a
