@@ -53,8 +53,36 @@ func (e *env) cmdServe(ctx context.Context, args []string) error {
 		}
 	}()
 	file, _ := e.configFile(*path)
-	return e.serve(ctx, cfg, serveListenError(file), nil)
+	err = e.serve(ctx, cfg, serveListenError(file), nil)
+	if fe := (*folderError)(nil); errors.As(err, &fe) {
+		return fmt.Errorf("store.path: %w: set store.path to a file in a folder this user may write", fe)
+	}
+	return err
 }
+
+// folderError is a database's folder in which hookd, as it starts, cannot make
+// the folder itself or the files it keeps beside the database (its lock file
+// first), though its check of the folder (databaseFolder) found nothing wrong:
+// access(2) lets root write anywhere, also in /proc or /sys, which take no file.
+// hookd serve and hookd dev add what to do, in the words of their settings.
+type folderError struct {
+	dir     string
+	err     error
+	missing bool // the folder is not there, and could not be made
+}
+
+func (e *folderError) Error() string {
+	dir := e.dir
+	if abs, err := filepath.Abs(dir); err == nil {
+		dir = abs // "." would name no folder
+	}
+	if e.missing {
+		return fmt.Sprintf("the database's folder %s does not exist and cannot be made: %v", dir, e.err)
+	}
+	return fmt.Sprintf("the database's folder %s is not writable (hookd keeps the database, its -wal, -shm and lock files there): %v", dir, e.err)
+}
+
+func (e *folderError) Unwrap() error { return e.err }
 
 // serveListenError is what hookd serve says when it cannot listen: the key that
 // chose the address, and for a port in use, what to do: in the configuration file,
@@ -207,7 +235,7 @@ func (e *env) serve(ctx context.Context, cfg Config, listenError func(error) err
 		return err
 	}
 	if err := os.MkdirAll(filepath.Dir(cfg.Store.Path), 0o700); err != nil {
-		return fmt.Errorf("store.path: %w", err)
+		return &folderError{dir: filepath.Dir(cfg.Store.Path), err: err, missing: true}
 	}
 	lock, before, err := acquireServeLock(cfg.Store.Path, ln.Addr().String(), cfg.Delivery.Paused)
 	if err != nil {
@@ -553,23 +581,27 @@ func (e *env) cmdDev(ctx context.Context, args []string) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
+	// A folder the database cannot be made in, named in the words the developer
+	// used: -db, -config's store.path, or the folder dev runs in, where it makes
+	// ./hookd-dev.db.
+	unwritable := func(err error) error {
+		switch {
+		case *db != "":
+			return fmt.Errorf("dev: -db %s: %w: give -db a file in a folder you may write", *db, err)
+		case cfg.Store.Path != devConfig().Store.Path:
+			// A copy of config.example.toml names the service's
+			// /var/lib/hookd/hookd.db, which a developer may not make.
+			return fmt.Errorf("dev: store.path of -config %s: %w: give -db FILE, or set [store] path in %s to a file in a folder you may write", *path, err, *path)
+		}
+		return fmt.Errorf("dev: its database ./%s cannot be made here: %w: run hookd dev in a folder you may write, or give it -db FILE", devDatabase, err)
+	}
 	if _, err := os.Stat(cfg.Store.Path); err != nil {
-		// Named in the words the developer used: -db, -config's store.path, or
-		// the folder dev runs in, where it makes ./hookd-dev.db.
 		if _, err := databaseFolder(cfg.Store.Path); err != nil {
-			switch {
-			case *db != "":
-				return fmt.Errorf("dev: -db %s: %w: give -db a file in a folder you may write", *db, err)
-			case cfg.Store.Path != devConfig().Store.Path:
-				// A copy of config.example.toml names the service's
-				// /var/lib/hookd/hookd.db, which a developer may not make.
-				return fmt.Errorf("dev: store.path of -config %s: %w: give -db FILE, or set [store] path in %s to a file in a folder you may write", *path, err, *path)
-			}
-			return fmt.Errorf("dev: its database ./%s cannot be made here: %w: run hookd dev in a folder you may write, or give it -db FILE", devDatabase, err)
+			return unwritable(err)
 		}
 	}
 	credPath := devCredentials(cfg.Store.Path)
-	return e.serve(ctx, cfg, devListenError(listenSetting), func(base string, self *ssrf.Inbox, st *store.Store) error {
+	err := e.serve(ctx, cfg, devListenError(listenSetting), func(base string, self *ssrf.Inbox, st *store.Store) error {
 		c, err := ensureDevClient(ctx, st, credPath)
 		if err != nil {
 			return fmt.Errorf("dev client: %w", err)
@@ -581,6 +613,10 @@ func (e *env) cmdDev(ctx context.Context, args []string) error {
 		printDevBanner(e, cfg, base, self.Base(), c, e.devCommandFlags(cfg.Store.Path, *path))
 		return nil
 	})
+	if fe := (*folderError)(nil); errors.As(err, &fe) {
+		return unwritable(fe)
+	}
+	return err
 }
 
 // ensureDevClient creates the dev client, or reuses it with the credentials kept in

@@ -85,6 +85,12 @@ func realPath(p string) string {
 func acquireServeLock(db, listen string, paused bool) (_ *serveLock, before lockHolder, err error) {
 	path := lockPath(db)
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		if _, serr := os.Lstat(path); errors.Is(serr, fs.ErrNotExist) {
+			// Not there, and not made: the folder is at fault, not a file.
+			return nil, before, &folderError{dir: filepath.Dir(path), err: err}
+		}
+	}
 	if errors.Is(err, fs.ErrPermission) {
 		return nil, before, fmt.Errorf("lock %s: %w: the file belongs to another user (hookd run once as root?); give it to the service's user (chown), or remove it while no hookd runs", path, err)
 	}
