@@ -164,7 +164,31 @@ func (e *env) cmdInit(ctx context.Context, args []string) error {
 		cfgFlag = " -config " + shellWord(*path)
 	}
 	fmt.Fprintf(e.stdout, "next: hookd client add%s -name NAME, then hookd serve%s\n", cfgFlag, cfgFlag)
+	e.noteDevBeside(db)
 	return nil
+}
+
+// noteDevBeside says, on stderr, when init made ./hookd.db in a folder where hookd
+// dev keeps its database: the commands run there without a configuration file
+// used dev's, and from now on use the new one (loadConfig), which a newcomer who
+// tried hookd dev first, then ran init, does not expect. With a hookd dev running
+// on its database, it says that its banner's commands no longer reach it.
+func (e *env) noteDevBeside(db string) {
+	here, err := filepath.Abs(DefaultConfig().Store.Path)
+	if err != nil || db != here || e.getenv("HOOKD_CONFIG") != "" {
+		return // the commands without -config do not take this one for dev's
+	}
+	if _, err := os.Stat(devDatabase); err != nil {
+		return
+	}
+	base := DefaultConfig().Store.Path
+	fmt.Fprintf(e.stderr, "hookd: init: note: hookd dev's database ./%s is in this folder: from now on the commands run here without -config "+
+		"(client add, notify, inbox tail, …) use the new ./%s, not dev's; for dev's, give them -config FILE, a file here with "+
+		"[store] path = %q, or move ./%s and its key away\n", devDatabase, base, devDatabase, base)
+	if daemon, held := daemonOn(devDatabase); held {
+		fmt.Fprintf(e.stderr, "hookd: init: note: %s runs on ./%s and goes on with it, but the commands its banner printed now reach ./%s\n",
+			strings.Replace(daemon, "a hookd daemon", "hookd dev", 1), devDatabase, base)
+	}
 }
 
 // measuring starts a measuring aid writing to the file that environment variable
