@@ -70,6 +70,7 @@ type hubState struct {
 	// (tokenRefusedFor): without it, each of an organisation's 100,000 orders
 	// called the API at each of its retries, to be refused alike.
 	refusal      string
+	refusedAt    time.Time
 	refusedUntil time.Time
 
 	// down says that the upstream's last calls found it down, failing as it
@@ -131,15 +132,18 @@ const (
 )
 
 // refused returns, while the upstream's refusal of the tokens its endpoint
-// issues holds, what the call that met it came to, saying so, and when the API
-// is asked again.
+// issues holds, what the call that met it came to, saying that the upstream was
+// not called for this order (most often another order's call met it, and this is
+// this order's first attempt), when it answered so, and when the API is called
+// again.
 func (h *hubState) refused(now time.Time) (string, bool) {
 	h.holdMu.Lock()
 	defer h.holdMu.Unlock()
 	if h.refusal == "" || !now.Before(h.refusedUntil) {
 		return "", false
 	}
-	return h.refusal + " (its answer of a moment before; asked again from " + h.refusedUntil.UTC().Format(time.TimeOnly) + " UTC)", true
+	return h.refusal + " (the upstream was not called for this attempt: this is its answer at " + h.refusedAt.UTC().Format(time.TimeOnly) +
+		" UTC to an earlier call, which hookd takes as the answer until " + h.refusedUntil.UTC().Format(time.TimeOnly) + " UTC, then calls again)", true
 }
 
 // refuse notes that the upstream refused a token its endpoint issued moments
@@ -147,7 +151,7 @@ func (h *hubState) refused(now time.Time) (string, bool) {
 func (h *hubState) refuse(msg string, now time.Time) {
 	h.holdMu.Lock()
 	defer h.holdMu.Unlock()
-	h.refusal, h.refusedUntil = msg, now.Add(tokenRefusedFor)
+	h.refusal, h.refusedAt, h.refusedUntil = msg, now, now.Add(tokenRefusedFor)
 }
 
 // upstreamHoldMax bounds how long one answer of the upstream holds every

@@ -234,7 +234,7 @@ func TestTokenEndpointRefusalAskedOnce(t *testing.T) {
 		}
 	}
 	is.True(strings.Contains(why, "invalid_client")) // the endpoint's answer
-	is.True(strings.Contains(why, "asked again from"))
+	is.True(strings.Contains(why, ", then asks again)"))
 
 	e.clock.Advance(20 * time.Second) // past the half minute
 	e.tick(d)
@@ -282,7 +282,7 @@ func TestTokenEndpointAnswerWithoutTokenAskedOnce(t *testing.T) {
 			t.Log(why)
 			is.True(strings.Contains(why, "HTTP 200")) // what the endpoint answered
 			is.True(strings.Contains(why, tc.says))
-			is.True(strings.Contains(why, "asked again from"))
+			is.True(strings.Contains(why, ", then asks again)"))
 
 			e.clock.Advance(20 * time.Second) // past the half minute
 			e.tick(d)
@@ -534,7 +534,7 @@ func TestUpstreamRefusingFreshTokens(t *testing.T) {
 	}
 	handedOn := 0
 	for _, dl := range e.deliveries(store.DeliveryFilter{}) {
-		if dl.EventType == store.UpstreamRegister && strings.Contains(dl.LastError, "(its answer of a moment before; asked again from 12:00:30 UTC)") {
+		if dl.EventType == store.UpstreamRegister && strings.Contains(dl.LastError, "(the upstream was not called for this attempt: this is its answer at 12:00:00 UTC to an earlier call, which hookd takes as the answer until 12:00:30 UTC, then calls again)") {
 			handedOn++
 		}
 	}

@@ -100,23 +100,26 @@ type tokenRefusal struct {
 	err        error
 	status     int
 	retryAfter string    // its Retry-After header
+	at         time.Time // when it came
 	until      time.Time // when the endpoint is asked again
 	again      bool      // handed out again, not fetched by this call
 }
 
 func (e *tokenRefusal) Error() string { return e.err.Error() + e.suffix() }
 
-// suffix says, of a refusal handed out again, that it is, and when the endpoint
-// is asked again.
+// suffix says, of a refusal handed out again, that the endpoint was not asked
+// for this call, when the refusal came, and when the endpoint is asked again: it
+// is most often another delivery's, and the first attempt of this one.
 func (e *tokenRefusal) suffix() string {
 	if !e.again {
 		return ""
 	}
-	what := "its answer"
+	what := "its answer at " + e.at.UTC().Format(time.TimeOnly) + " UTC to an earlier request"
 	if e.status == 0 {
-		what = "the failure of its last request"
+		what = "the failure at " + e.at.UTC().Format(time.TimeOnly) + " UTC of an earlier request to it"
 	}
-	return " (" + what + " of a moment before; asked again from " + e.until.UTC().Format(time.TimeOnly) + " UTC)"
+	return " (the endpoint was not asked for this attempt: this is " + what + " with the same credentials, " +
+		"which hookd takes as the answer until " + e.until.UTC().Format(time.TimeOnly) + " UTC, then asks again)"
 }
 
 func (e *tokenRefusal) Unwrap() error { return e.err }
@@ -174,10 +177,10 @@ func (s *tokenSource) token(ctx context.Context, client *http.Client, rejected s
 			// No answer (the network, the call's deadline): the calls of the
 			// next moments take this failure instead of each asking again,
 			// every registration of an organisation's thousands at each retry.
-			s.refusal = &tokenRefusal{err: both.with(s.unanswered(err)), until: now.Add(tokenUnansweredFor)}
+			s.refusal = &tokenRefusal{err: both.with(s.unanswered(err)), at: now, until: now.Add(tokenUnansweredFor)}
 			return "", s.refusal
 		}
-		r := &tokenRefusal{err: both.with(s.words(err)), status: answer.StatusCode, retryAfter: s.retryAfterKept(answer.Header.Get("Retry-After")), until: now.Add(tokenRefusedFor)}
+		r := &tokenRefusal{err: both.with(s.words(err)), status: answer.StatusCode, retryAfter: s.retryAfterKept(answer.Header.Get("Retry-After")), at: now, until: now.Add(tokenRefusedFor)}
 		if d, ok := retryAfter(r.retryAfter, now); ok {
 			r.until = now.Add(min(d, tokenRefusedMax))
 		}
@@ -193,7 +196,7 @@ func (s *tokenSource) token(ctx context.Context, client *http.Client, rejected s
 		if seen.resp != nil {
 			status = seen.resp.StatusCode
 		}
-		r := &tokenRefusal{err: notBearer(status, tt, tok.AccessToken, s.cfg.ClientID, s.cfg.ClientSecret), status: status, until: now.Add(tokenRefusedFor)}
+		r := &tokenRefusal{err: notBearer(status, tt, tok.AccessToken, s.cfg.ClientID, s.cfg.ClientSecret), status: status, at: now, until: now.Add(tokenRefusedFor)}
 		s.refusal = r
 		return "", r
 	}
@@ -206,7 +209,7 @@ func (s *tokenSource) token(ctx context.Context, client *http.Client, rejected s
 			status = seen.resp.StatusCode
 		}
 		r := &tokenRefusal{err: fmt.Errorf("HTTP %d issued a token of %d bytes, which hookd does not send: it sends tokens of at most %d KiB, as most servers refuse a longer header", status, n, maxToken>>10),
-			status: status, until: now.Add(tokenRefusedFor)}
+			status: status, at: now, until: now.Add(tokenRefusedFor)}
 		s.refusal = r
 		return "", r
 	}

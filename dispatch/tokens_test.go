@@ -278,6 +278,46 @@ func TestTokenEndpointRefusesBothWays(t *testing.T) {
 	is.True(!strings.Contains(logs.String(), "cs-SECRET-cc-456"))                           // no secret
 }
 
+// TestTokenRefusalHandedOnSaysSo: a delivery that takes the token endpoint's
+// refusal of an earlier request (another delivery's, here on its own first
+// attempt) says plainly that the endpoint was not asked for it, when the refusal
+// came and until when it holds: it said "its answer of a moment before", which a
+// first attempt had never had. The delivery that asked says nothing of it.
+func TestTokenRefusalHandedOnSaysSo(t *testing.T) {
+	is := is.New(t)
+	e := newEnv(t)
+	a := newAuthAPI(e)
+	tok := newReceiver(t, func(_ int, w http.ResponseWriter, r *http.Request, _ []byte) error {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusUnauthorized)
+		io.WriteString(w, `{"error":"invalid_client"}`)
+		return nil
+	})
+	rv := newReceiver(t, nil)
+	a.create(`{"targetURL":"` + rv.URL + `/cc","auth":{"type":"client_credential","clientID":"callback-app",
+		"clientSecret":"cs-secret","tokenURL":"` + tok.URL + `/oauth/token"}}`)
+	d := e.dispatcher(nil)
+	e.intake(0, store.Event{Orcid: orcidA})
+	is.Equal(e.tick(d), 1) // asks, and is refused
+	e.clock.Advance(time.Second)
+	e.intake(0, store.Event{Orcid: orcidB})
+	is.Equal(e.tick(d), 1)   // takes that refusal on its first attempt
+	is.Equal(tok.count(), 2) // asked once each way, for the first delivery alone
+
+	const handedOn = " (the endpoint was not asked for this attempt: this is its answer at 12:00:00 UTC to an earlier request " +
+		"with the same credentials, which hookd takes as the answer until 12:00:30 UTC, then asks again)"
+	for _, dl := range e.deliveries(store.DeliveryFilter{}) {
+		as := e.attempts(dl.ID)
+		is.Equal(len(as), 1) // a first attempt each
+		is.True(!strings.Contains(as[0].Error, "a moment before"))
+		if dl.Subject == orcidA {
+			is.True(!strings.Contains(as[0].Error, "not asked")) // it asked
+		} else {
+			is.True(strings.HasSuffix(as[0].Error, handedOn)) // it did not, and says so
+		}
+	}
+}
+
 // TestTokenEndpointEchoQuotedRedacted: an OAuth error whose description
 // echoes the client's secret is worded by oauth2 with the description quoted
 // as Go quotes it, which writes a character it does not know as printable (one
