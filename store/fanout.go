@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 )
 
@@ -78,6 +79,17 @@ func (s *Store) roomFor(ctx context.Context, tx *sql.Tx, clientID, orcid, field 
 		return nil
 	}
 	return capReached(clientID, orcid, n, most, key, field)
+}
+
+// refusedByCap is roomFor for a call of a group (group), which reads the count in
+// the group's transaction: the refusal comes back as refused, not as err, since
+// the call wrote nothing and its group need not roll back.
+func (s *Store) refusedByCap(ctx context.Context, tx *sql.Tx, clientID, orcid string) (refused, err error) {
+	err = s.roomFor(ctx, tx, clientID, orcid, "")
+	if e := (*Error)(nil); errors.As(err, &e) && e.Code == Conflict {
+		return err, nil
+	}
+	return nil, err
 }
 
 // capReached is the refusal of one more active webhook of a client that has n of

@@ -247,7 +247,12 @@ var (
 func (s *Store) PutOrcidWebhook(ctx context.Context, clientID, orcid, callback string) (sub Subscription, created bool, err error) {
 	now := ms(s.Now())
 	target, head, ported, portedHead := receiverSpellings(callback)
+	// A refusal by the cap writes nothing: it is the call's answer, not an error
+	// of its group, which would roll back the other calls' writes (the intake's
+	// among them) and run them again, for each PUT of a client at its cap.
+	var refused error
 	err = s.group(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		refused = nil // fn may run again (groupFn)
 		// A new registration is one statement; only an existing one needs more.
 		sub, err = scanSubscription(tx.StmtContext(ctx, s.subs.putOrcidWebhook).QueryRowContext(ctx, newUID(), clientID, target, orcid, now, now, head, ported, portedHead, s.caps.PerRecord))
 		if created = err == nil; created || !errors.Is(err, sql.ErrNoRows) {
@@ -257,7 +262,7 @@ func (s *Store) PutOrcidWebhook(ctx context.Context, clientID, orcid, callback s
 		switch {
 		case errors.Is(err, errNoOrcidWebhook):
 			// None was made, and none is there: the client is at its cap.
-			if err := s.roomFor(ctx, tx, clientID, orcid, ""); err != nil {
+			if refused, err = s.refusedByCap(ctx, tx, clientID, orcid); refused != nil || err != nil {
 				return err
 			}
 			return fmt.Errorf("no registration was made for %s, and none is there", orcid)
@@ -269,7 +274,7 @@ func (s *Store) PutOrcidWebhook(ctx context.Context, clientID, orcid, callback s
 			sub = Subscription{}
 			return nil
 		case !sub.Active:
-			if err := s.roomFor(ctx, tx, clientID, orcid, ""); err != nil {
+			if refused, err = s.refusedByCap(ctx, tx, clientID, orcid); refused != nil || err != nil {
 				return err
 			}
 			if err := s.reactivate(ctx, tx, sub.ID, now); err != nil {
@@ -279,6 +284,9 @@ func (s *Store) PutOrcidWebhook(ctx context.Context, clientID, orcid, callback s
 		}
 		return nil
 	})
+	if err == nil {
+		err = refused
+	}
 	if err != nil {
 		return Subscription{}, false, fmt.Errorf("register webhook: %w", err)
 	}
