@@ -34,8 +34,12 @@ type connLimit struct {
 	log      *slog.Logger
 	answer   []byte        // the 503 a refused connection gets
 	refusing chan struct{} // refusals under way, each a slot
-	warnedAt atomic.Int64  // unix nanoseconds of the last warning; 0 before the first
-	unwarned atomic.Int64  // refusals since that warning
+
+	warnMu   sync.Mutex
+	warnedAt time.Time   // the last warning; zero before the first
+	unwarned int64       // refusals since that warning
+	told     *time.Timer // tells them refuseWarnEvery after it; nil when none is waiting
+	closed   bool        // the listener is closed: nothing more is told
 }
 
 // Refusals: the 503 waits for the first bytes of the request, as a client takes
@@ -52,8 +56,10 @@ const (
 	refuseRead       = 64 << 10
 	refusingMax      = 256
 	refuseRetryAfter = 5 // seconds: a slot frees as a request ends, or a slow one's headers time out
-	refuseWarnEvery  = time.Minute
 )
+
+// refuseWarnEvery is how often at most the log warns of refusals (tests shorten it).
+var refuseWarnEvery = time.Minute
 
 // limitConns wraps ln so that it holds at most max connections open at once.
 func limitConns(ln net.Listener, max int, count connCounter, log *slog.Logger) *connLimit {
@@ -113,16 +119,56 @@ func (l *connLimit) refuse(c net.Conn) {
 }
 
 // warn logs that connections are refused: at the first refusal, then at most
-// once every refuseWarnEvery while refusals go on, never once a connection.
+// once every refuseWarnEvery while refusals go on, never once a connection. The
+// refusals after a warning are told refuseWarnEvery after it, when no other
+// refusal comes to tell them, so a burst that ends within the minute is counted
+// in the log too, and at the listener's close at the latest.
 func (l *connLimit) warn() {
-	l.unwarned.Add(1)
-	now := time.Now().UnixNano()
-	last := l.warnedAt.Load()
-	if last != 0 && now-last < int64(refuseWarnEvery) || !l.warnedAt.CompareAndSwap(last, now) {
+	l.warnMu.Lock()
+	defer l.warnMu.Unlock()
+	l.unwarned++
+	if l.warnedAt.IsZero() || time.Since(l.warnedAt) >= refuseWarnEvery {
+		l.warnLocked()
 		return
 	}
+	if l.told == nil && !l.closed {
+		l.told = time.AfterFunc(refuseWarnEvery-time.Since(l.warnedAt), func() {
+			l.warnMu.Lock()
+			defer l.warnMu.Unlock()
+			l.told = nil
+			if l.unwarned > 0 && !l.closed {
+				l.warnLocked()
+			}
+		})
+	}
+}
+
+// warnLocked logs the refusals not yet told. l.warnMu must be held.
+func (l *connLimit) warnLocked() {
+	l.warnedAt = time.Now()
 	l.log.Warn("HTTP connections refused: http.max_connections are open; each new one is answered 503 until some close (at most one such line a minute)",
-		"max_connections", l.max, "refused", l.unwarned.Swap(0))
+		"max_connections", l.max, "refused", l.unwarned)
+	l.unwarned = 0
+}
+
+// Close closes the listener, and logs the refusals not yet told: the log's
+// lines count every one.
+func (l *connLimit) Close() error {
+	err := l.Listener.Close()
+	l.warnMu.Lock()
+	defer l.warnMu.Unlock()
+	if l.closed {
+		return err
+	}
+	l.closed = true
+	if l.told != nil {
+		l.told.Stop()
+		l.told = nil
+	}
+	if l.unwarned > 0 {
+		l.warnLocked()
+	}
+	return err
 }
 
 // limitedConn is a connection connLimit took: its close frees its place.

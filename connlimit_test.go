@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -157,6 +158,67 @@ func TestServeConnectionLimit(t *testing.T) {
 
 	is.NoErr(d.stop())
 	logs := d.stderr.String()
-	is.Equal(strings.Count(logs, "HTTP connections refused"), 1) // one line for every refusal of the minute
-	is.True(strings.Contains(logs, `"max_connections":3,"refused":1`))
+	is.Equal(strings.Count(logs, "HTTP connections refused"), 2)                                 // one line at the first refusal, one for the rest at the stop
+	is.True(strings.Contains(logs, `"max_connections":3,"refused":1}`))                          // the first
+	is.True(strings.Contains(logs, fmt.Sprintf(`"max_connections":3,"refused":%d}`, refused-1))) // the others
+}
+
+// TestServeConnectionRefusalsLogged: the refusals that follow a warning are told
+// in the log a minute after it (shortened here) even when no refusal comes then,
+// and those not yet told when hookd stops are told before it stops: the log
+// counts every refusal, not only a burst's first.
+func TestServeConnectionRefusalsLogged(t *testing.T) {
+	is := is.New(t)
+	saved := refuseWarnEvery
+	refuseWarnEvery = time.Second
+	t.Cleanup(func() { refuseWarnEvery = saved })
+	d := startDaemon(t, testConfig(t, "max_connections = 2"))
+	u, err := url.Parse(d.url)
+	is.NoErr(err)
+	host := u.Host
+	http.DefaultClient.CloseIdleConnections()
+	first := dialRaw(t, host)
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if open, _ := first.connMetrics(t); open == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the tests' client kept its connection open")
+		}
+	}
+	second := dialRaw(t, host)
+	status, _, _ := second.get(t, "/healthz")
+	is.Equal(status, http.StatusOK) // within the limit
+	refuse := func() {
+		t.Helper()
+		status, _, _ := dialRaw(t, host).get(t, "/healthz")
+		is.Equal(status, http.StatusServiceUnavailable) // past the limit
+	}
+	lines := func() []string {
+		var found []string
+		for _, line := range strings.Split(d.stderr.String(), "\n") {
+			if strings.Contains(line, "HTTP connections refused") {
+				_, counts, _ := strings.Cut(line, `"max_connections":2,`)
+				found = append(found, strings.TrimSuffix(counts, "}"))
+			}
+		}
+		return found
+	}
+
+	refuse() // told at once
+	refuse() // these two within the second: told when it is over
+	refuse()
+	is.Equal(lines(), []string{`"refused":1`})
+	for deadline := time.Now().Add(5 * time.Second); len(lines()) < 2; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the refusals after the first are not in the log 5s later: %q", lines())
+		}
+	}
+	is.Equal(lines(), []string{`"refused":1`, `"refused":2`})
+
+	refuse() // within a second of that line: told at the stop
+	is.NoErr(d.stop())
+	is.Equal(lines(), []string{`"refused":1`, `"refused":2`, `"refused":1`})
+	logs := d.stderr.String()
+	is.True(strings.LastIndex(logs, "HTTP connections refused") < strings.LastIndex(logs, `"msg":"stopped"`)) // before the run's last line
 }
