@@ -48,12 +48,15 @@ type connLimit struct {
 // is closed without one. A connection closed with its request unread is reset,
 // which may lose the answer on its way, so after it the connection is closed
 // for writing, and the rest of its request read and thrown away until the
-// client closes it, for at most refuseLinger in all and refuseRead bytes. At
-// most refusingMax refusals are under way at once (a few megabytes); past them,
-// a connection is closed without a word.
+// client closes it, for at most refuseLinger in all and refuseRead bytes: the
+// headers and body of the largest request the API takes, an events batch of
+// 1 MiB, so that its client, still sending, is not reset before it reads the
+// answer (the bytes go through a small buffer: it costs no memory). At most
+// refusingMax refusals are under way at once (a few megabytes); past them, a
+// connection is closed without a word.
 const (
 	refuseLinger     = time.Second
-	refuseRead       = 64 << 10
+	refuseRead       = maxRequestHeaders + 1<<20
 	refusingMax      = 256
 	refuseRetryAfter = 5 // seconds: a slot frees as a request ends, or a slow one's headers time out
 )

@@ -222,3 +222,47 @@ func TestServeConnectionRefusalsLogged(t *testing.T) {
 	logs := d.stderr.String()
 	is.True(strings.LastIndex(logs, "HTTP connections refused") < strings.LastIndex(logs, `"msg":"stopped"`)) // before the run's last line
 }
+
+// TestServeConnectionRefusalReadsBody: a connection refused while it sends a
+// request with a large body, an events batch of 200 KB, can send it whole and
+// then reads its 503: it is not reset halfway, which its client would report as
+// a broken pipe or a reset instead of the answer.
+func TestServeConnectionRefusalReadsBody(t *testing.T) {
+	is := is.New(t)
+	d := startDaemon(t, testConfig(t, "max_connections = 1"))
+	u, err := url.Parse(d.url)
+	is.NoErr(err)
+	host := u.Host
+	http.DefaultClient.CloseIdleConnections()
+	var held *rawConn
+	for deadline := time.Now().Add(5 * time.Second); held == nil; time.Sleep(20 * time.Millisecond) {
+		c := dialRaw(t, host)
+		if status, _, _ := c.get(t, "/healthz"); status == http.StatusOK {
+			held = c // the one connection
+		} else if time.Now().After(deadline) {
+			t.Fatal("the tests' client kept its connection open")
+		}
+	}
+
+	const size = 200_000
+	c := dialRaw(t, host)
+	_, err = fmt.Fprintf(c, "POST /api/notifications/v1/events HTTP/1.1\r\nHost: hookd\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n", size)
+	is.NoErr(err)
+	chunk := strings.Repeat(" ", 10_000)
+	for sent := 0; sent < size; sent += len(chunk) {
+		_, err := io.WriteString(c, chunk) // as a client on a network sends it, a piece at a time
+		is.NoErr(err)                      // not reset while it sends
+		time.Sleep(10 * time.Millisecond)
+	}
+	res, err := http.ReadResponse(c.r, nil)
+	is.NoErr(err)
+	b, err := io.ReadAll(res.Body)
+	is.NoErr(err)
+	is.Equal(res.StatusCode, http.StatusServiceUnavailable) // the refusal
+	is.Equal(res.Header.Get("Retry-After"), "5")
+	is.True(strings.Contains(string(b), "(http.max_connections)"))
+	_, err = c.r.ReadByte()
+	is.Equal(err, io.EOF) // then closed
+	status, _, _ := held.get(t, "/healthz")
+	is.Equal(status, http.StatusOK) // the connection open is served on
+}
