@@ -344,12 +344,11 @@ func TestCommandDoesNotMigrateUnderDaemon(t *testing.T) {
 	dbPath := filepath.Join(filepath.Dir(cfg), "hookd.db")
 	// The database as the version before made it: without the newest migration.
 	newest := store.SchemaVersion()
-	is.Equal(newest, 37) // (the undoing below is of migration 37; a newer one needs its own)
+	is.Equal(newest, 38) // (the undoing below is of migration 38; a newer one needs its own)
 	undo := func(db *sql.DB) {
-		_, err := db.Exec(`DROP INDEX subscriptions_off_on_purpose;
-			DROP INDEX subscriptions_off_by_orcid;
-			DROP INDEX subscriptions_off_by_client;
-			DELETE FROM schema_migrations WHERE version = 37`)
+		_, err := db.Exec(`ALTER TABLE clients DROP COLUMN removing_at;
+			ALTER TABLE organisations DROP COLUMN removing_at;
+			DELETE FROM schema_migrations WHERE version = 38`)
 		is.NoErr(err)
 	}
 	version := func() int {
@@ -364,7 +363,7 @@ func TestCommandDoesNotMigrateUnderDaemon(t *testing.T) {
 	is.NoErr(err)
 	undo(db)
 	is.NoErr(db.Close())
-	is.Equal(version(), 36)
+	is.Equal(version(), 37)
 
 	lock, _, err := acquireServeLock(dbPath, "127.0.0.1:8080", false) // the older daemon, running
 	is.NoErr(err)
@@ -372,10 +371,10 @@ func TestCommandDoesNotMigrateUnderDaemon(t *testing.T) {
 	err = run(context.Background(), []string{"hookd", "client", "list", "-config", cfg}, noenv, strings.NewReader(""), &stdout, &stderr)
 	is.True(err != nil) // refused
 	msg := err.Error()
-	is.True(strings.Contains(msg, "is at schema version 36, which this hookd would migrate to 37"))                 // says why
+	is.True(strings.Contains(msg, "is at schema version 37, which this hookd would migrate to 38"))                 // says why
 	is.True(strings.Contains(msg, fmt.Sprintf("a hookd daemon (pid %d, listening on 127.0.0.1:8080", os.Getpid()))) // names the daemon
 	is.True(strings.Contains(msg, "restart it with this binary"))                                                   // and what to do
-	is.Equal(version(), 36)                                                                                         // nothing changed
+	is.Equal(version(), 37)                                                                                         // nothing changed
 	lock.release()
 
 	// A backup, under the daemon or not, copies the file as it is: the copy is one
@@ -388,11 +387,11 @@ func TestCommandDoesNotMigrateUnderDaemon(t *testing.T) {
 		dest := filepath.Join(t.TempDir(), "before-upgrade.db")
 		out, err := runCmd(t, "backup", dest, "-config", cfg)
 		is.NoErr(err)                                                                              // backed up
-		is.True(strings.Contains(out, "at its schema version 36, unmigrated (this hookd's is 37")) // and says how
-		is.Equal(version(), 36)                                                                    // the file as it was
+		is.True(strings.Contains(out, "at its schema version 37, unmigrated (this hookd's is 38")) // and says how
+		is.Equal(version(), 37)                                                                    // the file as it was
 		v, err := store.FileCheck(context.Background(), dest, nil)
 		is.NoErr(err)
-		is.Equal(v, 36) // and its copy too
+		is.Equal(v, 37) // and its copy too
 		if daemon {
 			lock.release()
 		}
@@ -400,9 +399,9 @@ func TestCommandDoesNotMigrateUnderDaemon(t *testing.T) {
 
 	var migrated safeBuffer
 	err = run(context.Background(), []string{"hookd", "client", "list", "-config", cfg}, noenv, strings.NewReader(""), &stdout, &migrated)
-	is.NoErr(err)                                                                                            // no daemon: the command migrates the file
-	is.True(strings.Contains(migrated.String(), "applying database migration 0037_deactivated_indexes.sql")) // and says so
-	is.Equal(version(), 37)                                                                                  // to this binary's schema
+	is.NoErr(err)                                                                                 // no daemon: the command migrates the file
+	is.True(strings.Contains(migrated.String(), "applying database migration 0038_removing.sql")) // and says so
+	is.Equal(version(), 38)                                                                       // to this binary's schema
 }
 
 // TestRestoreUnderRunningDaemonIsRefused: a backup restored in the database's

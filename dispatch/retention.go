@@ -23,7 +23,8 @@ const purgeEvery = time.Minute
 // deactivated webhooks still have waiting (store.KillInactivePending), queues the
 // upstream registrations and unregistrations that changes of organisations'
 // coverage left (store.QueueUpstreamLeft), activates again webhooks
-// deactivated ahead of a removal that never came (store.RecoverKilled), and ends
+// deactivated ahead of a removal that never came (store.RecoverKilled), finishes
+// the removals of clients and organisations left half-way (finishRemovals), and ends
 // the runs of failures of webhooks not tried for longer than retry_max_delay
 // (store.EndLapsedRuns). It returns how many deliveries it deleted.
 func (d *Dispatcher) Purge(ctx context.Context) (int, error) {
@@ -33,6 +34,9 @@ func (d *Dispatcher) Purge(ctx context.Context) (int, error) {
 	// Webhooks a removal that never came left deactivated, once no removal can still
 	// be running (a command killed beside this daemon).
 	if _, err := d.store.RecoverKilled(ctx, now.Add(-15*time.Minute)); err != nil {
+		return 0, err
+	}
+	if err := d.finishRemovals(ctx); err != nil {
 		return 0, err
 	}
 	// Runs of failures nothing has been tried in for longer than any retry waits.
@@ -94,6 +98,10 @@ func (d *Dispatcher) paused(ctx context.Context, every time.Duration) error {
 		if _, err := d.store.EndLapsedRuns(ctx, d.opts.RetryMaxDelay); err != nil && ctx.Err() == nil {
 			d.log.Error("retention", "err", err)
 		}
+		// Sending nothing, it removes: a removal left half-way is finished.
+		if err := d.finishRemovals(ctx); err != nil && ctx.Err() == nil {
+			d.log.Error("retention", "err", err)
+		}
 		select {
 		case <-ctx.Done():
 			return nil
@@ -102,8 +110,32 @@ func (d *Dispatcher) paused(ctx context.Context, every time.Duration) error {
 	}
 }
 
-// retention runs Purge every purgeEvery until ctx ends.
+// removalIdle is how long a removal of a client or an organisation has not
+// stepped (each of its transactions does) before the daemon finishes it: a
+// command that runs it beside the daemon, or the console's, is left to do so.
+const removalIdle = time.Minute
+
+// finishRemovals finishes the removals of clients and organisations that were
+// marked and not finished, and have not stepped for removalIdle
+// (store.FinishRemovals): a command killed beside this daemon, or a daemon
+// stopped in the middle of one.
+func (d *Dispatcher) finishRemovals(ctx context.Context) error {
+	n, err := d.store.FinishRemovals(ctx, d.store.Now().Add(-removalIdle))
+	if n > 0 {
+		d.log.Info("finished the removals of clients or organisations that were left half-way", "removals", n)
+	}
+	if ctx.Err() != nil {
+		return nil // stopping: the next start finishes them
+	}
+	return err
+}
+
+// retention runs Purge every purgeEvery until ctx ends, and at once finishes the
+// removals a stopped process left half-way (finishRemovals).
 func (d *Dispatcher) retention(ctx context.Context) {
+	if err := d.finishRemovals(ctx); err != nil {
+		d.log.Error("retention", "err", err)
+	}
 	t := time.NewTicker(purgeEvery)
 	defer t.Stop()
 	for {

@@ -143,3 +143,39 @@ func TestDeactivatedBacklogNeverSent(t *testing.T) {
 	is.Equal(counts["dead"], due+later)
 	is.Equal(recv.count(), 0)
 }
+
+// TestRetentionFinishesRemoval: a client's removal that a stopped command left
+// marked (its webhooks not yet removed) is finished by the retention pass, its
+// webhook's waiting delivery kept as history, never sent; the webhooks it had
+// deactivated ahead of their removal long before are not activated again.
+func TestRetentionFinishesRemoval(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	e := newEnv(t)
+	ok := newReceiver(t, nil)
+	d := e.dispatcher(func(o *dispatch.Options) { o.Retention = time.Hour })
+	for i := range 3 {
+		e.subscribe(testOrcid(i), ok.URL+"/cb")
+	}
+	e.intake(0, store.Event{Orcid: testOrcid(0)}, store.Event{Orcid: testOrcid(1)})
+	db, err := sql.Open("sqlite", filepath.Join(e.dir, "hookd.db"))
+	is.NoErr(err)
+	defer db.Close()
+	// As a command killed after its mark leaves it, one webhook deactivated ahead
+	// of its removal an hour ago.
+	_, err = db.Exec(`UPDATE clients SET removing_at = ?1 WHERE id = ?2;
+		UPDATE subscriptions SET active = 0, reason = 'being removed', updated_at = ?1 WHERE orcid = ?3`,
+		e.clock.Now().Add(-time.Hour).UnixMilli(), e.client.ID, testOrcid(2))
+	is.NoErr(err)
+	e.tick(d)
+	is.Equal(ok.count(), 0) // nothing is sent to its webhooks
+	_, err = d.Purge(ctx)
+	is.NoErr(err)
+	var subs, clients, kept int
+	is.NoErr(db.QueryRow(`SELECT (SELECT count(*) FROM subscriptions WHERE format = 'empty'), (SELECT count(*) FROM clients),
+		(SELECT count(*) FROM deliveries WHERE removed_subscription_id IS NOT NULL AND state = 3)`).Scan(&subs, &clients, &kept))
+	is.Equal(subs, 0)    // its webhooks removed
+	is.Equal(clients, 0) // and the client
+	is.Equal(kept, 2)    // the deliveries kept as history, dead
+	is.Equal(ok.count(), 0)
+}

@@ -184,6 +184,10 @@ type Target struct {
 	// had waiting is not sent but dies when claimed (claimRows).
 	inactive bool
 	reason   string
+	// removing is set (with inactive) when the subscription's client or
+	// organisation is being removed: what it has waiting dies when claimed, "not
+	// sent: webhook removed", as its removal would have it.
+	removing bool
 	// unusable says why the subscription cannot be called (a secret that does not
 	// open with this key, headers that do not read): its deliveries die when
 	// claimed, with that error, and the others' go on (claimRows).
@@ -620,11 +624,13 @@ func (s *Store) claimRows(ctx context.Context, tx *sql.Tx, out []Claimed, now in
 		return out, 0, err
 	}
 	kept := out[:start]
-	var dead []int64
+	var dead, gone []int64
 	type broken struct{ uid, why string }
 	var unusable map[broken][]int64 // deliveries by webhook and why; made at the first
 	for i, c := range out[start:] {
 		switch c.Target = subs[subIDs[i]]; {
+		case c.Target.removing:
+			gone = append(gone, c.ID)
 		case c.Target.inactive:
 			dead = append(dead, c.ID)
 		case c.Target.unusable != nil:
@@ -646,6 +652,13 @@ func (s *Store) claimRows(ctx context.Context, tx *sql.Tx, out []Claimed, now in
 		// One webhook that cannot be called holds up nobody else's deliveries:
 		// its own die, unsent, saying why, and are replayable once it is mended.
 		if err := s.killClaimed(ctx, tx, now, ids, "?3", k.why); err != nil {
+			return out, 0, err
+		}
+	}
+	if len(gone) > 0 {
+		// Its owner is being removed: the webhook is sent nothing more, and its
+		// removal would have turned it dead so.
+		if err := s.killClaimed(ctx, tx, now, gone, "?3", notSentRemoved); err != nil {
 			return out, 0, err
 		}
 	}
@@ -686,10 +699,10 @@ func (s *Store) scanTarget(row interface{ Scan(...any) error }, now int64) (*Tar
 	var active bool
 	if err := row.Scan(&t.SubscriptionID, &t.UID, &t.ClientID, &t.orgID, &t.Format, &t.URL, &headers,
 		&t.Auth.Type, &t.Auth.Username, &t.Auth.ClientID, &t.Auth.TokenURL, &authSecret, &t.AppendOrcid, &apikey,
-		&signing, &previous, &previousUntil, &failing, &refused, &active, &t.reason); err != nil {
+		&signing, &previous, &previousUntil, &failing, &refused, &active, &t.reason, &t.removing); err != nil {
 		return nil, err
 	}
-	t.inactive = !active
+	t.inactive = !active || t.removing
 	t.scope = t.ownerScope()
 	t.FailingSince = fromMS(failing)
 	t.RefusedSince = fromMS(refused)

@@ -177,9 +177,9 @@ func (s *Store) CreateClient(ctx context.Context, nc NewClient) (Credentials, er
 		case isPrimaryKey(err) && generated: // never name an id that no client got
 			return &Error{Code: Conflict, Message: "the client id made for it was taken (a rare chance): try again"}
 		case isPrimaryKey(err): // the id is the primary key
-			return &Error{Code: Conflict, Field: "id", Message: fmt.Sprintf("a client with id %q already exists", nc.ID)}
+			return &Error{Code: Conflict, Field: "id", Message: fmt.Sprintf("a client with id %q already exists", nc.ID) + removingYet(ctx, tx, "id", nc.ID)}
 		case isUnique(err): // the name is the other unique column
-			return &Error{Code: Conflict, Field: "name", Message: fmt.Sprintf("a client named %q already exists", nc.Name)}
+			return &Error{Code: Conflict, Field: "name", Message: fmt.Sprintf("a client named %q already exists", nc.Name) + removingYet(ctx, tx, "name", nc.Name)}
 		}
 		return err
 	})
@@ -187,6 +187,17 @@ func (s *Store) CreateClient(ctx context.Context, nc NewClient) (Credentials, er
 		return Credentials{}, fmt.Errorf("create client: %w", err)
 	}
 	return creds, nil
+}
+
+// removingYet says, for a client whose column (id or name) is value, that it is
+// being removed, when it is: its id and name are free once its removal finishes.
+func removingYet(ctx context.Context, tx *sql.Tx, column, value string) string {
+	var removing bool
+	if err := tx.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM clients WHERE "+column+" = ? AND removing_at IS NOT NULL)", value).
+		Scan(&removing); err != nil || !removing {
+		return ""
+	}
+	return ": it is being removed; its " + column + " is free once its removal finishes (hookd client remove finishes it, as does hookd's next start or retention pass)"
 }
 
 const clientColumns = "id, name, scopes, email, created_at"
@@ -203,9 +214,9 @@ func scanClient(row interface{ Scan(...any) error }) (Client, error) {
 	return c, nil
 }
 
-// Clients lists every client, oldest first.
+// Clients lists every client, oldest first, but those being removed.
 func (s *Store) Clients(ctx context.Context) ([]Client, error) {
-	rows, err := s.read.QueryContext(ctx, "SELECT "+clientColumns+" FROM clients ORDER BY created_at, id")
+	rows, err := s.read.QueryContext(ctx, "SELECT "+clientColumns+" FROM clients WHERE removing_at IS NULL ORDER BY created_at, id")
 	if err != nil {
 		return nil, fmt.Errorf("list clients: %w", err)
 	}
@@ -221,56 +232,29 @@ func (s *Store) Clients(ctx context.Context) ([]Client, error) {
 	return out, rows.Err()
 }
 
-// Client finds a client by id or, failing that, by name.
+// Client finds a client by id or, failing that, by name; one being removed is
+// not found (its error says so).
 func (s *Store) Client(ctx context.Context, idOrName string) (Client, error) {
 	c, err := scanClient(s.read.QueryRowContext(ctx,
-		"SELECT "+clientColumns+" FROM clients WHERE id = ? OR name = ? ORDER BY id = ? DESC LIMIT 1", idOrName, idOrName, idOrName))
+		"SELECT "+clientColumns+" FROM clients WHERE id = "+qLiveClientWhich, idOrName))
 	if errors.Is(err, sql.ErrNoRows) {
-		return Client{}, clientNotFound(idOrName)
+		return Client{}, clientMissing(ctx, s.read, idOrName)
 	}
 	return c, err
 }
 
-// RemoveClient deletes a client with its tokens and registrations; the deliveries of
-// its registrations stay as history until retention.
-func (s *Store) RemoveClient(ctx context.Context, idOrName string) error {
-	ctx = removal(ctx) // it may remove webhooks (removeSubscriptions)
-	revoked := s.tokens.revoke()
-	defer revoked()
-	now := ms(s.Now())
-	var removed []string
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		const which = "(SELECT id FROM clients WHERE id = ? OR name = ? ORDER BY id = ? DESC LIMIT 1)"
-		if err := s.removeSubscriptionsWhere(ctx, tx, now, "client_id = "+which, idOrName, idOrName, idOrName); err != nil {
-			return err
-		}
-		// Its figures go with it, and its idempotency keys once it is gone
-		// (forgetKeys): a client added later with its id starts afresh, and is not
-		// answered what the removed one was.
-		if _, err := tx.ExecContext(ctx, "DELETE FROM stats_minute WHERE scope = 'client:' || "+which, idOrName, idOrName, idOrName); err != nil {
-			return fmt.Errorf("remove client: %w", err)
-		}
-		var err error
-		if removed, err = queryColumn[string](ctx, tx, "DELETE FROM clients WHERE id = "+which+" RETURNING id", idOrName, idOrName, idOrName); err != nil {
-			return fmt.Errorf("remove client: %w", err)
-		}
-		if len(removed) == 0 {
-			return clientNotFound(idOrName)
-		}
-		return nil
-	})
-	if err != nil {
-		return err
+// qLiveClientWhich is qClientWhich among the clients not being removed.
+const qLiveClientWhich = "(SELECT id FROM clients WHERE (id = ?1 OR name = ?1) AND removing_at IS NULL ORDER BY id = ?1 DESC LIMIT 1)"
+
+// clientMissing is the error of a lookup of client idOrName that found none not
+// being removed: one being removed says so.
+func clientMissing(ctx context.Context, q queryRower, idOrName string) error {
+	var removing bool
+	if err := q.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM clients WHERE (id = ?1 OR name = ?1) AND removing_at IS NOT NULL)",
+		idOrName).Scan(&removing); err == nil && removing {
+		return beingRemoved(fmt.Sprintf("client %q", idOrName))
 	}
-	// Its tokens stop working now, not once its keys are gone.
-	revoked()
-	// The removal stands whatever happens to its keys: those a failure leaves
-	// are forgotten before a client is made with the id again (CreateClient), or
-	// by the retention pass after their 24 hours.
-	if err := s.forgetKeys(ctx, removed[0]); err != nil {
-		s.noteFault(Classify(err))
-	}
-	return nil
+	return clientNotFound(idOrName)
 }
 
 // forgetKeys deletes the idempotency keys of client id while no client has that
@@ -307,9 +291,9 @@ func (s *Store) RotateClientSecret(ctx context.Context, idOrName, newSecret stri
 	defer s.tokens.revoke()()
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		c, err := scanClient(tx.QueryRowContext(ctx,
-			"SELECT "+clientColumns+" FROM clients WHERE id = ? OR name = ? ORDER BY id = ? DESC LIMIT 1", idOrName, idOrName, idOrName))
+			"SELECT "+clientColumns+" FROM clients WHERE id = "+qLiveClientWhich, idOrName))
 		if errors.Is(err, sql.ErrNoRows) {
-			return clientNotFound(idOrName)
+			return clientMissing(ctx, tx, idOrName)
 		}
 		if err != nil {
 			return err
@@ -346,9 +330,9 @@ func (s *Store) RotateClientSigningSecret(ctx context.Context, idOrName string, 
 		var hasPrevious bool
 		var err error
 		c, err = scanClient(tx.QueryRowContext(ctx,
-			"SELECT "+clientColumns+" FROM clients WHERE id = ? OR name = ? ORDER BY id = ? DESC LIMIT 1", idOrName, idOrName, idOrName))
+			"SELECT "+clientColumns+" FROM clients WHERE id = "+qLiveClientWhich, idOrName))
 		if errors.Is(err, sql.ErrNoRows) {
-			return clientNotFound(idOrName)
+			return clientMissing(ctx, tx, idOrName)
 		}
 		if err != nil {
 			return err
@@ -460,7 +444,7 @@ func (s *Store) checkSecret(ctx context.Context, id, clientSecret string) (Clien
 	var c Client
 	var scopes string
 	var created int64
-	err := s.read.QueryRowContext(ctx, "SELECT id, name, scopes, email, created_at, secret_salt, secret_hash FROM clients WHERE id = ?", id).
+	err := s.read.QueryRowContext(ctx, "SELECT id, name, scopes, email, created_at, secret_salt, secret_hash FROM clients WHERE id = ? AND removing_at IS NULL", id).
 		Scan(&c.ID, &c.Name, &scopes, &c.Email, &created, &salt, &hash)
 	if errors.Is(err, sql.ErrNoRows) {
 		secret.SaltedHash(unknownSalt, clientSecret)

@@ -55,11 +55,12 @@ type ClientRow struct {
 	OrgName string
 }
 
-// ConsoleClients lists every client, oldest first, with its organisation.
+// ConsoleClients lists every client, oldest first, with its organisation; those
+// being removed are left out.
 func (s *Store) ConsoleClients(ctx context.Context) ([]ClientRow, error) {
 	rows, err := s.read.QueryContext(ctx, `SELECT c.id, c.name, c.scopes, c.email, c.created_at, coalesce(co.org_id, 0), coalesce(o.name, '')
 		FROM clients c LEFT JOIN client_orgs co ON co.client_id = c.id LEFT JOIN organisations o ON o.id = co.org_id
-		ORDER BY c.created_at, c.id`)
+		WHERE c.removing_at IS NULL ORDER BY c.created_at, c.id`)
 	if err != nil {
 		return nil, fmt.Errorf("list clients: %w", err)
 	}
@@ -94,8 +95,17 @@ func (s *Store) CreateOrgClient(ctx context.Context, orgID int64, nc NewClient) 
 		return Credentials{}, err
 	}
 	err = s.inTx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, "INSERT INTO client_orgs(client_id, org_id) VALUES (?, ?)", creds.ID, orgID)
-		return err
+		// Never to an organisation whose removal began meanwhile: its staff
+		// clients were marked with it, and this one would not be.
+		r, err := tx.ExecContext(ctx, `INSERT INTO client_orgs(client_id, org_id) SELECT ?1, ?2
+			WHERE EXISTS (SELECT 1 FROM organisations WHERE id = ?2 AND removing_at IS NULL)`, creds.ID, orgID)
+		if err != nil {
+			return err
+		}
+		if n, _ := r.RowsAffected(); n == 0 {
+			return orgMissing(ctx, tx, orgID)
+		}
+		return nil
 	})
 	if err != nil {
 		if rerr := s.RemoveClient(ctx, creds.ID); rerr != nil {

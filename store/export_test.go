@@ -262,3 +262,38 @@ func CreateOrganisationWithID(ctx context.Context, s *Store, id int64, name stri
 
 // MaxClientTokens and KeptClientTokens are the bounds of a client's tokens.
 const MaxClientTokens, KeptClientTokens = maxClientTokens, keptClientTokens
+
+// SetRemovingBatch sets how many webhooks one transaction of a marked removal
+// removes, until the returned function restores it.
+func SetRemovingBatch(n int) (restore func()) {
+	old := removingBatch
+	removingBatch = n
+	return func() { removingBatch = old }
+}
+
+// ErrRemovalStopped is what a removal stopped by StopRemovalAfter fails with.
+var ErrRemovalStopped = errors.New("removal stopped (as the process would be)")
+
+// StopRemovalAfter makes a removal of a client or an organisation stop after its
+// mark and n of the transactions that follow it, as a process killed there
+// would, until the returned function restores it.
+func StopRemovalAfter(n int) (restore func()) {
+	old := removalStep
+	left := n
+	removalStep = func() error {
+		if left == 0 {
+			return ErrRemovalStopped
+		}
+		left--
+		return nil
+	}
+	return func() { removalStep = old }
+}
+
+// OnRemovalStep runs fn after a removal's mark and each transaction that follows
+// it (its error stops the removal), until the returned function restores it.
+func OnRemovalStep(fn func() error) (restore func()) {
+	old := removalStep
+	removalStep = fn
+	return func() { removalStep = old }
+}

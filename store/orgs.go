@@ -88,14 +88,26 @@ type queryRower interface {
 
 // getOrg reads one organisation; a missing one is NotFound.
 func getOrg(ctx context.Context, q queryRower, id int64) (Organisation, error) {
-	o, err := scanOrg(q.QueryRowContext(ctx, "SELECT "+orgColumns+" FROM organisations o WHERE o.id = ?", id))
+	o, err := scanOrg(q.QueryRowContext(ctx, "SELECT "+orgColumns+" FROM organisations o WHERE o.id = ? AND o.removing_at IS NULL", id))
 	if errors.Is(err, sql.ErrNoRows) {
-		return Organisation{}, notFound(fmt.Sprintf("organisation %d not found", id))
+		return Organisation{}, orgMissing(ctx, q, id)
 	}
 	return o, err
 }
 
-const qOrgExists = "SELECT EXISTS (SELECT 1 FROM organisations WHERE id = ?)"
+// orgMissing is the error of a lookup of organisation id that found none not
+// being removed: one being removed says so.
+func orgMissing(ctx context.Context, q queryRower, id int64) error {
+	var removing bool
+	if err := q.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM organisations WHERE id = ? AND removing_at IS NOT NULL)", id).
+		Scan(&removing); err == nil && removing {
+		return beingRemoved(fmt.Sprintf("organisation %d", id))
+	}
+	return notFound(fmt.Sprintf("organisation %d not found", id))
+}
+
+// qOrgExists: an organisation being removed is not found.
+const qOrgExists = "SELECT EXISTS (SELECT 1 FROM organisations WHERE id = ? AND removing_at IS NULL)"
 
 // orgExists is getOrg's NotFound for an organisation that does not exist, without
 // reading it: getOrg counts its members, each of them (a hundred thousand: 10 ms,
@@ -106,7 +118,7 @@ func orgExists(ctx context.Context, q queryRower, id int64) error {
 		return err
 	}
 	if !ok {
-		return notFound(fmt.Sprintf("organisation %d not found", id))
+		return orgMissing(ctx, q, id)
 	}
 	return nil
 }
@@ -124,6 +136,11 @@ func createOrganisation(ctx context.Context, tx *sql.Tx, name, techContact strin
 	r, err := tx.ExecContext(ctx, "INSERT INTO organisations(id, name, tech_contact_email, created_at, updated_at) VALUES ("+
 		newOrganisationID+", ?, ?, ?, ?)", name, techContact, now, now)
 	if isUnique(err) { // the name is the one unique column
+		var removing bool
+		if tx.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM organisations WHERE name = ? AND removing_at IS NOT NULL)", name).Scan(&removing) == nil && removing {
+			return 0, &Error{Code: Conflict, Field: "name", Message: fmt.Sprintf(
+				"an organisation named %q is being removed: its name is free once its removal finishes (hookd's next start or retention pass finishes it)", name)}
+		}
 		return 0, nameTaken(name)
 	}
 	if err != nil {
@@ -165,7 +182,7 @@ func (s *Store) Organisation(ctx context.Context, id int64) (Organisation, error
 
 // OrganisationByName returns the organisation with this name, for the command line.
 func (s *Store) OrganisationByName(ctx context.Context, name string) (Organisation, error) {
-	o, err := scanOrg(s.read.QueryRowContext(ctx, "SELECT "+orgColumns+" FROM organisations o WHERE o.name = ?", name))
+	o, err := scanOrg(s.read.QueryRowContext(ctx, "SELECT "+orgColumns+" FROM organisations o WHERE o.name = ? AND o.removing_at IS NULL", name))
 	if errors.Is(err, sql.ErrNoRows) {
 		return Organisation{}, notFound(fmt.Sprintf("organisation %q not found", name))
 	}
@@ -175,9 +192,9 @@ func (s *Store) OrganisationByName(ctx context.Context, name string) (Organisati
 	return o, nil
 }
 
-// Organisations lists every organisation by id.
+// Organisations lists every organisation by id, but those being removed.
 func (s *Store) Organisations(ctx context.Context) ([]Organisation, error) {
-	rows, err := s.read.QueryContext(ctx, "SELECT "+orgColumns+" FROM organisations o ORDER BY o.id")
+	rows, err := s.read.QueryContext(ctx, "SELECT "+orgColumns+" FROM organisations o WHERE o.removing_at IS NULL ORDER BY o.id")
 	if err != nil {
 		return nil, fmt.Errorf("list organisations: %w", err)
 	}
@@ -263,60 +280,4 @@ func (s *Store) UpdateOrganisation(ctx context.Context, id int64, p Organisation
 		return Organisation{}, fmt.Errorf("update organisation: %w", err)
 	}
 	return o, nil
-}
-
-// DeleteOrganisation removes an organisation with its members, its settings and its
-// staff clients with what they registered (every such webhook's deliveries stay as
-// a removed webhook's history until retention); records no other organisation
-// covers are then unregistered upstream, upstreamBatch of them a transaction, so
-// that a large organisation does not hold every other write for seconds. Should
-// that fail half-way, the daemon's next start unregisters the rest
-// (ConfigureUpstream).
-func (s *Store) DeleteOrganisation(ctx context.Context, id int64) error {
-	ctx = removal(ctx) // it may remove webhooks (removeSubscriptions)
-	// Its staff clients go with it (a trigger), their tokens too.
-	defer s.tokens.revoke()()
-	now := ms(s.Now())
-	var orcids []string
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		if err := orgExists(ctx, tx, id); err != nil {
-			return err
-		}
-		var err error
-		if orcids, err = memberOrcids(ctx, tx, id); err != nil {
-			return err
-		}
-		if err := s.removeSubscriptionsWhere(ctx, tx, now, "org_id = ?", id); err != nil {
-			return err
-		}
-		// Its staff clients go with it (a trigger of the schema deletes them): what
-		// they registered is removed first, keeping its history, as RemoveClient does.
-		if err := s.removeSubscriptionsWhere(ctx, tx, now, "client_id IN (SELECT client_id FROM client_orgs WHERE org_id = ?)", id); err != nil {
-			return err
-		}
-		// Its figures, and its staff clients', go with them: an organisation or
-		// client made later with the same id starts afresh.
-		if _, err := tx.ExecContext(ctx, `DELETE FROM stats_minute WHERE scope = ?1
-			OR scope IN (SELECT 'client:' || client_id FROM client_orgs WHERE org_id = ?2)`, OrgScope(id), id); err != nil {
-			return err
-		}
-		_, err = tx.ExecContext(ctx, "DELETE FROM organisations WHERE id = ?", id)
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("delete organisation: %w", err)
-	}
-	for len(orcids) > 0 {
-		batch := orcids[:min(upstreamBatch, len(orcids))]
-		orcids = orcids[len(batch):]
-		if err := s.inTx(ctx, func(tx *sql.Tx) error { return s.syncUpstream(ctx, tx, now, batch...) }); err != nil {
-			return fmt.Errorf("organisation deleted; unregistering its members upstream: %w", err)
-		}
-	}
-	return nil
-}
-
-// memberOrcids lists the iDs of an organisation's members.
-func memberOrcids(ctx context.Context, tx *sql.Tx, orgID int64) ([]string, error) {
-	return queryColumn[string](ctx, tx, "SELECT orcid FROM members WHERE org_id = ?", orgID)
 }

@@ -382,7 +382,9 @@ func (s *Store) inLazyTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 }
 
 // RecoverAhead moves back the history moved ahead of removals that did not commit
-// (the process stopped between), and reports for how many subscriptions. The daemon
+// (the process stopped between), and reports for how many subscriptions; not
+// that of a client's or an organisation's removal, which is finished instead
+// (FinishRemovals). The daemon
 // calls it at start, beside RecoverInFlight. A removal left so by a command killed
 // beside a running daemon waits for the daemon's next start; until then its
 // webhooks' lists miss what was moved, which retention leaves alone (qPurgeRemoved).
@@ -392,7 +394,9 @@ func (s *Store) RecoverAhead(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	ids, err := queryColumn[int64](ctx, s.read, "SELECT s.id FROM removed_subscriptions r JOIN subscriptions s ON s.uid = r.uid")
+	// Not of an owner being removed: its removal is finished, not undone, and
+	// removes the webhook with the history moved for it.
+	ids, err := queryColumn[int64](ctx, s.read, "SELECT subscriptions.id FROM removed_subscriptions r JOIN subscriptions ON subscriptions.uid = r.uid WHERE NOT "+qOwnerRemoving)
 	if err != nil || len(ids) == 0 {
 		return n, err
 	}
@@ -400,13 +404,15 @@ func (s *Store) RecoverAhead(ctx context.Context) (int, error) {
 }
 
 // RecoverKilled activates again the webhooks deactivated ahead of a removal
-// (reasonRemoving) before before, whose removal never came, and reports how many.
+// (reasonRemoving) before before, whose removal never came, and reports how many:
+// never those of a client or an organisation being removed, whose removal
+// finishes (FinishRemovals).
 // RecoverAhead calls it for all of them; the retention pass for those left a
 // quarter of an hour (a command killed while it removed webhooks beside the
 // daemon): no removal takes that long, so it activates none that a running
 // removal is about to delete.
 func (s *Store) RecoverKilled(ctx context.Context, before time.Time) (int, error) {
-	off, err := queryColumn[int64](ctx, s.read, "SELECT id FROM subscriptions INDEXED BY subscriptions_inactive WHERE active = 0 AND reason = ? AND updated_at < ?",
+	off, err := queryColumn[int64](ctx, s.read, "SELECT id FROM subscriptions INDEXED BY subscriptions_inactive WHERE active = 0 AND reason = ? AND updated_at < ? AND NOT "+qOwnerRemoving,
 		reasonRemoving, ms(before))
 	if err != nil || len(off) == 0 {
 		return 0, err

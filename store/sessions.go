@@ -64,7 +64,7 @@ func (s *Store) SignInClient(ctx context.Context, id, clientSecret string, spec 
 		now := s.Now()
 		err = s.inTx(ctx, func(tx *sql.Tx) error {
 			var current []byte
-			err := tx.QueryRowContext(ctx, "SELECT secret_hash FROM clients WHERE id = ?", id).Scan(&current)
+			err := tx.QueryRowContext(ctx, "SELECT secret_hash FROM clients WHERE id = ? AND removing_at IS NULL", id).Scan(&current)
 			if errors.Is(err, sql.ErrNoRows) {
 				return ErrBadCredentials
 			}
@@ -142,7 +142,7 @@ func (s *Store) Session(ctx context.Context, idHash []byte, idle time.Duration) 
 	err := s.read.QueryRowContext(ctx, `SELECT s.client_id, c.name, c.scopes, c.email, c.created_at, c.secret_hash,
 		co.org_id, o.name, s.credential, s.csrf, s.address, s.created_at, s.seen_at, s.expires_at
 		FROM console_sessions s
-		LEFT JOIN clients c ON c.id = s.client_id
+		LEFT JOIN clients c ON c.id = s.client_id AND c.removing_at IS NULL
 		LEFT JOIN client_orgs co ON co.client_id = s.client_id
 		LEFT JOIN organisations o ON o.id = co.org_id
 		WHERE s.id_hash = ?`, idHash).Scan(&clientID, &name, &scopes, &email, &clientCreated, &current,

@@ -137,11 +137,13 @@ type Store struct {
 	// is left in its own transaction (removeSubscriptions). Only the transaction
 	// that holds the write connection reads it.
 	removeWhole atomic.Bool
-	groups      atomic.Uint64 // transactions run by the group writer
-	groupCalls  atomic.Uint64 // calls they carried
-	closed      chan struct{}
-	groupDone   chan struct{}
-	closeOnce   sync.Once
+	// finishing is held while FinishRemovals runs: one at a time in a process.
+	finishing  sync.Mutex
+	groups     atomic.Uint64 // transactions run by the group writer
+	groupCalls atomic.Uint64 // calls they carried
+	closed     chan struct{}
+	groupDone  chan struct{}
+	closeOnce  sync.Once
 	// writesEnd is when the group writer's transactions stop waiting for the
 	// write lock (WritesEndBy), in Unix nanoseconds; 0: never.
 	writesEnd atomic.Int64

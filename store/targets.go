@@ -9,13 +9,15 @@ import (
 	"time"
 )
 
-// qTargets loads the targets of subscriptions, by id, with their secrets sealed.
+// qTargets loads the targets of subscriptions, by id, with their secrets sealed,
+// and whether their owner is being removed.
 const qTargets = `SELECT s.id, s.uid, coalesce(s.client_id, ''), coalesce(s.org_id, 0), s.format, s.target, coalesce(s.headers, ''),
 	s.auth_type, s.auth_username, s.auth_client_id, s.auth_token_url, s.auth_secret, s.append_orcid, s.apikey,
 	coalesce(s.signing_secret, c.signing_secret),
 	CASE WHEN s.signing_secret IS NULL THEN c.previous_signing_secret ELSE s.previous_secret END,
 	coalesce(CASE WHEN s.signing_secret IS NULL THEN c.previous_signing_until ELSE s.previous_until END, 0), coalesce(s.failing_since, 0),
-	coalesce(CASE WHEN s.failing_since IS NOT NULL THEN s.refused_since END, 0), s.active, s.reason
+	coalesce(CASE WHEN s.failing_since IS NOT NULL THEN s.refused_since END, 0), s.active, s.reason,
+	c.removing_at IS NOT NULL OR EXISTS (SELECT 1 FROM organisations o WHERE o.id = s.org_id AND o.removing_at IS NOT NULL)
 	FROM subscriptions s LEFT JOIN clients c ON c.id = s.client_id WHERE s.id IN (SELECT value FROM json_each(?))`
 
 func (s *Store) prepareTargets(ctx context.Context) error {

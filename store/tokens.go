@@ -197,7 +197,11 @@ func (s *Store) RefreshToken(ctx context.Context, c Client, refresh string, scop
 	return t, nil
 }
 
-const qTokenInfo = "SELECT client_id, scope, created_at, expires_at, revoked_at FROM tokens WHERE access_hash = ?"
+// qTokenInfo reads an access token, of a client that is not being removed (its
+// tokens are revoked when it is marked, and one given to it meanwhile is refused
+// too).
+const qTokenInfo = `SELECT t.client_id, t.scope, t.created_at, t.expires_at, t.revoked_at FROM tokens t
+	JOIN clients c ON c.id = t.client_id AND c.removing_at IS NULL WHERE t.access_hash = ?`
 
 // TokenInfo looks up an access token. It fails with ErrTokenInvalid for an unknown or
 // revoked token and ErrTokenExpired for one past its expiry.
