@@ -190,6 +190,7 @@ func (s *Store) chunkBatches(ctx context.Context, ids []int64, batch int, exec f
 			return err
 		}
 		s.aheadMoves.Add(1)
+		s.yield.pause()
 	}
 	return nil
 }

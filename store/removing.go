@@ -213,6 +213,7 @@ func (s *Store) removeWebhooksOf(ctx context.Context, where string, arg any, st 
 		if err := stepped(); err != nil {
 			return err
 		}
+		s.yield.pause() // beside the daemon, its writes go between the batches
 		after = ids[len(ids)-1]
 	}
 }
@@ -394,6 +395,7 @@ func (s *Store) removeMembersOf(ctx context.Context, id int64) error {
 		if n < upstreamBatch {
 			return nil
 		}
+		s.yield.pause()
 	}
 }
 
