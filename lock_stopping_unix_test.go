@@ -73,3 +73,39 @@ func TestCommandsSayAStoppingDaemonMayNotSend(t *testing.T) {
 	is.NoErr(err)
 	is.True(strings.HasSuffix(out, "; a running hookd sends it on its next tick\n"))
 }
+
+// TestStoppingMarkBesideTheMarksWrites: the stop's mark goes into the lock file
+// from the stop (at the SIGTERM) while the daemon's own writes of what it saw of
+// the database (a delivery id given, every 250 ms on a busy daemon) go on: the
+// two never interleave, so the file stays one JSON object, with the database's
+// mark (which the next start checks the database against) and the stop's. A
+// write of the shorter content over the longer could leave its tail after it,
+// and the next start read no mark at all (a "restored backup": new delivery ids
+// and webhook-ids for everything waiting).
+func TestStoppingMarkBesideTheMarksWrites(t *testing.T) {
+	is := is.New(t)
+	for i := range 200 {
+		db := filepath.Join(t.TempDir(), "hookd.db")
+		lock, _, err := acquireServeLock(db, "127.0.0.1:1", false)
+		is.NoErr(err)
+		h := lock.seen()
+		h.Mark = "mark-" + strings.Repeat("x", i%7)
+		is.NoErr(lock.keep(h, false))
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			for n := range 20 {
+				h := lock.seen()
+				h.Issued = int64(n)
+				lock.keep(h, false)
+			}
+		}()
+		is.NoErr(lock.stopping())
+		<-done
+		got, ok := holderOf(lockPath(db))
+		is.True(ok)                                          // one JSON object
+		is.Equal(got.Mark, "mark-"+strings.Repeat("x", i%7)) // the database's mark
+		is.True(got.Stopping)                                // and the stop's
+		lock.release()
+	}
+}

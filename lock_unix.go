@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -19,6 +20,10 @@ import (
 // daemons on one file would both claim and deliver, and a daemon that starts knows
 // that work still leased in the file was left by a process that is gone.
 type serveLock struct {
+	// mu orders the writes of the file: the stop's mark (stopping) is written from
+	// the stop while the marks' writes (keep) go on, and two writes at once would
+	// lose one's fields or leave the tail of a longer content after a shorter one.
+	mu     sync.Mutex
 	f      *os.File
 	holder lockHolder
 	size   int // the length of the file's content: a shorter one is padded to it
@@ -150,9 +155,15 @@ const lookWait = 2 * time.Second
 
 // seen is what the lock file says of the database (kept), and keep writes it,
 // synced to the disk when sync is set (before a new mark goes into the database).
-func (l *serveLock) seen() lockHolder { return l.holder }
+func (l *serveLock) seen() lockHolder {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.holder
+}
 
 func (l *serveLock) keep(h lockHolder, sync bool) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	h.PID, h.Listen, h.Started, h.Paused, h.Stopping = l.holder.PID, l.holder.Listen, l.holder.Started, l.holder.Paused, l.holder.Stopping
 	l.holder = h
 	if err := l.write(sync); err != nil {
@@ -165,6 +176,8 @@ func (l *serveLock) keep(h lockHolder, sync bool) error {
 // commands beside it (daemonStopping): what they make due is not sent on its
 // next tick, which may not come.
 func (l *serveLock) stopping() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	l.holder.Stopping = true
 	if err := l.write(false); err != nil {
 		return fmt.Errorf("lock %s: %w", l.f.Name(), err)
@@ -175,7 +188,7 @@ func (l *serveLock) stopping() error {
 // write writes the holder over the file's content in one write, never truncating
 // it (a process killed between a truncation and its write would leave the file
 // empty, and the database's mark unknown): a shorter content is padded with spaces,
-// which JSON takes.
+// which JSON takes. l.mu must be held, but for a lock not yet shared.
 func (l *serveLock) write(sync bool) error {
 	b, _ := json.Marshal(l.holder)
 	b = append(b, '\n')
