@@ -1,6 +1,7 @@
 package console_test
 
 import (
+	"context"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -41,4 +42,32 @@ func TestClosedStoreIsUnavailable(t *testing.T) {
 	is.True(!strings.Contains(out, "console request failed"))                         // no internal error
 	is.Equal(strings.Count(out, `level=ERROR msg="request refused: store fault"`), 1) // logged as the APIs log it, once
 	is.True(strings.Contains(out, `path=/console/webhooks`))
+}
+
+// TestAnotherStoreFaultIsLogged: the once-a-minute limit of the store faults'
+// lines is per fault: a database that takes no writes, logged, does not hide
+// from the log that hookd is stopping a moment later, a fault of another kind
+// (that one was counted as the first's, and so never seen when it lasted less
+// than a minute). The same fault again within the minute is not logged again.
+func TestAnotherStoreFaultIsLogged(t *testing.T) {
+	is := is.New(t)
+	var logs syncLog
+	e := newEnv(t, func(o *console.Options) {
+		o.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	})
+	u := e.as(t, "a")
+	is.NoErr(e.st.QueryOnly(context.Background(), true)) // a database that takes no writes
+	for range 2 {
+		p := u.post(t, "/console/webhooks/"+e.hookA.UID+"/deactivate", url.Values{})
+		is.Equal(p.status, http.StatusServiceUnavailable)
+		is.True(strings.Contains(p.body, "the database is read-only")) // why
+	}
+	is.NoErr(e.st.Close())
+	p := u.get(t, "/console/webhooks")
+	is.Equal(p.status, http.StatusServiceUnavailable)
+	is.True(strings.Contains(p.body, "hookd is stopping")) // another fault
+	out := logs.String()
+	is.Equal(strings.Count(out, `level=ERROR msg="request refused: store fault"`), 2) // each fault once
+	is.Equal(strings.Count(out, "the database is read-only"), 1)                      // the first
+	is.Equal(strings.Count(out, "database is closed"), 1)                             // and the other
 }

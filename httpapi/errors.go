@@ -59,29 +59,59 @@ func (s *Server) unavailable(r *http.Request, err error) (e *store.Error, ok boo
 }
 
 // faultLog rate-limits the log lines of store faults: while the disk is full,
-// every request would log one.
+// every request would log one. It does so per fault (its words), so that one
+// logged does not hide another that comes within its minute.
 type faultLog struct {
-	mu         sync.Mutex
+	mu    sync.Mutex
+	kinds map[string]*faultLines
+}
+
+// faultLines is what faultLog keeps of one fault: when it was last logged, and
+// how many requests that met it were left out since.
+type faultLines struct {
 	last       time.Time
 	suppressed int
+}
+
+// faultKindsMax bounds the faults faultLog keeps apart (a handful, but for a
+// message that names a path or a size).
+const faultKindsMax = 16
+
+// admit reports whether a fault in the words msg may be logged now and, if so,
+// how many of its lines were left out since its last one.
+func (f *faultLog) admit(msg string) (suppressed int, ok bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	k := f.kinds[msg]
+	if k != nil && time.Since(k.last) < faultLogEvery {
+		k.suppressed++
+		return 0, false
+	}
+	if k == nil {
+		if f.kinds == nil || len(f.kinds) >= faultKindsMax {
+			f.kinds = map[string]*faultLines{}
+		}
+		k = &faultLines{}
+		f.kinds[msg] = k
+	}
+	suppressed, k.last, k.suppressed = k.suppressed, time.Now(), 0
+	return suppressed, true
 }
 
 // faultLogEvery is how often at most a store fault met by requests is logged.
 const faultLogEvery = time.Minute
 
-// log logs a store fault met by r, unless one was logged less than faultLogEvery
-// ago; the next line says how many were left out.
+// log logs a store fault met by r, unless the same fault was logged less than
+// faultLogEvery ago; its next line says how many were left out.
 func (f *faultLog) log(log *slog.Logger, r *http.Request, err error) {
-	f.mu.Lock()
-	if time.Since(f.last) < faultLogEvery {
-		f.suppressed++
-		f.mu.Unlock()
+	var kind string
+	if e := (*store.Error)(nil); errors.As(store.Classify(err), &e) {
+		kind = e.Message
+	}
+	suppressed, ok := f.admit(kind)
+	if !ok {
 		return
 	}
-	f.last = time.Now()
-	suppressed := f.suppressed
-	f.suppressed = 0
-	f.mu.Unlock()
 	log.LogAttrs(r.Context(), slog.LevelError, "request refused: store fault", slog.String("method", r.Method),
 		slog.String("path", logPath(r)), slog.String("err", errorChain(err)), slog.Int("suppressed", suppressed))
 }

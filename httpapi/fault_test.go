@@ -253,3 +253,29 @@ func TestTokenCheckFault(t *testing.T) {
 	is.Equal(res.status, http.StatusServiceUnavailable)
 	oauthError(t, res, res.status, "temporarily_unavailable") // OAuth's error, as ORCID's token errors are
 }
+
+// TestAnotherStoreFaultIsLogged: the once-a-minute limit of the store faults'
+// lines is per fault: a database that takes no writes, logged, does not hide
+// from the log that hookd is stopping a moment later, a fault of another kind.
+// The same fault again within the minute is not logged again.
+func TestAnotherStoreFaultIsLogged(t *testing.T) {
+	is := is.New(t)
+	logs := &lockedBuffer{}
+	h := newHarness(t, func(o *httpapi.Options) { o.Logger = slog.New(slog.NewTextHandler(logs, nil)) })
+	c := h.client(t, "lab", store.ScopeWebhook, store.ScopeNotify)
+	token := h.token(t, c, "/webhook /notify").AccessToken
+	is.NoErr(h.st.QueryOnly(context.Background(), true)) // a database that takes no writes
+	for i := range 2 {
+		res := h.doJSON(t, http.MethodPost, "/api/notifications/v1/events", token, fmt.Sprintf(`{"orcid":%q,"id":"e-%d"}`, seedOrcid, i))
+		is.Equal(res.status, http.StatusServiceUnavailable)
+		is.True(strings.Contains(string(res.body), "the database is read-only")) // why
+	}
+	is.NoErr(h.st.Close())
+	res := h.doJSON(t, http.MethodPost, "/api/notifications/v1/events", token, `{"orcid":"`+seedOrcid+`"}`)
+	is.Equal(res.status, http.StatusServiceUnavailable)
+	is.True(strings.Contains(string(res.body), "hookd is stopping")) // another fault
+	out := logs.String()
+	is.Equal(strings.Count(out, `msg="request refused: store fault"`), 2) // each fault once
+	is.Equal(strings.Count(out, "the database is read-only"), 1)          // the first
+	is.Equal(strings.Count(out, "hookd is stopping"), 1)                  // and the other
+}
