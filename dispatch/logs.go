@@ -40,17 +40,20 @@ const (
 type failureLog struct {
 	mu    sync.Mutex
 	hosts *recent[string, hostLines] // per host, and per host for deaths and for deactivations: what was logged and left out since the line that began its minute, stamped with that line's time
-	// due holds the keys of hosts whose deactivations were left out of the log,
-	// to be summed up when their minute ends.
-	due map[string]struct{}
+	// due holds, by key, the deactivations of a host left out of the log in its
+	// minute, to be summed up when that minute ends: apart from hosts, which
+	// drops hosts when it holds failLogHosts (many receivers failing at once),
+	// so that no count is lost with its host. It holds the hosts with more than
+	// deactLogMax deactivations in a minute not yet summed up, each for a minute
+	// and a turn of the loop at most.
+	due map[string]leftOut
 }
 
 // hostLines is what the failure log counts of one host's lines of a kind in a
 // minute.
 type hostLines struct {
-	logged     int            // lines logged
-	suppressed int            // failures left out
-	reasons    deactivatedFor // why the deactivations left out were made
+	logged     int // lines logged
+	suppressed int // failures left out (a deactivation's: in failureLog.due)
 }
 
 // deactivatedFor is a set of the reasons of deactivations: a 410, disable_after.
@@ -83,7 +86,7 @@ type leftOut struct {
 }
 
 func newFailureLog() *failureLog {
-	return &failureLog{hosts: newRecent[string, hostLines](failLogKeep, failLogHosts), due: map[string]struct{}{}}
+	return &failureLog{hosts: newRecent[string, hostLines](failLogKeep, failLogHosts), due: map[string]leftOut{}}
 }
 
 // deactivationKey is the failure log's key for host's deactivations.
@@ -111,25 +114,38 @@ func (f *failureLog) admit(host string, kind store.OutcomeKind, now time.Time) (
 			f.hosts.set(key, e, since)
 			return leftOut{}, true
 		}
-		e.suppressed++
+		if most == 1 {
+			e.suppressed++
+			f.hosts.set(key, e, since)
+			return leftOut{}, false
+		}
+		l, ok := f.due[key]
+		if !ok {
+			l = leftOut{host: host, since: since}
+		}
+		l.n++
 		switch kind {
 		case store.OutcomeGone:
-			e.reasons |= deactivatedGone
+			l.reasons |= deactivatedGone
 		case store.OutcomeDeactivate:
-			e.reasons |= deactivatedFailing
+			l.reasons |= deactivatedFailing
 		}
-		f.hosts.set(key, e, since)
-		if most > 1 {
-			f.due[key] = struct{}{}
-		}
+		f.due[key] = l
 		return leftOut{}, false
 	}
-	delete(f.due, key)
 	f.hosts.set(key, hostLines{logged: 1}, now)
+	if most > 1 {
+		// A new minute of the host's deactivations: those left out of the one
+		// before, if the loop has not summed them up yet (or the host was
+		// dropped from hosts meanwhile).
+		l := f.due[key]
+		delete(f.due, key)
+		return l, true
+	}
 	if !seen {
 		return leftOut{}, true
 	}
-	return leftOut{host: host, since: since, n: e.suppressed, reasons: e.reasons}, true
+	return leftOut{host: host, since: since, n: e.suppressed}, true
 }
 
 // summaries returns, by host, the deactivations left out of the log in a minute
@@ -141,18 +157,11 @@ func (f *failureLog) summaries(now time.Time, all bool) []leftOut {
 		return nil // the common case
 	}
 	var out []leftOut
-	for key := range f.due {
-		e, since, seen := f.hosts.get(key, now)
-		if !seen || e.suppressed == 0 {
-			delete(f.due, key) // forgotten meanwhile, or summed up by a line
+	for key, l := range f.due {
+		if !all && now.Sub(l.since) < failLogEvery {
 			continue
 		}
-		if !all && now.Sub(since) < failLogEvery {
-			continue
-		}
-		out = append(out, leftOut{host: strings.TrimPrefix(key, deactivationKey("")), since: since, n: e.suppressed, reasons: e.reasons})
-		e.suppressed, e.reasons = 0, 0
-		f.hosts.set(key, e, since)
+		out = append(out, l)
 		delete(f.due, key)
 	}
 	slices.SortFunc(out, func(a, b leftOut) int { return strings.Compare(a.host, b.host) })

@@ -70,6 +70,28 @@ func TestRememberedIsCapped(t *testing.T) {
 		is.True(!ok) // the latest host is still rate-limited
 	})
 
+	t.Run("deactivations left out", func(t *testing.T) {
+		// A receiver that answers 410 deactivates 15 webhooks in a minute while
+		// many other receivers fail (more than failLogHosts of them): the 5 left
+		// out of the log are summed up when the minute ends all the same, not
+		// lost with the host that the failure log dropped to keep its cap.
+		is := is.New(t)
+		f := newFailureLog()
+		for range deactLogMax + 5 {
+			f.admit("gone.example:443", store.OutcomeGone, now)
+		}
+		for i := range 8 * failLogHosts {
+			f.admit(fmt.Sprintf("host-%d.example:443", i), store.OutcomeRetry, now.Add(time.Second))
+		}
+		is.True(f.hosts.len() <= failLogHosts) // bounded
+		sums := f.summaries(now.Add(time.Minute), false)
+		is.Equal(len(sums), 1) // summed up
+		is.Equal(sums[0].host, "gone.example:443")
+		is.Equal(sums[0].n, 5)
+		is.Equal(sums[0].reasons.String(), "410 Gone")
+		is.Equal(len(f.due), 0) // and forgotten
+	})
+
 	t.Run("owners told", func(t *testing.T) {
 		is := is.New(t)
 		told := newToldOwners()
