@@ -310,15 +310,30 @@ func (h *Handler) internal(w http.ResponseWriter, r *http.Request, err error) {
 		h.log.LogAttrs(r.Context(), slog.LevelDebug, "console request abandoned by its reader", slog.String("method", r.Method),
 			slog.String("path", store.PathWithoutSecrets(r.URL.EscapedPath())), slog.String("err", err.Error()))
 	case errors.As(store.Classify(err), &f) && f.Code == store.Unavailable:
-		h.faults.log(h.log, r, err)
-		w.Header().Set("Retry-After", retryAfterFault)
-		h.errorPage(w, r, http.StatusServiceUnavailable, "Not done: try again later", f.Message+"; nothing was stored, try again later.")
+		h.unavailable(w, r, err, f.Message+"; nothing was stored, try again later.")
 		return
 	default:
 		h.log.LogAttrs(r.Context(), slog.LevelError, "console request failed", slog.String("method", r.Method),
 			slog.String("path", store.PathWithoutSecrets(r.URL.EscapedPath())), slog.String("err", err.Error()))
 	}
 	h.errorPage(w, r, http.StatusInternalServerError, "Something went wrong", "The console could not do this. The cause is in hookd's log.")
+}
+
+// storeFault is err as a store fault, or nil when it is none.
+func storeFault(err error) *store.Error {
+	var f *store.Error
+	if errors.As(store.Classify(err), &f) && f.Code == store.Unavailable {
+		return f
+	}
+	return nil
+}
+
+// unavailable answers a store fault (err) with a 503 page with Retry-After that
+// says message, and logs it as the APIs do (once a minute at most).
+func (h *Handler) unavailable(w http.ResponseWriter, r *http.Request, err error, message string) {
+	h.faults.log(h.log, r, err)
+	w.Header().Set("Retry-After", retryAfterFault)
+	h.errorPage(w, r, http.StatusServiceUnavailable, "Not done: try again later", message)
 }
 
 // retryAfterFault is the Retry-After of a page that answers a store fault, the

@@ -224,6 +224,15 @@ func (h *Handler) handleReplaySince() http.Handler {
 			}
 		}
 		if err != nil {
+			if f := storeFault(err); f != nil && res.Stopped && !callerLeft(r, err) {
+				// The batches written before the fault stay done: their
+				// deliveries go out. The fault is named without what its
+				// words say of the call ("nothing … was stored").
+				cause, _, _ := strings.Cut(f.Message, ": ")
+				h.unavailable(w, r, err, "The replay stopped part way: "+cause+". "+count(res.Replayed, "delivery is", "deliveries are")+
+					" due again all the same; the rest was not replayed: replay the same list again for it once hookd can write.")
+				return
+			}
 			if !v.ReplayErrors.fromStore(err, map[string]string{"since": "since"}) {
 				h.internal(w, r, err)
 				return

@@ -2,6 +2,8 @@ package console_test
 
 import (
 	"context"
+	"database/sql"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -11,6 +13,7 @@ import (
 	"github.com/matryer/is"
 
 	"hookd/console"
+	"hookd/store"
 )
 
 // TestClosedStoreIsUnavailable: a page asked for, or a form posted, once the
@@ -70,4 +73,57 @@ func TestAnotherStoreFaultIsLogged(t *testing.T) {
 	is.Equal(strings.Count(out, `level=ERROR msg="request refused: store fault"`), 2) // each fault once
 	is.Equal(strings.Count(out, "the database is read-only"), 1)                      // the first
 	is.Equal(strings.Count(out, "database is closed"), 1)                             // and the other
+}
+
+// TestReplayStoppedByStoreFaultSaysWhatWasReplayed: a bulk replay whose second
+// batch meets a full disk has replayed its first batch's deliveries, which go
+// out: its 503 page says how many, and that the rest was not replayed, not that
+// nothing was stored (replayed again "later", the first batch's would be sent
+// twice once done).
+func TestReplayStoppedByStoreFaultSaysWhatWasReplayed(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	e := openEnv(t)
+	owner, err := e.st.CreateClient(ctx, store.NewClient{Name: "owner", Scopes: []string{store.ScopeWebhook}})
+	is.NoErr(err)
+	hook, _, err := e.st.CreateWebhook(ctx, owner.ID, store.WebhookSpec{TargetURL: "https://example.org/p", Auth: store.Auth{Type: store.AuthNone}})
+	is.NoErr(err)
+	const n = 300 // more than one batch of a bulk replay (256)
+	var events []store.Event
+	for i := range n {
+		events = append(events, store.Event{Orcid: fmt.Sprintf("0000-0002-%04d-%04d", i/10000, i%10000), ID: fmt.Sprintf("ev-%d", i)})
+	}
+	_, err = e.st.Intake(ctx, "", "", events, 0)
+	is.NoErr(err)
+	db, err := sql.Open("sqlite", "file:"+e.path)
+	is.NoErr(err)
+	defer db.Close()
+	for _, q := range []string{
+		`UPDATE deliveries SET state = 3, attempts = 1, last_error = 'HTTP 500', done_at = due_at`,
+		// Room for the first batch's writes, in pages freed, and none for what
+		// the second batch's first row adds (the disk is full then).
+		`CREATE TABLE filler (b BLOB)`,
+		`INSERT INTO filler VALUES (zeroblob(4000000))`,
+		`DELETE FROM filler`,
+		`CREATE TRIGGER full_disk AFTER UPDATE OF replayed_at ON deliveries
+			WHEN (SELECT count(*) FROM deliveries WHERE state = 0) > 256
+			BEGIN INSERT INTO filler VALUES (zeroblob(40000000)); END`,
+	} {
+		_, err = db.ExecContext(ctx, q)
+		is.NoErr(err)
+	}
+	is.NoErr(e.st.LimitPages(ctx, true))
+	e.start(t)
+	u := e.as(t, "token")
+
+	p := u.post(t, "/console/deliveries/replay?webhook="+hook.UID, url.Values{"since": {"24h"}})
+	var pending int
+	is.NoErr(db.QueryRowContext(ctx, "SELECT count(*) FROM deliveries WHERE state = 0").Scan(&pending))
+	is.Equal(pending, 256) // the first batch's, replayed
+
+	is.Equal(p.status, http.StatusServiceUnavailable) // a fault
+	is.Equal(p.header.Get("Retry-After"), "10")
+	is.True(strings.Contains(p.body, "the database or its disk is full")) // which
+	is.True(strings.Contains(p.body, "256 deliveries"))                   // what was replayed
+	is.True(!strings.Contains(p.body, "nothing was stored"))              // not "nothing"
 }
