@@ -246,11 +246,17 @@ func (h *Handler) handleClientAction() http.Handler {
 			}
 			h.clientsPage(w, r, http.StatusOK, v)
 		case ActRemove:
-			if err := h.st.RemoveClient(ctx, c.ID); err != nil {
+			err := h.st.RemoveClient(ctx, c.ID)
+			// Once marked, the removal is never undone: it is audited even when
+			// it stopped half-way (the request gone, a failure), to be finished
+			// by hookd on its own.
+			if err == nil || errors.Is(err, store.ErrRemovalUnfinished) {
+				h.audit(r, p, "client.remove", c.ID, Object{ClientID: c.ID}, c.Name)
+			}
+			if err != nil {
 				h.internal(w, r, err)
 				return
 			}
-			h.audit(r, p, "client.remove", c.ID, Object{ClientID: c.ID}, c.Name)
 			h.redirectDone(w, r, h.backTo(r, "/console/clients"), "client-removed")
 		}
 	})

@@ -154,12 +154,17 @@ func (s *Server) handleOrgDelete() http.Handler {
 		o, err := s.store.Organisation(r.Context(), id)
 		if err == nil {
 			err = s.store.DeleteOrganisation(r.Context(), id)
+			// Once marked, the removal is never undone: it is audited even when
+			// it stopped half-way (its caller gone, a failure), to be finished by
+			// hookd on its own.
+			if err == nil || errors.Is(err, store.ErrRemovalUnfinished) {
+				s.audit(r, auditEntry{action: "organisation.delete", target: orgTarget(id), orgID: id, detail: o.Name})
+			}
 		}
 		if err != nil {
 			s.writeProblem(w, r, err, nil)
 			return
 		}
-		s.audit(r, auditEntry{action: "organisation.delete", target: orgTarget(id), orgID: id, detail: o.Name})
 		s.opts.Nudge() // unregistrations upstream may be due
 		w.WriteHeader(http.StatusNoContent)
 	})

@@ -80,6 +80,12 @@ func beingRemoved(what string) error {
 	return notFound(what + " is being removed: its removal finishes on its own (hookd's next start or retention pass), or by removing it again")
 }
 
+// ErrRemovalUnfinished is in the error of a removal of a client or an
+// organisation that failed, or whose caller stopped waiting, after it was
+// marked: it is never undone, and finishes on its own (FinishRemovals) or when
+// run again, so its caller records it as done (the audit log).
+var ErrRemovalUnfinished = errors.New("it is marked as being removed, and its removal finishes when run again")
+
 // qClientWhich is the client id or name ?1 names: the client of that id, else the
 // client of that name.
 const qClientWhich = "(SELECT id FROM clients WHERE id = ?1 OR name = ?1 ORDER BY id = ?1 DESC LIMIT 1)"
@@ -100,7 +106,7 @@ func (s *Store) RemoveClient(ctx context.Context, idOrName string) error {
 		err = s.finishClient(ctx, id)
 	}
 	if err != nil {
-		return fmt.Errorf("remove client %s (it is marked as being removed, and its removal finishes when run again): %w", id, err)
+		return fmt.Errorf("remove client %s (%w): %w", id, ErrRemovalUnfinished, err)
 	}
 	return nil
 }
@@ -278,7 +284,7 @@ func (s *Store) DeleteOrganisation(ctx context.Context, id int64) error {
 		err = s.finishOrg(ctx, id)
 	}
 	if err != nil {
-		return fmt.Errorf("delete organisation %d (it is marked as being removed, and its removal finishes when run again): %w", id, err)
+		return fmt.Errorf("delete organisation %d (%w): %w", id, ErrRemovalUnfinished, err)
 	}
 	return nil
 }
