@@ -152,12 +152,15 @@ func (s *Server) handleOrgDelete() http.Handler {
 			return
 		}
 		o, err := s.store.Organisation(r.Context(), id)
-		if err == nil {
+		// One not found may be being removed, its removal stopped half-way: sent
+		// again, the DELETE finishes it (one that is not there is not found by it
+		// either).
+		if found := err == nil; found || errors.Is(err, store.ErrNotFound) {
 			err = s.store.DeleteOrganisation(r.Context(), id)
 			// Once marked, the removal is never undone: it is audited even when
 			// it stopped half-way (its caller gone, a failure), to be finished by
-			// hookd on its own.
-			if err == nil || errors.Is(err, store.ErrRemovalUnfinished) {
+			// hookd on its own; once, when it was marked.
+			if found && (err == nil || errors.Is(err, store.ErrRemovalUnfinished)) {
 				s.audit(r, auditEntry{action: "organisation.delete", target: orgTarget(id), orgID: id, detail: o.Name})
 			}
 		}
