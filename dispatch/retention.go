@@ -36,8 +36,10 @@ func (d *Dispatcher) Purge(ctx context.Context) (int, error) {
 	if _, err := d.store.RecoverKilled(ctx, now.Add(-15*time.Minute)); err != nil {
 		return 0, err
 	}
+	// A removal that fails to finish (logged, and tried again in the next pass)
+	// holds up none of the rest.
 	if err := d.finishRemovals(ctx); err != nil {
-		return 0, err
+		d.log.Error("retention: a removal left half-way is not finished", "err", err)
 	}
 	// Runs of failures nothing has been tried in for longer than any retry waits.
 	if _, err := d.store.EndLapsedRuns(ctx, d.opts.RetryMaxDelay); err != nil {

@@ -179,3 +179,46 @@ func TestRetentionFinishesRemoval(t *testing.T) {
 	is.Equal(kept, 2)    // the deliveries kept as history, dead
 	is.Equal(ok.count(), 0)
 }
+
+// TestRetentionGoesOnPastAFailingRemoval: a removal left half-way that fails when
+// finished (here its webhooks' deletion refused) holds up neither the other
+// removals nor the rest of the retention pass: another client's removal is
+// finished, and delivered deliveries past retention go.
+func TestRetentionGoesOnPastAFailingRemoval(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	e := newEnv(t)
+	ok := newReceiver(t, nil)
+	d := e.dispatcher(func(o *dispatch.Options) { o.Retention = time.Hour })
+	e.subscribe(testOrcid(0), ok.URL+"/cb")
+	e.intake(0, store.Event{Orcid: testOrcid(0)})
+	e.tick(d)
+	is.Equal(ok.count(), 1) // delivered
+	other, err := e.st.CreateClient(ctx, store.NewClient{Name: "other", Scopes: []string{store.ScopeWebhook}})
+	is.NoErr(err)
+	_, _, err = e.st.PutOrcidWebhook(ctx, other.ID, testOrcid(1), ok.URL+"/other")
+	is.NoErr(err)
+	db, err := sql.Open("sqlite", filepath.Join(e.dir, "hookd.db"))
+	is.NoErr(err)
+	defer db.Close()
+	// Both left half-way an hour ago; the first client's webhooks cannot go.
+	_, err = db.Exec(`UPDATE clients SET removing_at = ?`, e.clock.Now().Add(-time.Hour).UnixMilli())
+	is.NoErr(err)
+	_, err = db.Exec(`CREATE TRIGGER kept BEFORE DELETE ON subscriptions WHEN old.client_id = '` + e.client.ID + `'
+		BEGIN SELECT RAISE(ABORT, 'webhooks kept'); END`)
+	is.NoErr(err)
+	e.clock.Advance(2 * time.Hour)
+	n, err := d.Purge(ctx)
+	is.NoErr(err)  // the failure is logged, not the pass's
+	is.Equal(n, 1) // the delivered delivery past retention went
+	var clients []string
+	rows, err := db.Query("SELECT id FROM clients")
+	is.NoErr(err)
+	for rows.Next() {
+		var id string
+		is.NoErr(rows.Scan(&id))
+		clients = append(clients, id)
+	}
+	is.NoErr(rows.Err())
+	is.Equal(clients, []string{e.client.ID}) // the other client's removal finished
+}

@@ -425,10 +425,15 @@ func (s *Store) FinishRemovals(ctx context.Context, idleSince time.Time) (int, e
 	if err != nil {
 		return 0, fmt.Errorf("finish removals: %w", err)
 	}
-	n := 0
+	// One that fails holds up none of the others: its error is joined to the rest.
+	n, failed := 0, []error(nil)
 	for _, id := range orgs {
+		if ctx.Err() != nil {
+			return n, ctx.Err()
+		}
 		if err := s.finishOrg(ctx, id); err != nil {
-			return n, fmt.Errorf("finish the removal of organisation %d: %w", id, err)
+			failed = append(failed, fmt.Errorf("finish the removal of organisation %d: %w", id, err))
+			continue
 		}
 		n++
 	}
@@ -438,15 +443,19 @@ func (s *Store) FinishRemovals(ctx context.Context, idleSince time.Time) (int, e
 		AND id NOT IN (SELECT co.client_id FROM client_orgs co JOIN organisations o ON o.id = co.org_id WHERE o.removing_at IS NOT NULL)
 		ORDER BY removing_at, id`, ms(idleSince))
 	if err != nil {
-		return n, fmt.Errorf("finish removals: %w", err)
+		return n, errors.Join(append(failed, fmt.Errorf("finish removals: %w", err))...)
 	}
 	for _, id := range clients {
+		if ctx.Err() != nil {
+			return n, ctx.Err()
+		}
 		if err := s.finishClient(ctx, id); err != nil {
-			return n, fmt.Errorf("finish the removal of client %s: %w", id, err)
+			failed = append(failed, fmt.Errorf("finish the removal of client %s: %w", id, err))
+			continue
 		}
 		n++
 	}
-	return n, nil
+	return n, errors.Join(failed...)
 }
 
 // qOwnerRemoving is true for a subscriptions row whose client or organisation is
