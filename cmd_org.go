@@ -32,16 +32,27 @@ func findOrg(ctx context.Context, st *store.Store, ref string) (store.Organisati
 		return store.Organisation{}, err
 	}
 	named := err == nil
+	var removing error // the organisation of that name or id is being removed
+	if errors.Is(err, store.ErrBeingRemoved) {
+		removing = err
+	}
 	if id, perr := strconv.ParseInt(ref, 10, 64); perr == nil {
-		if o, err := st.Organisation(ctx, id); err == nil {
+		o, err := st.Organisation(ctx, id)
+		if err == nil {
 			if named && byName.ID != o.ID {
 				// An older hookd took names that are numbers.
 				return store.Organisation{}, fmt.Errorf("%q is organisation %d's id and organisation %d's name: give %d or rename one", ref, o.ID, byName.ID, byName.ID)
 			}
 			return o, nil
 		}
+		if errors.Is(err, store.ErrBeingRemoved) && removing == nil {
+			removing = err
+		}
 	}
 	if !named {
+		if removing != nil {
+			return store.Organisation{}, removing
+		}
 		return store.Organisation{}, &store.Error{Code: store.NotFound, Message: fmt.Sprintf("no organisation with id or name %q (hookd org list shows them)", ref)}
 	}
 	return byName, nil

@@ -687,3 +687,24 @@ func TestOrgStatusOfOneOrganisationCountsItsMembers(t *testing.T) {
 	is.NoErr(err)
 	is.Equal(strings.Split(out, "\n")[0], "upstream registration: on; 2 registered, 0 pending, 1 failing") // every record's
 }
+
+// TestOrgShowBeingRemoved: an organisation whose removal stopped half-way (its
+// mark made, its members not yet gone) is, to org show by name or by id, one
+// being removed, which says how it finishes, not "no organisation".
+func TestOrgShowBeingRemoved(t *testing.T) {
+	is := is.New(t)
+	cfg := testConfig(t, "")
+	_, err := runCmd(t, "org", "add", "-config", cfg, "-name", "Uni", "-tech-contact", "it@uni.example")
+	is.NoErr(err)
+	db, err := sql.Open("sqlite", filepath.Join(filepath.Dir(cfg), "hookd.db"))
+	is.NoErr(err)
+	defer db.Close()
+	var id string
+	is.NoErr(db.QueryRow("UPDATE organisations SET removing_at = 1 WHERE name = 'Uni' RETURNING id").Scan(&id))
+	for _, ref := range []string{"Uni", id} {
+		_, err = runCmd(t, "org", "show", "-config", cfg, ref)
+		is.True(err != nil)                                        // not shown
+		is.True(strings.Contains(err.Error(), "is being removed")) // saying why
+		is.True(!strings.Contains(err.Error(), "no organisation"))
+	}
+}

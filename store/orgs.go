@@ -184,6 +184,11 @@ func (s *Store) Organisation(ctx context.Context, id int64) (Organisation, error
 func (s *Store) OrganisationByName(ctx context.Context, name string) (Organisation, error) {
 	o, err := scanOrg(s.read.QueryRowContext(ctx, "SELECT "+orgColumns+" FROM organisations o WHERE o.name = ? AND o.removing_at IS NULL", name))
 	if errors.Is(err, sql.ErrNoRows) {
+		var removing bool
+		if err := s.read.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM organisations WHERE name = ? AND removing_at IS NOT NULL)", name).
+			Scan(&removing); err == nil && removing {
+			return Organisation{}, beingRemoved(fmt.Sprintf("organisation %q", name))
+		}
 		return Organisation{}, notFound(fmt.Sprintf("organisation %q not found", name))
 	}
 	if err != nil {

@@ -77,8 +77,14 @@ func stepped() error {
 // beingRemoved is the error of a lookup of a client or an organisation whose
 // removal has begun and not finished.
 func beingRemoved(what string) error {
-	return notFound(what + " is being removed: its removal finishes on its own (hookd's next start or retention pass), or by removing it again")
+	err := notFound(what + " is being removed: its removal finishes on its own (hookd's next start or retention pass), or by removing it again")
+	err.cause = ErrBeingRemoved
+	return err
 }
+
+// ErrBeingRemoved is in the error of a lookup of a client or an organisation
+// whose removal has begun and not finished (a NotFound that says so).
+var ErrBeingRemoved = errors.New("being removed")
 
 // ErrRemovalUnfinished is in the error of a removal of a client or an
 // organisation that failed, or whose caller stopped waiting, after it was
