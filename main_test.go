@@ -5,12 +5,14 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"testing"
@@ -648,6 +650,33 @@ func TestServePaused(t *testing.T) {
 		t.Fatalf("no delivery within 5s of resuming; daemon log:\n%s", d.stderr)
 	}
 	is.NoErr(d.stop()) // graceful shutdown
+}
+
+// TestServeMemoryLimit: hookd serve runs with a soft memory limit of 256 MiB
+// unless GOMEMLIMIT is set, as it runs with GOGC=300 unless GOGC is.
+func TestServeMemoryLimit(t *testing.T) {
+	is := is.New(t)
+	t.Cleanup(func() { debug.SetMemoryLimit(math.MaxInt64) })
+	set := func(getenv func(string) string) int64 {
+		debug.SetMemoryLimit(math.MaxInt64)
+		_, stderr, done, stop := runUntilStopped(t, getenv, "serve", "-config", testConfig(t, ""))
+		select {
+		case <-stderr.listening:
+		case <-done:
+			t.Fatalf("hookd serve ended: %v\n%s", stop(), stderr)
+		case <-time.After(10 * time.Second):
+			t.Fatalf("hookd serve did not listen within 10s:\n%s", stderr)
+		}
+		is.NoErr(stop())
+		return debug.SetMemoryLimit(-1)
+	}
+	is.Equal(set(noenv), int64(256<<20)) // hookd's own
+	is.Equal(set(func(k string) string {
+		if k == "GOMEMLIMIT" {
+			return "1GiB"
+		}
+		return ""
+	}), int64(math.MaxInt64)) // the environment's: the runtime read it at its start
 }
 
 // TestServeHeaderLimit: the daemon reads at most 64 KiB of a request's headers (each

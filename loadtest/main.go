@@ -61,6 +61,7 @@ type options struct {
 	wrap            *wrapper      // runs hookd serve under another program (-scenario instructions)
 	pace            time.Duration // instructions: send the events one at a time, this long apart
 	countIn         string        // instructions: count only inside these functions (comma-separated)
+	slowConns       int           // slowheaders: connections holding large header blocks
 	explicitlyGiven map[string]bool
 }
 
@@ -80,7 +81,8 @@ func run() error {
 	flag.StringVar(&o.dir, "dir", "", "working folder (default: a new temporary folder, removed at the end)")
 	flag.StringVar(&o.synchronous, "synchronous", "full", "store.synchronous of the hookd under test")
 	flag.BoolVar(&o.console, "console", false, "during the drain, load the console's overview once a second (signed in as the operator)")
-	flag.StringVar(&o.scenario, "scenario", "default", "default; single: one receiver host, intake and delivery together (see BENCHMARKS.md); busy: latency to one host while another's backlog drains; dark: latency to one host while -ports others never answer (-backlog 100 × ports, -latency-seconds 45, per_host 8); instructions: hookd's instructions an event, under valgrind's callgrind (-subs 3000 -events 2500)")
+	flag.StringVar(&o.scenario, "scenario", "default", "default; single: one receiver host, intake and delivery together (see BENCHMARKS.md); busy: latency to one host while another's backlog drains; dark: latency to one host while -ports others never answer (-backlog 100 × ports, -latency-seconds 45, per_host 8); instructions: hookd's instructions an event, under valgrind's callgrind (-subs 3000 -events 2500); slowheaders: hookd's memory while -slow-conns connections send large header blocks slowly (-latency-seconds 40)")
+	flag.IntVar(&o.slowConns, "slow-conns", 4000, "-scenario slowheaders: connections, each sending 60 KB of headers over 8 s and opened again when closed (at most 5000)")
 	flag.DurationVar(&o.tick, "tick", 0, "delivery.tick of the hookd under test (default 1s; -scenario single, busy and instructions without -pace: 200ms)")
 	flag.IntVar(&o.rounds, "rounds", 3, "-scenario single: rounds of raw baseline then hookd, each with -events events")
 	flag.IntVar(&o.batch, "batch", 100, "-scenario single: events per intake request")
@@ -105,6 +107,8 @@ func run() error {
 	}
 	switch o.scenario {
 	case "default":
+	case "slowheaders":
+		o.setDefault("latency-seconds", &o.latencySeconds, 40)
 	case "dark":
 		o.setDefault("ports", &o.ports, 8)
 		o.setDefault("backlog", &o.backlog, 100*o.ports)
@@ -131,7 +135,7 @@ func run() error {
 			o.tick = 200 * time.Millisecond // a trickle (-pace) runs at hookd's default, below
 		}
 	default:
-		return fmt.Errorf("-scenario: want default, single, busy, dark or instructions, got %q", o.scenario)
+		return fmt.Errorf("-scenario: want default, single, busy, dark, instructions or slowheaders, got %q", o.scenario)
 	}
 	if o.tick == 0 {
 		o.tick = time.Second
@@ -150,7 +154,7 @@ func run() error {
 		o.cpuprofile = abs
 	}
 	if o.subs < 1 || o.events < 1 || o.concurrency < 1 || o.ports < 1 || o.rate < 1 || o.latencySeconds < 1 ||
-		o.rounds < 1 || o.batch < 1 || o.senders < 1 || o.backlog < 1 || o.intakeConns < 0 || o.notify < 0 {
+		o.rounds < 1 || o.batch < 1 || o.senders < 1 || o.backlog < 1 || o.intakeConns < 0 || o.notify < 0 || o.slowConns < 1 {
 		return errors.New("every count must be positive")
 	}
 	if o.dir == "" {
@@ -193,6 +197,8 @@ func run() error {
 		return dark(ctx, o, recv)
 	case "instructions":
 		return instructions(ctx, o, recv)
+	case "slowheaders":
+		return slowHeaders(ctx, o)
 	}
 
 	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
