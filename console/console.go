@@ -92,7 +92,7 @@ type Handler struct {
 	stop     chan struct{}  // closed by Shutdown: the streams end
 	stopOnce sync.Once
 	admin    adminCredentials // what operators' sessions keep of the admin token
-	faults   faultLog         // the log lines of store faults met by requests
+	faults   store.FaultLog   // the log lines of store faults met by requests
 }
 
 // New returns the console's handler, to be mounted at /console/ (it sees full paths).
@@ -331,7 +331,7 @@ func storeFault(err error) *store.Error {
 // unavailable answers a store fault (err) with a 503 page with Retry-After that
 // says message, and logs it as the APIs do (once a minute at most).
 func (h *Handler) unavailable(w http.ResponseWriter, r *http.Request, err error, message string) {
-	h.faults.log(h.log, r, err)
+	h.faults.Log(r.Context(), h.log, r.Method, store.PathWithoutSecrets(r.URL.EscapedPath()), err)
 	w.Header().Set("Retry-After", retryAfterFault)
 	h.errorPage(w, r, http.StatusServiceUnavailable, "Not done: try again later", message)
 }
@@ -339,72 +339,6 @@ func (h *Handler) unavailable(w http.ResponseWriter, r *http.Request, err error,
 // retryAfterFault is the Retry-After of a page that answers a store fault, the
 // APIs' own.
 const retryAfterFault = "10"
-
-// faultLog rate-limits the log lines of store faults: while the disk is full,
-// every request would log one. It does so per fault (its words), so that one
-// logged does not hide another that comes within its minute.
-type faultLog struct {
-	mu    sync.Mutex
-	kinds map[string]*faultLines
-}
-
-// faultLines is what faultLog keeps of one fault: when it was last logged, and
-// how many requests that met it were left out since.
-type faultLines struct {
-	last       time.Time
-	suppressed int
-}
-
-// faultKindsMax bounds the faults faultLog keeps apart (a handful, but for a
-// message that names a path or a size).
-const faultKindsMax = 16
-
-// admit reports whether a fault in the words msg may be logged now and, if so,
-// how many of its lines were left out since its last one.
-func (f *faultLog) admit(msg string) (suppressed int, ok bool) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	k := f.kinds[msg]
-	if k != nil && time.Since(k.last) < faultLogEvery {
-		k.suppressed++
-		return 0, false
-	}
-	if k == nil {
-		if f.kinds == nil || len(f.kinds) >= faultKindsMax {
-			f.kinds = map[string]*faultLines{}
-		}
-		k = &faultLines{}
-		f.kinds[msg] = k
-	}
-	suppressed, k.last, k.suppressed = k.suppressed, time.Now(), 0
-	return suppressed, true
-}
-
-// faultLogEvery is how often at most a store fault met by requests is logged.
-const faultLogEvery = time.Minute
-
-// log logs a store fault met by r, unless the same fault was logged less than
-// faultLogEvery ago; its next line says how many were left out. The error is logged with the
-// SQLite error behind the fault, which the fault's own text does not show.
-func (f *faultLog) log(log *slog.Logger, r *http.Request, err error) {
-	var kind string
-	if e := (*store.Error)(nil); errors.As(store.Classify(err), &e) {
-		kind = e.Message
-	}
-	suppressed, ok := f.admit(kind)
-	if !ok {
-		return
-	}
-	msg := err.Error()
-	var e *store.Error
-	if errors.As(store.Classify(err), &e) {
-		if c := errors.Unwrap(e); c != nil && !strings.Contains(msg, c.Error()) {
-			msg += " (" + c.Error() + ")"
-		}
-	}
-	log.LogAttrs(r.Context(), slog.LevelError, "request refused: store fault", slog.String("method", r.Method),
-		slog.String("path", store.PathWithoutSecrets(r.URL.EscapedPath())), slog.String("err", msg), slog.Int("suppressed", suppressed))
-}
 
 // callerLeft reports whether err is the cancellation of r's own context: its
 // caller went away.

@@ -11,8 +11,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
-	"time"
 
 	"hookd/store"
 )
@@ -54,79 +52,8 @@ func (s *Server) unavailable(r *http.Request, err error) (e *store.Error, ok boo
 	if !errors.As(store.Classify(err), &e) || e.Code != store.Unavailable {
 		return nil, false
 	}
-	s.faultLog.log(s.log, r, err)
+	s.faultLog.Log(r.Context(), s.log, r.Method, logPath(r), err)
 	return e, true
-}
-
-// faultLog rate-limits the log lines of store faults: while the disk is full,
-// every request would log one. It does so per fault (its words), so that one
-// logged does not hide another that comes within its minute.
-type faultLog struct {
-	mu    sync.Mutex
-	kinds map[string]*faultLines
-}
-
-// faultLines is what faultLog keeps of one fault: when it was last logged, and
-// how many requests that met it were left out since.
-type faultLines struct {
-	last       time.Time
-	suppressed int
-}
-
-// faultKindsMax bounds the faults faultLog keeps apart (a handful, but for a
-// message that names a path or a size).
-const faultKindsMax = 16
-
-// admit reports whether a fault in the words msg may be logged now and, if so,
-// how many of its lines were left out since its last one.
-func (f *faultLog) admit(msg string) (suppressed int, ok bool) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	k := f.kinds[msg]
-	if k != nil && time.Since(k.last) < faultLogEvery {
-		k.suppressed++
-		return 0, false
-	}
-	if k == nil {
-		if f.kinds == nil || len(f.kinds) >= faultKindsMax {
-			f.kinds = map[string]*faultLines{}
-		}
-		k = &faultLines{}
-		f.kinds[msg] = k
-	}
-	suppressed, k.last, k.suppressed = k.suppressed, time.Now(), 0
-	return suppressed, true
-}
-
-// faultLogEvery is how often at most a store fault met by requests is logged.
-const faultLogEvery = time.Minute
-
-// log logs a store fault met by r, unless the same fault was logged less than
-// faultLogEvery ago; its next line says how many were left out.
-func (f *faultLog) log(log *slog.Logger, r *http.Request, err error) {
-	var kind string
-	if e := (*store.Error)(nil); errors.As(store.Classify(err), &e) {
-		kind = e.Message
-	}
-	suppressed, ok := f.admit(kind)
-	if !ok {
-		return
-	}
-	log.LogAttrs(r.Context(), slog.LevelError, "request refused: store fault", slog.String("method", r.Method),
-		slog.String("path", logPath(r)), slog.String("err", errorChain(err)), slog.Int("suppressed", suppressed))
-}
-
-// errorChain is an error's text with the SQLite error behind a store fault,
-// which the fault's own text does not show.
-func errorChain(err error) string {
-	msg := err.Error()
-	var e *store.Error
-	if errors.As(store.Classify(err), &e) {
-		if c := errors.Unwrap(e); c != nil && !strings.Contains(msg, c.Error()) {
-			msg += " (" + c.Error() + ")"
-		}
-	}
-	return msg
 }
 
 // internal logs the cause of a 500. A request whose caller went away (its context

@@ -70,8 +70,8 @@ type Server struct {
 	heads      map[string]bool // the router, method and path of each route handle made (its HEAD twins)
 	inbox      http.Handler    // the inbox, when on
 	delays     inboxDelays
-	guard      *authGuard // slows failed client authentications
-	faultLog   faultLog   // rate-limits the log lines of store faults
+	guard      *authGuard     // slows failed client authentications
+	faultLog   store.FaultLog // rate-limits the log lines of store faults
 	// adminDigest is secret.Hash of opts.AdminToken, when there is one: what a
 	// bearer token's digest is compared with (isAdminDigest).
 	adminDigest []byte
