@@ -254,6 +254,10 @@ func (h *Handler) handleClientAction() http.Handler {
 				h.audit(r, p, "client.remove", c.ID, Object{ClientID: c.ID}, c.Name)
 			}
 			if err != nil {
+				if errors.Is(err, store.ErrRemovalUnfinished) && !callerLeft(r, err) {
+					h.removalUnfinished(w, r, err, "client "+c.ID)
+					return
+				}
 				h.internal(w, r, err)
 				return
 			}

@@ -336,6 +336,26 @@ func (h *Handler) unavailable(w http.ResponseWriter, r *http.Request, err error,
 	h.errorPage(w, r, http.StatusServiceUnavailable, "Not done: try again later", message)
 }
 
+// removalUnfinished answers a removal of what (a client) that stopped part way
+// after its mark (err: store.ErrRemovalUnfinished): it is not undone, and hookd
+// finishes it on its own, so the page says that, not that nothing was stored
+// (nor asks to try again later what no page lists any more). A store fault is a
+// 503 logged as the APIs log it; another failure a 500 logged as an error.
+func (h *Handler) removalUnfinished(w http.ResponseWriter, r *http.Request, err error, what string) {
+	status, cause := http.StatusInternalServerError, "an error, in hookd's log"
+	if f := storeFault(err); f != nil {
+		h.faults.Log(r.Context(), h.log, r.Method, store.PathWithoutSecrets(r.URL.EscapedPath()), err)
+		status = http.StatusServiceUnavailable
+		cause, _, _ = strings.Cut(f.Message, ": ")
+	} else {
+		h.log.LogAttrs(r.Context(), slog.LevelError, "console request failed", slog.String("method", r.Method),
+			slog.String("path", store.PathWithoutSecrets(r.URL.EscapedPath())), slog.String("err", err.Error()))
+	}
+	h.errorPage(w, r, status, "Removal not finished", "The removal of "+what+" stopped part way: "+cause+
+		". It is not undone: "+what+" is being removed (its tokens and sign-ins no longer work, and the lists leave it out), "+
+		"and hookd finishes its removal on its own, in its retention pass once it can write, or at its next start.")
+}
+
 // retryAfterFault is the Retry-After of a page that answers a store fault, the
 // APIs' own.
 const retryAfterFault = "10"

@@ -3,8 +3,10 @@ package console_test
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"net/http"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -39,6 +41,50 @@ func TestClientRemoveAuditedOnceMarked(t *testing.T) {
 	is.Equal(es[0].ClientID, e.a.ID)
 
 	_, err = db.Exec(`DROP TRIGGER subscriptions_kept`)
+	is.NoErr(err)
+	n, err := e.st.FinishRemovals(ctx, e.clock.Now().Add(time.Hour))
+	is.NoErr(err)
+	is.Equal(n, 1) // finished on its own
+}
+
+// TestClientRemoveStoppedByStoreFaultSaysItGoesOn: the Remove of a client whose
+// webhooks meet a full disk after the client is marked has begun what is never
+// undone: the client is hidden and its tokens refused. Its 503 page says that
+// the removal stopped part way and that hookd finishes it, not that nothing was
+// stored (to be tried again "later", of a client no page lists any more).
+func TestClientRemoveStoppedByStoreFaultSaysItGoesOn(t *testing.T) {
+	is := is.New(t)
+	e := newEnv(t)
+	ctx := context.Background()
+	u := e.as(t, "token")
+	db, err := sql.Open("sqlite", "file:"+e.path+"?_pragma=busy_timeout(5000)")
+	is.NoErr(err)
+	defer db.Close()
+	for _, q := range []string{
+		// Room for the mark's writes, in pages freed, and none for a webhook's
+		// removal (the disk is full then).
+		`CREATE TABLE filler (b BLOB)`,
+		`INSERT INTO filler VALUES (zeroblob(4000000))`,
+		`DELETE FROM filler`,
+		`CREATE TRIGGER full_disk BEFORE DELETE ON subscriptions BEGIN INSERT INTO filler VALUES (zeroblob(40000000)); END`,
+	} {
+		_, err = db.ExecContext(ctx, q)
+		is.NoErr(err)
+	}
+	is.NoErr(e.st.LimitPages(ctx, true))
+
+	p := u.post(t, "/console/clients/"+e.a.ID+"/remove", url.Values{"confirm": {"yes"}})
+	is.Equal(p.status, http.StatusServiceUnavailable)                     // a fault
+	is.True(strings.Contains(p.body, "the database or its disk is full")) // which
+	is.True(strings.Contains(p.body, "being removed"))                    // what holds
+	is.True(strings.Contains(p.body, "finishes"))                         // and what comes
+	is.True(!strings.Contains(p.body, "nothing was stored"))              // not "nothing"
+	is.True(!strings.Contains(p.body, "nothing of this call"))
+	_, err = e.st.Client(ctx, e.a.ID)
+	is.True(errors.Is(err, store.ErrBeingRemoved)) // as the page says
+
+	is.NoErr(e.st.LimitPages(ctx, false))
+	_, err = db.Exec(`DROP TRIGGER full_disk`)
 	is.NoErr(err)
 	n, err := e.st.FinishRemovals(ctx, e.clock.Now().Add(time.Hour))
 	is.NoErr(err)
