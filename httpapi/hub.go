@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"hookd/store"
@@ -163,6 +164,15 @@ func (s *Server) handleOrgDelete() http.Handler {
 			if found && (err == nil || errors.Is(err, store.ErrRemovalUnfinished)) {
 				s.audit(r, auditEntry{action: "organisation.delete", target: orgTarget(id), orgID: id, detail: o.Name})
 			}
+		}
+		if f, ok := s.unavailable(r, err); ok && errors.Is(err, store.ErrRemovalUnfinished) {
+			// Marked, and never undone: not "nothing was stored".
+			cause, _, _ := strings.Cut(f.Message, ": ")
+			w.Header().Set("Retry-After", retryAfterFault)
+			writeProblemBody(w, http.StatusServiceUnavailable, fmt.Sprintf("the removal of organisation %d stopped part way: %s; "+
+				"it is not undone: the organisation is being removed (its staff clients' tokens no longer work, and the lists leave it out), "+
+				"and hookd finishes its removal on its own once it can write, as this DELETE sent again does", id, cause), "")
+			return
 		}
 		if err != nil {
 			s.writeProblem(w, r, err, nil)

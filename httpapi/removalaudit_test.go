@@ -3,8 +3,10 @@ package httpapi_test
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"net/http"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -84,4 +86,44 @@ func TestOrgDeleteAgainFinishesRemoval(t *testing.T) {
 	is.Equal(len(es), 1) // audited once, when it was marked
 	res = h.doJSON(t, http.MethodDelete, path, adminTok, "")
 	is.Equal(res.status, http.StatusNotFound) // gone now
+}
+
+// TestOrgDeleteStoppedByStoreFaultSaysItGoesOn: a DELETE of an organisation
+// whose members meet a full disk after the organisation is marked has begun
+// what is never undone: its 503 says that the removal stopped part way and that
+// hookd finishes it (or the DELETE sent again), not that nothing was stored.
+func TestOrgDeleteStoppedByStoreFaultSaysItGoesOn(t *testing.T) {
+	is := is.New(t)
+	const adminTok = "operator-token-0123456789"
+	h := newHarness(t, func(o *httpapi.Options) { o.AdminToken = adminTok })
+	ctx := context.Background()
+	o, err := h.st.CreateOrganisation(ctx, "Uni", "it@uni.example")
+	is.NoErr(err)
+	_, err = h.st.PutMember(ctx, o.ID, "0000-0002-1825-0097", store.MemberInfo{}, 0)
+	is.NoErr(err)
+	db, err := sql.Open("sqlite", "file:"+h.path+"?_pragma=busy_timeout(5000)")
+	is.NoErr(err)
+	defer db.Close()
+	for _, q := range []string{
+		// Room for the mark's writes, in pages freed, and none for a member's
+		// removal (the disk is full then).
+		`CREATE TABLE filler (b BLOB)`,
+		`INSERT INTO filler VALUES (zeroblob(4000000))`,
+		`DELETE FROM filler`,
+		`CREATE TRIGGER full_disk BEFORE DELETE ON members BEGIN INSERT INTO filler VALUES (zeroblob(40000000)); END`,
+	} {
+		_, err = db.ExecContext(ctx, q)
+		is.NoErr(err)
+	}
+	is.NoErr(h.st.LimitPages(ctx, true))
+
+	res := h.doJSON(t, http.MethodDelete, "/api/hub/v1/organisations/"+strconv.FormatInt(o.ID, 10), adminTok, "")
+	is.Equal(res.status, http.StatusServiceUnavailable) // a fault
+	body := string(res.body)
+	is.True(strings.Contains(body, "the database or its disk is full")) // which
+	is.True(strings.Contains(body, "being removed"))                    // what holds
+	is.True(strings.Contains(body, "finishes"))                         // and what comes
+	is.True(!strings.Contains(body, "nothing was stored"))              // not "nothing"
+	_, err = h.st.Organisation(ctx, o.ID)
+	is.True(errors.Is(err, store.ErrBeingRemoved)) // as the answer says
 }
