@@ -1010,11 +1010,12 @@ const maxInboxKeep = 100000
 const maxWorkers = 10000
 
 // defaultMaxConnections is http.max_connections's default. A connection reading
-// its request's headers may hold 64 KiB of them (maxRequestHeaders): 1,024 such
-// connections, sent slowly again and again, took hookd from 27 to 185 MB (4,000
-// took it to 811 MB), within a VM of 512 MB, and far more connections than a
-// webhook daemon's callers keep open (a reverse proxy's pool, ORCID's calls, the
-// console's tabs).
+// its request's headers may hold 64 KiB of them (maxRequestHeaders): 4,000
+// connections sending them slowly, again and again, took hookd from 25 to 806 MiB
+// without a bound, to 326 MiB with this one, and to 231 MiB with it and hookd's
+// soft memory limit (memoryLimit; BENCHMARKS.md), within a VM of 512 MB; and it is
+// far more connections than a webhook daemon's callers keep open (a reverse
+// proxy's pool, ORCID's calls, the console's tabs).
 const defaultMaxConnections = 1024
 
 // EmailRelay says the configuration names an SMTP relay to send organisations'
