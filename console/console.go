@@ -346,7 +346,7 @@ func (h *Handler) removalUnfinished(w http.ResponseWriter, r *http.Request, err 
 	if f := storeFault(err); f != nil {
 		h.faults.Log(r.Context(), h.log, r.Method, store.PathWithoutSecrets(r.URL.EscapedPath()), err)
 		status = http.StatusServiceUnavailable
-		cause, _, _ = strings.Cut(f.Message, ": ")
+		cause = store.FaultWhat(f)
 	} else {
 		h.log.LogAttrs(r.Context(), slog.LevelError, "console request failed", slog.String("method", r.Method),
 			slog.String("path", store.PathWithoutSecrets(r.URL.EscapedPath())), slog.String("err", err.Error()))

@@ -8,7 +8,6 @@ import (
 	"io"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"hookd/store"
@@ -167,11 +166,10 @@ func (s *Server) handleOrgDelete() http.Handler {
 		}
 		if f, ok := s.unavailable(r, err); ok && errors.Is(err, store.ErrRemovalUnfinished) {
 			// Marked, and never undone: not "nothing was stored".
-			cause, _, _ := strings.Cut(f.Message, ": ")
 			w.Header().Set("Retry-After", retryAfterFault)
 			writeProblemBody(w, http.StatusServiceUnavailable, fmt.Sprintf("the removal of organisation %d stopped part way: %s; "+
 				"it is not undone: the organisation is being removed (its staff clients' tokens no longer work, and the lists leave it out), "+
-				"and hookd finishes its removal on its own once it can write, as this DELETE sent again does", id, cause), "")
+				"and hookd finishes its removal on its own once it can write, as this DELETE sent again does", id, store.FaultWhat(f)), "")
 			return
 		}
 		if err != nil {

@@ -58,6 +58,14 @@ func Classify(err error) error {
 	return &Error{Code: Unavailable, Message: msg, cause: err}
 }
 
+// FaultWhat is what went wrong in the store fault f, without what to do about it
+// ("the database or its disk is full"), for a front that says itself what holds:
+// every fault's message is that, a colon, and the rest.
+func FaultWhat(f *Error) string {
+	what, _, _ := strings.Cut(f.Message, ": ")
+	return what
+}
+
 // errStopped is what a call meets once the store is closed, as hookd stops (a
 // request its HTTP server still served past the stop's drain): nothing of it was
 // stored, and it may be made again once hookd runs (a 503, not a 500).
