@@ -411,8 +411,11 @@ func (e *env) serve(ctx context.Context, cfg Config, listenError func(error) err
 	srv.RegisterOnShutdown(cons.Shutdown) // nor does a live view of the console's inbox page
 	served := make(chan error, 1)
 	// At most http.max_connections at once, the API's, the console's and the
-	// inbox's together: one past them is answered 503 (connLimit).
+	// inbox's together: one past them takes the place of the one idle longest,
+	// and is answered 503 when none is idle (connLimit, told of each connection's
+	// state).
 	limited := limitConns(ln, cfg.HTTP.MaxConnections, m, log)
+	srv.ConnState = limited.ConnState
 	go func() { served <- srv.Serve(limited) }()
 	dctx, stopDispatch := context.WithCancel(context.WithoutCancel(ctx))
 	dispatched := make(chan error, 1)

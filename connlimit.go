@@ -5,17 +5,19 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
 )
 
-// connCounter counts the connections connLimit takes, closes and refuses
-// (metrics.Metrics).
+// connCounter counts the connections connLimit takes, closes and refuses, and
+// those it closes to take new ones (metrics.Metrics).
 type connCounter interface {
 	ConnOpened()
 	ConnClosed()
 	ConnRefused()
+	ConnClosedIdle()
 }
 
 // connLimit is hookd's listener with at most max connections open at once
@@ -26,6 +28,22 @@ type connCounter interface {
 // (as netutil.LimitListener leaves it): it is answered 503 at once, with
 // Retry-After and a line saying why, and closed. The connections open are
 // every one accepted and not yet closed, idle keep-alive ones included.
+//
+// A connection that sends nothing does not hold its place against a new one,
+// as in nginx: at the bound, the one quiet longest is closed and the new one
+// taken in its place (evict). Quiet is idle between requests (keep-alive), or
+// accepted and silent for over silentNewAfter; never a connection with a request
+// under way, its headers or body being read or its answer written
+// (http.StateActive, or bytes read since it was idle), nor a hijacked one. Only
+// when none is quiet is the new one refused. So idle connections left open, by
+// an attacker or a reverse proxy's pool larger than the bound, do not shut new
+// clients out for the 2 minutes of the server's IdleTimeout.
+//
+// Closing an idle connection may cross its client's next request, sent as it is
+// closed: that request is reset, the race every keep-alive server has with its
+// idle timeout, after which clients retry an idempotent request on a new
+// connection. The window is kept small: a connection's state is marked under
+// mu, and its first bytes read take it out of the quiet ones at once.
 type connLimit struct {
 	net.Listener
 	max      int64
@@ -35,11 +53,15 @@ type connLimit struct {
 	answer   []byte        // the 503 a refused connection gets
 	refusing chan struct{} // refusals under way, each a slot
 
-	warnMu   sync.Mutex
-	warnedAt time.Time   // the last warning; zero before the first
-	unwarned int64       // refusals since that warning
-	told     *time.Timer // tells them refuseWarnEvery after it; nil when none is waiting
-	closed   bool        // the listener is closed: nothing more is told
+	mu    sync.Mutex
+	conns map[*limitedConn]struct{} // those open and neither hijacked nor closing
+
+	warnMu    sync.Mutex
+	warnedAt  time.Time   // the last warning; zero before the first
+	unwarned  int64       // refusals since that warning
+	unevicted int64       // connections closed to take new ones since that warning
+	told      *time.Timer // tells them refuseWarnEvery after it; nil when none is waiting
+	closed    bool        // the listener is closed: nothing more is told
 }
 
 // Refusals: the 503 waits for the first bytes of the request, as a client takes
@@ -64,6 +86,16 @@ const (
 // refuseWarnEvery is how often at most the log warns of refusals (tests shorten it).
 var refuseWarnEvery = time.Minute
 
+// silentNewAfter is how long a connection may be accepted without sending a byte
+// and still not be closed to take a new one (tests shorten it). A client that
+// means to send a request sends it as soon as it has connected, within a round
+// trip, well under a second even across the world; one silent for longer is a
+// spare opened ahead of need (a browser's preconnect, a pool's), whose client
+// dials again when it finds it closed, or one that holds its place and sends
+// nothing. Net/http's Shutdown takes such a one for idle after 5 seconds; here
+// that would leave an attacker 5 seconds a connection.
+var silentNewAfter = time.Second
+
 // limitConns wraps ln so that it holds at most max connections open at once.
 func limitConns(ln net.Listener, max int, count connCounter, log *slog.Logger) *connLimit {
 	body := fmt.Sprintf("503 Service Unavailable: hookd has %d connections open, its limit (http.max_connections): try again in %d seconds\n",
@@ -73,30 +105,103 @@ func limitConns(ln net.Listener, max int, count connCounter, log *slog.Logger) *
 	return &connLimit{
 		Listener: ln, max: int64(max), count: count, log: log,
 		answer: []byte(answer), refusing: make(chan struct{}, refusingMax),
+		conns: make(map[*limitedConn]struct{}),
 	}
 }
 
-// Accept returns the next connection that fits under the bound, refusing those
-// that come while it is reached.
+// Accept returns the next connection that fits under the bound; at the bound it
+// closes the connection quiet longest to take it, and refuses it when none is
+// quiet. http.Server calls Accept from one goroutine only: the place a closed
+// connection frees is the new one's.
 func (l *connLimit) Accept() (net.Conn, error) {
 	for {
 		c, err := l.Listener.Accept()
 		if err != nil {
 			return nil, err
 		}
-		if l.open.Add(1) <= l.max {
-			l.count.ConnOpened()
-			return &limitedConn{Conn: c, l: l}, nil
+		if l.open.Add(1) > l.max && !l.evict() {
+			l.open.Add(-1)
+			l.refuse(c)
+			continue
 		}
-		l.open.Add(-1)
-		l.refuse(c)
+		lc := &limitedConn{Conn: c, l: l, state: http.StateNew, since: time.Now(), tracked: true}
+		l.mu.Lock()
+		l.conns[lc] = struct{}{}
+		l.mu.Unlock()
+		l.count.ConnOpened()
+		return lc, nil
 	}
+}
+
+// evict closes the connection quiet longest, if one is, and says whether it did.
+// It looks at every connection open, but only at the bound.
+func (l *connLimit) evict() bool {
+	now := time.Now()
+	var oldest *limitedConn
+	l.mu.Lock()
+	for c := range l.conns {
+		if c.heard.Load() {
+			continue // a request is being read
+		}
+		switch c.state {
+		case http.StateIdle:
+		case http.StateNew:
+			if now.Sub(c.since) < silentNewAfter {
+				continue
+			}
+		default:
+			continue
+		}
+		if oldest == nil || c.since.Before(oldest.since) {
+			oldest = c
+		}
+	}
+	if oldest != nil {
+		l.untrackLocked(oldest) // chosen once: its state changes no more
+	}
+	l.mu.Unlock()
+	if oldest == nil {
+		return false
+	}
+	oldest.Close() // frees its place before Accept returns the new one
+	l.count.ConnClosedIdle()
+	l.warn(false)
+	return true
+}
+
+// ConnState is http.Server's ConnState: it tells connLimit which connections are
+// quiet. c is a connection Accept returned.
+func (l *connLimit) ConnState(c net.Conn, state http.ConnState) {
+	lc, ok := c.(*limitedConn)
+	if !ok {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !lc.tracked {
+		return // closed, or chosen to be
+	}
+	switch state {
+	case http.StateClosed, http.StateHijacked:
+		l.untrackLocked(lc)
+	case http.StateIdle:
+		lc.heard.Store(false) // quiet from here until its next request's first bytes
+		fallthrough
+	default:
+		lc.state, lc.since = state, time.Now()
+	}
+}
+
+// untrackLocked takes c out of the connections evict looks at. l.mu must be held.
+func (l *connLimit) untrackLocked(c *limitedConn) {
+	c.tracked = false
+	delete(l.conns, c)
 }
 
 // refuse answers c 503 and closes it, without holding up Accept.
 func (l *connLimit) refuse(c net.Conn) {
 	l.count.ConnRefused()
-	l.warn()
+	l.warn(true)
 	select {
 	case l.refusing <- struct{}{}:
 	default:
@@ -121,15 +226,19 @@ func (l *connLimit) refuse(c net.Conn) {
 	}()
 }
 
-// warn logs that connections are refused: at the first refusal, then at most
-// once every refuseWarnEvery while refusals go on, never once a connection. The
-// refusals after a warning are told refuseWarnEvery after it, when no other
-// refusal comes to tell them, so a burst that ends within the minute is counted
-// in the log too, and at the listener's close at the latest.
-func (l *connLimit) warn() {
+// warn logs that connections are refused, or closed to take new ones (evicted):
+// at the first, then at most once every refuseWarnEvery while they go on, never
+// once a connection. Those after a warning are told refuseWarnEvery after it,
+// when no other comes to tell them, so a burst that ends within the minute is
+// counted in the log too, and at the listener's close at the latest.
+func (l *connLimit) warn(refused bool) {
 	l.warnMu.Lock()
 	defer l.warnMu.Unlock()
-	l.unwarned++
+	if refused {
+		l.unwarned++
+	} else {
+		l.unevicted++
+	}
 	if l.warnedAt.IsZero() || time.Since(l.warnedAt) >= refuseWarnEvery {
 		l.warnLocked()
 		return
@@ -139,23 +248,28 @@ func (l *connLimit) warn() {
 			l.warnMu.Lock()
 			defer l.warnMu.Unlock()
 			l.told = nil
-			if l.unwarned > 0 && !l.closed {
+			if l.unwarned+l.unevicted > 0 && !l.closed {
 				l.warnLocked()
 			}
 		})
 	}
 }
 
-// warnLocked logs the refusals not yet told. l.warnMu must be held.
+// warnLocked logs the refusals and evictions not yet told. l.warnMu must be held.
 func (l *connLimit) warnLocked() {
 	l.warnedAt = time.Now()
-	l.log.Warn("HTTP connections refused: http.max_connections are open; each new one is answered 503 until some close (at most one such line a minute)",
-		"max_connections", l.max, "refused", l.unwarned)
-	l.unwarned = 0
+	if l.unwarned > 0 {
+		l.log.Warn("HTTP connections refused: http.max_connections are open and none idle; each new one is answered 503 until some close or go idle (at most one such line a minute)",
+			"closed_idle", l.unevicted, "max_connections", l.max, "refused", l.unwarned)
+	} else {
+		l.log.Warn("HTTP connections closed idle: http.max_connections are open; the one idle longest is closed for each new one (at most one such line a minute)",
+			"closed_idle", l.unevicted, "max_connections", l.max, "refused", l.unwarned)
+	}
+	l.unwarned, l.unevicted = 0, 0
 }
 
-// Close closes the listener, and logs the refusals not yet told: the log's
-// lines count every one.
+// Close closes the listener, and logs the refusals and evictions not yet told:
+// the log's lines count every one.
 func (l *connLimit) Close() error {
 	err := l.Listener.Close()
 	l.warnMu.Lock()
@@ -168,7 +282,7 @@ func (l *connLimit) Close() error {
 		l.told.Stop()
 		l.told = nil
 	}
-	if l.unwarned > 0 {
+	if l.unwarned+l.unevicted > 0 {
 		l.warnLocked()
 	}
 	return err
@@ -177,13 +291,36 @@ func (l *connLimit) Close() error {
 // limitedConn is a connection connLimit took: its close frees its place.
 type limitedConn struct {
 	net.Conn
-	l    *connLimit
-	once sync.Once
+	l     *connLimit
+	once  sync.Once
+	heard atomic.Bool // bytes read since it was last idle: a request is under way
+
+	// l.mu guards these.
+	state   http.ConnState // as http.Server last told it (ConnState)
+	since   time.Time      // when it took that state
+	tracked bool           // in l.conns
 }
 
+// Read notes that a request is under way once its first bytes come: http.Server
+// marks a connection active only once it has read the request's headers whole.
+func (c *limitedConn) Read(b []byte) (int, error) {
+	n, err := c.Conn.Read(b)
+	if n > 0 && !c.heard.Load() {
+		c.heard.Store(true)
+	}
+	return n, err
+}
+
+// Close closes the connection; the first close frees its place, however many
+// follow (http.Server closes a connection evict closed again).
 func (c *limitedConn) Close() error {
 	err := c.Conn.Close()
 	c.once.Do(func() {
+		c.l.mu.Lock()
+		if c.tracked {
+			c.l.untrackLocked(c)
+		}
+		c.l.mu.Unlock()
 		c.l.open.Add(-1)
 		c.l.count.ConnClosed()
 	})

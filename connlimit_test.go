@@ -4,14 +4,17 @@ import (
 	"bufio"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/matryer/is"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 )
@@ -55,6 +58,13 @@ func (c *rawConn) get(tb testing.TB, path string) (status int, retryAfter, body 
 // connMetrics reads the connection metrics over c.
 func (c *rawConn) connMetrics(tb testing.TB) (open, refused float64) {
 	tb.Helper()
+	fams := c.metrics(tb)
+	return value(fams, "hookd_http_connections_open", "", ""), value(fams, "hookd_http_connections_refused_total", "", "")
+}
+
+// metrics reads the metrics over c.
+func (c *rawConn) metrics(tb testing.TB) map[string]*dto.MetricFamily {
+	tb.Helper()
 	status, _, body := c.get(tb, "/metrics")
 	if status != http.StatusOK {
 		tb.Fatalf("GET /metrics: %d %s", status, body)
@@ -64,20 +74,75 @@ func (c *rawConn) connMetrics(tb testing.TB) (open, refused float64) {
 	if err != nil {
 		tb.Fatalf("GET /metrics: %v", err)
 	}
-	return value(fams, "hookd_http_connections_open", "", ""), value(fams, "hookd_http_connections_refused_total", "", "")
+	return fams
+}
+
+// holdUpload begins a request on c that stays under way until finishUpload: a
+// POST to the inbox whose body, one byte, is not sent yet. Once hookd asks for
+// the body (100 Continue), its handler is reading it: the connection is active,
+// as one with a slow upload is.
+func (c *rawConn) holdUpload(tb testing.TB) {
+	tb.Helper()
+	if _, err := io.WriteString(c, "POST /inbox/held/ HTTP/1.1\r\nHost: hookd\r\nContent-Length: 1\r\nExpect: 100-continue\r\n\r\n"); err != nil {
+		tb.Fatalf("POST /inbox/held/: write: %v", err)
+	}
+	res, err := http.ReadResponse(c.r, nil)
+	if err != nil {
+		tb.Fatalf("POST /inbox/held/: read the answer: %v", err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusContinue {
+		tb.Fatalf("POST /inbox/held/: %d, not 100 Continue", res.StatusCode)
+	}
+}
+
+// finishUpload sends the body of the request holdUpload began, and returns its
+// answer's status.
+func (c *rawConn) finishUpload(tb testing.TB) int {
+	tb.Helper()
+	if _, err := io.WriteString(c, "x"); err != nil {
+		tb.Fatalf("POST /inbox/held/: write the body: %v", err)
+	}
+	res, err := http.ReadResponse(c.r, nil)
+	if err != nil {
+		tb.Fatalf("POST /inbox/held/: read the answer: %v", err)
+	}
+	if _, err := io.Copy(io.Discard, res.Body); err != nil {
+		tb.Fatalf("POST /inbox/held/: read the body: %v", err)
+	}
+	res.Body.Close()
+	return res.StatusCode
+}
+
+// oneOpen returns a connection to the daemon at host once the daemon counts it
+// alone open: the tests' client keeps the connection it checked the daemon with
+// until it is told to close it, and the daemon sees the close a moment later.
+func oneOpen(tb testing.TB, host string) *rawConn {
+	tb.Helper()
+	http.DefaultClient.CloseIdleConnections()
+	c := dialRaw(tb, host)
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if open, _ := c.connMetrics(tb); open == 1 {
+			return c
+		}
+		if time.Now().After(deadline) {
+			tb.Fatal("the tests' client kept its connection open")
+		}
+	}
 }
 
 // TestServeConnectionLimit: hookd holds at most http.max_connections open at once.
-// One more is answered 503 at once, with Retry-After and a line naming the
-// setting, and closed (not left waiting without a word in the kernel's queue),
-// also when its client sent its request first, and also for /healthz; one
-// that sends nothing is closed. The connections open go on being served. Once one closes, a new one is taken.
+// One more, while each of them has a request under way (an upload), is answered
+// 503 at once, with Retry-After and a line naming the setting, and closed (not
+// left waiting without a word in the kernel's queue), also when its client sent
+// its request first, and also for /healthz; one that sends nothing is closed.
+// The connections open go on being served. Once one closes, a new one is taken.
 // The metrics count the connections open and those refused, and the log says
 // so once, not once a connection.
 func TestServeConnectionLimit(t *testing.T) {
 	is := is.New(t)
 	const limit = 3
-	d := startDaemon(t, testConfig(t, "max_connections = 3"))
+	d := startDaemon(t, testConfig(t, "max_connections = 3\n[inbox]\nenabled = true"))
 	u, err := url.Parse(d.url)
 	is.NoErr(err)
 	host := u.Host
@@ -101,6 +166,11 @@ func TestServeConnectionLimit(t *testing.T) {
 		status, _, _ := c.get(t, "/healthz")
 		is.Equal(status, http.StatusOK) // within the limit
 		held = append(held, c)
+	}
+	// Each with a request under way: an idle one would be closed to take the new
+	// one (TestServeConnectionLimitClosesIdle).
+	for _, c := range held {
+		c.holdUpload(t)
 	}
 
 	refused := 0
@@ -130,6 +200,9 @@ func TestServeConnectionLimit(t *testing.T) {
 	is.Equal(len(b), 0) // without an answer
 
 	// The connections open are served on.
+	for _, c := range held {
+		is.Equal(c.finishUpload(t), http.StatusNoContent) // the upload under way is answered
+	}
 	for _, c := range held[1:] {
 		status, _, _ := c.get(t, "/healthz")
 		is.Equal(status, http.StatusOK) // an open connection is served at the limit
@@ -139,6 +212,9 @@ func TestServeConnectionLimit(t *testing.T) {
 	is.Equal(counted, float64(refused)) // each refusal counted
 
 	// One closes: its place is taken by the next (once the daemon has seen the close).
+	for _, c := range held {
+		c.holdUpload(t)
+	}
 	held[1].Close()
 	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
 		c := dialRaw(t, host)
@@ -152,6 +228,9 @@ func TestServeConnectionLimit(t *testing.T) {
 			t.Fatal("no connection taken within 5s after one closed")
 		}
 	}
+	for _, c := range []*rawConn{held[0], held[2]} {
+		is.Equal(c.finishUpload(t), http.StatusNoContent)
+	}
 	open, counted = first.connMetrics(t)
 	is.Equal(open, float64(limit)) // the new one in the closed one's place
 	is.Equal(counted, float64(refused))
@@ -159,6 +238,7 @@ func TestServeConnectionLimit(t *testing.T) {
 	is.NoErr(d.stop())
 	logs := d.stderr.String()
 	is.Equal(strings.Count(logs, "HTTP connections refused"), 2)                                 // one line at the first refusal, one for the rest at the stop
+	is.True(!strings.Contains(logs, "HTTP connections closed idle"))                             // none closed: none was idle
 	is.True(strings.Contains(logs, `"max_connections":3,"refused":1}`))                          // the first
 	is.True(strings.Contains(logs, fmt.Sprintf(`"max_connections":3,"refused":%d}`, refused-1))) // the others
 }
@@ -172,7 +252,7 @@ func TestServeConnectionRefusalsLogged(t *testing.T) {
 	saved := refuseWarnEvery
 	refuseWarnEvery = time.Second
 	t.Cleanup(func() { refuseWarnEvery = saved })
-	d := startDaemon(t, testConfig(t, "max_connections = 2"))
+	d := startDaemon(t, testConfig(t, "max_connections = 2\n[inbox]\nenabled = true"))
 	u, err := url.Parse(d.url)
 	is.NoErr(err)
 	host := u.Host
@@ -189,6 +269,8 @@ func TestServeConnectionRefusalsLogged(t *testing.T) {
 	second := dialRaw(t, host)
 	status, _, _ := second.get(t, "/healthz")
 	is.Equal(status, http.StatusOK) // within the limit
+	first.holdUpload(t)             // both busy: an idle one would be closed for the next
+	second.holdUpload(t)
 	refuse := func() {
 		t.Helper()
 		status, _, _ := dialRaw(t, host).get(t, "/healthz")
@@ -217,6 +299,8 @@ func TestServeConnectionRefusalsLogged(t *testing.T) {
 	is.Equal(lines(), []string{`"refused":1`, `"refused":2`})
 
 	refuse() // within a second of that line: told at the stop
+	is.Equal(first.finishUpload(t), http.StatusNoContent)
+	is.Equal(second.finishUpload(t), http.StatusNoContent)
 	is.NoErr(d.stop())
 	is.Equal(lines(), []string{`"refused":1`, `"refused":2`, `"refused":1`})
 	logs := d.stderr.String()
@@ -229,7 +313,7 @@ func TestServeConnectionRefusalsLogged(t *testing.T) {
 // a broken pipe or a reset instead of the answer.
 func TestServeConnectionRefusalReadsBody(t *testing.T) {
 	is := is.New(t)
-	d := startDaemon(t, testConfig(t, "max_connections = 1"))
+	d := startDaemon(t, testConfig(t, "max_connections = 1\n[inbox]\nenabled = true"))
 	u, err := url.Parse(d.url)
 	is.NoErr(err)
 	host := u.Host
@@ -243,6 +327,7 @@ func TestServeConnectionRefusalReadsBody(t *testing.T) {
 			t.Fatal("the tests' client kept its connection open")
 		}
 	}
+	held.holdUpload(t) // busy: an idle one would be closed for the next
 
 	const size = 200_000
 	c := dialRaw(t, host)
@@ -263,6 +348,247 @@ func TestServeConnectionRefusalReadsBody(t *testing.T) {
 	is.True(strings.Contains(string(b), "(http.max_connections)"))
 	_, err = c.r.ReadByte()
 	is.Equal(err, io.EOF) // then closed
+	is.Equal(held.finishUpload(t), http.StatusNoContent)
 	status, _, _ := held.get(t, "/healthz")
 	is.Equal(status, http.StatusOK) // the connection open is served on
 }
+
+// TestServeConnectionLimitClosesIdle: at http.max_connections, idle keep-alive
+// connections do not shut a new one out: the one idle longest is closed (its
+// client reads the close) and the new one served in its place; the others are
+// served on. The metrics count the connections so closed and none refused, the
+// connections open stay exact, and the log says so once, not once a connection.
+func TestServeConnectionLimitClosesIdle(t *testing.T) {
+	is := is.New(t)
+	d := startDaemon(t, testConfig(t, "max_connections = 3"))
+	u, err := url.Parse(d.url)
+	is.NoErr(err)
+	host := u.Host
+	first := oneOpen(t, host) // idle longest: its last request came first
+	time.Sleep(idleMarked)
+	idle := []*rawConn{first}
+	for len(idle) < 3 {
+		c := dialRaw(t, host)
+		status, _, _ := c.get(t, "/healthz")
+		is.Equal(status, http.StatusOK) // within the limit
+		idle = append(idle, c)
+	}
+
+	c := dialRaw(t, host)
+	status, _, _ := c.get(t, "/healthz")
+	is.Equal(status, http.StatusOK) // served at the limit
+	time.Sleep(idleMarked)          // idle before the others' next requests
+	_, err = first.r.ReadByte()
+	is.Equal(err, io.EOF) // the one idle longest closed, not reset
+	for _, c := range idle[1:] {
+		status, _, _ := c.get(t, "/healthz")
+		is.Equal(status, http.StatusOK) // the others served on
+	}
+
+	// The metrics, read on one more, which takes c's place, idle longest now.
+	m := dialRaw(t, host)
+	fams := m.metrics(t)
+	is.Equal(value(fams, "hookd_http_connections_open", "", ""), 3.0)
+	is.Equal(value(fams, "hookd_http_connections_refused_total", "", ""), 0.0)
+	is.Equal(value(fams, "hookd_http_connections_closed_idle_total", "", ""), 2.0)
+	_, err = c.r.ReadByte()
+	is.Equal(err, io.EOF)
+
+	// Once the others close, the one reading the metrics is counted alone: each
+	// connection closed, by hookd or by its client, counted once.
+	for _, c := range idle[1:] {
+		c.Close()
+	}
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		open, _ := m.connMetrics(t)
+		if open == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the daemon counts %v connections open, not 1", open)
+		}
+	}
+
+	is.NoErr(d.stop())
+	logs := d.stderr.String()
+	is.Equal(strings.Count(logs, "HTTP connections closed idle"), 2) // at the first, and the second at the stop
+	is.True(strings.Contains(logs, `"closed_idle":1,"max_connections":3,"refused":0}`))
+	is.True(!strings.Contains(logs, "HTTP connections refused"))
+}
+
+// TestServeConnectionLimitClosesSilent: at http.max_connections, a connection
+// accepted and silent for longer than silentNewAfter (a second; shortened here)
+// is closed for a new one, as an idle one is; one accepted more recently is not,
+// nor one that has sent part of its request's headers, on a new connection or a
+// kept-alive one: with only those and busy ones open, the new one is refused.
+func TestServeConnectionLimitClosesSilent(t *testing.T) {
+	is := is.New(t)
+	saved := silentNewAfter
+	silentNewAfter = 500 * time.Millisecond
+	t.Cleanup(func() { silentNewAfter = saved })
+	d := startDaemon(t, testConfig(t, "max_connections = 4\n[inbox]\nenabled = true"))
+	u, err := url.Parse(d.url)
+	is.NoErr(err)
+	host := u.Host
+	busy := oneOpen(t, host)
+	busy.holdUpload(t)
+
+	silent := dialRaw(t, host)
+	time.Sleep(50 * time.Millisecond) // accepted after silent
+	slow := dialRaw(t, host)
+	_, err = io.WriteString(slow, "GET /healthz HTTP/1.1\r\n") // headers begun
+	is.NoErr(err)
+	time.Sleep(silentNewAfter + 100*time.Millisecond)
+	young := dialRaw(t, host)
+	start := time.Now()
+
+	c := dialRaw(t, host)
+	status, _, _ := c.get(t, "/healthz")
+	is.Equal(status, http.StatusOK) // served at the limit
+	b, err := io.ReadAll(silent)
+	is.NoErr(err)       // the silent one closed, not reset
+	is.Equal(len(b), 0) // without an answer
+	// c begins its next request's headers, and one more comes: the slow ones
+	// sending their headers, the young one and the busy one are all kept.
+	_, err = io.WriteString(c, "GET /healthz HTTP/1.1\r\n")
+	is.NoErr(err)
+	time.Sleep(idleMarked) // read by hookd
+	status, _, _ = dialRaw(t, host).get(t, "/healthz")
+	is.Equal(status, http.StatusServiceUnavailable) // refused: none was quiet
+	if time.Since(start) >= silentNewAfter {
+		t.Fatalf("the young connection was %v old, not younger than %v: too slow to tell", time.Since(start), silentNewAfter)
+	}
+
+	for _, c := range []*rawConn{slow, c} {
+		_, err := io.WriteString(c, "Host: hookd\r\n\r\n")
+		is.NoErr(err)
+		res, err := http.ReadResponse(c.r, nil)
+		is.NoErr(err)
+		res.Body.Close()
+		is.Equal(res.StatusCode, http.StatusOK) // its request served whole
+	}
+	status, _, _ = young.get(t, "/healthz")
+	is.Equal(status, http.StatusOK) // still open
+	is.Equal(busy.finishUpload(t), http.StatusNoContent)
+	is.NoErr(d.stop())
+}
+
+// TestConnLimitAccounting: the connections connLimit counts open stay exact
+// when it closes idle ones for new ones (which http.Server closes again), when
+// a handler hijacks one, and when their clients close them: none is left
+// counted, or in the connections it follows, once all are closed. A hijacked
+// one, or one whose request is under way, is never closed for a new one.
+func TestConnLimitAccounting(t *testing.T) {
+	is := is.New(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	is.NoErr(err)
+	count := &testConnCount{}
+	l := limitConns(ln, 3, count, slog.New(slog.DiscardHandler))
+	release := make(chan struct{})
+	hijacked := make(chan net.Conn, 1)
+	mux := http.NewServeMux()
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {})
+	mux.HandleFunc("/hold", func(w http.ResponseWriter, r *http.Request) { <-release })
+	mux.HandleFunc("/hijack", func(w http.ResponseWriter, r *http.Request) {
+		c, buf, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		buf.WriteString("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+		buf.Flush()
+		hijacked <- c
+	})
+	srv := &http.Server{Handler: mux, ConnState: l.ConnState}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(l) }()
+	host := ln.Addr().String()
+
+	// Every one with a request held in its handler: the next is refused.
+	var held []*rawConn
+	for range 3 {
+		c := dialRaw(t, host)
+		_, err := io.WriteString(c, "GET /hold HTTP/1.1\r\nHost: test\r\n\r\n")
+		is.NoErr(err)
+		held = append(held, c)
+	}
+	for deadline := time.Now().Add(5 * time.Second); l.open.Load() < 3 || !allActive(l); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the held requests did not reach their handler")
+		}
+	}
+	status, _, _ := dialRaw(t, host).get(t, "/")
+	is.Equal(status, http.StatusServiceUnavailable) // refused, none idle
+	close(release)
+	for _, c := range held {
+		res, err := http.ReadResponse(c.r, nil)
+		is.NoErr(err)
+		res.Body.Close()
+	}
+	// Now idle; one hijacked, and new ones take the idle ones' places.
+	h := dialRaw(t, host)
+	status, _, _ = h.get(t, "/hijack") // closes the idle one of held, the oldest
+	is.Equal(status, http.StatusOK)
+	server := <-hijacked
+	for range 4 {
+		for deadline := time.Now().Add(5 * time.Second); !allIdle(l); time.Sleep(10 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatal("the connections served are not idle 5s later")
+			}
+		}
+		status, _, _ := dialRaw(t, host).get(t, "/")
+		is.Equal(status, http.StatusOK) // in an idle one's place, never the hijacked one's
+	}
+	_, err = h.Write([]byte("x"))
+	is.NoErr(err)
+	b := make([]byte, 1)
+	_, err = server.Read(b)
+	is.NoErr(err) // the hijacked one still open
+	is.Equal(count.closedIdle.Load(), int64(5))
+	is.Equal(count.refused.Load(), int64(1))
+
+	server.Close()
+	server.Close() // a second close counts nothing
+	is.NoErr(srv.Close())
+	is.Equal(<-served, http.ErrServerClosed)
+	for deadline := time.Now().Add(5 * time.Second); l.open.Load() != 0; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d connections counted open after all closed", l.open.Load())
+		}
+	}
+	is.Equal(count.open.Load(), int64(0)) // the gauge
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	is.Equal(len(l.conns), 0) // none followed
+}
+
+// allActive says whether every connection l follows has a request under way.
+func allActive(l *connLimit) bool { return allIn(l, http.StateActive) }
+
+// allIdle says whether every connection l follows is idle.
+func allIdle(l *connLimit) bool { return allIn(l, http.StateIdle) }
+
+func allIn(l *connLimit, state http.ConnState) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for c := range l.conns {
+		if c.state != state {
+			return false
+		}
+	}
+	return true
+}
+
+// idleMarked is ample time for hookd to take a connection for idle once its
+// client has read the answer (it does so a moment after sending it, which may
+// be after it answered another connection's later request), or to read what a
+// client sent.
+const idleMarked = 100 * time.Millisecond
+
+// testConnCount counts as metrics.Metrics does.
+type testConnCount struct{ open, refused, closedIdle atomic.Int64 }
+
+func (c *testConnCount) ConnOpened()     { c.open.Add(1) }
+func (c *testConnCount) ConnClosed()     { c.open.Add(-1) }
+func (c *testConnCount) ConnRefused()    { c.refused.Add(1) }
+func (c *testConnCount) ConnClosedIdle() { c.closedIdle.Add(1) }

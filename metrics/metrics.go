@@ -27,6 +27,7 @@ type Metrics struct {
 	requests   *prometheus.CounterVec
 	conns      prometheus.Gauge
 	refused    prometheus.Counter
+	closedIdle prometheus.Counter
 	outbox     *outbox
 }
 
@@ -57,11 +58,15 @@ func New(st *store.Store) *Metrics {
 		}),
 		refused: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "hookd_http_connections_refused_total",
-			Help: "HTTP connections refused as http.max_connections were open: answered 503 and closed (closed alone when one sent nothing within a second, or 256 refusals were under way).",
+			Help: "HTTP connections refused as http.max_connections were open and none idle: answered 503 and closed (closed alone when one sent nothing within a second, or 256 refusals were under way).",
+		}),
+		closedIdle: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "hookd_http_connections_closed_idle_total",
+			Help: "HTTP connections closed to take a new one as http.max_connections were open: the one idle longest (between requests, or silent for over a second since its accept).",
 		}),
 		outbox: &outbox{st: st},
 	}
-	m.registry.MustRegister(m.deliveries, m.duration, m.events, m.requests, m.conns, m.refused,
+	m.registry.MustRegister(m.deliveries, m.duration, m.events, m.requests, m.conns, m.refused, m.closedIdle,
 		m.outbox,
 		collectors.NewGoCollector(), schedLatencies{},
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -120,6 +125,10 @@ func (m *Metrics) ConnClosed() { m.conns.Dec() }
 
 // ConnRefused counts an HTTP connection refused at http.max_connections.
 func (m *Metrics) ConnRefused() { m.refused.Inc() }
+
+// ConnClosedIdle counts an idle HTTP connection closed at http.max_connections to
+// take a new one.
+func (m *Metrics) ConnClosedIdle() { m.closedIdle.Inc() }
 
 // methodLabel is a request's method as a label: one of HTTP's own, or OTHER, so a
 // client choosing methods (the inbox takes any) does not add series without end.
