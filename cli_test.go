@@ -61,6 +61,7 @@ var validArgs = map[string][]string{
 	"org list":            {},
 	"org show":            {"Uni"},
 	"org set":             {"Uni", "-url", "https://hooks.uni.example/orcid"},
+	"org remove":          {"Uni"},
 	"org status":          {"Uni"},
 	"org rotate-secret":   {"Uni"},
 	"org member add":      {"-org", "Uni", "0000-0002-7253-3645"},

@@ -136,6 +136,83 @@ func (e *env) orgList(ctx context.Context, args []string) error {
 	return tw.Flush()
 }
 
+// orgRemove removes an organisation with its members, its settings and its
+// staff clients with what they registered, as the Hub API's DELETE does
+// (store.DeleteOrganisation: a batch a transaction, giving way to a daemon
+// beside it between two); given one whose removal began and did not finish, it
+// finishes it.
+func (e *env) orgRemove(ctx context.Context, args []string) error {
+	const cmd = "org remove"
+	fs, path := e.flags(cmd)
+	pos, err := e.parse(fs, args, 1, 1)
+	if err != nil {
+		return err
+	}
+	if strings.TrimSpace(pos[0]) == "" { // before anything is opened
+		return usagef("%s: ORG is empty: give the organisation's id or name (hookd org list shows them)", cmd)
+	}
+	st, _, err := e.open(ctx, cmd, *path)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	o, err := findOrg(ctx, st, pos[0])
+	var begun *store.Removal // its removal, begun before
+	if errors.Is(err, store.ErrBeingRemoved) {
+		if begun, err = orgRemoval(ctx, st, pos[0]); err != nil {
+			return fmt.Errorf("%s: %w", cmd, err)
+		}
+		o = store.Organisation{ID: begun.Org, Name: begun.Name}
+	} else if err != nil {
+		return fmt.Errorf("%s: %w", cmd, err)
+	}
+	if err := st.DeleteOrganisation(ctx, o.ID); err != nil {
+		return fmt.Errorf("%s: %w", cmd, err)
+	}
+	const rest = "its webhook and e-mail settings, and its staff clients with what they registered (the deliveries stay as history until retention)"
+	if begun != nil {
+		fmt.Fprintf(e.stdout, "removed organisation %d %q: finished its removal, begun before, which had %s and %s left, with %s\n",
+			o.ID, o.Name, removalLeft(begun.Webhooks, "webhook", "webhooks"), removalLeft(begun.Members, "member", "members"), rest)
+		return nil
+	}
+	fmt.Fprintf(e.stdout, "removed organisation %d %q with %s, %s\n", o.ID, o.Name, count(o.Members, "member", "members"), rest)
+	return nil
+}
+
+// orgRemoval is the removal, begun and not finished, of the organisation ref
+// names (its id, or else its name, as findOrg reads them).
+func orgRemoval(ctx context.Context, st *store.Store, ref string) (*store.Removal, error) {
+	ref = strings.TrimSpace(ref)
+	removals, err := st.Removals(ctx)
+	if err != nil {
+		return nil, err
+	}
+	id, _ := strconv.ParseInt(ref, 10, 64)
+	var named *store.Removal
+	for i, r := range removals {
+		switch {
+		case r.Client != "":
+		case r.Org == id:
+			return &removals[i], nil
+		case r.Name == ref && named == nil:
+			named = &removals[i]
+		}
+	}
+	if named == nil { // finished meanwhile (by the daemon, or another command)
+		return nil, &store.Error{Code: store.NotFound, Message: fmt.Sprintf("no organisation with id or name %q: its removal has finished", ref)}
+	}
+	return named, nil
+}
+
+// removalLeft is how many things of a removal are left, as store.Removals counts
+// them: up to store.RemovalsCounted.
+func removalLeft(n int, one, many string) string {
+	if n >= store.RemovalsCounted {
+		return fmt.Sprintf("%d or more %s", store.RemovalsCounted, many)
+	}
+	return count(n, one, many)
+}
+
 // openOrg runs the start of a command that takes [-json] ORG: it parses args,
 // opens the database and finds the organisation. more, when given, adds the
 // command's other flags.

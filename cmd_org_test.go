@@ -708,3 +708,72 @@ func TestOrgShowBeingRemoved(t *testing.T) {
 		is.True(!strings.Contains(err.Error(), "no organisation"))
 	}
 }
+
+// orgBeingRemoved makes, with the commands, organisations "Uni" (1: a webhook,
+// two members, a staff client APP-UNISTAFF with a webhook of its own) and "Lab"
+// (2), and leaves Uni's removal stopped half-way by hookd org remove: its
+// webhooks cannot go until allow is called.
+func orgBeingRemoved(t *testing.T) (cfg string, db *sql.DB, allow func()) {
+	t.Helper()
+	is := is.New(t)
+	cfg = testConfig(t, "")
+	for _, a := range [][]string{
+		{"org", "add", "-name", "Uni", "-tech-contact", "it@uni.example"},
+		{"org", "add", "-name", "Lab", "-tech-contact", "it@lab.example"},
+		{"org", "set", "Uni", "-url", "https://hooks.uni.example/orcid"},
+		{"org", "member", "add", "-org", "Uni", "0000-0002-7253-3645", "0000-0002-9079-593X"},
+		{"client", "add", "-name", "uni-staff", "-id", "APP-UNISTAFF", "-secret", "staff-secret-0123", "-org", "Uni"},
+	} {
+		_, err := runCmd(t, append(a, "-config", cfg)...)
+		is.NoErr(err)
+	}
+	st := openTestStore(t, cfg)
+	_, _, err := st.PutOrcidWebhook(context.Background(), "APP-UNISTAFF", "0000-0001-5109-3700", "https://staff.uni.example/cb")
+	is.NoErr(err) // what its staff registered
+	is.NoErr(st.Close())
+	db, err = sql.Open("sqlite", filepath.Join(filepath.Dir(cfg), "hookd.db")+"?_pragma=busy_timeout(5000)")
+	is.NoErr(err)
+	t.Cleanup(func() { db.Close() })
+	_, err = db.Exec(`CREATE TRIGGER subscriptions_kept BEFORE DELETE ON subscriptions BEGIN SELECT RAISE(ABORT, 'webhooks kept for now'); END`)
+	is.NoErr(err)
+	_, err = runCmd(t, "org", "remove", "-config", cfg, "1")
+	is.True(err != nil) // stopped half-way
+	is.True(strings.Contains(err.Error(), "it is marked as being removed, and its removal finishes when run again"))
+	return cfg, db, func() {
+		_, err := db.Exec(`DROP TRIGGER subscriptions_kept`)
+		is.NoErr(err)
+	}
+}
+
+// TestOrgRemove: hookd org remove removes an organisation with its members, its
+// webhook and its staff clients with what they registered, as the Hub API's
+// DELETE does. One stopped half-way stays marked (org show says it is being
+// removed); org remove run again, by its name, finishes it.
+func TestOrgRemove(t *testing.T) {
+	is := is.New(t)
+	cfg, db, allow := orgBeingRemoved(t)
+	_, err := runCmd(t, "org", "show", "-config", cfg, "Uni")
+	is.True(errors.Is(err, store.ErrBeingRemoved)) // marked
+
+	allow()
+	out, err := runCmd(t, "org", "remove", "-config", cfg, "Uni") // by its name, being removed
+	is.NoErr(err)
+	is.Equal(out, `removed organisation 1 "Uni": finished its removal, begun before, which had 2 webhooks and 2 members left, `+
+		"with its webhook and e-mail settings, and its staff clients with what they registered (the deliveries stay as history until retention)\n")
+	for _, q := range []string{"SELECT count(*) FROM organisations WHERE id = 1", "SELECT count(*) FROM members",
+		"SELECT count(*) FROM clients", "SELECT count(*) FROM subscriptions WHERE format != 'upstream'"} {
+		var n int
+		is.NoErr(db.QueryRow(q).Scan(&n))
+		is.Equal(n, 0) // gone, with all it had
+	}
+
+	out, err = runCmd(t, "org", "remove", "-config", cfg, "Lab") // one not being removed, at once
+	is.NoErr(err)
+	is.Equal(out, `removed organisation 2 "Lab" with 0 members, its webhook and e-mail settings, and its staff clients with what they registered (the deliveries stay as history until retention)`+"\n")
+	_, err = runCmd(t, "org", "remove", "-config", cfg, "Lab")
+	is.True(errors.Is(err, store.ErrNotFound)) // gone
+	is.True(strings.Contains(err.Error(), `org remove: no organisation with id or name "Lab"`))
+	help, _, err := runEnv(t, nil, "help", "org")
+	is.NoErr(err)
+	is.True(strings.Contains(help, "  org remove ")) // listed with the organisation commands
+}

@@ -158,6 +158,7 @@ func commandList() []command {
 		{"org show", "[-json] ORG", "show an organisation and its settings", (*env).orgShow},
 		{"org set", "ORG [-name N] [-tech-contact E] [-url U] [-enabled=B] [-append-orcid=B] [-apikey-file F | -clear-apikey] [-email=B] [-notification-email E]",
 			"change an organisation's webhook and e-mail settings", (*env).orgSet},
+		{"org remove", "ORG", "remove an organisation with its members, settings and staff clients", (*env).orgRemove},
 		{"org rotate-secret", "[-revoke-previous] [-json] ORG", "give an organisation's webhook a new signing secret", (*env).orgRotate},
 		{"org status", "[ORG | -org ORG] [-json]", "show the upstream registration of members", (*env).orgStatus},
 		{"org member add", "-org ORG [-name N] [-email E] [-eppn P] ORCID...", "add members to an organisation", (*env).memberAdd},

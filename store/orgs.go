@@ -139,7 +139,7 @@ func createOrganisation(ctx context.Context, tx *sql.Tx, name, techContact strin
 		var removing bool
 		if tx.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM organisations WHERE name = ? AND removing_at IS NOT NULL)", name).Scan(&removing) == nil && removing {
 			return 0, &Error{Code: Conflict, Field: "name", Message: fmt.Sprintf(
-				"an organisation named %q is being removed: its name is free once its removal finishes (hookd's next start or retention pass finishes it)", name)}
+				"an organisation named %q is being removed: its name is free once its removal finishes (hookd org remove finishes it, as does hookd's next start or retention pass)", name)}
 		}
 		return 0, nameTaken(name)
 	}

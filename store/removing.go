@@ -464,6 +464,65 @@ func (s *Store) FinishRemovals(ctx context.Context, idleSince time.Time) (int, e
 	return n, errors.Join(failed...)
 }
 
+// Removal is a removal of a client or an organisation that has begun and not
+// finished (Removals): what the lists leave out, and what it has left.
+type Removal struct {
+	Client string // the client's id; "" for an organisation
+	// Org is the organisation's id; of a client, the organisation being removed
+	// with it (it is that organisation's staff), or 0.
+	Org      int64
+	Name     string    // the client's or the organisation's name
+	OrgName  string    // of a client removed with its organisation, the organisation's name
+	Stepped  time.Time // when the removal last stepped: its mark, or its latest transaction since
+	Webhooks int       // the webhooks it has left (an organisation's with its staff's), counted up to RemovalsCounted
+	Members  int       // an organisation's members left, counted up to RemovalsCounted
+}
+
+// RemovalsCounted is how far Removals counts what a removal has left: the
+// webhooks of a client of 980,000 counted whole cost every list that shows the
+// removal some 0.1 s (more off a cold disk), up to 100,000 some 13 ms.
+const RemovalsCounted = 100_000
+
+// Removals lists the removals of organisations and clients that have begun and
+// not finished (a removal under way, or one stopped half-way that is finished
+// when run again, or by the daemon), organisations first, by id, then clients, by
+// id; a staff client of an organisation being removed is listed with it (Org).
+func (s *Store) Removals(ctx context.Context) ([]Removal, error) {
+	// Each count reads an index (subscriptions_org_all, subscriptions_client,
+	// the members' key) up to RemovalsCounted entries.
+	const upTo = "SELECT count(*) FROM (SELECT 1 FROM "
+	rows, err := s.read.QueryContext(ctx, `SELECT '', o.id, o.name, '', o.removing_at,
+			min(?1, (`+upTo+`subscriptions s WHERE s.org_id = o.id LIMIT ?1))
+				+ (`+upTo+`subscriptions s WHERE s.client_id IN (SELECT client_id FROM client_orgs WHERE org_id = o.id) LIMIT ?1))),
+			(`+upTo+`members m WHERE m.org_id = o.id LIMIT ?1))
+		FROM organisations o WHERE o.removing_at IS NOT NULL
+		UNION ALL
+		SELECT c.id, coalesce(o.id, 0), c.name, coalesce(o.name, ''), coalesce(o.removing_at, c.removing_at),
+			(`+upTo+`subscriptions s WHERE s.client_id = c.id LIMIT ?1)), 0
+		FROM clients c LEFT JOIN client_orgs co ON co.client_id = c.id
+			LEFT JOIN organisations o ON o.id = co.org_id AND o.removing_at IS NOT NULL
+		WHERE c.removing_at IS NOT NULL
+		ORDER BY 1, 2, 3`, RemovalsCounted)
+	if err != nil {
+		return nil, fmt.Errorf("list removals: %w", err)
+	}
+	defer rows.Close()
+	var out []Removal
+	for rows.Next() {
+		var r Removal
+		var stepped int64
+		if err := rows.Scan(&r.Client, &r.Org, &r.Name, &r.OrgName, &stepped, &r.Webhooks, &r.Members); err != nil {
+			return nil, fmt.Errorf("list removals: %w", err)
+		}
+		r.Stepped = fromMS(stepped)
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list removals: %w", err)
+	}
+	return out, nil
+}
+
 // qOwnerRemoving is true for a subscriptions row whose client or organisation is
 // being removed (its removal finishes it; RecoverAhead and RecoverKilled leave
 // it alone).

@@ -311,3 +311,44 @@ func TestRemovalCallerGone(t *testing.T) {
 	is.Equal(n, 1)
 	is.Equal(r.count(t, "SELECT count(*) FROM clients"), int64(0))
 }
+
+// TestRemovalsListed: a removal stopped half-way, hidden from the lists, is in
+// Removals with what it has left and when it last stepped: a client's webhooks;
+// an organisation's webhooks with its staff's, and its members; its staff client
+// with it. Finished, it is there no more.
+func TestRemovalsListed(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	r := newRemovingClient(t, 4)
+	a := sharedOrgs(t, r.st) // A: its webhook and 8 members
+	staff, err := r.st.CreateOrgClient(ctx, a.ID, store.NewClient{Name: "a-staff", Scopes: []string{store.ScopeWebhook}})
+	is.NoErr(err)
+	for i := range 3 {
+		_, _, err := r.st.PutOrcidWebhook(ctx, staff.ID, histOrcid, fmt.Sprintf("https://example.org/staff/%d", i))
+		is.NoErr(err)
+	}
+	list, err := r.st.Removals(ctx)
+	is.NoErr(err)
+	is.Equal(len(list), 0) // none begun
+
+	restore := store.StopRemovalAfter(0) // each stopped right after its mark
+	is.True(errors.Is(r.st.RemoveClient(ctx, r.client.ID), store.ErrRemovalStopped))
+	is.True(errors.Is(r.st.DeleteOrganisation(ctx, a.ID), store.ErrRemovalStopped))
+	restore()
+	list, err = r.st.Removals(ctx)
+	is.NoErr(err)
+	is.Equal(len(list), 3)
+	is.Equal(list[0], store.Removal{Org: a.ID, Name: "A", Stepped: removingNow, Webhooks: 1 + 3, Members: 8}) // the organisation first
+	byID := map[string]store.Removal{}
+	for _, c := range list[1:] {
+		byID[c.Client] = c
+	}
+	is.Equal(byID[r.client.ID], store.Removal{Client: r.client.ID, Name: "lab", Stepped: removingNow, Webhooks: 4})
+	is.Equal(byID[staff.ID], store.Removal{Client: staff.ID, Org: a.ID, Name: "a-staff", OrgName: "A", Stepped: removingNow, Webhooks: 3}) // with its organisation
+
+	is.NoErr(r.st.RemoveClient(ctx, r.client.ID)) // run again, each finishes
+	is.NoErr(r.st.DeleteOrganisation(ctx, a.ID))
+	list, err = r.st.Removals(ctx)
+	is.NoErr(err)
+	is.Equal(len(list), 0)
+}
