@@ -119,6 +119,12 @@ func (e *env) clientList(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	var removals []store.Removal // the clients the list leaves out, said after it
+	if !*asJSON {
+		if removals, err = st.Removals(ctx); err != nil {
+			return fmt.Errorf("client list: %w", err)
+		}
+	}
 	if *asJSON {
 		type row struct {
 			ClientID  string    `json:"client_id"`
@@ -144,7 +150,36 @@ func (e *env) clientList(ctx context.Context, args []string) error {
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", c.ID, cell(c.Name), strings.Join(c.Scopes, " "), cell(org), c.CreatedAt.Local().Format("2006-01-02 15:04"))
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	e.noteRemovals(removals, true)
+	return nil
+}
+
+// noteRemovals writes on stderr, after a list of clients (clients) or of
+// organisations, a line for each removal of them that has begun and not finished
+// (store.Removals): the list leaves each out, and the line says what it has
+// left, when it last stepped, and what finishes it.
+func (e *env) noteRemovals(removals []store.Removal, clients bool) {
+	for _, r := range removals {
+		if (r.Client != "") != clients {
+			continue
+		}
+		what, finish := fmt.Sprintf("client %s %q is being removed", r.Client, r.Name), "hookd client remove "+shellWord(r.Client)
+		left := removalLeft(r.Webhooks, "webhook", "webhooks")
+		switch {
+		case r.Client == "":
+			what = fmt.Sprintf("organisation %d %q is being removed, with its staff clients", r.Org, r.Name)
+			finish = "hookd org remove " + strconv.FormatInt(r.Org, 10)
+			left += " and " + removalLeft(r.Members, "member", "members")
+		case r.Org != 0: // staff of an organisation being removed: removed with it
+			what = fmt.Sprintf("client %s %q is being removed with organisation %d %q", r.Client, r.Name, r.Org, r.OrgName)
+			finish = "hookd org remove " + strconv.FormatInt(r.Org, 10)
+		}
+		fmt.Fprintf(e.stderr, "%s (%s left; its last step %s): %s finishes it, as hookd serve does once it has not stepped for a minute\n",
+			what, left, r.Stepped.Local().Format("2006-01-02 15:04:05 MST"), finish)
+	}
 }
 
 func (e *env) clientRemove(ctx context.Context, args []string) error {

@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"maps"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -193,3 +195,43 @@ func TestClientFlagsGivenEmpty(t *testing.T) {
 
 // keys are a JSON object's keys, sorted.
 func keys(m map[string]any) []string { return slices.Sorted(maps.Keys(m)) }
+
+// TestClientListSaysRemovalInProgress: a client whose removal stopped half-way
+// (its webhooks cannot go for now) is left out of hookd client list, and the
+// list says on stderr that it is being removed, with what it has left and what
+// finishes it; finished, the list says nothing more.
+func TestClientListSaysRemovalInProgress(t *testing.T) {
+	is := is.New(t)
+	cfg := cliFixture(t) // the client "fixture" with an ORCID-style registration
+	db, err := sql.Open("sqlite", filepath.Join(filepath.Dir(cfg), "hookd.db")+"?_pragma=busy_timeout(5000)")
+	is.NoErr(err)
+	defer db.Close()
+	_, err = db.Exec(`CREATE TRIGGER subscriptions_kept BEFORE DELETE ON subscriptions BEGIN SELECT RAISE(ABORT, 'webhooks kept for now'); END`)
+	is.NoErr(err)
+	_, err = runCmd(t, "client", "remove", "-config", cfg, "fixture")
+	is.True(err != nil) // stopped half-way
+
+	out, stderr, err := runEnv(t, nil, "client", "list", "-config", cfg)
+	is.NoErr(err)
+	is.True(!strings.Contains(out, "fixture")) // left out
+	line := regexp.MustCompile(`^client fixture "fixture" is being removed \(1 webhook left; its last step \d{4}-\d\d-\d\d \d\d:\d\d:\d\d \S+\): ` +
+		`hookd client remove fixture finishes it, as hookd serve does once it has not stepped for a minute\n$`)
+	if !line.MatchString(stderr) {
+		t.Errorf("client list: stderr %q, want the removal in progress said", stderr)
+	}
+	out, stderr, err = runEnv(t, nil, "client", "list", "-config", cfg, "-json")
+	is.NoErr(err)
+	is.Equal(stderr, "") // -json: the rows as ever, alone
+	is.True(!strings.Contains(out, "fixture"))
+	_, stderr, err = runEnv(t, nil, "org", "list", "-config", cfg)
+	is.NoErr(err)
+	is.Equal(stderr, "") // a client's removal is not an organisation's
+
+	_, err = db.Exec(`DROP TRIGGER subscriptions_kept`)
+	is.NoErr(err)
+	_, err = runCmd(t, "client", "remove", "-config", cfg, "fixture")
+	is.NoErr(err) // finished
+	_, stderr, err = runEnv(t, nil, "client", "list", "-config", cfg)
+	is.NoErr(err)
+	is.Equal(stderr, "")
+}

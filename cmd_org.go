@@ -121,6 +121,12 @@ func (e *env) orgList(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	var removals []store.Removal // the organisations the list leaves out, said after it
+	if !*asJSON {
+		if removals, err = st.Removals(ctx); err != nil {
+			return fmt.Errorf("org list: %w", err)
+		}
+	}
 	if *asJSON {
 		out := []orgOut{}
 		for _, o := range list {
@@ -133,7 +139,11 @@ func (e *env) orgList(ctx context.Context, args []string) error {
 	for _, o := range list {
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%d\n", o.ID, cell(o.Name), o.TechContactEmail, o.Members)
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	e.noteRemovals(removals, false)
+	return nil
 }
 
 // orgRemove removes an organisation with its members, its settings and its

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -776,4 +777,44 @@ func TestOrgRemove(t *testing.T) {
 	help, _, err := runEnv(t, nil, "help", "org")
 	is.NoErr(err)
 	is.True(strings.Contains(help, "  org remove ")) // listed with the organisation commands
+}
+
+// TestOrgListSaysRemovalInProgress: an organisation whose removal stopped
+// half-way is left out of hookd org list, and its staff client out of client
+// list; each list says on stderr that it is being removed, with what it has left
+// and what finishes it (-json prints its rows alone, as ever). Finished, the
+// lists say nothing more.
+func TestOrgListSaysRemovalInProgress(t *testing.T) {
+	is := is.New(t)
+	cfg, _, allow := orgBeingRemoved(t)
+	out, stderr, err := runEnv(t, nil, "org", "list", "-config", cfg)
+	is.NoErr(err)
+	is.True(!strings.Contains(out, "Uni")) // left out of the list
+	is.True(strings.Contains(out, "Lab"))
+	line := regexp.MustCompile(`^organisation 1 "Uni" is being removed, with its staff clients \(2 webhooks and 2 members left; ` +
+		`its last step \d{4}-\d\d-\d\d \d\d:\d\d:\d\d \S+\): hookd org remove 1 finishes it, as hookd serve does once it has not stepped for a minute\n$`)
+	if !line.MatchString(stderr) {
+		t.Errorf("org list: stderr %q, want the removal in progress said", stderr)
+	}
+	out, stderr, err = runEnv(t, nil, "org", "list", "-config", cfg, "-json")
+	is.NoErr(err)
+	is.Equal(stderr, "") // -json: the rows as ever, alone
+	is.True(!strings.Contains(out, "Uni"))
+	out, stderr, err = runEnv(t, nil, "client", "list", "-config", cfg)
+	is.NoErr(err)
+	is.True(!strings.Contains(out, "APP-UNISTAFF")) // its staff client is left out with it
+	line = regexp.MustCompile(`^client APP-UNISTAFF "uni-staff" is being removed with organisation 1 "Uni" \(1 webhook left; ` +
+		`its last step [^)]+\): hookd org remove 1 finishes it, as hookd serve does once it has not stepped for a minute\n$`)
+	if !line.MatchString(stderr) {
+		t.Errorf("client list: stderr %q, want the removal in progress said", stderr)
+	}
+
+	allow()
+	_, err = runCmd(t, "org", "remove", "-config", cfg, "1")
+	is.NoErr(err) // finished
+	for _, list := range []string{"org", "client"} {
+		_, stderr, err = runEnv(t, nil, list, "list", "-config", cfg)
+		is.NoErr(err)
+		is.Equal(stderr, "") // no removal in progress
+	}
 }

@@ -30,6 +30,46 @@ type clientsView struct {
 	CreatedOrg  string
 	Rotated     *store.Credentials
 	SelfRotated bool
+	// The clients being removed, which the list leaves out (the operator's).
+	Removals []removalNote
+}
+
+// removalNote is a removal that has begun and not finished, as a list's notice
+// says it: what it has left, and the command that finishes it.
+type removalNote struct {
+	store.Removal
+	Left    string // "3 webhooks", "2 webhooks and 1 member"
+	Command string // hookd client remove ID, or hookd org remove ID
+}
+
+// removalNotes are the removals of clients (clients) or of organisations that
+// have begun and not finished, for the operator's list (store.Removals).
+func (h *Handler) removalNotes(ctx context.Context, clients bool) ([]removalNote, error) {
+	all, err := h.st.Removals(ctx)
+	if err != nil {
+		return nil, err
+	}
+	left := func(n int, one, many string) string {
+		if n >= store.RemovalsCounted {
+			return strconv.Itoa(store.RemovalsCounted) + " or more " + many
+		}
+		return count(n, one, many)
+	}
+	var out []removalNote
+	for _, r := range all {
+		if (r.Client != "") != clients {
+			continue
+		}
+		n := removalNote{Removal: r, Left: left(r.Webhooks, "webhook", "webhooks"), Command: "hookd org remove " + strconv.FormatInt(r.Org, 10)}
+		switch {
+		case r.Client == "":
+			n.Left += " and " + left(r.Members, "member", "members")
+		case r.Org == 0:
+			n.Command = "hookd client remove " + r.Client
+		}
+		out = append(out, n)
+	}
+	return out, nil
 }
 
 func (h *Handler) handleClients() http.Handler {
@@ -77,6 +117,11 @@ func (h *Handler) clientsPage(w http.ResponseWriter, r *http.Request, status int
 	}
 	v.Scopes = store.KnownScopes
 	if v.Principal.Operator() {
+		var err error
+		if v.Removals, err = h.removalNotes(ctx, true); err != nil {
+			h.internal(w, r, err)
+			return
+		}
 		orgs, err := h.st.Organisations(ctx)
 		if err != nil {
 			h.internal(w, r, err)

@@ -21,6 +21,7 @@ type orgsView struct {
 	Pager     pager
 	Form      orgForm
 	Errors    formErrors
+	Removals  []removalNote // the organisations being removed, which the list leaves out (the operator's)
 }
 
 type orgForm struct {
@@ -44,6 +45,13 @@ func (h *Handler) handleOrganisations() http.Handler {
 
 func (h *Handler) organisationsPage(w http.ResponseWriter, r *http.Request, status int, v orgsView) {
 	qs := r.URL.Query()
+	if v.Principal.Operator() {
+		var err error
+		if v.Removals, err = h.removalNotes(r.Context(), false); err != nil {
+			h.internal(w, r, err)
+			return
+		}
+	}
 	after, bad := cursorInt(qs, "after")
 	if bad != "" {
 		v.Pager = badPager("Organisations", "/console/organisations", qs, "after", bad)

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -89,4 +91,69 @@ func TestClientRemoveStoppedByStoreFaultSaysItGoesOn(t *testing.T) {
 	n, err := e.st.FinishRemovals(ctx, e.clock.Now().Add(time.Hour))
 	is.NoErr(err)
 	is.Equal(n, 1) // finished on its own
+}
+
+// TestListsSayRemovalInProgress: a client's and an organisation's removals
+// stopped half-way (their webhooks cannot go for now) are left out of the
+// Clients and Organisations pages, and the operator's pages say above the table
+// that each is being removed, with what it has left and what finishes it (the
+// organisation's staff client with it); no one else's page does. Finished,
+// nothing is said.
+func TestListsSayRemovalInProgress(t *testing.T) {
+	is := is.New(t)
+	e := newEnv(t)
+	ctx := context.Background()
+	db, err := sql.Open("sqlite", "file:"+e.path+"?_pragma=busy_timeout(5000)")
+	is.NoErr(err)
+	defer db.Close()
+	_, err = db.Exec(`CREATE TRIGGER subscriptions_kept BEFORE DELETE ON subscriptions BEGIN SELECT RAISE(ABORT, 'webhooks kept for now'); END`)
+	is.NoErr(err)
+	is.True(errors.Is(e.st.RemoveClient(ctx, e.b.ID), store.ErrRemovalUnfinished))
+	is.True(errors.Is(e.st.DeleteOrganisation(ctx, e.orgA.ID), store.ErrRemovalUnfinished))
+
+	op := e.as(t, "token")
+	p := op.get(t, "/console/clients")
+	is.Equal(p.status, http.StatusOK)
+	notice := regexp.MustCompile(`(?s)<div class="notice">(.*?)</div>`).FindStringSubmatch(p.body)
+	if notice == nil {
+		t.Fatalf("the Clients page says no removal in progress:\n%s", p.body)
+	}
+	is.True(strings.Index(p.body, notice[0]) < strings.Index(p.body, "<table")) // above the table
+	said := strings.Join(strings.Fields(notice[1]), " ")
+	for _, want := range []string{
+		`Client “<bdi>client-b</bdi>” (<code class="id">` + e.b.ID + `</code>) is being removed: 1 webhook left, its last step <time datetime="2024-03-01T12:00:00Z">`,
+		`as <code>hookd client remove ` + e.b.ID + `</code> does`,
+		`Client “<bdi>staff-a</bdi>” (<code class="id">` + e.staffA.ID + `</code>) is being removed with organisation “<bdi>University A</bdi>” (` + strconv.FormatInt(e.orgA.ID, 10) + `): 0 webhooks left`,
+		`as <code>hookd org remove ` + strconv.FormatInt(e.orgA.ID, 10) + `</code> does`,
+	} {
+		if !strings.Contains(said, want) {
+			t.Errorf("the Clients page's notice %q does not say %q", said, want)
+		}
+	}
+	p = op.get(t, "/console/organisations")
+	is.Equal(p.status, http.StatusOK)
+	notice = regexp.MustCompile(`(?s)<div class="notice">(.*?)</div>`).FindStringSubmatch(p.body)
+	if notice == nil {
+		t.Fatalf("the Organisations page says no removal in progress:\n%s", p.body)
+	}
+	is.True(strings.Index(p.body, notice[0]) < strings.Index(p.body, "<table"))
+	said = strings.Join(strings.Fields(notice[1]), " ")
+	want := `Organisation “<bdi>University A</bdi>” (` + strconv.FormatInt(e.orgA.ID, 10) + `) is being removed, with its staff clients: 1 webhook and 1 member left, its last step <time`
+	if !strings.Contains(said, want) || !strings.Contains(said, "hookd org remove "+strconv.FormatInt(e.orgA.ID, 10)) || strings.Contains(said, "client-b") {
+		t.Errorf("the Organisations page's notice %q does not say %q", said, want)
+	}
+	p = e.as(t, "a").get(t, "/console/clients")
+	is.Equal(p.status, http.StatusOK)
+	is.True(!strings.Contains(p.body, "being removed")) // the operator's alone
+
+	_, err = db.Exec(`DROP TRIGGER subscriptions_kept`)
+	is.NoErr(err)
+	n, err := e.st.FinishRemovals(ctx, e.clock.Now().Add(time.Hour))
+	is.NoErr(err)
+	is.Equal(n, 2)
+	for _, page := range []string{"/console/clients", "/console/organisations"} {
+		p = op.get(t, page)
+		is.Equal(p.status, http.StatusOK)
+		is.True(!strings.Contains(p.body, "being removed")) // finished: nothing said
+	}
 }
