@@ -279,3 +279,24 @@ func TestAnotherStoreFaultIsLogged(t *testing.T) {
 	is.Equal(strings.Count(out, "the database is read-only"), 1)          // the first
 	is.Equal(strings.Count(out, "hookd is stopping"), 1)                  // and the other
 }
+
+// TestStoppingFaultLogSaysSo: a request that meets the store closed as hookd
+// stops, on a read (here its token's), is logged in the words its answer gives,
+// "hookd is stopping: nothing of this call was stored", database/sql's own words
+// after them, not as "sql: database is closed" alone, which an operator reads as
+// a fault of its own.
+func TestStoppingFaultLogSaysSo(t *testing.T) {
+	is := is.New(t)
+	logs := &lockedBuffer{}
+	h := newHarness(t, func(o *httpapi.Options) { o.Logger = slog.New(slog.NewTextHandler(logs, nil)) })
+	c := h.client(t, "lab", store.ScopeWebhook, store.ScopeNotify)
+	token := h.token(t, c, "/webhook /notify").AccessToken
+	is.NoErr(h.st.Close())
+	res := h.do(t, http.MethodGet, "/api/notifications/v1/webhooks", token)
+	is.Equal(res.status, http.StatusServiceUnavailable)
+	is.True(strings.Contains(string(res.body), "hookd is stopping: nothing of this call was stored")) // the answer
+	out := logs.String()
+	is.Equal(strings.Count(out, `msg="request refused: store fault"`), 1)
+	is.True(strings.Contains(out, `err="hookd is stopping: nothing of this call was stored; make it again once hookd runs (`)) // the log says the same
+	is.True(strings.Contains(out, "sql: database is closed)"))                                                                 // the cause after it
+}

@@ -70,11 +70,17 @@ func (f *FaultLog) Log(ctx context.Context, log *slog.Logger, method, path strin
 }
 
 // ErrorChain is an error's text with the SQLite error behind a store fault,
-// which the fault's own text does not show.
+// which the fault's own text does not show. An error that Classify makes a fault
+// (a read's, or database/sql's once the store is closed) is told in the fault's
+// words, which the request's answer gives, its own text after them: the log says
+// "hookd is stopping: …", as the answer does, not "sql: database is closed".
 func ErrorChain(err error) string {
 	msg := err.Error()
 	var e *Error
 	if errors.As(Classify(err), &e) {
+		if words := e.Error(); !strings.Contains(msg, words) {
+			return words + " (" + msg + ")"
+		}
 		if c := errors.Unwrap(e); c != nil && !strings.Contains(msg, c.Error()) {
 			msg += " (" + c.Error() + ")"
 		}
