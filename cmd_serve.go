@@ -53,17 +53,23 @@ func (e *env) cmdServe(ctx context.Context, args []string) error {
 		}
 	}()
 	file, _ := e.configFile(*path)
-	err = e.serve(ctx, cfg, serveListenError(file), nil)
+	return storePathFolder(e.serve(ctx, cfg, serveListenError(file), nil))
+}
+
+// storePathFolder is err, when a folderError, as store.path's with what to do:
+// what hookd serve, hookd init and hookd check-config say of such a folder.
+func storePathFolder(err error) error {
 	if fe := (*folderError)(nil); errors.As(err, &fe) {
 		return fmt.Errorf("store.path: %w: set store.path to a file in a folder this user may write", fe)
 	}
 	return err
 }
 
-// folderError is a database's folder in which hookd, as it starts, cannot make
-// the folder itself or the files it keeps beside the database (its lock file
-// first), though its check of the folder (databaseFolder) found nothing wrong:
-// access(2) lets root write anywhere, also in /proc or /sys, which take no file.
+// folderError is a database's folder in which hookd cannot make the folder
+// itself or the files it keeps beside the database, though access(2) lets root
+// write anywhere: a folder of the kernel's file systems, such as /proc or /sys,
+// which its check of the folder (databaseFolder) tells, or another that takes
+// no file, which hookd serve finds as it starts (its lock file first).
 // hookd serve and hookd dev add what to do, in the words of their settings.
 type folderError struct {
 	dir     string
@@ -141,7 +147,7 @@ func (e *env) cmdInit(ctx context.Context, args []string) error {
 		if nerr := e.noConfigError("init", *path, err); nerr != nil {
 			return nerr
 		}
-		return fmt.Errorf("init: %w", err)
+		return fmt.Errorf("init: %w", storePathFolder(err))
 	}
 	if err := os.MkdirAll(filepath.Dir(db), 0o700); err != nil {
 		return fmt.Errorf("init: %w", err)

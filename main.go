@@ -1123,7 +1123,7 @@ func (e *env) cmdCheckConfig(ctx context.Context, args []string) error {
 	}
 	state, err := checkDatabaseFolder(cfg.Store.Path)
 	if err != nil {
-		return fmt.Errorf("config %s: %w", path, err)
+		return fmt.Errorf("config %s: %w", path, storePathFolder(err))
 	}
 	_, keyErr := os.Stat(cfg.SecretKeyPath())
 	if keyErr != nil && emptyFile(cfg.Store.Path) {
@@ -1244,6 +1244,10 @@ func databaseFolder(db string) (string, error) {
 			return "", fmt.Errorf("%s is not a folder", d)
 		}
 		if err := writable(d, true); err != nil {
+			if nf := (*noFileError)(nil); errors.As(err, &nf) {
+				// Told as hookd serve tells it when it cannot make its files there.
+				return "", &folderError{dir: dir, err: err, missing: d != dir}
+			}
 			if owner, sudoUser := ownerOther(d); d == dir && owner != "" && errors.Is(err, fs.ErrPermission) {
 				// Most often the service's folder, checked by an administrator as
 				// themselves: the folder is right, the user is not.

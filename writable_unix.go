@@ -15,14 +15,19 @@ import (
 
 // writable reports whether this process may write the file at path, or make files
 // in the folder at path, as access(2) says: it honours read-only mounts such as the
-// unit's ProtectSystem=strict, and creates nothing.
+// unit's ProtectSystem=strict, and creates nothing. A folder of the kernel's file
+// systems (/proc, /sys), which access(2) lets root write, takes no file all the
+// same: it is refused with a *noFileError.
 func writable(path string, folder bool) error {
 	const wOK, xOK = 2, 1
 	mode := uint32(wOK)
 	if folder {
 		mode |= xOK
 	}
-	return syscall.Access(path, mode)
+	if err := syscall.Access(path, mode); err != nil || !folder {
+		return err
+	}
+	return takesNoFile(path)
 }
 
 // readOnlyAdvice is what to add to err, a write refused for the database's folder
