@@ -1,5 +1,7 @@
 package console
 
+import "time"
+
 // SetMaxSlowed sets how many sign-ins may wait out an id's slowdown at once, for
 // the handlers made until the returned function restores it.
 func SetMaxSlowed(n int) (restore func()) {
@@ -22,4 +24,12 @@ func SetURLSearchSpan(n int64) (restore func()) {
 	old := urlSearchSpan
 	urlSearchSpan = n
 	return func() { urlSearchSpan = old }
+}
+
+// SetStreamBeat sets how often a quiet live view reads again, until the returned
+// function restores it.
+func SetStreamBeat(d time.Duration) (restore func()) {
+	old := streamBeat
+	streamBeat = d
+	return func() { streamBeat = old }
 }

@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -1037,4 +1038,36 @@ func TestInboxStreamReadsPastAnotherOwnersDeliveries(t *testing.T) {
 	if read := after.TotalAlloc - before.TotalAlloc; read > 2<<20 {
 		t.Errorf("%d KB to pass over %d requests of another owner's deliveries", read>>10, sent)
 	}
+}
+
+// TestInboxStreamsStoreFaultLoggedOnce: a store fault that every open live view
+// meets at once (here the store closed as hookd stops) is logged as the
+// requests' faults are, once a minute at most, not a line for each stream: fifty
+// views open during the fault logged fifty lines each time.
+func TestInboxStreamsStoreFaultLoggedOnce(t *testing.T) {
+	defer console.SetStreamBeat(20 * time.Millisecond)() // the streams read again at once
+	is := is.New(t)
+	var logs syncLog
+	e := newEnv(t, func(o *console.Options) { o.Logger = slog.New(slog.NewTextHandler(&logs, nil)) })
+	seedInbox(t, e)
+	var bodies []io.Reader
+	for _, who := range []string{"a", "token"} {
+		u := e.as(t, who)
+		for range 4 {
+			next, res := u.stream(t, "/console/inbox/events?after=0")
+			is.Equal(res.StatusCode, http.StatusOK)
+			next() // open
+			bodies = append(bodies, res.Body)
+		}
+	}
+	is.NoErr(e.st.Close())
+	for _, b := range bodies {
+		_, err := io.ReadAll(b)
+		is.NoErr(err) // each stream ended
+	}
+	out := logs.String()
+	is.Equal(strings.Count(out, `level=ERROR msg="request refused: store fault"`), 1) // one line for eight streams
+	is.True(strings.Contains(out, "path=/console/inbox/events"))
+	is.True(strings.Contains(out, "hookd is stopping")) // the fault's words
+	is.True(!strings.Contains(out, "console inbox stream"))
 }

@@ -20,11 +20,13 @@ import (
 const (
 	streamFor   = 5 * time.Minute
 	streamRetry = 2 * time.Second // how soon the browser reconnects
-	streamBeat  = 20 * time.Second
 	// maxStreamsEach bounds one principal's streams (a few tabs), so one signed-in
 	// client cannot take them all.
 	maxStreamsEach = 4
 )
+
+// streamBeat is how often a quiet stream sends a comment and reads again.
+var streamBeat = 20 * time.Second
 
 // maxStreams bounds the streams of clients and staff together. An operator's
 // (the admin token's, an admin client's) are not counted in it, only in
@@ -180,9 +182,7 @@ func (h *Handler) handleInboxEvents() http.Handler {
 				// (Seen): the operator of all.
 				rs, err := h.st.InboxArrivalsSeen(ctx, name, after, 100, p.Visible())
 				if err != nil {
-					if ctx.Err() == nil {
-						h.log.Error("console inbox stream", "err", err)
-					}
+					h.streamFailed(r, err)
 					return
 				}
 				for _, rq := range rs {
@@ -193,9 +193,7 @@ func (h *Handler) handleInboxEvents() http.Handler {
 					}
 					if !sees {
 						if sees, err = names.Calls(ctx, rq.Inbox); err != nil {
-							if ctx.Err() == nil {
-								h.log.Error("console inbox stream", "err", err)
-							}
+							h.streamFailed(r, err)
 							return
 						}
 					}
@@ -230,8 +228,8 @@ func (h *Handler) handleInboxEvents() http.Handler {
 			// client removed) is told nothing more.
 			cs, ok, err := h.open(ctx, s.idHash)
 			if !ok {
-				if err != nil && ctx.Err() == nil {
-					h.log.Error("console inbox stream", "err", err)
+				if err != nil {
+					h.streamFailed(r, err)
 				}
 				return
 			}
@@ -241,14 +239,27 @@ func (h *Handler) handleInboxEvents() http.Handler {
 			if now := h.st.Now(); now.Sub(checked) >= seesEvery {
 				checked = now
 				if ok, err := h.stillSees(ctx, principalOf(cs), name, &names); !ok {
-					if err != nil && ctx.Err() == nil {
-						h.log.Error("console inbox stream", "err", err)
+					if err != nil {
+						h.streamFailed(r, err)
 					}
 					return
 				}
 			}
 		}
 	})
+}
+
+// streamFailed logs the error that ended the stream of r, unless its reader left
+// first. A store fault is logged as the requests' are, once a minute at most
+// (FaultLog): every live view open meets it at once, and each would log it.
+func (h *Handler) streamFailed(r *http.Request, err error) {
+	switch {
+	case r.Context().Err() != nil:
+	case storeFault(err) != nil:
+		h.faults.Log(r.Context(), h.log, r.Method, store.PathWithoutSecrets(r.URL.EscapedPath()), err)
+	default:
+		h.log.Error("console inbox stream", "err", err)
+	}
 }
 
 // tooManyStreams answers a stream that may not open: its reader, or everyone
