@@ -138,6 +138,12 @@ func (s *Server) handleInbox() http.Handler {
 				inboxText(w, status, e.Error()+": nothing was recorded\n")
 				return
 			}
+			if f, ok := s.unavailable(r, err); ok {
+				// As the APIs answer a store fault, and logged as they log it.
+				w.Header().Set("Retry-After", retryAfterFault)
+				inboxText(w, http.StatusServiceUnavailable, f.Message+"; nothing was recorded, try again later\n")
+				return
+			}
 			s.internal(r, err)
 			inboxText(w, http.StatusInternalServerError, "internal error: nothing was recorded\n")
 			return
@@ -152,7 +158,9 @@ func (s *Server) handleInbox() http.Handler {
 			// What the record says it answered is what it did answer.
 			answered := func(status int) {
 				if err := s.store.InboxAnswered(context.WithoutCancel(r.Context()), id, status, time.Since(start)); err != nil {
-					s.internal(r, err)
+					if _, fault := s.unavailable(r, err); !fault { // a store fault is logged once a minute
+						s.internal(r, err)
+					}
 				}
 			}
 			select {

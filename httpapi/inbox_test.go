@@ -1008,3 +1008,30 @@ func TestInboxOff(t *testing.T) {
 	res = h.do(t, http.MethodPut, webhookPath(seedOrcid, httpapi.EscapeSegment(h.self.Base()+"/inbox/demo")), tok, "Accept", "application/json")
 	orcidError(t, res, http.StatusBadRequest, 9012) // loopback, refused like any other
 }
+
+// TestInboxStoreFault: a request to an inbox that meets a store fault (a
+// database that takes no writes, then hookd stopping) is answered 503 with
+// Retry-After and the fault's words, as the APIs answer it, and logged as they
+// log it, once a minute for each fault: it was a 500 "internal error", and each
+// request, every delivery of a webhook pointed at the inbox, logged a line.
+func TestInboxStoreFault(t *testing.T) {
+	is := is.New(t)
+	logs := &lockedBuffer{}
+	h := newInboxHarness(t, store.InboxLimits{}, func(o *httpapi.Options) { o.Logger = slog.New(slog.NewTextHandler(logs, nil)) })
+	is.Equal(h.post(t, http.MethodPost, "/inbox/demo/x", "hi").status, http.StatusNoContent) // recorded
+	is.NoErr(h.st.QueryOnly(context.Background(), true))                                     // a database that takes no writes
+	for range 3 {
+		res := h.post(t, http.MethodPost, "/inbox/demo/x", "hi")
+		is.Equal(res.status, http.StatusServiceUnavailable) // to send again, not an error
+		is.Equal(res.header.Get("Retry-After"), "10")
+		is.Equal(string(res.body), "the database is read-only: check the permissions and the mount of the database file and its folder; nothing was recorded, try again later\n")
+	}
+	is.NoErr(h.st.Close())
+	res := h.post(t, http.MethodPost, "/inbox/demo/x", "hi")
+	is.Equal(res.status, http.StatusServiceUnavailable)
+	is.True(strings.HasPrefix(string(res.body), "hookd is stopping: nothing of this call was stored")) // another fault
+	out := logs.String()
+	is.True(!strings.Contains(out, `msg="request failed"`))                           // no internal error
+	is.Equal(strings.Count(out, `level=ERROR msg="request refused: store fault"`), 2) // each fault once
+	is.Equal(strings.Count(out, "the database is read-only"), 1)
+}
