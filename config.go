@@ -180,7 +180,15 @@ func loadConfigOver(c Config, path string, set *toml.MetaData) (Config, error) {
 			line, col := errorPosition(path, perr.Position)
 			if key, bare, value, ok := unquotedText(path, line); ok {
 				// TOML reads an unquoted 20s or 127.0.0.1:8080 as a number cut short,
-				// and says so in words that do not tell what to write.
+				// and says so in words that do not tell what to write. A URL's user
+				// name and password, and an upstream URL's query, which may hold a
+				// key, are not shown, as the check of a quoted one does not show them.
+				switch key {
+				case "http.public_url", "email.smtp_addr":
+					value = withoutUserinfo(value)
+				case "upstream.api_url", "upstream.token_url":
+					value = withoutQuery(withoutUserinfo(value))
+				}
 				return Config{}, fmt.Errorf("config %s: %s: %s is text, which TOML writes in quotes: %s = %q (line %d)",
 					path, key, value, bare, value, line)
 			}

@@ -293,6 +293,33 @@ func TestConfigUnquotedText(t *testing.T) {
 	}
 }
 
+// TestConfigUnquotedURLShowsNoSecret: a URL written without its quotes with a
+// user name and password in it (or, upstream, a key in its query) is told to be
+// quoted without them, as the check of a quoted one tells it: the error, which
+// check-config prints to the journal as the unit's ExecStartPre, showed the
+// password twice.
+func TestConfigUnquotedURLShowsNoSecret(t *testing.T) {
+	for _, tt := range []struct{ body, want string }{
+		{"[email]\nsmtp_addr = smtp://hookd:s3cret-pw@smtp.uni.example:587\n",
+			`email.smtp_addr: smtp://…@smtp.uni.example:587 is text, which TOML writes in quotes: smtp_addr = "smtp://…@smtp.uni.example:587" (line 2)`},
+		{"[email]\nsmtp_addr = hookd:s3cret-pw@smtp.uni.example:587\n", `smtp_addr = "…@smtp.uni.example:587" (line 2)`},
+		{"[upstream]\ntoken_url = https://APP-1:s3cret-pw@sandbox.orcid.org/oauth/token\n",
+			`upstream.token_url: https://…@sandbox.orcid.org/oauth/token is text, which TOML writes in quotes: token_url = "https://…@sandbox.orcid.org/oauth/token" (line 2)`},
+		{"[upstream]\ntoken_url = https://proxy.example/token?key=s3cret-pw\n", `token_url = "https://proxy.example/token?…" (line 2)`},
+		{"[upstream]\napi_url = https://u:s3cret-pw@api.sandbox.orcid.org\n", `api_url = "https://…@api.sandbox.orcid.org" (line 2)`},
+		{"[http]\npublic_url = https://u:s3cret-pw@hookd.example.org\n", `public_url = "https://…@hookd.example.org" (line 2)`},
+	} {
+		t.Run(tt.body, func(t *testing.T) {
+			is := is.New(t)
+			_, err := LoadConfig(writeConfig(t, tt.body))
+			is.True(err != nil) // refused
+			t.Log(err)
+			is.True(strings.Contains(err.Error(), tt.want))      // saying what to write
+			is.True(!strings.Contains(err.Error(), "s3cret-pw")) // without the secret
+		})
+	}
+}
+
 // TestSuggestKey: an unknown key is given the key it was likely meant to be: that
 // name in its own table, or one a typo or two away; none when nothing is close.
 func TestSuggestKey(t *testing.T) {
