@@ -694,7 +694,7 @@ func (c *Config) Validate() error {
 			} else if f.key == "upstream.api_url" && strings.ContainsAny(f.url, "?#") {
 				// hookd appends each record's path to it: after a query, the
 				// path would be part of the query, and every call one to the API's root.
-				bad(f.key, "must have no query or fragment (hookd appends each record's /{orcid}/webhook/… to it), got %q", f.url)
+				bad(f.key, "must have no query or fragment (hookd appends each record's /{orcid}/webhook/… to it), got %q", withoutQuery(f.url))
 			} else if env, ok := orcid.EnvironmentOf(pu.Host); ok && pu.Scheme == "http" {
 				// ORCID is called over https only: over http, what the call
 				// carries would cross the network in clear.
@@ -708,7 +708,7 @@ func (c *Config) Validate() error {
 					https.Host = pu.Hostname()
 				}
 				bad(f.key, "must be https at ORCID's %s (%s): over http %s would cross the network in clear (did you mean %q?)",
-					env.Name, pu.Hostname(), what, https.String())
+					env.Name, pu.Hostname(), what, withoutQuery(https.String()))
 			} else {
 				hosts = append(hosts, pu.Hostname())
 			}

@@ -202,7 +202,12 @@ keep_total = 100
 		{"upstream token url with port 0", "[http]\npublic_url = \"https://hookd.example.org\"\n[upstream]\napi_url = \"https://api.sandbox.orcid.org\"\ntoken_url = \"https://sandbox.orcid.org:0/oauth/token\"\nclient_id = \"APP-1\"\nclient_secret_file = \"x\"\n",
 			`upstream.token_url: must have a port from 1 to 65535, got "https://sandbox.orcid.org:0/oauth/token"`},
 		{"upstream api with a query", "[http]\npublic_url = \"https://hookd.example.org\"\n[upstream]\napi_url = \"https://api.sandbox.orcid.org/v3.0?lang=en\"\ntoken_url = \"https://sandbox.orcid.org/oauth/token\"\nclient_id = \"APP-1\"\nclient_secret_file = \"x\"\n",
-			`upstream.api_url: must have no query or fragment (hookd appends each record's /{orcid}/webhook/… to it), got "https://api.sandbox.orcid.org/v3.0?lang=en"`},
+			`upstream.api_url: must have no query or fragment (hookd appends each record's /{orcid}/webhook/… to it), got "https://api.sandbox.orcid.org/v3.0?…"`},
+		// A query may hold a key: it is not shown (hunter2 is never in an error).
+		{"upstream api with a key in its query", "[http]\npublic_url = \"https://hookd.example.org\"\n[upstream]\napi_url = \"https://orcid-proxy.uni.example/?apikey=hunter2\"\ntoken_url = \"https://sandbox.orcid.org/oauth/token\"\nclient_id = \"APP-1\"\nclient_secret_file = \"x\"\n",
+			`upstream.api_url: must have no query or fragment (hookd appends each record's /{orcid}/webhook/… to it), got "https://orcid-proxy.uni.example/?…"`},
+		{"upstream token url of ORCID over http with a key in its query", "[http]\npublic_url = \"https://hookd.example.org\"\n[upstream]\napi_url = \"https://api.sandbox.orcid.org\"\ntoken_url = \"http://sandbox.orcid.org/oauth/token?key=hunter2\"\nclient_id = \"APP-1\"\nclient_secret_file = \"x\"\n",
+			`(did you mean "https://sandbox.orcid.org/oauth/token?…"?)`},
 		{"upstream api with a fragment", "[http]\npublic_url = \"https://hookd.example.org\"\n[upstream]\napi_url = \"https://api.sandbox.orcid.org/#\"\ntoken_url = \"https://sandbox.orcid.org/oauth/token\"\nclient_id = \"APP-1\"\nclient_secret_file = \"x\"\n",
 			"upstream.api_url: must have no query or fragment"},
 		{"upstream api without a host", "[http]\npublic_url = \"https://hookd.example.org\"\n[upstream]\napi_url = \"https://:443\"\ntoken_url = \"https://sandbox.orcid.org/oauth/token\"\nclient_id = \"APP-1\"\nclient_secret_file = \"x\"\n",
