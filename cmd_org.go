@@ -406,6 +406,12 @@ func (e *env) orgSet(ctx context.Context, args []string) error {
 		if err == nil && k == "" {
 			err = errors.New("-apikey-file: give the file that holds the apikey")
 		}
+		if errors.Is(err, os.ErrNotExist) {
+			// The receiver's key is written to a file first (README, "For
+			// institutions"): a missing file is that step not taken, not a
+			// key to remove.
+			return fmt.Errorf("org set: %w: write the apikey the receiver expects into that file first, or leave -apikey-file out when the receiver expects none; nothing was changed", err)
+		}
 		if err != nil {
 			return fmt.Errorf("org set: %w (-clear-apikey removes the apikey)", err)
 		}

@@ -191,6 +191,30 @@ func TestOrgSetEmptyAPIKeyFile(t *testing.T) {
 	is.True(strings.Contains(out, "apikey             set")) // the key kept
 }
 
+// TestOrgSetMissingAPIKeyFile: "org set -apikey-file F" with no file F (the key
+// not written yet, as one copying README's org set before writing it) is refused
+// saying to write it or leave the flag out, not pointing at -clear-apikey, and
+// changes nothing.
+func TestOrgSetMissingAPIKeyFile(t *testing.T) {
+	is := is.New(t)
+	cfg := testConfig(t, "")
+	missing := filepath.Join(t.TempDir(), "hub-apikey")
+	_, err := runCmd(t, "org", "add", "-config", cfg, "-name", "Uni", "-tech-contact", "it@uni.example")
+	is.NoErr(err)
+	_, err = runCmd(t, "org", "set", "Uni", "-config", cfg, "-url", "https://hooks.uni.example/orcid", "-apikey-file", missing, "-email")
+	is.True(err != nil)                                                                                  // refused
+	is.Equal(exitStatus(err), 1)                                                                         // a file it cannot read
+	is.True(strings.HasPrefix(err.Error(), "org set: -apikey-file: open "+missing+": "))                 // naming the flag and the file
+	is.True(strings.Contains(err.Error(), "write the apikey the receiver expects into that file first")) // what to do
+	is.True(strings.Contains(err.Error(), "or leave -apikey-file out"))                                  // or not to
+	is.True(strings.HasSuffix(err.Error(), "nothing was changed"))
+	is.True(!strings.Contains(err.Error(), "-clear-apikey")) // not a key to remove
+	out, err := runCmd(t, "org", "show", "Uni", "-config", cfg)
+	is.NoErr(err)
+	is.True(strings.Contains(out, "webhook            off")) // nothing changed
+	is.True(strings.Contains(out, "e-mail             off"))
+}
+
 // TestOrgSetWebhookFlagsWithoutURL: "org set -apikey-file F" or "-append-orcid" for
 // an organisation that has no webhook URL, nor gets one, is refused, naming the
 // flag, and changes nothing: there is no webhook to keep them, and a -url given
