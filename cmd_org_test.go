@@ -473,6 +473,38 @@ func TestOrgWebhookAtOwnInboxListenUnfixed(t *testing.T) {
 	is.NoErr(err) // localhost's inbox, as the daemon will listen
 }
 
+// TestOrgWebhookAtOwnInboxWithoutOrcid: with private targets allowed (as in
+// hookd dev), org set -url of hookd's own …/inbox without -append-orcid is
+// refused, saying to name an inbox or turn append-orcid on, and changes
+// nothing: it was taken, and every call of the webhook went to /inbox, which
+// hookd answers 404. With -append-orcid it is taken.
+func TestOrgWebhookAtOwnInboxWithoutOrcid(t *testing.T) {
+	is := is.New(t)
+	cfg := filepath.Join(t.TempDir(), "hookd.toml")
+	is.NoErr(os.WriteFile(cfg, []byte("[http]\nlisten = \"127.0.0.1:18997\"\n[inbox]\nenabled = true\n[delivery]\nallow_private_targets = true\n[store]\npath = \"hookd.db\"\n"), 0o600))
+	initDB(t, cfg)
+	_, err := runCmd(t, "org", "add", "-config", cfg, "-name", "Uni", "-tech-contact", "it@uni.example")
+	is.NoErr(err)
+	for _, u := range []string{"http://127.0.0.1:18997/inbox", "http://127.0.0.1:18997/inbox/"} {
+		_, err = runCmd(t, "org", "set", "Uni", "-config", cfg, "-url", u)
+		is.True(err != nil) // refused
+		is.Equal(exitStatus(err), 2)
+		is.True(strings.HasPrefix(err.Error(), "org set: -url: ")) // naming the flag
+		is.True(strings.Contains(err.Error(), "names no inbox, and hookd answers it 404"))
+		is.True(strings.Contains(err.Error(), "http://127.0.0.1:18997/inbox/NAME")) // what to give
+		is.True(strings.Contains(err.Error(), "turn append-orcid on"))              // or to turn on
+	}
+	out, err := runCmd(t, "org", "show", "Uni", "-config", cfg)
+	is.NoErr(err)
+	is.True(strings.Contains(out, "webhook            off")) // nothing changed
+	_, err = runCmd(t, "org", "set", "Uni", "-config", cfg, "-url", "http://127.0.0.1:18997/inbox", "-append-orcid")
+	is.NoErr(err) // each record's inbox
+	_, err = runCmd(t, "org", "set", "Uni", "-config", cfg, "-url", "http://127.0.0.1:18997/inbox/uni", "-append-orcid=false")
+	is.NoErr(err) // one inbox
+	_, err = runCmd(t, "org", "set", "Uni", "-config", cfg, "-url", "http://127.0.0.1:18998/inbox")
+	is.NoErr(err) // another port is not hookd's: a private target, allowed
+}
+
 // TestOrgWebhookAtOwnInboxLockUnreadable: with http.listen on port 0, a daemon
 // running on the database whose lock file this user may not read (the
 // service's, mode 0600) is not taken for no daemon: org set -url's refusal of

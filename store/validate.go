@@ -252,6 +252,17 @@ func checkParsed(field, raw, shown, instead string, u *url.URL, t Targets) (*url
 	if called != nil && !t.Inbox.Match(u) && t.Inbox.Match(called) {
 		return u, nil // …/inbox: each record's calls reach the inbox of its iD
 	}
+	if !t.Existing && (u.Path == "/inbox" || u.Path == "/inbox/") && t.Inbox.Match(u.JoinPath("x")) {
+		// hookd's own /inbox itself, no inbox's name after it (an organisation's
+		// webhook without append-orcid): hookd answers it 404, every call a
+		// failure, where delivery.allow_private_targets lets the host pass.
+		base := t.Inbox.Base()
+		hint := fmt.Sprintf("hookd's own %s/inbox names no inbox, and hookd answers it 404: give an inbox's name after it, %s/inbox/NAME, or, for an organisation's webhook, turn append-orcid on to call the inbox of each record's iD", base, base)
+		if err := ssrf.CheckHost(u.Hostname(), t.AllowPrivate); err != nil {
+			return bad("%v; %s", err, hint)
+		}
+		return bad("URL %q: %s", shown, hint)
+	}
 	if t.Inbox.Match(u) {
 		// hookd's own inbox (Match has checked the path): a name it would answer
 		// 404 for is no target.

@@ -437,7 +437,8 @@ func TestCheckTargetOwnInbox(t *testing.T) {
 		t.Fatal(err)
 	}
 	own := store.Targets{Inbox: in}
-	perRecord := store.Targets{Inbox: in, AppendOrcid: true} // an organisation's webhook with append-orcid
+	perRecord := store.Targets{Inbox: in, AppendOrcid: true}   // an organisation's webhook with append-orcid
+	ownPrivate := store.Targets{Inbox: in, AllowPrivate: true} // hookd dev
 	tests := []struct {
 		url     string
 		t       store.Targets
@@ -468,6 +469,17 @@ func TestCheckTargetOwnInbox(t *testing.T) {
 		{"http://127.0.0.1:8080/inbox/", perRecord, ""},
 		{"http://127.0.0.1:8080/inbox/demo", perRecord, ""},
 		{"http://127.0.0.1:8080/inbox", own, "127.0.0.0/8 (Loopback)"},
+		// …/inbox itself, without the iD appended, names no inbox: hookd answers it
+		// 404, so it is refused with private targets allowed too (hookd dev), saying
+		// what to give instead.
+		{"http://127.0.0.1:8080/inbox", own, "hookd's own http://127.0.0.1:8080/inbox names no inbox, and hookd answers it 404: give an inbox's name after it, http://127.0.0.1:8080/inbox/NAME, or, for an organisation's webhook, turn append-orcid on"},
+		{"http://127.0.0.1:8080/inbox", ownPrivate, `URL "http://127.0.0.1:8080/inbox": hookd's own http://127.0.0.1:8080/inbox names no inbox, and hookd answers it 404`},
+		{"http://127.0.0.1:8080/inbox/", ownPrivate, "names no inbox"},
+		{"http://127.0.0.1:8080/inbox?x=1", store.Targets{Inbox: in, AllowPrivate: true, AppendOrcid: true}, "names no inbox"}, // the iD goes into the query
+		{"http://127.0.0.1:8080/inbox", store.Targets{Inbox: in, AllowPrivate: true, AppendOrcid: true}, ""},
+		{"http://127.0.0.1:8080/inbox/demo", ownPrivate, ""},
+		{"http://127.0.0.1:9000/inbox", ownPrivate, ""}, // another port: not hookd's
+		{"http://127.0.0.1:8080/inbox", store.Targets{Inbox: in, AllowPrivate: true, Existing: true}, ""},
 		{"http://127.0.0.1:8080/inbox?x=1", perRecord, "127.0.0.0/8 (Loopback)"}, // the iD goes into the query
 		{"http://127.0.0.1:8080/hooks", perRecord, "127.0.0.0/8 (Loopback)"},
 		{"http://127.0.0.1:8080/", perRecord, "127.0.0.0/8 (Loopback)"},
