@@ -403,7 +403,7 @@ func (e *env) serve(ctx context.Context, cfg Config, listenError func(error) err
 	})
 	srv := &http.Server{
 		Handler:           api.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
+		ReadHeaderTimeout: readHeaderTimeout,
 		// No request of hookd's needs more (the inbox keeps 32 KiB of headers), and
 		// each connection reading headers may hold this much: Go's 1 MiB let a few
 		// hundred slow connections take hundreds of megabytes.
@@ -523,6 +523,10 @@ func consoleInboxURL(cfg Config, self *ssrf.Inbox) string {
 // database is then closed and "stopped" logged: end is well inside the unit's
 // TimeoutStopSec (30 s in hookd.service), so the stop is not ended by a SIGKILL.
 var stopTimes = struct{ drain, cut, end time.Duration }{10 * time.Second, 20 * time.Second, 25 * time.Second}
+
+// readHeaderTimeout is how long hookd serve waits for a request's headers from
+// the start of its read (tests shorten it).
+var readHeaderTimeout = 10 * time.Second
 
 // gcPercent is the GOGC hookd serve runs with unless the environment sets GOGC.
 const gcPercent = 300

@@ -34,10 +34,12 @@ type connCounter interface {
 // taken in its place (evict). Quiet is idle between requests (keep-alive), or
 // accepted and silent for over silentNewAfter; never a connection with a request
 // under way, its headers or body being read or its answer written
-// (http.StateActive, or bytes read since it was idle), nor a hijacked one. Only
-// when none is quiet is the new one refused. So idle connections left open, by
-// an attacker or a reverse proxy's pool larger than the bound, do not shut new
-// clients out for the 2 minutes of the server's IdleTimeout.
+// (http.StateActive, or bytes read since it was idle, for readHeaderTimeout at
+// most while it is idle), nor a hijacked one. Only when none is quiet is the
+// new one refused. So idle connections left open, by an attacker or a reverse
+// proxy's pool larger than the bound, do not shut new clients out for the 2
+// minutes of the server's IdleTimeout, nor do ones that send a byte of a next
+// request and stop.
 //
 // Closing an idle connection may cross its client's next request, sent as it is
 // closed: that request is reset, the race every keep-alive server has with its
@@ -140,7 +142,7 @@ func (l *connLimit) evict() bool {
 	var oldest *limitedConn
 	l.mu.Lock()
 	for c := range l.conns {
-		if c.heard.Load() {
+		if c.heard.Load() && (c.state != http.StateIdle || now.Sub(time.Unix(0, c.heardAt.Load())) < readHeaderTimeout) {
 			continue // a request is being read
 		}
 		switch c.state {
@@ -294,6 +296,12 @@ type limitedConn struct {
 	l     *connLimit
 	once  sync.Once
 	heard atomic.Bool // bytes read since it was last idle: a request is under way
+	// When heard was set (UnixNano). A kept-alive connection whose next request
+	// has begun and is not whole readHeaderTimeout later is quiet again: net/http
+	// waits for a request's first 4 bytes for its IdleTimeout, not its
+	// ReadHeaderTimeout, so one byte after each request would keep a connection
+	// from being closed for 2 minutes, where a new one's headers have 10 s.
+	heardAt atomic.Int64
 
 	// l.mu guards these.
 	state   http.ConnState // as http.Server last told it (ConnState)
@@ -306,6 +314,7 @@ type limitedConn struct {
 func (c *limitedConn) Read(b []byte) (int, error) {
 	n, err := c.Conn.Read(b)
 	if n > 0 && !c.heard.Load() {
+		c.heardAt.Store(time.Now().UnixNano())
 		c.heard.Store(true)
 	}
 	return n, err

@@ -592,3 +592,46 @@ func (c *testConnCount) ConnOpened()     { c.open.Add(1) }
 func (c *testConnCount) ConnClosed()     { c.open.Add(-1) }
 func (c *testConnCount) ConnRefused()    { c.refused.Add(1) }
 func (c *testConnCount) ConnClosedIdle() { c.closedIdle.Add(1) }
+
+// TestServeConnectionLimitClosesStalledRequest: a kept-alive connection that
+// sends the first bytes of its next request and no more holds no place against
+// a new one for longer than a request's headers may take (readHeaderTimeout;
+// shortened here): net/http waits for a request's first 4 bytes as long as for
+// an idle one's next request, 2 minutes, so without this a byte after each
+// request kept every connection out of reach. At the bound the one stalled
+// longest is closed for the new one, and one whose request goes on is served.
+func TestServeConnectionLimitClosesStalledRequest(t *testing.T) {
+	is := is.New(t)
+	saved := readHeaderTimeout
+	readHeaderTimeout = 500 * time.Millisecond
+	t.Cleanup(func() { readHeaderTimeout = saved })
+	d := startDaemon(t, testConfig(t, "max_connections = 2"))
+	u, err := url.Parse(d.url)
+	is.NoErr(err)
+	host := u.Host
+	first := oneOpen(t, host)
+	time.Sleep(idleMarked) // idle before the other
+	second := dialRaw(t, host)
+	status, _, _ := second.get(t, "/healthz")
+	is.Equal(status, http.StatusOK) // within the limit
+	for _, c := range []*rawConn{first, second} {
+		_, err := io.WriteString(c, "GET") // its next request begun, and stalled
+		is.NoErr(err)
+		time.Sleep(idleMarked)
+	}
+	time.Sleep(readHeaderTimeout) // longer than its headers may take
+
+	c := dialRaw(t, host)
+	status, _, _ = c.get(t, "/healthz")
+	is.Equal(status, http.StatusOK) // served at the limit, in the place of…
+	b, err := io.ReadAll(first)
+	is.NoErr(err)       // …the one stalled longest, closed, not reset
+	is.Equal(len(b), 0) // without an answer
+	_, err = io.WriteString(second, " /healthz HTTP/1.1\r\nHost: hookd\r\n\r\n")
+	is.NoErr(err)
+	res, err := http.ReadResponse(second.r, nil)
+	is.NoErr(err)
+	res.Body.Close()
+	is.Equal(res.StatusCode, http.StatusOK) // the other's request served whole
+	is.NoErr(d.stop())
+}
