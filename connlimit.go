@@ -45,7 +45,8 @@ type connCounter interface {
 // closed: that request is reset, the race every keep-alive server has with its
 // idle timeout, after which clients retry an idempotent request on a new
 // connection. The window is kept small: a connection's state is marked under
-// mu, and its first bytes read take it out of the quiet ones at once.
+// mu, and its first bytes read take it out of the quiet ones at once, under mu
+// too; those read once it was chosen are dropped (limitedConn.Read).
 type connLimit struct {
 	net.Listener
 	max      int64
@@ -160,6 +161,7 @@ func (l *connLimit) evict() bool {
 	}
 	if oldest != nil {
 		l.untrackLocked(oldest) // chosen once: its state changes no more
+		oldest.evicted.Store(true)
 	}
 	l.mu.Unlock()
 	if oldest == nil {
@@ -302,6 +304,7 @@ type limitedConn struct {
 	// ReadHeaderTimeout, so one byte after each request would keep a connection
 	// from being closed for 2 minutes, where a new one's headers have 10 s.
 	heardAt atomic.Int64
+	evicted atomic.Bool // chosen by evict, set under l.mu: its bytes are read no more
 
 	// l.mu guards these.
 	state   http.ConnState // as http.Server last told it (ConnState)
@@ -311,11 +314,26 @@ type limitedConn struct {
 
 // Read notes that a request is under way once its first bytes come: http.Server
 // marks a connection active only once it has read the request's headers whole.
+// It does so under l.mu, so evict either sees the connection heard or has chosen
+// it; the bytes read after it was chosen are not returned but a closed
+// connection's error: the request that comes as its connection is closed for a
+// new one is dropped unread, as at an idle timeout, not carried out by a handler
+// whose answer is lost with the connection (its client would take it for
+// failed, and might send it again).
 func (c *limitedConn) Read(b []byte) (int, error) {
 	n, err := c.Conn.Read(b)
 	if n > 0 && !c.heard.Load() {
-		c.heardAt.Store(time.Now().UnixNano())
-		c.heard.Store(true)
+		c.l.mu.Lock()
+		if !c.evicted.Load() {
+			c.heardAt.Store(time.Now().UnixNano())
+			c.heard.Store(true)
+		}
+		c.l.mu.Unlock()
+	}
+	if n > 0 && c.evicted.Load() {
+		// An *OpError of a read, as net/http takes for a client gone, not for a
+		// bad request to answer 400.
+		return 0, &net.OpError{Op: "read", Net: c.LocalAddr().Network(), Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: net.ErrClosed}
 	}
 	return n, err
 }

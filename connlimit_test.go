@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -634,4 +635,83 @@ func TestServeConnectionLimitClosesStalledRequest(t *testing.T) {
 	res.Body.Close()
 	is.Equal(res.StatusCode, http.StatusOK) // the other's request served whole
 	is.NoErr(d.stop())
+}
+
+// TestConnLimitClosesIdleDropsRequest: a request that comes on an idle
+// connection just as it is closed for a new one is dropped unread, as at an idle
+// timeout: never carried out without its answer reaching the client, which
+// would take the request for failed and might send it again. New connections
+// come at the bound without pause, so a client's keep-alive connection is
+// closed between its requests again and again.
+func TestConnLimitClosesIdleDropsRequest(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := limitConns(ln, 2, &testConnCount{}, slog.New(slog.DiscardHandler))
+	var carried sync.Map // the X-Id of each request carried out
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if id := r.Header.Get("X-Id"); id != "" {
+			carried.Store(id, true)
+		}
+	}), ConnState: l.ConnState}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(l) }()
+	host := ln.Addr().String()
+
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				c, err := net.DialTimeout("tcp", host, 5*time.Second)
+				if err != nil {
+					continue
+				}
+				c.SetDeadline(time.Now().Add(5 * time.Second))
+				io.WriteString(c, "GET / HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n")
+				io.Copy(io.Discard, c)
+				c.Close()
+			}
+		})
+	}
+	tr := &http.Transport{MaxIdleConnsPerHost: 1}
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Transport: tr, Timeout: 5 * time.Second}
+	var failed []string
+	sent := 0
+	for end := time.Now().Add(3 * time.Second); time.Now().Before(end) && len(failed) < 30; sent++ {
+		id := fmt.Sprint(sent)
+		req, err := http.NewRequest(http.MethodPost, "http://"+host+"/", strings.NewReader("x"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("X-Id", id)
+		res, err := client.Do(req)
+		if err != nil {
+			failed = append(failed, id) // reset or closed: not answered
+			continue
+		}
+		io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+	}
+	close(stop)
+	wg.Wait()
+	srv.Close()
+	<-served
+	lost := 0
+	for _, id := range failed {
+		if _, ok := carried.Load(id); ok {
+			lost++
+		}
+	}
+	t.Logf("%d requests sent, %d not answered", sent, len(failed))
+	if lost > 0 {
+		t.Fatalf("%d of the %d requests not answered were carried out", lost, len(failed))
+	}
 }
