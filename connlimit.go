@@ -31,15 +31,15 @@ type connCounter interface {
 //
 // A connection that sends nothing does not hold its place against a new one,
 // as in nginx: at the bound, the one quiet longest is closed and the new one
-// taken in its place (evict). Quiet is idle between requests (keep-alive), or
-// accepted and silent for over silentNewAfter; never a connection with a request
-// under way, its headers or body being read or its answer written
-// (http.StateActive, or bytes read since it was idle, for readHeaderTimeout at
-// most while it is idle), nor a hijacked one. Only when none is quiet is the
-// new one refused. So idle connections left open, by an attacker or a reverse
-// proxy's pool larger than the bound, do not shut new clients out for the 2
-// minutes of the server's IdleTimeout, nor do ones that send a byte of a next
-// request and stop.
+// taken in its place (evict). Quiet is idle between requests (keep-alive) for
+// over idleQuietAfter, or accepted and silent for over silentNewAfter (each a
+// second); never a connection with a request under way, its headers or body
+// being read or its answer written (http.StateActive, or bytes read since it
+// was idle, for readHeaderTimeout at most while it is idle), nor a hijacked
+// one. Only when none is quiet is the new one refused. So idle connections
+// left open, by an attacker or a reverse proxy's pool larger than the bound, do
+// not shut new clients out for the 2 minutes of the server's IdleTimeout, nor
+// do ones that send a byte of a next request and stop.
 //
 // Closing an idle connection may cross its client's next request, sent as it is
 // closed: that request is reset, the race every keep-alive server has with its
@@ -99,6 +99,14 @@ var refuseWarnEvery = time.Minute
 // that would leave an attacker 5 seconds a connection.
 var silentNewAfter = time.Second
 
+// idleQuietAfter is how long a kept-alive connection may be idle since its last
+// answer and still not be closed to take a new one (tests shorten it). A client
+// sending requests one after another sends the next as soon as it has read the
+// answer: were its connection closed in that moment, its next request would be
+// reset; with new connections coming at the bound without pause, one request
+// in ten or so was.
+var idleQuietAfter = time.Second
+
 // limitConns wraps ln so that it holds at most max connections open at once.
 func limitConns(ln net.Listener, max int, count connCounter, log *slog.Logger) *connLimit {
 	body := fmt.Sprintf("503 Service Unavailable: hookd has %d connections open, its limit (http.max_connections): try again in %d seconds\n",
@@ -143,12 +151,16 @@ func (l *connLimit) evict() bool {
 	var oldest *limitedConn
 	l.mu.Lock()
 	for c := range l.conns {
-		if c.heard.Load() && (c.state != http.StateIdle || now.Sub(time.Unix(0, c.heardAt.Load())) < readHeaderTimeout) {
-			continue // a request is being read
-		}
-		switch c.state {
-		case http.StateIdle:
-		case http.StateNew:
+		switch {
+		case c.heard.Load():
+			if c.state != http.StateIdle || now.Sub(time.Unix(0, c.heardAt.Load())) < readHeaderTimeout {
+				continue // a request is being read
+			}
+		case c.state == http.StateIdle:
+			if now.Sub(c.since) < idleQuietAfter {
+				continue // its client's next request may be on its way
+			}
+		case c.state == http.StateNew:
 			if now.Sub(c.since) < silentNewAfter {
 				continue
 			}

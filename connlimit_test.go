@@ -359,8 +359,12 @@ func TestServeConnectionRefusalReadsBody(t *testing.T) {
 // client reads the close) and the new one served in its place; the others are
 // served on. The metrics count the connections so closed and none refused, the
 // connections open stay exact, and the log says so once, not once a connection.
+// (Idle is for longer than idleQuietAfter, shortened here.)
 func TestServeConnectionLimitClosesIdle(t *testing.T) {
 	is := is.New(t)
+	saved := idleQuietAfter
+	idleQuietAfter = 300 * time.Millisecond
+	t.Cleanup(func() { idleQuietAfter = saved })
 	d := startDaemon(t, testConfig(t, "max_connections = 3"))
 	u, err := url.Parse(d.url)
 	is.NoErr(err)
@@ -374,6 +378,7 @@ func TestServeConnectionLimitClosesIdle(t *testing.T) {
 		is.Equal(status, http.StatusOK) // within the limit
 		idle = append(idle, c)
 	}
+	time.Sleep(idleQuietAfter) // each idle long enough to be closed
 
 	c := dialRaw(t, host)
 	status, _, _ := c.get(t, "/healthz")
@@ -387,6 +392,7 @@ func TestServeConnectionLimitClosesIdle(t *testing.T) {
 	}
 
 	// The metrics, read on one more, which takes c's place, idle longest now.
+	time.Sleep(idleQuietAfter)
 	m := dialRaw(t, host)
 	fams := m.metrics(t)
 	is.Equal(value(fams, "hookd_http_connections_open", "", ""), 3.0)
@@ -478,9 +484,13 @@ func TestServeConnectionLimitClosesSilent(t *testing.T) {
 // when it closes idle ones for new ones (which http.Server closes again), when
 // a handler hijacks one, and when their clients close them: none is left
 // counted, or in the connections it follows, once all are closed. A hijacked
-// one, or one whose request is under way, is never closed for a new one.
+// one, or one whose request is under way, is never closed for a new one. (Idle
+// ones are closed however briefly idle: idleQuietAfter is 0 here.)
 func TestConnLimitAccounting(t *testing.T) {
 	is := is.New(t)
+	saved := idleQuietAfter
+	idleQuietAfter = 0
+	t.Cleanup(func() { idleQuietAfter = saved })
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	is.NoErr(err)
 	count := &testConnCount{}
@@ -641,23 +651,85 @@ func TestServeConnectionLimitClosesStalledRequest(t *testing.T) {
 // connection just as it is closed for a new one is dropped unread, as at an idle
 // timeout: never carried out without its answer reaching the client, which
 // would take the request for failed and might send it again. New connections
-// come at the bound without pause, so a client's keep-alive connection is
-// closed between its requests again and again.
+// come at the bound without pause, and idle ones are closed however briefly
+// idle (idleQuietAfter 0), so a client's keep-alive connection is closed
+// between its requests again and again.
 func TestConnLimitClosesIdleDropsRequest(t *testing.T) {
+	saved := idleQuietAfter
+	idleQuietAfter = 0
+	t.Cleanup(func() { idleQuietAfter = saved })
+	f := keepAliveUnderFlood(t)
+	lost := 0
+	for _, id := range f.failed {
+		if _, ok := f.carried.Load(id); ok {
+			lost++
+		}
+	}
+	if lost > 0 {
+		t.Fatalf("%d of the %d requests not answered were carried out", lost, len(f.failed))
+	}
+}
+
+// TestConnLimitSparesBusyKeepAlive: at the bound, with new connections coming
+// without pause, a client sending request after request on its keep-alive
+// connection has each answered: its connection, idle for a moment between
+// them, is not closed for a new one, which is refused instead.
+func TestConnLimitSparesBusyKeepAlive(t *testing.T) {
+	f := keepAliveUnderFlood(t)
+	if len(f.failed) > 0 || f.statuses[http.StatusOK] != f.sent {
+		t.Fatalf("of %d requests, %d not answered, and answers by status %v", f.sent, len(f.failed), f.statuses)
+	}
+}
+
+// floodResult is what keepAliveUnderFlood saw.
+type floodResult struct {
+	sent     int
+	statuses map[int]int // the answers by status
+	failed   []string    // the X-Id of each request not answered (reset or closed)
+	carried  *sync.Map   // the X-Id of each request the handler was called for
+}
+
+// keepAliveUnderFlood serves with connLimit at a bound of 2 on 127.0.0.1, and
+// for 2 s, or until 30 of them fail, sends requests one after another with a
+// client that keeps one connection alive, while four others open new
+// connections without pause, each for one request.
+func keepAliveUnderFlood(t *testing.T) floodResult {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	l := limitConns(ln, 2, &testConnCount{}, slog.New(slog.DiscardHandler))
-	var carried sync.Map // the X-Id of each request carried out
+	f := floodResult{statuses: map[int]int{}, carried: &sync.Map{}}
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if id := r.Header.Get("X-Id"); id != "" {
-			carried.Store(id, true)
+			f.carried.Store(id, true)
 		}
 	}), ConnState: l.ConnState}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(l) }()
 	host := ln.Addr().String()
+	tr := &http.Transport{MaxIdleConnsPerHost: 1}
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Transport: tr, Timeout: 5 * time.Second}
+	post := func() {
+		id := fmt.Sprint(f.sent)
+		f.sent++
+		req, err := http.NewRequest(http.MethodPost, "http://"+host+"/", strings.NewReader("x"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("X-Id", id)
+		res, err := client.Do(req)
+		if err != nil {
+			f.failed = append(f.failed, id)
+			return
+		}
+		io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+		f.statuses[res.StatusCode]++
+	}
+	post() // its connection open before the others come
 
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
@@ -680,38 +752,13 @@ func TestConnLimitClosesIdleDropsRequest(t *testing.T) {
 			}
 		})
 	}
-	tr := &http.Transport{MaxIdleConnsPerHost: 1}
-	defer tr.CloseIdleConnections()
-	client := &http.Client{Transport: tr, Timeout: 5 * time.Second}
-	var failed []string
-	sent := 0
-	for end := time.Now().Add(3 * time.Second); time.Now().Before(end) && len(failed) < 30; sent++ {
-		id := fmt.Sprint(sent)
-		req, err := http.NewRequest(http.MethodPost, "http://"+host+"/", strings.NewReader("x"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		req.Header.Set("X-Id", id)
-		res, err := client.Do(req)
-		if err != nil {
-			failed = append(failed, id) // reset or closed: not answered
-			continue
-		}
-		io.Copy(io.Discard, res.Body)
-		res.Body.Close()
+	for end := time.Now().Add(2 * time.Second); time.Now().Before(end) && len(f.failed) < 30; {
+		post()
 	}
 	close(stop)
 	wg.Wait()
 	srv.Close()
 	<-served
-	lost := 0
-	for _, id := range failed {
-		if _, ok := carried.Load(id); ok {
-			lost++
-		}
-	}
-	t.Logf("%d requests sent, %d not answered", sent, len(failed))
-	if lost > 0 {
-		t.Fatalf("%d of the %d requests not answered were carried out", lost, len(failed))
-	}
+	t.Logf("%d requests sent, %d not answered, answers by status %v", f.sent, len(f.failed), f.statuses)
+	return f
 }

@@ -62,7 +62,7 @@ func New(st *store.Store) *Metrics {
 		}),
 		closedIdle: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "hookd_http_connections_closed_idle_total",
-			Help: "HTTP connections closed to take a new one as http.max_connections were open: the one idle longest (between requests, or silent for over a second since its accept).",
+			Help: "HTTP connections closed to take a new one as http.max_connections were open: the one idle longest (between requests for over a second since its last answer, or silent for over a second since its accept).",
 		}),
 		outbox: &outbox{st: st},
 	}
