@@ -43,10 +43,24 @@ func findOrg(ctx context.Context, st *store.Store, ref string) (store.Organisati
 				// An older hookd took names that are numbers.
 				return store.Organisation{}, fmt.Errorf("%q is organisation %d's id and organisation %d's name: give %d or rename one", ref, o.ID, byName.ID, byName.ID)
 			}
+			if removing != nil {
+				// The name of one being removed, which its removal (hookd org
+				// remove) finds by it: taking the id would act on another.
+				return store.Organisation{}, fmt.Errorf("%q is organisation %d's id and the name of an organisation being removed (hookd org list says which): "+
+					"give %s for organisation %d, or the id of the one being removed", ref, o.ID, shellWord(o.Name), o.ID)
+			}
 			return o, nil
 		}
-		if errors.Is(err, store.ErrBeingRemoved) && removing == nil {
-			removing = err
+		if errors.Is(err, store.ErrBeingRemoved) {
+			if named {
+				// The id of one being removed, which hookd org list tells to
+				// finish by it: taking the name would act on another.
+				return store.Organisation{}, fmt.Errorf("%q is organisation %d's name and the id of organisation %d, which is being removed: "+
+					"give %d for organisation %d, or the name of the one being removed", ref, byName.ID, id, byName.ID, byName.ID)
+			}
+			if removing == nil {
+				removing = err
+			}
 		}
 	}
 	if !named {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -872,5 +873,64 @@ func TestOrgListSaysRemovalInProgress(t *testing.T) {
 		_, stderr, err = runEnv(t, nil, list, "list", "-config", cfg)
 		is.NoErr(err)
 		is.Equal(stderr, "") // no removal in progress
+	}
+}
+
+// TestOrgRemoveNameThatIsAnotherBeingRemovedID: a name that is a number (an
+// older hookd took them) and the id of another organisation, one of the two
+// being removed, is refused, naming both, and removes nothing: org list tells
+// to finish the removal of organisation 2 with hookd org remove 2, which must
+// not remove organisation 1 named "2"; and "2", the name of one being removed,
+// must not remove organisation 2. Each is then removed by what the refusal
+// says to give.
+func TestOrgRemoveNameThatIsAnotherBeingRemovedID(t *testing.T) {
+	is := is.New(t)
+	for _, tc := range []struct {
+		removing int64  // the organisation being removed
+		give     string // what the refusal says to give for the other
+	}{
+		{removing: 2, give: "1"},
+		{removing: 1, give: "Lab"},
+	} {
+		cfg := testConfig(t, "")
+		for _, a := range [][]string{
+			{"org", "add", "-name", "Uni", "-tech-contact", "it@uni.example"},
+			{"org", "add", "-name", "Lab", "-tech-contact", "it@lab.example"},
+			{"org", "member", "add", "-org", "Uni", "0000-0002-7253-3645"},
+			{"org", "member", "add", "-org", "Lab", "0000-0002-9079-593X"},
+		} {
+			_, err := runCmd(t, append(a, "-config", cfg)...)
+			is.NoErr(err)
+		}
+		db, err := sql.Open("sqlite", filepath.Join(filepath.Dir(cfg), "hookd.db")+"?_pragma=busy_timeout(5000)")
+		is.NoErr(err)
+		_, err = db.Exec("UPDATE organisations SET name = '2' WHERE id = 1") // as an older hookd took it
+		is.NoErr(err)
+		_, err = db.Exec("UPDATE organisations SET removing_at = 1 WHERE id = ?", tc.removing)
+		is.NoErr(err)
+		live := 3 - tc.removing
+
+		_, err = runCmd(t, "org", "remove", "-config", cfg, "2")
+		is.True(err != nil) // refused
+		for _, want := range []string{`"2" is organisation `, "being removed", "give " + tc.give + " for organisation " + strconv.FormatInt(live, 10)} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("removing %d: org remove 2: %v, want it to say %q", tc.removing, err, want)
+			}
+		}
+		var n int
+		is.NoErr(db.QueryRow("SELECT count(*) FROM organisations WHERE id = ? AND removing_at IS NULL", live).Scan(&n))
+		is.Equal(n, 1) // the other is not removed
+		is.NoErr(db.QueryRow("SELECT count(*) FROM members").Scan(&n))
+		is.Equal(n, 2) // nor anything of either
+
+		_, err = runCmd(t, "org", "remove", "-config", cfg, tc.give) // as the refusal says
+		is.NoErr(err)
+		is.NoErr(db.QueryRow("SELECT count(*) FROM organisations WHERE id = ?", live).Scan(&n))
+		is.Equal(n, 0)
+		_, err = runCmd(t, "org", "remove", "-config", cfg, "2") // no longer two
+		is.NoErr(err)
+		is.NoErr(db.QueryRow("SELECT count(*) FROM organisations").Scan(&n))
+		is.Equal(n, 0) // its removal finished
+		is.NoErr(db.Close())
 	}
 }
