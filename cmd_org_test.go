@@ -934,3 +934,24 @@ func TestOrgRemoveNameThatIsAnotherBeingRemovedID(t *testing.T) {
 		is.NoErr(db.Close())
 	}
 }
+
+// TestOrgRenameToNameBeingRemoved: renaming an organisation to the name of one
+// being removed, which org list leaves out, is refused saying that it is being
+// removed and what finishes it, as org add is, not that the name exists; once
+// the removal finishes, the name is free.
+func TestOrgRenameToNameBeingRemoved(t *testing.T) {
+	is := is.New(t)
+	cfg, _, allow := orgBeingRemoved(t) // Uni being removed, Lab not
+	_, err := runCmd(t, "org", "set", "-config", cfg, "Lab", "-name", "Uni")
+	is.True(err != nil) // refused
+	is.True(strings.Contains(err.Error(), `an organisation named "Uni" is being removed: its name is free once its removal finishes (hookd org remove finishes it`))
+	out, err := runCmd(t, "org", "show", "-config", cfg, "Lab")
+	is.NoErr(err)
+	is.True(strings.HasPrefix(out, `organisation 2 "Lab"`)) // unchanged
+
+	allow()
+	_, err = runCmd(t, "org", "remove", "-config", cfg, "Uni")
+	is.NoErr(err)
+	_, err = runCmd(t, "org", "set", "-config", cfg, "Lab", "-name", "Uni")
+	is.NoErr(err) // free now
+}

@@ -127,6 +127,17 @@ func nameTaken(name string) error {
 	return &Error{Code: Conflict, Field: "name", Message: fmt.Sprintf("an organisation named %q already exists", name)}
 }
 
+// nameHeld is the error of a new name, or a rename, to a name another
+// organisation holds: one being removed, which the lists leave out, says so.
+func nameHeld(ctx context.Context, tx *sql.Tx, name string) error {
+	var removing bool
+	if tx.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM organisations WHERE name = ? AND removing_at IS NOT NULL)", name).Scan(&removing) == nil && removing {
+		return &Error{Code: Conflict, Field: "name", Message: fmt.Sprintf(
+			"an organisation named %q is being removed: its name is free once its removal finishes (hookd org remove finishes it, as does hookd's next start or retention pass)", name)}
+	}
+	return nameTaken(name)
+}
+
 // newOrganisationID is the id of a new organisation: one above the highest ever
 // given (id_marks, migration 35), so no id is used twice, whatever was deleted.
 const newOrganisationID = "(SELECT value + 1 FROM id_marks WHERE name = 'organisations')"
@@ -136,12 +147,7 @@ func createOrganisation(ctx context.Context, tx *sql.Tx, name, techContact strin
 	r, err := tx.ExecContext(ctx, "INSERT INTO organisations(id, name, tech_contact_email, created_at, updated_at) VALUES ("+
 		newOrganisationID+", ?, ?, ?, ?)", name, techContact, now, now)
 	if isUnique(err) { // the name is the one unique column
-		var removing bool
-		if tx.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM organisations WHERE name = ? AND removing_at IS NOT NULL)", name).Scan(&removing) == nil && removing {
-			return 0, &Error{Code: Conflict, Field: "name", Message: fmt.Sprintf(
-				"an organisation named %q is being removed: its name is free once its removal finishes (hookd org remove finishes it, as does hookd's next start or retention pass)", name)}
-		}
-		return 0, nameTaken(name)
+		return 0, nameHeld(ctx, tx, name)
 	}
 	if err != nil {
 		return 0, err
@@ -259,7 +265,7 @@ func (s *Store) UpdateOrganisation(ctx context.Context, id int64, p Organisation
 		_, err = tx.ExecContext(ctx, "UPDATE organisations SET name = ?, tech_contact_email = ?, updated_at = ? WHERE id = ?",
 			cur.Name, cur.TechContactEmail, now, id)
 		if isUnique(err) {
-			return nameTaken(cur.Name)
+			return nameHeld(ctx, tx, cur.Name)
 		}
 		if err != nil {
 			return err
