@@ -187,7 +187,7 @@ func loadConfigOver(c Config, path string, set *toml.MetaData) (Config, error) {
 				case "http.public_url", "email.smtp_addr":
 					value = withoutUserinfo(value)
 				case "upstream.api_url", "upstream.token_url":
-					value = withoutQuery(withoutUserinfo(value))
+					value = withoutSecrets(value)
 				}
 				return Config{}, fmt.Errorf("config %s: %s: %s is text, which TOML writes in quotes: %s = %q (line %d)",
 					path, key, value, bare, value, line)
@@ -1135,6 +1135,23 @@ func withoutUserinfo(raw string) string {
 		return scheme + "://" + rest
 	}
 	return rest
+}
+
+// withoutSecrets is an upstream URL as an error may show it: without its user
+// name and password (withoutUserinfo) and without its query (withoutQuery).
+// Where a '?' comes before the last '@', either hides what the other would show
+// (a query's e-mail address, token?user=ops@uni.example&key=…, taken for the end
+// of a user name; a password's '?' taken for a query), so all after the scheme
+// is left out.
+func withoutSecrets(raw string) string {
+	at := strings.LastIndex(raw, "@")
+	if q := strings.Index(raw, "?"); q < 0 || at < q {
+		return withoutQuery(withoutUserinfo(raw))
+	}
+	if scheme, _, ok := strings.Cut(raw, "://"); ok {
+		return scheme + "://…"
+	}
+	return "…"
 }
 
 // readSecretFile reads a secret kept in a file (a *_file key; e.g. a systemd

@@ -311,6 +311,9 @@ func TestConfigUnquotedURLShowsNoSecret(t *testing.T) {
 		{"[upstream]\ntoken_url = https://APP-1:s3cret-pw@sandbox.orcid.org/oauth/token\n",
 			`upstream.token_url: https://…@sandbox.orcid.org/oauth/token is text, which TOML writes in quotes: token_url = "https://…@sandbox.orcid.org/oauth/token" (line 2)`},
 		{"[upstream]\ntoken_url = https://proxy.example/token?key=s3cret-pw\n", `token_url = "https://proxy.example/token?…" (line 2)`},
+		// An '@' in the query is no user name's end: the key after it is not shown.
+		{"[upstream]\ntoken_url = https://proxy.example/token?user=hookd@uni.example&key=s3cret-pw\n", `token_url = "https://…" (line 2)`},
+		{"[upstream]\napi_url = https://proxy.example/?user=hookd@uni.example&key=s3cret-pw\n", `api_url = "https://…" (line 2)`},
 		{"[upstream]\napi_url = https://u:s3cret-pw@api.sandbox.orcid.org\n", `api_url = "https://…@api.sandbox.orcid.org" (line 2)`},
 		{"[http]\npublic_url = https://u:s3cret-pw@hookd.example.org\n", `public_url = "https://…@hookd.example.org" (line 2)`},
 	} {
