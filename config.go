@@ -688,7 +688,7 @@ func (c *Config) Validate() error {
 			if err == nil && pu.User != nil { // not echoed: it may hold a password
 				bad(f.key, "must not hold a user name or password (hookd would keep it in the database and show it in lists; the client's credentials are upstream.client_id and client_secret_file)")
 			} else if err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Hostname() == "" {
-				bad(f.key, "must be an absolute http(s) URL, got %q", withoutUserinfo(f.url))
+				bad(f.key, "must be an absolute http(s) URL, got %q", withoutSecrets(f.url))
 			} else if !portOK(pu.Port(), false) { // every call would fail to dial
 				bad(f.key, "must have a port from 1 to 65535, got %q", withoutQuery(f.url))
 			} else if f.key == "upstream.api_url" && strings.ContainsAny(f.url, "?#") {
