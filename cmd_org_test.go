@@ -498,6 +498,11 @@ func TestOrgWebhookAtOwnInboxWithoutOrcid(t *testing.T) {
 	out, err := runCmd(t, "org", "show", "Uni", "-config", cfg)
 	is.NoErr(err)
 	is.True(strings.Contains(out, "webhook            off")) // nothing changed
+	// With append-orcid on, the iD goes after a query: the query is what to leave out.
+	_, err = runCmd(t, "org", "set", "Uni", "-config", cfg, "-url", "http://127.0.0.1:18997/inbox?src=hub", "-append-orcid")
+	is.True(err != nil) // refused
+	is.True(strings.Contains(err.Error(), "append-orcid appends each record's iD after the URL's query, not to its path; leave the query out, http://127.0.0.1:18997/inbox,"))
+	is.True(!strings.Contains(err.Error(), "turn append-orcid on")) // it is on
 	_, err = runCmd(t, "org", "set", "Uni", "-config", cfg, "-url", "http://127.0.0.1:18997/inbox", "-append-orcid")
 	is.NoErr(err) // each record's inbox
 	_, err = runCmd(t, "org", "set", "Uni", "-config", cfg, "-url", "http://127.0.0.1:18997/inbox/uni", "-append-orcid=false")

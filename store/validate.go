@@ -258,6 +258,10 @@ func checkParsed(field, raw, shown, instead string, u *url.URL, t Targets) (*url
 		// failure, where delivery.allow_private_targets lets the host pass.
 		base := t.Inbox.Base()
 		hint := fmt.Sprintf("hookd's own %s/inbox names no inbox, and hookd answers it 404: give an inbox's name after it, %s/inbox/NAME, or, for an organisation's webhook, turn append-orcid on to call the inbox of each record's iD", base, base)
+		if t.AppendOrcid {
+			// On already: the iD goes after the query, not into the path.
+			hint = fmt.Sprintf("hookd's own %s/inbox names no inbox, and hookd answers it 404: append-orcid appends each record's iD after the URL's query, not to its path; leave the query out, %s/inbox, to call the inbox of each record's iD, or give an inbox's name, %s/inbox/NAME", base, base, base)
+		}
 		if err := ssrf.CheckHost(u.Hostname(), t.AllowPrivate); err != nil {
 			return bad("%v; %s", err, hint)
 		}

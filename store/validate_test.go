@@ -476,6 +476,9 @@ func TestCheckTargetOwnInbox(t *testing.T) {
 		{"http://127.0.0.1:8080/inbox", ownPrivate, `URL "http://127.0.0.1:8080/inbox": hookd's own http://127.0.0.1:8080/inbox names no inbox, and hookd answers it 404`},
 		{"http://127.0.0.1:8080/inbox/", ownPrivate, "names no inbox"},
 		{"http://127.0.0.1:8080/inbox?x=1", store.Targets{Inbox: in, AllowPrivate: true, AppendOrcid: true}, "names no inbox"}, // the iD goes into the query
+		// append-orcid is on already: the query is what to leave out.
+		{"http://127.0.0.1:8080/inbox?x=1", store.Targets{Inbox: in, AllowPrivate: true, AppendOrcid: true}, "append-orcid appends each record's iD after the URL's query, not to its path; leave the query out, http://127.0.0.1:8080/inbox, to call the inbox of each record's iD"},
+		{"http://127.0.0.1:8080/inbox/?x=1", perRecord, "hookd's own http://127.0.0.1:8080/inbox names no inbox, and hookd answers it 404: append-orcid appends each record's iD after the URL's query"},
 		{"http://127.0.0.1:8080/inbox", store.Targets{Inbox: in, AllowPrivate: true, AppendOrcid: true}, ""},
 		{"http://127.0.0.1:8080/inbox/demo", ownPrivate, ""},
 		{"http://127.0.0.1:9000/inbox", ownPrivate, ""}, // another port: not hookd's
