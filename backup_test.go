@@ -385,38 +385,6 @@ func TestBackupCopiesNewerSchema(t *testing.T) {
 	is.Equal(v, known+1) // and the database as it was
 }
 
-// TestBackupToFullOrReadOnlyDisk: a backup into a folder whose disk is too small
-// for the copy says that disk is full, naming the folder and what is free, not
-// "database or disk is full" of a temporary file, which read as the database's own
-// disk; into a read-only one, it names the folder it cannot write in. Neither
-// leaves a file there, and the database goes on as it was.
-func TestBackupToFullOrReadOnlyDisk(t *testing.T) {
-	_, mnt := smallTmpfs(t) // 2 MiB
-	is := is.New(t)
-	cfg := testConfig(t, "")
-	fillDatabase(t, cfg, 4)
-	dest := filepath.Join(mnt, "copy.db")
-
-	_, err := runCmd(t, "backup", dest, "-config", cfg)
-	is.True(err != nil) // the copy does not fit
-	msg := err.Error()
-	is.True(strings.Contains(msg, "backup: the disk that holds "+mnt+" is full: ")) // names the backup's disk
-	is.True(strings.Contains(msg, "or back up to a folder on another disk"))        // and what to do
-	is.True(!strings.Contains(msg, ".tmp-"))                                        // not the temporary file
-	entries, err := os.ReadDir(mnt)
-	is.NoErr(err)
-	is.Equal(len(entries), 0) // nothing left there
-
-	if out, err := exec.Command("mount", "-o", "remount,ro", mnt).CombinedOutput(); err != nil {
-		t.Fatalf("remount %s read-only: %v: %s", mnt, err, out)
-	}
-	_, err = runCmd(t, "backup", dest, "-config", cfg)
-	is.True(err != nil)
-	is.True(strings.Contains(err.Error(), "backup: cannot write a file in the folder "+mnt+": read-only file system; nothing was written")) // names the folder
-	_, err = runCmd(t, "client", "list", "-config", cfg)
-	is.NoErr(err) // the database as it was
-}
-
 // TestBackupRefusesTheDatabaseFiles: a FILE that is the database or one of the
 // files kept beside it (SQLite's -wal, -shm and -journal, hookd's .lock and
 // .yield), however it is spelt (relative, absolute, through a symbolic link to
