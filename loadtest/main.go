@@ -62,6 +62,7 @@ type options struct {
 	pace            time.Duration // instructions: send the events one at a time, this long apart
 	countIn         string        // instructions: count only inside these functions (comma-separated)
 	slowConns       int           // slowheaders: connections holding large header blocks
+	idleConns       int           // idleconns: connections held open and idle
 	explicitlyGiven map[string]bool
 }
 
@@ -81,7 +82,8 @@ func run() error {
 	flag.StringVar(&o.dir, "dir", "", "working folder (default: a new temporary folder, removed at the end)")
 	flag.StringVar(&o.synchronous, "synchronous", "full", "store.synchronous of the hookd under test")
 	flag.BoolVar(&o.console, "console", false, "during the drain, load the console's overview once a second (signed in as the operator)")
-	flag.StringVar(&o.scenario, "scenario", "default", "default; single: one receiver host, intake and delivery together (see BENCHMARKS.md); busy: latency to one host while another's backlog drains; dark: latency to one host while -ports others never answer (-backlog 100 × ports, -latency-seconds 45, per_host 8); instructions: hookd's instructions an event, under valgrind's callgrind (-subs 3000 -events 2500); slowheaders: hookd's memory while -slow-conns connections send large header blocks slowly (-latency-seconds 40)")
+	flag.StringVar(&o.scenario, "scenario", "default", "default; single: one receiver host, intake and delivery together (see BENCHMARKS.md); busy: latency to one host while another's backlog drains; dark: latency to one host while -ports others never answer (-backlog 100 × ports, -latency-seconds 45, per_host 8); instructions: hookd's instructions an event, under valgrind's callgrind (-subs 3000 -events 2500); slowheaders: hookd's memory while -slow-conns connections send large header blocks slowly (-latency-seconds 40); idleconns: new connections while -idle-conns are held open and idle (-events 1000)")
+	flag.IntVar(&o.idleConns, "idle-conns", 1024, "-scenario idleconns: connections held open and idle, hookd's http.max_connections by default (at most 5000)")
 	flag.IntVar(&o.slowConns, "slow-conns", 4000, "-scenario slowheaders: connections, each sending 60 KB of headers over 8 s and opened again when closed (at most 5000)")
 	flag.DurationVar(&o.tick, "tick", 0, "delivery.tick of the hookd under test (default 1s; -scenario single, busy and instructions without -pace: 200ms)")
 	flag.IntVar(&o.rounds, "rounds", 3, "-scenario single: rounds of raw baseline then hookd, each with -events events")
@@ -109,6 +111,11 @@ func run() error {
 	case "default":
 	case "slowheaders":
 		o.setDefault("latency-seconds", &o.latencySeconds, 40)
+	case "idleconns":
+		o.setDefault("events", &o.events, 1000)
+		if o.idleConns < 0 || o.idleConns > 5000 {
+			return fmt.Errorf("-idle-conns: want 0 to 5000, got %d", o.idleConns)
+		}
 	case "dark":
 		o.setDefault("ports", &o.ports, 8)
 		o.setDefault("backlog", &o.backlog, 100*o.ports)
@@ -135,7 +142,7 @@ func run() error {
 			o.tick = 200 * time.Millisecond // a trickle (-pace) runs at hookd's default, below
 		}
 	default:
-		return fmt.Errorf("-scenario: want default, single, busy, dark, instructions or slowheaders, got %q", o.scenario)
+		return fmt.Errorf("-scenario: want default, single, busy, dark, instructions, slowheaders or idleconns, got %q", o.scenario)
 	}
 	if o.tick == 0 {
 		o.tick = time.Second
@@ -199,6 +206,8 @@ func run() error {
 		return instructions(ctx, o, recv)
 	case "slowheaders":
 		return slowHeaders(ctx, o)
+	case "idleconns":
+		return idleConns(ctx, o)
 	}
 
 	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
