@@ -580,6 +580,7 @@ func TestErrorsNameTheFlag(t *testing.T) {
 		{[]string{"org", "add", "-name", "Other", "-tech-contact", "nope"}, "org add: -tech-contact: "},
 		{[]string{"dev", "-listen", "nowhere"}, "dev: -listen: "},
 		{[]string{"dev", "-listen", "127.0.0.1:abc"}, "dev: -listen: "},
+		{[]string{"dev", "-listen", "18421"}, `dev: -listen: must be host:port with a port from 0 to 65535, such as 127.0.0.1:8081, got "18421": a port alone; write 127.0.0.1:18421 for this machine only, or :18421 for every interface`},
 		{[]string{"deliveries", "replay", "-id", "1", "-state", "dead"}, "deliveries replay: -state goes with -since"},
 		{[]string{"deliveries", "replay", "-id", "1", "-since", "2h"}, "deliveries replay: give -id DELIVERY or -since TIME, not both"},
 		{[]string{"deliveries", "replay"}, "deliveries replay: give the DELIVERY (or -id DELIVERY), or -since TIME"},

@@ -614,7 +614,7 @@ func (e *env) cmdDev(ctx context.Context, args []string) error {
 	}
 	if *listen != "" {
 		if !hostPort(*listen, true) {
-			return usagef("dev: -listen: must be host:port with a port from 0 to 65535, such as 127.0.0.1:8081, got %q", *listen)
+			return usagef("dev: -listen: must be host:port with a port from 0 to 65535, such as 127.0.0.1:8081, got %q%s", *listen, portAloneHint(*listen, ""))
 		}
 		cfg.HTTP.Listen = *listen
 		listenSetting = "-listen " + *listen

@@ -554,7 +554,7 @@ func (c *Config) Validate() error {
 		errs = append(errs, fmt.Errorf("%s: "+format, append([]any{key}, args...)...))
 	}
 	if !hostPort(c.HTTP.Listen, true) {
-		bad("http.listen", "must be host:port with a port from 0 to 65535 (e.g. \"127.0.0.1:8080\"), got %q", c.HTTP.Listen)
+		bad("http.listen", "must be host:port with a port from 0 to 65535 (e.g. \"127.0.0.1:8080\"), got %q%s", c.HTTP.Listen, portAloneHint(c.HTTP.Listen, `"`))
 	}
 	if bp := c.HTTP.BasePath; bp != "" && (!strings.HasPrefix(bp, "/") || strings.HasSuffix(bp, "/") || strings.ContainsAny(bp, "?#% ")) {
 		bad("http.base_path", "must start with / and not end with one (e.g. \"/orcid-api-web\"), got %q", bp)
@@ -651,7 +651,11 @@ func (c *Config) Validate() error {
 		if strings.Contains(a, "@") { // a URL's user:password@ (smtp://hookd:pw@host:587): not echoed
 			bad("email.smtp_addr", "must be host:port alone, without a user name or password (hookd signs in with email.username and email.password_file), got %q", withoutUserinfo(a))
 		} else if host, _, _ := net.SplitHostPort(a); !hostPort(a, false) || host == "" { // no host: hookd would not know whom to dial
-			bad("email.smtp_addr", "must be host:port with a port from 1 to 65535 (e.g. \"smtp.example.org:587\"), got %q", a)
+			hint := ""
+			if portAloneHint(a, "") != "" {
+				hint = fmt.Sprintf(": a port alone; write the relay's host before it, \"smtp.example.org:%s\" (\"127.0.0.1:%s\" for one on this machine)", a, a)
+			}
+			bad("email.smtp_addr", "must be host:port with a port from 1 to 65535 (e.g. \"smtp.example.org:587\"), got %q%s", a, hint)
 		} else if strings.IndexFunc(host, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) >= 0 {
 			// No host name or address has one: every e-mail would fail to
 			// find the relay, and be retried until give_up_after.
@@ -766,6 +770,16 @@ func (c *Config) Validate() error {
 func hostPort(addr string, zero bool) bool {
 	_, port, err := net.SplitHostPort(addr)
 	return err == nil && port != "" && portOK(port, zero)
+}
+
+// portAloneHint is what to add to the refusal of a listen address that is a port
+// alone ("18421"), which net.Listen refuses: the two addresses meant, written
+// between quote (`"` in a file, none on the command line). Empty for others.
+func portAloneHint(addr, quote string) string {
+	if addr == "" || strings.Trim(addr, "0123456789") != "" || !portOK(addr, true) {
+		return ""
+	}
+	return fmt.Sprintf(": a port alone; write %[1]s127.0.0.1:%[2]s%[1]s for this machine only, or %[1]s:%[2]s%[1]s for every interface", quote, addr)
 }
 
 // implicitTLSPort is the port of SMTP submission over TLS from the first byte.

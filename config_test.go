@@ -127,6 +127,8 @@ keep_total = 100
 		{"connections as a string", "[http]\nmax_connections = \"1024\"\n", "http.max_connections: must be a whole number, got a string (line 2)"},
 		{"one connection", "[http]\nmax_connections = 1\n", ""},
 		{"listen without port", "[http]\nlisten = \"localhost\"\n", "http.listen"},
+		{"listen on a port alone", "[http]\nlisten = \"18421\"\n", `http.listen: must be host:port with a port from 0 to 65535 (e.g. "127.0.0.1:8080"), got "18421": a port alone; write "127.0.0.1:18421" for this machine only, or ":18421" for every interface`},
+		{"smtp on a port alone", "[email]\nsmtp_addr = \"587\"\nfrom = \"hookd@example.org\"\n", `email.smtp_addr: must be host:port with a port from 1 to 65535 (e.g. "smtp.example.org:587"), got "587": a port alone; write the relay's host before it, "smtp.example.org:587" ("127.0.0.1:587" for one on this machine)`},
 		{"listen on a port that is a word", "[http]\nlisten = \"127.0.0.1:abc\"\n", "http.listen"},
 		{"listen on a port past 65535", "[http]\nlisten = \":99999\"\n", "http.listen"},
 		{"smtp on a port that is a word", "[email]\nsmtp_addr = \"smtp.example.org:abc\"\nfrom = \"hookd@example.org\"\n", "email.smtp_addr"},
