@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -338,6 +339,20 @@ func onOff(on bool, what, reason string) string {
 	return "off"
 }
 
+// apikeyFileError says what is wrong with the path given to -apikey-file, which
+// could not be read (err): a folder, or a path through a file, named as such.
+func apikeyFileError(path string, err *os.PathError) string {
+	if fi, serr := os.Stat(path); serr == nil && fi.IsDir() {
+		return fmt.Sprintf("%s is a folder: give the file in it that holds the apikey", path)
+	}
+	for d := filepath.Dir(path); d != filepath.Dir(d) && d != "."; d = filepath.Dir(d) {
+		if fi, serr := os.Stat(d); serr == nil && !fi.IsDir() {
+			return fmt.Sprintf("%s: %s is a file, not a folder: give the path of the file that holds the apikey", path, d)
+		}
+	}
+	return err.Error()
+}
+
 func (e *env) orgSet(ctx context.Context, args []string) error {
 	fs, path := e.flags("org set")
 	name := fs.String("name", "", "new name")
@@ -425,6 +440,11 @@ func (e *env) orgSet(ctx context.Context, args []string) error {
 			// institutions"): a missing file is that step not taken, not a
 			// key to remove.
 			return fmt.Errorf("org set: %w: write the apikey the receiver expects into that file first, or leave -apikey-file out when the receiver expects none; nothing was changed", err)
+		}
+		if pe := (*os.PathError)(nil); errors.As(err, &pe) {
+			// A file that cannot be read (a folder, a path through a file, one
+			// this user may not read): the path is wrong, not the key.
+			return fmt.Errorf("org set: -apikey-file: %s; nothing was changed", apikeyFileError(*apikeyFile, pe))
 		}
 		if err != nil {
 			return fmt.Errorf("org set: %w (-clear-apikey removes the apikey)", err)

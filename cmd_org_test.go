@@ -216,6 +216,32 @@ func TestOrgSetMissingAPIKeyFile(t *testing.T) {
 	is.True(strings.Contains(out, "e-mail             off"))
 }
 
+// TestOrgSetAPIKeyFileNotAFile: "org set -apikey-file PATH" where PATH is a
+// folder, or goes through a file (hub-apikey/x), is refused saying what is wrong
+// with PATH, not pointing at -clear-apikey, and changes nothing.
+func TestOrgSetAPIKeyFileNotAFile(t *testing.T) {
+	is := is.New(t)
+	cfg := testConfig(t, "")
+	dir := t.TempDir()
+	file := filepath.Join(dir, "hub-apikey")
+	is.NoErr(os.WriteFile(file, []byte("the-key\n"), 0o600))
+	_, err := runCmd(t, "org", "add", "-config", cfg, "-name", "Uni", "-tech-contact", "it@uni.example")
+	is.NoErr(err)
+	for _, tt := range []struct{ path, want string }{
+		{dir, "org set: -apikey-file: " + dir + " is a folder: give the file in it that holds the apikey; nothing was changed"},
+		{filepath.Join(file, "x"), "org set: -apikey-file: " + filepath.Join(file, "x") + ": " + file + " is a file, not a folder: give the path of the file that holds the apikey; nothing was changed"},
+	} {
+		_, err = runCmd(t, "org", "set", "Uni", "-config", cfg, "-url", "https://hooks.uni.example/orcid", "-apikey-file", tt.path, "-email")
+		is.True(err != nil) // refused
+		is.Equal(err.Error(), tt.want)
+		is.Equal(exitStatus(err), 1)
+	}
+	out, err := runCmd(t, "org", "show", "Uni", "-config", cfg)
+	is.NoErr(err)
+	is.True(strings.Contains(out, "webhook            off")) // nothing changed
+	is.True(strings.Contains(out, "e-mail             off"))
+}
+
 // TestOrgSetWebhookFlagsWithoutURL: "org set -apikey-file F" or "-append-orcid" for
 // an organisation that has no webhook URL, nor gets one, is refused, naming the
 // flag, and changes nothing: there is no webhook to keep them, and a -url given
