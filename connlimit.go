@@ -59,12 +59,13 @@ type connLimit struct {
 	mu    sync.Mutex
 	conns map[*limitedConn]struct{} // those open and neither hijacked nor closing
 
-	warnMu    sync.Mutex
-	warnedAt  time.Time   // the last warning; zero before the first
-	unwarned  int64       // refusals since that warning
-	unevicted int64       // connections closed to take new ones since that warning
-	told      *time.Timer // tells them refuseWarnEvery after it; nil when none is waiting
-	closed    bool        // the listener is closed: nothing more is told
+	warnMu     sync.Mutex
+	warnedAt   time.Time   // the last warning; zero before the first
+	unwarned   int64       // refusals since that warning
+	unanswered int64       // of them, those closed without an answer: refusingMax were under way
+	unevicted  int64       // connections closed to take new ones since that warning
+	told       *time.Timer // tells them refuseWarnEvery after it; nil when none is waiting
+	closed     bool        // the listener is closed: nothing more is told
 }
 
 // Refusals: the 503 waits for the first bytes of the request, as a client takes
@@ -181,7 +182,7 @@ func (l *connLimit) evict() bool {
 	}
 	oldest.Close() // frees its place before Accept returns the new one
 	l.count.ConnClosedIdle()
-	l.warn(false)
+	l.warn(warnEvicted)
 	return true
 }
 
@@ -217,11 +218,12 @@ func (l *connLimit) untrackLocked(c *limitedConn) {
 // refuse answers c 503 and closes it, without holding up Accept.
 func (l *connLimit) refuse(c net.Conn) {
 	l.count.ConnRefused()
-	l.warn(true)
 	select {
 	case l.refusing <- struct{}{}:
+		l.warn(warnRefused)
 	default:
 		c.Close()
+		l.warn(warnUnanswered)
 		return
 	}
 	go func() {
@@ -242,17 +244,32 @@ func (l *connLimit) refuse(c net.Conn) {
 	}()
 }
 
+// warnOf is what warn is told of: a connection refused (answered 503), refused
+// and closed without an answer (refusingMax refusals under way), or closed to
+// take a new one.
+type warnOf int
+
+const (
+	warnRefused warnOf = iota
+	warnUnanswered
+	warnEvicted
+)
+
 // warn logs that connections are refused, or closed to take new ones (evicted):
 // at the first, then at most once every refuseWarnEvery while they go on, never
 // once a connection. Those after a warning are told refuseWarnEvery after it,
 // when no other comes to tell them, so a burst that ends within the minute is
 // counted in the log too, and at the listener's close at the latest.
-func (l *connLimit) warn(refused bool) {
+func (l *connLimit) warn(what warnOf) {
 	l.warnMu.Lock()
 	defer l.warnMu.Unlock()
-	if refused {
+	switch what {
+	case warnUnanswered:
+		l.unanswered++
 		l.unwarned++
-	} else {
+	case warnRefused:
+		l.unwarned++
+	default:
 		l.unevicted++
 	}
 	if l.warnedAt.IsZero() || time.Since(l.warnedAt) >= refuseWarnEvery {
@@ -274,14 +291,19 @@ func (l *connLimit) warn(refused bool) {
 // warnLocked logs the refusals and evictions not yet told. l.warnMu must be held.
 func (l *connLimit) warnLocked() {
 	l.warnedAt = time.Now()
-	if l.unwarned > 0 {
+	switch {
+	case l.unanswered > 0:
+		l.log.Warn(fmt.Sprintf("HTTP connections refused: http.max_connections are open and none idle; each new one is answered 503 until some close or go idle, "+
+			"but while %d refusals are under way one more is closed without an answer, as %d were (at most one such line a minute)", refusingMax, l.unanswered),
+			"closed_idle", l.unevicted, "max_connections", l.max, "refused", l.unwarned, "unanswered", l.unanswered)
+	case l.unwarned > 0:
 		l.log.Warn("HTTP connections refused: http.max_connections are open and none idle; each new one is answered 503 until some close or go idle (at most one such line a minute)",
 			"closed_idle", l.unevicted, "max_connections", l.max, "refused", l.unwarned)
-	} else {
+	default:
 		l.log.Warn("HTTP connections closed idle: http.max_connections are open; the one idle longest is closed for each new one (at most one such line a minute)",
 			"closed_idle", l.unevicted, "max_connections", l.max, "refused", l.unwarned)
 	}
-	l.unwarned, l.unevicted = 0, 0
+	l.unwarned, l.unanswered, l.unevicted = 0, 0, 0
 }
 
 // Close closes the listener, and logs the refusals and evictions not yet told:

@@ -762,3 +762,56 @@ func keepAliveUnderFlood(t *testing.T) floodResult {
 	t.Logf("%d requests sent, %d not answered, answers by status %v", f.sent, len(f.failed), f.statuses)
 	return f
 }
+
+// TestConnLimitWarnsOfUnanswered: a connection refused while refusingMax
+// refusals are under way is closed without an answer, and the log's line says
+// so, counting those apart from the ones answered 503, not that each is
+// answered 503.
+func TestConnLimitWarnsOfUnanswered(t *testing.T) {
+	is := is.New(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	is.NoErr(err)
+	logs := &safeBuffer{}
+	count := &testConnCount{}
+	l := limitConns(ln, 1, count, slog.New(slog.NewJSONHandler(logs, nil)))
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}), ConnState: l.ConnState}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(l) }()
+	host := ln.Addr().String()
+
+	// The one connection open, with its request under way (headers not whole).
+	held := dialRaw(t, host)
+	_, err = io.WriteString(held, "GET / HTTP/1.1\r\n")
+	is.NoErr(err)
+	for deadline := time.Now().Add(5 * time.Second); count.open.Load() < 1; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the first connection was not taken")
+		}
+	}
+	time.Sleep(idleMarked)
+	// One refused and answered 503, then, with every refusal slot taken, two
+	// closed without an answer.
+	refused := dialRaw(t, host)
+	status, _, _ := refused.get(t, "/")
+	is.Equal(status, http.StatusServiceUnavailable)
+	refused.Close() // its refusal's slot freed
+	for range refusingMax {
+		l.refusing <- struct{}{}
+	}
+	for range 2 {
+		c := dialRaw(t, host)
+		io.WriteString(c, "GET / HTTP/1.1\r\nHost: test\r\n\r\n")
+		b, _ := io.ReadAll(c)
+		is.Equal(string(b), "") // closed without an answer
+	}
+	for range refusingMax {
+		<-l.refusing
+	}
+	is.NoErr(srv.Close())
+	<-served
+	got := logs.String()
+	is.Equal(strings.Count(got, "HTTP connections refused"), 2)                                                        // the first, and the rest at the close
+	is.True(strings.Contains(got, `"max_connections":1,"refused":1}`))                                                 // the first, answered
+	is.True(strings.Contains(got, "while 256 refusals are under way one more is closed without an answer, as 2 were")) // the rest: said
+	is.True(strings.Contains(got, `"max_connections":1,"refused":2,"unanswered":2}`))                                  // and counted
+}
