@@ -176,7 +176,7 @@ func (e *env) orgRemove(ctx context.Context, args []string) error {
 	if strings.TrimSpace(pos[0]) == "" { // before anything is opened
 		return usagef("%s: ORG is empty: give the organisation's id or name (hookd org list shows them)", cmd)
 	}
-	st, _, err := e.open(ctx, cmd, *path)
+	st, cfg, err := e.open(ctx, cmd, *path)
 	if err != nil {
 		return err
 	}
@@ -191,9 +191,11 @@ func (e *env) orgRemove(ctx context.Context, args []string) error {
 	} else if err != nil {
 		return fmt.Errorf("%s: %w", cmd, err)
 	}
+	unsent := e.unregistrationsQueued(ctx, st, cfg.Store.Path, cmd)
 	if err := st.DeleteOrganisation(ctx, o.ID); err != nil {
 		return fmt.Errorf("%s: %w", cmd, err)
 	}
+	defer unsent()
 	const rest = "its webhook and e-mail settings, and its staff clients with what they registered (the deliveries stay as history until retention)"
 	if begun != nil {
 		fmt.Fprintf(e.stdout, "removed organisation %d %q: finished its removal, begun before, which had %s and %s left, with %s\n",
@@ -202,6 +204,31 @@ func (e *env) orgRemove(ctx context.Context, args []string) error {
 	}
 	fmt.Fprintf(e.stdout, "removed organisation %d %q with %s, %s\n", o.ID, o.Name, count(o.Members, "member", "members"), rest)
 	return nil
+}
+
+// unregistrationsQueued counts the upstream unregistrations waiting before a
+// command removes members or an organisation; the func it returns, called after
+// the command's output, says on stderr when the command queued more and no
+// daemon runs on the database at db to send them: they wait, and ORCID goes on
+// calling for those records, until hookd serve (or hookd dev) starts on it.
+func (e *env) unregistrationsQueued(ctx context.Context, st *store.Store, db, cmd string) func() {
+	if !noDaemonOn(db) {
+		return func() {}
+	}
+	before, err := st.UpstreamUnregistrationsWaiting(ctx)
+	if err != nil {
+		return func() {}
+	}
+	return func() {
+		after, err := st.UpstreamUnregistrationsWaiting(ctx)
+		if err != nil || after <= before || !noDaemonOn(db) {
+			return
+		}
+		n := after - before
+		fmt.Fprintf(e.stderr, "hookd: %s: queued %s upstream (of records no organisation covers now); "+
+			"no hookd runs on this database to send %s: start hookd serve (or hookd dev) on it\n",
+			cmd, count(n, "unregistration", "unregistrations"), them(n))
+	}
 }
 
 // orgRemoval is the removal, begun and not finished, of the organisation ref
@@ -652,7 +679,7 @@ func (e *env) memberRemove(ctx context.Context, args []string) error {
 		return err
 	}
 	ids = distinct(ids)
-	st, _, err := e.open(ctx, "org member remove", *path)
+	st, cfg, err := e.open(ctx, "org member remove", *path)
 	if err != nil {
 		return err
 	}
@@ -661,9 +688,11 @@ func (e *env) memberRemove(ctx context.Context, args []string) error {
 	if err != nil {
 		return fmt.Errorf("org member remove: -org: %w", err)
 	}
+	unsent := e.unregistrationsQueued(ctx, st, cfg.Store.Path, "org member remove")
 	if err := st.RemoveMembers(ctx, o.ID, ids...); err != nil { // all or none
 		return fmt.Errorf("%w (none removed)", flagError("org member remove", err, nil))
 	}
+	defer unsent()
 	for _, id := range ids {
 		fmt.Fprintf(e.stdout, "%s removed from %q\n", id, o.Name)
 	}

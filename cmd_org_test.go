@@ -986,3 +986,48 @@ func TestOrgRenameToNameBeingRemoved(t *testing.T) {
 	_, err = runCmd(t, "org", "set", "-config", cfg, "Lab", "-name", "Uni")
 	is.NoErr(err) // free now
 }
+
+// TestOrgRemoveSaysUnregistrationsWait: org remove and org member remove, when
+// they queue upstream unregistrations (of records no other organisation covers)
+// and no daemon runs on the database, say on stderr, after their output, that
+// none sends them until hookd serve (or hookd dev) starts; nothing is said when
+// they queue none.
+func TestOrgRemoveSaysUnregistrationsWait(t *testing.T) {
+	is := is.New(t)
+	cfg := testConfig(t, "")
+	for _, a := range [][]string{
+		{"org", "add", "-name", "Uni", "-tech-contact", "it@uni.example"},
+		{"org", "set", "Uni", "-email"},
+		{"org", "member", "add", "-org", "Uni", "0000-0002-7253-3645", "0000-0002-9079-593X"},
+		{"org", "add", "-name", "Lab", "-tech-contact", "it@lab.example"},
+		{"org", "set", "Lab", "-email"},
+		{"org", "member", "add", "-org", "Lab", "0000-0002-9079-593X", "0000-0001-5109-3700"},
+		{"org", "add", "-name", "Empty", "-tech-contact", "it@empty.example"},
+	} {
+		_, err := runCmd(t, append(a, "-config", cfg)...)
+		is.NoErr(err)
+	}
+	st := openTestStore(t, cfg)
+	ctx := context.Background()
+	_, err := st.ConfigureUpstream(ctx, "https://api.sandbox.orcid.org") // as hookd serve does at its start
+	is.NoErr(err)
+	is.NoErr(st.Close())
+
+	const none = "no hookd runs on this database to send"
+	for _, tt := range []struct {
+		args         []string
+		stdout, note string
+	}{
+		{[]string{"org", "member", "remove", "-org", "Lab", "0000-0002-9079-593X"}, "0000-0002-9079-593X removed from \"Lab\"\n", ""}, // Uni covers it
+		{[]string{"org", "remove", "Empty"}, "", ""},
+		{[]string{"org", "member", "remove", "-org", "Uni", "0000-0002-7253-3645"}, "0000-0002-7253-3645 removed from \"Uni\"\n",
+			"hookd: org member remove: queued 1 unregistration upstream (of records no organisation covers now); " + none + " it: start hookd serve (or hookd dev) on it\n"},
+		{[]string{"org", "remove", "Uni"}, "removed organisation", // its last member, no other's
+			"hookd: org remove: queued 1 unregistration upstream (of records no organisation covers now); " + none + " it: start hookd serve (or hookd dev) on it\n"},
+	} {
+		out, stderr, err := runEnv(t, nil, append(tt.args, "-config", cfg)...)
+		is.NoErr(err)
+		is.True(strings.HasPrefix(out, tt.stdout)) // the command's output, as ever
+		is.Equal(stderr, tt.note)                  // and the note, only when it queued one
+	}
+}

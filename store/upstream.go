@@ -611,6 +611,20 @@ func (s *Store) UpstreamWanted(ctx context.Context, id string) (bool, error) {
 	return wanted, nil
 }
 
+// UpstreamUnregistrationsWaiting counts the unregistrations queued upstream and
+// not yet sent (work orders of the upstream subscription waiting, to unregister a
+// record no organisation covers any more), which only a running daemon sends.
+func (s *Store) UpstreamUnregistrationsWaiting(ctx context.Context) (int, error) {
+	var n int
+	err := s.read.QueryRowContext(ctx, `SELECT count(*) FROM deliveries
+		WHERE state = 0 AND event_type = ? AND subscription_id IN (SELECT id FROM subscriptions WHERE format = 'upstream')`,
+		UpstreamUnregister).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("upstream unregistrations: %w", Classify(err))
+	}
+	return n, nil
+}
+
 // UpstreamCounts says how many records are registered upstream, pending and failing.
 type UpstreamCounts struct {
 	On         bool
