@@ -154,7 +154,7 @@ func (l *connLimit) evict() bool {
 	for c := range l.conns {
 		switch {
 		case c.heard.Load():
-			if c.state != http.StateIdle || now.Sub(time.Unix(0, c.heardAt.Load())) < readHeaderTimeout {
+			if c.state != http.StateIdle || now.Sub(c.heardAt) < readHeaderTimeout {
 				continue // a request is being read
 			}
 		case c.state == http.StateIdle:
@@ -329,21 +329,23 @@ func (l *connLimit) Close() error {
 // limitedConn is a connection connLimit took: its close frees its place.
 type limitedConn struct {
 	net.Conn
-	l     *connLimit
-	once  sync.Once
-	heard atomic.Bool // bytes read since it was last idle: a request is under way
-	// When heard was set (UnixNano). A kept-alive connection whose next request
-	// has begun and is not whole readHeaderTimeout later is quiet again: net/http
-	// waits for a request's first 4 bytes for its IdleTimeout, not its
-	// ReadHeaderTimeout, so one byte after each request would keep a connection
-	// from being closed for 2 minutes, where a new one's headers have 10 s.
-	heardAt atomic.Int64
+	l       *connLimit
+	once    sync.Once
+	heard   atomic.Bool // bytes read since it was last idle: a request is under way
 	evicted atomic.Bool // chosen by evict, set under l.mu: its bytes are read no more
 
 	// l.mu guards these.
 	state   http.ConnState // as http.Server last told it (ConnState)
 	since   time.Time      // when it took that state
 	tracked bool           // in l.conns
+	// When heard was set, with the monotonic clock's reading (a step of the
+	// wall clock neither spares nor condemns a connection). A kept-alive
+	// connection whose next request has begun and is not whole
+	// readHeaderTimeout later is quiet again: net/http waits for a request's
+	// first 4 bytes for its IdleTimeout, not its ReadHeaderTimeout, so one byte
+	// after each request would keep a connection from being closed for 2
+	// minutes, where a new one's headers have 10 s.
+	heardAt time.Time
 }
 
 // Read notes that a request is under way once its first bytes come: http.Server
@@ -359,7 +361,7 @@ func (c *limitedConn) Read(b []byte) (int, error) {
 	if n > 0 && !c.heard.Load() {
 		c.l.mu.Lock()
 		if !c.evicted.Load() {
-			c.heardAt.Store(time.Now().UnixNano())
+			c.heardAt = time.Now()
 			c.heard.Store(true)
 		}
 		c.l.mu.Unlock()
