@@ -7,7 +7,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"time"
 )
@@ -31,17 +30,14 @@ func idleConns(ctx context.Context, o options) error {
 		return err
 	}
 	defer h.stop()
-	u, err := url.Parse(h.url)
+	addr, err := h.loopbackAddr()
 	if err != nil {
 		return err
-	}
-	if host, _, _ := net.SplitHostPort(u.Host); host != "127.0.0.1" {
-		return fmt.Errorf("hookd listens on %s, not 127.0.0.1", u.Host)
 	}
 	for _, held := range []int{o.idleConns, 0} {
 		var open []net.Conn
 		for range held {
-			c, status, err := healthz(u.Host)
+			c, status, err := healthz(addr)
 			if err != nil || status != http.StatusOK {
 				return fmt.Errorf("opening the idle connections: %d %v", status, err)
 			}
@@ -53,7 +49,7 @@ func idleConns(ctx context.Context, o options) error {
 		end := time.Now().Add(60 * time.Second)
 		for i := 0; i < fresh && time.Now().Before(end) && ctx.Err() == nil; i++ {
 			start := time.Now()
-			c, status, err := healthz(u.Host)
+			c, status, err := healthz(addr)
 			switch {
 			case err != nil:
 				statuses["no answer"]++

@@ -353,3 +353,16 @@ func (h *hookd) metrics(c *http.Client) map[string]float64 {
 	}
 	return m
 }
+
+// loopbackAddr is the host:port hookd listens on, refused unless it is
+// 127.0.0.1: the scenarios that dial it themselves send traffic there only.
+func (h *hookd) loopbackAddr() (string, error) {
+	u, err := url.Parse(h.url)
+	if err != nil {
+		return "", err
+	}
+	if host, _, _ := net.SplitHostPort(u.Host); host != "127.0.0.1" {
+		return "", fmt.Errorf("hookd listens on %s, not 127.0.0.1", u.Host)
+	}
+	return u.Host, nil
+}

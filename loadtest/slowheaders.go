@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"net/url"
 	"os"
 	"strings"
 	"sync"
@@ -34,12 +33,9 @@ func slowHeaders(ctx context.Context, o options) error {
 		return err
 	}
 	defer h.stop()
-	u, err := url.Parse(h.url)
+	addr, err := h.loopbackAddr()
 	if err != nil {
 		return err
-	}
-	if host, _, _ := net.SplitHostPort(u.Host); host != "127.0.0.1" {
-		return fmt.Errorf("hookd listens on %s, not 127.0.0.1", u.Host)
 	}
 	idle := h.rss()
 	end := time.Now().Add(time.Duration(o.latencySeconds) * time.Second)
@@ -53,7 +49,7 @@ func slowHeaders(ctx context.Context, o options) error {
 			defer wg.Done()
 			time.Sleep(time.Duration(i) * time.Second / time.Duration(o.slowConns)) // spread over the first second
 			for time.Now().Before(end) && ctx.Err() == nil {
-				c, err := net.DialTimeout("tcp", u.Host, 2*time.Second)
+				c, err := net.DialTimeout("tcp", addr, 2*time.Second)
 				if err != nil {
 					dialErrs.Add(1)
 					time.Sleep(500 * time.Millisecond)
