@@ -652,7 +652,7 @@ func (c *Config) Validate() error {
 			bad("email.smtp_addr", "must be host:port alone, without a user name or password (hookd signs in with email.username and email.password_file), got %q", withoutUserinfo(a))
 		} else if host, _, _ := net.SplitHostPort(a); !hostPort(a, false) || host == "" { // no host: hookd would not know whom to dial
 			hint := ""
-			if portAloneHint(a, "") != "" {
+			if portAlone(a) {
 				hint = fmt.Sprintf(": a port alone; write the relay's host before it, \"smtp.example.org:%s\" (\"127.0.0.1:%s\" for one on this machine)", a, a)
 			}
 			bad("email.smtp_addr", "must be host:port with a port from 1 to 65535 (e.g. \"smtp.example.org:587\"), got %q%s", a, hint)
@@ -776,10 +776,15 @@ func hostPort(addr string, zero bool) bool {
 // alone ("18421"), which net.Listen refuses: the two addresses meant, written
 // between quote (`"` in a file, none on the command line). Empty for others.
 func portAloneHint(addr, quote string) string {
-	if addr == "" || strings.Trim(addr, "0123456789") != "" || !portOK(addr, true) {
+	if !portAlone(addr) {
 		return ""
 	}
 	return fmt.Sprintf(": a port alone; write %[1]s127.0.0.1:%[2]s%[1]s for this machine only, or %[1]s:%[2]s%[1]s for every interface", quote, addr)
+}
+
+// portAlone reports whether addr is a port number and nothing else ("18421").
+func portAlone(addr string) bool {
+	return addr != "" && strings.Trim(addr, "0123456789") == "" && portOK(addr, true)
 }
 
 // implicitTLSPort is the port of SMTP submission over TLS from the first byte.

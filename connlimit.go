@@ -136,7 +136,7 @@ func (l *connLimit) Accept() (net.Conn, error) {
 			l.refuse(c)
 			continue
 		}
-		lc := &limitedConn{Conn: c, l: l, state: http.StateNew, since: time.Now(), tracked: true}
+		lc := &limitedConn{Conn: c, l: l, state: http.StateNew, since: time.Now()}
 		l.mu.Lock()
 		l.conns[lc] = struct{}{}
 		l.mu.Unlock()
@@ -173,7 +173,7 @@ func (l *connLimit) evict() bool {
 		}
 	}
 	if oldest != nil {
-		l.untrackLocked(oldest) // chosen once: its state changes no more
+		delete(l.conns, oldest) // chosen once: its state changes no more
 		oldest.evicted.Store(true)
 	}
 	l.mu.Unlock()
@@ -195,24 +195,18 @@ func (l *connLimit) ConnState(c net.Conn, state http.ConnState) {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if !lc.tracked {
+	if _, ok := l.conns[lc]; !ok {
 		return // closed, or chosen to be
 	}
 	switch state {
 	case http.StateClosed, http.StateHijacked:
-		l.untrackLocked(lc)
+		delete(l.conns, lc)
 	case http.StateIdle:
 		lc.heard.Store(false) // quiet from here until its next request's first bytes
 		fallthrough
 	default:
 		lc.state, lc.since = state, time.Now()
 	}
-}
-
-// untrackLocked takes c out of the connections evict looks at. l.mu must be held.
-func (l *connLimit) untrackLocked(c *limitedConn) {
-	c.tracked = false
-	delete(l.conns, c)
 }
 
 // refuse answers c 503 and closes it, without holding up Accept.
@@ -335,9 +329,8 @@ type limitedConn struct {
 	evicted atomic.Bool // chosen by evict, set under l.mu: its bytes are read no more
 
 	// l.mu guards these.
-	state   http.ConnState // as http.Server last told it (ConnState)
-	since   time.Time      // when it took that state
-	tracked bool           // in l.conns
+	state http.ConnState // as http.Server last told it (ConnState)
+	since time.Time      // when it took that state
 	// When heard was set, with the monotonic clock's reading (a step of the
 	// wall clock neither spares nor condemns a connection). A kept-alive
 	// connection whose next request has begun and is not whole
@@ -380,9 +373,7 @@ func (c *limitedConn) Close() error {
 	err := c.Conn.Close()
 	c.once.Do(func() {
 		c.l.mu.Lock()
-		if c.tracked {
-			c.l.untrackLocked(c)
-		}
+		delete(c.l.conns, c)
 		c.l.mu.Unlock()
 		c.l.open.Add(-1)
 		c.l.count.ConnClosed()

@@ -130,12 +130,19 @@ func nameTaken(name string) error {
 // nameHeld is the error of a new name, or a rename, to a name another
 // organisation holds: one being removed, which the lists leave out, says so.
 func nameHeld(ctx context.Context, tx *sql.Tx, name string) error {
-	var removing bool
-	if tx.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM organisations WHERE name = ? AND removing_at IS NOT NULL)", name).Scan(&removing) == nil && removing {
+	if removingNamed(ctx, tx, name) {
 		return &Error{Code: Conflict, Field: "name", Message: fmt.Sprintf(
 			"an organisation named %q is being removed: its name is free once its removal finishes (hookd org remove finishes it, as does hookd's next start or retention pass)", name)}
 	}
 	return nameTaken(name)
+}
+
+// removingNamed reports whether the organisation named name is being removed
+// (false too when that cannot be read: the caller's error stands).
+func removingNamed(ctx context.Context, q queryRower, name string) bool {
+	var removing bool
+	err := q.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM organisations WHERE name = ? AND removing_at IS NOT NULL)", name).Scan(&removing)
+	return err == nil && removing
 }
 
 // newOrganisationID is the id of a new organisation: one above the highest ever
@@ -190,9 +197,7 @@ func (s *Store) Organisation(ctx context.Context, id int64) (Organisation, error
 func (s *Store) OrganisationByName(ctx context.Context, name string) (Organisation, error) {
 	o, err := scanOrg(s.read.QueryRowContext(ctx, "SELECT "+orgColumns+" FROM organisations o WHERE o.name = ? AND o.removing_at IS NULL", name))
 	if errors.Is(err, sql.ErrNoRows) {
-		var removing bool
-		if err := s.read.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM organisations WHERE name = ? AND removing_at IS NOT NULL)", name).
-			Scan(&removing); err == nil && removing {
+		if removingNamed(ctx, s.read, name) {
 			return Organisation{}, beingRemoved(fmt.Sprintf("organisation %q", name))
 		}
 		return Organisation{}, notFound(fmt.Sprintf("organisation %q not found", name))
